@@ -1,0 +1,1 @@
+# attendant/ - see Makefile

@@ -1,0 +1,36 @@
+/* buf.h - the one growable, length-carrying byte string used everywhere.
+ * data is always NUL-terminated (data[len] == 0) so it can be handed to C APIs; it may contain NULs. */
+#ifndef IX_BUF_H
+#define IX_BUF_H
+
+#include <stddef.h>
+#include "util.h"
+
+struct buf {
+	char *data; /* NULL until the first append; use buf_cstr() for a never-NULL string */
+	size_t len;
+	size_t cap;
+};
+
+#define BUF_INIT { NULL, 0, 0 }
+
+void buf_init(struct buf *b);
+/* Frees the memory and leaves b empty and reusable. */
+void buf_free(struct buf *b);
+/* Empties b, keeping its memory. */
+void buf_reset(struct buf *b);
+/* Makes room for n more bytes; growth checks overflow (panics on a size that cannot exist). */
+void buf_reserve(struct buf *b, size_t n);
+void buf_append(struct buf *b, const void *data, size_t len);
+void buf_append_str(struct buf *b, const char *s);
+void buf_append_char(struct buf *b, char c);
+void buf_printf(struct buf *b, const char *fmt, ...) IX_PRINTF(2, 3);
+void buf_vprintf(struct buf *b, const char *fmt, va_list ap) IX_PRINTF(2, 0);
+/* Removes the first n bytes (n <= len). */
+void buf_consume(struct buf *b, size_t n);
+/* The contents as a C string ("" when empty). Valid until the next change to b. */
+const char *buf_cstr(const struct buf *b);
+/* Hands the memory to the caller (NUL-terminated, never NULL) and leaves b empty. */
+char *buf_steal(struct buf *b);
+
+#endif

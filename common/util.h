@@ -1,0 +1,40 @@
+/* util.h - allocation that never fails, and the process-wide error policy.
+ * Library code returns error codes (see err.h); fatal() is for an unusable environment, panic() for our bugs. */
+#ifndef IX_UTIL_H
+#define IX_UTIL_H
+
+#include <stddef.h>
+#include <stdarg.h>
+
+#define IX_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define IX_NORETURN __attribute__((noreturn))
+#define IX_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocation never returns NULL: on exhaustion the process logs and exits (the attendant restarts it). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* Returns a newly allocated formatted string; caller frees. */
+char *xasprintf(const char *fmt, ...) IX_PRINTF(1, 2);
+
+/* fatal: the environment is unusable (exit 1). panic: a bug in our code (abort, for a core). */
+void fatal(const char *fmt, ...) IX_PRINTF(1, 2) IX_NORETURN;
+void panic(const char *fmt, ...) IX_PRINTF(1, 2) IX_NORETURN;
+
+/* Parses a decimal unsigned number that fills the whole string and is <= max. Returns 0 or -1. */
+int parse_uint(const char *s, unsigned long long max, unsigned long long *value_r);
+
+/* Writes all of buf to fd, retrying on EINTR and short writes. Returns 0 or -1 with errno set. */
+int write_full(int fd, const void *buf, size_t len);
+/* Reads a whole file (at most max bytes) into a new NUL-terminated buffer. Returns 0 or -1 with errno set. */
+int read_file(const char *path, size_t max, char **data_r, size_t *len_r);
+/* Writes a file durably: temp file, fsync, rename over path, fsync of the directory. Returns 0 or -1. */
+int write_file_atomic(const char *path, const void *data, size_t len, int mode);
+/* mkdir -p with the given mode for created folders. Returns 0 or -1. */
+int mkdir_p(const char *path, int mode);
+/* Monotonic clock in microseconds. */
+unsigned long long now_usec(void);
+
+#endif

@@ -1,0 +1,39 @@
+/* test.c - runner for the unit test tables. */
+#include "test.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int case_failed;
+static char fail_msg[512];
+
+void test_fail(const char *file, int line, const char *expr)
+{
+	if (!case_failed)
+		snprintf(fail_msg, sizeof(fail_msg), "%s:%d: %s", file, line, expr);
+	case_failed = 1;
+}
+
+int test_run(const char *suite, const struct test_case *cases, size_t count, int argc, char **argv)
+{
+	int failed = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (argc > 1) {
+			int wanted = 0;
+			for (int a = 1; a < argc; a++)
+				wanted |= strcmp(argv[a], cases[i].name) == 0;
+			if (!wanted)
+				continue;
+		}
+		case_failed = 0;
+		cases[i].fn();
+		if (case_failed) {
+			printf("FAIL %s.%s: %s\n", suite, cases[i].name, fail_msg);
+			failed++;
+		} else {
+			printf("PASS %s.%s\n", suite, cases[i].name);
+		}
+		fflush(stdout);
+	}
+	return failed ? 1 : 0;
+}

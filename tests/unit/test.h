@@ -1,0 +1,34 @@
+/* test.h - the tiny unit test runner: a table of cases, one PASS/FAIL line per case.
+ * A case fails at its first failed test_assert; tests/run.sh adds the lines up into "N passed, N failed". */
+#ifndef IX_TEST_H
+#define IX_TEST_H
+
+#include <stddef.h>
+#include <string.h>
+
+struct test_case {
+	const char *name;
+	void (*fn)(void);
+};
+
+/* Runs every case (or only those named on the command line); returns the process exit code. */
+int test_run(const char *suite, const struct test_case *cases, size_t count, int argc, char **argv);
+void test_fail(const char *file, int line, const char *expr);
+
+#define test_assert(expr)                                          \
+	do {                                                       \
+		if (!(expr)) {                                     \
+			test_fail(__FILE__, __LINE__, #expr);      \
+			return;                                    \
+		}                                                  \
+	} while (0)
+#define test_assert_str(a, b) test_assert(strcmp((a), (b)) == 0)
+#define TEST_CASE(fn) { #fn, fn }
+#define TEST_MAIN(suite, ...)                                                              \
+	int main(int argc, char **argv)                                                    \
+	{                                                                                  \
+		static const struct test_case cases[] = { __VA_ARGS__ };                  \
+		return test_run(suite, cases, sizeof(cases) / sizeof(cases[0]), argc, argv); \
+	}
+
+#endif

@@ -1,0 +1,77 @@
+/* test_common.c - unit tests for common/: byte strings, number parsing, durable files. */
+#include "test.h"
+#include "buf.h"
+#include "err.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void buf_grows_and_keeps_nul(void)
+{
+	struct buf b = BUF_INIT;
+	test_assert_str(buf_cstr(&b), "");
+	for (int i = 0; i < 1000; i++)
+		buf_append(&b, "ab", 2);
+	test_assert(b.len == 2000);
+	test_assert(b.data[2000] == '\0');
+	buf_printf(&b, "%d-%s", 42, "x");
+	test_assert(b.len == 2004);
+	test_assert(memcmp(b.data + 2000, "42-x", 4) == 0);
+	buf_consume(&b, 1999);
+	test_assert(b.len == 5);
+	test_assert_str(buf_cstr(&b), "b42-x");
+	buf_append(&b, "\0z", 2);
+	test_assert(b.len == 7 && b.data[5] == '\0' && b.data[6] == 'z');
+	char *s = buf_steal(&b);
+	test_assert(b.data == NULL && b.len == 0);
+	free(s);
+	buf_free(&b);
+}
+
+static void parse_uint_checks_wrap(void)
+{
+	unsigned long long v;
+	test_assert(parse_uint("0", 10, &v) == 0 && v == 0);
+	test_assert(parse_uint("65535", 65535, &v) == 0 && v == 65535);
+	test_assert(parse_uint("65536", 65535, &v) < 0);
+	test_assert(parse_uint("18446744073709551615", ~0ULL, &v) == 0 && v == ~0ULL);
+	test_assert(parse_uint("18446744073709551616", ~0ULL, &v) < 0);
+	test_assert(parse_uint("", 10, &v) < 0);
+	test_assert(parse_uint("-1", 10, &v) < 0);
+	test_assert(parse_uint("1 ", 10, &v) < 0);
+}
+
+static void atomic_file_roundtrip(void)
+{
+	char dir[] = "/tmp/ix-test-XXXXXX";
+	test_assert(mkdtemp(dir) != NULL);
+	char *sub = xasprintf("%s/a/b/c", dir);
+	test_assert(mkdir_p(sub, 0700) == 0);
+	char *path = xasprintf("%s/f", sub);
+	test_assert(write_file_atomic(path, "hello", 5, 0600) == 0);
+	char *data;
+	size_t len;
+	test_assert(read_file(path, 1024, &data, &len) == 0);
+	test_assert(len == 5 && strcmp(data, "hello") == 0);
+	free(data);
+	test_assert(read_file(path, 2, &data, &len) < 0);
+	unlink(path);
+	char *cmd = xasprintf("rm -rf '%s'", dir);
+	test_assert(system(cmd) == 0);
+	free(cmd);
+	free(path);
+	free(sub);
+}
+
+static void strerror_names_codes(void)
+{
+	test_assert_str(ix_strerror(IX_OK), "success");
+	test_assert_str(ix_strerror(IX_EEXIST), "already exists");
+	test_assert_str(ix_strerror(12345), "unknown error");
+}
+
+TEST_MAIN("common", TEST_CASE(buf_grows_and_keeps_nul), TEST_CASE(parse_uint_checks_wrap),
+	  TEST_CASE(atomic_file_roundtrip), TEST_CASE(strerror_names_codes))
