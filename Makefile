@@ -20,7 +20,10 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 $(WARN) -fstack-protector-strong -fPIE -pthread
 LDFLAGS += -pie -Wl,-z,relro,-z,now -pthread
 
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -Wno-unused-command-line-argument
+LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 else
@@ -39,17 +42,20 @@ PROGRAMS :=
 UNIT_TESTS :=
 E2E_TESTS :=
 BENCHES :=
-FUZZERS :=
+# Fuzz targets: tests/fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput; a fragment adds NAME to FUZZ_TARGETS and
+# sets FUZZ_LIBS_NAME. Each target is built twice: as a libFuzzer program (make fuzz, clang) and as a replay
+# program that runs its seed corpus tests/fuzz/corpus/NAME/ as part of make test (and under make asan).
+FUZZ_TARGETS :=
 
 .PHONY: all test asan run bench deps fuzz clean format lint
 all: programs
 
+# Component makefiles: common/ first (everything links it), then every other */*.mk in name order.
+# A fragment may use variables of fragments that sort before it (store/mime.mk before store/store.mk).
 include common/module.mk
-include directory/module.mk
-include store/module.mk
-include transport/module.mk
-include attendant/module.mk
-include tests/module.mk
+include $(sort $(filter-out common/module.mk,$(wildcard */*.mk)))
+
+FUZZ_REPLAYS = $(foreach t,$(FUZZ_TARGETS),$(BUILD)/fuzz/replay_$(t))
 
 programs: $(PROGRAMS)
 
@@ -79,9 +85,27 @@ deps:
 
 test: deps
 	@$(MAKE) --no-print-directory programs tests-build
-	@tests/run.sh $(BUILD) $(UNIT_TESTS) $(E2E_TESTS)
+	@tests/run.sh $(BUILD) $(UNIT_TESTS) $(FUZZ_REPLAYS) $(E2E_TESTS)
 
-tests-build: $(UNIT_TESTS)
+tests-build: $(UNIT_TESTS) $(FUZZ_REPLAYS)
+
+.SECONDEXPANSION:
+$(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_main.o $$(FUZZ_LIBS_$$*) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(FUZZ_LDLIBS_$*)
+
+FUZZ_SECONDS ?= 30
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang FUZZ=1 fuzz-build
+	@for t in $(FUZZ_TARGETS); do echo "== fuzz $$t ($(FUZZ_SECONDS)s)"; mkdir -p build-fuzz/corpus/$$t; \
+	  build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	    build-fuzz/corpus/$$t tests/fuzz/corpus/$$t 2>&1 | tail -3 || exit 1; done
+
+fuzz-build: $(foreach t,$(FUZZ_TARGETS),$(BUILD)/fuzz/fuzz_$(t))
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $$(FUZZ_LIBS_$$*) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LDLIBS_$*)
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=1 test

@@ -9,3 +9,4 @@ $(COMMON_LIB): $(call objs,$(COMMON_SRCS))
 UNIT_TESTS += $(BUILD)/tests/unit/test_common
 $(BUILD)/tests/unit/test_common: $(call objs,tests/unit/test_common.c tests/unit/test.c) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
+FUZZ_TARGETS += uint

@@ -1,1 +1,0 @@
-# attendant/ - see Makefile

@@ -1,1 +1,0 @@
-# directory/ - see Makefile
