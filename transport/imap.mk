@@ -1,0 +1,15 @@
+# transport/imap.mk - the pure IMAP and POP3 protocol parsers (commands, SEARCH, FETCH, modified UTF-7).
+IMAPPARSE_SRCS := transport/imap_parse.c
+IMAPPARSE_LIB := $(BUILD)/libimapparse.a
+
+$(IMAPPARSE_LIB): $(call objs,$(IMAPPARSE_SRCS))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+UNIT_TESTS += $(BUILD)/tests/unit/test_imap_parse
+$(BUILD)/tests/unit/test_imap_parse: $(call objs,tests/unit/test_imap_parse.c tests/unit/test.c) $(IMAPPARSE_LIB) \
+		$(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+FUZZ_TARGETS += imap
+FUZZ_LIBS_imap := $(IMAPPARSE_LIB)
