@@ -35,6 +35,7 @@ LMDB_LIBS := -llmdb
 SSL_LIBS := -lssl -lcrypto
 SASL_LIBS := -lsasl2
 
+.SECONDEXPANSION:
 # objs: source files -> object files in the build folder
 objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -89,7 +90,6 @@ test: deps
 
 tests-build: $(UNIT_TESTS) $(FUZZ_REPLAYS)
 
-.SECONDEXPANSION:
 $(BUILD)/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_main.o $$(FUZZ_LIBS_$$*) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(FUZZ_LDLIBS_$*)

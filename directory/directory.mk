@@ -1,12 +1,23 @@
-# directory/ - libldap boundary, address generation, cn=config generation and recipient provisioning.
-# (The replica/resolution library is in directory/dirlib.mk.)
-DIRECTORY_SRCS := directory/ldap_util.c directory/addrgen.c
+# directory/ - libldap boundary, address generation, running slapd (cn=config generation, start, stop) and
+# recipient provisioning. (The replica/resolution library is in directory/dirlib.mk.)
+DIRECTORY_SRCS := directory/ldap_util.c directory/addrgen.c directory/slapd.c directory/provision.c
 DIRECTORY_LIB := $(BUILD)/libdirectory.a
+DIRECTORY_LDLIBS := $(LDAP_LIBS) $(SSL_LIBS)
 
-$(DIRECTORY_LIB): $(call objs,$(DIRECTORY_SRCS))
+# The schema is data (schema/interchange.ldif); init writes it into the data folder from this embedded copy.
+$(BUILD)/gen/schema_ldif.c: schema/interchange.ldif
+	@mkdir -p $(dir $@)
+	awk 'BEGIN { print "/* generated from schema/interchange.ldif by directory/directory.mk */"; \
+	  print "extern const char schema_interchange_ldif[];"; print "const char schema_interchange_ldif[] =" } \
+	  { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); print "\t\"" $$0 "\\n\"" } END { print ";" }' $< > $@
+
+$(BUILD)/gen/schema_ldif.o: $(BUILD)/gen/schema_ldif.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(DIRECTORY_LIB): $(call objs,$(DIRECTORY_SRCS)) $(BUILD)/gen/schema_ldif.o
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_addrgen
 $(BUILD)/tests/unit/test_addrgen: $(call objs,tests/unit/test_addrgen.c tests/unit/test.c) $(DIRECTORY_LIB) $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DIRECTORY_LDLIBS)

@@ -1,5 +1,6 @@
 /* ldap_util.c - connection, escaping and error translation for libldap. */
 #include "ldap_util.h"
+#include "config.h"
 #include "err.h"
 
 #include <stdlib.h>
@@ -7,16 +8,7 @@
 
 char *ldapu_ldapi_uri(const char *socket_path)
 {
-	struct buf b = BUF_INIT;
-	buf_append_str(&b, "ldapi://");
-	for (const unsigned char *p = (const unsigned char *)socket_path; *p != '\0'; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    *p == '-' || *p == '_' || *p == '.')
-			buf_append_char(&b, (char)*p);
-		else
-			buf_printf(&b, "%%%02X", *p);
-	}
-	return buf_steal(&b);
+	return config_ldapi_uri_for(socket_path);
 }
 
 static int ldapu_init(const char *uri, LDAP **ld_r, struct buf *error_r)

@@ -1,0 +1,1005 @@
+/* provision.c - recipient provisioning over LDAP (ldapi, EXTERNAL, as the administrator) and address
+ * generation from recipient policies. The unique overlay is the last word on address ownership; the checks
+ * here exist to give a person a clear sentence before slapd would answer "constraint violation". */
+#include "provision.h"
+#include "addrgen.h"
+#include "err.h"
+#include "ldap_util.h"
+#include "log.h"
+
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RECIPIENT_FILTER "(objectClass=ixRecipient)"
+
+struct prov {
+	LDAP *ld;
+	const struct config *cfg;
+	char *recipients_dn; /* ou=Recipients,<suffix> */
+	char *folders_dn;    /* ou=Public Folders,<suffix> */
+};
+
+int prov_open(const struct config *cfg, struct prov **prov_r, struct buf *error_r)
+{
+	char *uri = config_ldapi_uri(cfg);
+	LDAP *ld;
+	struct buf err = BUF_INIT;
+	int ret = ldapu_connect_external(uri, &ld, &err);
+	free(uri);
+	if (ret != IX_OK) {
+		buf_printf(error_r, "the directory is not running (%s): start it with 'interchange start --data %s'",
+			   buf_cstr(&err), cfg->data_dir);
+		buf_free(&err);
+		return IX_EUNAVAIL;
+	}
+	buf_free(&err);
+	struct prov *p = xcalloc(1, sizeof(*p));
+	p->ld = ld;
+	p->cfg = cfg;
+	p->recipients_dn = xasprintf("ou=Recipients,%s", cfg->suffix);
+	p->folders_dn = xasprintf("ou=Public Folders,%s", cfg->suffix);
+	*prov_r = p;
+	return IX_OK;
+}
+
+void prov_close(struct prov **prov)
+{
+	struct prov *p = *prov;
+	if (p == NULL)
+		return;
+	ldap_unbind_ext_s(p->ld, NULL, NULL);
+	free(p->recipients_dn);
+	free(p->folders_dn);
+	free(p);
+	*prov = NULL;
+}
+
+/* ---- validation ---- */
+
+int prov_login_valid(const char *login)
+{
+	size_t len = strlen(login);
+	if (len == 0 || len > PROV_MAX_LOGIN)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = login[i];
+		int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || (c != '.' && c != '-' && c != '_')))
+			return 0;
+	}
+	return 1;
+}
+
+int prov_name_valid(const char *name)
+{
+	size_t len = strlen(name);
+	if (len == 0 || len > PROV_MAX_NAME || name[0] == ' ' || name[len - 1] == ' ')
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c < 0x20 || c == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+int prov_address_valid(const char *address)
+{
+	size_t len = strlen(address);
+	const char *at = strrchr(address, '@');
+	if (len == 0 || len > PROV_MAX_ADDRESS || at == NULL || at == address || (size_t)(at - address) > 64)
+		return 0;
+	for (const char *c = address; c < at; c++) {
+		unsigned char u = (unsigned char)*c;
+		int atext = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+			    strchr("!#$%&'*+-/=?^_`{|}~", u) != NULL || u >= 0x80;
+		if (u == '.') {
+			if (c == address || c + 1 == at || c[1] == '.')
+				return 0;
+		} else if (!atext || u == 0) {
+			return 0;
+		}
+	}
+	return config_domain_valid(at + 1);
+}
+
+/* ---- small LDAP helpers ---- */
+
+static int ldap_fail(struct prov *p, int rc, const char *what, struct buf *error_r)
+{
+	char *diag = NULL;
+	ldap_get_option(p->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	buf_printf(error_r, "%s: %s%s%s", what, ldap_err2string(rc), diag != NULL && *diag ? " - " : "",
+		   diag != NULL ? diag : "");
+	ldap_memfree(diag);
+	return ldapu_err(rc);
+}
+
+/* Searches and returns the result chain; IX_OK even for no entries. */
+static int search(struct prov *p, const char *base, int scope, const char *filter, char **attrs, LDAPMessage **res_r,
+		  struct buf *error_r)
+{
+	LDAPMessage *res = NULL;
+	int rc = ldap_search_ext_s(p->ld, base, scope, filter, attrs, 0, NULL, NULL, NULL, LDAP_NO_LIMIT, &res);
+	if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT) {
+		ldap_msgfree(res); /* a result may come back with an error (notes P35) */
+		return ldap_fail(p, rc, "directory search failed", error_r);
+	}
+	*res_r = res;
+	return IX_OK;
+}
+
+static void mod_add(LDAPMod ***mods, size_t *n, int op, const char *attr, char **values)
+{
+	*mods = xrealloc(*mods, sizeof(**mods) * (*n + 2));
+	LDAPMod *m = xcalloc(1, sizeof(*m));
+	m->mod_op = op;
+	m->mod_type = (char *)attr;
+	m->mod_values = values;
+	(*mods)[(*n)++] = m;
+	(*mods)[*n] = NULL;
+}
+
+/* A NULL-terminated value array of copies; free with values_free. */
+static char **values1(const char *v)
+{
+	char **vals = xcalloc(2, sizeof(char *));
+	vals[0] = xstrdup(v);
+	return vals;
+}
+
+static void values_push(char ***vals, size_t *n, const char *v)
+{
+	*vals = xrealloc(*vals, sizeof(char *) * (*n + 2));
+	(*vals)[(*n)++] = xstrdup(v);
+	(*vals)[*n] = NULL;
+}
+
+static void mods_free(LDAPMod **mods)
+{
+	if (mods == NULL)
+		return;
+	for (size_t i = 0; mods[i] != NULL; i++) {
+		for (size_t j = 0; mods[i]->mod_values != NULL && mods[i]->mod_values[j] != NULL; j++)
+			free(mods[i]->mod_values[j]);
+		free(mods[i]->mod_values);
+		free(mods[i]);
+	}
+	free(mods);
+}
+
+/* The DN of the entry that owns address (in ixProxyAddresses or mail), or NULL. */
+static char *address_owner(struct prov *p, const char *address)
+{
+	struct buf f = BUF_INIT, err = BUF_INIT;
+	size_t len = strlen(address);
+	buf_append_str(&f, "(|(ixProxyAddresses=smtp:");
+	ldapu_escape_filter(&f, address, len);
+	buf_append_str(&f, ")(mail=");
+	ldapu_escape_filter(&f, address, len);
+	buf_append_str(&f, "))");
+	char *attrs[] = { (char *)LDAP_NO_ATTRS, NULL };
+	LDAPMessage *res = NULL;
+	char *dn = NULL;
+	if (search(p, p->cfg->suffix, LDAP_SCOPE_SUBTREE, f.data, attrs, &res, &err) == IX_OK) {
+		LDAPMessage *e = ldap_first_entry(p->ld, res);
+		if (e != NULL) {
+			char *d = ldap_get_dn(p->ld, e);
+			dn = xstrdup(d);
+			ldap_memfree(d);
+		}
+	}
+	ldap_msgfree(res);
+	buf_free(&f);
+	buf_free(&err);
+	return dn;
+}
+
+static char *user_dn(struct prov *p, const char *login)
+{
+	struct buf b = BUF_INIT;
+	buf_append_str(&b, "uid=");
+	ldapu_escape_dn(&b, login, strlen(login));
+	buf_printf(&b, ",%s", p->recipients_dn);
+	return buf_steal(&b);
+}
+
+static char *cn_dn(const char *name, const char *parent)
+{
+	struct buf b = BUF_INIT;
+	buf_append_str(&b, "cn=");
+	ldapu_escape_dn(&b, name, strlen(name));
+	buf_printf(&b, ",%s", parent);
+	return buf_steal(&b);
+}
+
+static void random_guid(char out[33])
+{
+	unsigned char g[16];
+	if (RAND_bytes(g, sizeof(g)) != 1)
+		fatal("no random numbers for a mailbox GUID");
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", g[i]);
+}
+
+static int entry_exists(struct prov *p, const char *dn)
+{
+	char *attrs[] = { (char *)LDAP_NO_ATTRS, NULL };
+	LDAPMessage *res = NULL;
+	int rc = ldap_search_ext_s(p->ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL, NULL, NULL, 1, &res);
+	int found = rc == LDAP_SUCCESS && ldap_count_entries(p->ld, res) > 0;
+	ldap_msgfree(res);
+	return found;
+}
+
+static int check_addresses_free(struct prov *p, const char *const *addrs, size_t n, struct buf *error_r)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!prov_address_valid(addrs[i])) {
+			buf_printf(error_r, "\"%s\" is not a valid e-mail address (expected local-part@domain)", addrs[i]);
+			return IX_EINVAL;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (strcasecmp(addrs[i], addrs[j]) == 0) {
+				buf_printf(error_r, "the address %s is given twice", addrs[i]);
+				return IX_EINVAL;
+			}
+		}
+		char *owner = address_owner(p, addrs[i]);
+		if (owner != NULL) {
+			buf_printf(error_r, "the address %s is already used by %s: choose another one", addrs[i], owner);
+			free(owner);
+			return IX_EEXIST;
+		}
+	}
+	return IX_OK;
+}
+
+static char *server_dn(struct prov *p, const char *server, struct buf *error_r)
+{
+	if (server == NULL)
+		return xstrdup(p->cfg->server_dn);
+	char *dn = NULL;
+	struct buf parent = BUF_INIT;
+	buf_printf(&parent, "ou=Servers,ou=Configuration,%s", p->cfg->suffix);
+	dn = cn_dn(server, parent.data);
+	buf_free(&parent);
+	if (!entry_exists(p, dn)) {
+		buf_printf(error_r, "there is no server named %s: see 'interchange server list'", server);
+		free(dn);
+		return NULL;
+	}
+	return dn;
+}
+
+/* ---- users ---- */
+
+int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r)
+{
+	if (!prov_login_valid(u->login)) {
+		buf_printf(error_r, "\"%s\" is not a valid login: use 1-%d letters, digits, '.', '-' or '_', starting "
+				    "with a letter or digit",
+			   u->login, PROV_MAX_LOGIN);
+		return IX_EINVAL;
+	}
+	if (!prov_name_valid(u->given) || !prov_name_valid(u->surname)) {
+		buf_printf(error_r, "given name and surname must be 1-%d characters without control characters or "
+				    "leading or trailing spaces",
+			   PROV_MAX_NAME);
+		return IX_EINVAL;
+	}
+	size_t plen = u->password != NULL ? strlen(u->password) : 0;
+	if (plen == 0 || plen > PROV_MAX_PASSWORD) {
+		buf_printf(error_r, "the password must be 1-%d characters", PROV_MAX_PASSWORD);
+		return IX_EINVAL;
+	}
+	int ret = check_addresses_free(p, u->aliases, u->alias_count, error_r);
+	if (ret != IX_OK)
+		return ret;
+	char *dn = user_dn(p, u->login);
+	if (entry_exists(p, dn)) {
+		buf_printf(error_r, "a user with login %s already exists", u->login);
+		free(dn);
+		return IX_EEXIST;
+	}
+	char *home = server_dn(p, u->server, error_r);
+	if (home == NULL) {
+		free(dn);
+		return IX_ENOTFOUND;
+	}
+	char guid[33];
+	random_guid(guid);
+	char *cn = xasprintf("%s %s", u->given, u->surname);
+	LDAPMod **mods = NULL;
+	size_t n = 0;
+	char **oc = NULL;
+	size_t noc = 0;
+	values_push(&oc, &noc, "inetOrgPerson");
+	values_push(&oc, &noc, "ixRecipient");
+	values_push(&oc, &noc, "ixMailUser");
+	mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", oc);
+	mod_add(&mods, &n, LDAP_MOD_ADD, "uid", values1(u->login));
+	mod_add(&mods, &n, LDAP_MOD_ADD, "cn", values1(cn));
+	mod_add(&mods, &n, LDAP_MOD_ADD, "displayName", values1(cn));
+	mod_add(&mods, &n, LDAP_MOD_ADD, "givenName", values1(u->given));
+	mod_add(&mods, &n, LDAP_MOD_ADD, "sn", values1(u->surname));
+	mod_add(&mods, &n, LDAP_MOD_ADD, "ixNickname", values1(u->login));
+	mod_add(&mods, &n, LDAP_MOD_ADD, "ixMailboxGuid", values1(guid));
+	mod_add(&mods, &n, LDAP_MOD_ADD, "ixHomeServer", values1(home));
+	if (u->hidden)
+		mod_add(&mods, &n, LDAP_MOD_ADD, "ixHideFromAddressBook", values1("TRUE"));
+	if (u->alias_count > 0) {
+		char **proxies = NULL;
+		size_t np = 0;
+		for (size_t i = 0; i < u->alias_count; i++) {
+			char *v = xasprintf("smtp:%s", u->aliases[i]);
+			values_push(&proxies, &np, v);
+			free(v);
+		}
+		mod_add(&mods, &n, LDAP_MOD_ADD, "ixProxyAddresses", proxies);
+	}
+	int rc = ldap_add_ext_s(p->ld, dn, mods, NULL, NULL);
+	mods_free(mods);
+	free(cn);
+	free(home);
+	if (rc != LDAP_SUCCESS) {
+		ret = ldap_fail(p, rc, "could not add the user", error_r);
+		free(dn);
+		return ret;
+	}
+	/* the password modify operation lets slapd hash the password ({SSHA}, olcPasswordHash) */
+	struct berval newpw = { plen, (char *)u->password };
+	rc = ldap_passwd_s(p->ld, &(struct berval){ strlen(dn), dn }, NULL, &newpw, NULL, NULL, NULL);
+	if (rc != LDAP_SUCCESS) {
+		ret = ldap_fail(p, rc, "could not set the password", error_r);
+		ldap_delete_ext_s(p->ld, dn, NULL, NULL);
+		free(dn);
+		return ret;
+	}
+	free(dn);
+	return IX_OK;
+}
+
+static int require_user(struct prov *p, const char *login, char **dn_r, struct buf *error_r)
+{
+	if (!prov_login_valid(login)) {
+		buf_printf(error_r, "\"%s\" is not a valid login", login);
+		return IX_EINVAL;
+	}
+	char *dn = user_dn(p, login);
+	if (!entry_exists(p, dn)) {
+		buf_printf(error_r, "there is no user with login %s: see 'interchange user list'", login);
+		free(dn);
+		return IX_ENOTFOUND;
+	}
+	*dn_r = dn;
+	return IX_OK;
+}
+
+int prov_user_del(struct prov *p, const char *login, struct buf *error_r)
+{
+	char *dn;
+	int ret = require_user(p, login, &dn, error_r);
+	if (ret != IX_OK)
+		return ret;
+	int rc = ldap_delete_ext_s(p->ld, dn, NULL, NULL);
+	free(dn);
+	if (rc != LDAP_SUCCESS)
+		return ldap_fail(p, rc, "could not delete the user", error_r);
+	return IX_OK;
+}
+
+int prov_user_passwd(struct prov *p, const char *login, const char *password, struct buf *error_r)
+{
+	size_t plen = password != NULL ? strlen(password) : 0;
+	if (plen == 0 || plen > PROV_MAX_PASSWORD) {
+		buf_printf(error_r, "the password must be 1-%d characters", PROV_MAX_PASSWORD);
+		return IX_EINVAL;
+	}
+	char *dn;
+	int ret = require_user(p, login, &dn, error_r);
+	if (ret != IX_OK)
+		return ret;
+	struct berval newpw = { plen, (char *)password };
+	int rc = ldap_passwd_s(p->ld, &(struct berval){ strlen(dn), dn }, NULL, &newpw, NULL, NULL, NULL);
+	free(dn);
+	if (rc != LDAP_SUCCESS)
+		return ldap_fail(p, rc, "could not set the password", error_r);
+	return IX_OK;
+}
+
+/* Appends "label: value" lines for every address of entry e, primary first. */
+static void show_addresses(struct prov *p, LDAPMessage *e, struct buf *out)
+{
+	struct berval **vals = ldap_get_values_len(p->ld, e, "ixProxyAddresses");
+	int first = 1;
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; vals != NULL && vals[i] != NULL; i++) {
+			int primary = vals[i]->bv_len > 5 && strncmp(vals[i]->bv_val, "SMTP:", 5) == 0;
+			if (primary != (pass == 0))
+				continue;
+			buf_printf(out, "%-14s%.*s%s\n", first ? "Addresses:" : "", (int)vals[i]->bv_len - 5,
+				   vals[i]->bv_val + 5, primary ? " (primary)" : "");
+			first = 0;
+		}
+	}
+	if (first)
+		buf_printf(out, "%-14s(none yet: the attendant generates one when the system runs)\n", "Addresses:");
+	ldap_value_free_len(vals);
+}
+
+static char *cn_of_dn(const char *dn)
+{
+	LDAPDN parsed = NULL;
+	char *s = NULL;
+	if (ldap_str2dn(dn, &parsed, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS && parsed != NULL && parsed[0] != NULL)
+		s = xstrndup(parsed[0][0]->la_value.bv_val, parsed[0][0]->la_value.bv_len);
+	ldap_dnfree(parsed);
+	return s != NULL ? s : xstrdup(dn);
+}
+
+int prov_user_show(struct prov *p, const char *login, struct buf *out, struct buf *error_r)
+{
+	char *dn;
+	int ret = require_user(p, login, &dn, error_r);
+	if (ret != IX_OK)
+		return ret;
+	char *attrs[] = { "uid", "cn", "ixProxyAddresses", "memberOf", "ixHomeServer", "ixMailboxGuid",
+			  "ixHideFromAddressBook", NULL };
+	LDAPMessage *res = NULL;
+	ret = search(p, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldap_first_entry(p->ld, res) : NULL;
+	if (e != NULL) {
+		char *cn = ldapu_get_first(p->ld, e, "cn");
+		char *home = ldapu_get_first(p->ld, e, "ixHomeServer");
+		char *guid = ldapu_get_first(p->ld, e, "ixMailboxGuid");
+		char *hidden = ldapu_get_first(p->ld, e, "ixHideFromAddressBook");
+		buf_printf(out, "%-14s%s\n%-14s%s\n%-14s%s\n", "DN:", dn, "Login:", login, "Name:", cn ? cn : "");
+		show_addresses(p, e, out);
+		struct berval **lists = ldap_get_values_len(p->ld, e, "memberOf");
+		if (lists == NULL || lists[0] == NULL)
+			buf_printf(out, "%-14s(none)\n", "Lists:");
+		for (size_t i = 0; lists != NULL && lists[i] != NULL; i++) {
+			char *ldn = xstrndup(lists[i]->bv_val, lists[i]->bv_len);
+			char *lcn = cn_of_dn(ldn);
+			buf_printf(out, "%-14s%s\n", i == 0 ? "Lists:" : "", lcn);
+			free(lcn);
+			free(ldn);
+		}
+		ldap_value_free_len(lists);
+		char *hcn = home ? cn_of_dn(home) : xstrdup("(none)");
+		buf_printf(out, "%-14s%s\n%-14s%s\n%-14s%s\n", "Home server:", hcn, "Mailbox GUID:", guid ? guid : "",
+			   "Hidden:", hidden != NULL && strcmp(hidden, "TRUE") == 0 ? "yes" : "no");
+		free(hcn);
+		free(cn);
+		free(home);
+		free(guid);
+		free(hidden);
+	}
+	ldap_msgfree(res);
+	free(dn);
+	return ret;
+}
+
+int prov_user_list(struct prov *p, struct buf *out, struct buf *error_r)
+{
+	char *attrs[] = { "uid", "cn", "mail", NULL };
+	LDAPMessage *res = NULL;
+	int ret = search(p, p->recipients_dn, LDAP_SCOPE_ONELEVEL, "(objectClass=ixMailUser)", attrs, &res, error_r);
+	if (ret != IX_OK)
+		return ret;
+	buf_printf(out, "%-20s %-30s %s\n", "LOGIN", "NAME", "ADDRESS");
+	for (LDAPMessage *e = ldap_first_entry(p->ld, res); e != NULL; e = ldap_next_entry(p->ld, e)) {
+		char *uid = ldapu_get_first(p->ld, e, "uid"), *cn = ldapu_get_first(p->ld, e, "cn"),
+		     *mail = ldapu_get_first(p->ld, e, "mail");
+		buf_printf(out, "%-20s %-30s %s\n", uid ? uid : "", cn ? cn : "", mail ? mail : "(pending)");
+		free(uid);
+		free(cn);
+		free(mail);
+	}
+	ldap_msgfree(res);
+	return IX_OK;
+}
+
+/* ---- contacts, lists, folders ---- */
+
+int prov_contact_add(struct prov *p, const char *name, const char *email, struct buf *error_r)
+{
+	if (!prov_name_valid(name)) {
+		buf_printf(error_r, "a contact name must be 1-%d characters without control characters", PROV_MAX_NAME);
+		return IX_EINVAL;
+	}
+	int ret = check_addresses_free(p, &email, 1, error_r);
+	if (ret != IX_OK)
+		return ret;
+	char *dn = cn_dn(name, p->recipients_dn);
+	if (entry_exists(p, dn)) {
+		buf_printf(error_r, "a recipient named %s already exists", name);
+		free(dn);
+		return IX_EEXIST;
+	}
+	LDAPMod **mods = NULL;
+	size_t n = 0, noc = 0;
+	char **oc = NULL;
+	values_push(&oc, &noc, "inetOrgPerson");
+	values_push(&oc, &noc, "ixRecipient");
+	values_push(&oc, &noc, "ixContact");
+	char *proxy = xasprintf("SMTP:%s", email);
+	mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", oc);
+	mod_add(&mods, &n, LDAP_MOD_ADD, "cn", values1(name));
+	mod_add(&mods, &n, LDAP_MOD_ADD, "sn", values1(name));
+	mod_add(&mods, &n, LDAP_MOD_ADD, "displayName", values1(name));
+	mod_add(&mods, &n, LDAP_MOD_ADD, "mail", values1(email));
+	mod_add(&mods, &n, LDAP_MOD_ADD, "ixTargetAddress", values1(email));
+	mod_add(&mods, &n, LDAP_MOD_ADD, "ixProxyAddresses", values1(proxy));
+	mod_add(&mods, &n, LDAP_MOD_ADD, "ixNickname", values1(name));
+	int rc = ldap_add_ext_s(p->ld, dn, mods, NULL, NULL);
+	mods_free(mods);
+	free(proxy);
+	free(dn);
+	return rc == LDAP_SUCCESS ? IX_OK : ldap_fail(p, rc, "could not add the contact", error_r);
+}
+
+int prov_find_recipient(struct prov *p, const char *name, char **dn_r, struct buf *error_r)
+{
+	if (name[0] == '\0' || strlen(name) > PROV_MAX_ADDRESS + PROV_MAX_NAME) {
+		buf_append_str(error_r, "a recipient name must not be empty or that long");
+		return IX_EINVAL;
+	}
+	struct buf f = BUF_INIT;
+	size_t len = strlen(name);
+	buf_append_str(&f, "(&" RECIPIENT_FILTER "(|(uid=");
+	ldapu_escape_filter(&f, name, len);
+	buf_append_str(&f, ")(cn=");
+	ldapu_escape_filter(&f, name, len);
+	buf_append_str(&f, ")(mail=");
+	ldapu_escape_filter(&f, name, len);
+	buf_append_str(&f, ")(ixProxyAddresses=smtp:");
+	ldapu_escape_filter(&f, name, len);
+	buf_append_str(&f, ")))");
+	char *attrs[] = { (char *)LDAP_NO_ATTRS, NULL };
+	LDAPMessage *res = NULL;
+	int ret = search(p, p->cfg->suffix, LDAP_SCOPE_SUBTREE, f.data, attrs, &res, error_r);
+	buf_free(&f);
+	if (ret != IX_OK)
+		return ret;
+	int count = ldap_count_entries(p->ld, res);
+	if (count == 0) {
+		buf_printf(error_r, "there is no recipient called %s (give a login, a list or contact name, or an "
+				    "address)",
+			   name);
+		ret = IX_ENOTFOUND;
+	} else if (count > 1) {
+		buf_printf(error_r, "%s names %d recipients: give a login or an address instead", name, count);
+		ret = IX_EINVAL;
+	} else {
+		char *d = ldap_get_dn(p->ld, ldap_first_entry(p->ld, res));
+		*dn_r = xstrdup(d);
+		ldap_memfree(d);
+	}
+	ldap_msgfree(res);
+	return ret;
+}
+
+static int find_list(struct prov *p, const char *name, char **dn_r, struct buf *error_r)
+{
+	if (!prov_name_valid(name)) {
+		buf_printf(error_r, "\"%s\" is not a valid list name", name);
+		return IX_EINVAL;
+	}
+	char *dn = cn_dn(name, p->recipients_dn);
+	char *attrs[] = { (char *)LDAP_NO_ATTRS, NULL };
+	LDAPMessage *res = NULL;
+	int rc = ldap_search_ext_s(p->ld, dn, LDAP_SCOPE_BASE, "(objectClass=ixDistributionList)", attrs, 0, NULL, NULL,
+				   NULL, 1, &res);
+	int found = rc == LDAP_SUCCESS && ldap_count_entries(p->ld, res) > 0;
+	ldap_msgfree(res);
+	if (!found) {
+		buf_printf(error_r, "there is no distribution list named %s", name);
+		free(dn);
+		return IX_ENOTFOUND;
+	}
+	*dn_r = dn;
+	return IX_OK;
+}
+
+int prov_dl_add(struct prov *p, const char *name, const char *const *members, size_t n, struct buf *error_r)
+{
+	if (!prov_name_valid(name)) {
+		buf_printf(error_r, "a list name must be 1-%d characters without control characters", PROV_MAX_NAME);
+		return IX_EINVAL;
+	}
+	char *dn = cn_dn(name, p->recipients_dn);
+	if (entry_exists(p, dn)) {
+		buf_printf(error_r, "a recipient named %s already exists", name);
+		free(dn);
+		return IX_EEXIST;
+	}
+	char **member_dns = NULL;
+	size_t nm = 0;
+	int ret = IX_OK;
+	for (size_t i = 0; i < n && ret == IX_OK; i++) {
+		char *mdn;
+		ret = prov_find_recipient(p, members[i], &mdn, error_r);
+		if (ret == IX_OK) {
+			values_push(&member_dns, &nm, mdn);
+			free(mdn);
+		}
+	}
+	if (ret != IX_OK) {
+		for (size_t i = 0; i < nm; i++)
+			free(member_dns[i]);
+		free(member_dns);
+		free(dn);
+		return ret;
+	}
+	LDAPMod **mods = NULL;
+	size_t k = 0, noc = 0;
+	char **oc = NULL;
+	values_push(&oc, &noc, "ixDistributionList");
+	values_push(&oc, &noc, "ixRecipient");
+	mod_add(&mods, &k, LDAP_MOD_ADD, "objectClass", oc);
+	mod_add(&mods, &k, LDAP_MOD_ADD, "cn", values1(name));
+	mod_add(&mods, &k, LDAP_MOD_ADD, "displayName", values1(name));
+	mod_add(&mods, &k, LDAP_MOD_ADD, "ixNickname", values1(name));
+	if (nm > 0)
+		mod_add(&mods, &k, LDAP_MOD_ADD, "member", member_dns);
+	int rc = ldap_add_ext_s(p->ld, dn, mods, NULL, NULL);
+	mods_free(mods);
+	free(dn);
+	return rc == LDAP_SUCCESS ? IX_OK : ldap_fail(p, rc, "could not add the list", error_r);
+}
+
+int prov_dl_member(struct prov *p, const char *name, const char *recipient, int add, struct buf *error_r)
+{
+	char *dn, *mdn;
+	int ret = find_list(p, name, &dn, error_r);
+	if (ret != IX_OK)
+		return ret;
+	ret = prov_find_recipient(p, recipient, &mdn, error_r);
+	if (ret != IX_OK) {
+		free(dn);
+		return ret;
+	}
+	if (add && strcasecmp(dn, mdn) == 0) {
+		buf_printf(error_r, "a list cannot be a member of itself");
+		free(dn);
+		free(mdn);
+		return IX_EINVAL;
+	}
+	LDAPMod **mods = NULL;
+	size_t k = 0;
+	mod_add(&mods, &k, add ? LDAP_MOD_ADD : LDAP_MOD_DELETE, "member", values1(mdn));
+	int rc = ldap_modify_ext_s(p->ld, dn, mods, NULL, NULL);
+	mods_free(mods);
+	if (rc == LDAP_TYPE_OR_VALUE_EXISTS) {
+		buf_printf(error_r, "%s is already a member of %s", recipient, name);
+		ret = IX_EEXIST;
+	} else if (rc == LDAP_NO_SUCH_ATTRIBUTE) {
+		buf_printf(error_r, "%s is not a member of %s", recipient, name);
+		ret = IX_ENOTFOUND;
+	} else if (rc != LDAP_SUCCESS) {
+		ret = ldap_fail(p, rc, "could not change the list", error_r);
+	}
+	free(dn);
+	free(mdn);
+	return ret;
+}
+
+int prov_dl_show(struct prov *p, const char *name, struct buf *out, struct buf *error_r)
+{
+	char *dn;
+	int ret = find_list(p, name, &dn, error_r);
+	if (ret != IX_OK)
+		return ret;
+	char *attrs[] = { "cn", "member", "ixProxyAddresses", "memberOf", NULL };
+	LDAPMessage *res = NULL;
+	ret = search(p, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldap_first_entry(p->ld, res) : NULL;
+	if (e != NULL) {
+		buf_printf(out, "%-14s%s\n%-14s%s\n", "DN:", dn, "Name:", name);
+		show_addresses(p, e, out);
+		struct berval **members = ldap_get_values_len(p->ld, e, "member");
+		if (members == NULL || members[0] == NULL)
+			buf_printf(out, "%-14s(none)\n", "Members:");
+		for (size_t i = 0; members != NULL && members[i] != NULL; i++) {
+			char *mdn = xstrndup(members[i]->bv_val, members[i]->bv_len);
+			char *mcn = cn_of_dn(mdn);
+			buf_printf(out, "%-14s%s (%s)\n", i == 0 ? "Members:" : "", mcn, mdn);
+			free(mcn);
+			free(mdn);
+		}
+		ldap_value_free_len(members);
+	}
+	ldap_msgfree(res);
+	free(dn);
+	return ret;
+}
+
+int prov_folder_add(struct prov *p, const char *path, struct buf *error_r)
+{
+	while (*path == '/')
+		path++;
+	if (*path == '\0' || strlen(path) > 1024) {
+		buf_append_str(error_r, "give a public folder path such as Sales/Leads");
+		return IX_EINVAL;
+	}
+	char *copy = xstrdup(path);
+	char *parts[PROV_MAX_FOLDER_DEPTH];
+	size_t depth = 0;
+	int ret = IX_OK;
+	for (char *save = NULL, *c = strtok_r(copy, "/", &save); c != NULL; c = strtok_r(NULL, "/", &save)) {
+		if (depth == PROV_MAX_FOLDER_DEPTH || !prov_name_valid(c)) {
+			buf_printf(error_r, "\"%s\" is not a valid public folder path (at most %d levels, names without "
+					    "control characters)",
+				   path, PROV_MAX_FOLDER_DEPTH);
+			ret = IX_EINVAL;
+			break;
+		}
+		parts[depth++] = c;
+	}
+	char *parent = xstrdup(p->folders_dn);
+	struct buf full = BUF_INIT;
+	for (size_t i = 0; i < depth && ret == IX_OK; i++) {
+		buf_printf(&full, "/%s", parts[i]);
+		char *dn = cn_dn(parts[i], parent);
+		if (entry_exists(p, dn)) {
+			if (i + 1 == depth) {
+				buf_printf(error_r, "the public folder %s already exists", full.data);
+				ret = IX_EEXIST;
+			}
+		} else {
+			LDAPMod **mods = NULL;
+			size_t k = 0, noc = 0;
+			char **oc = NULL;
+			values_push(&oc, &noc, "ixPublicFolder");
+			values_push(&oc, &noc, "ixRecipient");
+			mod_add(&mods, &k, LDAP_MOD_ADD, "objectClass", oc);
+			mod_add(&mods, &k, LDAP_MOD_ADD, "cn", values1(parts[i]));
+			mod_add(&mods, &k, LDAP_MOD_ADD, "ixFolderPath", values1(full.data));
+			mod_add(&mods, &k, LDAP_MOD_ADD, "ixNickname", values1(parts[i]));
+			mod_add(&mods, &k, LDAP_MOD_ADD, "displayName", values1(parts[i]));
+			/* hidden from the address book until an administrator publishes it */
+			mod_add(&mods, &k, LDAP_MOD_ADD, "ixHideFromAddressBook", values1("TRUE"));
+			int rc = ldap_add_ext_s(p->ld, dn, mods, NULL, NULL);
+			mods_free(mods);
+			if (rc != LDAP_SUCCESS)
+				ret = ldap_fail(p, rc, "could not add the public folder", error_r);
+		}
+		free(parent);
+		parent = dn;
+	}
+	free(parent);
+	free(copy);
+	buf_free(&full);
+	return ret;
+}
+
+/* ---- address generation ---- */
+
+struct policy {
+	char **person;   /* ixAddressTemplate values */
+	char **nickname; /* ixNicknameTemplate values */
+	char *filter;
+};
+
+static void policy_free(struct policy *pol)
+{
+	for (size_t i = 0; pol->person != NULL && pol->person[i] != NULL; i++)
+		free(pol->person[i]);
+	for (size_t i = 0; pol->nickname != NULL && pol->nickname[i] != NULL; i++)
+		free(pol->nickname[i]);
+	free(pol->person);
+	free(pol->nickname);
+	free(pol->filter);
+}
+
+static char **get_all(LDAP *ld, LDAPMessage *e, const char *attr)
+{
+	struct berval **vals = ldap_get_values_len(ld, e, attr);
+	char **out = NULL;
+	size_t n = 0;
+	for (size_t i = 0; vals != NULL && vals[i] != NULL; i++) {
+		char *v = xstrndup(vals[i]->bv_val, vals[i]->bv_len);
+		values_push(&out, &n, v);
+		free(v);
+	}
+	ldap_value_free_len(vals);
+	return out;
+}
+
+/* Loads the policies ordered by priority (lowest first). */
+static int load_policies(struct prov *p, struct policy **pols_r, size_t *n_r, struct buf *error_r)
+{
+	char *base = xasprintf("ou=Recipient Policies,ou=Configuration,%s", p->cfg->suffix);
+	char *attrs[] = { "ixAddressTemplate", "ixNicknameTemplate", "ixPolicyPriority", "ixPolicyFilter", NULL };
+	LDAPMessage *res = NULL;
+	int ret = search(p, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixRecipientPolicy)", attrs, &res, error_r);
+	free(base);
+	if (ret != IX_OK)
+		return ret;
+	size_t n = 0;
+	struct policy *pols = NULL;
+	long long *prio = NULL;
+	for (LDAPMessage *e = ldap_first_entry(p->ld, res); e != NULL; e = ldap_next_entry(p->ld, e)) {
+		pols = xrealloc(pols, sizeof(*pols) * (n + 1));
+		prio = xrealloc(prio, sizeof(*prio) * (n + 1));
+		pols[n].person = get_all(p->ld, e, "ixAddressTemplate");
+		pols[n].nickname = get_all(p->ld, e, "ixNicknameTemplate");
+		pols[n].filter = ldapu_get_first(p->ld, e, "ixPolicyFilter");
+		char *pr = ldapu_get_first(p->ld, e, "ixPolicyPriority");
+		prio[n] = pr != NULL ? atoll(pr) : 1000000;
+		free(pr);
+		/* insertion sort: a handful of policies */
+		for (size_t i = n; i > 0 && prio[i - 1] > prio[i]; i--) {
+			struct policy t = pols[i];
+			pols[i] = pols[i - 1];
+			pols[i - 1] = t;
+			long long tp = prio[i];
+			prio[i] = prio[i - 1];
+			prio[i - 1] = tp;
+		}
+		n++;
+	}
+	ldap_msgfree(res);
+	free(prio);
+	*pols_r = pols;
+	*n_r = n;
+	return IX_OK;
+}
+
+static int policy_applies(struct prov *p, const struct policy *pol, const char *dn)
+{
+	if (pol->filter == NULL || pol->filter[0] == '\0')
+		return 1;
+	char *attrs[] = { (char *)LDAP_NO_ATTRS, NULL };
+	LDAPMessage *res = NULL;
+	int rc = ldap_search_ext_s(p->ld, dn, LDAP_SCOPE_BASE, pol->filter, attrs, 0, NULL, NULL, NULL, 1, &res);
+	int yes = rc == LDAP_SUCCESS && ldap_count_entries(p->ld, res) > 0;
+	ldap_msgfree(res);
+	return yes;
+}
+
+/* Checks whether the entry already holds address as a secondary (a user-given alias). */
+static int has_proxy(struct prov *p, LDAPMessage *e, const char *address, char **value_r)
+{
+	struct berval **vals = ldap_get_values_len(p->ld, e, "ixProxyAddresses");
+	int found = 0;
+	for (size_t i = 0; vals != NULL && vals[i] != NULL && !found; i++) {
+		if (vals[i]->bv_len == strlen(address) + 5 && strncasecmp(vals[i]->bv_val + 5, address, strlen(address)) == 0) {
+			*value_r = xstrndup(vals[i]->bv_val, vals[i]->bv_len);
+			found = 1;
+		}
+	}
+	ldap_value_free_len(vals);
+	return found;
+}
+
+/* Tries to make address the entry's primary. Returns IX_OK, IX_EEXIST (taken: try the next variant). */
+static int assign_primary(struct prov *p, LDAPMessage *e, const char *dn, const char *address, struct buf *error_r)
+{
+	char *own = NULL;
+	if (!has_proxy(p, e, address, &own)) {
+		char *owner = address_owner(p, address);
+		if (owner != NULL) {
+			free(owner);
+			return IX_EEXIST;
+		}
+	}
+	LDAPMod **mods = NULL;
+	size_t k = 0;
+	char *proxy = xasprintf("SMTP:%s", address);
+	if (own != NULL)
+		mod_add(&mods, &k, LDAP_MOD_DELETE, "ixProxyAddresses", values1(own));
+	mod_add(&mods, &k, LDAP_MOD_ADD, "ixProxyAddresses", values1(proxy));
+	mod_add(&mods, &k, LDAP_MOD_REPLACE, "mail", values1(address));
+	int rc = ldap_modify_ext_s(p->ld, dn, mods, NULL, NULL);
+	mods_free(mods);
+	free(proxy);
+	free(own);
+	if (rc == LDAP_CONSTRAINT_VIOLATION || rc == LDAP_TYPE_OR_VALUE_EXISTS)
+		return IX_EEXIST; /* someone took it between our check and the write */
+	if (rc != LDAP_SUCCESS)
+		return ldap_fail(p, rc, "could not write a generated address", error_r);
+	return IX_OK;
+}
+
+static int generate_one(struct prov *p, const struct policy *pols, size_t npols, LDAPMessage *e, struct buf *error_r)
+{
+	char *ldn = ldap_get_dn(p->ld, e);
+	char *dn = xstrdup(ldn);
+	ldap_memfree(ldn);
+	char *given = ldapu_get_first(p->ld, e, "givenName");
+	char *sn = ldapu_get_first(p->ld, e, "sn");
+	char *nick = ldapu_get_first(p->ld, e, "ixNickname");
+	char *cn = ldapu_get_first(p->ld, e, "cn");
+	struct berval **ocs = ldap_get_values_len(p->ld, e, "objectClass");
+	int person = 0;
+	for (size_t i = 0; ocs != NULL && ocs[i] != NULL; i++)
+		person |= ocs[i]->bv_len == 10 && strncasecmp(ocs[i]->bv_val, "ixMailUser", 10) == 0;
+	ldap_value_free_len(ocs);
+	struct addrgen_vars vars = { given, sn, nick != NULL ? nick : cn };
+	int ret = IX_ENOTFOUND;
+	struct buf addr = BUF_INIT, variant = BUF_INIT, err = BUF_INIT;
+	for (size_t i = 0; i < npols && ret == IX_ENOTFOUND; i++) {
+		if (!policy_applies(p, &pols[i], dn))
+			continue;
+		/* a person's template first, the nickname template when the name gives no address */
+		char **lists[2] = { person ? pols[i].person : NULL, pols[i].nickname };
+		for (int l = 0; l < 2 && ret == IX_ENOTFOUND; l++) {
+			for (size_t t = 0; lists[l] != NULL && lists[l][t] != NULL && ret == IX_ENOTFOUND; t++) {
+				if (strncmp(lists[l][t], "SMTP:", 5) != 0)
+					continue; /* only the primary (upper-case) template makes the primary */
+				buf_reset(&addr);
+				buf_reset(&err);
+				if (addrgen_expand(lists[l][t], &vars, &addr, &err) != IX_OK) {
+					log_debug("%s: %s", dn, buf_cstr(&err));
+					continue;
+				}
+				for (unsigned v = 1; v <= PROV_MAX_VARIANTS; v++) {
+					buf_reset(&variant);
+					if (v == 1)
+						buf_append(&variant, addr.data, addr.len);
+					else
+						addrgen_variant(addr.data, v, &variant);
+					int r = assign_primary(p, e, dn, variant.data, error_r);
+					if (r == IX_OK) {
+						log_info("gave %s the address %s", dn, variant.data);
+						ret = IX_OK;
+						break;
+					}
+					if (r != IX_EEXIST) {
+						ret = r;
+						break;
+					}
+				}
+			}
+		}
+	}
+	if (ret == IX_ENOTFOUND)
+		buf_printf(error_r, "no recipient policy gives %s an address", dn);
+	buf_free(&addr);
+	buf_free(&variant);
+	buf_free(&err);
+	free(dn);
+	free(given);
+	free(sn);
+	free(nick);
+	free(cn);
+	return ret;
+}
+
+int prov_generate_addresses(struct prov *p, unsigned *count_r, struct buf *error_r)
+{
+	*count_r = 0;
+	struct policy *pols = NULL;
+	size_t npols = 0;
+	int ret = load_policies(p, &pols, &npols, error_r);
+	if (ret != IX_OK)
+		return ret;
+	char *attrs[] = { "objectClass", "givenName", "sn", "cn", "ixNickname", "ixProxyAddresses", NULL };
+	LDAPMessage *res = NULL;
+	ret = search(p, p->cfg->suffix, LDAP_SCOPE_SUBTREE, "(&" RECIPIENT_FILTER "(!(mail=*)))", attrs, &res, error_r);
+	for (LDAPMessage *e = ret == IX_OK ? ldap_first_entry(p->ld, res) : NULL; e != NULL;
+	     e = ldap_next_entry(p->ld, e)) {
+		struct buf err = BUF_INIT;
+		int r = generate_one(p, pols, npols, e, &err);
+		if (r == IX_OK)
+			(*count_r)++;
+		else
+			log_warn("address generation: %s", buf_cstr(&err));
+		if (r == IX_EUNAVAIL) {
+			buf_append_str(error_r, buf_cstr(&err));
+			ret = r;
+			buf_free(&err);
+			break;
+		}
+		buf_free(&err);
+	}
+	ldap_msgfree(res);
+	for (size_t i = 0; i < npols; i++)
+		policy_free(&pols[i]);
+	free(pols);
+	return ret;
+}

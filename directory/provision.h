@@ -1,0 +1,61 @@
+/* provision.h - writing recipients to the directory: users, contacts, distribution lists, public folders,
+ * and the attendant's address generation from recipient policies. Used by the `interchange` command.
+ * Every function validates its input first and answers a mistake with a sentence in error_r. */
+#ifndef IX_PROVISION_H
+#define IX_PROVISION_H
+
+#include <stddef.h>
+#include "buf.h"
+#include "config.h"
+
+/* Limits on what a person may type. */
+#define PROV_MAX_LOGIN 64
+#define PROV_MAX_NAME 256
+#define PROV_MAX_ADDRESS 254
+#define PROV_MAX_PASSWORD 1024
+#define PROV_MAX_FOLDER_DEPTH 32
+/* Collision variants tried before address generation gives up on a recipient (john.smith2 ... ). */
+#define PROV_MAX_VARIANTS 1000
+
+struct prov;
+
+/* Connects to the running directory over ldapi as the administrator. IX_EUNAVAIL when it is not running. */
+int prov_open(const struct config *cfg, struct prov **prov_r, struct buf *error_r);
+void prov_close(struct prov **prov);
+
+struct prov_user {
+	const char *login, *given, *surname, *password;
+	const char *const *aliases;
+	size_t alias_count;
+	int hidden;
+	const char *server; /* home server name; NULL for this server */
+};
+
+int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r);
+int prov_user_del(struct prov *p, const char *login, struct buf *error_r);
+int prov_user_passwd(struct prov *p, const char *login, const char *password, struct buf *error_r);
+/* Human-readable description of a user (DN, addresses, lists, home server...) appended to out. */
+int prov_user_show(struct prov *p, const char *login, struct buf *out, struct buf *error_r);
+int prov_user_list(struct prov *p, struct buf *out, struct buf *error_r);
+int prov_contact_add(struct prov *p, const char *name, const char *email, struct buf *error_r);
+int prov_dl_add(struct prov *p, const char *name, const char *const *members, size_t n, struct buf *error_r);
+/* Adds (add=1) or removes a member (a login, list or contact name, or any address) of list name. */
+int prov_dl_member(struct prov *p, const char *name, const char *recipient, int add, struct buf *error_r);
+int prov_dl_show(struct prov *p, const char *name, struct buf *out, struct buf *error_r);
+/* Creates a public folder and any missing parents; PATH is /-separated. */
+int prov_folder_add(struct prov *p, const char *path, struct buf *error_r);
+
+/* Finds a recipient by login, list/contact/folder name or address; *dn_r is a new string. */
+int prov_find_recipient(struct prov *p, const char *name, char **dn_r, struct buf *error_r);
+
+/* Address generation (the attendant's job): gives every recipient without a primary address one from the
+ * recipient policy, resolving collisions with numbered variants and keeping user-given aliases.
+ * *count_r is the number of recipients given an address. */
+int prov_generate_addresses(struct prov *p, unsigned *count_r, struct buf *error_r);
+
+/* Validation helpers, exposed for tests. Each returns 1 when valid. */
+int prov_login_valid(const char *login);
+int prov_address_valid(const char *address);
+int prov_name_valid(const char *name);
+
+#endif

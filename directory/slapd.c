@@ -1,0 +1,352 @@
+/* slapd.c - generates slapd's cn=config and base entries, runs slapadd, starts, waits for and stops slapd.
+ * The configuration is documented in docs/directory.md; the traps it avoids are in shared notes/slapd.md. */
+#include "slapd.h"
+#include "err.h"
+#include "ldap_util.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern const char schema_interchange_ldif[];
+
+char *slapd_hash_ssha(const char *password)
+{
+	unsigned char salt[8], digest[EVP_MAX_MD_SIZE + sizeof(salt)];
+	unsigned int dlen = 0;
+	if (RAND_bytes(salt, sizeof(salt)) != 1)
+		fatal("no random numbers for a password salt");
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, password, strlen(password)) != 1 || EVP_DigestUpdate(ctx, salt, sizeof(salt)) != 1 ||
+	    EVP_DigestFinal_ex(ctx, digest, &dlen) != 1)
+		fatal("SHA-1 is not available from OpenSSL");
+	EVP_MD_CTX_free(ctx);
+	memcpy(digest + dlen, salt, sizeof(salt));
+	unsigned char b64[64];
+	int n = EVP_EncodeBlock(b64, digest, (int)(dlen + sizeof(salt)));
+	return xasprintf("{SSHA}%.*s", n, b64);
+}
+
+/* Runs argv with stdout+stderr captured into out; returns the exit status or -1. */
+static int run_capture(char *const argv[], struct buf *out)
+{
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		dup2(pipefd[1], 2);
+		setenv("LDAPNOINIT", "1", 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	char chunk[4096];
+	ssize_t n;
+	while ((n = read(pipefd[0], chunk, sizeof(chunk))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (out->len < 64 * 1024)
+			buf_append(out, chunk, (size_t)n);
+	}
+	close(pipefd[0]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void config_ldif(const struct config *cfg, const char *admin_password, struct buf *b)
+{
+	char *run = config_path(cfg, "run");
+	char *db = config_path(cfg, "directory/data");
+	char *schema = config_path(cfg, "directory/schema/interchange.ldif");
+	char *hash = slapd_hash_ssha(admin_password);
+	const char *s = cfg->suffix;
+	unsigned uid = (unsigned)getuid(), gid = (unsigned)getgid();
+
+	buf_printf(b,
+		   "dn: cn=config\nobjectClass: olcGlobal\ncn: config\n"
+		   "olcPidFile: %s/slapd.pid\nolcArgsFile: %s/slapd.args\n"
+		   /* our own uid over ldapi is the administrator; an unescaped + would never match (notes P16) */
+		   "olcAuthzRegexp: {0}\"gidNumber=[0-9]+\\\\+uidNumber=%u,cn=peercred,cn=external,cn=auth\" \"%s\"\n"
+		   "olcSizeLimit: 500\nolcToolThreads: 1\n\n",
+		   run, run, uid, cfg->admin_dn);
+	buf_append_str(b, "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"
+			  "olcModulePath: /usr/lib/ldap\nolcModuleLoad: back_mdb\nolcModuleLoad: syncprov\n"
+			  "olcModuleLoad: unique\nolcModuleLoad: refint\nolcModuleLoad: dynlist\nolcModuleLoad: sssvlv\n\n");
+	buf_printf(b,
+		   "dn: cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: schema\n\n"
+		   "include: file:///etc/ldap/schema/core.ldif\n\n"
+		   "include: file:///etc/ldap/schema/cosine.ldif\n\n"
+		   "include: file:///etc/ldap/schema/inetorgperson.ldif\n\n"
+		   "include: file:///etc/ldap/schema/dyngroup.ldif\n\n"
+		   "include: file://%s\n\n",
+		   schema);
+	buf_append_str(b, "dn: olcDatabase={-1}frontend,cn=config\nobjectClass: olcDatabaseConfig\n"
+			  "objectClass: olcFrontendConfig\nolcDatabase: {-1}frontend\nolcPasswordHash: {SSHA}\n\n");
+	buf_printf(b,
+		   "dn: olcDatabase={0}config,cn=config\nobjectClass: olcDatabaseConfig\nolcDatabase: {0}config\n"
+		   "olcAccess: {0}to * by dn.exact=\"gidNumber=%u+uidNumber=%u,cn=peercred,cn=external,cn=auth\" manage"
+		   " by * none\n\n",
+		   gid, uid);
+	buf_printf(b,
+		   "dn: olcDatabase={1}mdb,cn=config\nobjectClass: olcDatabaseConfig\nobjectClass: olcMdbConfig\n"
+		   "olcDatabase: {1}mdb\nolcSuffix: %s\nolcRootDN: %s\nolcRootPW: %s\nolcDbDirectory: %s\n"
+		   "olcDbMaxSize: %llu\n"
+		   "olcDbIndex: objectClass eq\nolcDbIndex: entryUUID,entryCSN eq\n"
+		   "olcDbIndex: uid,cn,sn,givenName,displayName,ixProxyAddresses,ixNickname eq,sub\n"
+		   "olcDbIndex: mail eq,sub,pres\nolcDbIndex: member,ixMailboxGuid,ixHomeServer eq\n"
+		   "olcLimits: {0}dn.exact=\"%s\" size=unlimited time=unlimited\n"
+		   /* first match wins (notes P18): the password rule must come before any generic read */
+		   "olcAccess: {0}to attrs=userPassword by self =w by anonymous auth by * none\n"
+		   "olcAccess: {1}to dn.subtree=\"%s\" filter=(ixHideFromAddressBook=TRUE) by self read by * none\n"
+		   "olcAccess: {2}to dn.subtree=\"ou=Configuration,%s\" by * none\n"
+		   "olcAccess: {3}to * by self read by users read by %s\n\n",
+		   s, cfg->admin_dn, hash, db, (unsigned long long)SLAPD_DB_MAX_SIZE, cfg->admin_dn, s, s,
+		   cfg->anonymous_read ? "anonymous read by * none" : "* none");
+	buf_append_str(b, "dn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
+			  "objectClass: olcSyncProvConfig\nolcOverlay: {0}syncprov\nolcSpCheckpoint: 100 10\n"
+			  "olcSpSessionlog: 10000\n\n");
+	buf_printf(b,
+		   "dn: olcOverlay={1}unique,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
+		   "objectClass: olcUniqueConfig\nolcOverlay: {1}unique\n"
+		   "olcUniqueURI: ldap:///%s?ixProxyAddresses?sub\nolcUniqueURI: ldap:///%s?mail?sub\n"
+		   "olcUniqueURI: ldap:///%s?uid?sub\nolcUniqueURI: ldap:///%s?ixMailboxGuid?sub\n\n",
+		   s, s, s, s);
+	buf_append_str(b, "dn: olcOverlay={2}refint,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
+			  "objectClass: olcRefintConfig\nolcOverlay: {2}refint\n"
+			  "olcRefintAttribute: member\nolcRefintAttribute: owner\nolcRefintAttribute: ixForwardTo\n"
+			  "olcRefintAttribute: ixAcceptFrom\nolcRefintAttribute: ixRejectFrom\n"
+			  "olcRefintAttribute: ixSendAs\nolcRefintAttribute: ixSendOnBehalf\n\n");
+	/* memberOf computed at read time (see docs/directory.md for why dynlist, not the memberof overlay) */
+	buf_append_str(b, "dn: olcOverlay={3}dynlist,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
+			  "objectClass: olcDynListConfig\nolcOverlay: {3}dynlist\n"
+			  "olcDynListAttrSet: ixDistributionList ixMemberURL member+memberOf@ixDistributionList\n\n");
+	buf_append_str(b, "dn: olcOverlay={4}sssvlv,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
+			  "objectClass: olcSssVlvConfig\nolcOverlay: {4}sssvlv\n\n");
+	free(run);
+	free(db);
+	free(schema);
+	free(hash);
+}
+
+static void base_ldif(const struct config *cfg, struct buf *b)
+{
+	const char *s = cfg->suffix;
+	/* dc value of the suffix's first RDN */
+	const char *dc = s + 3;
+	size_t dclen = strcspn(dc, ",");
+	buf_printf(b, "dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: %.*s\no: %s\n\n", s, (int)dclen, dc,
+		   cfg->org);
+	static const char *const ous[] = { "Recipients", "Public Folders", "Configuration" };
+	for (size_t i = 0; i < IX_ARRAY_LEN(ous); i++)
+		buf_printf(b, "dn: ou=%s,%s\nobjectClass: organizationalUnit\nou: %s\n\n", ous[i], s, ous[i]);
+	static const char *const conf_ous[] = { "Servers", "Recipient Policies", "Accepted Domains", "Connectors" };
+	for (size_t i = 0; i < IX_ARRAY_LEN(conf_ous); i++)
+		buf_printf(b, "dn: ou=%s,ou=Configuration,%s\nobjectClass: organizationalUnit\nou: %s\n\n", conf_ous[i],
+			   s, conf_ous[i]);
+	buf_printf(b,
+		   "dn: %s\nobjectClass: ixServer\ncn: %s\nixHostName: %s\nixServerRole: directory\n"
+		   "ixServerRole: mailbox\nixServerRole: transport\n",
+		   cfg->server_dn, cfg->hostname, cfg->hostname);
+	static const char *const port_attrs[PORT_COUNT] = { "ixLdapPort", "ixSmtpPort", "ixSubmissionPort",
+							    "ixImapPort", "ixImapsPort", "ixPop3Port",
+							    "ixPop3sPort", "ixMetricsPort" };
+	for (int p = 0; p < PORT_COUNT; p++)
+		buf_printf(b, "%s: %u\n", port_attrs[p], cfg->ports[p]);
+	buf_printf(b, "\ndn: cn=%s,ou=Accepted Domains,ou=Configuration,%s\nobjectClass: ixAcceptedDomain\ncn: %s\n"
+		      "ixDomainType: authoritative\n\n",
+		   cfg->domain, s, cfg->domain);
+	buf_printf(b,
+		   "dn: cn=Default Policy,ou=Recipient Policies,ou=Configuration,%s\nobjectClass: ixRecipientPolicy\n"
+		   "cn: Default Policy\nixPolicyPriority: 1000\nixAddressTemplate: SMTP:%%g.%%s@%s\n"
+		   "ixNicknameTemplate: SMTP:%%m@%s\n"
+		   "description: Default policy: people get given.surname@domain, lists and folders nickname@domain\n\n",
+		   s, cfg->domain, cfg->domain);
+}
+
+static int slapadd(const struct config *cfg, const char *ldif_path, const char *dbnum, struct buf *error_r)
+{
+	char *confdir = config_path(cfg, "directory/slapd.d");
+	char *const argv[] = { (char *)SLAPADD_BIN, (char *)"-q", (char *)dbnum, (char *)"-F", confdir,
+			       (char *)"-l", (char *)ldif_path, NULL };
+	struct buf out = BUF_INIT;
+	int rc = run_capture(argv, &out);
+	int ret = IX_OK;
+	if (rc != 0) {
+		buf_printf(error_r, "slapadd %s failed (%d): %s", dbnum, rc, buf_cstr(&out));
+		ret = IX_EIO;
+	}
+	buf_free(&out);
+	free(confdir);
+	return ret;
+}
+
+static int write_text(const struct config *cfg, const char *rel, const struct buf *b, struct buf *error_r)
+{
+	char *path = config_path(cfg, rel);
+	int ret = IX_OK;
+	if (write_file_atomic(path, b->data, b->len, 0600) < 0) {
+		buf_printf(error_r, "cannot write %s: %s", path, strerror(errno));
+		ret = IX_EIO;
+	}
+	free(path);
+	return ret;
+}
+
+int slapd_create(const struct config *cfg, const char *admin_password, struct buf *error_r)
+{
+	static const char *const dirs[] = { "directory/slapd.d", "directory/data", "directory/schema", "run" };
+	for (size_t i = 0; i < IX_ARRAY_LEN(dirs); i++) {
+		char *p = config_path(cfg, dirs[i]);
+		int r = mkdir_p(p, 0750);
+		if (r < 0)
+			buf_printf(error_r, "cannot create %s: %s", p, strerror(errno));
+		free(p);
+		if (r < 0)
+			return IX_EIO;
+	}
+	struct buf b = BUF_INIT;
+	buf_append_str(&b, schema_interchange_ldif);
+	int ret = write_text(cfg, "directory/schema/interchange.ldif", &b, error_r);
+	buf_reset(&b);
+	if (ret == IX_OK) {
+		config_ldif(cfg, admin_password, &b);
+		ret = write_text(cfg, "directory/config.ldif", &b, error_r);
+	}
+	if (ret == IX_OK) {
+		char *path = config_path(cfg, "directory/config.ldif");
+		ret = slapadd(cfg, path, "-n0", error_r);
+		free(path);
+	}
+	/* the configuration holds the admin password hash: keep only the live copy in slapd.d */
+	char *cl = config_path(cfg, "directory/config.ldif");
+	unlink(cl);
+	free(cl);
+	buf_reset(&b);
+	if (ret == IX_OK) {
+		base_ldif(cfg, &b);
+		ret = write_text(cfg, "directory/base.ldif", &b, error_r);
+	}
+	if (ret == IX_OK) {
+		char *path = config_path(cfg, "directory/base.ldif");
+		ret = slapadd(cfg, path, "-n1", error_r);
+		free(path);
+	}
+	buf_free(&b);
+	return ret;
+}
+
+pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf *error_r)
+{
+	char *confdir = config_path(cfg, "directory/slapd.d");
+	char *ldapi = config_ldapi_uri(cfg);
+	/* the TCP listener first: a second slapd then fails before it touches the ldapi socket (notes P28) */
+	char *urls = xasprintf("ldap://127.0.0.1:%u/ %s", cfg->ports[PORT_LDAP], ldapi);
+	pid_t pid = fork();
+	if (pid < 0) {
+		buf_printf(error_r, "cannot start slapd: %s", strerror(errno));
+	} else if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0)
+			dup2(devnull, 0);
+		if (log_fd >= 0) {
+			dup2(log_fd, 1);
+			dup2(log_fd, 2);
+		}
+		if (lock_fd >= 0) {
+			int flags = fcntl(lock_fd, F_GETFD);
+			fcntl(lock_fd, F_SETFD, flags & ~FD_CLOEXEC);
+		}
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		setenv("LDAPNOINIT", "1", 1);
+		execl(SLAPD_BIN, "slapd", "-d", "none", "-F", confdir, "-h", urls, (char *)NULL);
+		_exit(127);
+	}
+	free(confdir);
+	free(ldapi);
+	free(urls);
+	return pid;
+}
+
+int slapd_wait_ready(const struct config *cfg, pid_t pid, unsigned timeout_ms, int *status_r, struct buf *error_r)
+{
+	char *uri = config_ldapi_uri(cfg);
+	unsigned long long deadline = now_usec() + (unsigned long long)timeout_ms * 1000;
+	int ret = IX_EUNAVAIL;
+	for (;;) {
+		int status;
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid) {
+			*status_r = status;
+			buf_printf(error_r, "slapd exited during start (%s %d)",
+				   WIFEXITED(status) ? "status" : "signal",
+				   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+			break;
+		}
+		LDAP *ld;
+		struct buf err = BUF_INIT;
+		if (ldapu_connect_external(uri, &ld, &err) == IX_OK) {
+			ldap_unbind_ext_s(ld, NULL, NULL);
+			buf_free(&err);
+			ret = IX_OK;
+			break;
+		}
+		buf_free(&err);
+		if (now_usec() > deadline) {
+			buf_printf(error_r, "slapd did not answer within %u ms", timeout_ms);
+			break;
+		}
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	free(uri);
+	return ret;
+}
+
+int slapd_stop(pid_t pid, unsigned timeout_ms)
+{
+	if (pid <= 0)
+		return IX_OK;
+	kill(pid, SIGTERM);
+	unsigned long long deadline = now_usec() + (unsigned long long)timeout_ms * 1000;
+	for (;;) {
+		int status;
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid || (w < 0 && errno == ECHILD))
+			return IX_OK;
+		if (now_usec() > deadline) {
+			log_warn("slapd (pid %ld) did not stop within %u ms: killing it", (long)pid, timeout_ms);
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return IX_OK;
+		}
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}

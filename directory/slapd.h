@@ -1,0 +1,37 @@
+/* slapd.h - the directory server as Interchange runs it: OpenLDAP slapd (back-mdb) from a cn=config folder
+ * generated under the data folder, started in the foreground by the attendant and stopped by signal. */
+#ifndef IX_SLAPD_H
+#define IX_SLAPD_H
+
+#include <sys/types.h>
+#include "buf.h"
+#include "config.h"
+
+#define SLAPD_BIN "/usr/sbin/slapd"
+#define SLAPADD_BIN "/usr/sbin/slapadd"
+/* How long start waits for slapd to answer, and stop for it to exit before SIGKILL. */
+#define SLAPD_READY_TIMEOUT_MS 30000
+#define SLAPD_STOP_TIMEOUT_MS 10000
+/* Size of the LMDB map of the directory database (grown at runtime with olcDbMaxSize if ever needed). */
+#define SLAPD_DB_MAX_SIZE (4ULL << 30)
+
+/* Creates <data>/directory/{slapd.d,data} and loads the configuration (schema, overlays, ACLs, the admin
+ * password hashed with {SSHA}) and the base entries: organisation, containers, this server, the accepted
+ * domain and the default recipient policy. Everything is loaded offline with slapadd. Returns IX_OK, or
+ * IX_EIO / IX_EINVAL with the reason (slapadd's own message included) in error_r. */
+int slapd_create(const struct config *cfg, const char *admin_password, struct buf *error_r);
+
+/* Starts slapd in the foreground (-d none: errors on its stderr, which goes to log_fd), listening first on
+ * 127.0.0.1 at the LDAP port, then on <data>/run/ldapi. lock_fd, if >= 0, is inherited by slapd so the lock
+ * lives exactly as long as slapd. Returns the pid, or -1 with error_r set. */
+pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf *error_r);
+/* Waits until slapd answers an EXTERNAL bind over ldapi (the pidfile and socket do not mean ready, notes
+ * P29). Returns IX_OK, IX_EUNAVAIL when pid exited (reaped; *status_r set) or on timeout. */
+int slapd_wait_ready(const struct config *cfg, pid_t pid, unsigned timeout_ms, int *status_r, struct buf *error_r);
+/* SIGTERM, wait up to timeout_ms, then SIGKILL; reaps pid (our child). Returns IX_OK. */
+int slapd_stop(pid_t pid, unsigned timeout_ms);
+
+/* Hashes password as {SSHA} (salted SHA-1), the scheme slapd checks fastest (notes P46). Caller frees. */
+char *slapd_hash_ssha(const char *password);
+
+#endif
