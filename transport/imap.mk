@@ -1,5 +1,5 @@
 # transport/imap.mk - the pure IMAP and POP3 protocol parsers (commands, SEARCH, FETCH, modified UTF-7).
-IMAPPARSE_SRCS := transport/imap_parse.c
+IMAPPARSE_SRCS := transport/imap_parse.c transport/mutf7.c
 IMAPPARSE_LIB := $(BUILD)/libimapparse.a
 
 $(IMAPPARSE_LIB): $(call objs,$(IMAPPARSE_SRCS))
@@ -13,3 +13,10 @@ $(BUILD)/tests/unit/test_imap_parse: $(call objs,tests/unit/test_imap_parse.c te
 
 FUZZ_TARGETS += imap
 FUZZ_LIBS_imap := $(IMAPPARSE_LIB)
+
+UNIT_TESTS += $(BUILD)/tests/unit/test_mutf7
+$(BUILD)/tests/unit/test_mutf7: $(call objs,tests/unit/test_mutf7.c tests/unit/test.c) $(IMAPPARSE_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+FUZZ_TARGETS += mutf7
+FUZZ_LIBS_mutf7 := $(IMAPPARSE_LIB)
