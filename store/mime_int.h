@@ -1,0 +1,52 @@
+/* mime_int.h - internals shared by the mime_*.c files: header scanning, parameters, addresses, dates.
+ * Not part of the store's API; only mime*.c and tests include it. */
+#ifndef IX_MIME_INT_H
+#define IX_MIME_INT_H
+
+#include <stddef.h>
+#include "buf.h"
+#include "mime.h"
+
+/* One Content-Type / Content-Disposition parameter after RFC 2231 merging; name and value are owned. */
+struct mime_param {
+	char *name;  /* as given, without section suffix; ends in '*' when the value is RFC 2231 extended */
+	char *value; /* as given (extended values keep their charset'lang'%XX form) */
+};
+
+/* Walks the fields of a header block. */
+struct mime_hdr_iter {
+	const char *p, *end;
+};
+
+/* Next field of the block: name (without trailing WSP), raw value after the colon up to the field's end (folding
+ * and final line end included) and the whole field with its line end. Returns 0 at the blank line / end. */
+int mime_hdr_next(struct mime_hdr_iter *it, const char **name_r, size_t *name_len_r, const char **value_r,
+		  size_t *value_len_r, const char **field_r, size_t *field_len_r);
+/* Appends value unfolded (CR and LF removed), NULs dropped, leading/trailing whitespace trimmed; returns a new
+ * string (caller frees). */
+char *mime_unfold(const char *value, size_t len);
+
+/* Parses "type/subtype; a=b; c*0=..." (comments allowed). *type_r and *subtype_r are NULL when the value has no valid
+ * type; params are merged (RFC 2231). Returns the number of params in *params_r (caller frees with
+ * mime_params_free). *flags_r gets MIME_F_TOO_MANY_PARAMS when params were dropped. With want_subtype 0 the value
+ * is "token; params" (Content-Disposition) and *subtype_r is left NULL. */
+size_t mime_parse_ctype(const char *v, int want_subtype, char **type_r, char **subtype_r,
+			struct mime_param **params_r, unsigned *flags_r);
+void mime_params_free(struct mime_param *params, size_t n);
+/* The value of parameter name (case-insensitive, non-extended or decoded from extended), newly allocated, or NULL. */
+char *mime_param_get(const struct mime_param *params, size_t n, const char *name);
+
+/* Appends an address list in ENVELOPE form: ((name adl mailbox host)...) or NIL when empty.
+ * Sets MIME_F_BAD_ADDRESS in *flags when something was skipped. Returns the number of addresses written. */
+size_t mime_addr_list(struct buf *out, const char *v, unsigned *flags);
+/* Parses an RFC 5322 date (obsolete forms included). Returns 0 with *t_r, or -1. */
+int mime_parse_date(const char *v, long long *t_r);
+
+/* Makes b valid UTF-8: when it is not, its bytes are taken as windows-1252 (raw 8-bit header text). */
+void mime_utf8_repair(struct buf *b);
+/* Appends a NUL-terminated string as an IMAP nstring (NULL -> NIL). */
+void mime_imap_nstring(struct buf *out, const char *s);
+/* ASCII case-insensitive compare of s[0..len) with the C string lit. */
+int mime_eq(const char *s, size_t len, const char *lit);
+
+#endif
