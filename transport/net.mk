@@ -1,8 +1,8 @@
 # transport/net.mk - the network foundation: event loop (common/evloop.c), TLS, buffered connections,
 # SASL, and the SMTP protocol parser. Everything lands in libnet.a; daemons link it with COMMON_LIB.
-NET_SRCS := common/evloop.c transport/tls.c transport/conn.c
+NET_SRCS := common/evloop.c transport/tls.c transport/conn.c transport/sasl.c
 NET_LIB := $(BUILD)/libnet.a
-NET_LDLIBS := $(SSL_LIBS)
+NET_LDLIBS := $(SSL_LIBS) $(SASL_LIBS)
 
 $(NET_LIB): $(call objs,$(NET_SRCS))
 	@mkdir -p $(dir $@)

@@ -1,7 +1,8 @@
-/* test_tls.c - unit tests for transport/tls: self-signed P-256 certificates, server and client contexts,
- * error reporting for bad input. */
+/* test_tls.c - unit tests for transport/tls (self-signed P-256 certificates, server and client contexts, bad
+ * input) and transport/sasl (PLAIN and LOGIN exchanges end to end, base64, the plaintext-under-TLS policy). */
 #include "test.h"
 #include "tls.h"
+#include "sasl.h"
 #include "err.h"
 #include "util.h"
 
@@ -126,5 +127,140 @@ static void client_ctx(void)
 	remove_dir();
 }
 
+/* ---- SASL ---- */
+
+struct checker {
+	int calls;
+	bool unavailable;
+};
+
+static int check_pass(void *ctx, const char *user, const char *pass, size_t passlen)
+{
+	struct checker *ck = ctx;
+	ck->calls++;
+	if (ck->unavailable)
+		return IX_EUNAVAIL;
+	if (strcmp(user, "alice") == 0 && passlen == 6 && memcmp(pass, "s3cr3t", 6) == 0)
+		return 0;
+	if (strcmp(user, "bob") == 0 && passlen == 6 && memcmp(pass, "hunter", 6) == 0)
+		return 0;
+	return IX_EAUTH;
+}
+
+static char *b64(const char *data, size_t len)
+{
+	struct buf b = BUF_INIT;
+	ix_sasl_base64_encode(data, len, &b);
+	return buf_steal(&b);
+}
+
+static void sasl_base64(void)
+{
+	static const struct {
+		const char *plain, *enc;
+	} cases[] = { { "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" }, { "foob", "Zm9vYg==" } };
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < IX_ARRAY_LEN(cases); i++) {
+		char *e = b64(cases[i].plain, strlen(cases[i].plain));
+		if (strcmp(e, cases[i].enc) != 0)
+			fprintf(stderr, "b64(%s) = [%s]\n", cases[i].plain, e);
+		test_assert_str(e, cases[i].enc);
+		free(e);
+		buf_reset(&b);
+		test_assert(ix_sasl_base64_decode(cases[i].enc, strlen(cases[i].enc), 100, &b) == 0);
+		test_assert(b.len == strlen(cases[i].plain) && memcmp(buf_cstr(&b), cases[i].plain, b.len) == 0);
+	}
+	static const char *const bad[] = { "Zg=", "Z===", "Zg=a", "Zm9v\n", "Zh==", "Zm9=", "=Zm9", "Zm 9", "Zg==Zg==" };
+	for (size_t i = 0; i < IX_ARRAY_LEN(bad); i++) {
+		buf_reset(&b);
+		test_assert(ix_sasl_base64_decode(bad[i], strlen(bad[i]), 100, &b) == IX_EINVAL);
+	}
+	buf_reset(&b);
+	test_assert(ix_sasl_base64_decode("Zm9vYmFy", 8, 5, &b) == IX_ELIMIT);
+	buf_free(&b);
+}
+
+static void sasl_plain_exchange(void)
+{
+	struct buf err = BUF_INIT, ch = BUF_INIT;
+	test_assert(ix_sasl_init("interchange-test", &err) == 0);
+	test_assert(ix_sasl_init("interchange-test", &err) == 0);
+	struct checker ck = { 0 };
+	struct ix_sasl *s;
+	test_assert(ix_sasl_create("smtp", "mail.example.com", true, check_pass, &ck, &s, &err) == 0);
+	test_assert_str(ix_sasl_mechanisms(s), "PLAIN LOGIN");
+	/* initial response: authzid empty, "alice", "s3cr3t" */
+	char *ir = b64("\0alice\0s3cr3t", 13);
+	test_assert(ix_sasl_start(s, "PLAIN", ir, strlen(ir), &ch, &err) == IX_SASL_DONE);
+	test_assert_str(ix_sasl_user(s), "alice");
+	test_assert(ck.calls == 1);
+	free(ir);
+	/* wrong password */
+	ir = b64("\0alice\0wrong", 12);
+	test_assert(ix_sasl_start(s, "plain", ir, strlen(ir), &ch, &err) == IX_EAUTH);
+	test_assert(ix_sasl_user(s) == NULL);
+	free(ir);
+	/* no initial response: an empty challenge, then the response */
+	buf_reset(&ch);
+	test_assert(ix_sasl_start(s, "PLAIN", NULL, 0, &ch, &err) == IX_SASL_CONTINUE);
+	test_assert(ch.len == 0);
+	char *resp = b64("\0bob\0hunter", 11);
+	test_assert(ix_sasl_step(s, resp, strlen(resp), &ch, &err) == IX_SASL_DONE);
+	test_assert_str(ix_sasl_user(s), "bob");
+	free(resp);
+	/* cancel, garbage, empty initial response */
+	test_assert(ix_sasl_start(s, "PLAIN", NULL, 0, &ch, &err) == IX_SASL_CONTINUE);
+	test_assert(ix_sasl_step(s, "*", 1, &ch, &err) == IX_SASL_CANCELLED);
+	test_assert(ix_sasl_step(s, "AAAA", 4, &ch, &err) == IX_EINVAL);
+	test_assert(ix_sasl_start(s, "PLAIN", "!!!!", 4, &ch, &err) == IX_EINVAL);
+	test_assert(ix_sasl_start(s, "PLAIN", "=", 1, &ch, &err) < 0);
+	test_assert(ix_sasl_start(s, "CRAM-MD5", NULL, 0, &ch, &err) == IX_EINVAL);
+	test_assert(ix_sasl_start(s, "SCRAM-SHA-256", NULL, 0, &ch, &err) == IX_EINVAL);
+	/* the directory is down */
+	ck.unavailable = true;
+	ir = b64("\0alice\0s3cr3t", 13);
+	test_assert(ix_sasl_start(s, "PLAIN", ir, strlen(ir), &ch, &err) == IX_EUNAVAIL);
+	ck.unavailable = false;
+	/* plaintext is refused without TLS */
+	ix_sasl_set_secure(s, false);
+	test_assert_str(ix_sasl_mechanisms(s), "");
+	test_assert(ix_sasl_start(s, "PLAIN", ir, strlen(ir), &ch, &err) == IX_EPERM);
+	free(ir);
+	ix_sasl_destroy(&s);
+	test_assert(s == NULL);
+	buf_free(&err);
+	buf_free(&ch);
+}
+
+static void sasl_login_exchange(void)
+{
+	struct buf err = BUF_INIT, ch = BUF_INIT, dec = BUF_INIT;
+	struct checker ck = { 0 };
+	struct ix_sasl *s;
+	test_assert(ix_sasl_create("smtp", "mail.example.com", true, check_pass, &ck, &s, &err) == 0);
+	test_assert(ix_sasl_start(s, "LOGIN", NULL, 0, &ch, &err) == IX_SASL_CONTINUE);
+	test_assert(ix_sasl_base64_decode(ch.data, ch.len, 100, &dec) == 0);
+	test_assert(strncmp(buf_cstr(&dec), "Username", 8) == 0);
+	buf_reset(&ch);
+	buf_reset(&dec);
+	test_assert(ix_sasl_step(s, "Ym9i", 4, &ch, &err) == IX_SASL_CONTINUE); /* "bob" */
+	test_assert(ix_sasl_base64_decode(ch.data, ch.len, 100, &dec) == 0);
+	test_assert(strncmp(buf_cstr(&dec), "Password", 8) == 0);
+	buf_reset(&ch);
+	test_assert(ix_sasl_step(s, "aHVudGVy", 8, &ch, &err) == IX_SASL_DONE); /* "hunter" */
+	test_assert_str(ix_sasl_user(s), "bob");
+	/* again with a wrong password */
+	test_assert(ix_sasl_start(s, "LOGIN", NULL, 0, &ch, &err) == IX_SASL_CONTINUE);
+	test_assert(ix_sasl_step(s, "Ym9i", 4, &ch, &err) == IX_SASL_CONTINUE);
+	test_assert(ix_sasl_step(s, "bm9wZQ==", 8, &ch, &err) == IX_EAUTH);
+	test_assert(ix_sasl_user(s) == NULL);
+	ix_sasl_destroy(&s);
+	ix_sasl_done();
+	buf_free(&err);
+	buf_free(&ch);
+	buf_free(&dec);
+}
+
 TEST_MAIN("tls", TEST_CASE(self_signed_roundtrip), TEST_CASE(server_ctx_errors),
-	  TEST_CASE(self_signed_rejects_bad_input), TEST_CASE(client_ctx))
+	  TEST_CASE(self_signed_rejects_bad_input), TEST_CASE(client_ctx), TEST_CASE(sasl_base64),
+	  TEST_CASE(sasl_plain_exchange), TEST_CASE(sasl_login_exchange))
