@@ -196,6 +196,15 @@ static char *address_owner(struct prov *p, const char *address)
 	return dn;
 }
 
+/* Sets dn's password with the Password Modify operation (RFC 3062), so slapd hashes it (olcPasswordHash). */
+static int set_password(struct prov *p, const char *dn, const char *password)
+{
+	struct berval id = { strlen(dn), (char *)dn }, newpw = { strlen(password), (char *)password }, gen = { 0, NULL };
+	int rc = ldap_passwd_s(p->ld, &id, NULL, &newpw, &gen, NULL, NULL);
+	ber_memfree(gen.bv_val);
+	return rc;
+}
+
 static char *user_dn(struct prov *p, const char *login)
 {
 	struct buf b = BUF_INIT;
@@ -349,8 +358,7 @@ int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r
 		return ret;
 	}
 	/* the password modify operation lets slapd hash the password ({SSHA}, olcPasswordHash) */
-	struct berval newpw = { plen, (char *)u->password };
-	rc = ldap_passwd_s(p->ld, &(struct berval){ strlen(dn), dn }, NULL, &newpw, NULL, NULL, NULL);
+	rc = set_password(p, dn, u->password);
 	if (rc != LDAP_SUCCESS) {
 		ret = ldap_fail(p, rc, "could not set the password", error_r);
 		ldap_delete_ext_s(p->ld, dn, NULL, NULL);
@@ -401,8 +409,7 @@ int prov_user_passwd(struct prov *p, const char *login, const char *password, st
 	int ret = require_user(p, login, &dn, error_r);
 	if (ret != IX_OK)
 		return ret;
-	struct berval newpw = { plen, (char *)password };
-	int rc = ldap_passwd_s(p->ld, &(struct berval){ strlen(dn), dn }, NULL, &newpw, NULL, NULL, NULL);
+	int rc = set_password(p, dn, password);
 	free(dn);
 	if (rc != LDAP_SUCCESS)
 		return ldap_fail(p, rc, "could not set the password", error_r);
@@ -439,6 +446,20 @@ static char *cn_of_dn(const char *dn)
 	return s != NULL ? s : xstrdup(dn);
 }
 
+/* The cn of the entry at dn as stored (memberOf values come back normalised, in lower case). */
+static char *display_cn(struct prov *p, const char *dn)
+{
+	char *attrs[] = { "cn", NULL };
+	LDAPMessage *res = NULL;
+	char *cn = NULL;
+	if (ldap_search_ext_s(p->ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL, NULL, NULL, 1, &res) ==
+		    LDAP_SUCCESS &&
+	    ldap_first_entry(p->ld, res) != NULL)
+		cn = ldapu_get_first(p->ld, ldap_first_entry(p->ld, res), "cn");
+	ldap_msgfree(res);
+	return cn != NULL ? cn : cn_of_dn(dn);
+}
+
 int prov_user_show(struct prov *p, const char *login, struct buf *out, struct buf *error_r)
 {
 	char *dn;
@@ -462,7 +483,7 @@ int prov_user_show(struct prov *p, const char *login, struct buf *out, struct bu
 			buf_printf(out, "%-14s(none)\n", "Lists:");
 		for (size_t i = 0; lists != NULL && lists[i] != NULL; i++) {
 			char *ldn = xstrndup(lists[i]->bv_val, lists[i]->bv_len);
-			char *lcn = cn_of_dn(ldn);
+			char *lcn = display_cn(p, ldn);
 			buf_printf(out, "%-14s%s\n", i == 0 ? "Lists:" : "", lcn);
 			free(lcn);
 			free(ldn);

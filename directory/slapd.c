@@ -91,7 +91,7 @@ static void config_ldif(const struct config *cfg, const char *admin_password, st
 		   "dn: cn=config\nobjectClass: olcGlobal\ncn: config\n"
 		   "olcPidFile: %s/slapd.pid\nolcArgsFile: %s/slapd.args\n"
 		   /* our own uid over ldapi is the administrator; an unescaped + would never match (notes P16) */
-		   "olcAuthzRegexp: {0}\"gidNumber=[0-9]+\\\\+uidNumber=%u,cn=peercred,cn=external,cn=auth\" \"%s\"\n"
+		   "olcAuthzRegexp: {0}\"gidNumber=[0-9]+\\+uidNumber=%u,cn=peercred,cn=external,cn=auth\" \"%s\"\n"
 		   "olcSizeLimit: 500\nolcToolThreads: 1\n\n",
 		   run, run, uid, cfg->admin_dn);
 	buf_append_str(b, "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"

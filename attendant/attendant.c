@@ -1,0 +1,397 @@
+/* attendant.c - the supervisor loop: slapd first, then the services, restarts with backoff, the address
+ * generator, the control socket (status), and a clean stop in reverse order with slapd last. */
+#include "attendant.h"
+#include "err.h"
+#include "evloop.h"
+#include "log.h"
+#include "provision.h"
+#include "slapd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum svc_state { SVC_STOPPED, SVC_STARTING, SVC_RUNNING, SVC_BACKOFF, SVC_FAILED, SVC_STOPPING };
+static const char *const svc_state_names[] = { "stopped", "starting", "running", "backoff", "failed", "stopping" };
+
+struct service {
+	const char *name;
+	pid_t pid;
+	enum svc_state state;
+	time_t started;      /* wall clock of the last start */
+	unsigned restarts;   /* restarts since the attendant started */
+	unsigned crashes;    /* deaths within the crash window */
+	time_t window_start; /* start of the crash window */
+	unsigned backoff_ms;
+	char last_exit[64];
+	struct evloop_timer restart_timer;
+};
+
+struct attendant {
+	struct config *cfg;
+	struct evloop *loop;
+	struct service slapd;
+	struct service self;
+	int slapd_lock_fd;
+	int log_fd;
+	int control_fd;
+	char *control_path;
+	struct prov *prov;
+	struct evloop_timer address_timer;
+	int stopping;
+};
+
+static void describe_exit(int status, char *out, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(out, len, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		snprintf(out, len, "ended (status %d)", status);
+}
+
+static int start_slapd(struct attendant *a, struct buf *error_r)
+{
+	struct service *s = &a->slapd;
+	s->state = SVC_STARTING;
+	s->pid = slapd_spawn(a->cfg, a->log_fd, a->slapd_lock_fd, error_r);
+	if (s->pid < 0) {
+		s->state = SVC_FAILED;
+		return IX_EIO;
+	}
+	s->started = time(NULL);
+	int status = 0;
+	int ret = slapd_wait_ready(a->cfg, s->pid, SLAPD_READY_TIMEOUT_MS, &status, error_r);
+	if (ret != IX_OK) {
+		if (kill(s->pid, 0) == 0)
+			slapd_stop(s->pid, SLAPD_STOP_TIMEOUT_MS);
+		s->pid = 0;
+		s->state = SVC_STOPPED;
+		char *log = config_path(a->cfg, "log/slapd.log");
+		char *text = NULL;
+		size_t len = 0;
+		/* name the usual cause in words: the port is taken (another slapd, another program) */
+		if (read_file(log, 16 * 1024 * 1024, &text, &len) == 0 && len > 2048 &&
+		    strstr(text + len - 2048, "errno=98") != NULL)
+			buf_printf(error_r, ": the LDAP port %u is already in use (choose another with init --ldap-port)",
+				   a->cfg->ports[PORT_LDAP]);
+		else if (text != NULL && len <= 2048 && strstr(text, "errno=98") != NULL)
+			buf_printf(error_r, ": the LDAP port %u is already in use (choose another with init --ldap-port)",
+				   a->cfg->ports[PORT_LDAP]);
+		free(text);
+		buf_printf(error_r, "; see %s", log);
+		free(log);
+		return ret;
+	}
+	s->state = SVC_RUNNING;
+	log_info("slapd is running (pid %ld)", (long)s->pid);
+	return IX_OK;
+}
+
+static void restart_due(struct evloop *loop, struct evloop_timer *timer, void *ctx)
+{
+	(void)loop;
+	(void)timer;
+	struct attendant *a = ctx;
+	if (a->stopping)
+		return;
+	struct buf err = BUF_INIT;
+	a->slapd.restarts++;
+	if (start_slapd(a, &err) != IX_OK) {
+		log_error("slapd did not come back: %s", buf_cstr(&err));
+		a->slapd.state = SVC_BACKOFF;
+		a->slapd.backoff_ms = a->slapd.backoff_ms * 2 > ATTENDANT_BACKOFF_MAX_MS ? ATTENDANT_BACKOFF_MAX_MS
+											  : a->slapd.backoff_ms * 2;
+		evloop_timer_start(a->loop, &a->slapd.restart_timer, a->slapd.backoff_ms, 0, restart_due, a);
+	}
+	buf_free(&err);
+}
+
+static void service_died(struct attendant *a, struct service *s, int status)
+{
+	describe_exit(status, s->last_exit, sizeof(s->last_exit));
+	s->pid = 0;
+	if (a->stopping) {
+		s->state = SVC_STOPPED;
+		return;
+	}
+	log_warn("%s %s", s->name, s->last_exit);
+	time_t now = time(NULL);
+	if (now - s->window_start > ATTENDANT_CRASH_WINDOW_S) {
+		s->window_start = now;
+		s->crashes = 0;
+		s->backoff_ms = ATTENDANT_BACKOFF_FIRST_MS;
+	}
+	if (++s->crashes >= ATTENDANT_MAX_CRASHES) {
+		s->state = SVC_FAILED;
+		log_error("%s died %u times within %d s: marked failed, not restarted (last: %s)", s->name, s->crashes,
+			  ATTENDANT_CRASH_WINDOW_S, s->last_exit);
+		return;
+	}
+	s->state = SVC_BACKOFF;
+	log_info("restarting %s in %u ms", s->name, s->backoff_ms);
+	evloop_timer_start(a->loop, &s->restart_timer, s->backoff_ms, 0, restart_due, a);
+	s->backoff_ms = s->backoff_ms * 2 > ATTENDANT_BACKOFF_MAX_MS ? ATTENDANT_BACKOFF_MAX_MS : s->backoff_ms * 2;
+}
+
+static void on_sigchld(struct evloop *loop, int signo, void *ctx)
+{
+	(void)loop;
+	(void)signo;
+	struct attendant *a = ctx;
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == a->slapd.pid) {
+			if (a->prov != NULL)
+				prov_close(&a->prov);
+			service_died(a, &a->slapd, status);
+		}
+	}
+}
+
+static void on_stop_signal(struct evloop *loop, int signo, void *ctx)
+{
+	struct attendant *a = ctx;
+	log_info("stopping on signal %d (%s)", signo, strsignal(signo));
+	a->stopping = 1;
+	evloop_stop(loop);
+}
+
+static void on_sighup(struct evloop *loop, int signo, void *ctx)
+{
+	(void)loop;
+	(void)signo;
+	(void)ctx;
+	log_reopen();
+	log_info("log reopened");
+}
+
+static void address_tick(struct evloop *loop, struct evloop_timer *timer, void *ctx)
+{
+	(void)loop;
+	(void)timer;
+	struct attendant *a = ctx;
+	if (a->slapd.state != SVC_RUNNING)
+		return;
+	struct buf err = BUF_INIT;
+	if (a->prov == NULL && prov_open(a->cfg, &a->prov, &err) != IX_OK) {
+		log_warn("address generation: %s", buf_cstr(&err));
+		buf_free(&err);
+		return;
+	}
+	unsigned count = 0;
+	int ret = prov_generate_addresses(a->prov, &count, &err);
+	if (ret == IX_EUNAVAIL || ret == IX_EIO)
+		prov_close(&a->prov); /* reconnect next time (slapd restarted) */
+	buf_free(&err);
+}
+
+static void service_json(struct buf *out, const struct service *s, time_t now)
+{
+	buf_printf(out, "{\"name\": \"%s\", \"state\": \"%s\", \"pid\": %ld, \"uptime\": %ld, \"restarts\": %u", s->name,
+		   svc_state_names[s->state], (long)(s->state == SVC_RUNNING ? s->pid : 0),
+		   (long)(s->state == SVC_RUNNING ? now - s->started : 0), s->restarts);
+	if (s->last_exit[0] != '\0')
+		buf_printf(out, ", \"last_exit\": \"%s\"", s->last_exit);
+	buf_append_char(out, '}');
+}
+
+static void on_control(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	(void)loop;
+	(void)fd;
+	(void)events;
+	struct attendant *a = ctx;
+	int c = accept4(a->control_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	/* a request is one short line; the client is local and waits for us, a slow one gets a timeout */
+	struct timeval tv = { 1, 0 };
+	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	char req[ATTENDANT_MAX_REQUEST];
+	ssize_t n = read(c, req, sizeof(req) - 1);
+	struct buf out = BUF_INIT;
+	if (n > 0) {
+		req[n] = '\0';
+		req[strcspn(req, "\r\n")] = '\0';
+		if (strcmp(req, "status") == 0) {
+			time_t now = time(NULL);
+			buf_append_str(&out, "{\"services\": [");
+			service_json(&out, &a->self, now);
+			buf_append_str(&out, ", ");
+			service_json(&out, &a->slapd, now);
+			buf_append_str(&out, "]}\n");
+		} else {
+			buf_printf(&out, "{\"error\": \"unknown request\"}\n");
+		}
+		(void)write_full(c, out.data, out.len);
+	}
+	buf_free(&out);
+	close(c);
+}
+
+static int open_control(struct attendant *a, struct buf *error_r)
+{
+	a->control_path = config_path(a->cfg, ATTENDANT_SOCK);
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	if (strlen(a->control_path) >= sizeof(sun.sun_path)) {
+		buf_printf(error_r, "the data folder path is too long for a local socket (%s)", a->control_path);
+		return IX_EINVAL;
+	}
+	strcpy(sun.sun_path, a->control_path);
+	unlink(a->control_path); /* we hold the attendant lock: a leftover socket is stale */
+	a->control_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (a->control_fd < 0 || bind(a->control_fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    listen(a->control_fd, 16) < 0) {
+		buf_printf(error_r, "cannot open the control socket %s: %s", a->control_path, strerror(errno));
+		return IX_EIO;
+	}
+	return evloop_fd_set(a->loop, a->control_fd, EVLOOP_READ, on_control, a);
+}
+
+static int take_lock(const struct config *cfg, const char *rel, int *fd_r, struct buf *error_r)
+{
+	char *path = config_path(cfg, rel);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		buf_printf(error_r, "cannot open %s: %s", path, strerror(errno));
+		free(path);
+		return IX_EIO;
+	}
+	free(path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return IX_EEXIST;
+	}
+	*fd_r = fd;
+	return IX_OK;
+}
+
+/* Tells the waiting `interchange start` the outcome: "ok" (error NULL) or "error: reason". */
+static void report(int *ready_fd, const char *error)
+{
+	if (*ready_fd < 0)
+		return;
+	struct buf b = BUF_INIT;
+	if (error == NULL)
+		buf_append_str(&b, "ok\n");
+	else
+		buf_printf(&b, "error: %s\n", error);
+	(void)write_full(*ready_fd, b.data, b.len);
+	buf_free(&b);
+	close(*ready_fd);
+	*ready_fd = -1;
+}
+
+int attendant_run(struct config *cfg, int ready_fd)
+{
+	struct attendant a = { .cfg = cfg, .slapd_lock_fd = -1, .log_fd = -1, .control_fd = -1 };
+	struct buf err = BUF_INIT;
+	int attendant_lock = -1, ret = 1;
+	a.slapd.name = "slapd";
+	a.self.name = "attendant";
+	a.slapd.backoff_ms = ATTENDANT_BACKOFF_FIRST_MS;
+	a.slapd.window_start = time(NULL);
+
+	signal(SIGPIPE, SIG_IGN); /* libldap writes to sockets slapd may have closed (notes P36) */
+	setenv("LDAPNOINIT", "1", 1);
+	char *logdir = config_path(cfg, "log");
+	mkdir_p(logdir, 0750);
+	char *slapd_log = config_path(cfg, "log/slapd.log");
+	a.log_fd = open(slapd_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	free(slapd_log);
+	free(logdir);
+
+	int r = take_lock(cfg, ATTENDANT_LOCK, &attendant_lock, &err);
+	if (r == IX_EEXIST) {
+		buf_printf(&err, "Interchange is already running at %s", cfg->data_dir);
+		goto out;
+	} else if (r != IX_OK) {
+		goto out;
+	}
+	r = take_lock(cfg, SLAPD_LOCK, &a.slapd_lock_fd, &err);
+	if (r == IX_EEXIST) {
+		buf_printf(&err, "a directory server from an earlier run is still running (see %s/%s): stop it with "
+				 "'interchange stop --data %s'",
+			   cfg->data_dir, SLAPD_PIDFILE, cfg->data_dir);
+		goto out;
+	} else if (r != IX_OK) {
+		goto out;
+	}
+	char *pidpath = config_path(cfg, ATTENDANT_PID);
+	char pidtext[32];
+	int pidlen = snprintf(pidtext, sizeof(pidtext), "%ld\n", (long)getpid());
+	write_file_atomic(pidpath, pidtext, (size_t)pidlen, 0644);
+	free(pidpath);
+
+	if (evloop_create(&a.loop, &err) != IX_OK)
+		goto out;
+	evloop_signal(a.loop, SIGTERM, on_stop_signal, &a, NULL);
+	evloop_signal(a.loop, SIGINT, on_stop_signal, &a, NULL);
+	evloop_signal(a.loop, SIGHUP, on_sighup, &a, NULL);
+	evloop_signal(a.loop, SIGCHLD, on_sigchld, &a, NULL);
+	a.self.pid = getpid();
+	a.self.state = SVC_RUNNING;
+	a.self.started = time(NULL);
+
+	log_info("starting the directory (slapd)");
+	if (start_slapd(&a, &err) != IX_OK)
+		goto out_stop;
+	/* the services (smtpd, imapd, pop3d) join here as they are built */
+	if (open_control(&a, &err) != IX_OK)
+		goto out_stop;
+	evloop_timer_start(a.loop, &a.address_timer, 0, ATTENDANT_ADDRESS_POLL_MS, address_tick, &a);
+	log_info("Interchange is running at %s", cfg->data_dir);
+	report(&ready_fd, NULL);
+	evloop_run(a.loop);
+	ret = 0;
+
+out_stop:
+	a.stopping = 1;
+	evloop_timer_stop(a.loop, &a.address_timer);
+	evloop_timer_stop(a.loop, &a.slapd.restart_timer);
+	prov_close(&a.prov);
+	if (a.slapd.pid > 0) {
+		log_info("stopping slapd (pid %ld)", (long)a.slapd.pid);
+		slapd_stop(a.slapd.pid, SLAPD_STOP_TIMEOUT_MS);
+		a.slapd.pid = 0;
+	}
+	if (a.control_fd >= 0) {
+		evloop_fd_remove(a.loop, a.control_fd);
+		close(a.control_fd);
+		unlink(a.control_path);
+	}
+	char *pp = config_path(cfg, ATTENDANT_PID);
+	unlink(pp);
+	free(pp);
+	log_info("stopped");
+out:
+	if (err.len > 0) {
+		log_error("%s", buf_cstr(&err));
+		report(&ready_fd, buf_cstr(&err));
+	}
+	if (ready_fd >= 0)
+		close(ready_fd);
+	evloop_destroy(&a.loop);
+	free(a.control_path);
+	if (a.slapd_lock_fd >= 0)
+		close(a.slapd_lock_fd);
+	if (attendant_lock >= 0)
+		close(attendant_lock);
+	if (a.log_fd >= 0)
+		close(a.log_fd);
+	buf_free(&err);
+	return ret;
+}

@@ -1,0 +1,31 @@
+/* attendant.h - the system attendant: the process `interchange start` runs. It starts slapd and waits until it
+ * answers, supervises every service (restart with backoff, failed after repeated crashes), generates e-mail
+ * addresses from recipient policies, answers status on a control socket, and stops everything cleanly. */
+#ifndef IX_ATTENDANT_H
+#define IX_ATTENDANT_H
+
+#include "config.h"
+
+/* Backoff between restarts of a service that died: doubles from the first to the last value. */
+#define ATTENDANT_BACKOFF_FIRST_MS 500
+#define ATTENDANT_BACKOFF_MAX_MS 30000
+/* A service that dies this many times within the window is marked failed and left stopped. */
+#define ATTENDANT_MAX_CRASHES 5
+#define ATTENDANT_CRASH_WINDOW_S 120
+/* How often the address generator looks for recipients without a primary address. */
+#define ATTENDANT_ADDRESS_POLL_MS 200
+/* Longest control request line. */
+#define ATTENDANT_MAX_REQUEST 256
+
+/* Runs the attendant in this process until SIGTERM/SIGINT. When ready_fd >= 0, writes "ok\n" to it once the
+ * system answers, or "error: reason\n" when it cannot start, then closes it. Returns the exit code. */
+int attendant_run(struct config *cfg, int ready_fd);
+
+/* Paths of the run folder files, shared by the attendant and the commands that talk to it. */
+#define ATTENDANT_LOCK "run/attendant.lock"
+#define ATTENDANT_PID "run/attendant.pid"
+#define ATTENDANT_SOCK "run/attendant.sock"
+#define SLAPD_LOCK "run/slapd.lock"
+#define SLAPD_PIDFILE "run/slapd.pid"
+
+#endif

@@ -1,0 +1,40 @@
+/* cli.h - shared pieces of the `interchange` command: the command table entry, option helpers, and the
+ * conventions every subcommand follows (--help, --data DIR, a sentence for every mistake, exit codes). */
+#ifndef IX_CLI_H
+#define IX_CLI_H
+
+#include "buf.h"
+#include "config.h"
+
+/* Exit codes: 0 success, 1 failure, 2 usage mistake, 3 not running (status). */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1
+#define CLI_EXIT_USAGE 2
+#define CLI_EXIT_NOT_RUNNING 3
+
+/* A subcommand: argv[0] is its name; data_dir is from --data (default ./var). Returns the exit code. */
+typedef int cli_fn(const char *data_dir, int argc, char **argv);
+
+struct cli_command {
+	const char *name;
+	cli_fn *fn;
+	const char *summary;
+};
+
+/* Prints "interchange: message" to stderr. */
+void cli_error(const char *fmt, ...) IX_PRINTF(1, 2);
+/* Loads the data folder's configuration or prints why not. Returns 0 or -1. */
+int cli_load_config(const char *data_dir, struct config *cfg);
+/* True when argv holds -h or --help. */
+int cli_wants_help(int argc, char **argv);
+
+int cmd_init(const char *data_dir, int argc, char **argv);
+int cmd_start(const char *data_dir, int argc, char **argv);
+int cmd_stop(const char *data_dir, int argc, char **argv);
+int cmd_status(const char *data_dir, int argc, char **argv);
+int cmd_user(const char *data_dir, int argc, char **argv);
+int cmd_contact(const char *data_dir, int argc, char **argv);
+int cmd_dl(const char *data_dir, int argc, char **argv);
+int cmd_folder(const char *data_dir, int argc, char **argv);
+
+#endif

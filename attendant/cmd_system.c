@@ -1,0 +1,588 @@
+/* cmd_system.c - interchange init, start, stop and status. */
+#include "attendant.h"
+#include "cli.h"
+#include "err.h"
+#include "log.h"
+#include "slapd.h"
+#include "tls.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CERT_DAYS 825
+#define STOP_TIMEOUT_MS 30000
+
+/* ---- init ---- */
+
+static const char init_help[] =
+	"usage: interchange init --domain DOMAIN [--org NAME] [--admin-password PW] [--hostname NAME]\n"
+	"         [--ldap-port N] [--smtp-port N] [--submission-port N] [--imap-port N] [--imaps-port N]\n"
+	"         [--pop3-port N] [--pop3s-port N] [--metrics-port N] [--cert FILE --key FILE]\n"
+	"         [--anonymous-read] [--data DIR]\n\n"
+	"Creates the data folder (default ./var): the directory's configuration and database, a self-signed\n"
+	"ECDSA P-256 certificate for the host name (or your own with --cert/--key), the organisation, this\n"
+	"server, the accepted domain and the default recipient policy (given.surname@domain for people,\n"
+	"nickname@domain for lists and folders). Without --admin-password a random one is generated, printed\n"
+	"and saved in DIR/admin-password. Refuses to touch an existing data folder.\n";
+
+static int folder_is_empty_or_missing(const char *path)
+{
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return errno == ENOENT;
+	struct dirent *e;
+	int empty = 1;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+			empty = 0;
+			break;
+		}
+	}
+	closedir(d);
+	return empty;
+}
+
+static void remove_tree(const char *path)
+{
+	/* only ever called on a folder init created itself */
+	char *cmd = xasprintf("rm -rf -- '%s'", path);
+	if (strchr(path, '\'') == NULL && system(cmd) != 0)
+		fprintf(stderr, "interchange: could not remove %s\n", path);
+	free(cmd);
+}
+
+static int copy_file(const char *from, const char *to, int mode, struct buf *error_r)
+{
+	char *data;
+	size_t len;
+	if (read_file(from, 1024 * 1024, &data, &len) < 0) {
+		buf_printf(error_r, "cannot read %s: %s", from, strerror(errno));
+		return IX_EIO;
+	}
+	int ret = write_file_atomic(to, data, len, mode) < 0 ? IX_EIO : IX_OK;
+	if (ret != IX_OK)
+		buf_printf(error_r, "cannot write %s: %s", to, strerror(errno));
+	free(data);
+	return ret;
+}
+
+int cmd_init(const char *data_dir, int argc, char **argv)
+{
+	enum { O_DOMAIN = 256, O_ORG, O_PW, O_HOST, O_CERT, O_KEY, O_ANON, O_PORT0 };
+	static const struct option opts[] = {
+		{ "domain", required_argument, NULL, O_DOMAIN },
+		{ "org", required_argument, NULL, O_ORG },
+		{ "admin-password", required_argument, NULL, O_PW },
+		{ "hostname", required_argument, NULL, O_HOST },
+		{ "cert", required_argument, NULL, O_CERT },
+		{ "key", required_argument, NULL, O_KEY },
+		{ "anonymous-read", no_argument, NULL, O_ANON },
+		{ "ldap-port", required_argument, NULL, O_PORT0 + PORT_LDAP },
+		{ "smtp-port", required_argument, NULL, O_PORT0 + PORT_SMTP },
+		{ "submission-port", required_argument, NULL, O_PORT0 + PORT_SUBMISSION },
+		{ "imap-port", required_argument, NULL, O_PORT0 + PORT_IMAP },
+		{ "imaps-port", required_argument, NULL, O_PORT0 + PORT_IMAPS },
+		{ "pop3-port", required_argument, NULL, O_PORT0 + PORT_POP3 },
+		{ "pop3s-port", required_argument, NULL, O_PORT0 + PORT_POP3S },
+		{ "metrics-port", required_argument, NULL, O_PORT0 + PORT_METRICS },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *domain = NULL, *org = NULL, *password = NULL, *hostname = NULL, *cert = NULL, *key = NULL;
+	int anonymous = 0;
+	unsigned ports[PORT_COUNT];
+	for (int p = 0; p < PORT_COUNT; p++)
+		ports[p] = config_port_default(p);
+	opterr = 0;
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		unsigned long long v;
+		switch (c) {
+		case O_DOMAIN: domain = optarg; break;
+		case O_ORG: org = optarg; break;
+		case O_PW: password = optarg; break;
+		case O_HOST: hostname = optarg; break;
+		case O_CERT: cert = optarg; break;
+		case O_KEY: key = optarg; break;
+		case O_ANON: anonymous = 1; break;
+		case 'h': fputs(init_help, stdout); return CLI_EXIT_OK;
+		default:
+			if (c >= O_PORT0 && c < O_PORT0 + PORT_COUNT) {
+				if (parse_uint(optarg, 65535, &v) < 0 || v == 0) {
+					cli_error("--%s-port needs a number from 1 to 65535, not \"%s\"",
+						  config_port_name(c - O_PORT0), optarg);
+					return CLI_EXIT_USAGE;
+				}
+				ports[c - O_PORT0] = (unsigned)v;
+				break;
+			}
+			cli_error("init: unknown or incomplete option %s: see 'interchange init --help'", argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		cli_error("init: unexpected argument \"%s\": see 'interchange init --help'", argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	if (domain == NULL) {
+		cli_error("init needs --domain, the mail domain this organisation receives mail for (e.g. example.com)");
+		return CLI_EXIT_USAGE;
+	}
+	if (!config_domain_valid(domain)) {
+		cli_error("\"%s\" is not a valid domain name (letters, digits and '-' in dot-separated labels)", domain);
+		return CLI_EXIT_USAGE;
+	}
+	if ((cert == NULL) != (key == NULL)) {
+		cli_error("--cert and --key go together: give both or neither");
+		return CLI_EXIT_USAGE;
+	}
+	for (int p = 0; p < PORT_COUNT; p++) {
+		for (int q = 0; q < p; q++) {
+			if (ports[p] == ports[q]) {
+				cli_error("the %s and %s ports are both %u: each needs its own", config_port_name(q),
+					  config_port_name(p), ports[p]);
+				return CLI_EXIT_USAGE;
+			}
+		}
+	}
+	if (password != NULL && (password[0] == '\0' || strlen(password) > 1024)) {
+		cli_error("--admin-password must be 1-1024 characters");
+		return CLI_EXIT_USAGE;
+	}
+	if (org != NULL && (org[0] == '\0' || strlen(org) > 256 || strpbrk(org, "\r\n") != NULL)) {
+		cli_error("--org must be 1-256 characters on one line");
+		return CLI_EXIT_USAGE;
+	}
+	char host_buf[256];
+	if (hostname == NULL) {
+		if (gethostname(host_buf, sizeof(host_buf) - 1) < 0)
+			strcpy(host_buf, "mail");
+		host_buf[sizeof(host_buf) - 1] = '\0';
+		hostname = host_buf;
+	}
+	char *fqdn = strchr(hostname, '.') != NULL ? xstrdup(hostname) : xasprintf("%s.%s", hostname, domain);
+	if (!config_domain_valid(fqdn)) {
+		cli_error("\"%s\" is not a valid host name: give one with --hostname", fqdn);
+		free(fqdn);
+		return CLI_EXIT_USAGE;
+	}
+
+	struct config cfg;
+	config_init_defaults(&cfg, data_dir, domain);
+	cfg.org = xstrdup(org != NULL ? org : domain);
+	cfg.hostname = fqdn;
+	cfg.anonymous_read = anonymous;
+	memcpy(cfg.ports, ports, sizeof(ports));
+	cfg.server_dn = xasprintf("cn=%s,ou=Servers,ou=Configuration,%s", cfg.hostname, cfg.suffix);
+	int ret = CLI_EXIT_FAIL;
+	struct buf err = BUF_INIT;
+	char *sock = config_path(&cfg, ATTENDANT_SOCK);
+	if (strlen(sock) > CONFIG_MAX_SOCKET_PATH) {
+		cli_error("the data folder path %s is too long for the directory's local socket (at most about %d "
+			  "characters): choose a shorter --data",
+			  cfg.data_dir, CONFIG_MAX_SOCKET_PATH - 20);
+		free(sock);
+		config_free(&cfg);
+		return CLI_EXIT_USAGE;
+	}
+	free(sock);
+	if (!folder_is_empty_or_missing(cfg.data_dir)) {
+		cli_error("%s already exists and is not empty: init never overwrites a data folder (choose another "
+			  "--data, or remove it if you mean to start over)",
+			  cfg.data_dir);
+		config_free(&cfg);
+		return CLI_EXIT_FAIL;
+	}
+	if (mkdir_p(cfg.data_dir, 0750) < 0) {
+		cli_error("cannot create %s: %s", cfg.data_dir, strerror(errno));
+		config_free(&cfg);
+		return CLI_EXIT_FAIL;
+	}
+	char generated[33];
+	if (password == NULL) {
+		unsigned char r[12];
+		if (RAND_bytes(r, sizeof(r)) != 1)
+			fatal("no random numbers");
+		for (size_t i = 0; i < sizeof(r); i++)
+			snprintf(generated + 2 * i, 3, "%02x", r[i]);
+		password = generated;
+	}
+	static const char *const dirs[] = { "run", "log", "store", "queue", "tls" };
+	for (size_t i = 0; i < IX_ARRAY_LEN(dirs); i++) {
+		char *p = config_path(&cfg, dirs[i]);
+		if (mkdir_p(p, 0750) < 0) {
+			buf_printf(&err, "cannot create %s: %s", p, strerror(errno));
+			free(p);
+			goto fail;
+		}
+		free(p);
+	}
+	if (config_save(&cfg, &err) != IX_OK)
+		goto fail;
+	char *cert_path = config_path(&cfg, "tls/cert.pem"), *key_path = config_path(&cfg, "tls/key.pem");
+	int tls_ret = cert != NULL ? copy_file(cert, cert_path, 0644, &err)
+				   : tls_make_self_signed(cfg.hostname, cert_path, key_path, CERT_DAYS, &err);
+	if (tls_ret == IX_OK && key != NULL)
+		tls_ret = copy_file(key, key_path, 0600, &err);
+	free(cert_path);
+	free(key_path);
+	if (tls_ret != IX_OK)
+		goto fail;
+	if (slapd_create(&cfg, password, &err) != IX_OK)
+		goto fail;
+	if (password == generated) {
+		char *pwpath = config_path(&cfg, "admin-password");
+		write_file_atomic(pwpath, generated, strlen(generated), 0600);
+		printf("Generated administrator password: %s (saved in %s)\n", generated, pwpath);
+		free(pwpath);
+	}
+	printf("Created %s for %s\n  directory: %s (admin %s)\n  host name: %s\n", cfg.data_dir, cfg.domain,
+	       cfg.suffix, cfg.admin_dn, cfg.hostname);
+	printf("  ports:");
+	for (int p = 0; p < PORT_COUNT; p++)
+		printf(" %s %u%s", config_port_name(p), cfg.ports[p], p + 1 < PORT_COUNT ? "," : "\n");
+	printf("Start it with: interchange start --data %s\n", cfg.data_dir);
+	ret = CLI_EXIT_OK;
+	goto out;
+fail:
+	cli_error("init failed: %s", buf_cstr(&err));
+	remove_tree(cfg.data_dir);
+out:
+	buf_free(&err);
+	config_free(&cfg);
+	return ret;
+}
+
+/* ---- start ---- */
+
+static const char start_help[] = "usage: interchange start [--foreground] [--data DIR]\n\n"
+				 "Starts the system attendant, which starts the directory (slapd) and every service.\n"
+				 "Returns once the system answers, or says why it could not start. With --foreground\n"
+				 "the attendant stays in this terminal and logs to it; Ctrl-C stops everything.\n";
+
+int cmd_start(const char *data_dir, int argc, char **argv)
+{
+	int foreground = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--foreground") == 0 || strcmp(argv[i], "-f") == 0)
+			foreground = 1;
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(start_help, stdout);
+			return CLI_EXIT_OK;
+		} else {
+			cli_error("start: unknown argument \"%s\": see 'interchange start --help'", argv[i]);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	struct config cfg;
+	if (cli_load_config(data_dir, &cfg) < 0)
+		return CLI_EXIT_FAIL;
+	if (foreground) {
+		log_set_name("attendant");
+		int ret = attendant_run(&cfg, -1);
+		config_free(&cfg);
+		return ret;
+	}
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		fatal("pipe: %s", strerror(errno));
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		fatal("fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(pipefd[0]);
+		setsid();
+		/* the attendant is a daemon: no terminal, its log in the data folder */
+		char *logpath = config_path(&cfg, "log/attendant.log");
+		char *logdir = config_path(&cfg, "log");
+		mkdir_p(logdir, 0750);
+		int devnull = open("/dev/null", O_RDWR);
+		int logfd = open(logpath, O_WRONLY | O_APPEND | O_CREAT, 0640);
+		if (devnull >= 0)
+			dup2(devnull, 0);
+		if (logfd >= 0) {
+			dup2(logfd, 1);
+			dup2(logfd, 2);
+		}
+		log_set_name("attendant");
+		log_open(logpath);
+		free(logpath);
+		free(logdir);
+		/* fork again so the attendant is not a session leader and is reparented away from the caller */
+		pid_t grandchild = fork();
+		if (grandchild != 0)
+			_exit(grandchild < 0 ? 1 : 0);
+		_exit(attendant_run(&cfg, pipefd[1]));
+	}
+	close(pipefd[1]);
+	waitpid(pid, NULL, 0);
+	struct buf answer = BUF_INIT;
+	char chunk[512];
+	ssize_t n;
+	while ((n = read(pipefd[0], chunk, sizeof(chunk))) > 0)
+		buf_append(&answer, chunk, (size_t)n);
+	close(pipefd[0]);
+	int ret;
+	if (strncmp(buf_cstr(&answer), "ok", 2) == 0) {
+		char *pidpath = config_path(&cfg, ATTENDANT_PID), *pidtext = NULL;
+		read_file(pidpath, 64, &pidtext, NULL);
+		printf("Interchange is running at %s (attendant pid %ld)\n", cfg.data_dir,
+		       pidtext != NULL ? strtol(pidtext, NULL, 10) : 0L);
+		free(pidtext);
+		free(pidpath);
+		ret = CLI_EXIT_OK;
+	} else if (strncmp(buf_cstr(&answer), "error: ", 7) == 0) {
+		answer.data[strcspn(answer.data, "\n")] = '\0';
+		cli_error("could not start: %s", answer.data + 7);
+		ret = CLI_EXIT_FAIL;
+	} else {
+		char *logpath = config_path(&cfg, "log/attendant.log");
+		cli_error("could not start: the attendant ended without a word; see %s", logpath);
+		free(logpath);
+		ret = CLI_EXIT_FAIL;
+	}
+	buf_free(&answer);
+	config_free(&cfg);
+	return ret;
+}
+
+/* ---- stop ---- */
+
+/* Returns 1 when the lock file rel is held by a live process (so its owner runs). */
+static int lock_held(const struct config *cfg, const char *rel)
+{
+	char *path = config_path(cfg, rel);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return 0;
+	int held = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return held;
+}
+
+static long read_pid(const struct config *cfg, const char *rel)
+{
+	char *path = config_path(cfg, rel), *text = NULL;
+	long pid = 0;
+	if (read_file(path, 64, &text, NULL) == 0)
+		pid = strtol(text, NULL, 10);
+	free(text);
+	free(path);
+	return pid;
+}
+
+/* Signals the owner of lock rel (pid from pidfile) and waits for the lock to be released. */
+static int stop_owner(const struct config *cfg, const char *lock, const char *pidfile, const char *what)
+{
+	long pid = read_pid(cfg, pidfile);
+	if (pid <= 1) {
+		cli_error("%s is running but %s/%s names no process", what, cfg->data_dir, pidfile);
+		return -1;
+	}
+	kill((pid_t)pid, SIGTERM);
+	unsigned long long deadline = now_usec() + STOP_TIMEOUT_MS * 1000ULL;
+	while (lock_held(cfg, lock)) {
+		if (now_usec() > deadline) {
+			cli_error("%s (pid %ld) did not stop within %d s: killing it", what, pid, STOP_TIMEOUT_MS / 1000);
+			kill((pid_t)pid, SIGKILL);
+			deadline = now_usec() + 5000000ULL;
+			while (lock_held(cfg, lock) && now_usec() < deadline)
+				usleep(20000);
+			break;
+		}
+		usleep(20000);
+	}
+	return 0;
+}
+
+int cmd_stop(const char *data_dir, int argc, char **argv)
+{
+	if (cli_wants_help(argc, argv)) {
+		fputs("usage: interchange stop [--data DIR]\n\nStops every service and the directory, slapd last, "
+		      "and returns when nothing is left running.\n",
+		      stdout);
+		return CLI_EXIT_OK;
+	}
+	if (argc > 1) {
+		cli_error("stop: unexpected argument \"%s\"", argv[1]);
+		return CLI_EXIT_USAGE;
+	}
+	struct config cfg;
+	if (cli_load_config(data_dir, &cfg) < 0)
+		return CLI_EXIT_FAIL;
+	int stopped = 0;
+	if (lock_held(&cfg, ATTENDANT_LOCK)) {
+		stop_owner(&cfg, ATTENDANT_LOCK, ATTENDANT_PID, "the attendant");
+		stopped = 1;
+	}
+	/* a slapd left behind by an attendant that was killed */
+	if (lock_held(&cfg, SLAPD_LOCK)) {
+		stop_owner(&cfg, SLAPD_LOCK, SLAPD_PIDFILE, "slapd");
+		stopped = 1;
+	}
+	if (stopped)
+		printf("Interchange stopped at %s\n", cfg.data_dir);
+	else
+		printf("Interchange is not running at %s: nothing to stop\n", cfg.data_dir);
+	config_free(&cfg);
+	return CLI_EXIT_OK;
+}
+
+/* ---- status ---- */
+
+static int ask_attendant(const struct config *cfg, const char *request, struct buf *answer)
+{
+	char *path = config_path(cfg, ATTENDANT_SOCK);
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int ret = -1;
+	if (strlen(path) < sizeof(sun.sun_path)) {
+		strcpy(sun.sun_path, path);
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct timeval tv = { 5, 0 };
+		if (fd >= 0) {
+			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+			if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 &&
+			    write_full(fd, request, strlen(request)) == 0) {
+				char chunk[4096];
+				ssize_t n;
+				while ((n = read(fd, chunk, sizeof(chunk))) > 0 && answer->len < 1024 * 1024)
+					buf_append(answer, chunk, (size_t)n);
+				ret = answer->len > 0 ? 0 : -1;
+			}
+			close(fd);
+		}
+	}
+	free(path);
+	return ret;
+}
+
+static void json_string(struct buf *out, const char *s)
+{
+	buf_append_char(out, '"');
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_printf(out, "\\%c", *p);
+		else if (*p < 0x20)
+			buf_printf(out, "\\u%04x", *p);
+		else
+			buf_append_char(out, (char)*p);
+	}
+	buf_append_char(out, '"');
+}
+
+static void format_duration(long s, char *out, size_t len)
+{
+	if (s < 60)
+		snprintf(out, len, "%lds", s);
+	else if (s < 3600)
+		snprintf(out, len, "%ldm%02lds", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(out, len, "%ldh%02ldm", s / 3600, s % 3600 / 60);
+	else
+		snprintf(out, len, "%ldd%02ldh", s / 86400, s % 86400 / 3600);
+}
+
+int cmd_status(const char *data_dir, int argc, char **argv)
+{
+	int json = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs("usage: interchange status [--json] [--data DIR]\n\nShows whether the system runs, each "
+			      "service's state, pid, uptime and restarts, the ports and the directory.\n--json prints "
+			      "the same as one JSON object for scripts and monitoring. Exit status: 0 running,\n3 not "
+			      "running.\n",
+			      stdout);
+			return CLI_EXIT_OK;
+		} else {
+			cli_error("status: unknown argument \"%s\": see 'interchange status --help'", argv[i]);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	struct config cfg;
+	if (cli_load_config(data_dir, &cfg) < 0)
+		return CLI_EXIT_FAIL;
+	struct buf answer = BUF_INIT;
+	int running = lock_held(&cfg, ATTENDANT_LOCK) && ask_attendant(&cfg, "status\n", &answer) == 0;
+	/* the attendant answers {"services": [...]}; take the array */
+	const char *services = "[]";
+	char *arr = NULL;
+	if (running) {
+		const char *open = strchr(answer.data, '['), *close = strrchr(answer.data, ']');
+		if (open != NULL && close != NULL && close > open)
+			services = arr = xstrndup(open, (size_t)(close - open + 1));
+	}
+	char *uri = config_ldap_uri(&cfg), *ldapi = config_ldapi_uri(&cfg);
+	struct buf out = BUF_INIT;
+	if (json) {
+		buf_append_str(&out, "{\"running\": ");
+		buf_append_str(&out, running ? "true" : "false");
+		buf_append_str(&out, ", \"data\": ");
+		json_string(&out, cfg.data_dir);
+		buf_append_str(&out, ", \"domain\": ");
+		json_string(&out, cfg.domain);
+		buf_append_str(&out, ", \"hostname\": ");
+		json_string(&out, cfg.hostname ? cfg.hostname : "");
+		buf_append_str(&out, ", \"ldap\": {\"uri\": ");
+		json_string(&out, uri);
+		buf_append_str(&out, ", \"ldapi\": ");
+		json_string(&out, ldapi);
+		buf_append_str(&out, ", \"suffix\": ");
+		json_string(&out, cfg.suffix);
+		buf_append_str(&out, ", \"admin_dn\": ");
+		json_string(&out, cfg.admin_dn);
+		buf_append_str(&out, "}, \"ports\": {");
+		for (int p = 0; p < PORT_COUNT; p++)
+			buf_printf(&out, "%s\"%s\": %u", p ? ", " : "", config_port_name(p), cfg.ports[p]);
+		buf_printf(&out, "}, \"services\": %s}\n", services);
+	} else {
+		buf_printf(&out, "Interchange at %s: %s\n", cfg.data_dir, running ? "running" : "not running");
+		buf_printf(&out, "  domain     %s (host %s)\n  directory  %s  suffix %s  admin %s\n", cfg.domain,
+			   cfg.hostname ? cfg.hostname : "", uri, cfg.suffix, cfg.admin_dn);
+		buf_append_str(&out, "  ports     ");
+		for (int p = 0; p < PORT_COUNT; p++)
+			buf_printf(&out, " %s %u%s", config_port_name(p), cfg.ports[p], p + 1 < PORT_COUNT ? "," : "\n");
+		if (running) {
+			buf_printf(&out, "  %-12s %-9s %-8s %-9s %s\n", "SERVICE", "STATE", "PID", "UPTIME", "RESTARTS");
+			/* a small reader for the attendant's fixed-shape objects */
+			for (const char *p = strstr(services, "{\"name\": \""); p != NULL; p = strstr(p + 1, "{\"name\": \"")) {
+				char name[64] = "", state[32] = "";
+				long pid = 0, uptime = 0;
+				unsigned restarts = 0;
+				if (sscanf(p, "{\"name\": \"%63[^\"]\", \"state\": \"%31[^\"]\", \"pid\": %ld, \"uptime\": %ld, "
+					      "\"restarts\": %u",
+					   name, state, &pid, &uptime, &restarts) != 5)
+					continue;
+				char up[32];
+				format_duration(uptime, up, sizeof(up));
+				buf_printf(&out, "  %-12s %-9s %-8ld %-9s %u\n", name, state, pid, up, restarts);
+			}
+		}
+	}
+	fputs(buf_cstr(&out), stdout);
+	buf_free(&out);
+	buf_free(&answer);
+	free(arr);
+	free(uri);
+	free(ldapi);
+	config_free(&cfg);
+	return running ? CLI_EXIT_OK : CLI_EXIT_NOT_RUNNING;
+}

@@ -1,0 +1,104 @@
+/* interchange.c - the one command a person types: finds --data, dispatches to the subcommand, prints help.
+ * The subcommands live in cmd_system.c (init, start, stop, status) and cmd_recipients.c (user, contact, dl,
+ * folder). */
+#include "cli.h"
+#include "log.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct cli_command commands[] = {
+	{ "init", cmd_init, "create a data folder: directory, certificate, organisation, this server" },
+	{ "start", cmd_start, "start the system (the attendant, slapd and every service)" },
+	{ "stop", cmd_stop, "stop the system; nothing is left running" },
+	{ "status", cmd_status, "show services, ports and the directory (--json for scripts)" },
+	{ "user", cmd_user, "mailbox users: add, del, passwd, show, list" },
+	{ "contact", cmd_contact, "contacts (external recipients): add" },
+	{ "dl", cmd_dl, "distribution lists: add, member add|del, show" },
+	{ "folder", cmd_folder, "public folders: add" },
+};
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("interchange: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+int cli_load_config(const char *data_dir, struct config *cfg)
+{
+	struct buf err = BUF_INIT;
+	int ret = config_load(data_dir, cfg, &err);
+	if (ret != 0)
+		cli_error("%s", buf_cstr(&err));
+	buf_free(&err);
+	return ret == 0 ? 0 : -1;
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return 1;
+		if (strcmp(argv[i], "--") == 0)
+			break;
+	}
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: interchange [--data DIR] COMMAND [ARGS...]\n\n"
+		   "Interchange is a mail and directory server. Every command takes --data DIR (default ./var)\n"
+		   "and --help.\n\ncommands:\n");
+	for (size_t i = 0; i < IX_ARRAY_LEN(commands); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+	log_set_name("interchange");
+	signal(SIGPIPE, SIG_IGN);
+	setenv("LDAPNOINIT", "1", 1); /* never read ~/.ldaprc or /etc/ldap/ldap.conf (notes P14) */
+	/* --data may stand anywhere; take it out so subcommands see only their own arguments */
+	const char *data_dir = "var";
+	int n = 1;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--data") == 0) {
+			if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+				cli_error("--data needs a folder, e.g. --data ./var");
+				return CLI_EXIT_USAGE;
+			}
+			data_dir = argv[++i];
+		} else if (strncmp(argv[i], "--data=", 7) == 0) {
+			data_dir = argv[i] + 7;
+			if (*data_dir == '\0') {
+				cli_error("--data needs a folder, e.g. --data ./var");
+				return CLI_EXIT_USAGE;
+			}
+		} else {
+			argv[n++] = argv[i];
+		}
+	}
+	argc = n;
+	argv[argc] = NULL;
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	for (size_t i = 0; i < IX_ARRAY_LEN(commands); i++) {
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(data_dir, argc - 1, argv + 1);
+	}
+	cli_error("unknown command '%s': see 'interchange --help'", argv[1]);
+	return CLI_EXIT_USAGE;
+}
