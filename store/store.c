@@ -1,0 +1,689 @@
+/* store.c - the store's environment: open/close, the growable map, group commit of write operations, LMDB error
+ * translation and the small key, GUID and folder-name helpers every other store file uses. */
+#include "store_int.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+void store_settings_default(struct store_settings *s_r)
+{
+	memset(s_r, 0, sizeof(*s_r));
+	s_r->map_size = 64ULL << 20;
+	s_r->map_size_max = 1ULL << 40;
+	s_r->max_message_size = 64u << 20;
+	s_r->quota_warn_percent = 90;
+}
+
+/* ---- integers and keys ---- */
+
+void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+void put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+uint64_t get_be64(const uint8_t *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+void key_folder(uint8_t *k, const uint8_t *guid, uint32_t fid)
+{
+	memcpy(k, guid, STORE_GUID_LEN);
+	put_be32(k + 16, fid);
+}
+
+void key_msg(uint8_t *k, const uint8_t *guid, uint32_t fid, uint32_t uid)
+{
+	key_folder(k, guid, fid);
+	put_be32(k + 20, uid);
+}
+
+void key_chg(uint8_t *k, const uint8_t *guid, uint32_t fid, uint64_t modseq, uint32_t uid)
+{
+	key_folder(k, guid, fid);
+	put_be64(k + 20, modseq);
+	put_be32(k + 28, uid);
+}
+
+/* ---- GUIDs and names ---- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int store_guid_parse(const char *s, uint8_t *guid_r, struct buf *error_r)
+{
+	size_t n = 0;
+	if (s == NULL)
+		goto bad;
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p == '-')
+			continue;
+		int v = hexval(*p);
+		if (v < 0 || n >= STORE_GUID_HEX_LEN)
+			goto bad;
+		if (n % 2 == 0)
+			guid_r[n / 2] = (uint8_t)(v << 4);
+		else
+			guid_r[n / 2] |= (uint8_t)v;
+		n++;
+	}
+	if (n == STORE_GUID_HEX_LEN)
+		return 0;
+bad:
+	if (error_r != NULL)
+		buf_printf(error_r, "mailbox GUID \"%.40s\" is not 32 hex digits", s != NULL ? s : "(null)");
+	return IX_EINVAL;
+}
+
+void store_guid_format(const uint8_t *guid, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < STORE_GUID_LEN; i++) {
+		out[2 * i] = hex[guid[i] >> 4];
+		out[2 * i + 1] = hex[guid[i] & 15];
+	}
+	out[STORE_GUID_HEX_LEN] = '\0';
+}
+
+int store_guid_is_public(const uint8_t *guid)
+{
+	for (size_t i = 0; i < STORE_GUID_LEN; i++)
+		if (guid[i] != 0)
+			return 0;
+	return 1;
+}
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 if invalid (overlong, surrogate, > U+10FFFF). */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+	size_t len;
+	unsigned min, cp;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		cp = c & 0x1f;
+		min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		cp = c & 0x0f;
+		min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		cp = c & 0x07;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+int store_folder_name_norm(const char *name, struct buf *out, struct buf *error_r)
+{
+	buf_reset(out);
+	if (name == NULL)
+		name = "INBOX";
+	size_t len = strlen(name);
+	const char *why = NULL;
+	if (len == 0)
+		why = "is empty";
+	else if (len > STORE_FOLDER_NAME_MAX)
+		why = "is too long";
+	else if (name[0] == STORE_SEP || name[len - 1] == STORE_SEP)
+		why = "starts or ends with the hierarchy separator";
+	size_t part = 0, depth = 1;
+	for (size_t i = 0; why == NULL && i < len;) {
+		unsigned char c = (unsigned char)name[i];
+		if (c == STORE_SEP) {
+			if (part == 0) {
+				why = "has an empty level (two separators in a row)";
+				break;
+			}
+			if (++depth > STORE_FOLDER_DEPTH_MAX) {
+				why = "is nested too deeply";
+				break;
+			}
+			part = 0;
+			i++;
+			continue;
+		}
+		if (c < 0x20 || c == 0x7f) {
+			why = "contains a control character";
+			break;
+		}
+		if (c == '*' || c == '%') {
+			why = "contains a wildcard character (* or %)";
+			break;
+		}
+		size_t n = utf8_seq((const unsigned char *)name + i, len - i);
+		if (n == 0) {
+			why = "is not valid UTF-8";
+			break;
+		}
+		part += n;
+		if (part > STORE_FOLDER_PART_MAX) {
+			why = "has a level that is too long";
+			break;
+		}
+		i += n;
+	}
+	if (why != NULL) {
+		if (error_r != NULL)
+			buf_printf(error_r, "folder name %s", why);
+		return IX_EINVAL;
+	}
+	if (strncasecmp(name, "INBOX", 5) == 0 && (name[5] == '\0' || name[5] == STORE_SEP)) {
+		buf_append_str(out, "INBOX");
+		buf_append_str(out, name + 5);
+	} else {
+		buf_append_str(out, name);
+	}
+	return 0;
+}
+
+/* ---- errors ---- */
+
+int store_mdb_error(int rc, const char *what, struct buf *error_r)
+{
+	int code;
+	const char *reason;
+	switch (rc) {
+	case MDB_NOTFOUND:
+		code = IX_ENOTFOUND;
+		reason = "not found";
+		break;
+	case MDB_MAP_FULL:
+		code = IX_EAGAIN;
+		reason = "the store's map is full and cannot grow further (temporary; raise the map limit or free space)";
+		break;
+	case ENOSPC:
+		code = IX_EAGAIN;
+		reason = "the disk is full (temporary; nothing stored was lost)";
+		break;
+	case EDQUOT:
+		code = IX_EAGAIN;
+		reason = "the disk quota of the store's file system is exhausted (temporary)";
+		break;
+	case MDB_TXN_FULL:
+	case MDB_BAD_VALSIZE:
+		code = IX_ELIMIT;
+		reason = mdb_strerror(rc);
+		break;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH:
+		code = IX_ECORRUPT;
+		reason = mdb_strerror(rc);
+		break;
+	case MDB_READERS_FULL:
+		code = IX_EAGAIN;
+		reason = "too many concurrent readers (temporary)";
+		break;
+	default:
+		code = IX_EIO;
+		reason = mdb_strerror(rc);
+		break;
+	}
+	if (error_r != NULL)
+		buf_printf(error_r, "%s: %s", what, reason);
+	return code;
+}
+
+int wput(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, const void *val, size_t vlen,
+	 struct buf *error_r)
+{
+	MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
+	int rc = mdb_put(w->txn, dbi, &k, &v, 0);
+	if (rc == 0)
+		return 0;
+	if (rc == MDB_MAP_FULL)
+		w->map_full = 1;
+	return store_mdb_error(rc, "writing to the store", error_r);
+}
+
+int wdel(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, struct buf *error_r)
+{
+	MDB_val k = { klen, (void *)key };
+	int rc = mdb_del(w->txn, dbi, &k, NULL);
+	if (rc == 0)
+		return 0;
+	if (rc == MDB_MAP_FULL)
+		w->map_full = 1;
+	if (rc == MDB_NOTFOUND)
+		return IX_ENOTFOUND;
+	return store_mdb_error(rc, "deleting from the store", error_r);
+}
+
+int tget(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, MDB_val *val_r, struct buf *error_r)
+{
+	MDB_val k = { klen, (void *)key };
+	int rc = mdb_get(txn, dbi, &k, val_r);
+	if (rc == 0)
+		return 0;
+	if (rc == MDB_NOTFOUND)
+		return IX_ENOTFOUND;
+	return store_mdb_error(rc, "reading the store", error_r);
+}
+
+void wtx_touch(struct wtx *w, const uint8_t *guid)
+{
+	for (size_t i = 0; i < w->ntouched; i++)
+		if (memcmp(w->touched[i], guid, STORE_GUID_LEN) == 0)
+			return;
+	if (w->ntouched == w->touched_cap) {
+		w->touched_cap = w->touched_cap ? w->touched_cap * 2 : 4;
+		w->touched = xrealloc(w->touched, w->touched_cap * STORE_GUID_LEN);
+	}
+	memcpy(w->touched[w->ntouched++], guid, STORE_GUID_LEN);
+}
+
+/* ---- the map ---- */
+
+/* Called with map_lock held exclusively: adopts a size grown by another process (new_size 0) or grows ours. */
+static int map_resize(struct store *st, uint64_t new_size)
+{
+	int rc = mdb_env_set_mapsize(st->env, (size_t)new_size);
+	if (rc == 0) {
+		MDB_envinfo info;
+		mdb_env_info(st->env, &info);
+		st->map_size = info.me_mapsize;
+	}
+	return rc;
+}
+
+static void map_adopt(struct store *st)
+{
+	pthread_rwlock_wrlock(&st->map_lock);
+	map_resize(st, 0);
+	pthread_rwlock_unlock(&st->map_lock);
+}
+
+/* Grows the map (doubling, capped at map_size_max). Returns 0, or -1 when it is at its maximum already. */
+static int map_grow(struct store *st)
+{
+	int ret = -1;
+	pthread_rwlock_wrlock(&st->map_lock);
+	MDB_envinfo info;
+	mdb_env_info(st->env, &info);
+	uint64_t cur = info.me_mapsize;
+	if (cur < st->set.map_size_max) {
+		uint64_t next = cur * 2;
+		if (next > st->set.map_size_max)
+			next = st->set.map_size_max;
+		if (map_resize(st, next) == 0) {
+			ret = 0;
+		}
+	}
+	pthread_rwlock_unlock(&st->map_lock);
+	return ret;
+}
+
+static int txn_begin(struct store *st, unsigned flags, MDB_txn **txn_r, struct buf *error_r)
+{
+	for (int tries = 0;; tries++) {
+		pthread_rwlock_rdlock(&st->map_lock);
+		int rc = mdb_txn_begin(st->env, NULL, flags, txn_r);
+		if (rc == 0)
+			return 0;
+		pthread_rwlock_unlock(&st->map_lock);
+		if (rc == MDB_MAP_RESIZED && tries < 5) {
+			map_adopt(st);
+			continue;
+		}
+		return store_mdb_error(rc, "starting a transaction", error_r);
+	}
+}
+
+int store_rtxn_begin(struct store *st, MDB_txn **txn_r, struct buf *error_r)
+{
+	return txn_begin(st, MDB_RDONLY, txn_r, error_r);
+}
+
+void store_rtxn_end(struct store *st, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&st->map_lock);
+}
+
+/* ---- group commit ---- */
+
+static void op_reset(struct store_op *op)
+{
+	buf_reset(&op->error);
+	op->w.ntouched = 0;
+	op->w.map_full = 0;
+	op->result = 0;
+}
+
+/* Runs a batch of operations in one transaction, each in a nested transaction so that a failing one leaves no
+ * trace, then commits (LMDB syncs the data and then the meta page). Retries the whole batch on a grown map. */
+static void run_batch(struct store *st, struct store_op *batch)
+{
+	struct buf err = BUF_INIT;
+	MDB_txn *txn;
+	int rc;
+retry:
+	buf_reset(&err);
+	rc = txn_begin(st, 0, &txn, &err);
+	if (rc != 0) {
+		for (struct store_op *op = batch; op != NULL; op = op->next) {
+			op_reset(op);
+			op->result = rc;
+			buf_append(&op->error, err.data, err.len);
+		}
+		buf_free(&err);
+		return;
+	}
+	int map_full = 0;
+	for (struct store_op *op = batch; op != NULL && !map_full; op = op->next) {
+		op_reset(op);
+		MDB_txn *child;
+		rc = mdb_txn_begin(st->env, txn, 0, &child);
+		if (rc != 0) {
+			op->result = store_mdb_error(rc, "starting a nested transaction", &op->error);
+			map_full = rc == MDB_MAP_FULL;
+			continue;
+		}
+		op->w.st = st;
+		op->w.txn = child;
+		op->result = op->run(&op->w, op->ctx, &op->error);
+		if (op->w.map_full) {
+			mdb_txn_abort(child);
+			map_full = 1;
+		} else if (op->result != 0) {
+			mdb_txn_abort(child);
+		} else {
+			rc = mdb_txn_commit(child);
+			if (rc != 0) {
+				map_full = rc == MDB_MAP_FULL;
+				op->result = store_mdb_error(rc, "committing", &op->error);
+			}
+		}
+	}
+	if (!map_full) {
+		rc = mdb_txn_commit(txn);
+		if (rc == MDB_MAP_FULL) {
+			map_full = 1;
+		} else if (rc != 0) {
+			buf_reset(&err);
+			int code = store_mdb_error(rc, "committing to the store", &err);
+			for (struct store_op *op = batch; op != NULL; op = op->next) {
+				if (op->result == 0) {
+					op->result = code;
+					buf_append(&op->error, err.data, err.len);
+				}
+				op->w.ntouched = 0;
+			}
+		} else {
+			__atomic_add_fetch(&st->commits, 1, __ATOMIC_RELAXED);
+		}
+	} else {
+		mdb_txn_abort(txn);
+	}
+	pthread_rwlock_unlock(&st->map_lock);
+	if (map_full) {
+		if (map_grow(st) == 0)
+			goto retry;
+		/* the map is at its maximum: every operation of the batch fails, temporarily */
+		buf_reset(&err);
+		int code = store_mdb_error(MDB_MAP_FULL, "writing to the store", &err);
+		for (struct store_op *op = batch; op != NULL; op = op->next) {
+			op_reset(op);
+			op->result = code;
+			buf_append(&op->error, err.data, err.len);
+		}
+		buf_free(&err);
+		return;
+	}
+	buf_free(&err);
+	/* durable now: tell watchers */
+	for (struct store_op *op = batch; op != NULL; op = op->next)
+		if (op->result == 0)
+			for (size_t i = 0; i < op->w.ntouched; i++)
+				store_notify_touch(st, op->w.touched[i]);
+}
+
+int store_write(struct store *st, store_op_fn *fn, void *ctx, struct buf *error_r)
+{
+	struct store_op op;
+	memset(&op, 0, sizeof(op));
+	op.run = fn;
+	op.ctx = ctx;
+	buf_init(&op.error);
+
+	pthread_mutex_lock(&st->lock);
+	if (st->queue_tail != NULL)
+		st->queue_tail->next = &op;
+	else
+		st->queue_head = &op;
+	st->queue_tail = &op;
+	while (!op.done) {
+		if (st->leader) {
+			pthread_cond_wait(&st->cond, &st->lock);
+			continue;
+		}
+		/* become the leader: run batches until our own operation is done, then hand over */
+		st->leader = 1;
+		while (!op.done && st->queue_head != NULL) {
+			struct store_op *batch = st->queue_head, *last = batch;
+			size_t n = 1;
+			size_t max = st->set.no_group_commit ? 1 : STORE_BATCH_MAX;
+			while (last->next != NULL && n < max) {
+				last = last->next;
+				n++;
+			}
+			st->queue_head = last->next;
+			if (st->queue_head == NULL)
+				st->queue_tail = NULL;
+			last->next = NULL;
+			pthread_mutex_unlock(&st->lock);
+			run_batch(st, batch);
+			pthread_mutex_lock(&st->lock);
+			st->ops += n;
+			for (struct store_op *o = batch; o != NULL;) {
+				struct store_op *next = o->next;
+				o->done = 1;
+				o = next;
+			}
+			pthread_cond_broadcast(&st->cond);
+		}
+		st->leader = 0;
+		pthread_cond_broadcast(&st->cond);
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (op.result != 0 && error_r != NULL)
+		buf_append(error_r, op.error.data, op.error.len);
+	buf_free(&op.error);
+	free(op.w.touched);
+	return op.result;
+}
+
+/* ---- open and close ---- */
+
+static int open_dbs(struct store *st, struct buf *error_r)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} dbs[] = {
+		{ "mbox", offsetof(struct store, db_mbox) },     { "folder", offsetof(struct store, db_folder) },
+		{ "fname", offsetof(struct store, db_fname) },   { "msg", offsetof(struct store, db_msg) },
+		{ "chg", offsetof(struct store, db_chg) },       { "bref", offsetof(struct store, db_bref) },
+		{ "body", offsetof(struct store, db_body) },     { "cache", offsetof(struct store, db_cache) },
+		{ "retain", offsetof(struct store, db_retain) }, { "acl", offsetof(struct store, db_acl) },
+		{ "pseen", offsetof(struct store, db_pseen) },   { "meta", offsetof(struct store, db_meta) },
+	};
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+	if (rc != 0)
+		return store_mdb_error(rc, "opening the store's databases", error_r);
+	for (size_t i = 0; i < IX_ARRAY_LEN(dbs); i++) {
+		MDB_dbi *dbi = (MDB_dbi *)((char *)st + dbs[i].off);
+		rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbi);
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			return store_mdb_error(rc, "opening the store's databases", error_r);
+		}
+	}
+	MDB_val k = { 7, (void *)"version" }, v;
+	rc = mdb_get(txn, st->db_meta, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		uint32_t ver = STORE_DB_VERSION;
+		v.mv_size = sizeof(ver);
+		v.mv_data = &ver;
+		rc = mdb_put(txn, st->db_meta, &k, &v, 0);
+	} else if (rc == 0) {
+		uint32_t ver = 0;
+		if (v.mv_size == sizeof(ver))
+			memcpy(&ver, v.mv_data, sizeof(ver));
+		if (ver != STORE_DB_VERSION) {
+			mdb_txn_abort(txn);
+			if (error_r != NULL)
+				buf_printf(error_r, "the store has format version %u; this program knows version %u",
+					   ver, STORE_DB_VERSION);
+			return IX_ECORRUPT;
+		}
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return store_mdb_error(rc, "initializing the store", error_r);
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc != 0)
+		return store_mdb_error(rc, "initializing the store", error_r);
+	return 0;
+}
+
+int store_open(const char *path, const struct store_settings *settings, struct store **store_r,
+	       struct buf *error_r)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+	if (settings != NULL)
+		st->set = *settings;
+	else
+		store_settings_default(&st->set);
+	if (st->set.map_size < (1u << 20))
+		st->set.map_size = 1u << 20;
+	if (st->set.map_size_max < st->set.map_size)
+		st->set.map_size_max = st->set.map_size;
+	st->path = xstrdup(path);
+	st->notify_dir = xasprintf("%s/notify", path);
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_cond_init(&st->cond, NULL);
+	pthread_rwlockattr_t attr;
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&st->map_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+
+	int ret;
+	if (mkdir_p(path, 0700) < 0 || mkdir_p(st->notify_dir, 0700) < 0) {
+		if (error_r != NULL)
+			buf_printf(error_r, "cannot create the store folder %s: %s", path, strerror(errno));
+		ret = IX_EIO;
+		goto fail;
+	}
+	int rc = mdb_env_create(&st->env);
+	if (rc != 0) {
+		ret = store_mdb_error(rc, "creating the store environment", error_r);
+		goto fail;
+	}
+	mdb_env_set_maxdbs(st->env, 16);
+	mdb_env_set_maxreaders(st->env, STORE_MAXREADERS);
+	/* a file already larger than the configured size keeps its size (LMDB adopts it) */
+	mdb_env_set_mapsize(st->env, (size_t)st->set.map_size);
+	unsigned flags = MDB_NOTLS | (st->set.no_sync ? MDB_NOSYNC : 0);
+	rc = mdb_env_open(st->env, path, flags, 0600);
+	if (rc != 0) {
+		ret = store_mdb_error(rc, "opening the store", error_r);
+		if (error_r != NULL)
+			buf_printf(error_r, " (%s)", path);
+		goto fail;
+	}
+	int dead;
+	mdb_reader_check(st->env, &dead);
+	MDB_envinfo info;
+	mdb_env_info(st->env, &info);
+	st->map_size = info.me_mapsize;
+	ret = open_dbs(st, error_r);
+	if (ret != 0)
+		goto fail;
+	*store_r = st;
+	return 0;
+fail:
+	store_close(&st);
+	return ret;
+}
+
+void store_close(struct store **store)
+{
+	struct store *st = *store;
+	if (st == NULL)
+		return;
+	*store = NULL;
+	pthread_mutex_lock(&st->lock);
+	while (st->leader || st->queue_head != NULL)
+		pthread_cond_wait(&st->cond, &st->lock);
+	pthread_mutex_unlock(&st->lock);
+	if (st->env != NULL)
+		mdb_env_close(st->env);
+	pthread_rwlock_destroy(&st->map_lock);
+	pthread_cond_destroy(&st->cond);
+	pthread_mutex_destroy(&st->lock);
+	free(st->notify_dir);
+	free(st->path);
+	free(st);
+}
+
+void store_get_stats(struct store *st, struct store_stats *stats_r)
+{
+	memset(stats_r, 0, sizeof(*stats_r));
+	pthread_mutex_lock(&st->lock);
+	stats_r->ops = st->ops;
+	pthread_mutex_unlock(&st->lock);
+	stats_r->commits = __atomic_load_n(&st->commits, __ATOMIC_RELAXED);
+	MDB_envinfo info;
+	MDB_stat stat;
+	mdb_env_info(st->env, &info);
+	mdb_env_stat(st->env, &stat);
+	stats_r->map_size = info.me_mapsize;
+	stats_r->map_used = (uint64_t)(info.me_last_pgno + 1) * stat.ms_psize;
+}

@@ -1,0 +1,348 @@
+/* store.h - the information store: mailboxes, folders, messages and public folders in one LMDB environment.
+ * Durable (every write returns after its commit is synced), single-instance bodies, group commit across threads. */
+#ifndef IX_STORE_H
+#define IX_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* Conventions for the whole API:
+ * - Every call returns 0 or an IX_* code from err.h; on failure a plain-words message is appended to error_r
+ *   (which may be NULL). IX_EAGAIN / IX_ELIMIT from a full disk or a full map are temporary: nothing stored
+ *   before is lost, the call may be retried.
+ * - A mailbox is named by its GUID from the directory: 32 hex digits, dashes allowed (UUID form); case-insensitive.
+ * - A folder is named by its full path with '/' as the hierarchy separator ("INBOX", "Archive/2024"), UTF-8.
+ *   "INBOX" is case-insensitive. A NULL folder name means INBOX.
+ * - One struct store per process per store folder (LMDB forbids opening one environment twice in a process;
+ *   a child of fork() must open its own). The handle is thread-safe: any thread may call any function.
+ * - Every write call returns only after its data is durable (synced), unless settings.no_sync is set. */
+
+#define STORE_GUID_LEN 16               /* bytes of a mailbox GUID */
+#define STORE_GUID_HEX_LEN 32           /* hex digits of a GUID, without dashes */
+#define STORE_FOLDER_NAME_MAX 1000      /* bytes of a folder's full path */
+#define STORE_FOLDER_PART_MAX 255       /* bytes of one level of a folder path */
+#define STORE_FOLDER_DEPTH_MAX 32       /* levels in a folder path */
+#define STORE_FOLDERS_MAX 10000         /* folders per mailbox */
+#define STORE_KEYWORDS_MAX 1000         /* bytes of a message's keyword list */
+#define STORE_KEYWORD_MAX 100           /* bytes of one keyword */
+#define STORE_ACL_ID_MAX 256            /* bytes of an ACL identifier (user or list) */
+#define STORE_TARGETS_MAX 10000         /* mailboxes one append may go to */
+#define STORE_SEP '/'
+
+/* The public folder hierarchy is the mailbox with this GUID. */
+#define STORE_PUBLIC_GUID "00000000000000000000000000000000"
+
+struct store;
+
+struct store_settings {
+	uint64_t map_size;          /* initial LMDB map size in bytes (grows on demand) */
+	uint64_t map_size_max;      /* the map never grows past this; a write that needs more gets IX_EAGAIN */
+	size_t max_message_size;    /* larger appends are refused with IX_ELIMIT */
+	unsigned quota_warn_percent; /* usage at or above this share of a quota sets the mailbox's warning mark */
+	int no_group_commit;        /* 1: every write is its own synced transaction (for comparison benchmarks) */
+	int no_sync;                /* 1: commits are not synced (tests only; never in production) */
+};
+
+/* Fills s_r with defaults: 64 MiB map growing to 1 TiB, 64 MiB messages, warning at 90%, group commit on. */
+void store_settings_default(struct store_settings *s_r);
+
+/* Opens (creating it if needed) the store in the folder path. settings may be NULL for the defaults.
+ * On success *store_r is a handle to free with store_close(). */
+int store_open(const char *path, const struct store_settings *settings, struct store **store_r,
+	       struct buf *error_r);
+/* Waits for writes in flight, closes the environment and sets *store to NULL. NULL is ignored. */
+void store_close(struct store **store);
+
+/* ---- mailboxes and folders ---- */
+
+enum store_special_use {
+	STORE_USE_NONE = 0,
+	STORE_USE_INBOX,
+	STORE_USE_SENT,
+	STORE_USE_DRAFTS,
+	STORE_USE_TRASH,
+	STORE_USE_JUNK,
+	STORE_USE_ARCHIVE,
+};
+
+/* The RFC 6154 attribute of a special use ("\\Sent"), or "" for STORE_USE_NONE and STORE_USE_INBOX. */
+const char *store_special_use_name(enum store_special_use use);
+
+/* Creates the mailbox with its standard folders (INBOX, Sent, Drafts, Trash, Junk, Archive) if it does not
+ * exist yet; does nothing otherwise. Appends and logins call it implicitly where needed. */
+int store_mailbox_ensure(struct store *st, const char *guid, struct buf *error_r);
+
+struct store_folder_info {
+	char *name;                 /* owned by the info; freed by store_folder_info_free */
+	uint32_t id;                /* stable internal id (survives renames) */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	uint32_t messages;
+	uint32_t unseen;            /* in public folders: unseen by the user given to the call, if any */
+	uint32_t recent;
+	uint64_t size;              /* bytes of all messages */
+	enum store_special_use special_use;
+	int subscribed;
+};
+
+void store_folder_info_free(struct store_folder_info *info);
+/* Frees a list from store_folder_list and sets *list to NULL. */
+void store_folder_list_free(struct store_folder_info **list, size_t count);
+
+/* Creates a folder (parents are created as needed). IX_EEXIST if it exists, IX_EINVAL for a bad name. */
+int store_folder_create(struct store *st, const char *guid, const char *name, struct buf *error_r);
+/* Renames a folder; its subfolders follow. INBOX cannot be renamed. New UIDVALIDITY is not needed (ids stay). */
+int store_folder_rename(struct store *st, const char *guid, const char *from, const char *to, struct buf *error_r);
+/* Deletes an empty-of-subfolders folder; its messages go to deleted-item retention. INBOX cannot be deleted. */
+int store_folder_delete(struct store *st, const char *guid, const char *name, struct buf *error_r);
+int store_folder_subscribe(struct store *st, const char *guid, const char *name, int subscribed,
+			   struct buf *error_r);
+/* Fills *info_r (caller frees with store_folder_info_free). user: see store_msg_list (may be NULL). */
+int store_folder_status(struct store *st, const char *guid, const char *name, const char *user,
+			struct store_folder_info *info_r, struct buf *error_r);
+/* Lists every folder of a mailbox in name order. *list_r is freed with store_folder_list_free.
+ * A mailbox that does not exist yet lists as IX_ENOTFOUND. */
+int store_folder_list(struct store *st, const char *guid, const char *user, struct store_folder_info **list_r,
+		      size_t *count_r, struct buf *error_r);
+
+/* ---- messages ---- */
+
+enum store_flag {
+	STORE_FLAG_SEEN = 1 << 0,
+	STORE_FLAG_ANSWERED = 1 << 1,
+	STORE_FLAG_FLAGGED = 1 << 2,
+	STORE_FLAG_DELETED = 1 << 3,
+	STORE_FLAG_DRAFT = 1 << 4,
+	STORE_FLAG_RECENT = 1 << 5,
+};
+#define STORE_FLAGS_ALL 0x3fu
+
+/* One destination of an append. Inputs first, results after. */
+struct store_target {
+	const char *guid;
+	const char *folder;         /* NULL: INBOX */
+	uint64_t quota_bytes;       /* storage limit from the directory; 0: none */
+	uint64_t quota_messages;    /* message-count limit; 0: none */
+	/* results */
+	int result;                 /* 0 or an IX_* code (IX_ELIMIT: over quota, IX_ENOTFOUND: no such folder) */
+	uint32_t uid;
+	uint32_t uidvalidity;
+	uint64_t modseq;
+};
+
+struct store_append {
+	const char *data;           /* the whole message (RFC 5322), not copied beyond the call */
+	size_t len;
+	int64_t internal_date;      /* seconds since the epoch; 0: now */
+	unsigned flags;             /* STORE_FLAG_*; \Recent is always added */
+	const char *keywords;       /* space-separated IMAP keywords, or NULL */
+	struct store_target *targets;
+	size_t ntargets;
+};
+
+/* Appends one message to every target in one durable commit. The body is stored once (by SHA-256), however many
+ * targets; the message is parsed once (the MIME cache). Missing mailboxes are created. Returns 0 when every target
+ * succeeded; otherwise the first failing target's code (each target's result says which), and a message. A
+ * message that fails to parse or is too large fails every target. */
+int store_append(struct store *st, struct store_append *req, struct buf *error_r);
+
+struct store_msg {
+	uint32_t uid;
+	unsigned flags;             /* STORE_FLAG_* (in public folders \Seen is the given user's) */
+	uint64_t modseq;
+	uint64_t size;
+	int64_t internal_date;
+	char *keywords;             /* space-separated, never NULL; owned by the list / struct */
+	uint8_t hash[32];           /* SHA-256 of the body */
+};
+
+void store_msg_free(struct store_msg *msg);
+void store_msg_list_free(struct store_msg **list, size_t count);
+
+/* Every message of a folder in UID order (cheap: no bodies are read); the array index + 1 is the sequence number
+ * for a session that has just selected the folder. user: the reader's identifier for per-user \Seen in public
+ * folders (ignored in private mailboxes; may be NULL). */
+int store_msg_list(struct store *st, const char *guid, const char *folder, const char *user,
+		   struct store_msg **list_r, size_t *count_r, struct buf *error_r);
+/* One message's record. IX_ENOTFOUND if the UID is not in the folder. */
+int store_msg_get(struct store *st, const char *guid, const char *folder, uint32_t uid, const char *user,
+		  struct store_msg *msg_r, struct buf *error_r);
+/* Appends bytes [offset, offset+max_len) of the message to out (max_len 0: to the end). */
+int store_fetch_body(struct store *st, const char *guid, const char *folder, uint32_t uid, uint64_t offset,
+		     uint64_t max_len, struct buf *out, struct buf *error_r);
+/* Appends the message's header block (up to and including the blank line) to out. */
+int store_fetch_header(struct store *st, const char *guid, const char *folder, uint32_t uid, struct buf *out,
+		       struct buf *error_r);
+/* Appends the message's cache record (the serialized mime_info computed at delivery; see store/mime.h and
+ * mime_info_deserialize) to out. Empty when the store was built without the MIME parser. */
+int store_fetch_cache(struct store *st, const char *guid, const char *folder, uint32_t uid, struct buf *out,
+		      struct buf *error_r);
+
+enum store_flag_mode { STORE_FLAGS_REPLACE, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
+
+struct store_flag_update {
+	const uint32_t *uids;
+	size_t nuids;
+	enum store_flag_mode mode;
+	unsigned flags;
+	const char *keywords;       /* space-separated, or NULL */
+	uint64_t unchangedsince;    /* CONDSTORE: 0 = unconditional; otherwise messages with a greater modseq are
+				       left alone and listed in failed_r */
+	const char *user;           /* for per-user \Seen in public folders; may be NULL */
+	/* results (arrays owned by the caller after the call; free() them) */
+	uint32_t *failed_r;         /* UIDs refused by unchangedsince */
+	size_t nfailed_r;
+	uint64_t modseq_r;          /* the new modseq of changed messages (0: nothing changed) */
+};
+
+/* Changes flags of the listed UIDs (UIDs not in the folder are skipped). A message whose flags do not change keeps
+ * its modseq. */
+int store_flags(struct store *st, const char *guid, const char *folder, struct store_flag_update *upd,
+		struct buf *error_r);
+
+/* Copies (move=0) or moves (move=1) messages to another folder, possibly of another mailbox, without copying
+ * bodies. dst_uids_r (room for nuids) receives the new UID of each source UID in order (0 for a UID not found).
+ * quota_* limit the destination mailbox (0: none). UIDPLUS: *dst_uidvalidity_r. */
+int store_copy(struct store *st, const char *guid, const char *folder, const uint32_t *uids, size_t nuids,
+	       const char *dst_guid, const char *dst_folder, int move, uint64_t quota_bytes, uint64_t quota_messages,
+	       uint32_t *dst_uids_r, uint32_t *dst_uidvalidity_r, struct buf *error_r);
+
+/* Expunges messages: the listed UIDs, or (uids NULL) every message flagged \Deleted. Expunged messages go to
+ * deleted-item retention. *expunged_r (may be NULL) receives a malloc'd array of the UIDs removed. */
+int store_expunge(struct store *st, const char *guid, const char *folder, const uint32_t *uids, size_t nuids,
+		  uint32_t **expunged_r, size_t *nexpunged_r, struct buf *error_r);
+
+/* Clears \Recent on every message of the folder (IMAP SELECT by the session that reports them). */
+int store_clear_recent(struct store *st, const char *guid, const char *folder, struct buf *error_r);
+
+struct store_change {
+	uint32_t uid;
+	uint64_t modseq;
+	int expunged;               /* 1: the UID was expunged at modseq (QRESYNC VANISHED) */
+};
+
+/* Every message changed, added or expunged with a modseq > since, in modseq order. *list_r: free(). */
+int store_changes(struct store *st, const char *guid, const char *folder, uint64_t since,
+		  struct store_change **list_r, size_t *count_r, struct buf *error_r);
+
+/* ---- search ---- */
+
+/* All given criteria must hold (AND); unset fields (0 / NULL) are ignored. Text matches are case-insensitive
+ * substrings (ASCII case folding). */
+struct store_search {
+	unsigned flags_set;         /* all these flags set */
+	unsigned flags_unset;       /* all these flags clear */
+	const char *keyword;        /* has this keyword */
+	const char *no_keyword;     /* lacks this keyword */
+	int64_t since;              /* internal date >= since */
+	int64_t before;             /* internal date < before */
+	uint64_t larger;            /* size > larger */
+	uint64_t smaller;           /* size < smaller (0: no limit) */
+	uint32_t uid_min, uid_max;  /* uid range (0: no limit) */
+	uint64_t modseq_min;        /* modseq >= (CONDSTORE MODSEQ) */
+	const char *header_name;    /* with header_value: that field contains the value ("" matches presence) */
+	const char *header_value;
+	const char *text;           /* anywhere in the header or body */
+	const char *body;           /* in the body (after the header block) */
+};
+
+/* UIDs of matching messages in UID order. *uids_r: free(). user: per-user \Seen in public folders. */
+int store_search(struct store *st, const char *guid, const char *folder, const char *user,
+		 const struct store_search *q, uint32_t **uids_r, size_t *count_r, struct buf *error_r);
+
+/* ---- quotas ---- */
+
+struct store_quota_use {
+	uint64_t bytes;             /* bytes of all messages in all folders (retention not counted) */
+	uint64_t messages;
+	int warned;                 /* 1: usage passed settings.quota_warn_percent of a limit at the last append */
+};
+
+int store_quota_get(struct store *st, const char *guid, struct store_quota_use *use_r, struct buf *error_r);
+
+/* ---- deleted-item retention ---- */
+
+/* Brings back every retained message of the mailbox expunged at or after since (seconds; 0: all) into the folder
+ * it left (INBOX if that folder is gone), with new UIDs. *count_r: messages recovered. */
+int store_recover(struct store *st, const char *guid, int64_t since, size_t *count_r, struct buf *error_r);
+/* Drops retained messages expunged before older_than (seconds since the epoch) in one mailbox (guid) or in all
+ * (guid NULL). *count_r: messages purged. Bodies whose last reference goes are freed. */
+int store_retention_purge(struct store *st, const char *guid, int64_t older_than, size_t *count_r,
+			  struct buf *error_r);
+/* Number of retained (recoverable) messages of a mailbox. */
+int store_retention_count(struct store *st, const char *guid, size_t *count_r, struct buf *error_r);
+
+/* ---- public folders: RFC 4314 access control ---- */
+
+enum store_right {
+	STORE_RIGHT_LOOKUP = 1 << 0,  /* l */
+	STORE_RIGHT_READ = 1 << 1,    /* r */
+	STORE_RIGHT_SEEN = 1 << 2,    /* s */
+	STORE_RIGHT_WRITE = 1 << 3,   /* w */
+	STORE_RIGHT_INSERT = 1 << 4,  /* i */
+	STORE_RIGHT_POST = 1 << 5,    /* p */
+	STORE_RIGHT_CREATE = 1 << 6,  /* k */
+	STORE_RIGHT_DELETE = 1 << 7,  /* x (delete folder) */
+	STORE_RIGHT_DELMSG = 1 << 8,  /* t (delete messages) */
+	STORE_RIGHT_EXPUNGE = 1 << 9, /* e */
+	STORE_RIGHT_ADMIN = 1 << 10,  /* a */
+};
+#define STORE_RIGHTS_ALL 0x7ffu
+#define STORE_ACL_ANYONE "anyone"
+
+/* Parses an RFC 4314 rights string ("lrswipkxtea"; obsolete "c" and "d" are accepted as kx and xte).
+ * Returns 0 or IX_EINVAL. */
+int store_rights_parse(const char *s, unsigned *rights_r);
+/* Writes the rights letters of a mask to out (appended). */
+void store_rights_format(unsigned rights, struct buf *out);
+
+/* Sets (rights != 0) or removes (rights == 0) the entry for identifier on a folder (any mailbox). */
+int store_acl_set(struct store *st, const char *guid, const char *folder, const char *identifier,
+		  unsigned rights, struct buf *error_r);
+/* Appends the folder's ACL to out as "identifier rights" lines. */
+int store_acl_list(struct store *st, const char *guid, const char *folder, struct buf *out, struct buf *error_r);
+/* The rights of a user on a folder: the union of the entries of the identifiers given (the user and the lists
+ * they belong to, from the directory) and of "anyone". A folder without entries inherits its parent's ACL; the
+ * top of the hierarchy without entries gives no rights. */
+int store_acl_rights(struct store *st, const char *guid, const char *folder, const char *const *identifiers,
+		     size_t nidentifiers, unsigned *rights_r, struct buf *error_r);
+
+/* ---- change notification ---- */
+
+struct store_watch;
+
+/* Watches a mailbox for commits (new messages, flag changes, expunges, folder changes) from any process. The
+ * watch's fd becomes readable within milliseconds of a commit that touched the mailbox: put it in poll/epoll,
+ * then call store_watch_drain and store_changes. */
+int store_watch_create(struct store *st, const char *guid, struct store_watch **watch_r, struct buf *error_r);
+int store_watch_fd(const struct store_watch *watch);
+/* Reads pending events; returns 1 if there were any, 0 if none. Never blocks. */
+int store_watch_drain(struct store_watch *watch);
+void store_watch_destroy(struct store_watch **watch);
+
+/* ---- integrity and reports ---- */
+
+/* Verifies the whole store: folder counts and sizes, UID order and UIDNEXT, modseqs and the change log, mailbox
+ * totals, body reference counts, bodies and caches without references (orphans), name index. Appends a report in
+ * plain words to report. With repair, fixes what it can in one durable commit. *problems_r: problems found. */
+int store_check(struct store *st, int repair, struct buf *report, unsigned *problems_r, struct buf *error_r);
+
+/* Appends the `interchange mailbox show` report of one mailbox: folders with messages, unseen, sizes, and quota use
+ * against the limits given (0: none). */
+int store_report_mailbox(struct store *st, const char *guid, uint64_t quota_bytes, uint64_t quota_messages,
+			 struct buf *out, struct buf *error_r);
+
+/* ---- internal, for tests and benchmarks ---- */
+
+struct store_stats {
+	uint64_t commits;           /* synced transactions */
+	uint64_t ops;               /* write operations carried by them */
+	uint64_t map_size;          /* current map size */
+	uint64_t map_used;          /* bytes of the map in use (last page) */
+};
+void store_get_stats(struct store *st, struct store_stats *stats_r);
+
+#endif

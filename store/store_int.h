@@ -1,0 +1,207 @@
+/* store_int.h - internals shared by the store's source files: on-disk records and keys, the write-operation
+ * queue (group commit), LMDB error translation, name and GUID helpers. Not for use outside store/. */
+#ifndef IX_STORE_INT_H
+#define IX_STORE_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+#include "store.h"
+
+/* ---- on-disk layout (named LMDB databases). Integers in keys are big-endian so keys sort numerically;
+ * integers in values are native (the environment is not portable between architectures, like LMDB's). ----
+ *
+ * mbox    guid(16)                              -> struct mbox_rec
+ * folder  guid(16) fid(4)                       -> struct folder_rec + name bytes
+ * fname   guid(16) name                         -> fid(4)
+ * msg     guid(16) fid(4) uid(4)                -> struct msg_rec + keyword bytes
+ * chg     guid(16) fid(4) modseq(8) uid(4)      -> struct chg_rec          (change log: one live entry per message,
+ *                                                                            one per expunged UID)
+ * bref    sha256(32)                            -> struct bref_rec         (reference count; apart from the body
+ *                                                                            so a count change never rewrites it)
+ * body    sha256(32)                            -> message bytes
+ * cache   sha256(32)                            -> serialized mime_info
+ * retain  guid(16) seq(8)                       -> struct retain_rec + keyword bytes (deleted-item retention)
+ * acl     guid(16) fid(4) identifier            -> rights(4)
+ * pseen   guid(16) fid(4) uid(4) user           -> ""  (per-user \Seen in public folders)
+ * meta    "version"                             -> uint32
+ */
+
+#define STORE_DB_VERSION 1u
+#define STORE_BATCH_MAX 512      /* write operations carried by one transaction */
+#define STORE_MAXREADERS 1024    /* concurrent read transactions across all processes */
+
+struct mbox_rec {
+	uint32_t version;
+	uint32_t next_fid;
+	uint32_t last_uidvalidity;
+	uint32_t quota_warned;
+	uint64_t bytes;
+	uint64_t messages;
+	uint64_t retain_seq;
+	int64_t created;
+};
+_Static_assert(sizeof(struct mbox_rec) == 48, "mbox_rec is an on-disk record");
+
+#define FOLDER_F_SUBSCRIBED 1u
+
+struct folder_rec {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	uint32_t messages;
+	uint32_t unseen;
+	uint32_t recent;
+	uint32_t special_use;
+	uint64_t size;
+	uint32_t flags;
+	uint32_t name_len; /* name bytes follow the record */
+};
+_Static_assert(sizeof(struct folder_rec) == 48, "folder_rec is an on-disk record");
+
+struct msg_rec {
+	uint8_t hash[32];
+	uint64_t size;
+	int64_t internal_date;
+	uint64_t modseq;
+	uint32_t flags;
+	uint32_t kw_len; /* keyword bytes follow the record */
+};
+_Static_assert(sizeof(struct msg_rec) == 64, "msg_rec is an on-disk record");
+
+struct chg_rec {
+	uint32_t uid;
+	uint32_t expunged;
+};
+_Static_assert(sizeof(struct chg_rec) == 8, "chg_rec is an on-disk record");
+
+struct bref_rec {
+	uint64_t refs;
+	uint64_t size;
+};
+_Static_assert(sizeof(struct bref_rec) == 16, "bref_rec is an on-disk record");
+
+struct retain_rec {
+	uint32_t fid;
+	uint32_t uid;
+	int64_t expunged_at;
+	struct msg_rec msg; /* keyword bytes follow */
+};
+_Static_assert(sizeof(struct retain_rec) == 80, "retain_rec is an on-disk record");
+
+#define KEY_FOLDER_LEN 20
+#define KEY_MSG_LEN 24
+#define KEY_CHG_LEN 32
+#define KEY_RETAIN_LEN 24
+
+struct store {
+	MDB_env *env;
+	MDB_dbi db_mbox, db_folder, db_fname, db_msg, db_chg, db_bref, db_body, db_cache, db_retain, db_acl,
+		db_pseen, db_meta;
+	char *path;
+	char *notify_dir;
+	struct store_settings set;
+	uint64_t map_size;
+
+	/* group commit: the queue of write operations and whether a leader is running it */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct store_op *queue_head, *queue_tail;
+	int leader;
+	uint64_t commits, ops;
+
+	/* held shared by every transaction of this process, exclusively to resize the map */
+	pthread_rwlock_t map_lock;
+};
+
+/* A write transaction as seen by one operation. */
+struct wtx {
+	struct store *st;
+	MDB_txn *txn;
+	int map_full;           /* set when LMDB said MDB_MAP_FULL: the batch is retried on a larger map */
+	uint8_t (*touched)[STORE_GUID_LEN]; /* mailboxes changed (for notification) */
+	size_t ntouched, touched_cap;
+};
+
+typedef int store_op_fn(struct wtx *w, void *ctx, struct buf *error_r);
+
+struct store_op {
+	store_op_fn *run;
+	void *ctx;
+	int result;
+	int done;
+	struct buf error;
+	struct wtx w;           /* touched list of this op */
+	struct store_op *next;
+};
+
+/* Runs fn in the next group commit and returns its result after the commit is synced. fn may run more than once
+ * (when the map must grow), always on a fresh transaction: it must set its outputs on every run. */
+int store_write(struct store *st, store_op_fn *fn, void *ctx, struct buf *error_r);
+
+/* Read transactions. */
+int store_rtxn_begin(struct store *st, MDB_txn **txn_r, struct buf *error_r);
+void store_rtxn_end(struct store *st, MDB_txn *txn);
+
+/* Translates an LMDB (or errno) code into an IX code with a message "what: reason" appended to error_r. */
+int store_mdb_error(int rc, const char *what, struct buf *error_r);
+
+/* Write helpers: translate errors and note a full map in w. */
+int wput(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, const void *val, size_t vlen,
+	 struct buf *error_r);
+int wdel(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, struct buf *error_r);
+/* Reads a value (any txn). Returns 0, IX_ENOTFOUND (no message) or another IX code. */
+int tget(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, MDB_val *val_r, struct buf *error_r);
+void wtx_touch(struct wtx *w, const uint8_t *guid);
+
+/* Keys and integers. */
+void put_be32(uint8_t *p, uint32_t v);
+void put_be64(uint8_t *p, uint64_t v);
+uint32_t get_be32(const uint8_t *p);
+uint64_t get_be64(const uint8_t *p);
+void key_folder(uint8_t *k, const uint8_t *guid, uint32_t fid);
+void key_msg(uint8_t *k, const uint8_t *guid, uint32_t fid, uint32_t uid);
+void key_chg(uint8_t *k, const uint8_t *guid, uint32_t fid, uint64_t modseq, uint32_t uid);
+
+/* Parses a GUID string (32 hex digits, dashes allowed). Returns 0 or IX_EINVAL with a message. */
+int store_guid_parse(const char *s, uint8_t *guid_r, struct buf *error_r);
+void store_guid_format(const uint8_t *guid, char *out /* STORE_GUID_HEX_LEN + 1 */);
+int store_guid_is_public(const uint8_t *guid);
+/* Checks and normalizes a folder name (NULL -> "INBOX", "inbox" -> "INBOX", "Inbox/x" -> "INBOX/x") into out. */
+int store_folder_name_norm(const char *name, struct buf *out, struct buf *error_r);
+
+/* Folder lookups inside a transaction. */
+int folder_lookup(MDB_txn *txn, struct store *st, const uint8_t *guid, const char *name, uint32_t *fid_r,
+		  struct buf *error_r);
+/* Reads a folder record into *rec_r (name not included). */
+int folder_get(MDB_txn *txn, struct store *st, const uint8_t *guid, uint32_t fid, struct folder_rec *rec_r,
+	       struct buf *error_r);
+/* The stored name of a folder (a new string) or NULL. */
+char *folder_name_get(MDB_txn *txn, struct store *st, const uint8_t *guid, uint32_t fid);
+/* Writes a folder record, keeping the stored name. */
+int folder_put(struct wtx *w, const uint8_t *guid, uint32_t fid, const struct folder_rec *rec, const char *name,
+	       struct buf *error_r);
+int mbox_get(MDB_txn *txn, struct store *st, const uint8_t *guid, struct mbox_rec *rec_r, struct buf *error_r);
+int mbox_put(struct wtx *w, const uint8_t *guid, const struct mbox_rec *rec, struct buf *error_r);
+/* Creates the mailbox with its standard folders if missing. */
+int mbox_ensure(struct wtx *w, const uint8_t *guid, struct buf *error_r);
+/* Takes one more (delta > 0) or fewer reference(s) to a body; a new body needs data and the cache blob. */
+int body_ref(struct wtx *w, const uint8_t *hash, uint64_t delta, const char *data, size_t len, const struct buf *cache,
+	     struct buf *error_r);
+int body_unref(struct wtx *w, const uint8_t *hash, uint64_t delta, struct buf *error_r);
+
+/* Expunges every message of a folder into retention (folder deletion). Updates the mailbox record. */
+int msg_expunge_folder(struct wtx *w, const uint8_t *guid, uint32_t fid, struct buf *error_r);
+/* Messages of a public folder not seen by user. */
+uint32_t msg_public_unseen(MDB_txn *txn, struct store *st, const uint8_t *guid, uint32_t fid, const char *user);
+
+/* The message cache builder: MIME parse + serialize (empty blob without the MIME parser). */
+int store_cache_build(const char *data, size_t len, struct buf *blob, struct buf *error_r);
+
+/* Called after a durable commit for each touched mailbox. */
+void store_notify_touch(struct store *st, const uint8_t *guid);
+
+#endif

@@ -1,0 +1,748 @@
+/* test_store.c - unit tests for the information store: folders, append/fetch, flags and modseq, copy/move, expunge,
+ * quotas, retention, search, ACLs and per-user \Seen, notification, the checker, map growth and bad input. */
+#include "test.h"
+#include "buf.h"
+#include "err.h"
+#include "store.h"
+#include "store_int.h"
+#include "util.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define G1 "11111111-2222-3333-4444-555555555555"
+#define G2 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define G3 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static const char msg1[] = "From: Alice <alice@example.com>\r\n"
+			   "To: bob@example.com\r\n"
+			   "Subject: Hello world\r\n"
+			   "Date: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+			   "Message-ID: <1@example.com>\r\n"
+			   "\r\n"
+			   "The body text of the first message.\r\n";
+
+static char tmpdir[64];
+
+static struct store *open_tmp(int no_sync)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ix-store-XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		return NULL;
+	struct store_settings set;
+	store_settings_default(&set);
+	set.no_sync = no_sync;
+	struct store *st = NULL;
+	struct buf err = BUF_INIT;
+	if (store_open(tmpdir, &set, &st, &err) != 0)
+		fprintf(stderr, "store_open: %s\n", buf_cstr(&err));
+	buf_free(&err);
+	return st;
+}
+
+static void close_tmp(struct store **st)
+{
+	store_close(st);
+	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cleanup failed\n");
+	free(cmd);
+}
+
+static int append_to(struct store *st, const char *guid, const char *folder, const char *data, unsigned flags,
+		     uint32_t *uid_r)
+{
+	struct store_target t = { .guid = guid, .folder = folder };
+	struct store_append a = { .data = data, .len = strlen(data), .flags = flags, .targets = &t, .ntargets = 1 };
+	int ret = store_append(st, &a, NULL);
+	if (uid_r != NULL)
+		*uid_r = t.uid;
+	return ret;
+}
+
+static int check_clean(struct store *st)
+{
+	struct buf rep = BUF_INIT;
+	unsigned problems = 99;
+	int ret = store_check(st, 0, &rep, &problems, NULL);
+	if (ret != 0 || problems != 0)
+		fprintf(stderr, "store_check: %d, %u problems\n%s", ret, problems, buf_cstr(&rep));
+	buf_free(&rep);
+	return ret == 0 && problems == 0;
+}
+
+static void standard_folders_on_first_use(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	struct store_folder_info *list = NULL;
+	size_t n = 0;
+	test_assert(store_folder_list(st, G1, NULL, &list, &n, NULL) == IX_ENOTFOUND);
+	test_assert(store_mailbox_ensure(st, G1, NULL) == 0);
+	test_assert(store_mailbox_ensure(st, G1, NULL) == 0);
+	test_assert(store_folder_list(st, G1, NULL, &list, &n, NULL) == 0);
+	test_assert(n == 6);
+	int seen_sent = 0, seen_inbox = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(list[i].name, "Sent") == 0)
+			seen_sent = list[i].special_use == STORE_USE_SENT;
+		if (strcmp(list[i].name, "INBOX") == 0)
+			seen_inbox = list[i].uidnext == 1 && list[i].messages == 0 && list[i].uidvalidity > 0;
+	}
+	store_folder_list_free(&list, n);
+	test_assert(seen_sent && seen_inbox);
+	test_assert_str(store_special_use_name(STORE_USE_JUNK), "\\Junk");
+	struct store_folder_info info;
+	test_assert(store_folder_status(st, "11111111222233334444555555555555", "inbox", NULL, &info, NULL) == 0);
+	test_assert_str(info.name, "INBOX");
+	store_folder_info_free(&info);
+	test_assert(check_clean(st));
+	close_tmp(&st);
+}
+
+static void folder_create_rename_delete(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	struct buf err = BUF_INIT;
+	test_assert(store_folder_create(st, G1, "Projects/A/B", NULL) == 0);
+	test_assert(store_folder_create(st, G1, "Projects/A", NULL) == IX_EEXIST);
+	struct store_folder_info a, b;
+	test_assert(store_folder_status(st, G1, "Projects/A/B", NULL, &b, NULL) == 0);
+	uint32_t bid = b.id, buv = b.uidvalidity;
+	store_folder_info_free(&b);
+	uint32_t uid;
+	test_assert(append_to(st, G1, "Projects/A/B", msg1, 0, &uid) == 0 && uid == 1);
+
+	/* rename a subtree: children follow, ids and UIDVALIDITY stay */
+	test_assert(store_folder_rename(st, G1, "Projects", "Work/Old", NULL) == 0);
+	test_assert(store_folder_status(st, G1, "Projects/A/B", NULL, &b, NULL) == IX_ENOTFOUND);
+	test_assert(store_folder_status(st, G1, "Work/Old/A/B", NULL, &b, NULL) == 0);
+	test_assert(b.id == bid && b.uidvalidity == buv && b.messages == 1);
+	store_folder_info_free(&b);
+	test_assert(store_folder_status(st, G1, "Work", NULL, &a, NULL) == 0);
+	store_folder_info_free(&a);
+	test_assert(store_folder_rename(st, G1, "INBOX", "X", NULL) == IX_EPERM);
+	test_assert(store_folder_rename(st, G1, "Work", "Work/Sub", NULL) == IX_EINVAL);
+	test_assert(store_folder_rename(st, G1, "Work/Old", "Sent", NULL) == IX_EEXIST);
+	test_assert(store_folder_rename(st, G1, "Nope", "Yes", NULL) == IX_ENOTFOUND);
+
+	/* bad names */
+	test_assert(store_folder_create(st, G1, "a//b", NULL) == IX_EINVAL);
+	test_assert(store_folder_create(st, G1, "/a", NULL) == IX_EINVAL);
+	test_assert(store_folder_create(st, G1, "a/", NULL) == IX_EINVAL);
+	test_assert(store_folder_create(st, G1, "a\x01", NULL) == IX_EINVAL);
+	test_assert(store_folder_create(st, G1, "caf\xc3", NULL) == IX_EINVAL);
+	test_assert(store_folder_create(st, G1, "\xc0\xaf", NULL) == IX_EINVAL);
+	test_assert(store_folder_create(st, G1, "a*", NULL) == IX_EINVAL);
+	test_assert(store_folder_create(st, G1, "", &err) == IX_EINVAL);
+	test_assert(err.len > 0);
+	test_assert(store_folder_create(st, G1, "Caf\xc3\xa9 \xe2\x82\xac", NULL) == 0);
+	test_assert(store_folder_create(st, "xyz", "A", NULL) == IX_EINVAL);
+
+	/* delete: not with children, not INBOX; messages go to retention */
+	test_assert(store_folder_delete(st, G1, "Work/Old", NULL) == IX_EPERM);
+	test_assert(store_folder_delete(st, G1, "INBOX", NULL) == IX_EPERM);
+	test_assert(store_folder_delete(st, G1, "Work/Old/A/B", NULL) == 0);
+	size_t retained;
+	test_assert(store_retention_count(st, G1, &retained, NULL) == 0 && retained == 1);
+	test_assert(store_folder_subscribe(st, G1, "Work", 0, NULL) == 0);
+	test_assert(store_folder_status(st, G1, "Work", NULL, &a, NULL) == 0);
+	test_assert(!a.subscribed);
+	store_folder_info_free(&a);
+	struct store_quota_use q;
+	test_assert(store_quota_get(st, G1, &q, NULL) == 0 && q.messages == 0 && q.bytes == 0);
+	test_assert(check_clean(st));
+	buf_free(&err);
+	close_tmp(&st);
+}
+
+static void append_fetch(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	uint32_t uid;
+	test_assert(append_to(st, G1, NULL, msg1, STORE_FLAG_FLAGGED, &uid) == 0 && uid == 1);
+	test_assert(append_to(st, G1, "INBOX", msg1, STORE_FLAG_SEEN, &uid) == 0 && uid == 2);
+	struct store_folder_info info;
+	test_assert(store_folder_status(st, G1, NULL, NULL, &info, NULL) == 0);
+	test_assert(info.messages == 2 && info.unseen == 1 && info.recent == 2 && info.uidnext == 3);
+	test_assert(info.size == 2 * (sizeof(msg1) - 1));
+	uint64_t hms = info.highestmodseq;
+	test_assert(hms >= 3);
+	store_folder_info_free(&info);
+
+	struct buf out = BUF_INIT;
+	test_assert(store_fetch_body(st, G1, NULL, 1, 0, 0, &out, NULL) == 0);
+	test_assert(out.len == sizeof(msg1) - 1 && memcmp(out.data, msg1, out.len) == 0);
+	buf_reset(&out);
+	test_assert(store_fetch_body(st, G1, NULL, 1, 6, 5, &out, NULL) == 0);
+	test_assert_str(buf_cstr(&out), "Alice");
+	buf_reset(&out);
+	test_assert(store_fetch_body(st, G1, NULL, 1, 100000, 5, &out, NULL) == 0 && out.len == 0);
+	test_assert(store_fetch_header(st, G1, NULL, 2, &out, NULL) == 0);
+	test_assert(out.len == (size_t)(strstr(msg1, "\r\n\r\n") - msg1) + 4);
+	buf_reset(&out);
+	test_assert(store_fetch_cache(st, G1, NULL, 2, &out, NULL) == 0);
+#ifdef STORE_HAVE_MIME
+	test_assert(out.len > 0);
+#endif
+	test_assert(store_fetch_body(st, G1, NULL, 7, 0, 0, &out, NULL) == IX_ENOTFOUND);
+	buf_free(&out);
+
+	struct store_msg *list;
+	size_t n;
+	test_assert(store_msg_list(st, G1, NULL, NULL, &list, &n, NULL) == 0);
+	test_assert(n == 2 && list[0].uid == 1 && list[1].uid == 2);
+	test_assert(list[0].flags == (STORE_FLAG_FLAGGED | STORE_FLAG_RECENT));
+	test_assert(list[0].modseq < list[1].modseq && list[1].modseq == hms);
+	test_assert(list[0].size == sizeof(msg1) - 1 && list[0].internal_date > 0);
+	store_msg_list_free(&list, n);
+	test_assert(append_to(st, G1, "Nope", msg1, 0, &uid) == IX_ENOTFOUND);
+	test_assert(check_clean(st));
+	close_tmp(&st);
+}
+
+static void single_instance_refcounts(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	struct store_target t[3] = { { .guid = G1 }, { .guid = G2, .folder = "Junk" }, { .guid = G3 } };
+	struct store_append a = { .data = msg1, .len = strlen(msg1), .keywords = "$Label1 Work", .targets = t,
+				  .ntargets = 3 };
+	test_assert(store_append(st, &a, NULL) == 0);
+	test_assert(t[0].result == 0 && t[1].result == 0 && t[2].result == 0);
+	test_assert(t[0].uid == 1 && t[1].uid == 1 && t[1].uidvalidity > 0);
+	/* the same body again, delivered separately, still one instance */
+	uint32_t uid;
+	test_assert(append_to(st, G1, NULL, msg1, 0, &uid) == 0 && uid == 2);
+	struct buf rep = BUF_INIT;
+	unsigned problems;
+	test_assert(store_check(st, 0, &rep, &problems, NULL) == 0 && problems == 0);
+	test_assert(strstr(buf_cstr(&rep), "3 mailboxes, 18 folders, 4 messages, 1 bodies") != NULL);
+	buf_reset(&rep);
+	/* expunge and purge everywhere but one: the body stays; then the last one: the body goes */
+	uint32_t one = 1;
+	test_assert(store_expunge(st, G1, NULL, NULL, 0, NULL, NULL, NULL) == 0); /* nothing \Deleted */
+	test_assert(store_expunge(st, G1, NULL, &one, 1, NULL, NULL, NULL) == 0);
+	test_assert(store_expunge(st, G2, "Junk", &one, 1, NULL, NULL, NULL) == 0);
+	size_t purged;
+	test_assert(store_retention_purge(st, NULL, (int64_t)time(NULL) + 10, &purged, NULL) == 0 && purged == 2);
+	struct buf out = BUF_INIT;
+	test_assert(store_fetch_body(st, G3, NULL, 1, 0, 0, &out, NULL) == 0 && out.len == strlen(msg1));
+	struct store_msg m;
+	test_assert(store_msg_get(st, G3, NULL, 1, NULL, &m, NULL) == 0);
+	test_assert_str(m.keywords, "$Label1 Work");
+	store_msg_free(&m);
+	uint32_t two = 2;
+	test_assert(store_expunge(st, G3, NULL, &one, 1, NULL, NULL, NULL) == 0);
+	test_assert(store_expunge(st, G1, NULL, &two, 1, NULL, NULL, NULL) == 0);
+	test_assert(store_retention_purge(st, NULL, (int64_t)time(NULL) + 10, &purged, NULL) == 0 && purged == 2);
+	test_assert(store_check(st, 0, &rep, &problems, NULL) == 0 && problems == 0);
+	test_assert(strstr(buf_cstr(&rep), "0 messages, 0 bodies") != NULL);
+	buf_free(&rep);
+	buf_free(&out);
+	close_tmp(&st);
+}
+
+static void flags_modseq_unchangedsince(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	uint32_t uid;
+	for (int i = 0; i < 3; i++)
+		test_assert(append_to(st, G1, NULL, msg1, 0, &uid) == 0);
+	struct store_msg *list;
+	size_t n;
+	test_assert(store_msg_list(st, G1, NULL, NULL, &list, &n, NULL) == 0 && n == 3);
+	uint64_t m2 = list[1].modseq;
+	store_msg_list_free(&list, n);
+
+	uint32_t uids[] = { 1, 2, 99 };
+	struct store_flag_update u = { .uids = uids, .nuids = 3, .mode = STORE_FLAGS_ADD,
+				       .flags = STORE_FLAG_SEEN | STORE_FLAG_RECENT, .keywords = "Important" };
+	test_assert(store_flags(st, G1, NULL, &u, NULL) == 0);
+	test_assert(u.nfailed_r == 0 && u.modseq_r > m2);
+	uint64_t after = u.modseq_r;
+	free(u.failed_r);
+	struct store_folder_info info;
+	test_assert(store_folder_status(st, G1, NULL, NULL, &info, NULL) == 0);
+	test_assert(info.unseen == 1 && info.highestmodseq == after && info.recent == 3);
+	store_folder_info_free(&info);
+
+	/* the same change again changes nothing: no new modseq */
+	test_assert(store_flags(st, G1, NULL, &u, NULL) == 0 && u.modseq_r == 0);
+	free(u.failed_r);
+
+	/* UNCHANGEDSINCE: message 3 (modseq below) changes, 1 (modseq after) is refused */
+	uint32_t u13[] = { 1, 3 };
+	struct store_flag_update c = { .uids = u13, .nuids = 2, .mode = STORE_FLAGS_ADD, .flags = STORE_FLAG_FLAGGED,
+				       .unchangedsince = m2 + 1 };
+	test_assert(store_flags(st, G1, NULL, &c, NULL) == 0);
+	test_assert(c.nfailed_r == 1 && c.failed_r[0] == 1 && c.modseq_r > after);
+	free(c.failed_r);
+
+	/* remove and replace, keywords */
+	struct store_flag_update r = { .uids = uids, .nuids = 1, .mode = STORE_FLAGS_REMOVE, .keywords = "important" };
+	test_assert(store_flags(st, G1, NULL, &r, NULL) == 0);
+	free(r.failed_r);
+	struct store_msg m;
+	test_assert(store_msg_get(st, G1, NULL, 1, NULL, &m, NULL) == 0);
+	test_assert_str(m.keywords, "");
+	test_assert(m.flags == (STORE_FLAG_SEEN | STORE_FLAG_RECENT));
+	store_msg_free(&m);
+	struct store_flag_update p = { .uids = uids, .nuids = 1, .mode = STORE_FLAGS_REPLACE,
+				       .flags = STORE_FLAG_DRAFT, .keywords = "b a b" };
+	test_assert(store_flags(st, G1, NULL, &p, NULL) == 0);
+	free(p.failed_r);
+	test_assert(store_msg_get(st, G1, NULL, 1, NULL, &m, NULL) == 0);
+	test_assert_str(m.keywords, "a b");
+	test_assert(m.flags == (STORE_FLAG_DRAFT | STORE_FLAG_RECENT));
+	store_msg_free(&m);
+	struct store_flag_update bad = { .uids = uids, .nuids = 1, .mode = STORE_FLAGS_ADD, .keywords = "\\Bad" };
+	test_assert(store_flags(st, G1, NULL, &bad, NULL) == IX_EINVAL);
+
+	/* change log since m2: every message changed after it, once each, in modseq order; 1 changed last */
+	struct store_change *ch;
+	test_assert(store_changes(st, G1, NULL, m2, &ch, &n, NULL) == 0);
+	test_assert(n == 3);
+	for (size_t i = 0; i < n; i++)
+		test_assert(ch[i].modseq > m2 && !ch[i].expunged && (i == 0 || ch[i - 1].modseq <= ch[i].modseq));
+	test_assert(ch[2].uid == 1);
+	uint64_t last = ch[2].modseq;
+	free(ch);
+	test_assert(store_changes(st, G1, NULL, last, &ch, &n, NULL) == 0 && n == 0);
+	free(ch);
+	test_assert(store_clear_recent(st, G1, NULL, NULL) == 0);
+	test_assert(store_folder_status(st, G1, NULL, NULL, &info, NULL) == 0);
+	test_assert(info.recent == 0);
+	store_folder_info_free(&info);
+	test_assert(check_clean(st));
+	close_tmp(&st);
+}
+
+static void copy_move_expunge(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	uint32_t uid;
+	for (int i = 0; i < 4; i++)
+		test_assert(append_to(st, G1, NULL, msg1, i == 0 ? STORE_FLAG_SEEN : 0, &uid) == 0);
+	uint32_t src[] = { 1, 2, 50 }, dst[3], uv;
+	test_assert(store_copy(st, G1, NULL, src, 3, G1, "Archive", 0, 0, 0, dst, &uv, NULL) == 0);
+	test_assert(dst[0] == 1 && dst[1] == 2 && dst[2] == 0 && uv > 0);
+	test_assert(store_copy(st, G1, NULL, src, 2, G2, NULL, 1, 0, 0, dst, &uv, NULL) == 0);
+	test_assert(dst[0] == 1 && dst[1] == 2);
+	struct store_folder_info info;
+	test_assert(store_folder_status(st, G1, NULL, NULL, &info, NULL) == 0);
+	test_assert(info.messages == 2 && info.unseen == 2);
+	store_folder_info_free(&info);
+	test_assert(store_folder_status(st, G2, NULL, NULL, &info, NULL) == 0);
+	test_assert(info.messages == 2 && info.unseen == 1);
+	store_folder_info_free(&info);
+	test_assert(store_copy(st, G1, "Archive", src, 1, G1, "Archive", 1, 0, 0, dst, &uv, NULL) == IX_EINVAL);
+	test_assert(store_copy(st, G1, "Archive", src, 1, G1, "Archive", 0, 0, 0, dst, &uv, NULL) == 0 && dst[0] == 3);
+
+	/* expunge \Deleted; UIDs are never reused */
+	uint32_t u4[] = { 4 };
+	struct store_flag_update d = { .uids = u4, .nuids = 1, .mode = STORE_FLAGS_ADD, .flags = STORE_FLAG_DELETED };
+	test_assert(store_flags(st, G1, NULL, &d, NULL) == 0);
+	free(d.failed_r);
+	test_assert(store_folder_status(st, G1, NULL, NULL, &info, NULL) == 0);
+	uint64_t before = info.highestmodseq;
+	store_folder_info_free(&info);
+	uint32_t *exp;
+	size_t nexp;
+	test_assert(store_expunge(st, G1, NULL, NULL, 0, &exp, &nexp, NULL) == 0);
+	test_assert(nexp == 1 && exp[0] == 4);
+	free(exp);
+	test_assert(append_to(st, G1, NULL, msg1, 0, &uid) == 0 && uid == 5);
+	struct store_change *ch;
+	size_t n;
+	test_assert(store_changes(st, G1, NULL, before, &ch, &n, NULL) == 0);
+	test_assert(n == 2 && ch[0].uid == 4 && ch[0].expunged && ch[1].uid == 5 && !ch[1].expunged);
+	free(ch);
+	test_assert(check_clean(st));
+	close_tmp(&st);
+}
+
+static void quota_limits(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	size_t len = strlen(msg1);
+	struct store_target t = { .guid = G1, .quota_bytes = 3 * len, .quota_messages = 10 };
+	struct store_append a = { .data = msg1, .len = len, .targets = &t, .ntargets = 1 };
+	test_assert(store_append(st, &a, NULL) == 0);
+	test_assert(store_append(st, &a, NULL) == 0);
+	struct store_quota_use q;
+	test_assert(store_quota_get(st, G1, &q, NULL) == 0 && q.messages == 2 && q.bytes == 2 * len && !q.warned);
+	test_assert(store_append(st, &a, NULL) == 0);
+	test_assert(store_quota_get(st, G1, &q, NULL) == 0 && q.warned);
+	struct buf err = BUF_INIT;
+	test_assert(store_append(st, &a, &err) == IX_ELIMIT && t.result == IX_ELIMIT);
+	test_assert(strstr(buf_cstr(&err), "quota") != NULL);
+	/* multi-recipient: one over quota, the other delivered */
+	struct store_target two[2] = { { .guid = G1, .quota_bytes = 3 * len }, { .guid = G2, .quota_messages = 5 } };
+	struct store_append b = { .data = msg1, .len = len, .targets = two, .ntargets = 2 };
+	buf_reset(&err);
+	test_assert(store_append(st, &b, &err) == IX_ELIMIT);
+	test_assert(two[0].result == IX_ELIMIT && two[1].result == 0 && two[1].uid == 1);
+	/* message-count quota */
+	struct store_target t2 = { .guid = G3, .quota_messages = 1 };
+	struct store_append c = { .data = msg1, .len = len, .targets = &t2, .ntargets = 1 };
+	test_assert(store_append(st, &c, NULL) == 0);
+	test_assert(store_append(st, &c, NULL) == IX_ELIMIT);
+	/* the report */
+	buf_reset(&err);
+	struct buf out = BUF_INIT;
+	test_assert(store_report_mailbox(st, G1, 3 * len, 0, &out, &err) == 0);
+	test_assert(strstr(buf_cstr(&out), "INBOX") != NULL && strstr(buf_cstr(&out), "(100%)") != NULL);
+	buf_free(&out);
+	buf_free(&err);
+	test_assert(check_clean(st));
+	close_tmp(&st);
+}
+
+static void retention_recover(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	uint32_t uid;
+	test_assert(append_to(st, G1, "Sent", msg1, STORE_FLAG_SEEN, &uid) == 0);
+	test_assert(append_to(st, G1, "Drafts", msg1, 0, &uid) == 0);
+	uint32_t one = 1;
+	test_assert(store_expunge(st, G1, "Sent", &one, 1, NULL, NULL, NULL) == 0);
+	test_assert(store_expunge(st, G1, "Drafts", &one, 1, NULL, NULL, NULL) == 0);
+	test_assert(store_folder_delete(st, G1, "Drafts", NULL) == 0);
+	struct store_quota_use q;
+	test_assert(store_quota_get(st, G1, &q, NULL) == 0 && q.messages == 0);
+	size_t n;
+	test_assert(store_recover(st, G1, (int64_t)time(NULL) + 100, &n, NULL) == 0 && n == 0);
+	test_assert(store_recover(st, G1, 0, &n, NULL) == 0 && n == 2);
+	struct store_folder_info info;
+	test_assert(store_folder_status(st, G1, "Sent", NULL, &info, NULL) == 0);
+	test_assert(info.messages == 1 && info.uidnext == 3 && info.unseen == 0);
+	store_folder_info_free(&info);
+	test_assert(store_folder_status(st, G1, "INBOX", NULL, &info, NULL) == 0); /* Drafts is gone */
+	test_assert(info.messages == 1);
+	store_folder_info_free(&info);
+	test_assert(store_retention_count(st, G1, &n, NULL) == 0 && n == 0);
+	test_assert(check_clean(st));
+	close_tmp(&st);
+}
+
+static void search_messages(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	static const char msg2[] = "From: Carol <carol@example.org>\r\nSubject: Quarterly numbers\r\n"
+				   "X-Folded: first\r\n\tsecond part\r\n\r\nRevenue went up.\r\nMore lines.\r\n";
+	uint32_t uid;
+	test_assert(append_to(st, G1, NULL, msg1, STORE_FLAG_SEEN, &uid) == 0);
+	test_assert(append_to(st, G1, NULL, msg2, 0, &uid) == 0);
+	uint32_t *u;
+	size_t n;
+	struct store_search q;
+	memset(&q, 0, sizeof(q));
+	q.header_name = "subject";
+	q.header_value = "QUARTERLY";
+	test_assert(store_search(st, G1, NULL, NULL, &q, &u, &n, NULL) == 0 && n == 1 && u[0] == 2);
+	free(u);
+	memset(&q, 0, sizeof(q));
+	q.header_name = "X-Folded";
+	q.header_value = "second part";
+	test_assert(store_search(st, G1, NULL, NULL, &q, &u, &n, NULL) == 0 && n == 1 && u[0] == 2);
+	free(u);
+	memset(&q, 0, sizeof(q));
+	q.body = "body text";
+	test_assert(store_search(st, G1, NULL, NULL, &q, &u, &n, NULL) == 0 && n == 1 && u[0] == 1);
+	free(u);
+	q.body = "Subject";
+	test_assert(store_search(st, G1, NULL, NULL, &q, &u, &n, NULL) == 0 && n == 0);
+	free(u);
+	memset(&q, 0, sizeof(q));
+	q.flags_unset = STORE_FLAG_SEEN;
+	test_assert(store_search(st, G1, NULL, NULL, &q, &u, &n, NULL) == 0 && n == 1 && u[0] == 2);
+	free(u);
+	memset(&q, 0, sizeof(q));
+	q.larger = sizeof(msg2);
+	test_assert(store_search(st, G1, NULL, NULL, &q, &u, &n, NULL) == 0 && n == 1 && u[0] == 1);
+	free(u);
+	memset(&q, 0, sizeof(q));
+	q.since = (int64_t)time(NULL) - 100;
+	q.text = "example";
+	test_assert(store_search(st, G1, NULL, NULL, &q, &u, &n, NULL) == 0 && n == 2);
+	free(u);
+	q.before = 1000;
+	test_assert(store_search(st, G1, NULL, NULL, &q, &u, &n, NULL) == 0 && n == 0);
+	free(u);
+	close_tmp(&st);
+}
+
+static void public_folders_acl_seen(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	unsigned r;
+	test_assert(store_rights_parse("lrsp", &r) == 0);
+	test_assert(r == (STORE_RIGHT_LOOKUP | STORE_RIGHT_READ | STORE_RIGHT_SEEN | STORE_RIGHT_POST));
+	test_assert(store_rights_parse("lrz", &r) == IX_EINVAL);
+	test_assert(store_rights_parse("c", &r) == 0 && r == (STORE_RIGHT_CREATE | STORE_RIGHT_DELETE));
+	struct buf out = BUF_INIT;
+	store_rights_format(STORE_RIGHTS_ALL, &out);
+	test_assert_str(buf_cstr(&out), "lrswipkxtea");
+	buf_reset(&out);
+
+	test_assert(store_folder_create(st, STORE_PUBLIC_GUID, "Company/News", NULL) == 0);
+	test_assert(store_acl_set(st, STORE_PUBLIC_GUID, "Company", STORE_ACL_ANYONE, STORE_RIGHT_LOOKUP, NULL) == 0);
+	test_assert(store_acl_set(st, STORE_PUBLIC_GUID, "Company", "staff", STORE_RIGHT_READ | STORE_RIGHT_SEEN,
+				  NULL) == 0);
+	test_assert(store_acl_set(st, STORE_PUBLIC_GUID, "Company", "bob", STORE_RIGHTS_ALL, NULL) == 0);
+	test_assert(store_acl_list(st, STORE_PUBLIC_GUID, "Company", &out, NULL) == 0);
+	test_assert(strstr(buf_cstr(&out), "staff rs\n") != NULL && strstr(buf_cstr(&out), "anyone l\n") != NULL);
+	const char *alice[] = { "alice", "staff" }, *eve[] = { "eve" }, *bob[] = { "bob" };
+	test_assert(store_acl_rights(st, STORE_PUBLIC_GUID, "Company/News", alice, 2, &r, NULL) == 0);
+	test_assert(r == (STORE_RIGHT_LOOKUP | STORE_RIGHT_READ | STORE_RIGHT_SEEN)); /* inherited */
+	test_assert(store_acl_rights(st, STORE_PUBLIC_GUID, "Company/News", eve, 1, &r, NULL) == 0);
+	test_assert(r == STORE_RIGHT_LOOKUP);
+	test_assert(store_acl_set(st, STORE_PUBLIC_GUID, "Company/News", "alice", STORE_RIGHT_POST, NULL) == 0);
+	test_assert(store_acl_rights(st, STORE_PUBLIC_GUID, "Company/News", alice, 2, &r, NULL) == 0);
+	test_assert(r == STORE_RIGHT_POST); /* its own ACL now */
+	test_assert(store_acl_rights(st, STORE_PUBLIC_GUID, "Company", bob, 1, &r, NULL) == 0 && r == STORE_RIGHTS_ALL);
+	test_assert(store_acl_set(st, STORE_PUBLIC_GUID, "Company", "bob", 0, NULL) == 0);
+	test_assert(store_acl_rights(st, STORE_PUBLIC_GUID, "Company", bob, 1, &r, NULL) == 0 && r == STORE_RIGHT_LOOKUP);
+
+	/* per-user \Seen */
+	uint32_t uid;
+	test_assert(append_to(st, STORE_PUBLIC_GUID, "Company/News", msg1, STORE_FLAG_SEEN, &uid) == 0 && uid == 1);
+	test_assert(append_to(st, STORE_PUBLIC_GUID, "Company/News", msg1, 0, &uid) == 0 && uid == 2);
+	struct store_flag_update u = { .uids = &uid, .nuids = 1, .mode = STORE_FLAGS_ADD,
+				       .flags = STORE_FLAG_SEEN | STORE_FLAG_FLAGGED, .user = "alice" };
+	test_assert(store_flags(st, STORE_PUBLIC_GUID, "Company/News", &u, NULL) == 0 && u.modseq_r > 0);
+	free(u.failed_r);
+	struct store_msg m;
+	test_assert(store_msg_get(st, STORE_PUBLIC_GUID, "Company/News", 2, "alice", &m, NULL) == 0);
+	test_assert(m.flags & STORE_FLAG_SEEN);
+	test_assert(m.flags & STORE_FLAG_FLAGGED);
+	store_msg_free(&m);
+	test_assert(store_msg_get(st, STORE_PUBLIC_GUID, "Company/News", 2, "bob", &m, NULL) == 0);
+	test_assert(!(m.flags & STORE_FLAG_SEEN));
+	test_assert(m.flags & STORE_FLAG_FLAGGED); /* shared flags are shared */
+	store_msg_free(&m);
+	struct store_folder_info info;
+	test_assert(store_folder_status(st, STORE_PUBLIC_GUID, "Company/News", "alice", &info, NULL) == 0);
+	test_assert(info.unseen == 1 && info.messages == 2);
+	store_folder_info_free(&info);
+	test_assert(store_folder_status(st, STORE_PUBLIC_GUID, "Company/News", "bob", &info, NULL) == 0);
+	test_assert(info.unseen == 2);
+	store_folder_info_free(&info);
+	struct store_search q;
+	memset(&q, 0, sizeof(q));
+	q.flags_set = STORE_FLAG_SEEN;
+	uint32_t *res;
+	size_t n;
+	test_assert(store_search(st, STORE_PUBLIC_GUID, "Company/News", "alice", &q, &res, &n, NULL) == 0 && n == 1);
+	free(res);
+	test_assert(store_expunge(st, STORE_PUBLIC_GUID, "Company/News", &uid, 1, NULL, NULL, NULL) == 0);
+	test_assert(check_clean(st));
+	buf_free(&out);
+	close_tmp(&st);
+}
+
+static void *append_later(void *arg)
+{
+	struct store *st = arg;
+	usleep(20000);
+	append_to(st, G1, NULL, msg1, 0, NULL);
+	return NULL;
+}
+
+static void notification(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	struct store_watch *w = NULL, *other = NULL;
+	test_assert(store_watch_create(st, G1, &w, NULL) == 0);
+	test_assert(store_watch_create(st, G2, &other, NULL) == 0);
+	test_assert(store_watch_drain(w) == 0);
+	pthread_t th;
+	test_assert(pthread_create(&th, NULL, append_later, st) == 0);
+	struct pollfd pfd = { store_watch_fd(w), POLLIN, 0 };
+	int n = poll(&pfd, 1, 5000);
+	pthread_join(th, NULL);
+	test_assert(n == 1);
+	test_assert(store_watch_drain(w) == 1);
+	test_assert(store_watch_drain(w) == 0);
+	test_assert(store_watch_drain(other) == 0);
+	store_watch_destroy(&w);
+	store_watch_destroy(&other);
+	test_assert(w == NULL);
+	close_tmp(&st);
+}
+
+/* Breaks records behind the store's back, as a crash or a bug could. */
+static int op_break(struct wtx *w, void *ctx, struct buf *error_r)
+{
+	(void)ctx;
+	uint8_t g[STORE_GUID_LEN];
+	store_guid_parse(G1, g, NULL);
+	uint32_t fid;
+	struct folder_rec f;
+	int ret = folder_lookup(w->txn, w->st, g, "INBOX", &fid, error_r);
+	if (ret == 0)
+		ret = folder_get(w->txn, w->st, g, fid, &f, error_r);
+	if (ret != 0)
+		return ret;
+	f.messages += 3;
+	f.unseen = 0;
+	f.uidnext = 1;
+	ret = folder_put(w, g, fid, &f, "INBOX", error_r);
+	/* an orphan body */
+	uint8_t h[32];
+	memset(h, 0x42, sizeof(h));
+	struct bref_rec br = { 1, 5 };
+	if (ret == 0)
+		ret = wput(w, w->st->db_body, h, 32, "hello", 5, error_r);
+	if (ret == 0)
+		ret = wput(w, w->st->db_bref, h, 32, &br, sizeof(br), error_r);
+	return ret;
+}
+
+static void check_finds_and_repairs(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	uint32_t uid;
+	test_assert(append_to(st, G1, NULL, msg1, 0, &uid) == 0);
+	test_assert(append_to(st, G1, NULL, msg1, 0, &uid) == 0);
+	test_assert(check_clean(st));
+	test_assert(store_write(st, op_break, NULL, NULL) == 0);
+	struct buf rep = BUF_INIT;
+	unsigned problems;
+	test_assert(store_check(st, 0, &rep, &problems, NULL) == 0);
+	test_assert(problems >= 3);
+	test_assert(strstr(buf_cstr(&rep), "UIDNEXT") != NULL);
+	test_assert(strstr(buf_cstr(&rep), "orphans") != NULL);
+	test_assert(strstr(buf_cstr(&rep), "--repair") != NULL);
+	buf_reset(&rep);
+	test_assert(store_check(st, 1, &rep, &problems, NULL) == 0 && problems >= 3);
+	test_assert(strstr(buf_cstr(&rep), "repaired") != NULL);
+	test_assert(check_clean(st));
+	struct store_folder_info info;
+	test_assert(store_folder_status(st, G1, NULL, NULL, &info, NULL) == 0);
+	test_assert(info.messages == 2 && info.unseen == 2 && info.uidnext == 3);
+	store_folder_info_free(&info);
+	buf_free(&rep);
+	close_tmp(&st);
+}
+
+static void map_grows_then_refuses(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ix-store-XXXXXX");
+	test_assert(mkdtemp(tmpdir) != NULL);
+	struct store_settings set;
+	store_settings_default(&set);
+	set.no_sync = 1;
+	set.map_size = 1 << 20;
+	set.map_size_max = 4 << 20;
+	struct store *st = NULL;
+	test_assert(store_open(tmpdir, &set, &st, NULL) == 0);
+	size_t len = 200 * 1024;
+	char *big = xmalloc(len + 1);
+	memset(big, 'x', len);
+	memcpy(big, "Subject: big\r\n\r\n", 16);
+	big[len] = '\0';
+	int ret = 0;
+	unsigned stored = 0;
+	struct buf err = BUF_INIT;
+	for (unsigned i = 0; i < 100; i++) {
+		snprintf(big + 16, 12, "%010u", i); /* unique bodies */
+		big[26] = 'x';
+		uint32_t uid;
+		ret = append_to(st, G1, NULL, big, 0, &uid);
+		if (ret != 0)
+			break;
+		stored++;
+	}
+	test_assert(ret == IX_EAGAIN);
+	test_assert(stored >= 8); /* grew past the initial 1 MiB */
+	struct store_append a = { .data = big, .len = len };
+	struct store_target t = { .guid = G1 };
+	a.targets = &t;
+	a.ntargets = 1;
+	test_assert(store_append(st, &a, &err) == IX_EAGAIN);
+	test_assert(strstr(buf_cstr(&err), "full") != NULL);
+	struct store_stats stats;
+	store_get_stats(st, &stats);
+	test_assert(stats.map_size == 4 << 20);
+	struct store_folder_info info;
+	test_assert(store_folder_status(st, G1, NULL, NULL, &info, NULL) == 0);
+	test_assert(info.messages == stored);
+	store_folder_info_free(&info);
+	test_assert(check_clean(st));
+	/* after expunge and purge, there is room again */
+	test_assert(store_expunge(st, G1, NULL, NULL, 0, NULL, NULL, NULL) == 0);
+	struct store_flag_update d = { .uids = (uint32_t[]){ 1, 2, 3 }, .nuids = 3, .mode = STORE_FLAGS_ADD,
+				       .flags = STORE_FLAG_DELETED };
+	test_assert(store_flags(st, G1, NULL, &d, NULL) == 0);
+	free(d.failed_r);
+	test_assert(store_expunge(st, G1, NULL, NULL, 0, NULL, NULL, NULL) == 0);
+	size_t purged;
+	test_assert(store_retention_purge(st, G1, (int64_t)time(NULL) + 5, &purged, NULL) == 0 && purged == 3);
+	/* LMDB reuses pages freed by a transaction from the one after the next */
+	test_assert(store_folder_subscribe(st, G1, NULL, 1, NULL) == 0);
+	test_assert(store_append(st, &a, NULL) == 0);
+	free(big);
+	buf_free(&err);
+	close_tmp(&st);
+	/* reopening keeps the grown size */
+}
+
+static void bad_input(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ix-store-XXXXXX");
+	test_assert(mkdtemp(tmpdir) != NULL);
+	struct store_settings set;
+	store_settings_default(&set);
+	set.no_sync = 1;
+	set.max_message_size = 100;
+	struct store *st = NULL;
+	test_assert(store_open(tmpdir, &set, &st, NULL) == 0);
+	struct buf err = BUF_INIT;
+	char big[200];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	test_assert(append_to(st, G1, NULL, big, 0, NULL) == IX_ELIMIT);
+	struct store_target t = { .guid = "not-a-guid" };
+	struct store_append a = { .data = "x", .len = 1, .targets = &t, .ntargets = 1 };
+	test_assert(store_append(st, &a, &err) == IX_EINVAL && t.result == IX_EINVAL);
+	a.ntargets = 0;
+	test_assert(store_append(st, &a, NULL) == IX_EINVAL);
+	struct store_target t2 = { .guid = G1 };
+	struct store_append k = { .data = "x", .len = 1, .keywords = "ok (bad", .targets = &t2, .ntargets = 1 };
+	test_assert(store_append(st, &k, NULL) == IX_EINVAL);
+	test_assert(check_clean(st));
+	buf_free(&err);
+	store_close(&st);
+	/* a folder that is not a store */
+	struct store *bad = NULL;
+	err.len = 0;
+	test_assert(store_open("/proc/nonexistent/store", NULL, &bad, &err) != 0 && bad == NULL);
+	test_assert(err.len > 0);
+	buf_free(&err);
+	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
+	test_assert(system(cmd) == 0);
+	free(cmd);
+}
+
+TEST_MAIN("store", TEST_CASE(standard_folders_on_first_use), TEST_CASE(folder_create_rename_delete),
+	  TEST_CASE(append_fetch), TEST_CASE(single_instance_refcounts), TEST_CASE(flags_modseq_unchangedsince),
+	  TEST_CASE(copy_move_expunge), TEST_CASE(quota_limits), TEST_CASE(retention_recover),
+	  TEST_CASE(search_messages), TEST_CASE(public_folders_acl_seen), TEST_CASE(notification),
+	  TEST_CASE(check_finds_and_repairs), TEST_CASE(map_grows_then_refuses), TEST_CASE(bad_input))
