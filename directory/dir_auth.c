@@ -1,0 +1,133 @@
+/* dir_auth.c - password checks: the login is resolved to a user's DN through the replica, then slapd verifies
+ * the password by a simple bind as that DN on one of a small pool of connections. */
+#include "dir_private.h"
+
+#include <ldap.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include "err.h"
+#include "util.h"
+
+/* Seconds a bind may take before the directory counts as not answering. */
+#define DIR_BIND_TIMEOUT_SEC 10
+
+void dir_bind_pool_init(struct dir_bind_pool *pool)
+{
+	memset(pool, 0, sizeof(*pool));
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->cond, NULL);
+}
+
+void dir_bind_pool_free(struct dir_bind_pool *pool)
+{
+	for (size_t i = 0; i < DIR_BIND_POOL_SIZE; i++) {
+		if (pool->lds[i] != NULL)
+			ldap_unbind_ext(pool->lds[i], NULL, NULL);
+		pool->lds[i] = NULL;
+	}
+	pthread_cond_destroy(&pool->cond);
+	pthread_mutex_destroy(&pool->lock);
+}
+
+static size_t pool_take(struct dir_bind_pool *pool)
+{
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		for (size_t i = 0; i < DIR_BIND_POOL_SIZE; i++) {
+			if (!pool->busy[i]) {
+				pool->busy[i] = true;
+				pthread_mutex_unlock(&pool->lock);
+				return i;
+			}
+		}
+		pthread_cond_wait(&pool->cond, &pool->lock);
+	}
+}
+
+static void pool_give(struct dir_bind_pool *pool, size_t slot)
+{
+	pthread_mutex_lock(&pool->lock);
+	pool->busy[slot] = false;
+	pthread_cond_signal(&pool->cond);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+static bool connection_lost(int rc)
+{
+	return rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR || rc == LDAP_TIMEOUT || rc == LDAP_UNAVAILABLE ||
+	       rc == LDAP_BUSY || rc == LDAP_LOCAL_ERROR;
+}
+
+int dir_authenticate(struct dir *dir, const char *login, const char *password, struct buf *error_r)
+{
+	if (password == NULL || *password == '\0') {
+		/* LDAP takes a simple bind with an empty password as an unauthenticated bind that "succeeds". */
+		if (error_r != NULL)
+			buf_append_str(error_r, "empty password refused");
+		return IX_EAUTH;
+	}
+	size_t plen = strnlen(password, DIR_PASSWORD_MAX + 1);
+	if (plen > DIR_PASSWORD_MAX) {
+		if (error_r != NULL)
+			buf_printf(error_r, "password longer than %d bytes refused", DIR_PASSWORD_MAX);
+		return IX_EAUTH;
+	}
+	if (dir->uri == NULL || dir_wait_ready(dir, 0) != IX_OK) {
+		if (error_r != NULL)
+			buf_append_str(error_r, "the directory replica is not ready");
+		return IX_EUNAVAIL;
+	}
+	struct dir_recipient r;
+	int ret = login != NULL && strchr(login, '@') != NULL ? dir_resolve(dir, login, &r)
+							       : dir_lookup_login(dir, login, &r);
+	if (ret != IX_OK || r.type != DIR_TYPE_USER) {
+		dir_recipient_release(&r);
+		if (error_r != NULL)
+			buf_append_str(error_r, "unknown login");
+		return IX_EAUTH;
+	}
+	char *dn = xstrdup(r.dn);
+	dir_recipient_release(&r);
+
+	struct dir_bind_pool *pool = &dir->pool;
+	size_t slot = pool_take(pool);
+	struct berval cred = { (ber_len_t)plen, (char *)password };
+	ret = IX_EUNAVAIL;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		LDAP *ld = pool->lds[slot];
+		if (ld == NULL) {
+			struct buf error = BUF_INIT;
+			ld = dir_ldap_connect(dir->uri, false, &error);
+			if (ld == NULL) {
+				if (error_r != NULL)
+					buf_append_str(error_r, buf_cstr(&error));
+				buf_free(&error);
+				break;
+			}
+			buf_free(&error);
+			struct timeval tv = { DIR_BIND_TIMEOUT_SEC, 0 };
+			ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
+			pool->lds[slot] = ld;
+		}
+		int rc = ldap_sasl_bind_s(ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+		if (rc == LDAP_SUCCESS) {
+			ret = IX_OK;
+			break;
+		}
+		if (connection_lost(rc)) {
+			ldap_unbind_ext(ld, NULL, NULL);
+			pool->lds[slot] = NULL;
+			if (attempt == 1 && error_r != NULL)
+				buf_printf(error_r, "the directory does not answer: %s", ldap_err2string(rc));
+			continue;
+		}
+		ret = IX_EAUTH;
+		if (error_r != NULL)
+			buf_append_str(error_r, rc == LDAP_INVALID_CREDENTIALS ? "wrong password" : ldap_err2string(rc));
+		break;
+	}
+	pool_give(pool, slot);
+	free(dn);
+	return ret;
+}

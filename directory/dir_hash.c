@@ -1,0 +1,131 @@
+/* dir_hash.c - the replica's hash maps: open addressing with linear probing and backward-shift deletion
+ * (no tombstones), keys are byte strings owned by the entries they map to. */
+#include "dir_private.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "util.h"
+
+#define DIR_MAP_MIN_CAP 16
+
+uint64_t dir_hash(const void *key, size_t len)
+{
+	/* FNV-1a, 64 bits, with a final avalanche so that the low bits used for the slot index are well mixed. */
+	const unsigned char *p = key;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return h;
+}
+
+void dir_map_init(struct dir_map *m)
+{
+	m->slots = NULL;
+	m->cap = 0;
+	m->count = 0;
+}
+
+void dir_map_free(struct dir_map *m)
+{
+	free(m->slots);
+	dir_map_init(m);
+}
+
+static size_t find_slot(const struct dir_map *m, uint64_t h, const void *key, size_t len, bool *found_r)
+{
+	size_t mask = m->cap - 1;
+	size_t i = (size_t)h & mask;
+	for (;;) {
+		const struct dir_slot *s = &m->slots[i];
+		if (s->key == NULL) {
+			*found_r = false;
+			return i;
+		}
+		if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0) {
+			*found_r = true;
+			return i;
+		}
+		i = (i + 1) & mask;
+	}
+}
+
+struct dir_entry *dir_map_get(const struct dir_map *m, const void *key, size_t len)
+{
+	if (m->count == 0)
+		return NULL;
+	bool found;
+	size_t i = find_slot(m, dir_hash(key, len), key, len, &found);
+	return found ? m->slots[i].val : NULL;
+}
+
+static void grow(struct dir_map *m)
+{
+	size_t ncap = m->cap == 0 ? DIR_MAP_MIN_CAP : m->cap * 2;
+	if (ncap == 0 || ncap > SIZE_MAX / sizeof(struct dir_slot))
+		panic("dir_map: capacity overflow");
+	struct dir_slot *old = m->slots;
+	size_t ocap = m->cap;
+	m->slots = xcalloc(ncap, sizeof(*m->slots));
+	m->cap = ncap;
+	for (size_t i = 0; i < ocap; i++) {
+		if (old[i].key == NULL)
+			continue;
+		bool found;
+		size_t j = find_slot(m, old[i].hash, old[i].key, old[i].len, &found);
+		m->slots[j] = old[i];
+	}
+	free(old);
+}
+
+struct dir_entry *dir_map_add(struct dir_map *m, const void *key, size_t len, struct dir_entry *val)
+{
+	/* Keep the load at or below 5/8 so that probes stay short. */
+	if ((m->count + 1) * 8 > m->cap * 5)
+		grow(m);
+	uint64_t h = dir_hash(key, len);
+	bool found;
+	size_t i = find_slot(m, h, key, len, &found);
+	if (found)
+		return m->slots[i].val;
+	m->slots[i].hash = h;
+	m->slots[i].key = key;
+	m->slots[i].len = len;
+	m->slots[i].val = val;
+	m->count++;
+	return NULL;
+}
+
+bool dir_map_del(struct dir_map *m, const void *key, size_t len, const struct dir_entry *val)
+{
+	if (m->count == 0)
+		return false;
+	bool found;
+	size_t i = find_slot(m, dir_hash(key, len), key, len, &found);
+	if (!found || (val != NULL && m->slots[i].val != val))
+		return false;
+	/* Backward-shift: move later members of the probe run into the hole when their home allows it. */
+	size_t mask = m->cap - 1;
+	size_t hole = i;
+	size_t j = i;
+	for (;;) {
+		j = (j + 1) & mask;
+		struct dir_slot *s = &m->slots[j];
+		if (s->key == NULL)
+			break;
+		size_t home = (size_t)s->hash & mask;
+		/* s may move to hole when home is not cyclically within (hole, j]. */
+		bool between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+		if (!between) {
+			m->slots[hole] = *s;
+			hole = j;
+		}
+	}
+	memset(&m->slots[hole], 0, sizeof(m->slots[hole]));
+	m->count--;
+	return true;
+}

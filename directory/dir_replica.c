@@ -1,0 +1,571 @@
+/* dir_replica.c - the in-memory replica: indexing entries by uuid, DN, address, login and domain, applying
+ * changes (with the reference clean-up refint does in slapd), and the readers' calls (resolve, expand, servers). */
+#include "dir_private.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "err.h"
+#include "log.h"
+#include "util.h"
+
+/* The attributes slapd's refint keeps pointing at live entries (ixHomeServer is not among them). */
+static const enum dir_attr refint_attrs[] = {
+	DA_MEMBER, DA_FORWARD_TO, DA_ACCEPT_FROM, DA_REJECT_FROM, DA_SEND_AS, DA_SEND_ON_BEHALF,
+};
+
+static bool is_recipient(const struct dir_entry *e)
+{
+	return e->kind >= DIR_KIND_USER && e->kind <= DIR_KIND_FOLDER;
+}
+
+void dir_replica_init(struct dir_replica *rep)
+{
+	memset(rep, 0, sizeof(*rep));
+	pthread_rwlock_init(&rep->lock, NULL);
+	dir_map_init(&rep->by_uuid);
+	dir_map_init(&rep->by_dn);
+	dir_map_init(&rep->by_addr);
+	dir_map_init(&rep->by_login);
+	dir_map_init(&rep->by_domain);
+}
+
+void dir_replica_free(struct dir_replica *rep)
+{
+	for (size_t i = 0; i < rep->by_dn.cap; i++) {
+		if (rep->by_dn.slots[i].key != NULL)
+			dir_entry_unref(rep->by_dn.slots[i].val);
+	}
+	dir_map_free(&rep->by_uuid);
+	dir_map_free(&rep->by_dn);
+	dir_map_free(&rep->by_addr);
+	dir_map_free(&rep->by_login);
+	dir_map_free(&rep->by_domain);
+	pthread_rwlock_destroy(&rep->lock);
+}
+
+/* Write lock held for the next three. */
+static void index_entry(struct dir_replica *rep, struct dir_entry *e)
+{
+	dir_map_add(&rep->by_uuid, e->uuid, sizeof(e->uuid), e);
+	dir_map_add(&rep->by_dn, e->ndn, e->ndn_len, e);
+	if (is_recipient(e)) {
+		rep->recipients++;
+		for (size_t i = 0; i < e->naddrs; i++) {
+			struct dir_entry *owner = dir_map_add(&rep->by_addr, e->addr_keys[i], e->addr_key_lens[i], e);
+			if (owner != NULL && owner != e)
+				log_warn("directory: address %s of %s already belongs to %s; ignored", e->addr_keys[i],
+					 e->dn, owner->dn);
+		}
+	}
+	if (e->login_key != NULL)
+		dir_map_add(&rep->by_login, e->login_key, strlen(e->login_key), e);
+	if (e->domain_key != NULL)
+		dir_map_add(&rep->by_domain, e->domain_key, strlen(e->domain_key), e);
+}
+
+static void unindex_entry(struct dir_replica *rep, struct dir_entry *e)
+{
+	dir_map_del(&rep->by_uuid, e->uuid, sizeof(e->uuid), e);
+	dir_map_del(&rep->by_dn, e->ndn, e->ndn_len, e);
+	if (is_recipient(e)) {
+		rep->recipients--;
+		for (size_t i = 0; i < e->naddrs; i++)
+			dir_map_del(&rep->by_addr, e->addr_keys[i], e->addr_key_lens[i], e);
+	}
+	if (e->login_key != NULL)
+		dir_map_del(&rep->by_login, e->login_key, strlen(e->login_key), e);
+	if (e->domain_key != NULL)
+		dir_map_del(&rep->by_domain, e->domain_key, strlen(e->domain_key), e);
+}
+
+static bool refers_to(const struct dir_entry *e, const char *ndn)
+{
+	for (size_t k = 0; k < IX_ARRAY_LEN(refint_attrs); k++) {
+		enum dir_attr a = refint_attrs[k];
+		for (size_t i = 0; i < e->nvals[a]; i++) {
+			if (strcmp(e->nref[a][i], ndn) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Removes (new_dn NULL) or renames every reference to ndn held by other entries: each such entry is replaced
+ * by a copy without (or with the new) value. */
+static void fix_refs(struct dir_replica *rep, const char *ndn, const char *new_dn)
+{
+	struct dir_entry **found = NULL;
+	size_t count = 0, cap = 0;
+	for (size_t i = 0; i < rep->by_dn.cap; i++) {
+		struct dir_entry *e = rep->by_dn.slots[i].val;
+		if (rep->by_dn.slots[i].key == NULL || !refers_to(e, ndn))
+			continue;
+		if (count == cap) {
+			cap = cap == 0 ? 8 : cap * 2;
+			found = xrealloc(found, cap * sizeof(*found));
+		}
+		found[count++] = e;
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct dir_builder b;
+		dir_builder_from_entry(&b, found[i]);
+		dir_builder_replace_ref(&b, ndn, new_dn);
+		struct dir_entry *ne = dir_builder_finish(&b);
+		ne->mark = found[i]->mark;
+		unindex_entry(rep, found[i]);
+		index_entry(rep, ne);
+		dir_entry_unref(found[i]);
+	}
+	free(found);
+}
+
+enum dir_change_kind dir_replica_put(struct dir_replica *rep, struct dir_entry *e)
+{
+	pthread_rwlock_wrlock(&rep->lock);
+	struct dir_entry *old = dir_map_get(&rep->by_uuid, e->uuid, sizeof(e->uuid));
+	if (old != NULL)
+		unindex_entry(rep, old);
+	struct dir_entry *stale = dir_map_get(&rep->by_dn, e->ndn, e->ndn_len);
+	if (stale != NULL) {
+		/* Same DN, another entryUUID: the old entry was deleted while we were away. */
+		unindex_entry(rep, stale);
+		fix_refs(rep, stale->ndn, NULL);
+	}
+	index_entry(rep, e);
+	if (old != NULL && strcmp(old->ndn, e->ndn) != 0)
+		fix_refs(rep, old->ndn, e->dn);
+	pthread_rwlock_unlock(&rep->lock);
+	dir_entry_unref(old);
+	dir_entry_unref(stale);
+	return old != NULL ? DIR_CHANGE_MODIFY : DIR_CHANGE_ADD;
+}
+
+struct dir_entry *dir_replica_del_uuid(struct dir_replica *rep, const unsigned char uuid[16])
+{
+	pthread_rwlock_wrlock(&rep->lock);
+	struct dir_entry *e = dir_map_get(&rep->by_uuid, uuid, 16);
+	if (e != NULL) {
+		unindex_entry(rep, e);
+		fix_refs(rep, e->ndn, NULL);
+	}
+	pthread_rwlock_unlock(&rep->lock);
+	return e;
+}
+
+bool dir_replica_mark(struct dir_replica *rep, const unsigned char uuid[16], unsigned mark)
+{
+	pthread_rwlock_rdlock(&rep->lock);
+	struct dir_entry *e = dir_map_get(&rep->by_uuid, uuid, 16);
+	if (e != NULL)
+		e->mark = mark;
+	pthread_rwlock_unlock(&rep->lock);
+	return e != NULL;
+}
+
+size_t dir_replica_sweep(struct dir_replica *rep, unsigned mark, void (*fn)(void *ctx, struct dir_entry *e),
+			 void *ctx)
+{
+	struct dir_entry **gone = NULL;
+	size_t count = 0, cap = 0;
+	pthread_rwlock_wrlock(&rep->lock);
+	for (size_t i = 0; i < rep->by_dn.cap; i++) {
+		struct dir_entry *e = rep->by_dn.slots[i].val;
+		if (rep->by_dn.slots[i].key == NULL || e->mark == mark)
+			continue;
+		if (count == cap) {
+			cap = cap == 0 ? 8 : cap * 2;
+			gone = xrealloc(gone, cap * sizeof(*gone));
+		}
+		gone[count++] = e;
+	}
+	for (size_t i = 0; i < count; i++)
+		unindex_entry(rep, gone[i]);
+	for (size_t i = 0; i < count; i++)
+		fix_refs(rep, gone[i]->ndn, NULL);
+	pthread_rwlock_unlock(&rep->lock);
+	for (size_t i = 0; i < count; i++) {
+		if (fn != NULL)
+			fn(ctx, gone[i]);
+		dir_entry_unref(gone[i]);
+	}
+	free(gone);
+	return count;
+}
+
+/* --- readers --- */
+
+const char *dir_type_name(enum dir_type type)
+{
+	switch (type) {
+	case DIR_TYPE_USER:
+		return "user";
+	case DIR_TYPE_CONTACT:
+		return "contact";
+	case DIR_TYPE_LIST:
+		return "list";
+	case DIR_TYPE_FOLDER:
+		return "folder";
+	}
+	return "unknown";
+}
+
+static const char *first(const struct dir_entry *e, enum dir_attr a)
+{
+	return e->nvals[a] > 0 ? e->vals[a][0] : NULL;
+}
+
+/* Read lock held: takes references on e and its home server and fills r. */
+static void fill(const struct dir_replica *rep, struct dir_entry *e, struct dir_recipient *r)
+{
+	struct dir_entry *server = NULL;
+	if (e->nvals[DA_HOMESERVER] > 0) {
+		server = dir_map_get(&rep->by_dn, e->nref[DA_HOMESERVER][0], strlen(e->nref[DA_HOMESERVER][0]));
+		if (server != NULL && server->kind == DIR_KIND_SERVER)
+			dir_entry_ref(server);
+		else
+			server = NULL;
+	}
+	dir_entry_ref(e);
+	memset(r, 0, sizeof(*r));
+	r->type = (enum dir_type)e->kind;
+	r->dn = e->dn;
+	r->login = e->kind == DIR_KIND_USER ? first(e, DA_UID) : NULL;
+	r->nickname = first(e, DA_NICKNAME);
+	r->display_name = e->nvals[DA_DISPLAYNAME] > 0 ? first(e, DA_DISPLAYNAME) : first(e, DA_CN);
+	r->given_name = first(e, DA_GIVENNAME);
+	r->surname = first(e, DA_SN);
+	r->primary_address = e->primary;
+	r->addresses = e->addrs;
+	r->address_count = e->naddrs;
+	r->target_address = first(e, DA_TARGET);
+	r->home_server_dn = first(e, DA_HOMESERVER);
+	r->home_server_host = server != NULL ? first(server, DA_HOSTNAME) : NULL;
+	r->mailbox_guid = first(e, DA_GUID);
+	r->hidden = e->hidden;
+	r->quota_bytes = e->quota_bytes;
+	r->quota_messages = e->quota_messages;
+	r->quota_warn_bytes = e->quota_warn_bytes;
+	r->forward_to = first(e, DA_FORWARD_TO);
+	r->deliver_and_redirect = e->deliver_and_redirect;
+	r->accept_from = e->vals[DA_ACCEPT_FROM];
+	r->accept_from_count = e->nvals[DA_ACCEPT_FROM];
+	r->reject_from = e->vals[DA_REJECT_FROM];
+	r->reject_from_count = e->nvals[DA_REJECT_FROM];
+	r->require_authenticated_sender = e->require_auth;
+	r->max_receive_size = e->max_receive_size;
+	r->members_only = e->members_only;
+	r->send_as = e->vals[DA_SEND_AS];
+	r->send_as_count = e->nvals[DA_SEND_AS];
+	r->send_on_behalf = e->vals[DA_SEND_ON_BEHALF];
+	r->send_on_behalf_count = e->nvals[DA_SEND_ON_BEHALF];
+	r->members = e->vals[DA_MEMBER];
+	r->member_count = e->nvals[DA_MEMBER];
+	r->member_url = first(e, DA_MEMBER_URL);
+	r->folder_path = first(e, DA_FOLDER_PATH);
+	r->entry_ = e;
+	r->server_ = server;
+}
+
+void dir_recipient_release(struct dir_recipient *r)
+{
+	if (r == NULL)
+		return;
+	dir_entry_unref(r->server_);
+	dir_entry_unref(r->entry_);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Read lock held: the recipient owning an address key (key is modified when the subaddress is tried). */
+static struct dir_entry *by_address(const struct dir_replica *rep, char *key, size_t len)
+{
+	struct dir_entry *e = dir_map_get(&rep->by_addr, key, len);
+	if (e != NULL)
+		return e;
+	char *at = memrchr(key, '@', len);
+	char *plus = at != NULL ? memchr(key, '+', (size_t)(at - key)) : NULL;
+	if (plus == NULL || plus == key)
+		return NULL;
+	size_t tail = len - (size_t)(at - key);
+	memmove(plus, at, tail + 1);
+	return dir_map_get(&rep->by_addr, key, (size_t)(plus - key) + tail);
+}
+
+int dir_resolve(struct dir *dir, const char *address, struct dir_recipient *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (address == NULL)
+		return IX_ENOTFOUND;
+	char key[DIR_ADDRESS_MAX + 1];
+	size_t len = dir_address_key(address, strnlen(address, DIR_ADDRESS_MAX + 1), key);
+	if (len == 0)
+		return IX_ENOTFOUND;
+	struct dir_replica *rep = &dir->rep;
+	pthread_rwlock_rdlock(&rep->lock);
+	struct dir_entry *e = by_address(rep, key, len);
+	if (e != NULL)
+		fill(rep, e, r);
+	pthread_rwlock_unlock(&rep->lock);
+	return e != NULL ? IX_OK : IX_ENOTFOUND;
+}
+
+/* Read lock held. */
+static struct dir_entry *by_dn(const struct dir_replica *rep, const char *ndn, size_t len)
+{
+	struct dir_entry *e = dir_map_get(&rep->by_dn, ndn, len);
+	return e != NULL && is_recipient(e) ? e : NULL;
+}
+
+int dir_lookup_dn(struct dir *dir, const char *dn, struct dir_recipient *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (dn == NULL || strnlen(dn, DIR_DN_MAX + 1) > DIR_DN_MAX)
+		return IX_ENOTFOUND;
+	struct buf ndn = BUF_INIT;
+	dir_dn_normalize(dn, &ndn);
+	struct dir_replica *rep = &dir->rep;
+	pthread_rwlock_rdlock(&rep->lock);
+	struct dir_entry *e = by_dn(rep, buf_cstr(&ndn), ndn.len);
+	if (e != NULL)
+		fill(rep, e, r);
+	pthread_rwlock_unlock(&rep->lock);
+	buf_free(&ndn);
+	return e != NULL ? IX_OK : IX_ENOTFOUND;
+}
+
+/* Lower-cases s into key (size max + 1). Returns the length, or 0 when empty or longer than max. */
+static size_t lower_key(const char *s, size_t max, char *key)
+{
+	size_t len = s != NULL ? strnlen(s, max + 1) : 0;
+	if (len == 0 || len > max)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		key[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
+	key[len] = '\0';
+	return len;
+}
+
+int dir_lookup_login(struct dir *dir, const char *login, struct dir_recipient *r)
+{
+	memset(r, 0, sizeof(*r));
+	char key[DIR_LOGIN_MAX + 1];
+	size_t len = lower_key(login, DIR_LOGIN_MAX, key);
+	if (len == 0)
+		return IX_ENOTFOUND;
+	struct dir_replica *rep = &dir->rep;
+	pthread_rwlock_rdlock(&rep->lock);
+	struct dir_entry *e = dir_map_get(&rep->by_login, key, len);
+	if (e != NULL)
+		fill(rep, e, r);
+	pthread_rwlock_unlock(&rep->lock);
+	return e != NULL ? IX_OK : IX_ENOTFOUND;
+}
+
+/* Longest domain name (RFC 1035). */
+#define DIR_DOMAIN_MAX 255
+
+int dir_domain_type(struct dir *dir, const char *domain, struct buf *type_r)
+{
+	char key[DIR_DOMAIN_MAX + 1];
+	size_t len = lower_key(domain, DIR_DOMAIN_MAX, key);
+	if (len == 0)
+		return IX_ENOTFOUND;
+	struct dir_replica *rep = &dir->rep;
+	pthread_rwlock_rdlock(&rep->lock);
+	struct dir_entry *e = dir_map_get(&rep->by_domain, key, len);
+	if (e != NULL && type_r != NULL) {
+		buf_reset(type_r);
+		buf_append_str(type_r, e->nvals[DA_DOMAIN_TYPE] > 0 ? e->vals[DA_DOMAIN_TYPE][0] : "authoritative");
+	}
+	pthread_rwlock_unlock(&rep->lock);
+	return e != NULL ? IX_OK : IX_ENOTFOUND;
+}
+
+bool dir_is_local_domain(struct dir *dir, const char *domain)
+{
+	return dir_domain_type(dir, domain, NULL) == IX_OK;
+}
+
+/* --- list expansion --- */
+
+struct expand {
+	const struct dir_replica *rep;
+	struct dir_map lists, finals; /* keyed by normalized DN */
+	struct dir_expansion *exp;
+	size_t cap;
+	struct buf *error_r;
+};
+
+static int expand_entry(struct expand *x, struct dir_entry *e, unsigned depth)
+{
+	struct dir_expansion *exp = x->exp;
+	if (e->kind != DIR_KIND_LIST) {
+		if (dir_map_add(&x->finals, e->ndn, e->ndn_len, e) != NULL)
+			return IX_OK;
+		if (exp->count >= DIR_EXPAND_MAX_RECIPIENTS) {
+			if (x->error_r != NULL)
+				buf_printf(x->error_r, "the list expands to more than %d recipients",
+					   DIR_EXPAND_MAX_RECIPIENTS);
+			return IX_ELIMIT;
+		}
+		if (exp->count == x->cap) {
+			x->cap = x->cap == 0 ? 16 : x->cap * 2;
+			exp->recipients = xrealloc(exp->recipients, x->cap * sizeof(*exp->recipients));
+		}
+		fill(x->rep, e, &exp->recipients[exp->count++]);
+		return IX_OK;
+	}
+	if (depth > DIR_EXPAND_MAX_DEPTH) {
+		if (x->error_r != NULL)
+			buf_printf(x->error_r, "lists are nested more than %d deep (at %s)", DIR_EXPAND_MAX_DEPTH,
+				   e->dn);
+		return IX_ELIMIT;
+	}
+	if (dir_map_add(&x->lists, e->ndn, e->ndn_len, e) != NULL) {
+		exp->loops_cut++;
+		return IX_OK;
+	}
+	exp->lists_visited++;
+	for (size_t i = 0; i < e->nvals[DA_MEMBER]; i++) {
+		const char *ndn = e->nref[DA_MEMBER][i];
+		struct dir_entry *m = by_dn(x->rep, ndn, strlen(ndn));
+		if (m == NULL) {
+			exp->unresolved++;
+			continue;
+		}
+		int ret = expand_entry(x, m, depth + 1);
+		if (ret != IX_OK)
+			return ret;
+	}
+	return IX_OK;
+}
+
+int dir_expand(struct dir *dir, const char *list, struct dir_expansion *exp_r, struct buf *error_r)
+{
+	memset(exp_r, 0, sizeof(*exp_r));
+	if (list == NULL)
+		return IX_ENOTFOUND;
+	bool is_dn = strchr(list, '=') != NULL && strchr(list, '@') == NULL;
+	struct dir_replica *rep = &dir->rep;
+	struct buf ndn = BUF_INIT;
+	char key[DIR_ADDRESS_MAX + 1];
+	size_t len = 0;
+	if (is_dn) {
+		if (strnlen(list, DIR_DN_MAX + 1) > DIR_DN_MAX)
+			return IX_ENOTFOUND;
+		dir_dn_normalize(list, &ndn);
+	} else {
+		len = dir_address_key(list, strnlen(list, DIR_ADDRESS_MAX + 1), key);
+		if (len == 0)
+			return IX_ENOTFOUND;
+	}
+	struct expand x = { .rep = rep, .exp = exp_r, .error_r = error_r };
+	dir_map_init(&x.lists);
+	dir_map_init(&x.finals);
+	int ret = IX_ENOTFOUND;
+	pthread_rwlock_rdlock(&rep->lock);
+	struct dir_entry *e = is_dn ? by_dn(rep, buf_cstr(&ndn), ndn.len) : by_address(rep, key, len);
+	if (e != NULL)
+		ret = expand_entry(&x, e, 0);
+	pthread_rwlock_unlock(&rep->lock);
+	dir_map_free(&x.lists);
+	dir_map_free(&x.finals);
+	buf_free(&ndn);
+	if (ret != IX_OK)
+		dir_expansion_free(exp_r);
+	return ret;
+}
+
+void dir_expansion_free(struct dir_expansion *exp)
+{
+	for (size_t i = 0; i < exp->count; i++)
+		dir_recipient_release(&exp->recipients[i]);
+	free(exp->recipients);
+	memset(exp, 0, sizeof(*exp));
+}
+
+/* --- servers, iteration --- */
+
+static unsigned port(const struct dir_entry *e, enum dir_attr a)
+{
+	unsigned long long v;
+	if (e->nvals[a] == 0 || parse_uint(e->vals[a][0], 65535, &v) < 0)
+		return 0;
+	return (unsigned)v;
+}
+
+static int server_cmp(const void *a, const void *b)
+{
+	const struct dir_server *x = a, *y = b;
+	return strcmp(x->name, y->name);
+}
+
+int dir_servers(struct dir *dir, struct dir_server **servers_r, size_t *count_r)
+{
+	struct dir_replica *rep = &dir->rep;
+	struct dir_server *out = NULL;
+	size_t count = 0, cap = 0;
+	pthread_rwlock_rdlock(&rep->lock);
+	for (size_t i = 0; i < rep->by_dn.cap; i++) {
+		const struct dir_entry *e = rep->by_dn.slots[i].val;
+		if (rep->by_dn.slots[i].key == NULL || e->kind != DIR_KIND_SERVER)
+			continue;
+		if (count == cap) {
+			cap = cap == 0 ? 4 : cap * 2;
+			out = xrealloc(out, cap * sizeof(*out));
+		}
+		struct dir_server *s = &out[count++];
+		memset(s, 0, sizeof(*s));
+		s->dn = xstrdup(e->dn);
+		s->name = xstrdup(e->nvals[DA_CN] > 0 ? e->vals[DA_CN][0] : "");
+		s->host = xstrdup(e->nvals[DA_HOSTNAME] > 0 ? e->vals[DA_HOSTNAME][0] : "");
+		s->ldap_port = port(e, DA_LDAP_PORT);
+		s->smtp_port = port(e, DA_SMTP_PORT);
+		s->submission_port = port(e, DA_SUBMISSION_PORT);
+		s->submissions_port = port(e, DA_SUBMISSIONS_PORT);
+		s->imap_port = port(e, DA_IMAP_PORT);
+		s->imaps_port = port(e, DA_IMAPS_PORT);
+		s->pop3_port = port(e, DA_POP3_PORT);
+		s->pop3s_port = port(e, DA_POP3S_PORT);
+		s->metrics_port = port(e, DA_METRICS_PORT);
+	}
+	pthread_rwlock_unlock(&rep->lock);
+	if (count > 1)
+		qsort(out, count, sizeof(*out), server_cmp);
+	*servers_r = out;
+	*count_r = count;
+	return IX_OK;
+}
+
+void dir_servers_free(struct dir_server **servers, size_t count)
+{
+	if (*servers == NULL)
+		return;
+	for (size_t i = 0; i < count; i++) {
+		free((*servers)[i].dn);
+		free((*servers)[i].name);
+		free((*servers)[i].host);
+	}
+	free(*servers);
+	*servers = NULL;
+}
+
+size_t dir_foreach_recipient(struct dir *dir, dir_recipient_fn *fn, void *ctx)
+{
+	struct dir_replica *rep = &dir->rep;
+	struct dir_recipient *all = NULL;
+	size_t count = 0;
+	pthread_rwlock_rdlock(&rep->lock);
+	all = xcalloc(rep->recipients + 1, sizeof(*all));
+	for (size_t i = 0; i < rep->by_dn.cap && count < rep->recipients; i++) {
+		struct dir_entry *e = rep->by_dn.slots[i].val;
+		if (rep->by_dn.slots[i].key != NULL && is_recipient(e))
+			fill(rep, e, &all[count++]);
+	}
+	pthread_rwlock_unlock(&rep->lock);
+	for (size_t i = 0; i < count; i++) {
+		fn(ctx, &all[i]);
+		dir_recipient_release(&all[i]);
+	}
+	free(all);
+	return count;
+}
