@@ -1,0 +1,1 @@
+E2E_TESTS += tests/e2e/test_directory.py

@@ -1,0 +1,154 @@
+"""harness.py - end-to-end test support: a real Interchange system in a temporary data folder on free ports.
+
+Each test is a function decorated with @test; run() executes them in order and prints one
+"PASS name" / "FAIL name: reason" line per test, the format tests/run.sh counts. Systems started through
+System are always stopped at the end, whatever happened.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+BUILD = os.environ.get("IX_BUILD", "build")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+INTERCHANGE = os.path.join(ROOT, BUILD, "interchange")
+ENV = dict(os.environ, LDAPNOINIT="1")
+
+_tests = []
+_systems = []
+
+PORT_NAMES = ["ldap", "smtp", "submission", "imap", "imaps", "pop3", "pop3s", "metrics"]
+
+
+def test(fn):
+    _tests.append(fn)
+    return fn
+
+
+def free_ports(n):
+    """n distinct ports that were free a moment ago (the kernel picked them)."""
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def run(cmd, check=False, timeout=60, input=None):
+    p = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=timeout, input=input)
+    if check and p.returncode != 0:
+        raise AssertionError("%s failed (%d): %s %s" % (cmd, p.returncode, p.stdout, p.stderr))
+    return p
+
+
+class System:
+    """An initialised (and usually started) Interchange data folder."""
+
+    def __init__(self, domain="example.com", admin_password="adminpw", extra=(), start=True):
+        # short paths: the ldapi socket path must fit in 107 bytes
+        self.base = tempfile.mkdtemp(prefix="ixe-", dir="/tmp")
+        self.data = os.path.join(self.base, "var")
+        self.domain = domain
+        self.admin_password = admin_password
+        self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES))))
+        self.suffix = ",".join("dc=" + p for p in domain.split("."))
+        self.admin_dn = "cn=admin," + self.suffix
+        args = ["init", "--domain", domain, "--admin-password", admin_password, "--hostname", "mail." + domain]
+        for name, port in self.ports.items():
+            args += ["--%s-port" % name, str(port)]
+        self.cli(*(args + list(extra)), check=True)
+        _systems.append(self)
+        if start:
+            self.start()
+
+    def cli(self, *args, check=False, timeout=60):
+        return run([INTERCHANGE, "--data", self.data] + list(args), check=check, timeout=timeout)
+
+    def start(self):
+        return self.cli("start", check=True)
+
+    def stop(self):
+        return self.cli("stop")
+
+    @property
+    def ldap_uri(self):
+        return "ldap://127.0.0.1:%d" % self.ports["ldap"]
+
+    def user_dn(self, login):
+        return "uid=%s,ou=Recipients,%s" % (login, self.suffix)
+
+    def ldapsearch(self, filt, *attrs, bind_dn=None, password=None, base=None):
+        cmd = ["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-x", "-H", self.ldap_uri, "-b", base or self.suffix]
+        if bind_dn:
+            cmd += ["-D", bind_dn, "-w", password]
+        return run(cmd + [filt] + list(attrs))
+
+    def ldapmodify(self, ldif, add=False):
+        cmd = ["ldapmodify", "-x", "-H", self.ldap_uri, "-D", self.admin_dn, "-w", self.admin_password]
+        if add:
+            cmd.append("-a")
+        return run(cmd, input=ldif)
+
+    def destroy(self):
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def wait_for(pred, timeout=5.0, interval=0.02):
+    """Polls pred until it returns a true value (returned) or timeout passes (returns the last value)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(interval)
+
+
+def entries(ldif_text):
+    """Parses ldapsearch -LLL output into a list of dicts attr(lower) -> [values]."""
+    out, cur = [], None
+    for line in ldif_text.splitlines():
+        if not line.strip():
+            cur = None
+            continue
+        if ":" not in line:
+            continue
+        k, v = line.split(":", 1)
+        if v.startswith(":"):
+            import base64
+            v = base64.b64decode(v[1:].strip()).decode("utf-8", "replace")
+        else:
+            v = v.strip()
+        if k == "dn":
+            cur = {"dn": [v]}
+            out.append(cur)
+        elif cur is not None:
+            cur.setdefault(k.lower(), []).append(v)
+    return out
+
+
+def main(suite):
+    failed = 0
+    try:
+        for fn in _tests:
+            name = "%s.%s" % (suite, fn.__name__)
+            try:
+                fn()
+                print("PASS " + name, flush=True)
+            except Exception as e:  # noqa: BLE001 - any failure of a test is reported, not raised
+                failed += 1
+                msg = str(e).replace("\n", " ")[:400]
+                print("FAIL %s: %s" % (name, msg or type(e).__name__), flush=True)
+                traceback.print_exc(file=sys.stdout)
+    finally:
+        for s in _systems:
+            s.destroy()
+    sys.exit(1 if failed else 0)

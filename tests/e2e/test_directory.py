@@ -1,0 +1,226 @@
+"""test_directory.py - the directory end to end: init/start/stop, recipients through the CLI, address
+generation, address-book searches with ldapsearch as a user, ACLs, unique addresses, lists and refint,
+and bad input. Runs against a real slapd started by `interchange start` in a temporary folder."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import System, entries, main, run, test, wait_for, INTERCHANGE  # noqa: E402
+
+S = None
+
+
+def system():
+    global S
+    if S is None:
+        S = System()
+    return S
+
+
+def primary(login):
+    """The user's mail attribute as the admin sees it (None until generated)."""
+    s = system()
+    r = s.ldapsearch("(uid=%s)" % login, "mail", bind_dn=s.admin_dn, password=s.admin_password)
+    es = entries(r.stdout)
+    return es[0].get("mail", [None])[0] if es else None
+
+
+@test
+def start_status_and_second_start():
+    s = system()
+    r = s.cli("status", "--json")
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)
+    assert st["ldap"]["uri"] == s.ldap_uri, st
+    assert st["ldap"]["suffix"] == s.suffix and st["ldap"]["admin_dn"] == s.admin_dn, st
+    for name, port in s.ports.items():
+        assert st["ports"][name] == port, (name, st["ports"])
+    names = {x["name"]: x for x in st["services"]}
+    assert names["slapd"]["state"] == "running" and names["slapd"]["pid"] > 0, names
+    assert os.path.exists("/proc/%d" % names["slapd"]["pid"])
+    r = s.cli("start")
+    assert r.returncode != 0 and "already running" in r.stderr, r.stderr
+    r = s.cli("status")
+    assert "running" in r.stdout and "slapd" in r.stdout, r.stdout
+
+
+@test
+def address_generated_from_policy_with_collisions_and_folding():
+    s = system()
+    s.cli("user", "add", "jsmith", "--given", "John", "--surname", "Smith", "--password", "pw-john1", check=True)
+    s.cli("user", "add", "jsmith2", "--given", "John", "--surname", "Smith", "--password", "pw-john2",
+          "--alias", "js@example.com", check=True)
+    s.cli("user", "add", "rmuller", "--given", "Renée", "--surname", "Müller-Łukasz", "--password", "pw-rm",
+          check=True)
+    assert wait_for(lambda: primary("jsmith"), 2.0) == "john.smith@example.com", primary("jsmith")
+    assert wait_for(lambda: primary("jsmith2"), 2.0) == "john.smith2@example.com", primary("jsmith2")
+    assert wait_for(lambda: primary("rmuller"), 2.0) == "renee.muller-lukasz@example.com", primary("rmuller")
+    shown = s.cli("user", "show", "jsmith2", check=True).stdout
+    assert "john.smith2@example.com (primary)" in shown and "js@example.com" in shown, shown
+
+
+@test
+def addressbook_search_as_user_hides_hidden_and_passwords():
+    s = system()
+    s.cli("user", "add", "ghost", "--given", "Hidden", "--surname", "Person", "--password", "pw-ghost",
+          "--hidden", check=True)
+    wait_for(lambda: primary("ghost"), 2.0)
+    q = "john"
+    filt = "(|(cn=*%s*)(mail=*%s*)(sn=*%s*)(givenName=*%s*))" % (q, q, q, q)
+    r = s.ldapsearch(filt, "cn", "mail", "userPassword", bind_dn=s.user_dn("jsmith"), password="pw-john1")
+    assert r.returncode == 0, r.stderr
+    found = entries(r.stdout)
+    mails = sorted(m for e in found for m in e.get("mail", []))
+    assert "john.smith@example.com" in mails and "john.smith2@example.com" in mails, mails
+    assert all("userpassword" not in e for e in found), found
+    r = s.ldapsearch("(|(cn=*Hidden*)(sn=*Person*))", bind_dn=s.user_dn("jsmith"), password="pw-john1")
+    assert entries(r.stdout) == [], r.stdout
+    # the hidden user still exists, can bind, and gets mail
+    r = run(["ldapwhoami", "-x", "-H", s.ldap_uri, "-D", s.user_dn("ghost"), "-w", "pw-ghost"])
+    assert r.returncode == 0, r.stderr
+    # another user's password hash is never readable, not even by the user's own search for it
+    r = s.ldapsearch("(uid=jsmith2)", "userPassword", bind_dn=s.user_dn("jsmith"), password="pw-john1")
+    assert "userPassword" not in r.stdout, r.stdout
+
+
+@test
+def anonymous_read_is_off_and_wrong_password_refused():
+    s = system()
+    r = s.ldapsearch("(uid=*)", "mail")
+    assert entries(r.stdout) == [], r.stdout
+    r = run(["ldapwhoami", "-x", "-H", s.ldap_uri, "-D", s.user_dn("jsmith"), "-w", "wrong"])
+    assert r.returncode == 49, (r.returncode, r.stderr)
+    r = run(["ldapwhoami", "-x", "-H", s.ldap_uri, "-D", s.user_dn("jsmith"), "-w", "pw-john1"])
+    assert r.returncode == 0 and "uid=jsmith" in r.stdout, r.stdout
+
+
+@test
+def unique_addresses_are_enforced():
+    s = system()
+    r = s.cli("user", "add", "other", "--given", "O", "--surname", "Ther", "--password", "x",
+              "--alias", "JS@example.com")
+    assert r.returncode != 0 and "already used" in r.stderr, r.stderr
+    # the directory itself refuses a duplicate, whatever the client
+    ldif = "dn: %s\nchangetype: modify\nadd: ixProxyAddresses\nixProxyAddresses: smtp:john.smith@example.com\n" % (
+        s.user_dn("jsmith2"))
+    r = s.ldapmodify(ldif)
+    assert r.returncode == 19, (r.returncode, r.stderr)
+    r = s.cli("contact", "add", "Impostor", "--email", "john.smith@example.com")
+    assert r.returncode != 0 and "already used" in r.stderr, r.stderr
+    r = s.cli("user", "add", "jsmith", "--given", "J", "--surname", "S", "--password", "x")
+    assert r.returncode != 0 and "already exists" in r.stderr, r.stderr
+
+
+@test
+def lists_nested_membership_and_refint():
+    s = system()
+    s.cli("contact", "add", "Ext Partner", "--email", "partner@other.org", check=True)
+    s.cli("dl", "add", "Sales", "--member", "jsmith", "--member", "Ext Partner", check=True)
+    s.cli("dl", "add", "All Staff", "--member", "Sales", "--member", "rmuller", check=True)
+    r = s.cli("dl", "member", "add", "Sales", "js@example.com", check=True)  # by secondary address
+    assert wait_for(lambda: "sales@example.com" in s.cli("dl", "show", "Sales").stdout, 2.0)
+    assert wait_for(lambda: "allstaff@example.com" in s.cli("dl", "show", "All Staff").stdout, 2.0)
+    shown = s.cli("user", "show", "jsmith", check=True).stdout
+    assert "Sales" in shown, shown
+    r = s.cli("dl", "member", "add", "Sales", "jsmith")
+    assert r.returncode != 0 and "already a member" in r.stderr, r.stderr
+    r = s.cli("dl", "member", "add", "Sales", "Sales")
+    assert r.returncode != 0, r.stderr
+    # a user reads list membership through memberOf
+    r = s.ldapsearch("(uid=jsmith)", "memberOf", bind_dn=s.user_dn("jsmith2"), password="pw-john2")
+    assert "cn=sales" in r.stdout.lower(), r.stdout
+    # deleting a user removes it from every list (refint)
+    s.cli("user", "del", "jsmith2", check=True)
+    def gone():
+        out = s.cli("dl", "show", "Sales").stdout
+        return "jsmith2" not in out
+    assert wait_for(gone, 5.0), s.cli("dl", "show", "Sales").stdout
+    r = s.cli("dl", "member", "del", "Sales", "Ext Partner", check=True)
+    assert "Ext Partner" not in s.cli("dl", "show", "Sales").stdout
+
+
+@test
+def public_folder_gets_nickname_address():
+    s = system()
+    s.cli("folder", "add", "Sales/Leads", check=True)
+    r = s.ldapsearch("(ixFolderPath=/Sales/Leads)", "mail", bind_dn=s.admin_dn, password=s.admin_password)
+    assert wait_for(lambda: "leads@example.com" in s.ldapsearch("(ixFolderPath=/Sales/Leads)", "mail",
+                    bind_dn=s.admin_dn, password=s.admin_password).stdout, 2.0), r.stdout
+    r = s.cli("folder", "add", "/Sales/Leads")
+    assert r.returncode != 0 and "already exists" in r.stderr, r.stderr
+
+
+@test
+def bad_input_gets_clear_messages():
+    s = system()
+    cases = [
+        (["user", "add", "a*)(uid=*", "--given", "A", "--surname", "B", "--password", "x"], "not a valid login"),
+        (["user", "add", "ok1", "--given", "", "--surname", "B", "--password", "x"], "given name"),
+        (["user", "add", "ok1", "--given", "A", "--surname", "B", "--password", ""], "password"),
+        (["user", "add", "ok1", "--given", "A" * 300, "--surname", "B", "--password", "x"], "given name"),
+        (["user", "add", "ok1", "--given", "A", "--surname", "B", "--password", "x", "--alias", "no-at"],
+         "not a valid e-mail address"),
+        (["user", "show", "nobody"], "no user with login nobody"),
+        (["user", "del", "*"], "not a valid login"),
+        (["dl", "member", "add", "Nope", "jsmith"], "no distribution list named Nope"),
+        (["dl", "add", "X", "--member", "*)(cn=*"], "no recipient called"),
+        (["user", "frobnicate", "x"], "unknown user command"),
+        (["contact", "add", "Bad", "--email", "a@b@c"], "not a valid e-mail address"),
+    ]
+    for args, expect in cases:
+        r = s.cli(*args)
+        assert r.returncode != 0, (args, r.stdout)
+        assert expect in r.stderr, (args, r.stderr)
+    # special characters that are legal in names are escaped, not refused
+    r = s.cli("dl", "add", "R&D, Paris + Lyon", check=True)
+    r = s.cli("dl", "show", "R&D, Paris + Lyon", check=True)
+    assert "R&D, Paris + Lyon" in r.stdout, r.stdout
+    s.cli("user", "add", "zoe", "--given", "Zoë", "--surname", "D'Arc (Jeanne)", "--password", "p", check=True)
+    assert wait_for(lambda: primary("zoe"), 2.0) == "zoe.darcjeanne@example.com", primary("zoe")
+    # the directory was left as it was: no entry for the refused login
+    r = s.ldapsearch("(uid=ok1)", bind_dn=s.admin_dn, password=s.admin_password)
+    assert entries(r.stdout) == [], r.stdout
+
+
+@test
+def init_refuses_existing_folder_and_bad_arguments():
+    s = system()
+    r = s.cli("init", "--domain", "example.com")
+    assert r.returncode != 0 and "never overwrites" in r.stderr, r.stderr
+    r = run([INTERCHANGE, "--data", "/tmp/ix-never-created", "init", "--domain", "bad_domain!"])
+    assert r.returncode != 0 and "not a valid domain" in r.stderr, r.stderr
+    assert not os.path.exists("/tmp/ix-never-created")
+    r = run([INTERCHANGE, "--data", "/tmp/ix-never-created", "init", "--domain", "a.com", "--smtp-port", "99999"])
+    assert r.returncode != 0 and "1 to 65535" in r.stderr, r.stderr
+    r = run([INTERCHANGE, "--data", "/tmp/ix-never-created", "status"])
+    assert r.returncode != 0 and "interchange init" in r.stderr, r.stderr
+    r = run([INTERCHANGE, "--help"])
+    assert r.returncode == 0 and "init" in r.stdout
+    for cmd in ["init", "start", "stop", "status", "user", "contact", "dl", "folder"]:
+        r = run([INTERCHANGE, cmd, "--help"])
+        assert r.returncode == 0 and "usage" in r.stdout, (cmd, r.stdout, r.stderr)
+
+
+@test
+def stop_leaves_nothing_and_stop_twice_is_fine():
+    s = system()
+    st = json.loads(s.cli("status", "--json").stdout)
+    pids = [x["pid"] for x in st["services"]]
+    r = s.cli("stop")
+    assert r.returncode == 0 and "stopped" in r.stdout, r.stdout
+    for pid in pids:
+        assert not os.path.exists("/proc/%d" % pid) or "Z" in open("/proc/%d/status" % pid).read(), pid
+    r = s.cli("stop")
+    assert r.returncode == 0 and "not running" in r.stdout, r.stdout
+    r = s.cli("user", "list")
+    assert r.returncode != 0 and "not running" in r.stderr, r.stderr
+    r = s.cli("status")
+    assert r.returncode == 3
+    # data survives a restart
+    s.start()
+    assert primary("jsmith") == "john.smith@example.com"
+
+
+if __name__ == "__main__":
+    main("directory")
