@@ -5,6 +5,7 @@
 
 #include <openssl/evp.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,12 +85,13 @@ static int msg_get(MDB_txn *txn, struct store *st, const uint8_t *guid, uint32_t
 	int ret = tget(txn, st->db_msg, k, sizeof(k), &v, error_r);
 	if (ret != 0)
 		return ret;
-	if (v.mv_size < sizeof(*rec_r) || ((struct msg_rec *)v.mv_data)->kw_len != v.mv_size - sizeof(*rec_r)) {
+	if (v.mv_size >= sizeof(*rec_r))
+		memcpy(rec_r, v.mv_data, sizeof(*rec_r));
+	if (v.mv_size < sizeof(*rec_r) || rec_r->kw_len != v.mv_size - sizeof(*rec_r)) {
 		if (error_r != NULL)
 			buf_printf(error_r, "message record %u is corrupt", uid);
 		return IX_ECORRUPT;
 	}
-	memcpy(rec_r, v.mv_data, sizeof(*rec_r));
 	if (kw_r != NULL) {
 		*kw_r = (const char *)v.mv_data + sizeof(*rec_r);
 		*kwlen_r = rec_r->kw_len;
@@ -1058,10 +1060,10 @@ static int folder_uids(MDB_txn *txn, struct store *st, const uint8_t *guid, uint
 	MDB_val key = { sizeof(fk), fk }, val;
 	rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
 	while (rc == 0 && key.mv_size == KEY_MSG_LEN && memcmp(key.mv_data, fk, sizeof(fk)) == 0) {
-		const struct msg_rec *rec = val.mv_data;
-		uint32_t flags;
-		memcpy(&flags, &rec->flags, sizeof(flags));
-		if (!deleted_only || (val.mv_size >= sizeof(*rec) && (flags & STORE_FLAG_DELETED))) {
+		uint32_t flags = 0;
+		if (val.mv_size >= sizeof(struct msg_rec))
+			memcpy(&flags, (const char *)val.mv_data + offsetof(struct msg_rec, flags), sizeof(flags));
+		if (!deleted_only || (flags & STORE_FLAG_DELETED)) {
 			if (n == cap) {
 				cap = cap ? cap * 2 : 64;
 				uids = xrealloc(uids, cap * sizeof(*uids));
