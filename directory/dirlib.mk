@@ -16,4 +16,4 @@ PROGRAMS += $(BUILD)/directory/dir_probe
 $(BUILD)/directory/dir_probe: $(call objs,directory/dir_probe.c) $(DIR_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS)
 
-# E2E_TESTS += tests/e2e/test_replica.py
+E2E_TESTS += tests/e2e/test_replica.py
