@@ -1,5 +1,6 @@
 # transport/imap.mk - the pure IMAP and POP3 protocol parsers (commands, SEARCH, FETCH, modified UTF-7).
-IMAPPARSE_SRCS := transport/imap_parse.c transport/mutf7.c transport/pop3_parse.c
+IMAPPARSE_SRCS := transport/imap_parse.c transport/mutf7.c transport/pop3_parse.c \
+	transport/imap_fetch.c transport/imap_search.c
 IMAPPARSE_LIB := $(BUILD)/libimapparse.a
 
 $(IMAPPARSE_LIB): $(call objs,$(IMAPPARSE_SRCS))

@@ -185,8 +185,8 @@ int mutf7_to_utf8(const char *in, size_t len, struct buf *out, struct buf *error
 	}
 	/* final word on canonical form: encoding the result must give the input back */
 	struct buf again = BUF_INIT, err = BUF_INIT;
-	int ret = mutf7_from_utf8(out->data + start, out->len - start, &again, &err);
-	if (ret == 0 && (again.len != len || memcmp(again.data, in, len) != 0))
+	int ret = mutf7_from_utf8(buf_cstr(out) + start, out->len - start, &again, &err);
+	if (ret == 0 && (again.len != len || memcmp(buf_cstr(&again), in, len) != 0))
 		ret = fail(error_r, "Non-canonical modified UTF-7");
 	else if (ret != 0)
 		buf_append_str(error_r, buf_cstr(&err));

@@ -63,6 +63,8 @@ static enum pop3_parse_result next_line(struct pop3_parser *p, const char *s, si
 {
 	size_t off = 0;
 	*consumed_r = 0;
+	if (len == 0)
+		return POP3_PARSE_NEED_MORE;
 	if (p->skipping) {
 		const char *lf = memchr(s, '\n', len);
 		if (lf == NULL) {

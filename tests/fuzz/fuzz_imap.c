@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "buf.h"
+#include "imap_fetch.h"
 #include "imap_parse.h"
+#include "imap_search.h"
 #include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -44,6 +46,65 @@ static void use_args(const struct imap_arg *args, size_t count)
 	}
 }
 
+static bool fuzz_header(void *ctx, const char *name, struct buf *value_r)
+{
+	(void)ctx;
+	buf_append_str(value_r, name);
+	return (name[0] & 1) != 0;
+}
+
+static void fuzz_body(void *ctx, bool with_headers, struct buf *text_r)
+{
+	(void)ctx;
+	buf_append_str(text_r, with_headers ? "Subject: x\r\n\r\nbody" : "body");
+}
+
+/* Runs the command-specific parsers over a parsed command, and the writers over its strings. */
+static void use_command(const struct imap_command *cmd)
+{
+	struct buf err = BUF_INIT, out = BUF_INIT;
+	if (cmd->arg_count > 0 && (strcmp(cmd->name, "FETCH") == 0 || strcmp(cmd->name, "X") == 0)) {
+		struct imap_fetch_request req;
+		if (imap_fetch_parse(cmd->args + 1, cmd->arg_count - 1, &req, &err) == 0) {
+			for (size_t i = 0; i < req.body_count; i++)
+				imap_fetch_body_name(&req.bodies[i], &out);
+			imap_fetch_request_free(&req);
+		}
+	}
+	if (strcmp(cmd->name, "SEARCH") == 0 || strcmp(cmd->name, "X") == 0) {
+		struct imap_search_query *q;
+		bool badcs;
+		if (imap_search_parse(cmd->args, cmd->arg_count, &q, &badcs, &err) == 0) {
+			static const uint32_t saved[] = { 1, 5, 9 };
+			struct imap_search_msg m;
+			memset(&m, 0, sizeof(m));
+			m.seq = 3;
+			m.uid = 5;
+			m.seq_max = 10;
+			m.uid_max = 20;
+			m.flags = IMAP_FLAG_SEEN;
+			m.size = 1000;
+			m.internal_date = 1700000000;
+			m.saved_uids = saved;
+			m.saved_count = 3;
+			m.header = fuzz_header;
+			m.body = fuzz_body;
+			(void)imap_search_match(q, &m);
+			imap_search_key_dump(&q->root, &out);
+			imap_search_query_destroy(&q);
+		}
+	}
+	for (size_t i = 0; i < cmd->arg_count; i++) {
+		const struct imap_arg *a = &cmd->args[i];
+		if (a->type != IMAP_ARG_LIST) {
+			imap_write_string(&out, a->str, a->len, (unsigned)i & 3);
+			imap_write_astring(&out, a->str, a->len, 0);
+		}
+	}
+	buf_free(&err);
+	buf_free(&out);
+}
+
 static char *run(const uint8_t *data, size_t size, size_t chunk, bool use)
 {
 	struct imap_parser_settings set;
@@ -68,8 +129,10 @@ static char *run(const uint8_t *data, size_t size, size_t chunk, bool use)
 			if (r == IMAP_PARSE_DONE) {
 				const struct imap_command *cmd = imap_parser_command(p);
 				buf_printf(&log, "D %s %s %zu\n", cmd->tag, cmd->name, cmd->arg_count);
-				if (use)
+				if (use) {
 					use_args(cmd->args, cmd->arg_count);
+					use_command(cmd);
+				}
 			} else if (r == IMAP_PARSE_LITERAL) {
 				const struct imap_literal_info *lit = imap_parser_literal(p);
 				buf_printf(&log, "L %llu\n", (unsigned long long)lit->size);

@@ -3,7 +3,9 @@
 #include "test.h"
 #include "buf.h"
 #include "err.h"
+#include "imap_fetch.h"
 #include "imap_parse.h"
+#include "imap_search.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -451,6 +453,414 @@ static void flags_and_dates(void)
 	imap_parser_destroy(&p);
 }
 
+/* ---- FETCH ---- */
+
+static const struct imap_command *parse_line(struct imap_parser *p, const char *line)
+{
+	const struct imap_command *cmd;
+	size_t used;
+	struct buf err = BUF_INIT;
+	int ret = imap_parse_whole(p, line, strlen(line), &cmd, &used, &err);
+	if (ret != 0)
+		fprintf(stderr, "parse_line: %s: %s\n", line, buf_cstr(&err));
+	buf_free(&err);
+	return ret == 0 ? cmd : NULL;
+}
+
+static void fetch_items_and_sections(void)
+{
+	struct imap_parser *p = imap_parser_create(NULL);
+	struct imap_fetch_request req;
+	struct buf err = BUF_INIT, name = BUF_INIT;
+	const struct imap_command *cmd = parse_line(p, "a FETCH 1 ALL\r\n");
+	test_assert(cmd != NULL);
+	test_assert(imap_fetch_parse(cmd->args + 1, cmd->arg_count - 1, &req, &err) == 0);
+	test_assert(req.items == (IMAP_FETCH_FLAGS | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_RFC822_SIZE |
+				  IMAP_FETCH_ENVELOPE));
+	imap_fetch_request_free(&req);
+	cmd = parse_line(p, "a UID FETCH 1:* (FLAGS body.peek[header.fields (From To)]<0.100> BODY[1.2.MIME] "
+			    "BINARY.SIZE[1] BINARY.PEEK[1.2]<5.10> BODY[] RFC822.SIZE UID MODSEQ BODY[2.TEXT] "
+			    "BODY[HEADER.FIELDS.NOT (Received \"X-Spam\")]) (CHANGEDSINCE 12345 VANISHED)\r\n");
+	test_assert(cmd != NULL && cmd->uid);
+	test_assert(imap_fetch_parse(cmd->args + 1, cmd->arg_count - 1, &req, &err) == 0);
+	test_assert(req.items == (IMAP_FETCH_FLAGS | IMAP_FETCH_RFC822_SIZE | IMAP_FETCH_UID | IMAP_FETCH_MODSEQ));
+	test_assert(req.changedsince && req.changedsince_modseq == 12345 && req.vanished);
+	test_assert(req.body_count == 7);
+	static const char *const names[] = { "BODY[HEADER.FIELDS (From To)]<0>", "BODY[1.2.MIME]", "BINARY.SIZE[1]",
+					     "BINARY[1.2]<5>", "BODY[]", "BODY[2.TEXT]",
+					     "BODY[HEADER.FIELDS.NOT (Received X-Spam)]" };
+	for (size_t i = 0; i < req.body_count; i++) {
+		buf_reset(&name);
+		imap_fetch_body_name(&req.bodies[i], &name);
+		test_assert_str(buf_cstr(&name), names[i]);
+	}
+	const struct imap_fetch_body *b = &req.bodies[0];
+	test_assert(b->peek && b->kind == IMAP_FETCH_KIND_BODY && b->text == IMAP_SECTION_HEADER_FIELDS);
+	test_assert(b->field_count == 2 && strcmp(b->fields[1], "To") == 0);
+	test_assert(b->partial && b->offset == 0 && b->length == 100);
+	b = &req.bodies[1];
+	test_assert(!b->peek && b->part_count == 2 && b->parts[1] == 2 && b->text == IMAP_SECTION_MIME);
+	test_assert(req.bodies[2].kind == IMAP_FETCH_KIND_BINARY_SIZE && req.bodies[2].peek);
+	test_assert(req.bodies[3].partial && req.bodies[3].offset == 5 && req.bodies[3].length == 10);
+	test_assert(req.bodies[4].text == IMAP_SECTION_WHOLE && req.bodies[4].part_count == 0);
+	imap_fetch_request_free(&req);
+
+	static const struct {
+		const char *line, *msg;
+	} bad[] = {
+		{ "a FETCH 1 BODY[MIME]\r\n", "MIME needs a section part" },
+		{ "a FETCH 1 BODY[1.]\r\n", "Invalid section" },
+		{ "a FETCH 1 BODY[0]\r\n", "Invalid section part number" },
+		{ "a FETCH 1 BODY[01]\r\n", "Invalid section part number" },
+		{ "a FETCH 1 BODY[1HEADER]\r\n", "Invalid section" },
+		{ "a FETCH 1 BODY[4294967296]\r\n", "Invalid section part number" },
+		{ "a FETCH 1 BODY[HEADER.FIELDS]\r\n", "Missing header field list" },
+		{ "a FETCH 1 BODY[HEADER.FIELDS ()]\r\n", "Invalid header field name" },
+		{ "a FETCH 1 BODY[HEADER.FIELDS (a:b)]\r\n", "Invalid header field name" },
+		{ "a FETCH 1 BODY[HEADER.FIELDS (a) x]\r\n", "Invalid section" },
+		{ "a FETCH 1 BODY[HEADERS]\r\n", "Invalid section" },
+		{ "a FETCH 1 BODY[]<0.0>\r\n", "Invalid partial range in FETCH item" },
+		{ "a FETCH 1 BODY[]<1>\r\n", "Invalid partial range in FETCH item" },
+		{ "a FETCH 1 BODY[]<4294967296.1>\r\n", "Invalid partial range in FETCH item" },
+		{ "a FETCH 1 BODY[]x\r\n", "Invalid partial range in FETCH item" },
+		{ "a FETCH 1 BINARY[HEADER]\r\n", "BINARY sections take part numbers only" },
+		{ "a FETCH 1 BINARY.SIZE[1]<0.1>\r\n", "BINARY.SIZE takes no partial range" },
+		{ "a FETCH 1 FOO\r\n", "Invalid FETCH item" },
+		{ "a FETCH 1 BODYX[]\r\n", "Invalid FETCH item" },
+		{ "a FETCH 1 ()\r\n", "Empty FETCH item list" },
+		{ "a FETCH 1 (ALL)\r\n", "Invalid FETCH item" },
+		{ "a FETCH 1 (FLAGS \"UID\")\r\n", "Invalid FETCH item" },
+		{ "a FETCH 1\r\n", "Missing FETCH items" },
+		{ "a FETCH 1 FLAGS (VANISHED)\r\n", "VANISHED needs CHANGEDSINCE" },
+		{ "a FETCH 1 FLAGS (CHANGEDSINCE 0)\r\n", "Invalid CHANGEDSINCE value" },
+		{ "a FETCH 1 FLAGS (CHANGEDSINCE 9223372036854775808)\r\n", "Invalid CHANGEDSINCE value" },
+		{ "a FETCH 1 FLAGS (FOO)\r\n", "Invalid FETCH modifier" },
+		{ "a FETCH 1 FLAGS (CHANGEDSINCE 1) x\r\n", "Too many FETCH arguments" },
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(bad); i++) {
+		cmd = parse_line(p, bad[i].line);
+		test_assert(cmd != NULL);
+		buf_reset(&err);
+		test_assert(imap_fetch_parse(cmd->args + 1, cmd->arg_count - 1, &req, &err) != 0);
+		if (strcmp(buf_cstr(&err), bad[i].msg) != 0)
+			fprintf(stderr, "%s: got %s\n", bad[i].line, buf_cstr(&err));
+		test_assert_str(buf_cstr(&err), bad[i].msg);
+		test_assert(req.bodies == NULL);
+	}
+	buf_free(&err);
+	buf_free(&name);
+	imap_parser_destroy(&p);
+}
+
+static void write_helpers(void)
+{
+	struct buf out = BUF_INIT;
+	imap_write_string(&out, "abc", 3, 0);
+	test_assert_str(buf_cstr(&out), "\"abc\"");
+	buf_reset(&out);
+	imap_write_string(&out, "a\"b\\", 4, 0);
+	test_assert_str(buf_cstr(&out), "\"a\\\"b\\\\\"");
+	buf_reset(&out);
+	imap_write_string(&out, "a\r\nb", 4, 0);
+	test_assert_str(buf_cstr(&out), "{4}\r\na\r\nb");
+	buf_reset(&out);
+	imap_write_string(&out, "\xc3\xa9", 2, 0);
+	test_assert_str(buf_cstr(&out), "{2}\r\n\xc3\xa9");
+	buf_reset(&out);
+	imap_write_string(&out, "\xc3\xa9", 2, IMAP_WRITE_UTF8);
+	test_assert_str(buf_cstr(&out), "\"\xc3\xa9\"");
+	buf_reset(&out);
+	imap_write_string(&out, "a\0b", 3, 0);
+	test_assert(out.len == 8 && memcmp(out.data, "{3}\r\na\x80" "b", 8) == 0);
+	buf_reset(&out);
+	imap_write_string(&out, "a\0b", 3, IMAP_WRITE_BINARY);
+	test_assert(out.len == 9 && memcmp(out.data, "~{3}\r\na\0b", 9) == 0);
+	buf_reset(&out);
+	char big[IMAP_QUOTED_MAX + 1];
+	memset(big, 'x', sizeof(big));
+	imap_write_string(&out, big, sizeof(big), 0);
+	test_assert(strncmp(buf_cstr(&out), "{1025}\r\nxxx", 11) == 0 && out.len == 8 + sizeof(big));
+	buf_reset(&out);
+	imap_write_nstring(&out, NULL, 0, 0);
+	buf_append_char(&out, ' ');
+	imap_write_nstring(&out, "", 0, 0);
+	test_assert_str(buf_cstr(&out), "NIL \"\"");
+	buf_reset(&out);
+	static const char *const as[] = { "INBOX", "NIL", "nil", "", "a b", "[Gmail]/Sent", "50%", "a\"b" };
+	for (size_t i = 0; i < IX_ARRAY_LEN(as); i++) {
+		imap_write_astring(&out, as[i], strlen(as[i]), 0);
+		buf_append_char(&out, '|');
+	}
+	test_assert_str(buf_cstr(&out), "INBOX|\"NIL\"|\"nil\"|\"\"|\"a b\"|[Gmail]/Sent|\"50%\"|\"a\\\"b\"|");
+	buf_reset(&out);
+	const char *kw[] = { "$Junk", "Work" };
+	imap_write_flags(&out, IMAP_FLAG_SEEN | IMAP_FLAG_ANSWERED | IMAP_FLAG_RECENT, kw, 2);
+	test_assert_str(buf_cstr(&out), "(\\Answered \\Seen \\Recent $Junk Work)");
+	buf_reset(&out);
+	imap_write_flags(&out, 0, NULL, 0);
+	test_assert_str(buf_cstr(&out), "()");
+	static const struct {
+		uint32_t v[8];
+		size_t n;
+		const char *want;
+	} sets[] = {
+		{ { 1, 2, 3, 5, 7, 8, 9 }, 7, "1:3,5,7:9" },
+		{ { 1, 1, 2, 2 }, 4, "1:2" },
+		{ { 42 }, 1, "42" },
+		{ { 4294967294u, 4294967295u }, 2, "4294967294:4294967295" },
+		{ { 4294967295u, 1 }, 2, "4294967295,1" },
+		{ { 5, 3 }, 2, "5,3" },
+		{ { 0 }, 0, "" },
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(sets); i++) {
+		buf_reset(&out);
+		imap_write_seqset(&out, sets[i].v, sets[i].n);
+		test_assert_str(buf_cstr(&out), sets[i].want);
+	}
+	buf_free(&out);
+}
+
+/* ---- SEARCH ---- */
+
+static const struct {
+	const char *line, *dump;
+} search_cases[] = {
+	{ "a SEARCH ALL\r\n", "(AND (ALL))" },
+	{ "a SEARCH UNSEEN UNDELETED\r\n", "(AND (FLAGS +0 -8) (FLAGS +0 -4))" },
+	{ "a SEARCH NEW OLD RECENT\r\n", "(AND (FLAGS +32 -8) (FLAGS +0 -32) (FLAGS +32 -0))" },
+	{ "a SEARCH FROM alice SUBJECT \"hello world\"\r\n", "(AND (HEADER FROM \"alice\") (HEADER SUBJECT \"hello world\"))" },
+	{ "a SEARCH OR (FROM a SINCE 1-Jan-2024) NOT TO {3}\r\nbob\r\n",
+	  "(AND (OR (AND (HEADER FROM \"a\") (SINCE 19723)) (NOT (HEADER TO \"bob\"))))" },
+	{ "a UID SEARCH RETURN (MIN MAX COUNT) CHARSET UTF-8 UID 1:* 5,7:9\r\n",
+	  "(AND (UID 1:0) (SEQSET 5:5,7:9))" },
+	{ "a SEARCH HEADER X-Spam \"\" BODY x TEXT y KEYWORD $Junk UNKEYWORD Work\r\n",
+	  "(AND (HEADER X-Spam \"\") (BODY \"x\") (TEXT \"y\") (KEYWORD $Junk) (UNKEYWORD Work))" },
+	{ "a SEARCH LARGER 1000 SMALLER 9999999999 BEFORE \"2-Feb-2000\" ON 1-Jan-1970 SENTBEFORE 1-Jan-1970 "
+	  "SENTON 1-Jan-1970 SENTSINCE 1-Jan-1970\r\n",
+	  "(AND (LARGER 1000) (SMALLER 9999999999) (BEFORE 10989) (ON 0) (SENTBEFORE 0) (SENTON 0) (SENTSINCE 0))" },
+	{ "a SEARCH MODSEQ 620162338 MODSEQ \"/flags/\\\\draft\" all 7\r\n", "(AND (MODSEQ 620162338) (MODSEQ 7))" },
+	{ "a SEARCH $ UID $ ANSWERED DELETED DRAFT FLAGGED SEEN UNANSWERED UNDRAFT UNFLAGGED\r\n",
+	  "(AND (SEQSET $) (UID $) (FLAGS +1 -0) (FLAGS +4 -0) (FLAGS +16 -0) (FLAGS +2 -0) (FLAGS +8 -0) "
+	  "(FLAGS +0 -1) (FLAGS +0 -16) (FLAGS +0 -2))" },
+	{ "a SEARCH CC c BCC d SUBJECT \"\xc3\xa9t\xc3\xa9\"\r\n",
+	  "(AND (HEADER CC \"c\") (HEADER BCC \"d\") (HEADER SUBJECT \"\xc3\xa9t\xc3\xa9\"))" },
+};
+
+static void search_parse_table(void)
+{
+	struct imap_parser *p = imap_parser_create(NULL);
+	struct buf err = BUF_INIT, dump = BUF_INIT;
+	for (size_t i = 0; i < IX_ARRAY_LEN(search_cases); i++) {
+		const struct imap_command *cmd = parse_line(p, search_cases[i].line);
+		test_assert(cmd != NULL);
+		struct imap_search_query *q;
+		bool badcs;
+		buf_reset(&err);
+		int ret = imap_search_parse(cmd->args, cmd->arg_count, &q, &badcs, &err);
+		if (ret != 0)
+			fprintf(stderr, "%s: %s\n", search_cases[i].line, buf_cstr(&err));
+		test_assert(ret == 0);
+		buf_reset(&dump);
+		imap_search_key_dump(&q->root, &dump);
+		if (strcmp(buf_cstr(&dump), search_cases[i].dump) != 0)
+			fprintf(stderr, "%s: got %s\n", search_cases[i].line, buf_cstr(&dump));
+		int ok = strcmp(buf_cstr(&dump), search_cases[i].dump) == 0;
+		if (i == 5)
+			ok &= q->esearch && q->return_opts == (IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_MAX |
+								IMAP_SEARCH_RETURN_COUNT);
+		if (i == 8)
+			ok &= q->uses_modseq;
+		if (i == 9)
+			ok &= q->uses_saved && !q->esearch;
+		imap_search_query_destroy(&q);
+		test_assert(ok && q == NULL);
+	}
+	buf_free(&err);
+	buf_free(&dump);
+	imap_parser_destroy(&p);
+}
+
+static void search_parse_errors(void)
+{
+	static const struct {
+		const char *line, *msg;
+		bool badcharset;
+	} bad[] = {
+		{ "a SEARCH\r\n", "Missing search key", false },
+		{ "a SEARCH CHARSET ISO-8859-1 ALL\r\n", "Unsupported charset", true },
+		{ "a SEARCH CHARSET\r\n", "CHARSET needs a name", false },
+		{ "a SEARCH FOO\r\n", "Unknown search key", false },
+		{ "a SEARCH FROM\r\n", "Missing search string", false },
+		{ "a SEARCH SINCE 31-Feb-2024\r\n", "Invalid search date", false },
+		{ "a SEARCH SINCE\r\n", "Invalid search date", false },
+		{ "a SEARCH HEADER X\r\n", "HEADER needs a field name and a string", false },
+		{ "a SEARCH HEADER \"a:b\" x\r\n", "Invalid header field name", false },
+		{ "a SEARCH LARGER -1\r\n", "Invalid size", false },
+		{ "a SEARCH LARGER 99999999999999999999\r\n", "Invalid size", false },
+		{ "a SEARCH UID 0\r\n", "Invalid sequence set", false },
+		{ "a SEARCH 1:4294967296\r\n", "Invalid sequence set", false },
+		{ "a SEARCH OR ALL\r\n", "Missing search key", false },
+		{ "a SEARCH NOT\r\n", "Missing search key", false },
+		{ "a SEARCH ()\r\n", "Empty search key list", false },
+		{ "a SEARCH KEYWORD \\Seen\r\n", "Invalid keyword", false },
+		{ "a SEARCH RETURN (FOO) ALL\r\n", "Unknown RETURN option", false },
+		{ "a SEARCH RETURN ALL\r\n", "RETURN needs a list", false },
+		{ "a SEARCH MODSEQ \"/flags/\\\\seen\" bogus 5\r\n", "Invalid MODSEQ entry", false },
+		{ "a SEARCH MODSEQ \"x\" all 5\r\n", "Invalid MODSEQ entry name", false },
+		{ "a SEARCH SUBJECT \"\xff\"\r\n", "Search string is not valid UTF-8", false },
+		{ "a SEARCH \"ALL\"\r\n", "Invalid search key", false },
+	};
+	struct imap_parser *p = imap_parser_create(NULL);
+	struct buf err = BUF_INIT;
+	for (size_t i = 0; i < IX_ARRAY_LEN(bad); i++) {
+		const struct imap_command *cmd = parse_line(p, bad[i].line);
+		test_assert(cmd != NULL);
+		struct imap_search_query *q;
+		bool badcs;
+		buf_reset(&err);
+		test_assert(imap_search_parse(cmd->args, cmd->arg_count, &q, &badcs, &err) != 0);
+		if (strcmp(buf_cstr(&err), bad[i].msg) != 0)
+			fprintf(stderr, "%s: got %s\n", bad[i].line, buf_cstr(&err));
+		test_assert_str(buf_cstr(&err), bad[i].msg);
+		test_assert(q == NULL && badcs == bad[i].badcharset);
+	}
+	/* depth bombs: NOT NOT NOT ..., OR chains and nested lists all stop at IMAP_SEARCH_MAX_DEPTH */
+	struct buf line = BUF_INIT;
+	buf_append_str(&line, "a SEARCH");
+	for (int i = 0; i < 100; i++)
+		buf_append_str(&line, " NOT");
+	buf_append_str(&line, " ALL\r\n");
+	const struct imap_command *cmd = parse_line(p, buf_cstr(&line));
+	struct imap_search_query *q;
+	bool badcs;
+	buf_reset(&err);
+	test_assert(imap_search_parse(cmd->args, cmd->arg_count, &q, &badcs, &err) == IX_ELIMIT);
+	test_assert_str(buf_cstr(&err), "Search keys nested too deeply");
+	buf_reset(&line);
+	buf_append_str(&line, "a SEARCH");
+	for (int i = 0; i < 2000; i++)
+		buf_append_str(&line, " ALL");
+	buf_append_str(&line, "\r\n");
+	cmd = parse_line(p, buf_cstr(&line));
+	buf_reset(&err);
+	test_assert(imap_search_parse(cmd->args, cmd->arg_count, &q, &badcs, &err) == IX_ELIMIT);
+	test_assert_str(buf_cstr(&err), "Too many search keys");
+	buf_free(&line);
+	buf_free(&err);
+	imap_parser_destroy(&p);
+}
+
+struct fake_msg {
+	const char *from, *subject, *body;
+};
+
+static bool fake_header(void *ctx, const char *name, struct buf *value_r)
+{
+	const struct fake_msg *m = ctx;
+	const char *v = strcasecmp(name, "From") == 0 ? m->from : strcasecmp(name, "Subject") == 0 ? m->subject : NULL;
+	if (v == NULL)
+		return false;
+	buf_append_str(value_r, v);
+	return true;
+}
+
+static void fake_body(void *ctx, bool with_headers, struct buf *text_r)
+{
+	const struct fake_msg *m = ctx;
+	if (with_headers)
+		buf_printf(text_r, "From: %s\nSubject: %s\n\n", m->from, m->subject);
+	buf_append_str(text_r, m->body);
+}
+
+static void search_evaluate(void)
+{
+	struct fake_msg fm = { "Alice Example <alice@example.com>", "R\xc3\xa9sum\xc3\xa9 for the JOB", "Hello, World" };
+	const char *kw[] = { "$Junk" };
+	uint32_t saved[] = { 3, 10, 42 };
+	struct imap_search_msg m;
+	memset(&m, 0, sizeof(m));
+	m.seq = 4;
+	m.uid = 42;
+	m.seq_max = 10;
+	m.uid_max = 50;
+	m.flags = IMAP_FLAG_SEEN | IMAP_FLAG_RECENT;
+	m.keywords = kw;
+	m.keyword_count = 1;
+	m.size = 2048;
+	m.internal_date = 1704067200 + 3600; /* 2024-01-01 01:00 UTC */
+	m.internal_tz = -120;                /* counted in UTC-2: still 2023-12-31 */
+	m.has_sent_date = true;
+	m.sent_date = 1704067200 - 60;       /* 2023-12-31 23:59 UTC ... */
+	m.sent_tz = 60;                      /* ... written as 2024-01-01 00:59 +0100 */
+	m.modseq = 100;
+	m.saved_uids = saved;
+	m.saved_count = 3;
+	m.ctx = &fm;
+	m.header = fake_header;
+	m.body = fake_body;
+	static const struct {
+		const char *line;
+		bool match;
+	} cases[] = {
+		{ "a SEARCH ALL\r\n", true },
+		{ "a SEARCH FROM ALICE\r\n", true },
+		{ "a SEARCH FROM bob\r\n", false },
+		{ "a SEARCH SUBJECT job\r\n", true },
+		{ "a SEARCH SUBJECT \"r\xc3\xa9sum\xc3\xa9\"\r\n", true },
+		{ "a SEARCH SUBJECT \"R\xc3\x89SUM\xc3\x89\"\r\n", false }, /* no Unicode case folding */
+		{ "a SEARCH TO x\r\n", false },
+		{ "a SEARCH HEADER From \"\"\r\n", true },
+		{ "a SEARCH HEADER To \"\"\r\n", false },
+		{ "a SEARCH BODY world\r\n", true },
+		{ "a SEARCH BODY alice\r\n", false },
+		{ "a SEARCH TEXT alice\r\n", true },
+		{ "a SEARCH SEEN RECENT NOT DELETED\r\n", true },
+		{ "a SEARCH NEW\r\n", false },
+		{ "a SEARCH OLD\r\n", false },
+		{ "a SEARCH UNSEEN\r\n", false },
+		{ "a SEARCH KEYWORD $junk UNKEYWORD Work\r\n", true },
+		{ "a SEARCH KEYWORD Work\r\n", false },
+		{ "a SEARCH LARGER 2047 SMALLER 2049\r\n", true },
+		{ "a SEARCH LARGER 2048\r\n", false },
+		{ "a SEARCH ON 31-Dec-2023 BEFORE 1-Jan-2024 SINCE 31-Dec-2023\r\n", true },
+		{ "a SEARCH ON 1-Jan-2024\r\n", false },
+		{ "a SEARCH SENTON 1-Jan-2024 SENTSINCE 1-Jan-2024 SENTBEFORE 2-Jan-2024\r\n", true },
+		{ "a SEARCH SENTON 31-Dec-2023\r\n", false },
+		{ "a SEARCH 4 UID 42\r\n", true },
+		{ "a SEARCH 1:3,5:*\r\n", false },
+		{ "a SEARCH 10:*\r\n", false },
+		{ "a SEARCH UID 43:*\r\n", false },
+		{ "a SEARCH UID *:42\r\n", true },
+		{ "a SEARCH $ UID $\r\n", true },
+		{ "a SEARCH MODSEQ 100\r\n", true },
+		{ "a SEARCH MODSEQ 101\r\n", false },
+		{ "a SEARCH OR FROM bob (SUBJECT job LARGER 1)\r\n", true },
+		{ "a SEARCH OR FROM bob NOT SUBJECT job\r\n", false },
+		{ "a SEARCH NOT NOT ALL\r\n", true },
+	};
+	struct imap_parser *p = imap_parser_create(NULL);
+	struct buf err = BUF_INIT;
+	for (size_t i = 0; i < IX_ARRAY_LEN(cases); i++) {
+		const struct imap_command *cmd = parse_line(p, cases[i].line);
+		test_assert(cmd != NULL);
+		struct imap_search_query *q;
+		bool badcs;
+		test_assert(imap_search_parse(cmd->args, cmd->arg_count, &q, &badcs, &err) == 0);
+		bool got = imap_search_match(q, &m);
+		imap_search_query_destroy(&q);
+		if (got != cases[i].match)
+			fprintf(stderr, "%s: got %d\n", cases[i].line, got);
+		test_assert(got == cases[i].match);
+	}
+	test_assert(imap_search_contains("abc", 3, "", 0));
+	test_assert(!imap_search_contains("ab", 2, "abc", 3));
+	test_assert(imap_search_contains("xxABCxx", 7, "abc", 3));
+	test_assert(!imap_search_contains("\xc3\xa9", 2, "\xc3\x89", 2));
+	buf_free(&err);
+	imap_parser_destroy(&p);
+}
+
 TEST_MAIN("imap_parse", TEST_CASE(parse_table_chunked), TEST_CASE(parse_nul_and_skip_chunked),
 	  TEST_CASE(parse_limits), TEST_CASE(parse_whole_and_helpers), TEST_CASE(seqset_parse_and_resolve),
-	  TEST_CASE(flags_and_dates))
+	  TEST_CASE(flags_and_dates), TEST_CASE(fetch_items_and_sections), TEST_CASE(write_helpers),
+	  TEST_CASE(search_parse_table), TEST_CASE(search_parse_errors), TEST_CASE(search_evaluate))
