@@ -23,7 +23,7 @@ struct dir;
 /* Opens the replica: starts a background thread (owned by the library) that connects to ldapi_uri (an
  * ldapi:// URL with the socket path percent-encoded), binds with SASL EXTERNAL (slapd maps it to the rootDN),
  * and runs a refreshAndPersist content-sync session over suffix (the recipients, public folders, servers,
- * accepted domains, recipient policies and connectors). It reconnects with backoff (100 ms doubling to 5 s)
+ * accepted domains, recipient policies and connectors). It reconnects with backoff (100 ms doubling to 1 s)
  * whenever the session breaks and resumes from the last sync cookie; after a slapd restart the full present
  * list that arrives is diffed so entries deleted meanwhile disappear.
  * Returns at once (the directory need not be up): IX_OK, or IX_EINVAL (bad URI or suffix) with a message.

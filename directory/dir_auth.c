@@ -1,5 +1,6 @@
 /* dir_auth.c - password checks: the login is resolved to a user's DN through the replica, then slapd verifies
- * the password by a simple bind as that DN on one of a small pool of connections. */
+ * the password by a simple bind as that DN on one of a small pool of connections (opened with EXTERNAL,
+ * then rebound as each user in turn). */
 #include "dir_private.h"
 
 #include <ldap.h>
@@ -98,7 +99,7 @@ int dir_authenticate(struct dir *dir, const char *login, const char *password, s
 		LDAP *ld = pool->lds[slot];
 		if (ld == NULL) {
 			struct buf error = BUF_INIT;
-			ld = dir_ldap_connect(dir->uri, false, &error);
+			ld = dir_ldap_connect(dir->uri, &error);
 			if (ld == NULL) {
 				if (error_r != NULL)
 					buf_append_str(error_r, buf_cstr(&error));

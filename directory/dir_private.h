@@ -191,8 +191,8 @@ void *dir_sync_thread(void *arg);
 void dir_bind_pool_init(struct dir_bind_pool *pool);
 void dir_bind_pool_free(struct dir_bind_pool *pool);
 
-/* Connects to uri with protocol 3, no referrals, explicit limits and timeouts (ldap.conf cannot change them).
- * With external, binds with SASL EXTERNAL. Returns the LDAP * (as void *) or NULL with a message. */
-void *dir_ldap_connect(const char *uri, bool external, struct buf *error_r);
+/* Connects to uri and binds with SASL EXTERNAL (ldap_util), then sets no client-side size or time limit and
+ * restart on EINTR (ldap.conf cannot change them). Returns the LDAP * (as void *) or NULL with a message. */
+void *dir_ldap_connect(const char *uri, struct buf *error_r);
 
 #endif

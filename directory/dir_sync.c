@@ -15,7 +15,7 @@
 #include "util.h"
 
 #define DIR_BACKOFF_MIN_MS 100
-#define DIR_BACKOFF_MAX_MS 5000
+#define DIR_BACKOFF_MAX_MS 1000
 
 /* What the session synchronizes: recipients and the configuration the services need. */
 #define DIR_SYNC_FILTER                                                                                     \
@@ -436,7 +436,7 @@ void *dir_sync_thread(void *arg)
 	bool first = true, warned = false;
 	while (!stopping(dir)) {
 		struct buf error = BUF_INIT;
-		LDAP *ld = dir_ldap_connect(dir->uri, true, &error);
+		LDAP *ld = dir_ldap_connect(dir->uri, &error);
 		if (ld != NULL) {
 			warned = false;
 			if (!first) {
