@@ -445,13 +445,15 @@ static int parse_entity(struct parser *ps, size_t start, size_t end, size_t pare
 	nd->p.subtype = subtype;
 	nd->p.charset = mime_param_get(nd->params, nd->nparams, "charset");
 	default_charset(nd);
-	if (cte != NULL && cte[0] != '\0') {
-		nd->enc_raw = cte;
-		nd->p.encoding = lower_dup(cte);
-	} else {
+	if (cte != NULL) {
+		/* a token, possibly with comments around it */
+		char *dummy = NULL;
+		struct mime_param *junk = NULL;
+		size_t njunk = mime_parse_ctype(cte, 0, &nd->enc_raw, &dummy, &junk, &ps->flags);
+		mime_params_free(junk, njunk);
 		free(cte);
-		nd->p.encoding = xstrdup("7bit");
 	}
+	nd->p.encoding = lower_dup(nd->enc_raw != NULL ? nd->enc_raw : "7bit");
 	if (cdisp != NULL) {
 		char *dummy = NULL;
 		nd->ndparams = mime_parse_ctype(cdisp, 0, &nd->disp, &dummy, &nd->dparams, &ps->flags);

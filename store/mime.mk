@@ -12,3 +12,7 @@ $(BUILD)/tests/unit/test_mime: $(call objs,tests/unit/test_mime.c tests/unit/tes
 
 FUZZ_TARGETS += mime
 FUZZ_LIBS_mime := $(MIME_LIB)
+
+BENCHES += $(BUILD)/store/mime_bench
+$(BUILD)/store/mime_bench: $(call objs,store/mime_bench.c) $(MIME_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^

@@ -66,19 +66,22 @@ int mime_hdr_next(struct mime_hdr_iter *it, const char **name_r, size_t *name_le
 char *mime_unfold(const char *value, size_t len)
 {
 	struct buf b = BUF_INIT;
-	buf_reserve(&b, len);
-	for (size_t i = 0; i < len; i++) {
-		char c = value[i];
-		if (c == '\r' || c == '\n' || c == '\0')
-			continue;
-		if (b.len == 0 && (c == ' ' || c == '\t'))
-			continue;
-		buf_append_char(&b, c);
+	size_t i = 0;
+	while (i < len && (value[i] == ' ' || value[i] == '\t' || value[i] == '\r' || value[i] == '\n' || value[i] == '\0'))
+		i++;
+	buf_reserve(&b, len - i);
+	while (i < len) {
+		/* copy the run up to the next CR, LF or NUL, which are dropped */
+		size_t run = i;
+		while (run < len && value[run] != '\r' && value[run] != '\n' && value[run] != '\0')
+			run++;
+		buf_append(&b, value + i, run - i);
+		i = run + 1;
 	}
 	while (b.len > 0 && (b.data[b.len - 1] == ' ' || b.data[b.len - 1] == '\t'))
 		b.len--;
-	if (b.data != NULL)
-		b.data[b.len] = '\0';
+	buf_append(&b, "", 0);
+	b.data[b.len] = '\0';
 	return buf_steal(&b);
 }
 
@@ -528,8 +531,10 @@ static void b64_decode(const char *s, size_t len, struct buf *out)
 	}
 }
 
-/* Tries an encoded-word at s (which starts with "=?"). Returns its length and appends the decoded UTF-8, or 0. */
-static size_t encoded_word(const char *s, size_t len, struct buf *out)
+/* Tries an encoded-word at s (which starts with "=?"). Returns its length and appends the decoded UTF-8, or 0.
+ * *no_end is where an earlier search for "?=" stopped without finding one (whitespace or the end): a word whose
+ * text starts before it cannot end either, so a run of unterminated "=?" stays linear. */
+static size_t encoded_word(const char *s, size_t len, struct buf *out, const char **no_end)
 {
 	size_t i = 2;
 	size_t cs_start = i;
@@ -544,13 +549,19 @@ static size_t encoded_word(const char *s, size_t len, struct buf *out)
 	if (enc != 'b' && enc != 'q')
 		return 0;
 	size_t t_start = i + 3, t = t_start;
+	if (*no_end != NULL && s + t_start <= *no_end)
+		return 0;
 	while (t + 1 < len && !(s[t] == '?' && s[t + 1] == '=')) {
-		if (s[t] == ' ' || s[t] == '\t' || s[t] == '\r' || s[t] == '\n')
+		if (s[t] == ' ' || s[t] == '\t' || s[t] == '\r' || s[t] == '\n') {
+			*no_end = s + t;
 			return 0;
+		}
 		t++;
 	}
-	if (t + 1 >= len)
+	if (t + 1 >= len) {
+		*no_end = s + t;
 		return 0;
+	}
 	enum charset cs = charset_find(s + cs_start, cs_len);
 	if (cs == CS_UNKNOWN)
 		return 0;
@@ -580,10 +591,11 @@ void mime_decode_words(const char *in, size_t len, struct buf *out)
 	size_t i = 0;
 	int last_was_word = 0;
 	size_t ws_start = 0, ws_len = 0; /* whitespace seen after the last encoded-word, not yet written */
+	const char *no_end = NULL;
 	while (i < len) {
 		if (in[i] == '=' && i + 1 < len && in[i + 1] == '?') {
 			size_t mark = out->len;
-			size_t n = encoded_word(in + i, len - i, out);
+			size_t n = encoded_word(in + i, len - i, out, &no_end);
 			if (n > 0) {
 				if (ws_len > 0 && !last_was_word) {
 					/* whitespace before a word that follows plain text: keep it, before the word */
@@ -612,8 +624,13 @@ void mime_decode_words(const char *in, size_t len, struct buf *out)
 			ws_len = 0;
 		}
 		last_was_word = 0;
-		buf_append_char(out, in[i]);
-		i++;
+		/* plain text up to the next whitespace or "=?" */
+		size_t run = i + 1;
+		while (run < len && in[run] != ' ' && in[run] != '\t' && in[run] != '\r' && in[run] != '\n' &&
+		       !(in[run] == '=' && run + 1 < len && in[run + 1] == '?'))
+			run++;
+		buf_append(out, in + i, run - i);
+		i = run;
 	}
 	if (ws_len > 0)
 		buf_append(out, in + ws_start, ws_len);
@@ -645,13 +662,19 @@ void mime_imap_string(struct buf *out, const char *s, size_t len)
 				buf_append_char(out, s[i]);
 		return;
 	}
+	buf_reserve(out, len + 2);
 	buf_append_char(out, '"');
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '\0')
-			continue;
-		if (s[i] == '"' || s[i] == '\\')
+	size_t i = 0;
+	while (i < len) {
+		size_t run = i;
+		while (run < len && s[run] != '\0' && s[run] != '"' && s[run] != '\\')
+			run++;
+		buf_append(out, s + i, run - i);
+		if (run < len && s[run] != '\0') {
 			buf_append_char(out, '\\');
-		buf_append_char(out, s[i]);
+			buf_append_char(out, s[run]);
+		}
+		i = run + 1;
 	}
 	buf_append_char(out, '"');
 }

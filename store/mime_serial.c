@@ -116,9 +116,13 @@ static unsigned long long get_num(struct reader *r, unsigned long long max)
 
 static char *get_str(struct reader *r, int required)
 {
-	unsigned long long n = get_num(r, (unsigned long long)(r->end - r->p) + 1);
+	unsigned long long n = get_num(r, ULLONG_MAX);
 	if (r->bad)
 		return NULL;
+	if (n > (unsigned long long)(r->end - r->p) + 1) {
+		r->bad = 1;
+		return NULL;
+	}
 	if (n == 0) {
 		if (required)
 			r->bad = 1;

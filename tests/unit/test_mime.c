@@ -614,6 +614,38 @@ static void limits(void)
 	buf_free(&err);
 }
 
+/* Inputs built to find quadratic paths: they must finish promptly (nothing is timed; a slow path shows as a hang). */
+static void adversarial_inputs(void)
+{
+	struct buf b = BUF_INIT;
+	struct mime_info *info;
+	buf_append_str(&b, "Subject: ");
+	for (int i = 0; i < 50000; i++)
+		buf_append_str(&b, "=?x?q?a"); /* never terminated: each "=?" must not rescan the rest */
+	buf_append_str(&b, "\r\nFrom: ");
+	for (int i = 0; i < 20000; i++)
+		buf_append_str(&b, "a@b, (c(d)\"e\" <f");
+	buf_append_str(&b, "\r\nContent-Type: text/plain");
+	for (int i = 0; i < 5000; i++)
+		buf_printf(&b, "; n*%d*=x", i % 70);
+	buf_append_str(&b, "\r\n\r\n");
+	test_assert(mime_parse(b.data, b.len, NULL, &info, NULL) == IX_OK);
+	test_assert(info->flags & MIME_F_TOO_MANY_PARAMS);
+	test_assert(strlen(info->subject) == 50000 * 7);
+	mime_info_destroy(&info);
+
+	/* many nested levels, each with a large body */
+	buf_reset(&b);
+	for (unsigned i = 0; i < 32; i++)
+		buf_printf(&b, "Content-Type: multipart/mixed; boundary=\"b%u\"\r\n\r\n--b%u\r\n", i, i);
+	for (int i = 0; i < 20000; i++)
+		buf_append_str(&b, "--b not a boundary line at all\r\n");
+	test_assert(mime_parse(b.data, b.len, NULL, &info, NULL) == IX_OK);
+	test_assert(info->part_count == 33 && (info->flags & MIME_F_NO_CLOSE_BOUNDARY));
+	mime_info_destroy(&info);
+	buf_free(&b);
+}
+
 static void headers_8bit_and_nul(void)
 {
 	PARSE(info, msg_headers8bit);
@@ -750,6 +782,36 @@ static void body_decoding(void)
 	mime_info_destroy(&info);
 }
 
+static void toplevel_rfc822(void)
+{
+	/* a whole message that is itself an encapsulated message: "1" is the body, "1.1" the inner body */
+	static const char msg[] = "From: a@b.c\r\nContent-Type: message/rfc822\r\n"
+				  "Content-Transfer-Encoding: 7bit (plain)\r\n\r\n"
+				  "Subject: inner\r\n\r\ninner body\r\n";
+	PARSE(info, msg);
+	test_assert(info->part_count == 2 && info->flags == 0);
+	test_assert_str(info->bodystructure,
+			"(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 30 (NIL \"inner\" NIL NIL NIL NIL NIL NIL NIL NIL) "
+			"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 12 1 NIL NIL NIL NIL) 3 "
+			"NIL NIL NIL NIL)");
+	struct buf b = BUF_INIT;
+	test_assert(mime_find_part(info, "1") == &info->parts[0]);
+	test_assert(mime_find_part(info, "1.1") == &info->parts[1]);
+	test_assert_str(range(info, msg, "1.1", &b), "inner body\r\n");
+	test_assert_str(range(info, msg, "1.HEADER", &b), "Subject: inner\r\n\r\n");
+	test_assert_str(range(info, msg, "TEXT", &b), "Subject: inner\r\n\r\ninner body\r\n");
+	buf_free(&b);
+	mime_info_destroy(&info);
+
+	/* base64 message/rfc822 is flagged and still gives a well-formed structure */
+	static const char msg2[] = "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+				   "U3ViamVjdDogeA0KDQp5DQo=\r\n";
+	PARSE(info2, msg2);
+	test_assert(info2->flags == (MIME_F_BAD_ENCODING | MIME_F_BAD_HEADER));
+	test_assert(strncmp(info2->bodystructure, "(\"message\" \"rfc822\" NIL NIL NIL \"base64\" 26 (NIL NIL", 50) == 0);
+	mime_info_destroy(&info2);
+}
+
 static long long date_of(const char *v)
 {
 	char *msg = xasprintf("Date: %s\r\n\r\n", v);
@@ -873,7 +935,7 @@ static void every_prefix(void)
 TEST_MAIN("mime", TEST_CASE(plain_rfc3501_example), TEST_CASE(multipart_alternative),
 	  TEST_CASE(multipart_mixed_attachment), TEST_CASE(message_rfc822_nested), TEST_CASE(group_addresses),
 	  TEST_CASE(address_forms), TEST_CASE(encoded_words), TEST_CASE(no_boundary), TEST_CASE(missing_close_boundary),
-	  TEST_CASE(multipart_without_delimiters), TEST_CASE(truncated_header), TEST_CASE(limits),
+	  TEST_CASE(multipart_without_delimiters), TEST_CASE(truncated_header), TEST_CASE(limits), TEST_CASE(adversarial_inputs),
 	  TEST_CASE(headers_8bit_and_nul), TEST_CASE(bare_lf), TEST_CASE(boundary_prefix), TEST_CASE(digest_and_params),
-	  TEST_CASE(imap_strings), TEST_CASE(header_fields), TEST_CASE(body_decoding), TEST_CASE(dates),
+	  TEST_CASE(imap_strings), TEST_CASE(header_fields), TEST_CASE(body_decoding), TEST_CASE(toplevel_rfc822), TEST_CASE(dates),
 	  TEST_CASE(serialization_roundtrip), TEST_CASE(every_prefix))
