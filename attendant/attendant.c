@@ -23,8 +23,24 @@
 enum svc_state { SVC_STOPPED, SVC_STARTING, SVC_RUNNING, SVC_BACKOFF, SVC_FAILED, SVC_STOPPING };
 static const char *const svc_state_names[] = { "stopped", "starting", "running", "backoff", "failed", "stopping" };
 
+struct attendant;
+
+/* A supervised daemon: a program beside the interchange binary, run as PROGRAM --data DIR. */
+struct service_def {
+	const char *name;
+	const char *program;
+};
+
+/* Started in this order after slapd, stopped in the reverse order before it. */
+static const struct service_def service_defs[] = {
+	{ NULL, NULL }, /* the services (mta, smtpd, imapd, pop3d) are listed here as they are built */
+};
+
 struct service {
 	const char *name;
+	const char *program; /* NULL for slapd and the attendant itself */
+	struct attendant *a;
+	int attendant_pipe;  /* write end: closed when the attendant dies, so the service stops too */
 	pid_t pid;
 	enum svc_state state;
 	time_t started;      /* wall clock of the last start */
@@ -36,11 +52,16 @@ struct service {
 	struct evloop_timer restart_timer;
 };
 
+#define MAX_SERVICES 8
+
 struct attendant {
 	struct config *cfg;
 	struct evloop *loop;
 	struct service slapd;
 	struct service self;
+	struct service services[MAX_SERVICES];
+	size_t nservices;
+	char *bindir;
 	int slapd_lock_fd;
 	int log_fd;
 	int control_fd;
@@ -98,21 +119,80 @@ static int start_slapd(struct attendant *a, struct buf *error_r)
 	return IX_OK;
 }
 
+static int start_service(struct attendant *a, struct service *s, struct buf *error_r)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		buf_printf(error_r, "pipe: %s", strerror(errno));
+		return IX_EIO;
+	}
+	char *program = xasprintf("%s/%s", a->bindir, s->program);
+	char *logpath = xasprintf("%s/log/%s.log", a->cfg->data_dir, s->name);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		buf_printf(error_r, "fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		free(program);
+		free(logpath);
+		return IX_EIO;
+	}
+	if (pid == 0) {
+		int fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT, 0640);
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0)
+			dup2(devnull, 0);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		fcntl(p[0], F_SETFD, 0);
+		char num[16];
+		snprintf(num, sizeof(num), "%d", p[0]);
+		setenv("IX_ATTENDANT_FD", num, 1);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execl(program, program, "--data", a->cfg->data_dir, (char *)NULL);
+		fprintf(stderr, "cannot run %s: %s\n", program, strerror(errno));
+		_exit(127);
+	}
+	close(p[0]);
+	free(program);
+	free(logpath);
+	s->attendant_pipe = p[1];
+	s->pid = pid;
+	s->state = SVC_RUNNING;
+	s->started = time(NULL);
+	log_info("%s started (pid %ld)", s->name, (long)pid);
+	return IX_OK;
+}
+
 static void restart_due(struct evloop *loop, struct evloop_timer *timer, void *ctx)
 {
 	(void)loop;
 	(void)timer;
-	struct attendant *a = ctx;
+	struct service *s = ctx;
+	struct attendant *a = s->a;
 	if (a->stopping)
 		return;
 	struct buf err = BUF_INIT;
-	a->slapd.restarts++;
+	s->restarts++;
+	if (s->program != NULL) {
+		if (start_service(a, s, &err) != IX_OK) {
+			log_error("%s did not restart: %s", s->name, buf_cstr(&err));
+			s->state = SVC_FAILED;
+		}
+		buf_free(&err);
+		return;
+	}
 	if (start_slapd(a, &err) != IX_OK) {
 		log_error("slapd did not come back: %s", buf_cstr(&err));
 		a->slapd.state = SVC_BACKOFF;
 		a->slapd.backoff_ms = a->slapd.backoff_ms * 2 > ATTENDANT_BACKOFF_MAX_MS ? ATTENDANT_BACKOFF_MAX_MS
 											  : a->slapd.backoff_ms * 2;
-		evloop_timer_start(a->loop, &a->slapd.restart_timer, a->slapd.backoff_ms, 0, restart_due, a);
+		evloop_timer_start(a->loop, &a->slapd.restart_timer, a->slapd.backoff_ms, 0, restart_due, &a->slapd);
 	}
 	buf_free(&err);
 }
@@ -121,6 +201,10 @@ static void service_died(struct attendant *a, struct service *s, int status)
 {
 	describe_exit(status, s->last_exit, sizeof(s->last_exit));
 	s->pid = 0;
+	if (s->attendant_pipe > 0) {
+		close(s->attendant_pipe);
+		s->attendant_pipe = -1;
+	}
 	if (a->stopping) {
 		s->state = SVC_STOPPED;
 		return;
@@ -140,7 +224,7 @@ static void service_died(struct attendant *a, struct service *s, int status)
 	}
 	s->state = SVC_BACKOFF;
 	log_info("restarting %s in %u ms", s->name, s->backoff_ms);
-	evloop_timer_start(a->loop, &s->restart_timer, s->backoff_ms, 0, restart_due, a);
+	evloop_timer_start(a->loop, &s->restart_timer, s->backoff_ms, 0, restart_due, s);
 	s->backoff_ms = s->backoff_ms * 2 > ATTENDANT_BACKOFF_MAX_MS ? ATTENDANT_BACKOFF_MAX_MS : s->backoff_ms * 2;
 }
 
@@ -156,6 +240,10 @@ static void on_sigchld(struct evloop *loop, int signo, void *ctx)
 			if (a->prov != NULL)
 				prov_close(&a->prov);
 			service_died(a, &a->slapd, status);
+		}
+		for (size_t i = 0; i < a->nservices; i++) {
+			if (pid == a->services[i].pid)
+				service_died(a, &a->services[i], status);
 		}
 	}
 }
@@ -232,6 +320,10 @@ static void on_control(struct evloop *loop, int fd, unsigned events, void *ctx)
 			service_json(&out, &a->self, now);
 			buf_append_str(&out, ", ");
 			service_json(&out, &a->slapd, now);
+			for (size_t i = 0; i < a->nservices; i++) {
+				buf_append_str(&out, ", ");
+				service_json(&out, &a->services[i], now);
+			}
 			buf_append_str(&out, "]}\n");
 		} else {
 			buf_printf(&out, "{\"error\": \"unknown request\"}\n");
@@ -279,6 +371,42 @@ static int take_lock(const struct config *cfg, const char *rel, int *fd_r, struc
 	return IX_OK;
 }
 
+/* Stops the services in reverse order: SIGTERM (they close sessions politely), then SIGKILL after a grace. */
+static void stop_services(struct attendant *a)
+{
+	for (size_t i = a->nservices; i-- > 0;) {
+		struct service *s = &a->services[i];
+		evloop_timer_stop(a->loop, &s->restart_timer);
+		if (s->pid > 0)
+			kill(s->pid, SIGTERM);
+	}
+	unsigned long long deadline = now_usec() + ATTENDANT_STOP_GRACE_MS * 1000ULL;
+	for (size_t i = a->nservices; i-- > 0;) {
+		struct service *s = &a->services[i];
+		while (s->pid > 0) {
+			int status;
+			pid_t w = waitpid(s->pid, &status, WNOHANG);
+			if (w == s->pid || (w < 0 && errno == ECHILD)) {
+				s->pid = 0;
+				break;
+			}
+			if (now_usec() > deadline) {
+				log_warn("%s (pid %ld) did not stop in time: killing it", s->name, (long)s->pid);
+				kill(s->pid, SIGKILL);
+				waitpid(s->pid, &status, 0);
+				s->pid = 0;
+				break;
+			}
+			usleep(10000);
+		}
+		s->state = SVC_STOPPED;
+		if (s->attendant_pipe >= 0) {
+			close(s->attendant_pipe);
+			s->attendant_pipe = -1;
+		}
+	}
+}
+
 /* Tells the waiting `interchange start` the outcome: "ok" (error NULL) or "error: reason". */
 static void report(int *ready_fd, const char *error)
 {
@@ -301,6 +429,14 @@ int attendant_run(struct config *cfg, int ready_fd)
 	struct buf err = BUF_INIT;
 	int attendant_lock = -1, ret = 1;
 	a.slapd.name = "slapd";
+	a.slapd.a = &a;
+	a.slapd.attendant_pipe = -1;
+	a.self.attendant_pipe = -1;
+	char exe[4096];
+	ssize_t elen = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[elen > 0 ? elen : 0] = '\0';
+	char *slash = strrchr(exe, '/');
+	a.bindir = slash != NULL ? xstrndup(exe, (size_t)(slash - exe)) : xstrdup(".");
 	a.self.name = "attendant";
 	a.slapd.backoff_ms = ATTENDANT_BACKOFF_FIRST_MS;
 	a.slapd.window_start = time(NULL);
@@ -349,7 +485,17 @@ int attendant_run(struct config *cfg, int ready_fd)
 	log_info("starting the directory (slapd)");
 	if (start_slapd(&a, &err) != IX_OK)
 		goto out_stop;
-	/* the services (smtpd, imapd, pop3d) join here as they are built */
+	for (size_t i = 0; i < IX_ARRAY_LEN(service_defs) && service_defs[i].name != NULL; i++) {
+		struct service *svc = &a.services[a.nservices++];
+		svc->name = service_defs[i].name;
+		svc->program = service_defs[i].program;
+		svc->a = &a;
+		svc->attendant_pipe = -1;
+		svc->backoff_ms = ATTENDANT_BACKOFF_FIRST_MS;
+		svc->window_start = time(NULL);
+		if (start_service(&a, svc, &err) != IX_OK)
+			goto out_stop;
+	}
 	if (open_control(&a, &err) != IX_OK)
 		goto out_stop;
 	evloop_timer_start(a.loop, &a.address_timer, 0, ATTENDANT_ADDRESS_POLL_MS, address_tick, &a);
@@ -363,6 +509,7 @@ out_stop:
 	evloop_timer_stop(a.loop, &a.address_timer);
 	evloop_timer_stop(a.loop, &a.slapd.restart_timer);
 	prov_close(&a.prov);
+	stop_services(&a);
 	if (a.slapd.pid > 0) {
 		log_info("stopping slapd (pid %ld)", (long)a.slapd.pid);
 		slapd_stop(a.slapd.pid, SLAPD_STOP_TIMEOUT_MS);
@@ -386,6 +533,7 @@ out:
 		close(ready_fd);
 	evloop_destroy(&a.loop);
 	free(a.control_path);
+	free(a.bindir);
 	if (a.slapd_lock_fd >= 0)
 		close(a.slapd_lock_fd);
 	if (attendant_lock >= 0)

@@ -83,6 +83,7 @@ void config_init_defaults(struct config *cfg, const char *data_dir, const char *
 	if (cfg->suffix == NULL)
 		cfg->suffix = xstrdup("dc=invalid");
 	cfg->admin_dn = xasprintf("cn=admin,%s", cfg->suffix);
+	cfg->listen = xstrdup("127.0.0.1");
 	for (int p = 0; p < PORT_COUNT; p++)
 		cfg->ports[p] = port_defaults[p];
 }
@@ -96,6 +97,7 @@ void config_free(struct config *cfg)
 	free(cfg->suffix);
 	free(cfg->admin_dn);
 	free(cfg->server_dn);
+	free(cfg->listen);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -139,6 +141,7 @@ static char **string_field(struct config *cfg, const char *key)
 	if (strcmp(key, "suffix") == 0) return &cfg->suffix;
 	if (strcmp(key, "admin_dn") == 0) return &cfg->admin_dn;
 	if (strcmp(key, "server_dn") == 0) return &cfg->server_dn;
+	if (strcmp(key, "listen") == 0) return &cfg->listen;
 	return NULL;
 }
 
@@ -194,6 +197,8 @@ int config_load(const char *data_dir, struct config *cfg, struct buf *error_r)
 		/* unknown keys are kept for newer versions: ignored */
 	}
 	free(data);
+	if (ret == IX_OK && cfg->listen == NULL)
+		cfg->listen = xstrdup("127.0.0.1");
 	if (ret == IX_OK && (cfg->domain == NULL || cfg->suffix == NULL || cfg->admin_dn == NULL)) {
 		buf_printf(error_r, "%s: domain, suffix or admin_dn missing", path);
 		ret = IX_EINVAL;
@@ -209,9 +214,9 @@ int config_save(const struct config *cfg, struct buf *error_r)
 	struct buf b = BUF_INIT;
 	buf_append_str(&b, "# Interchange bootstrap configuration, written by 'interchange init'.\n"
 			   "# Settings beyond these live in the directory (interchange server show).\n");
-	buf_printf(&b, "domain=%s\norg=%s\nhostname=%s\nsuffix=%s\nadmin_dn=%s\nserver_dn=%s\nanonymous_read=%s\n",
+	buf_printf(&b, "domain=%s\norg=%s\nhostname=%s\nsuffix=%s\nadmin_dn=%s\nserver_dn=%s\nlisten=%s\nanonymous_read=%s\n",
 		   cfg->domain, cfg->org ? cfg->org : "", cfg->hostname ? cfg->hostname : "", cfg->suffix, cfg->admin_dn,
-		   cfg->server_dn ? cfg->server_dn : "", cfg->anonymous_read ? "yes" : "no");
+		   cfg->server_dn ? cfg->server_dn : "", cfg->listen ? cfg->listen : "127.0.0.1", cfg->anonymous_read ? "yes" : "no");
 	for (int p = 0; p < PORT_COUNT; p++)
 		buf_printf(&b, "port.%s=%u\n", port_names[p], cfg->ports[p]);
 	char *path = config_path(cfg, CONFIG_FILE_NAME);
