@@ -1,6 +1,6 @@
 # attendant/ - the system attendant and the `interchange` command a person types.
 # Libraries from fragments that sort after this one are named with $$ (secondary expansion).
-ATTENDANT_SRCS := attendant/interchange.c attendant/attendant.c attendant/cmd_system.c attendant/cmd_recipients.c
+ATTENDANT_SRCS := attendant/interchange.c attendant/attendant.c attendant/cmd_system.c attendant/cmd_recipients.c attendant/cmd_server.c
 PROGRAMS += $(BUILD)/interchange
 
 $(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(DIRECTORY_LIB) $$(NET_LIB) $(COMMON_LIB)

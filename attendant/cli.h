@@ -36,5 +36,6 @@ int cmd_user(const char *data_dir, int argc, char **argv);
 int cmd_contact(const char *data_dir, int argc, char **argv);
 int cmd_dl(const char *data_dir, int argc, char **argv);
 int cmd_folder(const char *data_dir, int argc, char **argv);
+int cmd_server(const char *data_dir, int argc, char **argv);
 
 #endif

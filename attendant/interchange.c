@@ -18,6 +18,7 @@ static const struct cli_command commands[] = {
 	{ "contact", cmd_contact, "contacts (external recipients): add" },
 	{ "dl", cmd_dl, "distribution lists: add, member add|del, show" },
 	{ "folder", cmd_folder, "public folders: add" },
+	{ "server", cmd_server, "servers of the organisation: list, show, set SETTING VALUE" },
 };
 
 void cli_error(const char *fmt, ...)

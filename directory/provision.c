@@ -6,6 +6,7 @@
 #include "err.h"
 #include "ldap_util.h"
 #include "log.h"
+#include "settings.h"
 
 #include <openssl/rand.h>
 #include <stdlib.h>
@@ -1022,5 +1023,152 @@ int prov_generate_addresses(struct prov *p, unsigned *count_r, struct buf *error
 	for (size_t i = 0; i < npols; i++)
 		policy_free(&pols[i]);
 	free(pols);
+	return ret;
+}
+
+/* ---- servers ---- */
+
+static const char *const port_attrs[] = { "ixLdapPort", "ixSmtpPort", "ixSubmissionPort", "ixImapPort",
+					   "ixImapsPort", "ixPop3Port", "ixPop3sPort", "ixMetricsPort" };
+static const char *const port_labels[] = { "ldap", "smtp", "submission", "imap", "imaps", "pop3", "pop3s", "metrics" };
+
+int prov_server_list(struct prov *p, struct buf *out, struct buf *error_r)
+{
+	char *base = xasprintf("ou=Servers,ou=Configuration,%s", p->cfg->suffix);
+	char *attrs[] = { "cn", "ixHostName", "ixServerRole", "ixLdapPort", "ixSmtpPort", "ixImapPort", "ixPop3Port", NULL };
+	LDAPMessage *res = NULL;
+	int ret = search(p, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixServer)", attrs, &res, error_r);
+	free(base);
+	if (ret != IX_OK)
+		return ret;
+	buf_printf(out, "%-24s %-28s %-28s %s\n", "NAME", "HOST", "ROLES", "PORTS (ldap smtp imap pop3)");
+	for (LDAPMessage *e = ldap_first_entry(p->ld, res); e != NULL; e = ldap_next_entry(p->ld, e)) {
+		char *cn = ldapu_get_first(p->ld, e, "cn"), *host = ldapu_get_first(p->ld, e, "ixHostName");
+		char **roles = get_all(p->ld, e, "ixServerRole");
+		struct buf r = BUF_INIT;
+		for (size_t i = 0; roles != NULL && roles[i] != NULL; i++) {
+			buf_printf(&r, "%s%s", i ? "," : "", roles[i]);
+			free(roles[i]);
+		}
+		free(roles);
+		char *pl = ldapu_get_first(p->ld, e, "ixLdapPort"), *ps = ldapu_get_first(p->ld, e, "ixSmtpPort"),
+		     *pi = ldapu_get_first(p->ld, e, "ixImapPort"), *pp = ldapu_get_first(p->ld, e, "ixPop3Port");
+		buf_printf(out, "%-24s %-28s %-28s %s %s %s %s%s\n", cn ? cn : "", host ? host : "", buf_cstr(&r),
+			   pl ? pl : "-", ps ? ps : "-", pi ? pi : "-", pp ? pp : "-",
+			   cn != NULL && p->cfg->hostname != NULL && strcasecmp(cn, p->cfg->hostname) == 0 ? "  (this server)" : "");
+		free(pl);
+		free(ps);
+		free(pi);
+		free(pp);
+		buf_free(&r);
+		free(cn);
+		free(host);
+	}
+	ldap_msgfree(res);
+	return IX_OK;
+}
+
+static char *server_entry_dn(struct prov *p, const char *server, struct buf *error_r)
+{
+	if (server != NULL && !prov_name_valid(server)) {
+		buf_printf(error_r, "\"%s\" is not a valid server name", server);
+		return NULL;
+	}
+	return server_dn(p, server, error_r);
+}
+
+int prov_server_show(struct prov *p, const char *server, struct buf *out, struct buf *error_r)
+{
+	char *dn = server_entry_dn(p, server, error_r);
+	if (dn == NULL)
+		return IX_ENOTFOUND;
+	LDAPMessage *res = NULL;
+	int ret = search(p, dn, LDAP_SCOPE_BASE, "(objectClass=ixServer)", NULL, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldap_first_entry(p->ld, res) : NULL;
+	if (e == NULL && ret == IX_OK) {
+		buf_printf(error_r, "the server entry %s is missing", dn);
+		ret = IX_ENOTFOUND;
+	}
+	if (e != NULL) {
+		char *cn = ldapu_get_first(p->ld, e, "cn"), *host = ldapu_get_first(p->ld, e, "ixHostName");
+		char **roles = get_all(p->ld, e, "ixServerRole");
+		buf_printf(out, "%-14s%s\n%-14s%s\n%-14s%s\n%-14s", "Server:", cn ? cn : "", "Host:", host ? host : "",
+			   "DN:", dn, "Roles:");
+		for (size_t i = 0; roles != NULL && roles[i] != NULL; i++) {
+			buf_printf(out, "%s%s", i ? ", " : "", roles[i]);
+			free(roles[i]);
+		}
+		free(roles);
+		buf_printf(out, "\n%-14s", "Ports:");
+		for (size_t i = 0; i < IX_ARRAY_LEN(port_attrs); i++) {
+			char *v = ldapu_get_first(p->ld, e, port_attrs[i]);
+			buf_printf(out, "%s%s %s", i ? ", " : "", port_labels[i], v ? v : "-");
+			free(v);
+		}
+		buf_append_str(out, "\nSettings:\n");
+		char **vals = get_all(p->ld, e, "ixServerSetting");
+		size_t n = 0;
+		while (vals != NULL && vals[n] != NULL)
+			n++;
+		struct settings st;
+		settings_load(&st, (const char *const *)vals, n);
+		for (int i = 0; i < SET_COUNT; i++) {
+			const struct setting_def *d = setting_def(i);
+			buf_printf(out, "  %-34s %-12llu %-8s %s%s\n", d->name, st.v[i], d->unit, d->description,
+				   st.set[i] ? "" : " (default)");
+		}
+		for (size_t i = 0; i < n; i++)
+			free(vals[i]);
+		free(vals);
+		free(cn);
+		free(host);
+	}
+	ldap_msgfree(res);
+	free(dn);
+	return ret;
+}
+
+int prov_server_set(struct prov *p, const char *server, const char *name, const char *value, struct buf *error_r)
+{
+	int id = setting_find(name);
+	if (id < 0) {
+		buf_printf(error_r, "there is no setting called %s: 'interchange server show' lists them", name);
+		return IX_EINVAL;
+	}
+	const struct setting_def *d = setting_def(id);
+	unsigned long long v;
+	if (setting_parse(id, value, &v) < 0) {
+		buf_printf(error_r, "%s takes a whole number from %llu to %llu%s%s, not \"%s\"", name, d->min, d->max,
+			   d->unit[0] ? " " : "", d->unit, value);
+		return IX_EINVAL;
+	}
+	char *dn = server_entry_dn(p, server, error_r);
+	if (dn == NULL)
+		return IX_ENOTFOUND;
+	char *attrs[] = { "ixServerSetting", NULL };
+	LDAPMessage *res = NULL;
+	int ret = search(p, dn, LDAP_SCOPE_BASE, "(objectClass=ixServer)", attrs, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldap_first_entry(p->ld, res) : NULL;
+	if (e != NULL) {
+		LDAPMod **mods = NULL;
+		size_t k = 0;
+		char **old = get_all(p->ld, e, "ixServerSetting");
+		size_t nlen = strlen(name);
+		for (size_t i = 0; old != NULL && old[i] != NULL; i++) {
+			if (strncmp(old[i], name, nlen) == 0 && old[i][nlen] == '=')
+				mod_add(&mods, &k, LDAP_MOD_DELETE, "ixServerSetting", values1(old[i]));
+			free(old[i]);
+		}
+		free(old);
+		char *nv = xasprintf("%s=%llu", name, v);
+		mod_add(&mods, &k, LDAP_MOD_ADD, "ixServerSetting", values1(nv));
+		free(nv);
+		int rc = ldap_modify_ext_s(p->ld, dn, mods, NULL, NULL);
+		mods_free(mods);
+		if (rc != LDAP_SUCCESS)
+			ret = ldap_fail(p, rc, "could not change the setting", error_r);
+	}
+	ldap_msgfree(res);
+	free(dn);
 	return ret;
 }

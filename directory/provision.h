@@ -45,6 +45,13 @@ int prov_dl_show(struct prov *p, const char *name, struct buf *out, struct buf *
 /* Creates a public folder and any missing parents; PATH is /-separated. */
 int prov_folder_add(struct prov *p, const char *path, struct buf *error_r);
 
+/* Servers of the organisation: a table of every server (name, host, roles, ports); one server's entry with
+ * its effective settings (server NULL: this server); a setting changed in the directory (validated against
+ * common/settings.h; the services pick it up from their replica without a restart). */
+int prov_server_list(struct prov *p, struct buf *out, struct buf *error_r);
+int prov_server_show(struct prov *p, const char *server, struct buf *out, struct buf *error_r);
+int prov_server_set(struct prov *p, const char *server, const char *name, const char *value, struct buf *error_r);
+
 /* Finds a recipient by login, list/contact/folder name or address; *dn_r is a new string. */
 int prov_find_recipient(struct prov *p, const char *name, char **dn_r, struct buf *error_r);
 

@@ -197,9 +197,31 @@ def init_refuses_existing_folder_and_bad_arguments():
     assert r.returncode != 0 and "interchange init" in r.stderr, r.stderr
     r = run([INTERCHANGE, "--help"])
     assert r.returncode == 0 and "init" in r.stdout
-    for cmd in ["init", "start", "stop", "status", "user", "contact", "dl", "folder"]:
+    for cmd in ["init", "start", "stop", "status", "user", "contact", "dl", "folder", "server"]:
         r = run([INTERCHANGE, cmd, "--help"])
         assert r.returncode == 0 and "usage" in r.stdout, (cmd, r.stdout, r.stderr)
+
+
+@test
+def server_settings_live_in_the_directory():
+    s = system()
+    r = s.cli("server", "list", check=True)
+    assert "mail.example.com" in r.stdout and "(this server)" in r.stdout, r.stdout
+    r = s.cli("server", "set", "smtp.max_message_size", "10m", check=True)
+    r = s.ldapsearch("(objectClass=ixServer)", "ixServerSetting", "ixSmtpPort", bind_dn=s.admin_dn,
+                     password=s.admin_password)
+    e = entries(r.stdout)[0]
+    assert e["ixserversetting"] == ["smtp.max_message_size=10485760"], e
+    assert e["ixsmtpport"] == [str(s.ports["smtp"])], e
+    s.cli("server", "set", "smtp.max_message_size", "20m", check=True)
+    shown = s.cli("server", "show", check=True).stdout
+    assert "20971520" in shown and "smtp.max_recipients" in shown, shown
+    for args, expect in [(("server", "set", "smtp.max_message_size", "12"), "1024 to"),
+                         (("server", "set", "no.such", "1"), "no setting called"),
+                         (("server", "set", "smtp.max_errors", "-3"), "whole number"),
+                         (("server", "show", "nosuchhost"), "no server named")]:
+        r = s.cli(*args)
+        assert r.returncode != 0 and expect in r.stderr, (args, r.stderr)
 
 
 @test

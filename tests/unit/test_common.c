@@ -2,6 +2,7 @@
 #include "test.h"
 #include "buf.h"
 #include "err.h"
+#include "settings.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -73,5 +74,28 @@ static void strerror_names_codes(void)
 	test_assert_str(ix_strerror(12345), "unknown error");
 }
 
-TEST_MAIN("common", TEST_CASE(buf_grows_and_keeps_nul), TEST_CASE(parse_uint_checks_wrap),
+static void settings_parse_and_load(void)
+{
+	unsigned long long v;
+	int id = setting_find("smtp.max_message_size");
+	test_assert(id == SET_SMTP_MAX_MESSAGE_SIZE);
+	test_assert(setting_parse(id, "10M", &v) == 0 && v == 10ULL * 1024 * 1024);
+	test_assert(setting_parse(id, "2048", &v) == 0 && v == 2048);
+	test_assert(setting_parse(id, "12", &v) < 0);        /* below the minimum */
+	test_assert(setting_parse(id, "99999G", &v) < 0);    /* above the maximum */
+	test_assert(setting_parse(id, "18446744073709551615G", &v) < 0); /* would wrap */
+	test_assert(setting_parse(id, "", &v) < 0 && setting_parse(id, "k", &v) < 0 && setting_parse(id, "-1", &v) < 0);
+	test_assert(setting_find("no.such") < 0);
+	const char *vals[] = { "smtp.max_recipients=5", "bogus", "smtp.max_errors=0", "future.setting=1" };
+	struct settings s;
+	settings_load(&s, vals, 4);
+	test_assert(s.v[SET_SMTP_MAX_RECIPIENTS] == 5 && s.set[SET_SMTP_MAX_RECIPIENTS]);
+	test_assert(s.v[SET_SMTP_MAX_ERRORS] == setting_def(SET_SMTP_MAX_ERRORS)->def && !s.set[SET_SMTP_MAX_ERRORS]);
+	for (int i = 0; i < SET_COUNT; i++) {
+		const struct setting_def *d = setting_def(i);
+		test_assert(d->name != NULL && d->def >= d->min && d->def <= d->max);
+	}
+}
+
+TEST_MAIN("common", TEST_CASE(settings_parse_and_load), TEST_CASE(buf_grows_and_keeps_nul), TEST_CASE(parse_uint_checks_wrap),
 	  TEST_CASE(atomic_file_roundtrip), TEST_CASE(strerror_names_codes))

@@ -1,0 +1,63 @@
+/* cmd_server.c - interchange server list|show|set: the organisation's servers and this server's settings,
+ * which live in the server's directory entry (directory-first; the services read them from their replica). */
+#include "cli.h"
+#include "err.h"
+#include "provision.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char server_help[] =
+	"usage: interchange server list\n"
+	"       interchange server show [NAME]\n"
+	"       interchange server set [--server NAME] SETTING VALUE\n\n"
+	"Servers of the organisation and their settings (limits and timeouts). Without a NAME, this server.\n"
+	"Byte sizes take k, m or g suffixes. The services pick up a change without a restart.\n";
+
+int cmd_server(const char *data_dir, int argc, char **argv)
+{
+	if (argc < 2 || cli_wants_help(argc, argv)) {
+		fputs(server_help, argc < 2 ? stderr : stdout);
+		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	}
+	const char *verb = argv[1], *server = NULL;
+	int first = 2;
+	if (strcmp(verb, "set") == 0 && argc > 3 && strcmp(argv[2], "--server") == 0) {
+		server = argv[3];
+		first = 4;
+	}
+	int nargs = argc - first;
+	if ((strcmp(verb, "list") == 0 && nargs != 0) || (strcmp(verb, "show") == 0 && nargs > 1) ||
+	    (strcmp(verb, "set") == 0 && nargs != 2) ||
+	    (strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0 && strcmp(verb, "set") != 0)) {
+		fprintf(stderr, "interchange: server %s: wrong arguments\n\n%s", verb, server_help);
+		return CLI_EXIT_USAGE;
+	}
+	struct config cfg;
+	if (cli_load_config(data_dir, &cfg) < 0)
+		return CLI_EXIT_FAIL;
+	struct prov *p;
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	int ret = prov_open(&cfg, &p, &err);
+	if (ret == IX_OK) {
+		if (strcmp(verb, "list") == 0)
+			ret = prov_server_list(p, &out, &err);
+		else if (strcmp(verb, "show") == 0)
+			ret = prov_server_show(p, nargs == 1 ? argv[first] : NULL, &out, &err);
+		else {
+			ret = prov_server_set(p, server, argv[first], argv[first + 1], &err);
+			if (ret == IX_OK)
+				buf_printf(&out, "Set %s to %s\n", argv[first], argv[first + 1]);
+		}
+		prov_close(&p);
+	}
+	if (ret == IX_OK)
+		fputs(buf_cstr(&out), stdout);
+	else
+		cli_error("%s", buf_cstr(&err));
+	buf_free(&out);
+	buf_free(&err);
+	config_free(&cfg);
+	return ret == IX_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}

@@ -1,0 +1,112 @@
+/* settings.c - the table of server settings and their parsing. */
+#include "settings.h"
+#include "util.h"
+
+#include <string.h>
+
+#define KIB 1024ULL
+#define MIB (1024ULL * 1024)
+#define GIB (1024ULL * 1024 * 1024)
+
+static const struct setting_def defs[SET_COUNT] = {
+	[SET_SMTP_MAX_MESSAGE_SIZE] = { "smtp.max_message_size", 35 * MIB, 1 * KIB, 2 * GIB, "bytes",
+					"largest message accepted (announced in EHLO SIZE)" },
+	[SET_SMTP_MAX_RECIPIENTS] = { "smtp.max_recipients", 1000, 1, 100000, "",
+				      "recipients per message; more get 452 4.5.3" },
+	[SET_SMTP_MAX_LINE_LENGTH] = { "smtp.max_line_length", 8192, 1000, 1 * MIB, "bytes",
+				       "longest command or message line" },
+	[SET_SMTP_MAX_COMMANDS_BEFORE_MAIL] = { "smtp.max_commands_before_mail", 100, 5, 100000, "",
+						"commands a client may send without starting a transaction" },
+	[SET_SMTP_MAX_ERRORS] = { "smtp.max_errors", 10, 1, 1000, "", "errors before the server hangs up" },
+	[SET_SMTP_MAX_CONNECTIONS] = { "smtp.max_connections", 1000, 1, 1000000, "", "simultaneous SMTP sessions" },
+	[SET_SMTP_MAX_CONNECTIONS_PER_CLIENT] = { "smtp.max_connections_per_client", 50, 1, 100000, "",
+						  "simultaneous sessions from one client address" },
+	[SET_SMTP_IDLE_TIMEOUT] = { "smtp.idle_timeout", 300, 5, 86400, "seconds",
+				    "silence after which a session is closed" },
+	[SET_SMTP_MAX_HOPS] = { "smtp.max_hops", 50, 5, 1000, "",
+				"Received headers after which a message is taken for a loop" },
+	[SET_QUEUE_LIFETIME] = { "queue.lifetime", 5 * 86400, 60, 60 * 86400, "seconds",
+				 "how long undeliverable mail is retried before it bounces" },
+	[SET_QUEUE_RETRY_FIRST] = { "queue.retry_first", 60, 1, 86400, "seconds", "first retry delay" },
+	[SET_QUEUE_RETRY_MAX] = { "queue.retry_max", 3600, 1, 86400, "seconds", "longest retry delay" },
+	[SET_IMAP_IDLE_TIMEOUT] = { "imap.idle_timeout", 1800, 60, 86400, "seconds",
+				    "silence after which an IMAP session is closed (RFC 3501: at least 30 minutes)" },
+	[SET_IMAP_MAX_CONNECTIONS] = { "imap.max_connections", 20000, 1, 1000000, "", "simultaneous IMAP sessions" },
+	[SET_POP3_IDLE_TIMEOUT] = { "pop3.idle_timeout", 600, 60, 86400, "seconds",
+				    "silence after which a POP3 session is closed (RFC 1939: at least 10 minutes)" },
+	[SET_AUTH_MAX_FAILURES] = { "auth.max_failures", 10, 1, 100000, "",
+				    "failed logins per client address per minute before logins are refused" },
+	[SET_STORE_RETENTION_DAYS] = { "store.retention_days", 14, 0, 3650, "days",
+				       "how long expunged messages stay recoverable" },
+	[SET_STORE_QUOTA_BYTES] = { "store.quota_bytes", 0, 0, 1ULL << 50, "bytes",
+				    "default mailbox storage limit (0: none)" },
+	[SET_STORE_QUOTA_MESSAGES] = { "store.quota_messages", 0, 0, 1ULL << 40, "",
+				       "default mailbox message limit (0: none)" },
+	[SET_STORE_QUOTA_WARN_PERCENT] = { "store.quota_warn_percent", 90, 1, 100, "percent",
+					   "quota use at which the owner is warned" },
+};
+
+const struct setting_def *setting_def(enum setting_id id)
+{
+	return &defs[id];
+}
+
+int setting_find(const char *name)
+{
+	for (int i = 0; i < SET_COUNT; i++) {
+		if (strcmp(defs[i].name, name) == 0)
+			return i;
+	}
+	return -1;
+}
+
+int setting_parse(enum setting_id id, const char *value, unsigned long long *value_r)
+{
+	size_t len = strlen(value);
+	unsigned long long mult = 1;
+	char digits[32];
+	if (len == 0 || len >= sizeof(digits))
+		return -1;
+	memcpy(digits, value, len + 1);
+	if (strcmp(defs[id].unit, "bytes") == 0) {
+		char last = digits[len - 1];
+		if (last == 'k' || last == 'K')
+			mult = KIB;
+		else if (last == 'm' || last == 'M')
+			mult = MIB;
+		else if (last == 'g' || last == 'G')
+			mult = GIB;
+		if (mult != 1)
+			digits[len - 1] = '\0';
+	}
+	unsigned long long v;
+	if (parse_uint(digits, defs[id].max / mult, &v) < 0)
+		return -1;
+	v *= mult;
+	if (v < defs[id].min || v > defs[id].max)
+		return -1;
+	*value_r = v;
+	return 0;
+}
+
+void settings_load(struct settings *s, const char *const *values, size_t count)
+{
+	for (int i = 0; i < SET_COUNT; i++) {
+		s->v[i] = defs[i].def;
+		s->set[i] = 0;
+	}
+	for (size_t i = 0; i < count; i++) {
+		const char *eq = strchr(values[i], '=');
+		if (eq == NULL || (size_t)(eq - values[i]) >= 64)
+			continue;
+		char name[64];
+		memcpy(name, values[i], (size_t)(eq - values[i]));
+		name[eq - values[i]] = '\0';
+		int id = setting_find(name);
+		unsigned long long v;
+		if (id >= 0 && setting_parse(id, eq + 1, &v) == 0) {
+			s->v[id] = v;
+			s->set[id] = 1;
+		}
+	}
+}

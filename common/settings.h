@@ -1,0 +1,57 @@
+/* settings.h - the registry of per-server settings (limits, timeouts) that live in the server's directory
+ * entry as ixServerSetting NAME=VALUE values, set with `interchange server set NAME VALUE` and read by the
+ * services from their directory replica (so changes apply without a restart). One table, one place. */
+#ifndef IX_SETTINGS_H
+#define IX_SETTINGS_H
+
+#include <stddef.h>
+
+enum setting_id {
+	SET_SMTP_MAX_MESSAGE_SIZE,
+	SET_SMTP_MAX_RECIPIENTS,
+	SET_SMTP_MAX_LINE_LENGTH,
+	SET_SMTP_MAX_COMMANDS_BEFORE_MAIL,
+	SET_SMTP_MAX_ERRORS,
+	SET_SMTP_MAX_CONNECTIONS,
+	SET_SMTP_MAX_CONNECTIONS_PER_CLIENT,
+	SET_SMTP_IDLE_TIMEOUT,
+	SET_SMTP_MAX_HOPS,
+	SET_QUEUE_LIFETIME,
+	SET_QUEUE_RETRY_FIRST,
+	SET_QUEUE_RETRY_MAX,
+	SET_IMAP_IDLE_TIMEOUT,
+	SET_IMAP_MAX_CONNECTIONS,
+	SET_POP3_IDLE_TIMEOUT,
+	SET_AUTH_MAX_FAILURES,
+	SET_STORE_RETENTION_DAYS,
+	SET_STORE_QUOTA_BYTES,
+	SET_STORE_QUOTA_MESSAGES,
+	SET_STORE_QUOTA_WARN_PERCENT,
+	SET_COUNT
+};
+
+struct setting_def {
+	const char *name;        /* e.g. "smtp.max_message_size" */
+	unsigned long long def;  /* default value */
+	unsigned long long min, max;
+	const char *unit;        /* "bytes", "seconds", "" ... */
+	const char *description; /* one line for `server show` */
+};
+
+/* The definition of setting id (0 <= id < SET_COUNT). */
+const struct setting_def *setting_def(enum setting_id id);
+/* Finds a setting by name; returns its id or -1. */
+int setting_find(const char *name);
+/* Parses value for setting id (decimal, optional k/m/g suffix for bytes). Returns 0 or -1 when it is not a
+ * number or out of range. */
+int setting_parse(enum setting_id id, const char *value, unsigned long long *value_r);
+
+/* Effective values of all settings, from ixServerSetting "NAME=VALUE" strings; unknown names and bad values
+ * are ignored (the defaults stay), so a newer setting never breaks an older service. */
+struct settings {
+	unsigned long long v[SET_COUNT];
+	unsigned char set[SET_COUNT]; /* 1 when given in the directory rather than defaulted */
+};
+void settings_load(struct settings *s, const char *const *values, size_t count);
+
+#endif
