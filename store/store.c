@@ -394,9 +394,12 @@ static void op_reset(struct store_op *op)
 }
 
 /* Runs a batch of operations in one transaction, each in a nested transaction so that a failing one leaves no
- * trace, then commits (LMDB syncs the data and then the meta page). Retries the whole batch on a grown map. */
-static void run_batch(struct store *st, struct store_op *batch)
+ * trace, then commits: LMDB writes the data pages, syncs them, then writes the meta page without syncing it
+ * (MDB_NOMETASYNC); the batch is durable after the next sync (see store_write). Retries the whole batch on a grown
+ * map. Returns 1 if a transaction was written (its commit synced everything written before it), else 0. */
+static int run_batch(struct store *st, struct store_op *batch)
 {
+	int written = 0;
 	struct buf err = BUF_INIT;
 	MDB_txn *txn;
 	int rc;
@@ -410,9 +413,10 @@ retry:
 			buf_append(&op->error, err.data, err.len);
 		}
 		buf_free(&err);
-		return;
+		return 0;
 	}
 	int map_full = 0;
+	size_t txnid = mdb_txn_id(txn);
 	for (struct store_op *op = batch; op != NULL && !map_full; op = op->next) {
 		op_reset(op);
 		MDB_txn *child;
@@ -453,7 +457,11 @@ retry:
 				op->w.ntouched = 0;
 			}
 		} else {
-			__atomic_add_fetch(&st->commits, 1, __ATOMIC_RELAXED);
+			MDB_envinfo info;
+			mdb_env_info(st->env, &info);
+			written = info.me_last_txnid >= txnid; /* 0 when the transaction changed nothing */
+			if (written)
+				__atomic_add_fetch(&st->commits, 1, __ATOMIC_RELAXED);
 		}
 	} else {
 		mdb_txn_abort(txn);
@@ -471,16 +479,55 @@ retry:
 			buf_append(&op->error, err.data, err.len);
 		}
 		buf_free(&err);
-		return;
+		return 0;
 	}
 	buf_free(&err);
-	/* durable now: tell watchers */
+	return written;
+}
+
+/* Called with st->lock held once a batch is durable (or failed): tells watchers and wakes the callers. */
+static void batch_done(struct store *st, struct store_op *batch)
+{
 	for (struct store_op *op = batch; op != NULL; op = op->next)
 		if (op->result == 0)
 			for (size_t i = 0; i < op->w.ntouched; i++)
 				store_notify_touch(st, op->w.touched[i]);
+	for (struct store_op *op = batch; op != NULL;) {
+		struct store_op *next = op->next;
+		op->done = 1; /* op may be freed by its caller from here on */
+		op = next;
+	}
+	pthread_cond_broadcast(&st->cond);
 }
 
+/* Makes the pending batch durable with one sync and completes it (st->lock held; released during the sync). */
+static void sync_pending(struct store *st)
+{
+	struct store_op *batch = st->pending;
+	st->pending = NULL;
+	pthread_mutex_unlock(&st->lock);
+	int rc = st->set.no_sync ? 0 : mdb_env_sync(st->env, 1);
+	if (rc != 0) {
+		struct buf err = BUF_INIT;
+		int code = store_mdb_error(rc, "syncing the store to disk", &err);
+		for (struct store_op *op = batch; op != NULL; op = op->next) {
+			if (op->result == 0) {
+				op->result = code;
+				buf_append(&op->error, err.data, err.len);
+			}
+		}
+		buf_free(&err);
+	}
+	pthread_mutex_lock(&st->lock);
+	batch_done(st, batch);
+}
+
+/* Group commit. Callers queue their operation; one of them becomes the leader and runs everything queued as one
+ * transaction (a batch). A committed batch becomes "pending": its meta page is written but not yet synced. The
+ * next batch's commit syncs its own data and with it the pending batch's meta page, so the pending batch is then
+ * durable and its callers are woken; with nothing more queued, one explicit sync does it. Steady state: one sync
+ * per batch, and a new batch is built while the previous one waits for its sync. The leader leads until its own
+ * operation is done, then hands over to any waiter (one of the pending batch's callers, if there is one). */
 int store_write(struct store *st, store_op_fn *fn, void *ctx, struct buf *error_r)
 {
 	struct store_op op;
@@ -500,9 +547,16 @@ int store_write(struct store *st, store_op_fn *fn, void *ctx, struct buf *error_
 			pthread_cond_wait(&st->cond, &st->lock);
 			continue;
 		}
-		/* become the leader: run batches until our own operation is done, then hand over */
 		st->leader = 1;
-		while (!op.done && st->queue_head != NULL) {
+		while (!op.done) {
+			if (st->queue_head == NULL || st->set.no_group_commit) {
+				if (st->pending != NULL) {
+					sync_pending(st);
+					continue;
+				}
+				if (st->queue_head == NULL)
+					break; /* cannot happen: our operation is queued, pending or done */
+			}
 			struct store_op *batch = st->queue_head, *last = batch;
 			size_t n = 1;
 			size_t max = st->set.no_group_commit ? 1 : STORE_BATCH_MAX;
@@ -515,15 +569,18 @@ int store_write(struct store *st, store_op_fn *fn, void *ctx, struct buf *error_
 				st->queue_tail = NULL;
 			last->next = NULL;
 			pthread_mutex_unlock(&st->lock);
-			run_batch(st, batch);
+			int written = run_batch(st, batch);
 			pthread_mutex_lock(&st->lock);
 			st->ops += n;
-			for (struct store_op *o = batch; o != NULL;) {
-				struct store_op *next = o->next;
-				o->done = 1;
-				o = next;
+			if (written && st->pending != NULL) {
+				/* this commit synced after the pending batch's meta page was written */
+				batch_done(st, st->pending);
+				st->pending = NULL;
 			}
-			pthread_cond_broadcast(&st->cond);
+			if (written && st->pending == NULL)
+				st->pending = batch;
+			else
+				batch_done(st, batch); /* nothing written: nothing to wait for */
 		}
 		st->leader = 0;
 		pthread_cond_broadcast(&st->cond);
@@ -630,7 +687,7 @@ int store_open(const char *path, const struct store_settings *settings, struct s
 	mdb_env_set_maxreaders(st->env, STORE_MAXREADERS);
 	/* a file already larger than the configured size keeps its size (LMDB adopts it) */
 	mdb_env_set_mapsize(st->env, (size_t)st->set.map_size);
-	unsigned flags = MDB_NOTLS | (st->set.no_sync ? MDB_NOSYNC : 0);
+	unsigned flags = MDB_NOTLS | MDB_NOMETASYNC | (st->set.no_sync ? MDB_NOSYNC : 0);
 	rc = mdb_env_open(st->env, path, flags, 0600);
 	if (rc != 0) {
 		ret = store_mdb_error(rc, "opening the store", error_r);
@@ -660,7 +717,7 @@ void store_close(struct store **store)
 		return;
 	*store = NULL;
 	pthread_mutex_lock(&st->lock);
-	while (st->leader || st->queue_head != NULL)
+	while (st->leader || st->queue_head != NULL || st->pending != NULL)
 		pthread_cond_wait(&st->cond, &st->lock);
 	pthread_mutex_unlock(&st->lock);
 	if (st->env != NULL)

@@ -7,7 +7,7 @@ STORE_LDLIBS := $(LMDB_LIBS) -lcrypto
 
 ifdef MIME_LIB
 STORE_MIME_LIB := $(MIME_LIB)
-$(call objs,$(STORE_SRCS) tests/unit/test_store.c): CPPFLAGS += -DSTORE_HAVE_MIME
+$(call objs,$(STORE_SRCS) tests/unit/test_store.c store/bench_store.c): CPPFLAGS += -DSTORE_HAVE_MIME
 endif
 
 $(STORE_LIB): $(call objs,$(STORE_SRCS))

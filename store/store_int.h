@@ -110,6 +110,7 @@ struct store {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct store_op *queue_head, *queue_tail;
+	struct store_op *pending; /* committed batch whose meta page is not yet synced */
 	int leader;
 	uint64_t commits, ops;
 
