@@ -65,7 +65,7 @@ static void commands(void)
 	const char *err;
 	test_assert(smtp_parse_command("NOOP a\0b", 8, &cmd, &err) < 0);
 	/* lengths: SMTP_COMMAND_MAX for most verbs, more for AUTH */
-	char *line = xmalloc(SMTP_AUTH_LINE_MAX + 2);
+	char *line = xmalloc(SMTP_AUTH_LINE_MAX + 8);
 	memcpy(line, "NOOP ", 5);
 	memset(line + 5, 'a', SMTP_AUTH_LINE_MAX);
 	test_assert(smtp_parse_command(line, SMTP_COMMAND_MAX, &cmd, &err) == 0);
