@@ -446,6 +446,12 @@ static enum imap_parse_result line_byte(struct imap_parser *p, unsigned char c)
 	return IMAP_PARSE_NEED_MORE;
 }
 
+/* Whether c can be copied without looking at it: it ends no line, quote or token and starts no literal. */
+static bool frame_plain(unsigned char c)
+{
+	return c != '\r' && c != '\n' && c != '"' && c != '{' && c != '\0';
+}
+
 enum imap_parse_result imap_parser_feed(struct imap_parser *p, const void *data, size_t len, size_t *consumed_r)
 {
 	const unsigned char *s = data;
@@ -480,6 +486,25 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p, const void *data,
 				p->prev = 'x'; /* a literal is a token: '{' right after it is not a token start */
 			}
 			continue;
+		}
+		if (!p->discard && !p->cr && p->lit == LIT_NONE && p->line_bytes < p->set.max_line) {
+			/* fast path: a run of bytes that changes no framing state is copied at once */
+			size_t room = p->set.max_line - p->line_bytes;
+			size_t end = len - i < room ? len : i + room, j = i;
+			if (!p->in_quote) {
+				while (j < end && frame_plain(s[j]))
+					j++;
+			} else if (!p->quote_esc) {
+				while (j < end && frame_plain(s[j]) && s[j] != '\\')
+					j++;
+			}
+			if (j > i) {
+				buf_append(&p->cmd, s + i, j - i);
+				p->line_bytes += j - i;
+				p->prev = s[j - 1];
+				i = j;
+				continue;
+			}
 		}
 		unsigned char c = s[i++];
 		if (p->discard) {
