@@ -23,7 +23,7 @@ struct node {
 	struct mime_param *dparams; /* Content-Disposition parameters */
 	size_t ndparams;
 	char *enc_raw;  /* Content-Transfer-Encoding as written, NULL when absent */
-	char *id, *desc, *disp, *lang, *loc;
+	char *id, *desc, *disp, *lang, *loc, *md5;
 	char *envelope; /* message roots only */
 };
 
@@ -112,16 +112,16 @@ check:
 	return IX_OK;
 }
 
+/* Lines as IMAP servers count them: the number of LFs (a last line without LF, such as a part's last line before
+ * its boundary, does not count). */
 static unsigned count_lines(const char *s, size_t len)
 {
 	unsigned n = 0;
 	const char *p = s, *end = s + len;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		if (nl == NULL) {
-			n++;
+		if (nl == NULL)
 			break;
-		}
 		n++;
 		p = nl + 1;
 	}
@@ -398,6 +398,8 @@ static int parse_entity(struct parser *ps, size_t start, size_t end, size_t pare
 				dst = &nd->loc;
 			else if (mime_eq(sub, sl, "language"))
 				dst = &nd->lang;
+			else if (mime_eq(sub, sl, "md5"))
+				dst = &nd->md5;
 			if (dst != NULL && *dst == NULL)
 				*dst = mime_unfold(value, value_len);
 			continue;
@@ -568,7 +570,8 @@ static void write_body(const struct parser *ps, size_t idx, int ext, struct buf 
 	} else if (mime_eq(nd->p.type, strlen(nd->p.type), "text"))
 		buf_printf(b, " %u", nd->p.lines);
 	if (ext) {
-		buf_append_str(b, " NIL");
+		buf_append_char(b, ' ');
+		mime_imap_nstring(b, nd->md5);
 		put_ext_common(b, nd);
 	}
 	buf_append_char(b, ')');
@@ -586,6 +589,7 @@ static void free_node(struct node *nd)
 	free(nd->disp);
 	free(nd->lang);
 	free(nd->loc);
+	free(nd->md5);
 	free(nd->envelope);
 }
 

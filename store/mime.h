@@ -45,7 +45,7 @@ struct mime_part {
 	char *section;                 /* IMAP section: "" for the top-level message, "1", "1.2", "2.1.3" ... */
 	size_t header_off, header_len; /* header block, offsets into the message (header_len includes the blank line) */
 	size_t body_off, body_len;     /* body of this part (for a multipart: preamble, parts and epilogue) */
-	unsigned lines;                /* body line count (LFs, plus one for a last line without LF) */
+	unsigned lines;                /* body line count: the number of LFs in the body */
 	char *type, *subtype;          /* as given in Content-Type; "text"/"plain" by default */
 	char *encoding;                /* Content-Transfer-Encoding as given, lower-cased; "7bit" by default */
 	char *charset;                 /* charset parameter (NULL when absent) */

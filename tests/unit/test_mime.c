@@ -291,12 +291,12 @@ static void multipart_alternative(void)
 			"((\"Dave, the admin\" NIL \"dave\" \"example.com\")) NIL "
 			"\"<xyz789@mail.example.com>\" \"<abc123@mail.example.org>\")");
 	test_assert_str(info->bodystructure,
-			"((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 55 2 NIL NIL NIL NIL)"
-			"(\"text\" \"html\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 72 1 NIL NIL NIL NIL) "
+			"((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 55 1 NIL NIL NIL NIL)"
+			"(\"text\" \"html\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 72 0 NIL NIL NIL NIL) "
 			"\"alternative\" (\"boundary\" \"b1_alt\") NIL NIL NIL)");
 	test_assert_str(info->body,
-			"((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 55 2)"
-			"(\"text\" \"html\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 72 1) \"alternative\")");
+			"((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 55 1)"
+			"(\"text\" \"html\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 72 0) \"alternative\")");
 	test_assert(info->part_count == 3 && info->flags == 0);
 	test_assert(info->date_unix == 1583226900);
 	test_assert_str(info->references, "<xyz789@mail.example.com>");
@@ -319,16 +319,94 @@ static void multipart_alternative(void)
 	mime_info_destroy(&info);
 }
 
+/* Parameter quoting, a folded boundary with a space, Content-MD5, disposition parameters, a language list, a
+ * location, preambles and epilogues at two levels, an invalid transfer encoding (reported as 7bit). */
+static const char msg_edge[] =
+	"From: Ops <ops@example.net>\r\n"
+	"Date: Sun, 05 May 2024 18:30:00 -0700\r\n"
+	"MIME-Version: 1.0\r\n"
+	"Content-Type: multipart/mixed; boundary=\"edge\r\n"
+	" case\"\r\n"
+	"\r\n"
+	"Preamble that clients never show.\r\n"
+	"\r\n"
+	"--edge case\r\n"
+	"Content-Type: text/x-note; charset=us-ascii; label=\"say \\\"hi\\\"\"\r\n"
+	"Content-ID: <note@example.net>\r\n"
+	"Content-MD5: ZmFrZW1kNXZhbHVlMTIzNA==\r\n"
+	"Content-Disposition: inline; size=6\r\n"
+	"Content-Description: a note\r\n"
+	"Content-Language: en, de\r\n"
+	"Content-Location: http://example.net/note.txt\r\n"
+	"\r\n"
+	"note!\r\n"
+	"\r\n"
+	"--edge case\r\n"
+	"Content-Type: message/rfc822\r\n"
+	"\r\n"
+	"From: inner@example.org\r\n"
+	"To: one@example.org, two@example.org\r\n"
+	"Subject: inside\r\n"
+	"Content-Type: multipart/alternative; boundary=\"alt\"\r\n"
+	"\r\n"
+	"inner preamble\r\n"
+	"--alt\r\n"
+	"Content-Type: text/html\r\n"
+	"Content-Transfer-Encoding: 8bit\r\n"
+	"\r\n"
+	"<i>inside</i>\r\n"
+	"\r\n"
+	"--alt\r\n"
+	"Content-Type: text/plain\r\n"
+	"Content-Transfer-Encoding: @bogus\r\n"
+	"\r\n"
+	"inside, as text\r\n"
+	"\r\n"
+	"--alt--\r\n"
+	"inner epilogue\r\n"
+	"\r\n"
+	"--edge case--\r\n"
+	"Epilogue.\r\n";
+
+static void extension_data(void)
+{
+	PARSE(info, msg_edge);
+	test_assert(info->flags == 0);
+	test_assert_str(info->bodystructure,
+			"((\"text\" \"x-note\" (\"charset\" \"us-ascii\" \"label\" \"say \\\"hi\\\"\") \"<note@example.net>\" "
+			"\"a note\" \"7bit\" 7 1 \"ZmFrZW1kNXZhbHVlMTIzNA==\" (\"inline\" (\"size\" \"6\")) (\"en\" \"de\") "
+			"\"http://example.net/note.txt\")(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 349 "
+			"(NIL \"inside\" ((NIL NIL \"inner\" \"example.org\")) ((NIL NIL \"inner\" \"example.org\")) "
+			"((NIL NIL \"inner\" \"example.org\")) ((NIL NIL \"one\" \"example.org\")(NIL NIL \"two\" \"example.org\")) "
+			"NIL NIL NIL NIL) ((\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"8bit\" 15 1 NIL NIL NIL NIL)"
+			"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 17 1 NIL NIL NIL NIL) \"alternative\" "
+			"(\"boundary\" \"alt\") NIL NIL NIL) 20 NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"edge case\") NIL NIL NIL)");
+	test_assert_str(info->body,
+			"((\"text\" \"x-note\" (\"charset\" \"us-ascii\" \"label\" \"say \\\"hi\\\"\") \"<note@example.net>\" "
+			"\"a note\" \"7bit\" 7 1)(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 349 "
+			"(NIL \"inside\" ((NIL NIL \"inner\" \"example.org\")) ((NIL NIL \"inner\" \"example.org\")) "
+			"((NIL NIL \"inner\" \"example.org\")) ((NIL NIL \"one\" \"example.org\")(NIL NIL \"two\" \"example.org\")) "
+			"NIL NIL NIL NIL) ((\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"8bit\" 15 1)"
+			"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 17 1) \"alternative\") 20) \"mixed\")");
+	test_assert(info->date_unix == 1714959000 && info->subject == NULL);
+	test_assert_str(info->parts[5].encoding, "7bit");
+	struct buf b = BUF_INIT;
+	test_assert_str(range(info, msg_edge, "1", &b), "note!\r\n");
+	test_assert_str(range(info, msg_edge, "2.2", &b), "inside, as text\r\n");
+	buf_free(&b);
+	mime_info_destroy(&info);
+}
+
 static void multipart_mixed_attachment(void)
 {
 	PARSE(info, msg_mixed_attach);
 	test_assert_str(info->bodystructure,
-			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 32 1 NIL NIL NIL NIL)"
+			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 32 0 NIL NIL NIL NIL)"
 			"(\"application\" \"pdf\" (\"name\" \"report.pdf\") \"<part2@example.com>\" \"July report\" "
 			"\"base64\" 114 NIL (\"attachment\" (\"filename\" \"report.pdf\")) NIL NIL) "
 			"\"mixed\" (\"boundary\" \"==MIX==\") NIL NIL NIL)");
 	test_assert_str(info->body,
-			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 32 1)"
+			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 32 0)"
 			"(\"application\" \"pdf\" (\"name\" \"report.pdf\") \"<part2@example.com>\" \"July report\" "
 			"\"base64\" 114) \"mixed\")");
 	const struct mime_part *p = mime_find_part(info, "2");
@@ -345,23 +423,23 @@ static void message_rfc822_nested(void)
 {
 	PARSE(info, msg_rfc822);
 	test_assert_str(info->bodystructure,
-			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 1 NIL NIL NIL NIL)"
+			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 0 NIL NIL NIL NIL)"
 			"(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 361 "
 			"(\"Wed, 30 Sep 2020 09:00:00 +0000\" \"Original\" ((\"Grace\" NIL \"grace\" \"example.net\")) "
 			"((\"Grace\" NIL \"grace\" \"example.net\")) ((\"Grace\" NIL \"grace\" \"example.net\")) "
 			"((NIL NIL \"eve\" \"example.org\")) NIL NIL NIL \"<orig@example.net>\") "
-			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 1 NIL NIL NIL NIL)"
-			"(\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 13 1 NIL NIL NIL NIL) "
-			"\"alternative\" (\"boundary\" \"inner\") NIL NIL NIL) 17 NIL NIL NIL NIL) "
+			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 0 NIL NIL NIL NIL)"
+			"(\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 13 0 NIL NIL NIL NIL) "
+			"\"alternative\" (\"boundary\" \"inner\") NIL NIL NIL) 16 NIL NIL NIL NIL) "
 			"\"mixed\" (\"boundary\" \"outer\") NIL NIL NIL)");
 	test_assert_str(info->body,
-			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 1)"
+			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 0)"
 			"(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 361 "
 			"(\"Wed, 30 Sep 2020 09:00:00 +0000\" \"Original\" ((\"Grace\" NIL \"grace\" \"example.net\")) "
 			"((\"Grace\" NIL \"grace\" \"example.net\")) ((\"Grace\" NIL \"grace\" \"example.net\")) "
 			"((NIL NIL \"eve\" \"example.org\")) NIL NIL NIL \"<orig@example.net>\") "
-			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 1)"
-			"(\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 13 1) \"alternative\") 17) \"mixed\")");
+			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 0)"
+			"(\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 13 0) \"alternative\") 16) \"mixed\")");
 	test_assert(info->part_count == 6);
 	const struct mime_part *m = mime_find_part(info, "2");
 	test_assert(m == &info->parts[2] && m->is_message_rfc822);
@@ -504,7 +582,7 @@ static void missing_close_boundary(void)
 	PARSE(info, msg_truncated);
 	test_assert(info->flags == MIME_F_NO_CLOSE_BOUNDARY);
 	test_assert_str(info->bodystructure,
-			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 1 NIL NIL NIL NIL)"
+			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 0 NIL NIL NIL NIL)"
 			"(\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 10 NIL NIL NIL NIL) "
 			"\"mixed\" (\"boundary\" \"cut\") NIL NIL NIL)");
 	struct buf b = BUF_INIT;
@@ -667,8 +745,8 @@ static void bare_lf(void)
 	PARSE(info, msg_barelf);
 	test_assert(info->flags == MIME_F_BARE_LF);
 	test_assert_str(info->bodystructure,
-			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 7 2 NIL NIL NIL NIL)"
-			"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 5 1 NIL NIL NIL NIL) "
+			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 7 1 NIL NIL NIL NIL)"
+			"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 5 0 NIL NIL NIL NIL) "
 			"\"mixed\" (\"boundary\" \"LF\") NIL NIL NIL)");
 	struct buf b = BUF_INIT;
 	test_assert_str(range(info, msg_barelf, "1", &b), "one\ntwo");
@@ -682,8 +760,8 @@ static void boundary_prefix(void)
 	PARSE(info, msg_prefix);
 	test_assert(info->flags == 0);
 	test_assert_str(info->body,
-			"(((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 1) \"alternative\")"
-			"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 1) \"mixed\")");
+			"(((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 0) \"alternative\")"
+			"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 0) \"mixed\")");
 	struct buf b = BUF_INIT;
 	test_assert_str(range(info, msg_prefix, "1.1", &b), "in abc");
 	test_assert_str(range(info, msg_prefix, "2", &b), "second");
@@ -715,7 +793,7 @@ static void digest_and_params(void)
 	PARSE(info3, msg);
 	test_assert_str(info3->bodystructure,
 			"(\"text\" \"plain\" (\"charset\" \"utf-8\" \"title*\" \"us-ascii'en'This%20is%20fun%3B\" "
-			"\"format\" \"flowed\") NIL NIL \"7bit\" 1 1 NIL NIL \"de\" NIL)");
+			"\"format\" \"flowed\") NIL NIL \"7bit\" 1 0 NIL NIL \"de\" NIL)");
 	test_assert_str(info3->parts[0].charset, "utf-8");
 	mime_info_destroy(&info3);
 	buf_free(&b);
@@ -854,7 +932,7 @@ static const struct {
 #define S(m) { m, sizeof(m) - 1 }
 	S(msg_plain), S(msg_alternative), S(msg_mixed_attach), S(msg_rfc822), S(msg_group), S(msg_encoded),
 	S(msg_nobound), S(msg_truncated), S(msg_barelf), S(msg_digest), S(msg_rfc2231), S(msg_prefix),
-	S(msg_headers8bit),
+	S(msg_headers8bit), S(msg_edge),
 #undef S
 };
 
@@ -933,7 +1011,7 @@ static void every_prefix(void)
 }
 
 TEST_MAIN("mime", TEST_CASE(plain_rfc3501_example), TEST_CASE(multipart_alternative),
-	  TEST_CASE(multipart_mixed_attachment), TEST_CASE(message_rfc822_nested), TEST_CASE(group_addresses),
+	  TEST_CASE(multipart_mixed_attachment), TEST_CASE(extension_data), TEST_CASE(message_rfc822_nested), TEST_CASE(group_addresses),
 	  TEST_CASE(address_forms), TEST_CASE(encoded_words), TEST_CASE(no_boundary), TEST_CASE(missing_close_boundary),
 	  TEST_CASE(multipart_without_delimiters), TEST_CASE(truncated_header), TEST_CASE(limits), TEST_CASE(adversarial_inputs),
 	  TEST_CASE(headers_8bit_and_nul), TEST_CASE(bare_lf), TEST_CASE(boundary_prefix), TEST_CASE(digest_and_params),
