@@ -56,18 +56,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (s1.len != s2.len || memcmp(s1.data, s2.data, s1.len) != 0)
 		abort();
 	/* every part resolves by its own section, and its ranges lie inside the message */
+	static const char *const names[] = { "subject", "from", "content-type" };
+	static const char *const suffixes[] = { "", ".MIME", ".HEADER", ".TEXT" };
 	for (size_t i = 0; i < info->part_count; i++) {
 		const struct mime_part *p = &info->parts[i];
 		if (p->body_off + p->body_len > size || p->header_off + p->header_len > size)
 			abort();
+		if (mime_find_part(info, p->section) == NULL)
+			abort();
+		for (size_t k = 0; k < 4; k++) {
+			char *spec = xasprintf("%s%s", p->section, p->section[0] ? suffixes[k] : suffixes[k] + 1);
+			size_t off, len;
+			if (mime_section_range(info, spec, &off, &len) == IX_OK && (off > size || len > size - off))
+				abort();
+			free(spec);
+		}
 		struct buf dec = BUF_INIT;
 		mime_decode_body(p, (const char *)data, &dec);
+		buf_reset(&dec);
+		mime_header_fields((const char *)data + p->header_off, p->header_len, names, 3, (int)(i & 1), &dec);
 		buf_free(&dec);
 	}
-	struct buf hf = BUF_INIT;
-	static const char *const names[] = { "subject", "from" };
-	mime_header_fields((const char *)data, info->parts[0].header_len, names, 2, 0, &hf);
-	buf_free(&hf);
+	struct buf words = BUF_INIT;
+	mime_decode_words((const char *)data, size, &words);
+	buf_free(&words);
 	buf_free(&s1);
 	buf_free(&s2);
 	mime_info_destroy(&back);
