@@ -181,6 +181,12 @@ int store_fetch_header(struct store *st, const char *guid, const char *folder, u
 int store_fetch_cache(struct store *st, const char *guid, const char *folder, uint32_t uid, struct buf *out,
 		      struct buf *error_r);
 
+struct mime_info;
+/* The cache record deserialized: *info_r is freed with mime_info_destroy() (store/mime.h). IX_ECORRUPT if the record
+ * does not deserialize; IX_EUNAVAIL when the store was built without the MIME parser. */
+int store_fetch_mime(struct store *st, const char *guid, const char *folder, uint32_t uid, struct mime_info **info_r,
+		     struct buf *error_r);
+
 enum store_flag_mode { STORE_FLAGS_REPLACE, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 
 struct store_flag_update {
@@ -268,6 +274,8 @@ int store_quota_get(struct store *st, const char *guid, struct store_quota_use *
 /* Brings back every retained message of the mailbox expunged at or after since (seconds; 0: all) into the folder
  * it left (INBOX if that folder is gone), with new UIDs. *count_r: messages recovered. */
 int store_recover(struct store *st, const char *guid, int64_t since, size_t *count_r, struct buf *error_r);
+/* `interchange mailbox recover`: store_recover, then appends a sentence saying what was recovered to out. */
+int store_report_recover(struct store *st, const char *guid, int64_t since, struct buf *out, struct buf *error_r);
 /* Drops retained messages expunged before older_than (seconds since the epoch) in one mailbox (guid) or in all
  * (guid NULL). *count_r: messages purged. Bodies whose last reference goes are freed. */
 int store_retention_purge(struct store *st, const char *guid, int64_t older_than, size_t *count_r,

@@ -26,3 +26,7 @@ $(BUILD)/tests/unit/test_store_stress: $(call objs,tests/unit/test_store_stress.
 BENCHES += $(BUILD)/store/bench_store
 $(BUILD)/store/bench_store: $(call objs,store/bench_store.c) $(STORE_TEST_DEPS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(STORE_LDLIBS)
+
+FUZZ_TARGETS += store_names
+FUZZ_LIBS_store_names := $(STORE_LIB) $(STORE_MIME_LIB)
+FUZZ_LDLIBS_store_names := $(STORE_LDLIBS)

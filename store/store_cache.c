@@ -22,7 +22,35 @@ int store_cache_build(const char *data, size_t len, struct buf *blob, struct buf
 	mime_info_destroy(&info);
 	return 0;
 }
+
+int store_fetch_mime(struct store *st, const char *guid, const char *folder, uint32_t uid, struct mime_info **info_r,
+		     struct buf *error_r)
+{
+	struct buf blob = BUF_INIT;
+	*info_r = NULL;
+	int ret = store_fetch_cache(st, guid, folder, uid, &blob, error_r);
+	if (ret == 0) {
+		ret = mime_info_deserialize(blob.data != NULL ? blob.data : "", blob.len, info_r);
+		if (ret != 0 && error_r != NULL)
+			buf_printf(error_r, "the cache record of message %u is corrupt", uid);
+	}
+	buf_free(&blob);
+	return ret;
+}
 #else
+int store_fetch_mime(struct store *st, const char *guid, const char *folder, uint32_t uid, struct mime_info **info_r,
+		     struct buf *error_r)
+{
+	(void)st;
+	(void)guid;
+	(void)folder;
+	(void)uid;
+	*info_r = NULL;
+	if (error_r != NULL)
+		buf_printf(error_r, "the store was built without the MIME parser");
+	return IX_EUNAVAIL;
+}
+
 int store_cache_build(const char *data, size_t len, struct buf *blob, struct buf *error_r)
 {
 	(void)data;

@@ -1417,6 +1417,21 @@ int store_recover(struct store *st, const char *guid, int64_t since, size_t *cou
 	return ret;
 }
 
+int store_report_recover(struct store *st, const char *guid, int64_t since, struct buf *out, struct buf *error_r)
+{
+	size_t n;
+	int ret = store_recover(st, guid, since, &n, error_r);
+	if (ret != 0)
+		return ret;
+	if (n == 0)
+		buf_printf(out, "No deleted items to recover%s.\n", since > 0 ? " since that date" : "");
+	else
+		buf_printf(out, "Recovered %zu deleted item%s into the folders they were deleted from (INBOX where that "
+				"folder no longer exists).\n",
+			   n, n == 1 ? "" : "s");
+	return 0;
+}
+
 static int op_purge(struct wtx *w, void *ctx, struct buf *error_r)
 {
 	struct mop_ctx *c = ctx;

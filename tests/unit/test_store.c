@@ -5,6 +5,9 @@
 #include "err.h"
 #include "store.h"
 #include "store_int.h"
+#ifdef STORE_HAVE_MIME
+#include "mime.h"
+#endif
 #include "util.h"
 
 #include <poll.h>
@@ -191,6 +194,10 @@ static void append_fetch(void)
 	test_assert(store_fetch_cache(st, G1, NULL, 2, &out, NULL) == 0);
 #ifdef STORE_HAVE_MIME
 	test_assert(out.len > 0);
+	struct mime_info *mi;
+	test_assert(store_fetch_mime(st, G1, NULL, 2, &mi, NULL) == 0);
+	test_assert(strcmp(mi->subject, "Hello world") == 0 && strstr(mi->envelope, "Hello world") != NULL);
+	mime_info_destroy(&mi);
 #endif
 	test_assert(store_fetch_body(st, G1, NULL, 7, 0, 0, &out, NULL) == IX_ENOTFOUND);
 	buf_free(&out);
@@ -424,7 +431,10 @@ static void retention_recover(void)
 	test_assert(store_quota_get(st, G1, &q, NULL) == 0 && q.messages == 0);
 	size_t n;
 	test_assert(store_recover(st, G1, (int64_t)time(NULL) + 100, &n, NULL) == 0 && n == 0);
-	test_assert(store_recover(st, G1, 0, &n, NULL) == 0 && n == 2);
+	struct buf rep = BUF_INIT;
+	test_assert(store_report_recover(st, G1, 0, &rep, NULL) == 0);
+	test_assert(strstr(buf_cstr(&rep), "Recovered 2 deleted items") != NULL);
+	buf_free(&rep);
 	struct store_folder_info info;
 	test_assert(store_folder_status(st, G1, "Sent", NULL, &info, NULL) == 0);
 	test_assert(info.messages == 1 && info.uidnext == 3 && info.unseen == 0);
