@@ -84,7 +84,10 @@ static int scan_header(struct parser *ps, size_t start, size_t end, size_t *head
 			size_t name_end = q;
 			while (q < le && (m[q] == ' ' || m[q] == '\t'))
 				q++;
-			if (name_end == p || q == le || m[q] != ':') {
+			if (p == start && le - p > 5 && memcmp(m + p, "From ", 5) == 0) {
+				/* an mbox "From " separator line before the header: skip it */
+				ps->flags |= MIME_F_BAD_HEADER;
+			} else if (name_end == p || q == le || m[q] != ':') {
 				/* not a header field: the body starts here */
 				ps->flags |= MIME_F_BAD_HEADER;
 				*header_len_r = p - start;

@@ -46,12 +46,15 @@ int mime_hdr_next(struct mime_hdr_iter *it, const char **name_r, size_t *name_le
 		while (e < it->end && (*e == ' ' || *e == '\t'))
 			e = line_end(e, it->end);
 		it->p = e;
-		const char *colon = memchr(p, ':', (size_t)(e - p));
-		if (colon == NULL || *p == ' ' || *p == '\t')
-			continue; /* not a field (the parser already flagged it) */
-		const char *ne = colon;
-		while (ne > p && (ne[-1] == ' ' || ne[-1] == '\t'))
-			ne--;
+		/* field-name = 1*ftext, then optional WSP and ':'; anything else is not a field (already flagged) */
+		const char *ne = p;
+		while (ne < e && *ne >= 33 && *ne <= 126 && *ne != ':')
+			ne++;
+		const char *colon = ne;
+		while (colon < e && (*colon == ' ' || *colon == '\t'))
+			colon++;
+		if (ne == p || colon == e || *colon != ':')
+			continue;
 		*name_r = p;
 		*name_len_r = (size_t)(ne - p);
 		*value_r = colon + 1;

@@ -613,6 +613,17 @@ static void truncated_header(void)
 	test_assert_str(info->bodystructure,
 			"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL)");
 	mime_info_destroy(&info);
+	/* an mbox separator line before the header is skipped, not taken for the start of the body */
+	static const char mbox[] = "From someone@example.com Mon Jan  1 00:00:00 2024\r\nSubject: hi\r\n\r\nbody\r\n";
+	PARSE(info2, mbox);
+	test_assert(info2->flags == MIME_F_BAD_HEADER);
+	test_assert_str(info2->subject, "hi");
+	test_assert(info2->parts[0].body_len == 6);
+	struct buf hf = BUF_INIT;
+	mime_header_fields(mbox, info2->parts[0].header_len, NULL, 0, 1, &hf);
+	test_assert_str(buf_cstr(&hf), "Subject: hi\r\n\r\n");
+	buf_free(&hf);
+	mime_info_destroy(&info2);
 	/* the empty message */
 	test_assert(mime_parse("", 0, NULL, &info, NULL) == IX_OK);
 	test_assert_str(info->envelope, "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
