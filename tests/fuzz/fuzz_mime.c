@@ -65,7 +65,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (mime_find_part(info, p->section) == NULL)
 			abort();
 		for (size_t k = 0; k < 4; k++) {
-			char *spec = xasprintf("%s%s", p->section, p->section[0] ? suffixes[k] : suffixes[k] + 1);
+			/* the top level takes the keywords without the dot: "HEADER", "TEXT" */
+			const char *suffix = p->section[0] || k == 0 ? suffixes[k] : suffixes[k] + 1;
+			char *spec = xasprintf("%s%s", p->section, suffix);
 			size_t off, len;
 			if (mime_section_range(info, spec, &off, &len) == IX_OK && (off > size || len > size - off))
 				abort();
