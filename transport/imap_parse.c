@@ -10,6 +10,7 @@
 #include "util.h"
 
 #define ARENA_CHUNK 4096u
+#define RP_STOP 1 /* the tree parser in partial mode reached the end of the prefix without an error */
 
 struct arena_chunk {
 	struct arena_chunk *next;
@@ -49,6 +50,7 @@ struct imap_parser {
 	bool lit_plus, lit_binary, cur_binary;
 	struct imap_literal_info literal;
 	/* results */
+	unsigned prechecks;
 	bool have_cmd;
 	struct imap_command command;
 	struct buf error;
@@ -171,6 +173,7 @@ static void begin_command(struct imap_parser *p)
 	p->prev = 0;
 	p->lit = LIT_NONE;
 	p->have_cmd = false;
+	p->prechecks = 0;
 	memset(&p->command, 0, sizeof(p->command));
 	buf_reset(&p->error);
 	p->error_code = IX_OK;
@@ -239,13 +242,29 @@ static enum imap_parse_result line_end_error(struct imap_parser *p, const char *
 	return IMAP_PARSE_ERROR;
 }
 
-static int parse_tree(struct imap_parser *p, struct buf *error_r);
+static int parse_tree(struct imap_parser *p, struct buf *error_r, bool partial);
+
+/* At a literal announcement: checks the command so far, so that a bad command is refused before the client
+ * is invited to send (or before the parser stores) the literal. Returns 0 or the error code (message in
+ * p->error). Bounded to IMAP_PARSE_MAX_PRECHECKS passes per command, each O(command text). */
+static int precheck(struct imap_parser *p)
+{
+	if (p->prechecks >= IMAP_PARSE_MAX_PRECHECKS)
+		return 0;
+	p->prechecks++;
+	buf_reset(&p->error);
+	int ret = parse_tree(p, &p->error, true);
+	arena_clear(p);
+	p->stack_len = 0;
+	memset(&p->command, 0, sizeof(p->command));
+	return ret == RP_STOP ? 0 : ret;
+}
 
 static enum imap_parse_result finish_command(struct imap_parser *p)
 {
 	p->ended = true;
 	buf_reset(&p->error);
-	int ret = parse_tree(p, &p->error);
+	int ret = parse_tree(p, &p->error, false);
 	if (ret == 0) {
 		p->have_cmd = true;
 		return IMAP_PARSE_DONE;
@@ -280,8 +299,14 @@ static enum imap_parse_result announce_literal(struct imap_parser *p)
 		msg = "Literal too large";
 		code = IX_ELIMIT;
 	}
+	char *parse_msg = NULL;
+	if (msg == NULL && (code = precheck(p)) != 0) {
+		parse_msg = buf_steal(&p->error);
+		msg = parse_msg;
+	}
 	if (msg != NULL) {
 		frame_error(p, code, msg);
+		free(parse_msg);
 		if (sync) {
 			p->ended = true; /* the client waits for a "+" it will not get */
 		} else {
@@ -608,6 +633,7 @@ struct rp {
 	size_t n, pos;
 	unsigned nargs;
 	struct buf *err;
+	bool partial; /* a prefix ending in a literal announcement: stop with RP_STOP at its end */
 };
 
 static int rp_fail(struct rp *r, int code, const char *msg)
@@ -769,6 +795,8 @@ static int rp_literal(struct rp *r, struct imap_arg *a)
 	if (r->pos >= r->n || r->s[r->pos] != '\n')
 		return rp_fail(r, IX_EINVAL, "Literal announcement must end the line");
 	r->pos++;
+	if (r->partial && r->pos == r->n)
+		return RP_STOP; /* the announced literal: its bytes are not read yet */
 	if (size > r->n - r->pos)
 		return rp_fail(r, IX_EINVAL, "Literal data missing");
 	const unsigned char *data = r->s + r->pos;
@@ -776,7 +804,8 @@ static int rp_literal(struct rp *r, struct imap_arg *a)
 		return rp_fail(r, IX_EINVAL, "NUL byte in literal (use ~{n})");
 	a->type = IMAP_ARG_LITERAL;
 	a->literal8 = binary;
-	a->str = arena_strndup(r->p, data, (size_t)size);
+	/* a partial pass only checks syntax: no need to copy literal bytes it will throw away */
+	a->str = r->partial ? "" : arena_strndup(r->p, data, (size_t)size);
 	a->len = (size_t)size;
 	r->pos += (size_t)size;
 	return 0;
@@ -792,6 +821,8 @@ static int rp_items(struct rp *r, unsigned depth)
 			r->pos++;
 			spaces++;
 		}
+		if (r->partial && r->pos >= r->n)
+			return RP_STOP;
 		if (at_eol(r)) {
 			if (depth > 0)
 				return rp_fail(r, IX_EINVAL, "Missing ')'");
@@ -859,9 +890,9 @@ static int rp_name(struct rp *r, const char **name_r)
 	return 0;
 }
 
-static int parse_tree(struct imap_parser *p, struct buf *error_r)
+static int parse_tree(struct imap_parser *p, struct buf *error_r, bool partial)
 {
-	struct rp r = { p, (const unsigned char *)p->cmd.data, p->cmd.len, 0, 0, error_r };
+	struct rp r = { p, (const unsigned char *)p->cmd.data, p->cmd.len, 0, 0, error_r, partial };
 	struct imap_command *cmd = &p->command;
 	memset(cmd, 0, sizeof(*cmd));
 	p->stack_len = 0;

@@ -20,6 +20,7 @@
 #define IMAP_PARSE_MAX_TAG 256u                     /* bytes of a tag */
 #define IMAP_PARSE_MAX_NAME 64u                     /* bytes of a command name */
 #define IMAP_LITERAL_MINUS_MAX 4096u                /* RFC 7888: largest {n+} under LITERAL- */
+#define IMAP_PARSE_MAX_PRECHECKS 8u                 /* syntax checks of a command at its literal announcements */
 
 enum imap_parse_result {
 	IMAP_PARSE_NEED_MORE = 0, /* every byte given was consumed; feed more */
@@ -78,8 +79,8 @@ void imap_parser_destroy(struct imap_parser **p);
 
 /* Feeds len bytes. *consumed_r says how many were used (the rest belongs to the next call: pipelining). Returns
  * NEED_MORE (all consumed), DONE (a command is ready, valid until the next feed/reset/destroy), LITERAL (a literal
- * announcement line was consumed: call imap_parser_literal_accept or _reject before feeding again; feeding
- * without either accepts), or ERROR (imap_parser_error; the parser then silently discards the rest of the bad
+ * announcement line was consumed and the command so far is syntactically fine: call imap_parser_literal_accept
+ * or _reject before feeding again; feeding without either accepts), or ERROR (imap_parser_error; the parser then silently discards the rest of the bad
  * command, literals announced with {n+} included, and the next feeds continue with the following command).
  * Feeding the same bytes in any chunking gives the same results. */
 enum imap_parse_result imap_parser_feed(struct imap_parser *p, const void *data, size_t len, size_t *consumed_r);

@@ -166,6 +166,12 @@ static const struct parse_case parse_cases[] = {
 	{ "e3 FETCH 1 BODY[HEADER\r\nz1 NOOP\r\n", "ERR e3 Unterminated section '['\nDONE z1 NOOP\n" },
 	{ "e4 UID\r\nz1 NOOP\r\n", "ERR e4 Missing command after UID\nDONE z1 NOOP\n" },
 	{ "e5 X {3}\r\nabcdef\r\nz1 NOOP\r\n", "LIT e5 3 sync\nERR e5 Missing space between arguments\nDONE z1 NOOP\n" },
+	/* a command that is already bad at a literal announcement is refused before the literal */
+	{ "x1 LOGIN a) {5}\r\nz1 NOOP\r\n", "ERR x1 Unexpected ')'\nDONE z1 NOOP\n" },
+	{ "x2 LOGIN a) {5+}\r\nhello\r\nz1 NOOP\r\n", "ERR x2 Unexpected ')'\nDONE z1 NOOP\n" },
+	{ "x3 APPEND caf\xc3\xa9 {5}\r\nz1 NOOP\r\n", "ERR x3 8-bit character in atom\nDONE z1 NOOP\n" },
+	{ "x4 X ({1}\r\na {0}\r\n (b {2}\r\ncd))\r\n",
+	  "LIT x4 1 sync\nLIT x4 0 sync\nLIT x4 2 sync\nDONE x4 X [({1}a {0} (b {2}cd))]\n" },
 	/* a rejected sync literal ends the command; the client sends no bytes for it */
 	{ "r1 APPEND INBOX {2000}\r\nz1 NOOP\r\n", "LIT r1 2000 sync\nREJECT\nDONE z1 NOOP\n" },
 	/* a rejected non-sync literal's bytes (and the rest of its command) are skipped */
