@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 void store_settings_default(struct store_settings *s_r)
 {
@@ -649,8 +650,86 @@ static int open_dbs(struct store *st, struct buf *error_r)
 	return 0;
 }
 
+/* The stores open in this process: LMDB must not open one environment twice in a process, so a second
+ * store_open of the same folder shares the first handle (counted). Entries inherited through fork() are ignored. */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct store *open_list;
+
+static struct store *open_find(const char *real)
+{
+	for (struct store *st = open_list; st != NULL; st = st->open_next)
+		if (st->open_pid == getpid() && strcmp(st->real_path, real) == 0)
+			return st;
+	return NULL;
+}
+
+static int store_open_new(const char *path, const struct store_settings *settings, struct store **store_r,
+			  struct buf *error_r);
+
 int store_open(const char *path, const struct store_settings *settings, struct store **store_r,
 	       struct buf *error_r)
+{
+	*store_r = NULL;
+	if (mkdir_p(path, 0700) < 0) {
+		if (error_r != NULL)
+			buf_printf(error_r, "cannot create the store folder %s: %s", path, strerror(errno));
+		return IX_EIO;
+	}
+	char *real = realpath(path, NULL);
+	if (real == NULL) {
+		if (error_r != NULL)
+			buf_printf(error_r, "cannot resolve the store folder %s: %s", path, strerror(errno));
+		return IX_EIO;
+	}
+	pthread_mutex_lock(&open_lock);
+	struct store *st = open_find(real);
+	int ret = 0;
+	if (st != NULL) {
+		st->open_refs++;
+		free(real);
+	} else {
+		ret = store_open_new(path, settings, &st, error_r);
+		if (ret == 0) {
+			st->real_path = real;
+			st->open_pid = getpid();
+			st->open_refs = 1;
+			st->open_next = open_list;
+			open_list = st;
+		} else {
+			free(real);
+		}
+	}
+	pthread_mutex_unlock(&open_lock);
+	if (ret == 0)
+		*store_r = st;
+	return ret;
+}
+
+static void store_free(struct store *st);
+
+void store_close(struct store **store)
+{
+	struct store *st = *store;
+	if (st == NULL)
+		return;
+	*store = NULL;
+	pthread_mutex_lock(&open_lock);
+	if (--st->open_refs > 0) {
+		pthread_mutex_unlock(&open_lock);
+		return;
+	}
+	for (struct store **p = &open_list; *p != NULL; p = &(*p)->open_next) {
+		if (*p == st) {
+			*p = st->open_next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&open_lock);
+	store_free(st);
+}
+
+static int store_open_new(const char *path, const struct store_settings *settings, struct store **store_r,
+			  struct buf *error_r)
 {
 	struct store *st = xcalloc(1, sizeof(*st));
 	if (settings != NULL)
@@ -706,16 +785,12 @@ int store_open(const char *path, const struct store_settings *settings, struct s
 	*store_r = st;
 	return 0;
 fail:
-	store_close(&st);
+	store_free(st);
 	return ret;
 }
 
-void store_close(struct store **store)
+static void store_free(struct store *st)
 {
-	struct store *st = *store;
-	if (st == NULL)
-		return;
-	*store = NULL;
 	pthread_mutex_lock(&st->lock);
 	while (st->leader || st->queue_head != NULL || st->pending != NULL)
 		pthread_cond_wait(&st->cond, &st->lock);
@@ -727,6 +802,7 @@ void store_close(struct store **store)
 	pthread_mutex_destroy(&st->lock);
 	free(st->notify_dir);
 	free(st->path);
+	free(st->real_path);
 	free(st);
 }
 

@@ -49,10 +49,12 @@ struct store_settings {
 void store_settings_default(struct store_settings *s_r);
 
 /* Opens (creating it if needed) the store in the folder path. settings may be NULL for the defaults.
- * On success *store_r is a handle to free with store_close(). */
+ * On success *store_r is a handle to free with store_close(). Opening a folder this process already has open
+ * returns the same handle (reference counted; the first open's settings stay). */
 int store_open(const char *path, const struct store_settings *settings, struct store **store_r,
 	       struct buf *error_r);
-/* Waits for writes in flight, closes the environment and sets *store to NULL. NULL is ignored. */
+/* Drops a reference; the last one waits for writes in flight and closes the environment. Sets *store to NULL.
+ * NULL is ignored. A child of fork() must neither use nor close its parent's handle. */
 void store_close(struct store **store);
 
 /* ---- mailboxes and folders ---- */

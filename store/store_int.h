@@ -6,6 +6,7 @@
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "buf.h"
 #include "err.h"
@@ -116,6 +117,12 @@ struct store {
 
 	/* held shared by every transaction of this process, exclusively to resize the map */
 	pthread_rwlock_t map_lock;
+
+	/* the process's list of open stores (see store_open) */
+	char *real_path;
+	pid_t open_pid;
+	unsigned open_refs;
+	struct store *open_next;
 };
 
 /* A write transaction as seen by one operation. */

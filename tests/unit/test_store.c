@@ -738,6 +738,13 @@ static void bad_input(void)
 	struct store_append k = { .data = "x", .len = 1, .keywords = "ok (bad", .targets = &t2, .ntargets = 1 };
 	test_assert(store_append(st, &k, NULL) == IX_EINVAL);
 	test_assert(check_clean(st));
+	/* a second open in the same process shares the handle */
+	struct store *st2 = NULL;
+	char *alias = xasprintf("%s/.", tmpdir);
+	test_assert(store_open(alias, NULL, &st2, NULL) == 0 && st2 == st);
+	free(alias);
+	store_close(&st2);
+	test_assert(st2 == NULL && check_clean(st));
 	buf_free(&err);
 	store_close(&st);
 	/* a folder that is not a store */
