@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "err.h"
+#include "mutf7.h"
 #include "util.h"
 
 static int fail(struct buf *error_r, int code, const char *msg)
@@ -383,16 +384,21 @@ void imap_fetch_body_name(const struct imap_fetch_body *body, struct buf *out)
 void imap_write_string(struct buf *out, const void *data, size_t len, unsigned flags)
 {
 	const unsigned char *s = data;
-	bool literal = len > IMAP_QUOTED_MAX, nul = false;
+	bool literal = len > IMAP_QUOTED_MAX, nul = false, high = false;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = s[i];
 		if (c == '\0') {
 			nul = true;
 			literal = true;
-		} else if (c == '\r' || c == '\n' || (c >= 0x80 && (flags & IMAP_WRITE_UTF8) == 0)) {
+		} else if (c == '\r' || c == '\n') {
 			literal = true;
+		} else if (c >= 0x80) {
+			high = true;
 		}
 	}
+	/* 8-bit in a quoted string only under UTF8=ACCEPT, and then only valid UTF-8 (RFC 6855) */
+	if (high && !literal && ((flags & IMAP_WRITE_UTF8) == 0 || !mutf7_utf8_valid(data, len)))
+		literal = true;
 	if (!literal) {
 		buf_reserve(out, len + 2);
 		buf_append_char(out, '"');

@@ -84,8 +84,8 @@ enum imap_write_flags {
 	IMAP_WRITE_BINARY = 1 << 1, /* a BINARY response: NULs allowed, sent as ~{n} literal8 */
 };
 
-/* Appends data as an IMAP string: quoted when short (<= IMAP_QUOTED_MAX) and free of CR, LF, NUL and (without
- * IMAP_WRITE_UTF8) 8-bit bytes, otherwise as a literal "{n}\r\n" + bytes. NULs need IMAP_WRITE_BINARY (~{n});
+/* Appends data as an IMAP string: quoted when short (<= IMAP_QUOTED_MAX) and free of CR, LF, NUL and of 8-bit
+ * bytes (with IMAP_WRITE_UTF8: of anything that is not valid UTF-8), otherwise as a literal "{n}\r\n" + bytes. NULs need IMAP_WRITE_BINARY (~{n});
  * without it each NUL is written as 0x80 so the output is always valid. */
 void imap_write_string(struct buf *out, const void *data, size_t len, unsigned flags);
 /* As imap_write_string, but NIL for data == NULL. */

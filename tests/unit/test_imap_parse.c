@@ -576,6 +576,9 @@ static void write_helpers(void)
 	imap_write_string(&out, "\xc3\xa9", 2, IMAP_WRITE_UTF8);
 	test_assert_str(buf_cstr(&out), "\"\xc3\xa9\"");
 	buf_reset(&out);
+	imap_write_string(&out, "\xc3", 1, IMAP_WRITE_UTF8);
+	test_assert_str(buf_cstr(&out), "{1}\r\n\xc3");
+	buf_reset(&out);
 	imap_write_string(&out, "a\0b", 3, 0);
 	test_assert(out.len == 8 && memcmp(out.data, "{3}\r\na\x80" "b", 8) == 0);
 	buf_reset(&out);
