@@ -549,6 +549,19 @@ size_t conn_read_bytes(struct conn *c, size_t max, const char **data_r)
 	return n;
 }
 
+size_t conn_input_peek(const struct conn *c, const char **data_r)
+{
+	*data_r = c->in != NULL ? c->in + c->in_start : "";
+	return in_len(c);
+}
+
+void conn_input_consume(struct conn *c, size_t n)
+{
+	if (n > in_len(c))
+		panic("conn_input_consume: %zu > %zu", n, in_len(c));
+	in_consumed(c, n);
+}
+
 size_t conn_input_len(const struct conn *c)
 {
 	return in_len(c);

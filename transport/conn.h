@@ -70,6 +70,10 @@ int conn_read_line(struct conn *c, size_t max, unsigned flags, const char **line
 /* Reads up to max raw bytes (DATA, BDAT chunks, IMAP literals). Returns how many (0: nothing buffered);
  * *data_r valid as for conn_read_line. */
 size_t conn_read_bytes(struct conn *c, size_t max, const char **data_r);
+/* Looks at everything buffered without consuming it (returns its length; *data_r valid as above). */
+size_t conn_input_peek(const struct conn *c, const char **data_r);
+/* Consumes n bytes (n <= conn_input_len) after a peek: incremental parsers take what they used. */
+void conn_input_consume(struct conn *c, size_t n);
 /* Bytes buffered and not yet read. */
 size_t conn_input_len(const struct conn *c);
 /* Pauses input (no reads, no INPUT events: while a command waits on something) or resumes it; resuming with

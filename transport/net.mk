@@ -1,7 +1,7 @@
 # transport/net.mk - the network foundation: event loop (common/evloop.c), TLS, buffered connections,
 # SASL, and the SMTP protocol parser. Everything lands in libnet.a; daemons link it with COMMON_LIB.
 NET_SRCS := common/evloop.c transport/tls.c transport/conn.c transport/sasl.c \
-	transport/smtp_parse.c
+	transport/smtp_parse.c transport/smtp_session.c
 NET_LIB := $(BUILD)/libnet.a
 NET_LDLIBS := $(SSL_LIBS) $(SASL_LIBS)
 

@@ -1,7 +1,10 @@
 /* test_conn.c - unit tests for transport/conn: line splitting byte by byte, overlong lines, raw bytes, EOF,
- * close after flush, idle timeout, a real loopback TLS client and server, STARTTLS injection, the listener cap. */
+ * close after flush, idle timeout, a real loopback TLS client and server, STARTTLS injection, the listener cap;
+ * and transport/smtp_session over real sockets: a pipelined script, and python3 smtplib (STARTTLS, AUTH). */
 #include "test.h"
 #include "conn.h"
+#include "sasl.h"
+#include "smtp_session.h"
 #include "err.h"
 #include "tls.h"
 #include "util.h"
@@ -13,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Rounds of the loop a test may take before it gives up (each round waits at most ROUND_MSECS). */
@@ -502,6 +507,292 @@ static void listener_caps_connections(void)
 	test_assert(l == NULL);
 	evloop_destroy(&loop);
 	buf_free(&err);
+}
+
+/* ---- SMTP sessions ---- */
+
+struct delivered {
+	struct buf sender;
+	struct buf rcpts;
+	struct buf body; /* without our Received: line */
+	bool chunked;
+};
+
+struct backend_ctx {
+	struct evloop *loop;
+	struct listener *listener;
+	struct smtp_config config;
+	struct smtp_session *session;
+	struct smtp_session *pending; /* delivery completed from the before-sleep hook */
+	bool async;
+	int closed;
+	struct delivered msgs[4];
+	int nmsgs;
+	int auth_calls;
+};
+
+static enum smtp_rcpt_verdict be_rcpt(void *ctx, const struct smtp_session_info *info, const struct smtp_rcpt *rcpt,
+				      const char **reason_r)
+{
+	(void)ctx;
+	(void)info;
+	(void)reason_r;
+	char addr[SMTP_PATH_MAX_UTF8 + 1];
+	smtp_path_string(&rcpt->to, addr, sizeof(addr));
+	if (strcmp(addr, "alice@example.com") == 0 || strcmp(addr, "bob@example.com") == 0 || rcpt->to.postmaster)
+		return SMTP_RCPT_ACCEPT;
+	if (strcmp(addr, "full@example.com") == 0)
+		return SMTP_RCPT_FULL;
+	if (strcmp(addr, "outside@example.net") == 0)
+		return SMTP_RCPT_DENIED;
+	return SMTP_RCPT_UNKNOWN;
+}
+
+static int be_check(void *ctx, const char *user, const char *pass, size_t passlen)
+{
+	struct backend_ctx *b = ctx;
+	b->auth_calls++;
+	return strcmp(user, "bob") == 0 && passlen == 6 && memcmp(pass, "hunter", 6) == 0 ? 0 : IX_EAUTH;
+}
+
+static void be_deliver(void *ctx, struct smtp_session *s, const struct smtp_session_info *info,
+		       const struct smtp_envelope *env)
+{
+	struct backend_ctx *b = ctx;
+	(void)info;
+	if (b->nmsgs < 4) {
+		struct delivered *d = &b->msgs[b->nmsgs++];
+		char addr[SMTP_PATH_MAX_UTF8 + 1];
+		smtp_path_string(&env->mail->from, addr, sizeof(addr));
+		buf_append_str(&d->sender, addr);
+		for (size_t i = 0; i < env->rcpt_count; i++) {
+			smtp_path_string(&env->rcpts[i].to, addr, sizeof(addr));
+			buf_printf(&d->rcpts, "%s;", addr);
+		}
+		const char *body = buf_cstr(env->message);
+		/* skip our Received: line (it is folded once) */
+		const char *end = strstr(body, "\r\n\tby ");
+		end = end != NULL ? strstr(end + 2, "\r\n") : NULL;
+		if (strncmp(body, "Received: from ", 15) == 0 && end != NULL)
+			buf_append(&d->body, end + 2, env->message->len - (size_t)(end + 2 - body));
+		d->chunked = env->chunked;
+	}
+	if (b->async)
+		b->pending = s; /* made durable by the before-sleep hook, like group commit */
+	else
+		smtp_session_delivered(s, NULL);
+}
+
+static void be_closed(void *ctx, struct smtp_session *s)
+{
+	struct backend_ctx *b = ctx;
+	smtp_session_destroy(&s);
+	b->session = NULL;
+	b->closed++;
+	listener_release(b->listener);
+}
+
+static const struct smtp_backend test_backend = { be_rcpt, be_check, be_deliver, be_closed };
+
+static void group_commit_hook(struct evloop *loop, void *ctx)
+{
+	(void)loop;
+	struct backend_ctx *b = ctx;
+	if (b->pending != NULL) {
+		struct smtp_session *s = b->pending;
+		b->pending = NULL;
+		smtp_session_delivered(s, NULL);
+	}
+}
+
+static void smtp_accept(struct listener *l, int fd, void *ctx)
+{
+	struct backend_ctx *b = ctx;
+	(void)l;
+	b->session = smtp_session_create(b->loop, fd, &b->config, &test_backend, b);
+}
+
+static void backend_free(struct backend_ctx *b)
+{
+	for (int i = 0; i < 4; i++) {
+		buf_free(&b->msgs[i].sender);
+		buf_free(&b->msgs[i].rcpts);
+		buf_free(&b->msgs[i].body);
+	}
+}
+
+/* The final reply codes in a transcript (continuation lines skipped), space-separated. */
+static void reply_codes(const char *transcript, struct buf *codes)
+{
+	const char *p = transcript;
+	while (*p != '\0') {
+		const char *eol = strstr(p, "\r\n");
+		if (eol == NULL)
+			break;
+		if (eol - p >= 4 && p[3] == ' ')
+			buf_printf(codes, "%s%.3s", codes->len > 0 ? " " : "", p);
+		else if (eol - p == 3)
+			buf_printf(codes, "%s%.3s", codes->len > 0 ? " " : "", p);
+		p = eol + 2;
+	}
+}
+
+static void smtp_pipelined_script(void)
+{
+	struct evloop *loop;
+	test_assert(evloop_create(&loop, NULL) == 0);
+	struct backend_ctx b;
+	memset(&b, 0, sizeof(b));
+	b.loop = loop;
+	b.async = true;
+	b.config.hostname = "mx.example.com";
+	b.config.max_size = 1000;
+	evloop_set_before_sleep(loop, group_commit_hook, &b);
+	struct buf err = BUF_INIT;
+	test_assert(listener_create(loop, "127.0.0.1", 0, 10, smtp_accept, &b, &b.listener, &err) == 0);
+	int fd = connect_to(listener_port(b.listener));
+	test_assert(fd >= 0);
+	static const char script[] =
+		"EHLO client.example\r\n"
+		"MAIL FROM:<a@example.org> SIZE=100\r\n"
+		"RCPT TO:<alice@example.com>\r\n"
+		"RCPT TO:<nobody@example.com>\r\n"
+		"RCPT TO:<full@example.com>\r\n"
+		"RCPT TO:<outside@example.net>\r\n"
+		"RCPT TO:<Postmaster>\r\n"
+		"DATA\r\n"
+		"Subject: hi\r\n\r\n..dotted\r\nbody\r\n.\r\n"
+		"MAIL FROM:<> BODY=BINARYMIME\r\n"
+		"RCPT TO:<bob@example.com>\r\n"
+		"BDAT 5\r\nhelloBDAT 8 LAST\r\n world\r\n"
+		"MAIL FROM:<big@example.org> SIZE=5000\r\n"
+		"MAIL FROM:<x@example.org>\r\n"
+		"DATA\r\n"
+		"RCPT TO:<alice@example.com>\r\n"
+		"DATA\r\n"
+		"x\nfake\r\n.\r\n"
+		"STARTTLS\r\n"
+		"FOO\r\n"
+		"RSET\r\n"
+		"MAIL FROM:<bad@@example.org>\r\n"
+		"QUIT\r\n";
+	test_assert(write(fd, script, sizeof(script) - 1) == (ssize_t)(sizeof(script) - 1));
+	test_assert(run_until(loop, &b.closed, 1) == 0);
+	struct buf transcript = BUF_INIT, codes = BUF_INIT;
+	char chunk[4096];
+	ssize_t n;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_append(&transcript, chunk, (size_t)n);
+	close(fd);
+	reply_codes(buf_cstr(&transcript), &codes);
+	if (strcmp(buf_cstr(&codes), "220 250 250 250 550 452 550 250 354 250 250 250 250 250 552 250 554 250 "
+				     "354 250 502 500 250 553 221") != 0)
+		fprintf(stderr, "transcript:\n%s\ncodes: %s\n", buf_cstr(&transcript), buf_cstr(&codes));
+	test_assert_str(buf_cstr(&codes), "220 250 250 250 550 452 550 250 354 250 250 250 250 250 552 250 554 250 "
+					   "354 250 502 500 250 553 221");
+	test_assert(strstr(buf_cstr(&transcript), "250-PIPELINING\r\n") != NULL);
+	test_assert(strstr(buf_cstr(&transcript), "250-SIZE 1000\r\n") != NULL);
+	test_assert(strstr(buf_cstr(&transcript), "250 CHUNKING\r\n") != NULL);
+	test_assert(strstr(buf_cstr(&transcript), "STARTTLS\r\n") == NULL); /* no TLS configured */
+	test_assert(strstr(buf_cstr(&transcript), "250-AUTH PLAIN LOGIN\r\n") == NULL);
+	test_assert(b.nmsgs == 3);
+	test_assert_str(buf_cstr(&b.msgs[0].sender), "a@example.org");
+	test_assert_str(buf_cstr(&b.msgs[0].rcpts), "alice@example.com;Postmaster;");
+	test_assert_str(buf_cstr(&b.msgs[0].body), "Subject: hi\r\n\r\n.dotted\r\nbody\r\n");
+	test_assert(!b.msgs[0].chunked);
+	test_assert_str(buf_cstr(&b.msgs[1].sender), "");
+	test_assert_str(buf_cstr(&b.msgs[1].body), "hello world\r\n");
+	test_assert(b.msgs[1].chunked);
+	/* bare LF kept by default policy */
+	test_assert_str(buf_cstr(&b.msgs[2].body), "x\nfake\r\n");
+	test_assert(b.closed == 1 && b.session == NULL);
+	listener_destroy(&b.listener);
+	backend_free(&b);
+	buf_free(&transcript);
+	buf_free(&codes);
+	buf_free(&err);
+	evloop_destroy(&loop);
+}
+
+static const char py_client[] =
+	"import smtplib, ssl, sys\n"
+	"port = int(sys.argv[1])\n"
+	"ctx = ssl.create_default_context()\n"
+	"ctx.check_hostname = False\n"
+	"ctx.verify_mode = ssl.CERT_NONE\n"
+	"s = smtplib.SMTP('127.0.0.1', port, timeout=10)\n"
+	"code, _ = s.ehlo('py.example')\n"
+	"assert code == 250\n"
+	"for e in ('starttls', 'pipelining', 'chunking', 'smtputf8', '8bitmime', 'size', 'dsn', 'enhancedstatuscodes'):\n"
+	"    assert s.has_extn(e), e\n"
+	"s.starttls(context=ctx)\n"
+	"s.ehlo('py.example')\n"
+	"assert s.has_extn('auth') and not s.has_extn('starttls')\n"
+	"try:\n"
+	"    s.login('bob', 'wrong')\n"
+	"    sys.exit(2)\n"
+	"except smtplib.SMTPAuthenticationError:\n"
+	"    pass\n"
+	"s.login('bob', 'hunter')\n"
+	"refused = s.sendmail('bob@example.com', ['alice@example.com', 'nobody@example.com'],\n"
+	"                     b'Subject: py\\r\\n\\r\\nhello from python\\r\\n.leading dot\\r\\n')\n"
+	"assert list(refused) == ['nobody@example.com'], refused\n"
+	"try:\n"
+	"    s.sendmail('bob@example.com', ['nobody@example.com'], b'x')\n"
+	"    sys.exit(3)\n"
+	"except smtplib.SMTPRecipientsRefused:\n"
+	"    pass\n"
+	"s.quit()\n"
+	"print('PY-OK', flush=True)\n";
+
+static void smtp_python_smtplib(void)
+{
+	struct evloop *loop;
+	test_assert(evloop_create(&loop, NULL) == 0);
+	struct backend_ctx b;
+	memset(&b, 0, sizeof(b));
+	b.loop = loop;
+	b.config.hostname = "mx.example.com";
+	b.config.tls = server_ctx;
+	b.config.auth = true;
+	b.config.submission = true;
+	struct buf err = BUF_INIT;
+	test_assert(listener_create(loop, "127.0.0.1", 0, 10, smtp_accept, &b, &b.listener, &err) == 0);
+	char port[16];
+	snprintf(port, sizeof(port), "%u", listener_port(b.listener));
+	pid_t pid = fork();
+	test_assert(pid >= 0);
+	if (pid == 0) {
+		execlp("python3", "python3", "-c", py_client, port, (char *)NULL);
+		_exit(127);
+	}
+	int status = -1;
+	for (int i = 0; i < 2000; i++) {
+		(void)evloop_run_once(loop, 10);
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+	}
+	if (status == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	run_until(loop, &b.closed, 1);
+	test_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	test_assert(b.closed == 1);
+	test_assert(b.auth_calls == 3); /* smtplib tries PLAIN then LOGIN with the wrong password */
+	test_assert(b.nmsgs == 1);
+	test_assert_str(buf_cstr(&b.msgs[0].sender), "bob@example.com");
+	test_assert_str(buf_cstr(&b.msgs[0].rcpts), "alice@example.com;");
+	test_assert_str(buf_cstr(&b.msgs[0].body), "Subject: py\r\n\r\nhello from python\r\n.leading dot\r\n");
+	listener_destroy(&b.listener);
+	backend_free(&b);
+	buf_free(&err);
+	evloop_destroy(&loop);
+	ix_sasl_done();
+}
+
+static void cleanup_tls(void)
+{
 	tls_ctx_destroy(&server_ctx);
 	tls_ctx_destroy(&client_ctx);
 	char *cmd = xasprintf("rm -rf '%s'", tls_dir);
@@ -512,4 +803,5 @@ static void listener_caps_connections(void)
 TEST_MAIN("conn", TEST_CASE(lines_byte_by_byte), TEST_CASE(overlong_lines_are_skipped),
 	  TEST_CASE(raw_bytes_and_pause), TEST_CASE(output_close_after_flush), TEST_CASE(idle_timeout_fires),
 	  TEST_CASE(implicit_tls_loopback), TEST_CASE(starttls_discards_injected_input),
-	  TEST_CASE(tls_handshake_failure_reported), TEST_CASE(listener_caps_connections))
+	  TEST_CASE(tls_handshake_failure_reported), TEST_CASE(listener_caps_connections),
+	  TEST_CASE(smtp_pipelined_script), TEST_CASE(smtp_python_smtplib), TEST_CASE(cleanup_tls))
