@@ -127,6 +127,16 @@ static void *arena_alloc(struct dir_chunk **head, size_t n)
 	return p;
 }
 
+/* Starts an arena whose first chunk holds cap bytes. */
+static void arena_start(struct dir_chunk **head, size_t cap)
+{
+	struct dir_chunk *c = xmalloc(sizeof(*c) + cap);
+	c->next = NULL;
+	c->used = 0;
+	c->cap = cap;
+	*head = c;
+}
+
 static const char *arena_strndup(struct dir_chunk **head, const char *s, size_t len)
 {
 	char *p = arena_alloc(head, len + 1);
@@ -173,18 +183,29 @@ void dir_dn_normalize(const char *dn, struct buf *out)
 		ascii_lower(out->data + start, out->len - start);
 }
 
+/* ASCII lower case of each byte, 0 for control characters (refused in addresses). */
+static const unsigned char address_fold[256] = {
+#define F4(c) F1(c), F1(c + 1), F1(c + 2), F1(c + 3)
+#define F1(c) ((c) < 0x20 || (c) == 0x7f ? 0 : (c) >= 'A' && (c) <= 'Z' ? (c) - 'A' + 'a' : (c))
+#define F16(c) F4(c), F4(c + 4), F4(c + 8), F4(c + 12)
+	F16(0), F16(16), F16(32), F16(48), F16(64), F16(80), F16(96), F16(112),
+	F16(128), F16(144), F16(160), F16(176), F16(192), F16(208), F16(224), F16(240),
+#undef F16
+#undef F1
+#undef F4
+};
+
 size_t dir_address_key(const char *address, size_t len, char *key)
 {
 	if (len == 0 || len > DIR_ADDRESS_MAX)
 		return 0;
 	bool at = false;
 	for (size_t i = 0; i < len; i++) {
-		char c = address[i];
-		if ((unsigned char)c < 0x20 || c == 0x7f)
+		unsigned char c = address_fold[(unsigned char)address[i]];
+		if (c == 0)
 			return 0;
-		if (c == '@')
-			at = true;
-		key[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+		at |= c == '@';
+		key[i] = (char)c;
 	}
 	key[len] = '\0';
 	return at ? len : 0;
@@ -325,9 +346,63 @@ static const char *lower_copy(struct dir_entry *e, const char *s)
 	return p;
 }
 
+static const char *first(const struct dir_entry *e, enum dir_attr a)
+{
+	return e->nvals[a] > 0 ? e->vals[a][0] : NULL;
+}
+
+static void make_template(struct dir_entry *e)
+{
+	struct dir_recipient *r = &e->tmpl;
+	r->type = (enum dir_type)e->kind;
+	r->dn = e->dn;
+	r->login = e->kind == DIR_KIND_USER ? first(e, DA_UID) : NULL;
+	r->nickname = first(e, DA_NICKNAME);
+	r->display_name = e->nvals[DA_DISPLAYNAME] > 0 ? first(e, DA_DISPLAYNAME) : first(e, DA_CN);
+	r->given_name = first(e, DA_GIVENNAME);
+	r->surname = first(e, DA_SN);
+	r->primary_address = e->primary;
+	r->addresses = e->addrs;
+	r->address_count = e->naddrs;
+	r->target_address = first(e, DA_TARGET);
+	r->home_server_dn = first(e, DA_HOMESERVER);
+	r->mailbox_guid = first(e, DA_GUID);
+	r->hidden = e->hidden;
+	r->quota_bytes = e->quota_bytes;
+	r->quota_messages = e->quota_messages;
+	r->quota_warn_bytes = e->quota_warn_bytes;
+	r->forward_to = first(e, DA_FORWARD_TO);
+	r->deliver_and_redirect = e->deliver_and_redirect;
+	r->accept_from = e->vals[DA_ACCEPT_FROM];
+	r->accept_from_count = e->nvals[DA_ACCEPT_FROM];
+	r->reject_from = e->vals[DA_REJECT_FROM];
+	r->reject_from_count = e->nvals[DA_REJECT_FROM];
+	r->require_authenticated_sender = e->require_auth;
+	r->max_receive_size = e->max_receive_size;
+	r->members_only = e->members_only;
+	r->send_as = e->vals[DA_SEND_AS];
+	r->send_as_count = e->nvals[DA_SEND_AS];
+	r->send_on_behalf = e->vals[DA_SEND_ON_BEHALF];
+	r->send_on_behalf_count = e->nvals[DA_SEND_ON_BEHALF];
+	r->members = e->vals[DA_MEMBER];
+	r->member_count = e->nvals[DA_MEMBER];
+	r->member_url = first(e, DA_MEMBER_URL);
+	r->folder_path = first(e, DA_FOLDER_PATH);
+}
+
 struct dir_entry *dir_builder_finish(struct dir_builder *b)
 {
-	struct dir_entry *e = xcalloc(1, sizeof(*e));
+	/* The entry and everything it points to share one block when the estimate holds (it allows for every
+	 * value, its normalized copy, its address key and the pointer arrays), so that a resolution touches few
+	 * pages. */
+	size_t estimate = sizeof(struct dir_entry) + 3 * (strlen(b->dn) + 16) + 64 * DA_COUNT + 256;
+	for (size_t i = 0; i < b->count; i++)
+		estimate += 3 * (strlen(b->vals[i].value) + 16) + 64;
+	struct dir_chunk *mem;
+	arena_start(&mem, estimate);
+	struct dir_entry *e = arena_alloc(&mem, sizeof(*e));
+	memset(e, 0, sizeof(*e));
+	e->mem = mem;
 	atomic_init(&e->refs, 1);
 	memcpy(e->uuid, b->uuid, sizeof(e->uuid));
 	struct buf norm = BUF_INIT;
@@ -401,6 +476,10 @@ struct dir_entry *dir_builder_finish(struct dir_builder *b)
 	}
 	if (e->kind == DIR_KIND_DOMAIN && e->nvals[DA_CN] > 0)
 		e->domain_key = lower_copy(e, e->vals[DA_CN][0]);
+	if (e->nvals[DA_HOMESERVER] > 0) {
+		e->home_len = strlen(e->nref[DA_HOMESERVER][0]);
+		e->home_hash = dir_hash(e->nref[DA_HOMESERVER][0], e->home_len);
+	}
 	e->hidden = boolean(e, DA_HIDE);
 	e->deliver_and_redirect = boolean(e, DA_DELIVER_AND_REDIRECT);
 	e->require_auth = boolean(e, DA_REQUIRE_AUTH);
@@ -409,6 +488,7 @@ struct dir_entry *dir_builder_finish(struct dir_builder *b)
 	e->quota_messages = number(e, DA_QUOTA_MESSAGES);
 	e->quota_warn_bytes = number(e, DA_QUOTA_WARN);
 	e->max_receive_size = number(e, DA_MAX_RECEIVE);
+	make_template(e);
 	dir_builder_free(b);
 	return e;
 }
@@ -425,6 +505,5 @@ void dir_entry_unref(struct dir_entry *e)
 		return;
 	if (atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	arena_free(e->mem);
-	free(e);
+	arena_free(e->mem); /* e lives in the first chunk: gone after this */
 }

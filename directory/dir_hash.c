@@ -10,15 +10,24 @@
 
 uint64_t dir_hash(const void *key, size_t len)
 {
-	/* FNV-1a, 64 bits, with a final avalanche so that the low bits used for the slot index are well mixed. */
+	/* Eight bytes at a time: each word is mixed in with a multiply and a shift, then a final avalanche, so the
+	 * low bits used for the slot index depend on every byte. Keys are short (addresses, DNs, UUIDs). */
 	const unsigned char *p = key;
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)len;
+	uint64_t w;
+	while (len >= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+		p += 8;
+		len -= 8;
 	}
+	w = 0;
+	for (size_t i = 0; i < len; i++)
+		w |= (uint64_t)p[i] << (8 * i);
+	h = (h ^ w) * 0xff51afd7ed558ccdULL;
 	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
+	h *= 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 33;
 	return h;
 }
@@ -54,13 +63,18 @@ static size_t find_slot(const struct dir_map *m, uint64_t h, const void *key, si
 	}
 }
 
-struct dir_entry *dir_map_get(const struct dir_map *m, const void *key, size_t len)
+struct dir_entry *dir_map_get_hashed(const struct dir_map *m, uint64_t hash, const void *key, size_t len)
 {
 	if (m->count == 0)
 		return NULL;
 	bool found;
-	size_t i = find_slot(m, dir_hash(key, len), key, len, &found);
+	size_t i = find_slot(m, hash, key, len, &found);
 	return found ? m->slots[i].val : NULL;
+}
+
+struct dir_entry *dir_map_get(const struct dir_map *m, const void *key, size_t len)
+{
+	return dir_map_get_hashed(m, dir_hash(key, len), key, len);
 }
 
 static void grow(struct dir_map *m)

@@ -51,6 +51,9 @@ struct dir_chunk;
 struct dir_entry {
 	atomic_uint refs;
 	unsigned mark;              /* sync thread only: session generation that last saw it */
+	/* Recipients: the snapshot readers get, prepared when the entry is built so that a resolution copies one
+	 * contiguous block (entry_, server_ and home_server_host are set per lookup). */
+	struct dir_recipient tmpl;
 	enum dir_kind kind;
 	unsigned char uuid[16];     /* entryUUID (binary, as the sync protocol sends it) */
 	const char *dn;             /* as slapd gave it */
@@ -64,6 +67,8 @@ struct dir_entry {
 	size_t *addr_key_lens;
 	size_t naddrs;
 	const char *primary;
+	uint64_t home_hash;         /* dir_hash of nref[DA_HOMESERVER][0], so resolving does not rehash it */
+	size_t home_len;
 	const char *login_key;      /* users: lower-cased uid */
 	const char *domain_key;     /* accepted domains: lower-cased cn */
 	bool hidden, deliver_and_redirect, require_auth, members_only;
@@ -123,6 +128,8 @@ uint64_t dir_hash(const void *key, size_t len);
 void dir_map_init(struct dir_map *m);
 void dir_map_free(struct dir_map *m);
 struct dir_entry *dir_map_get(const struct dir_map *m, const void *key, size_t len);
+/* The same with the key's dir_hash() already known. */
+struct dir_entry *dir_map_get_hashed(const struct dir_map *m, uint64_t hash, const void *key, size_t len);
 /* Inserts key -> val unless key is present; returns the entry already there (unchanged) or NULL. */
 struct dir_entry *dir_map_add(struct dir_map *m, const void *key, size_t len, struct dir_entry *val);
 /* Removes key if it maps to val (any value when val is NULL). Returns true when removed. */

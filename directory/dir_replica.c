@@ -219,49 +219,15 @@ static void fill(const struct dir_replica *rep, struct dir_entry *e, struct dir_
 {
 	struct dir_entry *server = NULL;
 	if (e->nvals[DA_HOMESERVER] > 0) {
-		server = dir_map_get(&rep->by_dn, e->nref[DA_HOMESERVER][0], strlen(e->nref[DA_HOMESERVER][0]));
+		server = dir_map_get_hashed(&rep->by_dn, e->home_hash, e->nref[DA_HOMESERVER][0], e->home_len);
 		if (server != NULL && server->kind == DIR_KIND_SERVER)
 			dir_entry_ref(server);
 		else
 			server = NULL;
 	}
 	dir_entry_ref(e);
-	memset(r, 0, sizeof(*r));
-	r->type = (enum dir_type)e->kind;
-	r->dn = e->dn;
-	r->login = e->kind == DIR_KIND_USER ? first(e, DA_UID) : NULL;
-	r->nickname = first(e, DA_NICKNAME);
-	r->display_name = e->nvals[DA_DISPLAYNAME] > 0 ? first(e, DA_DISPLAYNAME) : first(e, DA_CN);
-	r->given_name = first(e, DA_GIVENNAME);
-	r->surname = first(e, DA_SN);
-	r->primary_address = e->primary;
-	r->addresses = e->addrs;
-	r->address_count = e->naddrs;
-	r->target_address = first(e, DA_TARGET);
-	r->home_server_dn = first(e, DA_HOMESERVER);
+	*r = e->tmpl;
 	r->home_server_host = server != NULL ? first(server, DA_HOSTNAME) : NULL;
-	r->mailbox_guid = first(e, DA_GUID);
-	r->hidden = e->hidden;
-	r->quota_bytes = e->quota_bytes;
-	r->quota_messages = e->quota_messages;
-	r->quota_warn_bytes = e->quota_warn_bytes;
-	r->forward_to = first(e, DA_FORWARD_TO);
-	r->deliver_and_redirect = e->deliver_and_redirect;
-	r->accept_from = e->vals[DA_ACCEPT_FROM];
-	r->accept_from_count = e->nvals[DA_ACCEPT_FROM];
-	r->reject_from = e->vals[DA_REJECT_FROM];
-	r->reject_from_count = e->nvals[DA_REJECT_FROM];
-	r->require_authenticated_sender = e->require_auth;
-	r->max_receive_size = e->max_receive_size;
-	r->members_only = e->members_only;
-	r->send_as = e->vals[DA_SEND_AS];
-	r->send_as_count = e->nvals[DA_SEND_AS];
-	r->send_on_behalf = e->vals[DA_SEND_ON_BEHALF];
-	r->send_on_behalf_count = e->nvals[DA_SEND_ON_BEHALF];
-	r->members = e->vals[DA_MEMBER];
-	r->member_count = e->nvals[DA_MEMBER];
-	r->member_url = first(e, DA_MEMBER_URL);
-	r->folder_path = first(e, DA_FOLDER_PATH);
 	r->entry_ = e;
 	r->server_ = server;
 }
@@ -292,20 +258,22 @@ static struct dir_entry *by_address(const struct dir_replica *rep, char *key, si
 
 int dir_resolve(struct dir *dir, const char *address, struct dir_recipient *r)
 {
-	memset(r, 0, sizeof(*r));
-	if (address == NULL)
-		return IX_ENOTFOUND;
 	char key[DIR_ADDRESS_MAX + 1];
-	size_t len = dir_address_key(address, strnlen(address, DIR_ADDRESS_MAX + 1), key);
-	if (len == 0)
+	size_t len = address != NULL ? dir_address_key(address, strnlen(address, DIR_ADDRESS_MAX + 1), key) : 0;
+	struct dir_entry *e = NULL;
+	if (len > 0) {
+		struct dir_replica *rep = &dir->rep;
+		pthread_rwlock_rdlock(&rep->lock);
+		e = by_address(rep, key, len);
+		if (e != NULL)
+			fill(rep, e, r); /* fill sets every field */
+		pthread_rwlock_unlock(&rep->lock);
+	}
+	if (e == NULL) {
+		memset(r, 0, sizeof(*r));
 		return IX_ENOTFOUND;
-	struct dir_replica *rep = &dir->rep;
-	pthread_rwlock_rdlock(&rep->lock);
-	struct dir_entry *e = by_address(rep, key, len);
-	if (e != NULL)
-		fill(rep, e, r);
-	pthread_rwlock_unlock(&rep->lock);
-	return e != NULL ? IX_OK : IX_ENOTFOUND;
+	}
+	return IX_OK;
 }
 
 /* Read lock held. */

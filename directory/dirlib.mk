@@ -19,3 +19,7 @@ $(BUILD)/directory/dir_probe: $(call objs,directory/dir_probe.c) $(DIR_LIB) $(DI
 	$(CC) $(LDFLAGS) -o $@ $^ $(DIRECTORY_LDLIBS)
 
 E2E_TESTS += tests/e2e/test_replica.py
+
+BENCHES += $(BUILD)/directory/bench_dir
+$(BUILD)/directory/bench_dir: $(call objs,directory/bench_dir.c) $(DIR_LIB) $(DIRECTORY_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DIRECTORY_LDLIBS)
