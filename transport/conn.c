@@ -223,7 +223,7 @@ void conn_set_idle_timeout(struct conn *c, unsigned msecs)
 
 static bool is_terminal(enum conn_event ev)
 {
-	return ev == CONN_EVENT_EOF || ev == CONN_EVENT_ERROR || ev == CONN_EVENT_TIMEOUT || ev == CONN_EVENT_CLOSED;
+	return ev == CONN_EVENT_EOF || ev == CONN_EVENT_ERROR || ev == CONN_EVENT_CLOSED;
 }
 
 /* Calls the owner. Returns false when the conn must not be touched further in this dispatch. */
@@ -260,10 +260,15 @@ static void idle_fired(struct evloop *loop, struct evloop_timer *t, void *ctx)
 	(void)t;
 	struct conn *c = ctx;
 	c->busy++;
+	idle_restart(c);
 	emit(c, CONN_EVENT_TIMEOUT);
 	c->busy--;
-	if (c->busy == 0 && c->free_pending)
-		conn_free(c);
+	if (c->free_pending) {
+		if (c->busy == 0)
+			conn_free(c);
+		return;
+	}
+	update_interest(c); /* the owner may have written a goodbye */
 }
 
 static const char *ssl_reason(struct buf *tmp)

@@ -25,12 +25,15 @@ struct conn;
 enum conn_event {
 	CONN_EVENT_INPUT,     /* input arrived (or conn_kick): read it with conn_read_line / conn_read_bytes */
 	CONN_EVENT_TLS_READY, /* the TLS handshake finished (implicit TLS or after conn_start_tls) */
+	/* No input and no output progress for the idle timeout. The connection still works so that the owner can
+	 * say why it leaves (write, then conn_close_after_flush) or it destroys it. The timer runs again, so a
+	 * peer that does not even read the goodbye gets another TIMEOUT. */
+	CONN_EVENT_TIMEOUT,
 	/* The following end the connection: it no longer reads or writes, and the owner destroys it (from the
 	 * callback is fine). EOF comes after every INPUT for the bytes before it. */
-	CONN_EVENT_EOF,     /* the peer closed its side */
-	CONN_EVENT_ERROR,   /* I/O or TLS failure: conn_error() says what */
-	CONN_EVENT_TIMEOUT, /* no input and no output progress for the idle timeout */
-	CONN_EVENT_CLOSED,  /* conn_close_after_flush finished sending */
+	CONN_EVENT_EOF,    /* the peer closed its side */
+	CONN_EVENT_ERROR,  /* I/O or TLS failure: conn_error() says what */
+	CONN_EVENT_CLOSED, /* conn_close_after_flush finished sending */
 };
 
 /* The one callback of a connection. It is never called from inside a conn_* call the owner makes; only from

@@ -632,6 +632,11 @@ static void session_event(struct conn *c, enum conn_event ev, void *ctx)
 		break;
 	case CONN_EVENT_TIMEOUT:
 		log_info("smtp: %s: idle timeout", conn_peer(s->conn));
+		if (!s->closing && s->state != ST_DELIVER) {
+			conn_printf(s->conn, "421 4.4.2 %s Idle timeout, closing connection\r\n", s->cfg->hostname);
+			close_session(s);
+			return;
+		}
 		break;
 	case CONN_EVENT_EOF:
 	case CONN_EVENT_CLOSED:

@@ -74,6 +74,8 @@ static void on_event(struct conn *c, enum conn_event ev, void *ctx)
 		return;
 	case CONN_EVENT_TIMEOUT:
 		p->timeout++;
+		conn_write_str(c, "421 idle\r\n");
+		conn_close_after_flush(c);
 		return;
 	case CONN_EVENT_CLOSED:
 		p->closed++;
@@ -300,10 +302,13 @@ static void idle_timeout_fires(void)
 	conn_set_idle_timeout(p.conn, 20);
 	test_assert(run_until(loop, &p.timeout, 1) == 0);
 	test_assert(p.eof == 0 && p.error == 0);
-	/* after the end, further input is not reported */
+	/* the goodbye is sent, then the connection closes; later input is not read */
 	test_assert(write(sv[1], "x\r\n", 3) == 3);
-	run_rounds(loop, 2);
-	test_assert(p.lines.len == 0);
+	test_assert(run_until(loop, &p.closed, 1) == 0);
+	test_assert(p.lines.len == 0 && p.timeout == 1);
+	char bye[32];
+	test_assert(read(sv[1], bye, sizeof(bye)) == 10 && memcmp(bye, "421 idle\r\n", 10) == 0);
+	test_assert(read(sv[1], bye, sizeof(bye)) <= 0); /* EOF, or a reset since "x" was never read */
 	close(sv[1]);
 	peer_free(&p);
 	evloop_destroy(&loop);
@@ -714,6 +719,73 @@ static void smtp_pipelined_script(void)
 	evloop_destroy(&loop);
 }
 
+/* Runs one connection: sends script (may be empty), waits for the session to end, returns the reply codes. */
+static int run_script(const struct smtp_config *config, const char *script, struct buf *codes,
+		      struct backend_ctx *b)
+{
+	struct evloop *loop;
+	if (evloop_create(&loop, NULL) < 0)
+		return -1;
+	memset(b, 0, sizeof(*b));
+	b->loop = loop;
+	b->config = *config;
+	struct buf err = BUF_INIT, transcript = BUF_INIT;
+	int ret = listener_create(loop, "127.0.0.1", 0, 10, smtp_accept, b, &b->listener, &err);
+	int fd = ret == 0 ? connect_to(listener_port(b->listener)) : -1;
+	if (fd >= 0 && write(fd, script, strlen(script)) == (ssize_t)strlen(script) && run_until(loop, &b->closed, 1) == 0) {
+		char chunk[4096];
+		ssize_t n;
+		while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+			buf_append(&transcript, chunk, (size_t)n);
+		reply_codes(buf_cstr(&transcript), codes);
+	} else {
+		ret = -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	listener_destroy(&b->listener);
+	backend_free(b);
+	buf_free(&err);
+	buf_free(&transcript);
+	evloop_destroy(&loop);
+	return ret;
+}
+
+static void smtp_limits(void)
+{
+	struct smtp_config config = { .hostname = "mx.example.com", .max_errors = 3, .max_recipients = 2 };
+	struct backend_ctx b;
+	struct buf codes = BUF_INIT;
+	test_assert(run_script(&config,
+			       "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<alice@example.com>\r\n"
+			       "RCPT TO:<bob@example.com>\r\nRCPT TO:<alice@example.com>\r\nFOO\r\nBAR\r\nBAZ\r\nNOOP\r\n",
+			       &codes, &b) == 0);
+	test_assert_str(buf_cstr(&codes), "220 250 250 250 250 452 500 500 500 421");
+	/* idle: the goodbye says why */
+	buf_reset(&codes);
+	config.idle_timeout_msecs = 30;
+	test_assert(run_script(&config, "", &codes, &b) == 0);
+	test_assert_str(buf_cstr(&codes), "220 421");
+	/* submission: MAIL needs AUTH; AUTH PLAIN with an initial response; a second AUTH is refused */
+	buf_reset(&codes);
+	config.idle_timeout_msecs = 0;
+	config.submission = true;
+	config.auth = true;
+	test_assert(run_script(&config,
+			       "EHLO x\r\nMAIL FROM:<a@b.c>\r\nAUTH PLAIN AGJvYgBodW50ZXI=\r\nAUTH PLAIN\r\n"
+			       "MAIL FROM:<a@b.c>\r\nQUIT\r\n",
+			       &codes, &b) == 0);
+	test_assert_str(buf_cstr(&codes), "220 250 530 235 503 250 221");
+	/* AUTH LOGIN step by step after a cancelled exchange */
+	buf_reset(&codes);
+	test_assert(run_script(&config,
+			       "EHLO x\r\nAUTH LOGIN\r\n*\r\nAUTH LOGIN\r\nYm9i\r\naHVudGVy\r\nQUIT\r\n", &codes,
+			       &b) == 0);
+	test_assert_str(buf_cstr(&codes), "220 250 334 501 334 334 235 221");
+	buf_free(&codes);
+	ix_sasl_done();
+}
+
 static const char py_client[] =
 	"import smtplib, ssl, sys\n"
 	"port = int(sys.argv[1])\n"
@@ -804,4 +876,5 @@ TEST_MAIN("conn", TEST_CASE(lines_byte_by_byte), TEST_CASE(overlong_lines_are_sk
 	  TEST_CASE(raw_bytes_and_pause), TEST_CASE(output_close_after_flush), TEST_CASE(idle_timeout_fires),
 	  TEST_CASE(implicit_tls_loopback), TEST_CASE(starttls_discards_injected_input),
 	  TEST_CASE(tls_handshake_failure_reported), TEST_CASE(listener_caps_connections),
-	  TEST_CASE(smtp_pipelined_script), TEST_CASE(smtp_python_smtplib), TEST_CASE(cleanup_tls))
+	  TEST_CASE(smtp_pipelined_script), TEST_CASE(smtp_limits), TEST_CASE(smtp_python_smtplib),
+	  TEST_CASE(cleanup_tls))
