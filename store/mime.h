@@ -47,21 +47,22 @@ struct mime_part {
 	size_t body_off, body_len;     /* body of this part (for a multipart: preamble, parts and epilogue) */
 	unsigned lines;                /* body line count: the number of LFs in the body */
 	char *type, *subtype;          /* as given in Content-Type; "text"/"plain" by default */
-	char *encoding;                /* Content-Transfer-Encoding as given, lower-cased; "7bit" by default */
-	char *charset;                 /* charset parameter (NULL when absent) */
+	char *encoding;                /* Content-Transfer-Encoding token, lower-cased; "7bit" when absent or invalid */
+	char *charset;                 /* charset parameter, decoded; "us-ascii" for text without one; else NULL */
 	unsigned depth;
 	size_t parent;                 /* index of the parent node in parts[] (0 for parts[0]) */
 	int is_multipart, is_message_rfc822, is_message_root;
 };
 
 struct mime_info {
-	size_t msg_size;      /* length of the parsed message; every offset above is below it */
+	size_t msg_size;      /* length of the parsed message; every range in parts[] lies within it */
 	char *envelope;       /* IMAP ENVELOPE, ready to send: ("date" "subject" (("name" NIL "mbox" "host")) ...) */
 	char *bodystructure;  /* IMAP BODYSTRUCTURE with extension data, ready to send */
 	char *body;           /* IMAP BODY (no extension data) */
 	struct mime_part *parts;
 	size_t part_count;    /* at least 1 */
-	/* Common header fields of the top-level message: unfolded, RFC 2047 decoded to UTF-8; NULL when absent. */
+	/* Common header fields of the top-level message: unfolded, RFC 2047 decoded, always valid UTF-8; NULL when
+	 * absent. Every string in mime_info and its parts is owned by it and freed by mime_info_destroy(). */
 	char *subject, *from, *to, *cc, *bcc, *date, *message_id, *in_reply_to, *references, *reply_to, *sender;
 	long long date_unix;  /* Date: as Unix time; -1 when absent or invalid */
 	unsigned flags;       /* MIME_F_* */
