@@ -264,7 +264,8 @@ static void signal_ready(struct evloop *loop, int fd, unsigned events, void *ctx
 int evloop_signal(struct evloop *loop, int signo, evloop_signal_fn *fn, void *ctx, struct buf *error_r)
 {
 	if (signo <= 0 || signo >= _NSIG) {
-		buf_printf(error_r, "bad signal number %d", signo);
+		if (error_r != NULL)
+			buf_printf(error_r, "bad signal number %d", signo);
 		return IX_EINVAL;
 	}
 	loop->sigs[signo].fn = fn;
@@ -275,13 +276,15 @@ int evloop_signal(struct evloop *loop, int signo, evloop_signal_fn *fn, void *ct
 	pthread_sigmask(SIG_BLOCK, &loop->sigmask, NULL);
 	int fd = signalfd(loop->sigfd, &loop->sigmask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (fd < 0) {
-		buf_printf(error_r, "signalfd: %s", strerror(errno));
+		if (error_r != NULL)
+			buf_printf(error_r, "signalfd: %s", strerror(errno));
 		return IX_EIO;
 	}
 	if (loop->sigfd < 0) {
 		loop->sigfd = fd;
 		if (evloop_fd_set(loop, fd, EVLOOP_READ, signal_ready, NULL) < 0) {
-			buf_printf(error_r, "epoll_ctl(signalfd): %s", strerror(errno));
+			if (error_r != NULL)
+				buf_printf(error_r, "epoll_ctl(signalfd): %s", strerror(errno));
 			return IX_EIO;
 		}
 	}

@@ -71,7 +71,8 @@ bool evloop_timer_pending(const struct evloop_timer *timer);
 void evloop_set_before_sleep(struct evloop *loop, evloop_hook_fn *fn, void *ctx);
 
 /* Catches signo through a signalfd: the signal is blocked for the calling thread and fn runs from the loop.
- * fn NULL stops watching (the signal stays blocked). Returns 0 or IX_EIO with a message in error_r. */
+ * fn NULL stops watching (the signal stays blocked). Returns 0, or IX_EINVAL / IX_EIO with a message in
+ * error_r (may be NULL). Block the signal before starting threads so that no other thread receives it. */
 int evloop_signal(struct evloop *loop, int signo, evloop_signal_fn *fn, void *ctx, struct buf *error_r);
 
 /* Makes evloop_run return after the current round. Safe from any callback. */
