@@ -395,9 +395,9 @@ struct dir_entry *dir_builder_finish(struct dir_builder *b)
 	/* The entry and everything it points to share one block when the estimate holds (it allows for every
 	 * value, its normalized copy, its address key and the pointer arrays), so that a resolution touches few
 	 * pages. */
-	size_t estimate = sizeof(struct dir_entry) + 3 * (strlen(b->dn) + 16) + 64 * DA_COUNT + 256;
+	size_t estimate = sizeof(struct dir_entry) + 3 * (strlen(b->dn) + 16) + 256;
 	for (size_t i = 0; i < b->count; i++)
-		estimate += 3 * (strlen(b->vals[i].value) + 16) + 64;
+		estimate += 3 * strlen(b->vals[i].value) + 160;
 	struct dir_chunk *mem;
 	arena_start(&mem, estimate);
 	struct dir_entry *e = arena_alloc(&mem, sizeof(*e));

@@ -214,6 +214,19 @@ def main():
         report("modify_visible_100ms", med_after < LATENCY_GOAL_MS and max(after) < 1000,
                "after ldapmodify exited: median %.1f ms, max %.1f ms" % (med_after, max(after)))
 
+        # A burst: 200 users in one ldapadd, then 200 modifies in one ldapmodify; every change must arrive.
+        before = int(probe.ask("status").split("recipients=")[1].split()[0])
+        ix.ldap("ldapadd", "".join(user_ldif("b%03d" % i, "Burst", "N%03d" % i, 1000 + i, "b%03d@example.com" % i)
+                                   for i in range(200)))
+        ix.ldap("ldapmodify", "".join("dn: uid=b%03d,%s\nchangetype: modify\nadd: ixProxyAddresses\n"
+                                      "ixProxyAddresses: smtp:burst%03d@example.com\n\n" % (i, RCP, i)
+                                      for i in range(200)))
+        ok = probe.ask("wait burst199@example.com present 5000").startswith("ok")
+        after_count = int(probe.ask("status").split("recipients=")[1].split()[0])
+        missing = [i for i in range(200) if not probe.ask("resolve burst%03d@example.com" % i).startswith("found")]
+        report("burst_all_arrive", ok and after_count == before + 200 and not missing,
+               "recipients %d -> %d, missing %s" % (before, after_count, missing[:5]))
+
         t0 = time.time()
         ix.ldap("ldapadd", user_ldif("frank", "Frank", "Green", 6, "frank@example.com"))
         ms = visible_ms(probe, t0, "wait frank@example.com present 2000")
