@@ -1,7 +1,8 @@
 # attendant/ - the system attendant and the `interchange` command a person types.
 # Libraries from fragments that sort after this one are named with $$ (secondary expansion).
-ATTENDANT_SRCS := attendant/interchange.c attendant/attendant.c attendant/cmd_system.c attendant/cmd_recipients.c attendant/cmd_server.c
+ATTENDANT_SRCS := attendant/interchange.c attendant/attendant.c attendant/cmd_system.c attendant/cmd_recipients.c attendant/cmd_server.c attendant/cmd_store.c
 PROGRAMS += $(BUILD)/interchange
 
-$(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(DIRECTORY_LIB) $$(NET_LIB) $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(SSL_LIBS)
+$(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) $$(NET_LIB) \
+		$(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS)

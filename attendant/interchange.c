@@ -18,6 +18,8 @@ static const struct cli_command commands[] = {
 	{ "contact", cmd_contact, "contacts (external recipients): add" },
 	{ "dl", cmd_dl, "distribution lists: add, member add|del, show" },
 	{ "folder", cmd_folder, "public folders: add" },
+	{ "mailbox", cmd_mailbox, "a user's mailbox: show (folders, counts, quota), recover deleted items" },
+	{ "store", cmd_store, "the information store: check [--repair]" },
 	{ "server", cmd_server, "servers of the organisation: list, show, set SETTING VALUE" },
 };
 

@@ -1172,3 +1172,52 @@ int prov_server_set(struct prov *p, const char *server, const char *name, const 
 	free(dn);
 	return ret;
 }
+
+int prov_user_mailbox(struct prov *p, const char *login, char **guid_r, unsigned long long *quota_bytes_r,
+		      unsigned long long *quota_messages_r, struct buf *error_r)
+{
+	char *dn;
+	int ret = require_user(p, login, &dn, error_r);
+	if (ret != IX_OK)
+		return ret;
+	char *attrs[] = { "ixMailboxGuid", "ixQuotaBytes", "ixQuotaMessages", NULL };
+	LDAPMessage *res = NULL;
+	ret = search(p, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldap_first_entry(p->ld, res) : NULL;
+	char *guid = e != NULL ? ldapu_get_first(p->ld, e, "ixMailboxGuid") : NULL;
+	char *qb = e != NULL ? ldapu_get_first(p->ld, e, "ixQuotaBytes") : NULL;
+	char *qm = e != NULL ? ldapu_get_first(p->ld, e, "ixQuotaMessages") : NULL;
+	ldap_msgfree(res);
+	if (ret == IX_OK && guid == NULL) {
+		buf_printf(error_r, "%s has no mailbox GUID", login);
+		ret = IX_ECORRUPT;
+	}
+	/* server defaults from this server's settings */
+	struct settings st;
+	settings_load(&st, NULL, 0);
+	char *sattrs[] = { "ixServerSetting", NULL };
+	if (ret == IX_OK && search(p, p->cfg->server_dn, LDAP_SCOPE_BASE, "(objectClass=ixServer)", sattrs, &res,
+				   error_r) == IX_OK) {
+		LDAPMessage *se = ldap_first_entry(p->ld, res);
+		char **vals = se != NULL ? get_all(p->ld, se, "ixServerSetting") : NULL;
+		size_t n = 0;
+		while (vals != NULL && vals[n] != NULL)
+			n++;
+		settings_load(&st, (const char *const *)vals, n);
+		for (size_t i = 0; i < n; i++)
+			free(vals[i]);
+		free(vals);
+		ldap_msgfree(res);
+	}
+	if (ret == IX_OK) {
+		*guid_r = guid;
+		guid = NULL;
+		*quota_bytes_r = qb != NULL ? strtoull(qb, NULL, 10) : st.v[SET_STORE_QUOTA_BYTES];
+		*quota_messages_r = qm != NULL ? strtoull(qm, NULL, 10) : st.v[SET_STORE_QUOTA_MESSAGES];
+	}
+	free(guid);
+	free(qb);
+	free(qm);
+	free(dn);
+	return ret;
+}

@@ -52,6 +52,11 @@ int prov_server_list(struct prov *p, struct buf *out, struct buf *error_r);
 int prov_server_show(struct prov *p, const char *server, struct buf *out, struct buf *error_r);
 int prov_server_set(struct prov *p, const char *server, const char *name, const char *value, struct buf *error_r);
 
+/* The mailbox of a user: its GUID (32 hex, a new string) and its quotas (the user's own, else the server's
+ * store.quota_* settings; 0 means none). */
+int prov_user_mailbox(struct prov *p, const char *login, char **guid_r, unsigned long long *quota_bytes_r,
+		      unsigned long long *quota_messages_r, struct buf *error_r);
+
 /* Finds a recipient by login, list/contact/folder name or address; *dn_r is a new string. */
 int prov_find_recipient(struct prov *p, const char *name, char **dn_r, struct buf *error_r);
 
