@@ -114,6 +114,15 @@ void mime_decode_words(const char *in, size_t len, struct buf *out);
  * 7bit/8bit/binary and unknown encodings are copied). msg is the message the part was parsed from. */
 void mime_decode_body(const struct mime_part *part, const char *msg, struct buf *out);
 
+/* As mime_decode_body(), and for a text/... part the result is also converted to UTF-8 from its charset (utf-8,
+ * us-ascii, iso-8859-1, iso-8859-15, windows-1252; other charsets are copied as they are). For body SEARCH. */
+void mime_decode_text(const struct mime_part *part, const char *msg, struct buf *out);
+
+/* Appends the unfolded value (leading and trailing whitespace trimmed) of the first field called name
+ * (case-insensitive) in header[0..header_len) to out. Returns 1 when the field exists, else 0. For SEARCH HEADER;
+ * pass the value to mime_decode_words() for a decoded form. */
+int mime_header_get(const char *header, size_t header_len, const char *name, struct buf *out);
+
 /* Appends s[0..len) as an IMAP string: NIL when s is NULL, a quoted string when it can be one, else a literal
  * {n}\r\n... (CR, LF or 8-bit bytes). NUL bytes are dropped (IMAP strings cannot carry them). */
 void mime_imap_string(struct buf *out, const char *s, size_t len);

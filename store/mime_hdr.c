@@ -778,3 +778,34 @@ void mime_decode_body(const struct mime_part *part, const char *msg, struct buf 
 	if (out->data == NULL)
 		buf_append(out, "", 0);
 }
+
+void mime_decode_text(const struct mime_part *part, const char *msg, struct buf *out)
+{
+	enum charset cs = part->charset ? charset_find(part->charset, strlen(part->charset)) : CS_UTF8;
+	if (!mime_eq(part->type, strlen(part->type), "text") || cs == CS_UNKNOWN || cs == CS_UTF8) {
+		/* not text, unknown charset, or UTF-8 already: no conversion (invalid UTF-8 is left for the caller) */
+		mime_decode_body(part, msg, out);
+		return;
+	}
+	struct buf raw = BUF_INIT;
+	mime_decode_body(part, msg, &raw);
+	to_utf8(out, (const unsigned char *)raw.data, raw.len, cs);
+	buf_append(out, "", 0);
+	buf_free(&raw);
+}
+
+int mime_header_get(const char *header, size_t header_len, const char *name, struct buf *out)
+{
+	struct mime_hdr_iter it = { header, header + header_len };
+	const char *fname, *value, *field;
+	size_t fname_len, value_len, field_len;
+	while (mime_hdr_next(&it, &fname, &fname_len, &value, &value_len, &field, &field_len)) {
+		if (!mime_eq(fname, fname_len, name))
+			continue;
+		char *v = mime_unfold(value, value_len);
+		buf_append_str(out, v);
+		free(v);
+		return 1;
+	}
+	return 0;
+}

@@ -76,6 +76,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct buf dec = BUF_INIT;
 		mime_decode_body(p, (const char *)data, &dec);
 		buf_reset(&dec);
+		mime_decode_text(p, (const char *)data, &dec);
+		buf_reset(&dec);
+		mime_header_get((const char *)data + p->header_off, p->header_len, "subject", &dec);
+		buf_reset(&dec);
 		mime_header_fields((const char *)data + p->header_off, p->header_len, names, 3, (int)(i & 1), &dec);
 		buf_free(&dec);
 	}

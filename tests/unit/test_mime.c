@@ -901,6 +901,33 @@ static void toplevel_rfc822(void)
 	mime_info_destroy(&info2);
 }
 
+static void text_for_search(void)
+{
+	PARSE(info, msg_encoded);
+	struct buf b = BUF_INIT;
+	/* windows-1252 8bit body: e-acute and the euro sign */
+	mime_decode_text(&info->parts[0], msg_encoded, &b);
+	test_assert_str(buf_cstr(&b), "caf\xc3\xa9 \xe2\x82\xac price\r\n");
+	buf_reset(&b);
+	test_assert(mime_header_get(msg_encoded, info->parts[0].header_len, "SUBJECT", &b) == 1);
+	test_assert_str(buf_cstr(&b), "=?utf-8?b?SGVsbG8g?= =?utf-8?q?W=C3=B6rld?= and =?x-unknown?q?keep?=");
+	buf_reset(&b);
+	test_assert(mime_header_get(msg_encoded, info->parts[0].header_len, "x-missing", &b) == 0 && b.len == 0);
+	mime_info_destroy(&info);
+
+	PARSE(info2, msg_alternative);
+	/* utf-8 quoted-printable: decoded, not converted */
+	mime_decode_text(&info2->parts[1], msg_alternative, &b);
+	test_assert_str(buf_cstr(&b), "Shall we meet at the caf\xc3\xa9 at noon?\r\nSee you there.");
+	buf_reset(&b);
+	/* the first of two fields, folded */
+	static const char hdr[] = "X-A: one\r\n  two\r\nx-a: three\r\n\r\n";
+	test_assert(mime_header_get(hdr, sizeof(hdr) - 1, "x-a", &b) == 1);
+	test_assert_str(buf_cstr(&b), "one  two");
+	buf_free(&b);
+	mime_info_destroy(&info2);
+}
+
 static long long date_of(const char *v)
 {
 	char *msg = xasprintf("Date: %s\r\n\r\n", v);
@@ -1026,5 +1053,5 @@ TEST_MAIN("mime", TEST_CASE(plain_rfc3501_example), TEST_CASE(multipart_alternat
 	  TEST_CASE(address_forms), TEST_CASE(encoded_words), TEST_CASE(no_boundary), TEST_CASE(missing_close_boundary),
 	  TEST_CASE(multipart_without_delimiters), TEST_CASE(truncated_header), TEST_CASE(limits), TEST_CASE(adversarial_inputs),
 	  TEST_CASE(headers_8bit_and_nul), TEST_CASE(bare_lf), TEST_CASE(boundary_prefix), TEST_CASE(digest_and_params),
-	  TEST_CASE(imap_strings), TEST_CASE(header_fields), TEST_CASE(body_decoding), TEST_CASE(toplevel_rfc822), TEST_CASE(dates),
+	  TEST_CASE(imap_strings), TEST_CASE(header_fields), TEST_CASE(body_decoding), TEST_CASE(toplevel_rfc822), TEST_CASE(text_for_search), TEST_CASE(dates),
 	  TEST_CASE(serialization_roundtrip), TEST_CASE(every_prefix))
