@@ -1262,6 +1262,7 @@ static int op_copy(struct wtx *w, void *ctx, struct buf *error_r)
 	c->dst_uidvalidity = dfrec->uidvalidity;
 	int dst_pub = store_guid_is_public(c->dguid);
 	size_t done = 0;
+	memset(c->dst_uids, 0, c->nuids * sizeof(*c->dst_uids));
 	for (size_t i = 0; i < c->nuids && ret == 0; i++) {
 		c->dst_uids[i] = 0;
 		struct msg_rec rec;
@@ -1322,9 +1323,11 @@ int store_copy(struct store *st, const char *guid, const char *folder, const uin
 	c.move = move;
 	c.qbytes = quota_bytes;
 	c.qmsgs = quota_messages;
-	c.dst_uids = dst_uids_r;
+	uint32_t *own = dst_uids_r == NULL ? xcalloc(nuids + 1, sizeof(uint32_t)) : NULL;
+	c.dst_uids = dst_uids_r != NULL ? dst_uids_r : own;
 	if (ret == 0)
 		ret = store_write(st, op_copy, &c, error_r);
+	free(own);
 	if (ret == 0 && dst_uidvalidity_r != NULL)
 		*dst_uidvalidity_r = c.dst_uidvalidity;
 	mop_free(&c);
@@ -1342,10 +1345,11 @@ static int op_recover(struct wtx *w, void *ctx, struct buf *error_r)
 	int ret = mbox_get(w->txn, st, c->guid, &mrec, error_r);
 	if (ret != 0)
 		return ret;
-	uint32_t inbox;
+	uint32_t inbox = 0;
 	ret = folder_lookup(w->txn, st, c->guid, "INBOX", &inbox, error_r);
 	if (ret != 0 && !store_guid_is_public(c->guid))
 		return ret;
+	int have_inbox = ret == 0;
 	MDB_cursor *cur;
 	int rc = mdb_cursor_open(w->txn, st->db_retain, &cur);
 	if (rc != 0)
@@ -1376,6 +1380,12 @@ static int op_recover(struct wtx *w, void *ctx, struct buf *error_r)
 		uint32_t fid = rr.fid;
 		struct folder_rec frec;
 		ret = folder_get(w->txn, st, c->guid, fid, &frec, NULL);
+		if (ret == IX_ENOTFOUND && !have_inbox) {
+			/* a public folder that is gone: the item stays recoverable */
+			free(kw);
+			ret = 0;
+			continue;
+		}
 		if (ret == IX_ENOTFOUND) {
 			fid = inbox;
 			ret = folder_get(w->txn, st, c->guid, fid, &frec, error_r);

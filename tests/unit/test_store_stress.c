@@ -78,8 +78,8 @@ static int check_clean(struct store *st)
 
 /* ---- threads in one process share one group commit ---- */
 
-#define THREADS 16
-#define PER_THREAD 25
+#define THREADS 16u
+#define PER_THREAD 25u
 
 struct thread_arg {
 	struct store *st;
@@ -136,8 +136,8 @@ static void threads_group_commit(void)
 
 /* ---- processes: appenders, a flagger/expunger and a reader at once ---- */
 
-#define APPENDERS 3
-#define PER_APPENDER 120
+#define APPENDERS 3u
+#define PER_APPENDER 120u
 
 static int child_appender(unsigned id)
 {
@@ -262,7 +262,7 @@ static void processes_concurrently(void)
 
 /* ---- crash: a writer killed with SIGKILL at random moments ---- */
 
-#define CRASHES 20
+#define CRASHES 20u
 
 static void crash_writer(int fd, unsigned round)
 {
