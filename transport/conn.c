@@ -55,6 +55,7 @@ struct conn {
 	char tls_info[CONN_TLS_INFO_MAX];
 
 	bool eof_seen, ended, paused, closing, kicked, free_pending;
+	bool connecting; /* conn_connect: waiting for the socket to become writable */
 	unsigned busy;
 
 	unsigned idle_msecs;
@@ -92,14 +93,9 @@ static void schedule_kick(struct conn *c)
 		evloop_timer_start(c->loop, &c->kick_timer, 0, 0, conn_kick_fired, c);
 }
 
-static void peer_lookup(struct conn *c)
+static void peer_set(struct conn *c, const struct sockaddr_storage *ssp)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	snprintf(c->peer, sizeof(c->peer), "local");
-	c->loopback = true;
-	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
-		return;
+	const struct sockaddr_storage ss = *ssp;
 	if (ss.ss_family == AF_INET) {
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
 		inet_ntop(AF_INET, &sin->sin_addr, c->peer, sizeof(c->peer));
@@ -118,6 +114,37 @@ static void peer_lookup(struct conn *c)
 			c->loopback = IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
 		}
 	}
+}
+
+static void peer_lookup(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	snprintf(c->peer, sizeof(c->peer), "local");
+	c->loopback = true;
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0)
+		peer_set(c, &ss);
+}
+
+/* Numeric address and port to a socket address. Returns its length, or 0 when ip is not numeric. */
+static socklen_t sockaddr_make(const char *ip, unsigned port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	if (port > 65535)
+		return 0;
+	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		return sizeof(*sin);
+	}
+	if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		return sizeof(*sin6);
+	}
+	return 0;
 }
 
 struct conn *conn_create(struct evloop *loop, int fd, conn_event_fn *fn, void *ctx)
@@ -146,6 +173,35 @@ struct conn *conn_create(struct evloop *loop, int fd, conn_event_fn *fn, void *c
 	if (evloop_fd_set(loop, fd, EVLOOP_READ, conn_io, c) < 0) {
 		buf_printf(&c->error, "cannot watch fd %d: %s", fd, strerror(errno));
 		schedule_kick(c); /* reported from the loop */
+	}
+	return c;
+}
+
+struct conn *conn_connect(struct evloop *loop, const char *ip, unsigned port, conn_event_fn *fn, void *ctx)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sockaddr_make(ip, port, &ss);
+	int fd = len > 0 ? socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
+	int err = len == 0 ? EINVAL : fd < 0 ? errno : 0;
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
+		err = errno;
+	if (fd < 0) {
+		/* no socket: a placeholder fd that reports the error from the loop like any other */
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
+	struct conn *c = conn_create(loop, fd, fn, ctx);
+	c->connecting = true;
+	if (len > 0)
+		peer_set(c, &ss);
+	else {
+		snprintf(c->peer, sizeof(c->peer), "%.*s", CONN_ADDR_MAX - 1, ip);
+		c->loopback = false;
+	}
+	c->peer_port = port;
+	(void)evloop_fd_events(loop, c->fd, EVLOOP_WRITE);
+	if (err != 0 && c->error.len == 0) {
+		buf_printf(&c->error, "connect to %s port %u: %s", c->peer, port, strerror(err));
+		schedule_kick(c);
 	}
 	return c;
 }
@@ -655,6 +711,10 @@ static void update_interest(struct conn *c)
 	if (c->ended || c->fd < 0)
 		return;
 	bool r = false, w = false;
+	if (c->connecting) {
+		(void)evloop_fd_events(c->loop, c->fd, EVLOOP_WRITE);
+		return;
+	}
 	switch (c->tls_state) {
 	case CONN_TLS_HANDSHAKE:
 		r = !c->hs_want_write;
@@ -686,6 +746,22 @@ static void conn_step(struct conn *c, unsigned events)
 	if (c->error.len > 0 && !c->ended) {
 		emit(c, CONN_EVENT_ERROR); /* set up failed in conn_create */
 		return;
+	}
+	if (c->connecting) {
+		if (!(events & EVLOOP_WRITE))
+			return;
+		int err = 0;
+		socklen_t elen = sizeof(err);
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+			err = errno;
+		if (err != 0) {
+			fail(c, "connect to %s port %u: %s", c->peer, c->peer_port, strerror(err));
+			return;
+		}
+		c->connecting = false;
+		idle_restart(c);
+		if (!emit(c, CONN_EVENT_CONNECTED))
+			return;
 	}
 	if (c->tls_state == CONN_TLS_HANDSHAKE) {
 		if (!handshake(c))
@@ -835,25 +911,10 @@ int listener_create(struct evloop *loop, const char *addr, unsigned port, unsign
 		    listener_accept_fn *fn, void *ctx, struct listener **l_r, struct buf *error_r)
 {
 	struct sockaddr_storage ss;
-	socklen_t sslen;
-	memset(&ss, 0, sizeof(ss));
-	if (port > 65535) {
-		buf_printf(error_r, "bad port %u", port);
-		return IX_EINVAL;
-	}
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 	const char *a = addr != NULL ? addr : "::";
-	if (inet_pton(AF_INET, a, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		sslen = sizeof(*sin);
-	} else if (inet_pton(AF_INET6, a, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		sslen = sizeof(*sin6);
-	} else {
-		buf_printf(error_r, "not a numeric IP address: %.64s", a);
+	socklen_t sslen = sockaddr_make(a, port, &ss);
+	if (sslen == 0) {
+		buf_printf(error_r, "not a numeric IP address or bad port: %.64s port %u", a, port);
 		return IX_EINVAL;
 	}
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -25,6 +25,7 @@ struct conn;
 enum conn_event {
 	CONN_EVENT_INPUT,     /* input arrived (or conn_kick): read it with conn_read_line / conn_read_bytes */
 	CONN_EVENT_TLS_READY, /* the TLS handshake finished (implicit TLS or after conn_start_tls) */
+	CONN_EVENT_CONNECTED, /* conn_connect: the TCP connection is up */
 	/* No input and no output progress for the idle timeout. The connection still works so that the owner can
 	 * say why it leaves (write, then conn_close_after_flush) or it destroys it. The timer runs again, so a
 	 * peer that does not even read the goodbye gets another TIMEOUT. */
@@ -44,6 +45,10 @@ typedef void conn_event_fn(struct conn *c, enum conn_event ev, void *ctx);
  * made non-blocking and closed by conn_destroy. Reading starts at once. Never fails (allocation is fatal);
  * an fd the loop cannot watch reports CONN_EVENT_ERROR from the loop. */
 struct conn *conn_create(struct evloop *loop, int fd, conn_event_fn *fn, void *ctx);
+/* Starts a non-blocking TCP connection to a numeric IPv4 or IPv6 address (outbound SMTP). Returns at once;
+ * CONNECTED or ERROR ("connect to 192.0.2.1 port 25: Connection refused") follows from the loop. Output may
+ * be queued before it is up. Never fails (a bad address is reported as ERROR). */
+struct conn *conn_connect(struct evloop *loop, const char *ip, unsigned port, conn_event_fn *fn, void *ctx);
 /* Closes at once (TLS close_notify is attempted, never waited for), frees, sets *c to NULL. Unsent output is
  * dropped. Safe from the conn's own callback (the memory is released when the callback returns). */
 void conn_destroy(struct conn **c);

@@ -627,6 +627,8 @@ static void session_event(struct conn *c, enum conn_event ev, void *ctx)
 		if (s->sasl != NULL)
 			ix_sasl_set_secure(s->sasl, true);
 		return;
+	case CONN_EVENT_CONNECTED:
+		return; /* not for server sessions */
 	case CONN_EVENT_ERROR:
 		log_info("smtp: %s: %s", conn_peer(s->conn), conn_error(s->conn));
 		break;

@@ -31,7 +31,7 @@ struct peer {
 	struct buf lines;
 	size_t max_line;
 	unsigned line_flags;
-	int too_long, eof, error, timeout, closed, tls_ready;
+	int too_long, eof, error, timeout, closed, tls_ready, connected;
 	size_t discarded;
 	struct tls_ctx *starttls_ctx; /* server: answer "STARTTLS" with 220 and start TLS */
 	bool client_starttls;         /* client: after "220 go", start TLS */
@@ -65,6 +65,9 @@ static void on_event(struct conn *c, enum conn_event ev, void *ctx)
 		break;
 	case CONN_EVENT_TLS_READY:
 		p->tls_ready++;
+		return;
+	case CONN_EVENT_CONNECTED:
+		p->connected++;
 		return;
 	case CONN_EVENT_EOF:
 		p->eof++;
@@ -488,6 +491,60 @@ static void tls_handshake_failure_reported(void)
 	buf_free(&err);
 }
 
+static void outbound_connect(void)
+{
+	struct evloop *loop;
+	test_assert(evloop_create(&loop, NULL) == 0);
+	struct peer server, client;
+	peer_init(&server);
+	peer_init(&client);
+	server.echo = true;
+	struct accept_ctx a = { .loop = loop, .server = &server };
+	struct listener *l;
+	struct buf err = BUF_INIT;
+	test_assert(listener_create(loop, "::1", 0, 0, on_accept, &a, &l, &err) == 0 ||
+		    listener_create(loop, "127.0.0.1", 0, 0, on_accept, &a, &l, &err) == 0);
+	client.conn = conn_connect(loop, "::1", listener_port(l), on_event, &client);
+	conn_write_str(client.conn, "queued before connect\r\n");
+	for (int i = 0; i < MAX_ROUNDS && client.connected + client.error == 0; i++)
+		(void)evloop_run_once(loop, ROUND_MSECS);
+	if (client.error > 0) {
+		/* no IPv6 loopback here: try IPv4 */
+		conn_destroy(&client.conn);
+		listener_destroy(&l);
+		test_assert(listener_create(loop, "127.0.0.1", 0, 0, on_accept, &a, &l, &err) == 0);
+		client.error = 0;
+		client.conn = conn_connect(loop, "127.0.0.1", listener_port(l), on_event, &client);
+		conn_write_str(client.conn, "queued before connect\r\n");
+		test_assert(run_until(loop, &client.connected, 1) == 0);
+	}
+	test_assert(client.connected == 1 && conn_peer_is_loopback(client.conn));
+	test_assert(conn_peer_port(client.conn) == listener_port(l));
+	for (int i = 0; i < MAX_ROUNDS && client.lines.len == 0; i++)
+		(void)evloop_run_once(loop, ROUND_MSECS);
+	test_assert_str(buf_cstr(&client.lines), "> queued before connect|");
+	/* refused, and not an address at all: both reported from the loop */
+	unsigned port = listener_port(l);
+	listener_destroy(&l);
+	peer_free(&server);
+	struct peer refused, bad;
+	peer_init(&refused);
+	peer_init(&bad);
+	refused.conn = conn_connect(loop, "127.0.0.1", port, on_event, &refused);
+	bad.conn = conn_connect(loop, "mx.example.com", 25, on_event, &bad);
+	test_assert(refused.error == 0 && bad.error == 0);
+	test_assert(run_until(loop, &refused.error, 1) == 0);
+	test_assert(run_until(loop, &bad.error, 1) == 0);
+	test_assert(strstr(conn_error(refused.conn), "refused") != NULL);
+	test_assert(strstr(conn_error(bad.conn), "mx.example.com") != NULL);
+	test_assert(refused.connected == 0 && bad.connected == 0);
+	peer_free(&refused);
+	peer_free(&bad);
+	peer_free(&client);
+	evloop_destroy(&loop);
+	buf_free(&err);
+}
+
 static void listener_caps_connections(void)
 {
 	struct evloop *loop;
@@ -817,49 +874,100 @@ static const char py_client[] =
 	"s.quit()\n"
 	"print('PY-OK', flush=True)\n";
 
-static void smtp_python_smtplib(void)
+static const char py_injection[] =
+	"import socket, ssl, sys\n"
+	"port = int(sys.argv[1])\n"
+	"ctx = ssl.create_default_context()\n"
+	"ctx.check_hostname = False\n"
+	"ctx.verify_mode = ssl.CERT_NONE\n"
+	"s = socket.create_connection(('127.0.0.1', port), timeout=10)\n"
+	"def reply(read):\n"
+	"    buf = b''\n"
+	"    while not buf.endswith(b'\\r\\n') or buf.split(b'\\r\\n')[-2][3:4] == b'-':\n"
+	"        data = read(4096)\n"
+	"        assert data, buf\n"
+	"        buf += data\n"
+	"    return buf\n"
+	"assert reply(s.recv).startswith(b'220 ')\n"
+	"s.sendall(b'EHLO x\\r\\n')\n"
+	"assert b'STARTTLS' in reply(s.recv)\n"
+	"s.sendall(b'STARTTLS\\r\\nMAIL FROM:<evil@example.org>\\r\\n')\n"
+	"assert reply(s.recv) == b'220 2.0.0 Ready to start TLS\\r\\n'\n"
+	"t = ctx.wrap_socket(s)\n"
+	"t.sendall(b'NOOP\\r\\n')\n"
+	"r = reply(t.recv)\n"
+	"assert r == b'250 2.0.0 Ok\\r\\n', r\n"
+	"t.sendall(b'MAIL FROM:<a@example.org>\\r\\n')\n"
+	"r = reply(t.recv)\n"
+	"assert r.startswith(b'503 5.5.1 Send EHLO first'), r\n"
+	"t.sendall(b'QUIT\\r\\n')\n"
+	"assert reply(t.recv).startswith(b'221 ')\n"
+	"print('PY-INJECTION-OK', flush=True)\n";
+
+/* Runs a python3 client script against a session listener until it exits; returns its exit status. */
+static int run_python(struct backend_ctx *b, const char *script)
 {
 	struct evloop *loop;
-	test_assert(evloop_create(&loop, NULL) == 0);
-	struct backend_ctx b;
-	memset(&b, 0, sizeof(b));
-	b.loop = loop;
-	b.config.hostname = "mx.example.com";
-	b.config.tls = server_ctx;
-	b.config.auth = true;
-	b.config.submission = true;
+	if (evloop_create(&loop, NULL) < 0)
+		return -1;
+	b->loop = loop;
 	struct buf err = BUF_INIT;
-	test_assert(listener_create(loop, "127.0.0.1", 0, 10, smtp_accept, &b, &b.listener, &err) == 0);
+	if (listener_create(loop, "127.0.0.1", 0, 10, smtp_accept, b, &b->listener, &err) < 0) {
+		evloop_destroy(&loop);
+		buf_free(&err);
+		return -1;
+	}
 	char port[16];
-	snprintf(port, sizeof(port), "%u", listener_port(b.listener));
+	snprintf(port, sizeof(port), "%u", listener_port(b->listener));
 	pid_t pid = fork();
-	test_assert(pid >= 0);
 	if (pid == 0) {
-		execlp("python3", "python3", "-c", py_client, port, (char *)NULL);
+		execlp("python3", "python3", "-c", script, port, (char *)NULL);
 		_exit(127);
 	}
 	int status = -1;
-	for (int i = 0; i < 2000; i++) {
+	for (int i = 0; pid > 0 && i < 2000; i++) {
 		(void)evloop_run_once(loop, 10);
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			break;
 	}
-	if (status == -1) {
+	if (pid > 0 && status == -1) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
 	}
-	run_until(loop, &b.closed, 1);
-	test_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	run_until(loop, &b->closed, 1);
+	listener_destroy(&b->listener);
+	evloop_destroy(&loop);
+	buf_free(&err);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static void smtp_starttls_injection(void)
+{
+	struct backend_ctx b;
+	memset(&b, 0, sizeof(b));
+	b.config.hostname = "mx.example.com";
+	b.config.tls = server_ctx;
+	test_assert(run_python(&b, py_injection) == 0);
+	test_assert(b.closed == 1 && b.nmsgs == 0);
+	backend_free(&b);
+}
+
+static void smtp_python_smtplib(void)
+{
+	struct backend_ctx b;
+	memset(&b, 0, sizeof(b));
+	b.config.hostname = "mx.example.com";
+	b.config.tls = server_ctx;
+	b.config.auth = true;
+	b.config.submission = true;
+	test_assert(run_python(&b, py_client) == 0);
 	test_assert(b.closed == 1);
 	test_assert(b.auth_calls == 3); /* smtplib tries PLAIN then LOGIN with the wrong password */
 	test_assert(b.nmsgs == 1);
 	test_assert_str(buf_cstr(&b.msgs[0].sender), "bob@example.com");
 	test_assert_str(buf_cstr(&b.msgs[0].rcpts), "alice@example.com;");
 	test_assert_str(buf_cstr(&b.msgs[0].body), "Subject: py\r\n\r\nhello from python\r\n.leading dot\r\n");
-	listener_destroy(&b.listener);
 	backend_free(&b);
-	buf_free(&err);
-	evloop_destroy(&loop);
 	ix_sasl_done();
 }
 
@@ -875,6 +983,7 @@ static void cleanup_tls(void)
 TEST_MAIN("conn", TEST_CASE(lines_byte_by_byte), TEST_CASE(overlong_lines_are_skipped),
 	  TEST_CASE(raw_bytes_and_pause), TEST_CASE(output_close_after_flush), TEST_CASE(idle_timeout_fires),
 	  TEST_CASE(implicit_tls_loopback), TEST_CASE(starttls_discards_injected_input),
-	  TEST_CASE(tls_handshake_failure_reported), TEST_CASE(listener_caps_connections),
-	  TEST_CASE(smtp_pipelined_script), TEST_CASE(smtp_limits), TEST_CASE(smtp_python_smtplib),
+	  TEST_CASE(tls_handshake_failure_reported), TEST_CASE(outbound_connect), TEST_CASE(listener_caps_connections),
+	  TEST_CASE(smtp_pipelined_script), TEST_CASE(smtp_limits), TEST_CASE(smtp_starttls_injection),
+	  TEST_CASE(smtp_python_smtplib),
 	  TEST_CASE(cleanup_tls))
