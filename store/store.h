@@ -189,6 +189,12 @@ struct mime_info;
 int store_fetch_mime(struct store *st, const char *guid, const char *folder, uint32_t uid, struct mime_info **info_r,
 		     struct buf *error_r);
 
+/* Appends an IMAP body section of the message to out: "" (whole), "HEADER", "TEXT", "1.2", "1.2.MIME", "3.HEADER"...
+ * (see mime_section_range in store/mime.h), then [offset, offset+max_len) of it (max_len 0: to the end).
+ * IX_ENOTFOUND for a section the message does not have. IX_EUNAVAIL without the MIME parser. */
+int store_fetch_section(struct store *st, const char *guid, const char *folder, uint32_t uid, const char *section,
+			uint64_t offset, uint64_t max_len, struct buf *out, struct buf *error_r);
+
 enum store_flag_mode { STORE_FLAGS_REPLACE, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 
 struct store_flag_update {
@@ -271,6 +277,8 @@ struct store_quota_use {
 };
 
 int store_quota_get(struct store *st, const char *guid, struct store_quota_use *use_r, struct buf *error_r);
+/* For the attendant: appends the GUID (32 hex digits) of every mailbox whose warning mark is set, one per line. */
+int store_quota_warned(struct store *st, struct buf *out, struct buf *error_r);
 
 /* ---- deleted-item retention ---- */
 

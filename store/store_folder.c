@@ -674,6 +674,36 @@ int store_quota_get(struct store *st, const char *guid, struct store_quota_use *
 	return 0;
 }
 
+int store_quota_warned(struct store *st, struct buf *out, struct buf *error_r)
+{
+	MDB_txn *txn;
+	int ret = store_rtxn_begin(st, &txn, error_r);
+	if (ret != 0)
+		return ret;
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(txn, st->db_mbox, &cur);
+	if (rc == 0) {
+		MDB_val key, val;
+		for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+			struct mbox_rec m;
+			if (key.mv_size != STORE_GUID_LEN || val.mv_size != sizeof(m))
+				continue;
+			memcpy(&m, val.mv_data, sizeof(m));
+			if (m.quota_warned) {
+				char hex[STORE_GUID_HEX_LEN + 1];
+				store_guid_format(key.mv_data, hex);
+				buf_printf(out, "%s\n", hex);
+			}
+		}
+		mdb_cursor_close(cur);
+	}
+	store_rtxn_end(st, txn);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_mdb_error(rc, "listing mailboxes", error_r);
+	return 0;
+}
+
 static void human_size(struct buf *out, uint64_t n)
 {
 	if (n < 10 * 1024)

@@ -198,6 +198,16 @@ static void append_fetch(void)
 	test_assert(store_fetch_mime(st, G1, NULL, 2, &mi, NULL) == 0);
 	test_assert(strcmp(mi->subject, "Hello world") == 0 && strstr(mi->envelope, "Hello world") != NULL);
 	mime_info_destroy(&mi);
+	buf_reset(&out);
+	test_assert(store_fetch_section(st, G1, NULL, 2, "TEXT", 0, 0, &out, NULL) == 0);
+	test_assert_str(buf_cstr(&out), "The body text of the first message.\r\n");
+	buf_reset(&out);
+	test_assert(store_fetch_section(st, G1, NULL, 2, "TEXT", 4, 4, &out, NULL) == 0);
+	test_assert_str(buf_cstr(&out), "body");
+	buf_reset(&out);
+	test_assert(store_fetch_section(st, G1, NULL, 2, "HEADER", 0, 0, &out, NULL) == 0);
+	test_assert(out.len == (size_t)(strstr(msg1, "\r\n\r\n") - msg1) + 4);
+	test_assert(store_fetch_section(st, G1, NULL, 2, "7.3", 0, 0, &out, NULL) == IX_ENOTFOUND);
 #endif
 	test_assert(store_fetch_body(st, G1, NULL, 7, 0, 0, &out, NULL) == IX_ENOTFOUND);
 	buf_free(&out);
@@ -391,6 +401,10 @@ static void quota_limits(void)
 	test_assert(store_quota_get(st, G1, &q, NULL) == 0 && q.messages == 2 && q.bytes == 2 * len && !q.warned);
 	test_assert(store_append(st, &a, NULL) == 0);
 	test_assert(store_quota_get(st, G1, &q, NULL) == 0 && q.warned);
+	struct buf warned = BUF_INIT;
+	test_assert(store_quota_warned(st, &warned, NULL) == 0);
+	test_assert_str(buf_cstr(&warned), "11111111222233334444555555555555\n");
+	buf_free(&warned);
 	struct buf err = BUF_INIT;
 	test_assert(store_append(st, &a, &err) == IX_ELIMIT && t.result == IX_ELIMIT);
 	test_assert(strstr(buf_cstr(&err), "quota") != NULL);
