@@ -683,7 +683,7 @@ void smtp_session_destroy(struct smtp_session **sp)
 	struct smtp_session *s = *sp;
 	if (s == NULL)
 		return;
-	if (s->state == ST_DELIVER && !s->conn_ended)
+	if (s->state == ST_DELIVER)
 		panic("smtp_session_destroy during a delivery");
 	conn_destroy(&s->conn);
 	ix_sasl_destroy(&s->sasl);
