@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -159,8 +160,46 @@ static int setup(const char *argv0, char **ldapi_r)
 	return 0;
 }
 
+/* CPU time used so far by this thread, in nanoseconds. */
+static double thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* CPU time used so far by slapd (user + system), in nanoseconds; -1 when unknown. */
+static double slapd_cpu_ns(void)
+{
+	char *path = xasprintf("%s/run/slapd.pid", data_dir);
+	char *text = NULL;
+	size_t len;
+	double ns = -1;
+	if (read_file(path, 64, &text, &len) == 0) {
+		char *stat = xasprintf("/proc/%ld/stat", strtol(text, NULL, 10));
+		char *st = NULL;
+		if (read_file(stat, 4096, &st, &len) == 0) {
+			/* Fields 14 and 15 (utime, stime, in clock ticks) follow the ")" that ends the command name. */
+			char *p = strrchr(st, ')');
+			unsigned long long utime = 0, stime = 0;
+			if (p != NULL && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+						&stime) == 2)
+				ns = (double)(utime + stime) * 1e9 / (double)sysconf(_SC_CLK_TCK);
+			free(st);
+		}
+		free(stat);
+		free(text);
+	}
+	free(path);
+	return ns;
+}
+
+static double replica_cpu_ns_per_op;
+static double search_cpu_ns_per_op, search_slapd_ns_per_op;
+
 static double bench_replica(struct dir *dir, char **addrs)
 {
+	double cpu0 = thread_cpu_ns();
 	unsigned long long start = now_usec(), end = start + BENCH_REPLICA_USEC, count = 0, misses = 0;
 	unsigned seed = 1;
 	while (now_usec() < end) {
@@ -174,6 +213,7 @@ static double bench_replica(struct dir *dir, char **addrs)
 		count += 1000;
 	}
 	double rate = (double)count / ((double)(now_usec() - start) / 1e6);
+	replica_cpu_ns_per_op = (thread_cpu_ns() - cpu0) / (double)count;
 	if (misses > 0)
 		printf("  (replica: %llu lookups missed!)\n", misses);
 	return rate;
@@ -189,6 +229,7 @@ static double bench_search(const char *ldapi, char **addrs)
 		return 0;
 	}
 	char *attrs[] = { "mail", "ixHomeServer", "ixMailboxGuid", "objectClass", NULL };
+	double cpu0 = thread_cpu_ns(), slapd0 = slapd_cpu_ns();
 	unsigned long long start = now_usec(), end = start + BENCH_SEARCH_USEC, count = 0, misses = 0;
 	unsigned seed = 7;
 	while (now_usec() < end) {
@@ -209,6 +250,9 @@ static double bench_search(const char *ldapi, char **addrs)
 		count++;
 	}
 	double rate = (double)count / ((double)(now_usec() - start) / 1e6);
+	search_cpu_ns_per_op = (thread_cpu_ns() - cpu0) / (double)count;
+	double slapd1 = slapd_cpu_ns();
+	search_slapd_ns_per_op = slapd0 >= 0 && slapd1 >= 0 ? (slapd1 - slapd0) / (double)count : -1;
 	if (misses > 0)
 		printf("  (slapd: %llu searches missed!)\n", misses);
 	ldap_unbind_ext_s(ld, NULL, NULL);
@@ -301,6 +345,12 @@ int main(int argc, char **argv)
 		printf("address resolutions per second: replica %.0f (%.0f ns each), slapd search over ldapi %.0f "
 		       "(one connection); replica/slapd = %.0fx (goals: >= 1,000,000/s and >= 250x)\n",
 		       replica, 1e9 / replica, search, search > 0 ? replica / search : 0.0);
+		double search_cpu = search_cpu_ns_per_op + (search_slapd_ns_per_op > 0 ? search_slapd_ns_per_op : 0);
+		printf("CPU per resolution: replica %.0f ns (%.0f per CPU-second); slapd search %.1f us (client %.1f + "
+		       "slapd %.1f); replica/slapd by CPU = %.0fx\n",
+		       replica_cpu_ns_per_op, 1e9 / replica_cpu_ns_per_op, search_cpu / 1000.0,
+		       search_cpu_ns_per_op / 1000.0, search_slapd_ns_per_op / 1000.0,
+		       search_cpu / replica_cpu_ns_per_op);
 		bench_changes(dir, ldapi);
 	} else {
 		fprintf(stderr, "bench_dir: the replica did not load: %s\n", buf_cstr(&error));

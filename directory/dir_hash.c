@@ -55,7 +55,8 @@ static size_t find_slot(const struct dir_map *m, uint64_t h, const void *key, si
 			*found_r = false;
 			return i;
 		}
-		if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0) {
+		if (s->hash == h && s->len == len &&
+		    memcmp(len <= DIR_SLOT_INLINE ? s->inl : s->key, key, len) == 0) {
 			*found_r = true;
 			return i;
 		}
@@ -84,7 +85,10 @@ static void grow(struct dir_map *m)
 		panic("dir_map: capacity overflow");
 	struct dir_slot *old = m->slots;
 	size_t ocap = m->cap;
-	m->slots = xcalloc(ncap, sizeof(*m->slots));
+	m->slots = aligned_alloc(sizeof(struct dir_slot), ncap * sizeof(*m->slots));
+	if (m->slots == NULL)
+		fatal("out of memory for a directory map of %zu slots", ncap);
+	memset(m->slots, 0, ncap * sizeof(*m->slots));
 	m->cap = ncap;
 	for (size_t i = 0; i < ocap; i++) {
 		if (old[i].key == NULL)
@@ -106,10 +110,13 @@ struct dir_entry *dir_map_add(struct dir_map *m, const void *key, size_t len, st
 	size_t i = find_slot(m, h, key, len, &found);
 	if (found)
 		return m->slots[i].val;
+	if (len > UINT32_MAX)
+		panic("dir_map: key of %zu bytes", len);
 	m->slots[i].hash = h;
 	m->slots[i].key = key;
-	m->slots[i].len = len;
+	m->slots[i].len = (uint32_t)len;
 	m->slots[i].val = val;
+	memcpy(m->slots[i].inl, key, len <= DIR_SLOT_INLINE ? len : DIR_SLOT_INLINE);
 	m->count++;
 	return NULL;
 }

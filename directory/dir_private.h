@@ -113,13 +113,17 @@ size_t dir_address_key(const char *address, size_t len, char *key);
  * the address; another type ("X400:...") gives false. */
 bool dir_proxy_smtp(const char *value, const char **address_r, bool *primary_r);
 
-/* An open-addressing hash map from byte-string keys (owned by the values) to entries. */
+/* An open-addressing hash map from byte-string keys (owned by the values) to entries. A slot is one cache line
+ * and holds a copy of keys up to DIR_SLOT_INLINE bytes, so a lookup compares without following key. */
+#define DIR_SLOT_INLINE 36
 struct dir_slot {
 	uint64_t hash;
-	const char *key;
-	size_t len;
+	const char *key; /* NULL: empty slot */
 	struct dir_entry *val;
+	uint32_t len;
+	char inl[DIR_SLOT_INLINE];
 };
+_Static_assert(sizeof(struct dir_slot) == 64, "a slot is one cache line");
 struct dir_map {
 	struct dir_slot *slots;
 	size_t cap, count;
