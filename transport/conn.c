@@ -931,7 +931,7 @@ int listener_create(struct evloop *loop, const char *addr, unsigned port, unsign
 		close(fd);
 		return IX_EIO;
 	}
-	struct sockaddr_storage bound;
+	struct sockaddr_storage bound = { 0 };
 	socklen_t blen = sizeof(bound);
 	if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
 		port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
