@@ -491,6 +491,30 @@ static void tls_handshake_failure_reported(void)
 	buf_free(&err);
 }
 
+static void tls_verify_rejects_wrong_name(void)
+{
+	struct evloop *loop;
+	test_assert(evloop_create(&loop, NULL) == 0);
+	struct peer server, client;
+	peer_init(&server);
+	peer_init(&client);
+	struct accept_ctx a = { .loop = loop, .server = &server, .implicit_tls = true };
+	struct listener *l;
+	struct buf err = BUF_INIT;
+	test_assert(listener_create(loop, "127.0.0.1", 0, 0, on_accept, &a, &l, &err) == 0);
+	client.conn = conn_connect(loop, "127.0.0.1", listener_port(l), on_event, &client);
+	/* the certificate names localhost; a verifying client asked for another name refuses it */
+	test_assert(conn_start_tls(client.conn, client_ctx, "other.example", NULL) == 0);
+	test_assert(run_until(loop, &client.error, 1) == 0);
+	test_assert(strstr(conn_error(client.conn), "certificate verify failed") != NULL);
+	test_assert(client.tls_ready == 0);
+	listener_destroy(&l);
+	peer_free(&server);
+	peer_free(&client);
+	evloop_destroy(&loop);
+	buf_free(&err);
+}
+
 static void outbound_connect(void)
 {
 	struct evloop *loop;
@@ -983,7 +1007,8 @@ static void cleanup_tls(void)
 TEST_MAIN("conn", TEST_CASE(lines_byte_by_byte), TEST_CASE(overlong_lines_are_skipped),
 	  TEST_CASE(raw_bytes_and_pause), TEST_CASE(output_close_after_flush), TEST_CASE(idle_timeout_fires),
 	  TEST_CASE(implicit_tls_loopback), TEST_CASE(starttls_discards_injected_input),
-	  TEST_CASE(tls_handshake_failure_reported), TEST_CASE(outbound_connect), TEST_CASE(listener_caps_connections),
+	  TEST_CASE(tls_handshake_failure_reported),
+	  TEST_CASE(tls_verify_rejects_wrong_name), TEST_CASE(outbound_connect), TEST_CASE(listener_caps_connections),
 	  TEST_CASE(smtp_pipelined_script), TEST_CASE(smtp_limits), TEST_CASE(smtp_starttls_injection),
 	  TEST_CASE(smtp_python_smtplib),
 	  TEST_CASE(cleanup_tls))
