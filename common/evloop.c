@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -289,6 +290,70 @@ int evloop_signal(struct evloop *loop, int signo, evloop_signal_fn *fn, void *ct
 		}
 	}
 	return 0;
+}
+
+/* ---- cross-thread wakeups ---- */
+
+struct evloop_async {
+	struct evloop *loop;
+	int fd;
+	evloop_hook_fn *fn;
+	void *ctx;
+};
+
+static void async_ready(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	(void)events;
+	struct evloop_async *a = ctx;
+	uint64_t count;
+	if (read(fd, &count, sizeof(count)) == (ssize_t)sizeof(count))
+		a->fn(loop, a->ctx);
+}
+
+int evloop_async_create(struct evloop *loop, evloop_hook_fn *fn, void *ctx, struct evloop_async **async_r,
+			struct buf *error_r)
+{
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (fd < 0) {
+		if (error_r != NULL)
+			buf_printf(error_r, "eventfd: %s", strerror(errno));
+		return IX_EIO;
+	}
+	struct evloop_async *a = xcalloc(1, sizeof(*a));
+	a->loop = loop;
+	a->fd = fd;
+	a->fn = fn;
+	a->ctx = ctx;
+	if (evloop_fd_set(loop, fd, EVLOOP_READ, async_ready, a) < 0) {
+		if (error_r != NULL)
+			buf_printf(error_r, "epoll_ctl(eventfd): %s", strerror(errno));
+		close(fd);
+		free(a);
+		return IX_EIO;
+	}
+	*async_r = a;
+	return 0;
+}
+
+void evloop_async_destroy(struct evloop_async **ap)
+{
+	struct evloop_async *a = *ap;
+	if (a == NULL)
+		return;
+	evloop_fd_remove(a->loop, a->fd);
+	close(a->fd);
+	free(a);
+	*ap = NULL;
+}
+
+void evloop_async_send(struct evloop_async *a)
+{
+	uint64_t one = 1;
+	ssize_t n;
+	do
+		n = write(a->fd, &one, sizeof(one));
+	while (n < 0 && errno == EINTR);
+	/* EAGAIN means the counter is saturated: a wakeup is pending anyway */
 }
 
 /* ---- running ---- */

@@ -75,6 +75,17 @@ void evloop_set_before_sleep(struct evloop *loop, evloop_hook_fn *fn, void *ctx)
  * error_r (may be NULL). Block the signal before starting threads so that no other thread receives it. */
 int evloop_signal(struct evloop *loop, int signo, evloop_signal_fn *fn, void *ctx, struct buf *error_r);
 
+/* A wakeup other threads can send (a worker pool handing back finished blocking work): evloop_async_send
+ * from any thread makes fn run once on the loop's thread; sends that arrive before it runs coalesce. */
+struct evloop_async;
+/* Returns 0 or IX_EIO (eventfd failed) with error_r (may be NULL). Free with evloop_async_destroy. */
+int evloop_async_create(struct evloop *loop, evloop_hook_fn *fn, void *ctx, struct evloop_async **async_r,
+			struct buf *error_r);
+/* Unregisters and frees; sets *async to NULL. No thread may send on it any more. */
+void evloop_async_destroy(struct evloop_async **async);
+/* Thread-safe and async-signal-safe. */
+void evloop_async_send(struct evloop_async *async);
+
 /* Makes evloop_run return after the current round. Safe from any callback. */
 void evloop_stop(struct evloop *loop);
 /* Runs until evloop_stop. Returns 0, or IX_EIO if epoll_wait fails for a reason other than EINTR. */

@@ -6,6 +6,7 @@
 #include "util.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,5 +254,45 @@ static void signal_and_before_sleep(void)
 	buf_free(&err);
 }
 
+struct async_ctx {
+	struct evloop_async *async;
+	int runs;
+};
+
+static void on_async(struct evloop *loop, void *ctx)
+{
+	struct async_ctx *ac = ctx;
+	ac->runs++;
+	evloop_stop(loop);
+}
+
+static void *sender(void *arg)
+{
+	struct async_ctx *ac = arg;
+	for (int i = 0; i < 100; i++)
+		evloop_async_send(ac->async);
+	return NULL;
+}
+
+static void async_from_thread(void)
+{
+	struct evloop *loop;
+	test_assert(evloop_create(&loop, NULL) == 0);
+	struct async_ctx ac = { 0 };
+	test_assert(evloop_async_create(loop, on_async, &ac, &ac.async, NULL) == 0);
+	pthread_t t;
+	test_assert(pthread_create(&t, NULL, sender, &ac) == 0);
+	test_assert(evloop_run(loop) == 0);
+	pthread_join(t, NULL);
+	/* every send happened-before the join; what is left coalesces into at most one more run */
+	(void)evloop_run_once(loop, 0);
+	test_assert(ac.runs >= 1 && ac.runs <= 2);
+	test_assert(evloop_run_once(loop, 0) == 0);
+	evloop_async_destroy(&ac.async);
+	test_assert(ac.async == NULL);
+	evloop_destroy(&loop);
+}
+
 TEST_MAIN("evloop", TEST_CASE(pipe_read_write), TEST_CASE(fd_reuse_after_close), TEST_CASE(timers_fire_in_order),
-	  TEST_CASE(many_timers_heap), TEST_CASE(periodic_timer_and_stop), TEST_CASE(signal_and_before_sleep))
+	  TEST_CASE(many_timers_heap), TEST_CASE(periodic_timer_and_stop), TEST_CASE(signal_and_before_sleep),
+	  TEST_CASE(async_from_thread))
