@@ -72,7 +72,8 @@ void evloop_set_before_sleep(struct evloop *loop, evloop_hook_fn *fn, void *ctx)
 
 /* Catches signo through a signalfd: the signal is blocked for the calling thread and fn runs from the loop.
  * fn NULL stops watching (the signal stays blocked). Returns 0, or IX_EINVAL / IX_EIO with a message in
- * error_r (may be NULL). Block the signal before starting threads so that no other thread receives it. */
+ * error_r (may be NULL). Block the signal before starting threads so that no other thread receives it; a forked
+ * child inherits the blocked mask, so unblock (sigprocmask SIG_SETMASK) before exec. */
 int evloop_signal(struct evloop *loop, int signo, evloop_signal_fn *fn, void *ctx, struct buf *error_r);
 
 /* A wakeup other threads can send (a worker pool handing back finished blocking work): evloop_async_send
