@@ -51,6 +51,7 @@ struct dir_chunk;
 struct dir_entry {
 	atomic_uint refs;
 	unsigned mark;              /* sync thread only: session generation that last saw it */
+	unsigned loaded;            /* session generation whose message carried this content (0: none) */
 	/* Recipients: the snapshot readers get, prepared when the entry is built so that a resolution copies one
 	 * contiguous block (entry_, server_ and home_server_host are set per lookup). */
 	struct dir_recipient tmpl;

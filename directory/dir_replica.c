@@ -91,14 +91,15 @@ static bool refers_to(const struct dir_entry *e, const char *ndn)
 }
 
 /* Removes (new_dn NULL) or renames every reference to ndn held by other entries: each such entry is replaced
- * by a copy without (or with the new) value. */
-static void fix_refs(struct dir_replica *rep, const char *ndn, const char *new_dn)
+ * by a copy without (or with the new) value. Entries whose content arrived in session fresh (when not 0) are
+ * left alone: slapd sent them as they are now, after anything refint did. */
+static void fix_refs(struct dir_replica *rep, const char *ndn, const char *new_dn, unsigned fresh)
 {
 	struct dir_entry **found = NULL;
 	size_t count = 0, cap = 0;
 	for (size_t i = 0; i < rep->by_dn.cap; i++) {
 		struct dir_entry *e = rep->by_dn.slots[i].val;
-		if (rep->by_dn.slots[i].key == NULL || !refers_to(e, ndn))
+		if (rep->by_dn.slots[i].key == NULL || (fresh != 0 && e->loaded == fresh) || !refers_to(e, ndn))
 			continue;
 		if (count == cap) {
 			cap = cap == 0 ? 8 : cap * 2;
@@ -112,6 +113,7 @@ static void fix_refs(struct dir_replica *rep, const char *ndn, const char *new_d
 		dir_builder_replace_ref(&b, ndn, new_dn);
 		struct dir_entry *ne = dir_builder_finish(&b);
 		ne->mark = found[i]->mark;
+		ne->loaded = found[i]->loaded;
 		unindex_entry(rep, found[i]);
 		index_entry(rep, ne);
 		dir_entry_unref(found[i]);
@@ -127,13 +129,14 @@ enum dir_change_kind dir_replica_put(struct dir_replica *rep, struct dir_entry *
 		unindex_entry(rep, old);
 	struct dir_entry *stale = dir_map_get(&rep->by_dn, e->ndn, e->ndn_len);
 	if (stale != NULL) {
-		/* Same DN, another entryUUID: the old entry was deleted while we were away. */
+		/* Same DN, another entryUUID: the old entry was deleted (and its memberships dropped by refint) while
+		 * we were away. Lists already received in this refresh are current: they keep what they say. */
 		unindex_entry(rep, stale);
-		fix_refs(rep, stale->ndn, NULL);
+		fix_refs(rep, stale->ndn, NULL, e->loaded);
 	}
 	index_entry(rep, e);
 	if (old != NULL && strcmp(old->ndn, e->ndn) != 0)
-		fix_refs(rep, old->ndn, e->dn);
+		fix_refs(rep, old->ndn, e->dn, 0);
 	pthread_rwlock_unlock(&rep->lock);
 	dir_entry_unref(old);
 	dir_entry_unref(stale);
@@ -146,7 +149,7 @@ struct dir_entry *dir_replica_del_uuid(struct dir_replica *rep, const unsigned c
 	struct dir_entry *e = dir_map_get(&rep->by_uuid, uuid, 16);
 	if (e != NULL) {
 		unindex_entry(rep, e);
-		fix_refs(rep, e->ndn, NULL);
+		fix_refs(rep, e->ndn, NULL, 0);
 	}
 	pthread_rwlock_unlock(&rep->lock);
 	return e;
@@ -181,7 +184,7 @@ size_t dir_replica_sweep(struct dir_replica *rep, unsigned mark, void (*fn)(void
 	for (size_t i = 0; i < count; i++)
 		unindex_entry(rep, gone[i]);
 	for (size_t i = 0; i < count; i++)
-		fix_refs(rep, gone[i]->ndn, NULL);
+		fix_refs(rep, gone[i]->ndn, NULL, 0);
 	pthread_rwlock_unlock(&rep->lock);
 	for (size_t i = 0; i < count; i++) {
 		if (fn != NULL)

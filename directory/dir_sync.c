@@ -270,7 +270,7 @@ static int on_entry(ldap_sync_t *ls, LDAPMessage *msg, struct berval *uuid, ldap
 	case LDAP_SYNC_CAPI_MODIFY: {
 		struct dir_entry *e = entry_from_message(ls->ls_ld, msg, id);
 		if (e != NULL) {
-			e->mark = dir->session_mark;
+			e->mark = e->loaded = dir->session_mark;
 			dir_apply_put(dir, e);
 		}
 		break;

@@ -267,20 +267,29 @@ def main():
         report("auth_while_down", ans.startswith("auth eunavail"), ans)
         ix.start_away()
         ix.ldap("ldapdelete", args=["uid=erin," + RCP])
-        ix.ldap("ldapmodify", "dn: uid=carol,%s\nchangetype: modify\nadd: ixProxyAddresses\n"
-                "ixProxyAddresses: smtp:c.jones@example.com\n" % RCP)
+        ix.ldap("ldapmodify", "dn: uid=alice,%s\nchangetype: modify\nadd: ixProxyAddresses\n"
+                "ixProxyAddresses: smtp:alice.away@example.com\n" % RCP)
+        # carol deleted (refint drops her from Team, unseen by sync consumers), created again, put in Sales.
+        ix.ldap("ldapdelete", args=["uid=carol," + RCP])
+        ix.ldap("ldapadd", user_ldif("carol", "Carol", "Jones", 3, "carol.new@example.com"))
+        ix.ldap("ldapmodify", "dn: cn=Sales,%s\nchangetype: modify\nadd: member\nmember: uid=carol,%s\n"
+                % (RCP, RCP))
         ix.stop_away()
         ix.slapadd(user_ldif("gina", "Gina", "White", 7, "gina@example.com"))
         t0 = time.time()
         ix.start()
         ms_gone = visible_ms(probe, t0, "wait erin@example.com absent 15000")
         ms_new = visible_ms(probe, t0, "wait gina@example.com present 15000")
-        ms_mod = visible_ms(probe, t0, "wait c.jones@example.com present 15000")
+        ms_mod = visible_ms(probe, t0, "wait alice.away@example.com present 15000")
+        ms_re = visible_ms(probe, t0, "wait carol.new@example.com present 15000")
         report("restart_drops_deleted", ms_gone is not None, "erin still there")
         report("restart_loads_added", ms_new is not None, "gina (slapadd while down) missing")
-        report("restart_applies_modified", ms_mod is not None, "carol's new address missing")
-        ans = probe.ask("dn cn=Team," + RCP)
-        report("restart_deleted_left_lists", "members=2" in ans, ans)
+        report("restart_applies_modified", ms_mod is not None, "alice's new address missing")
+        old_gone = probe.ask("resolve carol0@example.com") == "notfound"
+        report("restart_recreated_entry", ms_re is not None and old_gone, "carol's old or new addresses wrong")
+        team, sales = probe.ask("dn cn=Team," + RCP), probe.ask("dn cn=Sales," + RCP)
+        report("restart_memberships_follow_refint", "members=1" in team and "members=4" in sales,
+               "%s / %s" % (team, sales))
         ans = probe.ask("status")
         report("restart_reconnected", "connected=1" in ans and "reconnects=0" not in ans, ans)
         print("replica resumed after restart: deleted entry gone %.0f ms after interchange start began"

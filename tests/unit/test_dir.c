@@ -411,6 +411,34 @@ static void sweep_drops_unseen(void)
 	dir_destroy(&dir);
 }
 
+static void recreated_entry_during_refresh(void)
+{
+	/* While the replica was away, bob was deleted (refint dropped him from every list without telling sync
+	 * consumers), recreated, and added to sales again (which changed sales). In the refresh sales arrives
+	 * before the new bob: sales must keep him; ops, not resent, must lose the old bob. */
+	struct dir *dir = dir_create_offline(SUFFIX);
+	add_user(dir, 1, "bob", "bob@example.com", NULL);
+	add_list(dir, 2, "sales", R("uid=bob"), NULL, NULL, NULL);
+	add_list(dir, 3, "ops", R("uid=bob"), NULL, NULL, NULL);
+	unsigned session = 9;
+	struct dir_entry *sales = entry(2, R("cn=sales"), "objectClass", "ixDistributionList", "cn", "sales", "mail",
+					"sales@example.com", "member", R("uid=bob"), NULL);
+	sales->mark = sales->loaded = session;
+	put(dir, sales);
+	struct dir_entry *bob = entry(4, R("uid=bob"), "objectClass", "ixMailUser", "uid", "bob", "mail",
+				      "bob@example.com", NULL);
+	bob->mark = bob->loaded = session;
+	put(dir, bob);
+	struct dir_recipient r;
+	test_assert(dir_lookup_dn(dir, R("cn=sales"), &r) == IX_OK);
+	test_assert(r.member_count == 1);
+	dir_recipient_release(&r);
+	test_assert(dir_lookup_dn(dir, R("cn=ops"), &r) == IX_OK);
+	test_assert(r.member_count == 0);
+	dir_recipient_release(&r);
+	dir_destroy(&dir);
+}
+
 struct seen {
 	int adds, modifies, deletes;
 	size_t users;
@@ -469,5 +497,6 @@ static void open_refuses_bad_arguments(void)
 
 TEST_MAIN("dir", TEST_CASE(address_keys), TEST_CASE(dn_normalization), TEST_CASE(hash_map_matches_reference),
 	  TEST_CASE(resolve_addresses), TEST_CASE(snapshot_outlives_change), TEST_CASE(expand_nested_loops_duplicates),
-	  TEST_CASE(expand_depth_limit), TEST_CASE(sweep_drops_unseen), TEST_CASE(hook_and_foreach),
+	  TEST_CASE(expand_depth_limit), TEST_CASE(sweep_drops_unseen),
+	  TEST_CASE(recreated_entry_during_refresh), TEST_CASE(hook_and_foreach),
 	  TEST_CASE(open_refuses_bad_arguments))
