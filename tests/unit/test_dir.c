@@ -14,6 +14,8 @@
 
 #define SUFFIX "dc=example,dc=com"
 #define R(x) x ",ou=Recipients," SUFFIX
+/* Ends entry()'s list of attribute/value pairs (a typed null pointer: variadic arguments are not converted). */
+#define END ((const char *)NULL)
 
 /* An entry with uuid {n, 0...}: pairs of attribute name and value, then NULL. */
 static struct dir_entry *entry(unsigned n, const char *dn, ...)
@@ -63,7 +65,7 @@ static void add_user(struct dir *dir, unsigned n, const char *uid, const char *p
 	snprintf(s, sizeof(s), "smtp:%s", secondary != NULL ? secondary : primary);
 	put(dir, entry(n, dn, "objectClass", "inetOrgPerson", "objectClass", "ixRecipient", "objectClass",
 		       "ixMailUser", "uid", uid, "cn", uid, "sn", uid, "ixMailboxGuid", "0123456789abcdef0123456789abcdef",
-		       "ixProxyAddresses", p, "ixProxyAddresses", s, "mail", primary, NULL));
+		       "ixProxyAddresses", p, "ixProxyAddresses", s, "mail", primary, END));
 }
 
 /* A list with up to 4 members (NULL ends). */
@@ -190,11 +192,11 @@ static void resolve_addresses(void)
 		       "ixMailUser", "uid", "Bob", "cn", "Bob Hidden", "ixMailboxGuid", "0123456789abcdef0123456789abcdee",
 		       "ixHideFromAddressBook", "TRUE", "ixProxyAddresses", "smtp:bob@example.com", "ixProxyAddresses",
 		       "X400:c=us;p=x", "ixQuotaBytes", "1000", "ixForwardTo", R("uid=alice"), "ixAcceptFrom",
-		       R("uid=alice"), "ixHomeServer", "cn=mail1,ou=Servers,ou=Configuration," SUFFIX, NULL));
+		       R("uid=alice"), "ixHomeServer", "cn=mail1,ou=Servers,ou=Configuration," SUFFIX, END));
 	put(dir, entry(3, "cn=mail1,ou=Servers,ou=Configuration," SUFFIX, "objectClass", "ixServer", "cn", "mail1",
-		       "ixHostName", "mail1.example.com", "ixSmtpPort", "2525", "ixImapPort", "1143", NULL));
+		       "ixHostName", "mail1.example.com", "ixSmtpPort", "2525", "ixImapPort", "1143", END));
 	put(dir, entry(4, "cn=example.com,ou=Accepted Domains,ou=Configuration," SUFFIX, "objectClass",
-		       "ixAcceptedDomain", "cn", "Example.com", NULL));
+		       "ixAcceptedDomain", "cn", "Example.com", END));
 
 	struct dir_recipient r;
 	test_assert(dir_resolve(dir, "Alice.Smith@EXAMPLE.com", &r) == IX_OK);
@@ -291,9 +293,9 @@ static void expand_nested_loops_duplicates(void)
 	add_user(dir, 2, "bob", "bob@example.com", NULL);
 	add_user(dir, 3, "carol", "carol@example.com", NULL);
 	put(dir, entry(4, R("uid=hidden"), "objectClass", "ixMailUser", "objectClass", "ixRecipient", "uid", "hidden",
-		       "ixHideFromAddressBook", "TRUE", "mail", "hidden@example.com", NULL));
+		       "ixHideFromAddressBook", "TRUE", "mail", "hidden@example.com", END));
 	put(dir, entry(5, R("cn=Ext"), "objectClass", "inetOrgPerson", "objectClass", "ixRecipient", "objectClass",
-		       "ixContact", "cn", "Ext", "ixTargetAddress", "ext@other.org", "mail", "ext@other.org", NULL));
+		       "ixContact", "cn", "Ext", "ixTargetAddress", "ext@other.org", "mail", "ext@other.org", END));
 	/* all -> (sales, eng, alice); sales -> (alice, bob, eng); eng -> (carol, hidden, all: a loop, ext) */
 	add_list(dir, 10, "all", R("cn=sales"), R("cn=eng"), R("uid=alice"), NULL);
 	add_list(dir, 11, "sales", R("uid=alice"), "UID=Bob,OU=Recipients,DC=example,DC=com", R("cn=eng"), NULL);
@@ -338,7 +340,7 @@ static void expand_nested_loops_duplicates(void)
 
 	/* A renamed member stays a member under its new DN. */
 	put(dir, entry(3, R("uid=carol2"), "objectClass", "ixMailUser", "objectClass", "ixRecipient", "uid", "carol2",
-		       "mail", "carol@example.com", NULL));
+		       "mail", "carol@example.com", END));
 	test_assert(dir_lookup_dn(dir, R("cn=eng"), &r) == IX_OK);
 	test_assert(r.member_count == 4);
 	bool renamed = false;
@@ -422,11 +424,11 @@ static void recreated_entry_during_refresh(void)
 	add_list(dir, 3, "ops", R("uid=bob"), NULL, NULL, NULL);
 	unsigned session = 9;
 	struct dir_entry *sales = entry(2, R("cn=sales"), "objectClass", "ixDistributionList", "cn", "sales", "mail",
-					"sales@example.com", "member", R("uid=bob"), NULL);
+					"sales@example.com", "member", R("uid=bob"), END);
 	sales->mark = sales->loaded = session;
 	put(dir, sales);
 	struct dir_entry *bob = entry(4, R("uid=bob"), "objectClass", "ixMailUser", "uid", "bob", "mail",
-				      "bob@example.com", NULL);
+				      "bob@example.com", END);
 	bob->mark = bob->loaded = session;
 	put(dir, bob);
 	struct dir_recipient r;
