@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ldap.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ extern char **environ;
 #define BENCH_SEARCH_USEC 2000000ULL    /* time spent searching slapd */
 #define BENCH_CHANGE_TIMEOUT_USEC 5000000ULL
 #define BENCH_PATH_MAX 4096
+#define BENCH_THREADS_MAX 8
 
 static char ix_bin[BENCH_PATH_MAX];
 static char data_dir[BENCH_PATH_MAX];
@@ -219,6 +221,46 @@ static double bench_replica(struct dir *dir, char **addrs)
 	return rate;
 }
 
+struct reader {
+	struct dir *dir;
+	char **addrs;
+	unsigned seed;
+	unsigned long long end, count;
+	pthread_t thread;
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *rd = arg;
+	while (now_usec() < rd->end) {
+		for (int i = 0; i < 1000; i++) {
+			rd->seed = rd->seed * 1103515245u + 12345u;
+			struct dir_recipient r;
+			dir_resolve(rd->dir, rd->addrs[(rd->seed >> 8) % (2 * BENCH_USERS)], &r);
+			dir_recipient_release(&r);
+		}
+		rd->count += 1000;
+	}
+	return NULL;
+}
+
+/* Resolutions per second with n threads resolving at once. */
+static double bench_threads(struct dir *dir, char **addrs, unsigned n)
+{
+	struct reader rd[BENCH_THREADS_MAX];
+	unsigned long long start = now_usec();
+	for (unsigned i = 0; i < n; i++) {
+		rd[i] = (struct reader){ dir, addrs, i + 11, start + BENCH_REPLICA_USEC, 0, 0 };
+		pthread_create(&rd[i].thread, NULL, reader_main, &rd[i]);
+	}
+	unsigned long long total = 0;
+	for (unsigned i = 0; i < n; i++) {
+		pthread_join(rd[i].thread, NULL);
+		total += rd[i].count;
+	}
+	return (double)total / ((double)(now_usec() - start) / 1e6);
+}
+
 static double bench_search(const char *ldapi, char **addrs)
 {
 	LDAP *ld;
@@ -341,6 +383,9 @@ int main(int argc, char **argv)
 		dir_status(dir, &st2);
 		if (st2.changes != st.changes)
 			printf("  (%llu changes were applied while resolving)\n", st2.changes - st.changes);
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		unsigned nthreads = cpus < 2 ? 2 : cpus > BENCH_THREADS_MAX ? BENCH_THREADS_MAX : (unsigned)cpus;
+		double threaded = bench_threads(dir, addrs, nthreads);
 		double search = bench_search(ldapi, addrs);
 		printf("address resolutions per second: replica %.0f (%.0f ns each), slapd search over ldapi %.0f "
 		       "(one connection); replica/slapd = %.0fx (goals: >= 1,000,000/s and >= 250x)\n",
@@ -351,6 +396,8 @@ int main(int argc, char **argv)
 		       replica_cpu_ns_per_op, 1e9 / replica_cpu_ns_per_op, search_cpu / 1000.0,
 		       search_cpu_ns_per_op / 1000.0, search_slapd_ns_per_op / 1000.0,
 		       search_cpu / replica_cpu_ns_per_op);
+		printf("replica with %u reader threads at once: %.0f resolutions per second in total\n", nthreads,
+		       threaded);
 		bench_changes(dir, ldapi);
 	} else {
 		fprintf(stderr, "bench_dir: the replica did not load: %s\n", buf_cstr(&error));

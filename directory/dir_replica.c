@@ -21,7 +21,13 @@ static bool is_recipient(const struct dir_entry *e)
 void dir_replica_init(struct dir_replica *rep)
 {
 	memset(rep, 0, sizeof(*rep));
-	pthread_rwlock_init(&rep->lock, NULL);
+	/* Writer preference: glibc's default lets a steady stream of readers starve the sync thread, which would
+	 * hold back every change. Readers never take the lock recursively, so the non-recursive kind is safe. */
+	pthread_rwlockattr_t attr;
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&rep->lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
 	dir_map_init(&rep->by_uuid);
 	dir_map_init(&rep->by_dn);
 	dir_map_init(&rep->by_addr);
