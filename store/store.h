@@ -230,6 +230,10 @@ int store_copy(struct store *st, const char *guid, const char *folder, const uin
 int store_expunge(struct store *st, const char *guid, const char *folder, const uint32_t *uids, size_t nuids,
 		  uint32_t **expunged_r, size_t *nexpunged_r, struct buf *error_r);
 
+/* IMAP UID EXPUNGE: as store_expunge, but only those of the listed UIDs that are flagged \Deleted. */
+int store_uid_expunge(struct store *st, const char *guid, const char *folder, const uint32_t *uids, size_t nuids,
+		      uint32_t **expunged_r, size_t *nexpunged_r, struct buf *error_r);
+
 /* Clears \Recent on every message of the folder (IMAP SELECT by the session that reports them). */
 int store_clear_recent(struct store *st, const char *guid, const char *folder, struct buf *error_r);
 
@@ -246,7 +250,8 @@ int store_changes(struct store *st, const char *guid, const char *folder, uint64
 /* ---- search ---- */
 
 /* All given criteria must hold (AND); unset fields (0 / NULL) are ignored. Text matches are case-insensitive
- * substrings (ASCII case folding). */
+ * substrings (ASCII case folding), against the raw message and, with the MIME parser, also against header values
+ * with RFC 2047 words decoded and text parts with their transfer encoding undone and converted to UTF-8. */
 struct store_search {
 	unsigned flags_set;         /* all these flags set */
 	unsigned flags_unset;       /* all these flags clear */

@@ -209,6 +209,12 @@ uint32_t msg_public_unseen(MDB_txn *txn, struct store *st, const uint8_t *guid, 
 /* The message cache builder: MIME parse + serialize (empty blob without the MIME parser). */
 int store_cache_build(const char *data, size_t len, struct buf *blob, struct buf *error_r);
 
+/* Case-insensitive (ASCII) substring test; an empty needle matches. */
+int store_ci_contains(const char *hay, size_t hlen, const char *needle);
+/* The text criteria of q (header_name/value, text, body) against one message using its MIME cache: 1 all match,
+ * 0 not, -1 cannot tell (no parser, no or bad cache): the caller then matches the raw bytes only. */
+int store_cache_match(const char *msg, size_t len, const void *cache, size_t cache_len, const struct store_search *q);
+
 /* Called after a durable commit for each touched mailbox. */
 void store_notify_touch(struct store *st, const uint8_t *guid);
 

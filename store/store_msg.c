@@ -1136,6 +1136,16 @@ static int op_expunge(struct wtx *w, void *ctx, struct buf *error_r)
 	c->out = xmalloc((n + 1) * sizeof(uint32_t));
 	uint64_t modseq = frec.highestmodseq + 1;
 	for (size_t i = 0; i < n && ret == 0; i++) {
+		if (c->all) { /* UID EXPUNGE: only \Deleted ones */
+			struct msg_rec rec;
+			ret = msg_get(w->txn, st, c->guid, fid, uids[i], &rec, NULL, NULL, NULL);
+			if (ret == IX_ENOTFOUND || (ret == 0 && !(rec.flags & STORE_FLAG_DELETED))) {
+				ret = 0;
+				continue;
+			}
+			if (ret != 0)
+				break;
+		}
 		ret = msg_expunge_one(w, c->guid, fid, &frec, &mrec, uids[i], modseq, EXPUNGE_RETAIN, error_r);
 		if (ret == IX_ENOTFOUND) {
 			ret = 0;
@@ -1154,13 +1164,14 @@ static int op_expunge(struct wtx *w, void *ctx, struct buf *error_r)
 	return ret;
 }
 
-int store_expunge(struct store *st, const char *guid, const char *folder, const uint32_t *uids, size_t nuids,
-		  uint32_t **expunged_r, size_t *nexpunged_r, struct buf *error_r)
+static int expunge(struct store *st, const char *guid, const char *folder, const uint32_t *uids, size_t nuids,
+		   int only_deleted, uint32_t **expunged_r, size_t *nexpunged_r, struct buf *error_r)
 {
 	struct mop_ctx c;
 	int ret = mop_init(&c, guid, folder, error_r);
 	c.uids = uids;
 	c.nuids = nuids;
+	c.all = only_deleted;
 	if (ret == 0)
 		ret = store_write(st, op_expunge, &c, error_r);
 	if (ret == 0 && expunged_r != NULL) {
@@ -1172,6 +1183,21 @@ int store_expunge(struct store *st, const char *guid, const char *folder, const 
 	}
 	mop_free(&c);
 	return ret;
+}
+
+int store_expunge(struct store *st, const char *guid, const char *folder, const uint32_t *uids, size_t nuids,
+		  uint32_t **expunged_r, size_t *nexpunged_r, struct buf *error_r)
+{
+	return expunge(st, guid, folder, uids, nuids, 0, expunged_r, nexpunged_r, error_r);
+}
+
+int store_uid_expunge(struct store *st, const char *guid, const char *folder, const uint32_t *uids, size_t nuids,
+		      uint32_t **expunged_r, size_t *nexpunged_r, struct buf *error_r)
+{
+	if (uids == NULL)
+		nuids = 0;
+	static const uint32_t none[1] = { 0 };
+	return expunge(st, guid, folder, uids != NULL ? uids : none, nuids, 1, expunged_r, nexpunged_r, error_r);
 }
 
 static int op_clear_recent(struct wtx *w, void *ctx, struct buf *error_r)
@@ -1531,7 +1557,7 @@ int store_retention_count(struct store *st, const char *guid, size_t *count_r, s
 
 /* ---- search ---- */
 
-static int ci_contains(const char *hay, size_t hlen, const char *needle)
+int store_ci_contains(const char *hay, size_t hlen, const char *needle)
 {
 	size_t nlen = strlen(needle);
 	if (nlen == 0)
@@ -1561,7 +1587,7 @@ static int header_match(const char *h, size_t len, const char *name, const char 
 				while (end < len && h[end] != '\n')
 					end++;
 			}
-			if (ci_contains(h + start, end - start, value))
+			if (store_ci_contains(h + start, end - start, value))
 				return 1;
 		}
 		i = eol + 1;
@@ -1622,19 +1648,24 @@ int store_search(struct store *st, const char *guid, const char *folder, const c
 			if (q->modseq_min != 0 && rec.modseq < q->modseq_min)
 				ok = 0;
 			if (ok && need_body) {
-				MDB_val b;
+				MDB_val b, cv;
 				if (tget(r.txn, st->db_body, rec.hash, 32, &b, NULL) != 0) {
 					ok = 0;
 				} else {
 					const char *p = b.mv_data;
 					size_t hl = header_len(p, b.mv_size);
+					int raw = 1;
 					if (q->header_name != NULL &&
 					    !header_match(p, hl, q->header_name, q->header_value ? q->header_value : ""))
-						ok = 0;
-					if (ok && q->text != NULL && !ci_contains(p, b.mv_size, q->text))
-						ok = 0;
-					if (ok && q->body != NULL && !ci_contains(p + hl, b.mv_size - hl, q->body))
-						ok = 0;
+						raw = 0;
+					if (raw && q->text != NULL && !store_ci_contains(p, b.mv_size, q->text))
+						raw = 0;
+					if (raw && q->body != NULL && !store_ci_contains(p + hl, b.mv_size - hl, q->body))
+						raw = 0;
+					/* no raw match: the decoded forms may still match */
+					if (!raw && tget(r.txn, st->db_cache, rec.hash, 32, &cv, NULL) == 0)
+						raw = store_cache_match(p, b.mv_size, cv.mv_data, cv.mv_size, q) == 1;
+					ok = raw;
 				}
 			}
 			if (ok) {

@@ -384,6 +384,26 @@ static void copy_move_expunge(void)
 	test_assert(store_changes(st, G1, NULL, before, &ch, &n, NULL) == 0);
 	test_assert(n == 2 && ch[0].uid == 4 && ch[0].expunged && ch[1].uid == 5 && !ch[1].expunged);
 	free(ch);
+	/* UID EXPUNGE: only the listed ones that are \Deleted */
+	uint32_t u35[] = { 3, 5 };
+	struct store_flag_update d5 = { .uids = &u35[1], .nuids = 1, .mode = STORE_FLAGS_ADD, .flags = STORE_FLAG_DELETED };
+	test_assert(store_flags(st, G1, NULL, &d5, NULL) == 0);
+	free(d5.failed_r);
+	test_assert(store_uid_expunge(st, G1, NULL, u35, 2, &exp, &nexp, NULL) == 0);
+	test_assert(nexp == 1 && exp[0] == 5);
+	free(exp);
+	test_assert(store_folder_status(st, G1, NULL, NULL, &info, NULL) == 0);
+	test_assert(info.messages == 1 && info.uidnext == 6);
+	store_folder_info_free(&info);
+	test_assert(store_folder_status(st, G1, NULL, NULL, &info, NULL) == 0);
+	before = info.highestmodseq - 1; /* the UID EXPUNGE's modseq */
+	store_folder_info_free(&info);
+	struct store_change *ch2;
+	size_t n2;
+	test_assert(store_changes(st, G1, NULL, before, &ch2, &n2, NULL) == 0);
+	test_assert(n2 == 1 && ch2[0].uid == 5 && ch2[0].expunged);
+	free(ch2);
+	test_assert(append_to(st, G1, NULL, msg1, 0, &uid) == 0 && uid == 6);
 	test_assert(check_clean(st));
 	close_tmp(&st);
 }
@@ -506,6 +526,26 @@ static void search_messages(void)
 	q.before = 1000;
 	test_assert(store_search(st, G1, NULL, NULL, &q, &u, &n, NULL) == 0 && n == 0);
 	free(u);
+#ifdef STORE_HAVE_MIME
+	/* decoded forms: an RFC 2047 subject and a base64 text part */
+	static const char msg3[] = "From: d@example.com\r\nSubject: =?utf-8?q?Caf=C3=A9_menu?=\r\nMIME-Version: 1.0\r\n"
+				   "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+				   "U291cGUgZHUgam91ciDDoCBtaWRp\r\n";
+	test_assert(append_to(st, G1, NULL, msg3, 0, &uid) == 0 && uid == 3);
+	memset(&q, 0, sizeof(q));
+	q.header_name = "Subject";
+	q.header_value = "caf\xc3\xa9 MENU";
+	test_assert(store_search(st, G1, NULL, NULL, &q, &u, &n, NULL) == 0 && n == 1 && u[0] == 3);
+	free(u);
+	memset(&q, 0, sizeof(q));
+	q.body = "soupe du jour";
+	test_assert(store_search(st, G1, NULL, NULL, &q, &u, &n, NULL) == 0 && n == 1 && u[0] == 3);
+	free(u);
+	memset(&q, 0, sizeof(q));
+	q.text = "\xc3\xa0 midi";
+	test_assert(store_search(st, G1, NULL, NULL, &q, &u, &n, NULL) == 0 && n == 1 && u[0] == 3);
+	free(u);
+#endif
 	close_tmp(&st);
 }
 
