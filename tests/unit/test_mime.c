@@ -776,8 +776,20 @@ static void boundary_prefix(void)
 	struct buf b = BUF_INIT;
 	test_assert_str(range(info, msg_prefix, "1.1", &b), "in abc");
 	test_assert_str(range(info, msg_prefix, "2", &b), "second");
-	buf_free(&b);
 	mime_info_destroy(&info);
+
+	/* the other way round: the inner boundary is a prefix of the outer one */
+	static const char rev[] = "Content-Type: multipart/mixed; boundary=\"abc\"\r\n\r\n--abc\r\n"
+				  "Content-Type: multipart/alternative; boundary=\"ab\"\r\n\r\n--ab\r\n"
+				  "Content-Type: text/plain\r\n\r\none\r\n--ab\r\n\r\ntwo\r\n--ab--\r\n--abc\r\n\r\n"
+				  "three\r\n--abc--\r\n";
+	PARSE(info2, rev);
+	test_assert(info2->flags == 0 && info2->part_count == 5);
+	test_assert_str(range(info2, rev, "1.1", &b), "one");
+	test_assert_str(range(info2, rev, "1.2", &b), "two");
+	test_assert_str(range(info2, rev, "2", &b), "three");
+	buf_free(&b);
+	mime_info_destroy(&info2);
 }
 
 static void digest_and_params(void)
