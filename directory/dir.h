@@ -137,6 +137,23 @@ struct dir_server {
 int dir_servers(struct dir *dir, struct dir_server **servers_r, size_t *count_r);
 void dir_servers_free(struct dir_server **servers, size_t count);
 
+/* A connector (ou=Connectors): mail for its address spaces goes to its smart host. */
+struct dir_connector {
+	char *dn, *name, *smart_host;  /* smart_host is "host" or "host:port"; "" when unset */
+	char **address_spaces;         /* domain patterns: "example.org", "*.example.org" or "*" */
+	size_t address_space_count;
+	unsigned cost;                 /* ixConnectorCost; 0 when unset */
+};
+/* Copies out every connector, sorted by name. Free with dir_connectors_free. Returns IX_OK. */
+int dir_connectors(struct dir *dir, struct dir_connector **connectors_r, size_t *count_r);
+void dir_connectors_free(struct dir_connector **connectors, size_t count);
+/* Picks the connector for a domain (no '@', case-insensitive): among connectors with a matching address space,
+ * the most specific match wins ("example.org" exactly, then "*.parent" patterns for subdomains of parent, longer
+ * parents first, then "*"), then the lowest cost, then the name. Copies it into *connector_r (free with
+ * dir_connector_free). Returns IX_OK or IX_ENOTFOUND (no connector applies: deliver by MX). */
+int dir_route_domain(struct dir *dir, const char *domain, struct dir_connector *connector_r);
+void dir_connector_free(struct dir_connector *connector);
+
 /* Verifies a user's password by a simple bind as that user. login is a uid or any of the user's addresses,
  * resolved to the DN through the replica. The password is never copied; it goes to slapd only. Binds use a
  * pool of DIR_BIND_POOL_SIZE connections to the same ldapi socket (callers wait for a free one).

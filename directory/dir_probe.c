@@ -157,6 +157,13 @@ static void command(struct dir *dir, int argc, char **argv)
 		else
 			printf("domain no\n");
 		buf_free(&type);
+	} else if (strcmp(cmd, "route") == 0 && argc == 2) {
+		struct dir_connector c;
+		if (dir_route_domain(dir, argv[1], &c) == IX_OK)
+			printf("route %s %s cost=%u\n", c.name, c.smart_host, c.cost);
+		else
+			printf("route none\n");
+		dir_connector_free(&c);
 	} else if (strcmp(cmd, "now") == 0) {
 		printf("now %llu\n", wall_usec());
 	} else {
@@ -172,7 +179,7 @@ int main(int argc, char **argv)
 				"  without a command, reads commands from stdin, one per line:\n"
 				"  resolve ADDR | dn DN | expand LIST | wait ADDR present|absent MS |\n"
 				"  wait-member LIST DN in|out MS | auth LOGIN [PASSWORD] | ready MS | status | servers |\n"
-				"  domain NAME | now\n");
+				"  domain NAME | route DOMAIN | now\n");
 		return 2;
 	}
 	struct dir *dir;

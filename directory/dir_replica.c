@@ -2,8 +2,10 @@
  * changes (with the reference clean-up refint does in slapd), and the readers' calls (resolve, expand, servers). */
 #include "dir_private.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "err.h"
 #include "log.h"
 #include "util.h"
@@ -524,6 +526,135 @@ void dir_servers_free(struct dir_server **servers, size_t count)
 	}
 	free(*servers);
 	*servers = NULL;
+}
+
+/* --- connectors --- */
+
+static void connector_copy(const struct dir_entry *e, struct dir_connector *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->dn = xstrdup(e->dn);
+	c->name = xstrdup(e->nvals[DA_CN] > 0 ? e->vals[DA_CN][0] : "");
+	c->smart_host = xstrdup(e->nvals[DA_SMART_HOST] > 0 ? e->vals[DA_SMART_HOST][0] : "");
+	c->address_space_count = e->nvals[DA_ADDRESS_SPACE];
+	c->address_spaces = xcalloc(c->address_space_count + 1, sizeof(char *));
+	for (size_t i = 0; i < c->address_space_count; i++)
+		c->address_spaces[i] = xstrdup(e->vals[DA_ADDRESS_SPACE][i]);
+	unsigned long long cost;
+	if (e->nvals[DA_CONNECTOR_COST] > 0 && parse_uint(e->vals[DA_CONNECTOR_COST][0], UINT_MAX, &cost) == 0)
+		c->cost = (unsigned)cost;
+}
+
+void dir_connector_free(struct dir_connector *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->address_space_count; i++)
+		free(c->address_spaces[i]);
+	free(c->address_spaces);
+	free(c->dn);
+	free(c->name);
+	free(c->smart_host);
+	memset(c, 0, sizeof(*c));
+}
+
+static int connector_cmp(const void *a, const void *b)
+{
+	const struct dir_connector *x = a, *y = b;
+	return strcmp(x->name, y->name);
+}
+
+int dir_connectors(struct dir *dir, struct dir_connector **connectors_r, size_t *count_r)
+{
+	struct dir_replica *rep = &dir->rep;
+	struct dir_connector *out = NULL;
+	size_t count = 0, cap = 0;
+	pthread_rwlock_rdlock(&rep->lock);
+	for (size_t i = 0; i < rep->by_dn.cap; i++) {
+		const struct dir_entry *e = rep->by_dn.slots[i].val;
+		if (rep->by_dn.slots[i].key == NULL || e->kind != DIR_KIND_CONNECTOR)
+			continue;
+		if (count == cap) {
+			cap = cap == 0 ? 4 : cap * 2;
+			out = xrealloc(out, cap * sizeof(*out));
+		}
+		connector_copy(e, &out[count++]);
+	}
+	pthread_rwlock_unlock(&rep->lock);
+	if (count > 1)
+		qsort(out, count, sizeof(*out), connector_cmp);
+	*connectors_r = out;
+	*count_r = count;
+	return IX_OK;
+}
+
+void dir_connectors_free(struct dir_connector **connectors, size_t count)
+{
+	if (*connectors == NULL)
+		return;
+	for (size_t i = 0; i < count; i++)
+		dir_connector_free(&(*connectors)[i]);
+	free(*connectors);
+	*connectors = NULL;
+}
+
+/* How specifically pattern matches domain (lower-cased, length len): 0 no match, 1 for "*", 2 + the parent's
+ * length for "*.parent", and a value above any wildcard for an exact match. */
+static size_t space_match(const char *pattern, const char *domain, size_t len)
+{
+	if (strcmp(pattern, "*") == 0)
+		return 1;
+	if (strncmp(pattern, "*.", 2) == 0) {
+		const char *parent = pattern + 2;
+		size_t plen = strlen(parent);
+		if (plen == 0 || len <= plen + 1 || domain[len - plen - 1] != '.' ||
+		    strcasecmp(domain + len - plen, parent) != 0)
+			return 0;
+		return 2 + plen;
+	}
+	return strcasecmp(pattern, domain) == 0 ? 2 + DIR_DOMAIN_MAX + 1 : 0;
+}
+
+int dir_route_domain(struct dir *dir, const char *domain, struct dir_connector *connector_r)
+{
+	memset(connector_r, 0, sizeof(*connector_r));
+	char key[DIR_DOMAIN_MAX + 1];
+	size_t len = lower_key(domain, DIR_DOMAIN_MAX, key);
+	if (len == 0)
+		return IX_ENOTFOUND;
+	struct dir_replica *rep = &dir->rep;
+	const struct dir_entry *best = NULL;
+	size_t best_spec = 0;
+	unsigned long long best_cost = 0;
+	pthread_rwlock_rdlock(&rep->lock);
+	for (size_t i = 0; i < rep->by_dn.cap; i++) {
+		const struct dir_entry *e = rep->by_dn.slots[i].val;
+		if (rep->by_dn.slots[i].key == NULL || e->kind != DIR_KIND_CONNECTOR)
+			continue;
+		size_t spec = 0;
+		for (size_t k = 0; k < e->nvals[DA_ADDRESS_SPACE]; k++) {
+			size_t m = space_match(e->vals[DA_ADDRESS_SPACE][k], key, len);
+			if (m > spec)
+				spec = m;
+		}
+		if (spec == 0)
+			continue;
+		unsigned long long cost = 0;
+		if (e->nvals[DA_CONNECTOR_COST] > 0 && parse_uint(e->vals[DA_CONNECTOR_COST][0], UINT_MAX, &cost) < 0)
+			cost = 0;
+		const char *name = e->nvals[DA_CN] > 0 ? e->vals[DA_CN][0] : "";
+		const char *best_name = best != NULL && best->nvals[DA_CN] > 0 ? best->vals[DA_CN][0] : "";
+		if (best == NULL || spec > best_spec || (spec == best_spec && cost < best_cost) ||
+		    (spec == best_spec && cost == best_cost && strcmp(name, best_name) < 0)) {
+			best = e;
+			best_spec = spec;
+			best_cost = cost;
+		}
+	}
+	if (best != NULL)
+		connector_copy(best, connector_r);
+	pthread_rwlock_unlock(&rep->lock);
+	return best != NULL ? IX_OK : IX_ENOTFOUND;
 }
 
 size_t dir_foreach_recipient(struct dir *dir, dir_recipient_fn *fn, void *ctx)

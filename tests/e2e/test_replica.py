@@ -196,6 +196,18 @@ def main():
         ans = probe.ask("domain Example.COM")
         report("accepted_domain", ans == "domain yes authoritative", ans)
 
+        # Connectors: added with ldapadd, then used to route a domain.
+        ix.ldap("ldapadd", "dn: cn=Partner,ou=Connectors,ou=Configuration,%s\nobjectClass: ixConnector\ncn: Partner\n"
+                "ixAddressSpace: *.partner.org\nixSmartHost: relay.partner.org:2525\nixConnectorCost: 5\n" % SUFFIX)
+        deadline = time.time() + 2
+        ans = probe.ask("route mx.partner.org")
+        while ans == "route none" and time.time() < deadline:
+            time.sleep(0.01)
+            ans = probe.ask("route mx.partner.org")
+        report("connector_route", ans == "route Partner relay.partner.org:2525 cost=5", ans)
+        ans = probe.ask("route example.net")
+        report("connector_no_route", ans == "route none", ans)
+
         # Changes made with ldapmodify: visible within 100 ms.
         lat, after = [], []
         for i in range(10):

@@ -441,6 +441,55 @@ static void recreated_entry_during_refresh(void)
 	dir_destroy(&dir);
 }
 
+static void connectors_route_domains(void)
+{
+	struct dir *dir = dir_create_offline(SUFFIX);
+	const char *base = ",ou=Connectors,ou=Configuration," SUFFIX;
+	char dn[256];
+	snprintf(dn, sizeof(dn), "cn=internet%s", base);
+	put(dir, entry(1, dn, "objectClass", "ixConnector", "cn", "internet", "ixAddressSpace", "*", "ixSmartHost",
+		       "relay.isp.net:25", "ixConnectorCost", "10", END));
+	snprintf(dn, sizeof(dn), "cn=partner-b%s", base);
+	put(dir, entry(2, dn, "objectClass", "ixConnector", "cn", "partner-b", "ixAddressSpace", "*.partner.org",
+		       "ixSmartHost", "b.partner.org", "ixConnectorCost", "5", END));
+	snprintf(dn, sizeof(dn), "cn=partner-a%s", base);
+	put(dir, entry(3, dn, "objectClass", "ixConnector", "cn", "partner-a", "ixAddressSpace", "*.partner.org",
+		       "ixAddressSpace", "partner.org", "ixSmartHost", "a.partner.org", "ixConnectorCost", "5", END));
+	snprintf(dn, sizeof(dn), "cn=eu%s", base);
+	put(dir, entry(4, dn, "objectClass", "ixConnector", "cn", "eu", "ixAddressSpace", "*.eu.partner.org",
+		       "ixSmartHost", "eu.partner.org", "ixConnectorCost", "50", END));
+
+	struct dir_connector c;
+	test_assert(dir_route_domain(dir, "Partner.ORG", &c) == IX_OK);
+	test_assert_str(c.name, "partner-a"); /* exact match */
+	dir_connector_free(&c);
+	test_assert(dir_route_domain(dir, "mx.partner.org", &c) == IX_OK);
+	test_assert_str(c.name, "partner-a"); /* same specificity and cost: by name */
+	dir_connector_free(&c);
+	test_assert(dir_route_domain(dir, "x.eu.partner.org", &c) == IX_OK);
+	test_assert_str(c.name, "eu"); /* more specific beats cheaper */
+	test_assert_str(c.smart_host, "eu.partner.org");
+	dir_connector_free(&c);
+	test_assert(dir_route_domain(dir, "example.net", &c) == IX_OK);
+	test_assert_str(c.name, "internet");
+	test_assert(c.cost == 10 && c.address_space_count == 1);
+	dir_connector_free(&c);
+	test_assert(dir_route_domain(dir, "notpartner.org", &c) == IX_OK);
+	test_assert_str(c.name, "internet");
+	dir_connector_free(&c);
+	test_assert(dir_route_domain(dir, "", &c) == IX_ENOTFOUND);
+
+	struct dir_connector *all;
+	size_t count;
+	test_assert(dir_connectors(dir, &all, &count) == IX_OK && count == 4);
+	test_assert_str(all[0].name, "eu");
+	test_assert(strcmp(all[2].name, "partner-a") == 0 && all[2].address_space_count == 2);
+	dir_connectors_free(&all, count);
+	del(dir, 1);
+	test_assert(dir_route_domain(dir, "example.net", &c) == IX_ENOTFOUND);
+	dir_destroy(&dir);
+}
+
 struct seen {
 	int adds, modifies, deletes;
 	size_t users;
@@ -500,5 +549,5 @@ static void open_refuses_bad_arguments(void)
 TEST_MAIN("dir", TEST_CASE(address_keys), TEST_CASE(dn_normalization), TEST_CASE(hash_map_matches_reference),
 	  TEST_CASE(resolve_addresses), TEST_CASE(snapshot_outlives_change), TEST_CASE(expand_nested_loops_duplicates),
 	  TEST_CASE(expand_depth_limit), TEST_CASE(sweep_drops_unseen),
-	  TEST_CASE(recreated_entry_during_refresh), TEST_CASE(hook_and_foreach),
+	  TEST_CASE(recreated_entry_during_refresh), TEST_CASE(connectors_route_domains), TEST_CASE(hook_and_foreach),
 	  TEST_CASE(open_refuses_bad_arguments))
