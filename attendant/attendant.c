@@ -1,6 +1,7 @@
 /* attendant.c - the supervisor loop: slapd first, then the services, restarts with backoff, the address
  * generator, the control socket (status), and a clean stop in reverse order with slapd last. */
 #include "attendant.h"
+#include "dir.h"
 #include "err.h"
 #include "evloop.h"
 #include "log.h"
@@ -67,6 +68,8 @@ struct attendant {
 	int control_fd;
 	char *control_path;
 	struct prov *prov;
+	struct dir *dir;                  /* live replica: its change hook triggers address generation */
+	struct evloop_async *dir_changed; /* the hook runs on the replica's thread; this wakes our loop */
 	struct evloop_timer address_timer;
 	int stopping;
 };
@@ -265,11 +268,8 @@ static void on_sighup(struct evloop *loop, int signo, void *ctx)
 	log_info("log reopened");
 }
 
-static void address_tick(struct evloop *loop, struct evloop_timer *timer, void *ctx)
+static void generate_addresses(struct attendant *a)
 {
-	(void)loop;
-	(void)timer;
-	struct attendant *a = ctx;
 	if (a->slapd.state != SVC_RUNNING)
 		return;
 	struct buf err = BUF_INIT;
@@ -283,6 +283,31 @@ static void address_tick(struct evloop *loop, struct evloop_timer *timer, void *
 	if (ret == IX_EUNAVAIL || ret == IX_EIO)
 		prov_close(&a->prov); /* reconnect next time (slapd restarted) */
 	buf_free(&err);
+}
+
+/* The periodic sweep: a safety net behind the replica's change hook (and the only trigger if the replica
+ * cannot run). */
+static void address_tick(struct evloop *loop, struct evloop_timer *timer, void *ctx)
+{
+	(void)loop;
+	(void)timer;
+	generate_addresses(ctx);
+}
+
+static void on_dir_changed_loop(struct evloop *loop, void *ctx)
+{
+	(void)loop;
+	generate_addresses(ctx);
+}
+
+/* Replica thread: a recipient appeared or changed. Wake the loop; it generates addresses there. */
+static void on_dir_change(void *ctx, enum dir_change_kind kind, enum dir_type type, const char *dn)
+{
+	(void)type;
+	(void)dn;
+	struct attendant *a = ctx;
+	if (kind != DIR_CHANGE_DELETE)
+		evloop_async_send(a->dir_changed);
 }
 
 static void service_json(struct buf *out, const struct service *s, time_t now)
@@ -498,7 +523,19 @@ int attendant_run(struct config *cfg, int ready_fd)
 	}
 	if (open_control(&a, &err) != IX_OK)
 		goto out_stop;
-	evloop_timer_start(a.loop, &a.address_timer, 0, ATTENDANT_ADDRESS_POLL_MS, address_tick, &a);
+	/* the replica tells us of new recipients within milliseconds; the slow sweep catches anything missed */
+	char *ldapi = config_ldapi_uri(cfg);
+	if (evloop_async_create(a.loop, on_dir_changed_loop, &a, &a.dir_changed, &err) != IX_OK ||
+	    dir_open(ldapi, cfg->suffix, &a.dir, &err) != IX_OK) {
+		free(ldapi);
+		goto out_stop;
+	}
+	free(ldapi);
+	dir_set_change_hook(a.dir, on_dir_change, &a);
+	if (dir_wait_ready(a.dir, SLAPD_READY_TIMEOUT_MS) != IX_OK)
+		log_warn("the directory replica is not ready yet; address generation sweeps every %d ms meanwhile",
+			 ATTENDANT_ADDRESS_SWEEP_MS);
+	evloop_timer_start(a.loop, &a.address_timer, 0, ATTENDANT_ADDRESS_SWEEP_MS, address_tick, &a);
 	log_info("Interchange is running at %s", cfg->data_dir);
 	report(&ready_fd, NULL);
 	evloop_run(a.loop);
@@ -509,6 +546,10 @@ out_stop:
 	evloop_timer_stop(a.loop, &a.address_timer);
 	evloop_timer_stop(a.loop, &a.slapd.restart_timer);
 	prov_close(&a.prov);
+	if (a.dir != NULL)
+		dir_set_change_hook(a.dir, NULL, NULL);
+	dir_destroy(&a.dir);
+	evloop_async_destroy(&a.dir_changed);
 	stop_services(&a);
 	if (a.slapd.pid > 0) {
 		log_info("stopping slapd (pid %ld)", (long)a.slapd.pid);

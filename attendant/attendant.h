@@ -14,8 +14,9 @@
 #define ATTENDANT_CRASH_WINDOW_S 120
 /* How long the services get to close their sessions at stop before SIGKILL. */
 #define ATTENDANT_STOP_GRACE_MS 10000
-/* How often the address generator looks for recipients without a primary address. */
-#define ATTENDANT_ADDRESS_POLL_MS 200
+/* How often the address generator sweeps for recipients without a primary address, behind the replica's
+ * change hook (which triggers it within milliseconds of a change). */
+#define ATTENDANT_ADDRESS_SWEEP_MS 30000
 /* Longest control request line. */
 #define ATTENDANT_MAX_REQUEST 256
 

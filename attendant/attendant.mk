@@ -3,6 +3,6 @@
 ATTENDANT_SRCS := attendant/interchange.c attendant/attendant.c attendant/cmd_system.c attendant/cmd_recipients.c attendant/cmd_server.c attendant/cmd_store.c
 PROGRAMS += $(BUILD)/interchange
 
-$(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) $$(NET_LIB) \
+$(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) $$(NET_LIB) \
 		$(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS)
