@@ -107,8 +107,20 @@ bool dir_attr_is_dn(enum dir_attr attr)
 struct dir_chunk {
 	struct dir_chunk *next;
 	size_t used, cap;
-	_Alignas(16) char data[];
+	_Alignas(64) char data[]; /* cache-line aligned: an entry's hot fields start a line */
 };
+
+static struct dir_chunk *chunk_new(size_t cap)
+{
+	size_t size = (sizeof(struct dir_chunk) + cap + 63) & ~(size_t)63;
+	struct dir_chunk *c = aligned_alloc(64, size);
+	if (c == NULL)
+		fatal("out of memory (%zu bytes for a directory entry)", size);
+	c->next = NULL;
+	c->used = 0;
+	c->cap = size - sizeof(struct dir_chunk);
+	return c;
+}
 
 static void *arena_alloc(struct dir_chunk **head, size_t n)
 {
@@ -116,10 +128,8 @@ static void *arena_alloc(struct dir_chunk **head, size_t n)
 	struct dir_chunk *c = *head;
 	if (c == NULL || c->cap - c->used < n) {
 		size_t cap = n > DIR_CHUNK_MIN ? n : DIR_CHUNK_MIN;
-		c = xmalloc(sizeof(*c) + cap);
+		c = chunk_new(cap);
 		c->next = *head;
-		c->used = 0;
-		c->cap = cap;
 		*head = c;
 	}
 	void *p = c->data + c->used;
@@ -130,11 +140,7 @@ static void *arena_alloc(struct dir_chunk **head, size_t n)
 /* Starts an arena whose first chunk holds cap bytes. */
 static void arena_start(struct dir_chunk **head, size_t cap)
 {
-	struct dir_chunk *c = xmalloc(sizeof(*c) + cap);
-	c->next = NULL;
-	c->used = 0;
-	c->cap = cap;
-	*head = c;
+	*head = chunk_new(cap);
 }
 
 static const char *arena_strndup(struct dir_chunk **head, const char *s, size_t len)
