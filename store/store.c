@@ -254,6 +254,10 @@ int store_mdb_error(int rc, const char *what, struct buf *error_r)
 		code = IX_ECORRUPT;
 		reason = mdb_strerror(rc);
 		break;
+	case MDB_PANIC:
+		code = IX_EUNAVAIL;
+		reason = "the store hit an unrecoverable I/O error earlier; this process must restart to use it again";
+		break;
 	case MDB_READERS_FULL:
 		code = IX_EAGAIN;
 		reason = "too many concurrent readers (temporary)";

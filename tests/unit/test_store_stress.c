@@ -375,5 +375,108 @@ static void notify_across_processes(void)
 	remove_tmp();
 }
 
-TEST_MAIN("store_stress", TEST_CASE(threads_group_commit), TEST_CASE(processes_concurrently),
+/* ---- random operations, checked after every few steps ---- */
+
+static void random_operations_stay_consistent(void)
+{
+	make_tmp();
+	struct store *st = open_store(1);
+	test_assert(st != NULL);
+	static const char *const guids[] = { G1, G2 };
+	static const char *const folders[] = { "INBOX", "Archive", "Work", "Work/Sub", "Trash" };
+	srand(12345);
+	store_folder_create(st, G1, "Work/Sub", NULL);
+	store_folder_create(st, G2, "Work/Sub", NULL);
+	unsigned ops = 0, bad = 0;
+	for (unsigned step = 0; step < 2000; step++) {
+		const char *g = guids[rand() % 2], *f = folders[rand() % 5];
+		const char *g2 = guids[rand() % 2], *f2 = folders[rand() % 5];
+		struct store_msg *list = NULL;
+		size_t n = 0;
+		store_msg_list(st, g, f, NULL, &list, &n, NULL);
+		uint32_t pick[3] = { 0, 0, 0 };
+		for (int i = 0; i < 3 && n > 0; i++)
+			pick[i] = list[(size_t)rand() % n].uid;
+		store_msg_list_free(&list, n);
+		int ret = 0;
+		switch (rand() % 10) {
+		case 0:
+		case 1:
+		case 2: {
+			struct store_target t[2] = { { .guid = g, .folder = f }, { .guid = g2, .folder = f2 } };
+			char *msg = xasprintf("Subject: random %u\r\n\r\nbody %u\r\n", step % 37, step % 37);
+			struct store_append a = { .data = msg, .len = strlen(msg), .flags = (unsigned)rand() & 0x1f,
+						  .keywords = rand() % 2 ? "a b" : NULL, .targets = t,
+						  .ntargets = 1 + (unsigned)(rand() % 2) };
+			ret = store_append(st, &a, NULL);
+			free(msg);
+			break;
+		}
+		case 3: {
+			struct store_flag_update u = { .uids = pick, .nuids = 3, .mode = (enum store_flag_mode)(rand() % 3),
+						       .flags = (unsigned)rand() & 0x1f, .keywords = rand() % 2 ? "b c" : NULL,
+						       .unchangedsince = rand() % 3 ? 0 : 5 };
+			ret = store_flags(st, g, f, &u, NULL);
+			free(u.failed_r);
+			break;
+		}
+		case 4: {
+			uint32_t dst[3];
+			ret = store_copy(st, g, f, pick, 3, g2, f2, rand() % 2, 0, 0, dst, NULL, NULL);
+			if (ret == IX_EINVAL)
+				ret = 0; /* a move into the same folder */
+			break;
+		}
+		case 5:
+			ret = rand() % 2 ? store_expunge(st, g, f, NULL, 0, NULL, NULL, NULL)
+					 : store_expunge(st, g, f, pick, 2, NULL, NULL, NULL);
+			break;
+		case 6: {
+			size_t c;
+			ret = rand() % 2 ? store_recover(st, g, 0, &c, NULL)
+					 : store_retention_purge(st, NULL, (int64_t)time(NULL) + 10, &c, NULL);
+			break;
+		}
+		case 7:
+			ret = store_clear_recent(st, g, f, NULL);
+			break;
+		case 8:
+			/* rename a subtree back and forth */
+			if (store_folder_rename(st, g, "Work", "Projects/Work", NULL) == 0)
+				ret = store_folder_rename(st, g, "Projects/Work", "Work", NULL);
+			break;
+		default:
+			/* delete and recreate a leaf: its messages go to retention */
+			if (store_folder_delete(st, g, "Trash", NULL) == 0)
+				ret = store_folder_create(st, g, "Trash", NULL);
+			break;
+		}
+		if (ret != 0 && ret != IX_ENOTFOUND)
+			bad++;
+		if (ret == 0)
+			ops++;
+		if (step % 25 == 24) {
+			struct buf rep = BUF_INIT;
+			unsigned problems = 99;
+			if (store_check(st, 0, &rep, &problems, NULL) != 0 || problems != 0) {
+				fprintf(stderr, "after step %u:\n%s", step, buf_cstr(&rep));
+				bad++;
+			}
+			buf_free(&rep);
+			if (bad)
+				break;
+		}
+	}
+	test_assert(bad == 0);
+	test_assert(ops > 1000);
+	struct store_quota_use q1, q2;
+	test_assert(store_quota_get(st, G1, &q1, NULL) == 0 && store_quota_get(st, G2, &q2, NULL) == 0);
+	printf("# %u random operations succeeded; %llu + %llu messages left\n", ops,
+	       (unsigned long long)q1.messages, (unsigned long long)q2.messages);
+	test_assert(check_clean(st));
+	store_close(&st);
+	remove_tmp();
+}
+
+TEST_MAIN("store_stress", TEST_CASE(random_operations_stay_consistent), TEST_CASE(threads_group_commit), TEST_CASE(processes_concurrently),
 	  TEST_CASE(crash_kill9), TEST_CASE(notify_across_processes))
