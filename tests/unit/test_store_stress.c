@@ -478,5 +478,56 @@ static void random_operations_stay_consistent(void)
 	remove_tmp();
 }
 
-TEST_MAIN("store_stress", TEST_CASE(random_operations_stay_consistent), TEST_CASE(threads_group_commit), TEST_CASE(processes_concurrently),
+/* ---- one process grows the map, another adopts the new size ---- */
+
+static void map_growth_across_processes(void)
+{
+	make_tmp();
+	struct store_settings set;
+	store_settings_default(&set);
+	set.no_sync = 1;
+	set.map_size = 1 << 20;
+	struct store *st = NULL;
+	test_assert(store_open(tmpdir, &set, &st, NULL) == 0);
+	uint32_t uid;
+	test_assert(append_msg(st, G1, NULL, 0, &uid) == 0);
+	pid_t pid = fork();
+	test_assert(pid >= 0);
+	if (pid == 0) {
+		struct store *cs = NULL;
+		int rc = store_open(tmpdir, &set, &cs, NULL);
+		char *big = xmalloc(64 * 1024 + 1);
+		for (unsigned i = 0; rc == 0 && i < 60; i++) {
+			snprintf(big, 64, "Subject: %u\r\n\r\n", i);
+			size_t l = strlen(big);
+			memset(big + l, 'z', 64 * 1024 - l);
+			big[64 * 1024] = '\0';
+			struct store_target t = { .guid = G2 };
+			struct store_append a = { .data = big, .len = 64 * 1024, .targets = &t, .ntargets = 1 };
+			rc = store_append(cs, &a, NULL);
+		}
+		free(big);
+		store_close(&cs);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	test_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* our map is still 1 MiB: reading and writing must adopt the grown size */
+	struct store_folder_info info;
+	test_assert(store_folder_status(st, G2, NULL, NULL, &info, NULL) == 0 && info.messages == 60);
+	store_folder_info_free(&info);
+	struct buf body = BUF_INIT;
+	test_assert(store_fetch_body(st, G2, NULL, 60, 0, 0, &body, NULL) == 0 && body.len == 64 * 1024);
+	buf_free(&body);
+	test_assert(append_msg(st, G1, NULL, 1, &uid) == 0 && uid == 2);
+	struct store_stats stats;
+	store_get_stats(st, &stats);
+	test_assert(stats.map_size > (1 << 20));
+	test_assert(check_clean(st));
+	store_close(&st);
+	remove_tmp();
+}
+
+TEST_MAIN("store_stress", TEST_CASE(map_growth_across_processes), TEST_CASE(random_operations_stay_consistent), TEST_CASE(threads_group_commit), TEST_CASE(processes_concurrently),
 	  TEST_CASE(crash_kill9), TEST_CASE(notify_across_processes))
