@@ -141,14 +141,24 @@ struct dir_entry *dir_map_add(struct dir_map *m, const void *key, size_t len, st
 bool dir_map_del(struct dir_map *m, const void *key, size_t len, const struct dir_entry *val);
 
 /* The replica: every entry by entryUUID and normalized DN; recipients by address and users by login;
- * accepted domains by name. Readers take the lock shared; the one writer (the sync thread, or a test)
- * takes it exclusive for each change, so a reader sees every change whole or not at all. */
+ * accepted domains by name. A reader takes its thread's shard of the lock shared; the one writer (the sync
+ * thread, or a test) takes every shard exclusive for each change, so a reader sees every change whole or not
+ * at all, and readers on different cores do not share a lock's cache line. */
+#define DIR_LOCK_SHARDS 16
+struct dir_lock_shard {
+	_Alignas(64) pthread_rwlock_t lock;
+};
 struct dir_replica {
-	pthread_rwlock_t lock;
+	struct dir_lock_shard shards[DIR_LOCK_SHARDS];
 	struct dir_map by_uuid, by_dn, by_addr, by_login, by_domain;
 	size_t recipients;
 };
 void dir_replica_init(struct dir_replica *rep);
+/* Shared (readers; never nested) and exclusive (the writer) locking of the replica. */
+void dir_read_lock(struct dir_replica *rep);
+void dir_read_unlock(struct dir_replica *rep);
+void dir_write_lock(struct dir_replica *rep);
+void dir_write_unlock(struct dir_replica *rep);
 void dir_replica_free(struct dir_replica *rep);
 /* Adds e (taking over the caller's reference) or replaces the entry with the same uuid. An entry with the same
  * DN but another uuid is dropped (it was deleted meanwhile). A renamed entry's references in other entries are

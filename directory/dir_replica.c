@@ -20,6 +20,39 @@ static bool is_recipient(const struct dir_entry *e)
 	return e->kind >= DIR_KIND_USER && e->kind <= DIR_KIND_FOLDER;
 }
 
+/* Each thread reads through one shard of the lock, picked round-robin at its first read. */
+static atomic_uint next_shard;
+static _Thread_local unsigned my_shard = UINT_MAX;
+
+static pthread_rwlock_t *shard_lock(struct dir_replica *rep)
+{
+	if (my_shard == UINT_MAX)
+		my_shard = atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) % DIR_LOCK_SHARDS;
+	return &rep->shards[my_shard].lock;
+}
+
+void dir_read_lock(struct dir_replica *rep)
+{
+	pthread_rwlock_rdlock(shard_lock(rep));
+}
+
+void dir_read_unlock(struct dir_replica *rep)
+{
+	pthread_rwlock_unlock(shard_lock(rep));
+}
+
+void dir_write_lock(struct dir_replica *rep)
+{
+	for (size_t i = 0; i < DIR_LOCK_SHARDS; i++)
+		pthread_rwlock_wrlock(&rep->shards[i].lock);
+}
+
+void dir_write_unlock(struct dir_replica *rep)
+{
+	for (size_t i = DIR_LOCK_SHARDS; i-- > 0;)
+		pthread_rwlock_unlock(&rep->shards[i].lock);
+}
+
 void dir_replica_init(struct dir_replica *rep)
 {
 	memset(rep, 0, sizeof(*rep));
@@ -28,7 +61,8 @@ void dir_replica_init(struct dir_replica *rep)
 	pthread_rwlockattr_t attr;
 	pthread_rwlockattr_init(&attr);
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&rep->lock, &attr);
+	for (size_t i = 0; i < DIR_LOCK_SHARDS; i++)
+		pthread_rwlock_init(&rep->shards[i].lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
 	dir_map_init(&rep->by_uuid);
 	dir_map_init(&rep->by_dn);
@@ -48,7 +82,8 @@ void dir_replica_free(struct dir_replica *rep)
 	dir_map_free(&rep->by_addr);
 	dir_map_free(&rep->by_login);
 	dir_map_free(&rep->by_domain);
-	pthread_rwlock_destroy(&rep->lock);
+	for (size_t i = 0; i < DIR_LOCK_SHARDS; i++)
+		pthread_rwlock_destroy(&rep->shards[i].lock);
 }
 
 /* Write lock held for the next three. */
@@ -131,7 +166,7 @@ static void fix_refs(struct dir_replica *rep, const char *ndn, const char *new_d
 
 enum dir_change_kind dir_replica_put(struct dir_replica *rep, struct dir_entry *e)
 {
-	pthread_rwlock_wrlock(&rep->lock);
+	dir_write_lock(rep);
 	struct dir_entry *old = dir_map_get(&rep->by_uuid, e->uuid, sizeof(e->uuid));
 	if (old != NULL)
 		unindex_entry(rep, old);
@@ -145,7 +180,7 @@ enum dir_change_kind dir_replica_put(struct dir_replica *rep, struct dir_entry *
 	index_entry(rep, e);
 	if (old != NULL && strcmp(old->ndn, e->ndn) != 0)
 		fix_refs(rep, old->ndn, e->dn, 0);
-	pthread_rwlock_unlock(&rep->lock);
+	dir_write_unlock(rep);
 	dir_entry_unref(old);
 	dir_entry_unref(stale);
 	return old != NULL ? DIR_CHANGE_MODIFY : DIR_CHANGE_ADD;
@@ -153,23 +188,23 @@ enum dir_change_kind dir_replica_put(struct dir_replica *rep, struct dir_entry *
 
 struct dir_entry *dir_replica_del_uuid(struct dir_replica *rep, const unsigned char uuid[16])
 {
-	pthread_rwlock_wrlock(&rep->lock);
+	dir_write_lock(rep);
 	struct dir_entry *e = dir_map_get(&rep->by_uuid, uuid, 16);
 	if (e != NULL) {
 		unindex_entry(rep, e);
 		fix_refs(rep, e->ndn, NULL, 0);
 	}
-	pthread_rwlock_unlock(&rep->lock);
+	dir_write_unlock(rep);
 	return e;
 }
 
 bool dir_replica_mark(struct dir_replica *rep, const unsigned char uuid[16], unsigned mark)
 {
-	pthread_rwlock_rdlock(&rep->lock);
+	dir_read_lock(rep);
 	struct dir_entry *e = dir_map_get(&rep->by_uuid, uuid, 16);
 	if (e != NULL)
 		e->mark = mark;
-	pthread_rwlock_unlock(&rep->lock);
+	dir_read_unlock(rep);
 	return e != NULL;
 }
 
@@ -178,7 +213,7 @@ size_t dir_replica_sweep(struct dir_replica *rep, unsigned mark, void (*fn)(void
 {
 	struct dir_entry **gone = NULL;
 	size_t count = 0, cap = 0;
-	pthread_rwlock_wrlock(&rep->lock);
+	dir_write_lock(rep);
 	for (size_t i = 0; i < rep->by_dn.cap; i++) {
 		struct dir_entry *e = rep->by_dn.slots[i].val;
 		if (rep->by_dn.slots[i].key == NULL || e->mark == mark)
@@ -193,7 +228,7 @@ size_t dir_replica_sweep(struct dir_replica *rep, unsigned mark, void (*fn)(void
 		unindex_entry(rep, gone[i]);
 	for (size_t i = 0; i < count; i++)
 		fix_refs(rep, gone[i]->ndn, NULL, 0);
-	pthread_rwlock_unlock(&rep->lock);
+	dir_write_unlock(rep);
 	for (size_t i = 0; i < count; i++) {
 		if (fn != NULL)
 			fn(ctx, gone[i]);
@@ -274,11 +309,11 @@ int dir_resolve(struct dir *dir, const char *address, struct dir_recipient *r)
 	struct dir_entry *e = NULL;
 	if (len > 0) {
 		struct dir_replica *rep = &dir->rep;
-		pthread_rwlock_rdlock(&rep->lock);
+		dir_read_lock(rep);
 		e = by_address(rep, key, len);
 		if (e != NULL)
 			fill(rep, e, r); /* fill sets every field */
-		pthread_rwlock_unlock(&rep->lock);
+		dir_read_unlock(rep);
 	}
 	if (e == NULL) {
 		memset(r, 0, sizeof(*r));
@@ -302,11 +337,11 @@ int dir_lookup_dn(struct dir *dir, const char *dn, struct dir_recipient *r)
 	struct buf ndn = BUF_INIT;
 	dir_dn_normalize(dn, &ndn);
 	struct dir_replica *rep = &dir->rep;
-	pthread_rwlock_rdlock(&rep->lock);
+	dir_read_lock(rep);
 	struct dir_entry *e = by_dn(rep, buf_cstr(&ndn), ndn.len);
 	if (e != NULL)
 		fill(rep, e, r);
-	pthread_rwlock_unlock(&rep->lock);
+	dir_read_unlock(rep);
 	buf_free(&ndn);
 	return e != NULL ? IX_OK : IX_ENOTFOUND;
 }
@@ -331,11 +366,11 @@ int dir_lookup_login(struct dir *dir, const char *login, struct dir_recipient *r
 	if (len == 0)
 		return IX_ENOTFOUND;
 	struct dir_replica *rep = &dir->rep;
-	pthread_rwlock_rdlock(&rep->lock);
+	dir_read_lock(rep);
 	struct dir_entry *e = dir_map_get(&rep->by_login, key, len);
 	if (e != NULL)
 		fill(rep, e, r);
-	pthread_rwlock_unlock(&rep->lock);
+	dir_read_unlock(rep);
 	return e != NULL ? IX_OK : IX_ENOTFOUND;
 }
 
@@ -349,13 +384,13 @@ int dir_domain_type(struct dir *dir, const char *domain, struct buf *type_r)
 	if (len == 0)
 		return IX_ENOTFOUND;
 	struct dir_replica *rep = &dir->rep;
-	pthread_rwlock_rdlock(&rep->lock);
+	dir_read_lock(rep);
 	struct dir_entry *e = dir_map_get(&rep->by_domain, key, len);
 	if (e != NULL && type_r != NULL) {
 		buf_reset(type_r);
 		buf_append_str(type_r, e->nvals[DA_DOMAIN_TYPE] > 0 ? e->vals[DA_DOMAIN_TYPE][0] : "authoritative");
 	}
-	pthread_rwlock_unlock(&rep->lock);
+	dir_read_unlock(rep);
 	return e != NULL ? IX_OK : IX_ENOTFOUND;
 }
 
@@ -441,11 +476,11 @@ int dir_expand(struct dir *dir, const char *list, struct dir_expansion *exp_r, s
 	dir_map_init(&x.lists);
 	dir_map_init(&x.finals);
 	int ret = IX_ENOTFOUND;
-	pthread_rwlock_rdlock(&rep->lock);
+	dir_read_lock(rep);
 	struct dir_entry *e = is_dn ? by_dn(rep, buf_cstr(&ndn), ndn.len) : by_address(rep, key, len);
 	if (e != NULL)
 		ret = expand_entry(&x, e, 0);
-	pthread_rwlock_unlock(&rep->lock);
+	dir_read_unlock(rep);
 	dir_map_free(&x.lists);
 	dir_map_free(&x.finals);
 	buf_free(&ndn);
@@ -483,7 +518,7 @@ int dir_servers(struct dir *dir, struct dir_server **servers_r, size_t *count_r)
 	struct dir_replica *rep = &dir->rep;
 	struct dir_server *out = NULL;
 	size_t count = 0, cap = 0;
-	pthread_rwlock_rdlock(&rep->lock);
+	dir_read_lock(rep);
 	for (size_t i = 0; i < rep->by_dn.cap; i++) {
 		const struct dir_entry *e = rep->by_dn.slots[i].val;
 		if (rep->by_dn.slots[i].key == NULL || e->kind != DIR_KIND_SERVER)
@@ -507,7 +542,7 @@ int dir_servers(struct dir *dir, struct dir_server **servers_r, size_t *count_r)
 		s->pop3s_port = port(e, DA_POP3S_PORT);
 		s->metrics_port = port(e, DA_METRICS_PORT);
 	}
-	pthread_rwlock_unlock(&rep->lock);
+	dir_read_unlock(rep);
 	if (count > 1)
 		qsort(out, count, sizeof(*out), server_cmp);
 	*servers_r = out;
@@ -569,7 +604,7 @@ int dir_connectors(struct dir *dir, struct dir_connector **connectors_r, size_t 
 	struct dir_replica *rep = &dir->rep;
 	struct dir_connector *out = NULL;
 	size_t count = 0, cap = 0;
-	pthread_rwlock_rdlock(&rep->lock);
+	dir_read_lock(rep);
 	for (size_t i = 0; i < rep->by_dn.cap; i++) {
 		const struct dir_entry *e = rep->by_dn.slots[i].val;
 		if (rep->by_dn.slots[i].key == NULL || e->kind != DIR_KIND_CONNECTOR)
@@ -580,7 +615,7 @@ int dir_connectors(struct dir *dir, struct dir_connector **connectors_r, size_t 
 		}
 		connector_copy(e, &out[count++]);
 	}
-	pthread_rwlock_unlock(&rep->lock);
+	dir_read_unlock(rep);
 	if (count > 1)
 		qsort(out, count, sizeof(*out), connector_cmp);
 	*connectors_r = out;
@@ -626,7 +661,7 @@ int dir_route_domain(struct dir *dir, const char *domain, struct dir_connector *
 	const struct dir_entry *best = NULL;
 	size_t best_spec = 0;
 	unsigned long long best_cost = 0;
-	pthread_rwlock_rdlock(&rep->lock);
+	dir_read_lock(rep);
 	for (size_t i = 0; i < rep->by_dn.cap; i++) {
 		const struct dir_entry *e = rep->by_dn.slots[i].val;
 		if (rep->by_dn.slots[i].key == NULL || e->kind != DIR_KIND_CONNECTOR)
@@ -653,7 +688,7 @@ int dir_route_domain(struct dir *dir, const char *domain, struct dir_connector *
 	}
 	if (best != NULL)
 		connector_copy(best, connector_r);
-	pthread_rwlock_unlock(&rep->lock);
+	dir_read_unlock(rep);
 	return best != NULL ? IX_OK : IX_ENOTFOUND;
 }
 
@@ -662,14 +697,14 @@ size_t dir_foreach_recipient(struct dir *dir, dir_recipient_fn *fn, void *ctx)
 	struct dir_replica *rep = &dir->rep;
 	struct dir_recipient *all = NULL;
 	size_t count = 0;
-	pthread_rwlock_rdlock(&rep->lock);
+	dir_read_lock(rep);
 	all = xcalloc(rep->recipients + 1, sizeof(*all));
 	for (size_t i = 0; i < rep->by_dn.cap && count < rep->recipients; i++) {
 		struct dir_entry *e = rep->by_dn.slots[i].val;
 		if (rep->by_dn.slots[i].key != NULL && is_recipient(e))
 			fill(rep, e, &all[count++]);
 	}
-	pthread_rwlock_unlock(&rep->lock);
+	dir_read_unlock(rep);
 	for (size_t i = 0; i < count; i++) {
 		fn(ctx, &all[i]);
 		dir_recipient_release(&all[i]);

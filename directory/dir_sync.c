@@ -35,7 +35,12 @@ static unsigned long long wall_usec(void)
 
 static struct dir *dir_alloc(const char *suffix)
 {
-	struct dir *dir = xcalloc(1, sizeof(*dir));
+	/* The replica's lock shards are cache-line aligned, so struct dir is too. */
+	size_t size = (sizeof(struct dir) + 63) & ~(size_t)63;
+	struct dir *dir = aligned_alloc(_Alignof(struct dir), size);
+	if (dir == NULL)
+		fatal("out of memory for the directory replica");
+	memset(dir, 0, size);
 	dir_replica_init(&dir->rep);
 	dir->suffix = xstrdup(suffix);
 	pthread_mutex_init(&dir->lock, NULL);
@@ -164,10 +169,10 @@ void dir_status(struct dir *dir, struct dir_status *status_r)
 	status_r->last_change_usec = dir->last_change_usec;
 	status_r->reconnects = dir->reconnects;
 	pthread_mutex_unlock(&dir->lock);
-	pthread_rwlock_rdlock(&dir->rep.lock);
+	dir_read_lock(&dir->rep);
 	status_r->entries = dir->rep.by_dn.count;
 	status_r->recipients = dir->rep.recipients;
-	pthread_rwlock_unlock(&dir->rep.lock);
+	dir_read_unlock(&dir->rep);
 }
 
 /* Counts a change and calls the hook (outside every lock). */
