@@ -12,11 +12,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define RUN_USEC 2000000ULL /* each timed run */
@@ -216,6 +218,114 @@ static void bench_fetch(double *env_r, double *body_r)
 	remove_tmp();
 }
 
+/* The same as bench_appends(64), but 8 processes of 8 writers: batching across processes happens through LMDB's
+ * writer lock (a process's queue grows while another commits) and shared syncs. */
+static double bench_appends_procs(unsigned nprocs, unsigned nthreads)
+{
+	make_tmp();
+	int p[2];
+	if (pipe(p) < 0)
+		fatal("pipe: %s", strerror(errno));
+	unsigned long long start = now_usec();
+	for (unsigned k = 0; k < nprocs; k++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			fatal("fork: %s", strerror(errno));
+		if (pid > 0)
+			continue;
+		close(p[0]);
+		struct store *st = open_store(0, 0);
+		pthread_t *th = xcalloc(nthreads, sizeof(*th));
+		struct writer *w = xcalloc(nthreads, sizeof(*w));
+		for (unsigned i = 0; i < nthreads; i++) {
+			w[i] = (struct writer){ .st = st, .id = 100 + k * nthreads + i, .deadline = start + RUN_USEC };
+			if (pthread_create(&th[i], NULL, writer_main, &w[i]) != 0)
+				fatal("pthread_create");
+		}
+		unsigned long total = 0;
+		for (unsigned i = 0; i < nthreads; i++) {
+			pthread_join(th[i], NULL);
+			total += w[i].failed ? 0 : w[i].count;
+		}
+		store_close(&st);
+		if (write_full(p[1], &total, sizeof(total)) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	unsigned long total = 0, n;
+	while (read(p[0], &n, sizeof(n)) == sizeof(n))
+		total += n;
+	close(p[0]);
+	while (wait(NULL) > 0)
+		;
+	double secs = (double)(now_usec() - start) / 1e6;
+	remove_tmp();
+	return (double)total / secs;
+}
+
+/* Milliseconds from the start of a durable append in one process to the wake-up of a watcher in another. */
+static void bench_notify(double *median_r, double *max_r)
+{
+	make_tmp();
+	enum { ROUNDS = 40 };
+	const char *guid = "d0000000000000000000000000000001";
+	int p[2];
+	if (pipe(p) < 0)
+		fatal("pipe: %s", strerror(errno));
+	struct store *st = open_store(0, 0);
+	store_mailbox_ensure(st, guid, NULL);
+	struct store_watch *w;
+	if (store_watch_create(st, guid, &w, NULL) != 0)
+		fatal("watch failed");
+	pid_t pid = fork();
+	if (pid < 0)
+		fatal("fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* the watcher: reports the time of each wake-up */
+		close(p[0]);
+		for (unsigned i = 0; i < ROUNDS; i++) {
+			struct pollfd pfd = { store_watch_fd(w), POLLIN, 0 };
+			if (poll(&pfd, 1, 2000) != 1)
+				_exit(1);
+			unsigned long long t = now_usec();
+			store_watch_drain(w);
+			if (write_full(p[1], &t, sizeof(t)) < 0)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	store_watch_destroy(&w);
+	double lat[ROUNDS];
+	for (unsigned i = 0; i < ROUNDS; i++) {
+		usleep(10000);
+		size_t len;
+		char *msg = make_msg(1000, 9, i, &len);
+		struct store_target t = { .guid = guid };
+		struct store_append a = { .data = msg, .len = len, .targets = &t, .ntargets = 1 };
+		unsigned long long t0 = now_usec(), t1;
+		if (store_append(st, &a, NULL) != 0)
+			fatal("append failed");
+		free(msg);
+		if (read(p[0], &t1, sizeof(t1)) != sizeof(t1))
+			fatal("the watcher did not wake up");
+		lat[i] = (double)(t1 - t0) / 1000.0;
+	}
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+	store_close(&st);
+	remove_tmp();
+	for (unsigned i = 1; i < ROUNDS; i++)
+		for (unsigned j = i; j > 0 && lat[j - 1] > lat[j]; j--) {
+			double x = lat[j];
+			lat[j] = lat[j - 1];
+			lat[j - 1] = x;
+		}
+	*median_r = lat[ROUNDS / 2];
+	*max_r = lat[ROUNDS - 1];
+}
+
 /* Bytes the store grows by per delivered message, for messages of msg_size to nrcpt mailboxes. */
 static double bench_disk(unsigned nrcpt, size_t msg_size)
 {
@@ -261,6 +371,9 @@ int main(void)
 	double g8 = bench_appends(8, 0, &pc8);
 	double g64 = bench_appends(64, 0, &pc64);
 	double u64 = bench_appends(64, 1, &pcu);
+	double p8x8 = bench_appends_procs(8, 8);
+	double nmed, nmax;
+	bench_notify(&nmed, &nmax);
 	double env, body;
 	bench_fetch(&env, &body);
 	double d1 = bench_disk(1, MSG_SIZE), d100 = bench_disk(100, MSG_SIZE);
@@ -273,6 +386,9 @@ int main(void)
 	printf("  appends, group commit, 64 writers               %10.0f /s   (%.1f appends per commit)\n", g64, pc64);
 	printf("  appends, no batching,  64 writers               %10.0f /s   (%.1f appends per commit)\n", u64, pcu);
 	printf("  group commit gain at 64 writers                 %10.1f x   (goal: 20 x)\n", u64 > 0 ? g64 / u64 : 0);
+	printf("  appends, 8 processes x 8 writers                %10.0f /s\n", p8x8);
+	printf("  change notification to another process     %6.1f ms median, %.1f ms max (append start to wake-up)\n",
+	       nmed, nmax);
 	printf("  cached envelope fetches%s                  %10.0f /s\n",
 #ifdef STORE_HAVE_MIME
 	       " (deserialized)",
