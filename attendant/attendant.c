@@ -5,6 +5,8 @@
 #include "err.h"
 #include "evloop.h"
 #include "log.h"
+#include "metrics.h"
+#include "monitor.h"
 #include "provision.h"
 #include "slapd.h"
 
@@ -71,6 +73,7 @@ struct attendant {
 	struct dir *dir;                  /* live replica: its change hook triggers address generation */
 	struct evloop_async *dir_changed; /* the hook runs on the replica's thread; this wakes our loop */
 	struct evloop_timer address_timer;
+	struct metrics_server *metrics;
 	int stopping;
 };
 
@@ -310,14 +313,32 @@ static void on_dir_change(void *ctx, enum dir_change_kind kind, enum dir_type ty
 		evloop_async_send(a->dir_changed);
 }
 
-static void service_json(struct buf *out, const struct service *s, time_t now)
+static void fill_service(struct monitor_service *m, const struct service *s, time_t now)
 {
-	buf_printf(out, "{\"name\": \"%s\", \"state\": \"%s\", \"pid\": %ld, \"uptime\": %ld, \"restarts\": %u", s->name,
-		   svc_state_names[s->state], (long)(s->state == SVC_RUNNING ? s->pid : 0),
-		   (long)(s->state == SVC_RUNNING ? now - s->started : 0), s->restarts);
-	if (s->last_exit[0] != '\0')
-		buf_printf(out, ", \"last_exit\": \"%s\"", s->last_exit);
-	buf_append_char(out, '}');
+	m->name = s->name;
+	m->state = svc_state_names[s->state];
+	m->pid = s->state == SVC_RUNNING ? (long)s->pid : 0;
+	m->uptime = s->state == SVC_RUNNING ? (long)(now - s->started) : 0;
+	m->restarts = s->restarts;
+	m->last_exit = s->last_exit;
+}
+
+static void collect(struct attendant *a, struct monitor_facts *f)
+{
+	monitor_collect(a->cfg, a->dir, f);
+	time_t now = time(NULL);
+	fill_service(&f->services[f->service_count++], &a->self, now);
+	fill_service(&f->services[f->service_count++], &a->slapd, now);
+	for (size_t i = 0; i < a->nservices && f->service_count < MONITOR_MAX_SERVICES; i++)
+		fill_service(&f->services[f->service_count++], &a->services[i], now);
+	monitor_warnings(f);
+}
+
+static void render_metrics(void *ctx, struct buf *out)
+{
+	struct monitor_facts f;
+	collect(ctx, &f);
+	monitor_prometheus(&f, out);
 }
 
 static void on_control(struct evloop *loop, int fd, unsigned events, void *ctx)
@@ -339,17 +360,15 @@ static void on_control(struct evloop *loop, int fd, unsigned events, void *ctx)
 	if (n > 0) {
 		req[n] = '\0';
 		req[strcspn(req, "\r\n")] = '\0';
+		struct monitor_facts f;
 		if (strcmp(req, "status") == 0) {
-			time_t now = time(NULL);
-			buf_append_str(&out, "{\"services\": [");
-			service_json(&out, &a->self, now);
-			buf_append_str(&out, ", ");
-			service_json(&out, &a->slapd, now);
-			for (size_t i = 0; i < a->nservices; i++) {
-				buf_append_str(&out, ", ");
-				service_json(&out, &a->services[i], now);
-			}
-			buf_append_str(&out, "]}\n");
+			collect(a, &f);
+			buf_append_char(&out, '{');
+			monitor_json(&f, &out);
+			buf_append_str(&out, "}\n");
+		} else if (strcmp(req, "status-text") == 0) {
+			collect(a, &f);
+			monitor_text(&f, &out);
 		} else {
 			buf_printf(&out, "{\"error\": \"unknown request\"}\n");
 		}
@@ -536,6 +555,10 @@ int attendant_run(struct config *cfg, int ready_fd)
 		log_warn("the directory replica is not ready yet; address generation sweeps every %d ms meanwhile",
 			 ATTENDANT_ADDRESS_SWEEP_MS);
 	evloop_timer_start(a.loop, &a.address_timer, 0, ATTENDANT_ADDRESS_SWEEP_MS, address_tick, &a);
+	if (metrics_server_create(a.loop, cfg->ports[PORT_METRICS], render_metrics, &a, &a.metrics, &err) != IX_OK) {
+		buf_printf(&err, " (the metrics port %u; choose another with init --metrics-port)", cfg->ports[PORT_METRICS]);
+		goto out_stop;
+	}
 	log_info("Interchange is running at %s", cfg->data_dir);
 	report(&ready_fd, NULL);
 	evloop_run(a.loop);
@@ -546,6 +569,7 @@ out_stop:
 	evloop_timer_stop(a.loop, &a.address_timer);
 	evloop_timer_stop(a.loop, &a.slapd.restart_timer);
 	prov_close(&a.prov);
+	metrics_server_destroy(&a.metrics);
 	if (a.dir != NULL)
 		dir_set_change_hook(a.dir, NULL, NULL);
 	dir_destroy(&a.dir);

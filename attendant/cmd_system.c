@@ -487,18 +487,6 @@ static void json_string(struct buf *out, const char *s)
 	buf_append_char(out, '"');
 }
 
-static void format_duration(long s, char *out, size_t len)
-{
-	if (s < 60)
-		snprintf(out, len, "%lds", s);
-	else if (s < 3600)
-		snprintf(out, len, "%ldm%02lds", s / 60, s % 60);
-	else if (s < 86400)
-		snprintf(out, len, "%ldh%02ldm", s / 3600, s % 3600 / 60);
-	else
-		snprintf(out, len, "%ldd%02ldh", s / 86400, s % 86400 / 3600);
-}
-
 int cmd_status(const char *data_dir, int argc, char **argv)
 {
 	int json = 0;
@@ -521,15 +509,8 @@ int cmd_status(const char *data_dir, int argc, char **argv)
 	if (cli_load_config(data_dir, &cfg) < 0)
 		return CLI_EXIT_FAIL;
 	struct buf answer = BUF_INIT;
-	int running = lock_held(&cfg, ATTENDANT_LOCK) && ask_attendant(&cfg, "status\n", &answer) == 0;
-	/* the attendant answers {"services": [...]}; take the array */
-	const char *services = "[]";
-	char *arr = NULL;
-	if (running) {
-		const char *open = strchr(answer.data, '['), *close = strrchr(answer.data, ']');
-		if (open != NULL && close != NULL && close > open)
-			services = arr = xstrndup(open, (size_t)(close - open + 1));
-	}
+	int running = lock_held(&cfg, ATTENDANT_LOCK) &&
+		      ask_attendant(&cfg, json ? "status\n" : "status-text\n", &answer) == 0;
 	char *uri = config_ldap_uri(&cfg), *ldapi = config_ldapi_uri(&cfg);
 	struct buf out = BUF_INIT;
 	if (json) {
@@ -552,7 +533,15 @@ int cmd_status(const char *data_dir, int argc, char **argv)
 		buf_append_str(&out, "}, \"ports\": {");
 		for (int p = 0; p < PORT_COUNT; p++)
 			buf_printf(&out, "%s\"%s\": %u", p ? ", " : "", config_port_name(p), cfg.ports[p]);
-		buf_printf(&out, "}, \"services\": %s}\n", services);
+		buf_append_str(&out, "}, ");
+		/* the attendant's answer is one object: splice its members in */
+		const char *open = running ? strchr(answer.data, '{') : NULL;
+		const char *close = running ? strrchr(answer.data, '}') : NULL;
+		if (open != NULL && close != NULL && close > open)
+			buf_append(&out, open + 1, (size_t)(close - open - 1));
+		else
+			buf_append_str(&out, "\"services\": []");
+		buf_append_str(&out, "}\n");
 	} else {
 		buf_printf(&out, "Interchange at %s: %s\n", cfg.data_dir, running ? "running" : "not running");
 		buf_printf(&out, "  domain     %s (host %s)\n  directory  %s  suffix %s  admin %s\n", cfg.domain,
@@ -560,27 +549,12 @@ int cmd_status(const char *data_dir, int argc, char **argv)
 		buf_append_str(&out, "  ports     ");
 		for (int p = 0; p < PORT_COUNT; p++)
 			buf_printf(&out, " %s %u%s", config_port_name(p), cfg.ports[p], p + 1 < PORT_COUNT ? "," : "\n");
-		if (running) {
-			buf_printf(&out, "  %-12s %-9s %-8s %-9s %s\n", "SERVICE", "STATE", "PID", "UPTIME", "RESTARTS");
-			/* a small reader for the attendant's fixed-shape objects */
-			for (const char *p = strstr(services, "{\"name\": \""); p != NULL; p = strstr(p + 1, "{\"name\": \"")) {
-				char name[64] = "", state[32] = "";
-				long pid = 0, uptime = 0;
-				unsigned restarts = 0;
-				if (sscanf(p, "{\"name\": \"%63[^\"]\", \"state\": \"%31[^\"]\", \"pid\": %ld, \"uptime\": %ld, "
-					      "\"restarts\": %u",
-					   name, state, &pid, &uptime, &restarts) != 5)
-					continue;
-				char up[32];
-				format_duration(uptime, up, sizeof(up));
-				buf_printf(&out, "  %-12s %-9s %-8ld %-9s %u\n", name, state, pid, up, restarts);
-			}
-		}
+		if (running)
+			buf_append(&out, answer.data, answer.len);
 	}
 	fputs(buf_cstr(&out), stdout);
 	buf_free(&out);
 	buf_free(&answer);
-	free(arr);
 	free(uri);
 	free(ldapi);
 	config_free(&cfg);

@@ -1,1 +1,2 @@
 E2E_TESTS += tests/e2e/test_directory.py
+E2E_TESTS += tests/e2e/test_attendant.py

@@ -1,0 +1,238 @@
+/* monitor.c - collects and renders the monitoring facts (see monitor.h). */
+#include "monitor.h"
+#include "dir.h"
+
+#include <dirent.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
+#include <time.h>
+
+/* Disk actually used by the files under path (st_blocks: LMDB files are sparse, their size says little). */
+static unsigned long long disk_usage(const char *path, unsigned depth)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return 0;
+	unsigned long long total = (unsigned long long)st.st_blocks * 512ULL;
+	if (!S_ISDIR(st.st_mode) || depth > 8)
+		return total;
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return total;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		char *sub = xasprintf("%s/%s", path, e->d_name);
+		total += disk_usage(sub, depth + 1);
+		free(sub);
+	}
+	closedir(d);
+	return total;
+}
+
+static void certificate_expiry(const struct config *cfg, struct monitor_facts *f)
+{
+	f->cert_days_left = -1;
+	f->cert_not_after[0] = '\0';
+	char *path = config_path(cfg, "tls/cert.pem");
+	FILE *fp = fopen(path, "r");
+	free(path);
+	if (fp == NULL)
+		return;
+	X509 *x = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	if (x == NULL)
+		return;
+	struct tm tm;
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1) {
+		time_t t = timegm(&tm);
+		f->cert_days_left = ((long long)t - (long long)time(NULL)) / 86400;
+		strftime(f->cert_not_after, sizeof(f->cert_not_after), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	X509_free(x);
+}
+
+void monitor_collect(const struct config *cfg, struct dir *dir, struct monitor_facts *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->replica_last_change_age = -1;
+	if (dir != NULL) {
+		struct dir_status ds;
+		dir_status(dir, &ds);
+		f->replica_ready = ds.ready;
+		f->replica_connected = ds.connected;
+		f->replica_entries = ds.entries;
+		f->replica_recipients = ds.recipients;
+		f->replica_changes = ds.changes;
+		f->replica_reconnects = ds.reconnects;
+		if (ds.last_change_usec > 0) {
+			struct timeval tv;
+			gettimeofday(&tv, NULL);
+			unsigned long long now = (unsigned long long)tv.tv_sec * 1000000ULL + (unsigned long long)tv.tv_usec;
+			f->replica_last_change_age = now > ds.last_change_usec ? (long long)((now - ds.last_change_usec) / 1000000) : 0;
+		}
+	}
+	char *store = config_path(cfg, "store");
+	f->store_bytes = disk_usage(store, 0);
+	free(store);
+	struct statvfs vfs;
+	if (statvfs(cfg->data_dir, &vfs) == 0) {
+		f->disk_free = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+		f->disk_total = (unsigned long long)vfs.f_blocks * vfs.f_frsize;
+	}
+	certificate_expiry(cfg, f);
+}
+
+static void warn(struct monitor_facts *f, const char *fmt, ...) IX_PRINTF(2, 3);
+static void warn(struct monitor_facts *f, const char *fmt, ...)
+{
+	if (f->warning_count == IX_ARRAY_LEN(f->warnings))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(f->warnings[f->warning_count++], sizeof(f->warnings[0]), fmt, ap);
+	va_end(ap);
+}
+
+void monitor_warnings(struct monitor_facts *f)
+{
+	for (size_t i = 0; i < f->service_count; i++) {
+		if (strcmp(f->services[i].state, "failed") == 0)
+			warn(f, "%s has failed and is not restarted (last: %s)", f->services[i].name,
+			     f->services[i].last_exit[0] ? f->services[i].last_exit : "unknown");
+		else if (strcmp(f->services[i].state, "running") != 0)
+			warn(f, "%s is %s", f->services[i].name, f->services[i].state);
+	}
+	if (f->disk_total > 0 && (f->disk_free < MONITOR_DISK_LOW_BYTES ||
+				  f->disk_free * 100 / f->disk_total < MONITOR_DISK_LOW_PERCENT))
+		warn(f, "disk low: %llu MiB free of %llu MiB", f->disk_free >> 20, f->disk_total >> 20);
+	if (f->cert_days_left < 0)
+		warn(f, "the TLS certificate cannot be read");
+	else if (f->cert_days_left < MONITOR_CERT_WARN_DAYS)
+		warn(f, "the TLS certificate expires in %lld days (%s)", f->cert_days_left, f->cert_not_after);
+	if (!f->replica_connected)
+		warn(f, "the attendant's directory replica is not connected");
+}
+
+void monitor_json_string(struct buf *out, const char *s)
+{
+	buf_append_char(out, '"');
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_printf(out, "\\%c", *p);
+		else if (*p < 0x20)
+			buf_printf(out, "\\u%04x", *p);
+		else
+			buf_append_char(out, (char)*p);
+	}
+	buf_append_char(out, '"');
+}
+
+void monitor_json(const struct monitor_facts *f, struct buf *out)
+{
+	buf_append_str(out, "\"services\": [");
+	for (size_t i = 0; i < f->service_count; i++) {
+		const struct monitor_service *s = &f->services[i];
+		buf_printf(out, "%s{\"name\": ", i ? ", " : "");
+		monitor_json_string(out, s->name);
+		buf_append_str(out, ", \"state\": ");
+		monitor_json_string(out, s->state);
+		buf_printf(out, ", \"pid\": %ld, \"uptime\": %ld, \"restarts\": %u, \"last_exit\": ", s->pid, s->uptime,
+			   s->restarts);
+		monitor_json_string(out, s->last_exit);
+		buf_append_char(out, '}');
+	}
+	buf_printf(out,
+		   "], \"directory\": {\"replica_ready\": %s, \"replica_connected\": %s, \"entries\": %llu, "
+		   "\"recipients\": %llu, \"changes\": %llu, \"reconnects\": %llu, \"last_change_age\": %lld}",
+		   f->replica_ready ? "true" : "false", f->replica_connected ? "true" : "false", f->replica_entries,
+		   f->replica_recipients, f->replica_changes, f->replica_reconnects, f->replica_last_change_age);
+	buf_printf(out, ", \"store\": {\"bytes\": %llu}, \"disk\": {\"free_bytes\": %llu, \"total_bytes\": %llu}",
+		   f->store_bytes, f->disk_free, f->disk_total);
+	buf_printf(out, ", \"certificate\": {\"not_after\": ");
+	monitor_json_string(out, f->cert_not_after);
+	buf_printf(out, ", \"days_left\": %lld}, \"warnings\": [", f->cert_days_left);
+	for (size_t i = 0; i < f->warning_count; i++) {
+		if (i)
+			buf_append_str(out, ", ");
+		monitor_json_string(out, f->warnings[i]);
+	}
+	buf_append_char(out, ']');
+}
+
+static void duration(long s, char *out, size_t len)
+{
+	if (s < 60)
+		snprintf(out, len, "%lds", s);
+	else if (s < 3600)
+		snprintf(out, len, "%ldm%02lds", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(out, len, "%ldh%02ldm", s / 3600, s % 3600 / 60);
+	else
+		snprintf(out, len, "%ldd%02ldh", s / 86400, s % 86400 / 3600);
+}
+
+void monitor_text(const struct monitor_facts *f, struct buf *out)
+{
+	buf_printf(out, "  %-12s %-9s %-8s %-9s %s\n", "SERVICE", "STATE", "PID", "UPTIME", "RESTARTS");
+	for (size_t i = 0; i < f->service_count; i++) {
+		const struct monitor_service *s = &f->services[i];
+		char up[32] = "-";
+		if (s->pid > 0)
+			duration(s->uptime, up, sizeof(up));
+		buf_printf(out, "  %-12s %-9s %-8ld %-9s %u%s%s\n", s->name, s->state, s->pid, up, s->restarts,
+			   s->last_exit[0] ? "  last: " : "", s->last_exit);
+	}
+	buf_printf(out, "  replica    %s, %llu recipients, %llu changes, %llu reconnects\n",
+		   f->replica_connected ? "connected" : "disconnected", f->replica_recipients, f->replica_changes,
+		   f->replica_reconnects);
+	buf_printf(out, "  store      %.1f MiB on disk; %.1f GiB free of %.1f GiB\n", (double)f->store_bytes / 1048576.0,
+		   (double)f->disk_free / 1073741824.0, (double)f->disk_total / 1073741824.0);
+	if (f->cert_days_left >= 0)
+		buf_printf(out, "  tls        certificate valid until %s (%lld days)\n", f->cert_not_after, f->cert_days_left);
+	for (size_t i = 0; i < f->warning_count; i++)
+		buf_printf(out, "  WARNING    %s\n", f->warnings[i]);
+}
+
+void monitor_prometheus(const struct monitor_facts *f, struct buf *out)
+{
+	buf_append_str(out, "# HELP interchange_service_up Whether the service is running (1) or not (0).\n"
+			    "# TYPE interchange_service_up gauge\n");
+	for (size_t i = 0; i < f->service_count; i++)
+		buf_printf(out, "interchange_service_up{service=\"%s\",state=\"%s\"} %d\n", f->services[i].name,
+			   f->services[i].state, strcmp(f->services[i].state, "running") == 0);
+	buf_append_str(out, "# HELP interchange_service_restarts_total Restarts since the attendant started.\n"
+			    "# TYPE interchange_service_restarts_total counter\n");
+	for (size_t i = 0; i < f->service_count; i++)
+		buf_printf(out, "interchange_service_restarts_total{service=\"%s\"} %u\n", f->services[i].name,
+			   f->services[i].restarts);
+	buf_append_str(out, "# HELP interchange_service_uptime_seconds Seconds since the service started.\n"
+			    "# TYPE interchange_service_uptime_seconds gauge\n");
+	for (size_t i = 0; i < f->service_count; i++)
+		buf_printf(out, "interchange_service_uptime_seconds{service=\"%s\"} %ld\n", f->services[i].name,
+			   f->services[i].uptime);
+	buf_printf(out,
+		   "# HELP interchange_replica_connected Whether the directory replica's sync session is up.\n"
+		   "# TYPE interchange_replica_connected gauge\ninterchange_replica_connected %d\n"
+		   "# HELP interchange_replica_recipients Recipients held by the replica.\n"
+		   "# TYPE interchange_replica_recipients gauge\ninterchange_replica_recipients %llu\n"
+		   "# HELP interchange_replica_changes_total Directory changes applied by the replica.\n"
+		   "# TYPE interchange_replica_changes_total counter\ninterchange_replica_changes_total %llu\n"
+		   "# HELP interchange_store_bytes Disk used by the information store.\n"
+		   "# TYPE interchange_store_bytes gauge\ninterchange_store_bytes %llu\n"
+		   "# HELP interchange_disk_free_bytes Free space on the data folder's file system.\n"
+		   "# TYPE interchange_disk_free_bytes gauge\ninterchange_disk_free_bytes %llu\n"
+		   "# HELP interchange_certificate_days_left Days until the TLS certificate expires.\n"
+		   "# TYPE interchange_certificate_days_left gauge\ninterchange_certificate_days_left %lld\n"
+		   "# HELP interchange_warnings Current warnings (see interchange status).\n"
+		   "# TYPE interchange_warnings gauge\ninterchange_warnings %zu\n",
+		   f->replica_connected, f->replica_recipients, f->replica_changes, f->store_bytes, f->disk_free,
+		   f->cert_days_left, f->warning_count);
+}

@@ -1,0 +1,56 @@
+/* monitor.h - the facts `interchange status` and the metrics endpoint report: services, directory replica,
+ * store size, free disk, certificate expiry, and the warnings drawn from them. Collected by the attendant,
+ * rendered three ways (JSON members, text lines, Prometheus text exposition format 0.0.4). */
+#ifndef IX_MONITOR_H
+#define IX_MONITOR_H
+
+#include "buf.h"
+#include "config.h"
+
+struct dir;
+
+/* Warn when free disk falls below this share or this many bytes, and when the certificate expires within. */
+#define MONITOR_DISK_LOW_PERCENT 10
+#define MONITOR_DISK_LOW_BYTES (1ULL << 30)
+#define MONITOR_CERT_WARN_DAYS 14
+#define MONITOR_MAX_SERVICES 16
+
+struct monitor_service {
+	const char *name;
+	const char *state; /* running, backoff, failed, stopped... */
+	long pid;          /* 0 unless running */
+	long uptime;       /* seconds, 0 unless running */
+	unsigned restarts;
+	const char *last_exit; /* "" or how it last ended */
+};
+
+struct monitor_facts {
+	struct monitor_service services[MONITOR_MAX_SERVICES];
+	size_t service_count;
+	int replica_ready, replica_connected;
+	unsigned long long replica_entries, replica_recipients, replica_changes, replica_reconnects;
+	long long replica_last_change_age; /* seconds since the replica applied a change; -1 if none */
+	unsigned long long store_bytes;    /* disk used by the store folder */
+	unsigned long long disk_free, disk_total; /* of the data folder's file system */
+	long long cert_days_left;          /* -1 when the certificate cannot be read */
+	char cert_not_after[32];           /* ISO 8601, or "" */
+	char warnings[8][160];
+	size_t warning_count;
+};
+
+/* Fills everything but the services (which the attendant adds) and then the warnings. dir may be NULL. */
+void monitor_collect(const struct config *cfg, struct dir *dir, struct monitor_facts *f);
+/* Adds warnings about failed services and the resources (call after the services are filled in). */
+void monitor_warnings(struct monitor_facts *f);
+
+/* JSON object members (no braces): "services": [...], "directory": {...}, "store": {...}, "disk": {...},
+ * "certificate": {...}, "warnings": [...] */
+void monitor_json(const struct monitor_facts *f, struct buf *out);
+/* Human-readable lines for `interchange status`. */
+void monitor_text(const struct monitor_facts *f, struct buf *out);
+/* Prometheus text format. */
+void monitor_prometheus(const struct monitor_facts *f, struct buf *out);
+/* Appends s as a JSON string (quoted, escaped). */
+void monitor_json_string(struct buf *out, const char *s);
+
+#endif

@@ -1,0 +1,107 @@
+"""test_attendant.py - the system attendant end to end: supervision (a killed service comes back), status
+JSON as a stable interface, the Prometheus endpoint, and a clean stop that leaves no process behind."""
+import json
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import System, main, test, wait_for  # noqa: E402
+
+S = None
+
+
+def system():
+    global S
+    if S is None:
+        S = System()
+    return S
+
+
+def status():
+    return json.loads(system().cli("status", "--json", check=True).stdout)
+
+
+def service(name):
+    for s in status()["services"]:
+        if s["name"] == name:
+            return s
+    return None
+
+
+@test
+def status_json_interface():
+    st = status()
+    for key in ("running", "ldap", "ports", "services", "directory", "store", "disk", "certificate", "warnings"):
+        assert key in st, key
+    assert set(["uri", "suffix", "admin_dn"]) <= set(st["ldap"]), st["ldap"]
+    for name in ("ldap", "smtp", "submission", "imap", "imaps", "pop3", "pop3s", "metrics"):
+        assert isinstance(st["ports"][name], int), name
+    for svc in st["services"]:
+        assert set(["name", "state", "pid"]) <= set(svc), svc
+    assert st["certificate"]["days_left"] > 700, st["certificate"]
+    assert st["directory"]["replica_connected"] is True, st["directory"]
+    assert st["warnings"] == [], st["warnings"]
+
+
+@test
+def killed_slapd_is_restarted_and_serves_again():
+    s = system()
+    before = service("slapd")
+    os.kill(before["pid"], signal.SIGKILL)
+    def back():
+        now = service("slapd")
+        return now if now and now["state"] == "running" and now["pid"] != before["pid"] else None
+    now = wait_for(back, 15.0, 0.1)
+    assert now, service("slapd")
+    assert now["restarts"] == before["restarts"] + 1, now
+    assert "signal 9" in now["last_exit"], now
+    # the directory works again, and the attendant's replica reconnected (addresses are generated)
+    s.cli("user", "add", "after", "--given", "Back", "--surname", "Again", "--password", "pw", check=True)
+    def addr():
+        r = s.ldapsearch("(uid=after)", "mail", bind_dn=s.admin_dn, password=s.admin_password)
+        return "back.again@example.com" in r.stdout
+    assert wait_for(addr, 35.0, 0.1), "no address after the restart"
+
+
+@test
+def metrics_endpoint_serves_prometheus_text():
+    s = system()
+    url = "http://127.0.0.1:%d/metrics" % s.ports["metrics"]
+    with urllib.request.urlopen(url, timeout=5) as r:
+        body = r.read().decode()
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain"), r.headers
+    assert 'interchange_service_up{service="slapd",state="running"} 1' in body, body
+    assert "interchange_replica_connected 1" in body, body
+    try:
+        urllib.request.urlopen("http://127.0.0.1:%d/nothing" % s.ports["metrics"], timeout=5)
+        assert False, "expected 404"
+    except urllib.error.HTTPError as e:
+        assert e.code == 404
+    # a client that sends garbage gets 400 and the endpoint still serves
+    import socket
+    c = socket.create_connection(("127.0.0.1", s.ports["metrics"]), timeout=5)
+    c.sendall(b"\x00\x01 garbage\r\n\r\n")
+    assert c.recv(100).startswith(b"HTTP/1.0 400"), "no 400"
+    c.close()
+    with urllib.request.urlopen(url, timeout=5) as r:
+        assert r.status == 200
+
+
+@test
+def stop_leaves_no_process():
+    s = system()
+    pids = [x["pid"] for x in status()["services"] if x["pid"]]
+    r = s.cli("stop")
+    assert r.returncode == 0, r.stderr
+    for pid in pids:
+        alive = os.path.exists("/proc/%d" % pid) and "State:\tZ" not in open("/proc/%d/status" % pid).read()
+        assert not alive, pid
+    assert s.cli("status").returncode == 3
+
+
+if __name__ == "__main__":
+    main("attendant")

@@ -1,0 +1,61 @@
+/* test_attendant.c - unit tests for the attendant's pure parts: the metrics endpoint's request parser and
+ * the monitoring renderers. */
+#include "test.h"
+#include "metrics.h"
+#include "monitor.h"
+
+#include <string.h>
+
+static enum metrics_request req(const char *line, int *head)
+{
+	return metrics_parse_request_line(line, strlen(line), head);
+}
+
+static void parses_request_lines(void)
+{
+	int head;
+	test_assert(req("GET /metrics HTTP/1.1", &head) == METRICS_REQ_METRICS && !head);
+	test_assert(req("HEAD /metrics HTTP/1.0", &head) == METRICS_REQ_METRICS && head);
+	test_assert(req("GET /metrics?name[]=x HTTP/1.1", &head) == METRICS_REQ_METRICS);
+	test_assert(req("GET / HTTP/1.1", &head) == METRICS_REQ_ROOT);
+	test_assert(req("GET /metricsx HTTP/1.1", &head) == METRICS_REQ_NOT_FOUND);
+	test_assert(req("POST /metrics HTTP/1.1", &head) == METRICS_REQ_BAD_METHOD);
+	test_assert(req("GET /metrics HTTP/2.0", &head) == METRICS_REQ_BAD);
+	test_assert(req("GET /metrics", &head) == METRICS_REQ_BAD);
+	test_assert(req("GET  HTTP/1.1", &head) == METRICS_REQ_BAD);
+	test_assert(req("", &head) == METRICS_REQ_BAD);
+	test_assert(req("GET /met\x01rics HTTP/1.1", &head) == METRICS_REQ_BAD);
+	test_assert(metrics_parse_request_line("GET /metrics HTTP/1.1\0x", 23, &head) == METRICS_REQ_BAD);
+}
+
+static void renders_facts(void)
+{
+	struct monitor_facts f;
+	memset(&f, 0, sizeof(f));
+	f.services[0] = (struct monitor_service){ "slapd", "running", 42, 10, 1, "" };
+	f.services[1] = (struct monitor_service){ "smtpd", "failed", 0, 0, 5, "killed by signal 9 (Killed)" };
+	f.service_count = 2;
+	f.disk_total = 100ULL << 30;
+	f.disk_free = 50ULL << 30;
+	f.cert_days_left = 3;
+	strcpy(f.cert_not_after, "2030-01-01T00:00:00Z");
+	f.replica_connected = 1;
+	monitor_warnings(&f);
+	test_assert(f.warning_count == 2);
+	test_assert(strstr(f.warnings[0], "smtpd has failed") != NULL);
+	test_assert(strstr(f.warnings[1], "expires in 3 days") != NULL);
+	struct buf b = BUF_INIT;
+	monitor_json(&f, &b);
+	test_assert(strstr(b.data, "\"name\": \"smtpd\", \"state\": \"failed\", \"pid\": 0") != NULL);
+	test_assert(strstr(b.data, "\"warnings\": [\"smtpd has failed") != NULL);
+	buf_reset(&b);
+	monitor_prometheus(&f, &b);
+	test_assert(strstr(b.data, "interchange_service_up{service=\"smtpd\",state=\"failed\"} 0\n") != NULL);
+	test_assert(strstr(b.data, "interchange_certificate_days_left 3\n") != NULL);
+	buf_reset(&b);
+	monitor_json_string(&b, "a\"b\\c\n");
+	test_assert_str(buf_cstr(&b), "\"a\\\"b\\\\c\\u000a\"");
+	buf_free(&b);
+}
+
+TEST_MAIN("attendant", TEST_CASE(parses_request_lines), TEST_CASE(renders_facts))
