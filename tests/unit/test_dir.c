@@ -6,7 +6,9 @@
 #include "err.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -490,6 +492,71 @@ static void connectors_route_domains(void)
 	dir_destroy(&dir);
 }
 
+struct stress {
+	struct dir *dir;
+	atomic_bool stop;
+	atomic_ullong lookups, found;
+};
+
+static void *stress_reader(void *arg)
+{
+	struct stress *st = arg;
+	unsigned long long lookups = 0, found = 0;
+	while (!atomic_load(&st->stop)) {
+		struct dir_recipient r;
+		if (dir_resolve(st->dir, "alice@example.com", &r) == IX_OK) {
+			/* The snapshot stays readable whatever the writer does meanwhile. */
+			if (r.primary_address == NULL || strcmp(r.primary_address, "alice@example.com") != 0 ||
+			    r.address_count != 2)
+				abort();
+			found++;
+		}
+		dir_recipient_release(&r);
+		struct dir_expansion x;
+		if (dir_expand(st->dir, "sales@example.com", &x, NULL) == IX_OK) {
+			for (size_t i = 0; i < x.count; i++) {
+				if (x.recipients[i].dn == NULL || strlen(x.recipients[i].dn) < 4)
+					abort();
+			}
+			dir_expansion_free(&x);
+		}
+		lookups++;
+	}
+	atomic_fetch_add(&st->lookups, lookups);
+	atomic_fetch_add(&st->found, found);
+	return NULL;
+}
+
+static void concurrent_readers_and_writer(void)
+{
+	struct dir *dir = dir_create_offline(SUFFIX);
+	add_user(dir, 1, "alice", "alice@example.com", "a1@example.com");
+	add_user(dir, 2, "bob", "bob@example.com", NULL);
+	add_list(dir, 3, "sales", R("uid=alice"), R("uid=bob"), NULL, NULL);
+	struct stress st = { .dir = dir };
+	atomic_init(&st.stop, false);
+	atomic_init(&st.lookups, 0);
+	atomic_init(&st.found, 0);
+	pthread_t readers[3];
+	for (int i = 0; i < 3; i++)
+		test_assert(pthread_create(&readers[i], NULL, stress_reader, &st) == 0);
+	for (unsigned round = 0; round < 3000; round++) {
+		char secondary[64];
+		snprintf(secondary, sizeof(secondary), "a%u@example.com", round % 7);
+		add_user(dir, 1, "alice", "alice@example.com", secondary);
+		if (round % 10 == 0) {
+			del(dir, 2);
+			add_user(dir, 2, "bob", "bob@example.com", NULL);
+			add_list(dir, 3, "sales", R("uid=alice"), R("uid=bob"), NULL, NULL);
+		}
+	}
+	atomic_store(&st.stop, true);
+	for (int i = 0; i < 3; i++)
+		pthread_join(readers[i], NULL);
+	test_assert(atomic_load(&st.found) > 0);
+	dir_destroy(&dir);
+}
+
 struct seen {
 	int adds, modifies, deletes;
 	size_t users;
@@ -549,5 +616,6 @@ static void open_refuses_bad_arguments(void)
 TEST_MAIN("dir", TEST_CASE(address_keys), TEST_CASE(dn_normalization), TEST_CASE(hash_map_matches_reference),
 	  TEST_CASE(resolve_addresses), TEST_CASE(snapshot_outlives_change), TEST_CASE(expand_nested_loops_duplicates),
 	  TEST_CASE(expand_depth_limit), TEST_CASE(sweep_drops_unseen),
-	  TEST_CASE(recreated_entry_during_refresh), TEST_CASE(connectors_route_domains), TEST_CASE(hook_and_foreach),
+	  TEST_CASE(recreated_entry_during_refresh), TEST_CASE(connectors_route_domains),
+	  TEST_CASE(concurrent_readers_and_writer), TEST_CASE(hook_and_foreach),
 	  TEST_CASE(open_refuses_bad_arguments))
