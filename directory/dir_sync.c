@@ -226,7 +226,7 @@ static void refresh_done(struct dir *dir)
 	if (dir->sweep_at_done) {
 		size_t n = dir_replica_sweep(&dir->rep, dir->session_mark, on_swept, dir);
 		if (n > 0)
-			log_info("directory: %zu entries deleted while the replica was away were dropped", n);
+			log_info("directory: dropped %zu entries deleted while the replica was away", n);
 	}
 	dir->sweep_at_done = false;
 	pthread_mutex_lock(&dir->lock);
