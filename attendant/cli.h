@@ -37,6 +37,8 @@ int cmd_contact(const char *data_dir, int argc, char **argv);
 int cmd_dl(const char *data_dir, int argc, char **argv);
 int cmd_folder(const char *data_dir, int argc, char **argv);
 int cmd_server(const char *data_dir, int argc, char **argv);
+int cmd_backup(const char *data_dir, int argc, char **argv);
+int cmd_restore(const char *data_dir, int argc, char **argv);
 int cmd_store(const char *data_dir, int argc, char **argv);
 int cmd_mailbox(const char *data_dir, int argc, char **argv);
 

@@ -78,12 +78,12 @@ static int run_capture(char *const argv[], struct buf *out)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static void config_ldif(const struct config *cfg, const char *admin_password, struct buf *b)
+static void config_ldif(const struct config *cfg, const char *rootpw_hash, struct buf *b)
 {
 	char *run = config_path(cfg, "run");
 	char *db = config_path(cfg, "directory/data");
 	char *schema = config_path(cfg, "directory/schema/interchange.ldif");
-	char *hash = slapd_hash_ssha(admin_password);
+	const char *hash = rootpw_hash;
 	const char *s = cfg->suffix;
 	unsigned uid = (unsigned)getuid(), gid = (unsigned)getgid();
 
@@ -150,7 +150,6 @@ static void config_ldif(const struct config *cfg, const char *admin_password, st
 	free(run);
 	free(db);
 	free(schema);
-	free(hash);
 }
 
 static void base_ldif(const struct config *cfg, struct buf *b)
@@ -217,7 +216,7 @@ static int write_text(const struct config *cfg, const char *rel, const struct bu
 	return ret;
 }
 
-int slapd_create(const struct config *cfg, const char *admin_password, struct buf *error_r)
+int slapd_create_config(const struct config *cfg, const char *rootpw_hash, struct buf *error_r)
 {
 	static const char *const dirs[] = { "directory/slapd.d", "directory/data", "directory/schema", "run" };
 	for (size_t i = 0; i < IX_ARRAY_LEN(dirs); i++) {
@@ -234,7 +233,7 @@ int slapd_create(const struct config *cfg, const char *admin_password, struct bu
 	int ret = write_text(cfg, "directory/schema/interchange.ldif", &b, error_r);
 	buf_reset(&b);
 	if (ret == IX_OK) {
-		config_ldif(cfg, admin_password, &b);
+		config_ldif(cfg, rootpw_hash, &b);
 		ret = write_text(cfg, "directory/config.ldif", &b, error_r);
 	}
 	if (ret == IX_OK) {
@@ -246,17 +245,49 @@ int slapd_create(const struct config *cfg, const char *admin_password, struct bu
 	char *cl = config_path(cfg, "directory/config.ldif");
 	unlink(cl);
 	free(cl);
-	buf_reset(&b);
+	buf_free(&b);
+	return ret;
+}
+
+int slapd_load_ldif(const struct config *cfg, const char *path, struct buf *error_r)
+{
+	return slapadd(cfg, path, "-n1", error_r);
+}
+
+int slapd_create(const struct config *cfg, const char *admin_password, struct buf *error_r)
+{
+	char *hash = slapd_hash_ssha(admin_password);
+	int ret = slapd_create_config(cfg, hash, error_r);
+	free(hash);
+	struct buf b = BUF_INIT;
 	if (ret == IX_OK) {
 		base_ldif(cfg, &b);
 		ret = write_text(cfg, "directory/base.ldif", &b, error_r);
 	}
 	if (ret == IX_OK) {
 		char *path = config_path(cfg, "directory/base.ldif");
-		ret = slapadd(cfg, path, "-n1", error_r);
+		ret = slapd_load_ldif(cfg, path, error_r);
 		free(path);
 	}
 	buf_free(&b);
+	return ret;
+}
+
+int slapd_export(const struct config *cfg, int dbnum, const char *path, struct buf *error_r)
+{
+	char *confdir = config_path(cfg, "directory/slapd.d");
+	char num[8];
+	snprintf(num, sizeof(num), "-n%d", dbnum);
+	char *const argv[] = { (char *)SLAPCAT_BIN, num, (char *)"-F", confdir, (char *)"-l", (char *)path, NULL };
+	struct buf out = BUF_INIT;
+	int rc = run_capture(argv, &out);
+	int ret = IX_OK;
+	if (rc != 0) {
+		buf_printf(error_r, "slapcat %s failed (%d): %s", num, rc, buf_cstr(&out));
+		ret = IX_EIO;
+	}
+	buf_free(&out);
+	free(confdir);
 	return ret;
 }
 

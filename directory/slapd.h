@@ -9,6 +9,7 @@
 
 #define SLAPD_BIN "/usr/sbin/slapd"
 #define SLAPADD_BIN "/usr/sbin/slapadd"
+#define SLAPCAT_BIN "/usr/sbin/slapcat"
 /* How long start waits for slapd to answer, and stop for it to exit before SIGKILL. */
 #define SLAPD_READY_TIMEOUT_MS 30000
 #define SLAPD_STOP_TIMEOUT_MS 10000
@@ -20,6 +21,14 @@
  * domain and the default recipient policy. Everything is loaded offline with slapadd. Returns IX_OK, or
  * IX_EIO / IX_EINVAL with the reason (slapadd's own message included) in error_r. */
 int slapd_create(const struct config *cfg, const char *admin_password, struct buf *error_r);
+
+/* The two halves of slapd_create: the configuration alone (with an already hashed admin password, as a
+ * restore reuses it), and loading an LDIF into the database offline (slapadd -n1; slapd must be stopped). */
+int slapd_create_config(const struct config *cfg, const char *rootpw_hash, struct buf *error_r);
+int slapd_load_ldif(const struct config *cfg, const char *path, struct buf *error_r);
+/* Exports database dbnum (0: configuration, 1: the directory) to an LDIF file with slapcat; safe while slapd
+ * runs (LMDB readers see one consistent snapshot). Returns IX_OK or IX_EIO. */
+int slapd_export(const struct config *cfg, int dbnum, const char *path, struct buf *error_r);
 
 /* Starts slapd in the foreground (-d none: errors on its stderr, which goes to log_fd), listening first on
  * 127.0.0.1 at the LDAP port, then on <data>/run/ldapi. lock_fd, if >= 0, is inherited by slapd so the lock

@@ -92,6 +92,55 @@ def metrics_endpoint_serves_prometheus_text():
 
 
 @test
+def backup_and_restore_round_trip():
+    import shutil
+    import tempfile
+    from harness import INTERCHANGE, run, entries
+    s = system()
+    s.cli("user", "add", "amy", "--given", "Amy", "--surname", "Pond", "--password", "pw-amy", check=True)
+    s.cli("dl", "add", "Crew", "--member", "amy", check=True)
+    s.cli("folder", "add", "Archive/2026", check=True)
+    def ready():
+        return "amy.pond@example.com" in s.cli("user", "show", "amy").stdout
+    assert wait_for(ready, 5.0)
+    tmp = tempfile.mkdtemp(prefix="ixb-", dir="/tmp")
+    try:
+        bk = os.path.join(tmp, "bk")
+        r = s.cli("backup", bk)
+        assert r.returncode == 0, r.stderr
+        assert open(os.path.join(bk, "MANIFEST")).read().startswith("interchange-backup 1\n")
+        r = s.cli("backup", bk)
+        assert r.returncode != 0 and "not empty" in r.stderr, r.stderr
+        s.stop()
+        new = os.path.join(tmp, "var")
+        r = run([INTERCHANGE, "--data", new, "restore", bk])
+        assert r.returncode == 0, r.stderr
+        r = run([INTERCHANGE, "--data", new, "start"])
+        assert r.returncode == 0, r.stderr
+        try:
+            r = run([INTERCHANGE, "--data", new, "user", "show", "amy"])
+            assert "amy.pond@example.com (primary)" in r.stdout and "Crew" in r.stdout, r.stdout
+            r = run(["ldapwhoami", "-x", "-H", s.ldap_uri, "-D", s.user_dn("amy"), "-w", "pw-amy"])
+            assert r.returncode == 0, r.stderr
+            r = run(["ldapwhoami", "-x", "-H", s.ldap_uri, "-D", s.admin_dn, "-w", s.admin_password])
+            assert r.returncode == 0, r.stderr
+            r = run([INTERCHANGE, "--data", new, "store", "check"])
+            assert r.returncode == 0, r.stdout + r.stderr
+        finally:
+            run([INTERCHANGE, "--data", new, "stop"])
+        # a damaged backup is refused before anything is written
+        with open(os.path.join(bk, "directory.ldif"), "a") as f:
+            f.write("x")
+        other = os.path.join(tmp, "var2")
+        r = run([INTERCHANGE, "--data", other, "restore", bk])
+        assert r.returncode != 0 and "checksum" in r.stderr, r.stderr
+        assert not os.path.exists(other)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        s.start()
+
+
+@test
 def stop_leaves_no_process():
     s = system()
     pids = [x["pid"] for x in status()["services"] if x["pid"]]

@@ -1,0 +1,412 @@
+/* cmd_backup.c - interchange backup DEST and interchange restore SRC: a consistent online backup of one
+ * server (the directory as LDIF from slapcat, the store and the queue as LMDB hot copies, the bootstrap config
+ * and certificate) with a manifest of checksums, and its restore into a fresh data folder. */
+#include "cli.h"
+#include "err.h"
+#include "slapd.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <lmdb.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BACKUP_FORMAT 1
+#define BACKUP_MAX_FILE (64ULL << 30)
+#define MANIFEST "MANIFEST"
+/* the LMDB environments a backup copies, relative to the data folder */
+static const char *const lmdb_envs[] = { "store", "queue" };
+/* plain files copied as they are */
+static const char *const plain_files[] = { CONFIG_FILE_NAME, "tls/cert.pem", "tls/key.pem" };
+
+static int sha256_file(const char *path, char hex[65], unsigned long long *size_r)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return -1;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	unsigned char chunk[65536];
+	size_t n;
+	unsigned long long size = 0;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		EVP_DigestUpdate(ctx, chunk, n);
+		size += n;
+	}
+	int err = ferror(f);
+	fclose(f);
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	if (err)
+		return -1;
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	*size_r = size;
+	return 0;
+}
+
+static int copy_file(const char *from, const char *to, int mode, struct buf *error_r)
+{
+	char *data;
+	size_t len;
+	if (read_file(from, 16 * 1024 * 1024, &data, &len) < 0) {
+		buf_printf(error_r, "cannot read %s: %s", from, strerror(errno));
+		return IX_EIO;
+	}
+	int ret = write_file_atomic(to, data, len, mode) < 0 ? IX_EIO : IX_OK;
+	if (ret != IX_OK)
+		buf_printf(error_r, "cannot write %s: %s", to, strerror(errno));
+	free(data);
+	return ret;
+}
+
+/* Hot copy of an LMDB environment folder (consistent while writers run), compacted. */
+static int copy_env(const char *from_dir, const char *to_dir, struct buf *error_r)
+{
+	MDB_env *env;
+	int rc = mdb_env_create(&env);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(env, 128);
+	if (rc == 0)
+		rc = mdb_env_open(env, from_dir, MDB_RDONLY, 0600);
+	if (rc == 0) {
+		if (mkdir_p(to_dir, 0700) < 0)
+			rc = errno;
+		else
+			rc = mdb_env_copy2(env, to_dir, MDB_CP_COMPACT);
+	}
+	mdb_env_close(env);
+	if (rc != 0) {
+		buf_printf(error_r, "cannot copy %s: %s", from_dir, mdb_strerror(rc));
+		return IX_EIO;
+	}
+	return IX_OK;
+}
+
+static int exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+static int dir_is_empty_or_missing(const char *path)
+{
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return errno == ENOENT;
+	struct dirent *e;
+	int empty = 1;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			empty = 0;
+	closedir(d);
+	return empty;
+}
+
+static void manifest_add(struct buf *m, const char *dest, const char *rel)
+{
+	char *path = xasprintf("%s/%s", dest, rel);
+	char hex[65];
+	unsigned long long size;
+	if (sha256_file(path, hex, &size) == 0)
+		buf_printf(m, "file %s %llu %s\n", hex, size, rel);
+	free(path);
+}
+
+static const char backup_help[] =
+	"usage: interchange backup DEST [--data DIR]\n\n"
+	"Takes a consistent online backup of this server while it runs: the directory (LDIF), the information\n"
+	"store and the queue (LMDB hot copies), the configuration and the certificate, with a MANIFEST of\n"
+	"SHA-256 checksums. DEST must be a new or empty folder. Restore with 'interchange restore'.\n";
+
+int cmd_backup(const char *data_dir, int argc, char **argv)
+{
+	if (cli_wants_help(argc, argv)) {
+		fputs(backup_help, stdout);
+		return CLI_EXIT_OK;
+	}
+	if (argc != 2) {
+		fprintf(stderr, "interchange: backup needs one DEST folder\n\n%s", backup_help);
+		return CLI_EXIT_USAGE;
+	}
+	const char *dest = argv[1];
+	if (!dir_is_empty_or_missing(dest)) {
+		cli_error("%s exists and is not empty: a backup goes into a new folder", dest);
+		return CLI_EXIT_FAIL;
+	}
+	struct config cfg;
+	if (cli_load_config(data_dir, &cfg) < 0)
+		return CLI_EXIT_FAIL;
+	struct buf err = BUF_INIT, m = BUF_INIT;
+	int ret = IX_OK;
+	char *tls = xasprintf("%s/tls", dest);
+	if (mkdir_p(dest, 0700) < 0 || mkdir_p(tls, 0700) < 0) {
+		buf_printf(&err, "cannot create %s: %s", dest, strerror(errno));
+		ret = IX_EIO;
+	}
+	free(tls);
+	/* the directory first: a store record never names a mailbox the directory backup lacks */
+	char *ldif = xasprintf("%s/directory.ldif", dest), *conf = xasprintf("%s/directory-config.ldif", dest);
+	if (ret == IX_OK)
+		ret = slapd_export(&cfg, 1, ldif, &err);
+	if (ret == IX_OK)
+		ret = slapd_export(&cfg, 0, conf, &err);
+	if (ret == IX_OK)
+		chmod(conf, 0600);
+	free(ldif);
+	free(conf);
+	for (size_t i = 0; i < IX_ARRAY_LEN(lmdb_envs) && ret == IX_OK; i++) {
+		char *from = config_path(&cfg, lmdb_envs[i]), *mdb = xasprintf("%s/data.mdb", from);
+		char *to = xasprintf("%s/%s", dest, lmdb_envs[i]);
+		if (exists(mdb))
+			ret = copy_env(from, to, &err);
+		free(from);
+		free(mdb);
+		free(to);
+	}
+	for (size_t i = 0; i < IX_ARRAY_LEN(plain_files) && ret == IX_OK; i++) {
+		char *from = config_path(&cfg, plain_files[i]), *to = xasprintf("%s/%s", dest, plain_files[i]);
+		ret = copy_file(from, to, 0600, &err);
+		free(from);
+		free(to);
+	}
+	if (ret == IX_OK) {
+		time_t now = time(NULL);
+		char when[32];
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+		buf_printf(&m, "interchange-backup %d\ncreated %s\ndomain %s\nhostname %s\nsuffix %s\n", BACKUP_FORMAT, when,
+			   cfg.domain, cfg.hostname ? cfg.hostname : "", cfg.suffix);
+		manifest_add(&m, dest, "directory.ldif");
+		manifest_add(&m, dest, "directory-config.ldif");
+		for (size_t i = 0; i < IX_ARRAY_LEN(lmdb_envs); i++) {
+			char *rel = xasprintf("%s/data.mdb", lmdb_envs[i]);
+			manifest_add(&m, dest, rel);
+			free(rel);
+		}
+		for (size_t i = 0; i < IX_ARRAY_LEN(plain_files); i++)
+			manifest_add(&m, dest, plain_files[i]);
+		char *mp = xasprintf("%s/%s", dest, MANIFEST);
+		if (write_file_atomic(mp, m.data, m.len, 0600) < 0) {
+			buf_printf(&err, "cannot write %s: %s", mp, strerror(errno));
+			ret = IX_EIO;
+		}
+		free(mp);
+	}
+	if (ret == IX_OK)
+		printf("Backed up %s to %s\n", cfg.data_dir, dest);
+	else
+		cli_error("backup failed: %s", buf_cstr(&err));
+	buf_free(&err);
+	buf_free(&m);
+	config_free(&cfg);
+	return ret == IX_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+/* Verifies every "file SHA SIZE PATH" line of the manifest. */
+static int verify_manifest(const char *src, struct buf *error_r)
+{
+	char *mp = xasprintf("%s/%s", src, MANIFEST), *text;
+	if (read_file(mp, 1024 * 1024, &text, NULL) < 0) {
+		buf_printf(error_r, "%s is not an Interchange backup (no %s)", src, MANIFEST);
+		free(mp);
+		return IX_EINVAL;
+	}
+	free(mp);
+	int ret = IX_OK;
+	if (strncmp(text, "interchange-backup 1\n", 21) != 0) {
+		buf_printf(error_r, "%s/%s has an unknown format", src, MANIFEST);
+		ret = IX_EINVAL;
+	}
+	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line != NULL && ret == IX_OK;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char want[65], rel[1024];
+		unsigned long long size, got_size;
+		if (strncmp(line, "file ", 5) != 0)
+			continue;
+		if (sscanf(line, "file %64s %llu %1023s", want, &size, rel) != 3 || strstr(rel, "..") != NULL) {
+			buf_printf(error_r, "bad manifest line: %s", line);
+			ret = IX_EINVAL;
+			break;
+		}
+		char *path = xasprintf("%s/%s", src, rel), got[65];
+		if (sha256_file(path, got, &got_size) < 0 || got_size != size || strcmp(got, want) != 0) {
+			buf_printf(error_r, "%s is missing or damaged (checksum mismatch)", path);
+			ret = IX_ECORRUPT;
+		}
+		free(path);
+	}
+	free(text);
+	return ret;
+}
+
+/* The olcRootPW value from the backup's configuration export (the hash, reused as it is). */
+static char *rootpw_from(const char *src)
+{
+	char *path = xasprintf("%s/directory-config.ldif", src), *text, *hash = NULL;
+	if (read_file(path, 16 * 1024 * 1024, &text, NULL) == 0) {
+		char *p = strstr(text, "\nolcRootPW:");
+		if (p != NULL) {
+			p += 11;
+			int b64 = *p == ':';
+			if (b64)
+				p++;
+			while (*p == ' ')
+				p++;
+			size_t n = strcspn(p, "\n");
+			if (b64) {
+				unsigned char out[512];
+				if (n < 600) {
+					int len = EVP_DecodeBlock(out, (const unsigned char *)p, (int)n);
+					while (len > 0 && out[len - 1] == '\0')
+						len--; /* padding */
+					if (len > 0)
+						hash = xstrndup((const char *)out, (size_t)len);
+				}
+			} else {
+				hash = xstrndup(p, n);
+			}
+		}
+		free(text);
+	}
+	free(path);
+	return hash;
+}
+
+static const char restore_help[] =
+	"usage: interchange restore SRC [--data DIR]\n\n"
+	"Restores a backup made with 'interchange backup' into a new data folder (default ./var), which must\n"
+	"not exist yet: every recipient, list, folder, message and flag comes back. Checksums are verified\n"
+	"first. Then start it with 'interchange start'.\n";
+
+int cmd_restore(const char *data_dir, int argc, char **argv)
+{
+	if (cli_wants_help(argc, argv)) {
+		fputs(restore_help, stdout);
+		return CLI_EXIT_OK;
+	}
+	if (argc != 2) {
+		fprintf(stderr, "interchange: restore needs one SRC folder\n\n%s", restore_help);
+		return CLI_EXIT_USAGE;
+	}
+	const char *src = argv[1];
+	struct buf err = BUF_INIT;
+	if (verify_manifest(src, &err) != IX_OK) {
+		cli_error("%s", buf_cstr(&err));
+		buf_free(&err);
+		return CLI_EXIT_FAIL;
+	}
+	if (!dir_is_empty_or_missing(data_dir)) {
+		cli_error("%s already exists and is not empty: restore goes into a new data folder", data_dir);
+		return CLI_EXIT_FAIL;
+	}
+	char *rootpw = rootpw_from(src);
+	if (rootpw == NULL) {
+		cli_error("%s has no administrator password in directory-config.ldif", src);
+		return CLI_EXIT_FAIL;
+	}
+	/* the backup's bootstrap configuration, re-rooted in the new folder */
+	struct config cfg, old;
+	int ret = config_load(src, &old, &err);
+	if (ret == IX_OK) {
+		config_init_defaults(&cfg, data_dir, old.domain);
+		free(cfg.suffix);
+		free(cfg.admin_dn);
+		free(cfg.listen);
+		cfg.suffix = xstrdup(old.suffix);
+		cfg.admin_dn = xstrdup(old.admin_dn);
+		cfg.org = old.org ? xstrdup(old.org) : NULL;
+		cfg.hostname = old.hostname ? xstrdup(old.hostname) : NULL;
+		cfg.server_dn = old.server_dn ? xstrdup(old.server_dn) : NULL;
+		cfg.listen = xstrdup(old.listen);
+		cfg.anonymous_read = old.anonymous_read;
+		memcpy(cfg.ports, old.ports, sizeof(cfg.ports));
+		config_free(&old);
+	}
+	int created = 0;
+	if (ret == IX_OK) {
+		static const char *const dirs[] = { "", "run", "log", "store", "queue", "tls" };
+		for (size_t i = 0; i < IX_ARRAY_LEN(dirs) && ret == IX_OK; i++) {
+			char *p = config_path(&cfg, dirs[i]);
+			if (mkdir_p(p, 0750) < 0) {
+				buf_printf(&err, "cannot create %s: %s", p, strerror(errno));
+				ret = IX_EIO;
+			}
+			free(p);
+		}
+		created = 1;
+	}
+	if (ret == IX_OK)
+		ret = config_save(&cfg, &err);
+	for (size_t i = 1; i < IX_ARRAY_LEN(plain_files) && ret == IX_OK; i++) {
+		char *from = xasprintf("%s/%s", src, plain_files[i]), *to = config_path(&cfg, plain_files[i]);
+		ret = copy_file(from, to, strstr(plain_files[i], "key") ? 0600 : 0644, &err);
+		free(from);
+		free(to);
+	}
+	if (ret == IX_OK)
+		ret = slapd_create_config(&cfg, rootpw, &err);
+	if (ret == IX_OK) {
+		char *ldif = xasprintf("%s/directory.ldif", src);
+		ret = slapd_load_ldif(&cfg, ldif, &err);
+		free(ldif);
+	}
+	for (size_t i = 0; i < IX_ARRAY_LEN(lmdb_envs) && ret == IX_OK; i++) {
+		char *from = xasprintf("%s/%s/data.mdb", src, lmdb_envs[i]);
+		char *to = xasprintf("%s/%s/data.mdb", cfg.data_dir, lmdb_envs[i]);
+		if (exists(from)) {
+			unsigned long long size;
+			char hex[65];
+			(void)hex;
+			/* LMDB files can be large: stream the copy rather than reading it whole */
+			FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+			if (in == NULL || out == NULL) {
+				buf_printf(&err, "cannot copy %s: %s", from, strerror(errno));
+				ret = IX_EIO;
+			} else {
+				char chunk[65536];
+				size_t n;
+				size = 0;
+				while ((n = fread(chunk, 1, sizeof(chunk), in)) > 0 && size < BACKUP_MAX_FILE) {
+					if (fwrite(chunk, 1, n, out) != n) {
+						ret = IX_EIO;
+						break;
+					}
+					size += n;
+				}
+				if (fflush(out) != 0 || fsync(fileno(out)) != 0)
+					ret = IX_EIO;
+				if (ret != IX_OK)
+					buf_printf(&err, "cannot write %s: %s", to, strerror(errno));
+			}
+			if (in != NULL)
+				fclose(in);
+			if (out != NULL)
+				fclose(out);
+		}
+		free(from);
+		free(to);
+	}
+	free(rootpw);
+	if (ret == IX_OK) {
+		printf("Restored %s into %s\nStart it with: interchange start --data %s\n", src, cfg.data_dir, cfg.data_dir);
+	} else {
+		cli_error("restore failed: %s", buf_cstr(&err));
+		if (created) {
+			char *cmd = xasprintf("rm -rf -- '%s'", cfg.data_dir);
+			if (strchr(cfg.data_dir, '\'') == NULL && system(cmd) != 0)
+				cli_error("could not remove the incomplete %s", cfg.data_dir);
+			free(cmd);
+		}
+	}
+	buf_free(&err);
+	if (created || ret == IX_OK)
+		config_free(&cfg);
+	return ret == IX_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
