@@ -76,6 +76,10 @@ const char *store_special_use_name(enum store_special_use use);
  * exist yet; does nothing otherwise. Appends and logins call it implicitly where needed. */
 int store_mailbox_ensure(struct store *st, const char *guid, struct buf *error_r);
 
+/* Deletes a whole mailbox (a recipient removed from the directory): every folder, message, retained item, ACL
+ * and seen entry; bodies whose last reference goes are freed. IX_ENOTFOUND if there is no such mailbox. */
+int store_mailbox_delete(struct store *st, const char *guid, struct buf *error_r);
+
 struct store_folder_info {
 	char *name;                 /* owned by the info; freed by store_folder_info_free */
 	uint32_t id;                /* stable internal id (survives renames) */

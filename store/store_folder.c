@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -495,6 +496,58 @@ int store_folder_delete(struct store *st, const char *guid, const char *name, st
 	int ret = folder_op_init(&op, guid, name, FOLDER_NONE, error_r);
 	if (ret == 0)
 		ret = store_write(st, op_folder_delete, &op, error_r);
+	folder_op_free(&op);
+	return ret;
+}
+
+static int op_mailbox_delete(struct wtx *w, void *ctx, struct buf *error_r)
+{
+	struct folder_op *op = ctx;
+	struct mbox_rec mrec;
+	int ret = mbox_get(w->txn, w->st, op->guid, &mrec, error_r);
+	if (ret == IX_ENOTFOUND && error_r != NULL)
+		buf_printf(error_r, "no such mailbox");
+	if (ret != 0)
+		return ret;
+	/* every folder's messages go to retention, then retention is dropped with its body references */
+	uint32_t *fids = NULL;
+	size_t n = 0;
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(w->txn, w->st->db_folder, &cur);
+	if (rc != 0)
+		return store_mdb_error(rc, "deleting the mailbox", error_r);
+	MDB_val key = { STORE_GUID_LEN, op->guid }, val;
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+	     rc == 0 && key.mv_size == KEY_FOLDER_LEN && memcmp(key.mv_data, op->guid, STORE_GUID_LEN) == 0;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		fids = xrealloc(fids, (n + 1) * sizeof(*fids));
+		fids[n++] = get_be32((const uint8_t *)key.mv_data + 16);
+	}
+	mdb_cursor_close(cur);
+	for (size_t i = 0; i < n && ret == 0; i++)
+		ret = msg_expunge_folder(w, op->guid, fids[i], error_r);
+	free(fids);
+	if (ret == 0)
+		ret = retention_drop(w, op->guid, error_r);
+	static const size_t dbs[] = {
+		offsetof(struct store, db_folder), offsetof(struct store, db_fname), offsetof(struct store, db_chg),
+		offsetof(struct store, db_acl),    offsetof(struct store, db_pseen), offsetof(struct store, db_msg),
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(dbs) && ret == 0; i++)
+		ret = delete_prefix(w, *(const MDB_dbi *)((const char *)w->st + dbs[i]), op->guid, STORE_GUID_LEN,
+				    error_r);
+	if (ret == 0)
+		ret = wdel(w, w->st->db_mbox, op->guid, STORE_GUID_LEN, error_r);
+	wtx_touch(w, op->guid);
+	return ret;
+}
+
+int store_mailbox_delete(struct store *st, const char *guid, struct buf *error_r)
+{
+	struct folder_op op;
+	int ret = folder_op_init(&op, guid, FOLDER_NONE, FOLDER_NONE, error_r);
+	if (ret == 0)
+		ret = store_write(st, op_mailbox_delete, &op, error_r);
 	folder_op_free(&op);
 	return ret;
 }

@@ -203,6 +203,8 @@ int body_unref(struct wtx *w, const uint8_t *hash, uint64_t delta, struct buf *e
 
 /* Expunges every message of a folder into retention (folder deletion). Updates the mailbox record. */
 int msg_expunge_folder(struct wtx *w, const uint8_t *guid, uint32_t fid, struct buf *error_r);
+/* Drops every retained item of a mailbox with its body references. */
+int retention_drop(struct wtx *w, const uint8_t *guid, struct buf *error_r);
 /* Messages of a public folder not seen by user. */
 uint32_t msg_public_unseen(MDB_txn *txn, struct store *st, const uint8_t *guid, uint32_t fid, const char *user);
 

@@ -1514,6 +1514,17 @@ static int op_purge(struct wtx *w, void *ctx, struct buf *error_r)
 	return ret;
 }
 
+int retention_drop(struct wtx *w, const uint8_t *guid, struct buf *error_r)
+{
+	struct mop_ctx c;
+	memset(&c, 0, sizeof(c));
+	memcpy(c.guid, guid, STORE_GUID_LEN);
+	c.time = INT64_MAX;
+	int ret = op_purge(w, &c, error_r);
+	mop_free(&c);
+	return ret;
+}
+
 int store_retention_purge(struct store *st, const char *guid, int64_t older_than, size_t *count_r,
 			  struct buf *error_r)
 {

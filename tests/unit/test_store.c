@@ -478,6 +478,21 @@ static void retention_recover(void)
 	store_folder_info_free(&info);
 	test_assert(store_retention_count(st, G1, &n, NULL) == 0 && n == 0);
 	test_assert(check_clean(st));
+	/* deleting a whole mailbox frees its bodies but not those another mailbox still uses */
+	test_assert(append_to(st, G2, NULL, msg1, 0, &uid) == 0);
+	uint32_t one1 = 1;
+	test_assert(store_expunge(st, G1, "INBOX", &one1, 1, NULL, NULL, NULL) == 0);
+	test_assert(store_mailbox_delete(st, G1, NULL) == 0);
+	test_assert(store_mailbox_delete(st, G1, NULL) == IX_ENOTFOUND);
+	test_assert(store_folder_status(st, G1, NULL, NULL, &info, NULL) == IX_ENOTFOUND);
+	struct buf body = BUF_INIT;
+	test_assert(store_fetch_body(st, G2, NULL, 1, 0, 0, &body, NULL) == 0 && body.len == strlen(msg1));
+	buf_free(&body);
+	struct buf chk = BUF_INIT;
+	unsigned problems;
+	test_assert(store_check(st, 0, &chk, &problems, NULL) == 0 && problems == 0);
+	test_assert(strstr(buf_cstr(&chk), "1 mailboxes, 6 folders, 1 messages, 1 bodies, 0 retained") != NULL);
+	buf_free(&chk);
 	close_tmp(&st);
 }
 
