@@ -170,7 +170,8 @@ int dir_authenticate(struct dir *dir, const char *login, const char *password, s
 enum dir_change_kind { DIR_CHANGE_ADD = 1, DIR_CHANGE_MODIFY, DIR_CHANGE_DELETE };
 typedef void dir_change_fn(void *ctx, enum dir_change_kind kind, enum dir_type type, const char *dn);
 /* Sets (or with fn NULL removes) the hook. Changes applied before the call are not replayed: use
- * dir_foreach_recipient after dir_wait_ready for the initial state. */
+ * dir_foreach_recipient after dir_wait_ready for the initial state. When it returns, the previous hook is
+ * neither running nor called again (so its context may be freed), except when called from the hook itself. */
 void dir_set_change_hook(struct dir *dir, dir_change_fn *fn, void *ctx);
 
 /* Calls fn for every recipient in one consistent state of the replica (outside any lock); r is valid during the

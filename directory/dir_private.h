@@ -192,6 +192,7 @@ struct dir {
 	int sync_fd;            /* the sync session's socket while it is up, for dir_destroy to shut down */
 	dir_change_fn *hook;
 	void *hook_ctx;
+	bool hook_running;      /* the sync thread is inside the hook */
 	unsigned long long changes, last_change_usec, reconnects;
 	/* sync thread only */
 	char *cookie;

@@ -156,6 +156,10 @@ void dir_set_change_hook(struct dir *dir, dir_change_fn *fn, void *ctx)
 	pthread_mutex_lock(&dir->lock);
 	dir->hook = fn;
 	dir->hook_ctx = ctx;
+	/* Wait for a call of the previous hook in progress, unless we are that call. */
+	bool in_hook = dir->thread_started && pthread_equal(pthread_self(), dir->thread);
+	while (dir->hook_running && !in_hook)
+		pthread_cond_wait(&dir->cond, &dir->lock);
 	pthread_mutex_unlock(&dir->lock);
 }
 
@@ -183,10 +187,15 @@ static void report(struct dir *dir, enum dir_change_kind kind, const struct dir_
 	dir->last_change_usec = wall_usec();
 	dir_change_fn *hook = dir->hook;
 	void *ctx = dir->hook_ctx;
+	dir->hook_running = hook != NULL;
 	pthread_mutex_unlock(&dir->lock);
 	if (hook != NULL) {
 		enum dir_type type = e->kind >= DIR_KIND_USER && e->kind <= DIR_KIND_FOLDER ? (enum dir_type)e->kind : 0;
 		hook(ctx, kind, type, e->dn);
+		pthread_mutex_lock(&dir->lock);
+		dir->hook_running = false;
+		pthread_cond_broadcast(&dir->cond);
+		pthread_mutex_unlock(&dir->lock);
 	}
 }
 
