@@ -60,6 +60,76 @@ static int usage_error(const char *help, const char *fmt, ...)
 	return CLI_EXIT_USAGE;
 }
 
+/* ---- restrictions, shared by user and dl ---- */
+
+/* Parses restrict options from argv[first..]; the one positional argument is the recipient. */
+static int parse_restrict(int argc, char **argv, int first, const char *help, struct prov_restrict *r,
+			  const char **name_r, const char ***accept_r, const char ***reject_r)
+{
+	enum { O_ACCEPT = 1, O_REJECT, O_AUTH, O_NOAUTH, O_MEMBERS, O_NOMEMBERS, O_MAX, O_CLEAR };
+	static const struct option opts[] = {
+		{ "accept-from", required_argument, NULL, O_ACCEPT }, { "reject-from", required_argument, NULL, O_REJECT },
+		{ "authenticated-only", no_argument, NULL, O_AUTH },  { "anyone", no_argument, NULL, O_NOAUTH },
+		{ "members-only", no_argument, NULL, O_MEMBERS },     { "not-members-only", no_argument, NULL, O_NOMEMBERS },
+		{ "max-size", required_argument, NULL, O_MAX },       { "clear", no_argument, NULL, O_CLEAR },
+		{ NULL, 0, NULL, 0 },
+	};
+	memset(r, 0, sizeof(*r));
+	r->authenticated_only = r->members_only = -1;
+	r->max_size = -1;
+	const char **acc = xcalloc((size_t)argc, sizeof(char *)), **rej = xcalloc((size_t)argc, sizeof(char *));
+	*accept_r = acc;
+	*reject_r = rej;
+	opterr = 0;
+	optind = first;
+	int c;
+	unsigned long long v;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case O_ACCEPT: acc[r->accept_count++] = optarg; break;
+		case O_REJECT: rej[r->reject_count++] = optarg; break;
+		case O_AUTH: r->authenticated_only = 1; break;
+		case O_NOAUTH: r->authenticated_only = 0; break;
+		case O_MEMBERS: r->members_only = 1; break;
+		case O_NOMEMBERS: r->members_only = 0; break;
+		case O_CLEAR: r->clear = 1; break;
+		case O_MAX:
+			if (parse_uint(optarg, 1ULL << 40, &v) < 0)
+				return usage_error(help, "--max-size takes a number of bytes (0: no limit), not \"%s\"", optarg);
+			r->max_size = (long long)v;
+			break;
+		default: return usage_error(help, "restrict: unknown or incomplete option %s", argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error(help, "restrict needs exactly one recipient");
+	r->accept_from = acc;
+	r->reject_from = rej;
+	*name_r = argv[optind];
+	return 0;
+}
+
+static int run_restrict(const char *data_dir, int argc, char **argv, const char *help)
+{
+	struct prov_restrict r;
+	const char *name = NULL, **acc = NULL, **rej = NULL;
+	int ret = parse_restrict(argc, argv, 2, help, &r, &name, &acc, &rej);
+	if (ret == 0) {
+		struct config cfg;
+		struct run_ctx ctx;
+		if (with_directory(data_dir, &cfg, &ctx) < 0) {
+			ret = CLI_EXIT_FAIL;
+		} else {
+			char *done = xasprintf("Changed the delivery restrictions of %s", name);
+			ret = finish(&cfg, &ctx, prov_restrict(ctx.prov, name, &r, &ctx.err), done);
+			free(done);
+		}
+	}
+	free(acc);
+	free(rej);
+	return ret;
+}
+
 /* ---- user ---- */
 
 static const char user_help[] =
@@ -68,10 +138,83 @@ static const char user_help[] =
 	"       interchange user del LOGIN\n"
 	"       interchange user passwd LOGIN --password PW\n"
 	"       interchange user show LOGIN\n"
-	"       interchange user list\n\n"
+	"       interchange user list\n"
+	"       interchange user restrict LOGIN [--accept-from R]... [--reject-from R]... [--authenticated-only|--anyone]\n"
+	"                                       [--max-size BYTES] [--clear]\n"
+	"       interchange user forward LOGIN --to R [--keep-copy] | --none\n"
+	"       interchange user delegate OWNER --send-as R | --send-on-behalf R [--revoke]\n"
+	"       interchange user quota LOGIN [--bytes N] [--messages N] [--warn-bytes N]\n\n"
 	"Mailbox users. The attendant gives a new user its primary address from the recipient policy\n"
 	"(given.surname@domain) within a second; --alias adds secondary addresses. --hidden keeps the user out\n"
 	"of the address book. All commands take --data DIR.\n";
+
+/* user forward | delegate | quota */
+static int user_settings(const char *data_dir, int argc, char **argv)
+{
+	enum { O_TO = 1, O_KEEP, O_NONE, O_AS, O_BEHALF, O_REVOKE, O_BYTES, O_MSGS, O_WARN };
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, O_TO },	   { "keep-copy", no_argument, NULL, O_KEEP },
+		{ "none", no_argument, NULL, O_NONE },		   { "send-as", required_argument, NULL, O_AS },
+		{ "send-on-behalf", required_argument, NULL, O_BEHALF }, { "revoke", no_argument, NULL, O_REVOKE },
+		{ "bytes", required_argument, NULL, O_BYTES },	   { "messages", required_argument, NULL, O_MSGS },
+		{ "warn-bytes", required_argument, NULL, O_WARN }, { NULL, 0, NULL, 0 },
+	};
+	const char *verb = argv[1], *to = NULL, *delegate = NULL;
+	int keep = 0, none = 0, behalf = 0, revoke = 0;
+	long long q[3] = { -1, -1, -1 };
+	opterr = 0;
+	optind = 2;
+	int c;
+	unsigned long long v;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case O_TO: to = optarg; break;
+		case O_KEEP: keep = 1; break;
+		case O_NONE: none = 1; break;
+		case O_AS: delegate = optarg; behalf = 0; break;
+		case O_BEHALF: delegate = optarg; behalf = 1; break;
+		case O_REVOKE: revoke = 1; break;
+		case O_BYTES:
+		case O_MSGS:
+		case O_WARN:
+			if (parse_uint(optarg, 1ULL << 50, &v) < 0)
+				return usage_error(user_help, "quota values are whole numbers (0: no limit), not \"%s\"", optarg);
+			q[c - O_BYTES] = (long long)v;
+			break;
+		default: return usage_error(user_help, "user %s: unknown or incomplete option %s", verb, argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error(user_help, "user %s needs exactly one LOGIN", verb);
+	const char *login = argv[optind];
+	if (strcmp(verb, "forward") == 0 && (to == NULL) == !none)
+		return usage_error(user_help, "user forward needs either --to R or --none");
+	if (strcmp(verb, "delegate") == 0 && delegate == NULL)
+		return usage_error(user_help, "user delegate needs --send-as R or --send-on-behalf R");
+	if (strcmp(verb, "quota") == 0 && q[0] < 0 && q[1] < 0 && q[2] < 0)
+		return usage_error(user_help, "user quota needs --bytes, --messages or --warn-bytes");
+	struct config cfg;
+	struct run_ctx ctx;
+	if (with_directory(data_dir, &cfg, &ctx) < 0)
+		return CLI_EXIT_FAIL;
+	int r;
+	char *done;
+	if (strcmp(verb, "forward") == 0) {
+		r = prov_forward(ctx.prov, login, to, keep, &ctx.err);
+		done = to != NULL ? xasprintf("Mail for %s now goes to %s%s", login, to, keep ? " (a copy stays)" : "")
+				  : xasprintf("Mail for %s is no longer forwarded", login);
+	} else if (strcmp(verb, "delegate") == 0) {
+		r = prov_delegate(ctx.prov, login, delegate, behalf, revoke, &ctx.err);
+		done = xasprintf("%s %s the right to send %s %s", delegate, revoke ? "lost" : "has",
+				 behalf ? "on behalf of" : "as", login);
+	} else {
+		r = prov_quota(ctx.prov, login, q[0], q[1], q[2], &ctx.err);
+		done = xasprintf("Changed the quota of %s", login);
+	}
+	int ret = finish(&cfg, &ctx, r, done);
+	free(done);
+	return ret;
+}
 
 int cmd_user(const char *data_dir, int argc, char **argv)
 {
@@ -80,6 +223,10 @@ int cmd_user(const char *data_dir, int argc, char **argv)
 		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
 	}
 	const char *verb = argv[1];
+	if (strcmp(verb, "restrict") == 0)
+		return run_restrict(data_dir, argc, argv, user_help);
+	if (strcmp(verb, "forward") == 0 || strcmp(verb, "delegate") == 0 || strcmp(verb, "quota") == 0)
+		return user_settings(data_dir, argc, argv);
 	static const struct option opts[] = {
 		{ "given", required_argument, NULL, 'g' },   { "surname", required_argument, NULL, 's' },
 		{ "password", required_argument, NULL, 'p' }, { "alias", required_argument, NULL, 'a' },
@@ -202,7 +349,9 @@ int cmd_contact(const char *data_dir, int argc, char **argv)
 
 static const char dl_help[] = "usage: interchange dl add NAME [--member RECIPIENT]...\n"
 			      "       interchange dl member add|del NAME RECIPIENT\n"
-			      "       interchange dl show NAME\n\n"
+			      "       interchange dl show NAME\n"
+			      "       interchange dl restrict NAME [--accept-from R]... [--reject-from R]... [--members-only]\n"
+			      "                                    [--authenticated-only|--anyone] [--max-size BYTES] [--clear]\n\n"
 			      "Distribution lists. A RECIPIENT is a login, a list or contact name, or an address;\n"
 			      "lists may contain lists. The attendant gives a new list its address (name@domain).\n";
 
@@ -215,6 +364,8 @@ int cmd_dl(const char *data_dir, int argc, char **argv)
 	struct config cfg;
 	struct run_ctx ctx;
 	const char *verb = argv[1];
+	if (strcmp(verb, "restrict") == 0)
+		return run_restrict(data_dir, argc, argv, dl_help);
 	if (strcmp(verb, "add") == 0) {
 		static const struct option opts[] = { { "member", required_argument, NULL, 'm' }, { NULL, 0, NULL, 0 } };
 		const char **members = xcalloc((size_t)argc, sizeof(char *));

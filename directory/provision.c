@@ -582,7 +582,13 @@ int prov_find_recipient(struct prov *p, const char *name, char **dn_r, struct bu
 	buf_append_str(&f, ")))");
 	char *attrs[] = { (char *)LDAP_NO_ATTRS, NULL };
 	LDAPMessage *res = NULL;
-	int ret = search(p, p->cfg->suffix, LDAP_SCOPE_SUBTREE, f.data, attrs, &res, error_r);
+	/* users, contacts and lists first; a public folder only when no other recipient has the name */
+	int ret = search(p, p->recipients_dn, LDAP_SCOPE_SUBTREE, f.data, attrs, &res, error_r);
+	if (ret == IX_OK && ldap_count_entries(p->ld, res) == 0) {
+		ldap_msgfree(res);
+		res = NULL;
+		ret = search(p, p->folders_dn, LDAP_SCOPE_SUBTREE, f.data, attrs, &res, error_r);
+	}
 	buf_free(&f);
 	if (ret != IX_OK)
 		return ret;
@@ -1218,6 +1224,182 @@ int prov_user_mailbox(struct prov *p, const char *login, char **guid_r, unsigned
 	free(guid);
 	free(qb);
 	free(qm);
+	free(dn);
+	return ret;
+}
+
+/* ---- restrictions, forwarding, delegation, quotas ---- */
+
+static int modify(struct prov *p, const char *dn, LDAPMod **mods, const char *what, struct buf *error_r)
+{
+	if (mods == NULL)
+		return IX_OK;
+	int rc = ldap_modify_ext_s(p->ld, dn, mods, NULL, NULL);
+	mods_free(mods);
+	return rc == LDAP_SUCCESS ? IX_OK : ldap_fail(p, rc, what, error_r);
+}
+
+/* Resolves names to DNs into a value array; IX_OK or the first failure. */
+static int names_to_dns(struct prov *p, const char *const *names, size_t n, char ***dns_r, struct buf *error_r)
+{
+	char **dns = NULL;
+	size_t nd = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *dn;
+		int ret = prov_find_recipient(p, names[i], &dn, error_r);
+		if (ret != IX_OK) {
+			for (size_t j = 0; j < nd; j++)
+				free(dns[j]);
+			free(dns);
+			return ret;
+		}
+		values_push(&dns, &nd, dn);
+		free(dn);
+	}
+	*dns_r = dns;
+	return IX_OK;
+}
+
+static int is_list(struct prov *p, const char *dn)
+{
+	char *attrs[] = { (char *)LDAP_NO_ATTRS, NULL };
+	LDAPMessage *res = NULL;
+	int rc = ldap_search_ext_s(p->ld, dn, LDAP_SCOPE_BASE, "(objectClass=ixDistributionList)", attrs, 0, NULL, NULL,
+				   NULL, 1, &res);
+	int yes = rc == LDAP_SUCCESS && ldap_count_entries(p->ld, res) > 0;
+	ldap_msgfree(res);
+	return yes;
+}
+
+int prov_restrict(struct prov *p, const char *recipient, const struct prov_restrict *r, struct buf *error_r)
+{
+	char *dn;
+	int ret = prov_find_recipient(p, recipient, &dn, error_r);
+	if (ret != IX_OK)
+		return ret;
+	if (r->members_only >= 0 && !is_list(p, dn)) {
+		buf_printf(error_r, "--members-only applies to distribution lists, and %s is not one", recipient);
+		free(dn);
+		return IX_EINVAL;
+	}
+	LDAPMod **mods = NULL;
+	size_t k = 0;
+	static const char *const all[] = { "ixAcceptFrom", "ixRejectFrom", "ixRequireAuthenticatedSender",
+					   "ixMaxReceiveSize", "ixMembersOnly" };
+	if (r->clear) {
+		/* replace with no values deletes an attribute whether or not it is there */
+		for (size_t i = 0; i < IX_ARRAY_LEN(all); i++) {
+			if (strcmp(all[i], "ixMembersOnly") == 0 && !is_list(p, dn))
+				continue;
+			mod_add(&mods, &k, LDAP_MOD_REPLACE, all[i], NULL);
+		}
+	}
+	char **dns;
+	if (r->accept_count > 0) {
+		if ((ret = names_to_dns(p, r->accept_from, r->accept_count, &dns, error_r)) != IX_OK)
+			goto out;
+		mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixAcceptFrom", dns);
+	}
+	if (r->reject_count > 0) {
+		if ((ret = names_to_dns(p, r->reject_from, r->reject_count, &dns, error_r)) != IX_OK)
+			goto out;
+		mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixRejectFrom", dns);
+	}
+	if (r->authenticated_only >= 0)
+		mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixRequireAuthenticatedSender",
+			values1(r->authenticated_only ? "TRUE" : "FALSE"));
+	if (r->members_only >= 0)
+		mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixMembersOnly", values1(r->members_only ? "TRUE" : "FALSE"));
+	if (r->max_size >= 0) {
+		char num[32];
+		snprintf(num, sizeof(num), "%lld", r->max_size);
+		mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixMaxReceiveSize", r->max_size > 0 ? values1(num) : NULL);
+	}
+	ret = modify(p, dn, mods, "could not change the restrictions", error_r);
+	mods = NULL;
+out:
+	mods_free(mods);
+	free(dn);
+	return ret;
+}
+
+int prov_forward(struct prov *p, const char *recipient, const char *target, int keep_copy, struct buf *error_r)
+{
+	char *dn, *tdn = NULL;
+	int ret = prov_find_recipient(p, recipient, &dn, error_r);
+	if (ret != IX_OK)
+		return ret;
+	if (target != NULL && (ret = prov_find_recipient(p, target, &tdn, error_r)) != IX_OK) {
+		free(dn);
+		return ret;
+	}
+	if (tdn != NULL && strcasecmp(tdn, dn) == 0) {
+		buf_printf(error_r, "a recipient cannot forward to itself");
+		free(dn);
+		free(tdn);
+		return IX_EINVAL;
+	}
+	LDAPMod **mods = NULL;
+	size_t k = 0;
+	mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixForwardTo", tdn != NULL ? values1(tdn) : NULL);
+	mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixDeliverAndRedirect",
+		tdn != NULL && keep_copy ? values1("TRUE") : NULL);
+	ret = modify(p, dn, mods, "could not change forwarding", error_r);
+	free(dn);
+	free(tdn);
+	return ret;
+}
+
+int prov_delegate(struct prov *p, const char *owner, const char *delegate, int on_behalf, int revoke,
+		  struct buf *error_r)
+{
+	char *dn, *ddn;
+	int ret = prov_find_recipient(p, owner, &dn, error_r);
+	if (ret != IX_OK)
+		return ret;
+	if ((ret = prov_find_recipient(p, delegate, &ddn, error_r)) != IX_OK) {
+		free(dn);
+		return ret;
+	}
+	LDAPMod **mods = NULL;
+	size_t k = 0;
+	mod_add(&mods, &k, revoke ? LDAP_MOD_DELETE : LDAP_MOD_ADD, on_behalf ? "ixSendOnBehalf" : "ixSendAs",
+		values1(ddn));
+	int rc = ldap_modify_ext_s(p->ld, dn, mods, NULL, NULL);
+	mods_free(mods);
+	if (rc == LDAP_TYPE_OR_VALUE_EXISTS) {
+		buf_printf(error_r, "%s already has that right on %s", delegate, owner);
+		ret = IX_EEXIST;
+	} else if (rc == LDAP_NO_SUCH_ATTRIBUTE) {
+		buf_printf(error_r, "%s does not have that right on %s", delegate, owner);
+		ret = IX_ENOTFOUND;
+	} else if (rc != LDAP_SUCCESS) {
+		ret = ldap_fail(p, rc, "could not change the right", error_r);
+	}
+	free(dn);
+	free(ddn);
+	return ret;
+}
+
+int prov_quota(struct prov *p, const char *login, long long bytes, long long messages, long long warn_bytes,
+	       struct buf *error_r)
+{
+	char *dn;
+	int ret = require_user(p, login, &dn, error_r);
+	if (ret != IX_OK)
+		return ret;
+	LDAPMod **mods = NULL;
+	size_t k = 0;
+	const char *attrs[] = { "ixQuotaBytes", "ixQuotaMessages", "ixQuotaWarnBytes" };
+	long long vals[] = { bytes, messages, warn_bytes };
+	for (size_t i = 0; i < 3; i++) {
+		if (vals[i] < 0)
+			continue;
+		char num[32];
+		snprintf(num, sizeof(num), "%lld", vals[i]);
+		mod_add(&mods, &k, LDAP_MOD_REPLACE, attrs[i], values1(num));
+	}
+	ret = modify(p, dn, mods, "could not change the quota", error_r);
 	free(dn);
 	return ret;
 }

@@ -45,6 +45,30 @@ int prov_dl_show(struct prov *p, const char *name, struct buf *out, struct buf *
 /* Creates a public folder and any missing parents; PATH is /-separated. */
 int prov_folder_add(struct prov *p, const char *path, struct buf *error_r);
 
+/* Delivery restrictions of a recipient (user, list, contact, folder), enforced by smtpd at RCPT time. Lists of
+ * senders are recipients by name or address (stored as DNs); NULL/0 fields leave a restriction as it is,
+ * clear removes every restriction first. */
+struct prov_restrict {
+	const char *const *accept_from;
+	size_t accept_count;
+	const char *const *reject_from;
+	size_t reject_count;
+	int authenticated_only; /* -1 unchanged, 0 off, 1 on */
+	int members_only;       /* lists only: -1 unchanged, 0 off, 1 on */
+	long long max_size;     /* -1 unchanged, 0 none */
+	int clear;
+};
+int prov_restrict(struct prov *p, const char *recipient, const struct prov_restrict *r, struct buf *error_r);
+/* Forwarding: mail for recipient goes to target (a recipient; NULL removes forwarding), with keep_copy also to
+ * the mailbox. */
+int prov_forward(struct prov *p, const char *recipient, const char *target, int keep_copy, struct buf *error_r);
+/* Grants (revoke=0) or revokes the right of delegate to send as (on_behalf=0) or on behalf of owner. */
+int prov_delegate(struct prov *p, const char *owner, const char *delegate, int on_behalf, int revoke,
+		  struct buf *error_r);
+/* Quotas of a user: -1 leaves a value, 0 means none (the server default applies when absent). */
+int prov_quota(struct prov *p, const char *login, long long bytes, long long messages, long long warn_bytes,
+	       struct buf *error_r);
+
 /* Servers of the organisation: a table of every server (name, host, roles, ports); one server's entry with
  * its effective settings (server NULL: this server); a setting changed in the directory (validated against
  * common/settings.h; the services pick it up from their replica without a restart). */

@@ -203,6 +203,41 @@ def init_refuses_existing_folder_and_bad_arguments():
 
 
 @test
+def restrictions_forwarding_delegation_quota():
+    s = system()
+    admin = dict(bind_dn=s.admin_dn, password=s.admin_password)
+    s.cli("user", "restrict", "jsmith", "--accept-from", "rmuller", "--accept-from", "Sales",
+          "--authenticated-only", "--max-size", "1000000", check=True)
+    s.cli("dl", "restrict", "Sales", "--members-only", check=True)
+    s.cli("user", "forward", "jsmith", "--to", "rmuller", "--keep-copy", check=True)
+    s.cli("user", "delegate", "jsmith", "--send-as", "rmuller", check=True)
+    s.cli("user", "quota", "jsmith", "--bytes", "5000000", "--messages", "100", check=True)
+    e = entries(s.ldapsearch("(uid=jsmith)", "ixAcceptFrom", "ixRequireAuthenticatedSender", "ixMaxReceiveSize",
+                             "ixForwardTo", "ixDeliverAndRedirect", "ixSendAs", "ixQuotaBytes", **admin).stdout)[0]
+    assert sorted(x.lower() for x in e["ixacceptfrom"]) == sorted(
+        [s.user_dn("rmuller").lower(), ("cn=Sales,ou=Recipients," + s.suffix).lower()]), e
+    assert e["ixrequireauthenticatedsender"] == ["TRUE"] and e["ixmaxreceivesize"] == ["1000000"], e
+    assert e["ixforwardto"] == [s.user_dn("rmuller")] and e["ixdeliverandredirect"] == ["TRUE"], e
+    assert e["ixsendas"] == [s.user_dn("rmuller")] and e["ixquotabytes"] == ["5000000"], e
+    e = entries(s.ldapsearch("(cn=Sales)", "ixMembersOnly", **admin).stdout)[0]
+    assert e["ixmembersonly"] == ["TRUE"], e
+    for args, expect in [(("user", "delegate", "jsmith", "--send-as", "rmuller"), "already has"),
+                         (("user", "forward", "jsmith", "--to", "jsmith"), "itself"),
+                         (("dl", "restrict", "jsmith", "--members-only"), "not one"),
+                         (("user", "restrict", "jsmith", "--accept-from", "nobody-here"), "no recipient called"),
+                         (("user", "quota", "jsmith", "--bytes", "lots"), "whole numbers"),
+                         (("user", "forward", "jsmith"), "--to R or --none")]:
+        r = s.cli(*args)
+        assert r.returncode != 0 and expect in r.stderr, (args, r.stderr)
+    s.cli("user", "restrict", "jsmith", "--clear", check=True)
+    s.cli("user", "forward", "jsmith", "--none", check=True)
+    s.cli("user", "delegate", "jsmith", "--send-as", "rmuller", "--revoke", check=True)
+    e = entries(s.ldapsearch("(uid=jsmith)", "ixAcceptFrom", "ixForwardTo", "ixSendAs", "ixMaxReceiveSize",
+                             **admin).stdout)[0]
+    assert set(e) == {"dn"}, e
+
+
+@test
 def server_settings_live_in_the_directory():
     s = system()
     r = s.cli("server", "list", check=True)
