@@ -820,8 +820,10 @@ void store_get_stats(struct store *st, struct store_stats *stats_r)
 	stats_r->commits = __atomic_load_n(&st->commits, __ATOMIC_RELAXED);
 	MDB_envinfo info;
 	MDB_stat stat;
+	pthread_rwlock_rdlock(&st->map_lock); /* the meta pages are read through the map */
 	mdb_env_info(st->env, &info);
 	mdb_env_stat(st->env, &stat);
+	pthread_rwlock_unlock(&st->map_lock);
 	stats_r->map_size = info.me_mapsize;
 	stats_r->map_used = (uint64_t)(info.me_last_pgno + 1) * stat.ms_psize;
 }
