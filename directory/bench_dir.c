@@ -196,6 +196,21 @@ static double slapd_cpu_ns(void)
 	return ns;
 }
 
+/* This process's resident memory in kB (VmRSS), or 0. */
+static unsigned long rss_kb(void)
+{
+	char *text = NULL;
+	size_t len;
+	unsigned long kb = 0;
+	if (read_file("/proc/self/status", 1 << 16, &text, &len) == 0) {
+		const char *p = strstr(text, "VmRSS:");
+		if (p != NULL)
+			kb = strtoul(p + 6, NULL, 10);
+		free(text);
+	}
+	return kb;
+}
+
 static double replica_cpu_ns_per_op;
 static double search_cpu_ns_per_op, search_slapd_ns_per_op;
 
@@ -372,12 +387,13 @@ int main(int argc, char **argv)
 	struct dir *dir;
 	struct buf error = BUF_INIT;
 	unsigned long long t0 = now_usec();
+	unsigned long rss0 = rss_kb();
 	int ret = dir_open(ldapi, "dc=example,dc=com", &dir, &error);
 	if (ret == IX_OK && dir_wait_ready(dir, 60000) == IX_OK) {
 		struct dir_status st;
 		dir_status(dir, &st);
-		printf("replica loaded %zu entries (%zu recipients) in %.0f ms\n", st.entries, st.recipients,
-		       (double)(now_usec() - t0) / 1000.0);
+		printf("replica loaded %zu entries (%zu recipients) in %.0f ms, %.1f MB resident\n", st.entries,
+		       st.recipients, (double)(now_usec() - t0) / 1000.0, (double)(rss_kb() - rss0) / 1024.0);
 		double replica = bench_replica(dir, addrs);
 		struct dir_status st2;
 		dir_status(dir, &st2);

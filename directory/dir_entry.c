@@ -88,18 +88,7 @@ int dir_attr_lookup(const char *name)
 
 bool dir_attr_is_dn(enum dir_attr attr)
 {
-	switch (attr) {
-	case DA_HOMESERVER:
-	case DA_FORWARD_TO:
-	case DA_ACCEPT_FROM:
-	case DA_REJECT_FROM:
-	case DA_SEND_AS:
-	case DA_SEND_ON_BEHALF:
-	case DA_MEMBER:
-		return true;
-	default:
-		return false;
-	}
+	return dir_dn_index(attr) >= 0;
 }
 
 /* --- arena: an entry's strings and arrays live in a few chunks freed together --- */
@@ -398,48 +387,67 @@ static void make_template(struct dir_entry *e)
 
 struct dir_entry *dir_builder_finish(struct dir_builder *b)
 {
-	/* The entry and everything it points to share one block when the estimate holds (it allows for every
-	 * value, its normalized copy, its address key and the pointer arrays), so that a resolution touches few
-	 * pages. */
-	size_t estimate = sizeof(struct dir_entry) + 3 * (strlen(b->dn) + 16) + 256;
-	for (size_t i = 0; i < b->count; i++)
-		estimate += 3 * strlen(b->vals[i].value) + 160;
+	/* The entry and everything it points to share one block, sized from the builder with the arena's rounding
+	 * (an upper bound: address keys are counted for every proxy and mail value), so that a resolution touches
+	 * few cache lines and pages and nothing is wasted. DN values are normalized once, here. */
+#define R16(n) (((n) + 15) & ~(size_t)15)
+	size_t counts[DA_COUNT] = { 0 };
+	struct buf *norms = xcalloc(b->count + 1, sizeof(*norms));
+	struct buf *ndn = &norms[b->count];
+	dir_dn_normalize(b->dn, ndn);
+	size_t dnlen = strlen(b->dn);
+	size_t size = R16(sizeof(struct dir_entry)) + R16(dnlen + 1) + R16(ndn->len + 1);
+	for (size_t i = 0; i < b->count; i++) {
+		int a = b->vals[i].attr;
+		size_t len = strlen(b->vals[i].value);
+		counts[a]++;
+		size += R16(len + 1);
+		if (dir_attr_is_dn((enum dir_attr)a)) {
+			dir_dn_normalize(b->vals[i].value, &norms[i]);
+			size += R16(norms[i].len + 1);
+		}
+		if (a == DA_PROXY || a == DA_MAIL || a == DA_UID || a == DA_CN)
+			size += R16(len + 1); /* address key, login key, domain key */
+	}
+	for (int a = 0; a < DA_COUNT; a++) {
+		if (counts[a] > 0)
+			size += R16((counts[a] + 1) * sizeof(char *)) * (dir_attr_is_dn((enum dir_attr)a) ? 2 : 1);
+	}
+	size += 3 * R16((counts[DA_PROXY] + counts[DA_MAIL] + 1) * sizeof(char *));
+#undef R16
 	struct dir_chunk *mem;
-	arena_start(&mem, estimate);
+	arena_start(&mem, size);
 	struct dir_entry *e = arena_alloc(&mem, sizeof(*e));
 	memset(e, 0, sizeof(*e));
 	e->mem = mem;
 	atomic_init(&e->refs, 1);
 	memcpy(e->uuid, b->uuid, sizeof(e->uuid));
-	struct buf norm = BUF_INIT;
-	e->dn = arena_strndup(&e->mem, b->dn, strlen(b->dn));
-	dir_dn_normalize(b->dn, &norm);
-	e->ndn = arena_strndup(&e->mem, buf_cstr(&norm), norm.len);
-	e->ndn_len = norm.len;
+	e->dn = arena_strndup(&e->mem, b->dn, dnlen);
+	e->ndn = arena_strndup(&e->mem, buf_cstr(ndn), ndn->len);
+	e->ndn_len = ndn->len;
 
-	size_t counts[DA_COUNT] = { 0 };
-	for (size_t i = 0; i < b->count; i++)
-		counts[b->vals[i].attr]++;
 	for (int a = 0; a < DA_COUNT; a++) {
 		if (counts[a] == 0)
 			continue;
 		e->vals[a] = arena_alloc(&e->mem, (counts[a] + 1) * sizeof(char *));
-		if (dir_attr_is_dn((enum dir_attr)a))
-			e->nref[a] = arena_alloc(&e->mem, (counts[a] + 1) * sizeof(char *));
+		int d = dir_dn_index((enum dir_attr)a);
+		if (d >= 0)
+			e->nref[d] = arena_alloc(&e->mem, (counts[a] + 1) * sizeof(char *));
 	}
 	for (size_t i = 0; i < b->count; i++) {
 		int a = b->vals[i].attr;
 		const char *v = arena_strndup(&e->mem, b->vals[i].value, strlen(b->vals[i].value));
-		if (e->nref[a] != NULL) {
-			buf_reset(&norm);
-			dir_dn_normalize(v, &norm);
-			e->nref[a][e->nvals[a]] = arena_strndup(&e->mem, buf_cstr(&norm), norm.len);
-			e->nref[a][e->nvals[a] + 1] = NULL;
+		int d = dir_dn_index((enum dir_attr)a);
+		if (d >= 0) {
+			e->nref[d][e->nvals[a]] = arena_strndup(&e->mem, buf_cstr(&norms[i]), norms[i].len);
+			e->nref[d][e->nvals[a] + 1] = NULL;
 		}
 		e->vals[a][e->nvals[a]++] = v;
 		e->vals[a][e->nvals[a]] = NULL;
 	}
-	buf_free(&norm);
+	for (size_t i = 0; i <= b->count; i++)
+		buf_free(&norms[i]);
+	free(norms);
 
 	if (has_class(e, "ixMailUser"))
 		e->kind = DIR_KIND_USER;
@@ -483,8 +491,9 @@ struct dir_entry *dir_builder_finish(struct dir_builder *b)
 	if (e->kind == DIR_KIND_DOMAIN && e->nvals[DA_CN] > 0)
 		e->domain_key = lower_copy(e, e->vals[DA_CN][0]);
 	if (e->nvals[DA_HOMESERVER] > 0) {
-		e->home_len = strlen(e->nref[DA_HOMESERVER][0]);
-		e->home_hash = dir_hash(e->nref[DA_HOMESERVER][0], e->home_len);
+		const char *home = e->nref[dir_dn_index(DA_HOMESERVER)][0];
+		e->home_len = strlen(home);
+		e->home_hash = dir_hash(home, e->home_len);
 	}
 	e->hidden = boolean(e, DA_HIDE);
 	e->deliver_and_redirect = boolean(e, DA_DELIVER_AND_REDIRECT);
@@ -497,6 +506,11 @@ struct dir_entry *dir_builder_finish(struct dir_builder *b)
 	make_template(e);
 	dir_builder_free(b);
 	return e;
+}
+
+bool dir_entry_one_block(const struct dir_entry *e)
+{
+	return e->mem != NULL && e->mem->next == NULL;
 }
 
 struct dir_entry *dir_entry_ref(struct dir_entry *e)

@@ -30,6 +30,21 @@ const char *const *dir_attr_names(void);
 int dir_attr_lookup(const char *name);
 /* True for DN-valued attributes (normalized copies are kept; deletes and renames are applied to them). */
 bool dir_attr_is_dn(enum dir_attr attr);
+/* The DN-valued attributes are numbered 0..DIR_DN_ATTRS-1 among themselves (struct dir_entry's nref). */
+#define DIR_DN_ATTRS 7
+static inline int dir_dn_index(enum dir_attr attr)
+{
+	switch (attr) {
+	case DA_HOMESERVER: return 0;
+	case DA_FORWARD_TO: return 1;
+	case DA_ACCEPT_FROM: return 2;
+	case DA_REJECT_FROM: return 3;
+	case DA_SEND_AS: return 4;
+	case DA_SEND_ON_BEHALF: return 5;
+	case DA_MEMBER: return 6;
+	default: return -1;
+	}
+}
 
 /* What an entry is, from its object classes. The first four equal enum dir_type. */
 enum dir_kind {
@@ -61,14 +76,14 @@ struct dir_entry {
 	const char *ndn;            /* normalized: RFC 4514 form, ASCII lower case */
 	size_t ndn_len;
 	const char **vals[DA_COUNT];  /* raw values as stored, NULL-terminated (NULL when absent) */
-	size_t nvals[DA_COUNT];
-	const char **nref[DA_COUNT];  /* DN attributes: normalized copies, parallel to vals */
+	uint32_t nvals[DA_COUNT];
+	const char **nref[DIR_DN_ATTRS]; /* DN attributes (by dir_dn_index): normalized copies, parallel to vals */
 	const char **addrs;         /* SMTP addresses (proxy without prefix, then mail), deduplicated */
 	const char **addr_keys;     /* the same lower-cased: the address map's keys */
 	size_t *addr_key_lens;
 	size_t naddrs;
 	const char *primary;
-	uint64_t home_hash;         /* dir_hash of nref[DA_HOMESERVER][0], so resolving does not rehash it */
+	uint64_t home_hash;         /* dir_hash of the normalized ixHomeServer, so resolving does not rehash it */
 	size_t home_len;
 	const char *login_key;      /* users: lower-cased uid */
 	const char *domain_key;     /* accepted domains: lower-cased cn */
@@ -101,6 +116,8 @@ struct dir_entry *dir_builder_finish(struct dir_builder *b);
 void dir_builder_free(struct dir_builder *b);
 
 struct dir_entry *dir_entry_ref(struct dir_entry *e);
+/* True when the entry and all it points to fit the one block sized for it (tests check the sizing). */
+bool dir_entry_one_block(const struct dir_entry *e);
 void dir_entry_unref(struct dir_entry *e);
 
 /* Normalizes a DN for comparison: parsed and written back in RFC 4514 form (so spacing and escaping

@@ -126,7 +126,7 @@ static bool refers_to(const struct dir_entry *e, const char *ndn)
 	for (size_t k = 0; k < IX_ARRAY_LEN(refint_attrs); k++) {
 		enum dir_attr a = refint_attrs[k];
 		for (size_t i = 0; i < e->nvals[a]; i++) {
-			if (strcmp(e->nref[a][i], ndn) == 0)
+			if (strcmp(e->nref[dir_dn_index(a)][i], ndn) == 0)
 				return true;
 		}
 	}
@@ -265,7 +265,8 @@ static void fill(const struct dir_replica *rep, struct dir_entry *e, struct dir_
 {
 	struct dir_entry *server = NULL;
 	if (e->nvals[DA_HOMESERVER] > 0) {
-		server = dir_map_get_hashed(&rep->by_dn, e->home_hash, e->nref[DA_HOMESERVER][0], e->home_len);
+		server = dir_map_get_hashed(&rep->by_dn, e->home_hash, e->nref[dir_dn_index(DA_HOMESERVER)][0],
+					    e->home_len);
 		if (server != NULL && server->kind == DIR_KIND_SERVER)
 			dir_entry_ref(server);
 		else
@@ -440,7 +441,7 @@ static int expand_entry(struct expand *x, struct dir_entry *e, unsigned depth)
 	}
 	exp->lists_visited++;
 	for (size_t i = 0; i < e->nvals[DA_MEMBER]; i++) {
-		const char *ndn = e->nref[DA_MEMBER][i];
+		const char *ndn = e->nref[dir_dn_index(DA_MEMBER)][i];
 		struct dir_entry *m = by_dn(x->rep, ndn, strlen(ndn));
 		if (m == NULL) {
 			exp->unresolved++;

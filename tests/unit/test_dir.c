@@ -201,6 +201,10 @@ static void resolve_addresses(void)
 		       "ixAcceptedDomain", "cn", "Example.com", END));
 
 	struct dir_recipient r;
+	for (size_t i = 0; i < dir->rep.by_dn.cap; i++) {
+		if (dir->rep.by_dn.slots[i].key != NULL)
+			test_assert(dir_entry_one_block(dir->rep.by_dn.slots[i].val));
+	}
 	test_assert(dir_resolve(dir, "Alice.Smith@EXAMPLE.com", &r) == IX_OK);
 	test_assert(r.type == DIR_TYPE_USER);
 	test_assert_str(r.login, "alice");
@@ -305,6 +309,10 @@ static void expand_nested_loops_duplicates(void)
 
 	struct dir_expansion x;
 	struct buf error = BUF_INIT;
+	for (size_t i = 0; i < dir->rep.by_dn.cap; i++) {
+		if (dir->rep.by_dn.slots[i].key != NULL)
+			test_assert(dir_entry_one_block(dir->rep.by_dn.slots[i].val));
+	}
 	test_assert(dir_expand(dir, "ALL@example.com", &x, &error) == IX_OK);
 	test_assert(x.count == 5);
 	test_assert(expansion_has(&x, R("uid=alice")) && expansion_has(&x, R("uid=bob")));
