@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -36,6 +37,8 @@ struct service_def {
 
 /* Started in this order after slapd, stopped in the reverse order before it. */
 static const struct service_def service_defs[] = {
+	{ "mta", "ix-mta" },
+	{ "smtpd", "ix-smtpd" },
 	{ NULL, NULL }, /* the services (mta, smtpd, imapd, pop3d) are listed here as they are built */
 };
 
@@ -74,6 +77,7 @@ struct attendant {
 	struct evloop_async *dir_changed; /* the hook runs on the replica's thread; this wakes our loop */
 	struct evloop_timer address_timer;
 	struct metrics_server *metrics;
+	struct evloop_timer rotate_timer;
 	int stopping;
 };
 
@@ -262,13 +266,89 @@ static void on_stop_signal(struct evloop *loop, int signo, void *ctx)
 	evloop_stop(loop);
 }
 
+/* Shifts NAME.log.(k-1) to NAME.log.k ... NAME.log to NAME.log.1, keeping ATTENDANT_LOG_KEEP old files. */
+static void shift_logs(const char *path)
+{
+	for (int k = ATTENDANT_LOG_KEEP; k >= 1; k--) {
+		char *from = k == 1 ? xstrdup(path) : xasprintf("%s.%d", path, k - 1);
+		char *to = xasprintf("%s.%d", path, k);
+		rename(from, to);
+		free(from);
+		free(to);
+	}
+}
+
+/* slapd writes its stderr to an inherited descriptor: copy the log aside and truncate it in place (it appends,
+ * so it continues at the new end). */
+static void copy_truncate(const char *path)
+{
+	char *data;
+	size_t len;
+	if (read_file(path, 1ULL << 31, &data, &len) < 0)
+		return;
+	char *first = xasprintf("%s.1", path);
+	for (int k = ATTENDANT_LOG_KEEP; k >= 2; k--) {
+		char *from = xasprintf("%s.%d", path, k - 1), *to = xasprintf("%s.%d", path, k);
+		rename(from, to);
+		free(from);
+		free(to);
+	}
+	if (write_file_atomic(first, data, len, 0640) == 0 && truncate(path, 0) < 0)
+		log_warn("cannot truncate %s: %s", path, strerror(errno));
+	free(first);
+	free(data);
+}
+
+static void reopen_all(struct attendant *a)
+{
+	log_reopen();
+	for (size_t i = 0; i < a->nservices; i++) {
+		if (a->services[i].pid > 0)
+			kill(a->services[i].pid, SIGHUP);
+	}
+}
+
 static void on_sighup(struct evloop *loop, int signo, void *ctx)
 {
 	(void)loop;
 	(void)signo;
-	(void)ctx;
-	log_reopen();
-	log_info("log reopened");
+	reopen_all(ctx);
+	log_info("logs reopened");
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/* Size-based rotation of every log under <data>/log. */
+static void rotate_tick(struct evloop *loop, struct evloop_timer *timer, void *ctx)
+{
+	(void)loop;
+	(void)timer;
+	struct attendant *a = ctx;
+	char *path = xasprintf("%s/log/attendant.log", a->cfg->data_dir);
+	if (file_size(path) > ATTENDANT_LOG_ROTATE_BYTES) {
+		shift_logs(path);
+		log_reopen();
+		log_info("log rotated");
+	}
+	free(path);
+	path = xasprintf("%s/log/slapd.log", a->cfg->data_dir);
+	if (file_size(path) > ATTENDANT_LOG_ROTATE_BYTES)
+		copy_truncate(path);
+	free(path);
+	for (size_t i = 0; i < a->nservices; i++) {
+		path = xasprintf("%s/log/%s.log", a->cfg->data_dir, a->services[i].name);
+		if (file_size(path) > ATTENDANT_LOG_ROTATE_BYTES) {
+			shift_logs(path);
+			if (a->services[i].pid > 0)
+				kill(a->services[i].pid, SIGHUP);
+			log_info("rotated the log of %s", a->services[i].name);
+		}
+		free(path);
+	}
 }
 
 static void generate_addresses(struct attendant *a)
@@ -555,6 +635,7 @@ int attendant_run(struct config *cfg, int ready_fd)
 		log_warn("the directory replica is not ready yet; address generation sweeps every %d ms meanwhile",
 			 ATTENDANT_ADDRESS_SWEEP_MS);
 	evloop_timer_start(a.loop, &a.address_timer, 0, ATTENDANT_ADDRESS_SWEEP_MS, address_tick, &a);
+	evloop_timer_start(a.loop, &a.rotate_timer, ATTENDANT_LOG_CHECK_MS, ATTENDANT_LOG_CHECK_MS, rotate_tick, &a);
 	if (metrics_server_create(a.loop, cfg->ports[PORT_METRICS], render_metrics, &a, &a.metrics, &err) != IX_OK) {
 		buf_printf(&err, " (the metrics port %u; choose another with init --metrics-port)", cfg->ports[PORT_METRICS]);
 		goto out_stop;
@@ -567,6 +648,7 @@ int attendant_run(struct config *cfg, int ready_fd)
 out_stop:
 	a.stopping = 1;
 	evloop_timer_stop(a.loop, &a.address_timer);
+	evloop_timer_stop(a.loop, &a.rotate_timer);
 	evloop_timer_stop(a.loop, &a.slapd.restart_timer);
 	prov_close(&a.prov);
 	metrics_server_destroy(&a.metrics);
