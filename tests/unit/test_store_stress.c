@@ -276,6 +276,23 @@ static void crash_writer(int fd, unsigned round)
 		/* reported only after the call returned: the append is durable */
 		if (write_full(fd, &uid, sizeof(uid)) < 0)
 			_exit(4);
+		/* other writes to be killed in the middle of: flags, copies, and expunges in another folder */
+		struct store_flag_update u = { .uids = &uid, .nuids = 1, .mode = STORE_FLAGS_ADD,
+					       .flags = i % 2 ? STORE_FLAG_SEEN : STORE_FLAG_FLAGGED, .keywords = "$Crash" };
+		if (store_flags(st, G1, NULL, &u, NULL) != 0)
+			_exit(5);
+		free(u.failed_r);
+		uint32_t dst = 0;
+		if (i % 3 == 0 && store_copy(st, G1, NULL, &uid, 1, G2, "Archive", 0, 0, 0, &dst, NULL, NULL) != 0)
+			_exit(6);
+		if (i % 5 == 0 && store_expunge(st, G2, "Archive", NULL, 0, NULL, NULL, NULL) != 0)
+			_exit(7);
+		if (i % 5 == 1) {
+			struct store_flag_update d = { .uids = &dst, .nuids = 1, .mode = STORE_FLAGS_ADD,
+						       .flags = STORE_FLAG_DELETED };
+			store_flags(st, G2, "Archive", &d, NULL);
+			free(d.failed_r);
+		}
 	}
 }
 
