@@ -80,9 +80,10 @@ struct dir_recipient {
 	size_t send_as_count;
 	const char *const *send_on_behalf; /* ixSendOnBehalf (DNs) */
 	size_t send_on_behalf_count;
-	const char *const *members;      /* lists: member DNs (static members only) */
+	const char *const *members;      /* lists: member DNs, static and dynamic (as slapd's dynlist computes them
+					  * from ixMemberURL; re-read within about a second of recipients changing) */
 	size_t member_count;
-	const char *member_url;          /* lists: ixMemberURL (dynamic members are not expanded by the replica) */
+	const char *member_url;          /* lists: ixMemberURL */
 	const char *folder_path;         /* public folders: ixFolderPath */
 	/* private */
 	void *entry_, *server_;

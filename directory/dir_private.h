@@ -217,6 +217,9 @@ struct dir {
 	unsigned session_mark;
 	bool sweep_at_done;
 	void *session_;         /* the running session's flags (struct session in dir_sync.c) */
+	bool dyn_dirty;         /* a recipient changed since dynamic lists were last read */
+	unsigned long long dyn_last_usec;
+	void *dyn_ld;           /* LDAP *: the connection dynamic lists are read on */
 	struct dir_bind_pool pool;
 };
 

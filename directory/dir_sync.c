@@ -23,6 +23,13 @@
 	"(objectClass=ixServer)(objectClass=ixAcceptedDomain)(objectClass=ixRecipientPolicy)"                \
 	"(objectClass=ixConnector))"
 
+/* Dynamic lists (ixMemberURL): slapd's dynlist computes their members when the list is read, so the sync
+ * session carries them as of when the list itself last changed. After recipients change, the replica reads the
+ * dynamic lists again, at most this often (the session wakes at least once a second to do so). */
+#define DIR_DYNAMIC_REFRESH_USEC 1000000ULL
+#define DIR_DYNAMIC_FILTER "(&(objectClass=ixDistributionList)(ixMemberURL=*))"
+#define DIR_DYNAMIC_TIMEOUT_SEC 10
+
 /* syncInfoValue tags (RFC 4533 2.5): the choice that ended the refresh. */
 #define DIR_TAG_REFRESH_PRESENT 0xa2
 
@@ -201,6 +208,7 @@ static void report(struct dir *dir, enum dir_change_kind kind, const struct dir_
 
 void dir_apply_put(struct dir *dir, struct dir_entry *e)
 {
+	dir->dyn_dirty = true;
 	/* The replica owns e after the put; only this (the one writing) thread could free it, so it stays valid. */
 	enum dir_change_kind kind = dir_replica_put(&dir->rep, e);
 	report(dir, kind, e);
@@ -211,6 +219,7 @@ void dir_apply_del(struct dir *dir, const unsigned char uuid[16])
 	struct dir_entry *e = dir_replica_del_uuid(&dir->rep, uuid);
 	if (e == NULL)
 		return;
+	dir->dyn_dirty = true;
 	report(dir, DIR_CHANGE_DELETE, e);
 	dir_entry_unref(e);
 }
@@ -345,6 +354,108 @@ static int on_intermediate(ldap_sync_t *ls, LDAPMessage *msg, BerVarray uuids, l
 	return LDAP_SUCCESS;
 }
 
+/* Parses an entryUUID in its string form (8-4-4-4-12 hex digits) into 16 bytes. */
+static bool parse_uuid(const char *s, size_t len, unsigned char uuid[16])
+{
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '-')
+			continue;
+		int v = s[i] >= '0' && s[i] <= '9' ? s[i] - '0' : s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10
+			: s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 10 : -1;
+		if (v < 0 || n >= 32)
+			return false;
+		if (n % 2 == 0)
+			uuid[n / 2] = (unsigned char)(v << 4);
+		else
+			uuid[n / 2] |= (unsigned char)v;
+		n++;
+	}
+	return n == 32;
+}
+
+/* True when both entries list the same member values, in the same order. */
+static bool same_members(const struct dir_entry *a, const struct dir_entry *b)
+{
+	int d = dir_dn_index(DA_MEMBER);
+	if (a->nvals[DA_MEMBER] != b->nvals[DA_MEMBER])
+		return false;
+	for (size_t i = 0; i < a->nvals[DA_MEMBER]; i++) {
+		if (strcmp(a->nref[d][i], b->nref[d][i]) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Reads every dynamic list again (with the members dynlist computes now) and applies those whose members
+ * changed. On failure the lists stay as they were and are read again later. */
+static void refresh_dynamic_lists(struct dir *dir)
+{
+	if (dir->dyn_ld == NULL) {
+		struct buf error = BUF_INIT;
+		dir->dyn_ld = dir_ldap_connect(dir->uri, &error);
+		buf_free(&error);
+		if (dir->dyn_ld == NULL) {
+			dir->dyn_dirty = true;
+			return;
+		}
+	}
+	LDAP *ld = dir->dyn_ld;
+	const char *const *names = dir_attr_names();
+	char *attrs[DA_COUNT + 2];
+	for (size_t i = 0; i < DA_COUNT; i++)
+		attrs[i] = (char *)names[i];
+	attrs[DA_COUNT] = "entryUUID";
+	attrs[DA_COUNT + 1] = NULL;
+	struct timeval tv = { DIR_DYNAMIC_TIMEOUT_SEC, 0 };
+	LDAPMessage *res = NULL;
+	int rc = ldap_search_ext_s(ld, dir->suffix, LDAP_SCOPE_SUBTREE, DIR_DYNAMIC_FILTER, attrs, 0, NULL, NULL, &tv,
+				   0, &res);
+	if (rc != LDAP_SUCCESS) {
+		log_warn("directory: cannot read dynamic lists: %s", ldap_err2string(rc));
+		ldap_msgfree(res);
+		ldap_unbind_ext_s(ld, NULL, NULL);
+		dir->dyn_ld = NULL;
+		dir->dyn_dirty = true;
+		return;
+	}
+	for (LDAPMessage *m = ldap_first_entry(ld, res); m != NULL; m = ldap_next_entry(ld, m)) {
+		struct berval **ids = ldap_get_values_len(ld, m, "entryUUID");
+		unsigned char uuid[16];
+		bool ok = ids != NULL && ids[0] != NULL && parse_uuid(ids[0]->bv_val, ids[0]->bv_len, uuid);
+		ldap_value_free_len(ids);
+		if (!ok)
+			continue;
+		struct dir_entry *e = entry_from_message(ld, m, uuid);
+		if (e == NULL)
+			continue;
+		dir_read_lock(&dir->rep);
+		struct dir_entry *old = dir_map_get(&dir->rep.by_uuid, uuid, sizeof(uuid));
+		bool same = old != NULL && same_members(old, e);
+		dir_read_unlock(&dir->rep);
+		if (old == NULL || same) {
+			/* Unknown to the replica (the session will bring it) or unchanged. */
+			dir_entry_unref(e);
+			continue;
+		}
+		e->mark = e->loaded = dir->session_mark;
+		dir_apply_put(dir, e);
+	}
+	ldap_msgfree(res);
+	/* Applying the lists themselves marked the replica dirty; that is not a recipient change. */
+	dir->dyn_dirty = false;
+}
+
+static void maybe_refresh_dynamic_lists(struct dir *dir)
+{
+	unsigned long long now = now_usec();
+	if (!dir->dyn_dirty || now - dir->dyn_last_usec < DIR_DYNAMIC_REFRESH_USEC)
+		return;
+	dir->dyn_dirty = false;
+	dir->dyn_last_usec = now;
+	refresh_dynamic_lists(dir);
+}
+
 struct session {
 	bool ended, refresh_required;
 };
@@ -380,7 +491,7 @@ static bool run_session(struct dir *dir, LDAP *ld, struct session *s)
 	ls.ls_attrs = ldap_memcalloc(DA_COUNT + 1, sizeof(char *));
 	for (size_t i = 0; i < DA_COUNT; i++)
 		ls.ls_attrs[i] = ldap_strdup(names[i]);
-	ls.ls_timeout = -1;
+	ls.ls_timeout = 1; /* seconds: wake up to read dynamic lists again when due */
 	ls.ls_search_entry = on_entry;
 	ls.ls_intermediate = on_intermediate;
 	ls.ls_search_result = on_result;
@@ -411,9 +522,10 @@ static bool run_session(struct dir *dir, LDAP *ld, struct session *s)
 	if (go && rc == LDAP_SUCCESS && !s->ended) {
 		persisted = true;
 		while (!s->ended && !stopping(dir)) {
-			rc = ldap_sync_poll(&ls);
+			rc = ldap_sync_poll(&ls); /* 0 also after a quiet second */
 			if (rc != LDAP_SUCCESS)
 				break;
+			maybe_refresh_dynamic_lists(dir);
 		}
 	}
 	if (go && !stopping(dir) && !s->refresh_required)
@@ -430,6 +542,10 @@ static bool run_session(struct dir *dir, LDAP *ld, struct session *s)
 	dir->connected = false;
 	pthread_mutex_unlock(&dir->lock);
 	ldap_sync_destroy(&ls, 0); /* unbinds ld */
+	if (dir->dyn_ld != NULL) {
+		ldap_unbind_ext_s(dir->dyn_ld, NULL, NULL);
+		dir->dyn_ld = NULL;
+	}
 	return persisted;
 }
 

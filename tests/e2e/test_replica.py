@@ -239,6 +239,23 @@ def main():
         report("burst_all_arrive", ok and after_count == before + 200 and not missing,
                "recipients %d -> %d, missing %s" % (before, after_count, missing[:5]))
 
+        # A dynamic list: dynlist computes its members when it is read; the replica reads it again after
+        # recipients change.
+        ix.ldap("ldapadd", "dn: cn=Everyone,%s\nobjectClass: ixDistributionList\nobjectClass: ixRecipient\n"
+                "cn: Everyone\nmail: everyone@example.com\n"
+                "ixMemberURL: ldap:///%s??sub?(objectClass=ixMailUser)\n" % (RCP, RCP))
+        ans = probe.ask("wait-member everyone@example.com uid=alice,%s in 3000" % RCP)
+        report("dynamic_list_members", ans.startswith("ok"), ans)
+        t0 = time.time()
+        ix.ldap("ldapadd", user_ldif("hank", "Hank", "Moody", 8, "hank@example.com"))
+        ms = visible_ms(probe, t0, "wait-member everyone@example.com uid=hank,%s in 5000" % RCP)
+        report("dynamic_list_follows_new_user", ms is not None, "hank not in Everyone after 5 s")
+        print("dynamic list updated %.0f ms after a matching user was added" % (ms or -1))
+        t0 = time.time()
+        ix.ldap("ldapdelete", args=["uid=hank," + RCP])
+        ms = visible_ms(probe, t0, "wait-member everyone@example.com uid=hank,%s out 3000" % RCP)
+        report("dynamic_list_drops_deleted_user", ms is not None, "hank still in Everyone")
+
         t0 = time.time()
         ix.ldap("ldapadd", user_ldif("frank", "Frank", "Green", 6, "frank@example.com"))
         ms = visible_ms(probe, t0, "wait frank@example.com present 2000")
