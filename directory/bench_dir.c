@@ -374,6 +374,7 @@ int main(int argc, char **argv)
 {
 	(void)argc;
 	setenv("LDAPNOINIT", "1", 1);
+	atexit(cleanup); /* also after fatal(): stop the system and remove its folder */
 	char *ldapi = NULL;
 	if (setup(argv[0], &ldapi) != 0) {
 		cleanup();
