@@ -96,7 +96,8 @@ struct dir_recipient {
  * Returns IX_OK (fill *r; release it with dir_recipient_release) or IX_ENOTFOUND (also for an empty or too
  * long address, or one without '@'); *r is zeroed on failure. */
 int dir_resolve(struct dir *dir, const char *address, struct dir_recipient *r);
-/* The same, by DN (any spelling slapd considers equal for our case-insensitive naming attributes). */
+/* The same, by DN (any spelling slapd considers equal for our case-insensitive naming attributes). Only
+ * recipients are found: a server or other configuration entry gives IX_ENOTFOUND. */
 int dir_lookup_dn(struct dir *dir, const char *dn, struct dir_recipient *r);
 /* The same, by a user's login (uid, case-insensitive). */
 int dir_lookup_login(struct dir *dir, const char *login, struct dir_recipient *r);
