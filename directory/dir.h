@@ -26,7 +26,9 @@ struct dir;
  * accepted domains, recipient policies and connectors). It reconnects with backoff (100 ms doubling to 1 s)
  * whenever the session breaks and resumes from the last sync cookie; after a slapd restart the full present
  * list that arrives is diffed so entries deleted meanwhile disappear.
- * Returns at once (the directory need not be up): IX_OK, or IX_EINVAL (bad URI or suffix) with a message.
+ * Returns at once (the directory need not be up): IX_OK, or IX_EINVAL (bad URI or suffix) or IX_EIO (the
+ * thread cannot start) with a message. Dynamic lists (ixMemberURL) are re-read within about a second after
+ * recipients change (dynlist computes their members; the sync session alone would keep them stale).
  * Process-wide side effect: SIGPIPE is set to SIG_IGN if it was SIG_DFL (libldap writes to sockets slapd may
  * have closed; with the default action that kills the process). Call dir_wait_ready() before trusting answers. */
 int dir_open(const char *ldapi_uri, const char *suffix, struct dir **dir_r, struct buf *error_r);
