@@ -5,6 +5,7 @@
 #include "err.h"
 #include "evloop.h"
 #include "log.h"
+#include "maintenance.h"
 #include "metrics.h"
 #include "monitor.h"
 #include "provision.h"
@@ -39,6 +40,7 @@ struct service_def {
 static const struct service_def service_defs[] = {
 	{ "mta", "ix-mta" },
 	{ "smtpd", "ix-smtpd" },
+	{ "imapd", "ix-imapd" },
 	{ NULL, NULL }, /* the services (mta, smtpd, imapd, pop3d) are listed here as they are built */
 };
 
@@ -78,6 +80,8 @@ struct attendant {
 	struct evloop_timer address_timer;
 	struct metrics_server *metrics;
 	struct evloop_timer rotate_timer;
+	struct evloop_timer maint_timer;
+	struct maintenance maint;
 	int stopping;
 };
 
@@ -411,7 +415,21 @@ static void collect(struct attendant *a, struct monitor_facts *f)
 	fill_service(&f->services[f->service_count++], &a->slapd, now);
 	for (size_t i = 0; i < a->nservices && f->service_count < MONITOR_MAX_SERVICES; i++)
 		fill_service(&f->services[f->service_count++], &a->services[i], now);
+	f->maint_last_purge = a->maint.last_purge;
+	f->maint_last_check = a->maint.last_check;
+	f->maint_purged = a->maint.purged_total;
+	f->maint_quota_warnings = a->maint.quota_warnings_sent;
+	f->maint_check_problems = a->maint.check_problems;
 	monitor_warnings(f);
+}
+
+static void maint_tick(struct evloop *loop, struct evloop_timer *timer, void *ctx)
+{
+	(void)loop;
+	(void)timer;
+	struct attendant *a = ctx;
+	if (a->slapd.state == SVC_RUNNING)
+		maintenance_tick(&a->maint, a->cfg, a->dir, time(NULL));
 }
 
 static void render_metrics(void *ctx, struct buf *out)
@@ -446,6 +464,13 @@ static void on_control(struct evloop *loop, int fd, unsigned events, void *ctx)
 			buf_append_char(&out, '{');
 			monitor_json(&f, &out);
 			buf_append_str(&out, "}\n");
+		} else if (strcmp(req, "maintenance") == 0) {
+			maintenance_run_all(&a->maint, a->cfg, a->dir, time(NULL));
+			buf_printf(&out, "Maintenance done: %llu deleted items purged since start, %u quota warnings sent, "
+					 "store check: %d problems%s\n",
+				   a->maint.purged_total, a->maint.quota_warnings_sent, a->maint.check_problems,
+				   a->maint.last_error[0] ? "; last error: " : "");
+			buf_append_str(&out, a->maint.last_error);
 		} else if (strcmp(req, "status-text") == 0) {
 			collect(a, &f);
 			monitor_text(&f, &out);
@@ -610,6 +635,15 @@ int attendant_run(struct config *cfg, int ready_fd)
 	if (start_slapd(&a, &err) != IX_OK)
 		goto out_stop;
 	for (size_t i = 0; i < IX_ARRAY_LEN(service_defs) && service_defs[i].name != NULL; i++) {
+		/* a server without a role's programs (a directory-only server, a partial build) runs the rest */
+		char *program = xasprintf("%s/%s", a.bindir, service_defs[i].program);
+		int installed = access(program, X_OK) == 0;
+		free(program);
+		if (!installed) {
+			log_info("%s is not installed here (no %s beside interchange): not started", service_defs[i].name,
+				 service_defs[i].program);
+			continue;
+		}
 		struct service *svc = &a.services[a.nservices++];
 		svc->name = service_defs[i].name;
 		svc->program = service_defs[i].program;
@@ -635,6 +669,8 @@ int attendant_run(struct config *cfg, int ready_fd)
 		log_warn("the directory replica is not ready yet; address generation sweeps every %d ms meanwhile",
 			 ATTENDANT_ADDRESS_SWEEP_MS);
 	evloop_timer_start(a.loop, &a.address_timer, 0, ATTENDANT_ADDRESS_SWEEP_MS, address_tick, &a);
+	maintenance_init(&a.maint);
+	evloop_timer_start(a.loop, &a.maint_timer, MAINT_TICK_MS, MAINT_TICK_MS, maint_tick, &a);
 	evloop_timer_start(a.loop, &a.rotate_timer, ATTENDANT_LOG_CHECK_MS, ATTENDANT_LOG_CHECK_MS, rotate_tick, &a);
 	if (metrics_server_create(a.loop, cfg->ports[PORT_METRICS], render_metrics, &a, &a.metrics, &err) != IX_OK) {
 		buf_printf(&err, " (the metrics port %u; choose another with init --metrics-port)", cfg->ports[PORT_METRICS]);
@@ -649,6 +685,8 @@ out_stop:
 	a.stopping = 1;
 	evloop_timer_stop(a.loop, &a.address_timer);
 	evloop_timer_stop(a.loop, &a.rotate_timer);
+	evloop_timer_stop(a.loop, &a.maint_timer);
+	maintenance_free(&a.maint);
 	evloop_timer_stop(a.loop, &a.slapd.restart_timer);
 	prov_close(&a.prov);
 	metrics_server_destroy(&a.metrics);

@@ -1,6 +1,7 @@
 # attendant/ - the system attendant and the `interchange` command a person types.
 # Libraries from fragments that sort after this one are named with $$ (secondary expansion).
-ATTENDANT_SRCS := attendant/interchange.c attendant/attendant.c attendant/cmd_system.c attendant/cmd_recipients.c attendant/cmd_server.c attendant/cmd_store.c attendant/cmd_backup.c attendant/cmd_logs.c attendant/monitor.c attendant/metrics.c
+ATTENDANT_SRCS := attendant/interchange.c attendant/attendant.c attendant/cmd_system.c attendant/cmd_recipients.c attendant/cmd_server.c attendant/cmd_store.c attendant/cmd_backup.c attendant/cmd_logs.c attendant/monitor.c attendant/metrics.c \
+	attendant/maintenance.c
 PROGRAMS += $(BUILD)/interchange
 
 $(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) $$(NET_LIB) \
@@ -9,5 +10,6 @@ $(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(DIR_LIB) $$(DIRECTORY_LI
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_attendant
 $(BUILD)/tests/unit/test_attendant: $(call objs,tests/unit/test_attendant.c tests/unit/test.c attendant/metrics.c \
-		attendant/monitor.c) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(NET_LIB) $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(SSL_LIBS) $(SASL_LIBS)
+		attendant/monitor.c attendant/maintenance.c) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) \
+		$$(NET_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS)

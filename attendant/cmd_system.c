@@ -447,7 +447,7 @@ int cmd_stop(const char *data_dir, int argc, char **argv)
 
 /* ---- status ---- */
 
-static int ask_attendant(const struct config *cfg, const char *request, struct buf *answer)
+static int ask_attendant(const struct config *cfg, const char *request, int timeout_s, struct buf *answer)
 {
 	char *path = config_path(cfg, ATTENDANT_SOCK);
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -455,7 +455,7 @@ static int ask_attendant(const struct config *cfg, const char *request, struct b
 	if (strlen(path) < sizeof(sun.sun_path)) {
 		strcpy(sun.sun_path, path);
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		struct timeval tv = { 5, 0 };
+		struct timeval tv = { timeout_s, 0 };
 		if (fd >= 0) {
 			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 			if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 &&
@@ -510,7 +510,7 @@ int cmd_status(const char *data_dir, int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	struct buf answer = BUF_INIT;
 	int running = lock_held(&cfg, ATTENDANT_LOCK) &&
-		      ask_attendant(&cfg, json ? "status\n" : "status-text\n", &answer) == 0;
+		      ask_attendant(&cfg, json ? "status\n" : "status-text\n", 5, &answer) == 0;
 	char *uri = config_ldap_uri(&cfg), *ldapi = config_ldapi_uri(&cfg);
 	struct buf out = BUF_INIT;
 	if (json) {
@@ -559,4 +559,39 @@ int cmd_status(const char *data_dir, int argc, char **argv)
 	free(ldapi);
 	config_free(&cfg);
 	return running ? CLI_EXIT_OK : CLI_EXIT_NOT_RUNNING;
+}
+
+/* ---- maintenance ---- */
+
+int cmd_maintenance(const char *data_dir, int argc, char **argv)
+{
+	if (cli_wants_help(argc, argv)) {
+		fputs("usage: interchange maintenance run [--data DIR]\n\nRuns the scheduled housekeeping now: purge of "
+		      "deleted items past retention, quota warnings,\nand the store consistency check. The attendant "
+		      "otherwise runs them hourly, and the check\ndaily in the quiet hour (server setting "
+		      "maintenance.check_hour).\n",
+		      stdout);
+		return CLI_EXIT_OK;
+	}
+	if (argc != 2 || strcmp(argv[1], "run") != 0) {
+		cli_error("maintenance needs: run");
+		return CLI_EXIT_USAGE;
+	}
+	struct config cfg;
+	if (cli_load_config(data_dir, &cfg) < 0)
+		return CLI_EXIT_FAIL;
+	struct buf answer = BUF_INIT;
+	int ret = CLI_EXIT_OK;
+	if (!lock_held(&cfg, ATTENDANT_LOCK)) {
+		cli_error("Interchange is not running at %s: start it with 'interchange start'", cfg.data_dir);
+		ret = CLI_EXIT_FAIL;
+	} else if (ask_attendant(&cfg, "maintenance\n", 600, &answer) < 0) {
+		cli_error("the attendant did not answer");
+		ret = CLI_EXIT_FAIL;
+	} else {
+		fputs(buf_cstr(&answer), stdout);
+	}
+	buf_free(&answer);
+	config_free(&cfg);
+	return ret;
 }

@@ -21,6 +21,7 @@ static const struct cli_command commands[] = {
 	{ "mailbox", cmd_mailbox, "a user's mailbox: show (folders, counts, quota), recover deleted items" },
 	{ "store", cmd_store, "the information store: check [--repair]" },
 	{ "logs", cmd_logs, "a service's log: the last lines, or --follow" },
+	{ "maintenance", cmd_maintenance, "run the scheduled housekeeping now" },
 	{ "backup", cmd_backup, "consistent online backup of this server into a new folder" },
 	{ "restore", cmd_restore, "restore a backup into a new data folder" },
 	{ "server", cmd_server, "servers of the organisation: list, show, set SETTING VALUE" },

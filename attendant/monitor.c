@@ -63,6 +63,7 @@ void monitor_collect(const struct config *cfg, struct dir *dir, struct monitor_f
 {
 	memset(f, 0, sizeof(*f));
 	f->replica_last_change_age = -1;
+	f->maint_check_problems = -1;
 	if (dir != NULL) {
 		struct dir_status ds;
 		dir_status(dir, &ds);
@@ -119,6 +120,9 @@ void monitor_warnings(struct monitor_facts *f)
 		warn(f, "the TLS certificate expires in %lld days (%s)", f->cert_days_left, f->cert_not_after);
 	if (!f->replica_connected)
 		warn(f, "the attendant's directory replica is not connected");
+	if (f->maint_check_problems > 0)
+		warn(f, "the last store check found %d problems: run 'interchange store check --repair'",
+		     f->maint_check_problems);
 }
 
 void monitor_json_string(struct buf *out, const char *s)
@@ -156,6 +160,11 @@ void monitor_json(const struct monitor_facts *f, struct buf *out)
 		   f->replica_recipients, f->replica_changes, f->replica_reconnects, f->replica_last_change_age);
 	buf_printf(out, ", \"store\": {\"bytes\": %llu}, \"disk\": {\"free_bytes\": %llu, \"total_bytes\": %llu}",
 		   f->store_bytes, f->disk_free, f->disk_total);
+	buf_printf(out,
+		   ", \"maintenance\": {\"last_purge\": %lld, \"last_check\": %lld, \"purged\": %llu, "
+		   "\"quota_warnings\": %u, \"check_problems\": %d}",
+		   f->maint_last_purge, f->maint_last_check, f->maint_purged, f->maint_quota_warnings,
+		   f->maint_check_problems);
 	buf_printf(out, ", \"certificate\": {\"not_after\": ");
 	monitor_json_string(out, f->cert_not_after);
 	buf_printf(out, ", \"days_left\": %lld}, \"warnings\": [", f->cert_days_left);

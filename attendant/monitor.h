@@ -34,6 +34,11 @@ struct monitor_facts {
 	unsigned long long disk_free, disk_total; /* of the data folder's file system */
 	long long cert_days_left;          /* -1 when the certificate cannot be read */
 	char cert_not_after[32];           /* ISO 8601, or "" */
+	/* maintenance */
+	long long maint_last_purge, maint_last_check; /* seconds since the epoch; 0: not yet */
+	unsigned long long maint_purged;
+	unsigned maint_quota_warnings;
+	int maint_check_problems; /* -1: no check yet */
 	char warnings[8][160];
 	size_t warning_count;
 };

@@ -44,6 +44,10 @@ static const struct setting_def defs[SET_COUNT] = {
 				       "default mailbox message limit (0: none)" },
 	[SET_STORE_QUOTA_WARN_PERCENT] = { "store.quota_warn_percent", 90, 1, 100, "percent",
 					   "quota use at which the owner is warned" },
+	[SET_MAINT_CHECK_HOUR] = { "maintenance.check_hour", 3, 0, 23, "hour (UTC)",
+				   "quiet hour of the nightly store consistency check" },
+	[SET_MAINT_ORPHAN_GRACE_DAYS] = { "maintenance.orphan_grace_days", 30, 0, 3650, "days",
+					  "how long a deleted user's mailbox is kept before it is removed" },
 };
 
 const struct setting_def *setting_def(enum setting_id id)

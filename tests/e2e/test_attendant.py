@@ -141,6 +141,15 @@ def backup_and_restore_round_trip():
 
 
 @test
+def maintenance_runs_on_request():
+    s = system()
+    r = s.cli("maintenance", "run", timeout=300)
+    assert r.returncode == 0 and "Maintenance done" in r.stdout, r.stdout + r.stderr
+    m = status()["maintenance"]
+    assert m["last_check"] > 0 and m["check_problems"] == 0 and m["last_purge"] > 0, m
+
+
+@test
 def stop_leaves_no_process():
     s = system()
     pids = [x["pid"] for x in status()["services"] if x["pid"]]

@@ -1,6 +1,7 @@
 /* test_attendant.c - unit tests for the attendant's pure parts: the metrics endpoint's request parser and
  * the monitoring renderers. */
 #include "test.h"
+#include "maintenance.h"
 #include "metrics.h"
 #include "monitor.h"
 
@@ -58,4 +59,20 @@ static void renders_facts(void)
 	buf_free(&b);
 }
 
-TEST_MAIN("attendant", TEST_CASE(parses_request_lines), TEST_CASE(renders_facts))
+static void quota_message_is_a_valid_message(void)
+{
+	struct buf b = BUF_INIT;
+	maintenance_quota_message("example.com", "Amy Pond", "amy.pond@example.com", 950 * 1024, 1000 * 1024,
+				  1795744715, &b);
+	test_assert(strncmp(b.data, "From: System Attendant <postmaster@example.com>\r\n", 49) == 0);
+	test_assert(strstr(b.data, "\r\nTo: Amy Pond <amy.pond@example.com>\r\n") != NULL);
+	test_assert(strstr(b.data, "\r\nDate: ") != NULL && strstr(b.data, "\r\nMessage-ID: <quota.") != NULL);
+	test_assert(strstr(b.data, "\r\nAuto-Submitted: auto-generated\r\n\r\n") != NULL);
+	test_assert(strstr(b.data, "950 KB of its 1000 KB limit (95%)") != NULL);
+	/* every line ends in CRLF */
+	for (size_t i = 0; i < b.len; i++)
+		test_assert(b.data[i] != '\n' || (i > 0 && b.data[i - 1] == '\r'));
+	buf_free(&b);
+}
+
+TEST_MAIN("attendant", TEST_CASE(quota_message_is_a_valid_message), TEST_CASE(parses_request_lines), TEST_CASE(renders_facts))

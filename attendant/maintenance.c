@@ -1,0 +1,248 @@
+/* maintenance.c - scheduled housekeeping run by the attendant (see maintenance.h). Settings come from this
+ * server's directory entry (retention days, quiet hour, default quotas); the store is opened for each run and
+ * closed after, so the attendant holds no LMDB handle across the services it forks. */
+#include "maintenance.h"
+#include "dir.h"
+#include "err.h"
+#include "ldap_util.h"
+#include "log.h"
+#include "settings.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void maintenance_init(struct maintenance *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->check_problems = -1;
+}
+
+void maintenance_free(struct maintenance *m)
+{
+	free(m->warned_guid);
+	free(m->warned_at);
+	memset(m, 0, sizeof(*m));
+}
+
+/* This server's settings, read from its directory entry (over ldapi, as the administrator). */
+static void load_settings(const struct config *cfg, struct settings *st)
+{
+	settings_load(st, NULL, 0);
+	char *uri = config_ldapi_uri(cfg);
+	LDAP *ld;
+	struct buf err = BUF_INIT;
+	if (ldapu_connect_external(uri, &ld, &err) == IX_OK) {
+		char *attrs[] = { "ixServerSetting", NULL };
+		LDAPMessage *res = NULL;
+		if (ldap_search_ext_s(ld, cfg->server_dn, LDAP_SCOPE_BASE, "(objectClass=ixServer)", attrs, 0, NULL, NULL,
+				      NULL, 1, &res) == LDAP_SUCCESS) {
+			LDAPMessage *e = ldap_first_entry(ld, res);
+			struct berval **vals = e != NULL ? ldap_get_values_len(ld, e, "ixServerSetting") : NULL;
+			size_t n = 0;
+			while (vals != NULL && vals[n] != NULL)
+				n++;
+			char **strs = xcalloc(n + 1, sizeof(char *));
+			for (size_t i = 0; i < n; i++)
+				strs[i] = xstrndup(vals[i]->bv_val, vals[i]->bv_len);
+			settings_load(st, (const char *const *)strs, n);
+			for (size_t i = 0; i < n; i++)
+				free(strs[i]);
+			free(strs);
+			ldap_value_free_len(vals);
+		}
+		ldap_msgfree(res);
+		ldap_unbind_ext_s(ld, NULL, NULL);
+	}
+	buf_free(&err);
+	free(uri);
+}
+
+static struct store *open_store(const struct config *cfg, struct maintenance *m)
+{
+	struct store *st = NULL;
+	char *path = config_path(cfg, "store");
+	struct buf err = BUF_INIT;
+	if (store_open(path, NULL, &st, &err) != IX_OK) {
+		snprintf(m->last_error, sizeof(m->last_error), "cannot open the store: %s", buf_cstr(&err));
+		log_error("maintenance: %s", m->last_error);
+		st = NULL;
+	}
+	buf_free(&err);
+	free(path);
+	return st;
+}
+
+static void purge(struct maintenance *m, const struct config *cfg, const struct settings *set, time_t now)
+{
+	struct store *st = open_store(cfg, m);
+	if (st == NULL)
+		return;
+	size_t count = 0;
+	struct buf err = BUF_INIT;
+	int64_t older = (int64_t)now - (int64_t)set->v[SET_STORE_RETENTION_DAYS] * 86400;
+	if (store_retention_purge(st, NULL, older, &count, &err) != IX_OK) {
+		snprintf(m->last_error, sizeof(m->last_error), "retention purge: %s", buf_cstr(&err));
+		log_error("maintenance: %s", m->last_error);
+	} else if (count > 0) {
+		log_info("maintenance: purged %zu deleted items past %llu days of retention", count,
+			 set->v[SET_STORE_RETENTION_DAYS]);
+	}
+	m->purged_total += count;
+	m->last_purge = now;
+	buf_free(&err);
+	store_close(&st);
+}
+
+void maintenance_quota_message(const char *domain, const char *to_name, const char *to_addr,
+			       unsigned long long used, unsigned long long limit, time_t now, struct buf *out)
+{
+	char date[64];
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	unsigned pct = limit > 0 ? (unsigned)(used * 100 / limit) : 0;
+	buf_printf(out,
+		   "From: System Attendant <postmaster@%s>\r\nTo: %s <%s>\r\nSubject: Your mailbox is almost full\r\n"
+		   "Date: %s\r\nMessage-ID: <quota.%lld.%s@%s>\r\nMIME-Version: 1.0\r\n"
+		   "Content-Type: text/plain; charset=utf-8\r\nAuto-Submitted: auto-generated\r\n\r\n"
+		   "Your mailbox uses %llu KB of its %llu KB limit (%u%%).\r\n\r\n"
+		   "When it is full, new mail is refused. Delete messages you no longer need, or empty\r\n"
+		   "Deleted Items and Junk, to make room.\r\n",
+		   domain, to_name, to_addr, date, (long long)now, to_addr, domain, used / 1024, limit / 1024, pct);
+}
+
+struct guid_lookup {
+	const char *guid;
+	char *name, *addr;
+	long long quota_bytes;
+};
+
+static void find_guid(void *ctx, const struct dir_recipient *r)
+{
+	struct guid_lookup *g = ctx;
+	if (g->name == NULL && r->mailbox_guid != NULL && strcasecmp(r->mailbox_guid, g->guid) == 0 &&
+	    r->primary_address != NULL) {
+		g->name = xstrdup(r->display_name != NULL ? r->display_name : r->primary_address);
+		g->addr = xstrdup(r->primary_address);
+		g->quota_bytes = r->quota_bytes;
+	}
+}
+
+static void quota_warnings(struct maintenance *m, const struct config *cfg, struct dir *dir,
+			   const struct settings *set, time_t now)
+{
+	m->last_quota = now;
+	if (dir == NULL)
+		return;
+	struct store *st = open_store(cfg, m);
+	if (st == NULL)
+		return;
+	struct buf list = BUF_INIT, err = BUF_INIT;
+	if (store_quota_warned(st, &list, &err) != IX_OK) {
+		log_error("maintenance: quota warnings: %s", buf_cstr(&err));
+		goto out;
+	}
+	if (list.len == 0)
+		goto out;
+	for (char *save = NULL, *guid = strtok_r(list.data, "\n", &save); guid != NULL; guid = strtok_r(NULL, "\n", &save)) {
+		size_t i;
+		for (i = 0; i < m->warned_count; i++)
+			if (strcasecmp(m->warned_guid[i], guid) == 0)
+				break;
+		if (i < m->warned_count && now - m->warned_at[i] < MAINT_QUOTA_REPEAT_S)
+			continue;
+		struct guid_lookup g = { guid, NULL, NULL, 0 };
+		dir_foreach_recipient(dir, find_guid, &g);
+		if (g.addr == NULL)
+			continue; /* no user owns it (any more): not ours to warn */
+		struct store_quota_use use;
+		unsigned long long limit = g.quota_bytes > 0 ? (unsigned long long)g.quota_bytes : set->v[SET_STORE_QUOTA_BYTES];
+		if (store_quota_get(st, guid, &use, &err) == IX_OK) {
+			struct buf msg = BUF_INIT;
+			maintenance_quota_message(cfg->domain, g.name, g.addr, use.bytes, limit, now, &msg);
+			struct store_target t = { .guid = guid };
+			struct store_append req = { .data = msg.data, .len = msg.len, .targets = &t, .ntargets = 1 };
+			if (store_append(st, &req, &err) == IX_OK) {
+				log_info("maintenance: warned %s that the mailbox is almost full", g.addr);
+				m->quota_warnings_sent++;
+				if (i == m->warned_count && m->warned_count < MAINT_MAX_WARNED) {
+					m->warned_guid = xrealloc(m->warned_guid, (m->warned_count + 1) * sizeof(*m->warned_guid));
+					m->warned_at = xrealloc(m->warned_at, (m->warned_count + 1) * sizeof(*m->warned_at));
+					snprintf(m->warned_guid[i], sizeof(m->warned_guid[i]), "%s", guid);
+					m->warned_count++;
+				}
+				if (i < m->warned_count)
+					m->warned_at[i] = now;
+			} else {
+				log_warn("maintenance: could not warn %s: %s", g.addr, buf_cstr(&err));
+			}
+			buf_free(&msg);
+		}
+		buf_reset(&err);
+		free(g.name);
+		free(g.addr);
+	}
+out:
+	buf_free(&list);
+	buf_free(&err);
+	store_close(&st);
+}
+
+static void check(struct maintenance *m, const struct config *cfg, time_t now)
+{
+	m->last_check = now;
+	struct store *st = open_store(cfg, m);
+	if (st == NULL)
+		return;
+	struct buf report = BUF_INIT, err = BUF_INIT;
+	unsigned problems = 0;
+	if (store_check(st, 0, &report, &problems, &err) != IX_OK) {
+		log_error("maintenance: store check failed: %s", buf_cstr(&err));
+	} else {
+		m->check_problems = (int)problems;
+		if (problems > 0)
+			log_warn("maintenance: store check found %u problems: run 'interchange store check --repair'",
+				 problems);
+		else
+			log_info("maintenance: store check clean");
+	}
+	buf_free(&report);
+	buf_free(&err);
+	store_close(&st);
+}
+
+void maintenance_tick(struct maintenance *m, const struct config *cfg, struct dir *dir, time_t now)
+{
+	struct settings set;
+	int loaded = 0;
+	if (now - m->last_purge >= MAINT_PURGE_INTERVAL_S) {
+		load_settings(cfg, &set);
+		loaded = 1;
+		purge(m, cfg, &set, now);
+	}
+	if (now - m->last_quota >= MAINT_QUOTA_INTERVAL_S) {
+		if (!loaded)
+			load_settings(cfg, &set);
+		loaded = 1;
+		quota_warnings(m, cfg, dir, &set, now);
+	}
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	if (now - m->last_check >= 23 * 3600) {
+		if (!loaded)
+			load_settings(cfg, &set);
+		if ((unsigned long long)tm.tm_hour == set.v[SET_MAINT_CHECK_HOUR])
+			check(m, cfg, now);
+	}
+}
+
+void maintenance_run_all(struct maintenance *m, const struct config *cfg, struct dir *dir, time_t now)
+{
+	struct settings set;
+	load_settings(cfg, &set);
+	purge(m, cfg, &set, now);
+	quota_warnings(m, cfg, dir, &set, now);
+	check(m, cfg, now);
+}

@@ -1,0 +1,42 @@
+/* maintenance.h - the attendant's scheduled housekeeping: purge of deleted items past retention (hourly),
+ * quota warning messages to users over their warning level (hourly, at most one a day each), and the store
+ * consistency check in the quiet hour (daily). Each run is logged and its outcome kept for status. */
+#ifndef IX_MAINTENANCE_H
+#define IX_MAINTENANCE_H
+
+#include <time.h>
+#include "buf.h"
+#include "config.h"
+
+struct dir;
+
+#define MAINT_TICK_MS 60000
+#define MAINT_PURGE_INTERVAL_S 3600
+#define MAINT_QUOTA_INTERVAL_S 3600
+#define MAINT_QUOTA_REPEAT_S 86400
+#define MAINT_MAX_WARNED 100000
+
+struct maintenance {
+	time_t last_purge, last_quota, last_check;
+	unsigned long long purged_total;     /* retained messages dropped since start */
+	unsigned quota_warnings_sent;
+	int check_problems;                   /* -1: no check yet */
+	char last_error[160];
+	/* private: when each warned mailbox was last told (GUID -> time) */
+	char (*warned_guid)[33];
+	time_t *warned_at;
+	size_t warned_count;
+};
+
+void maintenance_init(struct maintenance *m);
+void maintenance_free(struct maintenance *m);
+/* Runs whatever is due at now. dir (the attendant's replica) maps mailboxes to users; may be NULL. */
+void maintenance_tick(struct maintenance *m, const struct config *cfg, struct dir *dir, time_t now);
+/* Forces every task now (interchange maintenance run, and tests). */
+void maintenance_run_all(struct maintenance *m, const struct config *cfg, struct dir *dir, time_t now);
+
+/* Writes the quota warning message for one user into out (pure; for tests). */
+void maintenance_quota_message(const char *domain, const char *to_name, const char *to_addr,
+			       unsigned long long used, unsigned long long limit, time_t now, struct buf *out);
+
+#endif
