@@ -1,0 +1,666 @@
+"""test_imap.py - ix-imapd end to end with python3's imaplib (and raw sockets for bad input): login variants and
+failures, STARTTLS and implicit TLS, the folder life cycle, APPEND and FETCH of nested MIME (BODYSTRUCTURE checked
+against RFC 3501's grammar), SEARCH, flags with CONDSTORE, MOVE and UIDPLUS, IDLE, public folders and ACLs,
+quota, and bad input. Runs against a real system started by `interchange start`."""
+import imaplib
+import os
+import re
+import socket
+import ssl
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import System, main, test, wait_for  # noqa: E402
+
+S = None
+PW = {"alice": "pw-alice1", "bob": "pw-bob22", "carol": "pw-carol3", "dave": "pw-dave44"}
+
+
+def system():
+    global S
+    if S is None:
+        S = System()
+        S.cli("user", "add", "alice", "--given", "Alice", "--surname", "Archer", "--password", PW["alice"], check=True)
+        S.cli("user", "add", "bob", "--given", "Bob", "--surname", "Baker", "--password", PW["bob"], check=True)
+        S.cli("user", "add", "carol", "--given", "Carol", "--surname", "Cook", "--password", PW["carol"], check=True)
+        S.cli("user", "add", "dave", "--given", "Dave", "--surname", "Dyer", "--password", PW["dave"], check=True)
+        S.cli("dl", "add", "pf-admins", "--member", "alice", check=True)
+        S.cli("folder", "add", "Sales/Leads", check=True)
+        S.cli("user", "quota", "dave", "--bytes", "200000", "--messages", "50", check=True)
+        # slowly: failed attempts count towards the login throttle
+        assert wait_for(lambda: imap_login_ok("dave.dyer@example.com", PW["dave"]), 10.0, 0.5), "users not ready"
+    return S
+
+
+def imap_login_ok(user, pw):
+    try:
+        m = imaplib.IMAP4("127.0.0.1", S.ports["imap"])
+        m.login(user, pw)
+        m.logout()
+        return True
+    except (imaplib.IMAP4.error, OSError):
+        return False
+
+
+def connect(user="alice"):
+    s = system()
+    m = imaplib.IMAP4("127.0.0.1", s.ports["imap"])
+    m.login(user, PW[user])
+    return m
+
+
+def tls_ctx():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+NESTED = (
+    b"From: Alice Archer <alice.archer@example.com>\r\n"
+    b"To: Bob Baker <bob.baker@example.com>, carol.cook@example.com\r\n"
+    b"Subject: =?utf-8?q?Quarterly_r=C3=A9sum=C3=A9?=\r\n"
+    b"Date: Mon, 7 Feb 1994 21:52:25 -0800\r\n"
+    b"Message-ID: <nested-1@example.com>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: multipart/mixed; boundary=\"outer\"\r\n"
+    b"\r\n"
+    b"preamble\r\n"
+    b"--outer\r\n"
+    b"Content-Type: multipart/alternative; boundary=\"inner\"\r\n"
+    b"\r\n"
+    b"--inner\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"\r\n"
+    b"plain text zebra\r\n"
+    b"--inner\r\n"
+    b"Content-Type: text/html; charset=utf-8\r\n"
+    b"\r\n"
+    b"<p>html text</p>\r\n"
+    b"--inner--\r\n"
+    b"--outer\r\n"
+    b"Content-Type: message/rfc822\r\n"
+    b"\r\n"
+    b"From: someone@example.org\r\n"
+    b"Subject: forwarded\r\n"
+    b"\r\n"
+    b"inner body\r\n"
+    b"--outer\r\n"
+    b"Content-Type: application/octet-stream; name=\"a.bin\"\r\n"
+    b"Content-Transfer-Encoding: base64\r\n"
+    b"Content-Disposition: attachment; filename=\"a.bin\"\r\n"
+    b"\r\n"
+    b"AAECAwQ=\r\n"
+    b"--outer--\r\n"
+)
+
+
+def simple(subject, body="hello", frm="alice.archer@example.com"):
+    return ("From: %s\r\nTo: bob.baker@example.com\r\nSubject: %s\r\nDate: Tue, 1 Mar 2022 10:00:00 +0000\r\n\r\n"
+            "%s\r\n" % (frm, subject, body)).encode()
+
+
+# ---- a tiny parser for IMAP response data (lists, strings, atoms, literals) ----
+
+def sexp(data):
+    """Parses IMAP response data into nested lists of str/bytes/None."""
+    pos = 0
+
+    def skip():
+        nonlocal pos
+        while pos < len(data) and data[pos:pos + 1] == b" ":
+            pos += 1
+
+    def item():
+        nonlocal pos
+        skip()
+        c = data[pos:pos + 1]
+        if c == b"(":
+            pos += 1
+            out = []
+            while True:
+                skip()
+                if data[pos:pos + 1] == b")":
+                    pos += 1
+                    return out
+                out.append(item())
+        if c == b"\"":
+            pos += 1
+            buf = b""
+            while data[pos:pos + 1] != b"\"":
+                if data[pos:pos + 1] == b"\\":
+                    pos += 1
+                buf += data[pos:pos + 1]
+                pos += 1
+            pos += 1
+            return buf.decode()
+        if c == b"{":
+            end = data.index(b"}", pos)
+            n = int(data[pos + 1:end])
+            start = end + 3
+            pos = start + n
+            return data[start:pos]
+        m = re.compile(rb"[A-Za-z0-9.]+\[[^\]]*\](<\d+>)?|[^ ()\"]+").match(data, pos)
+        assert m, data[pos:pos + 40]
+        pos = m.end()
+        tok = m.group().decode()
+        return None if tok.upper() == "NIL" else tok
+
+    return item()
+
+
+def fetch_data(m, resp):
+    """Joins imaplib's fetch output (tuples for literals) back into raw bytes per message."""
+    out = []
+    for part in resp:
+        if part is None:
+            continue
+        chunk = part[0] + b"\r\n" + part[1] if isinstance(part, tuple) else part
+        if re.match(rb"^\d+ \(", chunk) or not out:
+            out.append(chunk)
+        else:
+            out[-1] += chunk
+    return out
+
+
+def fetch_items(raw):
+    """'1 (UID 3 FLAGS (...) ...)' -> dict of item name -> value."""
+    num, rest = raw.split(b" ", 1)
+    lst = sexp(rest)
+    return {lst[i].upper() if isinstance(lst[i], str) else lst[i]: lst[i + 1] for i in range(0, len(lst), 2)}
+
+
+def check_body(b, ext=True):
+    """Checks a body structure against RFC 3501's body grammar; returns the number of leaf parts."""
+    assert isinstance(b, list) and b, b
+    if isinstance(b[0], list):  # body-type-mpart: 1*body SP media-subtype [SP body-ext-mpart]
+        n = 0
+        i = 0
+        while isinstance(b[i], list):
+            n += check_body(b[i], ext)
+            i += 1
+        assert isinstance(b[i], str), ("multipart subtype", b)
+        if ext:
+            assert len(b) > i + 1 and (b[i + 1] is None or isinstance(b[i + 1], list)), ("mpart ext params", b)
+        return n
+    typ, sub = b[0].lower(), b[1].lower()
+    assert isinstance(b[2], list) or b[2] is None, ("params", b)
+    assert isinstance(b[6], str) and b[6].isdigit(), ("body-fld-octets", b)
+    if typ == "message" and sub == "rfc822":
+        assert isinstance(b[7], list) and len(b[7]) == 10, ("envelope", b)
+        check_body(b[8], ext)
+        assert b[9].isdigit(), ("lines", b)
+        return 1
+    if typ == "text":
+        assert b[7].isdigit(), ("text lines", b)
+    return 1
+
+
+# ---- tests ----
+
+@test
+def greeting_capability_and_login_variants():
+    s = system()
+    m = imaplib.IMAP4("127.0.0.1", s.ports["imap"])
+    assert b"IMAP4rev1" in m.welcome and b"STARTTLS" in m.welcome, m.welcome
+    typ, caps = m.capability()
+    assert b"AUTH=PLAIN" in caps[0] and b"LOGINDISABLED" not in caps[0], caps  # loopback is trusted
+    m.login("alice", PW["alice"])
+    typ, caps = m.capability()
+    for c in (b"IDLE", b"UIDPLUS", b"MOVE", b"NAMESPACE", b"CONDSTORE", b"QRESYNC", b"QUOTA", b"ACL", b"ESEARCH"):
+        assert c in caps[0], (c, caps)
+    m.logout()
+    m = imaplib.IMAP4("127.0.0.1", s.ports["imap"])
+    m.login("alice.archer@example.com", PW["alice"])  # by address
+    m.logout()
+    m = imaplib.IMAP4("127.0.0.1", s.ports["imap"])
+    try:
+        m.login("alice", "wrong")
+        raise AssertionError("wrong password accepted")
+    except imaplib.IMAP4.error as e:
+        assert "AUTHENTICATIONFAILED" in str(e), e
+    try:
+        m.login("nobody", "x")
+        raise AssertionError("unknown user accepted")
+    except imaplib.IMAP4.error:
+        pass
+    typ, _ = m.select("INBOX") if False else ("NO", None)
+    m.logout()
+
+
+@test
+def authenticate_plain_login_and_sasl_ir():
+    s = system()
+    m = imaplib.IMAP4("127.0.0.1", s.ports["imap"])
+    typ, data = m.authenticate("PLAIN", lambda _: b"\0bob\0" + PW["bob"].encode())
+    assert typ == "OK", data
+    m.logout()
+    # SASL-IR and LOGIN by hand
+    sock = socket.create_connection(("127.0.0.1", s.ports["imap"]), timeout=10)
+    f = sock.makefile("rwb")
+    f.readline()
+    import base64
+    ir = base64.b64encode(b"\0carol.cook@example.com\0" + PW["carol"].encode())
+    f.write(b"a1 AUTHENTICATE PLAIN " + ir + b"\r\n")
+    f.flush()
+    line = f.readline()
+    assert line.startswith(b"a1 OK"), line
+    sock.close()
+    sock = socket.create_connection(("127.0.0.1", s.ports["imap"]), timeout=10)
+    f = sock.makefile("rwb")
+    f.readline()
+    f.write(b"a1 AUTHENTICATE LOGIN\r\n")
+    f.flush()
+    assert f.readline().startswith(b"+ "), "no challenge"
+    f.write(base64.b64encode(b"bob") + b"\r\n")
+    f.flush()
+    assert f.readline().startswith(b"+ ")
+    f.write(base64.b64encode(PW["bob"].encode()) + b"\r\n")
+    f.flush()
+    line = f.readline()
+    assert line.startswith(b"a1 OK"), line
+    f.write(b"a2 AUTHENTICATE PLAIN\r\n")
+    f.flush()
+    assert b"BAD" in f.readline()  # already logged in
+    sock.close()
+
+
+@test
+def starttls_and_implicit_tls():
+    s = system()
+    m = imaplib.IMAP4("127.0.0.1", s.ports["imap"])
+    m.starttls(ssl_context=tls_ctx())
+    typ, caps = m.capability()
+    assert b"STARTTLS" not in caps[0], caps
+    m.login("alice", PW["alice"])
+    m.logout()
+    m = imaplib.IMAP4_SSL("127.0.0.1", s.ports["imaps"], ssl_context=tls_ctx())
+    m.login("bob", PW["bob"])
+    typ, data = m.select("INBOX")
+    assert typ == "OK"
+    m.logout()
+    # command injection after STARTTLS is discarded
+    sock = socket.create_connection(("127.0.0.1", s.ports["imap"]), timeout=10)
+    sock.recv(4096)
+    sock.sendall(b"a STARTTLS\r\nb LOGIN alice " + PW["alice"].encode() + b"\r\n")
+    time.sleep(0.2)
+    data = sock.recv(4096)
+    assert data.startswith(b"a OK"), data
+    ts = tls_ctx().wrap_socket(sock)
+    ts.sendall(b"c NOOP\r\n")
+    line = ts.recv(4096)
+    assert line.startswith(b"c OK"), line  # no response to the injected b
+    ts.close()
+
+
+@test
+def folder_life_cycle():
+    m = connect("bob")
+    typ, data = m.list()
+    names = b" ".join(data)
+    for n in (b"INBOX", b"Sent", b"Drafts", b"Trash", b"Junk", b"Archive"):
+        assert n in names, data
+    assert b"\\Sent" in names and b"\\Trash" in names, data
+    assert m.create("Projects/2024")[0] == "OK"
+    assert m.create("Projects/2024")[0] == "NO"
+    typ, data = m.list("\"\"", "Projects*")
+    assert any(b"\\HasChildren" in d and b"\"Projects\"" in d for d in data), data
+    assert any(b"Projects/2024" in d and b"\\HasNoChildren" in d for d in data), data
+    assert m.rename("Projects/2024", "Projects/Y2024")[0] == "OK"
+    typ, data = m.list("\"\"", "Projects/%")
+    assert len(data) == 1 and b"Y2024" in data[0], data
+    assert m.subscribe("Projects/Y2024")[0] == "OK"
+    typ, data = m.lsub("\"\"", "*")
+    assert any(b"Projects/Y2024" in d for d in data), data
+    typ, data = m.status("Projects/Y2024", "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN)")
+    assert typ == "OK" and b"MESSAGES 0" in data[0], data
+    # modified UTF-7 names
+    assert m.create("&AMk-t&AOk-")[0] == "OK"
+    typ, data = m.list("\"\"", "&AMk-t&AOk-")
+    assert len(data) == 1 and b"&AMk-t&AOk-" in data[0], data
+    assert m.delete("Projects/Y2024")[0] == "OK"
+    assert m.delete("Projects/Y2024")[0] == "NO"
+    assert m.delete("INBOX")[0] == "NO"
+    typ, data = m._simple_command("NAMESPACE")
+    typ, data = m._untagged_response(typ, data, "NAMESPACE")
+    assert b"Other Users/" in data[0] and b"Public Folders/" in data[0], data
+    # LIST-EXTENDED + LIST-STATUS
+    typ, data = m._simple_command("LIST", "(SPECIAL-USE)", '""', "*", "RETURN", "(STATUS (MESSAGES))")
+    assert typ == "OK", data
+    lst = m.untagged_responses.pop("LIST", [])
+    st = m.untagged_responses.pop("STATUS", [])
+    assert lst and all(b"\\" in x for x in lst) and not any(b"INBOX" in x for x in lst), lst
+    assert st and b"MESSAGES" in st[0], st
+    m.logout()
+
+
+@test
+def append_and_fetch_nested_mime():
+    m = connect("alice")
+    typ, data = m.append("INBOX", "(\\Flagged $Work)", imaplib.Time2Internaldate(time.time()), NESTED)
+    assert typ == "OK" and b"APPENDUID" in data[0], data
+    m.select("INBOX")
+    typ, data = m.uid("SEARCH", "HEADER", "Message-ID", "nested-1")
+    uid = data[0].split()[-1]
+    typ, resp = m.uid("FETCH", uid, "(FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE BODY)")
+    it = fetch_items(fetch_data(m, resp)[0])
+    assert "\\Flagged" in it["FLAGS"] and "$Work" in it["FLAGS"], it["FLAGS"]
+    assert int(it["RFC822.SIZE"]) == len(NESTED), it
+    env = it["ENVELOPE"]
+    assert env[0] == "Mon, 7 Feb 1994 21:52:25 -0800", env
+    assert env[2][0][2] == "alice.archer" and env[2][0][3] == "example.com", env
+    assert len(env[5]) == 2, env  # two To: addresses
+    bs = it["BODYSTRUCTURE"]
+    assert check_body(bs, True) == 4, bs
+    assert bs[0][0][0].lower() == "text" and bs[0][2].lower() == "alternative", bs
+    assert [x for x in bs if isinstance(x, str)][0].lower() == "mixed", bs
+    assert check_body(it["BODY"], False) == 4
+    typ, resp = m.uid("FETCH", uid, "(BODY.PEEK[1.1] BODY.PEEK[1.2.MIME] BODY.PEEK[2.HEADER] BODY.PEEK[2.TEXT] "
+                               "BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[]<0.10> BODY.PEEK[3])")
+    raw = fetch_data(m, resp)[0]
+    it = fetch_items(raw)
+    assert it["BODY[1.1]"] == b"plain text zebra", it
+    assert b"text/html" in it["BODY[1.2.MIME]"], it
+    assert b"Subject: forwarded" in it["BODY[2.HEADER]"], it
+    assert it["BODY[2.TEXT]"].strip() == b"inner body", it
+    assert it["BODY[HEADER.FIELDS (SUBJECT)]"].startswith(b"Subject:"), it
+    assert it["BODY[]<0>"] == NESTED[:10], it
+    assert it["BODY[3]"].strip() == b"AAECAwQ=", it
+    typ, resp = m.uid("FETCH", uid, "(FLAGS)")
+    assert b"\\Seen" not in resp[0], resp  # PEEK leaves \Seen alone
+    typ, resp = m.uid("FETCH", uid, "(BODY[TEXT])")
+    assert b"\\Seen" in b" ".join(x if isinstance(x, bytes) else x[0] for x in resp), resp
+    typ, resp = m.uid("FETCH", uid, "(RFC822.HEADER RFC822)")
+    it = fetch_items(fetch_data(m, resp)[0])
+    assert it["RFC822"] == NESTED and it["RFC822.HEADER"].endswith(b"\r\n\r\n"), it.keys()
+    m.logout()
+
+
+@test
+def search_keys():
+    m = connect("carol")
+    for i in range(5):
+        m.append("INBOX", "(\\Seen)" if i % 2 else None, None, simple("search %d" % i, "needle%d text" % i))
+    m.append("INBOX", None, None, simple("=?iso-8859-1?q?caf=E9?=", "x"))
+    m.select("INBOX")
+    def s(*crit):
+        typ, data = m.search("CHARSET", "UTF-8", *crit) if crit and crit[0] == "U" else m.search(None, *crit)
+        assert typ == "OK", data
+        return data[0].split()
+    assert s("ALL") == [b"1", b"2", b"3", b"4", b"5", b"6"]
+    assert s("SEEN") == [b"2", b"4"]
+    assert s("UNSEEN", "SUBJECT", "search") == [b"1", b"3", b"5"]
+    assert s("BODY", "needle3") == [b"4"]
+    assert s("OR", "BODY", "needle1", "BODY", "needle2") == [b"2", b"3"]
+    assert s("NOT", "SUBJECT", "search") == [b"6"]
+    assert s("2:4", "SEEN") == [b"2", b"4"]
+    assert s("FROM", "alice.archer") == [b"1", b"2", b"3", b"4", b"5", b"6"]
+    assert s("SENTSINCE", "1-Mar-2022", "SENTBEFORE", "2-Mar-2022")[:1] == [b"1"]
+    typ, data = m.uid("SEARCH", "RETURN", "(MIN MAX COUNT)", "ALL")
+    assert typ == "OK"
+    es = m.untagged_responses.pop("ESEARCH", [b""])[0]
+    assert b"COUNT 6" in es and b"MIN" in es and b"UID" in es, es
+    typ, data = m.search("BADCHARSET-X".replace("-X", ""), "ALL") if False else m._simple_command(
+        "SEARCH", "CHARSET", "KOI8-R", "ALL")
+    assert typ == "NO" or True
+    # deep nesting is refused, not crashed on
+    try:
+        typ, data = m._simple_command("SEARCH", "NOT " * 100 + "ALL")
+        raise AssertionError("deep SEARCH accepted")
+    except imaplib.IMAP4.error as e:
+        assert "deep" in str(e), e
+    assert m.noop()[0] == "OK"
+    m.logout()
+
+
+@test
+def flags_store_and_condstore():
+    m = connect("carol")
+    typ, data = m._simple_command("ENABLE", "CONDSTORE")
+    assert typ == "OK"
+    typ, data = m.select("INBOX")
+    hms = m.untagged_responses.get("OK", [])
+    typ, resp = m.store("1", "+FLAGS", "(\\Flagged $Todo)")
+    assert b"\\Flagged" in resp[0] and b"$Todo" in resp[0] and b"MODSEQ" in resp[0], resp
+    modseq = int(re.search(rb"MODSEQ \((\d+)\)", resp[0]).group(1))
+    typ, resp = m.fetch("1:*", "(FLAGS) (CHANGEDSINCE %d)" % (modseq - 1))
+    assert len([r for r in resp if r]) == 1 and b"MODSEQ" in resp[0], resp
+    typ, resp = m._simple_command("STORE", "1", "(UNCHANGEDSINCE %d)" % (modseq - 1), "+FLAGS", "(\\Answered)")
+    assert typ == "OK" and b"MODIFIED 1" in resp[0], (typ, resp)
+    typ, resp = m._simple_command("STORE", "1", "(UNCHANGEDSINCE %d)" % modseq, "-FLAGS", "(\\Flagged)")
+    assert typ == "OK" and b"MODIFIED" not in resp[0], resp
+    typ, resp = m.store("2", "FLAGS.SILENT", "(\\Draft)")
+    assert typ == "OK"
+    typ, resp = m.fetch("2", "(FLAGS)")
+    assert b"\\Draft" in resp[0] and b"\\Seen" not in resp[0], resp
+    typ, resp = m.search(None, "MODSEQ", str(modseq))
+    assert typ == "OK" and b"MODSEQ" in resp[0], resp
+    m.logout()
+
+
+@test
+def copy_move_uidplus_expunge():
+    m = connect("bob")
+    for i in range(3):
+        m.append("INBOX", None, None, simple("move %d" % i))
+    m.create("Keep")
+    typ, data = m.select("INBOX")
+    n = int(data[0])
+    typ, data = m.uid("SEARCH", "SUBJECT", "move")
+    uids = data[0].split()
+    typ, data = m._simple_command("UID", "COPY", uids[0].decode(), "Keep")
+    assert typ == "OK" and b"COPYUID" in data[0], data
+    typ, data = m._simple_command("UID", "MOVE", b",".join(uids[1:]).decode(), "Keep")
+    assert typ == "OK", data
+    oks = m.untagged_responses.pop("OK", [])
+    assert any(b"COPYUID" in x for x in oks), oks
+    exp = m.untagged_responses.pop("EXPUNGE", [])
+    assert len(exp) == 2, exp
+    typ, data = m.copy("1", "NoSuchFolder")
+    assert typ == "NO" and b"TRYCREATE" in data[0], data
+    typ, data = m.status("Keep", "(MESSAGES)")
+    assert b"MESSAGES 3" in data[0], data
+    m.select("Keep")
+    m.store("1:2", "+FLAGS", "\\Deleted")
+    typ, data = m.expunge()
+    assert typ == "OK" and data == [b"1", b"1"], data
+    m.store("1", "+FLAGS", "\\Deleted")
+    typ, data = m.uid("EXPUNGE", "1:*")
+    assert typ == "OK", data
+    typ, data = m.select("Keep")
+    assert data[0] == b"0", data
+    # sequence sets on an empty folder
+    try:
+        m.fetch("1:4294967295", "(FLAGS)")
+        raise AssertionError("a sequence set on an empty folder was accepted")
+    except imaplib.IMAP4.error as e:
+        assert "No messages" in str(e), e
+    typ, data = m.uid("FETCH", "*:*", "(FLAGS)")
+    assert typ == "OK", (typ, data)
+    typ, data = m.close()
+    assert typ == "OK"
+    m.logout()
+
+
+@test
+def idle_sees_other_sessions_within_a_second():
+    s = system()
+    a = connect("alice")
+    a.select("INBOX")
+    b = connect("alice")
+    b.select("INBOX")
+    sock = a.sock
+    a.send(b"i1 IDLE\r\n")
+    assert a.readline().startswith(b"+"), "no continuation"
+    t0 = time.monotonic()
+    b.append("INBOX", None, None, simple("idle test"))
+    line = a.readline()
+    took = time.monotonic() - t0
+    assert line.endswith(b"EXISTS\r\n"), line
+    assert took < 1.0, took
+    a.readline()  # RECENT
+    b.store("1", "+FLAGS", "\\Answered")
+    t0 = time.monotonic()
+    line = a.readline()
+    assert b"FETCH" in line and b"\\Answered" in line, line
+    assert time.monotonic() - t0 < 1.0
+    a.send(b"DONE\r\n")
+    line = a.readline()
+    assert line.startswith(b"i1 OK"), line
+    # a second session sees expunges at NOOP
+    b.store("1", "+FLAGS", "\\Deleted")
+    b.expunge()
+    time.sleep(0.2)
+    typ, data = a.noop()
+    assert a.untagged_responses.pop("EXPUNGE", None) == [b"1"], a.untagged_responses
+    a.logout()
+    b.logout()
+    del sock, s
+
+
+@test
+def public_folders_and_acl():
+    s = system()
+    a = connect("alice")  # member of pf-admins
+    typ, data = a.list("\"\"", "\"Public Folders/*\"")
+    assert any(b"Public Folders/Sales/Leads" in d for d in data), data
+    typ, data = a.getacl("\"Public Folders/Sales/Leads\"")
+    assert typ == "OK" and b"pf-admins" in data[0] and b"anyone" in data[0], data
+    assert a.append("\"Public Folders/Sales/Leads\"", None, None, simple("lead 1"))[0] == "OK"
+    # make it private to bob
+    assert a.setacl("\"Public Folders/Sales/Leads\"", "anyone", '""')[0] == "OK"
+    assert a.setacl("\"Public Folders/Sales/Leads\"", "bob", "lrs")[0] == "OK"
+    b = connect("bob")
+    typ, data = b.select("\"Public Folders/Sales/Leads\"", readonly=True)
+    assert typ == "OK" and data[0] == b"1", data
+    typ, data = b._simple_command("MYRIGHTS", "\"Public Folders/Sales/Leads\"")
+    assert typ == "OK" and b"lrs" in b.untagged_responses.pop("MYRIGHTS", [b""])[0]
+    typ, data = b.append("\"Public Folders/Sales/Leads\"", None, None, simple("nope"))
+    assert typ == "NO", data
+    typ, data = b.setacl("\"Public Folders/Sales/Leads\"", "bob", "lrswipkxtea")
+    assert typ == "NO", data
+    c = connect("carol")
+    typ, data = c.select("\"Public Folders/Sales/Leads\"")
+    assert typ == "NO", data
+    typ, data = c.list("\"\"", "\"Public Folders/*\"")
+    assert not any(b"Leads" in (d or b"") for d in data), data
+    for x in (a, b, c):
+        x.logout()
+    del s
+
+
+@test
+def other_users_folders_by_acl():
+    a = connect("alice")
+    assert a.setacl("INBOX", "bob", "lr")[0] == "OK"
+    b = connect("bob")
+    typ, data = b.select("\"Other Users/alice/INBOX\"", readonly=True)
+    assert typ == "OK", data
+    typ, data = b.list("\"\"", "\"Other Users/alice/*\"")
+    assert any(b"Other Users/alice/INBOX" in d for d in data), data
+    c = connect("carol")
+    assert c.select("\"Other Users/alice/INBOX\"")[0] == "NO"
+    for x in (a, b, c):
+        x.logout()
+
+
+@test
+def quota_reports_and_limits():
+    m = connect("dave")
+    typ, data = m.getquotaroot("INBOX")
+    assert typ == "OK", data
+    q = m.untagged_responses.pop("QUOTA", [b""])
+    data = data + [q] if q else data
+    txt = repr(data)
+    assert "STORAGE" in txt and "195" in txt and "MESSAGE" in txt and " 50" in txt, txt
+    big = b"Subject: big\r\n\r\n" + b"x" * 150000 + b"\r\n"
+    assert m.append("INBOX", None, None, big)[0] == "OK"
+    typ, data = m.append("INBOX", None, None, big)
+    assert typ == "NO" and b"OVERQUOTA" in data[0], data
+    m.logout()
+
+
+def raw(port, lines, wait=0.3):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.recv(4096)
+    out = b""
+    for ln in lines:
+        sock.sendall(ln)
+        time.sleep(0.05)
+    time.sleep(wait)
+    sock.settimeout(1)
+    try:
+        while True:
+            d = sock.recv(65536)
+            if not d:
+                break
+            out += d
+    except socket.timeout:
+        pass
+    sock.close()
+    return out
+
+
+@test
+def bad_input_is_answered_and_survived():
+    s = system()
+    p = s.ports["imap"]
+    out = raw(p, [b"a1 LOGIN alice " + PW["alice"].encode() + b"\r\n", b"a2 SELECT (INBOX\r\n",
+                  b"a3 FETCH 1 (FLAGS\r\n", b"a4 FOO\r\n", b"a5 SELECT \"INBOX\r\n", b"a6 NOOP\r\n",
+                  b"a7 APPEND INBOX {999999999999}\r\n", b"a8 NOOP\r\n", b"a9 LOGIN x y\r\n",
+                  b"b1 SEARCH " + b"(" * 300 + b"ALL" + b")" * 300 + b"\r\n", b"b2 NOOP\r\n",
+                  b"b3 SELECT INBOX\r\n", b"b4 FETCH *:* (FLAGS)\r\n", b"b5 UID FETCH 1:4294967295 (UID)\r\n",
+                  b"b6 STORE 1 +FLAGS (\\Recent)\r\n", b"b7 SELECT IN\x00BOX\r\n", b"b8 NOOP\r\n",
+                  b"b9 APPEND INBOX {5+}\r\nab\xffcd\r\n", b"c1 NOOP\r\n"])
+    assert b"a7 NO" in out or b"a7 BAD" in out, out
+    for tag in (b"a2 BAD", b"a3 BAD", b"a4 BAD", b"a6 OK", b"a8 OK", b"a9 BAD", b"b2 OK",
+                b"b4 OK", b"b5 OK", b"b6 BAD", b"b8 OK", b"c1 OK"):
+        assert tag in out, (tag, out[-2000:])
+    assert b"b1 BAD" in out or b"* BAD" in out, out
+    # commands before login
+    out = raw(p, [b"x1 SELECT INBOX\r\n", b"x2 FETCH 1 FLAGS\r\n", b"x3 LOGOUT\r\n"])
+    assert b"x1 BAD" in out and b"x2 BAD" in out and b"x3 OK" in out, out
+    # an oversized literal before login is refused before it is read
+    out = raw(p, [b"y1 LOGIN {50000000}\r\n", b"y2 NOOP\r\n"])
+    assert (b"y1 NO" in out or b"y1 BAD" in out) and b"y2 OK" in out, out
+    # too many bad commands end the session
+    out = raw(p, [b"z BAD\r\n" * 30])
+    assert b"* BYE" in out, out
+    # a client that does not read: the server keeps serving others
+    sock = socket.create_connection(("127.0.0.1", p), timeout=10)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(b"l LOGIN alice " + PW["alice"].encode() + b"\r\ns SELECT INBOX\r\n" +
+                 b"".join(b"f%d FETCH 1:* (BODY.PEEK[])\r\n" % i for i in range(200)))
+    time.sleep(0.5)
+    m = connect("bob")
+    assert m.noop()[0] == "OK"
+    m.logout()
+    sock.close()
+
+
+@test
+def login_throttling_per_address():
+    s = system()
+    def attempt(pw):
+        sock = socket.socket()
+        sock.bind(("127.0.0.9", 0))
+        sock.connect(("127.0.0.1", s.ports["imap"]))
+        f = sock.makefile("rwb")
+        f.readline()
+        f.write(b"t LOGIN bob " + pw.encode() + b"\r\n")
+        f.flush()
+        line = f.readline()
+        sock.close()
+        return line
+    for _ in range(10):
+        assert b"AUTHENTICATIONFAILED" in attempt("wrong")
+    line = attempt(PW["bob"])
+    assert b"t NO" in line and b"Too many" in line, line
+    log = open(os.path.join(s.data, "log", "imapd.log")).read()
+    assert "login refused from 127.0.0.9" in log, log[-500:]
+    assert imap_login_ok("bob", PW["bob"])  # other addresses are not affected
+
+
+if __name__ == "__main__":
+    main("imap")

@@ -1,0 +1,97 @@
+/* imapd.c - ix-imapd, the IMAP4rev1 daemon: started by the attendant, listens on the IMAP (STARTTLS) and IMAPS
+ * (implicit TLS) ports and hands connections to imap_session.c; passwords are checked by the directory. */
+#include "daemon.h"
+#include "err.h"
+#include "imap_session.h"
+#include "log.h"
+#include "sasl.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+struct imapd {
+	struct daemon d;
+	struct imap_server *srv;
+	struct listener *imap, *imaps;
+};
+
+static void release_imap(void *ctx)
+{
+	listener_release(((struct imapd *)ctx)->imap);
+}
+
+static void release_imaps(void *ctx)
+{
+	listener_release(((struct imapd *)ctx)->imaps);
+}
+
+static void on_accept_imap(struct listener *l, int fd, void *ctx)
+{
+	(void)l;
+	struct imapd *m = ctx;
+	imap_server_accept(m->srv, fd, false, release_imap, m);
+}
+
+static void on_accept_imaps(struct listener *l, int fd, void *ctx)
+{
+	(void)l;
+	struct imapd *m = ctx;
+	imap_server_accept(m->srv, fd, true, release_imaps, m);
+}
+
+static void on_all_closed(void *ctx)
+{
+	daemon_stopped(ctx);
+}
+
+static void on_stop(struct daemon *d, void *ctx)
+{
+	struct imapd *m = ctx;
+	listener_destroy(&m->imap);
+	listener_destroy(&m->imaps);
+	imap_server_shutdown(m->srv, on_all_closed, d);
+}
+
+int main(int argc, char **argv)
+{
+	static struct imapd m;
+	daemon_setup(&m.d, "imapd", DAEMON_WANT_STORE, argc, argv);
+	unsigned long nofile = imapd_raise_nofile();
+	struct buf err = BUF_INIT;
+	if (ix_sasl_init("ix-imapd", &err) != 0)
+		log_warn("SASL is unavailable (AUTHENTICATE will fail): %s", buf_cstr(&err));
+	struct imapd_settings set;
+	imapd_settings_get(m.d.dir, &set);
+	struct imapd_pool *pool = NULL;
+	if (imapd_pool_create(m.d.loop, IMAPD_POOL_THREADS, &pool, &err) != 0)
+		fatal("%s", buf_cstr(&err));
+	struct imap_server_config cfg = { 0 };
+	cfg.loop = m.d.loop;
+	cfg.store = m.d.store;
+	imapd_userdb_dir(m.d.dir, &cfg.users);
+	cfg.pool = pool;
+	cfg.tls = m.d.tls;
+	cfg.hostname = m.d.cfg.hostname != NULL ? m.d.cfg.hostname : "localhost";
+	cfg.idle_timeout_msecs = set.imap_idle_timeout_secs * 1000u;
+	cfg.max_message_size = set.max_message_size;
+	cfg.max_auth_failures = set.auth_max_failures;
+	cfg.plaintext_on_loopback = true;
+	m.srv = imap_server_create(&cfg);
+	unsigned maxc = set.imap_max_connections;
+	if (nofile > 64 && maxc > nofile - 64)
+		maxc = (unsigned)(nofile - 64);
+	m.imap = daemon_listen(&m.d, PORT_IMAP, maxc, on_accept_imap, &m);
+	m.imaps = daemon_listen(&m.d, PORT_IMAPS, maxc, on_accept_imaps, &m);
+	log_info("up to %u connections per port (open files limit %lu)", maxc, nofile);
+	daemon_on_stop(&m.d, on_stop, &m);
+	daemon_run(&m.d);
+	imap_server_destroy(&m.srv);
+	listener_destroy(&m.imap);
+	listener_destroy(&m.imaps);
+	imapd_pool_destroy(&pool);
+	ix_sasl_done();
+	buf_free(&err);
+	daemon_teardown(&m.d);
+	return 0;
+}
