@@ -41,6 +41,7 @@ static const struct service_def service_defs[] = {
 	{ "mta", "ix-mta" },
 	{ "smtpd", "ix-smtpd" },
 	{ "imapd", "ix-imapd" },
+	{ "pop3d", "ix-pop3d" },
 	{ NULL, NULL }, /* the services (mta, smtpd, imapd, pop3d) are listed here as they are built */
 };
 

@@ -1,0 +1,42 @@
+/* pop3_session.h - the POP3 server session (RFC 1939, 2449 CAPA, 2595 STLS, 5034 SASL) over the store's INBOX:
+ * a snapshot of the Inbox at login numbered 1..n, UIDL from the store's UIDs, deletions applied at QUIT only. */
+#ifndef IX_POP3_SESSION_H
+#define IX_POP3_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "evloop.h"
+#include "imapd_auth.h"
+#include "tls.h"
+
+struct store;
+struct pop3_server;
+
+#define POP3_MAX_BAD_COMMANDS 20 /* -ERR answers in a row before the session is closed */
+
+struct pop3_server_config {
+	struct evloop *loop;
+	struct store *store;
+	struct imapd_userdb users;  /* copied */
+	struct imapd_pool *pool;    /* password checks; must outlive the server */
+	struct tls_ctx *tls;        /* STLS and implicit TLS; NULL: not offered */
+	const char *hostname;       /* must outlive the server */
+	unsigned idle_timeout_msecs;
+	unsigned max_auth_failures; /* per client address per minute */
+	bool plaintext_on_loopback; /* USER/PASS without TLS from loopback */
+};
+
+/* Creates the server; config is copied. */
+struct pop3_server *pop3_server_create(const struct pop3_server_config *config);
+/* Closes every session at once and frees; sets *srv to NULL. */
+void pop3_server_destroy(struct pop3_server **srv);
+/* Starts a session on an accepted fd (taken over); implicit_tls for the POP3S port. on_close (may be NULL) is
+ * called with ctx when the session ends. */
+void pop3_server_accept(struct pop3_server *srv, int fd, bool implicit_tls, void (*on_close)(void *ctx), void *ctx);
+/* Says goodbye to every session (no deletions are applied: RFC 1939 UPDATE happens at QUIT only) and calls done
+ * (may be NULL) once none is left. */
+void pop3_server_shutdown(struct pop3_server *srv, void (*done)(void *ctx), void *ctx);
+size_t pop3_server_sessions(const struct pop3_server *srv);
+
+#endif
