@@ -140,6 +140,12 @@ struct dir_server {
  * dir_servers_free. Returns IX_OK (count may be 0). */
 int dir_servers(struct dir *dir, struct dir_server **servers_r, size_t *count_r);
 void dir_servers_free(struct dir_server **servers, size_t count);
+/* The effective settings (common/settings.h: limits and timeouts) of the server whose entry is server_dn, from
+ * its ixServerSetting values; defaults for anything unset, and all defaults when the server is unknown. Cheap
+ * (a hash lookup and a few parses): services call it per session so `interchange server set` applies at once.
+ * Returns IX_OK, or IX_ENOTFOUND (defaults filled in). */
+struct settings;
+int dir_server_settings(struct dir *dir, const char *server_dn, struct settings *settings_r);
 
 /* A connector (ou=Connectors): mail for its address spaces goes to its smart host. */
 struct dir_connector {

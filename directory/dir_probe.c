@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "dir.h"
+#include "settings.h"
 #include "err.h"
 #include "util.h"
 
@@ -150,6 +151,15 @@ static void command(struct dir *dir, int argc, char **argv)
 			       servers[i].imap_port);
 		printf("\n");
 		dir_servers_free(&servers, count);
+	} else if (strcmp(cmd, "settings") == 0 && argc == 3) {
+		/* settings SERVER-DN NAME: the effective value of one server setting */
+		struct settings st;
+		int r = dir_server_settings(dir, argv[1], &st);
+		int id = setting_find(argv[2]);
+		if (id < 0)
+			printf("settings unknown-name\n");
+		else
+			printf("settings %s %llu%s\n", r == IX_OK ? "found" : "default", st.v[id], st.set[id] ? " set" : "");
 	} else if (strcmp(cmd, "domain") == 0 && argc == 2) {
 		struct buf type = BUF_INIT;
 		if (dir_domain_type(dir, argv[1], &type) == IX_OK)

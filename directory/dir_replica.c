@@ -1,6 +1,7 @@
 /* dir_replica.c - the in-memory replica: indexing entries by uuid, DN, address, login and domain, applying
  * changes (with the reference clean-up refint does in slapd), and the readers' calls (resolve, expand, servers). */
 #include "dir_private.h"
+#include "settings.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -549,6 +550,25 @@ int dir_servers(struct dir *dir, struct dir_server **servers_r, size_t *count_r)
 	*servers_r = out;
 	*count_r = count;
 	return IX_OK;
+}
+
+int dir_server_settings(struct dir *dir, const char *server_dn, struct settings *settings_r)
+{
+	struct dir_replica *rep = &dir->rep;
+	struct buf ndn = BUF_INIT;
+	dir_dn_normalize(server_dn, &ndn);
+	int ret = IX_ENOTFOUND;
+	dir_read_lock(rep);
+	const struct dir_entry *e = dir_map_get(&rep->by_dn, ndn.data, ndn.len);
+	if (e != NULL && e->kind == DIR_KIND_SERVER) {
+		settings_load(settings_r, e->vals[DA_SERVER_SETTING], e->nvals[DA_SERVER_SETTING]);
+		ret = IX_OK;
+	} else {
+		settings_load(settings_r, NULL, 0);
+	}
+	dir_read_unlock(rep);
+	buf_free(&ndn);
+	return ret;
 }
 
 void dir_servers_free(struct dir_server **servers, size_t count)

@@ -193,6 +193,17 @@ def main():
         report("expand_nested_loop", ans.startswith("expanded count=5 lists=2 loops=1"), ans)
         ans = probe.ask("servers")
         report("servers", ans.startswith("servers 1 mail1.example.com:mail1.example.com:smtp="), ans)
+        # Server settings: defaults until set, then the value within moments of the change.
+        ans = probe.ask("settings %s smtp.max_recipients" % SERVER)
+        report("server_settings_default", ans == "settings found 1000", ans)
+        ix.ldap("ldapmodify", "dn: %s\nchangetype: modify\nadd: ixServerSetting\nixServerSetting: smtp.max_recipients=7\n"
+                % SERVER)
+        deadline = time.time() + 2
+        ans = probe.ask("settings %s smtp.max_recipients" % SERVER)
+        while ans != "settings found 7 set" and time.time() < deadline:
+            time.sleep(0.01)
+            ans = probe.ask("settings %s smtp.max_recipients" % SERVER)
+        report("server_settings_change", ans == "settings found 7 set", ans)
         ans = probe.ask("domain Example.COM")
         report("accepted_domain", ans == "domain yes authoritative", ans)
 
