@@ -1,17 +1,14 @@
 /* imapd_auth.c - the worker pool, login throttling, the directory-backed user table and settings shared by
  * imapd and pop3d (see imapd_auth.h). */
 #include "imapd_auth.h"
-#include "dir.h"
 #include "err.h"
 #include "log.h"
-#include "settings.h"
 #include "util.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/resource.h>
 
 /* ---- worker pool ---- */
@@ -226,7 +223,7 @@ unsigned imapd_throttle_fail(struct imapd_throttle *t, const char *addr, uint64_
 	return ++sl->failures;
 }
 
-/* ---- users from the directory ---- */
+/* ---- users ---- */
 
 void imapd_user_free(struct imapd_user *u)
 {
@@ -235,94 +232,6 @@ void imapd_user_free(struct imapd_user *u)
 	free(u->dn);
 	free(u->address);
 	memset(u, 0, sizeof(*u));
-}
-
-static int dir_check_password(void *ctx, const char *user, const char *pass, size_t passlen)
-{
-	if (memchr(pass, '\0', passlen) != NULL)
-		return IX_EAUTH;
-	struct buf err = BUF_INIT;
-	int ret = dir_authenticate(ctx, user, pass, &err);
-	if (ret != IX_OK && ret != IX_EAUTH)
-		log_warn("password check for %s: %s", user, buf_cstr(&err));
-	buf_free(&err);
-	return ret == IX_OK ? 0 : ret == IX_EAUTH ? IX_EAUTH : IX_EUNAVAIL;
-}
-
-static int dir_user_lookup(void *ctx, const char *name, struct imapd_user *u_r)
-{
-	struct dir_recipient r;
-	memset(u_r, 0, sizeof(*u_r));
-	int ret = strchr(name, '@') != NULL ? dir_resolve(ctx, name, &r) : dir_lookup_login(ctx, name, &r);
-	if (ret != IX_OK)
-		return IX_ENOTFOUND;
-	if (r.type != DIR_TYPE_USER || r.mailbox_guid == NULL || r.login == NULL) {
-		dir_recipient_release(&r);
-		return IX_ENOTFOUND;
-	}
-	u_r->login = xstrdup(r.login);
-	u_r->guid = xstrdup(r.mailbox_guid);
-	u_r->dn = xstrdup(r.dn);
-	u_r->address = xstrdup(r.primary_address != NULL ? r.primary_address : "");
-	u_r->quota_bytes = r.quota_bytes > 0 ? (uint64_t)r.quota_bytes : 0;
-	u_r->quota_messages = r.quota_messages > 0 ? (uint64_t)r.quota_messages : 0;
-	dir_recipient_release(&r);
-	return 0;
-}
-
-struct groups_ctx {
-	const char *dn;
-	struct buf *out;
-};
-
-static void groups_visit(void *ctx, const struct dir_recipient *r)
-{
-	struct groups_ctx *g = ctx;
-	if (r->type != DIR_TYPE_LIST || r->display_name == NULL)
-		return;
-	for (size_t i = 0; i < r->member_count; i++)
-		if (strcasecmp(r->members[i], g->dn) == 0) {
-			buf_append(g->out, r->display_name, strlen(r->display_name) + 1);
-			return;
-		}
-}
-
-static void dir_groups(void *ctx, const char *dn, struct buf *ids_r)
-{
-	struct groups_ctx g = { dn, ids_r };
-	dir_foreach_recipient(ctx, groups_visit, &g);
-}
-
-static void folders_visit(void *ctx, const struct dir_recipient *r)
-{
-	if (r->type == DIR_TYPE_FOLDER && r->folder_path != NULL && r->folder_path[0] != '\0')
-		buf_append(ctx, r->folder_path, strlen(r->folder_path) + 1);
-}
-
-static void dir_public_folders(void *ctx, struct buf *paths_r)
-{
-	dir_foreach_recipient(ctx, folders_visit, paths_r);
-}
-
-void imapd_userdb_dir(struct dir *dir, struct imapd_userdb *db_r)
-{
-	db_r->check_password = dir_check_password;
-	db_r->lookup = dir_user_lookup;
-	db_r->groups = dir_groups;
-	db_r->public_folders = dir_public_folders;
-	db_r->ctx = dir;
-}
-
-void imapd_settings_get(struct dir *dir, struct imapd_settings *s_r)
-{
-	(void)dir; /* the server's ixServerSetting values are not in struct dir_server yet: defaults */
-	struct settings s;
-	settings_load(&s, NULL, 0);
-	s_r->imap_idle_timeout_secs = (unsigned)s.v[SET_IMAP_IDLE_TIMEOUT];
-	s_r->imap_max_connections = (unsigned)s.v[SET_IMAP_MAX_CONNECTIONS];
-	s_r->pop3_idle_timeout_secs = (unsigned)s.v[SET_POP3_IDLE_TIMEOUT];
-	s_r->auth_max_failures = (unsigned)s.v[SET_AUTH_MAX_FAILURES];
-	s_r->max_message_size = s.v[SET_SMTP_MAX_MESSAGE_SIZE];
 }
 
 unsigned long imapd_raise_nofile(void)

@@ -1,0 +1,294 @@
+/* test_imap_session.c - IMAP and POP3 sessions without slapd: a real store in a temporary folder, a fixed user
+ * table, a socketpair as the connection; commands whole, pipelined and byte by byte, and bad input. */
+#include "test.h"
+#include "err.h"
+#include "evloop.h"
+#include "imap_session.h"
+#include "pop3_session.h"
+#include "sasl.h"
+#include "store.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define GUID "0123456789abcdef0123456789abcdef"
+#define MAX_ROUNDS 400
+#define ROUND_MSECS 10
+
+static struct evloop *loop;
+static struct store *st;
+static struct imapd_pool *pool;
+static char dirbuf[] = "/tmp/ix-imapsess-XXXXXX";
+
+static int fake_check(void *ctx, const char *user, const char *pass, size_t passlen)
+{
+	(void)ctx;
+	bool known = strcmp(user, "u1") == 0 || strcmp(user, "u1@example.com") == 0;
+	return known && passlen == 2 && memcmp(pass, "p1", 2) == 0 ? 0 : IX_EAUTH;
+}
+
+static int fake_lookup(void *ctx, const char *name, struct imapd_user *u_r)
+{
+	(void)ctx;
+	memset(u_r, 0, sizeof(*u_r));
+	if (strcmp(name, "u1") != 0 && strcmp(name, "u1@example.com") != 0)
+		return IX_ENOTFOUND;
+	u_r->login = xstrdup("u1");
+	u_r->guid = xstrdup(GUID);
+	u_r->dn = xstrdup("uid=u1,ou=Recipients,dc=example,dc=com");
+	u_r->address = xstrdup("u1@example.com");
+	return 0;
+}
+
+static void fake_groups(void *ctx, const char *dn, struct buf *ids_r)
+{
+	(void)ctx;
+	(void)dn;
+	(void)ids_r;
+}
+
+static void fake_public(void *ctx, struct buf *paths_r)
+{
+	(void)ctx;
+	buf_append(paths_r, "/Pub", 5);
+}
+
+static struct imapd_userdb users = { fake_check, fake_lookup, fake_groups, fake_public, NULL };
+
+static void setup(void)
+{
+	if (loop != NULL)
+		return;
+	test_assert(mkdtemp(dirbuf) != NULL);
+	struct store_settings ss;
+	store_settings_default(&ss);
+	ss.no_sync = 1;
+	test_assert(store_open(dirbuf, &ss, &st, NULL) == 0);
+	test_assert(evloop_create(&loop, NULL) == 0);
+	test_assert(imapd_pool_create(loop, 2, &pool, NULL) == 0);
+	ix_sasl_init("test", NULL);
+}
+
+struct client {
+	int fd;
+	struct buf in;
+	void *srv;
+	bool pop3;
+};
+
+static void client_open(struct client *c, bool pop3)
+{
+	int sv[2];
+	memset(c, 0, sizeof(*c));
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	c->fd = sv[1];
+	fcntl(c->fd, F_SETFL, O_NONBLOCK);
+	c->pop3 = pop3;
+	if (pop3) {
+		struct pop3_server_config cfg = { 0 };
+		cfg.loop = loop;
+		cfg.store = st;
+		cfg.users = users;
+		cfg.pool = pool;
+		cfg.hostname = "test";
+		cfg.max_auth_failures = 3;
+		cfg.plaintext_on_loopback = true;
+		c->srv = pop3_server_create(&cfg);
+		pop3_server_accept(c->srv, sv[0], false, NULL, NULL);
+	} else {
+		struct imap_server_config cfg = { 0 };
+		cfg.loop = loop;
+		cfg.store = st;
+		cfg.users = users;
+		cfg.pool = pool;
+		cfg.hostname = "test";
+		cfg.max_message_size = 100000;
+		cfg.max_auth_failures = 3;
+		cfg.plaintext_on_loopback = true;
+		c->srv = imap_server_create(&cfg);
+		imap_server_accept(c->srv, sv[0], false, NULL, NULL);
+	}
+}
+
+static void client_close(struct client *c)
+{
+	close(c->fd);
+	for (int i = 0; i < 5; i++)
+		evloop_run_once(loop, ROUND_MSECS);
+	if (c->pop3) {
+		struct pop3_server *p = c->srv;
+		pop3_server_destroy(&p);
+	} else {
+		struct imap_server *p = c->srv;
+		imap_server_destroy(&p);
+	}
+	buf_free(&c->in);
+}
+
+/* Runs the loop until the output holds needle (or gives up); returns whether it does. */
+static bool wait_for(struct client *c, const char *needle)
+{
+	for (int i = 0; i < MAX_ROUNDS; i++) {
+		char b[65536];
+		ssize_t n;
+		while ((n = read(c->fd, b, sizeof(b))) > 0)
+			buf_append(&c->in, b, (size_t)n);
+		if (strstr(buf_cstr(&c->in), needle) != NULL)
+			return true;
+		evloop_run_once(loop, ROUND_MSECS);
+	}
+	fprintf(stderr, "did not see \"%s\" in: %s\n", needle, buf_cstr(&c->in));
+	return false;
+}
+
+static void send_str(struct client *c, const char *s)
+{
+	size_t len = strlen(s), off = 0;
+	while (off < len) {
+		ssize_t n = write(c->fd, s + off, len - off);
+		if (n > 0)
+			off += (size_t)n;
+		else
+			evloop_run_once(loop, ROUND_MSECS);
+	}
+}
+
+static void login(struct client *c)
+{
+	test_assert(wait_for(c, "* OK"));
+	send_str(c, "l1 LOGIN u1 p1\r\n");
+	test_assert(wait_for(c, "l1 OK"));
+}
+
+static void imap_login_and_states(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	test_assert(wait_for(&c, "* OK [CAPABILITY IMAP4rev1"));
+	send_str(&c, "a SELECT INBOX\r\nb LOGIN u1 wrong\r\nc LOGIN nobody p1\r\n");
+	test_assert(wait_for(&c, "c NO [AUTHENTICATIONFAILED]"));
+	test_assert(strstr(buf_cstr(&c.in), "a BAD") != NULL);
+	test_assert(strstr(buf_cstr(&c.in), "b NO [AUTHENTICATIONFAILED]") != NULL);
+	send_str(&c, "d LOGIN u1@example.com p1\r\ne LOGIN u1 p1\r\nf CAPABILITY\r\n");
+	test_assert(wait_for(&c, "f OK"));
+	test_assert(strstr(buf_cstr(&c.in), "d OK [CAPABILITY") != NULL);
+	test_assert(strstr(buf_cstr(&c.in), "e BAD") != NULL);
+	test_assert(strstr(buf_cstr(&c.in), "UIDPLUS") != NULL);
+	client_close(&c);
+}
+
+static void imap_throttle(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	send_str(&c, "a LOGIN u1 x\r\nb LOGIN u1 x\r\nc LOGIN u1 x\r\nd LOGIN u1 p1\r\n");
+	test_assert(wait_for(&c, "d NO [UNAVAILABLE] Too many failed logins"));
+	client_close(&c);
+}
+
+static void imap_append_fetch_search_store(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	send_str(&c, "a APPEND INBOX (\\Flagged) {56}\r\n");
+	test_assert(wait_for(&c, "+ OK"));
+	send_str(&c, "From: x@example.org\r\nSubject: hello there\r\n\r\nbody text\r\n\r\n");
+	test_assert(wait_for(&c, "a OK [APPENDUID"));
+	send_str(&c, "b APPEND INBOX {23+}\r\nSubject: second\r\n\r\nzz\r\n\r\nc SELECT INBOX\r\n");
+	test_assert(wait_for(&c, "c OK [READ-WRITE]"));
+	test_assert(strstr(buf_cstr(&c.in), "* 2 EXISTS") != NULL);
+	test_assert(strstr(buf_cstr(&c.in), "* 2 RECENT") != NULL);
+	buf_reset(&c.in);
+	send_str(&c, "d FETCH 1 (FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)] ENVELOPE)\r\n");
+	test_assert(wait_for(&c, "d OK"));
+	test_assert(strstr(buf_cstr(&c.in), "\\Flagged") != NULL);
+	test_assert(strstr(buf_cstr(&c.in), "RFC822.SIZE 56") != NULL);
+	test_assert(strstr(buf_cstr(&c.in), "Subject: hello there\r\n\r\n") != NULL);
+	test_assert(strstr(buf_cstr(&c.in), "\"hello there\"") != NULL);
+	send_str(&c, "e SEARCH SUBJECT second\r\nf UID SEARCH RETURN (COUNT) BODY text\r\n");
+	test_assert(wait_for(&c, "f OK"));
+	test_assert(strstr(buf_cstr(&c.in), "* SEARCH 2\r\n") != NULL);
+	test_assert(strstr(buf_cstr(&c.in), "COUNT 1") != NULL);
+	send_str(&c, "g STORE 2 +FLAGS (\\Deleted)\r\nh EXPUNGE\r\n");
+	test_assert(wait_for(&c, "h OK"));
+	test_assert(strstr(buf_cstr(&c.in), "* 2 EXPUNGE") != NULL);
+	/* a command fed one byte at a time */
+	const char *cmd = "i FETCH 1 (BODY[TEXT])\r\n";
+	for (const char *p = cmd; *p != '\0'; p++) {
+		char one[2] = { *p, 0 };
+		send_str(&c, one);
+		evloop_run_once(loop, 0);
+	}
+	test_assert(wait_for(&c, "i OK"));
+	test_assert(strstr(buf_cstr(&c.in), "BODY[TEXT] {11}\r\nbody text\r\n") != NULL);
+	test_assert(strstr(buf_cstr(&c.in), "\\Seen") != NULL);
+	client_close(&c);
+}
+
+static void imap_bad_input(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	send_str(&c, "a SELECT INBOX\r\nb FETCH 99 FLAGS\r\nc FETCH 1:* (FLAGS\r\nd APPEND INBOX {200000}\r\n"
+		     "e UID FETCH 1:4294967295 (UID)\r\nf SEARCH NOT NOT NOT\r\ng FOO\r\nh LIST \"\" \"*\"\r\n"
+		     "i STORE 1 FLAGS (\\Recent)\r\nj IDLE\r\nDONE\r\nk NOOP\r\n");
+	test_assert(wait_for(&c, "k OK"));
+	const char *out = buf_cstr(&c.in);
+	test_assert(strstr(out, "b BAD") != NULL);
+	test_assert(strstr(out, "c BAD") != NULL);
+	test_assert(strstr(out, "d NO [TOOBIG]") != NULL || strstr(out, "d BAD") != NULL);
+	test_assert(strstr(out, "e OK") != NULL);
+	test_assert(strstr(out, "f BAD") != NULL);
+	test_assert(strstr(out, "g BAD") != NULL);
+	test_assert(strstr(out, "\"Public Folders/Pub\"") != NULL);
+	test_assert(strstr(out, "i BAD") != NULL);
+	test_assert(strstr(out, "j OK") != NULL);
+	client_close(&c);
+}
+
+static void pop3_session_basics(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, true);
+	test_assert(wait_for(&c, "+OK"));
+	send_str(&c, "STAT\r\nUSER u1\r\nPASS p1\r\nSTAT\r\nUIDL 1\r\nTOP 1 0\r\nDELE 1\r\nSTAT\r\nQUIT\r\n");
+	test_assert(wait_for(&c, "+OK Bye; 1 messages deleted."));
+	const char *out = buf_cstr(&c.in);
+	test_assert(strstr(out, "-ERR Log in first") != NULL);
+	test_assert(strstr(out, "+OK Logged in; 1 messages.") != NULL);
+	test_assert(strstr(out, "+OK 0 0") != NULL);
+	test_assert(strstr(out, "Subject: hello there\r\n\r\n.\r\n") != NULL);
+	client_close(&c);
+	struct store_folder_info info;
+	test_assert(store_folder_status(st, GUID, "INBOX", NULL, &info, NULL) == 0);
+	test_assert(info.messages == 0);
+	store_folder_info_free(&info);
+}
+
+static void teardown(void)
+{
+	imapd_pool_destroy(&pool);
+	evloop_destroy(&loop);
+	store_close(&st);
+	char *cmd = xasprintf("rm -rf %s", dirbuf);
+	test_assert(system(cmd) == 0);
+	free(cmd);
+	ix_sasl_done();
+}
+
+TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_throttle),
+	  TEST_CASE(imap_append_fetch_search_store), TEST_CASE(imap_bad_input), TEST_CASE(pop3_session_basics),
+	  TEST_CASE(teardown))

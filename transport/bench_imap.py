@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""bench_imap.py - IMAP/POP3 benchmarks against a real started system (make bench): memory per idle IMAP
+connection (thousands of IDLE sessions on loopback, imapd's VmRSS before and after), IMAP throughput with the
+workload of ../shared/tools/peer-stack/imap-bench.py (login, select, fetch headers, 5 bodies, logout) with ops/s,
+latency and server CPU per op, and a POP3 retrieve run. Figures are printed, nothing is asserted.
+
+Environment: IX_BUILD (build folder), BENCH_IDLE (connections, default 10000), BENCH_SECS (throughput seconds,
+default 10), BENCH_CLIENTS (default 8)."""
+import imaplib
+import json
+import multiprocessing as mp
+import os
+import poplib
+import random
+import resource
+import selectors
+import socket
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+from harness import System, wait_for  # noqa: E402
+
+USERS = 20
+PASSWORD = "pass-bench1"
+MSGS = 10
+
+
+def msg_5k(i):
+    body = "".join("line %02d of prefill message %d %s\r\n" % (j, i, "y" * 40) for j in range(75))
+    return ("From: prefill@example.com\r\nTo: someone@example.com\r\nSubject: prefill %d\r\n"
+            "Message-ID: <prefill-%d-%f@example.com>\r\nDate: Thu, 01 Jan 2026 00:00:00 +0000\r\n\r\n%s"
+            % (i, i, time.time(), body)).encode()
+
+
+def user(u):
+    return "user%04d" % u
+
+
+def login_ok(s):
+    try:
+        m = imaplib.IMAP4("127.0.0.1", s.ports["imap"])
+        m.login(user(USERS), PASSWORD)
+        m.logout()
+        return True
+    except (imaplib.IMAP4.error, OSError):
+        return False
+
+
+def service_pid(s, name):
+    st = json.loads(s.cli("status", "--json", check=True).stdout)
+    for x in st["services"]:
+        if x["name"] == name:
+            return x["pid"]
+    raise RuntimeError("no %s in status" % name)
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_secs(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_bench(s, n):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    n = min(n, hard - 100)
+    pid = service_pid(s, "imapd")
+    before = rss_kib(pid)
+    sel = selectors.DefaultSelector()
+    socks = []
+    idling = 0
+    t0 = time.monotonic()
+    batch = 500
+    for start in range(0, n, batch):
+        pending = {}
+        for i in range(start, min(n, start + batch)):
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(("127.0.0.1", s.ports["imap"]))
+            u = user(i % USERS + 1)
+            pending[c] = b""
+            sel.register(c, selectors.EVENT_WRITE, (u, "connect"))
+            socks.append(c)
+        while pending:
+            events = sel.select(timeout=30)
+            if not events:
+                raise RuntimeError("idle bench stalled with %d pending" % len(pending))
+            for key, ev in events:
+                c = key.fileobj
+                u, st = key.data
+                if st == "connect":
+                    c.send(("a LOGIN %s %s\r\nb SELECT INBOX\r\nc IDLE\r\n" % (u, PASSWORD)).encode())
+                    sel.modify(c, selectors.EVENT_READ, (u, "wait"))
+                    continue
+                d = c.recv(65536)
+                if not d:
+                    raise RuntimeError("connection closed during setup")
+                pending[c] += d
+                if b"+ idling" in pending[c]:
+                    del pending[c]
+                    sel.unregister(c)
+                    idling += 1
+                elif b" NO " in pending[c] or b" BAD " in pending[c]:
+                    raise RuntimeError(pending[c][-200:])
+    setup = time.monotonic() - t0
+    time.sleep(1.0)
+    after = rss_kib(pid)
+    per = (after - before) * 1024.0 / max(idling, 1)
+    print("imap_idle_connections %d (setup %.1f s, %.0f logins+select+idle/s)" % (idling, setup, idling / setup))
+    print("imap_idle_rss_kib before=%d after=%d" % (before, after))
+    print("imap_idle_bytes_per_connection %.0f (%.1f KiB; goal < 64 KiB)" % (per, per / 1024))
+    t0 = time.monotonic()
+    for c in socks:
+        c.close()
+    wait_for(lambda: rss_kib(pid) < after or True, 1.0)
+    print("imap_idle_teardown_s %.1f" % (time.monotonic() - t0))
+
+
+def worker(port, wid, deadline, bodies, q):
+    rnd = random.Random(wid * 7919 + os.getpid())
+    ops = 0
+    errors = 0
+    lat = []
+    while time.time() < deadline:
+        try:
+            t = time.perf_counter()
+            m = imaplib.IMAP4("127.0.0.1", port)
+            m.login(user(rnd.randint(1, USERS)), PASSWORD)
+            lat.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            typ, data = m.select("INBOX", True)
+            lat.append(time.perf_counter() - t)
+            n = int(data[0])
+            t = time.perf_counter()
+            m.fetch("1:*", "(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])")
+            lat.append(time.perf_counter() - t)
+            ops += 3
+            for _ in range(bodies):
+                t = time.perf_counter()
+                m.fetch(str(rnd.randint(1, n)), "(BODY.PEEK[])")
+                lat.append(time.perf_counter() - t)
+                ops += 1
+            t = time.perf_counter()
+            m.logout()
+            lat.append(time.perf_counter() - t)
+            ops += 1
+        except (imaplib.IMAP4.error, OSError, EOFError, ValueError):
+            errors += 1
+            time.sleep(0.05)
+    q.put((ops, errors, lat))
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p / 100.0 * len(xs)))] * 1000.0 if xs else 0.0
+
+
+def throughput_bench(s, secs, clients):
+    pid = service_pid(s, "imapd")
+    slapd = service_pid(s, "slapd")
+    c0, l0 = cpu_secs(pid), cpu_secs(slapd)
+    q = mp.Queue()
+    t0 = time.time()
+    procs = [mp.Process(target=worker, args=(s.ports["imap"], i, t0 + secs, 5, q)) for i in range(clients)]
+    for p in procs:
+        p.start()
+    res = [q.get() for _ in procs]
+    for p in procs:
+        p.join()
+    el = time.time() - t0
+    c1, l1 = cpu_secs(pid), cpu_secs(slapd)
+    ops = sum(r[0] for r in res)
+    errors = sum(r[1] for r in res)
+    lat = [x for r in res for x in r[2]]
+    print("imap_ops %d in %.1f s with %d clients, errors %d" % (ops, el, clients, errors))
+    print("imap_ops_per_s %.1f" % (ops / el))
+    print("imap_latency_ms p50=%.2f p99=%.2f" % (pct(lat, 50), pct(lat, 99)))
+    print("imap_server_cpu_ms_per_op imapd=%.3f slapd=%.3f" % ((c1 - c0) * 1000 / max(ops, 1),
+                                                               (l1 - l0) * 1000 / max(ops, 1)))
+
+
+def pop3_bench(s, secs):
+    pid = service_pid(s, "pop3d")
+    c0 = cpu_secs(pid)
+    t0 = time.time()
+    n = 0
+    bytes_ = 0
+    while time.time() < t0 + secs:
+        p = poplib.POP3("127.0.0.1", s.ports["pop3"])
+        p.user(user(random.randint(1, USERS)))
+        p.pass_(PASSWORD)
+        count, _ = p.stat()
+        for i in range(1, count + 1):
+            resp, lines, octets = p.retr(i)
+            bytes_ += octets
+            n += 1
+        p.quit()
+    el = time.time() - t0
+    print("pop3_retr_per_s %.1f (%.2f MB/s, one client) pop3d_cpu_ms_per_retr %.3f"
+          % (n / el, bytes_ / el / 1e6, (cpu_secs(pid) - c0) * 1000 / max(n, 1)))
+
+
+def main():
+    s = System()
+    try:
+        for u in range(1, USERS + 1):
+            s.cli("user", "add", user(u), "--given", "U%d" % u, "--surname", "Bench", "--password", PASSWORD,
+                  check=True)
+        if not wait_for(lambda: login_ok(s), 20.0, 0.5):
+            raise RuntimeError("users never became ready")
+        for u in range(1, USERS + 1):
+            m = imaplib.IMAP4("127.0.0.1", s.ports["imap"])
+            m.login(user(u), PASSWORD)
+            for i in range(MSGS):
+                m.append("INBOX", None, None, msg_5k(i))
+            m.logout()
+        throughput_bench(s, float(os.environ.get("BENCH_SECS", "10")), int(os.environ.get("BENCH_CLIENTS", "8")))
+        pop3_bench(s, 3.0)
+        idle_bench(s, int(os.environ.get("BENCH_IDLE", "10000")))
+    finally:
+        s.destroy()
+
+
+if __name__ == "__main__":
+    main()
