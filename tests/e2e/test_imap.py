@@ -519,6 +519,36 @@ def idle_sees_other_sessions_within_a_second():
     del sock, s
 
 
+def idle_receives_smtp_delivery():
+    import smtplib
+    s = system()
+    a = connect("bob")
+    a.select("INBOX")
+    a.send(b"i2 IDLE\r\n")
+    assert a.readline().startswith(b"+"), "no continuation"
+    t0 = time.monotonic()
+    c = smtplib.SMTP("127.0.0.1", s.ports["smtp"], timeout=10)
+    refused = c.sendmail("someone@example.org", ["bob.baker@example.com"], "Subject: via smtp\r\n\r\nhello\r\n")
+    c.quit()
+    assert not refused, refused
+    a.sock.settimeout(5)
+    line = a.readline()
+    assert line.endswith(b"EXISTS\r\n"), line
+    assert time.monotonic() - t0 < 1.0, time.monotonic() - t0
+    a.readline()
+    a.send(b"DONE\r\n")
+    assert a.readline().startswith(b"i2 OK")
+    typ, data = a.fetch(line.split()[1].decode(), "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert b"via smtp" in data[0][1], data
+    a.logout()
+
+
+# SMTP delivery is the smtpd engineer's; the test runs once ix-smtpd is built.
+if os.path.exists(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                               os.environ.get("IX_BUILD", "build"), "ix-smtpd")):
+    test(idle_receives_smtp_delivery)
+
+
 @test
 def public_folders_and_acl():
     s = system()
