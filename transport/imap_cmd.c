@@ -212,6 +212,7 @@ static bool fetch_one(struct imap_session *s, struct imap_fetch_job *j, uint32_t
 		return true;
 	}
 	unsigned items = req->items;
+	bool implicit_flags = false; /* \Seen was set by this FETCH: FLAGS goes last, as Dovecot does (curl wants it) */
 	bool sets_seen = (items & (IMAP_FETCH_RFC822 | IMAP_FETCH_RFC822_TEXT)) != 0;
 	for (size_t i = 0; i < req->body_count; i++)
 		if (!req->bodies[i].peek)
@@ -227,7 +228,7 @@ static bool fetch_one(struct imap_session *s, struct imap_fetch_job *j, uint32_t
 			m.flags |= STORE_FLAG_SEEN;
 			if (upd.modseq_r != 0)
 				m.modseq = upd.modseq_r;
-			items |= IMAP_FETCH_FLAGS;
+			implicit_flags = !(items & IMAP_FETCH_FLAGS);
 		}
 		free(upd.failed_r);
 	}
@@ -238,10 +239,10 @@ static bool fetch_one(struct imap_session *s, struct imap_fetch_job *j, uint32_t
 	if (j->uid || (items & IMAP_FETCH_UID)) {
 		buf_printf(out, "UID %u", uid);
 	}
+	unsigned fl = (m.flags & ~STORE_FLAG_RECENT) | (s->msgs[idx].flags & STORE_FLAG_RECENT);
 	if (items & IMAP_FETCH_FLAGS) {
 		SEP();
 		buf_append_str(out, "FLAGS ");
-		unsigned fl = (m.flags & ~STORE_FLAG_RECENT) | (s->msgs[idx].flags & STORE_FLAG_RECENT);
 		imap_write_store_flags(out, fl, m.keywords);
 		s->msgs[idx].flags = fl | (s->msgs[idx].flags & MSG_GONE);
 		s->msgs[idx].modseq = m.modseq;
@@ -305,6 +306,13 @@ static bool fetch_one(struct imap_session *s, struct imap_fetch_job *j, uint32_t
 	for (size_t i = 0; i < req->body_count; i++) {
 		SEP();
 		fetch_body_item(s, uid, &req->bodies[i], out);
+	}
+	if (implicit_flags) {
+		SEP();
+		buf_append_str(out, "FLAGS ");
+		imap_write_store_flags(out, fl, m.keywords);
+		s->msgs[idx].flags = fl | (s->msgs[idx].flags & MSG_GONE);
+		s->msgs[idx].modseq = m.modseq;
 	}
 #undef SEP
 	buf_append_str(out, ")\r\n");

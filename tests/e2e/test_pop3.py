@@ -103,6 +103,24 @@ def stls_and_pop3s():
 
 
 @test
+def curl_over_every_port():
+    """curl as a third client: STARTTLS (--ssl-reqd) and implicit TLS on the IMAP and POP3 ports."""
+    import subprocess
+    s = system()
+    base = ["curl", "-s", "-k", "--max-time", "10", "-u", "erin:" + PW]
+    r = subprocess.run(base + ["--ssl-reqd", "imap://127.0.0.1:%d/INBOX/;UID=1" % s.ports["imap"]],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "Subject: pop" in r.stdout, (r.returncode, r.stderr, r.stdout[:200])
+    r = subprocess.run(base + ["imaps://127.0.0.1:%d/" % s.ports["imaps"]], capture_output=True, text=True)
+    assert r.returncode == 0 and "INBOX" in r.stdout, (r.returncode, r.stderr)
+    r = subprocess.run(base + ["--ssl-reqd", "pop3://127.0.0.1:%d/" % s.ports["pop3"]], capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and r.stdout.strip(), (r.returncode, r.stderr)
+    r = subprocess.run(base + ["pop3s://127.0.0.1:%d/1" % s.ports["pop3s"]], capture_output=True, text=True)
+    assert r.returncode == 0 and "Subject: pop" in r.stdout, (r.returncode, r.stderr)
+
+
+@test
 def list_uidl_top_retr():
     p = pop()
     count, size = p.stat()
