@@ -30,3 +30,7 @@ $(BUILD)/store/bench_store: $(call objs,store/bench_store.c) $(STORE_TEST_DEPS)
 FUZZ_TARGETS += store_names
 FUZZ_LIBS_store_names := $(STORE_LIB) $(STORE_MIME_LIB)
 FUZZ_LDLIBS_store_names := $(STORE_LDLIBS)
+
+FUZZ_TARGETS += store_append
+FUZZ_LIBS_store_append := $(STORE_LIB) $(STORE_MIME_LIB)
+FUZZ_LDLIBS_store_append := $(STORE_LDLIBS)
