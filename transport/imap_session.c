@@ -203,6 +203,36 @@ static void watch_release(struct imap_server *srv, struct imap_watch **wp)
 
 /* ---- the selected view ---- */
 
+struct recent_job {
+	struct store *st;
+	char *guid, *folder;
+};
+
+static void recent_run(void *arg)
+{
+	struct recent_job *j = arg;
+	store_clear_recent(j->st, j->guid, j->folder, NULL);
+}
+
+static void recent_done(void *arg)
+{
+	struct recent_job *j = arg;
+	free(j->guid);
+	free(j->folder);
+	free(j);
+}
+
+/* Clears \Recent in the store once this session has claimed the messages: a synced write, so it goes to the
+ * pool and nobody waits for it (the session already reports them as recent). */
+static void clear_recent_async(struct imap_session *s)
+{
+	struct recent_job *j = xcalloc(1, sizeof(*j));
+	j->st = s->srv->cfg.store;
+	j->guid = xstrdup(s->sel_guid);
+	j->folder = xstrdup(s->sel_folder);
+	imapd_pool_submit(s->srv->cfg.pool, recent_run, recent_done, j);
+}
+
 static void write_fetch_flags(struct imap_session *s, size_t idx, const struct store_msg *m)
 {
 	buf_printf(&s->out, "* %zu FETCH (", idx + 1);
@@ -316,7 +346,7 @@ void imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 	if (added > 0) {
 		buf_printf(&s->out, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->count, recent_count(s));
 		if (take_recent)
-			store_clear_recent(s->srv->cfg.store, s->sel_guid, s->sel_folder, NULL);
+			clear_recent_async(s);
 	}
 	store_msg_list_free(&list, n);
 }
@@ -907,9 +937,9 @@ static void cmd_select(struct imap_session *s, const struct imap_command *cmd)
 			s->highestmodseq = list[i].modseq;
 	}
 	s->count = n;
-	if (recent > 0 && !s->readonly)
-		store_clear_recent(s->srv->cfg.store, s->sel_guid, s->sel_folder, NULL);
 	s->state = IMAP_ST_SELECTED;
+	if (recent > 0 && !s->readonly)
+		clear_recent_async(s);
 	s->watch = watch_acquire(s->srv, s->sel_guid);
 	s->dirty = s->watch->w == NULL;
 

@@ -86,10 +86,10 @@ int main(int argc, char **argv)
 	log_info("up to %u connections per port (open files limit %lu)", maxc, nofile);
 	daemon_on_stop(&m.d, on_stop, &m);
 	daemon_run(&m.d);
+	imapd_pool_destroy(&pool); /* first: finished jobs report to their sessions */
 	imap_server_destroy(&m.srv);
 	listener_destroy(&m.imap);
 	listener_destroy(&m.imaps);
-	imapd_pool_destroy(&pool);
 	ix_sasl_done();
 	buf_free(&err);
 	daemon_teardown(&m.d);

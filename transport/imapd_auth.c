@@ -118,11 +118,12 @@ void imapd_pool_destroy(struct imapd_pool **pool)
 		n = j->next;
 		free(j);
 	}
+	evloop_async_destroy(&p->async);
 	for (struct pool_job *j = p->done, *n; j != NULL; j = n) {
 		n = j->next;
+		j->done(j->arg);
 		free(j);
 	}
-	evloop_async_destroy(&p->async);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	free(p->threads);

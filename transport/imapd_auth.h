@@ -23,8 +23,9 @@ typedef void imapd_job_fn(void *arg);
 
 /* Creates a pool of threads that hands results back to loop. Returns 0 or IX_EIO with error_r. */
 int imapd_pool_create(struct evloop *loop, unsigned threads, struct imapd_pool **pool_r, struct buf *error_r);
-/* Waits for the jobs in flight to finish (their done functions are not called), joins the threads, frees, sets
- * *pool to NULL. NULL is ignored. */
+/* Runs the queued jobs to the end, joins the threads, calls the done functions of every finished job (on the
+ * calling thread: destroy the pool while what those functions touch still exists), frees, sets *pool to NULL.
+ * NULL is ignored. */
 void imapd_pool_destroy(struct imapd_pool **pool);
 /* Queues a job (never fails; the job node is allocated). Jobs run in any order; done calls come back on the loop. */
 void imapd_pool_submit(struct imapd_pool *pool, imapd_job_fn *run, imapd_job_fn *done, void *arg);

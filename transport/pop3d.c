@@ -81,10 +81,10 @@ int main(int argc, char **argv)
 	m.pop3s = daemon_listen(&m.d, PORT_POP3S, maxc, on_accept_pop3s, &m);
 	daemon_on_stop(&m.d, on_stop, &m);
 	daemon_run(&m.d);
+	imapd_pool_destroy(&pool); /* first: finished jobs report to their sessions */
 	pop3_server_destroy(&m.srv);
 	listener_destroy(&m.pop3);
 	listener_destroy(&m.pop3s);
-	imapd_pool_destroy(&pool);
 	ix_sasl_done();
 	buf_free(&err);
 	daemon_teardown(&m.d);
