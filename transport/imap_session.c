@@ -26,6 +26,8 @@ static void session_timer(struct evloop *loop, struct evloop_timer *timer, void 
 
 void imap_flush_out(struct imap_session *s)
 {
+	if (s->in_worker)
+		return; /* conn is the loop's: the command's output leaves when it is back */
 	if (s->out.len > 0 && s->conn != NULL)
 		conn_write(s->conn, s->out.data, s->out.len);
 	buf_reset(&s->out);
@@ -151,6 +153,10 @@ static void watch_event(struct evloop *loop, int fd, unsigned events, void *ctx)
 	for (struct imap_session *s = w->srv->sessions; s != NULL; s = s->next) {
 		if (s->watch != w)
 			continue;
+		if (s->in_worker) {
+			s->dirty_pending = true; /* the worker owns the view; merged when it is back */
+			continue;
+		}
 		s->dirty = true;
 		if (s->mode == IMAP_MODE_IDLE) {
 			imap_sync(s, true, false);
@@ -1717,48 +1723,77 @@ struct imap_cmd_def {
 	unsigned states;
 	bool uid_ok;      /* may follow UID */
 	bool no_expunge;  /* no EXPUNGE responses while answering (by sequence numbers) */
+	bool pool;        /* runs on the worker pool: it makes synced writes or reads many bodies */
 };
 
 static const struct imap_cmd_def commands[] = {
-	{ "CAPABILITY", cmd_capability, ST_ANY, false, false },
-	{ "NOOP", cmd_noop, ST_ANY, false, false },
-	{ "LOGOUT", cmd_logout, ST_ANY, false, false },
-	{ "ID", cmd_id, ST_ANY, false, false },
-	{ "STARTTLS", cmd_starttls, IMAP_ST_NOTAUTH, false, false },
-	{ "LOGIN", cmd_login, IMAP_ST_NOTAUTH, false, false },
-	{ "AUTHENTICATE", cmd_authenticate, IMAP_ST_NOTAUTH, false, false },
-	{ "ENABLE", cmd_enable, ST_AUTHED, false, false },
-	{ "SELECT", cmd_select, ST_AUTHED, false, false },
-	{ "EXAMINE", cmd_select, ST_AUTHED, false, false },
-	{ "CREATE", cmd_create, ST_AUTHED, false, false },
-	{ "DELETE", cmd_delete, ST_AUTHED, false, false },
-	{ "RENAME", cmd_rename, ST_AUTHED, false, false },
-	{ "SUBSCRIBE", cmd_subscribe, ST_AUTHED, false, false },
-	{ "UNSUBSCRIBE", cmd_subscribe, ST_AUTHED, false, false },
-	{ "LIST", cmd_list, ST_AUTHED, false, false },
-	{ "LSUB", cmd_list, ST_AUTHED, false, false },
-	{ "NAMESPACE", cmd_namespace, ST_AUTHED, false, false },
-	{ "STATUS", cmd_status, ST_AUTHED, false, false },
-	{ "APPEND", imap_cmd_append, ST_AUTHED, false, false },
-	{ "IDLE", cmd_idle, ST_AUTHED, false, false },
-	{ "GETQUOTAROOT", cmd_getquotaroot, ST_AUTHED, false, false },
-	{ "GETQUOTA", cmd_getquota, ST_AUTHED, false, false },
-	{ "SETQUOTA", cmd_setquota, ST_AUTHED, false, false },
-	{ "GETACL", cmd_acl, ST_AUTHED, false, false },
-	{ "SETACL", cmd_acl, ST_AUTHED, false, false },
-	{ "DELETEACL", cmd_acl, ST_AUTHED, false, false },
-	{ "MYRIGHTS", cmd_acl, ST_AUTHED, false, false },
-	{ "LISTRIGHTS", cmd_acl, ST_AUTHED, false, false },
-	{ "CHECK", cmd_check, IMAP_ST_SELECTED, false, false },
-	{ "CLOSE", cmd_close, IMAP_ST_SELECTED, false, false },
-	{ "UNSELECT", cmd_close, IMAP_ST_SELECTED, false, false },
-	{ "EXPUNGE", imap_cmd_expunge, IMAP_ST_SELECTED, true, false },
-	{ "SEARCH", imap_cmd_search, IMAP_ST_SELECTED, true, true },
-	{ "FETCH", imap_cmd_fetch, IMAP_ST_SELECTED, true, true },
-	{ "STORE", imap_cmd_store, IMAP_ST_SELECTED, true, true },
-	{ "COPY", imap_cmd_copy, IMAP_ST_SELECTED, true, false },
-	{ "MOVE", imap_cmd_copy, IMAP_ST_SELECTED, true, false },
+	{ "CAPABILITY", cmd_capability, ST_ANY, false, false, false },
+	{ "NOOP", cmd_noop, ST_ANY, false, false, false },
+	{ "LOGOUT", cmd_logout, ST_ANY, false, false, false },
+	{ "ID", cmd_id, ST_ANY, false, false, false },
+	{ "STARTTLS", cmd_starttls, IMAP_ST_NOTAUTH, false, false, false },
+	{ "LOGIN", cmd_login, IMAP_ST_NOTAUTH, false, false, false },
+	{ "AUTHENTICATE", cmd_authenticate, IMAP_ST_NOTAUTH, false, false, false },
+	{ "ENABLE", cmd_enable, ST_AUTHED, false, false, false },
+	{ "SELECT", cmd_select, ST_AUTHED, false, false, false },
+	{ "EXAMINE", cmd_select, ST_AUTHED, false, false, false },
+	{ "CREATE", cmd_create, ST_AUTHED, false, false, true },
+	{ "DELETE", cmd_delete, ST_AUTHED, false, false, false },
+	{ "RENAME", cmd_rename, ST_AUTHED, false, false, true },
+	{ "SUBSCRIBE", cmd_subscribe, ST_AUTHED, false, false, true },
+	{ "UNSUBSCRIBE", cmd_subscribe, ST_AUTHED, false, false, true },
+	{ "LIST", cmd_list, ST_AUTHED, false, false, false },
+	{ "LSUB", cmd_list, ST_AUTHED, false, false, false },
+	{ "NAMESPACE", cmd_namespace, ST_AUTHED, false, false, false },
+	{ "STATUS", cmd_status, ST_AUTHED, false, false, false },
+	{ "APPEND", imap_cmd_append, ST_AUTHED, false, false, false },
+	{ "IDLE", cmd_idle, ST_AUTHED, false, false, false },
+	{ "GETQUOTAROOT", cmd_getquotaroot, ST_AUTHED, false, false, false },
+	{ "GETQUOTA", cmd_getquota, ST_AUTHED, false, false, false },
+	{ "SETQUOTA", cmd_setquota, ST_AUTHED, false, false, false },
+	{ "GETACL", cmd_acl, ST_AUTHED, false, false, false },
+	{ "SETACL", cmd_acl, ST_AUTHED, false, false, true },
+	{ "DELETEACL", cmd_acl, ST_AUTHED, false, false, true },
+	{ "MYRIGHTS", cmd_acl, ST_AUTHED, false, false, false },
+	{ "LISTRIGHTS", cmd_acl, ST_AUTHED, false, false, false },
+	{ "CHECK", cmd_check, IMAP_ST_SELECTED, false, false, false },
+	{ "CLOSE", cmd_close, IMAP_ST_SELECTED, false, false, false },
+	{ "UNSELECT", cmd_close, IMAP_ST_SELECTED, false, false, false },
+	{ "EXPUNGE", imap_cmd_expunge, IMAP_ST_SELECTED, true, false, true },
+	{ "SEARCH", imap_cmd_search, IMAP_ST_SELECTED, true, true, true },
+	{ "FETCH", imap_cmd_fetch, IMAP_ST_SELECTED, true, true, false },
+	{ "STORE", imap_cmd_store, IMAP_ST_SELECTED, true, true, true },
+	{ "COPY", imap_cmd_copy, IMAP_ST_SELECTED, true, false, true },
+	{ "MOVE", imap_cmd_copy, IMAP_ST_SELECTED, true, false, true },
 };
+
+struct cmd_job {
+	struct imap_session *s;
+	const struct imap_cmd_def *def;
+	const struct imap_command *cmd; /* the parser's: it is not fed again before the job is back */
+};
+
+static void cmd_job_run(void *arg)
+{
+	struct cmd_job *j = arg;
+	j->def->fn(j->s, j->cmd);
+}
+
+static void cmd_job_done(void *arg)
+{
+	struct cmd_job *j = arg;
+	struct imap_session *s = j->s;
+	free(j);
+	s->in_worker = false;
+	if (!imap_job_finished(s))
+		return;
+	if (s->dirty_pending) {
+		s->dirty = true;
+		s->dirty_pending = false;
+	}
+	imap_flush_out(s);
+	imap_resume(s);
+}
 
 static void dispatch(struct imap_session *s, const struct imap_command *cmd)
 {
@@ -1789,6 +1824,15 @@ static void dispatch(struct imap_session *s, const struct imap_command *cmd)
 	s->bad_count = 0;
 	if (def->no_expunge && !cmd->uid && s->state == IMAP_ST_SELECTED && s->dirty)
 		imap_sync(s, false, false);
+	if (def->pool && s->srv->cfg.pool != NULL) {
+		struct cmd_job *j = xcalloc(1, sizeof(*j));
+		j->s = s;
+		j->def = def;
+		j->cmd = cmd;
+		s->in_worker = true;
+		imap_start_job(s, cmd_job_run, cmd_job_done, j);
+		return;
+	}
 	def->fn(s, cmd);
 }
 

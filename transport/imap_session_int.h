@@ -68,6 +68,8 @@ struct imap_session {
 	bool dead;          /* connection ended while a job was out: free when it returns */
 	bool tls_pending;
 	bool job_out;       /* a job on the worker pool holds the session */
+	bool in_worker;     /* a command handler runs on a worker thread: output stays in out, the view is its */
+	bool dirty_pending; /* the watch fired while in_worker (set and read on the loop's thread only) */
 	unsigned bad_count;
 	struct buf out;     /* response being built */
 	char *tag;          /* tag of the command in progress (SASL, IDLE, jobs) */
