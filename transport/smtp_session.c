@@ -85,6 +85,7 @@ static void info_fill(const struct smtp_session *s, struct smtp_session_info *in
 	info->tls = conn_is_tls(s->conn);
 	info->helo = s->helo;
 	info->auth_user = s->auth_user;
+	info->mail = (s->state & (ST_MAIL | ST_RCPT | ST_DATA | ST_BDAT | ST_DELIVER)) ? &s->mail : NULL;
 }
 
 static void transaction_reset(struct smtp_session *s)
@@ -217,6 +218,17 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
 	}
 	if (s->mail.has_auth && s->auth_user == NULL)
 		s->mail.has_auth = false; /* RFC 4954 5: not trusted from an unauthenticated client */
+	if (s->cfg->mail_check != NULL) {
+		struct smtp_session_info info;
+		info_fill(s, &info);
+		info.mail = &s->mail;
+		const char *refusal = s->cfg->mail_check(s->ctx, &info, &s->mail);
+		if (refusal != NULL) {
+			memset(&s->mail, 0, sizeof(s->mail));
+			reply_error(s, refusal);
+			return;
+		}
+	}
 	s->state = ST_MAIL;
 	s->junk = 0;
 	reply(s, "250 2.1.0 Ok");
@@ -288,6 +300,11 @@ static void data_finish(struct smtp_session *s)
 	if (s->data.too_big) {
 		transaction_reset(s);
 		reply_error(s, "552 5.3.4 Message too big");
+		return;
+	}
+	if (s->cfg->max_line_length > 0 && s->data.longest_line > s->cfg->max_line_length) {
+		transaction_reset(s);
+		reply_error(s, "552 5.3.4 Message line too long");
 		return;
 	}
 	if (s->data.rejected) {

@@ -20,6 +20,7 @@
 #define SMTP_HELO_MAX 255
 
 struct smtp_session;
+struct smtp_session_info;
 
 struct smtp_config {
 	const char *hostname;            /* in the greeting, EHLO reply and Received: (must outlive sessions) */
@@ -32,6 +33,11 @@ struct smtp_config {
 	bool auth;                       /* offer AUTH (PLAIN/LOGIN, only on TLS or loopback) */
 	bool submission;                 /* MAIL requires authentication (port 587) */
 	enum smtp_bare_lf bare_lf;       /* DATA bare LF policy */
+	size_t max_line_length;          /* longest message line, CRLF included (0: no limit); longer: 552 5.3.4 */
+	/* Decides a MAIL FROM (NULL: every syntactically valid sender is taken); called with the backend's ctx.
+	 * Returns NULL to accept, or the complete reply line to refuse it with (static text, e.g. "553 5.7.1
+	 * Sender address not yours"). A hook of the backend, kept here so struct smtp_backend keeps its layout. */
+	const char *(*mail_check)(void *ctx, const struct smtp_session_info *info, const struct smtp_mail *mail);
 };
 
 /* What the backend may want to know about the client. Strings valid during the call. */
@@ -41,6 +47,7 @@ struct smtp_session_info {
 	bool tls;
 	const char *helo;      /* "" before HELO/EHLO */
 	const char *auth_user; /* NULL when not authenticated */
+	const struct smtp_mail *mail; /* the transaction's MAIL (for RCPT decisions), NULL before MAIL */
 };
 
 enum smtp_rcpt_verdict {

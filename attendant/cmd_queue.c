@@ -1,0 +1,298 @@
+/* cmd_queue.c - interchange queue list|show|flush|delete and interchange track: the mail queue and the message
+ * tracking log as a person sees them. The queue files and the log are read directly (transport/queue.h). */
+#include "cli.h"
+#include "err.h"
+#include "queue.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Longest tracking log we search (bytes read from its end). */
+#define TRACK_LOG_MAX (256u << 20)
+/* Most queue ids the track command follows. */
+#define TRACK_IDS_MAX 10000
+
+static const char queue_help[] =
+	"usage: interchange queue list [--json]\n"
+	"       interchange queue show ID\n"
+	"       interchange queue flush\n"
+	"       interchange queue delete ID\n\n"
+	"The mail queue: messages the transfer agent still has to deliver (remote recipients, and local ones that\n"
+	"failed for a while). list shows each message with its recipients, attempts and last error; flush asks the\n"
+	"transfer agent to retry everything now; delete drops a message without a notice to its sender.\n";
+
+static const char track_help[] = "usage: interchange track ADDRESS|MESSAGE-ID\n\n"
+				 "Every event of the message tracking log (received, delivered, relayed, queued, deferred,\n"
+				 "bounced) for messages sent from or to ADDRESS, or with that Message-ID.\n";
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 32)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static const char *state_name(const struct queue_rcpt *r, long long now)
+{
+	if (r->state == QUEUE_RCPT_DONE)
+		return "done";
+	if (r->state == QUEUE_RCPT_FAILED)
+		return "failed";
+	return r->next_try <= now ? "active" : "deferred";
+}
+
+static int queue_list_cmd(const char *qdir, bool json)
+{
+	char **ids;
+	size_t n;
+	struct buf err = BUF_INIT;
+	if (queue_list(qdir, &ids, &n, &err) != 0) {
+		cli_error("%s", buf_cstr(&err));
+		buf_free(&err);
+		return CLI_EXIT_FAIL;
+	}
+	long long now = (long long)time(NULL), oldest = 0;
+	size_t active = 0, deferred = 0, shown = 0;
+	if (json)
+		printf("{\"messages\":[");
+	for (size_t i = 0; i < n; i++) {
+		struct queue_msg m;
+		buf_reset(&err);
+		if (queue_read(qdir, ids[i], false, &m, &err) != 0) {
+			queue_msg_free(&m);
+			continue; /* delivered meanwhile */
+		}
+		bool is_active = false;
+		for (size_t k = 0; k < m.nrcpts; k++)
+			is_active |= m.rcpts[k].state == QUEUE_RCPT_PENDING && m.rcpts[k].next_try <= now;
+		is_active ? active++ : deferred++;
+		if (now - m.created > oldest)
+			oldest = now - m.created;
+		if (json) {
+			printf("%s{\"id\":\"%s\",\"age\":%lld,\"sender\":", shown++ ? "," : "", m.id, now - m.created);
+			json_str(m.sender);
+			printf(",\"message_id\":");
+			json_str(m.msgid);
+			printf(",\"size\":%zu,\"recipients\":[", m.body.len);
+			for (size_t k = 0; k < m.nrcpts; k++) {
+				const struct queue_rcpt *r = &m.rcpts[k];
+				printf("%s{\"address\":", k ? "," : "");
+				json_str(r->addr);
+				printf(",\"state\":\"%s\",\"attempts\":%u,\"next_try\":%lld,\"last_error\":",
+				       state_name(r, now), r->attempts, r->next_try);
+				json_str(r->last_error);
+				putchar('}');
+			}
+			printf("]}");
+		} else {
+			printf("%s  %6llds  <%s>\n", m.id, now - m.created, m.sender);
+			for (size_t k = 0; k < m.nrcpts; k++) {
+				const struct queue_rcpt *r = &m.rcpts[k];
+				printf("    %-8s %s  attempts %u", state_name(r, now), r->addr, r->attempts);
+				if (r->state == QUEUE_RCPT_PENDING && r->next_try > now)
+					printf(", next in %llds", r->next_try - now);
+				if (r->last_error[0] != '\0')
+					printf("\n             last: %s", r->last_error);
+				putchar('\n');
+			}
+		}
+		queue_msg_free(&m);
+	}
+	if (json)
+		printf("],\"total\":%zu,\"active\":%zu,\"deferred\":%zu,\"oldest_age\":%lld}\n", active + deferred,
+		       active, deferred, oldest);
+	else if (active + deferred == 0)
+		printf("The queue is empty.\n");
+	else
+		printf("%zu message%s in the queue: %zu active, %zu deferred; the oldest is %lld seconds old.\n",
+		       active + deferred, active + deferred == 1 ? "" : "s", active, deferred, oldest);
+	queue_ids_free(&ids, n);
+	buf_free(&err);
+	return CLI_EXIT_OK;
+}
+
+static int queue_show_cmd(const char *qdir, const char *id)
+{
+	struct queue_msg m;
+	struct buf err = BUF_INIT;
+	int ret = queue_read(qdir, id, true, &m, &err);
+	if (ret != 0) {
+		if (ret == IX_ENOTFOUND)
+			cli_error("no message %s in the queue (delivered, bounced or deleted)", id);
+		else
+			cli_error("%s", buf_cstr(&err));
+		buf_free(&err);
+		queue_msg_free(&m);
+		return CLI_EXIT_FAIL;
+	}
+	long long now = (long long)time(NULL);
+	printf("Queue id: %s\nAge: %lld seconds\nSender: <%s>\n", m.id, now - m.created, m.sender);
+	if (m.msgid[0] != '\0')
+		printf("Message-ID: %s\n", m.msgid);
+	if (m.auth[0] != '\0')
+		printf("Submitted by: %s\n", m.auth);
+	for (size_t k = 0; k < m.nrcpts; k++) {
+		const struct queue_rcpt *r = &m.rcpts[k];
+		printf("Recipient: %s (%s, attempts %u)%s%s\n", r->addr, state_name(r, now), r->attempts,
+		       r->last_error[0] ? ": " : "", r->last_error);
+	}
+	printf("\n");
+	fwrite(m.body.data != NULL ? m.body.data : "", 1, m.body.len, stdout);
+	queue_msg_free(&m);
+	buf_free(&err);
+	return CLI_EXIT_OK;
+}
+
+int cmd_queue(const char *data_dir, int argc, char **argv)
+{
+	if (argc < 2 || cli_wants_help(argc, argv)) {
+		fputs(queue_help, argc < 2 ? stderr : stdout);
+		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	}
+	const char *verb = argv[1];
+	bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
+	bool ok = (strcmp(verb, "list") == 0 && (argc == 2 || json)) || (strcmp(verb, "flush") == 0 && argc == 2) ||
+		  ((strcmp(verb, "show") == 0 || strcmp(verb, "delete") == 0) && argc == 3);
+	if (!ok) {
+		fprintf(stderr, "interchange: queue: wrong arguments\n\n%s", queue_help);
+		return CLI_EXIT_USAGE;
+	}
+	struct config cfg;
+	if (cli_load_config(data_dir, &cfg) < 0)
+		return CLI_EXIT_FAIL;
+	char *qdir = config_path(&cfg, "queue");
+	int ret = CLI_EXIT_OK;
+	if (strcmp(verb, "list") == 0) {
+		ret = queue_list_cmd(qdir, json);
+	} else if (strcmp(verb, "show") == 0) {
+		ret = queue_show_cmd(qdir, argv[2]);
+	} else if (strcmp(verb, "delete") == 0) {
+		struct buf err = BUF_INIT;
+		int r = queue_remove(qdir, argv[2], &err);
+		if (r == 0) {
+			printf("Deleted %s from the queue; its sender is not notified.\n", argv[2]);
+		} else {
+			if (r == IX_ENOTFOUND)
+				cli_error("no message %s in the queue (delivered, bounced or deleted)", argv[2]);
+			else
+				cli_error("%s", buf_cstr(&err));
+			ret = CLI_EXIT_FAIL;
+		}
+		buf_free(&err);
+	} else {
+		char *path = xasprintf("%s/.flush", qdir);
+		if (write_file_atomic(path, "", 0, 0600) < 0) {
+			cli_error("cannot ask for a flush (%s): is the data folder writable?", path);
+			ret = CLI_EXIT_FAIL;
+		} else {
+			printf("The transfer agent retries every queued message now.\n");
+		}
+		free(path);
+	}
+	free(qdir);
+	config_free(&cfg);
+	return ret;
+}
+
+/* ---- track ---- */
+
+/* Splits a log line into its tab-separated fields (in place); returns how many (at most max). */
+static size_t split_fields(char *line, char **f, size_t max)
+{
+	size_t n = 0;
+	while (n < max) {
+		f[n++] = line;
+		char *t = strchr(line, '\t');
+		if (t == NULL)
+			break;
+		*t = '\0';
+		line = t + 1;
+	}
+	return n;
+}
+
+static bool matches(const char *field, const char *query)
+{
+	if (strcasecmp(field, query) == 0)
+		return true;
+	/* Message-IDs with or without their angle brackets */
+	size_t fl = strlen(field), ql = strlen(query);
+	if (fl == ql + 2 && field[0] == '<' && strncasecmp(field + 1, query, ql) == 0)
+		return true;
+	return false;
+}
+
+int cmd_track(const char *data_dir, int argc, char **argv)
+{
+	if (argc != 2 || cli_wants_help(argc, argv)) {
+		fputs(track_help, argc != 2 ? stderr : stdout);
+		return argc != 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	}
+	struct config cfg;
+	if (cli_load_config(data_dir, &cfg) < 0)
+		return CLI_EXIT_FAIL;
+	char *path = config_path(&cfg, "log/tracking.log");
+	char *data = NULL;
+	size_t len = 0;
+	if (read_file(path, TRACK_LOG_MAX, &data, &len) < 0) {
+		printf("No messages have been tracked yet.\n");
+		free(path);
+		config_free(&cfg);
+		return CLI_EXIT_OK;
+	}
+	const char *q = argv[1];
+	char **ids = xcalloc(TRACK_IDS_MAX, sizeof(*ids));
+	size_t nids = 0;
+	/* pass 1: the queue ids of matching events */
+	char *copy = xstrndup(data, len);
+	for (char *line = strtok(copy, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+		char *f[8];
+		if (split_fields(line, f, 8) < 8)
+			continue;
+		if (!(matches(f[3], q) || matches(f[4], q) || matches(f[5], q)))
+			continue;
+		bool seen = false;
+		for (size_t i = 0; i < nids && !seen; i++)
+			seen = strcmp(ids[i], f[2]) == 0;
+		if (!seen && nids < TRACK_IDS_MAX)
+			ids[nids++] = xstrdup(f[2]);
+	}
+	free(copy);
+	/* pass 2: every event of those messages */
+	size_t shown = 0;
+	for (char *line = strtok(data, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+		char *f[8];
+		if (split_fields(line, f, 8) < 8)
+			continue;
+		bool want = false;
+		for (size_t i = 0; i < nids && !want; i++)
+			want = strcmp(ids[i], f[2]) == 0;
+		if (!want)
+			continue;
+		if (shown++ == 0)
+			printf("%-20s  %-9s  %-24s  %-30s  %-30s  %s\n", "TIME", "EVENT", "QUEUE ID", "SENDER", "RECIPIENT",
+			       "DETAIL");
+		printf("%-20s  %-9s  %-24s  %-30s  %-30s  %s (%s; %s)\n", f[0], f[1], f[2], f[4], f[5], f[7], f[6], f[3]);
+	}
+	if (shown == 0)
+		printf("No tracked message from or to %s, or with that Message-ID.\n", q);
+	for (size_t i = 0; i < nids; i++)
+		free(ids[i]);
+	free(ids);
+	free(data);
+	free(path);
+	config_free(&cfg);
+	return CLI_EXIT_OK;
+}

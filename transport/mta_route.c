@@ -1,0 +1,339 @@
+/* mta_route.c - recipient routing from the directory replica, delivery restrictions, send-as rights and the
+ * server settings read (see mta.h). */
+#include "mta.h"
+#include "err.h"
+#include "ldap_util.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+const char *mta_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	return at != NULL ? at + 1 : "";
+}
+
+static bool dn_eq(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcasecmp(a, b) == 0;
+}
+
+static struct mta_target *add_target(struct mta_targets *t, enum mta_kind kind, const char *addr,
+				     const char *orcpt, unsigned notify)
+{
+	t->v = xrealloc(t->v, (t->n + 1) * sizeof(*t->v));
+	struct mta_target *x = &t->v[t->n++];
+	memset(x, 0, sizeof(*x));
+	x->kind = kind;
+	x->addr = xstrdup(addr);
+	x->orcpt = xstrdup(orcpt != NULL ? orcpt : "");
+	x->notify = notify;
+	return x;
+}
+
+static bool have_addr(const struct mta_targets *t, const char *addr)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->v[i].kind != MTA_LOCAL && strcasecmp(t->v[i].addr, addr) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool have_mailbox(const struct mta_targets *t, const char *guid, const char *folder)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		const struct mta_target *x = &t->v[i];
+		if (x->kind == MTA_LOCAL && strcasecmp(x->guid, guid) == 0 &&
+		    ((x->folder == NULL && folder == NULL) ||
+		     (x->folder != NULL && folder != NULL && strcmp(x->folder, folder) == 0)))
+			return true;
+	}
+	return false;
+}
+
+static void fail(struct mta_targets *t, const char *addr, const char *orcpt, unsigned notify, const char *why)
+{
+	if (have_addr(t, addr))
+		return;
+	struct mta_target *x = add_target(t, MTA_FAIL, addr, orcpt, notify);
+	x->error = xstrdup(why);
+}
+
+static void resolve_addr(struct dir *dir, const char *server_dn, const char *addr, const char *orcpt,
+			 unsigned notify, struct mta_targets *t, unsigned depth);
+/* depth at which forwarding is no longer followed (MTA_RESOLVE_FINAL starts there) */
+#define NO_FORWARD_DEPTH 1000u
+
+static char *server_dest(struct dir *dir, const char *dn)
+{
+	struct dir_server *sv;
+	size_t n;
+	char *dest = NULL;
+	if (dir_servers(dir, &sv, &n) != IX_OK)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (dn_eq(sv[i].dn, dn) && sv[i].host != NULL)
+			dest = xasprintf("%s:%u", sv[i].host, sv[i].smtp_port ? sv[i].smtp_port : 25);
+	}
+	dir_servers_free(&sv, n);
+	return dest;
+}
+
+/* One final (non-list) recipient. */
+static void add_final(struct dir *dir, const char *server_dn, const struct dir_recipient *r, const char *addr,
+		      const char *orcpt, unsigned notify, struct mta_targets *t, unsigned depth)
+{
+	if (t->n >= MTA_TARGETS_MAX)
+		return;
+	const char *name = r->primary_address != NULL ? r->primary_address : addr;
+	switch (r->type) {
+	case DIR_TYPE_CONTACT:
+		if (r->target_address == NULL || depth >= MTA_FORWARD_DEPTH_MAX) {
+			fail(t, name, orcpt, notify, "550 5.1.1 Contact has no target address");
+			return;
+		}
+		resolve_addr(dir, server_dn, r->target_address, orcpt, notify, t, depth + 1);
+		return;
+	case DIR_TYPE_FOLDER:
+		if (!have_mailbox(t, STORE_PUBLIC_GUID, r->folder_path)) {
+			struct mta_target *x = add_target(t, MTA_LOCAL, name, orcpt, notify);
+			x->guid = xstrdup(STORE_PUBLIC_GUID);
+			x->folder = xstrdup(r->folder_path != NULL ? r->folder_path : "");
+		}
+		return;
+	case DIR_TYPE_USER:
+		break;
+	case DIR_TYPE_LIST:
+	default:
+		return;
+	}
+	if (r->forward_to != NULL && depth < NO_FORWARD_DEPTH) {
+		struct dir_recipient f;
+		if (depth < MTA_FORWARD_DEPTH_MAX && dir_lookup_dn(dir, r->forward_to, &f) == IX_OK) {
+			const char *fa = f.type == DIR_TYPE_CONTACT ? f.target_address : f.primary_address;
+			if (fa != NULL)
+				resolve_addr(dir, server_dn, fa, orcpt, notify, t, depth + 1);
+			dir_recipient_release(&f);
+		} else {
+			log_warn("forwarding of %s: %s cannot be followed", name, r->forward_to);
+		}
+		if (!r->deliver_and_redirect)
+			return;
+	}
+	if (r->home_server_dn != NULL && server_dn != NULL && !dn_eq(r->home_server_dn, server_dn)) {
+		if (have_addr(t, name))
+			return;
+		char *dest = server_dest(dir, r->home_server_dn);
+		if (dest == NULL) {
+			fail(t, name, orcpt, notify, "451 4.4.0 Home server of the recipient is unknown");
+			return;
+		}
+		struct mta_target *x = add_target(t, MTA_SERVER, name, orcpt, notify);
+		x->dest = dest;
+		return;
+	}
+	if (r->mailbox_guid == NULL) {
+		fail(t, name, orcpt, notify, "451 4.2.0 Mailbox not provisioned yet");
+		return;
+	}
+	if (have_mailbox(t, r->mailbox_guid, NULL))
+		return;
+	struct mta_target *x = add_target(t, MTA_LOCAL, name, orcpt, notify);
+	x->guid = xstrdup(r->mailbox_guid);
+	x->quota_bytes = r->quota_bytes > 0 ? (uint64_t)r->quota_bytes : 0;
+	x->quota_messages = r->quota_messages > 0 ? (uint64_t)r->quota_messages : 0;
+}
+
+static void resolve_addr(struct dir *dir, const char *server_dn, const char *addr, const char *orcpt,
+			 unsigned notify, struct mta_targets *t, unsigned depth)
+{
+	const char *domain = mta_domain(addr);
+	if (*domain == '\0' || !dir_is_local_domain(dir, domain)) {
+		if (*domain == '\0')
+			fail(t, addr, orcpt, notify, "550 5.1.3 Bad recipient address syntax");
+		else if (!have_addr(t, addr))
+			add_target(t, MTA_REMOTE, addr, orcpt, notify);
+		return;
+	}
+	struct dir_recipient r;
+	if (dir_resolve(dir, addr, &r) != IX_OK) {
+		struct buf type = BUF_INIT;
+		bool relay = dir_domain_type(dir, domain, &type) == IX_OK && strcmp(buf_cstr(&type), "authoritative") != 0;
+		buf_free(&type);
+		if (relay && !have_addr(t, addr))
+			add_target(t, MTA_REMOTE, addr, orcpt, notify);
+		else if (!relay)
+			fail(t, addr, orcpt, notify, "550 5.1.1 No such recipient here");
+		return;
+	}
+	if (r.type != DIR_TYPE_LIST) {
+		add_final(dir, server_dn, &r, addr, orcpt, notify, t, depth);
+		dir_recipient_release(&r);
+		return;
+	}
+	struct dir_expansion exp;
+	struct buf err = BUF_INIT;
+	if (dir_expand(dir, r.dn, &exp, &err) != IX_OK) {
+		log_warn("expanding %s: %s", addr, buf_cstr(&err));
+		fail(t, addr, orcpt, notify, "550 5.4.6 List cannot be expanded");
+	} else {
+		for (size_t i = 0; i < exp.count; i++)
+			add_final(dir, server_dn, &exp.recipients[i], exp.recipients[i].primary_address != NULL
+				  ? exp.recipients[i].primary_address : addr, orcpt, notify, t, depth);
+		dir_expansion_free(&exp);
+	}
+	buf_free(&err);
+	dir_recipient_release(&r);
+}
+
+void mta_resolve(struct dir *dir, const char *server_dn, const char *addr, const char *orcpt, unsigned notify,
+		 unsigned flags, struct mta_targets *t)
+{
+	resolve_addr(dir, server_dn, addr, orcpt != NULL && *orcpt != '\0' ? orcpt : addr, notify, t,
+		     (flags & MTA_RESOLVE_FINAL) ? NO_FORWARD_DEPTH : 0);
+}
+
+void mta_targets_free(struct mta_targets *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->v[i].addr);
+		free(t->v[i].orcpt);
+		free(t->v[i].guid);
+		free(t->v[i].folder);
+		free(t->v[i].dest);
+		free(t->v[i].error);
+	}
+	free(t->v);
+	t->v = NULL;
+	t->n = 0;
+}
+
+/* ---- restrictions ---- */
+
+/* True when the sender's DN is dn itself or a final member of the list dn. */
+static bool sender_matches(struct dir *dir, const char *sender_dn, const char *dn)
+{
+	if (dn_eq(sender_dn, dn))
+		return true;
+	struct dir_recipient e;
+	if (dir_lookup_dn(dir, dn, &e) != IX_OK)
+		return false;
+	bool list = e.type == DIR_TYPE_LIST;
+	dir_recipient_release(&e);
+	if (!list)
+		return false;
+	struct dir_expansion exp;
+	struct buf err = BUF_INIT;
+	bool found = false;
+	if (dir_expand(dir, dn, &exp, &err) == IX_OK) {
+		for (size_t i = 0; i < exp.count && !found; i++)
+			found = dn_eq(exp.recipients[i].dn, sender_dn);
+		dir_expansion_free(&exp);
+	}
+	buf_free(&err);
+	return found;
+}
+
+const char *mta_check_restrictions(struct dir *dir, const struct dir_recipient *r, const char *sender,
+				   bool authenticated, unsigned long long size)
+{
+	if (r->max_receive_size > 0 && size > (unsigned long long)r->max_receive_size)
+		return "552 5.2.3 Message too large for this recipient";
+	if (r->require_authenticated_sender && !authenticated)
+		return "550 5.7.1 This recipient accepts mail from authenticated senders only";
+	if (r->accept_from_count == 0 && r->reject_from_count == 0 && !r->members_only)
+		return NULL;
+	struct dir_recipient s;
+	bool known = sender != NULL && *sender != '\0' && dir_resolve(dir, sender, &s) == IX_OK;
+	const char *verdict = NULL;
+	/* a sender address of ours counts as that sender only when it authenticated (no spoofed insiders) */
+	const char *sdn = known && authenticated ? s.dn : NULL;
+	for (size_t i = 0; i < r->reject_from_count && verdict == NULL; i++) {
+		if (known && sender_matches(dir, s.dn, r->reject_from[i]))
+			verdict = "550 5.7.1 Sender is not allowed to send to this recipient";
+	}
+	if (verdict == NULL && r->accept_from_count > 0) {
+		bool ok = false;
+		for (size_t i = 0; i < r->accept_from_count && !ok; i++)
+			ok = sdn != NULL && sender_matches(dir, sdn, r->accept_from[i]);
+		if (!ok)
+			verdict = "550 5.7.1 This recipient accepts mail only from listed senders";
+	}
+	if (verdict == NULL && r->members_only && r->type == DIR_TYPE_LIST) {
+		if (sdn == NULL || !sender_matches(dir, sdn, r->dn))
+			verdict = "550 5.7.1 This list accepts mail from its members only";
+	}
+	if (known)
+		dir_recipient_release(&s);
+	return verdict;
+}
+
+const char *mta_check_send_as(struct dir *dir, const char *user, const char *from)
+{
+	if (from == NULL || *from == '\0')
+		return "553 5.7.1 Authenticated users may not send with a null sender";
+	struct dir_recipient u, owner;
+	int ru = strchr(user, '@') != NULL ? dir_resolve(dir, user, &u) : dir_lookup_login(dir, user, &u);
+	if (ru != IX_OK)
+		return "553 5.7.1 Sender address rejected: not owned by the authenticated user";
+	const char *verdict = "553 5.7.1 Sender address rejected: not owned by the authenticated user";
+	if (dir_resolve(dir, from, &owner) == IX_OK) {
+		if (dn_eq(owner.dn, u.dn))
+			verdict = NULL;
+		for (size_t i = 0; i < owner.send_as_count && verdict != NULL; i++) {
+			if (dn_eq(owner.send_as[i], u.dn))
+				verdict = NULL;
+		}
+		for (size_t i = 0; i < owner.send_on_behalf_count && verdict != NULL; i++) {
+			if (dn_eq(owner.send_on_behalf[i], u.dn))
+				verdict = NULL;
+		}
+		dir_recipient_release(&owner);
+	}
+	dir_recipient_release(&u);
+	return verdict;
+}
+
+/* ---- settings ---- */
+
+void mta_settings_read(const struct config *cfg, struct settings *s_r)
+{
+	settings_load(s_r, NULL, 0);
+	char *uri = config_ldapi_uri(cfg);
+	LDAP *ld = NULL;
+	struct buf err = BUF_INIT;
+	if (ldapu_connect_external(uri, &ld, &err) != IX_OK) {
+		log_warn("server settings: %s; using defaults", buf_cstr(&err));
+		goto out;
+	}
+	char *attrs[] = { "ixServerSetting", NULL };
+	LDAPMessage *res = NULL;
+	struct timeval tv = { 5, 0 };
+	int rc = ldap_search_ext_s(ld, cfg->server_dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL, NULL, &tv,
+				   1, &res);
+	if (rc == LDAP_SUCCESS) {
+		LDAPMessage *e = ldap_first_entry(ld, res);
+		struct berval **vals = e != NULL ? ldap_get_values_len(ld, e, "ixServerSetting") : NULL;
+		size_t n = vals != NULL ? (size_t)ldap_count_values_len(vals) : 0;
+		char **strs = xcalloc(n + 1, sizeof(*strs));
+		for (size_t i = 0; i < n; i++)
+			strs[i] = xstrndup(vals[i]->bv_val, vals[i]->bv_len);
+		settings_load(s_r, (const char *const *)strs, n);
+		for (size_t i = 0; i < n; i++)
+			free(strs[i]);
+		free(strs);
+		ldap_value_free_len(vals);
+	} else {
+		log_warn("server settings: cannot read %s: %s; using defaults", cfg->server_dn, ldap_err2string(rc));
+	}
+	ldap_msgfree(res);
+	ldap_unbind_ext_s(ld, NULL, NULL);
+out:
+	free(uri);
+	buf_free(&err);
+}

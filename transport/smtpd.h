@@ -1,0 +1,16 @@
+/* smtpd.h - ix-smtpd, the SMTP server of the Internet Mail Service: inbound on the SMTP port, submission on the
+ * submission port; local recipients are delivered into the store in-process, the rest goes to the queue. */
+#ifndef IX_SMTPD_H
+#define IX_SMTPD_H
+
+/* Worker threads that make deliveries durable (store group commit gathers their appends into one sync). */
+#define SMTPD_WORKERS 16
+/* How often the server settings are read again from the directory (milliseconds). */
+#define SMTPD_SETTINGS_MS 3000
+/* Distinct client addresses tracked for the per-client connection limit. */
+#define SMTPD_CLIENTS_MAX 65536
+
+/* The whole program: daemon_setup, listeners, the loop, teardown. Returns the exit status. */
+int smtpd_main(int argc, char **argv);
+
+#endif
