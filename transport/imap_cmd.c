@@ -101,6 +101,9 @@ struct imap_fetch_job {
 	uint32_t *uids; /* the messages, by UID (the view may change while the job runs) */
 	size_t n, pos;
 	unsigned warned;
+	bool seen_done;  /* the \Seen this FETCH implies was set beforehand, on the pool, for the UIDs in seen */
+	uint32_t *seen;  /* ascending */
+	size_t nseen;
 };
 
 void imap_fetch_job_free(struct imap_fetch_job **jp)
@@ -111,6 +114,7 @@ void imap_fetch_job_free(struct imap_fetch_job **jp)
 	free(j->tag);
 	imap_fetch_request_free(&j->req);
 	free(j->uids);
+	free(j->seen);
 	free(j);
 	*jp = NULL;
 }
@@ -217,7 +221,18 @@ static bool fetch_one(struct imap_session *s, struct imap_fetch_job *j, uint32_t
 	for (size_t i = 0; i < req->body_count; i++)
 		if (!req->bodies[i].peek)
 			sets_seen = true;
-	if (sets_seen && !s->readonly && !(m.flags & STORE_FLAG_SEEN) && (s->rights & STORE_RIGHT_SEEN)) {
+	if (j->seen_done) {
+		size_t lo = 0, hi = j->nseen;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (j->seen[mid] < uid)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < j->nseen && j->seen[lo] == uid)
+			implicit_flags = !(items & IMAP_FETCH_FLAGS);
+	} else if (sets_seen && !s->readonly && !(m.flags & STORE_FLAG_SEEN) && (s->rights & STORE_RIGHT_SEEN)) {
 		struct store_flag_update upd = { 0 };
 		upd.uids = &uid;
 		upd.nuids = 1;
@@ -344,6 +359,44 @@ bool imap_fetch_continue(struct imap_session *s)
 	return true;
 }
 
+struct seen_job {
+	struct imap_session *s;
+	struct store *st;
+	char *guid, *folder, *user;
+	uint32_t *uids;
+	size_t n;
+};
+
+static void seen_run(void *arg)
+{
+	struct seen_job *sj = arg;
+	struct store_flag_update upd = { 0 };
+	upd.uids = sj->uids;
+	upd.nuids = sj->n;
+	upd.mode = STORE_FLAGS_ADD;
+	upd.flags = STORE_FLAG_SEEN;
+	upd.user = sj->user;
+	store_flags(sj->st, sj->guid, sj->folder, &upd, NULL);
+	free(upd.failed_r);
+}
+
+static void seen_done(void *arg)
+{
+	struct seen_job *sj = arg;
+	struct imap_session *s = sj->s;
+	free(sj->guid);
+	free(sj->folder);
+	free(sj->user);
+	free(sj->uids);
+	free(sj);
+	if (!imap_job_finished(s))
+		return;
+	if (!imap_fetch_continue(s))
+		imap_wait_output(s);
+	else
+		imap_resume(s);
+}
+
 void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
 {
 	struct buf err = BUF_INIT;
@@ -410,9 +463,35 @@ void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
 			j->uids[j->n++] = s->msgs[idx[i]].uid;
 	free(idx);
 	s->fetch = j;
-	if (!imap_fetch_continue(s)) {
-		imap_wait_output(s);
+	bool sets_seen = (j->req.items & (IMAP_FETCH_RFC822 | IMAP_FETCH_RFC822_TEXT)) != 0;
+	for (size_t i = 0; i < j->req.body_count; i++)
+		if (!j->req.bodies[i].peek)
+			sets_seen = true;
+	if (sets_seen && !s->readonly && (s->rights & STORE_RIGHT_SEEN) && s->srv->cfg.pool != NULL) {
+		j->seen = xcalloc(j->n + 1, sizeof(*j->seen));
+		for (size_t i = 0; i < j->n; i++) {
+			long k = imap_find_uid(s, j->uids[i]);
+			if (k >= 0 && !(s->msgs[k].flags & STORE_FLAG_SEEN))
+				j->seen[j->nseen++] = j->uids[i];
+		}
+		if (j->nseen > 0) {
+			/* one synced commit for all of them, off the loop */
+			j->seen_done = true;
+			struct seen_job *sj = xcalloc(1, sizeof(*sj));
+			sj->s = s;
+			sj->st = s->srv->cfg.store;
+			sj->guid = xstrdup(s->sel_guid);
+			sj->folder = xstrdup(s->sel_folder);
+			sj->user = s->user.login != NULL ? xstrdup(s->user.login) : NULL;
+			sj->uids = xcalloc(j->nseen, sizeof(*sj->uids));
+			memcpy(sj->uids, j->seen, j->nseen * sizeof(*sj->uids));
+			sj->n = j->nseen;
+			imap_start_job(s, seen_run, seen_done, sj);
+			return;
+		}
 	}
+	if (!imap_fetch_continue(s))
+		imap_wait_output(s);
 }
 
 /* ---- STORE ---- */
