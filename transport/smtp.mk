@@ -30,3 +30,8 @@ E2E_TESTS += tests/e2e/test_smtp.py
 PROGRAMS += $(BUILD)/transport/smtpd_probe
 $(BUILD)/transport/smtpd_probe: $(call objs,transport/smtpd_probe.c) $(SMTP_LIB) $(STORE_LIB) $(MIME_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LMDB_LIBS) $(SSL_LIBS)
+
+# make bench: the load generator; run without arguments it starts tests/bench/bench_smtp.py
+BENCHES += $(BUILD)/transport/bench_smtp
+$(BUILD)/transport/bench_smtp: $(call objs,transport/bench_smtp.c) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^
