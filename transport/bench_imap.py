@@ -126,7 +126,7 @@ def idle_bench(s, n):
     print("imap_idle_teardown_s %.1f" % (time.monotonic() - t0))
 
 
-def worker(port, wid, deadline, bodies, q):
+def worker(port, wid, deadline, bodies, q, mixed=False):
     rnd = random.Random(wid * 7919 + os.getpid())
     ops = 0
     errors = 0
@@ -138,7 +138,7 @@ def worker(port, wid, deadline, bodies, q):
             m.login(user(rnd.randint(1, USERS)), PASSWORD)
             lat.append(time.perf_counter() - t)
             t = time.perf_counter()
-            typ, data = m.select("INBOX", True)
+            typ, data = m.select("INBOX", not mixed)
             lat.append(time.perf_counter() - t)
             n = int(data[0])
             t = time.perf_counter()
@@ -150,6 +150,17 @@ def worker(port, wid, deadline, bodies, q):
                 m.fetch(str(rnd.randint(1, n)), "(BODY.PEEK[])")
                 lat.append(time.perf_counter() - t)
                 ops += 1
+            if mixed:
+                # what clients also do: flag, search, append, expunge
+                for name, fn in (("flag", lambda: m.store(str(rnd.randint(1, n)), "+FLAGS", "(\\Flagged)")),
+                                 ("search", lambda: m.search(None, "UNSEEN", "SUBJECT", "prefill")),
+                                 ("append", lambda: m.append("INBOX", None, None, msg_5k(rnd.randint(0, 999)))),
+                                 ("delete", lambda: m.store(str(n), "+FLAGS", "(\\Deleted)")),
+                                 ("expunge", lambda: m.expunge())):
+                    t = time.perf_counter()
+                    typ, _ = fn()
+                    lat.append(time.perf_counter() - t)
+                    ops += 1
             t = time.perf_counter()
             m.logout()
             lat.append(time.perf_counter() - t)
@@ -165,13 +176,13 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(p / 100.0 * len(xs)))] * 1000.0 if xs else 0.0
 
 
-def throughput_bench(s, secs, clients):
+def throughput_bench(s, secs, clients, mixed=False):
     pid = service_pid(s, "imapd")
     slapd = service_pid(s, "slapd")
     c0, l0 = cpu_secs(pid), cpu_secs(slapd)
     q = mp.Queue()
     t0 = time.time()
-    procs = [mp.Process(target=worker, args=(s.ports["imap"], i, t0 + secs, 5, q)) for i in range(clients)]
+    procs = [mp.Process(target=worker, args=(s.ports["imap"], i, t0 + secs, 5, q, mixed)) for i in range(clients)]
     for p in procs:
         p.start()
     res = [q.get() for _ in procs]
@@ -182,11 +193,13 @@ def throughput_bench(s, secs, clients):
     ops = sum(r[0] for r in res)
     errors = sum(r[1] for r in res)
     lat = [x for r in res for x in r[2]]
-    print("imap_ops %d in %.1f s with %d clients, errors %d" % (ops, el, clients, errors))
-    print("imap_ops_per_s %.1f" % (ops / el))
-    print("imap_latency_ms p50=%.2f p99=%.2f" % (pct(lat, 50), pct(lat, 99)))
-    print("imap_server_cpu_ms_per_op imapd=%.3f slapd=%.3f" % ((c1 - c0) * 1000 / max(ops, 1),
-                                                               (l1 - l0) * 1000 / max(ops, 1)))
+    w = "mixed (+flag search append delete expunge)" if mixed else "reader (login select headers 5 bodies logout)"
+    k = "imap_mixed" if mixed else "imap"
+    print("%s_ops %d in %.1f s with %d clients, errors %d; workload %s" % (k, ops, el, clients, errors, w))
+    print("%s_ops_per_s %.1f" % (k, ops / el))
+    print("%s_latency_ms p50=%.2f p99=%.2f" % (k, pct(lat, 50), pct(lat, 99)))
+    print("%s_server_cpu_ms_per_op imapd=%.3f slapd=%.3f" % (k, (c1 - c0) * 1000 / max(ops, 1),
+                                                             (l1 - l0) * 1000 / max(ops, 1)))
 
 
 def pop3_bench(s, secs):
@@ -224,7 +237,10 @@ def main():
             for i in range(MSGS):
                 m.append("INBOX", None, None, msg_5k(i))
             m.logout()
-        throughput_bench(s, float(os.environ.get("BENCH_SECS", "10")), int(os.environ.get("BENCH_CLIENTS", "8")))
+        secs = float(os.environ.get("BENCH_SECS", "10"))
+        clients = int(os.environ.get("BENCH_CLIENTS", "8"))
+        throughput_bench(s, secs, clients)
+        throughput_bench(s, secs, clients, mixed=True)
         pop3_bench(s, 3.0)
         idle_bench(s, int(os.environ.get("BENCH_IDLE", "10000")))
     finally:
