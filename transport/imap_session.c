@@ -232,6 +232,10 @@ static void recent_done(void *arg)
  * pool and nobody waits for it (the session already reports them as recent). */
 static void clear_recent_async(struct imap_session *s)
 {
+	if (s->srv->cfg.pool == NULL) {
+		store_clear_recent(s->srv->cfg.store, s->sel_guid, s->sel_folder, NULL);
+		return;
+	}
 	struct recent_job *j = xcalloc(1, sizeof(*j));
 	j->st = s->srv->cfg.store;
 	j->guid = xstrdup(s->sel_guid);
@@ -742,6 +746,14 @@ void imap_start_job(struct imap_session *s, imapd_job_fn *run, imapd_job_fn *don
 {
 	s->mode = IMAP_MODE_BUSY;
 	s->job_out = true;
+	if (s->srv->cfg.pool == NULL) {
+		/* no pool (fuzzing, tools): run it here; the caller's input loop carries on afterwards */
+		s->inline_job = true;
+		run(arg);
+		done(arg);
+		s->inline_job = false;
+		return;
+	}
 	conn_pause_input(s->conn, true);
 	imapd_pool_submit(s->srv->cfg.pool, run, done, arg);
 }
@@ -1933,7 +1945,7 @@ void imap_wait_output(struct imap_session *s)
 
 void imap_resume(struct imap_session *s)
 {
-	if (s->mode == IMAP_MODE_BUSY)
+	if (s->mode == IMAP_MODE_BUSY || s->inline_job)
 		return;
 	conn_pause_input(s->conn, false);
 	process_input(s);

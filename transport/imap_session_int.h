@@ -68,6 +68,7 @@ struct imap_session {
 	bool dead;          /* connection ended while a job was out: free when it returns */
 	bool tls_pending;
 	bool job_out;       /* a job on the worker pool holds the session */
+	bool inline_job;    /* a job runs inline (no pool): its done function must not re-enter the input loop */
 	bool in_worker;     /* a command handler runs on a worker thread: output stays in out, the view is its */
 	bool dirty_pending; /* the watch fired while in_worker (set and read on the loop's thread only) */
 	unsigned bad_count;

@@ -33,6 +33,7 @@ struct pop3_session {
 	struct pop3_parser parser;
 	enum pop3_state state;
 	bool secure, closing, dead, job_out, busy, tls_pending, in_sasl;
+	bool inline_job; /* auth runs inline (no pool) */
 	unsigned errors;
 	char *user_arg;      /* USER name waiting for PASS */
 	struct ix_sasl *sasl;
@@ -190,6 +191,8 @@ static void auth_done(void *arg)
 		err_reply(s, "[AUTH] Authentication failed.");
 	}
 	auth_job_free(j);
+	if (s->inline_job)
+		return;
 	conn_pause_input(s->conn, false);
 	process_input(s);
 }
@@ -198,6 +201,14 @@ static void start_auth(struct pop3_session *s, struct auth_job *j)
 {
 	s->job_out = true;
 	s->busy = true;
+	if (s->srv->cfg.pool == NULL) {
+		/* no pool (fuzzing, tools): inline; the caller's input loop carries on afterwards */
+		s->inline_job = true;
+		auth_run(j);
+		auth_done(j);
+		s->inline_job = false;
+		return;
+	}
 	conn_pause_input(s->conn, true);
 	imapd_pool_submit(s->srv->cfg.pool, auth_run, auth_done, j);
 }
