@@ -4,6 +4,7 @@ against RFC 3501's grammar), SEARCH, flags with CONDSTORE, MOVE and UIDPLUS, IDL
 quota, and bad input. Runs against a real system started by `interchange start`."""
 import imaplib
 import os
+import poplib
 import re
 import socket
 import ssl
@@ -667,6 +668,72 @@ def bad_input_is_answered_and_survived():
     assert m.noop()[0] == "OK"
     m.logout()
     sock.close()
+
+
+def local_non_loopback_address():
+    """An address of this machine that is not loopback (the route to a public address), or None."""
+    try:
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.connect(("192.0.2.1", 9))
+        addr = u.getsockname()[0]
+        u.close()
+        return None if addr.startswith("127.") else addr
+    except OSError:
+        return None
+
+
+@test
+def logindisabled_without_tls_off_loopback():
+    addr = local_non_loopback_address()
+    if addr is None:
+        print("(no non-loopback address on this machine: skipped)")
+        return
+    t = System(start=False)
+    conf = os.path.join(t.data, "interchange.conf")
+    text = open(conf).read().replace("listen=127.0.0.1", "listen=0.0.0.0")
+    open(conf, "w").write(text)
+    t.start()
+    t.cli("user", "add", "frank", "--given", "Frank", "--surname", "Fox", "--password", "pw-frank6", check=True)
+    assert "listen=0.0.0.0" in text, text
+    def connects():
+        try:
+            socket.create_connection((addr, t.ports["imap"]), timeout=2).close()
+            return True
+        except OSError:
+            return False
+    assert wait_for(connects, 10.0, 0.2), "imapd does not listen on %s" % addr
+    m = imaplib.IMAP4(addr, t.ports["imap"])
+    assert b"LOGINDISABLED" in m.welcome and b"AUTH=PLAIN" not in m.welcome, m.welcome
+    try:
+        m.login("frank", "pw-frank6")
+        raise AssertionError("plaintext LOGIN accepted off loopback")
+    except imaplib.IMAP4.error as e:
+        assert "PRIVACYREQUIRED" in str(e), e
+    m.starttls(ssl_context=tls_ctx())
+    typ, caps = m.capability()
+    assert b"LOGINDISABLED" not in caps[0] and b"AUTH=PLAIN" in caps[0], caps
+    assert wait_for(lambda: login_on(m, "frank", "pw-frank6"), 10.0, 0.5)
+    m.logout()
+    p = poplib.POP3(addr, t.ports["pop3"])
+    assert "USER" not in p.capa()
+    try:
+        p.user("frank")
+        raise AssertionError("USER accepted off loopback without TLS")
+    except poplib.error_proto as e:
+        assert b"STLS" in e.args[0], e
+    p.stls(context=tls_ctx())
+    p.user("frank")
+    p.pass_("pw-frank6")
+    p.quit()
+    t.destroy()
+
+
+def login_on(m, user, pw):
+    try:
+        m.login(user, pw)
+        return True
+    except imaplib.IMAP4.error:
+        return False
 
 
 @test
