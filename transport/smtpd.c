@@ -372,6 +372,19 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 	queue_set_field(&q.msgid, msgid);
 	/* the body is referenced, not copied, unless it has to be queued */
 
+	/* a recipient's largest size, when the client did not announce SIZE at RCPT */
+	for (size_t i = 0; i < env->rcpt_count; i++) {
+		struct dir_recipient r;
+		path_string(&env->rcpts[i].to, tmp, sizeof(tmp));
+		if (dir_resolve(sd->d.dir, tmp, &r) != IX_OK)
+			continue;
+		bool too_big = r.max_receive_size > 0 && len > (unsigned long long)r.max_receive_size;
+		dir_recipient_release(&r);
+		if (too_big) {
+			queue_msg_free(&q);
+			return xasprintf("552 5.2.3 Message too large for <%s>", tmp);
+		}
+	}
 	struct mta_targets t = { 0 };
 	for (size_t i = 0; i < env->rcpt_count; i++) {
 		const struct smtp_rcpt *r = &env->rcpts[i];

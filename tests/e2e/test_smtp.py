@@ -358,6 +358,43 @@ def delivery_restrictions():
 
 
 @h.test
+def recipient_max_size_without_size_parameter():
+    S.cli("user", "restrict", "carol", "--max-size", "2000", check=True)
+    time.sleep(0.5)
+    c = smtp()
+    c.ehlo()
+    c.mail("x@outside.org")
+    code, _ = c.rcpt("carol.white@example.com")
+    assert code == 250
+    code, text = c.data(msg("big for carol", ("z" * 70 + "\r\n") * 50))
+    assert code == 552 and b"5.2.3" in text, (code, text)
+    c.quit()
+    S.cli("user", "restrict", "carol", "--clear", check=True)
+
+
+@h.test
+def equal_cost_connectors_share_load():
+    sinks = [Sink(), Sink()]
+    for k in sinks:
+        k.start()
+    base = "ou=Connectors,ou=Configuration," + S.suffix
+    ldif = "".join("dn: cn=share%d,%s\nobjectClass: ixConnector\ncn: share%d\nixAddressSpace: share.test\n"
+                   "ixSmartHost: 127.0.0.1:%d\nixConnectorCost: 5\n\n" % (i, base, i, k.port)
+                   for i, k in enumerate(sinks))
+    p = S.ldapmodify(ldif, add=True)
+    assert p.returncode == 0, p.stderr
+    time.sleep(0.5)
+    c = smtp("submission")
+    c.login("alice", "secret-pw")
+    for i in range(12):
+        c.sendmail("alice.smith@example.com", ["user%d@share.test" % i], msg("shared %d" % i))
+    c.quit()
+    assert h.wait_for(lambda: len(sinks[0].messages) + len(sinks[1].messages) == 12, timeout=15), \
+        (len(sinks[0].messages), len(sinks[1].messages))
+    assert sinks[0].messages and sinks[1].messages, (len(sinks[0].messages), len(sinks[1].messages))
+
+
+@h.test
 def forwarding_with_copy():
     S.cli("user", "forward", "bob", "--to", "carol", "--keep-copy", check=True)
     time.sleep(0.5)
@@ -429,6 +466,18 @@ def bad_input_keeps_serving():
                  b"Subject: never ends\r\n\r\nxx\r\n"])
     time.sleep(0.3)
     assert len(inbox("alice")) == before
+    # a broken TLS handshake
+    s2 = socket.create_connection(("127.0.0.1", S.ports["smtp"]), timeout=5)
+    s2.recv(1024)
+    s2.sendall(b"EHLO x\r\nSTARTTLS\r\n")
+    time.sleep(0.2)
+    s2.recv(4096)
+    s2.sendall(b"\x16\x03\x01\x00\x10garbage-not-tls-at-all\r\n")
+    try:
+        s2.recv(1024)
+    except OSError:
+        pass
+    s2.close()
     # still serving
     c = smtp()
     c.sendmail("x@outside.org", ["alice.smith@example.com"], msg("after garbage"))
