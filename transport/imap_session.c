@@ -1169,25 +1169,32 @@ static void cmd_subscribe(struct imap_session *s, const struct imap_command *cmd
 
 /* ---- LIST ---- */
 
-/* IMAP LIST matching: '*' matches anything, '%' anything but the separator. */
+/* IMAP LIST matching: '*' matches anything, '%' anything but the separator. Dynamic programming over one row per
+ * pattern byte: O(pattern x name) whatever the wildcards (backtracking would be exponential in them). */
 static bool list_match(const char *pat, const char *name)
 {
-	for (; *pat != '\0'; pat++, name++) {
-		if (*pat == '*' || *pat == '%') {
-			bool any = *pat == '*';
-			for (const char *n = name;; n++) {
-				if (list_match(pat + 1, n))
-					return true;
-				if (*n == '\0' || (!any && *n == '/'))
-					return false;
-			}
+	size_t n = strlen(name);
+	bool *prev = xcalloc(n + 1, sizeof(bool)), *cur = xcalloc(n + 1, sizeof(bool));
+	prev[0] = true;
+	for (; *pat != '\0'; pat++) {
+		char c = *pat;
+		cur[0] = (c == '*' || c == '%') && prev[0];
+		for (size_t j = 1; j <= n; j++) {
+			if (c == '*')
+				cur[j] = prev[j] || cur[j - 1];
+			else if (c == '%')
+				cur[j] = prev[j] || (cur[j - 1] && name[j - 1] != '/');
+			else
+				cur[j] = prev[j - 1] && name[j - 1] == c;
 		}
-		if (*name == '\0')
-			return false;
-		if (*pat != *name)
-			return false;
+		bool *t = prev;
+		prev = cur;
+		cur = t;
 	}
-	return *name == '\0';
+	bool r = prev[n];
+	free(prev);
+	free(cur);
+	return r;
 }
 
 static bool pattern_match(const char *pat, const char *name)

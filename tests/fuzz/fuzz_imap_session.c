@@ -12,6 +12,7 @@
 #include "err.h"
 #include "evloop.h"
 #include "imap_session.h"
+#include "log.h"
 #include "pop3_session.h"
 #include "sasl.h"
 #include "store.h"
@@ -73,6 +74,7 @@ static void setup(void)
 		abort();
 	free(dir);
 	ix_sasl_init("fuzz", NULL);
+	log_set_level(LOG_LEVEL_ERROR);
 }
 
 /* Reads and drops the session's output (FUZZ_DEBUG=1 shows it). */
