@@ -431,9 +431,10 @@ void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
 		struct store_change *ch = NULL;
 		size_t nch = 0;
 		struct imap_seqset set;
+		struct buf perr = BUF_INIT;
 		if (store_changes(s->srv->cfg.store, s->sel_guid, s->sel_folder, j->req.changedsince_modseq, &ch, &nch,
 				  NULL) == 0 &&
-		    imap_seqset_parse(cmd->args[0].str, cmd->args[0].len, true, &set, NULL) == 0) {
+		    imap_seqset_parse(cmd->args[0].str, cmd->args[0].len, true, &set, &perr) == 0) {
 			uint32_t *van = xcalloc(nch + 1, sizeof(*van));
 			size_t nv = 0;
 			for (size_t i = 0; i < nch; i++)
@@ -453,6 +454,7 @@ void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
 			free(van);
 			imap_seqset_free(&set);
 		}
+		buf_free(&perr);
 		free(ch);
 	}
 	j->tag = xstrdup(cmd->tag);

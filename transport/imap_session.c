@@ -520,11 +520,12 @@ int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, b
 /* Writes a UTF-8 folder name as the client sees it (modified UTF-7, quoted). */
 static void write_mailbox(struct imap_session *s, struct buf *out, const char *utf8)
 {
-	struct buf m = BUF_INIT;
-	if (mutf7_from_utf8(utf8, strlen(utf8), &m, NULL) != 0) {
+	struct buf m = BUF_INIT, err = BUF_INIT;
+	if (mutf7_from_utf8(utf8, strlen(utf8), &m, &err) != 0) {
 		buf_reset(&m);
 		buf_append_str(&m, utf8);
 	}
+	buf_free(&err);
 	imap_write_string(out, m.data != NULL ? m.data : "", m.len, s->utf8 ? IMAP_WRITE_UTF8 : 0);
 	buf_free(&m);
 }
@@ -887,7 +888,10 @@ static void cmd_select(struct imap_session *s, const struct imap_command *cmd)
 				}
 				q_uidvalidity = (uint32_t)v;
 				if (q->list_count >= 3 && q->list[2].type == IMAP_ARG_ATOM) {
-					if (imap_seqset_parse(q->list[2].str, q->list[2].len, false, &q_known, NULL) != 0) {
+					struct buf perr = BUF_INIT;
+					int pret = imap_seqset_parse(q->list[2].str, q->list[2].len, false, &q_known, &perr);
+					buf_free(&perr);
+					if (pret != 0) {
 						imap_tagged(s, cmd->tag, "BAD Bad known-uids in QRESYNC");
 						return;
 					}
@@ -1335,13 +1339,14 @@ static void cmd_list(struct imap_session *s, const struct imap_command *cmd)
 			imap_reply(s, "* LIST (\\Noselect) \"/\" \"\"");
 			continue;
 		}
-		struct buf full = BUF_INIT, u = BUF_INIT;
+		struct buf full = BUF_INIT, u = BUF_INIT, merr = BUF_INIT;
 		buf_append(&full, ref, rlen);
 		buf_append(&full, pat, plen);
-		if (mutf7_to_utf8(buf_cstr(&full), full.len, &u, NULL) != 0) {
+		if (mutf7_to_utf8(buf_cstr(&full), full.len, &u, &merr) != 0) {
 			buf_reset(&u);
 			buf_append(&u, buf_cstr(&full), full.len);
 		}
+		buf_free(&merr);
 		if (!built) {
 			built = true;
 			list_folders_of(s, &ls, s->user.guid, "", true);
