@@ -9,6 +9,13 @@
 #include "err.h"
 #include "util.h"
 
+/* Appends an error message; error_r may be NULL (the caller only wants the code). */
+static void err_append(struct buf *error_r, const char *msg)
+{
+	if (error_r != NULL)
+		buf_append_str(error_r, msg);
+}
+
 #define ARENA_CHUNK 4096u
 #define RP_STOP 1 /* the tree parser in partial mode reached the end of the prefix without an error */
 
@@ -609,7 +616,7 @@ int imap_parse_whole(struct imap_parser *p, const void *data, size_t len, const 
 		*consumed_r = off;
 		switch (r) {
 		case IMAP_PARSE_NEED_MORE:
-			buf_append_str(error_r, "Incomplete command");
+			err_append(error_r, "Incomplete command");
 			imap_parser_reset(p);
 			return IX_EINVAL;
 		case IMAP_PARSE_LITERAL:
@@ -619,7 +626,7 @@ int imap_parse_whole(struct imap_parser *p, const void *data, size_t len, const 
 			*cmd_r = imap_parser_command(p);
 			return 0;
 		case IMAP_PARSE_ERROR:
-			buf_append_str(error_r, imap_parser_error(p));
+			err_append(error_r, imap_parser_error(p));
 			return imap_parser_error_code(p);
 		}
 	}
@@ -638,7 +645,8 @@ struct rp {
 
 static int rp_fail(struct rp *r, int code, const char *msg)
 {
-	buf_append_str(r->err, msg);
+	if (r->err != NULL)
+		buf_append_str(r->err, msg);
 	return code;
 }
 
@@ -1034,7 +1042,7 @@ int imap_seqset_parse(const char *s, size_t len, bool allow_saved, struct imap_s
 	memset(set_r, 0, sizeof(*set_r));
 	if (len == 1 && s[0] == '$') {
 		if (!allow_saved) {
-			buf_append_str(error_r, "Saved search result ($) not allowed here");
+			err_append(error_r, "Saved search result ($) not allowed here");
 			return IX_EINVAL;
 		}
 		set_r->saved = true;
@@ -1058,7 +1066,7 @@ int imap_seqset_parse(const char *s, size_t len, bool allow_saved, struct imap_s
 		}
 		if (set_r->count == IMAP_SEQSET_MAX_RANGES) {
 			imap_seqset_free(set_r);
-			buf_append_str(error_r, "Sequence set has too many ranges");
+			err_append(error_r, "Sequence set has too many ranges");
 			return IX_ELIMIT;
 		}
 		if (set_r->count == cap) {
@@ -1074,7 +1082,7 @@ int imap_seqset_parse(const char *s, size_t len, bool allow_saved, struct imap_s
 	}
 invalid:
 	imap_seqset_free(set_r);
-	buf_append_str(error_r, "Invalid sequence set");
+	err_append(error_r, "Invalid sequence set");
 	return IX_EINVAL;
 }
 
@@ -1174,7 +1182,7 @@ static int flag_one(const struct imap_arg *a, struct imap_flags *f, size_t *cap,
 		{ "\\Draft", IMAP_FLAG_DRAFT },
 	};
 	if (a->type != IMAP_ARG_ATOM) {
-		buf_append_str(error_r, "Flags must be atoms");
+		err_append(error_r, "Flags must be atoms");
 		return IX_EINVAL;
 	}
 	if (a->str[0] == '\\') {
@@ -1185,13 +1193,13 @@ static int flag_one(const struct imap_arg *a, struct imap_flags *f, size_t *cap,
 			}
 		}
 		if (strcasecmp(a->str, "\\Recent") == 0)
-			buf_append_str(error_r, "\\Recent cannot be changed");
+			err_append(error_r, "\\Recent cannot be changed");
 		else
-			buf_append_str(error_r, "Unknown system flag");
+			err_append(error_r, "Unknown system flag");
 		return IX_EINVAL;
 	}
 	if (!imap_keyword_valid(a->str, a->len)) {
-		buf_append_str(error_r, "Invalid keyword");
+		err_append(error_r, "Invalid keyword");
 		return IX_EINVAL;
 	}
 	for (size_t i = 0; i < f->keyword_count; i++) {
@@ -1199,7 +1207,7 @@ static int flag_one(const struct imap_arg *a, struct imap_flags *f, size_t *cap,
 			return 0;
 	}
 	if (f->keyword_count == IMAP_MAX_KEYWORDS) {
-		buf_append_str(error_r, "Too many keywords");
+		err_append(error_r, "Too many keywords");
 		return IX_ELIMIT;
 	}
 	if (f->keyword_count == *cap) {

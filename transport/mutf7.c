@@ -6,6 +6,13 @@
 
 #include "err.h"
 
+/* Appends an error message; error_r may be NULL (the caller only wants the code). */
+static void err_append(struct buf *error_r, const char *msg)
+{
+	if (error_r != NULL)
+		buf_append_str(error_r, msg);
+}
+
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
 static int b64_value(unsigned char c)
@@ -104,7 +111,7 @@ static void put_utf8(struct buf *out, uint32_t cp)
 
 static int fail(struct buf *error_r, const char *msg)
 {
-	buf_append_str(error_r, msg);
+	err_append(error_r, msg);
 	return IX_EINVAL;
 }
 
@@ -189,7 +196,7 @@ int mutf7_to_utf8(const char *in, size_t len, struct buf *out, struct buf *error
 	if (ret == 0 && (again.len != len || memcmp(buf_cstr(&again), in, len) != 0))
 		ret = fail(error_r, "Non-canonical modified UTF-7");
 	else if (ret != 0)
-		buf_append_str(error_r, buf_cstr(&err));
+		err_append(error_r, buf_cstr(&err));
 	buf_free(&again);
 	buf_free(&err);
 	return ret;
@@ -264,7 +271,7 @@ int mutf7_mailbox_name_check(const char *utf8, size_t len, char sep, struct buf 
 	if (len == 0)
 		return fail(error_r, "Empty mailbox name");
 	if (len > MUTF7_MAX_NAME) {
-		buf_append_str(error_r, "Mailbox name too long");
+		err_append(error_r, "Mailbox name too long");
 		return IX_ELIMIT;
 	}
 	size_t i = 0, comp_start = 0;
@@ -278,13 +285,13 @@ int mutf7_mailbox_name_check(const char *utf8, size_t len, char sep, struct buf 
 			if ((clen == 1 && comp[0] == '.') || (clen == 2 && comp[0] == '.' && comp[1] == '.'))
 				return fail(error_r, "Mailbox name component . or .. not allowed");
 			if (clen > MUTF7_MAX_COMPONENT) {
-				buf_append_str(error_r, "Mailbox name component too long");
+				err_append(error_r, "Mailbox name component too long");
 				return IX_ELIMIT;
 			}
 			if (i == len)
 				break;
 			if (++levels > MUTF7_MAX_LEVELS) {
-				buf_append_str(error_r, "Mailbox hierarchy too deep");
+				err_append(error_r, "Mailbox hierarchy too deep");
 				return IX_ELIMIT;
 			}
 			i++;

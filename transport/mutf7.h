@@ -13,7 +13,7 @@
 #define MUTF7_MAX_COMPONENT 255u /* bytes of one hierarchy level */
 #define MUTF7_MAX_LEVELS 32u     /* hierarchy depth */
 
-/* Decodes modified UTF-7 into UTF-8, appended to out. Rejects bytes outside 0x20..0x7e, a bad or unterminated
+/* (Every error_r below may be NULL.) Decodes modified UTF-7 into UTF-8, appended to out. Rejects bytes outside 0x20..0x7e, a bad or unterminated
  * base64 run, non-zero padding bits, unpaired surrogates, U+0000, printable ASCII encoded in base64, and any other
  * non-canonical form (the input must be exactly what mutf7_from_utf8 makes of the result). Returns 0, or
  * IX_EINVAL with a message appended to error_r (out then holds an unspecified prefix). */
