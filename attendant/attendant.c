@@ -8,6 +8,7 @@
 #include "maintenance.h"
 #include "metrics.h"
 #include "monitor.h"
+#include "privs.h"
 #include "provision.h"
 #include "slapd.h"
 
@@ -24,6 +25,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+extern char **environ;
 
 enum svc_state { SVC_STOPPED, SVC_STARTING, SVC_RUNNING, SVC_BACKOFF, SVC_FAILED, SVC_STOPPING };
 static const char *const svc_state_names[] = { "stopped", "starting", "running", "backoff", "failed", "stopping" };
@@ -49,6 +52,7 @@ struct service {
 	const char *name;
 	const char *program; /* NULL for slapd and the attendant itself */
 	struct attendant *a;
+	int prog_fd;         /* the program, opened before privileges were dropped (its folder may be closed to us) */
 	int attendant_pipe;  /* write end: closed when the attendant dies, so the service stops too */
 	pid_t pid;
 	enum svc_state state;
@@ -141,7 +145,7 @@ static int start_service(struct attendant *a, struct service *s, struct buf *err
 		buf_printf(error_r, "pipe: %s", strerror(errno));
 		return IX_EIO;
 	}
-	char *program = xasprintf("%s/%s", a->bindir, s->program);
+	const char *program = s->program;
 	char *logpath = xasprintf("%s/log/%s.log", a->cfg->data_dir, s->name);
 	fflush(NULL);
 	pid_t pid = fork();
@@ -149,7 +153,6 @@ static int start_service(struct attendant *a, struct service *s, struct buf *err
 		buf_printf(error_r, "fork: %s", strerror(errno));
 		close(p[0]);
 		close(p[1]);
-		free(program);
 		free(logpath);
 		return IX_EIO;
 	}
@@ -169,12 +172,12 @@ static int start_service(struct attendant *a, struct service *s, struct buf *err
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		execl(program, program, "--data", a->cfg->data_dir, (char *)NULL);
+		char *const argv[] = { (char *)program, (char *)"--data", a->cfg->data_dir, NULL };
+		fexecve(s->prog_fd, argv, environ);
 		fprintf(stderr, "cannot run %s: %s\n", program, strerror(errno));
 		_exit(127);
 	}
 	close(p[0]);
-	free(program);
 	free(logpath);
 	s->attendant_pipe = p[1];
 	s->pid = pid;
@@ -590,6 +593,29 @@ int attendant_run(struct config *cfg, int ready_fd)
 	a.self.name = "attendant";
 	a.slapd.backoff_ms = ATTENDANT_BACKOFF_FIRST_MS;
 	a.slapd.window_start = time(NULL);
+	for (size_t i = 0; i < IX_ARRAY_LEN(service_defs) && service_defs[i].name != NULL; i++) {
+		/* a server without a role's programs (a directory-only server, a partial build) runs the rest */
+		char *program = xasprintf("%s/%s", a.bindir, service_defs[i].program);
+		int fd = access(program, X_OK) == 0 ? open(program, O_RDONLY | O_CLOEXEC) : -1;
+		free(program);
+		if (fd < 0) {
+			log_info("%s is not installed here (no %s beside interchange): not started", service_defs[i].name,
+				 service_defs[i].program);
+			continue;
+		}
+		struct service *svc = &a.services[a.nservices++];
+		svc->name = service_defs[i].name;
+		svc->program = service_defs[i].program;
+		svc->prog_fd = fd;
+		svc->a = &a;
+		svc->attendant_pipe = -1;
+		svc->backoff_ms = ATTENDANT_BACKOFF_FIRST_MS;
+		svc->window_start = time(NULL);
+	}
+	/* started as root: everything from here on runs as the service user, keeping only the right to bind low
+	 * ports (inherited by slapd and the services) */
+	if (privs_drop(cfg->user, 1, &err) != IX_OK)
+		goto out;
 
 	signal(SIGPIPE, SIG_IGN); /* libldap writes to sockets slapd may have closed (notes P36) */
 	setenv("LDAPNOINIT", "1", 1);
@@ -619,7 +645,7 @@ int attendant_run(struct config *cfg, int ready_fd)
 	char *pidpath = config_path(cfg, ATTENDANT_PID);
 	char pidtext[32];
 	int pidlen = snprintf(pidtext, sizeof(pidtext), "%ld\n", (long)getpid());
-	write_file_atomic(pidpath, pidtext, (size_t)pidlen, 0644);
+	write_file_atomic(pidpath, pidtext, (size_t)pidlen, 0640);
 	free(pidpath);
 
 	if (evloop_create(&a.loop, &err) != IX_OK)
@@ -635,24 +661,8 @@ int attendant_run(struct config *cfg, int ready_fd)
 	log_info("starting the directory (slapd)");
 	if (start_slapd(&a, &err) != IX_OK)
 		goto out_stop;
-	for (size_t i = 0; i < IX_ARRAY_LEN(service_defs) && service_defs[i].name != NULL; i++) {
-		/* a server without a role's programs (a directory-only server, a partial build) runs the rest */
-		char *program = xasprintf("%s/%s", a.bindir, service_defs[i].program);
-		int installed = access(program, X_OK) == 0;
-		free(program);
-		if (!installed) {
-			log_info("%s is not installed here (no %s beside interchange): not started", service_defs[i].name,
-				 service_defs[i].program);
-			continue;
-		}
-		struct service *svc = &a.services[a.nservices++];
-		svc->name = service_defs[i].name;
-		svc->program = service_defs[i].program;
-		svc->a = &a;
-		svc->attendant_pipe = -1;
-		svc->backoff_ms = ATTENDANT_BACKOFF_FIRST_MS;
-		svc->window_start = time(NULL);
-		if (start_service(&a, svc, &err) != IX_OK)
+	for (size_t i = 0; i < a.nservices; i++) {
+		if (start_service(&a, &a.services[i], &err) != IX_OK)
 			goto out_stop;
 	}
 	if (open_control(&a, &err) != IX_OK)
@@ -720,6 +730,8 @@ out:
 	evloop_destroy(&a.loop);
 	free(a.control_path);
 	free(a.bindir);
+	for (size_t i = 0; i < a.nservices; i++)
+		close(a.services[i].prog_fd);
 	if (a.slapd_lock_fd >= 0)
 		close(a.slapd_lock_fd);
 	if (attendant_lock >= 0)

@@ -23,8 +23,11 @@ struct cli_command {
 
 /* Prints "interchange: message" to stderr. */
 void cli_error(const char *fmt, ...) IX_PRINTF(1, 2);
-/* Loads the data folder's configuration or prints why not. Returns 0 or -1. */
+/* Loads the data folder's configuration or prints why not. Run as root, it then becomes the service user the
+ * data folder belongs to (so nothing it creates there is root's). Returns 0 or -1. */
 int cli_load_config(const char *data_dir, struct config *cfg);
+/* The same without dropping privileges (start drops later, backup writes to the administrator's folder). */
+int cli_load_config_keep(const char *data_dir, struct config *cfg);
 /* True when argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);
 
@@ -43,5 +46,7 @@ int cmd_maintenance(const char *data_dir, int argc, char **argv);
 int cmd_restore(const char *data_dir, int argc, char **argv);
 int cmd_store(const char *data_dir, int argc, char **argv);
 int cmd_mailbox(const char *data_dir, int argc, char **argv);
+int cmd_queue(const char *data_dir, int argc, char **argv);
+int cmd_track(const char *data_dir, int argc, char **argv);
 
 #endif

@@ -3,6 +3,7 @@
  * and certificate) with a manifest of checksums, and its restore into a fresh data folder. */
 #include "cli.h"
 #include "err.h"
+#include "privs.h"
 #include "slapd.h"
 
 #include <dirent.h>
@@ -142,7 +143,7 @@ int cmd_backup(const char *data_dir, int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 	struct config cfg;
-	if (cli_load_config(data_dir, &cfg) < 0)
+	if (cli_load_config_keep(data_dir, &cfg) < 0)
 		return CLI_EXIT_FAIL;
 	struct buf err = BUF_INIT, m = BUF_INIT;
 	int ret = IX_OK;
@@ -313,6 +314,8 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 	}
 	/* the backup's bootstrap configuration, re-rooted in the new folder */
 	struct config cfg, old;
+	uid_t svc_uid = 0;
+	gid_t svc_gid = 0;
 	int ret = config_load(src, &old, &err);
 	if (ret == IX_OK) {
 		config_init_defaults(&cfg, data_dir, old.domain);
@@ -326,6 +329,12 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 		cfg.server_dn = old.server_dn ? xstrdup(old.server_dn) : NULL;
 		cfg.listen = xstrdup(old.listen);
 		cfg.anonymous_read = old.anonymous_read;
+		/* run as root: the same service user as the backed-up server, when it can reach the new folder */
+		if (geteuid() == 0 && old.user != NULL && old.user[0] != '\0' && strcmp(old.user, "root") != 0 &&
+		    privs_ensure_user(old.user, &err) == IX_OK && privs_lookup(old.user, &svc_uid, &svc_gid) == IX_OK &&
+		    privs_can_reach(cfg.data_dir, svc_uid, svc_gid))
+			cfg.user = xstrdup(old.user);
+		buf_reset(&err);
 		memcpy(cfg.ports, old.ports, sizeof(cfg.ports));
 		config_free(&old);
 	}
@@ -394,6 +403,8 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 		free(to);
 	}
 	free(rootpw);
+	if (ret == IX_OK && cfg.user != NULL)
+		ret = privs_chown_tree(cfg.data_dir, svc_uid, svc_gid, &err);
 	if (ret == IX_OK) {
 		printf("Restored %s into %s\nStart it with: interchange start --data %s\n", src, cfg.data_dir, cfg.data_dir);
 	} else {

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "err.h"
 #include "log.h"
+#include "privs.h"
 #include "slapd.h"
 #include "tls.h"
 
@@ -32,12 +33,14 @@ static const char init_help[] =
 	"usage: interchange init --domain DOMAIN [--org NAME] [--admin-password PW] [--hostname NAME]\n"
 	"         [--ldap-port N] [--smtp-port N] [--submission-port N] [--imap-port N] [--imaps-port N]\n"
 	"         [--pop3-port N] [--pop3s-port N] [--metrics-port N] [--cert FILE --key FILE]\n"
-	"         [--anonymous-read] [--data DIR]\n\n"
+	"         [--anonymous-read] [--user NAME] [--data DIR]\n\n"
 	"Creates the data folder (default ./var): the directory's configuration and database, a self-signed\n"
 	"ECDSA P-256 certificate for the host name (or your own with --cert/--key), the organisation, this\n"
 	"server, the accepted domain and the default recipient policy (given.surname@domain for people,\n"
 	"nickname@domain for lists and folders). Without --admin-password a random one is generated, printed\n"
-	"and saved in DIR/admin-password. Refuses to touch an existing data folder.\n";
+	"and saved in DIR/admin-password. Refuses to touch an existing data folder.\n"
+	"Run as root, it creates the system user 'interchange' (or --user NAME) if needed, gives it the data\n"
+	"folder, and every service then runs as that user.\n";
 
 static int folder_is_empty_or_missing(const char *path)
 {
@@ -82,7 +85,7 @@ static int copy_file(const char *from, const char *to, int mode, struct buf *err
 
 int cmd_init(const char *data_dir, int argc, char **argv)
 {
-	enum { O_DOMAIN = 256, O_ORG, O_PW, O_HOST, O_CERT, O_KEY, O_ANON, O_PORT0 };
+	enum { O_DOMAIN = 256, O_ORG, O_PW, O_HOST, O_CERT, O_KEY, O_ANON, O_USER, O_PORT0 };
 	static const struct option opts[] = {
 		{ "domain", required_argument, NULL, O_DOMAIN },
 		{ "org", required_argument, NULL, O_ORG },
@@ -91,6 +94,7 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		{ "cert", required_argument, NULL, O_CERT },
 		{ "key", required_argument, NULL, O_KEY },
 		{ "anonymous-read", no_argument, NULL, O_ANON },
+		{ "user", required_argument, NULL, O_USER },
 		{ "ldap-port", required_argument, NULL, O_PORT0 + PORT_LDAP },
 		{ "smtp-port", required_argument, NULL, O_PORT0 + PORT_SMTP },
 		{ "submission-port", required_argument, NULL, O_PORT0 + PORT_SUBMISSION },
@@ -103,6 +107,7 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *domain = NULL, *org = NULL, *password = NULL, *hostname = NULL, *cert = NULL, *key = NULL;
+	const char *user = geteuid() == 0 ? PRIVS_DEFAULT_USER : NULL;
 	int anonymous = 0;
 	unsigned ports[PORT_COUNT];
 	for (int p = 0; p < PORT_COUNT; p++)
@@ -120,6 +125,7 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		case O_CERT: cert = optarg; break;
 		case O_KEY: key = optarg; break;
 		case O_ANON: anonymous = 1; break;
+		case O_USER: user = optarg; break;
 		case 'h': fputs(init_help, stdout); return CLI_EXIT_OK;
 		default:
 			if (c >= O_PORT0 && c < O_PORT0 + PORT_COUNT) {
@@ -208,6 +214,31 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		config_free(&cfg);
 		return CLI_EXIT_FAIL;
 	}
+	uid_t svc_uid = 0;
+	gid_t svc_gid = 0;
+	if (user != NULL && geteuid() != 0) {
+		cli_error("--user needs root: the services run as whoever starts them otherwise");
+		config_free(&cfg);
+		return CLI_EXIT_USAGE;
+	}
+	if (user != NULL && strcmp(user, "root") != 0) {
+		struct buf uerr = BUF_INIT;
+		if (privs_ensure_user(user, &uerr) != IX_OK || privs_lookup(user, &svc_uid, &svc_gid) != IX_OK) {
+			cli_error("%s", buf_cstr(&uerr));
+			buf_free(&uerr);
+			config_free(&cfg);
+			return CLI_EXIT_FAIL;
+		}
+		buf_free(&uerr);
+		if (!privs_can_reach(cfg.data_dir, svc_uid, svc_gid)) {
+			fprintf(stderr, "interchange: warning: the service user %s cannot reach %s (a folder above it is "
+					"closed to others); the services will run as root. Put the data folder where %s can "
+					"reach it to run them unprivileged.\n",
+				user, cfg.data_dir, user);
+			user = NULL;
+		}
+		cfg.user = user != NULL ? xstrdup(user) : NULL;
+	}
 	if (mkdir_p(cfg.data_dir, 0750) < 0) {
 		cli_error("cannot create %s: %s", cfg.data_dir, strerror(errno));
 		config_free(&cfg);
@@ -245,6 +276,8 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		goto fail;
 	if (slapd_create(&cfg, password, &err) != IX_OK)
 		goto fail;
+	if (cfg.user != NULL && privs_chown_tree(cfg.data_dir, svc_uid, svc_gid, &err) != IX_OK)
+		goto fail;
 	if (password == generated) {
 		char *pwpath = config_path(&cfg, "admin-password");
 		write_file_atomic(pwpath, generated, strlen(generated), 0600);
@@ -253,6 +286,8 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 	}
 	printf("Created %s for %s\n  directory: %s (admin %s)\n  host name: %s\n", cfg.data_dir, cfg.domain,
 	       cfg.suffix, cfg.admin_dn, cfg.hostname);
+	if (cfg.user != NULL)
+		printf("  services run as: %s\n", cfg.user);
 	printf("  ports:");
 	for (int p = 0; p < PORT_COUNT; p++)
 		printf(" %s %u%s", config_port_name(p), cfg.ports[p], p + 1 < PORT_COUNT ? "," : "\n");
@@ -290,7 +325,7 @@ int cmd_start(const char *data_dir, int argc, char **argv)
 		}
 	}
 	struct config cfg;
-	if (cli_load_config(data_dir, &cfg) < 0)
+	if (cli_load_config_keep(data_dir, &cfg) < 0)
 		return CLI_EXIT_FAIL;
 	if (foreground) {
 		log_set_name("attendant");
@@ -314,6 +349,11 @@ int cmd_start(const char *data_dir, int argc, char **argv)
 		mkdir_p(logdir, 0750);
 		int devnull = open("/dev/null", O_RDWR);
 		int logfd = open(logpath, O_WRONLY | O_APPEND | O_CREAT, 0640);
+		uid_t su;
+		gid_t sg;
+		if (logfd >= 0 && geteuid() == 0 && cfg.user != NULL && cfg.user[0] != '\0' &&
+		    privs_lookup(cfg.user, &su, &sg) == 0 && fchown(logfd, su, sg) < 0)
+			fprintf(stderr, "cannot give %s to %s\n", logpath, cfg.user);
 		if (devnull >= 0)
 			dup2(devnull, 0);
 		if (logfd >= 0) {

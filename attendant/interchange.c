@@ -3,11 +3,13 @@
  * folder). */
 #include "cli.h"
 #include "log.h"
+#include "privs.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const struct cli_command commands[] = {
 	{ "init", cmd_init, "create a data folder: directory, certificate, organisation, this server" },
@@ -24,6 +26,8 @@ static const struct cli_command commands[] = {
 	{ "maintenance", cmd_maintenance, "run the scheduled housekeeping now" },
 	{ "backup", cmd_backup, "consistent online backup of this server into a new folder" },
 	{ "restore", cmd_restore, "restore a backup into a new data folder" },
+	{ "queue", cmd_queue, "the mail queue: list [--json], show ID, flush, delete ID" },
+	{ "track", cmd_track, "message tracking: every event for an ADDRESS or a MESSAGE-ID" },
 	{ "server", cmd_server, "servers of the organisation: list, show, set SETTING VALUE" },
 };
 
@@ -37,12 +41,26 @@ void cli_error(const char *fmt, ...)
 	va_end(ap);
 }
 
-int cli_load_config(const char *data_dir, struct config *cfg)
+int cli_load_config_keep(const char *data_dir, struct config *cfg)
 {
 	struct buf err = BUF_INIT;
 	int ret = config_load(data_dir, cfg, &err);
 	if (ret != 0)
 		cli_error("%s", buf_cstr(&err));
+	buf_free(&err);
+	return ret == 0 ? 0 : -1;
+}
+
+int cli_load_config(const char *data_dir, struct config *cfg)
+{
+	if (cli_load_config_keep(data_dir, cfg) < 0)
+		return -1;
+	struct buf err = BUF_INIT;
+	int ret = privs_drop(cfg->user, 0, &err);
+	if (ret != 0) {
+		cli_error("%s", buf_cstr(&err));
+		config_free(cfg);
+	}
 	buf_free(&err);
 	return ret == 0 ? 0 : -1;
 }
@@ -70,6 +88,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	log_set_name("interchange");
+	umask(027); /* nothing in a data folder is for other users: mail, keys, the directory */
 	signal(SIGPIPE, SIG_IGN);
 	setenv("LDAPNOINIT", "1", 1); /* never read ~/.ldaprc or /etc/ldap/ldap.conf (notes P14) */
 	/* --data may stand anywhere; take it out so subcommands see only their own arguments */

@@ -98,6 +98,7 @@ void config_free(struct config *cfg)
 	free(cfg->admin_dn);
 	free(cfg->server_dn);
 	free(cfg->listen);
+	free(cfg->user);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -142,6 +143,7 @@ static char **string_field(struct config *cfg, const char *key)
 	if (strcmp(key, "admin_dn") == 0) return &cfg->admin_dn;
 	if (strcmp(key, "server_dn") == 0) return &cfg->server_dn;
 	if (strcmp(key, "listen") == 0) return &cfg->listen;
+	if (strcmp(key, "user") == 0) return &cfg->user;
 	return NULL;
 }
 
@@ -214,9 +216,9 @@ int config_save(const struct config *cfg, struct buf *error_r)
 	struct buf b = BUF_INIT;
 	buf_append_str(&b, "# Interchange bootstrap configuration, written by 'interchange init'.\n"
 			   "# Settings beyond these live in the directory (interchange server show).\n");
-	buf_printf(&b, "domain=%s\norg=%s\nhostname=%s\nsuffix=%s\nadmin_dn=%s\nserver_dn=%s\nlisten=%s\nanonymous_read=%s\n",
+	buf_printf(&b, "domain=%s\norg=%s\nhostname=%s\nsuffix=%s\nadmin_dn=%s\nserver_dn=%s\nlisten=%s\nuser=%s\nanonymous_read=%s\n",
 		   cfg->domain, cfg->org ? cfg->org : "", cfg->hostname ? cfg->hostname : "", cfg->suffix, cfg->admin_dn,
-		   cfg->server_dn ? cfg->server_dn : "", cfg->listen ? cfg->listen : "127.0.0.1", cfg->anonymous_read ? "yes" : "no");
+		   cfg->server_dn ? cfg->server_dn : "", cfg->listen ? cfg->listen : "127.0.0.1", cfg->user ? cfg->user : "", cfg->anonymous_read ? "yes" : "no");
 	for (int p = 0; p < PORT_COUNT; p++)
 		buf_printf(&b, "port.%s=%u\n", port_names[p], cfg->ports[p]);
 	char *path = config_path(cfg, CONFIG_FILE_NAME);

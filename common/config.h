@@ -30,6 +30,7 @@ struct config {
 	char *suffix;       /* directory suffix, dc=example,dc=com */
 	char *admin_dn;     /* cn=admin,<suffix> */
 	char *server_dn;    /* this server's entry */
+	char *user;         /* system user the services run as when started as root ("" or NULL: none) */
 	char *listen;       /* address the services listen on (default 127.0.0.1; "0.0.0.0"/"::" for all) */
 	int anonymous_read; /* address book readable without a bind */
 	unsigned ports[PORT_COUNT];

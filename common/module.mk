@@ -1,5 +1,6 @@
 # common/ - the small base every program links: byte strings, logging, errors, file helpers.
-COMMON_SRCS := common/util.c common/log.c common/buf.c common/err.c common/config.c common/settings.c
+COMMON_SRCS := common/util.c common/log.c common/buf.c common/err.c common/config.c common/settings.c \
+	common/privs.c
 COMMON_LIB := $(BUILD)/libcommon.a
 
 $(COMMON_LIB): $(call objs,$(COMMON_SRCS))

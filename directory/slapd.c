@@ -4,6 +4,7 @@
 #include "err.h"
 #include "ldap_util.h"
 #include "log.h"
+#include "privs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -85,15 +86,21 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, struc
 	char *schema = config_path(cfg, "directory/schema/interchange.ldif");
 	const char *hash = rootpw_hash;
 	const char *s = cfg->suffix;
-	unsigned uid = (unsigned)getuid(), gid = (unsigned)getgid();
+	/* the uid running init (root, or the owner) and the service user's uid are both the administrator over
+	 * ldapi: the services run as the latter, the interchange command as either */
+	unsigned uid = (unsigned)getuid(), svc_uid = uid;
+	uid_t su;
+	gid_t sg;
+	if (cfg->user != NULL && cfg->user[0] != '\0' && privs_lookup(cfg->user, &su, &sg) == IX_OK)
+		svc_uid = (unsigned)su;
 
 	buf_printf(b,
 		   "dn: cn=config\nobjectClass: olcGlobal\ncn: config\n"
 		   "olcPidFile: %s/slapd.pid\nolcArgsFile: %s/slapd.args\n"
 		   /* our own uid over ldapi is the administrator; an unescaped + would never match (notes P16) */
-		   "olcAuthzRegexp: {0}\"gidNumber=[0-9]+\\+uidNumber=%u,cn=peercred,cn=external,cn=auth\" \"%s\"\n"
+		   "olcAuthzRegexp: {0}\"gidNumber=[0-9]+\\+uidNumber=(%u|%u),cn=peercred,cn=external,cn=auth\" \"%s\"\n"
 		   "olcSizeLimit: 500\nolcToolThreads: 1\n\n",
-		   run, run, uid, cfg->admin_dn);
+		   run, run, uid, svc_uid, cfg->admin_dn);
 	buf_append_str(b, "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"
 			  "olcModulePath: /usr/lib/ldap\nolcModuleLoad: back_mdb\nolcModuleLoad: syncprov\n"
 			  "olcModuleLoad: unique\nolcModuleLoad: refint\nolcModuleLoad: dynlist\nolcModuleLoad: sssvlv\n\n");
@@ -109,9 +116,9 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, struc
 			  "objectClass: olcFrontendConfig\nolcDatabase: {-1}frontend\nolcPasswordHash: {SSHA}\n\n");
 	buf_printf(b,
 		   "dn: olcDatabase={0}config,cn=config\nobjectClass: olcDatabaseConfig\nolcDatabase: {0}config\n"
-		   "olcAccess: {0}to * by dn.exact=\"gidNumber=%u+uidNumber=%u,cn=peercred,cn=external,cn=auth\" manage"
-		   " by * none\n\n",
-		   gid, uid);
+		   "olcAccess: {0}to * by dn.regex=\"^gidNumber=[0-9]+\\+uidNumber=(%u|%u),cn=peercred,cn=external,cn=auth$\" "
+		   "manage by * none\n\n",
+		   uid, svc_uid);
 	buf_printf(b,
 		   "dn: olcDatabase={1}mdb,cn=config\nobjectClass: olcDatabaseConfig\nobjectClass: olcMdbConfig\n"
 		   "olcDatabase: {1}mdb\nolcSuffix: %s\nolcRootDN: %s\nolcRootPW: %s\nolcDbDirectory: %s\n"

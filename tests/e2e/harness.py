@@ -55,6 +55,7 @@ class System:
     def __init__(self, domain="example.com", admin_password="adminpw", extra=(), start=True):
         # short paths: the ldapi socket path must fit in 107 bytes
         self.base = tempfile.mkdtemp(prefix="ixe-", dir="/tmp")
+        os.chmod(self.base, 0o755)  # run as root, the services' own user must reach the data folder
         self.data = os.path.join(self.base, "var")
         self.domain = domain
         self.admin_password = admin_password

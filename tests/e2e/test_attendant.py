@@ -48,6 +48,30 @@ def status_json_interface():
 
 
 @test
+def services_run_unprivileged_when_started_as_root():
+    if os.geteuid() != 0:
+        return  # started by an ordinary user, everything runs as that user
+    import pwd
+    s = system()
+    svc = pwd.getpwnam("interchange")
+    for x in status()["services"]:
+        if x["pid"]:
+            uid = int([l for l in open("/proc/%d/status" % x["pid"]) if l.startswith("Uid:")][0].split()[1])
+            assert uid == svc.pw_uid, (x["name"], uid)
+    for root, dirs, files in os.walk(s.data):
+        for name in dirs + files:
+            p = os.path.join(root, name)
+            st = os.lstat(p)
+            if name == "admin-password":
+                continue
+            assert st.st_uid == svc.pw_uid, p
+            assert st.st_mode & 0o007 == 0 or name in ("ldapi", "attendant.sock"), (p, oct(st.st_mode))
+    # the administrator (root) still manages everything through the command
+    r = s.cli("user", "add", "rooted", "--given", "Root", "--surname", "Made", "--password", "pw", check=True)
+    r = s.cli("store", "check", check=True)
+
+
+@test
 def killed_slapd_is_restarted_and_serves_again():
     s = system()
     before = service("slapd")
@@ -104,6 +128,7 @@ def backup_and_restore_round_trip():
         return "amy.pond@example.com" in s.cli("user", "show", "amy").stdout
     assert wait_for(ready, 5.0)
     tmp = tempfile.mkdtemp(prefix="ixb-", dir="/tmp")
+    os.chmod(tmp, 0o755)
     try:
         bk = os.path.join(tmp, "bk")
         r = s.cli("backup", bk)

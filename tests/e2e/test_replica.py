@@ -63,6 +63,7 @@ class System:
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="ixr-", dir="/tmp")
+        os.chmod(self.dir, 0o755)
         self.data = os.path.join(self.dir, "d")
         self.port = free_port()
         self.ldapi = "ldapi://" + urllib.parse.quote(os.path.join(self.data, "run", "ldapi"), safe="")
