@@ -398,6 +398,10 @@ def search_keys():
     assert s("2:4", "SEEN") == [b"2", b"4"]
     assert s("FROM", "alice.archer") == [b"1", b"2", b"3", b"4", b"5", b"6"]
     assert s("SENTSINCE", "1-Mar-2022", "SENTBEFORE", "2-Mar-2022")[:1] == [b"1"]
+    # CHARSET UTF-8 with a literal, matched against the RFC 2047-decoded subject
+    m.literal = "café".encode()
+    typ, data = m.search("UTF-8", "SUBJECT")
+    assert typ == "OK" and data[0].split() == [b"6"], data
     typ, data = m.uid("SEARCH", "RETURN", "(MIN MAX COUNT)", "ALL")
     assert typ == "OK"
     es = m.untagged_responses.pop("ESEARCH", [b""])[0]
