@@ -14,7 +14,7 @@ $(BUILD)/ix-smtpd: $(call objs,transport/smtpd_main.c transport/smtpd.c) $(SMTP_
 $(BUILD)/ix-mta: $(call objs,transport/mta_main.c transport/mta.c) $(SMTP_LIB) $$(DAEMON_DEPS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) -lresolv
 
-SMTP_TESTS := test_queue test_dsn
+SMTP_TESTS := test_queue test_dsn test_mta
 UNIT_TESTS += $(foreach t,$(SMTP_TESTS),$(BUILD)/tests/unit/$(t))
 $(foreach t,$(SMTP_TESTS),$(BUILD)/tests/unit/$(t)): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o \
 		$(BUILD)/tests/unit/test.o $(SMTP_LIB) $(NET_LIB) $(DIR_LIB) $(DIRECTORY_LIB) $(STORE_LIB) \

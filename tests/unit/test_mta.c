@@ -1,0 +1,208 @@
+/* test_mta.c - unit tests for the MTA's outbound SMTP client against a scripted SMTP server on loopback:
+ * pipelined transactions, per-recipient results, dot-stuffing, DSN parameters, connection reuse, refusals and a
+ * server that hangs up. */
+#include "test.h"
+#include "err.h"
+#include "smtp_client.h"
+#include "smtp_parse.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* A one-connection-at-a-time SMTP server that records the commands and the message data it gets. */
+struct sink {
+	int lfd;
+	unsigned port;
+	bool pipelining, dsn, hangup_at_data;
+	struct buf log; /* commands, one per line, and DATA as "DATA[...]" */
+	unsigned connections;
+	pthread_t thread;
+};
+
+static ssize_t get_line(int fd, char *out, size_t max)
+{
+	size_t n = 0;
+	while (n + 1 < max) {
+		char c;
+		ssize_t r = read(fd, &c, 1);
+		if (r <= 0)
+			return -1;
+		out[n++] = c;
+		if (c == '\n')
+			break;
+	}
+	out[n] = '\0';
+	return (ssize_t)n;
+}
+
+static void put(int fd, const char *s)
+{
+	(void)!write(fd, s, strlen(s));
+}
+
+static void *sink_run(void *arg)
+{
+	struct sink *k = arg;
+	for (;;) {
+		int fd = accept(k->lfd, NULL, NULL);
+		if (fd < 0)
+			return NULL;
+		k->connections++;
+		put(fd, "220 sink ESMTP\r\n");
+		char line[2048];
+		while (get_line(fd, line, sizeof(line)) > 0) {
+			if (strncmp(line, "EHLO", 4) == 0) {
+				put(fd, "250-sink\r\n");
+				if (k->pipelining)
+					put(fd, "250-PIPELINING\r\n");
+				if (k->dsn)
+					put(fd, "250-DSN\r\n");
+				put(fd, "250 SIZE 100000\r\n");
+				continue;
+			}
+			buf_append_str(&k->log, line);
+			if (strncmp(line, "RCPT TO:<bad", 12) == 0) {
+				put(fd, "550 5.1.1 no such user\r\n");
+			} else if (strncmp(line, "DATA", 4) == 0) {
+				if (k->hangup_at_data)
+					break;
+				put(fd, "354 go\r\n");
+				buf_append_str(&k->log, "DATA[");
+				while (get_line(fd, line, sizeof(line)) > 0 && strcmp(line, ".\r\n") != 0)
+					buf_append_str(&k->log, line);
+				buf_append_str(&k->log, "]\n");
+				put(fd, "250 2.0.0 queued as X\r\n");
+			} else if (strncmp(line, "QUIT", 4) == 0) {
+				put(fd, "221 bye\r\n");
+				break;
+			} else {
+				put(fd, "250 ok\r\n");
+			}
+		}
+		close(fd);
+	}
+}
+
+static void sink_start(struct sink *k)
+{
+	k->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t sl = sizeof(sa);
+	if (bind(k->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(k->lfd, 4) < 0 ||
+	    getsockname(k->lfd, (struct sockaddr *)&sa, &sl) < 0)
+		fatal("sink: cannot listen");
+	k->port = ntohs(sa.sin_port);
+	buf_init(&k->log);
+	pthread_create(&k->thread, NULL, sink_run, k);
+}
+
+static void sink_stop(struct sink *k)
+{
+	shutdown(k->lfd, SHUT_RDWR);
+	close(k->lfd);
+	pthread_join(k->thread, NULL);
+	buf_free(&k->log);
+}
+
+static int send_one(struct smtp_client *c, const char *const *rcpts, const unsigned *notify, size_t n,
+		    const char *data, int *codes, char **replies)
+{
+	struct smtp_client_msg m = { "a@example.com", rcpts, notify, "env+1", data, strlen(data), false, n, codes,
+				     replies };
+	struct buf err = BUF_INIT;
+	int r = smtp_client_send(c, &m, &err);
+	buf_free(&err);
+	return r;
+}
+
+static void pipelined_transactions_and_reuse(void)
+{
+	struct sink k = { .pipelining = true, .dsn = true };
+	sink_start(&k);
+	struct smtp_client *c;
+	struct buf err = BUF_INIT;
+	test_assert(smtp_client_open("127.0.0.1", k.port, "mx.example.com", NULL, 5000, &c, &err) == 0);
+	test_assert(smtp_client_has(c, "PIPELINING") && smtp_client_has(c, "dsn") && !smtp_client_has(c, "DS"));
+	const char *rcpts[] = { "x@remote.test", "bad@remote.test", "y@remote.test" };
+	const unsigned notify[] = { SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE, 0, SMTP_NOTIFY_NEVER };
+	int codes[3];
+	char *replies[3];
+	test_assert(send_one(c, rcpts, notify, 3, "Subject: t\r\n\r\n.leading dot\r\nend", codes, replies) == 0);
+	test_assert(codes[0] == 250 && codes[1] == 550 && codes[2] == 250);
+	test_assert(strstr(replies[1], "5.1.1") != NULL && strstr(replies[0], "queued") != NULL);
+	for (int i = 0; i < 3; i++)
+		free(replies[i]);
+	/* the same connection carries a second message */
+	test_assert(send_one(c, rcpts, NULL, 1, "Subject: two\r\n\r\nx\r\n", codes, replies) == 0 && codes[0] == 250);
+	free(replies[0]);
+	smtp_client_close(&c);
+	test_assert(c == NULL);
+	const char *log = buf_cstr(&k.log);
+	test_assert(strstr(log, "MAIL FROM:<a@example.com> SIZE=") != NULL);
+	test_assert(strstr(log, " ENVID=env+2B1") != NULL); /* xtext */
+	test_assert(strstr(log, "RCPT TO:<x@remote.test> NOTIFY=SUCCESS,FAILURE\r\n") != NULL);
+	test_assert(strstr(log, "RCPT TO:<y@remote.test> NOTIFY=NEVER\r\n") != NULL);
+	test_assert(strstr(log, "DATA[Subject: t\r\n\r\n..leading dot\r\nend\r\n]") != NULL); /* stuffed, ended */
+	test_assert(strstr(log, "DATA[Subject: two") != NULL);
+	test_assert(k.connections == 1);
+	sink_stop(&k);
+	buf_free(&err);
+}
+
+static void lock_step_without_pipelining(void)
+{
+	struct sink k = { 0 };
+	sink_start(&k);
+	struct smtp_client *c;
+	struct buf err = BUF_INIT;
+	test_assert(smtp_client_open("127.0.0.1", k.port, "mx.example.com", NULL, 5000, &c, &err) == 0);
+	const char *rcpts[] = { "bad@remote.test", "bad2@remote.test" };
+	int codes[2];
+	char *replies[2];
+	/* every recipient refused: no DATA is sent, the connection stays usable */
+	test_assert(send_one(c, rcpts, NULL, 2, "x\r\n", codes, replies) == 0);
+	test_assert(codes[0] == 550 && codes[1] == 550);
+	free(replies[0]);
+	free(replies[1]);
+	test_assert(strstr(buf_cstr(&k.log), "DATA") == NULL);
+	test_assert(strstr(buf_cstr(&k.log), "NOTIFY") == NULL); /* no DSN offered */
+	const char *ok[] = { "z@remote.test" };
+	test_assert(send_one(c, ok, NULL, 1, "y\r\n", codes, replies) == 0 && codes[0] == 250);
+	free(replies[0]);
+	smtp_client_close(&c);
+	sink_stop(&k);
+	buf_free(&err);
+}
+
+static void broken_connection_is_temporary(void)
+{
+	struct sink k = { .pipelining = true, .hangup_at_data = true };
+	sink_start(&k);
+	struct smtp_client *c;
+	struct buf err = BUF_INIT;
+	test_assert(smtp_client_open("127.0.0.1", k.port, "mx.example.com", NULL, 5000, &c, &err) == 0);
+	const char *rcpts[] = { "x@remote.test" };
+	int codes[1];
+	char *replies[1];
+	test_assert(send_one(c, rcpts, NULL, 1, "x\r\n", codes, replies) == IX_EUNAVAIL);
+	test_assert(codes[0] == 421);
+	free(replies[0]);
+	smtp_client_close(&c);
+	sink_stop(&k);
+	/* nobody listening: a temporary failure with a reason */
+	buf_reset(&err);
+	test_assert(smtp_client_open("127.0.0.1", k.port, "mx.example.com", NULL, 2000, &c, &err) == IX_EUNAVAIL);
+	test_assert(c == NULL && strstr(buf_cstr(&err), "connect to") != NULL);
+	buf_free(&err);
+}
+
+TEST_MAIN("mta", TEST_CASE(pipelined_transactions_and_reuse), TEST_CASE(lock_step_without_pipelining),
+	  TEST_CASE(broken_connection_is_temporary))
