@@ -701,6 +701,7 @@ static void auth_done(void *arg)
 		s->user = j->found;
 		memset(&j->found, 0, sizeof(j->found));
 		s->state = IMAP_ST_AUTH;
+		conn_set_idle_timeout(s->conn, s->srv->cfg.idle_timeout_msecs);
 		log_info("login %s from %s%s", s->user.login, conn_peer(s->conn), conn_is_tls(s->conn) ? " (TLS)" : "");
 		buf_append_str(&s->out, j->tag);
 		buf_append_str(&s->out, " OK [CAPABILITY ");
@@ -2127,7 +2128,8 @@ void imap_server_accept(struct imap_server *srv, int fd, bool implicit_tls, void
 	ps.literal_plus = true;
 	s->parser = imap_parser_create(&ps);
 	s->conn = conn_create(srv->cfg.loop, fd, session_event, s);
-	conn_set_idle_timeout(s->conn, srv->cfg.idle_timeout_msecs);
+	unsigned idle = srv->cfg.idle_timeout_msecs;
+	conn_set_idle_timeout(s->conn, idle == 0 || idle > IMAP_PREAUTH_TIMEOUT_MS ? IMAP_PREAUTH_TIMEOUT_MS : idle);
 	s->next = srv->sessions;
 	if (s->next != NULL)
 		s->next->prev = s;

@@ -20,6 +20,7 @@ struct imap_server;
 #define IMAP_FETCH_BATCH 64           /* messages answered per round before output is checked */
 #define IMAP_LITERAL_MAX_OTHER (1024u * 1024) /* literals of commands other than APPEND */
 #define IMAP_ID_FIELDS_MAX 30         /* RFC 2971 */
+#define IMAP_PREAUTH_TIMEOUT_MS 60000  /* idle limit before login (the configured one applies after) */
 /* Members of the distribution list with this name administer public folders (all rights by default). */
 #define IMAP_PUBLIC_ADMINS "pf-admins"
 /* Rights every authenticated user has on a public folder created from the directory (see docs/imap-pop3.md). */

@@ -177,6 +177,7 @@ static void auth_done(void *arg)
 		s->count = j->n;
 		s->state = POP3_ST_TRANS;
 		s->errors = 0;
+		conn_set_idle_timeout(s->conn, s->srv->cfg.idle_timeout_msecs);
 		log_info("login %s from %s%s (%zu messages)", s->user.login, conn_peer(s->conn),
 			 conn_is_tls(s->conn) ? " (TLS)" : "", s->count);
 		reply(s, "+OK Logged in; %zu messages.", s->count);
@@ -674,7 +675,8 @@ void pop3_server_accept(struct pop3_server *srv, int fd, bool implicit_tls, void
 	s->state = POP3_ST_AUTH;
 	pop3_parser_init(&s->parser);
 	s->conn = conn_create(srv->cfg.loop, fd, session_event, s);
-	conn_set_idle_timeout(s->conn, srv->cfg.idle_timeout_msecs);
+	unsigned idle = srv->cfg.idle_timeout_msecs;
+	conn_set_idle_timeout(s->conn, idle == 0 || idle > POP3_PREAUTH_TIMEOUT_MS ? POP3_PREAUTH_TIMEOUT_MS : idle);
 	s->secure = srv->cfg.plaintext_on_loopback && conn_peer_is_loopback(s->conn);
 	s->next = srv->sessions;
 	if (s->next != NULL)

@@ -14,6 +14,7 @@ struct store;
 struct pop3_server;
 
 #define POP3_MAX_BAD_COMMANDS 20 /* -ERR answers in a row before the session is closed */
+#define POP3_PREAUTH_TIMEOUT_MS 60000 /* idle limit before login (the configured one applies after) */
 
 struct pop3_server_config {
 	struct evloop *loop;
