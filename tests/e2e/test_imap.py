@@ -510,6 +510,18 @@ def idle_sees_other_sessions_within_a_second():
     line = a.readline()
     assert b"FETCH" in line and b"\\Answered" in line, line
     assert time.monotonic() - t0 < 1.0
+    # an expunge by the other session arrives during IDLE too
+    b.store("1", "+FLAGS", "\\Deleted")
+    line = a.readline()
+    assert b"FETCH" in line and b"\\Deleted" in line, line
+    t0 = time.monotonic()
+    b.expunge()
+    line = a.readline()
+    assert line == b"* 1 EXPUNGE\r\n", line
+    assert time.monotonic() - t0 < 1.0
+    b.append("INBOX", None, None, simple("idle test 2"))
+    assert a.readline().endswith(b"EXISTS\r\n")
+    a.readline()  # RECENT
     a.send(b"DONE\r\n")
     line = a.readline()
     assert line.startswith(b"i1 OK"), line
