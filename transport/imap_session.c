@@ -1268,6 +1268,31 @@ static void list_folders_of(struct imap_session *s, struct list_set *ls, const c
 	store_folder_list_free(&fl, n);
 }
 
+/* Adds "Other Users/<login>" (\Noselect) and the folders of every user that shares something with us (l right). */
+static void list_other_users(struct imap_session *s, struct list_set *ls)
+{
+	struct buf logins = BUF_INIT;
+	s->srv->cfg.users.users(s->srv->cfg.users.ctx, &logins);
+	for (size_t i = 0; i < logins.len;) {
+		const char *login = logins.data + i;
+		i += strlen(login) + 1;
+		struct imapd_user other;
+		if (strcasecmp(login, s->user.login) == 0 ||
+		    s->srv->cfg.users.lookup(s->srv->cfg.users.ctx, login, &other) != 0)
+			continue;
+		char *prefix = xasprintf("%s/%s/", IMAP_NS_OTHER, other.login);
+		size_t before = ls->n;
+		list_folders_of(s, ls, other.guid, prefix, false);
+		if (ls->n > before) {
+			prefix[strlen(prefix) - 1] = '\0';
+			list_add(ls, prefix, NULL, NULL, true, false, STORE_USE_NONE);
+		}
+		free(prefix);
+		imapd_user_free(&other);
+	}
+	buf_free(&logins);
+}
+
 static void cmd_list(struct imap_session *s, const struct imap_command *cmd)
 {
 	bool lsub = strcmp(cmd->name, "LSUB") == 0;
@@ -1327,7 +1352,7 @@ static void cmd_list(struct imap_session *s, const struct imap_command *cmd)
 	}
 	(void)ret_special;
 	struct list_set ls = { 0 };
-	bool built = false;
+	bool built = false, other_listed = false;
 	for (size_t p = 0; p < npats; p++) {
 		const char *pat;
 		size_t plen;
@@ -1363,6 +1388,11 @@ static void cmd_list(struct imap_session *s, const struct imap_command *cmd)
 		if (strncasecmp(buf_cstr(&u), IMAP_NS_OTHER "/", ol + 1) == 0) {
 			const char *rest = buf_cstr(&u) + ol + 1;
 			size_t ll = strcspn(rest, "/*%");
+			if (rest[ll] != '/' && !other_listed && s->srv->cfg.users.users != NULL) {
+				/* a wildcard in the user level: every user with something shared with us */
+				other_listed = true;
+				list_other_users(s, &ls);
+			}
 			if (rest[ll] == '/') {
 				char *login = xstrndup(rest, ll);
 				struct imapd_user other;

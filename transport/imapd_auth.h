@@ -69,6 +69,8 @@ struct imapd_userdb {
 	/* Appends the path of every public folder in the directory ("Sales/Leads"), each followed by a NUL. */
 	void (*public_folders)(void *ctx, struct buf *paths_r);
 	void *ctx;
+	/* Appends the login of every mailbox user, each followed by a NUL (LIST "Other Users/%"). May be NULL. */
+	void (*users)(void *ctx, struct buf *logins_r);
 };
 
 /* The table over a directory replica (ctx = dir). */

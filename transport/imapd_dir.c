@@ -78,8 +78,20 @@ static void dir_public_folders(void *ctx, struct buf *paths_r)
 	dir_foreach_recipient(ctx, folders_visit, paths_r);
 }
 
+static void users_visit(void *ctx, const struct dir_recipient *r)
+{
+	if (r->type == DIR_TYPE_USER && r->login != NULL && r->mailbox_guid != NULL)
+		buf_append(ctx, r->login, strlen(r->login) + 1);
+}
+
+static void dir_users(void *ctx, struct buf *logins_r)
+{
+	dir_foreach_recipient(ctx, users_visit, logins_r);
+}
+
 void imapd_userdb_dir(struct dir *dir, struct imapd_userdb *db_r)
 {
+	db_r->users = dir_users;
 	db_r->check_password = dir_check_password;
 	db_r->lookup = dir_user_lookup;
 	db_r->groups = dir_groups;

@@ -606,8 +606,15 @@ def other_users_folders_by_acl():
     assert typ == "OK", data
     typ, data = b.list("\"\"", "\"Other Users/alice/*\"")
     assert any(b"Other Users/alice/INBOX" in d for d in data), data
+    typ, data = b.list("\"\"", "\"Other Users/%\"")
+    assert any(d.endswith(b'"Other Users/alice"') and b"\\Noselect" in d for d in data), data
+    assert not any(b"Other Users/bob" in d for d in data if d), data
+    typ, data = b.list("\"\"", "\"Other Users/*\"")
+    assert any(b"Other Users/alice/INBOX" in d for d in data) and not any(b"alice/Sent" in d for d in data), data
     c = connect("carol")
     assert c.select("\"Other Users/alice/INBOX\"")[0] == "NO"
+    typ, data = c.list("\"\"", "\"Other Users/*\"")
+    assert not any(b"alice" in (d or b"") for d in data), data
     for x in (a, b, c):
         x.logout()
 

@@ -60,6 +60,12 @@ static void fz_public(void *ctx, struct buf *paths_r)
 	buf_append(paths_r, "/Pub/Sub", 9);
 }
 
+static void fz_users(void *ctx, struct buf *logins_r)
+{
+	(void)ctx;
+	buf_append(logins_r, "u1\0u2", 6);
+}
+
 static void setup(void)
 {
 	if (loop != NULL)
@@ -97,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
 		abort();
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
-	struct imapd_userdb users = { fz_check, fz_lookup, fz_groups, fz_public, NULL };
+	struct imapd_userdb users = { fz_check, fz_lookup, fz_groups, fz_public, NULL, fz_users };
 	struct imap_server *isrv = NULL;
 	struct pop3_server *psrv = NULL;
 	const char *prefix;
