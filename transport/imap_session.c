@@ -1897,7 +1897,7 @@ static void literal_event(struct imap_session *s)
 {
 	const struct imap_literal_info *li = imap_parser_literal(s->parser);
 	const char *tag = imap_parser_tag(s->parser);
-	if (s->state == IMAP_ST_NOTAUTH && li->size > IMAP_LITERAL_MAX_OTHER) {
+	if (s->state == IMAP_ST_NOTAUTH && li->size > IMAP_LITERAL_MAX_PREAUTH) {
 		imap_parser_literal_reject(s->parser);
 		imap_tagged(s, tag != NULL ? tag : "*", "%s Literal too large before login.", li->sync ? "NO" : "BAD");
 		return;

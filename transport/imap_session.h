@@ -18,7 +18,8 @@ struct imap_server;
 /* Limits of a session. */
 #define IMAP_MAX_BAD_COMMANDS 20      /* BAD responses in a row before "* BYE" */
 #define IMAP_FETCH_BATCH 64           /* messages answered per round before output is checked */
-#define IMAP_LITERAL_MAX_OTHER (1024u * 1024) /* literals of commands other than APPEND */
+#define IMAP_LITERAL_MAX_OTHER (1024u * 1024) /* room for the other literals of an APPEND command */
+#define IMAP_LITERAL_MAX_PREAUTH 8192u       /* a literal before login (a user name or password) */
 #define IMAP_ID_FIELDS_MAX 30         /* RFC 2971 */
 #define IMAP_PREAUTH_TIMEOUT_MS 60000  /* idle limit before login (the configured one applies after) */
 /* Members of the distribution list with this name administer public folders (all rights by default). */
