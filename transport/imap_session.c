@@ -79,7 +79,7 @@ static void capabilities(struct imap_session *s, struct buf *out)
 	buf_append_str(out, " SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN");
 	if (s->state != IMAP_ST_NOTAUTH)
 		buf_append_str(out, " UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
-				    "CONDSTORE QRESYNC QUOTA ACL RIGHTS=texk");
+				    "CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk STATUS=SIZE");
 }
 
 /* ---- flags ---- */
