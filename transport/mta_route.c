@@ -7,6 +7,13 @@
 #include "store.h"
 #include "util.h"
 
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <resolv.h>
+#include <stdio.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -337,3 +344,138 @@ out:
 	free(uri);
 	buf_free(&err);
 }
+
+/* ---- MX lookup ---- */
+
+/* Replaces the resolver's name servers with those listed in path, when the file exists. */
+static void resolver_override(struct __res_state *rs, const char *path)
+{
+	char *data;
+	size_t len;
+	if (path == NULL || read_file(path, 64 * 1024, &data, &len) < 0)
+		return;
+	int n = 0;
+	for (char *save = NULL, *line = strtok_r(data, "\n", &save); line != NULL && n < MAXNS;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char ip[64];
+		unsigned port = 53;
+		if (sscanf(line, "nameserver %63s %u", ip, &port) < 1 || port == 0 || port > 65535)
+			continue;
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+		if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1)
+			continue;
+		rs->nsaddr_list[n++] = sa;
+	}
+	if (n > 0)
+		rs->nscount = n;
+	free(data);
+}
+
+size_t mta_mx_lookup(const char *domain, const char *resolv_conf, char **hosts, size_t max, bool *temp_r)
+{
+	*temp_r = false;
+	unsigned char answer[NS_PACKETSZ * 4];
+	struct __res_state rs;
+	memset(&rs, 0, sizeof(rs));
+	if (res_ninit(&rs) != 0) {
+		*temp_r = true;
+		return 0;
+	}
+	resolver_override(&rs, resolv_conf);
+	int len = res_nquery(&rs, domain, ns_c_in, ns_t_mx, answer, sizeof(answer));
+	size_t n = 0;
+	if (len < 0) {
+		int herr = rs.res_h_errno;
+		res_nclose(&rs);
+		if (herr == HOST_NOT_FOUND) {
+			return 0;
+		}
+		if (herr == NO_DATA) {
+			hosts[0] = xstrdup(domain); /* no MX: the domain itself */
+			return 1;
+		}
+		*temp_r = true;
+		return 0;
+	}
+	res_nclose(&rs);
+	ns_msg msg;
+	if (ns_initparse(answer, len, &msg) < 0) {
+		*temp_r = true;
+		return 0;
+	}
+	unsigned prefs[MTA_MX_MAX];
+	int count = ns_msg_count(msg, ns_s_an);
+	for (int i = 0; i < count && n < max && n < MTA_MX_MAX; i++) {
+		ns_rr rr;
+		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0 || ns_rr_type(rr) != ns_t_mx || ns_rr_rdlen(rr) < 3)
+			continue;
+		char name[NS_MAXDNAME];
+		if (ns_name_uncompress(ns_msg_base(msg), ns_msg_end(msg), ns_rr_rdata(rr) + 2, name, sizeof(name)) < 0)
+			continue;
+		unsigned pref = ns_get16(ns_rr_rdata(rr));
+		/* insertion by preference */
+		size_t k = n;
+		while (k > 0 && prefs[k - 1] > pref) {
+			prefs[k] = prefs[k - 1];
+			hosts[k] = hosts[k - 1];
+			k--;
+		}
+		prefs[k] = pref;
+		hosts[k] = xstrdup(name);
+		n++;
+	}
+	if (n == 0) {
+		hosts[0] = xstrdup(domain);
+		n = 1;
+	}
+	return n;
+}
+
+/* ---- connectors ---- */
+
+/* How specifically a pattern matches domain: 0 not at all, 1 for "*", 1000 + length for "*.parent", 100000
+ * for the domain itself. */
+static size_t space_score(const char *pattern, const char *domain)
+{
+	if (strcasecmp(pattern, domain) == 0)
+		return 100000;
+	if (strcmp(pattern, "*") == 0)
+		return 1;
+	size_t pl = strlen(pattern), dl = strlen(domain);
+	if (pl > 2 && pattern[0] == '*' && pattern[1] == '.' && dl > pl - 1 &&
+	    strcasecmp(domain + dl - (pl - 1), pattern + 1) == 0)
+		return 1000 + pl;
+	return 0;
+}
+
+static size_t connector_score(const struct dir_connector *c, const char *domain)
+{
+	size_t best = 0;
+	for (size_t i = 0; i < c->address_space_count; i++) {
+		size_t sc = space_score(c->address_spaces[i], domain);
+		if (sc > best)
+			best = sc;
+	}
+	return best;
+}
+
+char *mta_pick_smart_host(struct dir *dir, const char *domain, const struct dir_connector *best, const char *key)
+{
+	struct dir_connector *all;
+	size_t n;
+	if (dir_connectors(dir, &all, &n) != IX_OK)
+		return xstrdup(best->smart_host);
+	size_t want = connector_score(best, domain), ties = 0;
+	const char *tie[64];
+	for (size_t i = 0; i < n && ties < IX_ARRAY_LEN(tie); i++) {
+		if (all[i].cost == best->cost && all[i].smart_host[0] != '\0' && connector_score(&all[i], domain) == want)
+			tie[ties++] = all[i].smart_host;
+	}
+	unsigned long h = 5381;
+	for (const char *k = key; *k != '\0'; k++)
+		h = h * 33 + (unsigned char)*k;
+	char *pick = xstrdup(ties > 0 ? tie[h % ties] : best->smart_host);
+	dir_connectors_free(&all, n);
+	return pick;
+}
+

@@ -9,7 +9,7 @@ $(SMTP_LIB): $(call objs,$(SMTP_SRCS))
 
 PROGRAMS += $(BUILD)/ix-smtpd $(BUILD)/ix-mta
 $(BUILD)/ix-smtpd: $(call objs,transport/smtpd_main.c transport/smtpd.c) $(SMTP_LIB) $$(DAEMON_DEPS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) -lresolv
 
 $(BUILD)/ix-mta: $(call objs,transport/mta_main.c transport/mta.c) $(SMTP_LIB) $$(DAEMON_DEPS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) -lresolv
@@ -19,7 +19,7 @@ UNIT_TESTS += $(foreach t,$(SMTP_TESTS),$(BUILD)/tests/unit/$(t))
 $(foreach t,$(SMTP_TESTS),$(BUILD)/tests/unit/$(t)): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o \
 		$(BUILD)/tests/unit/test.o $(SMTP_LIB) $(NET_LIB) $(DIR_LIB) $(DIRECTORY_LIB) $(STORE_LIB) \
 		$(MIME_LIB) $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) -lresolv
 
 FUZZ_TARGETS += dsn
 FUZZ_LIBS_dsn := $(SMTP_LIB) $(NET_LIB)

@@ -45,6 +45,13 @@ struct client_count {
 	unsigned n;
 };
 
+/* Failed logins of one client address in the current minute (auth.max_failures). */
+struct auth_failures {
+	char addr[64];
+	unsigned count;
+	long long window_start;
+};
+
 struct smtpd {
 	struct daemon d;
 	struct settings set;
@@ -56,6 +63,8 @@ struct smtpd {
 	unsigned nsessions;
 	struct client_count *clients;
 	size_t nclients;
+	struct auth_failures *auth_fail;
+	size_t nauth_fail;
 	/* workers */
 	pthread_t threads[SMTPD_WORKERS];
 	pthread_mutex_t lock;
@@ -271,15 +280,54 @@ static enum smtp_rcpt_verdict be_rcpt(void *ctx, const struct smtp_session_info 
 	return v;
 }
 
+/* The failure record of a client address for the current minute (created; old records are recycled). */
+static struct auth_failures *auth_failures_of(struct smtpd *sd, const char *addr)
+{
+	long long now = (long long)time(NULL);
+	struct auth_failures *free_slot = NULL;
+	for (size_t i = 0; i < sd->nauth_fail; i++) {
+		struct auth_failures *f = &sd->auth_fail[i];
+		if (now - f->window_start >= SMTPD_AUTH_WINDOW) {
+			if (free_slot == NULL)
+				free_slot = f;
+			if (strcmp(f->addr, addr) != 0)
+				continue;
+			f->count = 0;
+			f->window_start = now;
+			return f;
+		}
+		if (strcmp(f->addr, addr) == 0)
+			return f;
+	}
+	if (free_slot == NULL) {
+		if (sd->nauth_fail >= SMTPD_CLIENTS_MAX)
+			return NULL;
+		sd->auth_fail = xrealloc(sd->auth_fail, (sd->nauth_fail + 1) * sizeof(*sd->auth_fail));
+		free_slot = &sd->auth_fail[sd->nauth_fail++];
+	}
+	snprintf(free_slot->addr, sizeof(free_slot->addr), "%s", addr);
+	free_slot->count = 0;
+	free_slot->window_start = now;
+	return free_slot;
+}
+
 static int be_check_password(void *ctx, const char *user, const char *pass, size_t passlen)
 {
 	struct sess *ss = ctx;
+	struct smtpd *sd = ss->sd;
 	if (strlen(pass) != passlen)
 		return IX_EAUTH;
+	struct auth_failures *f = auth_failures_of(sd, ss->peer);
+	if (f != NULL && f->count >= sd->set.v[SET_AUTH_MAX_FAILURES]) {
+		log_warn("authentication of %s from %s refused: %u failures within a minute", user, ss->peer, f->count);
+		return IX_EAUTH;
+	}
 	struct buf err = BUF_INIT;
-	int r = dir_authenticate(ss->sd->d.dir, user, pass, &err);
+	int r = dir_authenticate(sd->d.dir, user, pass, &err);
 	if (r != IX_OK && r != IX_EAUTH)
 		log_warn("authentication of %s: %s", user, buf_cstr(&err));
+	if (r == IX_EAUTH && f != NULL)
+		f->count++;
 	buf_free(&err);
 	return r == IX_OK ? 0 : r == IX_EAUTH ? IX_EAUTH : IX_EUNAVAIL;
 }
@@ -564,6 +612,7 @@ int smtpd_main(int argc, char **argv)
 	evloop_timer_stop(sd->d.loop, &sd->settings_timer);
 	evloop_async_destroy(&sd->async);
 	free(sd->clients);
+	free(sd->auth_fail);
 	free(sd->qdir);
 	buf_free(&err);
 	daemon_teardown(&sd->d);

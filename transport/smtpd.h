@@ -7,7 +7,9 @@
 #define SMTPD_WORKERS 16
 /* How often the server settings are read again from the directory (milliseconds). */
 #define SMTPD_SETTINGS_MS 3000
-/* Distinct client addresses tracked for the per-client connection limit. */
+/* auth.max_failures counts failed logins per client address over this many seconds. */
+#define SMTPD_AUTH_WINDOW 60
+/* Distinct client addresses tracked for the per-client connection limit and failed logins. */
 #define SMTPD_CLIENTS_MAX 65536
 
 /* The whole program: daemon_setup, listeners, the loop, teardown. Returns the exit status. */

@@ -574,5 +574,27 @@ def unreachable_bounced_after_lifetime():
     assert "someone@dead.test" not in S.cli("queue", "list").stdout
 
 
+@h.test
+def auth_failures_limited():
+    # last: after this, logins from 127.0.0.1 are refused for a minute
+    S.cli("server", "set", "auth.max_failures", "3", check=True)
+    time.sleep(3.5)
+    for _ in range(3):
+        c = smtp("submission")
+        try:
+            c.login("carol", "wrong")
+        except smtplib.SMTPAuthenticationError:
+            pass
+        c.quit()
+    c = smtp("submission")
+    try:
+        c.login("carol", "secret-pw")
+        assert False, "login accepted after too many failures"
+    except smtplib.SMTPAuthenticationError as e:
+        assert e.smtp_code == 535
+    c.quit()
+    assert "failures within a minute" in open(os.path.join(S.data, "log", "smtpd.log")).read()
+
+
 if __name__ == "__main__":
     h.main(LOG_PREFIX)

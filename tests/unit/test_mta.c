@@ -3,6 +3,7 @@
  * server that hangs up. */
 #include "test.h"
 #include "err.h"
+#include "mta.h"
 #include "smtp_client.h"
 #include "smtp_parse.h"
 #include "util.h"
@@ -204,5 +205,119 @@ static void broken_connection_is_temporary(void)
 	buf_free(&err);
 }
 
+/* ---- MX lookup against a tiny DNS server on loopback (UDP), named by a resolv.conf file ---- */
+
+struct dns {
+	int fd;
+	unsigned port;
+	pthread_t thread;
+};
+
+/* Appends a name in DNS wire form. */
+static size_t put_name(unsigned char *p, const char *name)
+{
+	size_t n = 0;
+	while (*name != '\0') {
+		const char *dot = strchr(name, '.');
+		size_t l = dot != NULL ? (size_t)(dot - name) : strlen(name);
+		p[n++] = (unsigned char)l;
+		memcpy(p + n, name, l);
+		n += l;
+		name += l + (dot != NULL);
+	}
+	p[n++] = 0;
+	return n;
+}
+
+static void *dns_run(void *arg)
+{
+	struct dns *d = arg;
+	unsigned char q[512], r[512];
+	for (;;) {
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(d->fd, q, sizeof(q), 0, (struct sockaddr *)&from, &fl);
+		if (n < 12)
+			return NULL;
+		/* the question: name, type, class */
+		size_t qend = 12;
+		char name[256] = "";
+		size_t nl = 0;
+		while (qend < (size_t)n && q[qend] != 0 && nl + q[qend] + 2 < sizeof(name)) {
+			if (nl > 0)
+				name[nl++] = '.';
+			memcpy(name + nl, q + qend + 1, q[qend]);
+			nl += q[qend];
+			qend += q[qend] + 1;
+		}
+		name[nl] = '\0';
+		qend += 5;
+		memcpy(r, q, qend);
+		r[2] = 0x84 | (q[2] & 0x01); /* response, authoritative, RD copied */
+		r[3] = 0x00;
+		r[6] = r[7] = r[8] = r[9] = r[10] = r[11] = 0;
+		size_t len = qend;
+		if (strcmp(name, "mx.test") == 0) {
+			static const struct { unsigned pref; const char *host; } mx[] = { { 20, "b.mx.test" }, { 10, "a.mx.test" } };
+			for (size_t i = 0; i < 2; i++) {
+				r[len++] = 0xc0; /* pointer to the question's name */
+				r[len++] = 12;
+				static const unsigned char fixed[] = { 0, 15, 0, 1, 0, 0, 0, 60 };
+				memcpy(r + len, fixed, sizeof(fixed));
+				len += sizeof(fixed);
+				size_t rdlen_at = len;
+				len += 2;
+				r[len++] = 0;
+				r[len++] = (unsigned char)mx[i].pref;
+				size_t hl = put_name(r + len, mx[i].host);
+				len += hl;
+				r[rdlen_at] = 0;
+				r[rdlen_at + 1] = (unsigned char)(2 + hl);
+			}
+			r[7] = 2;
+		} else if (strcmp(name, "nomx.test") != 0) {
+			r[3] = 3; /* NXDOMAIN */
+		}
+		sendto(d->fd, r, len, 0, (struct sockaddr *)&from, fl);
+	}
+}
+
+static void mx_lookup_with_own_resolver(void)
+{
+	struct dns d;
+	d.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t sl = sizeof(sa);
+	test_assert(bind(d.fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	test_assert(getsockname(d.fd, (struct sockaddr *)&sa, &sl) == 0);
+	d.port = ntohs(sa.sin_port);
+	pthread_create(&d.thread, NULL, dns_run, &d);
+	char path[] = "/tmp/ixresolv-XXXXXX";
+	int fd = mkstemp(path);
+	test_assert(fd >= 0);
+	char conf[64];
+	int cl = snprintf(conf, sizeof(conf), "nameserver 127.0.0.1 %u\n", d.port);
+	test_assert(write(fd, conf, (size_t)cl) == cl);
+	close(fd);
+	char *hosts[MTA_MX_MAX];
+	bool temp;
+	size_t n = mta_mx_lookup("mx.test", path, hosts, MTA_MX_MAX, &temp);
+	test_assert(n == 2 && !temp);
+	test_assert(strcmp(hosts[0], "a.mx.test") == 0 && strcmp(hosts[1], "b.mx.test") == 0); /* by preference */
+	free(hosts[0]);
+	free(hosts[1]);
+	n = mta_mx_lookup("nomx.test", path, hosts, MTA_MX_MAX, &temp);
+	test_assert(n == 1 && strcmp(hosts[0], "nomx.test") == 0); /* no MX: the domain itself */
+	free(hosts[0]);
+	n = mta_mx_lookup("nowhere.test", path, hosts, MTA_MX_MAX, &temp);
+	test_assert(n == 0 && !temp); /* does not exist: a permanent failure */
+	unlink(path);
+	shutdown(d.fd, SHUT_RDWR);
+	close(d.fd);
+	pthread_cancel(d.thread);
+	pthread_join(d.thread, NULL);
+}
+
 TEST_MAIN("mta", TEST_CASE(pipelined_transactions_and_reuse), TEST_CASE(lock_step_without_pipelining),
-	  TEST_CASE(broken_connection_is_temporary))
+	  TEST_CASE(broken_connection_is_temporary), TEST_CASE(mx_lookup_with_own_resolver))
