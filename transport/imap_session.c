@@ -18,6 +18,7 @@
 #define NOWATCH_POLL_MS 1000 /* IDLE without change notification: how often the folder is looked at */
 
 static void process_input(struct imap_session *s);
+static void cmd_compress(struct imap_session *s, const struct imap_command *cmd);
 static void session_free(struct imap_session *s);
 static void session_end(struct imap_session *s);
 static void session_timer(struct evloop *loop, struct evloop_timer *timer, void *ctx);
@@ -28,8 +29,16 @@ void imap_flush_out(struct imap_session *s)
 {
 	if (s->in_worker)
 		return; /* conn is the loop's: the command's output leaves when it is back */
-	if (s->out.len > 0 && s->conn != NULL)
-		conn_write(s->conn, s->out.data, s->out.len);
+	if (s->out.len > 0 && s->conn != NULL) {
+		if (s->z != NULL) {
+			struct buf c = BUF_INIT;
+			imap_z_compress(s->z, s->out.data, s->out.len, &c);
+			conn_write(s->conn, c.data, c.len);
+			buf_free(&c);
+		} else {
+			conn_write(s->conn, s->out.data, s->out.len);
+		}
+	}
 	buf_reset(&s->out);
 }
 
@@ -77,6 +86,8 @@ static void capabilities(struct imap_session *s, struct buf *out)
 			buf_append_str(out, " LOGINDISABLED");
 	}
 	buf_append_str(out, " SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN");
+	if (s->state != IMAP_ST_NOTAUTH && s->z == NULL && imap_z_available())
+		buf_append_str(out, " COMPRESS=DEFLATE");
 	if (s->state != IMAP_ST_NOTAUTH)
 		buf_append_str(out, " UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
 				    "CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk STATUS=SIZE");
@@ -1803,6 +1814,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "STATUS", cmd_status, ST_AUTHED, false, false, false },
 	{ "APPEND", imap_cmd_append, ST_AUTHED, false, false, false },
 	{ "IDLE", cmd_idle, ST_AUTHED, false, false, false },
+	{ "COMPRESS", cmd_compress, ST_AUTHED, false, false, false },
 	{ "GETQUOTAROOT", cmd_getquotaroot, ST_AUTHED, false, false, false },
 	{ "GETQUOTA", cmd_getquota, ST_AUTHED, false, false, false },
 	{ "SETQUOTA", cmd_setquota, ST_AUTHED, false, false, false },
@@ -1891,7 +1903,78 @@ static void dispatch(struct imap_session *s, const struct imap_command *cmd)
 	def->fn(s, cmd);
 }
 
+/* ---- COMPRESS=DEFLATE ---- */
+
+static void cmd_compress(struct imap_session *s, const struct imap_command *cmd)
+{
+	if (cmd->arg_count != 1 || !imap_arg_atom_equals(&cmd->args[0], "DEFLATE")) {
+		imap_tagged(s, cmd->tag, "BAD COMPRESS takes DEFLATE");
+		return;
+	}
+	if (s->z != NULL) {
+		imap_tagged(s, cmd->tag, "NO [COMPRESSIONACTIVE] Compression is already on.");
+		return;
+	}
+	struct imap_z *z = NULL;
+	if (imap_z_create(&z) != 0) {
+		imap_tagged(s, cmd->tag, "NO Compression is not available.");
+		return;
+	}
+	imap_tagged(s, cmd->tag, "OK DEFLATE active."); /* the last plaintext; what follows is compressed */
+	s->z = z;
+}
+
 /* ---- input ---- */
+
+/* The bytes waiting to be parsed: the connection's buffer, or under COMPRESS the inflated ones (inflating more
+ * from the connection while there is room). */
+static size_t in_peek(struct imap_session *s, const char **data_r)
+{
+	if (s->z == NULL)
+		return conn_input_peek(s->conn, data_r);
+	if (s->zin.len < IMAP_Z_INPUT_MAX) {
+		const char *raw = NULL;
+		size_t n = imap_z_pending(s->z) < IMAP_Z_INPUT_MAX ? conn_input_peek(s->conn, &raw) : 0;
+		if (imap_z_decompress(s->z, raw, n, &s->zin, IMAP_Z_INPUT_MAX) != 0)
+			s->zerror = true;
+		if (n > 0)
+			conn_input_consume(s->conn, n);
+	}
+	*data_r = buf_cstr(&s->zin);
+	return s->zin.len;
+}
+
+static void in_consume(struct imap_session *s, size_t n)
+{
+	if (s->z == NULL)
+		conn_input_consume(s->conn, n);
+	else
+		buf_consume(&s->zin, n);
+}
+
+/* conn_read_line for SASL and IDLE lines, through the inflated input under COMPRESS. */
+static int in_line(struct imap_session *s, size_t max, const char **line_r, size_t *len_r)
+{
+	if (s->z == NULL)
+		return conn_read_line(s->conn, max, CONN_LINE_BARE_LF, line_r, len_r);
+	const char *d;
+	size_t n = in_peek(s, &d);
+	const char *nl = memchr(d, '\n', n);
+	if (nl == NULL) {
+		if (n > max) {
+			in_consume(s, n);
+			return CONN_LINE_TOO_LONG;
+		}
+		return CONN_LINE_MORE;
+	}
+	size_t len = (size_t)(nl - d);
+	buf_reset(&s->zline);
+	buf_append(&s->zline, d, len > 0 && d[len - 1] == '\r' ? len - 1 : len);
+	in_consume(s, len + 1);
+	*line_r = buf_cstr(&s->zline);
+	*len_r = s->zline.len;
+	return CONN_LINE_OK;
+}
 
 static void literal_event(struct imap_session *s)
 {
@@ -1935,7 +2018,7 @@ static void process_input(struct imap_session *s)
 		if (s->mode == IMAP_MODE_SASL || s->mode == IMAP_MODE_IDLE) {
 			const char *line;
 			size_t len;
-			int r = conn_read_line(s->conn, IX_SASL_LINE_MAX, CONN_LINE_BARE_LF, &line, &len);
+			int r = in_line(s, IX_SASL_LINE_MAX, &line, &len);
 			if (r == CONN_LINE_MORE)
 				break;
 			if (r == CONN_LINE_TOO_LONG) {
@@ -1950,12 +2033,19 @@ static void process_input(struct imap_session *s)
 			continue;
 		}
 		const char *data;
-		size_t len = conn_input_peek(s->conn, &data);
+		size_t len = in_peek(s, &data);
+		if (s->zerror) {
+			imap_reply(s, "* BYE The compressed stream is corrupt.");
+			imap_flush_out(s);
+			s->closing = true;
+			conn_close_after_flush(s->conn);
+			break;
+		}
 		if (len == 0)
 			break;
 		size_t used = 0;
 		enum imap_parse_result r = imap_parser_feed(s->parser, data, len, &used);
-		conn_input_consume(s->conn, used);
+		in_consume(s, used);
 		switch (r) {
 		case IMAP_PARSE_NEED_MORE:
 			break;
@@ -2046,6 +2136,9 @@ static void session_free(struct imap_session *s)
 	conn_destroy(&s->conn);
 	imap_parser_destroy(&s->parser);
 	ix_sasl_destroy(&s->sasl);
+	imap_z_destroy(&s->z);
+	buf_free(&s->zin);
+	buf_free(&s->zline);
 	imapd_user_free(&s->user);
 	for (size_t i = 0; i < s->nids; i++)
 		free(s->ids[i]);

@@ -6,6 +6,7 @@
 #include "imap_session.h"
 #include "conn.h"
 #include "imap_parse.h"
+#include "imap_session_compress.h"
 #include "sasl.h"
 #include "store.h"
 
@@ -100,6 +101,12 @@ struct imap_session {
 
 	struct imap_fetch_job *fetch;
 	struct evloop_timer timer;
+
+	/* COMPRESS=DEFLATE (NULL when off) */
+	struct imap_z *z;
+	struct buf zin;     /* inflated input not parsed yet (at most IMAP_Z_INPUT_MAX) */
+	struct buf zline;   /* one SASL/IDLE line taken out of zin */
+	bool zerror;
 };
 
 /* ---- imap_session.c ---- */

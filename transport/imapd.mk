@@ -1,7 +1,15 @@
 # transport/imapd.mk - ix-imapd and ix-pop3d: IMAP4rev1 and POP3 sessions over the store (libimapd.a), their
 # daemons (with imapd_dir.c, the directory-backed user table), tests and benchmarks. Libraries from later fragments are named with $$ (secondary expansion).
-IMAPD_SRCS := transport/imap_session.c transport/imap_cmd.c transport/imapd_auth.c transport/pop3_session.c
+IMAPD_SRCS := transport/imap_session.c transport/imap_cmd.c transport/imapd_auth.c transport/pop3_session.c \
+	transport/imap_session_compress.c
 IMAPD_LIB := $(BUILD)/libimapd.a
+# COMPRESS=DEFLATE needs zlib (zlib1g-dev); without its header the capability is simply not offered.
+ifneq ($(wildcard /usr/include/zlib.h),)
+$(BUILD)/transport/imap_session_compress.o: CPPFLAGS += -DIMAP_HAVE_ZLIB
+IMAPD_LDLIBS := -lz
+else
+IMAPD_LDLIBS :=
+endif
 
 $(IMAPD_LIB): $(call objs,$(IMAPD_SRCS))
 	@mkdir -p $(dir $@)
@@ -9,13 +17,13 @@ $(IMAPD_LIB): $(call objs,$(IMAPD_SRCS))
 
 PROGRAMS += $(BUILD)/ix-imapd
 $(BUILD)/ix-imapd: $(call objs,transport/imapd.c transport/imapd_dir.c) $(IMAPD_LIB) $$(IMAPPARSE_LIB) $$(DAEMON_DEPS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) $(IMAPD_LDLIBS)
 
 E2E_TESTS += tests/e2e/test_imap.py
 
 PROGRAMS += $(BUILD)/ix-pop3d
 $(BUILD)/ix-pop3d: $(call objs,transport/pop3d.c transport/imapd_dir.c) $(IMAPD_LIB) $$(IMAPPARSE_LIB) $$(DAEMON_DEPS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) $(IMAPD_LDLIBS)
 
 E2E_TESTS += tests/e2e/test_pop3.py
 
@@ -29,9 +37,9 @@ $(BUILD)/bench-imap: transport/bench_imap.py
 UNIT_TESTS += $(BUILD)/tests/unit/test_imap_session
 $(BUILD)/tests/unit/test_imap_session: $(call objs,tests/unit/test_imap_session.c tests/unit/test.c) $(IMAPD_LIB) \
 		$$(IMAPPARSE_LIB) $$(NET_LIB) $$(STORE_LIB) $$(MIME_LIB) $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(IMAPD_LDLIBS)
 
 # Whole sessions fuzzed (IMAP, and POP3 when the input starts with 'P') over a socketpair and a temporary store.
 FUZZ_TARGETS += imap_session
 FUZZ_LIBS_imap_session = $(IMAPD_LIB) $(IMAPPARSE_LIB) $(NET_LIB) $(STORE_LIB) $(MIME_LIB)
-FUZZ_LDLIBS_imap_session := $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS)
+FUZZ_LDLIBS_imap_session := $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(IMAPD_LDLIBS)

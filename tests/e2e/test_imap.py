@@ -694,6 +694,48 @@ def bad_input_is_answered_and_survived():
     sock.close()
 
 
+@test
+def compress_deflate():
+    import zlib
+    s = system()
+    sock = socket.create_connection(("127.0.0.1", s.ports["imap"]), timeout=10)
+    f = sock.makefile("rb")
+    f.readline()
+    sock.sendall(b"a LOGIN bob " + PW["bob"].encode() + b"\r\n")
+    line = f.readline()
+    assert b"COMPRESS=DEFLATE" in line, line
+    sock.sendall(b"b COMPRESS DEFLATE\r\n")
+    assert f.readline().startswith(b"b OK"), "no OK to COMPRESS"
+    comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+    dec = zlib.decompressobj(-15)
+
+    def send(data):
+        sock.sendall(comp.compress(data) + comp.flush(zlib.Z_SYNC_FLUSH))
+
+    def read_until(tag):
+        out = b""
+        while tag not in out:
+            chunk = sock.recv(65536)
+            assert chunk, out
+            out += dec.decompress(chunk)
+        return out
+
+    send(b"c CAPABILITY\r\nd SELECT INBOX\r\n")
+    out = read_until(b"d OK")
+    assert b"COMPRESS=DEFLATE" not in out and b"* CAPABILITY" in out, out
+    big = b"Subject: compressed\r\n\r\n" + b"all work and no play " * 5000 + b"\r\n"
+    send(b"e APPEND INBOX {%d+}\r\n" % len(big) + big + b"\r\nf UID SEARCH SUBJECT compressed\r\n")
+    out = read_until(b"f OK")
+    uid = re.search(rb"\* SEARCH (\d+)", out).group(1)
+    send(b"g UID FETCH " + uid + b" BODY.PEEK[]\r\nh COMPRESS DEFLATE\r\ni IDLE\r\n")
+    out = read_until(b"+ idling")
+    assert big in out and b"h NO [COMPRESSIONACTIVE]" in out, out[-300:]
+    send(b"DONE\r\nj LOGOUT\r\n")
+    out = read_until(b"j OK")
+    assert b"i OK" in out, out
+    sock.close()
+
+
 def local_non_loopback_address():
     """An address of this machine that is not loopback (the route to a public address), or None."""
     try:
