@@ -198,6 +198,9 @@ void dsn_build(const struct dsn_report *r, struct buf *out)
 		failed |= r->rcpts[i].action == DSN_FAILED;
 		delayed |= r->rcpts[i].action == DSN_DELAYED;
 	}
+	bool relayed = false;
+	for (size_t i = 0; i < r->nrcpts; i++)
+		relayed |= r->rcpts[i].action == DSN_RELAYED;
 	const char *subject = failed ? "Undelivered Mail Returned to Sender"
 			      : delayed ? "Delayed Mail (still being retried)"
 					: "Successful Mail Delivery Report";
@@ -220,6 +223,9 @@ void dsn_build(const struct dsn_report *r, struct buf *out)
 	else if (delayed)
 		buf_append_str(out, "Your message has not been delivered yet; it is still being retried.\r\n"
 				    "You do not need to send it again.\r\n\r\n");
+	else if (relayed)
+		buf_append_str(out, "Your message was delivered to the recipients below, or passed on to a server\r\n"
+				    "that will not report further on its delivery.\r\n\r\n");
 	else
 		buf_append_str(out, "Your message was delivered to the recipients below.\r\n\r\n");
 	for (size_t i = 0; i < r->nrcpts; i++) {

@@ -156,6 +156,7 @@ struct attempt {
 	enum outcome out;
 	char *reply;    /* malloc'd */
 	bool local;
+	bool no_dsn; /* relayed to a server without DSN: we owe the success notice (RFC 3461 5.2.2.1) */
 	struct mta_target tg;
 };
 
@@ -246,6 +247,7 @@ static void send_group(struct mta *m, const struct queue_msg *q, struct attempt 
 		struct attempt *a = &at[idx[i]];
 		a->out = codes[i] >= 200 && codes[i] < 300 ? OUT_DONE : codes[i] >= 500 ? OUT_PERM : OUT_TEMP;
 		a->reply = replies[i] != NULL ? replies[i] : xstrdup("421 4.4.2 no reply");
+		a->no_dsn = !smtp_client_has(c, "DSN");
 		if (a->out == OUT_DONE) {
 			char *r = xasprintf("%s (%s%s)", a->reply, smtp_client_peer(c), smtp_client_is_tls(c) ? ", TLS" : "");
 			free(a->reply);
@@ -438,8 +440,9 @@ static long long process(struct mta *m, const char *id, bool flush)
 			queue_set_field(&r->last_error, reply);
 			track_log(data_dir, a->local ? "delivered" : "relayed", q.id, q.msgid, q.sender, r->addr, where,
 				  reply);
-			if (a->local && (r->notify & SMTP_NOTIFY_SUCCESS))
-				oks[noks++] = (struct dsn_rcpt){ r->addr, r->orcpt, DSN_DELIVERED, NULL, reply, NULL };
+			if ((a->local || a->no_dsn) && (r->notify & SMTP_NOTIFY_SUCCESS))
+				oks[noks++] = (struct dsn_rcpt){ r->addr, r->orcpt, a->local ? DSN_DELIVERED : DSN_RELAYED,
+								 NULL, reply, NULL };
 			continue;
 		case OUT_TEMP:
 			r->attempts++;

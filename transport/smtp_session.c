@@ -691,6 +691,8 @@ struct smtp_session *smtp_session_create(struct evloop *loop, int fd, const stru
 	s->conn = conn_create(loop, fd, session_event, s);
 	conn_set_input_max(s->conn, 2 * SMTP_AUTH_LINE_MAX + 4096);
 	conn_set_idle_timeout(s->conn, c->idle_timeout_msecs);
+	if (c->implicit_tls && c->tls != NULL)
+		conn_start_tls(s->conn, c->tls, NULL, NULL); /* the greeting waits for the handshake */
 	conn_printf(s->conn, "220 %s ESMTP Interchange\r\n", c->hostname);
 	return s;
 }

@@ -32,6 +32,7 @@ struct smtp_config {
 	struct tls_ctx *tls;             /* server context for STARTTLS; NULL: not offered */
 	bool auth;                       /* offer AUTH (PLAIN/LOGIN, only on TLS or loopback) */
 	bool submission;                 /* MAIL requires authentication (port 587) */
+	bool implicit_tls;               /* TLS from the first byte (submissions, RFC 8314); needs tls */
 	enum smtp_bare_lf bare_lf;       /* DATA bare LF policy */
 	size_t max_line_length;          /* longest message line, CRLF included (0: no limit); longer: 552 5.3.4 */
 	/* Decides a MAIL FROM (NULL: every syntactically valid sender is taken); called with the backend's ctx.

@@ -55,8 +55,8 @@ struct auth_failures {
 struct smtpd {
 	struct daemon d;
 	struct settings set;
-	struct smtp_config cfg_smtp, cfg_sub;
-	struct listener *l_smtp, *l_sub;
+	struct smtp_config cfg_smtp, cfg_sub, cfg_subs;
+	struct listener *l_smtp, *l_sub, *l_subs;
 	char *qdir;
 	struct evloop_timer settings_timer;
 	struct sess *sessions;
@@ -97,6 +97,8 @@ static void apply_settings(struct smtpd *sd)
 	sd->cfg_smtp = c;
 	c.submission = true;
 	sd->cfg_sub = c;
+	c.implicit_tls = true;
+	sd->cfg_subs = c;
 }
 
 static void settings_tick(struct evloop *loop, struct evloop_timer *t, void *ctx)
@@ -158,6 +160,7 @@ static void peer_text(int fd, char *out, size_t size)
 
 static void on_accept(struct listener *l, int fd, void *ctx, bool submission)
 {
+	bool implicit = false;
 	struct smtpd *sd = ctx;
 	char peer[64];
 	peer_text(fd, peer, sizeof(peer));
@@ -180,8 +183,18 @@ static void on_accept(struct listener *l, int fd, void *ctx, bool submission)
 		sd->sessions->prev = ss;
 	sd->sessions = ss;
 	sd->nsessions++;
-	ss->s = smtp_session_create(sd->d.loop, fd, submission ? &sd->cfg_sub : &sd->cfg_smtp, &backend, ss);
+	implicit = l == sd->l_subs;
+	ss->s = smtp_session_create(sd->d.loop, fd, implicit ? &sd->cfg_subs : submission ? &sd->cfg_sub : &sd->cfg_smtp,
+				    &backend, ss);
 }
+
+static void on_accept_subs(struct listener *l, int fd, void *ctx)
+{
+	on_accept(l, fd, ctx, true);
+}
+
+static void on_accept_smtp(struct listener *l, int fd, void *ctx);
+static void on_accept_subs(struct listener *l, int fd, void *ctx);
 
 static void on_accept_smtp(struct listener *l, int fd, void *ctx)
 {
@@ -193,13 +206,39 @@ static void on_accept_sub(struct listener *l, int fd, void *ctx)
 	on_accept(l, fd, ctx, true);
 }
 
+/* The submissions port (implicit TLS, RFC 8314) is this server's ixSubmissionsPort in the directory, when set:
+ * the bootstrap configuration has no such port. Read at start. */
+static void listen_submissions(struct smtpd *sd, unsigned maxc)
+{
+	struct dir_server *sv;
+	size_t n;
+	unsigned port = 0;
+	if (dir_servers(sd->d.dir, &sv, &n) != IX_OK)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (sv[i].dn != NULL && strcasecmp(sv[i].dn, sd->d.cfg.server_dn) == 0)
+			port = sv[i].submissions_port;
+	}
+	dir_servers_free(&sv, n);
+	if (port == 0)
+		return;
+	struct buf err = BUF_INIT;
+	if (listener_create(sd->d.loop, sd->d.cfg.listen != NULL ? sd->d.cfg.listen : "127.0.0.1", port, maxc,
+			    on_accept_subs, sd, &sd->l_subs, &err) != IX_OK)
+		log_error("cannot listen for submissions (implicit TLS) on port %u: %s", port, buf_cstr(&err));
+	else
+		log_info("listening for submissions (implicit TLS) on port %u", port);
+	buf_free(&err);
+}
+
 static void be_closed(void *ctx, struct smtp_session *s)
 {
 	struct sess *ss = ctx;
 	struct smtpd *sd = ss->sd;
 	(void)s;
 	smtp_session_destroy(&ss->s);
-	if (ss->l == sd->l_smtp || ss->l == sd->l_sub) /* not when the listener is already gone (stopping) */
+	/* not when the listener is already gone (stopping) */
+	if (ss->l == sd->l_smtp || ss->l == sd->l_sub || ss->l == sd->l_subs)
 		listener_release(ss->l);
 	client_release(sd, ss->peer);
 	if (ss->prev != NULL)
@@ -568,6 +607,7 @@ static void on_stop(struct daemon *d, void *ctx)
 	struct smtpd *sd = ctx;
 	listener_destroy(&sd->l_smtp);
 	listener_destroy(&sd->l_sub);
+	listener_destroy(&sd->l_subs);
 	if (sd->nsessions == 0)
 		daemon_stopped(d);
 }
@@ -595,6 +635,7 @@ int smtpd_main(int argc, char **argv)
 	unsigned maxc = (unsigned)sd->set.v[SET_SMTP_MAX_CONNECTIONS];
 	sd->l_smtp = daemon_listen(&sd->d, PORT_SMTP, maxc, on_accept_smtp, sd);
 	sd->l_sub = daemon_listen(&sd->d, PORT_SUBMISSION, maxc, on_accept_sub, sd);
+	listen_submissions(sd, maxc);
 	daemon_on_stop(&sd->d, on_stop, sd);
 	daemon_run(&sd->d);
 
@@ -609,6 +650,7 @@ int smtpd_main(int argc, char **argv)
 		be_closed(sd->sessions, sd->sessions->s);
 	listener_destroy(&sd->l_smtp);
 	listener_destroy(&sd->l_sub);
+	listener_destroy(&sd->l_subs);
 	evloop_timer_stop(sd->d.loop, &sd->settings_timer);
 	evloop_async_destroy(&sd->async);
 	free(sd->clients);

@@ -421,6 +421,22 @@ def dsn_notify_success():
 
 
 @h.test
+def dsn_relayed_notice_for_a_server_without_dsn():
+    c = smtp("submission")
+    c.login("alice", "secret-pw")
+    c.ehlo()
+    c.mail("alice.smith@example.com")
+    code, _ = c.rcpt("notify@remote.test", ["NOTIFY=SUCCESS,FAILURE"])
+    assert code == 250
+    code, _ = c.data(msg("relay notify"))
+    assert code == 250
+    c.quit()
+    assert h.wait_for(lambda: SINK.find("relay notify"), timeout=10)
+    assert h.wait_for(lambda: subjects("alice").count("Successful Mail Delivery Report") >= 2, timeout=10), \
+        subjects("alice")
+
+
+@h.test
 def loop_cut_by_hop_count():
     hops = "".join("Received: from hop%d by example.net; Thu, 1 Jan 2026 00:00:00 +0000\r\n" % i for i in range(60))
     c = smtp()
@@ -572,6 +588,30 @@ def unreachable_bounced_after_lifetime():
     assert h.wait_for(lambda: subjects("alice").count("Undelivered Mail Returned to Sender") >= 2, timeout=10), \
         subjects("alice")
     assert "someone@dead.test" not in S.cli("queue", "list").stdout
+
+
+@h.test
+def implicit_tls_submissions_port():
+    port = h.free_ports(1)[0]
+    dn = admin_search("(objectClass=ixServer)", "dn")[0]["dn"][0]
+    p = S.ldapmodify("dn: %s\nchangetype: modify\nreplace: ixSubmissionsPort\nixSubmissionsPort: %d\n\n" % (dn, port))
+    assert p.returncode == 0, p.stderr
+    time.sleep(0.5)
+    for pid in subprocess.run(["pgrep", "-f", "ix-smtpd --data %s" % S.data], capture_output=True,
+                              text=True).stdout.split():
+        os.kill(int(pid), signal.SIGTERM)  # read at start: the attendant starts it again
+
+    def connect():
+        try:
+            return smtplib.SMTP_SSL("127.0.0.1", port, timeout=10, context=ssl._create_unverified_context())
+        except OSError:
+            return None
+    c = h.wait_for(connect, timeout=15, interval=0.2)
+    assert c, "no submissions listener"
+    c.login("alice", "secret-pw")
+    c.sendmail("alice.smith@example.com", ["carol.white@example.com"], msg("implicit tls"))
+    c.quit()
+    assert wait_subject("carol", "implicit tls", timeout=5)
 
 
 @h.test
