@@ -21,6 +21,7 @@ struct ix_sasl {
 	int check_result; /* what the last check said (Cyrus may blur it) */
 	unsigned steps;
 	bool active;
+	bool login_need_user; /* a LOGIN exchange whose next response is the user name */
 	char *user;
 	sasl_callback_t callbacks[3];
 };
@@ -203,6 +204,13 @@ void ix_sasl_done(void)
 
 /* ---- sessions ---- */
 
+/* Cyrus's LOGIN plugin loses the password it copied when it then cannot canonicalise the user name (empty,
+ * too long, holding a NUL), one leak per attempt; such names are refused here before Cyrus sees them. */
+static bool login_user_acceptable(const char *user, size_t len)
+{
+	return len > 0 && len <= IX_SASL_USER_MAX && memchr(user, '\0', len) == NULL;
+}
+
 static int session_open(struct ix_sasl *s, struct buf *error_r)
 {
 	if (s->conn != NULL)
@@ -363,11 +371,18 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 			clientlen = (unsigned)in.len;
 		}
 	}
+	bool login = strcasecmp(mech, "LOGIN") == 0;
+	if (login && clientin != NULL && !login_user_acceptable(clientin, clientlen)) {
+		buf_free(&in);
+		buf_append_str(error_r, "authentication failed");
+		return IX_EAUTH;
+	}
 	int ret = session_open(s, error_r);
 	if (ret < 0) {
 		buf_free(&in);
 		return ret;
 	}
+	s->login_need_user = login && clientin == NULL;
 	const char *out = NULL;
 	unsigned outlen = 0;
 	s->active = true;
@@ -405,6 +420,15 @@ int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf
 		buf_free(&in);
 		buf_append_str(error_r, ret == IX_ELIMIT ? "response too long" : "cannot decode base64 response");
 		return ret;
+	}
+	if (s->login_need_user) {
+		s->login_need_user = false;
+		if (!login_user_acceptable(buf_cstr(&in), in.len)) {
+			s->active = false;
+			buf_free(&in);
+			buf_append_str(error_r, "authentication failed");
+			return IX_EAUTH;
+		}
 	}
 	const char *out = NULL;
 	unsigned outlen = 0;

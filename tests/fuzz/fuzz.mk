@@ -1,0 +1,9 @@
+# tests/fuzz/fuzz.mk - fuzz targets for parsers of untrusted input that have no owner's target: SASL messages,
+# the bootstrap configuration file, per-server settings values and the metrics endpoint's HTTP request line.
+FUZZ_TARGETS += sasl config settings metrics
+FUZZ_LIBS_sasl := $(NET_LIB)
+FUZZ_LDLIBS_sasl := $(SSL_LIBS) $(SASL_LIBS)
+FUZZ_LIBS_config :=
+FUZZ_LIBS_settings :=
+FUZZ_LIBS_metrics := $(BUILD)/attendant/metrics.o $(NET_LIB)
+FUZZ_LDLIBS_metrics := $(SSL_LIBS) $(SASL_LIBS)
