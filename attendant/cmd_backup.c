@@ -55,17 +55,10 @@ static int sha256_file(const char *path, char hex[65], unsigned long long *size_
 
 static int copy_file(const char *from, const char *to, int mode, struct buf *error_r)
 {
-	char *data;
-	size_t len;
-	if (read_file(from, 16 * 1024 * 1024, &data, &len) < 0) {
-		buf_printf(error_r, "cannot read %s: %s", from, strerror(errno));
-		return IX_EIO;
-	}
-	int ret = write_file_atomic(to, data, len, mode) < 0 ? IX_EIO : IX_OK;
-	if (ret != IX_OK)
-		buf_printf(error_r, "cannot write %s: %s", to, strerror(errno));
-	free(data);
-	return ret;
+	if (file_copy(from, to, mode, BACKUP_MAX_FILE) == 0)
+		return IX_OK;
+	buf_printf(error_r, "cannot copy %s to %s: %s", from, to, strerror(errno));
+	return IX_EIO;
 }
 
 /* Hot copy of an LMDB environment folder (consistent while writers run), compacted. */
@@ -369,36 +362,8 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 	for (size_t i = 0; i < IX_ARRAY_LEN(lmdb_envs) && ret == IX_OK; i++) {
 		char *from = xasprintf("%s/%s/data.mdb", src, lmdb_envs[i]);
 		char *to = xasprintf("%s/%s/data.mdb", cfg.data_dir, lmdb_envs[i]);
-		if (exists(from)) {
-			unsigned long long size;
-			char hex[65];
-			(void)hex;
-			/* LMDB files can be large: stream the copy rather than reading it whole */
-			FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
-			if (in == NULL || out == NULL) {
-				buf_printf(&err, "cannot copy %s: %s", from, strerror(errno));
-				ret = IX_EIO;
-			} else {
-				char chunk[65536];
-				size_t n;
-				size = 0;
-				while ((n = fread(chunk, 1, sizeof(chunk), in)) > 0 && size < BACKUP_MAX_FILE) {
-					if (fwrite(chunk, 1, n, out) != n) {
-						ret = IX_EIO;
-						break;
-					}
-					size += n;
-				}
-				if (fflush(out) != 0 || fsync(fileno(out)) != 0)
-					ret = IX_EIO;
-				if (ret != IX_OK)
-					buf_printf(&err, "cannot write %s: %s", to, strerror(errno));
-			}
-			if (in != NULL)
-				fclose(in);
-			if (out != NULL)
-				fclose(out);
-		}
+		if (exists(from))
+			ret = copy_file(from, to, 0600, &err);
 		free(from);
 		free(to);
 	}

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "err.h"
 #include "log.h"
+#include "monitor.h"
 #include "privs.h"
 #include "slapd.h"
 #include "tls.h"
@@ -70,17 +71,10 @@ static void remove_tree(const char *path)
 
 static int copy_file(const char *from, const char *to, int mode, struct buf *error_r)
 {
-	char *data;
-	size_t len;
-	if (read_file(from, 1024 * 1024, &data, &len) < 0) {
-		buf_printf(error_r, "cannot read %s: %s", from, strerror(errno));
-		return IX_EIO;
-	}
-	int ret = write_file_atomic(to, data, len, mode) < 0 ? IX_EIO : IX_OK;
-	if (ret != IX_OK)
-		buf_printf(error_r, "cannot write %s: %s", to, strerror(errno));
-	free(data);
-	return ret;
+	if (file_copy(from, to, mode, 1024 * 1024) == 0)
+		return IX_OK;
+	buf_printf(error_r, "cannot copy %s to %s: %s", from, to, strerror(errno));
+	return IX_EIO;
 }
 
 int cmd_init(const char *data_dir, int argc, char **argv)
@@ -428,6 +422,24 @@ static long read_pid(const struct config *cfg, const char *rel)
 	return pid;
 }
 
+/* True while pid exists and is not a zombie (P32: an orphan's zombie can linger for a second or two). */
+static int process_alive(pid_t pid)
+{
+	char path[64], *text = NULL;
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if (read_file(path, 64 * 1024, &text, NULL) < 0)
+		return 0;
+	const char *state = strstr(text, "\nState:");
+	int alive = 1;
+	if (state != NULL) {
+		const char *end = strchr(state + 1, '\n');
+		const char *z = strchr(state + 8, 'Z');
+		alive = !(z != NULL && (end == NULL || z < end));
+	}
+	free(text);
+	return alive;
+}
+
 /* Signals the owner of lock rel (pid from pidfile) and waits for the lock to be released. */
 static int stop_owner(const struct config *cfg, const char *lock, const char *pidfile, const char *what)
 {
@@ -449,6 +461,9 @@ static int stop_owner(const struct config *cfg, const char *lock, const char *pi
 		}
 		usleep(20000);
 	}
+	/* the lock goes a moment before the process: wait until it is gone (or a zombie its parent reaps) */
+	while (process_alive((pid_t)pid) && now_usec() < deadline)
+		usleep(5000);
 	return 0;
 }
 
@@ -513,20 +528,6 @@ static int ask_attendant(const struct config *cfg, const char *request, int time
 	return ret;
 }
 
-static void json_string(struct buf *out, const char *s)
-{
-	buf_append_char(out, '"');
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			buf_printf(out, "\\%c", *p);
-		else if (*p < 0x20)
-			buf_printf(out, "\\u%04x", *p);
-		else
-			buf_append_char(out, (char)*p);
-	}
-	buf_append_char(out, '"');
-}
-
 int cmd_status(const char *data_dir, int argc, char **argv)
 {
 	int json = 0;
@@ -557,19 +558,19 @@ int cmd_status(const char *data_dir, int argc, char **argv)
 		buf_append_str(&out, "{\"running\": ");
 		buf_append_str(&out, running ? "true" : "false");
 		buf_append_str(&out, ", \"data\": ");
-		json_string(&out, cfg.data_dir);
+		monitor_json_string(&out, cfg.data_dir);
 		buf_append_str(&out, ", \"domain\": ");
-		json_string(&out, cfg.domain);
+		monitor_json_string(&out, cfg.domain);
 		buf_append_str(&out, ", \"hostname\": ");
-		json_string(&out, cfg.hostname ? cfg.hostname : "");
+		monitor_json_string(&out, cfg.hostname ? cfg.hostname : "");
 		buf_append_str(&out, ", \"ldap\": {\"uri\": ");
-		json_string(&out, uri);
+		monitor_json_string(&out, uri);
 		buf_append_str(&out, ", \"ldapi\": ");
-		json_string(&out, ldapi);
+		monitor_json_string(&out, ldapi);
 		buf_append_str(&out, ", \"suffix\": ");
-		json_string(&out, cfg.suffix);
+		monitor_json_string(&out, cfg.suffix);
 		buf_append_str(&out, ", \"admin_dn\": ");
-		json_string(&out, cfg.admin_dn);
+		monitor_json_string(&out, cfg.admin_dn);
 		buf_append_str(&out, "}, \"ports\": {");
 		for (int p = 0; p < PORT_COUNT; p++)
 			buf_printf(&out, "%s\"%s\": %u", p ? ", " : "", config_port_name(p), cfg.ports[p]);

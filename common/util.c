@@ -206,6 +206,61 @@ fail:
 	return -1;
 }
 
+int file_copy(const char *from, const char *to, int mode, unsigned long long max)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	char *tmp = xasprintf("%s.tmp.%ld", to, (long)getpid());
+	int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	int ret = -1, err = 0;
+	if (out < 0) {
+		err = errno;
+		goto done;
+	}
+	char chunk[65536];
+	unsigned long long total = 0;
+	for (;;) {
+		ssize_t n = read(in, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = errno;
+			break;
+		}
+		if (n == 0) {
+			ret = 0;
+			break;
+		}
+		total += (unsigned long long)n;
+		if (total > max) {
+			err = EFBIG;
+			break;
+		}
+		if (write_full(out, chunk, (size_t)n) < 0) {
+			err = errno;
+			break;
+		}
+	}
+	if (ret == 0 && (fsync(out) < 0 || close(out) < 0 || rename(tmp, to) < 0 || fsync_parent(to) < 0)) {
+		err = errno;
+		ret = -1;
+		out = -1;
+	} else if (ret == 0) {
+		out = -1;
+	}
+	if (out >= 0)
+		close(out);
+	if (ret < 0)
+		unlink(tmp);
+done:
+	close(in);
+	free(tmp);
+	if (ret < 0)
+		errno = err;
+	return ret;
+}
+
 int mkdir_p(const char *path, int mode)
 {
 	char *p = xstrdup(path);

@@ -32,6 +32,9 @@ int write_full(int fd, const void *buf, size_t len);
 int read_file(const char *path, size_t max, char **data_r, size_t *len_r);
 /* Writes a file durably: temp file, fsync, rename over path, fsync of the directory. Returns 0 or -1. */
 int write_file_atomic(const char *path, const void *data, size_t len, int mode);
+/* Copies a file durably (streamed through a temp file, synced, renamed over to). Returns 0 or -1 with errno
+ * set (EFBIG when from is larger than max bytes). */
+int file_copy(const char *from, const char *to, int mode, unsigned long long max);
 /* mkdir -p with the given mode for created folders. Returns 0 or -1. */
 int mkdir_p(const char *path, int mode);
 /* Monotonic clock in microseconds. */

@@ -177,12 +177,16 @@ def maintenance_runs_on_request():
 @test
 def stop_leaves_no_process():
     s = system()
-    pids = [x["pid"] for x in status()["services"] if x["pid"]]
+    procs = {x["pid"]: x["name"] for x in status()["services"] if x["pid"]}
     r = s.cli("stop")
     assert r.returncode == 0, r.stderr
-    for pid in pids:
-        alive = os.path.exists("/proc/%d" % pid) and "State:\tZ" not in open("/proc/%d/status" % pid).read()
-        assert not alive, pid
+    for pid, name in procs.items():
+        try:
+            state = [l for l in open("/proc/%d/status" % pid) if l.startswith("State:")][0]
+            cmd = open("/proc/%d/cmdline" % pid).read().replace("\0", " ")
+        except OSError:
+            continue
+        assert "Z" in state, (name, pid, state, cmd)
     assert s.cli("status").returncode == 3
 
 
