@@ -258,6 +258,52 @@ static void imap_bad_input(void)
 	client_close(&c);
 }
 
+/* Two sessions on one folder: updates arrive at the allowed points only (RFC 3501 7.4.1: no EXPUNGE while
+ * answering FETCH, STORE or SEARCH by sequence numbers, so the numbers the client uses stay valid). */
+static void imap_concurrent_sessions(void)
+{
+	setup();
+	struct client a, b;
+	client_open(&a, false);
+	client_open(&b, false);
+	login(&a);
+	login(&b);
+	send_str(&a, "c CREATE Shared\r\n");
+	test_assert(wait_for(&a, "c OK"));
+	for (int i = 0; i < 3; i++) {
+		send_str(&a, "d APPEND Shared {20+}\r\nSubject: m\r\n\r\nbody\r\n\r\n");
+		test_assert(wait_for(&a, "d OK [APPENDUID"));
+		buf_reset(&a.in);
+	}
+	send_str(&a, "e SELECT Shared\r\n");
+	test_assert(wait_for(&a, "e OK [READ-WRITE]"));
+	test_assert(strstr(buf_cstr(&a.in), "* 3 EXISTS") != NULL);
+	send_str(&b, "f SELECT Shared\r\ng STORE 2 +FLAGS (\\Deleted)\r\nh EXPUNGE\r\n");
+	test_assert(wait_for(&b, "h OK"));
+	buf_reset(&a.in);
+	/* a FETCH by sequence number still sees 3 messages and no EXPUNGE */
+	send_str(&a, "i FETCH 3 (UID)\r\n");
+	test_assert(wait_for(&a, "i OK"));
+	test_assert(strstr(buf_cstr(&a.in), "EXPUNGE") == NULL);
+	test_assert(strstr(buf_cstr(&a.in), "* 3 FETCH (UID 3)") != NULL);
+	/* NOOP delivers it */
+	buf_reset(&a.in);
+	send_str(&a, "j NOOP\r\n");
+	test_assert(wait_for(&a, "j OK"));
+	test_assert(strstr(buf_cstr(&a.in), "* 2 EXPUNGE") != NULL);
+	/* a flag change and a new message from b */
+	buf_reset(&a.in);
+	send_str(&b, "k STORE 1 +FLAGS (\\Flagged)\r\nl APPEND Shared {20+}\r\nSubject: n\r\n\r\nbody\r\n\r\n");
+	test_assert(wait_for(&b, "l OK"));
+	send_str(&a, "m IDLE\r\n");
+	test_assert(wait_for(&a, "* 3 EXISTS"));
+	test_assert(strstr(buf_cstr(&a.in), "* 1 FETCH (FLAGS (\\Flagged") != NULL);
+	send_str(&a, "DONE\r\n");
+	test_assert(wait_for(&a, "m OK"));
+	client_close(&a);
+	client_close(&b);
+}
+
 static void pop3_session_basics(void)
 {
 	setup();
@@ -290,5 +336,6 @@ static void teardown(void)
 }
 
 TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_throttle),
-	  TEST_CASE(imap_append_fetch_search_store), TEST_CASE(imap_bad_input), TEST_CASE(pop3_session_basics),
+	  TEST_CASE(imap_append_fetch_search_store), TEST_CASE(imap_bad_input), TEST_CASE(imap_concurrent_sessions),
+	  TEST_CASE(pop3_session_basics),
 	  TEST_CASE(teardown))
