@@ -437,6 +437,44 @@ def dsn_relayed_notice_for_a_server_without_dsn():
 
 
 @h.test
+def homed_on_another_server_is_relayed_there():
+    # a second server of the organisation whose SMTP port is the sink
+    dn = "cn=mail2.example.com,ou=Servers,ou=Configuration," + S.suffix
+    p = S.ldapmodify("dn: %s\nobjectClass: ixServer\ncn: mail2.example.com\nixHostName: 127.0.0.1\n"
+                     "ixSmtpPort: %d\n\n" % (dn, SINK.port), add=True)
+    assert p.returncode == 0, p.stderr
+    time.sleep(0.5)
+    p = S.cli("user", "add", "frank", "--given", "Frank", "--surname", "Green", "--password", "secret-pw",
+              "--server", "mail2.example.com")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert h.wait_for(lambda: "mail" in (admin_search("(uid=frank)", "mail") or [{}])[0], timeout=10)
+    time.sleep(0.3)
+    c = smtp()
+    c.sendmail("x@outside.org", ["frank.green@example.com", "alice.smith@example.com"], msg("homed elsewhere"))
+    c.quit()
+    assert h.wait_for(lambda: SINK.find("homed elsewhere"), timeout=10), SINK.messages[-1:]
+    assert SINK.find("homed elsewhere")[0][1] == ["frank.green@example.com"]
+    assert wait_subject("alice", "homed elsewhere", timeout=5)
+
+
+@h.test
+def bdat_and_smtputf8():
+    chunk = b"Subject: chunked\r\n\r\nab\r\n"
+    out = raw_session([b"EHLO x\r\nMAIL FROM:<a@outside.org> BODY=BINARYMIME\r\n"
+                       b"RCPT TO:<alice.smith@example.com>\r\nBDAT %d\r\n" % len(chunk) + chunk,
+                       b"BDAT 4 LAST\r\ncd\r\nQUIT\r\n"])
+    assert b"250 2.0.0 Ok: queued" in out, out
+    assert wait_subject("alice", "chunked", timeout=5)
+    c = smtp()
+    c.ehlo()
+    assert c.has_extn("smtputf8")
+    c.sendmail("jürgen@outside.org", ["alice.smith@example.com"],
+               msg("utf8 sender").encode("utf-8"), mail_options=["SMTPUTF8"])
+    c.quit()
+    assert wait_subject("alice", "utf8 sender", timeout=5)
+
+
+@h.test
 def loop_cut_by_hop_count():
     hops = "".join("Received: from hop%d by example.net; Thu, 1 Jan 2026 00:00:00 +0000\r\n" % i for i in range(60))
     c = smtp()
