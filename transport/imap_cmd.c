@@ -164,8 +164,52 @@ static void section_spec(const struct imap_fetch_body *b, bool fields_as_header,
 		buf_printf(out, "%s%s", b->part_count > 0 ? "." : "", t);
 }
 
+/* BINARY[part] and BINARY.SIZE[part] (RFC 3516): the part with its Content-Transfer-Encoding undone, from the
+ * cached part tree and the stored message. */
+static void fetch_binary_item(struct imap_session *s, uint32_t uid, const struct imap_fetch_body *b, struct buf *out)
+{
+	struct store *st = s->srv->cfg.store;
+	struct buf spec = BUF_INIT, msg = BUF_INIT, data = BUF_INIT;
+	section_spec(b, false, &spec);
+	imap_fetch_body_name(b, out);
+	buf_append_char(out, ' ');
+	struct mime_info *mi = NULL;
+	const struct mime_part *part = NULL;
+	if (store_fetch_mime(st, s->sel_guid, s->sel_folder, uid, &mi, NULL) == 0 &&
+	    store_fetch_body(st, s->sel_guid, s->sel_folder, uid, 0, 0, &msg, NULL) == 0 && mi->msg_size == msg.len)
+		part = mime_find_part(mi, buf_cstr(&spec));
+	if (part == NULL) {
+		buf_append_str(out, "NIL");
+	} else {
+		if (part->is_multipart || part->is_message_rfc822 || spec.len == 0)
+			buf_append(&data, msg.data + part->body_off, part->body_len);
+		else
+			mime_decode_body(part, buf_cstr(&msg), &data);
+		if (b->kind == IMAP_FETCH_KIND_BINARY_SIZE) {
+			buf_printf(out, "%zu", data.len);
+		} else {
+			size_t off = 0, len = data.len;
+			if (b->partial) {
+				off = b->offset < data.len ? b->offset : data.len;
+				len = data.len - off < b->length ? data.len - off : b->length;
+			}
+			bool nul = memchr(data.data != NULL ? data.data + off : "", '\0', len) != NULL;
+			buf_printf(out, "%s{%zu}\r\n", nul ? "~" : "", len);
+			buf_append(out, data.data != NULL ? data.data + off : "", len);
+		}
+	}
+	mime_info_destroy(&mi);
+	buf_free(&spec);
+	buf_free(&msg);
+	buf_free(&data);
+}
+
 static void fetch_body_item(struct imap_session *s, uint32_t uid, const struct imap_fetch_body *b, struct buf *out)
 {
+	if (b->kind != IMAP_FETCH_KIND_BODY) {
+		fetch_binary_item(s, uid, b, out);
+		return;
+	}
 	struct store *st = s->srv->cfg.store;
 	struct buf spec = BUF_INIT, data = BUF_INIT;
 	section_spec(b, true, &spec);

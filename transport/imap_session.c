@@ -90,7 +90,7 @@ static void capabilities(struct imap_session *s, struct buf *out)
 		buf_append_str(out, " COMPRESS=DEFLATE");
 	if (s->state != IMAP_ST_NOTAUTH)
 		buf_append_str(out, " UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
-				    "CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk STATUS=SIZE");
+				    "BINARY CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk STATUS=SIZE");
 }
 
 /* ---- flags ---- */
@@ -2249,6 +2249,7 @@ void imap_server_accept(struct imap_server *srv, int fd, bool implicit_tls, void
 	ps.max_literal = srv->cfg.max_message_size;
 	ps.max_literals = srv->cfg.max_message_size + IMAP_LITERAL_MAX_OTHER;
 	ps.literal_plus = true;
+	ps.binary = true; /* ~{n} literal8 in APPEND (RFC 3516) */
 	s->parser = imap_parser_create(&ps);
 	s->conn = conn_create(srv->cfg.loop, fd, session_event, s);
 	unsigned idle = srv->cfg.idle_timeout_msecs;

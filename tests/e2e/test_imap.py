@@ -368,6 +368,10 @@ def append_and_fetch_nested_mime():
     assert it["BODY[HEADER.FIELDS (SUBJECT)]"].startswith(b"Subject:"), it
     assert it["BODY[]<0>"] == NESTED[:10], it
     assert it["BODY[3]"].strip() == b"AAECAwQ=", it
+    typ, resp = m.uid("FETCH", uid, "(BINARY.PEEK[3] BINARY.SIZE[3] BINARY.PEEK[1.1])")
+    raw = b"".join(x[0] + b"\r\n" + x[1] if isinstance(x, tuple) else x for x in resp)
+    assert b"BINARY[3] ~{5}\r\n\x00\x01\x02\x03\x04" in raw and b"BINARY.SIZE[3] 5" in raw, raw
+    assert b"BINARY[1.1] {16}\r\nplain text zebra" in raw, raw
     typ, resp = m.uid("FETCH", uid, "(FLAGS)")
     assert b"\\Seen" not in resp[0], resp  # PEEK leaves \Seen alone
     typ, resp = m.uid("FETCH", uid, "(BODY[TEXT])")
