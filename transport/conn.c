@@ -866,11 +866,19 @@ struct listener {
 	listener_accept_fn *fn;
 	void *ctx;
 	struct evloop_timer retry;
+	char *busy_reply; /* NULL: pause accepting when full */
+	size_t busy_len;
+	unsigned long turned_away;
 };
+
+static bool listener_full(const struct listener *l)
+{
+	return l->max_conns != 0 && l->active >= l->max_conns;
+}
 
 static void listener_update(struct listener *l)
 {
-	bool on = !l->backoff && (l->max_conns == 0 || l->active < l->max_conns);
+	bool on = !l->backoff && (!listener_full(l) || l->busy_reply != NULL);
 	(void)evloop_fd_events(l->loop, l->fd, on ? EVLOOP_READ : 0);
 }
 
@@ -887,7 +895,7 @@ static void listener_ready(struct evloop *loop, int fd, unsigned events, void *c
 {
 	(void)events;
 	struct listener *l = ctx;
-	while (l->max_conns == 0 || l->active < l->max_conns) {
+	while (!listener_full(l) || l->busy_reply != NULL) {
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -900,6 +908,14 @@ static void listener_ready(struct evloop *loop, int fd, unsigned events, void *c
 				log_warn("accept on port %u: %s", l->port, strerror(errno));
 			}
 			break;
+		}
+		if (listener_full(l)) {
+			/* over the cap: a temporary-failure greeting, then closed (best effort, never blocks) */
+			(void)send(cfd, l->busy_reply, l->busy_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+			close(cfd);
+			if (l->turned_away++ == 0)
+				log_warn("port %u: %u connections live, turning new ones away", l->port, l->active);
+			continue;
 		}
 		l->active++;
 		l->fn(l, cfd, l->ctx);
@@ -961,6 +977,7 @@ void listener_destroy(struct listener **lp)
 	evloop_timer_stop(l->loop, &l->retry);
 	evloop_fd_remove(l->loop, l->fd);
 	close(l->fd);
+	free(l->busy_reply);
 	free(l);
 	*lp = NULL;
 }
@@ -980,4 +997,21 @@ void listener_release(struct listener *l)
 	if (l->active > 0)
 		l->active--;
 	listener_update(l);
+}
+
+void listener_set_busy_reply(struct listener *l, const char *reply)
+{
+	free(l->busy_reply);
+	l->busy_reply = NULL;
+	l->busy_len = 0;
+	if (reply != NULL) {
+		l->busy_len = strnlen(reply, LISTENER_BUSY_REPLY_MAX);
+		l->busy_reply = xstrndup(reply, l->busy_len);
+	}
+	listener_update(l);
+}
+
+unsigned long listener_turned_away(const struct listener *l)
+{
+	return l->turned_away;
 }

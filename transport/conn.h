@@ -146,5 +146,14 @@ unsigned listener_port(const struct listener *l);
 unsigned listener_active(const struct listener *l);
 /* One connection from this listener has ended. */
 void listener_release(struct listener *l);
+/* Overload behaviour: with a busy reply set (e.g. "421 4.3.2 Too busy, try again later\r\n", "* BYE ...",
+ * "-ERR [SYS/TEMP] ..."), a peer arriving while max_conns connections are live is accepted, sent reply (one
+ * non-blocking write, best effort) and closed at once, instead of waiting unanswered in the backlog. reply is
+ * copied (at most LISTENER_BUSY_REPLY_MAX bytes); NULL restores the default (pause accepting). Not for implicit
+ * TLS ports, where plaintext would be garbage to the client. */
+#define LISTENER_BUSY_REPLY_MAX 256
+void listener_set_busy_reply(struct listener *l, const char *reply);
+/* Peers turned away with the busy reply since the listener was created. */
+unsigned long listener_turned_away(const struct listener *l);
 
 #endif
