@@ -90,7 +90,7 @@ static void capabilities(struct imap_session *s, struct buf *out)
 		buf_append_str(out, " COMPRESS=DEFLATE");
 	if (s->state != IMAP_ST_NOTAUTH)
 		buf_append_str(out, " UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
-				    "BINARY CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk STATUS=SIZE");
+				    "BINARY UTF8=ACCEPT CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk STATUS=SIZE");
 }
 
 /* ---- flags ---- */
@@ -477,6 +477,13 @@ int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, b
 	}
 	if (len == 5 && strncasecmp(name, "INBOX", 5) == 0) {
 		buf_append_str(&u, "INBOX");
+	} else if (s->utf8) {
+		/* RFC 6855: after ENABLE UTF8=ACCEPT names are UTF-8 (checked with the name rules below) */
+		if (!mutf7_utf8_valid(name, len)) {
+			buf_append_str(error_r, "Mailbox name is not valid UTF-8");
+			return IX_EINVAL;
+		}
+		buf_append(&u, name, len);
 	} else if (mutf7_to_utf8(name, len, &u, error_r) != 0) {
 		buf_free(&u);
 		return IX_EINVAL;
@@ -532,7 +539,7 @@ int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, b
 static void write_mailbox(struct imap_session *s, struct buf *out, const char *utf8)
 {
 	struct buf m = BUF_INIT, err = BUF_INIT;
-	if (mutf7_from_utf8(utf8, strlen(utf8), &m, &err) != 0) {
+	if (s->utf8 || mutf7_from_utf8(utf8, strlen(utf8), &m, &err) != 0) {
 		buf_reset(&m);
 		buf_append_str(&m, utf8);
 	}
@@ -614,6 +621,9 @@ static void cmd_enable(struct imap_session *s, const struct imap_command *cmd)
 		} else if (imap_arg_atom_equals(&cmd->args[i], "QRESYNC") && !s->qresync) {
 			s->qresync = s->condstore = true;
 			buf_append_str(&en, " QRESYNC");
+		} else if (imap_arg_atom_equals(&cmd->args[i], "UTF8=ACCEPT") && !s->utf8) {
+			s->utf8 = true;
+			buf_append_str(&en, " UTF8=ACCEPT");
 		}
 	}
 	if (cmd->arg_count == 0) {
@@ -1379,7 +1389,7 @@ static void cmd_list(struct imap_session *s, const struct imap_command *cmd)
 		struct buf full = BUF_INIT, u = BUF_INIT, merr = BUF_INIT;
 		buf_append(&full, ref, rlen);
 		buf_append(&full, pat, plen);
-		if (mutf7_to_utf8(buf_cstr(&full), full.len, &u, &merr) != 0) {
+		if (s->utf8 || mutf7_to_utf8(buf_cstr(&full), full.len, &u, &merr) != 0) {
 			buf_reset(&u);
 			buf_append(&u, buf_cstr(&full), full.len);
 		}

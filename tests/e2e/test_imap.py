@@ -699,6 +699,26 @@ def bad_input_is_answered_and_survived():
 
 
 @test
+def utf8_accept_mailbox_names():
+    s = system()
+    sock = socket.create_connection(("127.0.0.1", s.ports["imap"]), timeout=10)
+    f = sock.makefile("rb")
+    f.readline()
+    sock.sendall(b"a LOGIN carol " + PW["carol"].encode() + b"\r\nb ENABLE UTF8=ACCEPT\r\n"
+                 + "c CREATE \"Résumé\"\r\nd LIST \"\" \"R*\"\r\n".encode())
+    out = b""
+    while b"d OK" not in out:
+        out += f.readline()
+    assert b"* ENABLED UTF8=ACCEPT" in out and b"c OK" in out, out
+    assert '"Résumé"'.encode() in out, out
+    sock.close()
+    m = connect("carol")
+    typ, data = m.list('""', "R*")
+    assert any(b"R&AOk-sum&AOk-" in d for d in data), data
+    m.logout()
+
+
+@test
 def compress_deflate():
     import zlib
     s = system()
