@@ -1566,13 +1566,51 @@ static void cmd_status(struct imap_session *s, const struct imap_command *cmd)
 	buf_free(&err);
 }
 
+struct close_job {
+	struct imap_session *s;
+	struct store *st;
+	char *tag, *guid, *folder;
+};
+
+static void close_run(void *arg)
+{
+	struct close_job *j = arg;
+	store_expunge(j->st, j->guid, j->folder, NULL, 0, NULL, NULL, NULL);
+}
+
+static void close_done(void *arg)
+{
+	struct close_job *j = arg;
+	struct imap_session *s = j->s;
+	if (imap_job_finished(s)) {
+		imap_tagged(s, j->tag, "OK CLOSE completed.");
+		imap_resume(s);
+	}
+	free(j->tag);
+	free(j->guid);
+	free(j->folder);
+	free(j);
+}
+
 static void cmd_close(struct imap_session *s, const struct imap_command *cmd)
 {
 	bool close = strcmp(cmd->name, "CLOSE") == 0;
-	if (close && !s->readonly && (s->rights & STORE_RIGHT_EXPUNGE))
-		store_expunge(s->srv->cfg.store, s->sel_guid, s->sel_folder, NULL, 0, NULL, NULL, NULL);
+	bool expunge = close && !s->readonly && (s->rights & STORE_RIGHT_EXPUNGE);
+	struct close_job *j = NULL;
+	if (expunge) {
+		/* the silent expunge is a synced write: on the pool, after the view is gone (no EXPUNGE responses) */
+		j = xcalloc(1, sizeof(*j));
+		j->s = s;
+		j->st = s->srv->cfg.store;
+		j->tag = xstrdup(cmd->tag);
+		j->guid = xstrdup(s->sel_guid);
+		j->folder = xstrdup(s->sel_folder);
+	}
 	deselect(s);
-	imap_tagged(s, cmd->tag, "OK %s completed.", cmd->name);
+	if (j != NULL)
+		imap_start_job(s, close_run, close_done, j);
+	else
+		imap_tagged(s, cmd->tag, "OK %s completed.", cmd->name);
 }
 
 static void cmd_check(struct imap_session *s, const struct imap_command *cmd)

@@ -300,6 +300,12 @@ static void imap_concurrent_sessions(void)
 	test_assert(strstr(buf_cstr(&a.in), "* 1 FETCH (FLAGS (\\Flagged") != NULL);
 	send_str(&a, "DONE\r\n");
 	test_assert(wait_for(&a, "m OK"));
+	/* CLOSE expunges silently (on the pool) */
+	buf_reset(&a.in);
+	send_str(&a, "n STORE 1 +FLAGS.SILENT (\\Deleted)\r\no CLOSE\r\np STATUS Shared (MESSAGES)\r\n");
+	test_assert(wait_for(&a, "p OK"));
+	test_assert(strstr(buf_cstr(&a.in), "EXPUNGE") == NULL);
+	test_assert(strstr(buf_cstr(&a.in), "(MESSAGES 2)") != NULL);
 	client_close(&a);
 	client_close(&b);
 }
