@@ -415,7 +415,7 @@ static void track_field(struct buf *b, const char *s)
 		buf_append_char(b, '-');
 		return;
 	}
-	for (size_t i = 0; s[i] != '\0' && i < QUEUE_FIELD_MAX; i++)
+	for (size_t i = 0; i < QUEUE_FIELD_MAX && s[i] != '\0'; i++)
 		buf_append_char(b, ((unsigned char)s[i] < 32 || s[i] == 127) ? ' ' : s[i]);
 }
 

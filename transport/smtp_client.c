@@ -136,14 +136,6 @@ static int command(struct smtp_client *c, const char *line, struct buf *reply)
 	return read_reply(c, reply);
 }
 
-static void keep_ext(struct smtp_client *c, const struct buf *reply)
-{
-	/* reply text: "250-host EXT1 ..." joined: we re-read lines from the raw joined text by words is lossy, so
-	 * the EHLO parser below stores each continuation line separately */
-	(void)c;
-	(void)reply;
-}
-
 static int ehlo(struct smtp_client *c, struct buf *reply)
 {
 	char *cmd = xasprintf("EHLO %s", c->helo);
@@ -180,7 +172,6 @@ static int ehlo(struct smtp_client *c, struct buf *reply)
 		if (last)
 			break;
 	}
-	keep_ext(c, reply);
 	return code;
 }
 

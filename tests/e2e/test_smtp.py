@@ -395,6 +395,36 @@ def equal_cost_connectors_share_load():
 
 
 @h.test
+def members_only_list_and_full_mailbox():
+    S.cli("dl", "add", "team", "--member", "alice", "--member", "bob", check=True)
+    S.cli("dl", "restrict", "team", "--members-only", check=True)
+    assert h.wait_for(lambda: "mail" in (admin_search("(cn=team)", "mail") or [{}])[0], timeout=10)
+    time.sleep(0.5)
+    c = smtp()
+    c.ehlo()
+    c.mail("alice.smith@example.com")  # an insider's address, but not authenticated
+    code, text = c.rcpt("team@example.com")
+    assert code == 550 and b"5.7.1" in text, (code, text)
+    c.quit()
+    c = smtp("submission")
+    c.login("alice", "secret-pw")
+    c.sendmail("alice.smith@example.com", ["team@example.com"], msg("team news"))
+    c.quit()
+    assert wait_subject("bob", "team news", timeout=5)
+    # a mailbox at its message quota: 452 4.2.2 at RCPT
+    count = len(inbox("carol"))
+    S.cli("user", "quota", "carol", "--messages", str(count), check=True)
+    time.sleep(0.5)
+    c = smtp()
+    c.ehlo()
+    c.mail("x@outside.org")
+    code, text = c.rcpt("carol.white@example.com")
+    assert code == 452 and b"4.2.2" in text, (code, text)
+    c.quit()
+    S.cli("user", "quota", "carol", "--messages", "0", check=True)
+
+
+@h.test
 def forwarding_with_copy():
     S.cli("user", "forward", "bob", "--to", "carol", "--keep-copy", check=True)
     time.sleep(0.5)
