@@ -60,6 +60,7 @@ struct conn {
 
 	unsigned idle_msecs;
 	struct evloop_timer idle_timer;
+	size_t idle_progress; /* bytes the owner took since the idle timer last restarted, no line end among them */
 	struct evloop_timer kick_timer;
 
 	char peer[CONN_ADDR_MAX];
@@ -262,6 +263,7 @@ static void idle_fired(struct evloop *loop, struct evloop_timer *t, void *ctx);
 
 static void idle_restart(struct conn *c)
 {
+	c->idle_progress = 0;
 	if (c->idle_msecs > 0 && !c->ended)
 		evloop_timer_start(c->loop, &c->idle_timer, c->idle_msecs, 0, idle_fired, c);
 }
@@ -465,6 +467,22 @@ static void in_consumed(struct conn *c, size_t n)
 		c->in_start = c->in_end = 0;
 }
 
+static void idle_restart(struct conn *c);
+
+/* The owner takes n bytes of input. The idle timer restarts only on progress: a line end among them, or
+ * CONN_IDLE_PROGRESS_BYTES taken since the last restart (binary literals, BDAT). Bytes merely arriving do not
+ * count, so a slow-loris peer that trickles a line a byte at a time is still closed by the idle timeout. */
+static void owner_consumed(struct conn *c, size_t n)
+{
+	if (n == 0)
+		return;
+	bool line_end = memchr(c->in + c->in_start, '\n', n) != NULL;
+	in_consumed(c, n);
+	c->idle_progress += n;
+	if (line_end || c->idle_progress >= CONN_IDLE_PROGRESS_BYTES)
+		idle_restart(c);
+}
+
 /* Makes room at the end of the input buffer (moving unread bytes: only called between callbacks). Returns
  * the free space; 0 when in_max bytes are unread. */
 static size_t in_room(struct conn *c)
@@ -543,8 +561,6 @@ static ssize_t fill(struct conn *c)
 		fail(c, "read failed: %s", strerror(errno));
 		return -1;
 	}
-	if (total > 0)
-		idle_restart(c);
 	return total;
 }
 
@@ -553,10 +569,10 @@ int conn_read_line(struct conn *c, size_t max, unsigned flags, const char **line
 	if (c->skipping) {
 		const char *nl = in_len(c) > 0 ? memchr(c->in + c->in_start, '\n', in_len(c)) : NULL;
 		if (nl == NULL) {
-			in_consumed(c, in_len(c));
+			owner_consumed(c, in_len(c));
 			return CONN_LINE_MORE;
 		}
-		in_consumed(c, (size_t)(nl - (c->in + c->in_start)) + 1);
+		owner_consumed(c, (size_t)(nl - (c->in + c->in_start)) + 1);
 		c->skipping = false;
 	}
 	size_t len = in_len(c);
@@ -580,7 +596,7 @@ int conn_read_line(struct conn *c, size_t max, unsigned flags, const char **line
 			pos = idx + 1; /* a bare LF is content */
 			continue;
 		}
-		in_consumed(c, idx + 1);
+		owner_consumed(c, idx + 1);
 		if (content > max)
 			return CONN_LINE_TOO_LONG;
 		*line_r = data;
@@ -591,7 +607,7 @@ int conn_read_line(struct conn *c, size_t max, unsigned flags, const char **line
 	c->line_scanned = scan_end > 0 ? scan_end - 1 : 0;
 	if (len >= limit || len >= c->in_max) {
 		/* drop what we looked at; the rest of the line goes as it is found */
-		in_consumed(c, len >= limit ? limit : len);
+		owner_consumed(c, len >= limit ? limit : len);
 		c->skipping = true;
 		return CONN_LINE_TOO_LONG;
 	}
@@ -606,7 +622,7 @@ size_t conn_read_bytes(struct conn *c, size_t max, const char **data_r)
 	if (n == 0)
 		return 0;
 	*data_r = c->in + c->in_start;
-	in_consumed(c, n);
+	owner_consumed(c, n);
 	return n;
 }
 
@@ -620,7 +636,7 @@ void conn_input_consume(struct conn *c, size_t n)
 {
 	if (n > in_len(c))
 		panic("conn_input_consume: %zu > %zu", n, in_len(c));
-	in_consumed(c, n);
+	owner_consumed(c, n);
 }
 
 size_t conn_input_len(const struct conn *c)

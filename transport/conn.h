@@ -56,7 +56,11 @@ void conn_destroy(struct conn **c);
 /* Input buffer limit (CONN_INPUT_INITIAL..CONN_INPUT_MAX_LIMIT; clamped). Lines longer than this can never
  * be read whole, so it must exceed every line limit the protocol uses. */
 void conn_set_input_max(struct conn *c, size_t max);
-/* Idle timeout in milliseconds (0: none). Restarted by every read that brings data and by write progress. */
+/* Idle timeout in milliseconds (0: none). Restarted by write progress and by input progress: the owner reading
+ * a line end, or CONN_IDLE_PROGRESS_BYTES of input since the last restart. Bytes that merely arrive do not
+ * restart it, so a slow-loris peer trickling an unfinished line is timed out like a silent one. */
+#define CONN_IDLE_PROGRESS_BYTES 4096
+
 void conn_set_idle_timeout(struct conn *c, unsigned msecs);
 
 /* ---- input ---- */
