@@ -4,7 +4,7 @@ ATTENDANT_SRCS := attendant/interchange.c attendant/attendant.c attendant/cmd_sy
 	attendant/maintenance.c
 PROGRAMS += $(BUILD)/interchange
 
-$(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) $$(NET_LIB) \
+$(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(REPLICATION_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) $$(NET_LIB) \
 		$(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS)
 

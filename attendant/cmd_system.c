@@ -5,6 +5,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "privs.h"
+#include "replication.h"
 #include "slapd.h"
 #include "tls.h"
 
@@ -108,6 +109,11 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		ports[p] = config_port_default(p);
 	opterr = 0;
 	optind = 1;
+	/* a server for an existing organisation: attendant/cmd_join.c */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--join") == 0 || strncmp(argv[i], "--join=", 7) == 0)
+			return join_init(data_dir, argc, argv);
+	}
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		unsigned long long v;

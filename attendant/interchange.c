@@ -2,6 +2,7 @@
  * The subcommands live in cmd_system.c (init, start, stop, status) and cmd_recipients.c (user, contact, dl,
  * folder). */
 #include "cli.h"
+#include "replication.h"
 #include "log.h"
 #include "privs.h"
 
@@ -29,6 +30,7 @@ static const struct cli_command commands[] = {
 	{ "queue", cmd_queue, "the mail queue: list [--json], show ID, flush, delete ID" },
 	{ "track", cmd_track, "message tracking: every event for an ADDRESS or a MESSAGE-ID" },
 	{ "server", cmd_server, "servers of the organisation: list, show, set SETTING VALUE" },
+	{ "replication", cmd_replication, "directory replication between the servers: IDs, providers, contextCSN" },
 };
 
 void cli_error(const char *fmt, ...)

@@ -1,0 +1,321 @@
+/* cmd_join.c - interchange init --join (a new server for an existing organisation) and interchange replication
+ * (the replication state of every server). The directory work is in directory/replication.c. */
+#include "attendant.h"
+#include "cli.h"
+#include "err.h"
+#include "privs.h"
+#include "replication.h"
+#include "slapd.h"
+#include "tls.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define JOIN_CERT_DAYS 825
+
+static const char join_help[] =
+	"usage: interchange init --join LDAP-URI --admin-password PW [--hostname NAME] [--my-uri LDAP-URI]\n"
+	"         [--ldap-port N] [--smtp-port N] [--submission-port N] [--imap-port N] [--imaps-port N]\n"
+	"         [--pop3-port N] [--pop3s-port N] [--metrics-port N] [--timeout SECONDS] [--user NAME] [--data DIR]\n\n"
+	"Creates the data folder of a new server for an EXISTING organisation, whose directory answers at\n"
+	"LDAP-URI (any of its servers, e.g. ldap://127.0.0.1:3389). The suffix, domain and administrator come\n"
+	"from there; this server gets the next server ID and its entry in the directory, its slapd becomes a\n"
+	"provider in multi-provider replication with every other server (both directions), and init returns once\n"
+	"the directory contents have arrived. --my-uri is where the other servers reach this server's directory\n"
+	"(default ldap://127.0.0.1:PORT when LDAP-URI is on this machine, else ldap://HOSTNAME:PORT).\n"
+	"The administrator password is kept only in this server's cn=config (readable by the service user alone).\n";
+
+static int folder_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return errno == ENOENT;
+	struct dirent *e;
+	int empty = 1;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			empty = 0;
+	}
+	closedir(d);
+	return empty;
+}
+
+static void remove_folder(const char *path)
+{
+	/* only ever called on a folder this command created */
+	if (strchr(path, '\'') != NULL)
+		return;
+	char *cmd = xasprintf("rm -rf -- '%s'", path);
+	if (system(cmd) != 0)
+		fprintf(stderr, "interchange: could not remove %s\n", path);
+	free(cmd);
+}
+
+/* slapd runs as the service user (notes P8), so the rest of the join does too, in a child: this process stays
+ * able to remove the folder if the join fails. The child's error message comes back through a pipe. */
+static int finish_as_service_user(const struct repl_join *j, const struct config *cfg, struct buf *error_r)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		buf_printf(error_r, "pipe: %s", strerror(errno));
+		return IX_EIO;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		buf_printf(error_r, "fork: %s", strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return IX_EIO;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		struct buf err = BUF_INIT;
+		int r = privs_drop(cfg->user, 0, &err);
+		if (r == IX_OK)
+			r = repl_join_finish(j, cfg, &err);
+		if (r != IX_OK)
+			(void)write_full(fds[1], buf_cstr(&err), err.len);
+		fflush(NULL);
+		_exit(r == IX_OK ? 0 : 1);
+	}
+	close(fds[1]);
+	char chunk[1024];
+	ssize_t n;
+	while ((n = read(fds[0], chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		if (error_r->len < 64 * 1024)
+			buf_append(error_r, chunk, (size_t)n);
+	}
+	close(fds[0]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			break;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return IX_OK;
+	if (error_r->len == 0)
+		buf_append_str(error_r, "the join ended without a word");
+	return IX_EIO;
+}
+
+int join_init(const char *data_dir, int argc, char **argv)
+{
+	enum { O_JOIN = 256, O_PW, O_HOST, O_MYURI, O_TIMEOUT, O_USER, O_PORT0 };
+	static const struct option opts[] = {
+		{ "join", required_argument, NULL, O_JOIN },
+		{ "admin-password", required_argument, NULL, O_PW },
+		{ "hostname", required_argument, NULL, O_HOST },
+		{ "my-uri", required_argument, NULL, O_MYURI },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "user", required_argument, NULL, O_USER },
+		{ "ldap-port", required_argument, NULL, O_PORT0 + PORT_LDAP },
+		{ "smtp-port", required_argument, NULL, O_PORT0 + PORT_SMTP },
+		{ "submission-port", required_argument, NULL, O_PORT0 + PORT_SUBMISSION },
+		{ "imap-port", required_argument, NULL, O_PORT0 + PORT_IMAP },
+		{ "imaps-port", required_argument, NULL, O_PORT0 + PORT_IMAPS },
+		{ "pop3-port", required_argument, NULL, O_PORT0 + PORT_POP3 },
+		{ "pop3s-port", required_argument, NULL, O_PORT0 + PORT_POP3S },
+		{ "metrics-port", required_argument, NULL, O_PORT0 + PORT_METRICS },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct repl_join j = { .data_dir = data_dir };
+	j.user = geteuid() == 0 ? PRIVS_DEFAULT_USER : NULL;
+	for (int p = 0; p < PORT_COUNT; p++)
+		j.ports[p] = config_port_default(p);
+	opterr = 0;
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		unsigned long long v;
+		switch (c) {
+		case O_JOIN: j.uri = optarg; break;
+		case O_PW: j.password = optarg; break;
+		case O_HOST: j.hostname = optarg; break;
+		case O_MYURI: j.my_uri = optarg; break;
+		case O_USER: j.user = optarg; break;
+		case O_TIMEOUT:
+			if (parse_uint(optarg, 3600, &v) < 0 || v == 0) {
+				cli_error("--timeout needs a number of seconds from 1 to 3600, not \"%s\"", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			j.timeout_ms = (unsigned)v * 1000;
+			break;
+		case 'h': fputs(join_help, stdout); return CLI_EXIT_OK;
+		default:
+			if (c >= O_PORT0 && c < O_PORT0 + PORT_COUNT) {
+				if (parse_uint(optarg, 65535, &v) < 0 || v == 0) {
+					cli_error("--%s-port needs a number from 1 to 65535, not \"%s\"",
+						  config_port_name(c - O_PORT0), optarg);
+					return CLI_EXIT_USAGE;
+				}
+				j.ports[c - O_PORT0] = (unsigned)v;
+				break;
+			}
+			cli_error("init --join: unknown or incomplete option %s: see 'interchange init --join x --help'",
+				  argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		cli_error("init --join: unexpected argument \"%s\"", argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	if (j.uri == NULL || j.password == NULL || j.password[0] == '\0') {
+		cli_error("init --join needs the LDAP URI of a server of the organisation and --admin-password, the "
+			  "organisation's administrator password");
+		return CLI_EXIT_USAGE;
+	}
+	for (int p = 0; p < PORT_COUNT; p++) {
+		for (int q = 0; q < p; q++) {
+			if (j.ports[p] == j.ports[q]) {
+				cli_error("the %s and %s ports are both %u: each needs its own", config_port_name(q),
+					  config_port_name(p), j.ports[p]);
+				return CLI_EXIT_USAGE;
+			}
+		}
+	}
+	if (j.user != NULL && geteuid() != 0) {
+		cli_error("--user needs root: the services run as whoever starts them otherwise");
+		return CLI_EXIT_USAGE;
+	}
+
+	struct config cfg;
+	struct buf err = BUF_INIT;
+	int ret = repl_join_prepare(&j, &cfg, &err);
+	if (ret != IX_OK) {
+		cli_error("cannot join: %s", buf_cstr(&err));
+		buf_free(&err);
+		return ret == IX_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+	}
+	char *sock = config_path(&cfg, ATTENDANT_SOCK);
+	int too_long = strlen(sock) > CONFIG_MAX_SOCKET_PATH;
+	free(sock);
+	if (too_long) {
+		cli_error("the data folder path %s is too long for the directory's local socket: choose a shorter --data",
+			  cfg.data_dir);
+		config_free(&cfg);
+		return CLI_EXIT_USAGE;
+	}
+	if (!folder_empty(cfg.data_dir)) {
+		cli_error("%s already exists and is not empty: init never overwrites a data folder", cfg.data_dir);
+		config_free(&cfg);
+		return CLI_EXIT_FAIL;
+	}
+	uid_t svc_uid = 0;
+	gid_t svc_gid = 0;
+	if (j.user != NULL && strcmp(j.user, "root") != 0) {
+		if (privs_ensure_user(j.user, &err) != IX_OK || privs_lookup(j.user, &svc_uid, &svc_gid) != IX_OK) {
+			cli_error("%s", buf_cstr(&err));
+			buf_free(&err);
+			config_free(&cfg);
+			return CLI_EXIT_FAIL;
+		}
+		if (!privs_can_reach(cfg.data_dir, svc_uid, svc_gid)) {
+			fprintf(stderr, "interchange: warning: the service user %s cannot reach %s; the services will run "
+					"as root\n",
+				j.user, cfg.data_dir);
+			free(cfg.user);
+			cfg.user = NULL;
+		}
+	} else {
+		free(cfg.user);
+		cfg.user = NULL;
+	}
+	printf("Joining the organisation %s (%s) at %s\n", cfg.org, cfg.suffix, j.uri);
+	fflush(stdout);
+	ret = CLI_EXIT_FAIL;
+	if (mkdir_p(cfg.data_dir, 0750) < 0) {
+		cli_error("cannot create %s: %s", cfg.data_dir, strerror(errno));
+		config_free(&cfg);
+		buf_free(&err);
+		return CLI_EXIT_FAIL;
+	}
+	static const char *const dirs[] = { "run", "log", "store", "queue", "tls" };
+	for (size_t i = 0; i < IX_ARRAY_LEN(dirs); i++) {
+		char *p = config_path(&cfg, dirs[i]);
+		int r = mkdir_p(p, 0750);
+		if (r < 0)
+			buf_printf(&err, "cannot create %s: %s", p, strerror(errno));
+		free(p);
+		if (r < 0)
+			goto fail;
+	}
+	if (config_save(&cfg, &err) != IX_OK)
+		goto fail;
+	char *cert = config_path(&cfg, "tls/cert.pem"), *key = config_path(&cfg, "tls/key.pem");
+	int tr = tls_make_self_signed(cfg.hostname, cert, key, JOIN_CERT_DAYS, &err);
+	free(cert);
+	free(key);
+	if (tr != IX_OK)
+		goto fail;
+	/* the same administrator as everywhere (its own salt); the database stays empty: replication fills it */
+	char *hash = slapd_hash_ssha(j.password);
+	int sr = slapd_create_config(&cfg, hash, &err);
+	free(hash);
+	if (sr != IX_OK)
+		goto fail;
+	if (repl_prepare_config(&cfg, &err) != IX_OK)
+		goto fail;
+	if (cfg.user != NULL && privs_chown_tree(cfg.data_dir, svc_uid, svc_gid, &err) != IX_OK)
+		goto fail;
+	if (finish_as_service_user(&j, &cfg, &err) != IX_OK)
+		goto fail;
+	printf("Created %s for %s\n  directory: %s (admin %s)\n  host name: %s\n  ports:", cfg.data_dir, cfg.domain,
+	       cfg.suffix, cfg.admin_dn, cfg.hostname);
+	for (int p = 0; p < PORT_COUNT; p++)
+		printf(" %s %u%s", config_port_name(p), cfg.ports[p], p + 1 < PORT_COUNT ? "," : "\n");
+	printf("Start it with: interchange start --data %s\n", cfg.data_dir);
+	ret = CLI_EXIT_OK;
+	goto out;
+fail:
+	cli_error("init --join failed: %s", buf_cstr(&err));
+	remove_folder(cfg.data_dir);
+out:
+	buf_free(&err);
+	config_free(&cfg);
+	return ret;
+}
+
+static const char replication_help[] =
+	"usage: interchange replication [--data DIR]\n\n"
+	"Shows how this server's directory replicates: its server ID, every server of the organisation with its\n"
+	"ID and LDAP URI, whether this server replicates from it, and the contextCSN per server ID here and\n"
+	"there (\"in step\" when both hold the same changes).\n";
+
+int cmd_replication(const char *data_dir, int argc, char **argv)
+{
+	if (cli_wants_help(argc, argv)) {
+		fputs(replication_help, stdout);
+		return CLI_EXIT_OK;
+	}
+	if (argc > 1) {
+		cli_error("replication: unexpected argument \"%s\"", argv[1]);
+		return CLI_EXIT_USAGE;
+	}
+	struct config cfg;
+	if (cli_load_config(data_dir, &cfg) < 0)
+		return CLI_EXIT_FAIL;
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	int ret = repl_status(&cfg, &out, &err);
+	if (ret == IX_OK)
+		fputs(buf_cstr(&out), stdout);
+	else
+		cli_error("%s", buf_cstr(&err));
+	buf_free(&out);
+	buf_free(&err);
+	config_free(&cfg);
+	return ret == IX_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}

@@ -1,0 +1,1110 @@
+/* replication.c - joining a server to an organisation and keeping slapd's multi-provider replication in step with
+ * the ixServer entries (directory-first). Design and traps: docs/multi-server.md. */
+#include "replication.h"
+#include "err.h"
+#include "ldap_util.h"
+#include "log.h"
+#include "slapd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ldap.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How often join polls the local copy while the contents arrive. */
+#define REPL_POLL_MS 50
+/* A contextCSN value: 20231127022601.123456Z#000000#001#000000 (the server ID is the third field). */
+#define REPL_MAX_CSN 64
+#define REPL_MAX_CSNS 64
+/* Attempts at a free server ID when joins race. */
+#define REPL_ID_ATTEMPTS 8
+
+static atomic_int servers_changed;
+
+static const char *const server_attrs[] = { "cn", "ixServerId", "ixLdapUri", "ixReplicationHandover", NULL };
+
+/* ---- small LDAP helpers ---- */
+
+static int repl_connect(const char *uri, const char *dn, const char *password, LDAP **ld_r, struct buf *error_r)
+{
+	if (dn == NULL)
+		return ldapu_connect_external(uri, ld_r, error_r);
+	return ldapu_connect_simple(uri, dn, password, ld_r, error_r);
+}
+
+static int search(LDAP *ld, const char *base, int scope, const char *filter, const char *const *attrs,
+		  LDAPMessage **res_r, struct buf *error_r)
+{
+	struct timeval tv = { 10, 0 };
+	*res_r = NULL;
+	int rc = ldap_search_ext_s(ld, base, scope, filter, (char **)attrs, 0, NULL, NULL, &tv, LDAP_NO_LIMIT, res_r);
+	if (rc != LDAP_SUCCESS) {
+		if (*res_r != NULL)
+			ldap_msgfree(*res_r); /* notes P35 */
+		*res_r = NULL;
+		buf_printf(error_r, "search of %s failed: %s", base[0] ? base : "the root DSE", ldap_err2string(rc));
+		return rc == LDAP_NO_SUCH_OBJECT ? IX_ENOTFOUND : ldapu_err(rc);
+	}
+	return IX_OK;
+}
+
+/* All values of attr of the first entry of res as a NULL-terminated array of strings (caller frees with
+ * free_strings); an empty array when absent. */
+static char **get_values(LDAP *ld, LDAPMessage *entry, const char *attr, size_t *count_r)
+{
+	struct berval **vals = entry != NULL ? ldap_get_values_len(ld, entry, attr) : NULL;
+	size_t n = vals != NULL ? (size_t)ldap_count_values_len(vals) : 0;
+	char **out = xcalloc(n + 1, sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+		out[i] = xstrndup(vals[i]->bv_val, vals[i]->bv_len);
+	if (vals != NULL)
+		ldap_value_free_len(vals);
+	if (count_r != NULL)
+		*count_r = n;
+	return out;
+}
+
+static void free_strings(char ***v)
+{
+	if (*v == NULL)
+		return;
+	for (char **p = *v; *p != NULL; p++)
+		free(*p);
+	free(*v);
+	*v = NULL;
+}
+
+static int modify(LDAP *ld, const char *dn, LDAPMod **mods, struct buf *error_r)
+{
+	int rc = ldap_modify_ext_s(ld, dn, mods, NULL, NULL);
+	if (rc != LDAP_SUCCESS) {
+		buf_printf(error_r, "cannot change %s: %s", dn, ldap_err2string(rc));
+		return ldapu_err(rc);
+	}
+	return IX_OK;
+}
+
+/* ---- servers ---- */
+
+int repl_servers_read(void *ldp, const char *suffix, struct repl_server **servers_r, size_t *count_r,
+		      struct buf *error_r)
+{
+	LDAP *ld = ldp;
+	char *base = xasprintf("ou=Servers,ou=Configuration,%s", suffix);
+	LDAPMessage *res;
+	*servers_r = NULL;
+	*count_r = 0;
+	int ret = search(ld, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixServer)", server_attrs, &res, error_r);
+	free(base);
+	if (ret != IX_OK)
+		return ret;
+	size_t n = 0, cap = (size_t)ldap_count_entries(ld, res);
+	if (cap > REPL_MAX_SERVERS)
+		cap = REPL_MAX_SERVERS;
+	struct repl_server *s = xcalloc(cap + 1, sizeof(*s));
+	for (LDAPMessage *e = ldap_first_entry(ld, res); e != NULL && n < cap; e = ldap_next_entry(ld, e)) {
+		char *dn = ldap_get_dn(ld, e);
+		s[n].dn = xstrdup(dn != NULL ? dn : "");
+		ldap_memfree(dn);
+		s[n].name = ldapu_get_first(ld, e, "cn");
+		s[n].uri = ldapu_get_first(ld, e, "ixLdapUri");
+		s[n].handover = ldapu_get_first(ld, e, "ixReplicationHandover");
+		char *sid = ldapu_get_first(ld, e, "ixServerId");
+		unsigned long long v;
+		if (sid != NULL && parse_uint(sid, REPL_MAX_SERVER_ID, &v) == 0)
+			s[n].sid = (unsigned)v;
+		free(sid);
+		if (s[n].name == NULL)
+			s[n].name = xstrdup(s[n].dn);
+		n++;
+	}
+	ldap_msgfree(res);
+	*servers_r = s;
+	*count_r = n;
+	return IX_OK;
+}
+
+void repl_servers_free(struct repl_server **servers, size_t count)
+{
+	if (*servers == NULL)
+		return;
+	for (size_t i = 0; i < count; i++) {
+		free((*servers)[i].dn);
+		free((*servers)[i].name);
+		free((*servers)[i].uri);
+		free((*servers)[i].handover);
+	}
+	free(*servers);
+	*servers = NULL;
+}
+
+/* ---- olcSyncrepl values ---- */
+
+char *repl_syncrepl_value(unsigned sid, const char *uri, const char *admin_dn, const char *password, const char *suffix)
+{
+	const char *parts[] = { uri, admin_dn, password, suffix };
+	for (size_t i = 0; i < IX_ARRAY_LEN(parts); i++) {
+		if (strpbrk(parts[i], "\"\\\r\n") != NULL)
+			return NULL;
+	}
+	if (strpbrk(uri, " \t") != NULL)
+		return NULL;
+	/* retry every REPL_RETRY_S forever: a provider that is down is caught up with when it returns */
+	return xasprintf("rid=%03u provider=%s bindmethod=simple binddn=\"%s\" credentials=\"%s\" searchbase=\"%s\" "
+			 "type=refreshAndPersist retry=\"%u +\" timeout=5 network-timeout=5",
+			 sid, uri, admin_dn, password, suffix, REPL_RETRY_S);
+}
+
+/* Value of key=VALUE or key="VALUE" in a syncrepl value (keys are matched at word starts). */
+static char *syncrepl_field(const char *value, const char *key)
+{
+	size_t klen = strlen(key);
+	for (const char *p = value; *p != '\0'; p++) {
+		if ((p == value || p[-1] == ' ' || p[-1] == '\t' || p[-1] == '}') && strncasecmp(p, key, klen) == 0 &&
+		    p[klen] == '=') {
+			const char *v = p + klen + 1;
+			if (*v == '"') {
+				const char *end = strchr(v + 1, '"');
+				return end != NULL ? xstrndup(v + 1, (size_t)(end - v - 1)) : NULL;
+			}
+			return xstrndup(v, strcspn(v, " \t"));
+		}
+	}
+	return NULL;
+}
+
+char *repl_syncrepl_credentials(const char *value)
+{
+	return syncrepl_field(value, "credentials");
+}
+
+char *repl_syncrepl_provider(const char *value)
+{
+	return syncrepl_field(value, "provider");
+}
+
+static unsigned syncrepl_rid(const char *value)
+{
+	char *rid = syncrepl_field(value, "rid");
+	unsigned long long v = 0;
+	if (rid == NULL || parse_uint(rid, 999, &v) < 0)
+		v = 0;
+	free(rid);
+	return (unsigned)v;
+}
+
+/* ---- cn=config ---- */
+
+struct live_config {
+	char *db_dn;        /* the mdb database holding suffix */
+	char **server_ids;  /* olcServerID values */
+	char **syncrepl;    /* olcSyncrepl values */
+	char *multiprovider;
+};
+
+static void live_config_free(struct live_config *c)
+{
+	free(c->db_dn);
+	free_strings(&c->server_ids);
+	free_strings(&c->syncrepl);
+	free(c->multiprovider);
+	memset(c, 0, sizeof(*c));
+}
+
+static int live_config_read(LDAP *ld, const char *suffix, struct live_config *c, struct buf *error_r)
+{
+	memset(c, 0, sizeof(*c));
+	static const char *const gattrs[] = { "olcServerID", NULL };
+	LDAPMessage *res;
+	int ret = search(ld, "cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", gattrs, &res, error_r);
+	if (ret != IX_OK)
+		return ret;
+	c->server_ids = get_values(ld, ldap_first_entry(ld, res), "olcServerID", NULL);
+	ldap_msgfree(res);
+	static const char *const dattrs[] = { "olcSuffix", "olcSyncrepl", "olcMultiProvider", NULL };
+	struct buf filter = BUF_INIT;
+	buf_append_str(&filter, "(olcSuffix=");
+	ldapu_escape_filter(&filter, suffix, strlen(suffix));
+	buf_append_char(&filter, ')');
+	ret = search(ld, "cn=config", LDAP_SCOPE_ONELEVEL, buf_cstr(&filter), dattrs, &res, error_r);
+	buf_free(&filter);
+	if (ret != IX_OK) {
+		live_config_free(c);
+		return ret;
+	}
+	LDAPMessage *e = ldap_first_entry(ld, res);
+	if (e == NULL) {
+		buf_printf(error_r, "cn=config has no database for %s", suffix);
+		ldap_msgfree(res);
+		live_config_free(c);
+		return IX_ENOTFOUND;
+	}
+	char *dn = ldap_get_dn(ld, e);
+	c->db_dn = xstrdup(dn != NULL ? dn : "");
+	ldap_memfree(dn);
+	c->syncrepl = get_values(ld, e, "olcSyncrepl", NULL);
+	c->multiprovider = ldapu_get_first(ld, e, "olcMultiProvider");
+	ldap_msgfree(res);
+	return IX_OK;
+}
+
+/* The password the consumers bind with, from the first olcSyncrepl that has one. */
+static char *live_config_password(const struct live_config *c)
+{
+	for (char **v = c->syncrepl; v != NULL && *v != NULL; v++) {
+		char *pw = repl_syncrepl_credentials(*v);
+		if (pw != NULL && pw[0] != '\0')
+			return pw;
+		free(pw);
+	}
+	return NULL;
+}
+
+static int same_dn(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcasecmp(a, b) == 0;
+}
+
+/* Writes olcServerID = my_sid and one olcSyncrepl per other server with an ID and URI (plus olcMultiProvider)
+ * when the live configuration differs, compared by (rid, provider, credentials): slapd stores the values in its
+ * own canonical form, so a textual comparison would rewrite (and restart every consumer) each time. */
+static int apply_config(LDAP *ld, const struct live_config *live, unsigned my_sid, const char *my_dn,
+			const struct repl_server *servers, size_t count, const char *admin_dn, const char *password,
+			const char *suffix, int *changed_r, struct buf *error_r)
+{
+	char sidtext[16];
+	snprintf(sidtext, sizeof(sidtext), "%u", my_sid);
+	int sid_ok = live->server_ids != NULL && live->server_ids[0] != NULL && live->server_ids[1] == NULL &&
+		     strcmp(live->server_ids[0], sidtext) == 0;
+	char **want = xcalloc(count + 1, sizeof(*want));
+	size_t nwant = 0;
+	int ret = IX_OK;
+	for (size_t i = 0; i < count; i++) {
+		const struct repl_server *s = &servers[i];
+		if (same_dn(s->dn, my_dn) || s->sid == 0 || s->uri == NULL || s->sid == my_sid)
+			continue;
+		char *v = repl_syncrepl_value(s->sid, s->uri, admin_dn, password, suffix);
+		if (v == NULL) {
+			buf_printf(error_r, "the URI of %s or the password holds a quote or backslash, which cn=config "
+					    "cannot carry",
+				   s->name);
+			ret = IX_EINVAL;
+			goto out;
+		}
+		want[nwant++] = v;
+	}
+	size_t nlive = 0;
+	for (char **v = live->syncrepl; v != NULL && *v != NULL; v++)
+		nlive++;
+	int same = nlive == nwant;
+	for (size_t i = 0; same && i < nwant; i++) {
+		unsigned rid = syncrepl_rid(want[i]);
+		char *wp = repl_syncrepl_provider(want[i]);
+		int found = 0;
+		for (size_t k = 0; k < nlive && !found; k++) {
+			char *lp = repl_syncrepl_provider(live->syncrepl[k]), *lc = repl_syncrepl_credentials(live->syncrepl[k]);
+			found = syncrepl_rid(live->syncrepl[k]) == rid && lp != NULL && strcmp(lp, wp) == 0 && lc != NULL &&
+				strcmp(lc, password) == 0;
+			free(lp);
+			free(lc);
+		}
+		free(wp);
+		same = found;
+	}
+	int mp_ok = nwant == 0 || (live->multiprovider != NULL && strcasecmp(live->multiprovider, "TRUE") == 0);
+	if (!sid_ok) {
+		char *sidv[] = { sidtext, NULL };
+		LDAPMod m = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcServerID", .mod_values = sidv };
+		LDAPMod *mods[] = { &m, NULL };
+		if ((ret = modify(ld, "cn=config", mods, error_r)) != IX_OK)
+			goto out;
+		*changed_r = 1;
+	}
+	if (!same || !mp_ok) {
+		/* the serverID must exist before a multi-provider consumer starts; replace restarts the consumers,
+		 * which resume from the contextCSN, so nothing is fetched twice */
+		char *tv[] = { (char *)"TRUE", NULL };
+		LDAPMod m1 = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcSyncrepl", .mod_values = want };
+		LDAPMod m2 = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcMultiProvider", .mod_values = tv };
+		LDAPMod *mods[] = { &m1, nwant > 0 ? &m2 : NULL, NULL };
+		if (!same || nwant == 0)
+			ret = modify(ld, live->db_dn, mods, error_r);
+		else
+			ret = modify(ld, live->db_dn, mods + 1, error_r);
+		if (ret != IX_OK)
+			goto out;
+		*changed_r = 1;
+	}
+out:
+	for (size_t i = 0; i < nwant; i++)
+		free(want[i]);
+	free(want);
+	return ret;
+}
+
+int repl_sync_config(const struct config *cfg, int *changed_r, struct buf *error_r)
+{
+	int changed = 0;
+	if (changed_r != NULL)
+		*changed_r = 0;
+	char *uri = config_ldapi_uri(cfg);
+	LDAP *ld;
+	int ret = ldapu_connect_external(uri, &ld, error_r);
+	free(uri);
+	if (ret != IX_OK)
+		return ret;
+	struct repl_server *servers = NULL;
+	size_t count = 0;
+	struct live_config live = { 0 };
+	char *password = NULL;
+	ret = repl_servers_read(ld, cfg->suffix, &servers, &count, error_r);
+	if (ret != IX_OK)
+		goto out;
+	const struct repl_server *me = NULL;
+	size_t peers = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (same_dn(servers[i].dn, cfg->server_dn))
+			me = &servers[i];
+		else if (servers[i].sid != 0 && servers[i].uri != NULL)
+			peers++;
+	}
+	if (me == NULL || me->sid == 0)
+		goto out; /* a single server, or one that has not joined anything: nothing to replicate */
+	if ((ret = live_config_read(ld, cfg->suffix, &live, error_r)) != IX_OK)
+		goto out;
+	password = live_config_password(&live);
+	if (password == NULL && me->handover != NULL)
+		password = xstrdup(me->handover);
+	if (password == NULL) {
+		if (peers > 0) {
+			buf_printf(error_r, "this server has no replication password yet: nothing to bind to the %zu other "
+					    "servers with (join it again, or let a joining server leave one)",
+				   peers);
+			ret = IX_EAUTH;
+		}
+		goto out;
+	}
+	ret = apply_config(ld, &live, me->sid, cfg->server_dn, servers, count, cfg->admin_dn, password, cfg->suffix,
+			   &changed, error_r);
+	if (ret == IX_OK && me->handover != NULL && peers > 0) {
+		/* the password now lives in cn=config (0600, never replicated): take it out of the directory */
+		LDAPMod m = { .mod_op = LDAP_MOD_DELETE, .mod_type = (char *)"ixReplicationHandover", .mod_values = NULL };
+		LDAPMod *mods[] = { &m, NULL };
+		struct buf err = BUF_INIT;
+		if (modify(ld, cfg->server_dn, mods, &err) != IX_OK)
+			log_warn("replication: %s", buf_cstr(&err));
+		buf_free(&err);
+	}
+out:
+	if (password != NULL) {
+		explicit_bzero(password, strlen(password));
+		free(password);
+	}
+	live_config_free(&live);
+	repl_servers_free(&servers, count);
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	if (changed_r != NULL)
+		*changed_r = changed;
+	return ret;
+}
+
+/* ---- cn=config access for the administrator over ldapi ---- */
+
+/* Runs argv with stdout and stderr captured into out (at most 64 KiB); returns the exit status or -1. */
+static int run_tool(char *const argv[], struct buf *out)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		setenv("LDAPNOINIT", "1", 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	char chunk[4096];
+	ssize_t n;
+	while ((n = read(fds[0], chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		if (out->len < 64 * 1024)
+			buf_append(out, chunk, (size_t)n);
+	}
+	close(fds[0]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int repl_prepare_config(const struct config *cfg, struct buf *error_r)
+{
+	static const char marker[] = "sockurl.regex=\"^ldapi://\"";
+	char *path = config_path(cfg, "directory/slapd.d/cn=config/olcDatabase={0}config.ldif");
+	char *text = NULL;
+	size_t len = 0;
+	int ret = IX_OK;
+	if (read_file(path, 1024 * 1024, &text, &len) < 0) {
+		buf_printf(error_r, "cannot read %s: %s", path, strerror(errno));
+		free(path);
+		return IX_EIO;
+	}
+	/* LDIF folds long lines: a newline followed by one space continues the line */
+	size_t w = 0;
+	for (size_t r = 0; r < len; r++) {
+		if (text[r] == '\n' && r + 1 < len && text[r + 1] == ' ') {
+			r++;
+			continue;
+		}
+		text[w++] = text[r];
+	}
+	text[w] = '\0';
+	if (strstr(text, marker) == NULL) {
+		struct buf ldif = BUF_INIT, out = BUF_INIT;
+		buf_printf(&ldif, "dn: olcDatabase={0}config,cn=config\nchangetype: modify\nadd: olcAccess\n"
+				  "olcAccess: {0}to * by dn.exact=\"%s\" %s manage by * break\n",
+			   cfg->admin_dn, marker);
+		char *lpath = config_path(cfg, "directory/config-access.ldif");
+		char *confdir = config_path(cfg, "directory/slapd.d");
+		if (write_file_atomic(lpath, ldif.data, ldif.len, 0600) < 0) {
+			buf_printf(error_r, "cannot write %s: %s", lpath, strerror(errno));
+			ret = IX_EIO;
+		} else {
+			char *const argv[] = { (char *)SLAPMODIFY_BIN, (char *)"-q", (char *)"-n0", (char *)"-F", confdir,
+					       (char *)"-l", lpath, NULL };
+			int rc = run_tool(argv, &out);
+			if (rc != 0) {
+				buf_printf(error_r, "slapmodify -n0 failed (%d): %s", rc, buf_cstr(&out));
+				ret = IX_EIO;
+			}
+			unlink(lpath);
+		}
+		buf_free(&ldif);
+		buf_free(&out);
+		free(lpath);
+		free(confdir);
+	}
+	free(text);
+	free(path);
+	return ret;
+}
+
+/* ---- the attendant's side ---- */
+
+int repl_note_change(const struct config *cfg, const char *dn)
+{
+	if (dn == NULL)
+		return 0;
+	char *tail = xasprintf(",ou=Servers,ou=Configuration,%s", cfg->suffix);
+	size_t dl = strlen(dn), tl = strlen(tail);
+	int hit = dl > tl && strcasecmp(dn + dl - tl, tail) == 0;
+	free(tail);
+	if (hit)
+		atomic_store(&servers_changed, 1);
+	return hit;
+}
+
+void repl_attendant_sync(const struct config *cfg, int force)
+{
+	static char last_error[256];
+	if (!atomic_exchange(&servers_changed, 0) && !force)
+		return;
+	struct buf err = BUF_INIT;
+	int changed = 0;
+	int ret = repl_sync_config(cfg, &changed, &err);
+	if (ret != IX_OK) {
+		/* the periodic sweep would repeat the same warning every time: say it once */
+		if (strncmp(last_error, buf_cstr(&err), sizeof(last_error) - 1) != 0)
+			log_warn("replication: %s", buf_cstr(&err));
+		snprintf(last_error, sizeof(last_error), "%s", buf_cstr(&err));
+	} else {
+		last_error[0] = '\0';
+		if (changed)
+			log_info("replication: slapd's providers follow the servers in the directory now");
+	}
+	buf_free(&err);
+}
+
+/* ---- contextCSN ---- */
+
+static int read_csns(LDAP *ld, const char *suffix, char ***csns_r, struct buf *error_r)
+{
+	static const char *const attrs[] = { "contextCSN", NULL };
+	LDAPMessage *res;
+	int ret = search(ld, suffix, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, error_r);
+	if (ret != IX_OK) {
+		*csns_r = xcalloc(1, sizeof(char *));
+		return ret;
+	}
+	*csns_r = get_values(ld, ldap_first_entry(ld, res), "contextCSN", NULL);
+	ldap_msgfree(res);
+	return IX_OK;
+}
+
+/* The server ID field of a CSN (third '#'-separated field), or -1. */
+static long csn_sid(const char *csn)
+{
+	const char *p = strchr(csn, '#');
+	p = p != NULL ? strchr(p + 1, '#') : NULL;
+	if (p == NULL)
+		return -1;
+	return strtol(p + 1, NULL, 16);
+}
+
+/* 1 when, for every server ID in want, have holds a CSN at least as new. */
+static int csns_cover(char **have, char **want)
+{
+	for (char **w = want; *w != NULL; w++) {
+		int ok = 0;
+		for (char **h = have; *h != NULL && !ok; h++)
+			ok = csn_sid(*h) == csn_sid(*w) && strcmp(*h, *w) >= 0;
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- join ---- */
+
+static int is_loopback_uri(const char *uri)
+{
+	LDAPURLDesc *d = NULL;
+	if (ldap_url_parse(uri, &d) != LDAP_SUCCESS)
+		return 0;
+	int lo = d->lud_host == NULL || d->lud_host[0] == '\0' || strncmp(d->lud_host, "127.", 4) == 0 ||
+		 strcmp(d->lud_host, "localhost") == 0 || strcmp(d->lud_host, "::1") == 0;
+	ldap_free_urldesc(d);
+	return lo;
+}
+
+static char *suffix_to_domain(const char *suffix)
+{
+	struct buf b = BUF_INIT;
+	const char *p = suffix;
+	while (*p != '\0') {
+		if (strncasecmp(p, "dc=", 3) != 0) {
+			buf_free(&b);
+			return NULL;
+		}
+		p += 3;
+		size_t n = strcspn(p, ",");
+		if (b.len > 0)
+			buf_append_char(&b, '.');
+		buf_append(&b, p, n);
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return buf_steal(&b);
+}
+
+int repl_join_prepare(const struct repl_join *j, struct config *cfg_r, struct buf *error_r)
+{
+	memset(cfg_r, 0, sizeof(*cfg_r));
+	if (strlen(j->uri) > REPL_MAX_URI || strlen(j->password) > REPL_MAX_PASSWORD) {
+		buf_append_str(error_r, "the URI or the password is too long");
+		return IX_EINVAL;
+	}
+	if (strpbrk(j->password, "\"\\") != NULL) {
+		buf_append_str(error_r, "a replication password cannot hold \" or \\ (slapd's cn=config quoting cannot "
+					"carry them): change the administrator password first");
+		return IX_EINVAL;
+	}
+	/* the rootDSE names the suffix; it is readable before any bind */
+	LDAP *ld = NULL;
+	int rc = ldap_initialize(&ld, j->uri);
+	if (rc != LDAP_SUCCESS) {
+		buf_printf(error_r, "\"%s\" is not an LDAP URI: %s", j->uri, ldap_err2string(rc));
+		return IX_EINVAL;
+	}
+	int version = LDAP_VERSION3;
+	struct timeval tv = { 5, 0 };
+	ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version);
+	ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+	ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
+	static const char *const rattrs[] = { "namingContexts", NULL };
+	LDAPMessage *res;
+	int ret = search(ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", rattrs, &res, error_r);
+	if (ret != IX_OK) {
+		ldap_unbind_ext_s(ld, NULL, NULL);
+		buf_printf(error_r, " (is an Interchange directory listening at %s?)", j->uri);
+		return IX_EUNAVAIL;
+	}
+	char **ctx = get_values(ld, ldap_first_entry(ld, res), "namingContexts", NULL);
+	ldap_msgfree(res);
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	ld = NULL;
+	if (ctx[0] == NULL) {
+		buf_printf(error_r, "the directory at %s names no suffix", j->uri);
+		free_strings(&ctx);
+		return IX_EINVAL;
+	}
+	char *suffix = xstrdup(ctx[0]);
+	free_strings(&ctx);
+	char *admin_dn = xasprintf("cn=admin,%s", suffix);
+	char *org = NULL, *domain = NULL;
+	struct repl_server *servers = NULL;
+	size_t count = 0;
+	ret = repl_connect(j->uri, admin_dn, j->password, &ld, error_r);
+	if (ret == IX_EAUTH)
+		buf_printf(error_r, " (binding as %s at %s)", admin_dn, j->uri);
+	if (ret != IX_OK)
+		goto out;
+	static const char *const oattrs[] = { "o", NULL };
+	if ((ret = search(ld, suffix, LDAP_SCOPE_BASE, "(objectClass=*)", oattrs, &res, error_r)) != IX_OK)
+		goto out;
+	org = ldapu_get_first(ld, ldap_first_entry(ld, res), "o");
+	ldap_msgfree(res);
+	/* the accepted domain that the suffix was made from, else the first authoritative one */
+	char *dbase = xasprintf("ou=Accepted Domains,ou=Configuration,%s", suffix);
+	static const char *const dattrs[] = { "cn", "ixDomainType", NULL };
+	ret = search(ld, dbase, LDAP_SCOPE_ONELEVEL, "(objectClass=ixAcceptedDomain)", dattrs, &res, error_r);
+	free(dbase);
+	if (ret != IX_OK)
+		goto out;
+	char *from_suffix = suffix_to_domain(suffix);
+	for (LDAPMessage *e = ldap_first_entry(ld, res); e != NULL; e = ldap_next_entry(ld, e)) {
+		char *cn = ldapu_get_first(ld, e, "cn");
+		if (cn != NULL && from_suffix != NULL && strcasecmp(cn, from_suffix) == 0) {
+			free(domain);
+			domain = cn;
+			break;
+		}
+		if (domain == NULL)
+			domain = cn;
+		else
+			free(cn);
+	}
+	ldap_msgfree(res);
+	if (domain == NULL)
+		domain = from_suffix, from_suffix = NULL;
+	free(from_suffix);
+	if (domain == NULL || !config_domain_valid(domain)) {
+		buf_printf(error_r, "the organisation at %s has no accepted domain", j->uri);
+		ret = IX_EINVAL;
+		goto out;
+	}
+	if ((ret = repl_servers_read(ld, suffix, &servers, &count, error_r)) != IX_OK)
+		goto out;
+
+	char host_buf[256];
+	const char *hostname = j->hostname;
+	if (hostname == NULL) {
+		if (gethostname(host_buf, sizeof(host_buf) - 1) < 0)
+			snprintf(host_buf, sizeof(host_buf), "mail");
+		host_buf[sizeof(host_buf) - 1] = '\0';
+		hostname = host_buf;
+	}
+	config_init_defaults(cfg_r, j->data_dir, domain);
+	free(cfg_r->suffix);
+	cfg_r->suffix = xstrdup(suffix);
+	free(cfg_r->admin_dn);
+	cfg_r->admin_dn = xstrdup(admin_dn);
+	cfg_r->org = xstrdup(org != NULL ? org : domain);
+	cfg_r->hostname = strchr(hostname, '.') != NULL ? xstrdup(hostname) : xasprintf("%s.%s", hostname, domain);
+	memcpy(cfg_r->ports, j->ports, sizeof(cfg_r->ports));
+	cfg_r->server_dn = xasprintf("cn=%s,ou=Servers,ou=Configuration,%s", cfg_r->hostname, suffix);
+	if (j->user != NULL)
+		cfg_r->user = xstrdup(j->user);
+	if (!config_domain_valid(cfg_r->hostname)) {
+		buf_printf(error_r, "\"%s\" is not a valid host name: give one with --hostname", cfg_r->hostname);
+		ret = IX_EINVAL;
+		goto out;
+	}
+	for (size_t i = 0; i < count; i++) {
+		if (strcasecmp(servers[i].name, cfg_r->hostname) == 0) {
+			buf_printf(error_r, "the organisation already has a server named %s: give this one another "
+					    "--hostname",
+				   cfg_r->hostname);
+			ret = IX_EEXIST;
+			goto out;
+		}
+	}
+out:
+	if (ret != IX_OK)
+		config_free(cfg_r);
+	if (ld != NULL)
+		ldap_unbind_ext_s(ld, NULL, NULL);
+	repl_servers_free(&servers, count);
+	free(suffix);
+	free(admin_dn);
+	free(org);
+	free(domain);
+	return ret;
+}
+
+static char *my_uri(const struct repl_join *j, const struct config *cfg)
+{
+	if (j->my_uri != NULL)
+		return xstrdup(j->my_uri);
+	if (is_loopback_uri(j->uri))
+		return xasprintf("ldap://127.0.0.1:%u/", cfg->ports[PORT_LDAP]);
+	return xasprintf("ldap://%s:%u/", cfg->hostname, cfg->ports[PORT_LDAP]);
+}
+
+static void add_mod(LDAPMod **mods, size_t *n, LDAPMod *store, char ***vals, const char *type, const char *v1,
+		    const char *v2)
+{
+	size_t k = *n;
+	vals[k] = xcalloc(3, sizeof(char *));
+	vals[k][0] = xstrdup(v1);
+	vals[k][1] = v2 != NULL ? xstrdup(v2) : NULL;
+	store[k] = (LDAPMod){ .mod_op = LDAP_MOD_ADD, .mod_type = (char *)type, .mod_values = vals[k] };
+	mods[k] = &store[k];
+	mods[k + 1] = NULL;
+	*n = k + 1;
+}
+
+/* Adds this server's entry on the remote with server ID sid. */
+static int add_own_entry(LDAP *ld, const struct config *cfg, unsigned sid, const char *uri, struct buf *error_r)
+{
+	static const char *const port_attrs[PORT_COUNT] = { "ixLdapPort", "ixSmtpPort", "ixSubmissionPort",
+							    "ixImapPort", "ixImapsPort", "ixPop3Port",
+							    "ixPop3sPort", "ixMetricsPort" };
+	enum { MAXM = 8 + PORT_COUNT };
+	LDAPMod store[MAXM], *mods[MAXM + 1];
+	char **vals[MAXM] = { 0 };
+	size_t n = 0;
+	char sidtext[16], ports[PORT_COUNT][16];
+	snprintf(sidtext, sizeof(sidtext), "%u", sid);
+	add_mod(mods, &n, store, vals, "objectClass", "ixServer", "ixReplicaServer");
+	add_mod(mods, &n, store, vals, "cn", cfg->hostname, NULL);
+	add_mod(mods, &n, store, vals, "ixHostName", cfg->hostname, NULL);
+	vals[n] = xcalloc(4, sizeof(char *));
+	vals[n][0] = xstrdup("directory");
+	vals[n][1] = xstrdup("mailbox");
+	vals[n][2] = xstrdup("transport");
+	store[n] = (LDAPMod){ .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"ixServerRole", .mod_values = vals[n] };
+	mods[n] = &store[n];
+	n++;
+	for (int p = 0; p < PORT_COUNT; p++) {
+		snprintf(ports[p], sizeof(ports[p]), "%u", cfg->ports[p]);
+		add_mod(mods, &n, store, vals, port_attrs[p], ports[p], NULL);
+	}
+	add_mod(mods, &n, store, vals, "ixServerId", sidtext, NULL);
+	add_mod(mods, &n, store, vals, "ixLdapUri", uri, NULL);
+	int rc = ldap_add_ext_s(ld, cfg->server_dn, mods, NULL, NULL);
+	int ret = IX_OK;
+	if (rc != LDAP_SUCCESS) {
+		buf_printf(error_r, "cannot add this server's entry %s: %s", cfg->server_dn, ldap_err2string(rc));
+		ret = ldapu_err(rc);
+	}
+	for (size_t i = 0; i < n; i++) {
+		char ***v = &vals[i];
+		free_strings(v);
+	}
+	return ret;
+}
+
+static int count_sid(LDAP *ld, const char *suffix, unsigned sid, int *count_r, struct buf *error_r)
+{
+	char *base = xasprintf("ou=Servers,ou=Configuration,%s", suffix);
+	char *filter = xasprintf("(ixServerId=%u)", sid);
+	static const char *const attrs[] = { "1.1", NULL };
+	LDAPMessage *res;
+	int ret = search(ld, base, LDAP_SCOPE_ONELEVEL, filter, attrs, &res, error_r);
+	if (ret == IX_OK) {
+		*count_r = ldap_count_entries(ld, res);
+		ldap_msgfree(res);
+	}
+	free(base);
+	free(filter);
+	return ret;
+}
+
+static void say(const struct repl_join *j, const char *fmt, ...) IX_PRINTF(2, 3);
+static void say(const struct repl_join *j, const char *fmt, ...)
+{
+	if (j->quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+}
+
+int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct buf *error_r)
+{
+	LDAP *remote = NULL, *local = NULL;
+	struct repl_server *servers = NULL;
+	size_t count = 0;
+	char *uri = my_uri(j, cfg);
+	char **remote_csns = NULL, **local_csns = NULL;
+	struct live_config live = { 0 };
+	pid_t pid = -1;
+	int added = 0, log_fd = -1;
+	int ret = repl_connect(j->uri, cfg->admin_dn, j->password, &remote, error_r);
+	if (ret != IX_OK)
+		goto out;
+	if ((ret = repl_servers_read(remote, cfg->suffix, &servers, &count, error_r)) != IX_OK)
+		goto out;
+	unsigned max = 0;
+	size_t unnumbered = 0, origin = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (servers[i].sid > max)
+			max = servers[i].sid;
+		if (servers[i].sid == 0) {
+			unnumbered++;
+			origin = i;
+		}
+	}
+	/* the first server of an organisation was made by a plain init: it gets the next ID, the URI we reached it
+	 * by, and the password, which its attendant moves into its own cn=config (it has no other way to learn it) */
+	int number_origin = unnumbered == 1 && max == 0;
+	if (unnumbered > 0 && !number_origin)
+		log_warn("join: %zu servers have no replication identity and are left out", unnumbered);
+	unsigned my_sid = max + (number_origin ? 2 : 1);
+	for (int attempt = 0;; attempt++) {
+		if (my_sid > REPL_MAX_SERVER_ID) {
+			buf_printf(error_r, "the organisation has no free server ID left (at most %d)", REPL_MAX_SERVER_ID);
+			ret = IX_ELIMIT;
+			goto out;
+		}
+		if ((ret = add_own_entry(remote, cfg, my_sid, uri, error_r)) != IX_OK)
+			goto out;
+		added = 1;
+		int n = 0;
+		if ((ret = count_sid(remote, cfg->suffix, my_sid, &n, error_r)) != IX_OK)
+			goto out;
+		if (n == 1)
+			break;
+		/* another join took the same ID at the same time: step aside and take the next one */
+		ldap_delete_ext_s(remote, cfg->server_dn, NULL, NULL);
+		added = 0;
+		if (attempt + 1 >= REPL_ID_ATTEMPTS) {
+			buf_append_str(error_r, "could not allocate a server ID: other joins keep taking them");
+			ret = IX_EAGAIN;
+			goto out;
+		}
+		my_sid += 1 + (unsigned)(getpid() % 3);
+	}
+	say(j, "  this server: %s, server ID %u, reached at %s\n", cfg->hostname, my_sid, uri);
+	if (number_origin) {
+		struct repl_server *o = &servers[origin];
+		char sidtext[16];
+		snprintf(sidtext, sizeof(sidtext), "%u", max + 1);
+		char *oc[] = { (char *)"ixReplicaServer", NULL }, *sv[] = { sidtext, NULL },
+		     *uv[] = { (char *)j->uri, NULL }, *hv[] = { (char *)j->password, NULL };
+		LDAPMod m1 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"objectClass", .mod_values = oc };
+		LDAPMod m2 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"ixServerId", .mod_values = sv };
+		LDAPMod m3 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"ixLdapUri", .mod_values = uv };
+		LDAPMod m4 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"ixReplicationHandover", .mod_values = hv };
+		LDAPMod *mods[] = { &m1, &m2, &m3, &m4, NULL };
+		if ((ret = modify(remote, o->dn, mods, error_r)) != IX_OK)
+			goto out;
+		o->sid = max + 1;
+		free(o->uri);
+		o->uri = xstrdup(j->uri);
+		say(j, "  first server: %s gets server ID %u, reached at %s\n", o->name, o->sid, o->uri);
+	}
+	/* what the remote holds now, our own entry included: join returns once all of it is here */
+	if ((ret = read_csns(remote, cfg->suffix, &remote_csns, error_r)) != IX_OK)
+		goto out;
+
+	char *logpath = config_path(cfg, "log/slapd.log");
+	log_fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	free(logpath);
+	pid = slapd_spawn(cfg, log_fd, -1, error_r);
+	if (pid < 0) {
+		ret = IX_EIO;
+		goto out;
+	}
+	int status = 0;
+	if ((ret = slapd_wait_ready(cfg, pid, SLAPD_READY_TIMEOUT_MS, &status, error_r)) != IX_OK) {
+		pid = -1;
+		goto out;
+	}
+	char *ldapi = config_ldapi_uri(cfg);
+	ret = ldapu_connect_external(ldapi, &local, error_r);
+	free(ldapi);
+	if (ret != IX_OK)
+		goto out;
+	if ((ret = live_config_read(local, cfg->suffix, &live, error_r)) != IX_OK)
+		goto out;
+	int changed = 0;
+	ret = apply_config(local, &live, my_sid, cfg->server_dn, servers, count, cfg->admin_dn, j->password,
+			   cfg->suffix, &changed, error_r);
+	if (ret != IX_OK)
+		goto out;
+	say(j, "  replicating from every other server; waiting for the directory contents\n");
+	unsigned timeout = j->timeout_ms != 0 ? j->timeout_ms : REPL_JOIN_TIMEOUT_MS;
+	unsigned long long start = now_usec(), deadline = start + (unsigned long long)timeout * 1000;
+	for (;;) {
+		struct buf err = BUF_INIT;
+		free_strings(&local_csns);
+		int r = read_csns(local, cfg->suffix, &local_csns, &err);
+		buf_free(&err);
+		if (r == IX_OK && remote_csns[0] != NULL && csns_cover(local_csns, remote_csns))
+			break;
+		if (now_usec() > deadline) {
+			buf_printf(error_r, "the directory contents did not arrive within %u s (see %s/log/slapd.log)",
+				   timeout / 1000, cfg->data_dir);
+			ret = IX_EUNAVAIL;
+			goto out;
+		}
+		struct timespec ts = { 0, REPL_POLL_MS * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	say(j, "  directory contents arrived in %.1f s\n", (double)(now_usec() - start) / 1e6);
+	ret = IX_OK;
+out:
+	if (local != NULL)
+		ldap_unbind_ext_s(local, NULL, NULL);
+	if (pid > 0)
+		slapd_stop(pid, SLAPD_STOP_TIMEOUT_MS);
+	if (log_fd >= 0)
+		close(log_fd);
+	if (ret != IX_OK && added && remote != NULL)
+		ldap_delete_ext_s(remote, cfg->server_dn, NULL, NULL);
+	if (remote != NULL)
+		ldap_unbind_ext_s(remote, NULL, NULL);
+	free_strings(&remote_csns);
+	free_strings(&local_csns);
+	live_config_free(&live);
+	repl_servers_free(&servers, count);
+	free(uri);
+	return ret;
+}
+
+/* ---- status ---- */
+
+static void print_csns(struct buf *out, char **csns)
+{
+	if (csns == NULL || csns[0] == NULL) {
+		buf_append_str(out, "      contextCSN: none\n");
+		return;
+	}
+	for (char **c = csns; *c != NULL; c++)
+		buf_printf(out, "      contextCSN: %s\n", *c);
+}
+
+/* Compares two contextCSN sets per server ID: "in step", or what differs. */
+static void compare_csns(struct buf *out, char **here, char **there)
+{
+	int same = 1;
+	struct buf d = BUF_INIT;
+	for (char **t = there; *t != NULL; t++) {
+		const char *h = NULL;
+		for (char **p = here; *p != NULL; p++) {
+			if (csn_sid(*p) == csn_sid(*t))
+				h = *p;
+		}
+		int cmp = h == NULL ? -1 : strcmp(h, *t);
+		if (cmp != 0) {
+			same = 0;
+			buf_printf(&d, "%s changes of server ID %ld", cmp < 0 ? "behind on" : "ahead on", csn_sid(*t));
+			buf_append_str(&d, "; ");
+		}
+	}
+	for (char **p = here; *p != NULL; p++) {
+		int found = 0;
+		for (char **t = there; *t != NULL && !found; t++)
+			found = csn_sid(*p) == csn_sid(*t);
+		if (!found) {
+			same = 0;
+			buf_printf(&d, "it lacks the changes of server ID %ld; ", csn_sid(*p));
+		}
+	}
+	if (same)
+		buf_append_str(out, "in step\n");
+	else {
+		d.len -= 2;
+		d.data[d.len] = '\0';
+		buf_printf(out, "differs: this server is %s\n", buf_cstr(&d));
+	}
+	buf_free(&d);
+}
+
+int repl_status(const struct config *cfg, struct buf *out, struct buf *error_r)
+{
+	char *uri = config_ldapi_uri(cfg);
+	LDAP *ld;
+	int ret = ldapu_connect_external(uri, &ld, error_r);
+	free(uri);
+	if (ret != IX_OK)
+		return ret;
+	struct repl_server *servers = NULL;
+	size_t count = 0;
+	struct live_config live = { 0 };
+	char **here = NULL;
+	char *password = NULL;
+	if ((ret = repl_servers_read(ld, cfg->suffix, &servers, &count, error_r)) != IX_OK)
+		goto out;
+	if ((ret = live_config_read(ld, cfg->suffix, &live, error_r)) != IX_OK)
+		goto out;
+	if ((ret = read_csns(ld, cfg->suffix, &here, error_r)) != IX_OK)
+		goto out;
+	password = live_config_password(&live);
+	buf_printf(out, "Replication of %s seen from %s (server ID %s, multi-provider %s)\n", cfg->suffix,
+		   cfg->hostname != NULL ? cfg->hostname : "this server",
+		   live.server_ids != NULL && live.server_ids[0] != NULL ? live.server_ids[0] : "none",
+		   live.multiprovider != NULL ? live.multiprovider : "FALSE");
+	for (size_t i = 0; i < count; i++) {
+		const struct repl_server *s = &servers[i];
+		int me = same_dn(s->dn, cfg->server_dn);
+		buf_printf(out, "  %s  id %u  %s%s\n", s->name, s->sid, s->uri != NULL ? s->uri : "(no URI)",
+			   me ? "  (this server)" : "");
+		if (me) {
+			print_csns(out, here);
+			continue;
+		}
+		int consumer = 0;
+		for (char **v = live.syncrepl; v != NULL && *v != NULL && !consumer; v++) {
+			char *p = repl_syncrepl_provider(*v);
+			consumer = p != NULL && s->uri != NULL && strcmp(p, s->uri) == 0;
+			free(p);
+		}
+		buf_printf(out, "    replicating from it: %s\n", consumer ? "yes" : "no");
+		if (s->uri == NULL || password == NULL) {
+			buf_append_str(out, "    state: unknown (no URI or no replication password here)\n");
+			continue;
+		}
+		LDAP *peer;
+		struct buf err = BUF_INIT;
+		char **there = NULL;
+		if (ldapu_connect_simple(s->uri, cfg->admin_dn, password, &peer, &err) != IX_OK) {
+			buf_printf(out, "    state: unreachable (%s)\n", buf_cstr(&err));
+		} else {
+			if (read_csns(peer, cfg->suffix, &there, &err) == IX_OK) {
+				print_csns(out, there);
+				buf_append_str(out, "    state: ");
+				compare_csns(out, here, there);
+			} else {
+				buf_printf(out, "    state: unknown (%s)\n", buf_cstr(&err));
+			}
+			ldap_unbind_ext_s(peer, NULL, NULL);
+		}
+		free_strings(&there);
+		buf_free(&err);
+	}
+out:
+	if (password != NULL) {
+		explicit_bzero(password, strlen(password));
+		free(password);
+	}
+	free_strings(&here);
+	live_config_free(&live);
+	repl_servers_free(&servers, count);
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return ret;
+}

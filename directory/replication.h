@@ -1,0 +1,100 @@
+/* replication.h - one organisation, many servers: joining a server to an existing organisation and keeping its
+ * slapd's multi-provider replication (olcServerID, olcSyncrepl) in step with the ixServer entries of the directory. */
+#ifndef IX_REPLICATION_H
+#define IX_REPLICATION_H
+
+#include "buf.h"
+#include "config.h"
+
+/* slapd's server IDs run from 1 to 4095; rid= of a consumer has three decimal digits (1-999), and we use the
+ * provider's server ID as the rid, so an organisation holds at most 999 replicating servers. */
+#define REPL_MAX_SERVER_ID 999
+#define REPL_MAX_SERVERS 256
+/* Longest LDAP URI and replication password we store in the directory or in cn=config. */
+#define REPL_MAX_URI 1024
+#define REPL_MAX_PASSWORD 1024
+/* How long join waits for the directory contents to arrive, by default. */
+#define REPL_JOIN_TIMEOUT_MS 120000
+/* Seconds a consumer waits before reconnecting to a provider that went away (slapd retry="N +"). */
+#define REPL_RETRY_S 1
+
+/* A server of the organisation as replication sees it. sid is 0 when the server has no ixServerId yet. */
+struct repl_server {
+	char *dn, *name, *uri; /* uri is ixLdapUri, NULL when absent */
+	unsigned sid;
+	char *handover; /* ixReplicationHandover, NULL when absent */
+};
+
+/* What `interchange init --join` asks for. uri: an existing server's LDAP URI; password: the organisation's
+ * administrator password; hostname: this server's name (NULL: the machine's, under the organisation's domain);
+ * my_uri: where the others will reach this server's directory (NULL: ldap://127.0.0.1:PORT when uri names a
+ * loopback address, else ldap://HOSTNAME:PORT); user: the service user when run as root (NULL: none);
+ * timeout_ms: how long to wait for the contents (0: REPL_JOIN_TIMEOUT_MS). */
+struct repl_join {
+	const char *uri, *password, *hostname, *my_uri, *user, *data_dir;
+	unsigned ports[PORT_COUNT];
+	unsigned timeout_ms;
+	int quiet; /* no progress lines on stdout */
+};
+
+/* Reads the organisation from the server at j->uri (suffix from the rootDSE, admin DN cn=admin,<suffix>, org
+ * name, accepted domain, servers), fills cfg_r with a new server's bootstrap configuration (the caller owns it:
+ * config_free), and checks that the name is free. Nothing is written. Returns IX_OK, IX_EAUTH (wrong password),
+ * IX_EUNAVAIL (no answer), IX_EEXIST (a server of that name exists) or IX_EINVAL, with a sentence in error_r. */
+int repl_join_prepare(const struct repl_join *j, struct config *cfg_r, struct buf *error_r);
+
+/* Second half of a join, once the data folder holds a configuration (slapd_create_config) and nothing in its
+ * database: allocates this server's ID (and one for any server that has none, the first server, leaving it the
+ * replication password as a one-shot ixReplicationHandover), adds this server's entry on the remote, starts the
+ * local slapd, configures olcServerID, olcSyncrepl to every other server and olcMultiProvider over ldapi, waits
+ * until the local copy holds everything the remote had (contextCSN per server ID) and stops slapd again.
+ * Must run as the user slapd runs as. On failure the remote server entry is removed again. Returns IX_OK or an
+ * ix_err code with error_r. */
+int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct buf *error_r);
+
+/* Lists the servers of the organisation through an open connection (any directory: ld is an LDAP *). The caller
+ * frees with repl_servers_free. Returns IX_OK or an ix_err code. */
+int repl_servers_read(void *ld, const char *suffix, struct repl_server **servers_r, size_t *count_r,
+		      struct buf *error_r);
+void repl_servers_free(struct repl_server **servers, size_t count);
+
+/* The olcSyncrepl value that replicates suffix from provider uri (rid = sid), binding as admin_dn with password.
+ * Returns a new string; NULL when uri or password hold characters slapd's quoting cannot carry (" or \). */
+char *repl_syncrepl_value(unsigned sid, const char *uri, const char *admin_dn, const char *password, const char *suffix);
+/* Finds credentials="..." in an olcSyncrepl value; returns a new string or NULL. */
+char *repl_syncrepl_credentials(const char *value);
+/* Finds provider=URI in an olcSyncrepl value; returns a new string or NULL. */
+char *repl_syncrepl_provider(const char *value);
+
+/* Brings the local slapd's cn=config in step with the directory (over ldapi, as the administrator): olcServerID
+ * from this server's ixServerId, one olcSyncrepl per other server with an ID and a URI, olcMultiProvider. A
+ * server without an ID is left alone (a single server needs nothing). Takes an ixReplicationHandover left for
+ * this server into cn=config and deletes it. Sets *changed_r (may be NULL) when cn=config was changed. Returns
+ * IX_OK, IX_EUNAVAIL (slapd not answering) or another ix_err code with error_r. */
+int repl_sync_config(const struct config *cfg, int *changed_r, struct buf *error_r);
+
+/* Lets the administrator over ldapi (SASL EXTERNAL, which olcAuthzRegexp maps to the admin DN) manage cn=config,
+ * and nobody else: the generated configuration grants it to the peercred DN, which the mapping replaces, so
+ * without this no one can change cn=config at runtime. Adds the olcAccess rule offline with slapmodify -n0 when it
+ * is missing (slapd must be stopped; run as the user slapd runs as, or chown afterwards). Returns IX_OK (also when
+ * nothing was needed) or IX_EIO with slapmodify's message in error_r. */
+#define SLAPMODIFY_BIN "/usr/sbin/slapmodify"
+int repl_prepare_config(const struct config *cfg, struct buf *error_r);
+
+/* For the attendant. repl_note_change is called from the replica's change hook (any thread): returns 1 when dn is
+ * a server entry (so replication may need to follow), remembering that. repl_attendant_sync runs on the
+ * attendant's loop: with force, or after a noted change, it calls repl_sync_config and logs the outcome. */
+int repl_note_change(const struct config *cfg, const char *dn);
+void repl_attendant_sync(const struct config *cfg, int force);
+
+/* Replication state for `interchange replication`: every server, its ID and URI, whether this server
+ * replicates from it, and the contextCSN per server ID here and there, with "in step" or what differs.
+ * Appends text to out. Returns IX_OK or an ix_err code with error_r. */
+int repl_status(const struct config *cfg, struct buf *out, struct buf *error_r);
+
+/* Command-line entry points, defined in attendant/cmd_join.c (the attendant's cli.h belongs to the command
+ * table's owner): `interchange init --join ...` (argv as given to init) and `interchange replication`. */
+int join_init(const char *data_dir, int argc, char **argv);
+int cmd_replication(const char *data_dir, int argc, char **argv);
+
+#endif

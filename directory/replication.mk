@@ -1,0 +1,17 @@
+# directory/replication.mk - one organisation, many servers: join and multi-provider replication kept in step with
+# the directory (directory/replication.c), its unit test, and the multi-server end-to-end test.
+# attendant/cmd_join.c (init --join, the replication command) sits in the library too, so the interchange command
+# needs only $$(REPLICATION_LIB) on its link line, before $$(DIRECTORY_LIB) (it uses slapd.c and ldap_util.c).
+REPLICATION_SRCS := directory/replication.c attendant/cmd_join.c
+REPLICATION_LIB := $(BUILD)/libreplication.a
+
+$(REPLICATION_LIB): $(call objs,$(REPLICATION_SRCS))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+UNIT_TESTS += $(BUILD)/tests/unit/test_replication
+$(BUILD)/tests/unit/test_replication: $(call objs,tests/unit/test_replication.c tests/unit/test.c) $(REPLICATION_LIB) \
+		$(DIRECTORY_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DIRECTORY_LDLIBS)
+
+# E2E_TESTS += tests/e2e/test_multiserver.py: registered once the attendant hooks (attendant/attendant.c) are in

@@ -1,0 +1,48 @@
+/* test_replication.c - unit tests of the pure parts of directory/replication.c: the olcSyncrepl values it writes
+ * and the fields it reads back from slapd's canonical form. */
+#include "replication.h"
+#include "test.h"
+
+#include <stdlib.h>
+
+static void test_value_roundtrip(void)
+{
+	char *v = repl_syncrepl_value(7, "ldap://127.0.0.1:3389/", "cn=admin,dc=example,dc=com", "pw with space",
+				      "dc=example,dc=com");
+	test_assert(v != NULL);
+	test_assert(strncmp(v, "rid=007 ", 8) == 0);
+	char *c = repl_syncrepl_credentials(v), *p = repl_syncrepl_provider(v);
+	test_assert(c != NULL && p != NULL);
+	test_assert_str(c, "pw with space");
+	test_assert_str(p, "ldap://127.0.0.1:3389/");
+	free(c);
+	free(p);
+	free(v);
+}
+
+static void test_value_refuses_quotes(void)
+{
+	test_assert(repl_syncrepl_value(1, "ldap://h/", "cn=admin,dc=x", "a\"b", "dc=x") == NULL);
+	test_assert(repl_syncrepl_value(1, "ldap://h/", "cn=admin,dc=x", "a\\b", "dc=x") == NULL);
+	test_assert(repl_syncrepl_value(1, "ldap://h/ x", "cn=admin,dc=x", "ab", "dc=x") == NULL);
+}
+
+static void test_canonical_form(void)
+{
+	/* as slapd hands olcSyncrepl back: an ordering prefix and every option spelled out */
+	const char *live = "{0}rid=002 provider=ldap://127.0.0.1:40001/ bindmethod=simple timeout=5 "
+			   "network-timeout=5 binddn=\"cn=admin,dc=example,dc=com\" credentials=\"s3cret\" "
+			   "keepalive=0:0:0 starttls=no filter=\"(objectclass=*)\" searchbase=\"dc=example,dc=com\"";
+	char *c = repl_syncrepl_credentials(live), *p = repl_syncrepl_provider(live);
+	test_assert(c != NULL && p != NULL);
+	test_assert_str(c, "s3cret");
+	test_assert_str(p, "ldap://127.0.0.1:40001/");
+	free(c);
+	free(p);
+	test_assert(repl_syncrepl_credentials("{0}rid=001 provider=ldap://x/") == NULL);
+	/* a key inside another value does not count */
+	test_assert(repl_syncrepl_provider("{0}rid=001 xprovider=ldap://x/") == NULL);
+}
+
+TEST_MAIN("replication", TEST_CASE(test_value_roundtrip), TEST_CASE(test_value_refuses_quotes),
+	  TEST_CASE(test_canonical_form))
