@@ -71,6 +71,7 @@ struct mta {
 	size_t nconns;
 	struct dest_count *dests;
 	size_t ndests;
+	struct evloop_async *settings_async; /* the replica saw our server entry change */
 };
 
 /* ---- outbound connections ---- */
@@ -659,6 +660,19 @@ static void settings_tick(struct evloop *loop, struct evloop_timer *t, void *ctx
 	m->set = s; /* whole-struct copy; workers read single words (benign) */
 }
 
+static void on_dir_change(void *ctx, enum dir_change_kind kind, enum dir_type type, const char *dn)
+{
+	struct mta *m = ctx;
+	(void)kind;
+	if (type == 0 && dn != NULL && strcasecmp(dn, m->d.cfg.server_dn) == 0)
+		evloop_async_send(m->settings_async);
+}
+
+static void on_settings_changed(struct evloop *loop, void *ctx)
+{
+	settings_tick(loop, NULL, ctx);
+}
+
 static void on_stop(struct daemon *d, void *ctx)
 {
 	(void)ctx;
@@ -689,11 +703,16 @@ int mta_main(int argc, char **argv)
 	else
 		log_warn("inotify unavailable (%s): the queue is scanned every %d ms", strerror(errno), MTA_SCAN_MS);
 	evloop_timer_start(m->d.loop, &m->scan_timer, 0, MTA_SCAN_MS, scan_tick, m);
-	evloop_timer_start(m->d.loop, &m->settings_timer, 3000, 3000, settings_tick, m);
+	evloop_timer_start(m->d.loop, &m->settings_timer, MTA_SETTINGS_MS, MTA_SETTINGS_MS, settings_tick, m);
+	if (evloop_async_create(m->d.loop, on_settings_changed, m, &m->settings_async, &err) != 0)
+		fatal("%s", buf_cstr(&err));
+	dir_set_change_hook(m->d.dir, on_dir_change, m);
 	daemon_on_stop(&m->d, on_stop, m);
 	daemon_run(&m->d);
 
 	evloop_timer_stop(m->d.loop, &m->scan_timer);
+	dir_set_change_hook(m->d.dir, NULL, NULL);
+	evloop_async_destroy(&m->settings_async);
 	evloop_timer_stop(m->d.loop, &m->settings_timer);
 	evloop_timer_stop(m->d.loop, &m->kick_timer);
 	pthread_mutex_lock(&m->lock);

@@ -83,6 +83,8 @@ void mta_settings_read(const struct config *cfg, struct settings *s_r);
 #define MTA_SCAN_MS 1000
 /* A flush request: `interchange queue flush` creates this file in the queue folder. */
 #define MTA_FLUSH_FILE ".flush"
+/* Settings are read again on a change of the server entry, and at least this often (milliseconds). */
+#define MTA_SETTINGS_MS 30000
 /* Most MX hosts tried for a domain. */
 #define MTA_MX_MAX 16
 

@@ -72,6 +72,7 @@ struct smtpd {
 	struct job *todo, *todo_tail, *done;
 	bool quit;
 	struct evloop_async *async;
+	struct evloop_async *settings_async; /* the replica saw our server entry change */
 };
 
 static const struct smtp_backend backend;
@@ -112,6 +113,20 @@ static void settings_tick(struct evloop *loop, struct evloop_timer *t, void *ctx
 		log_info("server settings changed: new sessions use them");
 	sd->set = s;
 	apply_settings(sd);
+}
+
+/* Replica thread: our server entry changed, so its settings may have. */
+static void on_dir_change(void *ctx, enum dir_change_kind kind, enum dir_type type, const char *dn)
+{
+	struct smtpd *sd = ctx;
+	(void)kind;
+	if (type == 0 && dn != NULL && strcasecmp(dn, sd->d.cfg.server_dn) == 0)
+		evloop_async_send(sd->settings_async);
+}
+
+static void on_settings_changed(struct evloop *loop, void *ctx)
+{
+	settings_tick(loop, NULL, ctx);
 }
 
 /* ---- per-client connection counts ---- */
@@ -624,6 +639,9 @@ int smtpd_main(int argc, char **argv)
 	mta_settings_read(&sd->d.cfg, &sd->set);
 	apply_settings(sd);
 	evloop_timer_start(sd->d.loop, &sd->settings_timer, SMTPD_SETTINGS_MS, SMTPD_SETTINGS_MS, settings_tick, sd);
+	if (evloop_async_create(sd->d.loop, on_settings_changed, sd, &sd->settings_async, &err) != 0)
+		fatal("%s", buf_cstr(&err));
+	dir_set_change_hook(sd->d.dir, on_dir_change, sd);
 	pthread_mutex_init(&sd->lock, NULL);
 	pthread_cond_init(&sd->cond, NULL);
 	if (evloop_async_create(sd->d.loop, on_done, sd, &sd->async, &err) != 0)
@@ -651,7 +669,9 @@ int smtpd_main(int argc, char **argv)
 	listener_destroy(&sd->l_smtp);
 	listener_destroy(&sd->l_sub);
 	listener_destroy(&sd->l_subs);
+	dir_set_change_hook(sd->d.dir, NULL, NULL);
 	evloop_timer_stop(sd->d.loop, &sd->settings_timer);
+	evloop_async_destroy(&sd->settings_async);
 	evloop_async_destroy(&sd->async);
 	free(sd->clients);
 	free(sd->auth_fail);
