@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,7 @@ struct service {
 	struct attendant *a;
 	int prog_fd;         /* the program, opened before privileges were dropped (its folder may be closed to us) */
 	int attendant_pipe;  /* write end: closed when the attendant dies, so the service stops too */
+	int ready_pipe;      /* read end: the service writes a byte when it listens (closed after) */
 	pid_t pid;
 	enum svc_state state;
 	time_t started;      /* wall clock of the last start */
@@ -140,9 +142,15 @@ static int start_slapd(struct attendant *a, struct buf *error_r)
 
 static int start_service(struct attendant *a, struct service *s, struct buf *error_r)
 {
-	int p[2];
+	int p[2], r[2];
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		buf_printf(error_r, "pipe: %s", strerror(errno));
+		return IX_EIO;
+	}
+	if (pipe2(r, O_CLOEXEC) < 0) {
+		buf_printf(error_r, "pipe: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
 		return IX_EIO;
 	}
 	const char *program = s->program;
@@ -153,6 +161,8 @@ static int start_service(struct attendant *a, struct service *s, struct buf *err
 		buf_printf(error_r, "fork: %s", strerror(errno));
 		close(p[0]);
 		close(p[1]);
+		close(r[0]);
+		close(r[1]);
 		free(logpath);
 		return IX_EIO;
 	}
@@ -166,9 +176,12 @@ static int start_service(struct attendant *a, struct service *s, struct buf *err
 			dup2(fd, 2);
 		}
 		fcntl(p[0], F_SETFD, 0);
+		fcntl(r[1], F_SETFD, 0);
 		char num[16];
 		snprintf(num, sizeof(num), "%d", p[0]);
 		setenv("IX_ATTENDANT_FD", num, 1);
+		snprintf(num, sizeof(num), "%d", r[1]);
+		setenv("IX_READY_FD", num, 1);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
@@ -178,7 +191,9 @@ static int start_service(struct attendant *a, struct service *s, struct buf *err
 		_exit(127);
 	}
 	close(p[0]);
+	close(r[1]);
 	free(logpath);
+	s->ready_pipe = r[0];
 	s->attendant_pipe = p[1];
 	s->pid = pid;
 	s->state = SVC_RUNNING;
@@ -201,6 +216,9 @@ static void restart_due(struct evloop *loop, struct evloop_timer *timer, void *c
 		if (start_service(a, s, &err) != IX_OK) {
 			log_error("%s did not restart: %s", s->name, buf_cstr(&err));
 			s->state = SVC_FAILED;
+		} else {
+			close(s->ready_pipe); /* nobody waits on a restart */
+			s->ready_pipe = -1;
 		}
 		buf_free(&err);
 		return;
@@ -524,6 +542,34 @@ static int take_lock(const struct config *cfg, const char *rel, int *fd_r, struc
 	return IX_OK;
 }
 
+/* Waits (bounded) until every service started says it is ready, so `start` returns when the system answers.
+ * A service that dies or stays silent is left to supervision (restart with backoff, then failed). */
+static void wait_services_ready(struct attendant *a)
+{
+	unsigned long long deadline = now_usec() + ATTENDANT_READY_TIMEOUT_MS * 1000ULL;
+	for (size_t i = 0; i < a->nservices; i++) {
+		struct service *s = &a->services[i];
+		if (s->ready_pipe < 0)
+			continue;
+		for (;;) {
+			long long left = (long long)(deadline - now_usec()) / 1000;
+			struct pollfd pfd = { s->ready_pipe, POLLIN, 0 };
+			int n = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+			if (n < 0 && errno == EINTR)
+				continue;
+			char c;
+			if (n > 0 && read(s->ready_pipe, &c, 1) == 1)
+				log_info("%s is ready", s->name);
+			else
+				log_warn("%s did not say it was ready (it may have failed to start; see log/%s.log)", s->name,
+					 s->name);
+			break;
+		}
+		close(s->ready_pipe);
+		s->ready_pipe = -1;
+	}
+}
+
 /* Stops the services in reverse order: SIGTERM (they close sessions politely), then SIGKILL after a grace. */
 static void stop_services(struct attendant *a)
 {
@@ -609,6 +655,7 @@ int attendant_run(struct config *cfg, int ready_fd)
 		svc->prog_fd = fd;
 		svc->a = &a;
 		svc->attendant_pipe = -1;
+		svc->ready_pipe = -1;
 		svc->backoff_ms = ATTENDANT_BACKOFF_FIRST_MS;
 		svc->window_start = time(NULL);
 	}
@@ -665,6 +712,7 @@ int attendant_run(struct config *cfg, int ready_fd)
 		if (start_service(&a, &a.services[i], &err) != IX_OK)
 			goto out_stop;
 	}
+	wait_services_ready(&a);
 	if (open_control(&a, &err) != IX_OK)
 		goto out_stop;
 	/* the replica tells us of new recipients within milliseconds; the slow sweep catches anything missed */

@@ -12,6 +12,8 @@
 /* A service that dies this many times within the window is marked failed and left stopped. */
 #define ATTENDANT_MAX_CRASHES 5
 #define ATTENDANT_CRASH_WINDOW_S 120
+/* How long start waits for the services to say they listen. */
+#define ATTENDANT_READY_TIMEOUT_MS 20000
 /* How long the services get to close their sessions at stop before SIGKILL. */
 #define ATTENDANT_STOP_GRACE_MS 10000
 /* How often the address generator sweeps for recipients without a primary address, behind the replica's

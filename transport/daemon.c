@@ -88,6 +88,13 @@ void daemon_setup(struct daemon *d, const char *name, unsigned flags, int argc, 
 	fcntl(d->attendant_fd, F_SETFD, FD_CLOEXEC);
 	fcntl(d->attendant_fd, F_SETFL, fcntl(d->attendant_fd, F_GETFL) | O_NONBLOCK);
 	unsetenv(DAEMON_ATTENDANT_FD_ENV);
+	d->ready_fd = -1;
+	const char *rfd = getenv(DAEMON_READY_FD_ENV);
+	if (rfd != NULL && parse_uint(rfd, 1 << 20, &fdnum) == 0 && fcntl((int)fdnum, F_GETFD) >= 0) {
+		d->ready_fd = (int)fdnum;
+		fcntl(d->ready_fd, F_SETFD, FD_CLOEXEC);
+	}
+	unsetenv(DAEMON_READY_FD_ENV);
 
 	struct buf err = BUF_INIT;
 	if (config_load(data_dir, &d->cfg, &err) != IX_OK)
@@ -149,6 +156,11 @@ struct listener *daemon_listen(struct daemon *d, enum config_port port, unsigned
 
 void daemon_run(struct daemon *d)
 {
+	if (d->ready_fd >= 0) {
+		(void)write_full(d->ready_fd, "1", 1);
+		close(d->ready_fd);
+		d->ready_fd = -1;
+	}
 	log_info("running (pid %ld)", (long)getpid());
 	evloop_run(d->loop);
 }

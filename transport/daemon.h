@@ -20,6 +20,9 @@
 /* Environment variable through which the attendant hands over the read end of a pipe; EOF on it means the
  * attendant is gone and the daemon must stop. */
 #define DAEMON_ATTENDANT_FD_ENV "IX_ATTENDANT_FD"
+/* And the write end of a pipe on which the daemon says it is ready (listening) when daemon_run starts, so that
+ * `interchange start` returns only once every service answers. */
+#define DAEMON_READY_FD_ENV "IX_READY_FD"
 
 struct daemon;
 /* Called once when the daemon is asked to stop: refuse new work, close sessions politely, then call
@@ -38,6 +41,7 @@ struct daemon {
 	daemon_stop_fn *stop_fn;
 	void *stop_ctx;
 	int attendant_fd;
+	int ready_fd;
 	struct evloop_timer grace_timer;
 };
 
@@ -51,7 +55,7 @@ void daemon_on_stop(struct daemon *d, daemon_stop_fn *fn, void *ctx);
 /* Listens on the configured address at the port cfg.ports[port]; exits with a clear message on failure. */
 struct listener *daemon_listen(struct daemon *d, enum config_port port, unsigned max_conns, listener_accept_fn *fn,
 			       void *ctx);
-/* Runs the loop until the daemon has stopped. */
+/* Tells the attendant the daemon is ready (listening), then runs the loop until the daemon has stopped. */
 void daemon_run(struct daemon *d);
 /* Ends the loop: the stop function calls this when its sessions are closed. */
 void daemon_stopped(struct daemon *d);

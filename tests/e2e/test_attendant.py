@@ -129,9 +129,39 @@ def backup_and_restore_round_trip():
     assert wait_for(ready, 5.0)
     tmp = tempfile.mkdtemp(prefix="ixb-", dir="/tmp")
     os.chmod(tmp, 0o755)
+    import imaplib
+    import smtplib
+    import threading
+    have_mail = os.path.exists(os.path.join(os.path.dirname(INTERCHANGE), "ix-smtpd"))
+
+    def send(subject):
+        with smtplib.SMTP("127.0.0.1", s.ports["smtp"], timeout=10) as c:
+            c.sendmail("someone@other.org", ["amy.pond@example.com"],
+                       "From: someone@other.org\r\nTo: amy.pond@example.com\r\nSubject: %s\r\n\r\nhello\r\n" % subject)
+
+    before = ["before-%d" % i for i in range(5)] if have_mail else []
+    for subject in before:
+        send(subject)
+    during, stop_sending = [], threading.Event()
+
+    def keep_sending():
+        i = 0
+        while not stop_sending.is_set() and i < 200:
+            try:
+                send("during-%d" % i)
+                during.append("during-%d" % i)
+            except (OSError, smtplib.SMTPException):
+                pass
+            i += 1
+    sender = threading.Thread(target=keep_sending, daemon=True)
+    if have_mail:
+        sender.start()
     try:
         bk = os.path.join(tmp, "bk")
         r = s.cli("backup", bk)
+        stop_sending.set()
+        if have_mail:
+            sender.join(30)
         assert r.returncode == 0, r.stderr
         assert open(os.path.join(bk, "MANIFEST")).read().startswith("interchange-backup 1\n")
         r = s.cli("backup", bk)
@@ -151,6 +181,21 @@ def backup_and_restore_round_trip():
             assert r.returncode == 0, r.stderr
             r = run([INTERCHANGE, "--data", new, "store", "check"])
             assert r.returncode == 0, r.stdout + r.stderr
+            if have_mail:
+                # every message acknowledged before the backup began is in the restored mailbox, once
+                imap = imaplib.IMAP4("127.0.0.1", s.ports["imap"])
+                imap.login("amy", "pw-amy")
+                imap.select("INBOX")
+                typ, data = imap.search(None, "ALL")
+                ids = data[0].split()
+                subjects = []
+                for i in ids:
+                    typ, msg = imap.fetch(i, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+                    subjects.append(msg[0][1].decode().split(":", 1)[1].strip())
+                imap.logout()
+                for subject in before:
+                    assert subjects.count(subject) == 1, (subject, subjects)
+                assert len(set(subjects)) == len(subjects), subjects
         finally:
             run([INTERCHANGE, "--data", new, "stop"])
         # a damaged backup is refused before anything is written
@@ -172,6 +217,36 @@ def maintenance_runs_on_request():
     assert r.returncode == 0 and "Maintenance done" in r.stdout, r.stdout + r.stderr
     m = status()["maintenance"]
     assert m["last_check"] > 0 and m["check_problems"] == 0 and m["last_purge"] > 0, m
+
+
+@test
+def quota_warning_reaches_the_user():
+    import imaplib
+    import smtplib
+    from harness import INTERCHANGE
+    if not os.path.exists(os.path.join(os.path.dirname(INTERCHANGE), "ix-smtpd")):
+        return
+    s = system()
+    s.cli("user", "add", "tight", "--given", "Tight", "--surname", "Quota", "--password", "pw-tight", check=True)
+    s.cli("user", "quota", "tight", "--bytes", "4000", check=True)
+    def ready():
+        return "tight.quota@example.com (primary)" in s.cli("user", "show", "tight").stdout
+    assert wait_for(ready, 5.0)
+    body = "x" * 3700  # above 90% of the quota, under the quota
+    with smtplib.SMTP("127.0.0.1", s.ports["smtp"], timeout=10) as c:
+        c.sendmail("a@other.org", ["tight.quota@example.com"],
+                   "From: a@other.org\r\nSubject: big\r\n\r\n%s\r\n" % body)
+    r = s.cli("maintenance", "run", timeout=300)
+    assert r.returncode == 0 and "1 quota warnings sent" in r.stdout, r.stdout
+    imap = imaplib.IMAP4("127.0.0.1", s.ports["imap"])
+    imap.login("tight", "pw-tight")
+    imap.select("INBOX")
+    typ, data = imap.search(None, "SUBJECT", '"almost full"')
+    assert len(data[0].split()) == 1, data
+    imap.logout()
+    # once a day at most
+    r = s.cli("maintenance", "run", timeout=300)
+    assert "1 quota warnings sent" in r.stdout, r.stdout
 
 
 @test
