@@ -919,10 +919,10 @@ void imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd)
 			uids[nu++] = s->msgs[idx[i]].uid;
 	uint32_t dst_validity = 0;
 	if (ret == 0 && nu > 0) {
-		bool own = strcasecmp(guid, s->user.guid) == 0;
-		ret = store_copy(s->srv->cfg.store, s->sel_guid, s->sel_folder, uids, nu, guid, folder, move,
-				 own ? s->user.quota_bytes : 0, own ? s->user.quota_messages : 0, dst, &dst_validity,
-				 &err);
+		uint64_t qb = 0, qm = 0;
+		imap_mailbox_quota(s, guid, &qb, &qm);
+		ret = store_copy(s->srv->cfg.store, s->sel_guid, s->sel_folder, uids, nu, guid, folder, move, qb, qm,
+				 dst, &dst_validity, &err);
 	}
 	if (ret == IX_ENOTFOUND) {
 		buf_reset(&err);
@@ -1130,11 +1130,9 @@ void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
 	}
 	j->keywords = kw.len > 0 ? buf_steal(&kw) : NULL;
 	buf_free(&kw);
-	bool own = strcasecmp(guid, s->user.guid) == 0;
 	j->target.guid = guid;
 	j->target.folder = folder;
-	j->target.quota_bytes = own ? s->user.quota_bytes : 0;
-	j->target.quota_messages = own ? s->user.quota_messages : 0;
+	imap_mailbox_quota(s, guid, &j->target.quota_bytes, &j->target.quota_messages);
 	j->req.data = msg; /* held by the parser: it is not fed again before the job is done */
 	j->req.len = mlen;
 	j->req.internal_date = date;

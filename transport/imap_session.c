@@ -133,6 +133,18 @@ void imap_write_store_flags(struct buf *out, unsigned flags, const char *keyword
 	free(copy);
 }
 
+void imap_mailbox_quota(const struct imap_session *s, const char *guid, uint64_t *bytes_r, uint64_t *messages_r)
+{
+	*bytes_r = *messages_r = 0;
+	if (strcasecmp(guid, s->user.guid) == 0) {
+		*bytes_r = s->user.quota_bytes;
+		*messages_r = s->user.quota_messages;
+	} else if (strcasecmp(guid, s->other_guid) == 0) {
+		*bytes_r = s->other_quota_bytes;
+		*messages_r = s->other_quota_messages;
+	}
+}
+
 const char *imap_user_id(const struct imap_session *s)
 {
 	return s->user.login;
@@ -514,6 +526,9 @@ int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, b
 		} else {
 			*guid_r = xstrdup(other.guid);
 			*folder_r = xstrdup(slash + 1);
+			snprintf(s->other_guid, sizeof(s->other_guid), "%s", other.guid);
+			s->other_quota_bytes = other.quota_bytes;
+			s->other_quota_messages = other.quota_messages;
 			*rights_r = rights_on(s, *guid_r, *folder_r);
 			imapd_user_free(&other);
 		}

@@ -81,6 +81,9 @@ struct imap_session {
 	char **ids;         /* ACL identifiers: login, lists; NULL until needed */
 	size_t nids;
 	bool condstore, qresync, utf8;
+	/* the last other user's mailbox resolved (for its owner's quota) */
+	char other_guid[STORE_GUID_HEX_LEN + 8];
+	uint64_t other_quota_bytes, other_quota_messages;
 
 	/* SASL exchange */
 	struct ix_sasl *sasl;
@@ -132,6 +135,9 @@ void imap_start_job(struct imap_session *s, imapd_job_fn *run, imapd_job_fn *don
 /* Called first by a job's done function: returns false when the session died meanwhile (it is then freed, and
  * the job must only free its own memory). */
 bool imap_job_finished(struct imap_session *s);
+/* The quota limits of a mailbox resolved by imap_resolve_mailbox: the user's own, another user's (its owner's), or
+ * none (public folders). */
+void imap_mailbox_quota(const struct imap_session *s, const char *guid, uint64_t *bytes_r, uint64_t *messages_r);
 /* Session-level store_msg_list user argument (per-user \Seen in public folders). */
 const char *imap_user_id(const struct imap_session *s);
 /* Converts between IMAP flag bits (imap_parse.h) and store flag bits. */

@@ -636,6 +636,13 @@ def quota_reports_and_limits():
     assert m.append("INBOX", None, None, big)[0] == "OK"
     typ, data = m.append("INBOX", None, None, big)
     assert typ == "NO" and b"OVERQUOTA" in data[0], data
+    # another user writing into dave's mailbox is held to dave's quota
+    assert m.setacl("INBOX", "alice", "lri")[0] == "OK"
+    a = connect("alice")
+    typ, data = a.append("\"Other Users/dave/INBOX\"", None, None, big)
+    assert typ == "NO" and b"OVERQUOTA" in data[0], data
+    assert a.append("\"Other Users/dave/INBOX\"", None, None, simple("small"))[0] == "OK"
+    a.logout()
     m.logout()
 
 
