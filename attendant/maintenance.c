@@ -4,7 +4,6 @@
 #include "maintenance.h"
 #include "dir.h"
 #include "err.h"
-#include "ldap_util.h"
 #include "log.h"
 #include "settings.h"
 #include "store.h"
@@ -26,37 +25,11 @@ void maintenance_free(struct maintenance *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* This server's settings, read from its directory entry (over ldapi, as the administrator). */
-static void load_settings(const struct config *cfg, struct settings *st)
+/* This server's settings, from the attendant's replica (defaults without one). */
+static void load_settings(const struct config *cfg, struct dir *dir, struct settings *st)
 {
-	settings_load(st, NULL, 0);
-	char *uri = config_ldapi_uri(cfg);
-	LDAP *ld;
-	struct buf err = BUF_INIT;
-	if (ldapu_connect_external(uri, &ld, &err) == IX_OK) {
-		char *attrs[] = { "ixServerSetting", NULL };
-		LDAPMessage *res = NULL;
-		if (ldap_search_ext_s(ld, cfg->server_dn, LDAP_SCOPE_BASE, "(objectClass=ixServer)", attrs, 0, NULL, NULL,
-				      NULL, 1, &res) == LDAP_SUCCESS) {
-			LDAPMessage *e = ldap_first_entry(ld, res);
-			struct berval **vals = e != NULL ? ldap_get_values_len(ld, e, "ixServerSetting") : NULL;
-			size_t n = 0;
-			while (vals != NULL && vals[n] != NULL)
-				n++;
-			char **strs = xcalloc(n + 1, sizeof(char *));
-			for (size_t i = 0; i < n; i++)
-				strs[i] = xstrndup(vals[i]->bv_val, vals[i]->bv_len);
-			settings_load(st, (const char *const *)strs, n);
-			for (size_t i = 0; i < n; i++)
-				free(strs[i]);
-			free(strs);
-			ldap_value_free_len(vals);
-		}
-		ldap_msgfree(res);
-		ldap_unbind_ext_s(ld, NULL, NULL);
-	}
-	buf_free(&err);
-	free(uri);
+	if (dir == NULL || dir_server_settings(dir, cfg->server_dn, st) != IX_OK)
+		settings_load(st, NULL, 0);
 }
 
 static struct store *open_store(const struct config *cfg, struct maintenance *m)
@@ -218,13 +191,13 @@ void maintenance_tick(struct maintenance *m, const struct config *cfg, struct di
 	struct settings set;
 	int loaded = 0;
 	if (now - m->last_purge >= MAINT_PURGE_INTERVAL_S) {
-		load_settings(cfg, &set);
+		load_settings(cfg, dir, &set);
 		loaded = 1;
 		purge(m, cfg, &set, now);
 	}
 	if (now - m->last_quota >= MAINT_QUOTA_INTERVAL_S) {
 		if (!loaded)
-			load_settings(cfg, &set);
+			load_settings(cfg, dir, &set);
 		loaded = 1;
 		quota_warnings(m, cfg, dir, &set, now);
 	}
@@ -232,7 +205,7 @@ void maintenance_tick(struct maintenance *m, const struct config *cfg, struct di
 	gmtime_r(&now, &tm);
 	if (now - m->last_check >= 23 * 3600) {
 		if (!loaded)
-			load_settings(cfg, &set);
+			load_settings(cfg, dir, &set);
 		if ((unsigned long long)tm.tm_hour == set.v[SET_MAINT_CHECK_HOUR])
 			check(m, cfg, now);
 	}
@@ -241,7 +214,7 @@ void maintenance_tick(struct maintenance *m, const struct config *cfg, struct di
 void maintenance_run_all(struct maintenance *m, const struct config *cfg, struct dir *dir, time_t now)
 {
 	struct settings set;
-	load_settings(cfg, &set);
+	load_settings(cfg, dir, &set);
 	purge(m, cfg, &set, now);
 	quota_warnings(m, cfg, dir, &set, now);
 	check(m, cfg, now);
