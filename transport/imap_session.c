@@ -1170,6 +1170,15 @@ static void cmd_rename(struct imap_session *s, const struct imap_command *cmd)
 		store_msg_list_free(&list, n);
 	} else if (ret == 0) {
 		ret = store_folder_rename(s->srv->cfg.store, g1, f1, f2, &err);
+		size_t flen = strlen(f1);
+		if (ret == 0 && s->state == IMAP_ST_SELECTED && strcasecmp(s->sel_guid, g1) == 0 &&
+		    strncmp(s->sel_folder, f1, flen) == 0 &&
+		    (s->sel_folder[flen] == '\0' || s->sel_folder[flen] == '/')) {
+			/* the selected folder (or one below it) moved: follow it (its UIDs and UIDVALIDITY stay) */
+			char *moved = xasprintf("%s%s", f2, s->sel_folder + flen);
+			free(s->sel_folder);
+			s->sel_folder = moved;
+		}
 	}
 	if (ret == 0)
 		imap_tagged(s, cmd->tag, "OK Rename completed.");
