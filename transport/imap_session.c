@@ -1094,6 +1094,37 @@ static void cmd_create(struct imap_session *s, const struct imap_command *cmd)
 	buf_free(&err);
 }
 
+struct delete_job {
+	struct imap_session *s;
+	char *tag, *guid, *folder;
+	int ret;
+	struct buf err;
+};
+
+static void delete_run(void *arg)
+{
+	struct delete_job *j = arg;
+	j->ret = store_folder_delete(j->s->srv->cfg.store, j->guid, j->folder, &j->err);
+}
+
+static void delete_done(void *arg)
+{
+	struct delete_job *j = arg;
+	struct imap_session *s = j->s;
+	if (imap_job_finished(s)) {
+		if (j->ret == 0)
+			imap_tagged(s, j->tag, "OK Delete completed.");
+		else
+			store_error_reply(s, j->tag, j->ret, &j->err);
+		imap_resume(s);
+	}
+	free(j->tag);
+	free(j->guid);
+	free(j->folder);
+	buf_free(&j->err);
+	free(j);
+}
+
 static void cmd_delete(struct imap_session *s, const struct imap_command *cmd)
 {
 	size_t len;
@@ -1120,12 +1151,18 @@ static void cmd_delete(struct imap_session *s, const struct imap_command *cmd)
 		if (s->qresync)
 			imap_reply(s, "* OK [CLOSED] Mailbox closed.");
 	}
-	if (ret == 0)
-		ret = store_folder_delete(s->srv->cfg.store, guid, folder, &err);
-	if (ret == 0)
-		imap_tagged(s, cmd->tag, "OK Delete completed.");
-	else
-		store_error_reply(s, cmd->tag, ret, &err);
+	if (ret == 0) {
+		/* the delete itself is a synced write: on the pool (the view was released here, on the loop) */
+		struct delete_job *j = xcalloc(1, sizeof(*j));
+		j->s = s;
+		j->tag = xstrdup(cmd->tag);
+		j->guid = guid;
+		j->folder = folder;
+		imap_start_job(s, delete_run, delete_done, j);
+		buf_free(&err);
+		return;
+	}
+	store_error_reply(s, cmd->tag, ret, &err);
 	free(guid);
 	free(folder);
 	buf_free(&err);
