@@ -22,6 +22,7 @@ struct ix_sasl {
 	unsigned steps;
 	bool active;
 	bool login_need_user; /* a LOGIN exchange whose next response is the user name */
+	bool plain_need_msg;  /* a PLAIN exchange whose next response is the whole message */
 	char *user;
 	sasl_callback_t callbacks[3];
 };
@@ -211,6 +212,36 @@ static bool login_user_acceptable(const char *user, size_t len)
 	return len > 0 && len <= IX_SASL_USER_MAX && memchr(user, '\0', len) == NULL;
 }
 
+/* Likewise libsasl2 itself loses a buffer when it cannot canonicalise an overlong PLAIN identity: the parts of
+ * authzid NUL authcid NUL password are held to our limits here. A message without two NULs goes on to Cyrus,
+ * which refuses it as malformed. */
+static bool plain_message_acceptable(const char *msg, size_t len)
+{
+	const char *nul1 = memchr(msg, '\0', len);
+	if (nul1 == NULL)
+		return true;
+	size_t authz = (size_t)(nul1 - msg);
+	const char *nul2 = memchr(nul1 + 1, '\0', len - authz - 1);
+	if (nul2 == NULL)
+		return true;
+	size_t authc = (size_t)(nul2 - nul1 - 1), pass = len - authz - authc - 2;
+	return authz <= IX_SASL_USER_MAX && authc > 0 && authc <= IX_SASL_USER_MAX && pass <= IX_SASL_PASS_MAX;
+}
+
+/* Checks a response Cyrus is about to parse as a user name (LOGIN) or a whole message (PLAIN). */
+static bool response_acceptable(struct ix_sasl *s, const char *in, size_t len)
+{
+	if (s->login_need_user) {
+		s->login_need_user = false;
+		return login_user_acceptable(in, len);
+	}
+	if (s->plain_need_msg) {
+		s->plain_need_msg = false;
+		return plain_message_acceptable(in, len);
+	}
+	return true;
+}
+
 static int session_open(struct ix_sasl *s, struct buf *error_r)
 {
 	if (s->conn != NULL)
@@ -371,8 +402,9 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 			clientlen = (unsigned)in.len;
 		}
 	}
-	bool login = strcasecmp(mech, "LOGIN") == 0;
-	if (login && clientin != NULL && !login_user_acceptable(clientin, clientlen)) {
+	s->login_need_user = strcasecmp(mech, "LOGIN") == 0;
+	s->plain_need_msg = !s->login_need_user;
+	if (clientin != NULL && !response_acceptable(s, clientin, clientlen)) {
 		buf_free(&in);
 		buf_append_str(error_r, "authentication failed");
 		return IX_EAUTH;
@@ -382,7 +414,6 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 		buf_free(&in);
 		return ret;
 	}
-	s->login_need_user = login && clientin == NULL;
 	const char *out = NULL;
 	unsigned outlen = 0;
 	s->active = true;
@@ -421,14 +452,11 @@ int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf
 		buf_append_str(error_r, ret == IX_ELIMIT ? "response too long" : "cannot decode base64 response");
 		return ret;
 	}
-	if (s->login_need_user) {
-		s->login_need_user = false;
-		if (!login_user_acceptable(buf_cstr(&in), in.len)) {
-			s->active = false;
-			buf_free(&in);
-			buf_append_str(error_r, "authentication failed");
-			return IX_EAUTH;
-		}
+	if (!response_acceptable(s, buf_cstr(&in), in.len)) {
+		s->active = false;
+		buf_free(&in);
+		buf_append_str(error_r, "authentication failed");
+		return IX_EAUTH;
 	}
 	const char *out = NULL;
 	unsigned outlen = 0;
