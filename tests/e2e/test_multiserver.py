@@ -5,6 +5,7 @@
 # Servers live in temporary data folders on free ports on 127.0.0.1; every one started is stopped at the end.
 import os
 import shutil
+import smtplib
 import sys
 import tempfile
 import time
@@ -30,7 +31,7 @@ class Joined(System):
         self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES))))
         self.suffix = first.suffix
         self.admin_dn = first.admin_dn
-        self.hostname = "%s.%s" % (name, first.domain)
+        self.hostname = name if "." in name else "%s.%s" % (name, first.domain)
         args = ["init", "--join", first.ldap_uri, "--admin-password", first.admin_password,
                 "--hostname", self.hostname, "--timeout", "60"]
         for pname, port in self.ports.items():
@@ -68,12 +69,16 @@ def description(system, dn):
 
 
 A = B = C = None
+B_HOST = "127.0.0.1"
+PROBE = os.path.join(os.path.dirname(INTERCHANGE), "transport", "smtpd_probe")
 
 
 def setup():
     global A, B
     A = System(domain="multi.example", admin_password="org-admin-pw")
-    B = Joined(A, "b")
+    # B's host name is its address: A's MTA relays mail for B's mailboxes to HOST:SMTP-PORT, and this machine
+    # resolves no made-up names
+    B = Joined(A, B_HOST)
 
 
 @test
@@ -83,7 +88,7 @@ def join_creates_a_second_server():
     # B's own copy holds the organisation and the first server's entry
     out = B.ldapsearch("(objectClass=ixServer)", "cn", "ixServerId", bind_dn=B.admin_dn, password=B.admin_password)
     names = sorted(e["cn"][0] for e in entries(out.stdout))
-    assert names == sorted(["mail.multi.example", "b.multi.example"]), out.stdout
+    assert names == sorted(["mail.multi.example", B_HOST]), out.stdout
     ids = sorted(int(e["ixserverid"][0]) for e in entries(out.stdout))
     assert ids == [1, 2], ids
     # the one-shot password hand-over to the first server is gone once it is in A's cn=config
@@ -103,7 +108,7 @@ def join_refuses_a_taken_name_and_a_wrong_password():
                  "--hostname", "x." + A.domain])
         assert p.returncode != 0 and "password" in p.stderr, p.stderr
         p = run([INTERCHANGE, "--data", data, "init", "--join", A.ldap_uri, "--admin-password", A.admin_password,
-                 "--hostname", "b." + A.domain])
+                 "--hostname", B_HOST])
         assert p.returncode != 0 and "already has a server named" in p.stderr, p.stderr
         assert not os.path.exists(data) or not os.listdir(data)
     finally:
@@ -128,7 +133,7 @@ def user_on_b_resolves_on_a():
     p = A.cli("user", "show", "bob")
     assert p.returncode == 0 and "bob" in p.stdout, p.stdout + p.stderr
     # bob's home is B, where the command ran
-    assert "b.multi.example" in p.stdout, p.stdout
+    assert B_HOST in p.stdout, p.stdout
 
 
 @test
@@ -136,7 +141,7 @@ def server_list_on_both_shows_both():
     for s in (A, B):
         p = s.cli("server", "list")
         assert p.returncode == 0, p.stderr
-        assert "mail.multi.example" in p.stdout and "b.multi.example" in p.stdout, p.stdout
+        assert "mail.multi.example" in p.stdout and B_HOST in p.stdout, p.stdout
 
 
 @test
@@ -146,6 +151,40 @@ def replication_command_shows_in_step():
         return p.returncode == 0 and "state: in step" in p.stdout and "replicating from it: yes" in p.stdout
     for s in (A, B):
         assert wait_for(lambda: in_step(s), timeout=5), s.cli("replication").stdout
+
+
+def user_attrs(system, login, *attrs):
+    out = system.ldapsearch("(uid=%s)" % login, *attrs, bind_dn=system.admin_dn, password=system.admin_password)
+    e = entries(out.stdout)
+    return e[0] if e else {}
+
+
+def store_subjects(system, guid):
+    p = run([PROBE, os.path.join(system.data, "store"), guid])
+    return [line.split("\t")[3] for line in p.stdout.splitlines()] if p.returncode == 0 else []
+
+
+@test
+def mail_for_a_user_homed_on_b_sent_to_a_arrives_on_b():
+    if not os.path.exists(PROBE) or not os.path.exists(os.path.join(os.path.dirname(INTERCHANGE), "ix-mta")):
+        print("# skipped: the transport programs are not built")
+        return
+    add_user(B, "hana", "Hana", "Home")
+    e = wait_for(lambda: (lambda a: a if "mail" in a and "ixmailboxguid" in a else None)(user_attrs(A, "hana",
+                 "mail", "ixMailboxGuid", "ixHomeServer")), timeout=10)
+    assert e, "hana did not reach A with an address"
+    assert B_HOST in e["ixhomeserver"][0], e
+    addr, guid = e["mail"][0], e["ixmailboxguid"][0]
+    c = smtplib.SMTP("127.0.0.1", A.ports["smtp"], timeout=20)
+    try:
+        c.sendmail("someone@outside.example", [addr],
+                   "From: someone@outside.example\r\nTo: %s\r\nSubject: cross-server\r\n"
+                   "Message-ID: <cross-server@test>\r\n\r\nrelayed to the home server\r\n" % addr)
+    finally:
+        c.quit()
+    assert wait_for(lambda: "cross-server" in store_subjects(B, guid), timeout=20), \
+        "the message for hana did not arrive in B's store"
+    assert "cross-server" not in store_subjects(A, guid), "A kept a copy of mail for a mailbox homed on B"
 
 
 @test
@@ -188,6 +227,40 @@ def third_server_joins_and_replicates_with_both():
     # A replicates from C directly, not only through B: its cn=config follows the directory
     p = A.cli("replication")
     assert "c.multi.example" in p.stdout and p.stdout.count("replicating from it: yes") == 2, p.stdout
+
+
+@test
+def removed_server_is_dropped_as_a_provider():
+    C.stop()
+    dn = "cn=%s,ou=Servers,ou=Configuration,%s" % (C.hostname, A.suffix)
+    p = run(["ldapdelete", "-x", "-H", A.ldap_uri, "-D", A.admin_dn, "-w", A.admin_password, dn])
+    assert p.returncode == 0, p.stderr
+    for s in (A, B):
+        ok = wait_for(lambda: C.hostname not in s.cli("replication").stdout and
+                      s.cli("replication").stdout.count("replicating from it: yes") == 1, timeout=5)
+        assert ok, s.cli("replication").stdout
+
+
+@test
+def mail_for_b_while_b_is_down_arrives_when_it_returns():
+    if not os.path.exists(PROBE) or not os.path.exists(os.path.join(os.path.dirname(INTERCHANGE), "ix-mta")):
+        print("# skipped: the transport programs are not built")
+        return
+    e = user_attrs(A, "hana", "mail", "ixMailboxGuid")
+    addr, guid = e["mail"][0], e["ixmailboxguid"][0]
+    B.stop()
+    c = smtplib.SMTP("127.0.0.1", A.ports["smtp"], timeout=20)
+    try:
+        c.sendmail("someone@outside.example", [addr],
+                   "From: someone@outside.example\r\nTo: %s\r\nSubject: while-down\r\n"
+                   "Message-ID: <while-down@test>\r\n\r\nqueued on A\r\n" % addr)
+    finally:
+        c.quit()
+    time.sleep(0.5)
+    B.start()
+    A.cli("queue", "flush")
+    assert wait_for(lambda: "while-down" in store_subjects(B, guid), timeout=30), \
+        "the message queued on A for hana did not arrive after B returned"
 
 
 @test
