@@ -1,0 +1,341 @@
+#!/usr/bin/env python3
+# test_crash.py - crash safety: SIGKILL of each service (ix-smtpd, ix-mta, ix-imapd, ix-pop3d, slapd) and of the
+# whole system at random moments during mixed load (SMTP in, IMAP flag changes and expunges, POP3 deletes), then
+# every message acknowledged with 250 after DATA is present exactly once, no acknowledged change is lost and
+# `interchange store check` is clean.
+import imaplib
+import json
+import os
+import poplib
+import random
+import re
+import signal
+import smtplib
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+S = None
+PW = {"alice": "pw-alice1", "bob": "pw-bob22", "carol": "pw-carol3"}
+ADDR = {"alice": "alice.archer@example.com", "bob": "bob.baker@example.com", "carol": "carol.cook@example.com"}
+SERVICES = ["smtpd", "mta", "imapd", "pop3d", "slapd"]  # names in `interchange status`
+SEED = int(os.environ.get("IX_CRASH_SEED", "0")) or random.randrange(1, 1 << 30)  # IX_CRASH_SEED=N replays
+RNG = random.Random(SEED)
+ROUNDS = 2  # kills of each service; the whole system is killed ROUNDS + 1 times
+MID = re.compile(rb"Message-ID:\s*<([^>]+)>", re.I)
+
+
+class Load:
+    """Mixed load in threads; records only what the server acknowledged."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.acked = {u: set() for u in PW}   # message ids acknowledged with 250 after DATA, per recipient
+        self.flagged = set()                  # alice: message ids whose STORE +FLAGS (\Flagged) got OK
+        self.expunged = set()                 # alice: message ids whose EXPUNGE got OK
+        self.maybe_expunged = set()           # alice: marked \Deleted, EXPUNGE not acknowledged
+        self.deleted = set()                  # bob: message ids whose POP3 DELE was committed by QUIT +OK
+        self.maybe_deleted = set()            # bob: DELE sent, QUIT not acknowledged
+        self.counter = 0
+        self.errors = 0
+        self.threads = [threading.Thread(target=self.sender, args=(k,), daemon=True) for k in range(3)]
+        self.threads.append(threading.Thread(target=self.flagger, daemon=True))
+        self.threads.append(threading.Thread(target=self.popper, daemon=True))
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+    def sender(self, k):
+        users = list(PW)
+        while not self.stop.is_set():
+            with self.lock:
+                self.counter += 1
+                n = self.counter
+            user = users[n % len(users)]
+            mid = "crash-%d-%d@test" % (os.getpid(), n)
+            try:
+                c = smtplib.SMTP("127.0.0.1", S.ports["smtp"], timeout=10)
+                c.sendmail("load@outside.org", [ADDR[user]],
+                           "From: load@outside.org\r\nTo: %s\r\nSubject: load %d\r\nMessage-ID: <%s>\r\n\r\n"
+                           "body %d\r\n" % (ADDR[user], n, mid, n))
+                with self.lock:
+                    self.acked[user].add(mid)
+                try:
+                    c.quit()
+                except (OSError, smtplib.SMTPException):
+                    pass
+                time.sleep(0.02)  # bounded: a few thousand messages at most
+            except (OSError, smtplib.SMTPException):
+                with self.lock:
+                    self.errors += 1
+                time.sleep(0.1)
+
+    def flagger(self):
+        m = None
+        while not self.stop.is_set():
+            try:
+                if m is None:
+                    m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=10)
+                    m.login("alice", PW["alice"])
+                    m.select("INBOX")
+                typ, data = m.uid("SEARCH", None, "UNDELETED")
+                uids = data[0].split() if typ == "OK" else []
+                if not uids:
+                    time.sleep(0.1)
+                    continue
+                uid = RNG.choice(uids)
+                typ, data = m.uid("FETCH", uid, "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+                found = [MID.search(x[1]) for x in data if isinstance(x, tuple)]
+                if typ != "OK" or not found or not found[0]:
+                    continue
+                mid = found[0].group(1).decode()
+                if RNG.random() < 0.7:
+                    typ, _ = m.uid("STORE", uid, "+FLAGS", "(\\Flagged)")
+                    if typ == "OK":
+                        with self.lock:
+                            self.flagged.add(mid)
+                else:
+                    with self.lock:
+                        self.maybe_expunged.add(mid)
+                    typ, _ = m.uid("STORE", uid, "+FLAGS", "(\\Deleted)")
+                    if typ == "OK":
+                        typ, _ = m.expunge()
+                        if typ == "OK":
+                            with self.lock:
+                                self.expunged.add(mid)
+                time.sleep(0.02)
+            except (OSError, imaplib.IMAP4.error, EOFError):
+                m = None
+                time.sleep(0.1)
+        if m is not None:
+            try:
+                m.logout()
+            except (OSError, imaplib.IMAP4.error, EOFError):
+                pass
+
+    def popper(self):
+        while not self.stop.is_set():
+            p = None
+            try:
+                p = poplib.POP3("127.0.0.1", S.ports["pop3"], timeout=10)
+                p.user("bob")
+                p.pass_(PW["bob"])
+                count = p.stat()[0]
+                if count < 2:
+                    p.quit()
+                    time.sleep(0.2)
+                    continue
+                n = RNG.randint(1, count)
+                hdr = b"\r\n".join(p.top(n, 0)[1])
+                found = MID.search(hdr)
+                if not found:
+                    p.quit()
+                    continue
+                mid = found.group(1).decode()
+                with self.lock:
+                    self.maybe_deleted.add(mid)
+                p.dele(n)
+                p.quit()  # +OK: the deletion is committed
+                with self.lock:
+                    self.deleted.add(mid)
+                time.sleep(0.05)
+            except (OSError, poplib.error_proto, EOFError):
+                time.sleep(0.1)
+
+
+def status():
+    p = S.cli("status", "--json")
+    try:
+        return json.loads(p.stdout)
+    except ValueError:
+        return None
+
+
+def pids():
+    st = status()
+    out = {}
+    for s in (st or {}).get("services", []):
+        if s.get("pid"):
+            out[s["name"]] = s["pid"]
+    return out
+
+
+def all_running(old=None):
+    st = status()
+    if not st:
+        return False
+    svcs = {s["name"]: s for s in st.get("services", [])}
+    for name in SERVICES:
+        s = svcs.get(name)
+        if not s or s.get("state") != "running" or not s.get("pid"):
+            return False
+        if old and old.get(name) == s["pid"]:
+            return False
+    return True
+
+
+def service_names():
+    st = status()
+    return [s["name"] for s in (st or {}).get("services", [])]
+
+
+def kill(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def attendant_pid():
+    try:
+        return int(open(os.path.join(S.data, "run", "attendant.pid")).read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def contents(user):
+    """message id -> count in the user's INBOX, and the set of ids flagged \\Flagged."""
+    m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=20)
+    m.login(user, PW[user])
+    m.select("INBOX", readonly=True)
+    typ, data = m.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+    counts, flagged = {}, set()
+    if typ == "OK":
+        for x in data:
+            if not isinstance(x, tuple):
+                continue
+            found = MID.search(x[1])
+            if not found:
+                continue
+            mid = found.group(1).decode()
+            counts[mid] = counts.get(mid, 0) + 1
+            if b"\\Flagged" in x[0]:
+                flagged.add(mid)
+    m.logout()
+    return counts, flagged
+
+
+@h.test
+def setup():
+    global S
+    S = h.System()
+    for u, (g, sn) in (("alice", ("Alice", "Archer")), ("bob", ("Bob", "Baker")), ("carol", ("Carol", "Cook"))):
+        S.cli("user", "add", u, "--given", g, "--surname", sn, "--password", PW[u], check=True)
+
+    def ready():
+        try:
+            m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=5)
+            m.login("carol", PW["carol"])
+            m.logout()
+            return True
+        except (OSError, imaplib.IMAP4.error):
+            return False
+    assert h.wait_for(ready, timeout=15, interval=0.5), "users not ready"
+    names = service_names()
+    for name in SERVICES:
+        assert name in names, "service %s not in status: %s" % (name, names)
+
+
+LOAD = None
+
+
+@h.test
+def kill_each_service_under_load():
+    global LOAD
+    LOAD = Load()
+    LOAD.start()
+    time.sleep(1.5)
+    for name in SERVICES * ROUNDS:
+        before = pids()
+        assert name in before, (name, before)
+        time.sleep(RNG.uniform(0.2, 1.5))
+        kill(before[name])
+        assert h.wait_for(lambda: all_running({name: before[name]}), timeout=30, interval=0.3), \
+            "%s not back: %s" % (name, status())
+        time.sleep(0.5)
+
+
+@h.test
+def kill_whole_system_under_load():
+    for _ in range(ROUNDS + 1):
+        time.sleep(RNG.uniform(0.5, 2.0))
+        victims = list(pids().values())
+        apid = attendant_pid()
+        assert apid, "no attendant pid"
+        kill(apid)  # first the attendant, so nothing is restarted, then every service at once
+        for pid in victims:
+            kill(pid)
+        time.sleep(0.3)
+        p = S.start()
+        assert p.returncode == 0, p.stderr
+        assert h.wait_for(all_running, timeout=30, interval=0.3), "system not back: %s" % status()
+
+
+@h.test
+def acknowledged_work_survives():
+    time.sleep(1.0)
+    LOAD.finish()
+    total = sum(len(v) for v in LOAD.acked.values())
+    assert total >= 10, "too little load got through: %d acknowledged, %d errors" % (total, LOAD.errors)
+    # the queue drains: every acknowledged message reaches its mailbox
+    state = {}
+
+    def settled():
+        state["c"] = {u: contents(u) for u in PW}
+        for u in PW:
+            counts = state["c"][u][0]
+            gone = LOAD.expunged | LOAD.maybe_expunged if u == "alice" else \
+                (LOAD.deleted | LOAD.maybe_deleted if u == "bob" else set())
+            if any(counts.get(mid, 0) == 0 for mid in LOAD.acked[u] - gone):
+                return False
+        return True
+    h.wait_for(settled, timeout=60, interval=1.0)
+    problems = []
+    for u in PW:
+        counts, flagged = state["c"][u]
+        for mid in sorted(LOAD.acked[u]):
+            n = counts.get(mid, 0)
+            if u == "alice" and mid in LOAD.expunged:
+                if n:
+                    problems.append("%s: expunged %s is back (%d)" % (u, mid, n))
+            elif u == "bob" and mid in LOAD.deleted:
+                if n:
+                    problems.append("%s: deleted %s is back (%d)" % (u, mid, n))
+            elif (u == "alice" and mid in LOAD.maybe_expunged) or (u == "bob" and mid in LOAD.maybe_deleted):
+                if n > 1:
+                    problems.append("%s: %s present %d times" % (u, mid, n))
+            elif n != 1:
+                problems.append("%s: %s present %d times" % (u, mid, n))
+        if u == "alice":
+            for mid in LOAD.flagged - LOAD.expunged - LOAD.maybe_expunged:
+                if counts.get(mid) and mid not in flagged:
+                    problems.append("alice: \\Flagged on %s lost" % mid)
+        # nothing that was never acknowledged nor sent by us
+        for mid in counts:
+            if not mid.startswith("crash-"):
+                problems.append("%s: unexpected message %s" % (u, mid))
+    assert not problems, "seed %d: %d problems (of %d acknowledged, %d flagged, %d expunged, %d deleted): %s" % (
+        SEED, len(problems), total, len(LOAD.flagged), len(LOAD.expunged), len(LOAD.deleted), problems[:10])
+    print("crash (seed %d): %d acknowledged messages, %d flag changes, %d expunges, %d POP3 deletes checked" % (
+        SEED, total, len(LOAD.flagged), len(LOAD.expunged), len(LOAD.deleted)))
+
+
+@h.test
+def store_check_clean():
+    S.stop()
+    p = S.cli("store", "check", timeout=120)
+    assert p.returncode == 0, "store check: %s %s" % (p.stdout[-800:], p.stderr[-400:])
+
+
+if __name__ == "__main__":
+    h.main("crash")
