@@ -10,6 +10,7 @@
 #include "monitor.h"
 #include "privs.h"
 #include "provision.h"
+#include "replication.h"
 #include "slapd.h"
 
 #include <errno.h>
@@ -401,21 +402,23 @@ static void address_tick(struct evloop *loop, struct evloop_timer *timer, void *
 	(void)loop;
 	(void)timer;
 	generate_addresses(ctx);
+	repl_attendant_sync(((struct attendant *)ctx)->cfg, 1);
 }
 
 static void on_dir_changed_loop(struct evloop *loop, void *ctx)
 {
 	(void)loop;
 	generate_addresses(ctx);
+	repl_attendant_sync(((struct attendant *)ctx)->cfg, 0);
 }
 
 /* Replica thread: a recipient appeared or changed. Wake the loop; it generates addresses there. */
 static void on_dir_change(void *ctx, enum dir_change_kind kind, enum dir_type type, const char *dn)
 {
 	(void)type;
-	(void)dn;
 	struct attendant *a = ctx;
-	if (kind != DIR_CHANGE_DELETE)
+	/* a server entry that comes or goes may change whom slapd replicates from (directory/replication.c) */
+	if (repl_note_change(a->cfg, dn) || kind != DIR_CHANGE_DELETE)
 		evloop_async_send(a->dir_changed);
 }
 
@@ -706,6 +709,11 @@ int attendant_run(struct config *cfg, int ready_fd)
 	a.self.started = time(NULL);
 
 	log_info("starting the directory (slapd)");
+	/* cn=config must be manageable over ldapi for replication to follow the servers (directory/replication.c) */
+	if (repl_prepare_config(cfg, &err) != IX_OK) {
+		log_warn("replication: %s", buf_cstr(&err));
+		buf_reset(&err);
+	}
 	if (start_slapd(&a, &err) != IX_OK)
 		goto out_stop;
 	for (size_t i = 0; i < a.nservices; i++) {

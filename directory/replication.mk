@@ -14,4 +14,4 @@ $(BUILD)/tests/unit/test_replication: $(call objs,tests/unit/test_replication.c 
 		$(DIRECTORY_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DIRECTORY_LDLIBS)
 
-# E2E_TESTS += tests/e2e/test_multiserver.py: registered once the attendant hooks (attendant/attendant.c) are in
+E2E_TESTS += tests/e2e/test_multiserver.py
