@@ -288,10 +288,138 @@ static size_t recent_count(const struct imap_session *s)
 	return n;
 }
 
+/* Expunges held back (MSG_GONE) must be reported at the next point that allows them. */
+static void keep_dirty_for_gone(struct imap_session *s)
+{
+	for (size_t i = 0; i < s->count; i++)
+		if (s->msgs[i].flags & MSG_GONE) {
+			s->dirty = true;
+			return;
+		}
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Brings the view up to date from the store's change log since the view's HIGHESTMODSEQ: O(changes), not
+ * O(messages). Returns false (nothing done) when the full comparison must be used instead: public folders (per-user
+ * \Seen is not in the change log), a change log that cannot be read, or more changes than half the view. */
+static bool sync_incremental(struct imap_session *s, bool allow_expunge)
+{
+	struct store *st = s->srv->cfg.store;
+	if (strcasecmp(s->sel_guid, STORE_PUBLIC_GUID) == 0)
+		return false;
+	struct store_change *ch = NULL;
+	size_t nch = 0;
+	if (store_changes(st, s->sel_guid, s->sel_folder, s->highestmodseq, &ch, &nch, NULL) != 0)
+		return false;
+	if (nch > s->count / 2 + 64) {
+		free(ch);
+		return false;
+	}
+	uint64_t maxmod = s->highestmodseq;
+	uint32_t last = s->count > 0 ? s->msgs[s->count - 1].uid : 0;
+	uint32_t *fresh = xcalloc(nch + 1, sizeof(*fresh));
+	size_t nfresh = 0;
+	for (size_t i = 0; i < nch; i++) {
+		if (ch[i].modseq > maxmod)
+			maxmod = ch[i].modseq;
+		long k = imap_find_uid(s, ch[i].uid);
+		if (ch[i].expunged) {
+			if (k >= 0)
+				s->msgs[k].flags |= MSG_GONE;
+			continue;
+		}
+		if (k < 0) {
+			if (ch[i].uid > last)
+				fresh[nfresh++] = ch[i].uid;
+			continue;
+		}
+		if (s->msgs[k].flags & MSG_GONE)
+			continue;
+		struct store_msg m;
+		if (store_msg_get(st, s->sel_guid, s->sel_folder, ch[i].uid, imap_user_id(s), &m, NULL) != 0) {
+			s->msgs[k].flags |= MSG_GONE; /* its expunge is further on in the log */
+			continue;
+		}
+		if (m.modseq != s->msgs[k].modseq ||
+		    (m.flags & ~STORE_FLAG_RECENT) != (s->msgs[k].flags & ~(STORE_FLAG_RECENT | MSG_GONE))) {
+			s->msgs[k].flags = (m.flags & ~STORE_FLAG_RECENT) | (s->msgs[k].flags & STORE_FLAG_RECENT);
+			s->msgs[k].modseq = m.modseq;
+			write_fetch_flags(s, (size_t)k, &m);
+		}
+		store_msg_free(&m);
+	}
+	free(ch);
+	if (allow_expunge) {
+		uint32_t *van = xcalloc(s->count + 1, sizeof(*van));
+		size_t nvan = 0, kept = 0, removed = 0;
+		for (size_t i = 0; i < s->count; i++) {
+			if (!(s->msgs[i].flags & MSG_GONE)) {
+				s->msgs[kept++] = s->msgs[i];
+				continue;
+			}
+			if (s->qresync)
+				van[nvan++] = s->msgs[i].uid;
+			else
+				buf_printf(&s->out, "* %zu EXPUNGE\r\n", i + 1 - removed);
+			removed++;
+		}
+		s->count = kept;
+		if (nvan > 0) {
+			buf_append_str(&s->out, "* VANISHED ");
+			imap_write_seqset(&s->out, van, nvan);
+			buf_append_str(&s->out, "\r\n");
+		}
+		free(van);
+	}
+	qsort(fresh, nfresh, sizeof(*fresh), cmp_u32);
+	size_t added = 0;
+	bool take_recent = false;
+	for (size_t i = 0; i < nfresh; i++) {
+		if (i > 0 && fresh[i] == fresh[i - 1])
+			continue;
+		struct store_msg m;
+		if (store_msg_get(st, s->sel_guid, s->sel_folder, fresh[i], imap_user_id(s), &m, NULL) != 0)
+			continue;
+		if (s->count == s->cap) {
+			s->cap = s->cap < 16 ? 16 : s->cap * 2;
+			s->msgs = xrealloc(s->msgs, s->cap * sizeof(*s->msgs));
+		}
+		unsigned fl = m.flags;
+		if ((fl & STORE_FLAG_RECENT) && !s->readonly)
+			take_recent = true;
+		else
+			fl &= ~STORE_FLAG_RECENT;
+		s->msgs[s->count++] = (struct imap_msg){ m.uid, fl, m.modseq };
+		if (m.uid >= s->uidnext)
+			s->uidnext = m.uid + 1;
+		added++;
+		store_msg_free(&m);
+	}
+	free(fresh);
+	s->highestmodseq = maxmod;
+	if (added > 0) {
+		buf_printf(&s->out, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->count, recent_count(s));
+		if (take_recent)
+			clear_recent_async(s);
+	}
+	return true;
+}
+
 void imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 {
 	if (s->state != IMAP_ST_SELECTED || (!s->dirty && !force))
 		return;
+	if (sync_incremental(s, allow_expunge)) {
+		s->dirty = s->watch == NULL || s->watch->w == NULL; /* without notification, always look */
+		if (!allow_expunge)
+			keep_dirty_for_gone(s);
+		return;
+	}
 	struct store_msg *list = NULL;
 	size_t n = 0;
 	struct buf err = BUF_INIT;
@@ -382,6 +510,8 @@ void imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 			clear_recent_async(s);
 	}
 	store_msg_list_free(&list, n);
+	if (!allow_expunge)
+		keep_dirty_for_gone(s);
 }
 
 static void deselect(struct imap_session *s)
