@@ -206,10 +206,25 @@ void ix_sasl_done(void)
 /* ---- sessions ---- */
 
 /* Cyrus's LOGIN plugin loses the password it copied when it then cannot canonicalise the user name (empty,
- * too long, holding a NUL), one leak per attempt; such names are refused here before Cyrus sees them. */
+ * too long, control characters, white space at either end), one leak per attempt; such names are refused here
+ * before Cyrus sees them. No real login name has any of these. */
+static bool identity_acceptable(const char *user, size_t len, bool may_be_empty)
+{
+	if (len == 0)
+		return may_be_empty;
+	if (len > IX_SASL_USER_MAX || user[0] == ' ' || user[len - 1] == ' ')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)user[i];
+		if (c < 0x20 || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
 static bool login_user_acceptable(const char *user, size_t len)
 {
-	return len > 0 && len <= IX_SASL_USER_MAX && memchr(user, '\0', len) == NULL;
+	return identity_acceptable(user, len, false);
 }
 
 /* Likewise libsasl2 itself loses a buffer when it cannot canonicalise an overlong PLAIN identity: the parts of
@@ -225,7 +240,8 @@ static bool plain_message_acceptable(const char *msg, size_t len)
 	if (nul2 == NULL)
 		return true;
 	size_t authc = (size_t)(nul2 - nul1 - 1), pass = len - authz - authc - 2;
-	return authz <= IX_SASL_USER_MAX && authc > 0 && authc <= IX_SASL_USER_MAX && pass <= IX_SASL_PASS_MAX;
+	return identity_acceptable(msg, authz, true) && identity_acceptable(nul1 + 1, authc, false) &&
+	       pass <= IX_SASL_PASS_MAX;
 }
 
 /* Checks a response Cyrus is about to parse as a user name (LOGIN) or a whole message (PLAIN). */
