@@ -23,7 +23,10 @@ enum {
 	ST_AUTH = 1u << 6,    /* SASL exchange: lines are responses */
 	ST_DELIVER = 1u << 7, /* waiting for the backend to make the message durable */
 	ST_END = 1u << 8,
+	ST_AUTH_WAIT = 1u << 9, /* a SASL step runs elsewhere (config.offload): nothing is read meanwhile */
 };
+/* States in which the session waits for work done elsewhere and must not end or be destroyed. */
+#define ST_WAITING (ST_DELIVER | ST_AUTH_WAIT)
 #define ST_COMMAND (ST_INIT | ST_HELO | ST_MAIL | ST_RCPT)
 
 struct smtp_session {
@@ -53,7 +56,14 @@ struct smtp_session {
 	struct ix_sasl *sasl;
 	char *auth_user;
 	bool closing;
-	bool conn_ended; /* the connection is gone while a delivery is outstanding */
+	bool conn_ended; /* the connection is gone while a delivery or an offloaded step is outstanding */
+	/* an offloaded SASL step: its input, then its result */
+	bool auth_step;       /* a response line (else a start with mechanism and initial response) */
+	char auth_mech[32];
+	bool auth_has_ir;
+	struct buf auth_in, auth_challenge, auth_why;
+	int auth_r;
+	unsigned auth_prev_state; /* where an exchange that fails returns to */
 };
 
 static void reply(struct smtp_session *s, const char *text)
@@ -482,6 +492,41 @@ static void auth_result(struct smtp_session *s, int r, struct buf *challenge, co
 	}
 }
 
+/* Hands the SASL step described by the auth_* fields to config.offload; input waits until it is done. */
+static void auth_offload(struct smtp_session *s)
+{
+	s->auth_prev_state = s->state == ST_AUTH ? ST_AUTH : ST_HELO;
+	s->state = ST_AUTH_WAIT;
+	conn_pause_input(s->conn, true);
+	s->cfg->offload(s->ctx, s);
+}
+
+void smtp_session_offload_work(struct smtp_session *s)
+{
+	buf_reset(&s->auth_challenge);
+	buf_reset(&s->auth_why);
+	if (s->auth_step)
+		s->auth_r = ix_sasl_step(s->sasl, buf_cstr(&s->auth_in), s->auth_in.len, &s->auth_challenge, &s->auth_why);
+	else
+		s->auth_r = ix_sasl_start(s->sasl, s->auth_mech, s->auth_has_ir ? buf_cstr(&s->auth_in) : NULL,
+					  s->auth_in.len, &s->auth_challenge, &s->auth_why);
+}
+
+void smtp_session_offload_done(struct smtp_session *s)
+{
+	if (s->state != ST_AUTH_WAIT)
+		panic("smtp_session_offload_done without offloaded work");
+	buf_reset(&s->auth_in); /* it may hold a password */
+	if (s->conn_ended) {
+		s->state = ST_END;
+		s->be->closed(s->ctx, s);
+		return;
+	}
+	s->state = s->auth_prev_state;
+	auth_result(s, s->auth_r, &s->auth_challenge, buf_cstr(&s->auth_why));
+	conn_pause_input(s->conn, false);
+}
+
 static void cmd_auth(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	if (!s->cfg->auth || s->be->check_password == NULL) {
@@ -512,6 +557,17 @@ static void cmd_auth(struct smtp_session *s, const struct smtp_command *cmd)
 		}
 	}
 	ix_sasl_set_secure(s->sasl, secure);
+	if (s->cfg->offload != NULL) {
+		s->auth_step = false;
+		snprintf(s->auth_mech, sizeof(s->auth_mech), "%s", mech);
+		s->auth_has_ir = ir != NULL;
+		buf_reset(&s->auth_in);
+		if (ir != NULL)
+			buf_append(&s->auth_in, ir, ir_len);
+		auth_offload(s);
+		buf_free(&why);
+		return;
+	}
 	int r = ix_sasl_start(s->sasl, mech, ir, ir_len, &challenge, &why);
 	auth_result(s, r, &challenge, buf_cstr(&why));
 	buf_free(&why);
@@ -520,6 +576,13 @@ static void cmd_auth(struct smtp_session *s, const struct smtp_command *cmd)
 
 static void auth_line(struct smtp_session *s, const char *line, size_t len)
 {
+	if (s->cfg->offload != NULL) {
+		s->auth_step = true;
+		buf_reset(&s->auth_in);
+		buf_append(&s->auth_in, line, len);
+		auth_offload(s);
+		return;
+	}
 	struct buf why = BUF_INIT, challenge = BUF_INIT;
 	int r = ix_sasl_step(s->sasl, line, len, &challenge, &why);
 	auth_result(s, r, &challenge, buf_cstr(&why));
@@ -588,7 +651,7 @@ static void dispatch(struct smtp_session *s, const char *line, size_t len)
 static void session_input(struct smtp_session *s)
 {
 	while (!s->closing) {
-		if (s->state == ST_DELIVER)
+		if (s->state & ST_WAITING)
 			return;
 		if (s->state == ST_DATA) {
 			data_input(s);
@@ -624,7 +687,7 @@ static void session_end(struct smtp_session *s)
 {
 	if (s->state == ST_END)
 		return;
-	if (s->state == ST_DELIVER) {
+	if (s->state & ST_WAITING) {
 		s->conn_ended = true; /* closed is reported once the backend finishes */
 		return;
 	}
@@ -651,7 +714,7 @@ static void session_event(struct conn *c, enum conn_event ev, void *ctx)
 		break;
 	case CONN_EVENT_TIMEOUT:
 		log_info("smtp: %s: idle timeout", conn_peer(s->conn));
-		if (!s->closing && s->state != ST_DELIVER) {
+		if (!s->closing && !(s->state & ST_WAITING)) {
 			conn_printf(s->conn, "421 4.4.2 %s Idle timeout, closing connection\r\n", s->cfg->hostname);
 			close_session(s);
 			return;
@@ -702,13 +765,16 @@ void smtp_session_destroy(struct smtp_session **sp)
 	struct smtp_session *s = *sp;
 	if (s == NULL)
 		return;
-	if (s->state == ST_DELIVER)
-		panic("smtp_session_destroy during a delivery");
+	if (s->state & ST_WAITING)
+		panic("smtp_session_destroy during a delivery or an offloaded step");
 	conn_destroy(&s->conn);
 	ix_sasl_destroy(&s->sasl);
 	free(s->auth_user);
 	free(s->rcpts);
 	buf_free(&s->msg);
+	buf_free(&s->auth_in);
+	buf_free(&s->auth_challenge);
+	buf_free(&s->auth_why);
 	free(s);
 	*sp = NULL;
 }

@@ -39,6 +39,11 @@ struct smtp_config {
 	 * Returns NULL to accept, or the complete reply line to refuse it with (static text, e.g. "553 5.7.1
 	 * Sender address not yours"). A hook of the backend, kept here so struct smtp_backend keeps its layout. */
 	const char *(*mail_check)(void *ctx, const struct smtp_session_info *info, const struct smtp_mail *mail);
+	/* Runs blocking work elsewhere (NULL: inline). Called with the backend's ctx when a SASL step (which checks a
+	 * password through backend.check_password) is due: the owner calls smtp_session_offload_work(s) on another
+	 * thread, then smtp_session_offload_done(s) on the loop's thread. The session reads nothing meanwhile, and
+	 * check_password then runs on that other thread. */
+	void (*offload)(void *ctx, struct smtp_session *s);
 };
 
 /* What the backend may want to know about the client. Strings valid during the call. */
@@ -89,11 +94,16 @@ struct smtp_backend {
  * 0 get the defaults above; tls and hostname must outlive the session); backend must outlive it. Never fails. */
 struct smtp_session *smtp_session_create(struct evloop *loop, int fd, const struct smtp_config *config,
 					 const struct smtp_backend *backend, void *ctx);
-/* Closes the connection and frees. Must not be called while a delivery is outstanding. Sets *s to NULL. */
+/* Closes the connection and frees. Must not be called while a delivery or offloaded step is outstanding. Sets
+ * *s to NULL. */
 void smtp_session_destroy(struct smtp_session **s);
 /* Completes the delivery the backend was handed: error_reply NULL means durable ("250 2.0.0 Ok: queued");
  * otherwise it is the complete reply line to send, without CRLF (e.g. "451 4.3.0 Store unavailable"). */
 void smtp_session_delivered(struct smtp_session *s, const char *error_reply);
+/* The blocking part of an offloaded step (any thread; touches only the session's SASL state), and its
+ * completion (the loop's thread; replies, and may report closed when the connection went away meanwhile). */
+void smtp_session_offload_work(struct smtp_session *s);
+void smtp_session_offload_done(struct smtp_session *s);
 /* Transactions completed with 250 so far. */
 unsigned smtp_session_messages(const struct smtp_session *s);
 

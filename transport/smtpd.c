@@ -32,6 +32,7 @@ struct sess {
 };
 
 struct job {
+	bool auth; /* an offloaded SASL step, not a delivery */
 	struct sess *ss;
 	struct smtp_session *s;
 	struct smtp_envelope env; /* a copy; what it points to stays valid until smtp_session_delivered */
@@ -63,8 +64,9 @@ struct smtpd {
 	unsigned nsessions;
 	struct client_count *clients;
 	size_t nclients;
-	struct auth_failures *auth_fail;
+	struct auth_failures *auth_fail; /* under auth_lock: password checks run on the workers */
 	size_t nauth_fail;
+	pthread_mutex_t auth_lock;
 	/* workers */
 	pthread_t threads[SMTPD_WORKERS];
 	pthread_mutex_t lock;
@@ -77,6 +79,7 @@ struct smtpd {
 
 static const struct smtp_backend backend;
 static const char *be_mail(void *ctx, const struct smtp_session_info *info, const struct smtp_mail *mail);
+static void be_offload(void *ctx, struct smtp_session *s);
 
 /* ---- settings ---- */
 
@@ -95,6 +98,7 @@ static void apply_settings(struct smtpd *sd)
 	c.auth = true;
 	c.bare_lf = SMTP_BARE_LF_KEEP;
 	c.mail_check = be_mail;
+	c.offload = be_offload;
 	sd->cfg_smtp = c;
 	c.submission = true;
 	sd->cfg_sub = c;
@@ -371,31 +375,56 @@ static int be_check_password(void *ctx, const char *user, const char *pass, size
 	struct smtpd *sd = ss->sd;
 	if (strlen(pass) != passlen)
 		return IX_EAUTH;
+	pthread_mutex_lock(&sd->auth_lock);
 	struct auth_failures *f = auth_failures_of(sd, ss->peer);
-	if (f != NULL && f->count >= sd->set.v[SET_AUTH_MAX_FAILURES]) {
-		log_warn("authentication of %s from %s refused: %u failures within a minute", user, ss->peer, f->count);
+	unsigned failures = f != NULL ? f->count : 0;
+	pthread_mutex_unlock(&sd->auth_lock);
+	if (failures >= sd->set.v[SET_AUTH_MAX_FAILURES]) {
+		log_warn("authentication of %s from %s refused: %u failures within a minute", user, ss->peer, failures);
 		return IX_EAUTH;
 	}
 	struct buf err = BUF_INIT;
 	int r = dir_authenticate(sd->d.dir, user, pass, &err);
 	if (r != IX_OK && r != IX_EAUTH)
 		log_warn("authentication of %s: %s", user, buf_cstr(&err));
-	if (r == IX_EAUTH && f != NULL)
-		f->count++;
+	if (r == IX_EAUTH) {
+		pthread_mutex_lock(&sd->auth_lock);
+		f = auth_failures_of(sd, ss->peer);
+		if (f != NULL)
+			f->count++;
+		pthread_mutex_unlock(&sd->auth_lock);
+	}
 	buf_free(&err);
 	return r == IX_OK ? 0 : r == IX_EAUTH ? IX_EAUTH : IX_EUNAVAIL;
 }
+
+static void job_push(struct smtpd *sd, struct job *j);
 
 static void be_deliver(void *ctx, struct smtp_session *s, const struct smtp_session_info *info,
 		       const struct smtp_envelope *env)
 {
 	struct sess *ss = ctx;
-	struct smtpd *sd = ss->sd;
 	struct job *j = xcalloc(1, sizeof(*j));
 	j->ss = ss;
 	j->s = s;
 	j->env = *env;
 	j->auth_user = info->auth_user != NULL ? xstrdup(info->auth_user) : NULL;
+	job_push(ss->sd, j);
+}
+
+/* SASL steps check passwords with a bind: on the workers, so the loop never waits for slapd. */
+static void be_offload(void *ctx, struct smtp_session *s)
+{
+	struct sess *ss = ctx;
+	struct job *j = xcalloc(1, sizeof(*j));
+	j->auth = true;
+	j->ss = ss;
+	j->s = s;
+	job_push(ss->sd, j);
+}
+
+static void job_push(struct smtpd *sd, struct job *j)
+{
 	pthread_mutex_lock(&sd->lock);
 	if (sd->todo_tail != NULL)
 		sd->todo_tail->next = j;
@@ -587,7 +616,10 @@ static void *worker(void *arg)
 		if (sd->todo == NULL)
 			sd->todo_tail = NULL;
 		pthread_mutex_unlock(&sd->lock);
-		j->reply = deliver_job(sd, j);
+		if (j->auth)
+			smtp_session_offload_work(j->s);
+		else
+			j->reply = deliver_job(sd, j);
 		pthread_mutex_lock(&sd->lock);
 		j->next = sd->done;
 		sd->done = j;
@@ -607,7 +639,10 @@ static void on_done(struct evloop *loop, void *ctx)
 	pthread_mutex_unlock(&sd->lock);
 	while (j != NULL) {
 		struct job *next = j->next;
-		smtp_session_delivered(j->s, j->reply);
+		if (j->auth)
+			smtp_session_offload_done(j->s);
+		else
+			smtp_session_delivered(j->s, j->reply);
 		free(j->reply);
 		free(j->auth_user);
 		free(j);
@@ -643,6 +678,7 @@ int smtpd_main(int argc, char **argv)
 		fatal("%s", buf_cstr(&err));
 	dir_set_change_hook(sd->d.dir, on_dir_change, sd);
 	pthread_mutex_init(&sd->lock, NULL);
+	pthread_mutex_init(&sd->auth_lock, NULL);
 	pthread_cond_init(&sd->cond, NULL);
 	if (evloop_async_create(sd->d.loop, on_done, sd, &sd->async, &err) != 0)
 		fatal("%s", buf_cstr(&err));

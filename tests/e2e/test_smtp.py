@@ -2,6 +2,7 @@
 # test_smtp.py - end-to-end tests of ix-smtpd and ix-mta against a real started system: python3's smtplib as the
 # client, a small SMTP sink of our own on loopback for outbound mail, and transport/smtpd_probe to see exactly
 # what reached the store. Prints PASS/FAIL lines (tests/run.sh counts them).
+import base64
 import json
 import os
 import signal
@@ -273,6 +274,25 @@ def submission_auth_and_forged_sender():
     except smtplib.SMTPAuthenticationError as e:
         assert e.smtp_code == 535
     c.quit()
+
+
+@h.test
+def auth_login_steps_and_cancel():
+    # multi-step exchanges run on the worker threads and come back to the session in order
+    c = smtp("submission")
+    c.ehlo()
+    code, text = c.docmd("AUTH", "LOGIN")
+    assert code == 334, (code, text)
+    code, text = c.docmd(base64.b64encode(b"dave").decode())
+    assert code == 334, (code, text)
+    code, text = c.docmd("*")
+    assert code == 501, (code, text)
+    c.user, c.password = "dave", "secret-pw"
+    code, text = c.auth("LOGIN", c.auth_login)
+    assert code == 235, (code, text)
+    c.sendmail("dave.brown@example.com", ["alice.smith@example.com"], msg("auth login"))
+    c.quit()
+    assert wait_subject("alice", "auth login", timeout=5)
 
 
 @h.test
