@@ -158,7 +158,7 @@ char *repl_syncrepl_value(unsigned sid, const char *uri, const char *admin_dn, c
 		return NULL;
 	/* retry every REPL_RETRY_S forever: a provider that is down is caught up with when it returns */
 	return xasprintf("rid=%03u provider=%s bindmethod=simple binddn=\"%s\" credentials=\"%s\" searchbase=\"%s\" "
-			 "type=refreshAndPersist retry=\"%u +\" timeout=5 network-timeout=5",
+			 "type=refreshAndPersist retry=\"%u +\" timeout=1 network-timeout=3",
 			 sid, uri, admin_dn, password, suffix, REPL_RETRY_S);
 }
 
