@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 NUM = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.-])")
-COLUMN = re.compile(r"\S\s{2,}$")  # a value set off by two or more spaces is the figure's value
+COLUMN = re.compile(r"\s{2,}$")  # a value set off by two or more spaces is the figure's value
 NAME_MAX = 56
 DETAIL_MAX = 64
 
@@ -25,24 +25,35 @@ def component(prog):
     return base.replace("_bench", "")
 
 
+def context_of(line):
+    """The heading an unindented line gives the indented lines under it: its text before any number or "("."""
+    m = re.search(r"[\d(]", line)
+    return (line[:m.start()] if m else line).strip().rstrip(":,").strip()
+
+
 def rows_of(comp, text):
     rows, context = [], ""
     for raw in text.splitlines():
         line = raw.rstrip()
         if not line.strip():
             continue
+        indented = raw[:1] in (" ", "\t")
+        if not indented:
+            context = context_of(line)
         found = list(NUM.finditer(line))
-        m = next((x for x in found if COLUMN.search(line[:x.start()])), found[0] if found else None)
-        if not m:
-            context = line.strip().rstrip(":")
+        if not found:
             continue
-        name = line[:m.start()].strip().rstrip(":=").strip()
-        rest = line[m.end():].strip()
+        # the value: the number after the widest run of spaces (column-aligned output), else the first number
+        def gap(x):
+            g = COLUMN.search(line[:x.start()])
+            return len(g.group(0)) if g else 0
+        m = max(found, key=gap) if any(gap(x) for x in found) else found[0]
+        name = re.sub(r"\s+", " ", line[:m.start()]).strip().rstrip(":=").strip()
+        rest = re.sub(r"\s+", " ", line[m.end():]).strip()
         if not name:
             name = context or comp
-        elif raw[:1] in (" ", "\t") and context and not name.startswith(context[:20]):
-            name = "%s: %s" % (context.split(" (")[0][:24], name)
-        # "key=value" pairs after the first number stay in the detail
+        elif indented and context and not name.startswith(context[:20]):
+            name = "%s: %s" % (context[:24], name)
         rows.append((comp, name[:NAME_MAX], m.group(0), rest[:DETAIL_MAX]))
     return rows
 
