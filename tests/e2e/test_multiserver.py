@@ -200,14 +200,22 @@ def stopped_server_catches_up():
 
 @test
 def writes_on_both_sides_while_apart_merge():
+    bob = A.user_dn("bob")
     B.stop()
     add_user(A, "dave", "Dave", "Dane")
+    A.ldapmodify("dn: %s\nchangetype: modify\nreplace: description\ndescription: first, on A\n" % bob)
     A.stop()
     B.start()
     add_user(B, "erin", "Erin", "Egg")
+    time.sleep(0.05)  # CSNs have microseconds; the later write must be later on any clock
+    B.ldapmodify("dn: %s\nchangetype: modify\nreplace: description\ndescription: later, on B\n" % bob)
     A.start()
     assert wait_user(A, "erin", CATCH_UP_S), "erin (made on B while A was down) did not reach A"
     assert wait_user(B, "dave", CATCH_UP_S), "dave (made on A while B was down) did not reach B"
+    # the same attribute written on both sides while apart: both end with the later write (its CSN wins)
+    for s in (A, B):
+        assert wait_for(lambda: description(s, bob) == ["later, on B"], timeout=CATCH_UP_S), \
+            "%s has %s" % (s.data, description(s, bob))
     # a deletion travels too
     p = A.cli("user", "del", "dave")
     assert p.returncode == 0, p.stderr
