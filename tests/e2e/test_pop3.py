@@ -187,6 +187,29 @@ def dele_at_quit_only_and_uidl_stable():
 
 
 @test
+def login_throttling_per_address():
+    s = system()
+
+    def attempt(pw):
+        sock = socket.socket()
+        sock.bind(("127.0.0.10", 0))
+        sock.connect(("127.0.0.1", s.ports["pop3"]))
+        f = sock.makefile("rwb")
+        f.readline()
+        f.write(b"USER erin\r\nPASS " + pw.encode() + b"\r\n")
+        f.flush()
+        f.readline()
+        line = f.readline()
+        sock.close()
+        return line
+    for _ in range(10):
+        assert b"[AUTH]" in attempt("wrong")
+    line = attempt(PW)
+    assert line.startswith(b"-ERR [LOGIN-DELAY]"), line
+    assert pop().quit().startswith(b"+OK")  # other addresses are not affected
+
+
+@test
 def bad_input_and_wrong_state():
     s = system()
     sock = socket.create_connection(("127.0.0.1", s.ports["pop3"]), timeout=10)
