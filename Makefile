@@ -117,7 +117,7 @@ run: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory programs $(BENCHES)
-	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+	@python3 tests/bench/summary.py --run $(BENCHES)
 
 clean:
 	rm -rf build build-asan build-fuzz
