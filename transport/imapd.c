@@ -18,12 +18,16 @@ struct imapd {
 
 static void release_imap(void *ctx)
 {
-	listener_release(((struct imapd *)ctx)->imap);
+	struct imapd *m = ctx;
+	if (m->imap != NULL) /* NULL once stopping: the listener is gone */
+		listener_release(m->imap);
 }
 
 static void release_imaps(void *ctx)
 {
-	listener_release(((struct imapd *)ctx)->imaps);
+	struct imapd *m = ctx;
+	if (m->imaps != NULL) /* NULL once stopping: the listener is gone */
+		listener_release(m->imaps);
 }
 
 static void on_accept_imap(struct listener *l, int fd, void *ctx)

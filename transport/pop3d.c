@@ -15,12 +15,16 @@ struct pop3d {
 
 static void release_pop3(void *ctx)
 {
-	listener_release(((struct pop3d *)ctx)->pop3);
+	struct pop3d *m = ctx;
+	if (m->pop3 != NULL) /* NULL once stopping: the listener is gone */
+		listener_release(m->pop3);
 }
 
 static void release_pop3s(void *ctx)
 {
-	listener_release(((struct pop3d *)ctx)->pop3s);
+	struct pop3d *m = ctx;
+	if (m->pop3s != NULL) /* NULL once stopping: the listener is gone */
+		listener_release(m->pop3s);
 }
 
 static void on_accept_pop3(struct listener *l, int fd, void *ctx)

@@ -856,5 +856,38 @@ def login_throttling_per_address():
     assert imap_login_ok("bob", PW["bob"])  # other addresses are not affected
 
 
+@test
+def stop_with_clients_connected():
+    """A stop while IMAP (IDLE, and before login) and POP3 sessions are open says goodbye and exits cleanly."""
+    t = System()
+    t.cli("user", "add", "gina", "--given", "Gina", "--surname", "Gray", "--password", "pw-gina77", check=True)
+
+    def logged_in():
+        try:
+            m = imaplib.IMAP4("127.0.0.1", t.ports["imap"])
+            m.login("gina", "pw-gina77")
+            return m
+        except (imaplib.IMAP4.error, OSError):
+            return None
+    m = wait_for(logged_in, 10.0, 0.5)
+    assert m, "login"
+    m.select("INBOX")
+    m.send(b"i IDLE\r\n")
+    m.readline()
+    p = poplib.POP3("127.0.0.1", t.ports["pop3"])
+    p.user("gina")
+    p.pass_("pw-gina77")
+    raw = socket.create_connection(("127.0.0.1", t.ports["imap"]), timeout=5)
+    raw.recv(1024)
+    t.stop()
+    assert b"BYE" in m.readline()
+    assert b"BYE" in raw.recv(1024)
+    for name in ("imapd", "pop3d"):
+        log = open(os.path.join(t.data, "log", name + ".log")).read()
+        assert "stopped" in log.splitlines()[-1] and "Sanitizer" not in log, log[-600:]
+    raw.close()
+    t.destroy()
+
+
 if __name__ == "__main__":
     main("imap")
