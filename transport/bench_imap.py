@@ -119,6 +119,25 @@ def idle_bench(s, n):
     print("imap_idle_connections %d (setup %.1f s, %.0f logins+select+idle/s)" % (idling, setup, idling / setup))
     print("imap_idle_rss_kib before=%d after=%d" % (before, after))
     print("imap_idle_bytes_per_connection %.0f (%.1f KiB; goal < 64 KiB)" % (per, per / 1024))
+    # wake-up: one message to user0001, whose INBOX n/USERS of the sessions are idling on
+    mine = [c for i, c in enumerate(socks) if i % USERS == 0]
+    for c in mine:
+        sel.register(c, selectors.EVENT_READ)
+    m = imaplib.IMAP4("127.0.0.1", s.ports["imap"])
+    m.login(user(1), PASSWORD)
+    t0 = time.monotonic()
+    m.append("INBOX", None, None, msg_5k(4242))
+    t_append = time.monotonic() - t0
+    woken = set()
+    while len(woken) < len(mine) and time.monotonic() - t0 < 10:
+        for key, ev in sel.select(timeout=1):
+            if b"EXISTS" in key.fileobj.recv(65536):
+                woken.add(key.fileobj)
+                sel.unregister(key.fileobj)
+    t_all = time.monotonic() - t0
+    m.logout()
+    print("imap_idle_wakeup %d of %d IDLE sessions saw the new message %.0f ms after the append began "
+          "(append itself %.0f ms)" % (len(woken), len(mine), t_all * 1000, t_append * 1000))
     t0 = time.monotonic()
     for c in socks:
         c.close()
