@@ -523,7 +523,13 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 			snprintf(tmp, sizeof(tmp), "postmaster@%s", sd->d.cfg.domain);
 		else
 			path_string(&r->to, tmp, sizeof(tmp));
+		size_t before = t.n;
 		mta_resolve(sd->d.dir, sd->d.cfg.server_dn, tmp, r->orcpt_len > 0 ? r->orcpt : tmp, r->notify, 0, &t);
+		if (t.n - before > 1 || (t.n - before == 1 && strcasecmp(t.v[before].addr, tmp) != 0)) {
+			char detail[64];
+			snprintf(detail, sizeof(detail), "%zu recipient%s", t.n - before, t.n - before == 1 ? "" : "s");
+			track_log(sd->d.cfg.data_dir, "expanded", q.id, q.msgid, q.sender, tmp, sd->d.cfg.hostname, detail);
+		}
 	}
 	const char *server = sd->d.cfg.hostname;
 	track_log(sd->d.cfg.data_dir, "received", q.id, q.msgid, q.sender, NULL, server, j->ss->peer);

@@ -232,6 +232,8 @@ def nested_list_each_member_once():
     for u in ("alice", "bob", "carol"):
         assert wait_subject(u, "to the list", timeout=5), (u, subjects(u))
         assert subjects(u).count("to the list") == 1, (u, subjects(u))
+    p = S.cli("track", addr)
+    assert "expanded" in p.stdout and "3 recipients" in p.stdout, p.stdout
 
 
 @h.test
