@@ -23,6 +23,7 @@ struct ix_sasl {
 	bool active;
 	bool login_need_user; /* a LOGIN exchange whose next response is the user name */
 	bool plain_need_msg;  /* a PLAIN exchange whose next response is the whole message */
+	bool password_ok;     /* the check function accepted the password in this exchange */
 	char *user;
 	sasl_callback_t callbacks[3];
 };
@@ -161,6 +162,7 @@ static int cb_checkpass(sasl_conn_t *conn, void *context, const char *user, cons
 		return SASL_BADAUTH;
 	}
 	s->check_result = s->check(s->ctx, user, pass, passlen);
+	s->password_ok = s->check_result == 0;
 	if (s->check_result == 0)
 		return SASL_OK;
 	if (s->check_result == IX_EUNAVAIL)
@@ -359,8 +361,9 @@ static int outcome(struct ix_sasl *s, int r, const char *out, unsigned outlen, s
 		buf_append_str(error_r, "password check unavailable");
 		return IX_EUNAVAIL;
 	}
-	if (s->check_result == IX_EAUTH || r == SASL_BADAUTH || r == SASL_NOUSER || r == SASL_NOVERIFY ||
-	    r == SASL_NOAUTHZ) {
+	/* a right password and still refused: the authorisation identity names someone else (Cyrus says NOMECH) */
+	if (s->password_ok || s->check_result == IX_EAUTH || r == SASL_BADAUTH || r == SASL_NOUSER ||
+	    r == SASL_NOVERIFY || r == SASL_NOAUTHZ) {
 		buf_append_str(error_r, "authentication failed");
 		return IX_EAUTH;
 	}
@@ -388,6 +391,7 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 	s->active = false;
 	s->steps = 0;
 	s->check_result = 0;
+	s->password_ok = false;
 	if (!mech_known(mech)) {
 		buf_append_str(error_r, "unknown mechanism");
 		return IX_EINVAL;
