@@ -363,6 +363,9 @@ static long long process(struct mta *m, const char *id, bool flush)
 			} else if (st[x].result == IX_ELIMIT) {
 				a->out = OUT_TEMP;
 				a->reply = xstrdup("452 4.2.2 Mailbox full");
+			} else if (src == IX_EINVAL) {
+				a->out = OUT_PERM; /* the store refuses the message itself: retrying cannot help */
+				a->reply = xasprintf("554 5.6.0 Message cannot be stored: %.200s", buf_cstr(&err));
 			} else {
 				a->out = OUT_TEMP;
 				a->reply = xasprintf("451 4.3.0 Store: %s", buf_cstr(&err));

@@ -555,6 +555,18 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 		}
 		struct store_append req = { data, len, 0, 0, NULL, st, nlocal };
 		int rc = store_append(sd->d.store, &req, &err);
+		if (rc == IX_EINVAL) {
+			/* the store refuses the message itself: nothing was stored, nothing is queued */
+			log_warn("message %s refused by the store: %s", q.id, buf_cstr(&err));
+			char *reply = xasprintf("554 5.6.0 Message cannot be stored: %.200s", buf_cstr(&err));
+			free(st);
+			free(map);
+			free(delivered);
+			buf_free(&err);
+			mta_targets_free(&t);
+			queue_msg_free(&q);
+			return reply;
+		}
 		for (size_t x = 0; x < nlocal; x++) {
 			struct mta_target *tg = &t.v[map[x]];
 			if (rc == 0 || st[x].result == 0) {
