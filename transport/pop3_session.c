@@ -22,6 +22,7 @@ struct pop3_msg {
 	uint32_t uid;
 	uint64_t size; /* as stored; RFC 1939 sizes count CRLF line ends, which the store keeps */
 	bool deleted;
+	bool retrieved; /* RETR sent it whole: \Seen is set at QUIT (as IMAP clients then expect) */
 };
 
 struct pop3_session {
@@ -173,7 +174,7 @@ static void auth_done(void *arg)
 		s->uidvalidity = j->uidvalidity;
 		s->msgs = xcalloc(j->n + 1, sizeof(*s->msgs));
 		for (size_t i = 0; i < j->n; i++)
-			s->msgs[i] = (struct pop3_msg){ j->list[i].uid, j->list[i].size, false };
+			s->msgs[i] = (struct pop3_msg){ j->list[i].uid, j->list[i].size, false, false };
 		s->count = j->n;
 		s->state = POP3_ST_TRANS;
 		s->errors = 0;
@@ -277,30 +278,84 @@ static void send_message(struct pop3_session *s, struct pop3_msg *m, bool top, u
 	buf_free(&err);
 }
 
-static void update_and_quit(struct pop3_session *s)
+/* The UPDATE state's synced writes (\Seen for what RETR sent, then the expunge of what DELE marked) run on the
+ * pool; the session reads nothing more and closes when they are done. */
+struct update_job {
+	struct pop3_session *s;
+	struct store *st;
+	char *guid;
+	uint32_t *del, *seen;
+	size_t ndel, nseen, gone;
+	int ret;
+	struct buf err;
+};
+
+static void update_run(void *arg)
 {
-	uint32_t *uids = xcalloc(s->count + 1, sizeof(*uids));
-	size_t n = 0;
-	for (size_t i = 0; i < s->count; i++)
-		if (s->msgs[i].deleted)
-			uids[n++] = s->msgs[i].uid;
-	int ret = 0;
-	size_t gone = 0;
-	struct buf err = BUF_INIT;
-	if (n > 0) {
+	struct update_job *j = arg;
+	if (j->nseen > 0) {
+		struct store_flag_update upd = { 0 };
+		upd.uids = j->seen;
+		upd.nuids = j->nseen;
+		upd.mode = STORE_FLAGS_ADD;
+		upd.flags = STORE_FLAG_SEEN;
+		store_flags(j->st, j->guid, "INBOX", &upd, NULL);
+		free(upd.failed_r);
+	}
+	if (j->ndel > 0) {
 		uint32_t *exp = NULL;
-		ret = store_expunge(s->srv->cfg.store, s->user.guid, "INBOX", uids, n, &exp, &gone, &err);
+		j->ret = store_expunge(j->st, j->guid, "INBOX", j->del, j->ndel, &exp, &j->gone, &j->err);
 		free(exp);
 	}
-	if (ret != 0) {
-		log_error("POP3 update for %s failed: %s", s->user.login, buf_cstr(&err));
-		reply(s, "-ERR [SYS/TEMP] Some deleted messages could not be removed.");
+}
+
+static void update_done(void *arg)
+{
+	struct update_job *j = arg;
+	struct pop3_session *s = j->s;
+	s->job_out = false;
+	if (s->dead) {
+		session_free(s);
 	} else {
-		reply(s, "+OK Bye; %zu messages deleted.", gone);
+		if (j->ret != 0) {
+			log_error("POP3 update for %s failed: %s", s->user.login, buf_cstr(&j->err));
+			reply(s, "-ERR [SYS/TEMP] Some deleted messages could not be removed.");
+		} else {
+			reply(s, "+OK Bye; %zu messages deleted.", j->gone);
+		}
+		close_session(s);
 	}
-	free(uids);
-	buf_free(&err);
-	close_session(s);
+	free(j->guid);
+	free(j->del);
+	free(j->seen);
+	buf_free(&j->err);
+	free(j);
+}
+
+static void update_and_quit(struct pop3_session *s)
+{
+	struct update_job *j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	j->st = s->srv->cfg.store;
+	j->guid = xstrdup(s->user.guid);
+	j->del = xcalloc(s->count + 1, sizeof(*j->del));
+	j->seen = xcalloc(s->count + 1, sizeof(*j->seen));
+	for (size_t i = 0; i < s->count; i++) {
+		if (s->msgs[i].deleted)
+			j->del[j->ndel++] = s->msgs[i].uid;
+		else if (s->msgs[i].retrieved)
+			j->seen[j->nseen++] = s->msgs[i].uid;
+	}
+	s->state = POP3_ST_DONE;
+	s->job_out = true;
+	s->busy = true;
+	if (s->srv->cfg.pool == NULL || (j->ndel == 0 && j->nseen == 0)) {
+		update_run(j);
+		update_done(j);
+		return;
+	}
+	conn_pause_input(s->conn, true);
+	imapd_pool_submit(s->srv->cfg.pool, update_run, update_done, j);
 }
 
 static void cmd_capa(struct pop3_session *s)
@@ -466,8 +521,11 @@ static void dispatch(struct pop3_session *s, const struct pop3_command *cmd)
 	case POP3_RETR:
 	case POP3_TOP: {
 		struct pop3_msg *m = msg_arg(s, cmd);
-		if (m != NULL)
+		if (m != NULL) {
 			send_message(s, m, cmd->verb == POP3_TOP, cmd->lines);
+			if (cmd->verb == POP3_RETR)
+				m->retrieved = true;
+		}
 		return;
 	}
 	case POP3_DELE: {

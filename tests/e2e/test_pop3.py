@@ -139,6 +139,13 @@ def list_uidl_top_retr():
     except poplib.error_proto:
         pass
     p.quit()
+    # what RETR sent is \Seen for IMAP clients afterwards; TOP is not
+    m = imaplib.IMAP4("127.0.0.1", system().ports["imap"])
+    m.login("erin", PW)
+    m.select("INBOX", True)
+    typ, data = m.fetch("2:3", "(FLAGS)")
+    assert b"\\Seen" in data[0] and b"\\Seen" not in data[1], data
+    m.logout()
 
 
 @test
