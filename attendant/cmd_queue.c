@@ -243,11 +243,25 @@ int cmd_track(const char *data_dir, int argc, char **argv)
 	struct config cfg;
 	if (cli_load_config(data_dir, &cfg) < 0)
 		return CLI_EXIT_FAIL;
+	/* the previous log (rotated) and the current one, oldest first */
 	char *path = config_path(&cfg, "log/tracking.log");
-	char *data = NULL;
-	size_t len = 0;
-	if (read_file(path, TRACK_LOG_MAX, &data, &len) < 0) {
+	char *old_path = config_path(&cfg, "log/tracking.log.1");
+	char *data = NULL, *cur = NULL;
+	size_t len = 0, cur_len = 0;
+	if (read_file(old_path, TRACK_LOG_MAX, &data, &len) < 0) {
+		data = xstrdup("");
+		len = 0;
+	}
+	if (read_file(path, TRACK_LOG_MAX, &cur, &cur_len) == 0) {
+		data = xrealloc(data, len + cur_len + 1);
+		memcpy(data + len, cur, cur_len + 1);
+		len += cur_len;
+		free(cur);
+	}
+	free(old_path);
+	if (len == 0) {
 		printf("No messages have been tracked yet.\n");
+		free(data);
 		free(path);
 		config_free(&cfg);
 		return CLI_EXIT_OK;

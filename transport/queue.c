@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -407,6 +408,37 @@ long long queue_backoff(unsigned attempts, long long first, long long max)
 
 static pthread_mutex_t track_lock = PTHREAD_MUTEX_INITIALIZER;
 static int track_fd = -1;
+static long long track_checked; /* wall clock second of the last rotation check */
+
+/* Once a second: rotates a log grown past TRACK_LOG_ROTATE_BYTES to NAME.1, and follows a rotation another
+ * process made (the name then points at another file). Called with track_lock held. */
+static void track_check(const char *path)
+{
+	long long now = (long long)time(NULL);
+	if (track_fd >= 0 && now == track_checked)
+		return;
+	track_checked = now;
+	struct stat fs, ps;
+	if (track_fd >= 0 && fstat(track_fd, &fs) == 0) {
+		bool moved = stat(path, &ps) != 0 || ps.st_ino != fs.st_ino || ps.st_dev != fs.st_dev;
+		if (!moved && fs.st_size > (off_t)TRACK_LOG_ROTATE_BYTES) {
+			/* the lock on the file itself keeps two processes from rotating twice */
+			flock(track_fd, LOCK_EX);
+			if (stat(path, &ps) == 0 && ps.st_ino == fs.st_ino && ps.st_dev == fs.st_dev) {
+				char *old = xasprintf("%s.1", path);
+				(void)rename(path, old);
+				free(old);
+			}
+			flock(track_fd, LOCK_UN);
+			moved = true;
+		}
+		if (!moved)
+			return;
+		close(track_fd);
+		track_fd = -1;
+	}
+	track_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
 
 static void track_field(struct buf *b, const char *s)
 {
@@ -437,14 +469,12 @@ void track_log(const char *data_dir, const char *event, const char *qid, const c
 	track_field(&line, server);
 	track_field(&line, detail);
 	buf_append_char(&line, '\n');
+	char *path = xasprintf("%s/log/tracking.log", data_dir);
 	pthread_mutex_lock(&track_lock);
-	if (track_fd < 0) {
-		char *path = xasprintf("%s/log/tracking.log", data_dir);
-		track_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-		free(path);
-	}
+	track_check(path);
 	if (track_fd >= 0)
 		(void)write_full(track_fd, line.data, line.len);
 	pthread_mutex_unlock(&track_lock);
+	free(path);
 	buf_free(&line);
 }

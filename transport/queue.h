@@ -86,8 +86,11 @@ void queue_ids_free(char ***ids, size_t count);
 /* The backoff after attempt number n (1-based): first * 2^(n-1), at most max (seconds). */
 long long queue_backoff(unsigned attempts, long long first, long long max);
 
+/* The tracking log is renamed to tracking.log.1 (replacing the previous one) when it grows past this. */
+#define TRACK_LOG_ROTATE_BYTES (64u << 20)
 /* The message tracking log: one line per event appended to <data>/log/tracking.log with one write (lines from
- * several processes never mix). Fields are tab-separated: time, event (received, delivered, relayed, deferred,
+ * several processes never mix). Checked once a second for rotation (by this process past
+ * TRACK_LOG_ROTATE_BYTES, or by another: the file is then opened again). Fields are tab-separated: time, event (received, delivered, relayed, deferred,
  * bounced, expanded, failed), queue id, message id, sender, recipient, server (who did it), detail. */
 void track_log(const char *data_dir, const char *event, const char *qid, const char *msgid, const char *sender,
 	       const char *rcpt, const char *server, const char *detail);
