@@ -508,6 +508,101 @@ int repl_prepare_config(const struct config *cfg, struct buf *error_r)
 	return ret;
 }
 
+/* ---- schema additions at runtime ---- */
+
+extern const char schema_interchange_ldif[];
+
+/* The OID of a definition "( OID NAME ..." (after an optional {n} ordering prefix), as a new string or NULL. */
+static char *definition_oid(const char *def)
+{
+	const char *p = def;
+	if (*p == '{')
+		p += strcspn(p, "}") + (p[strcspn(p, "}")] == '}');
+	while (*p == ' ')
+		p++;
+	if (*p != '(')
+		return NULL;
+	p++;
+	while (*p == ' ')
+		p++;
+	size_t n = strcspn(p, " )");
+	return n > 0 ? xstrndup(p, n) : NULL;
+}
+
+static int has_oid(char **values, const char *oid)
+{
+	for (char **v = values; v != NULL && *v != NULL; v++) {
+		char *o = definition_oid(*v);
+		int same = o != NULL && strcmp(o, oid) == 0;
+		free(o);
+		if (same)
+			return 1;
+	}
+	return 0;
+}
+
+int repl_schema_upgrade(const struct config *cfg, unsigned *added_r, struct buf *error_r)
+{
+	if (added_r != NULL)
+		*added_r = 0;
+	char *uri = config_ldapi_uri(cfg);
+	LDAP *ld;
+	int ret = ldapu_connect_external(uri, &ld, error_r);
+	free(uri);
+	if (ret != IX_OK)
+		return ret;
+	static const char *const attrs[] = { "olcAttributeTypes", "olcObjectClasses", NULL };
+	LDAPMessage *res;
+	ret = search(ld, "cn=schema,cn=config", LDAP_SCOPE_ONELEVEL, "(cn=*interchange)", attrs, &res, error_r);
+	if (ret != IX_OK) {
+		ldap_unbind_ext_s(ld, NULL, NULL);
+		return ret;
+	}
+	LDAPMessage *e = ldap_first_entry(ld, res);
+	if (e == NULL) {
+		buf_append_str(error_r, "cn=config holds no interchange schema");
+		ldap_msgfree(res);
+		ldap_unbind_ext_s(ld, NULL, NULL);
+		return IX_ENOTFOUND;
+	}
+	char *dn = ldap_get_dn(ld, e);
+	char **live[2] = { get_values(ld, e, "olcAttributeTypes", NULL), get_values(ld, e, "olcObjectClasses", NULL) };
+	ldap_msgfree(res);
+	static const char *const kinds[2] = { "olcAttributeTypes: ", "olcObjectClasses: " };
+	unsigned added = 0;
+	/* attribute types first: the classes name them */
+	for (int k = 0; k < 2 && ret == IX_OK; k++) {
+		size_t klen = strlen(kinds[k]);
+		for (const char *line = schema_interchange_ldif; *line != '\0' && ret == IX_OK;) {
+			size_t len = strcspn(line, "\n");
+			if (len > klen && strncmp(line, kinds[k], klen) == 0) {
+				char *def = xstrndup(line + klen, len - klen);
+				char *oid = definition_oid(def);
+				if (oid != NULL && !has_oid(live[k], oid)) {
+					char *vals[] = { def, NULL };
+					char *type = xstrndup(kinds[k], klen - 2); /* without ": " */
+					LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = type, .mod_values = vals };
+					LDAPMod *mods[] = { &m, NULL };
+					ret = modify(ld, dn != NULL ? dn : "", mods, error_r);
+					free(type);
+					if (ret == IX_OK)
+						added++;
+				}
+				free(oid);
+				free(def);
+			}
+			line += len + (line[len] == '\n');
+		}
+	}
+	free_strings(&live[0]);
+	free_strings(&live[1]);
+	ldap_memfree(dn);
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	if (added_r != NULL)
+		*added_r = added;
+	return ret;
+}
+
 /* ---- the attendant's side ---- */
 
 int repl_note_change(const struct config *cfg, const char *dn)
@@ -526,9 +621,21 @@ int repl_note_change(const struct config *cfg, const char *dn)
 void repl_attendant_sync(const struct config *cfg, int force)
 {
 	static char last_error[256];
+	static int schema_checked;
 	if (!atomic_exchange(&servers_changed, 0) && !force)
 		return;
 	struct buf err = BUF_INIT;
+	if (!schema_checked) {
+		unsigned added = 0;
+		if (repl_schema_upgrade(cfg, &added, &err) == IX_OK) {
+			schema_checked = 1;
+			if (added > 0)
+				log_info("replication: added %u schema definitions this directory lacked", added);
+		} else {
+			log_warn("schema check: %s", buf_cstr(&err));
+		}
+		buf_reset(&err);
+	}
 	int changed = 0;
 	int ret = repl_sync_config(cfg, &changed, &err);
 	if (ret != IX_OK) {

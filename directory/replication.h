@@ -81,9 +81,16 @@ int repl_sync_config(const struct config *cfg, int *changed_r, struct buf *error
 #define SLAPMODIFY_BIN "/usr/sbin/slapmodify"
 int repl_prepare_config(const struct config *cfg, struct buf *error_r);
 
+/* Adds to the running slapd (over ldapi) every attribute type and object class of our schema (the copy built into
+ * the program) that its cn=config lacks: a server initialised by an older version gets ixServerId and friends, so
+ * it can take part in replication. Only ever adds (notes P21). Sets *added_r (may be NULL) to the number of
+ * definitions added. Returns IX_OK or an ix_err code with error_r. */
+int repl_schema_upgrade(const struct config *cfg, unsigned *added_r, struct buf *error_r);
+
 /* For the attendant. repl_note_change is called from the replica's change hook (any thread): returns 1 when dn is
  * a server entry (so replication may need to follow), remembering that. repl_attendant_sync runs on the
- * attendant's loop: with force, or after a noted change, it calls repl_sync_config and logs the outcome. */
+ * attendant's loop: with force, or after a noted change, it calls repl_sync_config and logs the outcome; the first
+ * call also runs repl_schema_upgrade. */
 int repl_note_change(const struct config *cfg, const char *dn);
 void repl_attendant_sync(const struct config *cfg, int force);
 
