@@ -799,7 +799,7 @@ def logindisabled_without_tls_off_loopback():
             return True
         except OSError:
             return False
-    assert wait_for(connects, 10.0, 0.2), "imapd or pop3d does not listen on %s" % addr
+    assert wait_for(connects, 30.0, 0.2), "imapd or pop3d does not listen on %s" % addr
     m = imaplib.IMAP4(addr, t.ports["imap"])
     assert b"LOGINDISABLED" in m.welcome and b"AUTH=PLAIN" not in m.welcome, m.welcome
     try:
