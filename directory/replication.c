@@ -23,6 +23,8 @@
 /* A contextCSN value: 20231127022601.123456Z#000000#001#000000 (the server ID is the third field). */
 #define REPL_MAX_CSN 64
 #define REPL_MAX_CSNS 64
+/* How long join waits for the first server to take the replication password hand-over. */
+#define REPL_HANDOVER_WAIT_MS 5000
 /* Attempts at a free server ID when joins race. */
 #define REPL_ID_ATTEMPTS 8
 
@@ -1073,6 +1075,33 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 		nanosleep(&ts, NULL);
 	}
 	say(j, "  directory contents arrived in %.1f s\n", (double)(now_usec() - start) / 1e6);
+	if (number_origin) {
+		/* the first server's attendant takes the hand-over within milliseconds when it runs this version */
+		const char *odn = servers[origin].dn;
+		static const char *const hattrs[] = { "ixReplicationHandover", NULL };
+		int taken = 0;
+		for (unsigned long long until = now_usec() + REPL_HANDOVER_WAIT_MS * 1000ULL; !taken && now_usec() < until;) {
+			LDAPMessage *res;
+			struct buf err = BUF_INIT;
+			if (search(remote, odn, LDAP_SCOPE_BASE, "(objectClass=*)", hattrs, &res, &err) == IX_OK) {
+				char *h = ldapu_get_first(remote, ldap_first_entry(remote, res), "ixReplicationHandover");
+				taken = h == NULL;
+				free(h);
+				ldap_msgfree(res);
+			}
+			buf_free(&err);
+			if (!taken) {
+				struct timespec ts = { 0, REPL_POLL_MS * 1000 * 1000 };
+				nanosleep(&ts, NULL);
+			}
+		}
+		if (taken)
+			say(j, "  %s replicates from this server too\n", servers[origin].name);
+		else
+			say(j, "  note: %s has not taken up replication yet; it does when its attendant (this version) "
+			       "runs, and changes made here reach it then\n",
+			    servers[origin].name);
+	}
 	ret = IX_OK;
 out:
 	if (local != NULL)

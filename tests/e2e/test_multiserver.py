@@ -85,6 +85,7 @@ def setup():
 def join_creates_a_second_server():
     setup()
     assert "directory contents arrived" in B.join_output.stdout, B.join_output.stdout
+    assert "mail.multi.example replicates from this server too" in B.join_output.stdout, B.join_output.stdout
     # B's own copy holds the organisation and the first server's entry
     out = B.ldapsearch("(objectClass=ixServer)", "cn", "ixServerId", bind_dn=B.admin_dn, password=B.admin_password)
     names = sorted(e["cn"][0] for e in entries(out.stdout))
