@@ -48,5 +48,6 @@ int cmd_store(const char *data_dir, int argc, char **argv);
 int cmd_mailbox(const char *data_dir, int argc, char **argv);
 int cmd_queue(const char *data_dir, int argc, char **argv);
 int cmd_track(const char *data_dir, int argc, char **argv);
+int cmd_connector(const char *data_dir, int argc, char **argv);
 
 #endif

@@ -29,6 +29,7 @@ static const struct cli_command commands[] = {
 	{ "restore", cmd_restore, "restore a backup into a new data folder" },
 	{ "queue", cmd_queue, "the mail queue: list [--json], show ID, flush, delete ID" },
 	{ "track", cmd_track, "message tracking: every event for an ADDRESS or a MESSAGE-ID" },
+	{ "connector", cmd_connector, "routes for other domains through smart hosts: add, list, del" },
 	{ "server", cmd_server, "servers of the organisation: list, show, set SETTING VALUE" },
 	{ "replication", cmd_replication, "directory replication between the servers: IDs, providers, contextCSN" },
 };

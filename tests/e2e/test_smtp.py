@@ -170,13 +170,19 @@ def setup():
         S.cli("server", "set", name, value, check=True)
     # connectors: one to the sink, one to a port where nothing listens
     dead = h.free_ports(1)[0]
-    base = "ou=Connectors,ou=Configuration," + S.suffix
-    ldif = ("dn: cn=sink,%s\nobjectClass: ixConnector\ncn: sink\nixAddressSpace: remote.test\n"
-            "ixSmartHost: 127.0.0.1:%d\nixConnectorCost: 1\n\n"
-            "dn: cn=dead,%s\nobjectClass: ixConnector\ncn: dead\nixAddressSpace: dead.test\n"
-            "ixSmartHost: 127.0.0.1:%d\nixConnectorCost: 1\n\n") % (base, SINK.port, base, dead)
-    p = S.ldapmodify(ldif, add=True)
-    assert p.returncode == 0, p.stderr
+    S.cli("connector", "add", "sink", "--address-space", "remote.test", "--smarthost", "127.0.0.1:%d" % SINK.port,
+          "--cost", "1", check=True)
+    S.cli("connector", "add", "dead", "--address-space", "dead.test", "--smarthost", "127.0.0.1:%d" % dead,
+          check=True)
+    p = S.cli("connector", "list")
+    assert "sink" in p.stdout and "remote.test" in p.stdout and "127.0.0.1:%d" % dead in p.stdout, p.stdout
+    assert S.cli("connector", "add", "sink", "--address-space", "x.test", "--smarthost", "h.test").returncode == 1
+    assert S.cli("connector", "add", "bad", "--address-space", "no spaces", "--smarthost", "h.test").returncode == 2
+    assert S.cli("connector", "add", "gone", "--address-space", "gone.test", "--smarthost", "h.test:25",
+                 check=True).returncode == 0
+    assert S.cli("connector", "del", "gone").returncode == 0
+    assert "gone.test" not in S.cli("connector", "list").stdout
+    assert S.cli("connector", "del", "gone").returncode == 1
     time.sleep(1)  # the services read the settings again when the replica sees the server entry change
 
 
