@@ -2458,6 +2458,16 @@ struct imap_server *imap_server_create(const struct imap_server_config *config)
 	return srv;
 }
 
+void imap_server_set_limits(struct imap_server *srv, unsigned idle_timeout_msecs, uint64_t max_message_size,
+			    unsigned max_auth_failures)
+{
+	srv->cfg.idle_timeout_msecs = idle_timeout_msecs;
+	if (max_message_size > 0)
+		srv->cfg.max_message_size = max_message_size;
+	srv->cfg.max_auth_failures = max_auth_failures;
+	imapd_throttle_set_max(srv->throttle, max_auth_failures);
+}
+
 void imap_server_destroy(struct imap_server **srvp)
 {
 	struct imap_server *srv = *srvp;

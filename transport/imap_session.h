@@ -54,5 +54,9 @@ void imap_server_accept(struct imap_server *srv, int fd, bool implicit_tls, void
 void imap_server_shutdown(struct imap_server *srv, void (*done)(void *ctx), void *ctx);
 /* Live sessions. */
 size_t imap_server_sessions(const struct imap_server *srv);
+/* New limits from the server's settings: the idle timeout applies to sessions that start from now on, the others
+ * at once. */
+void imap_server_set_limits(struct imap_server *srv, unsigned idle_timeout_msecs, uint64_t max_message_size,
+			    unsigned max_auth_failures);
 
 #endif

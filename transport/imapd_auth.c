@@ -169,6 +169,11 @@ struct imapd_throttle *imapd_throttle_create(unsigned max_failures)
 	return t;
 }
 
+void imapd_throttle_set_max(struct imapd_throttle *t, unsigned max_failures)
+{
+	t->max_failures = max_failures;
+}
+
 void imapd_throttle_destroy(struct imapd_throttle **t)
 {
 	free(*t);

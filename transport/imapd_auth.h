@@ -40,6 +40,8 @@ void imapd_pool_submit(struct imapd_pool *pool, imapd_job_fn *run, imapd_job_fn 
 struct imapd_throttle;
 /* max_failures: failed logins per address per window before further attempts are refused (0: never). */
 struct imapd_throttle *imapd_throttle_create(unsigned max_failures);
+/* Changes the number of failures allowed per client address per minute. */
+void imapd_throttle_set_max(struct imapd_throttle *t, unsigned max_failures);
 void imapd_throttle_destroy(struct imapd_throttle **t);
 /* True when addr has reached its failures in the current window (the attempt must be refused unchecked). */
 bool imapd_throttle_blocked(struct imapd_throttle *t, const char *addr, uint64_t now_secs);
@@ -84,7 +86,10 @@ struct imapd_settings {
 	unsigned auth_max_failures;
 	uint64_t max_message_size;
 };
-void imapd_settings_get(struct dir *dir, struct imapd_settings *s_r);
+/* This server's current settings (server_dn: its directory entry), from the replica: `interchange server set`
+ * applies to the running daemons, which re-read them every IMAPD_SETTINGS_REFRESH_MS. */
+#define IMAPD_SETTINGS_REFRESH_MS 2000
+void imapd_settings_get(struct dir *dir, const char *server_dn, struct imapd_settings *s_r);
 
 /* Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit. */
 unsigned long imapd_raise_nofile(void);

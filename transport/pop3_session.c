@@ -701,6 +701,13 @@ static void session_event(struct conn *c, enum conn_event ev, void *ctx)
 	}
 }
 
+void pop3_server_set_limits(struct pop3_server *srv, unsigned idle_timeout_msecs, unsigned max_auth_failures)
+{
+	srv->cfg.idle_timeout_msecs = idle_timeout_msecs;
+	srv->cfg.max_auth_failures = max_auth_failures;
+	imapd_throttle_set_max(srv->throttle, max_auth_failures);
+}
+
 struct pop3_server *pop3_server_create(const struct pop3_server_config *config)
 {
 	struct pop3_server *srv = xcalloc(1, sizeof(*srv));

@@ -39,5 +39,7 @@ void pop3_server_accept(struct pop3_server *srv, int fd, bool implicit_tls, void
  * (may be NULL) once none is left. */
 void pop3_server_shutdown(struct pop3_server *srv, void (*done)(void *ctx), void *ctx);
 size_t pop3_server_sessions(const struct pop3_server *srv);
+/* New limits from the server's settings (the idle timeout for sessions that start from now on). */
+void pop3_server_set_limits(struct pop3_server *srv, unsigned idle_timeout_msecs, unsigned max_auth_failures);
 
 #endif

@@ -11,7 +11,19 @@ struct pop3d {
 	struct daemon d;
 	struct pop3_server *srv;
 	struct listener *pop3, *pop3s;
+	struct evloop_timer settings_timer;
 };
+
+/* `interchange server set` reaches the running daemon through the replica. */
+static void refresh_settings(struct evloop *loop, struct evloop_timer *timer, void *ctx)
+{
+	(void)loop;
+	(void)timer;
+	struct pop3d *m = ctx;
+	struct imapd_settings set;
+	imapd_settings_get(m->d.dir, m->d.cfg.server_dn, &set);
+	pop3_server_set_limits(m->srv, set.pop3_idle_timeout_secs * 1000u, set.auth_max_failures);
+}
 
 static void release_pop3(void *ctx)
 {
@@ -63,7 +75,7 @@ int main(int argc, char **argv)
 	if (ix_sasl_init("ix-pop3d", &err) != 0)
 		log_warn("SASL is unavailable (AUTH will fail): %s", buf_cstr(&err));
 	struct imapd_settings set;
-	imapd_settings_get(m.d.dir, &set);
+	imapd_settings_get(m.d.dir, m.d.cfg.server_dn, &set);
 	struct imapd_pool *pool = NULL;
 	if (imapd_pool_create(m.d.loop, IMAPD_POOL_THREADS / 2, &pool, &err) != 0)
 		fatal("%s", buf_cstr(&err));
@@ -84,7 +96,10 @@ int main(int argc, char **argv)
 	m.pop3 = daemon_listen(&m.d, PORT_POP3, maxc, on_accept_pop3, &m);
 	m.pop3s = daemon_listen(&m.d, PORT_POP3S, maxc, on_accept_pop3s, &m);
 	daemon_on_stop(&m.d, on_stop, &m);
+	evloop_timer_start(m.d.loop, &m.settings_timer, IMAPD_SETTINGS_REFRESH_MS, IMAPD_SETTINGS_REFRESH_MS,
+			   refresh_settings, &m);
 	daemon_run(&m.d);
+	evloop_timer_stop(m.d.loop, &m.settings_timer);
 	imapd_pool_destroy(&pool); /* first: finished jobs report to their sessions */
 	pop3_server_destroy(&m.srv);
 	listener_destroy(&m.pop3);

@@ -1,0 +1,65 @@
+"""test_settings_live.py - `interchange server set` reaches running services through the directory replica,
+without a restart: a lower login-failure limit throttles IMAP and POP3 logins within seconds."""
+import imaplib
+import os
+import poplib
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import INTERCHANGE, System, main, test, wait_for  # noqa: E402
+
+S = None
+
+
+def system():
+    global S
+    if S is None:
+        S = System()
+    return S
+
+
+def imap_login(s, user, password):
+    c = imaplib.IMAP4("127.0.0.1", s.ports["imap"])
+    try:
+        c.login(user, password)
+        return "OK"
+    except imaplib.IMAP4.error as e:
+        return str(e)
+    finally:
+        try:
+            c.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass
+
+
+@test
+def auth_failure_limit_applies_without_restart():
+    if not os.path.exists(os.path.join(os.path.dirname(INTERCHANGE), "ix-imapd")):
+        return
+    s = system()
+    s.cli("user", "add", "lim", "--given", "Li", "--surname", "Mit", "--password", "pw-lim", check=True)
+    assert wait_for(lambda: imap_login(s, "lim", "pw-lim") == "OK", 10.0)
+    pid_before = [x["pid"] for x in __import__("json").loads(s.cli("status", "--json").stdout)["services"]
+                  if x["name"] == "imapd"]
+    s.cli("server", "set", "auth.max_failures", "2", check=True)
+
+    def throttled():
+        # two wrong passwords, then even the right one is refused for this client address
+        imap_login(s, "lim", "wrong")
+        imap_login(s, "lim", "wrong")
+        return imap_login(s, "lim", "pw-lim") != "OK"
+    assert wait_for(throttled, 15.0, 0.5), "the new limit did not apply"
+    p = poplib.POP3("127.0.0.1", s.ports["pop3"])
+    p.user("lim")
+    try:
+        p.pass_("wrong")
+    except poplib.error_proto:
+        pass
+    p.quit()
+    pid_after = [x["pid"] for x in __import__("json").loads(s.cli("status", "--json").stdout)["services"]
+                 if x["name"] == "imapd"]
+    assert pid_before == pid_after, (pid_before, pid_after)
+
+
+if __name__ == "__main__":
+    main("settings_live")
