@@ -94,10 +94,15 @@ def main():
         if got:
             print("  server CPU: %8.3f ms/msg (ix-smtpd %.3f, ix-mta %.3f, slapd %.3f)" %
                   (total / got, ms(smtpd) / got, ms(mta) / got, ms(slapd) / got))
-        print("  peer stack (Postfix + LDAP + Dovecot LMTP, peer-stack.sh bench-smtp): about 169 msgs/s end to "
-              "end and 9.2 ms CPU/msg on a machine like this; %s" %
-              ("run '%s start && %s bench-smtp' for a side-by-side figure" % (PEER, PEER)
-               if os.path.exists(PEER) else "not installed here"))
+        # the peer stack's figures from its README (Postfix + LDAP + Dovecot LMTP on a machine like this one)
+        print("  peer stack end-to-end (README):  %8.1f msgs/s" % 169.0)
+        print("  peer stack server CPU (README):  %8.3f ms/msg" % 9.2)
+        if got:
+            print("  end-to-end vs peer:              %8.1f times" % (got / (t2 - t0) / 169.0))
+            print("  CPU per message vs peer:         %8.3f of it" % (total / got / 9.2))
+        print("  side by side on this machine: %s" %
+              ("run peer-stack.sh start, then peer-stack.sh bench-smtp (in %s)" % os.path.dirname(PEER)
+               if os.path.exists(PEER) else "peer-stack is not installed here"))
     finally:
         s.destroy()
     return 0
