@@ -116,9 +116,10 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, struc
 			  "objectClass: olcFrontendConfig\nolcDatabase: {-1}frontend\nolcPasswordHash: {SSHA}\n\n");
 	buf_printf(b,
 		   "dn: olcDatabase={0}config,cn=config\nobjectClass: olcDatabaseConfig\nolcDatabase: {0}config\n"
-		   "olcAccess: {0}to * by dn.regex=\"^gidNumber=[0-9]+\\+uidNumber=(%u|%u),cn=peercred,cn=external,cn=auth$\" "
-		   "manage by * none\n\n",
-		   uid, svc_uid);
+		   /* olcAuthzRegexp has already mapped our uids to the administrator: grant cn=config to that
+		    * identity over the local socket only (never over TCP, whatever the password) */
+		   "olcAccess: {0}to * by dn.exact=\"%s\" sockurl.regex=\"^ldapi://\" manage by * none\n\n",
+		   cfg->admin_dn);
 	buf_printf(b,
 		   "dn: olcDatabase={1}mdb,cn=config\nobjectClass: olcDatabaseConfig\nobjectClass: olcMdbConfig\n"
 		   "olcDatabase: {1}mdb\nolcSuffix: %s\nolcRootDN: %s\nolcRootPW: %s\nolcDbDirectory: %s\n"
