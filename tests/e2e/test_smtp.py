@@ -697,6 +697,8 @@ def kill_mta_during_relay_nothing_lost():
     missing = [i for i in range(n) if not slow.find("relay burst %d\r\n" % i)]
     assert ok, "lost: %s" % missing
     assert h.wait_for(lambda: "burst@slow.test" not in S.cli("queue", "list").stdout, timeout=10)
+    # connections are reused and at most MTA_DEST_CONCURRENCY (4) are open per destination, before and after the kill
+    assert slow.connections <= 8, slow.connections
 
 
 def _try_send(subject):
