@@ -378,9 +378,30 @@ static void rotate_tick(struct evloop *loop, struct evloop_timer *timer, void *c
 	}
 }
 
+/* In an organisation of several servers one attendant generates addresses, so that two servers never give
+ * the same address to two new recipients before replication shows each the other's choice (the unique overlay
+ * sees only its own server's writes): the server whose entry's DN sorts first. */
+static int address_master(struct attendant *a)
+{
+	if (a->dir == NULL)
+		return 1;
+	struct dir_server *servers = NULL;
+	size_t n = 0;
+	if (dir_servers(a->dir, &servers, &n) != IX_OK || n == 0)
+		return 1;
+	const char *first = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (first == NULL || strcasecmp(servers[i].dn, first) < 0)
+			first = servers[i].dn;
+	}
+	int master = first == NULL || a->cfg->server_dn == NULL || strcasecmp(first, a->cfg->server_dn) == 0;
+	dir_servers_free(&servers, n);
+	return master;
+}
+
 static void generate_addresses(struct attendant *a)
 {
-	if (a->slapd.state != SVC_RUNNING)
+	if (a->slapd.state != SVC_RUNNING || !address_master(a))
 		return;
 	struct buf err = BUF_INIT;
 	if (a->prov == NULL && prov_open(a->cfg, &a->prov, &err) != IX_OK) {
