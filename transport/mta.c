@@ -659,7 +659,7 @@ static void settings_tick(struct evloop *loop, struct evloop_timer *t, void *ctx
 	(void)t;
 	struct mta *m = ctx;
 	struct settings s;
-	mta_settings_read(&m->d.cfg, &s);
+	mta_settings_read(&m->d.cfg, m->d.dir, &s);
 	m->set = s; /* whole-struct copy; workers read single words (benign) */
 }
 
@@ -693,7 +693,7 @@ int mta_main(int argc, char **argv)
 		fatal("%s", buf_cstr(&err));
 	if (tls_client_ctx_create(false, NULL, &m->client_tls, &err) != 0)
 		fatal("outbound TLS: %s", buf_cstr(&err));
-	mta_settings_read(&m->d.cfg, &m->set);
+	mta_settings_read(&m->d.cfg, m->d.dir, &m->set);
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);
 	for (int i = 0; i < MTA_WORKERS; i++) {

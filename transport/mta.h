@@ -65,11 +65,9 @@ const char *mta_check_send_as(struct dir *dir, const char *user, const char *fro
 /* Extracts the domain of an address (after the last '@'), or "" when there is none. */
 const char *mta_domain(const char *addr);
 
-/* Reads this server's ixServerSetting values from the directory (one search over ldapi as the attendant's
- * identity) into s_r; the registry's defaults where the directory has nothing or cannot be reached. This is the
- * one place to change when the replica carries the server's settings. Blocking: call from a timer, not per
- * message. */
-void mta_settings_read(const struct config *cfg, struct settings *s_r);
+/* This server's settings (limits, timeouts, queue lifetime and retries) from the directory replica: the registry's
+ * defaults for anything unset, or when the server entry is unknown. Cheap (no round trip). */
+void mta_settings_read(const struct config *cfg, struct dir *dir, struct settings *s_r);
 
 /* ---- the queue runner (ix-mta) ---- */
 

@@ -308,41 +308,10 @@ const char *mta_check_send_as(struct dir *dir, const char *user, const char *fro
 
 /* ---- settings ---- */
 
-void mta_settings_read(const struct config *cfg, struct settings *s_r)
+void mta_settings_read(const struct config *cfg, struct dir *dir, struct settings *s_r)
 {
-	settings_load(s_r, NULL, 0);
-	char *uri = config_ldapi_uri(cfg);
-	LDAP *ld = NULL;
-	struct buf err = BUF_INIT;
-	if (ldapu_connect_external(uri, &ld, &err) != IX_OK) {
-		log_warn("server settings: %s; using defaults", buf_cstr(&err));
-		goto out;
-	}
-	char *attrs[] = { "ixServerSetting", NULL };
-	LDAPMessage *res = NULL;
-	struct timeval tv = { 5, 0 };
-	int rc = ldap_search_ext_s(ld, cfg->server_dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL, NULL, &tv,
-				   1, &res);
-	if (rc == LDAP_SUCCESS) {
-		LDAPMessage *e = ldap_first_entry(ld, res);
-		struct berval **vals = e != NULL ? ldap_get_values_len(ld, e, "ixServerSetting") : NULL;
-		size_t n = vals != NULL ? (size_t)ldap_count_values_len(vals) : 0;
-		char **strs = xcalloc(n + 1, sizeof(*strs));
-		for (size_t i = 0; i < n; i++)
-			strs[i] = xstrndup(vals[i]->bv_val, vals[i]->bv_len);
-		settings_load(s_r, (const char *const *)strs, n);
-		for (size_t i = 0; i < n; i++)
-			free(strs[i]);
-		free(strs);
-		ldap_value_free_len(vals);
-	} else {
-		log_warn("server settings: cannot read %s: %s; using defaults", cfg->server_dn, ldap_err2string(rc));
-	}
-	ldap_msgfree(res);
-	ldap_unbind_ext_s(ld, NULL, NULL);
-out:
-	free(uri);
-	buf_free(&err);
+	if (dir == NULL || dir_server_settings(dir, cfg->server_dn, s_r) != IX_OK)
+		settings_load(s_r, NULL, 0);
 }
 
 /* ---- MX lookup ---- */

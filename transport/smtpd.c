@@ -112,7 +112,7 @@ static void settings_tick(struct evloop *loop, struct evloop_timer *t, void *ctx
 	(void)t;
 	struct smtpd *sd = ctx;
 	struct settings s;
-	mta_settings_read(&sd->d.cfg, &s);
+	mta_settings_read(&sd->d.cfg, sd->d.dir, &s);
 	if (memcmp(s.v, sd->set.v, sizeof(s.v)) != 0)
 		log_info("server settings changed: new sessions use them");
 	sd->set = s;
@@ -689,7 +689,7 @@ int smtpd_main(int argc, char **argv)
 	sd->qdir = config_path(&sd->d.cfg, "queue");
 	if (queue_dir_ensure(sd->qdir, &err) != 0)
 		fatal("%s", buf_cstr(&err));
-	mta_settings_read(&sd->d.cfg, &sd->set);
+	mta_settings_read(&sd->d.cfg, sd->d.dir, &sd->set);
 	apply_settings(sd);
 	evloop_timer_start(sd->d.loop, &sd->settings_timer, SMTPD_SETTINGS_MS, SMTPD_SETTINGS_MS, settings_tick, sd);
 	if (evloop_async_create(sd->d.loop, on_settings_changed, sd, &sd->settings_async, &err) != 0)
