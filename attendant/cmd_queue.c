@@ -158,9 +158,15 @@ static int queue_show_cmd(const char *qdir, const char *id)
 
 int cmd_queue(const char *data_dir, int argc, char **argv)
 {
-	if (argc < 2 || cli_wants_help(argc, argv)) {
-		fputs(queue_help, argc < 2 ? stderr : stdout);
-		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	if (cli_wants_help(argc, argv)) {
+		fputs(queue_help, stdout);
+		return CLI_EXIT_OK;
+	}
+	/* plain `interchange queue` (or `queue --json`) lists, as a person would expect */
+	char *list_argv[] = { argv[0], (char *)"list", argc > 1 ? argv[1] : NULL, NULL };
+	if (argc < 2 || (argc == 2 && strcmp(argv[1], "--json") == 0)) {
+		argv = list_argv;
+		argc++;
 	}
 	const char *verb = argv[1];
 	bool json = argc == 3 && strcmp(argv[2], "--json") == 0;

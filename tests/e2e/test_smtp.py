@@ -608,6 +608,7 @@ def bad_input_keeps_serving():
 
 @h.test
 def queue_and_track_commands():
+    assert S.cli("queue").stdout == S.cli("queue", "list").stdout  # plain `queue` lists
     p = S.cli("queue", "list")
     assert p.returncode == 0, p.stderr
     assert "someone@dead.test" in p.stdout, p.stdout
