@@ -608,7 +608,8 @@ def bad_input_keeps_serving():
 
 @h.test
 def queue_and_track_commands():
-    assert S.cli("queue").stdout == S.cli("queue", "list").stdout  # plain `queue` lists
+    first_words = lambda out: [l.split()[0] for l in out.splitlines() if l.strip()]  # noqa: E731 (ages may tick)
+    assert first_words(S.cli("queue").stdout) == first_words(S.cli("queue", "list").stdout)  # plain `queue` lists
     p = S.cli("queue", "list")
     assert p.returncode == 0, p.stderr
     assert "someone@dead.test" in p.stdout, p.stdout
