@@ -466,6 +466,7 @@ static void collect(struct attendant *a, struct monitor_facts *f)
 	f->maint_purged = a->maint.purged_total;
 	f->maint_quota_warnings = a->maint.quota_warnings_sent;
 	f->maint_check_problems = a->maint.check_problems;
+	f->quota_warned = a->maint.quota_warned_now;
 	monitor_warnings(f);
 }
 

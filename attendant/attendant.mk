@@ -10,6 +10,6 @@ $(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(REPLICATION_LIB) $$(DIR_
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_attendant
 $(BUILD)/tests/unit/test_attendant: $(call objs,tests/unit/test_attendant.c tests/unit/test.c attendant/metrics.c \
-		attendant/monitor.c attendant/maintenance.c) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) \
+		attendant/monitor.c attendant/maintenance.c transport/queue.c) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) \
 		$$(NET_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS)

@@ -117,6 +117,9 @@ static void quota_warnings(struct maintenance *m, const struct config *cfg, stru
 		log_error("maintenance: quota warnings: %s", buf_cstr(&err));
 		goto out;
 	}
+	m->quota_warned_now = 0;
+	for (size_t i = 0; i < list.len; i++)
+		m->quota_warned_now += list.data[i] == '\n';
 	if (list.len == 0)
 		goto out;
 	for (char *save = NULL, *guid = strtok_r(list.data, "\n", &save); guid != NULL; guid = strtok_r(NULL, "\n", &save)) {

@@ -20,6 +20,7 @@ struct maintenance {
 	time_t last_purge, last_quota, last_check;
 	unsigned long long purged_total;     /* retained messages dropped since start */
 	unsigned quota_warnings_sent;
+	unsigned long long quota_warned_now;  /* mailboxes past their warning level at the last check */
 	int check_problems;                   /* -1: no check yet */
 	char last_error[160];
 	/* private: when each warned mailbox was last told (GUID -> time) */

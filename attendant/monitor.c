@@ -1,6 +1,7 @@
 /* monitor.c - collects and renders the monitoring facts (see monitor.h). */
 #include "monitor.h"
 #include "dir.h"
+#include "queue.h"
 
 #include <dirent.h>
 #include <openssl/pem.h>
@@ -89,6 +90,16 @@ void monitor_collect(const struct config *cfg, struct dir *dir, struct monitor_f
 		f->disk_total = (unsigned long long)vfs.f_blocks * vfs.f_frsize;
 	}
 	certificate_expiry(cfg, f);
+	struct queue_stats qs;
+	struct buf err = BUF_INIT;
+	char *qdir = config_path(cfg, "queue");
+	if (queue_stats(qdir, (long long)time(NULL), &qs, &err) == 0) {
+		f->queue_active = qs.active;
+		f->queue_deferred = qs.deferred;
+		f->queue_oldest_age = qs.oldest_age;
+	}
+	free(qdir);
+	buf_free(&err);
 }
 
 static void warn(struct monitor_facts *f, const char *fmt, ...) IX_PRINTF(2, 3);
@@ -120,6 +131,11 @@ void monitor_warnings(struct monitor_facts *f)
 		warn(f, "the TLS certificate expires in %lld days (%s)", f->cert_days_left, f->cert_not_after);
 	if (!f->replica_connected)
 		warn(f, "the attendant's directory replica is not connected");
+	if (f->queue_deferred >= MONITOR_QUEUE_WARN_DEFERRED || f->queue_oldest_age >= MONITOR_QUEUE_WARN_AGE_S)
+		warn(f, "the mail queue is backing up: %llu deferred, the oldest %lld minutes old (see interchange queue)",
+		     f->queue_deferred, f->queue_oldest_age / 60);
+	if (f->quota_warned > 0)
+		warn(f, "%llu mailboxes are over their quota warning level", f->quota_warned);
 	if (f->maint_check_problems > 0)
 		warn(f, "the last store check found %d problems: run 'interchange store check --repair'",
 		     f->maint_check_problems);
@@ -158,8 +174,11 @@ void monitor_json(const struct monitor_facts *f, struct buf *out)
 		   "\"recipients\": %llu, \"changes\": %llu, \"reconnects\": %llu, \"last_change_age\": %lld}",
 		   f->replica_ready ? "true" : "false", f->replica_connected ? "true" : "false", f->replica_entries,
 		   f->replica_recipients, f->replica_changes, f->replica_reconnects, f->replica_last_change_age);
-	buf_printf(out, ", \"store\": {\"bytes\": %llu}, \"disk\": {\"free_bytes\": %llu, \"total_bytes\": %llu}",
-		   f->store_bytes, f->disk_free, f->disk_total);
+	buf_printf(out, ", \"store\": {\"bytes\": %llu, \"quota_warned\": %llu}, \"disk\": {\"free_bytes\": %llu, "
+		   "\"total_bytes\": %llu}",
+		   f->store_bytes, f->quota_warned, f->disk_free, f->disk_total);
+	buf_printf(out, ", \"queue\": {\"active\": %llu, \"deferred\": %llu, \"oldest_age\": %lld}", f->queue_active,
+		   f->queue_deferred, f->queue_oldest_age);
 	buf_printf(out,
 		   ", \"maintenance\": {\"last_purge\": %lld, \"last_check\": %lld, \"purged\": %llu, "
 		   "\"quota_warnings\": %u, \"check_problems\": %d}",
@@ -204,6 +223,10 @@ void monitor_text(const struct monitor_facts *f, struct buf *out)
 		   f->replica_reconnects);
 	buf_printf(out, "  store      %.1f MiB on disk; %.1f GiB free of %.1f GiB\n", (double)f->store_bytes / 1048576.0,
 		   (double)f->disk_free / 1073741824.0, (double)f->disk_total / 1073741824.0);
+	buf_printf(out, "  queue      %llu active, %llu deferred%s", f->queue_active, f->queue_deferred,
+		   f->queue_active + f->queue_deferred > 0 ? "" : "\n");
+	if (f->queue_active + f->queue_deferred > 0)
+		buf_printf(out, ", oldest %llds\n", f->queue_oldest_age);
 	if (f->cert_days_left >= 0)
 		buf_printf(out, "  tls        certificate valid until %s (%lld days)\n", f->cert_not_after, f->cert_days_left);
 	for (size_t i = 0; i < f->warning_count; i++)
@@ -240,8 +263,16 @@ void monitor_prometheus(const struct monitor_facts *f, struct buf *out)
 		   "# TYPE interchange_disk_free_bytes gauge\ninterchange_disk_free_bytes %llu\n"
 		   "# HELP interchange_certificate_days_left Days until the TLS certificate expires.\n"
 		   "# TYPE interchange_certificate_days_left gauge\ninterchange_certificate_days_left %lld\n"
+		   "# HELP interchange_queue_messages Messages in the mail queue, by state.\n"
+		   "# TYPE interchange_queue_messages gauge\ninterchange_queue_messages{state=\"active\"} %llu\n"
+		   "interchange_queue_messages{state=\"deferred\"} %llu\n"
+		   "# HELP interchange_queue_oldest_seconds Age of the oldest queued message.\n"
+		   "# TYPE interchange_queue_oldest_seconds gauge\ninterchange_queue_oldest_seconds %lld\n"
+		   "# HELP interchange_quota_warned_mailboxes Mailboxes past their quota warning level.\n"
+		   "# TYPE interchange_quota_warned_mailboxes gauge\ninterchange_quota_warned_mailboxes %llu\n"
 		   "# HELP interchange_warnings Current warnings (see interchange status).\n"
 		   "# TYPE interchange_warnings gauge\ninterchange_warnings %zu\n",
 		   f->replica_connected, f->replica_recipients, f->replica_changes, f->store_bytes, f->disk_free,
-		   f->cert_days_left, f->warning_count);
+		   f->cert_days_left, f->queue_active, f->queue_deferred, f->queue_oldest_age, f->quota_warned,
+		   f->warning_count);
 }

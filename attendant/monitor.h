@@ -13,6 +13,9 @@ struct dir;
 #define MONITOR_DISK_LOW_PERCENT 10
 #define MONITOR_DISK_LOW_BYTES (1ULL << 30)
 #define MONITOR_CERT_WARN_DAYS 14
+/* Warn when the queue holds this many deferred messages, or its oldest message is this old. */
+#define MONITOR_QUEUE_WARN_DEFERRED 100
+#define MONITOR_QUEUE_WARN_AGE_S 3600
 #define MONITOR_MAX_SERVICES 16
 
 struct monitor_service {
@@ -31,6 +34,9 @@ struct monitor_facts {
 	unsigned long long replica_entries, replica_recipients, replica_changes, replica_reconnects;
 	long long replica_last_change_age; /* seconds since the replica applied a change; -1 if none */
 	unsigned long long store_bytes;    /* disk used by the store folder */
+	unsigned long long queue_active, queue_deferred; /* messages in the mail queue */
+	long long queue_oldest_age;        /* seconds; 0 when empty */
+	unsigned long long quota_warned;   /* mailboxes past their quota warning level */
 	unsigned long long disk_free, disk_total; /* of the data folder's file system */
 	long long cert_days_left;          /* -1 when the certificate cannot be read */
 	char cert_not_after[32];           /* ISO 8601, or "" */

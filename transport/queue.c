@@ -478,3 +478,39 @@ void track_log(const char *data_dir, const char *event, const char *qid, const c
 	free(path);
 	buf_free(&line);
 }
+
+int queue_stats(const char *qdir, long long now, struct queue_stats *stats_r, struct buf *error_r)
+{
+	memset(stats_r, 0, sizeof(*stats_r));
+	char **ids;
+	size_t n;
+	int ret = queue_list(qdir, &ids, &n, error_r);
+	if (ret != 0)
+		return ret;
+	struct buf err = BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		if (i >= QUEUE_STATS_MAX_READ) {
+			stats_r->deferred += n - i;
+			break;
+		}
+		struct queue_msg m;
+		buf_reset(&err);
+		if (queue_read(qdir, ids[i], false, &m, &err) != 0) {
+			queue_msg_free(&m);
+			continue; /* delivered meanwhile */
+		}
+		bool active = false;
+		for (size_t k = 0; k < m.nrcpts; k++)
+			active |= m.rcpts[k].state == QUEUE_RCPT_PENDING && m.rcpts[k].next_try <= now;
+		if (active)
+			stats_r->active++;
+		else
+			stats_r->deferred++;
+		if (now - m.created > stats_r->oldest_age)
+			stats_r->oldest_age = now - m.created;
+		queue_msg_free(&m);
+	}
+	buf_free(&err);
+	queue_ids_free(&ids, n);
+	return 0;
+}

@@ -83,6 +83,15 @@ int queue_remove(const char *qdir, const char *id, struct buf *error_r);
 int queue_list(const char *qdir, char ***ids_r, size_t *count_r, struct buf *error_r);
 void queue_ids_free(char ***ids, size_t count);
 
+/* Counts for monitoring: messages with a recipient due now (active), the others (deferred), and the age in seconds
+ * of the oldest. Reads at most QUEUE_STATS_MAX_READ files (the rest are counted as deferred). */
+#define QUEUE_STATS_MAX_READ 20000
+struct queue_stats {
+	size_t active, deferred;
+	long long oldest_age;
+};
+int queue_stats(const char *qdir, long long now, struct queue_stats *stats_r, struct buf *error_r);
+
 /* The backoff after attempt number n (1-based): first * 2^(n-1), at most max (seconds). */
 long long queue_backoff(unsigned attempts, long long first, long long max);
 

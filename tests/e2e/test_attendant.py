@@ -250,6 +250,38 @@ def quota_warning_reaches_the_user():
 
 
 @test
+def queue_figures_agree_with_reality():
+    import smtplib
+    import urllib.request
+    from harness import INTERCHANGE, free_ports
+    if not os.path.exists(os.path.join(os.path.dirname(INTERCHANGE), "ix-mta")):
+        return
+    s = system()
+    dead = free_ports(1)[0]  # nothing listens there: delivery is deferred
+    s.cli("connector", "add", "Dead", "--address-space", "dead.example", "--smarthost", "127.0.0.1:%d" % dead,
+          check=True)
+    s.cli("user", "add", "sender", "--given", "Send", "--surname", "Er", "--password", "pw-sender", check=True)
+    assert wait_for(lambda: "send.er@example.com (primary)" in s.cli("user", "show", "sender").stdout, 5.0)
+    with smtplib.SMTP("127.0.0.1", s.ports["submission"], timeout=10) as c:
+        c.login("sender", "pw-sender")
+        for i in range(3):
+            c.sendmail("send.er@example.com", ["someone@dead.example"],
+                       "From: send.er@example.com\r\nSubject: q%d\r\n\r\nx\r\n" % i)
+
+    def three_deferred():
+        q = status()["queue"]
+        return q if q["active"] + q["deferred"] == 3 and q["deferred"] == 3 else None
+    q = wait_for(three_deferred, 20.0, 0.2)
+    assert q, status()["queue"]
+    listed = s.cli("queue", "list", "--json", check=True).stdout
+    assert listed.count('"id"') == 3, listed
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % s.ports["metrics"], timeout=5) as r:
+        body = r.read().decode()
+    assert 'interchange_queue_messages{state="deferred"} 3' in body, body
+    s.cli("connector", "del", "Dead", check=True)
+
+
+@test
 def stop_leaves_no_process():
     s = system()
     procs = {x["pid"]: x["name"] for x in status()["services"] if x["pid"]}
