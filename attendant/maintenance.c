@@ -189,6 +189,86 @@ static void check(struct maintenance *m, const struct config *cfg, time_t now)
 	store_close(&st);
 }
 
+struct owned {
+	char (*guids)[33];
+	size_t n;
+};
+
+static void collect_guid(void *ctx, const struct dir_recipient *r)
+{
+	struct owned *o = ctx;
+	if (r->mailbox_guid == NULL)
+		return;
+	o->guids = xrealloc(o->guids, (o->n + 1) * sizeof(*o->guids));
+	snprintf(o->guids[o->n++], sizeof(o->guids[0]), "%s", r->mailbox_guid);
+}
+
+static int owned_by_someone(const struct owned *o, const char *guid)
+{
+	for (size_t i = 0; i < o->n; i++)
+		if (strcasecmp(o->guids[i], guid) == 0)
+			return 1;
+	return 0;
+}
+
+/* Mailboxes whose user was deleted: noted the first time they are seen without an owner, removed once the grace
+ * period has passed. Never acts on a replica that is not complete (a missing user is then no evidence). */
+static void orphans(struct maintenance *m, const struct config *cfg, struct dir *dir, const struct settings *set,
+		    time_t now)
+{
+	m->last_orphans = now;
+	struct dir_status ds;
+	if (dir == NULL)
+		return;
+	dir_status(dir, &ds);
+	if (!ds.ready || !ds.connected)
+		return;
+	struct owned o = { NULL, 0 };
+	dir_foreach_recipient(dir, collect_guid, &o);
+	struct store *st = open_store(cfg, m);
+	if (st == NULL) {
+		free(o.guids);
+		return;
+	}
+	struct buf list = BUF_INIT, err = BUF_INIT, keep = BUF_INIT;
+	char *path = config_path(cfg, MAINT_ORPHANS_FILE), *old = NULL;
+	if (read_file(path, 16 * 1024 * 1024, &old, NULL) < 0)
+		old = NULL;
+	if (store_mailboxes(st, &list, &err) == IX_OK && list.len > 0) {
+		for (char *save = NULL, *guid = strtok_r(list.data, "\n", &save); guid != NULL;
+		     guid = strtok_r(NULL, "\n", &save)) {
+			if (strcmp(guid, STORE_PUBLIC_GUID) == 0 || owned_by_someone(&o, guid))
+				continue;
+			long long since = (long long)now;
+			const char *seen = old != NULL ? strstr(old, guid) : NULL;
+			if (seen != NULL && seen[32] == ' ')
+				since = strtoll(seen + 33, NULL, 10);
+			if (now - since >= (long long)set->v[SET_MAINT_ORPHAN_GRACE_DAYS] * 86400) {
+				buf_reset(&err);
+				if (store_mailbox_delete(st, guid, &err) == IX_OK) {
+					m->orphans_removed++;
+					log_info("maintenance: removed mailbox %s, whose user was deleted more than %llu days ago",
+						 guid, set->v[SET_MAINT_ORPHAN_GRACE_DAYS]);
+				} else {
+					log_warn("maintenance: could not remove mailbox %s: %s", guid, buf_cstr(&err));
+					buf_printf(&keep, "%s %lld\n", guid, since);
+				}
+			} else {
+				buf_printf(&keep, "%s %lld\n", guid, since);
+			}
+		}
+	}
+	if (write_file_atomic(path, keep.data != NULL ? keep.data : "", keep.len, 0640) < 0)
+		log_warn("maintenance: cannot write %s", path);
+	free(path);
+	free(old);
+	free(o.guids);
+	buf_free(&list);
+	buf_free(&err);
+	buf_free(&keep);
+	store_close(&st);
+}
+
 void maintenance_tick(struct maintenance *m, const struct config *cfg, struct dir *dir, time_t now)
 {
 	struct settings set;
@@ -203,6 +283,12 @@ void maintenance_tick(struct maintenance *m, const struct config *cfg, struct di
 			load_settings(cfg, dir, &set);
 		loaded = 1;
 		quota_warnings(m, cfg, dir, &set, now);
+	}
+	if (now - m->last_orphans >= MAINT_ORPHAN_INTERVAL_S) {
+		if (!loaded)
+			load_settings(cfg, dir, &set);
+		loaded = 1;
+		orphans(m, cfg, dir, &set, now);
 	}
 	struct tm tm;
 	gmtime_r(&now, &tm);
@@ -220,5 +306,6 @@ void maintenance_run_all(struct maintenance *m, const struct config *cfg, struct
 	load_settings(cfg, dir, &set);
 	purge(m, cfg, &set, now);
 	quota_warnings(m, cfg, dir, &set, now);
+	orphans(m, cfg, dir, &set, now);
 	check(m, cfg, now);
 }

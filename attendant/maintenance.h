@@ -15,12 +15,17 @@ struct dir;
 #define MAINT_QUOTA_INTERVAL_S 3600
 #define MAINT_QUOTA_REPEAT_S 86400
 #define MAINT_MAX_WARNED 100000
+#define MAINT_ORPHAN_INTERVAL_S 86400
+/* Mailboxes no recipient owns, with when each was first seen so (GUID TIME lines), under the data folder. */
+#define MAINT_ORPHANS_FILE "store/orphans"
 
 struct maintenance {
 	time_t last_purge, last_quota, last_check;
 	unsigned long long purged_total;     /* retained messages dropped since start */
 	unsigned quota_warnings_sent;
 	unsigned long long quota_warned_now;  /* mailboxes past their warning level at the last check */
+	time_t last_orphans;
+	unsigned orphans_removed;
 	int check_problems;                   /* -1: no check yet */
 	char last_error[160];
 	/* private: when each warned mailbox was last told (GUID -> time) */

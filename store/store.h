@@ -288,6 +288,8 @@ struct store_quota_use {
 int store_quota_get(struct store *st, const char *guid, struct store_quota_use *use_r, struct buf *error_r);
 /* For the attendant: appends the GUID (32 hex digits) of every mailbox whose warning mark is set, one per line. */
 int store_quota_warned(struct store *st, struct buf *out, struct buf *error_r);
+/* Appends the GUID (32 hex digits) of every mailbox, the public folders' included, one per line. */
+int store_mailboxes(struct store *st, struct buf *out, struct buf *error_r);
 
 /* ---- deleted-item retention ---- */
 

@@ -727,7 +727,19 @@ int store_quota_get(struct store *st, const char *guid, struct store_quota_use *
 	return 0;
 }
 
+static int list_mailboxes(struct store *st, int warned_only, struct buf *out, struct buf *error_r);
+
 int store_quota_warned(struct store *st, struct buf *out, struct buf *error_r)
+{
+	return list_mailboxes(st, 1, out, error_r);
+}
+
+int store_mailboxes(struct store *st, struct buf *out, struct buf *error_r)
+{
+	return list_mailboxes(st, 0, out, error_r);
+}
+
+static int list_mailboxes(struct store *st, int warned_only, struct buf *out, struct buf *error_r)
 {
 	MDB_txn *txn;
 	int ret = store_rtxn_begin(st, &txn, error_r);
@@ -743,7 +755,7 @@ int store_quota_warned(struct store *st, struct buf *out, struct buf *error_r)
 			if (key.mv_size != STORE_GUID_LEN || val.mv_size != sizeof(m))
 				continue;
 			memcpy(&m, val.mv_data, sizeof(m));
-			if (m.quota_warned) {
+			if (m.quota_warned || !warned_only) {
 				char hex[STORE_GUID_HEX_LEN + 1];
 				store_guid_format(key.mv_data, hex);
 				buf_printf(out, "%s\n", hex);

@@ -282,6 +282,35 @@ def queue_figures_agree_with_reality():
 
 
 @test
+def deleted_users_mailbox_removed_after_grace():
+    import re
+    import smtplib
+    from harness import INTERCHANGE
+    if not os.path.exists(os.path.join(os.path.dirname(INTERCHANGE), "ix-smtpd")):
+        return
+    s = system()
+    s.cli("user", "add", "leaver", "--given", "Lea", "--surname", "Ver", "--password", "pw-leaver", check=True)
+    assert wait_for(lambda: "lea.ver@example.com (primary)" in s.cli("user", "show", "leaver").stdout, 5.0)
+    with smtplib.SMTP("127.0.0.1", s.ports["smtp"], timeout=10) as c:
+        c.sendmail("a@other.org", ["lea.ver@example.com"], "From: a@other.org\r\nSubject: bye\r\n\r\nx\r\n")
+
+    def mailboxes():
+        out = s.cli("store", "check").stdout
+        return int(re.search(r"Checked (\d+) mailboxes", out).group(1))
+    before = mailboxes()
+    s.cli("user", "del", "leaver", check=True)
+    # within the grace period the mailbox stays
+    s.cli("maintenance", "run", timeout=300, check=True)
+    assert mailboxes() == before, "removed during the grace period"
+    s.cli("server", "set", "maintenance.orphan_grace_days", "0", check=True)
+    time.sleep(1)  # the replica carries the new setting
+    s.cli("maintenance", "run", timeout=300, check=True)
+    assert mailboxes() == before - 1, (before, mailboxes())
+    s.cli("server", "set", "maintenance.orphan_grace_days", "30", check=True)
+    assert s.cli("store", "check").returncode == 0
+
+
+@test
 def stop_leaves_no_process():
     s = system()
     procs = {x["pid"]: x["name"] for x in status()["services"] if x["pid"]}
