@@ -311,6 +311,35 @@ def deleted_users_mailbox_removed_after_grace():
 
 
 @test
+def service_crashing_at_start_is_marked_failed():
+    import socket
+    from harness import INTERCHANGE
+    if not os.path.exists(os.path.join(os.path.dirname(INTERCHANGE), "ix-smtpd")):
+        return
+    t = System(start=False)
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+    blocker.bind(("127.0.0.1", t.ports["smtp"]))
+    blocker.listen(1)  # ix-smtpd cannot listen there: it exits at every start
+    try:
+        t.start()
+
+        def smtpd_failed():
+            st = json.loads(t.cli("status", "--json").stdout)
+            svc = [x for x in st["services"] if x["name"] == "smtpd"][0]
+            return st if svc["state"] == "failed" else None
+        st = wait_for(smtpd_failed, 60.0, 0.5)
+        assert st, t.cli("status").stdout
+        assert any("smtpd has failed" in w for w in st["warnings"]), st["warnings"]
+        others = {x["name"]: x["state"] for x in st["services"]}
+        assert others["imapd"] == "running" and others["slapd"] == "running", others
+        assert "cannot listen" in t.cli("logs", "smtpd").stdout
+    finally:
+        blocker.close()
+        t.stop()
+
+
+@test
 def stop_leaves_no_process():
     s = system()
     procs = {x["pid"]: x["name"] for x in status()["services"] if x["pid"]}
