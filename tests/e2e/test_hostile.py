@@ -461,6 +461,44 @@ def imap_bad_lines_and_literals():
 
 
 @h.test
+def imap_expensive_requests_bounded():
+    # requests past the parser's limits get BAD at once, not worked on: SEARCH nested 40 deep ("Lists nested too
+    # deeply") or with 2000 keys ("Too many search keys"), FETCH with 100 body sections ("Too many body sections"),
+    # a 60 KB sequence set, STORE with 5000 keywords ("Too many arguments")
+    s = connect(S.ports["imap"], timeout=15)
+    f = s.makefile("rwb")
+    f.readline()
+    f.write(b"a LOGIN alice " + PW["alice"].encode() + b"\r\nb SELECT INBOX\r\n")
+    f.flush()
+    while not f.readline().startswith(b"b "):
+        pass
+    cases = [
+        b"c1 SEARCH " + b"(" * 40 + b"ALL" + b")" * 40,
+        b"c2 SEARCH " + b" ".join([b"UNSEEN"] * 2000),
+        b"c3 FETCH 1 (" + b" ".join(b"BODY.PEEK[%d]" % i for i in range(1, 101)) + b")",
+        b"c4 FETCH " + b",".join(b"%d" % i for i in range(1, 70001, 1))[:60000] + b" FLAGS",
+        b"c5 STORE 1 +FLAGS (" + b" ".join(b"k%d" % i for i in range(5000)) + b")",
+    ]
+    for c in cases:
+        tag = c.split(b" ", 1)[0]
+        t0 = time.monotonic()
+        f.write(c + b"\r\n")
+        f.flush()
+        while True:
+            line = f.readline()
+            assert line, "connection closed on %r" % tag
+            if line.startswith(tag + b" "):
+                break
+        assert line.startswith(tag + b" BAD"), line
+        assert time.monotonic() - t0 < 10, (tag, time.monotonic() - t0)
+    f.write(b"d NOOP\r\n")
+    f.flush()
+    assert f.readline().startswith(b"d OK")
+    s.close()
+    still_serves("imap-expensive")
+
+
+@h.test
 def imap_client_that_never_reads():
     hog = connect(S.ports["imap"], "127.0.0.4", timeout=3)
     hog.sendall(b"a LOGIN alice " + PW["alice"].encode() + b"\r\na SELECT INBOX\r\n")
@@ -568,6 +606,9 @@ def pop3_bad_lines():
     out = exchange(p, [b"USER " + b"A" * 5000 + b"\r\n", b"CAPA\r\n"], until=(b"-ERR", b"+OK Capability",))
     expect(out, b"-ERR", b"+OK Capability")
     out = exchange(p, [b"US\x00ER alice\r\n", b"CAPA\r\n"], until=(b"-ERR", b"+OK Capability",))
+    expect(out, b"-ERR", b"+OK Capability")
+    # bare LF ends a POP3 line (tolerated like IMAP); a bare CR does not
+    out = exchange(p, [b"CAPA\n", b"NOOP\r\n"], until=(b"+OK Capability",))
     expect(out, b"-ERR", b"+OK Capability")
     out = exchange(p, [b"USER alice\rPASS " + PW["alice"].encode() + b"\r\n", b"STAT\r\n"], until=(b"-ERR",))
     refuse(out, b"+OK 0 ", b"+OK 1 ", b"+OK Logged in")
