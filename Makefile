@@ -55,6 +55,8 @@ all: programs
 # A fragment may use variables of fragments that sort before it (store/mime.mk before store/store.mk).
 include common/module.mk
 include $(sort $(filter-out common/module.mk,$(wildcard */*.mk)))
+# and fragments one level down (tests/e2e/, tests/fuzz/), after every component's
+include $(sort $(wildcard tests/*/*.mk))
 
 FUZZ_REPLAYS = $(foreach t,$(FUZZ_TARGETS),$(BUILD)/fuzz/replay_$(t))
 

@@ -99,6 +99,8 @@ int main(int argc, char **argv)
 		maxc = (unsigned)(nofile - 64);
 	m.imap = daemon_listen(&m.d, PORT_IMAP, maxc, on_accept_imap, &m);
 	m.imaps = daemon_listen(&m.d, PORT_IMAPS, maxc, on_accept_imaps, &m);
+	/* past the connection limit a client hears why (not on IMAPS: plaintext would be garbage there) */
+	listener_set_busy_reply(m.imap, "* BYE [UNAVAILABLE] Too many connections, try again later\r\n");
 	log_info("up to %u connections per port (open files limit %lu)", maxc, nofile);
 	daemon_on_stop(&m.d, on_stop, &m);
 	evloop_timer_start(m.d.loop, &m.settings_timer, IMAPD_SETTINGS_REFRESH_MS, IMAPD_SETTINGS_REFRESH_MS,

@@ -95,6 +95,8 @@ int main(int argc, char **argv)
 		maxc = (unsigned)(nofile - 64);
 	m.pop3 = daemon_listen(&m.d, PORT_POP3, maxc, on_accept_pop3, &m);
 	m.pop3s = daemon_listen(&m.d, PORT_POP3S, maxc, on_accept_pop3s, &m);
+	/* past the connection limit a client hears why (not on POP3S: plaintext would be garbage there) */
+	listener_set_busy_reply(m.pop3, "-ERR [SYS/TEMP] Too many connections, try again later\r\n");
 	daemon_on_stop(&m.d, on_stop, &m);
 	evloop_timer_start(m.d.loop, &m.settings_timer, IMAPD_SETTINGS_REFRESH_MS, IMAPD_SETTINGS_REFRESH_MS,
 			   refresh_settings, &m);

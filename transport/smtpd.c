@@ -707,6 +707,9 @@ int smtpd_main(int argc, char **argv)
 	unsigned maxc = (unsigned)sd->set.v[SET_SMTP_MAX_CONNECTIONS];
 	sd->l_smtp = daemon_listen(&sd->d, PORT_SMTP, maxc, on_accept_smtp, sd);
 	sd->l_sub = daemon_listen(&sd->d, PORT_SUBMISSION, maxc, on_accept_sub, sd);
+	/* past the connection limit a client hears why instead of waiting in the backlog */
+	listener_set_busy_reply(sd->l_smtp, "421 4.3.2 Too many connections, try again later\r\n");
+	listener_set_busy_reply(sd->l_sub, "421 4.3.2 Too many connections, try again later\r\n");
 	listen_submissions(sd, maxc);
 	daemon_on_stop(&sd->d, on_stop, sd);
 	daemon_run(&sd->d);
