@@ -120,14 +120,7 @@ int join_init(const char *data_dir, int argc, char **argv)
 		{ "my-uri", required_argument, NULL, O_MYURI },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "user", required_argument, NULL, O_USER },
-		{ "ldap-port", required_argument, NULL, O_PORT0 + PORT_LDAP },
-		{ "smtp-port", required_argument, NULL, O_PORT0 + PORT_SMTP },
-		{ "submission-port", required_argument, NULL, O_PORT0 + PORT_SUBMISSION },
-		{ "imap-port", required_argument, NULL, O_PORT0 + PORT_IMAP },
-		{ "imaps-port", required_argument, NULL, O_PORT0 + PORT_IMAPS },
-		{ "pop3-port", required_argument, NULL, O_PORT0 + PORT_POP3 },
-		{ "pop3s-port", required_argument, NULL, O_PORT0 + PORT_POP3S },
-		{ "metrics-port", required_argument, NULL, O_PORT0 + PORT_METRICS },
+		CLI_PORT_OPTIONS(O_PORT0),
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -156,12 +149,8 @@ int join_init(const char *data_dir, int argc, char **argv)
 		case 'h': fputs(join_help, stdout); return CLI_EXIT_OK;
 		default:
 			if (c >= O_PORT0 && c < O_PORT0 + PORT_COUNT) {
-				if (parse_uint(optarg, 65535, &v) < 0 || v == 0) {
-					cli_error("--%s-port needs a number from 1 to 65535, not \"%s\"",
-						  config_port_name(c - O_PORT0), optarg);
+				if (cli_port_option(c, O_PORT0, optarg, j.ports) < 0)
 					return CLI_EXIT_USAGE;
-				}
-				j.ports[c - O_PORT0] = (unsigned)v;
 				break;
 			}
 			cli_error("init --join: unknown or incomplete option %s: see 'interchange init --join x --help'",

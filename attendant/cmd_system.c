@@ -92,14 +92,7 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		{ "key", required_argument, NULL, O_KEY },
 		{ "anonymous-read", no_argument, NULL, O_ANON },
 		{ "user", required_argument, NULL, O_USER },
-		{ "ldap-port", required_argument, NULL, O_PORT0 + PORT_LDAP },
-		{ "smtp-port", required_argument, NULL, O_PORT0 + PORT_SMTP },
-		{ "submission-port", required_argument, NULL, O_PORT0 + PORT_SUBMISSION },
-		{ "imap-port", required_argument, NULL, O_PORT0 + PORT_IMAP },
-		{ "imaps-port", required_argument, NULL, O_PORT0 + PORT_IMAPS },
-		{ "pop3-port", required_argument, NULL, O_PORT0 + PORT_POP3 },
-		{ "pop3s-port", required_argument, NULL, O_PORT0 + PORT_POP3S },
-		{ "metrics-port", required_argument, NULL, O_PORT0 + PORT_METRICS },
+		CLI_PORT_OPTIONS(O_PORT0),
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -118,7 +111,6 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 	}
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		unsigned long long v;
 		switch (c) {
 		case O_DOMAIN: domain = optarg; break;
 		case O_ORG: org = optarg; break;
@@ -131,12 +123,8 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		case 'h': fputs(init_help, stdout); return CLI_EXIT_OK;
 		default:
 			if (c >= O_PORT0 && c < O_PORT0 + PORT_COUNT) {
-				if (parse_uint(optarg, 65535, &v) < 0 || v == 0) {
-					cli_error("--%s-port needs a number from 1 to 65535, not \"%s\"",
-						  config_port_name(c - O_PORT0), optarg);
+				if (cli_port_option(c, O_PORT0, optarg, ports) < 0)
 					return CLI_EXIT_USAGE;
-				}
-				ports[c - O_PORT0] = (unsigned)v;
 				break;
 			}
 			cli_error("init: unknown or incomplete option %s: see 'interchange init --help'", argv[optind - 1]);

@@ -68,6 +68,17 @@ int cli_load_config(const char *data_dir, struct config *cfg)
 	return ret == 0 ? 0 : -1;
 }
 
+int cli_port_option(int c, int base, const char *arg, unsigned ports[PORT_COUNT])
+{
+	unsigned long long v;
+	if (parse_uint(arg, 65535, &v) < 0 || v == 0) {
+		cli_error("--%s-port needs a number from 1 to 65535, not \"%s\"", config_port_name(c - base), arg);
+		return -1;
+	}
+	ports[c - base] = (unsigned)v;
+	return 0;
+}
+
 int cli_wants_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
