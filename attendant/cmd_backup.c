@@ -90,19 +90,6 @@ static int exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
-static int dir_is_empty_or_missing(const char *path)
-{
-	DIR *d = opendir(path);
-	if (d == NULL)
-		return errno == ENOENT;
-	struct dirent *e;
-	int empty = 1;
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			empty = 0;
-	closedir(d);
-	return empty;
-}
 
 static void manifest_add(struct buf *m, const char *dest, const char *rel)
 {
@@ -131,7 +118,7 @@ int cmd_backup(const char *data_dir, int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	const char *dest = argv[1];
-	if (!dir_is_empty_or_missing(dest)) {
+	if (!folder_empty_or_missing(dest)) {
 		cli_error("%s exists and is not empty: a backup goes into a new folder", dest);
 		return CLI_EXIT_FAIL;
 	}
@@ -296,7 +283,7 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 		buf_free(&err);
 		return CLI_EXIT_FAIL;
 	}
-	if (!dir_is_empty_or_missing(data_dir)) {
+	if (!folder_empty_or_missing(data_dir)) {
 		cli_error("%s already exists and is not empty: restore goes into a new data folder", data_dir);
 		return CLI_EXIT_FAIL;
 	}
@@ -374,12 +361,8 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 		printf("Restored %s into %s\nStart it with: interchange start --data %s\n", src, cfg.data_dir, cfg.data_dir);
 	} else {
 		cli_error("restore failed: %s", buf_cstr(&err));
-		if (created) {
-			char *cmd = xasprintf("rm -rf -- '%s'", cfg.data_dir);
-			if (strchr(cfg.data_dir, '\'') == NULL && system(cmd) != 0)
-				cli_error("could not remove the incomplete %s", cfg.data_dir);
-			free(cmd);
-		}
+		if (created && remove_tree(cfg.data_dir) < 0)
+			cli_error("could not remove the incomplete %s", cfg.data_dir);
 	}
 	buf_free(&err);
 	if (created || ret == IX_OK)

@@ -32,31 +32,6 @@ static const char join_help[] =
 	"(default ldap://127.0.0.1:PORT when LDAP-URI is on this machine, else ldap://HOSTNAME:PORT).\n"
 	"The administrator password is kept only in this server's cn=config (readable by the service user alone).\n";
 
-static int folder_empty(const char *path)
-{
-	DIR *d = opendir(path);
-	if (d == NULL)
-		return errno == ENOENT;
-	struct dirent *e;
-	int empty = 1;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			empty = 0;
-	}
-	closedir(d);
-	return empty;
-}
-
-static void remove_folder(const char *path)
-{
-	/* only ever called on a folder this command created */
-	if (strchr(path, '\'') != NULL)
-		return;
-	char *cmd = xasprintf("rm -rf -- '%s'", path);
-	if (system(cmd) != 0)
-		fprintf(stderr, "interchange: could not remove %s\n", path);
-	free(cmd);
-}
 
 /* slapd runs as the service user (notes P8), so the rest of the join does too, in a child: this process stays
  * able to remove the folder if the join fails. The child's error message comes back through a pipe. */
@@ -198,7 +173,7 @@ int join_init(const char *data_dir, int argc, char **argv)
 		config_free(&cfg);
 		return CLI_EXIT_USAGE;
 	}
-	if (!folder_empty(cfg.data_dir)) {
+	if (!folder_empty_or_missing(cfg.data_dir)) {
 		cli_error("%s already exists and is not empty: init never overwrites a data folder", cfg.data_dir);
 		config_free(&cfg);
 		return CLI_EXIT_FAIL;
@@ -271,7 +246,8 @@ int join_init(const char *data_dir, int argc, char **argv)
 	goto out;
 fail:
 	cli_error("init --join failed: %s", buf_cstr(&err));
-	remove_folder(cfg.data_dir);
+	if (remove_tree(cfg.data_dir) < 0)
+		cli_error("could not remove the incomplete %s: %s", cfg.data_dir, strerror(errno));
 out:
 	buf_free(&err);
 	config_free(&cfg);

@@ -46,32 +46,6 @@ static const char init_help[] =
 	"Run as root, it creates the system user 'interchange' (or --user NAME) if needed, gives it the data\n"
 	"folder, and every service then runs as that user.\n";
 
-static int folder_is_empty_or_missing(const char *path)
-{
-	DIR *d = opendir(path);
-	if (d == NULL)
-		return errno == ENOENT;
-	struct dirent *e;
-	int empty = 1;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-			empty = 0;
-			break;
-		}
-	}
-	closedir(d);
-	return empty;
-}
-
-static void remove_tree(const char *path)
-{
-	/* only ever called on a folder init created itself */
-	char *cmd = xasprintf("rm -rf -- '%s'", path);
-	if (strchr(path, '\'') == NULL && system(cmd) != 0)
-		fprintf(stderr, "interchange: could not remove %s\n", path);
-	free(cmd);
-}
-
 static int copy_file(const char *from, const char *to, int mode, struct buf *error_r)
 {
 	if (file_copy(from, to, mode, 1024 * 1024) == 0)
@@ -197,7 +171,7 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	free(sock);
-	if (!folder_is_empty_or_missing(cfg.data_dir)) {
+	if (!folder_empty_or_missing(cfg.data_dir)) {
 		cli_error("%s already exists and is not empty: init never overwrites a data folder (choose another "
 			  "--data, or remove it if you mean to start over)",
 			  cfg.data_dir);
@@ -286,7 +260,8 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 	goto out;
 fail:
 	cli_error("init failed: %s", buf_cstr(&err));
-	remove_tree(cfg.data_dir);
+	if (remove_tree(cfg.data_dir) < 0)
+		cli_error("could not remove the incomplete %s: %s", cfg.data_dir, strerror(errno));
 out:
 	buf_free(&err);
 	config_free(&cfg);

@@ -35,6 +35,10 @@ int write_file_atomic(const char *path, const void *data, size_t len, int mode);
 /* Copies a file durably (streamed through a temp file, synced, renamed over to). Returns 0 or -1 with errno
  * set (EFBIG when from is larger than max bytes). */
 int file_copy(const char *from, const char *to, int mode, unsigned long long max);
+/* 1 when path is a folder with nothing in it, or does not exist; 0 otherwise. */
+int folder_empty_or_missing(const char *path);
+/* Removes path and everything below it (links are removed, not followed). Returns 0 or -1 with errno set. */
+int remove_tree(const char *path);
 /* mkdir -p with the given mode for created folders. Returns 0 or -1. */
 int mkdir_p(const char *path, int mode);
 /* Monotonic clock in microseconds. */
