@@ -59,10 +59,19 @@ static void atomic_file_roundtrip(void)
 	test_assert(len == 5 && strcmp(data, "hello") == 0);
 	free(data);
 	test_assert(read_file(path, 2, &data, &len) < 0);
-	unlink(path);
-	char *cmd = xasprintf("rm -rf '%s'", dir);
-	test_assert(system(cmd) == 0);
-	free(cmd);
+	char *copy = xasprintf("%s/g", sub);
+	test_assert(file_copy(path, copy, 0600, 5) == 0);
+	test_assert(read_file(copy, 1024, &data, &len) == 0 && len == 5 && memcmp(data, "hello", 5) == 0);
+	free(data);
+	test_assert(file_copy(path, copy, 0600, 4) < 0); /* larger than allowed */
+	free(copy);
+	test_assert(!folder_empty_or_missing(dir));
+	char *missing = xasprintf("%s/none", dir);
+	test_assert(folder_empty_or_missing(missing));
+	test_assert(mkdir_p(missing, 0700) == 0 && folder_empty_or_missing(missing));
+	free(missing);
+	test_assert(remove_tree(dir) == 0);
+	test_assert(folder_empty_or_missing(dir));
 	free(path);
 	free(sub);
 }
