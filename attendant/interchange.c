@@ -96,7 +96,7 @@ static void usage(FILE *f)
 		   "Interchange is a mail and directory server. Every command takes --data DIR (default ./var)\n"
 		   "and --help.\n\ncommands:\n");
 	for (size_t i = 0; i < IX_ARRAY_LEN(commands); i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
 }
 
 int main(int argc, char **argv)
