@@ -549,6 +549,39 @@ static int open_control(struct attendant *a, struct buf *error_r)
 	return evloop_fd_set(a->loop, a->control_fd, EVLOOP_READ, on_control, a);
 }
 
+/* What a data folder needs before anything starts: a folder that init did not finish, or that lost a part, is
+ * named in words instead of starting half a system (slapd would make an empty directory database in place of a
+ * lost one and serve it). The store and the queue are made on demand and are not checked here. */
+static int data_folder_check(const struct config *cfg, struct buf *error_r)
+{
+	static const char restore[] = "restore this server from a backup ('interchange restore'), or remove the "
+				      "folder and run 'interchange init' again";
+	static const struct {
+		const char *rel, *what, *why, *remedy;
+	} parts[] = {
+		{ "directory/slapd.d", "the directory configuration",
+		  "the folder was not fully initialised or has been damaged", restore },
+		{ "directory/data/data.mdb", "the directory database",
+		  "starting would serve an empty directory in its place", restore },
+		{ "tls/cert.pem", "the TLS certificate", "the services cannot offer TLS without it",
+		  "put the certificate back, or a new certificate and key (PEM) as tls/cert.pem and tls/key.pem" },
+		{ "tls/key.pem", "the TLS private key", "the services cannot offer TLS without it",
+		  "put the key back, or a new certificate and key (PEM) as tls/cert.pem and tls/key.pem" },
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(parts); i++) {
+		char *path = config_path(cfg, parts[i].rel);
+		int ok = access(path, R_OK) == 0;
+		int saved = errno;
+		if (!ok)
+			buf_printf(error_r, "%s %s cannot be used (%s): %s; %s", parts[i].what, path, strerror(saved),
+				   parts[i].why, parts[i].remedy);
+		free(path);
+		if (!ok)
+			return IX_ENOTFOUND;
+	}
+	return IX_OK;
+}
+
 static int take_lock(const struct config *cfg, const char *rel, int *fd_r, struct buf *error_r)
 {
 	char *path = config_path(cfg, rel);
@@ -714,6 +747,8 @@ int attendant_run(struct config *cfg, int ready_fd)
 	} else if (r != IX_OK) {
 		goto out;
 	}
+	if (data_folder_check(cfg, &err) != IX_OK)
+		goto out;
 	char *pidpath = config_path(cfg, ATTENDANT_PID);
 	char pidtext[32];
 	int pidlen = snprintf(pidtext, sizeof(pidtext), "%ld\n", (long)getpid());

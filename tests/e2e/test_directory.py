@@ -203,6 +203,32 @@ def init_refuses_existing_folder_and_bad_arguments():
 
 
 @test
+def damaged_data_folder_is_refused_in_words():
+    """A folder init did not finish, or one that lost a part, is named in words; nothing starts half-way (slapd
+    would otherwise make an empty directory database and serve it)."""
+    intact = System(start=False)
+    try:
+        cases = [("directory/slapd.d", "directory configuration"),
+                 ("directory/data/data.mdb", "serve an empty directory"),
+                 ("tls/cert.pem", "TLS certificate"),
+                 ("tls/key.pem", "TLS private key")]
+        for part, expect in cases:
+            victim = os.path.join(intact.data, part)
+            os.rename(victim, victim + ".away")
+            try:
+                r = intact.cli("start", timeout=30)
+            finally:
+                os.rename(victim + ".away", victim)
+            assert r.returncode != 0, (part, r.stdout)
+            assert expect in r.stderr and victim in r.stderr, (part, r.stderr)
+            st = intact.cli("status")
+            assert st.stdout.split("\n")[0].endswith(": not running"), st.stdout
+        intact.start()
+    finally:
+        intact.destroy()
+
+
+@test
 def restrictions_forwarding_delegation_quota():
     s = system()
     admin = dict(bind_dn=s.admin_dn, password=s.admin_password)
