@@ -395,6 +395,7 @@ static void op_reset(struct store_op *op)
 	buf_reset(&op->error);
 	op->w.ntouched = 0;
 	op->w.map_full = 0;
+	op->w.frozen_ok = 0;
 	op->result = 0;
 }
 
@@ -434,6 +435,8 @@ retry:
 		op->w.st = st;
 		op->w.txn = child;
 		op->result = op->run(&op->w, op->ctx, &op->error);
+		if (op->result == 0 && !op->w.map_full)
+			op->result = wtx_frozen_check(&op->w, &op->error);
 		if (op->w.map_full) {
 			mdb_txn_abort(child);
 			map_full = 1;

@@ -114,6 +114,24 @@ int store_folder_status(struct store *st, const char *guid, const char *name, co
 int store_folder_list(struct store *st, const char *guid, const char *user, struct store_folder_info **list_r,
 		      size_t *count_r, struct buf *error_r);
 
+/* ---- moving a mailbox between servers (see docs/multi-server.md, "Moving a mailbox") ---- */
+
+/* The target side of a move: makes folder `name` carry the source's UIDVALIDITY so that clients keep their
+ * caches. A missing folder (and its missing parents) is created with it; an existing folder that never held a
+ * message (UIDNEXT 1, e.g. a standard folder made at a login) adopts it; one that already has it is left alone.
+ * A folder that has held messages under another UIDVALIDITY gives IX_EEXIST (*uidvalidity_r says which) and is
+ * not changed. Then UIDNEXT and HIGHESTMODSEQ are raised to at least uidnext and highestmodseq (0: unchanged),
+ * so that no UID the source handed out is ever given again. *uidvalidity_r (may be NULL): the folder's. */
+int store_folder_import(struct store *st, const char *guid, const char *name, uint32_t uidvalidity,
+			uint32_t uidnext, uint64_t highestmodseq, uint32_t *uidvalidity_r, struct buf *error_r);
+
+/* The source side of a move: a frozen mailbox refuses every change (appends get IX_EAGAIN per target, "being
+ * moved", which delivery turns into a retry; other writes fail with IX_EAGAIN) except its deletion, which also
+ * drops the mark. note (e.g. the server it moves to) is kept with the mark; NULL unfreezes. Watchers are woken. */
+int store_mailbox_freeze(struct store *st, const char *guid, const char *note, struct buf *error_r);
+/* *frozen_r: 1 when the mailbox is frozen (its note appended to note_r, which may be NULL), else 0. */
+int store_mailbox_frozen(struct store *st, const char *guid, int *frozen_r, struct buf *note_r, struct buf *error_r);
+
 /* ---- messages ---- */
 
 enum store_flag {
@@ -132,6 +150,8 @@ struct store_target {
 	const char *folder;         /* NULL: INBOX */
 	uint64_t quota_bytes;       /* storage limit from the directory; 0: none */
 	uint64_t quota_messages;    /* message-count limit; 0: none */
+	uint32_t want_uid;          /* 0: the folder's UIDNEXT; else this UID (a move keeping UIDs), which must be
+				       >= UIDNEXT (IX_EEXIST otherwise); UIDNEXT becomes want_uid + 1 */
 	/* results */
 	int result;                 /* 0 or an IX_* code (IX_ELIMIT: over quota, IX_ENOTFOUND: no such folder) */
 	uint32_t uid;

@@ -136,8 +136,18 @@ int folder_lookup(MDB_txn *txn, struct store *st, const uint8_t *guid, const cha
 }
 
 /* Creates one folder (the parent must exist or be created by the caller). mrec is updated, not written. */
+static int folder_create_uv(struct wtx *w, const uint8_t *guid, struct mbox_rec *mrec, const char *name,
+			    enum store_special_use use, uint32_t uidvalidity, uint32_t *fid_r, struct buf *error_r);
+
 static int folder_create_one(struct wtx *w, const uint8_t *guid, struct mbox_rec *mrec, const char *name,
 			     enum store_special_use use, uint32_t *fid_r, struct buf *error_r)
+{
+	return folder_create_uv(w, guid, mrec, name, use, 0, fid_r, error_r);
+}
+
+/* folder_create_one with a given UIDVALIDITY (0: a new one) */
+static int folder_create_uv(struct wtx *w, const uint8_t *guid, struct mbox_rec *mrec, const char *name,
+			    enum store_special_use use, uint32_t uidvalidity, uint32_t *fid_r, struct buf *error_r)
 {
 	uint32_t fid;
 	int ret = folder_lookup(w->txn, w->st, guid, name, &fid, NULL);
@@ -156,7 +166,10 @@ static int folder_create_one(struct wtx *w, const uint8_t *guid, struct mbox_rec
 	fid = mrec->next_fid++;
 	uint32_t now = (uint32_t)time(NULL);
 	uint32_t uv = now > mrec->last_uidvalidity ? now : mrec->last_uidvalidity + 1;
-	mrec->last_uidvalidity = uv;
+	if (uidvalidity != 0)
+		uv = uidvalidity;
+	if (uv > mrec->last_uidvalidity)
+		mrec->last_uidvalidity = uv;
 	struct folder_rec rec;
 	memset(&rec, 0, sizeof(rec));
 	rec.uidvalidity = uv;
@@ -296,6 +309,84 @@ int store_folder_create(struct store *st, const char *guid, const char *name, st
 	if (ret == 0)
 		ret = store_write(st, op_folder_create, &op, error_r);
 	folder_op_free(&op);
+	return ret;
+}
+
+struct import_op {
+	struct folder_op f;
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	uint32_t uidvalidity_r;
+};
+
+static int op_folder_import(struct wtx *w, void *ctx, struct buf *error_r)
+{
+	struct import_op *op = ctx;
+	const uint8_t *guid = op->f.guid;
+	const char *name = op->f.name.data;
+	struct mbox_rec mrec;
+	struct folder_rec frec;
+	uint32_t fid;
+	op->uidvalidity_r = 0;
+	wtx_touch(w, guid);
+	int ret = mbox_ensure(w, guid, error_r);
+	if (ret == 0)
+		ret = mbox_get(w->txn, w->st, guid, &mrec, error_r);
+	if (ret == 0)
+		ret = folder_lookup(w->txn, w->st, guid, name, &fid, NULL);
+	if (ret == IX_ENOTFOUND) {
+		ret = folder_create_parents(w, guid, &mrec, name, error_r);
+		if (ret == 0)
+			ret = folder_create_uv(w, guid, &mrec, name, STORE_USE_NONE, op->uidvalidity, &fid, error_r);
+	} else if (ret != 0) {
+		ret = folder_lookup(w->txn, w->st, guid, name, &fid, error_r);
+	}
+	if (ret == 0)
+		ret = folder_get(w->txn, w->st, guid, fid, &frec, error_r);
+	if (ret != 0)
+		return ret;
+	if (frec.uidvalidity != op->uidvalidity) {
+		if (frec.uidnext != 1 || frec.messages != 0) {
+			op->uidvalidity_r = frec.uidvalidity;
+			if (error_r != NULL)
+				buf_printf(error_r, "folder \"%s\" already holds messages under UIDVALIDITY %u, not %u", name,
+					   frec.uidvalidity, op->uidvalidity);
+			return IX_EEXIST;
+		}
+		frec.uidvalidity = op->uidvalidity; /* never held a message: nobody can know its UIDs */
+		if (op->uidvalidity > mrec.last_uidvalidity)
+			mrec.last_uidvalidity = op->uidvalidity;
+	}
+	if (frec.uidnext < op->uidnext)
+		frec.uidnext = op->uidnext;
+	if (frec.highestmodseq < op->highestmodseq)
+		frec.highestmodseq = op->highestmodseq;
+	op->uidvalidity_r = frec.uidvalidity;
+	ret = folder_put(w, guid, fid, &frec, name, error_r);
+	if (ret == 0)
+		ret = mbox_put(w, guid, &mrec, error_r);
+	return ret;
+}
+
+int store_folder_import(struct store *st, const char *guid, const char *name, uint32_t uidvalidity,
+			uint32_t uidnext, uint64_t highestmodseq, uint32_t *uidvalidity_r, struct buf *error_r)
+{
+	struct import_op op;
+	memset(&op, 0, sizeof(op));
+	int ret = folder_op_init(&op.f, guid, name, FOLDER_NONE, error_r);
+	if (ret == 0 && uidvalidity == 0) {
+		if (error_r != NULL)
+			buf_printf(error_r, "UIDVALIDITY 0 is not valid");
+		ret = IX_EINVAL;
+	}
+	op.uidvalidity = uidvalidity;
+	op.uidnext = uidnext;
+	op.highestmodseq = highestmodseq;
+	if (ret == 0)
+		ret = store_write(st, op_folder_import, &op, error_r);
+	if (uidvalidity_r != NULL)
+		*uidvalidity_r = op.uidvalidity_r;
+	folder_op_free(&op.f);
 	return ret;
 }
 
@@ -504,7 +595,10 @@ static int op_mailbox_delete(struct wtx *w, void *ctx, struct buf *error_r)
 {
 	struct folder_op *op = ctx;
 	struct mbox_rec mrec;
-	int ret = mbox_get(w->txn, w->st, op->guid, &mrec, error_r);
+	w->frozen_ok = 1; /* the copy left behind by a move is deleted frozen, with its mark */
+	int ret = mbox_unfreeze(w, op->guid, error_r);
+	if (ret == 0)
+		ret = mbox_get(w->txn, w->st, op->guid, &mrec, error_r);
 	if (ret == IX_ENOTFOUND && error_r != NULL)
 		buf_printf(error_r, "no such mailbox");
 	if (ret != 0)

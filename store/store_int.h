@@ -29,6 +29,7 @@
  * acl     guid(16) fid(4) identifier            -> rights(4)
  * pseen   guid(16) fid(4) uid(4) user           -> ""  (per-user \Seen in public folders)
  * meta    "version"                             -> uint32
+ * meta    "frozen" guid(16)                     -> note bytes  (a mailbox frozen for a move, store_move.c)
  */
 
 #define STORE_DB_VERSION 1u
@@ -130,6 +131,7 @@ struct wtx {
 	struct store *st;
 	MDB_txn *txn;
 	int map_full;           /* set when LMDB said MDB_MAP_FULL: the batch is retried on a larger map */
+	int frozen_ok;          /* the operation may change frozen mailboxes (it checks them itself) */
 	uint8_t (*touched)[STORE_GUID_LEN]; /* mailboxes changed (for notification) */
 	size_t ntouched, touched_cap;
 };
@@ -216,6 +218,13 @@ int store_ci_contains(const char *hay, size_t hlen, const char *needle);
 /* The text criteria of q (header_name/value, text, body) against one message using its MIME cache: 1 all match,
  * 0 not, -1 cannot tell (no parser, no or bad cache): the caller then matches the raw bytes only. */
 int store_cache_match(const char *msg, size_t len, const void *cache, size_t cache_len, const struct store_search *q);
+
+/* 1 when the mailbox is frozen for a move (its note appended to note_r, may be NULL), 0 when not, or an IX code. */
+int mbox_frozen(MDB_txn *txn, struct store *st, const uint8_t *guid, struct buf *note_r, struct buf *error_r);
+/* Drops a mailbox's frozen mark, if any. */
+int mbox_unfreeze(struct wtx *w, const uint8_t *guid, struct buf *error_r);
+/* IX_EAGAIN with a message if one of the mailboxes the operation touched is frozen (unless w->frozen_ok), else 0. */
+int wtx_frozen_check(struct wtx *w, struct buf *error_r);
 
 /* Called after a durable commit for each touched mailbox. */
 void store_notify_touch(struct store *st, const uint8_t *guid);

@@ -391,7 +391,16 @@ static int append_one(struct wtx *w, struct append_ctx *c, size_t i, struct buf 
 {
 	struct store_target *t = &c->req->targets[i];
 	const uint8_t *guid = c->guids[i];
-	int ret = mbox_ensure(w, guid, error_r);
+	struct buf note = BUF_INIT;
+	int ret = mbox_frozen(w->txn, w->st, guid, &note, error_r);
+	if (ret == 1) {
+		if (error_r != NULL)
+			buf_printf(error_r, "the mailbox is being moved to %s; try again later", buf_cstr(&note));
+		ret = IX_EAGAIN;
+	}
+	buf_free(&note);
+	if (ret == 0)
+		ret = mbox_ensure(w, guid, error_r);
 	struct mbox_rec mrec;
 	struct folder_rec frec;
 	uint32_t fid;
@@ -403,6 +412,15 @@ static int append_one(struct wtx *w, struct append_ctx *c, size_t i, struct buf 
 		ret = folder_get(w->txn, w->st, guid, fid, &frec, error_r);
 	if (ret == 0)
 		ret = quota_check(&mrec, c->req->len, 1, t->quota_bytes, t->quota_messages, error_r);
+	if (ret == 0 && t->want_uid != 0) {
+		if (t->want_uid < frec.uidnext) {
+			if (error_r != NULL)
+				buf_printf(error_r, "UID %u is below the folder's UIDNEXT %u", t->want_uid, frec.uidnext);
+			ret = IX_EEXIST;
+		} else {
+			frec.uidnext = t->want_uid;
+		}
+	}
 	if (ret != 0)
 		return ret;
 	struct msg_rec rec;
@@ -432,6 +450,7 @@ static int op_append(struct wtx *w, void *ctx, struct buf *error_r)
 	struct store_append *req = c->req;
 	size_t ok = 0;
 	int first = 0;
+	w->frozen_ok = 1; /* append_one checks each target */
 	buf_reset(&c->errors);
 	for (size_t i = 0; i < req->ntargets; i++) {
 		struct store_target *t = &req->targets[i];

@@ -827,8 +827,103 @@ static void bad_input(void)
 	free(cmd);
 }
 
+/* the target side of a move: folders keep the source's UIDVALIDITY, messages their UIDs */
+static void import_keeps_uids(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	struct buf err = BUF_INIT;
+	uint32_t uv = 0;
+	/* a new folder (with its missing parent) takes the given UIDVALIDITY */
+	test_assert(store_folder_import(st, G1, "Projects/2024", 1000, 0, 0, &uv, &err) == 0 && uv == 1000);
+	struct store_folder_info fi;
+	test_assert(store_folder_status(st, G1, "Projects/2024", NULL, &fi, NULL) == 0);
+	test_assert(fi.uidvalidity == 1000 && fi.uidnext == 1);
+	store_folder_info_free(&fi);
+	test_assert(store_folder_status(st, G1, "Projects", NULL, &fi, NULL) == 0 && fi.uidvalidity != 1000);
+	store_folder_info_free(&fi);
+	/* INBOX made at first use never held a message: it adopts the source's value */
+	test_assert(store_folder_import(st, G1, "inbox", 900, 0, 0, &uv, NULL) == 0 && uv == 900);
+	/* messages with wanted UIDs, in order, with gaps */
+	struct store_target t = { .guid = G1, .folder = "Projects/2024", .want_uid = 3 };
+	struct store_append a = { .data = msg1, .len = strlen(msg1), .flags = STORE_FLAG_SEEN,
+				  .keywords = "$Label1", .internal_date = 1700000000, .targets = &t, .ntargets = 1 };
+	test_assert(store_append(st, &a, NULL) == 0 && t.uid == 3 && t.uidvalidity == 1000);
+	t.want_uid = 7;
+	test_assert(store_append(st, &a, NULL) == 0 && t.uid == 7);
+	/* a UID below UIDNEXT is refused, nothing is stored */
+	t.want_uid = 5;
+	err.len = 0;
+	test_assert(store_append(st, &a, &err) == IX_EEXIST && t.result == IX_EEXIST && err.len > 0);
+	t.want_uid = 0;
+	test_assert(store_append(st, &a, NULL) == 0 && t.uid == 8);
+	struct store_msg m;
+	test_assert(store_msg_get(st, G1, "Projects/2024", 3, NULL, &m, NULL) == 0);
+	test_assert(m.internal_date == 1700000000 && (m.flags & STORE_FLAG_SEEN) && strcmp(m.keywords, "$Label1") == 0);
+	store_msg_free(&m);
+	/* a rerun is harmless; UIDNEXT and HIGHESTMODSEQ only go up */
+	test_assert(store_folder_import(st, G1, "Projects/2024", 1000, 20, 500, &uv, NULL) == 0);
+	test_assert(store_folder_import(st, G1, "Projects/2024", 1000, 10, 5, &uv, NULL) == 0);
+	test_assert(store_folder_status(st, G1, "Projects/2024", NULL, &fi, NULL) == 0);
+	test_assert(fi.uidvalidity == 1000 && fi.uidnext == 20 && fi.highestmodseq == 500 && fi.messages == 3);
+	store_folder_info_free(&fi);
+	/* a folder that holds messages under another UIDVALIDITY is left alone */
+	err.len = 0;
+	test_assert(store_folder_import(st, G1, "Projects/2024", 1234, 0, 0, &uv, &err) == IX_EEXIST);
+	test_assert(uv == 1000 && err.len > 0);
+	test_assert(store_folder_import(st, G1, "Projects/2024", 0, 0, 0, NULL, NULL) == IX_EINVAL);
+	/* a folder created later still gets a UIDVALIDITY above every imported one */
+	test_assert(store_folder_create(st, G1, "Later", NULL) == 0);
+	test_assert(store_folder_status(st, G1, "Later", NULL, &fi, NULL) == 0 && fi.uidvalidity > 1000);
+	store_folder_info_free(&fi);
+	test_assert(check_clean(st));
+	buf_free(&err);
+	close_tmp(&st);
+}
+
+/* the source side of a move: a frozen mailbox refuses changes with a temporary error until it is deleted */
+static void freeze_refuses_changes(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	struct buf err = BUF_INIT, note = BUF_INIT;
+	uint32_t uid;
+	test_assert(append_to(st, G1, NULL, msg1, 0, &uid) == 0);
+	int frozen = 1;
+	test_assert(store_mailbox_frozen(st, G1, &frozen, NULL, NULL) == 0 && frozen == 0);
+	test_assert(store_mailbox_freeze(st, G1, "server-b", NULL) == 0);
+	test_assert(store_mailbox_frozen(st, G1, &frozen, &note, NULL) == 0 && frozen == 1);
+	test_assert(strcmp(buf_cstr(&note), "server-b") == 0);
+	/* a delivery to two mailboxes: the frozen one fails temporarily, the other gets it */
+	struct store_target t[2] = { { .guid = G1 }, { .guid = G2 } };
+	struct store_append a = { .data = msg1, .len = strlen(msg1), .targets = t, .ntargets = 2 };
+	test_assert(store_append(st, &a, &err) == IX_EAGAIN);
+	test_assert(t[0].result == IX_EAGAIN && t[1].result == 0 && strstr(buf_cstr(&err), "server-b") != NULL);
+	/* every other change is refused too */
+	struct store_flag_update upd = { .uids = &uid, .nuids = 1, .mode = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN };
+	test_assert(store_flags(st, G1, NULL, &upd, NULL) == IX_EAGAIN);
+	test_assert(store_folder_create(st, G1, "New", NULL) == IX_EAGAIN);
+	test_assert(store_expunge(st, G1, NULL, &uid, 1, NULL, NULL, NULL) == IX_EAGAIN);
+	struct store_folder_info fi;
+	test_assert(store_folder_status(st, G1, NULL, NULL, &fi, NULL) == 0 && fi.messages == 1);
+	store_folder_info_free(&fi);
+	/* unfreezing lets changes through again; freezing again then deleting drops the mark with the mailbox */
+	test_assert(store_mailbox_freeze(st, G1, NULL, NULL) == 0);
+	test_assert(store_flags(st, G1, NULL, &upd, NULL) == 0);
+	test_assert(store_mailbox_freeze(st, G1, "server-b", NULL) == 0);
+	test_assert(store_mailbox_delete(st, G1, NULL) == 0);
+	test_assert(store_mailbox_frozen(st, G1, &frozen, NULL, NULL) == 0 && frozen == 0);
+	test_assert(append_to(st, G1, NULL, msg1, 0, NULL) == 0);
+	test_assert(store_mailbox_freeze(st, "bad guid", "x", NULL) == IX_EINVAL);
+	test_assert(check_clean(st));
+	buf_free(&note);
+	buf_free(&err);
+	close_tmp(&st);
+}
+
 TEST_MAIN("store", TEST_CASE(standard_folders_on_first_use), TEST_CASE(folder_create_rename_delete),
 	  TEST_CASE(append_fetch), TEST_CASE(single_instance_refcounts), TEST_CASE(flags_modseq_unchangedsince),
 	  TEST_CASE(copy_move_expunge), TEST_CASE(quota_limits), TEST_CASE(retention_recover),
 	  TEST_CASE(search_messages), TEST_CASE(public_folders_acl_seen), TEST_CASE(notification),
-	  TEST_CASE(check_finds_and_repairs), TEST_CASE(map_grows_then_refuses), TEST_CASE(bad_input))
+	  TEST_CASE(check_finds_and_repairs), TEST_CASE(map_grows_then_refuses), TEST_CASE(bad_input),
+	  TEST_CASE(import_keeps_uids), TEST_CASE(freeze_refuses_changes))
