@@ -5,6 +5,7 @@
 # Every case states the reply it expects, and then a normal client must still log in and find a real message.
 import base64
 import imaplib
+import json
 import os
 import poplib
 import smtplib
@@ -698,6 +699,61 @@ def overload_greeting_past_connection_limit():
         S.stop()
         S.start()
 
+
+
+def _primary(login):
+    r = S.ldapsearch("(uid=%s)" % login, "mail", bind_dn=S.admin_dn, password=S.admin_password)
+    es = h.entries(r.stdout)
+    return es[0].get("mail", [None])[0] if es else None
+
+
+@h.test
+def corrupted_directory_entries_get_clear_answers():
+    """Entries an administrator damaged by hand (a mailbox GUID that is not one, a home server that does not
+    exist, a negative quota) are answered in words by every service, and nothing crashes."""
+    for u in ("mallory", "trent"):
+        S.cli("user", "add", u, "--given", u.capitalize(), "--surname", "Damaged", "--password", "pw-" + u,
+              check=True)
+    addr = {u: h.wait_for(lambda: _primary(u), timeout=5) for u in ("mallory", "trent")}
+    assert all(addr.values()), addr
+    r = S.ldapmodify("dn: %s\nchangetype: modify\nreplace: ixMailboxGuid\nixMailboxGuid: not-a-guid!\n-\n"
+                     "replace: ixQuotaBytes\nixQuotaBytes: -5\n" % S.user_dn("mallory"))
+    assert r.returncode == 0, r.stderr
+    r = S.ldapmodify("dn: %s\nchangetype: modify\nreplace: ixHomeServer\nixHomeServer: cn=nowhere,%s\n"
+                     % (S.user_dn("trent"), S.suffix))
+    assert r.returncode == 0, r.stderr
+
+    def stored_answer():
+        try:
+            c = smtplib.SMTP("127.0.0.1", S.ports["smtp"], timeout=10)
+            try:
+                c.sendmail("x@example.org", [addr["mallory"]], "Subject: damaged\r\n\r\nhi\r\n")
+            finally:
+                c.close()
+        except smtplib.SMTPDataError as e:
+            return e
+        return None
+
+    # the bad GUID: a permanent refusal that says why (once the replica has the change)
+    e = h.wait_for(stored_answer, timeout=5, interval=0.2)
+    assert e is not None and e.smtp_code // 100 == 5 and b"32 hex digits" in e.smtp_error, e
+    m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=10)
+    m.login("mallory", "pw-mallory")
+    typ, data = m.select("INBOX")
+    assert typ == "NO" and b"32 hex digits" in data[0], (typ, data)
+    m.logout()
+    # the unknown home server: kept in the queue and retried, never bounced or lost
+    c = smtplib.SMTP("127.0.0.1", S.ports["smtp"], timeout=10)
+    c.sendmail("x@example.org", [addr["trent"]], "Subject: homeless\r\n\r\nhi\r\n")
+    c.quit()
+    q = h.wait_for(lambda: "Home server of the recipient is unknown" in S.cli("queue", "list").stdout, timeout=10,
+                   interval=0.2)
+    assert q, S.cli("queue", "list").stdout
+    st = S.cli("status", "--json")
+    assert st.returncode == 0, st.stderr
+    states = {x["name"]: x["state"] for x in json.loads(st.stdout)["services"]}
+    assert all(v == "running" for v in states.values()), states
+    still_serves("damaged")
 
 if __name__ == "__main__":
     h.main("hostile")
