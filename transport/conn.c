@@ -1027,6 +1027,12 @@ void listener_set_busy_reply(struct listener *l, const char *reply)
 	listener_update(l);
 }
 
+void listener_set_max_conns(struct listener *l, unsigned max_conns)
+{
+	l->max_conns = max_conns;
+	listener_update(l);
+}
+
 unsigned long listener_turned_away(const struct listener *l)
 {
 	return l->turned_away;

@@ -150,6 +150,9 @@ unsigned listener_port(const struct listener *l);
 unsigned listener_active(const struct listener *l);
 /* One connection from this listener has ended. */
 void listener_release(struct listener *l);
+/* Changes the cap (a live setting). Connections already past a lowered cap are left alone; new ones wait (or
+ * get the busy reply) until the count is under it again. */
+void listener_set_max_conns(struct listener *l, unsigned max_conns);
 /* Overload behaviour: with a busy reply set (e.g. "421 4.3.2 Too busy, try again later\r\n", "* BYE ...",
  * "-ERR [SYS/TEMP] ..."), a peer arriving while max_conns connections are live is accepted, sent reply (one
  * non-blocking write, best effort) and closed at once, instead of waiting unanswered in the backlog. reply is

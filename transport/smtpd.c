@@ -104,6 +104,12 @@ static void apply_settings(struct smtpd *sd)
 	sd->cfg_sub = c;
 	c.implicit_tls = true;
 	sd->cfg_subs = c;
+	/* the connection cap is live too: listeners exist once the daemon runs */
+	struct listener *ls[] = { sd->l_smtp, sd->l_sub, sd->l_subs };
+	for (size_t i = 0; i < IX_ARRAY_LEN(ls); i++) {
+		if (ls[i] != NULL)
+			listener_set_max_conns(ls[i], (unsigned)v[SET_SMTP_MAX_CONNECTIONS]);
+	}
 }
 
 static void settings_tick(struct evloop *loop, struct evloop_timer *t, void *ctx)

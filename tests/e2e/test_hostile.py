@@ -678,27 +678,33 @@ def prelogin_slow_loris_closed():
 
 @h.test
 def overload_greeting_past_connection_limit():
-    S.cli("server", "set", "smtp.max_connections", "3", check=True)
-    S.stop()
-    S.start()  # smtp.max_connections is read at start
-    try:
-        assert h.wait_for(_login_ok, timeout=15, interval=0.5)
+    """smtp.max_connections is live: lowered, the next peer past it hears 421; raised again, it is served."""
+
+    def fourth_reply():
         socks = []
-        for _ in range(3):
-            s = connect(S.ports["smtp"], _fresh_src())
-            assert s.recv(4096).startswith(b"220 ")
-            socks.append(s)
-        extra = connect(S.ports["smtp"], _fresh_src(), timeout=3)
-        line = extra.recv(4096)  # past the cap: a proper temporary failure, not silence
-        assert line.startswith(b"421 "), line
-        extra.close()
-        for s in socks:
-            s.close()
+        try:
+            for _ in range(3):
+                s = connect(S.ports["smtp"], _fresh_src())
+                assert s.recv(4096).startswith(b"220 ")
+                socks.append(s)
+            extra = connect(S.ports["smtp"], _fresh_src(), timeout=3)
+            socks.append(extra)
+            return extra.recv(4096)
+        finally:
+            for s in socks:
+                s.close()
+
+    S.cli("server", "set", "smtp.max_connections", "3", check=True)
+    try:
+        # past the cap: a proper temporary failure, not silence (once smtpd has seen the setting)
+        line = h.wait_for(lambda: (lambda r: r if r.startswith(b"421 ") else None)(fourth_reply()), timeout=10,
+                          interval=0.3)
+        assert line is not None and line.startswith(b"421 "), line
     finally:
         S.cli("server", "set", "smtp.max_connections", "1000", check=True)
-        S.stop()
-        S.start()
-
+    line = h.wait_for(lambda: (lambda r: r if r.startswith(b"220 ") else None)(fourth_reply()), timeout=10,
+                      interval=0.3)
+    assert line is not None and line.startswith(b"220 "), line
 
 
 def _primary(login):
