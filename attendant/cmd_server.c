@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "err.h"
 #include "provision.h"
+#include "replication.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@ static const char server_help[] =
 	"       interchange server show [NAME]\n"
 	"       interchange server set [--server NAME] SETTING VALUE\n\n"
 	"Servers of the organisation and their settings (limits and timeouts). Without a NAME, this server.\n"
+	"list also shows each server's replication state, as `interchange replication` does in detail.\n"
 	"Byte sizes take k, m or g suffixes. The services pick up a change without a restart.\n";
 
 int cmd_server(const char *data_dir, int argc, char **argv)
@@ -41,8 +43,14 @@ int cmd_server(const char *data_dir, int argc, char **argv)
 	struct buf out = BUF_INIT, err = BUF_INIT;
 	int ret = prov_open(&cfg, &p, &err);
 	if (ret == IX_OK) {
-		if (strcmp(verb, "list") == 0)
+		if (strcmp(verb, "list") == 0) {
 			ret = prov_server_list(p, &out, &err);
+			/* the replication state of every server, as the issue asks (directory/replication.c) */
+			if (ret == IX_OK) {
+				buf_append_char(&out, '\n');
+				ret = repl_server_states(&cfg, &out, &err);
+			}
+		}
 		else if (strcmp(verb, "show") == 0)
 			ret = prov_server_show(p, nargs == 1 ? argv[first] : NULL, &out, &err);
 		else {

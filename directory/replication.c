@@ -9,6 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ldap.h>
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,18 +31,96 @@
 #define REPL_HANDOVER_WAIT_MS 5000
 /* Attempts at a free server ID when joins race. */
 #define REPL_ID_ATTEMPTS 8
+/* How long join waits for its entry to reach each other server before checking its ID there. */
+#define REPL_ID_CHECK_MS 10000
 
 static atomic_int servers_changed;
 
-static const char *const server_attrs[] = { "cn", "ixServerId", "ixLdapUri", "ixReplicationHandover", NULL };
+static const char *const server_attrs[] = { "cn", "ixServerId", "ixLdapUri", "ixReplicationHandover",
+					     "userCertificate;binary", "objectClass", NULL };
 
 /* ---- small LDAP helpers ---- */
 
-static int repl_connect(const char *uri, const char *dn, const char *password, LDAP **ld_r, struct buf *error_r)
+int repl_uri_is_local(const char *uri)
 {
-	if (dn == NULL)
-		return ldapu_connect_external(uri, ld_r, error_r);
-	return ldapu_connect_simple(uri, dn, password, ld_r, error_r);
+	if (strncasecmp(uri, "ldapi://", 8) == 0)
+		return 1;
+	LDAPURLDesc *d = NULL;
+	if (ldap_url_parse(uri, &d) != LDAP_SUCCESS)
+		return 0;
+	const char *h = d->lud_host;
+	int local = strcasecmp(d->lud_scheme, "ldap") == 0 &&
+		    (h == NULL || h[0] == '\0' || strcmp(h, "127.0.0.1") == 0 || strcmp(h, "::1") == 0 ||
+		     strcasecmp(h, "localhost") == 0);
+	ldap_free_urldesc(d);
+	return local;
+}
+
+int repl_connect_tls(const char *uri, const char *dn, const char *password, const char *cafile, void *ld_rp,
+		     struct buf *error_r)
+{
+	LDAP **ld_r = ld_rp;
+	if (repl_uri_is_local(uri) || strncasecmp(uri, "ldaps://", 8) == 0)
+		return ldapu_connect_simple(uri, dn, password, ld_r, error_r);
+	if (password == NULL || password[0] == '\0') {
+		buf_append_str(error_r, "an empty password is not accepted");
+		return IX_EAUTH;
+	}
+	LDAP *ld = NULL;
+	int rc = ldap_initialize(&ld, uri);
+	if (rc != LDAP_SUCCESS) {
+		buf_printf(error_r, "cannot use directory address %s: %s", uri, ldap_err2string(rc));
+		return IX_EINVAL;
+	}
+	int version = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND, zero = 0;
+	struct timeval tv = { 5, 0 };
+	ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version);
+	ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+	ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
+	ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand);
+	if (cafile != NULL)
+		ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, cafile);
+	ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+	/* the password never crosses the network in clear: StartTLS, the peer's certificate checked, or nothing */
+	rc = ldap_start_tls_s(ld, NULL, NULL);
+	if (rc != LDAP_SUCCESS) {
+		char *diag = NULL;
+		ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+		buf_printf(error_r, "cannot start TLS with %s: %s%s%s (is its certificate trusted%s%s?)", uri,
+			   ldap_err2string(rc), diag != NULL && diag[0] ? ", " : "", diag != NULL ? diag : "",
+			   cafile != NULL ? " by " : "", cafile != NULL ? cafile : "");
+		ldap_memfree(diag);
+		ldap_unbind_ext_s(ld, NULL, NULL);
+		return rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR ? IX_EUNAVAIL : IX_EAUTH;
+	}
+	struct berval cred = { strlen(password), (char *)password };
+	rc = ldap_sasl_bind_s(ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+	if (rc != LDAP_SUCCESS) {
+		ldap_unbind_ext_s(ld, NULL, NULL);
+		if (rc == LDAP_INVALID_CREDENTIALS || rc == LDAP_INVALID_DN_SYNTAX || rc == LDAP_UNWILLING_TO_PERFORM) {
+			buf_append_str(error_r, "wrong name or password");
+			return IX_EAUTH;
+		}
+		buf_printf(error_r, "cannot reach the directory at %s: %s", uri, ldap_err2string(rc));
+		return IX_EUNAVAIL;
+	}
+	*ld_r = ld;
+	return IX_OK;
+}
+
+int repl_peer_connect(const struct config *cfg, const char *uri, const char *dn, const char *password, void *ld_r,
+		      struct buf *error_r)
+{
+	char *ca = config_path(cfg, REPL_PEERS_FILE);
+	int ret = repl_connect_tls(uri, dn, password, ca, ld_r, error_r);
+	free(ca);
+	return ret;
+}
+
+static int repl_connect(const struct repl_join *j, const char *dn, const char *password, LDAP **ld_r,
+			struct buf *error_r)
+{
+	return repl_connect_tls(j->uri, dn, password, j->cafile, ld_r, error_r);
 }
 
 static int search(LDAP *ld, const char *base, int scope, const char *filter, const char *const *attrs,
@@ -118,6 +200,19 @@ int repl_servers_read(void *ldp, const char *suffix, struct repl_server **server
 		s[n].name = ldapu_get_first(ld, e, "cn");
 		s[n].uri = ldapu_get_first(ld, e, "ixLdapUri");
 		s[n].handover = ldapu_get_first(ld, e, "ixReplicationHandover");
+		struct berval **cert = ldap_get_values_len(ld, e, "userCertificate;binary");
+		if (cert != NULL && cert[0] != NULL && cert[0]->bv_len > 0 && cert[0]->bv_len <= REPL_MAX_CERT) {
+			s[n].cert = xmalloc(cert[0]->bv_len);
+			memcpy(s[n].cert, cert[0]->bv_val, cert[0]->bv_len);
+			s[n].cert_len = cert[0]->bv_len;
+		}
+		if (cert != NULL)
+			ldap_value_free_len(cert);
+		struct berval **oc = ldap_get_values_len(ld, e, "objectClass");
+		for (size_t k = 0; oc != NULL && oc[k] != NULL; k++)
+			s[n].pki = s[n].pki || (oc[k]->bv_len == 7 && strncasecmp(oc[k]->bv_val, "pkiUser", 7) == 0);
+		if (oc != NULL)
+			ldap_value_free_len(oc);
 		char *sid = ldapu_get_first(ld, e, "ixServerId");
 		unsigned long long v;
 		if (sid != NULL && parse_uint(sid, REPL_MAX_SERVER_ID, &v) == 0)
@@ -142,26 +237,121 @@ void repl_servers_free(struct repl_server **servers, size_t count)
 		free((*servers)[i].name);
 		free((*servers)[i].uri);
 		free((*servers)[i].handover);
+		free((*servers)[i].cert);
 	}
 	free(*servers);
 	*servers = NULL;
 }
 
+/* ---- certificates: each server publishes its own; every server trusts the published set ---- */
+
+/* This server's certificate (<data>/tls/cert.pem) in DER; the caller frees. Returns IX_OK or IX_EIO. */
+static int own_cert_der(const struct config *cfg, unsigned char **der_r, size_t *len_r, struct buf *error_r)
+{
+	char *path = config_path(cfg, "tls/cert.pem");
+	BIO *bio = BIO_new_file(path, "r");
+	X509 *x = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	int ret = IX_EIO;
+	unsigned char *der = NULL;
+	int n = x != NULL ? i2d_X509(x, &der) : -1;
+	if (n > 0 && (size_t)n <= REPL_MAX_CERT) {
+		*der_r = xmalloc((size_t)n);
+		memcpy(*der_r, der, (size_t)n);
+		*len_r = (size_t)n;
+		ret = IX_OK;
+	} else {
+		buf_printf(error_r, "cannot read this server's certificate %s", path);
+	}
+	OPENSSL_free(der);
+	X509_free(x);
+	free(path);
+	return ret;
+}
+
+/* Writes <data>/REPL_PEERS_FILE: the certificates the servers publish in the directory, as PEM, when it differs.
+ * Returns IX_OK or IX_EIO. */
+static int write_peers(const struct config *cfg, const struct repl_server *servers, size_t count, struct buf *error_r)
+{
+	BIO *mem = BIO_new(BIO_s_mem());
+	if (mem == NULL)
+		fatal("out of memory");
+	for (size_t i = 0; i < count; i++) {
+		const unsigned char *p = servers[i].cert;
+		X509 *x = p != NULL ? d2i_X509(NULL, &p, (long)servers[i].cert_len) : NULL;
+		if (x == NULL) {
+			if (servers[i].cert != NULL)
+				log_warn("replication: the certificate published by %s is not valid DER: ignored",
+					 servers[i].name);
+			continue;
+		}
+		PEM_write_bio_X509(mem, x);
+		X509_free(x);
+	}
+	char *pem = NULL;
+	long plen = BIO_get_mem_data(mem, &pem);
+	char *path = config_path(cfg, REPL_PEERS_FILE), *old = NULL;
+	size_t olen = 0;
+	int ret = IX_OK;
+	int same = read_file(path, 4 * 1024 * 1024, &old, &olen) == 0 && olen == (size_t)plen &&
+		   (plen == 0 || memcmp(old, pem, (size_t)plen) == 0);
+	if (!same && write_file_atomic(path, pem, (size_t)plen, 0644) < 0) {
+		buf_printf(error_r, "cannot write %s: %s", path, strerror(errno));
+		ret = IX_EIO;
+	}
+	free(old);
+	free(path);
+	BIO_free(mem);
+	return ret;
+}
+
+/* Publishes this server's certificate in its entry (objectClass pkiUser, userCertificate;binary) when the entry
+ * lacks it or holds another one (after a renewal). */
+static int publish_cert(LDAP *ld, const struct config *cfg, const struct repl_server *me, struct buf *error_r)
+{
+	unsigned char *der = NULL;
+	size_t len = 0;
+	int ret = own_cert_der(cfg, &der, &len, error_r);
+	if (ret != IX_OK)
+		return ret;
+	if (me->cert == NULL || me->cert_len != len || memcmp(me->cert, der, len) != 0) {
+		struct berval bv = { (ber_len_t)len, (char *)der }, *bvals[] = { &bv, NULL };
+		char *oc[] = { (char *)"pkiUser", NULL };
+		LDAPMod m1 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"objectClass", .mod_values = oc };
+		LDAPMod m2 = { .mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES, .mod_type = (char *)"userCertificate;binary",
+			       .mod_bvalues = bvals };
+		LDAPMod *mods[] = { &m1, &m2, NULL };
+		ret = modify(ld, me->dn, me->pki ? mods + 1 : mods, error_r);
+	}
+	free(der);
+	return ret;
+}
+
 /* ---- olcSyncrepl values ---- */
 
-char *repl_syncrepl_value(unsigned sid, const char *uri, const char *admin_dn, const char *password, const char *suffix)
+char *repl_syncrepl_value(unsigned sid, const char *uri, const char *admin_dn, const char *password, const char *suffix,
+			  const char *cafile)
 {
-	const char *parts[] = { uri, admin_dn, password, suffix };
+	const char *parts[] = { uri, admin_dn, password, suffix, cafile != NULL ? cafile : "" };
 	for (size_t i = 0; i < IX_ARRAY_LEN(parts); i++) {
 		if (strpbrk(parts[i], "\"\\\r\n") != NULL)
 			return NULL;
 	}
 	if (strpbrk(uri, " \t") != NULL)
 		return NULL;
+	/* off the loopback listener the admin password goes only through TLS, to a peer whose certificate the
+	 * directory vouches for (cafile: the attendant writes it from the servers' entries) */
+	struct buf tls = BUF_INIT;
+	if (!repl_uri_is_local(uri) && strncasecmp(uri, "ldaps://", 8) != 0)
+		buf_append_str(&tls, " starttls=critical tls_reqcert=demand");
+	if (!repl_uri_is_local(uri) && cafile != NULL)
+		buf_printf(&tls, " tls_cacert=\"%s\"", cafile);
 	/* retry every REPL_RETRY_S forever: a provider that is down is caught up with when it returns */
-	return xasprintf("rid=%03u provider=%s bindmethod=simple binddn=\"%s\" credentials=\"%s\" searchbase=\"%s\" "
-			 "type=refreshAndPersist retry=\"%u +\" timeout=1 network-timeout=3",
-			 sid, uri, admin_dn, password, suffix, REPL_RETRY_S);
+	char *v = xasprintf("rid=%03u provider=%s bindmethod=simple binddn=\"%s\" credentials=\"%s\" searchbase=\"%s\" "
+			    "type=refreshAndPersist retry=\"%u +\" timeout=1 network-timeout=3%s",
+			    sid, uri, admin_dn, password, suffix, REPL_RETRY_S, buf_cstr(&tls));
+	buf_free(&tls);
+	return v;
 }
 
 /* Value of key=VALUE or key="VALUE" in a syncrepl value (keys are matched at word starts). */
@@ -190,6 +380,21 @@ char *repl_syncrepl_credentials(const char *value)
 char *repl_syncrepl_provider(const char *value)
 {
 	return syncrepl_field(value, "provider");
+}
+
+/* 1 when two syncrepl values agree on their TLS: starttls (absent means no) and tls_cacert. */
+static int same_tls(const char *a, const char *b)
+{
+	int same = 1;
+	static const char *const keys[] = { "starttls", "tls_cacert" };
+	for (size_t i = 0; i < IX_ARRAY_LEN(keys) && same; i++) {
+		char *x = syncrepl_field(a, keys[i]), *y = syncrepl_field(b, keys[i]);
+		const char *xv = x != NULL ? x : "no", *yv = y != NULL ? y : "no";
+		same = strcasecmp(xv, yv) == 0;
+		free(x);
+		free(y);
+	}
+	return same;
 }
 
 static unsigned syncrepl_rid(const char *value)
@@ -279,7 +484,7 @@ static int same_dn(const char *a, const char *b)
  * own canonical form, so a textual comparison would rewrite (and restart every consumer) each time. */
 static int apply_config(LDAP *ld, const struct live_config *live, unsigned my_sid, const char *my_dn,
 			const struct repl_server *servers, size_t count, const char *admin_dn, const char *password,
-			const char *suffix, int *changed_r, struct buf *error_r)
+			const char *suffix, const char *cafile, int *changed_r, struct buf *error_r)
 {
 	char sidtext[16];
 	snprintf(sidtext, sizeof(sidtext), "%u", my_sid);
@@ -292,7 +497,7 @@ static int apply_config(LDAP *ld, const struct live_config *live, unsigned my_si
 		const struct repl_server *s = &servers[i];
 		if (same_dn(s->dn, my_dn) || s->sid == 0 || s->uri == NULL || s->sid == my_sid)
 			continue;
-		char *v = repl_syncrepl_value(s->sid, s->uri, admin_dn, password, suffix);
+		char *v = repl_syncrepl_value(s->sid, s->uri, admin_dn, password, suffix, cafile);
 		if (v == NULL) {
 			buf_printf(error_r, "the URI of %s or the password holds a quote or backslash, which cn=config "
 					    "cannot carry",
@@ -313,7 +518,7 @@ static int apply_config(LDAP *ld, const struct live_config *live, unsigned my_si
 		for (size_t k = 0; k < nlive && !found; k++) {
 			char *lp = repl_syncrepl_provider(live->syncrepl[k]), *lc = repl_syncrepl_credentials(live->syncrepl[k]);
 			found = syncrepl_rid(live->syncrepl[k]) == rid && lp != NULL && strcmp(lp, wp) == 0 && lc != NULL &&
-				strcmp(lc, password) == 0;
+				strcmp(lc, password) == 0 && same_tls(live->syncrepl[k], want[i]);
 			free(lp);
 			free(lc);
 		}
@@ -377,6 +582,13 @@ int repl_sync_config(const struct config *cfg, int *changed_r, struct buf *error
 		else if (servers[i].sid != 0 && servers[i].uri != NULL)
 			peers++;
 	}
+	if (me != NULL) {
+		/* TLS between servers is anchored in the directory: publish ours, trust the published ones */
+		struct buf err = BUF_INIT;
+		if (publish_cert(ld, cfg, me, &err) != IX_OK || write_peers(cfg, servers, count, &err) != IX_OK)
+			log_warn("replication: %s", buf_cstr(&err));
+		buf_free(&err);
+	}
 	if (me == NULL || me->sid == 0)
 		goto out; /* a single server, or one that has not joined anything: nothing to replicate */
 	if ((ret = live_config_read(ld, cfg->suffix, &live, error_r)) != IX_OK)
@@ -393,8 +605,10 @@ int repl_sync_config(const struct config *cfg, int *changed_r, struct buf *error
 		}
 		goto out;
 	}
+	char *cafile = config_path(cfg, REPL_PEERS_FILE);
 	ret = apply_config(ld, &live, me->sid, cfg->server_dn, servers, count, cfg->admin_dn, password, cfg->suffix,
-			   &changed, error_r);
+			   cafile, &changed, error_r);
+	free(cafile);
 	if (ret == IX_OK && me->handover != NULL && peers > 0) {
 		/* the password now lives in cn=config (0600, never replicated): take it out of the directory */
 		LDAPMod m = { .mod_op = LDAP_MOD_DELETE, .mod_type = (char *)"ixReplicationHandover", .mod_values = NULL };
@@ -773,7 +987,7 @@ int repl_join_prepare(const struct repl_join *j, struct config *cfg_r, struct bu
 	char *org = NULL, *domain = NULL;
 	struct repl_server *servers = NULL;
 	size_t count = 0;
-	ret = repl_connect(j->uri, admin_dn, j->password, &ld, error_r);
+	ret = repl_connect(j, admin_dn, j->password, &ld, error_r);
 	if (ret == IX_EAUTH)
 		buf_printf(error_r, " (binding as %s at %s)", admin_dn, j->uri);
 	if (ret != IX_OK)
@@ -834,6 +1048,10 @@ int repl_join_prepare(const struct repl_join *j, struct config *cfg_r, struct bu
 	cfg_r->server_dn = xasprintf("cn=%s,ou=Servers,ou=Configuration,%s", cfg_r->hostname, suffix);
 	if (j->user != NULL)
 		cfg_r->user = xstrdup(j->user);
+	if (j->listen != NULL) {
+		free(cfg_r->listen);
+		cfg_r->listen = xstrdup(j->listen);
+	}
 	if (!config_domain_valid(cfg_r->hostname)) {
 		buf_printf(error_r, "\"%s\" is not a valid host name: give one with --hostname", cfg_r->hostname);
 		ret = IX_EINVAL;
@@ -865,6 +1083,11 @@ static char *my_uri(const struct repl_join *j, const struct config *cfg)
 {
 	if (j->my_uri != NULL)
 		return xstrdup(j->my_uri);
+	/* a directory listening on one address is reached there; on every address, by name (or on loopback) */
+	const char *l = cfg->listen;
+	if (l != NULL && l[0] != '\0' && strcmp(l, "0.0.0.0") != 0 && strcmp(l, "::") != 0 && strcmp(l, "127.0.0.1") != 0)
+		return strchr(l, ':') != NULL ? xasprintf("ldap://[%s]:%u/", l, cfg->ports[PORT_LDAP])
+					      : xasprintf("ldap://%s:%u/", l, cfg->ports[PORT_LDAP]);
 	if (is_loopback_uri(j->uri))
 		return xasprintf("ldap://127.0.0.1:%u/", cfg->ports[PORT_LDAP]);
 	return xasprintf("ldap://%s:%u/", cfg->hostname, cfg->ports[PORT_LDAP]);
@@ -890,12 +1113,18 @@ static int add_own_entry(LDAP *ld, const struct config *cfg, unsigned sid, const
 							    "ixImapPort", "ixImapsPort", "ixPop3Port",
 							    "ixPop3sPort", "ixMetricsPort" };
 	enum { MAXM = 8 + PORT_COUNT };
-	LDAPMod store[MAXM], *mods[MAXM + 1];
+	LDAPMod store[MAXM], *mods[MAXM + 2];
 	char **vals[MAXM] = { 0 };
 	size_t n = 0;
 	char sidtext[16], ports[PORT_COUNT][16];
 	snprintf(sidtext, sizeof(sidtext), "%u", sid);
-	add_mod(mods, &n, store, vals, "objectClass", "ixServer", "ixReplicaServer");
+	vals[n] = xcalloc(4, sizeof(char *));
+	vals[n][0] = xstrdup("ixServer");
+	vals[n][1] = xstrdup("ixReplicaServer");
+	vals[n][2] = xstrdup("pkiUser");
+	store[n] = (LDAPMod){ .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"objectClass", .mod_values = vals[n] };
+	mods[n] = &store[n];
+	n++;
 	add_mod(mods, &n, store, vals, "cn", cfg->hostname, NULL);
 	add_mod(mods, &n, store, vals, "ixHostName", cfg->hostname, NULL);
 	vals[n] = xcalloc(4, sizeof(char *));
@@ -911,7 +1140,20 @@ static int add_own_entry(LDAP *ld, const struct config *cfg, unsigned sid, const
 	}
 	add_mod(mods, &n, store, vals, "ixServerId", sidtext, NULL);
 	add_mod(mods, &n, store, vals, "ixLdapUri", uri, NULL);
+	unsigned char *der = NULL;
+	size_t dlen = 0;
+	if (own_cert_der(cfg, &der, &dlen, error_r) != IX_OK) {
+		for (size_t i = 0; i < n; i++)
+			free_strings(&vals[i]);
+		return IX_EIO;
+	}
+	struct berval cbv = { (ber_len_t)dlen, (char *)der }, *cvals[] = { &cbv, NULL };
+	LDAPMod cm = { .mod_op = LDAP_MOD_ADD | LDAP_MOD_BVALUES, .mod_type = (char *)"userCertificate;binary",
+		       .mod_bvalues = cvals };
+	mods[n] = &cm;
+	mods[n + 1] = NULL;
 	int rc = ldap_add_ext_s(ld, cfg->server_dn, mods, NULL, NULL);
+	free(der);
 	int ret = IX_OK;
 	if (rc != LDAP_SUCCESS) {
 		buf_printf(error_r, "cannot add this server's entry %s: %s", cfg->server_dn, ldap_err2string(rc));
@@ -921,22 +1163,6 @@ static int add_own_entry(LDAP *ld, const struct config *cfg, unsigned sid, const
 		char ***v = &vals[i];
 		free_strings(v);
 	}
-	return ret;
-}
-
-static int count_sid(LDAP *ld, const char *suffix, unsigned sid, int *count_r, struct buf *error_r)
-{
-	char *base = xasprintf("ou=Servers,ou=Configuration,%s", suffix);
-	char *filter = xasprintf("(ixServerId=%u)", sid);
-	static const char *const attrs[] = { "1.1", NULL };
-	LDAPMessage *res;
-	int ret = search(ld, base, LDAP_SCOPE_ONELEVEL, filter, attrs, &res, error_r);
-	if (ret == IX_OK) {
-		*count_r = ldap_count_entries(ld, res);
-		ldap_msgfree(res);
-	}
-	free(base);
-	free(filter);
 	return ret;
 }
 
@@ -952,6 +1178,80 @@ static void say(const struct repl_join *j, const char *fmt, ...)
 	fflush(stdout);
 }
 
+/* Looks for another server entry holding ID sid on ld (and notes the highest ID there in *max_r). */
+static int find_clash(LDAP *ld, const struct config *cfg, unsigned sid, int *clash_r, unsigned *max_r,
+		      struct buf *error_r)
+{
+	char *base = xasprintf("ou=Servers,ou=Configuration,%s", cfg->suffix);
+	static const char *const attrs[] = { "ixServerId", NULL };
+	LDAPMessage *res;
+	int ret = search(ld, base, LDAP_SCOPE_ONELEVEL, "(ixServerId=*)", attrs, &res, error_r);
+	free(base);
+	if (ret != IX_OK)
+		return ret;
+	for (LDAPMessage *e = ldap_first_entry(ld, res); e != NULL; e = ldap_next_entry(ld, e)) {
+		char *v = ldapu_get_first(ld, e, "ixServerId"), *dn = ldap_get_dn(ld, e);
+		unsigned long long id = 0;
+		if (v != NULL && parse_uint(v, REPL_MAX_SERVER_ID, &id) == 0) {
+			if (id > *max_r)
+				*max_r = (unsigned)id;
+			if (id == sid && !same_dn(dn, cfg->server_dn))
+				*clash_r = 1;
+		}
+		free(v);
+		ldap_memfree(dn);
+	}
+	ldap_msgfree(res);
+	return IX_OK;
+}
+
+/* Once this server's entry with ID sid is on the remote: waits until it has reached every other server (up to
+ * REPL_ID_CHECK_MS each) and looks there too for another entry with the same ID, which a join through another
+ * server at the same time may have written before replication showed either joiner the other. Of two such
+ * joiners, the one that checks later always sees the earlier one's entry (it is on every server by then), so
+ * "whoever sees a clash steps aside" leaves at most one holder of an ID. *max_r: the highest ID seen anywhere. */
+static int check_sid_everywhere(const struct repl_join *j, const struct config *cfg, LDAP *remote,
+				const struct repl_server *servers, size_t count, unsigned sid, int *clash_r,
+				unsigned *max_r, struct buf *error_r)
+{
+	*clash_r = 0;
+	*max_r = sid;
+	int ret = find_clash(remote, cfg, sid, clash_r, max_r, error_r);
+	static const char *const attrs[] = { "1.1", NULL };
+	for (size_t i = 0; i < count && ret == IX_OK && !*clash_r; i++) {
+		const struct repl_server *s = &servers[i];
+		if (s->uri == NULL || s->sid == 0 || same_dn(s->dn, cfg->server_dn))
+			continue;
+		LDAP *ld = NULL;
+		struct buf err = BUF_INIT;
+		if (repl_peer_connect(cfg, s->uri, cfg->admin_dn, j->password, &ld, &err) != IX_OK) {
+			say(j, "  note: cannot check server IDs on %s: %s\n", s->name, buf_cstr(&err));
+			buf_free(&err);
+			continue;
+		}
+		int arrived = 0;
+		for (unsigned long long until = now_usec() + REPL_ID_CHECK_MS * 1000ULL; !arrived && now_usec() < until;) {
+			LDAPMessage *res;
+			buf_reset(&err);
+			if (search(ld, cfg->server_dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, &err) == IX_OK) {
+				arrived = ldap_count_entries(ld, res) == 1;
+				ldap_msgfree(res);
+			}
+			if (!arrived) {
+				struct timespec ts = { 0, 10 * 1000 * 1000 };
+				nanosleep(&ts, NULL);
+			}
+		}
+		if (!arrived)
+			say(j, "  note: this server's entry has not reached %s yet; its server IDs are checked as they are\n",
+			    s->name);
+		buf_free(&err);
+		ret = find_clash(ld, cfg, sid, clash_r, max_r, error_r);
+		ldap_unbind_ext_s(ld, NULL, NULL);
+	}
+	return ret;
+}
+
 int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct buf *error_r)
 {
 	LDAP *remote = NULL, *local = NULL;
@@ -962,7 +1262,7 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 	struct live_config live = { 0 };
 	pid_t pid = -1;
 	int added = 0, log_fd = -1;
-	int ret = repl_connect(j->uri, cfg->admin_dn, j->password, &remote, error_r);
+	int ret = repl_connect(j, cfg->admin_dn, j->password, &remote, error_r);
 	if (ret != IX_OK)
 		goto out;
 	if ((ret = repl_servers_read(remote, cfg->suffix, &servers, &count, error_r)) != IX_OK)
@@ -983,6 +1283,10 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 	if (unnumbered > 0 && !number_origin)
 		log_warn("join: %zu servers have no replication identity and are left out", unnumbered);
 	unsigned my_sid = max + (number_origin ? 2 : 1);
+	/* the certificates the servers publish are the ones this server trusts from now on (joins through a
+	 * non-local URI already trusted the remote's through j->cafile) */
+	if ((ret = write_peers(cfg, servers, count, error_r)) != IX_OK)
+		goto out;
 	for (int attempt = 0;; attempt++) {
 		if (my_sid > REPL_MAX_SERVER_ID) {
 			buf_printf(error_r, "the organisation has no free server ID left (at most %d)", REPL_MAX_SERVER_ID);
@@ -992,12 +1296,15 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 		if ((ret = add_own_entry(remote, cfg, my_sid, uri, error_r)) != IX_OK)
 			goto out;
 		added = 1;
-		int n = 0;
-		if ((ret = count_sid(remote, cfg->suffix, my_sid, &n, error_r)) != IX_OK)
+		int clash = 0;
+		unsigned seen_max = 0;
+		ret = check_sid_everywhere(j, cfg, remote, servers, count, my_sid, &clash, &seen_max, error_r);
+		if (ret != IX_OK)
 			goto out;
-		if (n == 1)
+		if (!clash)
 			break;
-		/* another join took the same ID at the same time: step aside and take the next one */
+		/* another join took the same ID at the same time: step aside and take a later one (a random
+		 * distance, so that two joiners stepping aside together do not meet again) */
 		ldap_delete_ext_s(remote, cfg->server_dn, NULL, NULL);
 		added = 0;
 		if (attempt + 1 >= REPL_ID_ATTEMPTS) {
@@ -1005,7 +1312,12 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 			ret = IX_EAGAIN;
 			goto out;
 		}
-		my_sid += 1 + (unsigned)(getpid() % 3);
+		unsigned char r = 0;
+		if (RAND_bytes(&r, 1) != 1)
+			r = (unsigned char)getpid();
+		unsigned next = (seen_max > my_sid ? seen_max : my_sid) + 1 + r % 4;
+		say(j, "  server ID %u was taken by a join at the same time: trying %u\n", my_sid, next);
+		my_sid = next;
 	}
 	say(j, "  this server: %s, server ID %u, reached at %s\n", cfg->hostname, my_sid, uri);
 	if (number_origin) {
@@ -1051,8 +1363,10 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 	if ((ret = live_config_read(local, cfg->suffix, &live, error_r)) != IX_OK)
 		goto out;
 	int changed = 0;
+	char *cafile = config_path(cfg, REPL_PEERS_FILE);
 	ret = apply_config(local, &live, my_sid, cfg->server_dn, servers, count, cfg->admin_dn, j->password,
-			   cfg->suffix, &changed, error_r);
+			   cfg->suffix, cafile, &changed, error_r);
+	free(cafile);
 	if (ret != IX_OK)
 		goto out;
 	say(j, "  replicating from every other server; waiting for the directory contents\n");
@@ -1162,85 +1476,155 @@ static void compare_csns(struct buf *out, char **here, char **there)
 		}
 	}
 	if (same)
-		buf_append_str(out, "in step\n");
+		buf_append_str(out, "in step");
 	else {
 		d.len -= 2;
 		d.data[d.len] = '\0';
-		buf_printf(out, "differs: this server is %s\n", buf_cstr(&d));
+		buf_printf(out, "differs: this server is %s", buf_cstr(&d));
 	}
 	buf_free(&d);
 }
 
+/* What this server knows about replication: the servers, its live cn=config, its contextCSN and password. */
+struct repl_view {
+	LDAP *ld;
+	struct repl_server *servers;
+	size_t count;
+	struct live_config live;
+	char **here;
+	char *password;
+};
+
+static void view_close(struct repl_view *v)
+{
+	if (v->password != NULL) {
+		explicit_bzero(v->password, strlen(v->password));
+		free(v->password);
+	}
+	free_strings(&v->here);
+	live_config_free(&v->live);
+	repl_servers_free(&v->servers, v->count);
+	if (v->ld != NULL)
+		ldap_unbind_ext_s(v->ld, NULL, NULL);
+	memset(v, 0, sizeof(*v));
+}
+
+static int view_open(const struct config *cfg, struct repl_view *v, struct buf *error_r)
+{
+	memset(v, 0, sizeof(*v));
+	char *uri = config_ldapi_uri(cfg);
+	int ret = ldapu_connect_external(uri, &v->ld, error_r);
+	free(uri);
+	if (ret == IX_OK)
+		ret = repl_servers_read(v->ld, cfg->suffix, &v->servers, &v->count, error_r);
+	if (ret == IX_OK)
+		ret = live_config_read(v->ld, cfg->suffix, &v->live, error_r);
+	if (ret == IX_OK)
+		ret = read_csns(v->ld, cfg->suffix, &v->here, error_r);
+	if (ret == IX_OK)
+		v->password = live_config_password(&v->live);
+	if (ret != IX_OK)
+		view_close(v);
+	return ret;
+}
+
+static int view_consumes(const struct repl_view *v, const struct repl_server *s)
+{
+	int consumer = 0;
+	for (char **p = v->live.syncrepl; p != NULL && *p != NULL && !consumer; p++) {
+		char *prov = repl_syncrepl_provider(*p);
+		consumer = prov != NULL && s->uri != NULL && strcmp(prov, s->uri) == 0;
+		free(prov);
+	}
+	return consumer;
+}
+
+/* The state of server s seen from here: "in step", "differs: ...", "unreachable (...)" or "unknown (...)" into
+ * state (one line, no newline); its contextCSN values into there_r (may be NULL). */
+static void peer_state(const struct config *cfg, const struct repl_view *v, const struct repl_server *s,
+		       struct buf *state, char ***there_r)
+{
+	char **there = NULL;
+	if (s->uri == NULL || v->password == NULL) {
+		buf_append_str(state, "unknown (no URI or no replication password here)");
+	} else {
+		LDAP *peer;
+		struct buf err = BUF_INIT;
+		if (repl_peer_connect(cfg, s->uri, cfg->admin_dn, v->password, &peer, &err) != IX_OK) {
+			buf_printf(state, "unreachable (%s)", buf_cstr(&err));
+		} else {
+			if (read_csns(peer, cfg->suffix, &there, &err) == IX_OK)
+				compare_csns(state, v->here, there);
+			else
+				buf_printf(state, "unknown (%s)", buf_cstr(&err));
+			ldap_unbind_ext_s(peer, NULL, NULL);
+		}
+		buf_free(&err);
+	}
+	if (there_r != NULL)
+		*there_r = there;
+	else
+		free_strings(&there);
+}
+
 int repl_status(const struct config *cfg, struct buf *out, struct buf *error_r)
 {
-	char *uri = config_ldapi_uri(cfg);
-	LDAP *ld;
-	int ret = ldapu_connect_external(uri, &ld, error_r);
-	free(uri);
+	struct repl_view v;
+	int ret = view_open(cfg, &v, error_r);
 	if (ret != IX_OK)
 		return ret;
-	struct repl_server *servers = NULL;
-	size_t count = 0;
-	struct live_config live = { 0 };
-	char **here = NULL;
-	char *password = NULL;
-	if ((ret = repl_servers_read(ld, cfg->suffix, &servers, &count, error_r)) != IX_OK)
-		goto out;
-	if ((ret = live_config_read(ld, cfg->suffix, &live, error_r)) != IX_OK)
-		goto out;
-	if ((ret = read_csns(ld, cfg->suffix, &here, error_r)) != IX_OK)
-		goto out;
-	password = live_config_password(&live);
 	buf_printf(out, "Replication of %s seen from %s (server ID %s, multi-provider %s)\n", cfg->suffix,
 		   cfg->hostname != NULL ? cfg->hostname : "this server",
-		   live.server_ids != NULL && live.server_ids[0] != NULL ? live.server_ids[0] : "none",
-		   live.multiprovider != NULL ? live.multiprovider : "FALSE");
-	for (size_t i = 0; i < count; i++) {
-		const struct repl_server *s = &servers[i];
+		   v.live.server_ids != NULL && v.live.server_ids[0] != NULL ? v.live.server_ids[0] : "none",
+		   v.live.multiprovider != NULL ? v.live.multiprovider : "FALSE");
+	for (size_t i = 0; i < v.count; i++) {
+		const struct repl_server *s = &v.servers[i];
 		int me = same_dn(s->dn, cfg->server_dn);
 		buf_printf(out, "  %s  id %u  %s%s\n", s->name, s->sid, s->uri != NULL ? s->uri : "(no URI)",
 			   me ? "  (this server)" : "");
 		if (me) {
-			print_csns(out, here);
+			print_csns(out, v.here);
 			continue;
 		}
-		int consumer = 0;
-		for (char **v = live.syncrepl; v != NULL && *v != NULL && !consumer; v++) {
-			char *p = repl_syncrepl_provider(*v);
-			consumer = p != NULL && s->uri != NULL && strcmp(p, s->uri) == 0;
-			free(p);
-		}
-		buf_printf(out, "    replicating from it: %s\n", consumer ? "yes" : "no");
-		if (s->uri == NULL || password == NULL) {
-			buf_append_str(out, "    state: unknown (no URI or no replication password here)\n");
-			continue;
-		}
-		LDAP *peer;
-		struct buf err = BUF_INIT;
+		buf_printf(out, "    replicating from it: %s\n", view_consumes(&v, s) ? "yes" : "no");
+		struct buf state = BUF_INIT;
 		char **there = NULL;
-		if (ldapu_connect_simple(s->uri, cfg->admin_dn, password, &peer, &err) != IX_OK) {
-			buf_printf(out, "    state: unreachable (%s)\n", buf_cstr(&err));
-		} else {
-			if (read_csns(peer, cfg->suffix, &there, &err) == IX_OK) {
-				print_csns(out, there);
-				buf_append_str(out, "    state: ");
-				compare_csns(out, here, there);
-			} else {
-				buf_printf(out, "    state: unknown (%s)\n", buf_cstr(&err));
-			}
-			ldap_unbind_ext_s(peer, NULL, NULL);
-		}
+		peer_state(cfg, &v, s, &state, &there);
+		if (there != NULL)
+			print_csns(out, there);
+		buf_printf(out, "    state: %s\n", buf_cstr(&state));
 		free_strings(&there);
-		buf_free(&err);
+		buf_free(&state);
 	}
-out:
-	if (password != NULL) {
-		explicit_bzero(password, strlen(password));
-		free(password);
+	view_close(&v);
+	return IX_OK;
+}
+
+int repl_server_states(const struct config *cfg, struct buf *out, struct buf *error_r)
+{
+	struct repl_view v;
+	int ret = view_open(cfg, &v, error_r);
+	if (ret != IX_OK)
+		return ret;
+	int single = v.live.server_ids == NULL || v.live.server_ids[0] == NULL || v.count < 2;
+	buf_printf(out, "%-24s %-6s %s\n", "REPLICATION", "ID", "STATE (seen from this server)");
+	for (size_t i = 0; i < v.count; i++) {
+		const struct repl_server *s = &v.servers[i];
+		buf_printf(out, "%-24s %-6u ", s->name, s->sid);
+		if (same_dn(s->dn, cfg->server_dn)) {
+			buf_append_str(out, single ? "this server; replicates with no other\n" : "this server\n");
+			continue;
+		}
+		if (s->sid == 0) {
+			buf_append_str(out, "not replicating (no server ID)\n");
+			continue;
+		}
+		struct buf state = BUF_INIT;
+		peer_state(cfg, &v, s, &state, NULL);
+		buf_printf(out, "%s; %s\n", buf_cstr(&state),
+			   view_consumes(&v, s) ? "replicating from it" : "NOT replicating from it");
+		buf_free(&state);
 	}
-	free_strings(&here);
-	live_config_free(&live);
-	repl_servers_free(&servers, count);
-	ldap_unbind_ext_s(ld, NULL, NULL);
-	return ret;
+	view_close(&v);
+	return IX_OK;
 }

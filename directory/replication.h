@@ -23,7 +23,12 @@ struct repl_server {
 	char *dn, *name, *uri; /* uri is ixLdapUri, NULL when absent */
 	unsigned sid;
 	char *handover; /* ixReplicationHandover, NULL when absent */
+	unsigned char *cert; /* userCertificate;binary (DER): the certificate its directory answers TLS with */
+	size_t cert_len;
+	int pki;        /* the entry has objectClass pkiUser (so it may hold userCertificate) */
 };
+/* Longest certificate we publish or accept from the directory (DER). */
+#define REPL_MAX_CERT (64 * 1024)
 
 /* What `interchange init --join` asks for. uri: an existing server's LDAP URI; password: the organisation's
  * administrator password; hostname: this server's name (NULL: the machine's, under the organisation's domain);
@@ -32,6 +37,8 @@ struct repl_server {
  * timeout_ms: how long to wait for the contents (0: REPL_JOIN_TIMEOUT_MS). */
 struct repl_join {
 	const char *uri, *password, *hostname, *my_uri, *user, *data_dir;
+	const char *cafile; /* certificates that vouch for uri's server when it is not local (NULL: the system's) */
+	const char *listen; /* address this server's directory and services listen on (NULL: 127.0.0.1) */
 	unsigned ports[PORT_COUNT];
 	unsigned timeout_ms;
 	int quiet; /* no progress lines on stdout */
@@ -52,6 +59,22 @@ int repl_join_prepare(const struct repl_join *j, struct config *cfg_r, struct bu
  * ix_err code with error_r. */
 int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct buf *error_r);
 
+/* The trusted certificates of the organisation's servers (PEM), written by the attendant from the directory. */
+#define REPL_PEERS_FILE "tls/peers.pem"
+
+/* 1 when a password may cross a connection to uri in clear: ldapi://, or ldap:// to 127.0.0.1, ::1 or
+ * localhost (the loopback listener). Any other address, 127.0.0.2 included, counts as the network. */
+int repl_uri_is_local(const char *uri);
+
+/* Binds to uri as dn with password (ld_r is an LDAP **). Not local (repl_uri_is_local): StartTLS first, the
+ * peer's certificate verified against cafile (NULL: the system's CAs) and its host name, and no bind without it.
+ * Returns IX_OK, IX_EAUTH (wrong password, or TLS refused or not verified), IX_EUNAVAIL or IX_EINVAL. */
+int repl_connect_tls(const char *uri, const char *dn, const char *password, const char *cafile, void *ld_r,
+		     struct buf *error_r);
+/* The same to another server of the organisation, trusting the certificates in <data>/REPL_PEERS_FILE. */
+int repl_peer_connect(const struct config *cfg, const char *uri, const char *dn, const char *password, void *ld_r,
+		      struct buf *error_r);
+
 /* Lists the servers of the organisation through an open connection (any directory: ld is an LDAP *). The caller
  * frees with repl_servers_free. Returns IX_OK or an ix_err code. */
 int repl_servers_read(void *ld, const char *suffix, struct repl_server **servers_r, size_t *count_r,
@@ -59,8 +82,11 @@ int repl_servers_read(void *ld, const char *suffix, struct repl_server **servers
 void repl_servers_free(struct repl_server **servers, size_t count);
 
 /* The olcSyncrepl value that replicates suffix from provider uri (rid = sid), binding as admin_dn with password.
+ * When uri is not local (repl_uri_is_local), the consumer must use StartTLS (starttls=critical) and verify the
+ * provider's certificate against cafile (tls_reqcert=demand, tls_cacert=cafile when not NULL).
  * Returns a new string; NULL when uri or password hold characters slapd's quoting cannot carry (" or \). */
-char *repl_syncrepl_value(unsigned sid, const char *uri, const char *admin_dn, const char *password, const char *suffix);
+char *repl_syncrepl_value(unsigned sid, const char *uri, const char *admin_dn, const char *password, const char *suffix,
+			  const char *cafile);
 /* Finds credentials="..." in an olcSyncrepl value; returns a new string or NULL. */
 char *repl_syncrepl_credentials(const char *value);
 /* Finds provider=URI in an olcSyncrepl value; returns a new string or NULL. */
@@ -98,6 +124,9 @@ void repl_attendant_sync(const struct config *cfg, int force);
  * replicates from it, and the contextCSN per server ID here and there, with "in step" or what differs.
  * Appends text to out. Returns IX_OK or an ix_err code with error_r. */
 int repl_status(const struct config *cfg, struct buf *out, struct buf *error_r);
+/* The short form for `interchange server list`: a table of every server, its ID and its replication state seen
+ * from here ("in step", what differs, "unreachable (...)"), and whether this server replicates from it. */
+int repl_server_states(const struct config *cfg, struct buf *out, struct buf *error_r);
 
 /* Command-line entry points, defined in attendant/cmd_join.c (the attendant's cli.h belongs to the command
  * table's owner): `interchange init --join ...` (argv as given to init) and `interchange replication`. */

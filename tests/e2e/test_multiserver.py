@@ -6,12 +6,13 @@
 import os
 import shutil
 import smtplib
+import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (PORT_NAMES, System, _systems, entries, free_ports, main, run,  # noqa: E402
+from harness import (ENV, PORT_NAMES, System, _systems, entries, free_ports, main, run,  # noqa: E402
                      test, wait_for, INTERCHANGE)
 
 # how long a change may take to reach the other server (the issue asks for a second; slack for a busy machine)
@@ -144,6 +145,19 @@ def server_list_on_both_shows_both():
         assert p.returncode == 0, p.stderr
         assert "mail.multi.example" in p.stdout and B_HOST in p.stdout, p.stdout
 
+    # ... with their roles, ports and replication state: the other one in step, replicated from
+    def states(s):
+        out = s.cli("server", "list").stdout
+        rows = out.split("REPLICATION", 1)[1].splitlines()[1:] if "REPLICATION" in out else []
+        return out, rows
+    for s, other in ((A, B_HOST), (B, "mail.multi.example")):
+        ok = wait_for(lambda: any(r.startswith(other) and "in step; replicating from it" in r
+                                  for r in states(s)[1]), timeout=5)
+        out = states(s)[0]
+        assert ok, out
+        assert "directory,mailbox,transport" in out and str(s.ports["ldap"]) in out, out
+        assert any("this server" in r for r in states(s)[1]), out
+
 
 @test
 def replication_command_shows_in_step():
@@ -186,6 +200,52 @@ def mail_for_a_user_homed_on_b_sent_to_a_arrives_on_b():
     assert wait_for(lambda: "cross-server" in store_subjects(B, guid), timeout=20), \
         "the message for hana did not arrive in B's store"
     assert "cross-server" not in store_subjects(A, guid), "A kept a copy of mail for a mailbox homed on B"
+
+
+def track_events(system, msgid, event):
+    p = system.cli("track", msgid)
+    return [line for line in p.stdout.splitlines() if line.split()[1:2] == [event]]
+
+
+@test
+def list_with_members_on_both_servers_gives_one_copy_per_server():
+    if not os.path.exists(PROBE) or not os.path.exists(os.path.join(os.path.dirname(INTERCHANGE), "ix-mta")):
+        print("# skipped: the transport programs are not built")
+        return
+    add_user(B, "ivan", "Ivan", "Ink")  # homed on B, like hana
+    members = ("alice", "hana", "ivan")
+    p = A.cli("dl", "add", "Crew", *sum((["--member", m] for m in members), []))
+    assert p.returncode == 0, p.stdout + p.stderr
+
+    def ready():
+        people = [user_attrs(A, m, "mail", "ixMailboxGuid") for m in members]
+        crew = A.ldapsearch("(cn=Crew)", "mail", bind_dn=A.admin_dn, password=A.admin_password)
+        if all("mail" in e and "ixmailboxguid" in e for e in people) and "mail:" in crew.stdout:
+            return people, entries(crew.stdout)[0]["mail"][0]
+        return None
+    got = wait_for(ready, timeout=10)
+    assert got, "the list or its members have no addresses yet"
+    people, crew = got
+    guids = dict(zip(members, (e["ixmailboxguid"][0] for e in people)))
+    c = smtplib.SMTP("127.0.0.1", A.ports["smtp"], timeout=20)
+    try:
+        c.sendmail("someone@outside.example", [crew],
+                   "From: someone@outside.example\r\nTo: %s\r\nSubject: crew-list\r\n"
+                   "Message-ID: <crew-list@test>\r\n\r\none copy per server\r\n" % crew)
+    finally:
+        c.quit()
+    assert wait_for(lambda: "crew-list" in store_subjects(A, guids["alice"]), timeout=20), "alice (on A) got nothing"
+    for m in ("hana", "ivan"):
+        assert wait_for(lambda: "crew-list" in store_subjects(B, guids[m]), timeout=20), "%s (on B) got nothing" % m
+        assert store_subjects(B, guids[m]).count("crew-list") == 1, "%s got the list message twice" % m
+    # B received ONE message from A for both its members, and delivered it twice; A relayed both in it
+    received = track_events(B, "<crew-list@test>", "received")
+    assert len(received) == 1, "B received %d copies: %s" % (len(received), B.cli("track", "<crew-list@test>").stdout)
+    queue_id = received[0].split()[2]
+    delivered = track_events(B, "<crew-list@test>", "delivered")
+    assert len(delivered) == 2 and all(d.split()[2] == queue_id for d in delivered), delivered
+    relayed = track_events(A, "<crew-list@test>", "relayed")
+    assert len(relayed) == 2 and len(set(r.split()[2] for r in relayed)) == 1, relayed
 
 
 @test
@@ -286,6 +346,48 @@ def change_propagation_latency():
     samples.sort()
     print("# directory change on A visible on B: median %.0f ms, max %.0f ms (includes ldapmodify and ldapsearch "
           "process start)" % (samples[len(samples) // 2] * 1000, samples[-1] * 1000))
+
+
+@test
+def concurrent_joins_through_two_servers_get_distinct_ids():
+    # two joins started at the same time, one through A and one through B: each picks "the highest ID + 1" before
+    # replication shows it the other's entry; the check on every server afterwards makes one of them step aside
+    joins = []
+    for via, name in ((A, "d"), (B, "e")):
+        base = tempfile.mkdtemp(prefix="ixm-", dir="/tmp")
+        os.chmod(base, 0o755)
+        args = [INTERCHANGE, "--data", os.path.join(base, "var"), "init", "--join", via.ldap_uri, "--admin-password",
+                A.admin_password, "--hostname", "%s.%s" % (name, A.domain), "--timeout", "30"]
+        for pname, port in zip(PORT_NAMES, free_ports(len(PORT_NAMES))):
+            args += ["--%s-port" % pname, str(port)]
+        joins.append((base, "%s.%s" % (name, A.domain), args))
+    procs = [subprocess.Popen(a, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+             for _, _, a in joins]
+    try:
+        outs = [p.communicate(timeout=90) for p in procs]
+        for p, (o, e) in zip(procs, outs):
+            assert p.returncode == 0, o + e
+        names = [n for _, n, _ in joins]
+
+        def ids(s):
+            out = s.ldapsearch("(objectClass=ixServer)", "cn", "ixServerId", bind_dn=s.admin_dn,
+                               password=s.admin_password)
+            return {e["cn"][0]: int(e["ixserverid"][0]) for e in entries(out.stdout) if "ixserverid" in e}
+        for s in (A, B):
+            assert wait_for(lambda: all(n in ids(s) for n in names), timeout=5), ids(s)
+            seen = ids(s)
+            assert len(set(seen.values())) == len(seen), "two servers share an ID on %s: %s" % (s.data, seen)
+        print("# concurrent joins: IDs %s; %d stepped aside" % (
+            sorted(ids(A)[n] for n in names), sum("was taken by a join" in o for o, _ in outs)))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for base, name, _ in joins:
+            run(["ldapdelete", "-x", "-H", A.ldap_uri, "-D", A.admin_dn, "-w", A.admin_password,
+                 "cn=%s,ou=Servers,ou=Configuration,%s" % (name, A.suffix)])
+            shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@
 static void test_value_roundtrip(void)
 {
 	char *v = repl_syncrepl_value(7, "ldap://127.0.0.1:3389/", "cn=admin,dc=example,dc=com", "pw with space",
-				      "dc=example,dc=com");
+				      "dc=example,dc=com", "/d/tls/peers.pem");
 	test_assert(v != NULL);
 	test_assert(strncmp(v, "rid=007 ", 8) == 0);
 	char *c = repl_syncrepl_credentials(v), *p = repl_syncrepl_provider(v);
@@ -17,14 +17,37 @@ static void test_value_roundtrip(void)
 	test_assert_str(p, "ldap://127.0.0.1:3389/");
 	free(c);
 	free(p);
+	/* on the loopback listener: no TLS options */
+	test_assert(strstr(v, "starttls") == NULL && strstr(v, "tls_cacert") == NULL);
 	free(v);
+}
+
+static void test_value_over_the_network_needs_tls(void)
+{
+	/* any address but the loopback listener's counts as the network, 127.0.0.2 included */
+	static const char *const uris[] = { "ldap://127.0.0.2:3389/", "ldap://mail2.example.com:3389/",
+					    "ldap://[2001:db8::1]:389/" };
+	for (size_t i = 0; i < sizeof(uris) / sizeof(uris[0]); i++) {
+		char *v = repl_syncrepl_value(3, uris[i], "cn=admin,dc=x", "pw", "dc=x", "/d/tls/peers.pem");
+		test_assert(v != NULL);
+		test_assert(strstr(v, " starttls=critical") != NULL);
+		test_assert(strstr(v, " tls_reqcert=demand") != NULL);
+		test_assert(strstr(v, " tls_cacert=\"/d/tls/peers.pem\"") != NULL);
+		free(v);
+	}
+	test_assert(repl_uri_is_local("ldap://127.0.0.1:3389/") && repl_uri_is_local("ldap://localhost/") &&
+		    repl_uri_is_local("ldapi://%2Ftmp%2Fs") && repl_uri_is_local("ldap://[::1]:3389/"));
+	test_assert(!repl_uri_is_local("ldap://127.0.0.2/") && !repl_uri_is_local("ldaps://127.0.0.1/") &&
+		    !repl_uri_is_local("ldap://10.0.0.1/") && !repl_uri_is_local("not a uri"));
+	/* a CA path with a quote cannot be carried */
+	test_assert(repl_syncrepl_value(3, "ldap://h/", "cn=admin,dc=x", "pw", "dc=x", "/a\"b") == NULL);
 }
 
 static void test_value_refuses_quotes(void)
 {
-	test_assert(repl_syncrepl_value(1, "ldap://h/", "cn=admin,dc=x", "a\"b", "dc=x") == NULL);
-	test_assert(repl_syncrepl_value(1, "ldap://h/", "cn=admin,dc=x", "a\\b", "dc=x") == NULL);
-	test_assert(repl_syncrepl_value(1, "ldap://h/ x", "cn=admin,dc=x", "ab", "dc=x") == NULL);
+	test_assert(repl_syncrepl_value(1, "ldap://h/", "cn=admin,dc=x", "a\"b", "dc=x", NULL) == NULL);
+	test_assert(repl_syncrepl_value(1, "ldap://h/", "cn=admin,dc=x", "a\\b", "dc=x", NULL) == NULL);
+	test_assert(repl_syncrepl_value(1, "ldap://h/ x", "cn=admin,dc=x", "ab", "dc=x", NULL) == NULL);
 }
 
 static void test_canonical_form(void)
@@ -45,4 +68,5 @@ static void test_canonical_form(void)
 }
 
 TEST_MAIN("replication", TEST_CASE(test_value_roundtrip), TEST_CASE(test_value_refuses_quotes),
+	  TEST_CASE(test_value_over_the_network_needs_tls),
 	  TEST_CASE(test_canonical_form))
