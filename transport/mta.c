@@ -314,8 +314,15 @@ static long long process(struct mta *m, const char *id, bool flush)
 		struct queue_rcpt *r = &q.rcpts[i];
 		if (r->state != QUEUE_RCPT_PENDING || (!flush && r->next_try > now))
 			continue;
+		if (r->attempts == 0 && r->last_error != NULL && r->last_error[0] == '5') {
+			/* a permanent verdict made at accept, where the sender was known (a list member's restriction):
+			 * final, never routed again without it */
+			at[i].out = OUT_PERM;
+			at[i].reply = xstrdup(r->last_error);
+			continue;
+		}
 		struct mta_targets t = { 0 };
-		mta_resolve(m->d.dir, m->d.cfg.server_dn, r->addr, r->orcpt, r->notify, MTA_RESOLVE_FINAL, &t);
+		mta_resolve(m->d.dir, m->d.cfg.server_dn, r->addr, r->orcpt, r->notify, MTA_RESOLVE_FINAL, NULL, &t);
 		if (t.n == 0) {
 			at[i].out = OUT_PERM;
 			at[i].reply = xstrdup("550 5.1.1 No recipient left after expansion");

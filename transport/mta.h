@@ -48,8 +48,16 @@ struct mta_targets {
  * public folders delivered to the public hierarchy. server_dn is this server's entry (cfg.server_dn). orcpt and
  * notify are recorded on every target. Never fails: what cannot be resolved becomes an MTA_FAIL target. */
 #define MTA_RESOLVE_FINAL 1u /* addr is already a final recipient (from the queue): forwarding is not followed again */
+/* The sender as the accepting server knew it: with one, the delivery restrictions of every member a list expands
+ * to are checked (mta_check_restrictions) and a member that refuses this sender becomes an MTA_FAIL target; NULL
+ * where they were checked before (the queue runner). */
+struct mta_sender {
+	const char *address;     /* MAIL FROM ("" for <>) */
+	bool authenticated;      /* the session authenticated (a sender address of ours counts only then) */
+	unsigned long long size; /* message size (0: unknown) */
+};
 void mta_resolve(struct dir *dir, const char *server_dn, const char *addr, const char *orcpt, unsigned notify,
-		 unsigned flags, struct mta_targets *t);
+		 unsigned flags, const struct mta_sender *sender, struct mta_targets *t);
 void mta_targets_free(struct mta_targets *t);
 
 /* The delivery restrictions of recipient r against sender (the MAIL FROM address, "" for <>): accept-only-from

@@ -71,8 +71,17 @@ static void fail(struct mta_targets *t, const char *addr, const char *orcpt, uns
 	x->error = xstrdup(why);
 }
 
-static void resolve_addr(struct dir *dir, const char *server_dn, const char *addr, const char *orcpt,
-			 unsigned notify, struct mta_targets *t, unsigned depth);
+/* What one resolution works with: the replica, this server's entry, the sender (NULL: restrictions are not
+ * checked, they were at accept) and the targets being built. */
+struct resolution {
+	struct dir *dir;
+	const char *server_dn;
+	const struct mta_sender *sender;
+	struct mta_targets *t;
+};
+
+static void resolve_addr(const struct resolution *rs, const char *addr, const char *orcpt, unsigned notify,
+			 unsigned depth);
 /* depth at which forwarding is no longer followed (MTA_RESOLVE_FINAL starts there) */
 #define NO_FORWARD_DEPTH 1000u
 
@@ -92,9 +101,12 @@ static char *server_dest(struct dir *dir, const char *dn)
 }
 
 /* One final (non-list) recipient. */
-static void add_final(struct dir *dir, const char *server_dn, const struct dir_recipient *r, const char *addr,
-		      const char *orcpt, unsigned notify, struct mta_targets *t, unsigned depth)
+static void add_final(const struct resolution *rs, const struct dir_recipient *r, const char *addr,
+		      const char *orcpt, unsigned notify, unsigned depth)
 {
+	struct dir *dir = rs->dir;
+	const char *server_dn = rs->server_dn;
+	struct mta_targets *t = rs->t;
 	if (t->n >= MTA_TARGETS_MAX)
 		return;
 	const char *name = r->primary_address != NULL ? r->primary_address : addr;
@@ -104,7 +116,7 @@ static void add_final(struct dir *dir, const char *server_dn, const struct dir_r
 			fail(t, name, orcpt, notify, "550 5.1.1 Contact has no target address");
 			return;
 		}
-		resolve_addr(dir, server_dn, r->target_address, orcpt, notify, t, depth + 1);
+		resolve_addr(rs, r->target_address, orcpt, notify, depth + 1);
 		return;
 	case DIR_TYPE_FOLDER:
 		if (!have_mailbox(t, STORE_PUBLIC_GUID, r->folder_path)) {
@@ -124,7 +136,7 @@ static void add_final(struct dir *dir, const char *server_dn, const struct dir_r
 		if (depth < MTA_FORWARD_DEPTH_MAX && dir_lookup_dn(dir, r->forward_to, &f) == IX_OK) {
 			const char *fa = f.type == DIR_TYPE_CONTACT ? f.target_address : f.primary_address;
 			if (fa != NULL)
-				resolve_addr(dir, server_dn, fa, orcpt, notify, t, depth + 1);
+				resolve_addr(rs, fa, orcpt, notify, depth + 1);
 			dir_recipient_release(&f);
 		} else {
 			log_warn("forwarding of %s: %s cannot be followed", name, r->forward_to);
@@ -156,9 +168,11 @@ static void add_final(struct dir *dir, const char *server_dn, const struct dir_r
 	x->quota_messages = r->quota_messages > 0 ? (uint64_t)r->quota_messages : 0;
 }
 
-static void resolve_addr(struct dir *dir, const char *server_dn, const char *addr, const char *orcpt,
-			 unsigned notify, struct mta_targets *t, unsigned depth)
+static void resolve_addr(const struct resolution *rs, const char *addr, const char *orcpt, unsigned notify,
+			 unsigned depth)
 {
+	struct dir *dir = rs->dir;
+	struct mta_targets *t = rs->t;
 	const char *domain = mta_domain(addr);
 	if (*domain == '\0' || !dir_is_local_domain(dir, domain)) {
 		if (*domain == '\0')
@@ -179,7 +193,7 @@ static void resolve_addr(struct dir *dir, const char *server_dn, const char *add
 		return;
 	}
 	if (r.type != DIR_TYPE_LIST) {
-		add_final(dir, server_dn, &r, addr, orcpt, notify, t, depth);
+		add_final(rs, &r, addr, orcpt, notify, depth);
 		dir_recipient_release(&r);
 		return;
 	}
@@ -189,9 +203,20 @@ static void resolve_addr(struct dir *dir, const char *server_dn, const char *add
 		log_warn("expanding %s: %s", addr, buf_cstr(&err));
 		fail(t, addr, orcpt, notify, "550 5.4.6 List cannot be expanded");
 	} else {
-		for (size_t i = 0; i < exp.count; i++)
-			add_final(dir, server_dn, &exp.recipients[i], exp.recipients[i].primary_address != NULL
-				  ? exp.recipients[i].primary_address : addr, orcpt, notify, t, depth);
+		for (size_t i = 0; i < exp.count; i++) {
+			const struct dir_recipient *m = &exp.recipients[i];
+			const char *maddr = m->primary_address != NULL ? m->primary_address : addr;
+			/* a member's own restrictions hold when mail reaches it through a list (the list's were checked
+			 * for the envelope recipient at RCPT) */
+			const char *why = rs->sender != NULL ? mta_check_restrictions(dir, m, rs->sender->address,
+										     rs->sender->authenticated,
+										     rs->sender->size)
+							     : NULL;
+			if (why != NULL)
+				fail(t, maddr, orcpt, notify, why);
+			else
+				add_final(rs, m, maddr, orcpt, notify, depth);
+		}
 		dir_expansion_free(&exp);
 	}
 	buf_free(&err);
@@ -199,9 +224,10 @@ static void resolve_addr(struct dir *dir, const char *server_dn, const char *add
 }
 
 void mta_resolve(struct dir *dir, const char *server_dn, const char *addr, const char *orcpt, unsigned notify,
-		 unsigned flags, struct mta_targets *t)
+		 unsigned flags, const struct mta_sender *sender, struct mta_targets *t)
 {
-	resolve_addr(dir, server_dn, addr, orcpt != NULL && *orcpt != '\0' ? orcpt : addr, notify, t,
+	struct resolution rs = { .dir = dir, .server_dn = server_dn, .sender = sender, .t = t };
+	resolve_addr(&rs, addr, orcpt != NULL && *orcpt != '\0' ? orcpt : addr, notify,
 		     (flags & MTA_RESOLVE_FINAL) ? NO_FORWARD_DEPTH : 0);
 }
 

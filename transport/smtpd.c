@@ -523,6 +523,9 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 		}
 	}
 	struct mta_targets t = { 0 };
+	const struct mta_sender sender = { .address = q.sender != NULL ? q.sender : "",
+					   .authenticated = j->auth_user != NULL,
+					   .size = len };
 	for (size_t i = 0; i < env->rcpt_count; i++) {
 		const struct smtp_rcpt *r = &env->rcpts[i];
 		if (r->to.postmaster)
@@ -530,7 +533,8 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 		else
 			path_string(&r->to, tmp, sizeof(tmp));
 		size_t before = t.n;
-		mta_resolve(sd->d.dir, sd->d.cfg.server_dn, tmp, r->orcpt_len > 0 ? r->orcpt : tmp, r->notify, 0, &t);
+		mta_resolve(sd->d.dir, sd->d.cfg.server_dn, tmp, r->orcpt_len > 0 ? r->orcpt : tmp, r->notify, 0, &sender,
+			    &t);
 		if (t.n - before > 1 || (t.n - before == 1 && strcasecmp(t.v[before].addr, tmp) != 0)) {
 			char detail[64];
 			snprintf(detail, sizeof(detail), "%zu recipient%s", t.n - before, t.n - before == 1 ? "" : "s");

@@ -474,6 +474,31 @@ def forwarding_with_copy():
 
 
 @h.test
+def list_members_keep_their_own_restrictions():
+    """A member that accepts authenticated senders only does not get an unauthenticated sender's mail through a
+    list either; the sender hears why (a 5.7.1 bounce for that member) and the other members get it."""
+    S.cli("user", "restrict", "dave", "--authenticated-only", check=True)
+    S.cli("dl", "add", "crew", "--member", "alice", "--member", "dave", check=True)
+    assert h.wait_for(lambda: "mail" in (admin_search("(cn=crew)", "mail") or [{}])[0], timeout=10)
+    crew = admin_search("(cn=crew)", "mail")[0]["mail"][0]
+    time.sleep(0.5)
+    bounces = subjects("alice").count("Undelivered Mail Returned to Sender")
+    c = smtp()
+    c.sendmail("alice.smith@example.com", [crew], msg("crew unauthenticated"))
+    c.quit()
+    assert wait_subject("alice", "crew unauthenticated", timeout=5)
+    assert h.wait_for(lambda: subjects("alice").count("Undelivered Mail Returned to Sender") > bounces,
+                      timeout=10), subjects("alice")
+    assert "crew unauthenticated" not in subjects("dave")
+    c = smtp("submission")
+    c.login("bob", "secret-pw")
+    c.sendmail("bob.jones@example.com", [crew], msg("crew authenticated"))
+    c.quit()
+    assert wait_subject("dave", "crew authenticated", timeout=5)
+    assert "crew unauthenticated" not in subjects("dave")
+
+
+@h.test
 def dsn_notify_success():
     c = smtp("submission")
     c.login("alice", "secret-pw")
