@@ -796,12 +796,17 @@ struct auth_job {
 	/* results */
 	int ret;
 	struct imapd_user found;
+	int where;           /* imapd_user_backend: 1 when the mailbox is on another server (backend) */
+	struct proxy_backend backend;
 };
 
 static int sasl_check(void *ctx, const char *user, const char *pass, size_t passlen)
 {
 	struct imap_session *s = ctx;
-	return s->srv->cfg.users.check_password(s->srv->cfg.users.ctx, user, pass, passlen);
+	int ret = s->srv->cfg.users.check_password(s->srv->cfg.users.ctx, user, pass, passlen);
+	if (ret == 0) /* a user homed elsewhere is logged in there with it */
+		imapd_password_keep(&s->sasl_pass, &s->sasl_passlen, pass, passlen);
+	return ret;
 }
 
 static void auth_run(void *arg)
@@ -822,9 +827,12 @@ static void auth_run(void *arg)
 		if (j->ret != 0)
 			return;
 	}
-	if (srv->cfg.users.lookup(srv->cfg.users.ctx, j->user, &j->found) != 0)
+	if (srv->cfg.users.lookup(srv->cfg.users.ctx, j->user, &j->found) != 0) {
 		j->ret = IX_EAUTH;
-	else
+		return;
+	}
+	j->where = imapd_user_backend(&srv->cfg.users, srv->cfg.server_dn, &j->found, false, &j->backend, &j->err);
+	if (j->where == 0)
 		store_mailbox_ensure(srv->cfg.store, j->found.guid, NULL); /* a synced write: here, off the loop */
 }
 
@@ -851,6 +859,51 @@ static void auth_failed(struct imap_session *s, const char *tag, const char *who
 	imap_tagged(s, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
 }
 
+static void proxy_event(struct proxy *p, enum proxy_result result, const char *reply, void *ctx)
+{
+	(void)p;
+	struct imap_session *s = ctx;
+	if (result == PROXY_LOGGED_IN) {
+		/* the home server's answer (its capabilities after login) under the client's tag */
+		buf_printf(&s->out, "%s %s\r\n", s->tag, reply);
+		imap_flush_out(s);
+		return;
+	}
+	if (result == PROXY_ENDED) {
+		proxy_destroy(&s->proxy);
+		session_end(s);
+		return;
+	}
+	if (result == PROXY_REFUSED) {
+		log_info("login from %s refused by the home server: %s", conn_peer(s->conn), reply);
+		imap_tagged(s, s->tag, "%s", reply);
+	} else {
+		log_warn("login from %s not proxied to the home server %s", conn_peer(s->conn), reply);
+		imap_tagged(s, s->tag, "NO [UNAVAILABLE] Your mailbox server is not answering; try again later.");
+	}
+	proxy_destroy(&s->proxy); /* reply pointed into it */
+	s->mode = IMAP_MODE_COMMAND;
+	imap_resume(s);
+}
+
+/* The password was right and the mailbox lives on another server: log in there and pipe the session. */
+static void start_proxy(struct imap_session *s, struct auth_job *j)
+{
+	struct proxy_login l = { 0 };
+	l.proto = PROXY_IMAP;
+	l.backend = &j->backend;
+	l.user = j->found.login;
+	l.pass = j->sasl ? s->sasl_pass : j->pass;
+	l.passlen = j->sasl ? s->sasl_passlen : j->passlen;
+	l.tls = s->srv->cfg.proxy_tls;
+	l.idle_timeout_msecs = s->srv->cfg.idle_timeout_msecs;
+	free(s->tag);
+	s->tag = xstrdup(j->tag);
+	s->mode = IMAP_MODE_BUSY; /* input stays paused until the home server answers */
+	s->proxy = proxy_start(s->srv->cfg.loop, s->conn, &l, proxy_event, s);
+	imapd_password_wipe(&s->sasl_pass, &s->sasl_passlen);
+}
+
 static void auth_done(void *arg)
 {
 	struct auth_job *j = arg;
@@ -859,7 +912,13 @@ static void auth_done(void *arg)
 		auth_job_free(j);
 		return;
 	}
-	if (j->sasl && j->ret == IX_SASL_CONTINUE) {
+	if (j->ret == 0 && (j->where < 0 || (j->where > 0 && j->sasl && s->sasl_pass == NULL))) {
+		log_error("login %s from %s: %s", j->found.login, conn_peer(s->conn),
+			  j->where < 0 ? buf_cstr(&j->err) : "no password to log in at the home server with");
+		imap_tagged(s, j->tag, "NO [UNAVAILABLE] Your mailbox server cannot be reached; try again later.");
+	} else if (j->ret == 0 && j->where > 0) {
+		start_proxy(s, j);
+	} else if (j->sasl && j->ret == IX_SASL_CONTINUE) {
 		s->mode = IMAP_MODE_SASL;
 		buf_printf(&s->out, "+ %s\r\n", buf_cstr(&j->challenge));
 		imap_flush_out(s);
@@ -2372,9 +2431,11 @@ static void session_free(struct imap_session *s)
 	evloop_timer_stop(srv->cfg.loop, &s->timer);
 	imap_fetch_job_free(&s->fetch);
 	deselect(s);
+	proxy_destroy(&s->proxy);
 	conn_destroy(&s->conn);
 	imap_parser_destroy(&s->parser);
 	ix_sasl_destroy(&s->sasl);
+	imapd_password_wipe(&s->sasl_pass, &s->sasl_passlen);
 	imap_z_destroy(&s->z);
 	buf_free(&s->zin);
 	buf_free(&s->zline);
@@ -2408,6 +2469,10 @@ static void session_event(struct conn *c, enum conn_event ev, void *ctx)
 {
 	(void)c;
 	struct imap_session *s = ctx;
+	if (s->proxy != NULL) {
+		proxy_client_event(s->proxy, ev);
+		return;
+	}
 	switch (ev) {
 	case CONN_EVENT_INPUT:
 		if (s->mode != IMAP_MODE_BUSY)
@@ -2528,6 +2593,13 @@ void imap_server_shutdown(struct imap_server *srv, void (*done)(void *ctx), void
 	srv->shutdown_done = done;
 	srv->shutdown_ctx = ctx;
 	for (struct imap_session *s = srv->sessions; s != NULL; s = s->next) {
+		if (s->proxy != NULL) {
+			/* a piped session may be in the middle of a response: no BYE of ours in it */
+			proxy_destroy(&s->proxy);
+			s->closing = true;
+			conn_close_after_flush(s->conn);
+			continue;
+		}
 		if (s->closing)
 			continue;
 		imap_reply(s, "* BYE Server shutting down.");

@@ -7,6 +7,7 @@
 #include "conn.h"
 #include "imap_parse.h"
 #include "imap_session_compress.h"
+#include "proxy.h"
 #include "sasl.h"
 #include "store.h"
 
@@ -87,6 +88,10 @@ struct imap_session {
 
 	/* SASL exchange */
 	struct ix_sasl *sasl;
+	char *sasl_pass;    /* the password SASL checked, kept for a proxied login (wiped once used) */
+	size_t sasl_passlen;
+	/* a user homed on another server: the login there, then the piped session (proxy.h) */
+	struct proxy *proxy;
 
 	/* selected */
 	char *sel_guid;

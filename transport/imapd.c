@@ -4,6 +4,7 @@
 #include "err.h"
 #include "imap_session.h"
 #include "log.h"
+#include "proxy.h"
 #include "sasl.h"
 #include "util.h"
 
@@ -93,6 +94,13 @@ int main(int argc, char **argv)
 	cfg.max_message_size = set.max_message_size;
 	cfg.max_auth_failures = set.auth_max_failures;
 	cfg.plaintext_on_loopback = true;
+	cfg.server_dn = m.d.cfg.server_dn;
+	struct tls_ctx *proxy_tls = NULL;
+	if (proxy_tls_ctx_create(m.d.cfg.data_dir, &proxy_tls, &err) != 0) {
+		log_warn("logins proxied to home servers off loopback will fail: %s", buf_cstr(&err));
+		buf_reset(&err);
+	}
+	cfg.proxy_tls = proxy_tls;
 	m.srv = imap_server_create(&cfg);
 	unsigned maxc = set.imap_max_connections;
 	if (nofile > 64 && maxc > nofile - 64)
@@ -111,6 +119,7 @@ int main(int argc, char **argv)
 	imap_server_destroy(&m.srv);
 	listener_destroy(&m.imap);
 	listener_destroy(&m.imaps);
+	tls_ctx_destroy(&proxy_tls);
 	ix_sasl_done();
 	buf_free(&err);
 	daemon_teardown(&m.d);

@@ -1,7 +1,7 @@
 # transport/imapd.mk - ix-imapd and ix-pop3d: IMAP4rev1 and POP3 sessions over the store (libimapd.a), their
 # daemons (with imapd_dir.c, the directory-backed user table), tests and benchmarks. Libraries from later fragments are named with $$ (secondary expansion).
 IMAPD_SRCS := transport/imap_session.c transport/imap_cmd.c transport/imapd_auth.c transport/pop3_session.c \
-	transport/imap_session_compress.c
+	transport/imap_session_compress.c transport/proxy.c transport/proxy_parse.c
 IMAPD_LIB := $(BUILD)/libimapd.a
 # COMPRESS=DEFLATE needs zlib (zlib1g-dev); without its header the capability is simply not offered.
 ifneq ($(wildcard /usr/include/zlib.h),)
@@ -26,6 +26,8 @@ $(BUILD)/ix-pop3d: $(call objs,transport/pop3d.c transport/imapd_dir.c) $(IMAPD_
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) $(IMAPD_LDLIBS)
 
 E2E_TESTS += tests/e2e/test_pop3.py
+# logins of users homed on another server, proxied there (two servers)
+E2E_TESTS += tests/e2e/test_proxy.py
 
 # make bench: idle-connection memory, IMAP throughput and a POP3 retrieve run against a started system.
 BENCHES += $(BUILD)/bench-imap

@@ -3,12 +3,14 @@
 #include "imapd_auth.h"
 #include "err.h"
 #include "log.h"
+#include "proxy.h"
 #include "util.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 
 /* ---- worker pool ---- */
@@ -237,7 +239,44 @@ void imapd_user_free(struct imapd_user *u)
 	free(u->guid);
 	free(u->dn);
 	free(u->address);
+	free(u->home_dn);
 	memset(u, 0, sizeof(*u));
+}
+
+void imapd_password_wipe(char **pass_r, size_t *len_r)
+{
+	if (*pass_r != NULL) {
+		memset(*pass_r, 0, *len_r);
+		free(*pass_r);
+	}
+	*pass_r = NULL;
+	*len_r = 0;
+}
+
+void imapd_password_keep(char **pass_r, size_t *len_r, const char *pass, size_t len)
+{
+	imapd_password_wipe(pass_r, len_r);
+	*pass_r = xmalloc(len + 1);
+	memcpy(*pass_r, pass, len);
+	(*pass_r)[len] = '\0';
+	*len_r = len;
+}
+
+int imapd_user_backend(const struct imapd_userdb *db, const char *here_dn, const struct imapd_user *u, bool pop3,
+		       struct proxy_backend *b_r, struct buf *error_r)
+{
+	if (here_dn == NULL || u->home_dn == NULL || db->server == NULL || strcasecmp(u->home_dn, here_dn) == 0)
+		return 0;
+	char *host = NULL;
+	unsigned port = 0;
+	if (db->server(db->ctx, u->home_dn, pop3, &host, &port) != 0) {
+		buf_printf(error_r, "the home server %s of %s is unknown here or has no %s port", u->home_dn, u->login,
+			   pop3 ? "POP3" : "IMAP");
+		return IX_ENOTFOUND;
+	}
+	int ret = proxy_backend_resolve(host, port, b_r, error_r);
+	free(host);
+	return ret == 0 ? 1 : ret;
 }
 
 unsigned long imapd_raise_nofile(void)

@@ -57,6 +57,7 @@ struct imapd_user {
 	char *dn;
 	char *address;   /* primary address, or "" */
 	uint64_t quota_bytes, quota_messages; /* 0: none */
+	char *home_dn;   /* DN of the mailbox's home server (ixHomeServer), or NULL */
 };
 void imapd_user_free(struct imapd_user *u);
 
@@ -73,7 +74,24 @@ struct imapd_userdb {
 	void *ctx;
 	/* Appends the login of every mailbox user, each followed by a NUL (LIST "Other Users/%"). May be NULL. */
 	void (*users)(void *ctx, struct buf *logins_r);
+	/* The host name (ixHostName; *host_r: free()) and IMAP or POP3 port of the server whose entry is server_dn.
+	 * Returns 0, or IX_ENOTFOUND (unknown server, or it has no host name or no such port). Any thread. May be
+	 * NULL (then no login is ever proxied). */
+	int (*server)(void *ctx, const char *server_dn, bool pop3, char **host_r, unsigned *port_r);
 };
+
+struct proxy_backend;
+/* Whether u's mailbox lives on another server than here_dn (this server's entry; NULL: never): returns 0 when it
+ * is here, 1 when it is elsewhere (*b_r: that server's IMAP or POP3 port, resolved), or IX_ENOTFOUND / IX_EINVAL
+ * with error_r when the home server cannot be reached from its directory entry. Blocking (a name lookup): call it
+ * on a worker. */
+int imapd_user_backend(const struct imapd_userdb *db, const char *here_dn, const struct imapd_user *u, bool pop3,
+		       struct proxy_backend *b_r, struct buf *error_r);
+
+/* A copy of a password kept while a proxied login needs it: replaces *pass_r (wiping the old one). */
+void imapd_password_keep(char **pass_r, size_t *len_r, const char *pass, size_t len);
+/* Overwrites and frees *pass_r (NULL is fine); sets it to NULL and *len_r to 0. */
+void imapd_password_wipe(char **pass_r, size_t *len_r);
 
 /* The table over a directory replica (ctx = dir). */
 void imapd_userdb_dir(struct dir *dir, struct imapd_userdb *db_r);

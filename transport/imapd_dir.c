@@ -40,6 +40,7 @@ static int dir_user_lookup(void *ctx, const char *name, struct imapd_user *u_r)
 	u_r->address = xstrdup(r.primary_address != NULL ? r.primary_address : "");
 	u_r->quota_bytes = r.quota_bytes > 0 ? (uint64_t)r.quota_bytes : 0;
 	u_r->quota_messages = r.quota_messages > 0 ? (uint64_t)r.quota_messages : 0;
+	u_r->home_dn = r.home_server_dn != NULL ? xstrdup(r.home_server_dn) : NULL;
 	dir_recipient_release(&r);
 	return 0;
 }
@@ -89,8 +90,30 @@ static void dir_users(void *ctx, struct buf *logins_r)
 	dir_foreach_recipient(ctx, users_visit, logins_r);
 }
 
+static int dir_server(void *ctx, const char *server_dn, bool pop3, char **host_r, unsigned *port_r)
+{
+	struct dir_server *sv;
+	size_t n;
+	int ret = IX_ENOTFOUND;
+	*host_r = NULL;
+	*port_r = 0;
+	if (dir_servers(ctx, &sv, &n) != IX_OK)
+		return ret;
+	for (size_t i = 0; i < n && ret != 0; i++) {
+		unsigned port = pop3 ? sv[i].pop3_port : sv[i].imap_port;
+		if (strcasecmp(sv[i].dn, server_dn) == 0 && sv[i].host != NULL && sv[i].host[0] != '\0' && port != 0) {
+			*host_r = xstrdup(sv[i].host);
+			*port_r = port;
+			ret = 0;
+		}
+	}
+	dir_servers_free(&sv, n);
+	return ret;
+}
+
 void imapd_userdb_dir(struct dir *dir, struct imapd_userdb *db_r)
 {
+	db_r->server = dir_server;
 	db_r->users = dir_users;
 	db_r->check_password = dir_check_password;
 	db_r->lookup = dir_user_lookup;

@@ -5,6 +5,7 @@
 #include "err.h"
 #include "log.h"
 #include "pop3_parse.h"
+#include "proxy.h"
 #include "sasl.h"
 #include "store.h"
 #include "util.h"
@@ -38,6 +39,9 @@ struct pop3_session {
 	unsigned errors;
 	char *user_arg;      /* USER name waiting for PASS */
 	struct ix_sasl *sasl;
+	char *sasl_pass;     /* the password SASL checked, kept for a proxied login (wiped once used) */
+	size_t sasl_passlen;
+	struct proxy *proxy; /* a user homed on another server: the login there, then the piped session */
 	struct imapd_user user;
 	uint32_t uidvalidity;
 	struct pop3_msg *msgs;
@@ -57,6 +61,7 @@ struct pop3_server {
 
 static void process_input(struct pop3_session *s);
 static void session_free(struct pop3_session *s);
+static void session_end(struct pop3_session *s);
 
 static void reply(struct pop3_session *s, const char *fmt, ...) IX_PRINTF(2, 3);
 static void reply(struct pop3_session *s, const char *fmt, ...)
@@ -98,12 +103,17 @@ struct auth_job {
 	struct store_msg *list;
 	size_t n;
 	uint32_t uidvalidity;
+	int where;           /* imapd_user_backend: 1 when the mailbox is on another server (backend) */
+	struct proxy_backend backend;
 };
 
 static int sasl_check(void *ctx, const char *user, const char *pass, size_t passlen)
 {
 	struct pop3_session *s = ctx;
-	return s->srv->cfg.users.check_password(s->srv->cfg.users.ctx, user, pass, passlen);
+	int ret = s->srv->cfg.users.check_password(s->srv->cfg.users.ctx, user, pass, passlen);
+	if (ret == 0) /* a user homed elsewhere is logged in there with it */
+		imapd_password_keep(&s->sasl_pass, &s->sasl_passlen, pass, passlen);
+	return ret;
 }
 
 static void auth_run(void *arg)
@@ -126,6 +136,9 @@ static void auth_run(void *arg)
 		j->ret = IX_EAUTH;
 		return;
 	}
+	j->where = imapd_user_backend(&srv->cfg.users, srv->cfg.server_dn, &j->found, true, &j->backend, &j->err);
+	if (j->where != 0)
+		return;
 	/* the maildrop snapshot (RFC 1939: numbered at login, fixed for the session) */
 	store_mailbox_ensure(srv->cfg.store, j->found.guid, NULL);
 	struct store_folder_info info;
@@ -153,6 +166,48 @@ static void auth_job_free(struct auth_job *j)
 	free(j);
 }
 
+static void proxy_event(struct proxy *p, enum proxy_result result, const char *text, void *ctx)
+{
+	(void)p;
+	struct pop3_session *s = ctx;
+	if (result == PROXY_LOGGED_IN) {
+		reply(s, "%s", text); /* the home server's +OK */
+		return;
+	}
+	if (result == PROXY_ENDED) {
+		proxy_destroy(&s->proxy);
+		session_end(s);
+		return;
+	}
+	if (result == PROXY_REFUSED) {
+		log_info("login from %s refused by the home server: %s", conn_peer(s->conn), text);
+		err_reply(s, strncmp(text, "-ERR ", 5) == 0 ? text + 5 : "[AUTH] Authentication failed.");
+	} else {
+		log_warn("login from %s not proxied to the home server %s", conn_peer(s->conn), text);
+		reply(s, "-ERR [SYS/TEMP] Your mailbox server is not answering; try again later.");
+	}
+	proxy_destroy(&s->proxy); /* text pointed into it */
+	s->busy = false;
+	conn_pause_input(s->conn, false);
+	process_input(s);
+}
+
+/* The password was right and the mailbox lives on another server: log in there and pipe the session. */
+static void start_proxy(struct pop3_session *s, struct auth_job *j)
+{
+	struct proxy_login l = { 0 };
+	l.proto = PROXY_POP3;
+	l.backend = &j->backend;
+	l.user = j->found.login;
+	l.pass = j->sasl ? s->sasl_pass : j->pass;
+	l.passlen = j->sasl ? s->sasl_passlen : j->passlen;
+	l.tls = s->srv->cfg.proxy_tls;
+	l.idle_timeout_msecs = s->srv->cfg.idle_timeout_msecs;
+	s->busy = true; /* input stays paused until the home server answers */
+	s->proxy = proxy_start(s->srv->cfg.loop, s->conn, &l, proxy_event, s);
+	imapd_password_wipe(&s->sasl_pass, &s->sasl_passlen);
+}
+
 static void auth_done(void *arg)
 {
 	struct auth_job *j = arg;
@@ -165,7 +220,15 @@ static void auth_done(void *arg)
 		return;
 	}
 	s->in_sasl = false;
-	if (j->sasl && j->ret == IX_SASL_CONTINUE) {
+	if (j->ret == 0 && (j->where < 0 || (j->where > 0 && j->sasl && s->sasl_pass == NULL))) {
+		log_error("login %s from %s: %s", j->found.login, conn_peer(s->conn),
+			  j->where < 0 ? buf_cstr(&j->err) : "no password to log in at the home server with");
+		reply(s, "-ERR [SYS/TEMP] Your mailbox server cannot be reached; try again later.");
+	} else if (j->ret == 0 && j->where > 0) {
+		start_proxy(s, j);
+		auth_job_free(j);
+		return;
+	} else if (j->sasl && j->ret == IX_SASL_CONTINUE) {
 		s->in_sasl = true;
 		reply(s, "+ %s", buf_cstr(&j->challenge));
 	} else if (j->ret == 0) {
@@ -635,8 +698,10 @@ static void session_free(struct pop3_session *s)
 		s->next->prev = s->prev;
 	srv->nsessions--;
 	evloop_timer_stop(srv->cfg.loop, &s->timer);
+	proxy_destroy(&s->proxy);
 	conn_destroy(&s->conn);
 	ix_sasl_destroy(&s->sasl);
+	imapd_password_wipe(&s->sasl_pass, &s->sasl_passlen);
 	imapd_user_free(&s->user);
 	free(s->user_arg);
 	free(s->msgs);
@@ -668,6 +733,10 @@ static void session_event(struct conn *c, enum conn_event ev, void *ctx)
 {
 	(void)c;
 	struct pop3_session *s = ctx;
+	if (s->proxy != NULL) {
+		proxy_client_event(s->proxy, ev);
+		return;
+	}
 	switch (ev) {
 	case CONN_EVENT_INPUT:
 		process_input(s);
@@ -764,11 +833,16 @@ void pop3_server_shutdown(struct pop3_server *srv, void (*done)(void *ctx), void
 	srv->shutting_down = true;
 	srv->done = done;
 	srv->done_ctx = ctx;
-	for (struct pop3_session *s = srv->sessions; s != NULL; s = s->next)
-		if (!s->closing) {
+	for (struct pop3_session *s = srv->sessions; s != NULL; s = s->next) {
+		if (s->proxy != NULL) {
+			/* a piped session may be in the middle of a response: nothing of ours in it */
+			proxy_destroy(&s->proxy);
+			close_session(s);
+		} else if (!s->closing) {
 			reply(s, "-ERR [SYS/TEMP] Server shutting down; no messages were deleted.");
 			close_session(s);
 		}
+	}
 	if (srv->nsessions == 0 && done != NULL) {
 		srv->done = NULL;
 		done(ctx);

@@ -26,6 +26,10 @@ struct pop3_server_config {
 	unsigned idle_timeout_msecs;
 	unsigned max_auth_failures; /* per client address per minute */
 	bool plaintext_on_loopback; /* USER/PASS without TLS from loopback */
+	/* Proxying (proxy.h): this server's directory entry (NULL: never proxy) and the client TLS context for home
+	 * servers not on loopback (NULL: those are unavailable). Both must outlive the server. */
+	const char *server_dn;
+	struct tls_ctx *proxy_tls;
 };
 
 /* Creates the server; config is copied. */

@@ -4,6 +4,7 @@
 #include "err.h"
 #include "log.h"
 #include "pop3_session.h"
+#include "proxy.h"
 #include "sasl.h"
 #include "util.h"
 
@@ -89,6 +90,13 @@ int main(int argc, char **argv)
 	cfg.idle_timeout_msecs = set.pop3_idle_timeout_secs * 1000u;
 	cfg.max_auth_failures = set.auth_max_failures;
 	cfg.plaintext_on_loopback = true;
+	cfg.server_dn = m.d.cfg.server_dn;
+	struct tls_ctx *proxy_tls = NULL;
+	if (proxy_tls_ctx_create(m.d.cfg.data_dir, &proxy_tls, &err) != 0) {
+		log_warn("logins proxied to home servers off loopback will fail: %s", buf_cstr(&err));
+		buf_reset(&err);
+	}
+	cfg.proxy_tls = proxy_tls;
 	m.srv = pop3_server_create(&cfg);
 	unsigned maxc = set.imap_max_connections;
 	if (nofile > 64 && maxc > nofile - 64)
@@ -106,6 +114,7 @@ int main(int argc, char **argv)
 	pop3_server_destroy(&m.srv);
 	listener_destroy(&m.pop3);
 	listener_destroy(&m.pop3s);
+	tls_ctx_destroy(&proxy_tls);
 	ix_sasl_done();
 	buf_free(&err);
 	daemon_teardown(&m.d);

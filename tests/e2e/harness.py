@@ -103,6 +103,29 @@ class System:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
+class Joined(System):
+    """A server that joins an existing organisation (first: a System) through `interchange init --join`."""
+
+    def __init__(self, first, name, start=True):  # noqa: D401 - deliberately not calling System.__init__
+        self.base = tempfile.mkdtemp(prefix="ixm-", dir="/tmp")
+        os.chmod(self.base, 0o755)
+        self.data = os.path.join(self.base, "var")
+        self.domain = first.domain
+        self.admin_password = first.admin_password
+        self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES))))
+        self.suffix = first.suffix
+        self.admin_dn = first.admin_dn
+        self.hostname = name if "." in name else "%s.%s" % (name, first.domain)
+        args = ["init", "--join", first.ldap_uri, "--admin-password", first.admin_password,
+                "--hostname", self.hostname, "--timeout", "60"]
+        for pname, port in self.ports.items():
+            args += ["--%s-port" % pname, str(port)]
+        _systems.append(self)
+        self.join_output = self.cli(*args, check=True, timeout=90)
+        if start:
+            self.start()
+
+
 def wait_for(pred, timeout=5.0, interval=0.02):
     """Polls pred until it returns a true value (returned) or timeout passes (returns the last value)."""
     deadline = time.monotonic() + timeout

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+# test_proxy.py - IMAP and POP3 logins on a server that is not the mailbox's home are proxied to the home server:
+# two servers of one organisation on this machine (A, and B joined to it), a user homed on B who reads, flags,
+# appends, idles and deletes through A's IMAP and POP3 ports (plain on loopback, IMAPS and STARTTLS at the front),
+# a wrong password refused at A without a connection to B, and B down answered with a temporary error.
+import base64
+import imaplib
+import os
+import poplib
+import re
+import smtplib
+import socket
+import ssl
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Joined, System, entries, main, test, wait_for  # noqa: E402
+
+A = B = None
+USER, PW = "hana", "pw-hana-Secret"
+ADDR = None
+# B's host name is its address: A connects to HOST:IMAP-PORT (this machine resolves no made-up names)
+B_HOST = "127.0.0.1"
+
+
+def tls_ctx():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def deliver(subject, body="hello through the proxy\r\n", system=None):
+    """Sends one message to the user through the SMTP port of system (B by default: it is the home)."""
+    s = system or B
+    c = smtplib.SMTP("127.0.0.1", s.ports["smtp"], timeout=20)
+    try:
+        c.sendmail("someone@outside.example", [ADDR],
+                   "From: someone@outside.example\r\nTo: %s\r\nSubject: %s\r\n\r\n%s" % (ADDR, subject, body))
+    finally:
+        c.quit()
+
+
+def on_b(fn):
+    """Runs fn(imap) in a session on B directly (not through the proxy)."""
+    m = imaplib.IMAP4("127.0.0.1", B.ports["imap"], timeout=20)
+    try:
+        m.login(USER, PW)
+        return fn(m)
+    finally:
+        m.logout()
+
+
+def b_count():
+    return on_b(lambda m: int(m.select("INBOX")[1][0]))
+
+
+def log_of(system, name):
+    path = os.path.join(system.data, "log", name + ".log")
+    return open(path, errors="replace").read() if os.path.exists(path) else ""
+
+
+@test
+def setup_two_servers_and_a_user_homed_on_b():
+    global A, B, ADDR
+    A = System(domain="proxy.example", admin_password="org-admin-pw")
+    B = Joined(A, B_HOST)
+    p = B.cli("user", "add", USER, "--given", "Hana", "--surname", "Home", "--password", PW)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+    def known_on_a():
+        out = A.ldapsearch("(uid=%s)" % USER, "mail", "ixHomeServer", bind_dn=A.admin_dn, password=A.admin_password)
+        e = entries(out.stdout)
+        return e[0] if e and "mail" in e[0] else None
+    e = wait_for(known_on_a, timeout=15)
+    assert e, "the user homed on B did not reach A with an address"
+    assert B_HOST in e["ixhomeserver"][0], e
+    ADDR = e["mail"][0]
+    deliver("first message")
+    assert wait_for(lambda: b_count() == 1, timeout=15), "the message did not arrive in B's store"
+
+
+@test
+def imap_on_a_reads_and_flags_the_mailbox_on_b():
+    m = imaplib.IMAP4("127.0.0.1", A.ports["imap"], timeout=20)
+    typ, data = m.login(USER, PW)
+    assert typ == "OK", data
+    # the capabilities after login are B's post-login ones (the tagged OK carries them)
+    typ, capdata = m.capability()
+    assert b"UIDPLUS" in capdata[0] and b"AUTH=PLAIN" not in capdata[0], capdata
+    typ, data = m.select("INBOX")
+    assert typ == "OK" and data[0] == b"1", data
+    typ, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert typ == "OK" and b"first message" in data[0][1], data
+    typ, data = m.store("1", "+FLAGS", "(\\Flagged)")
+    assert typ == "OK", data
+    m.logout()
+    flags = on_b(lambda b: (b.select("INBOX"), b.fetch("1", "(FLAGS)"))[1][1][0])
+    assert b"\\Flagged" in flags, flags
+    # A keeps no mailbox of its own for the user, and logs the proxied session with its byte counts
+    assert wait_for(lambda: re.search(r"proxy %s from 127\.0\.0\.1 to %s .*ended .*bytes from the client"
+                                      % (USER, re.escape(B_HOST)), log_of(A, "imapd")), timeout=5), \
+        log_of(A, "imapd")[-2000:]
+
+
+@test
+def large_append_and_fetch_through_the_proxy():
+    # bigger than every buffer on the way (back-pressure both ways)
+    line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrs\r\n"
+    body = b"From: big@outside.example\r\nSubject: big one\r\n\r\n" + line * 12000  # about 1.1 MB
+    m = imaplib.IMAP4("127.0.0.1", A.ports["imap"], timeout=30)
+    m.login(USER, PW)
+    typ, data = m.append("INBOX", None, None, body)
+    assert typ == "OK", data
+    m.select("INBOX")
+    typ, data = m.search(None, "SUBJECT", '"big one"')
+    num = data[0].split()[-1]
+    typ, data = m.fetch(num, "(BODY.PEEK[])")
+    assert typ == "OK" and data[0][1] == body, (typ, len(data[0][1]) if data and data[0] else None)
+    m.store(num, "+FLAGS", "(\\Deleted)")
+    m.expunge()
+    m.logout()
+
+
+@test
+def imaps_starttls_and_authenticate_at_the_front():
+    m = imaplib.IMAP4_SSL("127.0.0.1", A.ports["imaps"], ssl_context=tls_ctx(), timeout=20)
+    m.login(USER, PW)
+    typ, data = m.select("INBOX", readonly=True)
+    assert typ == "OK" and data[0] == b"1", data
+    m.logout()
+    m = imaplib.IMAP4("127.0.0.1", A.ports["imap"], timeout=20)
+    m.starttls(ssl_context=tls_ctx())
+    typ, data = m.authenticate("PLAIN", lambda _: ("\0%s\0%s" % (USER, PW)).encode())
+    assert typ == "OK", data
+    typ, data = m.select("INBOX", readonly=True)
+    assert typ == "OK" and data[0] == b"1", data
+    m.logout()
+
+
+def read_until(sock, pattern, timeout=15):
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while not re.search(pattern, buf):
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %r; got %r" % (pattern, buf[-500:]))
+        sock.settimeout(max(0.1, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError("connection closed waiting for %r; got %r" % (pattern, buf[-500:]))
+        buf += chunk
+    return buf
+
+
+@test
+def idle_through_a_sees_mail_delivered_to_b():
+    s = socket.create_connection(("127.0.0.1", A.ports["imap"]), timeout=20)
+    try:
+        read_until(s, rb"\* OK")
+        s.sendall(b"a LOGIN %s %s\r\nb SELECT INBOX\r\n" % (USER.encode(), PW.encode()))  # pipelined
+        buf = read_until(s, rb"b OK")
+        assert b"a OK [CAPABILITY" in buf and b"* 1 EXISTS" in buf, buf
+        s.sendall(b"c IDLE\r\n")
+        read_until(s, rb"\+ ")
+        deliver("during idle")
+        read_until(s, rb"\* 2 EXISTS")
+        s.sendall(b"DONE\r\n")
+        read_until(s, rb"c OK")
+        s.sendall(b"d LOGOUT\r\n")
+        read_until(s, rb"d OK")
+    finally:
+        s.close()
+
+
+@test
+def pop3_on_a_lists_retrieves_and_deletes_on_b():
+    n = b_count()
+    assert n == 2, n
+    p = poplib.POP3("127.0.0.1", A.ports["pop3"], timeout=20)
+    p.user(USER)
+    resp = p.pass_(PW)
+    assert resp.startswith(b"+OK") and b"2 messages" in resp, resp
+    count, size = p.stat()
+    assert count == 2, (count, size)
+    resp, listing, _ = p.list()
+    assert len(listing) == 2, listing
+    resp, lines, _ = p.retr(2)
+    assert b"Subject: during idle" in lines, lines
+    p.dele(1)
+    p.quit()
+    assert b_count() == 1, "the deletion through A did not reach B"
+    # AUTH PLAIN at the front (initial response), over POP3S
+    p = poplib.POP3_SSL("127.0.0.1", A.ports["pop3s"], context=tls_ctx(), timeout=20)
+    ir = base64.b64encode(("\0%s\0%s" % (USER, PW)).encode()).decode()
+    resp = p._shortcmd("AUTH PLAIN " + ir)
+    assert resp.startswith(b"+OK"), resp
+    assert p.stat()[0] == 1
+    p.quit()
+
+
+@test
+def wrong_password_is_refused_at_a_without_asking_b():
+    before = log_of(B, "imapd").count("login failed"), log_of(B, "pop3d").count("login failed")
+    m = imaplib.IMAP4("127.0.0.1", A.ports["imap"], timeout=20)
+    try:
+        m.login(USER, "wrong-password")
+        raise AssertionError("a wrong password logged in")
+    except imaplib.IMAP4.error as e:
+        assert "AUTHENTICATIONFAILED" in str(e), e
+    m.logout()
+    p = poplib.POP3("127.0.0.1", A.ports["pop3"], timeout=20)
+    p.user(USER)
+    try:
+        p.pass_("wrong-password")
+        raise AssertionError("a wrong password logged in")
+    except poplib.error_proto as e:
+        assert "[AUTH]" in str(e), e
+    p.quit()
+    assert "login failed for %s" % USER in log_of(A, "imapd")
+    after = log_of(B, "imapd").count("login failed"), log_of(B, "pop3d").count("login failed")
+    assert before == after, "B saw a login attempt"
+
+
+@test
+def home_server_down_gives_a_temporary_error():
+    B.stop()
+    t0 = time.monotonic()
+    m = imaplib.IMAP4("127.0.0.1", A.ports["imap"], timeout=20)
+    try:
+        m.login(USER, PW)
+        raise AssertionError("logged in while the home server is down")
+    except imaplib.IMAP4.error as e:
+        assert "[UNAVAILABLE]" in str(e), e
+    # the session goes on at A: a later command is answered
+    typ, _ = m.noop()
+    assert typ == "OK"
+    m.logout()
+    p = poplib.POP3("127.0.0.1", A.ports["pop3"], timeout=20)
+    p.user(USER)
+    try:
+        p.pass_(PW)
+        raise AssertionError("logged in while the home server is down")
+    except poplib.error_proto as e:
+        assert "[SYS/TEMP]" in str(e), e
+    p.quit()
+    assert time.monotonic() - t0 < 15
+    assert "not proxied to the home server" in log_of(A, "imapd")
+
+
+if __name__ == "__main__":
+    main("proxy")
