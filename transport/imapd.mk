@@ -41,6 +41,11 @@ $(BUILD)/tests/unit/test_imap_session: $(call objs,tests/unit/test_imap_session.
 		$$(IMAPPARSE_LIB) $$(NET_LIB) $$(STORE_LIB) $$(MIME_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(IMAPD_LDLIBS)
 
+UNIT_TESTS += $(BUILD)/tests/unit/test_proxy
+$(BUILD)/tests/unit/test_proxy: $(call objs,tests/unit/test_proxy.c tests/unit/test.c) $(IMAPD_LIB) $$(NET_LIB) \
+		$(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SSL_LIBS) $(SASL_LIBS)
+
 # Whole sessions fuzzed (IMAP, and POP3 when the input starts with 'P') over a socketpair and a temporary store.
 FUZZ_TARGETS += imap_session
 FUZZ_LIBS_imap_session = $(IMAPD_LIB) $(IMAPPARSE_LIB) $(NET_LIB) $(STORE_LIB) $(MIME_LIB)

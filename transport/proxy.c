@@ -45,7 +45,7 @@ struct proxy {
 	size_t passlen;
 	struct tls_ctx *tls;
 	bool need_tls;
-	unsigned idle_ms;
+	unsigned idle_ms, login_ms;
 	struct evloop_timer timer; /* the login deadline, then the back-pressure poll */
 	bool up_paused, down_paused;  /* client input / backend input stopped because the other side is full */
 	unsigned long long up, down;  /* bytes client -> backend, backend -> client while piping */
@@ -423,7 +423,7 @@ static void login_timeout(struct evloop *loop, struct evloop_timer *timer, void 
 	if (p->why.len > 0)
 		unavailable(p, "%s", buf_cstr(&p->why));
 	else
-		unavailable(p, "no answer to the login within %u ms", PROXY_LOGIN_TIMEOUT_MS);
+		unavailable(p, "no answer to the login within %u ms", p->login_ms);
 }
 
 static void backend_event(struct conn *c, enum conn_event ev, void *ctx)
@@ -514,6 +514,7 @@ struct proxy *proxy_start(struct evloop *loop, struct conn *client, const struct
 	p->passlen = login->passlen;
 	p->tls = login->tls;
 	p->idle_ms = login->idle_timeout_msecs;
+	p->login_ms = login->login_timeout_msecs != 0 ? login->login_timeout_msecs : PROXY_LOGIN_TIMEOUT_MS;
 	p->need_tls = !proxy_ip_is_loopback(p->be.ip);
 	p->st = P_CONNECTING;
 	if (p->need_tls && p->tls == NULL) {
@@ -523,7 +524,7 @@ struct proxy *proxy_start(struct evloop *loop, struct conn *client, const struct
 		return p;
 	}
 	p->backend = conn_connect(loop, p->be.ip, p->be.port, backend_event, p);
-	evloop_timer_start(loop, &p->timer, PROXY_LOGIN_TIMEOUT_MS, 0, login_timeout, p);
+	evloop_timer_start(loop, &p->timer, p->login_ms, 0, login_timeout, p);
 	return p;
 }
 

@@ -74,6 +74,7 @@ struct proxy_login {
 	size_t passlen;
 	struct tls_ctx *tls;                 /* proxy_tls_ctx_create's; NULL: backends off loopback are refused */
 	unsigned idle_timeout_msecs;         /* of the piped session (the client connection's idle timeout) */
+	unsigned login_timeout_msecs;        /* 0: PROXY_LOGIN_TIMEOUT_MS */
 };
 
 /* Starts logging in at the backend for the session on client (whose input the session has paused; the session
