@@ -46,6 +46,10 @@ $(BUILD)/tests/unit/test_proxy: $(call objs,tests/unit/test_proxy.c tests/unit/t
 		$(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SSL_LIBS) $(SASL_LIBS)
 
+# The proxy's parsers of backend responses.
+FUZZ_TARGETS += proxy
+FUZZ_LIBS_proxy = $(IMAPD_LIB)
+
 # Whole sessions fuzzed (IMAP, and POP3 when the input starts with 'P') over a socketpair and a temporary store.
 FUZZ_TARGETS += imap_session
 FUZZ_LIBS_imap_session = $(IMAPD_LIB) $(IMAPPARSE_LIB) $(NET_LIB) $(STORE_LIB) $(MIME_LIB)

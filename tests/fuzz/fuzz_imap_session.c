@@ -103,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
 		abort();
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
-	struct imapd_userdb users = { fz_check, fz_lookup, fz_groups, fz_public, NULL, fz_users };
+	struct imapd_userdb users = { fz_check, fz_lookup, fz_groups, fz_public, NULL, fz_users, NULL };
 	struct imap_server *isrv = NULL;
 	struct pop3_server *psrv = NULL;
 	const char *prefix;

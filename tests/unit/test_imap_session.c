@@ -59,7 +59,7 @@ static void fake_public(void *ctx, struct buf *paths_r)
 	buf_append(paths_r, "/Pub", 5);
 }
 
-static struct imapd_userdb users = { fake_check, fake_lookup, fake_groups, fake_public, NULL, NULL };
+static struct imapd_userdb users = { fake_check, fake_lookup, fake_groups, fake_public, NULL, NULL, NULL };
 
 static void setup(void)
 {
