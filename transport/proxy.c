@@ -108,6 +108,7 @@ int proxy_backend_resolve(const char *host, unsigned port, struct proxy_backend 
 	}
 	snprintf(b_r->host, sizeof(b_r->host), "%s", host);
 	b_r->port = port;
+	b_r->tls = !proxy_ip_is_loopback(b_r->ip);
 	return 0;
 }
 
@@ -309,7 +310,7 @@ static enum line_result imap_line(struct proxy *p, const char *line, size_t len)
 		}
 		if (r.code != NULL && proxy_imap_has_capability(r.code, r.code_len, "IMAP4rev1") &&
 		    !proxy_imap_has_capability(r.code, r.code_len, "STARTTLS")) {
-			unavailable(p, "it offers no STARTTLS, and it is not on loopback");
+			unavailable(p, "it offers no STARTTLS, which a server off loopback must");
 			return LINE_FINISHED;
 		}
 		conn_write_str(p->backend, TAG_STARTTLS " STARTTLS\r\n");
@@ -515,11 +516,11 @@ struct proxy *proxy_start(struct evloop *loop, struct conn *client, const struct
 	p->tls = login->tls;
 	p->idle_ms = login->idle_timeout_msecs;
 	p->login_ms = login->login_timeout_msecs != 0 ? login->login_timeout_msecs : PROXY_LOGIN_TIMEOUT_MS;
-	p->need_tls = !proxy_ip_is_loopback(p->be.ip);
+	p->need_tls = p->be.tls;
 	p->st = P_CONNECTING;
 	if (p->need_tls && p->tls == NULL) {
 		/* reported from the loop, never from inside this call */
-		buf_append_str(&p->why, "it is not on loopback and no TLS client context is available");
+		buf_append_str(&p->why, "it needs TLS (not on loopback) and no TLS client context is available");
 		evloop_timer_start(loop, &p->timer, 0, 0, login_timeout, p);
 		return p;
 	}

@@ -35,9 +35,10 @@ struct proxy_backend {
 	char host[PROXY_HOST_MAX + 1];
 	char ip[PROXY_IP_MAX];
 	unsigned port;
+	bool tls; /* STARTTLS/STLS with a verified certificate before the login: set when ip is not loopback */
 };
 /* Resolves host (ixHostName: a name or a numeric address) for port. Blocking (getaddrinfo): call it on a worker.
- * Returns 0 (fills *b_r; the first address, IPv4 preferred) or IX_ENOTFOUND / IX_EINVAL with error_r. */
+ * Returns 0 (fills *b_r; the first address, IPv4 preferred; tls unless it is a loopback address) or IX_ENOTFOUND / IX_EINVAL with error_r. */
 int proxy_backend_resolve(const char *host, unsigned port, struct proxy_backend *b_r, struct buf *error_r);
 /* True when ip (numeric) is a loopback address: the backend is then reached without TLS. */
 bool proxy_ip_is_loopback(const char *ip);

@@ -9,6 +9,7 @@
 #include "evloop.h"
 #include "proxy.h"
 #include "proxy_parse.h"
+#include "tls.h"
 #include "util.h"
 
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- parsers ---- */
@@ -173,7 +175,7 @@ static void backends(void)
 	test_assert(proxy_backend_resolve("127.0.0.1", 1143, &b, &err) == 0);
 	test_assert_str(b.ip, "127.0.0.1");
 	test_assert_str(b.host, "127.0.0.1");
-	test_assert(b.port == 1143);
+	test_assert(b.port == 1143 && !b.tls);
 	test_assert(proxy_backend_resolve("", 1143, &b, &err) == IX_EINVAL);
 	test_assert(proxy_backend_resolve("127.0.0.1", 0, &b, &err) == IX_EINVAL);
 	buf_reset(&err);
@@ -188,6 +190,12 @@ static void backends(void)
 #define BIG_UP (2u * 1024 * 1024)   /* client -> backend */
 
 enum script { SCRIPT_ACCEPT, SCRIPT_REFUSE, SCRIPT_SILENT };
+
+/* TLS between the proxy and the scripted backend (NULL: none). */
+struct world_tls {
+	struct tls_ctx *client, *server;
+	const char *host; /* the name the proxy checks in the backend's certificate */
+};
 
 struct world {
 	struct evloop *loop;
@@ -206,6 +214,7 @@ struct world {
 	int results[4];
 	char reply[256];
 	bool client_eof;
+	const struct world_tls *tls;
 };
 
 static void backend_pump(struct world *w)
@@ -226,6 +235,11 @@ static void backend_event(struct conn *c, enum conn_event ev, void *ctx)
 		const char *line;
 		size_t len;
 		while (conn_read_line(c, 500, 0, &line, &len) == CONN_LINE_OK) {
+			if (len == 11 && memcmp(line, "P0 STARTTLS", 11) == 0 && w->tls != NULL) {
+				conn_write_str(c, "P0 OK Begin TLS negotiation now.\r\n");
+				conn_start_tls(c, w->tls->server, NULL, NULL);
+				return;
+			}
 			snprintf(w->login_line, sizeof(w->login_line), "%.*s", (int)len, line);
 			if (w->script == SCRIPT_REFUSE) {
 				conn_write_str(c, w->proto == PROXY_IMAP ? "P1 NO [AUTHENTICATIONFAILED] Nope.\r\n"
@@ -267,8 +281,9 @@ static void on_accept(struct listener *l, int fd, void *ctx)
 	listener_release(l);
 	w->backend = conn_create(w->loop, fd, backend_event, w);
 	if (w->script != SCRIPT_SILENT)
-		conn_write_str(w->backend, w->proto == PROXY_IMAP ? "* OK [CAPABILITY IMAP4rev1 SASL-IR] test\r\n"
-								  : "+OK test\r\n");
+		conn_write_str(w->backend, w->proto == PROXY_POP3 ? "+OK test\r\n"
+					   : w->tls != NULL ? "* OK [CAPABILITY IMAP4rev1 STARTTLS SASL-IR] test\r\n"
+							    : "* OK [CAPABILITY IMAP4rev1 SASL-IR] test\r\n");
 }
 
 static void proxy_result(struct proxy *p, enum proxy_result r, const char *reply, void *ctx)
@@ -292,9 +307,10 @@ static void front_event(struct conn *c, enum conn_event ev, void *ctx)
 }
 
 static void world_run(struct world *w, enum script script, enum proxy_proto proto, const char *ip, unsigned port,
-		      unsigned login_ms)
+		      unsigned login_ms, const struct world_tls *tls)
 {
 	memset(w, 0, sizeof(*w));
+	w->tls = tls;
 	w->script = script;
 	w->proto = proto;
 	struct buf err = BUF_INIT;
@@ -313,9 +329,10 @@ static void world_run(struct world *w, enum script script, enum proxy_proto prot
 	w->front = conn_create(w->loop, sv[0], front_event, w);
 	conn_pause_input(w->front, true); /* as the session leaves it during the login */
 	struct proxy_backend b = { 0 };
-	snprintf(b.host, sizeof(b.host), "backend.test");
+	snprintf(b.host, sizeof(b.host), "%s", tls != NULL ? tls->host : "backend.test");
 	snprintf(b.ip, sizeof(b.ip), "%s", ip);
 	b.port = port;
+	b.tls = tls != NULL || !proxy_ip_is_loopback(ip);
 	struct proxy_login l = { 0 };
 	l.proto = proto;
 	l.backend = &b;
@@ -324,6 +341,7 @@ static void world_run(struct world *w, enum script script, enum proxy_proto prot
 	l.passlen = 9;
 	l.idle_timeout_msecs = 10000;
 	l.login_timeout_msecs = login_ms;
+	l.tls = tls != NULL ? tls->client : NULL;
 	w->proxy = proxy_start(w->loop, w->front, &l, proxy_result, w);
 	test_assert(w->results[PROXY_LOGGED_IN] + w->results[PROXY_UNAVAILABLE] == 0); /* never from inside */
 	static char buf[65536];
@@ -365,7 +383,7 @@ static bool plain_ok(const char *b64)
 static void imap_session_piped(void)
 {
 	struct world w;
-	world_run(&w, SCRIPT_ACCEPT, PROXY_IMAP, "127.0.0.1", 0, 0);
+	world_run(&w, SCRIPT_ACCEPT, PROXY_IMAP, "127.0.0.1", 0, 0, NULL);
 	test_assert(strncmp(w.login_line, "P1 AUTHENTICATE PLAIN ", 22) == 0);
 	test_assert(plain_ok(w.login_line + 22));
 	test_assert(w.results[PROXY_LOGGED_IN] == 1 && w.results[PROXY_ENDED] == 1);
@@ -378,7 +396,7 @@ static void imap_session_piped(void)
 static void pop3_session_piped(void)
 {
 	struct world w;
-	world_run(&w, SCRIPT_ACCEPT, PROXY_POP3, "127.0.0.1", 0, 0);
+	world_run(&w, SCRIPT_ACCEPT, PROXY_POP3, "127.0.0.1", 0, 0, NULL);
 	test_assert(strncmp(w.login_line, "AUTH PLAIN ", 11) == 0);
 	test_assert(plain_ok(w.login_line + 11));
 	test_assert(w.results[PROXY_LOGGED_IN] == 1 && w.results[PROXY_ENDED] == 1);
@@ -388,14 +406,14 @@ static void pop3_session_piped(void)
 static void refused_and_unavailable(void)
 {
 	struct world w;
-	world_run(&w, SCRIPT_REFUSE, PROXY_IMAP, "127.0.0.1", 0, 0);
+	world_run(&w, SCRIPT_REFUSE, PROXY_IMAP, "127.0.0.1", 0, 0, NULL);
 	test_assert(w.results[PROXY_REFUSED] == 1 && w.results[PROXY_LOGGED_IN] == 0);
 	test_assert_str(w.reply, "NO [AUTHENTICATIONFAILED] Nope.");
-	world_run(&w, SCRIPT_REFUSE, PROXY_POP3, "127.0.0.1", 0, 0);
+	world_run(&w, SCRIPT_REFUSE, PROXY_POP3, "127.0.0.1", 0, 0, NULL);
 	test_assert(w.results[PROXY_REFUSED] == 1);
 	test_assert_str(w.reply, "-ERR [AUTH] Nope.");
 	/* a backend that accepts and never says a word: the login deadline */
-	world_run(&w, SCRIPT_SILENT, PROXY_IMAP, "127.0.0.1", 0, 150);
+	world_run(&w, SCRIPT_SILENT, PROXY_IMAP, "127.0.0.1", 0, 150, NULL);
 	test_assert(w.results[PROXY_UNAVAILABLE] == 1);
 	test_assert(strstr(w.reply, "no answer to the login within 150 ms") != NULL);
 	/* a closed port: a free port found by binding and closing */
@@ -408,14 +426,62 @@ static void refused_and_unavailable(void)
 	listener_destroy(&l);
 	evloop_destroy(&loop);
 	buf_free(&err);
-	world_run(&w, SCRIPT_ACCEPT, PROXY_POP3, "127.0.0.1", port, 0);
+	world_run(&w, SCRIPT_ACCEPT, PROXY_POP3, "127.0.0.1", port, 0, NULL);
 	test_assert(w.results[PROXY_UNAVAILABLE] == 1);
 	/* off loopback without a TLS client context: refused before any connection, reported from the loop */
-	world_run(&w, SCRIPT_ACCEPT, PROXY_IMAP, "192.0.2.1", 143, 0);
+	world_run(&w, SCRIPT_ACCEPT, PROXY_IMAP, "192.0.2.1", 143, 0, NULL);
 	test_assert(w.results[PROXY_UNAVAILABLE] == 1);
-	test_assert(strstr(w.reply, "not on loopback") != NULL);
+	test_assert(strstr(w.reply, "needs TLS") != NULL);
+}
+
+/* A backend off loopback gets STARTTLS and its certificate verified against DATA/tls/servers.pem. */
+static void tls_to_the_backend(void)
+{
+	char dir[] = "/tmp/ix-proxy-tls-XXXXXX";
+	test_assert(mkdtemp(dir) != NULL);
+	char *tlsdir = xasprintf("%s/tls", dir), *cert = xasprintf("%s/cert.pem", dir),
+	     *key = xasprintf("%s/key.pem", dir), *pinned = xasprintf("%s/%s", dir, PROXY_TRUST_FILE);
+	test_assert(mkdir(tlsdir, 0700) == 0);
+	struct buf err = BUF_INIT;
+	test_assert(tls_make_self_signed("backend.test", cert, key, 2, &err) == 0);
+	struct tls_ctx *server = NULL, *system_store = NULL, *pinning = NULL;
+	test_assert(tls_server_ctx_create(cert, key, &server, &err) == 0);
+	/* no trust file: the system store, which does not know a self-signed certificate */
+	test_assert(proxy_tls_ctx_create(dir, &system_store, &err) == 0);
+	test_assert(rename(cert, pinned) == 0);
+	test_assert(proxy_tls_ctx_create(dir, &pinning, &err) == 0);
+
+	struct world w;
+	struct world_tls t = { pinning, server, "backend.test" };
+	world_run(&w, SCRIPT_ACCEPT, PROXY_IMAP, "127.0.0.1", 0, 0, &t);
+	test_assert(w.results[PROXY_LOGGED_IN] == 1 && w.results[PROXY_ENDED] == 1);
+	test_assert(strncmp(w.login_line, "P1 AUTHENTICATE PLAIN ", 22) == 0 && plain_ok(w.login_line + 22));
+	test_assert(w.backend_got == BIG_UP && w.client_got == BIG_DOWN);
+	/* the certificate names another host */
+	t.host = "other.test";
+	world_run(&w, SCRIPT_ACCEPT, PROXY_IMAP, "127.0.0.1", 0, 0, &t);
+	test_assert(w.results[PROXY_UNAVAILABLE] == 1 && w.results[PROXY_LOGGED_IN] == 0);
+	test_assert(w.login_line[0] == '\0'); /* the password never left */
+	/* not in the trust store */
+	t.host = "backend.test";
+	t.client = system_store;
+	world_run(&w, SCRIPT_ACCEPT, PROXY_IMAP, "127.0.0.1", 0, 0, &t);
+	test_assert(w.results[PROXY_UNAVAILABLE] == 1 && w.login_line[0] == '\0');
+
+	tls_ctx_destroy(&server);
+	tls_ctx_destroy(&system_store);
+	tls_ctx_destroy(&pinning);
+	unlink(pinned);
+	unlink(key);
+	rmdir(tlsdir);
+	rmdir(dir);
+	free(tlsdir);
+	free(cert);
+	free(key);
+	free(pinned);
+	buf_free(&err);
 }
 
 TEST_MAIN("proxy", TEST_CASE(imap_replies), TEST_CASE(imap_prefixes), TEST_CASE(capabilities),
 	  TEST_CASE(pop3_replies), TEST_CASE(backends), TEST_CASE(imap_session_piped), TEST_CASE(pop3_session_piped),
-	  TEST_CASE(refused_and_unavailable))
+	  TEST_CASE(refused_and_unavailable), TEST_CASE(tls_to_the_backend))
