@@ -895,7 +895,7 @@ static void start_proxy(struct imap_session *s, struct auth_job *j)
 	l.user = j->found.login;
 	l.pass = j->sasl ? s->sasl_pass : j->pass;
 	l.passlen = j->sasl ? s->sasl_passlen : j->passlen;
-	l.tls = s->srv->cfg.proxy_tls;
+	l.tls = j->backend.tls && s->srv->cfg.proxy_trust != NULL ? proxy_trust_ctx(s->srv->cfg.proxy_trust) : NULL;
 	l.idle_timeout_msecs = s->srv->cfg.idle_timeout_msecs;
 	free(s->tag);
 	s->tag = xstrdup(j->tag);

@@ -12,6 +12,7 @@
 #include "tls.h"
 
 struct store;
+struct proxy_trust;
 struct imap_session;
 struct imap_server;
 
@@ -40,10 +41,10 @@ struct imap_server_config {
 	uint64_t max_message_size;  /* APPEND limit */
 	unsigned max_auth_failures; /* per client address per minute */
 	bool plaintext_on_loopback; /* LOGIN without TLS from loopback (default in imapd: true) */
-	/* Proxying (proxy.h): this server's directory entry (NULL: never proxy) and the client TLS context for home
-	 * servers not on loopback (NULL: those are unavailable). Both must outlive the server. */
+	/* Proxying (proxy.h): this server's directory entry (NULL: never proxy) and the trust for home servers not on
+	 * loopback (NULL: those are unavailable). Both must outlive the server. */
 	const char *server_dn;
-	struct tls_ctx *proxy_tls;
+	struct proxy_trust *proxy_trust;
 };
 
 /* Creates the server (the sessions' shared state: change-notification watches, throttle). config is copied. */

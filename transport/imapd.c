@@ -95,12 +95,8 @@ int main(int argc, char **argv)
 	cfg.max_auth_failures = set.auth_max_failures;
 	cfg.plaintext_on_loopback = true;
 	cfg.server_dn = m.d.cfg.server_dn;
-	struct tls_ctx *proxy_tls = NULL;
-	if (proxy_tls_ctx_create(m.d.cfg.data_dir, &proxy_tls, &err) != 0) {
-		log_warn("logins proxied to home servers off loopback will fail: %s", buf_cstr(&err));
-		buf_reset(&err);
-	}
-	cfg.proxy_tls = proxy_tls;
+	struct proxy_trust *trust = proxy_trust_create(m.d.cfg.data_dir);
+	cfg.proxy_trust = trust;
 	m.srv = imap_server_create(&cfg);
 	unsigned maxc = set.imap_max_connections;
 	if (nofile > 64 && maxc > nofile - 64)
@@ -119,7 +115,7 @@ int main(int argc, char **argv)
 	imap_server_destroy(&m.srv);
 	listener_destroy(&m.imap);
 	listener_destroy(&m.imaps);
-	tls_ctx_destroy(&proxy_tls);
+	proxy_trust_destroy(&trust);
 	ix_sasl_done();
 	buf_free(&err);
 	daemon_teardown(&m.d);

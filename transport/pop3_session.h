@@ -11,6 +11,7 @@
 #include "tls.h"
 
 struct store;
+struct proxy_trust;
 struct pop3_server;
 
 #define POP3_MAX_BAD_COMMANDS 20 /* -ERR answers in a row before the session is closed */
@@ -26,10 +27,10 @@ struct pop3_server_config {
 	unsigned idle_timeout_msecs;
 	unsigned max_auth_failures; /* per client address per minute */
 	bool plaintext_on_loopback; /* USER/PASS without TLS from loopback */
-	/* Proxying (proxy.h): this server's directory entry (NULL: never proxy) and the client TLS context for home
-	 * servers not on loopback (NULL: those are unavailable). Both must outlive the server. */
+	/* Proxying (proxy.h): this server's directory entry (NULL: never proxy) and the trust for home servers not on
+	 * loopback (NULL: those are unavailable). Both must outlive the server. */
 	const char *server_dn;
-	struct tls_ctx *proxy_tls;
+	struct proxy_trust *proxy_trust;
 };
 
 /* Creates the server; config is copied. */

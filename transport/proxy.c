@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The tags the proxy uses at an IMAP backend. */
@@ -112,12 +113,49 @@ int proxy_backend_resolve(const char *host, unsigned port, struct proxy_backend 
 	return 0;
 }
 
-int proxy_tls_ctx_create(const char *data_dir, struct tls_ctx **ctx_r, struct buf *error_r)
+struct proxy_trust {
+	char *path;
+	struct tls_ctx *ctx;
+	bool loaded;      /* ctx reflects the file as stat'ed below (or its absence) */
+	struct stat st;   /* of the file when ctx was made; st_ino 0: it did not exist */
+};
+
+struct proxy_trust *proxy_trust_create(const char *data_dir)
 {
-	char *path = xasprintf("%s/%s", data_dir, PROXY_TRUST_FILE);
-	int ret = tls_client_ctx_create(true, access(path, R_OK) == 0 ? path : NULL, ctx_r, error_r);
-	free(path);
-	return ret;
+	struct proxy_trust *t = xcalloc(1, sizeof(*t));
+	t->path = xasprintf("%s/%s", data_dir, PROXY_TRUST_FILE);
+	return t;
+}
+
+struct tls_ctx *proxy_trust_ctx(struct proxy_trust *t)
+{
+	struct stat st;
+	if (stat(t->path, &st) != 0)
+		memset(&st, 0, sizeof(st));
+	if (t->loaded && st.st_ino == t->st.st_ino && st.st_dev == t->st.st_dev && st.st_size == t->st.st_size &&
+	    st.st_mtim.tv_sec == t->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == t->st.st_mtim.tv_nsec)
+		return t->ctx;
+	tls_ctx_destroy(&t->ctx); /* connections made from it keep their own references */
+	struct buf err = BUF_INIT;
+	if (tls_client_ctx_create(true, st.st_ino != 0 ? t->path : NULL, &t->ctx, &err) != 0) {
+		log_error("TLS to home servers: %s", buf_cstr(&err));
+		t->ctx = NULL;
+	}
+	buf_free(&err);
+	t->st = st;
+	t->loaded = true;
+	return t->ctx;
+}
+
+void proxy_trust_destroy(struct proxy_trust **tp)
+{
+	struct proxy_trust *t = *tp;
+	if (t == NULL)
+		return;
+	tls_ctx_destroy(&t->ctx);
+	free(t->path);
+	free(t);
+	*tp = NULL;
 }
 
 /* ---- the end ---- */
