@@ -58,11 +58,21 @@ void key_msg(uint8_t *k, const uint8_t *guid, uint32_t fid, uint32_t uid)
 	put_be32(k + 20, uid);
 }
 
-void key_chg(uint8_t *k, const uint8_t *guid, uint32_t fid, uint64_t modseq, uint32_t uid)
+void key_body(uint8_t *k, uint64_t id)
 {
-	key_folder(k, guid, fid);
-	put_be64(k + 20, modseq);
-	put_be32(k + 28, uid);
+	put_be64(k, id);
+}
+
+uint32_t msg_uid(const struct msg_rec *m)
+{
+	return get_be32(m->uid_be);
+}
+
+void chg_make(struct chg_rec *c, uint64_t modseq, uint32_t uid, int expunged)
+{
+	put_be64(c->modseq_be, modseq);
+	put_be32(c->uid_be, uid);
+	c->expunged = (uint32_t)expunged;
 }
 
 /* ---- GUIDs and names ---- */
@@ -288,6 +298,34 @@ int wdel(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, struct buf *e
 {
 	MDB_val k = { klen, (void *)key };
 	int rc = mdb_del(w->txn, dbi, &k, NULL);
+	if (rc == 0)
+		return 0;
+	if (rc == MDB_MAP_FULL)
+		w->map_full = 1;
+	if (rc == MDB_NOTFOUND)
+		return IX_ENOTFOUND;
+	return store_mdb_error(rc, "deleting from the store", error_r);
+}
+
+int wput_dup(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, const void *val, size_t vlen, int append,
+	     struct buf *error_r)
+{
+	MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
+	int rc = mdb_put(w->txn, dbi, &k, &v, append ? MDB_APPENDDUP : 0);
+	if (rc == MDB_KEYEXIST && append) /* not the last after all (only after damage): an ordinary insert */
+		rc = mdb_put(w->txn, dbi, &k, &v, 0);
+	if (rc == 0)
+		return 0;
+	if (rc == MDB_MAP_FULL)
+		w->map_full = 1;
+	return store_mdb_error(rc, "writing to the store", error_r);
+}
+
+int wdel_dup(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, const void *val, size_t vlen,
+	     struct buf *error_r)
+{
+	MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
+	int rc = mdb_del(w->txn, dbi, &k, &v);
 	if (rc == 0)
 		return 0;
 	if (rc == MDB_MAP_FULL)
@@ -609,44 +647,66 @@ static int open_dbs(struct store *st, struct buf *error_r)
 	static const struct {
 		const char *name;
 		size_t off;
+		unsigned flags;
 	} dbs[] = {
-		{ "mbox", offsetof(struct store, db_mbox) },     { "folder", offsetof(struct store, db_folder) },
-		{ "fname", offsetof(struct store, db_fname) },   { "msg", offsetof(struct store, db_msg) },
-		{ "chg", offsetof(struct store, db_chg) },       { "bref", offsetof(struct store, db_bref) },
-		{ "body", offsetof(struct store, db_body) },     { "cache", offsetof(struct store, db_cache) },
-		{ "retain", offsetof(struct store, db_retain) }, { "acl", offsetof(struct store, db_acl) },
-		{ "pseen", offsetof(struct store, db_pseen) },   { "meta", offsetof(struct store, db_meta) },
+		{ "mbox", offsetof(struct store, db_mbox), 0 },
+		{ "folder", offsetof(struct store, db_folder), 0 },
+		{ "fname", offsetof(struct store, db_fname), 0 },
+		{ "msg", offsetof(struct store, db_msg), MDB_DUPSORT | MDB_DUPFIXED },
+		{ "kw", offsetof(struct store, db_kw), 0 },
+		{ "chg", offsetof(struct store, db_chg), MDB_DUPSORT | MDB_DUPFIXED },
+		{ "bref", offsetof(struct store, db_bref), 0 },
+		{ "bhash", offsetof(struct store, db_bhash), 0 },
+		{ "body", offsetof(struct store, db_body), 0 },
+		{ "cache", offsetof(struct store, db_cache), 0 },
+		{ "retain", offsetof(struct store, db_retain), 0 },
+		{ "acl", offsetof(struct store, db_acl), 0 },
+		{ "pseen", offsetof(struct store, db_pseen), 0 },
+		{ "meta", offsetof(struct store, db_meta), 0 },
 	};
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
 	if (rc != 0)
 		return store_mdb_error(rc, "opening the store's databases", error_r);
-	for (size_t i = 0; i < IX_ARRAY_LEN(dbs); i++) {
-		MDB_dbi *dbi = (MDB_dbi *)((char *)st + dbs[i].off);
-		rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbi);
-		if (rc != 0) {
-			mdb_txn_abort(txn);
-			return store_mdb_error(rc, "opening the store's databases", error_r);
-		}
+	/* the version first: an older store has other tables (and flags) that must not be created or opened */
+	rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->db_meta);
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return store_mdb_error(rc, "opening the store's databases", error_r);
 	}
 	MDB_val k = { 7, (void *)"version" }, v;
 	rc = mdb_get(txn, st->db_meta, &k, &v);
-	if (rc == MDB_NOTFOUND) {
-		uint32_t ver = STORE_DB_VERSION;
-		v.mv_size = sizeof(ver);
-		v.mv_data = &ver;
-		rc = mdb_put(txn, st->db_meta, &k, &v, 0);
-	} else if (rc == 0) {
+	if (rc == 0) {
 		uint32_t ver = 0;
 		if (v.mv_size == sizeof(ver))
 			memcpy(&ver, v.mv_data, sizeof(ver));
 		if (ver != STORE_DB_VERSION) {
 			mdb_txn_abort(txn);
 			if (error_r != NULL)
-				buf_printf(error_r, "the store has format version %u; this program knows version %u",
-					   ver, STORE_DB_VERSION);
+				buf_printf(error_r,
+					   "the store in %s has format version %u; this program reads and writes only version "
+					   "%u (there is no conversion: move the old store away or recreate it)",
+					   st->path, ver, STORE_DB_VERSION);
 			return IX_ECORRUPT;
 		}
+	} else if (rc != MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return store_mdb_error(rc, "initializing the store", error_r);
+	}
+	for (size_t i = 0; i < IX_ARRAY_LEN(dbs); i++) {
+		MDB_dbi *dbi = (MDB_dbi *)((char *)st + dbs[i].off);
+		rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE | dbs[i].flags, dbi);
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			return store_mdb_error(rc, "opening the store's databases", error_r);
+		}
+	}
+	rc = mdb_get(txn, st->db_meta, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		uint32_t ver = STORE_DB_VERSION;
+		v.mv_size = sizeof(ver);
+		v.mv_data = &ver;
+		rc = mdb_put(txn, st->db_meta, &k, &v, 0);
 	}
 	if (rc != 0) {
 		mdb_txn_abort(txn);

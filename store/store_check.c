@@ -42,9 +42,12 @@ static void problem(struct check_ctx *c, int fixed, const char *fmt, ...)
 		c->repaired++;
 }
 
-static int hash_cmp(const void *a, const void *b)
+static int id_cmp(const void *a, const void *b)
 {
-	return memcmp(a, b, 32);
+	uint64_t x, y;
+	memcpy(&x, a, sizeof(x));
+	memcpy(&y, b, sizeof(y));
+	return x < y ? -1 : x > y;
 }
 
 static const char *gname(const uint8_t *guid, char *out)
@@ -61,7 +64,7 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 	MDB_cursor *cur;
 	MDB_val key, val;
 	int rc, ret = 0;
-	struct buf hashes = BUF_INIT; /* every reference to a body, 32 bytes each */
+	struct buf ids = BUF_INIT; /* every reference to a body: its id (uint64_t) */
 
 	/* 1. folders: collect them */
 	struct folder_item *folders = NULL;
@@ -110,36 +113,39 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 		}
 		struct folder_rec cnt;
 		memset(&cnt, 0, sizeof(cnt));
-		uint32_t max_uid = 0;
-		uint64_t max_modseq = 0;
-		if ((rc = mdb_cursor_open(txn, st->db_msg, &cur)) != 0) {
-			ret = store_mdb_error(rc, "checking", error_r);
+		uint32_t max_uid = 0, prev_uid = 0;
+		uint64_t max_modseq = 0, arrived = 0; /* highest modseq of an unchanged message so far */
+		struct msg_iter it;
+		struct msg_rec m;
+		struct buf stale = BUF_INIT;   /* records to drop (missing bodies, repeated UIDs) */
+		struct buf rewrite = BUF_INIT; /* pairs of records: stored, repaired */
+		int more;
+		if ((ret = msg_iter_begin(txn, st, guid, fid, &it, error_r)) != 0)
 			break;
-		}
-		key.mv_size = KEY_FOLDER_LEN;
-		key.mv_data = f->key;
-		struct buf stale = BUF_INIT; /* message keys to drop (missing bodies) */
-		for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-		     rc == 0 && key.mv_size == KEY_MSG_LEN && memcmp(key.mv_data, f->key, KEY_FOLDER_LEN) == 0;
-		     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-			uint32_t uid = get_be32((const uint8_t *)key.mv_data + 20);
-			struct msg_rec m;
-			if (val.mv_size < sizeof(m)) {
-				problem(c, 0, "message %u in \"%s\" has a truncated record", uid, f->name);
-				continue;
-			}
-			memcpy(&m, val.mv_data, sizeof(m));
-			MDB_val b;
-			if (tget(txn, st->db_bref, m.hash, 32, &b, NULL) != 0 ||
-			    tget(txn, st->db_body, m.hash, 32, &b, NULL) != 0) {
+		while ((more = msg_iter_next(&it, &m)) == 1) {
+			uint32_t uid = msg_uid(&m);
+			if (uid <= prev_uid) {
 				if (rep)
-					buf_append(&stale, key.mv_data, KEY_MSG_LEN);
+					buf_append(&stale, &m, sizeof(m));
+				problem(c, rep, "folder \"%s\" of mailbox %s holds UID %u twice%s", f->name,
+					gname(guid, gbuf), uid, rep ? "; the second record was removed" : "");
+				if (rep)
+					continue;
+			}
+			prev_uid = uid;
+			uint8_t bk[KEY_BODY_LEN];
+			key_body(bk, m.body);
+			MDB_val b;
+			if (tget(txn, st->db_bref, bk, sizeof(bk), &b, NULL) != 0 ||
+			    tget(txn, st->db_body, bk, sizeof(bk), &b, NULL) != 0) {
+				if (rep)
+					buf_append(&stale, &m, sizeof(m));
 				problem(c, rep, "message %u in \"%s\" of mailbox %s has lost its body%s", uid, f->name,
 					gname(guid, gbuf), rep ? "; the message was removed" : "");
 				if (rep)
 					continue;
 			}
-			buf_append(&hashes, m.hash, 32);
+			buf_append(&ids, &m.body, sizeof(m.body));
 			cnt.messages++;
 			cnt.size += m.size;
 			if (!(m.flags & STORE_FLAG_SEEN))
@@ -150,24 +156,73 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 				max_uid = uid;
 			if (m.modseq > max_modseq)
 				max_modseq = m.modseq;
-			/* its change-log entry */
-			uint8_t ck[KEY_CHG_LEN];
-			key_chg(ck, guid, fid, m.modseq, uid);
-			struct chg_rec cr;
-			if (tget(txn, st->db_chg, ck, sizeof(ck), &b, NULL) != 0 || b.mv_size != sizeof(cr) ||
-			    (memcpy(&cr, b.mv_data, sizeof(cr)), cr.uid != uid || cr.expunged)) {
-				if (rep) {
-					cr.uid = uid;
-					cr.expunged = 0;
-					ret = wput(w, st->db_chg, ck, sizeof(ck), &cr, sizeof(cr), error_r);
+			/* its keywords */
+			struct msg_rec fixed = m;
+			if (m.flags & MSG_F_KEYWORDS) {
+				uint8_t kk[KEY_MSG_LEN];
+				key_msg(kk, guid, fid, uid);
+				if (tget(txn, st->db_kw, kk, sizeof(kk), &b, NULL) != 0) {
+					fixed.flags &= ~MSG_F_KEYWORDS;
+					problem(c, rep, "message %u in \"%s\" of mailbox %s has lost its keywords%s", uid,
+						f->name, gname(guid, gbuf), rep ? "; it now has none" : "");
 				}
-				problem(c, rep, "message %u in \"%s\" is missing from the change log", uid, f->name);
+			}
+			/* the change log: a changed message has an entry at its modseq; unchanged ones are found by
+			 * store_changes from the highest UID down, which needs their modseqs in UID order */
+			if (!(m.flags & MSG_F_CHANGED) && m.modseq >= arrived) {
+				arrived = m.modseq;
+			} else if (!(m.flags & MSG_F_CHANGED)) {
+				fixed.flags |= MSG_F_CHANGED; /* and its entry is added below */
+				problem(c, rep, "message %u in \"%s\" has a lower modseq than an earlier message; the "
+					"change log would miss it", uid, f->name);
+			}
+			if (memcmp(&fixed, &m, sizeof(m)) != 0) {
+				buf_append(&rewrite, &m, sizeof(m));
+				buf_append(&rewrite, &fixed, sizeof(fixed));
+			}
+			if (!(fixed.flags & MSG_F_CHANGED))
+				continue;
+			uint8_t ck[KEY_FOLDER_LEN];
+			key_folder(ck, guid, fid);
+			struct chg_rec cr;
+			chg_make(&cr, m.modseq, uid, 0);
+			MDB_val cv = { sizeof(cr), &cr };
+			MDB_cursor *cc;
+			int found = 0;
+			if (mdb_cursor_open(txn, st->db_chg, &cc) == 0) {
+				MDB_val kv = { sizeof(ck), ck };
+				found = mdb_cursor_get(cc, &kv, &cv, MDB_GET_BOTH) == 0;
+				mdb_cursor_close(cc);
+			}
+			if (!found) {
+				if (rep && ret == 0)
+					ret = wput_dup(w, st->db_chg, ck, sizeof(ck), &cr, sizeof(cr), 0, error_r);
+				if (m.flags & MSG_F_CHANGED)
+					problem(c, rep, "message %u in \"%s\" is missing from the change log", uid,
+						f->name);
 			}
 		}
-		mdb_cursor_close(cur);
-		for (size_t off = 0; off < stale.len && ret == 0; off += KEY_MSG_LEN)
-			ret = wdel(w, st->db_msg, stale.data + off, KEY_MSG_LEN, error_r);
+		msg_iter_end(&it);
+		if (more < 0) {
+			problem(c, 0, "folder \"%s\" of mailbox %s has an unreadable message record", f->name,
+				gname(guid, gbuf));
+		}
+		uint8_t fk[KEY_FOLDER_LEN];
+		key_folder(fk, guid, fid);
+		for (size_t off = 0; rep && off < stale.len && ret == 0; off += sizeof(m)) {
+			memcpy(&m, stale.data + off, sizeof(m));
+			ret = wdel_dup(w, st->db_msg, fk, sizeof(fk), &m, sizeof(m), error_r);
+			if (ret == IX_ENOTFOUND)
+				ret = 0;
+		}
+		for (size_t off = 0; rep && off < rewrite.len && ret == 0; off += 2 * sizeof(m)) {
+			ret = wdel_dup(w, st->db_msg, fk, sizeof(fk), rewrite.data + off, sizeof(m), error_r);
+			if (ret == 0)
+				ret = wput_dup(w, st->db_msg, fk, sizeof(fk), rewrite.data + off + sizeof(m), sizeof(m), 0,
+					       error_r);
+		}
 		buf_free(&stale);
+		buf_free(&rewrite);
 		c->messages += cnt.messages;
 		tallies[i].messages = cnt.messages;
 		tallies[i].bytes = cnt.size;
@@ -246,6 +301,7 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 		const char *what;
 	} per_folder[] = {
 		{ offsetof(struct store, db_msg), "message" },
+		{ offsetof(struct store, db_kw), "keyword" },
 		{ offsetof(struct store, db_chg), "change-log entry" },
 		{ offsetof(struct store, db_fname), "name index entry" },
 		{ offsetof(struct store, db_pseen), "per-user seen entry" },
@@ -258,8 +314,9 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 		size_t orphans = 0;
 		if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
 			break;
+		/* one visit per key: a key of msg or chg carries all its folder's records as duplicates */
 		for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
-		     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT_NODUP)) {
 			uint8_t fk[KEY_FOLDER_LEN];
 			int orphan;
 			if (is_fname) {
@@ -279,7 +336,10 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 				orphan = tget(txn, st->db_folder, key.mv_data, KEY_FOLDER_LEN, &fv, NULL) != 0;
 			}
 			if (orphan) {
-				orphans++;
+				size_t dups = 1;
+				if (dbi == st->db_msg || dbi == st->db_chg)
+					mdb_cursor_count(cur, &dups);
+				orphans += dups;
 				size_t ks = key.mv_size;
 				buf_append(&drop, &ks, sizeof(ks));
 				buf_append(&drop, key.mv_data, ks);
@@ -300,38 +360,61 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 		buf_free(&drop);
 	}
 
-	/* 5. live change-log entries must match their message's modseq */
-	if (ret == 0 && (rc = mdb_cursor_open(txn, st->db_chg, &cur)) == 0) {
+	/* 5. keyword records belong to a message that says it has keywords */
+	if (ret == 0 && (rc = mdb_cursor_open(txn, st->db_kw, &cur)) == 0) {
 		struct buf drop = BUF_INIT;
-		size_t stale = 0;
+		for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+			if (key.mv_size != KEY_MSG_LEN)
+				continue; /* reported in step 4 */
+			const uint8_t *k = key.mv_data;
+			struct msg_rec m;
+			if (msg_get(txn, st, k, get_be32(k + 16), get_be32(k + 20), &m, NULL) != 0 ||
+			    !(m.flags & MSG_F_KEYWORDS))
+				buf_append(&drop, k, KEY_MSG_LEN);
+		}
+		mdb_cursor_close(cur);
+		if (drop.len > 0)
+			problem(c, rep, "%zu keyword records belong to no message", drop.len / KEY_MSG_LEN);
+		for (size_t off = 0; rep && off < drop.len && ret == 0; off += KEY_MSG_LEN)
+			ret = wdel(w, st->db_kw, drop.data + off, KEY_MSG_LEN, error_r);
+		buf_free(&drop);
+	}
+
+	/* 6. live change-log entries must match their message's modseq */
+	if (ret == 0 && (rc = mdb_cursor_open(txn, st->db_chg, &cur)) == 0) {
+		struct buf drop = BUF_INIT; /* folder key + chg_rec */
+		size_t stale = 0, step = KEY_FOLDER_LEN + sizeof(struct chg_rec);
 		for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
 		     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
 			struct chg_rec cr;
-			if (key.mv_size != KEY_CHG_LEN || val.mv_size != sizeof(cr))
+			if (key.mv_size != KEY_FOLDER_LEN || val.mv_size != sizeof(cr))
 				continue;
 			memcpy(&cr, val.mv_data, sizeof(cr));
 			if (cr.expunged)
 				continue;
-			uint8_t mk[KEY_MSG_LEN];
-			memcpy(mk, key.mv_data, KEY_FOLDER_LEN);
-			put_be32(mk + 20, cr.uid);
-			MDB_val mv;
+			const uint8_t *k = key.mv_data;
 			struct msg_rec m;
-			if (tget(txn, st->db_msg, mk, sizeof(mk), &mv, NULL) != 0 || mv.mv_size < sizeof(m) ||
-			    (memcpy(&m, mv.mv_data, sizeof(m)), m.modseq != get_be64((const uint8_t *)key.mv_data + 20))) {
+			if (msg_get(txn, st, k, get_be32(k + 16), get_be32(cr.uid_be), &m, NULL) != 0 ||
+			    m.modseq != get_be64(cr.modseq_be) || !(m.flags & MSG_F_CHANGED)) {
 				stale++;
-				buf_append(&drop, key.mv_data, KEY_CHG_LEN);
+				buf_append(&drop, k, KEY_FOLDER_LEN);
+				buf_append(&drop, &cr, sizeof(cr));
 			}
 		}
 		mdb_cursor_close(cur);
 		if (stale > 0)
 			problem(c, rep, "%zu change-log entries point to messages that moved on", stale);
-		for (size_t off = 0; rep && off < drop.len && ret == 0; off += KEY_CHG_LEN)
-			ret = wdel(w, st->db_chg, drop.data + off, KEY_CHG_LEN, error_r);
+		for (size_t off = 0; rep && off < drop.len && ret == 0; off += step) {
+			ret = wdel_dup(w, st->db_chg, drop.data + off, KEY_FOLDER_LEN, drop.data + off + KEY_FOLDER_LEN,
+				       sizeof(struct chg_rec), error_r);
+			if (ret == IX_ENOTFOUND)
+				ret = 0;
+		}
 		buf_free(&drop);
 	}
 
-	/* 6. retained messages hold body references too */
+	/* 7. retained messages hold body references too */
 	if (ret == 0 && (rc = mdb_cursor_open(txn, st->db_retain, &cur)) == 0) {
 		for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
 		     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
@@ -339,31 +422,32 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 			if (val.mv_size < sizeof(rr))
 				continue;
 			memcpy(&rr, val.mv_data, sizeof(rr));
-			buf_append(&hashes, rr.msg.hash, 32);
+			buf_append(&ids, &rr.msg.body, sizeof(rr.msg.body));
 			c->retained++;
 		}
 		mdb_cursor_close(cur);
 	}
 
-	/* 7. reference counts and orphan bodies: merge the sorted references with the bref database */
-	size_t nh = hashes.len / 32;
-	if (nh > 0)
-		qsort(hashes.data, nh, 32, hash_cmp);
+	/* 8. reference counts, the hash index and orphan bodies: merge the sorted references with bref */
+	size_t nids = ids.len / sizeof(uint64_t);
+	if (nids > 0)
+		qsort(ids.data, nids, sizeof(uint64_t), id_cmp);
 	if (ret == 0 && (rc = mdb_cursor_open(txn, st->db_bref, &cur)) == 0) {
-		struct buf fix = BUF_INIT;   /* hash + bref_rec */
-		struct buf drop = BUF_INIT;  /* hashes */
-		size_t hi = 0, badref = 0, orphans = 0, missing = 0;
+		struct buf fix = BUF_INIT;   /* body key + bref_rec */
+		struct buf drop = BUF_INIT;  /* body keys */
+		struct buf index = BUF_INIT; /* body key + hash: missing hash index entries */
+		size_t hi = 0, badref = 0, orphans = 0;
 		for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
 		     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-			if (key.mv_size != 32 || val.mv_size != sizeof(struct bref_rec))
+			if (key.mv_size != KEY_BODY_LEN || val.mv_size != sizeof(struct bref_rec))
 				continue;
 			c->bodies++;
-			while (hi < nh && memcmp(hashes.data + hi * 32, key.mv_data, 32) < 0) {
-				missing++; /* reference without bref: reported per message above */
+			uint64_t id = get_be64(key.mv_data), at;
+			/* references without bref are reported per message above */
+			while (hi < nids && (memcpy(&at, ids.data + hi * sizeof(at), sizeof(at)), at < id))
 				hi++;
-			}
 			uint64_t refs = 0;
-			while (hi < nh && memcmp(hashes.data + hi * 32, key.mv_data, 32) == 0) {
+			while (hi < nids && (memcpy(&at, ids.data + hi * sizeof(at), sizeof(at)), at == id)) {
 				refs++;
 				hi++;
 			}
@@ -371,58 +455,120 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 			memcpy(&br, val.mv_data, sizeof(br));
 			if (refs == 0) {
 				orphans++;
-				buf_append(&drop, key.mv_data, 32);
-			} else if (br.refs != refs) {
+				buf_append(&drop, key.mv_data, KEY_BODY_LEN);
+				continue;
+			}
+			if (br.refs != refs) {
 				badref++;
 				br.refs = refs;
-				buf_append(&fix, key.mv_data, 32);
+				buf_append(&fix, key.mv_data, KEY_BODY_LEN);
 				buf_append(&fix, &br, sizeof(br));
+			}
+			uint64_t hid;
+			if (body_find(txn, st, br.hash, &hid, NULL) != 0 || hid != id) {
+				buf_append(&index, key.mv_data, KEY_BODY_LEN);
+				buf_append(&index, br.hash, 32);
 			}
 		}
 		mdb_cursor_close(cur);
-		(void)missing;
 		if (badref > 0)
 			problem(c, rep, "%zu bodies have a wrong reference count", badref);
 		if (orphans > 0)
 			problem(c, rep, "%zu bodies are referenced by no message (orphans)%s", orphans,
 				rep ? "; they were freed" : "");
-		size_t step = 32 + sizeof(struct bref_rec);
+		if (index.len > 0)
+			problem(c, rep, "%zu bodies are missing from the hash index (they would be stored twice)",
+				index.len / (KEY_BODY_LEN + 32));
+		size_t step = KEY_BODY_LEN + sizeof(struct bref_rec);
 		for (size_t off = 0; rep && off < fix.len && ret == 0; off += step)
-			ret = wput(w, st->db_bref, fix.data + off, 32, fix.data + off + 32, sizeof(struct bref_rec),
-				   error_r);
-		for (size_t off = 0; rep && off < drop.len && ret == 0; off += 32) {
-			ret = wdel(w, st->db_bref, drop.data + off, 32, error_r);
+			ret = wput(w, st->db_bref, fix.data + off, KEY_BODY_LEN, fix.data + off + KEY_BODY_LEN,
+				   sizeof(struct bref_rec), error_r);
+		for (size_t off = 0; rep && off < drop.len && ret == 0; off += KEY_BODY_LEN) {
+			ret = wdel(w, st->db_bref, drop.data + off, KEY_BODY_LEN, error_r);
 			if (ret == 0 || ret == IX_ENOTFOUND)
-				ret = wdel(w, st->db_body, drop.data + off, 32, error_r);
+				ret = wdel(w, st->db_body, drop.data + off, KEY_BODY_LEN, error_r);
 			if (ret == 0 || ret == IX_ENOTFOUND)
-				ret = wdel(w, st->db_cache, drop.data + off, 32, error_r);
+				ret = wdel(w, st->db_cache, drop.data + off, KEY_BODY_LEN, error_r);
 			if (ret == IX_ENOTFOUND)
 				ret = 0;
 		}
+		step = KEY_BODY_LEN + 32;
+		for (size_t off = 0; rep && off < index.len && ret == 0; off += step) {
+			uint64_t id = get_be64((const uint8_t *)index.data + off);
+			ret = wput(w, st->db_bhash, index.data + off + KEY_BODY_LEN, 32, &id, sizeof(id), error_r);
+		}
 		buf_free(&fix);
 		buf_free(&drop);
+		buf_free(&index);
 	}
 
-	/* 8. bodies and caches without a reference record */
+	/* 9. bodies and caches without a reference record */
 	MDB_dbi plain[2] = { st->db_body, st->db_cache };
 	for (size_t d = 0; d < 2 && ret == 0; d++) {
 		if ((rc = mdb_cursor_open(txn, plain[d], &cur)) != 0)
 			break;
-		struct buf drop = BUF_INIT;
+		struct buf drop = BUF_INIT; /* length-prefixed keys */
+		size_t n = 0;
 		for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
 		     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
 			MDB_val bv;
-			if (key.mv_size != 32 || tget(txn, st->db_bref, key.mv_data, 32, &bv, NULL) != 0)
-				buf_append(&drop, key.mv_data, key.mv_size == 32 ? 32 : 0);
+			if (key.mv_size != KEY_BODY_LEN || tget(txn, st->db_bref, key.mv_data, KEY_BODY_LEN, &bv, NULL) != 0) {
+				size_t ks = key.mv_size;
+				buf_append(&drop, &ks, sizeof(ks));
+				buf_append(&drop, key.mv_data, ks);
+				n++;
+			}
 		}
 		mdb_cursor_close(cur);
-		if (drop.len > 0)
-			problem(c, rep, "%zu %s without a reference record (orphans)", drop.len / 32,
+		if (n > 0)
+			problem(c, rep, "%zu %s without a reference record (orphans)", n,
 				d == 0 ? "message bodies" : "cache records");
-		for (size_t off = 0; rep && off < drop.len && ret == 0; off += 32) {
-			ret = wdel(w, plain[d], drop.data + off, 32, error_r);
+		for (size_t off = 0; rep && off < drop.len && ret == 0;) {
+			size_t ks;
+			memcpy(&ks, drop.data + off, sizeof(ks));
+			off += sizeof(ks);
+			ret = wdel(w, plain[d], drop.data + off, ks, error_r);
 			if (ret == IX_ENOTFOUND)
 				ret = 0;
+			off += ks;
+		}
+		buf_free(&drop);
+	}
+
+	/* 10. hash index entries that name no body, or a body with another hash */
+	if (ret == 0 && (rc = mdb_cursor_open(txn, st->db_bhash, &cur)) == 0) {
+		struct buf drop = BUF_INIT; /* length-prefixed keys */
+		size_t n = 0;
+		for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+			uint64_t id = 0;
+			uint8_t bk[KEY_BODY_LEN];
+			MDB_val bv;
+			if (val.mv_size == sizeof(id))
+				memcpy(&id, val.mv_data, sizeof(id));
+			key_body(bk, id);
+			int bad = key.mv_size != 32 || val.mv_size != sizeof(id) ||
+				  tget(txn, st->db_bref, bk, sizeof(bk), &bv, NULL) != 0 ||
+				  bv.mv_size != sizeof(struct bref_rec) ||
+				  memcmp(key.mv_data, (const char *)bv.mv_data + offsetof(struct bref_rec, hash), 32) != 0;
+			if (bad) {
+				size_t ks = key.mv_size;
+				buf_append(&drop, &ks, sizeof(ks));
+				buf_append(&drop, key.mv_data, ks);
+				n++;
+			}
+		}
+		mdb_cursor_close(cur);
+		if (n > 0)
+			problem(c, rep, "%zu hash index entries name no body", n);
+		for (size_t off = 0; rep && off < drop.len && ret == 0;) {
+			size_t ks;
+			memcpy(&ks, drop.data + off, sizeof(ks));
+			off += sizeof(ks);
+			ret = wdel(w, st->db_bhash, drop.data + off, ks, error_r);
+			if (ret == IX_ENOTFOUND)
+				ret = 0;
+			off += ks;
 		}
 		buf_free(&drop);
 	}
@@ -431,7 +577,7 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 		free(folders[i].name);
 	free(folders);
 	free(tallies);
-	buf_free(&hashes);
+	buf_free(&ids);
 	return ret;
 }
 

@@ -501,17 +501,21 @@ int store_folder_rename(struct store *st, const char *guid, const char *from, co
 	return ret;
 }
 
-/* Deletes every record keyed under prefix in dbi. */
+/* Deletes every record keyed under prefix in dbi (all the duplicates of a key at once in msg and chg). */
 static int delete_prefix(struct wtx *w, MDB_dbi dbi, const uint8_t *prefix, size_t plen, struct buf *error_r)
 {
+	unsigned dbflags = 0;
 	MDB_cursor *cur;
-	int rc = mdb_cursor_open(w->txn, dbi, &cur);
+	int rc = mdb_dbi_flags(w->txn, dbi, &dbflags);
+	if (rc == 0)
+		rc = mdb_cursor_open(w->txn, dbi, &cur);
 	if (rc != 0)
 		return store_mdb_error(rc, "deleting", error_r);
+	unsigned delflags = (dbflags & MDB_DUPSORT) ? MDB_NODUPDATA : 0;
 	MDB_val key = { plen, (void *)prefix }, val;
 	rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
 	while (rc == 0 && key.mv_size >= plen && memcmp(key.mv_data, prefix, plen) == 0) {
-		rc = mdb_cursor_del(cur, 0);
+		rc = mdb_cursor_del(cur, delflags);
 		if (rc != 0)
 			break;
 		rc = mdb_cursor_get(cur, &key, &val, MDB_GET_CURRENT);
@@ -573,6 +577,8 @@ static int op_folder_delete(struct wtx *w, void *ctx, struct buf *error_r)
 	if (ret == 0)
 		ret = delete_prefix(w, w->st->db_chg, fk, sizeof(fk), error_r);
 	if (ret == 0)
+		ret = delete_prefix(w, w->st->db_kw, fk, sizeof(fk), error_r);
+	if (ret == 0)
 		ret = delete_prefix(w, w->st->db_acl, fk, sizeof(fk), error_r);
 	if (ret == 0)
 		ret = delete_prefix(w, w->st->db_pseen, fk, sizeof(fk), error_r);
@@ -626,6 +632,7 @@ static int op_mailbox_delete(struct wtx *w, void *ctx, struct buf *error_r)
 	static const size_t dbs[] = {
 		offsetof(struct store, db_folder), offsetof(struct store, db_fname), offsetof(struct store, db_chg),
 		offsetof(struct store, db_acl),    offsetof(struct store, db_pseen), offsetof(struct store, db_msg),
+		offsetof(struct store, db_kw),
 	};
 	for (size_t i = 0; i < IX_ARRAY_LEN(dbs) && ret == 0; i++)
 		ret = delete_prefix(w, *(const MDB_dbi *)((const char *)w->st + dbs[i]), op->guid, STORE_GUID_LEN,

@@ -13,26 +13,34 @@
 #include "store.h"
 
 /* ---- on-disk layout (named LMDB databases). Integers in keys are big-endian so keys sort numerically;
- * integers in values are native (the environment is not portable between architectures, like LMDB's). ----
+ * integers in values are native (the environment is not portable between architectures, like LMDB's), except
+ * where a value sorts (the sorted-duplicate tables msg and chg). ----
  *
  * mbox    guid(16)                              -> struct mbox_rec
  * folder  guid(16) fid(4)                       -> struct folder_rec + name bytes
  * fname   guid(16) name                         -> fid(4)
- * msg     guid(16) fid(4) uid(4)                -> struct msg_rec + keyword bytes
- * chg     guid(16) fid(4) modseq(8) uid(4)      -> struct chg_rec          (change log: one live entry per message,
- *                                                                            one per expunged UID)
- * bref    sha256(32)                            -> struct bref_rec         (reference count; apart from the body
- *                                                                            so a count change never rewrites it)
- * body    sha256(32)                            -> message bytes
- * cache   sha256(32)                            -> serialized mime_info
+ * msg     guid(16) fid(4)                       -> struct msg_rec, one fixed-size duplicate per message, sorted by
+ *                                                  the big-endian UID it starts with (MDB_DUPSORT|MDB_DUPFIXED)
+ * kw      guid(16) fid(4) uid(4)                -> keyword bytes (only messages with keywords: MSG_F_KEYWORDS)
+ * chg     guid(16) fid(4)                       -> struct chg_rec duplicates sorted by modseq, uid: the change log
+ *                                                  (an entry at its modseq for each message changed since it
+ *                                                  arrived, MSG_F_CHANGED; one per expunged UID. Unchanged
+ *                                                  messages keep the modseq they arrived with, which grows with
+ *                                                  the UID: store_changes finds them from the highest UID down)
+ * bref    body id(8)                            -> struct bref_rec  (reference count, size and SHA-256; apart from
+ *                                                                    the body so a count change never rewrites it)
+ * bhash   sha256(32)                            -> body id(8)       (single-instance lookup)
+ * body    body id(8)                            -> message bytes
+ * cache   body id(8)                            -> serialized mime_info
  * retain  guid(16) seq(8)                       -> struct retain_rec + keyword bytes (deleted-item retention)
  * acl     guid(16) fid(4) identifier            -> rights(4)
  * pseen   guid(16) fid(4) uid(4) user           -> ""  (per-user \Seen in public folders)
  * meta    "version"                             -> uint32
  * meta    "frozen" guid(16)                     -> note bytes  (a mailbox frozen for a move, store_move.c)
+ * meta    "bodyid"                              -> uint64, the last body id handed out (ids are never reused)
  */
 
-#define STORE_DB_VERSION 1u
+#define STORE_DB_VERSION 2u
 #define STORE_BATCH_MAX 512      /* write operations carried by one transaction */
 #define STORE_MAXREADERS 1024    /* concurrent read transactions across all processes */
 
@@ -64,45 +72,52 @@ struct folder_rec {
 };
 _Static_assert(sizeof(struct folder_rec) == 48, "folder_rec is an on-disk record");
 
+#define MSG_F_KEYWORDS (1u << 16) /* in msg_rec.flags: the message has a kw record */
+#define MSG_F_CHANGED (1u << 17)  /* in msg_rec.flags: changed since it arrived; its chg entry has its modseq */
+
+/* A message record: a sorted duplicate under its folder's key, so its first bytes (the UID, big-endian) order it. */
 struct msg_rec {
-	uint8_t hash[32];
+	uint8_t uid_be[4];
+	uint32_t flags;     /* STORE_FLAG_* | MSG_F_KEYWORDS */
+	uint64_t modseq;
+	uint64_t body;      /* body id */
 	uint64_t size;
 	int64_t internal_date;
-	uint64_t modseq;
-	uint32_t flags;
-	uint32_t kw_len; /* keyword bytes follow the record */
 };
-_Static_assert(sizeof(struct msg_rec) == 64, "msg_rec is an on-disk record");
+_Static_assert(sizeof(struct msg_rec) == 40, "msg_rec is an on-disk record");
 
+/* A change-log entry: a sorted duplicate under its folder's key, ordered by modseq then UID (big-endian). */
 struct chg_rec {
-	uint32_t uid;
+	uint8_t modseq_be[8];
+	uint8_t uid_be[4];
 	uint32_t expunged;
 };
-_Static_assert(sizeof(struct chg_rec) == 8, "chg_rec is an on-disk record");
+_Static_assert(sizeof(struct chg_rec) == 16, "chg_rec is an on-disk record");
 
 struct bref_rec {
 	uint64_t refs;
 	uint64_t size;
+	uint8_t hash[32];
 };
-_Static_assert(sizeof(struct bref_rec) == 16, "bref_rec is an on-disk record");
+_Static_assert(sizeof(struct bref_rec) == 48, "bref_rec is an on-disk record");
 
 struct retain_rec {
 	uint32_t fid;
 	uint32_t uid;
 	int64_t expunged_at;
-	struct msg_rec msg; /* keyword bytes follow */
+	struct msg_rec msg; /* keyword bytes follow (msg.flags has MSG_F_KEYWORDS when there are any) */
 };
-_Static_assert(sizeof(struct retain_rec) == 80, "retain_rec is an on-disk record");
+_Static_assert(sizeof(struct retain_rec) == 56, "retain_rec is an on-disk record");
 
 #define KEY_FOLDER_LEN 20
-#define KEY_MSG_LEN 24
-#define KEY_CHG_LEN 32
+#define KEY_MSG_LEN 24 /* kw and pseen keys start with guid, fid, uid */
 #define KEY_RETAIN_LEN 24
+#define KEY_BODY_LEN 8
 
 struct store {
 	MDB_env *env;
-	MDB_dbi db_mbox, db_folder, db_fname, db_msg, db_chg, db_bref, db_body, db_cache, db_retain, db_acl,
-		db_pseen, db_meta;
+	MDB_dbi db_mbox, db_folder, db_fname, db_msg, db_kw, db_chg, db_bref, db_bhash, db_body, db_cache, db_retain,
+		db_acl, db_pseen, db_meta;
 	char *path;
 	char *notify_dir;
 	struct store_settings set;
@@ -163,6 +178,13 @@ int store_mdb_error(int rc, const char *what, struct buf *error_r);
 int wput(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, const void *val, size_t vlen,
 	 struct buf *error_r);
 int wdel(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, struct buf *error_r);
+/* The same for one sorted duplicate (msg, chg): wput_dup adds val under key (append: val sorts after every
+ * duplicate of key, which lets LMDB fill pages completely; it falls back to an ordinary insert if not); wdel_dup
+ * deletes exactly that duplicate (IX_ENOTFOUND if it is not there). */
+int wput_dup(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, const void *val, size_t vlen, int append,
+	     struct buf *error_r);
+int wdel_dup(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, const void *val, size_t vlen,
+	     struct buf *error_r);
 /* Reads a value (any txn). Returns 0, IX_ENOTFOUND (no message) or another IX code. */
 int tget(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, MDB_val *val_r, struct buf *error_r);
 void wtx_touch(struct wtx *w, const uint8_t *guid);
@@ -174,7 +196,9 @@ uint32_t get_be32(const uint8_t *p);
 uint64_t get_be64(const uint8_t *p);
 void key_folder(uint8_t *k, const uint8_t *guid, uint32_t fid);
 void key_msg(uint8_t *k, const uint8_t *guid, uint32_t fid, uint32_t uid);
-void key_chg(uint8_t *k, const uint8_t *guid, uint32_t fid, uint64_t modseq, uint32_t uid);
+void key_body(uint8_t *k, uint64_t id);
+uint32_t msg_uid(const struct msg_rec *m);
+void chg_make(struct chg_rec *c, uint64_t modseq, uint32_t uid, int expunged);
 
 /* Parses a GUID string (32 hex digits, dashes allowed). Returns 0 or IX_EINVAL with a message. */
 int store_guid_parse(const char *s, uint8_t *guid_r, struct buf *error_r);
@@ -198,10 +222,26 @@ int mbox_get(MDB_txn *txn, struct store *st, const uint8_t *guid, struct mbox_re
 int mbox_put(struct wtx *w, const uint8_t *guid, const struct mbox_rec *rec, struct buf *error_r);
 /* Creates the mailbox with its standard folders if missing. */
 int mbox_ensure(struct wtx *w, const uint8_t *guid, struct buf *error_r);
-/* Takes one more (delta > 0) or fewer reference(s) to a body; a new body needs data and the cache blob. */
-int body_ref(struct wtx *w, const uint8_t *hash, uint64_t delta, const char *data, size_t len, const struct buf *cache,
-	     struct buf *error_r);
-int body_unref(struct wtx *w, const uint8_t *hash, uint64_t delta, struct buf *error_r);
+/* Single-instance bodies, named by a body id (never reused) and found by SHA-256 through bhash. body_find: the id
+ * of the body with this hash (IX_ENOTFOUND if none). body_ref takes delta more references to a stored body;
+ * body_unref drops delta and frees body, cache and hash entry with the last. (New bodies: store_msg.c's append.) */
+int body_find(MDB_txn *txn, struct store *st, const uint8_t *hash, uint64_t *id_r, struct buf *error_r);
+int body_ref(struct wtx *w, uint64_t id, uint64_t delta, struct buf *error_r);
+int body_unref(struct wtx *w, uint64_t id, uint64_t delta, struct buf *error_r);
+
+/* Message records. msg_get: the record of uid in a folder (IX_ENOTFOUND if none). msg_iter_*: every record of a
+ * folder in UID order (msg_iter_next returns 1 with *rec_r, 0 at the end, or an IX code). */
+int msg_get(MDB_txn *txn, struct store *st, const uint8_t *guid, uint32_t fid, uint32_t uid, struct msg_rec *rec_r,
+	    struct buf *error_r);
+struct msg_iter {
+	MDB_cursor *cur;
+	uint8_t key[KEY_FOLDER_LEN];
+	int started;
+};
+int msg_iter_begin(MDB_txn *txn, struct store *st, const uint8_t *guid, uint32_t fid, struct msg_iter *it,
+		   struct buf *error_r);
+int msg_iter_next(struct msg_iter *it, struct msg_rec *rec_r);
+void msg_iter_end(struct msg_iter *it);
 
 /* Expunges every message of a folder into retention (folder deletion). Updates the mailbox record. */
 int msg_expunge_folder(struct wtx *w, const uint8_t *guid, uint32_t fid, struct buf *error_r);

@@ -14,121 +14,287 @@
 
 /* ---- bodies ---- */
 
-int body_ref(struct wtx *w, const uint8_t *hash, uint64_t delta, const char *data, size_t len, const struct buf *cache,
-	     struct buf *error_r)
+static const char META_BODYID[] = "bodyid";
+
+int body_find(MDB_txn *txn, struct store *st, const uint8_t *hash, uint64_t *id_r, struct buf *error_r)
+{
+	MDB_val v;
+	int ret = tget(txn, st->db_bhash, hash, 32, &v, error_r);
+	if (ret != 0)
+		return ret;
+	if (v.mv_size != sizeof(*id_r)) {
+		if (error_r != NULL)
+			buf_printf(error_r, "body hash index entry is corrupt");
+		return IX_ECORRUPT;
+	}
+	memcpy(id_r, v.mv_data, sizeof(*id_r));
+	return 0;
+}
+
+/* The id the next new body gets. */
+static int body_next_id(MDB_txn *txn, struct store *st, uint64_t *id_r, struct buf *error_r)
+{
+	MDB_val v;
+	uint64_t last = 0;
+	int ret = tget(txn, st->db_meta, META_BODYID, sizeof(META_BODYID) - 1, &v, error_r);
+	if (ret == 0 && v.mv_size == sizeof(last))
+		memcpy(&last, v.mv_data, sizeof(last));
+	else if (ret == 0)
+		ret = IX_ECORRUPT;
+	if (ret != 0 && ret != IX_ENOTFOUND)
+		return ret;
+	*id_r = last + 1;
+	return 0;
+}
+
+/* Stores a new body under id (from body_next_id) with delta references. */
+static int body_add(struct wtx *w, uint64_t id, const uint8_t *hash, uint64_t delta, const char *data, size_t len,
+		    const struct buf *cache, struct buf *error_r)
 {
 	struct store *st = w->st;
-	MDB_val v;
+	uint8_t k[KEY_BODY_LEN];
+	key_body(k, id);
 	struct bref_rec br;
-	int ret = tget(w->txn, st->db_bref, hash, 32, &v, error_r);
-	if (ret == 0) {
-		if (v.mv_size != sizeof(br)) {
-			if (error_r != NULL)
-				buf_printf(error_r, "body reference record is corrupt");
-			return IX_ECORRUPT;
-		}
-		memcpy(&br, v.mv_data, sizeof(br));
-		br.refs += delta;
-		return wput(w, st->db_bref, hash, 32, &br, sizeof(br), error_r);
+	br.refs = delta;
+	br.size = len;
+	memcpy(br.hash, hash, 32);
+	int ret = wput(w, st->db_meta, META_BODYID, sizeof(META_BODYID) - 1, &id, sizeof(id), error_r);
+	if (ret == 0)
+		ret = wput(w, st->db_body, k, sizeof(k), data, len, error_r);
+	if (ret == 0)
+		ret = wput(w, st->db_cache, k, sizeof(k), cache != NULL ? cache->data : "", cache != NULL ? cache->len : 0,
+			   error_r);
+	if (ret == 0)
+		ret = wput(w, st->db_bref, k, sizeof(k), &br, sizeof(br), error_r);
+	if (ret == 0)
+		ret = wput(w, st->db_bhash, hash, 32, &id, sizeof(id), error_r);
+	return ret;
+}
+
+static int bref_get(MDB_txn *txn, struct store *st, uint64_t id, struct bref_rec *br_r, struct buf *error_r)
+{
+	uint8_t k[KEY_BODY_LEN];
+	key_body(k, id);
+	MDB_val v;
+	int ret = tget(txn, st->db_bref, k, sizeof(k), &v, error_r);
+	if (ret == 0 && v.mv_size != sizeof(*br_r)) {
+		if (error_r != NULL)
+			buf_printf(error_r, "body reference record is corrupt");
+		ret = IX_ECORRUPT;
 	}
-	if (ret != IX_ENOTFOUND)
-		return ret;
-	if (data == NULL) {
+	if (ret == 0)
+		memcpy(br_r, v.mv_data, sizeof(*br_r));
+	return ret;
+}
+
+int body_ref(struct wtx *w, uint64_t id, uint64_t delta, struct buf *error_r)
+{
+	struct bref_rec br;
+	int ret = bref_get(w->txn, w->st, id, &br, error_r);
+	if (ret == IX_ENOTFOUND) {
 		if (error_r != NULL)
 			buf_printf(error_r, "a message body is missing from the store");
 		return IX_ECORRUPT;
 	}
-	br.refs = delta;
-	br.size = len;
-	ret = wput(w, st->db_body, hash, 32, data, len, error_r);
-	if (ret == 0)
-		ret = wput(w, st->db_cache, hash, 32, cache != NULL ? cache->data : "",
-			   cache != NULL ? cache->len : 0, error_r);
-	if (ret == 0)
-		ret = wput(w, st->db_bref, hash, 32, &br, sizeof(br), error_r);
-	return ret;
+	if (ret != 0)
+		return ret;
+	br.refs += delta;
+	uint8_t k[KEY_BODY_LEN];
+	key_body(k, id);
+	return wput(w, w->st->db_bref, k, sizeof(k), &br, sizeof(br), error_r);
 }
 
-int body_unref(struct wtx *w, const uint8_t *hash, uint64_t delta, struct buf *error_r)
+int body_unref(struct wtx *w, uint64_t id, uint64_t delta, struct buf *error_r)
 {
 	struct store *st = w->st;
-	MDB_val v;
 	struct bref_rec br;
-	int ret = tget(w->txn, st->db_bref, hash, 32, &v, error_r);
+	int ret = bref_get(w->txn, st, id, &br, error_r);
 	if (ret == IX_ENOTFOUND)
 		return 0; /* already gone: store_check reports the dangling message */
 	if (ret != 0)
 		return ret;
-	if (v.mv_size != sizeof(br))
-		return IX_ECORRUPT;
-	memcpy(&br, v.mv_data, sizeof(br));
+	uint8_t k[KEY_BODY_LEN];
+	key_body(k, id);
 	if (br.refs > delta) {
 		br.refs -= delta;
-		return wput(w, st->db_bref, hash, 32, &br, sizeof(br), error_r);
+		return wput(w, st->db_bref, k, sizeof(k), &br, sizeof(br), error_r);
 	}
-	ret = wdel(w, st->db_bref, hash, 32, error_r);
+	ret = wdel(w, st->db_bref, k, sizeof(k), error_r);
 	if (ret == 0 || ret == IX_ENOTFOUND)
-		ret = wdel(w, st->db_body, hash, 32, error_r);
+		ret = wdel(w, st->db_body, k, sizeof(k), error_r);
 	if (ret == 0 || ret == IX_ENOTFOUND)
-		ret = wdel(w, st->db_cache, hash, 32, error_r);
+		ret = wdel(w, st->db_cache, k, sizeof(k), error_r);
+	if (ret == 0 || ret == IX_ENOTFOUND) {
+		uint64_t hid;
+		/* the hash entry goes only if it names this body */
+		ret = body_find(w->txn, st, br.hash, &hid, error_r);
+		if (ret == 0 && hid == id)
+			ret = wdel(w, st->db_bhash, br.hash, 32, error_r);
+	}
 	return ret == IX_ENOTFOUND ? 0 : ret;
 }
 
 /* ---- message records ---- */
 
-static int msg_get(MDB_txn *txn, struct store *st, const uint8_t *guid, uint32_t fid, uint32_t uid,
-		   struct msg_rec *rec_r, const char **kw_r, size_t *kwlen_r, struct buf *error_r)
+int msg_get(MDB_txn *txn, struct store *st, const uint8_t *guid, uint32_t fid, uint32_t uid, struct msg_rec *rec_r,
+	    struct buf *error_r)
 {
-	uint8_t k[KEY_MSG_LEN];
-	key_msg(k, guid, fid, uid);
-	MDB_val v;
-	int ret = tget(txn, st->db_msg, k, sizeof(k), &v, error_r);
-	if (ret != 0)
-		return ret;
-	if (v.mv_size >= sizeof(*rec_r))
-		memcpy(rec_r, v.mv_data, sizeof(*rec_r));
-	if (v.mv_size < sizeof(*rec_r) || rec_r->kw_len != v.mv_size - sizeof(*rec_r)) {
+	uint8_t k[KEY_FOLDER_LEN];
+	key_folder(k, guid, fid);
+	struct msg_rec probe;
+	memset(&probe, 0, sizeof(probe));
+	put_be32(probe.uid_be, uid);
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(txn, st->db_msg, &cur);
+	if (rc != 0)
+		return store_mdb_error(rc, "reading a message", error_r);
+	/* the first record at or after {uid, 0...}: the message's, if it is there */
+	MDB_val key = { sizeof(k), k }, val = { sizeof(probe), &probe };
+	rc = mdb_cursor_get(cur, &key, &val, MDB_GET_BOTH_RANGE);
+	int ret = 0;
+	if (rc == MDB_NOTFOUND) {
+		ret = IX_ENOTFOUND;
+	} else if (rc != 0) {
+		ret = store_mdb_error(rc, "reading a message", error_r);
+	} else if (val.mv_size != sizeof(*rec_r)) {
 		if (error_r != NULL)
 			buf_printf(error_r, "message record %u is corrupt", uid);
-		return IX_ECORRUPT;
+		ret = IX_ECORRUPT;
+	} else {
+		memcpy(rec_r, val.mv_data, sizeof(*rec_r));
+		if (msg_uid(rec_r) != uid)
+			ret = IX_ENOTFOUND;
 	}
-	if (kw_r != NULL) {
-		*kw_r = (const char *)v.mv_data + sizeof(*rec_r);
-		*kwlen_r = rec_r->kw_len;
+	mdb_cursor_close(cur);
+	return ret;
+}
+
+int msg_iter_begin(MDB_txn *txn, struct store *st, const uint8_t *guid, uint32_t fid, struct msg_iter *it,
+		   struct buf *error_r)
+{
+	memset(it, 0, sizeof(*it));
+	key_folder(it->key, guid, fid);
+	int rc = mdb_cursor_open(txn, st->db_msg, &it->cur);
+	if (rc != 0) {
+		it->cur = NULL;
+		return store_mdb_error(rc, "reading messages", error_r);
 	}
 	return 0;
 }
 
-static int msg_put(struct wtx *w, const uint8_t *guid, uint32_t fid, uint32_t uid, struct msg_rec *rec,
+int msg_iter_next(struct msg_iter *it, struct msg_rec *rec_r)
+{
+	MDB_val key = { sizeof(it->key), it->key }, val;
+	int rc = mdb_cursor_get(it->cur, &key, &val, it->started ? MDB_NEXT_DUP : MDB_SET_KEY);
+	it->started = 1;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_mdb_error(rc, "reading messages", NULL);
+	if (val.mv_size != sizeof(*rec_r))
+		return IX_ECORRUPT;
+	memcpy(rec_r, val.mv_data, sizeof(*rec_r));
+	return 1;
+}
+
+void msg_iter_end(struct msg_iter *it)
+{
+	if (it->cur != NULL)
+		mdb_cursor_close(it->cur);
+	it->cur = NULL;
+}
+
+/* Appends a message's keywords (space-separated) to out. */
+static int kw_get(MDB_txn *txn, struct store *st, const uint8_t *guid, uint32_t fid, const struct msg_rec *rec,
+		  struct buf *out, struct buf *error_r)
+{
+	if (!(rec->flags & MSG_F_KEYWORDS))
+		return 0;
+	uint8_t k[KEY_MSG_LEN];
+	key_msg(k, guid, fid, msg_uid(rec));
+	MDB_val v;
+	int ret = tget(txn, st->db_kw, k, sizeof(k), &v, error_r);
+	if (ret == IX_ENOTFOUND)
+		return 0; /* store_check reports it */
+	if (ret == 0)
+		buf_append(out, v.mv_data, v.mv_size);
+	return ret;
+}
+
+/* Writes a message record. old, when given, is the stored record of the same UID, which rec replaces; without it rec
+ * is a new message (the folder's highest UID, so it is appended). */
+static int msg_rec_put(struct wtx *w, const uint8_t *guid, uint32_t fid, const struct msg_rec *old,
+		       const struct msg_rec *rec, struct buf *error_r)
+{
+	uint8_t k[KEY_FOLDER_LEN];
+	key_folder(k, guid, fid);
+	int ret = 0;
+	if (old != NULL) {
+		ret = wdel_dup(w, w->st->db_msg, k, sizeof(k), old, sizeof(*old), error_r);
+		if (ret == IX_ENOTFOUND)
+			ret = 0;
+	}
+	if (ret == 0)
+		ret = wput_dup(w, w->st->db_msg, k, sizeof(k), rec, sizeof(*rec), old == NULL, error_r);
+	return ret;
+}
+
+/* Writes a message record and its keywords (kwlen 0: none). old, when given, is the stored record of the same UID,
+ * which rec replaces; without it rec is a new message (the folder's highest UID, so it is appended). */
+static int msg_put(struct wtx *w, const uint8_t *guid, uint32_t fid, const struct msg_rec *old, struct msg_rec *rec,
 		   const char *kw, size_t kwlen, struct buf *error_r)
 {
-	uint8_t k[KEY_MSG_LEN];
-	key_msg(k, guid, fid, uid);
-	rec->kw_len = (uint32_t)kwlen;
-	char *v = xmalloc(sizeof(*rec) + kwlen);
-	memcpy(v, rec, sizeof(*rec));
 	if (kwlen > 0)
-		memcpy(v + sizeof(*rec), kw, kwlen);
-	int ret = wput(w, w->st->db_msg, k, sizeof(k), v, sizeof(*rec) + kwlen, error_r);
-	free(v);
+		rec->flags |= MSG_F_KEYWORDS;
+	else
+		rec->flags &= ~MSG_F_KEYWORDS;
+	int ret = msg_rec_put(w, guid, fid, old, rec, error_r);
+	uint8_t kk[KEY_MSG_LEN];
+	key_msg(kk, guid, fid, msg_uid(rec));
+	if (ret == 0 && kwlen > 0)
+		ret = wput(w, w->st->db_kw, kk, sizeof(kk), kw, kwlen, error_r);
+	else if (ret == 0 && old != NULL && (old->flags & MSG_F_KEYWORDS)) {
+		ret = wdel(w, w->st->db_kw, kk, sizeof(kk), error_r);
+		if (ret == IX_ENOTFOUND)
+			ret = 0;
+	}
+	return ret;
+}
+
+/* Deletes a message record (rec as stored) and its keywords. */
+static int msg_del(struct wtx *w, const uint8_t *guid, uint32_t fid, const struct msg_rec *rec, struct buf *error_r)
+{
+	uint8_t k[KEY_FOLDER_LEN];
+	key_folder(k, guid, fid);
+	int ret = wdel_dup(w, w->st->db_msg, k, sizeof(k), rec, sizeof(*rec), error_r);
+	if (ret == 0 && (rec->flags & MSG_F_KEYWORDS)) {
+		uint8_t kk[KEY_MSG_LEN];
+		key_msg(kk, guid, fid, msg_uid(rec));
+		ret = wdel(w, w->st->db_kw, kk, sizeof(kk), error_r);
+		if (ret == IX_ENOTFOUND)
+			ret = 0;
+	}
 	return ret;
 }
 
 static int chg_put(struct wtx *w, const uint8_t *guid, uint32_t fid, uint64_t modseq, uint32_t uid, int expunged,
 		   struct buf *error_r)
 {
-	uint8_t k[KEY_CHG_LEN];
-	key_chg(k, guid, fid, modseq, uid);
-	struct chg_rec c = { uid, (uint32_t)expunged };
-	return wput(w, w->st->db_chg, k, sizeof(k), &c, sizeof(c), error_r);
+	uint8_t k[KEY_FOLDER_LEN];
+	key_folder(k, guid, fid);
+	struct chg_rec c;
+	chg_make(&c, modseq, uid, expunged);
+	return wput_dup(w, w->st->db_chg, k, sizeof(k), &c, sizeof(c), 1, error_r);
 }
 
 static int chg_del(struct wtx *w, const uint8_t *guid, uint32_t fid, uint64_t modseq, uint32_t uid,
 		   struct buf *error_r)
 {
-	uint8_t k[KEY_CHG_LEN];
-	key_chg(k, guid, fid, modseq, uid);
-	int ret = wdel(w, w->st->db_chg, k, sizeof(k), error_r);
+	uint8_t k[KEY_FOLDER_LEN];
+	key_folder(k, guid, fid);
+	struct chg_rec c;
+	chg_make(&c, modseq, uid, 0);
+	int ret = wdel_dup(w, w->st->db_chg, k, sizeof(k), &c, sizeof(c), error_r);
 	return ret == IX_ENOTFOUND ? 0 : ret;
 }
 
@@ -196,20 +362,15 @@ static int pseen_drop(struct wtx *w, const uint8_t *guid, uint32_t fid, uint32_t
 
 uint32_t msg_public_unseen(MDB_txn *txn, struct store *st, const uint8_t *guid, uint32_t fid, const char *user)
 {
-	uint8_t fk[KEY_FOLDER_LEN];
-	key_folder(fk, guid, fid);
-	MDB_cursor *cur;
 	uint32_t unseen = 0;
-	if (mdb_cursor_open(txn, st->db_msg, &cur) != 0)
+	struct msg_iter it;
+	struct msg_rec rec;
+	if (msg_iter_begin(txn, st, guid, fid, &it, NULL) != 0)
 		return 0;
-	MDB_val key = { sizeof(fk), fk }, val;
-	int rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	while (rc == 0 && key.mv_size == KEY_MSG_LEN && memcmp(key.mv_data, fk, sizeof(fk)) == 0) {
-		if (!pseen_has(txn, st, guid, fid, get_be32((const uint8_t *)key.mv_data + 20), user))
+	while (msg_iter_next(&it, &rec) == 1)
+		if (!pseen_has(txn, st, guid, fid, msg_uid(&rec), user))
 			unseen++;
-		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-	}
-	mdb_cursor_close(cur);
+	msg_iter_end(&it);
 	return unseen;
 }
 
@@ -327,6 +488,7 @@ static int kw_norm(const char *s, struct buf *out, struct buf *error_r)
 struct append_ctx {
 	struct store_append *req;
 	uint8_t hash[32];
+	uint64_t body; /* the body's id, set inside the transaction */
 	struct buf cache;
 	struct buf kw;
 	uint8_t (*guids)[STORE_GUID_LEN];
@@ -363,7 +525,8 @@ static void quota_mark(struct store *st, struct mbox_rec *m, uint64_t qbytes, ui
 	m->quota_warned = (uint32_t)warn;
 }
 
-/* Adds one new message record to a folder (frec, mrec updated by the caller's pointers, not written). */
+/* Adds one new message record (rec: everything but uid and modseq) to a folder; frec and mrec are updated, not
+ * written. */
 static int msg_add(struct wtx *w, const uint8_t *guid, uint32_t fid, struct folder_rec *frec, struct mbox_rec *mrec,
 		   struct msg_rec *rec, const char *kw, size_t kwlen, uint64_t modseq, uint32_t *uid_r,
 		   struct buf *error_r)
@@ -374,15 +537,15 @@ static int msg_add(struct wtx *w, const uint8_t *guid, uint32_t fid, struct fold
 		return IX_ELIMIT;
 	}
 	uint32_t uid = frec->uidnext++;
+	put_be32(rec->uid_be, uid);
 	rec->modseq = modseq;
+	rec->flags &= ~MSG_F_CHANGED; /* found by store_changes through its UID until it changes */
 	if (frec->highestmodseq < modseq)
 		frec->highestmodseq = modseq;
 	counts_apply(frec, rec, 1);
 	mrec->bytes += rec->size;
 	mrec->messages++;
-	int ret = msg_put(w, guid, fid, uid, rec, kw, kwlen, error_r);
-	if (ret == 0)
-		ret = chg_put(w, guid, fid, modseq, uid, 0, error_r);
+	int ret = msg_put(w, guid, fid, NULL, rec, kw, kwlen, error_r);
 	*uid_r = uid;
 	return ret;
 }
@@ -425,7 +588,7 @@ static int append_one(struct wtx *w, struct append_ctx *c, size_t i, struct buf 
 		return ret;
 	struct msg_rec rec;
 	memset(&rec, 0, sizeof(rec));
-	memcpy(rec.hash, c->hash, 32);
+	rec.body = c->body;
 	rec.size = c->req->len;
 	rec.internal_date = c->req->internal_date;
 	rec.flags = (c->req->flags & STORE_FLAGS_ALL) | STORE_FLAG_RECENT;
@@ -452,6 +615,13 @@ static int op_append(struct wtx *w, void *ctx, struct buf *error_r)
 	int first = 0;
 	w->frozen_ok = 1; /* append_one checks each target */
 	buf_reset(&c->errors);
+	/* the body's id: the stored copy's, or the next one if the body is new (stored below, once) */
+	int ret = body_find(w->txn, w->st, c->hash, &c->body, error_r);
+	int new_body = ret == IX_ENOTFOUND;
+	if (new_body)
+		ret = body_next_id(w->txn, w->st, &c->body, error_r);
+	if (ret != 0)
+		return ret;
 	for (size_t i = 0; i < req->ntargets; i++) {
 		struct store_target *t = &req->targets[i];
 		t->uid = 0;
@@ -499,7 +669,9 @@ static int op_append(struct wtx *w, void *ctx, struct buf *error_r)
 		buf_append(error_r, c->errors.data, c->errors.len);
 		return first;
 	}
-	return body_ref(w, c->hash, ok, req->data, req->len, &c->cache, error_r);
+	if (new_body)
+		return body_add(w, c->body, c->hash, ok, req->data, req->len, &c->cache, error_r);
+	return body_ref(w, c->body, ok, error_r);
 }
 
 static void sha256(const void *data, size_t len, uint8_t *out)
@@ -639,21 +811,27 @@ void store_msg_list_free(struct store_msg **list, size_t count)
 	*list = NULL;
 }
 
-static void msg_fill(struct store *st, struct rctx *r, uint32_t uid, const struct msg_rec *rec, const char *kw,
-		     size_t kwlen, const char *user, struct store_msg *m)
+/* Fills m from a record: keywords from the kw table, the body's hash from its reference record. */
+static void msg_fill(struct store *st, struct rctx *r, const struct msg_rec *rec, const char *user, struct store_msg *m)
 {
-	m->uid = uid;
-	m->flags = rec->flags;
+	memset(m, 0, sizeof(*m));
+	m->uid = msg_uid(rec);
+	m->flags = rec->flags & STORE_FLAGS_ALL;
 	if (r->pub) {
 		m->flags &= ~(unsigned)STORE_FLAG_SEEN;
-		if (user != NULL && pseen_has(r->txn, st, r->guid, r->fid, uid, user))
+		if (user != NULL && pseen_has(r->txn, st, r->guid, r->fid, m->uid, user))
 			m->flags |= STORE_FLAG_SEEN;
 	}
 	m->modseq = rec->modseq;
 	m->size = rec->size;
 	m->internal_date = rec->internal_date;
-	m->keywords = xstrndup(kw, kwlen);
-	memcpy(m->hash, rec->hash, 32);
+	struct buf kw = BUF_INIT;
+	kw_get(r->txn, st, r->guid, r->fid, rec, &kw, NULL);
+	m->keywords = xstrndup(kw.data != NULL ? kw.data : "", kw.len);
+	buf_free(&kw);
+	struct bref_rec br;
+	if (bref_get(r->txn, st, rec->body, &br, NULL) == 0)
+		memcpy(m->hash, br.hash, 32);
 }
 
 int store_msg_list(struct store *st, const char *guid, const char *folder, const char *user,
@@ -665,38 +843,24 @@ int store_msg_list(struct store *st, const char *guid, const char *folder, const
 		return ret;
 	size_t cap = r.frec.messages + 1, n = 0;
 	struct store_msg *list = xcalloc(cap, sizeof(*list));
-	uint8_t fk[KEY_FOLDER_LEN];
-	key_folder(fk, r.guid, r.fid);
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(r.txn, st->db_msg, &cur);
-	if (rc == 0) {
-		MDB_val key = { sizeof(fk), fk }, val;
-		rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-		while (rc == 0 && key.mv_size == KEY_MSG_LEN && memcmp(key.mv_data, fk, sizeof(fk)) == 0) {
-			struct msg_rec rec;
-			if (val.mv_size < sizeof(rec)) {
-				rc = MDB_CORRUPTED;
-				break;
-			}
-			memcpy(&rec, val.mv_data, sizeof(rec));
-			if (rec.kw_len > val.mv_size - sizeof(rec)) {
-				rc = MDB_CORRUPTED;
-				break;
-			}
-			if (n == cap) {
-				cap *= 2;
-				list = xrealloc(list, cap * sizeof(*list));
-			}
-			msg_fill(st, &r, get_be32((const uint8_t *)key.mv_data + 20), &rec,
-				 (const char *)val.mv_data + sizeof(rec), rec.kw_len, user, &list[n++]);
-			rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+	struct msg_iter it;
+	struct msg_rec rec;
+	ret = msg_iter_begin(r.txn, st, r.guid, r.fid, &it, error_r);
+	while (ret == 0 && (ret = msg_iter_next(&it, &rec)) == 1) {
+		if (n == cap) {
+			cap *= 2;
+			list = xrealloc(list, cap * sizeof(*list));
 		}
-		mdb_cursor_close(cur);
+		msg_fill(st, &r, &rec, user, &list[n++]);
+		ret = 0;
 	}
+	msg_iter_end(&it);
 	rctx_close(st, &r);
-	if (rc != 0 && rc != MDB_NOTFOUND) {
+	if (ret != 0) {
 		store_msg_list_free(&list, n);
-		return store_mdb_error(rc, "listing messages", error_r);
+		if (error_r != NULL)
+			buf_printf(error_r, "listing messages: a message record is unreadable");
+		return ret;
 	}
 	*list_r = list;
 	*count_r = n;
@@ -711,13 +875,11 @@ int store_msg_get(struct store *st, const char *guid, const char *folder, uint32
 	if (ret != 0)
 		return ret;
 	struct msg_rec rec;
-	const char *kw;
-	size_t kwlen;
-	ret = msg_get(r.txn, st, r.guid, r.fid, uid, &rec, &kw, &kwlen, NULL);
+	ret = msg_get(r.txn, st, r.guid, r.fid, uid, &rec, error_r);
 	if (ret == IX_ENOTFOUND && error_r != NULL)
 		buf_printf(error_r, "no message with UID %u", uid);
 	if (ret == 0)
-		msg_fill(st, &r, uid, &rec, kw, kwlen, user, msg_r);
+		msg_fill(st, &r, &rec, user, msg_r);
 	rctx_close(st, &r);
 	return ret;
 }
@@ -726,14 +888,16 @@ int store_msg_get(struct store *st, const char *guid, const char *folder, uint32
 static int body_get(struct store *st, struct rctx *r, uint32_t uid, MDB_dbi dbi, MDB_val *val_r, struct buf *error_r)
 {
 	struct msg_rec rec;
-	int ret = msg_get(r->txn, st, r->guid, r->fid, uid, &rec, NULL, NULL, NULL);
+	int ret = msg_get(r->txn, st, r->guid, r->fid, uid, &rec, error_r);
 	if (ret == IX_ENOTFOUND) {
 		if (error_r != NULL)
 			buf_printf(error_r, "no message with UID %u", uid);
 		return ret;
 	}
 	if (ret == 0) {
-		ret = tget(r->txn, dbi, rec.hash, 32, val_r, error_r);
+		uint8_t k[KEY_BODY_LEN];
+		key_body(k, rec.body);
+		ret = tget(r->txn, dbi, k, sizeof(k), val_r, error_r);
 		if (ret == IX_ENOTFOUND) {
 			if (error_r != NULL)
 				buf_printf(error_r, "the body of message %u is missing (run the store check)", uid);
@@ -806,6 +970,30 @@ int store_fetch_cache(struct store *st, const char *guid, const char *folder, ui
 	return ret;
 }
 
+static int change_cmp(const void *a, const void *b)
+{
+	const struct store_change *x = a, *y = b;
+	if (x->modseq != y->modseq)
+		return x->modseq < y->modseq ? -1 : 1;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static void change_add(struct store_change **list, size_t *n, size_t *cap, uint32_t uid, uint64_t modseq,
+		       int expunged)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*list = xrealloc(*list, *cap * sizeof(**list));
+	}
+	(*list)[*n].uid = uid;
+	(*list)[*n].modseq = modseq;
+	(*list)[*n].expunged = expunged;
+	(*n)++;
+}
+
+/* Two sources: the change log holds every message changed since it arrived and every expunged UID; a message that
+ * never changed still has the modseq it arrived with, and those grow with the UID, so they are the newest messages,
+ * found by walking the folder's records back from the highest UID. */
 int store_changes(struct store *st, const char *guid, const char *folder, uint64_t since,
 		  struct store_change **list_r, size_t *count_r, struct buf *error_r)
 {
@@ -815,26 +1003,41 @@ int store_changes(struct store *st, const char *guid, const char *folder, uint64
 		return ret;
 	struct store_change *list = NULL;
 	size_t n = 0, cap = 0;
-	uint8_t k[KEY_CHG_LEN];
-	key_chg(k, r.guid, r.fid, since == UINT64_MAX ? since : since + 1, 0);
+	uint8_t k[KEY_FOLDER_LEN];
+	key_folder(k, r.guid, r.fid);
+	uint64_t from = since == UINT64_MAX ? since : since + 1;
+	struct chg_rec first;
+	chg_make(&first, from, 0, 0);
 	MDB_cursor *cur;
 	int rc = mdb_cursor_open(r.txn, st->db_chg, &cur);
 	if (rc == 0) {
-		MDB_val key = { sizeof(k), k }, val;
-		rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-		while (rc == 0 && key.mv_size == KEY_CHG_LEN && memcmp(key.mv_data, k, KEY_FOLDER_LEN) == 0 &&
-		       val.mv_size == sizeof(struct chg_rec)) {
+		/* the first entry at or after modseq since + 1, then the rest of the folder's entries */
+		MDB_val key = { sizeof(k), k }, val = { sizeof(first), &first };
+		rc = mdb_cursor_get(cur, &key, &val, MDB_GET_BOTH_RANGE);
+		while (rc == 0 && val.mv_size == sizeof(struct chg_rec)) {
 			struct chg_rec c;
 			memcpy(&c, val.mv_data, sizeof(c));
-			if (n == cap) {
-				cap = cap ? cap * 2 : 16;
-				list = xrealloc(list, cap * sizeof(*list));
+			change_add(&list, &n, &cap, get_be32(c.uid_be), get_be64(c.modseq_be), c.expunged != 0);
+			rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT_DUP);
+		}
+		mdb_cursor_close(cur);
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_open(r.txn, st->db_msg, &cur);
+	if (rc == 0) {
+		MDB_val key = { sizeof(k), k }, val;
+		rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
+		if (rc == 0)
+			rc = mdb_cursor_get(cur, &key, &val, MDB_LAST_DUP);
+		while (rc == 0 && val.mv_size == sizeof(struct msg_rec)) {
+			struct msg_rec m;
+			memcpy(&m, val.mv_data, sizeof(m));
+			if (!(m.flags & MSG_F_CHANGED)) {
+				if (m.modseq < from)
+					break;
+				change_add(&list, &n, &cap, msg_uid(&m), m.modseq, 0);
 			}
-			list[n].uid = c.uid;
-			list[n].modseq = get_be64((const uint8_t *)key.mv_data + 20);
-			list[n].expunged = c.expunged != 0;
-			n++;
-			rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+			rc = mdb_cursor_get(cur, &key, &val, MDB_PREV_DUP);
 		}
 		mdb_cursor_close(cur);
 	}
@@ -843,6 +1046,8 @@ int store_changes(struct store *st, const char *guid, const char *folder, uint64
 		free(list);
 		return store_mdb_error(rc, "reading the change log", error_r);
 	}
+	if (n > 1)
+		qsort(list, n, sizeof(*list), change_cmp);
 	*list_r = list;
 	*count_r = n;
 	return 0;
@@ -911,13 +1116,11 @@ static int op_flags(struct wtx *w, void *ctx, struct buf *error_r)
 	int pub_user = store_guid_is_public(c->guid) && u->user != NULL;
 	uint64_t modseq = frec.highestmodseq + 1;
 	unsigned given = u->flags & STORE_FLAGS_ALL & ~(unsigned)STORE_FLAG_RECENT;
-	struct buf kwbuf = BUF_INIT;
+	struct buf kwbuf = BUF_INIT, oldkwbuf = BUF_INIT;
 	for (size_t i = 0; i < u->nuids && ret == 0; i++) {
 		struct msg_rec rec;
-		const char *kw;
-		size_t kwlen;
 		uint32_t uid = u->uids[i];
-		ret = msg_get(w->txn, st, c->guid, fid, uid, &rec, &kw, &kwlen, error_r);
+		ret = msg_get(w->txn, st, c->guid, fid, uid, &rec, error_r);
 		if (ret == IX_ENOTFOUND) {
 			ret = 0;
 			continue;
@@ -929,7 +1132,14 @@ static int op_flags(struct wtx *w, void *ctx, struct buf *error_r)
 			c->failed[c->nfailed++] = uid;
 			continue;
 		}
-		unsigned old = rec.flags, nf = old;
+		buf_reset(&oldkwbuf);
+		ret = kw_get(w->txn, st, c->guid, fid, &rec, &oldkwbuf, error_r);
+		if (ret != 0)
+			break;
+		const char *kw = oldkwbuf.data != NULL ? oldkwbuf.data : "";
+		size_t kwlen = oldkwbuf.len;
+		const struct msg_rec stored = rec;
+		unsigned old = rec.flags & STORE_FLAGS_ALL, nf = old;
 		if (pub_user && pseen_has(w->txn, st, c->guid, fid, uid, u->user))
 			old |= STORE_FLAG_SEEN, nf = old;
 		switch (u->mode) {
@@ -964,23 +1174,24 @@ static int op_flags(struct wtx *w, void *ctx, struct buf *error_r)
 			if ((nf ^ old) & STORE_FLAG_SEEN)
 				ret = pseen_set(w, c->guid, fid, uid, u->user, (nf & STORE_FLAG_SEEN) != 0, error_r);
 			nf &= ~(unsigned)STORE_FLAG_SEEN;
-			old = rec.flags;
+			old = rec.flags & STORE_FLAGS_ALL;
 		} else if (store_guid_is_public(c->guid)) {
 			nf &= ~(unsigned)STORE_FLAG_SEEN;
 		}
 		counts_apply(&frec, &rec, -1);
-		if (ret == 0)
+		if (ret == 0 && (stored.flags & MSG_F_CHANGED))
 			ret = chg_del(w, c->guid, fid, rec.modseq, uid, error_r);
-		rec.flags = nf;
+		rec.flags = nf | MSG_F_CHANGED;
 		rec.modseq = modseq;
 		counts_apply(&frec, &rec, 1);
 		if (ret == 0)
-			ret = msg_put(w, c->guid, fid, uid, &rec, kwbuf.data, kwbuf.len, error_r);
+			ret = msg_put(w, c->guid, fid, &stored, &rec, kwbuf.data, kwbuf.len, error_r);
 		if (ret == 0)
 			ret = chg_put(w, c->guid, fid, modseq, uid, 0, error_r);
 		c->modseq = modseq;
 	}
 	buf_free(&kwbuf);
+	buf_free(&oldkwbuf);
 	if (ret == 0 && c->modseq != 0) {
 		frec.highestmodseq = modseq;
 		ret = folder_put(w, c->guid, fid, &frec, c->name.data, error_r);
@@ -1020,16 +1231,15 @@ static int msg_expunge_one(struct wtx *w, const uint8_t *guid, uint32_t fid, str
 			   struct buf *error_r)
 {
 	struct msg_rec rec;
-	const char *kw;
-	size_t kwlen;
-	int ret = msg_get(w->txn, w->st, guid, fid, uid, &rec, &kw, &kwlen, error_r);
+	int ret = msg_get(w->txn, w->st, guid, fid, uid, &rec, error_r);
 	if (ret != 0)
 		return ret;
-	char *kwcopy = xstrndup(kw, kwlen);
-	uint8_t k[KEY_MSG_LEN];
-	key_msg(k, guid, fid, uid);
-	ret = wdel(w, w->st->db_msg, k, sizeof(k), error_r);
+	struct buf kw = BUF_INIT;
+	if (mode == EXPUNGE_RETAIN)
+		ret = kw_get(w->txn, w->st, guid, fid, &rec, &kw, error_r);
 	if (ret == 0)
+		ret = msg_del(w, guid, fid, &rec, error_r);
+	if (ret == 0 && (rec.flags & MSG_F_CHANGED))
 		ret = chg_del(w, guid, fid, rec.modseq, uid, error_r);
 	if (ret == 0)
 		ret = chg_put(w, guid, fid, modseq, uid, 1, error_r);
@@ -1051,50 +1261,48 @@ static int msg_expunge_one(struct wtx *w, const uint8_t *guid, uint32_t fid, str
 		rr.expunged_at = (int64_t)time(NULL);
 		rr.msg = rec;
 		rr.msg.flags &= ~(unsigned)STORE_FLAG_RECENT;
-		rr.msg.kw_len = (uint32_t)kwlen;
-		char *v = xmalloc(sizeof(rr) + kwlen);
+		if (kw.len > 0)
+			rr.msg.flags |= MSG_F_KEYWORDS;
+		else
+			rr.msg.flags &= ~MSG_F_KEYWORDS;
+		char *v = xmalloc(sizeof(rr) + kw.len);
 		memcpy(v, &rr, sizeof(rr));
-		memcpy(v + sizeof(rr), kwcopy, kwlen);
-		ret = wput(w, w->st->db_retain, rk, sizeof(rk), v, sizeof(rr) + kwlen, error_r);
+		if (kw.len > 0)
+			memcpy(v + sizeof(rr), kw.data, kw.len);
+		ret = wput(w, w->st->db_retain, rk, sizeof(rk), v, sizeof(rr) + kw.len, error_r);
 		free(v);
 	} else if (ret == 0 && mode == EXPUNGE_UNREF) {
-		ret = body_unref(w, rec.hash, 1, error_r);
+		ret = body_unref(w, rec.body, 1, error_r);
 	}
-	free(kwcopy);
+	buf_free(&kw);
 	return ret;
 }
 
 /* UIDs of the folder's messages, optionally only those with \Deleted. */
 static int folder_uids(MDB_txn *txn, struct store *st, const uint8_t *guid, uint32_t fid, int deleted_only,
-		       uint32_t **uids_r, size_t *n_r)
+		       uint32_t **uids_r, size_t *n_r, struct buf *error_r)
 {
-	uint8_t fk[KEY_FOLDER_LEN];
-	key_folder(fk, guid, fid);
 	uint32_t *uids = NULL;
 	size_t n = 0, cap = 0;
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(txn, st->db_msg, &cur);
-	if (rc != 0)
-		return rc;
-	MDB_val key = { sizeof(fk), fk }, val;
-	rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	while (rc == 0 && key.mv_size == KEY_MSG_LEN && memcmp(key.mv_data, fk, sizeof(fk)) == 0) {
-		uint32_t flags = 0;
-		if (val.mv_size >= sizeof(struct msg_rec))
-			memcpy(&flags, (const char *)val.mv_data + offsetof(struct msg_rec, flags), sizeof(flags));
-		if (!deleted_only || (flags & STORE_FLAG_DELETED)) {
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				uids = xrealloc(uids, cap * sizeof(*uids));
-			}
-			uids[n++] = get_be32((const uint8_t *)key.mv_data + 20);
+	struct msg_iter it;
+	struct msg_rec rec;
+	int ret = msg_iter_begin(txn, st, guid, fid, &it, error_r);
+	while (ret == 0 && (ret = msg_iter_next(&it, &rec)) == 1) {
+		ret = 0;
+		if (deleted_only && !(rec.flags & STORE_FLAG_DELETED))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			uids = xrealloc(uids, cap * sizeof(*uids));
 		}
-		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+		uids[n++] = msg_uid(&rec);
 	}
-	mdb_cursor_close(cur);
-	if (rc != 0 && rc != MDB_NOTFOUND) {
+	msg_iter_end(&it);
+	if (ret != 0) {
 		free(uids);
-		return rc;
+		if (error_r != NULL)
+			buf_printf(error_r, "listing messages: a message record is unreadable");
+		return ret;
 	}
 	*uids_r = uids;
 	*n_r = n;
@@ -1112,9 +1320,9 @@ int msg_expunge_folder(struct wtx *w, const uint8_t *guid, uint32_t fid, struct 
 		return ret;
 	uint32_t *uids = NULL;
 	size_t n = 0;
-	int rc = folder_uids(w->txn, w->st, guid, fid, 0, &uids, &n);
-	if (rc != 0)
-		return store_mdb_error(rc, "listing messages", error_r);
+	ret = folder_uids(w->txn, w->st, guid, fid, 0, &uids, &n, error_r);
+	if (ret != 0)
+		return ret;
 	for (size_t i = 0; i < n && ret == 0; i++)
 		ret = msg_expunge_one(w, guid, fid, &frec, &mrec, uids[i], frec.highestmodseq + 1, EXPUNGE_RETAIN,
 				      error_r);
@@ -1144,9 +1352,9 @@ static int op_expunge(struct wtx *w, void *ctx, struct buf *error_r)
 	uint32_t *uids = NULL;
 	size_t n = 0;
 	if (c->uids == NULL) {
-		int rc = folder_uids(w->txn, st, c->guid, fid, 1, &uids, &n);
-		if (rc != 0)
-			return store_mdb_error(rc, "listing messages", error_r);
+		ret = folder_uids(w->txn, st, c->guid, fid, 1, &uids, &n, error_r);
+		if (ret != 0)
+			return ret;
 	} else {
 		uids = xmalloc((c->nuids + 1) * sizeof(*uids));
 		memcpy(uids, c->uids, c->nuids * sizeof(*uids));
@@ -1157,7 +1365,7 @@ static int op_expunge(struct wtx *w, void *ctx, struct buf *error_r)
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		if (c->all) { /* UID EXPUNGE: only \Deleted ones */
 			struct msg_rec rec;
-			ret = msg_get(w->txn, st, c->guid, fid, uids[i], &rec, NULL, NULL, NULL);
+			ret = msg_get(w->txn, st, c->guid, fid, uids[i], &rec, NULL);
 			if (ret == IX_ENOTFOUND || (ret == 0 && !(rec.flags & STORE_FLAG_DELETED))) {
 				ret = 0;
 				continue;
@@ -1230,26 +1438,28 @@ static int op_clear_recent(struct wtx *w, void *ctx, struct buf *error_r)
 		ret = folder_get(w->txn, st, c->guid, fid, &frec, error_r);
 	if (ret != 0 || frec.recent == 0)
 		return ret;
-	uint32_t *uids = NULL;
-	size_t n = 0;
-	int rc = folder_uids(w->txn, st, c->guid, fid, 0, &uids, &n);
-	if (rc != 0)
-		return store_mdb_error(rc, "listing messages", error_r);
-	struct buf kwb = BUF_INIT;
-	for (size_t i = 0; i < n && ret == 0; i++) {
-		struct msg_rec rec;
-		const char *kw;
-		size_t kwlen;
-		ret = msg_get(w->txn, st, c->guid, fid, uids[i], &rec, &kw, &kwlen, error_r);
-		if (ret != 0 || !(rec.flags & STORE_FLAG_RECENT))
+	/* collect first: the records change below */
+	struct msg_rec *recent = NULL, rec;
+	size_t n = 0, cap = 0;
+	struct msg_iter it;
+	ret = msg_iter_begin(w->txn, st, c->guid, fid, &it, error_r);
+	while (ret == 0 && (ret = msg_iter_next(&it, &rec)) == 1) {
+		ret = 0;
+		if (!(rec.flags & STORE_FLAG_RECENT))
 			continue;
-		buf_reset(&kwb);
-		buf_append(&kwb, kw, kwlen);
-		rec.flags &= ~(unsigned)STORE_FLAG_RECENT;
-		ret = msg_put(w, c->guid, fid, uids[i], &rec, kwb.data, kwb.len, error_r);
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			recent = xrealloc(recent, cap * sizeof(*recent));
+		}
+		recent[n++] = rec;
 	}
-	buf_free(&kwb);
-	free(uids);
+	msg_iter_end(&it);
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		rec = recent[i];
+		rec.flags &= ~(unsigned)STORE_FLAG_RECENT;
+		ret = msg_rec_put(w, c->guid, fid, &recent[i], &rec, error_r);
+	}
+	free(recent);
 	frec.recent = 0;
 	if (ret == 0)
 		ret = folder_put(w, c->guid, fid, &frec, c->name.data, error_r);
@@ -1311,9 +1521,7 @@ static int op_copy(struct wtx *w, void *ctx, struct buf *error_r)
 	for (size_t i = 0; i < c->nuids && ret == 0; i++) {
 		c->dst_uids[i] = 0;
 		struct msg_rec rec;
-		const char *kw;
-		size_t kwlen;
-		ret = msg_get(w->txn, st, c->guid, sfid, c->uids[i], &rec, &kw, &kwlen, error_r);
+		ret = msg_get(w->txn, st, c->guid, sfid, c->uids[i], &rec, error_r);
 		if (ret == IX_ENOTFOUND) {
 			ret = 0;
 			continue;
@@ -1324,18 +1532,23 @@ static int op_copy(struct wtx *w, void *ctx, struct buf *error_r)
 			ret = quota_check(dmrec, rec.size, 1, c->qbytes, c->qmsgs, error_r);
 		if (ret != 0)
 			break;
-		char *kwcopy = xstrndup(kw, kwlen);
+		struct buf kw = BUF_INIT;
+		ret = kw_get(w->txn, st, c->guid, sfid, &rec, &kw, error_r);
+		if (ret != 0) {
+			buf_free(&kw);
+			break;
+		}
 		struct msg_rec nrec = rec;
 		nrec.flags |= STORE_FLAG_RECENT;
 		if (dst_pub)
 			nrec.flags &= ~(unsigned)STORE_FLAG_SEEN;
-		ret = msg_add(w, c->dguid, dfid, dfrec, dmrec, &nrec, kwcopy, kwlen, dmodseq, &c->dst_uids[i], error_r);
-		free(kwcopy);
+		ret = msg_add(w, c->dguid, dfid, dfrec, dmrec, &nrec, kw.data, kw.len, dmodseq, &c->dst_uids[i], error_r);
+		buf_free(&kw);
 		if (ret == 0 && c->move)
 			ret = msg_expunge_one(w, c->guid, sfid, &sfrec, &smrec, c->uids[i], smodseq, EXPUNGE_KEEPREF,
 					      error_r);
 		else if (ret == 0)
-			ret = body_ref(w, rec.hash, 1, NULL, 0, NULL, error_r);
+			ret = body_ref(w, rec.body, 1, error_r);
 		done++;
 	}
 	if (ret == 0 && done > 0) {
@@ -1496,7 +1709,7 @@ static int op_purge(struct wtx *w, void *ctx, struct buf *error_r)
 	int rc = mdb_cursor_open(w->txn, st->db_retain, &cur);
 	if (rc != 0)
 		return store_mdb_error(rc, "purging", error_r);
-	struct buf hashes = BUF_INIT;
+	struct buf ids = BUF_INIT; /* body ids to release */
 	MDB_val key = { c->all ? 0 : STORE_GUID_LEN, c->guid }, val;
 	rc = c->all ? mdb_cursor_get(cur, &key, &val, MDB_FIRST) : mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
 	while (rc == 0 && key.mv_size == KEY_RETAIN_LEN &&
@@ -1507,7 +1720,7 @@ static int op_purge(struct wtx *w, void *ctx, struct buf *error_r)
 			memcpy(&rr, val.mv_data, sizeof(rr));
 			del = rr.expunged_at < c->time;
 			if (del)
-				buf_append(&hashes, rr.msg.hash, 32);
+				buf_append(&ids, &rr.msg.body, sizeof(rr.msg.body));
 		}
 		if (del) {
 			rc = mdb_cursor_del(cur, 0);
@@ -1523,13 +1736,16 @@ static int op_purge(struct wtx *w, void *ctx, struct buf *error_r)
 	if (rc == MDB_MAP_FULL)
 		w->map_full = 1;
 	if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) {
-		buf_free(&hashes);
+		buf_free(&ids);
 		return store_mdb_error(rc, "purging", error_r);
 	}
 	int ret = 0;
-	for (size_t off = 0; off < hashes.len && ret == 0; off += 32)
-		ret = body_unref(w, (const uint8_t *)hashes.data + off, 1, error_r);
-	buf_free(&hashes);
+	for (size_t off = 0; off < ids.len && ret == 0; off += sizeof(uint64_t)) {
+		uint64_t id;
+		memcpy(&id, ids.data + off, sizeof(id));
+		ret = body_unref(w, id, 1, error_r);
+	}
+	buf_free(&ids);
 	return ret;
 }
 
@@ -1635,85 +1851,85 @@ int store_search(struct store *st, const char *guid, const char *folder, const c
 	uint32_t *uids = NULL;
 	size_t n = 0, cap = 0;
 	int need_body = q->header_name != NULL || q->text != NULL || q->body != NULL;
-	uint8_t fk[KEY_FOLDER_LEN];
-	key_folder(fk, r.guid, r.fid);
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(r.txn, st->db_msg, &cur);
-	if (rc == 0) {
-		MDB_val key = { sizeof(fk), fk }, val;
-		rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-		while (rc == 0 && key.mv_size == KEY_MSG_LEN && memcmp(key.mv_data, fk, sizeof(fk)) == 0) {
-			uint32_t uid = get_be32((const uint8_t *)key.mv_data + 20);
-			struct msg_rec rec;
-			if (val.mv_size < sizeof(rec))
-				goto next;
-			memcpy(&rec, val.mv_data, sizeof(rec));
-			struct store_msg m;
-			msg_fill(st, &r, uid, &rec, (const char *)val.mv_data + sizeof(rec),
-				 val.mv_size - sizeof(rec) < rec.kw_len ? 0 : rec.kw_len, user, &m);
-			int ok = (m.flags & q->flags_set) == q->flags_set && (m.flags & q->flags_unset) == 0;
-			if (ok && (q->keyword != NULL || q->no_keyword != NULL)) {
-				struct kwlist l;
-				if (kw_split(m.keywords, strlen(m.keywords), &l, NULL) == 0) {
-					if (q->keyword != NULL && !kw_has(&l, q->keyword))
-						ok = 0;
-					if (q->no_keyword != NULL && kw_has(&l, q->no_keyword))
-						ok = 0;
-				}
-				kw_free(&l);
-			}
-			store_msg_free(&m);
-			if (q->since != 0 && rec.internal_date < q->since)
-				ok = 0;
-			if (q->before != 0 && rec.internal_date >= q->before)
-				ok = 0;
-			if (q->larger != 0 && rec.size <= q->larger)
-				ok = 0;
-			if (q->smaller != 0 && rec.size >= q->smaller)
-				ok = 0;
-			if (q->uid_min != 0 && uid < q->uid_min)
-				ok = 0;
-			if (q->uid_max != 0 && uid > q->uid_max)
-				ok = 0;
-			if (q->modseq_min != 0 && rec.modseq < q->modseq_min)
-				ok = 0;
-			if (ok && need_body) {
-				MDB_val b, cv;
-				if (tget(r.txn, st->db_body, rec.hash, 32, &b, NULL) != 0) {
-					ok = 0;
-				} else {
-					const char *p = b.mv_data;
-					size_t hl = header_len(p, b.mv_size);
-					int raw = 1;
-					if (q->header_name != NULL &&
-					    !header_match(p, hl, q->header_name, q->header_value ? q->header_value : ""))
-						raw = 0;
-					if (raw && q->text != NULL && !store_ci_contains(p, b.mv_size, q->text))
-						raw = 0;
-					if (raw && q->body != NULL && !store_ci_contains(p + hl, b.mv_size - hl, q->body))
-						raw = 0;
-					/* no raw match: the decoded forms may still match */
-					if (!raw && tget(r.txn, st->db_cache, rec.hash, 32, &cv, NULL) == 0)
-						raw = store_cache_match(p, b.mv_size, cv.mv_data, cv.mv_size, q) == 1;
-					ok = raw;
-				}
-			}
-			if (ok) {
-				if (n == cap) {
-					cap = cap ? cap * 2 : 64;
-					uids = xrealloc(uids, cap * sizeof(*uids));
-				}
-				uids[n++] = uid;
-			}
-		next:
-			rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+	struct buf kw = BUF_INIT;
+	struct msg_iter it;
+	struct msg_rec rec;
+	ret = msg_iter_begin(r.txn, st, r.guid, r.fid, &it, error_r);
+	while (ret == 0 && (ret = msg_iter_next(&it, &rec)) == 1) {
+		ret = 0;
+		uint32_t uid = msg_uid(&rec);
+		unsigned flags = rec.flags & STORE_FLAGS_ALL;
+		if (r.pub) {
+			flags &= ~(unsigned)STORE_FLAG_SEEN;
+			if (user != NULL && pseen_has(r.txn, st, r.guid, r.fid, uid, user))
+				flags |= STORE_FLAG_SEEN;
 		}
-		mdb_cursor_close(cur);
+		int ok = (flags & q->flags_set) == q->flags_set && (flags & q->flags_unset) == 0;
+		if (ok && (q->keyword != NULL || q->no_keyword != NULL)) {
+			struct kwlist l;
+			buf_reset(&kw);
+			kw_get(r.txn, st, r.guid, r.fid, &rec, &kw, NULL);
+			if (kw_split(kw.data != NULL ? kw.data : "", kw.len, &l, NULL) == 0) {
+				if (q->keyword != NULL && !kw_has(&l, q->keyword))
+					ok = 0;
+				if (q->no_keyword != NULL && kw_has(&l, q->no_keyword))
+					ok = 0;
+			}
+			kw_free(&l);
+		}
+		if (q->since != 0 && rec.internal_date < q->since)
+			ok = 0;
+		if (q->before != 0 && rec.internal_date >= q->before)
+			ok = 0;
+		if (q->larger != 0 && rec.size <= q->larger)
+			ok = 0;
+		if (q->smaller != 0 && rec.size >= q->smaller)
+			ok = 0;
+		if (q->uid_min != 0 && uid < q->uid_min)
+			ok = 0;
+		if (q->uid_max != 0 && uid > q->uid_max)
+			ok = 0;
+		if (q->modseq_min != 0 && rec.modseq < q->modseq_min)
+			ok = 0;
+		if (ok && need_body) {
+			MDB_val b, cv;
+			uint8_t bk[KEY_BODY_LEN];
+			key_body(bk, rec.body);
+			if (tget(r.txn, st->db_body, bk, sizeof(bk), &b, NULL) != 0) {
+				ok = 0;
+			} else {
+				const char *p = b.mv_data;
+				size_t hl = header_len(p, b.mv_size);
+				int raw = 1;
+				if (q->header_name != NULL &&
+				    !header_match(p, hl, q->header_name, q->header_value ? q->header_value : ""))
+					raw = 0;
+				if (raw && q->text != NULL && !store_ci_contains(p, b.mv_size, q->text))
+					raw = 0;
+				if (raw && q->body != NULL && !store_ci_contains(p + hl, b.mv_size - hl, q->body))
+					raw = 0;
+				/* no raw match: the decoded forms may still match */
+				if (!raw && tget(r.txn, st->db_cache, bk, sizeof(bk), &cv, NULL) == 0)
+					raw = store_cache_match(p, b.mv_size, cv.mv_data, cv.mv_size, q) == 1;
+				ok = raw;
+			}
+		}
+		if (ok) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				uids = xrealloc(uids, cap * sizeof(*uids));
+			}
+			uids[n++] = uid;
+		}
 	}
+	msg_iter_end(&it);
+	buf_free(&kw);
 	rctx_close(st, &r);
-	if (rc != 0 && rc != MDB_NOTFOUND) {
+	if (ret != 0) {
 		free(uids);
-		return store_mdb_error(rc, "searching", error_r);
+		if (error_r != NULL)
+			buf_printf(error_r, "searching: a message record is unreadable");
+		return ret;
 	}
 	*uids_r = uids;
 	*count_r = n;

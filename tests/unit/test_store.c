@@ -682,14 +682,18 @@ static int op_break(struct wtx *w, void *ctx, struct buf *error_r)
 	f.unseen = 0;
 	f.uidnext = 1;
 	ret = folder_put(w, g, fid, &f, "INBOX", error_r);
-	/* an orphan body */
-	uint8_t h[32];
-	memset(h, 0x42, sizeof(h));
-	struct bref_rec br = { 1, 5 };
+	/* an orphan body with its reference record and hash index entry */
+	uint8_t k[KEY_BODY_LEN];
+	uint64_t id = 999999;
+	key_body(k, id);
+	struct bref_rec br = { 1, 5, { 0 } };
+	memset(br.hash, 0x42, sizeof(br.hash));
 	if (ret == 0)
-		ret = wput(w, w->st->db_body, h, 32, "hello", 5, error_r);
+		ret = wput(w, w->st->db_body, k, sizeof(k), "hello", 5, error_r);
 	if (ret == 0)
-		ret = wput(w, w->st->db_bref, h, 32, &br, sizeof(br), error_r);
+		ret = wput(w, w->st->db_bref, k, sizeof(k), &br, sizeof(br), error_r);
+	if (ret == 0)
+		ret = wput(w, w->st->db_bhash, br.hash, 32, &id, sizeof(id), error_r);
 	return ret;
 }
 
@@ -718,6 +722,205 @@ static void check_finds_and_repairs(void)
 	test_assert(info.messages == 2 && info.unseen == 2 && info.uidnext == 3);
 	store_folder_info_free(&info);
 	buf_free(&rep);
+	close_tmp(&st);
+}
+
+/* store_changes(since) for every since against what the message records and the expunges say. */
+static int changes_agree(struct store *st, const uint32_t *expunged, const uint64_t *expunged_at, size_t nexp)
+{
+	struct store_msg *list;
+	size_t n;
+	struct store_folder_info info;
+	if (store_msg_list(st, G1, NULL, NULL, &list, &n, NULL) != 0)
+		return 0;
+	if (store_folder_status(st, G1, NULL, NULL, &info, NULL) != 0)
+		return 0;
+	int ok = 1;
+	for (uint64_t since = 0; since <= info.highestmodseq && ok; since++) {
+		struct store_change *ch;
+		size_t nch, want = 0;
+		if (store_changes(st, G1, NULL, since, &ch, &nch, NULL) != 0)
+			return 0;
+		for (size_t i = 0; i < n; i++)
+			want += list[i].modseq > since;
+		for (size_t i = 0; i < nexp; i++)
+			want += expunged_at[i] > since;
+		ok = nch == want;
+		for (size_t i = 0; i < nch && ok; i++) {
+			ok = ch[i].modseq > since && (i == 0 || ch[i - 1].modseq <= ch[i].modseq);
+			int found = 0;
+			for (size_t j = 0; j < n && !ch[i].expunged; j++)
+				found |= list[j].uid == ch[i].uid && list[j].modseq == ch[i].modseq;
+			for (size_t j = 0; j < nexp && ch[i].expunged; j++)
+				found |= expunged[j] == ch[i].uid && expunged_at[j] == ch[i].modseq;
+			ok = ok && found;
+		}
+		if (!ok)
+			fprintf(stderr, "store_changes since %llu: %zu entries, %zu expected\n", (unsigned long long)since,
+				nch, want);
+		free(ch);
+	}
+	store_folder_info_free(&info);
+	store_msg_list_free(&list, n);
+	return ok;
+}
+
+/* The change log holds changed messages and expunges; messages that never changed are found by UID. */
+static void change_log_layout(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	uint32_t uid, exp_uids[4] = { 0 };
+	uint64_t exp_at[4] = { 0 };
+	size_t nexp = 0;
+	for (int i = 0; i < 6; i++)
+		test_assert(append_to(st, G1, NULL, msg1, 0, &uid) == 0);
+	test_assert(changes_agree(st, exp_uids, exp_at, nexp));
+	uint32_t u2[] = { 2 }, u5[] = { 5 }, u1[] = { 1, 3 };
+	struct store_flag_update f = { .uids = u2, .nuids = 1, .mode = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN };
+	test_assert(store_flags(st, G1, NULL, &f, NULL) == 0);
+	free(f.failed_r);
+	f.uids = u5;
+	f.keywords = "later";
+	test_assert(store_flags(st, G1, NULL, &f, NULL) == 0);
+	free(f.failed_r);
+	f.uids = u2; /* changed twice: one entry, at its latest modseq */
+	f.flags = STORE_FLAG_FLAGGED;
+	test_assert(store_flags(st, G1, NULL, &f, NULL) == 0);
+	free(f.failed_r);
+	test_assert(changes_agree(st, exp_uids, exp_at, nexp));
+	/* copies into the same folder arrive after everything */
+	test_assert(store_copy(st, G1, NULL, u1, 2, G1, NULL, 0, 0, 0, NULL, NULL, NULL) == 0);
+	test_assert(append_to(st, G1, NULL, msg1, 0, &uid) == 0 && uid == 9);
+	test_assert(changes_agree(st, exp_uids, exp_at, nexp));
+	/* expunge a changed and an unchanged message */
+	uint32_t ex[] = { 5, 6 }, *out;
+	size_t nout;
+	test_assert(store_expunge(st, G1, NULL, ex, 2, &out, &nout, NULL) == 0 && nout == 2);
+	free(out);
+	struct store_folder_info info;
+	test_assert(store_folder_status(st, G1, NULL, NULL, &info, NULL) == 0);
+	exp_uids[nexp] = 5, exp_at[nexp++] = info.highestmodseq;
+	exp_uids[nexp] = 6, exp_at[nexp++] = info.highestmodseq;
+	store_folder_info_free(&info);
+	test_assert(changes_agree(st, exp_uids, exp_at, nexp));
+	/* the newest message changes: the older unchanged ones are still found */
+	uint32_t u9[] = { 9 };
+	f.uids = u9;
+	test_assert(store_flags(st, G1, NULL, &f, NULL) == 0);
+	free(f.failed_r);
+	test_assert(store_clear_recent(st, G1, NULL, NULL) == 0);
+	test_assert(changes_agree(st, exp_uids, exp_at, nexp));
+	test_assert(check_clean(st));
+	close_tmp(&st);
+}
+
+/* Damage only the new layout can have: lost keyword and hash index entries, a changed message without its change
+ * log entry, an unchanged one out of modseq order, a stray keyword record. */
+static int op_break_layout(struct wtx *w, void *ctx, struct buf *error_r)
+{
+	(void)ctx;
+	uint8_t g[STORE_GUID_LEN], fk[KEY_FOLDER_LEN], kk[KEY_MSG_LEN];
+	store_guid_parse(G1, g, NULL);
+	uint32_t fid;
+	int ret = folder_lookup(w->txn, w->st, g, "INBOX", &fid, error_r);
+	struct msg_rec m1, m2, m3;
+	if (ret == 0)
+		ret = msg_get(w->txn, w->st, g, fid, 1, &m1, error_r);
+	if (ret == 0)
+		ret = msg_get(w->txn, w->st, g, fid, 2, &m2, error_r);
+	if (ret == 0)
+		ret = msg_get(w->txn, w->st, g, fid, 3, &m3, error_r);
+	if (ret != 0)
+		return ret;
+	if (!(m1.flags & MSG_F_KEYWORDS) || !(m2.flags & MSG_F_CHANGED) || (m3.flags & MSG_F_CHANGED))
+		return IX_EINVAL; /* the test's setup went wrong */
+	key_folder(fk, g, fid);
+	key_msg(kk, g, fid, 1);
+	ret = wdel(w, w->st->db_kw, kk, sizeof(kk), error_r);
+	struct chg_rec c;
+	chg_make(&c, m2.modseq, 2, 0);
+	if (ret == 0)
+		ret = wdel_dup(w, w->st->db_chg, fk, sizeof(fk), &c, sizeof(c), error_r);
+	struct msg_rec low = m3;
+	low.modseq = 1;
+	if (ret == 0)
+		ret = wdel_dup(w, w->st->db_msg, fk, sizeof(fk), &m3, sizeof(m3), error_r);
+	if (ret == 0)
+		ret = wput_dup(w, w->st->db_msg, fk, sizeof(fk), &low, sizeof(low), 0, error_r);
+	key_msg(kk, g, fid, 77);
+	if (ret == 0)
+		ret = wput(w, w->st->db_kw, kk, sizeof(kk), "stray", 5, error_r);
+	uint8_t bk[KEY_BODY_LEN];
+	key_body(bk, m1.body);
+	MDB_val v;
+	if (ret == 0)
+		ret = tget(w->txn, w->st->db_bref, bk, sizeof(bk), &v, error_r);
+	if (ret == 0)
+		ret = wdel(w, w->st->db_bhash, (const char *)v.mv_data + offsetof(struct bref_rec, hash), 32, error_r);
+	return ret;
+}
+
+static void check_new_layout(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	uint32_t uid;
+	struct store_target t = { .guid = G1 };
+	struct store_append a = { .data = msg1, .len = strlen(msg1), .keywords = "Work", .targets = &t, .ntargets = 1 };
+	test_assert(store_append(st, &a, NULL) == 0);
+	for (int i = 0; i < 4; i++)
+		test_assert(append_to(st, G1, NULL, "Subject: other\r\n\r\nbody\r\n", 0, &uid) == 0);
+	uint32_t u2[] = { 2 };
+	struct store_flag_update f = { .uids = u2, .nuids = 1, .mode = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN };
+	test_assert(store_flags(st, G1, NULL, &f, NULL) == 0);
+	free(f.failed_r);
+	test_assert(check_clean(st));
+	test_assert(store_write(st, op_break_layout, NULL, NULL) == 0);
+	struct buf rep = BUF_INIT;
+	unsigned problems;
+	test_assert(store_check(st, 0, &rep, &problems, NULL) == 0);
+	test_assert(problems == 5);
+	test_assert(strstr(buf_cstr(&rep), "lost its keywords") != NULL);
+	test_assert(strstr(buf_cstr(&rep), "missing from the change log") != NULL);
+	test_assert(strstr(buf_cstr(&rep), "lower modseq") != NULL);
+	test_assert(strstr(buf_cstr(&rep), "keyword records belong to no message") != NULL);
+	test_assert(strstr(buf_cstr(&rep), "hash index") != NULL);
+	buf_reset(&rep);
+	test_assert(store_check(st, 1, &rep, &problems, NULL) == 0 && problems == 5);
+	test_assert(check_clean(st));
+	/* after the repair the body is found by its hash again: a second delivery shares it */
+	test_assert(store_append(st, &a, NULL) == 0);
+	struct store_msg m1, m6;
+	test_assert(store_msg_get(st, G1, NULL, 1, NULL, &m1, NULL) == 0);
+	test_assert(store_msg_get(st, G1, NULL, t.uid, NULL, &m6, NULL) == 0);
+	test_assert(memcmp(m1.hash, m6.hash, 32) == 0 && strcmp(m6.keywords, "Work") == 0);
+	store_msg_free(&m1);
+	store_msg_free(&m6);
+	test_assert(check_clean(st));
+	buf_free(&rep);
+	close_tmp(&st);
+}
+
+static int op_old_version(struct wtx *w, void *ctx, struct buf *error_r)
+{
+	(void)ctx;
+	uint32_t ver = 1;
+	return wput(w, w->st->db_meta, "version", 7, &ver, sizeof(ver), error_r);
+}
+
+/* A store written in an older format is refused with a clear message, and left alone. */
+static void old_format_refused(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	test_assert(store_write(st, op_old_version, NULL, NULL) == 0);
+	store_close(&st);
+	struct buf err = BUF_INIT;
+	test_assert(store_open(tmpdir, NULL, &st, &err) == IX_ECORRUPT && st == NULL);
+	test_assert(strstr(buf_cstr(&err), "format version 1") != NULL);
+	test_assert(store_open(tmpdir, NULL, &st, NULL) == IX_ECORRUPT);
+	buf_free(&err);
 	close_tmp(&st);
 }
 
@@ -925,5 +1128,6 @@ TEST_MAIN("store", TEST_CASE(standard_folders_on_first_use), TEST_CASE(folder_cr
 	  TEST_CASE(append_fetch), TEST_CASE(single_instance_refcounts), TEST_CASE(flags_modseq_unchangedsince),
 	  TEST_CASE(copy_move_expunge), TEST_CASE(quota_limits), TEST_CASE(retention_recover),
 	  TEST_CASE(search_messages), TEST_CASE(public_folders_acl_seen), TEST_CASE(notification),
-	  TEST_CASE(check_finds_and_repairs), TEST_CASE(map_grows_then_refuses), TEST_CASE(bad_input),
+	  TEST_CASE(check_finds_and_repairs), TEST_CASE(change_log_layout), TEST_CASE(check_new_layout),
+	  TEST_CASE(old_format_refused), TEST_CASE(map_grows_then_refuses), TEST_CASE(bad_input),
 	  TEST_CASE(import_keeps_uids), TEST_CASE(freeze_refuses_changes))
