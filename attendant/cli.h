@@ -49,6 +49,8 @@ int cmd_start(const char *data_dir, int argc, char **argv);
 int cmd_stop(const char *data_dir, int argc, char **argv);
 int cmd_status(const char *data_dir, int argc, char **argv);
 int cmd_user(const char *data_dir, int argc, char **argv);
+/* interchange user move (cmd_move.c) */
+int user_move(const char *data_dir, int argc, char **argv);
 int cmd_contact(const char *data_dir, int argc, char **argv);
 int cmd_dl(const char *data_dir, int argc, char **argv);
 int cmd_folder(const char *data_dir, int argc, char **argv);

@@ -143,7 +143,8 @@ static const char user_help[] =
 	"                                       [--max-size BYTES] [--clear]\n"
 	"       interchange user forward LOGIN --to R [--keep-copy] | --none\n"
 	"       interchange user delegate OWNER --send-as R | --send-on-behalf R [--revoke]\n"
-	"       interchange user quota LOGIN [--bytes N] [--messages N] [--warn-bytes N]\n\n"
+	"       interchange user quota LOGIN [--bytes N] [--messages N] [--warn-bytes N]\n"
+	"       interchange user move LOGIN --to SERVER [--admin-password PW]\n\n"
 	"Mailbox users. The attendant gives a new user its primary address from the recipient policy\n"
 	"(given.surname@domain) within a second; --alias adds secondary addresses. --hidden keeps the user out\n"
 	"of the address book. All commands take --data DIR.\n";
@@ -225,6 +226,8 @@ int cmd_user(const char *data_dir, int argc, char **argv)
 	const char *verb = argv[1];
 	if (strcmp(verb, "restrict") == 0)
 		return run_restrict(data_dir, argc, argv, user_help);
+	if (strcmp(verb, "move") == 0)
+		return user_move(data_dir, argc, argv);
 	if (strcmp(verb, "forward") == 0 || strcmp(verb, "delegate") == 0 || strcmp(verb, "quota") == 0)
 		return user_settings(data_dir, argc, argv);
 	static const struct option opts[] = {

@@ -171,6 +171,9 @@ void dir_connector_free(struct dir_connector *connector);
  * IX_EUNAVAIL (the directory does not answer, or the replica is not ready), with a message in error_r (which
  * never contains the password). */
 int dir_authenticate(struct dir *dir, const char *login, const char *password, struct buf *error_r);
+/* Verifies the organisation administrator's password (cn=admin,<suffix>) by a simple bind, as above. For the
+ * server-to-server channel of a mailbox move. */
+int dir_authenticate_admin(struct dir *dir, const char *password, struct buf *error_r);
 
 /* Change hook: called on the replica's thread after each change is visible to readers (never with a lock
  * held, so it may call dir_resolve and friends; it must not call dir_destroy and should return quickly).

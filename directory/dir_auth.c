@@ -60,6 +60,8 @@ static bool connection_lost(int rc)
 	       rc == LDAP_BUSY || rc == LDAP_LOCAL_ERROR;
 }
 
+static int bind_dn(struct dir *dir, const char *dn, const char *password, size_t plen, struct buf *error_r);
+
 int dir_authenticate(struct dir *dir, const char *login, const char *password, struct buf *error_r)
 {
 	if (password == NULL || *password == '\0') {
@@ -90,7 +92,33 @@ int dir_authenticate(struct dir *dir, const char *login, const char *password, s
 	}
 	char *dn = xstrdup(r.dn);
 	dir_recipient_release(&r);
+	ret = bind_dn(dir, dn, password, plen, error_r);
+	free(dn);
+	return ret;
+}
 
+int dir_authenticate_admin(struct dir *dir, const char *password, struct buf *error_r)
+{
+	if (password == NULL || *password == '\0' || strnlen(password, DIR_PASSWORD_MAX + 1) > DIR_PASSWORD_MAX) {
+		if (error_r != NULL)
+			buf_append_str(error_r, "empty or overlong password refused");
+		return IX_EAUTH;
+	}
+	if (dir->uri == NULL || dir->suffix == NULL) {
+		if (error_r != NULL)
+			buf_append_str(error_r, "the directory is not connected");
+		return IX_EUNAVAIL;
+	}
+	char *dn = xasprintf("cn=admin,%s", dir->suffix);
+	int ret = bind_dn(dir, dn, password, strlen(password), error_r);
+	free(dn);
+	return ret;
+}
+
+/* A simple bind as dn on a connection of the bind pool (reconnecting once when slapd went away). */
+static int bind_dn(struct dir *dir, const char *dn, const char *password, size_t plen, struct buf *error_r)
+{
+	int ret;
 	struct dir_bind_pool *pool = &dir->pool;
 	size_t slot = pool_take(pool);
 	struct berval cred = { (ber_len_t)plen, (char *)password };
@@ -129,6 +157,5 @@ int dir_authenticate(struct dir *dir, const char *login, const char *password, s
 		break;
 	}
 	pool_give(pool, slot);
-	free(dn);
 	return ret;
 }

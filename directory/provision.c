@@ -1228,6 +1228,60 @@ int prov_user_mailbox(struct prov *p, const char *login, char **guid_r, unsigned
 	return ret;
 }
 
+/* ---- mailbox moves ---- */
+
+int prov_move_prepare(struct prov *p, const char *login, const char *server, struct prov_move *m_r,
+		      struct buf *error_r)
+{
+	memset(m_r, 0, sizeof(*m_r));
+	int ret = require_user(p, login, &m_r->dn, error_r);
+	if (ret != IX_OK)
+		return ret;
+	m_r->target_dn = server_entry_dn(p, server, error_r);
+	if (m_r->target_dn == NULL)
+		return IX_ENOTFOUND;
+	char *attrs[] = { "ixMailboxGuid", "ixHomeServer", NULL };
+	LDAPMessage *res = NULL;
+	ret = search(p, m_r->dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldap_first_entry(p->ld, res) : NULL;
+	if (e != NULL) {
+		m_r->guid = ldapu_get_first(p->ld, e, "ixMailboxGuid");
+		m_r->home_dn = ldapu_get_first(p->ld, e, "ixHomeServer");
+	}
+	ldap_msgfree(res);
+	if (ret == IX_OK && (m_r->guid == NULL || m_r->home_dn == NULL)) {
+		buf_printf(error_r, "%s has no mailbox GUID or no home server", login);
+		return IX_ECORRUPT;
+	}
+	char *sattrs[] = { "ixHostName", "ixImapPort", NULL };
+	if (ret == IX_OK)
+		ret = search(p, m_r->target_dn, LDAP_SCOPE_BASE, "(objectClass=ixServer)", sattrs, &res, error_r);
+	e = ret == IX_OK ? ldap_first_entry(p->ld, res) : NULL;
+	if (e != NULL) {
+		m_r->target_host = ldapu_get_first(p->ld, e, "ixHostName");
+		char *port = ldapu_get_first(p->ld, e, "ixImapPort");
+		m_r->target_imap_port = port != NULL ? (unsigned)strtoul(port, NULL, 10) : 143;
+		free(port);
+	}
+	if (ret == IX_OK)
+		ldap_msgfree(res);
+	if (ret == IX_OK && m_r->target_host == NULL) {
+		buf_printf(error_r, "server %s has no host name in the directory", server);
+		return IX_ECORRUPT;
+	}
+	return ret;
+}
+
+void prov_move_free(struct prov_move *m)
+{
+	free(m->dn);
+	free(m->guid);
+	free(m->home_dn);
+	free(m->target_dn);
+	free(m->target_host);
+	memset(m, 0, sizeof(*m));
+}
+
 /* ---- restrictions, forwarding, delegation, quotas ---- */
 
 static int modify(struct prov *p, const char *dn, LDAPMod **mods, const char *what, struct buf *error_r)
@@ -1237,6 +1291,14 @@ static int modify(struct prov *p, const char *dn, LDAPMod **mods, const char *wh
 	int rc = ldap_modify_ext_s(p->ld, dn, mods, NULL, NULL);
 	mods_free(mods);
 	return rc == LDAP_SUCCESS ? IX_OK : ldap_fail(p, rc, what, error_r);
+}
+
+int prov_set_home(struct prov *p, const char *user_dn, const char *server_dn, struct buf *error_r)
+{
+	LDAPMod **mods = NULL;
+	size_t n = 0;
+	mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixHomeServer", values1(server_dn));
+	return modify(p, user_dn, mods, "could not change the home server", error_r);
 }
 
 /* Resolves names to DNs into a value array; IX_OK or the first failure. */

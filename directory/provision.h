@@ -82,6 +82,18 @@ int prov_user_mailbox(struct prov *p, const char *login, char **guid_r, unsigned
 		      unsigned long long *quota_messages_r, struct buf *error_r);
 
 /* Finds a recipient by login, list/contact/folder name or address; *dn_r is a new string. */
+/* A mailbox move (`interchange user move`): the user's mailbox GUID and home server entry, and the target server's
+ * entry, host name and IMAP port. Free with prov_move_free. */
+struct prov_move {
+	char *dn, *guid, *home_dn;
+	char *target_dn, *target_host;
+	unsigned target_imap_port;
+};
+int prov_move_prepare(struct prov *p, const char *login, const char *server, struct prov_move *m_r,
+		      struct buf *error_r);
+void prov_move_free(struct prov_move *m);
+/* Makes server_dn the home server of the user (ixHomeServer). */
+int prov_set_home(struct prov *p, const char *user_dn, const char *server_dn, struct buf *error_r);
 int prov_find_recipient(struct prov *p, const char *name, char **dn_r, struct buf *error_r);
 
 /* Address generation (the attendant's job): gives every recipient without a primary address one from the

@@ -474,6 +474,30 @@ static char *live_config_password(const struct live_config *c)
 	return NULL;
 }
 
+int repl_admin_password(const struct config *cfg, char **password_r, struct buf *error_r)
+{
+	*password_r = NULL;
+	char *ldapi = config_ldapi_uri(cfg);
+	LDAP *ld = NULL;
+	int ret = ldapu_connect_external(ldapi, &ld, error_r);
+	free(ldapi);
+	if (ret != IX_OK)
+		return ret;
+	struct live_config live = { 0 };
+	ret = live_config_read(ld, cfg->suffix, &live, error_r);
+	if (ret == IX_OK) {
+		*password_r = live_config_password(&live);
+		if (*password_r == NULL) {
+			buf_printf(error_r, "this server replicates from no other server, so it does not hold the "
+					    "administrator password: give it with --admin-password");
+			ret = IX_ENOTFOUND;
+		}
+	}
+	live_config_free(&live);
+	ldap_unbind_ext(ld, NULL, NULL);
+	return ret;
+}
+
 static int same_dn(const char *a, const char *b)
 {
 	return a != NULL && b != NULL && strcasecmp(a, b) == 0;

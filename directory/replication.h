@@ -123,6 +123,9 @@ void repl_attendant_sync(const struct config *cfg, int force);
 /* Replication state for `interchange replication`: every server, its ID and URI, whether this server
  * replicates from it, and the contextCSN per server ID here and there, with "in step" or what differs.
  * Appends text to out. Returns IX_OK or an ix_err code with error_r. */
+/* The administrator password this server's consumers bind with (from its olcSyncrepl values, over ldapi): the
+ * credential of the server-to-server channel of a mailbox move. *password_r: free(). IX_ENOTFOUND when none. */
+int repl_admin_password(const struct config *cfg, char **password_r, struct buf *error_r);
 int repl_status(const struct config *cfg, struct buf *out, struct buf *error_r);
 /* The short form for `interchange server list`: a table of every server, its ID and its replication state seen
  * from here ("in step", what differs, "unreachable (...)"), and whether this server replicates from it. */

@@ -2098,6 +2098,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "STARTTLS", cmd_starttls, IMAP_ST_NOTAUTH, false, false, false },
 	{ "LOGIN", cmd_login, IMAP_ST_NOTAUTH, false, false, false },
 	{ "AUTHENTICATE", cmd_authenticate, IMAP_ST_NOTAUTH, false, false, false },
+	{ "X-IX-IMPORT", imap_cmd_import, ST_ANY, false, false, false },
 	{ "ENABLE", cmd_enable, ST_AUTHED, false, false, false },
 	{ "SELECT", cmd_select, ST_AUTHED, false, false, false },
 	{ "EXAMINE", cmd_select, ST_AUTHED, false, false, false },

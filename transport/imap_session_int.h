@@ -82,6 +82,7 @@ struct imap_session {
 	char **ids;         /* ACL identifiers: login, lists; NULL until needed */
 	size_t nids;
 	bool condstore, qresync, utf8;
+	bool import;        /* logged in by X-IX-IMPORT LOGIN (imap_import.c): a mailbox move */
 	/* the last other user's mailbox resolved (for its owner's quota) */
 	char other_guid[STORE_GUID_HEX_LEN + 8];
 	uint64_t other_quota_bytes, other_quota_messages;
@@ -160,6 +161,9 @@ void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_expunge(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd);
+/* ---- imap_import.c: X-IX-IMPORT (mailbox moves between servers) ---- */
+void imap_cmd_import(struct imap_session *s, const struct imap_command *cmd);
+
 /* Continues a FETCH left half-done by output back-pressure; returns true when it has finished. */
 bool imap_fetch_continue(struct imap_session *s);
 void imap_fetch_job_free(struct imap_fetch_job **job);

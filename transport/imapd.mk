@@ -1,6 +1,6 @@
 # transport/imapd.mk - ix-imapd and ix-pop3d: IMAP4rev1 and POP3 sessions over the store (libimapd.a), their
 # daemons (with imapd_dir.c, the directory-backed user table), tests and benchmarks. Libraries from later fragments are named with $$ (secondary expansion).
-IMAPD_SRCS := transport/imap_session.c transport/imap_cmd.c transport/imapd_auth.c transport/pop3_session.c \
+IMAPD_SRCS := transport/imap_session.c transport/imap_cmd.c transport/imap_import.c transport/imapd_auth.c transport/pop3_session.c \
 	transport/imap_session_compress.c transport/proxy.c transport/proxy_parse.c
 IMAPD_LIB := $(BUILD)/libimapd.a
 # COMPRESS=DEFLATE needs zlib (zlib1g-dev); without its header the capability is simply not offered.

@@ -78,6 +78,8 @@ struct imapd_userdb {
 	 * Returns 0, or IX_ENOTFOUND (unknown server, or it has no host name or no such port). Any thread. May be
 	 * NULL (then no login is ever proxied). */
 	int (*server)(void *ctx, const char *server_dn, bool pop3, char **host_r, unsigned *port_r);
+	/* Checks the organisation administrator's password (X-IX-IMPORT, a mailbox move). May be NULL: refused. */
+	int (*check_admin)(void *ctx, const char *pass, size_t passlen);
 };
 
 struct proxy_backend;

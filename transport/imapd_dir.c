@@ -23,6 +23,18 @@ static int dir_check_password(void *ctx, const char *user, const char *pass, siz
 	return ret == IX_OK ? 0 : ret == IX_EAUTH ? IX_EAUTH : IX_EUNAVAIL;
 }
 
+static int dir_check_admin(void *ctx, const char *pass, size_t passlen)
+{
+	if (memchr(pass, '\0', passlen) != NULL)
+		return IX_EAUTH;
+	struct buf err = BUF_INIT;
+	int ret = dir_authenticate_admin(ctx, pass, &err);
+	if (ret != IX_OK && ret != IX_EAUTH)
+		log_warn("administrator password check: %s", buf_cstr(&err));
+	buf_free(&err);
+	return ret == IX_OK ? 0 : ret == IX_EAUTH ? IX_EAUTH : IX_EUNAVAIL;
+}
+
 static int dir_user_lookup(void *ctx, const char *name, struct imapd_user *u_r)
 {
 	struct dir_recipient r;
@@ -117,6 +129,7 @@ void imapd_userdb_dir(struct dir *dir, struct imapd_userdb *db_r)
 	db_r->users = dir_users;
 	db_r->check_password = dir_check_password;
 	db_r->lookup = dir_user_lookup;
+	db_r->check_admin = dir_check_admin;
 	db_r->groups = dir_groups;
 	db_r->public_folders = dir_public_folders;
 	db_r->ctx = dir;

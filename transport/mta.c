@@ -158,6 +158,7 @@ struct attempt {
 	char *reply;    /* malloc'd */
 	bool local;
 	bool no_dsn; /* relayed to a server without DSN: we owe the success notice (RFC 3461 5.2.2.1) */
+	bool moving; /* the mailbox is frozen for a move: retry within a second, resolving its new home */
 	struct mta_target tg;
 };
 
@@ -370,6 +371,10 @@ static long long process(struct mta *m, const char *id, bool flush)
 			} else if (st[x].result == IX_ELIMIT) {
 				a->out = OUT_TEMP;
 				a->reply = xstrdup("452 4.2.2 Mailbox full");
+			} else if (st[x].result == IX_EAGAIN && strstr(buf_cstr(&err), "being moved") != NULL) {
+				a->out = OUT_TEMP;
+				a->moving = true;
+				a->reply = xstrdup("451 4.2.1 The mailbox is being moved to another server");
 			} else if (src == IX_EINVAL) {
 				a->out = OUT_PERM; /* the store refuses the message itself: retrying cannot help */
 				a->reply = xasprintf("554 5.6.0 Message cannot be stored: %.200s", buf_cstr(&err));
@@ -461,6 +466,8 @@ static long long process(struct mta *m, const char *id, bool flush)
 			if (now - q.created < lifetime) {
 				r->next_try = now + queue_backoff(r->attempts, (long long)m->set.v[SET_QUEUE_RETRY_FIRST],
 								  (long long)m->set.v[SET_QUEUE_RETRY_MAX]);
+				if (a->moving)
+					r->next_try = now + 1;
 				track_log(data_dir, "deferred", q.id, q.msgid, q.sender, r->addr, where, reply);
 				if ((r->notify & SMTP_NOTIFY_DELAY) && !r->delay_notified) {
 					r->delay_notified = true;

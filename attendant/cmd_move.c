@@ -1,0 +1,580 @@
+/* cmd_move.c - interchange user move LOGIN --to SERVER: moves a mailbox to another server of the organisation
+ * while mail keeps arriving. Copies over the target's IMAP port (X-IX-IMPORT, transport/imap_import.c), freezes
+ * the local copy, copies the rest, then changes the home server. See docs/multi-server.md, "Moving a mailbox". */
+#include "cli.h"
+#include "err.h"
+#include "provision.h"
+#include "replication.h"
+#include "store.h"
+#include "tls.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MOVE_TIMEOUT_MS 120000
+#define MOVE_LINE_MAX 65536
+#define MOVE_PASSES_MAX 3
+#define MOVE_PASS_SMALL 100 /* a pass that copied fewer messages is the last before the freeze */
+
+static const char move_help[] =
+	"usage: interchange user move LOGIN --to SERVER [--admin-password PW] [--data DIR]\n\n"
+	"Moves the mailbox of LOGIN (folders, messages, flags, keywords, UIDs and UIDVALIDITY) from this server, its\n"
+	"home, to SERVER, then makes SERVER its home. Mail that arrives meanwhile is delivered: during the last copy\n"
+	"it waits in the queue and then follows the mailbox. The copy left here is frozen and removed by the\n"
+	"maintenance after the grace period. The administrator password (for SERVER's IMAP service) is taken from\n"
+	"this server's replication settings unless given. A move that stopped half-way finishes when run again.\n";
+
+/* ---- a small blocking IMAP client for X-IX-IMPORT ---- */
+
+struct imc {
+	int fd;
+	SSL *ssl;
+	struct tls_ctx *tls;
+	struct buf in;
+	unsigned tag;
+	uint64_t bytes_out;
+};
+
+static int imc_write(struct imc *c, const char *p, size_t len)
+{
+	c->bytes_out += len;
+	while (len > 0) {
+		ssize_t n = c->ssl != NULL ? SSL_write(c->ssl, p, (int)(len > (1u << 30) ? (1u << 30) : len))
+					   : send(c->fd, p, len, MSG_NOSIGNAL);
+		if (n <= 0)
+			return IX_EUNAVAIL;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads more input; IX_EUNAVAIL on EOF, error or timeout. */
+static int imc_fill(struct imc *c)
+{
+	char tmp[16384];
+	ssize_t n = c->ssl != NULL ? SSL_read(c->ssl, tmp, sizeof(tmp)) : recv(c->fd, tmp, sizeof(tmp), 0);
+	if (n <= 0)
+		return IX_EUNAVAIL;
+	buf_append(&c->in, tmp, (size_t)n);
+	return 0;
+}
+
+/* One response line without CRLF into line; a trailing literal {n} is read into lit (else lit is empty). */
+static int imc_line(struct imc *c, struct buf *line, struct buf *lit)
+{
+	buf_reset(line);
+	buf_reset(lit);
+	for (;;) {
+		char *eol = c->in.len > 0 ? memmem(c->in.data, c->in.len, "\r\n", 2) : NULL;
+		if (eol == NULL) {
+			if (c->in.len > MOVE_LINE_MAX)
+				return IX_EINVAL;
+			int ret = imc_fill(c);
+			if (ret != 0)
+				return ret;
+			continue;
+		}
+		size_t len = (size_t)(eol - c->in.data);
+		buf_append(line, c->in.data, len);
+		buf_consume(&c->in, len + 2);
+		const char *brace = len > 0 && line->data[len - 1] == '}' ? memrchr(line->data, '{', len) : NULL;
+		if (brace == NULL)
+			return 0;
+		size_t n = strtoul(brace + 1, NULL, 10);
+		if (n > MOVE_LINE_MAX)
+			return IX_EINVAL;
+		line->len = (size_t)(brace - line->data);
+		line->data[line->len] = '\0';
+		while (c->in.len < n + 2) {
+			int ret = imc_fill(c);
+			if (ret != 0)
+				return ret;
+		}
+		buf_append(lit, c->in.data, n);
+		buf_consume(&c->in, n + 2); /* the literal and the (empty) rest of the line */
+		return 0;
+	}
+}
+
+/* Appends a LITERAL+ of data to a command being built. */
+static void add_lit(struct buf *cmd, const char *data, size_t len)
+{
+	buf_printf(cmd, "{%zu+}\r\n", len);
+	buf_append(cmd, data, len);
+}
+
+typedef void untagged_fn(void *ctx, const char *line, const struct buf *lit);
+
+/* Sends "tag " + cmd + CRLF, reads up to the tagged answer; untagged lines go to fn. 0 on OK, else IX_EINVAL
+ * (NO/BAD: the answer in error_r) or IX_EUNAVAIL (connection lost). */
+static int imc_cmd(struct imc *c, struct buf *cmd, untagged_fn *fn, void *ctx, struct buf *error_r)
+{
+	char tag[16];
+	snprintf(tag, sizeof(tag), "m%u", ++c->tag);
+	struct buf all = BUF_INIT;
+	buf_printf(&all, "%s ", tag);
+	buf_append(&all, cmd->data, cmd->len);
+	buf_append_str(&all, "\r\n");
+	int ret = imc_write(c, all.data, all.len);
+	buf_free(&all);
+	struct buf line = BUF_INIT, lit = BUF_INIT;
+	while (ret == 0) {
+		ret = imc_line(c, &line, &lit);
+		if (ret != 0)
+			break;
+		const char *l = buf_cstr(&line);
+		if (strncmp(l, tag, strlen(tag)) == 0 && l[strlen(tag)] == ' ') {
+			l += strlen(tag) + 1;
+			if (strncmp(l, "OK", 2) != 0) {
+				buf_printf(error_r, "%s", l);
+				ret = IX_EINVAL;
+			}
+			break;
+		}
+		if (strncmp(l, "* ", 2) == 0 && fn != NULL)
+			fn(ctx, l + 2, &lit);
+	}
+	if (ret == IX_EUNAVAIL)
+		buf_printf(error_r, "the connection to the target's IMAP service was lost");
+	buf_free(&line);
+	buf_free(&lit);
+	buf_reset(cmd);
+	return ret;
+}
+
+static int imc_connect(struct imc *c, const char *host, unsigned port, struct buf *error_r)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	char ps[16];
+	snprintf(ps, sizeof(ps), "%u", port);
+	if (getaddrinfo(host, ps, &hints, &res) != 0) {
+		buf_printf(error_r, "cannot resolve %s", host);
+		return IX_EUNAVAIL;
+	}
+	bool loopback = false;
+	for (struct addrinfo *a = res; a != NULL && c->fd < 0; a = a->ai_next) {
+		int fd = socket(a->ai_family, a->ai_socktype, 0);
+		if (fd < 0)
+			continue;
+		struct timeval tv = { MOVE_TIMEOUT_MS / 1000, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+			c->fd = fd;
+			loopback = (a->ai_family == AF_INET &&
+				    (ntohl(((struct sockaddr_in *)a->ai_addr)->sin_addr.s_addr) >> 24) == 127) ||
+				   (a->ai_family == AF_INET6 &&
+				    IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr));
+		} else {
+			close(fd);
+		}
+	}
+	freeaddrinfo(res);
+	if (c->fd < 0) {
+		buf_printf(error_r, "cannot connect to the IMAP service of %s port %u", host, port);
+		return IX_EUNAVAIL;
+	}
+	struct buf line = BUF_INIT, lit = BUF_INIT;
+	int ret = imc_line(c, &line, &lit);
+	if (ret == 0 && strncmp(buf_cstr(&line), "* OK", 4) != 0) {
+		buf_printf(error_r, "%s port %u greets with: %s", host, port, buf_cstr(&line));
+		ret = IX_EUNAVAIL;
+	}
+	buf_free(&line);
+	buf_free(&lit);
+	if (ret != 0 || loopback)
+		return ret;
+	/* elsewhere the password crosses the network: STARTTLS, the certificate checked against the host name */
+	struct buf cmd = BUF_INIT;
+	buf_append_str(&cmd, "STARTTLS");
+	ret = imc_cmd(c, &cmd, NULL, NULL, error_r);
+	buf_free(&cmd);
+	if (ret == 0)
+		ret = tls_client_ctx_create(true, NULL, &c->tls, error_r);
+	if (ret == 0) {
+		c->ssl = tls_ssl_new(c->tls, host);
+		if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1 || SSL_connect(c->ssl) != 1) {
+			buf_printf(error_r, "TLS with %s failed: ", host);
+			tls_append_errors(error_r);
+			ret = IX_EUNAVAIL;
+		}
+	}
+	return ret;
+}
+
+static void imc_close(struct imc *c)
+{
+	if (c->fd >= 0) {
+		struct buf cmd = BUF_INIT, err = BUF_INIT;
+		buf_append_str(&cmd, "LOGOUT");
+		imc_cmd(c, &cmd, NULL, NULL, &err);
+		buf_free(&cmd);
+		buf_free(&err);
+	}
+	if (c->ssl != NULL)
+		SSL_free(c->ssl);
+	tls_ctx_destroy(&c->tls);
+	if (c->fd >= 0)
+		close(c->fd);
+	buf_free(&c->in);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+/* ---- what the target holds ---- */
+
+struct tfolder {
+	char *name;
+	uint32_t uidvalidity;
+};
+
+struct tfolders {
+	struct tfolder *v;
+	size_t n;
+};
+
+static void on_folder(void *ctx, const char *line, const struct buf *lit)
+{
+	struct tfolders *f = ctx;
+	unsigned uv, next, sub;
+	if (sscanf(line, "X-IX-IMPORT FOLDER %u %u %u", &uv, &next, &sub) != 3 || lit->len == 0)
+		return;
+	f->v = xrealloc(f->v, (f->n + 1) * sizeof(*f->v));
+	f->v[f->n].name = xstrndup(lit->data, lit->len);
+	f->v[f->n++].uidvalidity = uv;
+}
+
+struct tmsg {
+	uint32_t uid;
+	unsigned flags;
+	char *keywords;
+};
+
+struct tmsgs {
+	struct tmsg *v;
+	size_t n;
+};
+
+static void on_uid(void *ctx, const char *line, const struct buf *lit)
+{
+	(void)lit;
+	struct tmsgs *m = ctx;
+	unsigned uid, flags;
+	int off = 0;
+	if (sscanf(line, "X-IX-IMPORT UID %u %u%n", &uid, &flags, &off) != 2)
+		return;
+	m->v = xrealloc(m->v, (m->n + 1) * sizeof(*m->v));
+	m->v[m->n].uid = uid;
+	m->v[m->n].flags = flags;
+	m->v[m->n++].keywords = xstrdup(line[off] == ' ' ? line + off + 1 : "");
+}
+
+static void tmsgs_free(struct tmsgs *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		free(m->v[i].keywords);
+	free(m->v);
+	memset(m, 0, sizeof(*m));
+}
+
+static void tfolders_free(struct tfolders *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->v[i].name);
+	free(f->v);
+	memset(f, 0, sizeof(*f));
+}
+
+/* ---- one pass: make the target equal to the source ---- */
+
+struct move_stats {
+	size_t folders, messages, changed, removed;
+	uint64_t bytes;
+};
+
+static int sync_folder(struct imc *c, struct store *st, const char *guid, const struct store_folder_info *f,
+		       bool final, struct move_stats *ms, struct buf *error_r)
+{
+	struct buf cmd = BUF_INIT;
+	buf_append_str(&cmd, "X-IX-IMPORT FOLDER ");
+	add_lit(&cmd, f->name, strlen(f->name));
+	/* UIDNEXT and HIGHESTMODSEQ are raised only by the final pass: appends need UIDs >= UIDNEXT */
+	buf_printf(&cmd, " %u %u %llu %d", f->uidvalidity, final ? f->uidnext : 0,
+		   final ? (unsigned long long)f->highestmodseq : 0ULL, f->subscribed ? 1 : 0);
+	int ret = imc_cmd(c, &cmd, NULL, NULL, error_r);
+	struct tmsgs have = { 0 };
+	if (ret == 0) {
+		buf_append_str(&cmd, "X-IX-IMPORT UIDS ");
+		add_lit(&cmd, f->name, strlen(f->name));
+		ret = imc_cmd(c, &cmd, on_uid, &have, error_r);
+	}
+	struct store_msg *msgs = NULL;
+	size_t count = 0;
+	if (ret == 0)
+		ret = store_msg_list(st, guid, f->name, NULL, &msgs, &count, error_r);
+	/* both lists are in UID order: walk them together */
+	size_t i = 0, k = 0;
+	uint32_t top = have.n > 0 ? have.v[have.n - 1].uid : 0;
+	struct buf body = BUF_INIT;
+	while (ret == 0 && (i < count || k < have.n)) {
+		if (k < have.n && (i == count || have.v[k].uid < msgs[i].uid)) {
+			/* expunged here since the last pass */
+			buf_printf(&cmd, "X-IX-IMPORT EXPUNGE ");
+			add_lit(&cmd, f->name, strlen(f->name));
+			buf_printf(&cmd, " %u", have.v[k].uid);
+			ret = imc_cmd(c, &cmd, NULL, NULL, error_r);
+			ms->removed++;
+			k++;
+			continue;
+		}
+		const struct store_msg *m = &msgs[i];
+		unsigned flags = m->flags & ~(unsigned)STORE_FLAG_RECENT;
+		if (k < have.n && have.v[k].uid == m->uid) {
+			if (have.v[k].flags != flags || strcmp(have.v[k].keywords, m->keywords) != 0) {
+				buf_printf(&cmd, "X-IX-IMPORT FLAGS ");
+				add_lit(&cmd, f->name, strlen(f->name));
+				buf_printf(&cmd, " %u %u ", m->uid, flags);
+				add_lit(&cmd, m->keywords, strlen(m->keywords));
+				ret = imc_cmd(c, &cmd, NULL, NULL, error_r);
+				ms->changed++;
+			}
+			i++;
+			k++;
+			continue;
+		}
+		i++;
+		if (m->uid <= top)
+			continue; /* cannot happen: the target only gets messages from us, in UID order */
+		buf_reset(&body);
+		ret = store_fetch_body(st, guid, f->name, m->uid, 0, 0, &body, error_r);
+		if (ret == IX_ENOTFOUND) {
+			buf_reset(error_r);
+			ret = 0; /* expunged meanwhile: the next pass removes nothing, as it never arrived */
+			continue;
+		}
+		if (ret != 0)
+			break;
+		buf_printf(&cmd, "X-IX-IMPORT APPEND ");
+		add_lit(&cmd, f->name, strlen(f->name));
+		buf_printf(&cmd, " %u %u %lld ", m->uid, flags, (long long)m->internal_date);
+		add_lit(&cmd, m->keywords, strlen(m->keywords));
+		buf_append_char(&cmd, ' ');
+		add_lit(&cmd, body.data, body.len);
+		ret = imc_cmd(c, &cmd, NULL, NULL, error_r);
+		ms->messages++;
+		ms->bytes += body.len;
+	}
+	buf_free(&body);
+	store_msg_list_free(&msgs, count);
+	tmsgs_free(&have);
+	buf_free(&cmd);
+	ms->folders++;
+	return ret;
+}
+
+static int sync_pass(struct imc *c, struct store *st, const char *guid, bool final, struct move_stats *ms,
+		     struct buf *error_r)
+{
+	struct store_folder_info *list = NULL;
+	size_t count = 0;
+	int ret = store_folder_list(st, guid, NULL, &list, &count, error_r);
+	struct tfolders there = { 0 };
+	struct buf cmd = BUF_INIT;
+	if (ret == 0) {
+		buf_append_str(&cmd, "X-IX-IMPORT FOLDERS");
+		ret = imc_cmd(c, &cmd, on_folder, &there, error_r);
+	}
+	/* folders deleted (or renamed away) here: deepest first */
+	for (size_t t = there.n; ret == 0 && t-- > 0;) {
+		bool found = false;
+		for (size_t i = 0; i < count && !found; i++)
+			found = strcmp(list[i].name, there.v[t].name) == 0;
+		if (found || strcmp(there.v[t].name, "INBOX") == 0)
+			continue;
+		buf_append_str(&cmd, "X-IX-IMPORT DELETE ");
+		add_lit(&cmd, there.v[t].name, strlen(there.v[t].name));
+		ret = imc_cmd(c, &cmd, NULL, NULL, error_r);
+	}
+	for (size_t i = 0; i < count && ret == 0; i++)
+		ret = sync_folder(c, st, guid, &list[i], final, ms, error_r);
+	tfolders_free(&there);
+	buf_free(&cmd);
+	store_folder_list_free(&list, count);
+	return ret;
+}
+
+static double now_secs(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void print_pass(const char *what, const struct move_stats *ms, double secs)
+{
+	printf("  %s: %zu folders, %zu messages (%llu bytes) copied, %zu flag changes, %zu removed, %.2f s\n", what,
+	       ms->folders, ms->messages, (unsigned long long)ms->bytes, ms->changed, ms->removed, secs);
+	fflush(stdout);
+}
+
+/* The move proper, once the directory said where; the local store is open. */
+static int move_mailbox(const struct config *cfg, struct prov *prov, struct store *st, const char *login,
+			const char *server, const struct prov_move *mv, const char *password, struct buf *error_r)
+{
+	double t0 = now_secs();
+	struct imc c;
+	int ret = store_mailbox_ensure(st, mv->guid, error_r); /* even an empty mailbox leaves a frozen copy */
+	if (ret == 0)
+		ret = imc_connect(&c, mv->target_host, mv->target_imap_port, error_r);
+	else
+		c.fd = -1;
+	struct buf cmd = BUF_INIT;
+	if (ret == 0) {
+		buf_append_str(&cmd, "X-IX-IMPORT LOGIN ");
+		add_lit(&cmd, login, strlen(login));
+		buf_append_char(&cmd, ' ');
+		add_lit(&cmd, password, strlen(password));
+		ret = imc_cmd(&c, &cmd, NULL, NULL, error_r);
+	}
+	if (ret == 0) {
+		buf_append_str(&cmd, "X-IX-IMPORT BEGIN");
+		ret = imc_cmd(&c, &cmd, NULL, NULL, error_r);
+	}
+	struct move_stats total = { 0 };
+	for (int pass = 1; ret == 0 && pass <= MOVE_PASSES_MAX; pass++) {
+		struct move_stats ms = { 0 };
+		double t = now_secs();
+		ret = sync_pass(&c, st, mv->guid, false, &ms, error_r);
+		char what[32];
+		snprintf(what, sizeof(what), "copy %d", pass);
+		if (ret == 0)
+			print_pass(what, &ms, now_secs() - t);
+		total.messages += ms.messages;
+		total.bytes += ms.bytes;
+		total.folders = ms.folders;
+		if (ms.messages < MOVE_PASS_SMALL)
+			break;
+	}
+	bool frozen = false;
+	if (ret == 0) {
+		ret = store_mailbox_freeze(st, mv->guid, server, error_r);
+		frozen = ret == 0;
+	}
+	if (ret == 0) {
+		struct move_stats ms = { 0 };
+		double t = now_secs();
+		ret = sync_pass(&c, st, mv->guid, true, &ms, error_r);
+		if (ret == 0)
+			print_pass("final copy (mailbox frozen here)", &ms, now_secs() - t);
+		total.messages += ms.messages;
+		total.bytes += ms.bytes;
+	}
+	if (ret == 0)
+		ret = prov_set_home(prov, mv->dn, mv->target_dn, error_r);
+	if (ret != 0 && frozen) {
+		/* a failure we saw (not a crash): the mailbox goes on working here; running the command again resumes */
+		struct buf e2 = BUF_INIT;
+		if (store_mailbox_freeze(st, mv->guid, NULL, &e2) != 0)
+			buf_printf(error_r, " (and the mailbox stays frozen: %s)", buf_cstr(&e2));
+		buf_free(&e2);
+	}
+	buf_free(&cmd);
+	imc_close(&c);
+	if (ret == 0)
+		printf("Moved the mailbox of %s to %s: %zu folders, %zu messages, %llu bytes in %.2f s; the copy on %s "
+		       "stays frozen until the maintenance removes it\n",
+		       login, server, total.folders, total.messages, (unsigned long long)total.bytes, now_secs() - t0,
+		       cfg->hostname != NULL ? cfg->hostname : "this server");
+	return ret;
+}
+
+int user_move(const char *data_dir, int argc, char **argv)
+{
+	enum { O_TO = 1, O_PW };
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, O_TO },
+		{ "admin-password", required_argument, NULL, O_PW },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *to = NULL, *pw = NULL;
+	if (cli_wants_help(argc, argv)) {
+		fputs(move_help, stdout);
+		return CLI_EXIT_OK;
+	}
+	optind = 2;
+	int o;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == O_TO)
+			to = optarg;
+		else if (o == O_PW)
+			pw = optarg;
+		else {
+			fprintf(stderr, "interchange: user move: unknown or incomplete option %s\n\n%s", argv[optind - 1],
+				move_help);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc || to == NULL) {
+		fprintf(stderr, "interchange: user move needs one LOGIN and --to SERVER\n\n%s", move_help);
+		return CLI_EXIT_USAGE;
+	}
+	const char *login = argv[optind];
+	struct config cfg;
+	if (cli_load_config(data_dir, &cfg) < 0)
+		return CLI_EXIT_FAIL;
+	struct buf err = BUF_INIT;
+	struct prov *prov = NULL;
+	struct prov_move mv = { 0 };
+	struct store *st = NULL;
+	char *password = pw != NULL ? xstrdup(pw) : NULL;
+	int ret = prov_open(&cfg, &prov, &err);
+	if (ret == 0)
+		ret = prov_move_prepare(prov, login, to, &mv, &err);
+	if (ret == 0 && strcasecmp(mv.home_dn, mv.target_dn) == 0) {
+		buf_printf(&err, "the mailbox of %s is already on %s", login, to);
+		ret = IX_EEXIST;
+	}
+	if (ret == 0 && strcasecmp(mv.home_dn, cfg.server_dn) != 0) {
+		buf_printf(&err, "the mailbox of %s is not on this server (its home is %s): run the move there", login,
+			   mv.home_dn);
+		ret = IX_EINVAL;
+	}
+	if (ret == 0 && password == NULL)
+		ret = repl_admin_password(&cfg, &password, &err);
+	if (ret == 0) {
+		char *path = config_path(&cfg, "store");
+		ret = store_open(path, NULL, &st, &err);
+		free(path);
+	}
+	if (ret == 0) {
+		printf("Moving the mailbox of %s to %s (%s, IMAP port %u)\n", login, to, mv.target_host,
+		       mv.target_imap_port);
+		fflush(stdout);
+		ret = move_mailbox(&cfg, prov, st, login, to, &mv, password, &err);
+	}
+	if (ret != 0)
+		cli_error("user move: %s", buf_cstr(&err));
+	if (password != NULL) {
+		memset(password, 0, strlen(password));
+		free(password);
+	}
+	store_close(&st);
+	prov_move_free(&mv);
+	prov_close(&prov);
+	buf_free(&err);
+	config_free(&cfg);
+	return ret == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}

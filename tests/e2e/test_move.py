@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+# test_move.py - `interchange user move LOGIN --to SERVER` between two servers of one organisation on this machine:
+# folders, flags, keywords, UIDs and UIDVALIDITY arrive on the target; a mailbox moved while a sender keeps sending
+# to it through the source's SMTP port loses and duplicates nothing; refusals.
+import imaplib
+import os
+import re
+import smtplib
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import System, _tests, entries, main, test, wait_for  # noqa: E402
+from test_multiserver import Joined  # noqa: E402
+
+del _tests[:]  # importing test_multiserver registered its tests: this suite runs only its own
+
+A = B = None
+B_HOST = "127.0.0.1"  # B's host name is its address: A reaches B's SMTP and IMAP ports there
+LOGIN, PASSWORD = "mover", "pw-mover"
+SENT = 40
+
+
+def attrs(system, login, *names):
+    out = system.ldapsearch("(uid=%s)" % login, *names, bind_dn=system.admin_dn, password=system.admin_password)
+    e = entries(out.stdout)
+    return e[0] if e else {}
+
+
+def imap(system):
+    c = imaplib.IMAP4("127.0.0.1", system.ports["imap"], timeout=20)
+    c.login(LOGIN, PASSWORD)
+    return c
+
+
+def state(c, folder):
+    """UIDVALIDITY, UIDNEXT and {uid: sorted flags} of a folder."""
+    typ, data = c.status('"%s"' % folder, "(UIDVALIDITY UIDNEXT)")
+    assert typ == "OK", data
+    uv = int(re.search(rb"UIDVALIDITY (\d+)", data[0]).group(1))
+    nxt = int(re.search(rb"UIDNEXT (\d+)", data[0]).group(1))
+    c.select('"%s"' % folder, readonly=True)
+    typ, data = c.uid("FETCH", "1:*", "(FLAGS)")
+    msgs = {}
+    for line in data:
+        if not line:
+            continue
+        m = re.search(rb"UID (\d+) FLAGS \(([^)]*)\)", line)
+        if m:
+            msgs[int(m.group(1))] = sorted(f for f in m.group(2).decode().split() if f != "\\Recent")
+    c.close()
+    return uv, nxt, msgs
+
+
+def numbers_in_inbox(system):
+    """The numbers of the 'move-N' messages in the user's INBOX on system (a list, duplicates kept)."""
+    c = imap(system)
+    try:
+        c.select("INBOX", readonly=True)
+        typ, data = c.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        found = []
+        for item in data:
+            if isinstance(item, tuple):
+                m = re.search(rb"Subject: move-(\d+)", item[1])
+                if m:
+                    found.append(int(m.group(1)))
+        return found
+    finally:
+        c.logout()
+
+
+def setup():
+    global A, B
+    A = System(domain="move.example", admin_password="move-admin-pw")
+    B = Joined(A, B_HOST)
+    p = A.cli("user", "add", LOGIN, "--password", PASSWORD, "--given", "Moving", "--surname", "Mailbox")
+    assert p.returncode == 0, p.stderr
+    assert wait_for(lambda: "mail" in attrs(A, LOGIN, "mail") and "mail" in attrs(B, LOGIN, "mail"), timeout=10)
+
+
+@test
+def move_keeps_folders_flags_uids_while_mail_arrives():
+    setup()
+    addr = attrs(A, LOGIN, "mail")["mail"][0]
+    c = imap(A)
+    c.create("Projects/2024")
+    for i in range(3):
+        c.append("INBOX", "(\\Seen)" if i else None, None,
+                 b"From: a@x.example\r\nSubject: early-%d\r\n\r\nbody %d\r\n" % (i, i))
+    c.append('"Projects/2024"', "(\\Flagged $Label1)", None, b"From: a@x.example\r\nSubject: p1\r\n\r\np1\r\n")
+    c.append('"Projects/2024"', "(\\Answered \\Seen)", None, b"From: a@x.example\r\nSubject: p2\r\n\r\np2\r\n")
+    c.select("INBOX")
+    c.uid("STORE", "2", "+FLAGS", "(\\Deleted)")
+    c.expunge()  # a gap in INBOX's UIDs
+    c.close()
+    before = {f: state(c, f) for f in ("INBOX", "Projects", "Projects/2024", "Sent")}
+    c.logout()
+
+    # a sender keeps sending numbered messages to the user through A's SMTP port during the whole move
+    done = threading.Event()
+    errors = []
+
+    def sender():
+        try:
+            s = smtplib.SMTP("127.0.0.1", A.ports["smtp"], timeout=30)
+            for n in range(SENT):
+                s.sendmail("sender@outside.example", [addr],
+                           "From: sender@outside.example\r\nTo: %s\r\nSubject: move-%d\r\n\r\nnumber %d\r\n"
+                           % (addr, n, n))
+                if n == SENT // 4:
+                    started.set()
+                if n > SENT // 2 and not moved.is_set():
+                    moved.wait(60)  # the second half goes after the home changed
+            s.quit()
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            errors.append(repr(e))
+        finally:
+            done.set()
+
+    started, moved = threading.Event(), threading.Event()
+    t = threading.Thread(target=sender)
+    t.start()
+    started.wait(30)
+    p = A.cli("user", "move", LOGIN, "--to", B_HOST, timeout=120)
+    moved.set()
+    t.join(90)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "final copy (mailbox frozen here)" in p.stdout and "Moved the mailbox of mover to" in p.stdout, p.stdout
+    print("# " + p.stdout.strip().replace("\n", "\n# "))
+    assert not errors, errors
+    assert B_HOST in attrs(A, LOGIN, "ixHomeServer")["ixhomeserver"][0]
+    show = A.cli("user", "show", LOGIN)
+    assert re.search(r"Home server:\s+%s" % re.escape(B_HOST), show.stdout), show.stdout
+
+    # every numbered message is in B's INBOX exactly once; nothing for the user waits in A's queue
+    def all_there():
+        return sorted(numbers_in_inbox(B)) == list(range(SENT))
+    assert wait_for(all_there, timeout=30, interval=0.2), sorted(numbers_in_inbox(B))
+    q = A.cli("queue", "list")
+    assert addr not in q.stdout, q.stdout
+
+    # folders, UIDVALIDITY, UIDs and flags (keywords included) as they were on A
+    c = imap(B)
+    for folder, (uv, nxt, msgs) in before.items():
+        uv2, nxt2, msgs2 = state(c, folder)
+        assert uv2 == uv, (folder, uv, uv2)
+        if folder == "INBOX":  # new mail arrived meanwhile, above the old UIDs
+            assert {u: f for u, f in msgs2.items() if u < nxt} == msgs, (msgs, msgs2)
+            assert nxt2 >= nxt + SENT
+        else:
+            assert (nxt2, msgs2) == (nxt, msgs), (folder, nxt, msgs, nxt2, msgs2)
+    assert ["$Label1", "\\Flagged"] in before["Projects/2024"][2].values()
+    c.logout()
+
+    # the copy left on A is frozen: a login there is no way to change it
+    a = imap(A)
+    a.select("INBOX")
+    typ, _ = a.uid("STORE", "1", "+FLAGS", "(\\Flagged)")
+    assert typ == "NO", typ
+    a.logout()
+
+
+@test
+def move_refusals():
+    p = A.cli("user", "move", "nobody", "--to", B_HOST)
+    assert p.returncode == 1 and "no user with login nobody" in p.stderr, p.stderr
+    p = A.cli("user", "move", LOGIN, "--to", "nowhere.example")
+    assert p.returncode == 1 and "no server named nowhere.example" in p.stderr, p.stderr
+    p = A.cli("user", "move", LOGIN, "--to", B_HOST)
+    assert p.returncode == 1 and "already on" in p.stderr, p.stderr
+    p = A.cli("user", "move", LOGIN)
+    assert p.returncode == 2 and "--to SERVER" in p.stderr, p.stderr
+    # from a server that is not the home: say where to run it
+    p = A.cli("user", "move", LOGIN, "--to", "mail.move.example")
+    assert p.returncode == 1 and "not on this server" in p.stderr, p.stderr
+
+
+if __name__ == "__main__":
+    main("move")
