@@ -13,3 +13,6 @@ $(BUILD)/tests/unit/test_attendant: $(call objs,tests/unit/test_attendant.c test
 		attendant/monitor.c attendant/maintenance.c transport/queue.c) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) \
 		$$(NET_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS)
+
+# interchange user move between two servers (tests/e2e/test_multiserver.py provides the joined server)
+E2E_TESTS += tests/e2e/test_move.py

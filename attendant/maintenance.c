@@ -192,6 +192,9 @@ static void check(struct maintenance *m, const struct config *cfg, time_t now)
 struct owned {
 	char (*guids)[33];
 	size_t n;
+	const char *server_dn; /* this server: a mailbox homed elsewhere counts as owned here only until moved */
+	char (*moved)[33];     /* mailboxes homed on another server */
+	size_t nmoved;
 };
 
 static void collect_guid(void *ctx, const struct dir_recipient *r)
@@ -199,15 +202,28 @@ static void collect_guid(void *ctx, const struct dir_recipient *r)
 	struct owned *o = ctx;
 	if (r->mailbox_guid == NULL)
 		return;
+	if (r->home_server_dn != NULL && o->server_dn != NULL && strcasecmp(r->home_server_dn, o->server_dn) != 0) {
+		o->moved = xrealloc(o->moved, (o->nmoved + 1) * sizeof(*o->moved));
+		snprintf(o->moved[o->nmoved++], sizeof(o->moved[0]), "%s", r->mailbox_guid);
+		return;
+	}
 	o->guids = xrealloc(o->guids, (o->n + 1) * sizeof(*o->guids));
 	snprintf(o->guids[o->n++], sizeof(o->guids[0]), "%s", r->mailbox_guid);
 }
 
-static int owned_by_someone(const struct owned *o, const char *guid)
+/* A mailbox stays while a user homed here owns it, or one homed elsewhere whose copy here was not left frozen by
+ * `interchange user move` (a home server changed by hand: its mail here must not be lost). */
+static int owned_by_someone(const struct owned *o, struct store *st, const char *guid)
 {
 	for (size_t i = 0; i < o->n; i++)
 		if (strcasecmp(o->guids[i], guid) == 0)
 			return 1;
+	for (size_t i = 0; i < o->nmoved; i++) {
+		if (strcasecmp(o->moved[i], guid) == 0) {
+			int frozen = 0;
+			return store_mailbox_frozen(st, guid, &frozen, NULL, NULL) != IX_OK || !frozen;
+		}
+	}
 	return 0;
 }
 
@@ -223,11 +239,12 @@ static void orphans(struct maintenance *m, const struct config *cfg, struct dir 
 	dir_status(dir, &ds);
 	if (!ds.ready || !ds.connected)
 		return;
-	struct owned o = { NULL, 0 };
+	struct owned o = { .server_dn = cfg->server_dn };
 	dir_foreach_recipient(dir, collect_guid, &o);
 	struct store *st = open_store(cfg, m);
 	if (st == NULL) {
 		free(o.guids);
+		free(o.moved);
 		return;
 	}
 	struct buf list = BUF_INIT, err = BUF_INIT, keep = BUF_INIT;
@@ -237,7 +254,7 @@ static void orphans(struct maintenance *m, const struct config *cfg, struct dir 
 	if (store_mailboxes(st, &list, &err) == IX_OK && list.len > 0) {
 		for (char *save = NULL, *guid = strtok_r(list.data, "\n", &save); guid != NULL;
 		     guid = strtok_r(NULL, "\n", &save)) {
-			if (strcmp(guid, STORE_PUBLIC_GUID) == 0 || owned_by_someone(&o, guid))
+			if (strcmp(guid, STORE_PUBLIC_GUID) == 0 || owned_by_someone(&o, st, guid))
 				continue;
 			long long since = (long long)now;
 			const char *seen = old != NULL ? strstr(old, guid) : NULL;
@@ -247,7 +264,7 @@ static void orphans(struct maintenance *m, const struct config *cfg, struct dir 
 				buf_reset(&err);
 				if (store_mailbox_delete(st, guid, &err) == IX_OK) {
 					m->orphans_removed++;
-					log_info("maintenance: removed mailbox %s, whose user was deleted more than %llu days ago",
+					log_info("maintenance: removed mailbox %s, whose user was deleted or moved away more than %llu days ago",
 						 guid, set->v[SET_MAINT_ORPHAN_GRACE_DAYS]);
 				} else {
 					log_warn("maintenance: could not remove mailbox %s: %s", guid, buf_cstr(&err));
@@ -263,6 +280,7 @@ static void orphans(struct maintenance *m, const struct config *cfg, struct dir 
 	free(path);
 	free(old);
 	free(o.guids);
+	free(o.moved);
 	buf_free(&list);
 	buf_free(&err);
 	buf_free(&keep);

@@ -175,5 +175,20 @@ def move_refusals():
     assert p.returncode == 1 and "not on this server" in p.stderr, p.stderr
 
 
+
+@test
+def frozen_copy_removed_by_maintenance_after_the_grace_period():
+    def has_copy():
+        return A.cli("mailbox", "show", LOGIN).returncode == 0 and "INBOX" in A.cli("mailbox", "show", LOGIN).stdout
+    assert has_copy()
+    A.cli("maintenance", "run", timeout=120, check=True)
+    assert has_copy(), "the frozen copy went during the grace period"
+    A.cli("server", "set", "maintenance.orphan_grace_days", "0", check=True)
+    assert wait_for(lambda: "orphan_grace_days" in A.cli("server", "show").stdout, timeout=5)
+    assert wait_for(lambda: A.cli("maintenance", "run", timeout=120).returncode == 0 and not has_copy(),
+                    timeout=10, interval=0.5), A.cli("mailbox", "show", LOGIN).stdout
+    assert len(numbers_in_inbox(B)) == SENT  # B's mailbox is untouched
+
+
 if __name__ == "__main__":
     main("move")
