@@ -59,7 +59,13 @@ static void fake_public(void *ctx, struct buf *paths_r)
 	buf_append(paths_r, "/Pub", 5);
 }
 
-static struct imapd_userdb users = { fake_check, fake_lookup, fake_groups, fake_public, NULL, NULL, NULL };
+static int fake_admin(void *ctx, const char *pass, size_t passlen)
+{
+	(void)ctx;
+	return passlen == 8 && memcmp(pass, "admin-pw", 8) == 0 ? 0 : IX_EAUTH;
+}
+
+static struct imapd_userdb users = { fake_check, fake_lookup, fake_groups, fake_public, NULL, NULL, NULL, fake_admin };
 
 static void setup(void)
 {
@@ -181,6 +187,34 @@ static void imap_login_and_states(void)
 	test_assert(strstr(buf_cstr(&c.in), "d OK [CAPABILITY") != NULL);
 	test_assert(strstr(buf_cstr(&c.in), "e BAD") != NULL);
 	test_assert(strstr(buf_cstr(&c.in), "UIDPLUS") != NULL);
+	client_close(&c);
+}
+
+/* X-IX-IMPORT (a mailbox move): the administrator acting for a user imports keeping UIDVALIDITY and UIDs; an
+ * ordinary login may not use it */
+static void imap_import_admin_only(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	send_str(&c, "x1 X-IX-IMPORT FOLDERS\r\n");
+	test_assert(wait_for(&c, "x1 NO [NOPERM]"));
+	client_close(&c);
+	client_open(&c, false);
+	test_assert(wait_for(&c, "* OK"));
+	send_str(&c, "i1 X-IX-IMPORT LOGIN u1 wrong\r\ni2 X-IX-IMPORT LOGIN u1 admin-pw\r\n"
+		     "i3 X-IX-IMPORT FOLDER {4+}\r\nKeep 777 0 0 1\r\n"
+		     "i4 X-IX-IMPORT APPEND Keep 5 1 1700000000 \"$Label1\" {13+}\r\nSubject: x\r\n\r\n\r\n"
+		     "i5 X-IX-IMPORT APPEND Keep 3 0 0 \"\" {13+}\r\nSubject: y\r\n\r\n\r\n"
+		     "i6 X-IX-IMPORT UIDS Keep\r\ni7 STATUS Keep (UIDVALIDITY UIDNEXT)\r\ni8 X-IX-IMPORT BOGUS\r\n");
+	test_assert(wait_for(&c, "i8 BAD"));
+	const char *in = buf_cstr(&c.in);
+	test_assert(strstr(in, "i1 NO [AUTHENTICATIONFAILED]") != NULL && strstr(in, "i2 OK") != NULL);
+	test_assert(strstr(in, "i3 OK") != NULL && strstr(in, "i4 OK") != NULL);
+	test_assert(strstr(in, "i5 NO [CANNOT]") != NULL && strstr(in, "UID 3 is below") != NULL);
+	test_assert(strstr(in, "* X-IX-IMPORT UID 5 1 $Label1\r\n") != NULL);
+	test_assert(strstr(in, "UIDVALIDITY 777 UIDNEXT 6") != NULL);
 	client_close(&c);
 }
 
@@ -341,7 +375,7 @@ static void teardown(void)
 	ix_sasl_done();
 }
 
-TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_throttle),
+TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_import_admin_only), TEST_CASE(imap_throttle),
 	  TEST_CASE(imap_append_fetch_search_store), TEST_CASE(imap_bad_input), TEST_CASE(imap_concurrent_sessions),
 	  TEST_CASE(pop3_session_basics),
 	  TEST_CASE(teardown))
