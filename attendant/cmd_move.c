@@ -3,6 +3,7 @@
  * the local copy, copies the rest, then changes the home server. See docs/multi-server.md, "Moving a mailbox". */
 #include "cli.h"
 #include "err.h"
+#include "ldap_util.h"
 #include "provision.h"
 #include "replication.h"
 #include "store.h"
@@ -11,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <getopt.h>
+#include <ldap.h>
 #include <netdb.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -305,16 +307,25 @@ struct move_stats {
 	uint64_t bytes;
 };
 
-static int sync_folder(struct imc *c, struct store *st, const char *guid, const struct store_folder_info *f,
-		       bool final, struct move_stats *ms, struct buf *error_r)
+/* Creates or checks the folder on the target. UIDNEXT and HIGHESTMODSEQ are raised (last) only after the final
+ * copy of its messages: appends need UIDs >= UIDNEXT. */
+static int folder_cmd(struct imc *c, const struct store_folder_info *f, bool raise, struct buf *error_r)
 {
 	struct buf cmd = BUF_INIT;
 	buf_append_str(&cmd, "X-IX-IMPORT FOLDER ");
 	add_lit(&cmd, f->name, strlen(f->name));
-	/* UIDNEXT and HIGHESTMODSEQ are raised only by the final pass: appends need UIDs >= UIDNEXT */
-	buf_printf(&cmd, " %u %u %llu %d", f->uidvalidity, final ? f->uidnext : 0,
-		   final ? (unsigned long long)f->highestmodseq : 0ULL, f->subscribed ? 1 : 0);
+	buf_printf(&cmd, " %u %u %llu %d", f->uidvalidity, raise ? f->uidnext : 0,
+		   raise ? (unsigned long long)f->highestmodseq : 0ULL, f->subscribed ? 1 : 0);
 	int ret = imc_cmd(c, &cmd, NULL, NULL, error_r);
+	buf_free(&cmd);
+	return ret;
+}
+
+static int sync_folder(struct imc *c, struct store *st, const char *guid, const struct store_folder_info *f,
+		       bool final, struct move_stats *ms, struct buf *error_r)
+{
+	struct buf cmd = BUF_INIT;
+	int ret = folder_cmd(c, f, false, error_r);
 	struct tmsgs have = { 0 };
 	if (ret == 0) {
 		buf_append_str(&cmd, "X-IX-IMPORT UIDS ");
@@ -378,6 +389,8 @@ static int sync_folder(struct imc *c, struct store *st, const char *guid, const 
 		ms->bytes += body.len;
 	}
 	buf_free(&body);
+	if (ret == 0 && final)
+		ret = folder_cmd(c, f, true, error_r);
 	store_msg_list_free(&msgs, count);
 	tmsgs_free(&have);
 	buf_free(&cmd);
@@ -428,6 +441,42 @@ static void print_pass(const char *what, const struct move_stats *ms, double sec
 	printf("  %s: %zu folders, %zu messages (%llu bytes) copied, %zu flag changes, %zu removed, %.2f s\n", what,
 	       ms->folders, ms->messages, (unsigned long long)ms->bytes, ms->changed, ms->removed, secs);
 	fflush(stdout);
+}
+
+/* Makes the target the home server. Written on the target's own directory first, so that the target never relays
+ * mail for the mailbox back here; this server learns it by replication (its deliveries meanwhile wait: the copy
+ * here is frozen). Without the target's directory URI, written here. Then waits until this server's directory says
+ * so, for the command to return with the routing in place. */
+static int switch_home(const struct config *cfg, struct prov *prov, const char *login, const char *server,
+		       const struct prov_move *mv, const char *password, struct buf *error_r)
+{
+	if (mv->target_ldap_uri == NULL)
+		return prov_set_home(prov, mv->dn, mv->target_dn, error_r);
+	LDAP *ld = NULL;
+	int ret = ldapu_connect_simple(mv->target_ldap_uri, cfg->admin_dn, password, &ld, error_r);
+	if (ret != 0)
+		return ret;
+	char *vals[] = { mv->target_dn, NULL };
+	LDAPMod mod = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"ixHomeServer", .mod_values = vals };
+	LDAPMod *mods[] = { &mod, NULL };
+	int rc = ldap_modify_ext_s(ld, mv->dn, mods, NULL, NULL);
+	ldap_unbind_ext(ld, NULL, NULL);
+	if (rc != LDAP_SUCCESS) {
+		buf_printf(error_r, "could not change the home server on %s: %s", mv->target_ldap_uri, ldap_err2string(rc));
+		return IX_EUNAVAIL;
+	}
+	for (int i = 0; i < 100; i++) { /* replication takes milliseconds; 10 s at most */
+		struct prov_move now;
+		struct buf e2 = BUF_INIT;
+		bool done = prov_move_prepare(prov, login, server, &now, &e2) == 0 &&
+			    strcasecmp(now.home_dn, mv->target_dn) == 0;
+		prov_move_free(&now);
+		buf_free(&e2);
+		if (done)
+			return 0;
+		usleep(100 * 1000);
+	}
+	return prov_set_home(prov, mv->dn, mv->target_dn, error_r);
 }
 
 /* The move proper, once the directory said where; the local store is open. */
@@ -483,7 +532,7 @@ static int move_mailbox(const struct config *cfg, struct prov *prov, struct stor
 		total.bytes += ms.bytes;
 	}
 	if (ret == 0)
-		ret = prov_set_home(prov, mv->dn, mv->target_dn, error_r);
+		ret = switch_home(cfg, prov, login, server, mv, password, error_r);
 	if (ret != 0 && frozen) {
 		/* a failure we saw (not a crash): the mailbox goes on working here; running the command again resumes */
 		struct buf e2 = BUF_INIT;

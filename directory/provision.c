@@ -1253,12 +1253,13 @@ int prov_move_prepare(struct prov *p, const char *login, const char *server, str
 		buf_printf(error_r, "%s has no mailbox GUID or no home server", login);
 		return IX_ECORRUPT;
 	}
-	char *sattrs[] = { "ixHostName", "ixImapPort", NULL };
+	char *sattrs[] = { "ixHostName", "ixImapPort", "ixLdapUri", NULL };
 	if (ret == IX_OK)
 		ret = search(p, m_r->target_dn, LDAP_SCOPE_BASE, "(objectClass=ixServer)", sattrs, &res, error_r);
 	e = ret == IX_OK ? ldap_first_entry(p->ld, res) : NULL;
 	if (e != NULL) {
 		m_r->target_host = ldapu_get_first(p->ld, e, "ixHostName");
+		m_r->target_ldap_uri = ldapu_get_first(p->ld, e, "ixLdapUri");
 		char *port = ldapu_get_first(p->ld, e, "ixImapPort");
 		m_r->target_imap_port = port != NULL ? (unsigned)strtoul(port, NULL, 10) : 143;
 		free(port);
@@ -1279,6 +1280,7 @@ void prov_move_free(struct prov_move *m)
 	free(m->home_dn);
 	free(m->target_dn);
 	free(m->target_host);
+	free(m->target_ldap_uri);
 	memset(m, 0, sizeof(*m));
 }
 

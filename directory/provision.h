@@ -86,7 +86,7 @@ int prov_user_mailbox(struct prov *p, const char *login, char **guid_r, unsigned
  * entry, host name and IMAP port. Free with prov_move_free. */
 struct prov_move {
 	char *dn, *guid, *home_dn;
-	char *target_dn, *target_host;
+	char *target_dn, *target_host, *target_ldap_uri; /* target_ldap_uri: NULL when unknown */
 	unsigned target_imap_port;
 };
 int prov_move_prepare(struct prov *p, const char *login, const char *server, struct prov_move *m_r,
