@@ -437,13 +437,16 @@ static void op_reset(struct store_op *op)
 	op->result = 0;
 }
 
-/* Runs a batch of operations in one transaction, each in a nested transaction so that a failing one leaves no
- * trace, then commits: LMDB writes the data pages, syncs them, then writes the meta page without syncing it
- * (MDB_NOMETASYNC); the batch is durable after the next sync (see store_write). Retries the whole batch on a grown
- * map. Returns 1 if a transaction was written (its commit synced everything written before it), else 0. */
+/* Runs a batch of operations in one transaction, then commits: LMDB writes the data pages, syncs them, then writes
+ * the meta page without syncing it (MDB_NOMETASYNC); the batch is durable after the next sync (see store_write).
+ * A failing operation must leave no trace and not disturb the others. Operations rarely fail, so the batch first runs
+ * them straight in the transaction; if one fails, the transaction is dropped and the batch runs again "carefully",
+ * each operation in a nested transaction (LMDB's nested transactions cost a few MB of allocation each, which was a
+ * large part of an append's CPU). Retries the whole batch on a grown map. Returns 1 if a transaction was written
+ * (its commit synced everything written before it), else 0. */
 static int run_batch(struct store *st, struct store_op *batch)
 {
-	int written = 0;
+	int written = 0, careful = 0;
 	struct buf err = BUF_INIT;
 	MDB_txn *txn;
 	int rc;
@@ -459,13 +462,12 @@ retry:
 		buf_free(&err);
 		return 0;
 	}
-	int map_full = 0;
+	int map_full = 0, failed = 0;
 	size_t txnid = mdb_txn_id(txn);
-	for (struct store_op *op = batch; op != NULL && !map_full; op = op->next) {
+	for (struct store_op *op = batch; op != NULL && !map_full && !failed; op = op->next) {
 		op_reset(op);
-		MDB_txn *child;
-		rc = mdb_txn_begin(st->env, txn, 0, &child);
-		if (rc != 0) {
+		MDB_txn *child = txn;
+		if (careful && (rc = mdb_txn_begin(st->env, txn, 0, &child)) != 0) {
 			op->result = store_mdb_error(rc, "starting a nested transaction", &op->error);
 			map_full = rc == MDB_MAP_FULL;
 			continue;
@@ -476,17 +478,31 @@ retry:
 		if (op->result == 0 && !op->w.map_full)
 			op->result = wtx_frozen_check(&op->w, &op->error);
 		if (op->w.map_full) {
-			mdb_txn_abort(child);
+			if (careful)
+				mdb_txn_abort(child);
 			map_full = 1;
 		} else if (op->result != 0) {
-			mdb_txn_abort(child);
-		} else {
+			if (careful)
+				mdb_txn_abort(child);
+			else
+				failed = 1; /* its changes are mixed with the others': start again, carefully */
+		} else if (careful) {
 			rc = mdb_txn_commit(child);
 			if (rc != 0) {
 				map_full = rc == MDB_MAP_FULL;
 				op->result = store_mdb_error(rc, "committing", &op->error);
 			}
 		}
+	}
+	if (failed) {
+		mdb_txn_abort(txn);
+		pthread_rwlock_unlock(&st->map_lock);
+		if (batch->next == NULL) { /* the only operation: nothing else to keep, its result stands */
+			buf_free(&err);
+			return 0;
+		}
+		careful = 1;
+		goto retry;
 	}
 	if (!map_full) {
 		rc = mdb_txn_commit(txn);
@@ -531,19 +547,25 @@ retry:
 	return written;
 }
 
-/* Called with st->lock held once a batch is durable (or failed): tells watchers and wakes the callers. */
-static void batch_done(struct store *st, struct store_op *batch)
+/* Tells watchers about a durable batch. Runs without st->lock: until they are marked done, the batch's operations
+ * are only touched by the leader. */
+static void batch_notify(struct store *st, const struct store_op *batch)
 {
-	for (struct store_op *op = batch; op != NULL; op = op->next)
+	for (const struct store_op *op = batch; op != NULL; op = op->next)
 		if (op->result == 0)
 			for (size_t i = 0; i < op->w.ntouched; i++)
 				store_notify_touch(st, op->w.touched[i]);
+}
+
+/* Called with st->lock held once a batch is durable (or failed): wakes its callers, and only them. */
+static void batch_wake(struct store_op *batch)
+{
 	for (struct store_op *op = batch; op != NULL;) {
 		struct store_op *next = op->next;
-		op->done = 1; /* op may be freed by its caller from here on */
+		op->done = 1; /* op may be freed by its caller once st->lock is released */
+		pthread_cond_signal(&op->wake);
 		op = next;
 	}
-	pthread_cond_broadcast(&st->cond);
 }
 
 /* Makes the pending batch durable with one sync and completes it (st->lock held; released during the sync). */
@@ -564,8 +586,9 @@ static void sync_pending(struct store *st)
 		}
 		buf_free(&err);
 	}
+	batch_notify(st, batch);
 	pthread_mutex_lock(&st->lock);
-	batch_done(st, batch);
+	batch_wake(batch);
 }
 
 /* Group commit. Callers queue their operation; one of them becomes the leader and runs everything queued as one
@@ -573,7 +596,9 @@ static void sync_pending(struct store *st)
  * next batch's commit syncs its own data and with it the pending batch's meta page, so the pending batch is then
  * durable and its callers are woken; with nothing more queued, one explicit sync does it. Steady state: one sync
  * per batch, and a new batch is built while the previous one waits for its sync. The leader leads until its own
- * operation is done, then hands over to any waiter (one of the pending batch's callers, if there is one). */
+ * operation is done, then hands over to one waiter whose operation is still queued or pending. Every caller sleeps
+ * on its own condition variable and is woken only when its operation is done or it is handed the lead: waking all
+ * 64 callers of a benchmark for every batch cost more CPU than the batch itself. */
 int store_write(struct store *st, store_op_fn *fn, void *ctx, struct buf *error_r)
 {
 	struct store_op op;
@@ -581,6 +606,7 @@ int store_write(struct store *st, store_op_fn *fn, void *ctx, struct buf *error_
 	op.run = fn;
 	op.ctx = ctx;
 	buf_init(&op.error);
+	pthread_cond_init(&op.wake, NULL);
 
 	pthread_mutex_lock(&st->lock);
 	/* op lives on this stack until it is done: it leaves the queue (and pending) before we return */
@@ -591,7 +617,7 @@ int store_write(struct store *st, store_op_fn *fn, void *ctx, struct buf *error_
 	st->queue_tail = &op; /* cppcheck-suppress autoVariables */
 	while (!op.done) {
 		if (st->leader) {
-			pthread_cond_wait(&st->cond, &st->lock);
+			pthread_cond_wait(&op.wake, &st->lock);
 			continue;
 		}
 		st->leader = 1;
@@ -615,24 +641,34 @@ int store_write(struct store *st, store_op_fn *fn, void *ctx, struct buf *error_
 			if (st->queue_head == NULL)
 				st->queue_tail = NULL;
 			last->next = NULL;
+			/* only the leader changes st->pending: it may read it unlocked */
+			struct store_op *durable = st->pending;
 			pthread_mutex_unlock(&st->lock);
 			int written = run_batch(st, batch);
+			if (!written) {
+				batch_notify(st, batch); /* nothing written: nothing to wait for */
+				durable = NULL;
+			} else if (durable != NULL) {
+				batch_notify(st, durable); /* this commit synced after its meta page was written */
+			}
 			pthread_mutex_lock(&st->lock);
 			st->ops += n;
-			if (written && st->pending != NULL) {
-				/* this commit synced after the pending batch's meta page was written */
-				batch_done(st, st->pending);
-				st->pending = NULL;
-			}
-			if (written && st->pending == NULL)
+			if (!written) {
+				batch_wake(batch);
+			} else {
+				if (durable != NULL)
+					batch_wake(durable);
 				st->pending = batch;
-			else
-				batch_done(st, batch); /* nothing written: nothing to wait for */
+			}
 		}
 		st->leader = 0;
-		pthread_cond_broadcast(&st->cond);
+		struct store_op *next = st->queue_head != NULL ? st->queue_head : st->pending;
+		if (next != NULL)
+			pthread_cond_signal(&next->wake);
+		pthread_cond_broadcast(&st->cond); /* store_free waits for the store to go idle */
 	}
 	pthread_mutex_unlock(&st->lock);
+	pthread_cond_destroy(&op.wake);
 	if (op.result != 0 && error_r != NULL)
 		buf_append(error_r, op.error.data, op.error.len);
 	buf_free(&op.error);

@@ -160,6 +160,7 @@ struct store_op {
 	int done;
 	struct buf error;
 	struct wtx w;           /* touched list of this op */
+	pthread_cond_t wake;    /* its caller sleeps here: signalled when done or handed the lead */
 	struct store_op *next;
 };
 

@@ -134,6 +134,62 @@ static void threads_group_commit(void)
 	remove_tmp();
 }
 
+/* Batches mixing operations that fail (no such folder, over quota) with ones that succeed: each failure leaves no
+ * trace and disturbs none of the others (the batch runs again with each operation in a nested transaction). */
+static void *thread_mixed(void *p)
+{
+	struct thread_arg *a = p;
+	for (unsigned i = 0; i < PER_THREAD; i++) {
+		char *msg = xasprintf("Subject: mixed %u/%u\r\n\r\nbody\r\n", a->id, i);
+		struct store_target t = { .guid = G1 };
+		if (i % 3 == 1)
+			t.folder = "Missing";
+		else if (i % 3 == 2)
+			t.quota_messages = 1; /* G1 holds more than one message from the first round on */
+		struct store_append ap = { .data = msg, .len = strlen(msg), .targets = &t, .ntargets = 1 };
+		int ret = store_append(a->st, &ap, NULL);
+		if (i % 3 == 0 && ret == 0)
+			a->uids[i] = t.uid;
+		else if (i % 3 == 0 || (i % 3 == 1 && ret != IX_ENOTFOUND) || (i % 3 == 2 && ret != IX_ELIMIT))
+			a->failures++;
+		free(msg);
+	}
+	return NULL;
+}
+
+static void failing_ops_in_batches(void)
+{
+	make_tmp();
+	struct store *st = open_store(1);
+	test_assert(st != NULL);
+	test_assert(append_msg(st, G1, NULL, 1, NULL) == 0 && append_msg(st, G1, NULL, 2, NULL) == 0);
+	pthread_t th[THREADS];
+	struct thread_arg args[THREADS];
+	for (unsigned i = 0; i < THREADS; i++) {
+		args[i] = (struct thread_arg){ .st = st, .id = i };
+		test_assert(pthread_create(&th[i], NULL, thread_mixed, &args[i]) == 0);
+	}
+	unsigned ok = 0;
+	for (unsigned i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		test_assert(args[i].failures == 0);
+		for (unsigned j = 0; j < PER_THREAD; j += 3)
+			ok += args[i].uids[j] != 0;
+	}
+	struct store_folder_info info;
+	test_assert(store_folder_status(st, G1, NULL, NULL, &info, NULL) == 0);
+	test_assert(info.messages == ok + 2 && info.uidnext == ok + 3);
+	store_folder_info_free(&info);
+	test_assert(store_folder_status(st, G1, "Missing", NULL, &info, NULL) == IX_ENOTFOUND);
+	struct store_stats stats;
+	store_get_stats(st, &stats);
+	printf("# %u appends succeeded and %u failed in %llu commits\n", ok, THREADS * PER_THREAD - ok,
+	       (unsigned long long)stats.commits);
+	test_assert(check_clean(st));
+	store_close(&st);
+	remove_tmp();
+}
+
 /* ---- processes: appenders, a flagger/expunger and a reader at once ---- */
 
 #define APPENDERS 3u
@@ -546,5 +602,6 @@ static void map_growth_across_processes(void)
 	remove_tmp();
 }
 
-TEST_MAIN("store_stress", TEST_CASE(map_growth_across_processes), TEST_CASE(random_operations_stay_consistent), TEST_CASE(threads_group_commit), TEST_CASE(processes_concurrently),
+TEST_MAIN("store_stress", TEST_CASE(map_growth_across_processes), TEST_CASE(random_operations_stay_consistent), TEST_CASE(threads_group_commit),
+	  TEST_CASE(failing_ops_in_batches), TEST_CASE(processes_concurrently),
 	  TEST_CASE(crash_kill9), TEST_CASE(notify_across_processes))
