@@ -287,11 +287,9 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 		cli_error("%s already exists and is not empty: restore goes into a new data folder", data_dir);
 		return CLI_EXIT_FAIL;
 	}
+	/* a backup from before the administrator became an entry holds its hash in olcRootPW (the attendant moves it
+	 * into the entry); a newer one has it in the cn=admin entry of the data export, and none here */
 	char *rootpw = rootpw_from(src);
-	if (rootpw == NULL) {
-		cli_error("%s has no administrator password in directory-config.ldif", src);
-		return CLI_EXIT_FAIL;
-	}
 	/* the backup's bootstrap configuration, re-rooted in the new folder */
 	struct config cfg, old;
 	uid_t svc_uid = 0;

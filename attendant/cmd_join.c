@@ -22,6 +22,7 @@
 
 static const char join_help[] =
 	"usage: interchange init --join LDAP-URI --admin-password PW [--hostname NAME] [--my-uri LDAP-URI]\n"
+	"         [--listen ADDRESS] [--ca FILE]\n"
 	"         [--ldap-port N] [--smtp-port N] [--submission-port N] [--imap-port N] [--imaps-port N]\n"
 	"         [--pop3-port N] [--pop3s-port N] [--metrics-port N] [--timeout SECONDS] [--user NAME] [--data DIR]\n\n"
 	"Creates the data folder of a new server for an EXISTING organisation, whose directory answers at\n"
@@ -30,6 +31,10 @@ static const char join_help[] =
 	"provider in multi-provider replication with every other server (both directions), and init returns once\n"
 	"the directory contents have arrived. --my-uri is where the other servers reach this server's directory\n"
 	"(default ldap://127.0.0.1:PORT when LDAP-URI is on this machine, else ldap://HOSTNAME:PORT).\n"
+	"--listen is the address this server listens on (default 127.0.0.1; then --my-uri defaults to it).\n"
+	"When LDAP-URI is not on this machine's loopback listener the join uses StartTLS and checks the server's\n"
+	"certificate against --ca FILE (e.g. a copy of that server's DATA/tls/cert.pem) or the system's CAs;\n"
+	"from then on the servers trust the certificates they publish in the directory.\n"
 	"The administrator password is kept only in this server's cn=config (readable by the service user alone).\n";
 
 
@@ -87,7 +92,7 @@ static int finish_as_service_user(const struct repl_join *j, const struct config
 
 int join_init(const char *data_dir, int argc, char **argv)
 {
-	enum { O_JOIN = 256, O_PW, O_HOST, O_MYURI, O_TIMEOUT, O_USER, O_PORT0 };
+	enum { O_JOIN = 256, O_PW, O_HOST, O_MYURI, O_TIMEOUT, O_USER, O_LISTEN, O_CA, O_PORT0 };
 	static const struct option opts[] = {
 		{ "join", required_argument, NULL, O_JOIN },
 		{ "admin-password", required_argument, NULL, O_PW },
@@ -95,6 +100,8 @@ int join_init(const char *data_dir, int argc, char **argv)
 		{ "my-uri", required_argument, NULL, O_MYURI },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "user", required_argument, NULL, O_USER },
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "ca", required_argument, NULL, O_CA },
 		CLI_PORT_OPTIONS(O_PORT0),
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -114,6 +121,15 @@ int join_init(const char *data_dir, int argc, char **argv)
 		case O_HOST: j.hostname = optarg; break;
 		case O_MYURI: j.my_uri = optarg; break;
 		case O_USER: j.user = optarg; break;
+		case O_CA: j.cafile = optarg; break;
+		case O_LISTEN:
+			if (!slapd_listen_valid(optarg)) {
+				cli_error("--listen needs an IP address of this machine (or 0.0.0.0 / :: for all), not \"%s\"",
+					  optarg);
+				return CLI_EXIT_USAGE;
+			}
+			j.listen = optarg;
+			break;
 		case O_TIMEOUT:
 			if (parse_uint(optarg, 3600, &v) < 0 || v == 0) {
 				cli_error("--timeout needs a number of seconds from 1 to 3600, not \"%s\"", optarg);
@@ -225,11 +241,8 @@ int join_init(const char *data_dir, int argc, char **argv)
 	free(key);
 	if (tr != IX_OK)
 		goto fail;
-	/* the same administrator as everywhere (its own salt); the database stays empty: replication fills it */
-	char *hash = slapd_hash_ssha(j.password);
-	int sr = slapd_create_config(&cfg, hash, &err);
-	free(hash);
-	if (sr != IX_OK)
+	/* the database stays empty: replication fills it, the administrator's entry (and password) included */
+	if (slapd_create_config(&cfg, NULL, &err) != IX_OK)
 		goto fail;
 	if (repl_prepare_config(&cfg, &err) != IX_OK)
 		goto fail;

@@ -35,7 +35,7 @@ static const char init_help[] =
 	"usage: interchange init --domain DOMAIN [--org NAME] [--admin-password PW] [--hostname NAME]\n"
 	"         [--ldap-port N] [--smtp-port N] [--submission-port N] [--imap-port N] [--imaps-port N]\n"
 	"         [--pop3-port N] [--pop3s-port N] [--metrics-port N] [--cert FILE --key FILE]\n"
-	"         [--anonymous-read] [--user NAME] [--data DIR]\n"
+	"         [--anonymous-read] [--listen ADDRESS] [--user NAME] [--data DIR]\n"
 	"       interchange init --join LDAP-URI --admin-password PW ...   (a server for an existing organisation:\n"
 	"         see 'interchange init --join URI --help')\n\n"
 	"Creates the data folder (default ./var): the directory's configuration and database, a self-signed\n"
@@ -44,7 +44,10 @@ static const char init_help[] =
 	"nickname@domain for lists and folders). Without --admin-password a random one is generated, printed\n"
 	"and saved in DIR/admin-password. Refuses to touch an existing data folder.\n"
 	"Run as root, it creates the system user 'interchange' (or --user NAME) if needed, gives it the data\n"
-	"folder, and every service then runs as that user.\n";
+	"folder, and every service then runs as that user.\n"
+	"--listen is the address the directory and the services listen on (default 127.0.0.1; 0.0.0.0 or ::\n"
+	"for every address). Off the loopback listener the directory accepts passwords only inside TLS\n"
+	"(StartTLS with this server's certificate).\n";
 
 static int copy_file(const char *from, const char *to, int mode, struct buf *error_r)
 {
@@ -56,7 +59,7 @@ static int copy_file(const char *from, const char *to, int mode, struct buf *err
 
 int cmd_init(const char *data_dir, int argc, char **argv)
 {
-	enum { O_DOMAIN = 256, O_ORG, O_PW, O_HOST, O_CERT, O_KEY, O_ANON, O_USER, O_PORT0 };
+	enum { O_DOMAIN = 256, O_ORG, O_PW, O_HOST, O_CERT, O_KEY, O_ANON, O_USER, O_LISTEN, O_PORT0 };
 	static const struct option opts[] = {
 		{ "domain", required_argument, NULL, O_DOMAIN },
 		{ "org", required_argument, NULL, O_ORG },
@@ -66,10 +69,12 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		{ "key", required_argument, NULL, O_KEY },
 		{ "anonymous-read", no_argument, NULL, O_ANON },
 		{ "user", required_argument, NULL, O_USER },
+		{ "listen", required_argument, NULL, O_LISTEN },
 		CLI_PORT_OPTIONS(O_PORT0),
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *listen_addr = NULL;
 	const char *domain = NULL, *org = NULL, *password = NULL, *hostname = NULL, *cert = NULL, *key = NULL;
 	const char *user = geteuid() == 0 ? PRIVS_DEFAULT_USER : NULL;
 	int anonymous = 0;
@@ -94,6 +99,14 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		case O_KEY: key = optarg; break;
 		case O_ANON: anonymous = 1; break;
 		case O_USER: user = optarg; break;
+		case O_LISTEN:
+			if (!slapd_listen_valid(optarg)) {
+				cli_error("--listen needs an IP address of this machine (or 0.0.0.0 / :: for all), not \"%s\"",
+					  optarg);
+				return CLI_EXIT_USAGE;
+			}
+			listen_addr = optarg;
+			break;
 		case 'h': fputs(init_help, stdout); return CLI_EXIT_OK;
 		default:
 			if (c >= O_PORT0 && c < O_PORT0 + PORT_COUNT) {
@@ -157,6 +170,10 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 	cfg.org = xstrdup(org != NULL ? org : domain);
 	cfg.hostname = fqdn;
 	cfg.anonymous_read = anonymous;
+	if (listen_addr != NULL) {
+		free(cfg.listen);
+		cfg.listen = xstrdup(listen_addr);
+	}
 	memcpy(cfg.ports, ports, sizeof(ports));
 	cfg.server_dn = xasprintf("cn=%s,ou=Servers,ou=Configuration,%s", cfg.hostname, cfg.suffix);
 	int ret = CLI_EXIT_FAIL;

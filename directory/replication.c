@@ -843,6 +843,107 @@ int repl_schema_upgrade(const struct config *cfg, unsigned *added_r, struct buf 
 	return ret;
 }
 
+/* ---- directories made before TLS and the administrator entry ---- */
+
+int repl_secure_directory(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
+{
+	*changes_r = 0;
+	char *uri = config_ldapi_uri(cfg);
+	LDAP *ld;
+	int ret = ldapu_connect_external(uri, &ld, error_r);
+	free(uri);
+	if (ret != IX_OK)
+		return ret;
+	static const char *const gattrs[] = { "olcTLSCertificateFile", NULL };
+	LDAPMessage *res = NULL;
+	char *tlsfile = NULL, *db_dn = NULL, *rootpw = NULL, **acl = NULL;
+	if ((ret = search(ld, "cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", gattrs, &res, error_r)) != IX_OK)
+		goto out;
+	tlsfile = ldapu_get_first(ld, ldap_first_entry(ld, res), "olcTLSCertificateFile");
+	ldap_msgfree(res);
+	if (tlsfile == NULL) {
+		char *cert = config_path(cfg, "tls/cert.pem"), *key = config_path(cfg, "tls/key.pem");
+		char *cv[] = { cert, NULL }, *kv[] = { key, NULL };
+		LDAPMod m1 = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcTLSCertificateFile", .mod_values = cv };
+		LDAPMod m2 = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcTLSCertificateKeyFile", .mod_values = kv };
+		LDAPMod *mods[] = { &m1, &m2, NULL };
+		ret = modify(ld, "cn=config", mods, error_r);
+		free(cert);
+		free(key);
+		if (ret != IX_OK)
+			goto out;
+		(*changes_r)++;
+	}
+	struct buf filter = BUF_INIT;
+	buf_append_str(&filter, "(olcSuffix=");
+	ldapu_escape_filter(&filter, cfg->suffix, strlen(cfg->suffix));
+	buf_append_char(&filter, ')');
+	static const char *const dattrs[] = { "olcAccess", "olcRootPW", NULL };
+	ret = search(ld, "cn=config", LDAP_SCOPE_ONELEVEL, buf_cstr(&filter), dattrs, &res, error_r);
+	buf_free(&filter);
+	if (ret != IX_OK)
+		goto out;
+	LDAPMessage *e = ldap_first_entry(ld, res);
+	char *dn = e != NULL ? ldap_get_dn(ld, e) : NULL;
+	db_dn = dn != NULL ? xstrdup(dn) : NULL;
+	ldap_memfree(dn);
+	acl = get_values(ld, e, "olcAccess", NULL);
+	rootpw = ldapu_get_first(ld, e, "olcRootPW");
+	ldap_msgfree(res);
+	if (db_dn == NULL) {
+		buf_printf(error_r, "cn=config has no database for %s", cfg->suffix);
+		ret = IX_ENOTFOUND;
+		goto out;
+	}
+	/* the password rule is {0} (first match wins): replace it with the one that wants TLS off loopback */
+	if (acl[0] != NULL && strncmp(acl[0], "{0}to attrs=userPassword", 24) == 0 && strstr(acl[0], "tls_ssf") == NULL) {
+		struct buf rule = BUF_INIT;
+		buf_append_str(&rule, "{0}");
+		slapd_password_acl(&rule);
+		char *dv[] = { (char *)"{0}", NULL }, *av[] = { rule.data, NULL };
+		LDAPMod m1 = { .mod_op = LDAP_MOD_DELETE, .mod_type = (char *)"olcAccess", .mod_values = dv };
+		LDAPMod m2 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcAccess", .mod_values = av };
+		LDAPMod *mods[] = { &m1, &m2, NULL };
+		ret = modify(ld, db_dn, mods, error_r);
+		buf_free(&rule);
+		if (ret != IX_OK)
+			goto out;
+		(*changes_r)++;
+	}
+	/* olcRootPW binds bypass every ACL, TLS rule included: move the password into the administrator's entry */
+	if (rootpw != NULL) {
+		const char *rdn = cfg->admin_dn + 3;
+		char *cn = xstrndup(rdn, strcspn(rdn, ","));
+		char *oc[] = { (char *)"organizationalRole", (char *)"simpleSecurityObject", NULL }, *cnv[] = { cn, NULL },
+		     *pv[] = { rootpw, NULL };
+		LDAPMod a1 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"objectClass", .mod_values = oc };
+		LDAPMod a2 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"cn", .mod_values = cnv };
+		LDAPMod a3 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"userPassword", .mod_values = pv };
+		LDAPMod *amods[] = { &a1, &a2, &a3, NULL };
+		int rc = ldap_add_ext_s(ld, cfg->admin_dn, amods, NULL, NULL);
+		free(cn);
+		if (rc != LDAP_SUCCESS && rc != LDAP_ALREADY_EXISTS) {
+			buf_printf(error_r, "cannot add the administrator's entry %s: %s", cfg->admin_dn, ldap_err2string(rc));
+			ret = ldapu_err(rc);
+			goto out;
+		}
+		LDAPMod d = { .mod_op = LDAP_MOD_DELETE, .mod_type = (char *)"olcRootPW", .mod_values = NULL };
+		LDAPMod *dmods[] = { &d, NULL };
+		if ((ret = modify(ld, db_dn, dmods, error_r)) != IX_OK)
+			goto out;
+		(*changes_r)++;
+	}
+out:
+	if (rootpw != NULL)
+		explicit_bzero(rootpw, strlen(rootpw));
+	free(rootpw);
+	free(tlsfile);
+	free(db_dn);
+	free_strings(&acl);
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return ret;
+}
+
 /* ---- the attendant's side ---- */
 
 int repl_note_change(const struct config *cfg, const char *dn)
@@ -874,6 +975,12 @@ void repl_attendant_sync(const struct config *cfg, int force)
 		} else {
 			log_warn("schema check: %s", buf_cstr(&err));
 		}
+		buf_reset(&err);
+		unsigned changes = 0;
+		if (repl_secure_directory(cfg, &changes, &err) != IX_OK)
+			log_warn("securing the directory: %s", buf_cstr(&err));
+		else if (changes > 0)
+			log_info("directory: %u changes for TLS off the loopback listener (see docs/multi-server.md)", changes);
 		buf_reset(&err);
 	}
 	int changed = 0;

@@ -113,6 +113,12 @@ int repl_prepare_config(const struct config *cfg, struct buf *error_r);
  * definitions added. Returns IX_OK or an ix_err code with error_r. */
 int repl_schema_upgrade(const struct config *cfg, unsigned *added_r, struct buf *error_r);
 
+/* Brings a directory made by an older version to what slapd_create makes now (over ldapi): StartTLS with this
+ * server's certificate (olcTLSCertificateFile/KeyFile), the userPassword rule that wants TLS off the loopback
+ * listener (slapd_password_acl), and the administrator's password moved from olcRootPW (whose binds bypass every
+ * ACL) into the entry cn=admin,<suffix>. *changes_r: how many of these it did. Returns IX_OK or an ix_err code. */
+int repl_secure_directory(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
+
 /* For the attendant. repl_note_change is called from the replica's change hook (any thread): returns 1 when dn is
  * a server entry (so replication may need to follow), remembering that. repl_attendant_sync runs on the
  * attendant's loop: with force, or after a noted change, it calls repl_sync_config and logs the outcome; the first

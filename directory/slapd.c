@@ -6,6 +6,7 @@
 #include "log.h"
 #include "privs.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -79,6 +80,18 @@ static int run_capture(char *const argv[], struct buf *out)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+void slapd_password_acl(struct buf *b)
+{
+	/* A password (a bind, which checks `auth` on userPassword) is accepted in clear only where it cannot cross a
+	 * network: the local socket, the loopback listener, or a wildcard listener from 127.0.0.1/::1. Anywhere else
+	 * only inside TLS; a cleartext bind there fails like a wrong password (49). */
+	buf_append_str(b, "to attrs=userPassword by self =w by anonymous sockurl.regex=\"^ldapi://\" auth "
+			  "by anonymous sockurl.regex=\"^ldap://127\\.0\\.0\\.1:\" auth "
+			  "by anonymous sockurl.regex=\"^ldap://(0\\.0\\.0\\.0|\\[::\\])?:\" peername.ip=127.0.0.1 auth "
+			  "by anonymous sockurl.regex=\"^ldap://(0\\.0\\.0\\.0|\\[::\\])?:\" peername.ipv6=::1 auth "
+			  "by anonymous tls_ssf=" SLAPD_TLS_MIN_SSF " auth by * none");
+}
+
 static void config_ldif(const struct config *cfg, const char *rootpw_hash, struct buf *b)
 {
 	char *run = config_path(cfg, "run");
@@ -99,8 +112,13 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, struc
 		   "olcPidFile: %s/slapd.pid\nolcArgsFile: %s/slapd.args\n"
 		   /* our own uid over ldapi is the administrator; an unescaped + would never match (notes P16) */
 		   "olcAuthzRegexp: {0}\"gidNumber=[0-9]+\\+uidNumber=(%u|%u),cn=peercred,cn=external,cn=auth\" \"%s\"\n"
-		   "olcSizeLimit: 500\nolcToolThreads: 1\n\n",
+		   "olcSizeLimit: 500\nolcToolThreads: 1\n",
 		   run, run, uid, svc_uid, cfg->admin_dn);
+	/* StartTLS with the server's certificate: binds off the loopback listener need it (slapd_password_acl) */
+	char *cert = config_path(cfg, "tls/cert.pem"), *key = config_path(cfg, "tls/key.pem");
+	buf_printf(b, "olcTLSCertificateFile: %s\nolcTLSCertificateKeyFile: %s\n\n", cert, key);
+	free(cert);
+	free(key);
 	buf_append_str(b, "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"
 			  "olcModulePath: /usr/lib/ldap\nolcModuleLoad: back_mdb\nolcModuleLoad: syncprov\n"
 			  "olcModuleLoad: unique\nolcModuleLoad: refint\nolcModuleLoad: dynlist\nolcModuleLoad: sssvlv\n\n");
@@ -122,19 +140,27 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, struc
 		   cfg->admin_dn);
 	buf_printf(b,
 		   "dn: olcDatabase={1}mdb,cn=config\nobjectClass: olcDatabaseConfig\nobjectClass: olcMdbConfig\n"
-		   "olcDatabase: {1}mdb\nolcSuffix: %s\nolcRootDN: %s\nolcRootPW: %s\nolcDbDirectory: %s\n"
+		   "olcDatabase: {1}mdb\nolcSuffix: %s\nolcRootDN: %s\n", s, cfg->admin_dn);
+	/* the administrator's password lives in its entry (ACLs apply to its bind); olcRootPW only for a restore of
+	 * an older backup, which the attendant then moves into the entry */
+	if (hash != NULL)
+		buf_printf(b, "olcRootPW: %s\n", hash);
+	buf_printf(b,
+		   "olcDbDirectory: %s\n"
 		   "olcDbMaxSize: %llu\n"
 		   "olcDbIndex: objectClass eq\nolcDbIndex: entryUUID,entryCSN eq\n"
 		   "olcDbIndex: uid,cn,sn,givenName,displayName,ixProxyAddresses,ixNickname eq,sub\n"
 		   "olcDbIndex: mail eq,sub,pres\nolcDbIndex: member,ixMailboxGuid,ixHomeServer eq\n"
-		   "olcLimits: {0}dn.exact=\"%s\" size=unlimited time=unlimited\n"
-		   /* first match wins (notes P18): the password rule must come before any generic read */
-		   "olcAccess: {0}to attrs=userPassword by self =w by anonymous auth by * none\n"
-		   "olcAccess: {1}to dn.subtree=\"%s\" filter=(ixHideFromAddressBook=TRUE) by self read by * none\n"
+		   "olcLimits: {0}dn.exact=\"%s\" size=unlimited time=unlimited\n",
+		   db, (unsigned long long)SLAPD_DB_MAX_SIZE, cfg->admin_dn);
+	/* first match wins (notes P18): the password rule must come before any generic read */
+	buf_append_str(b, "olcAccess: {0}");
+	slapd_password_acl(b);
+	buf_printf(b,
+		   "\nolcAccess: {1}to dn.subtree=\"%s\" filter=(ixHideFromAddressBook=TRUE) by self read by * none\n"
 		   "olcAccess: {2}to dn.subtree=\"ou=Configuration,%s\" by * none\n"
 		   "olcAccess: {3}to * by self read by users read by %s\n\n",
-		   s, cfg->admin_dn, hash, db, (unsigned long long)SLAPD_DB_MAX_SIZE, cfg->admin_dn, s, s,
-		   cfg->anonymous_read ? "anonymous read by * none" : "* none");
+		   s, s, cfg->anonymous_read ? "anonymous read by * none" : "* none");
 	buf_append_str(b, "dn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
 			  "objectClass: olcSyncProvConfig\nolcOverlay: {0}syncprov\nolcSpCheckpoint: 100 10\n"
 			  "olcSpSessionlog: 10000\n\n");
@@ -160,7 +186,7 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, struc
 	free(schema);
 }
 
-static void base_ldif(const struct config *cfg, struct buf *b)
+static void base_ldif(const struct config *cfg, const char *admin_hash, struct buf *b)
 {
 	const char *s = cfg->suffix;
 	/* dc value of the suffix's first RDN */
@@ -168,6 +194,10 @@ static void base_ldif(const struct config *cfg, struct buf *b)
 	size_t dclen = strcspn(dc, ",");
 	buf_printf(b, "dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: %.*s\no: %s\n\n", s, (int)dclen, dc,
 		   cfg->org);
+	/* the administrator (the rootDN) as an entry: its bind then goes through the userPassword ACL */
+	buf_printf(b, "dn: %s\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: %.*s\n"
+		      "userPassword: %s\ndescription: the organisation's administrator\n\n",
+		   cfg->admin_dn, (int)strcspn(cfg->admin_dn + 3, ","), cfg->admin_dn + 3, admin_hash);
 	static const char *const ous[] = { "Recipients", "Public Folders", "Configuration" };
 	for (size_t i = 0; i < IX_ARRAY_LEN(ous); i++)
 		buf_printf(b, "dn: ou=%s,%s\nobjectClass: organizationalUnit\nou: %s\n\n", ous[i], s, ous[i]);
@@ -265,11 +295,10 @@ int slapd_load_ldif(const struct config *cfg, const char *path, struct buf *erro
 int slapd_create(const struct config *cfg, const char *admin_password, struct buf *error_r)
 {
 	char *hash = slapd_hash_ssha(admin_password);
-	int ret = slapd_create_config(cfg, hash, error_r);
-	free(hash);
+	int ret = slapd_create_config(cfg, NULL, error_r);
 	struct buf b = BUF_INIT;
 	if (ret == IX_OK) {
-		base_ldif(cfg, &b);
+		base_ldif(cfg, hash, &b);
 		ret = write_text(cfg, "directory/base.ldif", &b, error_r);
 	}
 	if (ret == IX_OK) {
@@ -278,6 +307,7 @@ int slapd_create(const struct config *cfg, const char *admin_password, struct bu
 		free(path);
 	}
 	buf_free(&b);
+	free(hash);
 	return ret;
 }
 
@@ -299,12 +329,35 @@ int slapd_export(const struct config *cfg, int dbnum, const char *path, struct b
 	return ret;
 }
 
+int slapd_listen_valid(const char *addr)
+{
+	unsigned char a[16];
+	return inet_pton(AF_INET, addr, a) == 1 || inet_pton(AF_INET6, addr, a) == 1;
+}
+
+char *slapd_listen_urls(const struct config *cfg)
+{
+	const char *l = cfg->listen != NULL && cfg->listen[0] != '\0' ? cfg->listen : "127.0.0.1";
+	unsigned port = cfg->ports[PORT_LDAP];
+	if (strcmp(l, "0.0.0.0") == 0 || strcmp(l, "*") == 0)
+		return xasprintf("ldap://0.0.0.0:%u/", port);
+	if (strcmp(l, "::") == 0) /* slapd's IPv6 sockets are IPv6-only: IPv4 needs its own */
+		return xasprintf("ldap://[::]:%u/ ldap://0.0.0.0:%u/", port, port);
+	if (strcmp(l, "127.0.0.1") == 0)
+		return xasprintf("ldap://127.0.0.1:%u/", port);
+	/* one address: there (TLS required for binds), and the loopback listener for this machine's own tools */
+	return strchr(l, ':') != NULL ? xasprintf("ldap://[%s]:%u/ ldap://127.0.0.1:%u/", l, port, port)
+				      : xasprintf("ldap://%s:%u/ ldap://127.0.0.1:%u/", l, port, port);
+}
+
 pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf *error_r)
 {
 	char *confdir = config_path(cfg, "directory/slapd.d");
 	char *ldapi = config_ldapi_uri(cfg);
-	/* the TCP listener first: a second slapd then fails before it touches the ldapi socket (notes P28) */
-	char *urls = xasprintf("ldap://127.0.0.1:%u/ %s", cfg->ports[PORT_LDAP], ldapi);
+	/* the TCP listeners first: a second slapd then fails before it touches the ldapi socket (notes P28) */
+	char *tcp = slapd_listen_urls(cfg);
+	char *urls = xasprintf("%s %s", tcp, ldapi);
+	free(tcp);
 	pid_t pid = fork();
 	if (pid < 0) {
 		buf_printf(error_r, "cannot start slapd: %s", strerror(errno));

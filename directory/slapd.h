@@ -22,16 +22,29 @@
  * IX_EIO / IX_EINVAL with the reason (slapadd's own message included) in error_r. */
 int slapd_create(const struct config *cfg, const char *admin_password, struct buf *error_r);
 
-/* The two halves of slapd_create: the configuration alone (with an already hashed admin password, as a
- * restore reuses it), and loading an LDIF into the database offline (slapadd -n1; slapd must be stopped). */
+/* The two halves of slapd_create: the configuration alone, and loading an LDIF into the database offline
+ * (slapadd -n1; slapd must be stopped). The administrator's password lives in its entry (cn=admin,<suffix>, made
+ * by slapd_create), so rootpw_hash is normally NULL; a restore of a backup from before that passes the backup's
+ * olcRootPW hash, and the attendant moves it into the entry (repl_secure_directory). */
 int slapd_create_config(const struct config *cfg, const char *rootpw_hash, struct buf *error_r);
 int slapd_load_ldif(const struct config *cfg, const char *path, struct buf *error_r);
 /* Exports database dbnum (0: configuration, 1: the directory) to an LDIF file with slapcat; safe while slapd
  * runs (LMDB readers see one consistent snapshot). Returns IX_OK or IX_EIO. */
 int slapd_export(const struct config *cfg, int dbnum, const char *path, struct buf *error_r);
 
+/* Minimum TLS security strength factor of a bind off the loopback listener. */
+#define SLAPD_TLS_MIN_SSF "128"
+/* Appends the userPassword access rule (without its "{0}" prefix): binds in clear only over ldapi, the loopback
+ * listener or a wildcard listener from 127.0.0.1/::1; elsewhere only inside TLS. */
+void slapd_password_acl(struct buf *b);
+/* slapd's TCP listener URLs for the bootstrap `listen` address (a new string): 127.0.0.1 (the default) alone;
+ * 0.0.0.0 or :: every address; any other address that one plus 127.0.0.1, so local tools keep a loopback path. */
+char *slapd_listen_urls(const struct config *cfg);
+/* 1 when addr is a numeric IPv4 or IPv6 address (what `listen` takes). */
+int slapd_listen_valid(const char *addr);
+
 /* Starts slapd in the foreground (-d none: errors on its stderr, which goes to log_fd), listening first on
- * 127.0.0.1 at the LDAP port, then on <data>/run/ldapi. lock_fd, if >= 0, is inherited by slapd so the lock
+ * the slapd_listen_urls at the LDAP port, then on <data>/run/ldapi. lock_fd, if >= 0, is inherited by slapd so the lock
  * lives exactly as long as slapd. Returns the pid, or -1 with error_r set. */
 pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf *error_r);
 /* Waits until slapd answers an EXTERNAL bind over ldapi (the pidfile and socket do not mean ready, notes

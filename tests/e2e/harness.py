@@ -106,7 +106,7 @@ class System:
 class Joined(System):
     """A server that joins an existing organisation (first: a System) through `interchange init --join`."""
 
-    def __init__(self, first, name, start=True):  # noqa: D401 - deliberately not calling System.__init__
+    def __init__(self, first, name, start=True, extra=()):  # noqa: D401 - deliberately not System.__init__
         self.base = tempfile.mkdtemp(prefix="ixm-", dir="/tmp")
         os.chmod(self.base, 0o755)
         self.data = os.path.join(self.base, "var")
@@ -117,7 +117,7 @@ class Joined(System):
         self.admin_dn = first.admin_dn
         self.hostname = name if "." in name else "%s.%s" % (name, first.domain)
         args = ["init", "--join", first.ldap_uri, "--admin-password", first.admin_password,
-                "--hostname", self.hostname, "--timeout", "60"]
+                "--hostname", self.hostname, "--timeout", "60"] + list(extra)
         for pname, port in self.ports.items():
             args += ["--%s-port" % pname, str(port)]
         _systems.append(self)

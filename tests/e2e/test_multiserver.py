@@ -191,6 +191,7 @@ def list_with_members_on_both_servers_gives_one_copy_per_server():
         return
     add_user(B, "ivan", "Ivan", "Ink")  # homed on B, like hana
     members = ("alice", "hana", "ivan")
+    assert wait_for(lambda: "mail" in user_attrs(A, "ivan", "mail"), timeout=10), "ivan did not reach A"
     p = A.cli("dl", "add", "Crew", *sum((["--member", m] for m in members), []))
     assert p.returncode == 0, p.stdout + p.stderr
 
@@ -200,8 +201,9 @@ def list_with_members_on_both_servers_gives_one_copy_per_server():
         if all("mail" in e and "ixmailboxguid" in e for e in people) and "mail:" in crew.stdout:
             return people, entries(crew.stdout)[0]["mail"][0]
         return None
-    got = wait_for(ready, timeout=10)
-    assert got, "the list or its members have no addresses yet"
+    got = wait_for(ready, timeout=15)
+    assert got, "the list or its members have no addresses yet: %s %s" % (
+        [user_attrs(A, m, "mail", "ixMailboxGuid") for m in members], A.cli("dl", "show", "Crew").stdout)
     people, crew = got
     guids = dict(zip(members, (e["ixmailboxguid"][0] for e in people)))
     c = smtplib.SMTP("127.0.0.1", A.ports["smtp"], timeout=20)
@@ -323,6 +325,48 @@ def change_propagation_latency():
     samples.sort()
     print("# directory change on A visible on B: median %.0f ms, max %.0f ms (includes ldapmodify and ldapsearch "
           "process start)" % (samples[len(samples) // 2] * 1000, samples[-1] * 1000))
+
+
+@test
+def a_server_on_another_address_replicates_over_tls_only():
+    # T listens on 127.0.0.2 (plus the loopback listener 127.0.0.1): for us any address but 127.0.0.1 is "the
+    # network", so binds there need TLS, and A's consumer of T uses starttls=critical, checking T's certificate
+    # against the set the servers publish in the directory (A's tls/peers.pem)
+    T = Joined(A, "127.0.0.2", extra=("--listen", "127.0.0.2"))
+    try:
+        uri = "ldap://127.0.0.2:%d" % T.ports["ldap"]
+        assert ("reached at %s/" % uri) in T.join_output.stdout, T.join_output.stdout
+        clear = run(["ldapwhoami", "-x", "-H", uri, "-D", A.admin_dn, "-w", A.admin_password])
+        assert clear.returncode == 49, "a cleartext bind off loopback was not refused: %s" % clear.stdout
+        tls_env = dict(ENV, LDAPTLS_CACERT=os.path.join(T.data, "tls", "cert.pem"), LDAPTLS_REQCERT="demand")
+        tls_env.pop("LDAPNOINIT", None)  # it would also hide LDAPTLS_* from libldap
+        tls = subprocess.run(["ldapwhoami", "-ZZ", "-x", "-H", uri, "-D", A.admin_dn, "-w", A.admin_password],
+                             capture_output=True, text=True, env=tls_env, timeout=30)
+        assert tls.returncode == 0, tls.stderr
+        local = run(["ldapwhoami", "-x", "-H", T.ldap_uri, "-D", A.admin_dn, "-w", A.admin_password])
+        assert local.returncode == 0, "the loopback listener refused a local bind: %s" % local.stderr
+        # A trusts T's published certificate and replicates from T through StartTLS
+        with open(os.path.join(T.data, "tls", "cert.pem")) as f:
+            t_cert = "".join(f.read().split("\n")[1:4])
+        peers = os.path.join(A.data, "tls", "peers.pem")
+        assert wait_for(lambda: os.path.exists(peers) and t_cert in open(peers).read().replace("\n", ""),
+                        timeout=5), "A does not trust T's certificate"
+        ldapi = "ldapi://" + os.path.join(A.data, "run", "ldapi").replace("/", "%2F")
+        cfg = run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-Q", "-Y", "EXTERNAL", "-H", ldapi, "-b", "cn=config",
+                   "(olcSyncrepl=*)", "olcSyncrepl"])
+        line = [v for v in cfg.stdout.splitlines() if uri in v]
+        assert line and "starttls=critical" in line[0] and "tls_reqcert=demand" in line[0], cfg.stdout
+        add_user(T, "tina", "Tina", "Tls")
+        assert wait_user(A, "tina", 10), "a user made on T did not reach A over TLS"
+        p = A.cli("server", "list")
+        assert any(r.startswith("127.0.0.2") and "in step" in r for r in p.stdout.splitlines()) or \
+            wait_for(lambda: "127.0.0.2" in A.cli("server", "list").stdout and "in step" in
+                     [r for r in A.cli("server", "list").stdout.splitlines() if r.startswith("127.0.0.2")][-1],
+                     timeout=5), p.stdout
+    finally:
+        T.stop()
+        run(["ldapdelete", "-x", "-H", A.ldap_uri, "-D", A.admin_dn, "-w", A.admin_password,
+             "cn=%s,ou=Servers,ou=Configuration,%s" % (T.hostname, A.suffix)])
 
 
 @test
