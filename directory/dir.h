@@ -140,6 +140,14 @@ struct dir_server {
  * dir_servers_free. Returns IX_OK (count may be 0). */
 int dir_servers(struct dir *dir, struct dir_server **servers_r, size_t *count_r);
 void dir_servers_free(struct dir_server **servers, size_t count);
+/* Servers publish their TLS certificate in their entry (userCertificate;binary). DIR_CERT_SHA256_HEX is the
+ * length of a fingerprint: the lower-case hex SHA-256 of a certificate's DER. */
+#define DIR_CERT_SHA256_HEX 64
+/* Writes the fingerprint of der (len bytes) into hex (DIR_CERT_SHA256_HEX + 1 bytes, NUL-terminated). */
+void dir_cert_fingerprint(const void *der, size_t len, char *hex);
+/* Is fingerprint (as dir_cert_fingerprint writes it, any case) the certificate of a server of the organisation?
+ * Copies that server's DN into server_dn_r (when not NULL). Returns IX_OK or IX_ENOTFOUND. */
+int dir_server_by_cert(struct dir *dir, const char *fingerprint, struct buf *server_dn_r);
 /* The effective settings (common/settings.h: limits and timeouts) of the server whose entry is server_dn, from
  * its ixServerSetting values; defaults for anything unset, and all defaults when the server is unknown. Cheap
  * (a hash lookup and a few parses): services call it per session so `interchange server set` applies at once.

@@ -58,6 +58,7 @@ static const char *const attr_names[DA_COUNT + 1] = {
 	[DA_SMART_HOST] = "ixSmartHost",
 	[DA_CONNECTOR_COST] = "ixConnectorCost",
 	[DA_SERVER_SETTING] = "ixServerSetting",
+	[DA_SERVER_CERT] = "userCertificate;binary",
 	[DA_COUNT] = NULL,
 };
 _Static_assert(sizeof(attr_names) / sizeof(attr_names[0]) == DA_COUNT + 1, "one name per attribute");

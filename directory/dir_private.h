@@ -21,6 +21,7 @@ enum dir_attr {
 	DA_IMAPS_PORT, DA_POP3_PORT, DA_POP3S_PORT, DA_METRICS_PORT, DA_DOMAIN_TYPE, DA_ADDRESS_TEMPLATE,
 	DA_NICKNAME_TEMPLATE, DA_POLICY_PRIORITY, DA_POLICY_FILTER, DA_ADDRESS_SPACE, DA_SMART_HOST,
 	DA_CONNECTOR_COST, DA_SERVER_SETTING,
+	DA_SERVER_CERT, /* userCertificate;binary of servers, kept as the lower-case hex SHA-256 of the DER */
 	DA_COUNT
 };
 /* The LDAP name of an attribute; the NULL-terminated list of all names (the sync session requests these). */

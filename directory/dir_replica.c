@@ -4,6 +4,8 @@
 #include "settings.h"
 
 #include <limits.h>
+#include <openssl/sha.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -568,6 +570,37 @@ int dir_server_settings(struct dir *dir, const char *server_dn, struct settings 
 	}
 	dir_read_unlock(rep);
 	buf_free(&ndn);
+	return ret;
+}
+
+void dir_cert_fingerprint(const void *der, size_t len, char *hex)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256(der, len, md);
+	for (size_t i = 0; i < sizeof(md); i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+int dir_server_by_cert(struct dir *dir, const char *fingerprint, struct buf *server_dn_r)
+{
+	struct dir_replica *rep = &dir->rep;
+	int ret = IX_ENOTFOUND;
+	if (fingerprint == NULL || strlen(fingerprint) != DIR_CERT_SHA256_HEX)
+		return ret;
+	dir_read_lock(rep);
+	for (size_t i = 0; i < rep->by_dn.cap && ret != IX_OK; i++) {
+		const struct dir_entry *e = rep->by_dn.slots[i].val;
+		if (rep->by_dn.slots[i].key == NULL || e->kind != DIR_KIND_SERVER)
+			continue;
+		for (size_t k = 0; k < e->nvals[DA_SERVER_CERT] && ret != IX_OK; k++) {
+			if (strcasecmp(e->vals[DA_SERVER_CERT][k], fingerprint) == 0) {
+				ret = IX_OK;
+				if (server_dn_r != NULL)
+					buf_append_str(server_dn_r, e->dn);
+			}
+		}
+	}
+	dir_read_unlock(rep);
 	return ret;
 }
 

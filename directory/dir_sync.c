@@ -267,8 +267,16 @@ static struct dir_entry *entry_from_message(LDAP *ld, LDAPMessage *msg, const un
 		int id = dir_attr_lookup(attr);
 		if (id >= 0) {
 			struct berval **vals = ldap_get_values_len(ld, msg, attr);
-			for (size_t i = 0; vals != NULL && vals[i] != NULL; i++)
+			for (size_t i = 0; vals != NULL && vals[i] != NULL; i++) {
+				if (id == DA_SERVER_CERT) {
+					/* a certificate is kept as its fingerprint: binary DER is not a string */
+					char hex[DIR_CERT_SHA256_HEX + 1];
+					dir_cert_fingerprint(vals[i]->bv_val, vals[i]->bv_len, hex);
+					dir_builder_add_id(&b, DA_SERVER_CERT, hex, strlen(hex));
+					continue;
+				}
 				dir_builder_add_id(&b, (enum dir_attr)id, vals[i]->bv_val, vals[i]->bv_len);
+			}
 			ldap_value_free_len(vals);
 		}
 		ldap_memfree(attr);

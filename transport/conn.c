@@ -686,6 +686,11 @@ bool conn_is_tls(const struct conn *c)
 	return c->tls_state == CONN_TLS_ON;
 }
 
+bool conn_peer_fingerprint(const struct conn *c, char *hex)
+{
+	return c->tls_state == CONN_TLS_ON && tls_peer_fingerprint(c->ssl, hex);
+}
+
 const char *conn_tls_info(const struct conn *c)
 {
 	return c->tls_state == CONN_TLS_ON ? c->tls_info : "";

@@ -118,6 +118,9 @@ void conn_close_after_flush(struct conn *c);
 int conn_start_tls(struct conn *c, struct tls_ctx *ctx, const char *host, size_t *discarded_r);
 /* True once the handshake is finished. */
 bool conn_is_tls(const struct conn *c);
+/* The peer's certificate fingerprint (tls_peer_fingerprint) into hex (TLS_FINGERPRINT_HEX + 1 bytes); false when
+ * TLS is not up or the peer sent no certificate. */
+bool conn_peer_fingerprint(const struct conn *c, char *hex);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" once TLS is up, else "" (static or conn-owned). */
 const char *conn_tls_info(const struct conn *c);
 

@@ -707,6 +707,14 @@ int mta_main(int argc, char **argv)
 		fatal("%s", buf_cstr(&err));
 	if (tls_client_ctx_create(false, NULL, &m->client_tls, &err) != 0)
 		fatal("outbound TLS: %s", buf_cstr(&err));
+	/* our certificate, for the servers of the organisation that ask (they know it from our server entry) */
+	char *cert = config_path(&m->d.cfg, "tls/cert.pem"), *key = config_path(&m->d.cfg, "tls/key.pem");
+	if (tls_ctx_use_client_cert(m->client_tls, cert, key, &err) != 0) {
+		log_warn("outbound TLS without a client certificate: %s", buf_cstr(&err));
+		buf_reset(&err);
+	}
+	free(cert);
+	free(key);
 	mta_settings_read(&m->d.cfg, m->d.dir, &m->set);
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);

@@ -32,6 +32,7 @@ enum {
 struct smtp_session {
 	struct evloop *loop;
 	struct conn *conn;
+	char peer_cert[TLS_FINGERPRINT_HEX + 1]; /* the client certificate's fingerprint, "" when none */
 	const struct smtp_config *cfg; /* points at cfg_copy: the caller's settings with defaults filled in */
 	struct smtp_config cfg_copy;
 	const struct smtp_backend *be;
@@ -95,6 +96,7 @@ static void info_fill(const struct smtp_session *s, struct smtp_session_info *in
 	info->tls = conn_is_tls(s->conn);
 	info->helo = s->helo;
 	info->auth_user = s->auth_user;
+	info->peer_cert = s->peer_cert[0] != '\0' ? s->peer_cert : NULL;
 	info->mail = (s->state & (ST_MAIL | ST_RCPT | ST_DATA | ST_BDAT | ST_DELIVER)) ? &s->mail : NULL;
 }
 
@@ -704,6 +706,8 @@ static void session_event(struct conn *c, enum conn_event ev, void *ctx)
 		session_input(s);
 		return;
 	case CONN_EVENT_TLS_READY:
+		if (!conn_peer_fingerprint(s->conn, s->peer_cert))
+			s->peer_cert[0] = '\0';
 		if (s->sasl != NULL)
 			ix_sasl_set_secure(s->sasl, true);
 		return;

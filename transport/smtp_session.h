@@ -53,6 +53,7 @@ struct smtp_session_info {
 	bool tls;
 	const char *helo;      /* "" before HELO/EHLO */
 	const char *auth_user; /* NULL when not authenticated */
+	const char *peer_cert; /* fingerprint of the client's TLS certificate (tls_peer_fingerprint), NULL: none */
 	const struct smtp_mail *mail; /* the transaction's MAIL (for RCPT decisions), NULL before MAIL */
 };
 

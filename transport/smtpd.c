@@ -37,6 +37,7 @@ struct job {
 	struct smtp_session *s;
 	struct smtp_envelope env; /* a copy; what it points to stays valid until smtp_session_delivered */
 	char *auth_user;
+	bool internal; /* from a server of the organisation (see from_our_server) */
 	char *reply; /* result: NULL (250) or a reply line */
 	struct job *next;
 };
@@ -58,6 +59,7 @@ struct smtpd {
 	struct settings set;
 	struct smtp_config cfg_smtp, cfg_sub, cfg_subs;
 	struct listener *l_smtp, *l_sub, *l_subs;
+	struct tls_ctx *tls_mx; /* port 25's STARTTLS: asks for a client certificate (our other servers send theirs) */
 	char *qdir;
 	struct evloop_timer settings_timer;
 	struct sess *sessions;
@@ -99,7 +101,9 @@ static void apply_settings(struct smtpd *sd)
 	c.bare_lf = SMTP_BARE_LF_KEEP;
 	c.mail_check = be_mail;
 	c.offload = be_offload;
+	c.tls = sd->tls_mx != NULL ? sd->tls_mx : sd->d.tls;
 	sd->cfg_smtp = c;
+	c.tls = sd->d.tls;
 	c.submission = true;
 	sd->cfg_sub = c;
 	c.implicit_tls = true;
@@ -293,6 +297,14 @@ static const char *be_mail(void *ctx, const struct smtp_session_info *info, cons
 	return mta_check_send_as(ss->sd->d.dir, info->auth_user, from);
 }
 
+/* Is the client another server of this organisation? Only a TLS client certificate that one of our server entries
+ * publishes says so (the sending server checked the sender's restrictions and expanded lists where the sender
+ * was known; this server would only be told an unauthenticated MAIL FROM). An address never does. */
+static bool from_our_server(struct dir *dir, const struct smtp_session_info *info)
+{
+	return info->peer_cert != NULL && dir_server_by_cert(dir, info->peer_cert, NULL) == IX_OK;
+}
+
 static enum smtp_rcpt_verdict be_rcpt(void *ctx, const struct smtp_session_info *info, const struct smtp_rcpt *rcpt,
 				      const char **reason_r)
 {
@@ -326,7 +338,7 @@ static enum smtp_rcpt_verdict be_rcpt(void *ctx, const struct smtp_session_info 
 		size = info->mail->has_size ? info->mail->size : 0;
 	}
 	enum smtp_rcpt_verdict v = SMTP_RCPT_ACCEPT;
-	const char *why = mta_check_restrictions(dir, &r, sender, authed, size);
+	const char *why = from_our_server(dir, info) ? NULL : mta_check_restrictions(dir, &r, sender, authed, size);
 	if (why != NULL) {
 		*reason_r = why;
 		v = SMTP_RCPT_DENIED;
@@ -415,6 +427,7 @@ static void be_deliver(void *ctx, struct smtp_session *s, const struct smtp_sess
 	j->s = s;
 	j->env = *env;
 	j->auth_user = info->auth_user != NULL ? xstrdup(info->auth_user) : NULL;
+	j->internal = from_our_server(ss->sd->d.dir, info);
 	job_push(ss->sd, j);
 }
 
@@ -533,7 +546,8 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 		else
 			path_string(&r->to, tmp, sizeof(tmp));
 		size_t before = t.n;
-		mta_resolve(sd->d.dir, sd->d.cfg.server_dn, tmp, r->orcpt_len > 0 ? r->orcpt : tmp, r->notify, 0, &sender,
+		mta_resolve(sd->d.dir, sd->d.cfg.server_dn, tmp, r->orcpt_len > 0 ? r->orcpt : tmp, r->notify, 0,
+			    j->internal ? NULL : &sender,
 			    &t);
 		if (t.n - before > 1 || (t.n - before == 1 && strcasecmp(t.v[before].addr, tmp) != 0)) {
 			char detail[64];
@@ -695,6 +709,18 @@ int smtpd_main(int argc, char **argv)
 	static struct smtpd sdv;
 	struct smtpd *sd = &sdv;
 	daemon_setup(&sd->d, "smtpd", DAEMON_WANT_STORE, argc, argv);
+	{
+		struct buf terr = BUF_INIT;
+		char *cert = config_path(&sd->d.cfg, "tls/cert.pem"), *key = config_path(&sd->d.cfg, "tls/key.pem");
+		if (tls_server_ctx_create(cert, key, &sd->tls_mx, &terr) == IX_OK)
+			tls_ctx_request_client_cert(sd->tls_mx);
+		else
+			log_warn("port 25 cannot ask for client certificates (%s): mail from our other servers is "
+				 "checked as from anyone", buf_cstr(&terr));
+		free(cert);
+		free(key);
+		buf_free(&terr);
+	}
 	struct buf err = BUF_INIT;
 	sd->qdir = config_path(&sd->d.cfg, "queue");
 	if (queue_dir_ensure(sd->qdir, &err) != 0)
@@ -744,6 +770,7 @@ int smtpd_main(int argc, char **argv)
 	free(sd->auth_fail);
 	free(sd->qdir);
 	buf_free(&err);
+	tls_ctx_destroy(&sd->tls_mx);
 	daemon_teardown(&sd->d);
 	return 0;
 }

@@ -146,6 +146,48 @@ out:
 	return ret;
 }
 
+/* Any certificate is taken at the handshake: trust is decided afterwards by fingerprint, not by a CA. */
+static int accept_any_cert(int preverify_ok, X509_STORE_CTX *x)
+{
+	(void)preverify_ok;
+	(void)x;
+	return 1;
+}
+
+void tls_ctx_request_client_cert(struct tls_ctx *ctx)
+{
+	SSL_CTX_set_verify(ctx->ssl, SSL_VERIFY_PEER, accept_any_cert);
+}
+
+int tls_ctx_use_client_cert(struct tls_ctx *ctx, const char *cert_path, const char *key_path, struct buf *error_r)
+{
+	ERR_clear_error();
+	if (SSL_CTX_use_certificate_chain_file(ctx->ssl, cert_path) != 1) {
+		buf_printf(error_r, "certificate %s: ", cert_path);
+		tls_append_errors(error_r);
+		return access(cert_path, R_OK) < 0 ? IX_EIO : IX_EINVAL;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx->ssl, key_path, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx->ssl) != 1) {
+		buf_printf(error_r, "private key %s: ", key_path);
+		tls_append_errors(error_r);
+		return access(key_path, R_OK) < 0 ? IX_EIO : IX_EINVAL;
+	}
+	return 0;
+}
+
+bool tls_peer_fingerprint(SSL *ssl, char *hex)
+{
+	X509 *cert = ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	if (cert == NULL || X509_digest(cert, EVP_sha256(), md, &len) != 1 || len * 2 != TLS_FINGERPRINT_HEX)
+		return false;
+	for (unsigned int i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return true;
+}
+
 void tls_ctx_destroy(struct tls_ctx **ctxp)
 {
 	struct tls_ctx *ctx = *ctxp;

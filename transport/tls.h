@@ -29,6 +29,14 @@ int tls_server_ctx_create(const char *cert_path, const char *key_path, struct tl
  * verify true: the chain must verify against ca_file (NULL: the system store) and match the host name
  * given to tls_ssl_new. Returns 0 or IX_EINVAL/IX_EIO with error_r. */
 int tls_client_ctx_create(bool verify, const char *ca_file, struct tls_ctx **ctx_r, struct buf *error_r);
+/* Server-to-server identity. On a server context: ask every client for a certificate (none is fine; a given one
+ * is not verified against any CA, callers compare its fingerprint with the servers the directory lists). On a
+ * client context: present cert_path/key_path when a server asks. Return 0 or IX_EIO/IX_EINVAL with error_r. */
+void tls_ctx_request_client_cert(struct tls_ctx *ctx);
+int tls_ctx_use_client_cert(struct tls_ctx *ctx, const char *cert_path, const char *key_path, struct buf *error_r);
+/* The lower-case hex SHA-256 of the peer's certificate (DER) into hex (65 bytes). False when it sent none. */
+#define TLS_FINGERPRINT_HEX 64
+bool tls_peer_fingerprint(struct ssl_st *ssl, char *hex);
 /* Frees the context (connections made from it hold their own references) and sets *ctx to NULL. */
 void tls_ctx_destroy(struct tls_ctx **ctx);
 

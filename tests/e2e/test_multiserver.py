@@ -6,6 +6,7 @@
 import os
 import shutil
 import smtplib
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -225,6 +226,64 @@ def list_with_members_on_both_servers_gives_one_copy_per_server():
     assert len(delivered) == 2 and all(d.split()[2] == queue_id for d in delivered), delivered
     relayed = track_events(A, "<crew-list@test>", "relayed")
     assert len(relayed) == 2 and len(set(r.split()[2] for r in relayed)) == 1, relayed
+
+
+@test
+def restrictions_hold_across_servers():
+    """A recipient on B that takes mail from authenticated senders only gets an authenticated user's mail relayed
+    by A (A proves it is a server of the organisation with the TLS certificate its entry publishes), while a
+    stranger talking to B directly, even with a client certificate of its own, is refused."""
+    if not os.path.exists(PROBE):
+        print("# skipped: the transport programs are not built")
+        return
+    add_user(B, "ivo", "Ivo", "Strict")
+    add_user(A, "alma", "Alma", "Sender")
+    B.cli("user", "restrict", "ivo", "--authenticated-only", check=True)
+    e = wait_for(lambda: (lambda a: a if "mail" in a and "ixrequireauthenticatedsender" in a else None)(
+        user_attrs(A, "ivo", "mail", "ixMailboxGuid", "ixRequireAuthenticatedSender")), timeout=10)
+    assert e, "ivo did not reach A with an address and the restriction"
+    ivo, guid = e["mail"][0], e["ixmailboxguid"][0]
+    alma = wait_for(lambda: user_attrs(A, "alma", "mail").get("mail", [None])[0], timeout=10)
+    assert alma
+    # B's smtpd must know A's published certificate before A relays
+    assert wait_for(lambda: "usercertificate;binary" in user_attrs_dn(B, "cn=mail.multi.example"), timeout=10)
+    def submit():
+        c = smtplib.SMTP("127.0.0.1", A.ports["submission"], timeout=20)
+        try:
+            c.login("alma", "pw-alma")
+            c.sendmail(alma, [ivo], "From: %s\r\nTo: %s\r\nSubject: strict-ok\r\n\r\nfrom inside\r\n" % (alma, ivo))
+            return True
+        except smtplib.SMTPAuthenticationError:
+            return False  # alma's entry not in A's replica yet
+        finally:
+            c.quit()
+    # (slowly: auth.max_failures counts every refusal from 127.0.0.1)
+    assert wait_for(submit, timeout=12, interval=1.5), "alma cannot log in on A: " + A.cli("logs", "smtpd").stdout[:2000]
+    assert wait_for(lambda: "strict-ok" in store_subjects(B, guid), timeout=20), A.cli("queue", "list").stdout
+    # a stranger at B's door with its own certificate is not one of our servers
+    cert, key = os.path.join(A.base, "stranger.pem"), os.path.join(A.base, "stranger.key")
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+         "-subj", "/CN=stranger.example", "-keyout", key, "-out", cert], check=True)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.load_cert_chain(cert, key)
+    c = smtplib.SMTP("127.0.0.1", B.ports["smtp"], timeout=20)
+    try:
+        c.starttls(context=ctx)
+        c.ehlo()
+        c.mail(alma)
+        code, text = c.rcpt(ivo)
+        assert code == 550 and b"5.7.1" in text, (code, text)
+    finally:
+        c.quit()
+
+
+def user_attrs_dn(system, rdn):
+    out = system.ldapsearch("(objectClass=*)", "userCertificate;binary", bind_dn=system.admin_dn,
+                            password=system.admin_password, base="%s,ou=Servers,ou=Configuration,%s" % (rdn, system.suffix))
+    e = entries(out.stdout)
+    return e[0] if e else {}
 
 
 @test
