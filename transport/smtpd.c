@@ -406,6 +406,7 @@ static int be_check_password(void *ctx, const char *user, const char *pass, size
 	if (r != IX_OK && r != IX_EAUTH)
 		log_warn("authentication of %s: %s", user, buf_cstr(&err));
 	if (r == IX_EAUTH) {
+		log_info("authentication of %s from %s failed: %s", user, ss->peer, buf_cstr(&err));
 		pthread_mutex_lock(&sd->auth_lock);
 		f = auth_failures_of(sd, ss->peer);
 		if (f != NULL)

@@ -258,7 +258,7 @@ def restrictions_hold_across_servers():
         finally:
             c.quit()
     # (slowly: auth.max_failures counts every refusal from 127.0.0.1)
-    assert wait_for(submit, timeout=12, interval=1.5), "alma cannot log in on A: " + A.cli("logs", "smtpd").stdout[:2000]
+    assert wait_for(submit, timeout=12, interval=1.5), "alma cannot log in on A: " + A.cli("logs", "smtpd").stdout[-2500:] + A.cli("status").stdout + A.cli("user", "show", "alma").stdout + run(["ldapwhoami", "-x", "-H", A.ldap_uri, "-D", A.user_dn("alma"), "-w", "pw-alma"]).stderr
     assert wait_for(lambda: "strict-ok" in store_subjects(B, guid), timeout=20), A.cli("queue", "list").stdout
     # a stranger at B's door with its own certificate is not one of our servers
     cert, key = os.path.join(A.base, "stranger.pem"), os.path.join(A.base, "stranger.key")
