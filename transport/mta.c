@@ -60,6 +60,7 @@ struct mta {
 	pthread_t threads[MTA_WORKERS];
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	pthread_cond_t dest_cond; /* a destination's connection slot was released */
 	struct qent *ents;
 	size_t nents;
 	struct qjob *jobs;
@@ -80,20 +81,35 @@ static bool dest_acquire(struct mta *m, const char *dest)
 {
 	bool ok = false;
 	pthread_mutex_lock(&m->lock);
-	struct dest_count *dc = NULL;
-	for (size_t i = 0; i < m->ndests; i++) {
-		if (strcmp(m->dests[i].dest, dest) == 0)
-			dc = &m->dests[i];
+	struct dest_count *dc;
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += MTA_DEST_WAIT_MS / 1000;
+	until.tv_nsec += (long)(MTA_DEST_WAIT_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
 	}
-	if (dc == NULL) {
-		m->dests = xrealloc(m->dests, (m->ndests + 1) * sizeof(*m->dests));
-		dc = &m->dests[m->ndests++];
-		snprintf(dc->dest, sizeof(dc->dest), "%s", dest);
-		dc->n = 0;
-	}
-	if (dc->n < MTA_DEST_CONCURRENCY) {
-		dc->n++;
-		ok = true;
+	for (;;) {
+		/* the array may move while we wait: find the entry again each time */
+		dc = NULL;
+		for (size_t i = 0; i < m->ndests; i++) {
+			if (strcmp(m->dests[i].dest, dest) == 0)
+				dc = &m->dests[i];
+		}
+		if (dc == NULL) {
+			m->dests = xrealloc(m->dests, (m->ndests + 1) * sizeof(*m->dests));
+			dc = &m->dests[m->ndests++];
+			snprintf(dc->dest, sizeof(dc->dest), "%s", dest);
+			dc->n = 0;
+		}
+		if (dc->n < MTA_DEST_CONCURRENCY) {
+			dc->n++;
+			ok = true;
+			break;
+		}
+		if (m->quit || pthread_cond_timedwait(&m->dest_cond, &m->lock, &until) != 0)
+			break;
 	}
 	pthread_mutex_unlock(&m->lock);
 	return ok;
@@ -108,6 +124,7 @@ static void dest_release(struct mta *m, const char *dest)
 			break;
 		}
 	}
+	pthread_cond_broadcast(&m->dest_cond);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -718,6 +735,11 @@ int mta_main(int argc, char **argv)
 	mta_settings_read(&m->d.cfg, m->d.dir, &m->set);
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&m->dest_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	for (int i = 0; i < MTA_WORKERS; i++) {
 		if (pthread_create(&m->threads[i], NULL, worker, m) != 0)
 			fatal("cannot start worker threads");
@@ -743,6 +765,7 @@ int mta_main(int argc, char **argv)
 	pthread_mutex_lock(&m->lock);
 	m->quit = true;
 	pthread_cond_broadcast(&m->cond);
+	pthread_cond_broadcast(&m->dest_cond);
 	pthread_mutex_unlock(&m->lock);
 	/* a worker stuck in a slow SMTP exchange must not hold the stop: what it did not finish is retried */
 	struct timespec ts;

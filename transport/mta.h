@@ -83,6 +83,10 @@ void mta_settings_read(const struct config *cfg, struct dir *dir, struct setting
 #define MTA_WORKERS 8
 /* Connections one destination (a smart host, an MX domain, a home server) may have open at once. */
 #define MTA_DEST_CONCURRENCY 4
+/* A worker whose destination has all its connections busy waits this long for one to free up (milliseconds) before
+ * the recipient is put back for a second: a burst to one place keeps every connection busy without rewriting
+ * queue files. */
+#define MTA_DEST_WAIT_MS 2000
 /* Idle outbound connections are kept this long for reuse (seconds). */
 #define MTA_CONN_IDLE_MAX 10
 /* The queue folder is scanned at least this often (milliseconds); new files are seen at once via inotify. */
