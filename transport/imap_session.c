@@ -165,6 +165,17 @@ long imap_find_uid(const struct imap_session *s, uint32_t uid)
 
 /* ---- change notification ---- */
 
+/* The session's own mailbox was frozen by a move to another server (`interchange user move`): this copy takes
+ * no more changes and new mail goes to the new home, so the client is told to connect again, which brings it
+ * there (proxied when it lands here). */
+static void say_moved(struct imap_session *s)
+{
+	imap_reply(s, "* BYE [UNAVAILABLE] This mailbox has moved to another server: connect again.");
+	imap_flush_out(s);
+	s->closing = true;
+	conn_close_after_flush(s->conn);
+}
+
 static void watch_event(struct evloop *loop, int fd, unsigned events, void *ctx)
 {
 	(void)loop;
@@ -173,11 +184,19 @@ static void watch_event(struct evloop *loop, int fd, unsigned events, void *ctx)
 	struct imap_watch *w = ctx;
 	if (store_watch_drain(w->w) == 0)
 		return;
+	int frozen = 0;
+	(void)store_mailbox_frozen(w->srv->cfg.store, w->guid, &frozen, NULL, NULL);
 	for (struct imap_session *s = w->srv->sessions; s != NULL; s = s->next) {
-		if (s->watch != w)
+		if (s->watch != w || s->closing)
 			continue;
+		bool moved = frozen && s->user.guid != NULL && strcasecmp(s->user.guid, w->guid) == 0;
 		if (s->in_worker) {
 			s->dirty_pending = true; /* the worker owns the view; merged when it is back */
+			s->moved_pending = s->moved_pending || moved;
+			continue;
+		}
+		if (moved) {
+			say_moved(s);
 			continue;
 		}
 		s->dirty = true;
@@ -2156,6 +2175,11 @@ static void cmd_job_done(void *arg)
 	if (s->dirty_pending) {
 		s->dirty = true;
 		s->dirty_pending = false;
+	}
+	if (s->moved_pending && !s->closing) {
+		s->moved_pending = false;
+		say_moved(s);
+		return;
 	}
 	imap_flush_out(s);
 	imap_resume(s);

@@ -73,6 +73,7 @@ struct imap_session {
 	bool inline_job;    /* a job runs inline (no pool): its done function must not re-enter the input loop */
 	bool in_worker;     /* a command handler runs on a worker thread: output stays in out, the view is its */
 	bool dirty_pending; /* the watch fired while in_worker (set and read on the loop's thread only) */
+	bool moved_pending; /* the mailbox was frozen for a move while in_worker: say BYE when back */
 	unsigned bad_count;
 	struct buf out;     /* response being built */
 	char *tag;          /* tag of the command in progress (SASL, IDLE, jobs) */

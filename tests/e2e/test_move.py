@@ -6,6 +6,7 @@ import imaplib
 import os
 import re
 import smtplib
+import socket
 import sys
 import threading
 
@@ -50,6 +51,32 @@ def state(c, folder):
             msgs[int(m.group(1))] = sorted(f for f in m.group(2).decode().split() if f != "\\Recent")
     c.close()
     return uv, nxt, msgs
+
+
+def raw_selected(system):
+    """A raw IMAP connection logged in with INBOX selected (to see what the server says unasked)."""
+    s = socket.create_connection(("127.0.0.1", system.ports["imap"]), timeout=20)
+    s.sendall(b"a LOGIN %s %s\r\nb SELECT INBOX\r\n" % (LOGIN.encode(), PASSWORD.encode()))
+    got = b""
+    while b"\r\nb OK" not in got:
+        chunk = s.recv(65536)
+        assert chunk, got
+        got += chunk
+    return s
+
+
+def read_until(s, needle, timeout):
+    s.settimeout(timeout)
+    got = b""
+    try:
+        while needle not in got:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    except socket.timeout:
+        pass
+    return got
 
 
 def numbers_in_inbox(system):
@@ -125,6 +152,8 @@ def move_keeps_folders_flags_uids_while_mail_arrives():
         finally:
             done.set()
 
+    # a client with the INBOX selected on A is told to connect again when its mailbox leaves
+    watcher = raw_selected(A)
     started, moved = threading.Event(), threading.Event()
     t = threading.Thread(target=sender)
     t.start()
@@ -136,6 +165,9 @@ def move_keeps_folders_flags_uids_while_mail_arrives():
     assert "final copy (mailbox frozen here)" in p.stdout and "Moved the mailbox of mover to" in p.stdout, p.stdout
     print("# " + p.stdout.strip().replace("\n", "\n# "))
     assert not errors, errors
+    said = read_until(watcher, b"* BYE [UNAVAILABLE]", 10)
+    watcher.close()
+    assert b"* BYE [UNAVAILABLE] This mailbox has moved" in said, said[-500:]
     assert B_HOST in attrs(A, LOGIN, "ixHomeServer")["ixhomeserver"][0]
     show = A.cli("user", "show", LOGIN)
     assert re.search(r"Home server:\s+%s" % re.escape(B_HOST), show.stdout), show.stdout
