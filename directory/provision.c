@@ -7,6 +7,7 @@
 #include "ldap_util.h"
 #include "log.h"
 #include "settings.h"
+#include "slapd.h"
 
 #include <openssl/rand.h>
 #include <stdlib.h>
@@ -349,20 +350,19 @@ int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r
 		}
 		mod_add(&mods, &n, LDAP_MOD_ADD, "ixProxyAddresses", proxies);
 	}
+	/* the password in the same ADD, hashed here with the scheme slapd's Password Modify uses (olcPasswordHash
+	 * {SSHA} applies only to that operation: an ADD stores what it is given). One write, not two: with two, a
+	 * change another server makes to the new entry between them could race the second (docs/multi-server.md) */
+	char *hash = slapd_hash_ssha(u->password);
+	mod_add(&mods, &n, LDAP_MOD_ADD, "userPassword", values1(hash));
+	explicit_bzero(hash, strlen(hash));
+	free(hash);
 	int rc = ldap_add_ext_s(p->ld, dn, mods, NULL, NULL);
 	mods_free(mods);
 	free(cn);
 	free(home);
 	if (rc != LDAP_SUCCESS) {
 		ret = ldap_fail(p, rc, "could not add the user", error_r);
-		free(dn);
-		return ret;
-	}
-	/* the password modify operation lets slapd hash the password ({SSHA}, olcPasswordHash) */
-	rc = set_password(p, dn, u->password);
-	if (rc != LDAP_SUCCESS) {
-		ret = ldap_fail(p, rc, "could not set the password", error_r);
-		ldap_delete_ext_s(p->ld, dn, NULL, NULL);
 		free(dn);
 		return ret;
 	}

@@ -346,10 +346,14 @@ char *repl_syncrepl_value(unsigned sid, const char *uri, const char *admin_dn, c
 		buf_append_str(&tls, " starttls=critical tls_reqcert=demand");
 	if (!repl_uri_is_local(uri) && cafile != NULL)
 		buf_printf(&tls, " tls_cacert=\"%s\"", cafile);
-	/* retry every REPL_RETRY_S forever: a provider that is down is caught up with when it returns */
+	/* retry every REPL_RETRY_S forever: a provider that is down is caught up with when it returns. Delta-syncrepl:
+	 * the consumer replays the provider's access log (the changed attributes of each write), so writes to
+	 * different attributes of one entry on two servers merge instead of the newer entry replacing the older */
 	char *v = xasprintf("rid=%03u provider=%s bindmethod=simple binddn=\"%s\" credentials=\"%s\" searchbase=\"%s\" "
-			    "type=refreshAndPersist retry=\"%u +\" timeout=1 network-timeout=3%s",
-			    sid, uri, admin_dn, password, suffix, REPL_RETRY_S, buf_cstr(&tls));
+			    "type=refreshAndPersist retry=\"%u +\" timeout=1 network-timeout=3 logbase=\"%s\" "
+			    "logfilter=\"%s\" syncdata=accesslog%s",
+			    sid, uri, admin_dn, password, suffix, REPL_RETRY_S, SLAPD_ACCESSLOG_SUFFIX, REPL_LOG_FILTER,
+			    buf_cstr(&tls));
 	buf_free(&tls);
 	return v;
 }
@@ -382,21 +386,6 @@ char *repl_syncrepl_provider(const char *value)
 	return syncrepl_field(value, "provider");
 }
 
-/* 1 when two syncrepl values agree on their TLS: starttls (absent means no) and tls_cacert. */
-static int same_tls(const char *a, const char *b)
-{
-	int same = 1;
-	static const char *const keys[] = { "starttls", "tls_cacert" };
-	for (size_t i = 0; i < IX_ARRAY_LEN(keys) && same; i++) {
-		char *x = syncrepl_field(a, keys[i]), *y = syncrepl_field(b, keys[i]);
-		const char *xv = x != NULL ? x : "no", *yv = y != NULL ? y : "no";
-		same = strcasecmp(xv, yv) == 0;
-		free(x);
-		free(y);
-	}
-	return same;
-}
-
 static unsigned syncrepl_rid(const char *value)
 {
 	char *rid = syncrepl_field(value, "rid");
@@ -405,6 +394,24 @@ static unsigned syncrepl_rid(const char *value)
 		v = 0;
 	free(rid);
 	return (unsigned)v;
+}
+
+int repl_syncrepl_same(const char *live, const char *want)
+{
+	if (syncrepl_rid(live) != syncrepl_rid(want))
+		return 0;
+	/* an absent option is slapd's default, which our values never rely on: "no" stands for it */
+	static const char *const keys[] = { "provider", "credentials", "starttls", "tls_cacert", "syncdata", "logbase" };
+	int same = 1;
+	for (size_t i = 0; i < IX_ARRAY_LEN(keys) && same; i++) {
+		char *x = syncrepl_field(live, keys[i]), *y = syncrepl_field(want, keys[i]);
+		const char *xv = x != NULL ? x : "no", *yv = y != NULL ? y : "no";
+		/* the password and the URI are compared exactly, the option words and the DN without case */
+		same = i < 2 ? strcmp(xv, yv) == 0 : strcasecmp(xv, yv) == 0;
+		free(x);
+		free(y);
+	}
+	return same;
 }
 
 /* ---- cn=config ---- */
@@ -536,17 +543,9 @@ static int apply_config(LDAP *ld, const struct live_config *live, unsigned my_si
 		nlive++;
 	int same = nlive == nwant;
 	for (size_t i = 0; same && i < nwant; i++) {
-		unsigned rid = syncrepl_rid(want[i]);
-		char *wp = repl_syncrepl_provider(want[i]);
 		int found = 0;
-		for (size_t k = 0; k < nlive && !found; k++) {
-			char *lp = repl_syncrepl_provider(live->syncrepl[k]), *lc = repl_syncrepl_credentials(live->syncrepl[k]);
-			found = syncrepl_rid(live->syncrepl[k]) == rid && lp != NULL && strcmp(lp, wp) == 0 && lc != NULL &&
-				strcmp(lc, password) == 0 && same_tls(live->syncrepl[k], want[i]);
-			free(lp);
-			free(lc);
-		}
-		free(wp);
+		for (size_t k = 0; k < nlive && !found; k++)
+			found = repl_syncrepl_same(live->syncrepl[k], want[i]);
 		same = found;
 	}
 	int mp_ok = nwant == 0 || (live->multiprovider != NULL && strcasecmp(live->multiprovider, "TRUE") == 0);
@@ -944,6 +943,153 @@ out:
 	return ret;
 }
 
+/* ---- delta-syncrepl: the access log on directories made before it ---- */
+
+/* Adds the entries of an LDIF text as our generators write it (unfolded "attr: value" lines, entries separated by
+ * an empty line, no changetype) over ld. An entry that exists already is left as it is. */
+static int add_ldif(LDAP *ld, const char *ldif, struct buf *error_r)
+{
+	int ret = IX_OK;
+	for (const char *p = ldif; *p != '\0' && ret == IX_OK;) {
+		size_t elen = 0;
+		const char *end = strstr(p, "\n\n");
+		elen = end != NULL ? (size_t)(end - p) : strlen(p);
+		char *dn = NULL;
+		LDAPMod **mods = xcalloc(1, sizeof(*mods));
+		size_t nmods = 0;
+		for (const char *line = p; line < p + elen;) {
+			size_t len = strcspn(line, "\n");
+			if (len > (size_t)(p + elen - line))
+				len = (size_t)(p + elen - line);
+			const char *colon = memchr(line, ':', len);
+			if (colon != NULL && colon + 2 <= line + len) {
+				char *type = xstrndup(line, (size_t)(colon - line));
+				char *value = xstrndup(colon + 2, len - (size_t)(colon - line) - 2);
+				if (strcasecmp(type, "dn") == 0) {
+					free(dn);
+					dn = value;
+					free(type);
+				} else {
+					size_t k = 0;
+					while (k < nmods && strcasecmp(mods[k]->mod_type, type) != 0)
+						k++;
+					if (k == nmods) {
+						mods = xrealloc(mods, (nmods + 2) * sizeof(*mods));
+						mods[k] = xcalloc(1, sizeof(LDAPMod));
+						mods[k]->mod_op = LDAP_MOD_ADD;
+						mods[k]->mod_type = type;
+						mods[k]->mod_values = xcalloc(1, sizeof(char *));
+						mods[++nmods] = NULL;
+					} else {
+						free(type);
+					}
+					size_t nv = 0;
+					while (mods[k]->mod_values[nv] != NULL)
+						nv++;
+					mods[k]->mod_values = xrealloc(mods[k]->mod_values, (nv + 2) * sizeof(char *));
+					mods[k]->mod_values[nv] = value;
+					mods[k]->mod_values[nv + 1] = NULL;
+				}
+			}
+			line += len + 1;
+		}
+		if (dn != NULL) {
+			int rc = ldap_add_ext_s(ld, dn, mods, NULL, NULL);
+			if (rc != LDAP_SUCCESS && rc != LDAP_ALREADY_EXISTS) {
+				char *diag = NULL;
+				ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+				buf_printf(error_r, "cannot add %s to cn=config: %s%s%s", dn, ldap_err2string(rc),
+					   diag != NULL && diag[0] ? ": " : "", diag != NULL ? diag : "");
+				ldap_memfree(diag);
+				ret = ldapu_err(rc);
+			}
+		}
+		for (size_t k = 0; k < nmods; k++) {
+			free(mods[k]->mod_type);
+			free_strings(&mods[k]->mod_values);
+			free(mods[k]);
+		}
+		free(mods);
+		free(dn);
+		p += elen;
+		while (*p == '\n')
+			p++;
+	}
+	return ret;
+}
+
+int repl_delta_upgrade(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
+{
+	*changes_r = 0;
+	char *uri = config_ldapi_uri(cfg);
+	LDAP *ld;
+	int ret = ldapu_connect_external(uri, &ld, error_r);
+	free(uri);
+	if (ret != IX_OK)
+		return ret;
+	/* the layout slapd_create_config makes: databases {-1}frontend, {0}config, {1}mdb (the directory, with
+	 * overlays {0}-{4}) and, since delta-syncrepl, {2}mdb for cn=accesslog */
+	static const char *const attrs[] = { "olcSuffix", NULL };
+	LDAPMessage *res = NULL;
+	if ((ret = search(ld, "cn=config", LDAP_SCOPE_SUBTREE, "(|(objectClass=olcDatabaseConfig)(objectClass=olcOverlayConfig))",
+			  attrs, &res, error_r)) != IX_OK)
+		goto out;
+	int has_log = 0, main_ok = 0, others = 0;
+	size_t overlays = 0;
+	for (LDAPMessage *e = ldap_first_entry(ld, res); e != NULL; e = ldap_next_entry(ld, e)) {
+		char *dn = ldap_get_dn(ld, e), *suffix = ldapu_get_first(ld, e, "olcSuffix");
+		if (dn != NULL && strncasecmp(dn, "olcOverlay=", 11) == 0) {
+			overlays += strcasestr(dn, ",olcDatabase={1}mdb,cn=config") != NULL;
+		} else if (suffix != NULL && strcasecmp(suffix, SLAPD_ACCESSLOG_SUFFIX) == 0) {
+			has_log = 1;
+		} else if (dn != NULL && strcasecmp(dn, "olcDatabase={1}mdb,cn=config") == 0) {
+			main_ok = suffix != NULL && same_dn(suffix, cfg->suffix);
+		} else if (dn != NULL && strcasecmp(dn, "olcDatabase={-1}frontend,cn=config") != 0 &&
+			   strcasecmp(dn, "olcDatabase={0}config,cn=config") != 0) {
+			others++;
+		}
+		free(suffix);
+		ldap_memfree(dn);
+	}
+	ldap_msgfree(res);
+	if (has_log)
+		goto out;
+	if (!main_ok || others > 0 || overlays != 5) {
+		buf_printf(error_r, "this directory's configuration is not the one interchange init makes (databases or "
+				    "overlays differ), so the access log delta-syncrepl needs cannot be added to it "
+				    "automatically: add the entries of docs/multi-server.md \"The access log\" by hand");
+		ret = IX_EINVAL;
+		goto out;
+	}
+	char *dir = config_path(cfg, SLAPD_ACCESSLOG_DIR);
+	int r = mkdir_p(dir, 0750);
+	if (r < 0)
+		buf_printf(error_r, "cannot create %s: %s", dir, strerror(errno));
+	free(dir);
+	if (r < 0) {
+		ret = IX_EIO;
+		goto out;
+	}
+	char *mv[] = { (char *)SLAPD_ACCESSLOG_MODULE, NULL };
+	LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcModuleLoad", .mod_values = mv };
+	LDAPMod *mods[] = { &m, NULL };
+	int rc = ldap_modify_ext_s(ld, "cn=module{0},cn=config", mods, NULL, NULL);
+	if (rc != LDAP_SUCCESS && rc != LDAP_TYPE_OR_VALUE_EXISTS) {
+		buf_printf(error_r, "cannot load slapd's %s module: %s", SLAPD_ACCESSLOG_MODULE, ldap_err2string(rc));
+		ret = ldapu_err(rc);
+		goto out;
+	}
+	struct buf ldif = BUF_INIT;
+	slapd_accesslog_ldif(cfg, 0, &ldif);
+	ret = add_ldif(ld, buf_cstr(&ldif), error_r);
+	buf_free(&ldif);
+	if (ret == IX_OK)
+		*changes_r = 1;
+out:
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return ret;
+}
+
 /* ---- the attendant's side ---- */
 
 int repl_note_change(const struct config *cfg, const char *dn)
@@ -981,6 +1127,12 @@ void repl_attendant_sync(const struct config *cfg, int force)
 			log_warn("securing the directory: %s", buf_cstr(&err));
 		else if (changes > 0)
 			log_info("directory: %u changes for TLS off the loopback listener (see docs/multi-server.md)", changes);
+		buf_reset(&err);
+		changes = 0;
+		if (repl_delta_upgrade(cfg, &changes, &err) != IX_OK)
+			log_warn("replication: %s", buf_cstr(&err));
+		else if (changes > 0)
+			log_info("replication: added the access log (cn=accesslog) that delta-syncrepl replays");
 		buf_reset(&err);
 	}
 	int changed = 0;

@@ -87,6 +87,12 @@ void repl_servers_free(struct repl_server **servers, size_t count);
  * Returns a new string; NULL when uri or password hold characters slapd's quoting cannot carry (" or \). */
 char *repl_syncrepl_value(unsigned sid, const char *uri, const char *admin_dn, const char *password, const char *suffix,
 			  const char *cafile);
+/* What a delta-syncrepl consumer replays from its provider's cn=accesslog: successful writes. */
+#define REPL_LOG_FILTER "(&(objectClass=auditWriteObject)(reqResult=0))"
+/* 1 when the live olcSyncrepl value (slapd's canonical form, e.g. "{0}rid=002 ...") says what want says: the same
+ * rid, provider, credentials, TLS (starttls, tls_cacert) and delta-syncrepl (syncdata, logbase) options. slapd
+ * rewrites values in its own form, so comparing the text would rewrite cn=config (and restart consumers) always. */
+int repl_syncrepl_same(const char *live, const char *want);
 /* Finds credentials="..." in an olcSyncrepl value; returns a new string or NULL. */
 char *repl_syncrepl_credentials(const char *value);
 /* Finds provider=URI in an olcSyncrepl value; returns a new string or NULL. */
@@ -118,6 +124,13 @@ int repl_schema_upgrade(const struct config *cfg, unsigned *added_r, struct buf 
  * listener (slapd_password_acl), and the administrator's password moved from olcRootPW (whose binds bypass every
  * ACL) into the entry cn=admin,<suffix>. *changes_r: how many of these it did. Returns IX_OK or an ix_err code. */
 int repl_secure_directory(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
+
+/* Brings a directory made before delta-syncrepl up to date (over ldapi): loads the accesslog module and adds the
+ * cn=accesslog database, its syncprov and the accesslog overlay on the directory (slapd_accesslog_ldif). Does
+ * nothing when cn=accesslog exists; refuses (IX_EINVAL, with what to do in error_r) a configuration whose
+ * databases or overlays are not the ones init makes. *changes_r: 1 when it added the log. The consumers switch
+ * to syncdata=accesslog at the next repl_sync_config. */
+int repl_delta_upgrade(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
 
 /* For the attendant. repl_note_change is called from the replica's change hook (any thread): returns 1 when dn is
  * a server entry (so replication may need to follow), remembering that. repl_attendant_sync runs on the

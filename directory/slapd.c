@@ -92,6 +92,33 @@ void slapd_password_acl(struct buf *b)
 			  "by anonymous tls_ssf=" SLAPD_TLS_MIN_SSF " auth by * none");
 }
 
+void slapd_accesslog_ldif(const struct config *cfg, int changetype, struct buf *b)
+{
+	const char *ct = changetype ? "changetype: add\n" : "";
+	char *dir = config_path(cfg, SLAPD_ACCESSLOG_DIR);
+	/* the log of every successful write (delta-syncrepl replays these, attribute by attribute); only the
+	 * administrator, the replication identity, reads it: it is this database's rootDN too */
+	buf_printf(b,
+		   "dn: olcDatabase={2}mdb,cn=config\n%sobjectClass: olcDatabaseConfig\nobjectClass: olcMdbConfig\n"
+		   "olcDatabase: {2}mdb\nolcSuffix: " SLAPD_ACCESSLOG_SUFFIX "\nolcRootDN: %s\nolcDbDirectory: %s\n"
+		   "olcDbMaxSize: %llu\nolcDbIndex: objectClass,entryCSN,reqStart,reqDN,reqResult eq\n"
+		   "olcLimits: {0}dn.exact=\"%s\" size=unlimited time=unlimited\n"
+		   "olcAccess: {0}to * by dn.exact=\"%s\" read by * none\n\n",
+		   ct, cfg->admin_dn, dir, (unsigned long long)SLAPD_ACCESSLOG_MAX_SIZE, cfg->admin_dn, cfg->admin_dn);
+	buf_printf(b,
+		   "dn: olcOverlay={0}syncprov,olcDatabase={2}mdb,cn=config\n%sobjectClass: olcOverlayConfig\n"
+		   "objectClass: olcSyncProvConfig\nolcOverlay: {0}syncprov\nolcSpNoPresent: TRUE\n"
+		   "olcSpReloadHint: TRUE\n\n",
+		   ct);
+	buf_printf(b,
+		   "dn: olcOverlay={5}accesslog,olcDatabase={1}mdb,cn=config\n%sobjectClass: olcOverlayConfig\n"
+		   "objectClass: olcAccessLogConfig\nolcOverlay: {5}accesslog\nolcAccessLogDB: " SLAPD_ACCESSLOG_SUFFIX
+		   "\nolcAccessLogOps: writes\nolcAccessLogSuccess: TRUE\nolcAccessLogPurge: " SLAPD_ACCESSLOG_PURGE
+		   "\n\n",
+		   ct);
+	free(dir);
+}
+
 static void config_ldif(const struct config *cfg, const char *rootpw_hash, struct buf *b)
 {
 	char *run = config_path(cfg, "run");
@@ -121,7 +148,8 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, struc
 	free(key);
 	buf_append_str(b, "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"
 			  "olcModulePath: /usr/lib/ldap\nolcModuleLoad: back_mdb\nolcModuleLoad: syncprov\n"
-			  "olcModuleLoad: unique\nolcModuleLoad: refint\nolcModuleLoad: dynlist\nolcModuleLoad: sssvlv\n\n");
+			  "olcModuleLoad: unique\nolcModuleLoad: refint\nolcModuleLoad: dynlist\nolcModuleLoad: sssvlv\n"
+			  "olcModuleLoad: " SLAPD_ACCESSLOG_MODULE "\n\n");
 	buf_printf(b,
 		   "dn: cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: schema\n\n"
 		   "include: file:///etc/ldap/schema/core.ldif\n\n"
@@ -181,6 +209,7 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, struc
 			  "olcDynListAttrSet: ixDistributionList ixMemberURL member+memberOf@ixDistributionList\n\n");
 	buf_append_str(b, "dn: olcOverlay={4}sssvlv,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
 			  "objectClass: olcSssVlvConfig\nolcOverlay: {4}sssvlv\n\n");
+	slapd_accesslog_ldif(cfg, 0, b);
 	free(run);
 	free(db);
 	free(schema);
@@ -256,7 +285,8 @@ static int write_text(const struct config *cfg, const char *rel, const struct bu
 
 int slapd_create_config(const struct config *cfg, const char *rootpw_hash, struct buf *error_r)
 {
-	static const char *const dirs[] = { "directory/slapd.d", "directory/data", "directory/schema", "run" };
+	static const char *const dirs[] = { "directory/slapd.d", "directory/data", SLAPD_ACCESSLOG_DIR, "directory/schema",
+					    "run" };
 	for (size_t i = 0; i < IX_ARRAY_LEN(dirs); i++) {
 		char *p = config_path(cfg, dirs[i]);
 		int r = mkdir_p(p, 0750);

@@ -16,6 +16,20 @@
 /* Size of the LMDB map of the directory database (grown at runtime with olcDbMaxSize if ever needed). */
 #define SLAPD_DB_MAX_SIZE (4ULL << 30)
 
+/* Delta-syncrepl (docs/multi-server.md): every successful write to the directory is logged in its own database,
+ * cn=accesslog (database {2}, files in SLAPD_ACCESSLOG_DIR), by the accesslog overlay on the directory; the other
+ * servers' consumers replay those changes attribute by attribute. Entries older than 7 days are purged daily. */
+#define SLAPD_ACCESSLOG_SUFFIX "cn=accesslog"
+#define SLAPD_ACCESSLOG_DIR "directory/accesslog"
+#define SLAPD_ACCESSLOG_MODULE "accesslog"
+#define SLAPD_ACCESSLOG_PURGE "07+00:00 01+00:00"
+#define SLAPD_ACCESSLOG_MAX_SIZE (1ULL << 30)
+/* Appends the cn=config entries of the access log: its database (rootDN, limits and read access for the
+ * administrator alone), syncprov on it, and the accesslog overlay on the directory database ({1}mdb, whose
+ * overlays {0}-{4} must exist). With changetype, each entry carries "changetype: add" (for slapmodify). The
+ * module (SLAPD_ACCESSLOG_MODULE) is not part of it. */
+void slapd_accesslog_ldif(const struct config *cfg, int changetype, struct buf *b);
+
 /* Creates <data>/directory/{slapd.d,data} and loads the configuration (schema, overlays, ACLs, the admin
  * password hashed with {SSHA}) and the base entries: organisation, containers, this server, the accepted
  * domain and the default recipient policy. Everything is loaded offline with slapadd. Returns IX_OK, or

@@ -279,6 +279,45 @@ def restrictions_hold_across_servers():
         c.quit()
 
 
+def can_bind(system, login, password):
+    return run(["ldapwhoami", "-x", "-H", system.ldap_uri, "-D", system.user_dn(login), "-w", password]).returncode == 0
+
+
+@test
+def writes_to_a_new_user_on_both_servers_at_once_merge():
+    """The race of issue 8: a user added on A, another attribute written on A at once, and on B, as soon as the
+    entry is there, a third attribute, while B's attendant (the address master: the smallest server DN) adds the
+    address. Whole-entry replication kept only the newest copy of the entry (a lost password meant "cannot log
+    in"); delta-syncrepl replays each write's attributes, so every server ends with all of them."""
+    for i in range(4):
+        login = "race%d" % i
+        dn = A.user_dn(login)
+        add_user(A, login, "Race", "Case%d" % i)
+        # at once, a write on A and one on B as soon as the entry is there, while B's attendant adds the address:
+        # both ldapmodify are connected and bound first, then given their change together, so each server
+        # writes before it has seen the other's write (the replication delay is milliseconds)
+        assert wait_user(B, login, 5), "%s never reached B" % login
+        mods = [subprocess.Popen(["ldapmodify", "-x", "-H", s.ldap_uri, "-D", s.admin_dn, "-w", s.admin_password],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=ENV) for s in (A, B)]
+        time.sleep(0.05)  # both bound
+        for p, text in zip(mods, ("replace: title\ntitle: set on A %d" % i,
+                                  "replace: description\ndescription: set on B %d" % i)):
+            p.stdin.write("dn: %s\nchangetype: modify\n%s\n\n" % (dn, text))
+            p.stdin.flush()
+        for p in mods:
+            out = p.communicate(timeout=30)
+            assert p.returncode == 0, out
+
+        def complete(s):
+            e = user_attrs(s, login, "title", "description", "mail")
+            return (e.get("title") == ["set on A %d" % i] and e.get("description") == ["set on B %d" % i] and
+                    "mail" in e and can_bind(s, login, "pw-" + login))
+        for s in (A, B):
+            assert wait_for(lambda: complete(s), timeout=10), "%s on %s: %s, bind %s" % (
+                login, s.data, user_attrs(s, login, "title", "description", "mail"), can_bind(s, login, "pw-" + login))
+
+
 def user_attrs_dn(system, rdn):
     out = system.ldapsearch("(objectClass=*)", "userCertificate;binary", bind_dn=system.admin_dn,
                             password=system.admin_password, base="%s,ou=Servers,ou=Configuration,%s" % (rdn, system.suffix))

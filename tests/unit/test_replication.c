@@ -19,7 +19,56 @@ static void test_value_roundtrip(void)
 	free(p);
 	/* on the loopback listener: no TLS options */
 	test_assert(strstr(v, "starttls") == NULL && strstr(v, "tls_cacert") == NULL);
+	/* delta-syncrepl: the consumer replays the provider's access log */
+	test_assert(strstr(v, " syncdata=accesslog") != NULL);
+	test_assert(strstr(v, " logbase=\"cn=accesslog\"") != NULL);
+	test_assert(strstr(v, " logfilter=\"(&(objectClass=auditWriteObject)(reqResult=0))\"") != NULL);
+	test_assert(repl_syncrepl_same(v, v));
 	free(v);
+}
+
+static void test_same_against_canonical_form(void)
+{
+	char *want = repl_syncrepl_value(2, "ldap://127.0.0.1:40001/", "cn=admin,dc=example,dc=com", "s3cret",
+					 "dc=example,dc=com", "/d/tls/peers.pem");
+	test_assert(want != NULL);
+	/* as slapd 2.5 hands a delta-syncrepl value back: ordering prefix, defaults spelled out, its own order */
+	const char *live = "{0}rid=002 provider=ldap://127.0.0.1:40001/ bindmethod=simple timeout=1 "
+			   "network-timeout=3 binddn=\"cn=admin,dc=example,dc=com\" credentials=\"s3cret\" "
+			   "keepalive=0:0:0 starttls=no filter=\"(objectclass=*)\" searchbase=\"dc=example,dc=com\" "
+			   "scope=sub attrs=\"*,+\" schemachecking=off type=refreshAndPersist retry=\"1 +\" "
+			   "logbase=\"cn=accesslog\" logfilter=\"(&(objectClass=auditWriteObject)(reqResult=0))\" "
+			   "syncdata=accesslog";
+	test_assert(repl_syncrepl_same(live, want));
+	/* a value written before delta-syncrepl (no syncdata) is not the same: it gets rewritten */
+	const char *plain = "{0}rid=002 provider=ldap://127.0.0.1:40001/ bindmethod=simple timeout=1 "
+			    "binddn=\"cn=admin,dc=example,dc=com\" credentials=\"s3cret\" starttls=no "
+			    "searchbase=\"dc=example,dc=com\" type=refreshAndPersist retry=\"1 +\"";
+	test_assert(!repl_syncrepl_same(plain, want));
+	/* nor another password, provider or rid */
+	char *other = repl_syncrepl_value(2, "ldap://127.0.0.1:40001/", "cn=admin,dc=example,dc=com", "S3cret",
+					  "dc=example,dc=com", NULL);
+	test_assert(!repl_syncrepl_same(live, other));
+	free(other);
+	other = repl_syncrepl_value(3, "ldap://127.0.0.1:40001/", "cn=admin,dc=example,dc=com", "s3cret",
+				    "dc=example,dc=com", NULL);
+	test_assert(!repl_syncrepl_same(live, other));
+	free(other);
+	other = repl_syncrepl_value(2, "ldap://127.0.0.1:40002/", "cn=admin,dc=example,dc=com", "s3cret",
+				    "dc=example,dc=com", NULL);
+	test_assert(!repl_syncrepl_same(live, other));
+	free(other);
+	/* over the network the TLS options count too */
+	other = repl_syncrepl_value(2, "ldap://127.0.0.2:40001/", "cn=admin,dc=example,dc=com", "s3cret",
+				    "dc=example,dc=com", "/d/tls/peers.pem");
+	const char *live_tls = "{1}rid=002 provider=ldap://127.0.0.2:40001/ bindmethod=simple "
+			       "binddn=\"cn=admin,dc=example,dc=com\" credentials=\"s3cret\" starttls=critical "
+			       "tls_cacert=\"/d/tls/peers.pem\" tls_reqcert=demand searchbase=\"dc=example,dc=com\" "
+			       "logbase=\"cn=accesslog\" syncdata=accesslog";
+	test_assert(repl_syncrepl_same(live_tls, other));
+	test_assert(!repl_syncrepl_same(live, other));
+	free(other);
+	free(want);
 }
 
 static void test_value_over_the_network_needs_tls(void)
@@ -69,4 +118,4 @@ static void test_canonical_form(void)
 
 TEST_MAIN("replication", TEST_CASE(test_value_roundtrip), TEST_CASE(test_value_refuses_quotes),
 	  TEST_CASE(test_value_over_the_network_needs_tls),
-	  TEST_CASE(test_canonical_form))
+	  TEST_CASE(test_canonical_form), TEST_CASE(test_same_against_canonical_form))
