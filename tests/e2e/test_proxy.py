@@ -77,7 +77,8 @@ def setup_two_servers_and_a_user_homed_on_b():
     assert e, "the user homed on B did not reach A with an address"
     assert B_HOST in e["ixhomeserver"][0], e
     ADDR = e["mail"][0]
-    deliver("first message")
+    # sent to A's SMTP port: A relays it to the home server, where A's IMAP port will read it (proxied)
+    deliver("first message", system=A)
     assert wait_for(lambda: b_count() == 1, timeout=15), "the message did not arrive in B's store"
 
 
