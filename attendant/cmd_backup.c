@@ -338,7 +338,7 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 		free(to);
 	}
 	if (ret == IX_OK)
-		ret = slapd_create_config(&cfg, rootpw, &err);
+		ret = slapd_create_config(&cfg, rootpw, 0, &err);
 	if (ret == IX_OK) {
 		char *ldif = xasprintf("%s/directory.ldif", src);
 		ret = slapd_load_ldif(&cfg, ldif, &err);

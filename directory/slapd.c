@@ -119,7 +119,7 @@ void slapd_accesslog_ldif(const struct config *cfg, int changetype, struct buf *
 	free(dir);
 }
 
-static void config_ldif(const struct config *cfg, const char *rootpw_hash, struct buf *b)
+static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsigned server_id, struct buf *b)
 {
 	char *run = config_path(cfg, "run");
 	char *db = config_path(cfg, "directory/data");
@@ -141,6 +141,8 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, struc
 		   "olcAuthzRegexp: {0}\"gidNumber=[0-9]+\\+uidNumber=(%u|%u),cn=peercred,cn=external,cn=auth\" \"%s\"\n"
 		   "olcSizeLimit: 500\nolcToolThreads: 1\n",
 		   run, run, uid, svc_uid, cfg->admin_dn);
+	if (server_id != 0)
+		buf_printf(b, "olcServerID: %u\n", server_id);
 	/* StartTLS with the server's certificate: binds off the loopback listener need it (slapd_password_acl) */
 	char *cert = config_path(cfg, "tls/cert.pem"), *key = config_path(cfg, "tls/key.pem");
 	buf_printf(b, "olcTLSCertificateFile: %s\nolcTLSCertificateKeyFile: %s\n\n", cert, key);
@@ -254,11 +256,15 @@ static void base_ldif(const struct config *cfg, const char *admin_hash, struct b
 		   s, cfg->domain, cfg->domain);
 }
 
-static int slapadd(const struct config *cfg, const char *ldif_path, const char *dbnum, struct buf *error_r)
+/* slapadd into database dbnum ("-n0", "-n1"); with server_id the entries' CSNs carry that server ID (-S). */
+static int slapadd(const struct config *cfg, const char *ldif_path, const char *dbnum, unsigned server_id,
+		   struct buf *error_r)
 {
 	char *confdir = config_path(cfg, "directory/slapd.d");
+	char sid[16];
+	snprintf(sid, sizeof(sid), "%u", server_id);
 	char *const argv[] = { (char *)SLAPADD_BIN, (char *)"-q", (char *)dbnum, (char *)"-F", confdir,
-			       (char *)"-l", (char *)ldif_path, NULL };
+			       (char *)"-l", (char *)ldif_path, server_id != 0 ? (char *)"-S" : NULL, sid, NULL };
 	struct buf out = BUF_INIT;
 	int rc = run_capture(argv, &out);
 	int ret = IX_OK;
@@ -283,7 +289,7 @@ static int write_text(const struct config *cfg, const char *rel, const struct bu
 	return ret;
 }
 
-int slapd_create_config(const struct config *cfg, const char *rootpw_hash, struct buf *error_r)
+int slapd_create_config(const struct config *cfg, const char *rootpw_hash, unsigned server_id, struct buf *error_r)
 {
 	static const char *const dirs[] = { "directory/slapd.d", "directory/data", SLAPD_ACCESSLOG_DIR, "directory/schema",
 					    "run" };
@@ -301,12 +307,12 @@ int slapd_create_config(const struct config *cfg, const char *rootpw_hash, struc
 	int ret = write_text(cfg, "directory/schema/interchange.ldif", &b, error_r);
 	buf_reset(&b);
 	if (ret == IX_OK) {
-		config_ldif(cfg, rootpw_hash, &b);
+		config_ldif(cfg, rootpw_hash, server_id, &b);
 		ret = write_text(cfg, "directory/config.ldif", &b, error_r);
 	}
 	if (ret == IX_OK) {
 		char *path = config_path(cfg, "directory/config.ldif");
-		ret = slapadd(cfg, path, "-n0", error_r);
+		ret = slapadd(cfg, path, "-n0", 0, error_r);
 		free(path);
 	}
 	/* the configuration holds the admin password hash: keep only the live copy in slapd.d */
@@ -319,13 +325,16 @@ int slapd_create_config(const struct config *cfg, const char *rootpw_hash, struc
 
 int slapd_load_ldif(const struct config *cfg, const char *path, struct buf *error_r)
 {
-	return slapadd(cfg, path, "-n1", error_r);
+	return slapadd(cfg, path, "-n1", 0, error_r);
 }
 
 int slapd_create(const struct config *cfg, const char *admin_password, struct buf *error_r)
 {
 	char *hash = slapd_hash_ssha(admin_password);
-	int ret = slapd_create_config(cfg, NULL, error_r);
+	/* the first server of an organisation writes as server ID 1 from its first entry on, the ID a join gives it:
+	 * entries written as ID 000 before a join are changes no server's access log knows, and delta-syncrepl
+	 * then falls back to whole-entry refreshes that lose writes (docs/multi-server.md) */
+	int ret = slapd_create_config(cfg, NULL, SLAPD_FIRST_SERVER_ID, error_r);
 	struct buf b = BUF_INIT;
 	if (ret == IX_OK) {
 		base_ldif(cfg, hash, &b);
@@ -333,7 +342,7 @@ int slapd_create(const struct config *cfg, const char *admin_password, struct bu
 	}
 	if (ret == IX_OK) {
 		char *path = config_path(cfg, "directory/base.ldif");
-		ret = slapd_load_ldif(cfg, path, error_r);
+		ret = slapadd(cfg, path, "-n1", SLAPD_FIRST_SERVER_ID, error_r);
 		free(path);
 	}
 	buf_free(&b);

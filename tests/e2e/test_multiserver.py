@@ -40,6 +40,13 @@ def gone_user(system, login):
     return not has_user(system, login)
 
 
+def attr_values(system, dn, attr):
+    out = system.ldapsearch("(objectClass=*)", attr, bind_dn=system.admin_dn, password=system.admin_password,
+                            base=dn)
+    e = entries(out.stdout)
+    return e[0].get(attr.lower(), []) if e else []
+
+
 def description(system, dn):
     out = system.ldapsearch("(objectClass=*)", "description", bind_dn=system.admin_dn,
                             password=system.admin_password, base=dn)
@@ -341,12 +348,14 @@ def writes_on_both_sides_while_apart_merge():
     bob = A.user_dn("bob")
     B.stop()
     add_user(A, "dave", "Dave", "Dane")
-    A.ldapmodify("dn: %s\nchangetype: modify\nreplace: description\ndescription: first, on A\n" % bob)
+    A.ldapmodify("dn: %s\nchangetype: modify\nreplace: description\ndescription: first, on A\n-\n"
+                 "replace: title\ntitle: written on A\n" % bob)
     A.stop()
     B.start()
     add_user(B, "erin", "Erin", "Egg")
     time.sleep(0.05)  # CSNs have microseconds; the later write must be later on any clock
-    B.ldapmodify("dn: %s\nchangetype: modify\nreplace: description\ndescription: later, on B\n" % bob)
+    B.ldapmodify("dn: %s\nchangetype: modify\nreplace: description\ndescription: later, on B\n-\n"
+                 "replace: telephoneNumber\ntelephoneNumber: +1 555 0100\n" % bob)
     A.start()
     assert wait_user(A, "erin", CATCH_UP_S), "erin (made on B while A was down) did not reach A"
     assert wait_user(B, "dave", CATCH_UP_S), "dave (made on A while B was down) did not reach B"
@@ -354,6 +363,14 @@ def writes_on_both_sides_while_apart_merge():
     for s in (A, B):
         assert wait_for(lambda: description(s, bob) == ["later, on B"], timeout=CATCH_UP_S), \
             "%s has %s" % (s.data, description(s, bob))
+    # different attributes of the same entry written on both sides while apart: both sides keep both
+    def both(s):
+        return (attr_values(s, bob, "title") == ["written on A"] and
+                attr_values(s, bob, "telephoneNumber") == ["+1 555 0100"])
+    for s in (A, B):
+        assert wait_for(lambda: both(s), timeout=CATCH_UP_S), \
+            "%s has title %s, telephoneNumber %s" % (s.data, attr_values(s, bob, "title"),
+                                                     attr_values(s, bob, "telephoneNumber"))
     # a deletion travels too
     p = A.cli("user", "del", "dave")
     assert p.returncode == 0, p.stderr
