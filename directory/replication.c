@@ -1565,6 +1565,12 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 	int number_origin = unnumbered == 1 && max == 0;
 	if (unnumbered > 0 && !number_origin)
 		log_warn("join: %zu servers have no replication identity and are left out", unnumbered);
+	/* an organisation of one server: that server has no provider, so it holds the replication password only if a
+	 * join left it one and no provider was removed since (a join that failed after the hand-over removes its
+	 * entry, and the password went with the provider): every join to it hands the password over again */
+	int hand_over = number_origin || (count == 1 && servers[0].sid != 0);
+	if (hand_over && !number_origin)
+		origin = 0;
 	unsigned my_sid = max + (number_origin ? 2 : 1);
 	/* the certificates the servers publish are the ones this server trusts from now on (joins through a
 	 * non-local URI already trusted the remote's through j->cafile) */
@@ -1612,7 +1618,7 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 		LDAPMod m1 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"objectClass", .mod_values = oc };
 		LDAPMod m2 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"ixServerId", .mod_values = sv };
 		LDAPMod m3 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"ixLdapUri", .mod_values = uv };
-		LDAPMod m4 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"ixReplicationHandover", .mod_values = hv };
+		LDAPMod m4 = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"ixReplicationHandover", .mod_values = hv };
 		LDAPMod *mods[] = { &m1, &m2, &m3, &m4, NULL };
 		if ((ret = modify(remote, o->dn, mods, error_r)) != IX_OK)
 			goto out;
@@ -1620,6 +1626,12 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 		free(o->uri);
 		o->uri = xstrdup(j->uri);
 		say(j, "  first server: %s gets server ID %u, reached at %s\n", o->name, o->sid, o->uri);
+	} else if (hand_over) {
+		char *hv[] = { (char *)j->password, NULL };
+		LDAPMod m = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"ixReplicationHandover", .mod_values = hv };
+		LDAPMod *mods[] = { &m, NULL };
+		if ((ret = modify(remote, servers[origin].dn, mods, error_r)) != IX_OK)
+			goto out;
 	}
 	/* what the remote holds now, our own entry included: join returns once all of it is here */
 	if ((ret = read_csns(remote, cfg->suffix, &remote_csns, error_r)) != IX_OK)
@@ -1672,7 +1684,7 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 		nanosleep(&ts, NULL);
 	}
 	say(j, "  directory contents arrived in %.1f s\n", (double)(now_usec() - start) / 1e6);
-	if (number_origin) {
+	if (hand_over) {
 		/* the first server's attendant takes the hand-over within milliseconds when it runs this version */
 		const char *odn = servers[origin].dn;
 		static const char *const hattrs[] = { "ixReplicationHandover", NULL };
