@@ -438,8 +438,9 @@ static double now_secs(void)
 
 static void print_pass(const char *what, const struct move_stats *ms, double secs)
 {
-	printf("  %s: %zu folders, %zu messages (%llu bytes) copied, %zu flag changes, %zu removed, %.2f s\n", what,
-	       ms->folders, ms->messages, (unsigned long long)ms->bytes, ms->changed, ms->removed, secs);
+	printf("  %s: %zu folder%s, %zu message%s (%llu bytes) copied, %zu flag change%s, %zu removed, %.2f s\n", what,
+	       ms->folders, ms->folders == 1 ? "" : "s", ms->messages, ms->messages == 1 ? "" : "s",
+	       (unsigned long long)ms->bytes, ms->changed, ms->changed == 1 ? "" : "s", ms->removed, secs);
 	fflush(stdout);
 }
 
@@ -543,9 +544,10 @@ static int move_mailbox(const struct config *cfg, struct prov *prov, struct stor
 	buf_free(&cmd);
 	imc_close(&c);
 	if (ret == 0)
-		printf("Moved the mailbox of %s to %s: %zu folders, %zu messages, %llu bytes in %.2f s; the copy on %s "
+		printf("Moved the mailbox of %s to %s: %zu folder%s, %zu message%s, %llu bytes in %.2f s; the copy on %s "
 		       "stays frozen until the maintenance removes it\n",
-		       login, server, total.folders, total.messages, (unsigned long long)total.bytes, now_secs() - t0,
+		       login, server, total.folders, total.folders == 1 ? "" : "s", total.messages,
+		       total.messages == 1 ? "" : "s", (unsigned long long)total.bytes, now_secs() - t0,
 		       cfg->hostname != NULL ? cfg->hostname : "this server");
 	return ret;
 }
