@@ -227,6 +227,42 @@ static int verify_manifest(const char *src, struct buf *error_r)
 	return ret;
 }
 
+/* The replication of the backed-up server, from its configuration export: its olcServerID, and its olcSyncrepl
+ * and olcMultiProvider lines (which hold the replication password: it lives nowhere else) as LDIF lines for the
+ * directory database's entry. The attendant rewrites the providers from the directory at its first sweep (new
+ * paths, servers added since); what it needs from here is the ID and the password. */
+static void replication_from(const char *src, unsigned *server_id_r, struct buf *extra_r)
+{
+	*server_id_r = 0;
+	char *path = xasprintf("%s/directory-config.ldif", src), *text = NULL;
+	if (read_file(path, 16 * 1024 * 1024, &text, NULL) == 0) {
+		/* unfold: a line that starts with one space continues the previous one (RFC 2849) */
+		struct buf u = BUF_INIT;
+		for (const char *p = text; *p != '\0'; p++) {
+			if (*p == '\n' && p[1] == ' ')
+				p++;
+			else
+				buf_append(&u, p, 1);
+		}
+		const char *dn = "";
+		for (char *line = u.data, *next; line != NULL && *line != '\0'; line = next) {
+			next = strchr(line, '\n');
+			if (next != NULL)
+				*next++ = '\0';
+			if (strncmp(line, "dn: ", 4) == 0)
+				dn = line + 4;
+			else if (strcmp(dn, "cn=config") == 0 && strncmp(line, "olcServerID: ", 13) == 0)
+				*server_id_r = (unsigned)strtoul(line + 13, NULL, 10);
+			else if (strncmp(dn, "olcDatabase={1}mdb,cn=config", 28) == 0 &&
+				 (strncmp(line, "olcSyncrepl:", 12) == 0 || strncmp(line, "olcMultiProvider:", 17) == 0))
+				buf_printf(extra_r, "%s\n", line);
+		}
+		buf_free(&u);
+		free(text);
+	}
+	free(path);
+}
+
 /* The olcRootPW value from the backup's configuration export (the hash, reused as it is). */
 static char *rootpw_from(const char *src)
 {
@@ -337,8 +373,12 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 		free(from);
 		free(to);
 	}
+	unsigned server_id = 0;
+	struct buf repl = BUF_INIT;
+	replication_from(src, &server_id, &repl);
 	if (ret == IX_OK)
-		ret = slapd_create_config(&cfg, rootpw, 0, &err);
+		ret = slapd_create_config(&cfg, rootpw, server_id, repl.len > 0 ? buf_cstr(&repl) : NULL, &err);
+	buf_free(&repl);
 	if (ret == IX_OK) {
 		char *ldif = xasprintf("%s/directory.ldif", src);
 		ret = slapd_load_ldif(&cfg, ldif, &err);

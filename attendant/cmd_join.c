@@ -242,7 +242,7 @@ int join_init(const char *data_dir, int argc, char **argv)
 	if (tr != IX_OK)
 		goto fail;
 	/* the database stays empty: replication fills it, the administrator's entry (and password) included */
-	if (slapd_create_config(&cfg, NULL, 0, &err) != IX_OK)
+	if (slapd_create_config(&cfg, NULL, 0, NULL, &err) != IX_OK)
 		goto fail;
 	if (repl_prepare_config(&cfg, &err) != IX_OK)
 		goto fail;

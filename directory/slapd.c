@@ -119,7 +119,8 @@ void slapd_accesslog_ldif(const struct config *cfg, int changetype, struct buf *
 	free(dir);
 }
 
-static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsigned server_id, struct buf *b)
+static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsigned server_id,
+			const char *directory_extra, struct buf *b)
 {
 	char *run = config_path(cfg, "run");
 	char *db = config_path(cfg, "directory/data");
@@ -175,6 +176,8 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 	 * an older backup, which the attendant then moves into the entry */
 	if (hash != NULL)
 		buf_printf(b, "olcRootPW: %s\n", hash);
+	if (directory_extra != NULL)
+		buf_append_str(b, directory_extra);
 	buf_printf(b,
 		   "olcDbDirectory: %s\n"
 		   "olcDbMaxSize: %llu\n"
@@ -289,7 +292,8 @@ static int write_text(const struct config *cfg, const char *rel, const struct bu
 	return ret;
 }
 
-int slapd_create_config(const struct config *cfg, const char *rootpw_hash, unsigned server_id, struct buf *error_r)
+int slapd_create_config(const struct config *cfg, const char *rootpw_hash, unsigned server_id,
+			const char *directory_extra, struct buf *error_r)
 {
 	static const char *const dirs[] = { "directory/slapd.d", "directory/data", SLAPD_ACCESSLOG_DIR, "directory/schema",
 					    "run" };
@@ -307,7 +311,7 @@ int slapd_create_config(const struct config *cfg, const char *rootpw_hash, unsig
 	int ret = write_text(cfg, "directory/schema/interchange.ldif", &b, error_r);
 	buf_reset(&b);
 	if (ret == IX_OK) {
-		config_ldif(cfg, rootpw_hash, server_id, &b);
+		config_ldif(cfg, rootpw_hash, server_id, directory_extra, &b);
 		ret = write_text(cfg, "directory/config.ldif", &b, error_r);
 	}
 	if (ret == IX_OK) {
@@ -334,7 +338,7 @@ int slapd_create(const struct config *cfg, const char *admin_password, struct bu
 	/* the first server of an organisation writes as server ID 1 from its first entry on, the ID a join gives it:
 	 * entries written as ID 000 before a join are changes no server's access log knows, and delta-syncrepl
 	 * then falls back to whole-entry refreshes that lose writes (docs/multi-server.md) */
-	int ret = slapd_create_config(cfg, NULL, SLAPD_FIRST_SERVER_ID, error_r);
+	int ret = slapd_create_config(cfg, NULL, SLAPD_FIRST_SERVER_ID, NULL, error_r);
 	struct buf b = BUF_INIT;
 	if (ret == IX_OK) {
 		base_ldif(cfg, hash, &b);

@@ -40,9 +40,12 @@ int slapd_create(const struct config *cfg, const char *admin_password, struct bu
  * (slapadd -n1; slapd must be stopped). The administrator's password lives in its entry (cn=admin,<suffix>, made
  * by slapd_create), so rootpw_hash is normally NULL; a restore of a backup from before that passes the backup's
  * olcRootPW hash, and the attendant moves it into the entry (repl_secure_directory). */
-/* server_id: olcServerID (0: none; init gives the first server SLAPD_FIRST_SERVER_ID, a join sets its own). */
+/* server_id: olcServerID (0: none; init gives the first server SLAPD_FIRST_SERVER_ID, a join sets its own).
+ * directory_extra: LDIF attribute lines ("olcSyncrepl: ...\n") added to the directory database's entry (a
+ * restore carries the backed-up server's replication over), or NULL. */
 #define SLAPD_FIRST_SERVER_ID 1
-int slapd_create_config(const struct config *cfg, const char *rootpw_hash, unsigned server_id, struct buf *error_r);
+int slapd_create_config(const struct config *cfg, const char *rootpw_hash, unsigned server_id,
+			const char *directory_extra, struct buf *error_r);
 int slapd_load_ldif(const struct config *cfg, const char *path, struct buf *error_r);
 /* Exports database dbnum (0: configuration, 1: the directory) to an LDIF file with slapcat; safe while slapd
  * runs (LMDB readers see one consistent snapshot). Returns IX_OK or IX_EIO. */

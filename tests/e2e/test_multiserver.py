@@ -565,5 +565,30 @@ def concurrent_joins_through_two_servers_get_distinct_ids():
             shutil.rmtree(base, ignore_errors=True)
 
 
+
+@test
+def a_restored_server_replicates_both_ways_again():
+    """B backed up, lost, restored into a new folder from the backup: it replicates with A in both directions
+    again (the replication password and server ID come back from the backup's configuration)."""
+    bk = os.path.join(B.base, "backup")
+    r = B.cli("backup", bk, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    B.stop()
+    B.data = os.path.join(B.base, "restored")
+    r = B.cli("restore", bk, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    B.start()
+
+    def replicating(s):
+        rows = s.cli("server", "list").stdout.split("REPLICATION", 1)[-1].splitlines()[1:]
+        return any(r.startswith(other) and "in step; replicating from it" in r
+                   for r in rows for other in ([B_HOST] if s is A else ["mail.multi.example"]))
+    for s in (A, B):
+        assert wait_for(lambda: replicating(s), timeout=15), s.cli("server", "list").stdout
+    add_user(B, "rita", "Rita", "Restored")
+    assert wait_user(A, "rita", 5), "a user made on the restored server did not reach A"
+    add_user(A, "sam", "Sam", "Afterwards")
+    assert wait_user(B, "sam", 5), "a user made on A did not reach the restored server"
+
 if __name__ == "__main__":
     main("multiserver")
