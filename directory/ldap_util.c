@@ -55,6 +55,12 @@ int ldapu_connect_simple(const char *uri, const char *dn, const char *password, 
 	int ret = ldapu_init(uri, &ld, error_r);
 	if (ret != IX_OK)
 		return ret;
+	return ldapu_bind_simple(ld, uri, dn, password, ld_r, error_r);
+}
+
+int ldapu_bind_simple(LDAP *ld, const char *uri, const char *dn, const char *password, LDAP **ld_r,
+		      struct buf *error_r)
+{
 	struct berval cred = { strlen(password), (char *)password };
 	int rc = ldap_sasl_bind_s(ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 	if (rc != LDAP_SUCCESS) {

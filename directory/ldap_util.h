@@ -16,6 +16,10 @@ int ldapu_connect_external(const char *uri, LDAP **ld_r, struct buf *error_r);
 /* Connects to uri and binds as dn with password (a simple bind). Empty passwords are refused (they would be
  * unauthenticated binds). Returns IX_OK, IX_EAUTH (wrong DN or password), or IX_EUNAVAIL. */
 int ldapu_connect_simple(const char *uri, const char *dn, const char *password, LDAP **ld_r, struct buf *error_r);
+/* A simple bind on an initialised connection ld (uri only names it in messages). On success *ld_r = ld; on failure
+ * ld is unbound and the result is IX_EAUTH ("wrong name or password") or IX_EUNAVAIL, with error_r. */
+int ldapu_bind_simple(LDAP *ld, const char *uri, const char *dn, const char *password, LDAP **ld_r,
+		      struct buf *error_r);
 
 /* Appends value to out with the filter specials * ( ) \ NUL escaped as \XX (RFC 4515). */
 void ldapu_escape_filter(struct buf *out, const char *value, size_t len);

@@ -93,19 +93,7 @@ int repl_connect_tls(const char *uri, const char *dn, const char *password, cons
 		ldap_unbind_ext_s(ld, NULL, NULL);
 		return rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR ? IX_EUNAVAIL : IX_EAUTH;
 	}
-	struct berval cred = { strlen(password), (char *)password };
-	rc = ldap_sasl_bind_s(ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
-	if (rc != LDAP_SUCCESS) {
-		ldap_unbind_ext_s(ld, NULL, NULL);
-		if (rc == LDAP_INVALID_CREDENTIALS || rc == LDAP_INVALID_DN_SYNTAX || rc == LDAP_UNWILLING_TO_PERFORM) {
-			buf_append_str(error_r, "wrong name or password");
-			return IX_EAUTH;
-		}
-		buf_printf(error_r, "cannot reach the directory at %s: %s", uri, ldap_err2string(rc));
-		return IX_EUNAVAIL;
-	}
-	*ld_r = ld;
-	return IX_OK;
+	return ldapu_bind_simple(ld, uri, dn, password, ld_r, error_r);
 }
 
 int repl_peer_connect(const struct config *cfg, const char *uri, const char *dn, const char *password, void *ld_r,
