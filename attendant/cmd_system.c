@@ -541,6 +541,15 @@ int cmd_status(const char *data_dir, int argc, char **argv)
 	int running = lock_held(&cfg, ATTENDANT_LOCK) &&
 		      ask_attendant(&cfg, json ? "status\n" : "status-text\n", 5, &answer) == 0;
 	char *uri = config_ldap_uri(&cfg), *ldapi = config_ldapi_uri(&cfg);
+	/* replication with the other servers of the organisation, as `server list` sees it (asks each of them) */
+	struct repl_peer *peers = NULL;
+	size_t npeers = 0;
+	if (running) {
+		struct buf rerr = BUF_INIT;
+		if (repl_peers(&cfg, &peers, &npeers, NULL, &rerr) != IX_OK)
+			npeers = 0;
+		buf_free(&rerr);
+	}
 	struct buf out = BUF_INIT;
 	if (json) {
 		buf_append_str(&out, "{\"running\": ");
@@ -570,7 +579,18 @@ int cmd_status(const char *data_dir, int argc, char **argv)
 			buf_append(&out, open + 1, (size_t)(close - open - 1));
 		else
 			buf_append_str(&out, "\"services\": []");
-		buf_append_str(&out, "}\n");
+		buf_append_str(&out, ", \"replication\": [");
+		for (size_t i = 0, k = 0; i < npeers; i++) {
+			if (peers[i].self)
+				continue;
+			buf_append_str(&out, k++ ? ", {\"server\": " : "{\"server\": ");
+			monitor_json_string(&out, peers[i].name);
+			buf_printf(&out, ", \"id\": %u, \"state\": ", peers[i].id);
+			monitor_json_string(&out, peers[i].state);
+			buf_printf(&out, ", \"in_step\": %s, \"replicating\": %s}", peers[i].in_step ? "true" : "false",
+				   peers[i].replicating ? "true" : "false");
+		}
+		buf_append_str(&out, "]}\n");
 	} else {
 		buf_printf(&out, "Interchange at %s: %s\n", cfg.data_dir, running ? "running" : "not running");
 		buf_printf(&out, "  domain     %s (host %s)\n  directory  %s  suffix %s  admin %s\n", cfg.domain,
@@ -580,7 +600,14 @@ int cmd_status(const char *data_dir, int argc, char **argv)
 			buf_printf(&out, " %s %u%s", config_port_name(p), cfg.ports[p], p + 1 < PORT_COUNT ? "," : "\n");
 		if (running)
 			buf_append(&out, answer.data, answer.len);
+		for (size_t i = 0; i < npeers; i++) {
+			if (!peers[i].self)
+				buf_printf(&out, "  replication with %s (ID %u): %s%s\n", peers[i].name, peers[i].id,
+					   peers[i].state, peers[i].id == 0 ? ""
+					   : peers[i].replicating ? "; replicating from it" : "; NOT replicating from it");
+		}
 	}
+	repl_peers_free(&peers, npeers);
 	fputs(buf_cstr(&out), stdout);
 	buf_free(&out);
 	buf_free(&answer);

@@ -1516,8 +1516,12 @@ static int check_sid_everywhere(const struct repl_join *j, const struct config *
 		if (!arrived)
 			say(j, "  note: this server's entry has not reached %s yet; its server IDs are checked as they are\n",
 			    s->name);
+		buf_reset(&err);
+		/* a server that goes away meanwhile (another joiner stops its slapd when its join is done) is one we
+		 * cannot check, as one we cannot reach: noted, not fatal */
+		if (find_clash(ld, cfg, sid, clash_r, max_r, &err) != IX_OK)
+			say(j, "  note: cannot check server IDs on %s: %s\n", s->name, buf_cstr(&err));
 		buf_free(&err);
-		ret = find_clash(ld, cfg, sid, clash_r, max_r, error_r);
 		ldap_unbind_ext_s(ld, NULL, NULL);
 	}
 	return ret;
@@ -1883,31 +1887,70 @@ int repl_status(const struct config *cfg, struct buf *out, struct buf *error_r)
 	return IX_OK;
 }
 
-int repl_server_states(const struct config *cfg, struct buf *out, struct buf *error_r)
+int repl_peers(const struct config *cfg, struct repl_peer **peers_r, size_t *count_r, bool *single_r,
+	       struct buf *error_r)
 {
+	*peers_r = NULL;
+	*count_r = 0;
 	struct repl_view v;
 	int ret = view_open(cfg, &v, error_r);
 	if (ret != IX_OK)
 		return ret;
-	int single = v.live.server_ids == NULL || v.live.server_ids[0] == NULL || v.count < 2;
-	buf_printf(out, "%-24s %-6s %s\n", "REPLICATION", "ID", "STATE (seen from this server)");
+	if (single_r != NULL)
+		*single_r = v.live.server_ids == NULL || v.live.server_ids[0] == NULL || v.count < 2;
+	struct repl_peer *p = xcalloc(v.count + 1, sizeof(*p));
+	size_t n = 0;
 	for (size_t i = 0; i < v.count; i++) {
 		const struct repl_server *s = &v.servers[i];
-		buf_printf(out, "%-24s %-6u ", s->name, s->sid);
-		if (same_dn(s->dn, cfg->server_dn)) {
-			buf_append_str(out, single ? "this server; replicates with no other\n" : "this server\n");
+		struct repl_peer *x = &p[n++];
+		x->name = xstrdup(s->name);
+		x->id = s->sid;
+		x->self = same_dn(s->dn, cfg->server_dn);
+		if (x->self)
 			continue;
-		}
-		if (s->sid == 0) {
-			buf_append_str(out, "not replicating (no server ID)\n");
-			continue;
-		}
 		struct buf state = BUF_INIT;
-		peer_state(cfg, &v, s, &state, NULL);
-		buf_printf(out, "%s; %s\n", buf_cstr(&state),
-			   view_consumes(&v, s) ? "replicating from it" : "NOT replicating from it");
-		buf_free(&state);
+		if (s->sid == 0)
+			buf_append_str(&state, "not replicating (no server ID)");
+		else
+			peer_state(cfg, &v, s, &state, NULL);
+		x->in_step = strcmp(buf_cstr(&state), "in step") == 0;
+		x->replicating = s->sid != 0 && view_consumes(&v, s);
+		x->state = buf_steal(&state);
 	}
 	view_close(&v);
+	*peers_r = p;
+	*count_r = n;
+	return IX_OK;
+}
+
+void repl_peers_free(struct repl_peer **peers, size_t count)
+{
+	for (size_t i = 0; *peers != NULL && i < count; i++) {
+		free((*peers)[i].name);
+		free((*peers)[i].state);
+	}
+	free(*peers);
+	*peers = NULL;
+}
+
+int repl_server_states(const struct config *cfg, struct buf *out, struct buf *error_r)
+{
+	struct repl_peer *p;
+	size_t n;
+	bool single;
+	int ret = repl_peers(cfg, &p, &n, &single, error_r);
+	if (ret != IX_OK)
+		return ret;
+	buf_printf(out, "%-24s %-6s %s\n", "REPLICATION", "ID", "STATE (seen from this server)");
+	for (size_t i = 0; i < n; i++) {
+		buf_printf(out, "%-24s %-6u ", p[i].name, p[i].id);
+		if (p[i].self)
+			buf_append_str(out, single ? "this server; replicates with no other\n" : "this server\n");
+		else if (p[i].id == 0)
+			buf_printf(out, "%s\n", p[i].state);
+		else
+			buf_printf(out, "%s; %s\n", p[i].state, p[i].replicating ? "replicating from it" : "NOT replicating from it");
+	}
+	repl_peers_free(&p, n);
 	return IX_OK;
 }

@@ -3,6 +3,8 @@
 #ifndef IX_REPLICATION_H
 #define IX_REPLICATION_H
 
+#include <stdbool.h>
+
 #include "buf.h"
 #include "config.h"
 
@@ -149,6 +151,19 @@ int repl_status(const struct config *cfg, struct buf *out, struct buf *error_r);
 /* The short form for `interchange server list`: a table of every server, its ID and its replication state seen
  * from here ("in step", what differs, "unreachable (...)"), and whether this server replicates from it. */
 int repl_server_states(const struct config *cfg, struct buf *out, struct buf *error_r);
+/* The same as data: every server of the organisation (this one with self set) and, for the others, their state
+ * seen from here (state: "in step", "differs: ...", "unreachable (...)", "unknown (...)"; in_step when it is
+ * exactly "in step") and whether this server replicates from it. *single_r (may be NULL): this server replicates
+ * with no other. Free with repl_peers_free. Connects to every other server (StartTLS off loopback). */
+struct repl_peer {
+	char *name;
+	unsigned id;
+	char *state; /* NULL for this server */
+	bool self, in_step, replicating;
+};
+int repl_peers(const struct config *cfg, struct repl_peer **peers_r, size_t *count_r, bool *single_r,
+	       struct buf *error_r);
+void repl_peers_free(struct repl_peer **peers, size_t count);
 
 /* Command-line entry points, defined in attendant/cmd_join.c (the attendant's cli.h belongs to the command
  * table's owner): `interchange init --join ...` (argv as given to init) and `interchange replication`. */

@@ -3,6 +3,7 @@
 # multi-provider replication both ways, a server stopped and restarted catching up, writes on both sides while
 # apart merging, `interchange server list` and `interchange replication` on every server.
 # Servers live in temporary data folders on free ports on 127.0.0.1; every one started is stopped at the end.
+import json
 import os
 import shutil
 import smtplib
@@ -180,6 +181,12 @@ def server_list_on_both_shows_both():
         out = states(s)[0]
         assert ok, out
         assert "directory,mailbox,transport" in out and str(s.ports["ldap"]) in out, out
+    # status (and status --json, for monitoring) carries the same replication state
+    for s, other in ((A, B_HOST), (B, "mail.multi.example")):
+        st = json.loads(s.cli("status", "--json").stdout)
+        assert [(r["server"], r["in_step"], r["replicating"]) for r in st["replication"]] == [(other, True, True)], \
+            st["replication"]
+        assert ("replication with %s" % other) in s.cli("status").stdout
         assert any("this server" in r for r in states(s)[1]), out
 
 
