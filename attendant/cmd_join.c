@@ -67,16 +67,7 @@ static int finish_as_service_user(const struct repl_join *j, const struct config
 		_exit(r == IX_OK ? 0 : 1);
 	}
 	close(fds[1]);
-	char chunk[1024];
-	ssize_t n;
-	while ((n = read(fds[0], chunk, sizeof(chunk))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		if (error_r->len < 64 * 1024)
-			buf_append(error_r, chunk, (size_t)n);
-	}
+	buf_read_fd(error_r, fds[0], 64 * 1024);
 	close(fds[0]);
 	int status;
 	while (waitpid(pid, &status, 0) < 0) {

@@ -355,10 +355,7 @@ int cmd_start(const char *data_dir, int argc, char **argv)
 	close(pipefd[1]);
 	waitpid(pid, NULL, 0);
 	struct buf answer = BUF_INIT;
-	char chunk[512];
-	ssize_t n;
-	while ((n = read(pipefd[0], chunk, sizeof(chunk))) > 0)
-		buf_append(&answer, chunk, (size_t)n);
+	buf_read_fd(&answer, pipefd[0], 64 * 1024);
 	close(pipefd[0]);
 	int ret;
 	if (strncmp(buf_cstr(&answer), "ok", 2) == 0) {

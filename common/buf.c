@@ -1,11 +1,13 @@
 /* buf.c - growable byte string. */
 #include "buf.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void buf_init(struct buf *b)
 {
@@ -106,4 +108,16 @@ char *buf_steal(struct buf *b)
 	char *p = b->data != NULL ? b->data : xstrdup("");
 	buf_init(b);
 	return p;
+}
+
+void buf_read_fd(struct buf *b, int fd, size_t max)
+{
+	char chunk[4096];
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n == 0 || (n < 0 && errno != EINTR))
+			return;
+		if (n > 0 && b->len < max)
+			buf_append(b, chunk, (size_t)n < max - b->len ? (size_t)n : max - b->len);
+	}
 }

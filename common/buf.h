@@ -26,6 +26,9 @@ void buf_append_str(struct buf *b, const char *s);
 void buf_append_char(struct buf *b, char c);
 void buf_printf(struct buf *b, const char *fmt, ...) IX_PRINTF(2, 3);
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap) IX_PRINTF(2, 0);
+/* Reads fd until end of file (retrying EINTR; stops at a read error), appending what fits under max bytes of b
+ * and draining the rest, so a writer on the other end of a pipe never blocks. */
+void buf_read_fd(struct buf *b, int fd, size_t max);
 /* Removes the first n bytes (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 /* The contents as a C string ("" when empty). Valid until the next change to b. */

@@ -644,45 +644,6 @@ out:
 
 /* ---- cn=config access for the administrator over ldapi ---- */
 
-/* Runs argv with stdout and stderr captured into out (at most 64 KiB); returns the exit status or -1. */
-static int run_tool(char *const argv[], struct buf *out)
-{
-	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -1;
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		dup2(fds[1], 2);
-		setenv("LDAPNOINIT", "1", 1);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	char chunk[4096];
-	ssize_t n;
-	while ((n = read(fds[0], chunk, sizeof(chunk))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		if (out->len < 64 * 1024)
-			buf_append(out, chunk, (size_t)n);
-	}
-	close(fds[0]);
-	int status;
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			return -1;
-	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 int repl_prepare_config(const struct config *cfg, struct buf *error_r)
 {
 	static const char marker[] = "sockurl.regex=\"^ldapi://\"";
@@ -718,7 +679,7 @@ int repl_prepare_config(const struct config *cfg, struct buf *error_r)
 		} else {
 			char *const argv[] = { (char *)SLAPMODIFY_BIN, (char *)"-q", (char *)"-n0", (char *)"-F", confdir,
 					       (char *)"-l", lpath, NULL };
-			int rc = run_tool(argv, &out);
+			int rc = slapd_run_tool(argv, &out);
 			if (rc != 0) {
 				buf_printf(error_r, "slapmodify -n0 failed (%d): %s", rc, buf_cstr(&out));
 				ret = IX_EIO;

@@ -40,8 +40,7 @@ char *slapd_hash_ssha(const char *password)
 	return xasprintf("{SSHA}%.*s", n, b64);
 }
 
-/* Runs argv with stdout+stderr captured into out; returns the exit status or -1. */
-static int run_capture(char *const argv[], struct buf *out)
+int slapd_run_tool(char *const argv[], struct buf *out)
 {
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -60,17 +59,7 @@ static int run_capture(char *const argv[], struct buf *out)
 		_exit(127);
 	}
 	close(pipefd[1]);
-	char chunk[4096];
-	ssize_t n;
-	while ((n = read(pipefd[0], chunk, sizeof(chunk))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (out->len < 64 * 1024)
-			buf_append(out, chunk, (size_t)n);
-	}
+	buf_read_fd(out, pipefd[0], SLAPD_TOOL_OUTPUT_MAX);
 	close(pipefd[0]);
 	int status;
 	while (waitpid(pid, &status, 0) < 0) {
@@ -269,7 +258,7 @@ static int slapadd(const struct config *cfg, const char *ldif_path, const char *
 	char *const argv[] = { (char *)SLAPADD_BIN, (char *)"-q", (char *)dbnum, (char *)"-F", confdir,
 			       (char *)"-l", (char *)ldif_path, server_id != 0 ? (char *)"-S" : NULL, sid, NULL };
 	struct buf out = BUF_INIT;
-	int rc = run_capture(argv, &out);
+	int rc = slapd_run_tool(argv, &out);
 	int ret = IX_OK;
 	if (rc != 0) {
 		buf_printf(error_r, "slapadd %s failed (%d): %s", dbnum, rc, buf_cstr(&out));
@@ -361,7 +350,7 @@ int slapd_export(const struct config *cfg, int dbnum, const char *path, struct b
 	snprintf(num, sizeof(num), "-n%d", dbnum);
 	char *const argv[] = { (char *)SLAPCAT_BIN, num, (char *)"-F", confdir, (char *)"-l", (char *)path, NULL };
 	struct buf out = BUF_INIT;
-	int rc = run_capture(argv, &out);
+	int rc = slapd_run_tool(argv, &out);
 	int ret = IX_OK;
 	if (rc != 0) {
 		buf_printf(error_r, "slapcat %s failed (%d): %s", num, rc, buf_cstr(&out));

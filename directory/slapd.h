@@ -47,6 +47,10 @@ int slapd_create(const struct config *cfg, const char *admin_password, struct bu
 int slapd_create_config(const struct config *cfg, const char *rootpw_hash, unsigned server_id,
 			const char *directory_extra, struct buf *error_r);
 int slapd_load_ldif(const struct config *cfg, const char *path, struct buf *error_r);
+/* Runs one of slapd's tools (argv[0] a full path: slapadd, slapcat, slapmodify...) with LDAPNOINIT set, stdout and
+ * stderr captured into out (at most SLAPD_TOOL_OUTPUT_MAX bytes kept). Returns its exit status, or -1. */
+#define SLAPD_TOOL_OUTPUT_MAX (64 * 1024)
+int slapd_run_tool(char *const argv[], struct buf *out);
 /* Exports database dbnum (0: configuration, 1: the directory) to an LDIF file with slapcat; safe while slapd
  * runs (LMDB readers see one consistent snapshot). Returns IX_OK or IX_EIO. */
 int slapd_export(const struct config *cfg, int dbnum, const char *path, struct buf *error_r);

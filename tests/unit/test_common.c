@@ -106,5 +106,26 @@ static void settings_parse_and_load(void)
 	}
 }
 
-TEST_MAIN("common", TEST_CASE(settings_parse_and_load), TEST_CASE(buf_grows_and_keeps_nul), TEST_CASE(parse_uint_checks_wrap),
+static void buf_read_fd_keeps_at_most_max_and_drains(void)
+{
+	int fds[2];
+	test_assert(pipe(fds) == 0);
+	char data[10000];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)('a' + i % 26);
+	test_assert(write_full(fds[1], data, sizeof(data)) == 0);
+	close(fds[1]);
+	struct buf b = BUF_INIT;
+	buf_append_str(&b, "xy");
+	buf_read_fd(&b, fds[0], 100);
+	test_assert(b.len == 100 && b.data[100] == '\0');
+	test_assert(memcmp(b.data, "xy", 2) == 0 && memcmp(b.data + 2, data, 98) == 0);
+	char c;
+	test_assert(read(fds[0], &c, 1) == 0); /* drained to the end */
+	close(fds[0]);
+	buf_free(&b);
+}
+
+TEST_MAIN("common", TEST_CASE(buf_read_fd_keeps_at_most_max_and_drains), TEST_CASE(settings_parse_and_load),
+	  TEST_CASE(buf_grows_and_keeps_nul), TEST_CASE(parse_uint_checks_wrap),
 	  TEST_CASE(atomic_file_roundtrip), TEST_CASE(strerror_names_codes))
