@@ -41,6 +41,10 @@ int cli_load_config_keep(const char *data_dir, struct config *cfg);
 /* Stores the value of port option (c - base) in ports[]; prints why and returns -1 when it is not a port. */
 int cli_port_option(int c, int base, const char *arg, unsigned ports[PORT_COUNT]);
 
+/* What init and init --join print about the data folder they made: folder, domain, directory, host name, service
+ * user, ports and how to start it. */
+void cli_print_created(const struct config *cfg);
+
 /* True when argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);
 

@@ -241,11 +241,7 @@ int join_init(const char *data_dir, int argc, char **argv)
 		goto fail;
 	if (finish_as_service_user(&j, &cfg, &err) != IX_OK)
 		goto fail;
-	printf("Created %s for %s\n  directory: %s (admin %s)\n  host name: %s\n  ports:", cfg.data_dir, cfg.domain,
-	       cfg.suffix, cfg.admin_dn, cfg.hostname);
-	for (int p = 0; p < PORT_COUNT; p++)
-		printf(" %s %u%s", config_port_name(p), cfg.ports[p], p + 1 < PORT_COUNT ? "," : "\n");
-	printf("Start it with: interchange start --data %s\n", cfg.data_dir);
+	cli_print_created(&cfg);
 	ret = CLI_EXIT_OK;
 	goto out;
 fail:

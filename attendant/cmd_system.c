@@ -265,14 +265,7 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		printf("Generated administrator password: %s (saved in %s)\n", generated, pwpath);
 		free(pwpath);
 	}
-	printf("Created %s for %s\n  directory: %s (admin %s)\n  host name: %s\n", cfg.data_dir, cfg.domain,
-	       cfg.suffix, cfg.admin_dn, cfg.hostname);
-	if (cfg.user != NULL)
-		printf("  services run as: %s\n", cfg.user);
-	printf("  ports:");
-	for (int p = 0; p < PORT_COUNT; p++)
-		printf(" %s %u%s", config_port_name(p), cfg.ports[p], p + 1 < PORT_COUNT ? "," : "\n");
-	printf("Start it with: interchange start --data %s\n", cfg.data_dir);
+	cli_print_created(&cfg);
 	ret = CLI_EXIT_OK;
 	goto out;
 fail:

@@ -68,6 +68,18 @@ int cli_load_config(const char *data_dir, struct config *cfg)
 	return ret == 0 ? 0 : -1;
 }
 
+void cli_print_created(const struct config *cfg)
+{
+	printf("Created %s for %s\n  directory: %s (admin %s)\n  host name: %s\n", cfg->data_dir, cfg->domain,
+	       cfg->suffix, cfg->admin_dn, cfg->hostname);
+	if (cfg->user != NULL)
+		printf("  services run as: %s\n", cfg->user);
+	printf("  ports:");
+	for (int p = 0; p < PORT_COUNT; p++)
+		printf(" %s %u%s", config_port_name(p), cfg->ports[p], p + 1 < PORT_COUNT ? "," : "\n");
+	printf("Start it with: interchange start --data %s\n", cfg->data_dir);
+}
+
 int cli_port_option(int c, int base, const char *arg, unsigned ports[PORT_COUNT])
 {
 	unsigned long long v;
