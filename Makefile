@@ -15,7 +15,7 @@ endif
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
 	-Wimplicit-fallthrough -Werror
-CPPFLAGS += -D_GNU_SOURCE -I. -Icommon -Idirectory -Istore -Itransport -Iattendant
+CPPFLAGS += -D_GNU_SOURCE -I.
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 $(WARN) -fstack-protector-strong -fPIE -pthread
 LDFLAGS += -pie -Wl,-z,relro,-z,now -pthread
@@ -51,12 +51,16 @@ FUZZ_TARGETS :=
 .PHONY: all test asan run bench deps fuzz clean format lint
 all: programs
 
-# Component makefiles: common/ first (everything links it), then every other */*.mk in name order.
-# A fragment may use variables of fragments that sort before it (store/mime.mk before store/store.mk).
+# Component makefiles, one per library folder, by layer: common/ (everything links it), store/, directory/,
+# transport/*/, attendant/, then the test fragments. Within a layer fragments go in name order; a fragment may use
+# the := variables of fragments included before it (store/mime.mk before store/store.mk) and names the others'
+# libraries with $$ in prerequisites (secondary expansion).
 include common/module.mk
-include $(sort $(filter-out common/module.mk,$(wildcard */*.mk)))
-# and fragments one level down (tests/e2e/, tests/fuzz/), after every component's
-include $(sort $(wildcard tests/*/*.mk))
+include $(sort $(wildcard store/*.mk))
+include $(sort $(wildcard directory/*.mk))
+include $(sort $(wildcard transport/*/*.mk))
+include $(sort $(wildcard attendant/*.mk))
+include $(sort $(wildcard tests/*.mk tests/*/*.mk))
 
 FUZZ_REPLAYS = $(foreach t,$(FUZZ_TARGETS),$(BUILD)/fuzz/replay_$(t))
 
@@ -88,7 +92,7 @@ deps:
 
 test: deps
 	@$(MAKE) --no-print-directory programs tests-build
-	@tests/run.sh $(BUILD) $(UNIT_TESTS) $(FUZZ_REPLAYS) $(E2E_TESTS)
+	@tests/run.sh $(BUILD) tests/layers.py $(UNIT_TESTS) $(FUZZ_REPLAYS) $(E2E_TESTS)
 
 tests-build: $(UNIT_TESTS) $(FUZZ_REPLAYS)
 
@@ -131,4 +135,4 @@ format:
 
 lint:
 	cppcheck --quiet --enable=warning,performance,portability --inline-suppr -D_GNU_SOURCE \
-	  -Icommon -Idirectory -Istore -Itransport -Iattendant common directory store transport attendant
+	  -I. common directory store transport attendant

@@ -1,17 +1,17 @@
 /* attendant.c - the supervisor loop: slapd first, then the services, restarts with backoff, the address
  * generator, the control socket (status), and a clean stop in reverse order with slapd last. */
-#include "attendant.h"
-#include "dir.h"
-#include "err.h"
-#include "evloop.h"
-#include "log.h"
-#include "maintenance.h"
-#include "metrics.h"
-#include "monitor.h"
-#include "privs.h"
-#include "provision.h"
-#include "replication.h"
-#include "slapd.h"
+#include "attendant/attendant.h"
+#include "directory/dir.h"
+#include "common/err.h"
+#include "common/evloop.h"
+#include "common/log.h"
+#include "attendant/maintenance.h"
+#include "attendant/metrics.h"
+#include "attendant/monitor.h"
+#include "common/privs.h"
+#include "directory/provision.h"
+#include "directory/replication.h"
+#include "directory/slapd.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,7 @@
 #ifndef IX_ATTENDANT_H
 #define IX_ATTENDANT_H
 
-#include "config.h"
+#include "common/config.h"
 
 /* Backoff between restarts of a service that died: doubles from the first to the last value. */
 #define ATTENDANT_BACKOFF_FIRST_MS 500

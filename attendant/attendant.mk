@@ -1,16 +1,16 @@
 # attendant/ - the system attendant and the `interchange` command a person types.
 # Libraries from fragments that sort after this one are named with $$ (secondary expansion).
-ATTENDANT_SRCS := attendant/interchange.c attendant/attendant.c attendant/cmd_system.c attendant/cmd_recipients.c attendant/cmd_server.c attendant/cmd_store.c attendant/cmd_backup.c attendant/cmd_logs.c attendant/monitor.c attendant/metrics.c attendant/cmd_queue.c attendant/cmd_move.c transport/queue.c \
-	attendant/maintenance.c
+ATTENDANT_SRCS := attendant/interchange.c attendant/attendant.c attendant/cmd_system.c attendant/cmd_recipients.c attendant/cmd_server.c attendant/cmd_store.c attendant/cmd_backup.c attendant/cmd_logs.c attendant/monitor.c attendant/metrics.c attendant/cmd_queue.c attendant/cmd_move.c \
+	attendant/cmd_join.c attendant/maintenance.c
 PROGRAMS += $(BUILD)/interchange
 
-$(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(REPLICATION_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) $$(NET_LIB) \
-		$(COMMON_LIB)
+$(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(MTA_LIB) $$(REPLICATION_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) \
+		$$(NET_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS)
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_attendant
 $(BUILD)/tests/unit/test_attendant: $(call objs,tests/unit/test_attendant.c tests/unit/test.c attendant/metrics.c \
-		attendant/monitor.c attendant/maintenance.c transport/queue.c) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) \
+		attendant/monitor.c attendant/maintenance.c) $$(MTA_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) \
 		$$(NET_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS)
 

@@ -3,8 +3,8 @@
 #ifndef IX_CLI_H
 #define IX_CLI_H
 
-#include "buf.h"
-#include "config.h"
+#include "common/buf.h"
+#include "common/config.h"
 
 /* Exit codes: 0 success, 1 failure, 2 usage mistake, 3 not running (status). */
 #define CLI_EXIT_OK 0
@@ -68,5 +68,9 @@ int cmd_mailbox(const char *data_dir, int argc, char **argv);
 int cmd_queue(const char *data_dir, int argc, char **argv);
 int cmd_track(const char *data_dir, int argc, char **argv);
 int cmd_connector(const char *data_dir, int argc, char **argv);
+
+/* attendant/cmd_join.c: `interchange init --join ...` (argv as given to init) and `interchange replication`. */
+int join_init(const char *data_dir, int argc, char **argv);
+int cmd_replication(const char *data_dir, int argc, char **argv);
 
 #endif

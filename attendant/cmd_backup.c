@@ -1,10 +1,10 @@
 /* cmd_backup.c - interchange backup DEST and interchange restore SRC: a consistent online backup of one
  * server (the directory as LDIF from slapcat, the store and the queue as LMDB hot copies, the bootstrap config
  * and certificate) with a manifest of checksums, and its restore into a fresh data folder. */
-#include "cli.h"
-#include "err.h"
-#include "privs.h"
-#include "slapd.h"
+#include "attendant/cli.h"
+#include "common/err.h"
+#include "common/privs.h"
+#include "directory/slapd.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,12 +1,12 @@
 /* cmd_join.c - interchange init --join (a new server for an existing organisation) and interchange replication
  * (the replication state of every server). The directory work is in directory/replication.c. */
-#include "attendant.h"
-#include "cli.h"
-#include "err.h"
-#include "privs.h"
-#include "replication.h"
-#include "slapd.h"
-#include "tls.h"
+#include "attendant/attendant.h"
+#include "attendant/cli.h"
+#include "common/err.h"
+#include "common/privs.h"
+#include "directory/replication.h"
+#include "directory/slapd.h"
+#include "transport/net/tls.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* cmd_logs.c - interchange logs [SERVICE] [--follow] [--lines N]: the end of a service's log under the data
  * folder (log/SERVICE.log), and with --follow the lines as they come, across rotations. */
-#include "cli.h"
-#include "err.h"
+#include "attendant/cli.h"
+#include "common/err.h"
 
 #include <dirent.h>
 #include <errno.h>

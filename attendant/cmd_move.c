@@ -1,14 +1,14 @@
 /* cmd_move.c - interchange user move LOGIN --to SERVER: moves a mailbox to another server of the organisation
- * while mail keeps arriving. Copies over the target's IMAP port (X-IX-IMPORT, transport/imap_import.c), freezes
+ * while mail keeps arriving. Copies over the target's IMAP port (X-IX-IMPORT, transport/imap/imap_import.c), freezes
  * the local copy, copies the rest, then changes the home server. See docs/multi-server.md, "Moving a mailbox". */
-#include "cli.h"
-#include "err.h"
-#include "ldap_util.h"
-#include "provision.h"
-#include "replication.h"
-#include "store.h"
-#include "tls.h"
-#include "util.h"
+#include "attendant/cli.h"
+#include "common/err.h"
+#include "directory/ldap_util.h"
+#include "directory/provision.h"
+#include "directory/replication.h"
+#include "store/store.h"
+#include "transport/net/tls.h"
+#include "common/util.h"
 
 #include <arpa/inet.h>
 #include <getopt.h>

@@ -1,9 +1,9 @@
 /* cmd_queue.c - the MTA's commands: interchange queue list|show|flush|delete, interchange track (the queue files and
- * the tracking log, read directly; transport/queue.h) and interchange connector add|list|del (directory entries). */
-#include "cli.h"
-#include "err.h"
-#include "ldap_util.h"
-#include "queue.h"
+ * the tracking log, read directly; transport/mta/queue.h) and interchange connector add|list|del (directory entries). */
+#include "attendant/cli.h"
+#include "common/err.h"
+#include "directory/ldap_util.h"
+#include "transport/mta/queue.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /* cmd_recipients.c - interchange user, contact, dl and folder: recipients written to the directory.
  * The work is done by directory/provision.c; this file parses arguments and prints results. */
-#include "cli.h"
-#include "err.h"
-#include "provision.h"
+#include "attendant/cli.h"
+#include "common/err.h"
+#include "directory/provision.h"
 
 #include <getopt.h>
 #include <stdarg.h>

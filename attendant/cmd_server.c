@@ -1,9 +1,9 @@
 /* cmd_server.c - interchange server list|show|set: the organisation's servers and this server's settings,
  * which live in the server's directory entry (directory-first; the services read them from their replica). */
-#include "cli.h"
-#include "err.h"
-#include "provision.h"
-#include "replication.h"
+#include "attendant/cli.h"
+#include "common/err.h"
+#include "directory/provision.h"
+#include "directory/replication.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,10 +1,10 @@
 /* cmd_store.c - interchange store check [--repair], mailbox show LOGIN, mailbox recover LOGIN [--since DATE]:
  * the information store's integrity checker and per-mailbox reports. The directory says which mailbox a login
  * owns and its quotas; the store library does the work. */
-#include "cli.h"
-#include "err.h"
-#include "provision.h"
-#include "store.h"
+#include "attendant/cli.h"
+#include "common/err.h"
+#include "directory/provision.h"
+#include "store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

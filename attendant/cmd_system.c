@@ -1,13 +1,13 @@
 /* cmd_system.c - interchange init, start, stop and status. */
-#include "attendant.h"
-#include "cli.h"
-#include "err.h"
-#include "log.h"
-#include "monitor.h"
-#include "privs.h"
-#include "replication.h"
-#include "slapd.h"
-#include "tls.h"
+#include "attendant/attendant.h"
+#include "attendant/cli.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "attendant/monitor.h"
+#include "common/privs.h"
+#include "directory/replication.h"
+#include "directory/slapd.h"
+#include "transport/net/tls.h"
 
 #include <dirent.h>
 #include <errno.h>

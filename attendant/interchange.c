@@ -1,10 +1,10 @@
 /* interchange.c - the one command a person types: finds --data, dispatches to the subcommand, prints help.
  * The subcommands live in cmd_system.c (init, start, stop, status) and cmd_recipients.c (user, contact, dl,
  * folder). */
-#include "cli.h"
-#include "replication.h"
-#include "log.h"
-#include "privs.h"
+#include "attendant/cli.h"
+#include "directory/replication.h"
+#include "common/log.h"
+#include "common/privs.h"
 
 #include <signal.h>
 #include <stdio.h>

@@ -1,12 +1,12 @@
 /* maintenance.c - scheduled housekeeping run by the attendant (see maintenance.h). Settings come from this
  * server's directory entry (retention days, quiet hour, default quotas); the store is opened for each run and
  * closed after, so the attendant holds no LMDB handle across the services it forks. */
-#include "maintenance.h"
-#include "dir.h"
-#include "err.h"
-#include "log.h"
-#include "settings.h"
-#include "store.h"
+#include "attendant/maintenance.h"
+#include "directory/dir.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/settings.h"
+#include "store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,8 +5,8 @@
 #define IX_MAINTENANCE_H
 
 #include <time.h>
-#include "buf.h"
-#include "config.h"
+#include "common/buf.h"
+#include "common/config.h"
 
 struct dir;
 

@@ -1,10 +1,10 @@
 /* metrics.c - HTTP/1.0 endpoint for Prometheus scrapes, on the attendant's event loop. One request per
  * connection; bounded lines, header count and time. */
-#include "metrics.h"
-#include "conn.h"
-#include "err.h"
-#include "evloop.h"
-#include "log.h"
+#include "attendant/metrics.h"
+#include "transport/net/conn.h"
+#include "common/err.h"
+#include "common/evloop.h"
+#include "common/log.h"
 
 #include <stdlib.h>
 #include <string.h>

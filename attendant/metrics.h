@@ -4,7 +4,7 @@
 #define IX_METRICS_H
 
 #include <stddef.h>
-#include "buf.h"
+#include "common/buf.h"
 
 struct evloop;
 struct metrics_server;

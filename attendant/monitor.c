@@ -1,7 +1,7 @@
 /* monitor.c - collects and renders the monitoring facts (see monitor.h). */
-#include "monitor.h"
-#include "dir.h"
-#include "queue.h"
+#include "attendant/monitor.h"
+#include "directory/dir.h"
+#include "transport/mta/queue.h"
 
 #include <dirent.h>
 #include <openssl/pem.h>

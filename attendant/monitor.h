@@ -4,8 +4,8 @@
 #ifndef IX_MONITOR_H
 #define IX_MONITOR_H
 
-#include "buf.h"
-#include "config.h"
+#include "common/buf.h"
+#include "common/config.h"
 
 struct dir;
 

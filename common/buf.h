@@ -4,7 +4,7 @@
 #define IX_BUF_H
 
 #include <stddef.h>
-#include "util.h"
+#include "common/util.h"
 
 struct buf {
 	char *data; /* NULL until the first append; use buf_cstr() for a never-NULL string */

@@ -1,6 +1,6 @@
 /* config.c - reads and writes the data folder's bootstrap file, KEY=VALUE lines. */
-#include "config.h"
-#include "err.h"
+#include "common/config.h"
+#include "common/err.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -3,7 +3,7 @@
 #ifndef IX_CONFIG_H
 #define IX_CONFIG_H
 
-#include "buf.h"
+#include "common/buf.h"
 
 #define CONFIG_FILE_NAME "interchange.conf"
 #define CONFIG_MAX_BYTES (64 * 1024)

@@ -1,5 +1,5 @@
 /* err.c - names of the Interchange error codes. */
-#include "err.h"
+#include "common/err.h"
 
 const char *ix_strerror(int err)
 {

@@ -1,8 +1,8 @@
 /* evloop.c - epoll event loop: an fd table indexed by fd number, a binary min-heap of timers (O(log n)
  * start/stop), a signalfd for signals, and a before-sleep hook. Modelled on the shape of Redis ae.c. */
-#include "evloop.h"
-#include "err.h"
-#include "util.h"
+#include "common/evloop.h"
+#include "common/err.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include "buf.h"
+#include "common/buf.h"
 
 /* Most fds a loop will watch: registrations above this fd number fail with IX_ELIMIT. */
 #define EVLOOP_MAX_FD (1 << 20)

@@ -1,6 +1,6 @@
 /* log.c - timestamped log lines to stderr or a reopenable file. One write(2) per line, so lines from several
  * processes sharing a file do not interleave. */
-#include "log.h"
+#include "common/log.h"
 
 #include <fcntl.h>
 #include <stdio.h>

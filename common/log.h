@@ -4,7 +4,7 @@
 #define IX_LOG_H
 
 #include <stdarg.h>
-#include "util.h"
+#include "common/util.h"
 
 enum log_level {
 	LOG_LEVEL_DEBUG,

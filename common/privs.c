@@ -1,6 +1,6 @@
 /* privs.c - system user creation, privilege dropping with an ambient bind capability, and chown of a tree. */
-#include "privs.h"
-#include "err.h"
+#include "common/privs.h"
+#include "common/err.h"
 
 #include <errno.h>
 #include <ftw.h>

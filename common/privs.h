@@ -4,7 +4,7 @@
 #define IX_PRIVS_H
 
 #include <sys/types.h>
-#include "buf.h"
+#include "common/buf.h"
 
 /* The system user `interchange init` creates when run as root. */
 #define PRIVS_DEFAULT_USER "interchange"

@@ -1,6 +1,6 @@
 /* settings.c - the table of server settings and their parsing. */
-#include "settings.h"
-#include "util.h"
+#include "common/settings.h"
+#include "common/util.h"
 
 #include <string.h>
 

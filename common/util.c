@@ -1,6 +1,6 @@
 /* util.c - allocation, fatal/panic, number parsing and small durable file helpers. */
-#include "util.h"
-#include "log.h"
+#include "common/util.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <dirent.h>

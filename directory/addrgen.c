@@ -1,6 +1,6 @@
 /* addrgen.c - ASCII folding and address template expansion for recipient policies. */
-#include "addrgen.h"
-#include "err.h"
+#include "directory/addrgen.h"
+#include "common/err.h"
 
 #include <string.h>
 

@@ -4,7 +4,7 @@
 #ifndef IX_ADDRGEN_H
 #define IX_ADDRGEN_H
 
-#include "buf.h"
+#include "common/buf.h"
 
 /* Longest generated local part (RFC 5321 allows 64 octets). */
 #define ADDRGEN_MAX_LOCAL 64

@@ -14,10 +14,10 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include "dir.h"
-#include "err.h"
-#include "ldap_util.h"
-#include "util.h"
+#include "directory/dir.h"
+#include "common/err.h"
+#include "directory/ldap_util.h"
+#include "common/util.h"
 
 extern char **environ;
 

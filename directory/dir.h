@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include "buf.h"
+#include "common/buf.h"
 
 /* Limits. Longer input is refused (IX_EINVAL or IX_ENOTFOUND as documented per call). */
 #define DIR_ADDRESS_MAX 512       /* an address given to dir_resolve, in bytes (RFC 5321 paths are <= 256) */

@@ -1,14 +1,14 @@
 /* dir_auth.c - password checks: the login is resolved to a user's DN through the replica, then slapd verifies
  * the password by a simple bind as that DN on one of a small pool of connections (opened with EXTERNAL,
  * then rebound as each user in turn). */
-#include "dir_private.h"
+#include "directory/dir_private.h"
 
 #include <ldap.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
-#include "err.h"
-#include "util.h"
+#include "common/err.h"
+#include "common/util.h"
 
 /* Seconds a bind may take before the directory counts as not answering. */
 #define DIR_BIND_TIMEOUT_SEC 10

@@ -1,13 +1,13 @@
 /* dir_entry.c - replica entries: the attributes kept, building an immutable entry from LDAP values, and the
  * normalization of DNs and addresses used as map keys. */
-#include "dir_private.h"
+#include "directory/dir_private.h"
 
 #include <ldap.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include "util.h"
+#include "common/util.h"
 
 static const char *const attr_names[DA_COUNT + 1] = {
 	[DA_OBJECTCLASS] = "objectClass",

@@ -1,10 +1,10 @@
 /* dir_hash.c - the replica's hash maps: open addressing with linear probing and backward-shift deletion
  * (no tombstones), keys are byte strings owned by the entries they map to. */
-#include "dir_private.h"
+#include "directory/dir_private.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include "util.h"
+#include "common/util.h"
 
 #define DIR_MAP_MIN_CAP 16
 

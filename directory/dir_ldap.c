@@ -1,10 +1,10 @@
 /* dir_ldap.c - the library's connections: ldap_util's EXTERNAL connect, plus the options a long-lived
  * replica connection needs that ldap.conf or LDAP* variables must not change (no client-side limits). */
-#include "dir_private.h"
+#include "directory/dir_private.h"
 
 #include <ldap.h>
-#include "err.h"
-#include "ldap_util.h"
+#include "common/err.h"
+#include "directory/ldap_util.h"
 
 void *dir_ldap_connect(const char *uri, struct buf *error_r)
 {

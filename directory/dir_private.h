@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "buf.h"
-#include "dir.h"
+#include "common/buf.h"
+#include "directory/dir.h"
 
 /* The attributes the replica keeps (everything else in an entry is ignored). */
 enum dir_attr {

@@ -7,10 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dir.h"
-#include "settings.h"
-#include "err.h"
-#include "util.h"
+#include "directory/dir.h"
+#include "common/settings.h"
+#include "common/err.h"
+#include "common/util.h"
 
 /* Longest command line read from stdin; most words in one. */
 #define PROBE_LINE_MAX 8192

@@ -1,7 +1,7 @@
 /* dir_replica.c - the in-memory replica: indexing entries by uuid, DN, address, login and domain, applying
  * changes (with the reference clean-up refint does in slapd), and the readers' calls (resolve, expand, servers). */
-#include "dir_private.h"
-#include "settings.h"
+#include "directory/dir_private.h"
+#include "common/settings.h"
 
 #include <limits.h>
 #include <openssl/sha.h>
@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include "err.h"
-#include "log.h"
-#include "util.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
 
 /* The attributes slapd's refint keeps pointing at live entries (ixHomeServer is not among them). */
 static const enum dir_attr refint_attrs[] = {

@@ -1,6 +1,6 @@
 /* dir_sync.c - opening the replica and the thread that feeds it: an RFC 4533 refreshAndPersist session with
  * libldap's ldap_sync_* API, reconnecting with backoff and resuming from the cookie. */
-#include "dir_private.h"
+#include "directory/dir_private.h"
 
 #include <errno.h>
 #include <ldap.h>
@@ -10,9 +10,9 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
-#include "err.h"
-#include "log.h"
-#include "util.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
 
 #define DIR_BACKOFF_MIN_MS 100
 #define DIR_BACKOFF_MAX_MS 1000

@@ -1,7 +1,7 @@
 /* ldap_util.c - connection, escaping and error translation for libldap. */
-#include "ldap_util.h"
-#include "config.h"
-#include "err.h"
+#include "directory/ldap_util.h"
+#include "common/config.h"
+#include "common/err.h"
 
 #include <stdlib.h>
 #include <string.h>

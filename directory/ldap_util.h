@@ -4,7 +4,7 @@
 #define IX_LDAP_UTIL_H
 
 #include <ldap.h>
-#include "buf.h"
+#include "common/buf.h"
 
 /* ldapi URL for a socket path, percent-encoded as libldap wants it (notes P13). Caller frees. */
 char *ldapu_ldapi_uri(const char *socket_path);

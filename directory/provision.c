@@ -1,13 +1,13 @@
 /* provision.c - recipient provisioning over LDAP (ldapi, EXTERNAL, as the administrator) and address
  * generation from recipient policies. The unique overlay is the last word on address ownership; the checks
  * here exist to give a person a clear sentence before slapd would answer "constraint violation". */
-#include "provision.h"
-#include "addrgen.h"
-#include "err.h"
-#include "ldap_util.h"
-#include "log.h"
-#include "settings.h"
-#include "slapd.h"
+#include "directory/provision.h"
+#include "directory/addrgen.h"
+#include "common/err.h"
+#include "directory/ldap_util.h"
+#include "common/log.h"
+#include "common/settings.h"
+#include "directory/slapd.h"
 
 #include <openssl/rand.h>
 #include <stdlib.h>

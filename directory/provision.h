@@ -5,8 +5,8 @@
 #define IX_PROVISION_H
 
 #include <stddef.h>
-#include "buf.h"
-#include "config.h"
+#include "common/buf.h"
+#include "common/config.h"
 
 /* Limits on what a person may type. */
 #define PROV_MAX_LOGIN 64

@@ -1,10 +1,10 @@
 /* replication.c - joining a server to an organisation and keeping slapd's multi-provider replication in step with
  * the ixServer entries (directory-first). Design and traps: docs/multi-server.md. */
-#include "replication.h"
-#include "err.h"
-#include "ldap_util.h"
-#include "log.h"
-#include "slapd.h"
+#include "directory/replication.h"
+#include "common/err.h"
+#include "directory/ldap_util.h"
+#include "common/log.h"
+#include "directory/slapd.h"
 
 #include <errno.h>
 #include <fcntl.h>

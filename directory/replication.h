@@ -5,8 +5,8 @@
 
 #include <stdbool.h>
 
-#include "buf.h"
-#include "config.h"
+#include "common/buf.h"
+#include "common/config.h"
 
 /* slapd's server IDs run from 1 to 4095; rid= of a consumer has three decimal digits (1-999), and we use the
  * provider's server ID as the rid, so an organisation holds at most 999 replicating servers. */
@@ -164,10 +164,5 @@ struct repl_peer {
 int repl_peers(const struct config *cfg, struct repl_peer **peers_r, size_t *count_r, bool *single_r,
 	       struct buf *error_r);
 void repl_peers_free(struct repl_peer **peers, size_t count);
-
-/* Command-line entry points, defined in attendant/cmd_join.c (the attendant's cli.h belongs to the command
- * table's owner): `interchange init --join ...` (argv as given to init) and `interchange replication`. */
-int join_init(const char *data_dir, int argc, char **argv);
-int cmd_replication(const char *data_dir, int argc, char **argv);
 
 #endif

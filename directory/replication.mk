@@ -1,8 +1,7 @@
 # directory/replication.mk - one organisation, many servers: join and multi-provider replication kept in step with
 # the directory (directory/replication.c), its unit test, and the multi-server end-to-end test.
-# attendant/cmd_join.c (init --join, the replication command) sits in the library too, so the interchange command
-# needs only $$(REPLICATION_LIB) on its link line, before $$(DIRECTORY_LIB) (it uses slapd.c and ldap_util.c).
-REPLICATION_SRCS := directory/replication.c attendant/cmd_join.c
+# Programs link $(REPLICATION_LIB) before $(DIRECTORY_LIB) (it uses slapd.c and ldap_util.c).
+REPLICATION_SRCS := directory/replication.c
 REPLICATION_LIB := $(BUILD)/libreplication.a
 
 $(REPLICATION_LIB): $(call objs,$(REPLICATION_SRCS))

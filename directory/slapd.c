@@ -1,10 +1,10 @@
 /* slapd.c - generates slapd's cn=config and base entries, runs slapadd, starts, waits for and stops slapd.
  * The configuration is documented in docs/directory.md; the traps it avoids are in shared notes/slapd.md. */
-#include "slapd.h"
-#include "err.h"
-#include "ldap_util.h"
-#include "log.h"
-#include "privs.h"
+#include "directory/slapd.h"
+#include "common/err.h"
+#include "directory/ldap_util.h"
+#include "common/log.h"
+#include "common/privs.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

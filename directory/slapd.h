@@ -4,8 +4,8 @@
 #define IX_SLAPD_H
 
 #include <sys/types.h>
-#include "buf.h"
-#include "config.h"
+#include "common/buf.h"
+#include "common/config.h"
 
 #define SLAPD_BIN "/usr/sbin/slapd"
 #define SLAPADD_BIN "/usr/sbin/slapadd"

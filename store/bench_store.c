@@ -1,13 +1,13 @@
 /* bench_store.c - `make bench` for the store: durable appends with group commit at 1, 8 and 64 writers, without
  * batching, the machine's raw synced-write rate, cached-envelope and whole-body fetches, bytes on disk per message. */
-#include "buf.h"
-#include "err.h"
-#include "log.h"
-#include "store.h"
-#include "util.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "store/store.h"
+#include "common/util.h"
 
 #ifdef STORE_HAVE_MIME
-#include "mime.h"
+#include "store/mime.h"
 #endif
 
 #include <errno.h>

@@ -1,14 +1,14 @@
 /* mime.c - the MIME tree parser (RFC 5322, 2045, 2046) and the IMAP ENVELOPE / BODY / BODYSTRUCTURE writers
  * (RFC 3501 7.4.2), plus section lookup. Pure: works on the bytes it is given, no I/O, no globals. */
-#include "mime_int.h"
+#include "store/mime_int.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "err.h"
-#include "util.h"
+#include "common/err.h"
+#include "common/util.h"
 
 /* The ENVELOPE fields, in ENVELOPE order, plus References (for mime_info only). */
 enum env_field { EF_DATE, EF_SUBJECT, EF_FROM, EF_SENDER, EF_REPLY_TO, EF_TO, EF_CC, EF_BCC, EF_IN_REPLY_TO,

@@ -4,7 +4,7 @@
 #define IX_MIME_H
 
 #include <stddef.h>
-#include "buf.h"
+#include "common/buf.h"
 
 /* Hard limits; exceeding one makes mime_parse() return IX_ELIMIT. max_line only flags (MIME_F_LONG_LINE). */
 #define MIME_DEFAULT_MAX_HEADER_BYTES (1024 * 1024) /* one header block (message or part) */

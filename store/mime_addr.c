@@ -1,11 +1,11 @@
 /* mime_addr.c - RFC 5322 address lists in IMAP ENVELOPE form (groups, comments, quoted local parts, routes),
  * and RFC 5322 dates (obsolete zones and two-digit years included) to Unix time. */
-#include "mime_int.h"
+#include "store/mime_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "common/util.h"
 
 #define ADDR_MISSING_DOMAIN "MISSING_DOMAIN"
 #define ADDR_MISSING_MAILBOX "MISSING_MAILBOX"

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "mime.h"
-#include "util.h"
+#include "common/err.h"
+#include "store/mime.h"
+#include "common/util.h"
 
 #define BENCH_MIN_USEC 300000ULL /* run each shape for at least this long */
 

@@ -1,12 +1,12 @@
 /* mime_hdr.c - header-level helpers of the MIME parser: field scanning, unfolding, Content-Type parameters
  * (RFC 2045, RFC 2231), RFC 2047 encoded-words, IMAP strings, HEADER.FIELDS, and body transfer decoding. */
-#include "mime_int.h"
+#include "store/mime_int.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "common/util.h"
 
 static int lc(int c)
 {

@@ -4,8 +4,8 @@
 #define IX_MIME_INT_H
 
 #include <stddef.h>
-#include "buf.h"
-#include "mime.h"
+#include "common/buf.h"
+#include "store/mime.h"
 
 /* One Content-Type / Content-Disposition parameter after RFC 2231 merging; name and value are owned. */
 struct mime_param {

@@ -1,14 +1,14 @@
 /* mime_serial.c - compact binary form of a mime_info for the store's per-message cache record, and its strict
  * reader: LEB128 numbers, length-prefixed strings, the part tree checked for shape and offsets on the way in. */
-#include "mime_int.h"
+#include "store/mime_int.h"
 
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "util.h"
+#include "common/err.h"
+#include "common/util.h"
 
 #define MIME_SERIAL_MAGIC "IXM1"
 #define MIME_SERIAL_MAGIC_LEN 4

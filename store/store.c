@@ -1,7 +1,7 @@
 /* store.c - the store's environment: open/close, the growable map, group commit of write operations, LMDB error
  * translation and the small key, GUID and folder-name helpers every other store file uses. */
-#include "store_int.h"
-#include "util.h"
+#include "store/store_int.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "common/buf.h"
 
 /* Conventions for the whole API:
  * - Every call returns 0 or an IX_* code from err.h; on failure a plain-words message is appended to error_r

@@ -1,7 +1,7 @@
 /* store_acl.c - RFC 4314 access control lists on folders (public folders above all): rights strings, per-identifier
  * entries, and the effective rights of a user from their identifiers, "anyone" and inheritance from parents. */
-#include "store_int.h"
-#include "util.h"
+#include "store/store_int.h"
+#include "common/util.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,12 +1,12 @@
 /* store_cache.c - the per-message cache computed once at delivery: the MIME parser's serialized mime_info.
  * A thin adapter so the store builds (with an empty cache) before or without the MIME parser. */
-#include "store_int.h"
+#include "store/store_int.h"
 
 #include <string.h>
 #include <strings.h>
 
 #ifdef STORE_HAVE_MIME
-#include "mime.h"
+#include "store/mime.h"
 
 int store_cache_build(const char *data, size_t len, struct buf *blob, struct buf *error_r)
 {

@@ -1,7 +1,7 @@
 /* store_check.c - the integrity checker (ISINTEG): recounts every folder, checks UID and modseq order, the change
  * log, the name index, mailbox totals and body reference counts, finds orphans, reports in words and repairs. */
-#include "store_int.h"
-#include "util.h"
+#include "store/store_int.h"
+#include "common/util.h"
 
 #include <stdarg.h>
 #include <stddef.h>

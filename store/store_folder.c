@@ -1,7 +1,7 @@
 /* store_folder.c - mailboxes and their folder hierarchy: creation with the standard folders, create, rename
  * (subfolders follow), delete, subscribe, status and listing, quota use and the `mailbox show` report. */
-#include "store_int.h"
-#include "util.h"
+#include "store/store_int.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <stddef.h>

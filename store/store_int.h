@@ -8,9 +8,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "buf.h"
-#include "err.h"
-#include "store.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "store/store.h"
 
 /* ---- on-disk layout (named LMDB databases). Integers in keys are big-endian so keys sort numerically;
  * integers in values are native (the environment is not portable between architectures, like LMDB's), except

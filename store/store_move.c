@@ -1,6 +1,6 @@
 /* store_move.c - the store's side of moving a mailbox to another server: the frozen mark that makes a mailbox
  * refuse changes (deliveries are retried and follow the new home) while its last changes are copied away. */
-#include "store_int.h"
+#include "store/store_int.h"
 
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /* store_msg.c - messages: append with single-instance bodies, listing and fetching, flags with modseq and
  * UNCHANGEDSINCE, copy and move without body copies, expunge into retention, the change log, recovery and purge. */
-#include "store_int.h"
-#include "util.h"
+#include "store/store_int.h"
+#include "common/util.h"
 
 #include <openssl/evp.h>
 #include <errno.h>

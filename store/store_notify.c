@@ -1,7 +1,7 @@
 /* store_notify.c - change notification across processes: one small file per watched mailbox under
  * <store>/notify/, whose timestamps a committer touches after each durable commit; watchers wait with inotify. */
-#include "store_int.h"
-#include "util.h"
+#include "store/store_int.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

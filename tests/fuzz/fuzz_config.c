@@ -7,10 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "config.h"
-#include "err.h"
-#include "util.h"
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/err.h"
+#include "common/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

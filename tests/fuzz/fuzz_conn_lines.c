@@ -7,9 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "conn.h"
-#include "evloop.h"
+#include "common/buf.h"
+#include "transport/net/conn.h"
+#include "common/evloop.h"
 
 #define FUZZ_CONN_INPUT_MAX (48 * 1024) /* stays below a socketpair's buffer: every write completes */
 #define FUZZ_CONN_ROUNDS_MAX 64         /* loop rounds to wait for input or EOF after a write */

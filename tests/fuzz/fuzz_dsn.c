@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dsn.h"
-#include "queue.h"
+#include "transport/mta/dsn.h"
+#include "transport/mta/queue.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "imap_fetch.h"
-#include "imap_parse.h"
-#include "imap_search.h"
-#include "util.h"
+#include "common/buf.h"
+#include "transport/imap/imap_fetch.h"
+#include "transport/imap/imap_parse.h"
+#include "transport/imap/imap_search.h"
+#include "common/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

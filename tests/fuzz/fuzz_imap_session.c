@@ -9,14 +9,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "evloop.h"
-#include "imap_session.h"
-#include "log.h"
-#include "pop3_session.h"
-#include "sasl.h"
-#include "store.h"
-#include "util.h"
+#include "common/err.h"
+#include "common/evloop.h"
+#include "transport/imap/imap_session.h"
+#include "common/log.h"
+#include "transport/pop3/pop3_session.h"
+#include "transport/net/sasl.h"
+#include "store/store.h"
+#include "common/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

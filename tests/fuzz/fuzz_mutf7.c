@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "mutf7.h"
+#include "common/buf.h"
+#include "transport/imap/mutf7.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

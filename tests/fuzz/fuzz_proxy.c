@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy_parse.h"
+#include "transport/login/proxy_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "err.h"
-#include "sasl.h"
-#include "util.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "transport/net/sasl.h"
+#include "common/util.h"
 
 #define FUZZ_SASL_USER "alice@example.com"
 #define FUZZ_SASL_PASS "secret"

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "settings.h"
-#include "util.h"
+#include "common/settings.h"
+#include "common/util.h"
 
 #define FUZZ_SETTINGS_MAX_VALUES 64
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp_parse.h"
-#include "util.h"
+#include "transport/smtp/smtp_parse.h"
+#include "common/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

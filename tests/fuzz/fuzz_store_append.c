@@ -8,10 +8,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "err.h"
-#include "store.h"
-#include "util.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "store/store.h"
+#include "common/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "store.h"
-#include "store_int.h"
-#include "util.h"
+#include "common/buf.h"
+#include "store/store.h"
+#include "store/store_int.h"
+#include "common/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /* test.c - runner for the unit test tables. */
-#include "test.h"
+#include "tests/unit/test.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /* test_addrgen.c - unit tests for address generation: ASCII folding, templates, collision variants, escaping. */
-#include "test.h"
-#include "addrgen.h"
-#include "err.h"
-#include "ldap_util.h"
+#include "tests/unit/test.h"
+#include "directory/addrgen.h"
+#include "common/err.h"
+#include "directory/ldap_util.h"
 
 #include <stdlib.h>
 

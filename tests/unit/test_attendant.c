@@ -1,9 +1,9 @@
 /* test_attendant.c - unit tests for the attendant's pure parts: the metrics endpoint's request parser and
  * the monitoring renderers. */
-#include "test.h"
-#include "maintenance.h"
-#include "metrics.h"
-#include "monitor.h"
+#include "tests/unit/test.h"
+#include "attendant/maintenance.h"
+#include "attendant/metrics.h"
+#include "attendant/monitor.h"
 
 #include <string.h>
 

@@ -1,9 +1,9 @@
 /* test_common.c - unit tests for common/: byte strings, number parsing, durable files. */
-#include "test.h"
-#include "buf.h"
-#include "err.h"
-#include "settings.h"
-#include "util.h"
+#include "tests/unit/test.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/settings.h"
+#include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,13 +1,13 @@
 /* test_conn.c - unit tests for transport/conn: line splitting byte by byte, overlong lines, raw bytes, EOF,
  * close after flush, idle timeout, a real loopback TLS client and server, STARTTLS injection, the listener cap;
  * and transport/smtp_session over real sockets: a pipelined script, and python3 smtplib (STARTTLS, AUTH). */
-#include "test.h"
-#include "conn.h"
-#include "sasl.h"
-#include "smtp_session.h"
-#include "err.h"
-#include "tls.h"
-#include "util.h"
+#include "tests/unit/test.h"
+#include "transport/net/conn.h"
+#include "transport/net/sasl.h"
+#include "transport/smtp/smtp_session.h"
+#include "common/err.h"
+#include "transport/net/tls.h"
+#include "common/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

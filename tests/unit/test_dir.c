@@ -1,10 +1,10 @@
 /* test_dir.c - unit tests for the directory library's pure parts: address and DN normalization, the hash maps,
  * and resolution, list expansion and change handling over an in-memory replica filled directly (no slapd). */
-#include "test.h"
-#include "dir.h"
-#include "dir_private.h"
-#include "err.h"
-#include "util.h"
+#include "tests/unit/test.h"
+#include "directory/dir.h"
+#include "directory/dir_private.h"
+#include "common/err.h"
+#include "common/util.h"
 
 #include <pthread.h>
 #include <stdarg.h>

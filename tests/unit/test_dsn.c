@@ -1,7 +1,7 @@
 /* test_dsn.c - unit tests for delivery status notifications (RFC 3464 structure) and the header helpers. */
-#include "test.h"
-#include "dsn.h"
-#include "util.h"
+#include "tests/unit/test.h"
+#include "transport/mta/dsn.h"
+#include "common/util.h"
 
 #include <stdlib.h>
 #include <string.h>

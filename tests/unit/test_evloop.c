@@ -1,9 +1,9 @@
 /* test_evloop.c - unit tests for common/evloop: pipes, one-shot and periodic timers, stop, signals.
  * No test asserts timings beyond ordering; waits are short and bounded. */
-#include "test.h"
-#include "evloop.h"
-#include "err.h"
-#include "util.h"
+#include "tests/unit/test.h"
+#include "common/evloop.h"
+#include "common/err.h"
+#include "common/util.h"
 
 #include <fcntl.h>
 #include <pthread.h>

@@ -1,12 +1,12 @@
 /* test_imap_parse.c - unit tests for the IMAP command parser, SEARCH and FETCH parsers and response helpers.
  * Table-driven; every table input is also fed byte-at-a-time and in odd chunk sizes and must give the same log. */
-#include "test.h"
-#include "buf.h"
-#include "err.h"
-#include "imap_fetch.h"
-#include "imap_parse.h"
-#include "imap_search.h"
-#include "util.h"
+#include "tests/unit/test.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "transport/imap/imap_fetch.h"
+#include "transport/imap/imap_parse.h"
+#include "transport/imap/imap_search.h"
+#include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

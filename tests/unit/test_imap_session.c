@@ -1,13 +1,13 @@
 /* test_imap_session.c - IMAP and POP3 sessions without slapd: a real store in a temporary folder, a fixed user
  * table, a socketpair as the connection; commands whole, pipelined and byte by byte, and bad input. */
-#include "test.h"
-#include "err.h"
-#include "evloop.h"
-#include "imap_session.h"
-#include "pop3_session.h"
-#include "sasl.h"
-#include "store.h"
-#include "util.h"
+#include "tests/unit/test.h"
+#include "common/err.h"
+#include "common/evloop.h"
+#include "transport/imap/imap_session.h"
+#include "transport/pop3/pop3_session.h"
+#include "transport/net/sasl.h"
+#include "store/store.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,9 +1,9 @@
 /* test_mime.c - unit tests for the store's MIME parser: byte-exact ENVELOPE / BODYSTRUCTURE for real-looking
  * messages, malformed structures, limits, sections, header fields, decoding, serialization and every prefix. */
-#include "test.h"
-#include "err.h"
-#include "mime.h"
-#include "util.h"
+#include "tests/unit/test.h"
+#include "common/err.h"
+#include "store/mime.h"
+#include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,12 +1,12 @@
 /* test_mta.c - unit tests for the MTA's outbound SMTP client against a scripted SMTP server on loopback:
  * pipelined transactions, per-recipient results, dot-stuffing, DSN parameters, connection reuse, refusals and a
  * server that hangs up. */
-#include "test.h"
-#include "err.h"
-#include "mta.h"
-#include "smtp_client.h"
-#include "smtp_parse.h"
-#include "util.h"
+#include "tests/unit/test.h"
+#include "common/err.h"
+#include "transport/mta/mta.h"
+#include "transport/mta/smtp_client.h"
+#include "transport/smtp/smtp_parse.h"
+#include "common/util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

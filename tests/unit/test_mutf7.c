@@ -1,10 +1,10 @@
 /* test_mutf7.c - unit tests for modified UTF-7 conversion and mailbox-name validation.
  * Table-driven: canonical pairs both ways, then inputs each direction must reject. */
-#include "test.h"
-#include "buf.h"
-#include "err.h"
-#include "mutf7.h"
-#include "util.h"
+#include "tests/unit/test.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "transport/imap/mutf7.h"
+#include "common/util.h"
 
 #include <string.h>
 

@@ -1,10 +1,10 @@
 /* test_pop3_parse.c - unit tests for the POP3 command parser: a table of lines and expected results, each input
  * also fed byte-at-a-time through a caller-side buffer; overlong lines, numbers, SASL lines. */
-#include "test.h"
-#include "buf.h"
-#include "err.h"
-#include "pop3_parse.h"
-#include "util.h"
+#include "tests/unit/test.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "transport/pop3/pop3_parse.h"
+#include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,15 +2,15 @@
  * and whole proxied sessions in one event loop against a scripted backend on a real 127.0.0.1 socket: the login
  * (the SASL PLAIN response checked), megabytes piped both ways through the bounded buffers, a refusal, a backend
  * that never answers (the login deadline), a closed port, and a backend off loopback without a TLS context. */
-#include "test.h"
-#include "buf.h"
-#include "conn.h"
-#include "err.h"
-#include "evloop.h"
-#include "proxy.h"
-#include "proxy_parse.h"
-#include "tls.h"
-#include "util.h"
+#include "tests/unit/test.h"
+#include "common/buf.h"
+#include "transport/net/conn.h"
+#include "common/err.h"
+#include "common/evloop.h"
+#include "transport/login/proxy.h"
+#include "transport/login/proxy_parse.h"
+#include "transport/net/tls.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

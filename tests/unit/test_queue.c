@@ -1,10 +1,10 @@
 /* test_queue.c - unit tests for the durable queue: file format round trip, refusal of damaged files byte by byte,
  * files on disk (write, read, list, remove), ids and backoff. */
-#include "test.h"
-#include "err.h"
-#include "queue.h"
-#include "smtp_parse.h"
-#include "util.h"
+#include "tests/unit/test.h"
+#include "common/err.h"
+#include "transport/mta/queue.h"
+#include "transport/smtp/smtp_parse.h"
+#include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

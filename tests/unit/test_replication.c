@@ -1,7 +1,7 @@
 /* test_replication.c - unit tests of the pure parts of directory/replication.c: the olcSyncrepl values it writes
  * and the fields it reads back from slapd's canonical form. */
-#include "replication.h"
-#include "test.h"
+#include "directory/replication.h"
+#include "tests/unit/test.h"
 
 #include <stdlib.h>
 

@@ -1,9 +1,9 @@
 /* test_smtp_parse.c - table-driven tests for transport/smtp_parse: commands, paths, ESMTP parameters, xtext,
  * BDAT/AUTH arguments, and the DATA decoder fed whole and byte at a time. */
-#include "test.h"
-#include "smtp_parse.h"
-#include "err.h"
-#include "util.h"
+#include "tests/unit/test.h"
+#include "transport/smtp/smtp_parse.h"
+#include "common/err.h"
+#include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,14 +1,14 @@
 /* test_store.c - unit tests for the information store: folders, append/fetch, flags and modseq, copy/move, expunge,
  * quotas, retention, search, ACLs and per-user \Seen, notification, the checker, map growth and bad input. */
-#include "test.h"
-#include "buf.h"
-#include "err.h"
-#include "store.h"
-#include "store_int.h"
+#include "tests/unit/test.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "store/store.h"
+#include "store/store_int.h"
 #ifdef STORE_HAVE_MIME
-#include "mime.h"
+#include "store/mime.h"
 #endif
-#include "util.h"
+#include "common/util.h"
 
 #include <poll.h>
 #include <pthread.h>

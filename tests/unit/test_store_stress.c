@@ -1,11 +1,11 @@
 /* test_store_stress.c - the store under concurrency and crashes: threads sharing one group commit, processes
  * appending, flagging, expunging and reading at once, a writer killed with SIGKILL again and again, and change
  * notification across processes. Every run ends with a clean store_check. */
-#include "test.h"
-#include "buf.h"
-#include "err.h"
-#include "store.h"
-#include "util.h"
+#include "tests/unit/test.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "store/store.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -1,10 +1,10 @@
 /* test_tls.c - unit tests for transport/tls (self-signed P-256 certificates, server and client contexts, bad
  * input) and transport/sasl (PLAIN and LOGIN exchanges end to end, base64, the plaintext-under-TLS policy). */
-#include "test.h"
-#include "tls.h"
-#include "sasl.h"
-#include "err.h"
-#include "util.h"
+#include "tests/unit/test.h"
+#include "transport/net/tls.h"
+#include "transport/net/sasl.h"
+#include "common/err.h"
+#include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

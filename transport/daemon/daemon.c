@@ -1,0 +1,184 @@
+/* daemon.c - the common start, run and stop of the service daemons (see daemon.h). */
+#include "transport/daemon/daemon.h"
+#include "common/err.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void on_grace_over(struct evloop *loop, struct evloop_timer *timer, void *ctx)
+{
+	(void)timer;
+	log_warn("sessions did not close within %d ms: exiting anyway", DAEMON_STOP_GRACE_MS);
+	(void)ctx;
+	evloop_stop(loop);
+}
+
+static void request_stop(struct daemon *d, const char *why)
+{
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	log_info("stopping: %s", why);
+	evloop_timer_start(d->loop, &d->grace_timer, DAEMON_STOP_GRACE_MS, 0, on_grace_over, d);
+	if (d->stop_fn != NULL)
+		d->stop_fn(d, d->stop_ctx);
+	else
+		daemon_stopped(d);
+}
+
+static void on_signal(struct evloop *loop, int signo, void *ctx)
+{
+	(void)loop;
+	request_stop(ctx, strsignal(signo));
+}
+
+static void on_hup(struct evloop *loop, int signo, void *ctx)
+{
+	(void)loop;
+	(void)signo;
+	(void)ctx;
+	log_reopen();
+}
+
+static void on_attendant(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	(void)events;
+	char b[64];
+	ssize_t n = read(fd, b, sizeof(b));
+	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+		return;
+	evloop_fd_remove(loop, fd);
+	request_stop(ctx, "the attendant is gone");
+}
+
+void daemon_setup(struct daemon *d, const char *name, unsigned flags, int argc, char **argv)
+{
+	memset(d, 0, sizeof(*d));
+	d->name = name;
+	d->attendant_fd = -1;
+	log_set_name(name);
+	signal(SIGPIPE, SIG_IGN);
+	setenv("LDAPNOINIT", "1", 1);
+	const char *data_dir = "var";
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+			data_dir = argv[++i];
+		else if (strncmp(argv[i], "--data=", 7) == 0)
+			data_dir = argv[i] + 7;
+		else {
+			fprintf(stderr, "usage: %s --data DIR (started by the attendant: run 'interchange start')\n",
+				argv[0]);
+			exit(2);
+		}
+	}
+	const char *afd = getenv(DAEMON_ATTENDANT_FD_ENV);
+	unsigned long long fdnum;
+	if (afd == NULL || parse_uint(afd, 1 << 20, &fdnum) < 0 || fcntl((int)fdnum, F_GETFD) < 0) {
+		fprintf(stderr, "%s runs under the system attendant only: start the system with 'interchange start'\n",
+			name);
+		exit(2);
+	}
+	d->attendant_fd = (int)fdnum;
+	fcntl(d->attendant_fd, F_SETFD, FD_CLOEXEC);
+	fcntl(d->attendant_fd, F_SETFL, fcntl(d->attendant_fd, F_GETFL) | O_NONBLOCK);
+	unsetenv(DAEMON_ATTENDANT_FD_ENV);
+	d->ready_fd = -1;
+	const char *rfd = getenv(DAEMON_READY_FD_ENV);
+	if (rfd != NULL && parse_uint(rfd, 1 << 20, &fdnum) == 0 && fcntl((int)fdnum, F_GETFD) >= 0) {
+		d->ready_fd = (int)fdnum;
+		fcntl(d->ready_fd, F_SETFD, FD_CLOEXEC);
+	}
+	unsetenv(DAEMON_READY_FD_ENV);
+
+	struct buf err = BUF_INIT;
+	if (config_load(data_dir, &d->cfg, &err) != IX_OK)
+		fatal("%s", buf_cstr(&err));
+	char *logpath = xasprintf("%s/log/%s.log", d->cfg.data_dir, name);
+	if (log_open(logpath) < 0)
+		log_warn("cannot open %s: %s; logging to stderr", logpath, strerror(errno));
+	free(logpath);
+
+	if (evloop_create(&d->loop, &err) != IX_OK)
+		fatal("%s", buf_cstr(&err));
+	evloop_signal(d->loop, SIGTERM, on_signal, d, NULL);
+	evloop_signal(d->loop, SIGINT, on_signal, d, NULL);
+	evloop_signal(d->loop, SIGHUP, on_hup, d, NULL);
+	evloop_fd_set(d->loop, d->attendant_fd, EVLOOP_READ, on_attendant, d);
+
+	char *ldapi = config_ldapi_uri(&d->cfg);
+	if (dir_open(ldapi, d->cfg.suffix, &d->dir, &err) != IX_OK)
+		fatal("cannot open the directory replica: %s", buf_cstr(&err));
+	free(ldapi);
+	if (dir_wait_ready(d->dir, DAEMON_DIR_READY_MS) != IX_OK)
+		fatal("the directory replica was not ready within %d ms", DAEMON_DIR_READY_MS);
+
+	if (flags & DAEMON_WANT_STORE) {
+		struct store_settings ss;
+		store_settings_default(&ss);
+		char *path = config_path(&d->cfg, "store");
+		if (store_open(path, &ss, &d->store, &err) != IX_OK)
+			fatal("cannot open the information store at %s: %s", path, buf_cstr(&err));
+		free(path);
+	}
+	char *cert = config_path(&d->cfg, "tls/cert.pem"), *key = config_path(&d->cfg, "tls/key.pem");
+	if (tls_server_ctx_create(cert, key, &d->tls, &err) != IX_OK)
+		fatal("cannot load the TLS certificate %s: %s", cert, buf_cstr(&err));
+	free(cert);
+	free(key);
+	buf_free(&err);
+}
+
+void daemon_on_stop(struct daemon *d, daemon_stop_fn *fn, void *ctx)
+{
+	d->stop_fn = fn;
+	d->stop_ctx = ctx;
+}
+
+struct listener *daemon_listen(struct daemon *d, enum config_port port, unsigned max_conns, listener_accept_fn *fn,
+			       void *ctx)
+{
+	struct listener *l = NULL;
+	struct buf err = BUF_INIT;
+	if (listener_create(d->loop, d->cfg.listen != NULL ? d->cfg.listen : "127.0.0.1", d->cfg.ports[port],
+			    max_conns, fn, ctx, &l, &err) != IX_OK)
+		fatal("cannot listen on the %s port %u: %s", config_port_name(port), d->cfg.ports[port],
+		      buf_cstr(&err));
+	buf_free(&err);
+	log_info("listening for %s on port %u", config_port_name(port), d->cfg.ports[port]);
+	return l;
+}
+
+void daemon_run(struct daemon *d)
+{
+	if (d->ready_fd >= 0) {
+		(void)write_full(d->ready_fd, "1", 1);
+		close(d->ready_fd);
+		d->ready_fd = -1;
+	}
+	log_info("running (pid %ld)", (long)getpid());
+	evloop_run(d->loop);
+}
+
+void daemon_stopped(struct daemon *d)
+{
+	evloop_stop(d->loop);
+}
+
+void daemon_teardown(struct daemon *d)
+{
+	evloop_timer_stop(d->loop, &d->grace_timer);
+	store_close(&d->store);
+	dir_destroy(&d->dir);
+	tls_ctx_destroy(&d->tls);
+	evloop_destroy(&d->loop);
+	if (d->attendant_fd >= 0)
+		close(d->attendant_fd);
+	log_info("stopped");
+	config_free(&d->cfg);
+}

@@ -1,0 +1,65 @@
+/* daemon.h - what every Interchange service daemon (smtpd, imapd, pop3d, mta) shares: it is started by the
+ * attendant only, loads the data folder's configuration, logs to log/NAME.log, keeps a live directory replica,
+ * opens the information store and the TLS certificate, listens on its ports, and stops cleanly on SIGTERM or
+ * when the attendant goes away. A daemon's main.c is: daemon_setup, register listeners, daemon_run. */
+#ifndef IX_DAEMON_H
+#define IX_DAEMON_H
+
+#include "common/buf.h"
+#include "common/config.h"
+#include "transport/net/conn.h"
+#include "directory/dir.h"
+#include "common/evloop.h"
+#include "store/store.h"
+#include "transport/net/tls.h"
+
+/* How long a daemon waits at start for the directory replica's first refresh. */
+#define DAEMON_DIR_READY_MS 15000
+/* How long a graceful stop may take before the daemon exits anyway. */
+#define DAEMON_STOP_GRACE_MS 5000
+/* Environment variable through which the attendant hands over the read end of a pipe; EOF on it means the
+ * attendant is gone and the daemon must stop. */
+#define DAEMON_ATTENDANT_FD_ENV "IX_ATTENDANT_FD"
+/* And the write end of a pipe on which the daemon says it is ready (listening) when daemon_run starts, so that
+ * `interchange start` returns only once every service answers. */
+#define DAEMON_READY_FD_ENV "IX_READY_FD"
+
+struct daemon;
+/* Called once when the daemon is asked to stop: refuse new work, close sessions politely, then call
+ * daemon_stopped() (or let the grace period run out). */
+typedef void daemon_stop_fn(struct daemon *d, void *ctx);
+
+struct daemon {
+	const char *name;     /* "smtpd", "imapd"... */
+	struct config cfg;    /* the data folder's bootstrap configuration */
+	struct evloop *loop;  /* this process's one event loop */
+	struct dir *dir;      /* live directory replica (ready when daemon_setup returns) */
+	struct store *store;  /* NULL unless DAEMON_WANT_STORE */
+	struct tls_ctx *tls;  /* server context from tls/cert.pem + tls/key.pem */
+	int stopping;         /* set once a stop was requested */
+	/* private */
+	daemon_stop_fn *stop_fn;
+	void *stop_ctx;
+	int attendant_fd;
+	int ready_fd;
+	struct evloop_timer grace_timer;
+};
+
+#define DAEMON_WANT_STORE 1u
+
+/* Parses the command line (--data DIR), refuses to run without the attendant, and opens everything above.
+ * On any failure it logs the reason and exits (status 1; the attendant records it). */
+void daemon_setup(struct daemon *d, const char *name, unsigned flags, int argc, char **argv);
+/* The function called when a stop is requested (SIGTERM, SIGINT, attendant gone). */
+void daemon_on_stop(struct daemon *d, daemon_stop_fn *fn, void *ctx);
+/* Listens on the configured address at the port cfg.ports[port]; exits with a clear message on failure. */
+struct listener *daemon_listen(struct daemon *d, enum config_port port, unsigned max_conns, listener_accept_fn *fn,
+			       void *ctx);
+/* Tells the attendant the daemon is ready (listening), then runs the loop until the daemon has stopped. */
+void daemon_run(struct daemon *d);
+/* Ends the loop: the stop function calls this when its sessions are closed. */
+void daemon_stopped(struct daemon *d);
+/* Closes the store, replica, TLS context and loop. */
+void daemon_teardown(struct daemon *d);
+
+#endif

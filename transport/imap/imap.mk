@@ -1,0 +1,60 @@
+# transport/imap/ - IMAP4rev1: the pure protocol parsers (commands, SEARCH, FETCH, modified UTF-7:
+# libimapparse.a), the sessions over the store (libimapd.a) and the ix-imapd daemon; their tests and benchmark.
+IMAPPARSE_SRCS := transport/imap/imap_parse.c transport/imap/mutf7.c transport/imap/imap_fetch.c \
+	transport/imap/imap_search.c
+IMAPPARSE_LIB := $(BUILD)/libimapparse.a
+
+$(IMAPPARSE_LIB): $(call objs,$(IMAPPARSE_SRCS))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+IMAPD_SRCS := transport/imap/imap_session.c transport/imap/imap_cmd.c transport/imap/imap_import.c \
+	transport/imap/imap_session_compress.c
+IMAPD_LIB := $(BUILD)/libimapd.a
+# COMPRESS=DEFLATE needs zlib (zlib1g-dev); without its header the capability is simply not offered.
+ifneq ($(wildcard /usr/include/zlib.h),)
+$(BUILD)/transport/imap/imap_session_compress.o: CPPFLAGS += -DIMAP_HAVE_ZLIB
+IMAPD_LDLIBS := -lz
+else
+IMAPD_LDLIBS :=
+endif
+
+$(IMAPD_LIB): $(call objs,$(IMAPD_SRCS))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+PROGRAMS += $(BUILD)/ix-imapd
+$(BUILD)/ix-imapd: $(call objs,transport/imap/imapd.c) $(IMAPD_LIB) $$(LOGIN_LIB) $(IMAPPARSE_LIB) $$(DAEMON_DEPS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) $(IMAPD_LDLIBS)
+
+UNIT_TESTS += $(BUILD)/tests/unit/test_imap_parse
+$(BUILD)/tests/unit/test_imap_parse: $(call objs,tests/unit/test_imap_parse.c tests/unit/test.c) $(IMAPPARSE_LIB) \
+		$(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+UNIT_TESTS += $(BUILD)/tests/unit/test_mutf7
+$(BUILD)/tests/unit/test_mutf7: $(call objs,tests/unit/test_mutf7.c tests/unit/test.c) $(IMAPPARSE_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+UNIT_TESTS += $(BUILD)/tests/unit/test_imap_session
+$(BUILD)/tests/unit/test_imap_session: $(call objs,tests/unit/test_imap_session.c tests/unit/test.c) $(IMAPD_LIB) $$(POP3_LIB) \
+		$$(LOGIN_LIB) $(IMAPPARSE_LIB) $$(NET_LIB) $$(STORE_LIB) $$(MIME_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(IMAPD_LDLIBS)
+
+FUZZ_TARGETS += imap mutf7
+FUZZ_LIBS_imap := $(IMAPPARSE_LIB)
+FUZZ_LIBS_mutf7 := $(IMAPPARSE_LIB)
+
+# Whole sessions fuzzed (IMAP, and POP3 when the input starts with 'P') over a socketpair and a temporary store.
+FUZZ_TARGETS += imap_session
+FUZZ_LIBS_imap_session = $(IMAPD_LIB) $(POP3_LIB) $(LOGIN_LIB) $(IMAPPARSE_LIB) $(NET_LIB) $(STORE_LIB) $(MIME_LIB)
+FUZZ_LDLIBS_imap_session := $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(IMAPD_LDLIBS)
+
+E2E_TESTS += tests/e2e/test_imap.py
+
+# make bench: idle-connection memory, IMAP throughput and a POP3 retrieve run against a started system.
+BENCHES += $(BUILD)/bench-imap
+$(BUILD)/bench-imap: transport/imap/bench_imap.py
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nIX_BUILD=$(BUILD) exec python3 $(CURDIR)/transport/imap/bench_imap.py "$$@"\n' > $@
+	chmod +x $@

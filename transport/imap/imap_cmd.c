@@ -1,0 +1,1145 @@
+/* imap_cmd.c - the IMAP commands on messages: FETCH from the store's MIME cache (answered in batches under
+ * output back-pressure), STORE with CONDSTORE, SEARCH/ESEARCH, COPY/MOVE with UIDPLUS, EXPUNGE, APPEND. */
+#include "transport/imap/imap_session_int.h"
+#include "common/err.h"
+#include "transport/imap/imap_fetch.h"
+#include "transport/imap/imap_search.h"
+#include "common/log.h"
+#include "store/mime.h"
+#include "common/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define MSG_GONE (1u << 30)
+
+/* ---- sequence sets ---- */
+
+/* Resolves a sequence set (or UID set) argument to indices into the selected view, ascending, no duplicates.
+ * Returns 0, or IX_EINVAL with a message (a sequence number that does not exist). */
+static int resolve_set(struct imap_session *s, const struct imap_arg *arg, bool uid, size_t **idx_r, size_t *n_r,
+		       struct buf *err)
+{
+	*idx_r = NULL;
+	*n_r = 0;
+	struct imap_seqset set;
+	if (arg->type != IMAP_ARG_ATOM || imap_seqset_parse(arg->str, arg->len, true, &set, err) != 0) {
+		if (err->len == 0)
+			buf_append_str(err, "Invalid sequence set");
+		return IX_EINVAL;
+	}
+	size_t *idx = xcalloc(s->count + 1, sizeof(*idx));
+	size_t n = 0;
+	if (set.saved) {
+		for (size_t i = 0; i < s->nsaved; i++) {
+			long k = imap_find_uid(s, s->saved[i]);
+			if (k >= 0)
+				idx[n++] = (size_t)k;
+		}
+	} else if (uid) {
+		uint32_t max = s->count > 0 ? s->msgs[s->count - 1].uid : 0;
+		struct imap_seq_range *r = NULL;
+		size_t nr = s->count > 0 ? imap_seqset_resolve(&set, max, false, &r) : 0;
+		for (size_t i = 0; i < nr; i++) {
+			size_t lo = 0, hi = s->count;
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+				if (s->msgs[mid].uid < r[i].lo)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (size_t k = lo; k < s->count && s->msgs[k].uid <= r[i].hi; k++)
+				if (n == 0 || idx[n - 1] < k)
+					idx[n++] = k;
+		}
+		free(r);
+	} else {
+		if (s->count == 0) {
+			imap_seqset_free(&set);
+			free(idx);
+			buf_append_str(err, "No messages in the mailbox");
+			return IX_EINVAL;
+		}
+		for (size_t i = 0; i < set.count; i++) {
+			uint32_t lo = set.ranges[i].lo, hi = set.ranges[i].hi;
+			if ((lo != IMAP_SEQ_STAR && lo > s->count) || (hi != IMAP_SEQ_STAR && hi > s->count)) {
+				imap_seqset_free(&set);
+				free(idx);
+				buf_printf(err, "Invalid sequence set: the mailbox has %zu messages", s->count);
+				return IX_EINVAL;
+			}
+		}
+		struct imap_seq_range *r = NULL;
+		size_t nr = imap_seqset_resolve(&set, (uint32_t)s->count, true, &r);
+		for (size_t i = 0; i < nr; i++)
+			for (uint64_t k = r[i].lo; k <= r[i].hi && k >= 1 && k <= s->count; k++)
+				if (n == 0 || idx[n - 1] < k - 1)
+					idx[n++] = (size_t)(k - 1);
+		free(r);
+	}
+	imap_seqset_free(&set);
+	*idx_r = idx;
+	*n_r = n;
+	return 0;
+}
+
+static void set_error(struct imap_session *s, const char *tag, const struct buf *err)
+{
+	imap_tagged(s, tag, "BAD %s", buf_cstr(err));
+}
+
+/* ---- FETCH ---- */
+
+struct imap_fetch_job {
+	char *tag;
+	bool uid;
+	struct imap_fetch_request req;
+	uint32_t *uids; /* the messages, by UID (the view may change while the job runs) */
+	size_t n, pos;
+	unsigned warned;
+	bool seen_done;  /* the \Seen this FETCH implies was set beforehand, on the pool, for the UIDs in seen */
+	uint32_t *seen;  /* ascending */
+	size_t nseen;
+};
+
+void imap_fetch_job_free(struct imap_fetch_job **jp)
+{
+	struct imap_fetch_job *j = *jp;
+	if (j == NULL)
+		return;
+	free(j->tag);
+	imap_fetch_request_free(&j->req);
+	free(j->uids);
+	free(j->seen);
+	free(j);
+	*jp = NULL;
+}
+
+static const char *const month_names[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+
+static void write_internaldate(struct buf *out, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	buf_printf(out, "\"%02d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday, month_names[tm.tm_mon], tm.tm_year + 1900,
+		   tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+static void write_literal(struct buf *out, const char *data, size_t len)
+{
+	buf_printf(out, "{%zu}\r\n", len);
+	buf_append(out, data, len);
+}
+
+/* The section string the store understands for a body item, without HEADER.FIELDS: "1.2", "1.HEADER", "TEXT". */
+static void section_spec(const struct imap_fetch_body *b, bool fields_as_header, struct buf *out)
+{
+	for (size_t i = 0; i < b->part_count; i++)
+		buf_printf(out, "%s%u", i > 0 ? "." : "", b->parts[i]);
+	const char *t = NULL;
+	switch (b->text) {
+	case IMAP_SECTION_WHOLE:
+		break;
+	case IMAP_SECTION_HEADER:
+		t = "HEADER";
+		break;
+	case IMAP_SECTION_HEADER_FIELDS:
+	case IMAP_SECTION_HEADER_FIELDS_NOT:
+		t = fields_as_header ? "HEADER" : NULL;
+		break;
+	case IMAP_SECTION_TEXT:
+		t = "TEXT";
+		break;
+	case IMAP_SECTION_MIME:
+		t = "MIME";
+		break;
+	}
+	if (t != NULL)
+		buf_printf(out, "%s%s", b->part_count > 0 ? "." : "", t);
+}
+
+/* BINARY[part] and BINARY.SIZE[part] (RFC 3516): the part with its Content-Transfer-Encoding undone, from the
+ * cached part tree and the stored message. */
+static void fetch_binary_item(struct imap_session *s, uint32_t uid, const struct imap_fetch_body *b, struct buf *out)
+{
+	struct store *st = s->srv->cfg.store;
+	struct buf spec = BUF_INIT, msg = BUF_INIT, data = BUF_INIT;
+	section_spec(b, false, &spec);
+	imap_fetch_body_name(b, out);
+	buf_append_char(out, ' ');
+	struct mime_info *mi = NULL;
+	const struct mime_part *part = NULL;
+	if (store_fetch_mime(st, s->sel_guid, s->sel_folder, uid, &mi, NULL) == 0 &&
+	    store_fetch_body(st, s->sel_guid, s->sel_folder, uid, 0, 0, &msg, NULL) == 0 && mi->msg_size == msg.len)
+		part = mime_find_part(mi, buf_cstr(&spec));
+	if (part == NULL) {
+		buf_append_str(out, "NIL");
+	} else {
+		if (part->is_multipart || part->is_message_rfc822 || spec.len == 0)
+			buf_append(&data, msg.data + part->body_off, part->body_len);
+		else
+			mime_decode_body(part, buf_cstr(&msg), &data);
+		if (b->kind == IMAP_FETCH_KIND_BINARY_SIZE) {
+			buf_printf(out, "%zu", data.len);
+		} else {
+			size_t off = 0, len = data.len;
+			if (b->partial) {
+				off = b->offset < data.len ? b->offset : data.len;
+				len = data.len - off < b->length ? data.len - off : b->length;
+			}
+			bool nul = memchr(data.data != NULL ? data.data + off : "", '\0', len) != NULL;
+			buf_printf(out, "%s{%zu}\r\n", nul ? "~" : "", len);
+			buf_append(out, data.data != NULL ? data.data + off : "", len);
+		}
+	}
+	mime_info_destroy(&mi);
+	buf_free(&spec);
+	buf_free(&msg);
+	buf_free(&data);
+}
+
+static void fetch_body_item(struct imap_session *s, uint32_t uid, const struct imap_fetch_body *b, struct buf *out)
+{
+	if (b->kind != IMAP_FETCH_KIND_BODY) {
+		fetch_binary_item(s, uid, b, out);
+		return;
+	}
+	struct store *st = s->srv->cfg.store;
+	struct buf spec = BUF_INIT, data = BUF_INIT;
+	section_spec(b, true, &spec);
+	imap_fetch_body_name(b, out);
+	buf_append_char(out, ' ');
+	int ret;
+	if (b->text == IMAP_SECTION_HEADER_FIELDS || b->text == IMAP_SECTION_HEADER_FIELDS_NOT) {
+		struct buf hdr = BUF_INIT;
+		ret = store_fetch_section(st, s->sel_guid, s->sel_folder, uid, buf_cstr(&spec), 0, 0, &hdr, NULL);
+		if (ret == 0) {
+			mime_header_fields(buf_cstr(&hdr), hdr.len, (const char *const *)b->fields, b->field_count,
+					   b->text == IMAP_SECTION_HEADER_FIELDS_NOT, &data);
+			if (b->partial) {
+				size_t off = b->offset < data.len ? b->offset : data.len;
+				size_t len = data.len - off < b->length ? data.len - off : b->length;
+				buf_consume(&data, off);
+				data.len = len;
+			}
+		}
+		buf_free(&hdr);
+	} else {
+		ret = store_fetch_section(st, s->sel_guid, s->sel_folder, uid, buf_cstr(&spec),
+					  b->partial ? b->offset : 0, b->partial ? b->length : 0, &data, NULL);
+	}
+	if (ret == 0)
+		write_literal(out, buf_cstr(&data), data.len);
+	else if (ret == IX_ENOTFOUND)
+		buf_append_str(out, "NIL");
+	else
+		buf_append_str(out, "\"\"");
+	buf_free(&spec);
+	buf_free(&data);
+}
+
+/* Answers FETCH for one message. Returns false when the message is gone. */
+static bool fetch_one(struct imap_session *s, struct imap_fetch_job *j, uint32_t uid)
+{
+	long idx = imap_find_uid(s, uid);
+	if (idx < 0)
+		return false;
+	struct store *st = s->srv->cfg.store;
+	const struct imap_fetch_request *req = &j->req;
+	struct store_msg m;
+	if (store_msg_get(st, s->sel_guid, s->sel_folder, uid, imap_user_id(s), &m, NULL) != 0)
+		return false;
+	if (req->changedsince && m.modseq <= req->changedsince_modseq) {
+		store_msg_free(&m);
+		return true;
+	}
+	unsigned items = req->items;
+	bool implicit_flags = false; /* \Seen was set by this FETCH: FLAGS goes last, as Dovecot does (curl wants it) */
+	bool sets_seen = (items & (IMAP_FETCH_RFC822 | IMAP_FETCH_RFC822_TEXT)) != 0;
+	for (size_t i = 0; i < req->body_count; i++)
+		if (!req->bodies[i].peek)
+			sets_seen = true;
+	if (j->seen_done) {
+		size_t lo = 0, hi = j->nseen;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (j->seen[mid] < uid)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < j->nseen && j->seen[lo] == uid)
+			implicit_flags = !(items & IMAP_FETCH_FLAGS);
+	} else if (sets_seen && !s->readonly && !(m.flags & STORE_FLAG_SEEN) && (s->rights & STORE_RIGHT_SEEN)) {
+		struct store_flag_update upd = { 0 };
+		upd.uids = &uid;
+		upd.nuids = 1;
+		upd.mode = STORE_FLAGS_ADD;
+		upd.flags = STORE_FLAG_SEEN;
+		upd.user = imap_user_id(s);
+		if (store_flags(st, s->sel_guid, s->sel_folder, &upd, NULL) == 0) {
+			m.flags |= STORE_FLAG_SEEN;
+			if (upd.modseq_r != 0)
+				m.modseq = upd.modseq_r;
+			implicit_flags = !(items & IMAP_FETCH_FLAGS);
+		}
+		free(upd.failed_r);
+	}
+	struct buf *out = &s->out;
+	buf_printf(out, "* %ld FETCH (", idx + 1);
+	size_t mark = out->len;
+#define SEP() (out->len > mark ? buf_append_char(out, ' ') : (void)0)
+	if (j->uid || (items & IMAP_FETCH_UID)) {
+		buf_printf(out, "UID %u", uid);
+	}
+	unsigned fl = (m.flags & ~STORE_FLAG_RECENT) | (s->msgs[idx].flags & STORE_FLAG_RECENT);
+	if (items & IMAP_FETCH_FLAGS) {
+		SEP();
+		buf_append_str(out, "FLAGS ");
+		imap_write_store_flags(out, fl, m.keywords);
+		s->msgs[idx].flags = fl | (s->msgs[idx].flags & MSG_GONE);
+		s->msgs[idx].modseq = m.modseq;
+	}
+	if ((items & IMAP_FETCH_MODSEQ) || req->changedsince || (s->condstore && (items & IMAP_FETCH_FLAGS))) {
+		SEP();
+		buf_printf(out, "MODSEQ (%llu)", (unsigned long long)m.modseq);
+	}
+	if (items & IMAP_FETCH_INTERNALDATE) {
+		SEP();
+		buf_append_str(out, "INTERNALDATE ");
+		write_internaldate(out, m.internal_date);
+	}
+	if (items & IMAP_FETCH_RFC822_SIZE) {
+		SEP();
+		buf_printf(out, "RFC822.SIZE %llu", (unsigned long long)m.size);
+	}
+	if (items & (IMAP_FETCH_ENVELOPE | IMAP_FETCH_BODYSTRUCTURE | IMAP_FETCH_BODY)) {
+		struct mime_info *mi = NULL;
+		if (store_fetch_mime(st, s->sel_guid, s->sel_folder, uid, &mi, NULL) == 0) {
+			if (items & IMAP_FETCH_ENVELOPE) {
+				SEP();
+				buf_printf(out, "ENVELOPE %s", mi->envelope);
+			}
+			if (items & IMAP_FETCH_BODY) {
+				SEP();
+				buf_printf(out, "BODY %s", mi->body);
+			}
+			if (items & IMAP_FETCH_BODYSTRUCTURE) {
+				SEP();
+				buf_printf(out, "BODYSTRUCTURE %s", mi->bodystructure);
+			}
+			mime_info_destroy(&mi);
+		} else if (j->warned++ == 0) {
+			log_warn("no MIME cache for UID %u in %s", uid, s->sel_folder);
+		}
+	}
+	struct buf data = BUF_INIT;
+	if (items & IMAP_FETCH_RFC822_HEADER) {
+		SEP();
+		store_fetch_header(st, s->sel_guid, s->sel_folder, uid, &data, NULL);
+		buf_append_str(out, "RFC822.HEADER ");
+		write_literal(out, buf_cstr(&data), data.len);
+		buf_reset(&data);
+	}
+	if (items & IMAP_FETCH_RFC822_TEXT) {
+		SEP();
+		store_fetch_section(st, s->sel_guid, s->sel_folder, uid, "TEXT", 0, 0, &data, NULL);
+		buf_append_str(out, "RFC822.TEXT ");
+		write_literal(out, buf_cstr(&data), data.len);
+		buf_reset(&data);
+	}
+	if (items & IMAP_FETCH_RFC822) {
+		SEP();
+		store_fetch_body(st, s->sel_guid, s->sel_folder, uid, 0, 0, &data, NULL);
+		buf_append_str(out, "RFC822 ");
+		write_literal(out, buf_cstr(&data), data.len);
+		buf_reset(&data);
+	}
+	buf_free(&data);
+	for (size_t i = 0; i < req->body_count; i++) {
+		SEP();
+		fetch_body_item(s, uid, &req->bodies[i], out);
+	}
+	if (implicit_flags) {
+		SEP();
+		buf_append_str(out, "FLAGS ");
+		imap_write_store_flags(out, fl, m.keywords);
+		s->msgs[idx].flags = fl | (s->msgs[idx].flags & MSG_GONE);
+		s->msgs[idx].modseq = m.modseq;
+	}
+#undef SEP
+	buf_append_str(out, ")\r\n");
+	store_msg_free(&m);
+	return true;
+}
+
+bool imap_fetch_continue(struct imap_session *s)
+{
+	struct imap_fetch_job *j = s->fetch;
+	size_t done = 0;
+	while (j->pos < j->n) {
+		fetch_one(s, j, j->uids[j->pos++]);
+		if (++done % IMAP_FETCH_BATCH == 0) {
+			imap_flush_out(s);
+			if (conn_output_len(s->conn) > CONN_OUTPUT_SOFT_MAX)
+				return false;
+		}
+	}
+	char *tag = j->tag;
+	j->tag = NULL;
+	bool uid = j->uid;
+	imap_fetch_job_free(&s->fetch);
+	if (uid)
+		imap_tagged(s, tag, "OK Fetch completed.");
+	else
+		imap_tagged_noexpunge(s, tag, "OK Fetch completed.");
+	free(tag);
+	return true;
+}
+
+struct seen_job {
+	struct imap_session *s;
+	struct store *st;
+	char *guid, *folder, *user;
+	uint32_t *uids;
+	size_t n;
+};
+
+static void seen_run(void *arg)
+{
+	struct seen_job *sj = arg;
+	struct store_flag_update upd = { 0 };
+	upd.uids = sj->uids;
+	upd.nuids = sj->n;
+	upd.mode = STORE_FLAGS_ADD;
+	upd.flags = STORE_FLAG_SEEN;
+	upd.user = sj->user;
+	store_flags(sj->st, sj->guid, sj->folder, &upd, NULL);
+	free(upd.failed_r);
+}
+
+static void seen_done(void *arg)
+{
+	struct seen_job *sj = arg;
+	struct imap_session *s = sj->s;
+	free(sj->guid);
+	free(sj->folder);
+	free(sj->user);
+	free(sj->uids);
+	free(sj);
+	if (!imap_job_finished(s))
+		return;
+	if (!imap_fetch_continue(s))
+		imap_wait_output(s);
+	else
+		imap_resume(s);
+}
+
+void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
+{
+	struct buf err = BUF_INIT;
+	size_t *idx = NULL, n = 0;
+	if (cmd->arg_count < 2) {
+		imap_tagged(s, cmd->tag, "BAD FETCH needs a sequence set and items");
+		return;
+	}
+	struct imap_fetch_job *j = xcalloc(1, sizeof(*j));
+	if (imap_fetch_parse(cmd->args + 1, cmd->arg_count - 1, &j->req, &err) != 0) {
+		free(j);
+		set_error(s, cmd->tag, &err);
+		buf_free(&err);
+		return;
+	}
+	if (j->req.vanished && !(cmd->uid && s->qresync && j->req.changedsince)) {
+		imap_fetch_job_free(&j);
+		imap_tagged(s, cmd->tag, "BAD VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC");
+		return;
+	}
+	if (j->req.changedsince && !s->condstore)
+		s->condstore = true; /* RFC 7162 3.1: CHANGEDSINCE enables CONDSTORE */
+	if (resolve_set(s, &cmd->args[0], cmd->uid, &idx, &n, &err) != 0) {
+		imap_fetch_job_free(&j);
+		set_error(s, cmd->tag, &err);
+		buf_free(&err);
+		return;
+	}
+	buf_free(&err);
+	if (j->req.vanished) {
+		/* UIDs in the set expunged since the modseq */
+		struct store_change *ch = NULL;
+		size_t nch = 0;
+		struct imap_seqset set;
+		struct buf perr = BUF_INIT;
+		if (store_changes(s->srv->cfg.store, s->sel_guid, s->sel_folder, j->req.changedsince_modseq, &ch, &nch,
+				  NULL) == 0 &&
+		    imap_seqset_parse(cmd->args[0].str, cmd->args[0].len, true, &set, &perr) == 0) {
+			uint32_t *van = xcalloc(nch + 1, sizeof(*van));
+			size_t nv = 0;
+			for (size_t i = 0; i < nch; i++)
+				if (ch[i].expunged && (set.saved || imap_seqset_contains(&set, ch[i].uid, s->uidnext)))
+					van[nv++] = ch[i].uid;
+			for (size_t a = 1; a < nv; a++)
+				for (size_t b = a; b > 0 && van[b - 1] > van[b]; b--) {
+					uint32_t t = van[b];
+					van[b] = van[b - 1];
+					van[b - 1] = t;
+				}
+			if (nv > 0) {
+				buf_append_str(&s->out, "* VANISHED (EARLIER) ");
+				imap_write_seqset(&s->out, van, nv);
+				buf_append_str(&s->out, "\r\n");
+			}
+			free(van);
+			imap_seqset_free(&set);
+		}
+		buf_free(&perr);
+		free(ch);
+	}
+	j->tag = xstrdup(cmd->tag);
+	j->uid = cmd->uid;
+	j->uids = xcalloc(n + 1, sizeof(*j->uids));
+	for (size_t i = 0; i < n; i++)
+		if (!(s->msgs[idx[i]].flags & MSG_GONE) || cmd->uid)
+			j->uids[j->n++] = s->msgs[idx[i]].uid;
+	free(idx);
+	s->fetch = j;
+	bool sets_seen = (j->req.items & (IMAP_FETCH_RFC822 | IMAP_FETCH_RFC822_TEXT)) != 0;
+	for (size_t i = 0; i < j->req.body_count; i++)
+		if (!j->req.bodies[i].peek)
+			sets_seen = true;
+	if (sets_seen && !s->readonly && (s->rights & STORE_RIGHT_SEEN) && s->srv->cfg.pool != NULL) {
+		j->seen = xcalloc(j->n + 1, sizeof(*j->seen));
+		for (size_t i = 0; i < j->n; i++) {
+			long k = imap_find_uid(s, j->uids[i]);
+			if (k >= 0 && !(s->msgs[k].flags & STORE_FLAG_SEEN))
+				j->seen[j->nseen++] = j->uids[i];
+		}
+		if (j->nseen > 0) {
+			/* one synced commit for all of them, off the loop */
+			j->seen_done = true;
+			struct seen_job *sj = xcalloc(1, sizeof(*sj));
+			sj->s = s;
+			sj->st = s->srv->cfg.store;
+			sj->guid = xstrdup(s->sel_guid);
+			sj->folder = xstrdup(s->sel_folder);
+			sj->user = s->user.login != NULL ? xstrdup(s->user.login) : NULL;
+			sj->uids = xcalloc(j->nseen, sizeof(*sj->uids));
+			memcpy(sj->uids, j->seen, j->nseen * sizeof(*sj->uids));
+			sj->n = j->nseen;
+			imap_start_job(s, seen_run, seen_done, sj);
+			return;
+		}
+	}
+	if (!imap_fetch_continue(s))
+		imap_wait_output(s);
+}
+
+/* ---- STORE ---- */
+
+void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd)
+{
+	struct buf err = BUF_INIT;
+	size_t a = 1;
+	uint64_t unchangedsince = 0;
+	if (cmd->arg_count >= 2 && cmd->args[1].type == IMAP_ARG_LIST) {
+		const struct imap_arg *m = &cmd->args[1];
+		if (m->list_count != 2 || !imap_arg_atom_equals(&m->list[0], "UNCHANGEDSINCE") ||
+		    !imap_arg_get_number(&m->list[1], UINT64_MAX, &unchangedsince)) {
+			imap_tagged(s, cmd->tag, "BAD Unknown STORE modifier");
+			return;
+		}
+		s->condstore = true;
+		a = 2;
+	}
+	if (cmd->arg_count < a + 2 || cmd->args[a].type != IMAP_ARG_ATOM) {
+		imap_tagged(s, cmd->tag, "BAD STORE needs a sequence set, an item and flags");
+		return;
+	}
+	const char *item = cmd->args[a].str;
+	enum store_flag_mode mode = STORE_FLAGS_REPLACE;
+	if (item[0] == '+') {
+		mode = STORE_FLAGS_ADD;
+		item++;
+	} else if (item[0] == '-') {
+		mode = STORE_FLAGS_REMOVE;
+		item++;
+	}
+	bool silent = false;
+	if (strcasecmp(item, "FLAGS.SILENT") == 0)
+		silent = true;
+	else if (strcasecmp(item, "FLAGS") != 0) {
+		imap_tagged(s, cmd->tag, "BAD Unknown STORE item");
+		return;
+	}
+	struct imap_arg flist = { 0 };
+	const struct imap_arg *fa = &cmd->args[a + 1];
+	if (cmd->arg_count > a + 2 || fa->type != IMAP_ARG_LIST) {
+		flist.type = IMAP_ARG_LIST;
+		flist.list = fa;
+		flist.list_count = cmd->arg_count - a - 1;
+		fa = &flist;
+	}
+	struct imap_flags fl;
+	if (imap_flags_parse(fa, &fl, &err) != 0) {
+		set_error(s, cmd->tag, &err);
+		buf_free(&err);
+		return;
+	}
+	if (s->readonly) {
+		imap_flags_free(&fl);
+		imap_tagged(s, cmd->tag, "NO [READ-ONLY] The mailbox is read-only.");
+		return;
+	}
+	size_t *idx = NULL, n = 0;
+	if (resolve_set(s, &cmd->args[0], cmd->uid, &idx, &n, &err) != 0) {
+		imap_flags_free(&fl);
+		set_error(s, cmd->tag, &err);
+		buf_free(&err);
+		return;
+	}
+	unsigned stflags = imap_flags_to_store(fl.system);
+	unsigned need = 0;
+	if (stflags & STORE_FLAG_SEEN)
+		need |= STORE_RIGHT_SEEN;
+	if (stflags & STORE_FLAG_DELETED)
+		need |= STORE_RIGHT_DELMSG;
+	if ((stflags & ~(STORE_FLAG_SEEN | STORE_FLAG_DELETED)) || fl.keyword_count > 0 || mode == STORE_FLAGS_REPLACE)
+		need |= STORE_RIGHT_WRITE;
+	if ((s->rights & need) != need && !(mode == STORE_FLAGS_REPLACE && (s->rights & need & ~STORE_RIGHT_WRITE))) {
+		imap_flags_free(&fl);
+		free(idx);
+		imap_tagged(s, cmd->tag, "NO [NOPERM] You may not change these flags.");
+		return;
+	}
+	struct buf kw = BUF_INIT;
+	for (size_t i = 0; i < fl.keyword_count; i++) {
+		if (i > 0)
+			buf_append_char(&kw, ' ');
+		buf_append_str(&kw, fl.keywords[i]);
+	}
+	uint32_t *uids = xcalloc(n + 1, sizeof(*uids));
+	for (size_t i = 0; i < n; i++)
+		uids[i] = s->msgs[idx[i]].uid;
+	struct store_flag_update upd = { 0 };
+	upd.uids = uids;
+	upd.nuids = n;
+	upd.mode = mode;
+	upd.flags = stflags;
+	upd.keywords = kw.len > 0 ? buf_cstr(&kw) : NULL;
+	upd.unchangedsince = unchangedsince;
+	upd.user = imap_user_id(s);
+	int ret = n > 0 ? store_flags(s->srv->cfg.store, s->sel_guid, s->sel_folder, &upd, &err) : 0;
+	if (ret != 0) {
+		imap_tagged(s, cmd->tag, "NO [SERVERBUG] %s", buf_cstr(&err));
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			bool failed = false;
+			for (size_t k = 0; k < upd.nfailed_r && !failed; k++)
+				failed = upd.failed_r[k] == uids[i];
+			if (failed)
+				continue;
+			struct store_msg m;
+			if (store_msg_get(s->srv->cfg.store, s->sel_guid, s->sel_folder, uids[i], imap_user_id(s), &m,
+					  NULL) != 0)
+				continue;
+			struct imap_msg *im = &s->msgs[idx[i]];
+			unsigned nf = (m.flags & ~STORE_FLAG_RECENT) | (im->flags & STORE_FLAG_RECENT);
+			bool changed = m.modseq != im->modseq || nf != (im->flags & ~MSG_GONE);
+			im->flags = nf | (im->flags & MSG_GONE);
+			im->modseq = m.modseq;
+			if (!silent || (s->condstore && unchangedsince > 0 && changed)) {
+				buf_printf(&s->out, "* %zu FETCH (", idx[i] + 1);
+				if (cmd->uid)
+					buf_printf(&s->out, "UID %u ", uids[i]);
+				buf_append_str(&s->out, "FLAGS ");
+				imap_write_store_flags(&s->out, nf, m.keywords);
+				if (s->condstore)
+					buf_printf(&s->out, " MODSEQ (%llu)", (unsigned long long)m.modseq);
+				buf_append_str(&s->out, ")\r\n");
+			}
+			store_msg_free(&m);
+		}
+		if (upd.nfailed_r > 0) {
+			uint32_t *nums = xcalloc(upd.nfailed_r, sizeof(*nums));
+			size_t nn = 0;
+			for (size_t k = 0; k < upd.nfailed_r; k++) {
+				long ix = imap_find_uid(s, upd.failed_r[k]);
+				if (cmd->uid)
+					nums[nn++] = upd.failed_r[k];
+				else if (ix >= 0)
+					nums[nn++] = (uint32_t)ix + 1;
+			}
+			struct buf set = BUF_INIT;
+			imap_write_seqset(&set, nums, nn);
+			free(nums);
+			char *t = xasprintf("OK [MODIFIED %s] Conditional STORE failed for some messages.", buf_cstr(&set));
+			if (cmd->uid)
+				imap_tagged(s, cmd->tag, "%s", t);
+			else
+				imap_tagged_noexpunge(s, cmd->tag, t);
+			free(t);
+			buf_free(&set);
+		} else if (cmd->uid) {
+			imap_tagged(s, cmd->tag, "OK Store completed.");
+		} else {
+			imap_tagged_noexpunge(s, cmd->tag, "OK Store completed.");
+		}
+	}
+	free(upd.failed_r);
+	free(uids);
+	free(idx);
+	buf_free(&kw);
+	buf_free(&err);
+	imap_flags_free(&fl);
+}
+
+/* ---- SEARCH ---- */
+
+struct search_ctx {
+	struct imap_session *s;
+	uint32_t uid;
+	bool have_header, have_body;
+	struct buf header;
+	struct buf body, text;
+};
+
+static bool search_header(void *ctx, const char *name, struct buf *value_r)
+{
+	struct search_ctx *c = ctx;
+	if (!c->have_header) {
+		store_fetch_header(c->s->srv->cfg.store, c->s->sel_guid, c->s->sel_folder, c->uid, &c->header, NULL);
+		c->have_header = true;
+	}
+	struct buf raw = BUF_INIT;
+	int found = mime_header_get(buf_cstr(&c->header), c->header.len, name, &raw);
+	if (found)
+		mime_decode_words(buf_cstr(&raw), raw.len, value_r);
+	buf_free(&raw);
+	return found != 0;
+}
+
+static void search_body(void *ctx, bool with_headers, struct buf *text_r)
+{
+	struct search_ctx *c = ctx;
+	if (!c->have_body) {
+		c->have_body = true;
+		struct buf msg = BUF_INIT;
+		struct mime_info *mi = NULL;
+		struct store *st = c->s->srv->cfg.store;
+		store_fetch_body(st, c->s->sel_guid, c->s->sel_folder, c->uid, 0, 0, &msg, NULL);
+		if (store_fetch_mime(st, c->s->sel_guid, c->s->sel_folder, c->uid, &mi, NULL) == 0 &&
+		    mi->msg_size == msg.len) {
+			for (size_t i = 0; i < mi->part_count; i++) {
+				const struct mime_part *p = &mi->parts[i];
+				if (p->is_multipart || p->is_message_rfc822 || strcasecmp(p->type, "text") != 0)
+					continue;
+				mime_decode_text(p, buf_cstr(&msg), &c->body);
+				buf_append_char(&c->body, '\n');
+			}
+			size_t hl = mi->parts[0].header_len;
+			mime_decode_words(buf_cstr(&msg), hl < msg.len ? hl : msg.len, &c->text);
+		} else {
+			buf_append(&c->body, buf_cstr(&msg), msg.len);
+		}
+		mime_info_destroy(&mi);
+		buf_free(&msg);
+	}
+	if (with_headers)
+		buf_append(text_r, buf_cstr(&c->text), c->text.len);
+	buf_append(text_r, buf_cstr(&c->body), c->body.len);
+}
+
+static bool key_uses_sent(const struct imap_search_key *k)
+{
+	if (k->type == IMAP_SK_SENTBEFORE || k->type == IMAP_SK_SENTON || k->type == IMAP_SK_SENTSINCE)
+		return true;
+	for (size_t i = 0; i < k->child_count; i++)
+		if (key_uses_sent(&k->children[i]))
+			return true;
+	return false;
+}
+
+void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
+{
+	struct buf err = BUF_INIT;
+	struct imap_search_query *q = NULL;
+	bool badcharset = false;
+	if (imap_search_parse(cmd->args, cmd->arg_count, &q, &badcharset, &err) != 0) {
+		if (badcharset)
+			imap_tagged(s, cmd->tag, "NO [BADCHARSET (UTF-8 US-ASCII)] %s", buf_cstr(&err));
+		else
+			set_error(s, cmd->tag, &err);
+		buf_free(&err);
+		return;
+	}
+	bool sent = key_uses_sent(&q->root);
+	uint32_t *res = xcalloc(s->count + 1, sizeof(*res));
+	uint32_t *res_uid = xcalloc(s->count + 1, sizeof(*res_uid));
+	size_t nres = 0;
+	uint64_t maxmod = 0;
+	uint32_t seq_max = (uint32_t)s->count, uid_max = s->count > 0 ? s->msgs[s->count - 1].uid : 0;
+	for (size_t i = 0; i < s->count; i++) {
+		if (s->msgs[i].flags & MSG_GONE)
+			continue;
+		struct store_msg m;
+		if (store_msg_get(s->srv->cfg.store, s->sel_guid, s->sel_folder, s->msgs[i].uid, imap_user_id(s), &m,
+				  NULL) != 0)
+			continue;
+		const char *kw[IMAP_MAX_KEYWORDS];
+		size_t nkw = 0;
+		char *kcopy = xstrdup(m.keywords);
+		for (char *save = NULL, *t = strtok_r(kcopy, " ", &save); t != NULL && nkw < IMAP_MAX_KEYWORDS;
+		     t = strtok_r(NULL, " ", &save))
+			kw[nkw++] = t;
+		struct search_ctx c = { s, m.uid, false, false, BUF_INIT, BUF_INIT, BUF_INIT };
+		struct imap_search_msg sm = { 0 };
+		sm.seq = (uint32_t)i + 1;
+		sm.uid = m.uid;
+		sm.seq_max = seq_max;
+		sm.uid_max = uid_max;
+		sm.flags = imap_flags_from_store((m.flags & ~STORE_FLAG_RECENT) | (s->msgs[i].flags & STORE_FLAG_RECENT));
+		sm.keywords = kw;
+		sm.keyword_count = nkw;
+		sm.size = m.size;
+		sm.internal_date = m.internal_date;
+		sm.modseq = m.modseq;
+		sm.saved_uids = s->saved;
+		sm.saved_count = s->nsaved;
+		sm.ctx = &c;
+		sm.header = search_header;
+		sm.body = search_body;
+		if (sent) {
+			struct mime_info *mi = NULL;
+			if (store_fetch_mime(s->srv->cfg.store, s->sel_guid, s->sel_folder, m.uid, &mi, NULL) == 0 &&
+			    mi->date_unix >= 0) {
+				sm.has_sent_date = true;
+				sm.sent_date = mi->date_unix;
+			}
+			mime_info_destroy(&mi);
+		}
+		if (imap_search_match(q, &sm)) {
+			res[nres] = (uint32_t)i + 1;
+			res_uid[nres++] = m.uid;
+			if (m.modseq > maxmod)
+				maxmod = m.modseq;
+		}
+		free(kcopy);
+		buf_free(&c.header);
+		buf_free(&c.body);
+		buf_free(&c.text);
+		store_msg_free(&m);
+	}
+	const uint32_t *out = cmd->uid ? res_uid : res;
+	if (q->return_opts & IMAP_SEARCH_RETURN_SAVE) {
+		free(s->saved);
+		s->saved = xcalloc(nres + 1, sizeof(*s->saved));
+		memcpy(s->saved, res_uid, nres * sizeof(*res_uid));
+		s->nsaved = nres;
+	}
+	if (q->esearch) {
+		unsigned ro = q->return_opts;
+		if ((ro & ~IMAP_SEARCH_RETURN_SAVE) != 0 || ro == 0 || ro == IMAP_SEARCH_RETURN_SAVE) {
+			buf_printf(&s->out, "* ESEARCH (TAG \"%s\")%s", cmd->tag, cmd->uid ? " UID" : "");
+			if (ro == 0)
+				ro = IMAP_SEARCH_RETURN_ALL;
+			if ((ro & IMAP_SEARCH_RETURN_MIN) && nres > 0)
+				buf_printf(&s->out, " MIN %u", out[0]);
+			if ((ro & IMAP_SEARCH_RETURN_MAX) && nres > 0)
+				buf_printf(&s->out, " MAX %u", out[nres - 1]);
+			if (ro & IMAP_SEARCH_RETURN_COUNT)
+				buf_printf(&s->out, " COUNT %zu", nres);
+			if ((ro & IMAP_SEARCH_RETURN_ALL) && nres > 0) {
+				buf_append_str(&s->out, " ALL ");
+				imap_write_seqset(&s->out, out, nres);
+			}
+			if (q->uses_modseq && nres > 0)
+				buf_printf(&s->out, " MODSEQ %llu", (unsigned long long)maxmod);
+			buf_append_str(&s->out, "\r\n");
+		}
+	} else {
+		buf_append_str(&s->out, "* SEARCH");
+		for (size_t i = 0; i < nres; i++)
+			buf_printf(&s->out, " %u", out[i]);
+		if (q->uses_modseq && nres > 0)
+			buf_printf(&s->out, " (MODSEQ %llu)", (unsigned long long)maxmod);
+		buf_append_str(&s->out, "\r\n");
+	}
+	if (q->uses_modseq)
+		s->condstore = true;
+	free(res);
+	free(res_uid);
+	imap_search_query_destroy(&q);
+	buf_free(&err);
+	if (cmd->uid)
+		imap_tagged(s, cmd->tag, "OK Search completed.");
+	else
+		imap_tagged_noexpunge(s, cmd->tag, "OK Search completed.");
+}
+
+/* ---- COPY / MOVE ---- */
+
+void imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd)
+{
+	bool move = strcmp(cmd->name, "MOVE") == 0;
+	struct buf err = BUF_INIT;
+	size_t len;
+	const char *name;
+	if (cmd->arg_count != 2 || !imap_arg_get_mailbox(&cmd->args[1], &name, &len)) {
+		imap_tagged(s, cmd->tag, "BAD %s needs a sequence set and a mailbox name", cmd->name);
+		return;
+	}
+	size_t *idx = NULL, n = 0;
+	if (resolve_set(s, &cmd->args[0], cmd->uid, &idx, &n, &err) != 0) {
+		set_error(s, cmd->tag, &err);
+		buf_free(&err);
+		return;
+	}
+	if (move && (s->readonly || !(s->rights & STORE_RIGHT_DELMSG) || !(s->rights & STORE_RIGHT_EXPUNGE))) {
+		free(idx);
+		imap_tagged(s, cmd->tag, "NO [NOPERM] You may not move messages out of this mailbox.");
+		return;
+	}
+	char *guid = NULL, *folder = NULL;
+	unsigned rights = 0;
+	int ret = imap_resolve_mailbox(s, name, len, true, &guid, &folder, &rights, &err);
+	if (ret == 0 && !(rights & STORE_RIGHT_INSERT)) {
+		ret = (rights & STORE_RIGHT_LOOKUP) ? IX_EPERM : IX_ENOTFOUND;
+		buf_append_str(&err, "You may not add messages to that mailbox");
+	}
+	uint32_t *uids = xcalloc(n + 1, sizeof(*uids)), *dst = xcalloc(n + 1, sizeof(*dst));
+	size_t nu = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!(s->msgs[idx[i]].flags & MSG_GONE))
+			uids[nu++] = s->msgs[idx[i]].uid;
+	uint32_t dst_validity = 0;
+	if (ret == 0 && nu > 0) {
+		uint64_t qb = 0, qm = 0;
+		imap_mailbox_quota(s, guid, &qb, &qm);
+		ret = store_copy(s->srv->cfg.store, s->sel_guid, s->sel_folder, uids, nu, guid, folder, move, qb, qm,
+				 dst, &dst_validity, &err);
+	}
+	if (ret == IX_ENOTFOUND) {
+		buf_reset(&err);
+		imap_tagged(s, cmd->tag, "NO [TRYCREATE] Mailbox doesn't exist.");
+	} else if (ret == IX_ELIMIT) {
+		imap_tagged(s, cmd->tag, "NO [OVERQUOTA] %s", err.len > 0 ? buf_cstr(&err) : "Quota exceeded");
+	} else if (ret != 0) {
+		imap_tagged(s, cmd->tag, "NO %s%s", ret == IX_EPERM ? "[NOPERM] " : "", buf_cstr(&err));
+	} else {
+		struct buf code = BUF_INIT;
+		/* UIDPLUS: only the UIDs that were copied */
+		uint32_t *src_ok = xcalloc(nu + 1, sizeof(*src_ok)), *dst_ok = xcalloc(nu + 1, sizeof(*dst_ok));
+		size_t nok = 0;
+		for (size_t i = 0; i < nu; i++)
+			if (dst[i] != 0) {
+				src_ok[nok] = uids[i];
+				dst_ok[nok++] = dst[i];
+			}
+		if (nok > 0) {
+			buf_printf(&code, "[COPYUID %u ", dst_validity);
+			imap_write_seqset(&code, src_ok, nok);
+			buf_append_char(&code, ' ');
+			imap_write_seqset(&code, dst_ok, nok);
+			buf_append_str(&code, "] ");
+		}
+		free(src_ok);
+		free(dst_ok);
+		if (move) {
+			if (code.len > 0)
+				imap_reply(s, "* OK %sMoved.", buf_cstr(&code));
+			imap_sync(s, true, true);
+			imap_tagged(s, cmd->tag, "OK Move completed.");
+		} else {
+			imap_tagged(s, cmd->tag, "OK %sCopy completed.", buf_cstr(&code));
+		}
+		buf_free(&code);
+	}
+	free(uids);
+	free(dst);
+	free(idx);
+	free(guid);
+	free(folder);
+	buf_free(&err);
+}
+
+/* ---- EXPUNGE ---- */
+
+void imap_cmd_expunge(struct imap_session *s, const struct imap_command *cmd)
+{
+	struct buf err = BUF_INIT;
+	if ((cmd->uid && cmd->arg_count != 1) || (!cmd->uid && cmd->arg_count != 0)) {
+		imap_tagged(s, cmd->tag, "BAD %sEXPUNGE takes %s", cmd->uid ? "UID " : "",
+			    cmd->uid ? "a UID set" : "no arguments");
+		return;
+	}
+	if (s->readonly || !(s->rights & STORE_RIGHT_EXPUNGE)) {
+		imap_tagged(s, cmd->tag, "NO [READ-ONLY] You may not expunge this mailbox.");
+		return;
+	}
+	int ret;
+	if (cmd->uid) {
+		size_t *idx = NULL, n = 0;
+		if (resolve_set(s, &cmd->args[0], true, &idx, &n, &err) != 0) {
+			set_error(s, cmd->tag, &err);
+			buf_free(&err);
+			return;
+		}
+		uint32_t *uids = xcalloc(n + 1, sizeof(*uids));
+		for (size_t i = 0; i < n; i++)
+			uids[i] = s->msgs[idx[i]].uid;
+		ret = n > 0 ? store_uid_expunge(s->srv->cfg.store, s->sel_guid, s->sel_folder, uids, n, NULL, NULL, &err)
+			    : 0;
+		free(uids);
+		free(idx);
+	} else {
+		ret = store_expunge(s->srv->cfg.store, s->sel_guid, s->sel_folder, NULL, 0, NULL, NULL, &err);
+	}
+	if (ret != 0) {
+		imap_tagged(s, cmd->tag, "NO [SERVERBUG] %s", buf_cstr(&err));
+	} else {
+		imap_sync(s, true, true);
+		imap_tagged(s, cmd->tag, "OK Expunge completed.");
+	}
+	buf_free(&err);
+}
+
+/* ---- APPEND ---- */
+
+struct append_job {
+	struct imap_session *s;
+	char *tag;
+	struct store_target target;
+	struct store_append req;
+	char *guid, *folder, *keywords;
+	int ret;
+	struct buf err;
+};
+
+static void append_run(void *arg)
+{
+	struct append_job *j = arg;
+	j->ret = store_append(j->s->srv->cfg.store, &j->req, &j->err);
+}
+
+static void append_done(void *arg)
+{
+	struct append_job *j = arg;
+	struct imap_session *s = j->s;
+	if (imap_job_finished(s)) {
+		if (j->ret == 0) {
+			if (s->state == IMAP_ST_SELECTED && strcasecmp(s->sel_guid, j->guid) == 0 &&
+			    strcmp(s->sel_folder, j->folder) == 0)
+				imap_sync(s, true, true);
+			imap_tagged(s, j->tag, "OK [APPENDUID %u %u] Append completed.", j->target.uidvalidity, j->target.uid);
+		} else if (j->target.result == IX_ENOTFOUND || j->ret == IX_ENOTFOUND) {
+			imap_tagged(s, j->tag, "NO [TRYCREATE] Mailbox doesn't exist.");
+		} else if (j->ret == IX_ELIMIT) {
+			imap_tagged(s, j->tag, "NO [%s] %s", j->target.result == IX_ELIMIT ? "OVERQUOTA" : "TOOBIG",
+				    buf_cstr(&j->err));
+		} else {
+			log_error("append for %s failed: %s", s->user.login, buf_cstr(&j->err));
+			imap_tagged(s, j->tag, "NO [UNAVAILABLE] The store cannot take the message now; try again.");
+		}
+		imap_resume(s);
+	}
+	free(j->tag);
+	free(j->guid);
+	free(j->folder);
+	free(j->keywords);
+	buf_free(&j->err);
+	free(j);
+}
+
+void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
+{
+	size_t len;
+	const char *name;
+	if (cmd->arg_count < 2 || !imap_arg_get_mailbox(&cmd->args[0], &name, &len)) {
+		imap_tagged(s, cmd->tag, "BAD APPEND needs a mailbox name and a message");
+		return;
+	}
+	size_t i = 1;
+	struct imap_flags fl = { 0 };
+	struct buf err = BUF_INIT;
+	if (i < cmd->arg_count && cmd->args[i].type == IMAP_ARG_LIST) {
+		if (imap_flags_parse(&cmd->args[i], &fl, &err) != 0) {
+			set_error(s, cmd->tag, &err);
+			buf_free(&err);
+			return;
+		}
+		i++;
+	}
+	int64_t date = 0;
+	int tz = 0;
+	if (i + 1 < cmd->arg_count) {
+		if (imap_datetime_parse(&cmd->args[i], &date, &tz) != 0) {
+			imap_flags_free(&fl);
+			imap_tagged(s, cmd->tag, "BAD Bad date-time in APPEND");
+			return;
+		}
+		i++;
+	}
+	const char *msg;
+	size_t mlen;
+	if (i + 1 != cmd->arg_count || cmd->args[i].type != IMAP_ARG_LITERAL ||
+	    !imap_arg_get_string(&cmd->args[i], &msg, &mlen)) {
+		imap_flags_free(&fl);
+		imap_tagged(s, cmd->tag, "BAD APPEND needs the message as a literal (one message per APPEND)");
+		return;
+	}
+	if (mlen == 0) {
+		imap_flags_free(&fl);
+		imap_tagged(s, cmd->tag, "NO Empty messages are not stored.");
+		return;
+	}
+	char *guid = NULL, *folder = NULL;
+	unsigned rights = 0;
+	int ret = imap_resolve_mailbox(s, name, len, true, &guid, &folder, &rights, &err);
+	if (ret == 0 && !(rights & STORE_RIGHT_INSERT))
+		ret = (rights & STORE_RIGHT_LOOKUP) ? IX_EPERM : IX_ENOTFOUND;
+	if (ret != 0) {
+		imap_flags_free(&fl);
+		if (ret == IX_ENOTFOUND)
+			imap_tagged(s, cmd->tag, "NO [TRYCREATE] Mailbox doesn't exist.");
+		else if (ret == IX_EPERM)
+			imap_tagged(s, cmd->tag, "NO [NOPERM] You may not add messages to this mailbox.");
+		else
+			imap_tagged(s, cmd->tag, "NO [CANNOT] %s", buf_cstr(&err));
+		free(guid);
+		free(folder);
+		buf_free(&err);
+		return;
+	}
+	buf_free(&err);
+	struct append_job *j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	j->tag = xstrdup(cmd->tag);
+	j->guid = guid;
+	j->folder = folder;
+	struct buf kw = BUF_INIT;
+	for (size_t k = 0; k < fl.keyword_count; k++) {
+		if (k > 0)
+			buf_append_char(&kw, ' ');
+		buf_append_str(&kw, fl.keywords[k]);
+	}
+	j->keywords = kw.len > 0 ? buf_steal(&kw) : NULL;
+	buf_free(&kw);
+	j->target.guid = guid;
+	j->target.folder = folder;
+	imap_mailbox_quota(s, guid, &j->target.quota_bytes, &j->target.quota_messages);
+	j->req.data = msg; /* held by the parser: it is not fed again before the job is done */
+	j->req.len = mlen;
+	j->req.internal_date = date;
+	j->req.flags = imap_flags_to_store(fl.system);
+	j->req.keywords = j->keywords;
+	j->req.targets = &j->target;
+	j->req.ntargets = 1;
+	imap_flags_free(&fl);
+	imap_start_job(s, append_run, append_done, j);
+}

@@ -1,0 +1,109 @@
+/* imap_search.h - SEARCH arguments (RFC 3501 keys, RFC 4731 ESEARCH RETURN, RFC 5182 $, RFC 7162 MODSEQ) parsed
+ * into an AST with depth limits, and a pure evaluator of that AST over a caller-supplied message view. */
+#ifndef IX_IMAP_SEARCH_H
+#define IX_IMAP_SEARCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "transport/imap/imap_parse.h"
+
+#define IMAP_SEARCH_MAX_DEPTH 32u   /* nesting of NOT, OR and ( ) */
+#define IMAP_SEARCH_MAX_KEYS 1024u  /* keys in one query */
+#define IMAP_SEARCH_MAX_STRING 4096u /* bytes of one search string */
+
+enum imap_search_type {
+	IMAP_SK_ALL,
+	IMAP_SK_AND,    /* children: a ( ) group or the top level */
+	IMAP_SK_OR,     /* two children */
+	IMAP_SK_NOT,    /* one child */
+	IMAP_SK_SEQSET, /* message sequence numbers */
+	IMAP_SK_UID,
+	IMAP_SK_FLAGS,  /* ANSWERED, UNSEEN, NEW, OLD, ...: flags_set all set and flags_unset all clear */
+	IMAP_SK_KEYWORD,
+	IMAP_SK_UNKEYWORD,
+	IMAP_SK_HEADER, /* HEADER name value; BCC, CC, FROM, SUBJECT, TO become HEADER with that name */
+	IMAP_SK_BODY,
+	IMAP_SK_TEXT,
+	IMAP_SK_BEFORE, /* internal date, whole days */
+	IMAP_SK_ON,
+	IMAP_SK_SINCE,
+	IMAP_SK_SENTBEFORE, /* Date: header, whole days */
+	IMAP_SK_SENTON,
+	IMAP_SK_SENTSINCE,
+	IMAP_SK_LARGER,
+	IMAP_SK_SMALLER,
+	IMAP_SK_MODSEQ,
+};
+
+struct imap_search_key {
+	enum imap_search_type type;
+	struct imap_search_key *children; /* AND/OR/NOT */
+	size_t child_count;
+	unsigned flags_set, flags_unset;  /* FLAGS: enum imap_flag bits */
+	char *name;                       /* HEADER field name, KEYWORD keyword (NUL-terminated) */
+	char *value;                      /* HEADER/BODY/TEXT string (NUL-terminated, may be "") */
+	size_t value_len;
+	int64_t days;                     /* dates: days since 1970-01-01 */
+	uint64_t number;                  /* LARGER/SMALLER size, MODSEQ value */
+	struct imap_seqset seqset;        /* SEQSET/UID */
+};
+
+enum imap_search_return {
+	IMAP_SEARCH_RETURN_MIN = 1 << 0,
+	IMAP_SEARCH_RETURN_MAX = 1 << 1,
+	IMAP_SEARCH_RETURN_ALL = 1 << 2,
+	IMAP_SEARCH_RETURN_COUNT = 1 << 3,
+	IMAP_SEARCH_RETURN_SAVE = 1 << 4,
+};
+
+struct imap_search_query {
+	struct imap_search_key root; /* an AND of the top-level keys */
+	bool esearch;                /* RETURN (...) was given: answer with ESEARCH */
+	unsigned return_opts;        /* enum imap_search_return bits; RETURN () means ALL */
+	bool uses_saved;             /* "$" appears: the caller needs the saved result */
+	bool uses_modseq;            /* MODSEQ appears: answer with (MODSEQ n) (RFC 7162) */
+};
+
+/* Parses the SEARCH arguments. Returns 0 and *query_r (free with imap_search_query_destroy), or IX_EINVAL /
+ * IX_ELIMIT with error_r set; *badcharset_r is set when the failure is an unsupported CHARSET (answer
+ * "NO [BADCHARSET (UTF-8 US-ASCII)]"). Supported charsets: UTF-8, US-ASCII; strings must be valid UTF-8. */
+int imap_search_parse(const struct imap_arg *args, size_t count, struct imap_search_query **query_r,
+		      bool *badcharset_r, struct buf *error_r);
+void imap_search_query_destroy(struct imap_search_query **query);
+/* Appends a canonical rendering of the AST, e.g. "(AND (HEADER FROM \"alice\") (NOT (FLAGS +0 -8)))". */
+void imap_search_key_dump(const struct imap_search_key *key, struct buf *out);
+
+/* The view of one message the evaluator needs; the caller fills it from the store. */
+struct imap_search_msg {
+	uint32_t seq, uid;
+	uint32_t seq_max, uid_max;   /* what "*" means */
+	unsigned flags;              /* enum imap_flag bits, \Recent included */
+	const char *const *keywords;
+	size_t keyword_count;
+	uint64_t size;               /* RFC822.SIZE */
+	int64_t internal_date;       /* seconds since the epoch */
+	int internal_tz;             /* minutes east of UTC in which the internal date's day is counted */
+	bool has_sent_date;          /* false: SENT* keys use the internal date */
+	int64_t sent_date;           /* the Date: header, seconds since the epoch */
+	int sent_tz;                 /* the Date: header's own zone, minutes east */
+	uint64_t modseq;
+	const uint32_t *saved_uids;  /* the saved result for "$", ascending */
+	size_t saved_count;
+	void *ctx;
+	/* Appends the values of every header field called name (case-insensitive), unfolded and decoded to
+	 * UTF-8, separated by newlines; returns false when the message has no such field. */
+	bool (*header)(void *ctx, const char *name, struct buf *value_r);
+	/* Appends the message's body text decoded to UTF-8 (with_headers: the whole message, for TEXT). */
+	void (*body)(void *ctx, bool with_headers, struct buf *text_r);
+};
+
+/* Whether the message matches the query. Pure apart from the callbacks; never fails. */
+bool imap_search_match(const struct imap_search_query *query, const struct imap_search_msg *msg);
+/* Case-insensitive substring test with ASCII case folding (bytes >= 0x80 compare exactly, so it is safe for
+ * UTF-8: a match never starts or ends inside a character when the needle is valid UTF-8). */
+bool imap_search_contains(const char *haystack, size_t hay_len, const char *needle, size_t needle_len);
+
+#endif

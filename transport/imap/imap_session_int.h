@@ -1,0 +1,172 @@
+/* imap_session_int.h - the IMAP session's private structures, shared by imap_session.c (I/O, states, folders)
+ * and imap_cmd.c (the selected-state message commands). Not a public interface. */
+#ifndef IX_IMAP_SESSION_INT_H
+#define IX_IMAP_SESSION_INT_H
+
+#include "transport/imap/imap_session.h"
+#include "transport/net/conn.h"
+#include "transport/imap/imap_parse.h"
+#include "transport/imap/imap_session_compress.h"
+#include "transport/login/proxy.h"
+#include "transport/net/sasl.h"
+#include "store/store.h"
+
+enum imap_state {
+	IMAP_ST_NOTAUTH = 1u << 0,
+	IMAP_ST_AUTH = 1u << 1,
+	IMAP_ST_SELECTED = 1u << 2,
+	IMAP_ST_LOGOUT = 1u << 3,
+};
+
+/* What the session is doing with its input. */
+enum imap_mode {
+	IMAP_MODE_COMMAND,  /* parsing commands */
+	IMAP_MODE_SASL,     /* AUTHENTICATE: lines are responses */
+	IMAP_MODE_IDLE,     /* IDLE: waiting for DONE */
+	IMAP_MODE_BUSY,     /* a job on the worker pool or a long FETCH is under way: input paused */
+};
+
+/* One message of the selected folder as this session knows it. */
+struct imap_msg {
+	uint32_t uid;
+	unsigned flags;    /* STORE_FLAG_* as last reported (STORE_FLAG_RECENT: recent for this session) */
+	uint64_t modseq;
+};
+
+/* One watched mailbox: shared by every session that has a folder of it selected. */
+struct imap_watch {
+	struct imap_watch *next;
+	struct imap_server *srv;
+	char guid[STORE_GUID_HEX_LEN + 1];
+	struct store_watch *w; /* NULL: notification unavailable, sessions poll */
+	unsigned refs;
+};
+
+struct imap_server {
+	struct imap_server_config cfg;
+	struct imapd_throttle *throttle;
+	struct imap_session *sessions; /* doubly linked */
+	size_t nsessions;
+	struct imap_watch *watches;
+	bool shutting_down;
+	void (*shutdown_done)(void *ctx);
+	void *shutdown_ctx;
+};
+
+/* A FETCH answered over several loop rounds (output back-pressure). */
+struct imap_fetch_job;
+
+struct imap_session {
+	struct imap_session *prev, *next;
+	struct imap_server *srv;
+	struct conn *conn;
+	struct imap_parser *parser;
+	void (*on_close)(void *ctx);
+	void *on_close_ctx;
+	enum imap_state state;
+	enum imap_mode mode;
+	bool secure;        /* TLS or loopback */
+	bool closing;
+	bool dead;          /* connection ended while a job was out: free when it returns */
+	bool tls_pending;
+	bool job_out;       /* a job on the worker pool holds the session */
+	bool inline_job;    /* a job runs inline (no pool): its done function must not re-enter the input loop */
+	bool in_worker;     /* a command handler runs on a worker thread: output stays in out, the view is its */
+	bool dirty_pending; /* the watch fired while in_worker (set and read on the loop's thread only) */
+	bool moved_pending; /* the mailbox was frozen for a move while in_worker: say BYE when back */
+	unsigned bad_count;
+	struct buf out;     /* response being built */
+	char *tag;          /* tag of the command in progress (SASL, IDLE, jobs) */
+
+	/* authenticated */
+	struct imapd_user user;
+	char **ids;         /* ACL identifiers: login, lists; NULL until needed */
+	size_t nids;
+	bool condstore, qresync, utf8;
+	bool import;        /* logged in by X-IX-IMPORT LOGIN (imap_import.c): a mailbox move */
+	/* the last other user's mailbox resolved (for its owner's quota) */
+	char other_guid[STORE_GUID_HEX_LEN + 8];
+	uint64_t other_quota_bytes, other_quota_messages;
+
+	/* SASL exchange */
+	struct ix_sasl *sasl;
+	char *sasl_pass;    /* the password SASL checked, kept for a proxied login (wiped once used) */
+	size_t sasl_passlen;
+	/* a user homed on another server: the login there, then the piped session (proxy.h) */
+	struct proxy *proxy;
+
+	/* selected */
+	char *sel_guid;
+	char *sel_folder;   /* store name (UTF-8) */
+	bool readonly;
+	unsigned rights;
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	struct imap_msg *msgs;
+	size_t count, cap;
+	uint32_t *saved;    /* SEARCHRES $ (UIDs, ascending) */
+	size_t nsaved;
+	struct imap_watch *watch;
+	bool dirty;         /* the watch fired since the last sync */
+
+	struct imap_fetch_job *fetch;
+	struct evloop_timer timer;
+
+	/* COMPRESS=DEFLATE (NULL when off) */
+	struct imap_z *z;
+	struct buf zin;     /* inflated input not parsed yet (at most IMAP_Z_INPUT_MAX) */
+	struct buf zline;   /* one SASL/IDLE line taken out of zin */
+	bool zerror;
+};
+
+/* ---- imap_session.c ---- */
+void imap_reply(struct imap_session *s, const char *fmt, ...) IX_PRINTF(2, 3);
+/* Tagged completion: tag + " " + text; sends what s->out holds first. */
+void imap_tagged(struct imap_session *s, const char *tag, const char *fmt, ...) IX_PRINTF(3, 4);
+void imap_flush_out(struct imap_session *s);
+/* A tagged response after which expunges may not be reported (FETCH, STORE, SEARCH by sequence numbers). */
+void imap_tagged_noexpunge(struct imap_session *s, const char *tag, const char *text);
+/* Pauses input until the output drains below half the soft limit (then a pending FETCH continues). */
+void imap_wait_output(struct imap_session *s);
+/* Brings the selected view up to date and writes the untagged EXISTS/RECENT/FETCH (and, when allowed,
+ * EXPUNGE/VANISHED) responses to s->out. */
+void imap_sync(struct imap_session *s, bool allow_expunge, bool force);
+/* Resolves a client mailbox name (modified UTF-7) to a store mailbox and folder and this user's rights on it.
+ * Returns 0, IX_EINVAL (bad name; message in error_r) or IX_ENOTFOUND. *guid_r and *folder_r: free(). */
+int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, bool create_public, char **guid_r,
+			 char **folder_r, unsigned *rights_r, struct buf *error_r);
+/* Continues command processing after a job or a long command finished. */
+void imap_resume(struct imap_session *s);
+/* Hands blocking work to the pool: input pauses until done runs (which must call imap_job_finished first). */
+void imap_start_job(struct imap_session *s, imapd_job_fn *run, imapd_job_fn *done, void *arg);
+/* Called first by a job's done function: returns false when the session died meanwhile (it is then freed, and
+ * the job must only free its own memory). */
+bool imap_job_finished(struct imap_session *s);
+/* The quota limits of a mailbox resolved by imap_resolve_mailbox: the user's own, another user's (its owner's), or
+ * none (public folders). */
+void imap_mailbox_quota(const struct imap_session *s, const char *guid, uint64_t *bytes_r, uint64_t *messages_r);
+/* Session-level store_msg_list user argument (per-user \Seen in public folders). */
+const char *imap_user_id(const struct imap_session *s);
+/* Converts between IMAP flag bits (imap_parse.h) and store flag bits. */
+unsigned imap_flags_to_store(unsigned imap);
+unsigned imap_flags_from_store(unsigned st);
+/* Appends "(\Seen $Junk)" for store flags + a space-separated keyword string. */
+void imap_write_store_flags(struct buf *out, unsigned flags, const char *keywords);
+/* Index of uid in the selected view, or -1. */
+long imap_find_uid(const struct imap_session *s, uint32_t uid);
+
+/* ---- imap_cmd.c: selected-state commands and APPEND ---- */
+void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd);
+void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd);
+void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd);
+void imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd);
+void imap_cmd_expunge(struct imap_session *s, const struct imap_command *cmd);
+void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd);
+/* ---- imap_import.c: X-IX-IMPORT (mailbox moves between servers) ---- */
+void imap_cmd_import(struct imap_session *s, const struct imap_command *cmd);
+
+/* Continues a FETCH left half-done by output back-pressure; returns true when it has finished. */
+bool imap_fetch_continue(struct imap_session *s);
+void imap_fetch_job_free(struct imap_fetch_job **job);
+
+#endif

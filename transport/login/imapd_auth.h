@@ -1,0 +1,117 @@
+/* imapd_auth.h - what imapd and pop3d share besides the protocol: a small worker pool for blocking work (password
+ * checks by LDAP bind, synced appends), login throttling per client address, and the user database table. */
+#ifndef IX_IMAPD_AUTH_H
+#define IX_IMAPD_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "common/buf.h"
+#include "common/evloop.h"
+
+struct dir;
+struct daemon;
+
+/* ---- worker pool ---- */
+
+/* Threads of a pool (binds to slapd and synced store commits wait, they do not burn CPU). */
+#define IMAPD_POOL_THREADS 8
+
+struct imapd_pool;
+/* run: called on a worker thread; done: then called on the loop's thread with the same arg. */
+typedef void imapd_job_fn(void *arg);
+
+/* Creates a pool of threads that hands results back to loop. Returns 0 or IX_EIO with error_r. */
+int imapd_pool_create(struct evloop *loop, unsigned threads, struct imapd_pool **pool_r, struct buf *error_r);
+/* Runs the queued jobs to the end, joins the threads, calls the done functions of every finished job (on the
+ * calling thread: destroy the pool while what those functions touch still exists), frees, sets *pool to NULL.
+ * NULL is ignored. */
+void imapd_pool_destroy(struct imapd_pool **pool);
+/* Queues a job (never fails; the job node is allocated). Jobs run in any order; done calls come back on the loop. */
+void imapd_pool_submit(struct imapd_pool *pool, imapd_job_fn *run, imapd_job_fn *done, void *arg);
+
+/* ---- login throttling ---- */
+
+/* Client addresses tracked at once (a fixed table: memory stays bounded whatever the number of attackers). */
+#define IMAPD_THROTTLE_SLOTS 4096
+/* Length of the window in which failures are counted. */
+#define IMAPD_THROTTLE_WINDOW_SECS 60
+
+struct imapd_throttle;
+/* max_failures: failed logins per address per window before further attempts are refused (0: never). */
+struct imapd_throttle *imapd_throttle_create(unsigned max_failures);
+/* Changes the number of failures allowed per client address per minute. */
+void imapd_throttle_set_max(struct imapd_throttle *t, unsigned max_failures);
+void imapd_throttle_destroy(struct imapd_throttle **t);
+/* True when addr has reached its failures in the current window (the attempt must be refused unchecked). */
+bool imapd_throttle_blocked(struct imapd_throttle *t, const char *addr, uint64_t now_secs);
+/* Counts one failure for addr. Returns the failures in the current window. */
+unsigned imapd_throttle_fail(struct imapd_throttle *t, const char *addr, uint64_t now_secs);
+
+/* ---- users ---- */
+
+/* A mailbox user as the sessions need it. Every string is owned by the struct (imapd_user_free). */
+struct imapd_user {
+	char *login;     /* the uid */
+	char *guid;      /* mailbox GUID, 32 hex digits */
+	char *dn;
+	char *address;   /* primary address, or "" */
+	uint64_t quota_bytes, quota_messages; /* 0: none */
+	char *home_dn;   /* DN of the mailbox's home server (ixHomeServer), or NULL */
+};
+void imapd_user_free(struct imapd_user *u);
+
+/* Where users come from: the directory replica in the daemons, a fixed table in tests. */
+struct imapd_userdb {
+	/* Checks a password (login or any address); called on worker threads. See ix_sasl_check_fn. */
+	int (*check_password)(void *ctx, const char *user, const char *pass, size_t passlen);
+	/* Finds a user by login or any address. Returns 0 (fills *u_r) or IX_ENOTFOUND. Any thread. */
+	int (*lookup)(void *ctx, const char *name, struct imapd_user *u_r);
+	/* Appends the ACL identifiers of the lists that have dn as a direct member, each followed by a NUL. */
+	void (*groups)(void *ctx, const char *dn, struct buf *ids_r);
+	/* Appends the path of every public folder in the directory ("Sales/Leads"), each followed by a NUL. */
+	void (*public_folders)(void *ctx, struct buf *paths_r);
+	void *ctx;
+	/* Appends the login of every mailbox user, each followed by a NUL (LIST "Other Users/%"). May be NULL. */
+	void (*users)(void *ctx, struct buf *logins_r);
+	/* The host name (ixHostName; *host_r: free()) and IMAP or POP3 port of the server whose entry is server_dn.
+	 * Returns 0, or IX_ENOTFOUND (unknown server, or it has no host name or no such port). Any thread. May be
+	 * NULL (then no login is ever proxied). */
+	int (*server)(void *ctx, const char *server_dn, bool pop3, char **host_r, unsigned *port_r);
+	/* Checks the organisation administrator's password (X-IX-IMPORT, a mailbox move). May be NULL: refused. */
+	int (*check_admin)(void *ctx, const char *pass, size_t passlen);
+};
+
+struct proxy_backend;
+/* Whether u's mailbox lives on another server than here_dn (this server's entry; NULL: never): returns 0 when it
+ * is here, 1 when it is elsewhere (*b_r: that server's IMAP or POP3 port, resolved), or IX_ENOTFOUND / IX_EINVAL
+ * with error_r when the home server cannot be reached from its directory entry. Blocking (a name lookup): call it
+ * on a worker. */
+int imapd_user_backend(const struct imapd_userdb *db, const char *here_dn, const struct imapd_user *u, bool pop3,
+		       struct proxy_backend *b_r, struct buf *error_r);
+
+/* A copy of a password kept while a proxied login needs it: replaces *pass_r (wiping the old one). */
+void imapd_password_keep(char **pass_r, size_t *len_r, const char *pass, size_t len);
+/* Overwrites and frees *pass_r (NULL is fine); sets it to NULL and *len_r to 0. */
+void imapd_password_wipe(char **pass_r, size_t *len_r);
+
+/* The table over a directory replica (ctx = dir). */
+void imapd_userdb_dir(struct dir *dir, struct imapd_userdb *db_r);
+
+/* The settings the IMAP and POP3 daemons read (defaults until struct dir_server carries the server's values). */
+struct imapd_settings {
+	unsigned imap_idle_timeout_secs;
+	unsigned imap_max_connections;
+	unsigned pop3_idle_timeout_secs;
+	unsigned auth_max_failures;
+	uint64_t max_message_size;
+};
+/* This server's current settings (server_dn: its directory entry), from the replica: `interchange server set`
+ * applies to the running daemons, which re-read them every IMAPD_SETTINGS_REFRESH_MS. */
+#define IMAPD_SETTINGS_REFRESH_MS 2000
+void imapd_settings_get(struct dir *dir, const char *server_dn, struct imapd_settings *s_r);
+
+/* Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit. */
+unsigned long imapd_raise_nofile(void);
+
+#endif

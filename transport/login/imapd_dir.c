@@ -1,0 +1,149 @@
+/* imapd_dir.c - the user table of imapd and pop3d over the directory replica (passwords checked by an LDAP bind,
+ * users by login or any address, list membership for ACL identifiers, public folder paths), and their settings. */
+#include "transport/login/imapd_auth.h"
+#include "directory/dir.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/settings.h"
+#include "common/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int dir_check_password(void *ctx, const char *user, const char *pass, size_t passlen)
+{
+	if (memchr(pass, '\0', passlen) != NULL)
+		return IX_EAUTH;
+	struct buf err = BUF_INIT;
+	int ret = dir_authenticate(ctx, user, pass, &err);
+	if (ret != IX_OK && ret != IX_EAUTH)
+		log_warn("password check for %s: %s", user, buf_cstr(&err));
+	buf_free(&err);
+	return ret == IX_OK ? 0 : ret == IX_EAUTH ? IX_EAUTH : IX_EUNAVAIL;
+}
+
+static int dir_check_admin(void *ctx, const char *pass, size_t passlen)
+{
+	if (memchr(pass, '\0', passlen) != NULL)
+		return IX_EAUTH;
+	struct buf err = BUF_INIT;
+	int ret = dir_authenticate_admin(ctx, pass, &err);
+	if (ret != IX_OK && ret != IX_EAUTH)
+		log_warn("administrator password check: %s", buf_cstr(&err));
+	buf_free(&err);
+	return ret == IX_OK ? 0 : ret == IX_EAUTH ? IX_EAUTH : IX_EUNAVAIL;
+}
+
+static int dir_user_lookup(void *ctx, const char *name, struct imapd_user *u_r)
+{
+	struct dir_recipient r;
+	memset(u_r, 0, sizeof(*u_r));
+	int ret = strchr(name, '@') != NULL ? dir_resolve(ctx, name, &r) : dir_lookup_login(ctx, name, &r);
+	if (ret != IX_OK)
+		return IX_ENOTFOUND;
+	if (r.type != DIR_TYPE_USER || r.mailbox_guid == NULL || r.login == NULL) {
+		dir_recipient_release(&r);
+		return IX_ENOTFOUND;
+	}
+	u_r->login = xstrdup(r.login);
+	u_r->guid = xstrdup(r.mailbox_guid);
+	u_r->dn = xstrdup(r.dn);
+	u_r->address = xstrdup(r.primary_address != NULL ? r.primary_address : "");
+	u_r->quota_bytes = r.quota_bytes > 0 ? (uint64_t)r.quota_bytes : 0;
+	u_r->quota_messages = r.quota_messages > 0 ? (uint64_t)r.quota_messages : 0;
+	u_r->home_dn = r.home_server_dn != NULL ? xstrdup(r.home_server_dn) : NULL;
+	dir_recipient_release(&r);
+	return 0;
+}
+
+struct groups_ctx {
+	const char *dn;
+	struct buf *out;
+};
+
+static void groups_visit(void *ctx, const struct dir_recipient *r)
+{
+	struct groups_ctx *g = ctx;
+	if (r->type != DIR_TYPE_LIST || r->display_name == NULL)
+		return;
+	for (size_t i = 0; i < r->member_count; i++)
+		if (strcasecmp(r->members[i], g->dn) == 0) {
+			buf_append(g->out, r->display_name, strlen(r->display_name) + 1);
+			return;
+		}
+}
+
+static void dir_groups(void *ctx, const char *dn, struct buf *ids_r)
+{
+	struct groups_ctx g = { dn, ids_r };
+	dir_foreach_recipient(ctx, groups_visit, &g);
+}
+
+static void folders_visit(void *ctx, const struct dir_recipient *r)
+{
+	if (r->type == DIR_TYPE_FOLDER && r->folder_path != NULL && r->folder_path[0] != '\0')
+		buf_append(ctx, r->folder_path, strlen(r->folder_path) + 1);
+}
+
+static void dir_public_folders(void *ctx, struct buf *paths_r)
+{
+	dir_foreach_recipient(ctx, folders_visit, paths_r);
+}
+
+static void users_visit(void *ctx, const struct dir_recipient *r)
+{
+	if (r->type == DIR_TYPE_USER && r->login != NULL && r->mailbox_guid != NULL)
+		buf_append(ctx, r->login, strlen(r->login) + 1);
+}
+
+static void dir_users(void *ctx, struct buf *logins_r)
+{
+	dir_foreach_recipient(ctx, users_visit, logins_r);
+}
+
+static int dir_server(void *ctx, const char *server_dn, bool pop3, char **host_r, unsigned *port_r)
+{
+	struct dir_server *sv;
+	size_t n;
+	int ret = IX_ENOTFOUND;
+	*host_r = NULL;
+	*port_r = 0;
+	if (dir_servers(ctx, &sv, &n) != IX_OK)
+		return ret;
+	for (size_t i = 0; i < n && ret != 0; i++) {
+		unsigned port = pop3 ? sv[i].pop3_port : sv[i].imap_port;
+		if (strcasecmp(sv[i].dn, server_dn) == 0 && sv[i].host != NULL && sv[i].host[0] != '\0' && port != 0) {
+			*host_r = xstrdup(sv[i].host);
+			*port_r = port;
+			ret = 0;
+		}
+	}
+	dir_servers_free(&sv, n);
+	return ret;
+}
+
+void imapd_userdb_dir(struct dir *dir, struct imapd_userdb *db_r)
+{
+	db_r->server = dir_server;
+	db_r->users = dir_users;
+	db_r->check_password = dir_check_password;
+	db_r->lookup = dir_user_lookup;
+	db_r->check_admin = dir_check_admin;
+	db_r->groups = dir_groups;
+	db_r->public_folders = dir_public_folders;
+	db_r->ctx = dir;
+}
+
+void imapd_settings_get(struct dir *dir, const char *server_dn, struct imapd_settings *s_r)
+{
+	struct settings s;
+	if (dir == NULL || server_dn == NULL || dir_server_settings(dir, server_dn, &s) != 0)
+		settings_load(&s, NULL, 0);
+	s_r->imap_idle_timeout_secs = (unsigned)s.v[SET_IMAP_IDLE_TIMEOUT];
+	s_r->imap_max_connections = (unsigned)s.v[SET_IMAP_MAX_CONNECTIONS];
+	s_r->pop3_idle_timeout_secs = (unsigned)s.v[SET_POP3_IDLE_TIMEOUT];
+	s_r->auth_max_failures = (unsigned)s.v[SET_AUTH_MAX_FAILURES];
+	s_r->max_message_size = s.v[SET_SMTP_MAX_MESSAGE_SIZE];
+}
+

@@ -1,0 +1,583 @@
+/* proxy.c - the IMAP/POP3 proxy to a user's home server: log in at the backend (greeting, STARTTLS off loopback,
+ * SASL PLAIN with the user's password), then pipe bytes both ways with back-pressure until either side closes. */
+#include "transport/login/proxy.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "transport/login/proxy_parse.h"
+#include "common/util.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The tags the proxy uses at an IMAP backend. */
+#define TAG_STARTTLS "P0"
+#define TAG_LOGIN "P1"
+/* How much of a backend's unexpected line goes into the log. */
+#define LOG_LINE_MAX 200
+
+enum proxy_state {
+	P_CONNECTING, /* TCP connect under way */
+	P_GREETING,   /* waiting for the greeting */
+	P_STARTTLS,   /* STARTTLS / STLS sent */
+	P_TLS,        /* TLS handshake with the backend */
+	P_LOGIN,      /* login sent */
+	P_PIPE,       /* logged in: bytes are copied both ways */
+	P_CLOSING,    /* the backend is gone; the client's output is being flushed */
+	P_DONE,       /* finished: the owner destroys us */
+};
+
+struct proxy {
+	struct evloop *loop;
+	struct conn *client, *backend;
+	proxy_fn *fn;
+	void *ctx;
+	enum proxy_proto proto;
+	enum proxy_state st;
+	struct proxy_backend be;
+	char *user;
+	char *pass;
+	size_t passlen;
+	struct tls_ctx *tls;
+	bool need_tls;
+	unsigned idle_ms, login_ms;
+	struct evloop_timer timer; /* the login deadline, then the back-pressure poll */
+	bool up_paused, down_paused;  /* client input / backend input stopped because the other side is full */
+	unsigned long long up, down;  /* bytes client -> backend, backend -> client while piping */
+	unsigned long long start_usec;
+	const char *end_reason;
+	struct buf why;               /* a failure found inside proxy_start, reported from the loop */
+	struct buf reply;             /* the backend's login answer handed to the callback */
+};
+
+/* ---- backends ---- */
+
+bool proxy_ip_is_loopback(const char *ip)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET, ip, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, ip, &a6) != 1)
+		return false;
+	if (IN6_IS_ADDR_LOOPBACK(&a6))
+		return true;
+	return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+}
+
+int proxy_backend_resolve(const char *host, unsigned port, struct proxy_backend *b_r, struct buf *error_r)
+{
+	memset(b_r, 0, sizeof(*b_r));
+	if (host == NULL || host[0] == '\0' || strlen(host) > PROXY_HOST_MAX || port == 0 || port > 65535) {
+		buf_printf(error_r, "the home server has no usable host name or port (%s port %u)",
+			   host != NULL ? host : "(none)", port);
+		return IX_EINVAL;
+	}
+	struct addrinfo hints = { 0 }, *res = NULL;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	int rc = getaddrinfo(host, NULL, &hints, &res);
+	if (rc != 0) {
+		buf_printf(error_r, "cannot resolve the home server %s: %s", host, gai_strerror(rc));
+		return IX_ENOTFOUND;
+	}
+	const struct addrinfo *pick = NULL;
+	for (const struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET && (pick == NULL || pick->ai_family != AF_INET))
+			pick = ai;
+		else if (ai->ai_family == AF_INET6 && pick == NULL)
+			pick = ai;
+	}
+	int ret = IX_ENOTFOUND;
+	if (pick != NULL) {
+		const void *addr = pick->ai_family == AF_INET
+					   ? (const void *)&((const struct sockaddr_in *)pick->ai_addr)->sin_addr
+					   : (const void *)&((const struct sockaddr_in6 *)pick->ai_addr)->sin6_addr;
+		if (inet_ntop(pick->ai_family, addr, b_r->ip, sizeof(b_r->ip)) != NULL)
+			ret = 0;
+	}
+	freeaddrinfo(res);
+	if (ret != 0) {
+		buf_printf(error_r, "the home server %s has no IPv4 or IPv6 address", host);
+		return ret;
+	}
+	snprintf(b_r->host, sizeof(b_r->host), "%s", host);
+	b_r->port = port;
+	b_r->tls = !proxy_ip_is_loopback(b_r->ip);
+	return 0;
+}
+
+struct proxy_trust {
+	char *path;
+	struct tls_ctx *ctx;
+	bool loaded;      /* ctx reflects the file as stat'ed below (or its absence) */
+	struct stat st;   /* of the file when ctx was made; st_ino 0: it did not exist */
+};
+
+struct proxy_trust *proxy_trust_create(const char *data_dir)
+{
+	struct proxy_trust *t = xcalloc(1, sizeof(*t));
+	t->path = xasprintf("%s/%s", data_dir, PROXY_TRUST_FILE);
+	return t;
+}
+
+struct tls_ctx *proxy_trust_ctx(struct proxy_trust *t)
+{
+	struct stat st;
+	if (stat(t->path, &st) != 0)
+		memset(&st, 0, sizeof(st));
+	if (t->loaded && st.st_ino == t->st.st_ino && st.st_dev == t->st.st_dev && st.st_size == t->st.st_size &&
+	    st.st_mtim.tv_sec == t->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == t->st.st_mtim.tv_nsec)
+		return t->ctx;
+	tls_ctx_destroy(&t->ctx); /* connections made from it keep their own references */
+	struct buf err = BUF_INIT;
+	if (tls_client_ctx_create(true, st.st_ino != 0 ? t->path : NULL, &t->ctx, &err) != 0) {
+		log_error("TLS to home servers: %s", buf_cstr(&err));
+		t->ctx = NULL;
+	}
+	buf_free(&err);
+	t->st = st;
+	t->loaded = true;
+	return t->ctx;
+}
+
+void proxy_trust_destroy(struct proxy_trust **tp)
+{
+	struct proxy_trust *t = *tp;
+	if (t == NULL)
+		return;
+	tls_ctx_destroy(&t->ctx);
+	free(t->path);
+	free(t);
+	*tp = NULL;
+}
+
+/* ---- the end ---- */
+
+static void wipe_password(struct proxy *p)
+{
+	if (p->pass != NULL) {
+		memset(p->pass, 0, p->passlen);
+		free(p->pass);
+		p->pass = NULL;
+	}
+}
+
+/* Reports a finished result; p must not be touched afterwards (the owner may have destroyed it). */
+static void finish(struct proxy *p, enum proxy_result result, const char *reply)
+{
+	p->st = P_DONE;
+	evloop_timer_stop(p->loop, &p->timer);
+	wipe_password(p);
+	p->fn(p, result, reply, p->ctx);
+}
+
+static void unavailable(struct proxy *p, const char *fmt, ...) IX_PRINTF(2, 3);
+static void unavailable(struct proxy *p, const char *fmt, ...)
+{
+	struct buf why = BUF_INIT;
+	buf_printf(&why, "%s (%s port %u): ", p->be.host, p->be.ip, p->be.port);
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&why, fmt, ap);
+	va_end(ap);
+	buf_reset(&p->reply);
+	buf_append(&p->reply, why.data, why.len);
+	buf_free(&why);
+	finish(p, PROXY_UNAVAILABLE, buf_cstr(&p->reply));
+}
+
+/* The piped session is over: one log line with what went through. */
+static void ended(struct proxy *p, const char *reason)
+{
+	unsigned long long secs = (evloop_now_usec(p->loop) - p->start_usec) / 1000000u;
+	log_info("proxy %s from %s to %s (%s port %u%s) ended (%s) after %llu s: %llu bytes from the client, %llu bytes "
+		 "to the client",
+		 p->user, conn_peer(p->client), p->be.host, p->be.ip, p->be.port, p->need_tls ? ", TLS" : "",
+		 p->end_reason != NULL ? p->end_reason : reason, secs, p->up, p->down);
+	finish(p, PROXY_ENDED, "");
+}
+
+/* Stops talking to the backend and lets the client's queued output go out; CLOSED (or a second TIMEOUT) ends it. */
+static void close_pipe(struct proxy *p, const char *reason)
+{
+	if (p->end_reason == NULL)
+		p->end_reason = reason;
+	conn_destroy(&p->backend);
+	evloop_timer_stop(p->loop, &p->timer);
+	p->st = P_CLOSING;
+	conn_close_after_flush(p->client);
+}
+
+/* ---- the pipe ---- */
+
+static void drain_poll(struct evloop *loop, struct evloop_timer *timer, void *ctx);
+
+/* Copies what from has buffered to to, while to has less than PROXY_PIPE_MAX queued; above that, from's input is
+ * paused until to has drained to half (drain_poll). */
+static void pump(struct proxy *p, struct conn *from, struct conn *to, unsigned long long *count, bool *paused)
+{
+	for (;;) {
+		size_t queued = conn_output_len(to);
+		if (queued >= PROXY_PIPE_MAX) {
+			if (!*paused) {
+				*paused = true;
+				conn_pause_input(from, true);
+				if (!evloop_timer_pending(&p->timer))
+					evloop_timer_start(p->loop, &p->timer, PROXY_DRAIN_POLL_MS, 0, drain_poll, p);
+			}
+			return;
+		}
+		const char *data;
+		size_t n = conn_read_bytes(from, PROXY_PIPE_MAX - queued, &data);
+		if (n == 0)
+			return;
+		conn_write(to, data, n);
+		*count += n;
+	}
+}
+
+static void drain_poll(struct evloop *loop, struct evloop_timer *timer, void *ctx)
+{
+	(void)timer;
+	struct proxy *p = ctx;
+	if (p->st != P_PIPE)
+		return;
+	if (p->up_paused && conn_output_len(p->backend) <= PROXY_PIPE_MAX / 2) {
+		p->up_paused = false;
+		conn_pause_input(p->client, false); /* buffered input is delivered as INPUT from the loop */
+	}
+	if (p->down_paused && conn_output_len(p->client) <= PROXY_PIPE_MAX / 2) {
+		p->down_paused = false;
+		conn_pause_input(p->backend, false);
+	}
+	if (p->up_paused || p->down_paused)
+		evloop_timer_start(loop, &p->timer, PROXY_DRAIN_POLL_MS, 0, drain_poll, p);
+}
+
+static void logged_in(struct proxy *p, const char *reply, size_t len)
+{
+	buf_reset(&p->reply);
+	buf_append(&p->reply, reply, len);
+	wipe_password(p);
+	evloop_timer_stop(p->loop, &p->timer);
+	p->st = P_PIPE;
+	p->start_usec = evloop_now_usec(p->loop);
+	conn_set_idle_timeout(p->backend, 0); /* the client connection's idle timeout covers the pipe */
+	conn_set_idle_timeout(p->client, p->idle_ms);
+	p->fn(p, PROXY_LOGGED_IN, buf_cstr(&p->reply), p->ctx);
+	conn_pause_input(p->client, false); /* commands the client pipelined after its login go through now */
+}
+
+/* ---- logging in at the backend ---- */
+
+/* Appends base64("\0user\0pass") (SASL PLAIN, RFC 4616, no authorization identity). */
+static void append_plain(struct proxy *p, struct buf *out)
+{
+	size_t ulen = strlen(p->user), n = ulen + p->passlen + 2;
+	unsigned char *raw = xmalloc(n);
+	raw[0] = '\0';
+	memcpy(raw + 1, p->user, ulen);
+	raw[ulen + 1] = '\0';
+	memcpy(raw + ulen + 2, p->pass, p->passlen);
+	size_t enc_len = 4 * ((n + 2) / 3);
+	unsigned char *enc = xmalloc(enc_len + 1);
+	EVP_EncodeBlock(enc, raw, (int)n);
+	buf_append(out, enc, enc_len);
+	memset(raw, 0, n);
+	memset(enc, 0, enc_len);
+	free(raw);
+	free(enc);
+}
+
+static void send_login(struct proxy *p)
+{
+	struct buf cmd = BUF_INIT;
+	buf_append_str(&cmd, p->proto == PROXY_IMAP ? TAG_LOGIN " AUTHENTICATE PLAIN " : "AUTH PLAIN ");
+	append_plain(p, &cmd);
+	buf_append_str(&cmd, "\r\n");
+	conn_write(p->backend, cmd.data, cmd.len);
+	memset(cmd.data, 0, cmd.len);
+	buf_free(&cmd);
+	wipe_password(p);
+	p->st = P_LOGIN;
+}
+
+/* What a login line handler did. */
+enum line_result {
+	LINE_MORE = 1,      /* read the next line */
+	LINE_STOP = 0,      /* stop reading lines: TLS starts, or the login succeeded (p->st is P_PIPE) */
+	LINE_FINISHED = -1, /* the proxy reported a finished result: p must not be touched */
+};
+
+static enum line_result start_tls(struct proxy *p)
+{
+	p->st = P_TLS;
+	if (conn_start_tls(p->backend, p->tls, p->be.host, NULL) == 0)
+		return LINE_STOP;
+	unavailable(p, "TLS could not start");
+	return LINE_FINISHED;
+}
+
+/* One IMAP line during the login. */
+static enum line_result imap_line(struct proxy *p, const char *line, size_t len)
+{
+	struct proxy_imap_reply r;
+	if (!proxy_imap_reply_parse(line, len, &r)) {
+		unavailable(p, "not an IMAP response: %.*s", (int)(len > LOG_LINE_MAX ? LOG_LINE_MAX : len), line);
+		return LINE_FINISHED;
+	}
+	bool ours = r.kind == PROXY_IMAP_TAGGED &&
+		    r.tag_len == strlen(p->st == P_STARTTLS ? TAG_STARTTLS : TAG_LOGIN) &&
+		    memcmp(r.tag, p->st == P_STARTTLS ? TAG_STARTTLS : TAG_LOGIN, r.tag_len) == 0;
+	switch (p->st) {
+	case P_GREETING:
+		if (r.kind != PROXY_IMAP_UNTAGGED || r.status != PROXY_STATUS_OK) {
+			unavailable(p, "greeting %.*s", (int)(len > LOG_LINE_MAX ? LOG_LINE_MAX : len), line);
+			return LINE_FINISHED;
+		}
+		if (!p->need_tls) {
+			send_login(p);
+			return LINE_MORE;
+		}
+		if (r.code != NULL && proxy_imap_has_capability(r.code, r.code_len, "IMAP4rev1") &&
+		    !proxy_imap_has_capability(r.code, r.code_len, "STARTTLS")) {
+			unavailable(p, "it offers no STARTTLS, which a server off loopback must");
+			return LINE_FINISHED;
+		}
+		conn_write_str(p->backend, TAG_STARTTLS " STARTTLS\r\n");
+		p->st = P_STARTTLS;
+		return LINE_MORE;
+	case P_STARTTLS:
+		if (r.kind == PROXY_IMAP_UNTAGGED)
+			return LINE_MORE;
+		if (ours && r.status == PROXY_STATUS_OK) {
+			return start_tls(p);
+		}
+		unavailable(p, "STARTTLS refused: %.*s", (int)(len > LOG_LINE_MAX ? LOG_LINE_MAX : len), line);
+		return LINE_FINISHED;
+	case P_LOGIN:
+		if (r.kind == PROXY_IMAP_UNTAGGED)
+			return LINE_MORE;
+		if (ours && r.status == PROXY_STATUS_OK) {
+			logged_in(p, r.resp, r.resp_len);
+			return LINE_STOP;
+		}
+		if (ours && r.status == PROXY_STATUS_NO) {
+			buf_reset(&p->reply);
+			buf_append(&p->reply, r.resp, r.resp_len);
+			finish(p, PROXY_REFUSED, buf_cstr(&p->reply));
+			return LINE_FINISHED;
+		}
+		unavailable(p, "login answered %.*s", (int)(len > LOG_LINE_MAX ? LOG_LINE_MAX : len), line);
+		return LINE_FINISHED;
+	default:
+		return LINE_STOP;
+	}
+}
+
+/* One POP3 line during the login. */
+static enum line_result pop3_line(struct proxy *p, const char *line, size_t len)
+{
+	enum proxy_status status;
+	const char *text;
+	size_t tlen;
+	int shown = (int)(len > LOG_LINE_MAX ? LOG_LINE_MAX : len);
+	if (!proxy_pop3_reply_parse(line, len, &status, &text, &tlen)) {
+		unavailable(p, "not a POP3 response: %.*s", shown, line);
+		return LINE_FINISHED;
+	}
+	switch (p->st) {
+	case P_GREETING:
+		if (status != PROXY_STATUS_OK) {
+			unavailable(p, "greeting %.*s", shown, line);
+			return LINE_FINISHED;
+		}
+		if (!p->need_tls) {
+			send_login(p);
+			return LINE_MORE;
+		}
+		conn_write_str(p->backend, "STLS\r\n");
+		p->st = P_STARTTLS;
+		return LINE_MORE;
+	case P_STARTTLS:
+		if (status == PROXY_STATUS_OK) {
+			return start_tls(p);
+		}
+		unavailable(p, "STLS refused: %.*s", shown, line);
+		return LINE_FINISHED;
+	case P_LOGIN:
+		if (status == PROXY_STATUS_OK) {
+			logged_in(p, line, len);
+			return LINE_STOP;
+		}
+		if (status == PROXY_STATUS_NO) {
+			buf_reset(&p->reply);
+			buf_append(&p->reply, line, len);
+			finish(p, PROXY_REFUSED, buf_cstr(&p->reply));
+			return LINE_FINISHED;
+		}
+		unavailable(p, "login answered %.*s", shown, line);
+		return LINE_FINISHED;
+	default:
+		return LINE_STOP;
+	}
+}
+
+static void backend_lines(struct proxy *p)
+{
+	while (p->st == P_GREETING || p->st == P_STARTTLS || p->st == P_LOGIN) {
+		const char *line;
+		size_t len;
+		int r = conn_read_line(p->backend, PROXY_LINE_MAX, 0, &line, &len);
+		if (r == CONN_LINE_MORE)
+			return;
+		if (r == CONN_LINE_TOO_LONG) {
+			unavailable(p, "an answer longer than %d bytes", PROXY_LINE_MAX);
+			return;
+		}
+		enum line_result lr = p->proto == PROXY_IMAP ? imap_line(p, line, len) : pop3_line(p, line, len);
+		if (lr == LINE_FINISHED)
+			return;
+		if (lr == LINE_STOP)
+			break;
+	}
+	if (p->st == P_PIPE)
+		pump(p, p->backend, p->client, &p->down, &p->down_paused);
+}
+
+static void login_timeout(struct evloop *loop, struct evloop_timer *timer, void *ctx)
+{
+	(void)loop;
+	(void)timer;
+	struct proxy *p = ctx;
+	if (p->st == P_PIPE || p->st == P_CLOSING || p->st == P_DONE)
+		return;
+	if (p->why.len > 0)
+		unavailable(p, "%s", buf_cstr(&p->why));
+	else
+		unavailable(p, "no answer to the login within %u ms", p->login_ms);
+}
+
+static void backend_event(struct conn *c, enum conn_event ev, void *ctx)
+{
+	(void)c;
+	struct proxy *p = ctx;
+	switch (ev) {
+	case CONN_EVENT_CONNECTED:
+		if (p->st == P_CONNECTING)
+			p->st = P_GREETING;
+		break;
+	case CONN_EVENT_INPUT:
+		if (p->st == P_PIPE)
+			pump(p, p->backend, p->client, &p->down, &p->down_paused);
+		else
+			backend_lines(p);
+		break;
+	case CONN_EVENT_TLS_READY:
+		if (p->st == P_TLS)
+			send_login(p);
+		break;
+	case CONN_EVENT_TIMEOUT:
+		break;
+	case CONN_EVENT_EOF:
+	case CONN_EVENT_ERROR:
+	case CONN_EVENT_CLOSED:
+		if (p->st == P_PIPE) {
+			close_pipe(p, ev == CONN_EVENT_EOF ? "the server closed" : "server connection failed");
+		} else if (p->st != P_CLOSING && p->st != P_DONE) {
+			const char *err = conn_error(p->backend);
+			unavailable(p, "%s", ev == CONN_EVENT_ERROR && err[0] != '\0' ? err : "it closed the connection");
+		}
+		break;
+	}
+}
+
+/* ---- the session's side ---- */
+
+void proxy_client_event(struct proxy *p, enum conn_event ev)
+{
+	switch (ev) {
+	case CONN_EVENT_INPUT:
+		if (p->st == P_PIPE)
+			pump(p, p->client, p->backend, &p->up, &p->up_paused);
+		break;
+	case CONN_EVENT_TIMEOUT:
+		if (p->st == P_PIPE)
+			close_pipe(p, "idle");
+		else if (p->st == P_CLOSING)
+			ended(p, "idle");
+		break; /* during the login the login deadline comes first */
+	case CONN_EVENT_TLS_READY:
+	case CONN_EVENT_CONNECTED:
+		break;
+	case CONN_EVENT_EOF:
+	case CONN_EVENT_ERROR:
+	case CONN_EVENT_CLOSED:
+		if (p->st == P_PIPE || p->st == P_CLOSING) {
+			ended(p, ev == CONN_EVENT_EOF ? "the client closed" : ev == CONN_EVENT_CLOSED ? "closed" : "client connection failed");
+		} else if (p->st != P_DONE) {
+			log_info("proxy %s from %s to %s: the client left during the login", p->user, conn_peer(p->client),
+				 p->be.host);
+			finish(p, PROXY_ENDED, "");
+		}
+		break;
+	}
+}
+
+bool proxy_piping(const struct proxy *p)
+{
+	return p->st == P_PIPE || p->st == P_CLOSING;
+}
+
+struct proxy *proxy_start(struct evloop *loop, struct conn *client, const struct proxy_login *login, proxy_fn *fn,
+			  void *ctx)
+{
+	struct proxy *p = xcalloc(1, sizeof(*p));
+	p->loop = loop;
+	p->client = client;
+	p->fn = fn;
+	p->ctx = ctx;
+	p->proto = login->proto;
+	p->be = *login->backend;
+	p->user = xstrdup(login->user);
+	p->pass = xmalloc(login->passlen + 1);
+	memcpy(p->pass, login->pass, login->passlen);
+	p->pass[login->passlen] = '\0';
+	p->passlen = login->passlen;
+	p->tls = login->tls;
+	p->idle_ms = login->idle_timeout_msecs;
+	p->login_ms = login->login_timeout_msecs != 0 ? login->login_timeout_msecs : PROXY_LOGIN_TIMEOUT_MS;
+	p->need_tls = p->be.tls;
+	p->st = P_CONNECTING;
+	if (p->need_tls && p->tls == NULL) {
+		/* reported from the loop, never from inside this call */
+		buf_append_str(&p->why, "it needs TLS (not on loopback) and no TLS client context is available");
+		evloop_timer_start(loop, &p->timer, 0, 0, login_timeout, p);
+		return p;
+	}
+	p->backend = conn_connect(loop, p->be.ip, p->be.port, backend_event, p);
+	evloop_timer_start(loop, &p->timer, p->login_ms, 0, login_timeout, p);
+	return p;
+}
+
+void proxy_destroy(struct proxy **pp)
+{
+	struct proxy *p = *pp;
+	if (p == NULL)
+		return;
+	evloop_timer_stop(p->loop, &p->timer);
+	conn_destroy(&p->backend);
+	wipe_password(p);
+	free(p->user);
+	buf_free(&p->why);
+	buf_free(&p->reply);
+	free(p);
+	*pp = NULL;
+}

@@ -1,0 +1,101 @@
+/* proxy.h - IMAP and POP3 logins of a user whose mailbox lives on another server of the organisation: after the
+ * session here checked the password, the proxy connects to the home server (the backend) under a timeout, uses
+ * STARTTLS/STLS there when it is not on loopback (its certificate verified), logs in with the user's name and
+ * password (SASL PLAIN), hands the backend's answer to the session, and then copies bytes both ways until either
+ * side closes. TLS with the client stays terminated here. Everything runs on the daemon's event loop: no thread,
+ * bounded buffers with back-pressure, the session's idle timeout. See docs/imap-pop3.md, "Proxying". */
+#ifndef IX_PROXY_H
+#define IX_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "common/buf.h"
+#include "transport/net/conn.h"
+#include "common/evloop.h"
+#include "transport/net/tls.h"
+
+/* From the start of the connection to the backend's answer to the login (connect, greeting, STARTTLS, login). */
+#define PROXY_LOGIN_TIMEOUT_MS 10000
+/* Bytes queued towards one side before the proxy stops reading the other (it reads again below half). */
+#define PROXY_PIPE_MAX CONN_OUTPUT_SOFT_MAX
+/* How often a side paused by back-pressure looks whether the other side's output has drained. */
+#define PROXY_DRAIN_POLL_MS 10
+/* The certificates (PEM) backends' certificates are verified against, relative to the data folder: the attendant
+ * writes there every certificate the organisation's servers publish in the directory (REPL_PEERS_FILE of
+ * directory/replication.h). When it does not exist, the system's trust store is used. The name checked is the
+ * backend's ixHostName. */
+#define PROXY_TRUST_FILE "tls/peers.pem"
+/* Longest host name and numeric address of a backend. */
+#define PROXY_HOST_MAX 255
+#define PROXY_IP_MAX 64
+
+enum proxy_proto { PROXY_IMAP, PROXY_POP3 };
+
+/* Where a user's mailbox is served: the home server's host name and its numeric address and port. */
+struct proxy_backend {
+	char host[PROXY_HOST_MAX + 1];
+	char ip[PROXY_IP_MAX];
+	unsigned port;
+	bool tls; /* STARTTLS/STLS with a verified certificate before the login: set when ip is not loopback */
+};
+/* Resolves host (ixHostName: a name or a numeric address) for port. Blocking (getaddrinfo): call it on a worker.
+ * Returns 0 (fills *b_r; the first address, IPv4 preferred; tls unless it is a loopback address) or IX_ENOTFOUND / IX_EINVAL with error_r. */
+int proxy_backend_resolve(const char *host, unsigned port, struct proxy_backend *b_r, struct buf *error_r);
+/* True when ip (numeric) is a loopback address: the backend is then reached without TLS. */
+bool proxy_ip_is_loopback(const char *ip);
+
+/* The client TLS context for backends not on loopback: certificates verified against DATA/PROXY_TRUST_FILE when it
+ * exists, else the system store; host names checked. The file changes when a server joins: the context is made
+ * again when it did (checked at each use, a stat). */
+struct proxy_trust;
+struct proxy_trust *proxy_trust_create(const char *data_dir);
+/* The context as of the trust file now; NULL when it cannot be made (the reason is logged once per change). */
+struct tls_ctx *proxy_trust_ctx(struct proxy_trust *t);
+void proxy_trust_destroy(struct proxy_trust **t);
+
+struct proxy;
+
+enum proxy_result {
+	/* The backend accepted the login. reply: IMAP: its tagged answer without the tag ("OK [CAPABILITY ...] ...");
+	 * POP3: its whole +OK line. The session sends it to the client from the callback; piping starts when the
+	 * callback returns (client input is resumed by the proxy). */
+	PROXY_LOGGED_IN,
+	/* The backend refused the credentials (its NO / -ERR answer, as for LOGGED_IN). The proxy is finished. */
+	PROXY_REFUSED,
+	/* The backend could not be reached, timed out, failed TLS or spoke nonsense: reply says why (for the log, not
+	 * for the client). The proxy is finished. */
+	PROXY_UNAVAILABLE,
+	/* The piped session ended (either side closed, failed or was idle; logged with its byte counts), or the
+	 * client left during the login. The proxy is finished; the owner ends the session. */
+	PROXY_ENDED,
+};
+/* After a "finished" result the proxy does nothing more: the owner calls proxy_destroy (from the callback is
+ * fine). */
+typedef void proxy_fn(struct proxy *p, enum proxy_result result, const char *reply, void *ctx);
+
+struct proxy_login {
+	enum proxy_proto proto;
+	const struct proxy_backend *backend; /* copied */
+	const char *user;                    /* the login name sent to the backend */
+	const char *pass;                    /* the user's password (copied, wiped once sent) */
+	size_t passlen;
+	struct tls_ctx *tls;                 /* proxy_trust_ctx's; NULL: backends that need TLS are refused */
+	unsigned idle_timeout_msecs;         /* of the piped session (the client connection's idle timeout) */
+	unsigned login_timeout_msecs;        /* 0: PROXY_LOGIN_TIMEOUT_MS */
+};
+
+/* Starts logging in at the backend for the session on client (whose input the session has paused; the session
+ * keeps owning client and passes its events on with proxy_client_event). fn is called once with LOGGED_IN,
+ * REFUSED or UNAVAILABLE, and after LOGGED_IN once more with ENDED; never from inside this call. */
+struct proxy *proxy_start(struct evloop *loop, struct conn *client, const struct proxy_login *login, proxy_fn *fn,
+			  void *ctx);
+/* The session's client connection reported ev: the proxy handles it (pipes input, ends on EOF/ERROR/idle). */
+void proxy_client_event(struct proxy *p, enum conn_event ev);
+/* True once the backend accepted the login (the session is being piped). */
+bool proxy_piping(const struct proxy *p);
+/* Closes the backend connection (at once) and frees; sets *p to NULL. NULL is ignored. The client connection is
+ * the owner's. */
+void proxy_destroy(struct proxy **p);
+
+#endif

@@ -1,0 +1,795 @@
+/* mta.c - ix-mta: runs the durable queue. Local recipients go into the store, the others over SMTP to their
+ * home server, a connector's smart host or the domain's MX; retries with backoff, bounces and delay notices
+ * (RFC 3464), expiry after queue.lifetime, the tracking log. */
+#include "transport/mta/mta.h"
+#include "transport/daemon/daemon.h"
+#include "transport/mta/dsn.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "transport/mta/queue.h"
+#include "transport/mta/smtp_client.h"
+#include "transport/smtp/smtp_parse.h"
+#include "store/store.h"
+#include "common/util.h"
+
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <resolv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+struct qent {
+	char id[QUEUE_ID_MAX + 1];
+	long long due;
+	bool inflight, seen;
+};
+
+struct qjob {
+	char id[QUEUE_ID_MAX + 1];
+	bool flush;
+};
+
+struct cached_conn {
+	char dest[MTA_DEST_MAX + 1];
+	struct smtp_client *c;
+	long long idle_since;
+};
+
+struct dest_count {
+	char dest[MTA_DEST_MAX + 1];
+	unsigned n;
+};
+
+struct mta {
+	struct daemon d;
+	struct settings set;
+	char *qdir;
+	struct tls_ctx *client_tls;
+	struct evloop_timer scan_timer, settings_timer, kick_timer;
+	int inotify_fd;
+	pthread_t threads[MTA_WORKERS];
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_cond_t dest_cond; /* a destination's connection slot was released */
+	struct qent *ents;
+	size_t nents;
+	struct qjob *jobs;
+	size_t jhead, jn, jcap;
+	bool quit;
+	unsigned busy;
+	/* outbound connections (under lock) */
+	struct cached_conn *conns;
+	size_t nconns;
+	struct dest_count *dests;
+	size_t ndests;
+	struct evloop_async *settings_async; /* the replica saw our server entry change */
+};
+
+/* ---- outbound connections ---- */
+
+static bool dest_acquire(struct mta *m, const char *dest)
+{
+	bool ok = false;
+	pthread_mutex_lock(&m->lock);
+	struct dest_count *dc;
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += MTA_DEST_WAIT_MS / 1000;
+	until.tv_nsec += (long)(MTA_DEST_WAIT_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	for (;;) {
+		/* the array may move while we wait: find the entry again each time */
+		dc = NULL;
+		for (size_t i = 0; i < m->ndests; i++) {
+			if (strcmp(m->dests[i].dest, dest) == 0)
+				dc = &m->dests[i];
+		}
+		if (dc == NULL) {
+			m->dests = xrealloc(m->dests, (m->ndests + 1) * sizeof(*m->dests));
+			dc = &m->dests[m->ndests++];
+			snprintf(dc->dest, sizeof(dc->dest), "%s", dest);
+			dc->n = 0;
+		}
+		if (dc->n < MTA_DEST_CONCURRENCY) {
+			dc->n++;
+			ok = true;
+			break;
+		}
+		if (m->quit || pthread_cond_timedwait(&m->dest_cond, &m->lock, &until) != 0)
+			break;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return ok;
+}
+
+static void dest_release(struct mta *m, const char *dest)
+{
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->ndests; i++) {
+		if (strcmp(m->dests[i].dest, dest) == 0 && --m->dests[i].n == 0) {
+			m->dests[i] = m->dests[--m->ndests];
+			break;
+		}
+	}
+	pthread_cond_broadcast(&m->dest_cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Takes a cached connection to dest, and closes stale ones on the way. */
+static struct smtp_client *conn_take(struct mta *m, const char *dest)
+{
+	struct smtp_client *found = NULL, *stale[16];
+	size_t nstale = 0;
+	long long now = (long long)time(NULL);
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->nconns;) {
+		struct cached_conn *cc = &m->conns[i];
+		if (found == NULL && strcmp(cc->dest, dest) == 0) {
+			found = cc->c;
+			m->conns[i] = m->conns[--m->nconns];
+			continue;
+		}
+		if (now - cc->idle_since > MTA_CONN_IDLE_MAX && nstale < IX_ARRAY_LEN(stale)) {
+			stale[nstale++] = cc->c;
+			m->conns[i] = m->conns[--m->nconns];
+			continue;
+		}
+		i++;
+	}
+	pthread_mutex_unlock(&m->lock);
+	for (size_t i = 0; i < nstale; i++)
+		smtp_client_close(&stale[i]);
+	return found;
+}
+
+static void conn_put(struct mta *m, const char *dest, struct smtp_client *c)
+{
+	pthread_mutex_lock(&m->lock);
+	m->conns = xrealloc(m->conns, (m->nconns + 1) * sizeof(*m->conns));
+	struct cached_conn *cc = &m->conns[m->nconns++];
+	snprintf(cc->dest, sizeof(cc->dest), "%s", dest);
+	cc->c = c;
+	cc->idle_since = (long long)time(NULL);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- one message ---- */
+
+enum outcome { OUT_NONE, OUT_DONE, OUT_TEMP, OUT_PERM, OUT_WAIT };
+
+struct attempt {
+	enum outcome out;
+	char *reply;    /* malloc'd */
+	bool local;
+	bool no_dsn; /* relayed to a server without DSN: we owe the success notice (RFC 3461 5.2.2.1) */
+	bool moving; /* the mailbox is frozen for a move: retry within a second, resolving its new home */
+	struct mta_target tg;
+};
+
+static void target_free(struct mta_target *t)
+{
+	free(t->addr);
+	free(t->orcpt);
+	free(t->guid);
+	free(t->folder);
+	free(t->dest);
+	free(t->error);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Splits "host:port" (or "[v6]:port", or "host"). */
+static void split_hostport(const char *hp, char *host, size_t hsize, unsigned *port)
+{
+	*port = 25;
+	const char *colon = strrchr(hp, ':');
+	if (hp[0] == '[') {
+		const char *rb = strchr(hp, ']');
+		size_t n = rb != NULL ? (size_t)(rb - hp - 1) : strlen(hp + 1);
+		snprintf(host, hsize, "%.*s", (int)n, hp + 1);
+		if (rb != NULL && rb[1] == ':')
+			*port = (unsigned)atoi(rb + 2);
+		return;
+	}
+	if (colon != NULL && strchr(hp, ':') == colon) {
+		snprintf(host, hsize, "%.*s", (int)(colon - hp), hp);
+		*port = (unsigned)atoi(colon + 1);
+	} else {
+		snprintf(host, hsize, "%s", hp);
+	}
+	if (*port == 0 || *port > 65535)
+		*port = 25;
+}
+
+/* Sends msg to the recipients idx[0..n) of at (all with the same destination). */
+static void send_group(struct mta *m, const struct queue_msg *q, struct attempt *at, const size_t *idx, size_t n,
+		       const char *dest, char **hosts, size_t nhosts)
+{
+	if (!dest_acquire(m, dest)) {
+		for (size_t i = 0; i < n; i++) {
+			at[idx[i]].out = OUT_WAIT;
+			at[idx[i]].reply = xstrdup("destination busy");
+		}
+		return;
+	}
+	struct buf err = BUF_INIT;
+	struct smtp_client *c = conn_take(m, dest);
+	for (size_t h = 0; c == NULL && h < nhosts; h++) {
+		char host[MTA_DEST_MAX + 1];
+		unsigned port;
+		split_hostport(hosts[h], host, sizeof(host), &port);
+		buf_reset(&err);
+		int rc = smtp_client_open(host, port, m->d.cfg.hostname, m->client_tls, SMTP_CLIENT_COMMAND_MS, &c, &err);
+		if (rc == IX_EINVAL && h + 1 == nhosts) {
+			for (size_t i = 0; i < n; i++) {
+				at[idx[i]].out = OUT_PERM;
+				at[idx[i]].reply = xstrdup(buf_cstr(&err));
+			}
+			goto out;
+		}
+	}
+	if (c == NULL) {
+		for (size_t i = 0; i < n; i++) {
+			at[idx[i]].out = OUT_TEMP;
+			at[idx[i]].reply = xasprintf("451 4.4.1 %s", buf_cstr(&err));
+		}
+		goto out;
+	}
+	const char **rcpts = xcalloc(n, sizeof(*rcpts));
+	unsigned *notify = xcalloc(n, sizeof(*notify));
+	int *codes = xcalloc(n, sizeof(*codes));
+	char **replies = xcalloc(n, sizeof(*replies));
+	for (size_t i = 0; i < n; i++) {
+		rcpts[i] = at[idx[i]].tg.addr;
+		notify[i] = at[idx[i]].tg.notify;
+	}
+	bool eight = false;
+	for (size_t i = 0; i < q->body.len && !eight; i++)
+		eight = (unsigned char)q->body.data[i] >= 128;
+	struct smtp_client_msg sm = { q->sender, rcpts, notify, q->envid, q->body.data, q->body.len, eight, n, codes,
+				      replies };
+	buf_reset(&err);
+	int rc = smtp_client_send(c, &sm, &err);
+	for (size_t i = 0; i < n; i++) {
+		struct attempt *a = &at[idx[i]];
+		a->out = codes[i] >= 200 && codes[i] < 300 ? OUT_DONE : codes[i] >= 500 ? OUT_PERM : OUT_TEMP;
+		a->reply = replies[i] != NULL ? replies[i] : xstrdup("421 4.4.2 no reply");
+		a->no_dsn = !smtp_client_has(c, "DSN");
+		if (a->out == OUT_DONE) {
+			char *r = xasprintf("%s (%s%s)", a->reply, smtp_client_peer(c), smtp_client_is_tls(c) ? ", TLS" : "");
+			free(a->reply);
+			a->reply = r;
+		}
+	}
+	if (rc == 0)
+		conn_put(m, dest, c);
+	else
+		smtp_client_close(&c);
+	free(rcpts);
+	free(notify);
+	free(codes);
+	free(replies);
+out:
+	buf_free(&err);
+	dest_release(m, dest);
+}
+
+static void queue_bounce(struct mta *m, const struct queue_msg *q, const struct dsn_rcpt *dr, size_t n)
+{
+	struct queue_msg b;
+	queue_msg_init(&b);
+	queue_new_id(b.id);
+	b.created = (long long)time(NULL);
+	struct dsn_report rep = { m->d.cfg.hostname, q->sender, q->envid, q->ret == SMTP_RET_HDRS, q->created, dr, n,
+				  q->body.data != NULL ? q->body.data : "", q->body.len };
+	dsn_build(&rep, &b.body);
+	char msgid[DSN_HEADER_VALUE_MAX + 1];
+	dsn_header_value(b.body.data, b.body.len, "Message-ID", msgid, sizeof(msgid));
+	queue_set_field(&b.msgid, msgid);
+	queue_msg_add_rcpt(&b, q->sender, "", SMTP_NOTIFY_NEVER);
+	b.rcpts[0].next_try = b.created;
+	struct buf err = BUF_INIT;
+	if (queue_write(m->qdir, &b, &err) != 0)
+		log_error("cannot queue the notice for %s: %s", q->id, buf_cstr(&err));
+	else
+		track_log(m->d.cfg.data_dir, "notice", b.id, b.msgid, "", q->sender, m->d.cfg.hostname,
+			  dr[0].action == DSN_FAILED ? "bounce" : dr[0].action == DSN_DELAYED ? "delay" : "success");
+	buf_free(&err);
+	queue_msg_free(&b);
+}
+
+/* Processes one queued message. Returns when it is next due (LLONG_MAX: gone). */
+static long long process(struct mta *m, const char *id, bool flush)
+{
+	struct queue_msg q;
+	struct buf err = BUF_INIT;
+	int rc = queue_read(m->qdir, id, true, &q, &err);
+	if (rc != 0) {
+		if (rc != IX_ENOTFOUND)
+			log_error("queue %s: %s", id, buf_cstr(&err));
+		buf_free(&err);
+		queue_msg_free(&q);
+		return LLONG_MAX;
+	}
+	const char *data_dir = m->d.cfg.data_dir, *me = m->d.cfg.hostname;
+	long long now = (long long)time(NULL);
+	size_t norig = q.nrcpts;
+	struct attempt *at = xcalloc(norig, sizeof(*at));
+	/* route every due recipient */
+	for (size_t i = 0; i < norig; i++) {
+		struct queue_rcpt *r = &q.rcpts[i];
+		if (r->state != QUEUE_RCPT_PENDING || (!flush && r->next_try > now))
+			continue;
+		if (r->attempts == 0 && r->last_error != NULL && r->last_error[0] == '5') {
+			/* a permanent verdict made at accept, where the sender was known (a list member's restriction):
+			 * final, never routed again without it */
+			at[i].out = OUT_PERM;
+			at[i].reply = xstrdup(r->last_error);
+			continue;
+		}
+		struct mta_targets t = { 0 };
+		mta_resolve(m->d.dir, m->d.cfg.server_dn, r->addr, r->orcpt, r->notify, MTA_RESOLVE_FINAL, NULL, &t);
+		if (t.n == 0) {
+			at[i].out = OUT_PERM;
+			at[i].reply = xstrdup("550 5.1.1 No recipient left after expansion");
+			mta_targets_free(&t);
+			continue;
+		}
+		/* the first target takes the queue entry's place; any further ones become new entries */
+		at[i].tg = t.v[0];
+		for (size_t k = 1; k < t.n; k++) {
+			struct queue_rcpt *nr = queue_msg_add_rcpt(&q, t.v[k].addr, t.v[k].orcpt, t.v[k].notify);
+			nr->next_try = now;
+			target_free(&t.v[k]);
+		}
+		free(t.v);
+		if (at[i].tg.kind == MTA_FAIL) {
+			at[i].out = at[i].tg.error[0] == '4' ? OUT_TEMP : OUT_PERM;
+			at[i].reply = xstrdup(at[i].tg.error);
+		}
+	}
+	/* local: one append */
+	size_t nlocal = 0;
+	for (size_t i = 0; i < norig; i++)
+		nlocal += at[i].out == OUT_NONE && at[i].tg.kind == MTA_LOCAL;
+	if (nlocal > 0) {
+		struct store_target *st = xcalloc(nlocal, sizeof(*st));
+		size_t *map = xcalloc(nlocal, sizeof(*map)), k = 0;
+		for (size_t i = 0; i < norig; i++) {
+			if (at[i].out != OUT_NONE || at[i].tg.kind != MTA_LOCAL)
+				continue;
+			st[k].guid = at[i].tg.guid;
+			st[k].folder = at[i].tg.folder;
+			st[k].quota_bytes = at[i].tg.quota_bytes;
+			st[k].quota_messages = at[i].tg.quota_messages;
+			map[k++] = i;
+		}
+		struct store_append req = { q.body.data, q.body.len, 0, 0, NULL, st, nlocal };
+		buf_reset(&err);
+		int src = store_append(m->d.store, &req, &err);
+		for (size_t x = 0; x < nlocal; x++) {
+			struct attempt *a = &at[map[x]];
+			a->local = true;
+			if (src == 0 || st[x].result == 0) {
+				a->out = OUT_DONE;
+				a->reply = xstrdup("250 2.0.0 delivered to mailbox");
+			} else if (st[x].result == IX_ELIMIT) {
+				a->out = OUT_TEMP;
+				a->reply = xstrdup("452 4.2.2 Mailbox full");
+			} else if (st[x].result == IX_EAGAIN && strstr(buf_cstr(&err), "being moved") != NULL) {
+				a->out = OUT_TEMP;
+				a->moving = true;
+				a->reply = xstrdup("451 4.2.1 The mailbox is being moved to another server");
+			} else if (src == IX_EINVAL) {
+				a->out = OUT_PERM; /* the store refuses the message itself: retrying cannot help */
+				a->reply = xasprintf("554 5.6.0 Message cannot be stored: %.200s", buf_cstr(&err));
+			} else {
+				a->out = OUT_TEMP;
+				a->reply = xasprintf("451 4.3.0 Store: %s", buf_cstr(&err));
+			}
+		}
+		free(st);
+		free(map);
+	}
+	/* remote: group by destination */
+	for (size_t i = 0; i < norig; i++) {
+		if (at[i].out != OUT_NONE || (at[i].tg.kind != MTA_SERVER && at[i].tg.kind != MTA_REMOTE))
+			continue;
+		char dest[MTA_DEST_MAX + 1];
+		char *hosts[MTA_MX_MAX];
+		size_t nhosts = 0;
+		const char *domain = mta_domain(at[i].tg.addr);
+		struct dir_connector con;
+		if (at[i].tg.kind == MTA_SERVER) {
+			snprintf(dest, sizeof(dest), "%s", at[i].tg.dest);
+			hosts[nhosts++] = xstrdup(at[i].tg.dest);
+		} else if (dir_route_domain(m->d.dir, domain, &con) == IX_OK && con.smart_host[0] != '\0') {
+			hosts[nhosts++] = mta_pick_smart_host(m->d.dir, domain, &con, q.id);
+			snprintf(dest, sizeof(dest), "%s", hosts[0]);
+			dir_connector_free(&con);
+		} else {
+			snprintf(dest, sizeof(dest), "mx:%s", domain);
+			bool temp;
+			char *rc_path = config_path(&m->d.cfg, "resolv.conf");
+			nhosts = mta_mx_lookup(domain, rc_path, hosts, MTA_MX_MAX, &temp);
+			free(rc_path);
+			if (nhosts == 0) {
+				at[i].out = temp ? OUT_TEMP : OUT_PERM;
+				at[i].reply = xasprintf(temp ? "451 4.4.3 Cannot resolve the domain %s now"
+							     : "550 5.1.2 The domain %s does not exist",
+							domain);
+				continue;
+			}
+		}
+		/* every recipient with the same destination goes in this transaction */
+		size_t *idx = xcalloc(norig, sizeof(*idx)), n = 0;
+		idx[n++] = i;
+		for (size_t j = i + 1; j < norig; j++) {
+			if (at[j].out != OUT_NONE || (at[j].tg.kind != MTA_SERVER && at[j].tg.kind != MTA_REMOTE))
+				continue;
+			bool same;
+			if (at[i].tg.kind == MTA_SERVER)
+				same = at[j].tg.kind == MTA_SERVER && strcmp(at[j].tg.dest, dest) == 0;
+			else
+				same = at[j].tg.kind == MTA_REMOTE && strcasecmp(mta_domain(at[j].tg.addr), domain) == 0;
+			if (same)
+				idx[n++] = j;
+		}
+		send_group(m, &q, at, idx, n, dest, hosts, nhosts);
+		for (size_t h = 0; h < nhosts; h++)
+			free(hosts[h]);
+		free(idx);
+	}
+	/* outcomes */
+	long long lifetime = (long long)m->set.v[SET_QUEUE_LIFETIME];
+	struct dsn_rcpt *fails = xcalloc(norig, sizeof(*fails)), *delays = xcalloc(norig, sizeof(*delays)),
+			*oks = xcalloc(norig, sizeof(*oks));
+	size_t nfails = 0, ndelays = 0, noks = 0;
+	for (size_t i = 0; i < norig; i++) {
+		struct attempt *a = &at[i];
+		struct queue_rcpt *r = &q.rcpts[i];
+		const char *reply = a->reply != NULL ? a->reply : "";
+		const char *where = a->tg.kind == MTA_SERVER ? a->tg.dest : me;
+		switch (a->out) {
+		case OUT_NONE:
+			continue;
+		case OUT_WAIT:
+			r->next_try = now + 1;
+			continue;
+		case OUT_DONE:
+			r->state = QUEUE_RCPT_DONE;
+			queue_set_field(&r->last_error, reply);
+			track_log(data_dir, a->local ? "delivered" : "relayed", q.id, q.msgid, q.sender, r->addr, where,
+				  reply);
+			if ((a->local || a->no_dsn) && (r->notify & SMTP_NOTIFY_SUCCESS))
+				oks[noks++] = (struct dsn_rcpt){ r->addr, r->orcpt, a->local ? DSN_DELIVERED : DSN_RELAYED,
+								 NULL, reply, NULL };
+			continue;
+		case OUT_TEMP:
+			r->attempts++;
+			queue_set_field(&r->last_error, reply);
+			if (now - q.created < lifetime) {
+				r->next_try = now + queue_backoff(r->attempts, (long long)m->set.v[SET_QUEUE_RETRY_FIRST],
+								  (long long)m->set.v[SET_QUEUE_RETRY_MAX]);
+				if (a->moving)
+					r->next_try = now + 1;
+				track_log(data_dir, "deferred", q.id, q.msgid, q.sender, r->addr, where, reply);
+				if ((r->notify & SMTP_NOTIFY_DELAY) && !r->delay_notified) {
+					r->delay_notified = true;
+					delays[ndelays++] = (struct dsn_rcpt){ r->addr, r->orcpt, DSN_DELAYED, NULL, reply,
+									       NULL };
+				}
+				continue;
+			}
+			{
+				char *expired = xasprintf("Delivery time expired after %lld seconds; last error: %s",
+							  now - q.created, reply);
+				free(a->reply);
+				a->reply = expired;
+				reply = expired;
+			}
+			break;
+		case OUT_PERM:
+			break;
+		}
+		r->state = QUEUE_RCPT_FAILED;
+		queue_set_field(&r->last_error, reply);
+		track_log(data_dir, "bounced", q.id, q.msgid, q.sender, r->addr, where, reply);
+		if (!(r->notify & SMTP_NOTIFY_NEVER) && (r->notify == 0 || (r->notify & SMTP_NOTIFY_FAILURE)))
+			fails[nfails++] = (struct dsn_rcpt){ r->addr, r->orcpt, DSN_FAILED,
+							     a->out == OUT_TEMP ? "4.4.7" : NULL, r->last_error, NULL };
+	}
+	/* notices: never to the null sender, so never a bounce of a bounce */
+	if (q.sender[0] != '\0') {
+		if (nfails > 0)
+			queue_bounce(m, &q, fails, nfails);
+		if (ndelays > 0)
+			queue_bounce(m, &q, delays, ndelays);
+		if (noks > 0)
+			queue_bounce(m, &q, oks, noks);
+	}
+	free(fails);
+	free(delays);
+	free(oks);
+	/* write back: gone when every recipient is finished */
+	long long due = LLONG_MAX;
+	for (size_t i = 0; i < q.nrcpts; i++) {
+		if (q.rcpts[i].state == QUEUE_RCPT_PENDING && q.rcpts[i].next_try < due)
+			due = q.rcpts[i].next_try;
+	}
+	char *path = xasprintf("%s/%s", m->qdir, q.id);
+	buf_reset(&err);
+	if (access(path, F_OK) != 0) {
+		due = LLONG_MAX; /* deleted meanwhile (interchange queue delete) */
+	} else if (due == LLONG_MAX) {
+		if (queue_remove(m->qdir, q.id, &err) != 0 && buf_cstr(&err)[0] != '\0')
+			log_error("%s", buf_cstr(&err));
+	} else if (queue_write(m->qdir, &q, &err) != 0) {
+		log_error("queue %s: %s", q.id, buf_cstr(&err));
+	}
+	free(path);
+	for (size_t i = 0; i < norig; i++) {
+		free(at[i].reply);
+		target_free(&at[i].tg);
+	}
+	free(at);
+	buf_free(&err);
+	queue_msg_free(&q);
+	return due;
+}
+
+/* ---- the runner: scan, workers ---- */
+
+static struct qent *ent_find(struct mta *m, const char *id, bool create)
+{
+	size_t lo = 0, hi = m->nents;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(m->ents[mid].id, id);
+		if (c == 0)
+			return &m->ents[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!create)
+		return NULL;
+	m->ents = xrealloc(m->ents, (m->nents + 1) * sizeof(*m->ents));
+	memmove(&m->ents[lo + 1], &m->ents[lo], (m->nents - lo) * sizeof(*m->ents));
+	m->nents++;
+	struct qent *e = &m->ents[lo];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	e->due = 0;
+	return e;
+}
+
+static void job_push(struct mta *m, const char *id, bool flush)
+{
+	if (m->jn == m->jcap) {
+		size_t ncap = m->jcap ? m->jcap * 2 : 64;
+		struct qjob *nj = xcalloc(ncap, sizeof(*nj));
+		for (size_t i = 0; i < m->jn; i++)
+			nj[i] = m->jobs[(m->jhead + i) % m->jcap];
+		free(m->jobs);
+		m->jobs = nj;
+		m->jcap = ncap;
+		m->jhead = 0;
+	}
+	struct qjob *j = &m->jobs[(m->jhead + m->jn++) % m->jcap];
+	snprintf(j->id, sizeof(j->id), "%s", id);
+	j->flush = flush;
+}
+
+static void scan(struct mta *m)
+{
+	if (m->d.stopping)
+		return;
+	char **ids;
+	size_t n;
+	struct buf err = BUF_INIT;
+	if (queue_list(m->qdir, &ids, &n, &err) != 0) {
+		log_error("%s", buf_cstr(&err));
+		buf_free(&err);
+		return;
+	}
+	buf_free(&err);
+	char *flush_path = xasprintf("%s/%s", m->qdir, MTA_FLUSH_FILE);
+	bool flush = unlink(flush_path) == 0;
+	free(flush_path);
+	if (flush)
+		log_info("queue flush requested");
+	long long now = (long long)time(NULL);
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->nents; i++)
+		m->ents[i].seen = false;
+	size_t pushed = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct qent *e = ent_find(m, ids[i], true);
+		e->seen = true;
+		if (!e->inflight && (flush || e->due <= now)) {
+			e->inflight = true;
+			job_push(m, e->id, flush);
+			pushed++;
+		}
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < m->nents; i++) {
+		if (m->ents[i].seen || m->ents[i].inflight)
+			m->ents[k++] = m->ents[i];
+	}
+	m->nents = k;
+	if (pushed > 0)
+		pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	queue_ids_free(&ids, n);
+}
+
+static void *worker(void *arg)
+{
+	struct mta *m = arg;
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		while (m->jn == 0 && !m->quit)
+			pthread_cond_wait(&m->cond, &m->lock);
+		if (m->quit)
+			break;
+		struct qjob j = m->jobs[m->jhead];
+		m->jhead = (m->jhead + 1) % m->jcap;
+		m->jn--;
+		m->busy++;
+		pthread_mutex_unlock(&m->lock);
+		long long due = process(m, j.id, j.flush);
+		pthread_mutex_lock(&m->lock);
+		m->busy--;
+		struct qent *e = ent_find(m, j.id, false);
+		if (e != NULL) {
+			e->inflight = false;
+			e->due = due;
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+static void scan_tick(struct evloop *loop, struct evloop_timer *t, void *ctx)
+{
+	(void)loop;
+	(void)t;
+	scan(ctx);
+}
+
+static void on_inotify(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	(void)events;
+	struct mta *m = ctx;
+	char b[4096];
+	while (read(fd, b, sizeof(b)) > 0)
+		;
+	/* a short delay gathers a burst of new files into one scan */
+	if (!evloop_timer_pending(&m->kick_timer))
+		evloop_timer_start(loop, &m->kick_timer, 20, 0, scan_tick, m);
+}
+
+static void settings_tick(struct evloop *loop, struct evloop_timer *t, void *ctx)
+{
+	(void)loop;
+	(void)t;
+	struct mta *m = ctx;
+	struct settings s;
+	mta_settings_read(&m->d.cfg, m->d.dir, &s);
+	m->set = s; /* whole-struct copy; workers read single words (benign) */
+}
+
+static void on_dir_change(void *ctx, enum dir_change_kind kind, enum dir_type type, const char *dn)
+{
+	struct mta *m = ctx;
+	(void)kind;
+	if (type == 0 && dn != NULL && strcasecmp(dn, m->d.cfg.server_dn) == 0)
+		evloop_async_send(m->settings_async);
+}
+
+static void on_settings_changed(struct evloop *loop, void *ctx)
+{
+	settings_tick(loop, NULL, ctx);
+}
+
+static void on_stop(struct daemon *d, void *ctx)
+{
+	(void)ctx;
+	daemon_stopped(d);
+}
+
+int mta_main(int argc, char **argv)
+{
+	static struct mta mv;
+	struct mta *m = &mv;
+	daemon_setup(&m->d, "mta", DAEMON_WANT_STORE, argc, argv);
+	struct buf err = BUF_INIT;
+	m->qdir = config_path(&m->d.cfg, "queue");
+	if (queue_dir_ensure(m->qdir, &err) != 0)
+		fatal("%s", buf_cstr(&err));
+	if (tls_client_ctx_create(false, NULL, &m->client_tls, &err) != 0)
+		fatal("outbound TLS: %s", buf_cstr(&err));
+	/* our certificate, for the servers of the organisation that ask (they know it from our server entry) */
+	char *cert = config_path(&m->d.cfg, "tls/cert.pem"), *key = config_path(&m->d.cfg, "tls/key.pem");
+	if (tls_ctx_use_client_cert(m->client_tls, cert, key, &err) != 0) {
+		log_warn("outbound TLS without a client certificate: %s", buf_cstr(&err));
+		buf_reset(&err);
+	}
+	free(cert);
+	free(key);
+	mta_settings_read(&m->d.cfg, m->d.dir, &m->set);
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->cond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&m->dest_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	for (int i = 0; i < MTA_WORKERS; i++) {
+		if (pthread_create(&m->threads[i], NULL, worker, m) != 0)
+			fatal("cannot start worker threads");
+	}
+	m->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (m->inotify_fd >= 0 && inotify_add_watch(m->inotify_fd, m->qdir, IN_MOVED_TO | IN_CLOSE_WRITE) >= 0)
+		evloop_fd_set(m->d.loop, m->inotify_fd, EVLOOP_READ, on_inotify, m);
+	else
+		log_warn("inotify unavailable (%s): the queue is scanned every %d ms", strerror(errno), MTA_SCAN_MS);
+	evloop_timer_start(m->d.loop, &m->scan_timer, 0, MTA_SCAN_MS, scan_tick, m);
+	evloop_timer_start(m->d.loop, &m->settings_timer, MTA_SETTINGS_MS, MTA_SETTINGS_MS, settings_tick, m);
+	if (evloop_async_create(m->d.loop, on_settings_changed, m, &m->settings_async, &err) != 0)
+		fatal("%s", buf_cstr(&err));
+	dir_set_change_hook(m->d.dir, on_dir_change, m);
+	daemon_on_stop(&m->d, on_stop, m);
+	daemon_run(&m->d);
+
+	evloop_timer_stop(m->d.loop, &m->scan_timer);
+	dir_set_change_hook(m->d.dir, NULL, NULL);
+	evloop_async_destroy(&m->settings_async);
+	evloop_timer_stop(m->d.loop, &m->settings_timer);
+	evloop_timer_stop(m->d.loop, &m->kick_timer);
+	pthread_mutex_lock(&m->lock);
+	m->quit = true;
+	pthread_cond_broadcast(&m->cond);
+	pthread_cond_broadcast(&m->dest_cond);
+	pthread_mutex_unlock(&m->lock);
+	/* a worker stuck in a slow SMTP exchange must not hold the stop: what it did not finish is retried */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += DAEMON_STOP_GRACE_MS / 1000;
+	for (int i = 0; i < MTA_WORKERS; i++) {
+		if (pthread_timedjoin_np(m->threads[i], NULL, &ts) != 0) {
+			log_warn("a delivery is still running at stop; it will be retried after restart");
+			_exit(0);
+		}
+	}
+	for (size_t i = 0; i < m->nconns; i++)
+		smtp_client_close(&m->conns[i].c);
+	free(m->conns);
+	free(m->dests);
+	free(m->ents);
+	free(m->jobs);
+	if (m->inotify_fd >= 0) {
+		evloop_fd_remove(m->d.loop, m->inotify_fd);
+		close(m->inotify_fd);
+	}
+	tls_ctx_destroy(&m->client_tls);
+	free(m->qdir);
+	buf_free(&err);
+	daemon_teardown(&m->d);
+	return 0;
+}

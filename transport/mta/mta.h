@@ -1,0 +1,114 @@
+/* mta.h - the message transfer agent's shared logic: recipient routing from the directory (lists expanded once,
+ * duplicates removed, forwarding applied), delivery restrictions and send-as checks, and live server settings.
+ * Used in-process by ix-smtpd (the fast local path) and by ix-mta (the queue runner). */
+#ifndef IX_MTA_H
+#define IX_MTA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "common/buf.h"
+#include "common/config.h"
+#include "directory/dir.h"
+#include "common/settings.h"
+
+/* Forwarding chains followed from one recipient before the rest is cut as a loop. */
+#define MTA_FORWARD_DEPTH_MAX 8
+/* Final recipients one envelope recipient may turn into (DIR_EXPAND_MAX_RECIPIENTS bounds lists anyway). */
+#define MTA_TARGETS_MAX 200000
+/* "host:port" of a destination. */
+#define MTA_DEST_MAX 300
+
+enum mta_kind {
+	MTA_LOCAL = 1, /* a mailbox or public folder in this server's store */
+	MTA_SERVER,    /* homed on another server of the organisation: relay there over SMTP */
+	MTA_REMOTE,    /* outside: a connector or MX */
+	MTA_FAIL,      /* cannot be delivered: error says why (a complete SMTP reply) */
+};
+
+struct mta_target {
+	char *addr;        /* final address */
+	char *orcpt;       /* the envelope recipient it came from */
+	unsigned notify;   /* SMTP_NOTIFY_* of that envelope recipient */
+	enum mta_kind kind;
+	char *guid;        /* MTA_LOCAL: mailbox GUID (STORE_PUBLIC_GUID for public folders) */
+	char *folder;      /* MTA_LOCAL: NULL for INBOX, the folder path for public folders */
+	uint64_t quota_bytes, quota_messages; /* MTA_LOCAL: limits from the directory (0: none) */
+	char *dest;        /* MTA_SERVER: "host:port" of the home server's SMTP port */
+	char *error;       /* MTA_FAIL: "550 5.1.1 ..." (4xx: temporary) */
+};
+
+struct mta_targets {
+	struct mta_target *v;
+	size_t n;
+};
+
+/* Adds the final recipients of one envelope recipient addr to t (deduplicated against what t already holds):
+ * lists are expanded, forwarding followed (with or without a copy), contacts replaced by their target address,
+ * public folders delivered to the public hierarchy. server_dn is this server's entry (cfg.server_dn). orcpt and
+ * notify are recorded on every target. Never fails: what cannot be resolved becomes an MTA_FAIL target. */
+#define MTA_RESOLVE_FINAL 1u /* addr is already a final recipient (from the queue): forwarding is not followed again */
+/* The sender as the accepting server knew it: with one, the delivery restrictions of every member a list expands
+ * to are checked (mta_check_restrictions) and a member that refuses this sender becomes an MTA_FAIL target; NULL
+ * where they were checked before (the queue runner). */
+struct mta_sender {
+	const char *address;     /* MAIL FROM ("" for <>) */
+	bool authenticated;      /* the session authenticated (a sender address of ours counts only then) */
+	unsigned long long size; /* message size (0: unknown) */
+};
+void mta_resolve(struct dir *dir, const char *server_dn, const char *addr, const char *orcpt, unsigned notify,
+		 unsigned flags, const struct mta_sender *sender, struct mta_targets *t);
+void mta_targets_free(struct mta_targets *t);
+
+/* The delivery restrictions of recipient r against sender (the MAIL FROM address, "" for <>): accept-only-from
+ * (senders or lists, by DN), reject-from, members-only lists, authenticated senders only, and the largest size
+ * (size 0: unknown yet). Returns NULL when allowed, else a complete "550 5.7.1 ..." reply (static text). */
+const char *mta_check_restrictions(struct dir *dir, const struct dir_recipient *r, const char *sender,
+				   bool authenticated, unsigned long long size);
+/* May the authenticated user (login or address, as given to AUTH) use from as MAIL FROM? Allowed: one of their
+ * own addresses, or an address of a recipient that lists them in send-as or send-on-behalf. Returns NULL when
+ * allowed, else a complete "553 5.7.1 ..." reply (static text). */
+const char *mta_check_send_as(struct dir *dir, const char *user, const char *from);
+
+/* Extracts the domain of an address (after the last '@'), or "" when there is none. */
+const char *mta_domain(const char *addr);
+
+/* This server's settings (limits, timeouts, queue lifetime and retries) from the directory replica: the registry's
+ * defaults for anything unset, or when the server entry is unknown. Cheap (no round trip). */
+void mta_settings_read(const struct config *cfg, struct dir *dir, struct settings *s_r);
+
+/* ---- the queue runner (ix-mta) ---- */
+
+/* Worker threads delivering queued messages. */
+#define MTA_WORKERS 8
+/* Connections one destination (a smart host, an MX domain, a home server) may have open at once. */
+#define MTA_DEST_CONCURRENCY 4
+/* A worker whose destination has all its connections busy waits this long for one to free up (milliseconds) before
+ * the recipient is put back for a second: a burst to one place keeps every connection busy without rewriting
+ * queue files. */
+#define MTA_DEST_WAIT_MS 2000
+/* Idle outbound connections are kept this long for reuse (seconds). */
+#define MTA_CONN_IDLE_MAX 10
+/* The queue folder is scanned at least this often (milliseconds); new files are seen at once via inotify. */
+#define MTA_SCAN_MS 1000
+/* A flush request: `interchange queue flush` creates this file in the queue folder. */
+#define MTA_FLUSH_FILE ".flush"
+/* Settings are read again on a change of the server entry, and at least this often (milliseconds). */
+#define MTA_SETTINGS_MS 30000
+/* Most MX hosts tried for a domain. */
+#define MTA_MX_MAX 16
+
+/* The whole program: daemon_setup, queue runner, the loop, teardown. Returns the exit status. */
+int mta_main(int argc, char **argv);
+
+/* Looks up the MX hosts of domain (lowest preference first) with the system resolver (res_query); when the
+ * domain has no MX, the domain itself (A/AAAA, RFC 5321 5.1). Fills hosts (malloc'd strings, free each) and
+ * returns their count, or 0 when the domain does not exist or cannot be resolved now (*temp_r says which). */
+size_t mta_mx_lookup(const char *domain, const char *resolv_conf, char **hosts, size_t max, bool *temp_r);
+/* resolv_conf (may be NULL) names a file of "nameserver IP [PORT]" lines (IPv4) that replace the system's
+ * resolver addresses when it exists: <data>/resolv.conf for the MTA. */
+/* Among the connectors that tie with best for domain (same cost, equally specific address space, a smart host),
+ * picks one by key (the queue id), so equal costs share the load. Returns a new "host[:port]" string. */
+char *mta_pick_smart_host(struct dir *dir, const char *domain, const struct dir_connector *best, const char *key);
+
+#endif

@@ -1,0 +1,476 @@
+/* mta_route.c - recipient routing from the directory replica, delivery restrictions, send-as rights and the
+ * server settings read (see mta.h). */
+#include "transport/mta/mta.h"
+#include "common/err.h"
+#include "directory/ldap_util.h"
+#include "common/log.h"
+#include "store/store.h"
+#include "common/util.h"
+
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <resolv.h>
+#include <stdio.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+const char *mta_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	return at != NULL ? at + 1 : "";
+}
+
+static bool dn_eq(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcasecmp(a, b) == 0;
+}
+
+static struct mta_target *add_target(struct mta_targets *t, enum mta_kind kind, const char *addr,
+				     const char *orcpt, unsigned notify)
+{
+	t->v = xrealloc(t->v, (t->n + 1) * sizeof(*t->v));
+	struct mta_target *x = &t->v[t->n++];
+	memset(x, 0, sizeof(*x));
+	x->kind = kind;
+	x->addr = xstrdup(addr);
+	x->orcpt = xstrdup(orcpt != NULL ? orcpt : "");
+	x->notify = notify;
+	return x;
+}
+
+static bool have_addr(const struct mta_targets *t, const char *addr)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->v[i].kind != MTA_LOCAL && strcasecmp(t->v[i].addr, addr) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool have_mailbox(const struct mta_targets *t, const char *guid, const char *folder)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		const struct mta_target *x = &t->v[i];
+		if (x->kind == MTA_LOCAL && strcasecmp(x->guid, guid) == 0 &&
+		    ((x->folder == NULL && folder == NULL) ||
+		     (x->folder != NULL && folder != NULL && strcmp(x->folder, folder) == 0)))
+			return true;
+	}
+	return false;
+}
+
+static void fail(struct mta_targets *t, const char *addr, const char *orcpt, unsigned notify, const char *why)
+{
+	if (have_addr(t, addr))
+		return;
+	struct mta_target *x = add_target(t, MTA_FAIL, addr, orcpt, notify);
+	x->error = xstrdup(why);
+}
+
+/* What one resolution works with: the replica, this server's entry, the sender (NULL: restrictions are not
+ * checked, they were at accept) and the targets being built. */
+struct resolution {
+	struct dir *dir;
+	const char *server_dn;
+	const struct mta_sender *sender;
+	struct mta_targets *t;
+};
+
+static void resolve_addr(const struct resolution *rs, const char *addr, const char *orcpt, unsigned notify,
+			 unsigned depth);
+/* depth at which forwarding is no longer followed (MTA_RESOLVE_FINAL starts there) */
+#define NO_FORWARD_DEPTH 1000u
+
+static char *server_dest(struct dir *dir, const char *dn)
+{
+	struct dir_server *sv;
+	size_t n;
+	char *dest = NULL;
+	if (dir_servers(dir, &sv, &n) != IX_OK)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (dn_eq(sv[i].dn, dn) && sv[i].host != NULL)
+			dest = xasprintf("%s:%u", sv[i].host, sv[i].smtp_port ? sv[i].smtp_port : 25);
+	}
+	dir_servers_free(&sv, n);
+	return dest;
+}
+
+/* One final (non-list) recipient. */
+static void add_final(const struct resolution *rs, const struct dir_recipient *r, const char *addr,
+		      const char *orcpt, unsigned notify, unsigned depth)
+{
+	struct dir *dir = rs->dir;
+	const char *server_dn = rs->server_dn;
+	struct mta_targets *t = rs->t;
+	if (t->n >= MTA_TARGETS_MAX)
+		return;
+	const char *name = r->primary_address != NULL ? r->primary_address : addr;
+	switch (r->type) {
+	case DIR_TYPE_CONTACT:
+		if (r->target_address == NULL || depth >= MTA_FORWARD_DEPTH_MAX) {
+			fail(t, name, orcpt, notify, "550 5.1.1 Contact has no target address");
+			return;
+		}
+		resolve_addr(rs, r->target_address, orcpt, notify, depth + 1);
+		return;
+	case DIR_TYPE_FOLDER:
+		if (!have_mailbox(t, STORE_PUBLIC_GUID, r->folder_path)) {
+			struct mta_target *x = add_target(t, MTA_LOCAL, name, orcpt, notify);
+			x->guid = xstrdup(STORE_PUBLIC_GUID);
+			x->folder = xstrdup(r->folder_path != NULL ? r->folder_path : "");
+		}
+		return;
+	case DIR_TYPE_USER:
+		break;
+	case DIR_TYPE_LIST:
+	default:
+		return;
+	}
+	if (r->forward_to != NULL && depth < NO_FORWARD_DEPTH) {
+		struct dir_recipient f;
+		if (depth < MTA_FORWARD_DEPTH_MAX && dir_lookup_dn(dir, r->forward_to, &f) == IX_OK) {
+			const char *fa = f.type == DIR_TYPE_CONTACT ? f.target_address : f.primary_address;
+			if (fa != NULL)
+				resolve_addr(rs, fa, orcpt, notify, depth + 1);
+			dir_recipient_release(&f);
+		} else {
+			log_warn("forwarding of %s: %s cannot be followed", name, r->forward_to);
+		}
+		if (!r->deliver_and_redirect)
+			return;
+	}
+	if (r->home_server_dn != NULL && server_dn != NULL && !dn_eq(r->home_server_dn, server_dn)) {
+		if (have_addr(t, name))
+			return;
+		char *dest = server_dest(dir, r->home_server_dn);
+		if (dest == NULL) {
+			fail(t, name, orcpt, notify, "451 4.4.0 Home server of the recipient is unknown");
+			return;
+		}
+		struct mta_target *x = add_target(t, MTA_SERVER, name, orcpt, notify);
+		x->dest = dest;
+		return;
+	}
+	if (r->mailbox_guid == NULL) {
+		fail(t, name, orcpt, notify, "451 4.2.0 Mailbox not provisioned yet");
+		return;
+	}
+	if (have_mailbox(t, r->mailbox_guid, NULL))
+		return;
+	struct mta_target *x = add_target(t, MTA_LOCAL, name, orcpt, notify);
+	x->guid = xstrdup(r->mailbox_guid);
+	x->quota_bytes = r->quota_bytes > 0 ? (uint64_t)r->quota_bytes : 0;
+	x->quota_messages = r->quota_messages > 0 ? (uint64_t)r->quota_messages : 0;
+}
+
+static void resolve_addr(const struct resolution *rs, const char *addr, const char *orcpt, unsigned notify,
+			 unsigned depth)
+{
+	struct dir *dir = rs->dir;
+	struct mta_targets *t = rs->t;
+	const char *domain = mta_domain(addr);
+	if (*domain == '\0' || !dir_is_local_domain(dir, domain)) {
+		if (*domain == '\0')
+			fail(t, addr, orcpt, notify, "550 5.1.3 Bad recipient address syntax");
+		else if (!have_addr(t, addr))
+			add_target(t, MTA_REMOTE, addr, orcpt, notify);
+		return;
+	}
+	struct dir_recipient r;
+	if (dir_resolve(dir, addr, &r) != IX_OK) {
+		struct buf type = BUF_INIT;
+		bool relay = dir_domain_type(dir, domain, &type) == IX_OK && strcmp(buf_cstr(&type), "authoritative") != 0;
+		buf_free(&type);
+		if (relay && !have_addr(t, addr))
+			add_target(t, MTA_REMOTE, addr, orcpt, notify);
+		else if (!relay)
+			fail(t, addr, orcpt, notify, "550 5.1.1 No such recipient here");
+		return;
+	}
+	if (r.type != DIR_TYPE_LIST) {
+		add_final(rs, &r, addr, orcpt, notify, depth);
+		dir_recipient_release(&r);
+		return;
+	}
+	struct dir_expansion exp;
+	struct buf err = BUF_INIT;
+	if (dir_expand(dir, r.dn, &exp, &err) != IX_OK) {
+		log_warn("expanding %s: %s", addr, buf_cstr(&err));
+		fail(t, addr, orcpt, notify, "550 5.4.6 List cannot be expanded");
+	} else {
+		for (size_t i = 0; i < exp.count; i++) {
+			const struct dir_recipient *m = &exp.recipients[i];
+			const char *maddr = m->primary_address != NULL ? m->primary_address : addr;
+			/* a member's own restrictions hold when mail reaches it through a list (the list's were checked
+			 * for the envelope recipient at RCPT) */
+			const char *why = rs->sender != NULL ? mta_check_restrictions(dir, m, rs->sender->address,
+										     rs->sender->authenticated,
+										     rs->sender->size)
+							     : NULL;
+			if (why != NULL)
+				fail(t, maddr, orcpt, notify, why);
+			else
+				add_final(rs, m, maddr, orcpt, notify, depth);
+		}
+		dir_expansion_free(&exp);
+	}
+	buf_free(&err);
+	dir_recipient_release(&r);
+}
+
+void mta_resolve(struct dir *dir, const char *server_dn, const char *addr, const char *orcpt, unsigned notify,
+		 unsigned flags, const struct mta_sender *sender, struct mta_targets *t)
+{
+	struct resolution rs = { .dir = dir, .server_dn = server_dn, .sender = sender, .t = t };
+	resolve_addr(&rs, addr, orcpt != NULL && *orcpt != '\0' ? orcpt : addr, notify,
+		     (flags & MTA_RESOLVE_FINAL) ? NO_FORWARD_DEPTH : 0);
+}
+
+void mta_targets_free(struct mta_targets *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->v[i].addr);
+		free(t->v[i].orcpt);
+		free(t->v[i].guid);
+		free(t->v[i].folder);
+		free(t->v[i].dest);
+		free(t->v[i].error);
+	}
+	free(t->v);
+	t->v = NULL;
+	t->n = 0;
+}
+
+/* ---- restrictions ---- */
+
+/* True when the sender's DN is dn itself or a final member of the list dn. */
+static bool sender_matches(struct dir *dir, const char *sender_dn, const char *dn)
+{
+	if (dn_eq(sender_dn, dn))
+		return true;
+	struct dir_recipient e;
+	if (dir_lookup_dn(dir, dn, &e) != IX_OK)
+		return false;
+	bool list = e.type == DIR_TYPE_LIST;
+	dir_recipient_release(&e);
+	if (!list)
+		return false;
+	struct dir_expansion exp;
+	struct buf err = BUF_INIT;
+	bool found = false;
+	if (dir_expand(dir, dn, &exp, &err) == IX_OK) {
+		for (size_t i = 0; i < exp.count && !found; i++)
+			found = dn_eq(exp.recipients[i].dn, sender_dn);
+		dir_expansion_free(&exp);
+	}
+	buf_free(&err);
+	return found;
+}
+
+const char *mta_check_restrictions(struct dir *dir, const struct dir_recipient *r, const char *sender,
+				   bool authenticated, unsigned long long size)
+{
+	if (r->max_receive_size > 0 && size > (unsigned long long)r->max_receive_size)
+		return "552 5.2.3 Message too large for this recipient";
+	if (r->require_authenticated_sender && !authenticated)
+		return "550 5.7.1 This recipient accepts mail from authenticated senders only";
+	if (r->accept_from_count == 0 && r->reject_from_count == 0 && !r->members_only)
+		return NULL;
+	struct dir_recipient s;
+	bool known = sender != NULL && *sender != '\0' && dir_resolve(dir, sender, &s) == IX_OK;
+	const char *verdict = NULL;
+	/* a sender address of ours counts as that sender only when it authenticated (no spoofed insiders) */
+	const char *sdn = known && authenticated ? s.dn : NULL;
+	for (size_t i = 0; i < r->reject_from_count && verdict == NULL; i++) {
+		if (known && sender_matches(dir, s.dn, r->reject_from[i]))
+			verdict = "550 5.7.1 Sender is not allowed to send to this recipient";
+	}
+	if (verdict == NULL && r->accept_from_count > 0) {
+		bool ok = false;
+		for (size_t i = 0; i < r->accept_from_count && !ok; i++)
+			ok = sdn != NULL && sender_matches(dir, sdn, r->accept_from[i]);
+		if (!ok)
+			verdict = "550 5.7.1 This recipient accepts mail only from listed senders";
+	}
+	if (verdict == NULL && r->members_only && r->type == DIR_TYPE_LIST) {
+		if (sdn == NULL || !sender_matches(dir, sdn, r->dn))
+			verdict = "550 5.7.1 This list accepts mail from its members only";
+	}
+	if (known)
+		dir_recipient_release(&s);
+	return verdict;
+}
+
+const char *mta_check_send_as(struct dir *dir, const char *user, const char *from)
+{
+	if (from == NULL || *from == '\0')
+		return "553 5.7.1 Authenticated users may not send with a null sender";
+	struct dir_recipient u, owner;
+	int ru = strchr(user, '@') != NULL ? dir_resolve(dir, user, &u) : dir_lookup_login(dir, user, &u);
+	if (ru != IX_OK)
+		return "553 5.7.1 Sender address rejected: not owned by the authenticated user";
+	const char *verdict = "553 5.7.1 Sender address rejected: not owned by the authenticated user";
+	if (dir_resolve(dir, from, &owner) == IX_OK) {
+		if (dn_eq(owner.dn, u.dn))
+			verdict = NULL;
+		for (size_t i = 0; i < owner.send_as_count && verdict != NULL; i++) {
+			if (dn_eq(owner.send_as[i], u.dn))
+				verdict = NULL;
+		}
+		for (size_t i = 0; i < owner.send_on_behalf_count && verdict != NULL; i++) {
+			if (dn_eq(owner.send_on_behalf[i], u.dn))
+				verdict = NULL;
+		}
+		dir_recipient_release(&owner);
+	}
+	dir_recipient_release(&u);
+	return verdict;
+}
+
+/* ---- settings ---- */
+
+void mta_settings_read(const struct config *cfg, struct dir *dir, struct settings *s_r)
+{
+	if (dir == NULL || dir_server_settings(dir, cfg->server_dn, s_r) != IX_OK)
+		settings_load(s_r, NULL, 0);
+}
+
+/* ---- MX lookup ---- */
+
+/* Replaces the resolver's name servers with those listed in path, when the file exists. */
+static void resolver_override(struct __res_state *rs, const char *path)
+{
+	char *data;
+	size_t len;
+	if (path == NULL || read_file(path, 64 * 1024, &data, &len) < 0)
+		return;
+	int n = 0;
+	for (char *save = NULL, *line = strtok_r(data, "\n", &save); line != NULL && n < MAXNS;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char ip[64];
+		unsigned port = 53;
+		if (sscanf(line, "nameserver %63s %u", ip, &port) < 1 || port == 0 || port > 65535)
+			continue;
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+		if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1)
+			continue;
+		rs->nsaddr_list[n++] = sa;
+	}
+	if (n > 0)
+		rs->nscount = n;
+	free(data);
+}
+
+size_t mta_mx_lookup(const char *domain, const char *resolv_conf, char **hosts, size_t max, bool *temp_r)
+{
+	*temp_r = false;
+	unsigned char answer[NS_PACKETSZ * 4];
+	struct __res_state rs;
+	memset(&rs, 0, sizeof(rs));
+	if (res_ninit(&rs) != 0) {
+		*temp_r = true;
+		return 0;
+	}
+	resolver_override(&rs, resolv_conf);
+	int len = res_nquery(&rs, domain, ns_c_in, ns_t_mx, answer, sizeof(answer));
+	size_t n = 0;
+	if (len < 0) {
+		int herr = rs.res_h_errno;
+		res_nclose(&rs);
+		if (herr == HOST_NOT_FOUND) {
+			return 0;
+		}
+		if (herr == NO_DATA) {
+			hosts[0] = xstrdup(domain); /* no MX: the domain itself */
+			return 1;
+		}
+		*temp_r = true;
+		return 0;
+	}
+	res_nclose(&rs);
+	ns_msg msg;
+	if (ns_initparse(answer, len, &msg) < 0) {
+		*temp_r = true;
+		return 0;
+	}
+	unsigned prefs[MTA_MX_MAX];
+	int count = ns_msg_count(msg, ns_s_an);
+	for (int i = 0; i < count && n < max && n < MTA_MX_MAX; i++) {
+		ns_rr rr;
+		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0 || ns_rr_type(rr) != ns_t_mx || ns_rr_rdlen(rr) < 3)
+			continue;
+		char name[NS_MAXDNAME];
+		if (ns_name_uncompress(ns_msg_base(msg), ns_msg_end(msg), ns_rr_rdata(rr) + 2, name, sizeof(name)) < 0)
+			continue;
+		unsigned pref = ns_get16(ns_rr_rdata(rr));
+		/* insertion by preference */
+		size_t k = n;
+		while (k > 0 && prefs[k - 1] > pref) {
+			prefs[k] = prefs[k - 1];
+			hosts[k] = hosts[k - 1];
+			k--;
+		}
+		prefs[k] = pref;
+		hosts[k] = xstrdup(name);
+		n++;
+	}
+	if (n == 0) {
+		hosts[0] = xstrdup(domain);
+		n = 1;
+	}
+	return n;
+}
+
+/* ---- connectors ---- */
+
+/* How specifically a pattern matches domain: 0 not at all, 1 for "*", 1000 + length for "*.parent", 100000
+ * for the domain itself. */
+static size_t space_score(const char *pattern, const char *domain)
+{
+	if (strcasecmp(pattern, domain) == 0)
+		return 100000;
+	if (strcmp(pattern, "*") == 0)
+		return 1;
+	size_t pl = strlen(pattern), dl = strlen(domain);
+	if (pl > 2 && pattern[0] == '*' && pattern[1] == '.' && dl > pl - 1 &&
+	    strcasecmp(domain + dl - (pl - 1), pattern + 1) == 0)
+		return 1000 + pl;
+	return 0;
+}
+
+static size_t connector_score(const struct dir_connector *c, const char *domain)
+{
+	size_t best = 0;
+	for (size_t i = 0; i < c->address_space_count; i++) {
+		size_t sc = space_score(c->address_spaces[i], domain);
+		if (sc > best)
+			best = sc;
+	}
+	return best;
+}
+
+char *mta_pick_smart_host(struct dir *dir, const char *domain, const struct dir_connector *best, const char *key)
+{
+	struct dir_connector *all;
+	size_t n;
+	if (dir_connectors(dir, &all, &n) != IX_OK)
+		return xstrdup(best->smart_host);
+	size_t want = connector_score(best, domain), ties = 0;
+	const char *tie[64];
+	for (size_t i = 0; i < n && ties < IX_ARRAY_LEN(tie); i++) {
+		if (all[i].cost == best->cost && all[i].smart_host[0] != '\0' && connector_score(&all[i], domain) == want)
+			tie[ties++] = all[i].smart_host;
+	}
+	unsigned long h = 5381;
+	for (const char *k = key; *k != '\0'; k++)
+		h = h * 33 + (unsigned char)*k;
+	char *pick = xstrdup(ties > 0 ? tie[h % ties] : best->smart_host);
+	dir_connectors_free(&all, n);
+	return pick;
+}
+

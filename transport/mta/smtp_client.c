@@ -1,0 +1,512 @@
+/* smtp_client.c - outbound SMTP over blocking sockets with timeouts (see smtp_client.h). */
+#include "transport/mta/smtp_client.h"
+#include "common/err.h"
+#include "transport/smtp/smtp_parse.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+struct smtp_client {
+	int fd;
+	SSL *ssl;
+	char peer[300];
+	char *helo;
+	struct buf in;   /* unread input */
+	struct buf ext;  /* EHLO reply keywords, one per line, upper case */
+	bool esmtp;
+	bool broken;
+	unsigned timeout_ms;
+};
+
+static void set_timeout(int fd, unsigned ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static int send_all(struct smtp_client *c, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n;
+		if (c->ssl != NULL) {
+			int k = SSL_write(c->ssl, data, len > (1u << 30) ? (1 << 30) : (int)len);
+			n = k > 0 ? k : -1;
+		} else {
+			n = send(c->fd, data, len, MSG_NOSIGNAL);
+			if (n < 0 && errno == EINTR)
+				continue;
+		}
+		if (n <= 0) {
+			c->broken = true;
+			return -1;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int fill(struct smtp_client *c)
+{
+	char tmp[16384];
+	ssize_t n;
+	for (;;) {
+		if (c->ssl != NULL) {
+			int k = SSL_read(c->ssl, tmp, sizeof(tmp));
+			n = k > 0 ? k : -1;
+		} else {
+			n = recv(c->fd, tmp, sizeof(tmp), 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+		}
+		break;
+	}
+	if (n <= 0) {
+		c->broken = true;
+		return -1;
+	}
+	buf_append(&c->in, tmp, (size_t)n);
+	return 0;
+}
+
+/* Reads one (possibly multi-line) reply: returns its code (100..599) and the text (lines joined with a space
+ * after the code of the first) in text, or -1 when the connection broke or the reply is malformed. */
+static int read_reply(struct smtp_client *c, struct buf *text)
+{
+	buf_reset(text);
+	int code = -1;
+	for (;;) {
+		const char *nl;
+		while ((nl = memchr(c->in.data != NULL ? c->in.data : "", '\n', c->in.len)) == NULL) {
+			if (c->in.len > SMTP_CLIENT_LINE_MAX || fill(c) < 0) {
+				c->broken = true;
+				return -1;
+			}
+		}
+		size_t n = (size_t)(nl - c->in.data);
+		size_t l = n > 0 && c->in.data[n - 1] == '\r' ? n - 1 : n;
+		const char *line = c->in.data;
+		if (l < 3 || line[0] < '1' || line[0] > '5' || line[1] < '0' || line[1] > '9' || line[2] < '0' ||
+		    line[2] > '9' || (l > 3 && line[3] != ' ' && line[3] != '-')) {
+			c->broken = true;
+			return -1;
+		}
+		int lc = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+		if (code >= 0 && lc != code) {
+			c->broken = true;
+			return -1;
+		}
+		code = lc;
+		bool last = l == 3 || line[3] == ' ';
+		if (text->len == 0)
+			buf_append(text, line, l);
+		else if (text->len < SMTP_CLIENT_REPLY_MAX && l > 4) {
+			buf_append_char(text, ' ');
+			buf_append(text, line + 4, l - 4);
+		}
+		buf_consume(&c->in, n + 1);
+		if (last)
+			break;
+	}
+	for (size_t i = 0; i < text->len; i++) {
+		if ((unsigned char)text->data[i] < 32)
+			text->data[i] = ' ';
+	}
+	return code;
+}
+
+static int command(struct smtp_client *c, const char *line, struct buf *reply)
+{
+	if (send_all(c, line, strlen(line)) < 0 || send_all(c, "\r\n", 2) < 0)
+		return -1;
+	return read_reply(c, reply);
+}
+
+static int ehlo(struct smtp_client *c, struct buf *reply)
+{
+	char *cmd = xasprintf("EHLO %s", c->helo);
+	if (send_all(c, cmd, strlen(cmd)) < 0 || send_all(c, "\r\n", 2) < 0) {
+		free(cmd);
+		return -1;
+	}
+	free(cmd);
+	/* read the EHLO reply line by line to keep the keywords */
+	buf_reset(&c->ext);
+	buf_reset(reply);
+	int code = -1;
+	for (;;) {
+		const char *nl;
+		while ((nl = memchr(c->in.data != NULL ? c->in.data : "", '\n', c->in.len)) == NULL) {
+			if (c->in.len > SMTP_CLIENT_LINE_MAX || fill(c) < 0)
+				return -1;
+		}
+		size_t n = (size_t)(nl - c->in.data);
+		size_t l = n > 0 && c->in.data[n - 1] == '\r' ? n - 1 : n;
+		const char *line = c->in.data;
+		if (l < 3 || (l > 3 && line[3] != ' ' && line[3] != '-'))
+			return -1;
+		code = atoi(line);
+		bool last = l == 3 || line[3] == ' ';
+		if (reply->len == 0)
+			buf_append(reply, line, l);
+		else if (l > 4 && c->ext.len < SMTP_CLIENT_REPLY_MAX) {
+			for (size_t i = 4; i < l; i++)
+				buf_append_char(&c->ext, line[i] >= 'a' && line[i] <= 'z' ? (char)(line[i] - 32) : line[i]);
+			buf_append_char(&c->ext, '\n');
+		}
+		buf_consume(&c->in, n + 1);
+		if (last)
+			break;
+	}
+	return code;
+}
+
+bool smtp_client_has(const struct smtp_client *c, const char *keyword)
+{
+	size_t kl = strlen(keyword);
+	const char *p = buf_cstr(&c->ext);
+	while (*p != '\0') {
+		const char *e = strchr(p, '\n');
+		size_t l = e != NULL ? (size_t)(e - p) : strlen(p);
+		if (l >= kl && strncasecmp(p, keyword, kl) == 0 && (l == kl || p[kl] == ' ' || p[kl] == '='))
+			return true;
+		p += l + (e != NULL);
+	}
+	return false;
+}
+
+bool smtp_client_is_tls(const struct smtp_client *c)
+{
+	return c->ssl != NULL;
+}
+
+const char *smtp_client_peer(const struct smtp_client *c)
+{
+	return c->peer;
+}
+
+static int connect_host(const char *host, unsigned port, unsigned timeout_ms, char *peer, size_t peer_size,
+			struct buf *error_r)
+{
+	struct addrinfo hints = { 0 }, *res = NULL;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_family = AF_UNSPEC;
+	char portstr[16];
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	int rc = getaddrinfo(host, portstr, &hints, &res);
+	if (rc != 0) {
+		buf_printf(error_r, "cannot resolve %s: %s", host, gai_strerror(rc));
+		return -1;
+	}
+	int fd = -1;
+	for (struct addrinfo *a = res; a != NULL && fd < 0; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			continue;
+		char ip[INET6_ADDRSTRLEN] = "?";
+		if (a->ai_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)a->ai_addr)->sin_addr, ip, sizeof(ip));
+		else if (a->ai_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)a->ai_addr)->sin6_addr, ip, sizeof(ip));
+		if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
+			buf_reset(error_r);
+			buf_printf(error_r, "connect to %s[%s]:%u: %s", host, ip, port, strerror(errno));
+			close(fd);
+			fd = -1;
+			continue;
+		}
+		struct pollfd p = { fd, POLLOUT, 0 };
+		int err = 0;
+		socklen_t el = sizeof(err);
+		if (poll(&p, 1, (int)timeout_ms) <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err != 0) {
+			buf_reset(error_r);
+			buf_printf(error_r, "connect to %s[%s]:%u: %s", host, ip, port,
+				   err != 0 ? strerror(err) : "timed out");
+			close(fd);
+			fd = -1;
+			continue;
+		}
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+		snprintf(peer, peer_size, "%s[%s]:%u", host, ip, port);
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+int smtp_client_open(const char *host, unsigned port, const char *helo, struct tls_ctx *tls, unsigned timeout_ms,
+		     struct smtp_client **c_r, struct buf *error_r)
+{
+	*c_r = NULL;
+	if (timeout_ms == 0)
+		timeout_ms = SMTP_CLIENT_COMMAND_MS;
+	struct smtp_client *c = xcalloc(1, sizeof(*c));
+	c->timeout_ms = timeout_ms;
+	c->helo = xstrdup(helo);
+	buf_init(&c->in);
+	buf_init(&c->ext);
+	struct buf reply = BUF_INIT;
+	int ret = IX_EUNAVAIL;
+	c->fd = connect_host(host, port, timeout_ms < SMTP_CLIENT_CONNECT_MS ? timeout_ms : SMTP_CLIENT_CONNECT_MS,
+			     c->peer, sizeof(c->peer), error_r);
+	if (c->fd < 0)
+		goto fail;
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	set_timeout(c->fd, timeout_ms);
+	int code = read_reply(c, &reply);
+	if (code != 220) {
+		if (code >= 500)
+			ret = IX_EINVAL;
+		buf_printf(error_r, "%s greeted with: %s", c->peer, code < 0 ? "nothing" : buf_cstr(&reply));
+		goto fail;
+	}
+	code = ehlo(c, &reply);
+	if (code == 250) {
+		c->esmtp = true;
+	} else if (code > 0) {
+		char *cmd = xasprintf("HELO %s", helo);
+		code = command(c, cmd, &reply);
+		free(cmd);
+	}
+	if (code != 250) {
+		if (code >= 500)
+			ret = IX_EINVAL;
+		buf_printf(error_r, "%s refused EHLO/HELO: %s", c->peer, code < 0 ? "connection lost" : buf_cstr(&reply));
+		goto fail;
+	}
+	if (tls != NULL && c->esmtp && smtp_client_has(c, "STARTTLS")) {
+		code = command(c, "STARTTLS", &reply);
+		if (code == 220) {
+			buf_reset(&c->in); /* nothing may be buffered across the handshake */
+			c->ssl = tls_ssl_new(tls, strchr(host, ':') == NULL && inet_addr(host) == INADDR_NONE ? host : NULL);
+			SSL_set_fd(c->ssl, c->fd);
+			if (SSL_connect(c->ssl) != 1) {
+				buf_printf(error_r, "%s: TLS handshake failed: ", c->peer);
+				tls_append_errors(error_r);
+				goto fail;
+			}
+			code = ehlo(c, &reply);
+			if (code != 250) {
+				buf_printf(error_r, "%s refused EHLO after STARTTLS: %s", c->peer, buf_cstr(&reply));
+				goto fail;
+			}
+		} else if (code < 0) {
+			buf_printf(error_r, "%s: connection lost at STARTTLS", c->peer);
+			goto fail;
+		}
+	}
+	buf_free(&reply);
+	*c_r = c;
+	return 0;
+fail:
+	buf_free(&reply);
+	smtp_client_close(&c);
+	return ret;
+}
+
+void smtp_client_close(struct smtp_client **cp)
+{
+	struct smtp_client *c = *cp;
+	if (c == NULL)
+		return;
+	if (c->fd >= 0 && !c->broken) {
+		struct buf reply = BUF_INIT;
+		set_timeout(c->fd, 2000);
+		(void)command(c, "QUIT", &reply);
+		buf_free(&reply);
+	}
+	if (c->ssl != NULL) {
+		if (!c->broken)
+			SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	buf_free(&c->in);
+	buf_free(&c->ext);
+	free(c->helo);
+	free(c);
+	*cp = NULL;
+}
+
+/* Appends s as xtext (RFC 3461 4). */
+static void xtext(struct buf *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch < 33 || ch > 126 || ch == '+' || ch == '=')
+			buf_printf(b, "+%02X", ch);
+		else
+			buf_append_char(b, (char)ch);
+	}
+}
+
+int smtp_client_send(struct smtp_client *c, struct smtp_client_msg *m, struct buf *error_r)
+{
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		m->codes[i] = 421;
+		m->replies[i] = NULL;
+	}
+	bool pipelining = smtp_client_has(c, "PIPELINING"), dsn = smtp_client_has(c, "DSN");
+	struct buf out = BUF_INIT, reply = BUF_INIT;
+	buf_printf(&out, "MAIL FROM:<%s>", m->sender);
+	if (smtp_client_has(c, "SIZE"))
+		buf_printf(&out, " SIZE=%zu", m->len);
+	if (m->eightbit && smtp_client_has(c, "8BITMIME"))
+		buf_append_str(&out, " BODY=8BITMIME");
+	if (dsn && m->envid != NULL && *m->envid != '\0') {
+		buf_append_str(&out, " ENVID=");
+		xtext(&out, m->envid);
+	}
+	buf_append_str(&out, "\r\n");
+	size_t cmds = 1;
+	int ret = 0, mail_code = -1, data_code = -1;
+	size_t accepted = 0;
+	if (!pipelining) {
+		if (send_all(c, out.data, out.len) < 0)
+			goto broken;
+		buf_reset(&out);
+		mail_code = read_reply(c, &reply);
+		if (mail_code < 0)
+			goto broken;
+		if (mail_code != 250)
+			goto mail_refused;
+	}
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		buf_printf(&out, "RCPT TO:<%s>", m->rcpts[i]);
+		if (dsn && m->notify != NULL && m->notify[i] != 0) {
+			unsigned n = m->notify[i];
+			if (n & SMTP_NOTIFY_NEVER)
+				buf_append_str(&out, " NOTIFY=NEVER");
+			else
+				buf_printf(&out, " NOTIFY=%s%s%s%s%s", (n & SMTP_NOTIFY_SUCCESS) ? "SUCCESS" : "",
+					   (n & SMTP_NOTIFY_SUCCESS) && (n & (SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY)) ? ","
+														   : "",
+					   (n & SMTP_NOTIFY_FAILURE) ? "FAILURE" : "",
+					   (n & SMTP_NOTIFY_FAILURE) && (n & SMTP_NOTIFY_DELAY) ? "," : "",
+					   (n & SMTP_NOTIFY_DELAY) ? "DELAY" : "");
+		}
+		buf_append_str(&out, "\r\n");
+		cmds++;
+		if (!pipelining) {
+			if (send_all(c, out.data, out.len) < 0)
+				goto broken;
+			buf_reset(&out);
+			int code = read_reply(c, &reply);
+			if (code < 0)
+				goto broken;
+			m->codes[i] = code;
+			m->replies[i] = xstrdup(buf_cstr(&reply));
+			accepted += code == 250 || code == 251;
+		}
+	}
+	if (pipelining) {
+		buf_append_str(&out, "DATA\r\n");
+		if (send_all(c, out.data, out.len) < 0)
+			goto broken;
+		mail_code = read_reply(c, &reply);
+		if (mail_code < 0)
+			goto broken;
+		char *mail_reply = xstrdup(buf_cstr(&reply));
+		for (size_t i = 0; i < m->nrcpts; i++) {
+			int code = read_reply(c, &reply);
+			if (code < 0) {
+				free(mail_reply);
+				goto broken;
+			}
+			m->codes[i] = mail_code == 250 ? code : mail_code;
+			m->replies[i] = xstrdup(mail_code == 250 ? buf_cstr(&reply) : mail_reply);
+			accepted += mail_code == 250 && (code == 250 || code == 251);
+		}
+		free(mail_reply);
+		data_code = read_reply(c, &reply);
+		if (data_code < 0)
+			goto broken;
+	} else if (accepted > 0) {
+		data_code = command(c, "DATA", &reply);
+		if (data_code < 0)
+			goto broken;
+	}
+	if (accepted == 0 || data_code != 354) {
+		if (accepted > 0) {
+			for (size_t i = 0; i < m->nrcpts; i++) {
+				if (m->codes[i] == 250 || m->codes[i] == 251) {
+					m->codes[i] = data_code;
+					free(m->replies[i]);
+					m->replies[i] = xstrdup(buf_cstr(&reply));
+				}
+			}
+		}
+		if (data_code == 354) { /* no recipient but the server wants data: end it empty */
+			if (send_all(c, ".\r\n", 3) < 0 || read_reply(c, &reply) < 0)
+				goto broken;
+		}
+		if (command(c, "RSET", &reply) < 0)
+			goto broken;
+		goto out;
+	}
+	/* the message, dot-stuffed, in one buffer */
+	buf_reset(&out);
+	buf_reserve(&out, m->len + m->len / 64 + 8);
+	bool bol = true;
+	for (size_t i = 0; i < m->len; i++) {
+		if (bol && m->data[i] == '.')
+			buf_append_char(&out, '.');
+		buf_append_char(&out, m->data[i]);
+		bol = m->data[i] == '\n';
+	}
+	if (!bol)
+		buf_append_str(&out, "\r\n");
+	buf_append_str(&out, ".\r\n");
+	set_timeout(c->fd, SMTP_CLIENT_DATA_MS);
+	if (send_all(c, out.data, out.len) < 0)
+		goto broken;
+	int end_code = read_reply(c, &reply);
+	set_timeout(c->fd, c->timeout_ms);
+	if (end_code < 0)
+		goto broken;
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		if (m->codes[i] == 250 || m->codes[i] == 251) {
+			m->codes[i] = end_code;
+			free(m->replies[i]);
+			m->replies[i] = xstrdup(buf_cstr(&reply));
+		}
+	}
+	goto out;
+mail_refused:
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		m->codes[i] = mail_code;
+		m->replies[i] = xstrdup(buf_cstr(&reply));
+	}
+	if (command(c, "RSET", &reply) < 0)
+		c->broken = true;
+	goto out;
+broken:
+	c->broken = true;
+	ret = IX_EUNAVAIL;
+	buf_printf(error_r, "%s: connection lost during the transaction", c->peer);
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		m->codes[i] = 421;
+		free(m->replies[i]);
+		m->replies[i] = xasprintf("421 4.4.2 %s: connection lost", c->peer);
+	}
+out:
+	(void)cmds;
+	buf_free(&out);
+	buf_free(&reply);
+	return ret;
+}

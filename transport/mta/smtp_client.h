@@ -1,0 +1,56 @@
+/* smtp_client.h - the outbound SMTP client of the MTA: blocking I/O with timeouts, run on worker threads.
+ * EHLO (HELO fallback), opportunistic STARTTLS, PIPELINING, SIZE, 8BITMIME; one connection carries many
+ * messages (RSET between them) so the MTA can reuse it for a destination. */
+#ifndef IX_SMTP_CLIENT_H
+#define IX_SMTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "common/buf.h"
+#include "transport/net/tls.h"
+
+/* Longest reply line and whole (multi-line) reply we read. */
+#define SMTP_CLIENT_LINE_MAX 4096
+#define SMTP_CLIENT_REPLY_MAX 65536
+/* Default timeouts (RFC 5321 4.5.3.2 suggests minutes; a queue runner prefers to retry sooner). */
+#define SMTP_CLIENT_CONNECT_MS 10000
+#define SMTP_CLIENT_COMMAND_MS 60000
+#define SMTP_CLIENT_DATA_MS 180000
+
+struct smtp_client;
+
+/* Resolves host (a name or numeric address) and connects to the first address that answers, then reads the
+ * greeting, sends EHLO helo (HELO if refused) and STARTTLS when offered and tls is not NULL (then EHLO again).
+ * Returns 0 with *c_r, or IX_EUNAVAIL (no connection / no greeting: try later) or IX_EINVAL (the greeting or
+ * EHLO was refused with 5xx) with the reason in error_r (for a reply, the reply itself). */
+int smtp_client_open(const char *host, unsigned port, const char *helo, struct tls_ctx *tls, unsigned timeout_ms,
+		     struct smtp_client **c_r, struct buf *error_r);
+/* QUIT (best effort), close, free; sets *c to NULL. NULL is ignored. */
+void smtp_client_close(struct smtp_client **c);
+bool smtp_client_is_tls(const struct smtp_client *c);
+/* The extensions the server announced. */
+bool smtp_client_has(const struct smtp_client *c, const char *keyword);
+/* "host[ip]" of the peer. */
+const char *smtp_client_peer(const struct smtp_client *c);
+
+/* One message. Outputs: codes[i] is the final reply code for recipient i (250: accepted and the message taken,
+ * 4xx / 5xx refused) and replies[i] its reply text (malloc'd; the caller frees each with free()). */
+struct smtp_client_msg {
+	const char *sender;        /* "" for <> */
+	const char *const *rcpts;
+	const unsigned *notify;    /* per recipient SMTP_NOTIFY_* or 0; sent only when the server has DSN; may be NULL */
+	const char *envid;         /* DSN ENVID (xtext-safe characters only) or NULL */
+	const char *data;          /* the message with CRLF line ends, not dot-stuffed */
+	size_t len;
+	bool eightbit;             /* send BODY=8BITMIME when offered */
+	size_t nrcpts;
+	int *codes;                /* nrcpts entries, filled */
+	char **replies;            /* nrcpts entries, filled */
+};
+
+/* Sends one transaction (pipelined when offered). Returns 0 when the exchange completed (look at codes: some
+ * recipients may have been refused), or IX_EUNAVAIL when the connection broke (every recipient gets 421 and
+ * the connection must be closed). */
+int smtp_client_send(struct smtp_client *c, struct smtp_client_msg *m, struct buf *error_r);
+
+#endif

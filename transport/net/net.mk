@@ -1,0 +1,19 @@
+# transport/net/ - the network foundation of every protocol: TLS (OpenSSL), buffered connections on the event
+# loop, SASL (Cyrus). Everything lands in libnet.a; daemons link it with COMMON_LIB.
+NET_SRCS := transport/net/tls.c transport/net/conn.c transport/net/sasl.c
+NET_LIB := $(BUILD)/libnet.a
+NET_LDLIBS := $(SSL_LIBS) $(SASL_LIBS)
+
+$(NET_LIB): $(call objs,$(NET_SRCS))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+UNIT_TESTS += $(BUILD)/tests/unit/test_tls
+$(BUILD)/tests/unit/test_tls: $(call objs,tests/unit/test_tls.c tests/unit/test.c) $(NET_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(NET_LDLIBS)
+
+# connections, driven by real SMTP sessions
+UNIT_TESTS += $(BUILD)/tests/unit/test_conn
+$(BUILD)/tests/unit/test_conn: $(call objs,tests/unit/test_conn.c tests/unit/test.c) $$(SMTP_LIB) $(NET_LIB) \
+		$(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(NET_LDLIBS)

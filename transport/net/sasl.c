@@ -1,0 +1,491 @@
+/* sasl.c - Cyrus libsasl2 server wrapper: in-memory options, the caller's password check through
+ * SASL_CB_SERVER_USERDB_CHECKPASS, base64 framing. Cyrus result codes are translated here only. */
+#include "transport/net/sasl.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sasl/sasl.h>
+
+struct ix_sasl {
+	sasl_conn_t *conn;
+	char *service, *host;
+	bool secure;
+	ix_sasl_check_fn *check;
+	void *ctx;
+	int check_result; /* what the last check said (Cyrus may blur it) */
+	unsigned steps;
+	bool active;
+	bool login_need_user; /* a LOGIN exchange whose next response is the user name */
+	bool plain_need_msg;  /* a PLAIN exchange whose next response is the whole message */
+	bool password_ok;     /* the check function accepted the password in this exchange */
+	char *user;
+	sasl_callback_t callbacks[3];
+};
+
+static bool sasl_ready;
+static char *sasl_app;
+
+/* ---- base64 ---- */
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void ix_sasl_base64_encode(const void *data, size_t len, struct buf *out)
+{
+	const unsigned char *p = data;
+	buf_append(out, "", 0); /* keeps out NUL-terminated even when len is 0 */
+	buf_reserve(out, (len + 2) / 3 * 4);
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned v = (unsigned)p[i] << 16;
+		if (i + 1 < len)
+			v |= (unsigned)p[i + 1] << 8;
+		if (i + 2 < len)
+			v |= p[i + 2];
+		char q[4] = { b64[(v >> 18) & 63], b64[(v >> 12) & 63], i + 1 < len ? b64[(v >> 6) & 63] : '=',
+			      i + 2 < len ? b64[v & 63] : '=' };
+		buf_append(out, q, 4);
+	}
+}
+
+static int b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+int ix_sasl_base64_decode(const char *in, size_t len, size_t max, struct buf *out)
+{
+	if (len % 4 != 0)
+		return IX_EINVAL;
+	if (len / 4 * 3 > max + 2)
+		return IX_ELIMIT;
+	size_t start = out->len;
+	for (size_t i = 0; i < len; i += 4) {
+		int v[4];
+		int pad = 0;
+		for (int k = 0; k < 4; k++) {
+			unsigned char c = (unsigned char)in[i + k];
+			if (c == '=' && i + 4 == len && k >= 2) {
+				v[k] = 0;
+				pad++;
+				continue;
+			}
+			if (pad > 0 || (v[k] = b64_value(c)) < 0)
+				goto bad;
+		}
+		unsigned w = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
+		/* canonical encoding only: the bits dropped by padding must be zero */
+		if ((pad == 1 && (w & 0xff) != 0) || (pad == 2 && (w & 0xffff) != 0))
+			goto bad;
+		char q[3] = { (char)(w >> 16), (char)(w >> 8), (char)w };
+		buf_append(out, q, (size_t)(3 - pad));
+	}
+	if (out->len - start > max) {
+		out->len = start;
+		out->data[start] = '\0';
+		return IX_ELIMIT;
+	}
+	return 0;
+bad:
+	if (out->data != NULL) {
+		out->len = start;
+		out->data[start] = '\0';
+	}
+	return IX_EINVAL;
+}
+
+/* ---- Cyrus callbacks ---- */
+
+static int cb_getopt(void *context, const char *plugin, const char *option, const char **result, unsigned *len)
+{
+	(void)context;
+	(void)plugin;
+	const char *v = NULL;
+	if (strcmp(option, "mech_list") == 0)
+		v = IX_SASL_MECHS;
+	else if (strcmp(option, "pwcheck_method") == 0)
+		v = "ix-none"; /* reached only when our check said no: no such verifier, so it fails */
+	else if (strcmp(option, "auxprop_plugin") == 0)
+		v = "ix-none";
+	else if (strcmp(option, "log_level") == 0)
+		v = "1";
+	else if (strcmp(option, "canon_user_plugin") == 0)
+		v = "INTERNAL";
+	if (v == NULL)
+		return SASL_FAIL;
+	*result = v;
+	if (len != NULL)
+		*len = (unsigned)strlen(v);
+	return SASL_OK;
+}
+
+static int cb_log(void *context, int level, const char *message)
+{
+	(void)context;
+	/* Failures reach the caller through our return codes; Cyrus's own view is detail for debugging (it
+	 * also complains about the deliberately missing fallback verifier on every wrong password). */
+	log_debug("sasl[%d]: %s", level, message);
+	return SASL_OK;
+}
+
+/* No configuration file is read: point Cyrus at a folder that holds none. */
+static int cb_getconfpath(void *context, char **path)
+{
+	(void)context;
+	static char none[] = "/nonexistent/interchange-sasl";
+	*path = none;
+	return SASL_OK;
+}
+
+static int cb_checkpass(sasl_conn_t *conn, void *context, const char *user, const char *pass, unsigned passlen,
+			struct propctx *propctx)
+{
+	(void)conn;
+	(void)propctx;
+	struct ix_sasl *s = context;
+	if (user == NULL || pass == NULL || strlen(user) > IX_SASL_USER_MAX || passlen > IX_SASL_PASS_MAX) {
+		s->check_result = IX_EAUTH;
+		return SASL_BADAUTH;
+	}
+	s->check_result = s->check(s->ctx, user, pass, passlen);
+	s->password_ok = s->check_result == 0;
+	if (s->check_result == 0)
+		return SASL_OK;
+	if (s->check_result == IX_EUNAVAIL)
+		return SASL_UNAVAIL;
+	s->check_result = IX_EAUTH;
+	return SASL_BADAUTH;
+}
+
+typedef int (*sasl_cb_fn)(void);
+
+int ix_sasl_init(const char *app_name, struct buf *error_r)
+{
+	if (sasl_ready)
+		return 0;
+	static sasl_callback_t global[] = {
+		{ SASL_CB_GETOPT, (sasl_cb_fn)(void (*)(void))cb_getopt, NULL },
+		{ SASL_CB_LOG, (sasl_cb_fn)(void (*)(void))cb_log, NULL },
+		{ SASL_CB_GETCONFPATH, (sasl_cb_fn)(void (*)(void))cb_getconfpath, NULL },
+		{ SASL_CB_LIST_END, NULL, NULL },
+	};
+	sasl_app = xstrdup(app_name);
+	int r = sasl_server_init(global, sasl_app);
+	if (r != SASL_OK) {
+		buf_printf(error_r, "sasl_server_init: %s", sasl_errstring(r, NULL, NULL));
+		free(sasl_app);
+		sasl_app = NULL;
+		return IX_EUNAVAIL;
+	}
+	sasl_ready = true;
+	return 0;
+}
+
+void ix_sasl_done(void)
+{
+	if (!sasl_ready)
+		return;
+	sasl_server_done();
+	free(sasl_app);
+	sasl_app = NULL;
+	sasl_ready = false;
+}
+
+/* ---- sessions ---- */
+
+/* Cyrus's LOGIN plugin loses the password it copied when it then cannot canonicalise the user name (empty,
+ * too long, control characters, white space at either end), one leak per attempt; such names are refused here
+ * before Cyrus sees them. No real login name has any of these. */
+static bool identity_acceptable(const char *user, size_t len, bool may_be_empty)
+{
+	if (len == 0)
+		return may_be_empty;
+	if (len > IX_SASL_USER_MAX || user[0] == ' ' || user[len - 1] == ' ')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)user[i];
+		if (c < 0x20 || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static bool login_user_acceptable(const char *user, size_t len)
+{
+	return identity_acceptable(user, len, false);
+}
+
+/* Likewise libsasl2 itself loses a buffer when it cannot canonicalise an overlong PLAIN identity: the parts of
+ * authzid NUL authcid NUL password are held to our limits here. A message without two NULs goes on to Cyrus,
+ * which refuses it as malformed. */
+static bool plain_message_acceptable(const char *msg, size_t len)
+{
+	const char *nul1 = memchr(msg, '\0', len);
+	if (nul1 == NULL)
+		return true;
+	size_t authz = (size_t)(nul1 - msg);
+	const char *nul2 = memchr(nul1 + 1, '\0', len - authz - 1);
+	if (nul2 == NULL)
+		return true;
+	size_t authc = (size_t)(nul2 - nul1 - 1), pass = len - authz - authc - 2;
+	return identity_acceptable(msg, authz, true) && identity_acceptable(nul1 + 1, authc, false) &&
+	       pass <= IX_SASL_PASS_MAX;
+}
+
+/* Checks a response Cyrus is about to parse as a user name (LOGIN) or a whole message (PLAIN). */
+static bool response_acceptable(struct ix_sasl *s, const char *in, size_t len)
+{
+	if (s->login_need_user) {
+		s->login_need_user = false;
+		return login_user_acceptable(in, len);
+	}
+	if (s->plain_need_msg) {
+		s->plain_need_msg = false;
+		return plain_message_acceptable(in, len);
+	}
+	return true;
+}
+
+static int session_open(struct ix_sasl *s, struct buf *error_r)
+{
+	if (s->conn != NULL)
+		sasl_dispose(&s->conn);
+	int r = sasl_server_new(s->service, s->host, NULL, NULL, NULL, s->callbacks, 0, &s->conn);
+	if (r != SASL_OK) {
+		buf_printf(error_r, "sasl_server_new: %s", sasl_errstring(r, NULL, NULL));
+		s->conn = NULL;
+		return IX_EUNAVAIL;
+	}
+	sasl_security_properties_t props;
+	memset(&props, 0, sizeof(props));
+	props.max_ssf = 0; /* no SASL security layer: TLS does that */
+	props.maxbufsize = 0;
+	props.security_flags = s->secure ? 0 : SASL_SEC_NOPLAINTEXT;
+	r = sasl_setprop(s->conn, SASL_SEC_PROPS, &props);
+	if (r != SASL_OK) {
+		buf_printf(error_r, "sasl_setprop: %s", sasl_errdetail(s->conn));
+		return IX_EUNAVAIL;
+	}
+	return 0;
+}
+
+int ix_sasl_create(const char *service, const char *host, bool secure, ix_sasl_check_fn *check, void *ctx,
+		   struct ix_sasl **s_r, struct buf *error_r)
+{
+	if (!sasl_ready) {
+		buf_append_str(error_r, "ix_sasl_init was not called");
+		return IX_EUNAVAIL;
+	}
+	struct ix_sasl *s = xcalloc(1, sizeof(*s));
+	s->service = xstrdup(service);
+	s->host = xstrdup(host);
+	s->secure = secure;
+	s->check = check;
+	s->ctx = ctx;
+	s->callbacks[0] = (sasl_callback_t){ SASL_CB_SERVER_USERDB_CHECKPASS,
+					     (sasl_cb_fn)(void (*)(void))cb_checkpass, s };
+	s->callbacks[1] = (sasl_callback_t){ SASL_CB_GETOPT, (sasl_cb_fn)(void (*)(void))cb_getopt, NULL };
+	s->callbacks[2] = (sasl_callback_t){ SASL_CB_LIST_END, NULL, NULL };
+	int ret = session_open(s, error_r);
+	if (ret < 0) {
+		ix_sasl_destroy(&s);
+		return ret;
+	}
+	*s_r = s;
+	return 0;
+}
+
+void ix_sasl_destroy(struct ix_sasl **sp)
+{
+	struct ix_sasl *s = *sp;
+	if (s == NULL)
+		return;
+	if (s->conn != NULL)
+		sasl_dispose(&s->conn);
+	free(s->service);
+	free(s->host);
+	free(s->user);
+	free(s);
+	*sp = NULL;
+}
+
+void ix_sasl_set_secure(struct ix_sasl *s, bool secure)
+{
+	s->secure = secure;
+}
+
+const char *ix_sasl_mechanisms(const struct ix_sasl *s)
+{
+	return s->secure ? IX_SASL_MECHS : "";
+}
+
+static bool mech_known(const char *mech)
+{
+	return strcasecmp(mech, "PLAIN") == 0 || strcasecmp(mech, "LOGIN") == 0;
+}
+
+/* Translates a Cyrus result into ours, appending the challenge on CONTINUE. */
+static int outcome(struct ix_sasl *s, int r, const char *out, unsigned outlen, struct buf *challenge_r,
+		   struct buf *error_r)
+{
+	if (r == SASL_CONTINUE) {
+		ix_sasl_base64_encode(out, outlen, challenge_r);
+		return IX_SASL_CONTINUE;
+	}
+	s->active = false;
+	if (r == SASL_OK) {
+		const void *user = NULL;
+		if (sasl_getprop(s->conn, SASL_USERNAME, &user) != SASL_OK || user == NULL) {
+			buf_append_str(error_r, "no user name after authentication");
+			return IX_EUNAVAIL;
+		}
+		free(s->user);
+		s->user = xstrdup(user);
+		return IX_SASL_DONE;
+	}
+	if (s->check_result == IX_EUNAVAIL || r == SASL_UNAVAIL || r == SASL_TRYAGAIN) {
+		buf_append_str(error_r, "password check unavailable");
+		return IX_EUNAVAIL;
+	}
+	/* a right password and still refused: the authorisation identity names someone else (Cyrus says NOMECH) */
+	if (s->password_ok || s->check_result == IX_EAUTH || r == SASL_BADAUTH || r == SASL_NOUSER ||
+	    r == SASL_NOVERIFY || r == SASL_NOAUTHZ) {
+		buf_append_str(error_r, "authentication failed");
+		return IX_EAUTH;
+	}
+	if (r == SASL_TOOWEAK || r == SASL_ENCRYPT) {
+		buf_append_str(error_r, "mechanism not allowed without TLS");
+		return IX_EPERM;
+	}
+	if (r == SASL_BADPROT || r == SASL_BADPARAM) {
+		buf_append_str(error_r, "malformed response");
+		return IX_EINVAL;
+	}
+	if (r == SASL_NOMECH) {
+		buf_append_str(error_r, s->secure ? "unknown mechanism" : "mechanism not allowed without TLS");
+		return s->secure ? IX_EINVAL : IX_EPERM;
+	}
+	buf_printf(error_r, "sasl: %s", sasl_errdetail(s->conn));
+	return IX_EUNAVAIL;
+}
+
+int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size_t initial_len,
+		  struct buf *challenge_r, struct buf *error_r)
+{
+	free(s->user);
+	s->user = NULL;
+	s->active = false;
+	s->steps = 0;
+	s->check_result = 0;
+	s->password_ok = false;
+	if (!mech_known(mech)) {
+		buf_append_str(error_r, "unknown mechanism");
+		return IX_EINVAL;
+	}
+	if (!s->secure) {
+		buf_append_str(error_r, "mechanism not allowed without TLS");
+		return IX_EPERM;
+	}
+	struct buf in = BUF_INIT;
+	const char *clientin = NULL;
+	unsigned clientlen = 0;
+	if (initial != NULL) {
+		if (initial_len == 1 && initial[0] == '=') {
+			clientin = "";
+		} else {
+			if (initial_len > IX_SASL_LINE_MAX) {
+				buf_append_str(error_r, "initial response too long");
+				return IX_ELIMIT;
+			}
+			int ret = ix_sasl_base64_decode(initial, initial_len, IX_SASL_RESPONSE_MAX, &in);
+			if (ret < 0) {
+				buf_free(&in);
+				buf_append_str(error_r, ret == IX_ELIMIT ? "initial response too long"
+									 : "cannot decode base64 initial response");
+				return ret;
+			}
+			clientin = buf_cstr(&in);
+			clientlen = (unsigned)in.len;
+		}
+	}
+	s->login_need_user = strcasecmp(mech, "LOGIN") == 0;
+	s->plain_need_msg = !s->login_need_user;
+	if (clientin != NULL && !response_acceptable(s, clientin, clientlen)) {
+		buf_free(&in);
+		buf_append_str(error_r, "authentication failed");
+		return IX_EAUTH;
+	}
+	int ret = session_open(s, error_r);
+	if (ret < 0) {
+		buf_free(&in);
+		return ret;
+	}
+	const char *out = NULL;
+	unsigned outlen = 0;
+	s->active = true;
+	int r = sasl_server_start(s->conn, mech, clientin, clientlen, &out, &outlen);
+	buf_free(&in);
+	return outcome(s, r, out, outlen, challenge_r, error_r);
+}
+
+int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf *challenge_r,
+		 struct buf *error_r)
+{
+	if (!s->active) {
+		buf_append_str(error_r, "no authentication in progress");
+		return IX_EINVAL;
+	}
+	if (len == 1 && response[0] == '*') {
+		s->active = false;
+		buf_append_str(error_r, "authentication cancelled");
+		return IX_SASL_CANCELLED;
+	}
+	if (++s->steps > IX_SASL_STEPS_MAX) {
+		s->active = false;
+		buf_append_str(error_r, "too many authentication steps");
+		return IX_ELIMIT;
+	}
+	if (len > IX_SASL_LINE_MAX) {
+		s->active = false;
+		buf_append_str(error_r, "response too long");
+		return IX_ELIMIT;
+	}
+	struct buf in = BUF_INIT;
+	int ret = ix_sasl_base64_decode(response, len, IX_SASL_RESPONSE_MAX, &in);
+	if (ret < 0) {
+		s->active = false;
+		buf_free(&in);
+		buf_append_str(error_r, ret == IX_ELIMIT ? "response too long" : "cannot decode base64 response");
+		return ret;
+	}
+	if (!response_acceptable(s, buf_cstr(&in), in.len)) {
+		s->active = false;
+		buf_free(&in);
+		buf_append_str(error_r, "authentication failed");
+		return IX_EAUTH;
+	}
+	const char *out = NULL;
+	unsigned outlen = 0;
+	int r = sasl_server_step(s->conn, buf_cstr(&in), (unsigned)in.len, &out, &outlen);
+	buf_free(&in);
+	return outcome(s, r, out, outlen, challenge_r, error_r);
+}
+
+const char *ix_sasl_user(const struct ix_sasl *s)
+{
+	return s->user;
+}

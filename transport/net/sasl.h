@@ -1,0 +1,76 @@
+/* sasl.h - server-side SASL over Cyrus libsasl2: PLAIN and LOGIN, passwords checked by the caller's function
+ * (no sasldb, no saslauthd), base64 protocol steps for SMTP AUTH, IMAP AUTHENTICATE and POP3 AUTH. */
+#ifndef IX_SASL_H
+#define IX_SASL_H
+
+/* The prefix is ix_sasl_ because libsasl2 owns every sasl_* name. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "common/buf.h"
+
+/* Longest decoded client response (RFC 4954 allows 12288-octet AUTH lines; base64 is 4/3 of this). */
+#define IX_SASL_RESPONSE_MAX 9216
+/* Longest base64 response line we accept. */
+#define IX_SASL_LINE_MAX 12288
+/* Most client responses one exchange may take. */
+#define IX_SASL_STEPS_MAX 8
+/* Longest user name or password handed to the check function. */
+#define IX_SASL_USER_MAX 255
+#define IX_SASL_PASS_MAX 1024
+
+/* Mechanisms offered. SCRAM-SHA-* is not offered: Cyrus's SCRAM server needs the salted secret from an
+ * auxprop store, and we keep no secrets outside the directory (which verifies passwords by bind). */
+#define IX_SASL_MECHS "PLAIN LOGIN"
+
+/* Verifies a password for user (both NUL-terminated; pass may hold passlen bytes with embedded NULs).
+ * Returns 0 when correct, IX_EAUTH when wrong or unknown, IX_EUNAVAIL when the directory cannot be asked. */
+typedef int ix_sasl_check_fn(void *ctx, const char *user, const char *pass, size_t passlen);
+
+/* Outcomes of a step besides errors (which are negative ix_err codes). */
+enum ix_sasl_result {
+	IX_SASL_DONE = 0,      /* authenticated: ix_sasl_user() says who */
+	IX_SASL_CONTINUE = 1,  /* send the challenge (base64, may be empty) and wait for a response line */
+	IX_SASL_CANCELLED = 2, /* the client sent "*" */
+};
+
+struct ix_sasl;
+
+/* Initialises libsasl2 for the process once (later calls return 0 at once). app_name names log lines.
+ * Cyrus is configured from memory only: mech_list PLAIN LOGIN, no auxprop plugin, no config file read, and
+ * our check function wins over any pwcheck_method. Returns 0 or IX_EUNAVAIL with error_r. */
+int ix_sasl_init(const char *app_name, struct buf *error_r);
+/* Releases libsasl2 (at exit; every session must be destroyed first). */
+void ix_sasl_done(void);
+
+/* A server session for one connection. service: "smtp", "imap", "pop"; host: our host name. secure: the
+ * connection is TLS or loopback; when false no plaintext mechanism is offered or accepted. check/ctx verify
+ * passwords. Returns 0 or IX_EUNAVAIL with error_r. */
+int ix_sasl_create(const char *service, const char *host, bool secure, ix_sasl_check_fn *check, void *ctx,
+		   struct ix_sasl **s_r, struct buf *error_r);
+void ix_sasl_destroy(struct ix_sasl **s);
+/* Changes the security state (after STARTTLS). */
+void ix_sasl_set_secure(struct ix_sasl *s, bool secure);
+
+/* Space-separated mechanisms to advertise now ("" when none): IX_SASL_MECHS on a secure connection. */
+const char *ix_sasl_mechanisms(const struct ix_sasl *s);
+
+/* Starts an exchange with mech (case-insensitive) and the optional initial response as sent (base64; "="
+ * for an empty one; NULL when the client sent none). On CONTINUE the base64 challenge is appended to
+ * challenge_r. Errors: IX_EINVAL (unknown mechanism, bad base64, malformed response), IX_EPERM (plaintext
+ * mechanism on an insecure connection), IX_EAUTH (wrong credentials), IX_EUNAVAIL (check function or Cyrus
+ * trouble), IX_ELIMIT (too long, too many steps). error_r gets a phrase fit for a log line. */
+int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size_t initial_len,
+		  struct buf *challenge_r, struct buf *error_r);
+/* Feeds one response line (base64, without CRLF; "*" cancels). Returns as ix_sasl_start. */
+int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf *challenge_r,
+		 struct buf *error_r);
+/* The authenticated user after IX_SASL_DONE, else NULL. Valid until the next start or destroy. */
+const char *ix_sasl_user(const struct ix_sasl *s);
+
+/* Strict base64 (RFC 4648, padding required, no whitespace). Decode appends to out and returns 0, or
+ * IX_EINVAL on any bad character, length or padding, or IX_ELIMIT when the result would pass max. */
+void ix_sasl_base64_encode(const void *data, size_t len, struct buf *out);
+int ix_sasl_base64_decode(const char *in, size_t len, size_t max, struct buf *out);
+
+#endif

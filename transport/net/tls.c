@@ -1,0 +1,354 @@
+/* tls.c - OpenSSL 3 server and client contexts, and self-signed ECDSA P-256 certificates.
+ * OpenSSL's error queue is translated into error_r here and nowhere else in this module. */
+#include "transport/net/tls.h"
+#include "common/err.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+/* Longest validity a generated certificate may have. */
+#define TLS_CERT_DAYS_MAX 36500
+
+struct tls_ctx {
+	SSL_CTX *ssl;
+	bool server;
+	bool verify;
+};
+
+void tls_append_errors(struct buf *error_r)
+{
+	unsigned long e;
+	bool first = true;
+	while ((e = ERR_get_error()) != 0) {
+		char line[256];
+		ERR_error_string_n(e, line, sizeof(line));
+		if (error_r != NULL) {
+			if (!first)
+				buf_append_str(error_r, "; ");
+			buf_append_str(error_r, line);
+		}
+		first = false;
+	}
+}
+
+static void fail(struct buf *error_r, const char *what)
+{
+	if (error_r != NULL) {
+		buf_append_str(error_r, what);
+		buf_append_str(error_r, ": ");
+	}
+	tls_append_errors(error_r);
+}
+
+static int ctx_common(SSL_CTX *ssl, struct buf *error_r)
+{
+	if (SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION) != 1) {
+		fail(error_r, "cannot set TLS 1.2 minimum");
+		return IX_EINVAL;
+	}
+	if (SSL_CTX_set_cipher_list(ssl, TLS_CIPHERS_12) != 1) {
+		fail(error_r, "cannot set cipher list");
+		return IX_EINVAL;
+	}
+	SSL_CTX_set_options(ssl, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* partial writes let conn hand SSL_write whatever is buffered; released buffers keep idle sessions small */
+	SSL_CTX_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				      SSL_MODE_RELEASE_BUFFERS);
+	return 0;
+}
+
+int tls_server_ctx_create(const char *cert_path, const char *key_path, struct tls_ctx **ctx_r,
+			  struct buf *error_r)
+{
+	ERR_clear_error();
+	SSL_CTX *ssl = SSL_CTX_new(TLS_server_method());
+	if (ssl == NULL) {
+		fail(error_r, "SSL_CTX_new");
+		return IX_EIO;
+	}
+	int ret = ctx_common(ssl, error_r);
+	if (ret < 0)
+		goto out;
+	SSL_CTX_set_options(ssl, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	static const unsigned char sid_ctx[] = "interchange";
+	SSL_CTX_set_session_id_context(ssl, sid_ctx, sizeof(sid_ctx) - 1);
+	if (SSL_CTX_use_certificate_chain_file(ssl, cert_path) != 1) {
+		ret = access(cert_path, R_OK) < 0 ? IX_EIO : IX_EINVAL;
+		buf_printf(error_r, "certificate %s: ", cert_path);
+		tls_append_errors(error_r);
+		goto out;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ssl, key_path, SSL_FILETYPE_PEM) != 1) {
+		ret = access(key_path, R_OK) < 0 ? IX_EIO : IX_EINVAL;
+		buf_printf(error_r, "private key %s: ", key_path);
+		tls_append_errors(error_r);
+		goto out;
+	}
+	if (SSL_CTX_check_private_key(ssl) != 1) {
+		ret = IX_EINVAL;
+		buf_printf(error_r, "private key %s does not match certificate %s: ", key_path, cert_path);
+		tls_append_errors(error_r);
+		goto out;
+	}
+	struct tls_ctx *ctx = xcalloc(1, sizeof(*ctx));
+	ctx->ssl = ssl;
+	ctx->server = true;
+	*ctx_r = ctx;
+	return 0;
+out:
+	SSL_CTX_free(ssl);
+	return ret;
+}
+
+int tls_client_ctx_create(bool verify, const char *ca_file, struct tls_ctx **ctx_r, struct buf *error_r)
+{
+	ERR_clear_error();
+	SSL_CTX *ssl = SSL_CTX_new(TLS_client_method());
+	if (ssl == NULL) {
+		fail(error_r, "SSL_CTX_new");
+		return IX_EIO;
+	}
+	int ret = ctx_common(ssl, error_r);
+	if (ret < 0)
+		goto out;
+	if (verify) {
+		int ok = ca_file != NULL ? SSL_CTX_load_verify_locations(ssl, ca_file, NULL)
+					 : SSL_CTX_set_default_verify_paths(ssl);
+		if (ok != 1) {
+			ret = IX_EINVAL;
+			buf_printf(error_r, "CA certificates %s: ", ca_file != NULL ? ca_file : "(system)");
+			tls_append_errors(error_r);
+			goto out;
+		}
+		SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+	} else {
+		SSL_CTX_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+	}
+	struct tls_ctx *ctx = xcalloc(1, sizeof(*ctx));
+	ctx->ssl = ssl;
+	ctx->verify = verify;
+	*ctx_r = ctx;
+	return 0;
+out:
+	SSL_CTX_free(ssl);
+	return ret;
+}
+
+/* Any certificate is taken at the handshake: trust is decided afterwards by fingerprint, not by a CA. */
+static int accept_any_cert(int preverify_ok, X509_STORE_CTX *x)
+{
+	(void)preverify_ok;
+	(void)x;
+	return 1;
+}
+
+void tls_ctx_request_client_cert(struct tls_ctx *ctx)
+{
+	SSL_CTX_set_verify(ctx->ssl, SSL_VERIFY_PEER, accept_any_cert);
+}
+
+int tls_ctx_use_client_cert(struct tls_ctx *ctx, const char *cert_path, const char *key_path, struct buf *error_r)
+{
+	ERR_clear_error();
+	if (SSL_CTX_use_certificate_chain_file(ctx->ssl, cert_path) != 1) {
+		buf_printf(error_r, "certificate %s: ", cert_path);
+		tls_append_errors(error_r);
+		return access(cert_path, R_OK) < 0 ? IX_EIO : IX_EINVAL;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx->ssl, key_path, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx->ssl) != 1) {
+		buf_printf(error_r, "private key %s: ", key_path);
+		tls_append_errors(error_r);
+		return access(key_path, R_OK) < 0 ? IX_EIO : IX_EINVAL;
+	}
+	return 0;
+}
+
+bool tls_peer_fingerprint(SSL *ssl, char *hex)
+{
+	X509 *cert = ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	if (cert == NULL || X509_digest(cert, EVP_sha256(), md, &len) != 1 || len * 2 != TLS_FINGERPRINT_HEX)
+		return false;
+	for (unsigned int i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return true;
+}
+
+void tls_ctx_destroy(struct tls_ctx **ctxp)
+{
+	struct tls_ctx *ctx = *ctxp;
+	if (ctx == NULL)
+		return;
+	SSL_CTX_free(ctx->ssl);
+	free(ctx);
+	*ctxp = NULL;
+}
+
+bool tls_ctx_is_server(const struct tls_ctx *ctx)
+{
+	return ctx->server;
+}
+
+struct ssl_ctx_st *tls_ctx_ssl(struct tls_ctx *ctx)
+{
+	return ctx->ssl;
+}
+
+static bool is_ip_literal(const char *host)
+{
+	return strchr(host, ':') != NULL || strspn(host, "0123456789.") == strlen(host);
+}
+
+struct ssl_st *tls_ssl_new(struct tls_ctx *ctx, const char *host)
+{
+	SSL *ssl = SSL_new(ctx->ssl);
+	if (ssl == NULL)
+		fatal("SSL_new failed (out of memory)");
+	if (ctx->server) {
+		SSL_set_accept_state(ssl);
+		return ssl;
+	}
+	SSL_set_connect_state(ssl);
+	if (host != NULL && *host != '\0' && strlen(host) <= TLS_HOSTNAME_MAX) {
+		if (!is_ip_literal(host))
+			(void)SSL_set_tlsext_host_name(ssl, host);
+		if (ctx->verify)
+			(void)SSL_set1_host(ssl, host);
+	}
+	return ssl;
+}
+
+/* ---- self-signed certificates ---- */
+
+static bool valid_hostname(const char *h)
+{
+	size_t len = strlen(h);
+	if (len == 0 || len > TLS_HOSTNAME_MAX || h[0] == '.' || h[0] == '-' || h[len - 1] == '.')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = h[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+			  c == '.';
+		if (!ok || (c == '.' && h[i + 1] == '.'))
+			return false;
+	}
+	return true;
+}
+
+static int add_ext(X509 *x, int nid, const char *value)
+{
+	X509V3_CTX v3;
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+	if (ext == NULL)
+		return -1;
+	int ok = X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok == 1 ? 0 : -1;
+}
+
+static int bio_contents(BIO *bio, const char **data_r, size_t *len_r)
+{
+	char *p;
+	long n = BIO_get_mem_data(bio, &p);
+	if (n <= 0)
+		return -1;
+	*data_r = p;
+	*len_r = (size_t)n;
+	return 0;
+}
+
+int tls_make_self_signed(const char *hostname, const char *cert_path, const char *key_path, unsigned days,
+			 struct buf *error_r)
+{
+	if (!valid_hostname(hostname)) {
+		buf_printf(error_r, "not a valid host name for a certificate: %.64s", hostname);
+		return IX_EINVAL;
+	}
+	if (days == 0 || days > TLS_CERT_DAYS_MAX) {
+		buf_printf(error_r, "certificate validity must be 1..%d days", TLS_CERT_DAYS_MAX);
+		return IX_EINVAL;
+	}
+	ERR_clear_error();
+	int ret = IX_EIO;
+	EVP_PKEY *pkey = NULL;
+	X509 *x = NULL;
+	BIGNUM *serial = NULL;
+	BIO *cert_bio = NULL, *key_bio = NULL;
+	char *san = NULL;
+
+	pkey = EVP_EC_gen("P-256");
+	if (pkey == NULL) {
+		fail(error_r, "cannot generate a P-256 key");
+		goto out;
+	}
+	x = X509_new();
+	serial = BN_new();
+	if (x == NULL || serial == NULL || X509_set_version(x, 2) != 1 ||
+	    BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
+	    BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) == NULL ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), -300) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 86400L) == NULL || X509_set_pubkey(x, pkey) != 1) {
+		fail(error_r, "cannot build certificate");
+		goto out;
+	}
+	X509_NAME *name = X509_get_subject_name(x);
+	if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)hostname, -1, -1, 0) != 1 ||
+	    X509_set_issuer_name(x, name) != 1) {
+		fail(error_r, "cannot set certificate name");
+		goto out;
+	}
+	san = xasprintf("DNS:%s", hostname);
+	if (add_ext(x, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
+	    add_ext(x, NID_key_usage, "critical,digitalSignature") < 0 ||
+	    add_ext(x, NID_ext_key_usage, "serverAuth") < 0 || add_ext(x, NID_subject_key_identifier, "hash") < 0 ||
+	    add_ext(x, NID_subject_alt_name, san) < 0) {
+		fail(error_r, "cannot add certificate extensions");
+		goto out;
+	}
+	if (X509_sign(x, pkey, EVP_sha256()) == 0) {
+		fail(error_r, "cannot sign certificate");
+		goto out;
+	}
+	cert_bio = BIO_new(BIO_s_mem());
+	key_bio = BIO_new(BIO_s_mem());
+	if (cert_bio == NULL || key_bio == NULL || PEM_write_bio_X509(cert_bio, x) != 1 ||
+	    PEM_write_bio_PrivateKey(key_bio, pkey, NULL, NULL, 0, NULL, NULL) != 1) {
+		fail(error_r, "cannot encode PEM");
+		goto out;
+	}
+	const char *data;
+	size_t len;
+	if (bio_contents(key_bio, &data, &len) < 0 || write_file_atomic(key_path, data, len, 0600) < 0) {
+		buf_printf(error_r, "cannot write %s: %s", key_path, strerror(errno));
+		goto out;
+	}
+	if (bio_contents(cert_bio, &data, &len) < 0 || write_file_atomic(cert_path, data, len, 0644) < 0) {
+		buf_printf(error_r, "cannot write %s: %s", cert_path, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	free(san);
+	BIO_free(cert_bio);
+	BIO_free(key_bio);
+	BN_free(serial);
+	X509_free(x);
+	EVP_PKEY_free(pkey);
+	return ret;
+}

@@ -1,0 +1,59 @@
+/* tls.h - OpenSSL 3 contexts for our servers (cert + key PEM) and for outbound SMTP (opportunistic, optional
+ * verification), and a self-signed ECDSA P-256 certificate maker used by `interchange init`. */
+#ifndef IX_TLS_H
+#define IX_TLS_H
+
+#include <stdbool.h>
+#include "common/buf.h"
+
+/* Most a certificate or key PEM file may weigh when we read it. */
+#define TLS_PEM_MAX (1024 * 1024)
+/* Longest host name accepted for a certificate subject / SNI (RFC 1035 name length). */
+#define TLS_HOSTNAME_MAX 253
+
+/* TLS 1.2 is the minimum everywhere. The TLS 1.2 cipher list keeps forward-secret AEAD suites only; TLS 1.3
+ * uses OpenSSL's defaults (all AEAD). */
+#define TLS_CIPHERS_12 "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20"
+
+struct tls_ctx;
+/* The ssl_st / ssl_ctx_st types of OpenSSL, named without including its headers. */
+struct ssl_st;
+struct ssl_ctx_st;
+
+/* Server context from a certificate chain PEM and a private key PEM (which must match). Sessions are
+ * cached in-process; compression and renegotiation are off. Returns 0, or IX_EIO (a file cannot be read) /
+ * IX_EINVAL (bad PEM, mismatched key) with OpenSSL's reasons in error_r. Free with tls_ctx_destroy. */
+int tls_server_ctx_create(const char *cert_path, const char *key_path, struct tls_ctx **ctx_r,
+			  struct buf *error_r);
+/* Client context for outbound SMTP. verify false: opportunistic TLS, any certificate is accepted (RFC 7435);
+ * verify true: the chain must verify against ca_file (NULL: the system store) and match the host name
+ * given to tls_ssl_new. Returns 0 or IX_EINVAL/IX_EIO with error_r. */
+int tls_client_ctx_create(bool verify, const char *ca_file, struct tls_ctx **ctx_r, struct buf *error_r);
+/* Server-to-server identity. On a server context: ask every client for a certificate (none is fine; a given one
+ * is not verified against any CA, callers compare its fingerprint with the servers the directory lists). On a
+ * client context: present cert_path/key_path when a server asks. Return 0 or IX_EIO/IX_EINVAL with error_r. */
+void tls_ctx_request_client_cert(struct tls_ctx *ctx);
+int tls_ctx_use_client_cert(struct tls_ctx *ctx, const char *cert_path, const char *key_path, struct buf *error_r);
+/* The lower-case hex SHA-256 of the peer's certificate (DER) into hex (65 bytes). False when it sent none. */
+#define TLS_FINGERPRINT_HEX 64
+bool tls_peer_fingerprint(struct ssl_st *ssl, char *hex);
+/* Frees the context (connections made from it hold their own references) and sets *ctx to NULL. */
+void tls_ctx_destroy(struct tls_ctx **ctx);
+
+bool tls_ctx_is_server(const struct tls_ctx *ctx);
+/* The OpenSSL context (borrowed; valid while ctx lives), for callers that need to tune it further. */
+struct ssl_ctx_st *tls_ctx_ssl(struct tls_ctx *ctx);
+/* A new SSL object from ctx, in server or client mode per the context. For a client, host (may be NULL) is
+ * sent as SNI and, when the context verifies, checked against the certificate. Caller frees with SSL_free. */
+struct ssl_st *tls_ssl_new(struct tls_ctx *ctx, const char *host);
+
+/* Appends OpenSSL's queued error reasons to error_r ("; "-separated) and clears the queue. */
+void tls_append_errors(struct buf *error_r);
+
+/* Generates an ECDSA P-256 key and a self-signed certificate for hostname (CN and subjectAltName DNS),
+ * valid from now for days days, SHA-256 signature, serverAuth. Writes both PEM files durably, the key with
+ * mode 0600 and the certificate 0644. Returns 0, or IX_EINVAL (bad name or days) / IX_EIO with error_r. */
+int tls_make_self_signed(const char *hostname, const char *cert_path, const char *key_path, unsigned days,
+			 struct buf *error_r);
+
+#endif

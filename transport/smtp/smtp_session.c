@@ -1,0 +1,784 @@
+/* smtp_session.c - SMTP server session: state bits, a flat {verb, handler, allowed states} table, DATA and
+ * BDAT readers, AUTH through ix_sasl, STARTTLS through conn; policy decisions go to the backend table. */
+#include "transport/smtp/smtp_session.h"
+#include "transport/net/conn.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "transport/net/sasl.h"
+#include "common/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Session states, as bits so a command lists where it is allowed. */
+enum {
+	ST_INIT = 1u << 0,    /* connected, no HELO/EHLO yet (or again after STARTTLS) */
+	ST_HELO = 1u << 1,    /* greeted, no transaction */
+	ST_MAIL = 1u << 2,    /* MAIL accepted, no recipient yet */
+	ST_RCPT = 1u << 3,    /* at least one recipient */
+	ST_DATA = 1u << 4,    /* reading DATA */
+	ST_BDAT = 1u << 5,    /* reading a BDAT chunk */
+	ST_AUTH = 1u << 6,    /* SASL exchange: lines are responses */
+	ST_DELIVER = 1u << 7, /* waiting for the backend to make the message durable */
+	ST_END = 1u << 8,
+	ST_AUTH_WAIT = 1u << 9, /* a SASL step runs elsewhere (config.offload): nothing is read meanwhile */
+};
+/* States in which the session waits for work done elsewhere and must not end or be destroyed. */
+#define ST_WAITING (ST_DELIVER | ST_AUTH_WAIT)
+#define ST_COMMAND (ST_INIT | ST_HELO | ST_MAIL | ST_RCPT)
+
+struct smtp_session {
+	struct evloop *loop;
+	struct conn *conn;
+	char peer_cert[TLS_FINGERPRINT_HEX + 1]; /* the client certificate's fingerprint, "" when none */
+	const struct smtp_config *cfg; /* points at cfg_copy: the caller's settings with defaults filled in */
+	struct smtp_config cfg_copy;
+	const struct smtp_backend *be;
+	void *ctx;
+
+	unsigned state;
+	bool esmtp;
+	char helo[SMTP_HELO_MAX + 1];
+
+	/* the transaction */
+	struct smtp_mail mail;
+	struct smtp_rcpt *rcpts;
+	size_t rcpt_count, rcpt_cap;
+	struct buf msg;
+	struct smtp_data data;
+	unsigned long long bdat_left;
+	unsigned long long body_len; /* message bytes received by BDAT so far */
+	bool bdat_last, chunking;
+	const char *bdat_error; /* the chunk is read and dropped, then this is the reply */
+
+	unsigned errors, junk, messages;
+	struct ix_sasl *sasl;
+	char *auth_user;
+	bool closing;
+	bool conn_ended; /* the connection is gone while a delivery or an offloaded step is outstanding */
+	/* an offloaded SASL step: its input, then its result */
+	bool auth_step;       /* a response line (else a start with mechanism and initial response) */
+	char auth_mech[32];
+	bool auth_has_ir;
+	struct buf auth_in, auth_challenge, auth_why;
+	int auth_r;
+	unsigned auth_prev_state; /* where an exchange that fails returns to */
+};
+
+static void reply(struct smtp_session *s, const char *text)
+{
+	conn_write_str(s->conn, text);
+	conn_write(s->conn, "\r\n", 2);
+}
+
+static void close_session(struct smtp_session *s)
+{
+	s->closing = true;
+	conn_close_after_flush(s->conn);
+}
+
+/* An error reply; past the limit the client is told and dropped. */
+static void reply_error(struct smtp_session *s, const char *text)
+{
+	reply(s, text);
+	if (++s->errors >= s->cfg->max_errors) {
+		conn_printf(s->conn, "421 4.7.0 %s Too many errors\r\n", s->cfg->hostname);
+		close_session(s);
+	}
+}
+
+static void info_fill(const struct smtp_session *s, struct smtp_session_info *info)
+{
+	info->peer = conn_peer(s->conn);
+	info->loopback = conn_peer_is_loopback(s->conn);
+	info->tls = conn_is_tls(s->conn);
+	info->helo = s->helo;
+	info->auth_user = s->auth_user;
+	info->peer_cert = s->peer_cert[0] != '\0' ? s->peer_cert : NULL;
+	info->mail = (s->state & (ST_MAIL | ST_RCPT | ST_DATA | ST_BDAT | ST_DELIVER)) ? &s->mail : NULL;
+}
+
+static void transaction_reset(struct smtp_session *s)
+{
+	memset(&s->mail, 0, sizeof(s->mail));
+	s->rcpt_count = 0;
+	buf_reset(&s->msg);
+	s->bdat_left = 0;
+	s->body_len = 0;
+	s->bdat_last = false;
+	s->chunking = false;
+	s->bdat_error = NULL;
+	s->state = s->helo[0] != '\0' ? ST_HELO : ST_INIT;
+}
+
+/* ---- message start: our Received: line ---- */
+
+static void sanitize(char *out, size_t size, const char *in)
+{
+	size_t n = 0;
+	for (; *in != '\0' && n + 1 < size; in++)
+		out[n++] = (*in > 32 && *in < 127 && *in != '(' && *in != ')') ? *in : '_';
+	out[n] = '\0';
+}
+
+static void add_received(struct smtp_session *s)
+{
+	char helo[SMTP_HELO_MAX + 1], date[64];
+	sanitize(helo, sizeof(helo), s->helo);
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	const char *proto = s->mail.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
+	buf_printf(&s->msg, "Received: from %s (%s)\r\n\tby %s with %s%s%s; %s\r\n", helo, conn_peer(s->conn),
+		   s->cfg->hostname, proto, conn_is_tls(s->conn) ? "S" : "", s->auth_user != NULL ? "A" : "", date);
+}
+
+/* ---- delivery ---- */
+
+static void deliver(struct smtp_session *s)
+{
+	struct smtp_envelope env = {
+		.mail = &s->mail, .rcpts = s->rcpts, .rcpt_count = s->rcpt_count, .message = &s->msg,
+		.chunked = s->chunking,
+	};
+	struct smtp_session_info info;
+	info_fill(s, &info);
+	s->state = ST_DELIVER;
+	conn_pause_input(s->conn, true);
+	s->be->deliver(s->ctx, s, &info, &env);
+}
+
+void smtp_session_delivered(struct smtp_session *s, const char *error_reply)
+{
+	if (s->state != ST_DELIVER)
+		panic("smtp_session_delivered without a delivery");
+	if (error_reply == NULL)
+		s->messages++;
+	transaction_reset(s);
+	if (s->conn_ended) {
+		s->state = ST_END;
+		s->be->closed(s->ctx, s);
+		return;
+	}
+	if (error_reply == NULL)
+		reply(s, "250 2.0.0 Ok: queued");
+	else
+		reply_error(s, error_reply);
+	conn_pause_input(s->conn, false);
+}
+
+unsigned smtp_session_messages(const struct smtp_session *s)
+{
+	return s->messages;
+}
+
+/* ---- commands ---- */
+
+static void ehlo_reply(struct smtp_session *s)
+{
+	conn_printf(s->conn, "250-%s\r\n", s->cfg->hostname);
+	conn_write_str(s->conn, "250-PIPELINING\r\n");
+	conn_printf(s->conn, "250-SIZE %llu\r\n", s->cfg->max_size);
+	conn_write_str(s->conn, "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n");
+	if (s->cfg->tls != NULL && !conn_is_tls(s->conn))
+		conn_write_str(s->conn, "250-STARTTLS\r\n");
+	if (s->cfg->auth && s->be->check_password != NULL && (conn_is_tls(s->conn) || conn_peer_is_loopback(s->conn)))
+		conn_printf(s->conn, "250-AUTH %s\r\n", IX_SASL_MECHS);
+	conn_write_str(s->conn, "250-SMTPUTF8\r\n250-DSN\r\n250-BINARYMIME\r\n250 CHUNKING\r\n");
+}
+
+static void cmd_helo(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	size_t n = cmd->arg_len < SMTP_HELO_MAX ? cmd->arg_len : SMTP_HELO_MAX;
+	memcpy(s->helo, cmd->arg, n);
+	s->helo[n] = '\0';
+	transaction_reset(s);
+	s->esmtp = cmd->verb == SMTP_VERB_EHLO;
+	if (s->esmtp)
+		ehlo_reply(s);
+	else
+		conn_printf(s->conn, "250 %s\r\n", s->cfg->hostname);
+}
+
+static unsigned exts(const struct smtp_session *s)
+{
+	unsigned e = SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_BINARYMIME | SMTP_EXT_SMTPUTF8 | SMTP_EXT_DSN;
+	if (s->cfg->auth)
+		e |= SMTP_EXT_AUTH;
+	return s->esmtp ? e : 0;
+}
+
+static void cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	if (s->cfg->submission && s->auth_user == NULL) {
+		reply_error(s, "530 5.7.0 Authentication required");
+		return;
+	}
+	const char *err;
+	if (smtp_parse_mail(cmd->arg, cmd->arg_len, exts(s), &s->mail, &err) < 0) {
+		memset(&s->mail, 0, sizeof(s->mail));
+		reply_error(s, err);
+		return;
+	}
+	if (s->mail.has_size && s->mail.size > s->cfg->max_size) {
+		memset(&s->mail, 0, sizeof(s->mail));
+		reply_error(s, "552 5.3.4 Message size exceeds fixed maximum message size");
+		return;
+	}
+	if (s->mail.has_auth && s->auth_user == NULL)
+		s->mail.has_auth = false; /* RFC 4954 5: not trusted from an unauthenticated client */
+	if (s->cfg->mail_check != NULL) {
+		struct smtp_session_info info;
+		info_fill(s, &info);
+		info.mail = &s->mail;
+		const char *refusal = s->cfg->mail_check(s->ctx, &info, &s->mail);
+		if (refusal != NULL) {
+			memset(&s->mail, 0, sizeof(s->mail));
+			reply_error(s, refusal);
+			return;
+		}
+	}
+	s->state = ST_MAIL;
+	s->junk = 0;
+	reply(s, "250 2.1.0 Ok");
+}
+
+static void cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	struct smtp_rcpt rcpt;
+	const char *err;
+	if (smtp_parse_rcpt(cmd->arg, cmd->arg_len, exts(s), s->mail.smtputf8, &rcpt, &err) < 0) {
+		reply_error(s, err);
+		return;
+	}
+	if (s->rcpt_count >= s->cfg->max_recipients) {
+		reply(s, "452 4.5.3 Too many recipients");
+		return;
+	}
+	struct smtp_session_info info;
+	info_fill(s, &info);
+	const char *reason = NULL;
+	enum smtp_rcpt_verdict v = s->be->rcpt(s->ctx, &info, &rcpt, &reason);
+	switch (v) {
+	case SMTP_RCPT_ACCEPT:
+		break;
+	case SMTP_RCPT_UNKNOWN:
+		reply_error(s, reason != NULL ? reason : "550 5.1.1 Recipient address rejected: unknown user");
+		return;
+	case SMTP_RCPT_FULL:
+		reply(s, reason != NULL ? reason : "452 4.2.2 Mailbox full");
+		return;
+	case SMTP_RCPT_DENIED:
+		reply_error(s, reason != NULL ? reason : "550 5.7.1 Recipient address rejected: access denied");
+		return;
+	case SMTP_RCPT_TEMPFAIL:
+	default:
+		reply(s, reason != NULL ? reason : "451 4.3.0 Recipient lookup failed, try again later");
+		return;
+	}
+	if (s->rcpt_count == s->rcpt_cap) {
+		s->rcpt_cap = s->rcpt_cap ? s->rcpt_cap * 2 : 4;
+		s->rcpts = xrealloc(s->rcpts, s->rcpt_cap * sizeof(*s->rcpts));
+	}
+	s->rcpts[s->rcpt_count++] = rcpt;
+	s->state = ST_RCPT;
+	reply(s, "250 2.1.5 Ok");
+}
+
+static void cmd_data(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	if (s->state != ST_RCPT) {
+		reply_error(s, "554 5.5.1 No valid recipients");
+		return;
+	}
+	if (s->chunking || s->mail.body == SMTP_BODY_BINARYMIME) {
+		reply_error(s, "503 5.5.1 Use BDAT for this transaction");
+		return;
+	}
+	buf_reset(&s->msg);
+	add_received(s);
+	/* the limit applies to the message; our Received: line does not count */
+	smtp_data_init(&s->data, s->cfg->bare_lf, s->cfg->max_size);
+	s->state = ST_DATA;
+	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void data_finish(struct smtp_session *s)
+{
+	if (s->data.too_big) {
+		transaction_reset(s);
+		reply_error(s, "552 5.3.4 Message too big");
+		return;
+	}
+	if (s->cfg->max_line_length > 0 && s->data.longest_line > s->cfg->max_line_length) {
+		transaction_reset(s);
+		reply_error(s, "552 5.3.4 Message line too long");
+		return;
+	}
+	if (s->data.rejected) {
+		transaction_reset(s);
+		reply_error(s, "550 5.6.0 Bare <LF> in message; lines must end with <CR><LF>");
+		return;
+	}
+	deliver(s);
+}
+
+static void data_input(struct smtp_session *s)
+{
+	const char *in;
+	size_t len = conn_input_peek(s->conn, &in), used;
+	if (len == 0)
+		return;
+	int r = smtp_data_feed(&s->data, in, len, &s->msg, &used);
+	conn_input_consume(s->conn, used);
+	if (r == SMTP_DATA_END)
+		data_finish(s);
+}
+
+static void cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	unsigned long long size;
+	bool last;
+	const char *err;
+	if (smtp_parse_bdat(cmd->arg, cmd->arg_len, &size, &last, &err) < 0) {
+		/* the size is unknown, so the stream cannot be followed: give up on this connection */
+		reply(s, err);
+		conn_printf(s->conn, "421 4.7.0 %s Closing connection\r\n", s->cfg->hostname);
+		close_session(s);
+		return;
+	}
+	s->bdat_left = size;
+	s->bdat_last = last;
+	s->bdat_error = NULL;
+	if (s->state != ST_RCPT)
+		s->bdat_error = "554 5.5.1 No valid recipients";
+	else if (size > s->cfg->max_size || s->body_len + size > s->cfg->max_size)
+		s->bdat_error = "552 5.3.4 Message too big";
+	s->body_len += size;
+	if (s->bdat_error == NULL && !s->chunking) {
+		buf_reset(&s->msg);
+		add_received(s);
+	}
+	s->chunking = true;
+	s->state = ST_BDAT;
+}
+
+static void bdat_input(struct smtp_session *s)
+{
+	while (s->bdat_left > 0) {
+		const char *data;
+		size_t want = s->bdat_left > (1u << 20) ? (1u << 20) : (size_t)s->bdat_left;
+		size_t n = conn_read_bytes(s->conn, want, &data);
+		if (n == 0)
+			return;
+		if (s->bdat_error == NULL)
+			buf_append(&s->msg, data, n);
+		s->bdat_left -= n;
+	}
+	if (s->bdat_error != NULL) {
+		const char *err = s->bdat_error;
+		transaction_reset(s);
+		reply_error(s, err);
+		return;
+	}
+	if (s->bdat_last) {
+		deliver(s);
+		return;
+	}
+	s->state = ST_RCPT;
+	reply(s, "250 2.0.0 Chunk received");
+}
+
+static void cmd_rset(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	transaction_reset(s);
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void cmd_noop(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void cmd_quit(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	conn_printf(s->conn, "221 2.0.0 %s Bye\r\n", s->cfg->hostname);
+	close_session(s);
+}
+
+static void cmd_vrfy(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	reply(s, "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void cmd_expn(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	reply_error(s, "502 5.5.1 EXPN not available");
+}
+
+static void cmd_help(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY STARTTLS AUTH");
+}
+
+static void cmd_starttls(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	if (s->cfg->tls == NULL) {
+		reply_error(s, "502 5.5.1 STARTTLS not available");
+		return;
+	}
+	if (conn_is_tls(s->conn)) {
+		reply_error(s, "503 5.5.1 TLS already active");
+		return;
+	}
+	reply(s, "220 2.0.0 Ready to start TLS");
+	size_t discarded = 0;
+	if (conn_start_tls(s->conn, s->cfg->tls, NULL, &discarded) < 0)
+		return;
+	if (discarded > 0)
+		log_warn("smtp: %s sent %zu bytes after STARTTLS; discarded", conn_peer(s->conn), discarded);
+	/* RFC 3207 4.2: forget everything learned before TLS */
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	transaction_reset(s);
+}
+
+static void auth_result(struct smtp_session *s, int r, struct buf *challenge, const char *why)
+{
+	switch (r) {
+	case IX_SASL_CONTINUE:
+		s->state = ST_AUTH;
+		conn_printf(s->conn, "334 %s\r\n", buf_cstr(challenge));
+		return;
+	case IX_SASL_DONE:
+		free(s->auth_user);
+		s->auth_user = xstrdup(ix_sasl_user(s->sasl));
+		s->state = ST_HELO;
+		reply(s, "235 2.7.0 Authentication successful");
+		return;
+	default:
+		break;
+	}
+	s->state = ST_HELO;
+	log_info("smtp: %s authentication failed: %s", conn_peer(s->conn), why);
+	switch (r) {
+	case IX_SASL_CANCELLED:
+		reply_error(s, "501 5.0.0 Authentication cancelled");
+		break;
+	case IX_EAUTH:
+		reply_error(s, "535 5.7.8 Authentication credentials invalid");
+		break;
+	case IX_EPERM:
+		reply_error(s, "538 5.7.11 Encryption required for requested authentication mechanism");
+		break;
+	case IX_EUNAVAIL:
+		reply(s, "454 4.7.0 Temporary authentication failure");
+		break;
+	case IX_ELIMIT:
+		reply_error(s, "500 5.5.6 Authentication exchange too long");
+		break;
+	default:
+		reply_error(s, "501 5.5.2 Cannot decode response or unknown mechanism");
+		break;
+	}
+}
+
+/* Hands the SASL step described by the auth_* fields to config.offload; input waits until it is done. */
+static void auth_offload(struct smtp_session *s)
+{
+	s->auth_prev_state = s->state == ST_AUTH ? ST_AUTH : ST_HELO;
+	s->state = ST_AUTH_WAIT;
+	conn_pause_input(s->conn, true);
+	s->cfg->offload(s->ctx, s);
+}
+
+void smtp_session_offload_work(struct smtp_session *s)
+{
+	buf_reset(&s->auth_challenge);
+	buf_reset(&s->auth_why);
+	if (s->auth_step)
+		s->auth_r = ix_sasl_step(s->sasl, buf_cstr(&s->auth_in), s->auth_in.len, &s->auth_challenge, &s->auth_why);
+	else
+		s->auth_r = ix_sasl_start(s->sasl, s->auth_mech, s->auth_has_ir ? buf_cstr(&s->auth_in) : NULL,
+					  s->auth_in.len, &s->auth_challenge, &s->auth_why);
+}
+
+void smtp_session_offload_done(struct smtp_session *s)
+{
+	if (s->state != ST_AUTH_WAIT)
+		panic("smtp_session_offload_done without offloaded work");
+	buf_reset(&s->auth_in); /* it may hold a password */
+	if (s->conn_ended) {
+		s->state = ST_END;
+		s->be->closed(s->ctx, s);
+		return;
+	}
+	s->state = s->auth_prev_state;
+	auth_result(s, s->auth_r, &s->auth_challenge, buf_cstr(&s->auth_why));
+	conn_pause_input(s->conn, false);
+}
+
+static void cmd_auth(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	if (!s->cfg->auth || s->be->check_password == NULL) {
+		reply_error(s, "502 5.5.1 AUTH not available");
+		return;
+	}
+	if (s->auth_user != NULL) {
+		reply_error(s, "503 5.5.1 Already authenticated");
+		return;
+	}
+	char mech[32];
+	const char *ir;
+	size_t ir_len;
+	const char *err;
+	if (smtp_parse_auth(cmd->arg, cmd->arg_len, mech, sizeof(mech), &ir, &ir_len, &err) < 0) {
+		reply_error(s, err);
+		return;
+	}
+	struct buf why = BUF_INIT, challenge = BUF_INIT;
+	bool secure = conn_is_tls(s->conn) || conn_peer_is_loopback(s->conn);
+	if (s->sasl == NULL) {
+		if (ix_sasl_init("interchange", &why) < 0 ||
+		    ix_sasl_create("smtp", s->cfg->hostname, secure, s->be->check_password, s->ctx, &s->sasl, &why) < 0) {
+			log_error("smtp: SASL unavailable: %s", buf_cstr(&why));
+			reply(s, "454 4.7.0 Temporary authentication failure");
+			buf_free(&why);
+			return;
+		}
+	}
+	ix_sasl_set_secure(s->sasl, secure);
+	if (s->cfg->offload != NULL) {
+		s->auth_step = false;
+		snprintf(s->auth_mech, sizeof(s->auth_mech), "%s", mech);
+		s->auth_has_ir = ir != NULL;
+		buf_reset(&s->auth_in);
+		if (ir != NULL)
+			buf_append(&s->auth_in, ir, ir_len);
+		auth_offload(s);
+		buf_free(&why);
+		return;
+	}
+	int r = ix_sasl_start(s->sasl, mech, ir, ir_len, &challenge, &why);
+	auth_result(s, r, &challenge, buf_cstr(&why));
+	buf_free(&why);
+	buf_free(&challenge);
+}
+
+static void auth_line(struct smtp_session *s, const char *line, size_t len)
+{
+	if (s->cfg->offload != NULL) {
+		s->auth_step = true;
+		buf_reset(&s->auth_in);
+		buf_append(&s->auth_in, line, len);
+		auth_offload(s);
+		return;
+	}
+	struct buf why = BUF_INIT, challenge = BUF_INIT;
+	int r = ix_sasl_step(s->sasl, line, len, &challenge, &why);
+	auth_result(s, r, &challenge, buf_cstr(&why));
+	buf_free(&why);
+	buf_free(&challenge);
+}
+
+/* The command table: verb, handler, the states it is allowed in, and whether it counts as junk. */
+static const struct smtp_command_rule {
+	enum smtp_verb verb;
+	void (*fn)(struct smtp_session *s, const struct smtp_command *cmd);
+	unsigned states;
+	bool junk;
+} commands[] = {
+	{ SMTP_VERB_EHLO, cmd_helo, ST_COMMAND, true },
+	{ SMTP_VERB_HELO, cmd_helo, ST_COMMAND, true },
+	{ SMTP_VERB_MAIL, cmd_mail, ST_HELO, false },
+	{ SMTP_VERB_RCPT, cmd_rcpt, ST_MAIL | ST_RCPT, false },
+	{ SMTP_VERB_DATA, cmd_data, ST_MAIL | ST_RCPT, false },
+	{ SMTP_VERB_BDAT, cmd_bdat, ST_MAIL | ST_RCPT, false },
+	{ SMTP_VERB_RSET, cmd_rset, ST_COMMAND, true },
+	{ SMTP_VERB_NOOP, cmd_noop, ST_COMMAND, true },
+	{ SMTP_VERB_QUIT, cmd_quit, ST_COMMAND, false },
+	{ SMTP_VERB_VRFY, cmd_vrfy, ST_COMMAND, true },
+	{ SMTP_VERB_EXPN, cmd_expn, ST_COMMAND, true },
+	{ SMTP_VERB_HELP, cmd_help, ST_COMMAND, true },
+	{ SMTP_VERB_STARTTLS, cmd_starttls, ST_INIT | ST_HELO, true },
+	{ SMTP_VERB_AUTH, cmd_auth, ST_HELO, true },
+};
+
+static void dispatch(struct smtp_session *s, const char *line, size_t len)
+{
+	struct smtp_command cmd;
+	const char *err;
+	int r = smtp_parse_command(line, len, &cmd, &err);
+	/* BDAT with a bad argument still has to be handled (its chunk cannot be skipped) */
+	if (r < 0 && !(cmd.verb == SMTP_VERB_BDAT && cmd.arg_len > 0)) {
+		reply_error(s, err);
+		return;
+	}
+	for (size_t i = 0; i < IX_ARRAY_LEN(commands); i++) {
+		const struct smtp_command_rule *rule = &commands[i];
+		if (rule->verb != cmd.verb)
+			continue;
+		if (rule->junk && ++s->junk > s->cfg->max_junk) {
+			conn_printf(s->conn, "421 4.7.0 %s Too many commands\r\n", s->cfg->hostname);
+			close_session(s);
+			return;
+		}
+		if (!(rule->states & s->state)) {
+			/* a BDAT out of sequence still carries a chunk: read and drop it */
+			if (cmd.verb == SMTP_VERB_BDAT) {
+				cmd_bdat(s, &cmd);
+				return;
+			}
+			reply_error(s, s->state == ST_INIT && cmd.verb == SMTP_VERB_MAIL ? "503 5.5.1 Send EHLO first"
+											 : "503 5.5.1 Bad sequence of commands");
+			return;
+		}
+		rule->fn(s, &cmd);
+		return;
+	}
+	reply_error(s, "500 5.5.2 Command not recognized");
+}
+
+static void session_input(struct smtp_session *s)
+{
+	while (!s->closing) {
+		if (s->state & ST_WAITING)
+			return;
+		if (s->state == ST_DATA) {
+			data_input(s);
+			if (s->state == ST_DATA)
+				return;
+			continue;
+		}
+		if (s->state == ST_BDAT) {
+			bdat_input(s);
+			if (s->state == ST_BDAT)
+				return;
+			continue;
+		}
+		const char *line;
+		size_t len;
+		int r = conn_read_line(s->conn, SMTP_AUTH_LINE_MAX, 0, &line, &len);
+		if (r == CONN_LINE_MORE)
+			return;
+		if (r == CONN_LINE_TOO_LONG) {
+			if (s->state == ST_AUTH)
+				s->state = ST_HELO;
+			reply_error(s, "500 5.5.2 Line too long");
+			continue;
+		}
+		if (s->state == ST_AUTH)
+			auth_line(s, line, len);
+		else
+			dispatch(s, line, len);
+	}
+}
+
+static void session_end(struct smtp_session *s)
+{
+	if (s->state == ST_END)
+		return;
+	if (s->state & ST_WAITING) {
+		s->conn_ended = true; /* closed is reported once the backend finishes */
+		return;
+	}
+	s->state = ST_END;
+	s->be->closed(s->ctx, s);
+}
+
+static void session_event(struct conn *c, enum conn_event ev, void *ctx)
+{
+	struct smtp_session *s = ctx;
+	(void)c;
+	switch (ev) {
+	case CONN_EVENT_INPUT:
+		session_input(s);
+		return;
+	case CONN_EVENT_TLS_READY:
+		if (!conn_peer_fingerprint(s->conn, s->peer_cert))
+			s->peer_cert[0] = '\0';
+		if (s->sasl != NULL)
+			ix_sasl_set_secure(s->sasl, true);
+		return;
+	case CONN_EVENT_CONNECTED:
+		return; /* not for server sessions */
+	case CONN_EVENT_ERROR:
+		log_info("smtp: %s: %s", conn_peer(s->conn), conn_error(s->conn));
+		break;
+	case CONN_EVENT_TIMEOUT:
+		log_info("smtp: %s: idle timeout", conn_peer(s->conn));
+		if (!s->closing && !(s->state & ST_WAITING)) {
+			conn_printf(s->conn, "421 4.4.2 %s Idle timeout, closing connection\r\n", s->cfg->hostname);
+			close_session(s);
+			return;
+		}
+		break;
+	case CONN_EVENT_EOF:
+	case CONN_EVENT_CLOSED:
+		break;
+	}
+	session_end(s); /* s may be freed now */
+}
+
+struct smtp_session *smtp_session_create(struct evloop *loop, int fd, const struct smtp_config *config,
+					 const struct smtp_backend *backend, void *ctx)
+{
+	struct smtp_session *s = xcalloc(1, sizeof(*s));
+	s->loop = loop;
+	s->cfg_copy = *config;
+	struct smtp_config *c = &s->cfg_copy;
+	if (c->hostname == NULL)
+		c->hostname = "localhost";
+	if (c->max_size == 0)
+		c->max_size = SMTP_DEFAULT_MAX_SIZE;
+	if (c->max_recipients == 0)
+		c->max_recipients = SMTP_DEFAULT_MAX_RECIPIENTS;
+	if (c->max_errors == 0)
+		c->max_errors = SMTP_DEFAULT_MAX_ERRORS;
+	if (c->max_junk == 0)
+		c->max_junk = SMTP_DEFAULT_MAX_JUNK;
+	if (c->idle_timeout_msecs == 0)
+		c->idle_timeout_msecs = SMTP_DEFAULT_IDLE_MSECS;
+	s->cfg = c;
+	s->be = backend;
+	s->ctx = ctx;
+	s->state = ST_INIT;
+	buf_init(&s->msg);
+	s->conn = conn_create(loop, fd, session_event, s);
+	conn_set_input_max(s->conn, 2 * SMTP_AUTH_LINE_MAX + 4096);
+	conn_set_idle_timeout(s->conn, c->idle_timeout_msecs);
+	if (c->implicit_tls && c->tls != NULL)
+		conn_start_tls(s->conn, c->tls, NULL, NULL); /* the greeting waits for the handshake */
+	conn_printf(s->conn, "220 %s ESMTP Interchange\r\n", c->hostname);
+	return s;
+}
+
+void smtp_session_destroy(struct smtp_session **sp)
+{
+	struct smtp_session *s = *sp;
+	if (s == NULL)
+		return;
+	if (s->state & ST_WAITING)
+		panic("smtp_session_destroy during a delivery or an offloaded step");
+	conn_destroy(&s->conn);
+	ix_sasl_destroy(&s->sasl);
+	free(s->auth_user);
+	free(s->rcpts);
+	buf_free(&s->msg);
+	buf_free(&s->auth_in);
+	buf_free(&s->auth_challenge);
+	buf_free(&s->auth_why);
+	free(s);
+	*sp = NULL;
+}

@@ -1,0 +1,111 @@
+/* smtp_session.h - the SMTP server session: an explicit state machine with a flat command table over conn,
+ * and a backend function table (recipient lookup, password check, durable delivery) the daemon fills in. */
+#ifndef IX_SMTP_SESSION_H
+#define IX_SMTP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "common/buf.h"
+#include "common/evloop.h"
+#include "transport/smtp/smtp_parse.h"
+#include "transport/net/tls.h"
+
+/* Defaults for struct smtp_config fields left 0. */
+#define SMTP_DEFAULT_MAX_SIZE (50ULL * 1024 * 1024)
+#define SMTP_DEFAULT_MAX_RECIPIENTS 100
+#define SMTP_DEFAULT_MAX_ERRORS 10
+#define SMTP_DEFAULT_MAX_JUNK 100
+#define SMTP_DEFAULT_IDLE_MSECS (5 * 60 * 1000)
+/* Longest HELO/EHLO argument we keep (a domain or an address literal). */
+#define SMTP_HELO_MAX 255
+
+struct smtp_session;
+struct smtp_session_info;
+
+struct smtp_config {
+	const char *hostname;            /* in the greeting, EHLO reply and Received: (must outlive sessions) */
+	unsigned long long max_size;     /* SIZE limit in bytes */
+	unsigned max_recipients;         /* per transaction: more get 452 4.5.3 */
+	unsigned max_errors;             /* error replies before 421 and disconnect */
+	unsigned max_junk;               /* commands other than MAIL/RCPT/DATA/BDAT between transactions */
+	unsigned idle_timeout_msecs;
+	struct tls_ctx *tls;             /* server context for STARTTLS; NULL: not offered */
+	bool auth;                       /* offer AUTH (PLAIN/LOGIN, only on TLS or loopback) */
+	bool submission;                 /* MAIL requires authentication (port 587) */
+	bool implicit_tls;               /* TLS from the first byte (submissions, RFC 8314); needs tls */
+	enum smtp_bare_lf bare_lf;       /* DATA bare LF policy */
+	size_t max_line_length;          /* longest message line, CRLF included (0: no limit); longer: 552 5.3.4 */
+	/* Decides a MAIL FROM (NULL: every syntactically valid sender is taken); called with the backend's ctx.
+	 * Returns NULL to accept, or the complete reply line to refuse it with (static text, e.g. "553 5.7.1
+	 * Sender address not yours"). A hook of the backend, kept here so struct smtp_backend keeps its layout. */
+	const char *(*mail_check)(void *ctx, const struct smtp_session_info *info, const struct smtp_mail *mail);
+	/* Runs blocking work elsewhere (NULL: inline). Called with the backend's ctx when a SASL step (which checks a
+	 * password through backend.check_password) is due: the owner calls smtp_session_offload_work(s) on another
+	 * thread, then smtp_session_offload_done(s) on the loop's thread. The session reads nothing meanwhile, and
+	 * check_password then runs on that other thread. */
+	void (*offload)(void *ctx, struct smtp_session *s);
+};
+
+/* What the backend may want to know about the client. Strings valid during the call. */
+struct smtp_session_info {
+	const char *peer;      /* address text */
+	bool loopback;
+	bool tls;
+	const char *helo;      /* "" before HELO/EHLO */
+	const char *auth_user; /* NULL when not authenticated */
+	const char *peer_cert; /* fingerprint of the client's TLS certificate (tls_peer_fingerprint), NULL: none */
+	const struct smtp_mail *mail; /* the transaction's MAIL (for RCPT decisions), NULL before MAIL */
+};
+
+enum smtp_rcpt_verdict {
+	SMTP_RCPT_ACCEPT,   /* 250 2.1.5 */
+	SMTP_RCPT_UNKNOWN,  /* 550 5.1.1 no such recipient */
+	SMTP_RCPT_FULL,     /* 452 4.2.2 mailbox full */
+	SMTP_RCPT_DENIED,   /* 550 5.7.1 not allowed (relay denied, delivery restrictions) */
+	SMTP_RCPT_TEMPFAIL, /* 451 4.3.0 lookup failed, try later */
+};
+
+/* One accepted transaction, handed to the backend. Valid until smtp_session_delivered is called. */
+struct smtp_envelope {
+	const struct smtp_mail *mail;
+	const struct smtp_rcpt *rcpts;
+	size_t rcpt_count;
+	const struct buf *message; /* our Received: line, then the message as received, CRLF line ends */
+	bool chunked;              /* came by BDAT */
+};
+
+struct smtp_backend {
+	/* Decides a recipient (sync: the directory replica is in memory). reason_r may point to a static text
+	 * that replaces the default reply text. */
+	enum smtp_rcpt_verdict (*rcpt)(void *ctx, const struct smtp_session_info *info, const struct smtp_rcpt *rcpt,
+				       const char **reason_r);
+	/* Verifies a password for AUTH (see ix_sasl_check_fn). NULL: AUTH is never offered. */
+	int (*check_password)(void *ctx, const char *user, const char *pass, size_t passlen);
+	/* Takes a message. The backend answers with smtp_session_delivered() once the message is durable (or has
+	 * failed) - from inside this call or later from the loop (group commit in the before-sleep hook). The
+	 * session reads no further commands meanwhile. */
+	void (*deliver)(void *ctx, struct smtp_session *s, const struct smtp_session_info *info,
+			const struct smtp_envelope *env);
+	/* The session has ended (QUIT, peer gone, timeout, error limit). The owner destroys it, here or later. Never
+	 * called while a delivery is outstanding. */
+	void (*closed)(void *ctx, struct smtp_session *s);
+};
+
+/* Starts a session on an accepted socket (taken over) and sends the 220 greeting. config is copied (fields left
+ * 0 get the defaults above; tls and hostname must outlive the session); backend must outlive it. Never fails. */
+struct smtp_session *smtp_session_create(struct evloop *loop, int fd, const struct smtp_config *config,
+					 const struct smtp_backend *backend, void *ctx);
+/* Closes the connection and frees. Must not be called while a delivery or offloaded step is outstanding. Sets
+ * *s to NULL. */
+void smtp_session_destroy(struct smtp_session **s);
+/* Completes the delivery the backend was handed: error_reply NULL means durable ("250 2.0.0 Ok: queued");
+ * otherwise it is the complete reply line to send, without CRLF (e.g. "451 4.3.0 Store unavailable"). */
+void smtp_session_delivered(struct smtp_session *s, const char *error_reply);
+/* The blocking part of an offloaded step (any thread; touches only the session's SASL state), and its
+ * completion (the loop's thread; replies, and may report closed when the connection went away meanwhile). */
+void smtp_session_offload_work(struct smtp_session *s);
+void smtp_session_offload_done(struct smtp_session *s);
+/* Transactions completed with 250 so far. */
+unsigned smtp_session_messages(const struct smtp_session *s);
+
+#endif

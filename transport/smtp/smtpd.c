@@ -1,0 +1,777 @@
+/* smtpd.c - ix-smtpd: listeners for SMTP and submission, the session backend (RCPT-time checks from the
+ * directory replica, send-as, relay refusal), and durable delivery on worker threads (store or queue). */
+#include "transport/smtp/smtpd.h"
+#include "transport/daemon/daemon.h"
+#include "transport/mta/dsn.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "transport/mta/mta.h"
+#include "transport/mta/queue.h"
+#include "transport/smtp/smtp_session.h"
+#include "common/util.h"
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+struct smtpd;
+
+struct sess {
+	struct smtpd *sd;
+	struct smtp_session *s;
+	struct listener *l;
+	char peer[64];
+	bool submission;
+	struct sess *prev, *next;
+};
+
+struct job {
+	bool auth; /* an offloaded SASL step, not a delivery */
+	struct sess *ss;
+	struct smtp_session *s;
+	struct smtp_envelope env; /* a copy; what it points to stays valid until smtp_session_delivered */
+	char *auth_user;
+	bool internal; /* from a server of the organisation (see from_our_server) */
+	char *reply; /* result: NULL (250) or a reply line */
+	struct job *next;
+};
+
+struct client_count {
+	char addr[64];
+	unsigned n;
+};
+
+/* Failed logins of one client address in the current minute (auth.max_failures). */
+struct auth_failures {
+	char addr[64];
+	unsigned count;
+	long long window_start;
+};
+
+struct smtpd {
+	struct daemon d;
+	struct settings set;
+	struct smtp_config cfg_smtp, cfg_sub, cfg_subs;
+	struct listener *l_smtp, *l_sub, *l_subs;
+	struct tls_ctx *tls_mx; /* port 25's STARTTLS: asks for a client certificate (our other servers send theirs) */
+	char *qdir;
+	struct evloop_timer settings_timer;
+	struct sess *sessions;
+	unsigned nsessions;
+	struct client_count *clients;
+	size_t nclients;
+	struct auth_failures *auth_fail; /* under auth_lock: password checks run on the workers */
+	size_t nauth_fail;
+	pthread_mutex_t auth_lock;
+	/* workers */
+	pthread_t threads[SMTPD_WORKERS];
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct job *todo, *todo_tail, *done;
+	bool quit;
+	struct evloop_async *async;
+	struct evloop_async *settings_async; /* the replica saw our server entry change */
+};
+
+static const struct smtp_backend backend;
+static const char *be_mail(void *ctx, const struct smtp_session_info *info, const struct smtp_mail *mail);
+static void be_offload(void *ctx, struct smtp_session *s);
+
+/* ---- settings ---- */
+
+static void apply_settings(struct smtpd *sd)
+{
+	const unsigned long long *v = sd->set.v;
+	struct smtp_config c = { 0 };
+	c.hostname = sd->d.cfg.hostname;
+	c.max_size = v[SET_SMTP_MAX_MESSAGE_SIZE];
+	c.max_recipients = (unsigned)v[SET_SMTP_MAX_RECIPIENTS];
+	c.max_errors = (unsigned)v[SET_SMTP_MAX_ERRORS];
+	c.max_junk = (unsigned)v[SET_SMTP_MAX_COMMANDS_BEFORE_MAIL];
+	c.idle_timeout_msecs = (unsigned)(v[SET_SMTP_IDLE_TIMEOUT] * 1000);
+	c.max_line_length = (size_t)v[SET_SMTP_MAX_LINE_LENGTH] + 2;
+	c.tls = sd->d.tls;
+	c.auth = true;
+	c.bare_lf = SMTP_BARE_LF_KEEP;
+	c.mail_check = be_mail;
+	c.offload = be_offload;
+	c.tls = sd->tls_mx != NULL ? sd->tls_mx : sd->d.tls;
+	sd->cfg_smtp = c;
+	c.tls = sd->d.tls;
+	c.submission = true;
+	sd->cfg_sub = c;
+	c.implicit_tls = true;
+	sd->cfg_subs = c;
+	/* the connection cap is live too: listeners exist once the daemon runs */
+	struct listener *ls[] = { sd->l_smtp, sd->l_sub, sd->l_subs };
+	for (size_t i = 0; i < IX_ARRAY_LEN(ls); i++) {
+		if (ls[i] != NULL)
+			listener_set_max_conns(ls[i], (unsigned)v[SET_SMTP_MAX_CONNECTIONS]);
+	}
+}
+
+static void settings_tick(struct evloop *loop, struct evloop_timer *t, void *ctx)
+{
+	(void)loop;
+	(void)t;
+	struct smtpd *sd = ctx;
+	struct settings s;
+	mta_settings_read(&sd->d.cfg, sd->d.dir, &s);
+	if (memcmp(s.v, sd->set.v, sizeof(s.v)) != 0)
+		log_info("server settings changed: new sessions use them");
+	sd->set = s;
+	apply_settings(sd);
+}
+
+/* Replica thread: our server entry changed, so its settings may have. */
+static void on_dir_change(void *ctx, enum dir_change_kind kind, enum dir_type type, const char *dn)
+{
+	struct smtpd *sd = ctx;
+	(void)kind;
+	if (type == 0 && dn != NULL && strcasecmp(dn, sd->d.cfg.server_dn) == 0)
+		evloop_async_send(sd->settings_async);
+}
+
+static void on_settings_changed(struct evloop *loop, void *ctx)
+{
+	settings_tick(loop, NULL, ctx);
+}
+
+/* ---- per-client connection counts ---- */
+
+static struct client_count *client_find(struct smtpd *sd, const char *addr, bool create)
+{
+	for (size_t i = 0; i < sd->nclients; i++) {
+		if (strcmp(sd->clients[i].addr, addr) == 0)
+			return &sd->clients[i];
+	}
+	if (!create || sd->nclients >= SMTPD_CLIENTS_MAX)
+		return NULL;
+	sd->clients = xrealloc(sd->clients, (sd->nclients + 1) * sizeof(*sd->clients));
+	struct client_count *c = &sd->clients[sd->nclients++];
+	snprintf(c->addr, sizeof(c->addr), "%s", addr);
+	c->n = 0;
+	return c;
+}
+
+static void client_release(struct smtpd *sd, const char *addr)
+{
+	struct client_count *c = client_find(sd, addr, false);
+	if (c == NULL)
+		return;
+	if (--c->n == 0) {
+		*c = sd->clients[--sd->nclients];
+	}
+}
+
+static void peer_text(int fd, char *out, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	snprintf(out, size, "unknown");
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)size);
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)size);
+	else
+		snprintf(out, size, "local");
+}
+
+/* ---- sessions ---- */
+
+static void on_accept(struct listener *l, int fd, void *ctx, bool submission)
+{
+	bool implicit = false;
+	struct smtpd *sd = ctx;
+	char peer[64];
+	peer_text(fd, peer, sizeof(peer));
+	struct client_count *cc = client_find(sd, peer, true);
+	if (sd->d.stopping || cc == NULL || cc->n >= sd->set.v[SET_SMTP_MAX_CONNECTIONS_PER_CLIENT]) {
+		static const char msg[] = "421 4.7.0 Too many connections from your address, try again later\r\n";
+		(void)!write(fd, msg, sizeof(msg) - 1);
+		close(fd);
+		listener_release(l);
+		return;
+	}
+	cc->n++;
+	struct sess *ss = xcalloc(1, sizeof(*ss));
+	ss->sd = sd;
+	ss->l = l;
+	ss->submission = submission;
+	snprintf(ss->peer, sizeof(ss->peer), "%s", peer);
+	ss->next = sd->sessions;
+	if (sd->sessions != NULL)
+		sd->sessions->prev = ss;
+	sd->sessions = ss;
+	sd->nsessions++;
+	implicit = l == sd->l_subs;
+	ss->s = smtp_session_create(sd->d.loop, fd, implicit ? &sd->cfg_subs : submission ? &sd->cfg_sub : &sd->cfg_smtp,
+				    &backend, ss);
+}
+
+static void on_accept_subs(struct listener *l, int fd, void *ctx)
+{
+	on_accept(l, fd, ctx, true);
+}
+
+static void on_accept_smtp(struct listener *l, int fd, void *ctx);
+static void on_accept_subs(struct listener *l, int fd, void *ctx);
+
+static void on_accept_smtp(struct listener *l, int fd, void *ctx)
+{
+	on_accept(l, fd, ctx, false);
+}
+
+static void on_accept_sub(struct listener *l, int fd, void *ctx)
+{
+	on_accept(l, fd, ctx, true);
+}
+
+/* The submissions port (implicit TLS, RFC 8314) is this server's ixSubmissionsPort in the directory, when set:
+ * the bootstrap configuration has no such port. Read at start. */
+static void listen_submissions(struct smtpd *sd, unsigned maxc)
+{
+	struct dir_server *sv;
+	size_t n;
+	unsigned port = 0;
+	if (dir_servers(sd->d.dir, &sv, &n) != IX_OK)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (sv[i].dn != NULL && strcasecmp(sv[i].dn, sd->d.cfg.server_dn) == 0)
+			port = sv[i].submissions_port;
+	}
+	dir_servers_free(&sv, n);
+	if (port == 0)
+		return;
+	struct buf err = BUF_INIT;
+	if (listener_create(sd->d.loop, sd->d.cfg.listen != NULL ? sd->d.cfg.listen : "127.0.0.1", port, maxc,
+			    on_accept_subs, sd, &sd->l_subs, &err) != IX_OK)
+		log_error("cannot listen for submissions (implicit TLS) on port %u: %s", port, buf_cstr(&err));
+	else
+		log_info("listening for submissions (implicit TLS) on port %u", port);
+	buf_free(&err);
+}
+
+static void be_closed(void *ctx, struct smtp_session *s)
+{
+	struct sess *ss = ctx;
+	struct smtpd *sd = ss->sd;
+	(void)s;
+	smtp_session_destroy(&ss->s);
+	/* not when the listener is already gone (stopping) */
+	if (ss->l == sd->l_smtp || ss->l == sd->l_sub || ss->l == sd->l_subs)
+		listener_release(ss->l);
+	client_release(sd, ss->peer);
+	if (ss->prev != NULL)
+		ss->prev->next = ss->next;
+	else
+		sd->sessions = ss->next;
+	if (ss->next != NULL)
+		ss->next->prev = ss->prev;
+	sd->nsessions--;
+	free(ss);
+	if (sd->d.stopping && sd->nsessions == 0)
+		daemon_stopped(&sd->d);
+}
+
+static void path_string(const struct smtp_path *p, char *out, size_t size)
+{
+	smtp_path_string(p, out, size);
+}
+
+static const char *be_mail(void *ctx, const struct smtp_session_info *info, const struct smtp_mail *mail)
+{
+	struct sess *ss = ctx;
+	if (info->auth_user == NULL)
+		return NULL;
+	char from[SMTP_PATH_MAX_UTF8 + 1];
+	path_string(&mail->from, from, sizeof(from));
+	return mta_check_send_as(ss->sd->d.dir, info->auth_user, from);
+}
+
+/* Is the client another server of this organisation? Only a TLS client certificate that one of our server entries
+ * publishes says so (the sending server checked the sender's restrictions and expanded lists where the sender
+ * was known; this server would only be told an unauthenticated MAIL FROM). An address never does. */
+static bool from_our_server(struct dir *dir, const struct smtp_session_info *info)
+{
+	return info->peer_cert != NULL && dir_server_by_cert(dir, info->peer_cert, NULL) == IX_OK;
+}
+
+static enum smtp_rcpt_verdict be_rcpt(void *ctx, const struct smtp_session_info *info, const struct smtp_rcpt *rcpt,
+				      const char **reason_r)
+{
+	struct sess *ss = ctx;
+	struct smtpd *sd = ss->sd;
+	struct dir *dir = sd->d.dir;
+	char addr[SMTP_PATH_MAX_UTF8 + 64];
+	if (rcpt->to.postmaster)
+		snprintf(addr, sizeof(addr), "postmaster@%s", sd->d.cfg.domain);
+	else
+		path_string(&rcpt->to, addr, sizeof(addr));
+	const char *domain = mta_domain(addr);
+	bool authed = info->auth_user != NULL;
+	if (!dir_is_local_domain(dir, domain)) {
+		if (authed)
+			return SMTP_RCPT_ACCEPT;
+		*reason_r = "554 5.7.1 Relay access denied";
+		return SMTP_RCPT_DENIED;
+	}
+	struct dir_recipient r;
+	if (dir_resolve(dir, addr, &r) != IX_OK) {
+		struct buf type = BUF_INIT;
+		bool relay = dir_domain_type(dir, domain, &type) == IX_OK && strcmp(buf_cstr(&type), "authoritative") != 0;
+		buf_free(&type);
+		return relay ? SMTP_RCPT_ACCEPT : SMTP_RCPT_UNKNOWN;
+	}
+	char sender[SMTP_PATH_MAX_UTF8 + 1] = "";
+	unsigned long long size = 0;
+	if (info->mail != NULL) {
+		path_string(&info->mail->from, sender, sizeof(sender));
+		size = info->mail->has_size ? info->mail->size : 0;
+	}
+	enum smtp_rcpt_verdict v = SMTP_RCPT_ACCEPT;
+	const char *why = from_our_server(dir, info) ? NULL : mta_check_restrictions(dir, &r, sender, authed, size);
+	if (why != NULL) {
+		*reason_r = why;
+		v = SMTP_RCPT_DENIED;
+	} else if (r.type == DIR_TYPE_USER && r.mailbox_guid != NULL && r.forward_to == NULL &&
+		   (r.quota_bytes > 0 || r.quota_messages > 0) && sd->d.store != NULL) {
+		struct store_quota_use use;
+		if (store_quota_get(sd->d.store, r.mailbox_guid, &use, NULL) == 0 &&
+		    ((r.quota_bytes > 0 && use.bytes + size >= (uint64_t)r.quota_bytes) ||
+		     (r.quota_messages > 0 && use.messages >= (uint64_t)r.quota_messages))) {
+			*reason_r = "452 4.2.2 Mailbox full";
+			v = SMTP_RCPT_FULL;
+		}
+	}
+	dir_recipient_release(&r);
+	return v;
+}
+
+/* The failure record of a client address for the current minute (created; old records are recycled). */
+static struct auth_failures *auth_failures_of(struct smtpd *sd, const char *addr)
+{
+	long long now = (long long)time(NULL);
+	struct auth_failures *free_slot = NULL;
+	for (size_t i = 0; i < sd->nauth_fail; i++) {
+		struct auth_failures *f = &sd->auth_fail[i];
+		if (now - f->window_start >= SMTPD_AUTH_WINDOW) {
+			if (free_slot == NULL)
+				free_slot = f;
+			if (strcmp(f->addr, addr) != 0)
+				continue;
+			f->count = 0;
+			f->window_start = now;
+			return f;
+		}
+		if (strcmp(f->addr, addr) == 0)
+			return f;
+	}
+	if (free_slot == NULL) {
+		if (sd->nauth_fail >= SMTPD_CLIENTS_MAX)
+			return NULL;
+		sd->auth_fail = xrealloc(sd->auth_fail, (sd->nauth_fail + 1) * sizeof(*sd->auth_fail));
+		free_slot = &sd->auth_fail[sd->nauth_fail++];
+	}
+	snprintf(free_slot->addr, sizeof(free_slot->addr), "%s", addr);
+	free_slot->count = 0;
+	free_slot->window_start = now;
+	return free_slot;
+}
+
+static int be_check_password(void *ctx, const char *user, const char *pass, size_t passlen)
+{
+	struct sess *ss = ctx;
+	struct smtpd *sd = ss->sd;
+	if (strlen(pass) != passlen)
+		return IX_EAUTH;
+	pthread_mutex_lock(&sd->auth_lock);
+	struct auth_failures *f = auth_failures_of(sd, ss->peer);
+	unsigned failures = f != NULL ? f->count : 0;
+	pthread_mutex_unlock(&sd->auth_lock);
+	if (failures >= sd->set.v[SET_AUTH_MAX_FAILURES]) {
+		log_warn("authentication of %s from %s refused: %u failures within a minute", user, ss->peer, failures);
+		return IX_EAUTH;
+	}
+	struct buf err = BUF_INIT;
+	int r = dir_authenticate(sd->d.dir, user, pass, &err);
+	if (r != IX_OK && r != IX_EAUTH)
+		log_warn("authentication of %s: %s", user, buf_cstr(&err));
+	if (r == IX_EAUTH) {
+		log_info("authentication of %s from %s failed: %s", user, ss->peer, buf_cstr(&err));
+		pthread_mutex_lock(&sd->auth_lock);
+		f = auth_failures_of(sd, ss->peer);
+		if (f != NULL)
+			f->count++;
+		pthread_mutex_unlock(&sd->auth_lock);
+	}
+	buf_free(&err);
+	return r == IX_OK ? 0 : r == IX_EAUTH ? IX_EAUTH : IX_EUNAVAIL;
+}
+
+static void job_push(struct smtpd *sd, struct job *j);
+
+static void be_deliver(void *ctx, struct smtp_session *s, const struct smtp_session_info *info,
+		       const struct smtp_envelope *env)
+{
+	struct sess *ss = ctx;
+	struct job *j = xcalloc(1, sizeof(*j));
+	j->ss = ss;
+	j->s = s;
+	j->env = *env;
+	j->auth_user = info->auth_user != NULL ? xstrdup(info->auth_user) : NULL;
+	j->internal = from_our_server(ss->sd->d.dir, info);
+	job_push(ss->sd, j);
+}
+
+/* SASL steps check passwords with a bind: on the workers, so the loop never waits for slapd. */
+static void be_offload(void *ctx, struct smtp_session *s)
+{
+	struct sess *ss = ctx;
+	struct job *j = xcalloc(1, sizeof(*j));
+	j->auth = true;
+	j->ss = ss;
+	j->s = s;
+	job_push(ss->sd, j);
+}
+
+static void job_push(struct smtpd *sd, struct job *j)
+{
+	pthread_mutex_lock(&sd->lock);
+	if (sd->todo_tail != NULL)
+		sd->todo_tail->next = j;
+	else
+		sd->todo = j;
+	sd->todo_tail = j;
+	pthread_cond_signal(&sd->cond);
+	pthread_mutex_unlock(&sd->lock);
+}
+
+static const struct smtp_backend backend = {
+	.rcpt = be_rcpt,
+	.check_password = be_check_password,
+	.deliver = be_deliver,
+	.closed = be_closed,
+};
+
+/* ---- delivery (worker threads) ---- */
+
+/* Queues a success notice for the local recipients that asked for one (NOTIFY=SUCCESS). */
+static void success_dsn(struct smtpd *sd, const struct queue_msg *orig, const struct mta_targets *t,
+			const int *delivered)
+{
+	struct dsn_rcpt *dr = xcalloc(t->n, sizeof(*dr));
+	size_t n = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		if (delivered[i] && (t->v[i].notify & SMTP_NOTIFY_SUCCESS)) {
+			dr[n].addr = t->v[i].addr;
+			dr[n].orcpt = t->v[i].orcpt;
+			dr[n].action = DSN_DELIVERED;
+			dr[n].status = "2.0.0";
+			dr[n].diagnostic = "250 2.0.0 delivered to mailbox";
+			n++;
+		}
+	}
+	if (n > 0 && orig->sender[0] != '\0') {
+		struct queue_msg m;
+		queue_msg_init(&m);
+		queue_new_id(m.id);
+		m.created = (long long)time(NULL);
+		struct dsn_report rep = { sd->d.cfg.hostname, orig->sender, orig->envid, true, orig->created, dr, n,
+					  orig->body.data, orig->body.len };
+		dsn_build(&rep, &m.body);
+		queue_msg_add_rcpt(&m, orig->sender, "", SMTP_NOTIFY_NEVER);
+		struct buf err = BUF_INIT;
+		if (queue_write(sd->qdir, &m, &err) != 0)
+			log_error("success notice for %s: %s", orig->id, buf_cstr(&err));
+		buf_free(&err);
+		queue_msg_free(&m);
+	}
+	free(dr);
+}
+
+static char *deliver_job(struct smtpd *sd, struct job *j)
+{
+	const struct smtp_envelope *env = &j->env;
+	const char *data = env->message->data != NULL ? env->message->data : "";
+	size_t len = env->message->len;
+	unsigned hops = dsn_count_received(data, len);
+	if (hops > sd->set.v[SET_SMTP_MAX_HOPS])
+		return xstrdup("554 5.4.6 Too many hops: mail loop detected");
+
+	/* the envelope as a queue message (the queue file is written only if something is left for the MTA) */
+	struct queue_msg q;
+	queue_msg_init(&q);
+	queue_new_id(q.id);
+	q.created = (long long)time(NULL);
+	char tmp[SMTP_PATH_MAX_UTF8 + 64];
+	path_string(&env->mail->from, tmp, sizeof(tmp));
+	queue_set_field(&q.sender, tmp);
+	queue_set_field(&q.envid, env->mail->envid);
+	q.ret = env->mail->ret;
+	queue_set_field(&q.auth, j->auth_user);
+	char msgid[DSN_HEADER_VALUE_MAX + 1];
+	dsn_header_value(data, len, "Message-ID", msgid, sizeof(msgid));
+	queue_set_field(&q.msgid, msgid);
+	/* the body is referenced, not copied, unless it has to be queued */
+
+	/* a recipient's largest size, when the client did not announce SIZE at RCPT */
+	for (size_t i = 0; i < env->rcpt_count; i++) {
+		struct dir_recipient r;
+		path_string(&env->rcpts[i].to, tmp, sizeof(tmp));
+		if (dir_resolve(sd->d.dir, tmp, &r) != IX_OK)
+			continue;
+		bool too_big = r.max_receive_size > 0 && len > (unsigned long long)r.max_receive_size;
+		dir_recipient_release(&r);
+		if (too_big) {
+			queue_msg_free(&q);
+			return xasprintf("552 5.2.3 Message too large for <%s>", tmp);
+		}
+	}
+	struct mta_targets t = { 0 };
+	const struct mta_sender sender = { .address = q.sender != NULL ? q.sender : "",
+					   .authenticated = j->auth_user != NULL,
+					   .size = len };
+	for (size_t i = 0; i < env->rcpt_count; i++) {
+		const struct smtp_rcpt *r = &env->rcpts[i];
+		if (r->to.postmaster)
+			snprintf(tmp, sizeof(tmp), "postmaster@%s", sd->d.cfg.domain);
+		else
+			path_string(&r->to, tmp, sizeof(tmp));
+		size_t before = t.n;
+		mta_resolve(sd->d.dir, sd->d.cfg.server_dn, tmp, r->orcpt_len > 0 ? r->orcpt : tmp, r->notify, 0,
+			    j->internal ? NULL : &sender,
+			    &t);
+		if (t.n - before > 1 || (t.n - before == 1 && strcasecmp(t.v[before].addr, tmp) != 0)) {
+			char detail[64];
+			snprintf(detail, sizeof(detail), "%zu recipient%s", t.n - before, t.n - before == 1 ? "" : "s");
+			track_log(sd->d.cfg.data_dir, "expanded", q.id, q.msgid, q.sender, tmp, sd->d.cfg.hostname, detail);
+		}
+	}
+	const char *server = sd->d.cfg.hostname;
+	track_log(sd->d.cfg.data_dir, "received", q.id, q.msgid, q.sender, NULL, server, j->ss->peer);
+
+	/* local recipients: one store_append, one body */
+	size_t nlocal = 0;
+	for (size_t i = 0; i < t.n; i++)
+		nlocal += t.v[i].kind == MTA_LOCAL;
+	int *delivered = xcalloc(t.n + 1, sizeof(int));
+	struct buf err = BUF_INIT;
+	if (nlocal > 0) {
+		struct store_target *st = xcalloc(nlocal, sizeof(*st));
+		size_t *map = xcalloc(nlocal, sizeof(*map));
+		size_t k = 0;
+		for (size_t i = 0; i < t.n; i++) {
+			if (t.v[i].kind != MTA_LOCAL)
+				continue;
+			st[k].guid = t.v[i].guid;
+			st[k].folder = t.v[i].folder;
+			st[k].quota_bytes = t.v[i].quota_bytes;
+			st[k].quota_messages = t.v[i].quota_messages;
+			map[k++] = i;
+		}
+		struct store_append req = { data, len, 0, 0, NULL, st, nlocal };
+		int rc = store_append(sd->d.store, &req, &err);
+		if (rc == IX_EINVAL) {
+			/* the store refuses the message itself: nothing was stored, nothing is queued */
+			log_warn("message %s refused by the store: %s", q.id, buf_cstr(&err));
+			char *reply = xasprintf("554 5.6.0 Message cannot be stored: %.200s", buf_cstr(&err));
+			free(st);
+			free(map);
+			free(delivered);
+			buf_free(&err);
+			mta_targets_free(&t);
+			queue_msg_free(&q);
+			return reply;
+		}
+		for (size_t x = 0; x < nlocal; x++) {
+			struct mta_target *tg = &t.v[map[x]];
+			if (rc == 0 || st[x].result == 0) {
+				delivered[map[x]] = 1;
+				track_log(sd->d.cfg.data_dir, "delivered", q.id, q.msgid, q.sender, tg->addr, server,
+					  "250 2.0.0 delivered to mailbox");
+			} else {
+				const char *why = st[x].result == IX_ELIMIT ? "452 4.2.2 Mailbox full" : ix_strerror(st[x].result);
+				struct queue_rcpt *qr = queue_msg_add_rcpt(&q, tg->addr, tg->orcpt, tg->notify);
+				queue_set_field(&qr->last_error, why);
+				qr->attempts = 1;
+				qr->next_try = q.created + (long long)sd->set.v[SET_QUEUE_RETRY_FIRST];
+				track_log(sd->d.cfg.data_dir, "deferred", q.id, q.msgid, q.sender, tg->addr, server, why);
+			}
+		}
+		if (rc != 0)
+			log_warn("delivery of %s into the store: %s", q.id, buf_cstr(&err));
+		free(st);
+		free(map);
+	}
+	/* everything else goes to the queue for the MTA */
+	for (size_t i = 0; i < t.n; i++) {
+		struct mta_target *tg = &t.v[i];
+		if (tg->kind == MTA_LOCAL)
+			continue;
+		struct queue_rcpt *qr = queue_msg_add_rcpt(&q, tg->addr, tg->orcpt, tg->notify);
+		qr->next_try = q.created;
+		if (tg->error != NULL)
+			queue_set_field(&qr->last_error, tg->error);
+		track_log(sd->d.cfg.data_dir, "queued", q.id, q.msgid, q.sender, tg->addr, server,
+			  tg->kind == MTA_SERVER ? tg->dest : tg->error);
+	}
+	char *reply = NULL;
+	if (q.nrcpts > 0) {
+		buf_append(&q.body, data, len);
+		buf_reset(&err);
+		if (queue_write(sd->qdir, &q, &err) != 0) {
+			log_error("queueing %s: %s", q.id, buf_cstr(&err));
+			reply = xstrdup("451 4.3.0 Queue write failed, try again later");
+		}
+	}
+	if (reply == NULL && nlocal > 0) {
+		if (q.body.len == 0)
+			buf_append(&q.body, data, len);
+		success_dsn(sd, &q, &t, delivered);
+	}
+	free(delivered);
+	buf_free(&err);
+	mta_targets_free(&t);
+	queue_msg_free(&q);
+	return reply;
+}
+
+static void *worker(void *arg)
+{
+	struct smtpd *sd = arg;
+	pthread_mutex_lock(&sd->lock);
+	for (;;) {
+		while (sd->todo == NULL && !sd->quit)
+			pthread_cond_wait(&sd->cond, &sd->lock);
+		if (sd->todo == NULL)
+			break;
+		struct job *j = sd->todo;
+		sd->todo = j->next;
+		if (sd->todo == NULL)
+			sd->todo_tail = NULL;
+		pthread_mutex_unlock(&sd->lock);
+		if (j->auth)
+			smtp_session_offload_work(j->s);
+		else
+			j->reply = deliver_job(sd, j);
+		pthread_mutex_lock(&sd->lock);
+		j->next = sd->done;
+		sd->done = j;
+		evloop_async_send(sd->async);
+	}
+	pthread_mutex_unlock(&sd->lock);
+	return NULL;
+}
+
+static void on_done(struct evloop *loop, void *ctx)
+{
+	(void)loop;
+	struct smtpd *sd = ctx;
+	pthread_mutex_lock(&sd->lock);
+	struct job *j = sd->done;
+	sd->done = NULL;
+	pthread_mutex_unlock(&sd->lock);
+	while (j != NULL) {
+		struct job *next = j->next;
+		if (j->auth)
+			smtp_session_offload_done(j->s);
+		else
+			smtp_session_delivered(j->s, j->reply);
+		free(j->reply);
+		free(j->auth_user);
+		free(j);
+		j = next;
+	}
+}
+
+/* ---- start and stop ---- */
+
+static void on_stop(struct daemon *d, void *ctx)
+{
+	struct smtpd *sd = ctx;
+	listener_destroy(&sd->l_smtp);
+	listener_destroy(&sd->l_sub);
+	listener_destroy(&sd->l_subs);
+	if (sd->nsessions == 0)
+		daemon_stopped(d);
+}
+
+int smtpd_main(int argc, char **argv)
+{
+	static struct smtpd sdv;
+	struct smtpd *sd = &sdv;
+	daemon_setup(&sd->d, "smtpd", DAEMON_WANT_STORE, argc, argv);
+	{
+		struct buf terr = BUF_INIT;
+		char *cert = config_path(&sd->d.cfg, "tls/cert.pem"), *key = config_path(&sd->d.cfg, "tls/key.pem");
+		if (tls_server_ctx_create(cert, key, &sd->tls_mx, &terr) == IX_OK)
+			tls_ctx_request_client_cert(sd->tls_mx);
+		else
+			log_warn("port 25 cannot ask for client certificates (%s): mail from our other servers is "
+				 "checked as from anyone", buf_cstr(&terr));
+		free(cert);
+		free(key);
+		buf_free(&terr);
+	}
+	struct buf err = BUF_INIT;
+	sd->qdir = config_path(&sd->d.cfg, "queue");
+	if (queue_dir_ensure(sd->qdir, &err) != 0)
+		fatal("%s", buf_cstr(&err));
+	mta_settings_read(&sd->d.cfg, sd->d.dir, &sd->set);
+	apply_settings(sd);
+	evloop_timer_start(sd->d.loop, &sd->settings_timer, SMTPD_SETTINGS_MS, SMTPD_SETTINGS_MS, settings_tick, sd);
+	if (evloop_async_create(sd->d.loop, on_settings_changed, sd, &sd->settings_async, &err) != 0)
+		fatal("%s", buf_cstr(&err));
+	dir_set_change_hook(sd->d.dir, on_dir_change, sd);
+	pthread_mutex_init(&sd->lock, NULL);
+	pthread_mutex_init(&sd->auth_lock, NULL);
+	pthread_cond_init(&sd->cond, NULL);
+	if (evloop_async_create(sd->d.loop, on_done, sd, &sd->async, &err) != 0)
+		fatal("%s", buf_cstr(&err));
+	for (int i = 0; i < SMTPD_WORKERS; i++) {
+		if (pthread_create(&sd->threads[i], NULL, worker, sd) != 0)
+			fatal("cannot start worker threads");
+	}
+	unsigned maxc = (unsigned)sd->set.v[SET_SMTP_MAX_CONNECTIONS];
+	sd->l_smtp = daemon_listen(&sd->d, PORT_SMTP, maxc, on_accept_smtp, sd);
+	sd->l_sub = daemon_listen(&sd->d, PORT_SUBMISSION, maxc, on_accept_sub, sd);
+	/* past the connection limit a client hears why instead of waiting in the backlog */
+	listener_set_busy_reply(sd->l_smtp, "421 4.3.2 Too many connections, try again later\r\n");
+	listener_set_busy_reply(sd->l_sub, "421 4.3.2 Too many connections, try again later\r\n");
+	listen_submissions(sd, maxc);
+	daemon_on_stop(&sd->d, on_stop, sd);
+	daemon_run(&sd->d);
+
+	pthread_mutex_lock(&sd->lock);
+	sd->quit = true;
+	pthread_cond_broadcast(&sd->cond);
+	pthread_mutex_unlock(&sd->lock);
+	for (int i = 0; i < SMTPD_WORKERS; i++)
+		pthread_join(sd->threads[i], NULL);
+	on_done(sd->d.loop, sd);
+	while (sd->sessions != NULL)
+		be_closed(sd->sessions, sd->sessions->s);
+	listener_destroy(&sd->l_smtp);
+	listener_destroy(&sd->l_sub);
+	listener_destroy(&sd->l_subs);
+	dir_set_change_hook(sd->d.dir, NULL, NULL);
+	evloop_timer_stop(sd->d.loop, &sd->settings_timer);
+	evloop_async_destroy(&sd->settings_async);
+	evloop_async_destroy(&sd->async);
+	free(sd->clients);
+	free(sd->auth_fail);
+	free(sd->qdir);
+	buf_free(&err);
+	tls_ctx_destroy(&sd->tls_mx);
+	daemon_teardown(&sd->d);
+	return 0;
+}

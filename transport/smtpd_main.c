@@ -1,7 +1,0 @@
-/* smtpd_main.c - ix-smtpd: the SMTP server daemon (started by the attendant). The logic is in smtpd.c. */
-#include "smtpd.h"
-
-int main(int argc, char **argv)
-{
-	return smtpd_main(argc, argv);
-}
