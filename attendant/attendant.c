@@ -722,7 +722,8 @@ int attendant_run(struct config *cfg, int ready_fd)
 	if (privs_drop(cfg->user, 1, &err) != IX_OK)
 		goto out;
 
-	signal(SIGPIPE, SIG_IGN); /* libldap writes to sockets slapd may have closed (notes P36) */
+	/* libldap writes to sockets slapd may have closed (docs/slapd-facts.md, "SIGPIPE and lost connections") */
+	signal(SIGPIPE, SIG_IGN);
 	setenv("LDAPNOINIT", "1", 1);
 	char *logdir = config_path(cfg, "log");
 	mkdir_p(logdir, 0750);

@@ -38,8 +38,9 @@ static const char join_help[] =
 	"The administrator password is kept only in this server's cn=config (readable by the service user alone).\n";
 
 
-/* slapd runs as the service user (notes P8), so the rest of the join does too, in a child: this process stays
- * able to remove the folder if the join fails. The child's error message comes back through a pipe. */
+/* slapd runs as the service user (docs/slapd-facts.md, "Offline tools and ownership"), so the rest of the join does
+ * too, in a child: this process stays able to remove the folder if the join fails. The child's error message comes
+ * back through a pipe. */
 static int finish_as_service_user(const struct repl_join *j, const struct config *cfg, struct buf *error_r)
 {
 	int fds[2];

@@ -400,7 +400,8 @@ static long read_pid(const struct config *cfg, const char *rel)
 	return pid;
 }
 
-/* True while pid exists and is not a zombie (P32: an orphan's zombie can linger for a second or two). */
+/* True while pid exists and is not a zombie (an orphan's zombie can linger for a second or two: docs/slapd-facts.md,
+ * "Zombies linger"). */
 static int process_alive(pid_t pid)
 {
 	char path[64], *text = NULL;

@@ -116,7 +116,8 @@ int main(int argc, char **argv)
 	log_set_name("interchange");
 	umask(027); /* nothing in a data folder is for other users: mail, keys, the directory */
 	signal(SIGPIPE, SIG_IGN);
-	setenv("LDAPNOINIT", "1", 1); /* never read ~/.ldaprc or /etc/ldap/ldap.conf (notes P14) */
+	/* never read ~/.ldaprc or /etc/ldap/ldap.conf (docs/slapd-facts.md, "Client configuration files") */
+	setenv("LDAPNOINIT", "1", 1);
 	/* --data may stand anywhere; take it out so subcommands see only their own arguments */
 	const char *data_dir = "var";
 	int n = 1;

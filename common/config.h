@@ -53,7 +53,7 @@ void config_free(struct config *cfg);
 char *config_path(const struct config *cfg, const char *relative);
 /* ldapi:// URL of the directory's local socket (<data>/run/ldapi). */
 char *config_ldapi_uri(const struct config *cfg);
-/* ldapi:// URL for any socket path, percent-encoded as libldap wants it (notes P13). */
+/* ldapi:// URL for any socket path, percent-encoded as libldap wants it (docs/slapd-facts.md, "ldapi URLs"). */
 char *config_ldapi_uri_for(const char *socket_path);
 /* ldap://127.0.0.1:PORT of the directory's TCP listener. */
 char *config_ldap_uri(const struct config *cfg);

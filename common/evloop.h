@@ -1,5 +1,5 @@
-/* evloop.h - one small epoll event loop per process: fd readiness callbacks, monotonic timers, signals.
- * A before-sleep hook runs before every wait (group commit syncs there, before replies are flushed). */
+/* evloop.h - one small epoll event loop per process: fd readiness callbacks, monotonic timers, signals, wake-ups
+ * from other threads (evloop_async), and a before-sleep hook run once per round before every wait. */
 #ifndef IX_EVLOOP_H
 #define IX_EVLOOP_H
 

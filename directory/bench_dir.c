@@ -124,7 +124,7 @@ static int setup(const char *argv0, char **ldapi_r)
 		return -1;
 	}
 
-	/* 10,000 users loaded offline (slapadd while slapd is stopped, notes P26/P27). */
+	/* 10,000 users loaded offline (slapadd while slapd is stopped, docs/slapd-facts.md, "slapadd bypasses overlays"). */
 	unsigned long long t0 = now_usec();
 	char *ldif_path = xasprintf("%s/users.ldif", data_dir);
 	FILE *f = fopen(ldif_path, "w");

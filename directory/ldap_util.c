@@ -34,7 +34,8 @@ int ldapu_connect_external(const char *uri, LDAP **ld_r, struct buf *error_r)
 	int ret = ldapu_init(uri, &ld, error_r);
 	if (ret != IX_OK)
 		return ret;
-	struct berval cred = { 0, (char *)"" }; /* {0, NULL} would mean "bind in progress" (notes P33) */
+	/* {0, NULL} would mean "bind in progress" (docs/slapd-facts.md, "SASL EXTERNAL with an empty credential") */
+	struct berval cred = { 0, (char *)"" };
 	int rc = ldap_sasl_bind_s(ld, NULL, "EXTERNAL", &cred, NULL, NULL, NULL);
 	if (rc != LDAP_SUCCESS) {
 		buf_printf(error_r, "cannot reach the directory at %s: %s", uri, ldap_err2string(rc));

@@ -6,7 +6,8 @@
 #include <ldap.h>
 #include "common/buf.h"
 
-/* ldapi URL for a socket path, percent-encoded as libldap wants it (notes P13). Caller frees. */
+/* ldapi URL for a socket path, percent-encoded as libldap wants it (docs/slapd-facts.md, "ldapi URLs").
+ * Caller frees. */
 char *ldapu_ldapi_uri(const char *socket_path);
 
 /* Connects to uri and binds with SASL EXTERNAL (ldapi only: slapd maps our uid to the rootDN).

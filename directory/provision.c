@@ -125,7 +125,7 @@ static int search(struct prov *p, const char *base, int scope, const char *filte
 	LDAPMessage *res = NULL;
 	int rc = ldap_search_ext_s(p->ld, base, scope, filter, attrs, 0, NULL, NULL, NULL, LDAP_NO_LIMIT, &res);
 	if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT) {
-		ldap_msgfree(res); /* a result may come back with an error (notes P35) */
+		ldap_msgfree(res); /* a result may come back with an error (docs/slapd-facts.md, "Results on error") */
 		return ldap_fail(p, rc, "directory search failed", error_r);
 	}
 	*res_r = res;

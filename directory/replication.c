@@ -119,7 +119,7 @@ static int search(LDAP *ld, const char *base, int scope, const char *filter, con
 	int rc = ldap_search_ext_s(ld, base, scope, filter, (char **)attrs, 0, NULL, NULL, &tv, LDAP_NO_LIMIT, res_r);
 	if (rc != LDAP_SUCCESS) {
 		if (*res_r != NULL)
-			ldap_msgfree(*res_r); /* notes P35 */
+			ldap_msgfree(*res_r); /* docs/slapd-facts.md, "Results on error" */
 		*res_r = NULL;
 		buf_printf(error_r, "search of %s failed: %s", base[0] ? base : "the root DSE", ldap_err2string(rc));
 		return rc == LDAP_NO_SUCH_OBJECT ? IX_ENOTFOUND : ldapu_err(rc);

@@ -117,8 +117,8 @@ int repl_prepare_config(const struct config *cfg, struct buf *error_r);
 
 /* Adds to the running slapd (over ldapi) every attribute type and object class of our schema (the copy built into
  * the program) that its cn=config lacks: a server initialised by an older version gets ixServerId and friends, so
- * it can take part in replication. Only ever adds (notes P21). Sets *added_r (may be NULL) to the number of
- * definitions added. Returns IX_OK or an ix_err code with error_r. */
+ * it can take part in replication. Only ever adds (docs/slapd-facts.md, "Schema only grows"). Sets *added_r (may
+ * be NULL) to the number of definitions added. Returns IX_OK or an ix_err code with error_r. */
 int repl_schema_upgrade(const struct config *cfg, unsigned *added_r, struct buf *error_r);
 
 /* Brings a directory made by an older version to what slapd_create makes now (over ldapi): StartTLS with this

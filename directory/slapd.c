@@ -127,7 +127,8 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 	buf_printf(b,
 		   "dn: cn=config\nobjectClass: olcGlobal\ncn: config\n"
 		   "olcPidFile: %s/slapd.pid\nolcArgsFile: %s/slapd.args\n"
-		   /* our own uid over ldapi is the administrator; an unescaped + would never match (notes P16) */
+		   /* our own uid over ldapi is the administrator; an unescaped + would never match
+		    * (docs/slapd-facts.md, "The peercred DN and authz-regexp") */
 		   "olcAuthzRegexp: {0}\"gidNumber=[0-9]+\\+uidNumber=(%u|%u),cn=peercred,cn=external,cn=auth\" \"%s\"\n"
 		   "olcSizeLimit: 500\nolcToolThreads: 1\n",
 		   run, run, uid, svc_uid, cfg->admin_dn);
@@ -175,7 +176,7 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 		   "olcDbIndex: mail eq,sub,pres\nolcDbIndex: member,ixMailboxGuid,ixHomeServer eq\n"
 		   "olcLimits: {0}dn.exact=\"%s\" size=unlimited time=unlimited\n",
 		   db, (unsigned long long)SLAPD_DB_MAX_SIZE, cfg->admin_dn);
-	/* first match wins (notes P18): the password rule must come before any generic read */
+	/* first match wins (docs/slapd-facts.md, "ACL order"): the password rule must come before any generic read */
 	buf_append_str(b, "olcAccess: {0}");
 	slapd_password_acl(b);
 	buf_printf(b,
@@ -386,7 +387,8 @@ pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf 
 {
 	char *confdir = config_path(cfg, "directory/slapd.d");
 	char *ldapi = config_ldapi_uri(cfg);
-	/* the TCP listeners first: a second slapd then fails before it touches the ldapi socket (notes P28) */
+	/* the TCP listeners first: a second slapd then fails before it touches the ldapi socket (docs/slapd-facts.md,
+	 * "One slapd per folder") */
 	char *tcp = slapd_listen_urls(cfg);
 	char *urls = xasprintf("%s %s", tcp, ldapi);
 	free(tcp);

@@ -70,13 +70,15 @@ int slapd_listen_valid(const char *addr);
  * the slapd_listen_urls at the LDAP port, then on <data>/run/ldapi. lock_fd, if >= 0, is inherited by slapd so the lock
  * lives exactly as long as slapd. Returns the pid, or -1 with error_r set. */
 pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf *error_r);
-/* Waits until slapd answers an EXTERNAL bind over ldapi (the pidfile and socket do not mean ready, notes
- * P29). Returns IX_OK, IX_EUNAVAIL when pid exited (reaped; *status_r set) or on timeout. */
+/* Waits until slapd answers an EXTERNAL bind over ldapi (the pidfile and socket do not mean ready,
+ * docs/slapd-facts.md, "Ready means answering"). Returns IX_OK, IX_EUNAVAIL when pid exited (reaped; *status_r
+ * set) or on timeout. */
 int slapd_wait_ready(const struct config *cfg, pid_t pid, unsigned timeout_ms, int *status_r, struct buf *error_r);
 /* SIGTERM, wait up to timeout_ms, then SIGKILL; reaps pid (our child). Returns IX_OK. */
 int slapd_stop(pid_t pid, unsigned timeout_ms);
 
-/* Hashes password as {SSHA} (salted SHA-1), the scheme slapd checks fastest (notes P46). Caller frees. */
+/* Hashes password as {SSHA} (salted SHA-1), the scheme slapd checks fastest (docs/slapd-facts.md, "Password
+ * hashes"). Caller frees. */
 char *slapd_hash_ssha(const char *password);
 
 #endif
