@@ -94,18 +94,44 @@ def main():
         if got:
             print("  server CPU: %8.3f ms/msg (ix-smtpd %.3f, ix-mta %.3f, slapd %.3f)" %
                   (total / got, ms(smtpd) / got, ms(mta) / got, ms(slapd) / got))
-        # the peer stack's figures from its README (Postfix + LDAP + Dovecot LMTP on a machine like this one)
-        print("  peer stack end-to-end (README):  %8.1f msgs/s" % 169.0)
-        print("  peer stack server CPU (README):  %8.3f ms/msg" % 9.2)
-        if got:
-            print("  end-to-end vs peer:              %8.1f times" % (got / (t2 - t0) / 169.0))
-            print("  CPU per message vs peer:         %8.3f of it" % (total / got / 9.2))
-        print("  side by side on this machine: %s" %
-              ("run peer-stack.sh start, then peer-stack.sh bench-smtp (in %s)" % os.path.dirname(PEER)
-               if os.path.exists(PEER) else "peer-stack is not installed here"))
     finally:
         s.destroy()
+    if got:
+        peer(got / (t2 - t0), total / got)
     return 0
+
+
+def peer(our_rate, our_cpu):
+    """The peer stack (Postfix + LDAP + Dovecot LMTP) on the same workload in the same run, when its script is beside
+    the checkout (BENCH_PEER=0 skips it): its figures are compared with ours, never figures copied from elsewhere."""
+    if os.environ.get("BENCH_PEER", "1") == "0":
+        print("  peer stack: not run (BENCH_PEER=0): no comparison")
+        return
+    if not os.path.exists(PEER):
+        print("  peer stack: not run (%s is not here): no comparison" % PEER)
+        return
+    env = dict(os.environ, N=str(N), SESSIONS=str(SESSIONS), SIZE=str(SIZE))
+    try:
+        for step in ("install", "start"):
+            p = subprocess.run([PEER, step], capture_output=True, text=True, env=env, timeout=900)
+            if p.returncode != 0:
+                print("  peer stack: %s failed: no comparison (%s)" % (step, (p.stderr or p.stdout).strip()[-300:]))
+                return
+        p = subprocess.run([PEER, "bench-smtp"], capture_output=True, text=True, env=env, timeout=1800)
+    finally:
+        subprocess.run([PEER, "stop"], capture_output=True, env=env, timeout=300)
+    figures = {}
+    for line in p.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in ("end_to_end_rate_msgs_per_s", "stack_cpu_ms_per_msg"):
+            figures[parts[0]] = float(parts[1])
+    rate, cpu = figures.get("end_to_end_rate_msgs_per_s"), figures.get("stack_cpu_ms_per_msg")
+    if p.returncode != 0 or not rate or not cpu:
+        print("  peer stack: bench-smtp gave no figures: no comparison (%s)" % (p.stderr.strip()[-300:]))
+        return
+    print("  peer stack, same run: %8.1f msgs/s end to end, %.3f ms server CPU per message" % (rate, cpu))
+    print("  end-to-end vs peer:   %8.1f times" % (our_rate / rate))
+    print("  CPU per message vs peer: %.3f of it" % (our_cpu / cpu))
 
 
 if __name__ == "__main__":
