@@ -678,7 +678,8 @@ int store_write(struct store *st, store_op_fn *fn, void *ctx, struct buf *error_
 
 /* ---- open and close ---- */
 
-static int open_dbs(struct store *st, struct buf *error_r)
+/* Opens (creating) every table and checks the format version in txn, then commits or aborts it. */
+static int open_dbs_in(struct store *st, MDB_txn *txn, struct buf *error_r)
 {
 	static const struct {
 		const char *name;
@@ -700,12 +701,8 @@ static int open_dbs(struct store *st, struct buf *error_r)
 		{ "pseen", offsetof(struct store, db_pseen), 0 },
 		{ "meta", offsetof(struct store, db_meta), 0 },
 	};
-	MDB_txn *txn;
-	int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
-	if (rc != 0)
-		return store_mdb_error(rc, "opening the store's databases", error_r);
 	/* the version first: an older store has other tables (and flags) that must not be created or opened */
-	rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->db_meta);
+	int rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->db_meta);
 	if (rc != 0) {
 		mdb_txn_abort(txn);
 		return store_mdb_error(rc, "opening the store's databases", error_r);
@@ -752,6 +749,18 @@ static int open_dbs(struct store *st, struct buf *error_r)
 	if (rc != 0)
 		return store_mdb_error(rc, "initializing the store", error_r);
 	return 0;
+}
+
+/* The open's transaction begins like every other (txn_begin: a map grown by another process meanwhile is adopted). */
+static int open_dbs(struct store *st, struct buf *error_r)
+{
+	MDB_txn *txn;
+	int rc = txn_begin(st, 0, &txn, error_r);
+	if (rc != 0)
+		return rc;
+	rc = open_dbs_in(st, txn, error_r);
+	pthread_rwlock_unlock(&st->map_lock);
+	return rc;
 }
 
 /* The stores open in this process: LMDB must not open one environment twice in a process, so a second

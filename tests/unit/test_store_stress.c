@@ -8,6 +8,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <lmdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -602,6 +603,98 @@ static void map_growth_across_processes(void)
 	remove_tmp();
 }
 
-TEST_MAIN("store_stress", TEST_CASE(map_growth_across_processes), TEST_CASE(random_operations_stay_consistent), TEST_CASE(threads_group_commit),
+/* ---- a store opened while another process grows it ---- */
+
+struct opener {
+	struct store_settings set;
+	volatile pid_t tid;
+	int result;
+	struct buf err;
+};
+
+static void *open_in_thread(void *arg)
+{
+	struct opener *o = arg;
+	o->tid = gettid();
+	struct store *st = NULL;
+	o->result = store_open(tmpdir, &o->set, &st, &o->err);
+	store_close(&st);
+	return NULL;
+}
+
+/* 1 once thread tid of this process sleeps in the kernel (here: on LMDB's writer lock). */
+static int thread_sleeps(pid_t tid)
+{
+	char path[64], *text = NULL;
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", (long)tid);
+	int sleeps = 0;
+	if (read_file(path, 4096, &text, NULL) == 0) {
+		const char *p = strrchr(text, ')');
+		sleeps = p != NULL && p[1] == ' ' && p[2] == 'S';
+	}
+	free(text);
+	return sleeps;
+}
+
+/* The database open at store_open runs a transaction like any other: when another process grew the map between the
+ * environment's open and that transaction (MDB_MAP_RESIZED), it adopts the new size instead of failing. The other
+ * process holds LMDB's writer lock with the growth written but not committed, the open starts and waits on that
+ * lock (its environment sized from the old data), then the growth is committed. */
+static void open_while_growing(void)
+{
+	make_tmp();
+	struct opener o = { .err = BUF_INIT };
+	store_settings_default(&o.set);
+	o.set.no_sync = 1;
+	o.set.map_size = 1 << 20;
+	struct store *st = NULL;
+	test_assert(store_open(tmpdir, &o.set, &st, NULL) == 0);
+	store_close(&st);
+	int written[2], commit[2];
+	test_assert(pipe(written) == 0 && pipe(commit) == 0);
+	pid_t pid = fork();
+	test_assert(pid >= 0);
+	if (pid == 0) {
+		MDB_env *env;
+		MDB_txn *txn;
+		MDB_dbi dbi;
+		char c = 0;
+		static char pad[4 << 20];
+		MDB_val k = { 3, (void *)"pad" }, v = { sizeof(pad), pad };
+		int rc = mdb_env_create(&env);
+		if (rc == 0 && (rc = mdb_env_set_maxdbs(env, 16)) == 0 && (rc = mdb_env_set_mapsize(env, 64 << 20)) == 0 &&
+		    (rc = mdb_env_open(env, tmpdir, MDB_NOSYNC, 0600)) == 0 && (rc = mdb_txn_begin(env, NULL, 0, &txn)) == 0 &&
+		    (rc = mdb_dbi_open(txn, "pad", MDB_CREATE, &dbi)) == 0)
+			rc = mdb_put(txn, dbi, &k, &v, 0);
+		if (write(written[1], &c, 1) != 1 || read(commit[0], &c, 1) != 1)
+			rc = -1;
+		if (rc == 0)
+			rc = mdb_txn_commit(txn);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	char c;
+	test_assert(read(written[0], &c, 1) == 1);
+	pthread_t th;
+	test_assert(pthread_create(&th, NULL, open_in_thread, &o) == 0);
+	unsigned long long deadline = now_usec() + 10000000ULL;
+	while ((o.tid == 0 || !thread_sleeps(o.tid)) && now_usec() < deadline)
+		usleep(1000);
+	test_assert(write(commit[1], "c", 1) == 1);
+	pthread_join(th, NULL);
+	int status;
+	waitpid(pid, &status, 0);
+	test_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (o.result != 0)
+		printf("# store_open: %s\n", buf_cstr(&o.err));
+	test_assert(o.result == 0);
+	buf_free(&o.err);
+	close(written[0]);
+	close(written[1]);
+	close(commit[0]);
+	close(commit[1]);
+	remove_tmp();
+}
+
+TEST_MAIN("store_stress", TEST_CASE(map_growth_across_processes), TEST_CASE(open_while_growing), TEST_CASE(random_operations_stay_consistent), TEST_CASE(threads_group_commit),
 	  TEST_CASE(failing_ops_in_batches), TEST_CASE(processes_concurrently),
 	  TEST_CASE(crash_kill9), TEST_CASE(notify_across_processes))
