@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 static void on_grace_over(struct evloop *loop, struct evloop_timer *timer, void *ctx)
@@ -55,6 +56,46 @@ static void on_attendant(struct evloop *loop, int fd, unsigned events, void *ctx
 		return;
 	evloop_fd_remove(loop, fd);
 	request_stop(ctx, "the attendant is gone");
+}
+
+/* This server's effective settings from the replica (dir_server_settings gives defaults when the entry is unknown). */
+static void settings_read(struct daemon *d, struct settings *s_r)
+{
+	(void)dir_server_settings(d->dir, d->cfg.server_dn != NULL ? d->cfg.server_dn : "", s_r);
+}
+
+/* Replica thread: our server entry changed, so its settings may have; the loop reads them. */
+static void on_dir_change(void *ctx, enum dir_change_kind kind, enum dir_type type, const char *dn)
+{
+	struct daemon *d = ctx;
+	(void)kind;
+	if (type == 0 && dn != NULL && d->cfg.server_dn != NULL && strcasecmp(dn, d->cfg.server_dn) == 0)
+		evloop_async_send(d->settings_async);
+}
+
+static void on_settings_changed(struct evloop *loop, void *ctx)
+{
+	(void)loop;
+	struct daemon *d = ctx;
+	struct settings s;
+	settings_read(d, &s);
+	if (memcmp(s.v, d->settings.v, sizeof(s.v)) == 0 && memcmp(s.set, d->settings.set, sizeof(s.set)) == 0)
+		return;
+	log_info("server settings changed: new sessions use them");
+	d->settings = s;
+	d->settings_fn(d, &d->settings, d->settings_ctx);
+}
+
+void daemon_watch_settings(struct daemon *d, daemon_settings_fn *fn, void *ctx)
+{
+	struct buf err = BUF_INIT;
+	if (evloop_async_create(d->loop, on_settings_changed, d, &d->settings_async, &err) != IX_OK)
+		fatal("%s", buf_cstr(&err));
+	d->settings_fn = fn;
+	d->settings_ctx = ctx;
+	dir_set_change_hook(d->dir, on_dir_change, d); /* first: a change from now on is seen */
+	settings_read(d, &d->settings);
+	fn(d, &d->settings, ctx);
 }
 
 void daemon_setup(struct daemon *d, const char *name, unsigned flags, int argc, char **argv)
@@ -117,6 +158,7 @@ void daemon_setup(struct daemon *d, const char *name, unsigned flags, int argc, 
 	free(ldapi);
 	if (dir_wait_ready(d->dir, DAEMON_DIR_READY_MS) != IX_OK)
 		fatal("the directory replica was not ready within %d ms", DAEMON_DIR_READY_MS);
+	settings_read(d, &d->settings);
 
 	if (flags & DAEMON_WANT_STORE) {
 		struct store_settings ss;
@@ -173,6 +215,10 @@ void daemon_stopped(struct daemon *d)
 void daemon_teardown(struct daemon *d)
 {
 	evloop_timer_stop(d->loop, &d->grace_timer);
+	if (d->settings_async != NULL) {
+		dir_set_change_hook(d->dir, NULL, NULL);
+		evloop_async_destroy(&d->settings_async);
+	}
 	store_close(&d->store);
 	dir_destroy(&d->dir);
 	tls_ctx_destroy(&d->tls);

@@ -7,6 +7,7 @@
 
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/settings.h"
 #include "transport/net/conn.h"
 #include "directory/dir.h"
 #include "common/evloop.h"
@@ -28,6 +29,8 @@ struct daemon;
 /* Called once when the daemon is asked to stop: refuse new work, close sessions politely, then call
  * daemon_stopped() (or let the grace period run out). */
 typedef void daemon_stop_fn(struct daemon *d, void *ctx);
+/* Called on the daemon's loop with this server's effective settings (see daemon_watch_settings). */
+typedef void daemon_settings_fn(struct daemon *d, const struct settings *s, void *ctx);
 
 struct daemon {
 	const char *name;     /* "smtpd", "imapd"... */
@@ -36,6 +39,7 @@ struct daemon {
 	struct dir *dir;      /* live directory replica (ready when daemon_setup returns) */
 	struct store *store;  /* NULL unless DAEMON_WANT_STORE */
 	struct tls_ctx *tls;  /* server context from tls/cert.pem + tls/key.pem */
+	struct settings settings; /* this server's settings (its directory entry), current on the loop's thread */
 	int stopping;         /* set once a stop was requested */
 	/* private */
 	daemon_stop_fn *stop_fn;
@@ -43,15 +47,24 @@ struct daemon {
 	int attendant_fd;
 	int ready_fd;
 	struct evloop_timer grace_timer;
+	daemon_settings_fn *settings_fn;
+	void *settings_ctx;
+	struct evloop_async *settings_async;
 };
 
 #define DAEMON_WANT_STORE 1u
 
-/* Parses the command line (--data DIR), refuses to run without the attendant, and opens everything above.
+/* Parses the command line (--data DIR), refuses to run without the attendant, opens everything above and reads
+ * this server's settings from the replica (defaults for what is unset, or all when its entry is unknown).
  * On any failure it logs the reason and exits (status 1; the attendant records it). */
 void daemon_setup(struct daemon *d, const char *name, unsigned flags, int argc, char **argv);
 /* The function called when a stop is requested (SIGTERM, SIGINT, attendant gone). */
 void daemon_on_stop(struct daemon *d, daemon_stop_fn *fn, void *ctx);
+/* `interchange server set` without a restart: calls fn at once with d->settings, then on the daemon's loop
+ * each time the replica reports a change of this server's entry that changes its effective settings (d->settings
+ * is updated before the call). No polling: the daemon holds the replica's one change hook (dir_set_change_hook)
+ * from here until daemon_teardown. Call it at most once, after daemon_setup; exits on failure like daemon_setup. */
+void daemon_watch_settings(struct daemon *d, daemon_settings_fn *fn, void *ctx);
 /* Listens on the configured address at the port cfg.ports[port]; exits with a clear message on failure. */
 struct listener *daemon_listen(struct daemon *d, enum config_port port, unsigned max_conns, listener_accept_fn *fn,
 			       void *ctx);

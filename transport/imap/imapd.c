@@ -15,17 +15,15 @@ struct imapd {
 	struct daemon d;
 	struct imap_server *srv;
 	struct listener *imap, *imaps;
-	struct evloop_timer settings_timer;
 };
 
 /* `interchange server set` reaches the running daemon through the replica. */
-static void refresh_settings(struct evloop *loop, struct evloop_timer *timer, void *ctx)
+static void on_settings(struct daemon *d, const struct settings *s, void *ctx)
 {
-	(void)loop;
-	(void)timer;
+	(void)d;
 	struct imapd *m = ctx;
 	struct imapd_settings set;
-	imapd_settings_get(m->d.dir, m->d.cfg.server_dn, &set);
+	imapd_settings_from(s, &set);
 	imap_server_set_limits(m->srv, set.imap_idle_timeout_secs * 1000u, set.max_message_size, set.auth_max_failures);
 }
 
@@ -79,7 +77,7 @@ int main(int argc, char **argv)
 	if (ix_sasl_init("ix-imapd", &err) != 0)
 		log_warn("SASL is unavailable (AUTHENTICATE will fail): %s", buf_cstr(&err));
 	struct imapd_settings set;
-	imapd_settings_get(m.d.dir, m.d.cfg.server_dn, &set);
+	imapd_settings_from(&m.d.settings, &set);
 	struct imapd_pool *pool = NULL;
 	if (imapd_pool_create(m.d.loop, IMAPD_POOL_THREADS, &pool, &err) != 0)
 		fatal("%s", buf_cstr(&err));
@@ -107,10 +105,8 @@ int main(int argc, char **argv)
 	listener_set_busy_reply(m.imap, "* BYE [UNAVAILABLE] Too many connections, try again later\r\n");
 	log_info("up to %u connections per port (open files limit %lu)", maxc, nofile);
 	daemon_on_stop(&m.d, on_stop, &m);
-	evloop_timer_start(m.d.loop, &m.settings_timer, IMAPD_SETTINGS_REFRESH_MS, IMAPD_SETTINGS_REFRESH_MS,
-			   refresh_settings, &m);
+	daemon_watch_settings(&m.d, on_settings, &m);
 	daemon_run(&m.d);
-	evloop_timer_stop(m.d.loop, &m.settings_timer);
 	imapd_pool_destroy(&pool); /* first: finished jobs report to their sessions */
 	imap_server_destroy(&m.srv);
 	listener_destroy(&m.imap);

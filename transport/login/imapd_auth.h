@@ -98,7 +98,7 @@ void imapd_password_wipe(char **pass_r, size_t *len_r);
 /* The table over a directory replica (ctx = dir). */
 void imapd_userdb_dir(struct dir *dir, struct imapd_userdb *db_r);
 
-/* The settings the IMAP and POP3 daemons read (defaults until struct dir_server carries the server's values). */
+/* The settings the IMAP and POP3 daemons use, out of this server's settings (common/settings.h). */
 struct imapd_settings {
 	unsigned imap_idle_timeout_secs;
 	unsigned imap_max_connections;
@@ -106,10 +106,9 @@ struct imapd_settings {
 	unsigned auth_max_failures;
 	uint64_t max_message_size;
 };
-/* This server's current settings (server_dn: its directory entry), from the replica: `interchange server set`
- * applies to the running daemons, which re-read them every IMAPD_SETTINGS_REFRESH_MS. */
-#define IMAPD_SETTINGS_REFRESH_MS 2000
-void imapd_settings_get(struct dir *dir, const char *server_dn, struct imapd_settings *s_r);
+/* Picks them out of s (the daemon's settings, kept current by daemon_watch_settings). */
+struct settings;
+void imapd_settings_from(const struct settings *s, struct imapd_settings *s_r);
 
 /* Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit. */
 unsigned long imapd_raise_nofile(void);

@@ -135,15 +135,12 @@ void imapd_userdb_dir(struct dir *dir, struct imapd_userdb *db_r)
 	db_r->ctx = dir;
 }
 
-void imapd_settings_get(struct dir *dir, const char *server_dn, struct imapd_settings *s_r)
+void imapd_settings_from(const struct settings *s, struct imapd_settings *s_r)
 {
-	struct settings s;
-	if (dir == NULL || server_dn == NULL || dir_server_settings(dir, server_dn, &s) != 0)
-		settings_load(&s, NULL, 0);
-	s_r->imap_idle_timeout_secs = (unsigned)s.v[SET_IMAP_IDLE_TIMEOUT];
-	s_r->imap_max_connections = (unsigned)s.v[SET_IMAP_MAX_CONNECTIONS];
-	s_r->pop3_idle_timeout_secs = (unsigned)s.v[SET_POP3_IDLE_TIMEOUT];
-	s_r->auth_max_failures = (unsigned)s.v[SET_AUTH_MAX_FAILURES];
-	s_r->max_message_size = s.v[SET_SMTP_MAX_MESSAGE_SIZE];
+	s_r->imap_idle_timeout_secs = (unsigned)s->v[SET_IMAP_IDLE_TIMEOUT];
+	s_r->imap_max_connections = (unsigned)s->v[SET_IMAP_MAX_CONNECTIONS];
+	s_r->pop3_idle_timeout_secs = (unsigned)s->v[SET_POP3_IDLE_TIMEOUT];
+	s_r->auth_max_failures = (unsigned)s->v[SET_AUTH_MAX_FAILURES];
+	s_r->max_message_size = s->v[SET_SMTP_MAX_MESSAGE_SIZE];
 }
 

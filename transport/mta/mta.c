@@ -55,7 +55,7 @@ struct mta {
 	struct settings set;
 	char *qdir;
 	struct tls_ctx *client_tls;
-	struct evloop_timer scan_timer, settings_timer, kick_timer;
+	struct evloop_timer scan_timer, kick_timer;
 	int inotify_fd;
 	pthread_t threads[MTA_WORKERS];
 	pthread_mutex_t lock;
@@ -72,7 +72,6 @@ struct mta {
 	size_t nconns;
 	struct dest_count *dests;
 	size_t ndests;
-	struct evloop_async *settings_async; /* the replica saw our server entry change */
 };
 
 /* ---- outbound connections ---- */
@@ -684,27 +683,12 @@ static void on_inotify(struct evloop *loop, int fd, unsigned events, void *ctx)
 		evloop_timer_start(loop, &m->kick_timer, 20, 0, scan_tick, m);
 }
 
-static void settings_tick(struct evloop *loop, struct evloop_timer *t, void *ctx)
+/* `interchange server set` reaches the running daemon through the replica (daemon_watch_settings). */
+static void on_settings(struct daemon *d, const struct settings *s, void *ctx)
 {
-	(void)loop;
-	(void)t;
+	(void)d;
 	struct mta *m = ctx;
-	struct settings s;
-	mta_settings_read(&m->d.cfg, m->d.dir, &s);
-	m->set = s; /* whole-struct copy; workers read single words (benign) */
-}
-
-static void on_dir_change(void *ctx, enum dir_change_kind kind, enum dir_type type, const char *dn)
-{
-	struct mta *m = ctx;
-	(void)kind;
-	if (type == 0 && dn != NULL && strcasecmp(dn, m->d.cfg.server_dn) == 0)
-		evloop_async_send(m->settings_async);
-}
-
-static void on_settings_changed(struct evloop *loop, void *ctx)
-{
-	settings_tick(loop, NULL, ctx);
+	m->set = *s; /* whole-struct copy; workers read single words (benign) */
 }
 
 static void on_stop(struct daemon *d, void *ctx)
@@ -732,7 +716,7 @@ int mta_main(int argc, char **argv)
 	}
 	free(cert);
 	free(key);
-	mta_settings_read(&m->d.cfg, m->d.dir, &m->set);
+	daemon_watch_settings(&m->d, on_settings, m);
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);
 	pthread_condattr_t ca;
@@ -750,17 +734,10 @@ int mta_main(int argc, char **argv)
 	else
 		log_warn("inotify unavailable (%s): the queue is scanned every %d ms", strerror(errno), MTA_SCAN_MS);
 	evloop_timer_start(m->d.loop, &m->scan_timer, 0, MTA_SCAN_MS, scan_tick, m);
-	evloop_timer_start(m->d.loop, &m->settings_timer, MTA_SETTINGS_MS, MTA_SETTINGS_MS, settings_tick, m);
-	if (evloop_async_create(m->d.loop, on_settings_changed, m, &m->settings_async, &err) != 0)
-		fatal("%s", buf_cstr(&err));
-	dir_set_change_hook(m->d.dir, on_dir_change, m);
 	daemon_on_stop(&m->d, on_stop, m);
 	daemon_run(&m->d);
 
 	evloop_timer_stop(m->d.loop, &m->scan_timer);
-	dir_set_change_hook(m->d.dir, NULL, NULL);
-	evloop_async_destroy(&m->settings_async);
-	evloop_timer_stop(m->d.loop, &m->settings_timer);
 	evloop_timer_stop(m->d.loop, &m->kick_timer);
 	pthread_mutex_lock(&m->lock);
 	m->quit = true;

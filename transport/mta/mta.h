@@ -73,10 +73,6 @@ const char *mta_check_send_as(struct dir *dir, const char *user, const char *fro
 /* Extracts the domain of an address (after the last '@'), or "" when there is none. */
 const char *mta_domain(const char *addr);
 
-/* This server's settings (limits, timeouts, queue lifetime and retries) from the directory replica: the registry's
- * defaults for anything unset, or when the server entry is unknown. Cheap (no round trip). */
-void mta_settings_read(const struct config *cfg, struct dir *dir, struct settings *s_r);
-
 /* ---- the queue runner (ix-mta) ---- */
 
 /* Worker threads delivering queued messages. */
@@ -93,8 +89,6 @@ void mta_settings_read(const struct config *cfg, struct dir *dir, struct setting
 #define MTA_SCAN_MS 1000
 /* A flush request: `interchange queue flush` creates this file in the queue folder. */
 #define MTA_FLUSH_FILE ".flush"
-/* Settings are read again on a change of the server entry, and at least this often (milliseconds). */
-#define MTA_SETTINGS_MS 30000
 /* Most MX hosts tried for a domain. */
 #define MTA_MX_MAX 16
 

@@ -334,12 +334,6 @@ const char *mta_check_send_as(struct dir *dir, const char *user, const char *fro
 
 /* ---- settings ---- */
 
-void mta_settings_read(const struct config *cfg, struct dir *dir, struct settings *s_r)
-{
-	if (dir == NULL || dir_server_settings(dir, cfg->server_dn, s_r) != IX_OK)
-		settings_load(s_r, NULL, 0);
-}
-
 /* ---- MX lookup ---- */
 
 /* Replaces the resolver's name servers with those listed in path, when the file exists. */

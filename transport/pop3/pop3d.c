@@ -12,17 +12,15 @@ struct pop3d {
 	struct daemon d;
 	struct pop3_server *srv;
 	struct listener *pop3, *pop3s;
-	struct evloop_timer settings_timer;
 };
 
 /* `interchange server set` reaches the running daemon through the replica. */
-static void refresh_settings(struct evloop *loop, struct evloop_timer *timer, void *ctx)
+static void on_settings(struct daemon *d, const struct settings *s, void *ctx)
 {
-	(void)loop;
-	(void)timer;
+	(void)d;
 	struct pop3d *m = ctx;
 	struct imapd_settings set;
-	imapd_settings_get(m->d.dir, m->d.cfg.server_dn, &set);
+	imapd_settings_from(s, &set);
 	pop3_server_set_limits(m->srv, set.pop3_idle_timeout_secs * 1000u, set.auth_max_failures);
 }
 
@@ -76,7 +74,7 @@ int main(int argc, char **argv)
 	if (ix_sasl_init("ix-pop3d", &err) != 0)
 		log_warn("SASL is unavailable (AUTH will fail): %s", buf_cstr(&err));
 	struct imapd_settings set;
-	imapd_settings_get(m.d.dir, m.d.cfg.server_dn, &set);
+	imapd_settings_from(&m.d.settings, &set);
 	struct imapd_pool *pool = NULL;
 	if (imapd_pool_create(m.d.loop, IMAPD_POOL_THREADS / 2, &pool, &err) != 0)
 		fatal("%s", buf_cstr(&err));
@@ -102,10 +100,8 @@ int main(int argc, char **argv)
 	/* past the connection limit a client hears why (not on POP3S: plaintext would be garbage there) */
 	listener_set_busy_reply(m.pop3, "-ERR [SYS/TEMP] Too many connections, try again later\r\n");
 	daemon_on_stop(&m.d, on_stop, &m);
-	evloop_timer_start(m.d.loop, &m.settings_timer, IMAPD_SETTINGS_REFRESH_MS, IMAPD_SETTINGS_REFRESH_MS,
-			   refresh_settings, &m);
+	daemon_watch_settings(&m.d, on_settings, &m);
 	daemon_run(&m.d);
-	evloop_timer_stop(m.d.loop, &m.settings_timer);
 	imapd_pool_destroy(&pool); /* first: finished jobs report to their sessions */
 	pop3_server_destroy(&m.srv);
 	listener_destroy(&m.pop3);

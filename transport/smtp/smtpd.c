@@ -61,7 +61,6 @@ struct smtpd {
 	struct listener *l_smtp, *l_sub, *l_subs;
 	struct tls_ctx *tls_mx; /* port 25's STARTTLS: asks for a client certificate (our other servers send theirs) */
 	char *qdir;
-	struct evloop_timer settings_timer;
 	struct sess *sessions;
 	unsigned nsessions;
 	struct client_count *clients;
@@ -76,7 +75,6 @@ struct smtpd {
 	struct job *todo, *todo_tail, *done;
 	bool quit;
 	struct evloop_async *async;
-	struct evloop_async *settings_async; /* the replica saw our server entry change */
 };
 
 static const struct smtp_backend backend;
@@ -116,31 +114,13 @@ static void apply_settings(struct smtpd *sd)
 	}
 }
 
-static void settings_tick(struct evloop *loop, struct evloop_timer *t, void *ctx)
+/* `interchange server set` reaches the running daemon through the replica (daemon_watch_settings). */
+static void on_settings(struct daemon *d, const struct settings *s, void *ctx)
 {
-	(void)loop;
-	(void)t;
+	(void)d;
 	struct smtpd *sd = ctx;
-	struct settings s;
-	mta_settings_read(&sd->d.cfg, sd->d.dir, &s);
-	if (memcmp(s.v, sd->set.v, sizeof(s.v)) != 0)
-		log_info("server settings changed: new sessions use them");
-	sd->set = s;
+	sd->set = *s;
 	apply_settings(sd);
-}
-
-/* Replica thread: our server entry changed, so its settings may have. */
-static void on_dir_change(void *ctx, enum dir_change_kind kind, enum dir_type type, const char *dn)
-{
-	struct smtpd *sd = ctx;
-	(void)kind;
-	if (type == 0 && dn != NULL && strcasecmp(dn, sd->d.cfg.server_dn) == 0)
-		evloop_async_send(sd->settings_async);
-}
-
-static void on_settings_changed(struct evloop *loop, void *ctx)
-{
-	settings_tick(loop, NULL, ctx);
 }
 
 /* ---- per-client connection counts ---- */
@@ -726,12 +706,7 @@ int smtpd_main(int argc, char **argv)
 	sd->qdir = config_path(&sd->d.cfg, "queue");
 	if (queue_dir_ensure(sd->qdir, &err) != 0)
 		fatal("%s", buf_cstr(&err));
-	mta_settings_read(&sd->d.cfg, sd->d.dir, &sd->set);
-	apply_settings(sd);
-	evloop_timer_start(sd->d.loop, &sd->settings_timer, SMTPD_SETTINGS_MS, SMTPD_SETTINGS_MS, settings_tick, sd);
-	if (evloop_async_create(sd->d.loop, on_settings_changed, sd, &sd->settings_async, &err) != 0)
-		fatal("%s", buf_cstr(&err));
-	dir_set_change_hook(sd->d.dir, on_dir_change, sd);
+	daemon_watch_settings(&sd->d, on_settings, sd);
 	pthread_mutex_init(&sd->lock, NULL);
 	pthread_mutex_init(&sd->auth_lock, NULL);
 	pthread_cond_init(&sd->cond, NULL);
@@ -763,9 +738,6 @@ int smtpd_main(int argc, char **argv)
 	listener_destroy(&sd->l_smtp);
 	listener_destroy(&sd->l_sub);
 	listener_destroy(&sd->l_subs);
-	dir_set_change_hook(sd->d.dir, NULL, NULL);
-	evloop_timer_stop(sd->d.loop, &sd->settings_timer);
-	evloop_async_destroy(&sd->settings_async);
 	evloop_async_destroy(&sd->async);
 	free(sd->clients);
 	free(sd->auth_fail);

@@ -5,9 +5,6 @@
 
 /* Worker threads that make deliveries durable (store group commit gathers their appends into one sync). */
 #define SMTPD_WORKERS 16
-/* The server settings are read again when the replica reports a change of this server's entry, and at least
- * this often (milliseconds) in case a change was missed. */
-#define SMTPD_SETTINGS_MS 30000
 /* auth.max_failures counts failed logins per client address over this many seconds. */
 #define SMTPD_AUTH_WINDOW 60
 /* Distinct client addresses tracked for the per-client connection limit and failed logins. */
