@@ -1,6 +1,6 @@
 # Interchange - top-level build. Each component adds its sources, programs and tests in its own module.mk.
 #   make            build everything (warnings are errors)
-#   make test       build and run every test; ends with "N passed, N failed"
+#   make test       build and run every test; ends with "N passed, N failed, N skipped"
 #   make asan       the same tests under AddressSanitizer + UBSan (separate build folder)
 #   make run        build, create ./var on first use, run the whole system in the foreground
 #   make bench      benchmarks (figures printed, nothing asserted)

@@ -25,7 +25,7 @@ static const struct setting_def defs[SET_COUNT] = {
 				    "silence after which a session is closed" },
 	[SET_SMTP_MAX_HOPS] = { "smtp.max_hops", 50, 5, 1000, "",
 				"Received headers after which a message is taken for a loop" },
-	[SET_QUEUE_LIFETIME] = { "queue.lifetime", 5 * 86400, 60, 60 * 86400, "seconds",
+	[SET_QUEUE_LIFETIME] = { "queue.lifetime", 5 * 86400, 1, 60 * 86400, "seconds",
 				 "how long undeliverable mail is retried before it bounces" },
 	[SET_QUEUE_RETRY_FIRST] = { "queue.retry_first", 60, 1, 86400, "seconds", "first retry delay" },
 	[SET_QUEUE_RETRY_MAX] = { "queue.retry_max", 3600, 1, 86400, "seconds", "longest retry delay" },

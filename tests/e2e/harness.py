@@ -1,11 +1,15 @@
 """harness.py - end-to-end test support: a real Interchange system in a temporary data folder on free ports.
 
-Each test is a function decorated with @test; run() executes them in order and prints one
-"PASS name" / "FAIL name: reason" line per test, the format tests/run.sh counts. Systems started through
-System are always stopped at the end, whatever happened.
+Each test is a function decorated with @test; main() executes them in order and prints one
+"PASS name" / "FAIL name: reason" / "SKIP name: why" line per test, the format tests/run.sh counts. A test that
+cannot run here calls skip(why). A function decorated with @setup runs in the same order but is not a test: it
+prints nothing when it succeeds and a FAIL line when it fails, after which the file's remaining tests are reported
+as skipped (the run fails on the setup's FAIL). Systems started through System are always stopped at the end,
+whatever happened (a SIGTERM, as from run.sh's time limit, included).
 """
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -24,9 +28,25 @@ _systems = []
 PORT_NAMES = ["ldap", "smtp", "submission", "imap", "imaps", "pop3", "pop3s", "metrics"]
 
 
+class Skip(Exception):
+    """Raised by skip(): the test cannot run here."""
+
+
 def test(fn):
     _tests.append(fn)
     return fn
+
+
+def setup(fn):
+    """Marks fn as setup: run in order with the tests, not counted as one (a failure still is a FAIL)."""
+    fn.is_setup = True
+    _tests.append(fn)
+    return fn
+
+
+def skip(why):
+    """Ends the calling test as skipped: it prints "SKIP name: why" and counts as neither passed nor failed."""
+    raise Skip(why)
 
 
 def free_ports(n):
@@ -98,6 +118,35 @@ class System:
             cmd.append("-a")
         return run(cmd, input=ldif)
 
+    def log(self, name, since=0):
+        """The text of the service log log/NAME.log from byte offset since ("" while it does not exist)."""
+        try:
+            with open(os.path.join(self.data, "log", name + ".log"), "rb") as f:
+                f.seek(since)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_mark(self, name):
+        """The current end of log/NAME.log: pass it to wait_log to see only lines written after now."""
+        try:
+            return os.path.getsize(os.path.join(self.data, "log", name + ".log"))
+        except OSError:
+            return 0
+
+    def wait_log(self, name, needle, since=0, timeout=10.0):
+        """Waits until log/NAME.log has needle after byte offset since; raises AssertionError when it does not."""
+        if not wait_for(lambda: needle in self.log(name, since), timeout=timeout):
+            raise AssertionError("%s.log has no %r: %s" % (name, needle, self.log(name, since)[-800:]))
+
+    def set_live(self, name, value, services=("smtpd", "mta")):
+        """`server set NAME VALUE` and waits until each of services logged that it has the new settings (the
+        value must differ from the current one, or no service has anything to say)."""
+        marks = {svc: self.log_mark(svc) for svc in services}
+        self.cli("server", "set", name, str(value), check=True)
+        for svc in services:
+            self.wait_log(svc, "server settings changed", marks[svc])
+
     def destroy(self):
         self.stop()
         shutil.rmtree(self.base, ignore_errors=True)
@@ -161,17 +210,29 @@ def entries(ldif_text):
 
 def main(suite):
     failed = 0
+    broken = None  # the setup that failed: the remaining tests are not run
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the finally below stops the systems
     try:
         for fn in _tests:
             name = "%s.%s" % (suite, fn.__name__)
+            setup_step = getattr(fn, "is_setup", False)
+            if broken:
+                if not setup_step:
+                    print("SKIP %s: setup %s failed" % (name, broken), flush=True)
+                continue
             try:
                 fn()
-                print("PASS " + name, flush=True)
+                if not setup_step:
+                    print("PASS " + name, flush=True)
+            except Skip as e:
+                print("SKIP %s: %s" % (name, e), flush=True)
             except Exception as e:  # noqa: BLE001 - any failure of a test is reported, not raised
                 failed += 1
                 msg = str(e).replace("\n", " ")[:400]
                 print("FAIL %s: %s" % (name, msg or type(e).__name__), flush=True)
                 traceback.print_exc(file=sys.stdout)
+                if setup_step:
+                    broken = fn.__name__
     finally:
         for s in _systems:
             s.destroy()

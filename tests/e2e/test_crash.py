@@ -225,7 +225,7 @@ def contents(user):
     return counts, flagged
 
 
-@h.test
+@h.setup
 def setup():
     global S
     S = h.System()

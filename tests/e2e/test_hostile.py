@@ -163,7 +163,7 @@ def loris(proto, port, first, drip, limit):
         result["error"] = str(e)
 
 
-@h.test
+@h.setup
 def setup():
     global S
     S = h.System()

@@ -6,12 +6,18 @@
 
 static int case_failed;
 static char fail_msg[512];
+static const char *skip_why;
 
 void test_fail(const char *file, int line, const char *expr)
 {
 	if (!case_failed)
 		snprintf(fail_msg, sizeof(fail_msg), "%s:%d: %s", file, line, expr);
 	case_failed = 1;
+}
+
+void test_skip_reason(const char *why)
+{
+	skip_why = why;
 }
 
 int test_run(const char *suite, const struct test_case *cases, size_t count, int argc, char **argv)
@@ -26,10 +32,13 @@ int test_run(const char *suite, const struct test_case *cases, size_t count, int
 				continue;
 		}
 		case_failed = 0;
+		skip_why = NULL;
 		cases[i].fn();
 		if (case_failed) {
 			printf("FAIL %s.%s: %s\n", suite, cases[i].name, fail_msg);
 			failed++;
+		} else if (skip_why != NULL) {
+			printf("SKIP %s.%s: %s\n", suite, cases[i].name, skip_why);
 		} else {
 			printf("PASS %s.%s\n", suite, cases[i].name);
 		}

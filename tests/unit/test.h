@@ -1,5 +1,5 @@
-/* test.h - the tiny unit test runner: a table of cases, one PASS/FAIL line per case.
- * A case fails at its first failed test_assert; tests/run.sh adds the lines up into "N passed, N failed". */
+/* test.h - the tiny unit test runner: a table of cases, one PASS/FAIL/SKIP line per case.
+ * A case fails at its first failed test_assert; tests/run.sh adds the lines up into "N passed, N failed, N skipped". */
 #ifndef IX_TEST_H
 #define IX_TEST_H
 
@@ -14,6 +14,9 @@ struct test_case {
 /* Runs every case (or only those named on the command line); returns the process exit code. */
 int test_run(const char *suite, const struct test_case *cases, size_t count, int argc, char **argv);
 void test_fail(const char *file, int line, const char *expr);
+/* Marks the running case as skipped (it cannot run here): its line becomes "SKIP suite.name: why" unless an assert
+ * already failed. why must outlive the case (a string literal). */
+void test_skip_reason(const char *why);
 
 #define test_assert(expr)                                          \
 	do {                                                       \
@@ -21,6 +24,12 @@ void test_fail(const char *file, int line, const char *expr);
 			test_fail(__FILE__, __LINE__, #expr);      \
 			return;                                    \
 		}                                                  \
+	} while (0)
+/* Ends the running case as skipped. */
+#define test_skip(why)                 \
+	do {                           \
+		test_skip_reason(why); \
+		return;                \
 	} while (0)
 #define test_assert_str(a, b) test_assert(strcmp((a), (b)) == 0)
 #define TEST_CASE(fn) { #fn, fn }
