@@ -7,7 +7,9 @@ prints nothing when it succeeds and a FAIL line when it fails, after which the f
 as skipped (the run fails on the setup's FAIL). Systems started through System are always stopped at the end,
 whatever happened (a SIGTERM, as from run.sh's time limit, included).
 """
+import fcntl
 import os
+import random
 import shutil
 import signal
 import socket
@@ -49,16 +51,36 @@ def skip(why):
     raise Skip(why)
 
 
+_port_locks = []
+PORT_RANGE = (10000, 32000)  # below the kernel's ephemeral range (32768-60999): no client connection takes one
+
+
 def free_ports(n):
-    """n distinct ports that were free a moment ago (the kernel picked them)."""
-    socks, ports = [], []
-    for _ in range(n):
+    """n distinct ports free on every address, below the ephemeral range (so no outgoing connection of a test
+    running alongside can hold one when a service binds it), each claimed for this process's lifetime by a lock
+    file in /tmp, so end-to-end files running in parallel never pick the same port."""
+    ports = []
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    while len(ports) < n:
+        port = rng.randrange(*PORT_RANGE)
+        if port in ports:
+            continue
+        lock = open("/tmp/ix-test-port-%d.lock" % port, "a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
         s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            lock.close()
+            continue
+        finally:
+            s.close()
+        _port_locks.append(lock)
+        ports.append(port)
     return ports
 
 

@@ -14,6 +14,9 @@ import tempfile
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import free_ports  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("IX_BUILD", "build")
 PROBE = os.path.join(BUILD, "directory", "dir_probe")
@@ -38,11 +41,7 @@ def report(name, ok, why=""):
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    return free_ports(1)[0]
 
 
 def user_ldif(uid, given, sn, guid_n, primary=None, hidden=False, extra=()):
