@@ -41,21 +41,28 @@ def auth_failure_limit_applies_without_restart():
     assert wait_for(lambda: imap_login(s, "lim", "pw-lim") == "OK", 10.0)
     pid_before = [x["pid"] for x in __import__("json").loads(s.cli("status", "--json").stdout)["services"]
                   if x["name"] == "imapd"]
-    s.cli("server", "set", "auth.max_failures", "2", check=True)
+    s.set_live("auth.max_failures", 2, services=("imapd", "pop3d"))  # each logs that it has the new settings
 
     def throttled():
         # two wrong passwords, then even the right one is refused for this client address
         imap_login(s, "lim", "wrong")
         imap_login(s, "lim", "wrong")
-        return imap_login(s, "lim", "pw-lim") != "OK"
+        return "Too many" in imap_login(s, "lim", "pw-lim")
     assert wait_for(throttled, 15.0, 0.5), "the new limit did not apply"
-    p = poplib.POP3("127.0.0.1", s.ports["pop3"])
-    p.user("lim")
-    try:
-        p.pass_("wrong")
-    except poplib.error_proto:
-        pass
-    p.quit()
+
+    def pop3_login(password):
+        p = poplib.POP3("127.0.0.1", s.ports["pop3"])
+        try:
+            p.user("lim")
+            return p.pass_(password)
+        except poplib.error_proto as e:
+            return e.args[0]
+        finally:
+            p.close()
+    # pop3d has the same limit: two wrong passwords, then the right one is refused too
+    assert pop3_login("wrong").startswith(b"-ERR [AUTH]")
+    assert pop3_login("wrong").startswith(b"-ERR [AUTH]")
+    assert pop3_login("pw-lim").startswith(b"-ERR [LOGIN-DELAY]")
     pid_after = [x["pid"] for x in __import__("json").loads(s.cli("status", "--json").stdout)["services"]
                  if x["name"] == "imapd"]
     assert pid_before == pid_after, (pid_before, pid_after)
