@@ -1,6 +1,7 @@
 /* addrgen.c - ASCII folding and address template expansion for recipient policies. */
 #include "directory/addrgen.h"
 #include "common/err.h"
+#include "common/utf8.h"
 
 #include <string.h>
 
@@ -33,29 +34,6 @@ static const char *fold_lookup(const struct fold_run *runs, size_t nruns, unsign
 	return "";
 }
 
-/* Decodes one UTF-8 sequence; returns its length, or 0 for an invalid one (which is then skipped bytewise). */
-static size_t utf8_decode(const unsigned char *p, unsigned *cp_r)
-{
-	if (p[0] < 0x80) {
-		*cp_r = p[0];
-		return 1;
-	}
-	if ((p[0] & 0xe0) == 0xc0 && (p[1] & 0xc0) == 0x80) {
-		*cp_r = ((unsigned)(p[0] & 0x1f) << 6) | (p[1] & 0x3f);
-		return *cp_r >= 0x80 ? 2 : 0;
-	}
-	if ((p[0] & 0xf0) == 0xe0 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80) {
-		*cp_r = ((unsigned)(p[0] & 0x0f) << 12) | ((unsigned)(p[1] & 0x3f) << 6) | (p[2] & 0x3f);
-		return *cp_r >= 0x800 ? 3 : 0;
-	}
-	if ((p[0] & 0xf8) == 0xf0 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80) {
-		*cp_r = ((unsigned)(p[0] & 0x07) << 18) | ((unsigned)(p[1] & 0x3f) << 12) |
-			((unsigned)(p[2] & 0x3f) << 6) | (p[3] & 0x3f);
-		return *cp_r >= 0x10000 && *cp_r <= 0x10ffff ? 4 : 0;
-	}
-	return 0;
-}
-
 static void fold_append(struct buf *out, const char *s)
 {
 	for (; *s != '\0'; s++) {
@@ -72,15 +50,15 @@ static void fold_append(struct buf *out, const char *s)
 void addrgen_fold(const char *in, struct buf *out)
 {
 	size_t start = out->len;
-	const unsigned char *p = (const unsigned char *)in;
-	while (*p != '\0') {
-		unsigned cp;
-		size_t n = utf8_decode(p, &cp);
-		if (n == 0) {
-			p++;
+	size_t len = strlen(in);
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t n = utf8_decode(in + i, len - i, &cp);
+		if (n == 0) { /* an invalid sequence is skipped bytewise */
+			i++;
 			continue;
 		}
-		p += n;
+		i += n;
 		char ascii[2] = { 0, 0 };
 		if (cp < 0x80) {
 			ascii[0] = (char)cp;

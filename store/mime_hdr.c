@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "common/utf8.h"
 
 static int lc(int c)
 {
@@ -373,35 +374,6 @@ static void put_utf8(struct buf *out, unsigned cp)
 	}
 }
 
-/* Length of a valid UTF-8 sequence at s (max bytes available), 0 when invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t max)
-{
-	unsigned c = s[0];
-	size_t n;
-	unsigned min;
-	if (c < 0x80)
-		return 1;
-	else if ((c & 0xE0) == 0xC0)
-		n = 2, min = 0x80;
-	else if ((c & 0xF0) == 0xE0)
-		n = 3, min = 0x800;
-	else if ((c & 0xF8) == 0xF0)
-		n = 4, min = 0x10000;
-	else
-		return 0;
-	if (n > max)
-		return 0;
-	unsigned cp = c & (0x7F >> n);
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return n;
-}
-
 /* Appends s in charset cs as UTF-8; NULs are dropped, invalid UTF-8 becomes U+FFFD. */
 static void to_utf8(struct buf *out, const unsigned char *s, size_t len, enum charset cs)
 {
@@ -417,7 +389,7 @@ static void to_utf8(struct buf *out, const unsigned char *s, size_t len, enum ch
 			continue;
 		}
 		if (cs == CS_UTF8) {
-			size_t n = utf8_seq(s + i, len - i);
+			size_t n = utf8_decode(s + i, len - i, NULL);
 			if (n == 0) {
 				put_utf8(out, 0xFFFD);
 				i++;
@@ -452,7 +424,7 @@ void mime_utf8_repair(struct buf *b)
 {
 	const unsigned char *s = (const unsigned char *)buf_cstr(b);
 	for (size_t i = 0; i < b->len;) {
-		size_t n = s[i] == 0 ? 0 : utf8_seq(s + i, b->len - i);
+		size_t n = s[i] == 0 ? 0 : utf8_decode(s + i, b->len - i, NULL);
 		if (n == 0) {
 			struct buf out = BUF_INIT;
 			to_utf8(&out, s, b->len, CS_CP1252);

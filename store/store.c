@@ -2,6 +2,7 @@
  * translation and the small key, GUID and folder-name helpers every other store file uses. */
 #include "store/store_int.h"
 #include "common/util.h"
+#include "common/utf8.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -131,41 +132,6 @@ int store_guid_is_public(const uint8_t *guid)
 	return 1;
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 if invalid (overlong, surrogate, > U+10FFFF). */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-	unsigned c = p[0];
-	size_t len;
-	unsigned min, cp;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		cp = c & 0x1f;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		cp = c & 0x0f;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		cp = c & 0x07;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 int store_folder_name_norm(const char *name, struct buf *out, struct buf *error_r)
 {
 	buf_reset(out);
@@ -203,7 +169,7 @@ int store_folder_name_norm(const char *name, struct buf *out, struct buf *error_
 			why = "contains a wildcard character (* or %)";
 			break;
 		}
-		size_t n = utf8_seq((const unsigned char *)name + i, len - i);
+		size_t n = utf8_decode(name + i, len - i, NULL);
 		if (n == 0) {
 			why = "is not valid UTF-8";
 			break;

@@ -6,6 +6,7 @@
 
 #include "common/buf.h"
 #include "transport/imap/mutf7.h"
+#include "common/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -14,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *s = (const char *)data;
 	struct buf a = BUF_INIT, b = BUF_INIT, err = BUF_INIT;
 	if (mutf7_to_utf8(s, size, &a, &err) == 0) {
-		if (!mutf7_utf8_valid(a.data ? a.data : "", a.len))
+		if (!utf8_valid(a.data ? a.data : "", a.len))
 			abort();
 		if (mutf7_from_utf8(buf_cstr(&a), a.len, &b, &err) != 0 || b.len != size ||
 		    (size > 0 && memcmp(b.data, s, size) != 0))

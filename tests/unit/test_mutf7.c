@@ -5,6 +5,7 @@
 #include "common/err.h"
 #include "transport/imap/mutf7.h"
 #include "common/util.h"
+#include "common/utf8.h"
 
 #include <string.h>
 
@@ -72,11 +73,11 @@ static void mutf7_rejects_bad_input(void)
 		buf_reset(&err);
 		test_assert(mutf7_from_utf8(bad_utf8[i], strlen(bad_utf8[i]), &out, &err) == IX_EINVAL);
 		test_assert_str(buf_cstr(&err), "Invalid UTF-8 in mailbox name");
-		test_assert(!mutf7_utf8_valid(bad_utf8[i], strlen(bad_utf8[i])));
+		test_assert(!utf8_valid(bad_utf8[i], strlen(bad_utf8[i])));
 	}
 	buf_reset(&err);
 	test_assert(mutf7_from_utf8("a\0b", 3, &out, &err) == IX_EINVAL);
-	test_assert(mutf7_utf8_valid("\xf4\x8f\xbf\xbf", 4));
+	test_assert(utf8_valid("\xf4\x8f\xbf\xbf", 4));
 	buf_free(&out);
 	buf_free(&err);
 }

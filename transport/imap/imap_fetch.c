@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "transport/imap/mutf7.h"
 #include "common/util.h"
+#include "common/utf8.h"
 
 static int fail(struct buf *error_r, int code, const char *msg)
 {
@@ -397,7 +398,7 @@ void imap_write_string(struct buf *out, const void *data, size_t len, unsigned f
 		}
 	}
 	/* 8-bit in a quoted string only under UTF8=ACCEPT, and then only valid UTF-8 (RFC 6855) */
-	if (high && !literal && ((flags & IMAP_WRITE_UTF8) == 0 || !mutf7_utf8_valid(data, len)))
+	if (high && !literal && ((flags & IMAP_WRITE_UTF8) == 0 || !utf8_valid(data, len)))
 		literal = true;
 	if (!literal) {
 		buf_reserve(out, len + 2);

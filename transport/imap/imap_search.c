@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "transport/imap/mutf7.h"
 #include "common/util.h"
+#include "common/utf8.h"
 
 struct sp {
 	unsigned keys;
@@ -51,7 +52,7 @@ static int get_string(struct sp *p, const struct imap_arg *a, struct imap_search
 		return fail(p, IX_EINVAL, "Invalid search string");
 	if (len > IMAP_SEARCH_MAX_STRING)
 		return fail(p, IX_ELIMIT, "Search string too long");
-	if (memchr(s, '\0', len) != NULL || !mutf7_utf8_valid(s, len))
+	if (memchr(s, '\0', len) != NULL || !utf8_valid(s, len))
 		return fail(p, IX_EINVAL, "Search string is not valid UTF-8");
 	k->value = xstrndup(s, len);
 	k->value_len = len;

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "transport/imap/mutf7.h"
 #include "common/util.h"
+#include "common/utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -640,7 +641,7 @@ int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, b
 		buf_append_str(&u, "INBOX");
 	} else if (s->utf8) {
 		/* RFC 6855: after ENABLE UTF8=ACCEPT names are UTF-8 (checked with the name rules below) */
-		if (!mutf7_utf8_valid(name, len)) {
+		if (!utf8_valid(name, len)) {
 			buf_append_str(error_r, "Mailbox name is not valid UTF-8");
 			return IX_EINVAL;
 		}

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/utf8.h"
 
 /* Appends an error message; error_r may be NULL (the caller only wants the code). */
 static void err_append(struct buf *error_r, const char *msg)
@@ -28,59 +29,6 @@ static int b64_value(unsigned char c)
 	if (c == ',')
 		return 63;
 	return -1;
-}
-
-bool mutf7_utf8_next(const char *str, size_t len, size_t *pos, uint32_t *cp_r)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = *pos;
-	if (i >= len)
-		return false;
-	unsigned char c = s[i];
-	uint32_t cp, min;
-	size_t n;
-	if (c < 0x80) {
-		*cp_r = c;
-		*pos = i + 1;
-		return true;
-	} else if (c >= 0xc2 && c <= 0xdf) {
-		n = 1;
-		cp = c & 0x1f;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 2;
-		cp = c & 0x0f;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 3;
-		cp = c & 0x07;
-		min = 0x10000;
-	} else {
-		return false;
-	}
-	if (len - i - 1 < n)
-		return false;
-	for (size_t k = 1; k <= n; k++) {
-		if ((s[i + k] & 0xc0) != 0x80)
-			return false;
-		cp = (cp << 6) | (s[i + k] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return false;
-	*cp_r = cp;
-	*pos = i + 1 + n;
-	return true;
-}
-
-bool mutf7_utf8_valid(const char *s, size_t len)
-{
-	size_t i = 0;
-	uint32_t cp;
-	while (i < len) {
-		if (!mutf7_utf8_next(s, len, &i, &cp))
-			return false;
-	}
-	return true;
 }
 
 static void put_utf8(struct buf *out, uint32_t cp)
@@ -237,10 +185,12 @@ int mutf7_from_utf8(const char *in, size_t len, struct buf *out, struct buf *err
 	int ret = 0;
 	while (i < len) {
 		uint32_t cp;
-		if (!mutf7_utf8_next(in, len, &i, &cp)) {
+		size_t n = utf8_decode(in + i, len - i, &cp);
+		if (n == 0) {
 			ret = fail(error_r, "Invalid UTF-8 in mailbox name");
 			break;
 		}
+		i += n;
 		if (cp == 0) {
 			ret = fail(error_r, "NUL in mailbox name");
 			break;
@@ -299,8 +249,10 @@ int mutf7_mailbox_name_check(const char *utf8, size_t len, char sep, struct buf 
 			continue;
 		}
 		uint32_t cp;
-		if (!mutf7_utf8_next(utf8, len, &i, &cp))
+		size_t n = utf8_decode(utf8 + i, len - i, &cp);
+		if (n == 0)
 			return fail(error_r, "Invalid UTF-8 in mailbox name");
+		i += n;
 		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
 			return fail(error_r, "Control character in mailbox name");
 		if (cp == '*' || cp == '%')

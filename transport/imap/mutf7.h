@@ -21,10 +21,6 @@ int mutf7_to_utf8(const char *in, size_t len, struct buf *out, struct buf *error
 /* Encodes strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF, no U+0000) as modified UTF-7, appended to out.
  * Returns 0 or IX_EINVAL with error_r. */
 int mutf7_from_utf8(const char *in, size_t len, struct buf *out, struct buf *error_r);
-/* Whether s is strict UTF-8 (as above; U+0000 allowed). */
-bool mutf7_utf8_valid(const char *s, size_t len);
-/* Decodes one code point of strict UTF-8 at s[*pos], advancing *pos. Returns false on invalid input. */
-bool mutf7_utf8_next(const char *s, size_t len, size_t *pos, uint32_t *cp_r);
 /* Checks a UTF-8 mailbox name: 1..MUTF7_MAX_NAME bytes of strict UTF-8, no control characters (C0, DEL, C1),
  * no '*' or '%' (LIST wildcards), no empty component (leading, trailing or doubled sep), no "." or ".."
  * component, components <= MUTF7_MAX_COMPONENT bytes, <= MUTF7_MAX_LEVELS levels. Returns 0, IX_EINVAL or

@@ -3,6 +3,7 @@
 #include "transport/smtp/smtp_parse.h"
 #include "common/err.h"
 #include "common/util.h"
+#include "common/utf8.h"
 
 #include <arpa/inet.h>
 #include <string.h>
@@ -54,37 +55,6 @@ static bool is_digit(unsigned char c)
 static bool is_alnum(unsigned char c)
 {
 	return is_alpha(c) || is_digit(c);
-}
-
-/* Length of a well-formed UTF-8 sequence for a non-ASCII character at s (2..4), or 0 (overlong forms,
- * surrogates, code points past U+10FFFF, truncation). */
-static size_t utf8_len(const unsigned char *s, size_t len)
-{
-	unsigned char c = s[0];
-	size_t n;
-	unsigned cp;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
 }
 
 /* ---- command line ---- */
@@ -197,7 +167,7 @@ static int parse_local(const char *s, size_t len, size_t *pos, unsigned flags, s
 			} else if (c >= 32 && c <= 126) {
 				j++;
 			} else if (c >= 128 && (flags & SMTP_PATH_UTF8)) {
-				size_t n = utf8_len(u + j, len - j);
+				size_t n = utf8_decode(u + j, len - j, NULL);
 				if (n == 0)
 					return IX_EINVAL;
 				m->utf8 = true;
@@ -224,7 +194,7 @@ static int parse_local(const char *s, size_t len, size_t *pos, unsigned flags, s
 			need_atom = false;
 			j++;
 		} else if (c >= 128 && (flags & SMTP_PATH_UTF8)) {
-			size_t n = utf8_len(u + j, len - j);
+			size_t n = utf8_decode(u + j, len - j, NULL);
 			if (n == 0)
 				return IX_EINVAL;
 			m->utf8 = true;
@@ -317,7 +287,7 @@ static int parse_domain(const char *s, size_t len, size_t *pos, unsigned flags, 
 				return IX_EINVAL;
 			last_hyphen = c == '-';
 		} else if (j < len && c >= 128 && (flags & SMTP_PATH_UTF8)) {
-			n = utf8_len(u + j, len - j);
+			n = utf8_decode(u + j, len - j, NULL);
 			if (n == 0)
 				return IX_EINVAL;
 			*utf8_r = true;
@@ -536,7 +506,7 @@ static int split_params(const char *s, size_t len, bool utf8_values, struct para
 				if (c >= 33 && c <= 126 && c != '=') {
 					i++;
 				} else if (c >= 128 && utf8_values) {
-					size_t n = utf8_len((const unsigned char *)s + i, len - i);
+					size_t n = utf8_decode(s + i, len - i, NULL);
 					if (n == 0) {
 						*error_r = E_PARAM_BAD;
 						return -1;
