@@ -2,6 +2,7 @@
  * server (the directory as LDIF from slapcat, the store and the queue as LMDB hot copies, the bootstrap config
  * and certificate) with a manifest of checksums, and its restore into a fresh data folder. */
 #include "attendant/cli.h"
+#include "common/base64.h"
 #include "common/err.h"
 #include "common/privs.h"
 #include "directory/slapd.h"
@@ -278,14 +279,12 @@ static char *rootpw_from(const char *src)
 				p++;
 			size_t n = strcspn(p, "\n");
 			if (b64) {
-				unsigned char out[512];
-				if (n < 600) {
-					int len = EVP_DecodeBlock(out, (const unsigned char *)p, (int)n);
-					while (len > 0 && out[len - 1] == '\0')
-						len--; /* padding */
-					if (len > 0)
-						hash = xstrndup((const char *)out, (size_t)len);
-				}
+				struct buf out = BUF_INIT;
+				if (n < 600)
+					base64_decode_lenient(p, n, &out);
+				if (out.len > 0)
+					hash = buf_steal(&out);
+				buf_free(&out);
 			} else {
 				hash = xstrndup(p, n);
 			}

@@ -1,16 +1,16 @@
 # common/ - the small base every program links: byte strings, logging, errors, file helpers, settings, the event
 # loop.
 COMMON_SRCS := common/util.c common/log.c common/buf.c common/err.c common/config.c common/settings.c \
-	common/privs.c common/evloop.c common/utf8.c
+	common/privs.c common/evloop.c common/utf8.c common/base64.c
 COMMON_LIB := $(BUILD)/libcommon.a
 
 $(COMMON_LIB): $(call objs,$(COMMON_SRCS))
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-COMMON_TESTS := test_common test_evloop test_utf8
+COMMON_TESTS := test_common test_evloop test_utf8 test_base64
 UNIT_TESTS += $(foreach t,$(COMMON_TESTS),$(BUILD)/tests/unit/$(t))
 $(foreach t,$(COMMON_TESTS),$(BUILD)/tests/unit/$(t)): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o \
 		$(BUILD)/tests/unit/test.o $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) -o $@ $^ -lcrypto
 FUZZ_TARGETS += uint

@@ -1,6 +1,7 @@
 /* slapd.c - generates slapd's cn=config and base entries, runs slapadd, starts, waits for and stops slapd.
  * The configuration is documented in docs/directory.md; the traps it avoids are in shared notes/slapd.md. */
 #include "directory/slapd.h"
+#include "common/base64.h"
 #include "common/err.h"
 #include "directory/ldap_util.h"
 #include "common/log.h"
@@ -35,9 +36,10 @@ char *slapd_hash_ssha(const char *password)
 		fatal("SHA-1 is not available from OpenSSL");
 	EVP_MD_CTX_free(ctx);
 	memcpy(digest + dlen, salt, sizeof(salt));
-	unsigned char b64[64];
-	int n = EVP_EncodeBlock(b64, digest, (int)(dlen + sizeof(salt)));
-	return xasprintf("{SSHA}%.*s", n, b64);
+	struct buf hash = BUF_INIT;
+	buf_append_str(&hash, "{SSHA}");
+	base64_encode(digest, dlen + sizeof(salt), &hash);
+	return buf_steal(&hash);
 }
 
 int slapd_run_tool(char *const argv[], struct buf *out)

@@ -8,6 +8,7 @@
 
 #include "common/util.h"
 #include "common/utf8.h"
+#include "common/base64.h"
 
 static int lc(int c)
 {
@@ -474,38 +475,6 @@ char *mime_param_get(const struct mime_param *params, size_t n, const char *name
 
 /* ---- RFC 2047 ---- */
 
-static const signed char b64_tab[256] = {
-	['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,  ['H'] = 8,
-	['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
-	['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
-	['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
-	['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
-	['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
-	['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
-	['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63, ['/'] = 64,
-};
-
-/* Base64 decoding that skips anything outside the alphabet and stops at '='. */
-static void b64_decode(const char *s, size_t len, struct buf *out)
-{
-	unsigned acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '=')
-			break;
-		int v = b64_tab[c];
-		if (v == 0)
-			continue;
-		acc = (acc << 6) | (unsigned)(v - 1);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf_append_char(out, (char)((acc >> bits) & 0xFF));
-		}
-	}
-}
-
 /* Tries an encoded-word at s (which starts with "=?"). Returns its length and appends the decoded UTF-8, or 0.
  * *no_end is where an earlier search for "?=" stopped without finding one (whitespace or the end): a word whose
  * text starts before it cannot end either, so a run of unterminated "=?" stays linear. */
@@ -542,7 +511,7 @@ static size_t encoded_word(const char *s, size_t len, struct buf *out, const cha
 		return 0;
 	struct buf raw = BUF_INIT;
 	if (enc == 'b')
-		b64_decode(s + t_start, t - t_start, &raw);
+		base64_decode_lenient(s + t_start, t - t_start, &raw);
 	else {
 		for (size_t k = t_start; k < t; k++) {
 			int h, l;
@@ -738,7 +707,7 @@ void mime_decode_body(const struct mime_part *part, const char *msg, struct buf 
 		while (i < len) {
 			const char *eq = memchr(s + i, '=', len - i);
 			size_t stop = eq ? (size_t)(eq - s) : len;
-			b64_decode(s + i, stop - i, out);
+			base64_decode_lenient(s + i, stop - i, out);
 			i = stop;
 			while (i < len && (s[i] == '=' || s[i] == '\r' || s[i] == '\n' || s[i] == ' ' || s[i] == '\t'))
 				i++;

@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "transport/net/sasl.h"
 #include "common/util.h"
+#include "common/base64.h"
 
 #define FUZZ_SASL_USER "alice@example.com"
 #define FUZZ_SASL_PASS "secret"
@@ -29,10 +30,10 @@ static int check(void *ctx, const char *user, const char *pass, size_t passlen)
 static void base64_roundtrip(const uint8_t *data, size_t size)
 {
 	struct buf out = BUF_INIT, again = BUF_INIT;
-	if (ix_sasl_base64_decode((const char *)data, size, IX_SASL_RESPONSE_MAX, &out) == 0) {
+	if (base64_decode((const char *)data, size, IX_SASL_RESPONSE_MAX, &out) == 0) {
 		if (out.len > IX_SASL_RESPONSE_MAX)
 			abort();
-		ix_sasl_base64_encode(out.data, out.len, &again);
+		base64_encode(out.data, out.len, &again);
 		if (again.len != size || memcmp(again.data, data, size) != 0)
 			abort();
 	}

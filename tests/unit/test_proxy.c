@@ -11,10 +11,10 @@
 #include "transport/login/proxy_parse.h"
 #include "transport/net/tls.h"
 #include "common/util.h"
+#include "common/base64.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,10 +374,11 @@ static void world_run(struct world *w, enum script script, enum proxy_proto prot
 
 static bool plain_ok(const char *b64)
 {
-	unsigned char out[64];
-	int n = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)strlen(b64));
-	/* "\0hana\0pass\0word" is 15 bytes: 20 base64 characters, no padding */
-	return n == 15 && memcmp(out, "\0hana\0pass\0word", 15) == 0;
+	struct buf out = BUF_INIT;
+	bool ok = base64_decode(b64, strlen(b64), 64, &out) == IX_OK && out.len == 15 &&
+		  memcmp(out.data, "\0hana\0pass\0word", 15) == 0;
+	buf_free(&out);
+	return ok;
 }
 
 static void imap_session_piped(void)

@@ -1,6 +1,7 @@
 /* proxy.c - the IMAP/POP3 proxy to a user's home server: log in at the backend (greeting, STARTTLS off loopback,
  * SASL PLAIN with the user's password), then pipe bytes both ways with back-pressure until either side closes. */
 #include "transport/login/proxy.h"
+#include "common/base64.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "transport/login/proxy_parse.h"
@@ -9,7 +10,6 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,14 +286,9 @@ static void append_plain(struct proxy *p, struct buf *out)
 	memcpy(raw + 1, p->user, ulen);
 	raw[ulen + 1] = '\0';
 	memcpy(raw + ulen + 2, p->pass, p->passlen);
-	size_t enc_len = 4 * ((n + 2) / 3);
-	unsigned char *enc = xmalloc(enc_len + 1);
-	EVP_EncodeBlock(enc, raw, (int)n);
-	buf_append(out, enc, enc_len);
+	base64_encode(raw, n, out);
 	memset(raw, 0, n);
-	memset(enc, 0, enc_len);
 	free(raw);
-	free(enc);
 }
 
 static void send_login(struct proxy *p)

@@ -1,6 +1,7 @@
 /* sasl.c - Cyrus libsasl2 server wrapper: in-memory options, the caller's password check through
  * SASL_CB_SERVER_USERDB_CHECKPASS, base64 framing. Cyrus result codes are translated here only. */
 #include "transport/net/sasl.h"
+#include "common/base64.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -30,83 +31,6 @@ struct ix_sasl {
 
 static bool sasl_ready;
 static char *sasl_app;
-
-/* ---- base64 ---- */
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-void ix_sasl_base64_encode(const void *data, size_t len, struct buf *out)
-{
-	const unsigned char *p = data;
-	buf_append(out, "", 0); /* keeps out NUL-terminated even when len is 0 */
-	buf_reserve(out, (len + 2) / 3 * 4);
-	for (size_t i = 0; i < len; i += 3) {
-		unsigned v = (unsigned)p[i] << 16;
-		if (i + 1 < len)
-			v |= (unsigned)p[i + 1] << 8;
-		if (i + 2 < len)
-			v |= p[i + 2];
-		char q[4] = { b64[(v >> 18) & 63], b64[(v >> 12) & 63], i + 1 < len ? b64[(v >> 6) & 63] : '=',
-			      i + 2 < len ? b64[v & 63] : '=' };
-		buf_append(out, q, 4);
-	}
-}
-
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-int ix_sasl_base64_decode(const char *in, size_t len, size_t max, struct buf *out)
-{
-	if (len % 4 != 0)
-		return IX_EINVAL;
-	if (len / 4 * 3 > max + 2)
-		return IX_ELIMIT;
-	size_t start = out->len;
-	for (size_t i = 0; i < len; i += 4) {
-		int v[4];
-		int pad = 0;
-		for (int k = 0; k < 4; k++) {
-			unsigned char c = (unsigned char)in[i + k];
-			if (c == '=' && i + 4 == len && k >= 2) {
-				v[k] = 0;
-				pad++;
-				continue;
-			}
-			if (pad > 0 || (v[k] = b64_value(c)) < 0)
-				goto bad;
-		}
-		unsigned w = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
-		/* canonical encoding only: the bits dropped by padding must be zero */
-		if ((pad == 1 && (w & 0xff) != 0) || (pad == 2 && (w & 0xffff) != 0))
-			goto bad;
-		char q[3] = { (char)(w >> 16), (char)(w >> 8), (char)w };
-		buf_append(out, q, (size_t)(3 - pad));
-	}
-	if (out->len - start > max) {
-		out->len = start;
-		out->data[start] = '\0';
-		return IX_ELIMIT;
-	}
-	return 0;
-bad:
-	if (out->data != NULL) {
-		out->len = start;
-		out->data[start] = '\0';
-	}
-	return IX_EINVAL;
-}
 
 /* ---- Cyrus callbacks ---- */
 
@@ -343,7 +267,7 @@ static int outcome(struct ix_sasl *s, int r, const char *out, unsigned outlen, s
 		   struct buf *error_r)
 {
 	if (r == SASL_CONTINUE) {
-		ix_sasl_base64_encode(out, outlen, challenge_r);
+		base64_encode(out, outlen, challenge_r);
 		return IX_SASL_CONTINUE;
 	}
 	s->active = false;
@@ -411,7 +335,7 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 				buf_append_str(error_r, "initial response too long");
 				return IX_ELIMIT;
 			}
-			int ret = ix_sasl_base64_decode(initial, initial_len, IX_SASL_RESPONSE_MAX, &in);
+			int ret = base64_decode(initial, initial_len, IX_SASL_RESPONSE_MAX, &in);
 			if (ret < 0) {
 				buf_free(&in);
 				buf_append_str(error_r, ret == IX_ELIMIT ? "initial response too long"
@@ -465,7 +389,7 @@ int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf
 		return IX_ELIMIT;
 	}
 	struct buf in = BUF_INIT;
-	int ret = ix_sasl_base64_decode(response, len, IX_SASL_RESPONSE_MAX, &in);
+	int ret = base64_decode(response, len, IX_SASL_RESPONSE_MAX, &in);
 	if (ret < 0) {
 		s->active = false;
 		buf_free(&in);

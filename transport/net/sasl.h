@@ -68,9 +68,4 @@ int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf
 /* The authenticated user after IX_SASL_DONE, else NULL. Valid until the next start or destroy. */
 const char *ix_sasl_user(const struct ix_sasl *s);
 
-/* Strict base64 (RFC 4648, padding required, no whitespace). Decode appends to out and returns 0, or
- * IX_EINVAL on any bad character, length or padding, or IX_ELIMIT when the result would pass max. */
-void ix_sasl_base64_encode(const void *data, size_t len, struct buf *out);
-int ix_sasl_base64_decode(const char *in, size_t len, size_t max, struct buf *out);
-
 #endif
