@@ -10,21 +10,6 @@
 /* Decoded bytes of one lenient run handed to OpenSSL at a time (characters: 4/3 of it). */
 #define BASE64_CHUNK 3072
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 void base64_encode(const void *data, size_t len, struct buf *out)
 {
 	size_t enc_len = (len + 2) / 3 * 4;
@@ -64,12 +49,12 @@ int base64_decode(const char *in, size_t len, size_t max, struct buf *out)
 	while (pad < 2 && pad < len && in[len - 1 - pad] == '=')
 		pad++;
 	for (size_t i = 0; i < len - pad; i++) {
-		if (b64_value((unsigned char)in[i]) < 0)
+		if (base64_char_value((unsigned char)in[i]) < 0)
 			return IX_EINVAL;
 	}
 	/* canonical only: the bits the padding drops must be zero */
 	if (pad > 0) {
-		int last = b64_value((unsigned char)in[len - pad - 1]);
+		int last = base64_char_value((unsigned char)in[len - pad - 1]);
 		if ((pad == 1 && (last & 0x03) != 0) || (pad == 2 && (last & 0x0f) != 0))
 			return IX_EINVAL;
 	}
@@ -84,7 +69,7 @@ void base64_decode_lenient(const char *in, size_t len, struct buf *out)
 	char group[BASE64_CHUNK / 3 * 4 + 4];
 	size_t n = 0;
 	for (size_t i = 0; i < len && in[i] != '='; i++) {
-		if (b64_value((unsigned char)in[i]) < 0)
+		if (base64_char_value((unsigned char)in[i]) < 0)
 			continue;
 		group[n++] = in[i];
 		if (n == BASE64_CHUNK / 3 * 4) {

@@ -7,6 +7,22 @@
 
 #include "common/buf.h"
 
+/* The value (0 to 63) of c in the standard alphabet, or -1 for any other byte ('=' included). */
+static inline int base64_char_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
 /* Appends the padded base64 of data (len bytes) to out, without line breaks; out stays NUL-terminated (also when
  * len is 0). The encoding is written straight into out (no other copy of data or of its encoding is made). */
 void base64_encode(const void *data, size_t len, struct buf *out);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/base64.h"
 #include "common/utf8.h"
 
 /* Appends an error message; error_r may be NULL (the caller only wants the code). */
@@ -16,19 +17,12 @@ static void err_append(struct buf *error_r, const char *msg)
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
+/* Modified base64 (RFC 3501 5.1.3) is the standard alphabet with ',' in place of '/'. */
 static int b64_value(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
 	if (c == ',')
 		return 63;
-	return -1;
+	return c == '/' ? -1 : base64_char_value(c);
 }
 
 static void put_utf8(struct buf *out, uint32_t cp)

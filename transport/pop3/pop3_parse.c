@@ -7,6 +7,7 @@
 
 #include "common/err.h"
 #include "common/util.h"
+#include "common/base64.h"
 
 static const struct {
 	const char *name;
@@ -191,11 +192,6 @@ enum pop3_parse_result pop3_parse_command(struct pop3_parser *p, const void *dat
 	return parse_line(line, n, cmd_r, error_r) == 0 ? POP3_PARSE_DONE : POP3_PARSE_ERROR;
 }
 
-static bool is_b64(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
-}
-
 enum pop3_parse_result pop3_parse_sasl_line(struct pop3_parser *p, const void *data, size_t len, size_t *consumed_r,
 					    const char **line_r, size_t *len_r, bool *cancel_r, struct buf *error_r)
 {
@@ -214,7 +210,7 @@ enum pop3_parse_result pop3_parse_sasl_line(struct pop3_parser *p, const void *d
 				pad++;
 			ok = true;
 			for (size_t i = 0; i < n - pad && ok; i++)
-				ok = is_b64(line[i]);
+				ok = base64_char_value((unsigned char)line[i]) >= 0;
 		}
 		if (!ok) {
 			fail(error_r, "Invalid base64 in authentication response");
