@@ -1,6 +1,7 @@
 /* conn.c - buffered non-blocking connections (plaintext or TLS) and listeners over the event loop.
  * Level-triggered: interest is recomputed after every dispatch from the connection's state. */
 #include "transport/net/conn.h"
+#include "transport/net/tcp.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -56,6 +57,7 @@ struct conn {
 
 	bool eof_seen, ended, paused, closing, kicked, free_pending;
 	bool connecting; /* conn_connect: waiting for the socket to become writable */
+	bool tcp;        /* a TCP socket: TCP_NODELAY is on, TCP_QUICKACK applies */
 	unsigned busy;
 
 	unsigned idle_msecs;
@@ -170,6 +172,7 @@ struct conn *conn_create(struct evloop *loop, int fd, conn_event_fn *fn, void *c
 	if (flags >= 0)
 		(void)fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	c->tcp = tcp_nodelay(fd); /* output leaves a whole batch per send (see flush): nothing for Nagle to merge */
 	peer_lookup(c);
 	if (evloop_fd_set(loop, fd, EVLOOP_READ, conn_io, c) < 0) {
 		buf_printf(&c->error, "cannot watch fd %d: %s", fd, strerror(errno));
@@ -801,12 +804,14 @@ static void conn_step(struct conn *c, unsigned events)
 	}
 	bool want_read = (events & EVLOOP_READ) || c->kicked || (c->read_want_write && (events & EVLOOP_WRITE)) ||
 			 (c->tls_state == CONN_TLS_ON && (events & EVLOOP_WRITE) && SSL_pending(c->ssl) > 0);
+	bool took_input = false;
 	for (int rounds = 0; rounds < 64; rounds++) {
 		ssize_t got = 0;
 		if (want_read && !c->paused && !c->closing) {
 			got = fill(c);
 			if (got < 0)
 				return;
+			took_input |= got > 0;
 		}
 		if ((got > 0 || c->kicked) && !c->paused && !c->closing && in_len(c) > 0) {
 			c->kicked = false;
@@ -822,6 +827,11 @@ static void conn_step(struct conn *c, unsigned events)
 		}
 		break;
 	}
+	/* The owner still waits for the rest of what the peer is sending and has no reply to carry our ACK: send it
+	 * now, or a peer under Nagle holds its next small write (the literal's CRLF, the end of DATA) for our
+	 * delayed-ACK timer. A paused owner is answering; its reply carries the ACK. */
+	if (took_input && c->tcp && out_len(c) == 0 && !c->paused && !c->closing && !c->eof_seen)
+		tcp_quickack(c->fd);
 	if (!flush(c))
 		return;
 	if (c->closing && out_len(c) == 0) {
