@@ -7,6 +7,7 @@
 #include "directory/provision.h"
 #include "directory/replication.h"
 #include "store/store.h"
+#include "transport/net/tcp.h"
 #include "transport/net/tls.h"
 #include "common/util.h"
 
@@ -176,6 +177,7 @@ static int imc_connect(struct imc *c, const char *host, unsigned port, struct bu
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
 			c->fd = fd;
+			tcp_nodelay(fd); /* imc_cmd writes each command whole */
 			loopback = (a->ai_family == AF_INET &&
 				    (ntohl(((struct sockaddr_in *)a->ai_addr)->sin_addr.s_addr) >> 24) == 127) ||
 				   (a->ai_family == AF_INET6 &&

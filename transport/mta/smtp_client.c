@@ -1,13 +1,13 @@
 /* smtp_client.c - outbound SMTP over blocking sockets with timeouts (see smtp_client.h). */
 #include "transport/mta/smtp_client.h"
 #include "common/err.h"
+#include "transport/net/tcp.h"
 #include "transport/smtp/smtp_parse.h"
 #include "common/util.h"
 
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -60,10 +60,14 @@ static int send_all(struct smtp_client *c, const char *data, size_t len)
 	return 0;
 }
 
-static int fill(struct smtp_client *c)
+/* Reads more of a reply. partial: part of the reply is in already; our ACK for it goes out now, since a server
+ * under Nagle holds the rest of a reply it writes in pieces until that ACK comes. */
+static int fill(struct smtp_client *c, bool partial)
 {
 	char tmp[16384];
 	ssize_t n;
+	if (partial)
+		tcp_quickack(c->fd);
 	for (;;) {
 		if (c->ssl != NULL) {
 			int k = SSL_read(c->ssl, tmp, sizeof(tmp));
@@ -92,7 +96,7 @@ static int read_reply(struct smtp_client *c, struct buf *text)
 	for (;;) {
 		const char *nl;
 		while ((nl = memchr(c->in.data != NULL ? c->in.data : "", '\n', c->in.len)) == NULL) {
-			if (c->in.len > SMTP_CLIENT_LINE_MAX || fill(c) < 0) {
+			if (c->in.len > SMTP_CLIENT_LINE_MAX || fill(c, c->in.len > 0 || text->len > 0) < 0) {
 				c->broken = true;
 				return -1;
 			}
@@ -129,9 +133,18 @@ static int read_reply(struct smtp_client *c, struct buf *text)
 	return code;
 }
 
+/* Sends line and its CRLF in one write (with TCP_NODELAY two writes would be two segments). */
+static int send_line(struct smtp_client *c, const char *line)
+{
+	char *l = xasprintf("%s\r\n", line);
+	int ret = send_all(c, l, strlen(l));
+	free(l);
+	return ret;
+}
+
 static int command(struct smtp_client *c, const char *line, struct buf *reply)
 {
-	if (send_all(c, line, strlen(line)) < 0 || send_all(c, "\r\n", 2) < 0)
+	if (send_line(c, line) < 0)
 		return -1;
 	return read_reply(c, reply);
 }
@@ -139,11 +152,10 @@ static int command(struct smtp_client *c, const char *line, struct buf *reply)
 static int ehlo(struct smtp_client *c, struct buf *reply)
 {
 	char *cmd = xasprintf("EHLO %s", c->helo);
-	if (send_all(c, cmd, strlen(cmd)) < 0 || send_all(c, "\r\n", 2) < 0) {
-		free(cmd);
-		return -1;
-	}
+	int sent = send_line(c, cmd);
 	free(cmd);
+	if (sent < 0)
+		return -1;
 	/* read the EHLO reply line by line to keep the keywords */
 	buf_reset(&c->ext);
 	buf_reset(reply);
@@ -151,7 +163,7 @@ static int ehlo(struct smtp_client *c, struct buf *reply)
 	for (;;) {
 		const char *nl;
 		while ((nl = memchr(c->in.data != NULL ? c->in.data : "", '\n', c->in.len)) == NULL) {
-			if (c->in.len > SMTP_CLIENT_LINE_MAX || fill(c) < 0)
+			if (c->in.len > SMTP_CLIENT_LINE_MAX || fill(c, c->in.len > 0 || reply->len > 0) < 0)
 				return -1;
 		}
 		size_t n = (size_t)(nl - c->in.data);
@@ -264,8 +276,7 @@ int smtp_client_open(const char *host, unsigned port, const char *helo, struct t
 			     c->peer, sizeof(c->peer), error_r);
 	if (c->fd < 0)
 		goto fail;
-	int one = 1;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	tcp_nodelay(c->fd); /* every command, batch of pipelined commands and message goes in one send */
 	set_timeout(c->fd, timeout_ms);
 	int code = read_reply(c, &reply);
 	if (code != 220) {
