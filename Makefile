@@ -38,6 +38,12 @@ SASL_LIBS := -lsasl2
 .SECONDEXPANSION:
 # objs: source files -> object files in the build folder
 objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
+# py_bench: the recipe of a `make bench` program that runs the Python script it depends on with this build
+define py_bench
+@mkdir -p $(dir $@)
+printf '#!/bin/sh\nIX_BUILD=$(BUILD) exec python3 $(CURDIR)/$< "$$@"\n' > $@
+chmod +x $@
+endef
 
 PROGRAMS :=
 UNIT_TESTS :=

@@ -18,6 +18,4 @@ E2E_TESTS += tests/e2e/test_multiserver.py
 # make bench: replication latency between two servers and cross-server delivery (tests/e2e/test_multiserver_bench.py)
 BENCHES += $(BUILD)/bench-multiserver
 $(BUILD)/bench-multiserver: tests/e2e/test_multiserver_bench.py
-	@mkdir -p $(dir $@)
-	printf '#!/bin/sh\nIX_BUILD=$(BUILD) exec python3 $(CURDIR)/tests/e2e/test_multiserver_bench.py "$$@"\n' > $@
-	chmod +x $@
+	$(py_bench)

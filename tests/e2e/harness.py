@@ -8,6 +8,7 @@ as skipped (the run fails on the setup's FAIL). Systems started through System a
 whatever happened (a SIGTERM, as from run.sh's time limit, included).
 """
 import fcntl
+import imaplib
 import os
 import random
 import shutil
@@ -205,6 +206,17 @@ def wait_for(pred, timeout=5.0, interval=0.02):
         if v or time.monotonic() > deadline:
             return v
         time.sleep(interval)
+
+
+def imap_login_ok(port, login, password):
+    """Whether IMAP on port takes the password: a user just added is ready once the daemons see it."""
+    try:
+        m = imaplib.IMAP4("127.0.0.1", port)
+        m.login(login, password)
+        m.logout()
+        return True
+    except (imaplib.IMAP4.error, OSError):
+        return False
 
 
 def entries(ldif_text):

@@ -15,6 +15,7 @@ import termios
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import System, main, skip, test, wait_for  # noqa: E402
 
 S = None
@@ -38,13 +39,7 @@ def system():
 
 
 def imap_login_ok(user, pw):
-    try:
-        m = imaplib.IMAP4("127.0.0.1", S.ports["imap"])
-        m.login(user, pw)
-        m.logout()
-        return True
-    except (imaplib.IMAP4.error, OSError):
-        return False
+    return harness.imap_login_ok(S.ports["imap"], user, pw)
 
 
 def connect(user="alice"):

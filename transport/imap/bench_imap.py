@@ -20,7 +20,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
-from harness import System, wait_for  # noqa: E402
+from harness import System, imap_login_ok, wait_for  # noqa: E402
 
 USERS = 20
 PASSWORD = "pass-bench1"
@@ -39,13 +39,7 @@ def user(u):
 
 
 def login_ok(s):
-    try:
-        m = imaplib.IMAP4("127.0.0.1", s.ports["imap"])
-        m.login(user(USERS), PASSWORD)
-        m.logout()
-        return True
-    except (imaplib.IMAP4.error, OSError):
-        return False
+    return imap_login_ok(s.ports["imap"], user(USERS), PASSWORD)
 
 
 def service_pid(s, name):

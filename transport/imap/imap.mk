@@ -55,6 +55,4 @@ E2E_TESTS += tests/e2e/test_imap.py
 # make bench: idle-connection memory, IMAP throughput and a POP3 retrieve run against a started system.
 BENCHES += $(BUILD)/bench-imap
 $(BUILD)/bench-imap: transport/imap/bench_imap.py
-	@mkdir -p $(dir $@)
-	printf '#!/bin/sh\nIX_BUILD=$(BUILD) exec python3 $(CURDIR)/transport/imap/bench_imap.py "$$@"\n' > $@
-	chmod +x $@
+	$(py_bench)

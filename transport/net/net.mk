@@ -1,6 +1,7 @@
 # transport/net/ - the network foundation of every protocol: TLS (OpenSSL), buffered connections on the event
-# loop, SASL (Cyrus). Everything lands in libnet.a; daemons link it with COMMON_LIB.
-NET_SRCS := transport/net/tls.c transport/net/conn.c transport/net/sasl.c
+# loop, SASL (Cyrus), the TCP options of every connection. Everything lands in libnet.a; daemons link it with
+# COMMON_LIB.
+NET_SRCS := transport/net/tls.c transport/net/conn.c transport/net/sasl.c transport/net/tcp.c
 NET_LIB := $(BUILD)/libnet.a
 NET_LDLIBS := $(SSL_LIBS) $(SASL_LIBS)
 
@@ -17,3 +18,11 @@ UNIT_TESTS += $(BUILD)/tests/unit/test_conn
 $(BUILD)/tests/unit/test_conn: $(call objs,tests/unit/test_conn.c tests/unit/test.c) $$(SMTP_LIB) $(NET_LIB) \
 		$(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(NET_LDLIBS)
+
+# clients that write a command, a literal or the end of DATA in several segments (TCP_NODELAY, TCP_QUICKACK)
+E2E_TESTS += tests/e2e/test_segments.py
+
+# make bench: those clients' median time next to the same transaction written in one segment
+BENCHES += $(BUILD)/bench-segments
+$(BUILD)/bench-segments: transport/net/bench_segments.py
+	$(py_bench)
