@@ -23,7 +23,7 @@
 
 static struct evloop *loop;
 static struct store *st;
-static struct imapd_pool *pool;
+static struct workpool *pool;
 static char dirbuf[] = "/tmp/ix-imapsess-XXXXXX";
 
 static int fake_check(void *ctx, const char *user, const char *pass, size_t passlen)
@@ -77,7 +77,7 @@ static void setup(void)
 	ss.no_sync = 1;
 	test_assert(store_open(dirbuf, &ss, &st, NULL) == 0);
 	test_assert(evloop_create(&loop, NULL) == 0);
-	test_assert(imapd_pool_create(loop, 2, &pool, NULL) == 0);
+	test_assert(workpool_create(loop, 2, &pool, NULL) == 0);
 	ix_sasl_init("test", NULL);
 }
 
@@ -366,7 +366,7 @@ static void pop3_session_basics(void)
 
 static void teardown(void)
 {
-	imapd_pool_destroy(&pool);
+	workpool_destroy(&pool, 0);
 	evloop_destroy(&loop);
 	store_close(&st);
 	char *cmd = xasprintf("rm -rf %s", dirbuf);

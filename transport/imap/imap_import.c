@@ -171,7 +171,7 @@ static void import_done(void *arg)
 		} else if (j->ret == IX_ENOTFOUND) {
 			imap_tagged(s, j->tag, "NO [NONEXISTENT] %s", buf_cstr(&j->text));
 		} else {
-			unsigned n = imapd_throttle_fail(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL));
+			unsigned n = throttle_fail(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL));
 			log_info("import login failed for %s from %s (%u failures this minute)", j->name,
 				 conn_peer(s->conn), n);
 			imap_tagged(s, j->tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
@@ -220,7 +220,7 @@ void imap_cmd_import(struct imap_session *s, const struct imap_command *cmd)
 		imap_tagged(s, cmd->tag, "NO [PRIVACYREQUIRED] Use STARTTLS first.");
 		return;
 	}
-	if (op == IMP_LOGIN && imapd_throttle_blocked(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL))) {
+	if (op == IMP_LOGIN && throttle_blocked(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL))) {
 		imap_tagged(s, cmd->tag, "NO [UNAVAILABLE] Too many failed logins from your address; try again later.");
 		return;
 	}

@@ -283,7 +283,7 @@ static void clear_recent_async(struct imap_session *s)
 	j->st = s->srv->cfg.store;
 	j->guid = xstrdup(s->sel_guid);
 	j->folder = xstrdup(s->sel_folder);
-	imapd_pool_submit(s->srv->cfg.pool, recent_run, recent_done, j);
+	workpool_submit(s->srv->cfg.pool, recent_run, recent_done, j);
 }
 
 static void write_fetch_flags(struct imap_session *s, size_t idx, const struct store_msg *m)
@@ -874,7 +874,7 @@ static void auth_job_free(struct auth_job *j)
 
 static void auth_failed(struct imap_session *s, const char *tag, const char *who, const char *why)
 {
-	unsigned n = imapd_throttle_fail(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL));
+	unsigned n = throttle_fail(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL));
 	log_info("login failed for %s from %s (%s; %u failures this minute)", who, conn_peer(s->conn), why, n);
 	imap_tagged(s, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
 }
@@ -969,7 +969,7 @@ static void auth_done(void *arg)
 
 static bool auth_precheck(struct imap_session *s, const char *tag)
 {
-	if (imapd_throttle_blocked(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL))) {
+	if (throttle_blocked(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL))) {
 		log_warn("login refused from %s: more than %u failures in a minute", conn_peer(s->conn),
 			 s->srv->cfg.max_auth_failures);
 		imap_tagged(s, tag, "NO [UNAVAILABLE] Too many failed logins from your address; try again in a minute.");
@@ -989,7 +989,7 @@ bool imap_job_finished(struct imap_session *s)
 	return true;
 }
 
-void imap_start_job(struct imap_session *s, imapd_job_fn *run, imapd_job_fn *done, void *arg)
+void imap_start_job(struct imap_session *s, workpool_fn *run, workpool_fn *done, void *arg)
 {
 	s->mode = IMAP_MODE_BUSY;
 	s->job_out = true;
@@ -1002,7 +1002,7 @@ void imap_start_job(struct imap_session *s, imapd_job_fn *run, imapd_job_fn *don
 		return;
 	}
 	conn_pause_input(s->conn, true);
-	imapd_pool_submit(s->srv->cfg.pool, run, done, arg);
+	workpool_submit(s->srv->cfg.pool, run, done, arg);
 }
 
 static void cmd_login(struct imap_session *s, const struct imap_command *cmd)
@@ -2545,7 +2545,7 @@ struct imap_server *imap_server_create(const struct imap_server_config *config)
 		srv->cfg.max_message_size = 35ull * 1024 * 1024;
 	if (srv->cfg.hostname == NULL)
 		srv->cfg.hostname = "localhost";
-	srv->throttle = imapd_throttle_create(srv->cfg.max_auth_failures);
+	srv->throttle = throttle_create(IMAPD_THROTTLE_SLOTS, srv->cfg.max_auth_failures);
 	return srv;
 }
 
@@ -2556,7 +2556,7 @@ void imap_server_set_limits(struct imap_server *srv, unsigned idle_timeout_msecs
 	if (max_message_size > 0)
 		srv->cfg.max_message_size = max_message_size;
 	srv->cfg.max_auth_failures = max_auth_failures;
-	imapd_throttle_set_max(srv->throttle, max_auth_failures);
+	throttle_set_max(srv->throttle, max_auth_failures);
 }
 
 void imap_server_destroy(struct imap_server **srvp)
@@ -2572,7 +2572,7 @@ void imap_server_destroy(struct imap_server **srvp)
 		w->refs = 1;
 		watch_release(srv, &w);
 	}
-	imapd_throttle_destroy(&srv->throttle);
+	throttle_destroy(&srv->throttle);
 	free(srv);
 	*srvp = NULL;
 }

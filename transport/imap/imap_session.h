@@ -34,7 +34,7 @@ struct imap_server_config {
 	struct evloop *loop;
 	struct store *store;
 	struct imapd_userdb users;  /* copied */
-	struct imapd_pool *pool;    /* blocking work; must outlive the server. NULL: done inline (fuzzing, tools) */
+	struct workpool *pool;    /* blocking work; must outlive the server. NULL: done inline (fuzzing, tools) */
 	struct tls_ctx *tls;        /* STARTTLS and implicit TLS; NULL: not offered */
 	const char *hostname;       /* must outlive the server */
 	unsigned idle_timeout_msecs;

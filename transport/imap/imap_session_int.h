@@ -44,7 +44,7 @@ struct imap_watch {
 
 struct imap_server {
 	struct imap_server_config cfg;
-	struct imapd_throttle *throttle;
+	struct throttle *throttle;
 	struct imap_session *sessions; /* doubly linked */
 	size_t nsessions;
 	struct imap_watch *watches;
@@ -138,7 +138,7 @@ int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, b
 /* Continues command processing after a job or a long command finished. */
 void imap_resume(struct imap_session *s);
 /* Hands blocking work to the pool: input pauses until done runs (which must call imap_job_finished first). */
-void imap_start_job(struct imap_session *s, imapd_job_fn *run, imapd_job_fn *done, void *arg);
+void imap_start_job(struct imap_session *s, workpool_fn *run, workpool_fn *done, void *arg);
 /* Called first by a job's done function: returns false when the session died meanwhile (it is then freed, and
  * the job must only free its own memory). */
 bool imap_job_finished(struct imap_session *s);

@@ -78,8 +78,8 @@ int main(int argc, char **argv)
 		log_warn("SASL is unavailable (AUTHENTICATE will fail): %s", buf_cstr(&err));
 	struct imapd_settings set;
 	imapd_settings_from(&m.d.settings, &set);
-	struct imapd_pool *pool = NULL;
-	if (imapd_pool_create(m.d.loop, IMAPD_POOL_THREADS, &pool, &err) != 0)
+	struct workpool *pool = NULL;
+	if (workpool_create(m.d.loop, IMAPD_POOL_THREADS, &pool, &err) != 0)
 		fatal("%s", buf_cstr(&err));
 	struct imap_server_config cfg = { 0 };
 	cfg.loop = m.d.loop;
@@ -107,7 +107,7 @@ int main(int argc, char **argv)
 	daemon_on_stop(&m.d, on_stop, &m);
 	daemon_watch_settings(&m.d, on_settings, &m);
 	daemon_run(&m.d);
-	imapd_pool_destroy(&pool); /* first: finished jobs report to their sessions */
+	workpool_destroy(&pool, 0); /* first: finished jobs report to their sessions */
 	imap_server_destroy(&m.srv);
 	listener_destroy(&m.imap);
 	listener_destroy(&m.imaps);

@@ -1,5 +1,5 @@
-/* imapd_auth.h - what imapd and pop3d share besides the protocol: a small worker pool for blocking work (password
- * checks by LDAP bind, synced appends), login throttling per client address, and the user database table. */
+/* imapd_auth.h - what imapd and pop3d share besides the protocol: the sizes of their worker pool and login
+ * throttle (common/workpool.h, common/throttle.h), the user database table and the settings they read. */
 #ifndef IX_IMAPD_AUTH_H
 #define IX_IMAPD_AUTH_H
 
@@ -8,45 +8,16 @@
 #include <stdint.h>
 #include "common/buf.h"
 #include "common/evloop.h"
+#include "common/throttle.h"
+#include "common/workpool.h"
 
 struct dir;
 struct daemon;
 
-/* ---- worker pool ---- */
-
-/* Threads of a pool (binds to slapd and synced store commits wait, they do not burn CPU). */
+/* Threads of a daemon's worker pool (binds to slapd and synced store commits wait, they do not burn CPU). */
 #define IMAPD_POOL_THREADS 8
-
-struct imapd_pool;
-/* run: called on a worker thread; done: then called on the loop's thread with the same arg. */
-typedef void imapd_job_fn(void *arg);
-
-/* Creates a pool of threads that hands results back to loop. Returns 0 or IX_EIO with error_r. */
-int imapd_pool_create(struct evloop *loop, unsigned threads, struct imapd_pool **pool_r, struct buf *error_r);
-/* Runs the queued jobs to the end, joins the threads, calls the done functions of every finished job (on the
- * calling thread: destroy the pool while what those functions touch still exists), frees, sets *pool to NULL.
- * NULL is ignored. */
-void imapd_pool_destroy(struct imapd_pool **pool);
-/* Queues a job (never fails; the job node is allocated). Jobs run in any order; done calls come back on the loop. */
-void imapd_pool_submit(struct imapd_pool *pool, imapd_job_fn *run, imapd_job_fn *done, void *arg);
-
-/* ---- login throttling ---- */
-
-/* Client addresses tracked at once (a fixed table: memory stays bounded whatever the number of attackers). */
+/* Client addresses whose failed logins are tracked at once (throttle.h). */
 #define IMAPD_THROTTLE_SLOTS 4096
-/* Length of the window in which failures are counted. */
-#define IMAPD_THROTTLE_WINDOW_SECS 60
-
-struct imapd_throttle;
-/* max_failures: failed logins per address per window before further attempts are refused (0: never). */
-struct imapd_throttle *imapd_throttle_create(unsigned max_failures);
-/* Changes the number of failures allowed per client address per minute. */
-void imapd_throttle_set_max(struct imapd_throttle *t, unsigned max_failures);
-void imapd_throttle_destroy(struct imapd_throttle **t);
-/* True when addr has reached its failures in the current window (the attempt must be refused unchecked). */
-bool imapd_throttle_blocked(struct imapd_throttle *t, const char *addr, uint64_t now_secs);
-/* Counts one failure for addr. Returns the failures in the current window. */
-unsigned imapd_throttle_fail(struct imapd_throttle *t, const char *addr, uint64_t now_secs);
 
 /* ---- users ---- */
 

@@ -6,6 +6,7 @@
 #include "transport/mta/dsn.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/workpool.h"
 #include "transport/mta/queue.h"
 #include "transport/mta/smtp_client.h"
 #include "transport/smtp/smtp_parse.h"
@@ -34,7 +35,9 @@ struct qent {
 	bool inflight, seen;
 };
 
+/* One delivery attempt of a queued message, on the worker pool. */
 struct qjob {
+	struct mta *m;
 	char id[QUEUE_ID_MAX + 1];
 	bool flush;
 };
@@ -57,16 +60,12 @@ struct mta {
 	struct tls_ctx *client_tls;
 	struct evloop_timer scan_timer, kick_timer;
 	int inotify_fd;
-	pthread_t threads[MTA_WORKERS];
+	struct workpool *pool;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
 	pthread_cond_t dest_cond; /* a destination's connection slot was released */
 	struct qent *ents;
 	size_t nents;
-	struct qjob *jobs;
-	size_t jhead, jn, jcap;
 	bool quit;
-	unsigned busy;
 	/* outbound connections (under lock) */
 	struct cached_conn *conns;
 	size_t nconns;
@@ -576,21 +575,33 @@ static struct qent *ent_find(struct mta *m, const char *id, bool create)
 	return e;
 }
 
+static void qjob_run(void *arg)
+{
+	struct qjob *j = arg;
+	struct mta *m = j->m;
+	pthread_mutex_lock(&m->lock);
+	bool quit = m->quit;
+	pthread_mutex_unlock(&m->lock);
+	if (!quit) { /* at stop what is still queued is left for the next start */
+		long long due = process(m, j->id, j->flush);
+		pthread_mutex_lock(&m->lock);
+		struct qent *e = ent_find(m, j->id, false);
+		if (e != NULL) {
+			e->inflight = false;
+			e->due = due;
+		}
+		pthread_mutex_unlock(&m->lock);
+	}
+	free(j);
+}
+
 static void job_push(struct mta *m, const char *id, bool flush)
 {
-	if (m->jn == m->jcap) {
-		size_t ncap = m->jcap ? m->jcap * 2 : 64;
-		struct qjob *nj = xcalloc(ncap, sizeof(*nj));
-		for (size_t i = 0; i < m->jn; i++)
-			nj[i] = m->jobs[(m->jhead + i) % m->jcap];
-		free(m->jobs);
-		m->jobs = nj;
-		m->jcap = ncap;
-		m->jhead = 0;
-	}
-	struct qjob *j = &m->jobs[(m->jhead + m->jn++) % m->jcap];
+	struct qjob *j = xcalloc(1, sizeof(*j));
+	j->m = m;
 	snprintf(j->id, sizeof(j->id), "%s", id);
 	j->flush = flush;
+	workpool_submit(m->pool, qjob_run, NULL, j);
 }
 
 static void scan(struct mta *m)
@@ -615,14 +626,12 @@ static void scan(struct mta *m)
 	pthread_mutex_lock(&m->lock);
 	for (size_t i = 0; i < m->nents; i++)
 		m->ents[i].seen = false;
-	size_t pushed = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct qent *e = ent_find(m, ids[i], true);
 		e->seen = true;
 		if (!e->inflight && (flush || e->due <= now)) {
 			e->inflight = true;
 			job_push(m, e->id, flush);
-			pushed++;
 		}
 	}
 	size_t k = 0;
@@ -631,37 +640,8 @@ static void scan(struct mta *m)
 			m->ents[k++] = m->ents[i];
 	}
 	m->nents = k;
-	if (pushed > 0)
-		pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
 	queue_ids_free(&ids, n);
-}
-
-static void *worker(void *arg)
-{
-	struct mta *m = arg;
-	pthread_mutex_lock(&m->lock);
-	for (;;) {
-		while (m->jn == 0 && !m->quit)
-			pthread_cond_wait(&m->cond, &m->lock);
-		if (m->quit)
-			break;
-		struct qjob j = m->jobs[m->jhead];
-		m->jhead = (m->jhead + 1) % m->jcap;
-		m->jn--;
-		m->busy++;
-		pthread_mutex_unlock(&m->lock);
-		long long due = process(m, j.id, j.flush);
-		pthread_mutex_lock(&m->lock);
-		m->busy--;
-		struct qent *e = ent_find(m, j.id, false);
-		if (e != NULL) {
-			e->inflight = false;
-			e->due = due;
-		}
-	}
-	pthread_mutex_unlock(&m->lock);
-	return NULL;
 }
 
 static void scan_tick(struct evloop *loop, struct evloop_timer *t, void *ctx)
@@ -718,16 +698,13 @@ int mta_main(int argc, char **argv)
 	free(key);
 	daemon_watch_settings(&m->d, on_settings, m);
 	pthread_mutex_init(&m->lock, NULL);
-	pthread_cond_init(&m->cond, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&m->dest_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	for (int i = 0; i < MTA_WORKERS; i++) {
-		if (pthread_create(&m->threads[i], NULL, worker, m) != 0)
-			fatal("cannot start worker threads");
-	}
+	if (workpool_create(m->d.loop, MTA_WORKERS, &m->pool, &err) != 0)
+		fatal("%s", buf_cstr(&err));
 	m->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (m->inotify_fd >= 0 && inotify_add_watch(m->inotify_fd, m->qdir, IN_MOVED_TO | IN_CLOSE_WRITE) >= 0)
 		evloop_fd_set(m->d.loop, m->inotify_fd, EVLOOP_READ, on_inotify, m);
@@ -741,25 +718,18 @@ int mta_main(int argc, char **argv)
 	evloop_timer_stop(m->d.loop, &m->kick_timer);
 	pthread_mutex_lock(&m->lock);
 	m->quit = true;
-	pthread_cond_broadcast(&m->cond);
 	pthread_cond_broadcast(&m->dest_cond);
 	pthread_mutex_unlock(&m->lock);
 	/* a worker stuck in a slow SMTP exchange must not hold the stop: what it did not finish is retried */
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += DAEMON_STOP_GRACE_MS / 1000;
-	for (int i = 0; i < MTA_WORKERS; i++) {
-		if (pthread_timedjoin_np(m->threads[i], NULL, &ts) != 0) {
-			log_warn("a delivery is still running at stop; it will be retried after restart");
-			_exit(0);
-		}
+	if (workpool_destroy(&m->pool, DAEMON_STOP_GRACE_MS) != 0) {
+		log_warn("a delivery is still running at stop; it will be retried after restart");
+		_exit(0);
 	}
 	for (size_t i = 0; i < m->nconns; i++)
 		smtp_client_close(&m->conns[i].c);
 	free(m->conns);
 	free(m->dests);
 	free(m->ents);
-	free(m->jobs);
 	if (m->inotify_fd >= 0) {
 		evloop_fd_remove(m->d.loop, m->inotify_fd);
 		close(m->inotify_fd);

@@ -51,7 +51,7 @@ struct pop3_session {
 
 struct pop3_server {
 	struct pop3_server_config cfg;
-	struct imapd_throttle *throttle;
+	struct throttle *throttle;
 	struct pop3_session *sessions;
 	size_t nsessions;
 	bool shutting_down;
@@ -250,7 +250,7 @@ static void auth_done(void *arg)
 	} else if (j->ret == IX_EUNAVAIL) {
 		reply(s, "-ERR [SYS/TEMP] The directory or the store is not answering; try again later.");
 	} else {
-		unsigned n = imapd_throttle_fail(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL));
+		unsigned n = throttle_fail(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL));
 		log_info("login failed for %s from %s (%u failures this minute)", j->user != NULL ? j->user : "(sasl)",
 			 conn_peer(s->conn), n);
 		err_reply(s, "[AUTH] Authentication failed.");
@@ -275,12 +275,12 @@ static void start_auth(struct pop3_session *s, struct auth_job *j)
 		return;
 	}
 	conn_pause_input(s->conn, true);
-	imapd_pool_submit(s->srv->cfg.pool, auth_run, auth_done, j);
+	workpool_submit(s->srv->cfg.pool, auth_run, auth_done, j);
 }
 
 static bool throttled(struct pop3_session *s)
 {
-	if (!imapd_throttle_blocked(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL)))
+	if (!throttle_blocked(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL)))
 		return false;
 	log_warn("login refused from %s: more than %u failures in a minute", conn_peer(s->conn),
 		 s->srv->cfg.max_auth_failures);
@@ -418,7 +418,7 @@ static void update_and_quit(struct pop3_session *s)
 		return;
 	}
 	conn_pause_input(s->conn, true);
-	imapd_pool_submit(s->srv->cfg.pool, update_run, update_done, j);
+	workpool_submit(s->srv->cfg.pool, update_run, update_done, j);
 }
 
 static void cmd_capa(struct pop3_session *s)
@@ -774,7 +774,7 @@ void pop3_server_set_limits(struct pop3_server *srv, unsigned idle_timeout_msecs
 {
 	srv->cfg.idle_timeout_msecs = idle_timeout_msecs;
 	srv->cfg.max_auth_failures = max_auth_failures;
-	imapd_throttle_set_max(srv->throttle, max_auth_failures);
+	throttle_set_max(srv->throttle, max_auth_failures);
 }
 
 struct pop3_server *pop3_server_create(const struct pop3_server_config *config)
@@ -783,7 +783,7 @@ struct pop3_server *pop3_server_create(const struct pop3_server_config *config)
 	srv->cfg = *config;
 	if (srv->cfg.hostname == NULL)
 		srv->cfg.hostname = "localhost";
-	srv->throttle = imapd_throttle_create(srv->cfg.max_auth_failures);
+	srv->throttle = throttle_create(IMAPD_THROTTLE_SLOTS, srv->cfg.max_auth_failures);
 	return srv;
 }
 
@@ -795,7 +795,7 @@ void pop3_server_destroy(struct pop3_server **srvp)
 	srv->done = NULL;
 	while (srv->sessions != NULL)
 		session_free(srv->sessions);
-	imapd_throttle_destroy(&srv->throttle);
+	throttle_destroy(&srv->throttle);
 	free(srv);
 	*srvp = NULL;
 }

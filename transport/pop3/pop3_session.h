@@ -21,7 +21,7 @@ struct pop3_server_config {
 	struct evloop *loop;
 	struct store *store;
 	struct imapd_userdb users;  /* copied */
-	struct imapd_pool *pool;    /* password checks; must outlive the server. NULL: inline (fuzzing) */
+	struct workpool *pool;    /* password checks; must outlive the server. NULL: inline (fuzzing) */
 	struct tls_ctx *tls;        /* STLS and implicit TLS; NULL: not offered */
 	const char *hostname;       /* must outlive the server */
 	unsigned idle_timeout_msecs;

@@ -75,8 +75,8 @@ int main(int argc, char **argv)
 		log_warn("SASL is unavailable (AUTH will fail): %s", buf_cstr(&err));
 	struct imapd_settings set;
 	imapd_settings_from(&m.d.settings, &set);
-	struct imapd_pool *pool = NULL;
-	if (imapd_pool_create(m.d.loop, IMAPD_POOL_THREADS / 2, &pool, &err) != 0)
+	struct workpool *pool = NULL;
+	if (workpool_create(m.d.loop, IMAPD_POOL_THREADS / 2, &pool, &err) != 0)
 		fatal("%s", buf_cstr(&err));
 	struct pop3_server_config cfg = { 0 };
 	cfg.loop = m.d.loop;
@@ -102,7 +102,7 @@ int main(int argc, char **argv)
 	daemon_on_stop(&m.d, on_stop, &m);
 	daemon_watch_settings(&m.d, on_settings, &m);
 	daemon_run(&m.d);
-	imapd_pool_destroy(&pool); /* first: finished jobs report to their sessions */
+	workpool_destroy(&pool, 0); /* first: finished jobs report to their sessions */
 	pop3_server_destroy(&m.srv);
 	listener_destroy(&m.pop3);
 	listener_destroy(&m.pop3s);

@@ -5,13 +5,14 @@
 #include "transport/mta/dsn.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/throttle.h"
+#include "common/workpool.h"
 #include "transport/mta/mta.h"
 #include "transport/mta/queue.h"
 #include "transport/smtp/smtp_session.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,19 +40,11 @@ struct job {
 	char *auth_user;
 	bool internal; /* from a server of the organisation (see from_our_server) */
 	char *reply; /* result: NULL (250) or a reply line */
-	struct job *next;
 };
 
 struct client_count {
 	char addr[64];
 	unsigned n;
-};
-
-/* Failed logins of one client address in the current minute (auth.max_failures). */
-struct auth_failures {
-	char addr[64];
-	unsigned count;
-	long long window_start;
 };
 
 struct smtpd {
@@ -65,16 +58,8 @@ struct smtpd {
 	unsigned nsessions;
 	struct client_count *clients;
 	size_t nclients;
-	struct auth_failures *auth_fail; /* under auth_lock: password checks run on the workers */
-	size_t nauth_fail;
-	pthread_mutex_t auth_lock;
-	/* workers */
-	pthread_t threads[SMTPD_WORKERS];
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct job *todo, *todo_tail, *done;
-	bool quit;
-	struct evloop_async *async;
+	struct throttle *auth_fail; /* failed logins per client address (auth.max_failures); used on the workers */
+	struct workpool *pool;
 };
 
 static const struct smtp_backend backend;
@@ -336,47 +321,13 @@ static enum smtp_rcpt_verdict be_rcpt(void *ctx, const struct smtp_session_info 
 	return v;
 }
 
-/* The failure record of a client address for the current minute (created; old records are recycled). */
-static struct auth_failures *auth_failures_of(struct smtpd *sd, const char *addr)
-{
-	long long now = (long long)time(NULL);
-	struct auth_failures *free_slot = NULL;
-	for (size_t i = 0; i < sd->nauth_fail; i++) {
-		struct auth_failures *f = &sd->auth_fail[i];
-		if (now - f->window_start >= SMTPD_AUTH_WINDOW) {
-			if (free_slot == NULL)
-				free_slot = f;
-			if (strcmp(f->addr, addr) != 0)
-				continue;
-			f->count = 0;
-			f->window_start = now;
-			return f;
-		}
-		if (strcmp(f->addr, addr) == 0)
-			return f;
-	}
-	if (free_slot == NULL) {
-		if (sd->nauth_fail >= SMTPD_CLIENTS_MAX)
-			return NULL;
-		sd->auth_fail = xrealloc(sd->auth_fail, (sd->nauth_fail + 1) * sizeof(*sd->auth_fail));
-		free_slot = &sd->auth_fail[sd->nauth_fail++];
-	}
-	snprintf(free_slot->addr, sizeof(free_slot->addr), "%s", addr);
-	free_slot->count = 0;
-	free_slot->window_start = now;
-	return free_slot;
-}
-
 static int be_check_password(void *ctx, const char *user, const char *pass, size_t passlen)
 {
 	struct sess *ss = ctx;
 	struct smtpd *sd = ss->sd;
 	if (strlen(pass) != passlen)
 		return IX_EAUTH;
-	pthread_mutex_lock(&sd->auth_lock);
-	struct auth_failures *f = auth_failures_of(sd, ss->peer);
-	unsigned failures = f != NULL ? f->count : 0;
-	pthread_mutex_unlock(&sd->auth_lock);
+	unsigned failures = throttle_failures(sd->auth_fail, ss->peer, (uint64_t)time(NULL));
 	if (failures >= sd->set.v[SET_AUTH_MAX_FAILURES]) {
 		log_warn("authentication of %s from %s refused: %u failures within a minute", user, ss->peer, failures);
 		return IX_EAUTH;
@@ -387,11 +338,7 @@ static int be_check_password(void *ctx, const char *user, const char *pass, size
 		log_warn("authentication of %s: %s", user, buf_cstr(&err));
 	if (r == IX_EAUTH) {
 		log_info("authentication of %s from %s failed: %s", user, ss->peer, buf_cstr(&err));
-		pthread_mutex_lock(&sd->auth_lock);
-		f = auth_failures_of(sd, ss->peer);
-		if (f != NULL)
-			f->count++;
-		pthread_mutex_unlock(&sd->auth_lock);
+		throttle_fail(sd->auth_fail, ss->peer, (uint64_t)time(NULL));
 	}
 	buf_free(&err);
 	return r == IX_OK ? 0 : r == IX_EAUTH ? IX_EAUTH : IX_EUNAVAIL;
@@ -421,18 +368,6 @@ static void be_offload(void *ctx, struct smtp_session *s)
 	j->ss = ss;
 	j->s = s;
 	job_push(ss->sd, j);
-}
-
-static void job_push(struct smtpd *sd, struct job *j)
-{
-	pthread_mutex_lock(&sd->lock);
-	if (sd->todo_tail != NULL)
-		sd->todo_tail->next = j;
-	else
-		sd->todo = j;
-	sd->todo_tail = j;
-	pthread_cond_signal(&sd->cond);
-	pthread_mutex_unlock(&sd->lock);
 }
 
 static const struct smtp_backend backend = {
@@ -625,52 +560,30 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 	return reply;
 }
 
-static void *worker(void *arg)
+static void job_run(void *arg)
 {
-	struct smtpd *sd = arg;
-	pthread_mutex_lock(&sd->lock);
-	for (;;) {
-		while (sd->todo == NULL && !sd->quit)
-			pthread_cond_wait(&sd->cond, &sd->lock);
-		if (sd->todo == NULL)
-			break;
-		struct job *j = sd->todo;
-		sd->todo = j->next;
-		if (sd->todo == NULL)
-			sd->todo_tail = NULL;
-		pthread_mutex_unlock(&sd->lock);
-		if (j->auth)
-			smtp_session_offload_work(j->s);
-		else
-			j->reply = deliver_job(sd, j);
-		pthread_mutex_lock(&sd->lock);
-		j->next = sd->done;
-		sd->done = j;
-		evloop_async_send(sd->async);
-	}
-	pthread_mutex_unlock(&sd->lock);
-	return NULL;
+	struct job *j = arg;
+	if (j->auth)
+		smtp_session_offload_work(j->s);
+	else
+		j->reply = deliver_job(j->ss->sd, j);
 }
 
-static void on_done(struct evloop *loop, void *ctx)
+static void job_done(void *arg)
 {
-	(void)loop;
-	struct smtpd *sd = ctx;
-	pthread_mutex_lock(&sd->lock);
-	struct job *j = sd->done;
-	sd->done = NULL;
-	pthread_mutex_unlock(&sd->lock);
-	while (j != NULL) {
-		struct job *next = j->next;
-		if (j->auth)
-			smtp_session_offload_done(j->s);
-		else
-			smtp_session_delivered(j->s, j->reply);
-		free(j->reply);
-		free(j->auth_user);
-		free(j);
-		j = next;
-	}
+	struct job *j = arg;
+	if (j->auth)
+		smtp_session_offload_done(j->s);
+	else
+		smtp_session_delivered(j->s, j->reply);
+	free(j->reply);
+	free(j->auth_user);
+	free(j);
+}
+
+static void job_push(struct smtpd *sd, struct job *j)
+{
+	workpool_submit(sd->pool, job_run, job_done, j);
 }
 
 /* ---- start and stop ---- */
@@ -707,15 +620,9 @@ int smtpd_main(int argc, char **argv)
 	if (queue_dir_ensure(sd->qdir, &err) != 0)
 		fatal("%s", buf_cstr(&err));
 	daemon_watch_settings(&sd->d, on_settings, sd);
-	pthread_mutex_init(&sd->lock, NULL);
-	pthread_mutex_init(&sd->auth_lock, NULL);
-	pthread_cond_init(&sd->cond, NULL);
-	if (evloop_async_create(sd->d.loop, on_done, sd, &sd->async, &err) != 0)
+	sd->auth_fail = throttle_create(SMTPD_CLIENTS_MAX, 0);
+	if (workpool_create(sd->d.loop, SMTPD_WORKERS, &sd->pool, &err) != 0)
 		fatal("%s", buf_cstr(&err));
-	for (int i = 0; i < SMTPD_WORKERS; i++) {
-		if (pthread_create(&sd->threads[i], NULL, worker, sd) != 0)
-			fatal("cannot start worker threads");
-	}
 	unsigned maxc = (unsigned)sd->set.v[SET_SMTP_MAX_CONNECTIONS];
 	sd->l_smtp = daemon_listen(&sd->d, PORT_SMTP, maxc, on_accept_smtp, sd);
 	sd->l_sub = daemon_listen(&sd->d, PORT_SUBMISSION, maxc, on_accept_sub, sd);
@@ -726,21 +633,14 @@ int smtpd_main(int argc, char **argv)
 	daemon_on_stop(&sd->d, on_stop, sd);
 	daemon_run(&sd->d);
 
-	pthread_mutex_lock(&sd->lock);
-	sd->quit = true;
-	pthread_cond_broadcast(&sd->cond);
-	pthread_mutex_unlock(&sd->lock);
-	for (int i = 0; i < SMTPD_WORKERS; i++)
-		pthread_join(sd->threads[i], NULL);
-	on_done(sd->d.loop, sd);
+	workpool_destroy(&sd->pool, 0); /* first: finished deliveries report to their sessions */
 	while (sd->sessions != NULL)
 		be_closed(sd->sessions, sd->sessions->s);
 	listener_destroy(&sd->l_smtp);
 	listener_destroy(&sd->l_sub);
 	listener_destroy(&sd->l_subs);
-	evloop_async_destroy(&sd->async);
 	free(sd->clients);
-	free(sd->auth_fail);
+	throttle_destroy(&sd->auth_fail);
 	free(sd->qdir);
 	buf_free(&err);
 	tls_ctx_destroy(&sd->tls_mx);

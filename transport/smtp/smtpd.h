@@ -5,8 +5,6 @@
 
 /* Worker threads that make deliveries durable (store group commit gathers their appends into one sync). */
 #define SMTPD_WORKERS 16
-/* auth.max_failures counts failed logins per client address over this many seconds. */
-#define SMTPD_AUTH_WINDOW 60
 /* Distinct client addresses tracked for the per-client connection limit and failed logins. */
 #define SMTPD_CLIENTS_MAX 65536
 
