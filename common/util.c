@@ -315,3 +315,16 @@ unsigned long long now_usec(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
 }
+
+struct timespec time_after_msecs(clockid_t clock, unsigned msecs)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	ts.tv_sec += msecs / 1000;
+	ts.tv_nsec += (long)(msecs % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}

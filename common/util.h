@@ -4,6 +4,7 @@
 #define IX_UTIL_H
 
 #include <stddef.h>
+#include <time.h>
 #include <stdarg.h>
 
 #define IX_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -43,5 +44,7 @@ int remove_tree(const char *path);
 int mkdir_p(const char *path, int mode);
 /* Monotonic clock in microseconds. */
 unsigned long long now_usec(void);
+/* The time msecs from now on clock (CLOCK_REALTIME, CLOCK_MONOTONIC), for the timed pthread waits. */
+struct timespec time_after_msecs(clockid_t clock, unsigned msecs);
 
 #endif

@@ -147,14 +147,7 @@ int workpool_destroy(struct workpool **pool, unsigned grace_msecs)
 	p->stop = true;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += grace_msecs / 1000;
-	until.tv_nsec += (long)(grace_msecs % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = time_after_msecs(CLOCK_REALTIME, grace_msecs);
 	for (; p->joined < p->nthreads; p->joined++) {
 		if (grace_msecs == 0)
 			pthread_join(p->threads[p->joined], NULL);

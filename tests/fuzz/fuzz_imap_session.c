@@ -33,7 +33,7 @@ static int fz_check(void *ctx, const char *user, const char *pass, size_t passle
 	return strcmp(user, "u1") == 0 && passlen == 2 && memcmp(pass, "p1", 2) == 0 ? 0 : IX_EAUTH;
 }
 
-static int fz_lookup(void *ctx, const char *name, struct imapd_user *u_r)
+static int fz_lookup(void *ctx, const char *name, struct login_user *u_r)
 {
 	(void)ctx;
 	memset(u_r, 0, sizeof(*u_r));
@@ -103,34 +103,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
 		abort();
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
-	struct imapd_userdb users = { .check_password = fz_check, .lookup = fz_lookup, .groups = fz_groups,
+	struct login_userdb users = { .check_password = fz_check, .lookup = fz_lookup, .groups = fz_groups,
 				      .public_folders = fz_public, .users = fz_users };
 	struct imap_server *isrv = NULL;
 	struct pop3_server *psrv = NULL;
 	const char *prefix;
+	struct login_config cfg = { 0 };
+	cfg.loop = loop;
+	cfg.store = st;
+	cfg.users = users;
+	cfg.hostname = "fuzz";
+	cfg.max_auth_failures = pop3 ? 0 : 5;
+	cfg.plaintext_on_loopback = true;
+	struct login_server *ls;
 	if (pop3) {
-		struct pop3_server_config cfg = { 0 };
-		cfg.loop = loop;
-		cfg.store = st;
-		cfg.users = users;
-		cfg.hostname = "fuzz";
-		cfg.plaintext_on_loopback = true;
 		psrv = pop3_server_create(&cfg);
-		pop3_server_accept(psrv, sv[0], false, NULL, NULL);
+		ls = pop3_server_login(psrv);
 		prefix = "USER u1\r\nPASS p1\r\n";
 	} else {
-		struct imap_server_config cfg = { 0 };
-		cfg.loop = loop;
-		cfg.store = st;
-		cfg.users = users;
-		cfg.hostname = "fuzz";
-		cfg.max_message_size = 100000;
-		cfg.max_auth_failures = 5;
-		cfg.plaintext_on_loopback = true;
-		isrv = imap_server_create(&cfg);
-		imap_server_accept(isrv, sv[0], false, NULL, NULL);
+		struct imap_server_config icfg = { .login = cfg, .max_message_size = 100000 };
+		isrv = imap_server_create(&icfg);
+		ls = imap_server_login(isrv);
 		prefix = "a LOGIN u1 p1\r\nb SELECT INBOX\r\n";
 	}
+	login_server_accept(ls, sv[0], false, NULL, NULL);
 	struct buf in = BUF_INIT;
 	buf_append_str(&in, prefix);
 	buf_append(&in, pop3 ? data + 1 : data, pop3 ? size - 1 : size);
@@ -145,7 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		drain(sv[1]);
 		evloop_run_once(loop, 1);
-		if ((isrv != NULL ? imap_server_sessions(isrv) : pop3_server_sessions(psrv)) == 0)
+		if (login_server_sessions(ls) == 0)
 			break;
 	}
 	drain(sv[1]);

@@ -33,7 +33,7 @@ static int fake_check(void *ctx, const char *user, const char *pass, size_t pass
 	return known && passlen == 2 && memcmp(pass, "p1", 2) == 0 ? 0 : IX_EAUTH;
 }
 
-static int fake_lookup(void *ctx, const char *name, struct imapd_user *u_r)
+static int fake_lookup(void *ctx, const char *name, struct login_user *u_r)
 {
 	(void)ctx;
 	memset(u_r, 0, sizeof(*u_r));
@@ -65,7 +65,7 @@ static int fake_admin(void *ctx, const char *pass, size_t passlen)
 	return passlen == 8 && memcmp(pass, "admin-pw", 8) == 0 ? 0 : IX_EAUTH;
 }
 
-static struct imapd_userdb users = { fake_check, fake_lookup, fake_groups, fake_public, NULL, NULL, NULL, fake_admin };
+static struct login_userdb users = { fake_check, fake_lookup, fake_groups, fake_public, NULL, NULL, NULL, fake_admin };
 
 static void setup(void)
 {
@@ -88,6 +88,9 @@ struct client {
 	bool pop3;
 };
 
+/* The silence allowed before login in the sessions client_open makes (0: the default). */
+static unsigned login_timeout_msecs;
+
 static void client_open(struct client *c, bool pop3)
 {
 	int sv[2];
@@ -96,30 +99,25 @@ static void client_open(struct client *c, bool pop3)
 	c->fd = sv[1];
 	fcntl(c->fd, F_SETFL, O_NONBLOCK);
 	c->pop3 = pop3;
+	struct login_config cfg = { 0 };
+	cfg.loop = loop;
+	cfg.store = st;
+	cfg.users = users;
+	cfg.pool = pool;
+	cfg.hostname = "test";
+	cfg.max_auth_failures = 3;
+	cfg.plaintext_on_loopback = true;
+	cfg.login_timeout_msecs = login_timeout_msecs;
+	struct login_server *ls;
 	if (pop3) {
-		struct pop3_server_config cfg = { 0 };
-		cfg.loop = loop;
-		cfg.store = st;
-		cfg.users = users;
-		cfg.pool = pool;
-		cfg.hostname = "test";
-		cfg.max_auth_failures = 3;
-		cfg.plaintext_on_loopback = true;
 		c->srv = pop3_server_create(&cfg);
-		pop3_server_accept(c->srv, sv[0], false, NULL, NULL);
+		ls = pop3_server_login(c->srv);
 	} else {
-		struct imap_server_config cfg = { 0 };
-		cfg.loop = loop;
-		cfg.store = st;
-		cfg.users = users;
-		cfg.pool = pool;
-		cfg.hostname = "test";
-		cfg.max_message_size = 100000;
-		cfg.max_auth_failures = 3;
-		cfg.plaintext_on_loopback = true;
-		c->srv = imap_server_create(&cfg);
-		imap_server_accept(c->srv, sv[0], false, NULL, NULL);
+		struct imap_server_config icfg = { .login = cfg, .max_message_size = 100000 };
+		c->srv = imap_server_create(&icfg);
+		ls = imap_server_login(c->srv);
 	}
+	login_server_accept(ls, sv[0], false, NULL, NULL);
 }
 
 static void client_close(struct client *c)
@@ -375,7 +373,24 @@ static void teardown(void)
 	ix_sasl_done();
 }
 
+/* the silence allowed before login comes from the configuration (imap.login_timeout, pop3.login_timeout) */
+static void login_timeout_configured(void)
+{
+	setup();
+	login_timeout_msecs = 300;
+	struct client c, p;
+	client_open(&c, false);
+	client_open(&p, true);
+	login_timeout_msecs = 0;
+	unsigned long long start = now_usec();
+	test_assert(wait_for(&c, "* BYE Idle for too long."));
+	test_assert(wait_for(&p, "-ERR Idle for too long; bye."));
+	test_assert(now_usec() - start < 30ull * 1000 * 1000); /* far below the 60 s default */
+	client_close(&c);
+	client_close(&p);
+}
+
 TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_import_admin_only), TEST_CASE(imap_throttle),
 	  TEST_CASE(imap_append_fetch_search_store), TEST_CASE(imap_bad_input), TEST_CASE(imap_concurrent_sessions),
-	  TEST_CASE(pop3_session_basics),
+	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
 	  TEST_CASE(teardown))

@@ -44,6 +44,16 @@ static void job_done(void *arg)
 		evloop_stop(c->loop);
 }
 
+/* Queues NJOBS jobs; every_done: one in so many has a done function. */
+static void submit_jobs(struct workpool *p, struct counts *c, unsigned every_done)
+{
+	static struct job jobs[NJOBS];
+	for (unsigned i = 0; i < NJOBS; i++) {
+		jobs[i] = (struct job){ .c = c, .value = i };
+		workpool_submit(p, job_run, i % every_done == 0 ? job_done : NULL, &jobs[i]);
+	}
+}
+
 static void jobs_come_back_on_the_loop(void)
 {
 	struct evloop *loop;
@@ -52,11 +62,7 @@ static void jobs_come_back_on_the_loop(void)
 	struct counts c = { .loop_thread = pthread_self(), .loop = loop };
 	struct workpool *p = NULL;
 	test_assert(workpool_create(loop, 4, &p, &err) == 0);
-	static struct job jobs[NJOBS];
-	for (unsigned i = 0; i < NJOBS; i++) {
-		jobs[i] = (struct job){ .c = &c, .value = i };
-		workpool_submit(p, job_run, job_done, &jobs[i]);
-	}
+	submit_jobs(p, &c, 1);
 	evloop_run(loop);
 	test_assert(c.done == NJOBS);
 	test_assert(c.done_off_loop == 0);
@@ -76,11 +82,7 @@ static void destroy_drains(void)
 	struct counts c = { .loop_thread = pthread_self(), .loop = loop };
 	struct workpool *p = NULL;
 	test_assert(workpool_create(loop, 2, &p, &err) == 0);
-	static struct job jobs[NJOBS];
-	for (unsigned i = 0; i < NJOBS; i++) {
-		jobs[i] = (struct job){ .c = &c, .value = i };
-		workpool_submit(p, job_run, i % 2 == 0 ? job_done : NULL, &jobs[i]);
-	}
+	submit_jobs(p, &c, 2);
 	test_assert(workpool_destroy(&p, 0) == 0);
 	test_assert(atomic_load(&c.ran) == NJOBS);
 	test_assert(c.done == NJOBS / 2);

@@ -168,7 +168,7 @@ static void section_spec(const struct imap_fetch_body *b, bool fields_as_header,
  * cached part tree and the stored message. */
 static void fetch_binary_item(struct imap_session *s, uint32_t uid, const struct imap_fetch_body *b, struct buf *out)
 {
-	struct store *st = s->srv->cfg.store;
+	struct store *st = s->srv->ls.cfg.store;
 	struct buf spec = BUF_INIT, msg = BUF_INIT, data = BUF_INIT;
 	section_spec(b, false, &spec);
 	imap_fetch_body_name(b, out);
@@ -210,7 +210,7 @@ static void fetch_body_item(struct imap_session *s, uint32_t uid, const struct i
 		fetch_binary_item(s, uid, b, out);
 		return;
 	}
-	struct store *st = s->srv->cfg.store;
+	struct store *st = s->srv->ls.cfg.store;
 	struct buf spec = BUF_INIT, data = BUF_INIT;
 	section_spec(b, true, &spec);
 	imap_fetch_body_name(b, out);
@@ -250,7 +250,7 @@ static bool fetch_one(struct imap_session *s, struct imap_fetch_job *j, uint32_t
 	long idx = imap_find_uid(s, uid);
 	if (idx < 0)
 		return false;
-	struct store *st = s->srv->cfg.store;
+	struct store *st = s->srv->ls.cfg.store;
 	const struct imap_fetch_request *req = &j->req;
 	struct store_msg m;
 	if (store_msg_get(st, s->sel_guid, s->sel_folder, uid, imap_user_id(s), &m, NULL) != 0)
@@ -387,7 +387,7 @@ bool imap_fetch_continue(struct imap_session *s)
 		fetch_one(s, j, j->uids[j->pos++]);
 		if (++done % IMAP_FETCH_BATCH == 0) {
 			imap_flush_out(s);
-			if (conn_output_len(s->conn) > CONN_OUTPUT_SOFT_MAX)
+			if (conn_output_len(s->ls.conn) > CONN_OUTPUT_SOFT_MAX)
 				return false;
 		}
 	}
@@ -476,7 +476,7 @@ void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
 		size_t nch = 0;
 		struct imap_seqset set;
 		struct buf perr = BUF_INIT;
-		if (store_changes(s->srv->cfg.store, s->sel_guid, s->sel_folder, j->req.changedsince_modseq, &ch, &nch,
+		if (store_changes(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, j->req.changedsince_modseq, &ch, &nch,
 				  NULL) == 0 &&
 		    imap_seqset_parse(cmd->args[0].str, cmd->args[0].len, true, &set, &perr) == 0) {
 			uint32_t *van = xcalloc(nch + 1, sizeof(*van));
@@ -513,7 +513,7 @@ void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
 	for (size_t i = 0; i < j->req.body_count; i++)
 		if (!j->req.bodies[i].peek)
 			sets_seen = true;
-	if (sets_seen && !s->readonly && (s->rights & STORE_RIGHT_SEEN) && s->srv->cfg.pool != NULL) {
+	if (sets_seen && !s->readonly && (s->rights & STORE_RIGHT_SEEN) && s->srv->ls.cfg.pool != NULL) {
 		j->seen = xcalloc(j->n + 1, sizeof(*j->seen));
 		for (size_t i = 0; i < j->n; i++) {
 			long k = imap_find_uid(s, j->uids[i]);
@@ -525,10 +525,10 @@ void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
 			j->seen_done = true;
 			struct seen_job *sj = xcalloc(1, sizeof(*sj));
 			sj->s = s;
-			sj->st = s->srv->cfg.store;
+			sj->st = s->srv->ls.cfg.store;
 			sj->guid = xstrdup(s->sel_guid);
 			sj->folder = xstrdup(s->sel_folder);
-			sj->user = s->user.login != NULL ? xstrdup(s->user.login) : NULL;
+			sj->user = s->ls.user.login != NULL ? xstrdup(s->ls.user.login) : NULL;
 			sj->uids = xcalloc(j->nseen, sizeof(*sj->uids));
 			memcpy(sj->uids, j->seen, j->nseen * sizeof(*sj->uids));
 			sj->n = j->nseen;
@@ -634,7 +634,7 @@ void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd)
 	upd.keywords = kw.len > 0 ? buf_cstr(&kw) : NULL;
 	upd.unchangedsince = unchangedsince;
 	upd.user = imap_user_id(s);
-	int ret = n > 0 ? store_flags(s->srv->cfg.store, s->sel_guid, s->sel_folder, &upd, &err) : 0;
+	int ret = n > 0 ? store_flags(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, &upd, &err) : 0;
 	if (ret != 0) {
 		imap_tagged(s, cmd->tag, "NO [SERVERBUG] %s", buf_cstr(&err));
 	} else {
@@ -645,7 +645,7 @@ void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd)
 			if (failed)
 				continue;
 			struct store_msg m;
-			if (store_msg_get(s->srv->cfg.store, s->sel_guid, s->sel_folder, uids[i], imap_user_id(s), &m,
+			if (store_msg_get(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, uids[i], imap_user_id(s), &m,
 					  NULL) != 0)
 				continue;
 			struct imap_msg *im = &s->msgs[idx[i]];
@@ -713,7 +713,7 @@ static bool search_header(void *ctx, const char *name, struct buf *value_r)
 {
 	struct search_ctx *c = ctx;
 	if (!c->have_header) {
-		store_fetch_header(c->s->srv->cfg.store, c->s->sel_guid, c->s->sel_folder, c->uid, &c->header, NULL);
+		store_fetch_header(c->s->srv->ls.cfg.store, c->s->sel_guid, c->s->sel_folder, c->uid, &c->header, NULL);
 		c->have_header = true;
 	}
 	struct buf raw = BUF_INIT;
@@ -731,7 +731,7 @@ static void search_body(void *ctx, bool with_headers, struct buf *text_r)
 		c->have_body = true;
 		struct buf msg = BUF_INIT;
 		struct mime_info *mi = NULL;
-		struct store *st = c->s->srv->cfg.store;
+		struct store *st = c->s->srv->ls.cfg.store;
 		store_fetch_body(st, c->s->sel_guid, c->s->sel_folder, c->uid, 0, 0, &msg, NULL);
 		if (store_fetch_mime(st, c->s->sel_guid, c->s->sel_folder, c->uid, &mi, NULL) == 0 &&
 		    mi->msg_size == msg.len) {
@@ -788,7 +788,7 @@ void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 		if (s->msgs[i].flags & MSG_GONE)
 			continue;
 		struct store_msg m;
-		if (store_msg_get(s->srv->cfg.store, s->sel_guid, s->sel_folder, s->msgs[i].uid, imap_user_id(s), &m,
+		if (store_msg_get(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, s->msgs[i].uid, imap_user_id(s), &m,
 				  NULL) != 0)
 			continue;
 		const char *kw[IMAP_MAX_KEYWORDS];
@@ -816,7 +816,7 @@ void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 		sm.body = search_body;
 		if (sent) {
 			struct mime_info *mi = NULL;
-			if (store_fetch_mime(s->srv->cfg.store, s->sel_guid, s->sel_folder, m.uid, &mi, NULL) == 0 &&
+			if (store_fetch_mime(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, m.uid, &mi, NULL) == 0 &&
 			    mi->date_unix >= 0) {
 				sm.has_sent_date = true;
 				sm.sent_date = mi->date_unix;
@@ -921,7 +921,7 @@ void imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd)
 	if (ret == 0 && nu > 0) {
 		uint64_t qb = 0, qm = 0;
 		imap_mailbox_quota(s, guid, &qb, &qm);
-		ret = store_copy(s->srv->cfg.store, s->sel_guid, s->sel_folder, uids, nu, guid, folder, move, qb, qm,
+		ret = store_copy(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, uids, nu, guid, folder, move, qb, qm,
 				 dst, &dst_validity, &err);
 	}
 	if (ret == IX_ENOTFOUND) {
@@ -993,12 +993,12 @@ void imap_cmd_expunge(struct imap_session *s, const struct imap_command *cmd)
 		uint32_t *uids = xcalloc(n + 1, sizeof(*uids));
 		for (size_t i = 0; i < n; i++)
 			uids[i] = s->msgs[idx[i]].uid;
-		ret = n > 0 ? store_uid_expunge(s->srv->cfg.store, s->sel_guid, s->sel_folder, uids, n, NULL, NULL, &err)
+		ret = n > 0 ? store_uid_expunge(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, uids, n, NULL, NULL, &err)
 			    : 0;
 		free(uids);
 		free(idx);
 	} else {
-		ret = store_expunge(s->srv->cfg.store, s->sel_guid, s->sel_folder, NULL, 0, NULL, NULL, &err);
+		ret = store_expunge(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, NULL, 0, NULL, NULL, &err);
 	}
 	if (ret != 0) {
 		imap_tagged(s, cmd->tag, "NO [SERVERBUG] %s", buf_cstr(&err));
@@ -1024,7 +1024,7 @@ struct append_job {
 static void append_run(void *arg)
 {
 	struct append_job *j = arg;
-	j->ret = store_append(j->s->srv->cfg.store, &j->req, &j->err);
+	j->ret = store_append(j->s->srv->ls.cfg.store, &j->req, &j->err);
 }
 
 static void append_done(void *arg)
@@ -1043,7 +1043,7 @@ static void append_done(void *arg)
 			imap_tagged(s, j->tag, "NO [%s] %s", j->target.result == IX_ELIMIT ? "OVERQUOTA" : "TOOBIG",
 				    buf_cstr(&j->err));
 		} else {
-			log_error("append for %s failed: %s", s->user.login, buf_cstr(&j->err));
+			log_error("append for %s failed: %s", s->ls.user.login, buf_cstr(&j->err));
 			imap_tagged(s, j->tag, "NO [UNAVAILABLE] The store cannot take the message now; try again.");
 		}
 		imap_resume(s);

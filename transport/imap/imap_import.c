@@ -14,7 +14,7 @@
  * Names are store names (UTF-8, '/' separated), sent as strings or literals; keywords one space-separated string. */
 #include "transport/imap/imap_session_int.h"
 #include "common/err.h"
-#include "transport/login/imapd_auth.h"
+#include "transport/login/login_auth.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -42,7 +42,7 @@ struct import_job {
 	size_t msglen;
 	/* results */
 	int ret;
-	struct imapd_user found;
+	struct login_user found;
 	struct buf out;         /* untagged lines */
 	struct buf text;        /* the tagged answer after OK/NO */
 };
@@ -57,7 +57,7 @@ static void import_job_free(struct import_job *j)
 		free(j->pass);
 	}
 	free(j->keywords);
-	imapd_user_free(&j->found);
+	login_user_free(&j->found);
 	buf_free(&j->out);
 	buf_free(&j->text);
 	free(j);
@@ -93,13 +93,13 @@ static void import_run(void *arg)
 {
 	struct import_job *j = arg;
 	struct imap_server *srv = j->s->srv;
-	struct store *st = srv->cfg.store;
+	struct store *st = srv->ls.cfg.store;
 	switch (j->op) {
 	case IMP_LOGIN:
-		j->ret = srv->cfg.users.check_admin == NULL
+		j->ret = srv->ls.cfg.users.check_admin == NULL
 				 ? IX_EAUTH
-				 : srv->cfg.users.check_admin(srv->cfg.users.ctx, j->pass, j->passlen);
-		if (j->ret == 0 && srv->cfg.users.lookup(srv->cfg.users.ctx, j->name, &j->found) != 0) {
+				 : srv->ls.cfg.users.check_admin(srv->ls.cfg.users.ctx, j->pass, j->passlen);
+		if (j->ret == 0 && srv->ls.cfg.users.lookup(srv->ls.cfg.users.ctx, j->name, &j->found) != 0) {
 			j->ret = IX_ENOTFOUND;
 			buf_printf(&j->text, "no mailbox user %s here", j->name);
 		}
@@ -158,22 +158,22 @@ static void import_done(void *arg)
 	}
 	if (j->op == IMP_LOGIN) {
 		if (j->ret == 0) {
-			s->user = j->found;
+			s->ls.user = j->found;
 			memset(&j->found, 0, sizeof(j->found));
 			s->state = IMAP_ST_AUTH;
 			s->import = true;
-			conn_set_idle_timeout(s->conn, s->srv->cfg.idle_timeout_msecs);
-			log_info("import login for %s from %s%s", s->user.login, conn_peer(s->conn),
-				 conn_is_tls(s->conn) ? " (TLS)" : "");
-			imap_tagged(s, j->tag, "OK Logged in to import the mailbox of %s", s->user.login);
+			conn_set_idle_timeout(s->ls.conn, s->srv->ls.cfg.idle_timeout_msecs);
+			log_info("import login for %s from %s%s", s->ls.user.login, conn_peer(s->ls.conn),
+				 conn_is_tls(s->ls.conn) ? " (TLS)" : "");
+			imap_tagged(s, j->tag, "OK Logged in to import the mailbox of %s", s->ls.user.login);
 		} else if (j->ret == IX_EUNAVAIL) {
 			imap_tagged(s, j->tag, "NO [UNAVAILABLE] The directory is not answering; try again later.");
 		} else if (j->ret == IX_ENOTFOUND) {
 			imap_tagged(s, j->tag, "NO [NONEXISTENT] %s", buf_cstr(&j->text));
 		} else {
-			unsigned n = throttle_fail(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL));
+			unsigned n = throttle_fail(s->srv->ls.throttle, conn_peer(s->ls.conn), (uint64_t)time(NULL));
 			log_info("import login failed for %s from %s (%u failures this minute)", j->name,
-				 conn_peer(s->conn), n);
+				 conn_peer(s->ls.conn), n);
 			imap_tagged(s, j->tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
 		}
 	} else {
@@ -216,11 +216,11 @@ void imap_cmd_import(struct imap_session *s, const struct imap_command *cmd)
 		imap_tagged(s, cmd->tag, "NO [NOPERM] X-IX-IMPORT is only for a mailbox move by the administrator");
 		return;
 	}
-	if (op == IMP_LOGIN && !s->secure) {
+	if (op == IMP_LOGIN && !s->ls.secure) {
 		imap_tagged(s, cmd->tag, "NO [PRIVACYREQUIRED] Use STARTTLS first.");
 		return;
 	}
-	if (op == IMP_LOGIN && throttle_blocked(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL))) {
+	if (op == IMP_LOGIN && throttle_blocked(s->srv->ls.throttle, conn_peer(s->ls.conn), (uint64_t)time(NULL))) {
 		imap_tagged(s, cmd->tag, "NO [UNAVAILABLE] Too many failed logins from your address; try again later.");
 		return;
 	}
@@ -230,7 +230,7 @@ void imap_cmd_import(struct imap_session *s, const struct imap_command *cmd)
 	j->op = (enum import_op)op;
 	j->tag = xstrdup(cmd->tag);
 	if (s->import)
-		j->guid = xstrdup(s->user.guid);
+		j->guid = xstrdup(s->ls.user.guid);
 	bool ok = cmd->arg_count == 1 + strlen(want);
 	size_t nn = 0, ns = 0;
 	for (size_t i = 0; ok && want[i] != '\0'; i++) {

@@ -20,8 +20,6 @@
 
 static void process_input(struct imap_session *s);
 static void cmd_compress(struct imap_session *s, const struct imap_command *cmd);
-static void session_free(struct imap_session *s);
-static void session_end(struct imap_session *s);
 static void session_timer(struct evloop *loop, struct evloop_timer *timer, void *ctx);
 
 /* ---- output ---- */
@@ -30,14 +28,14 @@ void imap_flush_out(struct imap_session *s)
 {
 	if (s->in_worker)
 		return; /* conn is the loop's: the command's output leaves when it is back */
-	if (s->out.len > 0 && s->conn != NULL) {
+	if (s->out.len > 0 && s->ls.conn != NULL) {
 		if (s->z != NULL) {
 			struct buf c = BUF_INIT;
 			imap_z_compress(s->z, s->out.data, s->out.len, &c);
-			conn_write(s->conn, c.data, c.len);
+			conn_write(s->ls.conn, c.data, c.len);
 			buf_free(&c);
 		} else {
-			conn_write(s->conn, s->out.data, s->out.len);
+			conn_write(s->ls.conn, s->out.data, s->out.len);
 		}
 	}
 	buf_reset(&s->out);
@@ -79,9 +77,9 @@ static void capabilities(struct imap_session *s, struct buf *out)
 {
 	buf_append_str(out, "IMAP4rev1");
 	if (s->state == IMAP_ST_NOTAUTH) {
-		if (s->srv->cfg.tls != NULL && !conn_is_tls(s->conn))
+		if (s->srv->ls.cfg.tls != NULL && !conn_is_tls(s->ls.conn))
 			buf_append_str(out, " STARTTLS");
-		if (s->secure)
+		if (s->ls.secure)
 			buf_append_str(out, " AUTH=PLAIN AUTH=LOGIN");
 		else
 			buf_append_str(out, " LOGINDISABLED");
@@ -137,9 +135,9 @@ void imap_write_store_flags(struct buf *out, unsigned flags, const char *keyword
 void imap_mailbox_quota(const struct imap_session *s, const char *guid, uint64_t *bytes_r, uint64_t *messages_r)
 {
 	*bytes_r = *messages_r = 0;
-	if (strcasecmp(guid, s->user.guid) == 0) {
-		*bytes_r = s->user.quota_bytes;
-		*messages_r = s->user.quota_messages;
+	if (strcasecmp(guid, s->ls.user.guid) == 0) {
+		*bytes_r = s->ls.user.quota_bytes;
+		*messages_r = s->ls.user.quota_messages;
 	} else if (strcasecmp(guid, s->other_guid) == 0) {
 		*bytes_r = s->other_quota_bytes;
 		*messages_r = s->other_quota_messages;
@@ -148,7 +146,7 @@ void imap_mailbox_quota(const struct imap_session *s, const char *guid, uint64_t
 
 const char *imap_user_id(const struct imap_session *s)
 {
-	return s->user.login;
+	return s->ls.user.login;
 }
 
 long imap_find_uid(const struct imap_session *s, uint32_t uid)
@@ -173,8 +171,8 @@ static void say_moved(struct imap_session *s)
 {
 	imap_reply(s, "* BYE [UNAVAILABLE] This mailbox has moved to another server: connect again.");
 	imap_flush_out(s);
-	s->closing = true;
-	conn_close_after_flush(s->conn);
+	s->ls.closing = true;
+	conn_close_after_flush(s->ls.conn);
 }
 
 static void watch_event(struct evloop *loop, int fd, unsigned events, void *ctx)
@@ -186,11 +184,12 @@ static void watch_event(struct evloop *loop, int fd, unsigned events, void *ctx)
 	if (store_watch_drain(w->w) == 0)
 		return;
 	int frozen = 0;
-	(void)store_mailbox_frozen(w->srv->cfg.store, w->guid, &frozen, NULL, NULL);
-	for (struct imap_session *s = w->srv->sessions; s != NULL; s = s->next) {
-		if (s->watch != w || s->closing)
+	(void)store_mailbox_frozen(w->srv->ls.cfg.store, w->guid, &frozen, NULL, NULL);
+	for (struct login_session *ls = w->srv->ls.sessions; ls != NULL; ls = ls->next) {
+		struct imap_session *s = (struct imap_session *)ls;
+		if (s->watch != w || s->ls.closing)
 			continue;
-		bool moved = frozen && s->user.guid != NULL && strcasecmp(s->user.guid, w->guid) == 0;
+		bool moved = frozen && s->ls.user.guid != NULL && strcasecmp(s->ls.user.guid, w->guid) == 0;
 		if (s->in_worker) {
 			s->dirty_pending = true; /* the worker owns the view; merged when it is back */
 			s->moved_pending = s->moved_pending || moved;
@@ -220,10 +219,10 @@ static struct imap_watch *watch_acquire(struct imap_server *srv, const char *gui
 	snprintf(w->guid, sizeof(w->guid), "%s", guid);
 	w->refs = 1;
 	struct buf err = BUF_INIT;
-	if (store_watch_create(srv->cfg.store, guid, &w->w, &err) != 0) {
+	if (store_watch_create(srv->ls.cfg.store, guid, &w->w, &err) != 0) {
 		log_warn("no change notification for mailbox %s (sessions will poll): %s", guid, buf_cstr(&err));
 		w->w = NULL;
-	} else if (evloop_fd_set(srv->cfg.loop, store_watch_fd(w->w), EVLOOP_READ, watch_event, w) != 0) {
+	} else if (evloop_fd_set(srv->ls.cfg.loop, store_watch_fd(w->w), EVLOOP_READ, watch_event, w) != 0) {
 		store_watch_destroy(&w->w);
 	}
 	buf_free(&err);
@@ -244,7 +243,7 @@ static void watch_release(struct imap_server *srv, struct imap_watch **wp)
 			break;
 		}
 	if (w->w != NULL) {
-		evloop_fd_remove(srv->cfg.loop, store_watch_fd(w->w));
+		evloop_fd_remove(srv->ls.cfg.loop, store_watch_fd(w->w));
 		store_watch_destroy(&w->w);
 	}
 	free(w);
@@ -275,15 +274,15 @@ static void recent_done(void *arg)
  * pool and nobody waits for it (the session already reports them as recent). */
 static void clear_recent_async(struct imap_session *s)
 {
-	if (s->srv->cfg.pool == NULL) {
-		store_clear_recent(s->srv->cfg.store, s->sel_guid, s->sel_folder, NULL);
+	if (s->srv->ls.cfg.pool == NULL) {
+		store_clear_recent(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, NULL);
 		return;
 	}
 	struct recent_job *j = xcalloc(1, sizeof(*j));
-	j->st = s->srv->cfg.store;
+	j->st = s->srv->ls.cfg.store;
 	j->guid = xstrdup(s->sel_guid);
 	j->folder = xstrdup(s->sel_folder);
-	workpool_submit(s->srv->cfg.pool, recent_run, recent_done, j);
+	workpool_submit(s->srv->ls.cfg.pool, recent_run, recent_done, j);
 }
 
 static void write_fetch_flags(struct imap_session *s, size_t idx, const struct store_msg *m)
@@ -329,7 +328,7 @@ static int cmp_u32(const void *a, const void *b)
  * \Seen is not in the change log), a change log that cannot be read, or more changes than half the view. */
 static bool sync_incremental(struct imap_session *s, bool allow_expunge)
 {
-	struct store *st = s->srv->cfg.store;
+	struct store *st = s->srv->ls.cfg.store;
 	if (strcasecmp(s->sel_guid, STORE_PUBLIC_GUID) == 0)
 		return false;
 	struct store_change *ch = NULL;
@@ -443,7 +442,7 @@ void imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 	struct store_msg *list = NULL;
 	size_t n = 0;
 	struct buf err = BUF_INIT;
-	int ret = store_msg_list(s->srv->cfg.store, s->sel_guid, s->sel_folder, imap_user_id(s), &list, &n, &err);
+	int ret = store_msg_list(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, imap_user_id(s), &list, &n, &err);
 	if (ret != 0) {
 		if (ret == IX_ENOTFOUND && allow_expunge) {
 			/* the folder is gone: report everything expunged, keep the session */
@@ -558,11 +557,11 @@ static void load_ids(struct imap_session *s)
 	if (s->ids != NULL)
 		return;
 	struct buf ids = BUF_INIT;
-	buf_append(&ids, s->user.login, strlen(s->user.login) + 1);
-	if (s->user.address[0] != '\0')
-		buf_append(&ids, s->user.address, strlen(s->user.address) + 1);
-	if (s->srv->cfg.users.groups != NULL)
-		s->srv->cfg.users.groups(s->srv->cfg.users.ctx, s->user.dn, &ids);
+	buf_append(&ids, s->ls.user.login, strlen(s->ls.user.login) + 1);
+	if (s->ls.user.address[0] != '\0')
+		buf_append(&ids, s->ls.user.address, strlen(s->ls.user.address) + 1);
+	if (s->srv->ls.cfg.users.groups != NULL)
+		s->srv->ls.cfg.users.groups(s->srv->ls.cfg.users.ctx, s->ls.user.dn, &ids);
 	size_t n = 0;
 	for (size_t i = 0; i < ids.len; i++)
 		if (ids.data[i] == '\0')
@@ -578,11 +577,11 @@ static void load_ids(struct imap_session *s)
 
 static unsigned rights_on(struct imap_session *s, const char *guid, const char *folder)
 {
-	if (strcasecmp(guid, s->user.guid) == 0)
+	if (strcasecmp(guid, s->ls.user.guid) == 0)
 		return STORE_RIGHTS_ALL;
 	load_ids(s);
 	unsigned r = 0;
-	if (store_acl_rights(s->srv->cfg.store, guid, folder, (const char *const *)s->ids, s->nids, &r, NULL) != 0)
+	if (store_acl_rights(s->srv->ls.cfg.store, guid, folder, (const char *const *)s->ids, s->nids, &r, NULL) != 0)
 		return 0;
 	return r;
 }
@@ -590,11 +589,11 @@ static unsigned rights_on(struct imap_session *s, const char *guid, const char *
 /* Creates the store side of the directory's public folders that do not have one yet, with the default ACL. */
 static void public_sync(struct imap_session *s)
 {
-	if (s->srv->cfg.users.public_folders == NULL)
+	if (s->srv->ls.cfg.users.public_folders == NULL)
 		return;
 	struct buf paths = BUF_INIT;
-	s->srv->cfg.users.public_folders(s->srv->cfg.users.ctx, &paths);
-	struct store *st = s->srv->cfg.store;
+	s->srv->ls.cfg.users.public_folders(s->srv->ls.cfg.users.ctx, &paths);
+	struct store *st = s->srv->ls.cfg.store;
 	for (size_t i = 0; i < paths.len;) {
 		const char *p = paths.data + i;
 		i += strlen(p) + 1;
@@ -668,10 +667,10 @@ int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, b
 	} else if (has_prefix_ci(buf_cstr(&u), u.len, IMAP_NS_OTHER, &pl)) {
 		const char *rest = buf_cstr(&u) + pl;
 		const char *slash = strchr(rest, '/');
-		struct imapd_user other;
+		struct login_user other;
 		char *login = slash != NULL ? xstrndup(rest, (size_t)(slash - rest)) : xstrdup(rest);
 		if (slash == NULL || slash[1] == '\0' ||
-		    s->srv->cfg.users.lookup(s->srv->cfg.users.ctx, login, &other) != 0) {
+		    s->srv->ls.cfg.users.lookup(s->srv->ls.cfg.users.ctx, login, &other) != 0) {
 			ret = IX_ENOTFOUND;
 		} else {
 			*guid_r = xstrdup(other.guid);
@@ -680,7 +679,7 @@ int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, b
 			s->other_quota_bytes = other.quota_bytes;
 			s->other_quota_messages = other.quota_messages;
 			*rights_r = rights_on(s, *guid_r, *folder_r);
-			imapd_user_free(&other);
+			login_user_free(&other);
 		}
 		free(login);
 	} else {
@@ -689,7 +688,7 @@ int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, b
 				buf_append_str(error_r, "Empty mailbox name");
 			ret = IX_EINVAL;
 		} else {
-			*guid_r = xstrdup(s->user.guid);
+			*guid_r = xstrdup(s->ls.user.guid);
 			*folder_r = xstrdup(buf_cstr(&u));
 			*rights_r = STORE_RIGHTS_ALL;
 		}
@@ -755,8 +754,8 @@ static void cmd_logout(struct imap_session *s, const struct imap_command *cmd)
 	buf_printf(&s->out, "%s OK Logout completed.\r\n", cmd->tag);
 	imap_flush_out(s);
 	s->state = IMAP_ST_LOGOUT;
-	s->closing = true;
-	conn_close_after_flush(s->conn);
+	s->ls.closing = true;
+	conn_close_after_flush(s->ls.conn);
 }
 
 static void cmd_id(struct imap_session *s, const struct imap_command *cmd)
@@ -800,209 +799,16 @@ static void cmd_enable(struct imap_session *s, const struct imap_command *cmd)
 	buf_free(&en);
 }
 
-/* ---- login ---- */
-
-struct auth_job {
-	struct imap_session *s;
-	char *tag;
-	char *user, *pass;
-	size_t passlen;
-	/* SASL */
-	bool sasl, sasl_start;
-	char *mech, *resp;
-	size_t resp_len;
-	bool has_resp;
-	struct buf challenge, err;
-	/* results */
-	int ret;
-	struct imapd_user found;
-	int where;           /* imapd_user_backend: 1 when the mailbox is on another server (backend) */
-	struct proxy_backend backend;
-};
-
-static int sasl_check(void *ctx, const char *user, const char *pass, size_t passlen)
-{
-	struct imap_session *s = ctx;
-	int ret = s->srv->cfg.users.check_password(s->srv->cfg.users.ctx, user, pass, passlen);
-	if (ret == 0) /* a user homed elsewhere is logged in there with it */
-		imapd_password_keep(&s->sasl_pass, &s->sasl_passlen, pass, passlen);
-	return ret;
-}
-
-static void auth_run(void *arg)
-{
-	struct auth_job *j = arg;
-	struct imap_server *srv = j->s->srv;
-	if (j->sasl) {
-		if (j->sasl_start)
-			j->ret = ix_sasl_start(j->s->sasl, j->mech, j->has_resp ? j->resp : NULL, j->resp_len,
-					       &j->challenge, &j->err);
-		else
-			j->ret = ix_sasl_step(j->s->sasl, j->resp, j->resp_len, &j->challenge, &j->err);
-		if (j->ret != IX_SASL_DONE)
-			return;
-		j->user = xstrdup(ix_sasl_user(j->s->sasl));
-	} else {
-		j->ret = srv->cfg.users.check_password(srv->cfg.users.ctx, j->user, j->pass, j->passlen);
-		if (j->ret != 0)
-			return;
-	}
-	if (srv->cfg.users.lookup(srv->cfg.users.ctx, j->user, &j->found) != 0) {
-		j->ret = IX_EAUTH;
-		return;
-	}
-	j->where = imapd_user_backend(&srv->cfg.users, srv->cfg.server_dn, &j->found, false, &j->backend, &j->err);
-	if (j->where == 0)
-		store_mailbox_ensure(srv->cfg.store, j->found.guid, NULL); /* a synced write: here, off the loop */
-}
-
-static void auth_job_free(struct auth_job *j)
-{
-	free(j->tag);
-	free(j->user);
-	if (j->pass != NULL) {
-		memset(j->pass, 0, j->passlen);
-		free(j->pass);
-	}
-	free(j->mech);
-	free(j->resp);
-	buf_free(&j->challenge);
-	buf_free(&j->err);
-	imapd_user_free(&j->found);
-	free(j);
-}
-
-static void auth_failed(struct imap_session *s, const char *tag, const char *who, const char *why)
-{
-	unsigned n = throttle_fail(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL));
-	log_info("login failed for %s from %s (%s; %u failures this minute)", who, conn_peer(s->conn), why, n);
-	imap_tagged(s, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
-}
-
-static void proxy_event(struct proxy *p, enum proxy_result result, const char *reply, void *ctx)
-{
-	(void)p;
-	struct imap_session *s = ctx;
-	if (result == PROXY_LOGGED_IN) {
-		/* the home server's answer (its capabilities after login) under the client's tag */
-		buf_printf(&s->out, "%s %s\r\n", s->tag, reply);
-		imap_flush_out(s);
-		return;
-	}
-	if (result == PROXY_ENDED) {
-		proxy_destroy(&s->proxy);
-		session_end(s);
-		return;
-	}
-	if (result == PROXY_REFUSED) {
-		log_info("login from %s refused by the home server: %s", conn_peer(s->conn), reply);
-		imap_tagged(s, s->tag, "%s", reply);
-	} else {
-		log_warn("login from %s not proxied to the home server %s", conn_peer(s->conn), reply);
-		imap_tagged(s, s->tag, "NO [UNAVAILABLE] Your mailbox server is not answering; try again later.");
-	}
-	proxy_destroy(&s->proxy); /* reply pointed into it */
-	s->mode = IMAP_MODE_COMMAND;
-	imap_resume(s);
-}
-
-/* The password was right and the mailbox lives on another server: log in there and pipe the session. */
-static void start_proxy(struct imap_session *s, struct auth_job *j)
-{
-	struct proxy_login l = { 0 };
-	l.proto = PROXY_IMAP;
-	l.backend = &j->backend;
-	l.user = j->found.login;
-	l.pass = j->sasl ? s->sasl_pass : j->pass;
-	l.passlen = j->sasl ? s->sasl_passlen : j->passlen;
-	l.tls = j->backend.tls && s->srv->cfg.proxy_trust != NULL ? proxy_trust_ctx(s->srv->cfg.proxy_trust) : NULL;
-	l.idle_timeout_msecs = s->srv->cfg.idle_timeout_msecs;
-	free(s->tag);
-	s->tag = xstrdup(j->tag);
-	s->mode = IMAP_MODE_BUSY; /* input stays paused until the home server answers */
-	s->proxy = proxy_start(s->srv->cfg.loop, s->conn, &l, proxy_event, s);
-	imapd_password_wipe(&s->sasl_pass, &s->sasl_passlen);
-}
-
-static void auth_done(void *arg)
-{
-	struct auth_job *j = arg;
-	struct imap_session *s = j->s;
-	if (!imap_job_finished(s)) {
-		auth_job_free(j);
-		return;
-	}
-	if (j->ret == 0 && (j->where < 0 || (j->where > 0 && j->sasl && s->sasl_pass == NULL))) {
-		log_error("login %s from %s: %s", j->found.login, conn_peer(s->conn),
-			  j->where < 0 ? buf_cstr(&j->err) : "no password to log in at the home server with");
-		imap_tagged(s, j->tag, "NO [UNAVAILABLE] Your mailbox server cannot be reached; try again later.");
-	} else if (j->ret == 0 && j->where > 0) {
-		start_proxy(s, j);
-	} else if (j->sasl && j->ret == IX_SASL_CONTINUE) {
-		s->mode = IMAP_MODE_SASL;
-		buf_printf(&s->out, "+ %s\r\n", buf_cstr(&j->challenge));
-		imap_flush_out(s);
-	} else if (j->ret == 0) {
-		s->user = j->found;
-		memset(&j->found, 0, sizeof(j->found));
-		s->state = IMAP_ST_AUTH;
-		conn_set_idle_timeout(s->conn, s->srv->cfg.idle_timeout_msecs);
-		log_info("login %s from %s%s", s->user.login, conn_peer(s->conn), conn_is_tls(s->conn) ? " (TLS)" : "");
-		buf_append_str(&s->out, j->tag);
-		buf_append_str(&s->out, " OK [CAPABILITY ");
-		capabilities(s, &s->out);
-		buf_append_str(&s->out, "] Logged in\r\n");
-		imap_flush_out(s);
-	} else if (j->sasl && j->ret == IX_SASL_CANCELLED) {
-		imap_tagged(s, j->tag, "BAD Authentication cancelled.");
-	} else if (j->ret == IX_EUNAVAIL) {
-		imap_tagged(s, j->tag, "NO [UNAVAILABLE] The directory is not answering; try again later.");
-	} else if (j->sasl && j->ret == IX_EINVAL) {
-		imap_tagged(s, j->tag, "BAD %s", j->err.len > 0 ? buf_cstr(&j->err) : "Bad SASL exchange");
-	} else {
-		auth_failed(s, j->tag, j->user != NULL ? j->user : "(sasl)", j->err.len > 0 ? buf_cstr(&j->err)
-											: "bad credentials");
-	}
-	auth_job_free(j);
-	imap_resume(s);
-}
-
-static bool auth_precheck(struct imap_session *s, const char *tag)
-{
-	if (throttle_blocked(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL))) {
-		log_warn("login refused from %s: more than %u failures in a minute", conn_peer(s->conn),
-			 s->srv->cfg.max_auth_failures);
-		imap_tagged(s, tag, "NO [UNAVAILABLE] Too many failed logins from your address; try again in a minute.");
-		return false;
-	}
-	return true;
-}
+/* ---- login (the login core does the work: transport/login/login_session.h) ---- */
 
 bool imap_job_finished(struct imap_session *s)
 {
-	s->job_out = false;
-	s->mode = IMAP_MODE_COMMAND;
-	if (s->dead) {
-		session_free(s);
-		return false;
-	}
-	return true;
+	return login_job_finished(&s->ls);
 }
 
 void imap_start_job(struct imap_session *s, workpool_fn *run, workpool_fn *done, void *arg)
 {
-	s->mode = IMAP_MODE_BUSY;
-	s->job_out = true;
-	if (s->srv->cfg.pool == NULL) {
-		/* no pool (fuzzing, tools): run it here; the caller's input loop carries on afterwards */
-		s->inline_job = true;
-		run(arg);
-		done(arg);
-		s->inline_job = false;
-		return;
-	}
-	conn_pause_input(s->conn, true);
-	workpool_submit(s->srv->cfg.pool, run, done, arg);
+	login_start_job(&s->ls, run, done, arg);
 }
 
 static void cmd_login(struct imap_session *s, const struct imap_command *cmd)
@@ -1014,25 +820,17 @@ static void cmd_login(struct imap_session *s, const struct imap_command *cmd)
 		imap_tagged(s, cmd->tag, "BAD LOGIN needs a user name and a password");
 		return;
 	}
-	if (!s->secure) {
+	if (!s->ls.secure) {
 		imap_tagged(s, cmd->tag, "NO [PRIVACYREQUIRED] Plaintext login is disabled: use STARTTLS first.");
 		return;
 	}
 	if (ulen == 0 || ulen > IX_SASL_USER_MAX || plen > IX_SASL_PASS_MAX || memchr(user, '\0', ulen) != NULL) {
-		auth_failed(s, cmd->tag, "(bad user name)", "malformed");
+		login_failed(&s->ls, "(bad user name)", "malformed");
+		imap_tagged(s, cmd->tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
 		return;
 	}
-	if (!auth_precheck(s, cmd->tag))
-		return;
-	struct auth_job *j = xcalloc(1, sizeof(*j));
-	j->s = s;
-	j->tag = xstrdup(cmd->tag);
-	j->user = xstrndup(user, ulen);
-	j->pass = xmalloc(plen + 1);
-	memcpy(j->pass, pass, plen);
-	j->pass[plen] = '\0';
-	j->passlen = plen;
-	imap_start_job(s, auth_run, auth_done, j);
+	if (!login_throttled(&s->ls, cmd->tag))
+		login_password(&s->ls, cmd->tag, user, ulen, pass, plen);
 }
 
 static void cmd_authenticate(struct imap_session *s, const struct imap_command *cmd)
@@ -1045,61 +843,31 @@ static void cmd_authenticate(struct imap_session *s, const struct imap_command *
 		imap_tagged(s, cmd->tag, "BAD AUTHENTICATE needs a mechanism and an optional initial response");
 		return;
 	}
-	if (!s->secure) {
+	if (!s->ls.secure) {
 		imap_tagged(s, cmd->tag, "NO [PRIVACYREQUIRED] Authentication is disabled without TLS: use STARTTLS.");
 		return;
 	}
-	if (!auth_precheck(s, cmd->tag))
+	if (login_throttled(&s->ls, cmd->tag))
 		return;
-	if (s->sasl == NULL) {
-		struct buf err = BUF_INIT;
-		if (ix_sasl_create("imap", s->srv->cfg.hostname, s->secure, sasl_check, s, &s->sasl, &err) != 0) {
-			log_error("SASL: %s", buf_cstr(&err));
-			buf_free(&err);
-			imap_tagged(s, cmd->tag, "NO [UNAVAILABLE] Authentication is unavailable.");
-			return;
-		}
-		buf_free(&err);
-	}
-	struct auth_job *j = xcalloc(1, sizeof(*j));
-	j->s = s;
-	j->tag = xstrdup(cmd->tag);
-	j->sasl = j->sasl_start = true;
-	j->mech = xstrndup(mech, mlen);
-	if (ir != NULL) {
-		j->has_resp = true;
-		j->resp = xstrndup(ir, irlen);
-		j->resp_len = irlen;
-	}
 	free(s->tag);
 	s->tag = xstrdup(cmd->tag);
-	imap_start_job(s, auth_run, auth_done, j);
+	login_sasl_start(&s->ls, cmd->tag, mech, mlen, ir, irlen);
 }
 
 static void sasl_line(struct imap_session *s, const char *line, size_t len)
 {
-	struct auth_job *j = xcalloc(1, sizeof(*j));
-	j->s = s;
-	j->tag = xstrdup(s->tag != NULL ? s->tag : "*");
-	j->sasl = true;
-	j->resp = xstrndup(line, len);
-	j->resp_len = len;
-	imap_start_job(s, auth_run, auth_done, j);
+	login_sasl_response(&s->ls, s->tag != NULL ? s->tag : "*", line, len);
 }
 
 static void cmd_starttls(struct imap_session *s, const struct imap_command *cmd)
 {
-	if (s->srv->cfg.tls == NULL || conn_is_tls(s->conn)) {
-		imap_tagged(s, cmd->tag, "BAD TLS is %s", conn_is_tls(s->conn) ? "already active" : "not available");
+	if (s->srv->ls.cfg.tls == NULL || conn_is_tls(s->ls.conn)) {
+		imap_tagged(s, cmd->tag, "BAD TLS is %s", conn_is_tls(s->ls.conn) ? "already active" : "not available");
 		return;
 	}
 	imap_tagged(s, cmd->tag, "OK Begin TLS negotiation now.");
-	size_t discarded = 0;
-	conn_start_tls(s->conn, s->srv->cfg.tls, NULL, &discarded);
-	if (discarded > 0)
-		log_warn("%s: %zu bytes sent after STARTTLS were discarded", conn_peer(s->conn), discarded);
+	login_start_tls(&s->ls, "STARTTLS");
 	imap_parser_reset(s->parser);
-	s->tls_pending = true;
 }
 
 /* ---- folders ---- */
@@ -1166,14 +934,14 @@ static void cmd_select(struct imap_session *s, const struct imap_command *cmd)
 		buf_reset(&err);
 		buf_append_str(&err, ret == IX_EPERM ? "You may not read this mailbox" : "Mailbox doesn't exist");
 	}
-	if (ret == 0 && strcasecmp(guid, s->user.guid) == 0)
-		store_mailbox_ensure(s->srv->cfg.store, guid, NULL);
+	if (ret == 0 && strcasecmp(guid, s->ls.user.guid) == 0)
+		store_mailbox_ensure(s->srv->ls.cfg.store, guid, NULL);
 	if (ret == 0)
-		ret = store_folder_status(s->srv->cfg.store, guid, folder, imap_user_id(s), &info, &err);
+		ret = store_folder_status(s->srv->ls.cfg.store, guid, folder, imap_user_id(s), &info, &err);
 	struct store_msg *list = NULL;
 	size_t n = 0;
 	if (ret == 0)
-		ret = store_msg_list(s->srv->cfg.store, guid, folder, imap_user_id(s), &list, &n, &err);
+		ret = store_msg_list(s->srv->ls.cfg.store, guid, folder, imap_user_id(s), &list, &n, &err);
 	if (ret != 0) {
 		if (ret == IX_ENOTFOUND) {
 			buf_reset(&err);
@@ -1224,7 +992,7 @@ static void cmd_select(struct imap_session *s, const struct imap_command *cmd)
 	if (want_qresync && q_uidvalidity == s->uidvalidity) {
 		struct store_change *ch = NULL;
 		size_t nch = 0;
-		if (store_changes(s->srv->cfg.store, s->sel_guid, s->sel_folder, q_modseq, &ch, &nch, NULL) == 0) {
+		if (store_changes(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, q_modseq, &ch, &nch, NULL) == 0) {
 			uint32_t *van = xcalloc(nch + 1, sizeof(*van));
 			size_t nvan = 0;
 			for (size_t i = 0; i < nch; i++)
@@ -1273,7 +1041,7 @@ static void cmd_create(struct imap_session *s, const struct imap_command *cmd)
 	unsigned rights = 0;
 	struct buf err = BUF_INIT;
 	int ret = imap_resolve_mailbox(s, name, len, true, &guid, &folder, &rights, &err);
-	if (ret == 0 && strcasecmp(guid, s->user.guid) != 0) {
+	if (ret == 0 && strcasecmp(guid, s->ls.user.guid) != 0) {
 		/* creating in someone else's hierarchy needs k on the parent */
 		char *parent = xstrdup(folder);
 		char *slash = strrchr(parent, '/');
@@ -1288,10 +1056,10 @@ static void cmd_create(struct imap_session *s, const struct imap_command *cmd)
 			buf_append_str(&err, "You may not create folders here");
 		}
 	}
-	if (ret == 0 && strcasecmp(guid, s->user.guid) == 0)
-		store_mailbox_ensure(s->srv->cfg.store, guid, NULL);
+	if (ret == 0 && strcasecmp(guid, s->ls.user.guid) == 0)
+		store_mailbox_ensure(s->srv->ls.cfg.store, guid, NULL);
 	if (ret == 0)
-		ret = store_folder_create(s->srv->cfg.store, guid, folder, &err);
+		ret = store_folder_create(s->srv->ls.cfg.store, guid, folder, &err);
 	if (ret == 0)
 		imap_tagged(s, cmd->tag, "OK Create completed.");
 	else if (ret == IX_EINVAL && err.len > 0 && guid == NULL)
@@ -1313,7 +1081,7 @@ struct delete_job {
 static void delete_run(void *arg)
 {
 	struct delete_job *j = arg;
-	j->ret = store_folder_delete(j->s->srv->cfg.store, j->guid, j->folder, &j->err);
+	j->ret = store_folder_delete(j->s->srv->ls.cfg.store, j->guid, j->folder, &j->err);
 }
 
 static void delete_done(void *arg)
@@ -1401,21 +1169,21 @@ static void cmd_rename(struct imap_session *s, const struct imap_command *cmd)
 	}
 	if (ret == 0 && strcasecmp(f1, "INBOX") == 0) {
 		/* RFC 3501: renaming INBOX moves its messages to the new folder and leaves INBOX empty */
-		ret = store_folder_create(s->srv->cfg.store, g1, f2, &err);
+		ret = store_folder_create(s->srv->ls.cfg.store, g1, f2, &err);
 		struct store_msg *list = NULL;
 		size_t n = 0;
 		if (ret == 0)
-			ret = store_msg_list(s->srv->cfg.store, g1, "INBOX", NULL, &list, &n, &err);
+			ret = store_msg_list(s->srv->ls.cfg.store, g1, "INBOX", NULL, &list, &n, &err);
 		if (ret == 0 && n > 0) {
 			uint32_t *uids = xcalloc(n, sizeof(*uids));
 			for (size_t i = 0; i < n; i++)
 				uids[i] = list[i].uid;
-			ret = store_copy(s->srv->cfg.store, g1, "INBOX", uids, n, g1, f2, 1, 0, 0, NULL, NULL, &err);
+			ret = store_copy(s->srv->ls.cfg.store, g1, "INBOX", uids, n, g1, f2, 1, 0, 0, NULL, NULL, &err);
 			free(uids);
 		}
 		store_msg_list_free(&list, n);
 	} else if (ret == 0) {
-		ret = store_folder_rename(s->srv->cfg.store, g1, f1, f2, &err);
+		ret = store_folder_rename(s->srv->ls.cfg.store, g1, f1, f2, &err);
 		size_t flen = strlen(f1);
 		if (ret == 0 && s->state == IMAP_ST_SELECTED && strcasecmp(s->sel_guid, g1) == 0 &&
 		    strncmp(s->sel_folder, f1, flen) == 0 &&
@@ -1450,8 +1218,8 @@ static void cmd_subscribe(struct imap_session *s, const struct imap_command *cmd
 	struct buf err = BUF_INIT;
 	int ret = imap_resolve_mailbox(s, name, len, false, &guid, &folder, &rights, &err);
 	bool on = strcmp(cmd->name, "SUBSCRIBE") == 0;
-	if (ret == 0 && strcasecmp(guid, s->user.guid) == 0)
-		ret = store_folder_subscribe(s->srv->cfg.store, guid, folder, on, &err);
+	if (ret == 0 && strcasecmp(guid, s->ls.user.guid) == 0)
+		ret = store_folder_subscribe(s->srv->ls.cfg.store, guid, folder, on, &err);
 	else if (ret == 0 && !(rights & STORE_RIGHT_LOOKUP))
 		ret = IX_ENOTFOUND;
 	if (ret == 0)
@@ -1547,7 +1315,7 @@ static void list_folders_of(struct imap_session *s, struct list_set *ls, const c
 {
 	struct store_folder_info *fl = NULL;
 	size_t n = 0;
-	if (store_folder_list(s->srv->cfg.store, guid, imap_user_id(s), &fl, &n, NULL) != 0)
+	if (store_folder_list(s->srv->ls.cfg.store, guid, imap_user_id(s), &fl, &n, NULL) != 0)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		if (!own && !(rights_on(s, guid, fl[i].name) & STORE_RIGHT_LOOKUP))
@@ -1563,13 +1331,13 @@ static void list_folders_of(struct imap_session *s, struct list_set *ls, const c
 static void list_other_users(struct imap_session *s, struct list_set *ls)
 {
 	struct buf logins = BUF_INIT;
-	s->srv->cfg.users.users(s->srv->cfg.users.ctx, &logins);
+	s->srv->ls.cfg.users.users(s->srv->ls.cfg.users.ctx, &logins);
 	for (size_t i = 0; i < logins.len;) {
 		const char *login = logins.data + i;
 		i += strlen(login) + 1;
-		struct imapd_user other;
-		if (strcasecmp(login, s->user.login) == 0 ||
-		    s->srv->cfg.users.lookup(s->srv->cfg.users.ctx, login, &other) != 0)
+		struct login_user other;
+		if (strcasecmp(login, s->ls.user.login) == 0 ||
+		    s->srv->ls.cfg.users.lookup(s->srv->ls.cfg.users.ctx, login, &other) != 0)
 			continue;
 		char *prefix = xasprintf("%s/%s/", IMAP_NS_OTHER, other.login);
 		size_t before = ls->n;
@@ -1579,7 +1347,7 @@ static void list_other_users(struct imap_session *s, struct list_set *ls)
 			list_add(ls, prefix, NULL, NULL, true, false, STORE_USE_NONE);
 		}
 		free(prefix);
-		imapd_user_free(&other);
+		login_user_free(&other);
 	}
 	buf_free(&logins);
 }
@@ -1666,7 +1434,7 @@ static void cmd_list(struct imap_session *s, const struct imap_command *cmd)
 		buf_free(&merr);
 		if (!built) {
 			built = true;
-			list_folders_of(s, &ls, s->user.guid, "", true);
+			list_folders_of(s, &ls, s->ls.user.guid, "", true);
 			list_add(&ls, IMAP_NS_OTHER, NULL, NULL, true, false, STORE_USE_NONE);
 			list_add(&ls, IMAP_NS_PUBLIC, NULL, NULL, true, false, STORE_USE_NONE);
 			if (strncasecmp(buf_cstr(&u), IMAP_NS_PUBLIC, strlen(IMAP_NS_PUBLIC)) == 0 ||
@@ -1679,19 +1447,19 @@ static void cmd_list(struct imap_session *s, const struct imap_command *cmd)
 		if (strncasecmp(buf_cstr(&u), IMAP_NS_OTHER "/", ol + 1) == 0) {
 			const char *rest = buf_cstr(&u) + ol + 1;
 			size_t ll = strcspn(rest, "/*%");
-			if (rest[ll] != '/' && !other_listed && s->srv->cfg.users.users != NULL) {
+			if (rest[ll] != '/' && !other_listed && s->srv->ls.cfg.users.users != NULL) {
 				/* a wildcard in the user level: every user with something shared with us */
 				other_listed = true;
 				list_other_users(s, &ls);
 			}
 			if (rest[ll] == '/') {
 				char *login = xstrndup(rest, ll);
-				struct imapd_user other;
-				if (s->srv->cfg.users.lookup(s->srv->cfg.users.ctx, login, &other) == 0) {
+				struct login_user other;
+				if (s->srv->ls.cfg.users.lookup(s->srv->ls.cfg.users.ctx, login, &other) == 0) {
 					char *prefix = xasprintf("%s/%s/", IMAP_NS_OTHER, login);
 					list_folders_of(s, &ls, other.guid, prefix, false);
 					free(prefix);
-					imapd_user_free(&other);
+					login_user_free(&other);
 				}
 				free(login);
 			}
@@ -1725,7 +1493,7 @@ static void cmd_list(struct imap_session *s, const struct imap_command *cmd)
 			buf_append_str(&s->out, "\r\n");
 			if (status_items != NULL && !e->noselect) {
 				struct store_folder_info info;
-				if (store_folder_status(s->srv->cfg.store, e->guid, e->folder, imap_user_id(s), &info,
+				if (store_folder_status(s->srv->ls.cfg.store, e->guid, e->folder, imap_user_id(s), &info,
 							NULL) == 0) {
 					buf_append_str(&s->out, "* STATUS ");
 					write_mailbox(s, &s->out, e->name);
@@ -1795,10 +1563,10 @@ static void cmd_status(struct imap_session *s, const struct imap_command *cmd)
 	if (ret == 0 && !(rights & STORE_RIGHT_READ))
 		ret = IX_ENOTFOUND;
 	struct store_folder_info info;
-	if (ret == 0 && strcasecmp(guid, s->user.guid) == 0)
-		store_mailbox_ensure(s->srv->cfg.store, guid, NULL);
+	if (ret == 0 && strcasecmp(guid, s->ls.user.guid) == 0)
+		store_mailbox_ensure(s->srv->ls.cfg.store, guid, NULL);
 	if (ret == 0)
-		ret = store_folder_status(s->srv->cfg.store, guid, folder, imap_user_id(s), &info, &err);
+		ret = store_folder_status(s->srv->ls.cfg.store, guid, folder, imap_user_id(s), &info, &err);
 	if (ret != 0) {
 		if (ret == IX_ENOTFOUND) {
 			buf_reset(&err);
@@ -1871,7 +1639,7 @@ static void cmd_close(struct imap_session *s, const struct imap_command *cmd)
 		/* the silent expunge is a synced write: on the pool, after the view is gone (no EXPUNGE responses) */
 		j = xcalloc(1, sizeof(*j));
 		j->s = s;
-		j->st = s->srv->cfg.store;
+		j->st = s->srv->ls.cfg.store;
 		j->tag = xstrdup(cmd->tag);
 		j->guid = xstrdup(s->sel_guid);
 		j->folder = xstrdup(s->sel_folder);
@@ -1899,13 +1667,13 @@ static void cmd_idle(struct imap_session *s, const struct imap_command *cmd)
 	imap_reply(s, "+ idling");
 	imap_flush_out(s);
 	if (s->state == IMAP_ST_SELECTED && (s->watch == NULL || s->watch->w == NULL))
-		evloop_timer_start(s->srv->cfg.loop, &s->timer, NOWATCH_POLL_MS, 0, session_timer, s);
+		evloop_timer_start(s->srv->ls.cfg.loop, &s->timer, NOWATCH_POLL_MS, 0, session_timer, s);
 }
 
 static void idle_line(struct imap_session *s, const char *line, size_t len)
 {
 	s->mode = IMAP_MODE_COMMAND;
-	evloop_timer_stop(s->srv->cfg.loop, &s->timer);
+	evloop_timer_stop(s->srv->ls.cfg.loop, &s->timer);
 	if (len == 4 && strncasecmp(line, "DONE", 4) == 0)
 		imap_tagged(s, s->tag, "OK Idle completed.");
 	else
@@ -1917,17 +1685,17 @@ static void idle_line(struct imap_session *s, const char *line, size_t len)
 static void write_quota(struct imap_session *s)
 {
 	struct store_quota_use use = { 0 };
-	store_quota_get(s->srv->cfg.store, s->user.guid, &use, NULL);
+	store_quota_get(s->srv->ls.cfg.store, s->ls.user.guid, &use, NULL);
 	buf_append_str(&s->out, "* QUOTA \"\" (");
 	bool any = false;
-	if (s->user.quota_bytes > 0) {
+	if (s->ls.user.quota_bytes > 0) {
 		buf_printf(&s->out, "STORAGE %llu %llu", (unsigned long long)((use.bytes + 1023) / 1024),
-			   (unsigned long long)(s->user.quota_bytes / 1024));
+			   (unsigned long long)(s->ls.user.quota_bytes / 1024));
 		any = true;
 	}
-	if (s->user.quota_messages > 0)
+	if (s->ls.user.quota_messages > 0)
 		buf_printf(&s->out, "%sMESSAGE %llu %llu", any ? " " : "", (unsigned long long)use.messages,
-			   (unsigned long long)s->user.quota_messages);
+			   (unsigned long long)s->ls.user.quota_messages);
 	buf_append_str(&s->out, ")\r\n");
 }
 
@@ -1948,7 +1716,7 @@ static void cmd_getquotaroot(struct imap_session *s, const struct imap_command *
 	} else {
 		buf_append_str(&s->out, "* QUOTAROOT ");
 		imap_write_astring(&s->out, name, len, 0);
-		if (strcasecmp(guid, s->user.guid) == 0) {
+		if (strcasecmp(guid, s->ls.user.guid) == 0) {
 			buf_append_str(&s->out, " \"\"\r\n");
 			write_quota(s);
 		} else {
@@ -2029,15 +1797,15 @@ static void cmd_acl(struct imap_session *s, const struct imap_command *cmd)
 		imap_write_astring(&s->out, id, idlen, 0);
 		buf_append_str(&s->out, " \"\" l r s w i p k x t e a\r\n");
 	} else if (get) {
-		ret = store_acl_list(s->srv->cfg.store, guid, folder, &tmp, &err);
+		ret = store_acl_list(s->srv->ls.cfg.store, guid, folder, &tmp, &err);
 		if (ret != 0) {
 			store_error_reply(s, cmd->tag, ret, &err);
 			goto out;
 		}
 		buf_append_str(&s->out, "* ACL ");
 		imap_write_astring(&s->out, name, len, 0);
-		if (strcasecmp(guid, s->user.guid) == 0)
-			buf_printf(&s->out, " %s lrswipkxtea", s->user.login);
+		if (strcasecmp(guid, s->ls.user.guid) == 0)
+			buf_printf(&s->out, " %s lrswipkxtea", s->ls.user.login);
 		char *save = NULL;
 		for (char *line = strtok_r(tmp.data != NULL ? tmp.data : (char *)"", "\n", &save); line != NULL;
 		     line = strtok_r(NULL, "\n", &save)) {
@@ -2069,7 +1837,7 @@ static void cmd_acl(struct imap_session *s, const struct imap_command *cmd)
 		if (mode != 0) {
 			/* the identifier's current entry, from the listing */
 			unsigned cur = 0;
-			if (store_acl_list(s->srv->cfg.store, guid, folder, &tmp, NULL) == 0) {
+			if (store_acl_list(s->srv->ls.cfg.store, guid, folder, &tmp, NULL) == 0) {
 				char *save = NULL;
 				for (char *line = strtok_r(tmp.data != NULL ? tmp.data : (char *)"", "\n", &save);
 				     line != NULL; line = strtok_r(NULL, "\n", &save)) {
@@ -2080,7 +1848,7 @@ static void cmd_acl(struct imap_session *s, const struct imap_command *cmd)
 			}
 			newr = mode > 0 ? (cur | newr) : (cur & ~newr);
 		}
-		ret = store_acl_set(s->srv->cfg.store, guid, folder, ident, del ? 0 : newr, &err);
+		ret = store_acl_set(s->srv->ls.cfg.store, guid, folder, ident, del ? 0 : newr, &err);
 		free(rcopy);
 		free(ident);
 		if (ret != 0) {
@@ -2177,7 +1945,7 @@ static void cmd_job_done(void *arg)
 		s->dirty = true;
 		s->dirty_pending = false;
 	}
-	if (s->moved_pending && !s->closing) {
+	if (s->moved_pending && !s->ls.closing) {
 		s->moved_pending = false;
 		say_moved(s);
 		return;
@@ -2215,7 +1983,7 @@ static void dispatch(struct imap_session *s, const struct imap_command *cmd)
 	s->bad_count = 0;
 	if (def->no_expunge && !cmd->uid && s->state == IMAP_ST_SELECTED && s->dirty)
 		imap_sync(s, false, false);
-	if (def->pool && s->srv->cfg.pool != NULL) {
+	if (def->pool && s->srv->ls.cfg.pool != NULL) {
 		struct cmd_job *j = xcalloc(1, sizeof(*j));
 		j->s = s;
 		j->def = def;
@@ -2255,14 +2023,14 @@ static void cmd_compress(struct imap_session *s, const struct imap_command *cmd)
 static size_t in_peek(struct imap_session *s, const char **data_r)
 {
 	if (s->z == NULL)
-		return conn_input_peek(s->conn, data_r);
+		return conn_input_peek(s->ls.conn, data_r);
 	if (s->zin.len < IMAP_Z_INPUT_MAX) {
 		const char *raw = NULL;
-		size_t n = imap_z_pending(s->z) < IMAP_Z_INPUT_MAX ? conn_input_peek(s->conn, &raw) : 0;
+		size_t n = imap_z_pending(s->z) < IMAP_Z_INPUT_MAX ? conn_input_peek(s->ls.conn, &raw) : 0;
 		if (imap_z_decompress(s->z, raw, n, &s->zin, IMAP_Z_INPUT_MAX) != 0)
 			s->zerror = true;
 		if (n > 0)
-			conn_input_consume(s->conn, n);
+			conn_input_consume(s->ls.conn, n);
 	}
 	*data_r = buf_cstr(&s->zin);
 	return s->zin.len;
@@ -2271,7 +2039,7 @@ static size_t in_peek(struct imap_session *s, const char **data_r)
 static void in_consume(struct imap_session *s, size_t n)
 {
 	if (s->z == NULL)
-		conn_input_consume(s->conn, n);
+		conn_input_consume(s->ls.conn, n);
 	else
 		buf_consume(&s->zin, n);
 }
@@ -2280,7 +2048,7 @@ static void in_consume(struct imap_session *s, size_t n)
 static int in_line(struct imap_session *s, size_t max, const char **line_r, size_t *len_r)
 {
 	if (s->z == NULL)
-		return conn_read_line(s->conn, max, CONN_LINE_BARE_LF, line_r, len_r);
+		return conn_read_line(s->ls.conn, max, CONN_LINE_BARE_LF, line_r, len_r);
 	const char *d;
 	size_t n = in_peek(s, &d);
 	const char *nl = memchr(d, '\n', n);
@@ -2309,11 +2077,11 @@ static void literal_event(struct imap_session *s)
 		imap_tagged(s, tag != NULL ? tag : "*", "%s Literal too large before login.", li->sync ? "NO" : "BAD");
 		return;
 	}
-	if (li->size > s->srv->cfg.max_message_size) {
+	if (li->size > s->srv->max_message_size) {
 		imap_parser_literal_reject(s->parser);
 		imap_tagged(s, tag != NULL ? tag : "*", "%s [TOOBIG] Literal of %llu bytes is larger than the %llu allowed.",
 			    li->sync ? "NO" : "BAD", (unsigned long long)li->size,
-			    (unsigned long long)s->srv->cfg.max_message_size);
+			    (unsigned long long)s->srv->max_message_size);
 		return;
 	}
 	imap_parser_literal_accept(s->parser);
@@ -2327,14 +2095,14 @@ static void too_many_errors(struct imap_session *s)
 {
 	imap_reply(s, "* BYE Too many bad commands.");
 	imap_flush_out(s);
-	s->closing = true;
-	conn_close_after_flush(s->conn);
+	s->ls.closing = true;
+	conn_close_after_flush(s->ls.conn);
 }
 
 static void process_input(struct imap_session *s)
 {
-	while (!s->closing && !s->dead && !s->tls_pending && s->mode != IMAP_MODE_BUSY) {
-		if (conn_output_len(s->conn) > CONN_OUTPUT_SOFT_MAX) {
+	while (!s->ls.closing && !s->ls.dead && !s->ls.tls_pending && s->mode != IMAP_MODE_BUSY) {
+		if (conn_output_len(s->ls.conn) > CONN_OUTPUT_SOFT_MAX) {
 			/* the client does not read: stop reading until it does */
 			imap_wait_output(s);
 			break;
@@ -2361,8 +2129,8 @@ static void process_input(struct imap_session *s)
 		if (s->zerror) {
 			imap_reply(s, "* BYE The compressed stream is corrupt.");
 			imap_flush_out(s);
-			s->closing = true;
-			conn_close_after_flush(s->conn);
+			s->ls.closing = true;
+			conn_close_after_flush(s->ls.conn);
 			break;
 		}
 		if (len == 0)
@@ -2387,7 +2155,7 @@ static void process_input(struct imap_session *s)
 			dispatch(s, imap_parser_command(s->parser));
 			break;
 		}
-		if (s->bad_count >= IMAP_MAX_BAD_COMMANDS && !s->closing)
+		if (s->bad_count >= IMAP_MAX_BAD_COMMANDS && !s->ls.closing)
 			too_many_errors(s);
 	}
 	imap_flush_out(s);
@@ -2396,15 +2164,15 @@ static void process_input(struct imap_session *s)
 void imap_wait_output(struct imap_session *s)
 {
 	s->mode = IMAP_MODE_BUSY;
-	conn_pause_input(s->conn, true);
-	evloop_timer_start(s->srv->cfg.loop, &s->timer, OUTPUT_POLL_MS, 0, session_timer, s);
+	conn_pause_input(s->ls.conn, true);
+	evloop_timer_start(s->srv->ls.cfg.loop, &s->timer, OUTPUT_POLL_MS, 0, session_timer, s);
 }
 
 void imap_resume(struct imap_session *s)
 {
-	if (s->mode == IMAP_MODE_BUSY || s->inline_job)
+	if (s->mode == IMAP_MODE_BUSY || s->ls.inline_job)
 		return;
-	conn_pause_input(s->conn, false);
+	conn_pause_input(s->ls.conn, false);
 	process_input(s);
 }
 
@@ -2412,8 +2180,8 @@ static void session_timer(struct evloop *loop, struct evloop_timer *timer, void 
 {
 	(void)timer;
 	struct imap_session *s = ctx;
-	if (s->mode == IMAP_MODE_BUSY && !s->job_out) {
-		if (conn_output_len(s->conn) > CONN_OUTPUT_SOFT_MAX / 2) {
+	if (s->mode == IMAP_MODE_BUSY && !s->ls.job_out) {
+		if (conn_output_len(s->ls.conn) > CONN_OUTPUT_SOFT_MAX / 2) {
 			evloop_timer_start(loop, &s->timer, OUTPUT_POLL_MS, 0, session_timer, s);
 			return;
 		}
@@ -2436,127 +2204,161 @@ static void session_timer(struct evloop *loop, struct evloop_timer *timer, void 
 	}
 }
 
-static void greet(struct imap_session *s)
+/* ---- the login core's function table ---- */
+
+static struct imap_session *of(struct login_session *ls)
 {
-	buf_append_str(&s->out, "* OK [CAPABILITY ");
-	capabilities(s, &s->out);
-	buf_printf(&s->out, "] %s Interchange IMAP4rev1 ready.\r\n", s->srv->cfg.hostname);
-	imap_flush_out(s);
+	return (struct imap_session *)ls;
 }
 
-static void session_free(struct imap_session *s)
+static struct login_session *new_session(struct login_server *lsrv)
 {
-	struct imap_server *srv = s->srv;
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		srv->sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	srv->nsessions--;
-	evloop_timer_stop(srv->cfg.loop, &s->timer);
+	struct imap_server *srv = (struct imap_server *)lsrv;
+	struct imap_session *s = xcalloc(1, sizeof(*s));
+	s->srv = srv;
+	s->state = IMAP_ST_NOTAUTH;
+	s->mode = IMAP_MODE_COMMAND;
+	struct imap_parser_settings ps = { 0 };
+	ps.max_literal = srv->max_message_size;
+	ps.max_literals = srv->max_message_size + IMAP_LITERAL_MAX_OTHER;
+	ps.literal_plus = true;
+	ps.binary = true; /* ~{n} literal8 in APPEND (RFC 3516) */
+	s->parser = imap_parser_create(&ps);
+	return &s->ls;
+}
+
+static void free_session(struct login_session *ls)
+{
+	struct imap_session *s = of(ls);
+	evloop_timer_stop(s->srv->ls.cfg.loop, &s->timer);
 	imap_fetch_job_free(&s->fetch);
 	deselect(s);
-	proxy_destroy(&s->proxy);
-	conn_destroy(&s->conn);
 	imap_parser_destroy(&s->parser);
-	ix_sasl_destroy(&s->sasl);
-	imapd_password_wipe(&s->sasl_pass, &s->sasl_passlen);
 	imap_z_destroy(&s->z);
 	buf_free(&s->zin);
 	buf_free(&s->zline);
-	imapd_user_free(&s->user);
 	for (size_t i = 0; i < s->nids; i++)
 		free(s->ids[i]);
 	free(s->ids);
 	free(s->tag);
 	buf_free(&s->out);
-	if (s->on_close != NULL)
-		s->on_close(s->on_close_ctx);
-	free(s);
-	if (srv->shutting_down && srv->nsessions == 0 && srv->shutdown_done != NULL) {
-		void (*done)(void *) = srv->shutdown_done;
-		srv->shutdown_done = NULL;
-		done(srv->shutdown_ctx);
-	}
 }
 
-static void session_end(struct imap_session *s)
+static void greet(struct login_session *ls)
 {
-	if (s->job_out) {
-		/* a job is out on the pool: the session is freed when it comes back */
-		s->dead = true;
-		return;
-	}
-	session_free(s);
+	struct imap_session *s = of(ls);
+	buf_append_str(&s->out, "* OK [CAPABILITY ");
+	capabilities(s, &s->out);
+	buf_printf(&s->out, "] %s Interchange IMAP4rev1 ready.\r\n", s->srv->ls.cfg.hostname);
+	imap_flush_out(s);
 }
 
-static void session_event(struct conn *c, enum conn_event ev, void *ctx)
+static void input(struct login_session *ls)
 {
-	(void)c;
-	struct imap_session *s = ctx;
-	if (s->proxy != NULL) {
-		proxy_client_event(s->proxy, ev);
-		return;
-	}
-	switch (ev) {
-	case CONN_EVENT_INPUT:
-		if (s->mode != IMAP_MODE_BUSY)
-			process_input(s);
-		break;
-	case CONN_EVENT_TLS_READY:
-		s->secure = true;
-		if (s->sasl != NULL)
-			ix_sasl_set_secure(s->sasl, true);
-		if (s->tls_pending) {
-			s->tls_pending = false;
-			process_input(s);
-		} else {
-			greet(s);
-		}
-		break;
-	case CONN_EVENT_TIMEOUT:
-		if (s->closing) {
-			session_end(s);
-			break;
-		}
-		imap_reply(s, "* BYE Idle for too long.");
+	if (of(ls)->mode != IMAP_MODE_BUSY)
+		process_input(of(ls));
+}
+
+static void set_busy(struct login_session *ls, bool busy)
+{
+	of(ls)->mode = busy ? IMAP_MODE_BUSY : IMAP_MODE_COMMAND;
+}
+
+static void resume(struct login_session *ls)
+{
+	imap_resume(of(ls));
+}
+
+static void login_reply(struct login_session *ls, const char *tag, enum login_outcome o, const char *text)
+{
+	struct imap_session *s = of(ls);
+	switch (o) {
+	case LOGIN_CONTINUE:
+		s->mode = IMAP_MODE_SASL;
+		buf_printf(&s->out, "+ %s\r\n", text);
 		imap_flush_out(s);
-		s->closing = true;
-		conn_close_after_flush(s->conn);
 		break;
-	case CONN_EVENT_CONNECTED:
+	case LOGIN_FAILED:
+		imap_tagged(s, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
 		break;
-	case CONN_EVENT_EOF:
-	case CONN_EVENT_ERROR:
-	case CONN_EVENT_CLOSED:
-		session_end(s);
+	case LOGIN_CANCELLED:
+		imap_tagged(s, tag, "BAD Authentication cancelled.");
+		break;
+	case LOGIN_SASL_BAD:
+		imap_tagged(s, tag, "BAD %s", text[0] != '\0' ? text : "Bad SASL exchange");
+		break;
+	case LOGIN_UNAVAILABLE:
+		imap_tagged(s, tag, "NO [UNAVAILABLE] The directory is not answering; try again later.");
+		break;
+	case LOGIN_HOME_UNREACHABLE:
+		imap_tagged(s, tag, "NO [UNAVAILABLE] Your mailbox server cannot be reached; try again later.");
+		break;
+	case LOGIN_THROTTLED:
+		imap_tagged(s, tag, "NO [UNAVAILABLE] Too many failed logins from your address; try again in a minute.");
+		break;
+	case LOGIN_SASL_UNAVAILABLE:
+		imap_tagged(s, tag, "NO [UNAVAILABLE] Authentication is unavailable.");
+		break;
+	case LOGIN_PROXY_LOGGED_IN:
+		/* the home server's answer (its capabilities after login) under the client's tag */
+		buf_printf(&s->out, "%s %s\r\n", tag, text);
+		imap_flush_out(s);
+		break;
+	case LOGIN_PROXY_REFUSED:
+		imap_tagged(s, tag, "%s", text);
+		break;
+	case LOGIN_PROXY_FAILED:
+		imap_tagged(s, tag, "NO [UNAVAILABLE] Your mailbox server is not answering; try again later.");
 		break;
 	}
 }
+
+static void bye(struct login_session *ls, enum login_bye why)
+{
+	struct imap_session *s = of(ls);
+	imap_reply(s, why == LOGIN_BYE_IDLE ? "* BYE Idle for too long." : "* BYE Server shutting down.");
+	imap_flush_out(s);
+}
+
+static int prepare(struct login_server *srv, const struct login_user *u, void **data_r, struct buf *error_r)
+{
+	(void)error_r;
+	*data_r = NULL;
+	store_mailbox_ensure(srv->cfg.store, u->guid, NULL);
+	return 0;
+}
+
+static void logged_in(struct login_session *ls, const char *tag, void *data)
+{
+	(void)data;
+	struct imap_session *s = of(ls);
+	s->state = IMAP_ST_AUTH;
+	log_info("login %s from %s%s", ls->user.login, conn_peer(ls->conn), conn_is_tls(ls->conn) ? " (TLS)" : "");
+	buf_append_str(&s->out, tag);
+	buf_append_str(&s->out, " OK [CAPABILITY ");
+	capabilities(s, &s->out);
+	buf_append_str(&s->out, "] Logged in\r\n");
+	imap_flush_out(s);
+}
+
+static const struct login_proto imap_proto = {
+	"imap", PROXY_IMAP, new_session, free_session, greet, input, set_busy, resume, login_reply, bye, prepare, free, logged_in,
+};
 
 /* ---- server ---- */
 
 struct imap_server *imap_server_create(const struct imap_server_config *config)
 {
 	struct imap_server *srv = xcalloc(1, sizeof(*srv));
-	srv->cfg = *config;
-	if (srv->cfg.max_message_size == 0)
-		srv->cfg.max_message_size = 35ull * 1024 * 1024;
-	if (srv->cfg.hostname == NULL)
-		srv->cfg.hostname = "localhost";
-	srv->throttle = throttle_create(IMAPD_THROTTLE_SLOTS, srv->cfg.max_auth_failures);
+	login_server_init(&srv->ls, &imap_proto, &config->login);
+	srv->max_message_size = config->max_message_size != 0 ? config->max_message_size : 35ull * 1024 * 1024;
 	return srv;
 }
 
-void imap_server_set_limits(struct imap_server *srv, unsigned idle_timeout_msecs, uint64_t max_message_size,
-			    unsigned max_auth_failures)
+void imap_server_set_max_message_size(struct imap_server *srv, uint64_t max_message_size)
 {
-	srv->cfg.idle_timeout_msecs = idle_timeout_msecs;
 	if (max_message_size > 0)
-		srv->cfg.max_message_size = max_message_size;
-	srv->cfg.max_auth_failures = max_auth_failures;
-	throttle_set_max(srv->throttle, max_auth_failures);
+		srv->max_message_size = max_message_size;
 }
 
 void imap_server_destroy(struct imap_server **srvp)
@@ -2564,82 +2366,17 @@ void imap_server_destroy(struct imap_server **srvp)
 	struct imap_server *srv = *srvp;
 	if (srv == NULL)
 		return;
-	srv->shutdown_done = NULL;
-	while (srv->sessions != NULL)
-		session_free(srv->sessions);
+	login_server_cleanup(&srv->ls);
 	while (srv->watches != NULL) {
 		struct imap_watch *w = srv->watches;
 		w->refs = 1;
 		watch_release(srv, &w);
 	}
-	throttle_destroy(&srv->throttle);
 	free(srv);
 	*srvp = NULL;
 }
 
-void imap_server_accept(struct imap_server *srv, int fd, bool implicit_tls, void (*on_close)(void *ctx), void *ctx)
+struct login_server *imap_server_login(struct imap_server *srv)
 {
-	struct imap_session *s = xcalloc(1, sizeof(*s));
-	s->srv = srv;
-	s->on_close = on_close;
-	s->on_close_ctx = ctx;
-	s->state = IMAP_ST_NOTAUTH;
-	s->mode = IMAP_MODE_COMMAND;
-	struct imap_parser_settings ps = { 0 };
-	ps.max_literal = srv->cfg.max_message_size;
-	ps.max_literals = srv->cfg.max_message_size + IMAP_LITERAL_MAX_OTHER;
-	ps.literal_plus = true;
-	ps.binary = true; /* ~{n} literal8 in APPEND (RFC 3516) */
-	s->parser = imap_parser_create(&ps);
-	s->conn = conn_create(srv->cfg.loop, fd, session_event, s);
-	unsigned idle = srv->cfg.idle_timeout_msecs;
-	conn_set_idle_timeout(s->conn, idle == 0 || idle > IMAP_PREAUTH_TIMEOUT_MS ? IMAP_PREAUTH_TIMEOUT_MS : idle);
-	s->next = srv->sessions;
-	if (s->next != NULL)
-		s->next->prev = s;
-	srv->sessions = s;
-	srv->nsessions++;
-	s->secure = srv->cfg.plaintext_on_loopback && conn_peer_is_loopback(s->conn);
-	if (srv->shutting_down) {
-		imap_reply(s, "* BYE Server shutting down.");
-		imap_flush_out(s);
-		s->closing = true;
-		conn_close_after_flush(s->conn);
-		return;
-	}
-	if (implicit_tls && srv->cfg.tls != NULL)
-		conn_start_tls(s->conn, srv->cfg.tls, NULL, NULL);
-	else
-		greet(s);
-}
-
-void imap_server_shutdown(struct imap_server *srv, void (*done)(void *ctx), void *ctx)
-{
-	srv->shutting_down = true;
-	srv->shutdown_done = done;
-	srv->shutdown_ctx = ctx;
-	for (struct imap_session *s = srv->sessions; s != NULL; s = s->next) {
-		if (s->proxy != NULL) {
-			/* a piped session may be in the middle of a response: no BYE of ours in it */
-			proxy_destroy(&s->proxy);
-			s->closing = true;
-			conn_close_after_flush(s->conn);
-			continue;
-		}
-		if (s->closing)
-			continue;
-		imap_reply(s, "* BYE Server shutting down.");
-		imap_flush_out(s);
-		s->closing = true;
-		conn_close_after_flush(s->conn);
-	}
-	if (srv->nsessions == 0 && done != NULL) {
-		srv->shutdown_done = NULL;
-		done(ctx);
-	}
-}
-
-size_t imap_server_sessions(const struct imap_server *srv)
-{
-	return srv->nsessions;
+	return &srv->ls;
 }

@@ -43,34 +43,20 @@ struct imap_watch {
 };
 
 struct imap_server {
-	struct imap_server_config cfg;
-	struct throttle *throttle;
-	struct imap_session *sessions; /* doubly linked */
-	size_t nsessions;
+	struct login_server ls; /* first: the login core's part (config, sessions, throttle) */
+	uint64_t max_message_size; /* APPEND limit */
 	struct imap_watch *watches;
-	bool shutting_down;
-	void (*shutdown_done)(void *ctx);
-	void *shutdown_ctx;
 };
 
 /* A FETCH answered over several loop rounds (output back-pressure). */
 struct imap_fetch_job;
 
 struct imap_session {
-	struct imap_session *prev, *next;
+	struct login_session ls; /* first: the login core's part (connection, login, user, proxy) */
 	struct imap_server *srv;
-	struct conn *conn;
 	struct imap_parser *parser;
-	void (*on_close)(void *ctx);
-	void *on_close_ctx;
 	enum imap_state state;
 	enum imap_mode mode;
-	bool secure;        /* TLS or loopback */
-	bool closing;
-	bool dead;          /* connection ended while a job was out: free when it returns */
-	bool tls_pending;
-	bool job_out;       /* a job on the worker pool holds the session */
-	bool inline_job;    /* a job runs inline (no pool): its done function must not re-enter the input loop */
 	bool in_worker;     /* a command handler runs on a worker thread: output stays in out, the view is its */
 	bool dirty_pending; /* the watch fired while in_worker (set and read on the loop's thread only) */
 	bool moved_pending; /* the mailbox was frozen for a move while in_worker: say BYE when back */
@@ -78,8 +64,7 @@ struct imap_session {
 	struct buf out;     /* response being built */
 	char *tag;          /* tag of the command in progress (SASL, IDLE, jobs) */
 
-	/* authenticated */
-	struct imapd_user user;
+	/* authenticated (the user: ls.user) */
 	char **ids;         /* ACL identifiers: login, lists; NULL until needed */
 	size_t nids;
 	bool condstore, qresync, utf8;
@@ -87,13 +72,6 @@ struct imap_session {
 	/* the last other user's mailbox resolved (for its owner's quota) */
 	char other_guid[STORE_GUID_HEX_LEN + 8];
 	uint64_t other_quota_bytes, other_quota_messages;
-
-	/* SASL exchange */
-	struct ix_sasl *sasl;
-	char *sasl_pass;    /* the password SASL checked, kept for a proxied login (wiped once used) */
-	size_t sasl_passlen;
-	/* a user homed on another server: the login there, then the piped session (proxy.h) */
-	struct proxy *proxy;
 
 	/* selected */
 	char *sel_guid;

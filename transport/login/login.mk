@@ -1,8 +1,9 @@
-# transport/login/ - what IMAP and POP3 share before and at login: the authentication jobs and the user table
-# (imapd_auth.c, imapd_dir.c over the directory replica), and the proxy that hands a login on to the mailbox's
-# home server (liblogin.a); the proxy's tests.
-LOGIN_SRCS := transport/login/imapd_auth.c transport/login/imapd_dir.c transport/login/proxy.c \
-	transport/login/proxy_parse.c
+# transport/login/ - what IMAP and POP3 share before and at login (liblogin.a): the login core (login_session.c:
+# sessions, authentication jobs, throttle, proxy hand-off, with a function table per protocol), the daemons' one
+# main (login_daemon.c), the user table (login_auth.c, login_users.c over the directory replica), and the proxy
+# that hands a login on to the mailbox's home server; the proxy's tests.
+LOGIN_SRCS := transport/login/login_session.c transport/login/login_daemon.c transport/login/login_auth.c \
+	transport/login/login_users.c transport/login/proxy.c transport/login/proxy_parse.c
 LOGIN_LIB := $(BUILD)/liblogin.a
 
 $(LOGIN_LIB): $(call objs,$(LOGIN_SRCS))

@@ -80,14 +80,7 @@ static bool dest_acquire(struct mta *m, const char *dest)
 	bool ok = false;
 	pthread_mutex_lock(&m->lock);
 	struct dest_count *dc;
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += MTA_DEST_WAIT_MS / 1000;
-	until.tv_nsec += (long)(MTA_DEST_WAIT_MS % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = time_after_msecs(CLOCK_MONOTONIC, MTA_DEST_WAIT_MS);
 	for (;;) {
 		/* the array may move while we wait: find the entry again each time */
 		dc = NULL;

@@ -1,23 +1,20 @@
-/* pop3_session.c - POP3 sessions: AUTHORIZATION (USER/PASS, AUTH through ix_sasl, STLS), TRANSACTION over a
- * snapshot of the Inbox, UPDATE at QUIT (the marked UIDs are expunged; messages another client removed are skipped). */
+/* pop3_session.c - POP3 sessions: AUTHORIZATION (USER/PASS, AUTH and STLS over the login core), TRANSACTION over a
+ * snapshot of the Inbox, UPDATE at QUIT (the marked UIDs are expunged; messages another client removed are skipped);
+ * commands dispatch from a flat table {verb, handler, states}. */
 #include "transport/pop3/pop3_session.h"
-#include "transport/net/conn.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "transport/pop3/pop3_parse.h"
-#include "transport/login/proxy.h"
-#include "transport/net/sasl.h"
 #include "store/store.h"
 #include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define OUTPUT_POLL_MS 10
 
-enum pop3_state { POP3_ST_AUTH, POP3_ST_TRANS, POP3_ST_DONE };
+enum pop3_state { POP3_ST_AUTH = 1u << 0, POP3_ST_TRANS = 1u << 1, POP3_ST_DONE = 1u << 2 };
 
 struct pop3_msg {
 	uint32_t uid;
@@ -27,22 +24,12 @@ struct pop3_msg {
 };
 
 struct pop3_session {
-	struct pop3_session *prev, *next;
-	struct pop3_server *srv;
-	struct conn *conn;
-	void (*on_close)(void *ctx);
-	void *on_close_ctx;
+	struct login_session ls; /* first: the login core's part */
 	struct pop3_parser parser;
 	enum pop3_state state;
-	bool secure, closing, dead, job_out, busy, tls_pending, in_sasl;
-	bool inline_job; /* auth runs inline (no pool) */
+	bool busy, in_sasl;
 	unsigned errors;
 	char *user_arg;      /* USER name waiting for PASS */
-	struct ix_sasl *sasl;
-	char *sasl_pass;     /* the password SASL checked, kept for a proxied login (wiped once used) */
-	size_t sasl_passlen;
-	struct proxy *proxy; /* a user homed on another server: the login there, then the piped session */
-	struct imapd_user user;
 	uint32_t uidvalidity;
 	struct pop3_msg *msgs;
 	size_t count;
@@ -50,18 +37,10 @@ struct pop3_session {
 };
 
 struct pop3_server {
-	struct pop3_server_config cfg;
-	struct throttle *throttle;
-	struct pop3_session *sessions;
-	size_t nsessions;
-	bool shutting_down;
-	void (*done)(void *ctx);
-	void *done_ctx;
+	struct login_server ls; /* first: the login core's part */
 };
 
 static void process_input(struct pop3_session *s);
-static void session_free(struct pop3_session *s);
-static void session_end(struct pop3_session *s);
 
 static void reply(struct pop3_session *s, const char *fmt, ...) IX_PRINTF(2, 3);
 static void reply(struct pop3_session *s, const char *fmt, ...)
@@ -72,7 +51,7 @@ static void reply(struct pop3_session *s, const char *fmt, ...)
 	buf_vprintf(&b, fmt, ap);
 	va_end(ap);
 	buf_append_str(&b, "\r\n");
-	conn_write(s->conn, b.data, b.len);
+	conn_write(s->ls.conn, b.data, b.len);
 	buf_free(&b);
 }
 
@@ -84,211 +63,10 @@ static void err_reply(struct pop3_session *s, const char *text)
 
 static void close_session(struct pop3_session *s)
 {
-	s->closing = true;
 	s->state = POP3_ST_DONE;
-	conn_close_after_flush(s->conn);
+	login_close(&s->ls);
 }
 
-/* ---- authorization ---- */
-
-struct auth_job {
-	struct pop3_session *s;
-	bool sasl, sasl_start;
-	char *user, *pass, *mech, *resp;
-	size_t passlen, resp_len;
-	bool has_resp;
-	struct buf challenge, err;
-	int ret;
-	struct imapd_user found;
-	struct store_msg *list;
-	size_t n;
-	uint32_t uidvalidity;
-	int where;           /* imapd_user_backend: 1 when the mailbox is on another server (backend) */
-	struct proxy_backend backend;
-};
-
-static int sasl_check(void *ctx, const char *user, const char *pass, size_t passlen)
-{
-	struct pop3_session *s = ctx;
-	int ret = s->srv->cfg.users.check_password(s->srv->cfg.users.ctx, user, pass, passlen);
-	if (ret == 0) /* a user homed elsewhere is logged in there with it */
-		imapd_password_keep(&s->sasl_pass, &s->sasl_passlen, pass, passlen);
-	return ret;
-}
-
-static void auth_run(void *arg)
-{
-	struct auth_job *j = arg;
-	struct pop3_server *srv = j->s->srv;
-	if (j->sasl) {
-		j->ret = j->sasl_start ? ix_sasl_start(j->s->sasl, j->mech, j->has_resp ? j->resp : NULL, j->resp_len,
-						       &j->challenge, &j->err)
-				       : ix_sasl_step(j->s->sasl, j->resp, j->resp_len, &j->challenge, &j->err);
-		if (j->ret != IX_SASL_DONE)
-			return;
-		j->user = xstrdup(ix_sasl_user(j->s->sasl));
-	} else {
-		j->ret = srv->cfg.users.check_password(srv->cfg.users.ctx, j->user, j->pass, j->passlen);
-		if (j->ret != 0)
-			return;
-	}
-	if (srv->cfg.users.lookup(srv->cfg.users.ctx, j->user, &j->found) != 0) {
-		j->ret = IX_EAUTH;
-		return;
-	}
-	j->where = imapd_user_backend(&srv->cfg.users, srv->cfg.server_dn, &j->found, true, &j->backend, &j->err);
-	if (j->where != 0)
-		return;
-	/* the maildrop snapshot (RFC 1939: numbered at login, fixed for the session) */
-	store_mailbox_ensure(srv->cfg.store, j->found.guid, NULL);
-	struct store_folder_info info;
-	if (store_folder_status(srv->cfg.store, j->found.guid, "INBOX", NULL, &info, NULL) == 0) {
-		j->uidvalidity = info.uidvalidity;
-		store_folder_info_free(&info);
-	}
-	if (store_msg_list(srv->cfg.store, j->found.guid, "INBOX", NULL, &j->list, &j->n, &j->err) != 0)
-		j->ret = IX_EUNAVAIL;
-}
-
-static void auth_job_free(struct auth_job *j)
-{
-	free(j->user);
-	if (j->pass != NULL) {
-		memset(j->pass, 0, j->passlen);
-		free(j->pass);
-	}
-	free(j->mech);
-	free(j->resp);
-	buf_free(&j->challenge);
-	buf_free(&j->err);
-	imapd_user_free(&j->found);
-	store_msg_list_free(&j->list, j->n);
-	free(j);
-}
-
-static void proxy_event(struct proxy *p, enum proxy_result result, const char *text, void *ctx)
-{
-	(void)p;
-	struct pop3_session *s = ctx;
-	if (result == PROXY_LOGGED_IN) {
-		reply(s, "%s", text); /* the home server's +OK */
-		return;
-	}
-	if (result == PROXY_ENDED) {
-		proxy_destroy(&s->proxy);
-		session_end(s);
-		return;
-	}
-	if (result == PROXY_REFUSED) {
-		log_info("login from %s refused by the home server: %s", conn_peer(s->conn), text);
-		err_reply(s, strncmp(text, "-ERR ", 5) == 0 ? text + 5 : "[AUTH] Authentication failed.");
-	} else {
-		log_warn("login from %s not proxied to the home server %s", conn_peer(s->conn), text);
-		reply(s, "-ERR [SYS/TEMP] Your mailbox server is not answering; try again later.");
-	}
-	proxy_destroy(&s->proxy); /* text pointed into it */
-	s->busy = false;
-	conn_pause_input(s->conn, false);
-	process_input(s);
-}
-
-/* The password was right and the mailbox lives on another server: log in there and pipe the session. */
-static void start_proxy(struct pop3_session *s, struct auth_job *j)
-{
-	struct proxy_login l = { 0 };
-	l.proto = PROXY_POP3;
-	l.backend = &j->backend;
-	l.user = j->found.login;
-	l.pass = j->sasl ? s->sasl_pass : j->pass;
-	l.passlen = j->sasl ? s->sasl_passlen : j->passlen;
-	l.tls = j->backend.tls && s->srv->cfg.proxy_trust != NULL ? proxy_trust_ctx(s->srv->cfg.proxy_trust) : NULL;
-	l.idle_timeout_msecs = s->srv->cfg.idle_timeout_msecs;
-	s->busy = true; /* input stays paused until the home server answers */
-	s->proxy = proxy_start(s->srv->cfg.loop, s->conn, &l, proxy_event, s);
-	imapd_password_wipe(&s->sasl_pass, &s->sasl_passlen);
-}
-
-static void auth_done(void *arg)
-{
-	struct auth_job *j = arg;
-	struct pop3_session *s = j->s;
-	s->job_out = false;
-	s->busy = false;
-	if (s->dead) {
-		auth_job_free(j);
-		session_free(s);
-		return;
-	}
-	s->in_sasl = false;
-	if (j->ret == 0 && (j->where < 0 || (j->where > 0 && j->sasl && s->sasl_pass == NULL))) {
-		log_error("login %s from %s: %s", j->found.login, conn_peer(s->conn),
-			  j->where < 0 ? buf_cstr(&j->err) : "no password to log in at the home server with");
-		reply(s, "-ERR [SYS/TEMP] Your mailbox server cannot be reached; try again later.");
-	} else if (j->ret == 0 && j->where > 0) {
-		start_proxy(s, j);
-		auth_job_free(j);
-		return;
-	} else if (j->sasl && j->ret == IX_SASL_CONTINUE) {
-		s->in_sasl = true;
-		reply(s, "+ %s", buf_cstr(&j->challenge));
-	} else if (j->ret == 0) {
-		s->user = j->found;
-		memset(&j->found, 0, sizeof(j->found));
-		s->uidvalidity = j->uidvalidity;
-		s->msgs = xcalloc(j->n + 1, sizeof(*s->msgs));
-		for (size_t i = 0; i < j->n; i++)
-			s->msgs[i] = (struct pop3_msg){ j->list[i].uid, j->list[i].size, false, false };
-		s->count = j->n;
-		s->state = POP3_ST_TRANS;
-		s->errors = 0;
-		conn_set_idle_timeout(s->conn, s->srv->cfg.idle_timeout_msecs);
-		log_info("login %s from %s%s (%zu messages)", s->user.login, conn_peer(s->conn),
-			 conn_is_tls(s->conn) ? " (TLS)" : "", s->count);
-		reply(s, "+OK Logged in; %zu messages.", s->count);
-	} else if (j->sasl && j->ret == IX_SASL_CANCELLED) {
-		err_reply(s, "Authentication cancelled.");
-	} else if (j->ret == IX_EUNAVAIL) {
-		reply(s, "-ERR [SYS/TEMP] The directory or the store is not answering; try again later.");
-	} else {
-		unsigned n = throttle_fail(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL));
-		log_info("login failed for %s from %s (%u failures this minute)", j->user != NULL ? j->user : "(sasl)",
-			 conn_peer(s->conn), n);
-		err_reply(s, "[AUTH] Authentication failed.");
-	}
-	auth_job_free(j);
-	if (s->inline_job)
-		return;
-	conn_pause_input(s->conn, false);
-	process_input(s);
-}
-
-static void start_auth(struct pop3_session *s, struct auth_job *j)
-{
-	s->job_out = true;
-	s->busy = true;
-	if (s->srv->cfg.pool == NULL) {
-		/* no pool (fuzzing, tools): inline; the caller's input loop carries on afterwards */
-		s->inline_job = true;
-		auth_run(j);
-		auth_done(j);
-		s->inline_job = false;
-		return;
-	}
-	conn_pause_input(s->conn, true);
-	workpool_submit(s->srv->cfg.pool, auth_run, auth_done, j);
-}
-
-static bool throttled(struct pop3_session *s)
-{
-	if (!throttle_blocked(s->srv->throttle, conn_peer(s->conn), (uint64_t)time(NULL)))
-		return false;
-	log_warn("login refused from %s: more than %u failures in a minute", conn_peer(s->conn),
-		 s->srv->cfg.max_auth_failures);
-	err_reply(s, "[LOGIN-DELAY] Too many failed logins from your address; try again in a minute.");
-	return true;
-}
-
-/* ---- transaction ---- */
 
 static struct pop3_msg *msg_arg(struct pop3_session *s, const struct pop3_command *cmd)
 {
@@ -308,7 +86,7 @@ static struct pop3_msg *msg_arg(struct pop3_session *s, const struct pop3_comman
 static void send_message(struct pop3_session *s, struct pop3_msg *m, bool top, uint32_t lines)
 {
 	struct buf data = BUF_INIT, err = BUF_INIT;
-	if (store_fetch_body(s->srv->cfg.store, s->user.guid, "INBOX", m->uid, 0, 0, &data, &err) != 0) {
+	if (store_fetch_body(s->ls.srv->cfg.store, s->ls.user.guid, "INBOX", m->uid, 0, 0, &data, &err) != 0) {
 		err_reply(s, "[SYS/TEMP] That message was removed by another client.");
 		buf_free(&data);
 		buf_free(&err);
@@ -335,7 +113,7 @@ static void send_message(struct pop3_session *s, struct pop3_msg *m, bool top, u
 		p += len + (nl != NULL ? 1 : 0);
 	}
 	buf_append_str(&out, ".\r\n");
-	conn_write(s->conn, out.data, out.len);
+	conn_write(s->ls.conn, out.data, out.len);
 	buf_free(&out);
 	buf_free(&data);
 	buf_free(&err);
@@ -372,22 +150,8 @@ static void update_run(void *arg)
 	}
 }
 
-static void update_done(void *arg)
+static void update_job_free(struct update_job *j)
 {
-	struct update_job *j = arg;
-	struct pop3_session *s = j->s;
-	s->job_out = false;
-	if (s->dead) {
-		session_free(s);
-	} else {
-		if (j->ret != 0) {
-			log_error("POP3 update for %s failed: %s", s->user.login, buf_cstr(&j->err));
-			reply(s, "-ERR [SYS/TEMP] Some deleted messages could not be removed.");
-		} else {
-			reply(s, "+OK Bye; %zu messages deleted.", j->gone);
-		}
-		close_session(s);
-	}
 	free(j->guid);
 	free(j->del);
 	free(j->seen);
@@ -395,12 +159,28 @@ static void update_done(void *arg)
 	free(j);
 }
 
+static void update_done(void *arg)
+{
+	struct update_job *j = arg;
+	struct pop3_session *s = j->s;
+	if (login_job_finished(&s->ls)) {
+		if (j->ret != 0) {
+			log_error("POP3 update for %s failed: %s", s->ls.user.login, buf_cstr(&j->err));
+			reply(s, "-ERR [SYS/TEMP] Some deleted messages could not be removed.");
+		} else {
+			reply(s, "+OK Bye; %zu messages deleted.", j->gone);
+		}
+		close_session(s);
+	}
+	update_job_free(j);
+}
+
 static void update_and_quit(struct pop3_session *s)
 {
 	struct update_job *j = xcalloc(1, sizeof(*j));
 	j->s = s;
-	j->st = s->srv->cfg.store;
-	j->guid = xstrdup(s->user.guid);
+	j->st = s->ls.srv->cfg.store;
+	j->guid = xstrdup(s->ls.user.guid);
 	j->del = xcalloc(s->count + 1, sizeof(*j->del));
 	j->seen = xcalloc(s->count + 1, sizeof(*j->seen));
 	for (size_t i = 0; i < s->count; i++) {
@@ -410,19 +190,14 @@ static void update_and_quit(struct pop3_session *s)
 			j->seen[j->nseen++] = s->msgs[i].uid;
 	}
 	s->state = POP3_ST_DONE;
-	s->job_out = true;
-	s->busy = true;
-	if (s->srv->cfg.pool == NULL || (j->ndel == 0 && j->nseen == 0)) {
-		update_run(j);
-		update_done(j);
-		return;
-	}
-	conn_pause_input(s->conn, true);
-	workpool_submit(s->srv->cfg.pool, update_run, update_done, j);
+	login_start_job(&s->ls, update_run, update_done, j);
 }
 
-static void cmd_capa(struct pop3_session *s)
+/* ---- commands ---- */
+
+static void cmd_capa(struct pop3_session *s, const struct pop3_command *cmd)
 {
+	(void)cmd;
 	reply(s, "+OK Capability list follows");
 	reply(s, "CAPA");
 	reply(s, "TOP");
@@ -431,224 +206,237 @@ static void cmd_capa(struct pop3_session *s)
 	reply(s, "AUTH-RESP-CODE");
 	reply(s, "PIPELINING");
 	if (s->state == POP3_ST_AUTH) {
-		if (s->secure) {
+		if (s->ls.secure) {
 			reply(s, "USER");
 			reply(s, "SASL %s", IX_SASL_MECHS);
 		}
-		if (s->srv->cfg.tls != NULL && !conn_is_tls(s->conn))
+		if (s->ls.srv->cfg.tls != NULL && !conn_is_tls(s->ls.conn))
 			reply(s, "STLS");
 	}
 	reply(s, "IMPLEMENTATION Interchange");
 	reply(s, ".");
 }
 
-static void dispatch(struct pop3_session *s, const struct pop3_command *cmd)
+static void cmd_quit(struct pop3_session *s, const struct pop3_command *cmd)
 {
-	if (cmd->verb == POP3_CAPA) {
-		cmd_capa(s);
+	(void)cmd;
+	if (s->state == POP3_ST_TRANS) {
+		update_and_quit(s);
 		return;
 	}
-	if (cmd->verb == POP3_QUIT) {
-		if (s->state == POP3_ST_TRANS) {
-			update_and_quit(s);
-		} else {
-			reply(s, "+OK Bye.");
-			close_session(s);
-		}
+	reply(s, "+OK Bye.");
+	close_session(s);
+}
+
+static void cmd_stls(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	(void)cmd;
+	if (s->ls.srv->cfg.tls == NULL || conn_is_tls(s->ls.conn)) {
+		err_reply(s, "TLS is not available or already active.");
 		return;
 	}
-	if (s->state == POP3_ST_AUTH) {
-		switch (cmd->verb) {
-		case POP3_STLS:
-			if (s->srv->cfg.tls == NULL || conn_is_tls(s->conn)) {
-				err_reply(s, "TLS is not available or already active.");
-				return;
-			}
-			reply(s, "+OK Begin TLS negotiation.");
-			size_t discarded = 0;
-			conn_start_tls(s->conn, s->srv->cfg.tls, NULL, &discarded);
-			if (discarded > 0)
-				log_warn("%s: %zu bytes sent after STLS were discarded", conn_peer(s->conn), discarded);
-			pop3_parser_init(&s->parser);
-			s->tls_pending = true;
-			return;
-		case POP3_USER:
-			if (!s->secure) {
-				err_reply(s, "[AUTH] Plaintext login is disabled: use STLS first.");
-				return;
-			}
-			free(s->user_arg);
-			s->user_arg = xstrndup(cmd->args[0].str, cmd->args[0].len);
-			reply(s, "+OK Send your password.");
-			return;
-		case POP3_PASS: {
-			if (s->user_arg == NULL) {
-				err_reply(s, "USER first.");
-				return;
-			}
-			if (throttled(s))
-				return;
-			struct auth_job *j = xcalloc(1, sizeof(*j));
-			j->s = s;
-			j->user = s->user_arg;
-			s->user_arg = NULL;
-			j->pass = xstrndup(cmd->args[0].str, cmd->args[0].len);
-			j->passlen = cmd->args[0].len;
-			start_auth(s, j);
-			return;
-		}
-		case POP3_AUTH: {
-			if (cmd->arg_count == 0) {
-				reply(s, "+OK Mechanisms follow");
-				if (s->secure) {
-					reply(s, "PLAIN");
-					reply(s, "LOGIN");
-				}
-				reply(s, ".");
-				return;
-			}
-			if (!s->secure) {
-				err_reply(s, "[AUTH] Authentication is disabled without TLS: use STLS first.");
-				return;
-			}
-			if (throttled(s))
-				return;
-			if (s->sasl == NULL) {
-				struct buf err = BUF_INIT;
-				if (ix_sasl_create("pop", s->srv->cfg.hostname, s->secure, sasl_check, s, &s->sasl,
-						   &err) != 0) {
-					log_error("SASL: %s", buf_cstr(&err));
-					buf_free(&err);
-					reply(s, "-ERR [SYS/TEMP] Authentication is unavailable.");
-					return;
-				}
-				buf_free(&err);
-			}
-			struct auth_job *j = xcalloc(1, sizeof(*j));
-			j->s = s;
-			j->sasl = j->sasl_start = true;
-			j->mech = xstrndup(cmd->args[0].str, cmd->args[0].len);
-			if (cmd->arg_count > 1) {
-				j->has_resp = true;
-				j->resp = xstrndup(cmd->args[1].str, cmd->args[1].len);
-				j->resp_len = cmd->args[1].len;
-			}
-			start_auth(s, j);
-			return;
-		}
-		case POP3_APOP:
-			err_reply(s, "APOP is not supported: use USER/PASS or AUTH over TLS.");
-			return;
-		default:
-			err_reply(s, "Log in first.");
-			return;
-		}
-	}
-	switch (cmd->verb) {
-	case POP3_STAT: {
-		size_t n = 0;
-		uint64_t bytes = 0;
-		for (size_t i = 0; i < s->count; i++)
-			if (!s->msgs[i].deleted) {
-				n++;
-				bytes += s->msgs[i].size;
-			}
-		reply(s, "+OK %zu %llu", n, (unsigned long long)bytes);
+	reply(s, "+OK Begin TLS negotiation.");
+	login_start_tls(&s->ls, "STLS");
+	pop3_parser_init(&s->parser);
+}
+
+static void cmd_user(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	if (!s->ls.secure) {
+		err_reply(s, "[AUTH] Plaintext login is disabled: use STLS first.");
 		return;
 	}
-	case POP3_LIST:
-	case POP3_UIDL: {
-		bool uidl = cmd->verb == POP3_UIDL;
-		if (cmd->has_msg) {
-			struct pop3_msg *m = msg_arg(s, cmd);
-			if (m == NULL)
-				return;
-			if (uidl)
-				reply(s, "+OK %u %u.%u", cmd->msg, s->uidvalidity, m->uid);
-			else
-				reply(s, "+OK %u %llu", cmd->msg, (unsigned long long)m->size);
-			return;
-		}
-		reply(s, "+OK");
-		for (size_t i = 0; i < s->count; i++) {
-			if (s->msgs[i].deleted)
-				continue;
-			if (uidl)
-				reply(s, "%zu %u.%u", i + 1, s->uidvalidity, s->msgs[i].uid);
-			else
-				reply(s, "%zu %llu", i + 1, (unsigned long long)s->msgs[i].size);
+	free(s->user_arg);
+	s->user_arg = xstrndup(cmd->args[0].str, cmd->args[0].len);
+	reply(s, "+OK Send your password.");
+}
+
+static void cmd_pass(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	if (s->user_arg == NULL) {
+		err_reply(s, "USER first.");
+		return;
+	}
+	if (login_throttled(&s->ls, NULL))
+		return;
+	char *user = s->user_arg;
+	s->user_arg = NULL;
+	login_password(&s->ls, NULL, user, strlen(user), cmd->args[0].str, cmd->args[0].len);
+	free(user);
+}
+
+static void cmd_auth(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	if (cmd->arg_count == 0) {
+		reply(s, "+OK Mechanisms follow");
+		if (s->ls.secure) {
+			reply(s, "PLAIN");
+			reply(s, "LOGIN");
 		}
 		reply(s, ".");
 		return;
 	}
-	case POP3_RETR:
-	case POP3_TOP: {
-		struct pop3_msg *m = msg_arg(s, cmd);
-		if (m != NULL) {
-			send_message(s, m, cmd->verb == POP3_TOP, cmd->lines);
-			if (cmd->verb == POP3_RETR)
-				m->retrieved = true;
-		}
+	if (!s->ls.secure) {
+		err_reply(s, "[AUTH] Authentication is disabled without TLS: use STLS first.");
 		return;
 	}
-	case POP3_DELE: {
-		struct pop3_msg *m = msg_arg(s, cmd);
-		if (m != NULL) {
-			m->deleted = true;
-			reply(s, "+OK Message %u deleted.", cmd->msg);
-		}
+	if (login_throttled(&s->ls, NULL))
 		return;
-	}
-	case POP3_NOOP:
-		reply(s, "+OK");
-		return;
-	case POP3_RSET:
-		for (size_t i = 0; i < s->count; i++)
-			s->msgs[i].deleted = false;
-		reply(s, "+OK");
-		return;
-	default:
-		err_reply(s, "Not allowed now: already logged in.");
-		return;
-	}
+	const struct pop3_arg *ir = cmd->arg_count > 1 ? &cmd->args[1] : NULL;
+	login_sasl_start(&s->ls, NULL, cmd->args[0].str, cmd->args[0].len, ir != NULL ? ir->str : NULL,
+			 ir != NULL ? ir->len : 0);
 }
 
-/* ---- input and events ---- */
-
-static void sasl_response(struct pop3_session *s, const char *line, size_t len)
+static void cmd_apop(struct pop3_session *s, const struct pop3_command *cmd)
 {
-	struct auth_job *j = xcalloc(1, sizeof(*j));
-	j->s = s;
-	j->sasl = true;
-	j->resp = xstrndup(line, len);
-	j->resp_len = len;
-	start_auth(s, j);
+	(void)cmd;
+	err_reply(s, "APOP is not supported: use USER/PASS or AUTH over TLS.");
+}
+
+static void cmd_stat(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	(void)cmd;
+	size_t n = 0;
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < s->count; i++)
+		if (!s->msgs[i].deleted) {
+			n++;
+			bytes += s->msgs[i].size;
+		}
+	reply(s, "+OK %zu %llu", n, (unsigned long long)bytes);
+}
+
+static void cmd_list(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	bool uidl = cmd->verb == POP3_UIDL;
+	if (cmd->has_msg) {
+		struct pop3_msg *m = msg_arg(s, cmd);
+		if (m == NULL)
+			return;
+		if (uidl)
+			reply(s, "+OK %u %u.%u", cmd->msg, s->uidvalidity, m->uid);
+		else
+			reply(s, "+OK %u %llu", cmd->msg, (unsigned long long)m->size);
+		return;
+	}
+	reply(s, "+OK");
+	for (size_t i = 0; i < s->count; i++) {
+		if (s->msgs[i].deleted)
+			continue;
+		if (uidl)
+			reply(s, "%zu %u.%u", i + 1, s->uidvalidity, s->msgs[i].uid);
+		else
+			reply(s, "%zu %llu", i + 1, (unsigned long long)s->msgs[i].size);
+	}
+	reply(s, ".");
+}
+
+static void cmd_retr(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	struct pop3_msg *m = msg_arg(s, cmd);
+	if (m == NULL)
+		return;
+	send_message(s, m, cmd->verb == POP3_TOP, cmd->lines);
+	if (cmd->verb == POP3_RETR)
+		m->retrieved = true;
+}
+
+static void cmd_dele(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	struct pop3_msg *m = msg_arg(s, cmd);
+	if (m == NULL)
+		return;
+	m->deleted = true;
+	reply(s, "+OK Message %u deleted.", cmd->msg);
+}
+
+static void cmd_noop(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	(void)cmd;
+	reply(s, "+OK");
+}
+
+static void cmd_rset(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	(void)cmd;
+	for (size_t i = 0; i < s->count; i++)
+		s->msgs[i].deleted = false;
+	reply(s, "+OK");
+}
+
+#define ST_ANY (POP3_ST_AUTH | POP3_ST_TRANS)
+
+struct pop3_cmd_def {
+	enum pop3_verb verb;
+	void (*fn)(struct pop3_session *s, const struct pop3_command *cmd);
+	unsigned states;
+};
+
+static const struct pop3_cmd_def commands[] = {
+	{ POP3_CAPA, cmd_capa, ST_ANY },
+	{ POP3_QUIT, cmd_quit, ST_ANY },
+	{ POP3_STLS, cmd_stls, POP3_ST_AUTH },
+	{ POP3_USER, cmd_user, POP3_ST_AUTH },
+	{ POP3_PASS, cmd_pass, POP3_ST_AUTH },
+	{ POP3_AUTH, cmd_auth, POP3_ST_AUTH },
+	{ POP3_APOP, cmd_apop, POP3_ST_AUTH },
+	{ POP3_STAT, cmd_stat, POP3_ST_TRANS },
+	{ POP3_LIST, cmd_list, POP3_ST_TRANS },
+	{ POP3_UIDL, cmd_list, POP3_ST_TRANS },
+	{ POP3_RETR, cmd_retr, POP3_ST_TRANS },
+	{ POP3_TOP, cmd_retr, POP3_ST_TRANS },
+	{ POP3_DELE, cmd_dele, POP3_ST_TRANS },
+	{ POP3_NOOP, cmd_noop, POP3_ST_TRANS },
+	{ POP3_RSET, cmd_rset, POP3_ST_TRANS },
+};
+
+static void dispatch(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	const struct pop3_cmd_def *def = NULL;
+	for (size_t i = 0; i < IX_ARRAY_LEN(commands) && def == NULL; i++)
+		if (commands[i].verb == cmd->verb)
+			def = &commands[i];
+	if (def == NULL || !(def->states & s->state)) {
+		err_reply(s, s->state == POP3_ST_AUTH ? "Log in first." : "Not allowed now: already logged in.");
+		return;
+	}
+	def->fn(s, cmd);
+}
+
+/* ---- input ---- */
+
+static void resume(struct login_session *ls)
+{
+	struct pop3_session *s = (struct pop3_session *)ls;
+	if (s->busy || ls->inline_job)
+		return;
+	conn_pause_input(ls->conn, false);
+	process_input(s);
 }
 
 static void wait_timer(struct evloop *loop, struct evloop_timer *timer, void *ctx)
 {
 	(void)timer;
 	struct pop3_session *s = ctx;
-	if (conn_output_len(s->conn) > CONN_OUTPUT_SOFT_MAX / 2) {
+	if (conn_output_len(s->ls.conn) > CONN_OUTPUT_SOFT_MAX / 2) {
 		evloop_timer_start(loop, &s->timer, OUTPUT_POLL_MS, 0, wait_timer, s);
 		return;
 	}
 	s->busy = false;
-	conn_pause_input(s->conn, false);
-	process_input(s);
+	resume(&s->ls);
 }
 
 static void process_input(struct pop3_session *s)
 {
-	while (!s->closing && !s->busy && !s->tls_pending && !s->dead) {
-		if (conn_output_len(s->conn) > CONN_OUTPUT_SOFT_MAX) {
+	while (!s->ls.closing && !s->busy && !s->ls.tls_pending && !s->ls.dead) {
+		if (conn_output_len(s->ls.conn) > CONN_OUTPUT_SOFT_MAX) {
 			s->busy = true;
-			conn_pause_input(s->conn, true);
-			evloop_timer_start(s->srv->cfg.loop, &s->timer, OUTPUT_POLL_MS, 0, wait_timer, s);
+			conn_pause_input(s->ls.conn, true);
+			evloop_timer_start(s->ls.srv->cfg.loop, &s->timer, OUTPUT_POLL_MS, 0, wait_timer, s);
 			break;
 		}
 		const char *data;
-		size_t len = conn_input_peek(s->conn, &data);
+		size_t len = conn_input_peek(s->ls.conn, &data);
 		if (len == 0)
 			break;
 		size_t used = 0;
@@ -661,15 +449,15 @@ static void process_input(struct pop3_session *s)
 			size_t llen;
 			bool cancel;
 			r = pop3_parse_sasl_line(&s->parser, data, len, &used, &line, &llen, &cancel, &err);
-			conn_input_consume(s->conn, used);
+			conn_input_consume(s->ls.conn, used);
 			if (r == POP3_PARSE_DONE) {
 				s->in_sasl = false;
-				sasl_response(s, line, llen);
+				login_sasl_response(&s->ls, NULL, line, llen);
 			}
 		} else {
 			struct pop3_command cmd;
 			r = pop3_parse_command(&s->parser, data, len, &used, &cmd, &err);
-			conn_input_consume(s->conn, used);
+			conn_input_consume(s->ls.conn, used);
 			if (r == POP3_PARSE_DONE)
 				dispatch(s, &cmd);
 		}
@@ -680,176 +468,170 @@ static void process_input(struct pop3_session *s)
 		buf_free(&err);
 		if (r == POP3_PARSE_NEED_MORE && used == 0)
 			break;
-		if (s->errors >= POP3_MAX_BAD_COMMANDS && !s->closing) {
+		if (s->errors >= POP3_MAX_BAD_COMMANDS && !s->ls.closing) {
 			reply(s, "-ERR Too many errors; bye.");
 			close_session(s);
 		}
 	}
 }
 
-static void session_free(struct pop3_session *s)
+/* ---- the login core's function table ---- */
+
+static struct login_session *new_session(struct login_server *srv)
 {
-	struct pop3_server *srv = s->srv;
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		srv->sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	srv->nsessions--;
-	evloop_timer_stop(srv->cfg.loop, &s->timer);
-	proxy_destroy(&s->proxy);
-	conn_destroy(&s->conn);
-	ix_sasl_destroy(&s->sasl);
-	imapd_password_wipe(&s->sasl_pass, &s->sasl_passlen);
-	imapd_user_free(&s->user);
+	(void)srv;
+	struct pop3_session *s = xcalloc(1, sizeof(*s));
+	s->state = POP3_ST_AUTH;
+	pop3_parser_init(&s->parser);
+	return &s->ls;
+}
+
+static void free_session(struct login_session *ls)
+{
+	struct pop3_session *s = (struct pop3_session *)ls;
+	evloop_timer_stop(ls->srv->cfg.loop, &s->timer);
 	free(s->user_arg);
 	free(s->msgs);
-	if (s->on_close != NULL)
-		s->on_close(s->on_close_ctx);
-	free(s);
-	if (srv->shutting_down && srv->nsessions == 0 && srv->done != NULL) {
-		void (*done)(void *) = srv->done;
-		srv->done = NULL;
-		done(srv->done_ctx);
-	}
 }
 
-static void session_end(struct pop3_session *s)
+static void greet(struct login_session *ls)
 {
-	if (s->job_out) {
-		s->dead = true;
-		return;
-	}
-	session_free(s);
+	reply((struct pop3_session *)ls, "+OK %s Interchange POP3 ready.", ls->srv->cfg.hostname);
 }
 
-static void greet(struct pop3_session *s)
+static void input(struct login_session *ls)
 {
-	reply(s, "+OK %s Interchange POP3 ready.", s->srv->cfg.hostname);
+	process_input((struct pop3_session *)ls);
 }
 
-static void session_event(struct conn *c, enum conn_event ev, void *ctx)
+static void set_busy(struct login_session *ls, bool busy)
 {
-	(void)c;
-	struct pop3_session *s = ctx;
-	if (s->proxy != NULL) {
-		proxy_client_event(s->proxy, ev);
-		return;
-	}
-	switch (ev) {
-	case CONN_EVENT_INPUT:
-		process_input(s);
+	((struct pop3_session *)ls)->busy = busy;
+}
+
+static void login_reply(struct login_session *ls, const char *ref, enum login_outcome o, const char *text)
+{
+	(void)ref;
+	struct pop3_session *s = (struct pop3_session *)ls;
+	switch (o) {
+	case LOGIN_CONTINUE:
+		s->in_sasl = true;
+		reply(s, "+ %s", text);
 		break;
-	case CONN_EVENT_TLS_READY:
-		s->secure = true;
-		if (s->sasl != NULL)
-			ix_sasl_set_secure(s->sasl, true);
-		if (s->tls_pending) {
-			s->tls_pending = false;
-			process_input(s);
-		} else {
-			greet(s);
-		}
+	case LOGIN_SASL_BAD: /* counted as a failure in POP3 */
+		login_failed(ls, "(sasl)", text[0] != '\0' ? text : "bad SASL exchange");
+		/* fall through */
+	case LOGIN_FAILED:
+		err_reply(s, "[AUTH] Authentication failed.");
 		break;
-	case CONN_EVENT_TIMEOUT:
-		if (s->closing) {
-			session_end(s);
-			break;
-		}
+	case LOGIN_CANCELLED:
+		err_reply(s, "Authentication cancelled.");
+		break;
+	case LOGIN_UNAVAILABLE:
+		reply(s, "-ERR [SYS/TEMP] The directory or the store is not answering; try again later.");
+		break;
+	case LOGIN_HOME_UNREACHABLE:
+		reply(s, "-ERR [SYS/TEMP] Your mailbox server cannot be reached; try again later.");
+		break;
+	case LOGIN_THROTTLED:
+		err_reply(s, "[LOGIN-DELAY] Too many failed logins from your address; try again in a minute.");
+		break;
+	case LOGIN_SASL_UNAVAILABLE:
+		reply(s, "-ERR [SYS/TEMP] Authentication is unavailable.");
+		break;
+	case LOGIN_PROXY_LOGGED_IN:
+		reply(s, "%s", text); /* the home server's +OK */
+		break;
+	case LOGIN_PROXY_REFUSED:
+		err_reply(s, strncmp(text, "-ERR ", 5) == 0 ? text + 5 : "[AUTH] Authentication failed.");
+		break;
+	case LOGIN_PROXY_FAILED:
+		reply(s, "-ERR [SYS/TEMP] Your mailbox server is not answering; try again later.");
+		break;
+	}
+}
+
+static void bye(struct login_session *ls, enum login_bye why)
+{
+	struct pop3_session *s = (struct pop3_session *)ls;
+	s->state = POP3_ST_DONE;
+	if (why == LOGIN_BYE_IDLE)
 		reply(s, "-ERR Idle for too long; bye.");
-		close_session(s);
-		break;
-	case CONN_EVENT_CONNECTED:
-		break;
-	case CONN_EVENT_EOF:
-	case CONN_EVENT_ERROR:
-	case CONN_EVENT_CLOSED:
-		session_end(s);
-		break;
-	}
+	else if (why == LOGIN_BYE_SHUTDOWN)
+		reply(s, "-ERR [SYS/TEMP] Server shutting down; no messages were deleted.");
+	else
+		reply(s, "-ERR [SYS/TEMP] Server shutting down.");
 }
 
-void pop3_server_set_limits(struct pop3_server *srv, unsigned idle_timeout_msecs, unsigned max_auth_failures)
+/* The maildrop snapshot (RFC 1939: numbered at login, fixed for the session). */
+struct maildrop {
+	uint32_t uidvalidity;
+	struct store_msg *list;
+	size_t n;
+};
+
+static void free_data(void *data)
 {
-	srv->cfg.idle_timeout_msecs = idle_timeout_msecs;
-	srv->cfg.max_auth_failures = max_auth_failures;
-	throttle_set_max(srv->throttle, max_auth_failures);
+	struct maildrop *md = data;
+	store_msg_list_free(&md->list, md->n);
+	free(md);
 }
 
-struct pop3_server *pop3_server_create(const struct pop3_server_config *config)
+static int prepare(struct login_server *srv, const struct login_user *u, void **data_r, struct buf *error_r)
+{
+	struct maildrop *md = xcalloc(1, sizeof(*md));
+	*data_r = md;
+	store_mailbox_ensure(srv->cfg.store, u->guid, NULL);
+	struct store_folder_info info;
+	if (store_folder_status(srv->cfg.store, u->guid, "INBOX", NULL, &info, NULL) == 0) {
+		md->uidvalidity = info.uidvalidity;
+		store_folder_info_free(&info);
+	}
+	if (store_msg_list(srv->cfg.store, u->guid, "INBOX", NULL, &md->list, &md->n, error_r) != 0)
+		return IX_EUNAVAIL;
+	return 0;
+}
+
+static void logged_in(struct login_session *ls, const char *ref, void *data)
+{
+	(void)ref;
+	struct pop3_session *s = (struct pop3_session *)ls;
+	struct maildrop *md = data;
+	s->uidvalidity = md->uidvalidity;
+	s->msgs = xcalloc(md->n + 1, sizeof(*s->msgs));
+	for (size_t i = 0; i < md->n; i++)
+		s->msgs[i] = (struct pop3_msg){ md->list[i].uid, md->list[i].size, false, false };
+	s->count = md->n;
+	free_data(md);
+	s->state = POP3_ST_TRANS;
+	s->errors = 0;
+	log_info("login %s from %s%s (%zu messages)", ls->user.login, conn_peer(ls->conn),
+		 conn_is_tls(ls->conn) ? " (TLS)" : "", s->count);
+	reply(s, "+OK Logged in; %zu messages.", s->count);
+}
+
+static const struct login_proto pop3_proto = {
+	"pop", PROXY_POP3, new_session, free_session, greet, input, set_busy, resume, login_reply, bye, prepare, free_data, logged_in,
+};
+
+/* ---- the server ---- */
+
+struct pop3_server *pop3_server_create(const struct login_config *config)
 {
 	struct pop3_server *srv = xcalloc(1, sizeof(*srv));
-	srv->cfg = *config;
-	if (srv->cfg.hostname == NULL)
-		srv->cfg.hostname = "localhost";
-	srv->throttle = throttle_create(IMAPD_THROTTLE_SLOTS, srv->cfg.max_auth_failures);
+	login_server_init(&srv->ls, &pop3_proto, config);
 	return srv;
 }
 
 void pop3_server_destroy(struct pop3_server **srvp)
 {
-	struct pop3_server *srv = *srvp;
-	if (srv == NULL)
-		return;
-	srv->done = NULL;
-	while (srv->sessions != NULL)
-		session_free(srv->sessions);
-	throttle_destroy(&srv->throttle);
-	free(srv);
+	if (*srvp != NULL)
+		login_server_cleanup(&(*srvp)->ls);
+	free(*srvp);
 	*srvp = NULL;
 }
 
-void pop3_server_accept(struct pop3_server *srv, int fd, bool implicit_tls, void (*on_close)(void *ctx), void *ctx)
+struct login_server *pop3_server_login(struct pop3_server *srv)
 {
-	struct pop3_session *s = xcalloc(1, sizeof(*s));
-	s->srv = srv;
-	s->on_close = on_close;
-	s->on_close_ctx = ctx;
-	s->state = POP3_ST_AUTH;
-	pop3_parser_init(&s->parser);
-	s->conn = conn_create(srv->cfg.loop, fd, session_event, s);
-	unsigned idle = srv->cfg.idle_timeout_msecs;
-	conn_set_idle_timeout(s->conn, idle == 0 || idle > POP3_PREAUTH_TIMEOUT_MS ? POP3_PREAUTH_TIMEOUT_MS : idle);
-	s->secure = srv->cfg.plaintext_on_loopback && conn_peer_is_loopback(s->conn);
-	s->next = srv->sessions;
-	if (s->next != NULL)
-		s->next->prev = s;
-	srv->sessions = s;
-	srv->nsessions++;
-	if (srv->shutting_down) {
-		reply(s, "-ERR [SYS/TEMP] Server shutting down.");
-		close_session(s);
-		return;
-	}
-	if (implicit_tls && srv->cfg.tls != NULL)
-		conn_start_tls(s->conn, srv->cfg.tls, NULL, NULL);
-	else
-		greet(s);
-}
-
-void pop3_server_shutdown(struct pop3_server *srv, void (*done)(void *ctx), void *ctx)
-{
-	srv->shutting_down = true;
-	srv->done = done;
-	srv->done_ctx = ctx;
-	for (struct pop3_session *s = srv->sessions; s != NULL; s = s->next) {
-		if (s->proxy != NULL) {
-			/* a piped session may be in the middle of a response: nothing of ours in it */
-			proxy_destroy(&s->proxy);
-			close_session(s);
-		} else if (!s->closing) {
-			reply(s, "-ERR [SYS/TEMP] Server shutting down; no messages were deleted.");
-			close_session(s);
-		}
-	}
-	if (srv->nsessions == 0 && done != NULL) {
-		srv->done = NULL;
-		done(ctx);
-	}
-}
-
-size_t pop3_server_sessions(const struct pop3_server *srv)
-{
-	return srv->nsessions;
+	return &srv->ls;
 }

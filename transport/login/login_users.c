@@ -1,10 +1,9 @@
-/* imapd_dir.c - the user table of imapd and pop3d over the directory replica (passwords checked by an LDAP bind,
- * users by login or any address, list membership for ACL identifiers, public folder paths), and their settings. */
-#include "transport/login/imapd_auth.h"
+/* login_users.c - the user table of the IMAP and POP3 logins over the directory replica (passwords checked by an LDAP
+ * bind, users by login or any address, list membership for ACL identifiers, public folder paths). */
+#include "transport/login/login_auth.h"
 #include "directory/dir.h"
 #include "common/err.h"
 #include "common/log.h"
-#include "common/settings.h"
 #include "common/util.h"
 
 #include <stdlib.h>
@@ -35,7 +34,7 @@ static int dir_check_admin(void *ctx, const char *pass, size_t passlen)
 	return ret == IX_OK ? 0 : ret == IX_EAUTH ? IX_EAUTH : IX_EUNAVAIL;
 }
 
-static int dir_user_lookup(void *ctx, const char *name, struct imapd_user *u_r)
+static int dir_user_lookup(void *ctx, const char *name, struct login_user *u_r)
 {
 	struct dir_recipient r;
 	memset(u_r, 0, sizeof(*u_r));
@@ -123,7 +122,7 @@ static int dir_server(void *ctx, const char *server_dn, bool pop3, char **host_r
 	return ret;
 }
 
-void imapd_userdb_dir(struct dir *dir, struct imapd_userdb *db_r)
+void login_userdb_dir(struct dir *dir, struct login_userdb *db_r)
 {
 	db_r->server = dir_server;
 	db_r->users = dir_users;
@@ -134,13 +133,3 @@ void imapd_userdb_dir(struct dir *dir, struct imapd_userdb *db_r)
 	db_r->public_folders = dir_public_folders;
 	db_r->ctx = dir;
 }
-
-void imapd_settings_from(const struct settings *s, struct imapd_settings *s_r)
-{
-	s_r->imap_idle_timeout_secs = (unsigned)s->v[SET_IMAP_IDLE_TIMEOUT];
-	s_r->imap_max_connections = (unsigned)s->v[SET_IMAP_MAX_CONNECTIONS];
-	s_r->pop3_idle_timeout_secs = (unsigned)s->v[SET_POP3_IDLE_TIMEOUT];
-	s_r->auth_max_failures = (unsigned)s->v[SET_AUTH_MAX_FAILURES];
-	s_r->max_message_size = s->v[SET_SMTP_MAX_MESSAGE_SIZE];
-}
-

@@ -1,6 +1,6 @@
-/* imapd_auth.c - the user table helpers (users, kept passwords, the home server) shared by imapd and pop3d (see
- * imapd_auth.h). */
-#include "transport/login/imapd_auth.h"
+/* login_auth.c - the user table helpers (users, kept passwords, the home server) shared by the IMAP and POP3 logins
+ * (see login_auth.h). */
+#include "transport/login/login_auth.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "transport/login/proxy.h"
@@ -14,7 +14,7 @@
 
 /* ---- users ---- */
 
-void imapd_user_free(struct imapd_user *u)
+void login_user_free(struct login_user *u)
 {
 	free(u->login);
 	free(u->guid);
@@ -24,7 +24,7 @@ void imapd_user_free(struct imapd_user *u)
 	memset(u, 0, sizeof(*u));
 }
 
-void imapd_password_wipe(char **pass_r, size_t *len_r)
+void login_password_wipe(char **pass_r, size_t *len_r)
 {
 	if (*pass_r != NULL) {
 		memset(*pass_r, 0, *len_r);
@@ -34,16 +34,16 @@ void imapd_password_wipe(char **pass_r, size_t *len_r)
 	*len_r = 0;
 }
 
-void imapd_password_keep(char **pass_r, size_t *len_r, const char *pass, size_t len)
+void login_password_keep(char **pass_r, size_t *len_r, const char *pass, size_t len)
 {
-	imapd_password_wipe(pass_r, len_r);
+	login_password_wipe(pass_r, len_r);
 	*pass_r = xmalloc(len + 1);
 	memcpy(*pass_r, pass, len);
 	(*pass_r)[len] = '\0';
 	*len_r = len;
 }
 
-int imapd_user_backend(const struct imapd_userdb *db, const char *here_dn, const struct imapd_user *u, bool pop3,
+int login_user_backend(const struct login_userdb *db, const char *here_dn, const struct login_user *u, bool pop3,
 		       struct proxy_backend *b_r, struct buf *error_r)
 {
 	if (here_dn == NULL || u->home_dn == NULL || db->server == NULL || strcasecmp(u->home_dn, here_dn) == 0)
@@ -60,7 +60,7 @@ int imapd_user_backend(const struct imapd_userdb *db, const char *here_dn, const
 	return ret == 0 ? 1 : ret;
 }
 
-unsigned long imapd_raise_nofile(void)
+unsigned long login_raise_nofile(void)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)

@@ -1,7 +1,7 @@
-/* imapd_auth.h - what imapd and pop3d share besides the protocol: the sizes of their worker pool and login
- * throttle (common/workpool.h, common/throttle.h), the user database table and the settings they read. */
-#ifndef IX_IMAPD_AUTH_H
-#define IX_IMAPD_AUTH_H
+/* login_auth.h - the user table that IMAP and POP3 logins read (a function table: the directory replica in the daemons,
+ * a fixed table in tests), kept passwords, the home server of a mailbox. */
+#ifndef IX_LOGIN_AUTH_H
+#define IX_LOGIN_AUTH_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -15,14 +15,14 @@ struct dir;
 struct daemon;
 
 /* Threads of a daemon's worker pool (binds to slapd and synced store commits wait, they do not burn CPU). */
-#define IMAPD_POOL_THREADS 8
+#define LOGIN_POOL_THREADS 8
 /* Client addresses whose failed logins are tracked at once (throttle.h). */
-#define IMAPD_THROTTLE_SLOTS 4096
+#define LOGIN_THROTTLE_SLOTS 4096
 
 /* ---- users ---- */
 
-/* A mailbox user as the sessions need it. Every string is owned by the struct (imapd_user_free). */
-struct imapd_user {
+/* A mailbox user as the sessions need it. Every string is owned by the struct (login_user_free). */
+struct login_user {
 	char *login;     /* the uid */
 	char *guid;      /* mailbox GUID, 32 hex digits */
 	char *dn;
@@ -30,14 +30,14 @@ struct imapd_user {
 	uint64_t quota_bytes, quota_messages; /* 0: none */
 	char *home_dn;   /* DN of the mailbox's home server (ixHomeServer), or NULL */
 };
-void imapd_user_free(struct imapd_user *u);
+void login_user_free(struct login_user *u);
 
 /* Where users come from: the directory replica in the daemons, a fixed table in tests. */
-struct imapd_userdb {
+struct login_userdb {
 	/* Checks a password (login or any address); called on worker threads. See ix_sasl_check_fn. */
 	int (*check_password)(void *ctx, const char *user, const char *pass, size_t passlen);
 	/* Finds a user by login or any address. Returns 0 (fills *u_r) or IX_ENOTFOUND. Any thread. */
-	int (*lookup)(void *ctx, const char *name, struct imapd_user *u_r);
+	int (*lookup)(void *ctx, const char *name, struct login_user *u_r);
 	/* Appends the ACL identifiers of the lists that have dn as a direct member, each followed by a NUL. */
 	void (*groups)(void *ctx, const char *dn, struct buf *ids_r);
 	/* Appends the path of every public folder in the directory ("Sales/Leads"), each followed by a NUL. */
@@ -58,30 +58,18 @@ struct proxy_backend;
  * is here, 1 when it is elsewhere (*b_r: that server's IMAP or POP3 port, resolved), or IX_ENOTFOUND / IX_EINVAL
  * with error_r when the home server cannot be reached from its directory entry. Blocking (a name lookup): call it
  * on a worker. */
-int imapd_user_backend(const struct imapd_userdb *db, const char *here_dn, const struct imapd_user *u, bool pop3,
+int login_user_backend(const struct login_userdb *db, const char *here_dn, const struct login_user *u, bool pop3,
 		       struct proxy_backend *b_r, struct buf *error_r);
 
 /* A copy of a password kept while a proxied login needs it: replaces *pass_r (wiping the old one). */
-void imapd_password_keep(char **pass_r, size_t *len_r, const char *pass, size_t len);
+void login_password_keep(char **pass_r, size_t *len_r, const char *pass, size_t len);
 /* Overwrites and frees *pass_r (NULL is fine); sets it to NULL and *len_r to 0. */
-void imapd_password_wipe(char **pass_r, size_t *len_r);
+void login_password_wipe(char **pass_r, size_t *len_r);
 
 /* The table over a directory replica (ctx = dir). */
-void imapd_userdb_dir(struct dir *dir, struct imapd_userdb *db_r);
-
-/* The settings the IMAP and POP3 daemons use, out of this server's settings (common/settings.h). */
-struct imapd_settings {
-	unsigned imap_idle_timeout_secs;
-	unsigned imap_max_connections;
-	unsigned pop3_idle_timeout_secs;
-	unsigned auth_max_failures;
-	uint64_t max_message_size;
-};
-/* Picks them out of s (the daemon's settings, kept current by daemon_watch_settings). */
-struct settings;
-void imapd_settings_from(const struct settings *s, struct imapd_settings *s_r);
+void login_userdb_dir(struct dir *dir, struct login_userdb *db_r);
 
 /* Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit. */
-unsigned long imapd_raise_nofile(void);
+unsigned long login_raise_nofile(void);
 
 #endif

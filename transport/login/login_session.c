@@ -1,0 +1,444 @@
+/* login_session.c - the login core of IMAP and POP3: sessions and their connection events, authentication jobs on
+ * the worker pool, the throttle and the proxy hand-off; the protocol answers through its struct login_proto (see
+ * login_session.h). */
+#include "transport/login/login_session.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void session_end(struct login_session *ls);
+
+/* ---- sessions ---- */
+
+static void session_free(struct login_session *ls)
+{
+	struct login_server *srv = ls->srv;
+	if (ls->prev != NULL)
+		ls->prev->next = ls->next;
+	else
+		srv->sessions = ls->next;
+	if (ls->next != NULL)
+		ls->next->prev = ls->prev;
+	srv->nsessions--;
+	srv->proto->free_session(ls);
+	proxy_destroy(&ls->proxy);
+	conn_destroy(&ls->conn);
+	ix_sasl_destroy(&ls->sasl);
+	login_password_wipe(&ls->sasl_pass, &ls->sasl_passlen);
+	login_user_free(&ls->user);
+	free(ls->proxy_ref);
+	if (ls->on_close != NULL)
+		ls->on_close(ls->on_close_ctx);
+	free(ls);
+	if (srv->shutting_down && srv->nsessions == 0 && srv->done != NULL) {
+		void (*done)(void *) = srv->done;
+		srv->done = NULL;
+		done(srv->done_ctx);
+	}
+}
+
+static void session_end(struct login_session *ls)
+{
+	if (ls->job_out) {
+		/* a job is out on the pool: the session is freed when it comes back */
+		ls->dead = true;
+		return;
+	}
+	session_free(ls);
+}
+
+void login_close(struct login_session *ls)
+{
+	ls->closing = true;
+	conn_close_after_flush(ls->conn);
+}
+
+static void session_event(struct conn *c, enum conn_event ev, void *ctx)
+{
+	(void)c;
+	struct login_session *ls = ctx;
+	const struct login_proto *proto = ls->srv->proto;
+	if (ls->proxy != NULL) {
+		proxy_client_event(ls->proxy, ev);
+		return;
+	}
+	switch (ev) {
+	case CONN_EVENT_INPUT:
+		proto->input(ls);
+		break;
+	case CONN_EVENT_TLS_READY:
+		ls->secure = true;
+		if (ls->sasl != NULL)
+			ix_sasl_set_secure(ls->sasl, true);
+		if (ls->tls_pending) {
+			ls->tls_pending = false;
+			proto->input(ls);
+		} else {
+			proto->greet(ls);
+		}
+		break;
+	case CONN_EVENT_TIMEOUT:
+		if (ls->closing) {
+			session_end(ls);
+			break;
+		}
+		proto->bye(ls, LOGIN_BYE_IDLE);
+		login_close(ls);
+		break;
+	case CONN_EVENT_CONNECTED:
+		break;
+	case CONN_EVENT_EOF:
+	case CONN_EVENT_ERROR:
+	case CONN_EVENT_CLOSED:
+		session_end(ls);
+		break;
+	}
+}
+
+void login_start_tls(struct login_session *ls, const char *verb)
+{
+	size_t discarded = 0;
+	conn_start_tls(ls->conn, ls->srv->cfg.tls, NULL, &discarded);
+	if (discarded > 0)
+		log_warn("%s: %zu bytes sent after %s were discarded", conn_peer(ls->conn), discarded, verb);
+	ls->tls_pending = true;
+}
+
+/* ---- jobs ---- */
+
+void login_start_job(struct login_session *ls, workpool_fn *run, workpool_fn *done, void *arg)
+{
+	ls->srv->proto->set_busy(ls, true);
+	ls->job_out = true;
+	if (ls->srv->cfg.pool == NULL) {
+		/* no pool (fuzzing, tools): run it here; the caller's input loop carries on afterwards */
+		ls->inline_job = true;
+		run(arg);
+		done(arg);
+		ls->inline_job = false;
+		return;
+	}
+	conn_pause_input(ls->conn, true);
+	workpool_submit(ls->srv->cfg.pool, run, done, arg);
+}
+
+bool login_job_finished(struct login_session *ls)
+{
+	ls->job_out = false;
+	ls->srv->proto->set_busy(ls, false);
+	if (ls->dead) {
+		session_free(ls);
+		return false;
+	}
+	return true;
+}
+
+/* ---- authentication ---- */
+
+struct login_job {
+	struct login_session *ls;
+	const struct login_proto *proto; /* ls may be gone when the job is freed */
+	char *ref;
+	char *user, *pass;
+	size_t passlen;
+	/* SASL */
+	bool sasl, sasl_start;
+	char *mech, *resp;
+	size_t resp_len;
+	bool has_resp;
+	struct buf challenge, err;
+	/* results */
+	int ret;
+	struct login_user found;
+	int where;           /* login_user_backend: 1 when the mailbox is on another server (backend) */
+	struct proxy_backend backend;
+	void *data;          /* proto->prepare's */
+};
+
+bool login_throttled(struct login_session *ls, const char *ref)
+{
+	if (!throttle_blocked(ls->srv->throttle, conn_peer(ls->conn), (uint64_t)time(NULL)))
+		return false;
+	log_warn("login refused from %s: more than %u failures in a minute", conn_peer(ls->conn),
+		 ls->srv->cfg.max_auth_failures);
+	ls->srv->proto->reply(ls, ref, LOGIN_THROTTLED, NULL);
+	return true;
+}
+
+void login_failed(struct login_session *ls, const char *who, const char *why)
+{
+	unsigned n = throttle_fail(ls->srv->throttle, conn_peer(ls->conn), (uint64_t)time(NULL));
+	log_info("login failed for %s from %s (%s; %u failures this minute)", who, conn_peer(ls->conn), why, n);
+}
+
+static int sasl_check(void *ctx, const char *user, const char *pass, size_t passlen)
+{
+	struct login_session *ls = ctx;
+	int ret = ls->srv->cfg.users.check_password(ls->srv->cfg.users.ctx, user, pass, passlen);
+	if (ret == 0) /* a user homed elsewhere is logged in there with it */
+		login_password_keep(&ls->sasl_pass, &ls->sasl_passlen, pass, passlen);
+	return ret;
+}
+
+static void auth_run(void *arg)
+{
+	struct login_job *j = arg;
+	struct login_server *srv = j->ls->srv;
+	if (j->sasl) {
+		if (j->sasl_start)
+			j->ret = ix_sasl_start(j->ls->sasl, j->mech, j->has_resp ? j->resp : NULL, j->resp_len,
+					       &j->challenge, &j->err);
+		else
+			j->ret = ix_sasl_step(j->ls->sasl, j->resp, j->resp_len, &j->challenge, &j->err);
+		if (j->ret != IX_SASL_DONE)
+			return;
+		j->user = xstrdup(ix_sasl_user(j->ls->sasl));
+	} else {
+		j->ret = srv->cfg.users.check_password(srv->cfg.users.ctx, j->user, j->pass, j->passlen);
+		if (j->ret != 0)
+			return;
+	}
+	if (srv->cfg.users.lookup(srv->cfg.users.ctx, j->user, &j->found) != 0) {
+		j->ret = IX_EAUTH;
+		return;
+	}
+	j->where = login_user_backend(&srv->cfg.users, srv->cfg.server_dn, &j->found, srv->proto->proxy == PROXY_POP3,
+				      &j->backend, &j->err);
+	if (j->where == 0) /* synced writes and reads of the mailbox: here, off the loop */
+		j->ret = srv->proto->prepare(srv, &j->found, &j->data, &j->err);
+}
+
+static void auth_job_free(struct login_job *j)
+{
+	free(j->ref);
+	free(j->user);
+	login_password_wipe(&j->pass, &j->passlen);
+	free(j->mech);
+	free(j->resp);
+	buf_free(&j->challenge);
+	buf_free(&j->err);
+	login_user_free(&j->found);
+	if (j->data != NULL)
+		j->proto->free_data(j->data);
+	free(j);
+}
+
+static void proxy_event(struct proxy *p, enum proxy_result result, const char *text, void *ctx)
+{
+	(void)p;
+	struct login_session *ls = ctx;
+	const struct login_proto *proto = ls->srv->proto;
+	if (result == PROXY_LOGGED_IN) {
+		proto->reply(ls, ls->proxy_ref, LOGIN_PROXY_LOGGED_IN, text);
+		return;
+	}
+	if (result == PROXY_ENDED) {
+		proxy_destroy(&ls->proxy);
+		session_end(ls);
+		return;
+	}
+	if (result == PROXY_REFUSED) {
+		log_info("login from %s refused by the home server: %s", conn_peer(ls->conn), text);
+		proto->reply(ls, ls->proxy_ref, LOGIN_PROXY_REFUSED, text);
+	} else {
+		log_warn("login from %s not proxied to the home server %s", conn_peer(ls->conn), text);
+		proto->reply(ls, ls->proxy_ref, LOGIN_PROXY_FAILED, text);
+	}
+	proxy_destroy(&ls->proxy); /* text pointed into it */
+	proto->set_busy(ls, false);
+	proto->resume(ls);
+}
+
+/* The password was right and the mailbox lives on another server: log in there and pipe the session. */
+static void start_proxy(struct login_session *ls, struct login_job *j)
+{
+	struct login_server *srv = ls->srv;
+	struct proxy_login l = { 0 };
+	l.proto = srv->proto->proxy;
+	l.backend = &j->backend;
+	l.user = j->found.login;
+	l.pass = j->sasl ? ls->sasl_pass : j->pass;
+	l.passlen = j->sasl ? ls->sasl_passlen : j->passlen;
+	l.tls = j->backend.tls && srv->cfg.proxy_trust != NULL ? proxy_trust_ctx(srv->cfg.proxy_trust) : NULL;
+	l.idle_timeout_msecs = srv->cfg.idle_timeout_msecs;
+	free(ls->proxy_ref);
+	ls->proxy_ref = j->ref != NULL ? xstrdup(j->ref) : NULL;
+	srv->proto->set_busy(ls, true); /* input stays paused until the home server answers */
+	ls->proxy = proxy_start(srv->cfg.loop, ls->conn, &l, proxy_event, ls);
+	login_password_wipe(&ls->sasl_pass, &ls->sasl_passlen);
+}
+
+static void auth_done(void *arg)
+{
+	struct login_job *j = arg;
+	struct login_session *ls = j->ls;
+	const struct login_proto *proto = ls->srv->proto;
+	if (!login_job_finished(ls)) {
+		auth_job_free(j);
+		return;
+	}
+	if (j->ret == 0 && (j->where < 0 || (j->where > 0 && j->sasl && ls->sasl_pass == NULL))) {
+		log_error("login %s from %s: %s", j->found.login, conn_peer(ls->conn),
+			  j->where < 0 ? buf_cstr(&j->err) : "no password to log in at the home server with");
+		proto->reply(ls, j->ref, LOGIN_HOME_UNREACHABLE, NULL);
+	} else if (j->ret == 0 && j->where > 0) {
+		start_proxy(ls, j);
+	} else if (j->sasl && j->ret == IX_SASL_CONTINUE) {
+		proto->reply(ls, j->ref, LOGIN_CONTINUE, buf_cstr(&j->challenge));
+	} else if (j->ret == 0) {
+		ls->user = j->found;
+		memset(&j->found, 0, sizeof(j->found));
+		conn_set_idle_timeout(ls->conn, ls->srv->cfg.idle_timeout_msecs);
+		proto->logged_in(ls, j->ref, j->data);
+		j->data = NULL;
+	} else if (j->sasl && j->ret == IX_SASL_CANCELLED) {
+		proto->reply(ls, j->ref, LOGIN_CANCELLED, NULL);
+	} else if (j->ret == IX_EUNAVAIL) {
+		proto->reply(ls, j->ref, LOGIN_UNAVAILABLE, NULL);
+	} else if (j->sasl && j->ret == IX_EINVAL) {
+		proto->reply(ls, j->ref, LOGIN_SASL_BAD, buf_cstr(&j->err));
+	} else {
+		login_failed(ls, j->user != NULL ? j->user : "(sasl)", j->err.len > 0 ? buf_cstr(&j->err)
+										    : "bad credentials");
+		proto->reply(ls, j->ref, LOGIN_FAILED, NULL);
+	}
+	auth_job_free(j);
+	proto->resume(ls);
+}
+
+static struct login_job *auth_job(struct login_session *ls, const char *ref)
+{
+	struct login_job *j = xcalloc(1, sizeof(*j));
+	j->ls = ls;
+	j->proto = ls->srv->proto;
+	j->ref = ref != NULL ? xstrdup(ref) : NULL;
+	return j;
+}
+
+void login_password(struct login_session *ls, const char *ref, const char *user, size_t ulen, const char *pass,
+		    size_t plen)
+{
+	struct login_job *j = auth_job(ls, ref);
+	j->user = xstrndup(user, ulen);
+	login_password_keep(&j->pass, &j->passlen, pass, plen);
+	login_start_job(ls, auth_run, auth_done, j);
+}
+
+void login_sasl_start(struct login_session *ls, const char *ref, const char *mech, size_t mlen, const char *ir,
+		      size_t irlen)
+{
+	if (ls->sasl == NULL) {
+		struct buf err = BUF_INIT;
+		if (ix_sasl_create(ls->srv->proto->sasl_service, ls->srv->cfg.hostname, ls->secure, sasl_check, ls,
+				   &ls->sasl, &err) != 0) {
+			log_error("SASL: %s", buf_cstr(&err));
+			buf_free(&err);
+			ls->srv->proto->reply(ls, ref, LOGIN_SASL_UNAVAILABLE, NULL);
+			return;
+		}
+		buf_free(&err);
+	}
+	struct login_job *j = auth_job(ls, ref);
+	j->sasl = j->sasl_start = true;
+	j->mech = xstrndup(mech, mlen);
+	if (ir != NULL) {
+		j->has_resp = true;
+		j->resp = xstrndup(ir, irlen);
+		j->resp_len = irlen;
+	}
+	login_start_job(ls, auth_run, auth_done, j);
+}
+
+void login_sasl_response(struct login_session *ls, const char *ref, const char *line, size_t len)
+{
+	struct login_job *j = auth_job(ls, ref);
+	j->sasl = true;
+	j->resp = xstrndup(line, len);
+	j->resp_len = len;
+	login_start_job(ls, auth_run, auth_done, j);
+}
+
+/* ---- the server ---- */
+
+void login_server_init(struct login_server *srv, const struct login_proto *proto, const struct login_config *config)
+{
+	srv->proto = proto;
+	srv->cfg = *config;
+	if (srv->cfg.hostname == NULL)
+		srv->cfg.hostname = "localhost";
+	srv->throttle = throttle_create(LOGIN_THROTTLE_SLOTS, srv->cfg.max_auth_failures);
+}
+
+void login_server_cleanup(struct login_server *srv)
+{
+	srv->done = NULL;
+	while (srv->sessions != NULL)
+		session_free(srv->sessions);
+	throttle_destroy(&srv->throttle);
+}
+
+size_t login_server_sessions(const struct login_server *srv)
+{
+	return srv->nsessions;
+}
+
+void login_server_set_limits(struct login_server *srv, unsigned idle_timeout_msecs, unsigned login_timeout_msecs,
+			     unsigned max_auth_failures)
+{
+	srv->cfg.idle_timeout_msecs = idle_timeout_msecs;
+	srv->cfg.login_timeout_msecs = login_timeout_msecs;
+	srv->cfg.max_auth_failures = max_auth_failures;
+	throttle_set_max(srv->throttle, max_auth_failures);
+}
+
+void login_server_accept(struct login_server *srv, int fd, bool implicit_tls, void (*on_close)(void *ctx), void *ctx)
+{
+	struct login_session *ls = srv->proto->new_session(srv);
+	ls->srv = srv;
+	ls->on_close = on_close;
+	ls->on_close_ctx = ctx;
+	ls->conn = conn_create(srv->cfg.loop, fd, session_event, ls);
+	unsigned idle = srv->cfg.idle_timeout_msecs;
+	unsigned prelogin = srv->cfg.login_timeout_msecs != 0 ? srv->cfg.login_timeout_msecs : LOGIN_TIMEOUT_DEFAULT_MS;
+	conn_set_idle_timeout(ls->conn, idle == 0 || idle > prelogin ? prelogin : idle);
+	ls->secure = srv->cfg.plaintext_on_loopback && conn_peer_is_loopback(ls->conn);
+	ls->next = srv->sessions;
+	if (ls->next != NULL)
+		ls->next->prev = ls;
+	srv->sessions = ls;
+	srv->nsessions++;
+	if (srv->shutting_down) {
+		srv->proto->bye(ls, LOGIN_BYE_REFUSED);
+		login_close(ls);
+		return;
+	}
+	if (implicit_tls && srv->cfg.tls != NULL)
+		conn_start_tls(ls->conn, srv->cfg.tls, NULL, NULL);
+	else
+		srv->proto->greet(ls);
+}
+
+void login_server_shutdown(struct login_server *srv, void (*done)(void *ctx), void *ctx)
+{
+	srv->shutting_down = true;
+	srv->done = done;
+	srv->done_ctx = ctx;
+	for (struct login_session *ls = srv->sessions; ls != NULL; ls = ls->next) {
+		if (ls->proxy != NULL) {
+			/* a piped session may be in the middle of a response: nothing of ours in it */
+			proxy_destroy(&ls->proxy);
+			login_close(ls);
+		} else if (!ls->closing) {
+			srv->proto->bye(ls, LOGIN_BYE_SHUTDOWN);
+			login_close(ls);
+		}
+	}
+	if (srv->nsessions == 0 && done != NULL) {
+		srv->done = NULL;
+		done(ctx);
+	}
+}

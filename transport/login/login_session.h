@@ -1,0 +1,168 @@
+/* login_session.h - the login core IMAP and POP3 share (as Dovecot's login-common): the server's session list and
+ * shutdown, a session's connection events, TLS and teardown, the authentication jobs on the worker pool (password
+ * or SASL steps, the user lookup, the home server), the login throttle and the proxy hand-off. A protocol embeds
+ * struct login_server and struct login_session first in its own structs and fills a struct login_proto. */
+#ifndef IX_LOGIN_SESSION_H
+#define IX_LOGIN_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "common/buf.h"
+#include "common/evloop.h"
+#include "common/throttle.h"
+#include "common/workpool.h"
+#include "transport/login/login_auth.h"
+#include "transport/login/proxy.h"
+#include "transport/net/conn.h"
+#include "transport/net/sasl.h"
+#include "transport/net/tls.h"
+
+struct store;
+struct login_server;
+struct login_session;
+struct login_job;
+
+/* What a server of either protocol is given. */
+struct login_config {
+	struct evloop *loop;
+	struct store *store;
+	struct login_userdb users;  /* copied */
+	struct workpool *pool;      /* blocking work; must outlive the server. NULL: done inline (fuzzing, tools) */
+	struct tls_ctx *tls;        /* STARTTLS/STLS and implicit TLS; NULL: not offered */
+	const char *hostname;       /* must outlive the server */
+	unsigned idle_timeout_msecs; /* after login */
+	unsigned login_timeout_msecs; /* silence allowed before login (0: LOGIN_TIMEOUT_DEFAULT_MS); never more than
+				       * idle_timeout_msecs */
+	unsigned max_auth_failures; /* per client address per minute */
+	bool plaintext_on_loopback; /* password logins without TLS from loopback */
+	/* Proxying (proxy.h): this server's directory entry (NULL: never proxy) and the trust for home servers not on
+	 * loopback (NULL: those are unavailable). Both must outlive the server. */
+	const char *server_dn;
+	struct proxy_trust *proxy_trust;
+};
+
+#define LOGIN_TIMEOUT_DEFAULT_MS 60000
+
+/* The outcomes of a login attempt a protocol answers (login_proto.reply). */
+enum login_outcome {
+	LOGIN_CONTINUE,         /* a SASL challenge: text is its base64 */
+	LOGIN_FAILED,           /* bad credentials (counted by the throttle) */
+	LOGIN_CANCELLED,        /* the client cancelled the SASL exchange */
+	LOGIN_SASL_BAD,         /* a malformed SASL exchange; text: the reason or "" */
+	LOGIN_UNAVAILABLE,      /* the directory or the store is not answering */
+	LOGIN_HOME_UNREACHABLE, /* the mailbox is on a server that cannot be reached from its directory entry */
+	LOGIN_THROTTLED,        /* too many failures from the client's address */
+	LOGIN_SASL_UNAVAILABLE, /* the SASL library cannot start an exchange */
+	LOGIN_PROXY_LOGGED_IN,  /* the home server accepted: text is its answer, to be sent on */
+	LOGIN_PROXY_REFUSED,    /* the home server refused: text is its answer */
+	LOGIN_PROXY_FAILED,     /* the home server is not answering */
+};
+
+/* Why a protocol says goodbye on its own (login_proto.bye). */
+enum login_bye {
+	LOGIN_BYE_IDLE,     /* silent for too long */
+	LOGIN_BYE_SHUTDOWN, /* the server stops */
+	LOGIN_BYE_REFUSED,  /* a new connection while the server stops */
+};
+
+/* What a protocol adds to the core. Every function is called on the loop's thread unless said otherwise. */
+struct login_proto {
+	const char *sasl_service;  /* "imap", "pop" */
+	enum proxy_proto proxy;
+	/* A new session with the protocol's state (login_session first in it, zeroed); free_session frees it. */
+	struct login_session *(*new_session)(struct login_server *srv);
+	void (*free_session)(struct login_session *ls);
+	void (*greet)(struct login_session *ls);
+	/* Reads what input there is (not called while the session is busy). */
+	void (*input)(struct login_session *ls);
+	/* Marks the session busy (input paused for a job) or not. */
+	void (*set_busy)(struct login_session *ls, bool busy);
+	/* Carries on reading input unless the session is busy or its job runs inline. */
+	void (*resume)(struct login_session *ls);
+	/* Answers a login attempt; ref is what the protocol gave with it (the IMAP tag; NULL for POP3). */
+	void (*reply)(struct login_session *ls, const char *ref, enum login_outcome o, const char *text);
+	/* Says goodbye before the core closes the session (the output is flushed first). */
+	void (*bye)(struct login_session *ls, enum login_bye why);
+	/* On a worker, after the password was right and the mailbox is here: prepares the session (the mailbox,
+	 * POP3's maildrop) in *data_r (freed with free_data unless logged_in takes it). Returns 0 or IX_EUNAVAIL. */
+	int (*prepare)(struct login_server *srv, const struct login_user *u, void **data_r, struct buf *error_r);
+	void (*free_data)(void *data);
+	/* Logged in here: ls->user is set; answers and enters the authenticated state (data: from prepare). */
+	void (*logged_in)(struct login_session *ls, const char *ref, void *data);
+};
+
+struct login_server {
+	const struct login_proto *proto;
+	struct login_config cfg;
+	struct throttle *throttle;
+	struct login_session *sessions; /* doubly linked */
+	size_t nsessions;
+	bool shutting_down;
+	void (*done)(void *ctx);
+	void *done_ctx;
+};
+
+struct login_session {
+	struct login_session *prev, *next;
+	struct login_server *srv;
+	struct conn *conn;
+	void (*on_close)(void *ctx);
+	void *on_close_ctx;
+	bool secure;      /* TLS or loopback */
+	bool closing;
+	bool dead;        /* the connection ended while a job was out: freed when it returns */
+	bool tls_pending; /* STARTTLS/STLS sent: input waits for the handshake */
+	bool job_out;     /* a job on the worker pool holds the session */
+	bool inline_job;  /* a job runs inline (no pool): its done function must not re-enter the input loop */
+	struct login_user user; /* once logged in */
+	struct ix_sasl *sasl;
+	char *sasl_pass;  /* the password SASL checked, kept for a proxied login (wiped once used) */
+	size_t sasl_passlen;
+	struct proxy *proxy; /* a user homed on another server: the login there, then the piped session */
+	char *proxy_ref;     /* the ref of the login handed to the proxy */
+};
+
+/* Sets up srv (embedded in the protocol's server) from config (copied). */
+void login_server_init(struct login_server *srv, const struct login_proto *proto, const struct login_config *config);
+/* Frees every session at once and what init made. */
+void login_server_cleanup(struct login_server *srv);
+/* Starts a session on an accepted fd (taken over). implicit_tls: the port speaks TLS first. on_close (may be NULL)
+ * is called with ctx when the session ends, before it is freed. */
+void login_server_accept(struct login_server *srv, int fd, bool implicit_tls, void (*on_close)(void *ctx), void *ctx);
+/* Says goodbye to every session (proto->bye) and closes them after the output is flushed (piped sessions are cut:
+ * nothing of ours may go into the middle of a home server's response); done (may be NULL) is called once no
+ * session is left. New sessions are refused from now on. */
+void login_server_shutdown(struct login_server *srv, void (*done)(void *ctx), void *ctx);
+/* Live sessions. */
+size_t login_server_sessions(const struct login_server *srv);
+/* New limits from the server's settings (the timeouts apply to sessions that start from now on). */
+void login_server_set_limits(struct login_server *srv, unsigned idle_timeout_msecs, unsigned login_timeout_msecs,
+			     unsigned max_auth_failures);
+
+/* Closes the session once its output is flushed. */
+void login_close(struct login_session *ls);
+/* Starts TLS on the session (after the protocol's go-ahead was written); bytes the client sent early are dropped
+ * and logged (verb names the command). */
+void login_start_tls(struct login_session *ls, const char *verb);
+/* True (and answered LOGIN_THROTTLED) when the client's address has too many failed logins now. */
+bool login_throttled(struct login_session *ls, const char *ref);
+/* Counts a failed login and logs it (who: the user name tried; why: the reason). */
+void login_failed(struct login_session *ls, const char *who, const char *why);
+/* Checks a user name and password on the pool, then logs in here or at the home server; answered through proto. */
+void login_password(struct login_session *ls, const char *ref, const char *user, size_t ulen, const char *pass,
+		    size_t plen);
+/* Starts a SASL exchange with mechanism mech and an optional initial response (ir NULL: none). */
+void login_sasl_start(struct login_session *ls, const char *ref, const char *mech, size_t mlen, const char *ir,
+		      size_t irlen);
+/* The client's next SASL response line. */
+void login_sasl_response(struct login_session *ls, const char *ref, const char *line, size_t len);
+
+/* Hands blocking work to the pool: the session is busy (input paused) until done runs, which must call
+ * login_job_finished first. Without a pool run and done are called here. */
+void login_start_job(struct login_session *ls, workpool_fn *run, workpool_fn *done, void *arg);
+/* Called first by a job's done function: returns false when the session died meanwhile (it is then freed, and the
+ * job must only free its own memory). */
+bool login_job_finished(struct login_session *ls);
+
+#endif
