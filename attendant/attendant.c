@@ -9,6 +9,7 @@
 #include "attendant/metrics.h"
 #include "attendant/monitor.h"
 #include "common/privs.h"
+#include "common/settings.h"
 #include "directory/provision.h"
 #include "directory/replication.h"
 #include "directory/slapd.h"
@@ -30,8 +31,10 @@
 
 extern char **environ;
 
-enum svc_state { SVC_STOPPED, SVC_STARTING, SVC_RUNNING, SVC_BACKOFF, SVC_FAILED, SVC_STOPPING };
-static const char *const svc_state_names[] = { "stopped", "starting", "running", "backoff", "failed", "stopping" };
+/* A service is never given up: after a death it waits (backoff) and is started again; one that exited because the
+ * directory was not there waits for slapd (waiting) when slapd is not running. */
+enum svc_state { SVC_STOPPED, SVC_STARTING, SVC_RUNNING, SVC_BACKOFF, SVC_WAITING, SVC_STOPPING };
+static const char *const svc_state_names[] = { "stopped", "starting", "running", "backoff", "waiting", "stopping" };
 
 struct attendant;
 
@@ -61,10 +64,10 @@ struct service {
 	enum svc_state state;
 	time_t started;      /* wall clock of the last start */
 	unsigned restarts;   /* restarts since the attendant started */
-	unsigned crashes;    /* deaths within the crash window */
-	time_t window_start; /* start of the crash window */
-	unsigned backoff_ms;
-	char last_exit[64];
+	unsigned failures;   /* its own failures in a row (a run as long as the backoff ceiling ends the row) */
+	unsigned dependency_exits; /* exits for want of the directory (IX_EXIT_DEPENDENCY), since the attendant started */
+	unsigned long long next_try; /* now_usec() of the next start while in backoff */
+	char last_exit[128];
 	struct evloop_timer restart_timer;
 };
 
@@ -95,7 +98,9 @@ struct attendant {
 
 static void describe_exit(int status, char *out, size_t len)
 {
-	if (WIFEXITED(status))
+	if (WIFEXITED(status) && WEXITSTATUS(status) == IX_EXIT_DEPENDENCY)
+		snprintf(out, len, "exited with status %d: the directory was not available", IX_EXIT_DEPENDENCY);
+	else if (WIFEXITED(status))
 		snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
 		snprintf(out, len, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
@@ -109,7 +114,8 @@ static int start_slapd(struct attendant *a, struct buf *error_r)
 	s->state = SVC_STARTING;
 	s->pid = slapd_spawn(a->cfg, a->log_fd, a->slapd_lock_fd, error_r);
 	if (s->pid < 0) {
-		s->state = SVC_FAILED;
+		s->pid = 0;
+		s->state = SVC_STOPPED;
 		return IX_EIO;
 	}
 	s->started = time(NULL);
@@ -203,6 +209,55 @@ static int start_service(struct attendant *a, struct service *s, struct buf *err
 	return IX_OK;
 }
 
+/* The restart delays from the server's settings (the replica's copy; the defaults when it is not open). */
+static void backoff_limits(struct attendant *a, unsigned long long *first_ms_r, unsigned long long *max_ms_r)
+{
+	struct settings st;
+	if (a->dir == NULL || a->cfg->server_dn == NULL || dir_server_settings(a->dir, a->cfg->server_dn, &st) != IX_OK)
+		settings_load(&st, NULL, 0);
+	*first_ms_r = st.v[SET_ATTENDANT_RESTART_BACKOFF_FIRST_MS];
+	*max_ms_r = st.v[SET_ATTENDANT_RESTART_BACKOFF_MAX_SECONDS] * 1000ULL;
+	if (*first_ms_r > *max_ms_r)
+		*first_ms_r = *max_ms_r;
+}
+
+static void restart_due(struct evloop *loop, struct evloop_timer *timer, void *ctx);
+
+/* Schedules the next start of s: after a failure of its own the first delay doubled with each failure in a row up
+ * to the ceiling, otherwise (a dependency exit) the first delay. Never gives up. */
+static void schedule_restart(struct attendant *a, struct service *s, int own_failure)
+{
+	unsigned long long first, max;
+	backoff_limits(a, &first, &max);
+	unsigned long long delay = first;
+	for (unsigned i = 1; own_failure && i < s->failures && delay < max; i++)
+		delay *= 2;
+	if (delay > max)
+		delay = max;
+	s->state = SVC_BACKOFF;
+	s->next_try = now_usec() + delay * 1000ULL;
+	if (own_failure)
+		log_info("restarting %s in %llu ms (failure %u in a row; the delay doubles up to %llu s)", s->name, delay,
+			 s->failures, max / 1000);
+	else
+		log_info("restarting %s in %llu ms (not counted as its failure)", s->name, delay);
+	evloop_timer_start(a->loop, &s->restart_timer, delay, 0, restart_due, s);
+}
+
+/* slapd answers again: the services that exited for want of it start now. */
+static void start_waiting_services(struct attendant *a)
+{
+	for (size_t i = 0; i < a->nservices; i++) {
+		struct service *s = &a->services[i];
+		if (s->state == SVC_WAITING) {
+			log_info("slapd is back: starting %s", s->name);
+			s->state = SVC_BACKOFF;
+			s->next_try = now_usec();
+			evloop_timer_start(a->loop, &s->restart_timer, 0, 0, restart_due, s);
+		}
+	}
+}
+
 static void restart_due(struct evloop *loop, struct evloop_timer *timer, void *ctx)
 {
 	(void)loop;
@@ -213,23 +268,18 @@ static void restart_due(struct evloop *loop, struct evloop_timer *timer, void *c
 		return;
 	struct buf err = BUF_INIT;
 	s->restarts++;
-	if (s->program != NULL) {
-		if (start_service(a, s, &err) != IX_OK) {
-			log_error("%s did not restart: %s", s->name, buf_cstr(&err));
-			s->state = SVC_FAILED;
-		} else {
-			close(s->ready_pipe); /* nobody waits on a restart */
-			s->ready_pipe = -1;
-		}
-		buf_free(&err);
-		return;
-	}
-	if (start_slapd(a, &err) != IX_OK) {
-		log_error("slapd did not come back: %s", buf_cstr(&err));
-		a->slapd.state = SVC_BACKOFF;
-		a->slapd.backoff_ms = a->slapd.backoff_ms * 2 > ATTENDANT_BACKOFF_MAX_MS ? ATTENDANT_BACKOFF_MAX_MS
-											  : a->slapd.backoff_ms * 2;
-		evloop_timer_start(a->loop, &a->slapd.restart_timer, a->slapd.backoff_ms, 0, restart_due, &a->slapd);
+	s->next_try = 0;
+	int ret = s->program != NULL ? start_service(a, s, &err) : start_slapd(a, &err);
+	if (ret != IX_OK) {
+		s->failures++;
+		snprintf(s->last_exit, sizeof(s->last_exit), "did not start: %.100s", buf_cstr(&err));
+		log_error("%s did not start: %s", s->name, buf_cstr(&err));
+		schedule_restart(a, s, 1);
+	} else if (s->program != NULL) {
+		close(s->ready_pipe); /* nobody waits on a restart */
+		s->ready_pipe = -1;
+	} else {
+		start_waiting_services(a);
 	}
 	buf_free(&err);
 }
@@ -247,22 +297,24 @@ static void service_died(struct attendant *a, struct service *s, int status)
 		return;
 	}
 	log_warn("%s %s", s->name, s->last_exit);
-	time_t now = time(NULL);
-	if (now - s->window_start > ATTENDANT_CRASH_WINDOW_S) {
-		s->window_start = now;
-		s->crashes = 0;
-		s->backoff_ms = ATTENDANT_BACKOFF_FIRST_MS;
-	}
-	if (++s->crashes >= ATTENDANT_MAX_CRASHES) {
-		s->state = SVC_FAILED;
-		log_error("%s died %u times within %d s: marked failed, not restarted (last: %s)", s->name, s->crashes,
-			  ATTENDANT_CRASH_WINDOW_S, s->last_exit);
+	if (s->program != NULL && WIFEXITED(status) && WEXITSTATUS(status) == IX_EXIT_DEPENDENCY) {
+		s->dependency_exits++;
+		if (a->slapd.state != SVC_RUNNING) {
+			s->state = SVC_WAITING;
+			log_info("%s waits for slapd, which is %s (not counted as its failure)", s->name,
+				 svc_state_names[a->slapd.state]);
+			return;
+		}
+		schedule_restart(a, s, 0);
 		return;
 	}
-	s->state = SVC_BACKOFF;
-	log_info("restarting %s in %u ms", s->name, s->backoff_ms);
-	evloop_timer_start(a->loop, &s->restart_timer, s->backoff_ms, 0, restart_due, s);
-	s->backoff_ms = s->backoff_ms * 2 > ATTENDANT_BACKOFF_MAX_MS ? ATTENDANT_BACKOFF_MAX_MS : s->backoff_ms * 2;
+	/* a run as long as the ceiling ends a row of failures: the next delay is the first again */
+	unsigned long long first, max;
+	backoff_limits(a, &first, &max);
+	if ((unsigned long long)(time(NULL) - s->started) * 1000ULL >= max)
+		s->failures = 0;
+	s->failures++;
+	schedule_restart(a, s, 1);
 }
 
 static void on_sigchld(struct evloop *loop, int signo, void *ctx)
@@ -451,6 +503,10 @@ static void fill_service(struct monitor_service *m, const struct service *s, tim
 	m->uptime = s->state == SVC_RUNNING ? (long)(now - s->started) : 0;
 	m->restarts = s->restarts;
 	m->last_exit = s->last_exit;
+	m->failures = s->failures;
+	m->dependency_exits = s->dependency_exits;
+	unsigned long long t = now_usec();
+	m->next_try = s->state == SVC_BACKOFF ? (s->next_try > t ? (long)((s->next_try - t + 999999) / 1000000) : 0) : -1;
 }
 
 static void collect(struct attendant *a, struct monitor_facts *f)
@@ -601,7 +657,7 @@ static int take_lock(const struct config *cfg, const char *rel, int *fd_r, struc
 }
 
 /* Waits (bounded) until every service started says it is ready, so `start` returns when the system answers.
- * A service that dies or stays silent is left to supervision (restart with backoff, then failed). */
+ * A service that dies or stays silent is left to supervision (restart with backoff, forever). */
 static void wait_services_ready(struct attendant *a)
 {
 	unsigned long long deadline = now_usec() + ATTENDANT_READY_TIMEOUT_MS * 1000ULL;
@@ -695,8 +751,6 @@ int attendant_run(struct config *cfg, int ready_fd)
 	char *slash = strrchr(exe, '/');
 	a.bindir = slash != NULL ? xstrndup(exe, (size_t)(slash - exe)) : xstrdup(".");
 	a.self.name = "attendant";
-	a.slapd.backoff_ms = ATTENDANT_BACKOFF_FIRST_MS;
-	a.slapd.window_start = time(NULL);
 	for (size_t i = 0; i < IX_ARRAY_LEN(service_defs) && service_defs[i].name != NULL; i++) {
 		/* a server without a role's programs (a directory-only server, a partial build) runs the rest */
 		char *program = xasprintf("%s/%s", a.bindir, service_defs[i].program);
@@ -714,8 +768,6 @@ int attendant_run(struct config *cfg, int ready_fd)
 		svc->a = &a;
 		svc->attendant_pipe = -1;
 		svc->ready_pipe = -1;
-		svc->backoff_ms = ATTENDANT_BACKOFF_FIRST_MS;
-		svc->window_start = time(NULL);
 	}
 	/* started as root: everything from here on runs as the service user, keeping only the right to bind low
 	 * ports (inherited by slapd and the services) */

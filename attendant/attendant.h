@@ -1,17 +1,15 @@
 /* attendant.h - the system attendant: the process `interchange start` runs. It starts slapd and waits until it
- * answers, supervises every service (restart with backoff, failed after repeated crashes), generates e-mail
+ * answers, supervises every service (restart with backoff, never given up), generates e-mail
  * addresses from recipient policies, answers status on a control socket, and stops everything cleanly. */
 #ifndef IX_ATTENDANT_H
 #define IX_ATTENDANT_H
 
 #include "common/config.h"
 
-/* Backoff between restarts of a service that died: doubles from the first to the last value. */
-#define ATTENDANT_BACKOFF_FIRST_MS 500
-#define ATTENDANT_BACKOFF_MAX_MS 30000
-/* A service that dies this many times within the window is marked failed and left stopped. */
-#define ATTENDANT_MAX_CRASHES 5
-#define ATTENDANT_CRASH_WINDOW_S 120
+/* A service that dies is always started again, after a delay that doubles with each failure in a row from the
+ * setting attendant.restart_backoff_first_ms (500 ms) up to attendant.restart_backoff_max_seconds (60 s). An exit
+ * with IX_EXIT_DEPENDENCY (the directory unavailable) is not a failure of the service: it is restarted after the
+ * first delay, or as soon as slapd runs again. */
 /* How long start waits for the services to say they listen. */
 #define ATTENDANT_READY_TIMEOUT_MS 20000
 /* How long the services get to close their sessions at stop before SIGKILL. */

@@ -16,3 +16,6 @@ $(BUILD)/tests/unit/test_attendant: $(call objs,tests/unit/test_attendant.c test
 
 # interchange user move between two servers (tests/e2e/test_multiserver.py provides the joined server)
 E2E_TESTS += tests/e2e/test_move.py
+
+# faults around the services: kills in a burst, the directory unavailable, the attendant killed, backup and restore
+E2E_TESTS += tests/e2e/test_faults.py

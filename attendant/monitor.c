@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,10 +117,14 @@ static void warn(struct monitor_facts *f, const char *fmt, ...)
 void monitor_warnings(struct monitor_facts *f)
 {
 	for (size_t i = 0; i < f->service_count; i++) {
-		if (strcmp(f->services[i].state, "failed") == 0)
-			warn(f, "%s has failed and is not restarted (last: %s)", f->services[i].name,
-			     f->services[i].last_exit[0] ? f->services[i].last_exit : "unknown");
-		else if (strcmp(f->services[i].state, "running") != 0)
+		const struct monitor_service *s = &f->services[i];
+		if (strcmp(s->state, "backoff") == 0)
+			warn(f, "%s is restarting in %lds (%u failures in a row; last: %s)", s->name, s->next_try, s->failures,
+			     s->last_exit[0] ? s->last_exit : "unknown");
+		else if (strcmp(s->state, "waiting") == 0)
+			warn(f, "%s waits for the directory (slapd) to start it again (last: %s)", s->name,
+			     s->last_exit[0] ? s->last_exit : "unknown");
+		else if (strcmp(s->state, "running") != 0)
 			warn(f, "%s is %s", f->services[i].name, f->services[i].state);
 	}
 	if (f->disk_total > 0 && (f->disk_free < MONITOR_DISK_LOW_BYTES ||
@@ -167,7 +172,8 @@ void monitor_json(const struct monitor_facts *f, struct buf *out)
 		buf_printf(out, ", \"pid\": %ld, \"uptime\": %ld, \"restarts\": %u, \"last_exit\": ", s->pid, s->uptime,
 			   s->restarts);
 		monitor_json_string(out, s->last_exit);
-		buf_append_char(out, '}');
+		buf_printf(out, ", \"failures\": %u, \"dependency_exits\": %u, \"next_try\": %ld}", s->failures,
+			   s->dependency_exits, s->next_try);
 	}
 	buf_printf(out,
 		   "], \"directory\": {\"replica_ready\": %s, \"replica_connected\": %s, \"entries\": %llu, "
@@ -215,7 +221,10 @@ void monitor_text(const struct monitor_facts *f, struct buf *out)
 		char up[32] = "-";
 		if (s->pid > 0)
 			duration(s->uptime, up, sizeof(up));
-		buf_printf(out, "  %-12s %-9s %-8ld %-9s %u%s%s\n", s->name, s->state, s->pid, up, s->restarts,
+		char next[48] = "";
+		if (s->next_try >= 0)
+			snprintf(next, sizeof(next), "  next try in %lds", s->next_try);
+		buf_printf(out, "  %-12s %-9s %-8ld %-9s %u%s%s%s\n", s->name, s->state, s->pid, up, s->restarts, next,
 			   s->last_exit[0] ? "  last: " : "", s->last_exit);
 	}
 	buf_printf(out, "  replica    %s, %llu recipients, %llu changes, %llu reconnects\n",
@@ -240,16 +249,43 @@ void monitor_prometheus(const struct monitor_facts *f, struct buf *out)
 	for (size_t i = 0; i < f->service_count; i++)
 		buf_printf(out, "interchange_service_up{service=\"%s\",state=\"%s\"} %d\n", f->services[i].name,
 			   f->services[i].state, strcmp(f->services[i].state, "running") == 0);
-	buf_append_str(out, "# HELP interchange_service_restarts_total Restarts since the attendant started.\n"
-			    "# TYPE interchange_service_restarts_total counter\n");
-	for (size_t i = 0; i < f->service_count; i++)
-		buf_printf(out, "interchange_service_restarts_total{service=\"%s\"} %u\n", f->services[i].name,
-			   f->services[i].restarts);
-	buf_append_str(out, "# HELP interchange_service_uptime_seconds Seconds since the service started.\n"
-			    "# TYPE interchange_service_uptime_seconds gauge\n");
-	for (size_t i = 0; i < f->service_count; i++)
-		buf_printf(out, "interchange_service_uptime_seconds{service=\"%s\"} %ld\n", f->services[i].name,
-			   f->services[i].uptime);
+	static const struct {
+		const char *name, *type, *help;
+		size_t off; /* of the value in struct monitor_service */
+		int is_long;
+	} per_service[] = {
+		{ "interchange_service_restarts_total", "counter", "Restarts since the attendant started.",
+		  offsetof(struct monitor_service, restarts), 0 },
+		{ "interchange_service_failures", "gauge",
+		  "Failures of the service in a row (the restart delay doubles with each; a run as long as the ceiling "
+		  "ends the row).", offsetof(struct monitor_service, failures), 0 },
+		{ "interchange_service_dependency_exits_total", "counter",
+		  "Exits because the directory was not available (not failures).",
+		  offsetof(struct monitor_service, dependency_exits), 0 },
+		{ "interchange_service_next_try_seconds", "gauge",
+		  "Seconds until a service in backoff is started again (-1: not waiting).",
+		  offsetof(struct monitor_service, next_try), 1 },
+		{ "interchange_service_uptime_seconds", "gauge", "Seconds since the service started.",
+		  offsetof(struct monitor_service, uptime), 1 },
+	};
+	for (size_t m = 0; m < IX_ARRAY_LEN(per_service); m++) {
+		buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", per_service[m].name, per_service[m].help,
+			   per_service[m].name, per_service[m].type);
+		for (size_t i = 0; i < f->service_count; i++) {
+			const char *field = (const char *)&f->services[i] + per_service[m].off;
+			long long v;
+			if (per_service[m].is_long) {
+				long l;
+				memcpy(&l, field, sizeof(l));
+				v = l;
+			} else {
+				unsigned u;
+				memcpy(&u, field, sizeof(u));
+				v = u;
+			}
+			buf_printf(out, "%s{service=\"%s\"} %lld\n", per_service[m].name, f->services[i].name, v);
+		}
+	}
 	buf_printf(out,
 		   "# HELP interchange_replica_connected Whether the directory replica's sync session is up.\n"
 		   "# TYPE interchange_replica_connected gauge\ninterchange_replica_connected %d\n"

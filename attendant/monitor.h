@@ -20,11 +20,14 @@ struct dir;
 
 struct monitor_service {
 	const char *name;
-	const char *state; /* running, backoff, failed, stopped... */
+	const char *state; /* running, backoff, waiting (for slapd), stopped... */
 	long pid;          /* 0 unless running */
 	long uptime;       /* seconds, 0 unless running */
 	unsigned restarts;
 	const char *last_exit; /* "" or how it last ended */
+	unsigned failures;     /* its own failures in a row (the restart delay doubles with each) */
+	unsigned dependency_exits; /* exits because the directory was not available (not failures) */
+	long next_try;         /* in backoff: seconds until the next start; otherwise -1 */
 };
 
 struct monitor_facts {

@@ -52,6 +52,10 @@ static const struct setting_def defs[SET_COUNT] = {
 				   "quiet hour of the nightly store consistency check" },
 	[SET_MAINT_ORPHAN_GRACE_DAYS] = { "maintenance.orphan_grace_days", 30, 0, 3650, "days",
 					  "how long a deleted user's mailbox is kept before it is removed" },
+	[SET_ATTENDANT_RESTART_BACKOFF_FIRST_MS] = { "attendant.restart_backoff_first_ms", 500, 10, 60000, "milliseconds",
+						     "delay before restarting a service that died; doubles with each failure in a row" },
+	[SET_ATTENDANT_RESTART_BACKOFF_MAX_SECONDS] = { "attendant.restart_backoff_max_seconds", 60, 1, 3600, "seconds",
+							"longest delay between restarts of a failing service (it is always retried)" },
 };
 
 const struct setting_def *setting_def(enum setting_id id)

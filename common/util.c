@@ -77,6 +77,15 @@ void fatal(const char *fmt, ...)
 	exit(1);
 }
 
+void fatal_dependency(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_FATAL, fmt, ap);
+	va_end(ap);
+	exit(IX_EXIT_DEPENDENCY);
+}
+
 void panic(const char *fmt, ...)
 {
 	va_list ap;

@@ -22,6 +22,11 @@ char *xasprintf(const char *fmt, ...) IX_PRINTF(1, 2);
 
 /* fatal: the environment is unusable (exit 1). panic: a bug in our code (abort, for a core). */
 void fatal(const char *fmt, ...) IX_PRINTF(1, 2) IX_NORETURN;
+/* The exit status of a service that could not run because something it depends on is not there (the directory
+ * down, its replica not ready): the attendant restarts it without counting a failure of its own. */
+#define IX_EXIT_DEPENDENCY 75
+/* fatal for that case: logs at the fatal level and exits with IX_EXIT_DEPENDENCY. */
+void fatal_dependency(const char *fmt, ...) IX_PRINTF(1, 2) IX_NORETURN;
 void panic(const char *fmt, ...) IX_PRINTF(1, 2) IX_NORETURN;
 
 /* Parses a decimal unsigned number that fills the whole string and is <= max. Returns 0 or -1. */

@@ -33,8 +33,8 @@ static void renders_facts(void)
 {
 	struct monitor_facts f;
 	memset(&f, 0, sizeof(f));
-	f.services[0] = (struct monitor_service){ "slapd", "running", 42, 10, 1, "" };
-	f.services[1] = (struct monitor_service){ "smtpd", "failed", 0, 0, 5, "killed by signal 9 (Killed)" };
+	f.services[0] = (struct monitor_service){ "slapd", "running", 42, 10, 1, "", 0, 0, -1 };
+	f.services[1] = (struct monitor_service){ "smtpd", "backoff", 0, 0, 5, "killed by signal 9 (Killed)", 4, 2, 8 };
 	f.service_count = 2;
 	f.disk_total = 100ULL << 30;
 	f.disk_free = 50ULL << 30;
@@ -43,15 +43,19 @@ static void renders_facts(void)
 	f.replica_connected = 1;
 	monitor_warnings(&f);
 	test_assert(f.warning_count == 2);
-	test_assert(strstr(f.warnings[0], "smtpd has failed") != NULL);
+	test_assert(strstr(f.warnings[0], "smtpd is restarting in 8s (4 failures in a row; last: killed by signal 9") != NULL);
 	test_assert(strstr(f.warnings[1], "expires in 3 days") != NULL);
 	struct buf b = BUF_INIT;
 	monitor_json(&f, &b);
-	test_assert(strstr(b.data, "\"name\": \"smtpd\", \"state\": \"failed\", \"pid\": 0") != NULL);
-	test_assert(strstr(b.data, "\"warnings\": [\"smtpd has failed") != NULL);
+	test_assert(strstr(b.data, "\"name\": \"smtpd\", \"state\": \"backoff\", \"pid\": 0") != NULL);
+	test_assert(strstr(b.data, "\"failures\": 4, \"dependency_exits\": 2, \"next_try\": 8}") != NULL);
+	test_assert(strstr(b.data, "\"warnings\": [\"smtpd is restarting") != NULL);
 	buf_reset(&b);
 	monitor_prometheus(&f, &b);
-	test_assert(strstr(b.data, "interchange_service_up{service=\"smtpd\",state=\"failed\"} 0\n") != NULL);
+	test_assert(strstr(b.data, "interchange_service_up{service=\"smtpd\",state=\"backoff\"} 0\n") != NULL);
+	test_assert(strstr(b.data, "interchange_service_failures{service=\"smtpd\"} 4\n") != NULL);
+	test_assert(strstr(b.data, "interchange_service_dependency_exits_total{service=\"smtpd\"} 2\n") != NULL);
+	test_assert(strstr(b.data, "interchange_service_next_try_seconds{service=\"slapd\"} -1\n") != NULL);
 	test_assert(strstr(b.data, "interchange_certificate_days_left 3\n") != NULL);
 	buf_reset(&b);
 	monitor_json_string(&b, "a\"b\\c\n");

