@@ -462,12 +462,16 @@ static int switch_home(const struct config *cfg, struct prov *prov, const char *
 	char *vals[] = { mv->target_dn, NULL };
 	LDAPMod mod = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"ixHomeServer", .mod_values = vals };
 	LDAPMod *mods[] = { &mod, NULL };
-	int rc = ldap_modify_ext_s(ld, mv->dn, mods, NULL, NULL);
+	struct buf why = BUF_INIT;
+	ret = ldapu_modify(ld, mv->dn, mods, &why);
 	ldap_unbind_ext(ld, NULL, NULL);
-	if (rc != LDAP_SUCCESS) {
-		buf_printf(error_r, "could not change the home server on %s: %s", mv->target_ldap_uri, ldap_err2string(rc));
+	if (ret != IX_OK) {
+		buf_printf(error_r, "could not change the home server on %s: %s", mv->target_ldap_uri,
+			   ret == IX_ENOTFOUND ? "no such user there" : buf_cstr(&why));
+		buf_free(&why);
 		return IX_EUNAVAIL;
 	}
+	buf_free(&why);
 	for (int i = 0; i < 100; i++) { /* replication takes milliseconds; 10 s at most */
 		struct prov_move now;
 		struct buf e2 = BUF_INIT;

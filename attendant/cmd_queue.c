@@ -483,13 +483,13 @@ static int connector_list(const char *data_dir)
 	if (connector_connect(data_dir, &cfg, &ld) < 0)
 		return CLI_EXIT_FAIL;
 	char *base = xasprintf("ou=Connectors,ou=Configuration,%s", cfg.suffix);
-	char *attrs[] = { "cn", "ixAddressSpace", "ixSmartHost", "ixConnectorCost", NULL };
+	const char *attrs[] = { "cn", "ixAddressSpace", "ixSmartHost", "ixConnectorCost", NULL };
 	LDAPMessage *res = NULL;
-	int rc = ldap_search_ext_s(ld, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixConnector)", attrs, 0, NULL, NULL,
-				   NULL, 0, &res);
+	struct buf err = BUF_INIT;
+	int rc = ldapu_search(ld, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixConnector)", attrs, &res, &err);
 	int ret = CLI_EXIT_OK;
-	if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT) {
-		cli_error("cannot list connectors: %s", ldap_err2string(rc));
+	if (rc != IX_OK && rc != IX_ENOTFOUND) {
+		cli_error("cannot list connectors: %s", buf_cstr(&err));
 		ret = CLI_EXIT_FAIL;
 	} else if (ldap_count_entries(ld, res) <= 0) {
 		printf("No connectors: mail for other domains goes to their MX hosts.\n");
@@ -510,6 +510,7 @@ static int connector_list(const char *data_dir)
 		}
 	}
 	ldap_msgfree(res);
+	buf_free(&err);
 	free(base);
 	ldap_unbind_ext_s(ld, NULL, NULL);
 	config_free(&cfg);

@@ -2,6 +2,7 @@
 #include "directory/ldap_util.h"
 #include "common/config.h"
 #include "common/err.h"
+#include "common/util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -134,4 +135,98 @@ char *ldapu_get_first(LDAP *ld, LDAPMessage *entry, const char *attr)
 		s = xstrndup(vals[0]->bv_val, vals[0]->bv_len);
 	ldap_value_free_len(vals);
 	return s;
+}
+
+char **ldapu_get_values(LDAP *ld, LDAPMessage *entry, const char *attr, size_t *count_r)
+{
+	struct berval **vals = entry != NULL ? ldap_get_values_len(ld, entry, attr) : NULL;
+	size_t n = vals != NULL ? (size_t)ldap_count_values_len(vals) : 0;
+	char **out = xcalloc(n + 1, sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+		out[i] = xstrndup(vals[i]->bv_val, vals[i]->bv_len);
+	if (vals != NULL)
+		ldap_value_free_len(vals);
+	if (count_r != NULL)
+		*count_r = n;
+	return out;
+}
+
+void ldapu_values_free(char ***values)
+{
+	if (*values == NULL)
+		return;
+	for (char **v = *values; *v != NULL; v++)
+		free(*v);
+	free(*values);
+	*values = NULL;
+}
+
+int ldapu_fail(LDAP *ld, int rc, const char *what, struct buf *error_r)
+{
+	char *diag = NULL;
+	ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	buf_printf(error_r, "%s: %s%s%s", what, ldap_err2string(rc), diag != NULL && *diag ? " - " : "",
+		   diag != NULL ? diag : "");
+	ldap_memfree(diag);
+	return ldapu_err(rc);
+}
+
+int ldapu_search(LDAP *ld, const char *base, int scope, const char *filter, const char *const *attrs,
+		 LDAPMessage **res_r, struct buf *error_r)
+{
+	struct timeval tv = { LDAPU_TIMEOUT_SECS, 0 };
+	*res_r = NULL;
+	int rc = ldap_search_ext_s(ld, base, scope, filter, (char **)attrs, 0, NULL, NULL, &tv, LDAP_NO_LIMIT, res_r);
+	if (rc == LDAP_SUCCESS)
+		return IX_OK;
+	ldap_msgfree(*res_r); /* a result may come back with an error (docs/slapd-facts.md, "Results on error") */
+	*res_r = NULL;
+	if (rc == LDAP_NO_SUCH_OBJECT)
+		return IX_ENOTFOUND;
+	char *what = xasprintf("search of %s failed", base[0] ? base : "the root DSE");
+	int ret = ldapu_fail(ld, rc, what, error_r);
+	free(what);
+	return ret;
+}
+
+bool ldapu_entry_matches(LDAP *ld, const char *dn, const char *filter)
+{
+	const char *attrs[] = { LDAP_NO_ATTRS, NULL };
+	LDAPMessage *res = NULL;
+	struct buf err = BUF_INIT;
+	bool yes = ldapu_search(ld, dn, LDAP_SCOPE_BASE, filter, attrs, &res, &err) == IX_OK &&
+		   ldap_count_entries(ld, res) > 0;
+	ldap_msgfree(res);
+	buf_free(&err);
+	return yes;
+}
+
+LDAPMessage *ldapu_first_entry(LDAP *ld, LDAPMessage *res)
+{
+	return res != NULL ? ldap_first_entry(ld, res) : NULL;
+}
+
+int ldapu_modify(LDAP *ld, const char *dn, LDAPMod **mods, struct buf *error_r)
+{
+	struct timeval tv = { LDAPU_TIMEOUT_SECS, 0 };
+	LDAPMessage *res = NULL;
+	int msgid, rc = ldap_modify_ext(ld, dn, mods, NULL, NULL, &msgid);
+	if (rc == LDAP_SUCCESS) {
+		int type = ldap_result(ld, msgid, LDAP_MSG_ALL, &tv, &res);
+		if (type <= 0) {
+			rc = type == 0 ? LDAP_TIMEOUT : LDAP_SERVER_DOWN;
+			if (type == 0)
+				ldap_abandon_ext(ld, msgid, NULL, NULL);
+		} else if (ldap_parse_result(ld, res, &rc, NULL, NULL, NULL, NULL, 1) != LDAP_SUCCESS) {
+			rc = LDAP_OTHER;
+		}
+	}
+	if (rc == LDAP_SUCCESS)
+		return IX_OK;
+	if (rc == LDAP_NO_SUCH_OBJECT)
+		return IX_ENOTFOUND;
+	char *what = xasprintf("cannot change %s", dn);
+	int ret = ldapu_fail(ld, rc, what, error_r);
+	free(what);
+	return ret;
 }

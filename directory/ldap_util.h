@@ -4,6 +4,7 @@
 #define IX_LDAP_UTIL_H
 
 #include <ldap.h>
+#include <stdbool.h>
 #include "common/buf.h"
 
 /* ldapi URL for a socket path, percent-encoded as libldap wants it (docs/slapd-facts.md, "ldapi URLs").
@@ -30,8 +31,35 @@ void ldapu_escape_dn(struct buf *out, const char *value, size_t len);
 
 /* Translates an LDAP result code to an ix_err code. */
 int ldapu_err(int ldap_rc);
+/* Appends "WHAT: REASON" to error_r (libldap's sentence for rc, and slapd's diagnostic message when it sent one)
+ * and returns ldapu_err(rc). */
+int ldapu_fail(LDAP *ld, int rc, const char *what, struct buf *error_r);
 
 /* Returns the first value of attr in entry as a new string, or NULL. */
 char *ldapu_get_first(LDAP *ld, LDAPMessage *entry, const char *attr);
+/* Every value of attr in entry (NULL: none) as a NULL-terminated array of new strings, empty when absent; the
+ * count in *count_r when not NULL. Free with ldapu_values_free. */
+char **ldapu_get_values(LDAP *ld, LDAPMessage *entry, const char *attr, size_t *count_r);
+/* Frees such an array and sets *values to NULL; NULL is ignored. */
+void ldapu_values_free(char ***values);
+
+/* The one time limit of a synchronous search or change (seconds), for our slapd and for a peer's alike; past it
+ * the call fails with IX_EUNAVAIL. */
+#define LDAPU_TIMEOUT_SECS 10
+
+/* Searches base (attrs NULL-terminated; NULL: all user attributes). Returns IX_OK with the result chain in *res_r
+ * (free with ldap_msgfree; it may hold no entries); IX_ENOTFOUND when base does not exist, with *res_r NULL and
+ * error_r untouched (the caller knows what it looked for and says so); or another code (ldapu_err) with
+ * "search of BASE failed: REASON" in error_r and *res_r NULL. */
+int ldapu_search(LDAP *ld, const char *base, int scope, const char *filter, const char *const *attrs,
+		 LDAPMessage **res_r, struct buf *error_r);
+/* Whether the entry dn exists and matches filter (a base-scope search for no attributes, with the same time
+ * limit); false on any failure. */
+bool ldapu_entry_matches(LDAP *ld, const char *dn, const char *filter);
+/* ldap_first_entry that takes a NULL chain (what ldapu_search leaves on failure) and gives NULL. */
+LDAPMessage *ldapu_first_entry(LDAP *ld, LDAPMessage *res);
+/* Changes dn by mods (which stay the caller's). Returns IX_OK; IX_ENOTFOUND when dn does not exist, with error_r
+ * untouched; or another code with "cannot change DN: REASON" in error_r. */
+int ldapu_modify(LDAP *ld, const char *dn, LDAPMod **mods, struct buf *error_r);
 
 #endif

@@ -108,28 +108,22 @@ int prov_address_valid(const char *address)
 
 /* ---- small LDAP helpers ---- */
 
-static int ldap_fail(struct prov *p, int rc, const char *what, struct buf *error_r)
+/* A base-scope read of an entry found a moment ago; IX_ENOTFOUND (with a sentence) when it went away meanwhile. */
+static int read_entry(struct prov *p, const char *dn, const char *filter, const char *const *attrs, LDAPMessage **res_r,
+		      struct buf *error_r)
 {
-	char *diag = NULL;
-	ldap_get_option(p->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
-	buf_printf(error_r, "%s: %s%s%s", what, ldap_err2string(rc), diag != NULL && *diag ? " - " : "",
-		   diag != NULL ? diag : "");
-	ldap_memfree(diag);
-	return ldapu_err(rc);
+	int ret = ldapu_search(p->ld, dn, LDAP_SCOPE_BASE, filter, attrs, res_r, error_r);
+	if (ret == IX_ENOTFOUND)
+		buf_printf(error_r, "%s no longer exists", dn);
+	return ret;
 }
 
-/* Searches and returns the result chain; IX_OK even for no entries. */
-static int search(struct prov *p, const char *base, int scope, const char *filter, char **attrs, LDAPMessage **res_r,
-		  struct buf *error_r)
+/* A search over one of the organisation's containers; one that does not exist (an older directory) holds nothing. */
+static int list_search(struct prov *p, const char *base, int scope, const char *filter, const char *const *attrs,
+		       LDAPMessage **res_r, struct buf *error_r)
 {
-	LDAPMessage *res = NULL;
-	int rc = ldap_search_ext_s(p->ld, base, scope, filter, attrs, 0, NULL, NULL, NULL, LDAP_NO_LIMIT, &res);
-	if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT) {
-		ldap_msgfree(res); /* a result may come back with an error (docs/slapd-facts.md, "Results on error") */
-		return ldap_fail(p, rc, "directory search failed", error_r);
-	}
-	*res_r = res;
-	return IX_OK;
+	int ret = ldapu_search(p->ld, base, scope, filter, attrs, res_r, error_r);
+	return ret == IX_ENOTFOUND ? IX_OK : ret;
 }
 
 static void mod_add(LDAPMod ***mods, size_t *n, int op, const char *attr, char **values)
@@ -171,6 +165,26 @@ static void mods_free(LDAPMod **mods)
 	free(mods);
 }
 
+static int modify(struct prov *p, const char *dn, LDAPMod **mods, const char *what, struct buf *error_r)
+{
+	if (mods == NULL)
+		return IX_OK;
+	struct buf why = BUF_INIT;
+	int ret = ldapu_modify(p->ld, dn, mods, &why);
+	mods_free(mods);
+	if (ret == IX_ENOTFOUND)
+		buf_printf(error_r, "%s: %s no longer exists", what, dn);
+	else if (ret != IX_OK)
+		buf_printf(error_r, "%s: %s", what, buf_cstr(&why));
+	buf_free(&why);
+	return ret;
+}
+
+static int is_list(struct prov *p, const char *dn)
+{
+	return ldapu_entry_matches(p->ld, dn, "(objectClass=ixDistributionList)");
+}
+
 /* The DN of the entry that owns address (in ixProxyAddresses or mail), or NULL. */
 static char *address_owner(struct prov *p, const char *address)
 {
@@ -181,11 +195,11 @@ static char *address_owner(struct prov *p, const char *address)
 	buf_append_str(&f, ")(mail=");
 	ldapu_escape_filter(&f, address, len);
 	buf_append_str(&f, "))");
-	char *attrs[] = { (char *)LDAP_NO_ATTRS, NULL };
+	const char *attrs[] = { (char *)LDAP_NO_ATTRS, NULL };
 	LDAPMessage *res = NULL;
 	char *dn = NULL;
-	if (search(p, p->cfg->suffix, LDAP_SCOPE_SUBTREE, f.data, attrs, &res, &err) == IX_OK) {
-		LDAPMessage *e = ldap_first_entry(p->ld, res);
+	if (list_search(p, p->cfg->suffix, LDAP_SCOPE_SUBTREE, f.data, attrs, &res, &err) == IX_OK) {
+		LDAPMessage *e = ldapu_first_entry(p->ld, res);
 		if (e != NULL) {
 			char *d = ldap_get_dn(p->ld, e);
 			dn = xstrdup(d);
@@ -236,12 +250,7 @@ static void random_guid(char out[33])
 
 static int entry_exists(struct prov *p, const char *dn)
 {
-	char *attrs[] = { (char *)LDAP_NO_ATTRS, NULL };
-	LDAPMessage *res = NULL;
-	int rc = ldap_search_ext_s(p->ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL, NULL, NULL, 1, &res);
-	int found = rc == LDAP_SUCCESS && ldap_count_entries(p->ld, res) > 0;
-	ldap_msgfree(res);
-	return found;
+	return ldapu_entry_matches(p->ld, dn, "(objectClass=*)");
 }
 
 static int check_addresses_free(struct prov *p, const char *const *addrs, size_t n, struct buf *error_r)
@@ -362,7 +371,7 @@ int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r
 	free(cn);
 	free(home);
 	if (rc != LDAP_SUCCESS) {
-		ret = ldap_fail(p, rc, "could not add the user", error_r);
+		ret = ldapu_fail(p->ld, rc, "could not add the user", error_r);
 		free(dn);
 		return ret;
 	}
@@ -395,7 +404,7 @@ int prov_user_del(struct prov *p, const char *login, struct buf *error_r)
 	int rc = ldap_delete_ext_s(p->ld, dn, NULL, NULL);
 	free(dn);
 	if (rc != LDAP_SUCCESS)
-		return ldap_fail(p, rc, "could not delete the user", error_r);
+		return ldapu_fail(p->ld, rc, "could not delete the user", error_r);
 	return IX_OK;
 }
 
@@ -413,7 +422,7 @@ int prov_user_passwd(struct prov *p, const char *login, const char *password, st
 	int rc = set_password(p, dn, password);
 	free(dn);
 	if (rc != LDAP_SUCCESS)
-		return ldap_fail(p, rc, "could not set the password", error_r);
+		return ldapu_fail(p->ld, rc, "could not set the password", error_r);
 	return IX_OK;
 }
 
@@ -450,14 +459,15 @@ static char *cn_of_dn(const char *dn)
 /* The cn of the entry at dn as stored (memberOf values come back normalised, in lower case). */
 static char *display_cn(struct prov *p, const char *dn)
 {
-	char *attrs[] = { "cn", NULL };
+	const char *attrs[] = { "cn", NULL };
 	LDAPMessage *res = NULL;
+	struct buf err = BUF_INIT;
 	char *cn = NULL;
-	if (ldap_search_ext_s(p->ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL, NULL, NULL, 1, &res) ==
-		    LDAP_SUCCESS &&
+	if (ldapu_search(p->ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, &err) == IX_OK &&
 	    ldap_first_entry(p->ld, res) != NULL)
 		cn = ldapu_get_first(p->ld, ldap_first_entry(p->ld, res), "cn");
 	ldap_msgfree(res);
+	buf_free(&err);
 	return cn != NULL ? cn : cn_of_dn(dn);
 }
 
@@ -467,11 +477,11 @@ int prov_user_show(struct prov *p, const char *login, struct buf *out, struct bu
 	int ret = require_user(p, login, &dn, error_r);
 	if (ret != IX_OK)
 		return ret;
-	char *attrs[] = { "uid", "cn", "ixProxyAddresses", "memberOf", "ixHomeServer", "ixMailboxGuid",
+	const char *attrs[] = { "uid", "cn", "ixProxyAddresses", "memberOf", "ixHomeServer", "ixMailboxGuid",
 			  "ixHideFromAddressBook", NULL };
 	LDAPMessage *res = NULL;
-	ret = search(p, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, error_r);
-	LDAPMessage *e = ret == IX_OK ? ldap_first_entry(p->ld, res) : NULL;
+	ret = read_entry(p, dn, "(objectClass=*)", attrs, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL;
 	if (e != NULL) {
 		char *cn = ldapu_get_first(p->ld, e, "cn");
 		char *home = ldapu_get_first(p->ld, e, "ixHomeServer");
@@ -506,13 +516,13 @@ int prov_user_show(struct prov *p, const char *login, struct buf *out, struct bu
 
 int prov_user_list(struct prov *p, struct buf *out, struct buf *error_r)
 {
-	char *attrs[] = { "uid", "cn", "mail", NULL };
+	const char *attrs[] = { "uid", "cn", "mail", NULL };
 	LDAPMessage *res = NULL;
-	int ret = search(p, p->recipients_dn, LDAP_SCOPE_ONELEVEL, "(objectClass=ixMailUser)", attrs, &res, error_r);
+	int ret = list_search(p, p->recipients_dn, LDAP_SCOPE_ONELEVEL, "(objectClass=ixMailUser)", attrs, &res, error_r);
 	if (ret != IX_OK)
 		return ret;
 	buf_printf(out, "%-20s %-30s %s\n", "LOGIN", "NAME", "ADDRESS");
-	for (LDAPMessage *e = ldap_first_entry(p->ld, res); e != NULL; e = ldap_next_entry(p->ld, e)) {
+	for (LDAPMessage *e = ldapu_first_entry(p->ld, res); e != NULL; e = ldap_next_entry(p->ld, e)) {
 		char *uid = ldapu_get_first(p->ld, e, "uid"), *cn = ldapu_get_first(p->ld, e, "cn"),
 		     *mail = ldapu_get_first(p->ld, e, "mail");
 		buf_printf(out, "%-20s %-30s %s\n", uid ? uid : "", cn ? cn : "", mail ? mail : "(pending)");
@@ -560,7 +570,7 @@ int prov_contact_add(struct prov *p, const char *name, const char *email, struct
 	mods_free(mods);
 	free(proxy);
 	free(dn);
-	return rc == LDAP_SUCCESS ? IX_OK : ldap_fail(p, rc, "could not add the contact", error_r);
+	return rc == LDAP_SUCCESS ? IX_OK : ldapu_fail(p->ld, rc, "could not add the contact", error_r);
 }
 
 int prov_find_recipient(struct prov *p, const char *name, char **dn_r, struct buf *error_r)
@@ -580,14 +590,14 @@ int prov_find_recipient(struct prov *p, const char *name, char **dn_r, struct bu
 	buf_append_str(&f, ")(ixProxyAddresses=smtp:");
 	ldapu_escape_filter(&f, name, len);
 	buf_append_str(&f, ")))");
-	char *attrs[] = { (char *)LDAP_NO_ATTRS, NULL };
+	const char *attrs[] = { (char *)LDAP_NO_ATTRS, NULL };
 	LDAPMessage *res = NULL;
 	/* users, contacts and lists first; a public folder only when no other recipient has the name */
-	int ret = search(p, p->recipients_dn, LDAP_SCOPE_SUBTREE, f.data, attrs, &res, error_r);
+	int ret = list_search(p, p->recipients_dn, LDAP_SCOPE_SUBTREE, f.data, attrs, &res, error_r);
 	if (ret == IX_OK && ldap_count_entries(p->ld, res) == 0) {
 		ldap_msgfree(res);
 		res = NULL;
-		ret = search(p, p->folders_dn, LDAP_SCOPE_SUBTREE, f.data, attrs, &res, error_r);
+		ret = list_search(p, p->folders_dn, LDAP_SCOPE_SUBTREE, f.data, attrs, &res, error_r);
 	}
 	buf_free(&f);
 	if (ret != IX_OK)
@@ -602,7 +612,7 @@ int prov_find_recipient(struct prov *p, const char *name, char **dn_r, struct bu
 		buf_printf(error_r, "%s names %d recipients: give a login or an address instead", name, count);
 		ret = IX_EINVAL;
 	} else {
-		char *d = ldap_get_dn(p->ld, ldap_first_entry(p->ld, res));
+		char *d = ldap_get_dn(p->ld, ldapu_first_entry(p->ld, res));
 		*dn_r = xstrdup(d);
 		ldap_memfree(d);
 	}
@@ -617,13 +627,7 @@ static int find_list(struct prov *p, const char *name, char **dn_r, struct buf *
 		return IX_EINVAL;
 	}
 	char *dn = cn_dn(name, p->recipients_dn);
-	char *attrs[] = { (char *)LDAP_NO_ATTRS, NULL };
-	LDAPMessage *res = NULL;
-	int rc = ldap_search_ext_s(p->ld, dn, LDAP_SCOPE_BASE, "(objectClass=ixDistributionList)", attrs, 0, NULL, NULL,
-				   NULL, 1, &res);
-	int found = rc == LDAP_SUCCESS && ldap_count_entries(p->ld, res) > 0;
-	ldap_msgfree(res);
-	if (!found) {
+	if (!is_list(p, dn)) {
 		buf_printf(error_r, "there is no distribution list named %s", name);
 		free(dn);
 		return IX_ENOTFOUND;
@@ -676,7 +680,7 @@ int prov_dl_add(struct prov *p, const char *name, const char *const *members, si
 	int rc = ldap_add_ext_s(p->ld, dn, mods, NULL, NULL);
 	mods_free(mods);
 	free(dn);
-	return rc == LDAP_SUCCESS ? IX_OK : ldap_fail(p, rc, "could not add the list", error_r);
+	return rc == LDAP_SUCCESS ? IX_OK : ldapu_fail(p->ld, rc, "could not add the list", error_r);
 }
 
 int prov_dl_member(struct prov *p, const char *name, const char *recipient, int add, struct buf *error_r)
@@ -708,7 +712,7 @@ int prov_dl_member(struct prov *p, const char *name, const char *recipient, int 
 		buf_printf(error_r, "%s is not a member of %s", recipient, name);
 		ret = IX_ENOTFOUND;
 	} else if (rc != LDAP_SUCCESS) {
-		ret = ldap_fail(p, rc, "could not change the list", error_r);
+		ret = ldapu_fail(p->ld, rc, "could not change the list", error_r);
 	}
 	free(dn);
 	free(mdn);
@@ -721,10 +725,10 @@ int prov_dl_show(struct prov *p, const char *name, struct buf *out, struct buf *
 	int ret = find_list(p, name, &dn, error_r);
 	if (ret != IX_OK)
 		return ret;
-	char *attrs[] = { "cn", "member", "ixProxyAddresses", "memberOf", NULL };
+	const char *attrs[] = { "cn", "member", "ixProxyAddresses", "memberOf", NULL };
 	LDAPMessage *res = NULL;
-	ret = search(p, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, error_r);
-	LDAPMessage *e = ret == IX_OK ? ldap_first_entry(p->ld, res) : NULL;
+	ret = read_entry(p, dn, "(objectClass=*)", attrs, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL;
 	if (e != NULL) {
 		buf_printf(out, "%-14s%s\n%-14s%s\n", "DN:", dn, "Name:", name);
 		show_addresses(p, e, out);
@@ -793,7 +797,7 @@ int prov_folder_add(struct prov *p, const char *path, struct buf *error_r)
 			int rc = ldap_add_ext_s(p->ld, dn, mods, NULL, NULL);
 			mods_free(mods);
 			if (rc != LDAP_SUCCESS)
-				ret = ldap_fail(p, rc, "could not add the public folder", error_r);
+				ret = ldapu_fail(p->ld, rc, "could not add the public folder", error_r);
 		}
 		free(parent);
 		parent = dn;
@@ -823,38 +827,24 @@ static void policy_free(struct policy *pol)
 	free(pol->filter);
 }
 
-static char **get_all(LDAP *ld, LDAPMessage *e, const char *attr)
-{
-	struct berval **vals = ldap_get_values_len(ld, e, attr);
-	char **out = NULL;
-	size_t n = 0;
-	for (size_t i = 0; vals != NULL && vals[i] != NULL; i++) {
-		char *v = xstrndup(vals[i]->bv_val, vals[i]->bv_len);
-		values_push(&out, &n, v);
-		free(v);
-	}
-	ldap_value_free_len(vals);
-	return out;
-}
-
 /* Loads the policies ordered by priority (lowest first). */
 static int load_policies(struct prov *p, struct policy **pols_r, size_t *n_r, struct buf *error_r)
 {
 	char *base = xasprintf("ou=Recipient Policies,ou=Configuration,%s", p->cfg->suffix);
-	char *attrs[] = { "ixAddressTemplate", "ixNicknameTemplate", "ixPolicyPriority", "ixPolicyFilter", NULL };
+	const char *attrs[] = { "ixAddressTemplate", "ixNicknameTemplate", "ixPolicyPriority", "ixPolicyFilter", NULL };
 	LDAPMessage *res = NULL;
-	int ret = search(p, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixRecipientPolicy)", attrs, &res, error_r);
+	int ret = list_search(p, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixRecipientPolicy)", attrs, &res, error_r);
 	free(base);
 	if (ret != IX_OK)
 		return ret;
 	size_t n = 0;
 	struct policy *pols = NULL;
 	long long *prio = NULL;
-	for (LDAPMessage *e = ldap_first_entry(p->ld, res); e != NULL; e = ldap_next_entry(p->ld, e)) {
+	for (LDAPMessage *e = ldapu_first_entry(p->ld, res); e != NULL; e = ldap_next_entry(p->ld, e)) {
 		pols = xrealloc(pols, sizeof(*pols) * (n + 1));
 		prio = xrealloc(prio, sizeof(*prio) * (n + 1));
-		pols[n].person = get_all(p->ld, e, "ixAddressTemplate");
-		pols[n].nickname = get_all(p->ld, e, "ixNicknameTemplate");
+		pols[n].person = ldapu_get_values(p->ld, e, "ixAddressTemplate", NULL);
+		pols[n].nickname = ldapu_get_values(p->ld, e, "ixNicknameTemplate", NULL);
 		pols[n].filter = ldapu_get_first(p->ld, e, "ixPolicyFilter");
 		char *pr = ldapu_get_first(p->ld, e, "ixPolicyPriority");
 		prio[n] = pr != NULL ? atoll(pr) : 1000000;
@@ -881,12 +871,7 @@ static int policy_applies(struct prov *p, const struct policy *pol, const char *
 {
 	if (pol->filter == NULL || pol->filter[0] == '\0')
 		return 1;
-	char *attrs[] = { (char *)LDAP_NO_ATTRS, NULL };
-	LDAPMessage *res = NULL;
-	int rc = ldap_search_ext_s(p->ld, dn, LDAP_SCOPE_BASE, pol->filter, attrs, 0, NULL, NULL, NULL, 1, &res);
-	int yes = rc == LDAP_SUCCESS && ldap_count_entries(p->ld, res) > 0;
-	ldap_msgfree(res);
-	return yes;
+	return ldapu_entry_matches(p->ld, dn, pol->filter);
 }
 
 /* Checks whether the entry already holds address as a secondary (a user-given alias). */
@@ -929,7 +914,7 @@ static int assign_primary(struct prov *p, LDAPMessage *e, const char *dn, const 
 	if (rc == LDAP_CONSTRAINT_VIOLATION || rc == LDAP_TYPE_OR_VALUE_EXISTS)
 		return IX_EEXIST; /* someone took it between our check and the write */
 	if (rc != LDAP_SUCCESS)
-		return ldap_fail(p, rc, "could not write a generated address", error_r);
+		return ldapu_fail(p->ld, rc, "could not write a generated address", error_r);
 	return IX_OK;
 }
 
@@ -1006,10 +991,10 @@ int prov_generate_addresses(struct prov *p, unsigned *count_r, struct buf *error
 	int ret = load_policies(p, &pols, &npols, error_r);
 	if (ret != IX_OK)
 		return ret;
-	char *attrs[] = { "objectClass", "givenName", "sn", "cn", "ixNickname", "ixProxyAddresses", NULL };
+	const char *attrs[] = { "objectClass", "givenName", "sn", "cn", "ixNickname", "ixProxyAddresses", NULL };
 	LDAPMessage *res = NULL;
-	ret = search(p, p->cfg->suffix, LDAP_SCOPE_SUBTREE, "(&" RECIPIENT_FILTER "(!(mail=*)))", attrs, &res, error_r);
-	for (LDAPMessage *e = ret == IX_OK ? ldap_first_entry(p->ld, res) : NULL; e != NULL;
+	ret = list_search(p, p->cfg->suffix, LDAP_SCOPE_SUBTREE, "(&" RECIPIENT_FILTER "(!(mail=*)))", attrs, &res, error_r);
+	for (LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL; e != NULL;
 	     e = ldap_next_entry(p->ld, e)) {
 		struct buf err = BUF_INIT;
 		int r = generate_one(p, pols, npols, e, &err);
@@ -1041,16 +1026,16 @@ static const char *const port_labels[] = { "ldap", "smtp", "submission", "imap",
 int prov_server_list(struct prov *p, struct buf *out, struct buf *error_r)
 {
 	char *base = xasprintf("ou=Servers,ou=Configuration,%s", p->cfg->suffix);
-	char *attrs[] = { "cn", "ixHostName", "ixServerRole", "ixLdapPort", "ixSmtpPort", "ixImapPort", "ixPop3Port", NULL };
+	const char *attrs[] = { "cn", "ixHostName", "ixServerRole", "ixLdapPort", "ixSmtpPort", "ixImapPort", "ixPop3Port", NULL };
 	LDAPMessage *res = NULL;
-	int ret = search(p, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixServer)", attrs, &res, error_r);
+	int ret = list_search(p, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixServer)", attrs, &res, error_r);
 	free(base);
 	if (ret != IX_OK)
 		return ret;
 	buf_printf(out, "%-24s %-28s %-28s %s\n", "NAME", "HOST", "ROLES", "PORTS (ldap smtp imap pop3)");
-	for (LDAPMessage *e = ldap_first_entry(p->ld, res); e != NULL; e = ldap_next_entry(p->ld, e)) {
+	for (LDAPMessage *e = ldapu_first_entry(p->ld, res); e != NULL; e = ldap_next_entry(p->ld, e)) {
 		char *cn = ldapu_get_first(p->ld, e, "cn"), *host = ldapu_get_first(p->ld, e, "ixHostName");
-		char **roles = get_all(p->ld, e, "ixServerRole");
+		char **roles = ldapu_get_values(p->ld, e, "ixServerRole", NULL);
 		struct buf r = BUF_INIT;
 		for (size_t i = 0; roles != NULL && roles[i] != NULL; i++) {
 			buf_printf(&r, "%s%s", i ? "," : "", roles[i]);
@@ -1089,15 +1074,15 @@ int prov_server_show(struct prov *p, const char *server, struct buf *out, struct
 	if (dn == NULL)
 		return IX_ENOTFOUND;
 	LDAPMessage *res = NULL;
-	int ret = search(p, dn, LDAP_SCOPE_BASE, "(objectClass=ixServer)", NULL, &res, error_r);
-	LDAPMessage *e = ret == IX_OK ? ldap_first_entry(p->ld, res) : NULL;
+	int ret = read_entry(p, dn, "(objectClass=ixServer)", NULL, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL;
 	if (e == NULL && ret == IX_OK) {
 		buf_printf(error_r, "the server entry %s is missing", dn);
 		ret = IX_ENOTFOUND;
 	}
 	if (e != NULL) {
 		char *cn = ldapu_get_first(p->ld, e, "cn"), *host = ldapu_get_first(p->ld, e, "ixHostName");
-		char **roles = get_all(p->ld, e, "ixServerRole");
+		char **roles = ldapu_get_values(p->ld, e, "ixServerRole", NULL);
 		buf_printf(out, "%-14s%s\n%-14s%s\n%-14s%s\n%-14s", "Server:", cn ? cn : "", "Host:", host ? host : "",
 			   "DN:", dn, "Roles:");
 		for (size_t i = 0; roles != NULL && roles[i] != NULL; i++) {
@@ -1112,7 +1097,7 @@ int prov_server_show(struct prov *p, const char *server, struct buf *out, struct
 			free(v);
 		}
 		buf_append_str(out, "\nSettings:\n");
-		char **vals = get_all(p->ld, e, "ixServerSetting");
+		char **vals = ldapu_get_values(p->ld, e, "ixServerSetting", NULL);
 		size_t n = 0;
 		while (vals != NULL && vals[n] != NULL)
 			n++;
@@ -1151,14 +1136,14 @@ int prov_server_set(struct prov *p, const char *server, const char *name, const 
 	char *dn = server_entry_dn(p, server, error_r);
 	if (dn == NULL)
 		return IX_ENOTFOUND;
-	char *attrs[] = { "ixServerSetting", NULL };
+	const char *attrs[] = { "ixServerSetting", NULL };
 	LDAPMessage *res = NULL;
-	int ret = search(p, dn, LDAP_SCOPE_BASE, "(objectClass=ixServer)", attrs, &res, error_r);
-	LDAPMessage *e = ret == IX_OK ? ldap_first_entry(p->ld, res) : NULL;
+	int ret = read_entry(p, dn, "(objectClass=ixServer)", attrs, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL;
 	if (e != NULL) {
 		LDAPMod **mods = NULL;
 		size_t k = 0;
-		char **old = get_all(p->ld, e, "ixServerSetting");
+		char **old = ldapu_get_values(p->ld, e, "ixServerSetting", NULL);
 		size_t nlen = strlen(name);
 		for (size_t i = 0; old != NULL && old[i] != NULL; i++) {
 			if (strncmp(old[i], name, nlen) == 0 && old[i][nlen] == '=')
@@ -1169,10 +1154,7 @@ int prov_server_set(struct prov *p, const char *server, const char *name, const 
 		char *nv = xasprintf("%s=%llu", name, v);
 		mod_add(&mods, &k, LDAP_MOD_ADD, "ixServerSetting", values1(nv));
 		free(nv);
-		int rc = ldap_modify_ext_s(p->ld, dn, mods, NULL, NULL);
-		mods_free(mods);
-		if (rc != LDAP_SUCCESS)
-			ret = ldap_fail(p, rc, "could not change the setting", error_r);
+		ret = modify(p, dn, mods, "could not change the setting", error_r);
 	}
 	ldap_msgfree(res);
 	free(dn);
@@ -1186,10 +1168,10 @@ int prov_user_mailbox(struct prov *p, const char *login, char **guid_r, unsigned
 	int ret = require_user(p, login, &dn, error_r);
 	if (ret != IX_OK)
 		return ret;
-	char *attrs[] = { "ixMailboxGuid", "ixQuotaBytes", "ixQuotaMessages", NULL };
+	const char *attrs[] = { "ixMailboxGuid", "ixQuotaBytes", "ixQuotaMessages", NULL };
 	LDAPMessage *res = NULL;
-	ret = search(p, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, error_r);
-	LDAPMessage *e = ret == IX_OK ? ldap_first_entry(p->ld, res) : NULL;
+	ret = read_entry(p, dn, "(objectClass=*)", attrs, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL;
 	char *guid = e != NULL ? ldapu_get_first(p->ld, e, "ixMailboxGuid") : NULL;
 	char *qb = e != NULL ? ldapu_get_first(p->ld, e, "ixQuotaBytes") : NULL;
 	char *qm = e != NULL ? ldapu_get_first(p->ld, e, "ixQuotaMessages") : NULL;
@@ -1201,11 +1183,11 @@ int prov_user_mailbox(struct prov *p, const char *login, char **guid_r, unsigned
 	/* server defaults from this server's settings */
 	struct settings st;
 	settings_load(&st, NULL, 0);
-	char *sattrs[] = { "ixServerSetting", NULL };
-	if (ret == IX_OK && search(p, p->cfg->server_dn, LDAP_SCOPE_BASE, "(objectClass=ixServer)", sattrs, &res,
+	const char *sattrs[] = { "ixServerSetting", NULL };
+	if (ret == IX_OK && ldapu_search(p->ld, p->cfg->server_dn, LDAP_SCOPE_BASE, "(objectClass=ixServer)", sattrs, &res,
 				   error_r) == IX_OK) {
-		LDAPMessage *se = ldap_first_entry(p->ld, res);
-		char **vals = se != NULL ? get_all(p->ld, se, "ixServerSetting") : NULL;
+		LDAPMessage *se = ldapu_first_entry(p->ld, res);
+		char **vals = se != NULL ? ldapu_get_values(p->ld, se, "ixServerSetting", NULL) : NULL;
 		size_t n = 0;
 		while (vals != NULL && vals[n] != NULL)
 			n++;
@@ -1240,10 +1222,10 @@ int prov_move_prepare(struct prov *p, const char *login, const char *server, str
 	m_r->target_dn = server_entry_dn(p, server, error_r);
 	if (m_r->target_dn == NULL)
 		return IX_ENOTFOUND;
-	char *attrs[] = { "ixMailboxGuid", "ixHomeServer", NULL };
+	const char *attrs[] = { "ixMailboxGuid", "ixHomeServer", NULL };
 	LDAPMessage *res = NULL;
-	ret = search(p, m_r->dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, error_r);
-	LDAPMessage *e = ret == IX_OK ? ldap_first_entry(p->ld, res) : NULL;
+	ret = read_entry(p, m_r->dn, "(objectClass=*)", attrs, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL;
 	if (e != NULL) {
 		m_r->guid = ldapu_get_first(p->ld, e, "ixMailboxGuid");
 		m_r->home_dn = ldapu_get_first(p->ld, e, "ixHomeServer");
@@ -1253,10 +1235,10 @@ int prov_move_prepare(struct prov *p, const char *login, const char *server, str
 		buf_printf(error_r, "%s has no mailbox GUID or no home server", login);
 		return IX_ECORRUPT;
 	}
-	char *sattrs[] = { "ixHostName", "ixImapPort", "ixLdapUri", NULL };
+	const char *sattrs[] = { "ixHostName", "ixImapPort", "ixLdapUri", NULL };
 	if (ret == IX_OK)
-		ret = search(p, m_r->target_dn, LDAP_SCOPE_BASE, "(objectClass=ixServer)", sattrs, &res, error_r);
-	e = ret == IX_OK ? ldap_first_entry(p->ld, res) : NULL;
+		ret = read_entry(p, m_r->target_dn, "(objectClass=ixServer)", sattrs, &res, error_r);
+	e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL;
 	if (e != NULL) {
 		m_r->target_host = ldapu_get_first(p->ld, e, "ixHostName");
 		m_r->target_ldap_uri = ldapu_get_first(p->ld, e, "ixLdapUri");
@@ -1286,15 +1268,6 @@ void prov_move_free(struct prov_move *m)
 
 /* ---- restrictions, forwarding, delegation, quotas ---- */
 
-static int modify(struct prov *p, const char *dn, LDAPMod **mods, const char *what, struct buf *error_r)
-{
-	if (mods == NULL)
-		return IX_OK;
-	int rc = ldap_modify_ext_s(p->ld, dn, mods, NULL, NULL);
-	mods_free(mods);
-	return rc == LDAP_SUCCESS ? IX_OK : ldap_fail(p, rc, what, error_r);
-}
-
 int prov_set_home(struct prov *p, const char *user_dn, const char *server_dn, struct buf *error_r)
 {
 	LDAPMod **mods = NULL;
@@ -1322,17 +1295,6 @@ static int names_to_dns(struct prov *p, const char *const *names, size_t n, char
 	}
 	*dns_r = dns;
 	return IX_OK;
-}
-
-static int is_list(struct prov *p, const char *dn)
-{
-	char *attrs[] = { (char *)LDAP_NO_ATTRS, NULL };
-	LDAPMessage *res = NULL;
-	int rc = ldap_search_ext_s(p->ld, dn, LDAP_SCOPE_BASE, "(objectClass=ixDistributionList)", attrs, 0, NULL, NULL,
-				   NULL, 1, &res);
-	int yes = rc == LDAP_SUCCESS && ldap_count_entries(p->ld, res) > 0;
-	ldap_msgfree(res);
-	return yes;
 }
 
 int prov_restrict(struct prov *p, const char *recipient, const struct prov_restrict *r, struct buf *error_r)
@@ -1438,7 +1400,7 @@ int prov_delegate(struct prov *p, const char *owner, const char *delegate, int o
 		buf_printf(error_r, "%s does not have that right on %s", delegate, owner);
 		ret = IX_ENOTFOUND;
 	} else if (rc != LDAP_SUCCESS) {
-		ret = ldap_fail(p, rc, "could not change the right", error_r);
+		ret = ldapu_fail(p->ld, rc, "could not change the right", error_r);
 	}
 	free(dn);
 	free(ddn);

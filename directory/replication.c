@@ -111,58 +111,6 @@ static int repl_connect(const struct repl_join *j, const char *dn, const char *p
 	return repl_connect_tls(j->uri, dn, password, j->cafile, ld_r, error_r);
 }
 
-static int search(LDAP *ld, const char *base, int scope, const char *filter, const char *const *attrs,
-		  LDAPMessage **res_r, struct buf *error_r)
-{
-	struct timeval tv = { 10, 0 };
-	*res_r = NULL;
-	int rc = ldap_search_ext_s(ld, base, scope, filter, (char **)attrs, 0, NULL, NULL, &tv, LDAP_NO_LIMIT, res_r);
-	if (rc != LDAP_SUCCESS) {
-		if (*res_r != NULL)
-			ldap_msgfree(*res_r); /* docs/slapd-facts.md, "Results on error" */
-		*res_r = NULL;
-		buf_printf(error_r, "search of %s failed: %s", base[0] ? base : "the root DSE", ldap_err2string(rc));
-		return rc == LDAP_NO_SUCH_OBJECT ? IX_ENOTFOUND : ldapu_err(rc);
-	}
-	return IX_OK;
-}
-
-/* All values of attr of the first entry of res as a NULL-terminated array of strings (caller frees with
- * free_strings); an empty array when absent. */
-static char **get_values(LDAP *ld, LDAPMessage *entry, const char *attr, size_t *count_r)
-{
-	struct berval **vals = entry != NULL ? ldap_get_values_len(ld, entry, attr) : NULL;
-	size_t n = vals != NULL ? (size_t)ldap_count_values_len(vals) : 0;
-	char **out = xcalloc(n + 1, sizeof(*out));
-	for (size_t i = 0; i < n; i++)
-		out[i] = xstrndup(vals[i]->bv_val, vals[i]->bv_len);
-	if (vals != NULL)
-		ldap_value_free_len(vals);
-	if (count_r != NULL)
-		*count_r = n;
-	return out;
-}
-
-static void free_strings(char ***v)
-{
-	if (*v == NULL)
-		return;
-	for (char **p = *v; *p != NULL; p++)
-		free(*p);
-	free(*v);
-	*v = NULL;
-}
-
-static int modify(LDAP *ld, const char *dn, LDAPMod **mods, struct buf *error_r)
-{
-	int rc = ldap_modify_ext_s(ld, dn, mods, NULL, NULL);
-	if (rc != LDAP_SUCCESS) {
-		buf_printf(error_r, "cannot change %s: %s", dn, ldap_err2string(rc));
-		return ldapu_err(rc);
-	}
-	return IX_OK;
-}
-
 /* ---- servers ---- */
 
 int repl_servers_read(void *ldp, const char *suffix, struct repl_server **servers_r, size_t *count_r,
@@ -173,7 +121,7 @@ int repl_servers_read(void *ldp, const char *suffix, struct repl_server **server
 	LDAPMessage *res;
 	*servers_r = NULL;
 	*count_r = 0;
-	int ret = search(ld, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixServer)", server_attrs, &res, error_r);
+	int ret = ldapu_search(ld, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixServer)", server_attrs, &res, error_r);
 	free(base);
 	if (ret != IX_OK)
 		return ret;
@@ -309,7 +257,7 @@ static int publish_cert(LDAP *ld, const struct config *cfg, const struct repl_se
 		LDAPMod m2 = { .mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES, .mod_type = (char *)"userCertificate;binary",
 			       .mod_bvalues = bvals };
 		LDAPMod *mods[] = { &m1, &m2, NULL };
-		ret = modify(ld, me->dn, me->pki ? mods + 1 : mods, error_r);
+		ret = ldapu_modify(ld, me->dn, me->pki ? mods + 1 : mods, error_r);
 	}
 	free(der);
 	return ret;
@@ -414,8 +362,8 @@ struct live_config {
 static void live_config_free(struct live_config *c)
 {
 	free(c->db_dn);
-	free_strings(&c->server_ids);
-	free_strings(&c->syncrepl);
+	ldapu_values_free(&c->server_ids);
+	ldapu_values_free(&c->syncrepl);
 	free(c->multiprovider);
 	memset(c, 0, sizeof(*c));
 }
@@ -425,17 +373,17 @@ static int live_config_read(LDAP *ld, const char *suffix, struct live_config *c,
 	memset(c, 0, sizeof(*c));
 	static const char *const gattrs[] = { "olcServerID", NULL };
 	LDAPMessage *res;
-	int ret = search(ld, "cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", gattrs, &res, error_r);
+	int ret = ldapu_search(ld, "cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", gattrs, &res, error_r);
 	if (ret != IX_OK)
 		return ret;
-	c->server_ids = get_values(ld, ldap_first_entry(ld, res), "olcServerID", NULL);
+	c->server_ids = ldapu_get_values(ld, ldap_first_entry(ld, res), "olcServerID", NULL);
 	ldap_msgfree(res);
 	static const char *const dattrs[] = { "olcSuffix", "olcSyncrepl", "olcMultiProvider", NULL };
 	struct buf filter = BUF_INIT;
 	buf_append_str(&filter, "(olcSuffix=");
 	ldapu_escape_filter(&filter, suffix, strlen(suffix));
 	buf_append_char(&filter, ')');
-	ret = search(ld, "cn=config", LDAP_SCOPE_ONELEVEL, buf_cstr(&filter), dattrs, &res, error_r);
+	ret = ldapu_search(ld, "cn=config", LDAP_SCOPE_ONELEVEL, buf_cstr(&filter), dattrs, &res, error_r);
 	buf_free(&filter);
 	if (ret != IX_OK) {
 		live_config_free(c);
@@ -451,7 +399,7 @@ static int live_config_read(LDAP *ld, const char *suffix, struct live_config *c,
 	char *dn = ldap_get_dn(ld, e);
 	c->db_dn = xstrdup(dn != NULL ? dn : "");
 	ldap_memfree(dn);
-	c->syncrepl = get_values(ld, e, "olcSyncrepl", NULL);
+	c->syncrepl = ldapu_get_values(ld, e, "olcSyncrepl", NULL);
 	c->multiprovider = ldapu_get_first(ld, e, "olcMultiProvider");
 	ldap_msgfree(res);
 	return IX_OK;
@@ -541,7 +489,7 @@ static int apply_config(LDAP *ld, const struct live_config *live, unsigned my_si
 		char *sidv[] = { sidtext, NULL };
 		LDAPMod m = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcServerID", .mod_values = sidv };
 		LDAPMod *mods[] = { &m, NULL };
-		if ((ret = modify(ld, "cn=config", mods, error_r)) != IX_OK)
+		if ((ret = ldapu_modify(ld, "cn=config", mods, error_r)) != IX_OK)
 			goto out;
 		*changed_r = 1;
 	}
@@ -553,9 +501,9 @@ static int apply_config(LDAP *ld, const struct live_config *live, unsigned my_si
 		LDAPMod m2 = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcMultiProvider", .mod_values = tv };
 		LDAPMod *mods[] = { &m1, nwant > 0 ? &m2 : NULL, NULL };
 		if (!same || nwant == 0)
-			ret = modify(ld, live->db_dn, mods, error_r);
+			ret = ldapu_modify(ld, live->db_dn, mods, error_r);
 		else
-			ret = modify(ld, live->db_dn, mods + 1, error_r);
+			ret = ldapu_modify(ld, live->db_dn, mods + 1, error_r);
 		if (ret != IX_OK)
 			goto out;
 		*changed_r = 1;
@@ -625,7 +573,7 @@ int repl_sync_config(const struct config *cfg, int *changed_r, struct buf *error
 		LDAPMod m = { .mod_op = LDAP_MOD_DELETE, .mod_type = (char *)"ixReplicationHandover", .mod_values = NULL };
 		LDAPMod *mods[] = { &m, NULL };
 		struct buf err = BUF_INIT;
-		if (modify(ld, cfg->server_dn, mods, &err) != IX_OK)
+		if (ldapu_modify(ld, cfg->server_dn, mods, &err) != IX_OK)
 			log_warn("replication: %s", buf_cstr(&err));
 		buf_free(&err);
 	}
@@ -741,7 +689,7 @@ int repl_schema_upgrade(const struct config *cfg, unsigned *added_r, struct buf 
 		return ret;
 	static const char *const attrs[] = { "olcAttributeTypes", "olcObjectClasses", NULL };
 	LDAPMessage *res;
-	ret = search(ld, "cn=schema,cn=config", LDAP_SCOPE_ONELEVEL, "(cn=*interchange)", attrs, &res, error_r);
+	ret = ldapu_search(ld, "cn=schema,cn=config", LDAP_SCOPE_ONELEVEL, "(cn=*interchange)", attrs, &res, error_r);
 	if (ret != IX_OK) {
 		ldap_unbind_ext_s(ld, NULL, NULL);
 		return ret;
@@ -754,7 +702,7 @@ int repl_schema_upgrade(const struct config *cfg, unsigned *added_r, struct buf 
 		return IX_ENOTFOUND;
 	}
 	char *dn = ldap_get_dn(ld, e);
-	char **live[2] = { get_values(ld, e, "olcAttributeTypes", NULL), get_values(ld, e, "olcObjectClasses", NULL) };
+	char **live[2] = { ldapu_get_values(ld, e, "olcAttributeTypes", NULL), ldapu_get_values(ld, e, "olcObjectClasses", NULL) };
 	ldap_msgfree(res);
 	static const char *const kinds[2] = { "olcAttributeTypes: ", "olcObjectClasses: " };
 	unsigned added = 0;
@@ -771,7 +719,7 @@ int repl_schema_upgrade(const struct config *cfg, unsigned *added_r, struct buf 
 					char *type = xstrndup(kinds[k], klen - 2); /* without ": " */
 					LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = type, .mod_values = vals };
 					LDAPMod *mods[] = { &m, NULL };
-					ret = modify(ld, dn != NULL ? dn : "", mods, error_r);
+					ret = ldapu_modify(ld, dn != NULL ? dn : "", mods, error_r);
 					free(type);
 					if (ret == IX_OK)
 						added++;
@@ -782,8 +730,8 @@ int repl_schema_upgrade(const struct config *cfg, unsigned *added_r, struct buf 
 			line += len + (line[len] == '\n');
 		}
 	}
-	free_strings(&live[0]);
-	free_strings(&live[1]);
+	ldapu_values_free(&live[0]);
+	ldapu_values_free(&live[1]);
 	ldap_memfree(dn);
 	ldap_unbind_ext_s(ld, NULL, NULL);
 	if (added_r != NULL)
@@ -805,7 +753,7 @@ int repl_secure_directory(const struct config *cfg, unsigned *changes_r, struct 
 	static const char *const gattrs[] = { "olcTLSCertificateFile", NULL };
 	LDAPMessage *res = NULL;
 	char *tlsfile = NULL, *db_dn = NULL, *rootpw = NULL, **acl = NULL;
-	if ((ret = search(ld, "cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", gattrs, &res, error_r)) != IX_OK)
+	if ((ret = ldapu_search(ld, "cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", gattrs, &res, error_r)) != IX_OK)
 		goto out;
 	tlsfile = ldapu_get_first(ld, ldap_first_entry(ld, res), "olcTLSCertificateFile");
 	ldap_msgfree(res);
@@ -815,7 +763,7 @@ int repl_secure_directory(const struct config *cfg, unsigned *changes_r, struct 
 		LDAPMod m1 = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcTLSCertificateFile", .mod_values = cv };
 		LDAPMod m2 = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcTLSCertificateKeyFile", .mod_values = kv };
 		LDAPMod *mods[] = { &m1, &m2, NULL };
-		ret = modify(ld, "cn=config", mods, error_r);
+		ret = ldapu_modify(ld, "cn=config", mods, error_r);
 		free(cert);
 		free(key);
 		if (ret != IX_OK)
@@ -827,7 +775,7 @@ int repl_secure_directory(const struct config *cfg, unsigned *changes_r, struct 
 	ldapu_escape_filter(&filter, cfg->suffix, strlen(cfg->suffix));
 	buf_append_char(&filter, ')');
 	static const char *const dattrs[] = { "olcAccess", "olcRootPW", NULL };
-	ret = search(ld, "cn=config", LDAP_SCOPE_ONELEVEL, buf_cstr(&filter), dattrs, &res, error_r);
+	ret = ldapu_search(ld, "cn=config", LDAP_SCOPE_ONELEVEL, buf_cstr(&filter), dattrs, &res, error_r);
 	buf_free(&filter);
 	if (ret != IX_OK)
 		goto out;
@@ -835,7 +783,7 @@ int repl_secure_directory(const struct config *cfg, unsigned *changes_r, struct 
 	char *dn = e != NULL ? ldap_get_dn(ld, e) : NULL;
 	db_dn = dn != NULL ? xstrdup(dn) : NULL;
 	ldap_memfree(dn);
-	acl = get_values(ld, e, "olcAccess", NULL);
+	acl = ldapu_get_values(ld, e, "olcAccess", NULL);
 	rootpw = ldapu_get_first(ld, e, "olcRootPW");
 	ldap_msgfree(res);
 	if (db_dn == NULL) {
@@ -852,7 +800,7 @@ int repl_secure_directory(const struct config *cfg, unsigned *changes_r, struct 
 		LDAPMod m1 = { .mod_op = LDAP_MOD_DELETE, .mod_type = (char *)"olcAccess", .mod_values = dv };
 		LDAPMod m2 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcAccess", .mod_values = av };
 		LDAPMod *mods[] = { &m1, &m2, NULL };
-		ret = modify(ld, db_dn, mods, error_r);
+		ret = ldapu_modify(ld, db_dn, mods, error_r);
 		buf_free(&rule);
 		if (ret != IX_OK)
 			goto out;
@@ -877,7 +825,7 @@ int repl_secure_directory(const struct config *cfg, unsigned *changes_r, struct 
 		}
 		LDAPMod d = { .mod_op = LDAP_MOD_DELETE, .mod_type = (char *)"olcRootPW", .mod_values = NULL };
 		LDAPMod *dmods[] = { &d, NULL };
-		if ((ret = modify(ld, db_dn, dmods, error_r)) != IX_OK)
+		if ((ret = ldapu_modify(ld, db_dn, dmods, error_r)) != IX_OK)
 			goto out;
 		(*changes_r)++;
 	}
@@ -887,7 +835,7 @@ out:
 	free(rootpw);
 	free(tlsfile);
 	free(db_dn);
-	free_strings(&acl);
+	ldapu_values_free(&acl);
 	ldap_unbind_ext_s(ld, NULL, NULL);
 	return ret;
 }
@@ -955,7 +903,7 @@ static int add_ldif(LDAP *ld, const char *ldif, struct buf *error_r)
 		}
 		for (size_t k = 0; k < nmods; k++) {
 			free(mods[k]->mod_type);
-			free_strings(&mods[k]->mod_values);
+			ldapu_values_free(&mods[k]->mod_values);
 			free(mods[k]);
 		}
 		free(mods);
@@ -980,7 +928,7 @@ int repl_delta_upgrade(const struct config *cfg, unsigned *changes_r, struct buf
 	 * overlays {0}-{4}) and, since delta-syncrepl, {2}mdb for cn=accesslog */
 	static const char *const attrs[] = { "olcSuffix", NULL };
 	LDAPMessage *res = NULL;
-	if ((ret = search(ld, "cn=config", LDAP_SCOPE_SUBTREE, "(|(objectClass=olcDatabaseConfig)(objectClass=olcOverlayConfig))",
+	if ((ret = ldapu_search(ld, "cn=config", LDAP_SCOPE_SUBTREE, "(|(objectClass=olcDatabaseConfig)(objectClass=olcOverlayConfig))",
 			  attrs, &res, error_r)) != IX_OK)
 		goto out;
 	int has_log = 0, main_ok = 0, others = 0;
@@ -1105,12 +1053,12 @@ static int read_csns(LDAP *ld, const char *suffix, char ***csns_r, struct buf *e
 {
 	static const char *const attrs[] = { "contextCSN", NULL };
 	LDAPMessage *res;
-	int ret = search(ld, suffix, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, error_r);
+	int ret = ldapu_search(ld, suffix, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, error_r);
 	if (ret != IX_OK) {
 		*csns_r = xcalloc(1, sizeof(char *));
 		return ret;
 	}
-	*csns_r = get_values(ld, ldap_first_entry(ld, res), "contextCSN", NULL);
+	*csns_r = ldapu_get_values(ld, ldap_first_entry(ld, res), "contextCSN", NULL);
 	ldap_msgfree(res);
 	return IX_OK;
 }
@@ -1198,23 +1146,23 @@ int repl_join_prepare(const struct repl_join *j, struct config *cfg_r, struct bu
 	ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
 	static const char *const rattrs[] = { "namingContexts", NULL };
 	LDAPMessage *res;
-	int ret = search(ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", rattrs, &res, error_r);
+	int ret = ldapu_search(ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", rattrs, &res, error_r);
 	if (ret != IX_OK) {
 		ldap_unbind_ext_s(ld, NULL, NULL);
 		buf_printf(error_r, " (is an Interchange directory listening at %s?)", j->uri);
 		return IX_EUNAVAIL;
 	}
-	char **ctx = get_values(ld, ldap_first_entry(ld, res), "namingContexts", NULL);
+	char **ctx = ldapu_get_values(ld, ldap_first_entry(ld, res), "namingContexts", NULL);
 	ldap_msgfree(res);
 	ldap_unbind_ext_s(ld, NULL, NULL);
 	ld = NULL;
 	if (ctx[0] == NULL) {
 		buf_printf(error_r, "the directory at %s names no suffix", j->uri);
-		free_strings(&ctx);
+		ldapu_values_free(&ctx);
 		return IX_EINVAL;
 	}
 	char *suffix = xstrdup(ctx[0]);
-	free_strings(&ctx);
+	ldapu_values_free(&ctx);
 	char *admin_dn = xasprintf("cn=admin,%s", suffix);
 	char *org = NULL, *domain = NULL;
 	struct repl_server *servers = NULL;
@@ -1225,14 +1173,14 @@ int repl_join_prepare(const struct repl_join *j, struct config *cfg_r, struct bu
 	if (ret != IX_OK)
 		goto out;
 	static const char *const oattrs[] = { "o", NULL };
-	if ((ret = search(ld, suffix, LDAP_SCOPE_BASE, "(objectClass=*)", oattrs, &res, error_r)) != IX_OK)
+	if ((ret = ldapu_search(ld, suffix, LDAP_SCOPE_BASE, "(objectClass=*)", oattrs, &res, error_r)) != IX_OK)
 		goto out;
 	org = ldapu_get_first(ld, ldap_first_entry(ld, res), "o");
 	ldap_msgfree(res);
 	/* the accepted domain that the suffix was made from, else the first authoritative one */
 	char *dbase = xasprintf("ou=Accepted Domains,ou=Configuration,%s", suffix);
 	static const char *const dattrs[] = { "cn", "ixDomainType", NULL };
-	ret = search(ld, dbase, LDAP_SCOPE_ONELEVEL, "(objectClass=ixAcceptedDomain)", dattrs, &res, error_r);
+	ret = ldapu_search(ld, dbase, LDAP_SCOPE_ONELEVEL, "(objectClass=ixAcceptedDomain)", dattrs, &res, error_r);
 	free(dbase);
 	if (ret != IX_OK)
 		goto out;
@@ -1376,7 +1324,7 @@ static int add_own_entry(LDAP *ld, const struct config *cfg, unsigned sid, const
 	size_t dlen = 0;
 	if (own_cert_der(cfg, &der, &dlen, error_r) != IX_OK) {
 		for (size_t i = 0; i < n; i++)
-			free_strings(&vals[i]);
+			ldapu_values_free(&vals[i]);
 		return IX_EIO;
 	}
 	struct berval cbv = { (ber_len_t)dlen, (char *)der }, *cvals[] = { &cbv, NULL };
@@ -1393,7 +1341,7 @@ static int add_own_entry(LDAP *ld, const struct config *cfg, unsigned sid, const
 	}
 	for (size_t i = 0; i < n; i++) {
 		char ***v = &vals[i];
-		free_strings(v);
+		ldapu_values_free(v);
 	}
 	return ret;
 }
@@ -1417,7 +1365,7 @@ static int find_clash(LDAP *ld, const struct config *cfg, unsigned sid, int *cla
 	char *base = xasprintf("ou=Servers,ou=Configuration,%s", cfg->suffix);
 	static const char *const attrs[] = { "ixServerId", NULL };
 	LDAPMessage *res;
-	int ret = search(ld, base, LDAP_SCOPE_ONELEVEL, "(ixServerId=*)", attrs, &res, error_r);
+	int ret = ldapu_search(ld, base, LDAP_SCOPE_ONELEVEL, "(ixServerId=*)", attrs, &res, error_r);
 	free(base);
 	if (ret != IX_OK)
 		return ret;
@@ -1465,7 +1413,7 @@ static int check_sid_everywhere(const struct repl_join *j, const struct config *
 		for (unsigned long long until = now_usec() + REPL_ID_CHECK_MS * 1000ULL; !arrived && now_usec() < until;) {
 			LDAPMessage *res;
 			buf_reset(&err);
-			if (search(ld, cfg->server_dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, &err) == IX_OK) {
+			if (ldapu_search(ld, cfg->server_dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, &err) == IX_OK) {
 				arrived = ldap_count_entries(ld, res) == 1;
 				ldap_msgfree(res);
 			}
@@ -1573,7 +1521,7 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 		LDAPMod m3 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"ixLdapUri", .mod_values = uv };
 		LDAPMod m4 = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"ixReplicationHandover", .mod_values = hv };
 		LDAPMod *mods[] = { &m1, &m2, &m3, &m4, NULL };
-		if ((ret = modify(remote, o->dn, mods, error_r)) != IX_OK)
+		if ((ret = ldapu_modify(remote, o->dn, mods, error_r)) != IX_OK)
 			goto out;
 		o->sid = max + 1;
 		free(o->uri);
@@ -1583,7 +1531,7 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 		char *hv[] = { (char *)j->password, NULL };
 		LDAPMod m = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"ixReplicationHandover", .mod_values = hv };
 		LDAPMod *mods[] = { &m, NULL };
-		if ((ret = modify(remote, servers[origin].dn, mods, error_r)) != IX_OK)
+		if ((ret = ldapu_modify(remote, servers[origin].dn, mods, error_r)) != IX_OK)
 			goto out;
 	}
 	/* what the remote holds now, our own entry included: join returns once all of it is here */
@@ -1622,7 +1570,7 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 	unsigned long long start = now_usec(), deadline = start + (unsigned long long)timeout * 1000;
 	for (;;) {
 		struct buf err = BUF_INIT;
-		free_strings(&local_csns);
+		ldapu_values_free(&local_csns);
 		int r = read_csns(local, cfg->suffix, &local_csns, &err);
 		buf_free(&err);
 		if (r == IX_OK && remote_csns[0] != NULL && csns_cover(local_csns, remote_csns))
@@ -1645,7 +1593,7 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 		for (unsigned long long until = now_usec() + REPL_HANDOVER_WAIT_MS * 1000ULL; !taken && now_usec() < until;) {
 			LDAPMessage *res;
 			struct buf err = BUF_INIT;
-			if (search(remote, odn, LDAP_SCOPE_BASE, "(objectClass=*)", hattrs, &res, &err) == IX_OK) {
+			if (ldapu_search(remote, odn, LDAP_SCOPE_BASE, "(objectClass=*)", hattrs, &res, &err) == IX_OK) {
 				char *h = ldapu_get_first(remote, ldap_first_entry(remote, res), "ixReplicationHandover");
 				taken = h == NULL;
 				free(h);
@@ -1676,8 +1624,8 @@ out:
 		ldap_delete_ext_s(remote, cfg->server_dn, NULL, NULL);
 	if (remote != NULL)
 		ldap_unbind_ext_s(remote, NULL, NULL);
-	free_strings(&remote_csns);
-	free_strings(&local_csns);
+	ldapu_values_free(&remote_csns);
+	ldapu_values_free(&local_csns);
 	live_config_free(&live);
 	repl_servers_free(&servers, count);
 	free(uri);
@@ -1749,7 +1697,7 @@ static void view_close(struct repl_view *v)
 		explicit_bzero(v->password, strlen(v->password));
 		free(v->password);
 	}
-	free_strings(&v->here);
+	ldapu_values_free(&v->here);
 	live_config_free(&v->live);
 	repl_servers_free(&v->servers, v->count);
 	if (v->ld != NULL)
@@ -1812,7 +1760,7 @@ static void peer_state(const struct config *cfg, const struct repl_view *v, cons
 	if (there_r != NULL)
 		*there_r = there;
 	else
-		free_strings(&there);
+		ldapu_values_free(&there);
 }
 
 int repl_status(const struct config *cfg, struct buf *out, struct buf *error_r)
@@ -1841,7 +1789,7 @@ int repl_status(const struct config *cfg, struct buf *out, struct buf *error_r)
 		if (there != NULL)
 			print_csns(out, there);
 		buf_printf(out, "    state: %s\n", buf_cstr(&state));
-		free_strings(&there);
+		ldapu_values_free(&there);
 		buf_free(&state);
 	}
 	view_close(&v);
