@@ -223,6 +223,16 @@ static void imap_throttle(void)
 	client_open(&c, false);
 	send_str(&c, "a LOGIN u1 x\r\nb LOGIN u1 x\r\nc LOGIN u1 x\r\nd LOGIN u1 p1\r\n");
 	test_assert(wait_for(&c, "d NO [UNAVAILABLE] Too many failed logins"));
+	/* X-IX-IMPORT LOGIN goes through the same throttle, with the same answer */
+	send_str(&c, "e X-IX-IMPORT LOGIN u1 admin-pw\r\n");
+	test_assert(wait_for(&c, "e NO [UNAVAILABLE] Too many failed logins from your address; try again in a minute.\r\n"));
+	client_close(&c);
+	/* and its failures count towards it */
+	client_open(&c, false);
+	send_str(&c, "a X-IX-IMPORT LOGIN u1 x\r\nb X-IX-IMPORT LOGIN u1 x\r\nc X-IX-IMPORT LOGIN u1 x\r\n"
+		     "d LOGIN u1 p1\r\n");
+	test_assert(wait_for(&c, "d NO [UNAVAILABLE] Too many failed logins"));
+	test_assert(strstr(buf_cstr(&c.in), "c NO [AUTHENTICATIONFAILED] Authentication failed.\r\n") != NULL);
 	client_close(&c);
 }
 

@@ -14,8 +14,6 @@
 #include <strings.h>
 #include <time.h>
 
-#define MSG_GONE (1u << 30)
-
 /* ---- sequence sets ---- */
 
 /* Resolves a sequence set (or UID set) argument to indices into the selected view, ascending, no duplicates.

@@ -20,7 +20,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 enum import_op { IMP_LOGIN, IMP_BEGIN, IMP_FOLDERS, IMP_UIDS, IMP_FOLDER, IMP_APPEND, IMP_FLAGS, IMP_EXPUNGE,
 		 IMP_DELETE };
@@ -167,14 +166,12 @@ static void import_done(void *arg)
 				 conn_is_tls(s->ls.conn) ? " (TLS)" : "");
 			imap_tagged(s, j->tag, "OK Logged in to import the mailbox of %s", s->ls.user.login);
 		} else if (j->ret == IX_EUNAVAIL) {
-			imap_tagged(s, j->tag, "NO [UNAVAILABLE] The directory is not answering; try again later.");
+			s->ls.srv->proto->reply(&s->ls, j->tag, LOGIN_UNAVAILABLE, "");
 		} else if (j->ret == IX_ENOTFOUND) {
 			imap_tagged(s, j->tag, "NO [NONEXISTENT] %s", buf_cstr(&j->text));
 		} else {
-			unsigned n = throttle_fail(s->srv->ls.throttle, conn_peer(s->ls.conn), (uint64_t)time(NULL));
-			log_info("import login failed for %s from %s (%u failures this minute)", j->name,
-				 conn_peer(s->ls.conn), n);
-			imap_tagged(s, j->tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
+			login_failed(&s->ls, j->name, "import login");
+			s->ls.srv->proto->reply(&s->ls, j->tag, LOGIN_FAILED, "");
 		}
 	} else {
 		buf_append(&s->out, j->out.data, j->out.len);
@@ -220,10 +217,8 @@ void imap_cmd_import(struct imap_session *s, const struct imap_command *cmd)
 		imap_tagged(s, cmd->tag, "NO [PRIVACYREQUIRED] Use STARTTLS first.");
 		return;
 	}
-	if (op == IMP_LOGIN && throttle_blocked(s->srv->ls.throttle, conn_peer(s->ls.conn), (uint64_t)time(NULL))) {
-		imap_tagged(s, cmd->tag, "NO [UNAVAILABLE] Too many failed logins from your address; try again later.");
+	if (op == IMP_LOGIN && login_throttled(&s->ls, cmd->tag))
 		return;
-	}
 	const char *want = import_args[op];
 	struct import_job *j = xcalloc(1, sizeof(*j));
 	j->s = s;

@@ -1,5 +1,6 @@
-/* imap_session_int.h - the IMAP session's private structures, shared by imap_session.c (I/O, states, folders)
- * and imap_cmd.c (the selected-state message commands). Not a public interface. */
+/* imap_session_int.h - the IMAP session's private structures and the calls the files of an IMAP session share
+ * (imap_session.c, imap_output.c, imap_watch.c, imap_view.c, imap_mailbox.c, imap_folders.c, imap_list.c,
+ * imap_quota_acl.c, imap_cmd.c, imap_import.c). Not a public interface. */
 #ifndef IX_IMAP_SESSION_INT_H
 #define IX_IMAP_SESSION_INT_H
 
@@ -27,6 +28,7 @@ enum imap_mode {
 };
 
 /* One message of the selected folder as this session knows it. */
+#define MSG_GONE (1u << 30) /* in imap_msg.flags: expunged in the store, not yet reported to the client */
 struct imap_msg {
 	uint32_t uid;
 	unsigned flags;    /* STORE_FLAG_* as last reported (STORE_FLAG_RECENT: recent for this session) */
@@ -97,42 +99,93 @@ struct imap_session {
 	bool zerror;
 };
 
-/* ---- imap_session.c ---- */
+/* ---- imap_output.c: responses and flags ---- */
 void imap_reply(struct imap_session *s, const char *fmt, ...) IX_PRINTF(2, 3);
-/* Tagged completion: tag + " " + text; sends what s->out holds first. */
+/* Tagged completion: tag + " " + text; brings a dirty view up to date first, then sends what s->out holds. */
 void imap_tagged(struct imap_session *s, const char *tag, const char *fmt, ...) IX_PRINTF(3, 4);
+/* Sends s->out (compressed under COMPRESS); keeps it while a handler runs on a worker. */
 void imap_flush_out(struct imap_session *s);
 /* A tagged response after which expunges may not be reported (FETCH, STORE, SEARCH by sequence numbers). */
 void imap_tagged_noexpunge(struct imap_session *s, const char *tag, const char *text);
-/* Pauses input until the output drains below half the soft limit (then a pending FETCH continues). */
-void imap_wait_output(struct imap_session *s);
-/* Brings the selected view up to date and writes the untagged EXISTS/RECENT/FETCH (and, when allowed,
- * EXPUNGE/VANISHED) responses to s->out. */
-void imap_sync(struct imap_session *s, bool allow_expunge, bool force);
-/* Resolves a client mailbox name (modified UTF-7) to a store mailbox and folder and this user's rights on it.
- * Returns 0, IX_EINVAL (bad name; message in error_r) or IX_ENOTFOUND. *guid_r and *folder_r: free(). */
-int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, bool create_public, char **guid_r,
-			 char **folder_r, unsigned *rights_r, struct buf *error_r);
-/* Continues command processing after a job or a long command finished. */
-void imap_resume(struct imap_session *s);
-/* Hands blocking work to the pool: input pauses until done runs (which must call imap_job_finished first). */
-void imap_start_job(struct imap_session *s, workpool_fn *run, workpool_fn *done, void *arg);
-/* Called first by a job's done function: returns false when the session died meanwhile (it is then freed, and
- * the job must only free its own memory). */
-bool imap_job_finished(struct imap_session *s);
-/* The quota limits of a mailbox resolved by imap_resolve_mailbox: the user's own, another user's (its owner's), or
- * none (public folders). */
-void imap_mailbox_quota(const struct imap_session *s, const char *guid, uint64_t *bytes_r, uint64_t *messages_r);
-/* Session-level store_msg_list user argument (per-user \Seen in public folders). */
-const char *imap_user_id(const struct imap_session *s);
+/* Tagged NO with the response code of a store error (NONEXISTENT, ALREADYEXISTS, OVERQUOTA, NOPERM, CANNOT,
+ * SERVERBUG) and err's text (or the error's name). */
+void imap_store_error_reply(struct imap_session *s, const char *tag, int ret, const struct buf *err);
 /* Converts between IMAP flag bits (imap_parse.h) and store flag bits. */
 unsigned imap_flags_to_store(unsigned imap);
 unsigned imap_flags_from_store(unsigned st);
 /* Appends "(\Seen $Junk)" for store flags + a space-separated keyword string. */
 void imap_write_store_flags(struct buf *out, unsigned flags, const char *keywords);
+
+/* ---- imap_watch.c: change notification ---- */
+/* The session's own mailbox moved to another server: BYE [UNAVAILABLE], closed after the flush. */
+void imap_say_moved(struct imap_session *s);
+/* The server's watch of mailbox guid, made on first use (its w NULL when notification is unavailable: poll);
+ * counted: give it back with imap_watch_release (sets *wp NULL; the last release removes it). */
+struct imap_watch *imap_watch_acquire(struct imap_server *srv, const char *guid);
+void imap_watch_release(struct imap_server *srv, struct imap_watch **wp);
+
+/* ---- imap_view.c: the selected view ---- */
+/* Brings the selected view up to date and writes the untagged EXISTS/RECENT/FETCH (and, when allowed,
+ * EXPUNGE/VANISHED) responses to s->out. */
+void imap_sync(struct imap_session *s, bool allow_expunge, bool force);
 /* Index of uid in the selected view, or -1. */
 long imap_find_uid(const struct imap_session *s, uint32_t uid);
+/* Clears \Recent in the store for the selected folder once this session has claimed its messages (on the pool). */
+void imap_clear_recent(struct imap_session *s);
+/* Writes "* n FETCH (FLAGS ..)" for the view's message idx with m's flags (UID under QRESYNC, MODSEQ under
+ * CONDSTORE). */
+void imap_write_fetch_flags(struct imap_session *s, size_t idx, const struct store_msg *m);
+/* Leaves the selected state (no-op otherwise): the view, its watch and the saved result are freed. */
+void imap_deselect(struct imap_session *s);
 
+/* ---- imap_mailbox.c: names, namespaces, rights ---- */
+/* Resolves a client mailbox name (modified UTF-7) to a store mailbox and folder and this user's rights on it.
+ * Returns 0, IX_EINVAL (bad name; message in error_r) or IX_ENOTFOUND. *guid_r and *folder_r: free(). */
+int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, bool create_public, char **guid_r,
+			 char **folder_r, unsigned *rights_r, struct buf *error_r);
+/* This user's rights (STORE_RIGHT_*) on a folder: all on the own mailbox, else from its ACL. */
+unsigned imap_rights_on(struct imap_session *s, const char *guid, const char *folder);
+/* Creates the store side of the directory's public folders that do not have one yet, with the default ACL. */
+void imap_public_sync(struct imap_session *s);
+/* Writes a UTF-8 folder name as the client sees it (modified UTF-7 unless UTF8=ACCEPT, quoted). */
+void imap_write_mailbox(struct imap_session *s, struct buf *out, const char *utf8);
+/* Argument i as a mailbox name, or NULL (missing or not a string). */
+const char *imap_arg_mailbox(const struct imap_command *cmd, size_t i, size_t *len_r);
+/* The quota limits of a mailbox resolved by imap_resolve_mailbox: the user's own, another user's (its owner's), or
+ * none (public folders). */
+void imap_mailbox_quota(const struct imap_session *s, const char *guid, uint64_t *bytes_r, uint64_t *messages_r);
+/* Session-level store_msg_list user argument (per-user \Seen in public folders). */
+const char *imap_user_id(const struct imap_session *s);
+
+/* ---- imap_session.c: jobs and input ---- */
+/* Continues command processing after a job or a long command finished. */
+void imap_resume(struct imap_session *s);
+/* Pauses input until the output drains below half the soft limit (then a pending FETCH continues). */
+void imap_wait_output(struct imap_session *s);
+/* Hands blocking work to the pool: input pauses until done runs (which must call imap_job_finished first). */
+void imap_start_job(struct imap_session *s, workpool_fn *run, workpool_fn *done, void *arg);
+/* Called first by a job's done function: returns false when the session died meanwhile (it is then freed, and
+ * the job must only free its own memory). */
+bool imap_job_finished(struct imap_session *s);
+
+/* ---- the command handlers the table in imap_session.c names ---- */
+/* imap_folders.c */
+void imap_cmd_select(struct imap_session *s, const struct imap_command *cmd); /* and EXAMINE */
+void imap_cmd_create(struct imap_session *s, const struct imap_command *cmd);
+void imap_cmd_delete(struct imap_session *s, const struct imap_command *cmd);
+void imap_cmd_rename(struct imap_session *s, const struct imap_command *cmd);
+void imap_cmd_subscribe(struct imap_session *s, const struct imap_command *cmd); /* and UNSUBSCRIBE */
+void imap_cmd_close(struct imap_session *s, const struct imap_command *cmd);     /* and UNSELECT */
+void imap_cmd_check(struct imap_session *s, const struct imap_command *cmd);
+/* imap_list.c */
+void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd); /* and LSUB */
+void imap_cmd_namespace(struct imap_session *s, const struct imap_command *cmd);
+void imap_cmd_status(struct imap_session *s, const struct imap_command *cmd);
+/* imap_quota_acl.c */
+void imap_cmd_getquotaroot(struct imap_session *s, const struct imap_command *cmd);
+void imap_cmd_getquota(struct imap_session *s, const struct imap_command *cmd);
+void imap_cmd_setquota(struct imap_session *s, const struct imap_command *cmd);
+void imap_cmd_acl(struct imap_session *s, const struct imap_command *cmd); /* GETACL SETACL DELETEACL MYRIGHTS LISTRIGHTS */
 /* ---- imap_cmd.c: selected-state commands and APPEND ---- */
 void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd);

@@ -1,0 +1,323 @@
+/* imap_view.c - the selected view: the session's {uid, flags, modseq} array kept in step with the store (from the
+ * change log, or by a full comparison), \Recent claimed by the session, expunges held back where RFC 3501 7.4.1 says. */
+#include "transport/imap/imap_session_int.h"
+#include "transport/imap/imap_fetch.h"
+#include "common/err.h"
+#include "common/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+long imap_find_uid(const struct imap_session *s, uint32_t uid)
+{
+	size_t lo = 0, hi = s->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < s->count && s->msgs[lo].uid == uid ? (long)lo : -1;
+}
+
+struct recent_job {
+	struct store *st;
+	char *guid, *folder;
+};
+
+static void recent_run(void *arg)
+{
+	struct recent_job *j = arg;
+	store_clear_recent(j->st, j->guid, j->folder, NULL);
+}
+
+static void recent_done(void *arg)
+{
+	struct recent_job *j = arg;
+	free(j->guid);
+	free(j->folder);
+	free(j);
+}
+
+/* Clears \Recent in the store once this session has claimed the messages: a synced write, so it goes to the
+ * pool and nobody waits for it (the session already reports them as recent). */
+void imap_clear_recent(struct imap_session *s)
+{
+	if (s->srv->ls.cfg.pool == NULL) {
+		store_clear_recent(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, NULL);
+		return;
+	}
+	struct recent_job *j = xcalloc(1, sizeof(*j));
+	j->st = s->srv->ls.cfg.store;
+	j->guid = xstrdup(s->sel_guid);
+	j->folder = xstrdup(s->sel_folder);
+	workpool_submit(s->srv->ls.cfg.pool, recent_run, recent_done, j);
+}
+
+void imap_write_fetch_flags(struct imap_session *s, size_t idx, const struct store_msg *m)
+{
+	buf_printf(&s->out, "* %zu FETCH (", idx + 1);
+	if (s->qresync)
+		buf_printf(&s->out, "UID %u ", m->uid);
+	buf_append_str(&s->out, "FLAGS ");
+	imap_write_store_flags(&s->out, (m->flags & ~STORE_FLAG_RECENT) | (s->msgs[idx].flags & STORE_FLAG_RECENT),
+			       m->keywords);
+	if (s->condstore)
+		buf_printf(&s->out, " MODSEQ (%llu)", (unsigned long long)m->modseq);
+	buf_append_str(&s->out, ")\r\n");
+}
+
+static size_t recent_count(const struct imap_session *s)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->count; i++)
+		if (s->msgs[i].flags & STORE_FLAG_RECENT)
+			n++;
+	return n;
+}
+
+/* Expunges held back (MSG_GONE) must be reported at the next point that allows them. */
+static void keep_dirty_for_gone(struct imap_session *s)
+{
+	for (size_t i = 0; i < s->count; i++)
+		if (s->msgs[i].flags & MSG_GONE) {
+			s->dirty = true;
+			return;
+		}
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Brings the view up to date from the store's change log since the view's HIGHESTMODSEQ: O(changes), not
+ * O(messages). Returns false (nothing done) when the full comparison must be used instead: public folders (per-user
+ * \Seen is not in the change log), a change log that cannot be read, or more changes than half the view. */
+static bool sync_incremental(struct imap_session *s, bool allow_expunge)
+{
+	struct store *st = s->srv->ls.cfg.store;
+	if (strcasecmp(s->sel_guid, STORE_PUBLIC_GUID) == 0)
+		return false;
+	struct store_change *ch = NULL;
+	size_t nch = 0;
+	if (store_changes(st, s->sel_guid, s->sel_folder, s->highestmodseq, &ch, &nch, NULL) != 0)
+		return false;
+	if (nch > s->count / 2 + 64) {
+		free(ch);
+		return false;
+	}
+	uint64_t maxmod = s->highestmodseq;
+	uint32_t last = s->count > 0 ? s->msgs[s->count - 1].uid : 0;
+	uint32_t *fresh = xcalloc(nch + 1, sizeof(*fresh));
+	size_t nfresh = 0;
+	for (size_t i = 0; i < nch; i++) {
+		if (ch[i].modseq > maxmod)
+			maxmod = ch[i].modseq;
+		long k = imap_find_uid(s, ch[i].uid);
+		if (ch[i].expunged) {
+			if (k >= 0)
+				s->msgs[k].flags |= MSG_GONE;
+			continue;
+		}
+		if (k < 0) {
+			if (ch[i].uid > last)
+				fresh[nfresh++] = ch[i].uid;
+			continue;
+		}
+		if (s->msgs[k].flags & MSG_GONE)
+			continue;
+		struct store_msg m;
+		if (store_msg_get(st, s->sel_guid, s->sel_folder, ch[i].uid, imap_user_id(s), &m, NULL) != 0) {
+			s->msgs[k].flags |= MSG_GONE; /* its expunge is further on in the log */
+			continue;
+		}
+		if (m.modseq != s->msgs[k].modseq ||
+		    (m.flags & ~STORE_FLAG_RECENT) != (s->msgs[k].flags & ~(STORE_FLAG_RECENT | MSG_GONE))) {
+			s->msgs[k].flags = (m.flags & ~STORE_FLAG_RECENT) | (s->msgs[k].flags & STORE_FLAG_RECENT);
+			s->msgs[k].modseq = m.modseq;
+			imap_write_fetch_flags(s, (size_t)k, &m);
+		}
+		store_msg_free(&m);
+	}
+	free(ch);
+	if (allow_expunge) {
+		uint32_t *van = xcalloc(s->count + 1, sizeof(*van));
+		size_t nvan = 0, kept = 0, removed = 0;
+		for (size_t i = 0; i < s->count; i++) {
+			if (!(s->msgs[i].flags & MSG_GONE)) {
+				s->msgs[kept++] = s->msgs[i];
+				continue;
+			}
+			if (s->qresync)
+				van[nvan++] = s->msgs[i].uid;
+			else
+				buf_printf(&s->out, "* %zu EXPUNGE\r\n", i + 1 - removed);
+			removed++;
+		}
+		s->count = kept;
+		if (nvan > 0) {
+			buf_append_str(&s->out, "* VANISHED ");
+			imap_write_seqset(&s->out, van, nvan);
+			buf_append_str(&s->out, "\r\n");
+		}
+		free(van);
+	}
+	qsort(fresh, nfresh, sizeof(*fresh), cmp_u32);
+	size_t added = 0;
+	bool take_recent = false;
+	for (size_t i = 0; i < nfresh; i++) {
+		if (i > 0 && fresh[i] == fresh[i - 1])
+			continue;
+		struct store_msg m;
+		if (store_msg_get(st, s->sel_guid, s->sel_folder, fresh[i], imap_user_id(s), &m, NULL) != 0)
+			continue;
+		if (s->count == s->cap) {
+			s->cap = s->cap < 16 ? 16 : s->cap * 2;
+			s->msgs = xrealloc(s->msgs, s->cap * sizeof(*s->msgs));
+		}
+		unsigned fl = m.flags;
+		if ((fl & STORE_FLAG_RECENT) && !s->readonly)
+			take_recent = true;
+		else
+			fl &= ~STORE_FLAG_RECENT;
+		s->msgs[s->count++] = (struct imap_msg){ m.uid, fl, m.modseq };
+		if (m.uid >= s->uidnext)
+			s->uidnext = m.uid + 1;
+		added++;
+		store_msg_free(&m);
+	}
+	free(fresh);
+	s->highestmodseq = maxmod;
+	if (added > 0) {
+		buf_printf(&s->out, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->count, recent_count(s));
+		if (take_recent)
+			imap_clear_recent(s);
+	}
+	return true;
+}
+
+void imap_sync(struct imap_session *s, bool allow_expunge, bool force)
+{
+	if (s->state != IMAP_ST_SELECTED || (!s->dirty && !force))
+		return;
+	if (sync_incremental(s, allow_expunge)) {
+		s->dirty = s->watch == NULL || s->watch->w == NULL; /* without notification, always look */
+		if (!allow_expunge)
+			keep_dirty_for_gone(s);
+		return;
+	}
+	struct store_msg *list = NULL;
+	size_t n = 0;
+	struct buf err = BUF_INIT;
+	int ret = store_msg_list(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, imap_user_id(s), &list, &n, &err);
+	if (ret != 0) {
+		if (ret == IX_ENOTFOUND && allow_expunge) {
+			/* the folder is gone: report everything expunged, keep the session */
+			for (size_t i = s->count; i > 0; i--)
+				buf_printf(&s->out, "* %zu EXPUNGE\r\n", i);
+			s->count = 0;
+		}
+		buf_free(&err);
+		s->dirty = false;
+		return;
+	}
+	buf_free(&err);
+	s->dirty = s->watch == NULL || s->watch->w == NULL; /* without notification, always look */
+
+	/* expunges: old entries missing from the new list */
+	struct imap_msg *out = s->msgs;
+	size_t j = 0, kept = 0, removed = 0;
+	struct buf vanished = BUF_INIT;
+	uint32_t *van = NULL;
+	size_t nvan = 0;
+	if (s->count > 0)
+		van = xcalloc(s->count, sizeof(*van));
+	for (size_t i = 0; i < s->count; i++) {
+		struct imap_msg m = s->msgs[i];
+		while (j < n && list[j].uid < m.uid)
+			j++;
+		bool present = j < n && list[j].uid == m.uid;
+		if (!present) {
+			if (allow_expunge) {
+				if (s->qresync)
+					van[nvan++] = m.uid;
+				else
+					buf_printf(&s->out, "* %zu EXPUNGE\r\n", i + 1 - removed);
+				removed++;
+				continue;
+			}
+			m.flags |= MSG_GONE;
+		} else if ((list[j].flags & ~STORE_FLAG_RECENT) != (m.flags & ~(STORE_FLAG_RECENT | MSG_GONE)) ||
+			   list[j].modseq != m.modseq) {
+			m.flags = (list[j].flags & ~STORE_FLAG_RECENT) | (m.flags & STORE_FLAG_RECENT);
+			m.modseq = list[j].modseq;
+			out[kept] = m;
+			imap_write_fetch_flags(s, kept, &list[j]);
+			kept++;
+			continue;
+		}
+		out[kept++] = m;
+	}
+	if (nvan > 0) {
+		buf_append_str(&s->out, "* VANISHED ");
+		imap_write_seqset(&s->out, van, nvan);
+		buf_append_str(&s->out, "\r\n");
+	}
+	free(van);
+	buf_free(&vanished);
+	s->count = kept;
+	/* new messages: UIDs above the last one known */
+	uint32_t last = s->count > 0 ? s->msgs[s->count - 1].uid : 0;
+	size_t added = 0;
+	bool take_recent = false;
+	for (size_t k = 0; k < n; k++) {
+		if (list[k].uid <= last)
+			continue;
+		if (s->count == s->cap) {
+			s->cap = s->cap < 16 ? 16 : s->cap * 2;
+			s->msgs = xrealloc(s->msgs, s->cap * sizeof(*s->msgs));
+		}
+		unsigned fl = list[k].flags;
+		if ((fl & STORE_FLAG_RECENT) && !s->readonly)
+			take_recent = true;
+		else
+			fl &= ~STORE_FLAG_RECENT;
+		s->msgs[s->count++] = (struct imap_msg){ list[k].uid, fl, list[k].modseq };
+		added++;
+		if (list[k].uid >= s->uidnext)
+			s->uidnext = list[k].uid + 1;
+	}
+	for (size_t k = 0; k < n; k++)
+		if (list[k].modseq > s->highestmodseq)
+			s->highestmodseq = list[k].modseq;
+	if (added > 0) {
+		buf_printf(&s->out, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->count, recent_count(s));
+		if (take_recent)
+			imap_clear_recent(s);
+	}
+	store_msg_list_free(&list, n);
+	if (!allow_expunge)
+		keep_dirty_for_gone(s);
+}
+
+void imap_deselect(struct imap_session *s)
+{
+	imap_watch_release(s->srv, &s->watch);
+	free(s->sel_guid);
+	free(s->sel_folder);
+	s->sel_guid = s->sel_folder = NULL;
+	free(s->msgs);
+	s->msgs = NULL;
+	s->count = s->cap = 0;
+	free(s->saved);
+	s->saved = NULL;
+	s->nsaved = 0;
+	s->dirty = false;
+	if (s->state == IMAP_ST_SELECTED)
+		s->state = IMAP_ST_AUTH;
+}

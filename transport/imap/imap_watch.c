@@ -1,0 +1,95 @@
+/* imap_watch.c - change notification: one store watch per mailbox shared by the sessions that have a folder of it
+ * selected; a change marks them dirty (IDLE ones are brought up to date at once), a move says BYE. */
+#include "transport/imap/imap_session_int.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* The session's own mailbox was frozen by a move to another server (`interchange user move`): this copy takes
+ * no more changes and new mail goes to the new home, so the client is told to connect again, which brings it
+ * there (proxied when it lands here). */
+void imap_say_moved(struct imap_session *s)
+{
+	imap_reply(s, "* BYE [UNAVAILABLE] This mailbox has moved to another server: connect again.");
+	imap_flush_out(s);
+	s->ls.closing = true;
+	conn_close_after_flush(s->ls.conn);
+}
+
+static void watch_event(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	(void)loop;
+	(void)fd;
+	(void)events;
+	struct imap_watch *w = ctx;
+	if (store_watch_drain(w->w) == 0)
+		return;
+	int frozen = 0;
+	(void)store_mailbox_frozen(w->srv->ls.cfg.store, w->guid, &frozen, NULL, NULL);
+	for (struct login_session *ls = w->srv->ls.sessions; ls != NULL; ls = ls->next) {
+		struct imap_session *s = (struct imap_session *)ls;
+		if (s->watch != w || s->ls.closing)
+			continue;
+		bool moved = frozen && s->ls.user.guid != NULL && strcasecmp(s->ls.user.guid, w->guid) == 0;
+		if (s->in_worker) {
+			s->dirty_pending = true; /* the worker owns the view; merged when it is back */
+			s->moved_pending = s->moved_pending || moved;
+			continue;
+		}
+		if (moved) {
+			imap_say_moved(s);
+			continue;
+		}
+		s->dirty = true;
+		if (s->mode == IMAP_MODE_IDLE) {
+			imap_sync(s, true, false);
+			imap_flush_out(s);
+		}
+	}
+}
+
+struct imap_watch *imap_watch_acquire(struct imap_server *srv, const char *guid)
+{
+	for (struct imap_watch *w = srv->watches; w != NULL; w = w->next)
+		if (strcasecmp(w->guid, guid) == 0) {
+			w->refs++;
+			return w;
+		}
+	struct imap_watch *w = xcalloc(1, sizeof(*w));
+	w->srv = srv;
+	snprintf(w->guid, sizeof(w->guid), "%s", guid);
+	w->refs = 1;
+	struct buf err = BUF_INIT;
+	if (store_watch_create(srv->ls.cfg.store, guid, &w->w, &err) != 0) {
+		log_warn("no change notification for mailbox %s (sessions will poll): %s", guid, buf_cstr(&err));
+		w->w = NULL;
+	} else if (evloop_fd_set(srv->ls.cfg.loop, store_watch_fd(w->w), EVLOOP_READ, watch_event, w) != 0) {
+		store_watch_destroy(&w->w);
+	}
+	buf_free(&err);
+	w->next = srv->watches;
+	srv->watches = w;
+	return w;
+}
+
+void imap_watch_release(struct imap_server *srv, struct imap_watch **wp)
+{
+	struct imap_watch *w = *wp;
+	*wp = NULL;
+	if (w == NULL || --w->refs > 0)
+		return;
+	for (struct imap_watch **pp = &srv->watches; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	if (w->w != NULL) {
+		evloop_fd_remove(srv->ls.cfg.loop, store_watch_fd(w->w));
+		store_watch_destroy(&w->w);
+	}
+	free(w);
+}
