@@ -8,6 +8,7 @@
 #include "attendant/maintenance.h"
 #include "attendant/metrics.h"
 #include "attendant/monitor.h"
+#include "attendant/orphan.h"
 #include "common/privs.h"
 #include "common/settings.h"
 #include "directory/provision.h"
@@ -38,14 +39,8 @@ static const char *const svc_state_names[] = { "stopped", "starting", "running",
 
 struct attendant;
 
-/* A supervised daemon: a program beside the interchange binary, run as PROGRAM --data DIR. */
-struct service_def {
-	const char *name;
-	const char *program;
-};
-
 /* Started in this order after slapd, stopped in the reverse order before it. */
-static const struct service_def service_defs[] = {
+const struct service_def attendant_services[] = {
 	{ "mta", "ix-mta" },
 	{ "smtpd", "ix-smtpd" },
 	{ "imapd", "ix-imapd" },
@@ -751,19 +746,19 @@ int attendant_run(struct config *cfg, int ready_fd)
 	char *slash = strrchr(exe, '/');
 	a.bindir = slash != NULL ? xstrndup(exe, (size_t)(slash - exe)) : xstrdup(".");
 	a.self.name = "attendant";
-	for (size_t i = 0; i < IX_ARRAY_LEN(service_defs) && service_defs[i].name != NULL; i++) {
+	for (size_t i = 0; attendant_services[i].name != NULL; i++) {
 		/* a server without a role's programs (a directory-only server, a partial build) runs the rest */
-		char *program = xasprintf("%s/%s", a.bindir, service_defs[i].program);
+		char *program = xasprintf("%s/%s", a.bindir, attendant_services[i].program);
 		int fd = access(program, X_OK) == 0 ? open(program, O_RDONLY | O_CLOEXEC) : -1;
 		free(program);
 		if (fd < 0) {
-			log_info("%s is not installed here (no %s beside interchange): not started", service_defs[i].name,
-				 service_defs[i].program);
+			log_info("%s is not installed here (no %s beside interchange): not started", attendant_services[i].name,
+				 attendant_services[i].program);
 			continue;
 		}
 		struct service *svc = &a.services[a.nservices++];
-		svc->name = service_defs[i].name;
-		svc->program = service_defs[i].program;
+		svc->name = attendant_services[i].name;
+		svc->program = attendant_services[i].program;
 		svc->prog_fd = fd;
 		svc->a = &a;
 		svc->attendant_pipe = -1;
@@ -790,6 +785,23 @@ int attendant_run(struct config *cfg, int ready_fd)
 		goto out;
 	} else if (r != IX_OK) {
 		goto out;
+	}
+	/* an attendant killed without a stop (SIGKILL, the OOM killer) left slapd running, and maybe services still
+	 * closing: stop those of this data folder cleanly, then start as usual */
+	struct orphan orphans[ORPHAN_MAX];
+	size_t norphans = orphan_find(cfg, orphans, ORPHAN_MAX);
+	if (norphans > 0) {
+		struct buf list = BUF_INIT;
+		for (size_t i = 0; i < norphans; i++)
+			buf_printf(&list, "%s%s (pid %ld)", i ? ", " : "", orphans[i].name, (long)orphans[i].pid);
+		log_warn("processes of an earlier run are still running (its attendant was killed?): %s; stopping them",
+			 buf_cstr(&list));
+		buf_free(&list);
+		size_t left = orphan_stop(orphans, norphans);
+		if (left > 0)
+			log_error("%zu processes of the earlier run did not stop", left);
+		else
+			log_info("the processes of the earlier run have stopped");
 	}
 	r = take_lock(cfg, SLAPD_LOCK, &a.slapd_lock_fd, &err);
 	if (r == IX_EEXIST) {

@@ -29,6 +29,14 @@
  * system answers, or "error: reason\n" when it cannot start, then closes it. Returns the exit code. */
 int attendant_run(struct config *cfg, int ready_fd);
 
+/* A supervised daemon: a program beside the interchange binary, run as PROGRAM --data DIR. */
+struct service_def {
+	const char *name;
+	const char *program;
+};
+/* The services, in start order; the list ends with a NULL name. */
+extern const struct service_def attendant_services[];
+
 /* Paths of the run folder files, shared by the attendant and the commands that talk to it. */
 #define ATTENDANT_LOCK "run/attendant.lock"
 #define ATTENDANT_PID "run/attendant.pid"

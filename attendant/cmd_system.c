@@ -4,6 +4,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "attendant/monitor.h"
+#include "attendant/orphan.h"
 #include "common/privs.h"
 #include "directory/replication.h"
 #include "directory/slapd.h"
@@ -389,40 +390,11 @@ static int lock_held(const struct config *cfg, const char *rel)
 	return held;
 }
 
-static long read_pid(const struct config *cfg, const char *rel)
-{
-	char *path = config_path(cfg, rel), *text = NULL;
-	long pid = 0;
-	if (read_file(path, 64, &text, NULL) == 0)
-		pid = strtol(text, NULL, 10);
-	free(text);
-	free(path);
-	return pid;
-}
-
-/* True while pid exists and is not a zombie (an orphan's zombie can linger for a second or two: docs/slapd-facts.md,
- * "Zombies linger"). */
-static int process_alive(pid_t pid)
-{
-	char path[64], *text = NULL;
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	if (read_file(path, 64 * 1024, &text, NULL) < 0)
-		return 0;
-	const char *state = strstr(text, "\nState:");
-	int alive = 1;
-	if (state != NULL) {
-		const char *end = strchr(state + 1, '\n');
-		const char *z = strchr(state + 8, 'Z');
-		alive = !(z != NULL && (end == NULL || z < end));
-	}
-	free(text);
-	return alive;
-}
 
 /* Signals the owner of lock rel (pid from pidfile) and waits for the lock to be released. */
 static int stop_owner(const struct config *cfg, const char *lock, const char *pidfile, const char *what)
 {
-	long pid = read_pid(cfg, pidfile);
+	long pid = orphan_read_pid(cfg, pidfile);
 	if (pid <= 1) {
 		cli_error("%s is running but %s/%s names no process", what, cfg->data_dir, pidfile);
 		return -1;
@@ -441,7 +413,7 @@ static int stop_owner(const struct config *cfg, const char *lock, const char *pi
 		usleep(20000);
 	}
 	/* the lock goes a moment before the process: wait until it is gone (or a zombie its parent reaps) */
-	while (process_alive((pid_t)pid) && now_usec() < deadline)
+	while (orphan_alive((pid_t)pid) && now_usec() < deadline)
 		usleep(5000);
 	return 0;
 }
@@ -466,7 +438,16 @@ int cmd_stop(const char *data_dir, int argc, char **argv)
 		stop_owner(&cfg, ATTENDANT_LOCK, ATTENDANT_PID, "the attendant");
 		stopped = 1;
 	}
-	/* a slapd left behind by an attendant that was killed */
+	/* slapd and services left behind by an attendant that was killed */
+	struct orphan orphans[ORPHAN_MAX];
+	size_t norphans = orphan_find(&cfg, orphans, ORPHAN_MAX);
+	if (norphans > 0) {
+		printf("Stopping %zu processes of an earlier run (its attendant was killed)\n", norphans);
+		if (orphan_stop(orphans, norphans) > 0)
+			cli_error("some processes of the earlier run did not stop");
+		stopped = 1;
+	}
+	/* a slapd holding the lock without a pid file naming it */
 	if (lock_held(&cfg, SLAPD_LOCK)) {
 		stop_owner(&cfg, SLAPD_LOCK, SLAPD_PIDFILE, "slapd");
 		stopped = 1;
@@ -531,6 +512,9 @@ int cmd_status(const char *data_dir, int argc, char **argv)
 	struct buf answer = BUF_INIT;
 	int running = lock_held(&cfg, ATTENDANT_LOCK) &&
 		      ask_attendant(&cfg, json ? "status\n" : "status-text\n", 5, &answer) == 0;
+	/* not running, but processes of an earlier run are (its attendant was killed) */
+	struct orphan orphans[ORPHAN_MAX];
+	size_t norphans = running ? 0 : orphan_find(&cfg, orphans, ORPHAN_MAX);
 	char *uri = config_ldap_uri(&cfg), *ldapi = config_ldapi_uri(&cfg);
 	/* replication with the other servers of the organisation, as `server list` sees it (asks each of them) */
 	struct repl_peer *peers = NULL;
@@ -581,9 +565,26 @@ int cmd_status(const char *data_dir, int argc, char **argv)
 			buf_printf(&out, ", \"in_step\": %s, \"replicating\": %s}", peers[i].in_step ? "true" : "false",
 				   peers[i].replicating ? "true" : "false");
 		}
+		buf_append_str(&out, "], \"orphans\": [");
+		for (size_t i = 0; i < norphans; i++) {
+			buf_append_str(&out, i ? ", {\"name\": " : "{\"name\": ");
+			monitor_json_string(&out, orphans[i].name);
+			buf_printf(&out, ", \"pid\": %ld}", (long)orphans[i].pid);
+		}
 		buf_append_str(&out, "]}\n");
 	} else {
-		buf_printf(&out, "Interchange at %s: %s\n", cfg.data_dir, running ? "running" : "not running");
+		buf_printf(&out, "Interchange at %s: %s", cfg.data_dir, running ? "running" : "not running");
+		for (size_t i = 0; i < norphans; i++) {
+			if (strcmp(orphans[i].name, "slapd") == 0)
+				buf_printf(&out, "; an orphaned directory server of an earlier run is still running (pid %ld)",
+					   (long)orphans[i].pid);
+			else
+				buf_printf(&out, "; an orphaned %s of an earlier run is still running (pid %ld)", orphans[i].name,
+					   (long)orphans[i].pid);
+		}
+		if (norphans > 0)
+			buf_append_str(&out, " ('interchange start' stops them and starts; 'interchange stop' stops them)");
+		buf_append_char(&out, '\n');
 		buf_printf(&out, "  domain     %s (host %s)\n  directory  %s  suffix %s  admin %s\n", cfg.domain,
 			   cfg.hostname ? cfg.hostname : "", uri, cfg.suffix, cfg.admin_dn);
 		buf_append_str(&out, "  ports     ");

@@ -170,5 +170,54 @@ def directory_unavailable_is_not_a_failure():
     assert "not counted as its failure" in attendant_log()
 
 
+def attendant_pid(system):
+    try:
+        return int(open(os.path.join(system.data, "run", "attendant.pid")).read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@h.test
+def start_after_the_attendant_was_killed_recovers():
+    """The attendant killed with SIGKILL leaves slapd running (the services stop when its pipe closes): status says
+    so, and start stops the orphan cleanly and starts, instead of refusing."""
+    slapd = services()["slapd"]["pid"]
+    kill(attendant_pid(S))
+    assert h.wait_for(lambda: "orphaned directory server" in S.cli("status").stdout, timeout=20, interval=0.2)
+    p = S.cli("status")
+    assert p.returncode == 3, p.stdout
+    assert "not running; an orphaned directory server of an earlier run is still running (pid %d)" % slapd in \
+        p.stdout, p.stdout
+    orphans = status().get("orphans")
+    assert {"name": "slapd", "pid": slapd} in orphans, orphans
+    p = S.start()
+    assert p.returncode == 0, p.stderr
+    assert h.wait_for(all_running, timeout=30, interval=0.3), services()
+    assert services()["slapd"]["pid"] != slapd
+    assert "of an earlier run" in attendant_log()
+    send(S, "after-attendant-kill@test", ADDR["alice"])
+    assert h.wait_for(lambda: "after-attendant-kill@test" in (inbox_ids(S, "alice") or []), timeout=30,
+                      interval=0.3), "mail not delivered after the recovery"
+
+
+@h.test
+def start_run_again_at_once_by_a_system_supervisor():
+    """systemd's Restart= runs start the moment the attendant died: the services of the old run may still be
+    running too. Three times in a row."""
+    for round in range(3):
+        before = services()
+        kill(attendant_pid(S))
+        p = S.start()
+        assert p.returncode == 0, "round %d: %s" % (round, p.stderr)
+        assert h.wait_for(all_running, timeout=30, interval=0.3), services()
+        after = services()
+        for name in SERVICES + ["slapd"]:
+            assert after[name]["pid"] != before[name]["pid"], (round, name)
+    send(S, "after-restarts@test", ADDR["alice"])
+    assert h.wait_for(lambda: "after-restarts@test" in (inbox_ids(S, "alice") or []), timeout=30, interval=0.3)
+    # a duplicate delivery would show twice
+    assert (inbox_ids(S, "alice") or []).count("after-restarts@test") == 1
+
+
 if __name__ == "__main__":
     h.main("faults")
