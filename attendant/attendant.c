@@ -12,6 +12,7 @@
 #include "common/privs.h"
 #include "common/settings.h"
 #include "directory/provision.h"
+#include "attendant/repl_follow.h"
 #include "directory/replication.h"
 #include "directory/slapd.h"
 
@@ -88,6 +89,7 @@ struct attendant {
 	struct evloop_timer rotate_timer;
 	struct evloop_timer maint_timer;
 	struct maintenance maint;
+	struct repl_follow repl;         /* replication follows the server entries (noted by the hook) */
 	int stopping;
 };
 
@@ -470,14 +472,14 @@ static void address_tick(struct evloop *loop, struct evloop_timer *timer, void *
 	(void)loop;
 	(void)timer;
 	generate_addresses(ctx);
-	repl_attendant_sync(((struct attendant *)ctx)->cfg, 1);
+	repl_follow_sync(&((struct attendant *)ctx)->repl, 1);
 }
 
 static void on_dir_changed_loop(struct evloop *loop, void *ctx)
 {
 	(void)loop;
 	generate_addresses(ctx);
-	repl_attendant_sync(((struct attendant *)ctx)->cfg, 0);
+	repl_follow_sync(&((struct attendant *)ctx)->repl, 0);
 }
 
 /* Replica thread: a recipient appeared or changed. Wake the loop; it generates addresses there. */
@@ -485,8 +487,8 @@ static void on_dir_change(void *ctx, enum dir_change_kind kind, enum dir_type ty
 {
 	(void)type;
 	struct attendant *a = ctx;
-	/* a server entry that comes or goes may change whom slapd replicates from (directory/replication.c) */
-	if (repl_note_change(a->cfg, dn) || kind != DIR_CHANGE_DELETE)
+	/* a server entry that comes or goes may change whom slapd replicates from (attendant/repl_follow.c) */
+	if (repl_follow_note(&a->repl, dn) || kind != DIR_CHANGE_DELETE)
 		evloop_async_send(a->dir_changed);
 }
 
@@ -734,6 +736,7 @@ static void report(int *ready_fd, const char *error)
 int attendant_run(struct config *cfg, int ready_fd)
 {
 	struct attendant a = { .cfg = cfg, .slapd_lock_fd = -1, .log_fd = -1, .control_fd = -1 };
+	repl_follow_init(&a.repl, cfg);
 	struct buf err = BUF_INIT;
 	int attendant_lock = -1, ret = 1;
 	a.slapd.name = "slapd";
@@ -831,7 +834,7 @@ int attendant_run(struct config *cfg, int ready_fd)
 	a.self.started = time(NULL);
 
 	log_info("starting the directory (slapd)");
-	/* cn=config must be manageable over ldapi for replication to follow the servers (directory/replication.c) */
+	/* cn=config must be manageable over ldapi for replication to follow the servers (directory/replication_config.c) */
 	if (repl_prepare_config(cfg, &err) != IX_OK) {
 		log_warn("replication: %s", buf_cstr(&err));
 		buf_reset(&err);

@@ -1,5 +1,5 @@
 /* cmd_join.c - interchange init --join (a new server for an existing organisation) and interchange replication
- * (the replication state of every server). The directory work is in directory/replication.c. */
+ * (the replication state of every server). The directory work is in directory/replication_join.c. */
 #include "attendant/attendant.h"
 #include "attendant/cli.h"
 #include "common/err.h"

@@ -45,7 +45,7 @@ int cmd_server(const char *data_dir, int argc, char **argv)
 	if (ret == IX_OK) {
 		if (strcmp(verb, "list") == 0) {
 			ret = prov_server_list(p, &out, &err);
-			/* the replication state of every server, as the issue asks (directory/replication.c) */
+			/* the replication state of every server, as the issue asks (directory/replication_status.c) */
 			if (ret == IX_OK) {
 				buf_append_char(&out, '\n');
 				ret = repl_server_states(&cfg, &out, &err);

@@ -12,7 +12,7 @@ char *ldapu_ldapi_uri(const char *socket_path)
 	return config_ldapi_uri_for(socket_path);
 }
 
-static int ldapu_init(const char *uri, LDAP **ld_r, struct buf *error_r)
+int ldapu_open(const char *uri, LDAP **ld_r, struct buf *error_r)
 {
 	LDAP *ld = NULL;
 	int rc = ldap_initialize(&ld, uri);
@@ -32,7 +32,7 @@ static int ldapu_init(const char *uri, LDAP **ld_r, struct buf *error_r)
 int ldapu_connect_external(const char *uri, LDAP **ld_r, struct buf *error_r)
 {
 	LDAP *ld;
-	int ret = ldapu_init(uri, &ld, error_r);
+	int ret = ldapu_open(uri, &ld, error_r);
 	if (ret != IX_OK)
 		return ret;
 	/* {0, NULL} would mean "bind in progress" (docs/slapd-facts.md, "SASL EXTERNAL with an empty credential") */
@@ -47,6 +47,14 @@ int ldapu_connect_external(const char *uri, LDAP **ld_r, struct buf *error_r)
 	return IX_OK;
 }
 
+int ldapu_connect_local(const struct config *cfg, LDAP **ld_r, struct buf *error_r)
+{
+	char *uri = config_ldapi_uri(cfg);
+	int ret = ldapu_connect_external(uri, ld_r, error_r);
+	free(uri);
+	return ret;
+}
+
 int ldapu_connect_simple(const char *uri, const char *dn, const char *password, LDAP **ld_r, struct buf *error_r)
 {
 	if (password == NULL || password[0] == '\0') {
@@ -54,7 +62,7 @@ int ldapu_connect_simple(const char *uri, const char *dn, const char *password, 
 		return IX_EAUTH;
 	}
 	LDAP *ld;
-	int ret = ldapu_init(uri, &ld, error_r);
+	int ret = ldapu_open(uri, &ld, error_r);
 	if (ret != IX_OK)
 		return ret;
 	return ldapu_bind_simple(ld, uri, dn, password, ld_r, error_r);

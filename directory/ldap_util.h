@@ -11,10 +11,18 @@
  * Caller frees. */
 char *ldapu_ldapi_uri(const char *socket_path);
 
+struct config;
+
+/* Initialises a connection to uri without contacting it: protocol v3, no referrals, a 5 s network timeout. Returns
+ * IX_OK with *ld_r (the caller unbinds with ldap_unbind_ext_s), or IX_EINVAL ("cannot use directory address URI:
+ * REASON" in error_r) when uri is not an LDAP URI. */
+int ldapu_open(const char *uri, LDAP **ld_r, struct buf *error_r);
 /* Connects to uri and binds with SASL EXTERNAL (ldapi only: slapd maps our uid to the rootDN).
  * Sets protocol v3, no referrals, a network timeout. Returns IX_OK with *ld_r, or IX_EUNAVAIL / IX_EAUTH
  * with a sentence in error_r. The caller unbinds with ldap_unbind_ext_s. */
 int ldapu_connect_external(const char *uri, LDAP **ld_r, struct buf *error_r);
+/* ldapu_connect_external to this server's own slapd (its ldapi socket in cfg's data folder): the administrator. */
+int ldapu_connect_local(const struct config *cfg, LDAP **ld_r, struct buf *error_r);
 /* Connects to uri and binds as dn with password (a simple bind). Empty passwords are refused (they would be
  * unauthenticated binds). Returns IX_OK, IX_EAUTH (wrong DN or password), or IX_EUNAVAIL. */
 int ldapu_connect_simple(const char *uri, const char *dn, const char *password, LDAP **ld_r, struct buf *error_r);

@@ -1,5 +1,8 @@
 /* replication.h - one organisation, many servers: joining a server to an existing organisation and keeping its
- * slapd's multi-provider replication (olcServerID, olcSyncrepl) in step with the ixServer entries of the directory. */
+ * slapd's multi-provider replication (olcServerID, olcSyncrepl) in step with the ixServer entries of the directory.
+ * The library (libreplication) is in files by job: replication_servers.c (the servers, connecting to them),
+ * replication_certs.c (TLS anchored in the directory), replication_config.c (cn=config), replication_join.c (join),
+ * replication_status.c (what `interchange replication` shows). It keeps no state between calls. */
 #ifndef IX_REPLICATION_H
 #define IX_REPLICATION_H
 
@@ -115,38 +118,17 @@ int repl_sync_config(const struct config *cfg, int *changed_r, struct buf *error
 #define SLAPMODIFY_BIN "/usr/sbin/slapmodify"
 int repl_prepare_config(const struct config *cfg, struct buf *error_r);
 
-/* Adds to the running slapd (over ldapi) every attribute type and object class of our schema (the copy built into
- * the program) that its cn=config lacks: a server initialised by an older version gets ixServerId and friends, so
- * it can take part in replication. Only ever adds (docs/slapd-facts.md, "Schema only grows"). Sets *added_r (may
- * be NULL) to the number of definitions added. Returns IX_OK or an ix_err code with error_r. */
-int repl_schema_upgrade(const struct config *cfg, unsigned *added_r, struct buf *error_r);
+/* 1 when dn names a server entry of cfg's organisation (cn=...,ou=Servers,ou=Configuration,<suffix>): a change of
+ * one may change whom slapd replicates from, so repl_sync_config should run. Pure; any thread. */
+int repl_server_dn(const struct config *cfg, const char *dn);
 
-/* Brings a directory made by an older version to what slapd_create makes now (over ldapi): StartTLS with this
- * server's certificate (olcTLSCertificateFile/KeyFile), the userPassword rule that wants TLS off the loopback
- * listener (slapd_password_acl), and the administrator's password moved from olcRootPW (whose binds bypass every
- * ACL) into the entry cn=admin,<suffix>. *changes_r: how many of these it did. Returns IX_OK or an ix_err code. */
-int repl_secure_directory(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
-
-/* Brings a directory made before delta-syncrepl up to date (over ldapi): loads the accesslog module and adds the
- * cn=accesslog database, its syncprov and the accesslog overlay on the directory (slapd_accesslog_ldif). Does
- * nothing when cn=accesslog exists; refuses (IX_EINVAL, with what to do in error_r) a configuration whose
- * databases or overlays are not the ones init makes. *changes_r: 1 when it added the log. The consumers switch
- * to syncdata=accesslog at the next repl_sync_config. */
-int repl_delta_upgrade(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
-
-/* For the attendant. repl_note_change is called from the replica's change hook (any thread): returns 1 when dn is
- * a server entry (so replication may need to follow), remembering that. repl_attendant_sync runs on the
- * attendant's loop: with force, or after a noted change, it calls repl_sync_config and logs the outcome; the first
- * call also runs repl_schema_upgrade. */
-int repl_note_change(const struct config *cfg, const char *dn);
-void repl_attendant_sync(const struct config *cfg, int force);
+/* The administrator password this server's consumers bind with (from its olcSyncrepl values, over ldapi): the
+ * credential of the server-to-server channel of a mailbox move. *password_r: free(). IX_ENOTFOUND when none. */
+int repl_admin_password(const struct config *cfg, char **password_r, struct buf *error_r);
 
 /* Replication state for `interchange replication`: every server, its ID and URI, whether this server
  * replicates from it, and the contextCSN per server ID here and there, with "in step" or what differs.
  * Appends text to out. Returns IX_OK or an ix_err code with error_r. */
-/* The administrator password this server's consumers bind with (from its olcSyncrepl values, over ldapi): the
- * credential of the server-to-server channel of a mailbox move. *password_r: free(). IX_ENOTFOUND when none. */
-int repl_admin_password(const struct config *cfg, char **password_r, struct buf *error_r);
 int repl_status(const struct config *cfg, struct buf *out, struct buf *error_r);
 /* The short form for `interchange server list`: a table of every server, its ID and its replication state seen
  * from here ("in step", what differs, "unreachable (...)"), and whether this server replicates from it. */

@@ -1,7 +1,9 @@
 # directory/replication.mk - one organisation, many servers: join and multi-provider replication kept in step with
-# the directory (directory/replication.c), its unit test, and the multi-server end-to-end test.
+# the directory (directory/replication_*.c, contract in replication.h), the in-place upgrades of data folders made by
+# older versions (directory/upgrade.c), their unit test, and the multi-server end-to-end test.
 # Programs link $(REPLICATION_LIB) before $(DIRECTORY_LIB) (it uses slapd.c and ldap_util.c).
-REPLICATION_SRCS := directory/replication.c
+REPLICATION_SRCS := directory/replication_servers.c directory/replication_certs.c directory/replication_config.c \
+	directory/replication_join.c directory/replication_status.c directory/upgrade.c
 REPLICATION_LIB := $(BUILD)/libreplication.a
 
 $(REPLICATION_LIB): $(call objs,$(REPLICATION_SRCS))

@@ -39,7 +39,7 @@ int slapd_create(const struct config *cfg, const char *admin_password, struct bu
 /* The two halves of slapd_create: the configuration alone, and loading an LDIF into the database offline
  * (slapadd -n1; slapd must be stopped). The administrator's password lives in its entry (cn=admin,<suffix>, made
  * by slapd_create), so rootpw_hash is normally NULL; a restore of a backup from before that passes the backup's
- * olcRootPW hash, and the attendant moves it into the entry (repl_secure_directory). */
+ * olcRootPW hash, and the attendant moves it into the entry (upgrade_security, directory/upgrade.h). */
 /* server_id: olcServerID (0: none; init gives the first server SLAPD_FIRST_SERVER_ID, a join sets its own).
  * directory_extra: LDIF attribute lines ("olcSyncrepl: ...\n") added to the directory database's entry (a
  * restore carries the backed-up server's replication over), or NULL. */

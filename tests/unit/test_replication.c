@@ -1,5 +1,5 @@
-/* test_replication.c - unit tests of the pure parts of directory/replication.c: the olcSyncrepl values it writes
- * and the fields it reads back from slapd's canonical form. */
+/* test_replication.c - unit tests of the pure parts of the replication library (replication_config.c,
+ * replication_servers.c): the olcSyncrepl values it writes and the fields it reads back from slapd's canonical form. */
 #include "directory/replication.h"
 #include "tests/unit/test.h"
 

@@ -1,0 +1,72 @@
+/* repl_follow.c - the attendant's side of replication: a server entry changed (noted from the replica's thread),
+ * so slapd's cn=config is brought in step on the loop; old data folders are upgraded on the first run. */
+#include "attendant/repl_follow.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "directory/replication.h"
+#include "directory/upgrade.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void repl_follow_init(struct repl_follow *f, const struct config *cfg)
+{
+	memset(f, 0, sizeof(*f));
+	f->cfg = cfg;
+	atomic_init(&f->servers_changed, 0);
+}
+
+int repl_follow_note(struct repl_follow *f, const char *dn)
+{
+	int hit = repl_server_dn(f->cfg, dn);
+	if (hit)
+		atomic_store(&f->servers_changed, 1);
+	return hit;
+}
+
+/* The in-place upgrades of a data folder made by an older version; f->upgraded once the schema check succeeded. */
+static void run_upgrades(struct repl_follow *f, struct buf *err)
+{
+	unsigned added = 0;
+	if (upgrade_schema(f->cfg, &added, err) == IX_OK) {
+		f->upgraded = 1;
+		if (added > 0)
+			log_info("replication: added %u schema definitions this directory lacked", added);
+	} else {
+		log_warn("schema check: %s", buf_cstr(err));
+	}
+	buf_reset(err);
+	unsigned changes = 0;
+	if (upgrade_security(f->cfg, &changes, err) != IX_OK)
+		log_warn("securing the directory: %s", buf_cstr(err));
+	else if (changes > 0)
+		log_info("directory: %u changes for TLS off the loopback listener (see docs/multi-server.md)", changes);
+	buf_reset(err);
+	changes = 0;
+	if (upgrade_accesslog(f->cfg, &changes, err) != IX_OK)
+		log_warn("replication: %s", buf_cstr(err));
+	else if (changes > 0)
+		log_info("replication: added the access log (cn=accesslog) that delta-syncrepl replays");
+	buf_reset(err);
+}
+
+void repl_follow_sync(struct repl_follow *f, int force)
+{
+	if (!atomic_exchange(&f->servers_changed, 0) && !force)
+		return;
+	struct buf err = BUF_INIT;
+	if (!f->upgraded)
+		run_upgrades(f, &err);
+	int changed = 0;
+	if (repl_sync_config(f->cfg, &changed, &err) != IX_OK) {
+		/* the periodic sweep would repeat the same warning every time: say it once */
+		if (strncmp(f->last_error, buf_cstr(&err), sizeof(f->last_error) - 1) != 0)
+			log_warn("replication: %s", buf_cstr(&err));
+		snprintf(f->last_error, sizeof(f->last_error), "%s", buf_cstr(&err));
+	} else {
+		f->last_error[0] = '\0';
+		if (changed)
+			log_info("replication: slapd's providers follow the servers in the directory now");
+	}
+	buf_free(&err);
+}

@@ -1,0 +1,350 @@
+/* upgrade.c - data folders made by older versions brought up to what `interchange init` makes now, in place and over
+ * ldapi while slapd runs: schema definitions added since, TLS and the administrator's entry, the access log. */
+#include "directory/upgrade.h"
+#include "common/err.h"
+#include "directory/ldap_util.h"
+#include "directory/slapd.h"
+
+#include <errno.h>
+#include <ldap.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- schema additions at runtime ---- */
+
+extern const char schema_interchange_ldif[];
+
+/* The OID of a definition "( OID NAME ..." (after an optional {n} ordering prefix), as a new string or NULL. */
+static char *definition_oid(const char *def)
+{
+	const char *p = def;
+	if (*p == '{')
+		p += strcspn(p, "}") + (p[strcspn(p, "}")] == '}');
+	while (*p == ' ')
+		p++;
+	if (*p != '(')
+		return NULL;
+	p++;
+	while (*p == ' ')
+		p++;
+	size_t n = strcspn(p, " )");
+	return n > 0 ? xstrndup(p, n) : NULL;
+}
+
+static int has_oid(char **values, const char *oid)
+{
+	for (char **v = values; v != NULL && *v != NULL; v++) {
+		char *o = definition_oid(*v);
+		int same = o != NULL && strcmp(o, oid) == 0;
+		free(o);
+		if (same)
+			return 1;
+	}
+	return 0;
+}
+
+int upgrade_schema(const struct config *cfg, unsigned *added_r, struct buf *error_r)
+{
+	if (added_r != NULL)
+		*added_r = 0;
+	LDAP *ld;
+	int ret = ldapu_connect_local(cfg, &ld, error_r);
+	if (ret != IX_OK)
+		return ret;
+	static const char *const attrs[] = { "olcAttributeTypes", "olcObjectClasses", NULL };
+	LDAPMessage *res;
+	ret = ldapu_search(ld, "cn=schema,cn=config", LDAP_SCOPE_ONELEVEL, "(cn=*interchange)", attrs, &res, error_r);
+	if (ret != IX_OK) {
+		ldap_unbind_ext_s(ld, NULL, NULL);
+		return ret;
+	}
+	LDAPMessage *e = ldap_first_entry(ld, res);
+	if (e == NULL) {
+		buf_append_str(error_r, "cn=config holds no interchange schema");
+		ldap_msgfree(res);
+		ldap_unbind_ext_s(ld, NULL, NULL);
+		return IX_ENOTFOUND;
+	}
+	char *dn = ldap_get_dn(ld, e);
+	char **live[2] = { ldapu_get_values(ld, e, "olcAttributeTypes", NULL),
+			   ldapu_get_values(ld, e, "olcObjectClasses", NULL) };
+	ldap_msgfree(res);
+	static const char *const kinds[2] = { "olcAttributeTypes: ", "olcObjectClasses: " };
+	unsigned added = 0;
+	/* attribute types first: the classes name them */
+	for (int k = 0; k < 2 && ret == IX_OK; k++) {
+		size_t klen = strlen(kinds[k]);
+		for (const char *line = schema_interchange_ldif; *line != '\0' && ret == IX_OK;) {
+			size_t len = strcspn(line, "\n");
+			if (len > klen && strncmp(line, kinds[k], klen) == 0) {
+				char *def = xstrndup(line + klen, len - klen);
+				char *oid = definition_oid(def);
+				if (oid != NULL && !has_oid(live[k], oid)) {
+					char *vals[] = { def, NULL };
+					char *type = xstrndup(kinds[k], klen - 2); /* without ": " */
+					LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = type, .mod_values = vals };
+					LDAPMod *mods[] = { &m, NULL };
+					ret = ldapu_modify(ld, dn != NULL ? dn : "", mods, error_r);
+					free(type);
+					if (ret == IX_OK)
+						added++;
+				}
+				free(oid);
+				free(def);
+			}
+			line += len + (line[len] == '\n');
+		}
+	}
+	ldapu_values_free(&live[0]);
+	ldapu_values_free(&live[1]);
+	ldap_memfree(dn);
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	if (added_r != NULL)
+		*added_r = added;
+	return ret;
+}
+
+/* ---- directories made before TLS and the administrator entry ---- */
+
+int upgrade_security(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
+{
+	*changes_r = 0;
+	LDAP *ld;
+	int ret = ldapu_connect_local(cfg, &ld, error_r);
+	if (ret != IX_OK)
+		return ret;
+	static const char *const gattrs[] = { "olcTLSCertificateFile", NULL };
+	LDAPMessage *res = NULL;
+	char *tlsfile = NULL, *db_dn = NULL, *rootpw = NULL, **acl = NULL;
+	if ((ret = ldapu_search(ld, "cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", gattrs, &res, error_r)) != IX_OK)
+		goto out;
+	tlsfile = ldapu_get_first(ld, ldap_first_entry(ld, res), "olcTLSCertificateFile");
+	ldap_msgfree(res);
+	if (tlsfile == NULL) {
+		char *cert = config_path(cfg, "tls/cert.pem"), *key = config_path(cfg, "tls/key.pem");
+		char *cv[] = { cert, NULL }, *kv[] = { key, NULL };
+		LDAPMod m1 = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcTLSCertificateFile", .mod_values = cv };
+		LDAPMod m2 = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcTLSCertificateKeyFile", .mod_values = kv };
+		LDAPMod *mods[] = { &m1, &m2, NULL };
+		ret = ldapu_modify(ld, "cn=config", mods, error_r);
+		free(cert);
+		free(key);
+		if (ret != IX_OK)
+			goto out;
+		(*changes_r)++;
+	}
+	struct buf filter = BUF_INIT;
+	buf_append_str(&filter, "(olcSuffix=");
+	ldapu_escape_filter(&filter, cfg->suffix, strlen(cfg->suffix));
+	buf_append_char(&filter, ')');
+	static const char *const dattrs[] = { "olcAccess", "olcRootPW", NULL };
+	ret = ldapu_search(ld, "cn=config", LDAP_SCOPE_ONELEVEL, buf_cstr(&filter), dattrs, &res, error_r);
+	buf_free(&filter);
+	if (ret != IX_OK)
+		goto out;
+	LDAPMessage *e = ldap_first_entry(ld, res);
+	char *dn = e != NULL ? ldap_get_dn(ld, e) : NULL;
+	db_dn = dn != NULL ? xstrdup(dn) : NULL;
+	ldap_memfree(dn);
+	acl = ldapu_get_values(ld, e, "olcAccess", NULL);
+	rootpw = ldapu_get_first(ld, e, "olcRootPW");
+	ldap_msgfree(res);
+	if (db_dn == NULL) {
+		buf_printf(error_r, "cn=config has no database for %s", cfg->suffix);
+		ret = IX_ENOTFOUND;
+		goto out;
+	}
+	/* the password rule is {0} (first match wins): replace it with the one that wants TLS off loopback */
+	if (acl[0] != NULL && strncmp(acl[0], "{0}to attrs=userPassword", 24) == 0 && strstr(acl[0], "tls_ssf") == NULL) {
+		struct buf rule = BUF_INIT;
+		buf_append_str(&rule, "{0}");
+		slapd_password_acl(&rule);
+		char *dv[] = { (char *)"{0}", NULL }, *av[] = { rule.data, NULL };
+		LDAPMod m1 = { .mod_op = LDAP_MOD_DELETE, .mod_type = (char *)"olcAccess", .mod_values = dv };
+		LDAPMod m2 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcAccess", .mod_values = av };
+		LDAPMod *mods[] = { &m1, &m2, NULL };
+		ret = ldapu_modify(ld, db_dn, mods, error_r);
+		buf_free(&rule);
+		if (ret != IX_OK)
+			goto out;
+		(*changes_r)++;
+	}
+	/* olcRootPW binds bypass every ACL, TLS rule included: move the password into the administrator's entry */
+	if (rootpw != NULL) {
+		const char *rdn = cfg->admin_dn + 3;
+		char *cn = xstrndup(rdn, strcspn(rdn, ","));
+		char *oc[] = { (char *)"organizationalRole", (char *)"simpleSecurityObject", NULL }, *cnv[] = { cn, NULL },
+		     *pv[] = { rootpw, NULL };
+		LDAPMod a1 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"objectClass", .mod_values = oc };
+		LDAPMod a2 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"cn", .mod_values = cnv };
+		LDAPMod a3 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"userPassword", .mod_values = pv };
+		LDAPMod *amods[] = { &a1, &a2, &a3, NULL };
+		int rc = ldap_add_ext_s(ld, cfg->admin_dn, amods, NULL, NULL);
+		free(cn);
+		if (rc != LDAP_SUCCESS && rc != LDAP_ALREADY_EXISTS) {
+			buf_printf(error_r, "cannot add the administrator's entry %s: %s", cfg->admin_dn, ldap_err2string(rc));
+			ret = ldapu_err(rc);
+			goto out;
+		}
+		LDAPMod d = { .mod_op = LDAP_MOD_DELETE, .mod_type = (char *)"olcRootPW", .mod_values = NULL };
+		LDAPMod *dmods[] = { &d, NULL };
+		if ((ret = ldapu_modify(ld, db_dn, dmods, error_r)) != IX_OK)
+			goto out;
+		(*changes_r)++;
+	}
+out:
+	if (rootpw != NULL)
+		explicit_bzero(rootpw, strlen(rootpw));
+	free(rootpw);
+	free(tlsfile);
+	free(db_dn);
+	ldapu_values_free(&acl);
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return ret;
+}
+
+/* ---- delta-syncrepl: the access log on directories made before it ---- */
+
+/* Adds the entries of an LDIF text as our generators write it (unfolded "attr: value" lines, entries separated by
+ * an empty line, no changetype) over ld. An entry that exists already is left as it is. */
+static int add_ldif(LDAP *ld, const char *ldif, struct buf *error_r)
+{
+	int ret = IX_OK;
+	for (const char *p = ldif; *p != '\0' && ret == IX_OK;) {
+		size_t elen = 0;
+		const char *end = strstr(p, "\n\n");
+		elen = end != NULL ? (size_t)(end - p) : strlen(p);
+		char *dn = NULL;
+		LDAPMod **mods = xcalloc(1, sizeof(*mods));
+		size_t nmods = 0;
+		for (const char *line = p; line < p + elen;) {
+			size_t len = strcspn(line, "\n");
+			if (len > (size_t)(p + elen - line))
+				len = (size_t)(p + elen - line);
+			const char *colon = memchr(line, ':', len);
+			if (colon != NULL && colon + 2 <= line + len) {
+				char *type = xstrndup(line, (size_t)(colon - line));
+				char *value = xstrndup(colon + 2, len - (size_t)(colon - line) - 2);
+				if (strcasecmp(type, "dn") == 0) {
+					free(dn);
+					dn = value;
+					free(type);
+				} else {
+					size_t k = 0;
+					while (k < nmods && strcasecmp(mods[k]->mod_type, type) != 0)
+						k++;
+					if (k == nmods) {
+						mods = xrealloc(mods, (nmods + 2) * sizeof(*mods));
+						mods[k] = xcalloc(1, sizeof(LDAPMod));
+						mods[k]->mod_op = LDAP_MOD_ADD;
+						mods[k]->mod_type = type;
+						mods[k]->mod_values = xcalloc(1, sizeof(char *));
+						mods[++nmods] = NULL;
+					} else {
+						free(type);
+					}
+					size_t nv = 0;
+					while (mods[k]->mod_values[nv] != NULL)
+						nv++;
+					mods[k]->mod_values = xrealloc(mods[k]->mod_values, (nv + 2) * sizeof(char *));
+					mods[k]->mod_values[nv] = value;
+					mods[k]->mod_values[nv + 1] = NULL;
+				}
+			}
+			line += len + 1;
+		}
+		if (dn != NULL) {
+			int rc = ldap_add_ext_s(ld, dn, mods, NULL, NULL);
+			if (rc != LDAP_SUCCESS && rc != LDAP_ALREADY_EXISTS) {
+				char *diag = NULL;
+				ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+				buf_printf(error_r, "cannot add %s to cn=config: %s%s%s", dn, ldap_err2string(rc),
+					   diag != NULL && diag[0] ? ": " : "", diag != NULL ? diag : "");
+				ldap_memfree(diag);
+				ret = ldapu_err(rc);
+			}
+		}
+		for (size_t k = 0; k < nmods; k++) {
+			free(mods[k]->mod_type);
+			ldapu_values_free(&mods[k]->mod_values);
+			free(mods[k]);
+		}
+		free(mods);
+		free(dn);
+		p += elen;
+		while (*p == '\n')
+			p++;
+	}
+	return ret;
+}
+
+int upgrade_accesslog(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
+{
+	*changes_r = 0;
+	LDAP *ld;
+	int ret = ldapu_connect_local(cfg, &ld, error_r);
+	if (ret != IX_OK)
+		return ret;
+	/* the layout slapd_create_config makes: databases {-1}frontend, {0}config, {1}mdb (the directory, with
+	 * overlays {0}-{4}) and, since delta-syncrepl, {2}mdb for cn=accesslog */
+	static const char *const attrs[] = { "olcSuffix", NULL };
+	LDAPMessage *res = NULL;
+	if ((ret = ldapu_search(ld, "cn=config", LDAP_SCOPE_SUBTREE,
+				"(|(objectClass=olcDatabaseConfig)(objectClass=olcOverlayConfig))", attrs, &res, error_r)) != IX_OK)
+		goto out;
+	int has_log = 0, main_ok = 0, others = 0;
+	size_t overlays = 0;
+	for (LDAPMessage *e = ldap_first_entry(ld, res); e != NULL; e = ldap_next_entry(ld, e)) {
+		char *dn = ldap_get_dn(ld, e), *suffix = ldapu_get_first(ld, e, "olcSuffix");
+		if (dn != NULL && strncasecmp(dn, "olcOverlay=", 11) == 0) {
+			overlays += strcasestr(dn, ",olcDatabase={1}mdb,cn=config") != NULL;
+		} else if (suffix != NULL && strcasecmp(suffix, SLAPD_ACCESSLOG_SUFFIX) == 0) {
+			has_log = 1;
+		} else if (dn != NULL && strcasecmp(dn, "olcDatabase={1}mdb,cn=config") == 0) {
+			main_ok = suffix != NULL && strcasecmp(suffix, cfg->suffix) == 0;
+		} else if (dn != NULL && strcasecmp(dn, "olcDatabase={-1}frontend,cn=config") != 0 &&
+			   strcasecmp(dn, "olcDatabase={0}config,cn=config") != 0) {
+			others++;
+		}
+		free(suffix);
+		ldap_memfree(dn);
+	}
+	ldap_msgfree(res);
+	if (has_log)
+		goto out;
+	if (!main_ok || others > 0 || overlays != 5) {
+		buf_printf(error_r, "this directory's configuration is not the one interchange init makes (databases or "
+				    "overlays differ), so the access log delta-syncrepl needs cannot be added to it "
+				    "automatically: add the entries of docs/multi-server.md \"The access log\" by hand");
+		ret = IX_EINVAL;
+		goto out;
+	}
+	char *dir = config_path(cfg, SLAPD_ACCESSLOG_DIR);
+	int r = mkdir_p(dir, 0750);
+	if (r < 0)
+		buf_printf(error_r, "cannot create %s: %s", dir, strerror(errno));
+	free(dir);
+	if (r < 0) {
+		ret = IX_EIO;
+		goto out;
+	}
+	char *mv[] = { (char *)SLAPD_ACCESSLOG_MODULE, NULL };
+	LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcModuleLoad", .mod_values = mv };
+	LDAPMod *mods[] = { &m, NULL };
+	int rc = ldap_modify_ext_s(ld, "cn=module{0},cn=config", mods, NULL, NULL);
+	if (rc != LDAP_SUCCESS && rc != LDAP_TYPE_OR_VALUE_EXISTS) {
+		buf_printf(error_r, "cannot load slapd's %s module: %s", SLAPD_ACCESSLOG_MODULE, ldap_err2string(rc));
+		ret = ldapu_err(rc);
+		goto out;
+	}
+	struct buf ldif = BUF_INIT;
+	slapd_accesslog_ldif(cfg, 0, &ldif);
+	ret = add_ldif(ld, buf_cstr(&ldif), error_r);
+	buf_free(&ldif);
+	if (ret == IX_OK)
+		*changes_r = 1;
+out:
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return ret;
+}

@@ -1,0 +1,29 @@
+/* upgrade.h - bringing a directory made by an older version of Interchange up to what init makes now, in place, over
+ * ldapi while slapd runs. Each step only adds or tightens, does nothing when it is not needed, and may run again. */
+#ifndef IX_UPGRADE_H
+#define IX_UPGRADE_H
+
+#include "common/buf.h"
+#include "common/config.h"
+
+/* Adds to the running slapd every attribute type and object class of our schema (the copy built into the program)
+ * that its cn=config lacks: a server initialised by an older version gets ixServerId and friends, so it can take
+ * part in replication. Only ever adds (docs/slapd-facts.md, "Schema only grows"). Sets *added_r (may be NULL) to
+ * the number of definitions added. Returns IX_OK, IX_ENOTFOUND (no interchange schema in cn=config) or another
+ * ix_err code with error_r. */
+int upgrade_schema(const struct config *cfg, unsigned *added_r, struct buf *error_r);
+
+/* Brings the TLS and password rules to what slapd_create makes now: StartTLS with this server's certificate
+ * (olcTLSCertificateFile/KeyFile), the userPassword rule that wants TLS off the loopback listener
+ * (slapd_password_acl), and the administrator's password moved from olcRootPW (whose binds bypass every ACL) into
+ * the entry cn=admin,<suffix>. *changes_r: how many of these it did. Returns IX_OK or an ix_err code with error_r. */
+int upgrade_security(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
+
+/* Adds what delta-syncrepl needs to a directory made before it: loads the accesslog module and adds the
+ * cn=accesslog database, its syncprov and the accesslog overlay on the directory (slapd_accesslog_ldif). Does
+ * nothing when cn=accesslog exists; refuses (IX_EINVAL, with what to do in error_r) a configuration whose
+ * databases or overlays are not the ones init makes. *changes_r: 1 when it added the log. The consumers switch to
+ * syncdata=accesslog at the next repl_sync_config (directory/replication.h). */
+int upgrade_accesslog(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
+
+#endif
