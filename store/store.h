@@ -172,7 +172,9 @@ struct store_append {
 /* Appends one message to every target in one durable commit. The body is stored once (by SHA-256), however many
  * targets; the message is parsed once (the MIME cache). Missing mailboxes are created. Returns 0 when every target
  * succeeded; otherwise the first failing target's code (each target's result says which), and a message. A
- * message that fails to parse or is too large fails every target. */
+ * message that fails to parse or is too large fails every target: larger than max_message_size is IX_ELIMIT,
+ * past the MIME parser's limits (parts, nesting, one header block: store/mime.h) is IX_EINVAL with a message that
+ * names the limit ("message refused: too many MIME parts (limit 10000)"), as the message can never be stored. */
 int store_append(struct store *st, struct store_append *req, struct buf *error_r);
 
 struct store_msg {

@@ -722,6 +722,8 @@ int store_append(struct store *st, struct store_append *req, struct buf *error_r
 		/* the expensive parts run in the caller's thread, in parallel with other callers */
 		sha256(req->data, req->len, c.hash);
 		ret = store_cache_build(req->data, req->len, &c.cache, error_r);
+		if (ret == IX_ELIMIT)
+			ret = IX_EINVAL; /* past the parser's limits: the message itself is refused, never a quota */
 	}
 	if (ret == 0) {
 		ret = store_write(st, op_append, &c, error_r);

@@ -1124,10 +1124,41 @@ static void freeze_refuses_changes(void)
 	close_tmp(&st);
 }
 
+/* Past the MIME parser's limits the message itself is refused: IX_EINVAL naming the limit, never a quota. */
+static void refuses_unparseable(void)
+{
+#ifdef STORE_HAVE_MIME
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	struct buf deep = BUF_INIT, wide = BUF_INIT, err = BUF_INIT;
+	for (unsigned i = 0; i <= MIME_DEFAULT_MAX_DEPTH; i++)
+		buf_printf(&deep, "Content-Type: multipart/mixed; boundary=b%u\r\n\r\n--b%u\r\n", i, i);
+	buf_printf(&wide, "Content-Type: multipart/mixed; boundary=b\r\n\r\n");
+	for (unsigned i = 0; i < MIME_DEFAULT_MAX_PARTS; i++)
+		buf_printf(&wide, "--b\r\n\r\n%u\r\n", i);
+	buf_printf(&wide, "--b--\r\n");
+	struct store_target t = { .guid = G1 };
+	struct store_append a = { .data = deep.data, .len = deep.len, .targets = &t, .ntargets = 1 };
+	test_assert(store_append(st, &a, &err) == IX_EINVAL && t.result == IX_EINVAL);
+	test_assert(strstr(buf_cstr(&err), "nested too deeply (limit 32)") != NULL);
+	a.data = wide.data;
+	a.len = wide.len;
+	buf_reset(&err);
+	test_assert(store_append(st, &a, &err) == IX_EINVAL && t.result == IX_EINVAL);
+	test_assert(strstr(buf_cstr(&err), "too many MIME parts (limit 10000)") != NULL);
+	test_assert(check_clean(st));
+	buf_free(&deep);
+	buf_free(&wide);
+	buf_free(&err);
+	close_tmp(&st);
+#endif
+}
+
 TEST_MAIN("store", TEST_CASE(standard_folders_on_first_use), TEST_CASE(folder_create_rename_delete),
 	  TEST_CASE(append_fetch), TEST_CASE(single_instance_refcounts), TEST_CASE(flags_modseq_unchangedsince),
 	  TEST_CASE(copy_move_expunge), TEST_CASE(quota_limits), TEST_CASE(retention_recover),
 	  TEST_CASE(search_messages), TEST_CASE(public_folders_acl_seen), TEST_CASE(notification),
 	  TEST_CASE(check_finds_and_repairs), TEST_CASE(change_log_layout), TEST_CASE(check_new_layout),
 	  TEST_CASE(old_format_refused), TEST_CASE(map_grows_then_refuses), TEST_CASE(bad_input),
-	  TEST_CASE(import_keeps_uids), TEST_CASE(freeze_refuses_changes))
+	  TEST_CASE(import_keeps_uids), TEST_CASE(freeze_refuses_changes),
+	  TEST_CASE(refuses_unparseable))

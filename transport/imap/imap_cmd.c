@@ -1040,6 +1040,8 @@ static void append_done(void *arg)
 		} else if (j->ret == IX_ELIMIT) {
 			imap_tagged(s, j->tag, "NO [%s] %s", j->target.result == IX_ELIMIT ? "OVERQUOTA" : "TOOBIG",
 				    buf_cstr(&j->err));
+		} else if (j->ret == IX_EINVAL) {
+			imap_tagged(s, j->tag, "NO [LIMIT] %s", buf_cstr(&j->err)); /* the store refuses the message itself */
 		} else {
 			log_error("append for %s failed: %s", s->ls.user.login, buf_cstr(&j->err));
 			imap_tagged(s, j->tag, "NO [UNAVAILABLE] The store cannot take the message now; try again.");

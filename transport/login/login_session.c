@@ -12,6 +12,9 @@
 
 static void session_end(struct login_session *ls);
 
+/* How long a peer closed for taking too long to log in gets to read the goodbye. */
+#define LOGIN_GOODBYE_MSECS 10000
+
 /* ---- sessions ---- */
 
 static void session_free(struct login_session *ls)
@@ -24,6 +27,7 @@ static void session_free(struct login_session *ls)
 	if (ls->next != NULL)
 		ls->next->prev = ls->prev;
 	srv->nsessions--;
+	evloop_timer_stop(srv->cfg.loop, &ls->login_deadline);
 	srv->proto->free_session(ls);
 	proxy_destroy(&ls->proxy);
 	conn_destroy(&ls->conn);
@@ -97,6 +101,27 @@ static void session_event(struct conn *c, enum conn_event ev, void *ctx)
 		session_end(ls);
 		break;
 	}
+}
+
+/* The pre-login time is up: said and closed like an idle session, whatever the client kept sending. A session
+ * waiting for the home server's answer is cut with its proxy (nothing of ours goes into a piped stream). */
+static void login_deadline_due(struct evloop *loop, struct evloop_timer *t, void *ctx)
+{
+	(void)loop;
+	(void)t;
+	struct login_session *ls = ctx;
+	if (ls->closing)
+		return;
+	log_info("%s: no login within the time allowed; closing", conn_peer(ls->conn));
+	/* the idle timer may be due now too: restarted, it gives the peer its time to read the goodbye */
+	conn_set_idle_timeout(ls->conn, LOGIN_GOODBYE_MSECS);
+	if (ls->proxy != NULL) {
+		proxy_destroy(&ls->proxy);
+		login_close(ls);
+		return;
+	}
+	ls->srv->proto->bye(ls, LOGIN_BYE_IDLE);
+	login_close(ls);
 }
 
 void login_start_tls(struct login_session *ls, const char *verb)
@@ -233,6 +258,7 @@ static void proxy_event(struct proxy *p, enum proxy_result result, const char *t
 	struct login_session *ls = ctx;
 	const struct login_proto *proto = ls->srv->proto;
 	if (result == PROXY_LOGGED_IN) {
+		evloop_timer_stop(ls->srv->cfg.loop, &ls->login_deadline);
 		proto->reply(ls, ls->proxy_ref, LOGIN_PROXY_LOGGED_IN, text);
 		return;
 	}
@@ -293,6 +319,7 @@ static void auth_done(void *arg)
 		ls->user = j->found;
 		memset(&j->found, 0, sizeof(j->found));
 		conn_set_idle_timeout(ls->conn, ls->srv->cfg.idle_timeout_msecs);
+		evloop_timer_stop(ls->srv->cfg.loop, &ls->login_deadline);
 		proto->logged_in(ls, j->ref, j->data);
 		j->data = NULL;
 	} else if (j->sasl && j->ret == IX_SASL_CANCELLED) {
@@ -404,7 +431,10 @@ void login_server_accept(struct login_server *srv, int fd, bool implicit_tls, vo
 	ls->conn = conn_create(srv->cfg.loop, fd, session_event, ls);
 	unsigned idle = srv->cfg.idle_timeout_msecs;
 	unsigned prelogin = srv->cfg.login_timeout_msecs != 0 ? srv->cfg.login_timeout_msecs : LOGIN_TIMEOUT_DEFAULT_MS;
-	conn_set_idle_timeout(ls->conn, idle == 0 || idle > prelogin ? prelogin : idle);
+	if (idle != 0 && idle < prelogin)
+		prelogin = idle;
+	conn_set_idle_timeout(ls->conn, prelogin);
+	evloop_timer_start(srv->cfg.loop, &ls->login_deadline, prelogin, 0, login_deadline_due, ls);
 	ls->secure = srv->cfg.plaintext_on_loopback && conn_peer_is_loopback(ls->conn);
 	ls->next = srv->sessions;
 	if (ls->next != NULL)

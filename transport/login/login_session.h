@@ -32,8 +32,8 @@ struct login_config {
 	struct tls_ctx *tls;        /* STARTTLS/STLS and implicit TLS; NULL: not offered */
 	const char *hostname;       /* must outlive the server */
 	unsigned idle_timeout_msecs; /* after login */
-	unsigned login_timeout_msecs; /* silence allowed before login (0: LOGIN_TIMEOUT_DEFAULT_MS); never more than
-				       * idle_timeout_msecs */
+	unsigned login_timeout_msecs; /* time allowed before login, in total: silence and activity alike (0:
+				       * LOGIN_TIMEOUT_DEFAULT_MS); never more than idle_timeout_msecs */
 	unsigned max_auth_failures; /* per client address per minute */
 	bool plaintext_on_loopback; /* password logins without TLS from loopback */
 	/* Proxying (proxy.h): this server's directory entry (NULL: never proxy) and the trust for home servers not on
@@ -121,6 +121,9 @@ struct login_session {
 	size_t sasl_passlen;
 	struct proxy *proxy; /* a user homed on another server: the login there, then the piped session */
 	char *proxy_ref;     /* the ref of the login handed to the proxy */
+	/* The whole time allowed before login (login_timeout_msecs from accept, however busy the client keeps the
+	 * connection); stopped by a login here or a successful one at the home server. */
+	struct evloop_timer login_deadline;
 };
 
 /* Sets up srv (embedded in the protocol's server) from config (copied). */

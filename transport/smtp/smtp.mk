@@ -22,6 +22,7 @@ FUZZ_LIBS_smtp_cmd := $(SMTP_LIB)
 FUZZ_LIBS_smtp_addr := $(SMTP_LIB)
 
 E2E_TESTS += tests/e2e/test_smtp.py
+E2E_TESTS += tests/e2e/test_limits.py
 
 # the end-to-end tests' view into the store
 PROGRAMS += $(BUILD)/transport/smtpd_probe

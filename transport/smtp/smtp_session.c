@@ -65,6 +65,8 @@ struct smtp_session {
 	struct buf auth_in, auth_challenge, auth_why;
 	int auth_r;
 	unsigned auth_prev_state; /* where an exchange that fails returns to */
+	struct evloop_timer session_timer, data_timer; /* config.session_max_msecs, config.data_max_msecs */
+	const char *expired; /* a time limit passed while waiting for work elsewhere: said once it is done */
 };
 
 static void reply(struct smtp_session *s, const char *text)
@@ -110,7 +112,48 @@ static void transaction_reset(struct smtp_session *s)
 	s->bdat_last = false;
 	s->chunking = false;
 	s->bdat_error = NULL;
+	evloop_timer_stop(s->loop, &s->data_timer);
 	s->state = s->helo[0] != '\0' ? ST_HELO : ST_INIT;
+}
+
+/* A time limit is up: the client hears which, and the connection closes. While a delivery or an offloaded step is
+ * out the session cannot end: it says so when that work is done (smtp_session_delivered, offload_done). */
+static void time_limit(struct smtp_session *s, const char *what)
+{
+	if (s->closing || s->state == ST_END)
+		return;
+	if (s->state & ST_WAITING) {
+		s->expired = what;
+		return;
+	}
+	log_info("smtp: %s: %s time limit reached", conn_peer(s->conn), what);
+	conn_printf(s->conn, "421 4.4.2 %s %s time limit reached, closing connection\r\n", s->cfg->hostname, what);
+	conn_set_idle_timeout(s->conn, s->cfg->idle_timeout_msecs); /* its time to read the 421 */
+	close_session(s);
+}
+
+static void session_time_up(struct evloop *loop, struct evloop_timer *t, void *ctx)
+{
+	(void)loop;
+	(void)t;
+	time_limit(ctx, "Session");
+}
+
+static void data_time_up(struct evloop *loop, struct evloop_timer *t, void *ctx)
+{
+	(void)loop;
+	(void)t;
+	time_limit(ctx, "Message transfer");
+}
+
+/* Once work done elsewhere is back: a limit that passed meanwhile ends the session now. */
+static void expired_check(struct smtp_session *s)
+{
+	const char *what = s->expired;
+	if (what != NULL) {
+		s->expired = NULL;
+		time_limit(s, what);
+	}
 }
 
 /* ---- message start: our Received: line ---- */
@@ -147,6 +190,7 @@ static void deliver(struct smtp_session *s)
 	struct smtp_session_info info;
 	info_fill(s, &info);
 	s->state = ST_DELIVER;
+	evloop_timer_stop(s->loop, &s->data_timer); /* the message is in: the delivery is ours to finish */
 	conn_pause_input(s->conn, true);
 	s->be->deliver(s->ctx, s, &info, &env);
 }
@@ -168,6 +212,7 @@ void smtp_session_delivered(struct smtp_session *s, const char *error_reply)
 	else
 		reply_error(s, error_reply);
 	conn_pause_input(s->conn, false);
+	expired_check(s);
 }
 
 unsigned smtp_session_messages(const struct smtp_session *s)
@@ -304,6 +349,7 @@ static void cmd_data(struct smtp_session *s, const struct smtp_command *cmd)
 	/* the limit applies to the message; our Received: line does not count */
 	smtp_data_init(&s->data, s->cfg->bare_lf, s->cfg->max_size);
 	s->state = ST_DATA;
+	evloop_timer_start(s->loop, &s->data_timer, s->cfg->data_max_msecs, 0, data_time_up, s);
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
 
@@ -363,6 +409,8 @@ static void cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd)
 		buf_reset(&s->msg);
 		add_received(s);
 	}
+	if (!evloop_timer_pending(&s->data_timer))
+		evloop_timer_start(s->loop, &s->data_timer, s->cfg->data_max_msecs, 0, data_time_up, s);
 	s->chunking = true;
 	s->state = ST_BDAT;
 }
@@ -527,6 +575,7 @@ void smtp_session_offload_done(struct smtp_session *s)
 	s->state = s->auth_prev_state;
 	auth_result(s, s->auth_r, &s->auth_challenge, buf_cstr(&s->auth_why));
 	conn_pause_input(s->conn, false);
+	expired_check(s);
 }
 
 static void cmd_auth(struct smtp_session *s, const struct smtp_command *cmd)
@@ -750,6 +799,10 @@ struct smtp_session *smtp_session_create(struct evloop *loop, int fd, const stru
 		c->max_junk = SMTP_DEFAULT_MAX_JUNK;
 	if (c->idle_timeout_msecs == 0)
 		c->idle_timeout_msecs = SMTP_DEFAULT_IDLE_MSECS;
+	if (c->session_max_msecs == 0)
+		c->session_max_msecs = SMTP_DEFAULT_SESSION_MSECS;
+	if (c->data_max_msecs == 0)
+		c->data_max_msecs = SMTP_DEFAULT_DATA_MSECS;
 	s->cfg = c;
 	s->be = backend;
 	s->ctx = ctx;
@@ -758,6 +811,7 @@ struct smtp_session *smtp_session_create(struct evloop *loop, int fd, const stru
 	s->conn = conn_create(loop, fd, session_event, s);
 	conn_set_input_max(s->conn, 2 * SMTP_AUTH_LINE_MAX + 4096);
 	conn_set_idle_timeout(s->conn, c->idle_timeout_msecs);
+	evloop_timer_start(loop, &s->session_timer, c->session_max_msecs, 0, session_time_up, s);
 	if (c->implicit_tls && c->tls != NULL)
 		conn_start_tls(s->conn, c->tls, NULL, NULL); /* the greeting waits for the handshake */
 	conn_printf(s->conn, "220 %s ESMTP Interchange\r\n", c->hostname);
@@ -771,6 +825,8 @@ void smtp_session_destroy(struct smtp_session **sp)
 		return;
 	if (s->state & ST_WAITING)
 		panic("smtp_session_destroy during a delivery or an offloaded step");
+	evloop_timer_stop(s->loop, &s->session_timer);
+	evloop_timer_stop(s->loop, &s->data_timer);
 	conn_destroy(&s->conn);
 	ix_sasl_destroy(&s->sasl);
 	free(s->auth_user);

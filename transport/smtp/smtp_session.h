@@ -16,6 +16,8 @@
 #define SMTP_DEFAULT_MAX_ERRORS 10
 #define SMTP_DEFAULT_MAX_JUNK 100
 #define SMTP_DEFAULT_IDLE_MSECS (5 * 60 * 1000)
+#define SMTP_DEFAULT_SESSION_MSECS (10 * 60 * 1000)
+#define SMTP_DEFAULT_DATA_MSECS (5 * 60 * 1000)
 /* Longest HELO/EHLO argument we keep (a domain or an address literal). */
 #define SMTP_HELO_MAX 255
 
@@ -29,6 +31,11 @@ struct smtp_config {
 	unsigned max_errors;             /* error replies before 421 and disconnect */
 	unsigned max_junk;               /* commands other than MAIL/RCPT/DATA/BDAT between transactions */
 	unsigned idle_timeout_msecs;
+	/* The whole session, and the reception of one message (from the 354 or the first BDAT to the end of its data),
+	 * however busy the client keeps them: past either the client gets 421 4.4.2 and the connection is closed (a
+	 * delivery under way is answered first). */
+	unsigned session_max_msecs;
+	unsigned data_max_msecs;
 	struct tls_ctx *tls;             /* server context for STARTTLS; NULL: not offered */
 	bool auth;                       /* offer AUTH (PLAIN/LOGIN, only on TLS or loopback) */
 	bool submission;                 /* MAIL requires authentication (port 587) */

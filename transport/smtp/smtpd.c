@@ -78,6 +78,8 @@ static void apply_settings(struct smtpd *sd)
 	c.max_errors = (unsigned)v[SET_SMTP_MAX_ERRORS];
 	c.max_junk = (unsigned)v[SET_SMTP_MAX_COMMANDS_BEFORE_MAIL];
 	c.idle_timeout_msecs = (unsigned)(v[SET_SMTP_IDLE_TIMEOUT] * 1000);
+	c.session_max_msecs = (unsigned)(v[SET_SMTP_SESSION_MAX_SECONDS] * 1000);
+	c.data_max_msecs = (unsigned)(v[SET_SMTP_DATA_MAX_SECONDS] * 1000);
 	c.max_line_length = (size_t)v[SET_SMTP_MAX_LINE_LENGTH] + 2;
 	c.tls = sd->d.tls;
 	c.auth = true;
@@ -159,7 +161,12 @@ static void on_accept(struct listener *l, int fd, void *ctx, bool submission)
 	char peer[64];
 	peer_text(fd, peer, sizeof(peer));
 	struct client_count *cc = client_find(sd, peer, true);
-	if (sd->d.stopping || cc == NULL || cc->n >= sd->set.v[SET_SMTP_MAX_CONNECTIONS_PER_CLIENT]) {
+	/* the listener counted this connection already; the reserve is for addresses holding none */
+	unsigned long long maxc = sd->set.v[SET_SMTP_MAX_CONNECTIONS];
+	unsigned long long shared = maxc - (maxc * SMTPD_RESERVE_PERCENT + 99) / 100;
+	bool in_reserve = listener_active(l) > shared;
+	if (sd->d.stopping || cc == NULL || cc->n >= sd->set.v[SET_SMTP_MAX_CONNECTIONS_PER_CLIENT] ||
+	    (in_reserve && cc->n > 0)) {
 		static const char msg[] = "421 4.7.0 Too many connections from your address, try again later\r\n";
 		(void)!write(fd, msg, sizeof(msg) - 1);
 		close(fd);

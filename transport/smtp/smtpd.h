@@ -7,6 +7,9 @@
 #define SMTPD_WORKERS 16
 /* Distinct client addresses tracked for the per-client connection limit and failed logins. */
 #define SMTPD_CLIENTS_MAX 65536
+/* Share of smtp.max_connections (per port) kept for client addresses that hold no connection yet: addresses that
+ * already hold one get at most the rest, so a few addresses holding many connections cannot lock a new one out. */
+#define SMTPD_RESERVE_PERCENT 10
 
 /* The whole program: daemon_setup, listeners, the loop, teardown. Returns the exit status. */
 int smtpd_main(int argc, char **argv);

@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+# test_limits.py - limits that hold against a hostile client, on a real started system: SMTP session and DATA time
+# limits, the connection slots kept for new client addresses, the IMAP/POP3 pre-login deadline as a total, and
+# after each case a normal client must still deliver and read a message.
+import imaplib
+import os
+import smtplib
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+S = None
+PW = {"alice": "pw-alice1"}
+ALICE = "alice.archer@example.com"
+SEQ = [0]
+GUARD = 60.0  # the most any case waits for the server's answer; the limits under test are a few seconds
+
+
+def connect(port, src="127.0.0.1", timeout=5.0):
+    s = socket.socket()
+    s.bind((src, 0))
+    s.settimeout(timeout)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def recv_until(s, needles, limit=10.0):
+    """Reads until every needle has arrived, the peer closes or limit seconds pass; returns what came."""
+    out = b""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit and not all(n in out for n in needles):
+        s.settimeout(0.5)
+        try:
+            d = s.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+    return out
+
+
+def keep_busy(port, first, beat, needle, src="127.0.0.1", greeting=b""):
+    """Sends first, then beat every 300 ms (the session is never idle) until needle arrives and the server closes,
+    or GUARD seconds pass. Returns (everything received, whether the server closed)."""
+    s = connect(port, src)
+    out = recv_until(s, [greeting]) if greeting else b""
+    s.sendall(first)
+    t0 = time.monotonic()
+    closed = False
+    while time.monotonic() - t0 < GUARD:
+        try:
+            s.sendall(beat)
+        except OSError:
+            closed = True
+            break
+        time.sleep(0.3)
+        s.settimeout(0.01)
+        try:
+            d = s.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            closed = True
+            break
+        if not d:
+            closed = True
+            break
+        out += d
+    s.close()
+    assert needle in out, "no %r within %d s: %r" % (needle, GUARD, out[-400:])
+    assert closed, "the server kept the connection open after %r" % needle
+    return out
+
+
+def send_mail(subject, src="127.0.0.1"):
+    c = smtplib.SMTP("127.0.0.1", S.ports["smtp"], timeout=20, source_address=(src, 0))
+    c.sendmail("friend@outside.org", [ALICE],
+               "From: friend@outside.org\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s@limits.test>\r\n\r\nhello\r\n"
+               % (ALICE, subject, subject))
+    c.quit()
+
+
+def imap_has(subject):
+    m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=10)
+    try:
+        m.login("alice", PW["alice"])
+        m.select("INBOX", readonly=True)
+        typ, data = m.search(None, "HEADER", "Message-ID", "<%s@limits.test>" % subject)
+        return typ == "OK" and len(data[0].split())
+    finally:
+        m.logout()
+
+
+def still_serves(tag, src="127.0.0.1"):
+    """A normal client still works: a message over SMTP, found once by IMAP."""
+    SEQ[0] += 1
+    subject = "still-%s-%d-%d" % (tag, os.getpid(), SEQ[0])
+    send_mail(subject, src)
+    assert h.wait_for(lambda: imap_has(subject), timeout=20, interval=0.2) == 1, "%s: message not found once" % tag
+
+
+@h.setup
+def setup():
+    global S
+    S = h.System()
+    S.cli("user", "add", "alice", "--given", "Alice", "--surname", "Archer", "--password", PW["alice"], check=True)
+    assert h.wait_for(lambda: h.imap_login_ok(S.ports["imap"], "alice", PW["alice"]), timeout=15, interval=0.3)
+    still_serves("setup")
+
+
+# ---- SMTP ----
+
+@h.test
+def smtp_session_time_limit():
+    # NOOP every 300 ms keeps the session from ever being idle; the whole session still ends with a 421
+    S.set_live("smtp.session_max_seconds", 2, services=("smtpd",))
+    try:
+        out = keep_busy(S.ports["smtp"], b"EHLO x\r\n", b"NOOP\r\n", b"421 4.4.2", greeting=b"220 ")
+        assert b"Session time limit reached" in out, out[-300:]
+    finally:
+        S.set_live("smtp.session_max_seconds", 600, services=("smtpd",))
+    still_serves("session")
+
+
+@h.test
+def smtp_data_time_limit():
+    # a message trickled one line every 300 ms never finishes: 421 once the DATA limit passes, nothing delivered
+    S.set_live("smtp.data_max_seconds", 2, services=("smtpd",))
+    try:
+        start = b"EHLO x\r\nMAIL FROM:<a@outside.org>\r\nRCPT TO:<%s>\r\nDATA\r\n" % ALICE.encode()
+        out = keep_busy(S.ports["smtp"], start, b"another line\r\n", b"421 4.4.2", greeting=b"220 ")
+        assert b"354 " in out and b"Message transfer time limit reached" in out, out[-300:]
+        # BDAT: chunks that keep coming, never the LAST one
+        start = b"EHLO x\r\nMAIL FROM:<a@outside.org>\r\nRCPT TO:<%s>\r\n" % ALICE.encode()
+        out = keep_busy(S.ports["smtp"], start, b"BDAT 5\r\nhello", b"421 4.4.2", greeting=b"220 ")
+        assert b"250 2.0.0 Chunk received" in out and b"Message transfer time limit reached" in out, out[-300:]
+    finally:
+        S.set_live("smtp.data_max_seconds", 300, services=("smtpd",))
+    still_serves("data")
+
+
+@h.test
+def smtp_reserve_for_new_addresses():
+    # one address takes every slot it can get; an address holding none is still served
+    cap = 20
+    S.set_live("smtp.max_connections", cap, services=("smtpd",))
+    held = []
+    try:
+        refused = b""
+        for _ in range(cap):
+            s = connect(S.ports["smtp"], "127.0.0.2")
+            got = recv_until(s, [b"\r\n"])
+            if not got.startswith(b"220 "):
+                refused = got
+                s.close()
+                break
+            held.append(s)
+        assert refused.startswith(b"421 4.7.0"), "an address filled every slot (%d): %r" % (len(held), refused)
+        for src in ("127.0.0.3", "127.0.0.4"):
+            s = connect(S.ports["smtp"], src)
+            got = recv_until(s, [b"\r\n"])
+            s.close()
+            assert got.startswith(b"220 "), "a new address from %s was turned away: %r" % (src, got)
+        still_serves("reserve", src="127.0.0.5")
+    finally:
+        for s in held:
+            s.close()
+        S.set_live("smtp.max_connections", 1000, services=("smtpd",))
+
+
+# ---- IMAP and POP3 before login ----
+
+@h.test
+def prelogin_deadline_is_a_total():
+    # a command every 300 ms before login: the pre-login limit is a total, not a silence
+    S.set_live("imap.login_timeout", 2, services=("imapd", "pop3d"))
+    S.set_live("pop3.login_timeout", 2, services=("imapd", "pop3d"))
+    try:
+        keep_busy(S.ports["imap"], b"a0 CAPABILITY\r\n", b"a1 NOOP\r\n", b"* BYE", greeting=b"* OK")
+        keep_busy(S.ports["pop3"], b"CAPA\r\n", b"CAPA\r\n", b"-ERR", greeting=b"+OK")
+    finally:
+        S.set_live("imap.login_timeout", 60, services=("imapd", "pop3d"))
+        S.set_live("pop3.login_timeout", 60, services=("imapd", "pop3d"))
+    # a login in time is not cut afterwards
+    m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=10)
+    m.login("alice", PW["alice"])
+    m.noop()
+    m.logout()
+
+
+# ---- messages the store will refuse ----
+
+def unstorable():
+    """(name, message, words of the refusal) for each structure past the store's MIME limits."""
+    parts = ["Content-Type: multipart/mixed; boundary=b\r\n\r\n"]
+    parts += ["--b\r\n\r\n%d\r\n" % i for i in range(10001)]
+    parts.append("--b--\r\n")
+    deep = "".join("Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i) for i in range(1000))
+    folded = "X-Folded: start\r\n" + "".join(" continued-%06d-%s\r\n" % (i, "y" * 60) for i in range(16000))
+    head = "From: a@outside.org\r\nTo: %s\r\nSubject: %%s\r\nMIME-Version: 1.0\r\n" % ALICE
+    return [("parts", head % "parts" + "".join(parts), b"too many MIME parts (limit 10000)"),
+            ("depth", head % "depth" + deep, b"MIME parts nested too deeply (limit 32)"),
+            ("header", head % "header" + folded + "\r\nbody\r\n", b"(limit 1048576)")]
+
+
+@h.test
+def smtp_refuses_what_the_store_refuses():
+    # before the 250: a permanent refusal naming the limit, so the sender is told at once (not a deferral)
+    for name, msg, words in unstorable():
+        c = smtplib.SMTP("127.0.0.1", S.ports["smtp"], timeout=60)
+        try:
+            c.sendmail("a@outside.org", [ALICE], msg.encode())
+            raise AssertionError("%s: accepted" % name)
+        except smtplib.SMTPDataError as e:
+            assert e.smtp_code == 554 and e.smtp_error.startswith(b"5.6.0") and words in e.smtp_error, (name, e)
+        finally:
+            c.close()
+    still_serves("unstorable")
+
+
+@h.test
+def imap_append_refuses_with_limit():
+    m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=60)
+    try:
+        m.login("alice", PW["alice"])
+        for name, msg, words in unstorable():
+            typ, data = m.append("INBOX", None, None, msg.encode())
+            assert typ == "NO" and data[0].startswith(b"[LIMIT]") and words in data[0], (name, typ, data)
+    finally:
+        m.logout()
+
+
+if __name__ == "__main__":
+    h.main("limits")
