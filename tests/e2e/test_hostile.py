@@ -28,6 +28,7 @@ MAX_FAILURES = 3       # auth.max_failures
 # (ix-imapd and ix-pop3d read auth.max_failures from the directory since 4bd67b8; the default 10 before.)
 LORIS = {}             # protocol -> result of a slow-loris thread started in setup
 SEQ = [0]
+DAEMONS = ("smtpd", "mta", "imapd", "pop3d")
 
 
 def tls_ctx():
@@ -47,26 +48,23 @@ def connect(port, src="127.0.0.1", timeout=5.0, tls=False):
     return s
 
 
-def exchange(port, chunks, src="127.0.0.1", wait=0.5, tls=False, greeting=True, until=(), limit=15.0):
-    """Sends chunks (pausing a little between them), then reads until every needle of until has arrived (or
-    limit seconds pass), and then until the server has been quiet for wait seconds or closes."""
+def exchange(port, chunks, until, src="127.0.0.1", tls=False, greeting=True, limit=15.0):
+    """Sends chunks, then reads until every needle of until has arrived, the server closes or limit seconds pass.
+    A case's until ends with the answer to its last command: servers answer in order, so every answer to the
+    commands before it is in out by then (what refuse() looks for included), without waiting on a quiet period."""
     s = connect(port, src, tls=tls)
     out = b""
-    t0 = time.monotonic()
+    deadline = time.monotonic() + limit
     try:
         if greeting:
             out += s.recv(4096)
         for c in chunks:
             s.sendall(c)
-            time.sleep(0.03)
-        while time.monotonic() - t0 < limit:
-            waiting = any(n not in out for n in until)
-            s.settimeout(1.0 if waiting else wait)
+        while any(n not in out for n in until) and time.monotonic() < deadline:
+            s.settimeout(max(0.05, deadline - time.monotonic()))
             try:
                 d = s.recv(65536)
             except socket.timeout:
-                if waiting:
-                    continue
                 break
             if not d:
                 break
@@ -75,10 +73,6 @@ def exchange(port, chunks, src="127.0.0.1", wait=0.5, tls=False, greeting=True, 
         out += b"<%s>" % type(e).__name__.encode()
     s.close()
     return out
-
-
-def lines(out):
-    return out.split(b"\r\n")
 
 
 def expect(out, *needles):
@@ -110,23 +104,25 @@ def imap_has(subject):
         m.logout()
 
 
-def pop_count():
+def pop_has(subject):
+    """How many of alice's messages POP3 lists with the Message-ID of subject."""
     p = poplib.POP3("127.0.0.1", S.ports["pop3"], timeout=10)
     try:
         p.user("alice")
         p.pass_(PW["alice"])
-        return p.stat()[0]
+        needle = b"<%s@hostile.test>" % subject.encode()
+        return sum(needle in b"\r\n".join(p.top(n, 0)[1]) for n in range(1, p.stat()[0] + 1))
     finally:
         p.quit()
 
 
 def still_serves(tag):
-    """A normal client still works: a message over SMTP, found once by IMAP, counted by POP3."""
+    """A normal client still works: a message over SMTP, found once by IMAP and once by POP3."""
     SEQ[0] += 1
     subject = "still-%s-%d-%d" % (tag, os.getpid(), SEQ[0])
     send_mail(subject)
     assert h.wait_for(lambda: imap_has(subject), timeout=20, interval=0.2) == 1, "%s: message not found once" % tag
-    assert pop_count() >= 1
+    assert pop_has(subject) == 1, "%s: POP3 does not list the message once" % tag
 
 
 def loris(proto, port, first, drip, limit):
@@ -170,15 +166,12 @@ def setup():
     for u in ("alice", "bob"):
         S.cli("user", "add", u, "--given", u.capitalize(), "--surname", "Archer" if u == "alice" else "Baker",
               "--password", PW[u], check=True)
+    # every daemon takes a setting live and logs that it has it: no restart
     for name, value in (("smtp.idle_timeout", SMTP_IDLE), ("smtp.max_connections_per_client", MAX_PER_CLIENT),
                         ("auth.max_failures", MAX_FAILURES)):
-        S.cli("server", "set", name, str(value), check=True)
-    # the services read settings at start (some also live): restart so every one has them
-    S.stop()
-    S.start()
-    ok = lambda: h.wait_for(lambda: _login_ok(), timeout=15, interval=0.5)  # noqa: E731
-    assert ok(), "users not ready"
-    # slow-loris peers before login run in the background for the whole suite (IMAP/POP3 wait 60 s)
+        S.set_live(name, value, services=DAEMONS)
+    assert h.wait_for(_login_ok, timeout=15, interval=0.1), "users not ready"
+    # slow-loris peers before login run in the background for the whole suite (IMAP/POP3 wait PRELOGIN_SILENCE)
     for proto, port, first, drip in (("imap", S.ports["imap"], b"a1 LOGIN alice", b"x"),
                                      ("pop3", S.ports["pop3"], b"USER alice", b"x")):
         threading.Thread(target=loris, args=(proto, port, first, drip, PRELOGIN_SILENCE + 30), daemon=True).start()
@@ -216,15 +209,17 @@ def smtp_bad_lines():
     out = exchange(p, [b"EHLO x\rMAIL FROM:<a@b.org>\r\n", b"NOOP\r\n"], until=(b"500 5.5.2 Invalid character", b"250 2.0.0 Ok",))
     expect(out, b"500 5.5.2 Invalid character", b"250 2.0.0 Ok")
     refuse(out, b"250 2.1.0")
-    # header injection through a parameter (bare CR inside MAIL): never 250
+    # header injection through a parameter (bare CR inside MAIL): 500, never 250
     out = exchange(p, [b"EHLO x\r\n", b"MAIL FROM:<a@b.org> ENVID=x\rBcc:y\r\n", b"NOOP\r\n"],
-                   until=(b"250 2.0.0 Ok",))
+                   until=(b"500 5.5.2 Invalid character", b"250 2.0.0 Ok\r\n"))
+    expect(out, b"500 5.5.2 Invalid character", b"250 2.0.0 Ok\r\n")
     refuse(out, b"250 2.1.0")
-    # bare LF and NUL inside DATA do not break the session; the message gets a 250 or a 5xx, not a hang
+    # bare LF, NUL and bare CR inside DATA do not break the session: the message is queued and NOOP answered
     out = exchange(p, [b"EHLO x\r\nMAIL FROM:<a@b.org>\r\nRCPT TO:<%s>\r\nDATA\r\n" % ALICE.encode(),
-                       b"Subject: odd\nbare lf\r\nnul\x00here\rbare cr\r\n.\r\nNOOP\r\n"], wait=1.5, until=(b"354 ", b"250 2.0.0 Ok"))
+                       b"Subject: odd\nbare lf\r\nnul\x00here\rbare cr\r\n.\r\nNOOP\r\n"],
+                   until=(b"250 2.0.0 Ok\r\n",))
     expect(out, b"354 ")
-    assert b"250 2.0.0 Ok" in out.split(b"354 ", 1)[1], out[-300:]
+    assert out.split(b"354 ", 1)[1].endswith(b"\r\n250 2.0.0 Ok: queued\r\n250 2.0.0 Ok\r\n"), out[-300:]
     still_serves("smtp-bad-lines")
 
 
@@ -236,42 +231,63 @@ def smtp_huge_size():
                        b"MAIL FROM:<a@b.org> SIZE=100000000000\r\n", b"MAIL FROM:<a@b.org> SIZE=1000\r\n"], until=(b"501 5.5.4", b"552 5.3.4", b"250 2.1.0",))
     expect(out, b"501 5.5.4", b"552 5.3.4", b"250 2.1.0")
     # BDAT announcing a chunk of 2^63 bytes: refused, not waited for
+    # (501: the size does not parse; the stream cannot be resynchronised, so 421 and a close; NOOP never runs)
     out = exchange(p, [b"EHLO x\r\nMAIL FROM:<a@b.org>\r\nRCPT TO:<%s>\r\n" % ALICE.encode(),
-                       b"BDAT 9223372036854775807 LAST\r\n", b"NOOP\r\n"], wait=1.0)
-    assert b"552" in out or b"501" in out or b"554" in out, out[-300:]
+                       b"BDAT 9223372036854775807 LAST\r\n", b"NOOP\r\n"], until=(b"421 4.7.0",))
+    expect(out, b"250 2.1.5 Ok\r\n501 5.5.4 Syntax: BDAT size [LAST]\r\n421 4.7.0 ")
+    refuse(out, b"250 2.0.0 Ok")
     still_serves("smtp-size")
 
 
 @h.test
 def smtp_slow_loris_closed_by_idle_timeout():
     p = S.ports["smtp"]
-    for first in (b"EHLO x\r\nNOOP",
-                  b"EHLO x\r\nMAIL FROM:<a@b.org>\r\nRCPT TO:<%s>\r\nDATA\r\n" % ALICE.encode()):
-        t = threading.Thread(target=loris, args=("smtp", p, first, b"x", SMTP_IDLE + 10))
+    # a command trickled byte by byte, and a message body trickled inside DATA, side by side
+    firsts = {"smtp-cmd": b"EHLO x\r\nNOOP",
+              "smtp-data": b"EHLO x\r\nMAIL FROM:<a@b.org>\r\nRCPT TO:<%s>\r\nDATA\r\n" % ALICE.encode()}
+    threads = [threading.Thread(target=loris, args=(k, p, first, b"x", SMTP_IDLE + 10)) for k, first in firsts.items()]
+    for t in threads:
         t.start()
+    for t in threads:
         t.join()
-        r = LORIS["smtp"]
+    for k in firsts:
+        r = LORIS[k]
         # 421 4.4.2 and a close within the idle timeout (plus slack), although a byte arrives every 300 ms
-        assert r["closed_after"] is not None and r["closed_after"] < SMTP_IDLE + 4, r
-        expect(r["got"], b"421")
+        assert r["closed_after"] is not None and r["closed_after"] < SMTP_IDLE + 4, (k, r)
+        expect(r["got"], b"421 4.4.2")
     still_serves("smtp-loris")
+
+
+def never_reads(port, first, command):
+    """A client that sends first, then command over and over without reading a reply, until a send makes no
+    progress for a second: the server stopped reading it (a close would be an OSError other than the timeout; a
+    server that read 64 MiB of commands whose replies pile up fails the test). Returns the open socket."""
+    hog = connect(port, "127.0.0.4", timeout=1.0)
+    hog.sendall(first)
+    block = command * (65536 // len(command))
+    sent = 0
+    try:
+        while sent < 64 << 20:
+            hog.sendall(block)
+            sent += len(block)
+    except socket.timeout:
+        return hog
+    raise AssertionError("the server read %d bytes of commands whose replies were never read" % sent)
 
 
 @h.test
 def smtp_client_that_never_reads():
-    # pipelined commands whose replies the client never reads: the server stops reading it, others go on
-    hog = connect(S.ports["smtp"], "127.0.0.4", timeout=3)
-    sent = 0
+    # pipelined commands whose replies the client never reads: the server stops reading it, others go on.
+    # (smtp.max_commands_before_mail raised for the case: at its 100 the session would end with 421 instead.)
+    S.set_live("smtp.max_commands_before_mail", 100000, services=("smtpd",))
     try:
-        for _ in range(400):
-            hog.sendall(b"EHLO never-reads\r\n" * 200)
-            sent += 200
-    except OSError:
-        pass  # the kernel buffers filled (blocked) or the server hung up: both are fine
-    t0 = time.monotonic()
-    still_serves("smtp-never-reads")
-    assert time.monotonic() - t0 < 15, "normal client slowed down by a client that never reads"
-    hog.close()
+        hog = never_reads(S.ports["smtp"], b"", b"EHLO never-reads\r\n")
+        t0 = time.monotonic()
+        still_serves("smtp-never-reads")
+        assert time.monotonic() - t0 < 15, "normal client slowed down by a client that never reads"
+        hog.close()
+    finally:
+        S.set_live("smtp.max_commands_before_mail", 100, services=("smtpd",))
 
 
 @h.test
@@ -320,13 +336,12 @@ def smtp_auth_brute_force_throttled_and_logged():
         c.login("alice", PW["alice"])
         raise AssertionError("login accepted after too many failures")
     except smtplib.SMTPAuthenticationError as e:
-        assert e.smtp_code in (535, 454, 421), e
+        assert e.smtp_code == 535, e
     try:
         c.quit()
     except smtplib.SMTPException:
         pass
-    log = open(os.path.join(S.data, "log", "smtpd.log")).read()
-    assert "failures within a minute" in log and src in log, log[-500:]
+    S.wait_log("smtpd", "authentication of alice from %s refused: " % src)
     # another address logs in
     c = smtplib.SMTP("127.0.0.1", S.ports["submission"], timeout=10)
     c.login("alice", PW["alice"])
@@ -365,21 +380,25 @@ def smtp_starttls_injection_not_executed():
 
 @h.test
 def smtp_ldap_injection_in_addresses():
-    rcpts = ["*@example.com", "alice*@example.com", "\"*)(mail=*\"@example.com", "\"alice.archer)(|(mail=*\"@example.com",
-             "*)(objectClass=*@example.com", "alice.archer@*", "alice.archer@example.com)(x=*",
-             "\"\\2a\"@example.com", "cn=admin,dc=example,dc=com", "uid=alice,ou=Recipients,dc=example,dc=com"]
-    # every injected recipient: 550 5.1.1 (unknown) or 553/501 (syntax), never 250; DATA then has no recipient.
+    # every injected recipient is matched literally: a valid address no one has is 550 5.1.1 (unknown), one that
+    # is no address at all 553 5.1.3 (syntax); never 250, and DATA then has no recipient.
     # Five per session: smtp.max_errors (10) would end a longer session with 421.
+    unknown, syntax = b"5.1.1 Recipient address rejected: unknown user", b"5.1.3 Bad recipient address syntax"
+    rcpts = [("*@example.com", 550, unknown), ("alice*@example.com", 550, unknown),
+             ("\"*)(mail=*\"@example.com", 550, unknown), ("\"alice.archer)(|(mail=*\"@example.com", 550, unknown),
+             ("*)(objectClass=*@example.com", 553, syntax), ("alice.archer@*", 553, syntax),
+             ("alice.archer@example.com)(x=*", 553, syntax), ("\"\\2a\"@example.com", 550, unknown),
+             ("cn=admin,dc=example,dc=com", 553, syntax), ("uid=alice,ou=Recipients,dc=example,dc=com", 553, syntax)]
     for i in range(0, len(rcpts), 5):
         c = smtplib.SMTP("127.0.0.1", S.ports["smtp"], timeout=10)
         c.ehlo()
         code, msg = c.docmd("MAIL", "FROM:<a@b.org>")
         assert code == 250, msg
-        for r in rcpts[i:i + 5]:
+        for r, want_code, want_msg in rcpts[i:i + 5]:
             code, msg = c.docmd("RCPT", "TO:<%s>" % r)
-            assert code in (550, 553, 501), (r, code, msg)
+            assert (code, msg) == (want_code, want_msg), (r, code, msg)
         code, msg = c.docmd("DATA")
-        assert code in (554, 503), (code, msg)
+        assert (code, msg) == (554, b"5.5.1 No valid recipients"), (code, msg)
         c.close()
     # injection through the envelope sender and the login: refused, not matched
     for user in ("*", "*)(uid=*", "alice*", "alice)(|(uid=*", "cn=admin,dc=example,dc=com",
@@ -395,19 +414,19 @@ def smtp_ldap_injection_in_addresses():
     # SASL PLAIN with an authorisation identity of someone else: refused
     c = smtplib.SMTP("127.0.0.1", S.ports["submission"], timeout=10, source_address=(_fresh_src(), 0))
     c.ehlo()
-    # (535, or 501: smtpd words Cyrus's refusal of a foreign authzid as a decoding error)
     for authz in (b"bob", b"*", b"uid=bob,ou=Recipients,dc=example,dc=com"):
         code, msg = c.docmd("AUTH", "PLAIN " + base64.b64encode(authz + b"\0alice\0" + PW["alice"].encode()).decode())
-        assert code in (535, 501), (authz, code, msg)
+        assert code == 535, (authz, code, msg)
     code, msg = c.docmd("MAIL", "FROM:<bob.baker@example.com>")
-    assert code >= 500, (code, msg)  # not logged in as anyone: submission refuses
+    assert code == 530, (code, msg)  # not logged in as anyone: submission asks for authentication
     c.quit()
     # a logged-in user cannot send as a wildcard or filter sender
     c = smtplib.SMTP("127.0.0.1", S.ports["submission"], timeout=10)
     c.login("alice", PW["alice"])
     for sender in ("*@example.com", "\"*)(mail=*\"@example.com", "bob*@example.com"):
         code, msg = c.docmd("MAIL", "FROM:<%s>" % sender)
-        assert code >= 500, (sender, code, msg)
+        assert (code, msg) == (553, b"5.7.1 Sender address rejected: not owned by the authenticated user"), \
+            (sender, code, msg)
         c.rset()
     c.quit()
     still_serves("smtp-ldap")
@@ -432,17 +451,16 @@ def imap_bad_lines_and_literals():
     out = exchange(p, [b"a1 NO\x00OP\r\n", b"a2 NOOP\r\n"], until=(b"a1 BAD", b"a2 OK",))
     expect(out, b"a1 BAD", b"a2 OK")
     out = exchange(p, [b"a1 NOOP\ra3 LOGIN alice " + PW["alice"].encode() + b"\r\n", b"a2 NOOP\r\n"], until=(b"a1 BAD", b"a2 OK",))
-    expect(out, b"a1 BAD", b"a2 OK")
+    expect(out, b"a1 BAD CR not followed by LF", b"a2 OK")
     refuse(out, b"a3 OK")  # nothing after a bare CR is run as a command
     # a literal of 4 GiB before login: BAD at once, nothing is waited for
     out = exchange(p, [b"a1 LOGIN {4294967296}\r\n", b"a2 NOOP\r\n"], until=(b"a1 BAD", b"a2 OK",))
-    expect(out, b"a1 BAD", b"a2 OK")
+    expect(out, b"a1 BAD Literal too large", b"a2 OK")
     refuse(out, b"\r\n+ ")
-    # a non-synchronising literal of 100 GB: BAD, and the connection cannot be resynchronised (closed or BAD)
-    out = exchange(p, [b"a1 LOGIN {99999999999+}\r\n", b"x" * 1000 + b"\r\n"], until=(b"a1 BAD",))
-    expect(out, b"a1 BAD")
-    refuse(out, b"a1 OK")
-    # after login: APPEND of 100 GB is refused with TOOBIG or BAD before any byte is sent
+    # a non-synchronising literal of 100 GB: BAD at once (what follows is the literal's, never a command)
+    out = exchange(p, [b"a1 LOGIN {99999999999+}\r\n", b"x" * 1000 + b"\r\n"], until=(b"a1 ",))
+    expect(out, b"a1 BAD Literal too large")
+    # after login: APPEND of 100 GB is refused with BAD before any byte is sent, and the session goes on
     s = connect(p, timeout=5)
     f = s.makefile("rwb")
     f.readline()
@@ -450,7 +468,7 @@ def imap_bad_lines_and_literals():
     f.flush()
     assert f.readline().startswith(b"a1 OK")
     line = f.readline()
-    assert line.startswith(b"a2 NO") or line.startswith(b"a2 BAD"), line
+    assert line == b"a2 BAD Literal too large\r\n", line
     f.write(b"a3 NOOP\r\n")
     f.flush()
     assert f.readline().startswith(b"a3 OK")
@@ -501,13 +519,8 @@ def imap_expensive_requests_bounded():
 
 @h.test
 def imap_client_that_never_reads():
-    hog = connect(S.ports["imap"], "127.0.0.4", timeout=3)
-    hog.sendall(b"a LOGIN alice " + PW["alice"].encode() + b"\r\na SELECT INBOX\r\n")
-    try:
-        for _ in range(300):
-            hog.sendall(b"b FETCH 1:* (FLAGS ENVELOPE BODY.PEEK[])\r\nc CAPABILITY\r\n" * 50)
-    except OSError:
-        pass
+    hog = never_reads(S.ports["imap"], b"a LOGIN alice " + PW["alice"].encode() + b"\r\na SELECT INBOX\r\n",
+                      b"b FETCH 1:* (FLAGS ENVELOPE BODY.PEEK[])\r\nc CAPABILITY\r\n")
     t0 = time.monotonic()
     still_serves("imap-never-reads")
     assert time.monotonic() - t0 < 15, "normal client slowed down by a client that never reads"
@@ -516,8 +529,8 @@ def imap_client_that_never_reads():
 
 @h.test
 def imap_pop3_many_connections_from_one_address():
-    # 2000 IMAP and 1000 POP3 connections from one address: each is greeted or refused (there is no per-address
-    # limit in imapd/pop3d yet: see docs/limits.md); a normal client still works meanwhile
+    # 2000 IMAP and 1000 POP3 connections from one address are all greeted (there is no per-address limit in
+    # imapd/pop3d, and both stay under their per-port cap: see docs/limits.md); a normal client still works
     socks = []
     try:
         for _ in range(1000):
@@ -525,19 +538,16 @@ def imap_pop3_many_connections_from_one_address():
             socks.append(s)
         for s in socks:
             g = s.recv(4096)
-            assert g.startswith(b"+OK") or g.startswith(b"-ERR"), g
+            assert g.startswith(b"+OK "), g
         for s in socks:
             s.close()
         socks = []
         for _ in range(2000):
             s = connect(S.ports["imap"], "127.0.0.12", timeout=10)
             socks.append(s)
-        greeted = 0
         for s in socks:
             g = s.recv(4096)
-            assert g.startswith(b"* OK") or g.startswith(b"* BYE"), g
-            greeted += g.startswith(b"* OK")
-        assert greeted > 0
+            assert g.startswith(b"* OK "), g
         still_serves("imap-many")
     finally:
         for s in socks:
@@ -550,11 +560,9 @@ def imap_brute_force_throttled_and_logged():
     for _ in range(MAX_FAILURES):
         out = exchange(S.ports["imap"], [b"t LOGIN alice guess\r\n"], src=src, until=(b"t NO",))
         expect(out, b"t NO [AUTHENTICATIONFAILED]")
-    out = exchange(S.ports["imap"], [b"t LOGIN alice " + PW["alice"].encode() + b"\r\n"], src=src, until=(b"t NO [UNAVAILABLE]",))
-    expect(out, b"t NO [UNAVAILABLE]")
-    refuse(out, b"t OK")
-    log = open(os.path.join(S.data, "log", "imapd.log")).read()
-    assert "login refused from " + src in log, log[-500:]
+    out = exchange(S.ports["imap"], [b"t LOGIN alice " + PW["alice"].encode() + b"\r\n"], src=src, until=(b"t ",))
+    expect(out, b"t NO [UNAVAILABLE] Too many failed logins")
+    S.wait_log("imapd", "login refused from " + src)
     still_serves("imap-brute")
 
 
@@ -573,7 +581,7 @@ def imap_starttls_injection_not_executed():
     f.flush()
     line = f.readline()
     # not logged in: the injected LOGIN did not run
-    assert line.startswith(b"d BAD") or line.startswith(b"d NO"), line
+    assert line.startswith(b"d BAD Log in first"), line
     ts.close()
     still_serves("imap-starttls")
 
@@ -585,17 +593,14 @@ def imap_ldap_injection_in_login():
                      ("uid=alice,ou=Recipients,dc=example,dc=com", PW["alice"]), ("alice\\2a", PW["alice"]),
                      ("*@example.com", PW["alice"])):
         q = lambda v: b'"' + v.encode().replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'  # noqa: E731
-        out = exchange(S.ports["imap"], [b"t LOGIN " + q(user) + b" " + q(pw) + b"\r\n"], src=_fresh_src(), until=(b"t NO",))
-        expect(out, b"t NO")
-        refuse(out, b"t OK")
+        out = exchange(S.ports["imap"], [b"t LOGIN " + q(user) + b" " + q(pw) + b"\r\n"], src=_fresh_src(), until=(b"t ",))
+        expect(out, b"t NO [AUTHENTICATIONFAILED]")
     # AUTHENTICATE PLAIN with someone else's authorisation identity, and a wildcard one
     for authz in (b"bob", b"*", b"uid=bob,ou=Recipients,dc=example,dc=com"):
         ir = base64.b64encode(authz + b"\0alice\0" + PW["alice"].encode())
         out = exchange(S.ports["imap"], [b"t AUTHENTICATE PLAIN " + ir + b"\r\n", b"u SELECT INBOX\r\n"],
                        src=_fresh_src(), until=(b"u ",))
-        # NO, or BAD (imapd words Cyrus's refusal of a foreign authzid as "unknown mechanism"); never OK
-        assert b"t NO" in out or b"t BAD" in out, out
-        refuse(out, b"t OK", b"u OK")
+        expect(out, b"t NO [AUTHENTICATIONFAILED]", b"u BAD Log in first")
     still_serves("imap-ldap")
 
 
@@ -604,17 +609,19 @@ def imap_ldap_injection_in_login():
 @h.test
 def pop3_bad_lines():
     p = S.ports["pop3"]
-    out = exchange(p, [b"USER " + b"A" * 5000 + b"\r\n", b"CAPA\r\n"], until=(b"-ERR", b"+OK Capability",))
-    expect(out, b"-ERR", b"+OK Capability")
-    out = exchange(p, [b"US\x00ER alice\r\n", b"CAPA\r\n"], until=(b"-ERR", b"+OK Capability",))
-    expect(out, b"-ERR", b"+OK Capability")
+    capa = b"+OK Capability list follows\r\n"
+    out = exchange(p, [b"USER " + b"A" * 5000 + b"\r\n", b"CAPA\r\n"], until=(b"\r\n.\r\n",))
+    expect(out, b"-ERR Line too long\r\n" + capa)
+    out = exchange(p, [b"US\x00ER alice\r\n", b"CAPA\r\n"], until=(b"\r\n.\r\n",))
+    expect(out, b"-ERR NUL byte in command\r\n" + capa)
     # bare LF ends a POP3 line (tolerated like IMAP); a bare CR does not
-    out = exchange(p, [b"CAPA\n", b"NOOP\r\n"], until=(b"+OK Capability",))
-    expect(out, b"-ERR", b"+OK Capability")
-    out = exchange(p, [b"USER alice\rPASS " + PW["alice"].encode() + b"\r\n", b"STAT\r\n"], until=(b"-ERR",))
-    refuse(out, b"+OK 0 ", b"+OK 1 ", b"+OK Logged in")
-    out = exchange(S.ports["pop3s"], [b"USER " + b"A" * 5000 + b"\r\n", b"CAPA\r\n"], tls=True, until=(b"-ERR", b"+OK Capability",))
-    expect(out, b"-ERR", b"+OK Capability")
+    out = exchange(p, [b"CAPA\n", b"NOOP\r\n"], until=(b"-ERR",))
+    expect(out, capa, b"\r\n.\r\n-ERR Log in first.")
+    out = exchange(p, [b"USER alice\rPASS " + PW["alice"].encode() + b"\r\n", b"STAT\r\n"],
+                   until=(b"-ERR Log in first.",))
+    expect(out, b"-ERR Control character in command\r\n-ERR Log in first.")
+    out = exchange(S.ports["pop3s"], [b"USER " + b"A" * 5000 + b"\r\n", b"CAPA\r\n"], tls=True, until=(b"\r\n.\r\n",))
+    expect(out, b"-ERR Line too long\r\n" + capa)
     still_serves("pop3-bad")
 
 
@@ -642,24 +649,26 @@ def pop3_stls_injection_not_executed():
     f.write(b"PASS " + PW["alice"].encode() + b"\r\n")
     f.flush()
     line = f.readline()
-    assert line.startswith(b"-ERR"), line  # the injected USER was dropped
+    assert line.startswith(b"-ERR USER first"), line  # the injected USER was dropped
     ts.close()
     still_serves("pop3-stls")
 
 
 @h.test
 def pop3_ldap_injection_in_user():
-    for user, pw in (("*", "x"), ("alice)(uid=*", PW["alice"]), ("*)(|(uid=*", "x"), ("al*", PW["alice"]),
-                     ("cn=admin,dc=example,dc=com", S.admin_password),
-                     ("uid=alice,ou=Recipients,dc=example,dc=com", PW["alice"])):
+    refused = b"+OK Send your password.\r\n-ERR [AUTH] Authentication failed.\r\n"
+    for user, pw, answer in (("*", "x", refused), ("alice)(uid=*", PW["alice"], refused), ("*)(|(uid=*", "x", refused),
+                             ("al*", PW["alice"], refused), ("cn=admin,dc=example,dc=com", S.admin_password, refused),
+                             # past POP3's 40-byte argument: refused before any lookup
+                             ("uid=alice,ou=Recipients,dc=example,dc=com", PW["alice"],
+                              b"-ERR Argument too long\r\n-ERR USER first.\r\n")):
         out = exchange(S.ports["pop3"], [b"USER " + user.encode() + b"\r\n", b"PASS " + pw.encode() + b"\r\n"],
-                       src=_fresh_src(), until=(b"-ERR",))
-        expect(out, b"-ERR")
-        refuse(out, b"+OK Logged in", b"maildrop")
-        assert out.count(b"+OK") <= 2, out  # greeting and "send your password" at most
+                       src=_fresh_src(), until=(answer,))
+        assert out.endswith(b"ready.\r\n" + answer), (user, out)
     ir = base64.b64encode(b"bob\0alice\0" + PW["alice"].encode())
-    out = exchange(S.ports["pop3"], [b"AUTH PLAIN " + ir + b"\r\n", b"STAT\r\n"], src=_fresh_src(), until=(b"-ERR",))
-    expect(out, b"-ERR")
+    out = exchange(S.ports["pop3"], [b"AUTH PLAIN " + ir + b"\r\n", b"STAT\r\n"], src=_fresh_src(),
+                   until=(b"-ERR Log in first.",))
+    expect(out, b"-ERR [AUTH] Authentication failed.\r\n-ERR Log in first.")
     still_serves("pop3-ldap")
 
 
@@ -694,17 +703,15 @@ def overload_greeting_past_connection_limit():
             for s in socks:
                 s.close()
 
-    S.cli("server", "set", "smtp.max_connections", "3", check=True)
+    S.set_live("smtp.max_connections", 3, services=("smtpd",))
     try:
-        # past the cap: a proper temporary failure, not silence (once smtpd has seen the setting)
-        line = h.wait_for(lambda: (lambda r: r if r.startswith(b"421 ") else None)(fourth_reply()), timeout=10,
-                          interval=0.3)
-        assert line is not None and line.startswith(b"421 "), line
+        # past the cap: a proper temporary failure, not silence
+        line = fourth_reply()
+        assert line.startswith(b"421 4.3.2 Too many connections"), line
     finally:
-        S.cli("server", "set", "smtp.max_connections", "1000", check=True)
-    line = h.wait_for(lambda: (lambda r: r if r.startswith(b"220 ") else None)(fourth_reply()), timeout=10,
-                      interval=0.3)
-    assert line is not None and line.startswith(b"220 "), line
+        S.set_live("smtp.max_connections", 1000, services=("smtpd",))
+    line = fourth_reply()
+    assert line.startswith(b"220 "), line
 
 
 def _primary(login):
