@@ -22,11 +22,13 @@ S = None
 PW = {"alice": "pw-alice1", "bob": "pw-bob22"}
 ALICE = "alice.archer@example.com"
 SMTP_IDLE = 5          # smtp.idle_timeout for the slow-loris case
-PRELOGIN_SILENCE = 60  # IMAP and POP3 close a silent connection before login after this (fixed)
+PRELOGIN_SILENCE = 2   # imap.login_timeout and pop3.login_timeout: the time allowed before login
 MAX_PER_CLIENT = 5     # smtp.max_connections_per_client
 MAX_FAILURES = 3       # auth.max_failures
 # (ix-imapd and ix-pop3d read auth.max_failures from the directory since 4bd67b8; the default 10 before.)
-LORIS = {}             # protocol -> result of a slow-loris thread started in setup
+LORIS = {}             # peer -> result of a slow-loris thread started in setup
+SMTP_LORIS = {"smtp-cmd": b"EHLO x\r\nNOOP",
+              "smtp-data": b"EHLO x\r\nMAIL FROM:<a@b.org>\r\nRCPT TO:<%s>\r\nDATA\r\n" % ALICE.encode()}
 SEQ = [0]
 DAEMONS = ("smtpd", "mta", "imapd", "pop3d")
 
@@ -168,13 +170,17 @@ def setup():
               "--password", PW[u], check=True)
     # every daemon takes a setting live and logs that it has it: no restart
     for name, value in (("smtp.idle_timeout", SMTP_IDLE), ("smtp.max_connections_per_client", MAX_PER_CLIENT),
-                        ("auth.max_failures", MAX_FAILURES)):
+                        ("auth.max_failures", MAX_FAILURES), ("imap.login_timeout", PRELOGIN_SILENCE),
+                        ("pop3.login_timeout", PRELOGIN_SILENCE)):
         S.set_live(name, value, services=DAEMONS)
     assert h.wait_for(_login_ok, timeout=15, interval=0.1), "users not ready"
-    # slow-loris peers before login run in the background for the whole suite (IMAP/POP3 wait PRELOGIN_SILENCE)
-    for proto, port, first, drip in (("imap", S.ports["imap"], b"a1 LOGIN alice", b"x"),
-                                     ("pop3", S.ports["pop3"], b"USER alice", b"x")):
-        threading.Thread(target=loris, args=(proto, port, first, drip, PRELOGIN_SILENCE + 30), daemon=True).start()
+    # slow-loris peers run in the background while the other cases run: SMTP ones (closed after SMTP_IDLE) and
+    # ones before an IMAP and a POP3 login (closed after PRELOGIN_SILENCE)
+    peers = [(k, S.ports["smtp"], first, SMTP_IDLE + 10) for k, first in SMTP_LORIS.items()]
+    peers += [("imap", S.ports["imap"], b"a1 LOGIN alice", PRELOGIN_SILENCE + 10),
+              ("pop3", S.ports["pop3"], b"USER alice", PRELOGIN_SILENCE + 10)]
+    for key, port, first, limit in peers:
+        threading.Thread(target=loris, args=(key, port, first, b"x", limit), daemon=True).start()
     still_serves("setup")
 
 
@@ -237,25 +243,6 @@ def smtp_huge_size():
     expect(out, b"250 2.1.5 Ok\r\n501 5.5.4 Syntax: BDAT size [LAST]\r\n421 4.7.0 ")
     refuse(out, b"250 2.0.0 Ok")
     still_serves("smtp-size")
-
-
-@h.test
-def smtp_slow_loris_closed_by_idle_timeout():
-    p = S.ports["smtp"]
-    # a command trickled byte by byte, and a message body trickled inside DATA, side by side
-    firsts = {"smtp-cmd": b"EHLO x\r\nNOOP",
-              "smtp-data": b"EHLO x\r\nMAIL FROM:<a@b.org>\r\nRCPT TO:<%s>\r\nDATA\r\n" % ALICE.encode()}
-    threads = [threading.Thread(target=loris, args=(k, p, first, b"x", SMTP_IDLE + 10)) for k, first in firsts.items()]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for k in firsts:
-        r = LORIS[k]
-        # 421 4.4.2 and a close within the idle timeout (plus slack), although a byte arrives every 300 ms
-        assert r["closed_after"] is not None and r["closed_after"] < SMTP_IDLE + 4, (k, r)
-        expect(r["got"], b"421 4.4.2")
-    still_serves("smtp-loris")
 
 
 def never_reads(port, first, command):
@@ -672,16 +659,34 @@ def pop3_ldap_injection_in_user():
     still_serves("pop3-ldap")
 
 
-# ---- slow-loris before login (threads started in setup) ----
+# ---- slow-loris peers (threads started in setup) ----
+
+@h.test
+def smtp_slow_loris_closed_by_idle_timeout():
+    # (the peers were started in setup: a command trickled byte by byte, and a message body inside DATA)
+    for k in SMTP_LORIS:
+        assert h.wait_for(lambda: LORIS.get(k, {}).get("closed_after") is not None or "error" in LORIS.get(k, {}),
+                          timeout=SMTP_IDLE + 10, interval=0.05), "%s slow-loris never closed" % k
+        r = LORIS[k]
+        # 421 4.4.2 and a close at the idle timeout, although a byte arrives every 300 ms
+        assert r["closed_after"] is not None and SMTP_IDLE <= r["closed_after"] < SMTP_IDLE + 3, (k, r)
+        assert r["got"].endswith(b"\r\n421 4.4.2 mail.example.com Idle timeout, closing connection\r\n"), (k, r)
+    still_serves("smtp-loris")
+
+
 
 @h.test
 def prelogin_slow_loris_closed():
     for proto in ("imap", "pop3"):
         assert h.wait_for(lambda: proto in LORIS and (LORIS[proto]["closed_after"] is not None
                                                        or "error" in LORIS[proto]),
-                          timeout=PRELOGIN_SILENCE + 25, interval=0.5), "%s slow-loris never closed" % proto
+                          timeout=PRELOGIN_SILENCE + 10, interval=0.05), "%s slow-loris never closed" % proto
         r = LORIS[proto]
-        assert r["closed_after"] is not None and r["closed_after"] < PRELOGIN_SILENCE + 10, (proto, r)
+        # closed by the login timeout: not before it, and soon after it although a byte arrives every 300 ms
+        assert r["closed_after"] is not None and PRELOGIN_SILENCE <= r["closed_after"] < PRELOGIN_SILENCE + 3, \
+            (proto, r)
+        assert r["got"].endswith({"imap": b"\r\n* BYE Idle for too long.\r\n",
+                                  "pop3": b"\r\n-ERR Idle for too long; bye.\r\n"}[proto]), (proto, r)
     still_serves("loris")
 
 
