@@ -15,7 +15,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import free_ports  # noqa: E402
+from harness import free_ports, wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("IX_BUILD", "build")
@@ -89,13 +89,9 @@ class System:
         self.manual = subprocess.Popen(["slapd", "-d", "none", "-F", self.conf, "-h",
                                         "ldap://127.0.0.1:%d/" % self.port],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if subprocess.run(["ldapwhoami", "-x", "-H", "ldap://127.0.0.1:%d/" % self.port],
-                              capture_output=True).returncode == 0:
-                return
-            time.sleep(0.02)
-        raise RuntimeError("slapd started by hand did not answer within 10 s")
+        if not wait_for(lambda: subprocess.run(["ldapwhoami", "-x", "-H", "ldap://127.0.0.1:%d/" % self.port],
+                                               capture_output=True).returncode == 0, timeout=10):
+            raise RuntimeError("slapd started by hand did not answer within 10 s")
 
     def stop_away(self):
         if self.manual is not None:
@@ -198,23 +194,18 @@ def main():
         report("server_settings_default", ans == "settings found 1000", ans)
         ix.ldap("ldapmodify", "dn: %s\nchangetype: modify\nadd: ixServerSetting\nixServerSetting: smtp.max_recipients=7\n"
                 % SERVER)
-        deadline = time.time() + 2
-        ans = probe.ask("settings %s smtp.max_recipients" % SERVER)
-        while ans != "settings found 7 set" and time.time() < deadline:
-            time.sleep(0.01)
-            ans = probe.ask("settings %s smtp.max_recipients" % SERVER)
-        report("server_settings_change", ans == "settings found 7 set", ans)
+        ans = wait_for(lambda: (lambda a: a if a == "settings found 7 set" else None)(
+            probe.ask("settings %s smtp.max_recipients" % SERVER)), timeout=2, interval=0.01)
+        report("server_settings_change", ans == "settings found 7 set",
+               probe.ask("settings %s smtp.max_recipients" % SERVER))
         ans = probe.ask("domain Example.COM")
         report("accepted_domain", ans == "domain yes authoritative", ans)
 
         # Connectors: added with ldapadd, then used to route a domain.
         ix.ldap("ldapadd", "dn: cn=Partner,ou=Connectors,ou=Configuration,%s\nobjectClass: ixConnector\ncn: Partner\n"
                 "ixAddressSpace: *.partner.org\nixSmartHost: relay.partner.org:2525\nixConnectorCost: 5\n" % SUFFIX)
-        deadline = time.time() + 2
-        ans = probe.ask("route mx.partner.org")
-        while ans == "route none" and time.time() < deadline:
-            time.sleep(0.01)
-            ans = probe.ask("route mx.partner.org")
+        ans = wait_for(lambda: (lambda a: a if a != "route none" else None)(probe.ask("route mx.partner.org")),
+                       timeout=2, interval=0.01) or "route none"
         report("connector_route", ans == "route Partner relay.partner.org:2525 cost=5", ans)
         ans = probe.ask("route example.net")
         report("connector_no_route", ans == "route none", ans)
@@ -336,21 +327,16 @@ def main():
               % (ms_gone or -1))
 
         # slapd killed: the attendant starts it again, the replica reconnects and resumes from its cookie.
+        def reconnects():
+            return int(probe.ask("status").split("reconnects=")[1].split()[0])
+        before = reconnects()
         os.kill(ix.slapd_pid(), signal.SIGKILL)
-        time.sleep(0.2)
-        deadline = time.time() + 20
-        while True:
-            try:
-                ix.ldap("ldapwhoami")
-                break
-            except RuntimeError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.1)
-        while "connected=1" not in probe.ask("status"):
-            if time.time() > deadline:
-                raise RuntimeError("the replica did not reconnect within 20 s of slapd being killed")
-            time.sleep(0.05)
+        # connected again after one more reconnect (connected=1 alone may still be the connection of before)
+        if not wait_for(lambda: "connected=1" in probe.ask("status") and reconnects() > before, timeout=20,
+                        interval=0.05):
+            raise RuntimeError("the replica did not reconnect within 20 s of slapd being killed: %s"
+                               % probe.ask("status"))
+        ix.ldap("ldapwhoami")
         # A change after the restart still arrives live.
         t0 = time.time()
         ix.ldap("ldapmodify", "dn: uid=alice,%s\nchangetype: modify\nadd: ixProxyAddresses\n"
