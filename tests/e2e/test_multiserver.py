@@ -329,6 +329,17 @@ def restrictions_hold_across_servers():
         c.quit()
 
 
+def reads_stdin(pid):
+    """True once process pid sleeps in read(0, ...): an ldapmodify has connected and bound and waits for its
+    changes (x86-64 read is system call 0, arm64 63)."""
+    read = {"x86_64": "0", "aarch64": "63"}[os.uname().machine]
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            return f.read().split()[:2] == [read, "0x0"]
+    except OSError:
+        return False
+
+
 def can_bind(system, login, password):
     return run(["ldapwhoami", "-x", "-H", system.ldap_uri, "-D", system.user_dn(login), "-w", password]).returncode == 0
 
@@ -350,7 +361,7 @@ def writes_to_a_new_user_on_both_servers_at_once_merge():
         mods = [subprocess.Popen(["ldapmodify", "-x", "-H", s.ldap_uri, "-D", s.admin_dn, "-w", s.admin_password],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  env=ENV) for s in (A, B)]
-        time.sleep(0.05)  # both bound
+        assert wait_for(lambda: all(reads_stdin(p.pid) for p in mods), timeout=10), "ldapmodify never bound"
         for p, text in zip(mods, ("replace: title\ntitle: set on A %d" % i,
                                   "replace: description\ndescription: set on B %d" % i)):
             p.stdin.write("dn: %s\nchangetype: modify\n%s\n\n" % (dn, text))
@@ -396,7 +407,7 @@ def writes_on_both_sides_while_apart_merge():
     A.stop()
     B.start()
     add_user(B, "erin", "Erin", "Egg")
-    time.sleep(0.05)  # CSNs have microseconds; the later write must be later on any clock
+    # (B's write is later than A's by a stop of A and a start of B: its CSN is the later one)
     B.ldapmodify("dn: %s\nchangetype: modify\nreplace: description\ndescription: later, on B\n-\n"
                  "replace: telephoneNumber\ntelephoneNumber: +1 555 0100\n" % bob)
     A.start()
@@ -461,7 +472,12 @@ def mail_for_b_while_b_is_down_arrives_when_it_returns():
                    "Message-ID: <while-down@test>\r\n\r\nqueued on A\r\n" % addr)
     finally:
         c.quit()
-    time.sleep(0.5)
+    def deferred():
+        q = json.loads(A.cli("queue", "list", "--json", check=True).stdout)
+        return [r for m in q["messages"] if m["message_id"] == "<while-down@test>" for r in m["recipients"]
+                if r["state"] == "deferred" and r["attempts"] >= 1]
+    # A tried B, found it away and deferred the message: only then does B return
+    assert wait_for(deferred, timeout=20), A.cli("queue", "list").stdout
     B.start()
     A.cli("queue", "flush")
     assert wait_for(lambda: "while-down" in store_subjects(B, guid), timeout=30), \
