@@ -29,7 +29,9 @@ MID = re.compile(rb"Message-ID:\s*<([^>]+)>", re.I)
 
 
 class Load:
-    """Mixed load in threads; records only what the server acknowledged."""
+    """Mixed load in threads; records only what the server acknowledged. The threads' short pauses pace a load
+    generator (between operations, and before trying again while a service is down or a mailbox still empty):
+    they are its rate, not waits for a result, which the tests take from ops and the sets below."""
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -42,6 +44,7 @@ class Load:
         self.maybe_deleted = set()            # bob: DELE sent, QUIT not acknowledged
         self.counter = 0
         self.errors = 0
+        self.ops = {"smtp": 0, "imap": 0, "pop3": 0}  # operations acknowledged, per kind of client
         self.threads = [threading.Thread(target=self.sender, args=(k,), daemon=True) for k in range(3)]
         self.threads.append(threading.Thread(target=self.flagger, daemon=True))
         self.threads.append(threading.Thread(target=self.popper, daemon=True))
@@ -49,6 +52,15 @@ class Load:
     def start(self):
         for t in self.threads:
             t.start()
+
+    def mark(self):
+        with self.lock:
+            return dict(self.ops)
+
+    def wait_progress(self, since, what):
+        """Waits until every kind of client had an operation acknowledged after mark() returned since."""
+        ok = h.wait_for(lambda: all(n > since[k] for k, n in self.mark().items()), timeout=30, interval=0.05)
+        assert ok, "%s: the load made no progress: %s -> %s (%d errors)" % (what, since, self.mark(), self.errors)
 
     def finish(self):
         self.stop.set()
@@ -70,6 +82,7 @@ class Load:
                            "body %d\r\n" % (ADDR[user], n, mid, n))
                 with self.lock:
                     self.acked[user].add(mid)
+                    self.ops["smtp"] += 1
                 try:
                     c.quit()
                 except (OSError, smtplib.SMTPException):
@@ -104,6 +117,7 @@ class Load:
                     if typ == "OK":
                         with self.lock:
                             self.flagged.add(mid)
+                            self.ops["imap"] += 1
                 else:
                     with self.lock:
                         self.maybe_expunged.add(mid)
@@ -113,6 +127,7 @@ class Load:
                         if typ == "OK":
                             with self.lock:
                                 self.expunged.add(mid)
+                                self.ops["imap"] += 1
                 time.sleep(0.02)
             except (OSError, imaplib.IMAP4.error, EOFError):
                 m = None
@@ -148,6 +163,7 @@ class Load:
                 p.quit()  # +OK: the deletion is committed
                 with self.lock:
                     self.deleted.add(mid)
+                    self.ops["pop3"] += 1
                 time.sleep(0.05)
             except (OSError, poplib.error_proto, EOFError):
                 time.sleep(0.1)
@@ -196,6 +212,15 @@ def kill(pid):
         pass
 
 
+def dead(pid):
+    """True once pid has exited (gone, or a zombie not reaped yet: its sockets and files are closed either way)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            return any(line.startswith("State:") and "Z" in line for line in f)
+    except OSError:
+        return True
+
+
 def attendant_pid():
     try:
         return int(open(os.path.join(S.data, "run", "attendant.pid")).read().split()[0])
@@ -231,6 +256,8 @@ def setup():
     S = h.System()
     for u, (g, sn) in (("alice", ("Alice", "Archer")), ("bob", ("Bob", "Baker")), ("carol", ("Carol", "Cook"))):
         S.cli("user", "add", u, "--given", g, "--surname", sn, "--password", PW[u], check=True)
+    # a killed service is started again after 50 ms instead of 500 (the attendant reads it from its replica)
+    S.cli("server", "set", "attendant.restart_backoff_first_ms", "50", check=True)
 
     def ready():
         try:
@@ -253,37 +280,38 @@ LOAD = None
 def kill_each_service_under_load():
     global LOAD
     LOAD = Load()
+    zero = LOAD.mark()
     LOAD.start()
-    time.sleep(1.5)
+    LOAD.wait_progress(zero, "start")  # SMTP, IMAP and POP3 clients all at work
     for name in SERVICES * ROUNDS:
         before = pids()
         assert name in before, (name, before)
-        time.sleep(RNG.uniform(0.2, 1.5))
+        time.sleep(RNG.uniform(0.2, 1.5))  # the kill's moment is random on purpose (IX_CRASH_SEED replays it)
         kill(before[name])
-        assert h.wait_for(lambda: all_running({name: before[name]}), timeout=30, interval=0.3), \
+        assert h.wait_for(lambda: all_running({name: before[name]}), timeout=30, interval=0.05), \
             "%s not back: %s" % (name, status())
-        time.sleep(0.5)
+        LOAD.wait_progress(LOAD.mark(), "after %s came back" % name)
 
 
 @h.test
 def kill_whole_system_under_load():
     for _ in range(ROUNDS + 1):
-        time.sleep(RNG.uniform(0.5, 2.0))
+        time.sleep(RNG.uniform(0.5, 2.0))  # the kill's moment is random on purpose (IX_CRASH_SEED replays it)
         victims = list(pids().values())
         apid = attendant_pid()
         assert apid, "no attendant pid"
         kill(apid)  # first the attendant, so nothing is restarted, then every service at once
         for pid in victims:
             kill(pid)
-        time.sleep(0.3)
+        assert h.wait_for(lambda: all(dead(pid) for pid in victims + [apid]), timeout=10), "a killed process lives"
         p = S.start()
         assert p.returncode == 0, p.stderr
-        assert h.wait_for(all_running, timeout=30, interval=0.3), "system not back: %s" % status()
+        assert h.wait_for(all_running, timeout=30, interval=0.05), "system not back: %s" % status()
+        LOAD.wait_progress(LOAD.mark(), "after the system came back")
 
 
 @h.test
 def acknowledged_work_survives():
-    time.sleep(1.0)
     LOAD.finish()
     total = sum(len(v) for v in LOAD.acked.values())
     assert total >= 10, "too little load got through: %d acknowledged, %d errors" % (total, LOAD.errors)
