@@ -28,7 +28,7 @@ void cli_error(const char *fmt, ...) IX_PRINTF(1, 2);
 int cli_load_config(const char *data_dir, struct config *cfg);
 /* The same without dropping privileges (start drops later, backup writes to the administrator's folder). */
 int cli_load_config_keep(const char *data_dir, struct config *cfg);
-/* The --NAME-port options of init and init --join, as getopt_long entries returning base + enum config_port. */
+/* The --NAME-port options of init, init --join and restore, as getopt_long entries returning base + enum config_port. */
 #define CLI_PORT_OPTIONS(base)                                                           \
 	{ "ldap-port", required_argument, NULL, (base) + PORT_LDAP },                    \
 	{ "smtp-port", required_argument, NULL, (base) + PORT_SMTP },                    \
@@ -40,6 +40,8 @@ int cli_load_config_keep(const char *data_dir, struct config *cfg);
 	{ "metrics-port", required_argument, NULL, (base) + PORT_METRICS }
 /* Stores the value of port option (c - base) in ports[]; prints why and returns -1 when it is not a port. */
 int cli_port_option(int c, int base, const char *arg, unsigned ports[PORT_COUNT]);
+/* Returns 0 when every port differs from the others, else prints which two are the same and returns -1. */
+int cli_ports_distinct(const unsigned ports[PORT_COUNT]);
 
 /* What init and init --join print about the data folder they made: folder, domain, directory, host name, service
  * user, ports and how to start it. */

@@ -1,14 +1,16 @@
 /* cmd_backup.c - interchange backup DEST and interchange restore SRC: a consistent online backup of one
- * server (the directory as LDIF from slapcat, the store and the queue as LMDB hot copies, the bootstrap config
- * and certificate) with a manifest of checksums, and its restore into a fresh data folder. */
+ * server (the directory as LDIF from slapcat, the queue's files, the store as an LMDB hot copy, the bootstrap
+ * config and certificate) with a manifest of checksums, and its restore into a fresh data folder. */
 #include "attendant/cli.h"
 #include "common/base64.h"
 #include "common/err.h"
 #include "common/privs.h"
 #include "directory/slapd.h"
+#include "transport/mta/queue.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
 #include <lmdb.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -22,7 +24,11 @@
 #define BACKUP_MAX_FILE (64ULL << 30)
 #define MANIFEST "MANIFEST"
 /* the LMDB environments a backup copies, relative to the data folder */
-static const char *const lmdb_envs[] = { "store", "queue" };
+static const char *const lmdb_envs[] = { "store" };
+/* the queue: one file per message (transport/mta/queue.h); a backup from before held an LMDB queue here as
+ * queue/data.mdb, which nothing reads any more */
+#define QUEUE_DIR "queue"
+#define OLD_QUEUE_ENV "queue/data.mdb"
 /* plain files copied as they are */
 static const char *const plain_files[] = { CONFIG_FILE_NAME, "tls/cert.pem", "tls/key.pem" };
 
@@ -102,11 +108,57 @@ static void manifest_add(struct buf *m, const char *dest, const char *rel)
 	free(path);
 }
 
+/* Copies every message file of the queue into DEST/queue (each file is replaced whole by the durable recipe, so a
+ * copy is one version of it; one that is gone meanwhile was delivered or bounced). Returns the ids copied
+ * (queue_ids_free). */
+static int copy_queue(const struct config *cfg, const char *dest, char ***ids_r, size_t *count_r, struct buf *error_r)
+{
+	*ids_r = NULL;
+	*count_r = 0;
+	char *qdir = config_path(cfg, QUEUE_DIR), *to_dir = xasprintf("%s/%s", dest, QUEUE_DIR);
+	int ret = IX_OK;
+	if (mkdir_p(to_dir, 0700) < 0) {
+		buf_printf(error_r, "cannot create %s: %s", to_dir, strerror(errno));
+		ret = IX_EIO;
+	}
+	DIR *d = ret == IX_OK ? opendir(qdir) : NULL;
+	if (d == NULL && ret == IX_OK && errno != ENOENT) {
+		buf_printf(error_r, "cannot read the queue %s: %s", qdir, strerror(errno));
+		ret = IX_EIO;
+	}
+	size_t cap = 0;
+	struct dirent *e;
+	while (d != NULL && ret == IX_OK && (e = readdir(d)) != NULL) {
+		if (!queue_id_valid(e->d_name))
+			continue; /* ".", "..", temp files of writes in progress */
+		char *from = xasprintf("%s/%s", qdir, e->d_name), *to = xasprintf("%s/%s", to_dir, e->d_name);
+		if (file_copy(from, to, 0600, QUEUE_HEADER_MAX + QUEUE_BODY_MAX) == 0) {
+			if (*count_r == cap) {
+				cap = cap ? cap * 2 : 64;
+				*ids_r = xrealloc(*ids_r, cap * sizeof(**ids_r));
+			}
+			(*ids_r)[(*count_r)++] = xstrdup(e->d_name);
+		} else if (errno != ENOENT) {
+			buf_printf(error_r, "cannot copy %s to %s: %s", from, to, strerror(errno));
+			ret = IX_EIO;
+		}
+		free(from);
+		free(to);
+	}
+	if (d != NULL)
+		closedir(d);
+	free(qdir);
+	free(to_dir);
+	return ret;
+}
+
 static const char backup_help[] =
 	"usage: interchange backup DEST [--data DIR]\n\n"
-	"Takes a consistent online backup of this server while it runs: the directory (LDIF), the information\n"
-	"store and the queue (LMDB hot copies), the configuration and the certificate, with a MANIFEST of\n"
-	"SHA-256 checksums. DEST must be a new or empty folder. Restore with 'interchange restore'.\n";
+	"Takes a consistent online backup of this server while it runs: the directory (LDIF), every message\n"
+	"in the queue (waiting for delivery, deferred, bounces), the information store (LMDB hot copy), the\n"
+	"configuration and the certificate, with a MANIFEST of SHA-256 checksums of every file. The queue is\n"
+	"copied before the store: a message delivered during the backup may be delivered again after a restore,\n"
+	"never lost. DEST must be a new or empty folder. Restore with 'interchange restore'.\n";
 
 int cmd_backup(const char *data_dir, int argc, char **argv)
 {
@@ -144,6 +196,12 @@ int cmd_backup(const char *data_dir, int argc, char **argv)
 		chmod(conf, 0600);
 	free(ldif);
 	free(conf);
+	/* the queue before the store: a message delivered meanwhile is then in both (delivered again after a restore),
+	 * never in neither */
+	char **queued = NULL;
+	size_t nqueued = 0;
+	if (ret == IX_OK)
+		ret = copy_queue(&cfg, dest, &queued, &nqueued, &err);
 	for (size_t i = 0; i < IX_ARRAY_LEN(lmdb_envs) && ret == IX_OK; i++) {
 		char *from = config_path(&cfg, lmdb_envs[i]), *mdb = xasprintf("%s/data.mdb", from);
 		char *to = xasprintf("%s/%s", dest, lmdb_envs[i]);
@@ -174,6 +232,11 @@ int cmd_backup(const char *data_dir, int argc, char **argv)
 		}
 		for (size_t i = 0; i < IX_ARRAY_LEN(plain_files); i++)
 			manifest_add(&m, dest, plain_files[i]);
+		for (size_t i = 0; i < nqueued; i++) {
+			char *rel = xasprintf("%s/%s", QUEUE_DIR, queued[i]);
+			manifest_add(&m, dest, rel);
+			free(rel);
+		}
 		char *mp = xasprintf("%s/%s", dest, MANIFEST);
 		if (write_file_atomic(mp, m.data, m.len, 0600) < 0) {
 			buf_printf(&err, "cannot write %s: %s", mp, strerror(errno));
@@ -182,18 +245,23 @@ int cmd_backup(const char *data_dir, int argc, char **argv)
 		free(mp);
 	}
 	if (ret == IX_OK)
-		printf("Backed up %s to %s\n", cfg.data_dir, dest);
+		printf("Backed up %s to %s (%zu queued message%s)\n", cfg.data_dir, dest, nqueued, nqueued == 1 ? "" : "s");
 	else
 		cli_error("backup failed: %s", buf_cstr(&err));
+	queue_ids_free(&queued, nqueued);
 	buf_free(&err);
 	buf_free(&m);
 	config_free(&cfg);
 	return ret == IX_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
-/* Verifies every "file SHA SIZE PATH" line of the manifest. */
-static int verify_manifest(const char *src, struct buf *error_r)
+/* Verifies every "file SHA SIZE PATH" line of the manifest; the ids of the queue's files listed go to *queued_r
+ * (queue_ids_free). */
+static int verify_manifest(const char *src, char ***queued_r, size_t *nqueued_r, struct buf *error_r)
 {
+	size_t cap = 0;
+	*queued_r = NULL;
+	*nqueued_r = 0;
 	char *mp = xasprintf("%s/%s", src, MANIFEST), *text;
 	if (read_file(mp, 1024 * 1024, &text, NULL) < 0) {
 		buf_printf(error_r, "%s is not an Interchange backup (no %s)", src, MANIFEST);
@@ -223,6 +291,14 @@ static int verify_manifest(const char *src, struct buf *error_r)
 			ret = IX_ECORRUPT;
 		}
 		free(path);
+		size_t qlen = strlen(QUEUE_DIR);
+		if (ret == IX_OK && strncmp(rel, QUEUE_DIR, qlen) == 0 && rel[qlen] == '/' && queue_id_valid(rel + qlen + 1)) {
+			if (*nqueued_r == cap) {
+				cap = cap ? cap * 2 : 64;
+				*queued_r = xrealloc(*queued_r, cap * sizeof(**queued_r));
+			}
+			(*queued_r)[(*nqueued_r)++] = xstrdup(rel + qlen + 1);
+		}
 	}
 	free(text);
 	return ret;
@@ -296,30 +372,57 @@ static char *rootpw_from(const char *src)
 }
 
 static const char restore_help[] =
-	"usage: interchange restore SRC [--data DIR]\n\n"
+	"usage: interchange restore SRC [--ldap-port N] [--smtp-port N] [--submission-port N] [--imap-port N]\n"
+	"         [--imaps-port N] [--pop3-port N] [--pop3s-port N] [--metrics-port N] [--data DIR]\n\n"
 	"Restores a backup made with 'interchange backup' into a new data folder (default ./var), which must\n"
-	"not exist yet: every recipient, list, folder, message and flag comes back. Checksums are verified\n"
-	"first. Then start it with 'interchange start'.\n";
+	"not exist yet: every recipient, list, folder, message and flag comes back, and every message that was\n"
+	"in the queue. Checksums are verified first. Then start it with 'interchange start'.\n"
+	"The restored server keeps the backed-up server's ports; the --PORTNAME-port options (as for init)\n"
+	"choose others, so that a restored copy can run beside the original, to verify a backup.\n";
 
 int cmd_restore(const char *data_dir, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		fputs(restore_help, stdout);
-		return CLI_EXIT_OK;
+	enum { O_PORT0 = 256 };
+	static const struct option opts[] = {
+		CLI_PORT_OPTIONS(O_PORT0),
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned ports[PORT_COUNT];
+	int port_given[PORT_COUNT] = { 0 };
+	opterr = 0;
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(restore_help, stdout);
+			return CLI_EXIT_OK;
+		}
+		if (c < O_PORT0 || c >= O_PORT0 + PORT_COUNT) {
+			cli_error("restore: unknown or incomplete option %s: see 'interchange restore --help'", argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		}
+		if (cli_port_option(c, O_PORT0, optarg, ports) < 0)
+			return CLI_EXIT_USAGE;
+		port_given[c - O_PORT0] = 1;
 	}
-	if (argc != 2) {
+	if (argc - optind != 1) {
 		fprintf(stderr, "interchange: restore needs one SRC folder\n\n%s", restore_help);
 		return CLI_EXIT_USAGE;
 	}
-	const char *src = argv[1];
+	const char *src = argv[optind];
 	struct buf err = BUF_INIT;
-	if (verify_manifest(src, &err) != IX_OK) {
+	char **queued = NULL;
+	size_t nqueued = 0;
+	if (verify_manifest(src, &queued, &nqueued, &err) != IX_OK) {
 		cli_error("%s", buf_cstr(&err));
 		buf_free(&err);
+		queue_ids_free(&queued, nqueued);
 		return CLI_EXIT_FAIL;
 	}
 	if (!folder_empty_or_missing(data_dir)) {
 		cli_error("%s already exists and is not empty: restore goes into a new data folder", data_dir);
+		queue_ids_free(&queued, nqueued);
 		return CLI_EXIT_FAIL;
 	}
 	/* a backup from before the administrator became an entry holds its hash in olcRootPW (the attendant moves it
@@ -348,8 +451,15 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 		    privs_can_reach(cfg.data_dir, svc_uid, svc_gid))
 			cfg.user = xstrdup(old.user);
 		buf_reset(&err);
-		memcpy(cfg.ports, old.ports, sizeof(cfg.ports));
+		for (int p = 0; p < PORT_COUNT; p++)
+			cfg.ports[p] = port_given[p] ? ports[p] : old.ports[p];
 		config_free(&old);
+		if (cli_ports_distinct(cfg.ports) < 0) {
+			config_free(&cfg);
+			buf_free(&err);
+			queue_ids_free(&queued, nqueued);
+			return CLI_EXIT_USAGE;
+		}
 	}
 	int created = 0;
 	if (ret == IX_OK) {
@@ -391,17 +501,32 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 		free(from);
 		free(to);
 	}
+	/* the queue: every message file the manifest lists (and verified) */
+	for (size_t i = 0; i < nqueued && ret == IX_OK; i++) {
+		char *from = xasprintf("%s/%s/%s", src, QUEUE_DIR, queued[i]);
+		char *to = xasprintf("%s/%s/%s", cfg.data_dir, QUEUE_DIR, queued[i]);
+		ret = copy_file(from, to, 0600, &err);
+		free(from);
+		free(to);
+	}
+	char *old_queue = xasprintf("%s/%s", src, OLD_QUEUE_ENV);
+	if (ret == IX_OK && exists(old_queue))
+		fprintf(stderr, "interchange: note: %s is a queue of an earlier design that this version does not read: "
+				"not restored\n", old_queue);
+	free(old_queue);
 	free(rootpw);
 	if (ret == IX_OK && cfg.user != NULL)
 		ret = privs_chown_tree(cfg.data_dir, svc_uid, svc_gid, &err);
 	if (ret == IX_OK) {
-		printf("Restored %s into %s\nStart it with: interchange start --data %s\n", src, cfg.data_dir, cfg.data_dir);
+		printf("Restored %s into %s (%zu queued message%s)\n", src, cfg.data_dir, nqueued, nqueued == 1 ? "" : "s");
+		cli_print_created(&cfg);
 	} else {
 		cli_error("restore failed: %s", buf_cstr(&err));
 		if (created && remove_tree(cfg.data_dir) < 0)
 			cli_error("could not remove the incomplete %s", cfg.data_dir);
 	}
 	buf_free(&err);
+	queue_ids_free(&queued, nqueued);
 	if (created || ret == IX_OK)
 		config_free(&cfg);
 	return ret == IX_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;

@@ -150,15 +150,8 @@ int join_init(const char *data_dir, int argc, char **argv)
 			  "organisation's administrator password");
 		return CLI_EXIT_USAGE;
 	}
-	for (int p = 0; p < PORT_COUNT; p++) {
-		for (int q = 0; q < p; q++) {
-			if (j.ports[p] == j.ports[q]) {
-				cli_error("the %s and %s ports are both %u: each needs its own", config_port_name(q),
-					  config_port_name(p), j.ports[p]);
-				return CLI_EXIT_USAGE;
-			}
-		}
-	}
+	if (cli_ports_distinct(j.ports) < 0)
+		return CLI_EXIT_USAGE;
 	if (j.user != NULL && geteuid() != 0) {
 		cli_error("--user needs root: the services run as whoever starts them otherwise");
 		return CLI_EXIT_USAGE;

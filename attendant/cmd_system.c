@@ -135,15 +135,8 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		cli_error("--cert and --key go together: give both or neither");
 		return CLI_EXIT_USAGE;
 	}
-	for (int p = 0; p < PORT_COUNT; p++) {
-		for (int q = 0; q < p; q++) {
-			if (ports[p] == ports[q]) {
-				cli_error("the %s and %s ports are both %u: each needs its own", config_port_name(q),
-					  config_port_name(p), ports[p]);
-				return CLI_EXIT_USAGE;
-			}
-		}
-	}
+	if (cli_ports_distinct(ports) < 0)
+		return CLI_EXIT_USAGE;
 	if (password != NULL && (password[0] == '\0' || strlen(password) > 1024)) {
 		cli_error("--admin-password must be 1-1024 characters");
 		return CLI_EXIT_USAGE;

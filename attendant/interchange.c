@@ -91,6 +91,20 @@ int cli_port_option(int c, int base, const char *arg, unsigned ports[PORT_COUNT]
 	return 0;
 }
 
+int cli_ports_distinct(const unsigned ports[PORT_COUNT])
+{
+	for (int p = 0; p < PORT_COUNT; p++) {
+		for (int q = 0; q < p; q++) {
+			if (ports[p] == ports[q]) {
+				cli_error("the %s and %s ports are both %u: each needs its own", config_port_name(q),
+					  config_port_name(p), ports[p]);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 int cli_wants_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {

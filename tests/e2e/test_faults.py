@@ -3,12 +3,17 @@
 # attendant never gives up on one), a service that exits because the directory is not there (not its failure), the
 # attendant itself killed (start recovers by itself), and backup and restore with mail waiting in the queue on
 # other ports beside the original.
+import hashlib
 import imaplib
 import json
 import os
+import shutil
 import signal
 import smtplib
+import socketserver
 import sys
+import tempfile
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -217,6 +222,168 @@ def start_run_again_at_once_by_a_system_supervisor():
     assert h.wait_for(lambda: "after-restarts@test" in (inbox_ids(S, "alice") or []), timeout=30, interval=0.3)
     # a duplicate delivery would show twice
     assert (inbox_ids(S, "alice") or []).count("after-restarts@test") == 1
+
+
+def queue_count(system):
+    q = status(system).get("queue", {})
+    return q.get("active", 0) + q.get("deferred", 0)
+
+
+class Restored(h.System):
+    """A data folder made by `interchange restore` (not by init), stopped with the others at the end."""
+
+    def __init__(self, backup, ports, extra=()):  # noqa: D401 - deliberately not System.__init__
+        self.base = tempfile.mkdtemp(prefix="ixr-", dir="/tmp")
+        os.chmod(self.base, 0o755)
+        self.data = os.path.join(self.base, "var")
+        self.domain, self.admin_password = S.domain, S.admin_password
+        self.suffix, self.admin_dn = S.suffix, S.admin_dn
+        self.ports = ports
+        args = ["restore", backup] + list(extra)
+        for name, port in ports.items():
+            args += ["--%s-port" % name, str(port)]
+        self.restore_output = self.cli(*args, timeout=120)
+        h._systems.append(self)
+
+
+BACKUP = {}
+
+
+class Sink(socketserver.ThreadingTCPServer):
+    """The smart host of the test connector once it answers: records the Message-IDs it is given."""
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self, port):
+        self.ids = []
+
+        class Session(socketserver.StreamRequestHandler):
+            def handle(session):
+                session.wfile.write(b"220 sink\r\n")
+                for line in session.rfile:
+                    verb = line[:4].upper()
+                    if verb == b"DATA":
+                        session.wfile.write(b"354 go\r\n")
+                        for body in session.rfile:
+                            if body == b".\r\n":
+                                break
+                            if body.lower().startswith(b"message-id:"):
+                                self.ids.append(body.split(b":", 1)[1].strip().strip(b"<>").decode())
+                    session.wfile.write(b"221 bye\r\n" if verb == b"QUIT" else b"250 ok\r\n")
+                    if verb == b"QUIT":
+                        return
+        super().__init__(("127.0.0.1", port), Session)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+@h.test
+def backup_keeps_the_queue_and_a_restored_copy_delivers_it():
+    """Messages waiting in the queue (deferred: the smart host does not answer) are in the backup, listed in its
+    manifest with checksums; restored into a new folder on other ports, beside the running original, they are
+    delivered from there."""
+    dead = h.free_ports(1)[0]  # nothing listens there yet: delivery is deferred
+    S.cli("connector", "add", "Dead", "--address-space", "dead.example", "--smarthost", "127.0.0.1:%d" % dead,
+          check=True)
+    queued = ["queued-%d@test" % i for i in range(3)]
+    with smtplib.SMTP("127.0.0.1", S.ports["submission"], timeout=20) as c:
+        c.login("alice", PW["alice"])
+        for mid in queued:
+            c.sendmail(ADDR["alice"], ["someone@dead.example"], "From: %s\r\nSubject: %s\r\nMessage-ID: <%s>\r\n\r\n"
+                       "relayed\r\n" % (ADDR["alice"], mid, mid))
+    assert h.wait_for(lambda: status().get("queue", {}).get("deferred") == 3, timeout=30, interval=0.3), \
+        status().get("queue")
+    base = tempfile.mkdtemp(prefix="ixb-", dir="/tmp")
+    bk = os.path.join(base, "backup")
+    p = S.cli("backup", bk, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "3 queued messages" in p.stdout, p.stdout
+    manifest = open(os.path.join(bk, "MANIFEST")).read()
+    lines = [l for l in manifest.splitlines() if l.startswith("file ") and l.split()[3].startswith("queue/")]
+    assert len(lines) == 3, manifest
+    BACKUP["path"] = bk
+    # restored beside the running original: every port its own
+    ports = dict(zip(h.PORT_NAMES, h.free_ports(len(h.PORT_NAMES))))
+    r = Restored(bk, ports)
+    assert r.restore_output.returncode == 0, r.restore_output.stderr
+    assert "3 queued messages" in r.restore_output.stdout, r.restore_output.stdout
+    assert status(r)["ports"] == ports, status(r)["ports"]
+    assert r.start().returncode == 0
+    assert h.wait_for(lambda: all_running(r), timeout=30, interval=0.3) and all_running(S)
+    assert queue_count(r) == 3, status(r).get("queue")
+    # the original stops so that only the restored copy delivers once the smart host answers
+    S.stop()
+    sink = Sink(dead)
+    try:
+        r.cli("queue", "flush", check=True)
+        assert h.wait_for(lambda: sorted(sink.ids) == queued, timeout=60, interval=0.3), \
+            (sink.ids, r.cli("queue", "list").stdout)
+        assert h.wait_for(lambda: queue_count(r) == 0, timeout=30, interval=0.3), status(r).get("queue")
+    finally:
+        sink.shutdown()
+        sink.server_close()
+    r.stop()
+    S.start()
+    assert h.wait_for(all_running, timeout=30, interval=0.3), services()
+    S.cli("connector", "del", "Dead", check=True)
+
+
+@h.test
+def restore_refuses_a_damaged_queue_file():
+    """restore verifies every queue file against the manifest before it makes anything."""
+    bk = BACKUP["path"]
+    damaged = bk + "-damaged"
+    shutil.copytree(bk, damaged)
+    qdir = os.path.join(damaged, "queue")
+    victim = os.path.join(qdir, sorted(os.listdir(qdir))[0])
+    with open(victim, "ab") as f:
+        f.write(b"x")
+    target = os.path.join(os.path.dirname(bk), "never")
+    p = h.run([h.INTERCHANGE, "--data", target, "restore", damaged])
+    assert p.returncode == 1 and "checksum mismatch" in p.stderr, (p.returncode, p.stderr)
+    assert not os.path.exists(target)
+
+
+@h.test
+def restore_of_an_old_backup_with_the_old_queue_file():
+    """A backup of the earlier design held the queue as an LMDB file (queue/data.mdb), or no queue: it restores,
+    saying the old queue is not read."""
+    bk = BACKUP["path"]
+    old = bk + "-old"
+    shutil.copytree(bk, old)
+    qdir = os.path.join(old, "queue")
+    for name in os.listdir(qdir):
+        os.unlink(os.path.join(qdir, name))
+    data = b"\0" * 8192
+    open(os.path.join(qdir, "data.mdb"), "wb").write(data)
+    manifest = [l for l in open(os.path.join(old, "MANIFEST")).read().splitlines()
+                if not (l.startswith("file ") and l.split()[3].startswith("queue/"))]
+    manifest.append("file %s %d queue/data.mdb" % (hashlib.sha256(data).hexdigest(), len(data)))
+    open(os.path.join(old, "MANIFEST"), "w").write("\n".join(manifest) + "\n")
+    r = Restored(old, dict(zip(h.PORT_NAMES, h.free_ports(len(h.PORT_NAMES)))))
+    assert r.restore_output.returncode == 0, r.restore_output.stderr
+    assert "earlier design" in r.restore_output.stderr and "0 queued messages" in r.restore_output.stdout
+    assert not os.path.exists(os.path.join(r.data, "queue", "data.mdb"))
+    assert r.start().returncode == 0
+    assert h.wait_for(lambda: all_running(r), timeout=30, interval=0.3), services(r)
+    assert h.wait_for(lambda: inbox_ids(r, "alice") is not None, timeout=20, interval=0.3), "alice not restored"
+    r.stop()
+
+
+@h.test
+def restore_takes_the_port_options_of_init():
+    p = h.run([h.INTERCHANGE, "restore", "--help"])
+    assert p.returncode == 0 and "--smtp-port" in p.stdout and "beside the original" in p.stdout, p.stdout
+    target = os.path.join(os.path.dirname(BACKUP["path"]), "clash")
+    p = h.run([h.INTERCHANGE, "--data", target, "restore", BACKUP["path"], "--smtp-port", "2600", "--imap-port",
+               "2600"])
+    assert p.returncode == 2 and "both 2600" in p.stderr, (p.returncode, p.stderr)
+    p = h.run([h.INTERCHANGE, "--data", target, "restore", BACKUP["path"], "--smtp-port", "0"])
+    assert p.returncode == 2 and "1 to 65535" in p.stderr, (p.returncode, p.stderr)
+    assert not os.path.exists(target)
+    # without options the ports are the backed-up server's
+    r = Restored(BACKUP["path"], {})
+    assert r.restore_output.returncode == 0, r.restore_output.stderr
+    assert status(r)["ports"] == S.ports, (status(r)["ports"], S.ports)
 
 
 if __name__ == "__main__":
