@@ -292,8 +292,7 @@ def backup_keeps_the_queue_and_a_restored_copy_delivers_it():
                        "relayed\r\n" % (ADDR["alice"], mid, mid))
     assert h.wait_for(lambda: status().get("queue", {}).get("deferred") == 3, timeout=30, interval=0.3), \
         status().get("queue")
-    base = tempfile.mkdtemp(prefix="ixb-", dir="/tmp")
-    bk = os.path.join(base, "backup")
+    bk = os.path.join(S.base, "backup")  # removed with S at the end
     p = S.cli("backup", bk, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "3 queued messages" in p.stdout, p.stdout
