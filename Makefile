@@ -38,6 +38,8 @@ SASL_LIBS := -lsasl2
 .SECONDEXPANSION:
 # objs: source files -> object files in the build folder
 objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
+# archive: the recipe of a static library, made anew each time (ar would keep members whose sources moved away)
+archive = @mkdir -p $(dir $@) && rm -f $@ && $(AR) rcs $@ $^
 # py_bench: the recipe of a `make bench` program that runs the Python script it depends on with this build
 define py_bench
 @mkdir -p $(dir $@)

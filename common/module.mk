@@ -5,8 +5,7 @@ COMMON_SRCS := common/util.c common/log.c common/buf.c common/err.c common/confi
 COMMON_LIB := $(BUILD)/libcommon.a
 
 $(COMMON_LIB): $(call objs,$(COMMON_SRCS))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(archive)
 
 COMMON_TESTS := test_common test_evloop test_utf8 test_base64 test_workpool test_throttle
 UNIT_TESTS += $(foreach t,$(COMMON_TESTS),$(BUILD)/tests/unit/$(t))

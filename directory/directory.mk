@@ -15,8 +15,7 @@ $(BUILD)/gen/schema_ldif.o: $(BUILD)/gen/schema_ldif.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(DIRECTORY_LIB): $(call objs,$(DIRECTORY_SRCS)) $(BUILD)/gen/schema_ldif.o
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(archive)
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_addrgen
 $(BUILD)/tests/unit/test_addrgen: $(call objs,tests/unit/test_addrgen.c tests/unit/test.c) $(DIRECTORY_LIB) $(COMMON_LIB)

@@ -6,8 +6,7 @@ DIRLIB_SRCS := directory/dir_hash.c directory/dir_entry.c directory/dir_replica.
 DIR_LIB := $(BUILD)/libdir.a
 
 $(DIR_LIB): $(call objs,$(DIRLIB_SRCS))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(archive)
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_dir
 $(BUILD)/tests/unit/test_dir: $(call objs,tests/unit/test_dir.c tests/unit/test.c) $(DIR_LIB) $(DIRECTORY_LIB) \

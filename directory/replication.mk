@@ -7,8 +7,7 @@ REPLICATION_SRCS := directory/replication_servers.c directory/replication_certs.
 REPLICATION_LIB := $(BUILD)/libreplication.a
 
 $(REPLICATION_LIB): $(call objs,$(REPLICATION_SRCS))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(archive)
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_replication
 $(BUILD)/tests/unit/test_replication: $(call objs,tests/unit/test_replication.c tests/unit/test.c) $(REPLICATION_LIB) \

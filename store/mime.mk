@@ -3,8 +3,7 @@ MIME_SRCS := store/mime.c store/mime_hdr.c store/mime_addr.c store/mime_serial.c
 MIME_LIB := $(BUILD)/libmime.a
 
 $(MIME_LIB): $(call objs,$(MIME_SRCS))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(archive)
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_mime
 $(BUILD)/tests/unit/test_mime: $(call objs,tests/unit/test_mime.c tests/unit/test.c) $(MIME_LIB) $(COMMON_LIB)

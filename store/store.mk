@@ -11,8 +11,7 @@ $(call objs,$(STORE_SRCS) tests/unit/test_store.c store/bench_store.c): CPPFLAGS
 endif
 
 $(STORE_LIB): $(call objs,$(STORE_SRCS))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(archive)
 
 STORE_TEST_DEPS := $(STORE_LIB) $(STORE_MIME_LIB) $(COMMON_LIB)
 

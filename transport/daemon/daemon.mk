@@ -6,5 +6,4 @@ DAEMON_DEPS = $(DAEMON_LIB) $(NET_LIB) $(DIR_LIB) $(DIRECTORY_LIB) $(STORE_LIB) 
 DAEMON_LDLIBS = $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS)
 
 $(DAEMON_LIB): $(call objs,transport/daemon/daemon.c)
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(archive)

@@ -5,8 +5,7 @@ IMAPPARSE_SRCS := transport/imap/imap_parse.c transport/imap/mutf7.c transport/i
 IMAPPARSE_LIB := $(BUILD)/libimapparse.a
 
 $(IMAPPARSE_LIB): $(call objs,$(IMAPPARSE_SRCS))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(archive)
 
 IMAPD_SRCS := transport/imap/imap_session.c transport/imap/imap_output.c transport/imap/imap_watch.c \
 	transport/imap/imap_view.c transport/imap/imap_mailbox.c transport/imap/imap_folders.c transport/imap/imap_list.c \
@@ -22,8 +21,7 @@ IMAPD_LDLIBS :=
 endif
 
 $(IMAPD_LIB): $(call objs,$(IMAPD_SRCS))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(archive)
 
 PROGRAMS += $(BUILD)/ix-imapd
 $(BUILD)/ix-imapd: $(call objs,transport/imap/imapd.c) $(IMAPD_LIB) $$(LOGIN_LIB) $(IMAPPARSE_LIB) $$(DAEMON_DEPS)

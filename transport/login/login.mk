@@ -7,8 +7,7 @@ LOGIN_SRCS := transport/login/login_session.c transport/login/login_daemon.c tra
 LOGIN_LIB := $(BUILD)/liblogin.a
 
 $(LOGIN_LIB): $(call objs,$(LOGIN_SRCS))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(archive)
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_proxy
 $(BUILD)/tests/unit/test_proxy: $(call objs,tests/unit/test_proxy.c tests/unit/test.c) $(LOGIN_LIB) $$(NET_LIB) \

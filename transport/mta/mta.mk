@@ -4,8 +4,7 @@ MTA_SRCS := transport/mta/queue.c transport/mta/dsn.c transport/mta/mta_route.c 
 MTA_LIB := $(BUILD)/libmta.a
 
 $(MTA_LIB): $(call objs,$(MTA_SRCS))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(archive)
 
 PROGRAMS += $(BUILD)/ix-mta
 $(BUILD)/ix-mta: $(call objs,transport/mta/mta_main.c transport/mta/mta.c) $(MTA_LIB) $$(SMTP_LIB) $$(DAEMON_DEPS)

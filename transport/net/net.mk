@@ -6,8 +6,7 @@ NET_LIB := $(BUILD)/libnet.a
 NET_LDLIBS := $(SSL_LIBS) $(SASL_LIBS)
 
 $(NET_LIB): $(call objs,$(NET_SRCS))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(archive)
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_tls
 $(BUILD)/tests/unit/test_tls: $(call objs,tests/unit/test_tls.c tests/unit/test.c) $(NET_LIB) $(COMMON_LIB)

@@ -4,8 +4,7 @@ POP3_SRCS := transport/pop3/pop3_parse.c transport/pop3/pop3_session.c
 POP3_LIB := $(BUILD)/libpop3.a
 
 $(POP3_LIB): $(call objs,$(POP3_SRCS))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(archive)
 
 PROGRAMS += $(BUILD)/ix-pop3d
 $(BUILD)/ix-pop3d: $(call objs,transport/pop3/pop3d.c) $(POP3_LIB) $$(LOGIN_LIB) $$(DAEMON_DEPS)

@@ -4,8 +4,7 @@ SMTP_SRCS := transport/smtp/smtp_parse.c transport/smtp/smtp_session.c
 SMTP_LIB := $(BUILD)/libsmtp.a
 
 $(SMTP_LIB): $(call objs,$(SMTP_SRCS))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(archive)
 
 PROGRAMS += $(BUILD)/ix-smtpd
 $(BUILD)/ix-smtpd: $(call objs,transport/smtp/smtpd_main.c transport/smtp/smtpd.c) $$(MTA_LIB) $(SMTP_LIB) \
