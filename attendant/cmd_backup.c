@@ -1,6 +1,7 @@
 /* cmd_backup.c - interchange backup DEST and interchange restore SRC: a consistent online backup of one
  * server (the directory as LDIF from slapcat, the queue's files, the store as an LMDB hot copy, the bootstrap
  * config and certificate) with a manifest of checksums, and its restore into a fresh data folder. */
+#include "attendant/bootstrap.h"
 #include "attendant/cli.h"
 #include "common/base64.h"
 #include "common/err.h"
@@ -420,18 +421,12 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 		queue_ids_free(&queued, nqueued);
 		return CLI_EXIT_FAIL;
 	}
-	if (!folder_empty_or_missing(data_dir)) {
-		cli_error("%s already exists and is not empty: restore goes into a new data folder", data_dir);
-		queue_ids_free(&queued, nqueued);
-		return CLI_EXIT_FAIL;
-	}
 	/* a backup from before the administrator became an entry holds its hash in olcRootPW (the attendant moves it
 	 * into the entry); a newer one has it in the cn=admin entry of the data export, and none here */
 	char *rootpw = rootpw_from(src);
 	/* the backup's bootstrap configuration, re-rooted in the new folder */
 	struct config cfg, old;
-	uid_t svc_uid = 0;
-	gid_t svc_gid = 0;
+	struct bootstrap boot = { .what = "restore", .user_optional = 1 };
 	int ret = config_load(src, &old, &err);
 	if (ret == IX_OK) {
 		config_init_defaults(&cfg, data_dir, old.domain);
@@ -445,43 +440,32 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 		cfg.server_dn = old.server_dn ? xstrdup(old.server_dn) : NULL;
 		cfg.listen = xstrdup(old.listen);
 		cfg.anonymous_read = old.anonymous_read;
-		/* run as root: the same service user as the backed-up server, when it can reach the new folder */
-		if (geteuid() == 0 && old.user != NULL && old.user[0] != '\0' && strcmp(old.user, "root") != 0 &&
-		    privs_ensure_user(old.user, &err) == IX_OK && privs_lookup(old.user, &svc_uid, &svc_gid) == IX_OK &&
-		    privs_can_reach(cfg.data_dir, svc_uid, svc_gid))
-			cfg.user = xstrdup(old.user);
-		buf_reset(&err);
 		for (int p = 0; p < PORT_COUNT; p++)
 			cfg.ports[p] = port_given[p] ? ports[p] : old.ports[p];
+		/* run as root: the same service user as the backed-up server, when it can reach the new folder */
+		boot.user = old.user;
+		if (cli_ports_distinct(cfg.ports) < 0)
+			ret = IX_EINVAL;
+		else if ((ret = bootstrap_check(&cfg, &boot, &err)) != IX_OK)
+			cli_error("%s", buf_cstr(&err));
+		boot.user = NULL;
 		config_free(&old);
-		if (cli_ports_distinct(cfg.ports) < 0) {
-			config_free(&cfg);
+		if (ret != IX_OK) {
 			buf_free(&err);
+			free(rootpw);
+			config_free(&cfg);
 			queue_ids_free(&queued, nqueued);
-			return CLI_EXIT_USAGE;
+			return ret == IX_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
 		}
 	}
-	int created = 0;
-	if (ret == IX_OK) {
-		static const char *const dirs[] = { "", "run", "log", "store", "queue", "tls" };
-		for (size_t i = 0; i < IX_ARRAY_LEN(dirs) && ret == IX_OK; i++) {
-			char *p = config_path(&cfg, dirs[i]);
-			if (mkdir_p(p, 0750) < 0) {
-				buf_printf(&err, "cannot create %s: %s", p, strerror(errno));
-				ret = IX_EIO;
-			}
-			free(p);
-		}
-		created = 1;
-	}
+	int loaded = ret == IX_OK;
+	char *cert = xasprintf("%s/tls/cert.pem", src), *key = xasprintf("%s/tls/key.pem", src);
+	boot.cert = cert;
+	boot.key = key;
 	if (ret == IX_OK)
-		ret = config_save(&cfg, &err);
-	for (size_t i = 1; i < IX_ARRAY_LEN(plain_files) && ret == IX_OK; i++) {
-		char *from = xasprintf("%s/%s", src, plain_files[i]), *to = config_path(&cfg, plain_files[i]);
-		ret = copy_file(from, to, strstr(plain_files[i], "key") ? 0600 : 0644, &err);
-		free(from);
-		free(to);
-	}
+		ret = bootstrap_create(&cfg, &boot, &err);
+	free(cert);
+	free(key);
 	unsigned server_id = 0;
 	struct buf repl = BUF_INIT;
 	replication_from(src, &server_id, &repl);
@@ -515,19 +499,18 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 				"not restored\n", old_queue);
 	free(old_queue);
 	free(rootpw);
-	if (ret == IX_OK && cfg.user != NULL)
-		ret = privs_chown_tree(cfg.data_dir, svc_uid, svc_gid, &err);
+	if (ret == IX_OK)
+		ret = bootstrap_chown(&cfg, &boot, &err);
 	if (ret == IX_OK) {
 		printf("Restored %s into %s (%zu queued message%s)\n", src, cfg.data_dir, nqueued, nqueued == 1 ? "" : "s");
 		cli_print_created(&cfg);
 	} else {
 		cli_error("restore failed: %s", buf_cstr(&err));
-		if (created && remove_tree(cfg.data_dir) < 0)
-			cli_error("could not remove the incomplete %s", cfg.data_dir);
+		bootstrap_abandon(&cfg, &boot);
 	}
 	buf_free(&err);
 	queue_ids_free(&queued, nqueued);
-	if (created || ret == IX_OK)
+	if (loaded)
 		config_free(&cfg);
 	return ret == IX_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

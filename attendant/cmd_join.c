@@ -1,12 +1,12 @@
 /* cmd_join.c - interchange init --join (a new server for an existing organisation) and interchange replication
  * (the replication state of every server). The directory work is in directory/replication_join.c. */
 #include "attendant/attendant.h"
+#include "attendant/bootstrap.h"
 #include "attendant/cli.h"
 #include "common/err.h"
 #include "common/privs.h"
 #include "directory/replication.h"
 #include "directory/slapd.h"
-#include "transport/net/tls.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,8 +17,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#define JOIN_CERT_DAYS 825
 
 static const char join_help[] =
 	"usage: interchange init --join LDAP-URI --admin-password PW [--hostname NAME] [--my-uri LDAP-URI]\n"
@@ -165,83 +163,29 @@ int join_init(const char *data_dir, int argc, char **argv)
 		buf_free(&err);
 		return ret == IX_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
 	}
-	char *sock = config_path(&cfg, ATTENDANT_SOCK);
-	int too_long = strlen(sock) > CONFIG_MAX_SOCKET_PATH;
-	free(sock);
-	if (too_long) {
-		cli_error("the data folder path %s is too long for the directory's local socket: choose a shorter --data",
-			  cfg.data_dir);
+	struct bootstrap boot = { .what = "init --join", .user = j.user };
+	ret = bootstrap_check(&cfg, &boot, &err);
+	if (ret != IX_OK) {
+		cli_error("%s", buf_cstr(&err));
+		buf_free(&err);
 		config_free(&cfg);
-		return CLI_EXIT_USAGE;
-	}
-	if (!folder_empty_or_missing(cfg.data_dir)) {
-		cli_error("%s already exists and is not empty: init never overwrites a data folder", cfg.data_dir);
-		config_free(&cfg);
-		return CLI_EXIT_FAIL;
-	}
-	uid_t svc_uid = 0;
-	gid_t svc_gid = 0;
-	if (j.user != NULL && strcmp(j.user, "root") != 0) {
-		if (privs_ensure_user(j.user, &err) != IX_OK || privs_lookup(j.user, &svc_uid, &svc_gid) != IX_OK) {
-			cli_error("%s", buf_cstr(&err));
-			buf_free(&err);
-			config_free(&cfg);
-			return CLI_EXIT_FAIL;
-		}
-		if (!privs_can_reach(cfg.data_dir, svc_uid, svc_gid)) {
-			fprintf(stderr, "interchange: warning: the service user %s cannot reach %s; the services will run "
-					"as root\n",
-				j.user, cfg.data_dir);
-			free(cfg.user);
-			cfg.user = NULL;
-		}
-	} else {
-		free(cfg.user);
-		cfg.user = NULL;
+		return ret == IX_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
 	}
 	printf("Joining the organisation %s (%s) at %s\n", cfg.org, cfg.suffix, j.uri);
 	fflush(stdout);
 	ret = CLI_EXIT_FAIL;
-	if (mkdir_p(cfg.data_dir, 0750) < 0) {
-		cli_error("cannot create %s: %s", cfg.data_dir, strerror(errno));
-		config_free(&cfg);
-		buf_free(&err);
-		return CLI_EXIT_FAIL;
-	}
-	static const char *const dirs[] = { "run", "log", "store", "queue", "tls" };
-	for (size_t i = 0; i < IX_ARRAY_LEN(dirs); i++) {
-		char *p = config_path(&cfg, dirs[i]);
-		int r = mkdir_p(p, 0750);
-		if (r < 0)
-			buf_printf(&err, "cannot create %s: %s", p, strerror(errno));
-		free(p);
-		if (r < 0)
-			goto fail;
-	}
-	if (config_save(&cfg, &err) != IX_OK)
-		goto fail;
-	char *cert = config_path(&cfg, "tls/cert.pem"), *key = config_path(&cfg, "tls/key.pem");
-	int tr = tls_make_self_signed(cfg.hostname, cert, key, JOIN_CERT_DAYS, &err);
-	free(cert);
-	free(key);
-	if (tr != IX_OK)
+	if (bootstrap_create(&cfg, &boot, &err) != IX_OK)
 		goto fail;
 	/* the database stays empty: replication fills it, the administrator's entry (and password) included */
-	if (slapd_create_config(&cfg, NULL, 0, NULL, &err) != IX_OK)
-		goto fail;
-	if (repl_prepare_config(&cfg, &err) != IX_OK)
-		goto fail;
-	if (cfg.user != NULL && privs_chown_tree(cfg.data_dir, svc_uid, svc_gid, &err) != IX_OK)
-		goto fail;
-	if (finish_as_service_user(&j, &cfg, &err) != IX_OK)
+	if (slapd_create_config(&cfg, NULL, 0, NULL, &err) != IX_OK || repl_prepare_config(&cfg, &err) != IX_OK ||
+	    bootstrap_chown(&cfg, &boot, &err) != IX_OK || finish_as_service_user(&j, &cfg, &err) != IX_OK)
 		goto fail;
 	cli_print_created(&cfg);
 	ret = CLI_EXIT_OK;
 	goto out;
 fail:
 	cli_error("init --join failed: %s", buf_cstr(&err));
-	if (remove_tree(cfg.data_dir) < 0)
-		cli_error("could not remove the incomplete %s: %s", cfg.data_dir, strerror(errno));
+	bootstrap_abandon(&cfg, &boot);
 out:
 	buf_free(&err);
 	config_free(&cfg);

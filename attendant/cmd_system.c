@@ -1,5 +1,6 @@
 /* cmd_system.c - interchange init, start, stop and status. */
 #include "attendant/attendant.h"
+#include "attendant/bootstrap.h"
 #include "attendant/cli.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -8,7 +9,6 @@
 #include "common/privs.h"
 #include "directory/replication.h"
 #include "directory/slapd.h"
-#include "transport/net/tls.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,7 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CERT_DAYS 825
 #define STOP_TIMEOUT_MS 30000
 
 /* ---- init ---- */
@@ -49,14 +48,6 @@ static const char init_help[] =
 	"--listen is the address the directory and the services listen on (default 127.0.0.1; 0.0.0.0 or ::\n"
 	"for every address). Off the loopback listener the directory accepts passwords only inside TLS\n"
 	"(StartTLS with this server's certificate).\n";
-
-static int copy_file(const char *from, const char *to, int mode, struct buf *error_r)
-{
-	if (file_copy(from, to, mode, 1024 * 1024) == 0)
-		return IX_OK;
-	buf_printf(error_r, "cannot copy %s to %s: %s", from, to, strerror(errno));
-	return IX_EIO;
-}
 
 int cmd_init(const char *data_dir, int argc, char **argv)
 {
@@ -170,54 +161,20 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 	}
 	memcpy(cfg.ports, ports, sizeof(ports));
 	cfg.server_dn = xasprintf("cn=%s,ou=Servers,ou=Configuration,%s", cfg.hostname, cfg.suffix);
-	int ret = CLI_EXIT_FAIL;
-	struct buf err = BUF_INIT;
-	char *sock = config_path(&cfg, ATTENDANT_SOCK);
-	if (strlen(sock) > CONFIG_MAX_SOCKET_PATH) {
-		cli_error("the data folder path %s is too long for the directory's local socket (at most about %d "
-			  "characters): choose a shorter --data",
-			  cfg.data_dir, CONFIG_MAX_SOCKET_PATH - 20);
-		free(sock);
-		config_free(&cfg);
-		return CLI_EXIT_USAGE;
-	}
-	free(sock);
-	if (!folder_empty_or_missing(cfg.data_dir)) {
-		cli_error("%s already exists and is not empty: init never overwrites a data folder (choose another "
-			  "--data, or remove it if you mean to start over)",
-			  cfg.data_dir);
-		config_free(&cfg);
-		return CLI_EXIT_FAIL;
-	}
-	uid_t svc_uid = 0;
-	gid_t svc_gid = 0;
 	if (user != NULL && geteuid() != 0) {
 		cli_error("--user needs root: the services run as whoever starts them otherwise");
 		config_free(&cfg);
 		return CLI_EXIT_USAGE;
 	}
-	if (user != NULL && strcmp(user, "root") != 0) {
-		struct buf uerr = BUF_INIT;
-		if (privs_ensure_user(user, &uerr) != IX_OK || privs_lookup(user, &svc_uid, &svc_gid) != IX_OK) {
-			cli_error("%s", buf_cstr(&uerr));
-			buf_free(&uerr);
-			config_free(&cfg);
-			return CLI_EXIT_FAIL;
-		}
-		buf_free(&uerr);
-		if (!privs_can_reach(cfg.data_dir, svc_uid, svc_gid)) {
-			fprintf(stderr, "interchange: warning: the service user %s cannot reach %s (a folder above it is "
-					"closed to others); the services will run as root. Put the data folder where %s can "
-					"reach it to run them unprivileged.\n",
-				user, cfg.data_dir, user);
-			user = NULL;
-		}
-		cfg.user = user != NULL ? xstrdup(user) : NULL;
-	}
-	if (mkdir_p(cfg.data_dir, 0750) < 0) {
-		cli_error("cannot create %s: %s", cfg.data_dir, strerror(errno));
+	int ret = CLI_EXIT_FAIL;
+	struct buf err = BUF_INIT;
+	struct bootstrap boot = { .what = "init", .user = user, .cert = cert, .key = key };
+	int checked = bootstrap_check(&cfg, &boot, &err);
+	if (checked != IX_OK) {
+		cli_error("%s", buf_cstr(&err));
+		buf_free(&err);
 		config_free(&cfg);
-		return CLI_EXIT_FAIL;
+		return checked == IX_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
 	}
 	char generated[33];
 	if (password == NULL) {
@@ -228,30 +185,8 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 			snprintf(generated + 2 * i, 3, "%02x", r[i]);
 		password = generated;
 	}
-	static const char *const dirs[] = { "run", "log", "store", "queue", "tls" };
-	for (size_t i = 0; i < IX_ARRAY_LEN(dirs); i++) {
-		char *p = config_path(&cfg, dirs[i]);
-		if (mkdir_p(p, 0750) < 0) {
-			buf_printf(&err, "cannot create %s: %s", p, strerror(errno));
-			free(p);
-			goto fail;
-		}
-		free(p);
-	}
-	if (config_save(&cfg, &err) != IX_OK)
-		goto fail;
-	char *cert_path = config_path(&cfg, "tls/cert.pem"), *key_path = config_path(&cfg, "tls/key.pem");
-	int tls_ret = cert != NULL ? copy_file(cert, cert_path, 0644, &err)
-				   : tls_make_self_signed(cfg.hostname, cert_path, key_path, CERT_DAYS, &err);
-	if (tls_ret == IX_OK && key != NULL)
-		tls_ret = copy_file(key, key_path, 0600, &err);
-	free(cert_path);
-	free(key_path);
-	if (tls_ret != IX_OK)
-		goto fail;
-	if (slapd_create(&cfg, password, &err) != IX_OK)
-		goto fail;
-	if (cfg.user != NULL && privs_chown_tree(cfg.data_dir, svc_uid, svc_gid, &err) != IX_OK)
+	if (bootstrap_create(&cfg, &boot, &err) != IX_OK || slapd_create(&cfg, password, &err) != IX_OK ||
+	    bootstrap_chown(&cfg, &boot, &err) != IX_OK)
 		goto fail;
 	if (password == generated) {
 		char *pwpath = config_path(&cfg, "admin-password");
@@ -264,8 +199,7 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 	goto out;
 fail:
 	cli_error("init failed: %s", buf_cstr(&err));
-	if (remove_tree(cfg.data_dir) < 0)
-		cli_error("could not remove the incomplete %s: %s", cfg.data_dir, strerror(errno));
+	bootstrap_abandon(&cfg, &boot);
 out:
 	buf_free(&err);
 	config_free(&cfg);

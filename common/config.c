@@ -107,6 +107,20 @@ char *config_path(const struct config *cfg, const char *relative)
 	return xasprintf("%s/%s", cfg->data_dir, relative);
 }
 
+int config_make_dirs(const struct config *cfg, const char *const *dirs, size_t n, struct buf *error_r)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *p = config_path(cfg, dirs[i]);
+		int r = mkdir_p(p, 0750);
+		if (r < 0)
+			buf_printf(error_r, "cannot create %s: %s", p, strerror(errno));
+		free(p);
+		if (r < 0)
+			return IX_EIO;
+	}
+	return IX_OK;
+}
+
 char *config_ldapi_uri_for(const char *socket_path)
 {
 	struct buf b = BUF_INIT;

@@ -51,6 +51,9 @@ void config_free(struct config *cfg);
 
 /* Paths inside the data folder; each returns a new string the caller frees. */
 char *config_path(const struct config *cfg, const char *relative);
+/* Creates each of the n folders dirs[] inside the data folder (mkdir -p, 0750). Returns IX_OK, or IX_EIO with
+ * "cannot create PATH: REASON" in error_r at the first that fails. */
+int config_make_dirs(const struct config *cfg, const char *const *dirs, size_t n, struct buf *error_r);
 /* ldapi:// URL of the directory's local socket (<data>/run/ldapi). */
 char *config_ldapi_uri(const struct config *cfg);
 /* ldapi:// URL for any socket path, percent-encoded as libldap wants it (docs/slapd-facts.md, "ldapi URLs"). */

@@ -289,15 +289,8 @@ int slapd_create_config(const struct config *cfg, const char *rootpw_hash, unsig
 {
 	static const char *const dirs[] = { "directory/slapd.d", "directory/data", SLAPD_ACCESSLOG_DIR, "directory/schema",
 					    "run" };
-	for (size_t i = 0; i < IX_ARRAY_LEN(dirs); i++) {
-		char *p = config_path(cfg, dirs[i]);
-		int r = mkdir_p(p, 0750);
-		if (r < 0)
-			buf_printf(error_r, "cannot create %s: %s", p, strerror(errno));
-		free(p);
-		if (r < 0)
-			return IX_EIO;
-	}
+	if (config_make_dirs(cfg, dirs, IX_ARRAY_LEN(dirs), error_r) != IX_OK)
+		return IX_EIO;
 	struct buf b = BUF_INIT;
 	buf_append_str(&b, schema_interchange_ldif);
 	int ret = write_text(cfg, "directory/schema/interchange.ldif", &b, error_r);
