@@ -214,7 +214,8 @@ LDAPMessage *ldapu_first_entry(LDAP *ld, LDAPMessage *res)
 	return res != NULL ? ldap_first_entry(ld, res) : NULL;
 }
 
-int ldapu_modify(LDAP *ld, const char *dn, LDAPMod **mods, struct buf *error_r)
+/* A change within LDAPU_TIMEOUT_SECS; returns slapd's result code (LDAP_TIMEOUT, LDAP_SERVER_DOWN when it gave none). */
+static int modify_rc(LDAP *ld, const char *dn, LDAPMod **mods)
 {
 	struct timeval tv = { LDAPU_TIMEOUT_SECS, 0 };
 	LDAPMessage *res = NULL;
@@ -229,6 +230,12 @@ int ldapu_modify(LDAP *ld, const char *dn, LDAPMod **mods, struct buf *error_r)
 			rc = LDAP_OTHER;
 		}
 	}
+	return rc;
+}
+
+int ldapu_modify(LDAP *ld, const char *dn, LDAPMod **mods, struct buf *error_r)
+{
+	int rc = modify_rc(ld, dn, mods);
 	if (rc == LDAP_SUCCESS)
 		return IX_OK;
 	if (rc == LDAP_NO_SUCH_OBJECT)
@@ -237,4 +244,20 @@ int ldapu_modify(LDAP *ld, const char *dn, LDAPMod **mods, struct buf *error_r)
 	int ret = ldapu_fail(ld, rc, what, error_r);
 	free(what);
 	return ret;
+}
+
+int ldapu_modify_values(LDAP *ld, const char *dn, LDAPMod **mods, const char *what, enum ldapu_value_fault *fault_r,
+			struct buf *error_r)
+{
+	int rc = modify_rc(ld, dn, mods);
+	*fault_r = rc == LDAP_TYPE_OR_VALUE_EXISTS ? LDAPU_VALUE_EXISTS
+		 : rc == LDAP_NO_SUCH_ATTRIBUTE	   ? LDAPU_VALUE_MISSING
+						   : LDAPU_VALUE_NONE;
+	if (rc == LDAP_SUCCESS)
+		return IX_OK;
+	if (*fault_r == LDAPU_VALUE_EXISTS)
+		return IX_EEXIST;
+	if (*fault_r == LDAPU_VALUE_MISSING)
+		return IX_ENOTFOUND;
+	return ldapu_fail(ld, rc, what, error_r);
 }

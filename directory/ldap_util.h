@@ -69,5 +69,17 @@ LDAPMessage *ldapu_first_entry(LDAP *ld, LDAPMessage *res);
 /* Changes dn by mods (which stay the caller's). Returns IX_OK; IX_ENOTFOUND when dn does not exist, with error_r
  * untouched; or another code with "cannot change DN: REASON" in error_r. */
 int ldapu_modify(LDAP *ld, const char *dn, LDAPMod **mods, struct buf *error_r);
+/* What a change of single values found in the way (ldapu_modify_values). */
+enum ldapu_value_fault {
+	LDAPU_VALUE_NONE,    /* nothing: the change was made, or failed for another reason */
+	LDAPU_VALUE_EXISTS,  /* a value to add is there already */
+	LDAPU_VALUE_MISSING, /* a value (or the attribute) to delete is not there */
+};
+/* Changes dn by mods (the caller's) with the same time limit, for callers that add or delete single values and say
+ * themselves what an existing or missing value means: returns IX_EEXIST with *fault_r LDAPU_VALUE_EXISTS, or
+ * IX_ENOTFOUND with LDAPU_VALUE_MISSING, error_r untouched; any other failure (a missing dn, the unique overlay's
+ * refusal: IX_EEXIST) has *fault_r LDAPU_VALUE_NONE and "WHAT: REASON" in error_r (ldapu_fail). IX_OK when done. */
+int ldapu_modify_values(LDAP *ld, const char *dn, LDAPMod **mods, const char *what, enum ldapu_value_fault *fault_r,
+			struct buf *error_r);
 
 #endif

@@ -703,17 +703,13 @@ int prov_dl_member(struct prov *p, const char *name, const char *recipient, int 
 	LDAPMod **mods = NULL;
 	size_t k = 0;
 	mod_add(&mods, &k, add ? LDAP_MOD_ADD : LDAP_MOD_DELETE, "member", values1(mdn));
-	int rc = ldap_modify_ext_s(p->ld, dn, mods, NULL, NULL);
+	enum ldapu_value_fault fault;
+	ret = ldapu_modify_values(p->ld, dn, mods, "could not change the list", &fault, error_r);
 	mods_free(mods);
-	if (rc == LDAP_TYPE_OR_VALUE_EXISTS) {
+	if (fault == LDAPU_VALUE_EXISTS)
 		buf_printf(error_r, "%s is already a member of %s", recipient, name);
-		ret = IX_EEXIST;
-	} else if (rc == LDAP_NO_SUCH_ATTRIBUTE) {
+	else if (fault == LDAPU_VALUE_MISSING)
 		buf_printf(error_r, "%s is not a member of %s", recipient, name);
-		ret = IX_ENOTFOUND;
-	} else if (rc != LDAP_SUCCESS) {
-		ret = ldapu_fail(p->ld, rc, "could not change the list", error_r);
-	}
 	free(dn);
 	free(mdn);
 	return ret;
@@ -907,15 +903,14 @@ static int assign_primary(struct prov *p, LDAPMessage *e, const char *dn, const 
 		mod_add(&mods, &k, LDAP_MOD_DELETE, "ixProxyAddresses", values1(own));
 	mod_add(&mods, &k, LDAP_MOD_ADD, "ixProxyAddresses", values1(proxy));
 	mod_add(&mods, &k, LDAP_MOD_REPLACE, "mail", values1(address));
-	int rc = ldap_modify_ext_s(p->ld, dn, mods, NULL, NULL);
+	/* IX_EEXIST (the value is there, or the unique overlay refused it): someone took it between our check and the
+	 * write */
+	enum ldapu_value_fault fault;
+	int ret = ldapu_modify_values(p->ld, dn, mods, "could not write a generated address", &fault, error_r);
 	mods_free(mods);
 	free(proxy);
 	free(own);
-	if (rc == LDAP_CONSTRAINT_VIOLATION || rc == LDAP_TYPE_OR_VALUE_EXISTS)
-		return IX_EEXIST; /* someone took it between our check and the write */
-	if (rc != LDAP_SUCCESS)
-		return ldapu_fail(p->ld, rc, "could not write a generated address", error_r);
-	return IX_OK;
+	return ret;
 }
 
 static int generate_one(struct prov *p, const struct policy *pols, size_t npols, LDAPMessage *e, struct buf *error_r)
@@ -1391,17 +1386,13 @@ int prov_delegate(struct prov *p, const char *owner, const char *delegate, int o
 	size_t k = 0;
 	mod_add(&mods, &k, revoke ? LDAP_MOD_DELETE : LDAP_MOD_ADD, on_behalf ? "ixSendOnBehalf" : "ixSendAs",
 		values1(ddn));
-	int rc = ldap_modify_ext_s(p->ld, dn, mods, NULL, NULL);
+	enum ldapu_value_fault fault;
+	ret = ldapu_modify_values(p->ld, dn, mods, "could not change the right", &fault, error_r);
 	mods_free(mods);
-	if (rc == LDAP_TYPE_OR_VALUE_EXISTS) {
+	if (fault == LDAPU_VALUE_EXISTS)
 		buf_printf(error_r, "%s already has that right on %s", delegate, owner);
-		ret = IX_EEXIST;
-	} else if (rc == LDAP_NO_SUCH_ATTRIBUTE) {
+	else if (fault == LDAPU_VALUE_MISSING)
 		buf_printf(error_r, "%s does not have that right on %s", delegate, owner);
-		ret = IX_ENOTFOUND;
-	} else if (rc != LDAP_SUCCESS) {
-		ret = ldapu_fail(p->ld, rc, "could not change the right", error_r);
-	}
 	free(dn);
 	free(ddn);
 	return ret;

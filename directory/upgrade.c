@@ -332,12 +332,12 @@ int upgrade_accesslog(const struct config *cfg, unsigned *changes_r, struct buf 
 	char *mv[] = { (char *)SLAPD_ACCESSLOG_MODULE, NULL };
 	LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcModuleLoad", .mod_values = mv };
 	LDAPMod *mods[] = { &m, NULL };
-	int rc = ldap_modify_ext_s(ld, "cn=module{0},cn=config", mods, NULL, NULL);
-	if (rc != LDAP_SUCCESS && rc != LDAP_TYPE_OR_VALUE_EXISTS) {
-		buf_printf(error_r, "cannot load slapd's %s module: %s", SLAPD_ACCESSLOG_MODULE, ldap_err2string(rc));
-		ret = ldapu_err(rc);
+	enum ldapu_value_fault fault;
+	char *what = xasprintf("cannot load slapd's %s module", SLAPD_ACCESSLOG_MODULE);
+	ret = ldapu_modify_values(ld, "cn=module{0},cn=config", mods, what, &fault, error_r);
+	free(what);
+	if (ret != IX_OK && fault != LDAPU_VALUE_EXISTS)
 		goto out;
-	}
 	struct buf ldif = BUF_INIT;
 	slapd_accesslog_ldif(cfg, 0, &ldif);
 	ret = add_ldif(ld, buf_cstr(&ldif), error_r);
