@@ -3,6 +3,7 @@
 # whole system at random moments during mixed load (SMTP in, IMAP flag changes and expunges, POP3 deletes), then
 # every message acknowledged with 250 after DATA is present exactly once, no acknowledged change is lost and
 # `interchange store check` is clean.
+import fcntl
 import imaplib
 import json
 import os
@@ -213,11 +214,19 @@ def kill(pid):
 
 
 def dead(pid):
-    """True once pid has exited (gone, or a zombie not reaped yet: its sockets and files are closed either way)."""
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            return any(line.startswith("State:") and "Z" in line for line in f)
-    except OSError:
+    """True once pid has exited and been reaped."""
+    return not os.path.exists("/proc/%d" % pid)
+
+
+def attendant_lock_free():
+    """True when no process holds run/attendant.lock, which `start` takes (a child the attendant was forking
+    when it was killed holds it until it runs its program)."""
+    with open(os.path.join(S.data, "run", "attendant.lock"), "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        fcntl.flock(f, fcntl.LOCK_UN)
         return True
 
 
@@ -303,7 +312,8 @@ def kill_whole_system_under_load():
         kill(apid)  # first the attendant, so nothing is restarted, then every service at once
         for pid in victims:
             kill(pid)
-        assert h.wait_for(lambda: all(dead(pid) for pid in victims + [apid]), timeout=10), "a killed process lives"
+        assert h.wait_for(lambda: all(dead(pid) for pid in victims + [apid]) and attendant_lock_free(),
+                          timeout=10), "a killed process lives, or the attendant's lock is held"
         p = S.start()
         assert p.returncode == 0, p.stderr
         assert h.wait_for(all_running, timeout=30, interval=0.05), "system not back: %s" % status()
