@@ -1,6 +1,8 @@
 /* monitor.c - collects and renders the monitoring facts (see monitor.h). */
 #include "attendant/monitor.h"
 #include "directory/dir.h"
+#include "common/err.h"
+#include "common/settings.h"
 #include "transport/mta/queue.h"
 
 #include <dirent.h>
@@ -85,6 +87,10 @@ void monitor_collect(const struct config *cfg, struct dir *dir, struct monitor_f
 	char *store = config_path(cfg, "store");
 	f->store_bytes = disk_usage(store, 0);
 	free(store);
+	struct settings set;
+	if (dir == NULL || cfg->server_dn == NULL || dir_server_settings(dir, cfg->server_dn, &set) != IX_OK)
+		settings_load(&set, NULL, 0);
+	f->disk_warn_free = set.v[SET_STORE_DISK_WARN_FREE];
 	struct statvfs vfs;
 	if (statvfs(cfg->data_dir, &vfs) == 0) {
 		f->disk_free = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
@@ -127,9 +133,10 @@ void monitor_warnings(struct monitor_facts *f)
 		else if (strcmp(s->state, "running") != 0)
 			warn(f, "%s is %s", f->services[i].name, f->services[i].state);
 	}
-	if (f->disk_total > 0 && (f->disk_free < MONITOR_DISK_LOW_BYTES ||
+	if (f->disk_total > 0 && (f->disk_free < f->disk_warn_free ||
 				  f->disk_free * 100 / f->disk_total < MONITOR_DISK_LOW_PERCENT))
-		warn(f, "disk low: %llu MiB free of %llu MiB", f->disk_free >> 20, f->disk_total >> 20);
+		warn(f, "disk low: %llu MiB free of %llu MiB (mail is refused with 451 once it is full)",
+		     f->disk_free >> 20, f->disk_total >> 20);
 	if (f->cert_days_left < 0)
 		warn(f, "the TLS certificate cannot be read");
 	else if (f->cert_days_left < MONITOR_CERT_WARN_DAYS)

@@ -9,9 +9,9 @@
 
 struct dir;
 
-/* Warn when free disk falls below this share or this many bytes, and when the certificate expires within. */
+/* Warn when free disk falls below this share (or below the store.disk_warn_free setting), and when the certificate
+ * expires within. */
 #define MONITOR_DISK_LOW_PERCENT 10
-#define MONITOR_DISK_LOW_BYTES (1ULL << 30)
 #define MONITOR_CERT_WARN_DAYS 14
 /* Warn when the queue holds this many deferred messages, or its oldest message is this old. */
 #define MONITOR_QUEUE_WARN_DEFERRED 100
@@ -41,6 +41,7 @@ struct monitor_facts {
 	long long queue_oldest_age;        /* seconds; 0 when empty */
 	unsigned long long quota_warned;   /* mailboxes past their quota warning level */
 	unsigned long long disk_free, disk_total; /* of the data folder's file system */
+	unsigned long long disk_warn_free; /* the store.disk_warn_free setting */
 	long long cert_days_left;          /* -1 when the certificate cannot be read */
 	char cert_not_after[32];           /* ISO 8601, or "" */
 	/* maintenance */

@@ -52,6 +52,8 @@ static const struct setting_def defs[SET_COUNT] = {
 				       "default mailbox message limit (0: none)" },
 	[SET_STORE_QUOTA_WARN_PERCENT] = { "store.quota_warn_percent", 90, 1, 100, "percent",
 					   "quota use at which the owner is warned" },
+	[SET_STORE_DISK_WARN_FREE] = { "store.disk_warn_free", 1 * GIB, 0, 1ULL << 50, "bytes",
+				       "free space on the data folder's file system below which status warns" },
 	[SET_MAINT_CHECK_HOUR] = { "maintenance.check_hour", 3, 0, 23, "hour (UTC)",
 				   "quiet hour of the nightly store consistency check" },
 	[SET_MAINT_ORPHAN_GRACE_DAYS] = { "maintenance.orphan_grace_days", 30, 0, 3650, "days",

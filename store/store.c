@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -212,7 +213,7 @@ int store_mdb_error(int rc, const char *what, struct buf *error_r)
 		break;
 	case ENOSPC:
 		code = IX_EAGAIN;
-		reason = "the disk is full (temporary; nothing stored was lost)";
+		reason = "disk full: no space left on the store's file system (temporary; nothing stored was lost)";
 		break;
 	case EDQUOT:
 		code = IX_EAGAIN;
@@ -246,6 +247,16 @@ int store_mdb_error(int rc, const char *what, struct buf *error_r)
 	if (error_r != NULL)
 		buf_printf(error_r, "%s: %s", what, reason);
 	return code;
+}
+
+/* LMDB reports a short write of its pages as EIO (mdb_page_flush): on a file system with no space left that is a
+ * full disk, and says so. The one place a write's failure is told apart from an I/O error. */
+static int write_rc(const struct store *st, int rc)
+{
+	struct statvfs vfs;
+	if (rc == EIO && statvfs(st->path, &vfs) == 0 && (unsigned long long)vfs.f_bavail * vfs.f_frsize < STORE_DISK_FULL_BYTES)
+		return ENOSPC;
+	return rc;
 }
 
 int wput(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, const void *val, size_t vlen,
@@ -394,6 +405,28 @@ void store_rtxn_end(struct store *st, MDB_txn *txn)
 
 /* ---- group commit ---- */
 
+static const char META_NUDGE[] = "nudge";
+
+/* Pages a transaction frees become reusable only once a later transaction has committed (LMDB keeps the newest
+ * snapshot whole). On a full disk no batch commits, so the space a purge or an expunge freed would stay out of
+ * reach until some small write got through. This is that small write: one meta value, a few pages, which usually
+ * fit where the failed batch's pages were already written. Returns 0 when it committed. */
+static int nudge(struct store *st)
+{
+	MDB_txn *txn;
+	if (txn_begin(st, 0, &txn, NULL) != 0)
+		return -1;
+	uint64_t n = (uint64_t)mdb_txn_id(txn);
+	MDB_val k = { sizeof(META_NUDGE) - 1, (void *)META_NUDGE }, v = { sizeof(n), &n };
+	int rc = mdb_put(txn, st->db_meta, &k, &v, 0);
+	if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&st->map_lock);
+	return rc;
+}
+
 static void op_reset(struct store_op *op)
 {
 	buf_reset(&op->error);
@@ -412,7 +445,7 @@ static void op_reset(struct store_op *op)
  * (its commit synced everything written before it), else 0. */
 static int run_batch(struct store *st, struct store_op *batch)
 {
-	int written = 0, careful = 0;
+	int written = 0, careful = 0, nudged = 0;
 	struct buf err = BUF_INIT;
 	MDB_txn *txn;
 	int rc;
@@ -471,7 +504,15 @@ retry:
 		goto retry;
 	}
 	if (!map_full) {
-		rc = mdb_txn_commit(txn);
+		rc = write_rc(st, mdb_txn_commit(txn));
+		if (rc == ENOSPC && !nudged) {
+			/* the disk is full: space freed by the last commit becomes usable after one more; then again, once */
+			pthread_rwlock_unlock(&st->map_lock);
+			nudged = 1;
+			if (nudge(st) == 0)
+				goto retry;
+			pthread_rwlock_rdlock(&st->map_lock); /* as the failure path below expects */
+		}
 		if (rc == MDB_MAP_FULL) {
 			map_full = 1;
 		} else if (rc != 0) {
@@ -540,7 +581,7 @@ static void sync_pending(struct store *st)
 	struct store_op *batch = st->pending;
 	st->pending = NULL;
 	pthread_mutex_unlock(&st->lock);
-	int rc = st->set.no_sync ? 0 : mdb_env_sync(st->env, 1);
+	int rc = st->set.no_sync ? 0 : write_rc(st, mdb_env_sync(st->env, 1));
 	if (rc != 0) {
 		struct buf err = BUF_INIT;
 		int code = store_mdb_error(rc, "syncing the store to disk", &err);

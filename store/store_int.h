@@ -38,11 +38,15 @@
  * meta    "version"                             -> uint32
  * meta    "frozen" guid(16)                     -> note bytes  (a mailbox frozen for a move, store_move.c)
  * meta    "bodyid"                              -> uint64, the last body id handed out (ids are never reused)
+ * meta    "nudge"                               -> uint64, rewritten by the small commit that makes space a
+ *                                                  commit freed usable on a full disk (store.c, nudge)
  */
 
 #define STORE_DB_VERSION 2u
 #define STORE_BATCH_MAX 512      /* write operations carried by one transaction */
 #define STORE_MAXREADERS 1024    /* concurrent read transactions across all processes */
+/* Free space below which a failed write (LMDB's EIO for a short write) is taken for a full disk. */
+#define STORE_DISK_FULL_BYTES (1024 * 1024)
 
 struct mbox_rec {
 	uint32_t version;

@@ -95,9 +95,18 @@ def run(cmd, check=False, timeout=60, input=None):
 class System:
     """An initialised (and usually started) Interchange data folder."""
 
-    def __init__(self, domain="example.com", admin_password="adminpw", extra=(), start=True):
+    def __init__(self, domain="example.com", admin_password="adminpw", extra=(), start=True, tmpfs_size=None):
+        """tmpfs_size ("32m"): the data folder lives on a tmpfs of that size (a disk that fills up); the test is
+        skipped where one cannot be mounted (not root, no mount permission in the container)."""
         # short paths: the ldapi socket path must fit in 107 bytes
         self.base = tempfile.mkdtemp(prefix="ixe-", dir="/tmp")
+        self.mounted = False
+        if tmpfs_size is not None:
+            p = run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=755" % tmpfs_size, "tmpfs", self.base])
+            if p.returncode != 0:
+                os.rmdir(self.base)
+                skip("cannot mount a %s tmpfs for a small disk: %s" % (tmpfs_size, (p.stderr or p.stdout).strip()))
+            self.mounted = True
         os.chmod(self.base, 0o755)  # run as root, the services' own user must reach the data folder
         self.data = os.path.join(self.base, "var")
         self.domain = domain
@@ -108,8 +117,8 @@ class System:
         args = ["init", "--domain", domain, "--admin-password", admin_password, "--hostname", "mail." + domain]
         for name, port in self.ports.items():
             args += ["--%s-port" % name, str(port)]
+        _systems.append(self)  # before init: a mounted folder is unmounted whatever happens
         self.cli(*(args + list(extra)), check=True)
-        _systems.append(self)
         if start:
             self.start()
 
@@ -172,6 +181,8 @@ class System:
 
     def destroy(self):
         self.stop()
+        if getattr(self, "mounted", False):
+            run(["umount", self.base])
         shutil.rmtree(self.base, ignore_errors=True)
 
 

@@ -286,7 +286,8 @@ int queue_write(const char *qdir, const struct queue_msg *m, struct buf *error_r
 	char *path = xasprintf("%s/%s", qdir, m->id);
 	int ret = 0;
 	if (write_file_atomic(path, img.data, img.len, 0600) < 0) {
-		buf_printf(error_r, "cannot write %s: %s", path, strerror(errno));
+		buf_printf(error_r, "cannot write %s: %s", path,
+			   errno == ENOSPC || errno == EDQUOT ? "disk full (no space left on the device)" : strerror(errno));
 		ret = IX_EIO;
 	}
 	free(path);
