@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static IX_NORETURN void out_of_memory(size_t n)
@@ -195,11 +196,20 @@ static int fsync_parent(const char *path)
 
 int write_file_atomic(const char *path, const void *data, size_t len, int mode)
 {
+	struct iovec part = { (void *)data, len };
+	return write_file_atomic_parts(path, &part, 1, mode);
+}
+
+int write_file_atomic_parts(const char *path, const struct iovec *parts, size_t n, int mode)
+{
 	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		goto fail;
-	if (write_full(fd, data, len) < 0 || fsync(fd) < 0) {
+	int bad = 0;
+	for (size_t i = 0; i < n && !bad; i++)
+		bad = write_full(fd, parts[i].iov_base, parts[i].iov_len) < 0;
+	if (bad || fsync(fd) < 0) {
 		close(fd);
 		goto fail_unlink;
 	}

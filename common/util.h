@@ -38,6 +38,9 @@ int write_full(int fd, const void *buf, size_t len);
 int read_file(const char *path, size_t max, char **data_r, size_t *len_r);
 /* Writes a file durably: temp file, fsync, rename over path, fsync of the directory. Returns 0 or -1. */
 int write_file_atomic(const char *path, const void *data, size_t len, int mode);
+/* The same with the content in parts (a header built here, a body that lives elsewhere), written in order. */
+struct iovec;
+int write_file_atomic_parts(const char *path, const struct iovec *parts, size_t n, int mode);
 /* Copies a file durably (streamed through a temp file, synced, renamed over to). Returns 0 or -1 with errno
  * set (EFBIG when from is larger than max bytes). */
 int file_copy(const char *from, const char *to, int mode, unsigned long long max);

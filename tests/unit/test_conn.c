@@ -655,12 +655,13 @@ static void be_deliver(void *ctx, struct smtp_session *s, const struct smtp_sess
 			smtp_path_string(&env->rcpts[i].to, addr, sizeof(addr));
 			buf_printf(&d->rcpts, "%s;", addr);
 		}
-		const char *body = buf_cstr(env->message);
+		const char *body = env->message;
+		size_t blen = env->message_len;
 		/* skip our Received: line (it is folded once) */
-		const char *end = strstr(body, "\r\n\tby ");
-		end = end != NULL ? strstr(end + 2, "\r\n") : NULL;
-		if (strncmp(body, "Received: from ", 15) == 0 && end != NULL)
-			buf_append(&d->body, end + 2, env->message->len - (size_t)(end + 2 - body));
+		const char *end = memmem(body, blen, "\r\n\tby ", 6);
+		end = end != NULL ? memmem(end + 2, blen - (size_t)(end + 2 - body), "\r\n", 2) : NULL;
+		if (blen >= 15 && strncmp(body, "Received: from ", 15) == 0 && end != NULL)
+			buf_append(&d->body, end + 2, blen - (size_t)(end + 2 - body));
 		d->chunked = env->chunked;
 	}
 	if (b->async)

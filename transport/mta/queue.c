@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <sys/uio.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -100,7 +101,8 @@ bool queue_id_valid(const char *s)
  * rcpt STATE\tATTEMPTS\tNEXT\tNOTIFY\tDELAYED\tADDR\tORCPT\tERROR\n   (one per recipient)
  * body N\n then N bytes. Field values never hold control bytes (queue_set_field). */
 
-void queue_serialize(const struct queue_msg *m, struct buf *out)
+/* Everything before the body's bytes. */
+static void serialize_head(const struct queue_msg *m, size_t body_len, struct buf *out)
 {
 	buf_printf(out, "%s\nid %s\ncreated %lld\nsender %s\nenvid %s\nret %d\nmsgid %s\nauth %s\n", QUEUE_FILE_MAGIC,
 		   m->id, m->created, m->sender, m->envid, m->ret, m->msgid, m->auth);
@@ -109,7 +111,12 @@ void queue_serialize(const struct queue_msg *m, struct buf *out)
 		buf_printf(out, "rcpt %d\t%u\t%lld\t%u\t%d\t%s\t%s\t%s\n", r->state, r->attempts, r->next_try, r->notify,
 			   r->delay_notified ? 1 : 0, r->addr, r->orcpt, r->last_error);
 	}
-	buf_printf(out, "body %zu\n", m->body.len);
+	buf_printf(out, "body %zu\n", body_len);
+}
+
+void queue_serialize(const struct queue_msg *m, struct buf *out)
+{
+	serialize_head(m, m->body.len, out);
 	buf_append(out, m->body.data != NULL ? m->body.data : "", m->body.len);
 }
 
@@ -276,16 +283,21 @@ int queue_dir_ensure(const char *qdir, struct buf *error_r)
 
 int queue_write(const char *qdir, const struct queue_msg *m, struct buf *error_r)
 {
+	return queue_write_body(qdir, m, m->body.data != NULL ? m->body.data : "", m->body.len, error_r);
+}
+
+int queue_write_body(const char *qdir, const struct queue_msg *m, const char *body, size_t len, struct buf *error_r)
+{
 	if (!queue_id_valid(m->id)) {
 		buf_printf(error_r, "bad queue id");
 		return IX_EINVAL;
 	}
 	struct buf img = BUF_INIT;
-	buf_reserve(&img, m->body.len + 512 + m->nrcpts * 128);
-	queue_serialize(m, &img);
+	serialize_head(m, len, &img);
+	struct iovec parts[2] = { { img.data, img.len }, { (void *)body, len } };
 	char *path = xasprintf("%s/%s", qdir, m->id);
 	int ret = 0;
-	if (write_file_atomic(path, img.data, img.len, 0600) < 0) {
+	if (write_file_atomic_parts(path, parts, 2, 0600) < 0) {
 		buf_printf(error_r, "cannot write %s: %s", path,
 			   errno == ENOSPC || errno == EDQUOT ? "disk full (no space left on the device)" : strerror(errno));
 		ret = IX_EIO;

@@ -74,6 +74,9 @@ int queue_dir_ensure(const char *qdir, struct buf *error_r);
 /* Writes m durably as qdir/ID: when it returns 0 the message survives a crash (file and folder synced).
  * Replaces an existing file of that id atomically. Returns 0 or IX_EIO with error_r. */
 int queue_write(const char *qdir, const struct queue_msg *m, struct buf *error_r);
+/* The same with the body given apart (m->body is not used): a message in a mapped spool file is written without
+ * a copy in memory. */
+int queue_write_body(const char *qdir, const struct queue_msg *m, const char *body, size_t len, struct buf *error_r);
 /* Reads qdir/ID into m (which need not be initialised; free it with queue_msg_free in every case). Returns 0, IX_ENOTFOUND (gone), IX_EINVAL (bad id) or IX_ECORRUPT / IX_EIO with error_r. */
 int queue_read(const char *qdir, const char *id, bool with_body, struct queue_msg *m, struct buf *error_r);
 /* Removes qdir/ID (and syncs the folder). Returns 0, IX_ENOTFOUND or IX_EIO. */

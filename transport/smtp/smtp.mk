@@ -33,3 +33,8 @@ $(BUILD)/transport/smtpd_probe: $(call objs,transport/smtp/smtpd_probe.c) $$(MTA
 BENCHES += $(BUILD)/transport/bench_smtp
 $(BUILD)/transport/bench_smtp: $(call objs,transport/smtp/bench_smtp.c) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
+
+# make bench: resident memory of ix-smtpd and ix-imapd while many clients are midway through large messages
+BENCHES += $(BUILD)/bench-memory
+$(BUILD)/bench-memory: transport/smtp/bench_memory.py
+	$(py_bench)

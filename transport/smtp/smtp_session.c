@@ -4,6 +4,7 @@
 #include "transport/net/conn.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/spool.h"
 #include "transport/net/sasl.h"
 #include "common/util.h"
 
@@ -46,7 +47,8 @@ struct smtp_session {
 	struct smtp_mail mail;
 	struct smtp_rcpt *rcpts;
 	size_t rcpt_count, rcpt_cap;
-	struct buf msg;
+	struct spool msg;  /* the message: in memory while small, then in a file (config.spool_dir) */
+	struct buf chunk;  /* what one read of DATA yields, on its way to msg */
 	struct smtp_data data;
 	unsigned long long bdat_left;
 	unsigned long long body_len; /* message bytes received by BDAT so far */
@@ -106,7 +108,7 @@ static void transaction_reset(struct smtp_session *s)
 {
 	memset(&s->mail, 0, sizeof(s->mail));
 	s->rcpt_count = 0;
-	buf_reset(&s->msg);
+	spool_reset(&s->msg);
 	s->bdat_left = 0;
 	s->body_len = 0;
 	s->bdat_last = false;
@@ -175,18 +177,30 @@ static void add_received(struct smtp_session *s)
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
 	const char *proto = s->mail.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
-	buf_printf(&s->msg, "Received: from %s (%s)\r\n\tby %s with %s%s%s; %s\r\n", helo, conn_peer(s->conn),
+	buf_reset(&s->chunk);
+	buf_printf(&s->chunk, "Received: from %s (%s)\r\n\tby %s with %s%s%s; %s\r\n", helo, conn_peer(s->conn),
 		   s->cfg->hostname, proto, conn_is_tls(s->conn) ? "S" : "", s->auth_user != NULL ? "A" : "", date);
+	spool_append(&s->msg, s->chunk.data, s->chunk.len);
+	buf_reset(&s->chunk);
 }
 
 /* ---- delivery ---- */
 
+
 static void deliver(struct smtp_session *s)
 {
 	struct smtp_envelope env = {
-		.mail = &s->mail, .rcpts = s->rcpts, .rcpt_count = s->rcpt_count, .message = &s->msg,
-		.chunked = s->chunking,
+		.mail = &s->mail, .rcpts = s->rcpts, .rcpt_count = s->rcpt_count, .chunked = s->chunking,
 	};
+	struct buf err = BUF_INIT;
+	if (spool_view(&s->msg, &env.message, &env.message_len, &err) != 0) {
+		log_warn("smtp: %s: %s", conn_peer(s->conn), buf_cstr(&err));
+		buf_free(&err);
+		transaction_reset(s);
+		reply_error(s, "451 4.3.0 Cannot keep the message now, try again later");
+		return;
+	}
+	buf_free(&err);
 	struct smtp_session_info info;
 	info_fill(s, &info);
 	s->state = ST_DELIVER;
@@ -344,7 +358,7 @@ static void cmd_data(struct smtp_session *s, const struct smtp_command *cmd)
 		reply_error(s, "503 5.5.1 Use BDAT for this transaction");
 		return;
 	}
-	buf_reset(&s->msg);
+	spool_reset(&s->msg);
 	add_received(s);
 	/* the limit applies to the message; our Received: line does not count */
 	smtp_data_init(&s->data, s->cfg->bare_lf, s->cfg->max_size);
@@ -379,7 +393,9 @@ static void data_input(struct smtp_session *s)
 	size_t len = conn_input_peek(s->conn, &in), used;
 	if (len == 0)
 		return;
-	int r = smtp_data_feed(&s->data, in, len, &s->msg, &used);
+	int r = smtp_data_feed(&s->data, in, len, &s->chunk, &used);
+	spool_append(&s->msg, s->chunk.data, s->chunk.len);
+	buf_reset(&s->chunk);
 	conn_input_consume(s->conn, used);
 	if (r == SMTP_DATA_END)
 		data_finish(s);
@@ -406,7 +422,7 @@ static void cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd)
 		s->bdat_error = "552 5.3.4 Message too big";
 	s->body_len += size;
 	if (s->bdat_error == NULL && !s->chunking) {
-		buf_reset(&s->msg);
+		spool_reset(&s->msg);
 		add_received(s);
 	}
 	if (!evloop_timer_pending(&s->data_timer))
@@ -424,7 +440,7 @@ static void bdat_input(struct smtp_session *s)
 		if (n == 0)
 			return;
 		if (s->bdat_error == NULL)
-			buf_append(&s->msg, data, n);
+			spool_append(&s->msg, data, n);
 		s->bdat_left -= n;
 	}
 	if (s->bdat_error != NULL) {
@@ -807,7 +823,8 @@ struct smtp_session *smtp_session_create(struct evloop *loop, int fd, const stru
 	s->be = backend;
 	s->ctx = ctx;
 	s->state = ST_INIT;
-	buf_init(&s->msg);
+	spool_init(&s->msg, c->spool_dir);
+	buf_init(&s->chunk);
 	s->conn = conn_create(loop, fd, session_event, s);
 	conn_set_input_max(s->conn, 2 * SMTP_AUTH_LINE_MAX + 4096);
 	conn_set_idle_timeout(s->conn, c->idle_timeout_msecs);
@@ -831,7 +848,8 @@ void smtp_session_destroy(struct smtp_session **sp)
 	ix_sasl_destroy(&s->sasl);
 	free(s->auth_user);
 	free(s->rcpts);
-	buf_free(&s->msg);
+	spool_free(&s->msg);
+	buf_free(&s->chunk);
 	buf_free(&s->auth_in);
 	buf_free(&s->auth_challenge);
 	buf_free(&s->auth_why);

@@ -42,6 +42,9 @@ struct smtp_config {
 	bool implicit_tls;               /* TLS from the first byte (submissions, RFC 8314); needs tls */
 	enum smtp_bare_lf bare_lf;       /* DATA bare LF policy */
 	size_t max_line_length;          /* longest message line, CRLF included (0: no limit); longer: 552 5.3.4 */
+	/* Where a message larger than SPOOL_MEMORY_MAX (common/spool.h) is kept while it arrives: an unlinked
+	 * temporary file in this folder (NULL: in memory). Must outlive the session. */
+	const char *spool_dir;
 	/* Decides a MAIL FROM (NULL: every syntactically valid sender is taken); called with the backend's ctx.
 	 * Returns NULL to accept, or the complete reply line to refuse it with (static text, e.g. "553 5.7.1
 	 * Sender address not yours"). A hook of the backend, kept here so struct smtp_backend keeps its layout. */
@@ -77,7 +80,8 @@ struct smtp_envelope {
 	const struct smtp_mail *mail;
 	const struct smtp_rcpt *rcpts;
 	size_t rcpt_count;
-	const struct buf *message; /* our Received: line, then the message as received, CRLF line ends */
+	const char *message;       /* our Received: line, then the message as received, CRLF line ends; in memory or */
+	size_t message_len;        /* mapped from the session's spool file (not NUL-terminated) */
 	bool chunked;              /* came by BDAT */
 };
 

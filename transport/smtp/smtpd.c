@@ -82,6 +82,7 @@ static void apply_settings(struct smtpd *sd)
 	c.data_max_msecs = (unsigned)(v[SET_SMTP_DATA_MAX_SECONDS] * 1000);
 	c.max_line_length = (size_t)v[SET_SMTP_MAX_LINE_LENGTH] + 2;
 	c.tls = sd->d.tls;
+	c.spool_dir = sd->d.cfg.data_dir; /* large messages wait in unlinked files there, not in memory */
 	c.auth = true;
 	c.bare_lf = SMTP_BARE_LF_KEEP;
 	c.mail_check = be_mail;
@@ -387,8 +388,8 @@ static const struct smtp_backend backend = {
 /* ---- delivery (worker threads) ---- */
 
 /* Queues a success notice for the local recipients that asked for one (NOTIFY=SUCCESS). */
-static void success_dsn(struct smtpd *sd, const struct queue_msg *orig, const struct mta_targets *t,
-			const int *delivered)
+static void success_dsn(struct smtpd *sd, const struct queue_msg *orig, const char *body, size_t body_len,
+			const struct mta_targets *t, const int *delivered)
 {
 	struct dsn_rcpt *dr = xcalloc(t->n, sizeof(*dr));
 	size_t n = 0;
@@ -408,7 +409,7 @@ static void success_dsn(struct smtpd *sd, const struct queue_msg *orig, const st
 		queue_new_id(m.id);
 		m.created = (long long)time(NULL);
 		struct dsn_report rep = { sd->d.cfg.hostname, orig->sender, orig->envid, true, orig->created, dr, n,
-					  orig->body.data, orig->body.len };
+					  body, body_len };
 		dsn_build(&rep, &m.body);
 		queue_msg_add_rcpt(&m, orig->sender, "", SMTP_NOTIFY_NEVER);
 		struct buf err = BUF_INIT;
@@ -423,8 +424,8 @@ static void success_dsn(struct smtpd *sd, const struct queue_msg *orig, const st
 static char *deliver_job(struct smtpd *sd, struct job *j)
 {
 	const struct smtp_envelope *env = &j->env;
-	const char *data = env->message->data != NULL ? env->message->data : "";
-	size_t len = env->message->len;
+	const char *data = env->message;
+	size_t len = env->message_len;
 	unsigned hops = dsn_count_received(data, len);
 	if (hops > sd->set.v[SET_SMTP_MAX_HOPS])
 		return xstrdup("554 5.4.6 Too many hops: mail loop detected");
@@ -548,18 +549,14 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 	}
 	char *reply = NULL;
 	if (q.nrcpts > 0) {
-		buf_append(&q.body, data, len);
 		buf_reset(&err);
-		if (queue_write(sd->qdir, &q, &err) != 0) {
+		if (queue_write_body(sd->qdir, &q, data, len, &err) != 0) {
 			log_error("queueing %s: %s", q.id, buf_cstr(&err));
 			reply = xstrdup("451 4.3.0 Queue write failed, try again later");
 		}
 	}
-	if (reply == NULL && nlocal > 0) {
-		if (q.body.len == 0)
-			buf_append(&q.body, data, len);
-		success_dsn(sd, &q, &t, delivered);
-	}
+	if (reply == NULL && nlocal > 0)
+		success_dsn(sd, &q, data, len, &t, delivered);
 	free(delivered);
 	buf_free(&err);
 	mta_targets_free(&t);
