@@ -352,6 +352,59 @@ static void imap_concurrent_sessions(void)
 	client_close(&b);
 }
 
+/* Returns the position of needle in the client's output (-1: absent). */
+static long out_pos(struct client *c, const char *needle)
+{
+	const char *in = buf_cstr(&c->in), *p = strstr(in, needle);
+	return p != NULL ? (long)(p - in) : -1;
+}
+
+#define SYSFLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+
+/* FLAGS and PERMANENTFLAGS list the keywords the mailbox holds, and a new keyword is announced by a new FLAGS
+ * before any response that carries it (RFC 3501 7.2.6), in the session that set it and in the others. */
+static void imap_keywords_announced(void)
+{
+	setup();
+	struct client a, b;
+	client_open(&a, false);
+	client_open(&b, false);
+	login(&a);
+	login(&b);
+	send_str(&a, "c CREATE Kw\r\nd APPEND Kw ($Label1) {20+}\r\nSubject: k\r\n\r\nbody\r\n\r\n");
+	test_assert(wait_for(&a, "d OK [APPENDUID"));
+	send_str(&a, "e SELECT Kw\r\n");
+	test_assert(wait_for(&a, "e OK [READ-WRITE]"));
+	test_assert(out_pos(&a, "* FLAGS (" SYSFLAGS " $Label1)\r\n* OK [PERMANENTFLAGS (" SYSFLAGS
+				" $Label1 \\*)] Flags permitted.\r\n") >= 0);
+	send_str(&b, "f EXAMINE Kw\r\n");
+	test_assert(wait_for(&b, "f OK [READ-ONLY]"));
+	test_assert(out_pos(&b, "* FLAGS (" SYSFLAGS " $Label1)\r\n* OK [PERMANENTFLAGS ()] Flags permitted.\r\n") >= 0);
+	buf_reset(&a.in);
+	buf_reset(&b.in);
+	send_str(&a, "g STORE 1 +FLAGS (Foo)\r\n");
+	test_assert(wait_for(&a, "g OK"));
+	const char *flags = "* FLAGS (" SYSFLAGS " $Label1 Foo)\r\n* OK [PERMANENTFLAGS (" SYSFLAGS
+			    " $Label1 Foo \\*)] Flags permitted.\r\n* 1 FETCH (FLAGS (\\Recent $Label1 Foo))\r\n";
+	test_assert(out_pos(&a, flags) == 0);
+	send_str(&b, "h NOOP\r\n");
+	test_assert(wait_for(&b, "h OK"));
+	test_assert(out_pos(&b, "* FLAGS (" SYSFLAGS " $Label1 Foo)\r\n* OK [PERMANENTFLAGS ()] Flags permitted.\r\n"
+				"* 1 FETCH (FLAGS (") == 0);
+	test_assert(out_pos(&b, "$Label1 Foo))\r\n") > 0);
+	/* a message arriving with a keyword: FLAGS before EXISTS; a FETCH of known keywords announces nothing */
+	buf_reset(&b.in);
+	send_str(&a, "i APPEND Kw (Bar) {20+}\r\nSubject: l\r\n\r\nbody\r\n\r\n");
+	test_assert(wait_for(&a, "i OK [APPENDUID"));
+	send_str(&b, "j NOOP\r\nk FETCH 1:2 (FLAGS)\r\n");
+	test_assert(wait_for(&b, "k OK"));
+	long fl = out_pos(&b, "* FLAGS (" SYSFLAGS " $Label1 Foo Bar)\r\n"), ex = out_pos(&b, "* 2 EXISTS\r\n");
+	test_assert(fl >= 0 && ex > fl);
+	test_assert(strstr(buf_cstr(&b.in) + fl + 1, "* FLAGS") == NULL);
+	client_close(&a);
+	client_close(&b);
+}
+
 static void pop3_session_basics(void)
 {
 	setup();
@@ -402,5 +455,6 @@ static void login_timeout_configured(void)
 
 TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_import_admin_only), TEST_CASE(imap_throttle),
 	  TEST_CASE(imap_append_fetch_search_store), TEST_CASE(imap_bad_input), TEST_CASE(imap_concurrent_sessions),
+	  TEST_CASE(imap_keywords_announced),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
 	  TEST_CASE(teardown))

@@ -290,6 +290,7 @@ static bool fetch_one(struct imap_session *s, struct imap_fetch_job *j, uint32_t
 		free(upd.failed_r);
 	}
 	struct buf *out = &s->out;
+	imap_announce_keywords(s, m.keywords);
 	buf_printf(out, "* %ld FETCH (", idx + 1);
 	size_t mark = out->len;
 #define SEP() (out->len > mark ? buf_append_char(out, ' ') : (void)0)
@@ -651,6 +652,7 @@ void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd)
 			bool changed = m.modseq != im->modseq || nf != (im->flags & ~MSG_GONE);
 			im->flags = nf | (im->flags & MSG_GONE);
 			im->modseq = m.modseq;
+			imap_announce_keywords(s, m.keywords);
 			if (!silent || (s->condstore && unchangedsince > 0 && changed)) {
 				buf_printf(&s->out, "* %zu FETCH (", idx[i] + 1);
 				if (cmd->uid)

@@ -117,9 +117,9 @@ void imap_cmd_select(struct imap_session *s, const struct imap_command *cmd)
 	s->watch = imap_watch_acquire(s->srv, s->sel_guid);
 	s->dirty = s->watch->w == NULL;
 
-	imap_reply(s, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-	imap_reply(s, "* OK [PERMANENTFLAGS (%s\\*)] Flags permitted.",
-		   s->readonly ? "" : "\\Answered \\Flagged \\Deleted \\Seen \\Draft ");
+	for (size_t i = 0; i < n; i++)
+		imap_keywords_add(s, list[i].keywords);
+	imap_write_flags_responses(s);
 	imap_reply(s, "* %zu EXISTS", n);
 	imap_reply(s, "* %zu RECENT", recent);
 	if (first_unseen > 0)

@@ -84,6 +84,8 @@ struct imap_session {
 	uint64_t highestmodseq;
 	struct imap_msg *msgs;
 	size_t count, cap;
+	char **kws;         /* the keywords announced in FLAGS (every one the view has carried) */
+	size_t nkws;
 	uint32_t *saved;    /* SEARCHRES $ (UIDs, ascending) */
 	size_t nsaved;
 	struct imap_watch *watch;
@@ -135,6 +137,14 @@ void imap_clear_recent(struct imap_session *s);
 /* Writes "* n FETCH (FLAGS ..)" for the view's message idx with m's flags (UID under QRESYNC, MODSEQ under
  * CONDSTORE). */
 void imap_write_fetch_flags(struct imap_session *s, size_t idx, const struct store_msg *m);
+/* Adds the keywords of a space-separated list (NULL: none) that the session has not announced yet; returns
+ * whether there was one. */
+bool imap_keywords_add(struct imap_session *s, const char *keywords);
+/* Writes "* FLAGS (..)" and "* OK [PERMANENTFLAGS (..)]" with the system flags and the announced keywords. */
+void imap_write_flags_responses(struct imap_session *s);
+/* Announces (the two responses above) the keywords of a list the client has not been told of: called before any
+ * response that carries a message's keywords (RFC 3501 7.2.6: a FETCH's flags are among the FLAGS sent). */
+void imap_announce_keywords(struct imap_session *s, const char *keywords);
 /* Leaves the selected state (no-op otherwise): the view, its watch and the saved result are freed. */
 void imap_deselect(struct imap_session *s);
 

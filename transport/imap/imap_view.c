@@ -57,8 +57,51 @@ void imap_clear_recent(struct imap_session *s)
 	workpool_submit(s->srv->ls.cfg.pool, recent_run, recent_done, j);
 }
 
+bool imap_keywords_add(struct imap_session *s, const char *keywords)
+{
+	bool added = false;
+	for (const char *p = keywords != NULL ? keywords : ""; *p != '\0';) {
+		size_t len = strcspn(p, " ");
+		bool known = len == 0;
+		for (size_t i = 0; i < s->nkws && !known; i++)
+			known = strlen(s->kws[i]) == len && strncasecmp(s->kws[i], p, len) == 0;
+		if (!known) {
+			s->kws = xrealloc(s->kws, (s->nkws + 1) * sizeof(*s->kws));
+			s->kws[s->nkws++] = xstrndup(p, len);
+			added = true;
+		}
+		p += len;
+		while (*p == ' ')
+			p++;
+	}
+	return added;
+}
+
+void imap_write_flags_responses(struct imap_session *s)
+{
+	const char *sys = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+	buf_printf(&s->out, "* FLAGS (%s", sys);
+	for (size_t i = 0; i < s->nkws; i++)
+		buf_printf(&s->out, " %s", s->kws[i]);
+	buf_append_str(&s->out, ")\r\n* OK [PERMANENTFLAGS (");
+	if (!s->readonly) {
+		buf_append_str(&s->out, sys);
+		for (size_t i = 0; i < s->nkws; i++)
+			buf_printf(&s->out, " %s", s->kws[i]);
+		buf_append_str(&s->out, " \\*");
+	}
+	buf_append_str(&s->out, ")] Flags permitted.\r\n");
+}
+
+void imap_announce_keywords(struct imap_session *s, const char *keywords)
+{
+	if (imap_keywords_add(s, keywords))
+		imap_write_flags_responses(s);
+}
+
 void imap_write_fetch_flags(struct imap_session *s, size_t idx, const struct store_msg *m)
 {
+	imap_announce_keywords(s, m->keywords);
 	buf_printf(&s->out, "* %zu FETCH (", idx + 1);
 	if (s->qresync)
 		buf_printf(&s->out, "UID %u ", m->uid);
@@ -176,6 +219,7 @@ static bool sync_incremental(struct imap_session *s, bool allow_expunge)
 		struct store_msg m;
 		if (store_msg_get(st, s->sel_guid, s->sel_folder, fresh[i], imap_user_id(s), &m, NULL) != 0)
 			continue;
+		imap_announce_keywords(s, m.keywords);
 		if (s->count == s->cap) {
 			s->cap = s->cap < 16 ? 16 : s->cap * 2;
 			s->msgs = xrealloc(s->msgs, s->cap * sizeof(*s->msgs));
@@ -278,6 +322,7 @@ void imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 	for (size_t k = 0; k < n; k++) {
 		if (list[k].uid <= last)
 			continue;
+		imap_announce_keywords(s, list[k].keywords);
 		if (s->count == s->cap) {
 			s->cap = s->cap < 16 ? 16 : s->cap * 2;
 			s->msgs = xrealloc(s->msgs, s->cap * sizeof(*s->msgs));
@@ -317,6 +362,11 @@ void imap_deselect(struct imap_session *s)
 	free(s->saved);
 	s->saved = NULL;
 	s->nsaved = 0;
+	for (size_t i = 0; i < s->nkws; i++)
+		free(s->kws[i]);
+	free(s->kws);
+	s->kws = NULL;
+	s->nkws = 0;
 	s->dirty = false;
 	if (s->state == IMAP_ST_SELECTED)
 		s->state = IMAP_ST_AUTH;
