@@ -260,8 +260,10 @@ int store_expunge(struct store *st, const char *guid, const char *folder, const 
 int store_uid_expunge(struct store *st, const char *guid, const char *folder, const uint32_t *uids, size_t nuids,
 		      uint32_t **expunged_r, size_t *nexpunged_r, struct buf *error_r);
 
-/* Clears \Recent on every message of the folder (IMAP SELECT by the session that reports them). */
-int store_clear_recent(struct store *st, const char *guid, const char *folder, struct buf *error_r);
+/* Clears \Recent on the messages of the folder with a UID below below_uid (0: every message): those an IMAP session
+ * has claimed; a message delivered after the claim keeps it. */
+int store_clear_recent(struct store *st, const char *guid, const char *folder, uint32_t below_uid,
+		       struct buf *error_r);
 
 struct store_change {
 	uint32_t uid;

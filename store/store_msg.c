@@ -1073,6 +1073,8 @@ struct mop_ctx {
 	size_t nout;
 	uint8_t dguid[STORE_GUID_LEN];
 	struct buf dname;
+	/* clear recent */
+	uint32_t below_uid;
 	int move;
 	uint64_t qbytes, qmsgs;
 	uint32_t *dst_uids;
@@ -1447,7 +1449,7 @@ static int op_clear_recent(struct wtx *w, void *ctx, struct buf *error_r)
 	ret = msg_iter_begin(w->txn, st, c->guid, fid, &it, error_r);
 	while (ret == 0 && (ret = msg_iter_next(&it, &rec)) == 1) {
 		ret = 0;
-		if (!(rec.flags & STORE_FLAG_RECENT))
+		if (!(rec.flags & STORE_FLAG_RECENT) || (c->below_uid != 0 && get_be32(rec.uid_be) >= c->below_uid))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -1462,16 +1464,18 @@ static int op_clear_recent(struct wtx *w, void *ctx, struct buf *error_r)
 		ret = msg_rec_put(w, c->guid, fid, &recent[i], &rec, error_r);
 	}
 	free(recent);
-	frec.recent = 0;
+	frec.recent -= (uint32_t)n;
 	if (ret == 0)
 		ret = folder_put(w, c->guid, fid, &frec, c->name.data, error_r);
 	return ret;
 }
 
-int store_clear_recent(struct store *st, const char *guid, const char *folder, struct buf *error_r)
+int store_clear_recent(struct store *st, const char *guid, const char *folder, uint32_t below_uid,
+		       struct buf *error_r)
 {
 	struct mop_ctx c;
 	int ret = mop_init(&c, guid, folder, error_r);
+	c.below_uid = below_uid;
 	if (ret == 0)
 		ret = store_write(st, op_clear_recent, &c, error_r);
 	mop_free(&c);

@@ -86,18 +86,28 @@ struct client {
 	struct buf in;
 	void *srv;
 	bool pop3;
+	bool shared; /* on another client's server (client_join): that one frees it */
 };
 
 /* The silence allowed before login in the sessions client_open makes (0: the default). */
 static unsigned login_timeout_msecs;
 
-static void client_open(struct client *c, bool pop3)
+/* A zeroed client holding one end of a new socketpair; *sfd_r: the server's end. */
+static void client_socket(struct client *c, int *sfd_r)
 {
-	int sv[2];
+	int sv[2] = { -1, -1 };
 	memset(c, 0, sizeof(*c));
-	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	*sfd_r = -1;
+	test_assert(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
 	c->fd = sv[1];
 	fcntl(c->fd, F_SETFL, O_NONBLOCK);
+	*sfd_r = sv[0];
+}
+
+static void client_open(struct client *c, bool pop3)
+{
+	int sfd;
+	client_socket(c, &sfd);
 	c->pop3 = pop3;
 	struct login_config cfg = { 0 };
 	cfg.loop = loop;
@@ -117,7 +127,17 @@ static void client_open(struct client *c, bool pop3)
 		c->srv = imap_server_create(&icfg);
 		ls = imap_server_login(c->srv);
 	}
-	login_server_accept(ls, sv[0], false, NULL, NULL);
+	login_server_accept(ls, sfd, false, NULL, NULL);
+}
+
+/* Another IMAP session on first's server, as the daemon's sessions share one. */
+static void client_join(struct client *c, struct client *first)
+{
+	int sfd;
+	client_socket(c, &sfd);
+	c->srv = first->srv;
+	c->shared = true;
+	login_server_accept(imap_server_login(c->srv), sfd, false, NULL, NULL);
 }
 
 static void client_close(struct client *c)
@@ -125,6 +145,10 @@ static void client_close(struct client *c)
 	close(c->fd);
 	for (int i = 0; i < 5; i++)
 		evloop_run_once(loop, ROUND_MSECS);
+	if (c->shared) {
+		buf_free(&c->in);
+		return;
+	}
 	if (c->pop3) {
 		struct pop3_server *p = c->srv;
 		pop3_server_destroy(&p);
@@ -401,8 +425,124 @@ static void imap_keywords_announced(void)
 	long fl = out_pos(&b, "* FLAGS (" SYSFLAGS " $Label1 Foo Bar)\r\n"), ex = out_pos(&b, "* 2 EXISTS\r\n");
 	test_assert(fl >= 0 && ex > fl);
 	test_assert(strstr(buf_cstr(&b.in) + fl + 1, "* FLAGS") == NULL);
+	/* NIL is an atom, so a keyword in STORE (RFC 3501 flag-keyword) */
+	buf_reset(&a.in);
+	send_str(&a, "l STORE 1 +FLAGS NIL\r\n");
+	test_assert(wait_for(&a, "l OK Store completed.\r\n"));
+	test_assert(out_pos(&a, " NIL))\r\n") > 0);
 	client_close(&a);
 	client_close(&b);
+}
+
+/* Holding both worker threads (pool_block) keeps the store's \Recent clearing pending, as a slow disk would. */
+static int gate[2] = { -1, -1 };
+
+static void gate_run(void *arg)
+{
+	(void)arg;
+	char ch;
+	test_assert(read(gate[0], &ch, 1) == 1);
+}
+
+static void gate_done(void *arg)
+{
+	(void)arg;
+}
+
+static void pool_block(void)
+{
+	test_assert(pipe(gate) == 0);
+	workpool_submit(pool, gate_run, gate_done, NULL);
+	workpool_submit(pool, gate_run, gate_done, NULL);
+}
+
+static void pool_release(void)
+{
+	test_assert(write(gate[1], "xx", 2) == 2);
+	for (int i = 0; i < 10; i++)
+		evloop_run_once(loop, ROUND_MSECS);
+	close(gate[0]);
+	close(gate[1]);
+}
+
+static void append_direct(const char *folder)
+{
+	const char *msg = "Subject: r\r\n\r\nbody\r\n";
+	struct store_target tg = { .guid = GUID, .folder = folder };
+	struct store_append ap = { .data = msg, .len = strlen(msg), .targets = &tg, .ntargets = 1 };
+	test_assert(store_append(st, &ap, NULL) == 0);
+}
+
+/* \Recent belongs to exactly one session and every view agrees (RFC 3501 2.3.2), even while the store's clearing is
+ * still under way: STATUS from another connection, a second SELECT, a read-only EXAMINE and new arrivals. */
+static void imap_recent_owned_once(void)
+{
+	setup();
+	struct client a, b, c;
+	client_open(&a, false);
+	client_join(&b, &a);
+	client_join(&c, &a);
+	login(&a);
+	login(&b);
+	login(&c);
+	send_str(&a, "c CREATE Rec\r\n");
+	test_assert(wait_for(&a, "c OK"));
+	append_direct("Rec");
+	pool_block();
+	send_str(&a, "d SELECT Rec\r\n");
+	test_assert(wait_for(&a, "d OK [READ-WRITE]"));
+	test_assert(out_pos(&a, "* 1 EXISTS\r\n* 1 RECENT\r\n") >= 0);
+	send_str(&b, "e STATUS Rec (MESSAGES RECENT)\r\nf SELECT Rec\r\n");
+	test_assert(wait_for(&b, "f OK [READ-WRITE]"));
+	test_assert(out_pos(&b, "* STATUS Rec (MESSAGES 1 RECENT 0)\r\n") >= 0);
+	test_assert(out_pos(&b, "* 1 EXISTS\r\n* 0 RECENT\r\n") >= 0);
+	send_str(&c, "g EXAMINE Rec\r\n");
+	test_assert(wait_for(&c, "g OK [READ-ONLY]"));
+	test_assert(out_pos(&c, "* 1 EXISTS\r\n* 0 RECENT\r\n") >= 0);
+	/* a new message: the first session to be told takes it, the other does not */
+	append_direct("Rec");
+	buf_reset(&a.in);
+	buf_reset(&b.in);
+	send_str(&b, "h NOOP\r\n");
+	test_assert(wait_for(&b, "h OK"));
+	test_assert(out_pos(&b, "* 2 EXISTS\r\n* 1 RECENT\r\n") >= 0);
+	send_str(&a, "i NOOP\r\nj FETCH 2 (FLAGS)\r\n");
+	test_assert(wait_for(&a, "j OK"));
+	test_assert(out_pos(&a, "* 2 EXISTS\r\n* 1 RECENT\r\n") >= 0); /* its own first message only */
+	test_assert(out_pos(&a, "* 2 FETCH (FLAGS ())\r\n") >= 0);
+	send_str(&c, "k STATUS Rec (RECENT)\r\n");
+	test_assert(wait_for(&c, "k OK"));
+	test_assert(out_pos(&c, "* STATUS Rec (RECENT 0)\r\n") >= 0);
+	pool_release();
+	/* once the store has caught up it says the same */
+	struct store_folder_info info;
+	test_assert(store_folder_status(st, GUID, "Rec", NULL, &info, NULL) == 0);
+	test_assert(info.recent == 0);
+	store_folder_info_free(&info);
+	client_close(&c);
+	client_close(&b);
+	client_close(&a);
+}
+
+/* FETCH of MODSEQ and SEARCH MODSEQ enable CONDSTORE (RFC 7162 3.1): later STORE answers carry MODSEQ */
+static void imap_modseq_enables_condstore(void)
+{
+	setup();
+	struct client c;
+	for (int round = 0; round < 2; round++) {
+		client_open(&c, false);
+		login(&c);
+		send_str(&c, "a SELECT INBOX\r\nb STORE 1 +FLAGS (\\Flagged)\r\n");
+		test_assert(wait_for(&c, "b OK"));
+		test_assert(out_pos(&c, "* 1 FETCH (FLAGS (\\Flagged") >= 0 && out_pos(&c, " MODSEQ (") < 0);
+		send_str(&c, round == 0 ? "c FETCH 1 (MODSEQ)\r\n" : "c SEARCH MODSEQ 1\r\n");
+		test_assert(wait_for(&c, "c OK"));
+		buf_reset(&c.in);
+		send_str(&c, "d STORE 1 -FLAGS (\\Flagged)\r\n");
+		test_assert(wait_for(&c, "d OK"));
+		test_assert(out_pos(&c, " MODSEQ (") > 0);
+		client_close(&c);
+	}
 }
 
 static void pop3_session_basics(void)
@@ -455,6 +595,7 @@ static void login_timeout_configured(void)
 
 TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_import_admin_only), TEST_CASE(imap_throttle),
 	  TEST_CASE(imap_append_fetch_search_store), TEST_CASE(imap_bad_input), TEST_CASE(imap_concurrent_sessions),
-	  TEST_CASE(imap_keywords_announced),
+	  TEST_CASE(imap_keywords_announced), TEST_CASE(imap_recent_owned_once),
+	  TEST_CASE(imap_modseq_enables_condstore),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
 	  TEST_CASE(teardown))

@@ -335,7 +335,29 @@ static void flags_modseq_unchangedsince(void)
 	free(ch);
 	test_assert(store_changes(st, G1, NULL, last, &ch, &n, NULL) == 0 && n == 0);
 	free(ch);
-	test_assert(store_clear_recent(st, G1, NULL, NULL) == 0);
+	/* \Recent cleared below a UID only (what an IMAP session claimed), then everywhere */
+	struct store_msg *rl = NULL;
+	size_t rn = 0;
+	test_assert(store_msg_list(st, G1, NULL, NULL, &rl, &rn, NULL) == 0 && rn >= 2);
+	uint32_t below = rl[1].uid;
+	store_msg_list_free(&rl, rn);
+	test_assert(store_folder_status(st, G1, NULL, NULL, &info, NULL) == 0);
+	uint32_t recent_before = info.recent;
+	store_folder_info_free(&info);
+	test_assert(store_clear_recent(st, G1, NULL, below, NULL) == 0);
+	test_assert(store_msg_list(st, G1, NULL, NULL, &rl, &rn, NULL) == 0);
+	uint32_t still = 0;
+	for (size_t i = 0; i < rn; i++) {
+		test_assert((rl[i].flags & STORE_FLAG_RECENT) == 0 || rl[i].uid >= below);
+		still += (rl[i].flags & STORE_FLAG_RECENT) != 0;
+	}
+	test_assert(still > 0 && still < recent_before);
+	store_msg_list_free(&rl, rn);
+	test_assert(store_folder_status(st, G1, NULL, NULL, &info, NULL) == 0);
+	test_assert(info.recent == still);
+	store_folder_info_free(&info);
+	test_assert(check_clean(st));
+	test_assert(store_clear_recent(st, G1, NULL, 0, NULL) == 0);
 	test_assert(store_folder_status(st, G1, NULL, NULL, &info, NULL) == 0);
 	test_assert(info.recent == 0);
 	store_folder_info_free(&info);
@@ -809,7 +831,7 @@ static void change_log_layout(void)
 	f.uids = u9;
 	test_assert(store_flags(st, G1, NULL, &f, NULL) == 0);
 	free(f.failed_r);
-	test_assert(store_clear_recent(st, G1, NULL, NULL) == 0);
+	test_assert(store_clear_recent(st, G1, NULL, 0, NULL) == 0);
 	test_assert(changes_agree(st, exp_uids, exp_at, nexp));
 	test_assert(check_clean(st));
 	close_tmp(&st);

@@ -512,7 +512,7 @@ static void random_operations_stay_consistent(void)
 			break;
 		}
 		case 7:
-			ret = store_clear_recent(st, g, f, NULL);
+			ret = store_clear_recent(st, g, f, 0, NULL);
 			break;
 		case 8:
 			/* rename a subtree back and forth */

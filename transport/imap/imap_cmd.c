@@ -460,8 +460,8 @@ void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
 		imap_tagged(s, cmd->tag, "BAD VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC");
 		return;
 	}
-	if (j->req.changedsince && !s->condstore)
-		s->condstore = true; /* RFC 7162 3.1: CHANGEDSINCE enables CONDSTORE */
+	if (j->req.changedsince || (j->req.items & IMAP_FETCH_MODSEQ))
+		s->condstore = true; /* RFC 7162 3.1: CHANGEDSINCE and the MODSEQ item enable CONDSTORE */
 	if (resolve_set(s, &cmd->args[0], cmd->uid, &idx, &n, &err) != 0) {
 		imap_fetch_job_free(&j);
 		set_error(s, cmd->tag, &err);

@@ -100,11 +100,10 @@ void imap_cmd_select(struct imap_session *s, const struct imap_command *cmd)
 	s->highestmodseq = info.highestmodseq;
 	s->cap = n > 16 ? n : 16;
 	s->msgs = xcalloc(s->cap, sizeof(*s->msgs));
-	size_t recent = 0, first_unseen = 0;
+	s->sel_fid = info.id;
+	size_t first_unseen = 0;
 	for (size_t i = 0; i < n; i++) {
 		s->msgs[i] = (struct imap_msg){ list[i].uid, list[i].flags, list[i].modseq };
-		if (list[i].flags & STORE_FLAG_RECENT)
-			recent++;
 		if (!(list[i].flags & STORE_FLAG_SEEN) && first_unseen == 0)
 			first_unseen = i + 1;
 		if (list[i].modseq > s->highestmodseq)
@@ -112,8 +111,7 @@ void imap_cmd_select(struct imap_session *s, const struct imap_command *cmd)
 	}
 	s->count = n;
 	s->state = IMAP_ST_SELECTED;
-	if (recent > 0 && !s->readonly)
-		imap_clear_recent(s);
+	size_t recent = imap_claim_recent(s, 0);
 	s->watch = imap_watch_acquire(s->srv, s->sel_guid);
 	s->dirty = s->watch->w == NULL;
 

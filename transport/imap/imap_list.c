@@ -297,6 +297,7 @@ void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd)
 				struct store_folder_info info;
 				if (store_folder_status(s->srv->ls.cfg.store, e->guid, e->folder, imap_user_id(s), &info,
 							NULL) == 0) {
+					info.recent = imap_recent_status(s, e->guid, e->folder, &info);
 					buf_append_str(&s->out, "* STATUS ");
 					imap_write_mailbox(s, &s->out, e->name);
 					buf_append_str(&s->out, " (");
@@ -356,6 +357,7 @@ void imap_cmd_status(struct imap_session *s, const struct imap_command *cmd)
 		}
 		imap_store_error_reply(s, cmd->tag, ret, &err);
 	} else {
+		info.recent = imap_recent_status(s, guid, folder, &info);
 		buf_append_str(&s->out, "* STATUS ");
 		imap_write_astring(&s->out, name, len, 0);
 		buf_append_str(&s->out, " (");

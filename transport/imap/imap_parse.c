@@ -1181,7 +1181,7 @@ static int flag_one(const struct imap_arg *a, struct imap_flags *f, size_t *cap,
 		{ "\\Deleted", IMAP_FLAG_DELETED },   { "\\Seen", IMAP_FLAG_SEEN },
 		{ "\\Draft", IMAP_FLAG_DRAFT },
 	};
-	if (a->type != IMAP_ARG_ATOM) {
+	if (a->type != IMAP_ARG_ATOM && a->type != IMAP_ARG_NIL) { /* NIL is an atom, so a keyword here */
 		err_append(error_r, "Flags must be atoms");
 		return IX_EINVAL;
 	}

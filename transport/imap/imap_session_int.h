@@ -48,6 +48,7 @@ struct imap_server {
 	struct login_server ls; /* first: the login core's part (config, sessions, throttle) */
 	uint64_t max_message_size; /* APPEND limit */
 	struct imap_watch *watches;
+	struct imap_recent *recent; /* the \Recent claims (imap_view.c) */
 };
 
 /* A FETCH answered over several loop rounds (output back-pressure). */
@@ -78,6 +79,7 @@ struct imap_session {
 	/* selected */
 	char *sel_guid;
 	char *sel_folder;   /* store name (UTF-8) */
+	uint32_t sel_fid;   /* the store's id of the folder (stable across renames) */
 	bool readonly;
 	unsigned rights;
 	uint32_t uidvalidity, uidnext;
@@ -132,8 +134,18 @@ void imap_watch_release(struct imap_server *srv, struct imap_watch **wp);
 void imap_sync(struct imap_session *s, bool allow_expunge, bool force);
 /* Index of uid in the selected view, or -1. */
 long imap_find_uid(const struct imap_session *s, uint32_t uid);
-/* Clears \Recent in the store for the selected folder once this session has claimed its messages (on the pool). */
-void imap_clear_recent(struct imap_session *s);
+/* \Recent (RFC 3501 2.3.2: the session first notified of a message): claims for the session the messages of the
+ * view from index first on that carry the store's \Recent and that no session of this server claimed before (a
+ * read-only session claims nothing and sees none), takes \Recent off the others in the view, and clears the store's
+ * below the view's last UID (on the pool; the server's marks answer for it meanwhile). Returns the count claimed. */
+size_t imap_claim_recent(struct imap_session *s, size_t first);
+/* The RECENT count of a folder for STATUS: info's, less the messages a session has claimed whose clearing in the
+ * store is still under way. */
+uint32_t imap_recent_status(struct imap_session *s, const char *guid, const char *folder,
+			    const struct store_folder_info *info);
+/* The server's claims (shared with the clearing jobs): made with one reference, freed by the last release. */
+struct imap_recent *imap_recent_create(void);
+void imap_recent_release(struct imap_recent **rp);
 /* Writes "* n FETCH (FLAGS ..)" for the view's message idx with m's flags (UID under QRESYNC, MODSEQ under
  * CONDSTORE). */
 void imap_write_fetch_flags(struct imap_session *s, size_t idx, const struct store_msg *m);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
 
 long imap_find_uid(const struct imap_session *s, uint32_t uid)
 {
@@ -23,38 +24,153 @@ long imap_find_uid(const struct imap_session *s, uint32_t uid)
 	return lo < s->count && s->msgs[lo].uid == uid ? (long)lo : -1;
 }
 
+/* ---- \Recent ---- */
+
+/* The claims of this server's sessions: per folder, every message below `below` has been claimed by a session (or
+ * was not recent when a session first saw it), whether or not the store's clearing (on the pool) is done yet. A mark
+ * lives while a clearing is pending; after it the store says the same. Shared with the clearing jobs (counted),
+ * guarded by its lock: views are brought up to date on workers too. */
+struct recent_mark {
+	char guid[STORE_GUID_HEX_LEN + 1];
+	uint32_t fid, below;
+	unsigned pending;
+};
+
+struct imap_recent {
+	pthread_mutex_t lock;
+	unsigned refs;
+	struct recent_mark *v;
+	size_t n;
+};
+
+struct imap_recent *imap_recent_create(void)
+{
+	struct imap_recent *r = xcalloc(1, sizeof(*r));
+	pthread_mutex_init(&r->lock, NULL);
+	r->refs = 1;
+	return r;
+}
+
+void imap_recent_release(struct imap_recent **rp)
+{
+	struct imap_recent *r = *rp;
+	*rp = NULL;
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->lock);
+	bool last = --r->refs == 0;
+	pthread_mutex_unlock(&r->lock);
+	if (!last)
+		return;
+	pthread_mutex_destroy(&r->lock);
+	free(r->v);
+	free(r);
+}
+
+/* The folder's mark (called with the lock held); NULL when there is none. */
+static struct recent_mark *mark_find(struct imap_recent *r, const char *guid, uint32_t fid)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].fid == fid && strcasecmp(r->v[i].guid, guid) == 0)
+			return &r->v[i];
+	return NULL;
+}
+
 struct recent_job {
+	struct imap_recent *r;
 	struct store *st;
 	char *guid, *folder;
+	uint32_t fid, below;
 };
 
 static void recent_run(void *arg)
 {
 	struct recent_job *j = arg;
-	store_clear_recent(j->st, j->guid, j->folder, NULL);
+	store_clear_recent(j->st, j->guid, j->folder, j->below, NULL);
 }
 
 static void recent_done(void *arg)
 {
 	struct recent_job *j = arg;
+	pthread_mutex_lock(&j->r->lock);
+	struct recent_mark *m = mark_find(j->r, j->guid, j->fid);
+	if (m != NULL && --m->pending == 0)
+		*m = j->r->v[--j->r->n];
+	pthread_mutex_unlock(&j->r->lock);
+	imap_recent_release(&j->r);
 	free(j->guid);
 	free(j->folder);
 	free(j);
 }
 
-/* Clears \Recent in the store once this session has claimed the messages: a synced write, so it goes to the
- * pool and nobody waits for it (the session already reports them as recent). */
-void imap_clear_recent(struct imap_session *s)
+size_t imap_claim_recent(struct imap_session *s, size_t first)
 {
-	if (s->srv->ls.cfg.pool == NULL) {
-		store_clear_recent(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, NULL);
-		return;
+	struct imap_recent *r = s->srv->recent;
+	size_t n = 0;
+	pthread_mutex_lock(&r->lock);
+	struct recent_mark *m = mark_find(r, s->sel_guid, s->sel_fid);
+	uint32_t below = m != NULL ? m->below : 0;
+	for (size_t i = first; i < s->count; i++) {
+		if (!(s->msgs[i].flags & STORE_FLAG_RECENT))
+			continue;
+		if (s->readonly || s->msgs[i].uid < below)
+			s->msgs[i].flags &= ~(unsigned)STORE_FLAG_RECENT;
+		else
+			n++;
 	}
-	struct recent_job *j = xcalloc(1, sizeof(*j));
-	j->st = s->srv->ls.cfg.store;
-	j->guid = xstrdup(s->sel_guid);
-	j->folder = xstrdup(s->sel_folder);
-	workpool_submit(s->srv->ls.cfg.pool, recent_run, recent_done, j);
+	bool clear = n > 0 && s->srv->ls.cfg.pool != NULL;
+	if (clear) {
+		if (m == NULL) {
+			r->v = xrealloc(r->v, (r->n + 1) * sizeof(*r->v));
+			m = &r->v[r->n++];
+			*m = (struct recent_mark){ .fid = s->sel_fid };
+			snprintf(m->guid, sizeof(m->guid), "%s", s->sel_guid);
+		}
+		if (s->msgs[s->count - 1].uid >= m->below)
+			m->below = s->msgs[s->count - 1].uid + 1;
+		m->pending++;
+		below = m->below;
+		r->refs++;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (n > 0 && !clear) {
+		store_clear_recent(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, s->msgs[s->count - 1].uid + 1, NULL);
+	} else if (clear) {
+		/* a synced write: on the pool; until it is done the mark answers for the store */
+		struct recent_job *j = xcalloc(1, sizeof(*j));
+		j->r = r;
+		j->st = s->srv->ls.cfg.store;
+		j->guid = xstrdup(s->sel_guid);
+		j->folder = xstrdup(s->sel_folder);
+		j->fid = s->sel_fid;
+		j->below = below;
+		workpool_submit(s->srv->ls.cfg.pool, recent_run, recent_done, j);
+	}
+	return n;
+}
+
+uint32_t imap_recent_status(struct imap_session *s, const char *guid, const char *folder,
+			    const struct store_folder_info *info)
+{
+	if (info->recent == 0)
+		return 0;
+	struct imap_recent *r = s->srv->recent;
+	pthread_mutex_lock(&r->lock);
+	struct recent_mark *m = mark_find(r, guid, info->id);
+	uint32_t below = m != NULL ? m->below : 0;
+	pthread_mutex_unlock(&r->lock);
+	if (below == 0)
+		return info->recent;
+	struct store_msg *list = NULL;
+	size_t n = 0;
+	uint32_t count = 0;
+	if (store_msg_list(s->srv->ls.cfg.store, guid, folder, imap_user_id(s), &list, &n, NULL) != 0)
+		return info->recent;
+	for (size_t i = 0; i < n; i++)
+		if ((list[i].flags & STORE_FLAG_RECENT) && list[i].uid >= below)
+			count++;
+	store_msg_list_free(&list, n);
+	return count;
 }
 
 bool imap_keywords_add(struct imap_session *s, const char *keywords)
@@ -212,7 +328,6 @@ static bool sync_incremental(struct imap_session *s, bool allow_expunge)
 	}
 	qsort(fresh, nfresh, sizeof(*fresh), cmp_u32);
 	size_t added = 0;
-	bool take_recent = false;
 	for (size_t i = 0; i < nfresh; i++) {
 		if (i > 0 && fresh[i] == fresh[i - 1])
 			continue;
@@ -224,12 +339,7 @@ static bool sync_incremental(struct imap_session *s, bool allow_expunge)
 			s->cap = s->cap < 16 ? 16 : s->cap * 2;
 			s->msgs = xrealloc(s->msgs, s->cap * sizeof(*s->msgs));
 		}
-		unsigned fl = m.flags;
-		if ((fl & STORE_FLAG_RECENT) && !s->readonly)
-			take_recent = true;
-		else
-			fl &= ~STORE_FLAG_RECENT;
-		s->msgs[s->count++] = (struct imap_msg){ m.uid, fl, m.modseq };
+		s->msgs[s->count++] = (struct imap_msg){ m.uid, m.flags, m.modseq };
 		if (m.uid >= s->uidnext)
 			s->uidnext = m.uid + 1;
 		added++;
@@ -238,9 +348,8 @@ static bool sync_incremental(struct imap_session *s, bool allow_expunge)
 	free(fresh);
 	s->highestmodseq = maxmod;
 	if (added > 0) {
+		imap_claim_recent(s, s->count - added);
 		buf_printf(&s->out, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->count, recent_count(s));
-		if (take_recent)
-			imap_clear_recent(s);
 	}
 	return true;
 }
@@ -318,7 +427,6 @@ void imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 	/* new messages: UIDs above the last one known */
 	uint32_t last = s->count > 0 ? s->msgs[s->count - 1].uid : 0;
 	size_t added = 0;
-	bool take_recent = false;
 	for (size_t k = 0; k < n; k++) {
 		if (list[k].uid <= last)
 			continue;
@@ -327,12 +435,7 @@ void imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 			s->cap = s->cap < 16 ? 16 : s->cap * 2;
 			s->msgs = xrealloc(s->msgs, s->cap * sizeof(*s->msgs));
 		}
-		unsigned fl = list[k].flags;
-		if ((fl & STORE_FLAG_RECENT) && !s->readonly)
-			take_recent = true;
-		else
-			fl &= ~STORE_FLAG_RECENT;
-		s->msgs[s->count++] = (struct imap_msg){ list[k].uid, fl, list[k].modseq };
+		s->msgs[s->count++] = (struct imap_msg){ list[k].uid, list[k].flags, list[k].modseq };
 		added++;
 		if (list[k].uid >= s->uidnext)
 			s->uidnext = list[k].uid + 1;
@@ -341,9 +444,8 @@ void imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 		if (list[k].modseq > s->highestmodseq)
 			s->highestmodseq = list[k].modseq;
 	if (added > 0) {
+		imap_claim_recent(s, s->count - added);
 		buf_printf(&s->out, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->count, recent_count(s));
-		if (take_recent)
-			imap_clear_recent(s);
 	}
 	store_msg_list_free(&list, n);
 	if (!allow_expunge)
