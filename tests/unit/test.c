@@ -20,6 +20,22 @@ void test_skip_reason(const char *why)
 	skip_why = why;
 }
 
+int test_thread_sleeps(pid_t tid)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", (long)tid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	int sleeps = 0;
+	if (fgets(line, sizeof(line), f) != NULL) {
+		const char *p = strrchr(line, ')');
+		sleeps = p != NULL && p[1] == ' ' && p[2] == 'S';
+	}
+	fclose(f);
+	return sleeps;
+}
+
 int test_run(const char *suite, const struct test_case *cases, size_t count, int argc, char **argv)
 {
 	int failed = 0;

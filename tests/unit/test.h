@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <string.h>
+#include <sys/types.h>
 
 struct test_case {
 	const char *name;
@@ -17,6 +18,9 @@ void test_fail(const char *file, int line, const char *expr);
 /* Marks the running case as skipped (it cannot run here): its line becomes "SKIP suite.name: why" unless an assert
  * already failed. why must outlive the case (a string literal). */
 void test_skip_reason(const char *why);
+/* 1 once thread tid of this process sleeps in the kernel (blocked in poll, on a lock...), from
+ * /proc/self/task/TID/stat: what a case waits for before it acts on a thread that must be blocked first. */
+int test_thread_sleeps(pid_t tid);
 
 #define test_assert(expr)                                          \
 	do {                                                       \

@@ -656,11 +656,18 @@ static void public_folders_acl_seen(void)
 	close_tmp(&st);
 }
 
+struct appender {
+	struct store *st;
+	pid_t waiter; /* the thread that polls the watch */
+};
+
+/* Appends to G1 once the waiter sleeps in poll, so the append wakes a blocked watcher. */
 static void *append_later(void *arg)
 {
-	struct store *st = arg;
-	usleep(20000);
-	append_to(st, G1, NULL, msg1, 0, NULL);
+	struct appender *a = arg;
+	for (int i = 0; i < 5000 && !test_thread_sleeps(a->waiter); i++)
+		usleep(1000); /* polls for the condition */
+	append_to(a->st, G1, NULL, msg1, 0, NULL);
 	return NULL;
 }
 
@@ -673,7 +680,8 @@ static void notification(void)
 	test_assert(store_watch_create(st, G2, &other, NULL) == 0);
 	test_assert(store_watch_drain(w) == 0);
 	pthread_t th;
-	test_assert(pthread_create(&th, NULL, append_later, st) == 0);
+	struct appender a = { st, gettid() };
+	test_assert(pthread_create(&th, NULL, append_later, &a) == 0);
 	struct pollfd pfd = { store_watch_fd(w), POLLIN, 0 };
 	int n = poll(&pfd, 1, 5000);
 	pthread_join(th, NULL);

@@ -622,20 +622,6 @@ static void *open_in_thread(void *arg)
 	return NULL;
 }
 
-/* 1 once thread tid of this process sleeps in the kernel (here: on LMDB's writer lock). */
-static int thread_sleeps(pid_t tid)
-{
-	char path[64], *text = NULL;
-	snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", (long)tid);
-	int sleeps = 0;
-	if (read_file(path, 4096, &text, NULL) == 0) {
-		const char *p = strrchr(text, ')');
-		sleeps = p != NULL && p[1] == ' ' && p[2] == 'S';
-	}
-	free(text);
-	return sleeps;
-}
-
 /* The database open at store_open runs a transaction like any other: when another process grew the map between the
  * environment's open and that transaction (MDB_MAP_RESIZED), it adopts the new size instead of failing. The other
  * process holds LMDB's writer lock with the growth written but not committed, the open starts and waits on that
@@ -677,7 +663,7 @@ static void open_while_growing(void)
 	pthread_t th;
 	test_assert(pthread_create(&th, NULL, open_in_thread, &o) == 0);
 	unsigned long long deadline = now_usec() + 10000000ULL;
-	while ((o.tid == 0 || !thread_sleeps(o.tid)) && now_usec() < deadline)
+	while ((o.tid == 0 || !test_thread_sleeps(o.tid)) && now_usec() < deadline)
 		usleep(1000);
 	test_assert(write(commit[1], "c", 1) == 1);
 	pthread_join(th, NULL);
