@@ -24,15 +24,19 @@ static int replay_dir(const char *dir, unsigned *count)
 		char *path = xasprintf("%s/%s", dir, e->d_name);
 		char *data;
 		size_t len;
-		if (read_file(path, 16 * 1024 * 1024, &data, &len) == 0) {
-			/* hand the target an exact-size copy so ASan sees reads past the end */
-			uint8_t *copy = xmalloc(len);
-			memcpy(copy, data, len);
-			LLVMFuzzerTestOneInput(copy, len);
-			free(copy);
-			free(data);
-			(*count)++;
+		if (read_file(path, 16 * 1024 * 1024, &data, &len) != 0) {
+			printf("FAIL fuzz corpus %s: cannot read\n", path); /* an input skipped is an input not replayed */
+			free(path);
+			closedir(d);
+			return -1;
 		}
+		/* hand the target an exact-size copy so ASan sees reads past the end */
+		uint8_t *copy = xmalloc(len);
+		memcpy(copy, data, len);
+		LLVMFuzzerTestOneInput(copy, len);
+		free(copy);
+		free(data);
+		(*count)++;
 		free(path);
 	}
 	closedir(d);
@@ -53,6 +57,10 @@ int main(int argc, char **argv)
 		char *dir = xasprintf("tests/fuzz/corpus/%s", name);
 		ret = replay_dir(dir, &count);
 		free(dir);
+	}
+	if (ret == 0 && count == 0) {
+		printf("FAIL fuzz_replay.%s: the corpus has no input\n", name); /* nothing replayed is no pass */
+		ret = -1;
 	}
 	if (ret == 0)
 		printf("PASS fuzz_replay.%s (%u inputs)\n", name, count);
