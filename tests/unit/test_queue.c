@@ -6,6 +6,8 @@
 #include "transport/smtp/smtp_parse.h"
 #include "common/util.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +140,73 @@ static void files_on_disk(void)
 	buf_free(&err);
 }
 
+/* A write-back racing a delete (interchange queue delete while the MTA finishes an attempt) never brings the
+ * message back: after both are done the file is gone, round after round. */
+struct race {
+	const char *qdir;
+	struct queue_msg *m;
+	atomic_int go;
+	int updates_after_delete;
+};
+
+static void *updater(void *arg)
+{
+	struct race *r = arg;
+	struct buf err = BUF_INIT;
+	while (atomic_load(&r->go) == 0)
+		;
+	for (int i = 0; i < 50; i++) {
+		if (queue_update(r->qdir, r->m, &err) == IX_ENOTFOUND)
+			r->updates_after_delete++;
+	}
+	buf_free(&err);
+	return NULL;
+}
+
+static void update_never_undoes_a_delete(void)
+{
+	char dir[] = "/tmp/ixq-XXXXXX";
+	test_assert(mkdtemp(dir) != NULL);
+	char *qdir = xasprintf("%s/queue", dir);
+	struct buf err = BUF_INIT;
+	test_assert(queue_dir_ensure(qdir, &err) == 0);
+	struct queue_msg m, r;
+	sample(&m);
+	test_assert(queue_update(qdir, &m, &err) == IX_ENOTFOUND); /* not queued: nothing written */
+	test_assert(queue_read(qdir, m.id, false, &r, &err) == IX_ENOTFOUND);
+	queue_msg_free(&r);
+	int resurrected = 0, refused = 0;
+	for (int round = 0; round < 200; round++) {
+		test_assert(queue_write(qdir, &m, &err) == 0);
+		struct race rc = { .qdir = qdir, .m = &m };
+		pthread_t t;
+		test_assert(pthread_create(&t, NULL, updater, &rc) == 0);
+		atomic_store(&rc.go, 1);
+		test_assert(queue_remove(qdir, m.id, &err) == 0);
+		pthread_join(t, NULL);
+		refused += rc.updates_after_delete;
+		if (queue_read(qdir, m.id, false, &r, &err) != IX_ENOTFOUND) {
+			resurrected++;
+			queue_remove(qdir, m.id, &err);
+		}
+		queue_msg_free(&r);
+	}
+	test_assert(resurrected == 0);
+	test_assert(refused > 0); /* the updates did run after deletes */
+	char *lock = xasprintf("%s/.lock", qdir);
+	char **ids;
+	size_t n;
+	test_assert(queue_list(qdir, &ids, &n, &err) == 0 && n == 0); /* the lock file is not a message */
+	queue_ids_free(&ids, n);
+	unlink(lock);
+	free(lock);
+	rmdir(qdir);
+	rmdir(dir);
+	free(qdir);
+	queue_msg_free(&m);
+	buf_free(&err);
+}
+
 static void ids_and_backoff(void)
 {
 	char a[QUEUE_ID_MAX + 1], b[QUEUE_ID_MAX + 1];
@@ -154,4 +223,4 @@ static void ids_and_backoff(void)
 }
 
 TEST_MAIN("queue", TEST_CASE(format_round_trip), TEST_CASE(damaged_files_refused), TEST_CASE(files_on_disk),
-	  TEST_CASE(ids_and_backoff))
+	  TEST_CASE(update_never_undoes_a_delete), TEST_CASE(ids_and_backoff))

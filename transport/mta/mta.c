@@ -520,17 +520,18 @@ static long long process(struct mta *m, const char *id, bool flush)
 		if (q.rcpts[i].state == QUEUE_RCPT_PENDING && q.rcpts[i].next_try < due)
 			due = q.rcpts[i].next_try;
 	}
-	char *path = xasprintf("%s/%s", m->qdir, q.id);
 	buf_reset(&err);
-	if (access(path, F_OK) != 0) {
-		due = LLONG_MAX; /* deleted meanwhile (interchange queue delete) */
-	} else if (due == LLONG_MAX) {
-		if (queue_remove(m->qdir, q.id, &err) != 0 && buf_cstr(&err)[0] != '\0')
+	if (due == LLONG_MAX) {
+		int r = queue_remove(m->qdir, q.id, &err);
+		if (r != 0 && r != IX_ENOTFOUND)
 			log_error("%s", buf_cstr(&err));
-	} else if (queue_write(m->qdir, &q, &err) != 0) {
-		log_error("queue %s: %s", q.id, buf_cstr(&err));
+	} else {
+		int r = queue_update(m->qdir, &q, &err);
+		if (r == IX_ENOTFOUND)
+			due = LLONG_MAX; /* deleted meanwhile (interchange queue delete): it stays deleted */
+		else if (r != 0)
+			log_error("queue %s: %s", q.id, buf_cstr(&err));
 	}
-	free(path);
 	for (size_t i = 0; i < norig; i++) {
 		free(at[i].reply);
 		target_free(&at[i].tg);

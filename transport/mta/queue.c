@@ -307,6 +307,41 @@ int queue_write_body(const char *qdir, const struct queue_msg *m, const char *bo
 	return ret;
 }
 
+/* The queue's lock (qdir/.lock, never listed: ids do not start with a dot): shared by write-backs of messages
+ * already queued, exclusive for removals. flock belongs to the open file, so each holder opens its own. Returns
+ * the fd to give to queue_unlock, or -1 (then the caller goes on unlocked: the lock only closes a race). */
+static int queue_lock(const char *qdir, int how)
+{
+	char *path = xasprintf("%s/.lock", qdir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(path);
+	if (fd >= 0 && flock(fd, how) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static void queue_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+int queue_update(const char *qdir, const struct queue_msg *m, struct buf *error_r)
+{
+	if (!queue_id_valid(m->id)) {
+		buf_printf(error_r, "bad queue id");
+		return IX_EINVAL;
+	}
+	int lock = queue_lock(qdir, LOCK_SH);
+	char *path = xasprintf("%s/%s", qdir, m->id);
+	int ret = access(path, F_OK) == 0 ? queue_write(qdir, m, error_r) : IX_ENOTFOUND;
+	free(path);
+	queue_unlock(lock);
+	return ret;
+}
+
 int queue_read(const char *qdir, const char *id, bool with_body, struct queue_msg *m, struct buf *error_r)
 {
 	if (!queue_id_valid(id)) {
@@ -339,6 +374,7 @@ int queue_remove(const char *qdir, const char *id, struct buf *error_r)
 	}
 	char *path = xasprintf("%s/%s", qdir, id);
 	int ret = 0;
+	int lock = queue_lock(qdir, LOCK_EX);
 	if (unlink(path) < 0) {
 		ret = errno == ENOENT ? IX_ENOTFOUND : IX_EIO;
 		buf_printf(error_r, "cannot remove %s: %s", path, strerror(errno));
@@ -349,6 +385,7 @@ int queue_remove(const char *qdir, const char *id, struct buf *error_r)
 			close(fd);
 		}
 	}
+	queue_unlock(lock);
 	free(path);
 	return ret;
 }

@@ -79,7 +79,13 @@ int queue_write(const char *qdir, const struct queue_msg *m, struct buf *error_r
 int queue_write_body(const char *qdir, const struct queue_msg *m, const char *body, size_t len, struct buf *error_r);
 /* Reads qdir/ID into m (which need not be initialised; free it with queue_msg_free in every case). Returns 0, IX_ENOTFOUND (gone), IX_EINVAL (bad id) or IX_ECORRUPT / IX_EIO with error_r. */
 int queue_read(const char *qdir, const char *id, bool with_body, struct queue_msg *m, struct buf *error_r);
-/* Removes qdir/ID (and syncs the folder). Returns 0, IX_ENOTFOUND or IX_EIO. */
+/* Writes back the new state of a message that is already queued, as queue_write, but only while qdir/ID still
+ * exists: a message deleted meanwhile (interchange queue delete) stays deleted. Holds the queue's lock shared
+ * (qdir/.lock) across the check and the write, so a removal cannot fall between them. Returns 0, IX_ENOTFOUND
+ * (deleted: nothing written) or IX_EIO with error_r. */
+int queue_update(const char *qdir, const struct queue_msg *m, struct buf *error_r);
+/* Removes qdir/ID (and syncs the folder), holding the queue's lock exclusively, so it never races a
+ * queue_update of the same message. Returns 0, IX_ENOTFOUND or IX_EIO. */
 int queue_remove(const char *qdir, const char *id, struct buf *error_r);
 /* The ids in the queue in creation order (malloc'd array of malloc'd strings; free with queue_ids_free).
  * Temp files of interrupted writes older than a minute are removed on the way. */
