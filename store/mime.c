@@ -206,7 +206,7 @@ static void fill_info_fields(struct parser *ps, const char *const *raw, const si
 	ps->info->date_unix = -1;
 	if (ps->info->date != NULL) {
 		long long t;
-		if (mime_parse_date(ps->info->date, &t) == 0)
+		if (mime_parse_date(ps->info->date, &t, NULL) == 0)
 			ps->info->date_unix = t;
 		else
 			ps->flags |= MIME_F_BAD_DATE;

@@ -122,6 +122,21 @@ void mime_decode_text(const struct mime_part *part, const char *msg, struct buf 
  * (case-insensitive) in header[0..header_len) to out. Returns 1 when the field exists, else 0. For SEARCH HEADER;
  * pass the value to mime_decode_words() for a decoded form. */
 int mime_header_get(const char *header, size_t header_len, const char *name, struct buf *out);
+/* As mime_header_get() for every field called name: their unfolded values in order, each after a newline but the
+ * first. Returns the number of fields (0: out unchanged). For SEARCH HEADER, which looks at all of them. */
+size_t mime_header_get_all(const char *header, size_t header_len, const char *name, struct buf *out);
+
+/* Appends the addresses of an address-list field value (raw, as in the header: folded, with comments) as lines
+ * "name <mailbox@host>" (no name: "<mailbox@host>"), each after a newline but the first: comments and whitespace
+ * around the parts are gone and RFC 2047 words decoded, so "<user (c)@ (c) example.org>" gives
+ * "<user@example.org>". Group names are left out, their members kept. Returns the number of addresses. For SEARCH
+ * FROM, TO, CC and BCC, which match the addresses of the ENVELOPE. */
+size_t mime_addr_text(const char *value, size_t len, struct buf *out);
+
+/* Parses an RFC 5322 date (obsolete forms included): returns 0 with *t_r (Unix time) and, when zone_r is not NULL,
+ * *zone_r (the zone as written, minutes east of UTC; 0 for military and unknown zones, RFC 5322 4.3), or -1.
+ * Unix time plus the zone gives the date and time as written (SEARCH SENTON and its kin compare that date). */
+int mime_parse_date(const char *v, long long *t_r, int *zone_r);
 
 /* Appends s[0..len) as an IMAP string: NIL when s is NULL, a quoted string when it can be one, else a literal
  * {n}\r\n... (CR, LF or 8-bit bytes). NUL bytes are dropped (IMAP strings cannot carry them). */

@@ -127,10 +127,33 @@ struct addr_ctx {
 	unsigned *flags;
 	size_t count;
 	int opened; /* "(" of the list written */
+	int plain;  /* "name <mailbox@host>" lines (mime_addr_text) instead of ENVELOPE form */
 };
+
+/* One address as a line of mime_addr_text: group markers (host NULL) and placeholders are left out. */
+static void put_plain(struct addr_ctx *c, const char *name, const char *mbox, const char *host)
+{
+	if (host == NULL)
+		return;
+	if (c->out->len > 0)
+		buf_append_char(c->out, '\n');
+	if (name != NULL)
+		buf_printf(c->out, "%s ", name);
+	buf_append_char(c->out, '<');
+	if (strcmp(mbox, ADDR_MISSING_MAILBOX) != 0)
+		buf_append_str(c->out, mbox);
+	if (strcmp(host, ADDR_MISSING_DOMAIN) != 0)
+		buf_printf(c->out, "@%s", host);
+	buf_append_char(c->out, '>');
+	c->count++;
+}
 
 static void put_addr(struct addr_ctx *c, const char *name, const char *adl, const char *mbox, const char *host)
 {
+	if (c->plain) {
+		put_plain(c, name, mbox, host);
+		return;
+	}
 	if (!c->opened) {
 		buf_append_char(c->out, '(');
 		c->opened = 1;
@@ -278,9 +301,9 @@ out:
 	return t;
 }
 
-size_t mime_addr_list(struct buf *out, const char *v, unsigned *flags)
+/* Parses the address list v, writing each address through c. */
+static void addr_parse(struct addr_ctx *c, const char *v)
 {
-	struct addr_ctx c = { out, flags, 0, 0 };
 	struct lexer lx = { v, NULL, 0 };
 	size_t budget = ADDR_MAX_TOKENS;
 	struct tok t = lex_next(&lx);
@@ -290,14 +313,33 @@ size_t mime_addr_list(struct buf *out, const char *v, unsigned *flags)
 			continue;
 		}
 		const char *before = lx.p;
-		t = parse_one(&c, &lx, t, 0, &budget);
+		t = parse_one(c, &lx, t, 0, &budget);
 		if (lx.p == before && t.type != T_END && !(t.type == T_SPECIAL && (t.c == ',' || t.c == ';')))
 			t = lex_next(&lx); /* guarantee progress */
 	}
+}
+
+size_t mime_addr_list(struct buf *out, const char *v, unsigned *flags)
+{
+	struct addr_ctx c = { out, flags, 0, 0, 0 };
+	addr_parse(&c, v);
 	if (c.opened)
 		buf_append_char(out, ')');
 	else
 		buf_append_str(out, "NIL");
+	return c.count;
+}
+
+size_t mime_addr_text(const char *value, size_t len, struct buf *out)
+{
+	char *v = mime_unfold(value, len);
+	struct buf lines = BUF_INIT;
+	unsigned flags = 0;
+	struct addr_ctx c = { &lines, &flags, 0, 0, 1 };
+	addr_parse(&c, v);
+	mime_decode_words(buf_cstr(&lines), lines.len, out);
+	buf_free(&lines);
+	free(v);
 	return c.count;
 }
 
@@ -337,7 +379,7 @@ static void date_skip(const char **pp)
 	*pp = lx.p;
 }
 
-int mime_parse_date(const char *v, long long *t_r)
+int mime_parse_date(const char *v, long long *t_r, int *zone_r)
 {
 	static const char *const months[12] = { "jan", "feb", "mar", "apr", "may", "jun",
 						"jul", "aug", "sep", "oct", "nov", "dec" };
@@ -423,5 +465,7 @@ int mime_parse_date(const char *v, long long *t_r)
 	}
 	long long days = days_from_civil(year, month, (unsigned)day);
 	*t_r = days * 86400 + hour * 3600 + min * 60 + sec - (long long)zone * 60;
+	if (zone_r != NULL)
+		*zone_r = zone;
 	return 0;
 }

@@ -2,6 +2,7 @@
  * (RFC 2045, RFC 2231), RFC 2047 encoded-words, IMAP strings, HEADER.FIELDS, and body transfer decoding. */
 #include "store/mime_int.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -735,18 +736,33 @@ void mime_decode_text(const struct mime_part *part, const char *msg, struct buf 
 	buf_free(&raw);
 }
 
-int mime_header_get(const char *header, size_t header_len, const char *name, struct buf *out)
+/* Appends the values of the fields called name (all of them, or the first only), newline-separated; returns how
+ * many. */
+static size_t header_get(const char *header, size_t header_len, const char *name, bool all, struct buf *out)
 {
 	struct mime_hdr_iter it = { header, header + header_len };
 	const char *fname, *value, *field;
-	size_t fname_len, value_len, field_len;
+	size_t fname_len, value_len, field_len, n = 0;
 	while (mime_hdr_next(&it, &fname, &fname_len, &value, &value_len, &field, &field_len)) {
 		if (!mime_eq(fname, fname_len, name))
 			continue;
 		char *v = mime_unfold(value, value_len);
+		if (n++ > 0)
+			buf_append_char(out, '\n');
 		buf_append_str(out, v);
 		free(v);
-		return 1;
+		if (!all)
+			break;
 	}
-	return 0;
+	return n;
+}
+
+int mime_header_get(const char *header, size_t header_len, const char *name, struct buf *out)
+{
+	return header_get(header, header_len, name, false, out) > 0;
+}
+
+size_t mime_header_get_all(const char *header, size_t header_len, const char *name, struct buf *out)
+{
+	return header_get(header, header_len, name, true, out);
 }

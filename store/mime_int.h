@@ -39,8 +39,6 @@ char *mime_param_get(const struct mime_param *params, size_t n, const char *name
 /* Appends an address list in ENVELOPE form: ((name adl mailbox host)...) or NIL when empty.
  * Sets MIME_F_BAD_ADDRESS in *flags when something was skipped. Returns the number of addresses written. */
 size_t mime_addr_list(struct buf *out, const char *v, unsigned *flags);
-/* Parses an RFC 5322 date (obsolete forms included). Returns 0 with *t_r, or -1. */
-int mime_parse_date(const char *v, long long *t_r);
 
 /* Makes b valid UTF-8: when it is not, its bytes are taken as windows-1252 (raw 8-bit header text). */
 void mime_utf8_repair(struct buf *b);

@@ -80,6 +80,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		buf_reset(&dec);
 		mime_header_get((const char *)data + p->header_off, p->header_len, "subject", &dec);
 		buf_reset(&dec);
+		mime_header_get_all((const char *)data + p->header_off, p->header_len, "to", &dec);
+		buf_reset(&dec);
+		mime_addr_text((const char *)data + p->header_off, p->header_len, &dec);
+		buf_reset(&dec);
 		mime_header_fields((const char *)data + p->header_off, p->header_len, names, 3, (int)(i & 1), &dec);
 		buf_free(&dec);
 	}

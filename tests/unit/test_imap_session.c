@@ -465,12 +465,16 @@ static void pool_release(void)
 	close(gate[1]);
 }
 
-static void append_direct(const char *folder)
+static void append_msg(const char *folder, const char *msg)
 {
-	const char *msg = "Subject: r\r\n\r\nbody\r\n";
 	struct store_target tg = { .guid = GUID, .folder = folder };
 	struct store_append ap = { .data = msg, .len = strlen(msg), .targets = &tg, .ntargets = 1 };
 	test_assert(store_append(st, &ap, NULL) == 0);
+}
+
+static void append_direct(const char *folder)
+{
+	append_msg(folder, "Subject: r\r\n\r\nbody\r\n");
 }
 
 /* \Recent belongs to exactly one session and every view agrees (RFC 3501 2.3.2), even while the store's clearing is
@@ -545,6 +549,88 @@ static void imap_modseq_enables_condstore(void)
 	}
 }
 
+/* A logged-in session with folder Srch selected: message 1 has a From with comments inside the address, two To
+ * fields, two X-Tag fields and a Date an hour east of UTC just after midnight; message 2 a Cc with comments and a
+ * Date five hours west of UTC just before midnight (so each one's date as written and its UTC date differ). */
+static void search_folder_open(struct client *c)
+{
+	static bool made;
+	client_open(c, false);
+	login(c);
+	if (!made) {
+		made = true;
+		send_str(c, "s1 CREATE Srch\r\n");
+		test_assert(wait_for(c, "s1 OK"));
+		append_msg("Srch", "From: <user-from (comment)@ (comment) domain.org>\r\nTo: a@x.org\r\n"
+				   "To: Second <second@y.org>\r\nX-Tag: one\r\nX-Tag: two\r\n"
+				   "Date: Mon, 1 Jan 2024 00:59:00 +0100\r\nSubject: a\r\n\r\nbody\r\n");
+		append_msg("Srch", "From: Bob <bob@z.org>\r\nCc: \"Carol (x)\" <carol (home) @ example.net>\r\n"
+				   "Date: Sun, 31 Dec 2023 23:30:00 -0500\r\nSubject: b\r\n\r\nbody\r\n");
+	}
+	send_str(c, "s2 SELECT Srch\r\n");
+	test_assert(wait_for(c, "s2 OK [READ-WRITE]"));
+	buf_reset(&c->in);
+}
+
+/* Sends a SEARCH and checks its exact answer ("* SEARCH 1 2\r\n" and the tagged OK). */
+static void search_expect(struct client *c, const char *criteria, const char *result)
+{
+	char *cmd = xasprintf("q SEARCH %s\r\n", criteria), *want = xasprintf("* SEARCH%s\r\nq OK", result);
+	buf_reset(&c->in);
+	send_str(c, cmd);
+	test_assert(wait_for(c, "q OK"));
+	if (out_pos(c, want) != 0)
+		fprintf(stderr, "SEARCH %s: got %s\n", criteria, buf_cstr(&c->in));
+	test_assert(out_pos(c, want) == 0);
+	free(cmd);
+	free(want);
+}
+
+/* FROM, TO, CC and BCC match the ENVELOPE's addresses (RFC 3501 6.4.4): comments inside an address are not part
+ * of it */
+static void imap_search_address_comments(void)
+{
+	setup();
+	struct client c;
+	search_folder_open(&c);
+	search_expect(&c, "FROM user-from@domain.org", " 1");
+	search_expect(&c, "FROM \"<user-from@domain.org>\"", " 1");
+	search_expect(&c, "CC carol@example.net", " 2");
+	search_expect(&c, "CC \"Carol (x) <carol@\"", " 2");
+	search_expect(&c, "FROM comment", " 1"); /* the field as written still matches */
+	search_expect(&c, "FROM nobody@domain.org", "");
+	client_close(&c);
+}
+
+/* SENTBEFORE, SENTON and SENTSINCE compare the Date field's date as written, disregarding time and zone
+ * (RFC 3501 6.4.4), not its UTC date */
+static void imap_search_sent_date_as_written(void)
+{
+	setup();
+	struct client c;
+	search_folder_open(&c);
+	search_expect(&c, "SENTON 1-Jan-2024", " 1");
+	search_expect(&c, "SENTON 31-Dec-2023", " 2");
+	search_expect(&c, "SENTBEFORE 1-Jan-2024", " 2");
+	search_expect(&c, "SENTSINCE 1-Jan-2024", " 1");
+	search_expect(&c, "SENTSINCE 31-Dec-2023 SENTBEFORE 2-Jan-2024", " 1 2");
+	client_close(&c);
+}
+
+/* HEADER (and TO, which is one) looks at every field of that name, not only the first */
+static void imap_search_header_every_field(void)
+{
+	setup();
+	struct client c;
+	search_folder_open(&c);
+	search_expect(&c, "HEADER X-Tag one", " 1");
+	search_expect(&c, "HEADER X-Tag two", " 1");
+	search_expect(&c, "TO second@y.org", " 1");
+	search_expect(&c, "TO a@x.org", " 1");
+	search_expect(&c, "HEADER X-Tag three", "");
+	client_close(&c);
+}
+
 static void pop3_session_basics(void)
 {
 	setup();
@@ -596,6 +682,7 @@ static void login_timeout_configured(void)
 TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_import_admin_only), TEST_CASE(imap_throttle),
 	  TEST_CASE(imap_append_fetch_search_store), TEST_CASE(imap_bad_input), TEST_CASE(imap_concurrent_sessions),
 	  TEST_CASE(imap_keywords_announced), TEST_CASE(imap_recent_owned_once),
-	  TEST_CASE(imap_modseq_enables_condstore),
+	  TEST_CASE(imap_modseq_enables_condstore), TEST_CASE(imap_search_address_comments),
+	  TEST_CASE(imap_search_sent_date_as_written), TEST_CASE(imap_search_header_every_field),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
 	  TEST_CASE(teardown))

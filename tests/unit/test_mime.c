@@ -936,7 +936,25 @@ static void text_for_search(void)
 	static const char hdr[] = "X-A: one\r\n  two\r\nx-a: three\r\n\r\n";
 	test_assert(mime_header_get(hdr, sizeof(hdr) - 1, "x-a", &b) == 1);
 	test_assert_str(buf_cstr(&b), "one  two");
+	buf_reset(&b);
+	test_assert(mime_header_get_all(hdr, sizeof(hdr) - 1, "x-a", &b) == 2);
+	test_assert_str(buf_cstr(&b), "one  two\nthree");
+	buf_reset(&b);
+	test_assert(mime_header_get_all(hdr, sizeof(hdr) - 1, "x-b", &b) == 0 && b.len == 0);
+	/* addresses as SEARCH FROM sees them: comments gone, encoded words decoded, groups' members kept */
+	static const char addrs[] = "<user (c)@ (c) example.org>, =?utf-8?q?J=C3=B6rg?= <j@x.de>,\r\n team: a@b.c,"
+				    " \"Q (x)\" <q@d.e>; c@d (Carl)";
+	test_assert(mime_addr_text(addrs, sizeof(addrs) - 1, &b) == 5);
+	test_assert_str(buf_cstr(&b), "<user@example.org>\nJ\xc3\xb6rg <j@x.de>\n<a@b.c>\nQ (x) <q@d.e>\nCarl <c@d>");
 	buf_free(&b);
+	/* the zone as written */
+	long long t;
+	int zone = 1;
+	test_assert(mime_parse_date("Sun, 31 Dec 2023 23:30:00 -0500", &t, &zone) == 0);
+	test_assert(t == 1704083400 && zone == -300);
+	test_assert(mime_parse_date("1 Jan 2024 00:59 +0130", &t, &zone) == 0 && zone == 90);
+	test_assert(mime_parse_date("1 Jan 2024 00:59 Q", &t, &zone) == 0 && zone == 0);
+	test_assert(mime_parse_date("yesterday", &t, &zone) == -1);
 	mime_info_destroy(&info2);
 }
 

@@ -716,12 +716,24 @@ static bool search_header(void *ctx, const char *name, struct buf *value_r)
 		store_fetch_header(c->s->srv->ls.cfg.store, c->s->sel_guid, c->s->sel_folder, c->uid, &c->header, NULL);
 		c->have_header = true;
 	}
+	static const char *const address_fields[] = { "From", "Sender", "Reply-To", "To", "Cc", "Bcc" };
+	bool address = false;
+	for (size_t i = 0; i < IX_ARRAY_LEN(address_fields); i++)
+		address |= strcasecmp(name, address_fields[i]) == 0;
 	struct buf raw = BUF_INIT;
-	int found = mime_header_get(buf_cstr(&c->header), c->header.len, name, &raw);
-	if (found)
+	size_t found = mime_header_get_all(buf_cstr(&c->header), c->header.len, name, &raw);
+	if (found > 0)
 		mime_decode_words(buf_cstr(&raw), raw.len, value_r);
+	/* the addresses as the ENVELOPE has them, without comments: "<user (c)@ (c) example.org>" is user@example.org */
+	for (const char *v = buf_cstr(&raw), *end = v + raw.len; address && v < end;) {
+		const char *nl = memchr(v, '\n', (size_t)(end - v));
+		size_t len = nl != NULL ? (size_t)(nl - v) : (size_t)(end - v);
+		buf_append_char(value_r, '\n');
+		mime_addr_text(v, len, value_r);
+		v += len + 1;
+	}
 	buf_free(&raw);
-	return found != 0;
+	return found > 0;
 }
 
 static void search_body(void *ctx, bool with_headers, struct buf *text_r)
@@ -816,10 +828,14 @@ void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 		sm.body = search_body;
 		if (sent) {
 			struct mime_info *mi = NULL;
+			long long t;
+			int zone;
+			/* the date as written (RFC 3501 6.4.4): the header's own zone, not UTC */
 			if (store_fetch_mime(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, m.uid, &mi, NULL) == 0 &&
-			    mi->date_unix >= 0) {
+			    mi->date != NULL && mime_parse_date(mi->date, &t, &zone) == 0) {
 				sm.has_sent_date = true;
-				sm.sent_date = mi->date_unix;
+				sm.sent_date = t;
+				sm.sent_tz = zone;
 			}
 			mime_info_destroy(&mi);
 		}

@@ -94,7 +94,9 @@ struct imap_search_msg {
 	size_t saved_count;
 	void *ctx;
 	/* Appends the values of every header field called name (case-insensitive), unfolded and decoded to
-	 * UTF-8, separated by newlines; returns false when the message has no such field. */
+	 * UTF-8, separated by newlines, and for an address field (From, Sender, Reply-To, To, Cc, Bcc) then its
+	 * addresses as "name <mailbox@host>" lines without comments; returns false when the message has no such
+	 * field. */
 	bool (*header)(void *ctx, const char *name, struct buf *value_r);
 	/* Appends the message's body text decoded to UTF-8 (with_headers: the whole message, for TEXT). */
 	void (*body)(void *ctx, bool with_headers, struct buf *text_r);
