@@ -1,8 +1,10 @@
 """test_directory.py - the directory end to end: init/start/stop, recipients through the CLI, address
 generation, address-book searches with ldapsearch as a user, ACLs, unique addresses, lists and refint,
 and bad input. Runs against a real slapd started by `interchange start` in a temporary folder."""
+import imaplib
 import json
 import os
+import smtplib
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -42,7 +44,8 @@ def start_status_and_second_start():
     r = s.cli("start")
     assert r.returncode != 0 and "already running" in r.stderr, r.stderr
     r = s.cli("status")
-    assert "running" in r.stdout and "slapd" in r.stdout, r.stdout
+    assert r.returncode == 0 and r.stdout.split("\n")[0].endswith(": running"), r.stdout
+    assert "slapd        running   %d" % names["slapd"]["pid"] in r.stdout, r.stdout
 
 
 @test
@@ -65,7 +68,7 @@ def addressbook_search_as_user_hides_hidden_and_passwords():
     s = system()
     s.cli("user", "add", "ghost", "--given", "Hidden", "--surname", "Person", "--password", "pw-ghost",
           "--hidden", check=True)
-    wait_for(lambda: primary("ghost"), 2.0)
+    assert wait_for(lambda: primary("ghost"), 2.0) == "hidden.person@example.com", primary("ghost")
     q = "john"
     filt = "(|(cn=*%s*)(mail=*%s*)(sn=*%s*)(givenName=*%s*))" % (q, q, q, q)
     r = s.ldapsearch(filt, "cn", "mail", "userPassword", bind_dn=s.user_dn("jsmith"), password="pw-john1")
@@ -75,20 +78,34 @@ def addressbook_search_as_user_hides_hidden_and_passwords():
     assert "john.smith@example.com" in mails and "john.smith2@example.com" in mails, mails
     assert all("userpassword" not in e for e in found), found
     r = s.ldapsearch("(|(cn=*Hidden*)(sn=*Person*))", bind_dn=s.user_dn("jsmith"), password="pw-john1")
-    assert entries(r.stdout) == [], r.stdout
+    assert r.returncode == 0 and entries(r.stdout) == [], (r.returncode, r.stdout, r.stderr)
     # the hidden user still exists, can bind, and gets mail
     r = run(["ldapwhoami", "-x", "-H", s.ldap_uri, "-D", s.user_dn("ghost"), "-w", "pw-ghost"])
     assert r.returncode == 0, r.stderr
+    c = smtplib.SMTP("127.0.0.1", s.ports["smtp"], timeout=20)
+    refused = c.sendmail("someone@outside.example", ["hidden.person@example.com"],
+                         "From: someone@outside.example\r\nSubject: to the hidden\r\n\r\nhello\r\n")
+    c.quit()
+    assert refused == {}, refused
+
+    def ghost_inbox():
+        m = imaplib.IMAP4("127.0.0.1", s.ports["imap"], timeout=20)
+        try:
+            m.login("ghost", "pw-ghost")
+            return m.select("INBOX", readonly=True)
+        finally:
+            m.logout()
+    assert wait_for(lambda: ghost_inbox() == ("OK", [b"1"]), 10.0), ghost_inbox()
     # another user's password hash is never readable, not even by the user's own search for it
     r = s.ldapsearch("(uid=jsmith2)", "userPassword", bind_dn=s.user_dn("jsmith"), password="pw-john1")
-    assert "userPassword" not in r.stdout, r.stdout
+    assert r.returncode == 0 and entries(r.stdout) == [{"dn": [s.user_dn("jsmith2")]}], (r.returncode, r.stdout)
 
 
 @test
 def anonymous_read_is_off_and_wrong_password_refused():
     s = system()
     r = s.ldapsearch("(uid=*)", "mail")
-    assert entries(r.stdout) == [], r.stdout
+    assert r.returncode == 32 and entries(r.stdout) == [], (r.returncode, r.stdout)  # the tree is not shown
     r = run(["ldapwhoami", "-x", "-H", s.ldap_uri, "-D", s.user_dn("jsmith"), "-w", "wrong"])
     assert r.returncode == 49, (r.returncode, r.stderr)
     r = run(["ldapwhoami", "-x", "-H", s.ldap_uri, "-D", s.user_dn("jsmith"), "-w", "pw-john1"])
@@ -118,15 +135,17 @@ def lists_nested_membership_and_refint():
     s.cli("contact", "add", "Ext Partner", "--email", "partner@other.org", check=True)
     s.cli("dl", "add", "Sales", "--member", "jsmith", "--member", "Ext Partner", check=True)
     s.cli("dl", "add", "All Staff", "--member", "Sales", "--member", "rmuller", check=True)
-    r = s.cli("dl", "member", "add", "Sales", "js@example.com", check=True)  # by secondary address
+    s.cli("dl", "member", "add", "Sales", "js@example.com", check=True)  # by secondary address
     assert wait_for(lambda: "sales@example.com" in s.cli("dl", "show", "Sales").stdout, 2.0)
+    shown = s.cli("dl", "show", "Sales", check=True).stdout
+    assert "jsmith2 (%s)" % s.user_dn("jsmith2") in shown and "Ext Partner" in shown, shown
     assert wait_for(lambda: "allstaff@example.com" in s.cli("dl", "show", "All Staff").stdout, 2.0)
     shown = s.cli("user", "show", "jsmith", check=True).stdout
     assert "Sales" in shown, shown
     r = s.cli("dl", "member", "add", "Sales", "jsmith")
     assert r.returncode != 0 and "already a member" in r.stderr, r.stderr
     r = s.cli("dl", "member", "add", "Sales", "Sales")
-    assert r.returncode != 0, r.stderr
+    assert r.returncode != 0 and "a list cannot be a member of itself" in r.stderr, r.stderr
     # a user reads list membership through memberOf
     r = s.ldapsearch("(uid=jsmith)", "memberOf", bind_dn=s.user_dn("jsmith2"), password="pw-john2")
     assert "cn=sales" in r.stdout.lower(), r.stdout

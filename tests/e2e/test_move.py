@@ -11,7 +11,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import System, _tests, entries, main, test, wait_for  # noqa: E402
+from harness import System, _tests, entries, main, setup, test, wait_for  # noqa: E402
 from test_multiserver import Joined  # noqa: E402
 
 del _tests[:]  # importing test_multiserver registered its tests: this suite runs only its own
@@ -40,8 +40,10 @@ def state(c, folder):
     assert typ == "OK", data
     uv = int(re.search(rb"UIDVALIDITY (\d+)", data[0]).group(1))
     nxt = int(re.search(rb"UIDNEXT (\d+)", data[0]).group(1))
-    c.select('"%s"' % folder, readonly=True)
+    typ, data = c.select('"%s"' % folder, readonly=True)
+    assert typ == "OK", (folder, data)
     typ, data = c.uid("FETCH", "1:*", "(FLAGS)")
+    assert typ == "OK", (folder, data)
     msgs = {}
     for line in data:
         if not line:
@@ -96,7 +98,8 @@ def numbers_in_inbox(system):
         c.logout()
 
 
-def setup():
+@setup
+def two_servers_and_a_user_on_a():
     global A, B
     A = System(domain="move.example", admin_password="move-admin-pw")
     B = Joined(A, B_HOST)
@@ -115,18 +118,24 @@ def setup():
 
 @test
 def move_keeps_folders_flags_uids_while_mail_arrives():
-    setup()
     addr = attrs(A, LOGIN, "mail")["mail"][0]
     c = imap(A)
-    c.create("Projects/2024")
+    typ, data = c.create("Projects/2024")
+    assert typ == "OK", data
+
+    def append(folder, flags, text):
+        typ, data = c.append(folder, flags, None, text)
+        assert typ == "OK", (folder, data)
     for i in range(3):
-        c.append("INBOX", "(\\Seen)" if i else None, None,
-                 b"From: a@x.example\r\nSubject: early-%d\r\n\r\nbody %d\r\n" % (i, i))
-    c.append('"Projects/2024"', "(\\Flagged $Label1)", None, b"From: a@x.example\r\nSubject: p1\r\n\r\np1\r\n")
-    c.append('"Projects/2024"', "(\\Answered \\Seen)", None, b"From: a@x.example\r\nSubject: p2\r\n\r\np2\r\n")
-    c.select("INBOX")
-    c.uid("STORE", "2", "+FLAGS", "(\\Deleted)")
-    c.expunge()  # a gap in INBOX's UIDs
+        append("INBOX", "(\\Seen)" if i else None, b"From: a@x.example\r\nSubject: early-%d\r\n\r\nbody %d\r\n" % (i, i))
+    append('"Projects/2024"', "(\\Flagged $Label1)", b"From: a@x.example\r\nSubject: p1\r\n\r\np1\r\n")
+    append('"Projects/2024"', "(\\Answered \\Seen)", b"From: a@x.example\r\nSubject: p2\r\n\r\np2\r\n")
+    typ, data = c.select("INBOX")
+    assert typ == "OK" and data == [b"3"], data
+    typ, data = c.uid("STORE", "2", "+FLAGS", "(\\Deleted)")
+    assert typ == "OK", data
+    typ, data = c.expunge()  # a gap in INBOX's UIDs
+    assert typ == "OK" and data == [b"2"], data
     c.close()
     before = {f: state(c, f) for f in ("INBOX", "Projects", "Projects/2024", "Sent")}
     c.logout()
@@ -157,10 +166,11 @@ def move_keeps_folders_flags_uids_while_mail_arrives():
     started, moved = threading.Event(), threading.Event()
     t = threading.Thread(target=sender)
     t.start()
-    started.wait(30)
+    assert started.wait(30), "the sender did not get a quarter through: %s" % errors
     p = A.cli("user", "move", LOGIN, "--to", B_HOST, timeout=120)
     moved.set()
     t.join(90)
+    assert done.is_set(), "the sender did not finish"
     assert p.returncode == 0, p.stdout + p.stderr
     assert "final copy (mailbox frozen here)" in p.stdout and "Moved the mailbox of mover to" in p.stdout, p.stdout
     print("# " + p.stdout.strip().replace("\n", "\n# "))
@@ -189,7 +199,8 @@ def move_keeps_folders_flags_uids_while_mail_arrives():
         assert uv2 == uv, (folder, uv, uv2)
         if folder == "INBOX":  # new mail arrived meanwhile, above the old UIDs
             assert {u: f for u, f in msgs2.items() if u < nxt} == msgs, (msgs, msgs2)
-            assert nxt2 >= nxt + SENT
+            new = sorted(u for u in msgs2 if u >= nxt)  # the SENT messages, each once (all_there), above nxt
+            assert len(new) == SENT and nxt2 > new[-1], (nxt, nxt2, new)
         else:
             assert (nxt2, msgs2) == (nxt, msgs), (folder, nxt, msgs, nxt2, msgs2)
     assert ["$Label1", "\\Flagged"] in before["Projects/2024"][2].values()

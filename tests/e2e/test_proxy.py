@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Joined, System, entries, main, test, wait_for  # noqa: E402
+from harness import Joined, System, entries, main, setup, test, wait_for  # noqa: E402
 
 A = B = None
 USER, PW = "hana", "pw-hana-Secret"
@@ -61,8 +61,8 @@ def log_of(system, name):
     return open(path, errors="replace").read() if os.path.exists(path) else ""
 
 
-@test
-def setup_two_servers_and_a_user_homed_on_b():
+@setup
+def two_servers_and_a_user_homed_on_b():
     global A, B, ADDR
     A = System(domain="proxy.example", admin_password="org-admin-pw")
     B = Joined(A, B_HOST)
@@ -116,12 +116,15 @@ def large_append_and_fetch_through_the_proxy():
     assert typ == "OK", data
     m.select("INBOX")
     typ, data = m.search(None, "SUBJECT", '"big one"')
-    num = data[0].split()[-1]
-    typ, data = m.fetch(num, "(BODY.PEEK[])")
+    assert typ == "OK" and data[0] == b"2", data  # after "first message"
+    typ, data = m.fetch("2", "(BODY.PEEK[])")
     assert typ == "OK" and data[0][1] == body, (typ, len(data[0][1]) if data and data[0] else None)
-    m.store(num, "+FLAGS", "(\\Deleted)")
-    m.expunge()
+    typ, data = m.store("2", "+FLAGS", "(\\Deleted)")
+    assert typ == "OK", data
+    typ, data = m.expunge()
+    assert typ == "OK" and data == [b"2"], data
     m.logout()
+    assert b_count() == 1, "the expunge through A did not reach B"
 
 
 @test
@@ -196,7 +199,8 @@ def pop3_on_a_lists_retrieves_and_deletes_on_b():
     ir = base64.b64encode(("\0%s\0%s" % (USER, PW)).encode()).decode()
     resp = p._shortcmd("AUTH PLAIN " + ir)
     assert resp.startswith(b"+OK"), resp
-    assert p.stat()[0] == 1
+    count, size = p.stat()
+    assert count == 1, (count, size)
     p.quit()
 
 
