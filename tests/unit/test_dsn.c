@@ -25,7 +25,7 @@ static void header_helpers(void)
 	test_assert(dsn_count_received(original, len) == 2);
 	test_assert(dsn_header_length(original, len) == (size_t)(strstr(original, "\r\n\r\n") - original) + 4);
 	/* bounded: truncated input, tiny output, no header end */
-	test_assert(dsn_header_value(original, 20, "Subject", v, 4) == false || strlen(v) < 4);
+	test_assert(!dsn_header_value(original, 20, "Subject", v, 4) && v[0] == '\0'); /* Subject starts past byte 20 */
 	char small[4];
 	test_assert(dsn_header_value(original, len, "Subject", small, sizeof(small)) && strlen(small) == 3);
 	test_assert(dsn_count_received("Received", 8) == 0);
