@@ -783,6 +783,15 @@ int attendant_run(struct config *cfg, int ready_fd)
 	free(logdir);
 
 	int r = take_lock(cfg, ATTENDANT_LOCK, &attendant_lock, &err);
+	/* an attendant killed a moment ago holds the lock until it has exited, and a service it was forking holds it
+	 * until it runs its program: wait for that (bounded), never for an attendant that runs (a supervisor's
+	 * Restart= runs start the moment the attendant died) */
+	unsigned long long lock_deadline = now_usec() + ORPHAN_KILL_WAIT_MS * 1000ULL;
+	while (r == IX_EEXIST && orphan_exiting((pid_t)orphan_read_pid(cfg, ATTENDANT_PID)) &&
+	       now_usec() < lock_deadline) {
+		usleep(10000);
+		r = take_lock(cfg, ATTENDANT_LOCK, &attendant_lock, &err);
+	}
 	if (r == IX_EEXIST) {
 		buf_printf(&err, "Interchange is already running at %s", cfg->data_dir);
 		goto out;

@@ -29,6 +29,27 @@ int orphan_alive(pid_t pid)
 	return alive;
 }
 
+/* The hexadecimal signal mask of field (e.g. "\nSigPnd:") in a /proc/PID/status text, or 0. */
+static unsigned long long status_mask(const char *text, const char *field)
+{
+	const char *at = strstr(text, field);
+	return at != NULL ? strtoull(at + strlen(field), NULL, 16) : 0;
+}
+
+int orphan_exiting(pid_t pid)
+{
+	char path[64], *text = NULL;
+	if (pid <= 0 || !orphan_alive(pid))
+		return 1;
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if (read_file(path, 64 * 1024, &text, NULL) < 0)
+		return 1;
+	unsigned long long kill_bit = 1ULL << (SIGKILL - 1);
+	int exiting = ((status_mask(text, "\nSigPnd:") | status_mask(text, "\nShdPnd:")) & kill_bit) != 0;
+	free(text);
+	return exiting;
+}
+
 /* The arguments of pid as one NUL-separated block (malloc'd, *len_r bytes), or NULL. */
 static char *cmdline(pid_t pid, size_t *len_r)
 {

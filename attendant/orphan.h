@@ -32,5 +32,8 @@ long orphan_read_pid(const struct config *cfg, const char *rel);
 /* True while pid exists and is not a zombie (an orphan's zombie can linger a moment: docs/slapd-facts.md, "Zombies
  * linger"). */
 int orphan_alive(pid_t pid);
+/* True when pid (0: none) is gone, a zombie, or has SIGKILL pending (killed, not yet exited): an attendant in that
+ * state holds its lock only until it has exited, or a child it was forking holds it until it runs its program. */
+int orphan_exiting(pid_t pid);
 
 #endif
