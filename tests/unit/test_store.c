@@ -659,6 +659,8 @@ static void public_folders_acl_seen(void)
 struct appender {
 	struct store *st;
 	pid_t waiter; /* the thread that polls the watch */
+	int result;   /* append_to's */
+	uint32_t uid;
 };
 
 /* Appends to G1 once the waiter sleeps in poll, so the append wakes a blocked watcher. */
@@ -667,7 +669,7 @@ static void *append_later(void *arg)
 	struct appender *a = arg;
 	for (int i = 0; i < 5000 && !test_thread_sleeps(a->waiter); i++)
 		usleep(1000); /* polls for the condition */
-	append_to(a->st, G1, NULL, msg1, 0, NULL);
+	a->result = append_to(a->st, G1, NULL, msg1, 0, &a->uid);
 	return NULL;
 }
 
@@ -680,11 +682,12 @@ static void notification(void)
 	test_assert(store_watch_create(st, G2, &other, NULL) == 0);
 	test_assert(store_watch_drain(w) == 0);
 	pthread_t th;
-	struct appender a = { st, gettid() };
+	struct appender a = { st, gettid(), -1, 0 };
 	test_assert(pthread_create(&th, NULL, append_later, &a) == 0);
 	struct pollfd pfd = { store_watch_fd(w), POLLIN, 0 };
 	int n = poll(&pfd, 1, 5000);
 	pthread_join(th, NULL);
+	test_assert(a.result == 0 && a.uid == 1);
 	test_assert(n == 1);
 	test_assert(store_watch_drain(w) == 1);
 	test_assert(store_watch_drain(w) == 0);

@@ -27,8 +27,8 @@ static void blocks_after_max(void)
 static void window_ends(void)
 {
 	struct throttle *t = throttle_create(64, 2);
-	throttle_fail(t, "a", 100);
-	throttle_fail(t, "a", 130);
+	test_assert(throttle_fail(t, "a", 100) == 1);
+	test_assert(throttle_fail(t, "a", 130) == 2);
 	test_assert(throttle_blocked(t, "a", 100 + THROTTLE_WINDOW_SECS - 1));
 	/* the window runs from the first failure */
 	test_assert(!throttle_blocked(t, "a", 100 + THROTTLE_WINDOW_SECS));
@@ -60,13 +60,13 @@ static void full_table_keeps_counting(void)
 		throttle_fail(t, key, now);
 	}
 	for (unsigned k = 0; k < 3; k++)
-		throttle_fail(t, "198.51.100.7", now + 1);
+		test_assert(throttle_fail(t, "198.51.100.7", now + 1) == k + 1);
 	test_assert(throttle_blocked(t, "198.51.100.7", now + 2));
 	/* expired entries give way before running ones: a blocked key survives a flood of new keys once the flood's
 	 * own entries are older than its window */
 	uint64_t later = now + THROTTLE_WINDOW_SECS + 5;
 	for (unsigned k = 0; k < 3; k++)
-		throttle_fail(t, "203.0.113.9", later);
+		test_assert(throttle_fail(t, "203.0.113.9", later) == k + 1);
 	for (unsigned i = 0; i < 100; i++) {
 		snprintf(key, sizeof(key), "172.16.%u.%u", i >> 8, i & 255);
 		throttle_fail(t, key, later + 1);
@@ -83,8 +83,8 @@ static void long_keys(void)
 	a[sizeof(a) - 1] = '\0';
 	memcpy(b, a, sizeof(b));
 	b[sizeof(b) - 2] = 'y'; /* differs past THROTTLE_KEY_MAX: the same key */
-	throttle_fail(t, a, 1);
-	test_assert(throttle_blocked(t, b, 2));
+	test_assert(throttle_fail(t, a, 1) == 1);
+	test_assert(throttle_blocked(t, b, 2) && throttle_failures(t, b, 2) == 1);
 	throttle_destroy(&t);
 }
 

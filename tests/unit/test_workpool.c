@@ -63,7 +63,7 @@ static void jobs_come_back_on_the_loop(void)
 	struct workpool *p = NULL;
 	test_assert(workpool_create(loop, 4, &p, &err) == 0);
 	submit_jobs(p, &c, 1);
-	evloop_run(loop);
+	test_assert(evloop_run(loop) == 0);
 	test_assert(c.done == NJOBS);
 	test_assert(c.done_off_loop == 0);
 	test_assert(c.ran_on_loop == 0);
