@@ -293,5 +293,61 @@ def disk_full_recovers_by_itself():
         D.destroy()
 
 
+# ---- memory per message ----
+
+def rss_kib(name):
+    pid = [x["pid"] for x in json.loads(S.cli("status", "--json").stdout)["services"] if x["name"] == name][0]
+    with open("/proc/%d/status" % pid) as f:
+        return int([line.split()[1] for line in f if line.startswith("VmRSS:")][0])
+
+
+@h.test
+def large_messages_wait_on_disk():
+    # clients midway through large messages: each costs the daemon far less than what it sent (a file holds it)
+    n, sent, line = 5, 8 * 1000 * 1000, b"y" * 998 + b"\r\n"
+    for name, port, start, go in (
+            ("smtpd", S.ports["smtp"], b"EHLO x\r\nMAIL FROM:<a@outside.org>\r\nRCPT TO:<%s>\r\nDATA\r\n" % ALICE.encode(),
+             b"354 "),
+            ("imapd", S.ports["imap"], b"a LOGIN alice %s\r\nb APPEND INBOX {%d}\r\n" % (PW["alice"].encode(), 2 * sent),
+             b"+ ")):
+        before = rss_kib(name)
+        socks = []
+        for i in range(n):
+            c = connect(port, "127.0.0.%d" % (10 + i), timeout=30)
+            c.sendall(start)
+            got = recv_until(c, [go])
+            assert go in got, got
+            socks.append(c)
+        for c in socks:
+            for _ in range(sent // len(line) // 100):
+                c.sendall(line * 100)
+        # what was sent has arrived once the daemon answers a new client; then it holds what it holds
+        still_serves("midway-" + name, src="127.0.0.30")
+        grown = rss_kib(name) - before
+        for c in socks:
+            c.close()
+        assert grown < n * 1024, "%s grew by %d KiB for %d clients each %d MB into a message" % (
+            name, grown, n, sent // 1000000)
+    # and a large message comes back whole by either way in
+    body = b"".join(b"line %06d %s\r\n" % (i, b"z" * 70) for i in range(40000))  # about 3.3 MB
+    msg = b"Subject: whole\r\nMessage-ID: <whole@limits.test>\r\n\r\n" + body
+    c = smtplib.SMTP("127.0.0.1", S.ports["smtp"], timeout=60)
+    c.sendmail("a@outside.org", [ALICE], msg)
+    c.quit()
+    m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=60)
+    try:
+        m.login("alice", PW["alice"])
+        typ, data = m.append("INBOX", None, None, msg.replace(b"<whole@", b"<whole2@"))
+        assert typ == "OK", data
+        m.select("INBOX", readonly=True)
+        for mid in (b"whole", b"whole2"):
+            uids = h.wait_for(lambda: m.uid("SEARCH", "HEADER", "Message-ID", "<%s@limits.test>" % mid.decode())[1][0].split(),
+                              timeout=20, interval=0.2)
+            typ, data = m.uid("FETCH", uids[0], "BODY.PEEK[TEXT]")
+            assert typ == "OK" and data[0][1] == body, (mid, typ, len(data[0][1]) if data and data[0] else data)
+    finally:
+        m.logout()
+
+
 if __name__ == "__main__":
     h.main("limits")

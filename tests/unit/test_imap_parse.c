@@ -869,7 +869,50 @@ static void search_evaluate(void)
 	imap_parser_destroy(&p);
 }
 
+static void sink_to(void *ctx, const void *data, size_t len)
+{
+	buf_append(ctx, data, len);
+}
+
+/* A literal accepted with imap_parser_literal_accept_sink goes to the sink, not into the command: its argument is
+ * marked sunk with its size and no bytes; a second literal of the command is kept as usual. Whole and
+ * byte at a time. */
+static void parse_literal_sink(void)
+{
+	static const char input[] = "a1 APPEND INBOX {11}\r\nhello world ~{3}\r\nx\0y\r\na2 NOOP\r\n";
+	for (size_t chunk = 0; chunk <= 1; chunk++) {
+		struct buf sunk = BUF_INIT;
+		struct imap_parser_settings set = { .literal_plus = true, .binary = true, .sink = sink_to, .sink_ctx = &sunk };
+		struct imap_parser *p = imap_parser_create(&set);
+		size_t len = sizeof(input) - 1, off = 0, done = 0;
+		while (off < len) {
+			size_t used, n = chunk == 0 ? len - off : 1;
+			enum imap_parse_result r = imap_parser_feed(p, input + off, n, &used);
+			off += used;
+			if (r == IMAP_PARSE_LITERAL) {
+				imap_parser_literal_accept_sink(p);
+			} else if (r == IMAP_PARSE_DONE) {
+				const struct imap_command *c = imap_parser_command(p);
+				if (done++ == 0) {
+					test_assert(strcmp(c->name, "APPEND") == 0 && c->arg_count == 3);
+					test_assert(c->args[1].sunk && c->args[1].sunk_len == 11 && c->args[1].len == 0);
+					test_assert(!c->args[2].sunk && c->args[2].literal8 && c->args[2].len == 3 &&
+						    memcmp(c->args[2].str, "x\0y", 3) == 0);
+				} else {
+					test_assert(strcmp(c->name, "NOOP") == 0);
+				}
+			} else {
+				test_assert(r == IMAP_PARSE_NEED_MORE);
+			}
+		}
+		test_assert(done == 2 && sunk.len == 11 && memcmp(sunk.data, "hello world", 11) == 0);
+		imap_parser_destroy(&p);
+		buf_free(&sunk);
+	}
+}
+
 TEST_MAIN("imap_parse", TEST_CASE(parse_table_chunked), TEST_CASE(parse_nul_and_skip_chunked),
 	  TEST_CASE(parse_limits), TEST_CASE(parse_whole_and_helpers), TEST_CASE(seqset_parse_and_resolve),
 	  TEST_CASE(flags_and_dates), TEST_CASE(fetch_items_and_sections), TEST_CASE(write_helpers),
-	  TEST_CASE(search_parse_table), TEST_CASE(search_parse_errors), TEST_CASE(search_evaluate))
+	  TEST_CASE(search_parse_table), TEST_CASE(search_parse_errors), TEST_CASE(search_evaluate),
+	  TEST_CASE(parse_literal_sink))

@@ -1064,6 +1064,7 @@ static void append_done(void *arg)
 			log_error("append for %s failed: %s", s->ls.user.login, buf_cstr(&j->err));
 			imap_tagged(s, j->tag, "NO [UNAVAILABLE] The store cannot take the message now; try again.");
 		}
+		spool_reset(&s->lit); /* stored or refused: a spooled message's file goes */
 		imap_resume(s);
 	}
 	free(j->tag);
@@ -1111,6 +1112,14 @@ void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
 		imap_tagged(s, cmd->tag, "BAD APPEND needs the message as a literal (one message per APPEND)");
 		return;
 	}
+	if (cmd->args[i].sunk && spool_view(&s->lit, &msg, &mlen, &err) != 0) {
+		/* a large message waits in the session's spool file, mapped back here */
+		log_warn("append for %s: %s", s->ls.user.login, buf_cstr(&err));
+		imap_flags_free(&fl);
+		imap_tagged(s, cmd->tag, "NO [UNAVAILABLE] %s; try again.", buf_cstr(&err));
+		buf_free(&err);
+		return;
+	}
 	if (mlen == 0) {
 		imap_flags_free(&fl);
 		imap_tagged(s, cmd->tag, "NO Empty messages are not stored.");
@@ -1151,7 +1160,7 @@ void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
 	j->target.guid = guid;
 	j->target.folder = folder;
 	imap_mailbox_quota(s, guid, &j->target.quota_bytes, &j->target.quota_messages);
-	j->req.data = msg; /* held by the parser: it is not fed again before the job is done */
+	j->req.data = msg; /* held by the parser or the spool: neither changes before the job is done */
 	j->req.len = mlen;
 	j->req.internal_date = date;
 	j->req.flags = imap_flags_to_store(fl.system);

@@ -55,6 +55,10 @@ struct imap_parser {
 	uint64_t lit_num;
 	unsigned lit_digits;
 	bool lit_plus, lit_binary, cur_binary;
+	bool sinking;      /* the literal being read goes to set.sink */
+	bool sunk;         /* this command has a sunk literal: at sunk_at in cmd, sunk_size bytes */
+	size_t sunk_at;
+	uint64_t sunk_size;
 	struct imap_literal_info literal;
 	/* results */
 	unsigned prechecks;
@@ -180,6 +184,8 @@ static void begin_command(struct imap_parser *p)
 	p->prev = 0;
 	p->lit = LIT_NONE;
 	p->have_cmd = false;
+	p->sinking = false;
+	p->sunk = false;
 	p->prechecks = 0;
 	memset(&p->command, 0, sizeof(p->command));
 	buf_reset(&p->error);
@@ -503,17 +509,22 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p, const void *data,
 					size_t at = (size_t)((const unsigned char *)memchr(s + i, '\0', n) - (s + i));
 					i += at + 1;
 					p->lit_remaining -= at + 1;
+					p->sinking = false;
 					r = frame_error(p, IX_EINVAL, "NUL byte in literal (use ~{n})");
 					if (p->lit_remaining == 0)
 						p->state = ST_LINE;
 					/* a sync literal's client sends its line end anyway: discard mode skips it */
 					break;
 				}
-				buf_append(&p->cmd, s + i, n);
+				if (p->sinking)
+					p->set.sink(p->set.sink_ctx, s + i, n);
+				else
+					buf_append(&p->cmd, s + i, n);
 			}
 			i += n;
 			p->lit_remaining -= n;
 			if (p->lit_remaining == 0) {
+				p->sinking = false;
 				p->state = ST_LINE;
 				p->prev = 'x'; /* a literal is a token: '{' right after it is not a token start */
 			}
@@ -570,6 +581,21 @@ void imap_parser_literal_accept(struct imap_parser *p)
 	p->cur_binary = p->literal.binary;
 	p->state = p->literal.size > 0 ? ST_LITERAL : ST_LINE;
 	p->prev = 'x';
+}
+
+void imap_parser_literal_accept_sink(struct imap_parser *p)
+{
+	if (p->state != ST_LIT_PENDING)
+		return;
+	bool sink = p->set.sink != NULL && !p->sunk;
+	uint64_t size = p->literal.size;
+	imap_parser_literal_accept(p);
+	if (!sink)
+		return;
+	p->sunk = true;
+	p->sunk_at = p->cmd.len;
+	p->sunk_size = size;
+	p->sinking = size > 0;
 }
 
 void imap_parser_literal_reject(struct imap_parser *p)
@@ -803,6 +829,16 @@ static int rp_literal(struct rp *r, struct imap_arg *a)
 	if (r->pos >= r->n || r->s[r->pos] != '\n')
 		return rp_fail(r, IX_EINVAL, "Literal announcement must end the line");
 	r->pos++;
+	if (r->p->sunk && r->pos == r->p->sunk_at && size == r->p->sunk_size) {
+		/* its bytes went to the sink: nothing of them is in the command */
+		a->type = IMAP_ARG_LITERAL;
+		a->literal8 = binary;
+		a->str = "";
+		a->len = 0;
+		a->sunk = true;
+		a->sunk_len = size;
+		return 0;
+	}
 	if (r->partial && r->pos == r->n)
 		return RP_STOP; /* the announced literal: its bytes are not read yet */
 	if (size > r->n - r->pos)

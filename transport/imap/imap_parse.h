@@ -40,6 +40,9 @@ enum imap_arg_type {
 struct imap_arg {
 	enum imap_arg_type type;
 	bool literal8;                /* the literal was ~{n} (may contain NULs) */
+	bool sunk;                    /* LITERAL whose bytes went to the caller's sink (imap_parser_literal_accept_sink):
+				       * str is "" and len 0; sunk_len is its size */
+	uint64_t sunk_len;
 	const char *str;              /* ATOM/QUOTED/LITERAL/NIL: the bytes, NUL-terminated (str[len] == 0) */
 	size_t len;
 	const struct imap_arg *list;  /* LIST: the elements, contiguous */
@@ -69,6 +72,10 @@ struct imap_parser_settings {
 	bool literal_plus;    /* accept {n+} of any size (LITERAL+) */
 	bool literal_minus;   /* accept {n+} up to IMAP_LITERAL_MINUS_MAX (LITERAL-); ignored with literal_plus */
 	bool binary;          /* accept ~{n} (BINARY) */
+	/* Where the bytes of a literal accepted with imap_parser_literal_accept_sink go, as they arrive (NULL: that call
+	 * accepts normally). Called from imap_parser_feed with ctx. */
+	void (*sink)(void *ctx, const void *data, size_t len);
+	void *sink_ctx;
 };
 
 struct imap_parser;
@@ -91,6 +98,10 @@ const struct imap_command *imap_parser_command(const struct imap_parser *p);
  * accepts, or rejects and sends a tagged NO/BAD; for {n+}, accepts or rejects (the bytes are then discarded). */
 const struct imap_literal_info *imap_parser_literal(const struct imap_parser *p);
 void imap_parser_literal_accept(struct imap_parser *p);
+/* Accepts the literal with its bytes handed to settings.sink instead of kept in the command (a large APPEND message
+ * the caller spools to disk); its argument then has sunk set. One literal per command: for a second one, and
+ * without a sink, this is imap_parser_literal_accept. */
+void imap_parser_literal_accept_sink(struct imap_parser *p);
 void imap_parser_literal_reject(struct imap_parser *p);
 /* After ERROR: a one-line message for a "BAD" response (no CR/LF), owned by the parser, valid until the next feed. */
 const char *imap_parser_error(const struct imap_parser *p);

@@ -405,6 +405,13 @@ static int in_line(struct imap_session *s, size_t max, const char **line_r, size
 	return CONN_LINE_OK;
 }
 
+/* The bytes of a large literal, as they arrive (the parser's sink). */
+static void literal_sink(void *ctx, const void *data, size_t len)
+{
+	struct imap_session *s = ctx;
+	spool_append(&s->lit, data, len);
+}
+
 static void literal_event(struct imap_session *s)
 {
 	const struct imap_literal_info *li = imap_parser_literal(s->parser);
@@ -421,7 +428,12 @@ static void literal_event(struct imap_session *s)
 			    (unsigned long long)s->srv->max_message_size);
 		return;
 	}
-	imap_parser_literal_accept(s->parser);
+	if (li->size > SPOOL_MEMORY_MAX) {
+		spool_reset(&s->lit);
+		imap_parser_literal_accept_sink(s->parser); /* a message: kept in a file, not in memory */
+	} else {
+		imap_parser_literal_accept(s->parser);
+	}
 	if (li->sync) {
 		buf_append_str(&s->out, "+ OK\r\n");
 		imap_flush_out(s);
@@ -560,7 +572,10 @@ static struct login_session *new_session(struct login_server *lsrv)
 	ps.max_literals = srv->max_message_size + IMAP_LITERAL_MAX_OTHER;
 	ps.literal_plus = true;
 	ps.binary = true; /* ~{n} literal8 in APPEND (RFC 3516) */
+	ps.sink = literal_sink;
+	ps.sink_ctx = s;
 	s->parser = imap_parser_create(&ps);
+	spool_init(&s->lit, srv->ls.cfg.spool_dir);
 	return &s->ls;
 }
 
@@ -571,6 +586,7 @@ static void free_session(struct login_session *ls)
 	imap_fetch_job_free(&s->fetch);
 	imap_deselect(s);
 	imap_parser_destroy(&s->parser);
+	spool_free(&s->lit);
 	imap_z_destroy(&s->z);
 	buf_free(&s->zin);
 	buf_free(&s->zline);

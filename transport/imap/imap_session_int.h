@@ -5,6 +5,7 @@
 #define IX_IMAP_SESSION_INT_H
 
 #include "transport/imap/imap_session.h"
+#include "common/spool.h"
 #include "transport/net/conn.h"
 #include "transport/imap/imap_parse.h"
 #include "transport/imap/imap_session_compress.h"
@@ -66,6 +67,7 @@ struct imap_session {
 	unsigned bad_count;
 	struct buf out;     /* response being built */
 	char *tag;          /* tag of the command in progress (SASL, IDLE, jobs) */
+	struct spool lit;   /* a literal past SPOOL_MEMORY_MAX (an APPEND's message), sunk by the parser: a file */
 
 	/* authenticated (the user: ls.user) */
 	char **ids;         /* ACL identifiers: login, lists; NULL until needed */

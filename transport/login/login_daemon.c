@@ -88,6 +88,7 @@ int login_daemon_main(const struct login_daemon *ld, int argc, char **argv)
 	cfg.hostname = m.d.cfg.hostname != NULL ? m.d.cfg.hostname : "localhost";
 	cfg.max_auth_failures = (unsigned)set->v[SET_AUTH_MAX_FAILURES];
 	cfg.plaintext_on_loopback = true;
+	cfg.spool_dir = m.d.cfg.data_dir;
 	cfg.server_dn = m.d.cfg.server_dn;
 	struct proxy_trust *trust = proxy_trust_create(m.d.cfg.data_dir);
 	cfg.proxy_trust = trust;

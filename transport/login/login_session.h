@@ -31,6 +31,8 @@ struct login_config {
 	struct workpool *pool;      /* blocking work; must outlive the server. NULL: done inline (fuzzing, tools) */
 	struct tls_ctx *tls;        /* STARTTLS/STLS and implicit TLS; NULL: not offered */
 	const char *hostname;       /* must outlive the server */
+	const char *spool_dir;      /* where large messages being received wait (common/spool.h; NULL: in memory);
+				     * must outlive the server */
 	unsigned idle_timeout_msecs; /* after login */
 	unsigned login_timeout_msecs; /* time allowed before login, in total: silence and activity alike (0:
 				       * LOGIN_TIMEOUT_DEFAULT_MS); never more than idle_timeout_msecs */
