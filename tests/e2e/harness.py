@@ -179,6 +179,25 @@ class System:
         for svc in services:
             self.wait_log(svc, "server settings changed", marks[svc])
 
+    def send_mail(self, to, message_id, subject="test", src="127.0.0.1"):
+        """A small message from friend@outside.org to to over SMTP (from source address src), with message_id."""
+        import smtplib
+        c = smtplib.SMTP("127.0.0.1", self.ports["smtp"], timeout=20, source_address=(src, 0))
+        c.sendmail("friend@outside.org", [to], "From: friend@outside.org\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: %s\r\n"
+                   "\r\nhello\r\n" % (to, subject, message_id))
+        c.quit()
+
+    def imap_count(self, login, password, message_id):
+        """How many messages in login's INBOX have the Message-ID message_id (IMAP SEARCH)."""
+        m = imaplib.IMAP4("127.0.0.1", self.ports["imap"], timeout=10)
+        try:
+            m.login(login, password)
+            m.select("INBOX", readonly=True)
+            typ, data = m.search(None, "HEADER", "Message-ID", message_id)
+            return len(data[0].split()) if typ == "OK" else 0
+        finally:
+            m.logout()
+
     def destroy(self):
         self.stop()
         if getattr(self, "mounted", False):

@@ -29,19 +29,24 @@ def connect(port, src="127.0.0.1", timeout=5.0):
     return s
 
 
+def recv_some(s, wait):
+    """What arrives within wait seconds: bytes, b"" when nothing did, None when the peer closed."""
+    s.settimeout(wait)
+    try:
+        return s.recv(65536) or None
+    except socket.timeout:
+        return b""
+    except OSError:
+        return None
+
+
 def recv_until(s, needles, limit=10.0):
     """Reads until every needle has arrived, the peer closes or limit seconds pass; returns what came."""
     out = b""
     t0 = time.monotonic()
     while time.monotonic() - t0 < limit and not all(n in out for n in needles):
-        s.settimeout(0.5)
-        try:
-            d = s.recv(65536)
-        except socket.timeout:
-            continue
-        except OSError:
-            break
-        if not d:
+        d = recv_some(s, 0.5)
+        if d is None:
             break
         out += d
     return out
@@ -62,15 +67,8 @@ def keep_busy(port, first, beat, needle, src="127.0.0.1", greeting=b""):
             closed = True
             break
         time.sleep(0.3)
-        s.settimeout(0.01)
-        try:
-            d = s.recv(65536)
-        except socket.timeout:
-            continue
-        except OSError:
-            closed = True
-            break
-        if not d:
+        d = recv_some(s, 0.01)
+        if d is None:
             closed = True
             break
         out += d
@@ -80,31 +78,13 @@ def keep_busy(port, first, beat, needle, src="127.0.0.1", greeting=b""):
     return out
 
 
-def send_mail(subject, src="127.0.0.1"):
-    c = smtplib.SMTP("127.0.0.1", S.ports["smtp"], timeout=20, source_address=(src, 0))
-    c.sendmail("friend@outside.org", [ALICE],
-               "From: friend@outside.org\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s@limits.test>\r\n\r\nhello\r\n"
-               % (ALICE, subject, subject))
-    c.quit()
-
-
-def imap_has(subject):
-    m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=10)
-    try:
-        m.login("alice", PW["alice"])
-        m.select("INBOX", readonly=True)
-        typ, data = m.search(None, "HEADER", "Message-ID", "<%s@limits.test>" % subject)
-        return typ == "OK" and len(data[0].split())
-    finally:
-        m.logout()
-
-
 def still_serves(tag, src="127.0.0.1"):
     """A normal client still works: a message over SMTP, found once by IMAP."""
     SEQ[0] += 1
-    subject = "still-%s-%d-%d" % (tag, os.getpid(), SEQ[0])
-    send_mail(subject, src)
-    assert h.wait_for(lambda: imap_has(subject), timeout=20, interval=0.2) == 1, "%s: message not found once" % tag
+    mid = "<still-%s-%d-%d@limits.test>" % (tag, os.getpid(), SEQ[0])
+    S.send_mail(ALICE, mid, src=src)
+    found = h.wait_for(lambda: S.imap_count("alice", PW["alice"], mid), timeout=20, interval=0.2)
+    assert found == 1, "%s: message found %d times" % (tag, found)
 
 
 @h.setup
