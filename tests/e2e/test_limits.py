@@ -93,6 +93,14 @@ def setup():
     S = h.System()
     S.cli("user", "add", "alice", "--given", "Alice", "--surname", "Archer", "--password", PW["alice"], check=True)
     assert h.wait_for(lambda: h.imap_login_ok(S.ports["imap"], "alice", PW["alice"]), timeout=15, interval=0.3)
+
+    def smtp_knows_alice():  # ix-smtpd's replica has the new user too
+        try:
+            S.send_mail(ALICE, "<ready-%d@limits.test>" % os.getpid())
+            return True
+        except smtplib.SMTPRecipientsRefused:
+            return False
+    assert h.wait_for(smtp_knows_alice, timeout=15, interval=0.3), "ix-smtpd does not know alice"
     still_serves("setup")
 
 
@@ -244,6 +252,7 @@ def disk_full_recovers_by_itself():
     try:
         D.cli("user", "add", "alice", "--given", "Alice", "--surname", "Archer", "--password", PW["alice"], check=True)
         assert h.wait_for(lambda: h.imap_login_ok(D.ports["imap"], "alice", PW["alice"]), timeout=15, interval=0.3)
+        assert h.wait_for(lambda: send_big(D, 0, size=1000) == "250", timeout=15, interval=0.3)  # smtpd knows her
         D.cli("server", "set", "store.retention_days", "0", check=True)
         # status warns before the disk is full, from the free-space threshold
         D.cli("server", "set", "store.disk_warn_free", "4m", check=True)
