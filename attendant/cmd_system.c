@@ -7,6 +7,7 @@
 #include "attendant/monitor.h"
 #include "attendant/orphan.h"
 #include "common/privs.h"
+#include "common/settings.h"
 #include "directory/replication.h"
 #include "directory/slapd.h"
 
@@ -35,7 +36,7 @@ static const char init_help[] =
 	"usage: interchange init --domain DOMAIN [--org NAME] [--admin-password PW] [--hostname NAME]\n"
 	"         [--ldap-port N] [--smtp-port N] [--submission-port N] [--imap-port N] [--imaps-port N]\n"
 	"         [--pop3-port N] [--pop3s-port N] [--metrics-port N] [--cert FILE --key FILE]\n"
-	"         [--anonymous-read] [--listen ADDRESS] [--user NAME] [--data DIR]\n"
+	"         [--anonymous-read] [--listen ADDRESS] [--user NAME] [--setting NAME=VALUE]... [--data DIR]\n"
 	"       interchange init --join LDAP-URI --admin-password PW ...   (a server for an existing organisation:\n"
 	"         see 'interchange init --join URI --help')\n\n"
 	"Creates the data folder (default ./var): the directory's configuration and database, a self-signed\n"
@@ -47,11 +48,13 @@ static const char init_help[] =
 	"folder, and every service then runs as that user.\n"
 	"--listen is the address the directory and the services listen on (default 127.0.0.1; 0.0.0.0 or ::\n"
 	"for every address). Off the loopback listener the directory accepts passwords only inside TLS\n"
-	"(StartTLS with this server's certificate).\n";
+	"(StartTLS with this server's certificate).\n"
+	"--setting gives a setting of 'interchange server show' its first value (as 'server set' would later),\n"
+	"e.g. --setting password.min_length=12.\n";
 
 int cmd_init(const char *data_dir, int argc, char **argv)
 {
-	enum { O_DOMAIN = 256, O_ORG, O_PW, O_HOST, O_CERT, O_KEY, O_ANON, O_USER, O_LISTEN, O_PORT0 };
+	enum { O_DOMAIN = 256, O_ORG, O_PW, O_HOST, O_CERT, O_KEY, O_ANON, O_USER, O_LISTEN, O_SETTING, O_PORT0 };
 	static const struct option opts[] = {
 		{ "domain", required_argument, NULL, O_DOMAIN },
 		{ "org", required_argument, NULL, O_ORG },
@@ -62,6 +65,7 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		{ "anonymous-read", no_argument, NULL, O_ANON },
 		{ "user", required_argument, NULL, O_USER },
 		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "setting", required_argument, NULL, O_SETTING },
 		CLI_PORT_OPTIONS(O_PORT0),
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -70,6 +74,9 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 	const char *domain = NULL, *org = NULL, *password = NULL, *hostname = NULL, *cert = NULL, *key = NULL;
 	const char *user = geteuid() == 0 ? PRIVS_DEFAULT_USER : NULL;
 	int anonymous = 0;
+	unsigned long long settings[SET_COUNT];
+	for (int i = 0; i < SET_COUNT; i++)
+		settings[i] = setting_def(i)->def;
 	unsigned ports[PORT_COUNT];
 	for (int p = 0; p < PORT_COUNT; p++)
 		ports[p] = config_port_default(p);
@@ -99,6 +106,21 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 			}
 			listen_addr = optarg;
 			break;
+		case O_SETTING: {
+			char name[64];
+			const char *eq = strchr(optarg, '=');
+			int id = -1;
+			if (eq != NULL && (size_t)(eq - optarg) < sizeof(name)) {
+				snprintf(name, sizeof(name), "%.*s", (int)(eq - optarg), optarg);
+				id = setting_find(name);
+			}
+			if (id < 0 || setting_parse(id, eq + 1, &settings[id]) < 0) {
+				cli_error("--setting needs NAME=VALUE with a setting of 'interchange server show' and a value "
+					  "in its range, not \"%s\"", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		}
 		case 'h': fputs(init_help, stdout); return CLI_EXIT_OK;
 		default:
 			if (c >= O_PORT0 && c < O_PORT0 + PORT_COUNT) {
@@ -185,7 +207,7 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 			snprintf(generated + 2 * i, 3, "%02x", r[i]);
 		password = generated;
 	}
-	if (bootstrap_create(&cfg, &boot, &err) != IX_OK || slapd_create(&cfg, password, &err) != IX_OK ||
+	if (bootstrap_create(&cfg, &boot, &err) != IX_OK || slapd_create(&cfg, password, settings, &err) != IX_OK ||
 	    bootstrap_chown(&cfg, &boot, &err) != IX_OK)
 		goto fail;
 	if (password == generated) {

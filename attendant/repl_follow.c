@@ -48,6 +48,13 @@ static void run_upgrades(struct repl_follow *f, struct buf *err)
 	else if (changes > 0)
 		log_info("replication: added the access log (cn=accesslog) that delta-syncrepl replays");
 	buf_reset(err);
+	changes = 0;
+	if (upgrade_passwords(f->cfg, &changes, err) != IX_OK)
+		log_warn("password policy: %s", buf_cstr(err));
+	else if (changes > 0)
+		log_info("password policy: %u changes (the ppolicy overlay, the policy entry, passwords stored in clear "
+			 "now hashed)", changes);
+	buf_reset(err);
 }
 
 void repl_follow_sync(struct repl_follow *f, int force)

@@ -20,3 +20,5 @@ $(DIRECTORY_LIB): $(call objs,$(DIRECTORY_SRCS)) $(BUILD)/gen/schema_ldif.o
 UNIT_TESTS += $(BUILD)/tests/unit/test_addrgen
 $(BUILD)/tests/unit/test_addrgen: $(call objs,tests/unit/test_addrgen.c tests/unit/test.c) $(DIRECTORY_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DIRECTORY_LDLIBS)
+# passwords and guessing: ppolicy lockout, hashes on every path, the password policy (tests/e2e/test_passwords.py)
+E2E_TESTS += tests/e2e/test_passwords.py

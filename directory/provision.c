@@ -212,6 +212,99 @@ static char *address_owner(struct prov *p, const char *address)
 	return dn;
 }
 
+/* The settings of this server (defaults where the entry has none or cannot be read). */
+static void own_settings(struct prov *p, struct settings *st_r)
+{
+	static const char *const attrs[] = { "ixServerSetting", NULL };
+	LDAPMessage *res = NULL;
+	struct buf err = BUF_INIT;
+	settings_load(st_r, NULL, 0);
+	if (read_entry(p, p->cfg->server_dn, "(objectClass=ixServer)", attrs, &res, &err) == IX_OK) {
+		size_t n = 0;
+		char **vals = ldapu_get_values(p->ld, ldapu_first_entry(p->ld, res), "ixServerSetting", &n);
+		settings_load(st_r, (const char *const *)vals, n);
+		ldapu_values_free(&vals);
+	}
+	ldap_msgfree(res);
+	buf_free(&err);
+}
+
+/* Whether password contains word (case-insensitive), for words of PROV_NAME_CHECK_MIN bytes or more. */
+static int contains_word(const char *password, const char *word, size_t wlen)
+{
+	if (wlen < PROV_NAME_CHECK_MIN)
+		return 0;
+	for (const char *s = password; strlen(s) >= wlen; s++) {
+		if (strncasecmp(s, word, wlen) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether password contains name or one of its parts (split at spaces, dots, '-', '_', '@'). */
+static const char *contains_name(const char *password, const char *name)
+{
+	if (name == NULL)
+		return NULL;
+	if (contains_word(password, name, strlen(name)))
+		return name;
+	for (const char *s = name; *s != '\0';) {
+		size_t len = strcspn(s, " .-_@'");
+		if (contains_word(password, s, len))
+			return name;
+		s += len;
+		s += strspn(s, " .-_@'");
+	}
+	return NULL;
+}
+
+/* The password policy of the CLI (docs/directory.md "Passwords"): password.min_length characters (UTF-8 code
+ * points) and, with password.check_names, none of the user's login, names or addresses (names is a NULL-terminated
+ * list; an address counts by its local part). */
+static int check_password_policy(struct prov *p, const char *password, const char *const *names, struct buf *error_r)
+{
+	struct settings st;
+	own_settings(p, &st);
+	/* the length is the organisation's: the policy entry's pwdMinLength, which slapd applies too */
+	static const char *const pattrs[] = { "pwdMinLength", NULL };
+	char *pdn = xasprintf(SLAPD_POLICY_RDN ",%s", p->cfg->suffix);
+	LDAPMessage *res = NULL;
+	struct buf err = BUF_INIT;
+	if (read_entry(p, pdn, "(objectClass=pwdPolicy)", pattrs, &res, &err) == IX_OK) {
+		char *v = ldapu_get_first(p->ld, ldapu_first_entry(p->ld, res), "pwdMinLength");
+		unsigned long long n;
+		if (v != NULL && setting_parse(SET_PASSWORD_MIN_LENGTH, v, &n) == 0)
+			st.v[SET_PASSWORD_MIN_LENGTH] = n;
+		free(v);
+	}
+	ldap_msgfree(res);
+	buf_free(&err);
+	free(pdn);
+	size_t chars = 0;
+	for (const unsigned char *c = (const unsigned char *)password; *c != '\0'; c++)
+		chars += (*c & 0xc0) != 0x80;
+	if (chars < st.v[SET_PASSWORD_MIN_LENGTH]) {
+		buf_printf(error_r, "the password is too short: at least %llu characters are needed (the setting "
+				    "password.min_length)",
+			   st.v[SET_PASSWORD_MIN_LENGTH]);
+		return IX_EINVAL;
+	}
+	if (!st.v[SET_PASSWORD_CHECK_NAMES])
+		return IX_OK;
+	for (size_t i = 0; names[i] != NULL; i++) {
+		char *local = xstrndup(names[i], strcspn(names[i], "@"));
+		const char *hit = contains_name(password, local);
+		free(local);
+		if (hit != NULL) {
+			buf_printf(error_r, "the password contains the user's own name, login or address (\"%s\"): choose "
+					    "one that does not (the setting password.check_names)",
+				   names[i]);
+			return IX_EINVAL;
+		}
+	}
+	return IX_OK;
+}
+
 /* Sets dn's password with the Password Modify operation (RFC 3062), so slapd hashes it (olcPasswordHash). */
 static int set_password(struct prov *p, const char *dn, const char *password)
 {
@@ -314,7 +407,17 @@ int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r
 		buf_printf(error_r, "the password must be 1-%d characters", PROV_MAX_PASSWORD);
 		return IX_EINVAL;
 	}
-	int ret = check_addresses_free(p, u->aliases, u->alias_count, error_r);
+	const char **names = xcalloc(u->alias_count + 4, sizeof(*names));
+	names[0] = u->login;
+	names[1] = u->given;
+	names[2] = u->surname;
+	for (size_t i = 0; i < u->alias_count; i++)
+		names[3 + i] = u->aliases[i];
+	int ret = check_password_policy(p, u->password, names, error_r);
+	free(names);
+	if (ret != IX_OK)
+		return ret;
+	ret = check_addresses_free(p, u->aliases, u->alias_count, error_r);
 	if (ret != IX_OK)
 		return ret;
 	char *dn = user_dn(p, u->login);
@@ -419,6 +522,36 @@ int prov_user_passwd(struct prov *p, const char *login, const char *password, st
 	int ret = require_user(p, login, &dn, error_r);
 	if (ret != IX_OK)
 		return ret;
+	/* the names the policy checks: the login, given name, surname, display name and every address */
+	static const char *const attrs[] = { "uid", "givenName", "sn", "cn", "displayName", "mail", "ixProxyAddresses",
+					     NULL };
+	LDAPMessage *res = NULL;
+	ret = read_entry(p, dn, "(objectClass=*)", attrs, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL;
+	char **names = NULL;
+	size_t nn = 0;
+	for (size_t a = 0; e != NULL && attrs[a + 1] != NULL; a++) {
+		char **vals = ldapu_get_values(p->ld, e, attrs[a], NULL);
+		for (size_t i = 0; vals[i] != NULL; i++)
+			values_push(&names, &nn, vals[i]);
+		ldapu_values_free(&vals);
+	}
+	char **proxies = e != NULL ? ldapu_get_values(p->ld, e, "ixProxyAddresses", NULL) : NULL;
+	for (size_t i = 0; proxies != NULL && proxies[i] != NULL; i++) {
+		const char *colon = strchr(proxies[i], ':');
+		values_push(&names, &nn, colon != NULL ? colon + 1 : proxies[i]);
+	}
+	ldapu_values_free(&proxies);
+	ldap_msgfree(res);
+	if (ret == IX_OK) {
+		const char *none[] = { NULL };
+		ret = check_password_policy(p, password, names != NULL ? (const char *const *)names : none, error_r);
+	}
+	ldapu_values_free(&names);
+	if (ret != IX_OK) {
+		free(dn);
+		return ret;
+	}
 	int rc = set_password(p, dn, password);
 	free(dn);
 	if (rc != LDAP_SUCCESS)
@@ -1150,6 +1283,19 @@ int prov_server_set(struct prov *p, const char *server, const char *name, const 
 		mod_add(&mods, &k, LDAP_MOD_ADD, "ixServerSetting", values1(nv));
 		free(nv);
 		ret = modify(p, dn, mods, "could not change the setting", error_r);
+	}
+	/* the settings slapd's password policy follows are the organisation's: its policy entry gets them too */
+	const char *const *pattrs = slapd_policy_setting_attrs(id);
+	if (ret == IX_OK && pattrs != NULL) {
+		LDAPMod **mods = NULL;
+		size_t k = 0;
+		char num[24];
+		snprintf(num, sizeof(num), "%llu", v);
+		for (; *pattrs != NULL; pattrs++)
+			mod_add(&mods, &k, LDAP_MOD_REPLACE, *pattrs, values1(num));
+		char *pdn = xasprintf(SLAPD_POLICY_RDN ",%s", p->cfg->suffix);
+		ret = modify(p, pdn, mods, "could not change the password policy entry", error_r);
+		free(pdn);
 	}
 	ldap_msgfree(res);
 	free(dn);

@@ -13,6 +13,8 @@
 #define PROV_MAX_NAME 256
 #define PROV_MAX_ADDRESS 254
 #define PROV_MAX_PASSWORD 1024
+/* Shortest part of a name or address that the password policy looks for in a password (password.check_names). */
+#define PROV_NAME_CHECK_MIN 3
 #define PROV_MAX_FOLDER_DEPTH 32
 /* Collision variants tried before address generation gives up on a recipient (john.smith2 ... ). */
 #define PROV_MAX_VARIANTS 1000

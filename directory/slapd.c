@@ -6,6 +6,7 @@
 #include "directory/ldap_util.h"
 #include "common/log.h"
 #include "common/privs.h"
+#include "common/settings.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -75,8 +76,10 @@ void slapd_password_acl(struct buf *b)
 {
 	/* A password (a bind, which checks `auth` on userPassword) is accepted in clear only where it cannot cross a
 	 * network: the local socket, the loopback listener, or a wildcard listener from 127.0.0.1/::1. Anywhere else
-	 * only inside TLS; a cleartext bind there fails like a wrong password (49). */
-	buf_append_str(b, "to attrs=userPassword by self =w by anonymous sockurl.regex=\"^ldapi://\" auth "
+	 * only inside TLS; a cleartext bind there fails like a wrong password (49). A user writes its own password
+	 * and may have the old one checked (=wx: the Password Modify operation checks an old password it is sent
+	 * with the auth right, and refuses it without). */
+	buf_append_str(b, "to attrs=userPassword by self =wx by anonymous sockurl.regex=\"^ldapi://\" auth "
 			  "by anonymous sockurl.regex=\"^ldap://127\\.0\\.0\\.1:\" auth "
 			  "by anonymous sockurl.regex=\"^ldap://(0\\.0\\.0\\.0|\\[::\\])?:\" peername.ip=127.0.0.1 auth "
 			  "by anonymous sockurl.regex=\"^ldap://(0\\.0\\.0\\.0|\\[::\\])?:\" peername.ipv6=::1 auth "
@@ -108,6 +111,54 @@ void slapd_accesslog_ldif(const struct config *cfg, int changetype, struct buf *
 		   "\n\n",
 		   ct);
 	free(dir);
+}
+
+void slapd_ppolicy_ldif(const struct config *cfg, unsigned overlay_index, int changetype, struct buf *b)
+{
+	/* HashCleartext: a clear userPassword in an add or a modify is stored hashed (olcPasswordHash), and the
+	 * access log, which runs after it, records the hash; UseLockout: a client asking for the policy control
+	 * (our services do) learns that an account is locked rather than a wrong password */
+	buf_printf(b,
+		   "dn: olcOverlay={%u}ppolicy,olcDatabase={1}mdb,cn=config\n%sobjectClass: olcOverlayConfig\n"
+		   "objectClass: olcPPolicyConfig\nolcOverlay: {%u}ppolicy\nolcPPolicyDefault: " SLAPD_POLICY_RDN
+		   ",%s\nolcPPolicyHashCleartext: TRUE\nolcPPolicyUseLockout: TRUE\n\n",
+		   overlay_index, changetype ? "changetype: add\n" : "", overlay_index, cfg->suffix);
+}
+
+const char *const *slapd_policy_setting_attrs(int id)
+{
+	static const char *const min_length[] = { "pwdMinLength", NULL };
+	static const char *const failures[] = { "pwdMaxFailure", "pwdMaxRecordedFailure", NULL };
+	static const char *const seconds[] = { "pwdLockoutDuration", "pwdFailureCountInterval", NULL };
+	switch (id) {
+	case SET_PASSWORD_MIN_LENGTH:
+		return min_length;
+	case SET_AUTH_LOCKOUT_FAILURES:
+		return failures;
+	case SET_AUTH_LOCKOUT_SECONDS:
+		return seconds;
+	default:
+		return NULL;
+	}
+}
+
+void slapd_policy_entry_ldif(const struct config *cfg, const unsigned long long *settings, struct buf *b)
+{
+	/* pwdCheckQuality 1: a clear password is checked (pwdMinLength); one that arrives hashed (our CLI hashes
+	 * after checking it) is taken as it is. Users change their own password (the ACL lets them) only by giving
+	 * the old one (pwdSafeModify: ppolicy verifies it; without ppolicy slapd refuses every old password it is
+	 * sent); the administrator resets without it. The lockout expires by itself. */
+	buf_printf(b,
+		   "dn: " SLAPD_POLICY_RDN ",%s\nobjectClass: applicationProcess\nobjectClass: pwdPolicy\n"
+		   "cn: Password Policy\npwdAttribute: userPassword\npwdCheckQuality: 1\npwdLockout: TRUE\n"
+		   "pwdAllowUserChange: TRUE\npwdSafeModify: TRUE\n",
+		   cfg->suffix);
+	static const int ids[] = { SET_PASSWORD_MIN_LENGTH, SET_AUTH_LOCKOUT_FAILURES, SET_AUTH_LOCKOUT_SECONDS };
+	for (size_t i = 0; i < IX_ARRAY_LEN(ids); i++) {
+		for (const char *const *a = slapd_policy_setting_attrs(ids[i]); *a != NULL; a++)
+			buf_printf(b, "%s: %llu\n", *a, settings[ids[i]]);
+	}
+	buf_append_char(b, '\n');
 }
 
 static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsigned server_id,
@@ -144,7 +195,7 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 	buf_append_str(b, "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"
 			  "olcModulePath: /usr/lib/ldap\nolcModuleLoad: back_mdb\nolcModuleLoad: syncprov\n"
 			  "olcModuleLoad: unique\nolcModuleLoad: refint\nolcModuleLoad: dynlist\nolcModuleLoad: sssvlv\n"
-			  "olcModuleLoad: " SLAPD_ACCESSLOG_MODULE "\n\n");
+			  "olcModuleLoad: " SLAPD_ACCESSLOG_MODULE "\nolcModuleLoad: " SLAPD_PPOLICY_MODULE "\n\n");
 	buf_printf(b,
 		   "dn: cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: schema\n\n"
 		   "include: file:///etc/ldap/schema/core.ldif\n\n"
@@ -207,12 +258,14 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 	buf_append_str(b, "dn: olcOverlay={4}sssvlv,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
 			  "objectClass: olcSssVlvConfig\nolcOverlay: {4}sssvlv\n\n");
 	slapd_accesslog_ldif(cfg, 0, b);
+	slapd_ppolicy_ldif(cfg, 6, 0, b);
 	free(run);
 	free(db);
 	free(schema);
 }
 
-static void base_ldif(const struct config *cfg, const char *admin_hash, struct buf *b)
+static void base_ldif(const struct config *cfg, const char *admin_hash, const unsigned long long *settings,
+		      struct buf *b)
 {
 	const char *s = cfg->suffix;
 	/* dc value of the suffix's first RDN */
@@ -240,6 +293,10 @@ static void base_ldif(const struct config *cfg, const char *admin_hash, struct b
 							    "ixPop3sPort", "ixMetricsPort" };
 	for (int p = 0; p < PORT_COUNT; p++)
 		buf_printf(b, "%s: %u\n", port_attrs[p], cfg->ports[p]);
+	for (int i = 0; i < SET_COUNT; i++) {
+		if (settings[i] != setting_def(i)->def)
+			buf_printf(b, "ixServerSetting: %s=%llu\n", setting_def(i)->name, settings[i]);
+	}
 	buf_printf(b, "\ndn: cn=%s,ou=Accepted Domains,ou=Configuration,%s\nobjectClass: ixAcceptedDomain\ncn: %s\n"
 		      "ixDomainType: authoritative\n\n",
 		   cfg->domain, s, cfg->domain);
@@ -249,6 +306,7 @@ static void base_ldif(const struct config *cfg, const char *admin_hash, struct b
 		   "ixNicknameTemplate: SMTP:%%m@%s\n"
 		   "description: Default policy: people get given.surname@domain, lists and folders nickname@domain\n\n",
 		   s, cfg->domain, cfg->domain);
+	slapd_policy_entry_ldif(cfg, settings, b);
 }
 
 /* slapadd into database dbnum ("-n0", "-n1"); with server_id the entries' CSNs carry that server ID (-S). */
@@ -317,7 +375,8 @@ int slapd_load_ldif(const struct config *cfg, const char *path, struct buf *erro
 	return slapadd(cfg, path, "-n1", 0, error_r);
 }
 
-int slapd_create(const struct config *cfg, const char *admin_password, struct buf *error_r)
+int slapd_create(const struct config *cfg, const char *admin_password, const unsigned long long *settings,
+		 struct buf *error_r)
 {
 	char *hash = slapd_hash_ssha(admin_password);
 	/* the first server of an organisation writes as server ID 1 from its first entry on, the ID a join gives it:
@@ -326,7 +385,7 @@ int slapd_create(const struct config *cfg, const char *admin_password, struct bu
 	int ret = slapd_create_config(cfg, NULL, SLAPD_FIRST_SERVER_ID, NULL, error_r);
 	struct buf b = BUF_INIT;
 	if (ret == IX_OK) {
-		base_ldif(cfg, hash, &b);
+		base_ldif(cfg, hash, settings, &b);
 		ret = write_text(cfg, "directory/base.ldif", &b, error_r);
 	}
 	if (ret == IX_OK) {

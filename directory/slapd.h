@@ -30,11 +30,27 @@
  * module (SLAPD_ACCESSLOG_MODULE) is not part of it. */
 void slapd_accesslog_ldif(const struct config *cfg, int changetype, struct buf *b);
 
+/* Password policy (docs/directory.md, "Passwords"): slapd's ppolicy overlay on the directory database hashes
+ * every clear userPassword written by an add or a modify ({SSHA}, before the access log records the change),
+ * checks the length of clear passwords, verifies the old password a Password Modify request carries, and locks
+ * an account for a while after too many failed binds. Its settings live in one entry of the organisation,
+ * SLAPD_POLICY_RDN,<suffix>, whose attributes follow the settings of slapd_policy_setting_attrs. */
+#define SLAPD_PPOLICY_MODULE "ppolicy"
+#define SLAPD_POLICY_RDN "cn=Password Policy,ou=Configuration"
+/* The ppolicy overlay's cn=config entry, with index overlay_index on {1}mdb (changetype as for the access log). */
+void slapd_ppolicy_ldif(const struct config *cfg, unsigned overlay_index, int changetype, struct buf *b);
+/* The policy entry (DN first) with the values of settings (an array of SET_COUNT values, settings.h). */
+void slapd_policy_entry_ldif(const struct config *cfg, const unsigned long long *settings, struct buf *b);
+/* The policy entry's attributes that follow setting id (a NULL-terminated list), or NULL when none does. */
+const char *const *slapd_policy_setting_attrs(int id);
+
 /* Creates <data>/directory/{slapd.d,data} and loads the configuration (schema, overlays, ACLs, the admin
- * password hashed with {SSHA}) and the base entries: organisation, containers, this server, the accepted
- * domain and the default recipient policy. Everything is loaded offline with slapadd. Returns IX_OK, or
+ * password hashed with {SSHA}) and the base entries: organisation, containers, this server (with the settings given
+ * in settings, SET_COUNT values of which those that differ from the default are written), the accepted domain,
+ * the default recipient policy and the password policy. Everything is loaded offline with slapadd. Returns IX_OK, or
  * IX_EIO / IX_EINVAL with the reason (slapadd's own message included) in error_r. */
-int slapd_create(const struct config *cfg, const char *admin_password, struct buf *error_r);
+int slapd_create(const struct config *cfg, const char *admin_password, const unsigned long long *settings,
+		 struct buf *error_r);
 
 /* The two halves of slapd_create: the configuration alone, and loading an LDIF into the database offline
  * (slapadd -n1; slapd must be stopped). The administrator's password lives in its entry (cn=admin,<suffix>, made

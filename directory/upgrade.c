@@ -1,9 +1,11 @@
 /* upgrade.c - data folders made by older versions brought up to what `interchange init` makes now, in place and over
- * ldapi while slapd runs: schema definitions added since, TLS and the administrator's entry, the access log. */
+ * ldapi while slapd runs: schema definitions added since, TLS and the administrator's entry, the access log, the
+ * password policy. */
 #include "directory/upgrade.h"
 #include "common/err.h"
 #include "directory/ldap_util.h"
 #include "directory/slapd.h"
+#include "common/settings.h"
 
 #include <errno.h>
 #include <ldap.h>
@@ -156,7 +158,10 @@ int upgrade_security(const struct config *cfg, unsigned *changes_r, struct buf *
 		goto out;
 	}
 	/* the password rule is {0} (first match wins): replace it with the one that wants TLS off loopback */
-	if (acl[0] != NULL && strncmp(acl[0], "{0}to attrs=userPassword", 24) == 0 && strstr(acl[0], "tls_ssf") == NULL) {
+	/* (and one that lets a user's own old password be checked: self =wx; =w alone made slapd refuse every
+	 * ldappasswd -a) */
+	if (acl[0] != NULL && strncmp(acl[0], "{0}to attrs=userPassword", 24) == 0 &&
+	    (strstr(acl[0], "tls_ssf") == NULL || strstr(acl[0], "by self =w ") != NULL)) {
 		struct buf rule = BUF_INIT;
 		buf_append_str(&rule, "{0}");
 		slapd_password_acl(&rule);
@@ -279,6 +284,19 @@ static int add_ldif(LDAP *ld, const char *ldif, struct buf *error_r)
 	return ret;
 }
 
+/* Loads slapd's module name (cn=module{0}); one already loaded is fine. */
+static int load_module(LDAP *ld, const char *name, struct buf *error_r)
+{
+	char *mv[] = { (char *)name, NULL };
+	LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcModuleLoad", .mod_values = mv };
+	LDAPMod *mods[] = { &m, NULL };
+	enum ldapu_value_fault fault;
+	char *what = xasprintf("cannot load slapd's %s module", name);
+	int ret = ldapu_modify_values(ld, "cn=module{0},cn=config", mods, what, &fault, error_r);
+	free(what);
+	return ret != IX_OK && fault == LDAPU_VALUE_EXISTS ? IX_OK : ret;
+}
+
 int upgrade_accesslog(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
 {
 	*changes_r = 0;
@@ -329,14 +347,7 @@ int upgrade_accesslog(const struct config *cfg, unsigned *changes_r, struct buf 
 		ret = IX_EIO;
 		goto out;
 	}
-	char *mv[] = { (char *)SLAPD_ACCESSLOG_MODULE, NULL };
-	LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcModuleLoad", .mod_values = mv };
-	LDAPMod *mods[] = { &m, NULL };
-	enum ldapu_value_fault fault;
-	char *what = xasprintf("cannot load slapd's %s module", SLAPD_ACCESSLOG_MODULE);
-	ret = ldapu_modify_values(ld, "cn=module{0},cn=config", mods, what, &fault, error_r);
-	free(what);
-	if (ret != IX_OK && fault != LDAPU_VALUE_EXISTS)
+	if ((ret = load_module(ld, SLAPD_ACCESSLOG_MODULE, error_r)) != IX_OK)
 		goto out;
 	struct buf ldif = BUF_INIT;
 	slapd_accesslog_ldif(cfg, 0, &ldif);
@@ -345,6 +356,148 @@ int upgrade_accesslog(const struct config *cfg, unsigned *changes_r, struct buf 
 	if (ret == IX_OK)
 		*changes_r = 1;
 out:
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return ret;
+}
+
+/* ---- passwords: the ppolicy overlay, the policy entry and clear values on older directories ---- */
+
+/* Adds the ppolicy module and overlay when the directory database has no ppolicy overlay. */
+static int ppolicy_overlay_upgrade(const struct config *cfg, LDAP *ld, unsigned *changes_r, struct buf *error_r)
+{
+	static const char *const attrs[] = { "olcOverlay", NULL };
+	LDAPMessage *res = NULL;
+	int ret = ldapu_search(ld, "olcDatabase={1}mdb,cn=config", LDAP_SCOPE_ONELEVEL, "(objectClass=olcOverlayConfig)",
+			       attrs, &res, error_r);
+	if (ret != IX_OK)
+		return ret;
+	unsigned overlays = 0;
+	int has = 0;
+	for (LDAPMessage *e = ldap_first_entry(ld, res); e != NULL; e = ldap_next_entry(ld, e)) {
+		char *ov = ldapu_get_first(ld, e, "olcOverlay");
+		has |= ov != NULL && strcasestr(ov, "ppolicy") != NULL;
+		overlays++;
+		free(ov);
+	}
+	ldap_msgfree(res);
+	if (has)
+		return IX_OK;
+	if ((ret = load_module(ld, SLAPD_PPOLICY_MODULE, error_r)) != IX_OK)
+		return ret;
+	struct buf ldif = BUF_INIT;
+	slapd_ppolicy_ldif(cfg, overlays, 0, &ldif);
+	ret = add_ldif(ld, buf_cstr(&ldif), error_r);
+	buf_free(&ldif);
+	if (ret == IX_OK)
+		(*changes_r)++;
+	return ret;
+}
+
+/* Adds the policy entry when it is missing, from this server's settings. */
+static int policy_entry_upgrade(const struct config *cfg, LDAP *ld, unsigned *changes_r, struct buf *error_r)
+{
+	char *dn = xasprintf(SLAPD_POLICY_RDN ",%s", cfg->suffix);
+	int exists = ldapu_entry_matches(ld, dn, "(objectClass=pwdPolicy)");
+	free(dn);
+	if (exists)
+		return IX_OK;
+	static const char *const attrs[] = { "ixServerSetting", NULL };
+	LDAPMessage *res = NULL;
+	struct settings st;
+	settings_load(&st, NULL, 0);
+	if (ldapu_search(ld, cfg->server_dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, error_r) == IX_OK) {
+		size_t n = 0;
+		char **vals = ldapu_get_values(ld, ldapu_first_entry(ld, res), "ixServerSetting", &n);
+		settings_load(&st, (const char *const *)vals, n);
+		ldapu_values_free(&vals);
+	}
+	ldap_msgfree(res);
+	buf_reset(error_r);
+	struct buf ldif = BUF_INIT;
+	slapd_policy_entry_ldif(cfg, st.v, &ldif);
+	int ret = add_ldif(ld, buf_cstr(&ldif), error_r);
+	buf_free(&ldif);
+	if (ret == IX_OK)
+		(*changes_r)++;
+	return ret;
+}
+
+/* Replaces the values of attr in the entries under base that match filter: each value that clear(value) says is
+ * a clear password becomes what hashed() makes of it. */
+static int hash_clear_values(LDAP *ld, const char *base, const char *filter, const char *attr,
+			     char *(*hashed)(const char *value), unsigned *changes_r, struct buf *error_r)
+{
+	const char *attrs[] = { attr, NULL };
+	LDAPMessage *res = NULL;
+	int ret = ldapu_search(ld, base, LDAP_SCOPE_SUBTREE, filter, attrs, &res, error_r);
+	if (ret == IX_ENOTFOUND)
+		return IX_OK;
+	for (LDAPMessage *e = ldapu_first_entry(ld, res); e != NULL && ret == IX_OK; e = ldap_next_entry(ld, e)) {
+		size_t n = 0;
+		char **vals = ldapu_get_values(ld, e, attr, &n);
+		int clear = 0;
+		for (size_t i = 0; i < n; i++) {
+			char *h = hashed(vals[i]);
+			if (h != NULL) {
+				explicit_bzero(vals[i], strlen(vals[i]));
+				free(vals[i]);
+				vals[i] = h;
+				clear++;
+			}
+		}
+		if (clear > 0) {
+			char *dn = ldap_get_dn(ld, e);
+			LDAPMod m = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)attr, .mod_values = vals };
+			LDAPMod *mods[] = { &m, NULL };
+			ret = ldapu_modify(ld, dn, mods, error_r);
+			if (ret == IX_OK)
+				*changes_r += (unsigned)clear;
+			ldap_memfree(dn);
+		}
+		ldapu_values_free(&vals);
+	}
+	ldap_msgfree(res);
+	return ret;
+}
+
+/* A userPassword value in clear (no {SCHEME} prefix): its hash; else NULL. */
+static char *hash_password_value(const char *v)
+{
+	return v[0] == '{' ? NULL : slapd_hash_ssha(v);
+}
+
+/* An access log record of a userPassword change ("userPassword:= VALUE", ":+", ":-", ":=" with no value, ":#"):
+ * the same record with a clear VALUE hashed; else NULL. */
+static char *hash_reqmod_value(const char *v)
+{
+	static const char prefix[] = "userPassword:";
+	if (strncasecmp(v, prefix, sizeof(prefix) - 1) != 0)
+		return NULL;
+	const char *op = v + sizeof(prefix) - 1;
+	if ((op[0] != '=' && op[0] != '+' && op[0] != '-') || op[1] != ' ' || op[2] == '\0' || op[2] == '{')
+		return NULL;
+	char *h = slapd_hash_ssha(op + 2);
+	char *out = xasprintf("userPassword:%c %s", op[0], h);
+	free(h);
+	return out;
+}
+
+int upgrade_passwords(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
+{
+	*changes_r = 0;
+	LDAP *ld;
+	int ret = ldapu_connect_local(cfg, &ld, error_r);
+	if (ret != IX_OK)
+		return ret;
+	ret = ppolicy_overlay_upgrade(cfg, ld, changes_r, error_r);
+	if (ret == IX_OK)
+		ret = policy_entry_upgrade(cfg, ld, changes_r, error_r);
+	if (ret == IX_OK)
+		ret = hash_clear_values(ld, cfg->suffix, "(userPassword=*)", "userPassword", hash_password_value,
+					changes_r, error_r);
+	if (ret == IX_OK)
+		ret = hash_clear_values(ld, SLAPD_ACCESSLOG_SUFFIX, "(reqMod=userPassword:*)", "reqMod",
+					hash_reqmod_value, changes_r, error_r);
 	ldap_unbind_ext_s(ld, NULL, NULL);
 	return ret;
 }

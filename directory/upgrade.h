@@ -26,4 +26,11 @@ int upgrade_security(const struct config *cfg, unsigned *changes_r, struct buf *
  * syncdata=accesslog at the next repl_sync_config (directory/replication.h). */
 int upgrade_accesslog(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
 
+/* Brings a directory's passwords up to the password policy (docs/directory.md "Passwords"): loads slapd's ppolicy
+ * module and adds its overlay after the others on the directory database (slapd_ppolicy_ldif) when it has none,
+ * adds the policy entry when missing (values from this server's settings), and replaces every userPassword value
+ * stored in clear, in the directory and in the access log's records of earlier changes, with its {SSHA} hash.
+ * *changes_r: how many of these it did. Returns IX_OK or an ix_err code with error_r. */
+int upgrade_passwords(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
+
 #endif

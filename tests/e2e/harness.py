@@ -11,6 +11,7 @@ import fcntl
 import imaplib
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -95,7 +96,12 @@ def run(cmd, check=False, timeout=60, input=None):
 class System:
     """An initialised (and usually started) Interchange data folder."""
 
-    def __init__(self, domain="example.com", admin_password="adminpw", extra=(), start=True, tmpfs_size=None):
+    # The password policy (password.min_length, password.check_names) off for the tests' short, name-based
+    # passwords; strict_passwords=True keeps the defaults (tests/e2e/test_passwords.py).
+    LENIENT = ["--setting", "password.min_length=1", "--setting", "password.check_names=0"]
+
+    def __init__(self, domain="example.com", admin_password="adminpw", extra=(), start=True, tmpfs_size=None,
+                 strict_passwords=False):
         """tmpfs_size ("32m"): the data folder lives on a tmpfs of that size (a disk that fills up); the test is
         skipped where one cannot be mounted (not root, no mount permission in the container)."""
         # short paths: the ldapi socket path must fit in 107 bytes
@@ -117,6 +123,8 @@ class System:
         args = ["init", "--domain", domain, "--admin-password", admin_password, "--hostname", "mail." + domain]
         for name, port in self.ports.items():
             args += ["--%s-port" % name, str(port)]
+        if not strict_passwords:
+            args += self.LENIENT
         _systems.append(self)  # before init: a mounted folder is unmounted whatever happens
         self.cli(*(args + list(extra)), check=True)
         if start:
@@ -224,6 +232,8 @@ class Joined(System):
             args += ["--%s-port" % pname, str(port)]
         _systems.append(self)
         self.join_output = self.cli(*args, check=True, timeout=90)
+        if re.search(r"password\.check_names +0 ", first.cli("server", "show").stdout):
+            first.cli("server", "set", "--server", self.hostname, "password.check_names", "0", check=True)
         if start:
             self.start()
 
