@@ -51,8 +51,14 @@ FUZZ_LIBS_imap_session = $(IMAPD_LIB) $(POP3_LIB) $(LOGIN_LIB) $(IMAPPARSE_LIB) 
 FUZZ_LDLIBS_imap_session := $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(IMAPD_LDLIBS)
 
 E2E_TESTS += tests/e2e/test_imap.py
+# The stress driver (tests/stress/imap_stress.py): 20 clients, 20 s, every untagged response checked.
+E2E_TESTS += tests/e2e/test_imap_stress.py
 
 # make bench: idle-connection memory, IMAP throughput and a POP3 retrieve run against a started system.
 BENCHES += $(BUILD)/bench-imap
 $(BUILD)/bench-imap: transport/imap/bench_imap.py
+	$(py_bench)
+# The stress driver's figures, and the peer stack's (Dovecot) with the same driver in the same run.
+BENCHES += $(BUILD)/bench-imap-stress
+$(BUILD)/bench-imap-stress: tests/stress/bench_imap_stress.py
 	$(py_bench)
