@@ -707,6 +707,7 @@ static int open_dbs_in(struct store *st, MDB_txn *txn, struct buf *error_r)
 		{ "acl", offsetof(struct store, db_acl), 0 },
 		{ "pseen", offsetof(struct store, db_pseen), 0 },
 		{ "meta", offsetof(struct store, db_meta), 0 },
+		{ "sub", offsetof(struct store, db_sub), 0 },
 	};
 	/* the version first: an older store has other tables (and flags) that must not be created or opened */
 	int rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->db_meta);
@@ -751,6 +752,11 @@ static int open_dbs_in(struct store *st, MDB_txn *txn, struct buf *error_r)
 	if (rc != 0) {
 		mdb_txn_abort(txn);
 		return store_mdb_error(rc, "initializing the store", error_r);
+	}
+	int ret = store_subs_convert(txn, st, error_r);
+	if (ret != 0) {
+		mdb_txn_abort(txn);
+		return ret;
 	}
 	rc = mdb_txn_commit(txn);
 	if (rc != 0)

@@ -91,7 +91,7 @@ struct store_folder_info {
 	uint32_t recent;
 	uint64_t size;              /* bytes of all messages */
 	enum store_special_use special_use;
-	int subscribed;
+	int subscribed;             /* the name is subscribed (see store_folder_subscribe) */
 };
 
 void store_folder_info_free(struct store_folder_info *info);
@@ -104,8 +104,15 @@ int store_folder_create(struct store *st, const char *guid, const char *name, st
 int store_folder_rename(struct store *st, const char *guid, const char *from, const char *to, struct buf *error_r);
 /* Deletes an empty-of-subfolders folder; its messages go to deleted-item retention. INBOX cannot be deleted. */
 int store_folder_delete(struct store *st, const char *guid, const char *name, struct buf *error_r);
+/* Adds (subscribed) or removes name from the mailbox's subscriptions. Subscriptions are names, independent of the
+ * folders that exist (RFC 3501 6.3.6): a deleted folder stays subscribed, CREATE subscribes nothing (the standard
+ * folders made with a mailbox are subscribed), RENAME moves the subscriptions of the folders it renames. Removing
+ * a name that is not subscribed is not an error. */
 int store_folder_subscribe(struct store *st, const char *guid, const char *name, int subscribed,
 			   struct buf *error_r);
+/* Appends every subscribed name of the mailbox, each NUL-terminated, in name order, whether a folder of that name
+ * exists or not. */
+int store_subscriptions(struct store *st, const char *guid, struct buf *names_r, struct buf *error_r);
 /* Fills *info_r (caller frees with store_folder_info_free). user: see store_msg_list (may be NULL). */
 int store_folder_status(struct store *st, const char *guid, const char *name, const char *user,
 			struct store_folder_info *info_r, struct buf *error_r);

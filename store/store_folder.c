@@ -176,7 +176,6 @@ static int folder_create_uv(struct wtx *w, const uint8_t *guid, struct mbox_rec 
 	rec.uidnext = 1;
 	rec.highestmodseq = 1;
 	rec.special_use = use;
-	rec.flags = FOLDER_F_SUBSCRIBED;
 	ret = folder_put(w, guid, fid, &rec, name, error_r);
 	if (ret != 0)
 		return ret;
@@ -221,6 +220,8 @@ int mbox_ensure(struct wtx *w, const uint8_t *guid, struct buf *error_r)
 		for (size_t i = 0; i < IX_ARRAY_LEN(standard_folders); i++) {
 			ret = folder_create_one(w, guid, &mrec, standard_folders[i].name, standard_folders[i].use, NULL,
 						error_r);
+			if (ret == 0)
+				ret = sub_set(w, guid, standard_folders[i].name, 1, error_r);
 			if (ret != 0)
 				return ret;
 		}
@@ -479,6 +480,11 @@ static int op_folder_rename(struct wtx *w, void *ctx, struct buf *error_r)
 			ret = folder_get(w->txn, w->st, op->guid, items[i].fid, &frec, error_r);
 		if (ret == 0)
 			ret = folder_put(w, op->guid, items[i].fid, &frec, newname.data, error_r);
+		if (ret == 0 && sub_get(w->txn, w->st, op->guid, items[i].name)) {
+			ret = sub_set(w, op->guid, items[i].name, 0, error_r);
+			if (ret == 0)
+				ret = sub_set(w, op->guid, newname.data, 1, error_r);
+		}
 	}
 	if (ret == 0)
 		ret = mbox_put(w, op->guid, &mrec, error_r);
@@ -632,7 +638,7 @@ static int op_mailbox_delete(struct wtx *w, void *ctx, struct buf *error_r)
 	static const size_t dbs[] = {
 		offsetof(struct store, db_folder), offsetof(struct store, db_fname), offsetof(struct store, db_chg),
 		offsetof(struct store, db_acl),    offsetof(struct store, db_pseen), offsetof(struct store, db_msg),
-		offsetof(struct store, db_kw),
+		offsetof(struct store, db_kw),     offsetof(struct store, db_sub),
 	};
 	for (size_t i = 0; i < IX_ARRAY_LEN(dbs) && ret == 0; i++)
 		ret = delete_prefix(w, *(const MDB_dbi *)((const char *)w->st + dbs[i]), op->guid, STORE_GUID_LEN,
@@ -653,22 +659,62 @@ int store_mailbox_delete(struct store *st, const char *guid, struct buf *error_r
 	return ret;
 }
 
+int sub_set(struct wtx *w, const uint8_t *guid, const char *name, int on, struct buf *error_r)
+{
+	struct buf k = BUF_INIT;
+	fname_key(&k, guid, name);
+	int ret = on ? wput(w, w->st->db_sub, k.data, k.len, "", 0, error_r) : wdel(w, w->st->db_sub, k.data, k.len, error_r);
+	buf_free(&k);
+	return ret == IX_ENOTFOUND ? 0 : ret;
+}
+
+int sub_get(MDB_txn *txn, struct store *st, const uint8_t *guid, const char *name)
+{
+	struct buf k = BUF_INIT;
+	fname_key(&k, guid, name);
+	MDB_val v;
+	int ret = tget(txn, st->db_sub, k.data, k.len, &v, NULL);
+	buf_free(&k);
+	return ret == 0;
+}
+
+int store_subs_convert(MDB_txn *txn, struct store *st, struct buf *error_r)
+{
+	MDB_val mk = { 4, (void *)"subs" }, mv, key, val;
+	int rc = mdb_get(txn, st->db_meta, &mk, &mv);
+	if (rc == 0)
+		return 0;
+	MDB_cursor *cur = NULL;
+	if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_open(txn, st->db_fname, &cur);
+	for (rc = rc != 0 ? rc : mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		uint32_t fid;
+		struct folder_rec frec;
+		if (key.mv_size <= STORE_GUID_LEN || val.mv_size != 4)
+			continue;
+		memcpy(&fid, val.mv_data, 4);
+		if (folder_get(txn, st, key.mv_data, fid, &frec, NULL) != 0 || !(frec.flags & FOLDER_F_SUBSCRIBED))
+			continue;
+		MDB_val empty = { 0, (void *)"" };
+		rc = mdb_put(txn, st->db_sub, &key, &empty, 0);
+		if (rc != 0)
+			break;
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND) {
+		MDB_val one = { 1, (void *)"1" };
+		rc = mdb_put(txn, st->db_meta, &mk, &one, 0);
+	}
+	return rc == 0 ? 0 : store_mdb_error(rc, "converting the subscriptions", error_r);
+}
+
 static int op_folder_subscribe(struct wtx *w, void *ctx, struct buf *error_r)
 {
 	struct folder_op *op = ctx;
-	uint32_t fid;
-	struct folder_rec frec;
-	int ret = folder_lookup(w->txn, w->st, op->guid, op->name.data, &fid, error_r);
-	if (ret == 0)
-		ret = folder_get(w->txn, w->st, op->guid, fid, &frec, error_r);
-	if (ret != 0)
-		return ret;
-	if (op->flag)
-		frec.flags |= FOLDER_F_SUBSCRIBED;
-	else
-		frec.flags &= ~FOLDER_F_SUBSCRIBED;
 	wtx_touch(w, op->guid);
-	return folder_put(w, op->guid, fid, &frec, op->name.data, error_r);
+	return sub_set(w, op->guid, op->name.data, op->flag, error_r);
 }
 
 int store_folder_subscribe(struct store *st, const char *guid, const char *name, int subscribed,
@@ -681,6 +727,30 @@ int store_folder_subscribe(struct store *st, const char *guid, const char *name,
 		ret = store_write(st, op_folder_subscribe, &op, error_r);
 	folder_op_free(&op);
 	return ret;
+}
+
+int store_subscriptions(struct store *st, const char *guid, struct buf *names_r, struct buf *error_r)
+{
+	uint8_t g[STORE_GUID_LEN];
+	MDB_txn *txn;
+	int ret = store_guid_parse(guid, g, error_r);
+	if (ret == 0)
+		ret = store_rtxn_begin(st, &txn, error_r);
+	if (ret != 0)
+		return ret;
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(txn, st->db_sub, &cur);
+	MDB_val key = { STORE_GUID_LEN, g }, val;
+	for (rc = rc != 0 ? rc : mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+	     rc == 0 && key.mv_size > STORE_GUID_LEN && memcmp(key.mv_data, g, STORE_GUID_LEN) == 0;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		buf_append(names_r, (const char *)key.mv_data + STORE_GUID_LEN, key.mv_size - STORE_GUID_LEN);
+		buf_append_char(names_r, '\0');
+	}
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		mdb_cursor_close(cur);
+	store_rtxn_end(st, txn);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_mdb_error(rc, "listing the subscriptions", error_r);
 }
 
 /* ---- reading ---- */
@@ -715,7 +785,7 @@ static void info_fill(MDB_txn *txn, struct store *st, const uint8_t *guid, uint3
 	info->recent = r->recent;
 	info->size = r->size;
 	info->special_use = (enum store_special_use)r->special_use;
-	info->subscribed = (r->flags & FOLDER_F_SUBSCRIBED) != 0;
+	info->subscribed = sub_get(txn, st, guid, name);
 	if (store_guid_is_public(guid) && user != NULL)
 		info->unseen = msg_public_unseen(txn, st, guid, fid, user);
 }

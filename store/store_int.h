@@ -60,7 +60,7 @@ struct mbox_rec {
 };
 _Static_assert(sizeof(struct mbox_rec) == 48, "mbox_rec is an on-disk record");
 
-#define FOLDER_F_SUBSCRIBED 1u
+#define FOLDER_F_SUBSCRIBED 1u /* before the sub table: read once by store_subs_convert, never written */
 
 struct folder_rec {
 	uint32_t uidvalidity;
@@ -121,7 +121,7 @@ _Static_assert(sizeof(struct retain_rec) == 56, "retain_rec is an on-disk record
 struct store {
 	MDB_env *env;
 	MDB_dbi db_mbox, db_folder, db_fname, db_msg, db_kw, db_chg, db_bref, db_bhash, db_body, db_cache, db_retain,
-		db_acl, db_pseen, db_meta;
+		db_acl, db_pseen, db_meta, db_sub;
 	char *path;
 	char *notify_dir;
 	struct store_settings set;
@@ -192,6 +192,12 @@ int wdel_dup(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, const voi
 	     struct buf *error_r);
 /* Reads a value (any txn). Returns 0, IX_ENOTFOUND (no message) or another IX code. */
 int tget(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, MDB_val *val_r, struct buf *error_r);
+/* Subscriptions (the sub table: key guid + folder name, independent of the folders that exist). sub_set adds
+ * (on) or removes the name, which is fine either way; sub_get: 1 when subscribed, else 0. */
+int sub_set(struct wtx *w, const uint8_t *guid, const char *name, int on, struct buf *error_r);
+int sub_get(MDB_txn *txn, struct store *st, const uint8_t *guid, const char *name);
+/* Once per store made before the sub table: the folders flagged FOLDER_F_SUBSCRIBED become its entries. */
+int store_subs_convert(MDB_txn *txn, struct store *st, struct buf *error_r);
 void wtx_touch(struct wtx *w, const uint8_t *guid);
 
 /* Keys and integers. */

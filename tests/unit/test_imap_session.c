@@ -632,6 +632,68 @@ static void imap_search_header_every_field(void)
 	client_close(&c);
 }
 
+/* Sends one command (tag "t") and checks that its whole answer is exactly want. */
+static void expect_answer(struct client *c, const char *command, const char *want)
+{
+	char *line = xasprintf("t %s\r\n", command);
+	buf_reset(&c->in);
+	send_str(c, line);
+	for (int i = 0; i < MAX_ROUNDS; i++) {
+		const char *in = buf_cstr(&c->in), *t = strncmp(in, "t ", 2) == 0 ? in : strstr(in, "\nt ");
+		if (t != NULL && strstr(t, "\r\n") != NULL)
+			break;
+		wait_for(c, "\r\n");
+		evloop_run_once(loop, ROUND_MSECS);
+	}
+	if (strcmp(buf_cstr(&c->in), want) != 0)
+		fprintf(stderr, "%s: got\n%s", command, buf_cstr(&c->in));
+	test_assert_str(buf_cstr(&c->in), want);
+	free(line);
+}
+
+/* Subscriptions are names, independent of the folders that exist (RFC 3501 6.3.6, RFC 9051 6.3.7-8, RFC 5258) */
+static void imap_subscriptions_independent(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	send_str(&c, "a CREATE Sb/one\r\nb CREATE Sb/two/deep\r\nc CREATE Sb/gone\r\nd CREATE Sb/three/x\r\n");
+	test_assert(wait_for(&c, "d OK"));
+	/* CREATE subscribes nothing, not even the parents it makes */
+	expect_answer(&c, "LSUB \"\" Sb*", "t OK LSUB completed.\r\n");
+	send_str(&c, "e SUBSCRIBE Sb/one\r\nf SUBSCRIBE Sb/two/deep\r\ng SUBSCRIBE Sb/gone\r\nh DELETE Sb/gone\r\n");
+	test_assert(wait_for(&c, "h OK"));
+	/* LSUB %: an unsubscribed parent of a subscribed child is \Noselect; the deleted folder stays subscribed */
+	expect_answer(&c, "LSUB \"\" Sb/%",
+		      "* LSUB (\\HasNoChildren) \"/\" \"Sb/one\"\r\n* LSUB (\\Noselect \\HasChildren) \"/\" \"Sb/two\"\r\n"
+		      "* LSUB (\\Noselect \\HasNoChildren) \"/\" \"Sb/gone\"\r\nt OK LSUB completed.\r\n");
+	/* LIST (SUBSCRIBED): the name whose folder is gone is \NonExistent */
+	expect_answer(&c, "LIST (SUBSCRIBED) \"\" Sb/*",
+		      "* LIST (\\HasNoChildren \\Subscribed) \"/\" \"Sb/one\"\r\n"
+		      "* LIST (\\HasNoChildren \\Subscribed) \"/\" \"Sb/two/deep\"\r\n"
+		      "* LIST (\\NonExistent \\HasNoChildren \\Subscribed) \"/\" \"Sb/gone\"\r\nt OK LIST completed.\r\n");
+	/* RECURSIVEMATCH: a parent with a subscribed child the pattern does not show carries CHILDINFO */
+	expect_answer(&c, "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" Sb/t%",
+		      "* LIST (\\HasChildren) \"/\" \"Sb/two\" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\nt OK LIST completed.\r\n");
+	expect_answer(&c, "LIST (RECURSIVEMATCH) \"\" Sb/*", "t BAD RECURSIVEMATCH needs another selection option\r\n");
+	expect_answer(&c, "LIST (RECURSIVEMATCH REMOTE) \"\" Sb/*",
+		      "t BAD RECURSIVEMATCH needs another selection option\r\n");
+	/* a plain LIST shows only what exists */
+	expect_answer(&c, "LIST \"\" Sb/g*", "t OK LIST completed.\r\n");
+	/* UNSUBSCRIBE: a name whose folder is gone, and a name never subscribed, are fine (RFC 9051 6.3.8) */
+	expect_answer(&c, "UNSUBSCRIBE Sb/gone", "t OK UNSUBSCRIBE completed.\r\n");
+	expect_answer(&c, "UNSUBSCRIBE Sb/never", "t OK UNSUBSCRIBE completed.\r\n");
+	expect_answer(&c, "SUBSCRIBE Sb/never", "t NO [NONEXISTENT] no folder \"Sb/never\"\r\n");
+	/* RENAME takes the subscriptions along */
+	send_str(&c, "i RENAME Sb/two Sb/four\r\n");
+	test_assert(wait_for(&c, "i OK"));
+	expect_answer(&c, "LSUB \"\" Sb/*",
+		      "* LSUB (\\HasNoChildren) \"/\" \"Sb/four/deep\"\r\n* LSUB (\\HasNoChildren) \"/\" \"Sb/one\"\r\n"
+		      "t OK LSUB completed.\r\n");
+	client_close(&c);
+}
+
 static void pop3_session_basics(void)
 {
 	setup();
@@ -685,5 +747,6 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_keywords_announced), TEST_CASE(imap_recent_owned_once),
 	  TEST_CASE(imap_modseq_enables_condstore), TEST_CASE(imap_search_address_comments),
 	  TEST_CASE(imap_search_sent_date_as_written), TEST_CASE(imap_search_header_every_field),
+	  TEST_CASE(imap_subscriptions_independent),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
 	  TEST_CASE(teardown))

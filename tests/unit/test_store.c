@@ -158,6 +158,25 @@ static void folder_create_rename_delete(void)
 	test_assert(store_folder_status(st, G1, "Work", NULL, &a, NULL) == 0);
 	test_assert(!a.subscribed);
 	store_folder_info_free(&a);
+	/* subscriptions are names: CREATE subscribes nothing, DELETE keeps it, RENAME moves it, any name goes */
+	struct buf subs = BUF_INIT;
+	test_assert(store_folder_create(st, G1, "S/x", NULL) == 0);
+	test_assert(store_subscriptions(st, G1, &subs, NULL) == 0);
+	test_assert(memmem(subs.data, subs.len, "S/x", 4) == NULL && memmem(subs.data, subs.len, "Sent\0", 5) != NULL);
+	test_assert(store_folder_subscribe(st, G1, "S/x", 1, NULL) == 0 && store_folder_subscribe(st, G1, "S/y", 1, NULL) == 0);
+	test_assert(store_folder_status(st, G1, "S/x", NULL, &a, NULL) == 0 && a.subscribed);
+	store_folder_info_free(&a);
+	test_assert(store_folder_rename(st, G1, "S", "T", NULL) == 0);
+	test_assert(store_folder_delete(st, G1, "T/x", NULL) == 0);
+	test_assert(store_folder_subscribe(st, G1, "never", 0, NULL) == 0);
+	buf_reset(&subs);
+	test_assert(store_subscriptions(st, G1, &subs, NULL) == 0);
+	test_assert(memmem(subs.data, subs.len, "\0S/y\0", 5) != NULL && memmem(subs.data, subs.len, "\0T/x\0", 5) != NULL);
+	test_assert(memmem(subs.data, subs.len, "S/x", 3) == NULL && memmem(subs.data, subs.len, "never", 5) == NULL);
+	test_assert(store_folder_create(st, G1, "T/x", NULL) == 0);
+	test_assert(store_folder_status(st, G1, "T/x", NULL, &a, NULL) == 0 && a.subscribed);
+	store_folder_info_free(&a);
+	buf_free(&subs);
 	struct store_quota_use q;
 	test_assert(store_quota_get(st, G1, &q, NULL) == 0 && q.messages == 0 && q.bytes == 0);
 	test_assert(check_clean(st));

@@ -354,6 +354,14 @@ void imap_cmd_subscribe(struct imap_session *s, const struct imap_command *cmd)
 	struct buf err = BUF_INIT;
 	int ret = imap_resolve_mailbox(s, name, len, false, &guid, &folder, &rights, &err);
 	bool on = strcmp(cmd->name, "SUBSCRIBE") == 0;
+	struct store_folder_info info;
+	/* SUBSCRIBE checks that the folder exists (RFC 9051 6.3.7 allows it); UNSUBSCRIBE takes any name, subscribed
+	 * or not, existing or not (6.3.8): a subscription outlives its folder */
+	if (ret == 0 && on && strcasecmp(guid, s->ls.user.guid) == 0) {
+		ret = store_folder_status(s->srv->ls.cfg.store, guid, folder, NULL, &info, &err);
+		if (ret == 0)
+			store_folder_info_free(&info);
+	}
 	if (ret == 0 && strcasecmp(guid, s->ls.user.guid) == 0)
 		ret = store_folder_subscribe(s->srv->ls.cfg.store, guid, folder, on, &err);
 	else if (ret == 0 && !(rights & STORE_RIGHT_LOOKUP))

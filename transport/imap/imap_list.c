@@ -83,6 +83,7 @@ struct list_entry {
 	char *name; /* UTF-8, full client name */
 	char *guid, *folder;
 	bool noselect, subscribed;
+	bool nonexistent; /* a subscribed name (or a parent of one) with no folder: listed only for subscriptions */
 	enum store_special_use use;
 };
 
@@ -99,7 +100,44 @@ static void list_add(struct list_set *ls, const char *name, const char *guid, co
 		ls->v = xrealloc(ls->v, ls->cap * sizeof(*ls->v));
 	}
 	ls->v[ls->n++] = (struct list_entry){ xstrdup(name), guid ? xstrdup(guid) : NULL,
-					      folder ? xstrdup(folder) : NULL, noselect, subscribed, use };
+					      folder ? xstrdup(folder) : NULL, noselect, subscribed, false, use };
+}
+
+static struct list_entry *list_find(struct list_set *ls, const char *name)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		if (strcmp(ls->v[i].name, name) == 0)
+			return &ls->v[i];
+	return NULL;
+}
+
+/* Adds the user's subscribed names that have no folder (\NonExistent, RFC 5258) and the missing parents of every
+ * subscribed name (unsubscribed: LSUB's \Noselect parents, RFC 3501 6.3.9; RECURSIVEMATCH's CHILDINFO). */
+static void list_subscriptions(struct imap_session *s, struct list_set *ls)
+{
+	struct buf names = BUF_INIT;
+	if (store_subscriptions(s->srv->ls.cfg.store, s->ls.user.guid, &names, NULL) != 0)
+		buf_reset(&names);
+	for (size_t i = 0; i < names.len;) {
+		char *name = xstrdup(names.data + i);
+		i += strlen(name) + 1;
+		/* the name itself, then each parent */
+		for (size_t len = strlen(name); len > 0;) {
+			char saved = name[len];
+			name[len] = '\0';
+			struct list_entry *e = list_find(ls, name);
+			bool self = saved == '\0';
+			if (e == NULL) {
+				list_add(ls, name, s->ls.user.guid, name, false, self, STORE_USE_NONE);
+				ls->v[ls->n - 1].nonexistent = true;
+			}
+			name[len] = saved;
+			char *sep = memrchr(name, '/', len);
+			len = sep != NULL ? (size_t)(sep - name) : 0;
+		}
+		free(name);
+	}
+	buf_free(&names);
 }
 
 static void list_free(struct list_set *ls)
@@ -158,7 +196,7 @@ void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd)
 {
 	bool lsub = strcmp(cmd->name, "LSUB") == 0;
 	size_t i = 0;
-	bool sel_subscribed = false, sel_special = false, ret_children = true, ret_special = false,
+	bool sel_subscribed = false, sel_special = false, recursive = false, ret_children = true, ret_special = false,
 	     ret_subscribed = lsub;
 	const struct imap_arg *status_items = NULL;
 	if (!lsub && cmd->arg_count > 0 && cmd->args[0].type == IMAP_ARG_LIST) {
@@ -168,10 +206,17 @@ void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd)
 				sel_subscribed = ret_subscribed = true;
 			else if (imap_arg_atom_equals(a, "SPECIAL-USE"))
 				sel_special = ret_special = true;
-			else if (!imap_arg_atom_equals(a, "REMOTE") && !imap_arg_atom_equals(a, "RECURSIVEMATCH")) {
+			else if (imap_arg_atom_equals(a, "RECURSIVEMATCH"))
+				recursive = true;
+			else if (!imap_arg_atom_equals(a, "REMOTE")) {
 				imap_tagged(s, cmd->tag, "BAD Unknown LIST selection option");
 				return;
 			}
+		}
+		if (recursive && !sel_subscribed && !sel_special) {
+			/* RFC 5258 3.1: never alone (nor with REMOTE only) */
+			imap_tagged(s, cmd->tag, "BAD RECURSIVEMATCH needs another selection option");
+			return;
 		}
 		i = 1;
 	}
@@ -212,19 +257,17 @@ void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd)
 		}
 	}
 	(void)ret_special;
-	struct list_set ls = { 0 };
-	bool built = false, other_listed = false;
+	/* every pattern, with the reference, in UTF-8 */
+	char **pu = xcalloc(npats + 1, sizeof(*pu));
 	for (size_t p = 0; p < npats; p++) {
 		const char *pat;
 		size_t plen;
 		if (!imap_arg_get_astring(&pats[p], &pat, &plen)) {
 			imap_tagged(s, cmd->tag, "BAD Bad pattern");
-			list_free(&ls);
+			for (size_t k = 0; k < p; k++)
+				free(pu[k]);
+			free(pu);
 			return;
-		}
-		if (plen == 0 && !sel_subscribed && !lsub) {
-			imap_reply(s, "* LIST (\\Noselect) \"/\" \"\"");
-			continue;
 		}
 		struct buf full = BUF_INIT, u = BUF_INIT, merr = BUF_INIT;
 		buf_append(&full, ref, rlen);
@@ -233,21 +276,37 @@ void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd)
 			buf_reset(&u);
 			buf_append(&u, buf_cstr(&full), full.len);
 		}
+		pu[p] = plen == 0 ? NULL : xstrdup(buf_cstr(&u));
+		buf_free(&full);
+		buf_free(&u);
 		buf_free(&merr);
+	}
+	bool subs_only = sel_subscribed || lsub;
+	struct list_set ls = { 0 };
+	bool built = false, other_listed = false;
+	for (size_t p = 0; p < npats; p++) {
+		if (pu[p] == NULL && !subs_only) {
+			imap_reply(s, "* LIST (\\Noselect) \"/\" \"\"");
+			continue;
+		}
+		if (pu[p] == NULL)
+			continue;
+		const char *u = pu[p];
 		if (!built) {
 			built = true;
 			list_folders_of(s, &ls, s->ls.user.guid, "", true);
 			list_add(&ls, IMAP_NS_OTHER, NULL, NULL, true, false, STORE_USE_NONE);
 			list_add(&ls, IMAP_NS_PUBLIC, NULL, NULL, true, false, STORE_USE_NONE);
-			if (strncasecmp(buf_cstr(&u), IMAP_NS_PUBLIC, strlen(IMAP_NS_PUBLIC)) == 0 ||
-			    buf_cstr(&u)[0] == '*') {
+			if (subs_only)
+				list_subscriptions(s, &ls);
+			if (strncasecmp(u, IMAP_NS_PUBLIC, strlen(IMAP_NS_PUBLIC)) == 0 || u[0] == '*') {
 				imap_public_sync(s);
 				list_folders_of(s, &ls, STORE_PUBLIC_GUID, IMAP_NS_PUBLIC "/", false);
 			}
 		}
 		size_t ol = strlen(IMAP_NS_OTHER);
-		if (strncasecmp(buf_cstr(&u), IMAP_NS_OTHER "/", ol + 1) == 0) {
-			const char *rest = buf_cstr(&u) + ol + 1;
+		if (strncasecmp(u, IMAP_NS_OTHER "/", ol + 1) == 0) {
+			const char *rest = u + ol + 1;
 			size_t ll = strcspn(rest, "/*%");
 			if (rest[ll] != '/' && !other_listed && s->srv->ls.cfg.users.users != NULL) {
 				/* a wildcard in the user level: every user with something shared with us */
@@ -268,20 +327,35 @@ void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd)
 		}
 		for (size_t k = 0; k < ls.n; k++) {
 			struct list_entry *e = &ls.v[k];
-			if (!pattern_match(buf_cstr(&u), e->name))
+			if (!pattern_match(u, e->name))
 				continue;
-			if ((sel_subscribed || lsub) && !e->subscribed)
+			if (e->nonexistent && !subs_only)
 				continue;
 			if (sel_special && e->use <= STORE_USE_INBOX)
 				continue;
-			bool children = false;
+			bool children = false, sub_below = false;
 			size_t nl = strlen(e->name);
-			for (size_t c = 0; c < ls.n && !children; c++)
-				children = strncmp(ls.v[c].name, e->name, nl) == 0 && ls.v[c].name[nl] == '/';
+			for (size_t c = 0; c < ls.n; c++) {
+				const struct list_entry *d = &ls.v[c];
+				if (strncmp(d->name, e->name, nl) != 0 || d->name[nl] != '/')
+					continue;
+				children |= !d->nonexistent;
+				/* a subscribed descendant the patterns do not show (RFC 3501 6.3.9, RFC 5258 3.5) */
+				if (d->subscribed && (lsub || recursive) && !sub_below) {
+					bool shown = false;
+					for (size_t q = 0; q < npats && !shown; q++)
+						shown = pu[q] != NULL && pattern_match(pu[q], d->name);
+					sub_below = !shown;
+				}
+			}
+			if (subs_only && !e->subscribed && !sub_below)
+				continue;
 			buf_printf(&s->out, "* %s (", lsub ? "LSUB" : "LIST");
 			size_t mark = s->out.len;
-			if (e->noselect)
+			if (e->noselect || (lsub && (e->nonexistent || !e->subscribed)))
 				buf_append_str(&s->out, "\\Noselect ");
+			else if (e->nonexistent)
+				buf_append_str(&s->out, "\\NonExistent ");
 			if (ret_children)
 				buf_append_str(&s->out, children ? "\\HasChildren " : "\\HasNoChildren ");
 			if (ret_subscribed && e->subscribed && !lsub)
@@ -292,8 +366,10 @@ void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd)
 				s->out.data[--s->out.len] = '\0';
 			buf_append_str(&s->out, ") \"/\" ");
 			imap_write_mailbox(s, &s->out, e->name);
+			if (recursive && sel_subscribed && sub_below)
+				buf_append_str(&s->out, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 			buf_append_str(&s->out, "\r\n");
-			if (status_items != NULL && !e->noselect) {
+			if (status_items != NULL && !e->noselect && !e->nonexistent) {
 				struct store_folder_info info;
 				if (store_folder_status(s->srv->ls.cfg.store, e->guid, e->folder, imap_user_id(s), &info,
 							NULL) == 0) {
@@ -306,9 +382,10 @@ void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd)
 				}
 			}
 		}
-		buf_free(&full);
-		buf_free(&u);
 	}
+	for (size_t p = 0; p < npats; p++)
+		free(pu[p]);
+	free(pu);
 	list_free(&ls);
 	imap_tagged(s, cmd->tag, "OK %s completed.", cmd->name);
 }
