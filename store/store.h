@@ -251,7 +251,8 @@ int store_flags(struct store *st, const char *guid, const char *folder, struct s
 		struct buf *error_r);
 
 /* Copies (move=0) or moves (move=1) messages to another folder, possibly of another mailbox, without copying
- * bodies. dst_uids_r (room for nuids, or NULL) receives the new UID of each source UID in order (0 for a UID not
+ * bodies. The destination may be the source folder: the messages get new UIDs (and a move expunges the
+ * originals). dst_uids_r (room for nuids, or NULL) receives the new UID of each source UID in order (0 for a UID not
  * found).
  * quota_* limit the destination mailbox (0: none). UIDPLUS: *dst_uidvalidity_r. */
 int store_copy(struct store *st, const char *guid, const char *folder, const uint32_t *uids, size_t nuids,

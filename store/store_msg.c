@@ -1506,11 +1506,7 @@ static int op_copy(struct wtx *w, void *ctx, struct buf *error_r)
 	else
 		ret = mbox_get(w->txn, st, c->dguid, dmrec, error_r);
 	if (same_mbox && sfid == dfid) {
-		if (c->move) {
-			if (error_r != NULL)
-				buf_printf(error_r, "cannot move messages into the folder they are in");
-			return IX_EINVAL;
-		}
+		/* into the folder they are in: a move is a copy with new UIDs, then the originals expunged */
 		dfrec = &sfrec;
 	} else if (ret == 0) {
 		ret = folder_get(w->txn, st, c->dguid, dfid, dfrec, error_r);

@@ -694,6 +694,31 @@ static void imap_subscriptions_independent(void)
 	client_close(&c);
 }
 
+/* MOVE into the folder the messages are in is allowed: COPYUID with new UIDs, the originals expunged (RFC 6851) */
+static void imap_move_into_same_folder(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	send_str(&c, "a CREATE Mv\r\n");
+	test_assert(wait_for(&c, "a OK"));
+	append_msg("Mv", "Subject: one\r\n\r\nbody\r\n");
+	append_msg("Mv", "Subject: two\r\n\r\nbody\r\n");
+	send_str(&c, "b SELECT Mv\r\nc STORE 1 +FLAGS.SILENT (\\Flagged)\r\n");
+	test_assert(wait_for(&c, "c OK"));
+	struct store_folder_info info;
+	test_assert(store_folder_status(st, GUID, "Mv", NULL, &info, NULL) == 0);
+	char *want = xasprintf("* OK [COPYUID %u 1 3] Moved.\r\n* 1 EXPUNGE\r\n* 2 EXISTS\r\n* 2 RECENT\r\n"
+			       "t OK Move completed.\r\n", info.uidvalidity);
+	store_folder_info_free(&info);
+	expect_answer(&c, "MOVE 1 Mv", want);
+	free(want);
+	expect_answer(&c, "FETCH 1:* (UID FLAGS)", "* 1 FETCH (UID 2 FLAGS (\\Recent))\r\n"
+						 "* 2 FETCH (UID 3 FLAGS (\\Flagged \\Recent))\r\nt OK Fetch completed.\r\n");
+	client_close(&c);
+}
+
 static void pop3_session_basics(void)
 {
 	setup();
@@ -747,6 +772,6 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_keywords_announced), TEST_CASE(imap_recent_owned_once),
 	  TEST_CASE(imap_modseq_enables_condstore), TEST_CASE(imap_search_address_comments),
 	  TEST_CASE(imap_search_sent_date_as_written), TEST_CASE(imap_search_header_every_field),
-	  TEST_CASE(imap_subscriptions_independent),
+	  TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
 	  TEST_CASE(teardown))

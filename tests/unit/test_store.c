@@ -384,6 +384,41 @@ static void flags_modseq_unchangedsince(void)
 	close_tmp(&st);
 }
 
+/* MOVE into the folder the messages are in: new UIDs (after everything), the originals expunged, flags, keywords
+ * and the body kept, the folder's counts unchanged (RFC 6851 allows it; it is COPY then EXPUNGE) */
+static void move_into_same_folder(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	uint32_t uid;
+	test_assert(append_to(st, G1, NULL, msg1, STORE_FLAG_FLAGGED, &uid) == 0 && uid == 1);
+	test_assert(append_to(st, G1, NULL, msg1, 0, &uid) == 0 && uid == 2);
+	uint32_t one[] = { 1 };
+	struct store_flag_update f = { .uids = one, .nuids = 1, .mode = STORE_FLAGS_ADD, .keywords = "$Work" };
+	test_assert(store_flags(st, G1, NULL, &f, NULL) == 0);
+	free(f.failed_r);
+	struct store_folder_info before, after;
+	test_assert(store_folder_status(st, G1, NULL, NULL, &before, NULL) == 0);
+	uint32_t dst[1] = { 0 }, validity = 0;
+	test_assert(store_copy(st, G1, NULL, one, 1, G1, "INBOX", 1, 0, 0, dst, &validity, NULL) == 0);
+	test_assert(dst[0] == 3 && validity == before.uidvalidity);
+	test_assert(store_folder_status(st, G1, NULL, NULL, &after, NULL) == 0);
+	test_assert(after.messages == 2 && after.size == before.size && after.uidnext == 4);
+	test_assert(after.highestmodseq > before.highestmodseq);
+	struct store_msg m;
+	test_assert(store_msg_get(st, G1, NULL, 1, NULL, &m, NULL) == IX_ENOTFOUND);
+	test_assert(store_msg_get(st, G1, NULL, 3, NULL, &m, NULL) == 0);
+	test_assert((m.flags & STORE_FLAG_FLAGGED) && strcmp(m.keywords, "$Work") == 0);
+	store_msg_free(&m);
+	struct buf body = BUF_INIT;
+	test_assert(store_fetch_body(st, G1, NULL, 3, 0, 0, &body, NULL) == 0 && body.len == strlen(msg1));
+	buf_free(&body);
+	store_folder_info_free(&before);
+	store_folder_info_free(&after);
+	test_assert(check_clean(st));
+	close_tmp(&st);
+}
+
 static void copy_move_expunge(void)
 {
 	struct store *st = open_tmp(1);
@@ -403,7 +438,6 @@ static void copy_move_expunge(void)
 	test_assert(store_folder_status(st, G2, NULL, NULL, &info, NULL) == 0);
 	test_assert(info.messages == 2 && info.unseen == 1);
 	store_folder_info_free(&info);
-	test_assert(store_copy(st, G1, "Archive", src, 1, G1, "Archive", 1, 0, 0, dst, &uv, NULL) == IX_EINVAL);
 	test_assert(store_copy(st, G1, "Archive", src, 1, G1, "Archive", 0, 0, 0, dst, &uv, NULL) == 0 && dst[0] == 3);
 
 	/* expunge \Deleted; UIDs are never reused */
@@ -1208,7 +1242,7 @@ static void refuses_unparseable(void)
 
 TEST_MAIN("store", TEST_CASE(standard_folders_on_first_use), TEST_CASE(folder_create_rename_delete),
 	  TEST_CASE(append_fetch), TEST_CASE(single_instance_refcounts), TEST_CASE(flags_modseq_unchangedsince),
-	  TEST_CASE(copy_move_expunge), TEST_CASE(quota_limits), TEST_CASE(retention_recover),
+	  TEST_CASE(copy_move_expunge), TEST_CASE(move_into_same_folder), TEST_CASE(quota_limits), TEST_CASE(retention_recover),
 	  TEST_CASE(search_messages), TEST_CASE(public_folders_acl_seen), TEST_CASE(notification),
 	  TEST_CASE(check_finds_and_repairs), TEST_CASE(change_log_layout), TEST_CASE(check_new_layout),
 	  TEST_CASE(old_format_refused), TEST_CASE(map_grows_then_refuses), TEST_CASE(bad_input),
