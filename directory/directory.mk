@@ -22,3 +22,11 @@ $(BUILD)/tests/unit/test_addrgen: $(call objs,tests/unit/test_addrgen.c tests/un
 	$(CC) $(LDFLAGS) -o $@ $^ $(DIRECTORY_LDLIBS)
 # passwords and guessing: ppolicy lockout, hashes on every path, the password policy (tests/e2e/test_passwords.py)
 E2E_TESTS += tests/e2e/test_passwords.py
+
+# The slapd module that gives cn, name and uid an ordering rule (directory/ixordering.c); init copies it from beside
+# interchange into the data folder. It runs inside slapd: built without sanitizers, whatever this build uses.
+PROGRAMS += $(BUILD)/ixordering.so
+$(BUILD)/ixordering.so: directory/ixordering.c
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -O2 -g -std=c11 $(WARN) -fPIC -shared -o $@ $<
+E2E_TESTS += tests/e2e/test_addressbook.py

@@ -192,18 +192,28 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 	buf_printf(b, "olcTLSCertificateFile: %s\nolcTLSCertificateKeyFile: %s\n\n", cert, key);
 	free(cert);
 	free(key);
-	buf_append_str(b, "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"
-			  "olcModulePath: /usr/lib/ldap\nolcModuleLoad: back_mdb\nolcModuleLoad: syncprov\n"
-			  "olcModuleLoad: unique\nolcModuleLoad: refint\nolcModuleLoad: dynlist\nolcModuleLoad: sssvlv\n"
-			  "olcModuleLoad: " SLAPD_ACCESSLOG_MODULE "\nolcModuleLoad: " SLAPD_PPOLICY_MODULE "\n\n");
+	/* our ordering module first: it must run before the schema that names its syntaxes (directory/ixordering.c) */
+	char *ordering = config_path(cfg, SLAPD_ORDERING_MODULE);
+	buf_printf(b,
+		   "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"
+		   "olcModulePath: /usr/lib/ldap\nolcModuleLoad: %s name cn uid\nolcModuleLoad: back_mdb\n"
+		   "olcModuleLoad: syncprov\nolcModuleLoad: unique\nolcModuleLoad: refint\nolcModuleLoad: dynlist\n"
+		   "olcModuleLoad: sssvlv\nolcModuleLoad: " SLAPD_ACCESSLOG_MODULE "\nolcModuleLoad: " SLAPD_PPOLICY_MODULE
+		   "\n\n",
+		   ordering);
+	free(ordering);
+	char *core = config_path(cfg, "directory/schema/core.ldif");
+	char *inetorg = config_path(cfg, "directory/schema/inetorgperson.ldif");
 	buf_printf(b,
 		   "dn: cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: schema\n\n"
-		   "include: file:///etc/ldap/schema/core.ldif\n\n"
+		   "include: file://%s\n\n"
 		   "include: file:///etc/ldap/schema/cosine.ldif\n\n"
-		   "include: file:///etc/ldap/schema/inetorgperson.ldif\n\n"
+		   "include: file://%s\n\n"
 		   "include: file:///etc/ldap/schema/dyngroup.ldif\n\n"
 		   "include: file://%s\n\n",
-		   schema);
+		   core, inetorg, schema);
+	free(core);
+	free(inetorg);
 	buf_append_str(b, "dn: olcDatabase={-1}frontend,cn=config\nobjectClass: olcDatabaseConfig\n"
 			  "objectClass: olcFrontendConfig\nolcDatabase: {-1}frontend\nolcPasswordHash: {SSHA}\n\n");
 	buf_printf(b,
@@ -342,6 +352,91 @@ static int write_text(const struct config *cfg, const char *rel, const struct bu
 	return ret;
 }
 
+/* Attribute types of Debian's schema files that address books sort on, by OID, given ORDERING_RULE in our copies:
+ * physicalDeliveryOfficeName, telephoneNumber, mail, displayName. sn, givenName and title inherit the rule from
+ * name (SLAPD_ORDERING_MODULE); cn, name and uid are slapd's own. */
+#define ORDERING_RULE "caseIgnoreOrderingMatch"
+static const char *const ordered_oids[] = { "2.5.4.19", "2.5.4.20", "0.9.2342.19200300.100.1.3",
+					    "2.16.840.1.113730.3.1.241" };
+
+/* b gets the LDIF text with continuation lines joined and ORDERING_RULE added to the definitions of ordered_oids
+ * that have no ORDERING (the keywords of a definition may come in any order for slapd). */
+void slapd_schema_add_ordering(const char *ldif, struct buf *b)
+{
+	struct buf line = BUF_INIT;
+	for (const char *p = ldif; *p != '\0';) {
+		size_t len = strcspn(p, "\n");
+		buf_append(&line, p, len);
+		p += len + (p[len] == '\n');
+		if (*p == ' ') { /* a continuation: its first space is not part of the value */
+			p++;
+			continue;
+		}
+		const char *l = buf_cstr(&line);
+		for (size_t i = 0; i < IX_ARRAY_LEN(ordered_oids); i++) {
+			char *prefix = xasprintf("olcAttributeTypes: ( %s ", ordered_oids[i]);
+			size_t end = line.len;
+			while (end > 0 && l[end - 1] == ' ')
+				end--;
+			if (strncmp(l, prefix, strlen(prefix)) == 0 && strstr(l, " ORDERING ") == NULL && end > 0 &&
+			    l[end - 1] == ')') {
+				buf_append(b, l, end - 1);
+				buf_append_str(b, "ORDERING " ORDERING_RULE " )");
+				buf_reset(&line);
+			}
+			free(prefix);
+			if (line.len == 0)
+				break;
+		}
+		buf_append(b, line.data, line.len);
+		buf_append_str(b, "\n");
+		buf_reset(&line);
+	}
+	buf_free(&line);
+}
+
+/* directory/schema/NAME.ldif: Debian's /etc/ldap/schema/NAME.ldif with ordering rules (slapd_schema_add_ordering) */
+static int write_ordered_schema(const struct config *cfg, const char *name, struct buf *error_r)
+{
+	char *from = xasprintf("/etc/ldap/schema/%s.ldif", name), *data = NULL;
+	size_t len;
+	int ret = IX_OK;
+	if (read_file(from, 1 << 20, &data, &len) < 0) {
+		buf_printf(error_r, "cannot read %s: %s", from, strerror(errno));
+		ret = IX_EIO;
+	} else {
+		struct buf b = BUF_INIT;
+		slapd_schema_add_ordering(data, &b);
+		char *rel = xasprintf("directory/schema/%s.ldif", name);
+		ret = write_text(cfg, rel, &b, error_r);
+		free(rel);
+		buf_free(&b);
+	}
+	free(data);
+	free(from);
+	return ret;
+}
+
+/* The ordering module (directory/ixordering.c) from beside the running program into the data folder, where slapd
+ * loads it whatever happens later to the build it came from. */
+static int install_ordering_module(const struct config *cfg, struct buf *error_r)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	char *slash = strrchr(exe, '/');
+	char *from = xasprintf("%.*s/ixordering.so", slash != NULL ? (int)(slash - exe) : 1, slash != NULL ? exe : ".");
+	char *to = config_path(cfg, SLAPD_ORDERING_MODULE);
+	int ret = IX_OK;
+	if (file_copy(from, to, 0644, 16 << 20) < 0) {
+		buf_printf(error_r, "cannot copy slapd's ordering module %s to %s: %s", from, to, strerror(errno));
+		ret = IX_EIO;
+	}
+	free(from);
+	free(to);
+	return ret;
+}
+
 int slapd_create_config(const struct config *cfg, const char *rootpw_hash, unsigned server_id,
 			const char *directory_extra, struct buf *error_r)
 {
@@ -353,6 +448,12 @@ int slapd_create_config(const struct config *cfg, const char *rootpw_hash, unsig
 	buf_append_str(&b, schema_interchange_ldif);
 	int ret = write_text(cfg, "directory/schema/interchange.ldif", &b, error_r);
 	buf_reset(&b);
+	if (ret == IX_OK)
+		ret = write_ordered_schema(cfg, "core", error_r);
+	if (ret == IX_OK)
+		ret = write_ordered_schema(cfg, "inetorgperson", error_r);
+	if (ret == IX_OK)
+		ret = install_ordering_module(cfg, error_r);
 	if (ret == IX_OK) {
 		config_ldif(cfg, rootpw_hash, server_id, directory_extra, &b);
 		ret = write_text(cfg, "directory/config.ldif", &b, error_r);

@@ -24,6 +24,9 @@
 #define SLAPD_ACCESSLOG_MODULE "accesslog"
 #define SLAPD_ACCESSLOG_PURGE "07+00:00 01+00:00"
 #define SLAPD_ACCESSLOG_MAX_SIZE (1ULL << 30)
+/* Our slapd module giving cn, name and uid an ordering rule (directory/ixordering.c), in the data folder; init
+ * copies it there from beside the interchange program (ixordering.so). */
+#define SLAPD_ORDERING_MODULE "directory/ixordering.so"
 /* Appends the cn=config entries of the access log: its database (rootDN, limits and read access for the
  * administrator alone), syncprov on it, and the accesslog overlay on the directory database ({1}mdb, whose
  * overlays {0}-{4} must exist). With changetype, each entry carries "changetype: add" (for slapmodify). The
@@ -96,5 +99,10 @@ int slapd_stop(pid_t pid, unsigned timeout_ms);
 /* Hashes password as {SSHA} (salted SHA-1), the scheme slapd checks fastest (docs/slapd-facts.md, "Password
  * hashes"). Caller frees. */
 char *slapd_hash_ssha(const char *password);
+
+/* Appends to b the cn=config schema LDIF ldif (one of Debian's schema files) with its continuation lines joined
+ * and caseIgnoreOrderingMatch added as ORDERING to the attribute types address books sort on that lack one
+ * (displayName, mail, telephoneNumber, physicalDeliveryOfficeName): init loads these copies instead of Debian's. */
+void slapd_schema_add_ordering(const char *ldif, struct buf *b);
 
 #endif
