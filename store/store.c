@@ -870,6 +870,7 @@ static int store_open_new(const char *path, const struct store_settings *setting
 	st->notify_dir = xasprintf("%s/notify", path);
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_cond_init(&st->cond, NULL);
+	pthread_mutex_init(&st->watch_lock, NULL);
 	pthread_rwlockattr_t attr;
 	pthread_rwlockattr_init(&attr);
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -926,6 +927,8 @@ static void store_free(struct store *st)
 	pthread_rwlock_destroy(&st->map_lock);
 	pthread_cond_destroy(&st->cond);
 	pthread_mutex_destroy(&st->lock);
+	store_watch_close_idle(st);
+	pthread_mutex_destroy(&st->watch_lock);
 	free(st->notify_dir);
 	free(st->path);
 	free(st->real_path);

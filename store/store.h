@@ -383,6 +383,9 @@ int store_watch_create(struct store *st, const char *guid, struct store_watch **
 int store_watch_fd(const struct store_watch *watch);
 /* Reads pending events; returns 1 if there were any, 0 if none. Never blocks. */
 int store_watch_drain(struct store_watch *watch);
+/* Ends the watch (before its store is closed); NULL is ignored. Its fd may be the fd of a later watch: take it out
+ * of poll/epoll first. Never waits (the kernel's inotify_release does, for an RCU grace period of 10-30 ms: the
+ * instance is kept for the next store_watch_create instead). */
 void store_watch_destroy(struct store_watch **watch);
 
 /* ---- integrity and reports ---- */

@@ -135,6 +135,11 @@ struct store {
 	int leader;
 	uint64_t commits, ops;
 
+	/* inotify instances of destroyed watches, kept for the next watch (store_notify.c: closing one stalls) */
+	pthread_mutex_t watch_lock;
+	int *idle_watch_fds;
+	size_t idle_watch_n;
+
 	/* held shared by every transaction of this process, exclusively to resize the map */
 	pthread_rwlock_t map_lock;
 
@@ -279,5 +284,7 @@ int wtx_frozen_check(struct wtx *w, struct buf *error_r);
 
 /* Called after a durable commit for each touched mailbox. */
 void store_notify_touch(struct store *st, const uint8_t *guid);
+/* Closes the inotify instances kept for later watches (store_notify.c), at the store's end. */
+void store_watch_close_idle(struct store *st);
 
 #endif

@@ -13,9 +13,30 @@
 #include <unistd.h>
 
 struct store_watch {
+	struct store *st;
 	int fd;
 	int wd;
 };
+
+/* An inotify instance for a new watch: one a destroyed watch left (see store_watch_destroy), else a new one. */
+static int watch_fd_get(struct store *st)
+{
+	int fd = -1;
+	pthread_mutex_lock(&st->watch_lock);
+	if (st->idle_watch_n > 0)
+		fd = st->idle_watch_fds[--st->idle_watch_n];
+	pthread_mutex_unlock(&st->watch_lock);
+	return fd >= 0 ? fd : inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+}
+
+void store_watch_close_idle(struct store *st)
+{
+	for (size_t i = 0; i < st->idle_watch_n; i++)
+		close(st->idle_watch_fds[i]);
+	free(st->idle_watch_fds);
+	st->idle_watch_fds = NULL;
+	st->idle_watch_n = 0;
+}
 
 static char *notify_path(struct store *st, const uint8_t *guid)
 {
@@ -48,7 +69,9 @@ int store_watch_create(struct store *st, const char *guid, struct store_watch **
 	}
 	close(fd);
 	struct store_watch *w = xcalloc(1, sizeof(*w));
-	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	w->st = st;
+	w->wd = -1;
+	w->fd = watch_fd_get(st);
 	if (w->fd >= 0)
 		w->wd = inotify_add_watch(w->fd, path, IN_ATTRIB | IN_MODIFY);
 	if (w->fd < 0 || w->wd < 0) {
@@ -91,7 +114,18 @@ void store_watch_destroy(struct store_watch **watch)
 	if (w == NULL)
 		return;
 	*watch = NULL;
-	if (w->fd >= 0)
+	if (w->fd >= 0 && w->wd >= 0 && inotify_rm_watch(w->fd, w->wd) == 0) {
+		/* Closing the instance would wait for an RCU grace period in the kernel (every session of the daemon
+		 * stalled 15 ms each time the last watcher of a mailbox left); removing the watch does not. The
+		 * instance, emptied of the events left (IN_IGNORED, queued by the removal), serves the next watch. */
+		(void)store_watch_drain(w);
+		pthread_mutex_lock(&w->st->watch_lock);
+		w->st->idle_watch_fds = xrealloc(w->st->idle_watch_fds,
+						 (w->st->idle_watch_n + 1) * sizeof(*w->st->idle_watch_fds));
+		w->st->idle_watch_fds[w->st->idle_watch_n++] = w->fd;
+		pthread_mutex_unlock(&w->st->watch_lock);
+	} else if (w->fd >= 0) {
 		close(w->fd);
+	}
 	free(w);
 }

@@ -10,6 +10,7 @@
 #endif
 #include "common/util.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -751,6 +752,32 @@ static void notification(void)
 	close_tmp(&st);
 }
 
+/* A destroyed watch's inotify instance stays open (closing one waits for the kernel's RCU grace period, which
+ * stalled imapd's every session) and serves the next watch: with no event left from the old one, firing on the new
+ * mailbox's commits only; the store's end closes it. */
+static void notification_reuse(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	struct store_watch *w = NULL;
+	test_assert(store_watch_create(st, G1, &w, NULL) == 0);
+	int fd = store_watch_fd(w);
+	store_watch_destroy(&w);
+	test_assert(w == NULL);
+	test_assert(fcntl(fd, F_GETFD) >= 0); /* kept open, not closed */
+	test_assert(store_watch_create(st, G2, &w, NULL) == 0);
+	test_assert(store_watch_fd(w) == fd);
+	test_assert(store_watch_drain(w) == 0); /* the old watch's IN_IGNORED is gone */
+	uint32_t uid = 0;
+	test_assert(append_to(st, G1, NULL, msg1, 0, &uid) == 0);
+	test_assert(store_watch_drain(w) == 0); /* the old mailbox no longer fires */
+	test_assert(append_to(st, G2, NULL, msg1, 0, &uid) == 0);
+	test_assert(store_watch_drain(w) == 1);
+	store_watch_destroy(&w);
+	close_tmp(&st);
+	test_assert(fcntl(fd, F_GETFD) < 0); /* closed with the store */
+}
+
 /* Breaks records behind the store's back, as a crash or a bug could. */
 static int op_break(struct wtx *w, void *ctx, struct buf *error_r)
 {
@@ -1244,6 +1271,7 @@ TEST_MAIN("store", TEST_CASE(standard_folders_on_first_use), TEST_CASE(folder_cr
 	  TEST_CASE(append_fetch), TEST_CASE(single_instance_refcounts), TEST_CASE(flags_modseq_unchangedsince),
 	  TEST_CASE(copy_move_expunge), TEST_CASE(move_into_same_folder), TEST_CASE(quota_limits), TEST_CASE(retention_recover),
 	  TEST_CASE(search_messages), TEST_CASE(public_folders_acl_seen), TEST_CASE(notification),
+	  TEST_CASE(notification_reuse),
 	  TEST_CASE(check_finds_and_repairs), TEST_CASE(change_log_layout), TEST_CASE(check_new_layout),
 	  TEST_CASE(old_format_refused), TEST_CASE(map_grows_then_refuses), TEST_CASE(bad_input),
 	  TEST_CASE(import_keeps_uids), TEST_CASE(freeze_refuses_changes),
