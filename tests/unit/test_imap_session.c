@@ -167,8 +167,8 @@ static bool wait_for(struct client *c, const char *needle)
 		ssize_t n;
 		while ((n = read(c->fd, b, sizeof(b))) > 0)
 			buf_append(&c->in, b, (size_t)n);
-		if (strstr(buf_cstr(&c->in), needle) != NULL)
-			return true;
+		if (c->in.len > 0 && memmem(c->in.data, c->in.len, needle, strlen(needle)) != NULL)
+			return true; /* memmem: the output may hold NULs (literal8) */
 		evloop_run_once(loop, ROUND_MSECS);
 	}
 	fprintf(stderr, "did not see \"%s\" in: %s\n", needle, buf_cstr(&c->in));
@@ -719,6 +719,38 @@ static void imap_move_into_same_folder(void)
 	client_close(&c);
 }
 
+/* BINARY (RFC 3516): BINARY[] is the whole message, header included; content holding NUL goes in a literal8 */
+static void imap_binary_whole_and_nul(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	static const char msg[] = "Subject: b\r\nContent-Transfer-Encoding: binary\r\n\r\na\0b\r\n";
+	size_t len = sizeof(msg) - 1;
+	send_str(&c, "a CREATE Bin\r\n");
+	test_assert(wait_for(&c, "a OK"));
+	char *cmd = xasprintf("b APPEND Bin ~{%zu+}\r\n", len);
+	send_str(&c, cmd);
+	free(cmd);
+	test_assert(write(c.fd, msg, len) == (ssize_t)len);
+	send_str(&c, "\r\nc SELECT Bin\r\n");
+	test_assert(wait_for(&c, "c OK"));
+	buf_reset(&c.in);
+	send_str(&c, "d FETCH 1 (BINARY.PEEK[] BINARY.SIZE[] BINARY.PEEK[1])\r\n");
+	test_assert(wait_for(&c, "d OK"));
+	struct buf want = BUF_INIT;
+	buf_printf(&want, "* 1 FETCH (BINARY[] ~{%zu}\r\n", len);
+	buf_append(&want, msg, len);
+	buf_printf(&want, " BINARY.SIZE[] %zu BINARY[1] ~{5}\r\na", len);
+	buf_append(&want, "\0b\r\n)\r\nd OK", 10);
+	if (c.in.len < want.len || memcmp(c.in.data, want.data, want.len) != 0)
+		fprintf(stderr, "BINARY: got %s\n", buf_cstr(&c.in));
+	test_assert(c.in.len >= want.len && memcmp(c.in.data, want.data, want.len) == 0);
+	buf_free(&want);
+	client_close(&c);
+}
+
 static void pop3_session_basics(void)
 {
 	setup();
@@ -773,5 +805,6 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_modseq_enables_condstore), TEST_CASE(imap_search_address_comments),
 	  TEST_CASE(imap_search_sent_date_as_written), TEST_CASE(imap_search_header_every_field),
 	  TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
+	  TEST_CASE(imap_binary_whole_and_nul),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
 	  TEST_CASE(teardown))

@@ -179,7 +179,9 @@ static void fetch_binary_item(struct imap_session *s, uint32_t uid, const struct
 	if (part == NULL) {
 		buf_append_str(out, "NIL");
 	} else {
-		if (part->is_multipart || part->is_message_rfc822 || spec.len == 0)
+		if (spec.len == 0) /* BINARY[]: the whole message, header included, as BODY[] */
+			buf_append(&data, msg.data, msg.len);
+		else if (part->is_multipart || part->is_message_rfc822)
 			buf_append(&data, msg.data + part->body_off, part->body_len);
 		else
 			mime_decode_body(part, buf_cstr(&msg), &data);
