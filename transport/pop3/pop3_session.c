@@ -520,7 +520,7 @@ static void login_reply(struct login_session *ls, const char *ref, enum login_ou
 		break;
 	case LOGIN_SASL_BAD: /* counted as a failure in POP3 */
 		login_failed(ls, "(sasl)", text[0] != '\0' ? text : "bad SASL exchange");
-		/* fall through */
+		__attribute__((fallthrough)); /* and answered as a failure */
 	case LOGIN_FAILED:
 		err_reply(s, "[AUTH] Authentication failed.");
 		break;
