@@ -66,6 +66,13 @@ int bootstrap_check(struct config *cfg, struct bootstrap *b, struct buf *error_r
 	return settle_user(cfg, b, error_r);
 }
 
+int bootstrap_make_cert(const struct config *cfg, const char *cert_path, const char *key_path, struct buf *error_r)
+{
+	const char *l = cfg->listen;
+	bool one = l != NULL && l[0] != '\0' && strcmp(l, "0.0.0.0") != 0 && strcmp(l, "::") != 0;
+	return tls_make_self_signed(cfg->hostname, one ? l : NULL, cert_path, key_path, BOOTSTRAP_CERT_DAYS, error_r);
+}
+
 int bootstrap_create(const struct config *cfg, struct bootstrap *b, struct buf *error_r)
 {
 	static const char *const dirs[] = { "", "run", "log", "store", "queue", "tls" };
@@ -78,19 +85,20 @@ int bootstrap_create(const struct config *cfg, struct bootstrap *b, struct buf *
 		ret = config_save(cfg, error_r);
 	if (ret != IX_OK)
 		return ret;
-	char *to[2] = { config_path(cfg, "tls/cert.pem"), config_path(cfg, "tls/key.pem") };
-	const char *from[2] = { b->cert, b->key };
-	static const int modes[2] = { 0644, 0600 };
+	char *to[3] = { config_path(cfg, "tls/cert.pem"), config_path(cfg, "tls/key.pem"),
+			config_path(cfg, "tls/peers.pem") };
+	const char *from[3] = { b->cert, b->key, b->peers };
+	static const int modes[3] = { 0644, 0600, 0644 };
 	if (b->cert == NULL)
-		ret = tls_make_self_signed(cfg->hostname, to[0], to[1], BOOTSTRAP_CERT_DAYS, error_r);
-	for (int i = 0; i < 2 && b->cert != NULL && ret == IX_OK; i++) {
-		if (file_copy(from[i], to[i], modes[i], BOOTSTRAP_MAX_TLS_FILE) < 0) {
+		ret = bootstrap_make_cert(cfg, to[0], to[1], error_r);
+	for (int i = 0; i < 3 && ret == IX_OK; i++) {
+		if (from[i] != NULL && file_copy(from[i], to[i], modes[i], BOOTSTRAP_MAX_TLS_FILE) < 0) {
 			buf_printf(error_r, "cannot copy %s to %s: %s", from[i], to[i], strerror(errno));
 			ret = IX_EIO;
 		}
 	}
-	free(to[0]);
-	free(to[1]);
+	for (int i = 0; i < 3; i++)
+		free(to[i]);
 	return ret;
 }
 

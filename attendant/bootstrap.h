@@ -18,7 +18,8 @@ struct bootstrap {
 	int user_optional;      /* a user that cannot be had, or cannot reach the folder, means root without a word
 				 * (otherwise: an error, or a warning when it cannot reach the folder) */
 	const char *cert, *key; /* files copied as tls/cert.pem (0644) and tls/key.pem (0600); both NULL: a new
-				 * self-signed certificate for cfg->hostname */
+				 * self-signed certificate (bootstrap_make_cert) */
+	const char *peers;      /* NULL, or a file copied as tls/peers.pem (0644): the servers this one trusts */
 	uid_t uid;              /* the service user's ids, when cfg->user is set (bootstrap_check) */
 	gid_t gid;
 	int created;            /* bootstrap_create made the folder: bootstrap_abandon removes it */
@@ -33,6 +34,11 @@ int bootstrap_check(struct config *cfg, struct bootstrap *b, struct buf *error_r
  * puts the certificate in tls/. The caller then makes the directory. Returns IX_OK or an ix_err code with error_r
  * (call bootstrap_abandon then). */
 int bootstrap_create(const struct config *cfg, struct bootstrap *b, struct buf *error_r);
+
+/* Makes a new key and self-signed certificate for cfg's host name and, when cfg listens on one address (not a
+ * wildcard), that address too: the others reach a server by one or the other (its published directory URI names
+ * the address). Valid BOOTSTRAP_CERT_DAYS. Returns IX_OK or an ix_err code with error_r. */
+int bootstrap_make_cert(const struct config *cfg, const char *cert_path, const char *key_path, struct buf *error_r);
 
 /* Once the caller has filled the folder: gives it to the service user (nothing when cfg->user is NULL). Returns IX_OK
  * or an ix_err code with error_r. */

@@ -3,6 +3,8 @@
 #ifndef IX_CLI_H
 #define IX_CLI_H
 
+#include <stdbool.h>
+
 #include "common/buf.h"
 #include "common/config.h"
 
@@ -47,6 +49,12 @@ int cli_ports_distinct(const unsigned ports[PORT_COUNT]);
  * user, ports and how to start it. */
 void cli_print_created(const struct config *cfg);
 
+/* Runs fn(cfg, ctx, error_r) in a child process that first becomes cfg's service user (privs_drop; nothing when
+ * not root or no user), so what it writes in the data folder stays that user's; this process keeps its rights.
+ * Returns IX_OK, or IX_EIO with the child's error_r (or a sentence when it said nothing). */
+int cli_as_service_user(const struct config *cfg, int (*fn)(const struct config *cfg, void *ctx, struct buf *error_r),
+			void *ctx, struct buf *error_r);
+
 /* True when argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);
 
@@ -70,6 +78,11 @@ int cmd_mailbox(const char *data_dir, int argc, char **argv);
 int cmd_queue(const char *data_dir, int argc, char **argv);
 int cmd_track(const char *data_dir, int argc, char **argv);
 int cmd_connector(const char *data_dir, int argc, char **argv);
+
+/* attendant/cmd_cert.c: `interchange cert renew`. */
+int cmd_cert(const char *data_dir, int argc, char **argv);
+/* True when the system of cfg's data folder runs (its attendant holds its lock). */
+bool cli_system_running(const struct config *cfg);
 
 /* attendant/cmd_join.c: `interchange init --join ...` (argv as given to init) and `interchange replication`. */
 int join_init(const char *data_dir, int argc, char **argv);

@@ -36,48 +36,11 @@ static const char join_help[] =
 	"The administrator password is kept only in this server's cn=config (readable by the service user alone).\n";
 
 
-/* slapd runs as the service user (docs/slapd-facts.md, "Offline tools and ownership"), so the rest of the join does
- * too, in a child: this process stays able to remove the folder if the join fails. The child's error message comes
- * back through a pipe. */
-static int finish_as_service_user(const struct repl_join *j, const struct config *cfg, struct buf *error_r)
+/* The rest of the join as the service user slapd runs as (docs/slapd-facts.md, "Offline tools and ownership"), in a
+ * child: this process stays able to remove the folder if the join fails. */
+static int finish(const struct config *cfg, void *j, struct buf *error_r)
 {
-	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) < 0) {
-		buf_printf(error_r, "pipe: %s", strerror(errno));
-		return IX_EIO;
-	}
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0) {
-		buf_printf(error_r, "fork: %s", strerror(errno));
-		close(fds[0]);
-		close(fds[1]);
-		return IX_EIO;
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		struct buf err = BUF_INIT;
-		int r = privs_drop(cfg->user, 0, &err);
-		if (r == IX_OK)
-			r = repl_join_finish(j, cfg, &err);
-		if (r != IX_OK)
-			(void)write_full(fds[1], buf_cstr(&err), err.len);
-		fflush(NULL);
-		_exit(r == IX_OK ? 0 : 1);
-	}
-	close(fds[1]);
-	buf_read_fd(error_r, fds[0], 64 * 1024);
-	close(fds[0]);
-	int status;
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			break;
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return IX_OK;
-	if (error_r->len == 0)
-		buf_append_str(error_r, "the join ended without a word");
-	return IX_EIO;
+	return repl_join_finish(j, cfg, error_r);
 }
 
 int join_init(const char *data_dir, int argc, char **argv)
@@ -163,7 +126,9 @@ int join_init(const char *data_dir, int argc, char **argv)
 		buf_free(&err);
 		return ret == IX_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
 	}
-	struct bootstrap boot = { .what = "init --join", .user = j.user };
+	/* --ca goes into the new folder, where the service user running the rest of the join can read it (an
+	 * administrator's copy is often readable by root alone) */
+	struct bootstrap boot = { .what = "init --join", .user = j.user, .peers = j.cafile };
 	ret = bootstrap_check(&cfg, &boot, &err);
 	if (ret != IX_OK) {
 		cli_error("%s", buf_cstr(&err));
@@ -176,10 +141,15 @@ int join_init(const char *data_dir, int argc, char **argv)
 	ret = CLI_EXIT_FAIL;
 	if (bootstrap_create(&cfg, &boot, &err) != IX_OK)
 		goto fail;
+	char *peers = j.cafile != NULL ? config_path(&cfg, REPL_PEERS_FILE) : NULL;
+	j.cafile = peers;
 	/* the database stays empty: replication fills it, the administrator's entry (and password) included */
 	if (slapd_create_config(&cfg, NULL, 0, NULL, &err) != IX_OK || repl_prepare_config(&cfg, &err) != IX_OK ||
-	    bootstrap_chown(&cfg, &boot, &err) != IX_OK || finish_as_service_user(&j, &cfg, &err) != IX_OK)
+	    bootstrap_chown(&cfg, &boot, &err) != IX_OK || cli_as_service_user(&cfg, finish, &j, &err) != IX_OK) {
+		free(peers);
 		goto fail;
+	}
+	free(peers);
 	cli_print_created(&cfg);
 	ret = CLI_EXIT_OK;
 	goto out;

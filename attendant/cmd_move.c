@@ -9,6 +9,7 @@
 #include "store/store.h"
 #include "transport/net/tcp.h"
 #include "transport/net/tls.h"
+#include "transport/net/tls_peers.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
@@ -42,7 +43,7 @@ static const char move_help[] =
 struct imc {
 	int fd;
 	SSL *ssl;
-	struct tls_ctx *tls;
+	struct tls_peers *peers;
 	struct buf in;
 	unsigned tag;
 	uint64_t bytes_out;
@@ -156,7 +157,7 @@ static int imc_cmd(struct imc *c, struct buf *cmd, untagged_fn *fn, void *ctx, s
 	return ret;
 }
 
-static int imc_connect(struct imc *c, const char *host, unsigned port, struct buf *error_r)
+static int imc_connect(struct imc *c, const struct config *cfg, const char *host, unsigned port, struct buf *error_r)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
@@ -201,18 +202,30 @@ static int imc_connect(struct imc *c, const char *host, unsigned port, struct bu
 	buf_free(&lit);
 	if (ret != 0 || loopback)
 		return ret;
-	/* elsewhere the password crosses the network: STARTTLS, the certificate checked against the host name */
+	/* elsewhere the password crosses the network: STARTTLS, the certificate one the organisation publishes and
+	 * naming the host as we reached it */
+	c->peers = tls_peers_create(cfg->data_dir, false);
+	struct tls_ctx *ctx = tls_peers_ctx(c->peers);
+	if (ctx == NULL) {
+		buf_printf(error_r, "no certificates of the organisation's servers to check %s against (%s/%s)", host,
+			   cfg->data_dir, TLS_PEERS_FILE);
+		return IX_EUNAVAIL;
+	}
 	struct buf cmd = BUF_INIT;
 	buf_append_str(&cmd, "STARTTLS");
 	ret = imc_cmd(c, &cmd, NULL, NULL, error_r);
 	buf_free(&cmd);
-	if (ret == 0)
-		ret = tls_client_ctx_create(true, NULL, &c->tls, error_r);
 	if (ret == 0) {
-		c->ssl = tls_ssl_new(c->tls, host);
-		if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1 || SSL_connect(c->ssl) != 1) {
-			buf_printf(error_r, "TLS with %s failed: ", host);
-			tls_append_errors(error_r);
+		c->ssl = tls_ssl_new(ctx, host);
+		if (SSL_set_fd(c->ssl, c->fd) != 1 || SSL_connect(c->ssl) != 1) {
+			long v = SSL_get_verify_result(c->ssl);
+			if (v != X509_V_OK)
+				buf_printf(error_r, "the certificate of %s was refused (%s): it is not one the organisation's "
+						    "servers publish, or it does not name %s", host,
+					   X509_verify_cert_error_string(v), host);
+			else
+				buf_printf(error_r, "TLS with %s failed: ", host);
+			tls_append_errors(v != X509_V_OK ? NULL : error_r);
 			ret = IX_EUNAVAIL;
 		}
 	}
@@ -230,7 +243,7 @@ static void imc_close(struct imc *c)
 	}
 	if (c->ssl != NULL)
 		SSL_free(c->ssl);
-	tls_ctx_destroy(&c->tls);
+	tls_peers_destroy(&c->peers);
 	if (c->fd >= 0)
 		close(c->fd);
 	buf_free(&c->in);
@@ -446,25 +459,36 @@ static void print_pass(const char *what, const struct move_stats *ms, double sec
 	fflush(stdout);
 }
 
-/* Makes the target the home server. Written on the target's own directory first, so that the target never relays
- * mail for the mailbox back here; this server learns it by replication (its deliveries meanwhile wait: the copy
- * here is frozen). Without the target's directory URI, written here. Then waits until this server's directory says
- * so, for the command to return with the routing in place. */
-static int switch_home(const struct config *cfg, struct prov *prov, const char *login, const char *server,
-		       const struct prov_move *mv, const char *password, struct buf *error_r)
+/* Connects to the target's directory as the administrator: StartTLS with the certificate the organisation publishes
+ * (repl_peer_connect), so the password never crosses the network in clear. Done before anything is copied or
+ * frozen: a target we cannot write the home server on stops the move while nothing has changed. *ld_r NULL when the
+ * target publishes no directory URI (the home is then written here). */
+static int target_directory(const struct config *cfg, const struct prov_move *mv, const char *password, LDAP **ld_r,
+			    struct buf *error_r)
 {
+	*ld_r = NULL;
 	if (mv->target_ldap_uri == NULL)
-		return prov_set_home(prov, mv->dn, mv->target_dn, error_r);
-	LDAP *ld = NULL;
-	int ret = ldapu_connect_simple(mv->target_ldap_uri, cfg->admin_dn, password, &ld, error_r);
+		return 0;
+	int ret = repl_peer_connect(cfg, mv->target_ldap_uri, cfg->admin_dn, password, ld_r, error_r);
 	if (ret != 0)
-		return ret;
+		buf_printf(error_r, " (the target's directory, where the home server is changed)");
+	return ret;
+}
+
+/* Makes the target the home server. Written on the target's own directory first (ld), so that the target never relays
+ * mail for the mailbox back here; this server learns it by replication (its deliveries meanwhile wait: the copy
+ * here is frozen). Without the target's directory (ld NULL), written here. Then waits until this server's directory
+ * says so, for the command to return with the routing in place. */
+static int switch_home(LDAP *ld, struct prov *prov, const char *login, const char *server, const struct prov_move *mv,
+		       struct buf *error_r)
+{
+	if (ld == NULL)
+		return prov_set_home(prov, mv->dn, mv->target_dn, error_r);
 	char *vals[] = { mv->target_dn, NULL };
 	LDAPMod mod = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"ixHomeServer", .mod_values = vals };
 	LDAPMod *mods[] = { &mod, NULL };
 	struct buf why = BUF_INIT;
-	ret = ldapu_modify(ld, mv->dn, mods, &why);
-	ldap_unbind_ext(ld, NULL, NULL);
+	int ret = ldapu_modify(ld, mv->dn, mods, &why);
 	if (ret != IX_OK) {
 		buf_printf(error_r, "could not change the home server on %s: %s", mv->target_ldap_uri,
 			   ret == IX_ENOTFOUND ? "no such user there" : buf_cstr(&why));
@@ -491,12 +515,13 @@ static int move_mailbox(const struct config *cfg, struct prov *prov, struct stor
 			const char *server, const struct prov_move *mv, const char *password, struct buf *error_r)
 {
 	double t0 = now_secs();
-	struct imc c;
+	struct imc c = { .fd = -1 };
+	LDAP *ld = NULL;
 	int ret = store_mailbox_ensure(st, mv->guid, error_r); /* even an empty mailbox leaves a frozen copy */
 	if (ret == 0)
-		ret = imc_connect(&c, mv->target_host, mv->target_imap_port, error_r);
-	else
-		c.fd = -1;
+		ret = target_directory(cfg, mv, password, &ld, error_r);
+	if (ret == 0)
+		ret = imc_connect(&c, cfg, mv->target_host, mv->target_imap_port, error_r);
 	struct buf cmd = BUF_INIT;
 	if (ret == 0) {
 		buf_append_str(&cmd, "X-IX-IMPORT LOGIN ");
@@ -539,7 +564,7 @@ static int move_mailbox(const struct config *cfg, struct prov *prov, struct stor
 		total.bytes += ms.bytes;
 	}
 	if (ret == 0)
-		ret = switch_home(cfg, prov, login, server, mv, password, error_r);
+		ret = switch_home(ld, prov, login, server, mv, error_r);
 	if (ret != 0 && frozen) {
 		/* a failure we saw (not a crash): the mailbox goes on working here; running the command again resumes */
 		struct buf e2 = BUF_INIT;
@@ -549,6 +574,8 @@ static int move_mailbox(const struct config *cfg, struct prov *prov, struct stor
 	}
 	buf_free(&cmd);
 	imc_close(&c);
+	if (ld != NULL)
+		ldap_unbind_ext_s(ld, NULL, NULL);
 	if (ret == 0)
 		printf("Moved the mailbox of %s to %s: %zu folder%s, %zu message%s, %llu bytes in %.2f s; the copy on %s "
 		       "stays frozen until the maintenance removes it\n",

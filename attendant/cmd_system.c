@@ -340,6 +340,11 @@ static int lock_held(const struct config *cfg, const char *rel)
 }
 
 
+bool cli_system_running(const struct config *cfg)
+{
+	return lock_held(cfg, ATTENDANT_LOCK);
+}
+
 /* Signals the owner of lock rel (pid from pidfile) and waits for the lock to be released. */
 static int stop_owner(const struct config *cfg, const char *lock, const char *pidfile, const char *what)
 {
@@ -546,6 +551,12 @@ int cmd_status(const char *data_dir, int argc, char **argv)
 				buf_printf(&out, "  replication with %s (ID %u): %s%s\n", peers[i].name, peers[i].id,
 					   peers[i].state, peers[i].id == 0 ? ""
 					   : peers[i].replicating ? "; replicating from it" : "; NOT replicating from it");
+		}
+		/* a link that does not work is said loudly: a warning per server, with the reason seen from here */
+		for (size_t i = 0; i < npeers; i++) {
+			if (!peers[i].self && peers[i].id != 0 && (!peers[i].in_step || !peers[i].replicating))
+				buf_printf(&out, "  WARNING: replication with %s is failing: %s\n", peers[i].name,
+					   !peers[i].replicating ? "this server does not replicate from it" : peers[i].state);
 		}
 	}
 	repl_peers_free(&peers, npeers);

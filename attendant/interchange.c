@@ -3,14 +3,19 @@
  * folder). */
 #include "attendant/cli.h"
 #include "directory/replication.h"
+#include "common/err.h"
 #include "common/log.h"
 #include "common/privs.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static const struct cli_command commands[] = {
 	{ "init", cmd_init, "create a data folder: directory, certificate, organisation, this server" },
@@ -30,6 +35,7 @@ static const struct cli_command commands[] = {
 	{ "queue", cmd_queue, "the mail queue: list [--json], show ID, flush, delete ID" },
 	{ "track", cmd_track, "message tracking: every event for an ADDRESS or a MESSAGE-ID" },
 	{ "connector", cmd_connector, "routes for other domains through smart hosts: add, list, del" },
+	{ "cert", cmd_cert, "this server's TLS certificate: renew (published on every server first)" },
 	{ "server", cmd_server, "servers of the organisation: list, show, set SETTING VALUE" },
 	{ "replication", cmd_replication, "directory replication between the servers: IDs, providers, contextCSN" },
 };
@@ -114,6 +120,48 @@ int cli_wants_help(int argc, char **argv)
 			break;
 	}
 	return 0;
+}
+
+int cli_as_service_user(const struct config *cfg, int (*fn)(const struct config *cfg, void *ctx, struct buf *error_r),
+			void *ctx, struct buf *error_r)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		buf_printf(error_r, "pipe: %s", strerror(errno));
+		return IX_EIO;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		buf_printf(error_r, "fork: %s", strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return IX_EIO;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		struct buf err = BUF_INIT;
+		int r = privs_drop(cfg->user, 0, &err);
+		if (r == IX_OK)
+			r = fn(cfg, ctx, &err);
+		if (r != IX_OK)
+			(void)write_full(fds[1], buf_cstr(&err), err.len);
+		fflush(NULL);
+		_exit(r == IX_OK ? 0 : 1);
+	}
+	close(fds[1]);
+	buf_read_fd(error_r, fds[0], 64 * 1024);
+	close(fds[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			break;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return IX_OK;
+	if (error_r->len == 0)
+		buf_append_str(error_r, "the work ended without a word");
+	return IX_EIO;
 }
 
 static void usage(FILE *f)

@@ -23,13 +23,17 @@
 /* Seconds a consumer waits before reconnecting to a provider that went away (slapd retry="N +"). */
 #define REPL_RETRY_S 1
 
+/* Most certificates one server entry publishes (its own, and the next one while `cert renew` runs). */
+#define REPL_MAX_CERTS 4
+
 /* A server of the organisation as replication sees it. sid is 0 when the server has no ixServerId yet. */
 struct repl_server {
 	char *dn, *name, *uri; /* uri is ixLdapUri, NULL when absent */
 	unsigned sid;
 	char *handover; /* ixReplicationHandover, NULL when absent */
-	unsigned char *cert; /* userCertificate;binary (DER): the certificate its directory answers TLS with */
-	size_t cert_len;
+	/* userCertificate;binary (DER): the certificate it answers TLS with, and during a renewal the next one too */
+	unsigned char *cert[REPL_MAX_CERTS];
+	size_t cert_len[REPL_MAX_CERTS], ncerts;
 	int pki;        /* the entry has objectClass pkiUser (so it may hold userCertificate) */
 };
 /* Longest certificate we publish or accept from the directory (DER). */
@@ -66,6 +70,17 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 
 /* The trusted certificates of the organisation's servers (PEM), written by the attendant from the directory. */
 #define REPL_PEERS_FILE "tls/peers.pem"
+
+/* The certificate and key `interchange cert renew` switches to, published beside the current one until then. */
+#define REPL_NEXT_CERT_FILE "tls/next-cert.pem"
+#define REPL_NEXT_KEY_FILE "tls/next-key.pem"
+
+/* Publishes this server's certificates in its entry (over ldapi: tls/cert.pem, and REPL_NEXT_CERT_FILE while it
+ * exists, and nothing else), then waits until every other server of the organisation holds the same in its own
+ * directory (so each trusts them: their attendants write peers.pem from it), at most timeout_ms per server.
+ * Returns IX_OK; IX_EUNAVAIL naming a server that could not be reached or did not get them in time; or another
+ * ix_err code with error_r. */
+int repl_publish_own_certs(const struct config *cfg, unsigned timeout_ms, struct buf *error_r);
 
 /* 1 when a password may cross a connection to uri in clear: ldapi://, or ldap:// to 127.0.0.1, ::1 or
  * localhost (the loopback listener). Any other address, 127.0.0.2 included, counts as the network. */

@@ -184,7 +184,7 @@ int repl_admin_password(const struct config *cfg, char **password_r, struct buf 
 
 int repl_apply_config(LDAP *ld, const struct repl_live *live, unsigned my_sid, const char *my_dn,
 			const struct repl_server *servers, size_t count, const char *admin_dn, const char *password,
-			const char *suffix, const char *cafile, int *changed_r, struct buf *error_r)
+			const char *suffix, const char *cafile, int force, int *changed_r, struct buf *error_r)
 {
 	char sidtext[16];
 	snprintf(sidtext, sizeof(sidtext), "%u", my_sid);
@@ -210,7 +210,7 @@ int repl_apply_config(LDAP *ld, const struct repl_live *live, unsigned my_sid, c
 	size_t nlive = 0;
 	for (char **v = live->syncrepl; v != NULL && *v != NULL; v++)
 		nlive++;
-	int same = nlive == nwant;
+	int same = nlive == nwant && !force;
 	for (size_t i = 0; same && i < nwant; i++) {
 		int found = 0;
 		for (size_t k = 0; k < nlive && !found; k++)
@@ -266,6 +266,7 @@ int repl_sync_config(const struct config *cfg, int *changed_r, struct buf *error
 		goto out;
 	const struct repl_server *me = NULL;
 	size_t peers = 0;
+	int peers_changed = 0;
 	for (size_t i = 0; i < count; i++) {
 		if (repl_same_dn(servers[i].dn, cfg->server_dn))
 			me = &servers[i];
@@ -275,7 +276,8 @@ int repl_sync_config(const struct config *cfg, int *changed_r, struct buf *error
 	if (me != NULL) {
 		/* TLS between servers is anchored in the directory: publish ours, trust the published ones */
 		struct buf err = BUF_INIT;
-		if (repl_publish_cert(ld, cfg, me, &err) != IX_OK || repl_write_peers(cfg, servers, count, &err) != IX_OK)
+		if (repl_publish_cert(ld, cfg, me, &err) != IX_OK ||
+		    repl_write_peers(cfg, servers, count, &peers_changed, &err) != IX_OK)
 			log_warn("replication: %s", buf_cstr(&err));
 		buf_free(&err);
 	}
@@ -296,8 +298,9 @@ int repl_sync_config(const struct config *cfg, int *changed_r, struct buf *error
 		goto out;
 	}
 	char *cafile = config_path(cfg, REPL_PEERS_FILE);
+	/* slapd's consumers read the trusted certificates once, when they start: a new set restarts them */
 	ret = repl_apply_config(ld, &live, me->sid, cfg->server_dn, servers, count, cfg->admin_dn, password, cfg->suffix,
-			   cafile, &changed, error_r);
+			   cafile, peers_changed, &changed, error_r);
 	free(cafile);
 	if (ret == IX_OK && me->handover != NULL && peers > 0) {
 		/* the password now lives in cn=config (0600, never replicated): take it out of the directory */

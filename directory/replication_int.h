@@ -33,21 +33,23 @@ void repl_live_free(struct repl_live *c);
 char *repl_live_password(const struct repl_live *c);
 /* Writes olcServerID = my_sid and one olcSyncrepl per other server of servers with an ID and a URI (plus
  * olcMultiProvider) when live differs, compared by repl_syncrepl_same: slapd stores the values in its own
- * canonical form, so a textual comparison would rewrite (and restart every consumer) each time. Sets *changed_r
- * to 1 when it wrote. Returns IX_OK or an ix_err code with error_r. */
+ * canonical form, so a textual comparison would rewrite (and restart every consumer) each time; force rewrites them
+ * anyway (the consumers read cafile only when they start). Sets *changed_r to 1 when it wrote. Returns IX_OK or an ix_err code with error_r. */
 int repl_apply_config(LDAP *ld, const struct repl_live *live, unsigned my_sid, const char *my_dn,
 		      const struct repl_server *servers, size_t count, const char *admin_dn, const char *password,
-		      const char *suffix, const char *cafile, int *changed_r, struct buf *error_r);
+		      const char *suffix, const char *cafile, int force, int *changed_r, struct buf *error_r);
 
 /* ---- certificates (replication_certs.c) ---- */
 
 /* This server's certificate (<data>/tls/cert.pem) in DER in *der_r (the caller frees). Returns IX_OK or IX_EIO. */
 int repl_own_cert(const struct config *cfg, unsigned char **der_r, size_t *len_r, struct buf *error_r);
-/* Writes <data>/REPL_PEERS_FILE: the certificates the servers publish in the directory, as PEM, when it differs.
- * A certificate that is not valid DER is left out with a warning. Returns IX_OK or IX_EIO. */
-int repl_write_peers(const struct config *cfg, const struct repl_server *servers, size_t count, struct buf *error_r);
-/* Publishes this server's certificate in its entry me (objectClass pkiUser, userCertificate;binary) when the entry
- * lacks it or holds another one (after a renewal). Returns IX_OK or an ix_err code with error_r. */
+/* Writes <data>/REPL_PEERS_FILE: the certificates the servers publish in the directory, as PEM, when it differs
+ * (*changed_r, may be NULL, says whether it did). A certificate that is not valid DER is left out with a warning.
+ * Returns IX_OK or IX_EIO. */
+int repl_write_peers(const struct config *cfg, const struct repl_server *servers, size_t count, int *changed_r,
+		     struct buf *error_r);
+/* Publishes this server's certificates in its entry me (objectClass pkiUser, userCertificate;binary): tls/cert.pem
+ * and, while `cert renew` runs, REPL_NEXT_CERT_FILE; exactly those (an old one goes after a renewal). Returns IX_OK or an ix_err code with error_r. */
 int repl_publish_cert(LDAP *ld, const struct config *cfg, const struct repl_server *me, struct buf *error_r);
 
 /* ---- contextCSN (replication_servers.c) ---- */

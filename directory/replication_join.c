@@ -412,7 +412,7 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 	unsigned my_sid = max + (number_origin ? 2 : 1);
 	/* the certificates the servers publish are the ones this server trusts from now on (joins through a
 	 * non-local URI already trusted the remote's through j->cafile) */
-	if ((ret = repl_write_peers(cfg, servers, count, error_r)) != IX_OK)
+	if ((ret = repl_write_peers(cfg, servers, count, NULL, error_r)) != IX_OK)
 		goto out;
 	for (int attempt = 0;; attempt++) {
 		if (my_sid > REPL_MAX_SERVER_ID) {
@@ -496,7 +496,7 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 	int changed = 0;
 	char *cafile = config_path(cfg, REPL_PEERS_FILE);
 	ret = repl_apply_config(local, &live, my_sid, cfg->server_dn, servers, count, cfg->admin_dn, j->password,
-			   cfg->suffix, cafile, &changed, error_r);
+			   cfg->suffix, cafile, 0, &changed, error_r);
 	free(cafile);
 	if (ret != IX_OK)
 		goto out;

@@ -55,9 +55,15 @@ int repl_connect_tls(const char *uri, const char *dn, const char *password, cons
 	if (rc != LDAP_SUCCESS) {
 		char *diag = NULL;
 		ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
-		buf_printf(error_r, "cannot start TLS with %s: %s%s%s (is its certificate trusted%s%s?)", uri,
-			   ldap_err2string(rc), diag != NULL && diag[0] ? ", " : "", diag != NULL ? diag : "",
-			   cafile != NULL ? " by " : "", cafile != NULL ? cafile : "");
+		if (rc == LDAP_CONNECT_ERROR && cafile != NULL)
+			buf_printf(error_r, "the certificate of %s was refused: it is not one %s holds, or it does not name "
+					    "the host as the URI does", uri, cafile);
+		else if (rc == LDAP_CONNECT_ERROR)
+			buf_printf(error_r, "the certificate of %s was refused: the system's CAs do not vouch for it; give "
+					    "--ca FILE, a copy of that server's DATA/tls/cert.pem", uri);
+		else
+			buf_printf(error_r, "cannot start TLS with %s: %s%s%s", uri, ldap_err2string(rc),
+				   diag != NULL && diag[0] ? ", " : "", diag != NULL ? diag : "");
 		ldap_memfree(diag);
 		ldap_unbind_ext_s(ld, NULL, NULL);
 		return rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR ? IX_EUNAVAIL : IX_EAUTH;
@@ -100,10 +106,12 @@ int repl_servers_read(void *ldp, const char *suffix, struct repl_server **server
 		s[n].uri = ldapu_get_first(ld, e, "ixLdapUri");
 		s[n].handover = ldapu_get_first(ld, e, "ixReplicationHandover");
 		struct berval **cert = ldap_get_values_len(ld, e, "userCertificate;binary");
-		if (cert != NULL && cert[0] != NULL && cert[0]->bv_len > 0 && cert[0]->bv_len <= REPL_MAX_CERT) {
-			s[n].cert = xmalloc(cert[0]->bv_len);
-			memcpy(s[n].cert, cert[0]->bv_val, cert[0]->bv_len);
-			s[n].cert_len = cert[0]->bv_len;
+		for (size_t k = 0; cert != NULL && cert[k] != NULL && s[n].ncerts < REPL_MAX_CERTS; k++) {
+			if (cert[k]->bv_len == 0 || cert[k]->bv_len > REPL_MAX_CERT)
+				continue;
+			s[n].cert[s[n].ncerts] = xmalloc(cert[k]->bv_len);
+			memcpy(s[n].cert[s[n].ncerts], cert[k]->bv_val, cert[k]->bv_len);
+			s[n].cert_len[s[n].ncerts++] = cert[k]->bv_len;
 		}
 		if (cert != NULL)
 			ldap_value_free_len(cert);
@@ -136,7 +144,8 @@ void repl_servers_free(struct repl_server **servers, size_t count)
 		free((*servers)[i].name);
 		free((*servers)[i].uri);
 		free((*servers)[i].handover);
-		free((*servers)[i].cert);
+		for (size_t k = 0; k < (*servers)[i].ncerts; k++)
+			free((*servers)[i].cert[k]);
 	}
 	free(*servers);
 	*servers = NULL;

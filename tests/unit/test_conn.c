@@ -364,7 +364,7 @@ static int tls_setup(void)
 		return -1;
 	char *cert = xasprintf("%s/cert.pem", tls_dir), *key = xasprintf("%s/key.pem", tls_dir);
 	struct buf err = BUF_INIT;
-	int ret = tls_make_self_signed("localhost", cert, key, 2, &err);
+	int ret = tls_make_self_signed("localhost", NULL, cert, key, 2, &err);
 	if (ret == 0)
 		ret = tls_server_ctx_create(cert, key, &server_ctx, &err);
 	if (ret == 0)

@@ -163,13 +163,13 @@ static void pop3_replies(void)
 
 static void backends(void)
 {
-	test_assert(proxy_ip_is_loopback("127.0.0.1"));
-	test_assert(proxy_ip_is_loopback("127.45.0.9"));
-	test_assert(proxy_ip_is_loopback("::1"));
-	test_assert(proxy_ip_is_loopback("::ffff:127.0.0.1"));
-	test_assert(!proxy_ip_is_loopback("192.0.2.1"));
-	test_assert(!proxy_ip_is_loopback("2001:db8::1"));
-	test_assert(!proxy_ip_is_loopback("localhost"));
+	test_assert(tls_ip_is_loopback("127.0.0.1"));
+	test_assert(tls_ip_is_loopback("127.45.0.9"));
+	test_assert(tls_ip_is_loopback("::1"));
+	test_assert(tls_ip_is_loopback("::ffff:127.0.0.1"));
+	test_assert(!tls_ip_is_loopback("192.0.2.1"));
+	test_assert(!tls_ip_is_loopback("2001:db8::1"));
+	test_assert(!tls_ip_is_loopback("localhost"));
 	struct proxy_backend b;
 	struct buf err = BUF_INIT;
 	test_assert(proxy_backend_resolve("127.0.0.1", 1143, &b, &err) == 0);
@@ -332,7 +332,7 @@ static void world_run(struct world *w, enum script script, enum proxy_proto prot
 	snprintf(b.host, sizeof(b.host), "%s", tls != NULL ? tls->host : "backend.test");
 	snprintf(b.ip, sizeof(b.ip), "%s", ip);
 	b.port = port;
-	b.tls = tls != NULL || !proxy_ip_is_loopback(ip);
+	b.tls = tls != NULL || !tls_ip_is_loopback(ip);
 	struct proxy_login l = { 0 };
 	l.proto = proto;
 	l.backend = &b;
@@ -435,30 +435,30 @@ static void refused_and_unavailable(void)
 	test_assert(strstr(w.reply, "needs TLS") != NULL);
 }
 
-/* A backend off loopback gets STARTTLS and its certificate verified against DATA/tls/servers.pem. */
+/* A backend off loopback gets STARTTLS and its certificate verified against DATA/tls/peers.pem. */
 static void tls_to_the_backend(void)
 {
 	char dir[] = "/tmp/ix-proxy-tls-XXXXXX";
 	test_assert(mkdtemp(dir) != NULL);
 	char *tlsdir = xasprintf("%s/tls", dir), *cert = xasprintf("%s/cert.pem", dir),
-	     *key = xasprintf("%s/key.pem", dir), *pinned = xasprintf("%s/%s", dir, PROXY_TRUST_FILE);
+	     *key = xasprintf("%s/key.pem", dir), *pinned = xasprintf("%s/%s", dir, TLS_PEERS_FILE);
 	test_assert(mkdir(tlsdir, 0700) == 0);
 	struct buf err = BUF_INIT;
-	test_assert(tls_make_self_signed("backend.test", cert, key, 2, &err) == 0);
+	test_assert(tls_make_self_signed("backend.test", NULL, cert, key, 2, &err) == 0);
 	struct tls_ctx *server = NULL;
 	test_assert(tls_server_ctx_create(cert, key, &server, &err) == 0);
-	struct proxy_trust *trust = proxy_trust_create(dir);
+	struct tls_peers *trust = tls_peers_create(dir, false);
 
-	/* no trust file yet: the system store, which does not know a self-signed certificate */
+	/* no trust file yet: no context (never the system store), so no login leaves for the backend */
 	struct world w;
-	struct world_tls t = { proxy_trust_ctx(trust), server, "backend.test" };
-	test_assert(t.client != NULL && proxy_trust_ctx(trust) == t.client); /* unchanged: the same context */
+	struct world_tls t = { tls_peers_ctx(trust), server, "backend.test" };
+	test_assert(t.client == NULL && tls_peers_ctx(trust) == NULL);
 	world_run(&w, SCRIPT_ACCEPT, PROXY_IMAP, "127.0.0.1", 0, 0, &t);
 	test_assert(w.results[PROXY_UNAVAILABLE] == 1 && w.login_line[0] == '\0');
 
 	/* the attendant writes the servers' certificates: the next login uses them */
 	test_assert(rename(cert, pinned) == 0);
-	t.client = proxy_trust_ctx(trust);
+	t.client = tls_peers_ctx(trust);
 	test_assert(t.client != NULL);
 	world_run(&w, SCRIPT_ACCEPT, PROXY_IMAP, "127.0.0.1", 0, 0, &t);
 	test_assert(w.results[PROXY_LOGGED_IN] == 1 && w.results[PROXY_ENDED] == 1);
@@ -471,7 +471,7 @@ static void tls_to_the_backend(void)
 	test_assert(w.login_line[0] == '\0'); /* the password never left */
 
 	tls_ctx_destroy(&server);
-	proxy_trust_destroy(&trust);
+	tls_peers_destroy(&trust);
 	unlink(pinned);
 	unlink(key);
 	rmdir(tlsdir);

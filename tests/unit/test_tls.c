@@ -34,7 +34,7 @@ static void self_signed_roundtrip(void)
 	test_assert(mkdtemp(dir) != NULL);
 	char *cert = xasprintf("%s/cert.pem", dir), *key = xasprintf("%s/key.pem", dir);
 	struct buf err = BUF_INIT;
-	test_assert(tls_make_self_signed("mail.example.com", cert, key, 365, &err) == 0);
+	test_assert(tls_make_self_signed("mail.example.com", NULL, cert, key, 365, &err) == 0);
 	struct stat st;
 	test_assert(stat(key, &st) == 0 && (st.st_mode & 0077) == 0);
 
@@ -79,7 +79,7 @@ static void server_ctx_errors(void)
 	test_assert(tls_server_ctx_create(junk, key, &ctx, &err) == IX_EINVAL);
 	buf_reset(&err);
 	/* a key that belongs to another certificate */
-	test_assert(tls_make_self_signed("other.example.com", cert2, key2, 1, &err) == 0);
+	test_assert(tls_make_self_signed("other.example.com", NULL, cert2, key2, 1, &err) == 0);
 	test_assert(tls_server_ctx_create(cert, key2, &ctx, &err) == IX_EINVAL);
 	test_assert(strstr(buf_cstr(&err), "key2.pem: ") != NULL && strstr(buf_cstr(&err), "key values mismatch") != NULL);
 	test_assert(ctx == NULL);
@@ -98,12 +98,12 @@ static void self_signed_rejects_bad_input(void)
 	static const char *const bad[] = { "", "a,DNS:evil.com", "bad host", ".lead", "trail.", "a..b", "-x" };
 	for (size_t i = 0; i < IX_ARRAY_LEN(bad); i++) {
 		buf_reset(&err);
-		test_assert(tls_make_self_signed(bad[i], cert, key, 10, &err) == IX_EINVAL);
+		test_assert(tls_make_self_signed(bad[i], NULL, cert, key, 10, &err) == IX_EINVAL);
 		test_assert(err.len > 0);
 	}
-	test_assert(tls_make_self_signed("ok.example", cert, key, 0, &err) == IX_EINVAL);
+	test_assert(tls_make_self_signed("ok.example", NULL, cert, key, 0, &err) == IX_EINVAL);
 	test_assert(access(cert, F_OK) != 0);
-	test_assert(tls_make_self_signed("x.example", "/nonexistent/dir/c.pem", key, 1, &err) == IX_EIO);
+	test_assert(tls_make_self_signed("x.example", NULL, "/nonexistent/dir/c.pem", key, 1, &err) == IX_EIO);
 	free(cert);
 	free(key);
 	buf_free(&err);

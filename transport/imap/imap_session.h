@@ -11,7 +11,7 @@
 #include "transport/login/login_session.h"
 
 struct store;
-struct proxy_trust;
+struct tls_peers;
 struct imap_session;
 struct imap_server;
 

@@ -90,7 +90,7 @@ int login_daemon_main(const struct login_daemon *ld, int argc, char **argv)
 	cfg.plaintext_on_loopback = true;
 	cfg.spool_dir = m.d.cfg.data_dir;
 	cfg.server_dn = m.d.cfg.server_dn;
-	struct proxy_trust *trust = proxy_trust_create(m.d.cfg.data_dir);
+	struct tls_peers *trust = tls_peers_create(m.d.cfg.data_dir, false);
 	cfg.proxy_trust = trust;
 	m.srv = ld->create(&cfg, set, &m.login);
 	daemon_watch_settings(&m.d, on_settings, &m); /* applies them at once too */
@@ -108,7 +108,7 @@ int login_daemon_main(const struct login_daemon *ld, int argc, char **argv)
 	ld->destroy(m.srv);
 	listener_destroy(&m.plain);
 	listener_destroy(&m.tls);
-	proxy_trust_destroy(&trust);
+	tls_peers_destroy(&trust);
 	ix_sasl_done();
 	free(app);
 	buf_free(&err);

@@ -289,7 +289,7 @@ static void start_proxy(struct login_session *ls, struct login_job *j)
 	l.user = j->found.login;
 	l.pass = j->sasl ? ls->sasl_pass : j->pass;
 	l.passlen = j->sasl ? ls->sasl_passlen : j->passlen;
-	l.tls = j->backend.tls && srv->cfg.proxy_trust != NULL ? proxy_trust_ctx(srv->cfg.proxy_trust) : NULL;
+	l.tls = j->backend.tls && srv->cfg.proxy_trust != NULL ? tls_peers_ctx(srv->cfg.proxy_trust) : NULL;
 	l.idle_timeout_msecs = srv->cfg.idle_timeout_msecs;
 	free(ls->proxy_ref);
 	ls->proxy_ref = j->ref != NULL ? xstrdup(j->ref) : NULL;

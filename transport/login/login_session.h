@@ -41,7 +41,7 @@ struct login_config {
 	/* Proxying (proxy.h): this server's directory entry (NULL: never proxy) and the trust for home servers not on
 	 * loopback (NULL: those are unavailable). Both must outlive the server. */
 	const char *server_dn;
-	struct proxy_trust *proxy_trust;
+	struct tls_peers *proxy_trust;
 };
 
 #define LOGIN_TIMEOUT_DEFAULT_MS 60000

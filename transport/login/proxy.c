@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* The tags the proxy uses at an IMAP backend. */
@@ -58,19 +57,6 @@ struct proxy {
 
 /* ---- backends ---- */
 
-bool proxy_ip_is_loopback(const char *ip)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-	if (inet_pton(AF_INET, ip, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, ip, &a6) != 1)
-		return false;
-	if (IN6_IS_ADDR_LOOPBACK(&a6))
-		return true;
-	return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
-}
-
 int proxy_backend_resolve(const char *host, unsigned port, struct proxy_backend *b_r, struct buf *error_r)
 {
 	memset(b_r, 0, sizeof(*b_r));
@@ -109,53 +95,8 @@ int proxy_backend_resolve(const char *host, unsigned port, struct proxy_backend 
 	}
 	snprintf(b_r->host, sizeof(b_r->host), "%s", host);
 	b_r->port = port;
-	b_r->tls = !proxy_ip_is_loopback(b_r->ip);
+	b_r->tls = !tls_ip_is_loopback(b_r->ip);
 	return 0;
-}
-
-struct proxy_trust {
-	char *path;
-	struct tls_ctx *ctx;
-	bool loaded;      /* ctx reflects the file as stat'ed below (or its absence) */
-	struct stat st;   /* of the file when ctx was made; st_ino 0: it did not exist */
-};
-
-struct proxy_trust *proxy_trust_create(const char *data_dir)
-{
-	struct proxy_trust *t = xcalloc(1, sizeof(*t));
-	t->path = xasprintf("%s/%s", data_dir, PROXY_TRUST_FILE);
-	return t;
-}
-
-struct tls_ctx *proxy_trust_ctx(struct proxy_trust *t)
-{
-	struct stat st;
-	if (stat(t->path, &st) != 0)
-		memset(&st, 0, sizeof(st));
-	if (t->loaded && st.st_ino == t->st.st_ino && st.st_dev == t->st.st_dev && st.st_size == t->st.st_size &&
-	    st.st_mtim.tv_sec == t->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == t->st.st_mtim.tv_nsec)
-		return t->ctx;
-	tls_ctx_destroy(&t->ctx); /* connections made from it keep their own references */
-	struct buf err = BUF_INIT;
-	if (tls_client_ctx_create(true, st.st_ino != 0 ? t->path : NULL, &t->ctx, &err) != 0) {
-		log_error("TLS to home servers: %s", buf_cstr(&err));
-		t->ctx = NULL;
-	}
-	buf_free(&err);
-	t->st = st;
-	t->loaded = true;
-	return t->ctx;
-}
-
-void proxy_trust_destroy(struct proxy_trust **tp)
-{
-	struct proxy_trust *t = *tp;
-	if (t == NULL)
-		return;
-	tls_ctx_destroy(&t->ctx);
-	free(t->path);
-	free(t);
-	*tp = NULL;
 }
 
 /* ---- the end ---- */

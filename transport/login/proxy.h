@@ -14,6 +14,7 @@
 #include "transport/net/conn.h"
 #include "common/evloop.h"
 #include "transport/net/tls.h"
+#include "transport/net/tls_peers.h"
 
 /* From the start of the connection to the backend's answer to the login (connect, greeting, STARTTLS, login). */
 #define PROXY_LOGIN_TIMEOUT_MS 10000
@@ -21,11 +22,6 @@
 #define PROXY_PIPE_MAX CONN_OUTPUT_SOFT_MAX
 /* How often a side paused by back-pressure looks whether the other side's output has drained. */
 #define PROXY_DRAIN_POLL_MS 10
-/* The certificates (PEM) backends' certificates are verified against, relative to the data folder: the attendant
- * writes there every certificate the organisation's servers publish in the directory (REPL_PEERS_FILE of
- * directory/replication.h). When it does not exist, the system's trust store is used. The name checked is the
- * backend's ixHostName. */
-#define PROXY_TRUST_FILE "tls/peers.pem"
 /* Longest host name and numeric address of a backend. */
 #define PROXY_HOST_MAX 255
 #define PROXY_IP_MAX 64
@@ -42,17 +38,6 @@ struct proxy_backend {
 /* Resolves host (ixHostName: a name or a numeric address) for port. Blocking (getaddrinfo): call it on a worker.
  * Returns 0 (fills *b_r; the first address, IPv4 preferred; tls unless it is a loopback address) or IX_ENOTFOUND / IX_EINVAL with error_r. */
 int proxy_backend_resolve(const char *host, unsigned port, struct proxy_backend *b_r, struct buf *error_r);
-/* True when ip (numeric) is a loopback address: the backend is then reached without TLS. */
-bool proxy_ip_is_loopback(const char *ip);
-
-/* The client TLS context for backends not on loopback: certificates verified against DATA/PROXY_TRUST_FILE when it
- * exists, else the system store; host names checked. The file changes when a server joins: the context is made
- * again when it did (checked at each use, a stat). */
-struct proxy_trust;
-struct proxy_trust *proxy_trust_create(const char *data_dir);
-/* The context as of the trust file now; NULL when it cannot be made (the reason is logged once per change). */
-struct tls_ctx *proxy_trust_ctx(struct proxy_trust *t);
-void proxy_trust_destroy(struct proxy_trust **t);
 
 struct proxy;
 
@@ -80,7 +65,7 @@ struct proxy_login {
 	const char *user;                    /* the login name sent to the backend */
 	const char *pass;                    /* the user's password (copied, wiped once sent) */
 	size_t passlen;
-	struct tls_ctx *tls;                 /* proxy_trust_ctx's; NULL: backends that need TLS are refused */
+	struct tls_ctx *tls;                 /* tls_peers_ctx's; NULL: backends that need TLS are refused */
 	unsigned idle_timeout_msecs;         /* of the piped session (the client connection's idle timeout) */
 	unsigned login_timeout_msecs;        /* 0: PROXY_LOGIN_TIMEOUT_MS */
 };

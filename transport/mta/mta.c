@@ -9,6 +9,7 @@
 #include "common/workpool.h"
 #include "transport/mta/queue.h"
 #include "transport/mta/smtp_client.h"
+#include "transport/net/tls_peers.h"
 #include "transport/smtp/smtp_parse.h"
 #include "store/store.h"
 #include "common/util.h"
@@ -58,6 +59,7 @@ struct mta {
 	struct settings set;
 	char *qdir;
 	struct tls_ctx *client_tls;
+	struct tls_peers *peers; /* TLS to the organisation's other servers (under lock) */
 	struct evloop_timer scan_timer, kick_timer;
 	int inotify_fd;
 	struct workpool *pool;
@@ -119,7 +121,8 @@ static void dest_release(struct mta *m, const char *dest)
 	pthread_mutex_unlock(&m->lock);
 }
 
-/* Takes a cached connection to dest, and closes stale ones on the way. */
+/* Takes a cached connection to dest, and closes stale ones on the way: idle too long, or closed by the peer (a
+ * server that restarted: reusing its dead connection would fail the message and defer it a whole retry). */
 static struct smtp_client *conn_take(struct mta *m, const char *dest)
 {
 	struct smtp_client *found = NULL, *stale[16];
@@ -128,12 +131,13 @@ static struct smtp_client *conn_take(struct mta *m, const char *dest)
 	pthread_mutex_lock(&m->lock);
 	for (size_t i = 0; i < m->nconns;) {
 		struct cached_conn *cc = &m->conns[i];
-		if (found == NULL && strcmp(cc->dest, dest) == 0) {
+		bool alive = now - cc->idle_since <= MTA_CONN_IDLE_MAX && smtp_client_alive(cc->c);
+		if (found == NULL && alive && strcmp(cc->dest, dest) == 0) {
 			found = cc->c;
 			m->conns[i] = m->conns[--m->nconns];
 			continue;
 		}
-		if (now - cc->idle_since > MTA_CONN_IDLE_MAX && nstale < IX_ARRAY_LEN(stale)) {
+		if (!alive && nstale < IX_ARRAY_LEN(stale)) {
 			stale[nstale++] = cc->c;
 			m->conns[i] = m->conns[--m->nconns];
 			continue;
@@ -204,9 +208,25 @@ static void split_hostport(const char *hp, char *host, size_t hsize, unsigned *p
 		*port = 25;
 }
 
-/* Sends msg to the recipients idx[0..n) of at (all with the same destination). */
+/* The TLS context for a connection to host: another server of the organisation (ours) off loopback gets the
+ * organisation's verifying context (and *required: no relay without TLS); anything else opportunistic TLS. NULL with
+ * a reply in error_r when the organisation's certificates are not there yet. */
+static struct tls_ctx *relay_tls(struct mta *m, const char *host, bool ours, bool *required, struct buf *error_r)
+{
+	*required = ours && !tls_ip_is_loopback(host) && strcasecmp(host, "localhost") != 0;
+	if (!*required)
+		return m->client_tls;
+	pthread_mutex_lock(&m->lock);
+	struct tls_ctx *ctx = tls_peers_ctx(m->peers);
+	pthread_mutex_unlock(&m->lock);
+	if (ctx == NULL)
+		buf_printf(error_r, "no certificates of the organisation's servers to verify %s against", host);
+	return ctx;
+}
+
+/* Sends msg to the recipients idx[0..n) of at (all with the same destination; ours: a server of the organisation). */
 static void send_group(struct mta *m, const struct queue_msg *q, struct attempt *at, const size_t *idx, size_t n,
-		       const char *dest, char **hosts, size_t nhosts)
+		       const char *dest, char **hosts, size_t nhosts, bool ours)
 {
 	if (!dest_acquire(m, dest)) {
 		for (size_t i = 0; i < n; i++) {
@@ -222,7 +242,15 @@ static void send_group(struct mta *m, const struct queue_msg *q, struct attempt 
 		unsigned port;
 		split_hostport(hosts[h], host, sizeof(host), &port);
 		buf_reset(&err);
-		int rc = smtp_client_open(host, port, m->d.cfg.hostname, m->client_tls, SMTP_CLIENT_COMMAND_MS, &c, &err);
+		bool need_tls;
+		struct tls_ctx *tls = relay_tls(m, host, ours, &need_tls, &err);
+		int rc = tls == NULL ? IX_EUNAVAIL
+				     : smtp_client_open(host, port, m->d.cfg.hostname, tls, SMTP_CLIENT_COMMAND_MS, &c, &err);
+		if (rc == 0 && need_tls && !smtp_client_is_tls(c)) {
+			buf_printf(&err, "%s offers no STARTTLS, which a server of the organisation must", smtp_client_peer(c));
+			smtp_client_close(&c);
+			rc = IX_EUNAVAIL;
+		}
 		if (rc == IX_EINVAL && h + 1 == nhosts) {
 			for (size_t i = 0; i < n; i++) {
 				at[idx[i]].out = OUT_PERM;
@@ -438,7 +466,7 @@ static long long process(struct mta *m, const char *id, bool flush)
 			if (same)
 				idx[n++] = j;
 		}
-		send_group(m, &q, at, idx, n, dest, hosts, nhosts);
+		send_group(m, &q, at, idx, n, dest, hosts, nhosts, at[i].tg.kind == MTA_SERVER);
 		for (size_t h = 0; h < nhosts; h++)
 			free(hosts[h]);
 		free(idx);
@@ -690,6 +718,7 @@ int mta_main(int argc, char **argv)
 	}
 	free(cert);
 	free(key);
+	m->peers = tls_peers_create(m->d.cfg.data_dir, true);
 	daemon_watch_settings(&m->d, on_settings, m);
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_condattr_t ca;
@@ -729,6 +758,7 @@ int mta_main(int argc, char **argv)
 		close(m->inotify_fd);
 	}
 	tls_ctx_destroy(&m->client_tls);
+	tls_peers_destroy(&m->peers);
 	free(m->qdir);
 	buf_free(&err);
 	daemon_teardown(&m->d);

@@ -201,6 +201,13 @@ bool smtp_client_has(const struct smtp_client *c, const char *keyword)
 	return false;
 }
 
+bool smtp_client_alive(const struct smtp_client *c)
+{
+	/* an idle connection has nothing to read: EOF, an error or an unasked reply (421 at a shutdown) end it */
+	struct pollfd p = { c->fd, POLLIN, 0 };
+	return c->fd >= 0 && poll(&p, 1, 0) == 0;
+}
+
 bool smtp_client_is_tls(const struct smtp_client *c)
 {
 	return c->ssl != NULL;
@@ -303,7 +310,7 @@ int smtp_client_open(const char *host, unsigned port, const char *helo, struct t
 		code = command(c, "STARTTLS", &reply);
 		if (code == 220) {
 			buf_reset(&c->in); /* nothing may be buffered across the handshake */
-			c->ssl = tls_ssl_new(tls, strchr(host, ':') == NULL && inet_addr(host) == INADDR_NONE ? host : NULL);
+			c->ssl = tls_ssl_new(tls, host); /* a verifying context checks the name or address */
 			SSL_set_fd(c->ssl, c->fd);
 			if (SSL_connect(c->ssl) != 1) {
 				buf_printf(error_r, "%s: TLS handshake failed: ", c->peer);

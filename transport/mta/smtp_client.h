@@ -28,6 +28,9 @@ int smtp_client_open(const char *host, unsigned port, const char *helo, struct t
 /* QUIT (best effort), close, free; sets *c to NULL. NULL is ignored. */
 void smtp_client_close(struct smtp_client **c);
 bool smtp_client_is_tls(const struct smtp_client *c);
+/* False when an idle connection is over: the peer closed it, reset it or said something unasked (its 421 when it
+ * stops). A cached connection is checked so before it carries another message. Never blocks. */
+bool smtp_client_alive(const struct smtp_client *c);
 /* The extensions the server announced. */
 bool smtp_client_has(const struct smtp_client *c, const char *keyword);
 /* "host[ip]" of the peer. */

@@ -1,7 +1,7 @@
 # transport/net/ - the network foundation of every protocol: TLS (OpenSSL), buffered connections on the event
 # loop, SASL (Cyrus), the TCP options of every connection. Everything lands in libnet.a; daemons link it with
 # COMMON_LIB.
-NET_SRCS := transport/net/tls.c transport/net/conn.c transport/net/sasl.c transport/net/tcp.c
+NET_SRCS := transport/net/tls.c transport/net/tls_peers.c transport/net/conn.c transport/net/sasl.c transport/net/tcp.c
 NET_LIB := $(BUILD)/libnet.a
 NET_LDLIBS := $(SSL_LIBS) $(SASL_LIBS)
 

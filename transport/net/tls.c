@@ -4,6 +4,7 @@
 #include "common/err.h"
 #include "common/util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,7 +227,10 @@ struct ssl_st *tls_ssl_new(struct tls_ctx *ctx, const char *host)
 	if (host != NULL && *host != '\0' && strlen(host) <= TLS_HOSTNAME_MAX) {
 		if (!is_ip_literal(host))
 			(void)SSL_set_tlsext_host_name(ssl, host);
-		if (ctx->verify)
+		/* a peer reached by address is checked against the certificate's IP names, by name against DNS ones */
+		if (ctx->verify && is_ip_literal(host))
+			(void)X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
+		else if (ctx->verify)
 			(void)SSL_set1_host(ssl, host);
 	}
 	return ssl;
@@ -273,11 +277,16 @@ static int bio_contents(BIO *bio, const char **data_r, size_t *len_r)
 	return 0;
 }
 
-int tls_make_self_signed(const char *hostname, const char *cert_path, const char *key_path, unsigned days,
-			 struct buf *error_r)
+int tls_make_self_signed(const char *hostname, const char *address, const char *cert_path, const char *key_path,
+			 unsigned days, struct buf *error_r)
 {
 	if (!valid_hostname(hostname)) {
 		buf_printf(error_r, "not a valid host name for a certificate: %.64s", hostname);
+		return IX_EINVAL;
+	}
+	unsigned char ip[16];
+	if (address != NULL && inet_pton(AF_INET, address, ip) != 1 && inet_pton(AF_INET6, address, ip) != 1) {
+		buf_printf(error_r, "not an IP address for a certificate: %.64s", address);
 		return IX_EINVAL;
 	}
 	if (days == 0 || days > TLS_CERT_DAYS_MAX) {
@@ -313,7 +322,7 @@ int tls_make_self_signed(const char *hostname, const char *cert_path, const char
 		fail(error_r, "cannot set certificate name");
 		goto out;
 	}
-	san = xasprintf("DNS:%s", hostname);
+	san = address != NULL ? xasprintf("DNS:%s,IP:%s", hostname, address) : xasprintf("DNS:%s", hostname);
 	if (add_ext(x, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
 	    add_ext(x, NID_key_usage, "critical,digitalSignature") < 0 ||
 	    add_ext(x, NID_ext_key_usage, "serverAuth") < 0 || add_ext(x, NID_subject_key_identifier, "hash") < 0 ||

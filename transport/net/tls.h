@@ -27,7 +27,7 @@ int tls_server_ctx_create(const char *cert_path, const char *key_path, struct tl
 			  struct buf *error_r);
 /* Client context for outbound SMTP. verify false: opportunistic TLS, any certificate is accepted (RFC 7435);
  * verify true: the chain must verify against ca_file (NULL: the system store) and match the host name
- * given to tls_ssl_new. Returns 0 or IX_EINVAL/IX_EIO with error_r. */
+ * given to tls_ssl_new (an IP address against the certificate's IP names). Returns 0 or IX_EINVAL/IX_EIO with error_r. */
 int tls_client_ctx_create(bool verify, const char *ca_file, struct tls_ctx **ctx_r, struct buf *error_r);
 /* Server-to-server identity. On a server context: ask every client for a certificate (none is fine; a given one
  * is not verified against any CA, callers compare its fingerprint with the servers the directory lists). On a
@@ -50,10 +50,11 @@ struct ssl_st *tls_ssl_new(struct tls_ctx *ctx, const char *host);
 /* Appends OpenSSL's queued error reasons to error_r ("; "-separated) and clears the queue. */
 void tls_append_errors(struct buf *error_r);
 
-/* Generates an ECDSA P-256 key and a self-signed certificate for hostname (CN and subjectAltName DNS),
- * valid from now for days days, SHA-256 signature, serverAuth. Writes both PEM files durably, the key with
- * mode 0600 and the certificate 0644. Returns 0, or IX_EINVAL (bad name or days) / IX_EIO with error_r. */
-int tls_make_self_signed(const char *hostname, const char *cert_path, const char *key_path, unsigned days,
-			 struct buf *error_r);
+/* Generates an ECDSA P-256 key and a self-signed certificate for hostname (CN and subjectAltName DNS) and, when
+ * address is not NULL, that IP address too (subjectAltName IP: a peer reached by its address verifies), valid from
+ * now for days days, SHA-256 signature, serverAuth. Writes both PEM files durably, the key with mode 0600 and the
+ * certificate 0644. Returns 0, or IX_EINVAL (bad name, address or days) / IX_EIO with error_r. */
+int tls_make_self_signed(const char *hostname, const char *address, const char *cert_path, const char *key_path,
+			 unsigned days, struct buf *error_r);
 
 #endif

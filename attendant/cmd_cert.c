@@ -1,0 +1,106 @@
+/* cmd_cert.c - this server's TLS certificate: the one init and init --join make (for the host name and the listen
+ * address), and `interchange cert renew`, which publishes the new certificate on every server before using it. */
+#include "attendant/attendant.h"
+#include "attendant/bootstrap.h"
+#include "attendant/cli.h"
+#include "common/err.h"
+#include "directory/replication.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* How long renew waits for each other server to hold the new certificate. */
+#define CERT_PUBLISH_WAIT_MS 30000
+
+static const char cert_help[] =
+	"usage: interchange cert renew [--data DIR]\n\n"
+	"Makes a new key and self-signed certificate for this server (its host name and listen address, valid "
+	"825 days),\npublishes it in this server's entry beside the current one, waits until every other server of "
+	"the\norganisation holds it (so each trusts it), then switches to it and restarts the system when it runs.\n"
+	"The old certificate is withdrawn from the directory at the restart. No link between servers breaks.\n";
+
+/* The renewal up to the switch, as the service user (the files stay its own): a new pair beside the current one,
+ * published everywhere, then moved into place. */
+static int renew(const struct config *cfg, void *unused, struct buf *error_r)
+{
+	(void)unused;
+	char *next_cert = config_path(cfg, REPL_NEXT_CERT_FILE), *next_key = config_path(cfg, REPL_NEXT_KEY_FILE);
+	char *cert = config_path(cfg, "tls/cert.pem"), *key = config_path(cfg, "tls/key.pem");
+	int ret = bootstrap_make_cert(cfg, next_cert, next_key, error_r);
+	if (ret == IX_OK) {
+		printf("  new certificate made; publishing it to every server\n");
+		fflush(stdout);
+		ret = repl_publish_own_certs(cfg, CERT_PUBLISH_WAIT_MS, error_r);
+	}
+	if (ret == IX_OK && (rename(next_key, key) < 0 || rename(next_cert, cert) < 0)) {
+		buf_printf(error_r, "cannot put the new certificate in place: %s", strerror(errno));
+		ret = IX_EIO;
+	}
+	if (ret == IX_OK)
+		printf("  every server holds the new certificate; this server uses it from now on\n");
+	free(next_cert);
+	free(next_key);
+	free(cert);
+	free(key);
+	return ret;
+}
+
+/* Runs another `interchange` command (stop, start) in a child, as this one would. */
+static int run_command(const char *data_dir, cli_fn *fn, const char *name)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return CLI_EXIT_FAIL;
+	if (pid == 0) {
+		char *argv[] = { (char *)name, NULL };
+		_exit(fn(data_dir, 1, argv));
+	}
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : CLI_EXIT_FAIL;
+}
+
+int cmd_cert(const char *data_dir, int argc, char **argv)
+{
+	if (cli_wants_help(argc, argv)) {
+		fputs(cert_help, stdout);
+		return CLI_EXIT_OK;
+	}
+	if (argc != 2 || strcmp(argv[1], "renew") != 0) {
+		cli_error("cert: say 'interchange cert renew': see 'interchange cert --help'");
+		return CLI_EXIT_USAGE;
+	}
+	struct config cfg;
+	if (cli_load_config_keep(data_dir, &cfg) < 0)
+		return CLI_EXIT_FAIL;
+	bool running = cli_system_running(&cfg);
+	if (!running) {
+		cli_error("cert renew publishes the new certificate through this server's directory: start the system "
+			  "first");
+		config_free(&cfg);
+		return CLI_EXIT_FAIL;
+	}
+	printf("Renewing the certificate of %s\n", cfg.hostname != NULL ? cfg.hostname : cfg.data_dir);
+	struct buf err = BUF_INIT;
+	int ret = cli_as_service_user(&cfg, renew, NULL, &err);
+	if (ret != IX_OK) {
+		cli_error("cert renew: %s (the current certificate stays in use)", buf_cstr(&err));
+		buf_free(&err);
+		config_free(&cfg);
+		return CLI_EXIT_FAIL;
+	}
+	buf_free(&err);
+	config_free(&cfg);
+	/* every service and the directory read the certificate when they start */
+	printf("  restarting the system to serve the new certificate\n");
+	fflush(stdout);
+	if (run_command(data_dir, cmd_stop, "stop") != CLI_EXIT_OK)
+		return CLI_EXIT_FAIL;
+	return cmd_start(data_dir, 1, (char *[]){ (char *)"start", NULL });
+}
