@@ -55,6 +55,12 @@ static void run_upgrades(struct repl_follow *f, struct buf *err)
 		log_info("password policy: %u changes (the ppolicy overlay, the policy entry, passwords stored in clear "
 			 "now hashed)", changes);
 	buf_reset(err);
+	changes = 0;
+	if (upgrade_sasl(f->cfg, &changes, err) != IX_OK)
+		log_warn("binds by login or address: %s", buf_cstr(err));
+	else if (changes > 0)
+		log_info("directory: %u changes for SASL PLAIN binds by login or address", changes);
+	buf_reset(err);
 }
 
 void repl_follow_sync(struct repl_follow *f, int force)

@@ -29,4 +29,10 @@ PROGRAMS += $(BUILD)/ixordering.so
 $(BUILD)/ixordering.so: directory/ixordering.c
 	@mkdir -p $(dir $@)
 	$(CC) -D_GNU_SOURCE -O2 -g -std=c11 $(WARN) -fPIC -shared -o $@ $<
+# Our Cyrus SASL PLAIN plugin for slapd (directory/ixplain.c), copied beside slapd's data at every start; like the
+# module above it runs inside slapd.
+PROGRAMS += $(BUILD)/libixplain.so
+$(BUILD)/libixplain.so: directory/ixplain.c
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -O2 -g -std=c11 $(WARN) -fPIC -shared -o $@ $< -lldap
 E2E_TESTS += tests/e2e/test_addressbook.py

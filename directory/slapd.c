@@ -86,6 +86,32 @@ void slapd_password_acl(struct buf *b)
 			  "by anonymous tls_ssf=" SLAPD_TLS_MIN_SSF " auth by * none");
 }
 
+int slapd_recipient_acl(const struct config *cfg, int n, struct buf *b)
+{
+	/* first match wins (docs/slapd-facts.md, "ACL order"); anonymous =x: the search an authz-regexp runs for a
+	 * bind is an authentication check made as the still anonymous client, and needs x on the entry and the
+	 * attributes of its filter (docs/slapd-facts.md, "SASL PLAIN, hashes and the authcid") */
+	if (n == 1)
+		buf_printf(b, "to dn.subtree=\"%s\" filter=(ixHideFromAddressBook=TRUE) by self read by anonymous =x by * none",
+			   cfg->suffix);
+	else if (n == 3)
+		buf_printf(b, "to * by self read by users read by anonymous %s by * none",
+			   cfg->anonymous_read ? "read" : "=x");
+	return n == 1 || n == 3;
+}
+
+char *slapd_authz_regexp(const struct config *cfg, int n)
+{
+	/* only characters a login or an address may hold: nothing that could widen the search filter */
+	if (n == 1)
+		return xasprintf("{1}\"^uid=([A-Za-z0-9][A-Za-z0-9._-]*)(,cn=[^,]+)?,cn=plain,cn=auth$\" "
+				 "\"ldap:///ou=Recipients,%s??one?(uid=$1)\"", cfg->suffix);
+	if (n == 2)
+		return xasprintf("{2}\"^uid=([A-Za-z0-9._-]+@[A-Za-z0-9.-]+)(,cn=[^,]+)?,cn=plain,cn=auth$\" "
+				 "\"ldap:///ou=Recipients,%s??one?(|(mail=$1)(ixProxyAddresses=smtp:$1))\"", cfg->suffix);
+	return NULL;
+}
+
 void slapd_accesslog_ldif(const struct config *cfg, int changetype, struct buf *b)
 {
 	const char *ct = changetype ? "changetype: add\n" : "";
@@ -183,8 +209,17 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 		   /* our own uid over ldapi is the administrator; an unescaped + would never match
 		    * (docs/slapd-facts.md, "The peercred DN and authz-regexp") */
 		   "olcAuthzRegexp: {0}\"gidNumber=[0-9]+\\+uidNumber=(%u|%u),cn=peercred,cn=external,cn=auth\" \"%s\"\n"
+		   /* SASL mechanisms that send a password only where a layer below protects it: PLAIN inside TLS and
+		    * over ldapi, never in clear (slapd_sasl_plugins keeps the others out) */
+		   "olcSaslSecProps: " SLAPD_SASL_SECPROPS "\n"
 		   "olcSizeLimit: 500\nolcToolThreads: 1\n",
 		   run, run, uid, svc_uid, cfg->admin_dn);
+	/* binds by login or address (SASL PLAIN) */
+	for (int n = 1; n <= 2; n++) {
+		char *rule = slapd_authz_regexp(cfg, n);
+		buf_printf(b, "olcAuthzRegexp: %s\n", rule);
+		free(rule);
+	}
 	if (server_id != 0)
 		buf_printf(b, "olcServerID: %u\n", server_id);
 	/* StartTLS with the server's certificate: binds off the loopback listener need it (slapd_password_acl) */
@@ -242,11 +277,11 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 	/* first match wins (docs/slapd-facts.md, "ACL order"): the password rule must come before any generic read */
 	buf_append_str(b, "olcAccess: {0}");
 	slapd_password_acl(b);
-	buf_printf(b,
-		   "\nolcAccess: {1}to dn.subtree=\"%s\" filter=(ixHideFromAddressBook=TRUE) by self read by * none\n"
-		   "olcAccess: {2}to dn.subtree=\"ou=Configuration,%s\" by * none\n"
-		   "olcAccess: {3}to * by self read by users read by %s\n\n",
-		   s, s, cfg->anonymous_read ? "anonymous read by * none" : "* none");
+	buf_append_str(b, "\nolcAccess: {1}");
+	slapd_recipient_acl(cfg, 1, b);
+	buf_printf(b, "\nolcAccess: {2}to dn.subtree=\"ou=Configuration,%s\" by * none\nolcAccess: {3}", s);
+	slapd_recipient_acl(cfg, 3, b);
+	buf_append_str(b, "\n\n");
 	buf_append_str(b, "dn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
 			  "objectClass: olcSyncProvConfig\nolcOverlay: {0}syncprov\nolcSpCheckpoint: 100 10\n"
 			  "olcSpSessionlog: 10000\n\n");
@@ -417,19 +452,22 @@ static int write_ordered_schema(const struct config *cfg, const char *name, stru
 	return ret;
 }
 
-/* The ordering module (directory/ixordering.c) from beside the running program into the data folder, where slapd
- * loads it whatever happens later to the build it came from. */
-static int install_ordering_module(const struct config *cfg, struct buf *error_r)
+/* A file of ours that slapd loads (rel, a path in the data folder) copied from beside the running program (the
+ * build or installation it came from has the same base name), so slapd loads it whatever happens later to that
+ * build. what names it in errors. */
+static int install_beside(const struct config *cfg, const char *rel, const char *what, struct buf *error_r)
 {
 	char exe[4096];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = '\0';
 	char *slash = strrchr(exe, '/');
-	char *from = xasprintf("%.*s/ixordering.so", slash != NULL ? (int)(slash - exe) : 1, slash != NULL ? exe : ".");
-	char *to = config_path(cfg, SLAPD_ORDERING_MODULE);
+	const char *base = strrchr(rel, '/');
+	char *from = xasprintf("%.*s/%s", slash != NULL ? (int)(slash - exe) : 1, slash != NULL ? exe : ".",
+			       base != NULL ? base + 1 : rel);
+	char *to = config_path(cfg, rel);
 	int ret = IX_OK;
 	if (file_copy(from, to, 0644, 16 << 20) < 0) {
-		buf_printf(error_r, "cannot copy slapd's ordering module %s to %s: %s", from, to, strerror(errno));
+		buf_printf(error_r, "cannot copy slapd's %s %s to %s: %s", what, from, to, strerror(errno));
 		ret = IX_EIO;
 	}
 	free(from);
@@ -453,7 +491,7 @@ int slapd_create_config(const struct config *cfg, const char *rootpw_hash, unsig
 	if (ret == IX_OK)
 		ret = write_ordered_schema(cfg, "inetorgperson", error_r);
 	if (ret == IX_OK)
-		ret = install_ordering_module(cfg, error_r);
+		ret = install_beside(cfg, SLAPD_ORDERING_MODULE, "ordering module", error_r);
 	if (ret == IX_OK) {
 		config_ldif(cfg, rootpw_hash, server_id, directory_extra, &b);
 		ret = write_text(cfg, "directory/config.ldif", &b, error_r);
@@ -538,8 +576,27 @@ char *slapd_listen_urls(const struct config *cfg)
 				      : xasprintf("ldap://%s:%u/ ldap://127.0.0.1:%u/", l, port, port);
 }
 
+/* Cyrus SASL mechanisms slapd may offer: the plugins it finds in SLAPD_SASL_DIR, which holds only ours for PLAIN
+ * (directory/ixplain.c); EXTERNAL is built into libsasl2. Without this slapd offers every plugin installed (SCRAM,
+ * DIGEST-MD5, CRAM-MD5, NTLM), all of which need passwords stored in clear and so always fail here. Copied at every
+ * start, so older data folders get it too, and a new build's plugin replaces the old one. */
+static int slapd_sasl_plugins(const struct config *cfg, struct buf *error_r)
+{
+	char *dir = config_path(cfg, SLAPD_SASL_DIR);
+	int ret = IX_OK;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		buf_printf(error_r, "cannot create %s: %s", dir, strerror(errno));
+		ret = IX_EIO;
+	}
+	free(dir);
+	return ret == IX_OK ? install_beside(cfg, SLAPD_SASL_PLUGIN, "SASL PLAIN plugin", error_r) : ret;
+}
+
 pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf *error_r)
 {
+	if (slapd_sasl_plugins(cfg, error_r) != IX_OK)
+		return -1;
+	char *sasl_dir = config_path(cfg, SLAPD_SASL_DIR);
 	char *confdir = config_path(cfg, "directory/slapd.d");
 	char *ldapi = config_ldapi_uri(cfg);
 	/* the TCP listeners first: a second slapd then fails before it touches the ldapi socket (docs/slapd-facts.md,
@@ -566,10 +623,13 @@ pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		setenv("LDAPNOINIT", "1", 1);
+		setenv("SASL_PATH", sasl_dir, 1);
+		setenv("IX_LDAPI_URI", ldapi, 1); /* where our PLAIN plugin checks passwords */
 		execl(SLAPD_BIN, "slapd", "-d", "none", "-F", confdir, "-h", urls, (char *)NULL);
 		_exit(127);
 	}
 	free(confdir);
+	free(sasl_dir);
 	free(ldapi);
 	free(urls);
 	return pid;

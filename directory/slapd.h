@@ -27,6 +27,10 @@
 /* Our slapd module giving cn, name and uid an ordering rule (directory/ixordering.c), in the data folder; init
  * copies it there from beside the interchange program (ixordering.so). */
 #define SLAPD_ORDERING_MODULE "directory/ixordering.so"
+/* The only Cyrus SASL plugins slapd loads (SASL_PATH): our PLAIN (directory/ixplain.c), copied there from beside
+ * the interchange program at every start; with EXTERNAL, built in, the mechanisms that work. */
+#define SLAPD_SASL_DIR "directory/sasl2"
+#define SLAPD_SASL_PLUGIN SLAPD_SASL_DIR "/libixplain.so"
 /* Appends the cn=config entries of the access log: its database (rootDN, limits and read access for the
  * administrator alone), syncprov on it, and the accesslog overlay on the directory database ({1}mdb, whose
  * overlays {0}-{4} must exist). With changetype, each entry carries "changetype: add" (for slapmodify). The
@@ -79,6 +83,17 @@ int slapd_export(const struct config *cfg, int dbnum, const char *path, struct b
 /* Appends the userPassword access rule (without its "{0}" prefix): binds in clear only over ldapi, the loopback
  * listener or a wildcard listener from 127.0.0.1/::1; elsewhere only inside TLS. */
 void slapd_password_acl(struct buf *b);
+/* Appends access rule n (1: hidden recipients, 3: everything else; without the "{n}" prefix) as init makes it. Both
+ * give anonymous =x (authentication only, nothing read or disclosed), which the search behind a bind by login or
+ * address needs (slapd_authz_regexp); 0 when n is not one of these. */
+int slapd_recipient_acl(const struct config *cfg, int n, struct buf *b);
+/* The olcAuthzRegexp value n (1: a login, 2: an address; with its "{n}" prefix, quoted) mapping the authentication
+ * identity slapd builds for a SASL PLAIN bind, uid=NAME,cn=plain,cn=auth (with ,cn=REALM before cn=plain when a
+ * realm is set), to the recipient with that uid, or with that mail or proxy address (docs/slapd-facts.md, "SASL
+ * PLAIN, hashes and the authcid"). A new string, or NULL for any other n. */
+char *slapd_authz_regexp(const struct config *cfg, int n);
+/* The SASL security properties init sets (olcSaslSecProps): PLAIN only inside TLS or over ldapi. */
+#define SLAPD_SASL_SECPROPS "noanonymous,noplain"
 /* slapd's TCP listener URLs for the bootstrap `listen` address (a new string): 127.0.0.1 (the default) alone;
  * 0.0.0.0 or :: every address; any other address that one plus 127.0.0.1, so local tools keep a loopback path. */
 char *slapd_listen_urls(const struct config *cfg);
@@ -87,7 +102,8 @@ int slapd_listen_valid(const char *addr);
 
 /* Starts slapd in the foreground (-d none: errors on its stderr, which goes to log_fd), listening first on
  * the slapd_listen_urls at the LDAP port, then on <data>/run/ldapi. lock_fd, if >= 0, is inherited by slapd so the lock
- * lives exactly as long as slapd. Returns the pid, or -1 with error_r set. */
+ * lives exactly as long as slapd. slapd loads only the SASL plugins of SLAPD_SASL_DIR (SLAPD_SASL_PLUGIN, copied here).
+ * Returns the pid, or -1 with error_r set. */
 pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf *error_r);
 /* Waits until slapd answers an EXTERNAL bind over ldapi (the pidfile and socket do not mean ready,
  * docs/slapd-facts.md, "Ready means answering"). Returns IX_OK, IX_EUNAVAIL when pid exited (reaped; *status_r

@@ -1,6 +1,6 @@
 /* upgrade.c - data folders made by older versions brought up to what `interchange init` makes now, in place and over
  * ldapi while slapd runs: schema definitions added since, TLS and the administrator's entry, the access log, the
- * password policy. */
+ * password policy, SASL binds by login or address. */
 #include "directory/upgrade.h"
 #include "common/err.h"
 #include "directory/ldap_util.h"
@@ -8,6 +8,7 @@
 #include "common/settings.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <ldap.h>
 #include <stdlib.h>
 #include <string.h>
@@ -498,6 +499,92 @@ int upgrade_passwords(const struct config *cfg, unsigned *changes_r, struct buf 
 	if (ret == IX_OK)
 		ret = hash_clear_values(ld, SLAPD_ACCESSLOG_SUFFIX, "(reqMod=userPassword:*)", "reqMod",
 					hash_reqmod_value, changes_r, error_r);
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return ret;
+}
+
+/* ---- SASL: binds by login or address ---- */
+
+/* Replaces the directory database's access rule n with slapd_recipient_acl's when the live one (acl[n]) has the same
+ * target and nothing for anonymous (init's older rule). */
+static int recipient_acl_upgrade(const struct config *cfg, LDAP *ld, char **acl, int n, unsigned *changes_r,
+				 struct buf *error_r)
+{
+	size_t count = 0;
+	while (acl != NULL && acl[count] != NULL)
+		count++;
+	struct buf rule = BUF_INIT;
+	buf_printf(&rule, "{%d}", n);
+	slapd_recipient_acl(cfg, n, &rule);
+	size_t target = strstr(buf_cstr(&rule), " by ") - buf_cstr(&rule);
+	int ret = IX_OK;
+	if ((size_t)n < count && strncmp(acl[n], buf_cstr(&rule), target + 4) == 0 && strstr(acl[n], "anonymous") == NULL) {
+		char prefix[16];
+		snprintf(prefix, sizeof(prefix), "{%d}", n);
+		char *dv[] = { prefix, NULL }, *av[] = { rule.data, NULL };
+		LDAPMod m1 = { .mod_op = LDAP_MOD_DELETE, .mod_type = (char *)"olcAccess", .mod_values = dv };
+		LDAPMod m2 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcAccess", .mod_values = av };
+		LDAPMod *mods[] = { &m1, &m2, NULL };
+		ret = ldapu_modify(ld, "olcDatabase={1}mdb,cn=config", mods, error_r);
+		if (ret == IX_OK)
+			(*changes_r)++;
+	}
+	buf_free(&rule);
+	return ret;
+}
+
+int upgrade_sasl(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
+{
+	*changes_r = 0;
+	LDAP *ld;
+	int ret = ldapu_connect_local(cfg, &ld, error_r);
+	if (ret != IX_OK)
+		return ret;
+	static const char *const gattrs[] = { "olcSaslSecProps", "olcAuthzRegexp", NULL };
+	LDAPMessage *res = NULL;
+	char *secprops = NULL, **regexps = NULL, **acl = NULL;
+	if ((ret = ldapu_search(ld, "cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", gattrs, &res, error_r)) != IX_OK)
+		goto out;
+	LDAPMessage *e = ldap_first_entry(ld, res);
+	secprops = ldapu_get_first(ld, e, "olcSaslSecProps");
+	regexps = ldapu_get_values(ld, e, "olcAuthzRegexp", NULL);
+	ldap_msgfree(res);
+	if (secprops == NULL || strcmp(secprops, SLAPD_SASL_SECPROPS) != 0) {
+		char *v[] = { (char *)SLAPD_SASL_SECPROPS, NULL };
+		LDAPMod m = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcSaslSecProps", .mod_values = v };
+		LDAPMod *mods[] = { &m, NULL };
+		if ((ret = ldapu_modify(ld, "cn=config", mods, error_r)) != IX_OK)
+			goto out;
+		(*changes_r)++;
+	}
+	int mapped = 0;
+	for (char **r = regexps; r != NULL && *r != NULL; r++)
+		mapped |= strstr(*r, "cn=plain,cn=auth") != NULL;
+	if (!mapped) {
+		char *v1 = slapd_authz_regexp(cfg, 1), *v2 = slapd_authz_regexp(cfg, 2);
+		char *v[] = { v1, v2, NULL };
+		LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcAuthzRegexp", .mod_values = v };
+		LDAPMod *mods[] = { &m, NULL };
+		ret = ldapu_modify(ld, "cn=config", mods, error_r);
+		free(v1);
+		free(v2);
+		if (ret != IX_OK)
+			goto out;
+		(*changes_r)++;
+	}
+	static const char *const dattrs[] = { "olcAccess", NULL };
+	if ((ret = ldapu_search(ld, "olcDatabase={1}mdb,cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", dattrs, &res,
+				error_r)) != IX_OK)
+		goto out;
+	acl = ldapu_get_values(ld, ldap_first_entry(ld, res), "olcAccess", NULL);
+	ldap_msgfree(res);
+	ret = recipient_acl_upgrade(cfg, ld, acl, 1, changes_r, error_r);
+	if (ret == IX_OK)
+		ret = recipient_acl_upgrade(cfg, ld, acl, 3, changes_r, error_r);
+out:
+	free(secprops);
+	ldapu_values_free(&regexps);
+	ldapu_values_free(&acl);
 	ldap_unbind_ext_s(ld, NULL, NULL);
 	return ret;
 }

@@ -1,11 +1,13 @@
 """test_addressbook.py - the directory as address-book clients use it, driven with the real OpenLDAP clients against
 a started system: Outlook-style browsing as a user (server-side sort on the attribute name alone, VLV by offset and
-by value, paged results)."""
+by value, paged results); the SASL mechanisms the root DSE advertises and that they work; SASL PLAIN binds by login
+or e-mail address, also on a directory an older version made."""
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import System, entries, main, run, setup, test  # noqa: E402
+from harness import ENV, System, entries, main, run, setup, test, wait_for  # noqa: E402
 
 S = None
 PEOPLE = [("amy", "amy", "Zulu"), ("bob", "Bob", "Mid"), ("zed", "Zed", "Alpha"), ("carla", "Carla", "beta"),
@@ -100,6 +102,96 @@ def sorted_and_paged_together():
     r = as_user("-E", "sss=displayName", "-E", "pr=2/noprompt", "(objectClass=inetOrgPerson)", "displayName")
     assert r.returncode == 0, r.stderr
     assert names(r.stdout) == want, (names(r.stdout), r.stdout)
+
+
+def root_dse_mechanisms(*how, env=None):
+    """supportedSASLMechanisms of the root DSE, sorted, as a client connected and bound by how sees it."""
+    r = subprocess.run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no"] + list(how) +
+                       ["-b", "", "-s", "base", "supportedSASLMechanisms"], capture_output=True, text=True,
+                       env=env or ENV, timeout=60)
+    assert r.returncode == 0, (how, r.stdout, r.stderr)
+    return sorted(entries(r.stdout)[0].get("supportedsaslmechanisms", []))
+
+
+def tls_env():
+    # LDAPNOINIT would also ignore LDAPTLS_*: no configuration files instead (certificates: test_certificates below)
+    env = {k: v for k, v in ENV.items() if k != "LDAPNOINIT"}
+    env.update(LDAPCONF="/dev/null", LDAPRC="/dev/null", LDAPTLS_REQCERT="never")
+    return env
+
+
+def ldapi_uri():
+    return "ldapi://" + os.path.join(S.data, "run", "ldapi").replace("/", "%2F")
+
+
+def plain_whoami(name, password, *how):
+    """ldapwhoami with SASL PLAIN as name over StartTLS on the loopback listener (or over how)."""
+    where = list(how) or ["-ZZ", "-H", S.ldap_uri]
+    return subprocess.run(["ldapwhoami", "-Y", "PLAIN", "-U", name, "-w", password] + where, capture_output=True,
+                          text=True, env=tls_env(), timeout=60)
+
+
+def bound_as(r, login):
+    return r.returncode == 0 and r.stdout.strip().lower() == "dn:" + S.user_dn(login).lower()
+
+
+@test
+def root_dse_advertises_exactly_the_mechanisms_that_work():
+    assert root_dse_mechanisms("-x", "-H", S.ldap_uri) == [], "nothing in clear"
+    assert root_dse_mechanisms("-Y", "EXTERNAL", "-H", ldapi_uri()) == ["EXTERNAL", "PLAIN"]
+    assert root_dse_mechanisms("-x", "-ZZ", "-H", S.ldap_uri, env=tls_env()) == ["PLAIN"]
+    # each of them works: EXTERNAL over the socket, PLAIN inside TLS and over the socket
+    r = run(["ldapwhoami", "-Y", "EXTERNAL", "-H", ldapi_uri()])
+    assert r.returncode == 0 and "dn:" + S.admin_dn in r.stdout, (r.stdout, r.stderr)
+    r = plain_whoami("amy", "pw-amy", "-H", ldapi_uri())
+    assert bound_as(r, "amy"), (r.stdout, r.stderr)
+    # and PLAIN is refused in clear
+    r = plain_whoami("amy", "pw-amy", "-H", S.ldap_uri)
+    assert r.returncode != 0 and "no mechanism available" in r.stderr.lower(), (r.stdout, r.stderr)
+
+
+@test
+def plain_binds_by_login_or_address():
+    S.cli("user", "add", "jsmith", "--given", "John", "--surname", "Smith", "--password", "pw-jsmith",
+          "--alias", "js@example.com", check=True)
+    S.cli("user", "add", "ghost", "--given", "Gho", "--surname", "St", "--password", "pw-ghost", "--hidden",
+          check=True)
+    for name in ("jsmith", "JSmith", "john.smith@example.com", "JS@example.com"):
+        r = plain_whoami(name, "pw-jsmith")
+        assert bound_as(r, "jsmith"), (name, r.stdout, r.stderr)
+    # a recipient hidden from the address book still logs in by name, and stays hidden from anonymous searches
+    r = plain_whoami("ghost", "pw-ghost")
+    assert bound_as(r, "ghost"), (r.stdout, r.stderr)
+    r = run(["ldapsearch", "-LLL", "-x", "-H", S.ldap_uri, "-b", S.suffix, "(|(uid=ghost)(uid=jsmith))", "uid"])
+    assert r.returncode in (0, 32) and entries(r.stdout) == [], r.stdout
+    # wrong password, unknown name, empty password: the same refusal
+    for name, password in (("jsmith", "wrong"), ("nobody", "pw-jsmith"), ("nobody@example.com", "pw-jsmith"),
+                           ("jsm*", "pw-jsmith")):
+        r = plain_whoami(name, password)
+        assert r.returncode == 49 and "wrong name or password" in r.stderr, (name, r.stdout, r.stderr)
+
+
+@test
+def upgrade_adds_binds_by_login():
+    # a directory as an older version made it: no SASL properties, no mapping, the older access rules
+    r = run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-Q", "-Y", "EXTERNAL", "-H", ldapi_uri(), "-b", "cn=config",
+             "-s", "base", "olcAuthzRegexp"])
+    peercred = [v for v in entries(r.stdout)[0]["olcauthzregexp"] if "cn=peercred" in v]
+    assert len(peercred) == 1, r.stdout
+    ldif = ("dn: cn=config\nchangetype: modify\nreplace: olcAuthzRegexp\nolcAuthzRegexp: %s\n-\n"
+            "delete: olcSaslSecProps\n\n" % peercred[0] +
+            "dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\ndelete: olcAccess\nolcAccess: {3}\n-\n"
+            "add: olcAccess\nolcAccess: {3}to * by self read by users read by * none\n-\n"
+            "delete: olcAccess\nolcAccess: {1}\n-\nadd: olcAccess\nolcAccess: {1}to dn.subtree=\"%s\" "
+            "filter=(ixHideFromAddressBook=TRUE) by self read by * none\n" % S.suffix)
+    r = run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", ldapi_uri()], input=ldif)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert not bound_as(plain_whoami("amy", "pw-amy"), "amy")
+    S.stop()
+    S.start()
+    assert wait_for(lambda: bound_as(plain_whoami("amy", "pw-amy"), "amy"), timeout=20)
+    assert bound_as(plain_whoami("ghost", "pw-ghost"), "ghost")
+    assert root_dse_mechanisms("-x", "-H", S.ldap_uri) == []
 
 
 if __name__ == "__main__":
