@@ -385,6 +385,9 @@ static void make_template(struct dir_entry *e)
 	r->member_count = e->nvals[DA_MEMBER];
 	r->member_url = first(e, DA_MEMBER_URL);
 	r->folder_path = first(e, DA_FOLDER_PATH);
+	/* versions before 0.9 wrote the path with a leading slash ("/Sales/Leads"): the same folder */
+	while (r->folder_path != NULL && r->folder_path[0] == '/')
+		r->folder_path++;
 }
 
 struct dir_entry *dir_builder_finish(struct dir_builder *b)

@@ -903,7 +903,7 @@ int prov_folder_add(struct prov *p, const char *path, struct buf *error_r)
 	char *parent = xstrdup(p->folders_dn);
 	struct buf full = BUF_INIT;
 	for (size_t i = 0; i < depth && ret == IX_OK; i++) {
-		buf_printf(&full, "/%s", parts[i]);
+		buf_printf(&full, "%s%s", i > 0 ? "/" : "", parts[i]); /* as IMAP names it, no leading slash */
 		char *dn = cn_dn(parts[i], parent);
 		if (entry_exists(p, dn)) {
 			if (i + 1 == depth) {

@@ -98,6 +98,9 @@ void store_folder_info_free(struct store_folder_info *info);
 /* Frees a list from store_folder_list and sets *list to NULL. */
 void store_folder_list_free(struct store_folder_info **list, size_t count);
 
+/* Checks and normalizes a folder name (NULL -> "INBOX", "inbox" -> "INBOX", "Inbox/x" -> "INBOX/x") into out.
+ * Returns 0 or IX_EINVAL with a message saying what is wrong ("folder name has an empty level ..."). */
+int store_folder_name_norm(const char *name, struct buf *out, struct buf *error_r);
 /* Creates a folder (parents are created as needed). IX_EEXIST if it exists, IX_EINVAL for a bad name. */
 int store_folder_create(struct store *st, const char *guid, const char *name, struct buf *error_r);
 /* Renames a folder; its subfolders follow. INBOX cannot be renamed. New UIDVALIDITY is not needed (ids stay). */
@@ -174,12 +177,16 @@ struct store_append {
 	const char *keywords;       /* space-separated IMAP keywords, or NULL */
 	struct store_target *targets;
 	size_t ntargets;
+	/* result */
+	int refused;                /* 1: the message itself was refused (every target failed with the same code) */
 };
 
 /* Appends one message to every target in one durable commit. The body is stored once (by SHA-256), however many
  * targets; the message is parsed once (the MIME cache). Missing mailboxes are created. Returns 0 when every target
- * succeeded; otherwise the first failing target's code (each target's result says which), and a message. A
- * message that fails to parse or is too large fails every target: larger than max_message_size is IX_ELIMIT,
+ * succeeded; otherwise the first failing target's code (each target's result says which), and a message. A target
+ * whose GUID or folder name is invalid fails alone (IX_EINVAL in its result) and the others are still appended. A
+ * message that fails to parse or is too large is refused (refused = 1) and fails every target: larger than
+ * max_message_size is IX_ELIMIT,
  * past the MIME parser's limits (parts, nesting, one header block: store/mime.h) is IX_EINVAL with a message that
  * names the limit ("message refused: too many MIME parts (limit 10000)"), as the message can never be stored. */
 int store_append(struct store *st, struct store_append *req, struct buf *error_r);
@@ -354,6 +361,10 @@ enum store_right {
 };
 #define STORE_RIGHTS_ALL 0x7ffu
 #define STORE_ACL_ANYONE "anyone"
+/* Members of the distribution list with this name administer public folders (all rights by default). */
+#define STORE_PUBLIC_ADMINS "pf-admins"
+/* Rights every authenticated user has on a public folder created from the directory (see docs/imap-pop3.md). */
+#define STORE_PUBLIC_DEFAULT_RIGHTS "lrsp"
 
 /* Parses an RFC 4314 rights string ("lrswipkxtea"; obsolete "c" and "d" are accepted as kx and xte).
  * Returns 0 or IX_EINVAL. */
@@ -371,6 +382,11 @@ int store_acl_list(struct store *st, const char *guid, const char *folder, struc
  * top of the hierarchy without entries gives no rights. */
 int store_acl_rights(struct store *st, const char *guid, const char *folder, const char *const *identifiers,
 		     size_t nidentifiers, unsigned *rights_r, struct buf *error_r);
+
+/* Creates the public folder path (in STORE_PUBLIC_GUID) if it does not exist, with the default ACL: anyone
+ * STORE_PUBLIC_DEFAULT_RIGHTS, STORE_PUBLIC_ADMINS every right. Returns 0 when it exists (already or now), else an
+ * IX_* code (IX_EINVAL: path is not a valid folder name) and a message. */
+int store_public_folder_ensure(struct store *st, const char *path, struct buf *error_r);
 
 /* ---- change notification ---- */
 

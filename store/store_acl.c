@@ -1,6 +1,7 @@
 /* store_acl.c - RFC 4314 access control lists on folders (public folders above all): rights strings, per-identifier
  * entries, and the effective rights of a user from their identifiers, "anyone" and inheritance from parents. */
 #include "store/store_int.h"
+#include "common/log.h"
 #include "common/util.h"
 
 #include <stdlib.h>
@@ -207,5 +208,44 @@ int store_acl_rights(struct store *st, const char *guid, const char *folder, con
 	buf_free(&name);
 	if (ret == 0)
 		*rights_r = a.rights;
+	return ret;
+}
+
+/* One level: created with the default ACL unless it exists. */
+static int public_level_ensure(struct store *st, const char *path, struct buf *error_r)
+{
+	struct store_folder_info info;
+	if (store_folder_status(st, STORE_PUBLIC_GUID, path, NULL, &info, NULL) == 0) {
+		store_folder_info_free(&info);
+		return 0;
+	}
+	int ret = store_folder_create(st, STORE_PUBLIC_GUID, path, error_r);
+	if (ret == IX_EEXIST) /* another process was first; it sets the ACL */
+		return 0;
+	unsigned def = 0;
+	store_rights_parse(STORE_PUBLIC_DEFAULT_RIGHTS, &def);
+	if (ret == 0)
+		ret = store_acl_set(st, STORE_PUBLIC_GUID, path, STORE_ACL_ANYONE, def, error_r);
+	if (ret == 0)
+		ret = store_acl_set(st, STORE_PUBLIC_GUID, path, STORE_PUBLIC_ADMINS, STORE_RIGHTS_ALL, error_r);
+	if (ret == 0)
+		log_info("public folder %s: store folder created with the default rights", path);
+	return ret;
+}
+
+int store_public_folder_ensure(struct store *st, const char *path, struct buf *error_r)
+{
+	struct buf name = BUF_INIT;
+	int ret = store_folder_name_norm(path, &name, error_r);
+	/* the parents first, so that the hierarchy has every level */
+	for (size_t i = 0; ret == 0 && i <= name.len; i++) {
+		if (i < name.len && name.data[i] != STORE_SEP)
+			continue;
+		char saved = name.data[i];
+		name.data[i] = '\0';
+		ret = public_level_ensure(st, name.data, error_r);
+		name.data[i] = saved;
+	}
+	buf_free(&name);
 	return ret;
 }

@@ -220,8 +220,6 @@ void chg_make(struct chg_rec *c, uint64_t modseq, uint32_t uid, int expunged);
 int store_guid_parse(const char *s, uint8_t *guid_r, struct buf *error_r);
 void store_guid_format(const uint8_t *guid, char *out /* STORE_GUID_HEX_LEN + 1 */);
 int store_guid_is_public(const uint8_t *guid);
-/* Checks and normalizes a folder name (NULL -> "INBOX", "inbox" -> "INBOX", "Inbox/x" -> "INBOX/x") into out. */
-int store_folder_name_norm(const char *name, struct buf *out, struct buf *error_r);
 
 /* Folder lookups inside a transaction. */
 int folder_lookup(MDB_txn *txn, struct store *st, const uint8_t *guid, const char *name, uint32_t *fid_r,

@@ -5,6 +5,7 @@
 
 #include <openssl/evp.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -494,6 +495,8 @@ struct append_ctx {
 	uint8_t (*guids)[STORE_GUID_LEN];
 	struct buf *names;
 	struct buf errors; /* per-target messages */
+	bool *bad;         /* targets whose GUID or folder name is invalid: never tried */
+	struct buf bad_errors;
 };
 
 static int quota_check(const struct mbox_rec *m, uint64_t size, uint64_t nmsgs, uint64_t qbytes, uint64_t qmsgs,
@@ -615,6 +618,7 @@ static int op_append(struct wtx *w, void *ctx, struct buf *error_r)
 	int first = 0;
 	w->frozen_ok = 1; /* append_one checks each target */
 	buf_reset(&c->errors);
+	buf_append(&c->errors, c->bad_errors.data, c->bad_errors.len);
 	/* the body's id: the stored copy's, or the next one if the body is new (stored below, once) */
 	int ret = body_find(w->txn, w->st, c->hash, &c->body, error_r);
 	int new_body = ret == IX_ENOTFOUND;
@@ -624,6 +628,11 @@ static int op_append(struct wtx *w, void *ctx, struct buf *error_r)
 		return ret;
 	for (size_t i = 0; i < req->ntargets; i++) {
 		struct store_target *t = &req->targets[i];
+		if (c->bad[i]) {
+			if (first == 0)
+				first = t->result;
+			continue;
+		}
 		t->uid = 0;
 		t->uidvalidity = 0;
 		t->modseq = 0;
@@ -687,6 +696,7 @@ int store_append(struct store *st, struct store_append *req, struct buf *error_r
 	memset(&c, 0, sizeof(c));
 	c.req = req;
 	int ret = 0;
+	req->refused = 0;
 	for (size_t i = 0; i < req->ntargets; i++) {
 		req->targets[i].result = IX_EINVAL;
 		req->targets[i].uid = 0;
@@ -709,12 +719,31 @@ int store_append(struct store *st, struct store_append *req, struct buf *error_r
 	}
 	if (ret == 0)
 		ret = kw_norm(req->keywords, &c.kw, error_r);
+	req->refused = ret != 0;
 	c.guids = xcalloc(req->ntargets, STORE_GUID_LEN);
 	c.names = xcalloc(req->ntargets, sizeof(struct buf));
+	c.bad = xcalloc(req->ntargets, sizeof(bool));
+	/* a target that cannot be (a bad GUID or folder name) fails alone: the others still get the message */
+	size_t nbad = 0;
 	for (size_t i = 0; i < req->ntargets && ret == 0; i++) {
-		ret = store_guid_parse(req->targets[i].guid, c.guids[i], error_r);
-		if (ret == 0)
-			ret = store_folder_name_norm(req->targets[i].folder, &c.names[i], error_r);
+		struct buf why = BUF_INIT;
+		int rc = store_guid_parse(req->targets[i].guid, c.guids[i], &why);
+		if (rc == 0)
+			rc = store_folder_name_norm(req->targets[i].folder, &c.names[i], &why);
+		if (rc != 0) {
+			c.bad[i] = true;
+			nbad++;
+			req->targets[i].result = rc;
+			buf_printf(&c.bad_errors, "%s%s: %s", c.bad_errors.len ? "; " : "", req->targets[i].guid,
+				   buf_cstr(&why));
+			if (nbad == req->ntargets) {
+				ret = rc;
+				if (error_r != NULL)
+					buf_append(error_r, req->ntargets == 1 ? why.data : c.bad_errors.data,
+						   req->ntargets == 1 ? why.len : c.bad_errors.len);
+			}
+		}
+		buf_free(&why);
 	}
 	if (ret == 0) {
 		if (req->internal_date == 0)
@@ -724,6 +753,7 @@ int store_append(struct store *st, struct store_append *req, struct buf *error_r
 		ret = store_cache_build(req->data, req->len, &c.cache, error_r);
 		if (ret == IX_ELIMIT)
 			ret = IX_EINVAL; /* past the parser's limits: the message itself is refused, never a quota */
+		req->refused = ret != 0;
 	}
 	if (ret == 0) {
 		ret = store_write(st, op_append, &c, error_r);
@@ -741,13 +771,19 @@ int store_append(struct store *st, struct store_append *req, struct buf *error_r
 				if (req->targets[i].result == 0)
 					req->targets[i].result = ret;
 		}
-	} else {
+	} else if (req->refused) {
 		for (size_t i = 0; i < req->ntargets; i++)
 			req->targets[i].result = ret;
+	} else {
+		for (size_t i = 0; i < req->ntargets; i++)
+			if (!c.bad[i])
+				req->targets[i].result = ret;
 	}
 	for (size_t i = 0; i < req->ntargets; i++)
 		buf_free(&c.names[i]);
 	free(c.names);
+	free(c.bad);
+	buf_free(&c.bad_errors);
 	free(c.guids);
 	buf_free(&c.cache);
 	buf_free(&c.kw);

@@ -163,8 +163,8 @@ def lists_nested_membership_and_refint():
 def public_folder_gets_nickname_address():
     s = system()
     s.cli("folder", "add", "Sales/Leads", check=True)
-    r = s.ldapsearch("(ixFolderPath=/Sales/Leads)", "mail", bind_dn=s.admin_dn, password=s.admin_password)
-    assert wait_for(lambda: "leads@example.com" in s.ldapsearch("(ixFolderPath=/Sales/Leads)", "mail",
+    r = s.ldapsearch("(ixFolderPath=Sales/Leads)", "mail", bind_dn=s.admin_dn, password=s.admin_password)
+    assert wait_for(lambda: "leads@example.com" in s.ldapsearch("(ixFolderPath=Sales/Leads)", "mail",
                     bind_dn=s.admin_dn, password=s.admin_password).stdout, 2.0), r.stdout
     r = s.cli("folder", "add", "/Sales/Leads")
     assert r.returncode != 0 and "already exists" in r.stderr, r.stderr

@@ -131,6 +131,12 @@ def inbox(login, folder=None):
     return [line.split("\t") for line in p.stdout.splitlines()]
 
 
+def inbox_of(guid, folder):
+    p = h.run([PROBE, os.path.join(S.data, "store"), guid, folder])
+    assert p.returncode == 0, p.stderr
+    return [line.split("\t") for line in p.stdout.splitlines()]
+
+
 def subjects(login):
     return [m[3] for m in inbox(login)]
 
@@ -597,6 +603,65 @@ def bdat_and_smtputf8():
                msg("utf8 sender").encode("utf-8"), mail_options=["SMTPUTF8"])
     c.quit()
     assert wait_subject("alice", "utf8 sender", timeout=5)
+
+
+PUBLIC = "0" * 32  # the public folders' mailbox in the store
+
+
+def add_folder_entry(cn, path, mail):
+    """A mail-enabled public folder written straight into the directory (as older versions or other tools did)."""
+    p = S.ldapmodify("dn: cn=%s,ou=Public Folders,%s\nobjectClass: ixPublicFolder\nobjectClass: ixRecipient\n"
+                     "cn: %s\nixFolderPath: %s\nmail: %s\n" % (cn, S.suffix, cn, path, mail), add=True)
+    assert p.returncode == 0, p.stderr
+
+
+@h.test
+def public_folder_recipient():
+    """`folder add` makes a folder whose address takes mail (no IMAP session has to list it first); an entry an
+    older version wrote with a leading slash (/Legacy) takes mail too."""
+    S.cli("folder", "add", "Support/Tickets", check=True)
+    add_folder_entry("Legacy", "/Legacy", "legacy@example.com")
+    wait_rcpt("tickets@example.com", 250)
+    wait_rcpt("legacy@example.com", 250)
+    c = smtp()
+    assert not c.sendmail("x@outside.org", ["tickets@example.com"], msg("for the tickets"))
+    assert not c.sendmail("x@outside.org", ["legacy@example.com"], msg("for the legacy folder"))
+    c.quit()
+    assert h.wait_for(lambda: [m[3] for m in inbox_of(PUBLIC, "Support/Tickets")] == ["for the tickets"]), \
+        inbox_of(PUBLIC, "Support/Tickets")
+    assert h.wait_for(lambda: [m[3] for m in inbox_of(PUBLIC, "Legacy")] == ["for the legacy folder"]), \
+        inbox_of(PUBLIC, "Legacy")
+
+
+@h.test
+def one_failing_recipient_costs_the_others_nothing():
+    """A folder recipient the store refuses (its path is not a valid folder name) fails alone: the other local
+    recipients and a remote one get the message, the sender gets a DSN naming only the failed one; when it is
+    the only recipient, the DATA reply refuses it (no DSN)."""
+    add_folder_entry("Broken", "Broken//Path", "broken@example.com")
+    bounce = "Undelivered Mail Returned to Sender"
+    bounces = subjects("alice").count(bounce)
+    wait_rcpt("broken@example.com", 250)
+    c = smtp("submission")
+    c.login("alice", "secret-pw")
+    refused = c.sendmail("alice.smith@example.com",
+                         ["carol.white@example.com", "broken@example.com", "dave.brown@example.com",
+                          "someone@remote.test"], msg("shared fate"))
+    c.quit()
+    assert not refused, refused
+    assert wait_subject("carol", "shared fate"), subjects("carol")
+    assert wait_subject("dave", "shared fate"), subjects("dave")
+    assert h.wait_for(lambda: SINK.find("shared-fate@test")), "the remote recipient got nothing"
+    assert wait_subject("alice", bounce, count=bounces + 1), subjects("alice")
+    time.sleep(0.5)
+    assert subjects("alice").count(bounce) == bounces + 1, subjects("alice")
+    c = smtp()
+    try:
+        c.sendmail("x@outside.org", ["broken@example.com"], msg("alone"))
+        assert False, "accepted"
+    except smtplib.SMTPDataError as e:
+        assert e.smtp_code == 550 and b"5.2.0" in e.smtp_error and b"Broken//Path" in e.smtp_error, e
+    c.quit()
 
 
 @h.test

@@ -287,6 +287,43 @@ static void single_instance_refcounts(void)
 	close_tmp(&st);
 }
 
+/* A target the store can never take (a bad folder name, a bad GUID) fails alone: the others get the message in the
+ * same commit, and the message is not called refused. A public folder from the directory is created on first
+ * delivery with the default ACL, its parents too. */
+static void one_bad_target_fails_alone(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	test_assert(store_public_folder_ensure(st, "Support/Tickets", NULL) == 0);
+	test_assert(store_public_folder_ensure(st, "Support/Tickets", NULL) == 0); /* again: nothing to do */
+	struct store_target t[4] = { { .guid = G1 }, { .guid = STORE_PUBLIC_GUID, .folder = "Broken//Path" },
+				     { .guid = STORE_PUBLIC_GUID, .folder = "Support/Tickets" }, { .guid = "xyz" } };
+	struct store_append a = { .data = msg1, .len = strlen(msg1), .targets = t, .ntargets = 4 };
+	struct buf err = BUF_INIT;
+	test_assert(store_append(st, &a, &err) == IX_EINVAL && !a.refused);
+	test_assert(t[0].result == 0 && t[0].uid == 1 && t[2].result == 0 && t[2].uid == 1);
+	test_assert(t[1].result == IX_EINVAL && t[3].result == IX_EINVAL);
+	test_assert(strstr(buf_cstr(&err), "folder name has an empty level") != NULL);
+	struct store_folder_info info;
+	test_assert(store_folder_status(st, STORE_PUBLIC_GUID, "Support", NULL, &info, NULL) == 0);
+	store_folder_info_free(&info);
+	const char *anyone[] = { "carol" }, *admin[] = { "carol", STORE_PUBLIC_ADMINS };
+	unsigned r = 0, def = 0;
+	store_rights_parse(STORE_PUBLIC_DEFAULT_RIGHTS, &def);
+	test_assert(store_acl_rights(st, STORE_PUBLIC_GUID, "Support", anyone, 1, &r, NULL) == 0 && r == def);
+	test_assert(store_acl_rights(st, STORE_PUBLIC_GUID, "Support/Tickets", admin, 2, &r, NULL) == 0 &&
+		    r == STORE_RIGHTS_ALL);
+	/* every target bad: the append fails, still not a refused message */
+	buf_reset(&err);
+	struct store_append b = { .data = msg1, .len = strlen(msg1), .targets = &t[1], .ntargets = 1 };
+	test_assert(store_append(st, &b, &err) == IX_EINVAL && !b.refused && t[1].result == IX_EINVAL);
+	test_assert_str(buf_cstr(&err), "folder name has an empty level (two separators in a row)");
+	test_assert(store_public_folder_ensure(st, "/Bad", NULL) == IX_EINVAL);
+	test_assert(check_clean(st));
+	buf_free(&err);
+	close_tmp(&st);
+}
+
 static void flags_modseq_unchangedsince(void)
 {
 	struct store *st = open_tmp(1);
@@ -1252,12 +1289,12 @@ static void refuses_unparseable(void)
 	buf_printf(&wide, "--b--\r\n");
 	struct store_target t = { .guid = G1 };
 	struct store_append a = { .data = deep.data, .len = deep.len, .targets = &t, .ntargets = 1 };
-	test_assert(store_append(st, &a, &err) == IX_EINVAL && t.result == IX_EINVAL);
+	test_assert(store_append(st, &a, &err) == IX_EINVAL && t.result == IX_EINVAL && a.refused);
 	test_assert(strstr(buf_cstr(&err), "nested too deeply (limit 32)") != NULL);
 	a.data = wide.data;
 	a.len = wide.len;
 	buf_reset(&err);
-	test_assert(store_append(st, &a, &err) == IX_EINVAL && t.result == IX_EINVAL);
+	test_assert(store_append(st, &a, &err) == IX_EINVAL && t.result == IX_EINVAL && a.refused);
 	test_assert(strstr(buf_cstr(&err), "too many MIME parts (limit 10000)") != NULL);
 	test_assert(check_clean(st));
 	buf_free(&deep);
@@ -1268,7 +1305,8 @@ static void refuses_unparseable(void)
 }
 
 TEST_MAIN("store", TEST_CASE(standard_folders_on_first_use), TEST_CASE(folder_create_rename_delete),
-	  TEST_CASE(append_fetch), TEST_CASE(single_instance_refcounts), TEST_CASE(flags_modseq_unchangedsince),
+	  TEST_CASE(append_fetch), TEST_CASE(single_instance_refcounts), TEST_CASE(one_bad_target_fails_alone),
+	  TEST_CASE(flags_modseq_unchangedsince),
 	  TEST_CASE(copy_move_expunge), TEST_CASE(move_into_same_folder), TEST_CASE(quota_limits), TEST_CASE(retention_recover),
 	  TEST_CASE(search_messages), TEST_CASE(public_folders_acl_seen), TEST_CASE(notification),
 	  TEST_CASE(notification_reuse),

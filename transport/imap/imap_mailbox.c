@@ -79,18 +79,7 @@ void imap_public_sync(struct imap_session *s)
 			p++;
 		if (*p == '\0')
 			continue;
-		struct store_folder_info info;
-		if (store_folder_status(st, STORE_PUBLIC_GUID, p, NULL, &info, NULL) == 0) {
-			store_folder_info_free(&info);
-			continue;
-		}
-		if (store_folder_create(st, STORE_PUBLIC_GUID, p, NULL) != 0)
-			continue;
-		unsigned def = 0;
-		store_rights_parse(IMAP_PUBLIC_DEFAULT_RIGHTS, &def);
-		store_acl_set(st, STORE_PUBLIC_GUID, p, STORE_ACL_ANYONE, def, NULL);
-		store_acl_set(st, STORE_PUBLIC_GUID, p, IMAP_PUBLIC_ADMINS, STORE_RIGHTS_ALL, NULL);
-		log_info("public folder %s: store folder created with the default rights", p);
+		store_public_folder_ensure(st, p, NULL);
 	}
 	buf_free(&paths);
 }

@@ -21,10 +21,6 @@ struct imap_server;
 #define IMAP_LITERAL_MAX_OTHER (1024u * 1024) /* room for the other literals of an APPEND command */
 #define IMAP_LITERAL_MAX_PREAUTH 8192u       /* a literal before login (a user name or password) */
 #define IMAP_ID_FIELDS_MAX 30         /* RFC 2971 */
-/* Members of the distribution list with this name administer public folders (all rights by default). */
-#define IMAP_PUBLIC_ADMINS "pf-admins"
-/* Rights every authenticated user has on a public folder created from the directory (see docs/imap-pop3.md). */
-#define IMAP_PUBLIC_DEFAULT_RIGHTS "lrsp"
 #define IMAP_NS_OTHER "Other Users"
 #define IMAP_NS_PUBLIC "Public Folders"
 

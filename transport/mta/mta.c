@@ -394,8 +394,9 @@ static long long process(struct mta *m, const char *id, bool flush)
 			st[k].quota_bytes = at[i].tg.quota_bytes;
 			st[k].quota_messages = at[i].tg.quota_messages;
 			map[k++] = i;
+			mta_local_prepare(m->d.store, &at[i].tg);
 		}
-		struct store_append req = { q.body.data, q.body.len, 0, 0, NULL, st, nlocal };
+		struct store_append req = { q.body.data, q.body.len, 0, 0, NULL, st, nlocal, 0 };
 		buf_reset(&err);
 		int src = store_append(m->d.store, &req, &err);
 		for (size_t x = 0; x < nlocal; x++) {
@@ -404,19 +405,17 @@ static long long process(struct mta *m, const char *id, bool flush)
 			if (src == 0 || st[x].result == 0) {
 				a->out = OUT_DONE;
 				a->reply = xstrdup("250 2.0.0 delivered to mailbox");
-			} else if (st[x].result == IX_ELIMIT) {
-				a->out = OUT_TEMP;
-				a->reply = xstrdup("452 4.2.2 Mailbox full");
 			} else if (st[x].result == IX_EAGAIN && strstr(buf_cstr(&err), "being moved") != NULL) {
 				a->out = OUT_TEMP;
 				a->moving = true;
 				a->reply = xstrdup("451 4.2.1 The mailbox is being moved to another server");
-			} else if (src == IX_EINVAL) {
+			} else if (req.refused && src == IX_EINVAL) {
 				a->out = OUT_PERM; /* the store refuses the message itself: retrying cannot help */
 				a->reply = xasprintf("554 5.6.0 Message cannot be stored: %.200s", buf_cstr(&err));
 			} else {
-				a->out = OUT_TEMP;
-				a->reply = xasprintf("451 4.3.0 Store: %s", buf_cstr(&err));
+				bool permanent; /* this target alone (the others had their own outcome) */
+				a->reply = mta_local_failure(&a->tg, st[x].result, buf_cstr(&err), &permanent);
+				a->out = permanent ? OUT_PERM : OUT_TEMP;
 			}
 		}
 		free(st);

@@ -60,6 +60,15 @@ void mta_resolve(struct dir *dir, const char *server_dn, const char *addr, const
 		 unsigned flags, const struct mta_sender *sender, struct mta_targets *t);
 void mta_targets_free(struct mta_targets *t);
 
+struct store;
+/* Before a store append to tg (MTA_LOCAL): a public folder the directory has and the store not yet is created, with
+ * the default rights (store_public_folder_ensure); a failure is left for the append to report. */
+void mta_local_prepare(struct store *st, const struct mta_target *tg);
+/* The reply (allocated) for a local target whose append failed with result, the message itself not being refused:
+ * permanent (*permanent_r true, "550 5.2.0 ...") when the target can never take mail (its folder name is invalid),
+ * else temporary ("452 4.2.2 Mailbox full" over quota, "451 4.3.0 ..." otherwise). */
+char *mta_local_failure(const struct mta_target *tg, int result, const char *store_error, bool *permanent_r);
+
 /* The delivery restrictions of recipient r against sender (the MAIL FROM address, "" for <>): accept-only-from
  * (senders or lists, by DN), reject-from, members-only lists, authenticated senders only, and the largest size
  * (size 0: unknown yet). Returns NULL when allowed, else a complete "550 5.7.1 ..." reply (static text). */

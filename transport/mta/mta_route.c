@@ -468,3 +468,28 @@ char *mta_pick_smart_host(struct dir *dir, const char *domain, const struct dir_
 	return pick;
 }
 
+
+void mta_local_prepare(struct store *st, const struct mta_target *tg)
+{
+	if (tg->kind == MTA_LOCAL && tg->folder != NULL && strcmp(tg->guid, STORE_PUBLIC_GUID) == 0)
+		store_public_folder_ensure(st, tg->folder, NULL);
+}
+
+char *mta_local_failure(const struct mta_target *tg, int result, const char *store_error, bool *permanent_r)
+{
+	*permanent_r = false;
+	if (result == IX_ELIMIT)
+		return xstrdup("452 4.2.2 Mailbox full");
+	if (result != IX_EINVAL)
+		return xasprintf("451 4.3.0 Store: %.200s", store_error);
+	*permanent_r = true;
+	struct buf norm = BUF_INIT, why = BUF_INIT;
+	if (store_folder_name_norm(tg->folder, &norm, &why) == 0)
+		buf_append_str(&why, store_error);
+	char *reply = tg->folder != NULL
+			      ? xasprintf("550 5.2.0 The folder %.200s cannot take mail: %.200s", tg->folder, buf_cstr(&why))
+			      : xasprintf("550 5.2.0 The mailbox cannot take mail: %.200s", buf_cstr(&why));
+	buf_free(&norm);
+	buf_free(&why);
+	return reply;
+}

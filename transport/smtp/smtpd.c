@@ -488,6 +488,7 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 		nlocal += t.v[i].kind == MTA_LOCAL;
 	int *delivered = xcalloc(t.n + 1, sizeof(int));
 	struct buf err = BUF_INIT;
+	char *reply = NULL;
 	if (nlocal > 0) {
 		struct store_target *st = xcalloc(nlocal, sizeof(*st));
 		size_t *map = xcalloc(nlocal, sizeof(*map));
@@ -500,36 +501,55 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 			st[k].quota_bytes = t.v[i].quota_bytes;
 			st[k].quota_messages = t.v[i].quota_messages;
 			map[k++] = i;
+			mta_local_prepare(sd->d.store, &t.v[i]);
 		}
-		struct store_append req = { data, len, 0, 0, NULL, st, nlocal };
+		struct store_append req = { data, len, 0, 0, NULL, st, nlocal, 0 };
 		int rc = store_append(sd->d.store, &req, &err);
-		if (rc == IX_EINVAL) {
+		if (req.refused && rc == IX_EINVAL) {
 			/* the store refuses the message itself: nothing was stored, nothing is queued */
 			log_warn("message %s refused by the store: %s", q.id, buf_cstr(&err));
-			char *reply = xasprintf("554 5.6.0 Message cannot be stored: %.200s", buf_cstr(&err));
+			reply = xasprintf("554 5.6.0 Message cannot be stored: %.200s", buf_cstr(&err));
 			free(st);
 			free(map);
-			free(delivered);
-			buf_free(&err);
-			mta_targets_free(&t);
-			queue_msg_free(&q);
-			return reply;
+			goto done;
 		}
+		/* each target's own outcome: one that can never take mail fails alone (a DSN from the MTA, or the DATA
+		 * reply when it was all there was to deliver), one that may later is retried by the MTA */
+		size_t nperm = 0;
+		char *perm_reply = NULL;
 		for (size_t x = 0; x < nlocal; x++) {
 			struct mta_target *tg = &t.v[map[x]];
 			if (rc == 0 || st[x].result == 0) {
 				delivered[map[x]] = 1;
 				track_log(sd->d.cfg.data_dir, "delivered", q.id, q.msgid, q.sender, tg->addr, server,
 					  "250 2.0.0 delivered to mailbox");
+				continue;
+			}
+			bool permanent;
+			char *why = mta_local_failure(tg, st[x].result, buf_cstr(&err), &permanent);
+			struct queue_rcpt *qr = queue_msg_add_rcpt(&q, tg->addr, tg->orcpt, tg->notify);
+			queue_set_field(&qr->last_error, why);
+			if (permanent) {
+				nperm++; /* attempts 0 and a 5xx error: the MTA's final verdict, with a DSN */
+				if (perm_reply == NULL)
+					perm_reply = xstrdup(why);
 			} else {
-				const char *why = st[x].result == IX_ELIMIT ? "452 4.2.2 Mailbox full" : ix_strerror(st[x].result);
-				struct queue_rcpt *qr = queue_msg_add_rcpt(&q, tg->addr, tg->orcpt, tg->notify);
-				queue_set_field(&qr->last_error, why);
 				qr->attempts = 1;
 				qr->next_try = q.created + (long long)sd->set.v[SET_QUEUE_RETRY_FIRST];
-				track_log(sd->d.cfg.data_dir, "deferred", q.id, q.msgid, q.sender, tg->addr, server, why);
 			}
+			track_log(sd->d.cfg.data_dir, permanent ? "failed" : "deferred", q.id, q.msgid, q.sender, tg->addr,
+				  server, why);
+			free(why);
 		}
+		if (nperm == t.n) {
+			/* nothing else to deliver: the client hears it now, and no DSN is made */
+			log_warn("message %s refused: %s", q.id, perm_reply);
+			free(st);
+			free(map);
+			reply = perm_reply;
+			goto done;
+		}
+		free(perm_reply);
 		if (rc != 0)
 			log_warn("delivery of %s into the store: %s", q.id, buf_cstr(&err));
 		free(st);
@@ -547,7 +567,6 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 		track_log(sd->d.cfg.data_dir, "queued", q.id, q.msgid, q.sender, tg->addr, server,
 			  tg->kind == MTA_SERVER ? tg->dest : tg->error);
 	}
-	char *reply = NULL;
 	if (q.nrcpts > 0) {
 		buf_reset(&err);
 		if (queue_write_body(sd->qdir, &q, data, len, &err) != 0) {
@@ -557,6 +576,7 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 	}
 	if (reply == NULL && nlocal > 0)
 		success_dsn(sd, &q, data, len, &t, delivered);
+done:
 	free(delivered);
 	buf_free(&err);
 	mta_targets_free(&t);
