@@ -783,6 +783,40 @@ static void teardown(void)
 }
 
 /* the silence allowed before login comes from the configuration (imap.login_timeout, pop3.login_timeout) */
+/* Public folders: a level the user may not see above one they may is listed \Noselect (so "%" walks down to it);
+ * "Public Folders" has children whatever the pattern; selecting the namespace root is refused as such, not as a
+ * mailbox that does not exist. */
+static void imap_public_hierarchy(void)
+{
+	setup();
+	test_assert(store_public_folder_ensure(st, "Dept/Team/Leads", NULL) == 0);
+	test_assert(store_acl_set(st, STORE_PUBLIC_GUID, "Dept", STORE_ACL_ANYONE, 0, NULL) == 0);
+	test_assert(store_acl_set(st, STORE_PUBLIC_GUID, "Dept/Team", STORE_ACL_ANYONE, 0, NULL) == 0);
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	send_str(&c, "a LIST \"\" \"Public Folders/%\"\r\n");
+	test_assert(wait_for(&c, "a OK"));
+	test_assert(strstr(buf_cstr(&c.in), "* LIST (\\Noselect \\HasChildren) \"/\" \"Public Folders/Dept\"\r\n") != NULL);
+	test_assert(strstr(buf_cstr(&c.in), "* LIST (\\HasNoChildren) \"/\" \"Public Folders/Pub\"\r\n") != NULL);
+	send_str(&c, "b LIST \"Public Folders/Dept/\" \"%\"\r\n");
+	test_assert(wait_for(&c, "b OK"));
+	test_assert(strstr(buf_cstr(&c.in), "* LIST (\\Noselect \\HasChildren) \"/\" \"Public Folders/Dept/Team\"\r\n") !=
+		    NULL);
+	send_str(&c, "c LIST \"\" \"Public Folders/Dept/Team/%\"\r\n");
+	test_assert(wait_for(&c, "c OK"));
+	test_assert(strstr(buf_cstr(&c.in), "* LIST (\\HasNoChildren) \"/\" \"Public Folders/Dept/Team/Leads\"\r\n") !=
+		    NULL);
+	send_str(&c, "d LIST \"\" \"%\"\r\n");
+	test_assert(wait_for(&c, "d OK"));
+	test_assert(strstr(buf_cstr(&c.in), "* LIST (\\Noselect \\HasChildren) \"/\" \"Public Folders\"\r\n") != NULL);
+	send_str(&c, "e SELECT \"Public Folders\"\r\nf SELECT \"Public Folders/\"\r\n");
+	test_assert(wait_for(&c, "f NO"));
+	test_assert(strstr(buf_cstr(&c.in), "e NO [CANNOT] ") != NULL && strstr(buf_cstr(&c.in), "f NO [CANNOT] ") != NULL);
+	test_assert(strstr(buf_cstr(&c.in), "NONEXISTENT") == NULL);
+	client_close(&c);
+}
+
 static void login_timeout_configured(void)
 {
 	setup();
@@ -805,6 +839,6 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_modseq_enables_condstore), TEST_CASE(imap_search_address_comments),
 	  TEST_CASE(imap_search_sent_date_as_written), TEST_CASE(imap_search_header_every_field),
 	  TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
-	  TEST_CASE(imap_binary_whole_and_nul),
+	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_public_hierarchy),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
 	  TEST_CASE(teardown))

@@ -157,6 +157,7 @@ static void list_folders_of(struct imap_session *s, struct list_set *ls, const c
 	size_t n = 0;
 	if (store_folder_list(s->srv->ls.cfg.store, guid, imap_user_id(s), &fl, &n, NULL) != 0)
 		return;
+	size_t first = ls->n;
 	for (size_t i = 0; i < n; i++) {
 		if (!own && !(imap_rights_on(s, guid, fl[i].name) & STORE_RIGHT_LOOKUP))
 			continue;
@@ -165,6 +166,18 @@ static void list_folders_of(struct imap_session *s, struct list_set *ls, const c
 		free(full);
 	}
 	store_folder_list_free(&fl, n);
+	/* a level we may not see above one we may is listed \Noselect, so that "%" reaches every level (RFC 3501
+	 * 6.3.8: a hierarchy level without a listable mailbox of its own) */
+	for (size_t i = first, last = ls->n; !own && i < last; i++) {
+		char *name = xstrdup(ls->v[i].name);
+		for (char *sep = strrchr(name, '/'); sep != NULL && (size_t)(sep - name) >= strlen(prefix);
+		     sep = strrchr(name, '/')) {
+			*sep = '\0';
+			if (list_find(ls, name) == NULL)
+				list_add(ls, name, NULL, NULL, true, false, STORE_USE_NONE);
+		}
+		free(name);
+	}
 }
 
 /* Adds "Other Users/<login>" (\Noselect) and the folders of every user that shares something with us (l right). */
@@ -299,7 +312,8 @@ void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd)
 			list_add(&ls, IMAP_NS_PUBLIC, NULL, NULL, true, false, STORE_USE_NONE);
 			if (subs_only)
 				list_subscriptions(s, &ls);
-			if (strncasecmp(u, IMAP_NS_PUBLIC, strlen(IMAP_NS_PUBLIC)) == 0 || u[0] == '*') {
+			/* also for a pattern whose first level is a wildcard: "Public Folders" has children then */
+			if (strncasecmp(u, IMAP_NS_PUBLIC, strlen(IMAP_NS_PUBLIC)) == 0 || u[0] == '*' || u[0] == '%') {
 				imap_public_sync(s);
 				list_folders_of(s, &ls, STORE_PUBLIC_GUID, IMAP_NS_PUBLIC "/", false);
 			}

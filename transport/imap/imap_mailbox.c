@@ -123,7 +123,10 @@ int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, b
 	if (has_prefix_ci(buf_cstr(&u), u.len, IMAP_NS_PUBLIC, &pl)) {
 		const char *f = buf_cstr(&u) + pl;
 		if (*f == '\0') {
-			ret = IX_ENOTFOUND;
+			/* the namespace's root (RFC 2342), listed \Noselect: it exists and holds folders, never messages */
+			buf_append_str(error_r, IMAP_NS_PUBLIC " is the root of the public folders (\\Noselect): "
+						"select a folder under it");
+			ret = IX_EINVAL;
 		} else {
 			if (create_public)
 				imap_public_sync(s);
