@@ -15,6 +15,7 @@ const char *ix_strerror(int err)
 	case IX_ELIMIT: return "limit exceeded";
 	case IX_ECORRUPT: return "data corrupt";
 	case IX_EAGAIN: return "temporary failure";
+	case IX_EBLOCKED: return "temporarily blocked";
 	default: return "unknown error";
 	}
 }

@@ -15,6 +15,7 @@ enum ix_err {
 	IX_ELIMIT = -30907,  /* a configured limit was exceeded (size, count, quota) */
 	IX_ECORRUPT = -30908, /* stored data is inconsistent */
 	IX_EAGAIN = -30909,  /* temporary failure, try again */
+	IX_EBLOCKED = -30910, /* temporarily blocked after too many failed logins (a throttle or the directory's lockout) */
 };
 
 /* A short English phrase for an ix_err code; never NULL. */

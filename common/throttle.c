@@ -3,6 +3,7 @@
 #include "common/util.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@ struct throttle_slot {
 struct throttle {
 	pthread_mutex_t mu;
 	unsigned max_failures;
+	unsigned window;
 	unsigned capacity;
 	struct throttle_slot *slots;
 };
@@ -28,6 +30,7 @@ struct throttle *throttle_create(unsigned capacity, unsigned max_failures)
 	pthread_mutex_init(&t->mu, NULL);
 	t->capacity = capacity < THROTTLE_PROBES ? THROTTLE_PROBES : capacity;
 	t->max_failures = max_failures;
+	t->window = THROTTLE_WINDOW_SECS;
 	t->slots = xcalloc(t->capacity, sizeof(*t->slots));
 	return t;
 }
@@ -36,6 +39,13 @@ void throttle_set_max(struct throttle *t, unsigned max_failures)
 {
 	pthread_mutex_lock(&t->mu);
 	t->max_failures = max_failures;
+	pthread_mutex_unlock(&t->mu);
+}
+
+void throttle_set_window(struct throttle *t, unsigned window_secs)
+{
+	pthread_mutex_lock(&t->mu);
+	t->window = window_secs > 0 ? window_secs : 1;
 	pthread_mutex_unlock(&t->mu);
 }
 
@@ -88,7 +98,7 @@ static struct throttle_slot *slot_of(struct throttle *t, const char *key, uint64
 static unsigned failures_locked(struct throttle *t, const char *key, uint64_t now)
 {
 	struct throttle_slot *sl = slot_of(t, key, now, false);
-	if (sl == NULL || now >= sl->window_start + THROTTLE_WINDOW_SECS)
+	if (sl == NULL || now >= sl->window_start + t->window)
 		return 0;
 	return sl->failures;
 }
@@ -113,11 +123,109 @@ unsigned throttle_fail(struct throttle *t, const char *key, uint64_t now_secs)
 {
 	pthread_mutex_lock(&t->mu);
 	struct throttle_slot *sl = slot_of(t, key, now_secs, true);
-	if (now_secs >= sl->window_start + THROTTLE_WINDOW_SECS) {
+	if (now_secs >= sl->window_start + t->window) {
 		sl->window_start = now_secs;
 		sl->failures = 0;
 	}
 	unsigned n = ++sl->failures;
 	pthread_mutex_unlock(&t->mu);
 	return n;
+}
+
+/* ---- the login guard ---- */
+
+struct throttle_guard {
+	struct throttle *pair, *address, *account;
+};
+
+struct throttle_guard *throttle_guard_create(unsigned capacity)
+{
+	struct throttle_guard *g = xcalloc(1, sizeof(*g));
+	g->pair = throttle_create(capacity, 0);
+	g->address = throttle_create(capacity, 0);
+	g->account = throttle_create(capacity, 0);
+	struct settings s;
+	settings_load(&s, NULL, 0);
+	struct throttle_limits l;
+	throttle_limits_from_settings(&s, &l);
+	throttle_guard_set(g, &l);
+	return g;
+}
+
+void throttle_guard_destroy(struct throttle_guard **gp)
+{
+	struct throttle_guard *g = *gp;
+	if (g == NULL)
+		return;
+	throttle_destroy(&g->pair);
+	throttle_destroy(&g->address);
+	throttle_destroy(&g->account);
+	free(g);
+	*gp = NULL;
+}
+
+void throttle_guard_set(struct throttle_guard *g, const struct throttle_limits *l)
+{
+	throttle_set_max(g->pair, l->pair_max);
+	throttle_set_max(g->address, l->address_max);
+	throttle_set_max(g->account, l->account_max);
+	throttle_set_window(g->pair, l->window_secs);
+	throttle_set_window(g->address, l->window_secs);
+	throttle_set_window(g->account, l->window_secs);
+}
+
+void throttle_limits_from_settings(const struct settings *s, struct throttle_limits *l_r)
+{
+	l_r->pair_max = (unsigned)s->v[SET_AUTH_MAX_FAILURES];
+	l_r->address_max = (unsigned)s->v[SET_AUTH_MAX_ADDRESS_FAILURES];
+	l_r->account_max = (unsigned)s->v[SET_AUTH_MAX_ACCOUNT_FAILURES];
+	l_r->window_secs = (unsigned)s->v[SET_AUTH_FAILURE_WINDOW_SECONDS];
+}
+
+/* The keys of an attempt: the account folded to lower case, and the pair "address account". */
+static void guard_keys(const char *address, const char *account, char *acct_r, char *pair_r)
+{
+	size_t i = 0;
+	for (; account != NULL && account[i] != '\0' && i < THROTTLE_KEY_MAX; i++)
+		acct_r[i] = (char)((account[i] >= 'A' && account[i] <= 'Z') ? account[i] + 32 : account[i]);
+	acct_r[i] = '\0';
+	snprintf(pair_r, THROTTLE_KEY_MAX + 1, "%s %s", address, acct_r);
+}
+
+enum throttle_block throttle_guard_check(struct throttle_guard *g, const char *address, const char *account,
+					 uint64_t now_secs)
+{
+	if (throttle_blocked(g->address, address, now_secs))
+		return THROTTLE_ADDRESS;
+	if (account == NULL || account[0] == '\0')
+		return THROTTLE_FREE;
+	char acct[THROTTLE_KEY_MAX + 1], pair[THROTTLE_KEY_MAX + 1];
+	guard_keys(address, account, acct, pair);
+	if (throttle_blocked(g->pair, pair, now_secs))
+		return THROTTLE_PAIR;
+	if (throttle_blocked(g->account, acct, now_secs))
+		return THROTTLE_ACCOUNT;
+	return THROTTLE_FREE;
+}
+
+unsigned throttle_guard_fail(struct throttle_guard *g, const char *address, const char *account, uint64_t now_secs)
+{
+	unsigned n = throttle_fail(g->address, address, now_secs);
+	if (account == NULL || account[0] == '\0')
+		return n;
+	char acct[THROTTLE_KEY_MAX + 1], pair[THROTTLE_KEY_MAX + 1];
+	guard_keys(address, account, acct, pair);
+	throttle_fail(g->account, acct, now_secs);
+	return throttle_fail(g->pair, pair, now_secs);
+}
+
+const char *throttle_block_text(enum throttle_block b)
+{
+	switch (b) {
+	case THROTTLE_PAIR: return "this account from this address";
+	case THROTTLE_ADDRESS: return "this address";
+	case THROTTLE_ACCOUNT: return "this account";
+	case THROTTLE_FREE: break;
+	}
+	return "";
 }

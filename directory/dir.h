@@ -175,8 +175,9 @@ void dir_connector_free(struct dir_connector *connector);
 /* Verifies a user's password by a simple bind as that user. login is a uid or any of the user's addresses,
  * resolved to the DN through the replica. The password is never copied; it goes to slapd only. Binds use a
  * pool of DIR_BIND_POOL_SIZE connections to the same ldapi socket (callers wait for a free one).
- * Returns IX_OK; IX_EAUTH (unknown login, not a user, empty or too long password, wrong password); or
- * IX_EUNAVAIL (the directory does not answer, or the replica is not ready), with a message in error_r (which
+ * The bind asks for slapd's password policy control. Returns IX_OK; IX_EAUTH (unknown login, not a user, empty or
+ * too long password, wrong password); IX_EBLOCKED (slapd's ppolicy has locked the account after too many failed
+ * binds: auth.lockout_failures); or IX_EUNAVAIL (the directory does not answer, or the replica is not ready), with a message in error_r (which
  * never contains the password). */
 int dir_authenticate(struct dir *dir, const char *login, const char *password, struct buf *error_r);
 /* Verifies the organisation administrator's password (cn=admin,<suffix>) by a simple bind, as above. For the

@@ -4,6 +4,7 @@
 #include "directory/dir_private.h"
 
 #include <ldap.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -115,6 +116,44 @@ int dir_authenticate_admin(struct dir *dir, const char *password, struct buf *er
 	return ret;
 }
 
+/* A simple bind as dn with the password policy request control: returns the LDAP result, and *locked_r true when
+ * slapd's ppolicy overlay says the account is locked (its response control, error accountLocked). */
+static int bind_ppolicy(LDAP *ld, const char *dn, struct berval *cred, bool *locked_r)
+{
+	LDAPControl *req = NULL;
+	int rc = ldap_control_create(LDAP_CONTROL_PASSWORDPOLICYREQUEST, 0, NULL, 0, &req);
+	if (rc != LDAP_SUCCESS)
+		return rc;
+	LDAPControl *sctrls[] = { req, NULL };
+	int msgid = -1;
+	rc = ldap_sasl_bind(ld, dn, LDAP_SASL_SIMPLE, cred, sctrls, NULL, &msgid);
+	ldap_control_free(req);
+	if (rc != LDAP_SUCCESS)
+		return rc;
+	struct timeval tv = { DIR_BIND_TIMEOUT_SEC, 0 };
+	LDAPMessage *res = NULL;
+	int got = ldap_result(ld, msgid, LDAP_MSG_ALL, &tv, &res);
+	if (got <= 0) {
+		if (res != NULL)
+			ldap_msgfree(res);
+		if (got == 0)
+			return LDAP_TIMEOUT;
+		ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &rc);
+		return rc != LDAP_SUCCESS ? rc : LDAP_SERVER_DOWN;
+	}
+	LDAPControl **ctrls = NULL;
+	int result = LDAP_OTHER;
+	rc = ldap_parse_result(ld, res, &result, NULL, NULL, NULL, &ctrls, 1);
+	if (rc != LDAP_SUCCESS)
+		return rc;
+	LDAPControl *pp = ctrls != NULL ? ldap_control_find(LDAP_CONTROL_PASSWORDPOLICYRESPONSE, ctrls, NULL) : NULL;
+	LDAPPasswordPolicyError pperr = PP_noError;
+	if (pp != NULL && ldap_parse_passwordpolicy_control(ld, pp, NULL, NULL, &pperr) == LDAP_SUCCESS)
+		*locked_r = result != LDAP_SUCCESS && pperr == PP_accountLocked;
+	ldap_controls_free(ctrls);
+	return result;
+}
+
 /* A simple bind as dn on a connection of the bind pool (reconnecting once when slapd went away). */
 static int bind_dn(struct dir *dir, const char *dn, const char *password, size_t plen, struct buf *error_r)
 {
@@ -139,9 +178,16 @@ static int bind_dn(struct dir *dir, const char *dn, const char *password, size_t
 			ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
 			pool->lds[slot] = ld;
 		}
-		int rc = ldap_sasl_bind_s(ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+		bool locked = false;
+		int rc = bind_ppolicy(ld, dn, &cred, &locked);
 		if (rc == LDAP_SUCCESS) {
 			ret = IX_OK;
+			break;
+		}
+		if (locked) {
+			ret = IX_EBLOCKED;
+			if (error_r != NULL)
+				buf_append_str(error_r, "the directory has locked the account after too many failed binds");
 			break;
 		}
 		if (connection_lost(rc)) {

@@ -99,6 +99,9 @@ class System:
     # The password policy (password.min_length, password.check_names) off for the tests' short, name-based
     # passwords; strict_passwords=True keeps the defaults (tests/e2e/test_passwords.py).
     LENIENT = ["--setting", "password.min_length=1", "--setting", "password.check_names=0"]
+    # A failed login is answered auth.failure_delay_ms late (1 s by default): short, so that tests that try wrong
+    # passwords on purpose do not wait (tests/e2e/test_guessing.py).
+    QUICK_FAILURES = ["--setting", "auth.failure_delay_ms=20"]
 
     def __init__(self, domain="example.com", admin_password="adminpw", extra=(), start=True, tmpfs_size=None,
                  strict_passwords=False):
@@ -125,6 +128,7 @@ class System:
             args += ["--%s-port" % name, str(port)]
         if not strict_passwords:
             args += self.LENIENT
+        args += self.QUICK_FAILURES
         _systems.append(self)  # before init: a mounted folder is unmounted whatever happens
         self.cli(*(args + list(extra)), check=True)
         if start:
@@ -257,6 +261,29 @@ def imap_login_ok(port, login, password):
         return True
     except (imaplib.IMAP4.error, OSError):
         return False
+
+
+class IMAPFrom(imaplib.IMAP4):
+    """imaplib from a chosen loopback source address (the throttles count per client address)."""
+
+    def __init__(self, port, src="127.0.0.1", timeout=20):
+        self.src = src
+        super().__init__("127.0.0.1", port, timeout=timeout)
+
+    def _create_socket(self, timeout):
+        return socket.create_connection((self.host, self.port), timeout, source_address=(self.src, 0))
+
+
+def imap_login_said(port, login, password, src="127.0.0.1"):
+    """The answer to an IMAP LOGIN on port from src: "OK", or the text of the NO."""
+    m = IMAPFrom(port, src)
+    try:
+        m.login(login, password)
+        return "OK"
+    except imaplib.IMAP4.error as e:
+        return str(e)
+    finally:
+        m.shutdown()
 
 
 def entries(ldif_text):

@@ -307,25 +307,27 @@ def smtp_connections_per_client():
 @h.test
 def smtp_auth_brute_force_throttled_and_logged():
     src = "127.0.0.6"
-    for _ in range(MAX_FAILURES):
+
+    def auth_plain(password):
+        """One AUTH PLAIN (smtplib's login() would try LOGIN after it too): its reply code and text."""
         c = smtplib.SMTP("127.0.0.1", S.ports["submission"], timeout=10, source_address=(src, 0))
+        c.ehlo()
+        c.user, c.password = "alice", password
         try:
-            c.login("alice", "guess")
-            raise AssertionError("wrong password accepted")
+            code, text = c.auth("PLAIN", c.auth_plain)
         except smtplib.SMTPAuthenticationError as e:
-            assert e.smtp_code == 535, e
-        c.quit()
-    # now even the right password gets 535 from this address
-    c = smtplib.SMTP("127.0.0.1", S.ports["submission"], timeout=10, source_address=(src, 0))
-    try:
-        c.login("alice", PW["alice"])
-        raise AssertionError("login accepted after too many failures")
-    except smtplib.SMTPAuthenticationError as e:
-        assert e.smtp_code == 535, e
-    try:
-        c.quit()
-    except smtplib.SMTPException:
-        pass
+            code, text = e.smtp_code, e.smtp_error
+        try:
+            c.quit()
+        except smtplib.SMTPException:
+            pass
+        return code, text
+    for _ in range(MAX_FAILURES):
+        code, text = auth_plain("guess")
+        assert code == 535, (code, text)
+    # now even the right password is refused from this address, as temporarily blocked (not as a wrong password)
+    code, text = auth_plain(PW["alice"])
+    assert code == 454 and text.startswith(b"4.7.0 Temporarily blocked"), (code, text)
     S.wait_log("smtpd", "authentication of alice from %s refused: " % src)
     # another address logs in
     c = smtplib.SMTP("127.0.0.1", S.ports["submission"], timeout=10)
@@ -542,7 +544,7 @@ def imap_brute_force_throttled_and_logged():
         out = exchange(S.ports["imap"], [b"t LOGIN alice guess\r\n"], src=src, until=(b"t NO",))
         expect(out, b"t NO [AUTHENTICATIONFAILED]")
     out = exchange(S.ports["imap"], [b"t LOGIN alice " + PW["alice"].encode() + b"\r\n"], src=src, until=(b"t ",))
-    expect(out, b"t NO [UNAVAILABLE] Too many failed logins")
+    expect(out, b"t NO [UNAVAILABLE] Temporarily blocked after too many failed logins")
     S.wait_log("imapd", "login refused from " + src)
     still_serves("imap-brute")
 

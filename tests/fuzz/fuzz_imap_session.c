@@ -113,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.store = st;
 	cfg.users = users;
 	cfg.hostname = "fuzz";
-	cfg.max_auth_failures = pop3 ? 0 : 5;
+	cfg.auth_limits = (struct throttle_limits){ pop3 ? 0 : 5, pop3 ? 0 : 20, pop3 ? 0 : 10, 60 };
 	cfg.plaintext_on_loopback = true;
 	struct login_server *ls;
 	if (pop3) {

@@ -88,5 +88,33 @@ static void long_keys(void)
 	throttle_destroy(&t);
 }
 
+/* The login guard: a pair blocks alone, the address and the account past their own ceilings, in a set window. */
+static void guard_pair_address_account(void)
+{
+	struct throttle_guard *g = throttle_guard_create(256);
+	struct throttle_limits l = { .pair_max = 2, .address_max = 5, .account_max = 4, .window_secs = 10 };
+	throttle_guard_set(g, &l);
+	test_assert(throttle_guard_fail(g, "192.0.2.1", "Amy", 100) == 1);
+	test_assert(throttle_guard_fail(g, "192.0.2.1", "amy", 100) == 2); /* accounts compare case-insensitively */
+	test_assert(throttle_guard_check(g, "192.0.2.1", "AMY", 101) == THROTTLE_PAIR);
+	test_assert(throttle_guard_check(g, "192.0.2.1", "rory", 101) == THROTTLE_FREE);
+	test_assert(throttle_guard_check(g, "192.0.2.1", NULL, 101) == THROTTLE_FREE);
+	test_assert(throttle_guard_check(g, "192.0.2.2", "amy", 101) == THROTTLE_FREE);
+	/* amy from two more addresses: 4 of the account in all */
+	throttle_guard_fail(g, "192.0.2.3", "amy", 102);
+	throttle_guard_fail(g, "192.0.2.4", "amy", 102);
+	test_assert(throttle_guard_check(g, "192.0.2.5", "amy", 103) == THROTTLE_ACCOUNT);
+	/* five failures from 192.0.2.1 (two of amy, three unknown) block every account from it */
+	for (int i = 0; i < 3; i++)
+		throttle_guard_fail(g, "192.0.2.1", NULL, 104);
+	test_assert(throttle_guard_check(g, "192.0.2.1", "rory", 104) == THROTTLE_ADDRESS);
+	test_assert(throttle_guard_check(g, "192.0.2.1", NULL, 104) == THROTTLE_ADDRESS);
+	/* all of it ends with the window (10 s from each key's first failure) */
+	test_assert(throttle_guard_check(g, "192.0.2.1", "amy", 115) == THROTTLE_FREE);
+	test_assert(throttle_guard_check(g, "192.0.2.5", "amy", 115) == THROTTLE_FREE);
+	throttle_guard_destroy(&g);
+	test_assert(g == NULL);
+}
+
 TEST_MAIN("throttle", TEST_CASE(blocks_after_max), TEST_CASE(window_ends), TEST_CASE(set_max),
-	  TEST_CASE(full_table_keeps_counting), TEST_CASE(long_keys))
+	  TEST_CASE(full_table_keeps_counting), TEST_CASE(long_keys), TEST_CASE(guard_pair_address_account))

@@ -217,8 +217,6 @@ void imap_cmd_import(struct imap_session *s, const struct imap_command *cmd)
 		imap_tagged(s, cmd->tag, "NO [PRIVACYREQUIRED] Use STARTTLS first.");
 		return;
 	}
-	if (op == IMP_LOGIN && login_throttled(&s->ls, cmd->tag))
-		return;
 	const char *want = import_args[op];
 	struct import_job *j = xcalloc(1, sizeof(*j));
 	j->s = s;
@@ -254,6 +252,10 @@ void imap_cmd_import(struct imap_session *s, const struct imap_command *cmd)
 	if (!ok) {
 		imap_tagged(s, cmd->tag, "BAD X-IX-IMPORT %s takes %zu arguments of the right kinds", import_ops[op],
 			    strlen(want));
+		import_job_free(j);
+		return;
+	}
+	if (op == IMP_LOGIN && login_throttled(&s->ls, cmd->tag, j->name)) {
 		import_job_free(j);
 		return;
 	}

@@ -131,11 +131,11 @@ static void cmd_login(struct imap_session *s, const struct imap_command *cmd)
 		return;
 	}
 	if (ulen == 0 || ulen > IX_SASL_USER_MAX || plen > IX_SASL_PASS_MAX || memchr(user, '\0', ulen) != NULL) {
-		login_failed(&s->ls, "(bad user name)", "malformed");
+		login_failed(&s->ls, NULL, "malformed user name");
 		imap_tagged(s, cmd->tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
 		return;
 	}
-	if (!login_throttled(&s->ls, cmd->tag))
+	if (!login_throttled(&s->ls, cmd->tag, NULL))
 		login_password(&s->ls, cmd->tag, user, ulen, pass, plen);
 }
 
@@ -153,7 +153,7 @@ static void cmd_authenticate(struct imap_session *s, const struct imap_command *
 		imap_tagged(s, cmd->tag, "NO [PRIVACYREQUIRED] Authentication is disabled without TLS: use STARTTLS.");
 		return;
 	}
-	if (login_throttled(&s->ls, cmd->tag))
+	if (login_throttled(&s->ls, cmd->tag, NULL))
 		return;
 	free(s->tag);
 	s->tag = xstrdup(cmd->tag);
@@ -647,7 +647,7 @@ static void login_reply(struct login_session *ls, const char *tag, enum login_ou
 		imap_tagged(s, tag, "NO [UNAVAILABLE] Your mailbox server cannot be reached; try again later.");
 		break;
 	case LOGIN_THROTTLED:
-		imap_tagged(s, tag, "NO [UNAVAILABLE] Too many failed logins from your address; try again in a minute.");
+		imap_tagged(s, tag, "NO [UNAVAILABLE] Temporarily blocked after too many failed logins; try again later.");
 		break;
 	case LOGIN_SASL_UNAVAILABLE:
 		imap_tagged(s, tag, "NO [UNAVAILABLE] Authentication is unavailable.");

@@ -14,7 +14,7 @@ static void *create(const struct login_config *cfg, const struct settings *set, 
 static void apply(void *srv, const struct settings *set)
 {
 	login_server_set_limits(imap_server_login(srv), (unsigned)set->v[SET_IMAP_IDLE_TIMEOUT] * 1000u,
-				(unsigned)set->v[SET_IMAP_LOGIN_TIMEOUT] * 1000u, (unsigned)set->v[SET_AUTH_MAX_FAILURES]);
+				(unsigned)set->v[SET_IMAP_LOGIN_TIMEOUT] * 1000u, set);
 	imap_server_set_max_message_size(srv, set->v[SET_SMTP_MAX_MESSAGE_SIZE]);
 }
 

@@ -20,3 +20,5 @@ FUZZ_LIBS_proxy = $(LOGIN_LIB)
 
 # logins of users homed on another server, proxied there (two servers)
 E2E_TESTS += tests/e2e/test_proxy.py
+# password guessing: throttling by address and account, "temporarily blocked", slapd's lockout (every service)
+E2E_TESTS += tests/e2e/test_guessing.py

@@ -16,7 +16,7 @@ struct daemon;
 
 /* Threads of a daemon's worker pool (binds to slapd and synced store commits wait, they do not burn CPU). */
 #define LOGIN_POOL_THREADS 8
-/* Client addresses whose failed logins are tracked at once (throttle.h). */
+/* Keys (addresses, accounts, pairs) whose failed logins are tracked at once in each table (throttle.h). */
 #define LOGIN_THROTTLE_SLOTS 4096
 
 /* ---- users ---- */
@@ -34,7 +34,8 @@ void login_user_free(struct login_user *u);
 
 /* Where users come from: the directory replica in the daemons, a fixed table in tests. */
 struct login_userdb {
-	/* Checks a password (login or any address); called on worker threads. See ix_sasl_check_fn. */
+	/* Checks a password (login or any address); called on worker threads. See ix_sasl_check_fn (IX_EBLOCKED:
+	 * the directory has locked the account). */
 	int (*check_password)(void *ctx, const char *user, const char *pass, size_t passlen);
 	/* Finds a user by login or any address. Returns 0 (fills *u_r) or IX_ENOTFOUND. Any thread. */
 	int (*lookup)(void *ctx, const char *name, struct login_user *u_r);

@@ -28,6 +28,9 @@ static void session_free(struct login_session *ls)
 		ls->next->prev = ls->prev;
 	srv->nsessions--;
 	evloop_timer_stop(srv->cfg.loop, &ls->login_deadline);
+	evloop_timer_stop(srv->cfg.loop, &ls->fail_delay);
+	free(ls->fail_ref);
+	free(ls->tried);
 	srv->proto->free_session(ls);
 	proxy_destroy(&ls->proxy);
 	conn_destroy(&ls->conn);
@@ -184,26 +187,54 @@ struct login_job {
 	void *data;          /* proto->prepare's */
 };
 
-bool login_throttled(struct login_session *ls, const char *ref)
+/* What a failed login's log line and the throttle take for the account: NULL when there is none. */
+static const char *account_or_null(const char *account)
 {
-	if (!throttle_blocked(ls->srv->throttle, conn_peer(ls->conn), (uint64_t)time(NULL)))
+	return account != NULL && account[0] != '\0' ? account : NULL;
+}
+
+bool login_throttled(struct login_session *ls, const char *ref, const char *account)
+{
+	enum throttle_block b = throttle_guard_check(ls->srv->guard, conn_peer(ls->conn), account_or_null(account),
+						     (uint64_t)time(NULL));
+	if (b == THROTTLE_FREE)
 		return false;
-	log_warn("login refused from %s: more than %u failures in a minute", conn_peer(ls->conn),
-		 ls->srv->cfg.max_auth_failures);
+	log_warn("login refused from %s for %s: temporarily blocked (too many failed logins of %s)",
+		 conn_peer(ls->conn), account != NULL ? account : "(not said yet)", throttle_block_text(b));
 	ls->srv->proto->reply(ls, ref, LOGIN_THROTTLED, NULL);
 	return true;
 }
 
-void login_failed(struct login_session *ls, const char *who, const char *why)
+void login_failed(struct login_session *ls, const char *account, const char *why)
 {
-	unsigned n = throttle_fail(ls->srv->throttle, conn_peer(ls->conn), (uint64_t)time(NULL));
-	log_info("login failed for %s from %s (%s; %u failures this minute)", who, conn_peer(ls->conn), why, n);
+	unsigned n = throttle_guard_fail(ls->srv->guard, conn_peer(ls->conn), account_or_null(account),
+					 (uint64_t)time(NULL));
+	log_info("login failed for %s from %s (%s; %u failures in the window)", account != NULL ? account : "(none)",
+		 conn_peer(ls->conn), why, n);
+}
+
+/* Every password check of a session: refused unchecked while the attempt is blocked (throttle.h), then the
+ * directory's (which may say the account is locked). On a worker, while the job holds the session. */
+static int guarded_check(struct login_session *ls, const char *user, const char *pass, size_t passlen)
+{
+	free(ls->tried);
+	ls->tried = xstrdup(user);
+	ls->blocked_why = NULL;
+	enum throttle_block b = throttle_guard_check(ls->srv->guard, conn_peer(ls->conn), user, (uint64_t)time(NULL));
+	if (b != THROTTLE_FREE) {
+		ls->blocked_why = throttle_block_text(b);
+		return IX_EBLOCKED;
+	}
+	int ret = ls->srv->cfg.users.check_password(ls->srv->cfg.users.ctx, user, pass, passlen);
+	if (ret == IX_EBLOCKED)
+		ls->blocked_why = "the directory has locked the account";
+	return ret;
 }
 
 static int sasl_check(void *ctx, const char *user, const char *pass, size_t passlen)
 {
 	struct login_session *ls = ctx;
-	int ret = ls->srv->cfg.users.check_password(ls->srv->cfg.users.ctx, user, pass, passlen);
+	int ret = guarded_check(ls, user, pass, passlen);
 	if (ret == 0) /* a user homed elsewhere is logged in there with it */
 		login_password_keep(&ls->sasl_pass, &ls->sasl_passlen, pass, passlen);
 	return ret;
@@ -223,7 +254,7 @@ static void auth_run(void *arg)
 			return;
 		j->user = xstrdup(ix_sasl_user(j->ls->sasl));
 	} else {
-		j->ret = srv->cfg.users.check_password(srv->cfg.users.ctx, j->user, j->pass, j->passlen);
+		j->ret = guarded_check(j->ls, j->user, j->pass, j->passlen);
 		if (j->ret != 0)
 			return;
 	}
@@ -298,6 +329,36 @@ static void start_proxy(struct login_session *ls, struct login_job *j)
 	login_password_wipe(&ls->sasl_pass, &ls->sasl_passlen);
 }
 
+static void fail_delay_due(struct evloop *loop, struct evloop_timer *t, void *ctx)
+{
+	(void)loop;
+	(void)t;
+	struct login_session *ls = ctx;
+	const struct login_proto *proto = ls->srv->proto;
+	char *ref = ls->fail_ref;
+	ls->fail_ref = NULL;
+	proto->set_busy(ls, false);
+	if (!ls->closing) {
+		proto->reply(ls, ref, LOGIN_FAILED, NULL);
+		proto->resume(ls);
+	}
+	free(ref);
+}
+
+/* Holds a failed login's answer back for auth_failure_delay_msecs on the loop's timer (no worker waits): the
+ * session stays busy, its input paused. Returns false when it is to be answered now (no delay, or an inline job). */
+static bool fail_later(struct login_session *ls, const char *ref)
+{
+	if (ls->srv->cfg.auth_failure_delay_msecs == 0 || ls->srv->cfg.pool == NULL)
+		return false;
+	free(ls->fail_ref);
+	ls->fail_ref = ref != NULL ? xstrdup(ref) : NULL;
+	ls->srv->proto->set_busy(ls, true);
+	evloop_timer_start(ls->srv->cfg.loop, &ls->fail_delay, ls->srv->cfg.auth_failure_delay_msecs, 0, fail_delay_due,
+			   ls);
+	return true;
+}
+
 static void auth_done(void *arg)
 {
 	struct login_job *j = arg;
@@ -324,13 +385,20 @@ static void auth_done(void *arg)
 		j->data = NULL;
 	} else if (j->sasl && j->ret == IX_SASL_CANCELLED) {
 		proto->reply(ls, j->ref, LOGIN_CANCELLED, NULL);
+	} else if (j->ret == IX_EBLOCKED) {
+		log_warn("login refused from %s for %s: temporarily blocked (%s)", conn_peer(ls->conn), ls->tried,
+			 ls->blocked_why != NULL ? ls->blocked_why : "too many failed logins");
+		proto->reply(ls, j->ref, LOGIN_THROTTLED, NULL);
 	} else if (j->ret == IX_EUNAVAIL) {
 		proto->reply(ls, j->ref, LOGIN_UNAVAILABLE, NULL);
 	} else if (j->sasl && j->ret == IX_EINVAL) {
 		proto->reply(ls, j->ref, LOGIN_SASL_BAD, buf_cstr(&j->err));
 	} else {
-		login_failed(ls, j->user != NULL ? j->user : "(sasl)", j->err.len > 0 ? buf_cstr(&j->err)
-										    : "bad credentials");
+		login_failed(ls, ls->tried, j->err.len > 0 ? buf_cstr(&j->err) : "bad credentials");
+		if (fail_later(ls, j->ref)) {
+			auth_job_free(j);
+			return;
+		}
 		proto->reply(ls, j->ref, LOGIN_FAILED, NULL);
 	}
 	auth_job_free(j);
@@ -397,7 +465,8 @@ void login_server_init(struct login_server *srv, const struct login_proto *proto
 	srv->cfg = *config;
 	if (srv->cfg.hostname == NULL)
 		srv->cfg.hostname = "localhost";
-	srv->throttle = throttle_create(LOGIN_THROTTLE_SLOTS, srv->cfg.max_auth_failures);
+	srv->guard = throttle_guard_create(LOGIN_THROTTLE_SLOTS);
+	throttle_guard_set(srv->guard, &srv->cfg.auth_limits);
 }
 
 void login_server_cleanup(struct login_server *srv)
@@ -405,7 +474,7 @@ void login_server_cleanup(struct login_server *srv)
 	srv->done = NULL;
 	while (srv->sessions != NULL)
 		session_free(srv->sessions);
-	throttle_destroy(&srv->throttle);
+	throttle_guard_destroy(&srv->guard);
 }
 
 size_t login_server_sessions(const struct login_server *srv)
@@ -414,12 +483,13 @@ size_t login_server_sessions(const struct login_server *srv)
 }
 
 void login_server_set_limits(struct login_server *srv, unsigned idle_timeout_msecs, unsigned login_timeout_msecs,
-			     unsigned max_auth_failures)
+			     const struct settings *set)
 {
 	srv->cfg.idle_timeout_msecs = idle_timeout_msecs;
 	srv->cfg.login_timeout_msecs = login_timeout_msecs;
-	srv->cfg.max_auth_failures = max_auth_failures;
-	throttle_set_max(srv->throttle, max_auth_failures);
+	throttle_limits_from_settings(set, &srv->cfg.auth_limits);
+	srv->cfg.auth_failure_delay_msecs = (unsigned)set->v[SET_AUTH_FAILURE_DELAY_MS];
+	throttle_guard_set(srv->guard, &srv->cfg.auth_limits);
 }
 
 void login_server_accept(struct login_server *srv, int fd, bool implicit_tls, void (*on_close)(void *ctx), void *ctx)

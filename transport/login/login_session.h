@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "common/buf.h"
 #include "common/evloop.h"
+#include "common/settings.h"
 #include "common/throttle.h"
 #include "common/workpool.h"
 #include "transport/login/login_auth.h"
@@ -36,7 +37,8 @@ struct login_config {
 	unsigned idle_timeout_msecs; /* after login */
 	unsigned login_timeout_msecs; /* time allowed before login, in total: silence and activity alike (0:
 				       * LOGIN_TIMEOUT_DEFAULT_MS); never more than idle_timeout_msecs */
-	unsigned max_auth_failures; /* per client address per minute */
+	struct throttle_limits auth_limits; /* failed logins per (address, account), address, account (throttle.h) */
+	unsigned auth_failure_delay_msecs;  /* a failed login is answered this much later (0: at once) */
 	bool plaintext_on_loopback; /* password logins without TLS from loopback */
 	/* Proxying (proxy.h): this server's directory entry (NULL: never proxy) and the trust for home servers not on
 	 * loopback (NULL: those are unavailable). Both must outlive the server. */
@@ -49,12 +51,13 @@ struct login_config {
 /* The outcomes of a login attempt a protocol answers (login_proto.reply). */
 enum login_outcome {
 	LOGIN_CONTINUE,         /* a SASL challenge: text is its base64 */
-	LOGIN_FAILED,           /* bad credentials (counted by the throttle) */
+	LOGIN_FAILED,           /* bad credentials (counted by the throttle; answered auth_failure_delay_msecs late) */
 	LOGIN_CANCELLED,        /* the client cancelled the SASL exchange */
 	LOGIN_SASL_BAD,         /* a malformed SASL exchange; text: the reason or "" */
 	LOGIN_UNAVAILABLE,      /* the directory or the store is not answering */
 	LOGIN_HOME_UNREACHABLE, /* the mailbox is on a server that cannot be reached from its directory entry */
-	LOGIN_THROTTLED,        /* too many failures from the client's address */
+	LOGIN_THROTTLED,        /* temporarily blocked: too many failures (throttle.h), or the directory locked the
+				 * account; the password was not checked */
 	LOGIN_SASL_UNAVAILABLE, /* the SASL library cannot start an exchange */
 	LOGIN_PROXY_LOGGED_IN,  /* the home server accepted: text is its answer, to be sent on */
 	LOGIN_PROXY_REFUSED,    /* the home server refused: text is its answer */
@@ -97,7 +100,7 @@ struct login_proto {
 struct login_server {
 	const struct login_proto *proto;
 	struct login_config cfg;
-	struct throttle *throttle;
+	struct throttle_guard *guard;
 	struct login_session *sessions; /* doubly linked */
 	size_t nsessions;
 	bool shutting_down;
@@ -126,6 +129,13 @@ struct login_session {
 	/* The whole time allowed before login (login_timeout_msecs from accept, however busy the client keeps the
 	 * connection); stopped by a login here or a successful one at the home server. */
 	struct evloop_timer login_deadline;
+	/* Set by the password check (on the worker, while the job holds the session): the account tried, and why it
+	 * was blocked (NULL: it was not). */
+	char *tried;
+	const char *blocked_why;
+	/* A failed login's answer held back (auth_failure_delay_msecs); the session stays busy meanwhile. */
+	struct evloop_timer fail_delay;
+	char *fail_ref;
 };
 
 /* Sets up srv (embedded in the protocol's server) from config (copied). */
@@ -141,19 +151,23 @@ void login_server_accept(struct login_server *srv, int fd, bool implicit_tls, vo
 void login_server_shutdown(struct login_server *srv, void (*done)(void *ctx), void *ctx);
 /* Live sessions. */
 size_t login_server_sessions(const struct login_server *srv);
-/* New limits from the server's settings (the timeouts apply to sessions that start from now on). */
+/* New limits from the server's settings: the timeouts (they apply to sessions that start from now on) and the
+ * failed-login limits and delay of set (auth.*). */
 void login_server_set_limits(struct login_server *srv, unsigned idle_timeout_msecs, unsigned login_timeout_msecs,
-			     unsigned max_auth_failures);
+			     const struct settings *set);
 
 /* Closes the session once its output is flushed. */
 void login_close(struct login_session *ls);
 /* Starts TLS on the session (after the protocol's go-ahead was written); bytes the client sent early are dropped
  * and logged (verb names the command). */
 void login_start_tls(struct login_session *ls, const char *verb);
-/* True (and answered LOGIN_THROTTLED) when the client's address has too many failed logins now. */
-bool login_throttled(struct login_session *ls, const char *ref);
-/* Counts a failed login and logs it (who: the user name tried; why: the reason). */
-void login_failed(struct login_session *ls, const char *who, const char *why);
+/* True (and answered LOGIN_THROTTLED, logged) when an attempt for account (NULL: not known yet, the client's
+ * address alone is looked at) is temporarily blocked now. The password checks of login_password and the SASL
+ * steps look again once the account is known. */
+bool login_throttled(struct login_session *ls, const char *ref, const char *account);
+/* Counts a failed login and logs it (account: the user name tried, NULL when there was none fit to count; why: the
+ * reason). */
+void login_failed(struct login_session *ls, const char *account, const char *why);
 /* Checks a user name and password on the pool, then logs in here or at the home server; answered through proto. */
 void login_password(struct login_session *ls, const char *ref, const char *user, size_t ulen, const char *pass,
 		    size_t plen);

@@ -16,10 +16,10 @@ static int dir_check_password(void *ctx, const char *user, const char *pass, siz
 		return IX_EAUTH;
 	struct buf err = BUF_INIT;
 	int ret = dir_authenticate(ctx, user, pass, &err);
-	if (ret != IX_OK && ret != IX_EAUTH)
+	if (ret != IX_OK && ret != IX_EAUTH && ret != IX_EBLOCKED)
 		log_warn("password check for %s: %s", user, buf_cstr(&err));
 	buf_free(&err);
-	return ret == IX_OK ? 0 : ret == IX_EAUTH ? IX_EAUTH : IX_EUNAVAIL;
+	return ret == IX_OK ? 0 : ret == IX_EAUTH || ret == IX_EBLOCKED ? ret : IX_EUNAVAIL;
 }
 
 static int dir_check_admin(void *ctx, const char *pass, size_t passlen)

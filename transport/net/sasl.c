@@ -91,6 +91,8 @@ static int cb_checkpass(sasl_conn_t *conn, void *context, const char *user, cons
 		return SASL_OK;
 	if (s->check_result == IX_EUNAVAIL)
 		return SASL_UNAVAIL;
+	if (s->check_result == IX_EBLOCKED)
+		return SASL_BADAUTH; /* said as IX_EBLOCKED by outcome() */
 	s->check_result = IX_EAUTH;
 	return SASL_BADAUTH;
 }
@@ -280,6 +282,10 @@ static int outcome(struct ix_sasl *s, int r, const char *out, unsigned outlen, s
 		free(s->user);
 		s->user = xstrdup(user);
 		return IX_SASL_DONE;
+	}
+	if (s->check_result == IX_EBLOCKED) {
+		buf_append_str(error_r, "temporarily blocked");
+		return IX_EBLOCKED;
 	}
 	if (s->check_result == IX_EUNAVAIL || r == SASL_UNAVAIL || r == SASL_TRYAGAIN) {
 		buf_append_str(error_r, "password check unavailable");

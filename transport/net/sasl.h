@@ -24,7 +24,8 @@
 #define IX_SASL_MECHS "PLAIN LOGIN"
 
 /* Verifies a password for user (both NUL-terminated; pass may hold passlen bytes with embedded NULs).
- * Returns 0 when correct, IX_EAUTH when wrong or unknown, IX_EUNAVAIL when the directory cannot be asked. */
+ * Returns 0 when correct, IX_EAUTH when wrong or unknown, IX_EUNAVAIL when the directory cannot be asked,
+ * IX_EBLOCKED when the attempt is temporarily blocked (too many failed logins; the password was not checked). */
 typedef int ix_sasl_check_fn(void *ctx, const char *user, const char *pass, size_t passlen);
 
 /* Outcomes of a step besides errors (which are negative ix_err codes). */
@@ -58,8 +59,8 @@ const char *ix_sasl_mechanisms(const struct ix_sasl *s);
 /* Starts an exchange with mech (case-insensitive) and the optional initial response as sent (base64; "="
  * for an empty one; NULL when the client sent none). On CONTINUE the base64 challenge is appended to
  * challenge_r. Errors: IX_EINVAL (unknown mechanism, bad base64, malformed response), IX_EPERM (plaintext
- * mechanism on an insecure connection), IX_EAUTH (wrong credentials), IX_EUNAVAIL (check function or Cyrus
- * trouble), IX_ELIMIT (too long, too many steps). error_r gets a phrase fit for a log line. */
+ * mechanism on an insecure connection), IX_EAUTH (wrong credentials), IX_EBLOCKED (the check function said
+ * so), IX_EUNAVAIL (check function or Cyrus trouble), IX_ELIMIT (too long, too many steps). error_r gets a phrase fit for a log line. */
 int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size_t initial_len,
 		  struct buf *challenge_r, struct buf *error_r);
 /* Feeds one response line (base64, without CRLF; "*" cancels). Returns as ix_sasl_start. */

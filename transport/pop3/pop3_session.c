@@ -257,7 +257,7 @@ static void cmd_pass(struct pop3_session *s, const struct pop3_command *cmd)
 		err_reply(s, "USER first.");
 		return;
 	}
-	if (login_throttled(&s->ls, NULL))
+	if (login_throttled(&s->ls, NULL, s->user_arg))
 		return;
 	char *user = s->user_arg;
 	s->user_arg = NULL;
@@ -280,7 +280,7 @@ static void cmd_auth(struct pop3_session *s, const struct pop3_command *cmd)
 		err_reply(s, "[AUTH] Authentication is disabled without TLS: use STLS first.");
 		return;
 	}
-	if (login_throttled(&s->ls, NULL))
+	if (login_throttled(&s->ls, NULL, NULL))
 		return;
 	const struct pop3_arg *ir = cmd->arg_count > 1 ? &cmd->args[1] : NULL;
 	login_sasl_start(&s->ls, NULL, cmd->args[0].str, cmd->args[0].len, ir != NULL ? ir->str : NULL,
@@ -519,7 +519,7 @@ static void login_reply(struct login_session *ls, const char *ref, enum login_ou
 		reply(s, "+ %s", text);
 		break;
 	case LOGIN_SASL_BAD: /* counted as a failure in POP3 */
-		login_failed(ls, "(sasl)", text[0] != '\0' ? text : "bad SASL exchange");
+		login_failed(ls, NULL, text[0] != '\0' ? text : "bad SASL exchange");
 		__attribute__((fallthrough)); /* and answered as a failure */
 	case LOGIN_FAILED:
 		err_reply(s, "[AUTH] Authentication failed.");
@@ -534,7 +534,7 @@ static void login_reply(struct login_session *ls, const char *ref, enum login_ou
 		reply(s, "-ERR [SYS/TEMP] Your mailbox server cannot be reached; try again later.");
 		break;
 	case LOGIN_THROTTLED:
-		err_reply(s, "[LOGIN-DELAY] Too many failed logins from your address; try again in a minute.");
+		err_reply(s, "[LOGIN-DELAY] Temporarily blocked after too many failed logins; try again later.");
 		break;
 	case LOGIN_SASL_UNAVAILABLE:
 		reply(s, "-ERR [SYS/TEMP] Authentication is unavailable.");

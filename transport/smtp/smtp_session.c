@@ -68,6 +68,7 @@ struct smtp_session {
 	int auth_r;
 	unsigned auth_prev_state; /* where an exchange that fails returns to */
 	struct evloop_timer session_timer, data_timer; /* config.session_max_msecs, config.data_max_msecs */
+	struct evloop_timer auth_delay_timer; /* config.auth_failure_delay_msecs */
 	const char *expired; /* a time limit passed while waiting for work elsewhere: said once it is done */
 };
 
@@ -549,6 +550,9 @@ static void auth_result(struct smtp_session *s, int r, struct buf *challenge, co
 	case IX_EUNAVAIL:
 		reply(s, "454 4.7.0 Temporary authentication failure");
 		break;
+	case IX_EBLOCKED:
+		reply_error(s, "454 4.7.0 Temporarily blocked after too many failed logins; try again later");
+		break;
 	case IX_ELIMIT:
 		reply_error(s, "500 5.5.6 Authentication exchange too long");
 		break;
@@ -578,11 +582,9 @@ void smtp_session_offload_work(struct smtp_session *s)
 					  s->auth_in.len, &s->auth_challenge, &s->auth_why);
 }
 
-void smtp_session_offload_done(struct smtp_session *s)
+/* The offloaded step's result, said (after the failure delay). */
+static void auth_finish(struct smtp_session *s)
 {
-	if (s->state != ST_AUTH_WAIT)
-		panic("smtp_session_offload_done without offloaded work");
-	buf_reset(&s->auth_in); /* it may hold a password */
 	if (s->conn_ended) {
 		s->state = ST_END;
 		s->be->closed(s->ctx, s);
@@ -592,6 +594,26 @@ void smtp_session_offload_done(struct smtp_session *s)
 	auth_result(s, s->auth_r, &s->auth_challenge, buf_cstr(&s->auth_why));
 	conn_pause_input(s->conn, false);
 	expired_check(s);
+}
+
+static void auth_delay_due(struct evloop *loop, struct evloop_timer *t, void *ctx)
+{
+	(void)loop;
+	(void)t;
+	auth_finish(ctx);
+}
+
+void smtp_session_offload_done(struct smtp_session *s)
+{
+	if (s->state != ST_AUTH_WAIT)
+		panic("smtp_session_offload_done without offloaded work");
+	buf_reset(&s->auth_in); /* it may hold a password */
+	if (s->auth_r == IX_EAUTH && s->cfg->auth_failure_delay_msecs > 0 && !s->conn_ended) {
+		/* still waiting: an end of the connection meanwhile is reported when the delay is over */
+		evloop_timer_start(s->loop, &s->auth_delay_timer, s->cfg->auth_failure_delay_msecs, 0, auth_delay_due, s);
+		return;
+	}
+	auth_finish(s);
 }
 
 static void cmd_auth(struct smtp_session *s, const struct smtp_command *cmd)
@@ -844,6 +866,7 @@ void smtp_session_destroy(struct smtp_session **sp)
 		panic("smtp_session_destroy during a delivery or an offloaded step");
 	evloop_timer_stop(s->loop, &s->session_timer);
 	evloop_timer_stop(s->loop, &s->data_timer);
+	evloop_timer_stop(s->loop, &s->auth_delay_timer);
 	conn_destroy(&s->conn);
 	ix_sasl_destroy(&s->sasl);
 	free(s->auth_user);

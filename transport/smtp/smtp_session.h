@@ -38,6 +38,9 @@ struct smtp_config {
 	unsigned data_max_msecs;
 	struct tls_ctx *tls;             /* server context for STARTTLS; NULL: not offered */
 	bool auth;                       /* offer AUTH (PLAIN/LOGIN, only on TLS or loopback) */
+	/* An offloaded AUTH step that failed (535) is answered this much later, on the loop's timer (0: at once);
+	 * the session reads nothing meanwhile. */
+	unsigned auth_failure_delay_msecs;
 	bool submission;                 /* MAIL requires authentication (port 587) */
 	bool implicit_tls;               /* TLS from the first byte (submissions, RFC 8314); needs tls */
 	enum smtp_bare_lf bare_lf;       /* DATA bare LF policy */
@@ -90,7 +93,8 @@ struct smtp_backend {
 	 * that replaces the default reply text. */
 	enum smtp_rcpt_verdict (*rcpt)(void *ctx, const struct smtp_session_info *info, const struct smtp_rcpt *rcpt,
 				       const char **reason_r);
-	/* Verifies a password for AUTH (see ix_sasl_check_fn). NULL: AUTH is never offered. */
+	/* Verifies a password for AUTH (see ix_sasl_check_fn; IX_EBLOCKED is answered 454 4.7.0 temporarily
+	 * blocked). NULL: AUTH is never offered. */
 	int (*check_password)(void *ctx, const char *user, const char *pass, size_t passlen);
 	/* Takes a message. The backend answers with smtp_session_delivered() once the message is durable (or has
 	 * failed) - from inside this call or later from the loop (group commit in the before-sleep hook). The

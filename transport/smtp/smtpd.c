@@ -58,7 +58,7 @@ struct smtpd {
 	unsigned nsessions;
 	struct client_count *clients;
 	size_t nclients;
-	struct throttle *auth_fail; /* failed logins per client address (auth.max_failures); used on the workers */
+	struct throttle_guard *guard; /* failed logins per (address, account), address, account; used on the workers */
 	struct workpool *pool;
 };
 
@@ -84,6 +84,10 @@ static void apply_settings(struct smtpd *sd)
 	c.tls = sd->d.tls;
 	c.spool_dir = sd->d.cfg.data_dir; /* large messages wait in unlinked files there, not in memory */
 	c.auth = true;
+	c.auth_failure_delay_msecs = (unsigned)v[SET_AUTH_FAILURE_DELAY_MS];
+	struct throttle_limits tl;
+	throttle_limits_from_settings(&sd->set, &tl);
+	throttle_guard_set(sd->guard, &tl);
 	c.bare_lf = SMTP_BARE_LF_KEEP;
 	c.mail_check = be_mail;
 	c.offload = be_offload;
@@ -335,21 +339,25 @@ static int be_check_password(void *ctx, const char *user, const char *pass, size
 	struct smtpd *sd = ss->sd;
 	if (strlen(pass) != passlen)
 		return IX_EAUTH;
-	unsigned failures = throttle_failures(sd->auth_fail, ss->peer, (uint64_t)time(NULL));
-	if (failures >= sd->set.v[SET_AUTH_MAX_FAILURES]) {
-		log_warn("authentication of %s from %s refused: %u failures within a minute", user, ss->peer, failures);
-		return IX_EAUTH;
+	enum throttle_block b = throttle_guard_check(sd->guard, ss->peer, user, (uint64_t)time(NULL));
+	if (b != THROTTLE_FREE) {
+		log_warn("authentication of %s from %s refused: temporarily blocked (too many failed logins of %s)", user,
+			 ss->peer, throttle_block_text(b));
+		return IX_EBLOCKED;
 	}
 	struct buf err = BUF_INIT;
 	int r = dir_authenticate(sd->d.dir, user, pass, &err);
-	if (r != IX_OK && r != IX_EAUTH)
+	if (r == IX_EBLOCKED)
+		log_warn("authentication of %s from %s refused: temporarily blocked (%s)", user, ss->peer, buf_cstr(&err));
+	else if (r != IX_OK && r != IX_EAUTH)
 		log_warn("authentication of %s: %s", user, buf_cstr(&err));
 	if (r == IX_EAUTH) {
-		log_info("authentication of %s from %s failed: %s", user, ss->peer, buf_cstr(&err));
-		throttle_fail(sd->auth_fail, ss->peer, (uint64_t)time(NULL));
+		unsigned n = throttle_guard_fail(sd->guard, ss->peer, user, (uint64_t)time(NULL));
+		log_info("authentication of %s from %s failed: %s (%u failures in the window)", user, ss->peer,
+			 buf_cstr(&err), n);
 	}
 	buf_free(&err);
-	return r == IX_OK ? 0 : r == IX_EAUTH ? IX_EAUTH : IX_EUNAVAIL;
+	return r == IX_OK ? 0 : r == IX_EAUTH || r == IX_EBLOCKED ? r : IX_EUNAVAIL;
 }
 
 static void job_push(struct smtpd *sd, struct job *j);
@@ -643,8 +651,8 @@ int smtpd_main(int argc, char **argv)
 	sd->qdir = config_path(&sd->d.cfg, "queue");
 	if (queue_dir_ensure(sd->qdir, &err) != 0)
 		fatal("%s", buf_cstr(&err));
+	sd->guard = throttle_guard_create(SMTPD_CLIENTS_MAX); /* before the settings: they set its limits */
 	daemon_watch_settings(&sd->d, on_settings, sd);
-	sd->auth_fail = throttle_create(SMTPD_CLIENTS_MAX, 0);
 	if (workpool_create(sd->d.loop, SMTPD_WORKERS, &sd->pool, &err) != 0)
 		fatal("%s", buf_cstr(&err));
 	unsigned maxc = (unsigned)sd->set.v[SET_SMTP_MAX_CONNECTIONS];
@@ -664,7 +672,7 @@ int smtpd_main(int argc, char **argv)
 	listener_destroy(&sd->l_sub);
 	listener_destroy(&sd->l_subs);
 	free(sd->clients);
-	throttle_destroy(&sd->auth_fail);
+	throttle_guard_destroy(&sd->guard);
 	free(sd->qdir);
 	buf_free(&err);
 	tls_ctx_destroy(&sd->tls_mx);

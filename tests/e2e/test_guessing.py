@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+# test_guessing.py - password guessing against a started system, with the clients users run (imaplib, poplib,
+# smtplib, ldapwhoami): one user's wrong passwords do not lock the other users of the address out (throttling by
+# address and account, with a larger ceiling per address), a limit per account across addresses, "temporarily
+# blocked" (not "wrong password") when a block applies, including an account slapd's ppolicy has locked.
+import os
+import poplib
+import smtplib
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+S = None
+PW = {"amy": "Tulip-Meadow-42", "rory": "Harbour-Lights-7", "clara": "Crystal-Cave-19", "dora": "Velvet-Moss-33"}
+PAIR_MAX = 10          # auth.max_failures (the default): one account from one address
+ACCOUNT_MAX = 12       # auth.max_account_failures: one account from all addresses (above PAIR_MAX)
+LDAP_LOCKOUT = 3       # auth.lockout_failures, set once the other cases are done
+
+
+def imap_login(user, password, src="127.0.0.1"):
+    return h.imap_login_said(S.ports["imap"], user, password, src)
+
+
+def pop3_login(user, password):
+    """The answer to POP3 USER/PASS from 127.0.0.1: "+OK..." or the -ERR line."""
+    p = poplib.POP3("127.0.0.1", S.ports["pop3"], timeout=20)
+    try:
+        p.user(user)
+        return p.pass_(password).decode()
+    except poplib.error_proto as e:
+        return e.args[0].decode()
+    finally:
+        p.close()
+
+
+def smtp_auth(user, password):
+    """(code, text) of AUTH PLAIN on the submission port from 127.0.0.1 (one mechanism, one attempt)."""
+    c = smtplib.SMTP("127.0.0.1", S.ports["submission"], timeout=20)
+    try:
+        c.ehlo()
+        c.user, c.password = user, password
+        try:
+            code, text = c.auth("PLAIN", c.auth_plain)
+        except smtplib.SMTPAuthenticationError as e:
+            code, text = e.smtp_code, e.smtp_error
+        return code, text.decode()
+    finally:
+        c.close()
+
+
+@h.setup
+def start():
+    global S
+    S = h.System(strict_passwords=True, extra=["--setting", "auth.max_account_failures=%d" % ACCOUNT_MAX])
+    for u, (given, surname) in (("amy", ("Amy", "Pond")), ("rory", ("Rory", "Williams")),
+                                ("clara", ("Clara", "Oswald")), ("dora", ("Dora", "Milaje"))):
+        S.cli("user", "add", u, "--given", given, "--surname", surname, "--password", PW[u], check=True)
+    # every daemon's replica knows the last user
+    assert h.wait_for(lambda: imap_login("dora", PW["dora"]) == "OK", timeout=15, interval=0.1), "users not ready"
+    assert h.wait_for(lambda: pop3_login("dora", PW["dora"]).startswith("+OK"), timeout=15, interval=0.1)
+    assert h.wait_for(lambda: smtp_auth("dora", PW["dora"])[0] == 235, timeout=15, interval=0.1)
+
+
+@h.test
+def imap_one_users_guesses_do_not_lock_out_the_others():
+    for _ in range(PAIR_MAX):
+        assert "AUTHENTICATIONFAILED" in imap_login("amy", "guess"), "a wrong password not refused as wrong"
+    said = imap_login("amy", PW["amy"])
+    assert "[UNAVAILABLE]" in said and "Temporarily blocked" in said, said
+    assert imap_login("rory", PW["rory"]) == "OK"  # the same address, another account
+    S.wait_log("imapd", "login refused from 127.0.0.1 for amy: temporarily blocked")
+
+
+@h.test
+def pop3_one_users_guesses_do_not_lock_out_the_others():
+    for _ in range(PAIR_MAX):
+        said = pop3_login("amy", "guess")
+        assert said.startswith("-ERR [AUTH]"), said
+    said = pop3_login("amy", PW["amy"])
+    assert said.startswith("-ERR [LOGIN-DELAY] Temporarily blocked"), said
+    said = pop3_login("rory", PW["rory"])
+    assert said.startswith("+OK"), said
+
+
+@h.test
+def smtp_one_users_guesses_do_not_lock_out_the_others():
+    for _ in range(PAIR_MAX):
+        code, text = smtp_auth("amy", "guess")
+        assert code == 535, (code, text)
+    code, text = smtp_auth("amy", PW["amy"])
+    assert code == 454 and text.startswith("4.7.0 Temporarily blocked"), (code, text)
+    code, text = smtp_auth("rory", PW["rory"])
+    assert code == 235, (code, text)
+    S.wait_log("smtpd", "authentication of amy from 127.0.0.1 refused: temporarily blocked")
+
+
+@h.test
+def an_account_is_limited_across_addresses():
+    # one guess each from ACCOUNT_MAX addresses: no pair and no address comes near its own limit
+    for i in range(ACCOUNT_MAX):
+        said = imap_login("clara", "guess-%d" % i, src="127.0.0.%d" % (20 + i))
+        assert "AUTHENTICATIONFAILED" in said, said
+    said = imap_login("clara", PW["clara"], src="127.0.0.40")
+    assert "[UNAVAILABLE]" in said and "Temporarily blocked" in said, said
+    assert imap_login("rory", PW["rory"], src="127.0.0.40") == "OK"  # another account from there
+    # the block ends with its window (auth.failure_window_seconds, shortened now for this)
+    S.set_live("auth.failure_window_seconds", 1, services=("imapd",))
+    assert h.wait_for(lambda: imap_login("clara", PW["clara"], src="127.0.0.40") == "OK", timeout=15, interval=0.3)
+
+
+@h.test
+def an_account_slapd_locked_is_temporarily_blocked_everywhere():
+    S.cli("server", "set", "auth.lockout_failures", str(LDAP_LOCKOUT), check=True)
+    dn = S.user_dn("dora")
+    for _ in range(LDAP_LOCKOUT):
+        assert h.run(["ldapwhoami", "-x", "-H", S.ldap_uri, "-D", dn, "-w", "guess"]).returncode == 49
+    r = h.run(["ldapwhoami", "-x", "-e", "ppolicy", "-H", S.ldap_uri, "-D", dn, "-w", PW["dora"]])
+    assert r.returncode == 49 and "Account locked" in r.stderr, r.stderr
+    # the right password through every service: blocked, not "wrong password"
+    said = imap_login("dora", PW["dora"], src="127.0.0.50")
+    assert "[UNAVAILABLE]" in said and "Temporarily blocked" in said, said
+    said = pop3_login("dora", PW["dora"])
+    assert said.startswith("-ERR [LOGIN-DELAY] Temporarily blocked"), said
+    code, text = smtp_auth("dora", PW["dora"])
+    assert code == 454 and text.startswith("4.7.0 Temporarily blocked"), (code, text)
+    S.wait_log("imapd", "the directory has locked the account")
+
+
+if __name__ == "__main__":
+    h.main("guessing")
