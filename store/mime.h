@@ -138,6 +138,15 @@ size_t mime_addr_text(const char *value, size_t len, struct buf *out);
  * Unix time plus the zone gives the date and time as written (SEARCH SENTON and its kin compare that date). */
 int mime_parse_date(const char *v, long long *t_r, int *zone_r);
 
+/* Appends the message msg (info->msg_size bytes, info its parse) downgraded as RFC 6857 says, for IMAP and POP3
+ * clients that do not accept UTF-8 headers (RFC 6855): in every header block (the message's, its parts' and
+ * enclosed messages') a field holding 8-bit bytes is rewritten in ASCII: address fields (From, Sender, Reply-To,
+ * To, Cc, Bcc and their Resent- forms) keep their addresses with display names as RFC 2047 encoded-words, and a
+ * mailbox whose address is not ASCII becomes an empty group "name address :;" (both encoded-words); any other field
+ * becomes its unfolded value as encoded-words. Bodies are copied as they are. Parse the result with mime_parse()
+ * for its ENVELOPE and BODYSTRUCTURE. */
+void mime_downgrade(const char *msg, const struct mime_info *info, struct buf *out);
+
 /* Appends s[0..len) as an IMAP string: NIL when s is NULL, a quoted string when it can be one, else a literal
  * {n}\r\n... (CR, LF or 8-bit bytes). NUL bytes are dropped (IMAP strings cannot carry them). */
 void mime_imap_string(struct buf *out, const char *s, size_t len);

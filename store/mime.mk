@@ -1,5 +1,5 @@
 # store/mime.mk - the MIME parser library (libmime.a), its unit tests and its fuzz target.
-MIME_SRCS := store/mime.c store/mime_hdr.c store/mime_addr.c store/mime_serial.c
+MIME_SRCS := store/mime.c store/mime_hdr.c store/mime_addr.c store/mime_serial.c store/mime_downgrade.c
 MIME_LIB := $(BUILD)/libmime.a
 
 $(MIME_LIB): $(call objs,$(MIME_SRCS))

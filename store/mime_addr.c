@@ -126,8 +126,8 @@ struct addr_ctx {
 	struct buf *out;
 	unsigned *flags;
 	size_t count;
-	int opened; /* "(" of the list written */
-	int plain;  /* "name <mailbox@host>" lines (mime_addr_text) instead of ENVELOPE form */
+	int opened; /* "(" of the list written; in ADDR_DOWNGRADE: a group was opened, no ',' before its first member */
+	enum { ADDR_ENVELOPE, ADDR_PLAIN, ADDR_DOWNGRADE } mode; /* ENVELOPE form, mime_addr_text, mime_addr_downgrade */
 };
 
 /* One address as a line of mime_addr_text: group markers (host NULL) and placeholders are left out. */
@@ -148,10 +148,76 @@ static void put_plain(struct addr_ctx *c, const char *name, const char *mbox, co
 	c->count++;
 }
 
+/* A display name in a header: encoded-words when it holds 8-bit bytes, else atoms, else a quoted string. */
+static void put_phrase(struct buf *out, const char *s)
+{
+	size_t len = strlen(s);
+	if (mime_has_8bit(s, len)) {
+		mime_encode_words(s, len, " ", out);
+		return;
+	}
+	int atoms = len > 0;
+	for (size_t i = 0; i < len && atoms; i++)
+		atoms = s[i] == ' ' || is_atext((unsigned char)s[i]);
+	if (atoms) {
+		buf_append(out, s, len);
+		return;
+	}
+	buf_append_char(out, '"');
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			buf_append_char(out, '\\');
+		buf_append_char(out, s[i]);
+	}
+	buf_append_char(out, '"');
+}
+
+/* One address of mime_addr_downgrade. RFC 6857 section 3.1.4 (the same for a UTF-8 domain): a mailbox whose address
+ * holds 8-bit bytes becomes an empty group named by the display name and the address as encoded-words,
+ * "=?UTF-8?B?...?= =?UTF-8?B?...?= :;", which a client shows but never replies to. */
+static void put_downgraded(struct addr_ctx *c, const char *name, const char *mbox, const char *host)
+{
+	if (mbox == NULL) { /* end of a group */
+		buf_append_char(c->out, ';');
+		c->opened = 0;
+		return;
+	}
+	if (c->out->len > 0 && !c->opened)
+		buf_append_str(c->out, ", ");
+	c->opened = 0;
+	if (host == NULL) { /* start of a group */
+		put_phrase(c->out, mbox);
+		buf_append_char(c->out, ':');
+		c->opened = 1;
+		return;
+	}
+	struct buf spec = BUF_INIT;
+	if (strcmp(mbox, ADDR_MISSING_MAILBOX) != 0)
+		buf_append_str(&spec, mbox);
+	if (strcmp(host, ADDR_MISSING_DOMAIN) != 0)
+		buf_printf(&spec, "@%s", host);
+	if (name != NULL) {
+		put_phrase(c->out, name);
+		buf_append_char(c->out, ' ');
+	}
+	if (mime_has_8bit(spec.data != NULL ? spec.data : "", spec.len)) {
+		mime_encode_words(buf_cstr(&spec), spec.len, " ", c->out);
+		buf_append_str(c->out, " :;");
+	} else {
+		buf_printf(c->out, "<%s>", buf_cstr(&spec));
+	}
+	buf_free(&spec);
+	c->count++;
+}
+
 static void put_addr(struct addr_ctx *c, const char *name, const char *adl, const char *mbox, const char *host)
 {
-	if (c->plain) {
+	if (c->mode == ADDR_PLAIN) {
 		put_plain(c, name, mbox, host);
+		return;
+	}
+	if (c->mode == ADDR_DOWNGRADE) {
+		put_downgraded(c, name, mbox, host);
 		return;
 	}
 	if (!c->opened) {
@@ -321,7 +387,7 @@ static void addr_parse(struct addr_ctx *c, const char *v)
 
 size_t mime_addr_list(struct buf *out, const char *v, unsigned *flags)
 {
-	struct addr_ctx c = { out, flags, 0, 0, 0 };
+	struct addr_ctx c = { out, flags, 0, 0, ADDR_ENVELOPE };
 	addr_parse(&c, v);
 	if (c.opened)
 		buf_append_char(out, ')');
@@ -335,12 +401,22 @@ size_t mime_addr_text(const char *value, size_t len, struct buf *out)
 	char *v = mime_unfold(value, len);
 	struct buf lines = BUF_INIT;
 	unsigned flags = 0;
-	struct addr_ctx c = { &lines, &flags, 0, 0, 1 };
+	struct addr_ctx c = { &lines, &flags, 0, 0, ADDR_PLAIN };
 	addr_parse(&c, v);
 	mime_decode_words(buf_cstr(&lines), lines.len, out);
 	buf_free(&lines);
 	free(v);
 	return c.count;
+}
+
+void mime_addr_downgrade(const char *v, struct buf *out)
+{
+	struct buf list = BUF_INIT;
+	unsigned flags = 0;
+	struct addr_ctx c = { &list, &flags, 0, 0, ADDR_DOWNGRADE };
+	addr_parse(&c, v);
+	buf_append(out, buf_cstr(&list), list.len);
+	buf_free(&list);
 }
 
 /* ---- dates ---- */

@@ -40,6 +40,16 @@ char *mime_param_get(const struct mime_param *params, size_t n, const char *name
  * Sets MIME_F_BAD_ADDRESS in *flags when something was skipped. Returns the number of addresses written. */
 size_t mime_addr_list(struct buf *out, const char *v, unsigned *flags);
 
+/* RFC 6857 downgrading (mime_downgrade.c, mime_addr.c). mime_has_8bit: 1 when s[0..len) holds a byte >= 0x80.
+ * mime_encode_words appends s[0..len) as RFC 2047 B encoded-words (charset UTF-8, or UNKNOWN-8BIT when s is not
+ * UTF-8; whole characters per word, at most 72 bytes each) separated by sep; nothing for len 0.
+ * mime_addr_downgrade appends the address list v (unfolded) rewritten as ASCII: display names with 8-bit bytes as
+ * encoded-words, a mailbox whose address holds 8-bit bytes as an empty group (RFC 6857 section 3.1.4); comments
+ * are dropped. */
+int mime_has_8bit(const char *s, size_t len);
+void mime_encode_words(const char *s, size_t len, const char *sep, struct buf *out);
+void mime_addr_downgrade(const char *v, struct buf *out);
+
 /* Makes b valid UTF-8: when it is not, its bytes are taken as windows-1252 (raw 8-bit header text). */
 void mime_utf8_repair(struct buf *b);
 /* Appends a NUL-terminated string as an IMAP nstring (NULL -> NIL). */

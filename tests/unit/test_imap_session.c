@@ -762,6 +762,46 @@ static void imap_binary_whole_and_nul(void)
 	client_close(&c);
 }
 
+/* Headers with raw UTF-8 (RFC 6855): a session that did not ENABLE UTF8=ACCEPT gets them downgraded as RFC 6857 says
+ * (encoded-words; an address that is not ASCII as an empty group), a session that did gets them as stored */
+static void imap_utf8_downgrade(void)
+{
+	setup();
+	struct client c, u;
+	client_open(&c, false);
+	login(&c);
+	send_str(&c, "a CREATE Intl\r\n");
+	test_assert(wait_for(&c, "a OK"));
+	append_msg("Intl", "Subject: Gr\xc3\xbc\xc3\x9f" "e\r\nFrom: J\xc3\xb6rg <j\xc3\xb6rg@example.org>\r\n"
+			   "To: Ann <ann@example.org>\r\n\r\nbody\r\n");
+	send_str(&c, "b SELECT Intl\r\n");
+	test_assert(wait_for(&c, "b OK"));
+	expect_answer(&c, "FETCH 1 (ENVELOPE BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)])",
+		      "* 1 FETCH (ENVELOPE (NIL \"=?UTF-8?B?R3LDvMOfZQ==?=\" "
+		      "((NIL NIL \"=?UTF-8?B?SsO2cmc=?= =?UTF-8?B?asO2cmdAZXhhbXBsZS5vcmc=?=\" NIL)(NIL NIL NIL NIL)) "
+		      "((NIL NIL \"=?UTF-8?B?SsO2cmc=?= =?UTF-8?B?asO2cmdAZXhhbXBsZS5vcmc=?=\" NIL)(NIL NIL NIL NIL)) "
+		      "((NIL NIL \"=?UTF-8?B?SsO2cmc=?= =?UTF-8?B?asO2cmdAZXhhbXBsZS5vcmc=?=\" NIL)(NIL NIL NIL NIL)) "
+		      "((\"Ann\" NIL \"ann\" \"example.org\")) NIL NIL NIL NIL) "
+		      "BODY[HEADER.FIELDS (SUBJECT FROM)] {105}\r\n"
+		      "Subject: =?UTF-8?B?R3LDvMOfZQ==?=\r\n"
+		      "From: =?UTF-8?B?SsO2cmc=?= =?UTF-8?B?asO2cmdAZXhhbXBsZS5vcmc=?= :;\r\n\r\n)\r\n"
+		      "t OK Fetch completed.\r\n");
+	client_open(&u, false);
+	login(&u);
+	send_str(&u, "a ENABLE UTF8=ACCEPT\r\nb SELECT Intl\r\n");
+	test_assert(wait_for(&u, "b OK"));
+	expect_answer(&u, "FETCH 1 (ENVELOPE BODY.PEEK[HEADER.FIELDS (SUBJECT)])",
+		      "* 1 FETCH (ENVELOPE (NIL {7}\r\nGr\xc3\xbc\xc3\x9f" "e "
+		      "(({5}\r\nJ\xc3\xb6rg NIL {5}\r\nj\xc3\xb6rg \"example.org\")) "
+		      "(({5}\r\nJ\xc3\xb6rg NIL {5}\r\nj\xc3\xb6rg \"example.org\")) "
+		      "(({5}\r\nJ\xc3\xb6rg NIL {5}\r\nj\xc3\xb6rg \"example.org\")) "
+		      "((\"Ann\" NIL \"ann\" \"example.org\")) NIL NIL NIL NIL) "
+		      "BODY[HEADER.FIELDS (SUBJECT)] {20}\r\nSubject: Gr\xc3\xbc\xc3\x9f" "e\r\n\r\n)\r\n"
+		      "t OK Fetch completed.\r\n");
+	client_close(&u);
+	client_close(&c);
+}
+
 static void pop3_session_basics(void)
 {
 	setup();
@@ -850,6 +890,6 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_modseq_enables_condstore), TEST_CASE(imap_search_address_comments),
 	  TEST_CASE(imap_search_sent_date_as_written), TEST_CASE(imap_search_header_every_field),
 	  TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
-	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_public_hierarchy),
+	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
 	  TEST_CASE(teardown))

@@ -162,9 +162,63 @@ static void section_spec(const struct imap_fetch_body *b, bool fields_as_header,
 		buf_printf(out, "%s%s", b->part_count > 0 ? "." : "", t);
 }
 
+/* What a session that did not ENABLE UTF8=ACCEPT is sent of a message whose headers hold 8-bit bytes (RFC 6855
+ * section 3, RFC 6857): the message downgraded by mime_downgrade() and its parse, made at most once per message. */
+struct fetch_view {
+	enum { VIEW_UNKNOWN, VIEW_STORED, VIEW_DOWNGRADED } state;
+	struct mime_info *mi; /* the downgraded message's parse (VIEW_DOWNGRADED) */
+	struct buf msg;       /* the downgraded message (VIEW_DOWNGRADED) */
+};
+
+/* True when uid goes out downgraded to this session (v then holds it); false when it goes out as stored. */
+static bool view_downgraded(struct imap_session *s, uint32_t uid, struct fetch_view *v)
+{
+	if (s->utf8)
+		return false;
+	if (v->state == VIEW_UNKNOWN) {
+		struct store *st = s->srv->ls.cfg.store;
+		struct mime_info *mi = NULL;
+		struct buf raw = BUF_INIT;
+		v->state = VIEW_STORED;
+		if (store_fetch_mime(st, s->sel_guid, s->sel_folder, uid, &mi, NULL) == 0 &&
+		    (mi->flags & MIME_F_8BIT_HEADER) != 0 &&
+		    store_fetch_body(st, s->sel_guid, s->sel_folder, uid, 0, 0, &raw, NULL) == 0 && raw.len == mi->msg_size) {
+			mime_downgrade(buf_cstr(&raw), mi, &v->msg);
+			if (mime_parse(buf_cstr(&v->msg), v->msg.len, NULL, &v->mi, NULL) == 0)
+				v->state = VIEW_DOWNGRADED;
+		}
+		mime_info_destroy(&mi);
+		buf_free(&raw);
+	}
+	return v->state == VIEW_DOWNGRADED;
+}
+
+static void view_free(struct fetch_view *v)
+{
+	mime_info_destroy(&v->mi);
+	buf_free(&v->msg);
+}
+
+/* Appends the section spec (see mime_section_range) of the downgraded message in v to out, [offset, offset+max_len)
+ * of it (max_len 0: to the end). Returns 0 or IX_ENOTFOUND. */
+static int view_section(const struct fetch_view *v, const char *spec, uint64_t offset, uint64_t max_len,
+			struct buf *out)
+{
+	size_t off, len;
+	if (mime_section_range(v->mi, spec, &off, &len) != 0)
+		return IX_ENOTFOUND;
+	size_t skip = offset < len ? (size_t)offset : len;
+	len -= skip;
+	if (max_len != 0 && max_len < len)
+		len = (size_t)max_len;
+	buf_append(out, v->msg.data + off + skip, len);
+	return 0;
+}
+
 /* BINARY[part] and BINARY.SIZE[part] (RFC 3516): the part with its Content-Transfer-Encoding undone, from the
- * cached part tree and the stored message. */
-static void fetch_binary_item(struct imap_session *s, uint32_t uid, const struct imap_fetch_body *b, struct buf *out)
+ * cached part tree and the stored message (or the downgraded message of the view). */
+static void fetch_binary_item(struct imap_session *s, uint32_t uid, const struct imap_fetch_body *b, struct buf *out,
+			      struct fetch_view *v)
 {
 	struct store *st = s->srv->ls.cfg.store;
 	struct buf spec = BUF_INIT, msg = BUF_INIT, data = BUF_INIT;
@@ -173,9 +227,14 @@ static void fetch_binary_item(struct imap_session *s, uint32_t uid, const struct
 	buf_append_char(out, ' ');
 	struct mime_info *mi = NULL;
 	const struct mime_part *part = NULL;
-	if (store_fetch_mime(st, s->sel_guid, s->sel_folder, uid, &mi, NULL) == 0 &&
-	    store_fetch_body(st, s->sel_guid, s->sel_folder, uid, 0, 0, &msg, NULL) == 0 && mi->msg_size == msg.len)
+	if (view_downgraded(s, uid, v)) {
+		buf_append(&msg, v->msg.data, v->msg.len);
+		part = mime_find_part(v->mi, buf_cstr(&spec));
+	} else if (store_fetch_mime(st, s->sel_guid, s->sel_folder, uid, &mi, NULL) == 0 &&
+		   store_fetch_body(st, s->sel_guid, s->sel_folder, uid, 0, 0, &msg, NULL) == 0 &&
+		   mi->msg_size == msg.len) {
 		part = mime_find_part(mi, buf_cstr(&spec));
+	}
 	if (part == NULL) {
 		buf_append_str(out, "NIL");
 	} else {
@@ -204,13 +263,23 @@ static void fetch_binary_item(struct imap_session *s, uint32_t uid, const struct
 	buf_free(&data);
 }
 
-static void fetch_body_item(struct imap_session *s, uint32_t uid, const struct imap_fetch_body *b, struct buf *out)
+/* Appends section spec of uid to out as this session is sent it (see view_downgraded), [offset, offset+max_len). */
+static int fetch_section(struct imap_session *s, uint32_t uid, struct fetch_view *v, const char *spec,
+			 uint64_t offset, uint64_t max_len, struct buf *out)
+{
+	if (view_downgraded(s, uid, v))
+		return view_section(v, spec, offset, max_len, out);
+	return store_fetch_section(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, uid, spec, offset, max_len, out,
+				   NULL);
+}
+
+static void fetch_body_item(struct imap_session *s, uint32_t uid, const struct imap_fetch_body *b, struct buf *out,
+			    struct fetch_view *v)
 {
 	if (b->kind != IMAP_FETCH_KIND_BODY) {
-		fetch_binary_item(s, uid, b, out);
+		fetch_binary_item(s, uid, b, out, v);
 		return;
 	}
-	struct store *st = s->srv->ls.cfg.store;
 	struct buf spec = BUF_INIT, data = BUF_INIT;
 	section_spec(b, true, &spec);
 	imap_fetch_body_name(b, out);
@@ -218,7 +287,7 @@ static void fetch_body_item(struct imap_session *s, uint32_t uid, const struct i
 	int ret;
 	if (b->text == IMAP_SECTION_HEADER_FIELDS || b->text == IMAP_SECTION_HEADER_FIELDS_NOT) {
 		struct buf hdr = BUF_INIT;
-		ret = store_fetch_section(st, s->sel_guid, s->sel_folder, uid, buf_cstr(&spec), 0, 0, &hdr, NULL);
+		ret = fetch_section(s, uid, v, buf_cstr(&spec), 0, 0, &hdr);
 		if (ret == 0) {
 			mime_header_fields(buf_cstr(&hdr), hdr.len, (const char *const *)b->fields, b->field_count,
 					   b->text == IMAP_SECTION_HEADER_FIELDS_NOT, &data);
@@ -231,8 +300,8 @@ static void fetch_body_item(struct imap_session *s, uint32_t uid, const struct i
 		}
 		buf_free(&hdr);
 	} else {
-		ret = store_fetch_section(st, s->sel_guid, s->sel_folder, uid, buf_cstr(&spec),
-					  b->partial ? b->offset : 0, b->partial ? b->length : 0, &data, NULL);
+		ret = fetch_section(s, uid, v, buf_cstr(&spec), b->partial ? b->offset : 0, b->partial ? b->length : 0,
+				    &data);
 	}
 	if (ret == 0)
 		write_literal(out, buf_cstr(&data), data.len);
@@ -320,9 +389,14 @@ static bool fetch_one(struct imap_session *s, struct imap_fetch_job *j, uint32_t
 		SEP();
 		buf_printf(out, "RFC822.SIZE %llu", (unsigned long long)m.size);
 	}
+	struct fetch_view view = { VIEW_UNKNOWN, NULL, BUF_INIT };
 	if (items & (IMAP_FETCH_ENVELOPE | IMAP_FETCH_BODYSTRUCTURE | IMAP_FETCH_BODY)) {
 		struct mime_info *mi = NULL;
-		if (store_fetch_mime(st, s->sel_guid, s->sel_folder, uid, &mi, NULL) == 0) {
+		if (view_downgraded(s, uid, &view)) {
+			mi = view.mi;
+			view.mi = NULL;
+		}
+		if (mi != NULL || store_fetch_mime(st, s->sel_guid, s->sel_folder, uid, &mi, NULL) == 0) {
 			if (items & IMAP_FETCH_ENVELOPE) {
 				SEP();
 				buf_printf(out, "ENVELOPE %s", mi->envelope);
@@ -335,7 +409,10 @@ static bool fetch_one(struct imap_session *s, struct imap_fetch_job *j, uint32_t
 				SEP();
 				buf_printf(out, "BODYSTRUCTURE %s", mi->bodystructure);
 			}
-			mime_info_destroy(&mi);
+			if (view.state == VIEW_DOWNGRADED)
+				view.mi = mi;
+			else
+				mime_info_destroy(&mi);
 		} else if (j->warned++ == 0) {
 			log_warn("no MIME cache for UID %u in %s", uid, s->sel_folder);
 		}
@@ -343,21 +420,27 @@ static bool fetch_one(struct imap_session *s, struct imap_fetch_job *j, uint32_t
 	struct buf data = BUF_INIT;
 	if (items & IMAP_FETCH_RFC822_HEADER) {
 		SEP();
-		store_fetch_header(st, s->sel_guid, s->sel_folder, uid, &data, NULL);
+		if (view_downgraded(s, uid, &view))
+			view_section(&view, "HEADER", 0, 0, &data);
+		else
+			store_fetch_header(st, s->sel_guid, s->sel_folder, uid, &data, NULL);
 		buf_append_str(out, "RFC822.HEADER ");
 		write_literal(out, buf_cstr(&data), data.len);
 		buf_reset(&data);
 	}
 	if (items & IMAP_FETCH_RFC822_TEXT) {
 		SEP();
-		store_fetch_section(st, s->sel_guid, s->sel_folder, uid, "TEXT", 0, 0, &data, NULL);
+		fetch_section(s, uid, &view, "TEXT", 0, 0, &data);
 		buf_append_str(out, "RFC822.TEXT ");
 		write_literal(out, buf_cstr(&data), data.len);
 		buf_reset(&data);
 	}
 	if (items & IMAP_FETCH_RFC822) {
 		SEP();
-		store_fetch_body(st, s->sel_guid, s->sel_folder, uid, 0, 0, &data, NULL);
+		if (view_downgraded(s, uid, &view))
+			view_section(&view, "", 0, 0, &data);
+		else
+			store_fetch_body(st, s->sel_guid, s->sel_folder, uid, 0, 0, &data, NULL);
 		buf_append_str(out, "RFC822 ");
 		write_literal(out, buf_cstr(&data), data.len);
 		buf_reset(&data);
@@ -365,8 +448,9 @@ static bool fetch_one(struct imap_session *s, struct imap_fetch_job *j, uint32_t
 	buf_free(&data);
 	for (size_t i = 0; i < req->body_count; i++) {
 		SEP();
-		fetch_body_item(s, uid, &req->bodies[i], out);
+		fetch_body_item(s, uid, &req->bodies[i], out, &view);
 	}
+	view_free(&view);
 	if (implicit_flags) {
 		SEP();
 		buf_append_str(out, "FLAGS ");
