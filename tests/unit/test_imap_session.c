@@ -23,7 +23,7 @@
 
 static struct evloop *loop;
 static struct store *st;
-static struct workpool *pool;
+static struct workpool *pool, *read_pool;
 static char dirbuf[] = "/tmp/ix-imapsess-XXXXXX";
 
 static int fake_check(void *ctx, const char *user, const char *pass, size_t passlen)
@@ -78,6 +78,7 @@ static void setup(void)
 	test_assert(store_open(dirbuf, &ss, &st, NULL) == 0);
 	test_assert(evloop_create(&loop, NULL) == 0);
 	test_assert(workpool_create(loop, 2, &pool, NULL) == 0);
+	test_assert(workpool_create(loop, 1, &read_pool, NULL) == 0);
 	ix_sasl_init("test", NULL);
 }
 
@@ -114,6 +115,7 @@ static void client_open(struct client *c, bool pop3)
 	cfg.store = st;
 	cfg.users = users;
 	cfg.pool = pool;
+	cfg.read_pool = read_pool;
 	cfg.hostname = "test";
 	/* 3 failures of an account from an address, 5 from an address; failures answered 1 ms late (the timer) */
 	cfg.auth_limits = (struct throttle_limits){ .pair_max = 3, .address_max = 5, .account_max = 100, .window_secs = 60 };
@@ -161,14 +163,20 @@ static void client_close(struct client *c)
 	buf_free(&c->in);
 }
 
+/* Adds what the server has sent so far to c->in. */
+static void client_read(struct client *c)
+{
+	char b[65536];
+	ssize_t n;
+	while ((n = read(c->fd, b, sizeof(b))) > 0)
+		buf_append(&c->in, b, (size_t)n);
+}
+
 /* Runs the loop until the output holds needle (or gives up); returns whether it does. */
 static bool wait_for(struct client *c, const char *needle)
 {
 	for (int i = 0; i < MAX_ROUNDS; i++) {
-		char b[65536];
-		ssize_t n;
-		while ((n = read(c->fd, b, sizeof(b))) > 0)
-			buf_append(&c->in, b, (size_t)n);
+		client_read(c);
 		if (c->in.len > 0 && memmem(c->in.data, c->in.len, needle, strlen(needle)) != NULL)
 			return true; /* memmem: the output may hold NULs (literal8) */
 		evloop_run_once(loop, ROUND_MSECS);
@@ -822,8 +830,33 @@ static void pop3_session_basics(void)
 	store_folder_info_free(&info);
 }
 
+/* Logins and SEARCH never wait for the threads that wait for syncs: with every write thread held (pool_block, as
+ * slow syncs would), a LOGIN, a SEARCH and the reads on the loop are answered; the STORE waits for a thread. */
+static void imap_reads_pass_blocked_writes(void)
+{
+	setup();
+	append_direct("INBOX");
+	pool_block();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	send_str(&c, "s SELECT INBOX\r\nf FETCH 1 (FLAGS)\r\nq SEARCH ALL\r\n");
+	test_assert(wait_for(&c, "q OK"));
+	test_assert(out_pos(&c, "* SEARCH 1") >= 0);
+	send_str(&c, "w STORE 1 +FLAGS (\\Flagged)\r\n");
+	for (int i = 0; i < 10; i++) {
+		evloop_run_once(loop, ROUND_MSECS);
+		client_read(&c);
+	}
+	test_assert(out_pos(&c, "q OK") >= 0 && out_pos(&c, "w OK") < 0);
+	pool_release();
+	test_assert(wait_for(&c, "w OK"));
+	client_close(&c);
+}
+
 static void teardown(void)
 {
+	workpool_destroy(&read_pool, 0);
 	workpool_destroy(&pool, 0);
 	evloop_destroy(&loop);
 	store_close(&st);
@@ -892,4 +925,5 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
+	  TEST_CASE(imap_reads_pass_blocked_writes),
 	  TEST_CASE(teardown))

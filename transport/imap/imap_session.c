@@ -326,7 +326,10 @@ static void dispatch(struct imap_session *s, const struct imap_command *cmd)
 		j->def = def;
 		j->cmd = cmd;
 		s->in_worker = true;
-		imap_start_job(s, cmd_job_run, cmd_job_done, j);
+		if (strcmp(def->name, "SEARCH") == 0) /* reads bodies, writes nothing: never behind a sync */
+			login_start_read_job(&s->ls, cmd_job_run, cmd_job_done, j);
+		else
+			imap_start_job(s, cmd_job_run, cmd_job_done, j);
 		return;
 	}
 	def->fn(s, cmd);

@@ -15,7 +15,10 @@ struct dir;
 struct daemon;
 
 /* Threads of a daemon's worker pool (binds to slapd and synced store commits wait, they do not burn CPU). */
-#define LOGIN_POOL_THREADS 8
+#define LOGIN_POOL_THREADS 32
+/* Threads of the pool for blocking work that writes nothing (password checks: a bind to slapd; SEARCH's body
+ * reads): apart from the worker pool, whose threads wait for syncs, so that a read never queues behind them. */
+#define LOGIN_READ_THREADS 4
 /* Keys (addresses, accounts, pairs) whose failed logins are tracked at once in each table (throttle.h). */
 #define LOGIN_THROTTLE_SLOTS 4096
 

@@ -77,13 +77,16 @@ int login_daemon_main(const struct login_daemon *ld, int argc, char **argv)
 		log_warn("SASL is unavailable (%s will fail): %s", ld->sasl_command, buf_cstr(&err));
 	const struct settings *set = &m.d.settings;
 	struct workpool *pool = NULL;
-	if (workpool_create(m.d.loop, ld->pool_threads, &pool, &err) != 0)
+	struct workpool *read_pool = NULL;
+	if (workpool_create(m.d.loop, ld->pool_threads, &pool, &err) != 0 ||
+	    workpool_create(m.d.loop, LOGIN_READ_THREADS, &read_pool, &err) != 0)
 		fatal("%s", buf_cstr(&err));
 	struct login_config cfg = { 0 };
 	cfg.loop = m.d.loop;
 	cfg.store = m.d.store;
 	login_userdb_dir(m.d.dir, &cfg.users);
 	cfg.pool = pool;
+	cfg.read_pool = read_pool;
 	cfg.tls = m.d.tls;
 	cfg.hostname = m.d.cfg.hostname != NULL ? m.d.cfg.hostname : "localhost";
 	throttle_limits_from_settings(set, &cfg.auth_limits);
@@ -105,7 +108,8 @@ int login_daemon_main(const struct login_daemon *ld, int argc, char **argv)
 	log_info("up to %u connections per port (open files limit %lu)", maxc, nofile);
 	daemon_on_stop(&m.d, on_stop, &m);
 	daemon_run(&m.d);
-	workpool_destroy(&pool, 0); /* first: finished jobs report to their sessions */
+	workpool_destroy(&read_pool, 0); /* first: finished jobs report to their sessions */
+	workpool_destroy(&pool, 0);
 	ld->destroy(m.srv);
 	listener_destroy(&m.plain);
 	listener_destroy(&m.tls);

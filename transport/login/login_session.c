@@ -138,7 +138,8 @@ void login_start_tls(struct login_session *ls, const char *verb)
 
 /* ---- jobs ---- */
 
-void login_start_job(struct login_session *ls, workpool_fn *run, workpool_fn *done, void *arg)
+static void start_job_on(struct login_session *ls, struct workpool *pool, workpool_fn *run, workpool_fn *done,
+			 void *arg)
 {
 	ls->srv->proto->set_busy(ls, true);
 	ls->job_out = true;
@@ -151,7 +152,18 @@ void login_start_job(struct login_session *ls, workpool_fn *run, workpool_fn *do
 		return;
 	}
 	conn_pause_input(ls->conn, true);
-	workpool_submit(ls->srv->cfg.pool, run, done, arg);
+	workpool_submit(pool, run, done, arg);
+}
+
+void login_start_job(struct login_session *ls, workpool_fn *run, workpool_fn *done, void *arg)
+{
+	start_job_on(ls, ls->srv->cfg.pool, run, done, arg);
+}
+
+void login_start_read_job(struct login_session *ls, workpool_fn *run, workpool_fn *done, void *arg)
+{
+	const struct login_config *c = &ls->srv->cfg;
+	start_job_on(ls, c->read_pool != NULL ? c->read_pool : c->pool, run, done, arg);
 }
 
 bool login_job_finished(struct login_session *ls)
@@ -420,7 +432,7 @@ void login_password(struct login_session *ls, const char *ref, const char *user,
 	struct login_job *j = auth_job(ls, ref);
 	j->user = xstrndup(user, ulen);
 	login_password_keep(&j->pass, &j->passlen, pass, plen);
-	login_start_job(ls, auth_run, auth_done, j);
+	login_start_read_job(ls, auth_run, auth_done, j);
 }
 
 void login_sasl_start(struct login_session *ls, const char *ref, const char *mech, size_t mlen, const char *ir,
@@ -445,7 +457,7 @@ void login_sasl_start(struct login_session *ls, const char *ref, const char *mec
 		j->resp = xstrndup(ir, irlen);
 		j->resp_len = irlen;
 	}
-	login_start_job(ls, auth_run, auth_done, j);
+	login_start_read_job(ls, auth_run, auth_done, j);
 }
 
 void login_sasl_response(struct login_session *ls, const char *ref, const char *line, size_t len)
@@ -454,7 +466,7 @@ void login_sasl_response(struct login_session *ls, const char *ref, const char *
 	j->sasl = true;
 	j->resp = xstrndup(line, len);
 	j->resp_len = len;
-	login_start_job(ls, auth_run, auth_done, j);
+	login_start_read_job(ls, auth_run, auth_done, j);
 }
 
 /* ---- the server ---- */

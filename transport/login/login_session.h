@@ -30,6 +30,7 @@ struct login_config {
 	struct store *store;
 	struct login_userdb users;  /* copied */
 	struct workpool *pool;      /* blocking work; must outlive the server. NULL: done inline (fuzzing, tools) */
+	struct workpool *read_pool; /* work that writes nothing (password checks, body reads); NULL: on pool */
 	struct tls_ctx *tls;        /* STARTTLS/STLS and implicit TLS; NULL: not offered */
 	const char *hostname;       /* must outlive the server */
 	const char *spool_dir;      /* where large messages being received wait (common/spool.h; NULL: in memory);
@@ -180,6 +181,9 @@ void login_sasl_response(struct login_session *ls, const char *ref, const char *
 /* Hands blocking work to the pool: the session is busy (input paused) until done runs, which must call
  * login_job_finished first. Without a pool run and done are called here. */
 void login_start_job(struct login_session *ls, workpool_fn *run, workpool_fn *done, void *arg);
+/* The same for work that writes nothing to the store (it never waits for a sync): on the read pool, so that it
+ * never queues behind the jobs that wait for syncs. */
+void login_start_read_job(struct login_session *ls, workpool_fn *run, workpool_fn *done, void *arg);
 /* Called first by a job's done function: returns false when the session died meanwhile (it is then freed, and the
  * job must only free its own memory). */
 bool login_job_finished(struct login_session *ls);
