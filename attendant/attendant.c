@@ -1,6 +1,7 @@
 /* attendant.c - the supervisor loop: slapd first, then the services, restarts with backoff, the address
  * generator, the control socket (status), and a clean stop in reverse order with slapd last. */
 #include "attendant/attendant.h"
+#include "attendant/bootstrap.h"
 #include "directory/dir.h"
 #include "common/err.h"
 #include "common/evloop.h"
@@ -798,6 +799,12 @@ int attendant_run(struct config *cfg, int ready_fd)
 	} else if (r != IX_OK) {
 		goto out;
 	}
+	/* every local user reads the certificate in the data folder's public part: a folder an older version made has
+	 * none until now, and after `cert renew` this publishes the new one */
+	struct buf publish_err = BUF_INIT;
+	if (bootstrap_publish_cert(cfg, &publish_err) != IX_OK)
+		log_warn("%s", buf_cstr(&publish_err));
+	buf_free(&publish_err);
 	/* an attendant killed without a stop (SIGKILL, the OOM killer) left slapd running, and maybe services still
 	 * closing: stop those of this data folder cleanly, then start as usual */
 	struct orphan orphans[ORPHAN_MAX];

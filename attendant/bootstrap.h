@@ -8,6 +8,11 @@
 #include "common/buf.h"
 #include "common/config.h"
 
+/* The public part of the data folder: a copy of this server's certificate for every local user. The data folder is
+ * mode 0711 (others may open what they can name, never list it) and everything in it is closed to them but this. */
+#define BOOTSTRAP_PUBLIC_DIR "public"
+#define BOOTSTRAP_PUBLIC_CERT "public/cert.pem"
+
 /* Days a generated self-signed certificate is valid. */
 #define BOOTSTRAP_CERT_DAYS 825
 
@@ -30,15 +35,24 @@ struct bootstrap {
  * services will run as root) and b->uid, b->gid. Returns IX_OK or the code with a sentence in error_r. */
 int bootstrap_check(struct config *cfg, struct bootstrap *b, struct buf *error_r);
 
-/* Makes the folder (0750) with run/, log/, store/, queue/ and tls/, saves cfg as its bootstrap configuration and
- * puts the certificate in tls/. The caller then makes the directory. Returns IX_OK or an ix_err code with error_r
+/* Makes the folder (0750) with run/, log/, store/, queue/ and tls/, saves cfg as its bootstrap configuration,
+ * puts the certificate in tls/ and publishes it (bootstrap_publish_cert). The caller then makes the directory. Returns IX_OK or an ix_err code with error_r
  * (call bootstrap_abandon then). */
 int bootstrap_create(const struct config *cfg, struct bootstrap *b, struct buf *error_r);
 
-/* Makes a new key and self-signed certificate for cfg's host name and, when cfg listens on one address (not a
- * wildcard), that address too: the others reach a server by one or the other (its published directory URI names
- * the address). Valid BOOTSTRAP_CERT_DAYS. Returns IX_OK or an ix_err code with error_r. */
+/* Makes a new key and self-signed certificate for cfg's host name, `localhost` and 127.0.0.1 (the directory's
+ * loopback listener is always there) and the listen address; with a wildcard listen address (0.0.0.0: the IPv4
+ * addresses, ::: every address) the addresses of this machine's interfaces now, link-local IPv6 ones left out.
+ * Valid BOOTSTRAP_CERT_DAYS. Returns IX_OK or an ix_err code with error_r. */
 int bootstrap_make_cert(const struct config *cfg, const char *cert_path, const char *key_path, struct buf *error_r);
+
+/* Warns on stderr when cfg's host name does not resolve, or resolves to no address of this machine, saying what to
+ * do: clients that connect by that name cannot verify the certificate. Nothing else changes. */
+void bootstrap_check_hostname(const struct config *cfg);
+
+/* Copies tls/cert.pem to BOOTSTRAP_PUBLIC_CERT (0644, in a folder of mode 0755) and makes the data folder 0711, so
+ * every local user can read the certificate (not the key). Returns IX_OK or IX_EIO with error_r. */
+int bootstrap_publish_cert(const struct config *cfg, struct buf *error_r);
 
 /* Once the caller has filled the folder: gives it to the service user (nothing when cfg->user is NULL). Returns IX_OK
  * or an ix_err code with error_r. */

@@ -1,10 +1,11 @@
-/* cmd_cert.c - this server's TLS certificate: the one init and init --join make (for the host name and the listen
- * address), and `interchange cert renew`, which publishes the new certificate on every server before using it. */
+/* cmd_cert.c - this server's TLS certificate: `interchange cert show`, which any local user may run, and `interchange
+ * cert renew`, which makes a new one (attendant/bootstrap.c) and publishes it on every server before using it. */
 #include "attendant/attendant.h"
 #include "attendant/bootstrap.h"
 #include "attendant/cli.h"
 #include "common/err.h"
 #include "directory/replication.h"
+#include "transport/net/tls.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,11 +18,50 @@
 #define CERT_PUBLISH_WAIT_MS 30000
 
 static const char cert_help[] =
-	"usage: interchange cert renew [--data DIR]\n\n"
-	"Makes a new key and self-signed certificate for this server (its host name and listen address, valid "
+	"usage: interchange cert show [--pem] [--data DIR]\n"
+	"       interchange cert renew [--data DIR]\n\n"
+	"show: the certificate this server presents (its subject, the names and addresses it is valid for, its\n"
+	"validity and SHA-256 fingerprint), or with --pem the certificate itself, for a client to trust\n"
+	"(e.g. LDAPTLS_CACERT, openssl -CAfile). Any local user may run it: the certificate is also in\n"
+	"DIR/" BOOTSTRAP_PUBLIC_CERT ", readable by everyone.\n"
+	"renew: makes a new key and self-signed certificate for this server (its host name, localhost, 127.0.0.1 and\n"
+	"its listen address or, listening on every address, the addresses of this machine's interfaces now; valid "
 	"825 days),\npublishes it in this server's entry beside the current one, waits until every other server of "
 	"the\norganisation holds it (so each trusts it), then switches to it and restarts the system when it runs.\n"
 	"The old certificate is withdrawn from the directory at the restart. No link between servers breaks.\n";
+
+/* Prints the certificate: the one in use (tls/cert.pem) when this user may read it, otherwise the public copy. Reads
+ * no configuration, which other users may not read either. */
+static int show(const char *data_dir, bool pem)
+{
+	char *paths[2] = { xasprintf("%s/tls/cert.pem", data_dir), xasprintf("%s/" BOOTSTRAP_PUBLIC_CERT, data_dir) };
+	char *data = NULL;
+	size_t len = 0;
+	int ret = CLI_EXIT_FAIL;
+	int r = read_file(paths[0], TLS_PEM_MAX, &data, &len);
+	if (r < 0 && (errno == EACCES || errno == ENOENT))
+		r = read_file(paths[1], TLS_PEM_MAX, &data, &len);
+	if (r < 0) {
+		cli_error("cannot read the certificate (%s): %s", paths[1], strerror(errno));
+	} else if (pem) {
+		fwrite(data, 1, len, stdout);
+		ret = CLI_EXIT_OK;
+	} else {
+		struct buf out = BUF_INIT, err = BUF_INIT;
+		if (tls_cert_describe(data, len, &out, &err) == IX_OK) {
+			fputs(buf_cstr(&out), stdout);
+			ret = CLI_EXIT_OK;
+		} else {
+			cli_error("%s: %s", paths[0], buf_cstr(&err));
+		}
+		buf_free(&out);
+		buf_free(&err);
+	}
+	free(data);
+	free(paths[0]);
+	free(paths[1]);
+	return ret;
+}
 
 /* The renewal up to the switch, as the service user (the files stay its own): a new pair beside the current one,
  * published everywhere, then moved into place. */
@@ -72,8 +112,11 @@ int cmd_cert(const char *data_dir, int argc, char **argv)
 		fputs(cert_help, stdout);
 		return CLI_EXIT_OK;
 	}
+	if (argc >= 2 && strcmp(argv[1], "show") == 0 && (argc == 2 || (argc == 3 && strcmp(argv[2], "--pem") == 0)))
+		return show(data_dir, argc == 3);
 	if (argc != 2 || strcmp(argv[1], "renew") != 0) {
-		cli_error("cert: say 'interchange cert renew': see 'interchange cert --help'");
+		cli_error("cert: say 'interchange cert show [--pem]' or 'interchange cert renew': see 'interchange cert "
+			  "--help'");
 		return CLI_EXIT_USAGE;
 	}
 	struct config cfg;

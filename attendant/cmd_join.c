@@ -150,6 +150,7 @@ int join_init(const char *data_dir, int argc, char **argv)
 		goto fail;
 	}
 	free(peers);
+	bootstrap_check_hostname(&cfg);
 	cli_print_created(&cfg);
 	ret = CLI_EXIT_OK;
 	goto out;

@@ -40,9 +40,11 @@ static const char init_help[] =
 	"       interchange init --join LDAP-URI --admin-password PW ...   (a server for an existing organisation:\n"
 	"         see 'interchange init --join URI --help')\n\n"
 	"Creates the data folder (default ./var): the directory's configuration and database, a self-signed\n"
-	"ECDSA P-256 certificate for the host name (or your own with --cert/--key), the organisation, this\n"
+	"ECDSA P-256 certificate for the host name, localhost and the listen address (with 0.0.0.0 or ::, every\n"
+	"address of this machine now; see 'interchange cert show') or your own with --cert/--key, the organisation, this\n"
 	"server, the accepted domain and the default recipient policy (given.surname@domain for people,\n"
-	"nickname@domain for lists and folders). Without --admin-password a random one is generated, printed\n"
+	"nickname@domain for lists and folders). Warns when the host name does not resolve to this machine.\n"
+	"Without --admin-password a random one is generated, printed\n"
 	"and saved in DIR/admin-password. Refuses to touch an existing data folder.\n"
 	"Run as root, it creates the system user 'interchange' (or --user NAME) if needed, gives it the data\n"
 	"folder, and every service then runs as that user.\n"
@@ -216,6 +218,7 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		printf("Generated administrator password: %s (saved in %s)\n", generated, pwpath);
 		free(pwpath);
 	}
+	bootstrap_check_hostname(&cfg);
 	cli_print_created(&cfg);
 	ret = CLI_EXIT_OK;
 	goto out;

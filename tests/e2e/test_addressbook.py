@@ -1,13 +1,14 @@
 """test_addressbook.py - the directory as address-book clients use it, driven with the real OpenLDAP clients against
 a started system: Outlook-style browsing as a user (server-side sort on the attribute name alone, VLV by offset and
 by value, paged results); the SASL mechanisms the root DSE advertises and that they work; SASL PLAIN binds by login
-or e-mail address, also on a directory an older version made."""
+or e-mail address, also on a directory an older version made; certificates that verify: `cert show --pem`, which any
+local user may run, as the CA file of ldapwhoami over StartTLS and of openssl s_client on the IMAPS port."""
 import os
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ENV, System, entries, main, run, setup, test, wait_for  # noqa: E402
+from harness import ENV, INTERCHANGE, System, entries, main, run, setup, test, wait_for  # noqa: E402
 
 S = None
 PEOPLE = [("amy", "amy", "Zulu"), ("bob", "Bob", "Mid"), ("zed", "Zed", "Alpha"), ("carla", "Carla", "beta"),
@@ -113,10 +114,27 @@ def root_dse_mechanisms(*how, env=None):
     return sorted(entries(r.stdout)[0].get("supportedsaslmechanisms", []))
 
 
+CA_FILE = None
+
+
+def ca_file():
+    """A file of `interchange cert show --pem` output, as a local user other than the service user makes it."""
+    global CA_FILE
+    if CA_FILE is None:
+        as_other = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] if os.geteuid() == 0 else []
+        r = run(as_other + [INTERCHANGE, "--data", S.data, "cert", "show", "--pem"])
+        assert r.returncode == 0 and r.stdout.startswith("-----BEGIN CERTIFICATE-----"), (r.stdout, r.stderr)
+        CA_FILE = os.path.join(S.base, "ca.pem")
+        with open(CA_FILE, "w") as f:
+            f.write(r.stdout)
+    return CA_FILE
+
+
 def tls_env():
-    # LDAPNOINIT would also ignore LDAPTLS_*: no configuration files instead (certificates: test_certificates below)
+    # LDAPNOINIT would also ignore LDAPTLS_*: no configuration files instead; the certificate is verified (host
+    # name or address included) against the one `cert show --pem` prints
     env = {k: v for k, v in ENV.items() if k != "LDAPNOINIT"}
-    env.update(LDAPCONF="/dev/null", LDAPRC="/dev/null", LDAPTLS_REQCERT="never")
+    env.update(LDAPCONF="/dev/null", LDAPRC="/dev/null", LDAPTLS_REQCERT="demand", LDAPTLS_CACERT=ca_file())
     return env
 
 
@@ -169,6 +187,55 @@ def plain_binds_by_login_or_address():
                            ("jsm*", "pw-jsmith")):
         r = plain_whoami(name, password)
         assert r.returncode == 49 and "wrong name or password" in r.stderr, (name, r.stdout, r.stderr)
+
+
+@test
+def certificate_shown_to_every_local_user():
+    r = S.cli("cert", "show", check=True)
+    lines = dict(line.split(":", 1) for line in r.stdout.splitlines())
+    assert lines["subject"].strip() == "CN=mail.example.com", r.stdout
+    names = [n.strip() for n in lines["names"].split(",")]
+    for want in ("DNS:mail.example.com", "DNS:localhost", "IP Address:127.0.0.1"):
+        assert want in names, (want, names)
+    fingerprint = run(["openssl", "x509", "-in", ca_file(), "-noout", "-fingerprint", "-sha256"], check=True)
+    assert fingerprint.stdout.strip().split("=")[1].replace(":", "").lower() == lines["SHA-256"].strip(), r.stdout
+    with open(os.path.join(S.data, "tls", "cert.pem")) as f:
+        assert f.read() == open(ca_file()).read()
+    # the key stays closed: a local user cannot read it, nor list the data folder
+    r = run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "sh", "-c",
+             "cat %s/tls/key.pem; ls %s" % (S.data, S.data)])
+    assert "PRIVATE KEY" not in r.stdout and "Permission denied" in r.stderr, (r.stdout, r.stderr)
+
+
+@test
+def starttls_verifies_by_name_and_by_address():
+    for host in ("localhost", "127.0.0.1"):
+        r = subprocess.run(["ldapwhoami", "-ZZ", "-x", "-H", "ldap://%s:%d" % (host, S.ports["ldap"]), "-D",
+                            S.user_dn("amy"), "-w", "pw-amy"], capture_output=True, text=True, env=tls_env(),
+                           timeout=60)
+        assert r.returncode == 0 and r.stdout.strip().lower() == "dn:" + S.user_dn("amy").lower(), \
+            (host, r.stdout, r.stderr)
+    # trusting another certificate, the same client refuses the server, so the checks above are real
+    other = os.path.join(S.base, "other.pem")
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+         os.path.join(S.base, "other.key"), "-out", other, "-subj", "/CN=localhost", "-days", "1"], check=True)
+    r = subprocess.run(["ldapwhoami", "-ZZ", "-x", "-H", S.ldap_uri], capture_output=True, text=True,
+                       env=dict(tls_env(), LDAPTLS_CACERT=other), timeout=60)
+    assert r.returncode != 0 and "ldap_start_tls: Connect error" in r.stderr, r.stderr
+
+
+def s_client(ip):
+    return subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % S.ports["imaps"], "-CAfile",
+                           ca_file(), "-verify_ip", ip, "-verify_return_error", "-brief"], input="",
+                          capture_output=True, text=True, timeout=60)
+
+
+@test
+def imaps_verifies_by_address():
+    r = s_client("127.0.0.1")
+    assert r.returncode == 0 and "Verification: OK" in r.stderr, (r.stdout, r.stderr)
+    r = s_client("192.0.2.99")
+    assert r.returncode != 0 and "IP address mismatch" in r.stderr, (r.stdout, r.stderr)
 
 
 @test

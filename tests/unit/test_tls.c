@@ -29,6 +29,17 @@ static void remove_dir(void)
 	free(cmd);
 }
 
+/* The certificate in the PEM file path (the caller frees it). */
+static X509 *read_cert(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	test_assert(f != NULL);
+	X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	test_assert(x != NULL);
+	return x;
+}
+
 static void self_signed_roundtrip(void)
 {
 	test_assert(mkdtemp(dir) != NULL);
@@ -37,12 +48,7 @@ static void self_signed_roundtrip(void)
 	test_assert(tls_make_self_signed("mail.example.com", NULL, cert, key, 365, &err) == 0);
 	struct stat st;
 	test_assert(stat(key, &st) == 0 && (st.st_mode & 0077) == 0);
-
-	FILE *f = fopen(cert, "r");
-	test_assert(f != NULL);
-	X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
-	test_assert(x != NULL);
+	X509 *x = read_cert(cert);
 	test_assert(X509_check_host(x, "mail.example.com", 0, 0, NULL) == 1);
 	test_assert(X509_check_host(x, "other.example.com", 0, 0, NULL) != 1);
 	EVP_PKEY *pub = X509_get0_pubkey(x);
@@ -62,6 +68,39 @@ static void self_signed_roundtrip(void)
 	test_assert(ctx == NULL);
 	free(cert);
 	free(key);
+	buf_free(&err);
+}
+
+/* Alternative names: host names as DNS names, addresses (v4 and v6) as IP names, and the description of the result */
+static void self_signed_alt_names(void)
+{
+	char *cert = xasprintf("%s/alt.pem", dir), *key = xasprintf("%s/altkey.pem", dir);
+	struct buf err = BUF_INIT, out = BUF_INIT;
+	static const char *const alt[] = { "localhost", "127.0.0.1", "192.0.2.7", "2001:db8::1", NULL };
+	test_assert(tls_make_self_signed("mail.example.com", alt, cert, key, 30, &err) == 0);
+	X509 *x = read_cert(cert);
+	test_assert(X509_check_host(x, "mail.example.com", 0, 0, NULL) == 1);
+	test_assert(X509_check_host(x, "localhost", 0, 0, NULL) == 1);
+	test_assert(X509_check_ip_asc(x, "127.0.0.1", 0) == 1 && X509_check_ip_asc(x, "192.0.2.7", 0) == 1);
+	test_assert(X509_check_ip_asc(x, "2001:db8::1", 0) == 1 && X509_check_ip_asc(x, "192.0.2.8", 0) != 1);
+	X509_free(x);
+	char *pem;
+	size_t len;
+	test_assert(read_file(cert, TLS_PEM_MAX, &pem, &len) == 0);
+	test_assert(tls_cert_describe(pem, len, &out, &err) == IX_OK);
+	const char *d = buf_cstr(&out);
+	test_assert(strstr(d, "subject:     CN=mail.example.com\n") != NULL);
+	test_assert(strstr(d, "names:       DNS:mail.example.com, DNS:localhost, IP Address:127.0.0.1, IP Address:192.0.2.7, "
+			      "IP Address:2001:DB8:0:0:0:0:0:1\n") != NULL);
+	test_assert(strstr(d, "valid from:  20") != NULL && strstr(d, "valid until: 20") != NULL);
+	const char *fp = strstr(d, "SHA-256:     ");
+	test_assert(fp != NULL && strlen(fp) == 13 + TLS_FINGERPRINT_HEX + 1);
+	buf_reset(&err);
+	test_assert(tls_cert_describe("junk", 4, &out, &err) == IX_EINVAL && err.len > 0);
+	free(pem);
+	free(cert);
+	free(key);
+	buf_free(&out);
 	buf_free(&err);
 }
 
@@ -104,6 +143,11 @@ static void self_signed_rejects_bad_input(void)
 	test_assert(tls_make_self_signed("ok.example", NULL, cert, key, 0, &err) == IX_EINVAL);
 	test_assert(access(cert, F_OK) != 0);
 	test_assert(tls_make_self_signed("x.example", NULL, "/nonexistent/dir/c.pem", key, 1, &err) == IX_EIO);
+	/* an alternative name is a host name or an address, never a list smuggled in */
+	static const char *const bad_alt[] = { "localhost", "127.0.0.1,DNS:evil.com", NULL };
+	buf_reset(&err);
+	test_assert(tls_make_self_signed("ok.example", bad_alt, cert, key, 10, &err) == IX_EINVAL);
+	test_assert(strstr(buf_cstr(&err), "127.0.0.1,DNS") != NULL && access(cert, F_OK) != 0);
 	free(cert);
 	free(key);
 	buf_free(&err);
@@ -237,5 +281,5 @@ static void sasl_login_exchange(void)
 }
 
 TEST_MAIN("tls", TEST_CASE(self_signed_roundtrip), TEST_CASE(server_ctx_errors),
-	  TEST_CASE(self_signed_rejects_bad_input), TEST_CASE(client_ctx),
+	  TEST_CASE(self_signed_rejects_bad_input), TEST_CASE(self_signed_alt_names), TEST_CASE(client_ctx),
 	  TEST_CASE(sasl_plain_exchange), TEST_CASE(sasl_login_exchange))

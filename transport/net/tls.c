@@ -177,9 +177,9 @@ int tls_ctx_use_client_cert(struct tls_ctx *ctx, const char *cert_path, const ch
 	return 0;
 }
 
-bool tls_peer_fingerprint(SSL *ssl, char *hex)
+/* The lower-case hex SHA-256 of cert (DER) into hex (TLS_FINGERPRINT_HEX + 1 bytes). */
+static bool cert_fingerprint(X509 *cert, char *hex)
 {
-	X509 *cert = ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
 	if (cert == NULL || X509_digest(cert, EVP_sha256(), md, &len) != 1 || len * 2 != TLS_FINGERPRINT_HEX)
@@ -187,6 +187,76 @@ bool tls_peer_fingerprint(SSL *ssl, char *hex)
 	for (unsigned int i = 0; i < len; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	return true;
+}
+
+bool tls_peer_fingerprint(SSL *ssl, char *hex)
+{
+	return cert_fingerprint(ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL, hex);
+}
+
+/* Appends what fn(bio, arg) prints to out; false when fn fails (returns 0 or less). */
+static bool append_printed(struct buf *out, int (*fn)(BIO *, const void *), const void *arg)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *p;
+	long n;
+	bool ok = bio != NULL && fn(bio, arg) > 0 && (n = BIO_get_mem_data(bio, &p)) >= 0;
+	if (ok)
+		buf_append(out, p, (size_t)n);
+	BIO_free(bio);
+	return ok;
+}
+
+static int print_subject(BIO *bio, const void *cert)
+{
+	return X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0;
+}
+
+static int print_names(BIO *bio, const void *cert)
+{
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	int ok = names != NULL ? 1 : BIO_puts(bio, "(none)");
+	for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names) && ok > 0; i++) {
+		if (i > 0)
+			BIO_puts(bio, ", ");
+		ok = GENERAL_NAME_print(bio, sk_GENERAL_NAME_value(names, i));
+	}
+	GENERAL_NAMES_free(names);
+	return ok;
+}
+
+static int print_time(BIO *bio, const void *t)
+{
+	return ASN1_TIME_print_ex(bio, t, ASN1_DTFLGS_ISO8601);
+}
+
+int tls_cert_describe(const char *pem, size_t len, struct buf *out, struct buf *error_r)
+{
+	ERR_clear_error();
+	BIO *bio = BIO_new_mem_buf(pem, (int)(len > TLS_PEM_MAX ? TLS_PEM_MAX : len));
+	X509 *cert = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	char hex[TLS_FINGERPRINT_HEX + 1];
+	if (cert == NULL || !cert_fingerprint(cert, hex)) {
+		fail(error_r, "not a PEM certificate");
+		X509_free(cert);
+		return IX_EINVAL;
+	}
+	buf_append_str(out, "subject:     ");
+	bool ok = append_printed(out, print_subject, cert);
+	buf_append_str(out, "\nnames:       ");
+	ok = ok && append_printed(out, print_names, cert);
+	buf_append_str(out, "\nvalid from:  ");
+	ok = ok && append_printed(out, print_time, X509_get0_notBefore(cert));
+	buf_append_str(out, "\nvalid until: ");
+	ok = ok && append_printed(out, print_time, X509_get0_notAfter(cert));
+	buf_printf(out, "\nSHA-256:     %s\n", hex);
+	X509_free(cert);
+	if (!ok) {
+		fail(error_r, "cannot print the certificate");
+		return IX_EINVAL;
+	}
+	return IX_OK;
 }
 
 void tls_ctx_destroy(struct tls_ctx **ctxp)
@@ -238,7 +308,7 @@ struct ssl_st *tls_ssl_new(struct tls_ctx *ctx, const char *host)
 
 /* ---- self-signed certificates ---- */
 
-static bool valid_hostname(const char *h)
+bool tls_host_name_valid(const char *h)
 {
 	size_t len = strlen(h);
 	if (len == 0 || len > TLS_HOSTNAME_MAX || h[0] == '.' || h[0] == '-' || h[len - 1] == '.')
@@ -277,20 +347,35 @@ static int bio_contents(BIO *bio, const char **data_r, size_t *len_r)
 	return 0;
 }
 
-int tls_make_self_signed(const char *hostname, const char *address, const char *cert_path, const char *key_path,
-			 unsigned days, struct buf *error_r)
+bool tls_ip_literal(const char *s)
 {
-	if (!valid_hostname(hostname)) {
+	unsigned char ip[16];
+	return inet_pton(AF_INET, s, ip) == 1 || inet_pton(AF_INET6, s, ip) == 1;
+}
+
+int tls_make_self_signed(const char *hostname, const char *const *alt_names, const char *cert_path,
+			 const char *key_path, unsigned days, struct buf *error_r)
+{
+	if (!tls_host_name_valid(hostname)) {
 		buf_printf(error_r, "not a valid host name for a certificate: %.64s", hostname);
 		return IX_EINVAL;
 	}
-	unsigned char ip[16];
-	if (address != NULL && inet_pton(AF_INET, address, ip) != 1 && inet_pton(AF_INET6, address, ip) != 1) {
-		buf_printf(error_r, "not an IP address for a certificate: %.64s", address);
-		return IX_EINVAL;
+	struct buf san_b = BUF_INIT;
+	buf_printf(&san_b, "DNS:%s", hostname);
+	for (size_t i = 0; alt_names != NULL && alt_names[i] != NULL; i++) {
+		const char *alt = alt_names[i];
+		bool ip = tls_ip_literal(alt);
+		if (!ip && !tls_host_name_valid(alt)) {
+			buf_printf(error_r, "not a host name or an IP address for a certificate: %.64s", alt);
+			buf_free(&san_b);
+			return IX_EINVAL;
+		}
+		buf_printf(&san_b, ",%s:%s", ip ? "IP" : "DNS", alt);
 	}
+	char *san = buf_steal(&san_b);
 	if (days == 0 || days > TLS_CERT_DAYS_MAX) {
 		buf_printf(error_r, "certificate validity must be 1..%d days", TLS_CERT_DAYS_MAX);
+		free(san);
 		return IX_EINVAL;
 	}
 	ERR_clear_error();
@@ -299,7 +384,6 @@ int tls_make_self_signed(const char *hostname, const char *address, const char *
 	X509 *x = NULL;
 	BIGNUM *serial = NULL;
 	BIO *cert_bio = NULL, *key_bio = NULL;
-	char *san = NULL;
 
 	pkey = EVP_EC_gen("P-256");
 	if (pkey == NULL) {
@@ -322,7 +406,6 @@ int tls_make_self_signed(const char *hostname, const char *address, const char *
 		fail(error_r, "cannot set certificate name");
 		goto out;
 	}
-	san = address != NULL ? xasprintf("DNS:%s,IP:%s", hostname, address) : xasprintf("DNS:%s", hostname);
 	if (add_ext(x, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
 	    add_ext(x, NID_key_usage, "critical,digitalSignature") < 0 ||
 	    add_ext(x, NID_ext_key_usage, "serverAuth") < 0 || add_ext(x, NID_subject_key_identifier, "hash") < 0 ||

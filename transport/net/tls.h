@@ -50,11 +50,24 @@ struct ssl_st *tls_ssl_new(struct tls_ctx *ctx, const char *host);
 /* Appends OpenSSL's queued error reasons to error_r ("; "-separated) and clears the queue. */
 void tls_append_errors(struct buf *error_r);
 
-/* Generates an ECDSA P-256 key and a self-signed certificate for hostname (CN and subjectAltName DNS) and, when
- * address is not NULL, that IP address too (subjectAltName IP: a peer reached by its address verifies), valid from
- * now for days days, SHA-256 signature, serverAuth. Writes both PEM files durably, the key with mode 0600 and the
- * certificate 0644. Returns 0, or IX_EINVAL (bad name, address or days) / IX_EIO with error_r. */
-int tls_make_self_signed(const char *hostname, const char *address, const char *cert_path, const char *key_path,
-			 unsigned days, struct buf *error_r);
+/* Describes the first certificate of the PEM text pem (len bytes) in lines appended to out: "subject:", "names:"
+ * (its subjectAltNames), "valid from:", "valid until:" (ISO 8601, UTC) and "SHA-256:" (the fingerprint of its DER,
+ * lower-case hex, as tls_peer_fingerprint gives it). Returns IX_OK, or IX_EINVAL with error_r. */
+int tls_cert_describe(const char *pem, size_t len, struct buf *out, struct buf *error_r);
+
+/* True when h may be a certificate's DNS name: letters, digits, '-' and '.', no empty label, at most
+ * TLS_HOSTNAME_MAX. */
+bool tls_host_name_valid(const char *h);
+
+/* True when s is an IPv4 or IPv6 address literal. */
+bool tls_ip_literal(const char *s);
+
+/* Generates an ECDSA P-256 key and a self-signed certificate for hostname (CN and subjectAltName DNS) and each of
+ * alt_names (NULL, or a NULL-terminated list; an IP address becomes a subjectAltName IP, so a peer reached by that
+ * address verifies, a host name a subjectAltName DNS), valid from now for days days, SHA-256 signature,
+ * serverAuth. Writes both PEM files durably, the key with mode 0600 and the certificate 0644. Returns 0, or
+ * IX_EINVAL (bad name, address or days) / IX_EIO with error_r. */
+int tls_make_self_signed(const char *hostname, const char *const *alt_names, const char *cert_path,
+			 const char *key_path, unsigned days, struct buf *error_r);
 
 #endif
