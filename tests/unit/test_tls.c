@@ -33,10 +33,10 @@ static void remove_dir(void)
 static X509 *read_cert(const char *path)
 {
 	FILE *f = fopen(path, "r");
-	test_assert(f != NULL);
+	if (f == NULL)
+		return NULL; /* the caller's test_assert on the result fails the case */
 	X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
-	test_assert(x != NULL);
 	return x;
 }
 
@@ -49,6 +49,7 @@ static void self_signed_roundtrip(void)
 	struct stat st;
 	test_assert(stat(key, &st) == 0 && (st.st_mode & 0077) == 0);
 	X509 *x = read_cert(cert);
+	test_assert(x != NULL);
 	test_assert(X509_check_host(x, "mail.example.com", 0, 0, NULL) == 1);
 	test_assert(X509_check_host(x, "other.example.com", 0, 0, NULL) != 1);
 	EVP_PKEY *pub = X509_get0_pubkey(x);
@@ -79,6 +80,7 @@ static void self_signed_alt_names(void)
 	static const char *const alt[] = { "localhost", "127.0.0.1", "192.0.2.7", "2001:db8::1", NULL };
 	test_assert(tls_make_self_signed("mail.example.com", alt, cert, key, 30, &err) == 0);
 	X509 *x = read_cert(cert);
+	test_assert(x != NULL);
 	test_assert(X509_check_host(x, "mail.example.com", 0, 0, NULL) == 1);
 	test_assert(X509_check_host(x, "localhost", 0, 0, NULL) == 1);
 	test_assert(X509_check_ip_asc(x, "127.0.0.1", 0) == 1 && X509_check_ip_asc(x, "192.0.2.7", 0) == 1);
