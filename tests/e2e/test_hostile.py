@@ -730,11 +730,13 @@ def corrupted_directory_entries_get_clear_answers():
               check=True)
     addr = {u: h.wait_for(lambda: _primary(u), timeout=5) for u in ("mallory", "trent")}
     assert all(addr.values()), addr
-    r = S.ldapmodify("dn: %s\nchangetype: modify\nreplace: ixMailboxGuid\nixMailboxGuid: not-a-guid!\n-\n"
-                     "replace: ixQuotaBytes\nixQuotaBytes: -5\n" % S.user_dn("mallory"))
-    assert r.returncode == 0, r.stderr
+    # trent's change first: the replica applies changes in order, so once smtpd answers for mallory's (waited for
+    # below) it has trent's too
     r = S.ldapmodify("dn: %s\nchangetype: modify\nreplace: ixHomeServer\nixHomeServer: cn=nowhere,%s\n"
                      % (S.user_dn("trent"), S.suffix))
+    assert r.returncode == 0, r.stderr
+    r = S.ldapmodify("dn: %s\nchangetype: modify\nreplace: ixMailboxGuid\nixMailboxGuid: not-a-guid!\n-\n"
+                     "replace: ixQuotaBytes\nixQuotaBytes: -5\n" % S.user_dn("mallory"))
     assert r.returncode == 0, r.stderr
 
     def stored_answer():
