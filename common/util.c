@@ -2,11 +2,13 @@
 #include "common/util.h"
 #include "common/log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +115,49 @@ int parse_uint(const char *s, unsigned long long max, unsigned long long *value_
 		return -1;
 	*value_r = v;
 	return 0;
+}
+
+/* An address as 16 bytes: IPv4 as its mapped IPv6 form (::ffff:a.b.c.d). Returns 0 or -1. */
+static int ip_parse(const char *text, unsigned char a[16])
+{
+	struct in_addr v4;
+	if (inet_pton(AF_INET, text, &v4) == 1) {
+		static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+		memcpy(a, mapped, sizeof(mapped));
+		memcpy(a + 12, &v4, 4);
+		return 0;
+	}
+	return inet_pton(AF_INET6, text, a) == 1 ? 0 : -1;
+}
+
+int ip_in_cidr(const char *pattern, const char *addr)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(pattern, '/');
+	size_t hlen = slash != NULL ? (size_t)(slash - pattern) : strlen(pattern);
+	unsigned char net[16], a[16];
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -1;
+	memcpy(host, pattern, hlen);
+	host[hlen] = '\0';
+	if (ip_parse(host, net) < 0)
+		return -1;
+	bool v4 = strchr(host, ':') == NULL;
+	unsigned long long prefix = v4 ? 32 : 128;
+	if (slash != NULL && parse_uint(slash + 1, prefix, &prefix) < 0)
+		return -1;
+	if (v4)
+		prefix += 96; /* an IPv4 prefix counts within the mapped form */
+	if (ip_parse(addr, a) < 0)
+		return 0;
+	size_t bytes = (size_t)prefix / 8;
+	unsigned bits = (unsigned)prefix % 8;
+	if (memcmp(net, a, bytes) != 0)
+		return 0;
+	if (bits == 0)
+		return 1;
+	unsigned mask = (0xffu << (8 - bits)) & 0xffu;
+	return (net[bytes] & mask) == (a[bytes] & mask);
 }
 
 int write_full(int fd, const void *buf, size_t len)

@@ -32,6 +32,11 @@ void panic(const char *fmt, ...) IX_PRINTF(1, 2) IX_NORETURN;
 /* Parses a decimal unsigned number that fills the whole string and is <= max. Returns 0 or -1. */
 int parse_uint(const char *s, unsigned long long max, unsigned long long *value_r);
 
+/* Does addr (an IPv4 or IPv6 address as text) fall in pattern: one address, or ADDRESS/PREFIX (CIDR, prefix up to
+ * 32 or 128)? An IPv4-mapped IPv6 address (::ffff:192.0.2.1) counts as its IPv4 address on either side.
+ * Returns 1 (inside), 0 (outside, or addr is not an address) or -1 (pattern is neither an address nor a CIDR). */
+int ip_in_cidr(const char *pattern, const char *addr);
+
 /* Writes all of buf to fd, retrying on EINTR and short writes. Returns 0 or -1 with errno set. */
 int write_full(int fd, const void *buf, size_t len);
 /* Reads a whole file (at most max bytes) into a new NUL-terminated buffer. Returns 0 or -1 with errno set. */

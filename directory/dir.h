@@ -154,6 +154,11 @@ int dir_server_by_cert(struct dir *dir, const char *fingerprint, struct buf *ser
  * Returns IX_OK, or IX_ENOTFOUND (defaults filled in). */
 struct settings;
 int dir_server_settings(struct dir *dir, const char *server_dn, struct settings *settings_r);
+/* Does the server whose entry is server_dn take unauthenticated mail with a sender in one of the organisation's
+ * domains from client (an IP address as text)? Only when one of its ixAllowSenderFrom values (an address or a CIDR
+ * range, for scanners and other devices that cannot log in) covers client. Read live from the replica: a change
+ * applies to the next MAIL. False for an unknown server. */
+bool dir_server_allows_sender_from(struct dir *dir, const char *server_dn, const char *client);
 
 /* A connector (ou=Connectors): mail for its address spaces goes to its smart host. */
 struct dir_connector {

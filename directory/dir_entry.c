@@ -58,6 +58,7 @@ static const char *const attr_names[DA_COUNT + 1] = {
 	[DA_SMART_HOST] = "ixSmartHost",
 	[DA_CONNECTOR_COST] = "ixConnectorCost",
 	[DA_SERVER_SETTING] = "ixServerSetting",
+	[DA_ALLOW_SENDER_FROM] = "ixAllowSenderFrom",
 	[DA_SERVER_CERT] = "userCertificate;binary",
 	[DA_COUNT] = NULL,
 };

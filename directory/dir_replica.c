@@ -573,6 +573,23 @@ int dir_server_settings(struct dir *dir, const char *server_dn, struct settings 
 	return ret;
 }
 
+bool dir_server_allows_sender_from(struct dir *dir, const char *server_dn, const char *client)
+{
+	struct dir_replica *rep = &dir->rep;
+	struct buf ndn = BUF_INIT;
+	dir_dn_normalize(server_dn, &ndn);
+	bool allowed = false;
+	dir_read_lock(rep);
+	const struct dir_entry *e = dir_map_get(&rep->by_dn, ndn.data, ndn.len);
+	if (e != NULL && e->kind == DIR_KIND_SERVER) {
+		for (size_t i = 0; i < e->nvals[DA_ALLOW_SENDER_FROM] && !allowed; i++)
+			allowed = ip_in_cidr(e->vals[DA_ALLOW_SENDER_FROM][i], client) == 1;
+	}
+	dir_read_unlock(rep);
+	buf_free(&ndn);
+	return allowed;
+}
+
 void dir_cert_fingerprint(const void *der, size_t len, char *hex)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];

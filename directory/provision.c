@@ -1239,6 +1239,12 @@ int prov_server_show(struct prov *p, const char *server, struct buf *out, struct
 		for (size_t i = 0; i < n; i++)
 			free(vals[i]);
 		free(vals);
+		vals = ldapu_get_values(p->ld, e, "ixAllowSenderFrom", NULL);
+		buf_append_str(out, "Unauthenticated senders in our domains accepted on port 25 from:");
+		for (size_t i = 0; vals != NULL && vals[i] != NULL; i++)
+			buf_printf(out, "%s%s", i ? ", " : " ", vals[i]);
+		buf_append_str(out, vals != NULL && vals[0] != NULL ? "\n" : " no one (allow-sender-from adds)\n");
+		ldapu_values_free(&vals);
 		free(cn);
 		free(host);
 	}
@@ -1296,6 +1302,49 @@ int prov_server_set(struct prov *p, const char *server, const char *name, const 
 		char *pdn = xasprintf(SLAPD_POLICY_RDN ",%s", p->cfg->suffix);
 		ret = modify(p, pdn, mods, "could not change the password policy entry", error_r);
 		free(pdn);
+	}
+	ldap_msgfree(res);
+	free(dn);
+	return ret;
+}
+
+int prov_server_sender_from(struct prov *p, const char *server, const char *client, bool allow, struct buf *error_r)
+{
+	if (ip_in_cidr(client, "") < 0) {
+		buf_printf(error_r, "\"%s\" is neither an IP address nor a range such as 192.0.2.0/24 or 2001:db8::/48",
+			   client);
+		return IX_EINVAL;
+	}
+	char *dn = server_entry_dn(p, server, error_r);
+	if (dn == NULL)
+		return IX_ENOTFOUND;
+	const char *attrs[] = { "objectClass", "ixAllowSenderFrom", NULL };
+	LDAPMessage *res = NULL;
+	int ret = read_entry(p, dn, "(objectClass=ixServer)", attrs, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL;
+	if (e != NULL) {
+		char **classes = ldapu_get_values(p->ld, e, "objectClass", NULL);
+		char **old = ldapu_get_values(p->ld, e, "ixAllowSenderFrom", NULL);
+		bool has_class = false;
+		const char *present = NULL;
+		for (size_t i = 0; classes != NULL && classes[i] != NULL; i++)
+			has_class = has_class || strcasecmp(classes[i], "ixSenderExceptions") == 0;
+		for (size_t i = 0; old != NULL && old[i] != NULL; i++) {
+			if (strcasecmp(old[i], client) == 0)
+				present = old[i];
+		}
+		LDAPMod **mods = NULL;
+		size_t k = 0;
+		if (allow && present == NULL) {
+			if (!has_class)
+				mod_add(&mods, &k, LDAP_MOD_ADD, "objectClass", values1("ixSenderExceptions"));
+			mod_add(&mods, &k, LDAP_MOD_ADD, "ixAllowSenderFrom", values1(client));
+		} else if (!allow && present != NULL) {
+			mod_add(&mods, &k, LDAP_MOD_DELETE, "ixAllowSenderFrom", values1(present));
+		}
+		ret = modify(p, dn, mods, "could not change the sender exceptions", error_r);
+		ldapu_values_free(&classes);
+		ldapu_values_free(&old);
 	}
 	ldap_msgfree(res);
 	free(dn);

@@ -4,6 +4,7 @@
 #ifndef IX_PROVISION_H
 #define IX_PROVISION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "common/buf.h"
 #include "common/config.h"
@@ -77,6 +78,12 @@ int prov_quota(struct prov *p, const char *login, long long bytes, long long mes
 int prov_server_list(struct prov *p, struct buf *out, struct buf *error_r);
 int prov_server_show(struct prov *p, const char *server, struct buf *out, struct buf *error_r);
 int prov_server_set(struct prov *p, const char *server, const char *name, const char *value, struct buf *error_r);
+/* Adds (allow) or removes an exception to the refusal of forged internal senders on port 25: client (an IP address
+ * or a CIDR range) may send unauthenticated mail with a sender in one of the organisation's domains to that server
+ * (NULL: this server). Kept in the server's entry (ixAllowSenderFrom, with the ixSenderExceptions class); ix-smtpd
+ * reads it from its replica. Adding one already there, or removing one that is not, changes nothing. Returns IX_OK,
+ * IX_EINVAL (not an address or range) or the directory's error, with a sentence. */
+int prov_server_sender_from(struct prov *p, const char *server, const char *client, bool allow, struct buf *error_r);
 
 /* The mailbox of a user: its GUID (32 hex, a new string) and its quotas (the user's own, else the server's
  * store.quota_* settings; 0 means none). */

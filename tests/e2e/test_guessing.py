@@ -2,7 +2,9 @@
 # test_guessing.py - password guessing against a started system, with the clients users run (imaplib, poplib,
 # smtplib, ldapwhoami): one user's wrong passwords do not lock the other users of the address out (throttling by
 # address and account, with a larger ceiling per address), a limit per account across addresses, "temporarily
-# blocked" (not "wrong password") when a block applies, including an account slapd's ppolicy has locked.
+# blocked" (not "wrong password") when a block applies, including an account slapd's ppolicy has locked; a sender in
+# one of our own domains on port 25 without a login (a forged internal sender) is refused, with an exception an
+# administrator sets for a device.
 import os
 import poplib
 import smtplib
@@ -125,6 +127,59 @@ def an_account_slapd_locked_is_temporarily_blocked_everywhere():
     code, text = smtp_auth("dora", PW["dora"])
     assert code == 454 and text.startswith("4.7.0 Temporarily blocked"), (code, text)
     S.wait_log("imapd", "the directory has locked the account")
+
+
+FORGED = "5.7.1 Sender address rejected: mail from this organisation's own domain must come from a logged-in user " \
+    "(authenticate first)"
+
+
+def mail_from(sender, src="127.0.0.1", login=None):
+    """(code, text) of MAIL FROM:<sender> on port 25 from source address src, after AUTH as login when given."""
+    c = smtplib.SMTP("127.0.0.1", S.ports["smtp"], timeout=20, source_address=(src, 0))
+    try:
+        c.ehlo("scanner.test")
+        if login is not None:
+            c.login(login, PW[login])
+        code, text = c.mail(sender)
+        return code, text.decode()
+    finally:
+        c.close()
+
+
+def address_of(login):
+    out = S.ldapsearch("(uid=%s)" % login, "mail", bind_dn=S.admin_dn, password=S.admin_password).stdout
+    return [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("mail: ")][0]
+
+
+@h.test
+def a_forged_internal_sender_is_refused_on_port_25():
+    assert mail_from("someone@example.com") == (550, FORGED)
+    assert mail_from("SomeOne@EXAMPLE.COM", src="127.0.0.61") == (550, FORGED)  # any spelling, any address
+    S.wait_log("smtpd", "MAIL FROM:<someone@example.com> from 127.0.0.1 refused")
+    assert mail_from("friend@outside.org")[0] == 250  # other domains as before
+    assert mail_from("")[0] == 250  # bounces
+    # a user who logged in sends as their own address
+    code, text = mail_from(address_of("rory"), login="rory")
+    assert code == 250, (code, text)
+
+
+@h.test
+def a_sender_exception_applies_live():
+    r = S.cli("server", "allow-sender-from", "127.0.0.1")
+    assert r.returncode == 0 and "127.0.0.1" in r.stdout, r.stdout + r.stderr
+    assert h.wait_for(lambda: mail_from("scanner@example.com")[0] == 250, timeout=10, interval=0.1)
+    assert mail_from("scanner@example.com", src="127.0.0.61") == (550, FORGED)  # only that address
+    out = S.cli("server", "show", check=True).stdout
+    assert "accepted on port 25 from: 127.0.0.1\n" in out, out
+    # a range, then the exceptions removed
+    S.cli("server", "allow-sender-from", "127.0.0.56/29", check=True)
+    assert h.wait_for(lambda: mail_from("scanner@example.com", src="127.0.0.61")[0] == 250, timeout=10, interval=0.1)
+    r = S.cli("server", "allow-sender-from", "scanner.example.com")
+    assert r.returncode != 0 and "neither an IP address nor a range" in r.stderr, r.stderr
+    S.cli("server", "disallow-sender-from", "127.0.0.1", check=True)
+    S.cli("server", "disallow-sender-from", "127.0.0.56/29", check=True)
+    assert h.wait_for(lambda: mail_from("scanner@example.com") == (550, FORGED), timeout=10, interval=0.1)
+    assert mail_from("scanner@example.com", src="127.0.0.61") == (550, FORGED)
 
 
 if __name__ == "__main__":

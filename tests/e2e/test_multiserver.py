@@ -322,8 +322,10 @@ def restrictions_hold_across_servers():
     try:
         c.starttls(context=ctx)
         c.ehlo()
-        c.mail(alma)
-        code, text = c.rcpt(ivo)
+        code, text = c.mail(alma)  # our own domain without a login: a forged internal sender
+        assert code == 550 and b"5.7.1" in text, (code, text)
+        c.mail("stranger@outside.example")
+        code, text = c.rcpt(ivo)  # and ivo takes authenticated senders only
         assert code == 550 and b"5.7.1" in text, (code, text)
     finally:
         c.quit()

@@ -32,6 +32,28 @@ static void buf_grows_and_keeps_nul(void)
 	buf_free(&b);
 }
 
+static void ip_in_cidr_matches(void)
+{
+	test_assert(ip_in_cidr("127.0.0.1", "127.0.0.1") == 1);
+	test_assert(ip_in_cidr("127.0.0.1", "127.0.0.2") == 0);
+	test_assert(ip_in_cidr("192.168.1.0/24", "192.168.1.77") == 1);
+	test_assert(ip_in_cidr("192.168.1.0/24", "192.168.2.77") == 0);
+	test_assert(ip_in_cidr("10.0.0.0/9", "10.127.255.255") == 1);
+	test_assert(ip_in_cidr("10.0.0.0/9", "10.128.0.0") == 0);
+	test_assert(ip_in_cidr("0.0.0.0/0", "203.0.113.9") == 1);
+	test_assert(ip_in_cidr("192.168.1.5", "::ffff:192.168.1.5") == 1); /* a v4 client on a dual-stack socket */
+	test_assert(ip_in_cidr("2001:db8::/32", "2001:db8:1::5") == 1);
+	test_assert(ip_in_cidr("2001:db8::/32", "2001:db9::5") == 0);
+	test_assert(ip_in_cidr("::1", "::1") == 1);
+	test_assert(ip_in_cidr("::1", "127.0.0.1") == 0);
+	test_assert(ip_in_cidr("127.0.0.1", "unknown") == 0);
+	test_assert(ip_in_cidr("192.168.1.0/33", "192.168.1.1") < 0);
+	test_assert(ip_in_cidr("2001:db8::/129", "2001:db8::1") < 0);
+	test_assert(ip_in_cidr("scanner.example.com", "192.168.1.1") < 0);
+	test_assert(ip_in_cidr("/24", "192.168.1.1") < 0);
+	test_assert(ip_in_cidr("10.0.0.1/", "10.0.0.1") < 0);
+}
+
 static void parse_uint_checks_wrap(void)
 {
 	unsigned long long v;
@@ -127,5 +149,5 @@ static void buf_read_fd_keeps_at_most_max_and_drains(void)
 }
 
 TEST_MAIN("common", TEST_CASE(buf_read_fd_keeps_at_most_max_and_drains), TEST_CASE(settings_parse_and_load),
-	  TEST_CASE(buf_grows_and_keeps_nul), TEST_CASE(parse_uint_checks_wrap),
+	  TEST_CASE(buf_grows_and_keeps_nul), TEST_CASE(parse_uint_checks_wrap), TEST_CASE(ip_in_cidr_matches),
 	  TEST_CASE(atomic_file_roundtrip), TEST_CASE(strerror_names_codes))

@@ -264,22 +264,46 @@ static void path_string(const struct smtp_path *p, char *out, size_t size)
 	smtp_path_string(p, out, size);
 }
 
-static const char *be_mail(void *ctx, const struct smtp_session_info *info, const struct smtp_mail *mail)
-{
-	struct sess *ss = ctx;
-	if (info->auth_user == NULL)
-		return NULL;
-	char from[SMTP_PATH_MAX_UTF8 + 1];
-	path_string(&mail->from, from, sizeof(from));
-	return mta_check_send_as(ss->sd->d.dir, info->auth_user, from);
-}
-
 /* Is the client another server of this organisation? Only a TLS client certificate that one of our server entries
  * publishes says so (the sending server checked the sender's restrictions and expanded lists where the sender
  * was known; this server would only be told an unauthenticated MAIL FROM). An address never does. */
 static bool from_our_server(struct dir *dir, const struct smtp_session_info *info)
 {
 	return info->peer_cert != NULL && dir_server_by_cert(dir, info->peer_cert, NULL) == IX_OK;
+}
+
+/* A forged internal sender: unauthenticated mail on port 25 whose sender is in one of our domains (addresses of an
+ * external-relay domain live elsewhere and are not ours to vouch for). Our users log in (submission or AUTH), our
+ * servers present their certificate, and a device that can do neither is an exception set on this server's entry
+ * (ixAllowSenderFrom, `interchange server allow-sender-from`). The null sender is never refused. */
+static bool forged_internal_sender(struct sess *ss, const struct smtp_session_info *info, const char *from)
+{
+	struct dir *dir = ss->sd->d.dir;
+	if (from[0] == '\0' || ss->submission)
+		return false;
+	const char *domain = mta_domain(from);
+	if (!dir_is_local_domain(dir, domain))
+		return false;
+	struct buf type = BUF_INIT;
+	bool external = dir_domain_type(dir, domain, &type) == IX_OK && strcmp(buf_cstr(&type), "external-relay") == 0;
+	buf_free(&type);
+	if (external || from_our_server(dir, info) ||
+	    dir_server_allows_sender_from(dir, ss->sd->d.cfg.server_dn != NULL ? ss->sd->d.cfg.server_dn : "", ss->peer))
+		return false;
+	log_info("MAIL FROM:<%s> from %s refused: a sender in one of our domains, unauthenticated", from, ss->peer);
+	return true;
+}
+
+static const char *be_mail(void *ctx, const struct smtp_session_info *info, const struct smtp_mail *mail)
+{
+	struct sess *ss = ctx;
+	char from[SMTP_PATH_MAX_UTF8 + 1];
+	path_string(&mail->from, from, sizeof(from));
+	if (info->auth_user != NULL)
+		return mta_check_send_as(ss->sd->d.dir, info->auth_user, from);
+	if (forged_internal_sender(ss, info, from))
+		return SMTPD_FORGED_SENDER_REPLY;
+	return NULL;
 }
 
 static enum smtp_rcpt_verdict be_rcpt(void *ctx, const struct smtp_session_info *info, const struct smtp_rcpt *rcpt,

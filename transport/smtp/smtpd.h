@@ -10,6 +10,11 @@
 /* Share of smtp.max_connections (per port) kept for client addresses that hold no connection yet: addresses that
  * already hold one get at most the rest, so a few addresses holding many connections cannot lock a new one out. */
 #define SMTPD_RESERVE_PERCENT 10
+/* The answer to unauthenticated mail on port 25 with a sender in one of the organisation's domains (a forged internal
+ * sender) from a client that is neither one of our servers nor an exception set for this server. */
+#define SMTPD_FORGED_SENDER_REPLY \
+	"550 5.7.1 Sender address rejected: mail from this organisation's own domain must come from a logged-in user " \
+	"(authenticate first)"
 
 /* The whole program: daemon_setup, listeners, the loop, teardown. Returns the exit status. */
 int smtpd_main(int argc, char **argv);
