@@ -14,6 +14,7 @@
 #include "common/settings.h"
 #include "directory/provision.h"
 #include "attendant/repl_follow.h"
+#include "directory/bindlog.h"
 #include "directory/replication.h"
 #include "directory/slapd.h"
 
@@ -91,6 +92,7 @@ struct attendant {
 	struct evloop_timer maint_timer;
 	struct maintenance maint;
 	struct repl_follow repl;         /* replication follows the server entries (noted by the hook) */
+	struct bindlog *bindlog;         /* failed LDAP binds from cn=accesslog into our log */
 	int stopping;
 };
 
@@ -873,6 +875,8 @@ int attendant_run(struct config *cfg, int ready_fd)
 	}
 	free(ldapi);
 	dir_set_change_hook(a.dir, on_dir_change, &a);
+	if (bindlog_start(cfg, &a.bindlog, &err) != IX_OK)
+		goto out_stop;
 	if (dir_wait_ready(a.dir, SLAPD_READY_TIMEOUT_MS) != IX_OK)
 		log_warn("the directory replica is not ready yet; address generation sweeps every %d ms meanwhile",
 			 ATTENDANT_ADDRESS_SWEEP_MS);
@@ -898,6 +902,7 @@ out_stop:
 	evloop_timer_stop(a.loop, &a.slapd.restart_timer);
 	prov_close(&a.prov);
 	metrics_server_destroy(&a.metrics);
+	bindlog_stop(&a.bindlog);
 	if (a.dir != NULL)
 		dir_set_change_hook(a.dir, NULL, NULL);
 	dir_destroy(&a.dir);

@@ -4,10 +4,13 @@
 # address and account, with a larger ceiling per address), a limit per account across addresses, "temporarily
 # blocked" (not "wrong password") when a block applies, including an account slapd's ppolicy has locked; a sender in
 # one of our own domains on port 25 without a login (a forged internal sender) is refused, with an exception an
-# administrator sets for a device.
+# administrator sets for a device; failed LDAP binds appear in the attendant's log, a burst capped per second.
+import collections
 import os
 import poplib
+import re
 import smtplib
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -109,6 +112,36 @@ def an_account_is_limited_across_addresses():
     # the block ends with its window (auth.failure_window_seconds, shortened now for this)
     S.set_live("auth.failure_window_seconds", 1, services=("imapd",))
     assert h.wait_for(lambda: imap_login("clara", PW["clara"], src="127.0.0.40") == "OK", timeout=15, interval=0.3)
+
+
+@h.test
+def failed_ldap_binds_are_logged_without_flooding():
+    # an account of its own: slapd records no more failures once ppolicy has locked one (auth.lockout_failures)
+    S.cli("user", "add", "ed", "--given", "Ed", "--surname", "Guess", "--password", "Quiet-Orchard-58", check=True)
+    dn = S.user_dn("ed")
+    mark = S.log_mark("attendant")
+    for _ in range(2):
+        assert h.run(["ldapwhoami", "-x", "-H", S.ldap_uri, "-D", dn, "-w", "guess"]).returncode == 49
+    S.wait_log("attendant", "failed LDAP bind as %s at " % dn, mark)
+    assert h.wait_for(lambda: S.log("attendant", mark).count("failed LDAP bind as %s" % dn) == 2, timeout=5), \
+        S.log("attendant", mark)
+    # a burst: at most BINDLOG_MAX_PER_SECOND lines a second, the rest counted, nothing lost
+    burst, cap = 45, 20
+    mark = S.log_mark("attendant")
+    procs = [subprocess.Popen(["ldapwhoami", "-x", "-H", S.ldap_uri, "-D", dn, "-w", "guess"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(burst)]
+    assert all(p.wait(timeout=30) == 49 for p in procs)
+
+    def accounted():
+        text = S.log("attendant", mark)
+        lines = [line for line in text.splitlines() if "failed LDAP bind as %s at " % dn in line]
+        counted = sum(int(m) for m in re.findall(r"(\d+) more failed LDAP binds in one second were not logged", text))
+        return (lines, counted) if len(lines) + counted == burst else None
+    got = h.wait_for(accounted, timeout=10, interval=0.2)
+    assert got, S.log("attendant", mark)
+    lines, counted = got
+    per_second = collections.Counter(line[:19] for line in lines)  # the log's time stamp to the second
+    assert counted > 0 and max(per_second.values()) <= cap, (counted, per_second)
 
 
 @h.test
