@@ -1,7 +1,7 @@
 # transport/imap/ - IMAP4rev1: the pure protocol parsers (commands, SEARCH, FETCH, modified UTF-7:
 # libimapparse.a), the sessions over the store (libimapd.a) and the ix-imapd daemon; their tests and benchmark.
 IMAPPARSE_SRCS := transport/imap/imap_parse.c transport/imap/mutf7.c transport/imap/imap_fetch.c \
-	transport/imap/imap_search.c
+	transport/imap/imap_search.c transport/imap/imap_sort.c
 IMAPPARSE_LIB := $(BUILD)/libimapparse.a
 
 $(IMAPPARSE_LIB): $(call objs,$(IMAPPARSE_SRCS))
@@ -41,9 +41,10 @@ $(BUILD)/tests/unit/test_imap_session: $(call objs,tests/unit/test_imap_session.
 		$$(LOGIN_LIB) $(IMAPPARSE_LIB) $$(NET_LIB) $$(STORE_LIB) $$(MIME_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(IMAPD_LDLIBS)
 
-FUZZ_TARGETS += imap mutf7
+FUZZ_TARGETS += imap mutf7 imap_sort
 FUZZ_LIBS_imap := $(IMAPPARSE_LIB)
 FUZZ_LIBS_mutf7 := $(IMAPPARSE_LIB)
+FUZZ_LIBS_imap_sort := $(IMAPPARSE_LIB)
 
 # Whole sessions fuzzed (IMAP, and POP3 when the input starts with 'P') over a socketpair and a temporary store.
 FUZZ_TARGETS += imap_session
@@ -62,3 +63,8 @@ $(BUILD)/bench-imap: transport/imap/bench_imap.py
 BENCHES += $(BUILD)/bench-imap-stress
 $(BUILD)/bench-imap-stress: tests/stress/bench_imap_stress.py
 	$(py_bench)
+
+UNIT_TESTS += $(BUILD)/tests/unit/test_imap_sort
+$(BUILD)/tests/unit/test_imap_sort: $(call objs,tests/unit/test_imap_sort.c tests/unit/test.c) $(IMAPPARSE_LIB) \
+		$(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^
