@@ -1,6 +1,6 @@
 """test_imap.py - ix-imapd end to end with python3's imaplib (and raw sockets for bad input): login variants and
 failures, STARTTLS and implicit TLS, the folder life cycle, APPEND and FETCH of nested MIME (BODYSTRUCTURE checked
-against RFC 3501's grammar), SEARCH, flags with CONDSTORE, MOVE and UIDPLUS, IDLE, public folders and ACLs,
+against RFC 3501's grammar), SEARCH, SORT and THREAD, flags with CONDSTORE, MOVE and UIDPLUS, IDLE, public folders and ACLs,
 quota, and bad input. Runs against a real system started by `interchange start`."""
 import fcntl
 import imaplib
@@ -422,6 +422,39 @@ def search_keys():
     except imaplib.IMAP4.error as e:
         assert "deep" in str(e), e
     assert m.noop()[0] == "OK"
+    m.logout()
+
+
+@test
+def sort_and_thread_with_imaplib():
+    """SORT (RFC 5256) and THREAD as webmail asks for them: by date backwards, by subject, threads by references."""
+    m = connect("bob")
+    m.create("Threads")
+    msgs = [("Plan", "<p1@example.com>", "", "Mon, 1 Jan 2024 10:00:00 +0000"),
+            ("Re: Plan", "<p2@example.com>", "<p1@example.com>", "Wed, 3 Jan 2024 10:00:00 +0000"),
+            ("[team] Other", "<o1@example.com>", "", "Tue, 2 Jan 2024 10:00:00 +0000"),
+            ("Fwd: Re: Plan", "<p3@example.com>", "<p1@example.com> <p2@example.com>",
+             "Thu, 4 Jan 2024 10:00:00 +0000")]
+    for subject, mid, refs, date in msgs:
+        hdr = "From: a@example.com\r\nSubject: %s\r\nMessage-ID: %s\r\nDate: %s\r\n" % (subject, mid, date)
+        if refs:
+            hdr += "References: %s\r\n" % refs
+        m.append("Threads", None, None, (hdr + "\r\nbody\r\n").encode())
+    m.select("Threads")
+    caps = m.capability()[1][0].split()
+    assert b"SORT" in caps and b"THREAD=REFERENCES" in caps and b"SORT=DISPLAY" in caps, caps
+    typ, data = m.sort("(REVERSE DATE)", "UTF-8", "ALL")
+    assert typ == "OK" and data[0].split() == [b"4", b"2", b"3", b"1"], data
+    typ, data = m.sort("(SUBJECT DATE)", "UTF-8", "ALL")
+    assert typ == "OK" and data[0].split() == [b"3", b"1", b"2", b"4"], data
+    typ, data = m.uid("SORT", "(DATE)", "UTF-8", "SUBJECT", "plan")
+    assert typ == "OK" and len(data[0].split()) == 3, data
+    typ, data = m.thread("REFERENCES", "UTF-8", "ALL")
+    assert typ == "OK" and data[0] == b"(1 2 4)(3)", data
+    typ, data = m.thread("ORDEREDSUBJECT", "UTF-8", "ALL")
+    assert typ == "OK" and data[0] == b"(1 (2)(4))(3)", data
+    typ, data = m._simple_command("SORT", "(DATE)", "KOI8-R", "ALL")
+    assert typ == "NO" and data[0].startswith(b"[BADCHARSET (UTF-8 US-ASCII)]"), (typ, data)
     m.logout()
 
 

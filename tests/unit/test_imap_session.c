@@ -670,6 +670,73 @@ static void expect_answer(struct client *c, const char *command, const char *wan
 	free(line);
 }
 
+/* SORT with every key (RFC 5256, RFC 5957 DISPLAYFROM/DISPLAYTO), ESORT (RFC 5267), THREAD ORDEREDSUBJECT and
+ * REFERENCES over five messages: dates out of arrival order, one without a Date (its internal date counts),
+ * subjects with Re:, Fwd:, [tags] and (fwd), an encoded display name, References and In-Reply-To links. */
+static void imap_sort_and_thread(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	send_str(&c, "a CREATE Sorted\r\n");
+	test_assert(wait_for(&c, "a OK"));
+	append_msg("Sorted", "From: \"Zed\" <alice@a.org>\r\nTo: bob@b.org\r\nCc: zz@c.org\r\n"
+			     "Date: Tue, 2 Jan 2024 10:00:00 +0000\r\nSubject: Hello\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n");
+	append_msg("Sorted", "From: Bob <bob@b.org>\r\nTo: Amy <zed@z.org>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+			     "Subject: Re: hello\r\nMessage-ID: <2@x>\r\nReferences: <1@x>\r\n\r\nbody\r\n");
+	append_msg("Sorted", "From: carol@c.org\r\nCc: aa@c.org\r\nDate: Wed, 3 Jan 2024 10:00:00 +0000\r\n"
+			     "Subject: [list] Fwd: Other\r\nMessage-ID: <3@x>\r\n\r\nbody\r\n");
+	append_msg("Sorted", "From: =?utf-8?q?Andr=C3=A9?= <dave@d.org>\r\nDate: Thu, 4 Jan 2024 09:00:00 +0100\r\n"
+			     "Subject: Re: Re: Hello (fwd)\r\nMessage-ID: <4@x>\r\nIn-Reply-To: <2@x>\r\n\r\n"
+			     "a longer body than the others have, by far: 0123456789012345678901234567890123456789\r\n");
+	append_msg("Sorted", "From: eve@e.org\r\nSubject: Other\r\nMessage-ID: <5@x>\r\nReferences: <3@x>\r\n\r\nbody\r\n");
+	send_str(&c, "b SELECT Sorted\r\n");
+	test_assert(wait_for(&c, "b OK [READ-WRITE]"));
+	static const struct {
+		const char *command, *answer;
+	} cases[] = {
+		{ "SORT (DATE) UTF-8 ALL", "* SORT 2 1 3 4 5" },
+		{ "SORT (REVERSE DATE) UTF-8 ALL", "* SORT 5 4 3 1 2" },
+		{ "SORT (SUBJECT) US-ASCII ALL", "* SORT 1 2 4 3 5" },
+		{ "SORT (SUBJECT DATE) UTF-8 ALL", "* SORT 2 1 4 3 5" },
+		{ "SORT (FROM) UTF-8 ALL", "* SORT 1 2 3 4 5" },
+		{ "SORT (REVERSE FROM) UTF-8 ALL", "* SORT 5 4 3 2 1" },
+		{ "SORT (DISPLAYFROM) UTF-8 ALL", "* SORT 4 2 3 5 1" },
+		{ "SORT (TO) UTF-8 ALL", "* SORT 3 4 5 1 2" },
+		{ "SORT (DISPLAYTO) UTF-8 ALL", "* SORT 3 4 5 2 1" },
+		{ "SORT (CC) UTF-8 ALL", "* SORT 2 4 5 3 1" },
+		{ "SORT (ARRIVAL) UTF-8 ALL", "* SORT 1 2 3 4 5" },
+		{ "SORT (REVERSE SIZE DATE) UTF-8 SUBJECT hello", "* SORT 4 2 1" },
+		{ "SORT (DATE) UTF-8 SUBJECT hello NOT FROM bob", "* SORT 1 4" },
+		{ "UID SORT (REVERSE DATE) UTF-8 UID 2:4", "* SORT 4 3 2" },
+		{ "SORT (DATE) UTF-8 SUBJECT nothing", "* SORT" },
+		{ "SORT RETURN (MIN MAX COUNT ALL) (DATE) UTF-8 ALL", "* ESEARCH (TAG \"t\") MIN 2 MAX 5 COUNT 5 ALL 2,1,3:5" },
+		{ "SORT RETURN () (REVERSE DATE) UTF-8 ALL", "* ESEARCH (TAG \"t\") ALL 5,4,3,1:2" },
+		{ "THREAD REFERENCES UTF-8 ALL", "* THREAD (1 2 4)(3 5)" },
+		{ "THREAD ORDEREDSUBJECT UTF-8 ALL", "* THREAD (2 (1)(4))(3 5)" },
+		/* 4's parent (2) is left out: 4 goes to the top, then under 1 by its reply subject */
+		{ "UID THREAD REFERENCES UTF-8 NOT UID 2", "* THREAD (1 4)(3 5)" },
+		{ "THREAD REFERENCES UTF-8 SUBJECT nothing", "* THREAD" },
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(cases); i++) {
+		bool thread = strstr(cases[i].command, "THREAD") != NULL;
+		char *want = xasprintf("%s\r\nt OK %s completed.\r\n", cases[i].answer, thread ? "Thread" : "Sort");
+		expect_answer(&c, cases[i].command, want);
+		free(want);
+	}
+	expect_answer(&c, "SORT (DATE) KOI8-R ALL", "t NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n");
+	expect_answer(&c, "SORT (COLOR) UTF-8 ALL", "t BAD Unknown sort key\r\n");
+	expect_answer(&c, "SORT (REVERSE) UTF-8 ALL", "t BAD REVERSE must be followed by a sort key\r\n");
+	expect_answer(&c, "SORT (DATE) UTF-8", "t BAD SORT needs a charset and search criteria\r\n");
+	expect_answer(&c, "THREAD REFS UTF-8 ALL", "t BAD THREAD takes ORDEREDSUBJECT or REFERENCES\r\n");
+	buf_reset(&c.in);
+	send_str(&c, "u CAPABILITY\r\n");
+	test_assert(wait_for(&c, "u OK"));
+	test_assert(out_pos(&c, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT ") > 0);
+	client_close(&c);
+}
+
 /* Subscriptions are names, independent of the folders that exist (RFC 3501 6.3.6, RFC 9051 6.3.7-8, RFC 5258) */
 static void imap_subscriptions_independent(void)
 {
@@ -922,6 +989,7 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_keywords_announced), TEST_CASE(imap_recent_owned_once),
 	  TEST_CASE(imap_modseq_enables_condstore), TEST_CASE(imap_search_address_comments),
 	  TEST_CASE(imap_search_sent_date_as_written), TEST_CASE(imap_search_header_every_field),
+	  TEST_CASE(imap_sort_and_thread),
 	  TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),

@@ -863,19 +863,9 @@ static bool key_uses_sent(const struct imap_search_key *k)
 	return false;
 }
 
-void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
+size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q, uint32_t **seqs_r,
+		       uint32_t **uids_r, uint64_t *maxmod_r)
 {
-	struct buf err = BUF_INIT;
-	struct imap_search_query *q = NULL;
-	bool badcharset = false;
-	if (imap_search_parse(cmd->args, cmd->arg_count, &q, &badcharset, &err) != 0) {
-		if (badcharset)
-			imap_tagged(s, cmd->tag, "NO [BADCHARSET (UTF-8 US-ASCII)] %s", buf_cstr(&err));
-		else
-			set_error(s, cmd->tag, &err);
-		buf_free(&err);
-		return;
-	}
 	bool sent = key_uses_sent(&q->root);
 	uint32_t *res = xcalloc(s->count + 1, sizeof(*res));
 	uint32_t *res_uid = xcalloc(s->count + 1, sizeof(*res_uid));
@@ -937,6 +927,28 @@ void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 		buf_free(&c.text);
 		store_msg_free(&m);
 	}
+	*seqs_r = res;
+	*uids_r = res_uid;
+	*maxmod_r = maxmod;
+	return nres;
+}
+
+void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
+{
+	struct buf err = BUF_INIT;
+	struct imap_search_query *q = NULL;
+	bool badcharset = false;
+	if (imap_search_parse(cmd->args, cmd->arg_count, &q, &badcharset, &err) != 0) {
+		if (badcharset)
+			imap_tagged(s, cmd->tag, "NO [BADCHARSET (UTF-8 US-ASCII)] %s", buf_cstr(&err));
+		else
+			set_error(s, cmd->tag, &err);
+		buf_free(&err);
+		return;
+	}
+	uint32_t *res, *res_uid;
+	uint64_t maxmod;
+	size_t nres = imap_search_run(s, q, &res, &res_uid, &maxmod);
 	const uint32_t *out = cmd->uid ? res_uid : res;
 	if (q->return_opts & IMAP_SEARCH_RETURN_SAVE) {
 		free(s->saved);

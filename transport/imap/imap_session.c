@@ -34,7 +34,7 @@ static void capabilities(struct imap_session *s, struct buf *out)
 		buf_append_str(out, " COMPRESS=DEFLATE");
 	if (s->state != IMAP_ST_NOTAUTH)
 		buf_append_str(out, " UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
-				    "BINARY UTF8=ACCEPT CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk STATUS=SIZE");
+				    "BINARY UTF8=ACCEPT CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk STATUS=SIZE");
 }
 
 /* ---- commands: any state ---- */
@@ -252,6 +252,8 @@ static const struct imap_cmd_def commands[] = {
 	{ "UNSELECT", imap_cmd_close, IMAP_ST_SELECTED, false, false, false },
 	{ "EXPUNGE", imap_cmd_expunge, IMAP_ST_SELECTED, true, false, true },
 	{ "SEARCH", imap_cmd_search, IMAP_ST_SELECTED, true, true, true },
+	{ "SORT", imap_cmd_sort, IMAP_ST_SELECTED, true, true, true },
+	{ "THREAD", imap_cmd_thread, IMAP_ST_SELECTED, true, true, true },
 	{ "FETCH", imap_cmd_fetch, IMAP_ST_SELECTED, true, true, false },
 	{ "STORE", imap_cmd_store, IMAP_ST_SELECTED, true, true, true },
 	{ "COPY", imap_cmd_copy, IMAP_ST_SELECTED, true, false, true },
@@ -326,7 +328,8 @@ static void dispatch(struct imap_session *s, const struct imap_command *cmd)
 		j->def = def;
 		j->cmd = cmd;
 		s->in_worker = true;
-		if (strcmp(def->name, "SEARCH") == 0) /* reads bodies, writes nothing: never behind a sync */
+		/* reads bodies or caches, writes nothing: never behind a sync */
+		if (def->fn == imap_cmd_search || def->fn == imap_cmd_sort || def->fn == imap_cmd_thread)
 			login_start_read_job(&s->ls, cmd_job_run, cmd_job_done, j);
 		else
 			imap_start_job(s, cmd_job_run, cmd_job_done, j);

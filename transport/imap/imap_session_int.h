@@ -214,6 +214,13 @@ void imap_cmd_acl(struct imap_session *s, const struct imap_command *cmd); /* GE
 void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd);
+struct imap_search_query;
+/* Evaluates q over the selected view: returns the number of matches with *seqs_r and *uids_r (ascending, freed by
+ * the caller) and *maxmod_r the highest MODSEQ among them. For SEARCH, SORT and THREAD. */
+size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q, uint32_t **seqs_r,
+		       uint32_t **uids_r, uint64_t *maxmod_r);
+void imap_cmd_sort(struct imap_session *s, const struct imap_command *cmd);
+void imap_cmd_thread(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_expunge(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd);

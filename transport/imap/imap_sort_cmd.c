@@ -1,0 +1,286 @@
+/* imap_sort_cmd.c - SORT (RFC 5256, RFC 5957 DISPLAY keys, RFC 5267 ESORT) and THREAD (ORDEREDSUBJECT,
+ * REFERENCES) over the selected view: SEARCH's criteria pick the messages, their keys come from the MIME cache. */
+#include "transport/imap/imap_session_int.h"
+#include "common/err.h"
+#include "transport/imap/imap_fetch.h"
+#include "transport/imap/imap_search.h"
+#include "transport/imap/imap_sort.h"
+#include "store/mime.h"
+#include "common/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* What SORT and THREAD know of one message. */
+struct sort_keys {
+	struct buf subject, from, to, cc, display_from, display_to;
+	bool reply;
+	char *message_id, *in_reply_to, *references;
+	int64_t arrival, date;
+	uint64_t size;
+};
+
+static void upper_ascii(struct buf *b)
+{
+	for (size_t i = 0; i < b->len; i++)
+		if (b->data[i] >= 'a' && b->data[i] <= 'z')
+			b->data[i] = (char)(b->data[i] - 'a' + 'A');
+	buf_cstr(b);
+}
+
+/* The first address of a decoded address field: its addr-mailbox, and its display name or else
+ * "mailbox@host" (RFC 5957), both upper-cased for i;ascii-casemap; "" when there is none. */
+static void first_address(const char *field, struct buf *mailbox_r, struct buf *display_r)
+{
+	if (field == NULL)
+		return;
+	struct buf lines = BUF_INIT;
+	if (mime_addr_text(field, strlen(field), &lines) > 0) {
+		const char *s = buf_cstr(&lines), *nl = strchr(s, '\n');
+		size_t len = nl != NULL ? (size_t)(nl - s) : lines.len;
+		const char *lt = NULL;
+		for (size_t i = 0; i < len; i++)
+			if (s[i] == '<')
+				lt = s + i;
+		const char *gt = lt != NULL ? memchr(lt, '>', len - (size_t)(lt - s)) : NULL;
+		if (lt != NULL && gt != NULL) {
+			const char *at = NULL;
+			for (const char *p = lt + 1; p < gt; p++)
+				if (*p == '@')
+					at = p;
+			buf_append(mailbox_r, lt + 1, (size_t)((at != NULL ? at : gt) - lt - 1));
+			size_t name_len = (size_t)(lt - s);
+			while (name_len > 0 && s[name_len - 1] == ' ')
+				name_len--;
+			if (name_len > 0)
+				buf_append(display_r, s, name_len);
+			else
+				buf_append(display_r, lt + 1, (size_t)(gt - lt - 1));
+		}
+	}
+	buf_free(&lines);
+	upper_ascii(mailbox_r);
+	upper_ascii(display_r);
+}
+
+static void keys_load(struct imap_session *s, uint32_t uid, struct sort_keys *k)
+{
+	struct store *st = s->srv->ls.cfg.store;
+	struct store_msg m;
+	if (store_msg_get(st, s->sel_guid, s->sel_folder, uid, imap_user_id(s), &m, NULL) == 0) {
+		k->arrival = m.internal_date;
+		k->size = m.size;
+		store_msg_free(&m);
+	}
+	k->date = k->arrival;
+	struct mime_info *mi = NULL;
+	if (store_fetch_mime(st, s->sel_guid, s->sel_folder, uid, &mi, NULL) == 0) {
+		if (mi->date_unix != -1)
+			k->date = mi->date_unix;
+		if (mi->subject != NULL)
+			k->reply = imap_base_subject(mi->subject, strlen(mi->subject), &k->subject);
+		first_address(mi->from, &k->from, &k->display_from);
+		first_address(mi->to, &k->to, &k->display_to);
+		struct buf unused = BUF_INIT;
+		first_address(mi->cc, &k->cc, &unused);
+		buf_free(&unused);
+		k->message_id = mi->message_id != NULL ? xstrdup(mi->message_id) : NULL;
+		k->in_reply_to = mi->in_reply_to != NULL ? xstrdup(mi->in_reply_to) : NULL;
+		k->references = mi->references != NULL ? xstrdup(mi->references) : NULL;
+	}
+	mime_info_destroy(&mi);
+}
+
+static void keys_free(struct sort_keys *k, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		buf_free(&k[i].subject);
+		buf_free(&k[i].from);
+		buf_free(&k[i].to);
+		buf_free(&k[i].cc);
+		buf_free(&k[i].display_from);
+		buf_free(&k[i].display_to);
+		free(k[i].message_id);
+		free(k[i].in_reply_to);
+		free(k[i].references);
+	}
+	free(k);
+}
+
+/* The common head of SORT and THREAD after their first argument: charset and criteria. Returns the matching
+ * messages' keys (*n_r of them, with sequence numbers and UIDs), or NULL after answering the command. */
+static struct sort_keys *select_messages(struct imap_session *s, const struct imap_command *cmd, size_t first,
+					 uint32_t **seqs_r, uint32_t **uids_r, size_t *n_r)
+{
+	const char *cs;
+	size_t cs_len;
+	if (cmd->arg_count < first + 2 || !imap_arg_get_astring(&cmd->args[first], &cs, &cs_len)) {
+		imap_tagged(s, cmd->tag, "BAD %s needs a charset and search criteria", cmd->name);
+		return NULL;
+	}
+	if (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0) {
+		imap_tagged(s, cmd->tag, "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+		return NULL;
+	}
+	struct buf err = BUF_INIT;
+	struct imap_search_query *q = NULL;
+	bool badcharset = false;
+	const struct imap_arg *crit = &cmd->args[first + 1];
+	size_t ncrit = cmd->arg_count - first - 1;
+	if (imap_arg_atom_equals(crit, "RETURN") || imap_arg_atom_equals(crit, "CHARSET")) {
+		imap_tagged(s, cmd->tag, "BAD Search criteria expected");
+		return NULL;
+	}
+	if (imap_search_parse(crit, ncrit, &q, &badcharset, &err) != 0) {
+		imap_tagged(s, cmd->tag, "BAD %s", buf_cstr(&err));
+		buf_free(&err);
+		return NULL;
+	}
+	buf_free(&err);
+	uint64_t maxmod;
+	size_t n = imap_search_run(s, q, seqs_r, uids_r, &maxmod);
+	if (q->uses_modseq)
+		s->condstore = true;
+	imap_search_query_destroy(&q);
+	struct sort_keys *k = xcalloc(n + 1, sizeof(*k));
+	for (size_t i = 0; i < n; i++)
+		keys_load(s, (*uids_r)[i], &k[i]);
+	*n_r = n;
+	return k;
+}
+
+static void finish(struct imap_session *s, const struct imap_command *cmd, const char *what)
+{
+	if (cmd->uid)
+		imap_tagged(s, cmd->tag, "OK %s completed.", what);
+	else {
+		struct buf text = BUF_INIT;
+		buf_printf(&text, "OK %s completed.", what);
+		imap_tagged_noexpunge(s, cmd->tag, buf_cstr(&text));
+		buf_free(&text);
+	}
+}
+
+/* RETURN (MIN MAX COUNT ALL) of ESORT (RFC 5267); RETURN () means ALL. Returns false on anything else. */
+static bool parse_return(const struct imap_arg *list, unsigned *opts_r)
+{
+	*opts_r = 0;
+	if (list->type != IMAP_ARG_LIST)
+		return false;
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} opts[] = { { "MIN", IMAP_SEARCH_RETURN_MIN },
+		     { "MAX", IMAP_SEARCH_RETURN_MAX },
+		     { "COUNT", IMAP_SEARCH_RETURN_COUNT },
+		     { "ALL", IMAP_SEARCH_RETURN_ALL } };
+	for (size_t i = 0; i < list->list_count; i++) {
+		size_t o = 0;
+		while (o < IX_ARRAY_LEN(opts) && !imap_arg_atom_equals(&list->list[i], opts[o].name))
+			o++;
+		if (o == IX_ARRAY_LEN(opts))
+			return false;
+		*opts_r |= opts[o].bit;
+	}
+	if (*opts_r == 0)
+		*opts_r = IMAP_SEARCH_RETURN_ALL;
+	return true;
+}
+
+void imap_cmd_sort(struct imap_session *s, const struct imap_command *cmd)
+{
+	size_t first = 0;
+	bool esort = false;
+	unsigned ret = 0;
+	if (cmd->arg_count > 0 && imap_arg_atom_equals(&cmd->args[0], "RETURN")) {
+		if (cmd->arg_count < 2 || !parse_return(&cmd->args[1], &ret)) {
+			imap_tagged(s, cmd->tag, "BAD RETURN takes a list of MIN, MAX, COUNT, ALL");
+			return;
+		}
+		esort = true;
+		first = 2;
+	}
+	struct imap_sort_key keys[IMAP_SORT_MAX_KEYS];
+	size_t nkeys;
+	struct buf err = BUF_INIT;
+	if (cmd->arg_count <= first || imap_sort_parse(&cmd->args[first], keys, &nkeys, &err) != 0) {
+		imap_tagged(s, cmd->tag, "BAD %s", err.len > 0 ? buf_cstr(&err) : "SORT needs sort keys");
+		buf_free(&err);
+		return;
+	}
+	buf_free(&err);
+	uint32_t *seqs = NULL, *uids = NULL;
+	size_t n;
+	struct sort_keys *k = select_messages(s, cmd, first + 1, &seqs, &uids, &n);
+	if (k == NULL)
+		return;
+	struct imap_sort_msg *sm = xcalloc(n + 1, sizeof(*sm));
+	for (size_t i = 0; i < n; i++) {
+		sm[i] = (struct imap_sort_msg){ .seq = (uint32_t)i, .arrival = k[i].arrival, .date = k[i].date,
+						.size = k[i].size, .cc = buf_cstr(&k[i].cc), .from = buf_cstr(&k[i].from),
+						.to = buf_cstr(&k[i].to), .subject = buf_cstr(&k[i].subject),
+						.display_from = buf_cstr(&k[i].display_from), .display_to = buf_cstr(&k[i].display_to) };
+	}
+	imap_sort_messages(sm, n, keys, nkeys);
+	uint32_t *out = xcalloc(n + 1, sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+		out[i] = cmd->uid ? uids[sm[i].seq] : seqs[sm[i].seq];
+	if (esort) {
+		buf_printf(&s->out, "* ESEARCH (TAG \"%s\")%s", cmd->tag, cmd->uid ? " UID" : "");
+		if ((ret & IMAP_SEARCH_RETURN_MIN) && n > 0)
+			buf_printf(&s->out, " MIN %u", out[0]);
+		if ((ret & IMAP_SEARCH_RETURN_MAX) && n > 0)
+			buf_printf(&s->out, " MAX %u", out[n - 1]);
+		if (ret & IMAP_SEARCH_RETURN_COUNT)
+			buf_printf(&s->out, " COUNT %zu", n);
+		if ((ret & IMAP_SEARCH_RETURN_ALL) && n > 0) {
+			buf_append_str(&s->out, " ALL ");
+			imap_write_seqset(&s->out, out, n);
+		}
+	} else {
+		buf_append_str(&s->out, "* SORT");
+		for (size_t i = 0; i < n; i++)
+			buf_printf(&s->out, " %u", out[i]);
+	}
+	buf_append_str(&s->out, "\r\n");
+	free(out);
+	free(sm);
+	keys_free(k, n);
+	free(seqs);
+	free(uids);
+	finish(s, cmd, "Sort");
+}
+
+void imap_cmd_thread(struct imap_session *s, const struct imap_command *cmd)
+{
+	bool refs = cmd->arg_count > 0 && imap_arg_atom_equals(&cmd->args[0], "REFERENCES");
+	if (!refs && !(cmd->arg_count > 0 && imap_arg_atom_equals(&cmd->args[0], "ORDEREDSUBJECT"))) {
+		imap_tagged(s, cmd->tag, "BAD THREAD takes ORDEREDSUBJECT or REFERENCES");
+		return;
+	}
+	uint32_t *seqs = NULL, *uids = NULL;
+	size_t n;
+	struct sort_keys *k = select_messages(s, cmd, 1, &seqs, &uids, &n);
+	if (k == NULL)
+		return;
+	struct imap_thread_msg *tm = xcalloc(n + 1, sizeof(*tm));
+	for (size_t i = 0; i < n; i++)
+		tm[i] = (struct imap_thread_msg){ .id = cmd->uid ? uids[i] : seqs[i], .date = k[i].date,
+						  .subject = buf_cstr(&k[i].subject), .reply = k[i].reply,
+						  .message_id = k[i].message_id, .in_reply_to = k[i].in_reply_to,
+						  .references = k[i].references };
+	buf_append_str(&s->out, "* THREAD ");
+	if (refs)
+		imap_thread_references(tm, n, &s->out);
+	else
+		imap_thread_orderedsubject(tm, n, &s->out);
+	if (n == 0)
+		s->out.len--; /* "* THREAD" alone */
+	buf_append_str(&s->out, "\r\n");
+	free(tm);
+	keys_free(k, n);
+	free(seqs);
+	free(uids);
+	finish(s, cmd, "Thread");
+}
