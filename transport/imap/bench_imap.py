@@ -2,7 +2,8 @@
 """bench_imap.py - IMAP/POP3 benchmarks against a real started system (make bench): memory per idle IMAP
 connection (thousands of IDLE sessions on loopback, imapd's VmRSS before and after), IMAP throughput with the
 workload of ../shared/tools/peer-stack/imap-bench.py (login, select, fetch headers, 5 bodies, logout) with ops/s,
-latency and server CPU per op, and a POP3 retrieve run. Figures are printed, nothing is asserted.
+latency and server CPU per op, a POP3 retrieve run, and SORT (REVERSE DATE) and THREAD REFERENCES over a
+10,000-message folder (BENCH_SORT_MSGS). Figures are printed, nothing is asserted.
 
 Environment: IX_BUILD (build folder), BENCH_IDLE (connections, default 10000), BENCH_SECS (throughput seconds,
 default 10), BENCH_CLIENTS (default 8)."""
@@ -19,7 +20,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "e2e"))
 from harness import System, imap_login_ok, wait_for  # noqa: E402
 
 USERS = 20
@@ -236,6 +237,66 @@ def pop3_bench(s, secs):
           % (n / el, bytes_ / el / 1e6, (cpu_secs(pid) - c0) * 1000 / max(n, 1)))
 
 
+def sort_thread_msg(i):
+    """Threads of five: the first message of each starts it, the others answer it (References, Re:)."""
+    root = i - i % 5
+    refs = "" if i == root else "References: <t%d@bench.example>\r\n" % root
+    return ("From: sender%d@example.com\r\nTo: someone@example.com\r\nSubject: %stopic %d\r\n"
+            "Message-ID: <t%d@bench.example>\r\n%sDate: %s\r\n\r\nbody %d\r\n"
+            % (i % 97, "Re: " if i != root else "", root // 5, i, refs,
+               time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(1.7e9 + (i * 7919) % 100000 * 60)), i)
+            ).encode()
+
+
+def sort_thread_bench(s, n):
+    """Fills folder Big of user 1 (8 connections appending with LITERAL+), then times the commands a webmail
+    sends to list it sorted and threaded."""
+    def fill(part):
+        c = socket.create_connection(("127.0.0.1", s.ports["imap"]))
+        f = c.makefile("rb")
+        f.readline()
+        c.sendall(b"l LOGIN %s %s\r\n" % (user(1).encode(), PASSWORD.encode()))
+        while not f.readline().startswith(b"l "):
+            pass
+        for i in range(part, n, 8):
+            m = sort_thread_msg(i)
+            c.sendall(b"a%d APPEND Big {%d+}\r\n" % (i, len(m)) + m + b"\r\n")
+        done = 0
+        while done < len(range(part, n, 8)):
+            line = f.readline()
+            if not line:
+                raise RuntimeError("connection closed while appending")
+            if line.startswith(b"a") and b" OK" in line:
+                done += 1
+            elif line.startswith(b"a"):
+                raise RuntimeError(line)
+        c.close()
+    m = imaplib.IMAP4("127.0.0.1", s.ports["imap"])
+    m.login(user(1), PASSWORD)
+    m.create("Big")
+    t0 = time.monotonic()
+    procs = [mp.Process(target=fill, args=(k,)) for k in range(8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    fill_s = time.monotonic() - t0
+    typ, data = m.select("Big")
+    count = int(data[0])
+    for name, call in (("imap_sort_reverse_date", lambda: m.sort("(REVERSE DATE)", "UTF-8", "ALL")),
+                       ("imap_thread_references", lambda: m.thread("REFERENCES", "UTF-8", "ALL"))):
+        times = []
+        for _ in range(5):
+            t0 = time.monotonic()
+            typ, data = call()
+            times.append((time.monotonic() - t0) * 1000)
+            assert typ == "OK", data
+        times.sort()
+        print("%s_ms %.1f (median of 5, min %.1f) over %d messages (filled in %.1f s)"
+              % (name, times[2], times[0], count, fill_s))
+    m.logout()
+
+
 def main():
     s = System()
     try:
@@ -255,6 +316,7 @@ def main():
         throughput_bench(s, secs, clients)
         throughput_bench(s, secs, clients, mixed=True)
         pop3_bench(s, 3.0)
+        sort_thread_bench(s, int(os.environ.get("BENCH_SORT_MSGS", "10000")))
         idle_bench(s, int(os.environ.get("BENCH_IDLE", "10000")))
     finally:
         s.destroy()
