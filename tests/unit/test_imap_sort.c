@@ -155,13 +155,25 @@ static void message_ids(void)
 
 #define MSG(id_, date_, subj_, mid_, irt_, refs_) { id_, date_, subj_, false, mid_, irt_, refs_ }
 
-/* Base subjects and reply marks filled in from the raw subjects given in subject. */
-static void prepare(struct imap_thread_msg *m, size_t n, struct buf *subjects)
+/* Threads m[0..n) (raw subjects: their base subjects and reply marks are filled in) both ways and compares the
+ * answers with references and orderedsubject (NULL: not checked). */
+static bool threads_are(struct imap_thread_msg *m, size_t n, const char *references, const char *orderedsubject)
 {
+	struct buf *subjects = xcalloc(n, sizeof(*subjects)), out = BUF_INIT;
 	for (size_t i = 0; i < n; i++) {
 		m[i].reply = imap_base_subject(m[i].subject, strlen(m[i].subject), &subjects[i]);
 		m[i].subject = buf_cstr(&subjects[i]);
 	}
+	imap_thread_references(m, n, &out);
+	bool ok = strcmp(buf_cstr(&out), references) == 0;
+	buf_reset(&out);
+	imap_thread_orderedsubject(m, n, &out);
+	ok = ok && (orderedsubject == NULL || strcmp(buf_cstr(&out), orderedsubject) == 0);
+	for (size_t i = 0; i < n; i++)
+		buf_free(&subjects[i]);
+	free(subjects);
+	buf_free(&out);
+	return ok;
 }
 
 static void threads(void)
@@ -176,21 +188,8 @@ static void threads(void)
 		MSG(7, 50, "Lost", "<7@x>", NULL, "<missing@x>"),
 		MSG(8, 45, "Re: Lost", "<8@x>", NULL, "<missing@x>"),
 	};
-	size_t n = IX_ARRAY_LEN(m);
-	struct buf subjects[IX_ARRAY_LEN(m)] = { BUF_INIT };
-	prepare(m, n, subjects);
-	struct buf out = BUF_INIT;
-	imap_thread_references(m, n, &out);
-	test_assert_str(buf_cstr(&out), "(5 6)(1 (3 4)(2))((8)(7))");
-	buf_reset(&out);
-	imap_thread_orderedsubject(m, n, &out);
-	test_assert_str(buf_cstr(&out), "(5 6)(1 (3)(2)(4))(8 7)");
-	buf_reset(&out);
-	imap_thread_references(m, 0, &out);
-	test_assert(out.len == 0);
-	for (size_t i = 0; i < n; i++)
-		buf_free(&subjects[i]);
-	buf_free(&out);
+	test_assert(threads_are(m, IX_ARRAY_LEN(m), "(5 6)(1 (3 4)(2))((8)(7))", "(5 6)(1 (3)(2)(4))(8 7)"));
+	test_assert(threads_are(m, 0, "", ""));
 }
 
 /* Loops in References, a message naming itself, repeated and missing Message-IDs, two non-reply threads with
@@ -207,16 +206,8 @@ static void thread_oddities(void)
 		MSG(7, 7, "chain", "<c@x>", NULL, "<u1@x> <u2@x> <s@x>"),
 		MSG(8, 8, "", "bogus", NULL, "<u3@x>"),
 	};
-	size_t n = IX_ARRAY_LEN(m);
-	struct buf subjects[IX_ARRAY_LEN(m)] = { BUF_INIT };
-	prepare(m, n, subjects);
-	struct buf out = BUF_INIT;
-	imap_thread_references(m, n, &out);
 	/* 1 and 2: 1's References made <b@x> its parent; 2 (<b@x>) under 1 would close a loop, so 2 stays on top */
-	test_assert_str(buf_cstr(&out), "(2 1)(3 7)((4)(5))(6)(8)");
-	for (size_t i = 0; i < n; i++)
-		buf_free(&subjects[i]);
-	buf_free(&out);
+	test_assert(threads_are(m, IX_ARRAY_LEN(m), "(2 1)(3 7)((4)(5))(6)(8)", NULL));
 }
 
 TEST_MAIN("imap_sort", TEST_CASE(base_subjects), TEST_CASE(base_subject_bytes), TEST_CASE(sort_programs),

@@ -863,6 +863,22 @@ static bool key_uses_sent(const struct imap_search_key *k)
 	return false;
 }
 
+void imap_write_esearch(struct buf *out, const struct imap_command *cmd, unsigned opts, const uint32_t *numbers,
+			size_t n)
+{
+	buf_printf(out, "* ESEARCH (TAG \"%s\")%s", cmd->tag, cmd->uid ? " UID" : "");
+	if ((opts & IMAP_SEARCH_RETURN_MIN) && n > 0)
+		buf_printf(out, " MIN %u", numbers[0]);
+	if ((opts & IMAP_SEARCH_RETURN_MAX) && n > 0)
+		buf_printf(out, " MAX %u", numbers[n - 1]);
+	if (opts & IMAP_SEARCH_RETURN_COUNT)
+		buf_printf(out, " COUNT %zu", n);
+	if ((opts & IMAP_SEARCH_RETURN_ALL) && n > 0) {
+		buf_append_str(out, " ALL ");
+		imap_write_seqset(out, numbers, n);
+	}
+}
+
 size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q, uint32_t **seqs_r,
 		       uint32_t **uids_r, uint64_t *maxmod_r)
 {
@@ -959,19 +975,7 @@ void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 	if (q->esearch) {
 		unsigned ro = q->return_opts;
 		if ((ro & ~IMAP_SEARCH_RETURN_SAVE) != 0 || ro == 0 || ro == IMAP_SEARCH_RETURN_SAVE) {
-			buf_printf(&s->out, "* ESEARCH (TAG \"%s\")%s", cmd->tag, cmd->uid ? " UID" : "");
-			if (ro == 0)
-				ro = IMAP_SEARCH_RETURN_ALL;
-			if ((ro & IMAP_SEARCH_RETURN_MIN) && nres > 0)
-				buf_printf(&s->out, " MIN %u", out[0]);
-			if ((ro & IMAP_SEARCH_RETURN_MAX) && nres > 0)
-				buf_printf(&s->out, " MAX %u", out[nres - 1]);
-			if (ro & IMAP_SEARCH_RETURN_COUNT)
-				buf_printf(&s->out, " COUNT %zu", nres);
-			if ((ro & IMAP_SEARCH_RETURN_ALL) && nres > 0) {
-				buf_append_str(&s->out, " ALL ");
-				imap_write_seqset(&s->out, out, nres);
-			}
+			imap_write_esearch(&s->out, cmd, ro == 0 ? IMAP_SEARCH_RETURN_ALL : ro, out, nres);
 			if (q->uses_modseq && nres > 0)
 				buf_printf(&s->out, " MODSEQ %llu", (unsigned long long)maxmod);
 			buf_append_str(&s->out, "\r\n");

@@ -219,6 +219,10 @@ struct imap_search_query;
  * the caller) and *maxmod_r the highest MODSEQ among them. For SEARCH, SORT and THREAD. */
 size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q, uint32_t **seqs_r,
 		       uint32_t **uids_r, uint64_t *maxmod_r);
+/* Appends "* ESEARCH (TAG ..) [UID]" with MIN, MAX, COUNT, ALL as opts (enum imap_search_return bits) asks, of
+ * numbers[0..n) in their order (MIN the first, MAX the last); no line end. For SEARCH and SORT (RFC 4731, 5267). */
+void imap_write_esearch(struct buf *out, const struct imap_command *cmd, unsigned opts, const uint32_t *numbers,
+			size_t n);
 void imap_cmd_sort(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_thread(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd);

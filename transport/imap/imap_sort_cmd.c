@@ -227,17 +227,7 @@ void imap_cmd_sort(struct imap_session *s, const struct imap_command *cmd)
 	for (size_t i = 0; i < n; i++)
 		out[i] = cmd->uid ? uids[sm[i].seq] : seqs[sm[i].seq];
 	if (esort) {
-		buf_printf(&s->out, "* ESEARCH (TAG \"%s\")%s", cmd->tag, cmd->uid ? " UID" : "");
-		if ((ret & IMAP_SEARCH_RETURN_MIN) && n > 0)
-			buf_printf(&s->out, " MIN %u", out[0]);
-		if ((ret & IMAP_SEARCH_RETURN_MAX) && n > 0)
-			buf_printf(&s->out, " MAX %u", out[n - 1]);
-		if (ret & IMAP_SEARCH_RETURN_COUNT)
-			buf_printf(&s->out, " COUNT %zu", n);
-		if ((ret & IMAP_SEARCH_RETURN_ALL) && n > 0) {
-			buf_append_str(&s->out, " ALL ");
-			imap_write_seqset(&s->out, out, n);
-		}
+		imap_write_esearch(&s->out, cmd, ret, out, n);
 	} else {
 		buf_append_str(&s->out, "* SORT");
 		for (size_t i = 0; i < n; i++)
