@@ -378,9 +378,16 @@ def a_restarted_server_gets_the_next_relay_at_once():
     bob, guid = ready_user(B, "bob")
     A.send(bob, "before-restart", "before-restart")  # leaves a cached connection to b on a
     assert wait_for(lambda: "before-restart" in B.subjects(guid), timeout=20), A.cli("queue", "list").stdout
+    log = os.path.join(B.data, "log", "smtpd.log")
+    mark = os.path.getsize(log)
     t0 = time.monotonic()
     B.stop()
     print("# b stopped in %.2f s with a's relay connection open" % (time.monotonic() - t0))
+    with open(log, errors="replace") as f:
+        f.seek(mark)
+        stopped = f.read()
+    # a's cached connection was told 421 and closed: the stop did not wait out the grace period
+    assert "no session left: stopping now" in stopped and "did not close within" not in stopped, stopped
     B.start()
     A.send(bob, "after-restart", "after-restart")
     # delivered at its first attempt: the relay did not take the dead cached connection

@@ -216,6 +216,8 @@ void daemon_run(struct daemon *d)
 
 void daemon_stopped(struct daemon *d)
 {
+	if (evloop_timer_pending(&d->grace_timer))
+		log_info("no session left: stopping now");
 	evloop_stop(d->loop);
 }
 

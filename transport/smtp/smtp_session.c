@@ -70,6 +70,7 @@ struct smtp_session {
 	struct evloop_timer session_timer, data_timer; /* config.session_max_msecs, config.data_max_msecs */
 	struct evloop_timer auth_delay_timer; /* config.auth_failure_delay_msecs */
 	const char *expired; /* a time limit passed while waiting for work elsewhere: said once it is done */
+	bool shutdown; /* the server is stopping (smtp_session_shutdown) */
 };
 
 static void reply(struct smtp_session *s, const char *text)
@@ -149,7 +150,18 @@ static void data_time_up(struct evloop *loop, struct evloop_timer *t, void *ctx)
 	time_limit(ctx, "Message transfer");
 }
 
-/* Once work done elsewhere is back: a limit that passed meanwhile ends the session now. */
+/* The server is stopping: a session between commands (a BDAT transaction between its chunks is not) hears so and
+ * closes; in any other state it is checked again once back between commands. */
+static void shutdown_check(struct smtp_session *s)
+{
+	if (!s->shutdown || s->closing || !(s->state & (ST_COMMAND | ST_AUTH)) || s->chunking)
+		return;
+	log_info("smtp: %s: closed, the server is stopping", conn_peer(s->conn));
+	conn_printf(s->conn, "421 4.3.2 %s Service shutting down, closing connection\r\n", s->cfg->hostname);
+	close_session(s);
+}
+
+/* Once work done elsewhere is back: a limit that passed meanwhile, or a stop, ends the session now. */
 static void expired_check(struct smtp_session *s)
 {
 	const char *what = s->expired;
@@ -157,6 +169,7 @@ static void expired_check(struct smtp_session *s)
 		s->expired = NULL;
 		time_limit(s, what);
 	}
+	shutdown_check(s);
 }
 
 /* ---- message start: our Received: line ---- */
@@ -742,6 +755,9 @@ static void session_input(struct smtp_session *s)
 	while (!s->closing) {
 		if (s->state & ST_WAITING)
 			return;
+		shutdown_check(s); /* a message that just ended, with a stop meanwhile */
+		if (s->closing)
+			return;
 		if (s->state == ST_DATA) {
 			data_input(s);
 			if (s->state == ST_DATA)
@@ -855,6 +871,12 @@ struct smtp_session *smtp_session_create(struct evloop *loop, int fd, const stru
 		conn_start_tls(s->conn, c->tls, NULL, NULL); /* the greeting waits for the handshake */
 	conn_printf(s->conn, "220 %s ESMTP Interchange\r\n", c->hostname);
 	return s;
+}
+
+void smtp_session_shutdown(struct smtp_session *s)
+{
+	s->shutdown = true;
+	shutdown_check(s);
 }
 
 void smtp_session_destroy(struct smtp_session **sp)

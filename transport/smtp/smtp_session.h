@@ -120,6 +120,11 @@ void smtp_session_delivered(struct smtp_session *s, const char *error_reply);
  * completion (the loop's thread; replies, and may report closed when the connection went away meanwhile). */
 void smtp_session_offload_work(struct smtp_session *s);
 void smtp_session_offload_done(struct smtp_session *s);
+/* The server is stopping: a session between commands (or in a SASL exchange) gets "421 4.3.2 ... shutting down"
+ * and closes at once; one receiving a message (DATA, or BDAT before its last chunk) or waiting for a delivery or
+ * an offloaded step finishes that first (the client hears its reply), then gets the 421. Either way closed is
+ * reported as usual once the connection is gone. */
+void smtp_session_shutdown(struct smtp_session *s);
 /* Transactions completed with 250 so far. */
 unsigned smtp_session_messages(const struct smtp_session *s);
 

@@ -650,6 +650,9 @@ static void on_stop(struct daemon *d, void *ctx)
 	listener_destroy(&sd->l_smtp);
 	listener_destroy(&sd->l_sub);
 	listener_destroy(&sd->l_subs);
+	/* idle sessions (other servers' cached relay connections among them) close now, not at the grace's end */
+	for (struct sess *ss = sd->sessions; ss != NULL; ss = ss->next)
+		smtp_session_shutdown(ss->s);
 	if (sd->nsessions == 0)
 		daemon_stopped(d);
 }
