@@ -737,6 +737,32 @@ static void imap_sort_and_thread(void)
 	client_close(&c);
 }
 
+/* APPENDLIMIT (RFC 7889): the capability carries the server's limit (100000 in these tests), and STATUS and
+ * LIST-STATUS answer the APPENDLIMIT item with it */
+static void imap_appendlimit(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	test_assert(wait_for(&c, "* OK"));
+	test_assert(out_pos(&c, "APPENDLIMIT") < 0); /* before login: not offered */
+	login(&c);
+	buf_reset(&c.in);
+	send_str(&c, "u CAPABILITY\r\n");
+	test_assert(wait_for(&c, "u OK"));
+	test_assert(out_pos(&c, " APPENDLIMIT=100000") > 0);
+	send_str(&c, "a CREATE Lim\r\n");
+	test_assert(wait_for(&c, "a OK"));
+	expect_answer(&c, "STATUS Lim (APPENDLIMIT)", "* STATUS Lim (APPENDLIMIT 100000)\r\nt OK Status completed.\r\n");
+	expect_answer(&c, "STATUS Lim (MESSAGES APPENDLIMIT)",
+		      "* STATUS Lim (MESSAGES 0 APPENDLIMIT 100000)\r\nt OK Status completed.\r\n");
+	expect_answer(&c, "LIST \"\" Lim RETURN (STATUS (APPENDLIMIT UIDNEXT))",
+		      "* LIST (\\HasNoChildren) \"/\" \"Lim\"\r\n* STATUS \"Lim\" (APPENDLIMIT 100000 UIDNEXT 1)\r\n"
+		      "t OK LIST completed.\r\n");
+	expect_answer(&c, "STATUS Lim (APPENDLIMITS)", "t BAD Unknown STATUS item\r\n");
+	client_close(&c);
+}
+
 /* Subscriptions are names, independent of the folders that exist (RFC 3501 6.3.6, RFC 9051 6.3.7-8, RFC 5258) */
 static void imap_subscriptions_independent(void)
 {
@@ -989,7 +1015,7 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_keywords_announced), TEST_CASE(imap_recent_owned_once),
 	  TEST_CASE(imap_modseq_enables_condstore), TEST_CASE(imap_search_address_comments),
 	  TEST_CASE(imap_search_sent_date_as_written), TEST_CASE(imap_search_header_every_field),
-	  TEST_CASE(imap_sort_and_thread),
+	  TEST_CASE(imap_sort_and_thread), TEST_CASE(imap_appendlimit),
 	  TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),

@@ -55,9 +55,12 @@ static bool pattern_match(const char *pat, const char *name)
 	return list_match(pat, name);
 }
 
-/* Writes the STATUS items named in the list items (checked by the caller) from info, then ")\r\n". */
-static void write_status_items(struct buf *out, const struct imap_arg *items, const struct store_folder_info *info)
+/* Writes the STATUS items named in the list items (checked by the caller) from info, then ")\r\n"; APPENDLIMIT
+ * (RFC 7889) is the server's message size limit, the same for every mailbox. */
+static void write_status_items(struct imap_session *s, const struct imap_arg *items,
+			       const struct store_folder_info *info)
 {
+	struct buf *out = &s->out;
 	for (size_t t = 0; t < items->list_count; t++) {
 		const struct imap_arg *a = &items->list[t];
 		const char *sep = t > 0 ? " " : "";
@@ -75,6 +78,8 @@ static void write_status_items(struct buf *out, const struct imap_arg *items, co
 			buf_printf(out, "%sHIGHESTMODSEQ %llu", sep, (unsigned long long)info->highestmodseq);
 		else if (imap_arg_atom_equals(a, "SIZE"))
 			buf_printf(out, "%sSIZE %llu", sep, (unsigned long long)info->size);
+		else if (imap_arg_atom_equals(a, "APPENDLIMIT"))
+			buf_printf(out, "%sAPPENDLIMIT %llu", sep, (unsigned long long)s->srv->max_message_size);
 	}
 	buf_append_str(out, ")\r\n");
 }
@@ -391,7 +396,7 @@ void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd)
 					buf_append_str(&s->out, "* STATUS ");
 					imap_write_mailbox(s, &s->out, e->name);
 					buf_append_str(&s->out, " (");
-					write_status_items(&s->out, status_items, &info);
+					write_status_items(s, status_items, &info);
 					store_folder_info_free(&info);
 				}
 			}
@@ -425,7 +430,7 @@ void imap_cmd_status(struct imap_session *s, const struct imap_command *cmd)
 		if (!imap_arg_atom_equals(a, "MESSAGES") && !imap_arg_atom_equals(a, "UNSEEN") &&
 		    !imap_arg_atom_equals(a, "RECENT") && !imap_arg_atom_equals(a, "UIDNEXT") &&
 		    !imap_arg_atom_equals(a, "UIDVALIDITY") && !imap_arg_atom_equals(a, "HIGHESTMODSEQ") &&
-		    !imap_arg_atom_equals(a, "SIZE")) {
+		    !imap_arg_atom_equals(a, "SIZE") && !imap_arg_atom_equals(a, "APPENDLIMIT")) {
 			imap_tagged(s, cmd->tag, "BAD Unknown STATUS item");
 			return;
 		}
@@ -452,7 +457,7 @@ void imap_cmd_status(struct imap_session *s, const struct imap_command *cmd)
 		buf_append_str(&s->out, "* STATUS ");
 		imap_write_astring(&s->out, name, len, 0);
 		buf_append_str(&s->out, " (");
-		write_status_items(&s->out, items, &info);
+		write_status_items(s, items, &info);
 		store_folder_info_free(&info);
 		imap_tagged(s, cmd->tag, "OK Status completed.");
 	}

@@ -35,6 +35,8 @@ static void capabilities(struct imap_session *s, struct buf *out)
 	if (s->state != IMAP_ST_NOTAUTH)
 		buf_append_str(out, " UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
 				    "BINARY UTF8=ACCEPT CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk STATUS=SIZE");
+	if (s->state != IMAP_ST_NOTAUTH)
+		buf_printf(out, " APPENDLIMIT=%llu", (unsigned long long)s->srv->max_message_size);
 }
 
 /* ---- commands: any state ---- */
