@@ -653,6 +653,7 @@ static const struct {
 	  "(FLAGS +0 -1) (FLAGS +0 -16) (FLAGS +0 -2))" },
 	{ "a SEARCH CC c BCC d SUBJECT \"\xc3\xa9t\xc3\xa9\"\r\n",
 	  "(AND (HEADER CC \"c\") (HEADER BCC \"d\") (HEADER SUBJECT \"\xc3\xa9t\xc3\xa9\"))" },
+	{ "a SEARCH OLDER 3600 YOUNGER 86400\r\n", "(AND (OLDER 3600) (YOUNGER 86400))" },
 };
 
 static void search_parse_table(void)
@@ -705,6 +706,8 @@ static void search_parse_errors(void)
 		{ "a SEARCH HEADER X\r\n", "HEADER needs a field name and a string", false },
 		{ "a SEARCH HEADER \"a:b\" x\r\n", "Invalid header field name", false },
 		{ "a SEARCH LARGER -1\r\n", "Invalid size", false },
+		{ "a SEARCH OLDER 0\r\n", "Invalid interval", false },
+		{ "a SEARCH YOUNGER\r\n", "Invalid interval", false },
 		{ "a SEARCH LARGER 99999999999999999999\r\n", "Invalid size", false },
 		{ "a SEARCH UID 0\r\n", "Invalid sequence set", false },
 		{ "a SEARCH 1:4294967296\r\n", "Invalid sequence set", false },
@@ -798,6 +801,7 @@ static void search_evaluate(void)
 	m.size = 2048;
 	m.internal_date = 1704067200 + 3600; /* 2024-01-01 01:00 UTC */
 	m.internal_tz = -120;                /* counted in UTC-2: still 2023-12-31 */
+	m.now = m.internal_date + 100;       /* the message is 100 seconds old */
 	m.has_sent_date = true;
 	m.sent_date = 1704067200 - 60;       /* 2023-12-31 23:59 UTC ... */
 	m.sent_tz = 60;                      /* ... written as 2024-01-01 00:59 +0100 */
@@ -846,6 +850,11 @@ static void search_evaluate(void)
 		{ "a SEARCH OR FROM bob (SUBJECT job LARGER 1)\r\n", true },
 		{ "a SEARCH OR FROM bob NOT SUBJECT job\r\n", false },
 		{ "a SEARCH NOT NOT ALL\r\n", true },
+		{ "a SEARCH OLDER 99\r\n", true }, /* WITHIN (RFC 5032): the age against the interval */
+		{ "a SEARCH OLDER 100\r\n", false },
+		{ "a SEARCH YOUNGER 100\r\n", true },
+		{ "a SEARCH YOUNGER 99\r\n", false },
+		{ "a SEARCH NOT OLDER 100 YOUNGER 3600\r\n", true },
 	};
 	struct imap_parser *p = imap_parser_create(NULL);
 	struct buf err = BUF_INIT;

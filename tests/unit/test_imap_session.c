@@ -763,6 +763,30 @@ static void imap_appendlimit(void)
 	client_close(&c);
 }
 
+/* WITHIN (RFC 5032): OLDER and YOUNGER count seconds back from now against the internal date; a message
+ * appended with a date of 2020 and one appended now */
+static void imap_within(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	send_str(&c, "a CREATE Within\r\nb APPEND Within \"01-Jan-2020 00:00:00 +0000\" {14+}\r\nSubject: old\r\n\r\n"
+		     "c APPEND Within {14+}\r\nSubject: new\r\n\r\nd SELECT Within\r\n");
+	test_assert(wait_for(&c, "d OK [READ-WRITE]"));
+	expect_answer(&c, "SEARCH OLDER 3600", "* SEARCH 1\r\nt OK Search completed.\r\n");
+	expect_answer(&c, "SEARCH YOUNGER 3600", "* SEARCH 2\r\nt OK Search completed.\r\n");
+	expect_answer(&c, "SEARCH YOUNGER 1000000000", "* SEARCH 1 2\r\nt OK Search completed.\r\n");
+	expect_answer(&c, "SEARCH OLDER 1000000000", "* SEARCH\r\nt OK Search completed.\r\n");
+	expect_answer(&c, "UID SEARCH NOT OLDER 3600", "* SEARCH 2\r\nt OK Search completed.\r\n");
+	expect_answer(&c, "SEARCH OLDER 0", "t BAD Invalid interval\r\n");
+	buf_reset(&c.in);
+	send_str(&c, "u CAPABILITY\r\n");
+	test_assert(wait_for(&c, "u OK"));
+	test_assert(out_pos(&c, " ESORT WITHIN ") > 0);
+	client_close(&c);
+}
+
 /* Subscriptions are names, independent of the folders that exist (RFC 3501 6.3.6, RFC 9051 6.3.7-8, RFC 5258) */
 static void imap_subscriptions_independent(void)
 {
@@ -1015,7 +1039,7 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_keywords_announced), TEST_CASE(imap_recent_owned_once),
 	  TEST_CASE(imap_modseq_enables_condstore), TEST_CASE(imap_search_address_comments),
 	  TEST_CASE(imap_search_sent_date_as_written), TEST_CASE(imap_search_header_every_field),
-	  TEST_CASE(imap_sort_and_thread), TEST_CASE(imap_appendlimit),
+	  TEST_CASE(imap_sort_and_thread), TEST_CASE(imap_appendlimit), TEST_CASE(imap_within),
 	  TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),

@@ -888,6 +888,7 @@ size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q
 	size_t nres = 0;
 	uint64_t maxmod = 0;
 	uint32_t seq_max = (uint32_t)s->count, uid_max = s->count > 0 ? s->msgs[s->count - 1].uid : 0;
+	int64_t now = (int64_t)time(NULL);
 	for (size_t i = 0; i < s->count; i++) {
 		if (s->msgs[i].flags & MSG_GONE)
 			continue;
@@ -912,6 +913,7 @@ size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q
 		sm.keyword_count = nkw;
 		sm.size = m.size;
 		sm.internal_date = m.internal_date;
+		sm.now = now;
 		sm.modseq = m.modseq;
 		sm.saved_uids = s->saved;
 		sm.saved_count = s->nsaved;

@@ -193,6 +193,14 @@ static int parse_key(struct sp *p, const struct imap_arg *args, size_t count, si
 		(*pos)++;
 		return 0;
 	}
+	if (imap_arg_atom_equals(a, "OLDER") || imap_arg_atom_equals(a, "YOUNGER")) {
+		k->type = imap_arg_atom_equals(a, "OLDER") ? IMAP_SK_OLDER : IMAP_SK_YOUNGER;
+		/* RFC 5032: an nz-number of seconds */
+		if (!imap_arg_get_number(next, INT32_MAX, &k->number) || k->number == 0)
+			return fail(p, IX_EINVAL, "Invalid interval");
+		(*pos)++;
+		return 0;
+	}
 	if (imap_arg_atom_equals(a, "UID")) {
 		k->type = IMAP_SK_UID;
 		if (next == NULL || next->type != IMAP_ARG_ATOM)
@@ -341,6 +349,7 @@ void imap_search_key_dump(const struct imap_search_key *k, struct buf *out)
 		[IMAP_SK_BEFORE] = "BEFORE",   [IMAP_SK_ON] = "ON",           [IMAP_SK_SINCE] = "SINCE",
 		[IMAP_SK_SENTBEFORE] = "SENTBEFORE", [IMAP_SK_SENTON] = "SENTON", [IMAP_SK_SENTSINCE] = "SENTSINCE",
 		[IMAP_SK_LARGER] = "LARGER",   [IMAP_SK_SMALLER] = "SMALLER", [IMAP_SK_MODSEQ] = "MODSEQ",
+		[IMAP_SK_OLDER] = "OLDER",     [IMAP_SK_YOUNGER] = "YOUNGER",
 	};
 	buf_printf(out, "(%s", names[k->type]);
 	switch (k->type) {
@@ -377,6 +386,8 @@ void imap_search_key_dump(const struct imap_search_key *k, struct buf *out)
 	case IMAP_SK_LARGER:
 	case IMAP_SK_SMALLER:
 	case IMAP_SK_MODSEQ:
+	case IMAP_SK_OLDER:
+	case IMAP_SK_YOUNGER:
 		buf_printf(out, " %llu", (unsigned long long)k->number);
 		break;
 	default:
@@ -506,6 +517,10 @@ static bool key_match(const struct imap_search_key *k, const struct imap_search_
 		return m->size < k->number;
 	case IMAP_SK_MODSEQ:
 		return m->modseq >= k->number;
+	case IMAP_SK_OLDER:
+		return m->internal_date < m->now - (int64_t)k->number;
+	case IMAP_SK_YOUNGER:
+		return m->internal_date >= m->now - (int64_t)k->number;
 	}
 	buf_free(&text);
 	return r;

@@ -1,5 +1,5 @@
-/* imap_search.h - SEARCH arguments (RFC 3501 keys, RFC 4731 ESEARCH RETURN, RFC 5182 $, RFC 7162 MODSEQ) parsed
- * into an AST with depth limits, and a pure evaluator of that AST over a caller-supplied message view. */
+/* imap_search.h - SEARCH arguments (RFC 3501 keys, 4731 RETURN, 5182 $, 7162 MODSEQ, 5032 OLDER/YOUNGER) parsed into
+ * an AST with depth limits, and a pure evaluator of that AST over a caller-supplied message view. */
 #ifndef IX_IMAP_SEARCH_H
 #define IX_IMAP_SEARCH_H
 
@@ -36,6 +36,8 @@ enum imap_search_type {
 	IMAP_SK_LARGER,
 	IMAP_SK_SMALLER,
 	IMAP_SK_MODSEQ,
+	IMAP_SK_OLDER,   /* WITHIN (RFC 5032): internal date more than number seconds before now */
+	IMAP_SK_YOUNGER, /* internal date at most number seconds before now */
 };
 
 struct imap_search_key {
@@ -47,7 +49,7 @@ struct imap_search_key {
 	char *value;                      /* HEADER/BODY/TEXT string (NUL-terminated, may be "") */
 	size_t value_len;
 	int64_t days;                     /* dates: days since 1970-01-01 */
-	uint64_t number;                  /* LARGER/SMALLER size, MODSEQ value */
+	uint64_t number;                  /* LARGER/SMALLER size, MODSEQ value, OLDER/YOUNGER seconds */
 	struct imap_seqset seqset;        /* SEQSET/UID */
 };
 
@@ -85,6 +87,7 @@ struct imap_search_msg {
 	size_t keyword_count;
 	uint64_t size;               /* RFC822.SIZE */
 	int64_t internal_date;       /* seconds since the epoch */
+	int64_t now;                 /* the time OLDER and YOUNGER count back from, seconds since the epoch */
 	int internal_tz;             /* minutes east of UTC in which the internal date's day is counted */
 	bool has_sent_date;          /* false: SENT* keys use the internal date */
 	int64_t sent_date;           /* the Date: header, seconds since the epoch */
