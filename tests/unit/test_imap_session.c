@@ -787,6 +787,46 @@ static void imap_within(void)
 	client_close(&c);
 }
 
+/* UNAUTHENTICATE (RFC 8437): from the selected state back to not authenticated, the mailbox closed without
+ * expunging and ENABLE forgotten; another login then works on the same connection */
+static void imap_unauthenticate(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	test_assert(wait_for(&c, "* OK"));
+	test_assert(out_pos(&c, "UNAUTHENTICATE") < 0);
+	expect_answer(&c, "UNAUTHENTICATE", "t BAD Log in first: UNAUTHENTICATE not allowed now\r\n");
+	send_str(&c, "l1 LOGIN u1 p1\r\n");
+	test_assert(wait_for(&c, "l1 OK"));
+	test_assert(out_pos(&c, " UNAUTHENTICATE") > 0);
+	send_str(&c, "a CREATE Unauth\r\nb APPEND Unauth (\\Deleted) {14+}\r\nSubject: del\r\n\r\n"
+		     "c ENABLE CONDSTORE\r\nd SELECT Unauth\r\n");
+	test_assert(wait_for(&c, "d OK [READ-WRITE]"));
+	buf_reset(&c.in);
+	send_str(&c, "f FETCH 1 FLAGS\r\n");
+	test_assert(wait_for(&c, "f OK"));
+	test_assert(out_pos(&c, "MODSEQ (") > 0);
+	expect_answer(&c, "UNAUTHENTICATE x", "t BAD UNAUTHENTICATE takes no arguments\r\n");
+	expect_answer(&c, "UNAUTHENTICATE", "t OK Unauthenticated.\r\n");
+	expect_answer(&c, "FETCH 1 FLAGS", "t BAD Log in first: FETCH not allowed now\r\n");
+	expect_answer(&c, "STATUS Unauth (MESSAGES)", "t BAD Log in first: STATUS not allowed now\r\n");
+	buf_reset(&c.in);
+	send_str(&c, "u CAPABILITY\r\n");
+	test_assert(wait_for(&c, "u OK"));
+	test_assert(out_pos(&c, "AUTH=PLAIN") > 0 && out_pos(&c, "UNAUTHENTICATE") < 0);
+	send_str(&c, "l2 LOGIN u1 p1\r\n");
+	test_assert(wait_for(&c, "l2 OK"));
+	/* the message marked \Deleted is still there (no expunge), and CONDSTORE is off again (no MODSEQ) */
+	buf_reset(&c.in);
+	send_str(&c, "e SELECT Unauth\r\ng FETCH 1 FLAGS\r\n");
+	test_assert(wait_for(&c, "g OK"));
+	test_assert(out_pos(&c, "* 1 EXISTS\r\n") >= 0 && out_pos(&c, "\\Deleted") > 0 && out_pos(&c, "MODSEQ (") < 0);
+	expect_answer(&c, "UNAUTHENTICATE", "t OK Unauthenticated.\r\n");
+	expect_answer(&c, "LOGIN u1 wrong", "t NO [AUTHENTICATIONFAILED] Authentication failed.\r\n");
+	client_close(&c);
+}
+
 /* Subscriptions are names, independent of the folders that exist (RFC 3501 6.3.6, RFC 9051 6.3.7-8, RFC 5258) */
 static void imap_subscriptions_independent(void)
 {
@@ -1039,7 +1079,7 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_keywords_announced), TEST_CASE(imap_recent_owned_once),
 	  TEST_CASE(imap_modseq_enables_condstore), TEST_CASE(imap_search_address_comments),
 	  TEST_CASE(imap_search_sent_date_as_written), TEST_CASE(imap_search_header_every_field),
-	  TEST_CASE(imap_sort_and_thread), TEST_CASE(imap_appendlimit), TEST_CASE(imap_within),
+	  TEST_CASE(imap_sort_and_thread), TEST_CASE(imap_appendlimit), TEST_CASE(imap_within), TEST_CASE(imap_unauthenticate),
 	  TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),

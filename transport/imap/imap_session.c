@@ -30,6 +30,8 @@ static void capabilities(struct imap_session *s, struct buf *out)
 			buf_append_str(out, " LOGINDISABLED");
 	}
 	buf_append_str(out, " SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN");
+	if (s->state != IMAP_ST_NOTAUTH)
+		buf_append_str(out, " UNAUTHENTICATE");
 	if (s->state != IMAP_ST_NOTAUTH && s->z == NULL && imap_z_available())
 		buf_append_str(out, " COMPRESS=DEFLATE");
 	if (s->state != IMAP_ST_NOTAUTH)
@@ -108,6 +110,35 @@ static void cmd_enable(struct imap_session *s, const struct imap_command *cmd)
 }
 
 /* ---- login (the login core does the work: transport/login/login_session.h) ---- */
+
+/* Forgets the user's ACL identifiers. */
+static void free_ids(struct imap_session *s)
+{
+	for (size_t i = 0; i < s->nids; i++)
+		free(s->ids[i]);
+	free(s->ids);
+	s->ids = NULL;
+	s->nids = 0;
+}
+
+/* UNAUTHENTICATE (RFC 8437): back to the not-authenticated state as if newly connected, the selected mailbox closed
+ * without expunging and everything of the user forgotten (ENABLEd extensions too); TLS and COMPRESS stay. */
+static void cmd_unauthenticate(struct imap_session *s, const struct imap_command *cmd)
+{
+	if (cmd->arg_count != 0) {
+		imap_tagged(s, cmd->tag, "BAD UNAUTHENTICATE takes no arguments");
+		return;
+	}
+	imap_deselect(s);
+	free_ids(s);
+	s->condstore = s->qresync = s->utf8 = s->import = false;
+	s->other_guid[0] = '\0';
+	s->other_quota_bytes = s->other_quota_messages = 0;
+	s->state = IMAP_ST_NOTAUTH;
+	login_unauthenticate(&s->ls);
+	log_info("unauthenticated from %s", conn_peer(s->ls.conn));
+	imap_tagged(s, cmd->tag, "OK Unauthenticated.");
+}
 
 bool imap_job_finished(struct imap_session *s)
 {
@@ -227,6 +258,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "AUTHENTICATE", cmd_authenticate, IMAP_ST_NOTAUTH, false, false, false },
 	{ "X-IX-IMPORT", imap_cmd_import, ST_ANY, false, false, false },
 	{ "ENABLE", cmd_enable, ST_AUTHED, false, false, false },
+	{ "UNAUTHENTICATE", cmd_unauthenticate, ST_AUTHED, false, false, false },
 	{ "SELECT", imap_cmd_select, ST_AUTHED, false, false, false },
 	{ "EXAMINE", imap_cmd_select, ST_AUTHED, false, false, false },
 	{ "CREATE", imap_cmd_create, ST_AUTHED, false, false, true },
@@ -598,9 +630,7 @@ static void free_session(struct login_session *ls)
 	imap_z_destroy(&s->z);
 	buf_free(&s->zin);
 	buf_free(&s->zline);
-	for (size_t i = 0; i < s->nids; i++)
-		free(s->ids[i]);
-	free(s->ids);
+	free_ids(s);
 	free(s->tag);
 	buf_free(&s->out);
 }

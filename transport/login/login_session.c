@@ -504,6 +504,28 @@ void login_server_set_limits(struct login_server *srv, unsigned idle_timeout_mse
 	throttle_guard_set(srv->guard, &srv->cfg.auth_limits);
 }
 
+/* The time allowed before login starts: the pre-login idle timeout and the whole-time deadline. */
+static void start_prelogin_clock(struct login_session *ls)
+{
+	struct login_server *srv = ls->srv;
+	unsigned idle = srv->cfg.idle_timeout_msecs;
+	unsigned prelogin = srv->cfg.login_timeout_msecs != 0 ? srv->cfg.login_timeout_msecs : LOGIN_TIMEOUT_DEFAULT_MS;
+	if (idle != 0 && idle < prelogin)
+		prelogin = idle;
+	conn_set_idle_timeout(ls->conn, prelogin);
+	evloop_timer_start(srv->cfg.loop, &ls->login_deadline, prelogin, 0, login_deadline_due, ls);
+}
+
+void login_unauthenticate(struct login_session *ls)
+{
+	login_user_free(&ls->user);
+	free(ls->tried);
+	ls->tried = NULL;
+	login_password_wipe(&ls->sasl_pass, &ls->sasl_passlen);
+	ix_sasl_destroy(&ls->sasl);
+	start_prelogin_clock(ls);
+}
+
 void login_server_accept(struct login_server *srv, int fd, bool implicit_tls, void (*on_close)(void *ctx), void *ctx)
 {
 	struct login_session *ls = srv->proto->new_session(srv);
@@ -511,12 +533,7 @@ void login_server_accept(struct login_server *srv, int fd, bool implicit_tls, vo
 	ls->on_close = on_close;
 	ls->on_close_ctx = ctx;
 	ls->conn = conn_create(srv->cfg.loop, fd, session_event, ls);
-	unsigned idle = srv->cfg.idle_timeout_msecs;
-	unsigned prelogin = srv->cfg.login_timeout_msecs != 0 ? srv->cfg.login_timeout_msecs : LOGIN_TIMEOUT_DEFAULT_MS;
-	if (idle != 0 && idle < prelogin)
-		prelogin = idle;
-	conn_set_idle_timeout(ls->conn, prelogin);
-	evloop_timer_start(srv->cfg.loop, &ls->login_deadline, prelogin, 0, login_deadline_due, ls);
+	start_prelogin_clock(ls);
 	ls->secure = srv->cfg.plaintext_on_loopback && conn_peer_is_loopback(ls->conn);
 	ls->next = srv->sessions;
 	if (ls->next != NULL)

@@ -157,6 +157,9 @@ size_t login_server_sessions(const struct login_server *srv);
 void login_server_set_limits(struct login_server *srv, unsigned idle_timeout_msecs, unsigned login_timeout_msecs,
 			     const struct settings *set);
 
+/* Back to the state before login (IMAP UNAUTHENTICATE): the user, the account tried and any SASL exchange are
+ * forgotten and the time allowed before login starts again. Not for a session piped to its home server. */
+void login_unauthenticate(struct login_session *ls);
 /* Closes the session once its output is flushed. */
 void login_close(struct login_session *ls);
 /* Starts TLS on the session (after the protocol's go-ahead was written); bytes the client sent early are dropped
