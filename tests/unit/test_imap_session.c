@@ -827,6 +827,34 @@ static void imap_unauthenticate(void)
 	client_close(&c);
 }
 
+/* LIST-MYRIGHTS (RFC 8440): LIST RETURN (MYRIGHTS) adds after each mailbox that exists the MYRIGHTS response the
+ * MYRIGHTS command gives for it: all rights on the user's own folders, the default ACL's on a public folder, none
+ * for the \\Noselect "Public Folders" level */
+static void imap_list_myrights(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	send_str(&c, "a CREATE Myr/Sub\r\n");
+	test_assert(wait_for(&c, "a OK"));
+	expect_answer(&c, "MYRIGHTS Myr", "* MYRIGHTS Myr lrswipkxtea\r\nt OK MYRIGHTS completed.\r\n");
+	expect_answer(&c, "LIST \"\" \"Myr*\" RETURN (MYRIGHTS)",
+		      "* LIST (\\HasChildren) \"/\" \"Myr\"\r\n* MYRIGHTS \"Myr\" lrswipkxtea\r\n"
+		      "* LIST (\\HasNoChildren) \"/\" \"Myr/Sub\"\r\n* MYRIGHTS \"Myr/Sub\" lrswipkxtea\r\n"
+		      "t OK LIST completed.\r\n");
+	expect_answer(&c, "MYRIGHTS \"Public Folders/Pub\"", "* MYRIGHTS \"Public Folders/Pub\" lrsp\r\nt OK MYRIGHTS completed.\r\n");
+	expect_answer(&c, "LIST \"\" \"Public Folders*\" RETURN (MYRIGHTS STATUS (MESSAGES))",
+		      "* LIST (\\Noselect \\HasChildren) \"/\" \"Public Folders\"\r\n"
+		      "* LIST (\\HasNoChildren) \"/\" \"Public Folders/Pub\"\r\n* STATUS \"Public Folders/Pub\" (MESSAGES 0)\r\n"
+		      "* MYRIGHTS \"Public Folders/Pub\" lrsp\r\nt OK LIST completed.\r\n");
+	buf_reset(&c.in);
+	send_str(&c, "u CAPABILITY\r\n");
+	test_assert(wait_for(&c, "u OK"));
+	test_assert(out_pos(&c, " LIST-MYRIGHTS ") > 0);
+	client_close(&c);
+}
+
 /* Subscriptions are names, independent of the folders that exist (RFC 3501 6.3.6, RFC 9051 6.3.7-8, RFC 5258) */
 static void imap_subscriptions_independent(void)
 {
@@ -1079,7 +1107,7 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_keywords_announced), TEST_CASE(imap_recent_owned_once),
 	  TEST_CASE(imap_modseq_enables_condstore), TEST_CASE(imap_search_address_comments),
 	  TEST_CASE(imap_search_sent_date_as_written), TEST_CASE(imap_search_header_every_field),
-	  TEST_CASE(imap_sort_and_thread), TEST_CASE(imap_appendlimit), TEST_CASE(imap_within), TEST_CASE(imap_unauthenticate),
+	  TEST_CASE(imap_sort_and_thread), TEST_CASE(imap_appendlimit), TEST_CASE(imap_within), TEST_CASE(imap_unauthenticate), TEST_CASE(imap_list_myrights),
 	  TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),

@@ -1,5 +1,5 @@
-/* imap_list.c - LIST (LIST-EXTENDED, LIST-STATUS, SPECIAL-USE), LSUB, NAMESPACE and STATUS over the three
- * namespaces. */
+/* imap_list.c - LIST (LIST-EXTENDED, LIST-STATUS, LIST-MYRIGHTS, SPECIAL-USE), LSUB, NAMESPACE and STATUS over
+ * the three namespaces. */
 #include "transport/imap/imap_session_int.h"
 #include "transport/imap/imap_fetch.h"
 #include "common/err.h"
@@ -215,7 +215,7 @@ void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd)
 	bool lsub = strcmp(cmd->name, "LSUB") == 0;
 	size_t i = 0;
 	bool sel_subscribed = false, sel_special = false, recursive = false, ret_children = true, ret_special = false,
-	     ret_subscribed = lsub;
+	     ret_subscribed = lsub, ret_myrights = false;
 	const struct imap_arg *status_items = NULL;
 	if (!lsub && cmd->arg_count > 0 && cmd->args[0].type == IMAP_ARG_LIST) {
 		for (size_t k = 0; k < cmd->args[0].list_count; k++) {
@@ -265,6 +265,8 @@ void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd)
 				ret_children = true;
 			else if (imap_arg_atom_equals(a, "SPECIAL-USE"))
 				ret_special = true;
+			else if (imap_arg_atom_equals(a, "MYRIGHTS"))
+				ret_myrights = true;
 			else if (imap_arg_atom_equals(a, "STATUS") && k + 1 < r->list_count &&
 				 r->list[k + 1].type == IMAP_ARG_LIST)
 				status_items = &r->list[++k];
@@ -399,6 +401,17 @@ void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd)
 					write_status_items(s, status_items, &info);
 					store_folder_info_free(&info);
 				}
+			}
+			if (ret_myrights && !e->noselect && !e->nonexistent) {
+				/* LIST-MYRIGHTS (RFC 8440): as MYRIGHTS would answer, for every mailbox that exists */
+				struct buf rights = BUF_INIT;
+				store_rights_format(imap_rights_on(s, e->guid, e->folder), &rights);
+				buf_append_str(&s->out, "* MYRIGHTS ");
+				imap_write_mailbox(s, &s->out, e->name);
+				buf_append_char(&s->out, ' ');
+				imap_write_astring(&s->out, buf_cstr(&rights), rights.len, 0);
+				buf_append_str(&s->out, "\r\n");
+				buf_free(&rights);
 			}
 		}
 	}
