@@ -55,6 +55,11 @@ void cli_print_created(const struct config *cfg);
 int cli_as_service_user(const struct config *cfg, int (*fn)(const struct config *cfg, void *ctx, struct buf *error_r),
 			void *ctx, struct buf *error_r);
 
+struct store;
+/* Opens the data folder's information store (cfg loaded by cli_load_config) or prints why not. Returns IX_OK with
+ * *st_r set (close with store_close), else an IX_* code. */
+int cli_open_store(const struct config *cfg, struct store **st_r);
+
 /* True when argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);
 

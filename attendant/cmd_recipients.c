@@ -3,6 +3,7 @@
 #include "attendant/cli.h"
 #include "common/err.h"
 #include "directory/provision.h"
+#include "store/store.h"
 
 #include <getopt.h>
 #include <stdarg.h>
@@ -420,8 +421,102 @@ int cmd_dl(const char *data_dir, int argc, char **argv)
 
 /* ---- folder ---- */
 
-static const char folder_help[] = "usage: interchange folder add PATH\n\n"
-				  "Creates a public folder (and any missing parents), e.g. Sales/Leads.\n";
+static const char folder_help[] =
+	"usage: interchange folder add PATH\n"
+	"       interchange folder rights PATH RECIPIENT RIGHTS\n"
+	"       interchange folder list\n\n"
+	"add creates a public folder (and any missing parents), e.g. Sales/Leads.\n"
+	"rights sets what RECIPIENT (a login, an address, a list name, or anyone) may do in the folder: RFC 4314\n"
+	"letters (l r s w i p k x t e a; a lets them manage the folder's rights over IMAP), or - to remove the entry.\n"
+	"list shows every public folder with its address and rights.\n";
+
+/* The rights of a public folder live in the information store's ACL (what IMAP enforces); the directory holds
+ * the folders, their addresses and the recipients rights are given to. */
+static int folder_rights(const char *data_dir, const char *path, const char *recipient, const char *rights)
+{
+	unsigned mask = 0;
+	if (strcmp(rights, "-") != 0 && (store_rights_parse(rights, &mask) != IX_OK || mask == 0))
+		return usage_error(folder_help, "\"%s\" is not an RFC 4314 rights string (or - to remove)", rights);
+	while (*path == '/')
+		path++;
+	struct config cfg;
+	struct run_ctx ctx;
+	if (with_directory(data_dir, &cfg, &ctx) < 0)
+		return CLI_EXIT_FAIL;
+	struct buf folders = BUF_INIT;
+	buf_append_char(&folders, '\n'); /* every line starts after a newline: "\nPATH\t" finds the folder */
+	int ret = prov_folder_list(ctx.prov, &folders, &ctx.err);
+	char *want = xasprintf("\n%s\t", path);
+	if (ret == IX_OK && strstr(buf_cstr(&folders), want) == NULL) {
+		buf_printf(&ctx.err, "no public folder %s (see interchange folder list)", path);
+		ret = IX_ENOTFOUND;
+	}
+	free(want);
+	buf_free(&folders);
+	char *dn = NULL;
+	if (ret == IX_OK && strcmp(recipient, STORE_ACL_ANYONE) != 0)
+		ret = prov_find_recipient(ctx.prov, recipient, &dn, &ctx.err);
+	free(dn);
+	struct store *st = NULL;
+	if (ret == IX_OK && cli_open_store(&cfg, &st) != IX_OK) {
+		buf_append_str(&ctx.err, "the information store could not be opened");
+		ret = IX_EIO;
+	}
+	if (ret == IX_OK)
+		ret = store_public_folder_ensure(st, path, &ctx.err);
+	if (ret == IX_OK)
+		ret = store_acl_set(st, STORE_PUBLIC_GUID, path, recipient, mask, &ctx.err);
+	if (st != NULL)
+		store_close(&st);
+	char *done = mask != 0 ? xasprintf("%s has the rights %s on public folder %s", recipient, rights, path)
+			       : xasprintf("%s has no entry on public folder %s any more", recipient, path);
+	ret = finish(&cfg, &ctx, ret, done);
+	free(done);
+	return ret;
+}
+
+/* Every public folder of the directory: path, address, and its rights from the store ("(default)" when the store
+ * side is not made yet: it gets STORE_PUBLIC_DEFAULT_RIGHTS for anyone and every right for STORE_PUBLIC_ADMINS). */
+static int folder_list(const char *data_dir)
+{
+	struct config cfg;
+	struct run_ctx ctx;
+	if (with_directory(data_dir, &cfg, &ctx) < 0)
+		return CLI_EXIT_FAIL;
+	struct buf folders = BUF_INIT;
+	int ret = prov_folder_list(ctx.prov, &folders, &ctx.err);
+	struct store *st = NULL;
+	if (ret == IX_OK && cli_open_store(&cfg, &st) != IX_OK) {
+		buf_append_str(&ctx.err, "the information store could not be opened");
+		ret = IX_EIO;
+	}
+	if (ret == IX_OK)
+		buf_printf(&ctx.out, "%-30s %-30s %s\n", "PATH", "ADDRESS", "RIGHTS");
+	char *save = NULL;
+	for (char *line = ret == IX_OK ? strtok_r(folders.data != NULL ? folders.data : (char *)"", "\n", &save) : NULL;
+	     line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		char *tab = strchr(line, '\t');
+		if (tab == NULL)
+			continue;
+		*tab = '\0';
+		struct buf acl = BUF_INIT, rights = BUF_INIT;
+		if (store_acl_list(st, STORE_PUBLIC_GUID, line, &acl, NULL) != IX_OK) {
+			buf_append_str(&rights, "(default)");
+		} else {
+			for (size_t i = 0; i < acl.len; i++)
+				buf_append_char(&rights, acl.data[i] == '\n' ? ',' : acl.data[i] == ' ' ? '=' : acl.data[i]);
+			while (rights.len > 0 && rights.data[rights.len - 1] == ',')
+				rights.data[--rights.len] = '\0';
+		}
+		buf_printf(&ctx.out, "%-30s %-30s %s\n", line, tab[1] != '\0' ? tab + 1 : "-", buf_cstr(&rights));
+		buf_free(&acl);
+		buf_free(&rights);
+	}
+	if (st != NULL)
+		store_close(&st);
+	buf_free(&folders);
+	return finish(&cfg, &ctx, ret, NULL);
+}
 
 int cmd_folder(const char *data_dir, int argc, char **argv)
 {
@@ -429,8 +524,12 @@ int cmd_folder(const char *data_dir, int argc, char **argv)
 		fputs(folder_help, argc < 2 ? stderr : stdout);
 		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
 	}
+	if (strcmp(argv[1], "rights") == 0 && argc == 5)
+		return folder_rights(data_dir, argv[2], argv[3], argv[4]);
+	if (strcmp(argv[1], "list") == 0 && argc == 2)
+		return folder_list(data_dir);
 	if (strcmp(argv[1], "add") != 0 || argc != 3)
-		return usage_error(folder_help, "folder needs: add PATH");
+		return usage_error(folder_help, "folder needs: add PATH, rights PATH RECIPIENT RIGHTS, or list");
 	struct config cfg;
 	struct run_ctx ctx;
 	if (with_directory(data_dir, &cfg, &ctx) < 0)

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-static int open_store(const struct config *cfg, struct store **st_r)
+int cli_open_store(const struct config *cfg, struct store **st_r)
 {
 	char *path = config_path(cfg, "store");
 	struct buf err = BUF_INIT;
@@ -43,7 +43,7 @@ int cmd_store(const char *data_dir, int argc, char **argv)
 	if (cli_load_config(data_dir, &cfg) < 0)
 		return CLI_EXIT_FAIL;
 	struct store *st;
-	if (open_store(&cfg, &st) != IX_OK) {
+	if (cli_open_store(&cfg, &st) != IX_OK) {
 		config_free(&cfg);
 		return CLI_EXIT_FAIL;
 	}
@@ -103,7 +103,7 @@ int cmd_mailbox(const char *data_dir, int argc, char **argv)
 	int ret = prov_open(&cfg, &p, &err);
 	if (ret == IX_OK)
 		ret = prov_user_mailbox(p, argv[2], &guid, &qb, &qm, &err);
-	if (ret == IX_OK && open_store(&cfg, &st) != IX_OK) {
+	if (ret == IX_OK && cli_open_store(&cfg, &st) != IX_OK) {
 		ret = IX_EIO;
 		buf_reset(&err);
 	}

@@ -937,6 +937,27 @@ int prov_folder_add(struct prov *p, const char *path, struct buf *error_r)
 	return ret;
 }
 
+int prov_folder_list(struct prov *p, struct buf *out, struct buf *error_r)
+{
+	const char *attrs[] = { "ixFolderPath", "mail", NULL };
+	LDAPMessage *res = NULL;
+	int ret = list_search(p, p->folders_dn, LDAP_SCOPE_SUBTREE, "(objectClass=ixPublicFolder)", attrs, &res, error_r);
+	if (ret != IX_OK)
+		return ret;
+	for (LDAPMessage *e = ldapu_first_entry(p->ld, res); e != NULL; e = ldap_next_entry(p->ld, e)) {
+		char *path = ldapu_get_first(p->ld, e, "ixFolderPath"), *mail = ldapu_get_first(p->ld, e, "mail");
+		const char *v = path != NULL ? path : "";
+		while (*v == '/')
+			v++;
+		if (*v != '\0')
+			buf_printf(out, "%s\t%s\n", v, mail != NULL ? mail : "");
+		free(path);
+		free(mail);
+	}
+	ldap_msgfree(res);
+	return IX_OK;
+}
+
 /* ---- address generation ---- */
 
 struct policy {

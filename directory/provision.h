@@ -47,6 +47,9 @@ int prov_dl_member(struct prov *p, const char *name, const char *recipient, int 
 int prov_dl_show(struct prov *p, const char *name, struct buf *out, struct buf *error_r);
 /* Creates a public folder and any missing parents; PATH is /-separated. */
 int prov_folder_add(struct prov *p, const char *path, struct buf *error_r);
+/* Appends a line "PATH\tADDRESS\n" for every public folder (PATH without a leading slash; ADDRESS empty when the
+ * folder has no address), in the directory's order. */
+int prov_folder_list(struct prov *p, struct buf *out, struct buf *error_r);
 
 /* Delivery restrictions of a recipient (user, list, contact, folder), enforced by smtpd at RCPT time. Lists of
  * senders are recipients by name or address (stored as DNs); NULL/0 fields leave a restriction as it is,

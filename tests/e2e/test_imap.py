@@ -626,6 +626,54 @@ def public_folders_and_acl():
 
 
 @test
+def folder_rights_cli_and_owner_setacl():
+    """`interchange folder rights` gives carol the a right on one public folder: over IMAP she then manages its rights
+    (SETACL, GETACL, LISTRIGHTS, DELETEACL), bob reads once she grants it; dave, without a, may not."""
+    s = system()
+    s.cli("folder", "add", "Eng/Docs", check=True)
+    r = s.cli("folder", "rights", "Eng/Docs", "carol", "lrsa", check=True)
+    assert r.stdout == "carol has the rights lrsa on public folder Eng/Docs\n", r.stdout
+    r = s.cli("folder", "rights", "Eng/Docs", "anyone", "-", check=True)
+    assert r.stdout == "anyone has no entry on public folder Eng/Docs any more\n", r.stdout
+    r = s.cli("folder", "rights", "Eng/Nowhere", "carol", "lr")
+    assert r.returncode == 1 and "no public folder Eng/Nowhere" in r.stderr, (r.stdout, r.stderr)
+    r = s.cli("folder", "rights", "Eng/Docs", "nobody-at-all", "lr")
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    r = s.cli("folder", "rights", "Eng/Docs", "carol", "lrq")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    r = s.cli("folder", "list", check=True)
+    rows = {line.split()[0]: line.split()[2:] for line in r.stdout.splitlines()[1:]}
+    assert rows["Eng/Docs"] == ["carol=lrsa,pf-admins=lrswipkxtea"], r.stdout
+    a = connect("alice")
+    assert a.append("\"Public Folders/Eng/Docs\"", None, None, simple("spec"))[0] == "OK"
+    b = connect("bob")
+    assert b.select("\"Public Folders/Eng/Docs\"", readonly=True)[0] == "NO"
+    c = connect("carol")
+    typ, data = c._simple_command("MYRIGHTS", "\"Public Folders/Eng/Docs\"")
+    assert typ == "OK" and c.untagged_responses.pop("MYRIGHTS") == [b'"Public Folders/Eng/Docs" lrsa'], data
+    assert c.setacl("\"Public Folders/Eng/Docs\"", "bob", "lr")[0] == "OK"
+    typ, data = c.getacl("\"Public Folders/Eng/Docs\"")
+    assert typ == "OK" and data == [b'"Public Folders/Eng/Docs" bob lr carol lrsa pf-admins lrswipkxtea'], data
+    imaplib.Commands.setdefault("LISTRIGHTS", ("AUTH", "SELECTED"))  # not in imaplib's table
+    typ, data = c._simple_command("LISTRIGHTS", "\"Public Folders/Eng/Docs\"", "bob")
+    assert typ == "OK" and c.untagged_responses.pop("LISTRIGHTS") == [
+        b'"Public Folders/Eng/Docs" bob "" l r s w i p k x t e a'], data
+    typ, data = b.select("\"Public Folders/Eng/Docs\"", readonly=True)
+    assert typ == "OK" and data == [b"1"], data
+    typ, data = b.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert typ == "OK" and data[0][1] == b"Subject: spec\r\n\r\n", data
+    d = connect("dave")
+    typ, data = d.setacl("\"Public Folders/Eng/Docs\"", "dave", "lr")
+    assert typ == "NO", data
+    assert c.deleteacl("\"Public Folders/Eng/Docs\"", "bob")[0] == "OK"
+    r = s.cli("folder", "list", check=True)
+    rows = {line.split()[0]: line.split()[2:] for line in r.stdout.splitlines()[1:]}
+    assert rows["Eng/Docs"] == ["carol=lrsa,pf-admins=lrswipkxtea"], r.stdout
+    for x in (a, b, c, d):
+        x.logout()
+
+
+@test
 def other_users_folders_by_acl():
     a = connect("alice")
     assert a.setacl("INBOX", "bob", "lr")[0] == "OK"
