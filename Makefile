@@ -81,7 +81,7 @@ $(BUILD)/%.o: %.c
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 DEB_PACKAGES := slapd ldap-utils libldap2-dev libsasl2-dev libsasl2-modules sasl2-bin liblmdb-dev lmdb-utils \
-	libssl-dev openssl zlib1g-dev python3 curl gcc make tcpdump iproute2
+	libssl-dev openssl zlib1g-dev python3 python3-ldap3 curl gcc make tcpdump iproute2
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \

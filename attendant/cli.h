@@ -60,8 +60,15 @@ struct store;
  * *st_r set (close with store_close), else an IX_* code. */
 int cli_open_store(const struct config *cfg, struct store **st_r);
 
+/* Ends a command that worked on the directory: prints out when ret is IX_OK, else err as the error; then clears out
+ * (it may have held a password) and frees out, err and cfg. Returns the exit code. */
+int cli_finish(int ret, struct buf *out, struct buf *err, struct config *cfg);
+
 /* True when argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);
+/* The opening of a subcommand with verbs: without a verb prints help to stderr and returns CLI_EXIT_USAGE; with -h or
+ * --help prints it to stdout and returns CLI_EXIT_OK; else returns -1 (go on). */
+int cli_help_or_usage(int argc, char **argv, const char *help);
 
 int cmd_init(const char *data_dir, int argc, char **argv);
 int cmd_start(const char *data_dir, int argc, char **argv);
@@ -83,6 +90,8 @@ int cmd_mailbox(const char *data_dir, int argc, char **argv);
 int cmd_queue(const char *data_dir, int argc, char **argv);
 int cmd_track(const char *data_dir, int argc, char **argv);
 int cmd_connector(const char *data_dir, int argc, char **argv);
+/* attendant/cmd_app.c: `interchange app`, application accounts. */
+int cmd_app(const char *data_dir, int argc, char **argv);
 
 /* attendant/cmd_cert.c: `interchange cert renew`. */
 int cmd_cert(const char *data_dir, int argc, char **argv);

@@ -25,10 +25,9 @@ static const char server_help[] =
 
 int cmd_server(const char *data_dir, int argc, char **argv)
 {
-	if (argc < 2 || cli_wants_help(argc, argv)) {
-		fputs(server_help, argc < 2 ? stderr : stdout);
-		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-	}
+	int shown = cli_help_or_usage(argc, argv, server_help);
+	if (shown >= 0)
+		return shown;
 	const char *verb = argv[1], *server = NULL;
 	bool allow = strcmp(verb, "allow-sender-from") == 0, sender_from = allow || strcmp(verb, "disallow-sender-from") == 0;
 	bool set = strcmp(verb, "set") == 0;
@@ -74,12 +73,5 @@ int cmd_server(const char *data_dir, int argc, char **argv)
 		}
 		prov_close(&p);
 	}
-	if (ret == IX_OK)
-		fputs(buf_cstr(&out), stdout);
-	else
-		cli_error("%s", buf_cstr(&err));
-	buf_free(&out);
-	buf_free(&err);
-	config_free(&cfg);
-	return ret == IX_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+	return cli_finish(ret, &out, &err, &cfg);
 }

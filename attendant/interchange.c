@@ -26,6 +26,7 @@ static const struct cli_command commands[] = {
 	{ "contact", cmd_contact, "contacts (external recipients): add" },
 	{ "dl", cmd_dl, "distribution lists: add, member add|del, show" },
 	{ "folder", cmd_folder, "public folders: add" },
+	{ "app", cmd_app, "application accounts that search the address book: add, list, del, passwd" },
 	{ "mailbox", cmd_mailbox, "a user's mailbox: show (folders, counts, quota), recover deleted items" },
 	{ "store", cmd_store, "the information store: check [--repair]" },
 	{ "logs", cmd_logs, "a service's log: the last lines, or --follow" },
@@ -162,6 +163,28 @@ int cli_as_service_user(const struct config *cfg, int (*fn)(const struct config 
 	if (error_r->len == 0)
 		buf_append_str(error_r, "the work ended without a word");
 	return IX_EIO;
+}
+
+int cli_help_or_usage(int argc, char **argv, const char *help)
+{
+	if (argc >= 2 && !cli_wants_help(argc, argv))
+		return -1;
+	fputs(help, argc < 2 ? stderr : stdout);
+	return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+}
+
+int cli_finish(int ret, struct buf *out, struct buf *err, struct config *cfg)
+{
+	if (ret == IX_OK)
+		fputs(buf_cstr(out), stdout);
+	else
+		cli_error("%s", buf_cstr(err));
+	if (out->data != NULL)
+		explicit_bzero(out->data, out->len);
+	buf_free(out);
+	buf_free(err);
+	config_free(cfg);
+	return ret == IX_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
 static void usage(FILE *f)

@@ -61,6 +61,12 @@ static void run_upgrades(struct repl_follow *f, struct buf *err)
 	else if (changes > 0)
 		log_info("directory: %u changes for SASL PLAIN binds by login or address", changes);
 	buf_reset(err);
+	changes = 0;
+	if (upgrade_applications(f->cfg, &changes, err) != IX_OK)
+		log_warn("application accounts: %s", buf_cstr(err));
+	else if (changes > 0)
+		log_info("directory: %u changes for application accounts (ou=Applications and its access rules)", changes);
+	buf_reset(err);
 }
 
 void repl_follow_sync(struct repl_follow *f, int force)

@@ -667,6 +667,166 @@ int prov_user_list(struct prov *p, struct buf *out, struct buf *error_r)
 	return IX_OK;
 }
 
+/* ---- application accounts ---- */
+
+static char *app_dn(struct prov *p, const char *name)
+{
+	char *parent = xasprintf(SLAPD_APPLICATIONS_RDN ",%s", p->cfg->suffix);
+	char *dn = cn_dn(name, parent);
+	free(parent);
+	return dn;
+}
+
+/* The DN of application name, checked to exist (want 1) or not (want 0). */
+static int app_lookup(struct prov *p, const char *name, int want, char **dn_r, struct buf *error_r)
+{
+	if (!prov_login_valid(name)) {
+		buf_printf(error_r, "\"%s\" is not a valid application name: use 1-%d letters, digits, '.', '-' or '_', "
+				    "starting with a letter or digit",
+			   name, PROV_MAX_LOGIN);
+		return IX_EINVAL;
+	}
+	char *dn = app_dn(p, name);
+	if (entry_exists(p, dn) != want) {
+		if (want)
+			buf_printf(error_r, "there is no application named %s: see 'interchange app list'", name);
+		else
+			buf_printf(error_r, "an application named %s already exists", name);
+		free(dn);
+		return want ? IX_ENOTFOUND : IX_EEXIST;
+	}
+	*dn_r = dn;
+	return IX_OK;
+}
+
+/* password, checked against the policy with the application's name; or, when NULL, a new random one. *chosen_r is
+ * the password to set (a new string). */
+static int app_password(struct prov *p, const char *name, const char *password, char **chosen_r, struct buf *error_r)
+{
+	if (password == NULL) {
+		static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+		char *out = xcalloc(1, PROV_APP_PASSWORD_LEN + 1);
+		for (size_t n = 0; n < PROV_APP_PASSWORD_LEN;) {
+			unsigned char r;
+			if (RAND_bytes(&r, 1) != 1)
+				fatal("no random numbers for an application's password");
+			if (r < 248) /* 4 x 62: every character equally likely */
+				out[n++] = alphabet[r % 62];
+		}
+		*chosen_r = out;
+		return IX_OK;
+	}
+	size_t plen = strlen(password);
+	if (plen == 0 || plen > PROV_MAX_PASSWORD) {
+		buf_printf(error_r, "the password must be 1-%d characters", PROV_MAX_PASSWORD);
+		return IX_EINVAL;
+	}
+	const char *names[] = { name, NULL };
+	int ret = check_password_policy(p, password, names, error_r);
+	*chosen_r = ret == IX_OK ? xstrdup(password) : NULL;
+	return ret;
+}
+
+static void free_password(char **password)
+{
+	if (*password != NULL)
+		explicit_bzero(*password, strlen(*password));
+	free(*password);
+	*password = NULL;
+}
+
+int prov_app_add(struct prov *p, const char *name, const char *password, char **dn_r, char **password_r,
+		 struct buf *error_r)
+{
+	*dn_r = NULL;
+	*password_r = NULL;
+	char *dn = NULL, *chosen = NULL;
+	int ret = app_lookup(p, name, 0, &dn, error_r);
+	if (ret == IX_OK)
+		ret = app_password(p, name, password, &chosen, error_r);
+	if (ret != IX_OK) {
+		free(dn);
+		return ret;
+	}
+	LDAPMod **mods = NULL;
+	size_t n = 0, noc = 0;
+	char **oc = NULL;
+	values_push(&oc, &noc, "applicationProcess");
+	values_push(&oc, &noc, "simpleSecurityObject");
+	mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", oc);
+	mod_add(&mods, &n, LDAP_MOD_ADD, "cn", values1(name));
+	mod_add(&mods, &n, LDAP_MOD_ADD, "description", values1("an application: reads the address book"));
+	/* hashed here, in the one ADD (as prov_user_add does) */
+	char *hash = slapd_hash_ssha(chosen);
+	mod_add(&mods, &n, LDAP_MOD_ADD, "userPassword", values1(hash));
+	explicit_bzero(hash, strlen(hash));
+	free(hash);
+	int rc = ldap_add_ext_s(p->ld, dn, mods, NULL, NULL);
+	mods_free(mods);
+	if (rc != LDAP_SUCCESS) {
+		free_password(&chosen);
+		free(dn);
+		return ldapu_fail(p->ld, rc, "could not add the application", error_r);
+	}
+	*dn_r = dn;
+	if (password == NULL)
+		*password_r = chosen;
+	else
+		free_password(&chosen);
+	return IX_OK;
+}
+
+int prov_app_del(struct prov *p, const char *name, struct buf *error_r)
+{
+	char *dn;
+	int ret = app_lookup(p, name, 1, &dn, error_r);
+	if (ret != IX_OK)
+		return ret;
+	int rc = ldap_delete_ext_s(p->ld, dn, NULL, NULL);
+	free(dn);
+	return rc == LDAP_SUCCESS ? IX_OK : ldapu_fail(p->ld, rc, "could not delete the application", error_r);
+}
+
+int prov_app_passwd(struct prov *p, const char *name, const char *password, char **password_r, struct buf *error_r)
+{
+	*password_r = NULL;
+	char *dn = NULL, *chosen = NULL;
+	int ret = app_lookup(p, name, 1, &dn, error_r);
+	if (ret == IX_OK)
+		ret = app_password(p, name, password, &chosen, error_r);
+	if (ret == IX_OK) {
+		int rc = set_password(p, dn, chosen);
+		if (rc != LDAP_SUCCESS)
+			ret = ldapu_fail(p->ld, rc, "could not set the password", error_r);
+	}
+	free(dn);
+	if (ret == IX_OK && password == NULL)
+		*password_r = chosen;
+	else
+		free_password(&chosen);
+	return ret;
+}
+
+int prov_app_list(struct prov *p, struct buf *out, struct buf *error_r)
+{
+	static const char *const attrs[] = { "cn", NULL };
+	char *base = xasprintf(SLAPD_APPLICATIONS_RDN ",%s", p->cfg->suffix);
+	LDAPMessage *res = NULL;
+	int ret = list_search(p, base, LDAP_SCOPE_ONELEVEL, "(objectClass=applicationProcess)", attrs, &res, error_r);
+	free(base);
+	if (ret != IX_OK)
+		return ret;
+	buf_printf(out, "%-20s %s\n", "NAME", "BIND DN");
+	for (LDAPMessage *e = ldapu_first_entry(p->ld, res); e != NULL; e = ldap_next_entry(p->ld, e)) {
+		char *cn = ldapu_get_first(p->ld, e, "cn"), *dn = ldap_get_dn(p->ld, e);
+		buf_printf(out, "%-20s %s\n", cn != NULL ? cn : "", dn != NULL ? dn : "");
+		free(cn);
+		ldap_memfree(dn);
+	}
+	ldap_msgfree(res);
+	return IX_OK;
+}
+
 /* ---- contacts, lists, folders ---- */
 
 int prov_contact_add(struct prov *p, const char *name, const char *email, struct buf *error_r)

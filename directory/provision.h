@@ -75,6 +75,19 @@ int prov_delegate(struct prov *p, const char *owner, const char *delegate, int o
 int prov_quota(struct prov *p, const char *login, long long bytes, long long messages, long long warn_bytes,
 	       struct buf *error_r);
 
+/* Application accounts (docs/directory.md "Application accounts"): cn=NAME,ou=Applications,<suffix>, an identity
+ * another system (Nextcloud, GitLab...) binds with to search the address book and nothing else. NAME as a login
+ * (prov_login_valid). add and passwd take password, or with NULL generate one (PROV_APP_PASSWORD_LEN letters and
+ * digits) and hand it back in *password_r (a new string, else NULL); add hands back the DN to bind with in *dn_r (a
+ * new string). list appends a table of NAME and bind DN to out. Return IX_OK, or IX_EINVAL, IX_EEXIST, IX_ENOTFOUND
+ * or the directory's error with a sentence in error_r. */
+#define PROV_APP_PASSWORD_LEN 24
+int prov_app_add(struct prov *p, const char *name, const char *password, char **dn_r, char **password_r,
+		 struct buf *error_r);
+int prov_app_del(struct prov *p, const char *name, struct buf *error_r);
+int prov_app_passwd(struct prov *p, const char *name, const char *password, char **password_r, struct buf *error_r);
+int prov_app_list(struct prov *p, struct buf *out, struct buf *error_r);
+
 /* Servers of the organisation: a table of every server (name, host, roles, ports); one server's entry with
  * its effective settings (server NULL: this server); a setting changed in the directory (validated against
  * common/settings.h; the services pick it up from their replica without a restart). */

@@ -100,6 +100,26 @@ int slapd_recipient_acl(const struct config *cfg, int n, struct buf *b)
 	return n == 1 || n == 3;
 }
 
+int slapd_application_acl(const struct config *cfg, int n, struct buf *b)
+{
+	/* after the password rule (none for an application) and the hidden recipients' (none), before "to *", which
+	 * would give an application, as one of the "users", everything (docs/slapd-facts.md, "ACL order") */
+	const char *s = cfg->suffix;
+	/* dynlist finds the lists behind memberOf with a search from the suffix as the reader: without search on
+	 * the suffix entry itself an application reads no memberOf */
+	if (n == 0)
+		buf_printf(b, "to dn.base=\"%s\" attrs=entry by dn.onelevel=\"" SLAPD_APPLICATIONS_RDN ",%s\" search "
+			      "by * break",
+			   s, s);
+	else if (n == 1)
+		buf_printf(b, "to dn.subtree=\"ou=Recipients,%s\" attrs=" SLAPD_APPLICATION_ATTRS
+			      " by dn.onelevel=\"" SLAPD_APPLICATIONS_RDN ",%s\" read by * break",
+			   s, s);
+	else if (n == 2)
+		buf_printf(b, "to * by dn.onelevel=\"" SLAPD_APPLICATIONS_RDN ",%s\" none by * break", s);
+	return n >= 0 && n < SLAPD_APPLICATION_ACLS;
+}
+
 char *slapd_authz_regexp(const struct config *cfg, int n)
 {
 	/* only characters a login or an address may hold: nothing that could widen the search filter */
@@ -280,6 +300,10 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 	buf_append_str(b, "\nolcAccess: {1}");
 	slapd_recipient_acl(cfg, 1, b);
 	buf_printf(b, "\nolcAccess: {2}to dn.subtree=\"ou=Configuration,%s\" by * none\nolcAccess: {3}", s);
+	for (int n = 0; n < SLAPD_APPLICATION_ACLS; n++) {
+		slapd_application_acl(cfg, n, b);
+		buf_printf(b, "\nolcAccess: {%d}", 4 + n);
+	}
 	slapd_recipient_acl(cfg, 3, b);
 	buf_append_str(b, "\n\n");
 	buf_append_str(b, "dn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
@@ -322,7 +346,7 @@ static void base_ldif(const struct config *cfg, const char *admin_hash, const un
 	buf_printf(b, "dn: %s\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: %.*s\n"
 		      "userPassword: %s\ndescription: the organisation's administrator\n\n",
 		   cfg->admin_dn, (int)strcspn(cfg->admin_dn + 3, ","), cfg->admin_dn + 3, admin_hash);
-	static const char *const ous[] = { "Recipients", "Public Folders", "Configuration" };
+	static const char *const ous[] = { "Recipients", "Public Folders", "Configuration", "Applications" };
 	for (size_t i = 0; i < IX_ARRAY_LEN(ous); i++)
 		buf_printf(b, "dn: ou=%s,%s\nobjectClass: organizationalUnit\nou: %s\n\n", ous[i], s, ous[i]);
 	static const char *const conf_ous[] = { "Servers", "Recipient Policies", "Accepted Domains", "Connectors" };

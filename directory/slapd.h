@@ -83,10 +83,24 @@ int slapd_export(const struct config *cfg, int dbnum, const char *path, struct b
 /* Appends the userPassword access rule (without its "{0}" prefix): binds in clear only over ldapi, the loopback
  * listener or a wildcard listener from 127.0.0.1/::1; elsewhere only inside TLS. */
 void slapd_password_acl(struct buf *b);
-/* Appends access rule n (1: hidden recipients, 3: everything else; without the "{n}" prefix) as init makes it. Both
+/* Appends access rule n (1: hidden recipients, 3: everything else, {6} since the application rules came before it;
+ * without the "{n}" prefix) as init makes it. Both
  * give anonymous =x (authentication only, nothing read or disclosed), which the search behind a bind by login or
  * address needs (slapd_authz_regexp); 0 when n is not one of these. */
 int slapd_recipient_acl(const struct config *cfg, int n, struct buf *b);
+/* Application accounts (docs/directory.md "Application accounts"): entries cn=NAME,SLAPD_APPLICATIONS_RDN,<suffix>
+ * that bind with a password and read the address book only. */
+#define SLAPD_APPLICATIONS_RDN "ou=Applications"
+/* Appends application access rule n (without its "{n}" prefix; the SLAPD_APPLICATION_ACLS rules go, in this order,
+ * right before rule "to *"): 0 lets an application search from the suffix entry (dynlist's memberOf needs it), 1
+ * read the address book's attributes (SLAPD_APPLICATION_ATTRS) of the entries under ou=Recipients that rule 1
+ * (hidden recipients) did not take, 2 gives an application nothing else; each passes everyone else on (break).
+ * Returns 0 when n is none of these. */
+#define SLAPD_APPLICATION_ACLS 3
+#define SLAPD_APPLICATION_ATTRS                                                                                    \
+	"entry,objectClass,ou,entryUUID,uid,cn,sn,givenName,displayName,mail,ixProxyAddresses,ixNickname,member," \
+	"memberOf"
+int slapd_application_acl(const struct config *cfg, int n, struct buf *b);
 /* The olcAuthzRegexp value n (1: a login, 2: an address; with its "{n}" prefix, quoted) mapping the authentication
  * identity slapd builds for a SASL PLAIN bind, uid=NAME,cn=plain,cn=auth (with ,cn=REALM before cn=plain when a
  * realm is set), to the recipient with that uid, or with that mail or proxy address (docs/slapd-facts.md, "SASL

@@ -1,6 +1,6 @@
 /* upgrade.c - data folders made by older versions brought up to what `interchange init` makes now, in place and over
  * ldapi while slapd runs: schema definitions added since, TLS and the administrator's entry, the access log, the
- * password policy, SASL binds by login or address. */
+ * password policy, SASL binds by login or address, application accounts. */
 #include "directory/upgrade.h"
 #include "common/err.h"
 #include "directory/ldap_util.h"
@@ -505,27 +505,44 @@ int upgrade_passwords(const struct config *cfg, unsigned *changes_r, struct buf 
 
 /* ---- SASL: binds by login or address ---- */
 
-/* Replaces the directory database's access rule n with slapd_recipient_acl's when the live one (acl[n]) has the same
- * target and nothing for anonymous (init's older rule). */
+/* The index of the live access rule (acl, each value "{k}to ...") whose text after its prefix starts with the first
+ * len bytes of rule; -1 when none does. */
+static int find_acl(char **acl, const char *rule, size_t len)
+{
+	for (int i = 0; acl != NULL && acl[i] != NULL; i++) {
+		const char *text = acl[i] + (acl[i][0] == '{' ? strcspn(acl[i], "}") + 1 : 0);
+		if (strncmp(text, rule, len) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Replaces the olcAccess value {at} of the directory database with "{at}rule". */
+static int replace_acl(LDAP *ld, int at, const char *rule, struct buf *error_r)
+{
+	char prefix[16];
+	snprintf(prefix, sizeof(prefix), "{%d}", at);
+	char *value = xasprintf("%s%s", prefix, rule);
+	char *dv[] = { prefix, NULL }, *av[] = { value, NULL };
+	LDAPMod m1 = { .mod_op = LDAP_MOD_DELETE, .mod_type = (char *)"olcAccess", .mod_values = dv };
+	LDAPMod m2 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcAccess", .mod_values = av };
+	LDAPMod *mods[] = { &m1, &m2, NULL };
+	int ret = ldapu_modify(ld, "olcDatabase={1}mdb,cn=config", mods, error_r);
+	free(value);
+	return ret;
+}
+
+/* Replaces the directory database's access rule made by slapd_recipient_acl(n) with the current one when the live
+ * rule with the same target (wherever it stands) has nothing for anonymous (init's older rule). */
 static int recipient_acl_upgrade(const struct config *cfg, LDAP *ld, char **acl, int n, unsigned *changes_r,
 				 struct buf *error_r)
 {
-	size_t count = 0;
-	while (acl != NULL && acl[count] != NULL)
-		count++;
 	struct buf rule = BUF_INIT;
-	buf_printf(&rule, "{%d}", n);
 	slapd_recipient_acl(cfg, n, &rule);
 	size_t target = strstr(buf_cstr(&rule), " by ") - buf_cstr(&rule);
-	int ret = IX_OK;
-	if ((size_t)n < count && strncmp(acl[n], buf_cstr(&rule), target + 4) == 0 && strstr(acl[n], "anonymous") == NULL) {
-		char prefix[16];
-		snprintf(prefix, sizeof(prefix), "{%d}", n);
-		char *dv[] = { prefix, NULL }, *av[] = { rule.data, NULL };
-		LDAPMod m1 = { .mod_op = LDAP_MOD_DELETE, .mod_type = (char *)"olcAccess", .mod_values = dv };
-		LDAPMod m2 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcAccess", .mod_values = av };
-		LDAPMod *mods[] = { &m1, &m2, NULL };
-		ret = ldapu_modify(ld, "olcDatabase={1}mdb,cn=config", mods, error_r);
+	int at = find_acl(acl, buf_cstr(&rule), target + 4), ret = IX_OK;
+	if (at >= 0 && strstr(acl[at], "anonymous") == NULL) {
+		ret = replace_acl(ld, at, buf_cstr(&rule), error_r);
 		if (ret == IX_OK)
 			(*changes_r)++;
 	}
@@ -584,6 +601,65 @@ int upgrade_sasl(const struct config *cfg, unsigned *changes_r, struct buf *erro
 out:
 	free(secprops);
 	ldapu_values_free(&regexps);
+	ldapu_values_free(&acl);
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return ret;
+}
+
+/* ---- application accounts ---- */
+
+/* The directory database's access rules, as a new array (ldapu_values_free). */
+static int read_acl(LDAP *ld, char ***acl_r, struct buf *error_r)
+{
+	static const char *const attrs[] = { "olcAccess", NULL };
+	LDAPMessage *res = NULL;
+	int ret = ldapu_search(ld, "olcDatabase={1}mdb,cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res,
+			       error_r);
+	*acl_r = ret == IX_OK ? ldapu_get_values(ld, ldap_first_entry(ld, res), "olcAccess", NULL) : NULL;
+	ldap_msgfree(res);
+	return ret;
+}
+
+int upgrade_applications(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
+{
+	*changes_r = 0;
+	LDAP *ld;
+	int ret = ldapu_connect_local(cfg, &ld, error_r);
+	if (ret != IX_OK)
+		return ret;
+	char *dn = xasprintf(SLAPD_APPLICATIONS_RDN ",%s", cfg->suffix);
+	if (!ldapu_entry_matches(ld, dn, "(objectClass=organizationalUnit)")) {
+		char *ldif = xasprintf("dn: %s\nobjectClass: organizationalUnit\nou: Applications\n\n", dn);
+		ret = add_ldif(ld, ldif, error_r);
+		free(ldif);
+		if (ret == IX_OK)
+			(*changes_r)++;
+	}
+	free(dn);
+	char **acl = NULL;
+	if (ret == IX_OK)
+		ret = read_acl(ld, &acl, error_r);
+	struct buf rule = BUF_INIT;
+	slapd_application_acl(cfg, SLAPD_APPLICATION_ACLS - 1, &rule);
+	/* the rules go right before "to *" (or last when there is none), in their order */
+	if (ret == IX_OK && find_acl(acl, buf_cstr(&rule), rule.len) < 0) {
+		int at = find_acl(acl, "to * ", 5);
+		if (at < 0)
+			for (at = 0; acl != NULL && acl[at] != NULL; at++)
+				;
+		for (int n = SLAPD_APPLICATION_ACLS - 1; n >= 0 && ret == IX_OK; n--) {
+			buf_reset(&rule);
+			buf_printf(&rule, "{%d}", at);
+			slapd_application_acl(cfg, n, &rule);
+			char *av[] = { rule.data, NULL };
+			LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcAccess", .mod_values = av };
+			LDAPMod *mods[] = { &m, NULL };
+			ret = ldapu_modify(ld, "olcDatabase={1}mdb,cn=config", mods, error_r);
+		}
+		if (ret == IX_OK)
+			(*changes_r)++;
+	}
+	buf_free(&rule);
 	ldapu_values_free(&acl);
 	ldap_unbind_ext_s(ld, NULL, NULL);
 	return ret;

@@ -40,4 +40,10 @@ int upgrade_passwords(const struct config *cfg, unsigned *changes_r, struct buf 
  * Returns IX_OK or an ix_err code with error_r. */
 int upgrade_sasl(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
 
+/* Brings application accounts (docs/directory.md "Application accounts") to a directory made before them: adds the
+ * container SLAPD_APPLICATIONS_RDN,<suffix> when missing and, when no rule names it, the access rules of
+ * slapd_application_acl right before the rule "to *". Runs after upgrade_sasl. *changes_r: how many of these it
+ * did. Returns IX_OK or an ix_err code with error_r. */
+int upgrade_applications(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
+
 #endif

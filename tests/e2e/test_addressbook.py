@@ -2,10 +2,20 @@
 a started system: Outlook-style browsing as a user (server-side sort on the attribute name alone, VLV by offset and
 by value, paged results); the SASL mechanisms the root DSE advertises and that they work; SASL PLAIN binds by login
 or e-mail address, also on a directory an older version made; certificates that verify: `cert show --pem`, which any
-local user may run, as the CA file of ldapwhoami over StartTLS and of openssl s_client on the IMAPS port."""
+local user may run, as the CA file of ldapwhoami over StartTLS and of openssl s_client on the IMAPS port; an
+application account (python3-ldap3, as Nextcloud logs its users in) that finds a user by login or address and binds
+as that user, sees no hidden recipient and no password, and cannot bind once deleted."""
 import os
+import ssl
 import subprocess
 import sys
+
+try:
+    import ldap3
+except ImportError:
+    # python3-ldap3 (make deps) lives in Debian's own module folder, which a python3 of its own (pyenv) lacks
+    sys.path.append("/usr/lib/python3/dist-packages")
+    import ldap3
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ENV, INTERCHANGE, System, entries, main, run, setup, test, wait_for  # noqa: E402
@@ -238,6 +248,106 @@ def imaps_verifies_by_address():
     assert r.returncode != 0 and "IP address mismatch" in r.stderr, (r.stdout, r.stderr)
 
 
+def app_connection(dn, password):
+    """An ldap3 connection bound as dn over StartTLS on the loopback listener, the certificate verified against
+    `cert show --pem` as an application configured from docs/directory.md would; .bound False and .result with
+    the code when the bind is refused."""
+    tls = ldap3.Tls(ca_certs_file=ca_file(), validate=ssl.CERT_REQUIRED)
+    server = ldap3.Server("localhost", port=S.ports["ldap"], tls=tls, get_info=ldap3.NONE)
+    c = ldap3.Connection(server, user=dn, password=password, raise_exceptions=False)
+    c.open()
+    assert c.start_tls(), c.result
+    c.bind()
+    return c
+
+
+def app_add(name, *args):
+    """`interchange app add NAME`: (the DN it prints, the password it prints or None)."""
+    r = S.cli("app", "add", name, *args, check=True)
+    dn = [line for line in r.stdout.splitlines() if line.lower().startswith("cn=" + name.lower() + ",")]
+    pw = [line.split(": ", 1)[1] for line in r.stdout.splitlines() if line.startswith("password (shown this once)")]
+    assert len(dn) == 1, r.stdout
+    return dn[0], pw[0] if pw else None
+
+
+# what docs/directory.md "Application accounts" tells an application to use
+APP_USER_FILTER = "(&(objectClass=ixMailUser)(|(uid=%s)(mail=%s)))"
+APP_GROUP_FILTER = "(objectClass=ixDistributionList)"
+
+
+@test
+def application_finds_a_user_and_binds_as_it():
+    S.cli("user", "add", "nina", "--given", "Nina", "--surname", "Cloud", "--password", "pw-nina-1", check=True)
+    S.cli("user", "add", "hank", "--given", "Hank", "--surname", "Hidden", "--password", "pw-hank-1", "--hidden",
+          check=True)
+    S.cli("dl", "add", "cloud-team", "--member", "nina", check=True)
+    dn, pw = app_add("nextcloud")
+    assert pw is not None and len(pw) >= 20, pw
+    base = "ou=Recipients," + S.suffix
+    app = app_connection(dn, pw)
+    assert app.bound, app.result
+    wait_for(lambda: app.search(base, APP_USER_FILTER % ("nina", "nina"), attributes=["mail"]) and
+             app.entries and app.entries[0].mail.value, timeout=20)
+    for login in ("nina", "nina.cloud@example.com"):
+        assert app.search(base, APP_USER_FILTER % (login, login),
+                          attributes=["uid", "mail", "displayName", "memberOf", "entryUUID", "userPassword"])
+        assert len(app.entries) == 1, (login, app.entries)
+        e = app.entries[0]
+        assert e.entry_dn.lower() == S.user_dn("nina").lower() and e.uid.value == "nina", e
+        assert e.displayName.value == "Nina Cloud" and e.mail.value == "nina.cloud@example.com", e
+        assert len(e.entryUUID.value) == 36, e
+        assert [m.lower() for m in e.memberOf.values] == ["cn=cloud-team," + base.lower()], e
+        assert not e.entry_attributes_as_dict.get("userPassword"), e
+        # then, as Nextcloud does, the user's own password checked by a bind as the entry found
+        user = app_connection(e.entry_dn, "pw-nina-1")
+        assert user.bound, user.result
+        user.unbind()
+        assert not app_connection(e.entry_dn, "wrong-password").bound
+    assert app.search(base, APP_GROUP_FILTER, attributes=["cn", "member"])
+    groups = {g.cn.value: [m.lower() for m in g.member.values] for g in app.entries}
+    assert groups.get("cloud-team") == [S.user_dn("nina").lower()], groups
+    # no hidden recipient, no password, no configuration, no other application, no write
+    assert app.search(base, "(|(uid=hank)(uid=nina))", attributes=["uid"]) and \
+        [e.uid.value for e in app.entries] == ["nina"], app.entries
+    app.search(S.suffix, "(userPassword=*)", attributes=["userPassword"])
+    assert app.entries == [], app.entries
+    app.search(S.suffix, "(objectClass=*)", attributes=["*"])
+    outside = [e.entry_dn for e in app.entries if not e.entry_dn.lower().endswith(base.lower())]
+    assert outside == [], outside
+    assert app.entries and all("ixMailboxGuid" not in e.entry_attributes_as_dict for e in app.entries), app.entries
+    assert not app.modify(S.user_dn("nina"), {"displayName": [(ldap3.MODIFY_REPLACE, ["Owned"])]})
+    assert app.result["result"] == 50, app.result
+    app.unbind()
+    # and the same user, seen by another user, still shows everything users see (the rules for users unchanged)
+    r = as_user("(uid=nina)", "ixMailboxGuid")
+    assert "ixMailboxGuid:" in r.stdout, r.stdout
+
+
+@test
+def application_accounts_listed_rekeyed_and_deleted():
+    dn, pw = app_add("grafana", "--password", "Grafana-secret-42")
+    assert pw is None
+    r = S.cli("app", "list", check=True)
+    assert "grafana" in r.stdout and dn in r.stdout, r.stdout
+    assert app_connection(dn, "Grafana-secret-42").bound
+    r = S.cli("app", "passwd", "grafana", check=True)
+    new = [line.split(": ", 1)[1] for line in r.stdout.splitlines() if line.startswith("password (shown this once)")]
+    assert len(new) == 1, r.stdout
+    assert not app_connection(dn, "Grafana-secret-42").bound
+    assert app_connection(dn, new[0]).bound
+    r = S.cli("app", "add", "grafana")
+    assert r.returncode == 1 and "already exists" in r.stderr, (r.stdout, r.stderr)
+    S.cli("app", "del", "grafana", check=True)
+    c = app_connection(dn, new[0])
+    assert not c.bound and c.result["result"] == 49, c.result
+    r = S.cli("app", "del", "grafana")
+    assert r.returncode == 1 and "no application named grafana" in r.stderr, r.stderr
+    r = S.cli("app", "add")
+    assert r.returncode == 2 and "usage: interchange app add" in r.stderr, r.stderr
+    r = S.cli("app", "--help", check=True)
+    assert "docs/directory.md" in r.stdout, r.stdout
+
+
 @test
 def upgrade_adds_binds_by_login():
     # a directory as an older version made it: no SASL properties, no mapping, the older access rules
@@ -245,9 +355,14 @@ def upgrade_adds_binds_by_login():
              "-s", "base", "olcAuthzRegexp"])
     peercred = [v for v in entries(r.stdout)[0]["olcauthzregexp"] if "cn=peercred" in v]
     assert len(peercred) == 1, r.stdout
+    # (and from before application accounts: no ou=Applications, rules {3} to {5} not there)
+    S.cli("app", "del", "nextcloud", check=True)
     ldif = ("dn: cn=config\nchangetype: modify\nreplace: olcAuthzRegexp\nolcAuthzRegexp: %s\n-\n"
             "delete: olcSaslSecProps\n\n" % peercred[0] +
-            "dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\ndelete: olcAccess\nolcAccess: {3}\n-\n"
+            "dn: ou=Applications,%s\nchangetype: delete\n\n" % S.suffix +
+            "dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\ndelete: olcAccess\nolcAccess: {6}\n-\n"
+            "delete: olcAccess\nolcAccess: {5}\n-\ndelete: olcAccess\nolcAccess: {4}\n-\n"
+            "delete: olcAccess\nolcAccess: {3}\n-\n"
             "add: olcAccess\nolcAccess: {3}to * by self read by users read by * none\n-\n"
             "delete: olcAccess\nolcAccess: {1}\n-\nadd: olcAccess\nolcAccess: {1}to dn.subtree=\"%s\" "
             "filter=(ixHideFromAddressBook=TRUE) by self read by * none\n" % S.suffix)
@@ -259,6 +374,20 @@ def upgrade_adds_binds_by_login():
     assert wait_for(lambda: bound_as(plain_whoami("amy", "pw-amy"), "amy"), timeout=20)
     assert bound_as(plain_whoami("ghost", "pw-ghost"), "ghost")
     assert root_dse_mechanisms("-x", "-H", S.ldap_uri) == []
+    # application accounts work again: the container and the rules, in their place, before "to *"
+    r = run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-Q", "-Y", "EXTERNAL", "-H", ldapi_uri(), "-b",
+             "olcDatabase={1}mdb,cn=config", "-s", "base", "olcAccess"])
+    acl = entries(r.stdout)[0]["olcaccess"]
+    assert [a.split("}", 1)[1].split(" by ")[0] for a in acl[3:]] == [
+        'to dn.base="%s" attrs=entry' % S.suffix,
+        'to dn.subtree="ou=Recipients,%s" attrs=%s' % (S.suffix, acl[4].split("attrs=")[1].split(" ")[0]),
+        "to *", "to *"] and "ou=Applications" in acl[5] and "by users read" in acl[6], acl
+    dn, pw = app_add("nextcloud")
+    app = app_connection(dn, pw)
+    assert app.bound and app.search("ou=Recipients," + S.suffix, "(uid=*)", attributes=["uid", "userPassword"])
+    uids = sorted(e.uid.value for e in app.entries)
+    assert "amy" in uids and "ghost" not in uids and "hank" not in uids, uids
+    assert all(not e.entry_attributes_as_dict.get("userPassword") for e in app.entries), app.entries
 
 
 if __name__ == "__main__":
