@@ -533,14 +533,17 @@ static int replace_acl(LDAP *ld, int at, const char *rule, struct buf *error_r)
 }
 
 /* Replaces the directory database's access rule made by slapd_recipient_acl(n) with the current one when the live
- * rule with the same target (wherever it stands) has nothing for anonymous (init's older rule). */
+ * rule with the same target and the same first clause, "by self read" (wherever it stands; the application rules
+ * share the target "to *", not the clause), has nothing for anonymous (init's older rule). */
 static int recipient_acl_upgrade(const struct config *cfg, LDAP *ld, char **acl, int n, unsigned *changes_r,
 				 struct buf *error_r)
 {
 	struct buf rule = BUF_INIT;
 	slapd_recipient_acl(cfg, n, &rule);
-	size_t target = strstr(buf_cstr(&rule), " by ") - buf_cstr(&rule);
-	int at = find_acl(acl, buf_cstr(&rule), target + 4), ret = IX_OK;
+	static const char clause[] = " by self read ";
+	const char *by = strstr(buf_cstr(&rule), clause);
+	int at = by != NULL ? find_acl(acl, buf_cstr(&rule), (size_t)(by - buf_cstr(&rule)) + sizeof(clause) - 1) : -1;
+	int ret = IX_OK;
 	if (at >= 0 && strstr(acl[at], "anonymous") == NULL) {
 		ret = replace_acl(ld, at, buf_cstr(&rule), error_r);
 		if (ret == IX_OK)
