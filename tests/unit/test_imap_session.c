@@ -855,6 +855,66 @@ static void imap_list_myrights(void)
 	client_close(&c);
 }
 
+/* The UIDVALIDITY of a folder, by STATUS, in *v_r. */
+static void folder_uidvalidity(struct client *c, const char *folder, unsigned *v_r)
+{
+	char *cmd = xasprintf("v STATUS %s (UIDVALIDITY)\r\n", folder), *want = xasprintf("* STATUS %s (UIDVALIDITY ", folder);
+	buf_reset(&c->in);
+	send_str(c, cmd);
+	*v_r = 0;
+	bool seen = wait_for(c, "v OK");
+	long at = out_pos(c, want);
+	bool ok = seen && at >= 0 && sscanf(buf_cstr(&c->in) + at + strlen(want), "%u", v_r) == 1;
+	free(cmd);
+	free(want);
+	test_assert(ok);
+}
+
+/* REPLACE and UID REPLACE (RFC 8508): the new message stored (APPENDUID in an untagged OK) and the old one
+ * expunged in one command, into the selected folder or another; the old one stays when the APPEND fails */
+static void imap_replace(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	send_str(&c, "a CREATE Rep\r\nb CREATE RepOther\r\n");
+	test_assert(wait_for(&c, "b OK"));
+	append_msg("Rep", "Subject: one\r\n\r\n1\r\n");
+	append_msg("Rep", "Subject: two\r\n\r\n2\r\n");
+	unsigned v1, v2;
+	folder_uidvalidity(&c, "Rep", &v1);
+	folder_uidvalidity(&c, "RepOther", &v2);
+	send_str(&c, "c SELECT Rep\r\n");
+	test_assert(wait_for(&c, "c OK [READ-WRITE]"));
+	/* the view catches up after the untagged OK: 1 goes, the new message is the second of two, both recent */
+	char *want = xasprintf("* OK [APPENDUID %u 3] Replacement Message ID\r\n* 1 EXPUNGE\r\n* 2 EXISTS\r\n"
+			       "* 2 RECENT\r\nt OK Replace completed.\r\n", v1);
+	expect_answer(&c, "REPLACE 1 Rep (\\Draft) {14+}\r\nSubject: new\r\n", want);
+	free(want);
+	expect_answer(&c, "FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])",
+		      "* 1 FETCH (UID 2 FLAGS (\\Recent) BODY[HEADER.FIELDS (SUBJECT)] {16}\r\nSubject: two\r\n\r\n)\r\n"
+		      "* 2 FETCH (UID 3 FLAGS (\\Draft \\Recent) BODY[HEADER.FIELDS (SUBJECT)] {16}\r\nSubject: new\r\n\r\n)\r\n"
+		      "t OK Fetch completed.\r\n");
+	want = xasprintf("* OK [APPENDUID %u 1] Replacement Message ID\r\n* 2 EXPUNGE\r\nt OK Replace completed.\r\n", v2);
+	expect_answer(&c, "UID REPLACE 3 RepOther {14+}\r\nSubject: out\r\n", want);
+	free(want);
+	/* refusals: the old message stays */
+	expect_answer(&c, "REPLACE 2 Rep {1+}\r\nx", "t BAD No message 2 in the mailbox\r\n");
+	expect_answer(&c, "UID REPLACE 3 Rep {1+}\r\nx", "t NO Message doesn't exist.\r\n");
+	expect_answer(&c, "REPLACE 1 Nowhere {1+}\r\nx", "t NO [TRYCREATE] Mailbox doesn't exist.\r\n");
+	expect_answer(&c, "REPLACE 1 Rep", "t BAD REPLACE needs a message number, a mailbox name and a message\r\n");
+	expect_answer(&c, "UID SEARCH ALL", "* SEARCH 2\r\nt OK Search completed.\r\n");
+	send_str(&c, "d EXAMINE Rep\r\n");
+	test_assert(wait_for(&c, "d OK [READ-ONLY]"));
+	expect_answer(&c, "REPLACE 1 Rep {1+}\r\nx", "t NO [READ-ONLY] The mailbox is read-only.\r\n");
+	buf_reset(&c.in);
+	send_str(&c, "u CAPABILITY\r\n");
+	test_assert(wait_for(&c, "u OK"));
+	test_assert(out_pos(&c, " REPLACE") > 0);
+	client_close(&c);
+}
+
 /* Subscriptions are names, independent of the folders that exist (RFC 3501 6.3.6, RFC 9051 6.3.7-8, RFC 5258) */
 static void imap_subscriptions_independent(void)
 {
@@ -1107,7 +1167,7 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_keywords_announced), TEST_CASE(imap_recent_owned_once),
 	  TEST_CASE(imap_modseq_enables_condstore), TEST_CASE(imap_search_address_comments),
 	  TEST_CASE(imap_search_sent_date_as_written), TEST_CASE(imap_search_header_every_field),
-	  TEST_CASE(imap_sort_and_thread), TEST_CASE(imap_appendlimit), TEST_CASE(imap_within), TEST_CASE(imap_unauthenticate), TEST_CASE(imap_list_myrights),
+	  TEST_CASE(imap_sort_and_thread), TEST_CASE(imap_appendlimit), TEST_CASE(imap_within), TEST_CASE(imap_unauthenticate), TEST_CASE(imap_list_myrights), TEST_CASE(imap_replace),
 	  TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),

@@ -1129,7 +1129,7 @@ void imap_cmd_expunge(struct imap_session *s, const struct imap_command *cmd)
 	buf_free(&err);
 }
 
-/* ---- APPEND ---- */
+/* ---- APPEND and REPLACE ---- */
 
 struct append_job {
 	struct imap_session *s;
@@ -1137,14 +1137,21 @@ struct append_job {
 	struct store_target target;
 	struct store_append req;
 	char *guid, *folder, *keywords;
-	int ret;
+	/* REPLACE: the selected mailbox's message expunged once the new one is stored (replace_uid 0: APPEND) */
+	uint32_t replace_uid;
+	char *sel_guid, *sel_folder;
+	int ret, expunge_ret;
 	struct buf err;
 };
 
 static void append_run(void *arg)
 {
 	struct append_job *j = arg;
-	j->ret = store_append(j->s->srv->ls.cfg.store, &j->req, &j->err);
+	struct store *st = j->s->srv->ls.cfg.store;
+	j->ret = store_append(st, &j->req, &j->err);
+	/* REPLACE: the old message goes only once the new one is stored (a crash between leaves both, never none) */
+	if (j->ret == 0 && j->replace_uid != 0)
+		j->expunge_ret = store_expunge(st, j->sel_guid, j->sel_folder, &j->replace_uid, 1, NULL, NULL, &j->err);
 }
 
 static void append_done(void *arg)
@@ -1152,7 +1159,18 @@ static void append_done(void *arg)
 	struct append_job *j = arg;
 	struct imap_session *s = j->s;
 	if (imap_job_finished(s)) {
-		if (j->ret == 0) {
+		if (j->ret == 0 && j->replace_uid != 0) {
+			/* RFC 8508 3.3: the new message's APPENDUID in an untagged OK, then EXISTS and EXPUNGE */
+			imap_reply(s, "* OK [APPENDUID %u %u] Replacement Message ID", j->target.uidvalidity,
+				   j->target.uid);
+			imap_sync(s, true, true);
+			if (j->expunge_ret != 0) {
+				log_error("replace for %s: the old message stayed: %s", s->ls.user.login, buf_cstr(&j->err));
+				imap_tagged(s, j->tag, "NO [SERVERBUG] The new message was stored but the old one stayed.");
+			} else {
+				imap_tagged(s, j->tag, "OK Replace completed.");
+			}
+		} else if (j->ret == 0) {
 			if (s->state == IMAP_ST_SELECTED && strcasecmp(s->sel_guid, j->guid) == 0 &&
 			    strcmp(s->sel_folder, j->folder) == 0)
 				imap_sync(s, true, true);
@@ -1175,19 +1193,17 @@ static void append_done(void *arg)
 	free(j->guid);
 	free(j->folder);
 	free(j->keywords);
+	free(j->sel_guid);
+	free(j->sel_folder);
 	buf_free(&j->err);
 	free(j);
 }
 
-void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
+/* Appends the message of cmd's arguments from i on ([flag list] [date-time] literal) to mailbox name on the pool,
+ * and for REPLACE (replace_uid not 0) then expunges that message of the selected mailbox; answers every error. */
+static void append_start(struct imap_session *s, const struct imap_command *cmd, const char *name, size_t len, size_t i,
+			 uint32_t replace_uid)
 {
-	size_t len;
-	const char *name;
-	if (cmd->arg_count < 2 || !imap_arg_get_mailbox(&cmd->args[0], &name, &len)) {
-		imap_tagged(s, cmd->tag, "BAD APPEND needs a mailbox name and a message");
-		return;
-	}
-	size_t i = 1;
 	struct imap_flags fl = { 0 };
 	struct buf err = BUF_INIT;
 	if (i < cmd->arg_count && cmd->args[i].type == IMAP_ARG_LIST) {
@@ -1203,7 +1219,7 @@ void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
 	if (i + 1 < cmd->arg_count) {
 		if (imap_datetime_parse(&cmd->args[i], &date, &tz) != 0) {
 			imap_flags_free(&fl);
-			imap_tagged(s, cmd->tag, "BAD Bad date-time in APPEND");
+			imap_tagged(s, cmd->tag, "BAD Bad date-time in %s", cmd->name);
 			return;
 		}
 		i++;
@@ -1213,7 +1229,8 @@ void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
 	if (i + 1 != cmd->arg_count || cmd->args[i].type != IMAP_ARG_LITERAL ||
 	    !imap_arg_get_string(&cmd->args[i], &msg, &mlen)) {
 		imap_flags_free(&fl);
-		imap_tagged(s, cmd->tag, "BAD APPEND needs the message as a literal (one message per APPEND)");
+		imap_tagged(s, cmd->tag, "BAD %s needs the message as a literal (one message per %s)", cmd->name,
+			    cmd->name);
 		return;
 	}
 	if (cmd->args[i].sunk && spool_view(&s->lit, &msg, &mlen, &err) != 0) {
@@ -1253,6 +1270,11 @@ void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
 	j->tag = xstrdup(cmd->tag);
 	j->guid = guid;
 	j->folder = folder;
+	if (replace_uid != 0) {
+		j->replace_uid = replace_uid;
+		j->sel_guid = xstrdup(s->sel_guid);
+		j->sel_folder = xstrdup(s->sel_folder);
+	}
 	struct buf kw = BUF_INIT;
 	for (size_t k = 0; k < fl.keyword_count; k++) {
 		if (k > 0)
@@ -1273,4 +1295,46 @@ void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
 	j->req.ntargets = 1;
 	imap_flags_free(&fl);
 	imap_start_job(s, append_run, append_done, j);
+}
+
+void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd)
+{
+	size_t len;
+	const char *name;
+	if (cmd->arg_count < 2 || !imap_arg_get_mailbox(&cmd->args[0], &name, &len)) {
+		imap_tagged(s, cmd->tag, "BAD APPEND needs a mailbox name and a message");
+		return;
+	}
+	append_start(s, cmd, name, len, 1, 0);
+}
+
+void imap_cmd_replace(struct imap_session *s, const struct imap_command *cmd)
+{
+	size_t len;
+	const char *name;
+	uint64_t n = 0;
+	if (cmd->arg_count < 3 || !imap_arg_get_number(&cmd->args[0], UINT32_MAX, &n) || n == 0 ||
+	    !imap_arg_get_mailbox(&cmd->args[1], &name, &len)) {
+		imap_tagged(s, cmd->tag, "BAD %sREPLACE needs a message %s, a mailbox name and a message",
+			    cmd->uid ? "UID " : "", cmd->uid ? "UID" : "number");
+		return;
+	}
+	if (!cmd->uid && n > s->count) {
+		imap_tagged(s, cmd->tag, "BAD No message %llu in the mailbox", (unsigned long long)n);
+		return;
+	}
+	long idx = cmd->uid ? imap_find_uid(s, (uint32_t)n) : (long)n - 1;
+	if (idx < 0 || (s->msgs[idx].flags & MSG_GONE)) {
+		imap_tagged(s, cmd->tag, "NO Message doesn't exist.");
+		return;
+	}
+	if (s->readonly) {
+		imap_tagged(s, cmd->tag, "NO [READ-ONLY] The mailbox is read-only.");
+		return;
+	}
+	if ((s->rights & (STORE_RIGHT_DELMSG | STORE_RIGHT_EXPUNGE)) != (STORE_RIGHT_DELMSG | STORE_RIGHT_EXPUNGE)) {
+		imap_tagged(s, cmd->tag, "NO [NOPERM] You may not remove messages from this mailbox.");
+		return;
+	}
+	append_start(s, cmd, name, len, 2, s->msgs[idx].uid);
 }

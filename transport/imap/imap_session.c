@@ -36,7 +36,7 @@ static void capabilities(struct imap_session *s, struct buf *out)
 		buf_append_str(out, " COMPRESS=DEFLATE");
 	if (s->state != IMAP_ST_NOTAUTH)
 		buf_append_str(out, " UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
-				    "BINARY UTF8=ACCEPT CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT WITHIN QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk LIST-MYRIGHTS STATUS=SIZE");
+				    "BINARY UTF8=ACCEPT CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT WITHIN QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk LIST-MYRIGHTS STATUS=SIZE REPLACE");
 	if (s->state != IMAP_ST_NOTAUTH)
 		buf_printf(out, " APPENDLIMIT=%llu", (unsigned long long)s->srv->max_message_size);
 }
@@ -292,6 +292,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "STORE", imap_cmd_store, IMAP_ST_SELECTED, true, true, true },
 	{ "COPY", imap_cmd_copy, IMAP_ST_SELECTED, true, false, true },
 	{ "MOVE", imap_cmd_copy, IMAP_ST_SELECTED, true, false, true },
+	{ "REPLACE", imap_cmd_replace, IMAP_ST_SELECTED, true, false, false },
 };
 
 struct cmd_job {

@@ -210,7 +210,7 @@ void imap_cmd_getquotaroot(struct imap_session *s, const struct imap_command *cm
 void imap_cmd_getquota(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_setquota(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_acl(struct imap_session *s, const struct imap_command *cmd); /* GETACL SETACL DELETEACL MYRIGHTS LISTRIGHTS */
-/* ---- imap_cmd.c: selected-state commands and APPEND ---- */
+/* ---- imap_cmd.c: selected-state commands, APPEND and REPLACE ---- */
 void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd);
@@ -228,6 +228,8 @@ void imap_cmd_thread(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_expunge(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd);
+/* REPLACE and UID REPLACE (RFC 8508): APPEND of the new message, then the expunge of the old one. */
+void imap_cmd_replace(struct imap_session *s, const struct imap_command *cmd);
 /* ---- imap_import.c: X-IX-IMPORT (mailbox moves between servers) ---- */
 void imap_cmd_import(struct imap_session *s, const struct imap_command *cmd);
 
