@@ -565,6 +565,18 @@ static int move_mailbox(const struct config *cfg, struct prov *prov, struct stor
 	}
 	if (ret == 0)
 		ret = switch_home(ld, prov, login, server, mv, error_r);
+	if (ret == 0) {
+		/* moved: sessions here are told only now (a failed switch says nothing), and the target's copy is complete
+		 * (if this is lost, the copy there is its owner's home: the maintenance keeps it all the same) */
+		struct buf e2 = BUF_INIT;
+		if (store_mailbox_mark(st, mv->guid, STORE_MARK_MOVED, true, &e2) != 0)
+			printf("  warning: open IMAP sessions here were not told of the move: %s\n", buf_cstr(&e2));
+		buf_reset(&e2);
+		buf_append_str(&cmd, "X-IX-IMPORT COMMIT");
+		if (imc_cmd(&c, &cmd, NULL, NULL, &e2) != 0)
+			printf("  warning: the copy on %s is still marked incomplete: %s\n", server, buf_cstr(&e2));
+		buf_free(&e2);
+	}
 	if (ret != 0 && frozen) {
 		/* a failure we saw (not a crash): the mailbox goes on working here; running the command again resumes */
 		struct buf e2 = BUF_INIT;

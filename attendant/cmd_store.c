@@ -109,6 +109,14 @@ int cmd_mailbox(const char *data_dir, int argc, char **argv)
 	}
 	if (ret == IX_OK) {
 		buf_printf(&out, "Mailbox of %s (%s)\n", argv[2], guid);
+		int frozen = 0, incomplete = 0;
+		struct buf note = BUF_INIT;
+		if (show && store_mailbox_frozen(st, guid, &frozen, &note, NULL) == IX_OK && frozen)
+			buf_printf(&out, "Frozen: this copy was moved (or is being moved) to %s\n", buf_cstr(&note));
+		if (show && store_mailbox_marked(st, guid, STORE_MARK_INCOMPLETE, &incomplete, NULL) == IX_OK && incomplete)
+			buf_printf(&out, "Incomplete: a copy a move is importing (the maintenance removes it if its owner's "
+					 "home stays elsewhere)\n");
+		buf_free(&note);
 		ret = show ? store_report_mailbox(st, guid, qb, qm, &out, &err)
 			   : store_report_recover(st, guid, since, &out, &err);
 	}

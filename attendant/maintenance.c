@@ -212,7 +212,8 @@ static void collect_guid(void *ctx, const struct dir_recipient *r)
 }
 
 /* A mailbox stays while a user homed here owns it, or one homed elsewhere whose copy here was not left frozen by
- * `interchange user move` (a home server changed by hand: its mail here must not be lost). */
+ * `interchange user move` nor marked incomplete by one that failed here (a home server changed by hand: its mail
+ * here must not be lost). */
 static int owned_by_someone(const struct owned *o, struct store *st, const char *guid)
 {
 	for (size_t i = 0; i < o->n; i++)
@@ -220,8 +221,11 @@ static int owned_by_someone(const struct owned *o, struct store *st, const char 
 			return 1;
 	for (size_t i = 0; i < o->nmoved; i++) {
 		if (strcasecmp(o->moved[i], guid) == 0) {
-			int frozen = 0;
-			return store_mailbox_frozen(st, guid, &frozen, NULL, NULL) != IX_OK || !frozen;
+			int frozen = 0, incomplete = 0;
+			if (store_mailbox_frozen(st, guid, &frozen, NULL, NULL) != IX_OK ||
+			    store_mailbox_marked(st, guid, STORE_MARK_INCOMPLETE, &incomplete, NULL) != IX_OK)
+				return 1;
+			return !frozen && !incomplete;
 		}
 	}
 	return 0;

@@ -3,6 +3,7 @@
 #ifndef IX_STORE_H
 #define IX_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -141,6 +142,17 @@ int store_folder_import(struct store *st, const char *guid, const char *name, ui
 int store_mailbox_freeze(struct store *st, const char *guid, const char *note, struct buf *error_r);
 /* *frozen_r: 1 when the mailbox is frozen (its note appended to note_r, which may be NULL), else 0. */
 int store_mailbox_frozen(struct store *st, const char *guid, int *frozen_r, struct buf *note_r, struct buf *error_r);
+
+/* A move's outcome, kept beside the mailbox (a mark blocks no change; deleting the mailbox drops its marks):
+ * MOVED on the source once the home server was switched (open sessions are then told to connect again: a freeze
+ * alone is not a move, it may be undone), INCOMPLETE on the target while a copy is imported and the home is not
+ * switched yet (the maintenance removes such a copy of a user homed elsewhere after the orphans' grace period). */
+enum store_mark { STORE_MARK_MOVED, STORE_MARK_INCOMPLETE };
+/* Sets (on) or clears a mark; watchers are woken. */
+int store_mailbox_mark(struct store *st, const char *guid, enum store_mark mark, bool on, struct buf *error_r);
+/* *marked_r: 1 when the mailbox carries the mark, else 0. */
+int store_mailbox_marked(struct store *st, const char *guid, enum store_mark mark, int *marked_r,
+			 struct buf *error_r);
 
 /* ---- messages ---- */
 

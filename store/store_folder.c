@@ -607,8 +607,8 @@ static int op_mailbox_delete(struct wtx *w, void *ctx, struct buf *error_r)
 {
 	struct folder_op *op = ctx;
 	struct mbox_rec mrec;
-	w->frozen_ok = 1; /* the copy left behind by a move is deleted frozen, with its mark */
-	int ret = mbox_unfreeze(w, op->guid, error_r);
+	w->frozen_ok = 1; /* the copy left behind by a move is deleted frozen, with its marks */
+	int ret = mbox_marks_drop(w, op->guid, error_r);
 	if (ret == 0)
 		ret = mbox_get(w->txn, w->st, op->guid, &mrec, error_r);
 	if (ret == IX_ENOTFOUND && error_r != NULL)

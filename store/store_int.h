@@ -277,6 +277,8 @@ int store_cache_match(const char *msg, size_t len, const void *cache, size_t cac
 int mbox_frozen(MDB_txn *txn, struct store *st, const uint8_t *guid, struct buf *note_r, struct buf *error_r);
 /* Drops a mailbox's frozen mark, if any. */
 int mbox_unfreeze(struct wtx *w, const uint8_t *guid, struct buf *error_r);
+/* Drops its frozen mark and its move marks (store_mailbox_mark), if any: the mailbox is being deleted. */
+int mbox_marks_drop(struct wtx *w, const uint8_t *guid, struct buf *error_r);
 /* IX_EAGAIN with a message if one of the mailboxes the operation touched is frozen (unless w->frozen_ok), else 0. */
 int wtx_frozen_check(struct wtx *w, struct buf *error_r);
 

@@ -11,7 +11,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import System, _tests, entries, main, setup, test, wait_for  # noqa: E402
+from harness import System, _tests, entries, main, run, setup, test, wait_for  # noqa: E402
 from test_multiserver import Joined  # noqa: E402
 
 del _tests[:]  # importing test_multiserver registered its tests: this suite runs only its own
@@ -28,9 +28,9 @@ def attrs(system, login, *names):
     return e[0] if e else {}
 
 
-def imap(system):
+def imap(system, login=LOGIN):
     c = imaplib.IMAP4("127.0.0.1", system.ports["imap"], timeout=20)
-    c.login(LOGIN, PASSWORD)
+    c.login(login, PASSWORD)
     return c
 
 
@@ -55,10 +55,10 @@ def state(c, folder):
     return uv, nxt, msgs
 
 
-def raw_selected(system):
+def raw_selected(system, login=LOGIN):
     """A raw IMAP connection logged in with INBOX selected (to see what the server says unasked)."""
     s = socket.create_connection(("127.0.0.1", system.ports["imap"]), timeout=20)
-    s.sendall(b"a LOGIN %s %s\r\nb SELECT INBOX\r\n" % (LOGIN.encode(), PASSWORD.encode()))
+    s.sendall(b"a LOGIN %s %s\r\nb SELECT INBOX\r\n" % (login.encode(), PASSWORD.encode()))
     got = b""
     while b"\r\nb OK" not in got:
         chunk = s.recv(65536)
@@ -114,6 +114,73 @@ def two_servers_and_a_user_on_a():
         except imaplib.IMAP4.error:
             return False
     assert wait_for(lambda: can_login(A), timeout=10, interval=0.5), "no IMAP login on A"  # under the throttle
+
+
+def read_only(system, on):
+    """Makes system's directory database refuse every write (olcReadOnly), or take them again."""
+    ldapi = "ldapi://" + os.path.join(system.data, "run", "ldapi").replace("/", "%2F")
+    base = ["-o", "ldif-wrap=no", "-Q", "-Y", "EXTERNAL", "-H", ldapi]
+    found = run(["ldapsearch", "-LLL"] + base + ["-b", "cn=config", "(olcSuffix=%s)" % system.suffix, "dn"])
+    dns = [e["dn"][0] for e in entries(found.stdout)]
+    assert len(dns) == 1, found.stdout + found.stderr
+    p = run(["ldapmodify"] + base, input="dn: %s\nchangetype: modify\nreplace: olcReadOnly\nolcReadOnly: %s\n"
+            % (dns[0], "TRUE" if on else "FALSE"))
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+@test
+def failed_switch_leaves_the_source_working():
+    # the copy goes through, then the target's directory refuses the home server's change (another user: the
+    # tests below start from the first one's mailbox as the setup left it)
+    login = "failer"
+    p = A.cli("user", "add", login, "--password", PASSWORD, "--given", "Failing", "--surname", "Move")
+    assert p.returncode == 0, p.stderr
+    assert wait_for(lambda: "mail" in attrs(A, login, "mail") and "mail" in attrs(B, login, "mail"), timeout=10)
+
+    def can_login():
+        try:
+            imap(A, login).logout()
+            return True
+        except imaplib.IMAP4.error:
+            return False
+    assert wait_for(can_login, timeout=10, interval=0.5), "no IMAP login on A"
+    c = imap(A, login)
+    typ, data = c.append("INBOX", None, None, b"From: a@x.example\r\nSubject: before-failure\r\n\r\nbody\r\n")
+    assert typ == "OK", data
+    c.logout()
+    watcher = raw_selected(A, login)
+    read_only(B, True)
+    try:
+        p = A.cli("user", "move", login, "--to", B_HOST, timeout=120)
+    finally:
+        read_only(B, False)
+    assert p.returncode == 1 and "could not change the home server" in p.stderr, p.stdout + p.stderr
+    assert "final copy (mailbox frozen here)" in p.stdout, p.stdout  # it failed after the freeze, at the switch
+    # the session on A was told nothing: its NOOP answers with no BYE before it
+    watcher.sendall(b"c NOOP\r\n")
+    said = read_until(watcher, b"c OK", 10)
+    watcher.close()
+    assert b"c OK" in said and b"BYE" not in said, said[-500:]
+    # the mailbox on A takes changes again (a frozen one refuses them) and is still the home
+    assert A.cli("mailbox", "show", login).stdout.count("Frozen") == 0
+    c = imap(A, login)
+    typ, data = c.append("INBOX", None, None, b"From: a@x.example\r\nSubject: after-failure\r\n\r\nbody\r\n")
+    assert typ == "OK", data
+    c.logout()
+    assert B_HOST not in attrs(A, login, "ixHomeServer")["ixhomeserver"][0]
+    # the copy on B is marked incomplete, and the maintenance removes it once its grace period is over
+    show = B.cli("mailbox", "show", login)
+    assert "Incomplete:" in show.stdout and "INBOX" in show.stdout, show.stdout + show.stderr
+    B.cli("maintenance", "run", timeout=120, check=True)
+    assert "INBOX" in B.cli("mailbox", "show", login).stdout, "removed during the grace period"
+    B.cli("server", "set", "maintenance.orphan_grace_days", "0", check=True)
+    try:
+        assert wait_for(lambda: "orphan_grace_days" in B.cli("server", "show").stdout, timeout=5)
+        assert wait_for(lambda: B.cli("maintenance", "run", timeout=120).returncode == 0
+                        and "INBOX" not in B.cli("mailbox", "show", login).stdout, timeout=10, interval=0.5), \
+            B.cli("mailbox", "show", login).stdout
+    finally:
+        B.cli("server", "set", "maintenance.orphan_grace_days", "30", check=True)
 
 
 @test

@@ -1274,6 +1274,32 @@ static void freeze_refuses_changes(void)
 	close_tmp(&st);
 }
 
+/* a move's marks: they block no change, a frozen mailbox takes them, and they go with the mailbox */
+static void move_marks(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	test_assert(append_to(st, G1, NULL, msg1, 0, NULL) == 0);
+	int on = 1;
+	test_assert(store_mailbox_marked(st, G1, STORE_MARK_INCOMPLETE, &on, NULL) == 0 && on == 0);
+	test_assert(store_mailbox_mark(st, G1, STORE_MARK_INCOMPLETE, true, NULL) == 0);
+	test_assert(store_mailbox_marked(st, G1, STORE_MARK_INCOMPLETE, &on, NULL) == 0 && on == 1);
+	test_assert(store_mailbox_marked(st, G1, STORE_MARK_MOVED, &on, NULL) == 0 && on == 0);
+	test_assert(append_to(st, G1, NULL, msg1, 0, NULL) == 0); /* an incomplete copy takes the import */
+	test_assert(store_mailbox_mark(st, G1, STORE_MARK_INCOMPLETE, false, NULL) == 0);
+	test_assert(store_mailbox_mark(st, G1, STORE_MARK_INCOMPLETE, false, NULL) == 0); /* twice is fine */
+	test_assert(store_mailbox_marked(st, G1, STORE_MARK_INCOMPLETE, &on, NULL) == 0 && on == 0);
+	test_assert(store_mailbox_freeze(st, G1, "server-b", NULL) == 0);
+	test_assert(store_mailbox_mark(st, G1, STORE_MARK_MOVED, true, NULL) == 0);
+	test_assert(store_mailbox_mark(st, G1, STORE_MARK_INCOMPLETE, true, NULL) == 0);
+	test_assert(store_mailbox_delete(st, G1, NULL) == 0);
+	test_assert(store_mailbox_marked(st, G1, STORE_MARK_MOVED, &on, NULL) == 0 && on == 0);
+	test_assert(store_mailbox_marked(st, G1, STORE_MARK_INCOMPLETE, &on, NULL) == 0 && on == 0);
+	test_assert(store_mailbox_mark(st, "bad guid", STORE_MARK_MOVED, true, NULL) == IX_EINVAL);
+	test_assert(check_clean(st));
+	close_tmp(&st);
+}
+
 /* Past the MIME parser's limits the message itself is refused: IX_EINVAL naming the limit, never a quota. */
 static void refuses_unparseable(void)
 {
@@ -1312,5 +1338,5 @@ TEST_MAIN("store", TEST_CASE(standard_folders_on_first_use), TEST_CASE(folder_cr
 	  TEST_CASE(notification_reuse),
 	  TEST_CASE(check_finds_and_repairs), TEST_CASE(change_log_layout), TEST_CASE(check_new_layout),
 	  TEST_CASE(old_format_refused), TEST_CASE(map_grows_then_refuses), TEST_CASE(bad_input),
-	  TEST_CASE(import_keeps_uids), TEST_CASE(freeze_refuses_changes),
+	  TEST_CASE(import_keeps_uids), TEST_CASE(freeze_refuses_changes), TEST_CASE(move_marks),
 	  TEST_CASE(refuses_unparseable))

@@ -3,7 +3,8 @@
  * their UIDVALIDITY and UIDs. See docs/multi-server.md, "Moving a mailbox". Ordinary users are refused.
  *
  *   X-IX-IMPORT LOGIN user admin-password          (not authenticated; TLS or loopback) -> authenticated as user
- *   X-IX-IMPORT BEGIN                              drops a frozen copy left here by an earlier move away
+ *   X-IX-IMPORT BEGIN                              drops a frozen copy left here by an earlier move away, marks
+ *                                                  the copy incomplete (STORE_MARK_INCOMPLETE) until COMMIT
  *   X-IX-IMPORT FOLDERS                            * X-IX-IMPORT FOLDER uidvalidity uidnext subscribed {n} name
  *   X-IX-IMPORT UIDS name                          * X-IX-IMPORT UID uid flags [keyword ...]   (flags: store bits)
  *   X-IX-IMPORT FOLDER name uidvalidity uidnext highestmodseq subscribed
@@ -11,6 +12,7 @@
  *   X-IX-IMPORT FLAGS name uid flags keywords
  *   X-IX-IMPORT EXPUNGE name uid
  *   X-IX-IMPORT DELETE name
+ *   X-IX-IMPORT COMMIT                             the home server was switched here: the copy is complete
  * Names are store names (UTF-8, '/' separated), sent as strings or literals; keywords one space-separated string. */
 #include "transport/imap/imap_session_int.h"
 #include "common/err.h"
@@ -22,10 +24,10 @@
 #include <string.h>
 
 enum import_op { IMP_LOGIN, IMP_BEGIN, IMP_FOLDERS, IMP_UIDS, IMP_FOLDER, IMP_APPEND, IMP_FLAGS, IMP_EXPUNGE,
-		 IMP_DELETE };
+		 IMP_DELETE, IMP_COMMIT };
 
 static const char *const import_ops[] = { "LOGIN", "BEGIN", "FOLDERS", "UIDS", "FOLDER", "APPEND", "FLAGS",
-					  "EXPUNGE", "DELETE" };
+					  "EXPUNGE", "DELETE", "COMMIT" };
 
 struct import_job {
 	struct imap_session *s;
@@ -110,8 +112,16 @@ static void import_run(void *arg)
 			j->ret = store_mailbox_delete(st, j->guid, &j->text);
 			buf_append_str(&j->out, "* X-IX-IMPORT BEGIN deleted the frozen copy of an earlier move\r\n");
 		}
+		/* until COMMIT, a copy the maintenance removes if the move fails (its owner's home stays elsewhere) */
+		if (j->ret == 0)
+			j->ret = store_mailbox_ensure(st, j->guid, &j->text);
+		if (j->ret == 0)
+			j->ret = store_mailbox_mark(st, j->guid, STORE_MARK_INCOMPLETE, true, &j->text);
 		break;
 	}
+	case IMP_COMMIT:
+		j->ret = store_mailbox_mark(st, j->guid, STORE_MARK_INCOMPLETE, false, &j->text);
+		break;
 	case IMP_FOLDERS: run_folders(j, st); break;
 	case IMP_UIDS: run_uids(j, st); break;
 	case IMP_FOLDER: {
@@ -196,7 +206,7 @@ static char *arg_string(const struct imap_arg *arg)
 }
 
 /* The arguments each operation takes after its name: s string, n number, m message (literal). */
-static const char *const import_args[] = { "ss", "", "", "s", "snnnn", "snnnsm", "snns", "sn", "s" };
+static const char *const import_args[] = { "ss", "", "", "s", "snnnn", "snnnsm", "snns", "sn", "s", "" };
 
 void imap_cmd_import(struct imap_session *s, const struct imap_command *cmd)
 {

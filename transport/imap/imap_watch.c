@@ -9,7 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
-/* The session's own mailbox was frozen by a move to another server (`interchange user move`): this copy takes
+/* The session's own mailbox was moved to another server (`interchange user move`, once the home server was switched:
+ * frozen and marked STORE_MARK_MOVED): this copy takes
  * no more changes and new mail goes to the new home, so the client is told to connect again, which brings it
  * there (proxied when it lands here). */
 void imap_say_moved(struct imap_session *s)
@@ -28,13 +29,15 @@ static void watch_event(struct evloop *loop, int fd, unsigned events, void *ctx)
 	struct imap_watch *w = ctx;
 	if (store_watch_drain(w->w) == 0)
 		return;
-	int frozen = 0;
+	int frozen = 0, moved_away = 0;
 	(void)store_mailbox_frozen(w->srv->ls.cfg.store, w->guid, &frozen, NULL, NULL);
+	if (frozen) /* a freeze alone may be undone (the move failed): nothing is said before the switch */
+		(void)store_mailbox_marked(w->srv->ls.cfg.store, w->guid, STORE_MARK_MOVED, &moved_away, NULL);
 	for (struct login_session *ls = w->srv->ls.sessions; ls != NULL; ls = ls->next) {
 		struct imap_session *s = (struct imap_session *)ls;
 		if (s->watch != w || s->ls.closing)
 			continue;
-		bool moved = frozen && s->ls.user.guid != NULL && strcasecmp(s->ls.user.guid, w->guid) == 0;
+		bool moved = moved_away && s->ls.user.guid != NULL && strcasecmp(s->ls.user.guid, w->guid) == 0;
 		if (s->in_worker) {
 			s->dirty_pending = true; /* the worker owns the view; merged when it is back */
 			s->moved_pending = s->moved_pending || moved;
