@@ -915,6 +915,47 @@ static void imap_replace(void)
 	client_close(&c);
 }
 
+/* MULTIAPPEND (RFC 3502): several messages in one APPEND, each with its own flags and date, one APPENDUID set; all
+ * or nothing: when the store refuses the second message (MIME nesting past its limit) the first one goes again */
+static void imap_multiappend(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	send_str(&c, "a CREATE Multi\r\n");
+	test_assert(wait_for(&c, "a OK"));
+	unsigned v;
+	folder_uidvalidity(&c, "Multi", &v);
+	char *want = xasprintf("t OK [APPENDUID %u 1:3] Append completed.\r\n", v);
+	expect_answer(&c, "APPEND Multi (\\Seen) {13+}\r\nSubject: m1\r\n \"01-Jan-2020 00:00:00 +0000\" {13+}\r\n"
+			  "Subject: m2\r\n (\\Flagged) {13+}\r\nSubject: m3\r\n", want);
+	free(want);
+	struct buf deep = BUF_INIT;
+	for (int d = 0; d < 40; d++)
+		buf_printf(&deep, "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n--b%d\r\n", d, d);
+	buf_append_str(&deep, "Content-Type: text/plain\r\n\r\nx\r\n");
+	char *cmd = xasprintf("APPEND Multi {13+}\r\nSubject: m4\r\n {%zu+}\r\n%s", deep.len, buf_cstr(&deep));
+	expect_answer(&c, cmd, "t NO [LIMIT] message refused: MIME parts nested too deeply (limit 32)\r\n");
+	free(cmd);
+	buf_free(&deep);
+	expect_answer(&c, "APPEND Multi {13+}\r\nSubject: m5\r\n {0+}\r\n", "t NO Empty messages are not stored.\r\n");
+	expect_answer(&c, "APPEND Multi {13+}\r\nSubject: m5\r\n (\\Seen)",
+		      "t BAD APPEND needs each message as a literal\r\n");
+	expect_answer(&c, "STATUS Multi (MESSAGES UIDNEXT)", "* STATUS Multi (MESSAGES 3 UIDNEXT 5)\r\nt OK Status completed.\r\n");
+	send_str(&c, "b SELECT Multi\r\n");
+	test_assert(wait_for(&c, "b OK [READ-WRITE]"));
+	expect_answer(&c, "FETCH 1:* (UID FLAGS)",
+		      "* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent))\r\n* 2 FETCH (UID 2 FLAGS (\\Recent))\r\n"
+		      "* 3 FETCH (UID 3 FLAGS (\\Flagged \\Recent))\r\nt OK Fetch completed.\r\n");
+	expect_answer(&c, "UID SEARCH OLDER 3600", "* SEARCH 2\r\nt OK Search completed.\r\n");
+	buf_reset(&c.in);
+	send_str(&c, "u CAPABILITY\r\n");
+	test_assert(wait_for(&c, "u OK"));
+	test_assert(out_pos(&c, " MULTIAPPEND") > 0);
+	client_close(&c);
+}
+
 /* Subscriptions are names, independent of the folders that exist (RFC 3501 6.3.6, RFC 9051 6.3.7-8, RFC 5258) */
 static void imap_subscriptions_independent(void)
 {
@@ -1167,7 +1208,7 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_keywords_announced), TEST_CASE(imap_recent_owned_once),
 	  TEST_CASE(imap_modseq_enables_condstore), TEST_CASE(imap_search_address_comments),
 	  TEST_CASE(imap_search_sent_date_as_written), TEST_CASE(imap_search_header_every_field),
-	  TEST_CASE(imap_sort_and_thread), TEST_CASE(imap_appendlimit), TEST_CASE(imap_within), TEST_CASE(imap_unauthenticate), TEST_CASE(imap_list_myrights), TEST_CASE(imap_replace),
+	  TEST_CASE(imap_sort_and_thread), TEST_CASE(imap_appendlimit), TEST_CASE(imap_within), TEST_CASE(imap_unauthenticate), TEST_CASE(imap_list_myrights), TEST_CASE(imap_replace), TEST_CASE(imap_multiappend),
 	  TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),

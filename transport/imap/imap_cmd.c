@@ -1129,14 +1129,21 @@ void imap_cmd_expunge(struct imap_session *s, const struct imap_command *cmd)
 	buf_free(&err);
 }
 
-/* ---- APPEND and REPLACE ---- */
+/* ---- APPEND (MULTIAPPEND) and REPLACE ---- */
+
+/* One message of an APPEND. */
+struct append_msg {
+	struct store_target target;
+	struct store_append req;
+	char *keywords;
+};
 
 struct append_job {
 	struct imap_session *s;
 	char *tag;
-	struct store_target target;
-	struct store_append req;
-	char *guid, *folder, *keywords;
+	char *guid, *folder;
+	struct append_msg *msgs;
+	size_t n, stored; /* messages; how many were stored (all of them, or those before the one that failed) */
 	/* REPLACE: the selected mailbox's message expunged once the new one is stored (replace_uid 0: APPEND) */
 	uint32_t replace_uid;
 	char *sel_guid, *sel_folder;
@@ -1148,7 +1155,19 @@ static void append_run(void *arg)
 {
 	struct append_job *j = arg;
 	struct store *st = j->s->srv->ls.cfg.store;
-	j->ret = store_append(st, &j->req, &j->err);
+	for (j->stored = 0; j->stored < j->n; j->stored++)
+		if ((j->ret = store_append(st, &j->msgs[j->stored].req, &j->err)) != 0)
+			break;
+	if (j->ret != 0 && j->stored > 0) {
+		/* MULTIAPPEND is all or nothing (RFC 3502 6.3.11): the messages stored before the failure go again */
+		uint32_t *uids = xcalloc(j->stored, sizeof(*uids));
+		for (size_t i = 0; i < j->stored; i++)
+			uids[i] = j->msgs[i].target.uid;
+		if (store_expunge(st, j->guid, j->folder, uids, j->stored, NULL, NULL, NULL) != 0)
+			log_error("append for %s: %zu of %zu messages stayed after a failure", j->s->ls.user.login,
+				  j->stored, j->n);
+		free(uids);
+	}
 	/* REPLACE: the old message goes only once the new one is stored (a crash between leaves both, never none) */
 	if (j->ret == 0 && j->replace_uid != 0)
 		j->expunge_ret = store_expunge(st, j->sel_guid, j->sel_folder, &j->replace_uid, 1, NULL, NULL, &j->err);
@@ -1159,10 +1178,19 @@ static void append_done(void *arg)
 	struct append_job *j = arg;
 	struct imap_session *s = j->s;
 	if (imap_job_finished(s)) {
+		const struct store_target *failed = &j->msgs[j->stored < j->n ? j->stored : 0].target;
+		struct buf uids = BUF_INIT; /* APPENDUID's set: the new UIDs, ascending */
+		if (j->ret == 0) {
+			uint32_t *u = xcalloc(j->n, sizeof(*u));
+			for (size_t i = 0; i < j->n; i++)
+				u[i] = j->msgs[i].target.uid;
+			imap_write_seqset(&uids, u, j->n);
+			free(u);
+		}
 		if (j->ret == 0 && j->replace_uid != 0) {
 			/* RFC 8508 3.3: the new message's APPENDUID in an untagged OK, then EXISTS and EXPUNGE */
-			imap_reply(s, "* OK [APPENDUID %u %u] Replacement Message ID", j->target.uidvalidity,
-				   j->target.uid);
+			imap_reply(s, "* OK [APPENDUID %u %s] Replacement Message ID", j->msgs[0].target.uidvalidity,
+				   buf_cstr(&uids));
 			imap_sync(s, true, true);
 			if (j->expunge_ret != 0) {
 				log_error("replace for %s: the old message stayed: %s", s->ls.user.login, buf_cstr(&j->err));
@@ -1174,11 +1202,12 @@ static void append_done(void *arg)
 			if (s->state == IMAP_ST_SELECTED && strcasecmp(s->sel_guid, j->guid) == 0 &&
 			    strcmp(s->sel_folder, j->folder) == 0)
 				imap_sync(s, true, true);
-			imap_tagged(s, j->tag, "OK [APPENDUID %u %u] Append completed.", j->target.uidvalidity, j->target.uid);
-		} else if (j->target.result == IX_ENOTFOUND || j->ret == IX_ENOTFOUND) {
+			imap_tagged(s, j->tag, "OK [APPENDUID %u %s] Append completed.", j->msgs[0].target.uidvalidity,
+				    buf_cstr(&uids));
+		} else if (failed->result == IX_ENOTFOUND || j->ret == IX_ENOTFOUND) {
 			imap_tagged(s, j->tag, "NO [TRYCREATE] Mailbox doesn't exist.");
 		} else if (j->ret == IX_ELIMIT) {
-			imap_tagged(s, j->tag, "NO [%s] %s", j->target.result == IX_ELIMIT ? "OVERQUOTA" : "TOOBIG",
+			imap_tagged(s, j->tag, "NO [%s] %s", failed->result == IX_ELIMIT ? "OVERQUOTA" : "TOOBIG",
 				    buf_cstr(&j->err));
 		} else if (j->ret == IX_EINVAL) {
 			imap_tagged(s, j->tag, "NO [LIMIT] %s", buf_cstr(&j->err)); /* the store refuses the message itself */
@@ -1186,94 +1215,67 @@ static void append_done(void *arg)
 			log_error("append for %s failed: %s", s->ls.user.login, buf_cstr(&j->err));
 			imap_tagged(s, j->tag, "NO [UNAVAILABLE] The store cannot take the message now; try again.");
 		}
+		buf_free(&uids);
 		spool_reset(&s->lit); /* stored or refused: a spooled message's file goes */
 		imap_resume(s);
 	}
+	for (size_t i = 0; i < j->n; i++)
+		free(j->msgs[i].keywords);
+	free(j->msgs);
 	free(j->tag);
 	free(j->guid);
 	free(j->folder);
-	free(j->keywords);
 	free(j->sel_guid);
 	free(j->sel_folder);
 	buf_free(&j->err);
 	free(j);
 }
 
-/* Appends the message of cmd's arguments from i on ([flag list] [date-time] literal) to mailbox name on the pool,
- * and for REPLACE (replace_uid not 0) then expunges that message of the selected mailbox; answers every error. */
-static void append_start(struct imap_session *s, const struct imap_command *cmd, const char *name, size_t len, size_t i,
-			 uint32_t replace_uid)
+/* Reads one message of an APPEND from cmd's arguments at *i ([flag list] [date-time] literal) into m, moving *i past
+ * it; answers and returns false when it is bad. */
+static bool append_parse_msg(struct imap_session *s, const struct imap_command *cmd, size_t *i, struct append_msg *m)
 {
 	struct imap_flags fl = { 0 };
 	struct buf err = BUF_INIT;
-	if (i < cmd->arg_count && cmd->args[i].type == IMAP_ARG_LIST) {
-		if (imap_flags_parse(&cmd->args[i], &fl, &err) != 0) {
+	if (*i < cmd->arg_count && cmd->args[*i].type == IMAP_ARG_LIST) {
+		if (imap_flags_parse(&cmd->args[*i], &fl, &err) != 0) {
 			set_error(s, cmd->tag, &err);
 			buf_free(&err);
-			return;
+			return false;
 		}
-		i++;
+		(*i)++;
 	}
 	int64_t date = 0;
 	int tz = 0;
-	if (i + 1 < cmd->arg_count) {
-		if (imap_datetime_parse(&cmd->args[i], &date, &tz) != 0) {
+	if (*i < cmd->arg_count && cmd->args[*i].type != IMAP_ARG_LITERAL) {
+		if (imap_datetime_parse(&cmd->args[*i], &date, &tz) != 0) {
 			imap_flags_free(&fl);
 			imap_tagged(s, cmd->tag, "BAD Bad date-time in %s", cmd->name);
-			return;
+			return false;
 		}
-		i++;
+		(*i)++;
 	}
 	const char *msg;
 	size_t mlen;
-	if (i + 1 != cmd->arg_count || cmd->args[i].type != IMAP_ARG_LITERAL ||
-	    !imap_arg_get_string(&cmd->args[i], &msg, &mlen)) {
+	if (*i >= cmd->arg_count || cmd->args[*i].type != IMAP_ARG_LITERAL ||
+	    !imap_arg_get_string(&cmd->args[*i], &msg, &mlen)) {
 		imap_flags_free(&fl);
-		imap_tagged(s, cmd->tag, "BAD %s needs the message as a literal (one message per %s)", cmd->name,
-			    cmd->name);
-		return;
+		imap_tagged(s, cmd->tag, "BAD %s needs each message as a literal", cmd->name);
+		return false;
 	}
-	if (cmd->args[i].sunk && spool_view(&s->lit, &msg, &mlen, &err) != 0) {
+	if (cmd->args[*i].sunk && spool_view(&s->lit, &msg, &mlen, &err) != 0) {
 		/* a large message waits in the session's spool file, mapped back here */
 		log_warn("append for %s: %s", s->ls.user.login, buf_cstr(&err));
 		imap_flags_free(&fl);
 		imap_tagged(s, cmd->tag, "NO [UNAVAILABLE] %s; try again.", buf_cstr(&err));
 		buf_free(&err);
-		return;
+		return false;
 	}
+	(*i)++;
 	if (mlen == 0) {
 		imap_flags_free(&fl);
 		imap_tagged(s, cmd->tag, "NO Empty messages are not stored.");
-		return;
-	}
-	char *guid = NULL, *folder = NULL;
-	unsigned rights = 0;
-	int ret = imap_resolve_mailbox(s, name, len, true, &guid, &folder, &rights, &err);
-	if (ret == 0 && !(rights & STORE_RIGHT_INSERT))
-		ret = (rights & STORE_RIGHT_LOOKUP) ? IX_EPERM : IX_ENOTFOUND;
-	if (ret != 0) {
-		imap_flags_free(&fl);
-		if (ret == IX_ENOTFOUND)
-			imap_tagged(s, cmd->tag, "NO [TRYCREATE] Mailbox doesn't exist.");
-		else if (ret == IX_EPERM)
-			imap_tagged(s, cmd->tag, "NO [NOPERM] You may not add messages to this mailbox.");
-		else
-			imap_tagged(s, cmd->tag, "NO [CANNOT] %s", buf_cstr(&err));
-		free(guid);
-		free(folder);
-		buf_free(&err);
-		return;
-	}
-	buf_free(&err);
-	struct append_job *j = xcalloc(1, sizeof(*j));
-	j->s = s;
-	j->tag = xstrdup(cmd->tag);
-	j->guid = guid;
-	j->folder = folder;
-	if (replace_uid != 0) {
-		j->replace_uid = replace_uid;
-		j->sel_guid = xstrdup(s->sel_guid);
-		j->sel_folder = xstrdup(s->sel_folder);
+		return false;
 	}
 	struct buf kw = BUF_INIT;
 	for (size_t k = 0; k < fl.keyword_count; k++) {
@@ -1281,19 +1283,75 @@ static void append_start(struct imap_session *s, const struct imap_command *cmd,
 			buf_append_char(&kw, ' ');
 		buf_append_str(&kw, fl.keywords[k]);
 	}
-	j->keywords = kw.len > 0 ? buf_steal(&kw) : NULL;
+	m->keywords = kw.len > 0 ? buf_steal(&kw) : NULL;
 	buf_free(&kw);
-	j->target.guid = guid;
-	j->target.folder = folder;
-	imap_mailbox_quota(s, guid, &j->target.quota_bytes, &j->target.quota_messages);
-	j->req.data = msg; /* held by the parser or the spool: neither changes before the job is done */
-	j->req.len = mlen;
-	j->req.internal_date = date;
-	j->req.flags = imap_flags_to_store(fl.system);
-	j->req.keywords = j->keywords;
-	j->req.targets = &j->target;
-	j->req.ntargets = 1;
+	m->req.data = msg; /* held by the parser or the spool: neither changes before the job is done */
+	m->req.len = mlen;
+	m->req.internal_date = date;
+	m->req.flags = imap_flags_to_store(fl.system);
+	m->req.keywords = m->keywords;
+	m->req.ntargets = 1;
 	imap_flags_free(&fl);
+	return true;
+}
+
+/* Appends the messages of cmd's arguments from i on (each [flag list] [date-time] literal; MULTIAPPEND, RFC 3502)
+ * to mailbox name on the pool, and for REPLACE (replace_uid not 0: one message only) then expunges that message of
+ * the selected mailbox; answers every error. */
+static void append_start(struct imap_session *s, const struct imap_command *cmd, const char *name, size_t len, size_t i,
+			 uint32_t replace_uid)
+{
+	struct append_msg *msgs = xcalloc(cmd->arg_count, sizeof(*msgs));
+	size_t n = 0;
+	bool ok = true;
+	while (ok && (i < cmd->arg_count || n == 0))
+		ok = append_parse_msg(s, cmd, &i, &msgs[n++]);
+	if (ok && replace_uid != 0 && n != 1) {
+		imap_tagged(s, cmd->tag, "BAD %s takes one message", cmd->name);
+		ok = false;
+	}
+	char *guid = NULL, *folder = NULL;
+	struct buf err = BUF_INIT;
+	if (ok) {
+		unsigned rights = 0;
+		int ret = imap_resolve_mailbox(s, name, len, true, &guid, &folder, &rights, &err);
+		if (ret == 0 && !(rights & STORE_RIGHT_INSERT))
+			ret = (rights & STORE_RIGHT_LOOKUP) ? IX_EPERM : IX_ENOTFOUND;
+		if (ret == IX_ENOTFOUND)
+			imap_tagged(s, cmd->tag, "NO [TRYCREATE] Mailbox doesn't exist.");
+		else if (ret == IX_EPERM)
+			imap_tagged(s, cmd->tag, "NO [NOPERM] You may not add messages to this mailbox.");
+		else if (ret != 0)
+			imap_tagged(s, cmd->tag, "NO [CANNOT] %s", buf_cstr(&err));
+		ok = ret == 0;
+	}
+	buf_free(&err);
+	if (!ok) {
+		for (size_t k = 0; k < n; k++)
+			free(msgs[k].keywords);
+		free(msgs);
+		free(guid);
+		free(folder);
+		return;
+	}
+	struct append_job *j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	j->tag = xstrdup(cmd->tag);
+	j->guid = guid;
+	j->folder = folder;
+	j->msgs = msgs;
+	j->n = n;
+	if (replace_uid != 0) {
+		j->replace_uid = replace_uid;
+		j->sel_guid = xstrdup(s->sel_guid);
+		j->sel_folder = xstrdup(s->sel_folder);
+	}
+	for (size_t k = 0; k < n; k++) {
+		msgs[k].target.guid = guid;
+		msgs[k].target.folder = folder;
+		imap_mailbox_quota(s, guid, &msgs[k].target.quota_bytes, &msgs[k].target.quota_messages);
+		msgs[k].req.targets = &msgs[k].target;
+	}
 	imap_start_job(s, append_run, append_done, j);
 }
 
