@@ -670,6 +670,14 @@ static void expect_answer(struct client *c, const char *command, const char *wan
 	free(line);
 }
 
+/* Sends CAPABILITY (tag "u") and returns whether the answer holds needle. */
+static bool capability_has(struct client *c, const char *needle)
+{
+	buf_reset(&c->in);
+	send_str(c, "u CAPABILITY\r\n");
+	return wait_for(c, "u OK") && out_pos(c, needle) > 0;
+}
+
 /* SORT with every key (RFC 5256, RFC 5957 DISPLAYFROM/DISPLAYTO), ESORT (RFC 5267), THREAD ORDEREDSUBJECT and
  * REFERENCES over five messages: dates out of arrival order, one without a Date (its internal date counts),
  * subjects with Re:, Fwd:, [tags] and (fwd), an encoded display name, References and In-Reply-To links. */
@@ -730,10 +738,7 @@ static void imap_sort_and_thread(void)
 	expect_answer(&c, "SORT (REVERSE) UTF-8 ALL", "t BAD REVERSE must be followed by a sort key\r\n");
 	expect_answer(&c, "SORT (DATE) UTF-8", "t BAD SORT needs a charset and search criteria\r\n");
 	expect_answer(&c, "THREAD REFS UTF-8 ALL", "t BAD THREAD takes ORDEREDSUBJECT or REFERENCES\r\n");
-	buf_reset(&c.in);
-	send_str(&c, "u CAPABILITY\r\n");
-	test_assert(wait_for(&c, "u OK"));
-	test_assert(out_pos(&c, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT ") > 0);
+	test_assert(capability_has(&c, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT "));
 	client_close(&c);
 }
 
@@ -747,10 +752,7 @@ static void imap_appendlimit(void)
 	test_assert(wait_for(&c, "* OK"));
 	test_assert(out_pos(&c, "APPENDLIMIT") < 0); /* before login: not offered */
 	login(&c);
-	buf_reset(&c.in);
-	send_str(&c, "u CAPABILITY\r\n");
-	test_assert(wait_for(&c, "u OK"));
-	test_assert(out_pos(&c, " APPENDLIMIT=100000") > 0);
+	test_assert(capability_has(&c, " APPENDLIMIT=100000"));
 	send_str(&c, "a CREATE Lim\r\n");
 	test_assert(wait_for(&c, "a OK"));
 	expect_answer(&c, "STATUS Lim (APPENDLIMIT)", "* STATUS Lim (APPENDLIMIT 100000)\r\nt OK Status completed.\r\n");
@@ -780,10 +782,7 @@ static void imap_within(void)
 	expect_answer(&c, "SEARCH OLDER 1000000000", "* SEARCH\r\nt OK Search completed.\r\n");
 	expect_answer(&c, "UID SEARCH NOT OLDER 3600", "* SEARCH 2\r\nt OK Search completed.\r\n");
 	expect_answer(&c, "SEARCH OLDER 0", "t BAD Invalid interval\r\n");
-	buf_reset(&c.in);
-	send_str(&c, "u CAPABILITY\r\n");
-	test_assert(wait_for(&c, "u OK"));
-	test_assert(out_pos(&c, " ESORT WITHIN ") > 0);
+	test_assert(capability_has(&c, " ESORT WITHIN "));
 	client_close(&c);
 }
 
@@ -811,10 +810,7 @@ static void imap_unauthenticate(void)
 	expect_answer(&c, "UNAUTHENTICATE", "t OK Unauthenticated.\r\n");
 	expect_answer(&c, "FETCH 1 FLAGS", "t BAD Log in first: FETCH not allowed now\r\n");
 	expect_answer(&c, "STATUS Unauth (MESSAGES)", "t BAD Log in first: STATUS not allowed now\r\n");
-	buf_reset(&c.in);
-	send_str(&c, "u CAPABILITY\r\n");
-	test_assert(wait_for(&c, "u OK"));
-	test_assert(out_pos(&c, "AUTH=PLAIN") > 0 && out_pos(&c, "UNAUTHENTICATE") < 0);
+	test_assert(capability_has(&c, "AUTH=PLAIN") && out_pos(&c, "UNAUTHENTICATE") < 0);
 	send_str(&c, "l2 LOGIN u1 p1\r\n");
 	test_assert(wait_for(&c, "l2 OK"));
 	/* the message marked \Deleted is still there (no expunge), and CONDSTORE is off again (no MODSEQ) */
@@ -848,10 +844,7 @@ static void imap_list_myrights(void)
 		      "* LIST (\\Noselect \\HasChildren) \"/\" \"Public Folders\"\r\n"
 		      "* LIST (\\HasNoChildren) \"/\" \"Public Folders/Pub\"\r\n* STATUS \"Public Folders/Pub\" (MESSAGES 0)\r\n"
 		      "* MYRIGHTS \"Public Folders/Pub\" lrsp\r\nt OK LIST completed.\r\n");
-	buf_reset(&c.in);
-	send_str(&c, "u CAPABILITY\r\n");
-	test_assert(wait_for(&c, "u OK"));
-	test_assert(out_pos(&c, " LIST-MYRIGHTS ") > 0);
+	test_assert(capability_has(&c, " LIST-MYRIGHTS "));
 	client_close(&c);
 }
 
@@ -908,10 +901,7 @@ static void imap_replace(void)
 	send_str(&c, "d EXAMINE Rep\r\n");
 	test_assert(wait_for(&c, "d OK [READ-ONLY]"));
 	expect_answer(&c, "REPLACE 1 Rep {1+}\r\nx", "t NO [READ-ONLY] The mailbox is read-only.\r\n");
-	buf_reset(&c.in);
-	send_str(&c, "u CAPABILITY\r\n");
-	test_assert(wait_for(&c, "u OK"));
-	test_assert(out_pos(&c, " REPLACE") > 0);
+	test_assert(capability_has(&c, " REPLACE"));
 	client_close(&c);
 }
 
@@ -949,10 +939,7 @@ static void imap_multiappend(void)
 		      "* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent))\r\n* 2 FETCH (UID 2 FLAGS (\\Recent))\r\n"
 		      "* 3 FETCH (UID 3 FLAGS (\\Flagged \\Recent))\r\nt OK Fetch completed.\r\n");
 	expect_answer(&c, "UID SEARCH OLDER 3600", "* SEARCH 2\r\nt OK Search completed.\r\n");
-	buf_reset(&c.in);
-	send_str(&c, "u CAPABILITY\r\n");
-	test_assert(wait_for(&c, "u OK"));
-	test_assert(out_pos(&c, " MULTIAPPEND") > 0);
+	test_assert(capability_has(&c, " MULTIAPPEND"));
 	client_close(&c);
 }
 
