@@ -261,3 +261,41 @@ int ldapu_modify_values(LDAP *ld, const char *dn, LDAPMod **mods, const char *wh
 		return IX_ENOTFOUND;
 	return ldapu_fail(ld, rc, what, error_r);
 }
+
+void ldapu_mod_add(LDAPMod ***mods, size_t *n, int op, const char *attr, char **values)
+{
+	*mods = xrealloc(*mods, sizeof(**mods) * (*n + 2));
+	LDAPMod *m = xcalloc(1, sizeof(*m));
+	m->mod_op = op;
+	m->mod_type = (char *)attr;
+	m->mod_values = values;
+	(*mods)[(*n)++] = m;
+	(*mods)[*n] = NULL;
+}
+
+char **ldapu_values1(const char *v)
+{
+	char **vals = xcalloc(2, sizeof(char *));
+	vals[0] = xstrdup(v);
+	return vals;
+}
+
+void ldapu_values_push(char ***vals, size_t *n, const char *v)
+{
+	*vals = xrealloc(*vals, sizeof(char *) * (*n + 2));
+	(*vals)[(*n)++] = xstrdup(v);
+	(*vals)[*n] = NULL;
+}
+
+void ldapu_mods_free(LDAPMod **mods)
+{
+	if (mods == NULL)
+		return;
+	for (size_t i = 0; mods[i] != NULL; i++) {
+		for (size_t j = 0; mods[i]->mod_values != NULL && mods[i]->mod_values[j] != NULL; j++)
+			free(mods[i]->mod_values[j]);
+		free(mods[i]->mod_values);
+		free(mods[i]);
+	}
+	free(mods);
+}

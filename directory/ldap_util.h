@@ -51,6 +51,17 @@ char **ldapu_get_values(LDAP *ld, LDAPMessage *entry, const char *attr, size_t *
 /* Frees such an array and sets *values to NULL; NULL is ignored. */
 void ldapu_values_free(char ***values);
 
+/* Building a change or an add: a NULL-terminated LDAPMod array grown one modification at a time. */
+/* Appends a modification (op on attr, which must outlive mods; values, a NULL-terminated array of new strings or
+ * NULL, now owned by mods) to *mods, whose count is *n. */
+void ldapu_mod_add(LDAPMod ***mods, size_t *n, int op, const char *attr, char **values);
+/* A NULL-terminated value array holding a copy of v. */
+char **ldapu_values1(const char *v);
+/* Appends a copy of v to the NULL-terminated array *vals of *n values (*vals NULL: a new array). */
+void ldapu_values_push(char ***vals, size_t *n, const char *v);
+/* Frees mods made with ldapu_mod_add, their values included; NULL is ignored. */
+void ldapu_mods_free(LDAPMod **mods);
+
 /* The one time limit of a synchronous search or change (seconds), for our slapd and for a peer's alike; past it
  * the call fails with IX_EUNAVAIL. */
 #define LDAPU_TIMEOUT_SECS 10

@@ -126,52 +126,13 @@ static int list_search(struct prov *p, const char *base, int scope, const char *
 	return ret == IX_ENOTFOUND ? IX_OK : ret;
 }
 
-static void mod_add(LDAPMod ***mods, size_t *n, int op, const char *attr, char **values)
-{
-	*mods = xrealloc(*mods, sizeof(**mods) * (*n + 2));
-	LDAPMod *m = xcalloc(1, sizeof(*m));
-	m->mod_op = op;
-	m->mod_type = (char *)attr;
-	m->mod_values = values;
-	(*mods)[(*n)++] = m;
-	(*mods)[*n] = NULL;
-}
-
-/* A NULL-terminated value array of copies; free with values_free. */
-static char **values1(const char *v)
-{
-	char **vals = xcalloc(2, sizeof(char *));
-	vals[0] = xstrdup(v);
-	return vals;
-}
-
-static void values_push(char ***vals, size_t *n, const char *v)
-{
-	*vals = xrealloc(*vals, sizeof(char *) * (*n + 2));
-	(*vals)[(*n)++] = xstrdup(v);
-	(*vals)[*n] = NULL;
-}
-
-static void mods_free(LDAPMod **mods)
-{
-	if (mods == NULL)
-		return;
-	for (size_t i = 0; mods[i] != NULL; i++) {
-		for (size_t j = 0; mods[i]->mod_values != NULL && mods[i]->mod_values[j] != NULL; j++)
-			free(mods[i]->mod_values[j]);
-		free(mods[i]->mod_values);
-		free(mods[i]);
-	}
-	free(mods);
-}
-
 static int modify(struct prov *p, const char *dn, LDAPMod **mods, const char *what, struct buf *error_r)
 {
 	if (mods == NULL)
 		return IX_OK;
 	struct buf why = BUF_INIT;
 	int ret = ldapu_modify(p->ld, dn, mods, &why);
-	mods_free(mods);
+	ldapu_mods_free(mods);
 	if (ret == IX_ENOTFOUND)
 		buf_printf(error_r, "%s: %s no longer exists", what, dn);
 	else if (ret != IX_OK)
@@ -186,7 +147,7 @@ static int is_list(struct prov *p, const char *dn)
 }
 
 /* The DN of the entry that owns address (in ixProxyAddresses or mail), or NULL. */
-static char *address_owner(struct prov *p, const char *address)
+char *prov_address_owner(struct prov *p, const char *address)
 {
 	struct buf f = BUF_INIT, err = BUF_INIT;
 	size_t len = strlen(address);
@@ -314,7 +275,7 @@ static int set_password(struct prov *p, const char *dn, const char *password)
 	return rc;
 }
 
-static char *user_dn(struct prov *p, const char *login)
+char *prov_user_dn(struct prov *p, const char *login)
 {
 	struct buf b = BUF_INIT;
 	buf_append_str(&b, "uid=");
@@ -332,7 +293,17 @@ static char *cn_dn(const char *name, const char *parent)
 	return buf_steal(&b);
 }
 
-static void random_guid(char out[33])
+char *prov_list_dn(struct prov *p, const char *name)
+{
+	return cn_dn(name, p->recipients_dn);
+}
+
+LDAP *prov_ldap(struct prov *p)
+{
+	return p->ld;
+}
+
+void prov_mailbox_guid_new(char out[33])
 {
 	unsigned char g[16];
 	if (RAND_bytes(g, sizeof(g)) != 1)
@@ -359,7 +330,7 @@ static int check_addresses_free(struct prov *p, const char *const *addrs, size_t
 				return IX_EINVAL;
 			}
 		}
-		char *owner = address_owner(p, addrs[i]);
+		char *owner = prov_address_owner(p, addrs[i]);
 		if (owner != NULL) {
 			buf_printf(error_r, "the address %s is already used by %s: choose another one", addrs[i], owner);
 			free(owner);
@@ -420,7 +391,7 @@ int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r
 	ret = check_addresses_free(p, u->aliases, u->alias_count, error_r);
 	if (ret != IX_OK)
 		return ret;
-	char *dn = user_dn(p, u->login);
+	char *dn = prov_user_dn(p, u->login);
 	if (entry_exists(p, dn)) {
 		buf_printf(error_r, "a user with login %s already exists", u->login);
 		free(dn);
@@ -432,45 +403,45 @@ int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r
 		return IX_ENOTFOUND;
 	}
 	char guid[33];
-	random_guid(guid);
+	prov_mailbox_guid_new(guid);
 	char *cn = xasprintf("%s %s", u->given, u->surname);
 	LDAPMod **mods = NULL;
 	size_t n = 0;
 	char **oc = NULL;
 	size_t noc = 0;
-	values_push(&oc, &noc, "inetOrgPerson");
-	values_push(&oc, &noc, "ixRecipient");
-	values_push(&oc, &noc, "ixMailUser");
-	mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", oc);
-	mod_add(&mods, &n, LDAP_MOD_ADD, "uid", values1(u->login));
-	mod_add(&mods, &n, LDAP_MOD_ADD, "cn", values1(cn));
-	mod_add(&mods, &n, LDAP_MOD_ADD, "displayName", values1(cn));
-	mod_add(&mods, &n, LDAP_MOD_ADD, "givenName", values1(u->given));
-	mod_add(&mods, &n, LDAP_MOD_ADD, "sn", values1(u->surname));
-	mod_add(&mods, &n, LDAP_MOD_ADD, "ixNickname", values1(u->login));
-	mod_add(&mods, &n, LDAP_MOD_ADD, "ixMailboxGuid", values1(guid));
-	mod_add(&mods, &n, LDAP_MOD_ADD, "ixHomeServer", values1(home));
+	ldapu_values_push(&oc, &noc, "inetOrgPerson");
+	ldapu_values_push(&oc, &noc, "ixRecipient");
+	ldapu_values_push(&oc, &noc, "ixMailUser");
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", oc);
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "uid", ldapu_values1(u->login));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "cn", ldapu_values1(cn));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "displayName", ldapu_values1(cn));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "givenName", ldapu_values1(u->given));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "sn", ldapu_values1(u->surname));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixNickname", ldapu_values1(u->login));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixMailboxGuid", ldapu_values1(guid));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixHomeServer", ldapu_values1(home));
 	if (u->hidden)
-		mod_add(&mods, &n, LDAP_MOD_ADD, "ixHideFromAddressBook", values1("TRUE"));
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixHideFromAddressBook", ldapu_values1("TRUE"));
 	if (u->alias_count > 0) {
 		char **proxies = NULL;
 		size_t np = 0;
 		for (size_t i = 0; i < u->alias_count; i++) {
 			char *v = xasprintf("smtp:%s", u->aliases[i]);
-			values_push(&proxies, &np, v);
+			ldapu_values_push(&proxies, &np, v);
 			free(v);
 		}
-		mod_add(&mods, &n, LDAP_MOD_ADD, "ixProxyAddresses", proxies);
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixProxyAddresses", proxies);
 	}
 	/* the password in the same ADD, hashed here with the scheme slapd's Password Modify uses (olcPasswordHash
 	 * {SSHA} applies only to that operation: an ADD stores what it is given). One write, not two: with two, a
 	 * change another server makes to the new entry between them could race the second (docs/multi-server.md) */
 	char *hash = slapd_hash_ssha(u->password);
-	mod_add(&mods, &n, LDAP_MOD_ADD, "userPassword", values1(hash));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "userPassword", ldapu_values1(hash));
 	explicit_bzero(hash, strlen(hash));
 	free(hash);
 	int rc = ldap_add_ext_s(p->ld, dn, mods, NULL, NULL);
-	mods_free(mods);
+	ldapu_mods_free(mods);
 	free(cn);
 	free(home);
 	if (rc != LDAP_SUCCESS) {
@@ -488,7 +459,7 @@ static int require_user(struct prov *p, const char *login, char **dn_r, struct b
 		buf_printf(error_r, "\"%s\" is not a valid login", login);
 		return IX_EINVAL;
 	}
-	char *dn = user_dn(p, login);
+	char *dn = prov_user_dn(p, login);
 	if (!entry_exists(p, dn)) {
 		buf_printf(error_r, "there is no user with login %s: see 'interchange user list'", login);
 		free(dn);
@@ -533,13 +504,13 @@ int prov_user_passwd(struct prov *p, const char *login, const char *password, st
 	for (size_t a = 0; e != NULL && attrs[a + 1] != NULL; a++) {
 		char **vals = ldapu_get_values(p->ld, e, attrs[a], NULL);
 		for (size_t i = 0; vals[i] != NULL; i++)
-			values_push(&names, &nn, vals[i]);
+			ldapu_values_push(&names, &nn, vals[i]);
 		ldapu_values_free(&vals);
 	}
 	char **proxies = e != NULL ? ldapu_get_values(p->ld, e, "ixProxyAddresses", NULL) : NULL;
 	for (size_t i = 0; proxies != NULL && proxies[i] != NULL; i++) {
 		const char *colon = strchr(proxies[i], ':');
-		values_push(&names, &nn, colon != NULL ? colon + 1 : proxies[i]);
+		ldapu_values_push(&names, &nn, colon != NULL ? colon + 1 : proxies[i]);
 	}
 	ldapu_values_free(&proxies);
 	ldap_msgfree(res);
@@ -751,18 +722,18 @@ int prov_app_add(struct prov *p, const char *name, const char *password, char **
 	LDAPMod **mods = NULL;
 	size_t n = 0, noc = 0;
 	char **oc = NULL;
-	values_push(&oc, &noc, "applicationProcess");
-	values_push(&oc, &noc, "simpleSecurityObject");
-	mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", oc);
-	mod_add(&mods, &n, LDAP_MOD_ADD, "cn", values1(name));
-	mod_add(&mods, &n, LDAP_MOD_ADD, "description", values1("an application: reads the address book"));
+	ldapu_values_push(&oc, &noc, "applicationProcess");
+	ldapu_values_push(&oc, &noc, "simpleSecurityObject");
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", oc);
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "cn", ldapu_values1(name));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "description", ldapu_values1("an application: reads the address book"));
 	/* hashed here, in the one ADD (as prov_user_add does) */
 	char *hash = slapd_hash_ssha(chosen);
-	mod_add(&mods, &n, LDAP_MOD_ADD, "userPassword", values1(hash));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "userPassword", ldapu_values1(hash));
 	explicit_bzero(hash, strlen(hash));
 	free(hash);
 	int rc = ldap_add_ext_s(p->ld, dn, mods, NULL, NULL);
-	mods_free(mods);
+	ldapu_mods_free(mods);
 	if (rc != LDAP_SUCCESS) {
 		free_password(&chosen);
 		free(dn);
@@ -838,7 +809,7 @@ int prov_contact_add(struct prov *p, const char *name, const char *email, struct
 	int ret = check_addresses_free(p, &email, 1, error_r);
 	if (ret != IX_OK)
 		return ret;
-	char *dn = cn_dn(name, p->recipients_dn);
+	char *dn = prov_list_dn(p, name);
 	if (entry_exists(p, dn)) {
 		buf_printf(error_r, "a recipient named %s already exists", name);
 		free(dn);
@@ -847,20 +818,20 @@ int prov_contact_add(struct prov *p, const char *name, const char *email, struct
 	LDAPMod **mods = NULL;
 	size_t n = 0, noc = 0;
 	char **oc = NULL;
-	values_push(&oc, &noc, "inetOrgPerson");
-	values_push(&oc, &noc, "ixRecipient");
-	values_push(&oc, &noc, "ixContact");
+	ldapu_values_push(&oc, &noc, "inetOrgPerson");
+	ldapu_values_push(&oc, &noc, "ixRecipient");
+	ldapu_values_push(&oc, &noc, "ixContact");
 	char *proxy = xasprintf("SMTP:%s", email);
-	mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", oc);
-	mod_add(&mods, &n, LDAP_MOD_ADD, "cn", values1(name));
-	mod_add(&mods, &n, LDAP_MOD_ADD, "sn", values1(name));
-	mod_add(&mods, &n, LDAP_MOD_ADD, "displayName", values1(name));
-	mod_add(&mods, &n, LDAP_MOD_ADD, "mail", values1(email));
-	mod_add(&mods, &n, LDAP_MOD_ADD, "ixTargetAddress", values1(email));
-	mod_add(&mods, &n, LDAP_MOD_ADD, "ixProxyAddresses", values1(proxy));
-	mod_add(&mods, &n, LDAP_MOD_ADD, "ixNickname", values1(name));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", oc);
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "cn", ldapu_values1(name));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "sn", ldapu_values1(name));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "displayName", ldapu_values1(name));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "mail", ldapu_values1(email));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixTargetAddress", ldapu_values1(email));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixProxyAddresses", ldapu_values1(proxy));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixNickname", ldapu_values1(name));
 	int rc = ldap_add_ext_s(p->ld, dn, mods, NULL, NULL);
-	mods_free(mods);
+	ldapu_mods_free(mods);
 	free(proxy);
 	free(dn);
 	return rc == LDAP_SUCCESS ? IX_OK : ldapu_fail(p->ld, rc, "could not add the contact", error_r);
@@ -919,7 +890,7 @@ static int find_list(struct prov *p, const char *name, char **dn_r, struct buf *
 		buf_printf(error_r, "\"%s\" is not a valid list name", name);
 		return IX_EINVAL;
 	}
-	char *dn = cn_dn(name, p->recipients_dn);
+	char *dn = prov_list_dn(p, name);
 	if (!is_list(p, dn)) {
 		buf_printf(error_r, "there is no distribution list named %s", name);
 		free(dn);
@@ -935,7 +906,7 @@ int prov_dl_add(struct prov *p, const char *name, const char *const *members, si
 		buf_printf(error_r, "a list name must be 1-%d characters without control characters", PROV_MAX_NAME);
 		return IX_EINVAL;
 	}
-	char *dn = cn_dn(name, p->recipients_dn);
+	char *dn = prov_list_dn(p, name);
 	if (entry_exists(p, dn)) {
 		buf_printf(error_r, "a recipient named %s already exists", name);
 		free(dn);
@@ -948,7 +919,7 @@ int prov_dl_add(struct prov *p, const char *name, const char *const *members, si
 		char *mdn;
 		ret = prov_find_recipient(p, members[i], &mdn, error_r);
 		if (ret == IX_OK) {
-			values_push(&member_dns, &nm, mdn);
+			ldapu_values_push(&member_dns, &nm, mdn);
 			free(mdn);
 		}
 	}
@@ -962,16 +933,16 @@ int prov_dl_add(struct prov *p, const char *name, const char *const *members, si
 	LDAPMod **mods = NULL;
 	size_t k = 0, noc = 0;
 	char **oc = NULL;
-	values_push(&oc, &noc, "ixDistributionList");
-	values_push(&oc, &noc, "ixRecipient");
-	mod_add(&mods, &k, LDAP_MOD_ADD, "objectClass", oc);
-	mod_add(&mods, &k, LDAP_MOD_ADD, "cn", values1(name));
-	mod_add(&mods, &k, LDAP_MOD_ADD, "displayName", values1(name));
-	mod_add(&mods, &k, LDAP_MOD_ADD, "ixNickname", values1(name));
+	ldapu_values_push(&oc, &noc, "ixDistributionList");
+	ldapu_values_push(&oc, &noc, "ixRecipient");
+	ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "objectClass", oc);
+	ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "cn", ldapu_values1(name));
+	ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "displayName", ldapu_values1(name));
+	ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "ixNickname", ldapu_values1(name));
 	if (nm > 0)
-		mod_add(&mods, &k, LDAP_MOD_ADD, "member", member_dns);
+		ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "member", member_dns);
 	int rc = ldap_add_ext_s(p->ld, dn, mods, NULL, NULL);
-	mods_free(mods);
+	ldapu_mods_free(mods);
 	free(dn);
 	return rc == LDAP_SUCCESS ? IX_OK : ldapu_fail(p->ld, rc, "could not add the list", error_r);
 }
@@ -995,10 +966,10 @@ int prov_dl_member(struct prov *p, const char *name, const char *recipient, int 
 	}
 	LDAPMod **mods = NULL;
 	size_t k = 0;
-	mod_add(&mods, &k, add ? LDAP_MOD_ADD : LDAP_MOD_DELETE, "member", values1(mdn));
+	ldapu_mod_add(&mods, &k, add ? LDAP_MOD_ADD : LDAP_MOD_DELETE, "member", ldapu_values1(mdn));
 	enum ldapu_value_fault fault;
 	ret = ldapu_modify_values(p->ld, dn, mods, "could not change the list", &fault, error_r);
-	mods_free(mods);
+	ldapu_mods_free(mods);
 	if (fault == LDAPU_VALUE_EXISTS)
 		buf_printf(error_r, "%s is already a member of %s", recipient, name);
 	else if (fault == LDAPU_VALUE_MISSING)
@@ -1074,17 +1045,17 @@ int prov_folder_add(struct prov *p, const char *path, struct buf *error_r)
 			LDAPMod **mods = NULL;
 			size_t k = 0, noc = 0;
 			char **oc = NULL;
-			values_push(&oc, &noc, "ixPublicFolder");
-			values_push(&oc, &noc, "ixRecipient");
-			mod_add(&mods, &k, LDAP_MOD_ADD, "objectClass", oc);
-			mod_add(&mods, &k, LDAP_MOD_ADD, "cn", values1(parts[i]));
-			mod_add(&mods, &k, LDAP_MOD_ADD, "ixFolderPath", values1(full.data));
-			mod_add(&mods, &k, LDAP_MOD_ADD, "ixNickname", values1(parts[i]));
-			mod_add(&mods, &k, LDAP_MOD_ADD, "displayName", values1(parts[i]));
+			ldapu_values_push(&oc, &noc, "ixPublicFolder");
+			ldapu_values_push(&oc, &noc, "ixRecipient");
+			ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "objectClass", oc);
+			ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "cn", ldapu_values1(parts[i]));
+			ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "ixFolderPath", ldapu_values1(full.data));
+			ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "ixNickname", ldapu_values1(parts[i]));
+			ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "displayName", ldapu_values1(parts[i]));
 			/* hidden from the address book until an administrator publishes it */
-			mod_add(&mods, &k, LDAP_MOD_ADD, "ixHideFromAddressBook", values1("TRUE"));
+			ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "ixHideFromAddressBook", ldapu_values1("TRUE"));
 			int rc = ldap_add_ext_s(p->ld, dn, mods, NULL, NULL);
-			mods_free(mods);
+			ldapu_mods_free(mods);
 			if (rc != LDAP_SUCCESS)
 				ret = ldapu_fail(p->ld, rc, "could not add the public folder", error_r);
 		}
@@ -1204,7 +1175,7 @@ static int assign_primary(struct prov *p, LDAPMessage *e, const char *dn, const 
 {
 	char *own = NULL;
 	if (!has_proxy(p, e, address, &own)) {
-		char *owner = address_owner(p, address);
+		char *owner = prov_address_owner(p, address);
 		if (owner != NULL) {
 			free(owner);
 			return IX_EEXIST;
@@ -1214,14 +1185,14 @@ static int assign_primary(struct prov *p, LDAPMessage *e, const char *dn, const 
 	size_t k = 0;
 	char *proxy = xasprintf("SMTP:%s", address);
 	if (own != NULL)
-		mod_add(&mods, &k, LDAP_MOD_DELETE, "ixProxyAddresses", values1(own));
-	mod_add(&mods, &k, LDAP_MOD_ADD, "ixProxyAddresses", values1(proxy));
-	mod_add(&mods, &k, LDAP_MOD_REPLACE, "mail", values1(address));
+		ldapu_mod_add(&mods, &k, LDAP_MOD_DELETE, "ixProxyAddresses", ldapu_values1(own));
+	ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "ixProxyAddresses", ldapu_values1(proxy));
+	ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "mail", ldapu_values1(address));
 	/* IX_EEXIST (the value is there, or the unique overlay refused it): someone took it between our check and the
 	 * write */
 	enum ldapu_value_fault fault;
 	int ret = ldapu_modify_values(p->ld, dn, mods, "could not write a generated address", &fault, error_r);
-	mods_free(mods);
+	ldapu_mods_free(mods);
 	free(proxy);
 	free(own);
 	return ret;
@@ -1462,12 +1433,12 @@ int prov_server_set(struct prov *p, const char *server, const char *name, const 
 		size_t nlen = strlen(name);
 		for (size_t i = 0; old != NULL && old[i] != NULL; i++) {
 			if (strncmp(old[i], name, nlen) == 0 && old[i][nlen] == '=')
-				mod_add(&mods, &k, LDAP_MOD_DELETE, "ixServerSetting", values1(old[i]));
+				ldapu_mod_add(&mods, &k, LDAP_MOD_DELETE, "ixServerSetting", ldapu_values1(old[i]));
 			free(old[i]);
 		}
 		free(old);
 		char *nv = xasprintf("%s=%llu", name, v);
-		mod_add(&mods, &k, LDAP_MOD_ADD, "ixServerSetting", values1(nv));
+		ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "ixServerSetting", ldapu_values1(nv));
 		free(nv);
 		ret = modify(p, dn, mods, "could not change the setting", error_r);
 	}
@@ -1479,7 +1450,7 @@ int prov_server_set(struct prov *p, const char *server, const char *name, const 
 		char num[24];
 		snprintf(num, sizeof(num), "%llu", v);
 		for (; *pattrs != NULL; pattrs++)
-			mod_add(&mods, &k, LDAP_MOD_REPLACE, *pattrs, values1(num));
+			ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, *pattrs, ldapu_values1(num));
 		char *pdn = xasprintf(SLAPD_POLICY_RDN ",%s", p->cfg->suffix);
 		ret = modify(p, pdn, mods, "could not change the password policy entry", error_r);
 		free(pdn);
@@ -1518,10 +1489,10 @@ int prov_server_sender_from(struct prov *p, const char *server, const char *clie
 		size_t k = 0;
 		if (allow && present == NULL) {
 			if (!has_class)
-				mod_add(&mods, &k, LDAP_MOD_ADD, "objectClass", values1("ixSenderExceptions"));
-			mod_add(&mods, &k, LDAP_MOD_ADD, "ixAllowSenderFrom", values1(client));
+				ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "objectClass", ldapu_values1("ixSenderExceptions"));
+			ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "ixAllowSenderFrom", ldapu_values1(client));
 		} else if (!allow && present != NULL) {
-			mod_add(&mods, &k, LDAP_MOD_DELETE, "ixAllowSenderFrom", values1(present));
+			ldapu_mod_add(&mods, &k, LDAP_MOD_DELETE, "ixAllowSenderFrom", ldapu_values1(present));
 		}
 		ret = modify(p, dn, mods, "could not change the sender exceptions", error_r);
 		ldapu_values_free(&classes);
@@ -1643,7 +1614,7 @@ int prov_set_home(struct prov *p, const char *user_dn, const char *server_dn, st
 {
 	LDAPMod **mods = NULL;
 	size_t n = 0;
-	mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixHomeServer", values1(server_dn));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixHomeServer", ldapu_values1(server_dn));
 	return modify(p, user_dn, mods, "could not change the home server", error_r);
 }
 
@@ -1661,7 +1632,7 @@ static int names_to_dns(struct prov *p, const char *const *names, size_t n, char
 			free(dns);
 			return ret;
 		}
-		values_push(&dns, &nd, dn);
+		ldapu_values_push(&dns, &nd, dn);
 		free(dn);
 	}
 	*dns_r = dns;
@@ -1688,34 +1659,34 @@ int prov_restrict(struct prov *p, const char *recipient, const struct prov_restr
 		for (size_t i = 0; i < IX_ARRAY_LEN(all); i++) {
 			if (strcmp(all[i], "ixMembersOnly") == 0 && !is_list(p, dn))
 				continue;
-			mod_add(&mods, &k, LDAP_MOD_REPLACE, all[i], NULL);
+			ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, all[i], NULL);
 		}
 	}
 	char **dns;
 	if (r->accept_count > 0) {
 		if ((ret = names_to_dns(p, r->accept_from, r->accept_count, &dns, error_r)) != IX_OK)
 			goto out;
-		mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixAcceptFrom", dns);
+		ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixAcceptFrom", dns);
 	}
 	if (r->reject_count > 0) {
 		if ((ret = names_to_dns(p, r->reject_from, r->reject_count, &dns, error_r)) != IX_OK)
 			goto out;
-		mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixRejectFrom", dns);
+		ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixRejectFrom", dns);
 	}
 	if (r->authenticated_only >= 0)
-		mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixRequireAuthenticatedSender",
-			values1(r->authenticated_only ? "TRUE" : "FALSE"));
+		ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixRequireAuthenticatedSender",
+			ldapu_values1(r->authenticated_only ? "TRUE" : "FALSE"));
 	if (r->members_only >= 0)
-		mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixMembersOnly", values1(r->members_only ? "TRUE" : "FALSE"));
+		ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixMembersOnly", ldapu_values1(r->members_only ? "TRUE" : "FALSE"));
 	if (r->max_size >= 0) {
 		char num[32];
 		snprintf(num, sizeof(num), "%lld", r->max_size);
-		mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixMaxReceiveSize", r->max_size > 0 ? values1(num) : NULL);
+		ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixMaxReceiveSize", r->max_size > 0 ? ldapu_values1(num) : NULL);
 	}
 	ret = modify(p, dn, mods, "could not change the restrictions", error_r);
 	mods = NULL;
 out:
-	mods_free(mods);
+	ldapu_mods_free(mods);
 	free(dn);
 	return ret;
 }
@@ -1738,9 +1709,9 @@ int prov_forward(struct prov *p, const char *recipient, const char *target, int 
 	}
 	LDAPMod **mods = NULL;
 	size_t k = 0;
-	mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixForwardTo", tdn != NULL ? values1(tdn) : NULL);
-	mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixDeliverAndRedirect",
-		tdn != NULL && keep_copy ? values1("TRUE") : NULL);
+	ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixForwardTo", tdn != NULL ? ldapu_values1(tdn) : NULL);
+	ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixDeliverAndRedirect",
+		tdn != NULL && keep_copy ? ldapu_values1("TRUE") : NULL);
 	ret = modify(p, dn, mods, "could not change forwarding", error_r);
 	free(dn);
 	free(tdn);
@@ -1760,11 +1731,11 @@ int prov_delegate(struct prov *p, const char *owner, const char *delegate, int o
 	}
 	LDAPMod **mods = NULL;
 	size_t k = 0;
-	mod_add(&mods, &k, revoke ? LDAP_MOD_DELETE : LDAP_MOD_ADD, on_behalf ? "ixSendOnBehalf" : "ixSendAs",
-		values1(ddn));
+	ldapu_mod_add(&mods, &k, revoke ? LDAP_MOD_DELETE : LDAP_MOD_ADD, on_behalf ? "ixSendOnBehalf" : "ixSendAs",
+		ldapu_values1(ddn));
 	enum ldapu_value_fault fault;
 	ret = ldapu_modify_values(p->ld, dn, mods, "could not change the right", &fault, error_r);
-	mods_free(mods);
+	ldapu_mods_free(mods);
 	if (fault == LDAPU_VALUE_EXISTS)
 		buf_printf(error_r, "%s already has that right on %s", delegate, owner);
 	else if (fault == LDAPU_VALUE_MISSING)
@@ -1790,7 +1761,7 @@ int prov_quota(struct prov *p, const char *login, long long bytes, long long mes
 			continue;
 		char num[32];
 		snprintf(num, sizeof(num), "%lld", vals[i]);
-		mod_add(&mods, &k, LDAP_MOD_REPLACE, attrs[i], values1(num));
+		ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, attrs[i], ldapu_values1(num));
 	}
 	ret = modify(p, dn, mods, "could not change the quota", error_r);
 	free(dn);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include "common/buf.h"
 #include "common/config.h"
+#include "directory/ldap_util.h"
 
 /* Limits on what a person may type. */
 #define PROV_MAX_LOGIN 64
@@ -106,7 +107,6 @@ int prov_server_sender_from(struct prov *p, const char *server, const char *clie
 int prov_user_mailbox(struct prov *p, const char *login, char **guid_r, unsigned long long *quota_bytes_r,
 		      unsigned long long *quota_messages_r, struct buf *error_r);
 
-/* Finds a recipient by login, list/contact/folder name or address; *dn_r is a new string. */
 /* A mailbox move (`interchange user move`): the user's mailbox GUID and home server entry, and the target server's
  * entry, host name and IMAP port. Free with prov_move_free. */
 struct prov_move {
@@ -119,7 +119,18 @@ int prov_move_prepare(struct prov *p, const char *login, const char *server, str
 void prov_move_free(struct prov_move *m);
 /* Makes server_dn the home server of the user (ixHomeServer). */
 int prov_set_home(struct prov *p, const char *user_dn, const char *server_dn, struct buf *error_r);
+/* Finds a recipient by login, list/contact/folder name or address; *dn_r is a new string. */
 int prov_find_recipient(struct prov *p, const char *name, char **dn_r, struct buf *error_r);
+
+/* For writers of recipients beside this file (directory/sync_*.c): the connection (the administrator's, owned by p),
+ * the DN a user with login or a list named name has (new strings; the login or name is escaped), a new mailbox
+ * GUID (32 lower-case hex digits and a NUL), and the DN of the entry that owns address in ixProxyAddresses or mail
+ * (a new string), NULL when none does. */
+LDAP *prov_ldap(struct prov *p);
+char *prov_user_dn(struct prov *p, const char *login);
+char *prov_list_dn(struct prov *p, const char *name);
+void prov_mailbox_guid_new(char out[33]);
+char *prov_address_owner(struct prov *p, const char *address);
 
 /* Address generation (the attendant's job): gives every recipient without a primary address one from the
  * recipient policy, resolving collisions with numbered variants and keeping user-given aliases.
