@@ -81,7 +81,7 @@ $(BUILD)/%.o: %.c
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 DEB_PACKAGES := slapd ldap-utils libldap2-dev libsasl2-dev libsasl2-modules sasl2-bin liblmdb-dev lmdb-utils \
-	libssl-dev openssl zlib1g-dev python3 python3-ldap3 curl gcc make tcpdump iproute2
+	libssl-dev openssl zlib1g-dev python3 python3-ldap3 curl gcc make tcpdump iproute2 clang-format
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
@@ -100,7 +100,7 @@ deps:
 
 test: deps
 	@$(MAKE) --no-print-directory programs tests-build
-	@tests/run.sh $(BUILD) tests/layers.py $(UNIT_TESTS) $(FUZZ_REPLAYS) $(E2E_TESTS)
+	@tests/run.sh $(BUILD) tests/layers.py tests/format.py $(UNIT_TESTS) $(FUZZ_REPLAYS) $(E2E_TESTS)
 
 tests-build: $(UNIT_TESTS) $(FUZZ_REPLAYS)
 
