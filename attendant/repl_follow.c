@@ -24,49 +24,55 @@ int repl_follow_note(struct repl_follow *f, const char *dn)
 	return hit;
 }
 
-/* The in-place upgrades of a data folder made by an older version; f->upgraded once the schema check succeeded. */
+/* The in-place upgrades of a data folder made by an older version; f->upgraded once every one succeeded (each is
+ * idempotent, so one that failed, say slapd too busy to answer in time, is tried again at the next sweep). */
 static void run_upgrades(struct repl_follow *f, struct buf *err)
 {
 	unsigned added = 0;
+	int failed = 0;
 	if (upgrade_schema(f->cfg, &added, err) == IX_OK) {
-		f->upgraded = 1;
 		if (added > 0)
 			log_info("replication: added %u schema definitions this directory lacked", added);
 	} else {
 		log_warn("schema check: %s", buf_cstr(err));
+		failed = 1;
 	}
 	buf_reset(err);
 	unsigned changes = 0;
 	if (upgrade_security(f->cfg, &changes, err) != IX_OK)
-		log_warn("securing the directory: %s", buf_cstr(err));
+		failed = 1, log_warn("securing the directory: %s", buf_cstr(err));
 	else if (changes > 0)
 		log_info("directory: %u changes for TLS off the loopback listener (see docs/multi-server.md)", changes);
 	buf_reset(err);
 	changes = 0;
 	if (upgrade_accesslog(f->cfg, &changes, err) != IX_OK)
-		log_warn("replication: %s", buf_cstr(err));
+		failed = 1, log_warn("replication: %s", buf_cstr(err));
 	else if (changes > 0)
 		log_info("replication: added the access log (cn=accesslog) that delta-syncrepl replays");
 	buf_reset(err);
 	changes = 0;
 	if (upgrade_passwords(f->cfg, &changes, err) != IX_OK)
-		log_warn("password policy: %s", buf_cstr(err));
+		failed = 1, log_warn("password policy: %s", buf_cstr(err));
 	else if (changes > 0)
-		log_info("password policy: %u changes (the ppolicy overlay, the policy entry, passwords stored in clear "
-			 "now hashed)", changes);
+		log_info(
+			"password policy: %u changes (the ppolicy overlay, the policy entry, passwords stored in clear "
+			"now hashed)",
+			changes);
 	buf_reset(err);
 	changes = 0;
 	if (upgrade_sasl(f->cfg, &changes, err) != IX_OK)
-		log_warn("binds by login or address: %s", buf_cstr(err));
+		failed = 1, log_warn("binds by login or address: %s", buf_cstr(err));
 	else if (changes > 0)
 		log_info("directory: %u changes for SASL PLAIN binds by login or address", changes);
 	buf_reset(err);
 	changes = 0;
 	if (upgrade_applications(f->cfg, &changes, err) != IX_OK)
-		log_warn("application accounts: %s", buf_cstr(err));
+		failed = 1, log_warn("application accounts: %s", buf_cstr(err));
 	else if (changes > 0)
-		log_info("directory: %u changes for application accounts (ou=Applications and its access rules)", changes);
+		log_info("directory: %u changes for application accounts (ou=Applications and its access rules)",
+			 changes);
 	buf_reset(err);
+	f->upgraded = !failed;
 }
 
 void repl_follow_sync(struct repl_follow *f, int force)
