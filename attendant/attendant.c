@@ -44,26 +44,24 @@ struct attendant;
 
 /* Started in this order after slapd, stopped in the reverse order before it. */
 const struct service_def attendant_services[] = {
-	{ "mta", "ix-mta" },
-	{ "smtpd", "ix-smtpd" },
-	{ "imapd", "ix-imapd" },
-	{ "pop3d", "ix-pop3d" },
-	{ NULL, NULL }, /* the services (mta, smtpd, imapd, pop3d) are listed here as they are built */
+	{ "mta", "ix-mta" },     { "smtpd", "ix-smtpd" }, { "imapd", "ix-imapd" },
+	{ "pop3d", "ix-pop3d" }, { NULL, NULL }, /* the services (mta, smtpd, imapd, pop3d) are listed here as they are built */
 };
 
 struct service {
 	const char *name;
 	const char *program; /* NULL for slapd and the attendant itself */
 	struct attendant *a;
-	int prog_fd;         /* the program, opened before privileges were dropped (its folder may be closed to us) */
-	int attendant_pipe;  /* write end: closed when the attendant dies, so the service stops too */
-	int ready_pipe;      /* read end: the service writes a byte when it listens (closed after) */
+	int prog_fd;        /* the program, opened before privileges were dropped (its folder may be closed to us) */
+	int attendant_pipe; /* write end: closed when the attendant dies, so the service stops too */
+	int ready_pipe;     /* read end: the service writes a byte when it listens (closed after) */
 	pid_t pid;
 	enum svc_state state;
-	time_t started;      /* wall clock of the last start */
-	unsigned restarts;   /* restarts since the attendant started */
-	unsigned failures;   /* its own failures in a row (a run as long as the backoff ceiling ends the row) */
-	unsigned dependency_exits; /* exits for want of the directory (IX_EXIT_DEPENDENCY), since the attendant started */
+	time_t started;    /* wall clock of the last start */
+	unsigned restarts; /* restarts since the attendant started */
+	unsigned failures; /* its own failures in a row (a run as long as the backoff ceiling ends the row) */
+	unsigned
+		dependency_exits; /* exits for want of the directory (IX_EXIT_DEPENDENCY), since the attendant started */
 	unsigned long long next_try; /* now_usec() of the next start while in backoff */
 	char last_exit[128];
 	struct evloop_timer restart_timer;
@@ -91,8 +89,8 @@ struct attendant {
 	struct evloop_timer rotate_timer;
 	struct evloop_timer maint_timer;
 	struct maintenance maint;
-	struct repl_follow repl;         /* replication follows the server entries (noted by the hook) */
-	struct bindlog *bindlog;         /* failed LDAP binds from cn=accesslog into our log */
+	struct repl_follow repl; /* replication follows the server entries (noted by the hook) */
+	struct bindlog *bindlog; /* failed LDAP binds from cn=accesslog into our log */
 	int stopping;
 };
 
@@ -132,10 +130,12 @@ static int start_slapd(struct attendant *a, struct buf *error_r)
 		/* name the usual cause in words: the port is taken (another slapd, another program) */
 		if (read_file(log, 16 * 1024 * 1024, &text, &len) == 0 && len > 2048 &&
 		    strstr(text + len - 2048, "errno=98") != NULL)
-			buf_printf(error_r, ": the LDAP port %u is already in use (choose another with init --ldap-port)",
+			buf_printf(error_r,
+				   ": the LDAP port %u is already in use (choose another with init --ldap-port)",
 				   a->cfg->ports[PORT_LDAP]);
 		else if (text != NULL && len <= 2048 && strstr(text, "errno=98") != NULL)
-			buf_printf(error_r, ": the LDAP port %u is already in use (choose another with init --ldap-port)",
+			buf_printf(error_r,
+				   ": the LDAP port %u is already in use (choose another with init --ldap-port)",
 				   a->cfg->ports[PORT_LDAP]);
 		free(text);
 		buf_printf(error_r, "; see %s", log);
@@ -237,8 +237,8 @@ static void schedule_restart(struct attendant *a, struct service *s, int own_fai
 	s->state = SVC_BACKOFF;
 	s->next_try = now_usec() + delay * 1000ULL;
 	if (own_failure)
-		log_info("restarting %s in %llu ms (failure %u in a row; the delay doubles up to %llu s)", s->name, delay,
-			 s->failures, max / 1000);
+		log_info("restarting %s in %llu ms (failure %u in a row; the delay doubles up to %llu s)", s->name,
+			 delay, s->failures, max / 1000);
 	else
 		log_info("restarting %s in %llu ms (not counted as its failure)", s->name, delay);
 	evloop_timer_start(a->loop, &s->restart_timer, delay, 0, restart_due, s);
@@ -506,7 +506,8 @@ static void fill_service(struct monitor_service *m, const struct service *s, tim
 	m->failures = s->failures;
 	m->dependency_exits = s->dependency_exits;
 	unsigned long long t = now_usec();
-	m->next_try = s->state == SVC_BACKOFF ? (s->next_try > t ? (long)((s->next_try - t + 999999) / 1000000) : 0) : -1;
+	m->next_try = s->state == SVC_BACKOFF ? (s->next_try > t ? (long)((s->next_try - t + 999999) / 1000000) : 0)
+					      : -1;
 }
 
 static void collect(struct attendant *a, struct monitor_facts *f)
@@ -569,8 +570,9 @@ static void on_control(struct evloop *loop, int fd, unsigned events, void *ctx)
 			buf_append_str(&out, "}\n");
 		} else if (strcmp(req, "maintenance") == 0) {
 			maintenance_run_all(&a->maint, a->cfg, a->dir, time(NULL));
-			buf_printf(&out, "Maintenance done: %llu deleted items purged since start, %u quota warnings sent, "
-					 "store check: %d problems%s\n",
+			buf_printf(&out,
+				   "Maintenance done: %llu deleted items purged since start, %u quota warnings sent, "
+				   "store check: %d problems%s\n",
 				   a->maint.purged_total, a->maint.quota_warnings_sent, a->maint.check_problems,
 				   a->maint.last_error[0] ? "; last error: " : "");
 			buf_append_str(&out, a->maint.last_error);
@@ -675,8 +677,8 @@ static void wait_services_ready(struct attendant *a)
 			if (n > 0 && read(s->ready_pipe, &c, 1) == 1)
 				log_info("%s is ready", s->name);
 			else
-				log_warn("%s did not say it was ready (it may have failed to start; see log/%s.log)", s->name,
-					 s->name);
+				log_warn("%s did not say it was ready (it may have failed to start; see log/%s.log)",
+					 s->name, s->name);
 			break;
 		}
 		close(s->ready_pipe);
@@ -758,8 +760,8 @@ int attendant_run(struct config *cfg, int ready_fd)
 		int fd = access(program, X_OK) == 0 ? open(program, O_RDONLY | O_CLOEXEC) : -1;
 		free(program);
 		if (fd < 0) {
-			log_info("%s is not installed here (no %s beside interchange): not started", attendant_services[i].name,
-				 attendant_services[i].program);
+			log_info("%s is not installed here (no %s beside interchange): not started",
+				 attendant_services[i].name, attendant_services[i].program);
 			continue;
 		}
 		struct service *svc = &a.services[a.nservices++];
@@ -826,8 +828,9 @@ int attendant_run(struct config *cfg, int ready_fd)
 	}
 	r = take_lock(cfg, SLAPD_LOCK, &a.slapd_lock_fd, &err);
 	if (r == IX_EEXIST) {
-		buf_printf(&err, "a directory server from an earlier run is still running (see %s/%s): stop it with "
-				 "'interchange stop --data %s'",
+		buf_printf(&err,
+			   "a directory server from an earlier run is still running (see %s/%s): stop it with "
+			   "'interchange stop --data %s'",
 			   cfg->data_dir, SLAPD_PIDFILE, cfg->data_dir);
 		goto out;
 	} else if (r != IX_OK) {
@@ -885,7 +888,8 @@ int attendant_run(struct config *cfg, int ready_fd)
 	evloop_timer_start(a.loop, &a.maint_timer, MAINT_TICK_MS, MAINT_TICK_MS, maint_tick, &a);
 	evloop_timer_start(a.loop, &a.rotate_timer, ATTENDANT_LOG_CHECK_MS, ATTENDANT_LOG_CHECK_MS, rotate_tick, &a);
 	if (metrics_server_create(a.loop, cfg->ports[PORT_METRICS], render_metrics, &a, &a.metrics, &err) != IX_OK) {
-		buf_printf(&err, " (the metrics port %u; choose another with init --metrics-port)", cfg->ports[PORT_METRICS]);
+		buf_printf(&err, " (the metrics port %u; choose another with init --metrics-port)",
+			   cfg->ports[PORT_METRICS]);
 		goto out_stop;
 	}
 	log_info("Interchange is running at %s", cfg->data_dir);

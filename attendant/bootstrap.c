@@ -58,7 +58,8 @@ static bool loopback(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET)
 		return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) == 127;
-	return sa->sa_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+	return sa->sa_family == AF_INET6 &&
+	       IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
 }
 
 /* The text of sa's address into text (INET6_ADDRSTRLEN bytes); false for a family other than IPv4 and IPv6, and for
@@ -126,9 +127,10 @@ static int settle_user(struct config *cfg, struct bootstrap *b, struct buf *erro
 	buf_free(&uerr);
 	if (!privs_can_reach(cfg->data_dir, b->uid, b->gid)) {
 		if (!b->user_optional)
-			fprintf(stderr, "interchange: warning: the service user %s cannot reach %s (a folder above it is "
-					"closed to others); the services will run as root. Put the data folder where %s can "
-					"reach it to run them unprivileged.\n",
+			fprintf(stderr,
+				"interchange: warning: the service user %s cannot reach %s (a folder above it is "
+				"closed to others); the services will run as root. Put the data folder where %s can "
+				"reach it to run them unprivileged.\n",
 				user, cfg->data_dir, user);
 		return IX_OK;
 	}
@@ -142,14 +144,16 @@ int bootstrap_check(struct config *cfg, struct bootstrap *b, struct buf *error_r
 	int too_long = strlen(sock) > CONFIG_MAX_SOCKET_PATH;
 	free(sock);
 	if (too_long) {
-		buf_printf(error_r, "the data folder path %s is too long for the directory's local socket (at most about %d "
-				    "characters): choose a shorter --data",
+		buf_printf(error_r,
+			   "the data folder path %s is too long for the directory's local socket (at most about %d "
+			   "characters): choose a shorter --data",
 			   cfg->data_dir, CONFIG_MAX_SOCKET_PATH - 20);
 		return IX_EINVAL;
 	}
 	if (!folder_empty_or_missing(cfg->data_dir)) {
-		buf_printf(error_r, "%s already exists and is not empty: %s never overwrites a data folder (choose another "
-				    "--data, or remove it if you mean to start over)",
+		buf_printf(error_r,
+			   "%s already exists and is not empty: %s never overwrites a data folder (choose another "
+			   "--data, or remove it if you mean to start over)",
 			   cfg->data_dir, b->what);
 		return IX_EEXIST;
 	}
@@ -193,11 +197,12 @@ void bootstrap_check_hostname(const struct config *cfg)
 	const char *h = cfg->hostname;
 	int rc = getaddrinfo(h, NULL, &hints, &res);
 	if (rc != 0) {
-		fprintf(stderr, "interchange: warning: the host name %s does not resolve here (%s), so clients that "
-				"connect by it cannot verify this server's certificate, which names it anyway. Make it "
-				"resolve to an address of this machine (DNS, or a line \"ADDRESS %s\" in /etc/hosts), or "
-				"have clients connect by a name or address the certificate gives ('interchange cert "
-				"show').\n",
+		fprintf(stderr,
+			"interchange: warning: the host name %s does not resolve here (%s), so clients that "
+			"connect by it cannot verify this server's certificate, which names it anyway. Make it "
+			"resolve to an address of this machine (DNS, or a line \"ADDRESS %s\" in /etc/hosts), or "
+			"have clients connect by a name or address the certificate gives ('interchange cert "
+			"show').\n",
 			h, gai_strerror(rc), h);
 		return;
 	}
@@ -210,10 +215,11 @@ void bootstrap_check_hostname(const struct config *cfg)
 	}
 	freeaddrinfo(res);
 	if (!ours)
-		fprintf(stderr, "interchange: warning: the host name %s resolves to %s, which is not an address of this "
-				"machine: clients that connect by it reach another machine. Make %s resolve to an address "
-				"of this machine (DNS, or /etc/hosts), or init again with --hostname naming this "
-				"machine.\n",
+		fprintf(stderr,
+			"interchange: warning: the host name %s resolves to %s, which is not an address of this "
+			"machine: clients that connect by it reach another machine. Make %s resolve to an address "
+			"of this machine (DNS, or /etc/hosts), or init again with --hostname naming this "
+			"machine.\n",
 			h, first, h);
 }
 
@@ -272,5 +278,6 @@ int bootstrap_chown(const struct config *cfg, const struct bootstrap *b, struct 
 void bootstrap_abandon(const struct config *cfg, const struct bootstrap *b)
 {
 	if (b->created && remove_tree(cfg->data_dir) < 0)
-		fprintf(stderr, "interchange: could not remove the incomplete %s: %s\n", cfg->data_dir, strerror(errno));
+		fprintf(stderr, "interchange: could not remove the incomplete %s: %s\n", cfg->data_dir,
+			strerror(errno));
 }

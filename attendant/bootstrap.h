@@ -27,7 +27,7 @@ struct bootstrap {
 	const char *peers;      /* NULL, or a file copied as tls/peers.pem (0644): the servers this one trusts */
 	uid_t uid;              /* the service user's ids, when cfg->user is set (bootstrap_check) */
 	gid_t gid;
-	int created;            /* bootstrap_create made the folder: bootstrap_abandon removes it */
+	int created; /* bootstrap_create made the folder: bootstrap_abandon removes it */
 };
 
 /* Before anything is written: checks that cfg->data_dir can hold a new data folder (its local socket path is short

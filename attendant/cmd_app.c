@@ -41,7 +41,8 @@ int cmd_app(const char *data_dir, int argc, char **argv)
 		} else if (!list && name == NULL && argv[i][0] != '-') {
 			name = argv[i];
 		} else {
-			fprintf(stderr, "interchange: app %s: unexpected argument \"%s\"\n\n%s", verb, argv[i], app_help);
+			fprintf(stderr, "interchange: app %s: unexpected argument \"%s\"\n\n%s", verb, argv[i],
+				app_help);
 			return CLI_EXIT_USAGE;
 		}
 	}

@@ -98,7 +98,6 @@ static int exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
-
 static void manifest_add(struct buf *m, const char *dest, const char *rel)
 {
 	char *path = xasprintf("%s/%s", dest, rel);
@@ -222,8 +221,8 @@ int cmd_backup(const char *data_dir, int argc, char **argv)
 		time_t now = time(NULL);
 		char when[32];
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-		buf_printf(&m, "interchange-backup %d\ncreated %s\ndomain %s\nhostname %s\nsuffix %s\n", BACKUP_FORMAT, when,
-			   cfg.domain, cfg.hostname ? cfg.hostname : "", cfg.suffix);
+		buf_printf(&m, "interchange-backup %d\ncreated %s\ndomain %s\nhostname %s\nsuffix %s\n", BACKUP_FORMAT,
+			   when, cfg.domain, cfg.hostname ? cfg.hostname : "", cfg.suffix);
 		manifest_add(&m, dest, "directory.ldif");
 		manifest_add(&m, dest, "directory-config.ldif");
 		for (size_t i = 0; i < IX_ARRAY_LEN(lmdb_envs); i++) {
@@ -246,7 +245,8 @@ int cmd_backup(const char *data_dir, int argc, char **argv)
 		free(mp);
 	}
 	if (ret == IX_OK)
-		printf("Backed up %s to %s (%zu queued message%s)\n", cfg.data_dir, dest, nqueued, nqueued == 1 ? "" : "s");
+		printf("Backed up %s to %s (%zu queued message%s)\n", cfg.data_dir, dest, nqueued,
+		       nqueued == 1 ? "" : "s");
 	else
 		cli_error("backup failed: %s", buf_cstr(&err));
 	queue_ids_free(&queued, nqueued);
@@ -293,7 +293,8 @@ static int verify_manifest(const char *src, char ***queued_r, size_t *nqueued_r,
 		}
 		free(path);
 		size_t qlen = strlen(QUEUE_DIR);
-		if (ret == IX_OK && strncmp(rel, QUEUE_DIR, qlen) == 0 && rel[qlen] == '/' && queue_id_valid(rel + qlen + 1)) {
+		if (ret == IX_OK && strncmp(rel, QUEUE_DIR, qlen) == 0 && rel[qlen] == '/' &&
+		    queue_id_valid(rel + qlen + 1)) {
 			if (*nqueued_r == cap) {
 				cap = cap ? cap * 2 : 64;
 				*queued_r = xrealloc(*queued_r, cap * sizeof(**queued_r));
@@ -332,7 +333,8 @@ static void replication_from(const char *src, unsigned *server_id_r, struct buf 
 			else if (strcmp(dn, "cn=config") == 0 && strncmp(line, "olcServerID: ", 13) == 0)
 				*server_id_r = (unsigned)strtoul(line + 13, NULL, 10);
 			else if (strncmp(dn, "olcDatabase={1}mdb,cn=config", 28) == 0 &&
-				 (strncmp(line, "olcSyncrepl:", 12) == 0 || strncmp(line, "olcMultiProvider:", 17) == 0))
+				 (strncmp(line, "olcSyncrepl:", 12) == 0 ||
+				  strncmp(line, "olcMultiProvider:", 17) == 0))
 				buf_printf(extra_r, "%s\n", line);
 		}
 		buf_free(&u);
@@ -400,7 +402,8 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 			return CLI_EXIT_OK;
 		}
 		if (c < O_PORT0 || c >= O_PORT0 + PORT_COUNT) {
-			cli_error("restore: unknown or incomplete option %s: see 'interchange restore --help'", argv[optind - 1]);
+			cli_error("restore: unknown or incomplete option %s: see 'interchange restore --help'",
+				  argv[optind - 1]);
 			return CLI_EXIT_USAGE;
 		}
 		if (cli_port_option(c, O_PORT0, optarg, ports) < 0)
@@ -495,14 +498,17 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 	}
 	char *old_queue = xasprintf("%s/%s", src, OLD_QUEUE_ENV);
 	if (ret == IX_OK && exists(old_queue))
-		fprintf(stderr, "interchange: note: %s is a queue of an earlier design that this version does not read: "
-				"not restored\n", old_queue);
+		fprintf(stderr,
+			"interchange: note: %s is a queue of an earlier design that this version does not read: "
+			"not restored\n",
+			old_queue);
 	free(old_queue);
 	free(rootpw);
 	if (ret == IX_OK)
 		ret = bootstrap_chown(&cfg, &boot, &err);
 	if (ret == IX_OK) {
-		printf("Restored %s into %s (%zu queued message%s)\n", src, cfg.data_dir, nqueued, nqueued == 1 ? "" : "s");
+		printf("Restored %s into %s (%zu queued message%s)\n", src, cfg.data_dir, nqueued,
+		       nqueued == 1 ? "" : "s");
 		cli_print_created(&cfg);
 	} else {
 		cli_error("restore failed: %s", buf_cstr(&err));

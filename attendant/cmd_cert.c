@@ -115,8 +115,9 @@ int cmd_cert(const char *data_dir, int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "show") == 0 && (argc == 2 || (argc == 3 && strcmp(argv[2], "--pem") == 0)))
 		return show(data_dir, argc == 3);
 	if (argc != 2 || strcmp(argv[1], "renew") != 0) {
-		cli_error("cert: say 'interchange cert show [--pem]' or 'interchange cert renew': see 'interchange cert "
-			  "--help'");
+		cli_error(
+			"cert: say 'interchange cert show [--pem]' or 'interchange cert renew': see 'interchange cert "
+			"--help'");
 		return CLI_EXIT_USAGE;
 	}
 	struct config cfg;

@@ -35,7 +35,6 @@ static const char join_help[] =
 	"from then on the servers trust the certificates they publish in the directory.\n"
 	"The administrator password is kept only in this server's cn=config (readable by the service user alone).\n";
 
-
 /* The rest of the join as the service user slapd runs as (docs/slapd-facts.md, "Offline tools and ownership"), in a
  * child: this process stays able to remove the folder if the join fails. */
 static int finish(const struct config *cfg, void *j, struct buf *error_r)
@@ -77,8 +76,9 @@ int join_init(const char *data_dir, int argc, char **argv)
 		case O_CA: j.cafile = optarg; break;
 		case O_LISTEN:
 			if (!slapd_listen_valid(optarg)) {
-				cli_error("--listen needs an IP address of this machine (or 0.0.0.0 / :: for all), not \"%s\"",
-					  optarg);
+				cli_error(
+					"--listen needs an IP address of this machine (or 0.0.0.0 / :: for all), not \"%s\"",
+					optarg);
 				return CLI_EXIT_USAGE;
 			}
 			j.listen = optarg;
@@ -97,8 +97,9 @@ int join_init(const char *data_dir, int argc, char **argv)
 					return CLI_EXIT_USAGE;
 				break;
 			}
-			cli_error("init --join: unknown or incomplete option %s: see 'interchange init --join x --help'",
-				  argv[optind - 1]);
+			cli_error(
+				"init --join: unknown or incomplete option %s: see 'interchange init --join x --help'",
+				argv[optind - 1]);
 			return CLI_EXIT_USAGE;
 		}
 	}

@@ -81,8 +81,10 @@ static void list_logs(const char *logdir)
 
 int cmd_logs(const char *data_dir, int argc, char **argv)
 {
-	static const struct option opts[] = { { "follow", no_argument, NULL, 'f' }, { "lines", required_argument, NULL, 'n' },
-					      { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	static const struct option opts[] = { { "follow", no_argument, NULL, 'f' },
+					      { "lines", required_argument, NULL, 'n' },
+					      { "help", no_argument, NULL, 'h' },
+					      { NULL, 0, NULL, 0 } };
 	int follow = 0;
 	unsigned long long lines = LOGS_DEFAULT_LINES;
 	opterr = 0;

@@ -220,9 +220,10 @@ static int imc_connect(struct imc *c, const struct config *cfg, const char *host
 		if (SSL_set_fd(c->ssl, c->fd) != 1 || SSL_connect(c->ssl) != 1) {
 			long v = SSL_get_verify_result(c->ssl);
 			if (v != X509_V_OK)
-				buf_printf(error_r, "the certificate of %s was refused (%s): it is not one the organisation's "
-						    "servers publish, or it does not name %s", host,
-					   X509_verify_cert_error_string(v), host);
+				buf_printf(error_r,
+					   "the certificate of %s was refused (%s): it is not one the organisation's "
+					   "servers publish, or it does not name %s",
+					   host, X509_verify_cert_error_string(v), host);
 			else
 				buf_printf(error_r, "TLS with %s failed: ", host);
 			tls_append_errors(v != X509_V_OK ? NULL : error_r);
@@ -336,8 +337,8 @@ static int folder_cmd(struct imc *c, const struct store_folder_info *f, bool rai
 	return ret;
 }
 
-static int sync_folder(struct imc *c, struct store *st, const char *guid, const struct store_folder_info *f,
-		       bool final, struct move_stats *ms, struct buf *error_r)
+static int sync_folder(struct imc *c, struct store *st, const char *guid, const struct store_folder_info *f, bool final,
+		       struct move_stats *ms, struct buf *error_r)
 {
 	struct buf cmd = BUF_INIT;
 	int ret = folder_cmd(c, f, false, error_r);
@@ -618,8 +619,8 @@ int user_move(const char *data_dir, int argc, char **argv)
 		else if (o == O_PW)
 			pw = optarg;
 		else {
-			fprintf(stderr, "interchange: user move: unknown or incomplete option %s\n\n%s", argv[optind - 1],
-				move_help);
+			fprintf(stderr, "interchange: user move: unknown or incomplete option %s\n\n%s",
+				argv[optind - 1], move_help);
 			return CLI_EXIT_USAGE;
 		}
 	}

@@ -26,9 +26,10 @@ static const char queue_help[] =
 	"failed for a while). list shows each message with its recipients, attempts and last error; flush asks the\n"
 	"transfer agent to retry everything now; delete drops a message without a notice to its sender.\n";
 
-static const char track_help[] = "usage: interchange track ADDRESS|MESSAGE-ID\n\n"
-				 "Every event of the message tracking log (received, delivered, relayed, queued, deferred,\n"
-				 "bounced) for messages sent from or to ADDRESS, or with that Message-ID.\n";
+static const char track_help[] =
+	"usage: interchange track ADDRESS|MESSAGE-ID\n\n"
+	"Every event of the message tracking log (received, delivered, relayed, queued, deferred,\n"
+	"bounced) for messages sent from or to ADDRESS, or with that Message-ID.\n";
 
 static void json_str(const char *s)
 {
@@ -303,9 +304,10 @@ int cmd_track(const char *data_dir, int argc, char **argv)
 		if (!want)
 			continue;
 		if (shown++ == 0)
-			printf("%-20s  %-9s  %-24s  %-30s  %-30s  %s\n", "TIME", "EVENT", "QUEUE ID", "SENDER", "RECIPIENT",
-			       "DETAIL");
-		printf("%-20s  %-9s  %-24s  %-30s  %-30s  %s (%s; %s)\n", f[0], f[1], f[2], f[4], f[5], f[7], f[6], f[3]);
+			printf("%-20s  %-9s  %-24s  %-30s  %-30s  %s\n", "TIME", "EVENT", "QUEUE ID", "SENDER",
+			       "RECIPIENT", "DETAIL");
+		printf("%-20s  %-9s  %-24s  %-30s  %-30s  %s (%s; %s)\n", f[0], f[1], f[2], f[4], f[5], f[7], f[6],
+		       f[3]);
 	}
 	if (shown == 0)
 		printf("No tracked message from or to %s, or with that Message-ID.\n", q);
@@ -350,7 +352,8 @@ static bool name_ok(const char *s)
 
 static bool space_ok(const char *s)
 {
-	return strcmp(s, "*") == 0 || (strncmp(s, "*.", 2) == 0 && config_domain_valid(s + 2)) || config_domain_valid(s);
+	return strcmp(s, "*") == 0 || (strncmp(s, "*.", 2) == 0 && config_domain_valid(s + 2)) ||
+	       config_domain_valid(s);
 }
 
 static bool smarthost_ok(const char *s)
@@ -415,7 +418,8 @@ static int connector_add(const char *data_dir, int argc, char **argv)
 		} else if (a[0] != '-' && name == NULL)
 			name = a;
 		else {
-			fprintf(stderr, "interchange: connector: unknown or incomplete option %s\n\n%s", a, connector_help);
+			fprintf(stderr, "interchange: connector: unknown or incomplete option %s\n\n%s", a,
+				connector_help);
 			return CLI_EXIT_USAGE;
 		}
 	}

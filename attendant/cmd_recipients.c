@@ -69,10 +69,14 @@ static int parse_restrict(int argc, char **argv, int first, const char *help, st
 {
 	enum { O_ACCEPT = 1, O_REJECT, O_AUTH, O_NOAUTH, O_MEMBERS, O_NOMEMBERS, O_MAX, O_CLEAR };
 	static const struct option opts[] = {
-		{ "accept-from", required_argument, NULL, O_ACCEPT }, { "reject-from", required_argument, NULL, O_REJECT },
-		{ "authenticated-only", no_argument, NULL, O_AUTH },  { "anyone", no_argument, NULL, O_NOAUTH },
-		{ "members-only", no_argument, NULL, O_MEMBERS },     { "not-members-only", no_argument, NULL, O_NOMEMBERS },
-		{ "max-size", required_argument, NULL, O_MAX },       { "clear", no_argument, NULL, O_CLEAR },
+		{ "accept-from", required_argument, NULL, O_ACCEPT },
+		{ "reject-from", required_argument, NULL, O_REJECT },
+		{ "authenticated-only", no_argument, NULL, O_AUTH },
+		{ "anyone", no_argument, NULL, O_NOAUTH },
+		{ "members-only", no_argument, NULL, O_MEMBERS },
+		{ "not-members-only", no_argument, NULL, O_NOMEMBERS },
+		{ "max-size", required_argument, NULL, O_MAX },
+		{ "clear", no_argument, NULL, O_CLEAR },
 		{ NULL, 0, NULL, 0 },
 	};
 	memset(r, 0, sizeof(*r));
@@ -96,7 +100,8 @@ static int parse_restrict(int argc, char **argv, int first, const char *help, st
 		case O_CLEAR: r->clear = 1; break;
 		case O_MAX:
 			if (parse_uint(optarg, 1ULL << 40, &v) < 0)
-				return usage_error(help, "--max-size takes a number of bytes (0: no limit), not \"%s\"", optarg);
+				return usage_error(help, "--max-size takes a number of bytes (0: no limit), not \"%s\"",
+						   optarg);
 			r->max_size = (long long)v;
 			break;
 		default: return usage_error(help, "restrict: unknown or incomplete option %s", argv[optind - 1]);
@@ -155,11 +160,16 @@ static int user_settings(const char *data_dir, int argc, char **argv)
 {
 	enum { O_TO = 1, O_KEEP, O_NONE, O_AS, O_BEHALF, O_REVOKE, O_BYTES, O_MSGS, O_WARN };
 	static const struct option opts[] = {
-		{ "to", required_argument, NULL, O_TO },	   { "keep-copy", no_argument, NULL, O_KEEP },
-		{ "none", no_argument, NULL, O_NONE },		   { "send-as", required_argument, NULL, O_AS },
-		{ "send-on-behalf", required_argument, NULL, O_BEHALF }, { "revoke", no_argument, NULL, O_REVOKE },
-		{ "bytes", required_argument, NULL, O_BYTES },	   { "messages", required_argument, NULL, O_MSGS },
-		{ "warn-bytes", required_argument, NULL, O_WARN }, { NULL, 0, NULL, 0 },
+		{ "to", required_argument, NULL, O_TO },
+		{ "keep-copy", no_argument, NULL, O_KEEP },
+		{ "none", no_argument, NULL, O_NONE },
+		{ "send-as", required_argument, NULL, O_AS },
+		{ "send-on-behalf", required_argument, NULL, O_BEHALF },
+		{ "revoke", no_argument, NULL, O_REVOKE },
+		{ "bytes", required_argument, NULL, O_BYTES },
+		{ "messages", required_argument, NULL, O_MSGS },
+		{ "warn-bytes", required_argument, NULL, O_WARN },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *verb = argv[1], *to = NULL, *delegate = NULL;
 	int keep = 0, none = 0, behalf = 0, revoke = 0;
@@ -173,17 +183,26 @@ static int user_settings(const char *data_dir, int argc, char **argv)
 		case O_TO: to = optarg; break;
 		case O_KEEP: keep = 1; break;
 		case O_NONE: none = 1; break;
-		case O_AS: delegate = optarg; behalf = 0; break;
-		case O_BEHALF: delegate = optarg; behalf = 1; break;
+		case O_AS:
+			delegate = optarg;
+			behalf = 0;
+			break;
+		case O_BEHALF:
+			delegate = optarg;
+			behalf = 1;
+			break;
 		case O_REVOKE: revoke = 1; break;
 		case O_BYTES:
 		case O_MSGS:
 		case O_WARN:
 			if (parse_uint(optarg, 1ULL << 50, &v) < 0)
-				return usage_error(user_help, "quota values are whole numbers (0: no limit), not \"%s\"", optarg);
+				return usage_error(user_help,
+						   "quota values are whole numbers (0: no limit), not \"%s\"", optarg);
 			q[c - O_BYTES] = (long long)v;
 			break;
-		default: return usage_error(user_help, "user %s: unknown or incomplete option %s", verb, argv[optind - 1]);
+		default:
+			return usage_error(user_help, "user %s: unknown or incomplete option %s", verb,
+					   argv[optind - 1]);
 		}
 	}
 	if (argc - optind != 1)
@@ -232,9 +251,12 @@ int cmd_user(const char *data_dir, int argc, char **argv)
 	if (strcmp(verb, "forward") == 0 || strcmp(verb, "delegate") == 0 || strcmp(verb, "quota") == 0)
 		return user_settings(data_dir, argc, argv);
 	static const struct option opts[] = {
-		{ "given", required_argument, NULL, 'g' },   { "surname", required_argument, NULL, 's' },
-		{ "password", required_argument, NULL, 'p' }, { "alias", required_argument, NULL, 'a' },
-		{ "hidden", no_argument, NULL, 'H' },         { "server", required_argument, NULL, 'S' },
+		{ "given", required_argument, NULL, 'g' },
+		{ "surname", required_argument, NULL, 's' },
+		{ "password", required_argument, NULL, 'p' },
+		{ "alias", required_argument, NULL, 'a' },
+		{ "hidden", no_argument, NULL, 'H' },
+		{ "server", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct prov_user u = { 0 };
@@ -250,7 +272,9 @@ int cmd_user(const char *data_dir, int argc, char **argv)
 		case 'a': aliases[u.alias_count++] = optarg; break;
 		case 'H': u.hidden = 1; break;
 		case 'S': u.server = optarg; break;
-		default: ret = usage_error(user_help, "user: unknown or incomplete option %s", argv[optind - 1]); goto out;
+		default:
+			ret = usage_error(user_help, "user: unknown or incomplete option %s", argv[optind - 1]);
+			goto out;
 		}
 	}
 	u.aliases = aliases;
@@ -351,13 +375,14 @@ int cmd_contact(const char *data_dir, int argc, char **argv)
 
 /* ---- dl ---- */
 
-static const char dl_help[] = "usage: interchange dl add NAME [--member RECIPIENT]...\n"
-			      "       interchange dl member add|del NAME RECIPIENT\n"
-			      "       interchange dl show NAME\n"
-			      "       interchange dl restrict NAME [--accept-from R]... [--reject-from R]... [--members-only]\n"
-			      "                                    [--authenticated-only|--anyone] [--max-size BYTES] [--clear]\n\n"
-			      "Distribution lists. A RECIPIENT is a login, a list or contact name, or an address;\n"
-			      "lists may contain lists. The attendant gives a new list its address (name@domain).\n";
+static const char dl_help[] =
+	"usage: interchange dl add NAME [--member RECIPIENT]...\n"
+	"       interchange dl member add|del NAME RECIPIENT\n"
+	"       interchange dl show NAME\n"
+	"       interchange dl restrict NAME [--accept-from R]... [--reject-from R]... [--members-only]\n"
+	"                                    [--authenticated-only|--anyone] [--max-size BYTES] [--clear]\n\n"
+	"Distribution lists. A RECIPIENT is a login, a list or contact name, or an address;\n"
+	"lists may contain lists. The attendant gives a new list its address (name@domain).\n";
 
 int cmd_dl(const char *data_dir, int argc, char **argv)
 {
@@ -371,7 +396,8 @@ int cmd_dl(const char *data_dir, int argc, char **argv)
 	if (strcmp(verb, "restrict") == 0)
 		return run_restrict(data_dir, argc, argv, dl_help);
 	if (strcmp(verb, "add") == 0) {
-		static const struct option opts[] = { { "member", required_argument, NULL, 'm' }, { NULL, 0, NULL, 0 } };
+		static const struct option opts[] = { { "member", required_argument, NULL, 'm' },
+						      { NULL, 0, NULL, 0 } };
 		const char **members = xcalloc((size_t)argc, sizeof(char *));
 		size_t n = 0;
 		opterr = 0;
@@ -504,7 +530,9 @@ static int folder_list(const char *data_dir)
 			buf_append_str(&rights, "(default)");
 		} else {
 			for (size_t i = 0; i < acl.len; i++)
-				buf_append_char(&rights, acl.data[i] == '\n' ? ',' : acl.data[i] == ' ' ? '=' : acl.data[i]);
+				buf_append_char(&rights, acl.data[i] == '\n'  ? ','
+							 : acl.data[i] == ' ' ? '='
+									      : acl.data[i]);
 			while (rights.len > 0 && rights.data[rights.len - 1] == ',')
 				rights.data[--rights.len] = '\0';
 		}

@@ -29,7 +29,8 @@ int cmd_server(const char *data_dir, int argc, char **argv)
 	if (shown >= 0)
 		return shown;
 	const char *verb = argv[1], *server = NULL;
-	bool allow = strcmp(verb, "allow-sender-from") == 0, sender_from = allow || strcmp(verb, "disallow-sender-from") == 0;
+	bool allow = strcmp(verb, "allow-sender-from") == 0,
+	     sender_from = allow || strcmp(verb, "disallow-sender-from") == 0;
 	bool set = strcmp(verb, "set") == 0;
 	int first = 2;
 	if ((set || sender_from) && argc > 3 && strcmp(argv[2], "--server") == 0) {
@@ -37,8 +38,8 @@ int cmd_server(const char *data_dir, int argc, char **argv)
 		first = 4;
 	}
 	int nargs = argc - first;
-	if ((strcmp(verb, "list") == 0 && nargs != 0) || (strcmp(verb, "show") == 0 && nargs > 1) || (set && nargs != 2) ||
-	    (sender_from && nargs != 1) ||
+	if ((strcmp(verb, "list") == 0 && nargs != 0) || (strcmp(verb, "show") == 0 && nargs > 1) ||
+	    (set && nargs != 2) || (sender_from && nargs != 1) ||
 	    (strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0 && !set && !sender_from)) {
 		fprintf(stderr, "interchange: server %s: wrong arguments\n\n%s", verb, server_help);
 		return CLI_EXIT_USAGE;
@@ -57,15 +58,16 @@ int cmd_server(const char *data_dir, int argc, char **argv)
 				buf_append_char(&out, '\n');
 				ret = repl_server_states(&cfg, &out, &err);
 			}
-		}
-		else if (strcmp(verb, "show") == 0)
+		} else if (strcmp(verb, "show") == 0)
 			ret = prov_server_show(p, nargs == 1 ? argv[first] : NULL, &out, &err);
 		else if (sender_from) {
 			ret = prov_server_sender_from(p, server, argv[first], allow, &err);
 			if (ret == IX_OK)
-				buf_printf(&out, allow ? "Port 25 now accepts our own domains as senders from %s without a login\n"
-						       : "Port 25 no longer makes an exception for %s\n",
-					   argv[first]);
+				buf_printf(
+					&out,
+					allow ? "Port 25 now accepts our own domains as senders from %s without a login\n"
+					      : "Port 25 no longer makes an exception for %s\n",
+					argv[first]);
 		} else {
 			ret = prov_server_set(p, server, argv[first], argv[first + 1], &err);
 			if (ret == IX_OK)

@@ -60,10 +60,11 @@ int cmd_store(const char *data_dir, int argc, char **argv)
 	return ret == IX_OK && (problems == 0 || repair) ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
-static const char mailbox_help[] = "usage: interchange mailbox show LOGIN\n"
-				   "       interchange mailbox recover LOGIN [--since YYYY-MM-DD]\n\n"
-				   "show: the user's folders with messages, unseen, sizes, and quota use.\n"
-				   "recover: brings deleted items still within retention back into the folders they left.\n";
+static const char mailbox_help[] =
+	"usage: interchange mailbox show LOGIN\n"
+	"       interchange mailbox recover LOGIN [--since YYYY-MM-DD]\n\n"
+	"show: the user's folders with messages, unseen, sizes, and quota use.\n"
+	"recover: brings deleted items still within retention back into the folders they left.\n";
 
 static int parse_date(const char *s, long long *t_r)
 {
@@ -113,9 +114,11 @@ int cmd_mailbox(const char *data_dir, int argc, char **argv)
 		struct buf note = BUF_INIT;
 		if (show && store_mailbox_frozen(st, guid, &frozen, &note, NULL) == IX_OK && frozen)
 			buf_printf(&out, "Frozen: this copy was moved (or is being moved) to %s\n", buf_cstr(&note));
-		if (show && store_mailbox_marked(st, guid, STORE_MARK_INCOMPLETE, &incomplete, NULL) == IX_OK && incomplete)
-			buf_printf(&out, "Incomplete: a copy a move is importing (the maintenance removes it if its owner's "
-					 "home stays elsewhere)\n");
+		if (show && store_mailbox_marked(st, guid, STORE_MARK_INCOMPLETE, &incomplete, NULL) == IX_OK &&
+		    incomplete)
+			buf_printf(&out,
+				   "Incomplete: a copy a move is importing (the maintenance removes it if its owner's "
+				   "home stays elsewhere)\n");
 		buf_free(&note);
 		ret = show ? store_report_mailbox(st, guid, qb, qm, &out, &err)
 			   : store_report_recover(st, guid, since, &out, &err);

@@ -45,11 +45,16 @@ static int sync_add(struct sync_source *s, int argc, char **argv, const char ***
 {
 	enum { O_URI = 1, O_BIND, O_PW, O_BASE, O_TYPE, O_FILTER, O_GROUPS, O_CA, O_MAP };
 	static const struct option opts[] = {
-		{ "uri", required_argument, NULL, O_URI },	   { "bind-dn", required_argument, NULL, O_BIND },
-		{ "password", required_argument, NULL, O_PW },	   { "base", required_argument, NULL, O_BASE },
-		{ "type", required_argument, NULL, O_TYPE },	   { "filter", required_argument, NULL, O_FILTER },
-		{ "groups-base", required_argument, NULL, O_GROUPS }, { "ca", required_argument, NULL, O_CA },
-		{ "map", required_argument, NULL, O_MAP },	   { NULL, 0, NULL, 0 },
+		{ "uri", required_argument, NULL, O_URI },
+		{ "bind-dn", required_argument, NULL, O_BIND },
+		{ "password", required_argument, NULL, O_PW },
+		{ "base", required_argument, NULL, O_BASE },
+		{ "type", required_argument, NULL, O_TYPE },
+		{ "filter", required_argument, NULL, O_FILTER },
+		{ "groups-base", required_argument, NULL, O_GROUPS },
+		{ "ca", required_argument, NULL, O_CA },
+		{ "map", required_argument, NULL, O_MAP },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char **maps = xcalloc((size_t)argc, sizeof(char *));
 	*maps_r = maps;
@@ -126,8 +131,10 @@ int cmd_sync(const char *data_dir, int argc, char **argv)
 		if (strcmp(verb, "add") == 0) {
 			ret = sync_source_add(p, &cfg, &s, &err);
 			if (ret == IX_OK)
-				buf_printf(&out, "Added sync source %s (%s, users under %s); run it with 'interchange sync run %s'\n",
-					   s.name, s.uri, s.base, s.name);
+				buf_printf(
+					&out,
+					"Added sync source %s (%s, users under %s); run it with 'interchange sync run %s'\n",
+					s.name, s.uri, s.base, s.name);
 		} else if (strcmp(verb, "list") == 0) {
 			ret = sync_source_list(p, &cfg, &out, &err);
 		} else if (strcmp(verb, "show") == 0) {
@@ -136,11 +143,13 @@ int cmd_sync(const char *data_dir, int argc, char **argv)
 			int tty = isatty(STDOUT_FILENO);
 			ret = sync_run(p, &cfg, argv[2], show_progress, &tty, &r, &err);
 			if (ret == IX_OK)
-				buf_printf(&out, "Synced %s: %zu added, %zu changed, %zu renamed, %zu disabled or deleted; now %zu "
-						 "users (%zu disabled), %zu lists; %zu conflicts, %zu errors%s\n",
-					   argv[2], r.added, r.changed, r.renamed, r.deleted, r.users, r.disabled, r.lists,
-					   r.conflicts, r.errors,
-					   r.conflicts + r.errors > 0 ? " (see 'interchange sync show')" : "");
+				buf_printf(
+					&out,
+					"Synced %s: %zu added, %zu changed, %zu renamed, %zu disabled or deleted; now %zu "
+					"users (%zu disabled), %zu lists; %zu conflicts, %zu errors%s\n",
+					argv[2], r.added, r.changed, r.renamed, r.deleted, r.users, r.disabled, r.lists,
+					r.conflicts, r.errors,
+					r.conflicts + r.errors > 0 ? " (see 'interchange sync show')" : "");
 		} else {
 			ret = sync_source_del(p, &cfg, argv[2], keep, &err);
 			if (ret == IX_OK)

@@ -102,8 +102,9 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		case O_USER: user = optarg; break;
 		case O_LISTEN:
 			if (!slapd_listen_valid(optarg)) {
-				cli_error("--listen needs an IP address of this machine (or 0.0.0.0 / :: for all), not \"%s\"",
-					  optarg);
+				cli_error(
+					"--listen needs an IP address of this machine (or 0.0.0.0 / :: for all), not \"%s\"",
+					optarg);
 				return CLI_EXIT_USAGE;
 			}
 			listen_addr = optarg;
@@ -117,8 +118,10 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 				id = setting_find(name);
 			}
 			if (id < 0 || setting_parse(id, eq + 1, &settings[id]) < 0) {
-				cli_error("--setting needs NAME=VALUE with a setting of 'interchange server show' and a value "
-					  "in its range, not \"%s\"", optarg);
+				cli_error(
+					"--setting needs NAME=VALUE with a setting of 'interchange server show' and a value "
+					"in its range, not \"%s\"",
+					optarg);
 				return CLI_EXIT_USAGE;
 			}
 			break;
@@ -130,7 +133,8 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 					return CLI_EXIT_USAGE;
 				break;
 			}
-			cli_error("init: unknown or incomplete option %s: see 'interchange init --help'", argv[optind - 1]);
+			cli_error("init: unknown or incomplete option %s: see 'interchange init --help'",
+				  argv[optind - 1]);
 			return CLI_EXIT_USAGE;
 		}
 	}
@@ -139,11 +143,13 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	if (domain == NULL) {
-		cli_error("init needs --domain, the mail domain this organisation receives mail for (e.g. example.com)");
+		cli_error(
+			"init needs --domain, the mail domain this organisation receives mail for (e.g. example.com)");
 		return CLI_EXIT_USAGE;
 	}
 	if (!config_domain_valid(domain)) {
-		cli_error("\"%s\" is not a valid domain name (letters, digits and '-' in dot-separated labels)", domain);
+		cli_error("\"%s\" is not a valid domain name (letters, digits and '-' in dot-separated labels)",
+			  domain);
 		return CLI_EXIT_USAGE;
 	}
 	if ((cert == NULL) != (key == NULL)) {
@@ -342,7 +348,6 @@ static int lock_held(const struct config *cfg, const char *rel)
 	return held;
 }
 
-
 bool cli_system_running(const struct config *cfg)
 {
 	return lock_held(cfg, ATTENDANT_LOCK);
@@ -360,7 +365,8 @@ static int stop_owner(const struct config *cfg, const char *lock, const char *pi
 	unsigned long long deadline = now_usec() + STOP_TIMEOUT_MS * 1000ULL;
 	while (lock_held(cfg, lock)) {
 		if (now_usec() > deadline) {
-			cli_error("%s (pid %ld) did not stop within %d s: killing it", what, pid, STOP_TIMEOUT_MS / 1000);
+			cli_error("%s (pid %ld) did not stop within %d s: killing it", what, pid,
+				  STOP_TIMEOUT_MS / 1000);
 			kill((pid_t)pid, SIGKILL);
 			deadline = now_usec() + 5000000ULL;
 			while (lock_held(cfg, lock) && now_usec() < deadline)
@@ -533,33 +539,40 @@ int cmd_status(const char *data_dir, int argc, char **argv)
 		buf_printf(&out, "Interchange at %s: %s", cfg.data_dir, running ? "running" : "not running");
 		for (size_t i = 0; i < norphans; i++) {
 			if (strcmp(orphans[i].name, "slapd") == 0)
-				buf_printf(&out, "; an orphaned directory server of an earlier run is still running (pid %ld)",
-					   (long)orphans[i].pid);
+				buf_printf(
+					&out,
+					"; an orphaned directory server of an earlier run is still running (pid %ld)",
+					(long)orphans[i].pid);
 			else
-				buf_printf(&out, "; an orphaned %s of an earlier run is still running (pid %ld)", orphans[i].name,
-					   (long)orphans[i].pid);
+				buf_printf(&out, "; an orphaned %s of an earlier run is still running (pid %ld)",
+					   orphans[i].name, (long)orphans[i].pid);
 		}
 		if (norphans > 0)
-			buf_append_str(&out, " ('interchange start' stops them and starts; 'interchange stop' stops them)");
+			buf_append_str(&out,
+				       " ('interchange start' stops them and starts; 'interchange stop' stops them)");
 		buf_append_char(&out, '\n');
 		buf_printf(&out, "  domain     %s (host %s)\n  directory  %s  suffix %s  admin %s\n", cfg.domain,
 			   cfg.hostname ? cfg.hostname : "", uri, cfg.suffix, cfg.admin_dn);
 		buf_append_str(&out, "  ports     ");
 		for (int p = 0; p < PORT_COUNT; p++)
-			buf_printf(&out, " %s %u%s", config_port_name(p), cfg.ports[p], p + 1 < PORT_COUNT ? "," : "\n");
+			buf_printf(&out, " %s %u%s", config_port_name(p), cfg.ports[p],
+				   p + 1 < PORT_COUNT ? "," : "\n");
 		if (running)
 			buf_append(&out, answer.data, answer.len);
 		for (size_t i = 0; i < npeers; i++) {
 			if (!peers[i].self)
 				buf_printf(&out, "  replication with %s (ID %u): %s%s\n", peers[i].name, peers[i].id,
-					   peers[i].state, peers[i].id == 0 ? ""
-					   : peers[i].replicating ? "; replicating from it" : "; NOT replicating from it");
+					   peers[i].state,
+					   peers[i].id == 0       ? ""
+					   : peers[i].replicating ? "; replicating from it"
+								  : "; NOT replicating from it");
 		}
 		/* a link that does not work is said loudly: a warning per server, with the reason seen from here */
 		for (size_t i = 0; i < npeers; i++) {
 			if (!peers[i].self && peers[i].id != 0 && (!peers[i].in_step || !peers[i].replicating))
 				buf_printf(&out, "  WARNING: replication with %s is failing: %s\n", peers[i].name,
-					   !peers[i].replicating ? "this server does not replicate from it" : peers[i].state);
+					   !peers[i].replicating ? "this server does not replicate from it"
+								 : peers[i].state);
 		}
 	}
 	repl_peers_free(&peers, npeers);

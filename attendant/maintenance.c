@@ -68,8 +68,8 @@ static void purge(struct maintenance *m, const struct config *cfg, const struct 
 	store_close(&st);
 }
 
-void maintenance_quota_message(const char *domain, const char *to_name, const char *to_addr,
-			       unsigned long long used, unsigned long long limit, time_t now, struct buf *out)
+void maintenance_quota_message(const char *domain, const char *to_name, const char *to_addr, unsigned long long used,
+			       unsigned long long limit, time_t now, struct buf *out)
 {
 	char date[64];
 	struct tm tm;
@@ -103,8 +103,8 @@ static void find_guid(void *ctx, const struct dir_recipient *r)
 	}
 }
 
-static void quota_warnings(struct maintenance *m, const struct config *cfg, struct dir *dir,
-			   const struct settings *set, time_t now)
+static void quota_warnings(struct maintenance *m, const struct config *cfg, struct dir *dir, const struct settings *set,
+			   time_t now)
 {
 	m->last_quota = now;
 	if (dir == NULL)
@@ -122,7 +122,8 @@ static void quota_warnings(struct maintenance *m, const struct config *cfg, stru
 		m->quota_warned_now += list.data[i] == '\n';
 	if (list.len == 0)
 		goto out;
-	for (char *save = NULL, *guid = strtok_r(list.data, "\n", &save); guid != NULL; guid = strtok_r(NULL, "\n", &save)) {
+	for (char *save = NULL, *guid = strtok_r(list.data, "\n", &save); guid != NULL;
+	     guid = strtok_r(NULL, "\n", &save)) {
 		size_t i;
 		for (i = 0; i < m->warned_count; i++)
 			if (strcasecmp(m->warned_guid[i], guid) == 0)
@@ -134,7 +135,8 @@ static void quota_warnings(struct maintenance *m, const struct config *cfg, stru
 		if (g.addr == NULL)
 			continue; /* no user owns it (any more): not ours to warn */
 		struct store_quota_use use;
-		unsigned long long limit = g.quota_bytes > 0 ? (unsigned long long)g.quota_bytes : set->v[SET_STORE_QUOTA_BYTES];
+		unsigned long long limit = g.quota_bytes > 0 ? (unsigned long long)g.quota_bytes
+							     : set->v[SET_STORE_QUOTA_BYTES];
 		if (store_quota_get(st, guid, &use, &err) == IX_OK) {
 			struct buf msg = BUF_INIT;
 			maintenance_quota_message(cfg->domain, g.name, g.addr, use.bytes, limit, now, &msg);
@@ -144,8 +146,10 @@ static void quota_warnings(struct maintenance *m, const struct config *cfg, stru
 				log_info("maintenance: warned %s that the mailbox is almost full", g.addr);
 				m->quota_warnings_sent++;
 				if (i == m->warned_count && m->warned_count < MAINT_MAX_WARNED) {
-					m->warned_guid = xrealloc(m->warned_guid, (m->warned_count + 1) * sizeof(*m->warned_guid));
-					m->warned_at = xrealloc(m->warned_at, (m->warned_count + 1) * sizeof(*m->warned_at));
+					m->warned_guid = xrealloc(m->warned_guid,
+								  (m->warned_count + 1) * sizeof(*m->warned_guid));
+					m->warned_at = xrealloc(m->warned_at,
+								(m->warned_count + 1) * sizeof(*m->warned_at));
 					snprintf(m->warned_guid[i], sizeof(m->warned_guid[i]), "%s", guid);
 					m->warned_count++;
 				}
@@ -268,8 +272,9 @@ static void orphans(struct maintenance *m, const struct config *cfg, struct dir 
 				buf_reset(&err);
 				if (store_mailbox_delete(st, guid, &err) == IX_OK) {
 					m->orphans_removed++;
-					log_info("maintenance: removed mailbox %s, whose user was deleted or moved away more than %llu days ago",
-						 guid, set->v[SET_MAINT_ORPHAN_GRACE_DAYS]);
+					log_info(
+						"maintenance: removed mailbox %s, whose user was deleted or moved away more than %llu days ago",
+						guid, set->v[SET_MAINT_ORPHAN_GRACE_DAYS]);
 				} else {
 					log_warn("maintenance: could not remove mailbox %s: %s", guid, buf_cstr(&err));
 					buf_printf(&keep, "%s %lld\n", guid, since);

@@ -21,12 +21,12 @@ struct dir;
 
 struct maintenance {
 	time_t last_purge, last_quota, last_check;
-	unsigned long long purged_total;     /* retained messages dropped since start */
+	unsigned long long purged_total; /* retained messages dropped since start */
 	unsigned quota_warnings_sent;
-	unsigned long long quota_warned_now;  /* mailboxes past their warning level at the last check */
+	unsigned long long quota_warned_now; /* mailboxes past their warning level at the last check */
 	time_t last_orphans;
 	unsigned orphans_removed;
-	int check_problems;                   /* -1: no check yet */
+	int check_problems; /* -1: no check yet */
 	char last_error[160];
 	/* private: when each warned mailbox was last told (GUID -> time) */
 	char (*warned_guid)[33];
@@ -42,7 +42,7 @@ void maintenance_tick(struct maintenance *m, const struct config *cfg, struct di
 void maintenance_run_all(struct maintenance *m, const struct config *cfg, struct dir *dir, time_t now);
 
 /* Writes the quota warning message for one user into out (pure; for tests). */
-void maintenance_quota_message(const char *domain, const char *to_name, const char *to_addr,
-			       unsigned long long used, unsigned long long limit, time_t now, struct buf *out);
+void maintenance_quota_message(const char *domain, const char *to_name, const char *to_addr, unsigned long long used,
+			       unsigned long long limit, time_t now, struct buf *out);
 
 #endif

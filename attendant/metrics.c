@@ -81,9 +81,18 @@ static void respond(struct scrape *s)
 		type = "text/html; charset=utf-8";
 		buf_append_str(&body, "<html><body><a href=\"/metrics\">Interchange metrics</a></body></html>\n");
 		break;
-	case METRICS_REQ_NOT_FOUND: status = "404 Not Found"; buf_append_str(&body, "not found: try /metrics\n"); break;
-	case METRICS_REQ_BAD_METHOD: status = "405 Method Not Allowed"; buf_append_str(&body, "GET only\n"); break;
-	case METRICS_REQ_BAD: status = "400 Bad Request"; buf_append_str(&body, "bad request\n"); break;
+	case METRICS_REQ_NOT_FOUND:
+		status = "404 Not Found";
+		buf_append_str(&body, "not found: try /metrics\n");
+		break;
+	case METRICS_REQ_BAD_METHOD:
+		status = "405 Method Not Allowed";
+		buf_append_str(&body, "GET only\n");
+		break;
+	case METRICS_REQ_BAD:
+		status = "400 Bad Request";
+		buf_append_str(&body, "bad request\n");
+		break;
 	}
 	conn_printf(s->conn, "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n",
 		    status, type, body.len, s->req == METRICS_REQ_BAD_METHOD ? "Allow: GET, HEAD\r\n" : "");
@@ -103,7 +112,8 @@ static void on_scrape_event(struct conn *c, enum conn_event ev, void *ctx)
 			respond(s);
 			return;
 		}
-		if (ev == CONN_EVENT_EOF || ev == CONN_EVENT_ERROR || ev == CONN_EVENT_CLOSED || ev == CONN_EVENT_TIMEOUT)
+		if (ev == CONN_EVENT_EOF || ev == CONN_EVENT_ERROR || ev == CONN_EVENT_CLOSED ||
+		    ev == CONN_EVENT_TIMEOUT)
 			scrape_free(s);
 		return;
 	}

@@ -80,8 +80,11 @@ void monitor_collect(const struct config *cfg, struct dir *dir, struct monitor_f
 		if (ds.last_change_usec > 0) {
 			struct timeval tv;
 			gettimeofday(&tv, NULL);
-			unsigned long long now = (unsigned long long)tv.tv_sec * 1000000ULL + (unsigned long long)tv.tv_usec;
-			f->replica_last_change_age = now > ds.last_change_usec ? (long long)((now - ds.last_change_usec) / 1000000) : 0;
+			unsigned long long now = (unsigned long long)tv.tv_sec * 1000000ULL +
+						 (unsigned long long)tv.tv_usec;
+			f->replica_last_change_age = now > ds.last_change_usec
+							     ? (long long)((now - ds.last_change_usec) / 1000000)
+							     : 0;
 		}
 	}
 	char *store = config_path(cfg, "store");
@@ -125,16 +128,16 @@ void monitor_warnings(struct monitor_facts *f)
 	for (size_t i = 0; i < f->service_count; i++) {
 		const struct monitor_service *s = &f->services[i];
 		if (strcmp(s->state, "backoff") == 0)
-			warn(f, "%s is restarting in %lds (%u failures in a row; last: %s)", s->name, s->next_try, s->failures,
-			     s->last_exit[0] ? s->last_exit : "unknown");
+			warn(f, "%s is restarting in %lds (%u failures in a row; last: %s)", s->name, s->next_try,
+			     s->failures, s->last_exit[0] ? s->last_exit : "unknown");
 		else if (strcmp(s->state, "waiting") == 0)
 			warn(f, "%s waits for the directory (slapd) to start it again (last: %s)", s->name,
 			     s->last_exit[0] ? s->last_exit : "unknown");
 		else if (strcmp(s->state, "running") != 0)
 			warn(f, "%s is %s", f->services[i].name, f->services[i].state);
 	}
-	if (f->disk_total > 0 && (f->disk_free < f->disk_warn_free ||
-				  f->disk_free * 100 / f->disk_total < MONITOR_DISK_LOW_PERCENT))
+	if (f->disk_total > 0 &&
+	    (f->disk_free < f->disk_warn_free || f->disk_free * 100 / f->disk_total < MONITOR_DISK_LOW_PERCENT))
 		warn(f, "disk low: %llu MiB free of %llu MiB (mail is refused with 451 once it is full)",
 		     f->disk_free >> 20, f->disk_total >> 20);
 	if (f->cert_days_left < 0)
@@ -144,7 +147,8 @@ void monitor_warnings(struct monitor_facts *f)
 	if (!f->replica_connected)
 		warn(f, "the attendant's directory replica is not connected");
 	if (f->queue_deferred >= MONITOR_QUEUE_WARN_DEFERRED || f->queue_oldest_age >= MONITOR_QUEUE_WARN_AGE_S)
-		warn(f, "the mail queue is backing up: %llu deferred, the oldest %lld minutes old (see interchange queue)",
+		warn(f,
+		     "the mail queue is backing up: %llu deferred, the oldest %lld minutes old (see interchange queue)",
 		     f->queue_deferred, f->queue_oldest_age / 60);
 	if (f->quota_warned > 0)
 		warn(f, "%llu mailboxes are over their quota warning level", f->quota_warned);
@@ -187,7 +191,8 @@ void monitor_json(const struct monitor_facts *f, struct buf *out)
 		   "\"recipients\": %llu, \"changes\": %llu, \"reconnects\": %llu, \"last_change_age\": %lld}",
 		   f->replica_ready ? "true" : "false", f->replica_connected ? "true" : "false", f->replica_entries,
 		   f->replica_recipients, f->replica_changes, f->replica_reconnects, f->replica_last_change_age);
-	buf_printf(out, ", \"store\": {\"bytes\": %llu, \"quota_warned\": %llu}, \"disk\": {\"free_bytes\": %llu, "
+	buf_printf(out,
+		   ", \"store\": {\"bytes\": %llu, \"quota_warned\": %llu}, \"disk\": {\"free_bytes\": %llu, "
 		   "\"total_bytes\": %llu}",
 		   f->store_bytes, f->quota_warned, f->disk_free, f->disk_total);
 	buf_printf(out, ", \"queue\": {\"active\": %llu, \"deferred\": %llu, \"oldest_age\": %lld}", f->queue_active,
@@ -237,14 +242,16 @@ void monitor_text(const struct monitor_facts *f, struct buf *out)
 	buf_printf(out, "  replica    %s, %llu recipients, %llu changes, %llu reconnects\n",
 		   f->replica_connected ? "connected" : "disconnected", f->replica_recipients, f->replica_changes,
 		   f->replica_reconnects);
-	buf_printf(out, "  store      %.1f MiB on disk; %.1f GiB free of %.1f GiB\n", (double)f->store_bytes / 1048576.0,
-		   (double)f->disk_free / 1073741824.0, (double)f->disk_total / 1073741824.0);
+	buf_printf(out, "  store      %.1f MiB on disk; %.1f GiB free of %.1f GiB\n",
+		   (double)f->store_bytes / 1048576.0, (double)f->disk_free / 1073741824.0,
+		   (double)f->disk_total / 1073741824.0);
 	buf_printf(out, "  queue      %llu active, %llu deferred%s", f->queue_active, f->queue_deferred,
 		   f->queue_active + f->queue_deferred > 0 ? "" : "\n");
 	if (f->queue_active + f->queue_deferred > 0)
 		buf_printf(out, ", oldest %llds\n", f->queue_oldest_age);
 	if (f->cert_days_left >= 0)
-		buf_printf(out, "  tls        certificate valid until %s (%lld days)\n", f->cert_not_after, f->cert_days_left);
+		buf_printf(out, "  tls        certificate valid until %s (%lld days)\n", f->cert_not_after,
+			   f->cert_days_left);
 	for (size_t i = 0; i < f->warning_count; i++)
 		buf_printf(out, "  WARNING    %s\n", f->warnings[i]);
 }
@@ -265,7 +272,8 @@ void monitor_prometheus(const struct monitor_facts *f, struct buf *out)
 		  offsetof(struct monitor_service, restarts), 0 },
 		{ "interchange_service_failures", "gauge",
 		  "Failures of the service in a row (the restart delay doubles with each; a run as long as the ceiling "
-		  "ends the row).", offsetof(struct monitor_service, failures), 0 },
+		  "ends the row).",
+		  offsetof(struct monitor_service, failures), 0 },
 		{ "interchange_service_dependency_exits_total", "counter",
 		  "Exits because the directory was not available (not failures).",
 		  offsetof(struct monitor_service, dependency_exits), 0 },

@@ -24,10 +24,10 @@ struct monitor_service {
 	long pid;          /* 0 unless running */
 	long uptime;       /* seconds, 0 unless running */
 	unsigned restarts;
-	const char *last_exit; /* "" or how it last ended */
-	unsigned failures;     /* its own failures in a row (the restart delay doubles with each) */
+	const char *last_exit;     /* "" or how it last ended */
+	unsigned failures;         /* its own failures in a row (the restart delay doubles with each) */
 	unsigned dependency_exits; /* exits because the directory was not available (not failures) */
-	long next_try;         /* in backoff: seconds until the next start; otherwise -1 */
+	long next_try;             /* in backoff: seconds until the next start; otherwise -1 */
 };
 
 struct monitor_facts {
@@ -35,15 +35,15 @@ struct monitor_facts {
 	size_t service_count;
 	int replica_ready, replica_connected;
 	unsigned long long replica_entries, replica_recipients, replica_changes, replica_reconnects;
-	long long replica_last_change_age; /* seconds since the replica applied a change; -1 if none */
-	unsigned long long store_bytes;    /* disk used by the store folder */
+	long long replica_last_change_age;               /* seconds since the replica applied a change; -1 if none */
+	unsigned long long store_bytes;                  /* disk used by the store folder */
 	unsigned long long queue_active, queue_deferred; /* messages in the mail queue */
-	long long queue_oldest_age;        /* seconds; 0 when empty */
-	unsigned long long quota_warned;   /* mailboxes past their quota warning level */
-	unsigned long long disk_free, disk_total; /* of the data folder's file system */
-	unsigned long long disk_warn_free; /* the store.disk_warn_free setting */
-	long long cert_days_left;          /* -1 when the certificate cannot be read */
-	char cert_not_after[32];           /* ISO 8601, or "" */
+	long long queue_oldest_age;                      /* seconds; 0 when empty */
+	unsigned long long quota_warned;                 /* mailboxes past their quota warning level */
+	unsigned long long disk_free, disk_total;        /* of the data folder's file system */
+	unsigned long long disk_warn_free;               /* the store.disk_warn_free setting */
+	long long cert_days_left;                        /* -1 when the certificate cannot be read */
+	char cert_not_after[32];                         /* ISO 8601, or "" */
 	/* maintenance */
 	long long maint_last_purge, maint_last_check; /* seconds since the epoch; 0: not yet */
 	unsigned long long maint_purged;

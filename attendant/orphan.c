@@ -71,7 +71,8 @@ static int has_path_arg(const char *args, size_t len, const char *flag, const ch
 		if (i + n + 1 < len && strcmp(arg, flag) == 0) {
 			const char *value = arg + n + 1;
 			char *real = realpath(value, NULL);
-			found = strcmp(value, want) == 0 || (real != NULL && real_want != NULL && strcmp(real, real_want) == 0);
+			found = strcmp(value, want) == 0 ||
+				(real != NULL && real_want != NULL && strcmp(real, real_want) == 0);
 			free(real);
 		}
 		i += n + 1;

@@ -31,7 +31,8 @@ static void decode_checked(const char *in, size_t len, size_t pad, struct buf *o
 	buf_reserve(out, len / 4 * 3 + 1);
 	for (size_t done = 0; done < len;) {
 		size_t n = len - done > BASE64_CHUNK / 3 * 4 ? BASE64_CHUNK / 3 * 4 : len - done;
-		int w = EVP_DecodeBlock((unsigned char *)out->data + out->len, (const unsigned char *)in + done, (int)n);
+		int w = EVP_DecodeBlock((unsigned char *)out->data + out->len, (const unsigned char *)in + done,
+					(int)n);
 		out->len += (size_t)w; /* whole groups are never refused: every character was checked */
 		done += n;
 	}

@@ -12,7 +12,10 @@ struct buf {
 	size_t cap;
 };
 
+/* an initializer, not a block: clang-format would brace it as one */
+/* clang-format off */
 #define BUF_INIT { NULL, 0, 0 }
+/* clang-format on */
 
 void buf_init(struct buf *b);
 /* Frees the memory and leaves b empty and reusable. */

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const port_names[PORT_COUNT] = { "ldap", "smtp", "submission", "imap", "imaps", "pop3", "pop3s",
-						    "metrics" };
+static const char *const port_names[PORT_COUNT] = { "ldap",  "smtp", "submission", "imap",
+						    "imaps", "pop3", "pop3s",      "metrics" };
 static const unsigned port_defaults[PORT_COUNT] = { 3389, 2525, 2587, 1143, 1993, 1110, 1995, 9100 };
 
 const char *config_port_name(enum config_port p)
@@ -150,14 +150,22 @@ char *config_ldap_uri(const struct config *cfg)
 
 static char **string_field(struct config *cfg, const char *key)
 {
-	if (strcmp(key, "domain") == 0) return &cfg->domain;
-	if (strcmp(key, "org") == 0) return &cfg->org;
-	if (strcmp(key, "hostname") == 0) return &cfg->hostname;
-	if (strcmp(key, "suffix") == 0) return &cfg->suffix;
-	if (strcmp(key, "admin_dn") == 0) return &cfg->admin_dn;
-	if (strcmp(key, "server_dn") == 0) return &cfg->server_dn;
-	if (strcmp(key, "listen") == 0) return &cfg->listen;
-	if (strcmp(key, "user") == 0) return &cfg->user;
+	if (strcmp(key, "domain") == 0)
+		return &cfg->domain;
+	if (strcmp(key, "org") == 0)
+		return &cfg->org;
+	if (strcmp(key, "hostname") == 0)
+		return &cfg->hostname;
+	if (strcmp(key, "suffix") == 0)
+		return &cfg->suffix;
+	if (strcmp(key, "admin_dn") == 0)
+		return &cfg->admin_dn;
+	if (strcmp(key, "server_dn") == 0)
+		return &cfg->server_dn;
+	if (strcmp(key, "listen") == 0)
+		return &cfg->listen;
+	if (strcmp(key, "user") == 0)
+		return &cfg->user;
 	return NULL;
 }
 
@@ -230,9 +238,12 @@ int config_save(const struct config *cfg, struct buf *error_r)
 	struct buf b = BUF_INIT;
 	buf_append_str(&b, "# Interchange bootstrap configuration, written by 'interchange init'.\n"
 			   "# Settings beyond these live in the directory (interchange server show).\n");
-	buf_printf(&b, "domain=%s\norg=%s\nhostname=%s\nsuffix=%s\nadmin_dn=%s\nserver_dn=%s\nlisten=%s\nuser=%s\nanonymous_read=%s\n",
-		   cfg->domain, cfg->org ? cfg->org : "", cfg->hostname ? cfg->hostname : "", cfg->suffix, cfg->admin_dn,
-		   cfg->server_dn ? cfg->server_dn : "", cfg->listen ? cfg->listen : "127.0.0.1", cfg->user ? cfg->user : "", cfg->anonymous_read ? "yes" : "no");
+	buf_printf(
+		&b,
+		"domain=%s\norg=%s\nhostname=%s\nsuffix=%s\nadmin_dn=%s\nserver_dn=%s\nlisten=%s\nuser=%s\nanonymous_read=%s\n",
+		cfg->domain, cfg->org ? cfg->org : "", cfg->hostname ? cfg->hostname : "", cfg->suffix, cfg->admin_dn,
+		cfg->server_dn ? cfg->server_dn : "", cfg->listen ? cfg->listen : "127.0.0.1",
+		cfg->user ? cfg->user : "", cfg->anonymous_read ? "yes" : "no");
 	for (int p = 0; p < PORT_COUNT; p++)
 		buf_printf(&b, "port.%s=%u\n", port_names[p], cfg->ports[p]);
 	char *path = config_path(cfg, CONFIG_FILE_NAME);

@@ -206,8 +206,8 @@ static void timer_insert(struct evloop *loop, struct evloop_timer *t)
 	heap_up(loop, loop->heap_len - 1);
 }
 
-void evloop_timer_start(struct evloop *loop, struct evloop_timer *t, unsigned long msecs,
-			unsigned long interval_msecs, evloop_timer_fn *fn, void *ctx)
+void evloop_timer_start(struct evloop *loop, struct evloop_timer *t, unsigned long msecs, unsigned long interval_msecs,
+			evloop_timer_fn *fn, void *ctx)
 {
 	evloop_timer_stop(loop, t);
 	t->deadline_usec = now_usec() + (unsigned long long)msecs * 1000ULL;

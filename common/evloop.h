@@ -41,7 +41,10 @@ struct evloop_timer {
 	evloop_timer_fn *fn;
 	void *ctx;
 };
+/* an initializer, not a block: clang-format would brace it as one */
+/* clang-format off */
 #define EVLOOP_TIMER_INIT { 0, 0, 0, NULL, NULL }
+/* clang-format on */
 
 /* Creates a loop (epoll instance). Returns 0, or IX_EIO with a message in error_r (which may be NULL). */
 int evloop_create(struct evloop **loop_r, struct buf *error_r);

@@ -64,8 +64,8 @@ void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%ld] %s: ", tm.tm_year + 1900,
-			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000), log_name,
-			 (long)getpid(), level_names[level]);
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000),
+			 log_name, (long)getpid(), level_names[level]);
 	if (n < 0)
 		return;
 	size_t len = (size_t)n;
@@ -84,13 +84,13 @@ void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	(void)write_full(log_fd, line, len);
 }
 
-#define LOG_FN(fn, level)                          \
-	void fn(const char *fmt, ...)              \
-	{                                          \
-		va_list ap;                        \
-		va_start(ap, fmt);                 \
-		log_vwrite(level, fmt, ap);        \
-		va_end(ap);                        \
+#define LOG_FN(fn, level)                   \
+	void fn(const char *fmt, ...)       \
+	{                                   \
+		va_list ap;                 \
+		va_start(ap, fmt);          \
+		log_vwrite(level, fmt, ap); \
+		va_end(ap);                 \
 	}
 LOG_FN(log_debug, LOG_LEVEL_DEBUG)
 LOG_FN(log_info, LOG_LEVEL_INFO)

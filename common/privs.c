@@ -103,7 +103,8 @@ int privs_drop(const char *user, int keep_bind, struct buf *error_r)
 	uid_t uid;
 	gid_t gid;
 	if (privs_lookup(user, &uid, &gid) != IX_OK) {
-		buf_printf(error_r, "the service user %s does not exist (it is created by 'interchange init' run as root)",
+		buf_printf(error_r,
+			   "the service user %s does not exist (it is created by 'interchange init' run as root)",
 			   user);
 		return IX_EPERM;
 	}

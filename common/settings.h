@@ -48,8 +48,8 @@ enum setting_id {
 };
 
 struct setting_def {
-	const char *name;        /* e.g. "smtp.max_message_size" */
-	unsigned long long def;  /* default value */
+	const char *name;       /* e.g. "smtp.max_message_size" */
+	unsigned long long def; /* default value */
 	unsigned long long min, max;
 	const char *unit;        /* "bytes", "seconds", "" ... */
 	const char *description; /* one line for `server show` */

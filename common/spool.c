@@ -80,8 +80,9 @@ int spool_view(struct spool *sp, const char **data_r, size_t *len_r, struct buf 
 	if (sp->error != 0) {
 		if (error_r != NULL)
 			buf_printf(error_r, "cannot spool the message: %s",
-				   sp->error == ENOSPC || sp->error == EDQUOT ? "disk full (no space left on the device)"
-									       : strerror(sp->error));
+				   sp->error == ENOSPC || sp->error == EDQUOT
+					   ? "disk full (no space left on the device)"
+					   : strerror(sp->error));
 		return IX_EIO;
 	}
 	if (sp->fd < 0) {

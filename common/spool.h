@@ -11,12 +11,12 @@
 #define SPOOL_MEMORY_MAX (128 * 1024)
 
 struct spool {
-	const char *dir;  /* where the temporary file goes (the caller's string; NULL: memory only) */
-	struct buf mem;   /* the message while small; past SPOOL_MEMORY_MAX, what waits to be written */
-	int fd;           /* the temporary file, -1 while in memory */
-	uint64_t len;     /* bytes appended since the last reset */
-	int error;        /* the errno of the first failed write (appends are then dropped), 0 */
-	void *map;        /* spool_view's mapping of the file, NULL */
+	const char *dir; /* where the temporary file goes (the caller's string; NULL: memory only) */
+	struct buf mem;  /* the message while small; past SPOOL_MEMORY_MAX, what waits to be written */
+	int fd;          /* the temporary file, -1 while in memory */
+	uint64_t len;    /* bytes appended since the last reset */
+	int error;       /* the errno of the first failed write (appends are then dropped), 0 */
+	void *map;       /* spool_view's mapping of the file, NULL */
 	size_t map_len;
 };
 

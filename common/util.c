@@ -262,7 +262,7 @@ int write_file_atomic_parts(const char *path, const struct iovec *parts, size_t 
 		goto fail_unlink;
 	free(tmp);
 	return fsync_parent(path);
-fail_unlink: {
+fail_unlink : {
 	int e = errno;
 	unlink(tmp);
 	errno = e;

@@ -23,8 +23,8 @@ extern char **environ;
 
 #define BENCH_USERS 10000
 #define BENCH_CHANGES 50
-#define BENCH_REPLICA_USEC 1000000ULL   /* time spent resolving from the replica */
-#define BENCH_SEARCH_USEC 2000000ULL    /* time spent searching slapd */
+#define BENCH_REPLICA_USEC 1000000ULL /* time spent resolving from the replica */
+#define BENCH_SEARCH_USEC 2000000ULL  /* time spent searching slapd */
 #define BENCH_CHANGE_TIMEOUT_USEC 5000000ULL
 #define BENCH_PATH_MAX 4096
 #define BENCH_THREADS_MAX 8
@@ -108,10 +108,18 @@ static int setup(const char *argv0, char **ldapi_r)
 	snprintf(data_dir, sizeof(data_dir), "%s/d", tmpl);
 
 	char ports[8][16];
-	const char *names[8] = { "--ldap-port", "--smtp-port", "--submission-port", "--imap-port", "--imaps-port",
-				 "--pop3-port", "--pop3s-port", "--metrics-port" };
-	const char *init[32] = { ix_bin, "init", "--data", data_dir, "--domain", "example.com", "--admin-password",
-				 "bench-admin", "--hostname", "mail1.example.com" };
+	const char *names[8] = { "--ldap-port",  "--smtp-port", "--submission-port", "--imap-port",
+				 "--imaps-port", "--pop3-port", "--pop3s-port",      "--metrics-port" };
+	const char *init[32] = { ix_bin,
+				 "init",
+				 "--data",
+				 data_dir,
+				 "--domain",
+				 "example.com",
+				 "--admin-password",
+				 "bench-admin",
+				 "--hostname",
+				 "mail1.example.com" };
 	size_t n = 10;
 	for (size_t i = 0; i < 8; i++) {
 		snprintf(ports[i], sizeof(ports[i]), "%u", free_port());
@@ -184,8 +192,8 @@ static double slapd_cpu_ns(void)
 			/* Fields 14 and 15 (utime, stime, in clock ticks) follow the ")" that ends the command name. */
 			char *p = strrchr(st, ')');
 			unsigned long long utime = 0, stime = 0;
-			if (p != NULL && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-						&stime) == 2)
+			if (p != NULL &&
+			    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) == 2)
 				ns = (double)(utime + stime) * 1e9 / (double)sysconf(_SC_CLK_TCK);
 			free(st);
 		}
@@ -365,7 +373,8 @@ static void bench_changes(struct dir *dir, const char *ldapi)
 	qsort(after, n, sizeof(after[0]), cmp_ull);
 	size_t p99 = (n * 99 + 99) / 100 - 1;
 	printf("replica change latency over %zu modifies (modify sent -> visible to dir_resolve): median %.2f ms, "
-	       "p99 %.2f ms\n", n, (double)total[n / 2] / 1000.0, (double)total[p99] / 1000.0);
+	       "p99 %.2f ms\n",
+	       n, (double)total[n / 2] / 1000.0, (double)total[p99] / 1000.0);
 	printf("  of which after the modify's reply: median %.2f ms, p99 %.2f ms%s\n", (double)after[n / 2] / 1000.0,
 	       (double)after[p99] / 1000.0, lost ? " (some changes never arrived!)" : "");
 }

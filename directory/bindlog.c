@@ -28,11 +28,11 @@ struct bindlog {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop;
-	int fd;                          /* the session's socket while one runs (shut down to stop it), else -1 */
-	char since[BINDLOG_TIME_MAX];    /* reqStart of the last record seen ("" at first: from the start time) */
-	char start[BINDLOG_TIME_MAX];    /* the time the follower started, as reqStart */
-	time_t second;                   /* the wall-clock second being counted */
-	unsigned logged, suppressed;     /* lines in that second, failures not logged in it */
+	int fd;                       /* the session's socket while one runs (shut down to stop it), else -1 */
+	char since[BINDLOG_TIME_MAX]; /* reqStart of the last record seen ("" at first: from the start time) */
+	char start[BINDLOG_TIME_MAX]; /* the time the follower started, as reqStart */
+	time_t second;                /* the wall-clock second being counted */
+	unsigned logged, suppressed;  /* lines in that second, failures not logged in it */
 };
 
 static bool stopping(struct bindlog *bl)
@@ -69,7 +69,8 @@ static const char *failure_time(struct berval **mods)
 {
 	static const char prefix[] = "pwdFailureTime:+ ";
 	for (size_t i = 0; mods != NULL && mods[i] != NULL; i++) {
-		if (mods[i]->bv_len > sizeof(prefix) - 1 && strncasecmp(mods[i]->bv_val, prefix, sizeof(prefix) - 1) == 0)
+		if (mods[i]->bv_len > sizeof(prefix) - 1 &&
+		    strncasecmp(mods[i]->bv_val, prefix, sizeof(prefix) - 1) == 0)
 			return mods[i]->bv_val + sizeof(prefix) - 1;
 	}
 	return NULL;

@@ -8,13 +8,13 @@
 #include "common/buf.h"
 
 /* Limits. Longer input is refused (IX_EINVAL or IX_ENOTFOUND as documented per call). */
-#define DIR_ADDRESS_MAX 512       /* an address given to dir_resolve, in bytes (RFC 5321 paths are <= 256) */
-#define DIR_LOGIN_MAX 256         /* a login given to dir_authenticate */
-#define DIR_PASSWORD_MAX 1024     /* a password given to dir_authenticate */
-#define DIR_DN_MAX 4096           /* a DN given to dir_lookup_dn / dir_expand */
-#define DIR_EXPAND_MAX_DEPTH 32   /* list nesting followed by dir_expand */
+#define DIR_ADDRESS_MAX 512              /* an address given to dir_resolve, in bytes (RFC 5321 paths are <= 256) */
+#define DIR_LOGIN_MAX 256                /* a login given to dir_authenticate */
+#define DIR_PASSWORD_MAX 1024            /* a password given to dir_authenticate */
+#define DIR_DN_MAX 4096                  /* a DN given to dir_lookup_dn / dir_expand */
+#define DIR_EXPAND_MAX_DEPTH 32          /* list nesting followed by dir_expand */
 #define DIR_EXPAND_MAX_RECIPIENTS 200000 /* final recipients one dir_expand may return */
-#define DIR_BIND_POOL_SIZE 4      /* LDAP connections dir_authenticate keeps for simple binds */
+#define DIR_BIND_POOL_SIZE 4             /* LDAP connections dir_authenticate keeps for simple binds */
 
 /* The replica. Opaque; thread-safe: every call below may be made from any thread at the same time, except
  * dir_destroy. */
@@ -41,10 +41,10 @@ void dir_destroy(struct dir **dir);
 int dir_wait_ready(struct dir *dir, int timeout_msecs);
 
 enum dir_type {
-	DIR_TYPE_USER = 1,      /* ixMailUser: a mailbox user */
-	DIR_TYPE_CONTACT,       /* ixContact: mail goes to target_address */
-	DIR_TYPE_LIST,          /* ixDistributionList */
-	DIR_TYPE_FOLDER,        /* ixPublicFolder (mail-enabled when it has addresses) */
+	DIR_TYPE_USER = 1, /* ixMailUser: a mailbox user */
+	DIR_TYPE_CONTACT,  /* ixContact: mail goes to target_address */
+	DIR_TYPE_LIST,     /* ixDistributionList */
+	DIR_TYPE_FOLDER,   /* ixPublicFolder (mail-enabled when it has addresses) */
 };
 /* "user", "contact", "list", "folder" or "unknown". */
 const char *dir_type_name(enum dir_type type);
@@ -56,9 +56,9 @@ const char *dir_type_name(enum dir_type type);
 struct dir_recipient {
 	enum dir_type type;
 	const char *dn;
-	const char *login;            /* uid (users only) */
-	const char *nickname;         /* ixNickname */
-	const char *display_name;     /* displayName, else cn */
+	const char *login;        /* uid (users only) */
+	const char *nickname;     /* ixNickname */
+	const char *display_name; /* displayName, else cn */
 	const char *given_name, *surname;
 	const char *primary_address;  /* mail, else the SMTP: proxy address; NULL when it has none yet */
 	const char *const *addresses; /* every SMTP address it owns (proxy addresses without prefix, and mail) */
@@ -69,24 +69,24 @@ struct dir_recipient {
 	const char *mailbox_guid;     /* 32 hex digits */
 	bool hidden;                  /* ixHideFromAddressBook: hidden from the address book, still deliverable */
 	long long quota_bytes, quota_messages, quota_warn_bytes;
-	const char *forward_to;       /* ixForwardTo (DN) */
+	const char *forward_to; /* ixForwardTo (DN) */
 	bool deliver_and_redirect;
-	const char *const *accept_from;  /* ixAcceptFrom (DNs) */
+	const char *const *accept_from; /* ixAcceptFrom (DNs) */
 	size_t accept_from_count;
-	const char *const *reject_from;  /* ixRejectFrom (DNs) */
+	const char *const *reject_from; /* ixRejectFrom (DNs) */
 	size_t reject_from_count;
 	bool require_authenticated_sender;
 	long long max_receive_size;
 	bool members_only;
-	const char *const *send_as;      /* ixSendAs (DNs) */
+	const char *const *send_as; /* ixSendAs (DNs) */
 	size_t send_as_count;
 	const char *const *send_on_behalf; /* ixSendOnBehalf (DNs) */
 	size_t send_on_behalf_count;
-	const char *const *members;      /* lists: member DNs, static and dynamic (as slapd's dynlist computes them
+	const char *const *members; /* lists: member DNs, static and dynamic (as slapd's dynlist computes them
 					  * from ixMemberURL; re-read within about a second of recipients changing) */
 	size_t member_count;
-	const char *member_url;          /* lists: ixMemberURL */
-	const char *folder_path;         /* public folders: ixFolderPath */
+	const char *member_url;  /* lists: ixMemberURL */
+	const char *folder_path; /* public folders: ixFolderPath */
 	/* private */
 	void *entry_, *server_;
 };
@@ -118,9 +118,9 @@ int dir_domain_type(struct dir *dir, const char *domain, struct buf *type_r);
 struct dir_expansion {
 	struct dir_recipient *recipients; /* count snapshots, in first-met order (depth first, member order) */
 	size_t count;
-	size_t lists_visited;  /* lists expanded, the top one included */
-	size_t loops_cut;      /* times a list already on the path or already expanded was met again */
-	size_t unresolved;     /* member DNs the replica does not know */
+	size_t lists_visited; /* lists expanded, the top one included */
+	size_t loops_cut;     /* times a list already on the path or already expanded was met again */
+	size_t unresolved;    /* member DNs the replica does not know */
 };
 /* Expands the list named by address (as dir_resolve) or by DN (when it contains '=' and no '@'). A recipient
  * that is not a list expands to itself. Returns IX_OK (release with dir_expansion_free), IX_ENOTFOUND, or
@@ -133,8 +133,8 @@ void dir_expansion_free(struct dir_expansion *exp);
 /* A server of the organisation (ou=Servers). Ports are 0 when not set. */
 struct dir_server {
 	char *dn, *name, *host; /* name is cn, host is ixHostName */
-	unsigned ldap_port, smtp_port, submission_port, submissions_port, imap_port, imaps_port, pop3_port,
-		pop3s_port, metrics_port;
+	unsigned ldap_port, smtp_port, submission_port, submissions_port, imap_port, imaps_port, pop3_port, pop3s_port,
+		metrics_port;
 };
 /* Copies out every server the replica knows, sorted by name. The caller owns the array: free it with
  * dir_servers_free. Returns IX_OK (count may be 0). */
@@ -162,10 +162,10 @@ bool dir_server_allows_sender_from(struct dir *dir, const char *server_dn, const
 
 /* A connector (ou=Connectors): mail for its address spaces goes to its smart host. */
 struct dir_connector {
-	char *dn, *name, *smart_host;  /* smart_host is "host" or "host:port"; "" when unset */
-	char **address_spaces;         /* domain patterns: "example.org", "*.example.org" or "*" */
+	char *dn, *name, *smart_host; /* smart_host is "host" or "host:port"; "" when unset */
+	char **address_spaces;        /* domain patterns: "example.org", "*.example.org" or "*" */
 	size_t address_space_count;
-	unsigned cost;                 /* ixConnectorCost; 0 when unset */
+	unsigned cost; /* ixConnectorCost; 0 when unset */
 };
 /* Copies out every connector, sorted by name. Free with dir_connectors_free. Returns IX_OK. */
 int dir_connectors(struct dir *dir, struct dir_connector **connectors_r, size_t *count_r);
@@ -208,13 +208,14 @@ size_t dir_foreach_recipient(struct dir *dir, dir_recipient_fn *fn, void *ctx);
 
 /* Status for monitoring (replica lag). */
 struct dir_status {
-	bool ready;                  /* first refresh done */
-	bool connected;              /* the sync session is up (in refresh or persist) */
-	unsigned long long changes;  /* entries added, changed or deleted since dir_open */
-	unsigned long long last_change_usec; /* wall clock (microseconds since the epoch) of the last applied change; 0 */
-	unsigned long long reconnects;  /* sessions started after the first */
-	size_t entries;              /* entries held */
-	size_t recipients;           /* of which recipients */
+	bool ready;                 /* first refresh done */
+	bool connected;             /* the sync session is up (in refresh or persist) */
+	unsigned long long changes; /* entries added, changed or deleted since dir_open */
+	unsigned long long
+		last_change_usec;      /* wall clock (microseconds since the epoch) of the last applied change; 0 */
+	unsigned long long reconnects; /* sessions started after the first */
+	size_t entries;                /* entries held */
+	size_t recipients;             /* of which recipients */
 };
 void dir_status(struct dir *dir, struct dir_status *status_r);
 

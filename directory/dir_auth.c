@@ -84,7 +84,7 @@ int dir_authenticate(struct dir *dir, const char *login, const char *password, s
 	}
 	struct dir_recipient r;
 	int ret = login != NULL && strchr(login, '@') != NULL ? dir_resolve(dir, login, &r)
-							       : dir_lookup_login(dir, login, &r);
+							      : dir_lookup_login(dir, login, &r);
 	if (ret != IX_OK || r.type != DIR_TYPE_USER) {
 		dir_recipient_release(&r);
 		if (error_r != NULL)
@@ -187,7 +187,8 @@ static int bind_dn(struct dir *dir, const char *dn, const char *password, size_t
 		if (locked) {
 			ret = IX_EBLOCKED;
 			if (error_r != NULL)
-				buf_append_str(error_r, "the directory has locked the account after too many failed binds");
+				buf_append_str(error_r,
+					       "the directory has locked the account after too many failed binds");
 			break;
 		}
 		if (connection_lost(rc)) {
@@ -199,7 +200,8 @@ static int bind_dn(struct dir *dir, const char *dn, const char *password, size_t
 		}
 		ret = IX_EAUTH;
 		if (error_r != NULL)
-			buf_append_str(error_r, rc == LDAP_INVALID_CREDENTIALS ? "wrong password" : ldap_err2string(rc));
+			buf_append_str(error_r,
+				       rc == LDAP_INVALID_CREDENTIALS ? "wrong password" : ldap_err2string(rc));
 		break;
 	}
 	pool_give(pool, slot);

@@ -55,8 +55,7 @@ static size_t find_slot(const struct dir_map *m, uint64_t h, const void *key, si
 			*found_r = false;
 			return i;
 		}
-		if (s->hash == h && s->len == len &&
-		    memcmp(len <= DIR_SLOT_INLINE ? s->inl : s->key, key, len) == 0) {
+		if (s->hash == h && s->len == len && memcmp(len <= DIR_SLOT_INLINE ? s->inl : s->key, key, len) == 0) {
 			*found_r = true;
 			return i;
 		}

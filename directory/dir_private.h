@@ -13,14 +13,55 @@
 
 /* The attributes the replica keeps (everything else in an entry is ignored). */
 enum dir_attr {
-	DA_OBJECTCLASS, DA_UID, DA_CN, DA_SN, DA_GIVENNAME, DA_DISPLAYNAME, DA_MAIL, DA_PROXY, DA_NICKNAME,
-	DA_HOMESERVER, DA_GUID, DA_HIDE, DA_QUOTA_BYTES, DA_QUOTA_MESSAGES, DA_QUOTA_WARN, DA_FORWARD_TO,
-	DA_DELIVER_AND_REDIRECT, DA_ACCEPT_FROM, DA_REJECT_FROM, DA_REQUIRE_AUTH, DA_MAX_RECEIVE, DA_MEMBERS_ONLY,
-	DA_SEND_AS, DA_SEND_ON_BEHALF, DA_TARGET, DA_MEMBER, DA_MEMBER_URL, DA_FOLDER_PATH, DA_HOSTNAME,
-	DA_SERVER_ROLE, DA_LDAP_PORT, DA_SMTP_PORT, DA_SUBMISSION_PORT, DA_SUBMISSIONS_PORT, DA_IMAP_PORT,
-	DA_IMAPS_PORT, DA_POP3_PORT, DA_POP3S_PORT, DA_METRICS_PORT, DA_DOMAIN_TYPE, DA_ADDRESS_TEMPLATE,
-	DA_NICKNAME_TEMPLATE, DA_POLICY_PRIORITY, DA_POLICY_FILTER, DA_ADDRESS_SPACE, DA_SMART_HOST,
-	DA_CONNECTOR_COST, DA_SERVER_SETTING, DA_ALLOW_SENDER_FROM,
+	DA_OBJECTCLASS,
+	DA_UID,
+	DA_CN,
+	DA_SN,
+	DA_GIVENNAME,
+	DA_DISPLAYNAME,
+	DA_MAIL,
+	DA_PROXY,
+	DA_NICKNAME,
+	DA_HOMESERVER,
+	DA_GUID,
+	DA_HIDE,
+	DA_QUOTA_BYTES,
+	DA_QUOTA_MESSAGES,
+	DA_QUOTA_WARN,
+	DA_FORWARD_TO,
+	DA_DELIVER_AND_REDIRECT,
+	DA_ACCEPT_FROM,
+	DA_REJECT_FROM,
+	DA_REQUIRE_AUTH,
+	DA_MAX_RECEIVE,
+	DA_MEMBERS_ONLY,
+	DA_SEND_AS,
+	DA_SEND_ON_BEHALF,
+	DA_TARGET,
+	DA_MEMBER,
+	DA_MEMBER_URL,
+	DA_FOLDER_PATH,
+	DA_HOSTNAME,
+	DA_SERVER_ROLE,
+	DA_LDAP_PORT,
+	DA_SMTP_PORT,
+	DA_SUBMISSION_PORT,
+	DA_SUBMISSIONS_PORT,
+	DA_IMAP_PORT,
+	DA_IMAPS_PORT,
+	DA_POP3_PORT,
+	DA_POP3S_PORT,
+	DA_METRICS_PORT,
+	DA_DOMAIN_TYPE,
+	DA_ADDRESS_TEMPLATE,
+	DA_NICKNAME_TEMPLATE,
+	DA_POLICY_PRIORITY,
+	DA_POLICY_FILTER,
+	DA_ADDRESS_SPACE,
+	DA_SMART_HOST,
+	DA_CONNECTOR_COST,
+	DA_SERVER_SETTING,
+	DA_ALLOW_SENDER_FROM,
 	DA_SERVER_CERT, /* userCertificate;binary of servers, kept as the lower-case hex SHA-256 of the DER */
 	DA_COUNT
 };
@@ -66,28 +107,28 @@ struct dir_chunk;
  * last reference goes (the replica holds one while the entry is indexed, each snapshot one more). */
 struct dir_entry {
 	atomic_uint refs;
-	unsigned mark;              /* sync thread only: session generation that last saw it */
-	unsigned loaded;            /* session generation whose message carried this content (0: none) */
+	unsigned mark;   /* sync thread only: session generation that last saw it */
+	unsigned loaded; /* session generation whose message carried this content (0: none) */
 	/* Recipients: the snapshot readers get, prepared when the entry is built so that a resolution copies one
 	 * contiguous block (entry_, server_ and home_server_host are set per lookup). */
 	struct dir_recipient tmpl;
 	enum dir_kind kind;
-	unsigned char uuid[16];     /* entryUUID (binary, as the sync protocol sends it) */
-	const char *dn;             /* as slapd gave it */
-	const char *ndn;            /* normalized: RFC 4514 form, ASCII lower case */
+	unsigned char uuid[16]; /* entryUUID (binary, as the sync protocol sends it) */
+	const char *dn;         /* as slapd gave it */
+	const char *ndn;        /* normalized: RFC 4514 form, ASCII lower case */
 	size_t ndn_len;
-	const char **vals[DA_COUNT];  /* raw values as stored, NULL-terminated (NULL when absent) */
+	const char **vals[DA_COUNT]; /* raw values as stored, NULL-terminated (NULL when absent) */
 	uint32_t nvals[DA_COUNT];
 	const char **nref[DIR_DN_ATTRS]; /* DN attributes (by dir_dn_index): normalized copies, parallel to vals */
-	const char **addrs;         /* SMTP addresses (proxy without prefix, then mail), deduplicated */
-	const char **addr_keys;     /* the same lower-cased: the address map's keys */
+	const char **addrs;              /* SMTP addresses (proxy without prefix, then mail), deduplicated */
+	const char **addr_keys;          /* the same lower-cased: the address map's keys */
 	size_t *addr_key_lens;
 	size_t naddrs;
 	const char *primary;
-	uint64_t home_hash;         /* dir_hash of the normalized ixHomeServer, so resolving does not rehash it */
+	uint64_t home_hash; /* dir_hash of the normalized ixHomeServer, so resolving does not rehash it */
 	size_t home_len;
-	const char *login_key;      /* users: lower-cased uid */
-	const char *domain_key;     /* accepted domains: lower-cased cn */
+	const char *login_key;  /* users: lower-cased uid */
+	const char *domain_key; /* accepted domains: lower-cased cn */
 	bool hidden, deliver_and_redirect, require_auth, members_only;
 	long long quota_bytes, quota_messages, quota_warn_bytes, max_receive_size;
 	struct dir_chunk *mem;
@@ -189,8 +230,7 @@ struct dir_entry *dir_replica_del_uuid(struct dir_replica *rep, const unsigned c
 /* Marks the entry with that uuid as seen in session mark. Returns false when unknown. */
 bool dir_replica_mark(struct dir_replica *rep, const unsigned char uuid[16], unsigned mark);
 /* Removes (as dir_replica_del_uuid) every entry whose mark differs; calls fn for each. Returns how many. */
-size_t dir_replica_sweep(struct dir_replica *rep, unsigned mark,
-			 void (*fn)(void *ctx, struct dir_entry *e), void *ctx);
+size_t dir_replica_sweep(struct dir_replica *rep, unsigned mark, void (*fn)(void *ctx, struct dir_entry *e), void *ctx);
 
 /* struct dir itself: the replica, the sync thread's state and the bind pool. */
 struct dir_bind_pool {
@@ -203,24 +243,24 @@ struct dir_bind_pool {
 struct dir {
 	struct dir_replica rep;
 	char *uri, *suffix;
-	pthread_mutex_t lock;   /* guards everything below */
-	pthread_cond_t cond;    /* ready, stop */
+	pthread_mutex_t lock; /* guards everything below */
+	pthread_cond_t cond;  /* ready, stop */
 	pthread_t thread;
 	bool thread_started, stop, ready, connected;
-	int sync_fd;            /* the sync session's socket while it is up, for dir_destroy to shut down */
+	int sync_fd; /* the sync session's socket while it is up, for dir_destroy to shut down */
 	dir_change_fn *hook;
 	void *hook_ctx;
-	bool hook_running;      /* the sync thread is inside the hook */
+	bool hook_running; /* the sync thread is inside the hook */
 	unsigned long long changes, last_change_usec, reconnects;
 	/* sync thread only */
 	char *cookie;
 	size_t cookie_len;
 	unsigned session_mark;
 	bool sweep_at_done;
-	void *session_;         /* the running session's flags (struct session in dir_sync.c) */
-	bool dyn_dirty;         /* a recipient changed since dynamic lists were last read */
+	void *session_; /* the running session's flags (struct session in dir_sync.c) */
+	bool dyn_dirty; /* a recipient changed since dynamic lists were last read */
 	unsigned long long dyn_last_usec;
-	void *dyn_ld;           /* LDAP *: the connection dynamic lists are read on */
+	void *dyn_ld; /* LDAP *: the connection dynamic lists are read on */
 	struct dir_bind_pool pool;
 };
 

@@ -159,7 +159,8 @@ static void command(struct dir *dir, int argc, char **argv)
 		if (id < 0)
 			printf("settings unknown-name\n");
 		else
-			printf("settings %s %llu%s\n", r == IX_OK ? "found" : "default", st.v[id], st.set[id] ? " set" : "");
+			printf("settings %s %llu%s\n", r == IX_OK ? "found" : "default", st.v[id],
+			       st.set[id] ? " set" : "");
 	} else if (strcmp(cmd, "domain") == 0 && argc == 2) {
 		struct buf type = BUF_INIT;
 		if (dir_domain_type(dir, argv[1], &type) == IX_OK)
@@ -185,11 +186,12 @@ static void command(struct dir *dir, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: dir_probe LDAPI_URI SUFFIX [COMMAND ARG...]\n"
-				"  without a command, reads commands from stdin, one per line:\n"
-				"  resolve ADDR | dn DN | expand LIST | wait ADDR present|absent MS |\n"
-				"  wait-member LIST DN in|out MS | auth LOGIN [PASSWORD] | ready MS | status | servers |\n"
-				"  domain NAME | route DOMAIN | now\n");
+		fprintf(stderr,
+			"usage: dir_probe LDAPI_URI SUFFIX [COMMAND ARG...]\n"
+			"  without a command, reads commands from stdin, one per line:\n"
+			"  resolve ADDR | dn DN | expand LIST | wait ADDR present|absent MS |\n"
+			"  wait-member LIST DN in|out MS | auth LOGIN [PASSWORD] | ready MS | status | servers |\n"
+			"  domain NAME | route DOMAIN | now\n");
 		return 2;
 	}
 	struct dir *dir;

@@ -211,8 +211,7 @@ bool dir_replica_mark(struct dir_replica *rep, const unsigned char uuid[16], uns
 	return e != NULL;
 }
 
-size_t dir_replica_sweep(struct dir_replica *rep, unsigned mark, void (*fn)(void *ctx, struct dir_entry *e),
-			 void *ctx)
+size_t dir_replica_sweep(struct dir_replica *rep, unsigned mark, void (*fn)(void *ctx, struct dir_entry *e), void *ctx)
 {
 	struct dir_entry **gone = NULL;
 	size_t count = 0, cap = 0;
@@ -246,14 +245,10 @@ size_t dir_replica_sweep(struct dir_replica *rep, unsigned mark, void (*fn)(void
 const char *dir_type_name(enum dir_type type)
 {
 	switch (type) {
-	case DIR_TYPE_USER:
-		return "user";
-	case DIR_TYPE_CONTACT:
-		return "contact";
-	case DIR_TYPE_LIST:
-		return "list";
-	case DIR_TYPE_FOLDER:
-		return "folder";
+	case DIR_TYPE_USER: return "user";
+	case DIR_TYPE_CONTACT: return "contact";
+	case DIR_TYPE_LIST: return "list";
+	case DIR_TYPE_FOLDER: return "folder";
 	}
 	return "unknown";
 }

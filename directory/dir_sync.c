@@ -18,9 +18,9 @@
 #define DIR_BACKOFF_MAX_MS 1000
 
 /* What the session synchronizes: recipients and the configuration the services need. */
-#define DIR_SYNC_FILTER                                                                                     \
-	"(|(objectClass=ixRecipient)(objectClass=ixDistributionList)(objectClass=ixPublicFolder)"           \
-	"(objectClass=ixServer)(objectClass=ixAcceptedDomain)(objectClass=ixRecipientPolicy)"                \
+#define DIR_SYNC_FILTER                                                                           \
+	"(|(objectClass=ixRecipient)(objectClass=ixDistributionList)(objectClass=ixPublicFolder)" \
+	"(objectClass=ixServer)(objectClass=ixAcceptedDomain)(objectClass=ixRecipientPolicy)"     \
 	"(objectClass=ixConnector))"
 
 /* Dynamic lists (ixMemberURL): slapd's dynlist computes their members when the list is read, so the sync
@@ -197,7 +197,8 @@ static void report(struct dir *dir, enum dir_change_kind kind, const struct dir_
 	dir->hook_running = hook != NULL;
 	pthread_mutex_unlock(&dir->lock);
 	if (hook != NULL) {
-		enum dir_type type = e->kind >= DIR_KIND_USER && e->kind <= DIR_KIND_FOLDER ? (enum dir_type)e->kind : 0;
+		enum dir_type type = e->kind >= DIR_KIND_USER && e->kind <= DIR_KIND_FOLDER ? (enum dir_type)e->kind
+											    : 0;
 		hook(ctx, kind, type, e->dn);
 		pthread_mutex_lock(&dir->lock);
 		dir->hook_running = false;
@@ -262,8 +263,7 @@ static struct dir_entry *entry_from_message(LDAP *ld, LDAPMessage *msg, const un
 	dir_builder_init(&b, dn, uuid);
 	ldap_memfree(dn);
 	BerElement *ber = NULL;
-	for (char *attr = ldap_first_attribute(ld, msg, &ber); attr != NULL;
-	     attr = ldap_next_attribute(ld, msg, ber)) {
+	for (char *attr = ldap_first_attribute(ld, msg, &ber); attr != NULL; attr = ldap_next_attribute(ld, msg, ber)) {
 		int id = dir_attr_lookup(attr);
 		if (id >= 0) {
 			struct berval **vals = ldap_get_values_len(ld, msg, attr);
@@ -306,11 +306,8 @@ static int on_entry(ldap_sync_t *ls, LDAPMessage *msg, struct berval *uuid, ldap
 		}
 		break;
 	}
-	case LDAP_SYNC_CAPI_DELETE:
-		dir_apply_del(dir, id);
-		break;
-	default:
-		break;
+	case LDAP_SYNC_CAPI_DELETE: dir_apply_del(dir, id); break;
+	default: break;
 	}
 	return LDAP_SUCCESS;
 }
@@ -321,8 +318,7 @@ static bool is_refresh_present(LDAP *ld, LDAPMessage *msg)
 	char *oid = NULL;
 	struct berval *data = NULL;
 	bool present = false;
-	if (ldap_parse_intermediate(ld, msg, &oid, &data, NULL, 0) == LDAP_SUCCESS && data != NULL &&
-	    data->bv_len > 0)
+	if (ldap_parse_intermediate(ld, msg, &oid, &data, NULL, 0) == LDAP_SUCCESS && data != NULL && data->bv_len > 0)
 		present = (unsigned char)data->bv_val[0] == DIR_TAG_REFRESH_PRESENT;
 	if (oid != NULL)
 		ldap_memfree(oid);
@@ -348,16 +344,13 @@ static int on_intermediate(ldap_sync_t *ls, LDAPMessage *msg, BerVarray uuids, l
 				dir_apply_del(dir, (const unsigned char *)uuids[i].bv_val);
 		}
 		break;
-	case LDAP_SYNC_CAPI_PRESENTS:
-		dir->sweep_at_done = true;
-		break;
+	case LDAP_SYNC_CAPI_PRESENTS: dir->sweep_at_done = true; break;
 	case LDAP_SYNC_CAPI_DONE:
 		if (is_refresh_present(ls->ls_ld, msg))
 			dir->sweep_at_done = true;
 		refresh_done(dir);
 		break;
-	default:
-		break;
+	default: break;
 	}
 	return LDAP_SUCCESS;
 }
@@ -369,8 +362,10 @@ static bool parse_uuid(const char *s, size_t len, unsigned char uuid[16])
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] == '-')
 			continue;
-		int v = s[i] >= '0' && s[i] <= '9' ? s[i] - '0' : s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10
-			: s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 10 : -1;
+		int v = s[i] >= '0' && s[i] <= '9'   ? s[i] - '0'
+			: s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10
+			: s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 10
+						     : -1;
 		if (v < 0 || n >= 32)
 			return false;
 		if (n % 2 == 0)

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int sasl_server_plug_init(const sasl_utils_t *utils, int maxversion, int *out_version,
-			  sasl_server_plug_t **pluglist, int *plugcount);
+int sasl_server_plug_init(const sasl_utils_t *utils, int maxversion, int *out_version, sasl_server_plug_t **pluglist,
+			  int *plugcount);
 
 /* slapd's private property holding the DN it mapped the authentication identity to (servers/slapd/sasl.c) */
 #define AUTHC_DN_PROP "*slapAuthcDN"
@@ -42,7 +42,7 @@ static const char *authc_dn(sasl_server_params_t *params)
 	for (; pv != NULL && pv->name != NULL; pv++) {
 		if (strcmp(pv->name, AUTHC_DN_PROP) == 0)
 			return pv->values != NULL && pv->values[0] != NULL && pv->values[0][0] != '\0' ? pv->values[0]
-												   : NULL;
+												       : NULL;
 	}
 	return NULL;
 }
@@ -139,8 +139,8 @@ static sasl_server_plug_t plugins[] = { {
 	.mech_step = plain_step,
 } };
 
-int sasl_server_plug_init(const sasl_utils_t *utils, int maxversion, int *out_version,
-			  sasl_server_plug_t **pluglist, int *plugcount)
+int sasl_server_plug_init(const sasl_utils_t *utils, int maxversion, int *out_version, sasl_server_plug_t **pluglist,
+			  int *plugcount)
 {
 	(void)utils;
 	if (maxversion < SASL_SERVER_PLUG_VERSION)

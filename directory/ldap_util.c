@@ -68,8 +68,7 @@ int ldapu_connect_simple(const char *uri, const char *dn, const char *password, 
 	return ldapu_bind_simple(ld, uri, dn, password, ld_r, error_r);
 }
 
-int ldapu_bind_simple(LDAP *ld, const char *uri, const char *dn, const char *password, LDAP **ld_r,
-		      struct buf *error_r)
+int ldapu_bind_simple(LDAP *ld, const char *uri, const char *dn, const char *password, LDAP **ld_r, struct buf *error_r)
 {
 	struct berval cred = { strlen(password), (char *)password };
 	int rc = ldap_sasl_bind_s(ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
@@ -251,7 +250,7 @@ int ldapu_modify_values(LDAP *ld, const char *dn, LDAPMod **mods, const char *wh
 {
 	int rc = modify_rc(ld, dn, mods);
 	*fault_r = rc == LDAP_TYPE_OR_VALUE_EXISTS ? LDAPU_VALUE_EXISTS
-		 : rc == LDAP_NO_SUCH_ATTRIBUTE	   ? LDAPU_VALUE_MISSING
+		   : rc == LDAP_NO_SUCH_ATTRIBUTE  ? LDAPU_VALUE_MISSING
 						   : LDAPU_VALUE_NONE;
 	if (rc == LDAP_SUCCESS)
 		return IX_OK;

@@ -245,8 +245,9 @@ static int check_password_policy(struct prov *p, const char *password, const cha
 	for (const unsigned char *c = (const unsigned char *)password; *c != '\0'; c++)
 		chars += (*c & 0xc0) != 0x80;
 	if (chars < st.v[SET_PASSWORD_MIN_LENGTH]) {
-		buf_printf(error_r, "the password is too short: at least %llu characters are needed (the setting "
-				    "password.min_length)",
+		buf_printf(error_r,
+			   "the password is too short: at least %llu characters are needed (the setting "
+			   "password.min_length)",
 			   st.v[SET_PASSWORD_MIN_LENGTH]);
 		return IX_EINVAL;
 	}
@@ -257,8 +258,9 @@ static int check_password_policy(struct prov *p, const char *password, const cha
 		const char *hit = contains_name(password, local);
 		free(local);
 		if (hit != NULL) {
-			buf_printf(error_r, "the password contains the user's own name, login or address (\"%s\"): choose "
-					    "one that does not (the setting password.check_names)",
+			buf_printf(error_r,
+				   "the password contains the user's own name, login or address (\"%s\"): choose "
+				   "one that does not (the setting password.check_names)",
 				   names[i]);
 			return IX_EINVAL;
 		}
@@ -269,7 +271,8 @@ static int check_password_policy(struct prov *p, const char *password, const cha
 /* Sets dn's password with the Password Modify operation (RFC 3062), so slapd hashes it (olcPasswordHash). */
 static int set_password(struct prov *p, const char *dn, const char *password)
 {
-	struct berval id = { strlen(dn), (char *)dn }, newpw = { strlen(password), (char *)password }, gen = { 0, NULL };
+	struct berval id = { strlen(dn), (char *)dn }, newpw = { strlen(password), (char *)password },
+		      gen = { 0, NULL };
 	int rc = ldap_passwd_s(p->ld, &id, NULL, &newpw, &gen, NULL, NULL);
 	ber_memfree(gen.bv_val);
 	return rc;
@@ -321,7 +324,8 @@ static int check_addresses_free(struct prov *p, const char *const *addrs, size_t
 {
 	for (size_t i = 0; i < n; i++) {
 		if (!prov_address_valid(addrs[i])) {
-			buf_printf(error_r, "\"%s\" is not a valid e-mail address (expected local-part@domain)", addrs[i]);
+			buf_printf(error_r, "\"%s\" is not a valid e-mail address (expected local-part@domain)",
+				   addrs[i]);
 			return IX_EINVAL;
 		}
 		for (size_t j = 0; j < i; j++) {
@@ -332,7 +336,8 @@ static int check_addresses_free(struct prov *p, const char *const *addrs, size_t
 		}
 		char *owner = prov_address_owner(p, addrs[i]);
 		if (owner != NULL) {
-			buf_printf(error_r, "the address %s is already used by %s: choose another one", addrs[i], owner);
+			buf_printf(error_r, "the address %s is already used by %s: choose another one", addrs[i],
+				   owner);
 			free(owner);
 			return IX_EEXIST;
 		}
@@ -362,14 +367,16 @@ static char *server_dn(struct prov *p, const char *server, struct buf *error_r)
 int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r)
 {
 	if (!prov_login_valid(u->login)) {
-		buf_printf(error_r, "\"%s\" is not a valid login: use 1-%d letters, digits, '.', '-' or '_', starting "
-				    "with a letter or digit",
+		buf_printf(error_r,
+			   "\"%s\" is not a valid login: use 1-%d letters, digits, '.', '-' or '_', starting "
+			   "with a letter or digit",
 			   u->login, PROV_MAX_LOGIN);
 		return IX_EINVAL;
 	}
 	if (!prov_name_valid(u->given) || !prov_name_valid(u->surname)) {
-		buf_printf(error_r, "given name and surname must be 1-%d characters without control characters or "
-				    "leading or trailing spaces",
+		buf_printf(error_r,
+			   "given name and surname must be 1-%d characters without control characters or "
+			   "leading or trailing spaces",
 			   PROV_MAX_NAME);
 		return IX_EINVAL;
 	}
@@ -494,8 +501,8 @@ int prov_user_passwd(struct prov *p, const char *login, const char *password, st
 	if (ret != IX_OK)
 		return ret;
 	/* the names the policy checks: the login, given name, surname, display name and every address */
-	static const char *const attrs[] = { "uid", "givenName", "sn", "cn", "displayName", "mail", "ixProxyAddresses",
-					     NULL };
+	static const char *const attrs[] = { "uid",  "givenName",        "sn", "cn", "displayName",
+					     "mail", "ixProxyAddresses", NULL };
 	LDAPMessage *res = NULL;
 	ret = read_entry(p, dn, "(objectClass=*)", attrs, &res, error_r);
 	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL;
@@ -581,8 +588,10 @@ int prov_user_show(struct prov *p, const char *login, struct buf *out, struct bu
 	int ret = require_user(p, login, &dn, error_r);
 	if (ret != IX_OK)
 		return ret;
-	const char *attrs[] = { "uid", "cn", "ixProxyAddresses", "memberOf", "ixHomeServer", "ixMailboxGuid",
-			  "ixHideFromAddressBook", NULL };
+	const char *attrs[] = {
+		"uid", "cn", "ixProxyAddresses", "memberOf", "ixHomeServer", "ixMailboxGuid", "ixHideFromAddressBook",
+		NULL
+	};
 	LDAPMessage *res = NULL;
 	ret = read_entry(p, dn, "(objectClass=*)", attrs, &res, error_r);
 	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL;
@@ -622,7 +631,8 @@ int prov_user_list(struct prov *p, struct buf *out, struct buf *error_r)
 {
 	const char *attrs[] = { "uid", "cn", "mail", NULL };
 	LDAPMessage *res = NULL;
-	int ret = list_search(p, p->recipients_dn, LDAP_SCOPE_ONELEVEL, "(objectClass=ixMailUser)", attrs, &res, error_r);
+	int ret = list_search(p, p->recipients_dn, LDAP_SCOPE_ONELEVEL, "(objectClass=ixMailUser)", attrs, &res,
+			      error_r);
 	if (ret != IX_OK)
 		return ret;
 	buf_printf(out, "%-20s %-30s %s\n", "LOGIN", "NAME", "ADDRESS");
@@ -652,8 +662,9 @@ static char *app_dn(struct prov *p, const char *name)
 static int app_lookup(struct prov *p, const char *name, int want, char **dn_r, struct buf *error_r)
 {
 	if (!prov_login_valid(name)) {
-		buf_printf(error_r, "\"%s\" is not a valid application name: use 1-%d letters, digits, '.', '-' or '_', "
-				    "starting with a letter or digit",
+		buf_printf(error_r,
+			   "\"%s\" is not a valid application name: use 1-%d letters, digits, '.', '-' or '_', "
+			   "starting with a letter or digit",
 			   name, PROV_MAX_LOGIN);
 		return IX_EINVAL;
 	}
@@ -868,8 +879,9 @@ int prov_find_recipient(struct prov *p, const char *name, char **dn_r, struct bu
 		return ret;
 	int count = ldap_count_entries(p->ld, res);
 	if (count == 0) {
-		buf_printf(error_r, "there is no recipient called %s (give a login, a list or contact name, or an "
-				    "address)",
+		buf_printf(error_r,
+			   "there is no recipient called %s (give a login, a list or contact name, or an "
+			   "address)",
 			   name);
 		ret = IX_ENOTFOUND;
 	} else if (count > 1) {
@@ -1023,8 +1035,9 @@ int prov_folder_add(struct prov *p, const char *path, struct buf *error_r)
 	int ret = IX_OK;
 	for (char *save = NULL, *c = strtok_r(copy, "/", &save); c != NULL; c = strtok_r(NULL, "/", &save)) {
 		if (depth == PROV_MAX_FOLDER_DEPTH || !prov_name_valid(c)) {
-			buf_printf(error_r, "\"%s\" is not a valid public folder path (at most %d levels, names without "
-					    "control characters)",
+			buf_printf(error_r,
+				   "\"%s\" is not a valid public folder path (at most %d levels, names without "
+				   "control characters)",
 				   path, PROV_MAX_FOLDER_DEPTH);
 			ret = IX_EINVAL;
 			break;
@@ -1072,7 +1085,8 @@ int prov_folder_list(struct prov *p, struct buf *out, struct buf *error_r)
 {
 	const char *attrs[] = { "ixFolderPath", "mail", NULL };
 	LDAPMessage *res = NULL;
-	int ret = list_search(p, p->folders_dn, LDAP_SCOPE_SUBTREE, "(objectClass=ixPublicFolder)", attrs, &res, error_r);
+	int ret = list_search(p, p->folders_dn, LDAP_SCOPE_SUBTREE, "(objectClass=ixPublicFolder)", attrs, &res,
+			      error_r);
 	if (ret != IX_OK)
 		return ret;
 	for (LDAPMessage *e = ldapu_first_entry(p->ld, res); e != NULL; e = ldap_next_entry(p->ld, e)) {
@@ -1161,7 +1175,8 @@ static int has_proxy(struct prov *p, LDAPMessage *e, const char *address, char *
 	struct berval **vals = ldap_get_values_len(p->ld, e, "ixProxyAddresses");
 	int found = 0;
 	for (size_t i = 0; vals != NULL && vals[i] != NULL && !found; i++) {
-		if (vals[i]->bv_len == strlen(address) + 5 && strncasecmp(vals[i]->bv_val + 5, address, strlen(address)) == 0) {
+		if (vals[i]->bv_len == strlen(address) + 5 &&
+		    strncasecmp(vals[i]->bv_val + 5, address, strlen(address)) == 0) {
 			*value_r = xstrndup(vals[i]->bv_val, vals[i]->bv_len);
 			found = 1;
 		}
@@ -1273,7 +1288,8 @@ int prov_generate_addresses(struct prov *p, unsigned *count_r, struct buf *error
 		return ret;
 	const char *attrs[] = { "objectClass", "givenName", "sn", "cn", "ixNickname", "ixProxyAddresses", NULL };
 	LDAPMessage *res = NULL;
-	ret = list_search(p, p->cfg->suffix, LDAP_SCOPE_SUBTREE, "(&" RECIPIENT_FILTER "(!(mail=*)))", attrs, &res, error_r);
+	ret = list_search(p, p->cfg->suffix, LDAP_SCOPE_SUBTREE, "(&" RECIPIENT_FILTER "(!(mail=*)))", attrs, &res,
+			  error_r);
 	for (LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL; e != NULL;
 	     e = ldap_next_entry(p->ld, e)) {
 		struct buf err = BUF_INIT;
@@ -1299,14 +1315,15 @@ int prov_generate_addresses(struct prov *p, unsigned *count_r, struct buf *error
 
 /* ---- servers ---- */
 
-static const char *const port_attrs[] = { "ixLdapPort", "ixSmtpPort", "ixSubmissionPort", "ixImapPort",
-					   "ixImapsPort", "ixPop3Port", "ixPop3sPort", "ixMetricsPort" };
+static const char *const port_attrs[] = { "ixLdapPort",  "ixSmtpPort", "ixSubmissionPort", "ixImapPort",
+					  "ixImapsPort", "ixPop3Port", "ixPop3sPort",      "ixMetricsPort" };
 static const char *const port_labels[] = { "ldap", "smtp", "submission", "imap", "imaps", "pop3", "pop3s", "metrics" };
 
 int prov_server_list(struct prov *p, struct buf *out, struct buf *error_r)
 {
 	char *base = xasprintf("ou=Servers,ou=Configuration,%s", p->cfg->suffix);
-	const char *attrs[] = { "cn", "ixHostName", "ixServerRole", "ixLdapPort", "ixSmtpPort", "ixImapPort", "ixPop3Port", NULL };
+	const char *attrs[] = { "cn",         "ixHostName", "ixServerRole", "ixLdapPort",
+				"ixSmtpPort", "ixImapPort", "ixPop3Port",   NULL };
 	LDAPMessage *res = NULL;
 	int ret = list_search(p, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixServer)", attrs, &res, error_r);
 	free(base);
@@ -1326,7 +1343,9 @@ int prov_server_list(struct prov *p, struct buf *out, struct buf *error_r)
 		     *pi = ldapu_get_first(p->ld, e, "ixImapPort"), *pp = ldapu_get_first(p->ld, e, "ixPop3Port");
 		buf_printf(out, "%-24s %-28s %-28s %s %s %s %s%s\n", cn ? cn : "", host ? host : "", buf_cstr(&r),
 			   pl ? pl : "-", ps ? ps : "-", pi ? pi : "-", pp ? pp : "-",
-			   cn != NULL && p->cfg->hostname != NULL && strcasecmp(cn, p->cfg->hostname) == 0 ? "  (this server)" : "");
+			   cn != NULL && p->cfg->hostname != NULL && strcasecmp(cn, p->cfg->hostname) == 0
+				   ? "  (this server)"
+				   : "");
 		free(pl);
 		free(ps);
 		free(pi);
@@ -1489,7 +1508,8 @@ int prov_server_sender_from(struct prov *p, const char *server, const char *clie
 		size_t k = 0;
 		if (allow && present == NULL) {
 			if (!has_class)
-				ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "objectClass", ldapu_values1("ixSenderExceptions"));
+				ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "objectClass",
+					      ldapu_values1("ixSenderExceptions"));
 			ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "ixAllowSenderFrom", ldapu_values1(client));
 		} else if (!allow && present != NULL) {
 			ldapu_mod_add(&mods, &k, LDAP_MOD_DELETE, "ixAllowSenderFrom", ldapu_values1(present));
@@ -1526,8 +1546,8 @@ int prov_user_mailbox(struct prov *p, const char *login, char **guid_r, unsigned
 	struct settings st;
 	settings_load(&st, NULL, 0);
 	const char *sattrs[] = { "ixServerSetting", NULL };
-	if (ret == IX_OK && ldapu_search(p->ld, p->cfg->server_dn, LDAP_SCOPE_BASE, "(objectClass=ixServer)", sattrs, &res,
-				   error_r) == IX_OK) {
+	if (ret == IX_OK && ldapu_search(p->ld, p->cfg->server_dn, LDAP_SCOPE_BASE, "(objectClass=ixServer)", sattrs,
+					 &res, error_r) == IX_OK) {
 		LDAPMessage *se = ldapu_first_entry(p->ld, res);
 		char **vals = se != NULL ? ldapu_get_values(p->ld, se, "ixServerSetting", NULL) : NULL;
 		size_t n = 0;
@@ -1554,8 +1574,7 @@ int prov_user_mailbox(struct prov *p, const char *login, char **guid_r, unsigned
 
 /* ---- mailbox moves ---- */
 
-int prov_move_prepare(struct prov *p, const char *login, const char *server, struct prov_move *m_r,
-		      struct buf *error_r)
+int prov_move_prepare(struct prov *p, const char *login, const char *server, struct prov_move *m_r, struct buf *error_r)
 {
 	memset(m_r, 0, sizeof(*m_r));
 	int ret = require_user(p, login, &m_r->dn, error_r);
@@ -1675,13 +1694,15 @@ int prov_restrict(struct prov *p, const char *recipient, const struct prov_restr
 	}
 	if (r->authenticated_only >= 0)
 		ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixRequireAuthenticatedSender",
-			ldapu_values1(r->authenticated_only ? "TRUE" : "FALSE"));
+			      ldapu_values1(r->authenticated_only ? "TRUE" : "FALSE"));
 	if (r->members_only >= 0)
-		ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixMembersOnly", ldapu_values1(r->members_only ? "TRUE" : "FALSE"));
+		ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixMembersOnly",
+			      ldapu_values1(r->members_only ? "TRUE" : "FALSE"));
 	if (r->max_size >= 0) {
 		char num[32];
 		snprintf(num, sizeof(num), "%lld", r->max_size);
-		ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixMaxReceiveSize", r->max_size > 0 ? ldapu_values1(num) : NULL);
+		ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixMaxReceiveSize",
+			      r->max_size > 0 ? ldapu_values1(num) : NULL);
 	}
 	ret = modify(p, dn, mods, "could not change the restrictions", error_r);
 	mods = NULL;
@@ -1711,7 +1732,7 @@ int prov_forward(struct prov *p, const char *recipient, const char *target, int 
 	size_t k = 0;
 	ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixForwardTo", tdn != NULL ? ldapu_values1(tdn) : NULL);
 	ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixDeliverAndRedirect",
-		tdn != NULL && keep_copy ? ldapu_values1("TRUE") : NULL);
+		      tdn != NULL && keep_copy ? ldapu_values1("TRUE") : NULL);
 	ret = modify(p, dn, mods, "could not change forwarding", error_r);
 	free(dn);
 	free(tdn);
@@ -1732,7 +1753,7 @@ int prov_delegate(struct prov *p, const char *owner, const char *delegate, int o
 	LDAPMod **mods = NULL;
 	size_t k = 0;
 	ldapu_mod_add(&mods, &k, revoke ? LDAP_MOD_DELETE : LDAP_MOD_ADD, on_behalf ? "ixSendOnBehalf" : "ixSendAs",
-		ldapu_values1(ddn));
+		      ldapu_values1(ddn));
 	enum ldapu_value_fault fault;
 	ret = ldapu_modify_values(p->ld, dn, mods, "could not change the right", &fault, error_r);
 	ldapu_mods_free(mods);

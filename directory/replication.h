@@ -34,7 +34,7 @@ struct repl_server {
 	/* userCertificate;binary (DER): the certificate it answers TLS with, and during a renewal the next one too */
 	unsigned char *cert[REPL_MAX_CERTS];
 	size_t cert_len[REPL_MAX_CERTS], ncerts;
-	int pki;        /* the entry has objectClass pkiUser (so it may hold userCertificate) */
+	int pki; /* the entry has objectClass pkiUser (so it may hold userCertificate) */
 };
 /* Longest certificate we publish or accept from the directory (DER). */
 #define REPL_MAX_CERT (64 * 1024)

@@ -139,7 +139,8 @@ static int publish(LDAP *ld, const struct repl_server *me, const struct own_cert
 	}
 	char *oc[] = { (char *)"pkiUser", NULL };
 	LDAPMod m1 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"objectClass", .mod_values = oc };
-	LDAPMod m2 = { .mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES, .mod_type = (char *)"userCertificate;binary",
+	LDAPMod m2 = { .mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES,
+		       .mod_type = (char *)"userCertificate;binary",
 		       .mod_bvalues = bvals };
 	LDAPMod *mods[] = { &m1, &m2, NULL };
 	return ldapu_modify(ld, me->dn, me->pki ? mods + 1 : mods, error_r);

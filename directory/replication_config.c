@@ -88,7 +88,9 @@ int repl_syncrepl_same(const char *live, const char *want)
 	if (syncrepl_rid(live) != syncrepl_rid(want))
 		return 0;
 	/* an absent option is slapd's default, which our values never rely on: "no" stands for it */
-	static const char *const keys[] = { "provider", "credentials", "starttls", "tls_cacert", "syncdata", "logbase" };
+	static const char *const keys[] = {
+		"provider", "credentials", "starttls", "tls_cacert", "syncdata", "logbase"
+	};
 	int same = 1;
 	for (size_t i = 0; i < IX_ARRAY_LEN(keys) && same; i++) {
 		char *x = syncrepl_field(live, keys[i]), *y = syncrepl_field(want, keys[i]);
@@ -183,8 +185,8 @@ int repl_admin_password(const struct config *cfg, char **password_r, struct buf 
 }
 
 int repl_apply_config(LDAP *ld, const struct repl_live *live, unsigned my_sid, const char *my_dn,
-			const struct repl_server *servers, size_t count, const char *admin_dn, const char *password,
-			const char *suffix, const char *cafile, int force, int *changed_r, struct buf *error_r)
+		      const struct repl_server *servers, size_t count, const char *admin_dn, const char *password,
+		      const char *suffix, const char *cafile, int force, int *changed_r, struct buf *error_r)
 {
 	char sidtext[16];
 	snprintf(sidtext, sizeof(sidtext), "%u", my_sid);
@@ -199,8 +201,9 @@ int repl_apply_config(LDAP *ld, const struct repl_live *live, unsigned my_sid, c
 			continue;
 		char *v = repl_syncrepl_value(s->sid, s->uri, admin_dn, password, suffix, cafile);
 		if (v == NULL) {
-			buf_printf(error_r, "the URI of %s or the password holds a quote or backslash, which cn=config "
-					    "cannot carry",
+			buf_printf(error_r,
+				   "the URI of %s or the password holds a quote or backslash, which cn=config "
+				   "cannot carry",
 				   s->name);
 			ret = IX_EINVAL;
 			goto out;
@@ -290,8 +293,9 @@ int repl_sync_config(const struct config *cfg, int *changed_r, struct buf *error
 		password = xstrdup(me->handover);
 	if (password == NULL) {
 		if (peers > 0) {
-			buf_printf(error_r, "this server has no replication password yet: nothing to bind to the %zu other "
-					    "servers with (join it again, or let a joining server leave one)",
+			buf_printf(error_r,
+				   "this server has no replication password yet: nothing to bind to the %zu other "
+				   "servers with (join it again, or let a joining server leave one)",
 				   peers);
 			ret = IX_EAUTH;
 		}
@@ -299,12 +303,14 @@ int repl_sync_config(const struct config *cfg, int *changed_r, struct buf *error
 	}
 	char *cafile = config_path(cfg, REPL_PEERS_FILE);
 	/* slapd's consumers read the trusted certificates once, when they start: a new set restarts them */
-	ret = repl_apply_config(ld, &live, me->sid, cfg->server_dn, servers, count, cfg->admin_dn, password, cfg->suffix,
-			   cafile, peers_changed, &changed, error_r);
+	ret = repl_apply_config(ld, &live, me->sid, cfg->server_dn, servers, count, cfg->admin_dn, password,
+				cfg->suffix, cafile, peers_changed, &changed, error_r);
 	free(cafile);
 	if (ret == IX_OK && me->handover != NULL && peers > 0) {
 		/* the password now lives in cn=config (0600, never replicated): take it out of the directory */
-		LDAPMod m = { .mod_op = LDAP_MOD_DELETE, .mod_type = (char *)"ixReplicationHandover", .mod_values = NULL };
+		LDAPMod m = { .mod_op = LDAP_MOD_DELETE,
+			      .mod_type = (char *)"ixReplicationHandover",
+			      .mod_values = NULL };
 		LDAPMod *mods[] = { &m, NULL };
 		struct buf err = BUF_INIT;
 		if (ldapu_modify(ld, cfg->server_dn, mods, &err) != IX_OK)
@@ -350,8 +356,9 @@ int repl_prepare_config(const struct config *cfg, struct buf *error_r)
 	text[w] = '\0';
 	if (strstr(text, marker) == NULL) {
 		struct buf ldif = BUF_INIT, out = BUF_INIT;
-		buf_printf(&ldif, "dn: olcDatabase={0}config,cn=config\nchangetype: modify\nadd: olcAccess\n"
-				  "olcAccess: {0}to * by dn.exact=\"%s\" %s manage by * break\n",
+		buf_printf(&ldif,
+			   "dn: olcDatabase={0}config,cn=config\nchangetype: modify\nadd: olcAccess\n"
+			   "olcAccess: {0}to * by dn.exact=\"%s\" %s manage by * break\n",
 			   cfg->admin_dn, marker);
 		char *lpath = config_path(cfg, "directory/config-access.ldif");
 		char *confdir = config_path(cfg, "directory/slapd.d");
@@ -359,8 +366,10 @@ int repl_prepare_config(const struct config *cfg, struct buf *error_r)
 			buf_printf(error_r, "cannot write %s: %s", lpath, strerror(errno));
 			ret = IX_EIO;
 		} else {
-			char *const argv[] = { (char *)SLAPMODIFY_BIN, (char *)"-q", (char *)"-n0", (char *)"-F", confdir,
-					       (char *)"-l", lpath, NULL };
+			char *const argv[] = {
+				(char *)SLAPMODIFY_BIN, (char *)"-q", (char *)"-n0", (char *)"-F", confdir,
+				(char *)"-l",           lpath,        NULL
+			};
 			int rc = slapd_run_tool(argv, &out);
 			if (rc != 0) {
 				buf_printf(error_r, "slapmodify -n0 failed (%d): %s", rc, buf_cstr(&out));

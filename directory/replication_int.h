@@ -16,9 +16,9 @@ int repl_same_dn(const char *a, const char *b);
 /* ---- the live replication settings of the local slapd (replication_config.c) ---- */
 
 struct repl_live {
-	char *db_dn;        /* the mdb database holding suffix */
-	char **server_ids;  /* olcServerID values */
-	char **syncrepl;    /* olcSyncrepl values */
+	char *db_dn;       /* the mdb database holding suffix */
+	char **server_ids; /* olcServerID values */
+	char **syncrepl;   /* olcSyncrepl values */
 	char *multiprovider;
 };
 

@@ -176,8 +176,9 @@ int repl_join_prepare(const struct repl_join *j, struct config *cfg_r, struct bu
 	}
 	for (size_t i = 0; i < count; i++) {
 		if (strcasecmp(servers[i].name, cfg_r->hostname) == 0) {
-			buf_printf(error_r, "the organisation already has a server named %s: give this one another "
-					    "--hostname",
+			buf_printf(error_r,
+				   "the organisation already has a server named %s: give this one another "
+				   "--hostname",
 				   cfg_r->hostname);
 			ret = IX_EEXIST;
 			goto out;
@@ -202,7 +203,8 @@ static char *my_uri(const struct repl_join *j, const struct config *cfg)
 		return xstrdup(j->my_uri);
 	/* a directory listening on one address is reached there; on every address, by name (or on loopback) */
 	const char *l = cfg->listen;
-	if (l != NULL && l[0] != '\0' && strcmp(l, "0.0.0.0") != 0 && strcmp(l, "::") != 0 && strcmp(l, "127.0.0.1") != 0)
+	if (l != NULL && l[0] != '\0' && strcmp(l, "0.0.0.0") != 0 && strcmp(l, "::") != 0 &&
+	    strcmp(l, "127.0.0.1") != 0)
 		return strchr(l, ':') != NULL ? xasprintf("ldap://[%s]:%u/", l, cfg->ports[PORT_LDAP])
 					      : xasprintf("ldap://%s:%u/", l, cfg->ports[PORT_LDAP]);
 	if (is_loopback_uri(j->uri))
@@ -226,8 +228,8 @@ static void add_mod(LDAPMod **mods, size_t *n, LDAPMod *store, char ***vals, con
 /* Adds this server's entry on the remote with server ID sid. */
 static int add_own_entry(LDAP *ld, const struct config *cfg, unsigned sid, const char *uri, struct buf *error_r)
 {
-	static const char *const port_attrs[PORT_COUNT] = { "ixLdapPort", "ixSmtpPort", "ixSubmissionPort",
-							    "ixImapPort", "ixImapsPort", "ixPop3Port",
+	static const char *const port_attrs[PORT_COUNT] = { "ixLdapPort",  "ixSmtpPort",   "ixSubmissionPort",
+							    "ixImapPort",  "ixImapsPort",  "ixPop3Port",
 							    "ixPop3sPort", "ixMetricsPort" };
 	enum { MAXM = 8 + PORT_COUNT };
 	LDAPMod store[MAXM], *mods[MAXM + 2];
@@ -265,7 +267,8 @@ static int add_own_entry(LDAP *ld, const struct config *cfg, unsigned sid, const
 		return IX_EIO;
 	}
 	struct berval cbv = { (ber_len_t)dlen, (char *)der }, *cvals[] = { &cbv, NULL };
-	LDAPMod cm = { .mod_op = LDAP_MOD_ADD | LDAP_MOD_BVALUES, .mod_type = (char *)"userCertificate;binary",
+	LDAPMod cm = { .mod_op = LDAP_MOD_ADD | LDAP_MOD_BVALUES,
+		       .mod_type = (char *)"userCertificate;binary",
 		       .mod_bvalues = cvals };
 	mods[n] = &cm;
 	mods[n + 1] = NULL;
@@ -347,10 +350,12 @@ static int check_sid_everywhere(const struct repl_join *j, const struct config *
 			continue;
 		}
 		int arrived = 0;
-		for (unsigned long long until = now_usec() + REPL_ID_CHECK_MS * 1000ULL; !arrived && now_usec() < until;) {
+		for (unsigned long long until = now_usec() + REPL_ID_CHECK_MS * 1000ULL;
+		     !arrived && now_usec() < until;) {
 			LDAPMessage *res;
 			buf_reset(&err);
-			if (ldapu_search(ld, cfg->server_dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, &err) == IX_OK) {
+			if (ldapu_search(ld, cfg->server_dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, &err) ==
+			    IX_OK) {
 				arrived = ldap_count_entries(ld, res) == 1;
 				ldap_msgfree(res);
 			}
@@ -360,7 +365,8 @@ static int check_sid_everywhere(const struct repl_join *j, const struct config *
 			}
 		}
 		if (!arrived)
-			say(j, "  note: this server's entry has not reached %s yet; its server IDs are checked as they are\n",
+			say(j,
+			    "  note: this server's entry has not reached %s yet; its server IDs are checked as they are\n",
 			    s->name);
 		buf_reset(&err);
 		/* a server that goes away meanwhile (another joiner stops its slapd when its join is done) is one we
@@ -416,7 +422,8 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 		goto out;
 	for (int attempt = 0;; attempt++) {
 		if (my_sid > REPL_MAX_SERVER_ID) {
-			buf_printf(error_r, "the organisation has no free server ID left (at most %d)", REPL_MAX_SERVER_ID);
+			buf_printf(error_r, "the organisation has no free server ID left (at most %d)",
+				   REPL_MAX_SERVER_ID);
 			ret = IX_ELIMIT;
 			goto out;
 		}
@@ -456,7 +463,9 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 		LDAPMod m1 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"objectClass", .mod_values = oc };
 		LDAPMod m2 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"ixServerId", .mod_values = sv };
 		LDAPMod m3 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"ixLdapUri", .mod_values = uv };
-		LDAPMod m4 = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"ixReplicationHandover", .mod_values = hv };
+		LDAPMod m4 = { .mod_op = LDAP_MOD_REPLACE,
+			       .mod_type = (char *)"ixReplicationHandover",
+			       .mod_values = hv };
 		LDAPMod *mods[] = { &m1, &m2, &m3, &m4, NULL };
 		if ((ret = ldapu_modify(remote, o->dn, mods, error_r)) != IX_OK)
 			goto out;
@@ -466,7 +475,9 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 		say(j, "  first server: %s gets server ID %u, reached at %s\n", o->name, o->sid, o->uri);
 	} else if (hand_over) {
 		char *hv[] = { (char *)j->password, NULL };
-		LDAPMod m = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"ixReplicationHandover", .mod_values = hv };
+		LDAPMod m = { .mod_op = LDAP_MOD_REPLACE,
+			      .mod_type = (char *)"ixReplicationHandover",
+			      .mod_values = hv };
 		LDAPMod *mods[] = { &m, NULL };
 		if ((ret = ldapu_modify(remote, servers[origin].dn, mods, error_r)) != IX_OK)
 			goto out;
@@ -496,7 +507,7 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 	int changed = 0;
 	char *cafile = config_path(cfg, REPL_PEERS_FILE);
 	ret = repl_apply_config(local, &live, my_sid, cfg->server_dn, servers, count, cfg->admin_dn, j->password,
-			   cfg->suffix, cafile, 0, &changed, error_r);
+				cfg->suffix, cafile, 0, &changed, error_r);
 	free(cafile);
 	if (ret != IX_OK)
 		goto out;
@@ -525,11 +536,14 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 		const char *odn = servers[origin].dn;
 		static const char *const hattrs[] = { "ixReplicationHandover", NULL };
 		int taken = 0;
-		for (unsigned long long until = now_usec() + REPL_HANDOVER_WAIT_MS * 1000ULL; !taken && now_usec() < until;) {
+		for (unsigned long long until = now_usec() + REPL_HANDOVER_WAIT_MS * 1000ULL;
+		     !taken && now_usec() < until;) {
 			LDAPMessage *res;
 			struct buf err = BUF_INIT;
-			if (ldapu_search(remote, odn, LDAP_SCOPE_BASE, "(objectClass=*)", hattrs, &res, &err) == IX_OK) {
-				char *h = ldapu_get_first(remote, ldap_first_entry(remote, res), "ixReplicationHandover");
+			if (ldapu_search(remote, odn, LDAP_SCOPE_BASE, "(objectClass=*)", hattrs, &res, &err) ==
+			    IX_OK) {
+				char *h = ldapu_get_first(remote, ldap_first_entry(remote, res),
+							  "ixReplicationHandover");
 				taken = h == NULL;
 				free(h);
 				ldap_msgfree(res);
@@ -543,8 +557,9 @@ int repl_join_finish(const struct repl_join *j, const struct config *cfg, struct
 		if (taken)
 			say(j, "  %s replicates from this server too\n", servers[origin].name);
 		else
-			say(j, "  note: %s has not taken up replication yet; it does when its attendant (this version) "
-			       "runs, and changes made here reach it then\n",
+			say(j,
+			    "  note: %s has not taken up replication yet; it does when its attendant (this version) "
+			    "runs, and changes made here reach it then\n",
 			    servers[origin].name);
 	}
 	ret = IX_OK;

@@ -11,8 +11,9 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const server_attrs[] = { "cn", "ixServerId", "ixLdapUri", "ixReplicationHandover",
-					     "userCertificate;binary", "objectClass", NULL };
+static const char *const server_attrs[] = {
+	"cn", "ixServerId", "ixLdapUri", "ixReplicationHandover", "userCertificate;binary", "objectClass", NULL
+};
 
 /* ---- connecting to a server ---- */
 
@@ -56,11 +57,15 @@ int repl_connect_tls(const char *uri, const char *dn, const char *password, cons
 		char *diag = NULL;
 		ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
 		if (rc == LDAP_CONNECT_ERROR && cafile != NULL)
-			buf_printf(error_r, "the certificate of %s was refused: it is not one %s holds, or it does not name "
-					    "the host as the URI does", uri, cafile);
+			buf_printf(error_r,
+				   "the certificate of %s was refused: it is not one %s holds, or it does not name "
+				   "the host as the URI does",
+				   uri, cafile);
 		else if (rc == LDAP_CONNECT_ERROR)
-			buf_printf(error_r, "the certificate of %s was refused: the system's CAs do not vouch for it; give "
-					    "--ca FILE, a copy of that server's DATA/tls/cert.pem", uri);
+			buf_printf(error_r,
+				   "the certificate of %s was refused: the system's CAs do not vouch for it; give "
+				   "--ca FILE, a copy of that server's DATA/tls/cert.pem",
+				   uri);
 		else
 			buf_printf(error_r, "cannot start TLS with %s: %s%s%s", uri, ldap_err2string(rc),
 				   diag != NULL && diag[0] ? ", " : "", diag != NULL ? diag : "");

@@ -33,7 +33,8 @@ static void compare_csns(struct buf *out, char **here, char **there)
 		int cmp = h == NULL ? -1 : strcmp(h, *t);
 		if (cmp != 0) {
 			same = 0;
-			buf_printf(&d, "%s changes of server ID %ld", cmp < 0 ? "behind on" : "ahead on", repl_csn_sid(*t));
+			buf_printf(&d, "%s changes of server ID %ld", cmp < 0 ? "behind on" : "ahead on",
+				   repl_csn_sid(*t));
 			buf_append_str(&d, "; ");
 		}
 	}
@@ -231,7 +232,8 @@ int repl_server_states(const struct config *cfg, struct buf *out, struct buf *er
 		else if (p[i].id == 0)
 			buf_printf(out, "%s\n", p[i].state);
 		else
-			buf_printf(out, "%s; %s\n", p[i].state, p[i].replicating ? "replicating from it" : "NOT replicating from it");
+			buf_printf(out, "%s; %s\n", p[i].state,
+				   p[i].replicating ? "replicating from it" : "NOT replicating from it");
 	}
 	repl_peers_free(&p, n);
 	return IX_OK;

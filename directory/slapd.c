@@ -79,11 +79,12 @@ void slapd_password_acl(struct buf *b)
 	 * only inside TLS; a cleartext bind there fails like a wrong password (49). A user writes its own password
 	 * and may have the old one checked (=wx: the Password Modify operation checks an old password it is sent
 	 * with the auth right, and refuses it without). */
-	buf_append_str(b, "to attrs=userPassword by self =wx by anonymous sockurl.regex=\"^ldapi://\" auth "
-			  "by anonymous sockurl.regex=\"^ldap://127\\.0\\.0\\.1:\" auth "
-			  "by anonymous sockurl.regex=\"^ldap://(0\\.0\\.0\\.0|\\[::\\])?:\" peername.ip=127.0.0.1 auth "
-			  "by anonymous sockurl.regex=\"^ldap://(0\\.0\\.0\\.0|\\[::\\])?:\" peername.ipv6=::1 auth "
-			  "by anonymous tls_ssf=" SLAPD_TLS_MIN_SSF " auth by * none");
+	buf_append_str(b,
+		       "to attrs=userPassword by self =wx by anonymous sockurl.regex=\"^ldapi://\" auth "
+		       "by anonymous sockurl.regex=\"^ldap://127\\.0\\.0\\.1:\" auth "
+		       "by anonymous sockurl.regex=\"^ldap://(0\\.0\\.0\\.0|\\[::\\])?:\" peername.ip=127.0.0.1 auth "
+		       "by anonymous sockurl.regex=\"^ldap://(0\\.0\\.0\\.0|\\[::\\])?:\" peername.ipv6=::1 auth "
+		       "by anonymous tls_ssf=" SLAPD_TLS_MIN_SSF " auth by * none");
 }
 
 int slapd_recipient_acl(const struct config *cfg, int n, struct buf *b)
@@ -92,8 +93,10 @@ int slapd_recipient_acl(const struct config *cfg, int n, struct buf *b)
 	 * bind is an authentication check made as the still anonymous client, and needs x on the entry and the
 	 * attributes of its filter (docs/slapd-facts.md, "SASL PLAIN, hashes and the authcid") */
 	if (n == 1)
-		buf_printf(b, "to dn.subtree=\"%s\" filter=(ixHideFromAddressBook=TRUE) by self read by anonymous =x by * none",
-			   cfg->suffix);
+		buf_printf(
+			b,
+			"to dn.subtree=\"%s\" filter=(ixHideFromAddressBook=TRUE) by self read by anonymous =x by * none",
+			cfg->suffix);
 	else if (n == 3)
 		buf_printf(b, "to * by self read by users read by anonymous %s by * none",
 			   cfg->anonymous_read ? "read" : "=x");
@@ -108,12 +111,14 @@ int slapd_application_acl(const struct config *cfg, int n, struct buf *b)
 	/* dynlist finds the lists behind memberOf with a search from the suffix as the reader: without search on
 	 * the suffix entry itself an application reads no memberOf */
 	if (n == 0)
-		buf_printf(b, "to dn.base=\"%s\" attrs=entry by dn.onelevel=\"" SLAPD_APPLICATIONS_RDN ",%s\" search "
-			      "by * break",
+		buf_printf(b,
+			   "to dn.base=\"%s\" attrs=entry by dn.onelevel=\"" SLAPD_APPLICATIONS_RDN ",%s\" search "
+			   "by * break",
 			   s, s);
 	else if (n == 1)
-		buf_printf(b, "to dn.subtree=\"ou=Recipients,%s\" attrs=" SLAPD_APPLICATION_ATTRS
-			      " by dn.onelevel=\"" SLAPD_APPLICATIONS_RDN ",%s\" read by * break",
+		buf_printf(b,
+			   "to dn.subtree=\"ou=Recipients,%s\" attrs=" SLAPD_APPLICATION_ATTRS
+			   " by dn.onelevel=\"" SLAPD_APPLICATIONS_RDN ",%s\" read by * break",
 			   s, s);
 	else if (n == 2)
 		buf_printf(b, "to * by dn.onelevel=\"" SLAPD_APPLICATIONS_RDN ",%s\" none by * break", s);
@@ -125,10 +130,12 @@ char *slapd_authz_regexp(const struct config *cfg, int n)
 	/* only characters a login or an address may hold: nothing that could widen the search filter */
 	if (n == 1)
 		return xasprintf("{1}\"^uid=([A-Za-z0-9][A-Za-z0-9._-]*)(,cn=[^,]+)?,cn=plain,cn=auth$\" "
-				 "\"ldap:///ou=Recipients,%s??one?(uid=$1)\"", cfg->suffix);
+				 "\"ldap:///ou=Recipients,%s??one?(uid=$1)\"",
+				 cfg->suffix);
 	if (n == 2)
 		return xasprintf("{2}\"^uid=([A-Za-z0-9._-]+@[A-Za-z0-9.-]+)(,cn=[^,]+)?,cn=plain,cn=auth$\" "
-				 "\"ldap:///ou=Recipients,%s??one?(|(mail=$1)(ixProxyAddresses=smtp:$1))\"", cfg->suffix);
+				 "\"ldap:///ou=Recipients,%s??one?(|(mail=$1)(ixProxyAddresses=smtp:$1))\"",
+				 cfg->suffix);
 	return NULL;
 }
 
@@ -177,14 +184,10 @@ const char *const *slapd_policy_setting_attrs(int id)
 	static const char *const failures[] = { "pwdMaxFailure", "pwdMaxRecordedFailure", NULL };
 	static const char *const seconds[] = { "pwdLockoutDuration", "pwdFailureCountInterval", NULL };
 	switch (id) {
-	case SET_PASSWORD_MIN_LENGTH:
-		return min_length;
-	case SET_AUTH_LOCKOUT_FAILURES:
-		return failures;
-	case SET_AUTH_LOCKOUT_SECONDS:
-		return seconds;
-	default:
-		return NULL;
+	case SET_PASSWORD_MIN_LENGTH: return min_length;
+	case SET_AUTH_LOCKOUT_FAILURES: return failures;
+	case SET_AUTH_LOCKOUT_SECONDS: return seconds;
+	default: return NULL;
 	}
 }
 
@@ -223,17 +226,18 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 	if (cfg->user != NULL && cfg->user[0] != '\0' && privs_lookup(cfg->user, &su, &sg) == IX_OK)
 		svc_uid = (unsigned)su;
 
-	buf_printf(b,
-		   "dn: cn=config\nobjectClass: olcGlobal\ncn: config\n"
-		   "olcPidFile: %s/slapd.pid\nolcArgsFile: %s/slapd.args\n"
-		   /* our own uid over ldapi is the administrator; an unescaped + would never match
+	buf_printf(
+		b,
+		"dn: cn=config\nobjectClass: olcGlobal\ncn: config\n"
+		"olcPidFile: %s/slapd.pid\nolcArgsFile: %s/slapd.args\n"
+		/* our own uid over ldapi is the administrator; an unescaped + would never match
 		    * (docs/slapd-facts.md, "The peercred DN and authz-regexp") */
-		   "olcAuthzRegexp: {0}\"gidNumber=[0-9]+\\+uidNumber=(%u|%u),cn=peercred,cn=external,cn=auth\" \"%s\"\n"
-		   /* SASL mechanisms that send a password only where a layer below protects it: PLAIN inside TLS and
+		"olcAuthzRegexp: {0}\"gidNumber=[0-9]+\\+uidNumber=(%u|%u),cn=peercred,cn=external,cn=auth\" \"%s\"\n"
+		/* SASL mechanisms that send a password only where a layer below protects it: PLAIN inside TLS and
 		    * over ldapi, never in clear (slapd_sasl_plugins keeps the others out) */
-		   "olcSaslSecProps: " SLAPD_SASL_SECPROPS "\n"
-		   "olcSizeLimit: 500\nolcToolThreads: 1\n",
-		   run, run, uid, svc_uid, cfg->admin_dn);
+		"olcSaslSecProps: " SLAPD_SASL_SECPROPS "\n"
+		"olcSizeLimit: 500\nolcToolThreads: 1\n",
+		run, run, uid, svc_uid, cfg->admin_dn);
 	/* binds by login or address (SASL PLAIN) */
 	for (int n = 1; n <= 2; n++) {
 		char *rule = slapd_authz_regexp(cfg, n);
@@ -253,8 +257,8 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 		   "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"
 		   "olcModulePath: /usr/lib/ldap\nolcModuleLoad: %s name cn uid\nolcModuleLoad: back_mdb\n"
 		   "olcModuleLoad: syncprov\nolcModuleLoad: unique\nolcModuleLoad: refint\nolcModuleLoad: dynlist\n"
-		   "olcModuleLoad: sssvlv\nolcModuleLoad: " SLAPD_ACCESSLOG_MODULE "\nolcModuleLoad: " SLAPD_PPOLICY_MODULE
-		   "\n\n",
+		   "olcModuleLoad: sssvlv\nolcModuleLoad: " SLAPD_ACCESSLOG_MODULE
+		   "\nolcModuleLoad: " SLAPD_PPOLICY_MODULE "\n\n",
 		   ordering);
 	free(ordering);
 	char *core = config_path(cfg, "directory/schema/core.ldif");
@@ -279,7 +283,8 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 		   cfg->admin_dn);
 	buf_printf(b,
 		   "dn: olcDatabase={1}mdb,cn=config\nobjectClass: olcDatabaseConfig\nobjectClass: olcMdbConfig\n"
-		   "olcDatabase: {1}mdb\nolcSuffix: %s\nolcRootDN: %s\n", s, cfg->admin_dn);
+		   "olcDatabase: {1}mdb\nolcSuffix: %s\nolcRootDN: %s\n",
+		   s, cfg->admin_dn);
 	/* the administrator's password lives in its entry (ACLs apply to its bind); olcRootPW only for a restore of
 	 * an older backup, which the attendant then moves into the entry */
 	if (hash != NULL)
@@ -340,11 +345,12 @@ static void base_ldif(const struct config *cfg, const char *admin_hash, const un
 	/* dc value of the suffix's first RDN */
 	const char *dc = s + 3;
 	size_t dclen = strcspn(dc, ",");
-	buf_printf(b, "dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: %.*s\no: %s\n\n", s, (int)dclen, dc,
-		   cfg->org);
+	buf_printf(b, "dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: %.*s\no: %s\n\n", s, (int)dclen,
+		   dc, cfg->org);
 	/* the administrator (the rootDN) as an entry: its bind then goes through the userPassword ACL */
-	buf_printf(b, "dn: %s\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: %.*s\n"
-		      "userPassword: %s\ndescription: the organisation's administrator\n\n",
+	buf_printf(b,
+		   "dn: %s\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: %.*s\n"
+		   "userPassword: %s\ndescription: the organisation's administrator\n\n",
 		   cfg->admin_dn, (int)strcspn(cfg->admin_dn + 3, ","), cfg->admin_dn + 3, admin_hash);
 	static const char *const ous[] = { "Recipients", "Public Folders", "Configuration", "Applications" };
 	for (size_t i = 0; i < IX_ARRAY_LEN(ous); i++)
@@ -357,8 +363,8 @@ static void base_ldif(const struct config *cfg, const char *admin_hash, const un
 		   "dn: %s\nobjectClass: ixServer\ncn: %s\nixHostName: %s\nixServerRole: directory\n"
 		   "ixServerRole: mailbox\nixServerRole: transport\n",
 		   cfg->server_dn, cfg->hostname, cfg->hostname);
-	static const char *const port_attrs[PORT_COUNT] = { "ixLdapPort", "ixSmtpPort", "ixSubmissionPort",
-							    "ixImapPort", "ixImapsPort", "ixPop3Port",
+	static const char *const port_attrs[PORT_COUNT] = { "ixLdapPort",  "ixSmtpPort",   "ixSubmissionPort",
+							    "ixImapPort",  "ixImapsPort",  "ixPop3Port",
 							    "ixPop3sPort", "ixMetricsPort" };
 	for (int p = 0; p < PORT_COUNT; p++)
 		buf_printf(b, "%s: %u\n", port_attrs[p], cfg->ports[p]);
@@ -366,15 +372,17 @@ static void base_ldif(const struct config *cfg, const char *admin_hash, const un
 		if (settings[i] != setting_def(i)->def)
 			buf_printf(b, "ixServerSetting: %s=%llu\n", setting_def(i)->name, settings[i]);
 	}
-	buf_printf(b, "\ndn: cn=%s,ou=Accepted Domains,ou=Configuration,%s\nobjectClass: ixAcceptedDomain\ncn: %s\n"
-		      "ixDomainType: authoritative\n\n",
-		   cfg->domain, s, cfg->domain);
 	buf_printf(b,
-		   "dn: cn=Default Policy,ou=Recipient Policies,ou=Configuration,%s\nobjectClass: ixRecipientPolicy\n"
-		   "cn: Default Policy\nixPolicyPriority: 1000\nixAddressTemplate: SMTP:%%g.%%s@%s\n"
-		   "ixNicknameTemplate: SMTP:%%m@%s\n"
-		   "description: Default policy: people get given.surname@domain, lists and folders nickname@domain\n\n",
-		   s, cfg->domain, cfg->domain);
+		   "\ndn: cn=%s,ou=Accepted Domains,ou=Configuration,%s\nobjectClass: ixAcceptedDomain\ncn: %s\n"
+		   "ixDomainType: authoritative\n\n",
+		   cfg->domain, s, cfg->domain);
+	buf_printf(
+		b,
+		"dn: cn=Default Policy,ou=Recipient Policies,ou=Configuration,%s\nobjectClass: ixRecipientPolicy\n"
+		"cn: Default Policy\nixPolicyPriority: 1000\nixAddressTemplate: SMTP:%%g.%%s@%s\n"
+		"ixNicknameTemplate: SMTP:%%m@%s\n"
+		"description: Default policy: people get given.surname@domain, lists and folders nickname@domain\n\n",
+		s, cfg->domain, cfg->domain);
 	slapd_policy_entry_ldif(cfg, settings, b);
 }
 
@@ -385,8 +393,16 @@ static int slapadd(const struct config *cfg, const char *ldif_path, const char *
 	char *confdir = config_path(cfg, "directory/slapd.d");
 	char sid[16];
 	snprintf(sid, sizeof(sid), "%u", server_id);
-	char *const argv[] = { (char *)SLAPADD_BIN, (char *)"-q", (char *)dbnum, (char *)"-F", confdir,
-			       (char *)"-l", (char *)ldif_path, server_id != 0 ? (char *)"-S" : NULL, sid, NULL };
+	char *const argv[] = { (char *)SLAPADD_BIN,
+			       (char *)"-q",
+			       (char *)dbnum,
+			       (char *)"-F",
+			       confdir,
+			       (char *)"-l",
+			       (char *)ldif_path,
+			       server_id != 0 ? (char *)"-S" : NULL,
+			       sid,
+			       NULL };
 	struct buf out = BUF_INIT;
 	int rc = slapd_run_tool(argv, &out);
 	int ret = IX_OK;
@@ -502,8 +518,8 @@ static int install_beside(const struct config *cfg, const char *rel, const char 
 int slapd_create_config(const struct config *cfg, const char *rootpw_hash, unsigned server_id,
 			const char *directory_extra, struct buf *error_r)
 {
-	static const char *const dirs[] = { "directory/slapd.d", "directory/data", SLAPD_ACCESSLOG_DIR, "directory/schema",
-					    "run" };
+	static const char *const dirs[] = { "directory/slapd.d", "directory/data", SLAPD_ACCESSLOG_DIR,
+					    "directory/schema", "run" };
 	if (config_make_dirs(cfg, dirs, IX_ARRAY_LEN(dirs), error_r) != IX_OK)
 		return IX_EIO;
 	struct buf b = BUF_INIT;

@@ -97,7 +97,7 @@ int slapd_recipient_acl(const struct config *cfg, int n, struct buf *b);
  * (hidden recipients) did not take, 2 gives an application nothing else; each passes everyone else on (break).
  * Returns 0 when n is none of these. */
 #define SLAPD_APPLICATION_ACLS 3
-#define SLAPD_APPLICATION_ATTRS                                                                                    \
+#define SLAPD_APPLICATION_ATTRS                                                                                   \
 	"entry,objectClass,ou,entryUUID,uid,cn,sn,givenName,displayName,mail,ixProxyAddresses,ixNickname,member," \
 	"memberOf"
 int slapd_application_acl(const struct config *cfg, int n, struct buf *b);

@@ -27,8 +27,7 @@ int sync_source_add(struct prov *p, const struct config *cfg, const struct sync_
 /* A table of every source (name, type, state, counts, URI) appended to out. */
 int sync_source_list(struct prov *p, const struct config *cfg, struct buf *out, struct buf *error_r);
 /* One source: its settings, state, last change seen, counts, and each conflict and error of the last run. */
-int sync_source_show(struct prov *p, const struct config *cfg, const char *name, struct buf *out,
-		     struct buf *error_r);
+int sync_source_show(struct prov *p, const struct config *cfg, const char *name, struct buf *out, struct buf *error_r);
 /* Deletes the source and its password. keep: its recipients stay as local ones (no longer synced); otherwise its
  * users are disabled and hidden as when deleted at the source (their mailboxes stay) and its lists deleted. */
 int sync_source_del(struct prov *p, const struct config *cfg, const char *name, int keep, struct buf *error_r);

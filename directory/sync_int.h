@@ -7,7 +7,16 @@
 
 /* Our attributes a source's entries fill, with the attribute of the source each one is read from. */
 enum sync_attr {
-	SA_LOGIN, SA_GIVEN, SA_SURNAME, SA_CN, SA_DISPLAY, SA_MAIL, SA_ADDRESSES, SA_ANCHOR, SA_TITLE, SA_PHONE,
+	SA_LOGIN,
+	SA_GIVEN,
+	SA_SURNAME,
+	SA_CN,
+	SA_DISPLAY,
+	SA_MAIL,
+	SA_ADDRESSES,
+	SA_ANCHOR,
+	SA_TITLE,
+	SA_PHONE,
 	SA_COUNT
 };
 /* Our name of each (what --map takes on the left). */

@@ -22,7 +22,7 @@
 /* One of our recipients from this source. */
 struct ours {
 	char *dn, *anchor, *name, *remote_dn; /* name: uid of a user, cn of a list */
-	char *vals[SA_COUNT];     /* what the entry holds for each mapped attribute (addresses aside) */
+	char *vals[SA_COUNT];                 /* what the entry holds for each mapped attribute (addresses aside) */
 	char **proxies, **members;
 	int is_list, deleted, seen, renamed;
 };
@@ -123,8 +123,8 @@ static int load_ours(struct run *run, struct buf *error_r)
 	buf_append_str(&f, "(ixSyncedFrom=");
 	ldapu_escape_filter(&f, run->conf.dn, strlen(run->conf.dn));
 	buf_append_str(&f, ")");
-	const char *attrs[SA_COUNT + 8] = { "ixSyncAnchor", "ixSyncDeleted", "objectClass", "member",
-					   "ixProxyAddresses", "ixSyncRemoteDn" };
+	const char *attrs[SA_COUNT + 8] = { "ixSyncAnchor", "ixSyncDeleted",    "objectClass",
+					    "member",       "ixProxyAddresses", "ixSyncRemoteDn" };
 	size_t na = 6;
 	for (int i = 0; i < SA_COUNT; i++) {
 		if (i != SA_ADDRESSES && i != SA_ANCHOR && i != SA_MAIL)
@@ -158,8 +158,8 @@ static int load_ours(struct run *run, struct buf *error_r)
 			if (i != SA_ADDRESSES && i != SA_ANCHOR && i != SA_MAIL)
 				o->vals[i] = ldapu_get_first(run->ours_ld, e, sync_attr_names[i]);
 		}
-		o->name = xstrdup(o->is_list ? (o->vals[SA_CN] ? o->vals[SA_CN] : "") :
-					       (o->vals[SA_LOGIN] ? o->vals[SA_LOGIN] : ""));
+		o->name = xstrdup(o->is_list ? (o->vals[SA_CN] ? o->vals[SA_CN] : "")
+					     : (o->vals[SA_LOGIN] ? o->vals[SA_LOGIN] : ""));
 		o->remote_dn = ldapu_get_first(run->ours_ld, e, "ixSyncRemoteDn");
 		o->proxies = ldapu_get_values(run->ours_ld, e, "ixProxyAddresses", NULL);
 		o->members = ldapu_get_values(run->ours_ld, e, "member", NULL);
@@ -290,7 +290,8 @@ static void collect(struct run *run, LDAPMessage *e)
 		ldapu_values_push(&s->addresses, &na, mail[i]);
 	for (size_t i = 0; more != NULL && more[i] != NULL; i++) {
 		if (strncmp(more[i], "SMTP:", 5) != 0)
-			ldapu_values_push(&s->addresses, &na, strncasecmp(more[i], "smtp:", 5) == 0 ? more[i] + 5 : more[i]);
+			ldapu_values_push(&s->addresses, &na,
+					  strncasecmp(more[i], "smtp:", 5) == 0 ? more[i] + 5 : more[i]);
 	}
 	ldapu_values_free(&mail);
 	ldapu_values_free(&more);
@@ -388,8 +389,8 @@ static int same_values(char **a, char **b, int addresses)
 	for (size_t i = 0; i < na; i++) {
 		int found = 0;
 		for (size_t j = 0; j < nb && !found; j++)
-			found = addresses ? strncmp(a[i], b[j], 4) == 0 && strcasecmp(a[i] + 4, b[j] + 4) == 0 :
-					    strcasecmp(a[i], b[j]) == 0;
+			found = addresses ? strncmp(a[i], b[j], 4) == 0 && strcasecmp(a[i] + 4, b[j] + 4) == 0
+					  : strcasecmp(a[i], b[j]) == 0;
 		if (!found)
 			return 0;
 	}
@@ -439,7 +440,8 @@ static int add_entry(struct run *run, const struct src_entry *s, const char *dn,
 		for (size_t i = 0; i < sizeof(user_attrs) / sizeof(user_attrs[0]); i++) {
 			const char *v = want(s, user_attrs[i]);
 			if (v != NULL)
-				ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, sync_attr_names[user_attrs[i]], ldapu_values1(v));
+				ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, sync_attr_names[user_attrs[i]],
+					      ldapu_values1(v));
 		}
 	}
 	if (proxies != NULL) {
@@ -472,7 +474,8 @@ static int rename_entry(struct run *run, struct ours *o, const struct src_entry 
 		return IX_OK;
 	char *new_dn = dn_of(run->p, name);
 	if (ldapu_entry_matches(run->ours_ld, new_dn, "(objectClass=*)")) {
-		problem(run, 1, "%s: cannot rename %s to %s, which is taken by another recipient", s->dn, o->dn, new_dn);
+		problem(run, 1, "%s: cannot rename %s to %s, which is taken by another recipient", s->dn, o->dn,
+			new_dn);
 		free(new_dn);
 		return IX_EEXIST;
 	}
@@ -552,15 +555,16 @@ static void reconcile_one(struct run *run, const struct src_entry *s, int is_lis
 	const char *name = is_list ? s->vals[SA_CN] : s->vals[SA_LOGIN];
 	if (name == NULL || (is_list ? !prov_name_valid(name) : !prov_login_valid(name))) {
 		problem(run, 0, "%s: %s \"%s\" is not a valid %s: not synced", s->dn,
-			is_list ? "cn" : run->conf.their[SA_LOGIN], name != NULL ? name : "", is_list ? "list name" : "login");
+			is_list ? "cn" : run->conf.their[SA_LOGIN], name != NULL ? name : "",
+			is_list ? "list name" : "login");
 		return;
 	}
 	char *(*dn_of)(struct prov *, const char *) = is_list ? prov_list_dn : prov_user_dn;
 	if (o == NULL) {
 		char *dn = dn_of(run->p, name);
 		if (ldapu_entry_matches(run->ours_ld, dn, "(objectClass=*)")) {
-			problem(run, 1, "%s: the %s %s is taken by %s, which is not from this source: not synced", s->dn,
-				is_list ? "list name" : "login", name, dn);
+			problem(run, 1, "%s: the %s %s is taken by %s, which is not from this source: not synced",
+				s->dn, is_list ? "list name" : "login", name, dn);
 			free(dn);
 			return;
 		}
@@ -619,7 +623,8 @@ static void gone(struct run *run, struct ours *o)
 	if (o->is_list) {
 		int rc = ldap_delete_ext_s(run->ours_ld, o->dn, NULL, NULL);
 		if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT)
-			problem(run, 0, "cannot delete the list %s, gone from the source: %s", o->dn, ldap_err2string(rc));
+			problem(run, 0, "cannot delete the list %s, gone from the source: %s", o->dn,
+				ldap_err2string(rc));
 		else
 			run->r->deleted++;
 		return;
@@ -713,8 +718,8 @@ int sync_run(struct prov *p, const struct config *cfg, const char *name, sync_pr
 	const char *filter = run.conf.filter != NULL ? run.conf.filter : DEFAULT_USER_FILTER;
 	ret = read_source(&run, run.conf.base, filter, &users, error_r);
 	if (ret == IX_OK)
-		ret = read_source(&run, run.conf.groups_base != NULL ? run.conf.groups_base : run.conf.base, GROUP_FILTER,
-				  &groups, error_r);
+		ret = read_source(&run, run.conf.groups_base != NULL ? run.conf.groups_base : run.conf.base,
+				  GROUP_FILTER, &groups, error_r);
 	if (ret == IX_OK)
 		ret = load_ours(&run, error_r);
 	if (ret == IX_OK) {

@@ -17,22 +17,42 @@
 #define SECRET_MAX 4096
 
 const char *const sync_attr_names[SA_COUNT] = {
-	[SA_LOGIN] = "uid", [SA_GIVEN] = "givenName", [SA_SURNAME] = "sn", [SA_CN] = "cn",
-	[SA_DISPLAY] = "displayName", [SA_MAIL] = "mail", [SA_ADDRESSES] = "ixProxyAddresses",
-	[SA_ANCHOR] = "ixSyncAnchor", [SA_TITLE] = "title", [SA_PHONE] = "telephoneNumber",
+	[SA_LOGIN] = "uid",
+	[SA_GIVEN] = "givenName",
+	[SA_SURNAME] = "sn",
+	[SA_CN] = "cn",
+	[SA_DISPLAY] = "displayName",
+	[SA_MAIL] = "mail",
+	[SA_ADDRESSES] = "ixProxyAddresses",
+	[SA_ANCHOR] = "ixSyncAnchor",
+	[SA_TITLE] = "title",
+	[SA_PHONE] = "telephoneNumber",
 };
 
 /* The defaults of type ldap (RFC 4519/2798 names; the anchor is RFC 4530's entryUUID); NULL: not read. */
 static const char *const ldap_defaults[SA_COUNT] = {
-	[SA_LOGIN] = "uid", [SA_GIVEN] = "givenName", [SA_SURNAME] = "sn", [SA_CN] = "cn",
-	[SA_DISPLAY] = "displayName", [SA_MAIL] = "mail", [SA_ADDRESSES] = NULL,
-	[SA_ANCHOR] = "entryUUID", [SA_TITLE] = "title", [SA_PHONE] = "telephoneNumber",
+	[SA_LOGIN] = "uid",           [SA_GIVEN] = "givenName",
+	[SA_SURNAME] = "sn",          [SA_CN] = "cn",
+	[SA_DISPLAY] = "displayName", [SA_MAIL] = "mail",
+	[SA_ADDRESSES] = NULL,        [SA_ANCHOR] = "entryUUID",
+	[SA_TITLE] = "title",         [SA_PHONE] = "telephoneNumber",
 };
 
-static const char *const source_attrs[] = { "cn", "ixSyncType", "ixSyncUri", "ixSyncBindDn", "ixSyncBase",
-					    "ixSyncFilter", "ixSyncGroupsBase", "ixSyncMap", "ixSyncServer",
-					    "ixSyncState", "ixSyncLastChange", "ixSyncLastRun", "ixSyncCount",
-					    "ixSyncProblem", NULL };
+static const char *const source_attrs[] = { "cn",
+					    "ixSyncType",
+					    "ixSyncUri",
+					    "ixSyncBindDn",
+					    "ixSyncBase",
+					    "ixSyncFilter",
+					    "ixSyncGroupsBase",
+					    "ixSyncMap",
+					    "ixSyncServer",
+					    "ixSyncState",
+					    "ixSyncLastChange",
+					    "ixSyncLastRun",
+					    "ixSyncCount",
+					    "ixSyncProblem",
+					    NULL };
 
 char *sync_source_dn(const struct config *cfg, const char *name)
 {
@@ -73,15 +93,17 @@ static int check_map(const char *m, struct buf *error_r)
 {
 	const char *eq = strchr(m, '=');
 	if (eq == NULL || attr_index(m, (size_t)(eq - m)) < 0) {
-		buf_printf(error_r, "\"%s\" is not a mapping: give OURATTR=THEIRATTR (THEIRATTR empty: not read) with "
-				    "OURATTR one of", m);
+		buf_printf(error_r,
+			   "\"%s\" is not a mapping: give OURATTR=THEIRATTR (THEIRATTR empty: not read) with "
+			   "OURATTR one of",
+			   m);
 		for (int i = 0; i < SA_COUNT; i++)
 			buf_printf(error_r, "%s %s", i ? "," : "", sync_attr_names[i]);
 		return IX_EINVAL;
 	}
 	for (const char *c = eq + 1; *c != '\0'; c++) {
-		int ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
-			 *c == ';' || *c == '.';
+		int ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+			 *c == '-' || *c == ';' || *c == '.';
 		if (!ok) {
 			buf_printf(error_r, "\"%s\" is not an attribute name of the source", eq + 1);
 			return IX_EINVAL;
@@ -126,7 +148,8 @@ static int write_secret(const struct config *cfg, const struct sync_source *s, s
 	if (ret == IX_OK && s->ca_file != NULL) {
 		path = secret_path(cfg, s->name, "-ca.pem");
 		if (file_copy(s->ca_file, path, 0644, 1024 * 1024) < 0) {
-			buf_printf(error_r, "cannot copy the CA certificates %s to %s: %s", s->ca_file, path, strerror(errno));
+			buf_printf(error_r, "cannot copy the CA certificates %s to %s: %s", s->ca_file, path,
+				   strerror(errno));
 			ret = IX_EIO;
 		}
 		free(path);
@@ -238,7 +261,8 @@ static int read_source_entry(LDAP *ld, const struct config *cfg, const char *nam
 		return IX_EINVAL;
 	}
 	char *dn = sync_source_dn(cfg, name);
-	int ret = ldapu_search(ld, dn, LDAP_SCOPE_BASE, "(objectClass=ixDirectorySource)", source_attrs, res_r, error_r);
+	int ret = ldapu_search(ld, dn, LDAP_SCOPE_BASE, "(objectClass=ixDirectorySource)", source_attrs, res_r,
+			       error_r);
 	free(dn);
 	*e_r = ldapu_first_entry(ld, *res_r);
 	if (ret == IX_ENOTFOUND || (ret == IX_OK && *e_r == NULL)) {
@@ -252,8 +276,7 @@ static int read_source_entry(LDAP *ld, const struct config *cfg, const char *nam
 	return ret;
 }
 
-int sync_conf_load(struct prov *p, const struct config *cfg, const char *name, struct sync_conf *c,
-		   struct buf *error_r)
+int sync_conf_load(struct prov *p, const struct config *cfg, const char *name, struct sync_conf *c, struct buf *error_r)
 {
 	memset(c, 0, sizeof(*c));
 	LDAP *ld = prov_ldap(p);
@@ -284,7 +307,8 @@ int sync_conf_load(struct prov *p, const struct config *cfg, const char *name, s
 	ldapu_values_free(&maps);
 	ldap_msgfree(res);
 	if (c->uri == NULL || c->base == NULL || c->their[SA_LOGIN] == NULL || c->their[SA_ANCHOR] == NULL) {
-		buf_printf(error_r, "the sync source %s lacks its URI, its base, or a mapping of uid or ixSyncAnchor", name);
+		buf_printf(error_r, "the sync source %s lacks its URI, its base, or a mapping of uid or ixSyncAnchor",
+			   name);
 		sync_conf_free(c);
 		return IX_EINVAL;
 	}
@@ -293,8 +317,8 @@ int sync_conf_load(struct prov *p, const struct config *cfg, const char *name, s
 
 void sync_conf_free(struct sync_conf *c)
 {
-	char **fields[] = { &c->dn, &c->name, &c->type, &c->uri, &c->bind_dn, &c->base, &c->filter, &c->groups_base,
-			    &c->server_dn };
+	char **fields[] = { &c->dn,   &c->name,   &c->type,        &c->uri,      &c->bind_dn,
+			    &c->base, &c->filter, &c->groups_base, &c->server_dn };
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		free(*fields[i]);
 		*fields[i] = NULL;
@@ -315,8 +339,10 @@ int sync_connect(const struct config *cfg, const struct sync_conf *c, LDAP **ld_
 	char *path = secret_path(cfg, c->name, ".secret"), *password = NULL;
 	size_t len = 0;
 	if (read_file(path, SECRET_MAX, &password, &len) < 0) {
-		buf_printf(error_r, "cannot read the password of the sync source %s (%s): %s; give it again with 'interchange "
-				    "sync del %s --keep' and 'sync add'", c->name, path, strerror(errno), c->name);
+		buf_printf(error_r,
+			   "cannot read the password of the sync source %s (%s): %s; give it again with 'interchange "
+			   "sync del %s --keep' and 'sync add'",
+			   c->name, path, strerror(errno), c->name);
 		free(path);
 		return IX_EIO;
 	}
@@ -374,9 +400,9 @@ int sync_source_list(struct prov *p, const struct config *cfg, struct buf *out, 
 		     **uri = ldapu_get_values(ld, e, "ixSyncUri", NULL),
 		     **state = ldapu_get_values(ld, e, "ixSyncState", NULL),
 		     **counts = ldapu_get_values(ld, e, "ixSyncCount", NULL);
-		buf_printf(out, "%-16s  %-5s  %-6s  %-6s  %-9s  %-14.40s  %s\n", first_or(name, "?"), first_or(type, "?"),
-			   count_of(counts, "users"), count_of(counts, "lists"), count_of(counts, "conflicts"),
-			   first_or(state, "never run"), first_or(uri, "?"));
+		buf_printf(out, "%-16s  %-5s  %-6s  %-6s  %-9s  %-14.40s  %s\n", first_or(name, "?"),
+			   first_or(type, "?"), count_of(counts, "users"), count_of(counts, "lists"),
+			   count_of(counts, "conflicts"), first_or(state, "never run"), first_or(uri, "?"));
 		ldapu_values_free(&name);
 		ldapu_values_free(&type);
 		ldapu_values_free(&uri);
@@ -387,8 +413,7 @@ int sync_source_list(struct prov *p, const struct config *cfg, struct buf *out, 
 	return IX_OK;
 }
 
-int sync_source_show(struct prov *p, const struct config *cfg, const char *name, struct buf *out,
-		     struct buf *error_r)
+int sync_source_show(struct prov *p, const struct config *cfg, const char *name, struct buf *out, struct buf *error_r)
 {
 	LDAP *ld = prov_ldap(p);
 	LDAPMessage *res = NULL, *e = NULL;
@@ -398,11 +423,11 @@ int sync_source_show(struct prov *p, const struct config *cfg, const char *name,
 	static const struct {
 		const char *label, *attr, *dflt;
 	} rows[] = {
-		{ "Type", "ixSyncType", "ldap" },         { "URI", "ixSyncUri", "-" },
-		{ "Bind DN", "ixSyncBindDn", "-" },       { "Users under", "ixSyncBase", "-" },
+		{ "Type", "ixSyncType", "ldap" },          { "URI", "ixSyncUri", "-" },
+		{ "Bind DN", "ixSyncBindDn", "-" },        { "Users under", "ixSyncBase", "-" },
 		{ "Filter", "ixSyncFilter", "(default)" }, { "Groups under", "ixSyncGroupsBase", "(the users' base)" },
-		{ "Run by", "ixSyncServer", "-" },        { "State", "ixSyncState", "never run" },
-		{ "Last run", "ixSyncLastRun", "never" }, { "Last change seen", "ixSyncLastChange", "none" },
+		{ "Run by", "ixSyncServer", "-" },         { "State", "ixSyncState", "never run" },
+		{ "Last run", "ixSyncLastRun", "never" },  { "Last change seen", "ixSyncLastChange", "none" },
 	};
 	buf_printf(out, "Sync source %s\n", name);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {

@@ -127,8 +127,12 @@ int upgrade_security(const struct config *cfg, unsigned *changes_r, struct buf *
 	if (tlsfile == NULL) {
 		char *cert = config_path(cfg, "tls/cert.pem"), *key = config_path(cfg, "tls/key.pem");
 		char *cv[] = { cert, NULL }, *kv[] = { key, NULL };
-		LDAPMod m1 = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcTLSCertificateFile", .mod_values = cv };
-		LDAPMod m2 = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcTLSCertificateKeyFile", .mod_values = kv };
+		LDAPMod m1 = { .mod_op = LDAP_MOD_REPLACE,
+			       .mod_type = (char *)"olcTLSCertificateFile",
+			       .mod_values = cv };
+		LDAPMod m2 = { .mod_op = LDAP_MOD_REPLACE,
+			       .mod_type = (char *)"olcTLSCertificateKeyFile",
+			       .mod_values = kv };
 		LDAPMod *mods[] = { &m1, &m2, NULL };
 		ret = ldapu_modify(ld, "cn=config", mods, error_r);
 		free(cert);
@@ -180,8 +184,8 @@ int upgrade_security(const struct config *cfg, unsigned *changes_r, struct buf *
 	if (rootpw != NULL) {
 		const char *rdn = cfg->admin_dn + 3;
 		char *cn = xstrndup(rdn, strcspn(rdn, ","));
-		char *oc[] = { (char *)"organizationalRole", (char *)"simpleSecurityObject", NULL }, *cnv[] = { cn, NULL },
-		     *pv[] = { rootpw, NULL };
+		char *oc[] = { (char *)"organizationalRole", (char *)"simpleSecurityObject", NULL },
+		     *cnv[] = { cn, NULL }, *pv[] = { rootpw, NULL };
 		LDAPMod a1 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"objectClass", .mod_values = oc };
 		LDAPMod a2 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"cn", .mod_values = cnv };
 		LDAPMod a3 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"userPassword", .mod_values = pv };
@@ -189,7 +193,8 @@ int upgrade_security(const struct config *cfg, unsigned *changes_r, struct buf *
 		int rc = ldap_add_ext_s(ld, cfg->admin_dn, amods, NULL, NULL);
 		free(cn);
 		if (rc != LDAP_SUCCESS && rc != LDAP_ALREADY_EXISTS) {
-			buf_printf(error_r, "cannot add the administrator's entry %s: %s", cfg->admin_dn, ldap_err2string(rc));
+			buf_printf(error_r, "cannot add the administrator's entry %s: %s", cfg->admin_dn,
+				   ldap_err2string(rc));
 			ret = ldapu_err(rc);
 			goto out;
 		}
@@ -310,7 +315,8 @@ int upgrade_accesslog(const struct config *cfg, unsigned *changes_r, struct buf 
 	static const char *const attrs[] = { "olcSuffix", NULL };
 	LDAPMessage *res = NULL;
 	if ((ret = ldapu_search(ld, "cn=config", LDAP_SCOPE_SUBTREE,
-				"(|(objectClass=olcDatabaseConfig)(objectClass=olcOverlayConfig))", attrs, &res, error_r)) != IX_OK)
+				"(|(objectClass=olcDatabaseConfig)(objectClass=olcOverlayConfig))", attrs, &res,
+				error_r)) != IX_OK)
 		goto out;
 	int has_log = 0, main_ok = 0, others = 0;
 	size_t overlays = 0;
@@ -333,9 +339,10 @@ int upgrade_accesslog(const struct config *cfg, unsigned *changes_r, struct buf 
 	if (has_log)
 		goto out;
 	if (!main_ok || others > 0 || overlays != 5) {
-		buf_printf(error_r, "this directory's configuration is not the one interchange init makes (databases or "
-				    "overlays differ), so the access log delta-syncrepl needs cannot be added to it "
-				    "automatically: add the entries of docs/multi-server.md \"The access log\" by hand");
+		buf_printf(error_r,
+			   "this directory's configuration is not the one interchange init makes (databases or "
+			   "overlays differ), so the access log delta-syncrepl needs cannot be added to it "
+			   "automatically: add the entries of docs/multi-server.md \"The access log\" by hand");
 		ret = IX_EINVAL;
 		goto out;
 	}
@@ -368,8 +375,8 @@ static int ppolicy_overlay_upgrade(const struct config *cfg, LDAP *ld, unsigned 
 {
 	static const char *const attrs[] = { "olcOverlay", NULL };
 	LDAPMessage *res = NULL;
-	int ret = ldapu_search(ld, "olcDatabase={1}mdb,cn=config", LDAP_SCOPE_ONELEVEL, "(objectClass=olcOverlayConfig)",
-			       attrs, &res, error_r);
+	int ret = ldapu_search(ld, "olcDatabase={1}mdb,cn=config", LDAP_SCOPE_ONELEVEL,
+			       "(objectClass=olcOverlayConfig)", attrs, &res, error_r);
 	if (ret != IX_OK)
 		return ret;
 	unsigned overlays = 0;

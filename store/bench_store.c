@@ -60,13 +60,15 @@ static struct store *open_store(int no_group_commit, int no_sync)
 static char *make_msg(size_t size, unsigned a, unsigned b, size_t *len_r)
 {
 	struct buf m = BUF_INIT;
-	buf_printf(&m, "From: Sender <sender@example.com>\r\nTo: Recipient <rcpt@example.com>\r\n"
-		       "Subject: Benchmark message %u/%u\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
-		       "Message-ID: <%u.%u@bench.example.com>\r\nMIME-Version: 1.0\r\n"
-		       "Content-Type: text/plain; charset=us-ascii\r\n\r\n",
+	buf_printf(&m,
+		   "From: Sender <sender@example.com>\r\nTo: Recipient <rcpt@example.com>\r\n"
+		   "Subject: Benchmark message %u/%u\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+		   "Message-ID: <%u.%u@bench.example.com>\r\nMIME-Version: 1.0\r\n"
+		   "Content-Type: text/plain; charset=us-ascii\r\n\r\n",
 		   a, b, a, b);
 	while (m.len + 80 < size)
-		buf_append_str(&m, "The quick brown fox jumps over the lazy dog, again and again and again, twice.\r\n");
+		buf_append_str(&m,
+			       "The quick brown fox jumps over the lazy dog, again and again and again, twice.\r\n");
 	*len_r = m.len;
 	return buf_steal(&m);
 }
@@ -332,7 +334,7 @@ static double bench_disk(unsigned nrcpt, size_t msg_size)
 	make_tmp();
 	struct store *st = open_store(0, 1);
 	enum { MSGS = 200 };
-	char (*guids)[STORE_GUID_HEX_LEN + 1] = xcalloc(nrcpt, sizeof(*guids));
+	char(*guids)[STORE_GUID_HEX_LEN + 1] = xcalloc(nrcpt, sizeof(*guids));
 	struct store_target *t = xcalloc(nrcpt, sizeof(*t));
 	for (unsigned i = 0; i < nrcpt; i++) {
 		guid_of(1000 + i, guids[i]);

@@ -11,10 +11,22 @@
 #include "common/util.h"
 
 /* The ENVELOPE fields, in ENVELOPE order, plus References (for mime_info only). */
-enum env_field { EF_DATE, EF_SUBJECT, EF_FROM, EF_SENDER, EF_REPLY_TO, EF_TO, EF_CC, EF_BCC, EF_IN_REPLY_TO,
-		 EF_MESSAGE_ID, EF_REFERENCES, EF_COUNT };
-static const char *const env_names[EF_COUNT] = { "date", "subject", "from", "sender", "reply-to", "to", "cc",
-						 "bcc", "in-reply-to", "message-id", "references" };
+enum env_field {
+	EF_DATE,
+	EF_SUBJECT,
+	EF_FROM,
+	EF_SENDER,
+	EF_REPLY_TO,
+	EF_TO,
+	EF_CC,
+	EF_BCC,
+	EF_IN_REPLY_TO,
+	EF_MESSAGE_ID,
+	EF_REFERENCES,
+	EF_COUNT
+};
+static const char *const env_names[EF_COUNT] = { "date", "subject", "from",        "sender",     "reply-to",  "to",
+						 "cc",   "bcc",     "in-reply-to", "message-id", "references" };
 
 struct node {
 	struct mime_part p;
@@ -22,7 +34,7 @@ struct node {
 	size_t nparams;
 	struct mime_param *dparams; /* Content-Disposition parameters */
 	size_t ndparams;
-	char *enc_raw;  /* Content-Transfer-Encoding as written, NULL when absent */
+	char *enc_raw; /* Content-Transfer-Encoding as written, NULL when absent */
 	char *id, *desc, *disp, *lang, *loc, *md5;
 	char *envelope; /* message roots only */
 };
@@ -67,8 +79,7 @@ static int scan_header(struct parser *ps, size_t start, size_t end, size_t *head
 	size_t p = start;
 	while (p < end) {
 		if (p - start > ps->lim->max_header_bytes)
-			return limit_error(ps, "header block too large",
-					   (unsigned long long)ps->lim->max_header_bytes);
+			return limit_error(ps, "header block too large", (unsigned long long)ps->lim->max_header_bytes);
 		if (m[p] == '\n' || (m[p] == '\r' && p + 1 < end && m[p + 1] == '\n')) {
 			p += m[p] == '\n' ? 1 : 2;
 			*header_len_r = p - start;
@@ -110,8 +121,7 @@ static int scan_header(struct parser *ps, size_t start, size_t end, size_t *head
 	*body_off_r = end;
 check:
 	if (*header_len_r > ps->lim->max_header_bytes)
-		return limit_error(ps, "header block too large",
-				   (unsigned long long)ps->lim->max_header_bytes);
+		return limit_error(ps, "header block too large", (unsigned long long)ps->lim->max_header_bytes);
 	return IX_OK;
 }
 
@@ -190,8 +200,8 @@ static char *make_envelope(struct parser *ps, const char *const *raw, const size
 /* Fills the decoded common fields of mime_info from the top-level header. */
 static void fill_info_fields(struct parser *ps, const char *const *raw, const size_t *raw_len)
 {
-	char **dst[EF_COUNT] = { &ps->info->date, &ps->info->subject, &ps->info->from, &ps->info->sender,
-				 &ps->info->reply_to, &ps->info->to, &ps->info->cc, &ps->info->bcc,
+	char **dst[EF_COUNT] = { &ps->info->date,        &ps->info->subject,    &ps->info->from,      &ps->info->sender,
+				 &ps->info->reply_to,    &ps->info->to,         &ps->info->cc,        &ps->info->bcc,
 				 &ps->info->in_reply_to, &ps->info->message_id, &ps->info->references };
 	for (int i = 0; i < EF_COUNT; i++) {
 		if (raw[i] == NULL)
@@ -319,8 +329,10 @@ static int parse_multipart(struct parser *ps, size_t idx, const char *boundary)
 						pe--;
 					if (pe > part_start && m[pe - 1] == '\r')
 						pe--;
-					char *sec = section[0] ? xasprintf("%s.%u", section, n + 1) : xasprintf("%u", n + 1);
-					ret = parse_entity(ps, part_start, pe, idx, depth + 1, ENTITY_PART, digest, sec);
+					char *sec = section[0] ? xasprintf("%s.%u", section, n + 1)
+							       : xasprintf("%u", n + 1);
+					ret = parse_entity(ps, part_start, pe, idx, depth + 1, ENTITY_PART, digest,
+							   sec);
 					free(sec);
 					n++;
 				}
@@ -674,9 +686,11 @@ void mime_info_destroy(struct mime_info **infop)
 	for (size_t i = 0; i < info->part_count; i++)
 		free_part(&info->parts[i]);
 	free(info->parts);
-	char *strs[] = { info->envelope, info->bodystructure, info->body, info->subject, info->from, info->to,
-			 info->cc, info->bcc, info->date, info->message_id, info->in_reply_to, info->references,
-			 info->reply_to, info->sender };
+	char *strs[] = { info->envelope,   info->bodystructure, info->body,
+			 info->subject,    info->from,          info->to,
+			 info->cc,         info->bcc,           info->date,
+			 info->message_id, info->in_reply_to,   info->references,
+			 info->reply_to,   info->sender };
 	for (size_t i = 0; i < IX_ARRAY_LEN(strs); i++)
 		free(strs[i]);
 	free(info);

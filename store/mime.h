@@ -12,9 +12,9 @@
 #define MIME_DEFAULT_MAX_PARTS 10000                /* nodes in the part tree, root included */
 #define MIME_DEFAULT_MAX_LINE 998                   /* RFC 5322 2.1.1; longer lines are flagged, not refused */
 /* Limits that are not configurable: */
-#define MIME_MAX_BOUNDARY 200   /* a longer boundary parameter is treated as missing (RFC 2046 allows 70) */
-#define MIME_MAX_PARAMS 64      /* parameters kept per header field; more are dropped and flagged */
-#define MIME_MAX_SECTION 512    /* longest IMAP section string mime_find_part() accepts */
+#define MIME_MAX_BOUNDARY 200 /* a longer boundary parameter is treated as missing (RFC 2046 allows 70) */
+#define MIME_MAX_PARAMS 64    /* parameters kept per header field; more are dropped and flagged */
+#define MIME_MAX_SECTION 512  /* longest IMAP section string mime_find_part() accepts */
 
 struct mime_limits {
 	size_t max_header_bytes;
@@ -24,19 +24,19 @@ struct mime_limits {
 };
 
 /* Anomalies found while parsing (mime_info.flags). None of them is an error. */
-#define MIME_F_TRUNCATED 0x0001        /* message ends inside the header block (no blank line) */
-#define MIME_F_NO_BOUNDARY 0x0002      /* multipart without a usable boundary parameter (parsed as text/plain) */
+#define MIME_F_TRUNCATED 0x0001         /* message ends inside the header block (no blank line) */
+#define MIME_F_NO_BOUNDARY 0x0002       /* multipart without a usable boundary parameter (parsed as text/plain) */
 #define MIME_F_NO_CLOSE_BOUNDARY 0x0004 /* a multipart's closing delimiter is missing */
-#define MIME_F_NO_PARTS 0x0008         /* a multipart without any delimiter (one empty part is assumed) */
-#define MIME_F_8BIT_HEADER 0x0010      /* 8-bit bytes in a header block */
-#define MIME_F_NUL 0x0020              /* NUL bytes in a header block (dropped from IMAP strings) */
-#define MIME_F_BAD_HEADER 0x0040       /* a header line without a colon (ends the header block) */
-#define MIME_F_LONG_LINE 0x0080        /* a line longer than max_line */
-#define MIME_F_BAD_ADDRESS 0x0100      /* an address list could not be fully parsed */
-#define MIME_F_BAD_DATE 0x0200         /* a Date: header that does not parse */
-#define MIME_F_BAD_ENCODING 0x0400     /* message/rfc822 with a content-transfer-encoding (kept opaque) */
-#define MIME_F_TOO_MANY_PARAMS 0x0800  /* more than MIME_MAX_PARAMS parameters in a field */
-#define MIME_F_BARE_LF 0x1000          /* lines end in bare LF (not CRLF) somewhere */
+#define MIME_F_NO_PARTS 0x0008          /* a multipart without any delimiter (one empty part is assumed) */
+#define MIME_F_8BIT_HEADER 0x0010       /* 8-bit bytes in a header block */
+#define MIME_F_NUL 0x0020               /* NUL bytes in a header block (dropped from IMAP strings) */
+#define MIME_F_BAD_HEADER 0x0040        /* a header line without a colon (ends the header block) */
+#define MIME_F_LONG_LINE 0x0080         /* a line longer than max_line */
+#define MIME_F_BAD_ADDRESS 0x0100       /* an address list could not be fully parsed */
+#define MIME_F_BAD_DATE 0x0200          /* a Date: header that does not parse */
+#define MIME_F_BAD_ENCODING 0x0400      /* message/rfc822 with a content-transfer-encoding (kept opaque) */
+#define MIME_F_TOO_MANY_PARAMS 0x0800   /* more than MIME_MAX_PARAMS parameters in a field */
+#define MIME_F_BARE_LF 0x1000           /* lines end in bare LF (not CRLF) somewhere */
 
 /* One node of the MIME tree, in depth-first order; parts[0] is the whole message.
  * A message/rfc822 part is followed by the root of the message it encloses: that root has the same section string
@@ -50,22 +50,22 @@ struct mime_part {
 	char *encoding;                /* Content-Transfer-Encoding token, lower-cased; "7bit" when absent or invalid */
 	char *charset;                 /* charset parameter, decoded; "us-ascii" for text without one; else NULL */
 	unsigned depth;
-	size_t parent;                 /* index of the parent node in parts[] (0 for parts[0]) */
+	size_t parent; /* index of the parent node in parts[] (0 for parts[0]) */
 	int is_multipart, is_message_rfc822, is_message_root;
 };
 
 struct mime_info {
-	size_t msg_size;      /* length of the parsed message; every range in parts[] lies within it */
-	char *envelope;       /* IMAP ENVELOPE, ready to send: ("date" "subject" (("name" NIL "mbox" "host")) ...) */
-	char *bodystructure;  /* IMAP BODYSTRUCTURE with extension data, ready to send */
-	char *body;           /* IMAP BODY (no extension data) */
+	size_t msg_size;     /* length of the parsed message; every range in parts[] lies within it */
+	char *envelope;      /* IMAP ENVELOPE, ready to send: ("date" "subject" (("name" NIL "mbox" "host")) ...) */
+	char *bodystructure; /* IMAP BODYSTRUCTURE with extension data, ready to send */
+	char *body;          /* IMAP BODY (no extension data) */
 	struct mime_part *parts;
-	size_t part_count;    /* at least 1 */
+	size_t part_count; /* at least 1 */
 	/* Common header fields of the top-level message: unfolded, RFC 2047 decoded, always valid UTF-8; NULL when
 	 * absent. Every string in mime_info and its parts is owned by it and freed by mime_info_destroy(). */
 	char *subject, *from, *to, *cc, *bcc, *date, *message_id, *in_reply_to, *references, *reply_to, *sender;
-	long long date_unix;  /* Date: as Unix time; -1 when absent or invalid */
-	unsigned flags;       /* MIME_F_* */
+	long long date_unix; /* Date: as Unix time; -1 when absent or invalid */
+	unsigned flags;      /* MIME_F_* */
 };
 
 /* Fills lim_r with the MIME_DEFAULT_* values. */

@@ -17,7 +17,7 @@ struct tok {
 	enum tok_type type;
 	const char *s; /* raw text (quotes and brackets included) */
 	size_t len;
-	char c;        /* for T_SPECIAL */
+	char c; /* for T_SPECIAL */
 };
 
 struct lexer {
@@ -127,7 +127,11 @@ struct addr_ctx {
 	unsigned *flags;
 	size_t count;
 	int opened; /* "(" of the list written; in ADDR_DOWNGRADE: a group was opened, no ',' before its first member */
-	enum { ADDR_ENVELOPE, ADDR_PLAIN, ADDR_DOWNGRADE } mode; /* ENVELOPE form, mime_addr_text, mime_addr_downgrade */
+	enum {
+		ADDR_ENVELOPE,
+		ADDR_PLAIN,
+		ADDR_DOWNGRADE
+	} mode; /* ENVELOPE form, mime_addr_text, mime_addr_downgrade */
 };
 
 /* One address as a line of mime_addr_text: group markers (host NULL) and placeholders are left out. */
@@ -326,7 +330,8 @@ static struct tok parse_one(struct addr_ctx *c, struct lexer *lx, struct tok t, 
 		if (local.len == 0 || dom.len == 0)
 			*c->flags |= MIME_F_BAD_ADDRESS;
 		put_addr(c, phrase.len ? buf_cstr(&phrase) : NULL, adl.len ? buf_cstr(&adl) : NULL,
-			 local.len ? buf_cstr(&local) : ADDR_MISSING_MAILBOX, dom.len ? buf_cstr(&dom) : ADDR_MISSING_DOMAIN);
+			 local.len ? buf_cstr(&local) : ADDR_MISSING_MAILBOX,
+			 dom.len ? buf_cstr(&dom) : ADDR_MISSING_DOMAIN);
 		goto out;
 	}
 	if (t.type == T_SPECIAL && t.c == '@' && word_start != NULL) {
@@ -354,8 +359,7 @@ static struct tok parse_one(struct addr_ctx *c, struct lexer *lx, struct tok t, 
 		put_addr(c, NULL, NULL, buf_cstr(&phrase), ADDR_MISSING_DOMAIN);
 	}
 	/* skip anything up to the next separator */
-	while (t.type != T_END && !(t.type == T_SPECIAL && (t.c == ',' || (in_group && t.c == ';'))) &&
-	       spend(budget)) {
+	while (t.type != T_END && !(t.type == T_SPECIAL && (t.c == ',' || (in_group && t.c == ';'))) && spend(budget)) {
 		*c->flags |= MIME_F_BAD_ADDRESS;
 		t = lex_next(lx);
 	}
@@ -462,9 +466,9 @@ int mime_parse_date(const char *v, long long *t_r, int *zone_r)
 	static const struct {
 		const char *name;
 		int minutes;
-	} zones[] = { { "ut", 0 }, { "gmt", 0 }, { "utc", 0 }, { "z", 0 }, { "est", -300 }, { "edt", -240 },
-		      { "cst", -360 }, { "cdt", -300 }, { "mst", -420 }, { "mdt", -360 }, { "pst", -480 },
-		      { "pdt", -420 } };
+	} zones[] = { { "ut", 0 },     { "gmt", 0 },    { "utc", 0 },    { "z", 0 },
+		      { "est", -300 }, { "edt", -240 }, { "cst", -360 }, { "cdt", -300 },
+		      { "mst", -420 }, { "mdt", -360 }, { "pst", -480 }, { "pdt", -420 } };
 	const char *p = v;
 	long day, year, hour, min, sec = 0;
 	unsigned month = 0;

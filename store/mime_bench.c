@@ -12,16 +12,18 @@
 
 static void header(struct buf *b, const char *ctype)
 {
-	buf_append_str(b, "Return-Path: <alice@example.org>\r\n"
-			  "Received: from mx.example.org (mx.example.org [192.0.2.1]) by mail.example.com with ESMTPS id "
-			  "abc123 for <bob@example.com>; Tue, 03 Mar 2020 10:15:01 +0100\r\n"
-			  "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.org; s=sel; h=from:to:subject:date;\r\n"
-			  " bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=dGhpcyBpcyBub3QgYSByZWFsIHNpZ25hdHVyZQ==\r\n"
-			  "Date: Tue, 03 Mar 2020 10:15:00 +0100\r\n"
-			  "From: \"Alice Liddell\" <alice@example.org>\r\n"
-			  "To: Bob <bob@example.com>, carol@example.net, \"Dave, the admin\" <dave@example.com>\r\n"
-			  "Subject: =?utf-8?q?Caf=C3=A9?= meeting notes and the quarterly figures\r\n"
-			  "Message-ID: <abc123@mail.example.org>\r\nMIME-Version: 1.0\r\n");
+	buf_append_str(
+		b,
+		"Return-Path: <alice@example.org>\r\n"
+		"Received: from mx.example.org (mx.example.org [192.0.2.1]) by mail.example.com with ESMTPS id "
+		"abc123 for <bob@example.com>; Tue, 03 Mar 2020 10:15:01 +0100\r\n"
+		"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.org; s=sel; h=from:to:subject:date;\r\n"
+		" bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=dGhpcyBpcyBub3QgYSByZWFsIHNpZ25hdHVyZQ==\r\n"
+		"Date: Tue, 03 Mar 2020 10:15:00 +0100\r\n"
+		"From: \"Alice Liddell\" <alice@example.org>\r\n"
+		"To: Bob <bob@example.com>, carol@example.net, \"Dave, the admin\" <dave@example.com>\r\n"
+		"Subject: =?utf-8?q?Caf=C3=A9?= meeting notes and the quarterly figures\r\n"
+		"Message-ID: <abc123@mail.example.org>\r\nMIME-Version: 1.0\r\n");
 	buf_printf(b, "Content-Type: %s\r\n\r\n", ctype);
 }
 
@@ -75,7 +77,9 @@ int main(void)
 
 	buf_reset(&m);
 	header(&m, "multipart/alternative; boundary=\"alt\"");
-	buf_append_str(&m, "--alt\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
+	buf_append_str(
+		&m,
+		"--alt\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
 	text_lines(&m, 8000);
 	buf_append_str(&m, "--alt\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body>\r\n");
 	text_lines(&m, 16000);
@@ -84,9 +88,11 @@ int main(void)
 
 	buf_reset(&m);
 	header(&m, "multipart/mixed; boundary=\"mix\"");
-	buf_append_str(&m, "--mix\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--mix\r\n"
-			   "Content-Type: application/octet-stream; name=\"data.bin\"\r\n"
-			   "Content-Disposition: attachment; filename=\"data.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+	buf_append_str(
+		&m,
+		"--mix\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--mix\r\n"
+		"Content-Type: application/octet-stream; name=\"data.bin\"\r\n"
+		"Content-Disposition: attachment; filename=\"data.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n");
 	for (int i = 0; i < 13800; i++)
 		buf_append_str(&m, "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n");
 	buf_append_str(&m, "--mix--\r\n");
@@ -101,7 +107,9 @@ int main(void)
 
 	buf_reset(&m);
 	header(&m, "multipart/mixed; boundary=\"fwd\"");
-	buf_append_str(&m, "--fwd\r\nContent-Type: text/plain\r\n\r\nForwarded.\r\n--fwd\r\nContent-Type: message/rfc822\r\n\r\n");
+	buf_append_str(
+		&m,
+		"--fwd\r\nContent-Type: text/plain\r\n\r\nForwarded.\r\n--fwd\r\nContent-Type: message/rfc822\r\n\r\n");
 	header(&m, "multipart/alternative; boundary=\"in\"");
 	buf_append_str(&m, "--in\r\nContent-Type: text/plain\r\n\r\n");
 	text_lines(&m, 3000);

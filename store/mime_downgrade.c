@@ -12,9 +12,9 @@
 /* Bytes of text per encoded-word: 60 base64 characters, a word of 72 (RFC 2047 section 2 allows 75). */
 #define WORD_MAX_BYTES 45
 
-static const char *const address_fields[] = { "from",	     "sender",	      "reply-to",  "to",	"cc",
-					      "bcc",	     "resent-from", "resent-sender", "resent-to", "resent-cc",
-					      "resent-bcc" };
+static const char *const address_fields[] = { "from",      "sender",    "reply-to",    "to",
+					      "cc",        "bcc",       "resent-from", "resent-sender",
+					      "resent-to", "resent-cc", "resent-bcc" };
 
 int mime_has_8bit(const char *s, size_t len)
 {

@@ -73,7 +73,8 @@ char *mime_unfold(const char *value, size_t len)
 {
 	struct buf b = BUF_INIT;
 	size_t i = 0;
-	while (i < len && (value[i] == ' ' || value[i] == '\t' || value[i] == '\r' || value[i] == '\n' || value[i] == '\0'))
+	while (i < len &&
+	       (value[i] == ' ' || value[i] == '\t' || value[i] == '\r' || value[i] == '\n' || value[i] == '\0'))
 		i++;
 	buf_reserve(&b, len - i);
 	while (i < len) {
@@ -237,8 +238,8 @@ static size_t merge_params(struct raw_param *raw, size_t n, struct mime_param *o
 	return count;
 }
 
-size_t mime_parse_ctype(const char *v, int want_subtype, char **type_r, char **subtype_r,
-			struct mime_param **params_r, unsigned *flags_r)
+size_t mime_parse_ctype(const char *v, int want_subtype, char **type_r, char **subtype_r, struct mime_param **params_r,
+			unsigned *flags_r)
 {
 	const char *p = v;
 	*type_r = NULL;

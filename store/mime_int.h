@@ -30,8 +30,8 @@ char *mime_unfold(const char *value, size_t len);
  * type; params are merged (RFC 2231). Returns the number of params in *params_r (caller frees with
  * mime_params_free). *flags_r gets MIME_F_TOO_MANY_PARAMS when params were dropped. With want_subtype 0 the value
  * is "token; params" (Content-Disposition) and *subtype_r is left NULL. */
-size_t mime_parse_ctype(const char *v, int want_subtype, char **type_r, char **subtype_r,
-			struct mime_param **params_r, unsigned *flags_r);
+size_t mime_parse_ctype(const char *v, int want_subtype, char **type_r, char **subtype_r, struct mime_param **params_r,
+			unsigned *flags_r);
 void mime_params_free(struct mime_param *params, size_t n);
 /* The value of parameter name (case-insensitive, non-extended or decoded from extended), newly allocated, or NULL. */
 char *mime_param_get(const struct mime_param *params, size_t n, const char *name);

@@ -46,9 +46,11 @@ static void put_str(struct buf *out, const char *s)
 /* Fills f with the addresses of mime_info's string fields, in serialized order. */
 static void info_strings(struct mime_info *info, char **f[INFO_STRINGS])
 {
-	char **v[] = { &info->envelope, &info->bodystructure, &info->body, &info->subject, &info->from,
-		       &info->to, &info->cc, &info->bcc, &info->date, &info->message_id, &info->in_reply_to,
-		       &info->references, &info->reply_to, &info->sender };
+	char **v[] = { &info->envelope,   &info->bodystructure, &info->body,
+		       &info->subject,    &info->from,          &info->to,
+		       &info->cc,         &info->bcc,           &info->date,
+		       &info->message_id, &info->in_reply_to,   &info->references,
+		       &info->reply_to,   &info->sender };
 	_Static_assert(IX_ARRAY_LEN(v) == INFO_STRINGS, "string field count");
 	memcpy(f, v, sizeof(v));
 }

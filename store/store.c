@@ -209,7 +209,8 @@ int store_mdb_error(int rc, const char *what, struct buf *error_r)
 		break;
 	case MDB_MAP_FULL:
 		code = IX_EAGAIN;
-		reason = "the store's map is full and cannot grow further (temporary; raise the map limit or free space)";
+		reason =
+			"the store's map is full and cannot grow further (temporary; raise the map limit or free space)";
 		break;
 	case ENOSPC:
 		code = IX_EAGAIN;
@@ -254,13 +255,13 @@ int store_mdb_error(int rc, const char *what, struct buf *error_r)
 static int write_rc(const struct store *st, int rc)
 {
 	struct statvfs vfs;
-	if (rc == EIO && statvfs(st->path, &vfs) == 0 && (unsigned long long)vfs.f_bavail * vfs.f_frsize < STORE_DISK_FULL_BYTES)
+	if (rc == EIO && statvfs(st->path, &vfs) == 0 &&
+	    (unsigned long long)vfs.f_bavail * vfs.f_frsize < STORE_DISK_FULL_BYTES)
 		return ENOSPC;
 	return rc;
 }
 
-int wput(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, const void *val, size_t vlen,
-	 struct buf *error_r)
+int wput(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, const void *val, size_t vlen, struct buf *error_r)
 {
 	MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
 	int rc = mdb_put(w->txn, dbi, &k, &v, 0);
@@ -621,7 +622,7 @@ int store_write(struct store *st, store_op_fn *fn, void *ctx, struct buf *error_
 		st->queue_tail->next = &op;
 	else
 		st->queue_head = &op; /* cppcheck-suppress autoVariables */
-	st->queue_tail = &op; /* cppcheck-suppress autoVariables */
+	st->queue_tail = &op;         /* cppcheck-suppress autoVariables */
 	while (!op.done) {
 		if (st->leader) {
 			pthread_cond_wait(&op.wake, &st->lock);
@@ -724,10 +725,11 @@ static int open_dbs_in(struct store *st, MDB_txn *txn, struct buf *error_r)
 		if (ver != STORE_DB_VERSION) {
 			mdb_txn_abort(txn);
 			if (error_r != NULL)
-				buf_printf(error_r,
-					   "the store in %s has format version %u; this program reads and writes only version "
-					   "%u (there is no conversion: move the old store away or recreate it)",
-					   st->path, ver, STORE_DB_VERSION);
+				buf_printf(
+					error_r,
+					"the store in %s has format version %u; this program reads and writes only version "
+					"%u (there is no conversion: move the old store away or recreate it)",
+					st->path, ver, STORE_DB_VERSION);
 			return IX_ECORRUPT;
 		}
 	} else if (rc != MDB_NOTFOUND) {
@@ -792,8 +794,7 @@ static struct store *open_find(const char *real)
 static int store_open_new(const char *path, const struct store_settings *settings, struct store **store_r,
 			  struct buf *error_r);
 
-int store_open(const char *path, const struct store_settings *settings, struct store **store_r,
-	       struct buf *error_r)
+int store_open(const char *path, const struct store_settings *settings, struct store **store_r, struct buf *error_r)
 {
 	*store_r = NULL;
 	if (mkdir_p(path, 0700) < 0) {

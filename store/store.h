@@ -20,16 +20,16 @@
  *   a child of fork() must open its own). The handle is thread-safe: any thread may call any function.
  * - Every write call returns only after its data is durable (synced), unless settings.no_sync is set. */
 
-#define STORE_GUID_LEN 16               /* bytes of a mailbox GUID */
-#define STORE_GUID_HEX_LEN 32           /* hex digits of a GUID, without dashes */
-#define STORE_FOLDER_NAME_MAX 1000      /* bytes of a folder's full path */
-#define STORE_FOLDER_PART_MAX 255       /* bytes of one level of a folder path */
-#define STORE_FOLDER_DEPTH_MAX 32       /* levels in a folder path */
-#define STORE_FOLDERS_MAX 10000         /* folders per mailbox */
-#define STORE_KEYWORDS_MAX 1000         /* bytes of a message's keyword list */
-#define STORE_KEYWORD_MAX 100           /* bytes of one keyword */
-#define STORE_ACL_ID_MAX 256            /* bytes of an ACL identifier (user or list) */
-#define STORE_TARGETS_MAX 10000         /* mailboxes one append may go to */
+#define STORE_GUID_LEN 16          /* bytes of a mailbox GUID */
+#define STORE_GUID_HEX_LEN 32      /* hex digits of a GUID, without dashes */
+#define STORE_FOLDER_NAME_MAX 1000 /* bytes of a folder's full path */
+#define STORE_FOLDER_PART_MAX 255  /* bytes of one level of a folder path */
+#define STORE_FOLDER_DEPTH_MAX 32  /* levels in a folder path */
+#define STORE_FOLDERS_MAX 10000    /* folders per mailbox */
+#define STORE_KEYWORDS_MAX 1000    /* bytes of a message's keyword list */
+#define STORE_KEYWORD_MAX 100      /* bytes of one keyword */
+#define STORE_ACL_ID_MAX 256       /* bytes of an ACL identifier (user or list) */
+#define STORE_TARGETS_MAX 10000    /* mailboxes one append may go to */
 #define STORE_SEP '/'
 
 /* The public folder hierarchy is the mailbox with this GUID. */
@@ -38,12 +38,12 @@
 struct store;
 
 struct store_settings {
-	uint64_t map_size;          /* initial LMDB map size in bytes (grows on demand) */
-	uint64_t map_size_max;      /* the map never grows past this; a write that needs more gets IX_EAGAIN */
-	size_t max_message_size;    /* larger appends are refused with IX_ELIMIT */
+	uint64_t map_size;           /* initial LMDB map size in bytes (grows on demand) */
+	uint64_t map_size_max;       /* the map never grows past this; a write that needs more gets IX_EAGAIN */
+	size_t max_message_size;     /* larger appends are refused with IX_ELIMIT */
 	unsigned quota_warn_percent; /* usage at or above this share of a quota sets the mailbox's warning mark */
-	int no_group_commit;        /* 1: every write is its own synced transaction (for comparison benchmarks) */
-	int no_sync;                /* 1: commits are not synced (tests only; never in production) */
+	int no_group_commit;         /* 1: every write is its own synced transaction (for comparison benchmarks) */
+	int no_sync;                 /* 1: commits are not synced (tests only; never in production) */
 };
 
 /* Fills s_r with defaults: 64 MiB map growing to 1 TiB, 64 MiB messages, warning at 90%, group commit on. */
@@ -52,8 +52,7 @@ void store_settings_default(struct store_settings *s_r);
 /* Opens (creating it if needed) the store in the folder path. settings may be NULL for the defaults.
  * On success *store_r is a handle to free with store_close(). Opening a folder this process already has open
  * returns the same handle (reference counted; the first open's settings stay). */
-int store_open(const char *path, const struct store_settings *settings, struct store **store_r,
-	       struct buf *error_r);
+int store_open(const char *path, const struct store_settings *settings, struct store **store_r, struct buf *error_r);
 /* Drops a reference; the last one waits for writes in flight and closes the environment. Sets *store to NULL.
  * NULL is ignored. A child of fork() must neither use nor close its parent's handle. */
 void store_close(struct store **store);
@@ -82,17 +81,17 @@ int store_mailbox_ensure(struct store *st, const char *guid, struct buf *error_r
 int store_mailbox_delete(struct store *st, const char *guid, struct buf *error_r);
 
 struct store_folder_info {
-	char *name;                 /* owned by the info; freed by store_folder_info_free */
-	uint32_t id;                /* stable internal id (survives renames) */
+	char *name;  /* owned by the info; freed by store_folder_info_free */
+	uint32_t id; /* stable internal id (survives renames) */
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint64_t highestmodseq;
 	uint32_t messages;
-	uint32_t unseen;            /* in public folders: unseen by the user given to the call, if any */
+	uint32_t unseen; /* in public folders: unseen by the user given to the call, if any */
 	uint32_t recent;
-	uint64_t size;              /* bytes of all messages */
+	uint64_t size; /* bytes of all messages */
 	enum store_special_use special_use;
-	int subscribed;             /* the name is subscribed (see store_folder_subscribe) */
+	int subscribed; /* the name is subscribed (see store_folder_subscribe) */
 };
 
 void store_folder_info_free(struct store_folder_info *info);
@@ -112,8 +111,7 @@ int store_folder_delete(struct store *st, const char *guid, const char *name, st
  * folders that exist (RFC 3501 6.3.6): a deleted folder stays subscribed, CREATE subscribes nothing (the standard
  * folders made with a mailbox are subscribed), RENAME moves the subscriptions of the folders it renames. Removing
  * a name that is not subscribed is not an error. */
-int store_folder_subscribe(struct store *st, const char *guid, const char *name, int subscribed,
-			   struct buf *error_r);
+int store_folder_subscribe(struct store *st, const char *guid, const char *name, int subscribed, struct buf *error_r);
 /* Appends every subscribed name of the mailbox, each NUL-terminated, in name order, whether a folder of that name
  * exists or not. */
 int store_subscriptions(struct store *st, const char *guid, struct buf *names_r, struct buf *error_r);
@@ -133,8 +131,8 @@ int store_folder_list(struct store *st, const char *guid, const char *user, stru
  * A folder that has held messages under another UIDVALIDITY gives IX_EEXIST (*uidvalidity_r says which) and is
  * not changed. Then UIDNEXT and HIGHESTMODSEQ are raised to at least uidnext and highestmodseq (0: unchanged),
  * so that no UID the source handed out is ever given again. *uidvalidity_r (may be NULL): the folder's. */
-int store_folder_import(struct store *st, const char *guid, const char *name, uint32_t uidvalidity,
-			uint32_t uidnext, uint64_t highestmodseq, uint32_t *uidvalidity_r, struct buf *error_r);
+int store_folder_import(struct store *st, const char *guid, const char *name, uint32_t uidvalidity, uint32_t uidnext,
+			uint64_t highestmodseq, uint32_t *uidvalidity_r, struct buf *error_r);
 
 /* The source side of a move: a frozen mailbox refuses every change (appends get IX_EAGAIN per target, "being
  * moved", which delivery turns into a retry; other writes fail with IX_EAGAIN) except its deletion, which also
@@ -151,8 +149,7 @@ enum store_mark { STORE_MARK_MOVED, STORE_MARK_INCOMPLETE };
 /* Sets (on) or clears a mark; watchers are woken. */
 int store_mailbox_mark(struct store *st, const char *guid, enum store_mark mark, bool on, struct buf *error_r);
 /* *marked_r: 1 when the mailbox carries the mark, else 0. */
-int store_mailbox_marked(struct store *st, const char *guid, enum store_mark mark, int *marked_r,
-			 struct buf *error_r);
+int store_mailbox_marked(struct store *st, const char *guid, enum store_mark mark, int *marked_r, struct buf *error_r);
 
 /* ---- messages ---- */
 
@@ -169,28 +166,28 @@ enum store_flag {
 /* One destination of an append. Inputs first, results after. */
 struct store_target {
 	const char *guid;
-	const char *folder;         /* NULL: INBOX */
-	uint64_t quota_bytes;       /* storage limit from the directory; 0: none */
-	uint64_t quota_messages;    /* message-count limit; 0: none */
-	uint32_t want_uid;          /* 0: the folder's UIDNEXT; else this UID (a move keeping UIDs), which must be
+	const char *folder;      /* NULL: INBOX */
+	uint64_t quota_bytes;    /* storage limit from the directory; 0: none */
+	uint64_t quota_messages; /* message-count limit; 0: none */
+	uint32_t want_uid;       /* 0: the folder's UIDNEXT; else this UID (a move keeping UIDs), which must be
 				       >= UIDNEXT (IX_EEXIST otherwise); UIDNEXT becomes want_uid + 1 */
 	/* results */
-	int result;                 /* 0 or an IX_* code (IX_ELIMIT: over quota, IX_ENOTFOUND: no such folder) */
+	int result; /* 0 or an IX_* code (IX_ELIMIT: over quota, IX_ENOTFOUND: no such folder) */
 	uint32_t uid;
 	uint32_t uidvalidity;
 	uint64_t modseq;
 };
 
 struct store_append {
-	const char *data;           /* the whole message (RFC 5322), not copied beyond the call */
+	const char *data; /* the whole message (RFC 5322), not copied beyond the call */
 	size_t len;
-	int64_t internal_date;      /* seconds since the epoch; 0: now */
-	unsigned flags;             /* STORE_FLAG_*; \Recent is always added */
-	const char *keywords;       /* space-separated IMAP keywords, or NULL */
+	int64_t internal_date; /* seconds since the epoch; 0: now */
+	unsigned flags;        /* STORE_FLAG_*; \Recent is always added */
+	const char *keywords;  /* space-separated IMAP keywords, or NULL */
 	struct store_target *targets;
 	size_t ntargets;
 	/* result */
-	int refused;                /* 1: the message itself was refused (every target failed with the same code) */
+	int refused; /* 1: the message itself was refused (every target failed with the same code) */
 };
 
 /* Appends one message to every target in one durable commit. The body is stored once (by SHA-256), however many
@@ -205,12 +202,12 @@ int store_append(struct store *st, struct store_append *req, struct buf *error_r
 
 struct store_msg {
 	uint32_t uid;
-	unsigned flags;             /* STORE_FLAG_* (in public folders \Seen is the given user's) */
+	unsigned flags; /* STORE_FLAG_* (in public folders \Seen is the given user's) */
 	uint64_t modseq;
 	uint64_t size;
 	int64_t internal_date;
-	char *keywords;             /* space-separated, never NULL; owned by the list / struct */
-	uint8_t hash[32];           /* SHA-256 of the body */
+	char *keywords;   /* space-separated, never NULL; owned by the list / struct */
+	uint8_t hash[32]; /* SHA-256 of the body */
 };
 
 void store_msg_free(struct store_msg *msg);
@@ -219,8 +216,8 @@ void store_msg_list_free(struct store_msg **list, size_t count);
 /* Every message of a folder in UID order (cheap: no bodies are read); the array index + 1 is the sequence number
  * for a session that has just selected the folder. user: the reader's identifier for per-user \Seen in public
  * folders (ignored in private mailboxes; may be NULL). */
-int store_msg_list(struct store *st, const char *guid, const char *folder, const char *user,
-		   struct store_msg **list_r, size_t *count_r, struct buf *error_r);
+int store_msg_list(struct store *st, const char *guid, const char *folder, const char *user, struct store_msg **list_r,
+		   size_t *count_r, struct buf *error_r);
 /* One message's record. IX_ENOTFOUND if the UID is not in the folder. */
 int store_msg_get(struct store *st, const char *guid, const char *folder, uint32_t uid, const char *user,
 		  struct store_msg *msg_r, struct buf *error_r);
@@ -254,14 +251,14 @@ struct store_flag_update {
 	size_t nuids;
 	enum store_flag_mode mode;
 	unsigned flags;
-	const char *keywords;       /* space-separated, or NULL */
-	uint64_t unchangedsince;    /* CONDSTORE: 0 = unconditional; otherwise messages with a greater modseq are
+	const char *keywords;    /* space-separated, or NULL */
+	uint64_t unchangedsince; /* CONDSTORE: 0 = unconditional; otherwise messages with a greater modseq are
 				       left alone and listed in failed_r */
-	const char *user;           /* for per-user \Seen in public folders; may be NULL */
+	const char *user;        /* for per-user \Seen in public folders; may be NULL */
 	/* results (arrays owned by the caller after the call; free() them) */
-	uint32_t *failed_r;         /* UIDs refused by unchangedsince */
+	uint32_t *failed_r; /* UIDs refused by unchangedsince */
 	size_t nfailed_r;
-	uint64_t modseq_r;          /* the new modseq of changed messages (0: nothing changed) */
+	uint64_t modseq_r; /* the new modseq of changed messages (0: nothing changed) */
 };
 
 /* Changes flags of the listed UIDs (UIDs not in the folder are skipped). A message whose flags do not change keeps
@@ -289,18 +286,17 @@ int store_uid_expunge(struct store *st, const char *guid, const char *folder, co
 
 /* Clears \Recent on the messages of the folder with a UID below below_uid (0: every message): those an IMAP session
  * has claimed; a message delivered after the claim keeps it. */
-int store_clear_recent(struct store *st, const char *guid, const char *folder, uint32_t below_uid,
-		       struct buf *error_r);
+int store_clear_recent(struct store *st, const char *guid, const char *folder, uint32_t below_uid, struct buf *error_r);
 
 struct store_change {
 	uint32_t uid;
 	uint64_t modseq;
-	int expunged;               /* 1: the UID was expunged at modseq (QRESYNC VANISHED) */
+	int expunged; /* 1: the UID was expunged at modseq (QRESYNC VANISHED) */
 };
 
 /* Every message changed, added or expunged with a modseq > since, in modseq order. *list_r: free(). */
-int store_changes(struct store *st, const char *guid, const char *folder, uint64_t since,
-		  struct store_change **list_r, size_t *count_r, struct buf *error_r);
+int store_changes(struct store *st, const char *guid, const char *folder, uint64_t since, struct store_change **list_r,
+		  size_t *count_r, struct buf *error_r);
 
 /* ---- search ---- */
 
@@ -308,32 +304,32 @@ int store_changes(struct store *st, const char *guid, const char *folder, uint64
  * substrings (ASCII case folding), against the raw message and, with the MIME parser, also against header values
  * with RFC 2047 words decoded and text parts with their transfer encoding undone and converted to UTF-8. */
 struct store_search {
-	unsigned flags_set;         /* all these flags set */
-	unsigned flags_unset;       /* all these flags clear */
-	const char *keyword;        /* has this keyword */
-	const char *no_keyword;     /* lacks this keyword */
-	int64_t since;              /* internal date >= since */
-	int64_t before;             /* internal date < before */
-	uint64_t larger;            /* size > larger */
-	uint64_t smaller;           /* size < smaller (0: no limit) */
-	uint32_t uid_min, uid_max;  /* uid range (0: no limit) */
-	uint64_t modseq_min;        /* modseq >= (CONDSTORE MODSEQ) */
-	const char *header_name;    /* with header_value: that field contains the value ("" matches presence) */
+	unsigned flags_set;        /* all these flags set */
+	unsigned flags_unset;      /* all these flags clear */
+	const char *keyword;       /* has this keyword */
+	const char *no_keyword;    /* lacks this keyword */
+	int64_t since;             /* internal date >= since */
+	int64_t before;            /* internal date < before */
+	uint64_t larger;           /* size > larger */
+	uint64_t smaller;          /* size < smaller (0: no limit) */
+	uint32_t uid_min, uid_max; /* uid range (0: no limit) */
+	uint64_t modseq_min;       /* modseq >= (CONDSTORE MODSEQ) */
+	const char *header_name;   /* with header_value: that field contains the value ("" matches presence) */
 	const char *header_value;
-	const char *text;           /* anywhere in the header or body */
-	const char *body;           /* in the body (after the header block) */
+	const char *text; /* anywhere in the header or body */
+	const char *body; /* in the body (after the header block) */
 };
 
 /* UIDs of matching messages in UID order. *uids_r: free(). user: per-user \Seen in public folders. */
-int store_search(struct store *st, const char *guid, const char *folder, const char *user,
-		 const struct store_search *q, uint32_t **uids_r, size_t *count_r, struct buf *error_r);
+int store_search(struct store *st, const char *guid, const char *folder, const char *user, const struct store_search *q,
+		 uint32_t **uids_r, size_t *count_r, struct buf *error_r);
 
 /* ---- quotas ---- */
 
 struct store_quota_use {
-	uint64_t bytes;             /* bytes of all messages in all folders (retention not counted) */
+	uint64_t bytes; /* bytes of all messages in all folders (retention not counted) */
 	uint64_t messages;
-	int warned;                 /* 1: usage passed settings.quota_warn_percent of a limit at the last append */
+	int warned; /* 1: usage passed settings.quota_warn_percent of a limit at the last append */
 };
 
 int store_quota_get(struct store *st, const char *guid, struct store_quota_use *use_r, struct buf *error_r);
@@ -351,8 +347,7 @@ int store_recover(struct store *st, const char *guid, int64_t since, size_t *cou
 int store_report_recover(struct store *st, const char *guid, int64_t since, struct buf *out, struct buf *error_r);
 /* Drops retained messages expunged before older_than (seconds since the epoch) in one mailbox (guid) or in all
  * (guid NULL). *count_r: messages purged. Bodies whose last reference goes are freed. */
-int store_retention_purge(struct store *st, const char *guid, int64_t older_than, size_t *count_r,
-			  struct buf *error_r);
+int store_retention_purge(struct store *st, const char *guid, int64_t older_than, size_t *count_r, struct buf *error_r);
 /* Number of retained (recoverable) messages of a mailbox. */
 int store_retention_count(struct store *st, const char *guid, size_t *count_r, struct buf *error_r);
 
@@ -385,8 +380,8 @@ int store_rights_parse(const char *s, unsigned *rights_r);
 void store_rights_format(unsigned rights, struct buf *out);
 
 /* Sets (rights != 0) or removes (rights == 0) the entry for identifier on a folder (any mailbox). */
-int store_acl_set(struct store *st, const char *guid, const char *folder, const char *identifier,
-		  unsigned rights, struct buf *error_r);
+int store_acl_set(struct store *st, const char *guid, const char *folder, const char *identifier, unsigned rights,
+		  struct buf *error_r);
 /* Appends the folder's ACL to out as "identifier rights" lines. */
 int store_acl_list(struct store *st, const char *guid, const char *folder, struct buf *out, struct buf *error_r);
 /* The rights of a user on a folder: the union of the entries of the identifiers given (the user and the lists
@@ -431,10 +426,10 @@ int store_report_mailbox(struct store *st, const char *guid, uint64_t quota_byte
 /* ---- internal, for tests and benchmarks ---- */
 
 struct store_stats {
-	uint64_t commits;           /* synced transactions */
-	uint64_t ops;               /* write operations carried by them */
-	uint64_t map_size;          /* current map size */
-	uint64_t map_used;          /* bytes of the map in use (last page) */
+	uint64_t commits;  /* synced transactions */
+	uint64_t ops;      /* write operations carried by them */
+	uint64_t map_size; /* current map size */
+	uint64_t map_used; /* bytes of the map in use (last page) */
 };
 void store_get_stats(struct store *st, struct store_stats *stats_r);
 

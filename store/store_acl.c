@@ -80,8 +80,8 @@ static int op_acl_set(struct wtx *w, void *ctx, struct buf *error_r)
 	return ret;
 }
 
-int store_acl_set(struct store *st, const char *guid, const char *folder, const char *identifier,
-		  unsigned rights, struct buf *error_r)
+int store_acl_set(struct store *st, const char *guid, const char *folder, const char *identifier, unsigned rights,
+		  struct buf *error_r)
 {
 	struct acl_ctx c;
 	memset(&c, 0, sizeof(c));

@@ -163,8 +163,8 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 				key_msg(kk, guid, fid, uid);
 				if (tget(txn, st->db_kw, kk, sizeof(kk), &b, NULL) != 0) {
 					fixed.flags &= ~MSG_F_KEYWORDS;
-					problem(c, rep, "message %u in \"%s\" of mailbox %s has lost its keywords%s", uid,
-						f->name, gname(guid, gbuf), rep ? "; it now has none" : "");
+					problem(c, rep, "message %u in \"%s\" of mailbox %s has lost its keywords%s",
+						uid, f->name, gname(guid, gbuf), rep ? "; it now has none" : "");
 				}
 			}
 			/* the change log: a changed message has an entry at its modseq; unchanged ones are found by
@@ -173,8 +173,10 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 				arrived = m.modseq;
 			} else if (!(m.flags & MSG_F_CHANGED)) {
 				fixed.flags |= MSG_F_CHANGED; /* and its entry is added below */
-				problem(c, rep, "message %u in \"%s\" has a lower modseq than an earlier message; the "
-					"change log would miss it", uid, f->name);
+				problem(c, rep,
+					"message %u in \"%s\" has a lower modseq than an earlier message; the "
+					"change log would miss it",
+					uid, f->name);
 			}
 			if (memcmp(&fixed, &m, sizeof(m)) != 0) {
 				buf_append(&rewrite, &m, sizeof(m));
@@ -218,8 +220,8 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 		for (size_t off = 0; rep && off < rewrite.len && ret == 0; off += 2 * sizeof(m)) {
 			ret = wdel_dup(w, st->db_msg, fk, sizeof(fk), rewrite.data + off, sizeof(m), error_r);
 			if (ret == 0)
-				ret = wput_dup(w, st->db_msg, fk, sizeof(fk), rewrite.data + off + sizeof(m), sizeof(m), 0,
-					       error_r);
+				ret = wput_dup(w, st->db_msg, fk, sizeof(fk), rewrite.data + off + sizeof(m), sizeof(m),
+					       0, error_r);
 		}
 		buf_free(&stale);
 		buf_free(&rewrite);
@@ -277,7 +279,8 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 					t.bytes += tallies[i].bytes;
 				}
 			if (m.messages != t.messages || m.bytes != t.bytes) {
-				problem(c, rep, "mailbox %s records %llu messages and %llu bytes but holds %llu and %llu",
+				problem(c, rep,
+					"mailbox %s records %llu messages and %llu bytes but holds %llu and %llu",
 					gname(key.mv_data, gbuf), (unsigned long long)m.messages,
 					(unsigned long long)m.bytes, (unsigned long long)t.messages,
 					(unsigned long long)t.bytes);
@@ -512,7 +515,8 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 		for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
 		     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
 			MDB_val bv;
-			if (key.mv_size != KEY_BODY_LEN || tget(txn, st->db_bref, key.mv_data, KEY_BODY_LEN, &bv, NULL) != 0) {
+			if (key.mv_size != KEY_BODY_LEN ||
+			    tget(txn, st->db_bref, key.mv_data, KEY_BODY_LEN, &bv, NULL) != 0) {
 				size_t ks = key.mv_size;
 				buf_append(&drop, &ks, sizeof(ks));
 				buf_append(&drop, key.mv_data, ks);
@@ -550,7 +554,8 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 			int bad = key.mv_size != 32 || val.mv_size != sizeof(id) ||
 				  tget(txn, st->db_bref, bk, sizeof(bk), &bv, NULL) != 0 ||
 				  bv.mv_size != sizeof(struct bref_rec) ||
-				  memcmp(key.mv_data, (const char *)bv.mv_data + offsetof(struct bref_rec, hash), 32) != 0;
+				  memcmp(key.mv_data, (const char *)bv.mv_data + offsetof(struct bref_rec, hash), 32) !=
+					  0;
 			if (bad) {
 				size_t ks = key.mv_size;
 				buf_append(&drop, &ks, sizeof(ks));
@@ -608,7 +613,8 @@ int store_check(struct store *st, int repair, struct buf *report, unsigned *prob
 	}
 	if (ret == 0) {
 		buf_append(report, c.report.data, c.report.len);
-		buf_printf(report, "Checked %zu mailboxes, %zu folders, %zu messages, %zu bodies, %zu retained items.\n",
+		buf_printf(report,
+			   "Checked %zu mailboxes, %zu folders, %zu messages, %zu bodies, %zu retained items.\n",
 			   c.mailboxes, c.folders, c.messages, c.bodies, c.retained);
 		if (c.problems == 0)
 			buf_printf(report, "No problems found.\n");

@@ -14,8 +14,8 @@ static const struct {
 	const char *name;
 	enum store_special_use use;
 } standard_folders[] = {
-	{ "INBOX", STORE_USE_INBOX }, { "Sent", STORE_USE_SENT },   { "Drafts", STORE_USE_DRAFTS },
-	{ "Trash", STORE_USE_TRASH }, { "Junk", STORE_USE_JUNK },   { "Archive", STORE_USE_ARCHIVE },
+	{ "INBOX", STORE_USE_INBOX }, { "Sent", STORE_USE_SENT }, { "Drafts", STORE_USE_DRAFTS },
+	{ "Trash", STORE_USE_TRASH }, { "Junk", STORE_USE_JUNK }, { "Archive", STORE_USE_ARCHIVE },
 };
 
 const char *store_special_use_name(enum store_special_use use)
@@ -27,8 +27,7 @@ const char *store_special_use_name(enum store_special_use use)
 	case STORE_USE_JUNK: return "\\Junk";
 	case STORE_USE_ARCHIVE: return "\\Archive";
 	case STORE_USE_NONE:
-	case STORE_USE_INBOX:
-		break;
+	case STORE_USE_INBOX: break;
 	}
 	return "";
 }
@@ -350,8 +349,8 @@ static int op_folder_import(struct wtx *w, void *ctx, struct buf *error_r)
 		if (frec.uidnext != 1 || frec.messages != 0) {
 			op->uidvalidity_r = frec.uidvalidity;
 			if (error_r != NULL)
-				buf_printf(error_r, "folder \"%s\" already holds messages under UIDVALIDITY %u, not %u", name,
-					   frec.uidvalidity, op->uidvalidity);
+				buf_printf(error_r, "folder \"%s\" already holds messages under UIDVALIDITY %u, not %u",
+					   name, frec.uidvalidity, op->uidvalidity);
 			return IX_EEXIST;
 		}
 		frec.uidvalidity = op->uidvalidity; /* never held a message: nobody can know its UIDs */
@@ -369,8 +368,8 @@ static int op_folder_import(struct wtx *w, void *ctx, struct buf *error_r)
 	return ret;
 }
 
-int store_folder_import(struct store *st, const char *guid, const char *name, uint32_t uidvalidity,
-			uint32_t uidnext, uint64_t highestmodseq, uint32_t *uidvalidity_r, struct buf *error_r)
+int store_folder_import(struct store *st, const char *guid, const char *name, uint32_t uidvalidity, uint32_t uidnext,
+			uint64_t highestmodseq, uint32_t *uidvalidity_r, struct buf *error_r)
 {
 	struct import_op op;
 	memset(&op, 0, sizeof(op));
@@ -663,7 +662,8 @@ int sub_set(struct wtx *w, const uint8_t *guid, const char *name, int on, struct
 {
 	struct buf k = BUF_INIT;
 	fname_key(&k, guid, name);
-	int ret = on ? wput(w, w->st->db_sub, k.data, k.len, "", 0, error_r) : wdel(w, w->st->db_sub, k.data, k.len, error_r);
+	int ret = on ? wput(w, w->st->db_sub, k.data, k.len, "", 0, error_r)
+		     : wdel(w, w->st->db_sub, k.data, k.len, error_r);
 	buf_free(&k);
 	return ret == IX_ENOTFOUND ? 0 : ret;
 }
@@ -717,8 +717,7 @@ static int op_folder_subscribe(struct wtx *w, void *ctx, struct buf *error_r)
 	return sub_set(w, op->guid, op->name.data, op->flag, error_r);
 }
 
-int store_folder_subscribe(struct store *st, const char *guid, const char *name, int subscribed,
-			   struct buf *error_r)
+int store_folder_subscribe(struct store *st, const char *guid, const char *name, int subscribed, struct buf *error_r)
 {
 	struct folder_op op;
 	int ret = folder_op_init(&op, guid, name, FOLDER_NONE, error_r);
@@ -979,7 +978,8 @@ int store_report_mailbox(struct store *st, const char *guid, uint64_t quota_byte
 		if (mdb_cursor_open(txn, st->db_retain, &cur) == 0) {
 			MDB_val key = { STORE_GUID_LEN, g }, val;
 			int rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-			while (rc == 0 && key.mv_size == KEY_RETAIN_LEN && memcmp(key.mv_data, g, STORE_GUID_LEN) == 0) {
+			while (rc == 0 && key.mv_size == KEY_RETAIN_LEN &&
+			       memcmp(key.mv_data, g, STORE_GUID_LEN) == 0) {
 				retained++;
 				rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 			}

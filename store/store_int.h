@@ -43,8 +43,8 @@
  */
 
 #define STORE_DB_VERSION 2u
-#define STORE_BATCH_MAX 512      /* write operations carried by one transaction */
-#define STORE_MAXREADERS 1024    /* concurrent read transactions across all processes */
+#define STORE_BATCH_MAX 512   /* write operations carried by one transaction */
+#define STORE_MAXREADERS 1024 /* concurrent read transactions across all processes */
 /* Free space below which a failed write (LMDB's EIO for a short write) is taken for a full disk. */
 #define STORE_DISK_FULL_BYTES (1024 * 1024)
 
@@ -82,9 +82,9 @@ _Static_assert(sizeof(struct folder_rec) == 48, "folder_rec is an on-disk record
 /* A message record: a sorted duplicate under its folder's key, so its first bytes (the UID, big-endian) order it. */
 struct msg_rec {
 	uint8_t uid_be[4];
-	uint32_t flags;     /* STORE_FLAG_* | MSG_F_KEYWORDS */
+	uint32_t flags; /* STORE_FLAG_* | MSG_F_KEYWORDS */
 	uint64_t modseq;
-	uint64_t body;      /* body id */
+	uint64_t body; /* body id */
 	uint64_t size;
 	int64_t internal_date;
 };
@@ -154,8 +154,8 @@ struct store {
 struct wtx {
 	struct store *st;
 	MDB_txn *txn;
-	int map_full;           /* set when LMDB said MDB_MAP_FULL: the batch is retried on a larger map */
-	int frozen_ok;          /* the operation may change frozen mailboxes (it checks them itself) */
+	int map_full;                       /* set when LMDB said MDB_MAP_FULL: the batch is retried on a larger map */
+	int frozen_ok;                      /* the operation may change frozen mailboxes (it checks them itself) */
 	uint8_t (*touched)[STORE_GUID_LEN]; /* mailboxes changed (for notification) */
 	size_t ntouched, touched_cap;
 };
@@ -168,8 +168,8 @@ struct store_op {
 	int result;
 	int done;
 	struct buf error;
-	struct wtx w;           /* touched list of this op */
-	pthread_cond_t wake;    /* its caller sleeps here: signalled when done or handed the lead */
+	struct wtx w;        /* touched list of this op */
+	pthread_cond_t wake; /* its caller sleeps here: signalled when done or handed the lead */
 	struct store_op *next;
 };
 
@@ -185,8 +185,7 @@ void store_rtxn_end(struct store *st, MDB_txn *txn);
 int store_mdb_error(int rc, const char *what, struct buf *error_r);
 
 /* Write helpers: translate errors and note a full map in w. */
-int wput(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, const void *val, size_t vlen,
-	 struct buf *error_r);
+int wput(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, const void *val, size_t vlen, struct buf *error_r);
 int wdel(struct wtx *w, MDB_dbi dbi, const void *key, size_t klen, struct buf *error_r);
 /* The same for one sorted duplicate (msg, chg): wput_dup adds val under key (append: val sorts after every
  * duplicate of key, which lets LMDB fill pages completely; it falls back to an ordinary insert if not); wdel_dup

@@ -68,7 +68,8 @@ int wtx_frozen_check(struct wtx *w, struct buf *error_r)
 		int ret = mbox_frozen(w->txn, w->st, w->touched[i], &note, error_r);
 		if (ret == 1) {
 			if (error_r != NULL)
-				buf_printf(error_r, "the mailbox is being moved to %s; try again later", buf_cstr(&note));
+				buf_printf(error_r, "the mailbox is being moved to %s; try again later",
+					   buf_cstr(&note));
 			ret = IX_EAGAIN;
 		}
 		buf_free(&note);
@@ -156,8 +157,7 @@ int store_mailbox_mark(struct store *st, const char *guid, enum store_mark mark,
 	return store_write(st, op_mark, &op, error_r);
 }
 
-int store_mailbox_marked(struct store *st, const char *guid, enum store_mark mark, int *marked_r,
-			 struct buf *error_r)
+int store_mailbox_marked(struct store *st, const char *guid, enum store_mark mark, int *marked_r, struct buf *error_r)
 {
 	uint8_t g[STORE_GUID_LEN], k[MARK_KEY_LEN];
 	*marked_r = 0;

@@ -63,8 +63,8 @@ static int body_add(struct wtx *w, uint64_t id, const uint8_t *hash, uint64_t de
 	if (ret == 0)
 		ret = wput(w, st->db_body, k, sizeof(k), data, len, error_r);
 	if (ret == 0)
-		ret = wput(w, st->db_cache, k, sizeof(k), cache != NULL ? cache->data : "", cache != NULL ? cache->len : 0,
-			   error_r);
+		ret = wput(w, st->db_cache, k, sizeof(k), cache != NULL ? cache->data : "",
+			   cache != NULL ? cache->len : 0, error_r);
 	if (ret == 0)
 		ret = wput(w, st->db_bref, k, sizeof(k), &br, sizeof(br), error_r);
 	if (ret == 0)
@@ -288,8 +288,7 @@ static int chg_put(struct wtx *w, const uint8_t *guid, uint32_t fid, uint64_t mo
 	return wput_dup(w, w->st->db_chg, k, sizeof(k), &c, sizeof(c), 1, error_r);
 }
 
-static int chg_del(struct wtx *w, const uint8_t *guid, uint32_t fid, uint64_t modseq, uint32_t uid,
-		   struct buf *error_r)
+static int chg_del(struct wtx *w, const uint8_t *guid, uint32_t fid, uint64_t modseq, uint32_t uid, struct buf *error_r)
 {
 	uint8_t k[KEY_FOLDER_LEN];
 	key_folder(k, guid, fid);
@@ -504,7 +503,8 @@ static int quota_check(const struct mbox_rec *m, uint64_t size, uint64_t nmsgs, 
 {
 	if (qbytes > 0 && m->bytes + size > qbytes) {
 		if (error_r != NULL)
-			buf_printf(error_r, "mailbox is over its storage quota (%llu of %llu bytes used, message needs %llu)",
+			buf_printf(error_r,
+				   "mailbox is over its storage quota (%llu of %llu bytes used, message needs %llu)",
 				   (unsigned long long)m->bytes, (unsigned long long)qbytes, (unsigned long long)size);
 		return IX_ELIMIT;
 	}
@@ -581,7 +581,8 @@ static int append_one(struct wtx *w, struct append_ctx *c, size_t i, struct buf 
 	if (ret == 0 && t->want_uid != 0) {
 		if (t->want_uid < frec.uidnext) {
 			if (error_r != NULL)
-				buf_printf(error_r, "UID %u is below the folder's UIDNEXT %u", t->want_uid, frec.uidnext);
+				buf_printf(error_r, "UID %u is below the folder's UIDNEXT %u", t->want_uid,
+					   frec.uidnext);
 			ret = IX_EEXIST;
 		} else {
 			frec.uidnext = t->want_uid;
@@ -872,8 +873,8 @@ static void msg_fill(struct store *st, struct rctx *r, const struct msg_rec *rec
 		memcpy(m->hash, br.hash, 32);
 }
 
-int store_msg_list(struct store *st, const char *guid, const char *folder, const char *user,
-		   struct store_msg **list_r, size_t *count_r, struct buf *error_r)
+int store_msg_list(struct store *st, const char *guid, const char *folder, const char *user, struct store_msg **list_r,
+		   size_t *count_r, struct buf *error_r)
 {
 	struct rctx r;
 	int ret = rctx_open(st, &r, guid, folder, error_r);
@@ -1016,8 +1017,7 @@ static int change_cmp(const void *a, const void *b)
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
-static void change_add(struct store_change **list, size_t *n, size_t *cap, uint32_t uid, uint64_t modseq,
-		       int expunged)
+static void change_add(struct store_change **list, size_t *n, size_t *cap, uint32_t uid, uint64_t modseq, int expunged)
 {
 	if (*n == *cap) {
 		*cap = *cap ? *cap * 2 : 16;
@@ -1032,8 +1032,8 @@ static void change_add(struct store_change **list, size_t *n, size_t *cap, uint3
 /* Two sources: the change log holds every message changed since it arrived and every expunged UID; a message that
  * never changed still has the modseq it arrived with, and those grow with the UID, so they are the newest messages,
  * found by walking the folder's records back from the highest UID. */
-int store_changes(struct store *st, const char *guid, const char *folder, uint64_t since,
-		  struct store_change **list_r, size_t *count_r, struct buf *error_r)
+int store_changes(struct store *st, const char *guid, const char *folder, uint64_t since, struct store_change **list_r,
+		  size_t *count_r, struct buf *error_r)
 {
 	struct rctx r;
 	int ret = rctx_open(st, &r, guid, folder, error_r);
@@ -1183,15 +1183,9 @@ static int op_flags(struct wtx *w, void *ctx, struct buf *error_r)
 		if (pub_user && pseen_has(w->txn, st, c->guid, fid, uid, u->user))
 			old |= STORE_FLAG_SEEN, nf = old;
 		switch (u->mode) {
-		case STORE_FLAGS_REPLACE:
-			nf = (old & STORE_FLAG_RECENT) | given;
-			break;
-		case STORE_FLAGS_ADD:
-			nf = old | given;
-			break;
-		case STORE_FLAGS_REMOVE:
-			nf = old & ~given;
-			break;
+		case STORE_FLAGS_REPLACE: nf = (old & STORE_FLAG_RECENT) | given; break;
+		case STORE_FLAGS_ADD: nf = old | given; break;
+		case STORE_FLAGS_REMOVE: nf = old & ~given; break;
 		}
 		struct kwlist oldkw;
 		ret = kw_split(kw, kwlen, &oldkw, NULL);
@@ -1506,8 +1500,7 @@ static int op_clear_recent(struct wtx *w, void *ctx, struct buf *error_r)
 	return ret;
 }
 
-int store_clear_recent(struct store *st, const char *guid, const char *folder, uint32_t below_uid,
-		       struct buf *error_r)
+int store_clear_recent(struct store *st, const char *guid, const char *folder, uint32_t below_uid, struct buf *error_r)
 {
 	struct mop_ctx c;
 	int ret = mop_init(&c, guid, folder, error_r);
@@ -1580,7 +1573,8 @@ static int op_copy(struct wtx *w, void *ctx, struct buf *error_r)
 		nrec.flags |= STORE_FLAG_RECENT;
 		if (dst_pub)
 			nrec.flags &= ~(unsigned)STORE_FLAG_SEEN;
-		ret = msg_add(w, c->dguid, dfid, dfrec, dmrec, &nrec, kw.data, kw.len, dmodseq, &c->dst_uids[i], error_r);
+		ret = msg_add(w, c->dguid, dfid, dfrec, dmrec, &nrec, kw.data, kw.len, dmodseq, &c->dst_uids[i],
+			      error_r);
 		buf_free(&kw);
 		if (ret == 0 && c->move)
 			ret = msg_expunge_one(w, c->guid, sfid, &sfrec, &smrec, c->uids[i], smodseq, EXPUNGE_KEEPREF,
@@ -1732,8 +1726,9 @@ int store_report_recover(struct store *st, const char *guid, int64_t since, stru
 	if (n == 0)
 		buf_printf(out, "No deleted items to recover%s.\n", since > 0 ? " since that date" : "");
 	else
-		buf_printf(out, "Recovered %zu deleted item%s into the folders they were deleted from (INBOX where that "
-				"folder no longer exists).\n",
+		buf_printf(out,
+			   "Recovered %zu deleted item%s into the folders they were deleted from (INBOX where that "
+			   "folder no longer exists).\n",
 			   n, n == 1 ? "" : "s");
 	return 0;
 }
@@ -1798,8 +1793,7 @@ int retention_drop(struct wtx *w, const uint8_t *guid, struct buf *error_r)
 	return ret;
 }
 
-int store_retention_purge(struct store *st, const char *guid, int64_t older_than, size_t *count_r,
-			  struct buf *error_r)
+int store_retention_purge(struct store *st, const char *guid, int64_t older_than, size_t *count_r, struct buf *error_r)
 {
 	struct mop_ctx c;
 	memset(&c, 0, sizeof(c));
@@ -1879,8 +1873,8 @@ static int header_match(const char *h, size_t len, const char *name, const char 
 	return 0;
 }
 
-int store_search(struct store *st, const char *guid, const char *folder, const char *user,
-		 const struct store_search *q, uint32_t **uids_r, size_t *count_r, struct buf *error_r)
+int store_search(struct store *st, const char *guid, const char *folder, const char *user, const struct store_search *q,
+		 uint32_t **uids_r, size_t *count_r, struct buf *error_r)
 {
 	struct rctx r;
 	int ret = rctx_open(st, &r, guid, folder, error_r);

@@ -103,8 +103,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
 		abort();
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
-	struct login_userdb users = { .check_password = fz_check, .lookup = fz_lookup, .groups = fz_groups,
-				      .public_folders = fz_public, .users = fz_users };
+	struct login_userdb users = { .check_password = fz_check,
+				      .lookup = fz_lookup,
+				      .groups = fz_groups,
+				      .public_folders = fz_public,
+				      .users = fz_users };
 	struct imap_server *isrv = NULL;
 	struct pop3_server *psrv = NULL;
 	const char *prefix;

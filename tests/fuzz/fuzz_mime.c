@@ -27,11 +27,11 @@ static void check_same(const struct mime_info *a, const struct mime_info *b)
 	for (size_t i = 0; i < a->part_count; i++) {
 		const struct mime_part *p = &a->parts[i], *q = &b->parts[i];
 		if (!same(p->section, q->section) || !same(p->type, q->type) || !same(p->subtype, q->subtype) ||
-		    !same(p->encoding, q->encoding) || !same(p->charset, q->charset) || p->header_off != q->header_off ||
-		    p->header_len != q->header_len || p->body_off != q->body_off || p->body_len != q->body_len ||
-		    p->lines != q->lines || p->depth != q->depth || p->parent != q->parent ||
-		    p->is_multipart != q->is_multipart || p->is_message_rfc822 != q->is_message_rfc822 ||
-		    p->is_message_root != q->is_message_root)
+		    !same(p->encoding, q->encoding) || !same(p->charset, q->charset) ||
+		    p->header_off != q->header_off || p->header_len != q->header_len || p->body_off != q->body_off ||
+		    p->body_len != q->body_len || p->lines != q->lines || p->depth != q->depth ||
+		    p->parent != q->parent || p->is_multipart != q->is_multipart ||
+		    p->is_message_rfc822 != q->is_message_rfc822 || p->is_message_root != q->is_message_root)
 			abort();
 	}
 }

@@ -13,8 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
 		return 0;
-	unsigned flags = data[0] & (SMTP_PATH_ALLOW_NULL | SMTP_PATH_ALLOW_POSTMASTER | SMTP_PATH_UTF8 |
-				    SMTP_PATH_NO_BRACKETS);
+	unsigned flags = data[0] &
+			 (SMTP_PATH_ALLOW_NULL | SMTP_PATH_ALLOW_POSTMASTER | SMTP_PATH_UTF8 | SMTP_PATH_NO_BRACKETS);
 	const char *s = (const char *)data + 1;
 	size_t len = size - 1;
 	struct smtp_path p;

@@ -77,8 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			break;
 		}
-		default:
-			break;
+		default: break;
 		}
 	} else if (err == NULL || err[0] != '5') {
 		abort();

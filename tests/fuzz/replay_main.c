@@ -25,7 +25,8 @@ static int replay_dir(const char *dir, unsigned *count)
 		char *data;
 		size_t len;
 		if (read_file(path, 16 * 1024 * 1024, &data, &len) != 0) {
-			printf("FAIL fuzz corpus %s: cannot read\n", path); /* an input skipped is an input not replayed */
+			printf("FAIL fuzz corpus %s: cannot read\n",
+			       path); /* an input skipped is an input not replayed */
 			free(path);
 			closedir(d);
 			return -1;

@@ -22,12 +22,12 @@ void test_skip_reason(const char *why);
  * /proc/self/task/TID/stat: what a case waits for before it acts on a thread that must be blocked first. */
 int test_thread_sleeps(pid_t tid);
 
-#define test_assert(expr)                                          \
-	do {                                                       \
-		if (!(expr)) {                                     \
-			test_fail(__FILE__, __LINE__, #expr);      \
-			return;                                    \
-		}                                                  \
+#define test_assert(expr)                                     \
+	do {                                                  \
+		if (!(expr)) {                                \
+			test_fail(__FILE__, __LINE__, #expr); \
+			return;                               \
+		}                                             \
 	} while (0)
 /* Ends the running case as skipped. */
 #define test_skip(why)                 \
@@ -36,11 +36,14 @@ int test_thread_sleeps(pid_t tid);
 		return;                \
 	} while (0)
 #define test_assert_str(a, b) test_assert(strcmp((a), (b)) == 0)
+/* an initializer, not a block: clang-format would brace it as one */
+/* clang-format off */
 #define TEST_CASE(fn) { #fn, fn }
-#define TEST_MAIN(suite, ...)                                                              \
-	int main(int argc, char **argv)                                                    \
-	{                                                                                  \
-		static const struct test_case cases[] = { __VA_ARGS__ };                  \
+/* clang-format on */
+#define TEST_MAIN(suite, ...)                                                                \
+	int main(int argc, char **argv)                                                      \
+	{                                                                                    \
+		static const struct test_case cases[] = { __VA_ARGS__ };                     \
 		return test_run(suite, cases, sizeof(cases) / sizeof(cases[0]), argc, argv); \
 	}
 

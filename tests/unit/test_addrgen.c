@@ -26,7 +26,9 @@ static void folds_accents_to_ascii(void)
 	test_assert_str(fold("Ĳsselmeer"), "ijsselmeer");
 	test_assert_str(fold("日本"), "");
 	test_assert_str(fold(".a..b."), "a.b");
-	test_assert_str(fold("\xff\xfe" "ab\xc3"), "ab");
+	test_assert_str(fold("\xff\xfe"
+			     "ab\xc3"),
+			"ab");
 	test_assert_str(fold("(*)\\"), "");
 }
 
@@ -52,8 +54,9 @@ static void expands_templates(void)
 	test_assert_str(expand("SMTP:%g.%s@example.com", "李", "王", "x"), "<error>");
 	test_assert_str(expand("SMTP:%g.%s", "a", "b", NULL), "<error>");
 	test_assert_str(expand("SMTP:%q@example.com", "a", "b", NULL), "<error>");
-	test_assert_str(expand("SMTP:%g@example.com", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", NULL,
-			       NULL), "<error>");
+	test_assert_str(expand("SMTP:%g@example.com",
+			       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", NULL, NULL),
+			"<error>");
 }
 
 static void numbers_variants(void)

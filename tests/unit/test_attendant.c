@@ -43,7 +43,8 @@ static void renders_facts(void)
 	f.replica_connected = 1;
 	monitor_warnings(&f);
 	test_assert(f.warning_count == 2);
-	test_assert(strstr(f.warnings[0], "smtpd is restarting in 8s (4 failures in a row; last: killed by signal 9") != NULL);
+	test_assert(strstr(f.warnings[0], "smtpd is restarting in 8s (4 failures in a row; last: killed by signal 9") !=
+		    NULL);
 	test_assert(strstr(f.warnings[1], "expires in 3 days") != NULL);
 	struct buf b = BUF_INIT;
 	monitor_json(&f, &b);
@@ -79,4 +80,5 @@ static void quota_message_is_a_valid_message(void)
 	buf_free(&b);
 }
 
-TEST_MAIN("attendant", TEST_CASE(quota_message_is_a_valid_message), TEST_CASE(parses_request_lines), TEST_CASE(renders_facts))
+TEST_MAIN("attendant", TEST_CASE(quota_message_is_a_valid_message), TEST_CASE(parses_request_lines),
+	  TEST_CASE(renders_facts))

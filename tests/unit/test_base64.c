@@ -11,8 +11,14 @@
 
 static const struct {
 	const char *plain, *enc;
-} vectors[] = { /* RFC 4648 section 10 */
-	{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" }, { "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" },
+} vectors[] = {
+	/* RFC 4648 section 10 */
+	{ "", "" },
+	{ "f", "Zg==" },
+	{ "fo", "Zm8=" },
+	{ "foo", "Zm9v" },
+	{ "foob", "Zm9vYg==" },
+	{ "fooba", "Zm9vYmE=" },
 	{ "foobar", "Zm9vYmFy" },
 };
 
@@ -46,21 +52,18 @@ static void rfc4648_vectors(void)
 static void strict_refuses(void)
 {
 	static const char *const bad[] = {
-		"Zg=",      /* not a multiple of 4 */
-		"Z===",     /* three pads */
-		"Zg=a",     /* pad before the end */
-		"Z=8v",     /* pad in the middle (OpenSSL alone would take it as zero bits) */
-		"Zm9v\n",   /* line break */
-		" Zm9v",    /* leading space (OpenSSL alone trims it) */
-		"Zh==",     /* non-zero bits dropped by two pads */
-		"Zm9=",     /* non-zero bits dropped by one pad */
-		"=Zm9",
-		"Zm 9",
-		"Zg==Zg==", /* padding inside concatenated groups */
-		"Zm9v====", /* a group of pads */
-		"Zm9-",     /* the URL alphabet */
-		"Zm9_",
-		"Zm9\x80",
+		"Zg=",                             /* not a multiple of 4 */
+		"Z===",                            /* three pads */
+		"Zg=a",                            /* pad before the end */
+		"Z=8v",                            /* pad in the middle (OpenSSL alone would take it as zero bits) */
+		"Zm9v\n",                          /* line break */
+		" Zm9v",                           /* leading space (OpenSSL alone trims it) */
+		"Zh==",                            /* non-zero bits dropped by two pads */
+		"Zm9=",                            /* non-zero bits dropped by one pad */
+		"=Zm9",     "Zm 9",    "Zg==Zg==", /* padding inside concatenated groups */
+		"Zm9v====",                        /* a group of pads */
+		"Zm9-",                            /* the URL alphabet */
+		"Zm9_",     "Zm9\x80",
 	};
 	struct buf b = BUF_INIT;
 	buf_append_str(&b, "kept");
@@ -88,9 +91,9 @@ static void lenient_skips(void)
 		{ "Zm9vYg==Zm9v", "foob" }, /* stops at the first '=' */
 		{ "Zm9vYg", "foob" },       /* unpadded */
 		{ "Zm9vYmE", "fooba" },
-		{ "Zm9vY", "foo" },         /* a lone character gives nothing */
+		{ "Zm9vY", "foo" }, /* a lone character gives nothing */
 		{ "!!!", "" },
-		{ "Zh", "f" },              /* dropped bits are ignored */
+		{ "Zh", "f" }, /* dropped bits are ignored */
 	};
 	struct buf b = BUF_INIT;
 	for (size_t i = 0; i < IX_ARRAY_LEN(cases); i++) {

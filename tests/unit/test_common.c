@@ -112,8 +112,8 @@ static void settings_parse_and_load(void)
 	test_assert(id == SET_SMTP_MAX_MESSAGE_SIZE);
 	test_assert(setting_parse(id, "10M", &v) == 0 && v == 10ULL * 1024 * 1024);
 	test_assert(setting_parse(id, "2048", &v) == 0 && v == 2048);
-	test_assert(setting_parse(id, "12", &v) < 0);        /* below the minimum */
-	test_assert(setting_parse(id, "99999G", &v) < 0);    /* above the maximum */
+	test_assert(setting_parse(id, "12", &v) < 0);                    /* below the minimum */
+	test_assert(setting_parse(id, "99999G", &v) < 0);                /* above the maximum */
 	test_assert(setting_parse(id, "18446744073709551615G", &v) < 0); /* would wrap */
 	test_assert(setting_parse(id, "", &v) < 0 && setting_parse(id, "k", &v) < 0 && setting_parse(id, "-1", &v) < 0);
 	test_assert(setting_find("no.such") < 0);

@@ -36,9 +36,9 @@ struct peer {
 	struct tls_ctx *starttls_ctx; /* server: answer "STARTTLS" with 220 and start TLS */
 	bool client_starttls;         /* client: after "220 go", start TLS */
 	struct tls_ctx *client_ctx;
-	bool echo;                    /* echo every line back as "> line" */
+	bool echo; /* echo every line back as "> line" */
 	bool pause_after_line;
-	struct buf raw;               /* raw byte mode when raw_want > 0 */
+	struct buf raw; /* raw byte mode when raw_want > 0 */
 	size_t raw_want;
 };
 
@@ -61,20 +61,11 @@ static void on_event(struct conn *c, enum conn_event ev, void *ctx)
 {
 	struct peer *p = ctx;
 	switch (ev) {
-	case CONN_EVENT_INPUT:
-		break;
-	case CONN_EVENT_TLS_READY:
-		p->tls_ready++;
-		return;
-	case CONN_EVENT_CONNECTED:
-		p->connected++;
-		return;
-	case CONN_EVENT_EOF:
-		p->eof++;
-		return;
-	case CONN_EVENT_ERROR:
-		p->error++;
-		return;
+	case CONN_EVENT_INPUT: break;
+	case CONN_EVENT_TLS_READY: p->tls_ready++; return;
+	case CONN_EVENT_CONNECTED: p->connected++; return;
+	case CONN_EVENT_EOF: p->eof++; return;
+	case CONN_EVENT_ERROR: p->error++; return;
 	case CONN_EVENT_TIMEOUT:
 		p->timeout++;
 		conn_write_str(c, "421 idle\r\n");
@@ -739,30 +730,29 @@ static void smtp_pipelined_script(void)
 	test_assert(listener_create(loop, "127.0.0.1", 0, 10, smtp_accept, &b, &b.listener, &err) == 0);
 	int fd = connect_to(listener_port(b.listener));
 	test_assert(fd >= 0);
-	static const char script[] =
-		"EHLO client.example\r\n"
-		"MAIL FROM:<a@example.org> SIZE=100\r\n"
-		"RCPT TO:<alice@example.com>\r\n"
-		"RCPT TO:<nobody@example.com>\r\n"
-		"RCPT TO:<full@example.com>\r\n"
-		"RCPT TO:<outside@example.net>\r\n"
-		"RCPT TO:<Postmaster>\r\n"
-		"DATA\r\n"
-		"Subject: hi\r\n\r\n..dotted\r\nbody\r\n.\r\n"
-		"MAIL FROM:<> BODY=BINARYMIME\r\n"
-		"RCPT TO:<bob@example.com>\r\n"
-		"BDAT 5\r\nhelloBDAT 8 LAST\r\n world\r\n"
-		"MAIL FROM:<big@example.org> SIZE=5000\r\n"
-		"MAIL FROM:<x@example.org>\r\n"
-		"DATA\r\n"
-		"RCPT TO:<alice@example.com>\r\n"
-		"DATA\r\n"
-		"x\nfake\r\n.\r\n"
-		"STARTTLS\r\n"
-		"FOO\r\n"
-		"RSET\r\n"
-		"MAIL FROM:<bad@@example.org>\r\n"
-		"QUIT\r\n";
+	static const char script[] = "EHLO client.example\r\n"
+				     "MAIL FROM:<a@example.org> SIZE=100\r\n"
+				     "RCPT TO:<alice@example.com>\r\n"
+				     "RCPT TO:<nobody@example.com>\r\n"
+				     "RCPT TO:<full@example.com>\r\n"
+				     "RCPT TO:<outside@example.net>\r\n"
+				     "RCPT TO:<Postmaster>\r\n"
+				     "DATA\r\n"
+				     "Subject: hi\r\n\r\n..dotted\r\nbody\r\n.\r\n"
+				     "MAIL FROM:<> BODY=BINARYMIME\r\n"
+				     "RCPT TO:<bob@example.com>\r\n"
+				     "BDAT 5\r\nhelloBDAT 8 LAST\r\n world\r\n"
+				     "MAIL FROM:<big@example.org> SIZE=5000\r\n"
+				     "MAIL FROM:<x@example.org>\r\n"
+				     "DATA\r\n"
+				     "RCPT TO:<alice@example.com>\r\n"
+				     "DATA\r\n"
+				     "x\nfake\r\n.\r\n"
+				     "STARTTLS\r\n"
+				     "FOO\r\n"
+				     "RSET\r\n"
+				     "MAIL FROM:<bad@@example.org>\r\n"
+				     "QUIT\r\n";
 	test_assert(write(fd, script, sizeof(script) - 1) == (ssize_t)(sizeof(script) - 1));
 	test_assert(run_until(loop, &b.closed, 1) == 0);
 	struct buf transcript = BUF_INIT, codes = BUF_INIT;
@@ -776,7 +766,7 @@ static void smtp_pipelined_script(void)
 				     "354 250 502 500 250 553 221") != 0)
 		fprintf(stderr, "transcript:\n%s\ncodes: %s\n", buf_cstr(&transcript), buf_cstr(&codes));
 	test_assert_str(buf_cstr(&codes), "220 250 250 250 550 452 550 250 354 250 250 250 250 250 552 250 554 250 "
-					   "354 250 502 500 250 553 221");
+					  "354 250 502 500 250 553 221");
 	test_assert(strstr(buf_cstr(&transcript), "250-PIPELINING\r\n") != NULL);
 	test_assert(strstr(buf_cstr(&transcript), "250-SIZE 1000\r\n") != NULL);
 	test_assert(strstr(buf_cstr(&transcript), "250 CHUNKING\r\n") != NULL);
@@ -802,8 +792,7 @@ static void smtp_pipelined_script(void)
 }
 
 /* Runs one connection: sends script (may be empty), waits for the session to end, returns the reply codes. */
-static int run_script(const struct smtp_config *config, const char *script, struct buf *codes,
-		      struct backend_ctx *b)
+static int run_script(const struct smtp_config *config, const char *script, struct buf *codes, struct backend_ctx *b)
 {
 	struct evloop *loop;
 	if (evloop_create(&loop, NULL) < 0)
@@ -814,7 +803,8 @@ static int run_script(const struct smtp_config *config, const char *script, stru
 	struct buf err = BUF_INIT, transcript = BUF_INIT;
 	int ret = listener_create(loop, "127.0.0.1", 0, 10, smtp_accept, b, &b->listener, &err);
 	int fd = ret == 0 ? connect_to(listener_port(b->listener)) : -1;
-	if (fd >= 0 && write(fd, script, strlen(script)) == (ssize_t)strlen(script) && run_until(loop, &b->closed, 1) == 0) {
+	if (fd >= 0 && write(fd, script, strlen(script)) == (ssize_t)strlen(script) &&
+	    run_until(loop, &b->closed, 1) == 0) {
 		char chunk[4096];
 		ssize_t n;
 		while ((n = read(fd, chunk, sizeof(chunk))) > 0)
@@ -838,10 +828,11 @@ static void smtp_limits(void)
 	struct smtp_config config = { .hostname = "mx.example.com", .max_errors = 3, .max_recipients = 2 };
 	struct backend_ctx b;
 	struct buf codes = BUF_INIT;
-	test_assert(run_script(&config,
-			       "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<alice@example.com>\r\n"
-			       "RCPT TO:<bob@example.com>\r\nRCPT TO:<alice@example.com>\r\nFOO\r\nBAR\r\nBAZ\r\nNOOP\r\n",
-			       &codes, &b) == 0);
+	test_assert(
+		run_script(&config,
+			   "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<alice@example.com>\r\n"
+			   "RCPT TO:<bob@example.com>\r\nRCPT TO:<alice@example.com>\r\nFOO\r\nBAR\r\nBAZ\r\nNOOP\r\n",
+			   &codes, &b) == 0);
 	test_assert_str(buf_cstr(&codes), "220 250 250 250 250 452 500 500 500 421");
 	/* idle: the goodbye says why */
 	buf_reset(&codes);
@@ -860,9 +851,8 @@ static void smtp_limits(void)
 	test_assert_str(buf_cstr(&codes), "220 250 530 235 503 250 221");
 	/* AUTH LOGIN step by step after a cancelled exchange */
 	buf_reset(&codes);
-	test_assert(run_script(&config,
-			       "EHLO x\r\nAUTH LOGIN\r\n*\r\nAUTH LOGIN\r\nYm9i\r\naHVudGVy\r\nQUIT\r\n", &codes,
-			       &b) == 0);
+	test_assert(run_script(&config, "EHLO x\r\nAUTH LOGIN\r\n*\r\nAUTH LOGIN\r\nYm9i\r\naHVudGVy\r\nQUIT\r\n",
+			       &codes, &b) == 0);
 	test_assert_str(buf_cstr(&codes), "220 250 334 501 334 334 235 221");
 	buf_free(&codes);
 	ix_sasl_done();
@@ -899,35 +889,34 @@ static const char py_client[] =
 	"s.quit()\n"
 	"print('PY-OK', flush=True)\n";
 
-static const char py_injection[] =
-	"import socket, ssl, sys\n"
-	"port = int(sys.argv[1])\n"
-	"ctx = ssl.create_default_context()\n"
-	"ctx.check_hostname = False\n"
-	"ctx.verify_mode = ssl.CERT_NONE\n"
-	"s = socket.create_connection(('127.0.0.1', port), timeout=10)\n"
-	"def reply(read):\n"
-	"    buf = b''\n"
-	"    while not buf.endswith(b'\\r\\n') or buf.split(b'\\r\\n')[-2][3:4] == b'-':\n"
-	"        data = read(4096)\n"
-	"        assert data, buf\n"
-	"        buf += data\n"
-	"    return buf\n"
-	"assert reply(s.recv).startswith(b'220 ')\n"
-	"s.sendall(b'EHLO x\\r\\n')\n"
-	"assert b'STARTTLS' in reply(s.recv)\n"
-	"s.sendall(b'STARTTLS\\r\\nMAIL FROM:<evil@example.org>\\r\\n')\n"
-	"assert reply(s.recv) == b'220 2.0.0 Ready to start TLS\\r\\n'\n"
-	"t = ctx.wrap_socket(s)\n"
-	"t.sendall(b'NOOP\\r\\n')\n"
-	"r = reply(t.recv)\n"
-	"assert r == b'250 2.0.0 Ok\\r\\n', r\n"
-	"t.sendall(b'MAIL FROM:<a@example.org>\\r\\n')\n"
-	"r = reply(t.recv)\n"
-	"assert r.startswith(b'503 5.5.1 Send EHLO first'), r\n"
-	"t.sendall(b'QUIT\\r\\n')\n"
-	"assert reply(t.recv).startswith(b'221 ')\n"
-	"print('PY-INJECTION-OK', flush=True)\n";
+static const char py_injection[] = "import socket, ssl, sys\n"
+				   "port = int(sys.argv[1])\n"
+				   "ctx = ssl.create_default_context()\n"
+				   "ctx.check_hostname = False\n"
+				   "ctx.verify_mode = ssl.CERT_NONE\n"
+				   "s = socket.create_connection(('127.0.0.1', port), timeout=10)\n"
+				   "def reply(read):\n"
+				   "    buf = b''\n"
+				   "    while not buf.endswith(b'\\r\\n') or buf.split(b'\\r\\n')[-2][3:4] == b'-':\n"
+				   "        data = read(4096)\n"
+				   "        assert data, buf\n"
+				   "        buf += data\n"
+				   "    return buf\n"
+				   "assert reply(s.recv).startswith(b'220 ')\n"
+				   "s.sendall(b'EHLO x\\r\\n')\n"
+				   "assert b'STARTTLS' in reply(s.recv)\n"
+				   "s.sendall(b'STARTTLS\\r\\nMAIL FROM:<evil@example.org>\\r\\n')\n"
+				   "assert reply(s.recv) == b'220 2.0.0 Ready to start TLS\\r\\n'\n"
+				   "t = ctx.wrap_socket(s)\n"
+				   "t.sendall(b'NOOP\\r\\n')\n"
+				   "r = reply(t.recv)\n"
+				   "assert r == b'250 2.0.0 Ok\\r\\n', r\n"
+				   "t.sendall(b'MAIL FROM:<a@example.org>\\r\\n')\n"
+				   "r = reply(t.recv)\n"
+				   "assert r.startswith(b'503 5.5.1 Send EHLO first'), r\n"
+				   "t.sendall(b'QUIT\\r\\n')\n"
+				   "assert reply(t.recv).startswith(b'221 ')\n"
+				   "print('PY-INJECTION-OK', flush=True)\n";
 
 /* Runs a python3 client script against a session listener until it exits; returns its exit status. */
 static int run_python(struct backend_ctx *b, const char *script)
@@ -1005,11 +994,9 @@ static void cleanup_tls(void)
 	free(cmd);
 }
 
-TEST_MAIN("conn", TEST_CASE(lines_byte_by_byte), TEST_CASE(overlong_lines_are_skipped),
-	  TEST_CASE(raw_bytes_and_pause), TEST_CASE(output_close_after_flush), TEST_CASE(idle_timeout_fires),
-	  TEST_CASE(implicit_tls_loopback), TEST_CASE(starttls_discards_injected_input),
-	  TEST_CASE(tls_handshake_failure_reported),
+TEST_MAIN("conn", TEST_CASE(lines_byte_by_byte), TEST_CASE(overlong_lines_are_skipped), TEST_CASE(raw_bytes_and_pause),
+	  TEST_CASE(output_close_after_flush), TEST_CASE(idle_timeout_fires), TEST_CASE(implicit_tls_loopback),
+	  TEST_CASE(starttls_discards_injected_input), TEST_CASE(tls_handshake_failure_reported),
 	  TEST_CASE(tls_verify_rejects_wrong_name), TEST_CASE(outbound_connect), TEST_CASE(listener_caps_connections),
 	  TEST_CASE(smtp_pipelined_script), TEST_CASE(smtp_limits), TEST_CASE(smtp_starttls_injection),
-	  TEST_CASE(smtp_python_smtplib),
-	  TEST_CASE(cleanup_tls))
+	  TEST_CASE(smtp_python_smtplib), TEST_CASE(cleanup_tls))

@@ -65,8 +65,8 @@ static void add_user(struct dir *dir, unsigned n, const char *uid, const char *p
 	snprintf(dn, sizeof(dn), "uid=%s,ou=Recipients," SUFFIX, uid);
 	snprintf(p, sizeof(p), "SMTP:%s", primary);
 	snprintf(s, sizeof(s), "smtp:%s", secondary != NULL ? secondary : primary);
-	put(dir, entry(n, dn, "objectClass", "inetOrgPerson", "objectClass", "ixRecipient", "objectClass",
-		       "ixMailUser", "uid", uid, "cn", uid, "sn", uid, "ixMailboxGuid", "0123456789abcdef0123456789abcdef",
+	put(dir, entry(n, dn, "objectClass", "inetOrgPerson", "objectClass", "ixRecipient", "objectClass", "ixMailUser",
+		       "uid", uid, "cn", uid, "sn", uid, "ixMailboxGuid", "0123456789abcdef0123456789abcdef",
 		       "ixProxyAddresses", p, "ixProxyAddresses", s, "mail", primary, END));
 }
 
@@ -81,8 +81,10 @@ static void add_list(struct dir *dir, unsigned n, const char *name, const char *
 	unsigned char uuid[16];
 	uuid_of(n, uuid);
 	dir_builder_init(&b, dn, uuid);
-	const char *vals[][2] = { { "objectClass", "ixDistributionList" }, { "objectClass", "ixRecipient" },
-				  { "cn", name }, { "ixProxyAddresses", p } };
+	const char *vals[][2] = { { "objectClass", "ixDistributionList" },
+				  { "objectClass", "ixRecipient" },
+				  { "cn", name },
+				  { "ixProxyAddresses", p } };
 	for (size_t i = 0; i < IX_ARRAY_LEN(vals); i++)
 		dir_builder_add(&b, vals[i][0], vals[i][1], strlen(vals[i][1]));
 	const char *members[] = { m1, m2, m3, m4 };
@@ -190,11 +192,12 @@ static void resolve_addresses(void)
 {
 	struct dir *dir = dir_create_offline(SUFFIX);
 	add_user(dir, 1, "alice", "alice.smith@example.com", "al@example.com");
-	put(dir, entry(2, R("uid=bob"), "objectClass", "inetOrgPerson", "objectClass", "ixRecipient", "objectClass",
-		       "ixMailUser", "uid", "Bob", "cn", "Bob Hidden", "ixMailboxGuid", "0123456789abcdef0123456789abcdee",
-		       "ixHideFromAddressBook", "TRUE", "ixProxyAddresses", "smtp:bob@example.com", "ixProxyAddresses",
-		       "X400:c=us;p=x", "ixQuotaBytes", "1000", "ixForwardTo", R("uid=alice"), "ixAcceptFrom",
-		       R("uid=alice"), "ixHomeServer", "cn=mail1,ou=Servers,ou=Configuration," SUFFIX, END));
+	put(dir,
+	    entry(2, R("uid=bob"), "objectClass", "inetOrgPerson", "objectClass", "ixRecipient", "objectClass",
+		  "ixMailUser", "uid", "Bob", "cn", "Bob Hidden", "ixMailboxGuid", "0123456789abcdef0123456789abcdee",
+		  "ixHideFromAddressBook", "TRUE", "ixProxyAddresses", "smtp:bob@example.com", "ixProxyAddresses",
+		  "X400:c=us;p=x", "ixQuotaBytes", "1000", "ixForwardTo", R("uid=alice"), "ixAcceptFrom",
+		  R("uid=alice"), "ixHomeServer", "cn=mail1,ou=Servers,ou=Configuration," SUFFIX, END));
 	put(dir, entry(3, "cn=mail1,ou=Servers,ou=Configuration," SUFFIX, "objectClass", "ixServer", "cn", "mail1",
 		       "ixHostName", "mail1.example.com", "ixSmtpPort", "2525", "ixImapPort", "1143", END));
 	put(dir, entry(4, "cn=example.com,ou=Accepted Domains,ou=Configuration," SUFFIX, "objectClass",
@@ -624,7 +627,6 @@ static void open_refuses_bad_arguments(void)
 
 TEST_MAIN("dir", TEST_CASE(address_keys), TEST_CASE(dn_normalization), TEST_CASE(hash_map_matches_reference),
 	  TEST_CASE(resolve_addresses), TEST_CASE(snapshot_outlives_change), TEST_CASE(expand_nested_loops_duplicates),
-	  TEST_CASE(expand_depth_limit), TEST_CASE(sweep_drops_unseen),
-	  TEST_CASE(recreated_entry_during_refresh), TEST_CASE(connectors_route_domains),
-	  TEST_CASE(concurrent_readers_and_writer), TEST_CASE(hook_and_foreach),
+	  TEST_CASE(expand_depth_limit), TEST_CASE(sweep_drops_unseen), TEST_CASE(recreated_entry_during_refresh),
+	  TEST_CASE(connectors_route_domains), TEST_CASE(concurrent_readers_and_writer), TEST_CASE(hook_and_foreach),
 	  TEST_CASE(open_refuses_bad_arguments))

@@ -50,11 +50,12 @@ static void status_codes(void)
 static void report_structure(void)
 {
 	struct dsn_rcpt r[2] = {
-		{ "bob@remote.test", "Bob@remote.test", DSN_FAILED, NULL, "550 5.1.1 no such user\r\nX-Injected: 1", "mx" },
+		{ "bob@remote.test", "Bob@remote.test", DSN_FAILED, NULL, "550 5.1.1 no such user\r\nX-Injected: 1",
+		  "mx" },
 		{ "carol@remote.test", NULL, DSN_FAILED, "4.4.7", "Delivery time expired", NULL },
 	};
-	struct dsn_report rep = { "mail.example.com", "alice@example.com", "env-9", false, 1700000000, r, 2, original,
-				  strlen(original) };
+	struct dsn_report rep = { "mail.example.com", "alice@example.com", "env-9", false, 1700000000, r, 2,
+				  original,           strlen(original) };
 	struct buf out = BUF_INIT;
 	dsn_build(&rep, &out);
 	const char *m = buf_cstr(&out);
@@ -62,10 +63,12 @@ static void report_structure(void)
 	test_assert(strstr(m, "Content-Type: message/delivery-status\r\n") != NULL);
 	test_assert(strstr(m, "Reporting-MTA: dns; mail.example.com\r\n") != NULL);
 	test_assert(strstr(m, "Original-Envelope-Id: env-9\r\n") != NULL);
-	test_assert(strstr(m, "Final-Recipient: rfc822;bob@remote.test\r\nAction: failed\r\nStatus: 5.1.1\r\n") != NULL);
+	test_assert(strstr(m, "Final-Recipient: rfc822;bob@remote.test\r\nAction: failed\r\nStatus: 5.1.1\r\n") !=
+		    NULL);
 	test_assert(strstr(m, "Original-Recipient: rfc822;Bob@remote.test\r\n") != NULL);
 	/* a failed action never carries a 4.x.x status */
-	test_assert(strstr(m, "Final-Recipient: rfc822;carol@remote.test\r\nAction: failed\r\nStatus: 5.4.7\r\n") != NULL);
+	test_assert(strstr(m, "Final-Recipient: rfc822;carol@remote.test\r\nAction: failed\r\nStatus: 5.4.7\r\n") !=
+		    NULL);
 	/* the diagnostic cannot inject a header line */
 	test_assert(strstr(m, "\r\nX-Injected: 1") == NULL);
 	test_assert(strstr(m, "Content-Type: message/rfc822\r\n\r\nReceived: from a") != NULL);

@@ -21,12 +21,8 @@ static void dump_args(struct buf *out, const struct imap_arg *args, size_t count
 		if (i > 0)
 			buf_append_char(out, ' ');
 		switch (a->type) {
-		case IMAP_ARG_ATOM:
-			buf_printf(out, "%s", a->str);
-			break;
-		case IMAP_ARG_NIL:
-			buf_append_str(out, "<NIL>");
-			break;
+		case IMAP_ARG_ATOM: buf_printf(out, "%s", a->str); break;
+		case IMAP_ARG_NIL: buf_append_str(out, "<NIL>"); break;
 		case IMAP_ARG_QUOTED:
 			buf_append_char(out, '"');
 			buf_append(out, a->str, a->len);
@@ -78,8 +74,7 @@ static char *run_feed(const struct imap_parser_settings *set, const char *input,
 			pos += used;
 			const struct imap_literal_info *lit;
 			switch (r) {
-			case IMAP_PARSE_NEED_MORE:
-				break;
+			case IMAP_PARSE_NEED_MORE: break;
 			case IMAP_PARSE_DONE:
 				buf_append_str(&log, "DONE ");
 				dump_command(&log, imap_parser_command(p));
@@ -128,7 +123,8 @@ static const struct parse_case parse_cases[] = {
 	{ "a6 LIST \"\" %\r\n", "DONE a6 LIST [\"\" %]\n" },
 	{ "a7 SELECT [Gmail]/Sent\r\n", "DONE a7 SELECT [[Gmail]/Sent]\n" },
 	{ "a8 APPEND INBOX (\\Seen) {5}\r\nhello\r\n", "LIT a8 5 sync\nDONE a8 APPEND [INBOX (\\Seen) {5}hello]\n" },
-	{ "a9 APPEND INBOX {3+}\r\nabc {0}\r\n\r\n", "LIT a9 3 nonsync\nLIT a9 0 sync\nDONE a9 APPEND [INBOX {3}abc {0}]\n" },
+	{ "a9 APPEND INBOX {3+}\r\nabc {0}\r\n\r\n",
+	  "LIT a9 3 nonsync\nLIT a9 0 sync\nDONE a9 APPEND [INBOX {3}abc {0}]\n" },
 	{ "b1 X (a (b (c)) NIL nil \"\")\r\n", "DONE b1 X [(a (b (c)) <NIL> <NIL> \"\")]\n" },
 	{ "b2 X ()\r\n", "DONE b2 X [()]\n" },
 	{ "b3 ID (\"name\" \"Thunderbird\" \"version\" \"115\")\r\n",
@@ -165,7 +161,8 @@ static const struct parse_case parse_cases[] = {
 	{ "e2 X a\\b\r\nz1 NOOP\r\n", "ERR e2 Invalid character in atom\nDONE z1 NOOP\n" },
 	{ "e3 FETCH 1 BODY[HEADER\r\nz1 NOOP\r\n", "ERR e3 Unterminated section '['\nDONE z1 NOOP\n" },
 	{ "e4 UID\r\nz1 NOOP\r\n", "ERR e4 Missing command after UID\nDONE z1 NOOP\n" },
-	{ "e5 X {3}\r\nabcdef\r\nz1 NOOP\r\n", "LIT e5 3 sync\nERR e5 Missing space between arguments\nDONE z1 NOOP\n" },
+	{ "e5 X {3}\r\nabcdef\r\nz1 NOOP\r\n",
+	  "LIT e5 3 sync\nERR e5 Missing space between arguments\nDONE z1 NOOP\n" },
 	/* a command that is already bad at a literal announcement is refused before the literal */
 	{ "x1 LOGIN a) {5}\r\nz1 NOOP\r\n", "ERR x1 Unexpected ')'\nDONE z1 NOOP\n" },
 	{ "x2 LOGIN a) {5+}\r\nhello\r\nz1 NOOP\r\n", "ERR x2 Unexpected ')'\nDONE z1 NOOP\n" },
@@ -204,7 +201,10 @@ struct parse_case_n {
 	const char *log;
 };
 
+/* an initializer, not a block: clang-format would brace it as one */
+/* clang-format off */
 #define CASE_N(s, l) { s, sizeof(s) - 1, l }
+/* clang-format on */
 static const struct parse_case_n nul_cases[] = {
 	CASE_N("b5 APPEND x ~{3+}\r\na\0b\r\n", "LIT b5 3 nonsync binary\nDONE b5 APPEND [x ~{3}a\\x00b]\n"),
 	CASE_N("d2 X a\0b\r\nz1 NOOP\r\n", "ERR d2 NUL byte in command\nDONE z1 NOOP\n"),
@@ -407,8 +407,8 @@ static void seqset_parse_and_resolve(void)
 	free(r);
 	imap_seqset_free(&set);
 	test_assert(imap_seqset_parse("$", 1, true, &set, &err) == 0 && set.saved);
-	static const char *const bad[] = { "", "0", "1:0", "01", "4294967296", "1,,2", "1:", ":1", "1:2:3", "a",
-					   "$", "1,$", "*:", "99999999999999999999" };
+	static const char *const bad[] = { "",   "0",     "1:0", "01", "4294967296", "1,,2", "1:",
+					   ":1", "1:2:3", "a",   "$",  "1,$",        "*:",   "99999999999999999999" };
 	for (size_t i = 0; i < IX_ARRAY_LEN(bad); i++) {
 		buf_reset(&err);
 		test_assert(imap_seqset_parse(bad[i], strlen(bad[i]), false, &set, &err) == IX_EINVAL);
@@ -481,8 +481,8 @@ static void fetch_items_and_sections(void)
 	const struct imap_command *cmd = parse_line(p, "a FETCH 1 ALL\r\n");
 	test_assert(cmd != NULL);
 	test_assert(imap_fetch_parse(cmd->args + 1, cmd->arg_count - 1, &req, &err) == 0);
-	test_assert(req.items == (IMAP_FETCH_FLAGS | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_RFC822_SIZE |
-				  IMAP_FETCH_ENVELOPE));
+	test_assert(req.items ==
+		    (IMAP_FETCH_FLAGS | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_RFC822_SIZE | IMAP_FETCH_ENVELOPE));
 	imap_fetch_request_free(&req);
 	cmd = parse_line(p, "a UID FETCH 1:* (FLAGS body.peek[header.fields (From To)]<0.100> BODY[1.2.MIME] "
 			    "BINARY.SIZE[1] BINARY.PEEK[1.2]<5.10> BODY[] RFC822.SIZE UID MODSEQ BODY[2.TEXT] "
@@ -492,8 +492,12 @@ static void fetch_items_and_sections(void)
 	test_assert(req.items == (IMAP_FETCH_FLAGS | IMAP_FETCH_RFC822_SIZE | IMAP_FETCH_UID | IMAP_FETCH_MODSEQ));
 	test_assert(req.changedsince && req.changedsince_modseq == 12345 && req.vanished);
 	test_assert(req.body_count == 7);
-	static const char *const names[] = { "BODY[HEADER.FIELDS (From To)]<0>", "BODY[1.2.MIME]", "BINARY.SIZE[1]",
-					     "BINARY[1.2]<5>", "BODY[]", "BODY[2.TEXT]",
+	static const char *const names[] = { "BODY[HEADER.FIELDS (From To)]<0>",
+					     "BODY[1.2.MIME]",
+					     "BINARY.SIZE[1]",
+					     "BINARY[1.2]<5>",
+					     "BODY[]",
+					     "BODY[2.TEXT]",
 					     "BODY[HEADER.FIELDS.NOT (Received X-Spam)]" };
 	for (size_t i = 0; i < req.body_count; i++) {
 		buf_reset(&name);
@@ -580,7 +584,10 @@ static void write_helpers(void)
 	test_assert_str(buf_cstr(&out), "{1}\r\n\xc3");
 	buf_reset(&out);
 	imap_write_string(&out, "a\0b", 3, 0);
-	test_assert(out.len == 8 && memcmp(out.data, "{3}\r\na\x80" "b", 8) == 0);
+	test_assert(out.len == 8 && memcmp(out.data,
+					   "{3}\r\na\x80"
+					   "b",
+					   8) == 0);
 	buf_reset(&out);
 	imap_write_string(&out, "a\0b", 3, IMAP_WRITE_BINARY);
 	test_assert(out.len == 9 && memcmp(out.data, "~{3}\r\na\0b", 9) == 0);
@@ -637,11 +644,11 @@ static const struct {
 	{ "a SEARCH ALL\r\n", "(AND (ALL))" },
 	{ "a SEARCH UNSEEN UNDELETED\r\n", "(AND (FLAGS +0 -8) (FLAGS +0 -4))" },
 	{ "a SEARCH NEW OLD RECENT\r\n", "(AND (FLAGS +32 -8) (FLAGS +0 -32) (FLAGS +32 -0))" },
-	{ "a SEARCH FROM alice SUBJECT \"hello world\"\r\n", "(AND (HEADER FROM \"alice\") (HEADER SUBJECT \"hello world\"))" },
+	{ "a SEARCH FROM alice SUBJECT \"hello world\"\r\n",
+	  "(AND (HEADER FROM \"alice\") (HEADER SUBJECT \"hello world\"))" },
 	{ "a SEARCH OR (FROM a SINCE 1-Jan-2024) NOT TO {3}\r\nbob\r\n",
 	  "(AND (OR (AND (HEADER FROM \"a\") (SINCE 19723)) (NOT (HEADER TO \"bob\"))))" },
-	{ "a UID SEARCH RETURN (MIN MAX COUNT) CHARSET UTF-8 UID 1:* 5,7:9\r\n",
-	  "(AND (UID 1:0) (SEQSET 5:5,7:9))" },
+	{ "a UID SEARCH RETURN (MIN MAX COUNT) CHARSET UTF-8 UID 1:* 5,7:9\r\n", "(AND (UID 1:0) (SEQSET 5:5,7:9))" },
 	{ "a SEARCH HEADER X-Spam \"\" BODY x TEXT y KEYWORD $Junk UNKEYWORD Work\r\n",
 	  "(AND (HEADER X-Spam \"\") (BODY \"x\") (TEXT \"y\") (KEYWORD $Junk) (UNKEYWORD Work))" },
 	{ "a SEARCH LARGER 1000 SMALLER 9999999999 BEFORE \"2-Feb-2000\" ON 1-Jan-1970 SENTBEFORE 1-Jan-1970 "
@@ -677,7 +684,7 @@ static void search_parse_table(void)
 		int ok = strcmp(buf_cstr(&dump), search_cases[i].dump) == 0;
 		if (i == 5)
 			ok &= q->esearch && q->return_opts == (IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_MAX |
-								IMAP_SEARCH_RETURN_COUNT);
+							       IMAP_SEARCH_RETURN_COUNT);
 		if (i == 8)
 			ok &= q->uses_modseq;
 		if (i == 9)
@@ -786,7 +793,8 @@ static void fake_body(void *ctx, bool with_headers, struct buf *text_r)
 
 static void search_evaluate(void)
 {
-	struct fake_msg fm = { "Alice Example <alice@example.com>", "R\xc3\xa9sum\xc3\xa9 for the JOB", "Hello, World" };
+	struct fake_msg fm = { "Alice Example <alice@example.com>", "R\xc3\xa9sum\xc3\xa9 for the JOB",
+			       "Hello, World" };
 	const char *kw[] = { "$Junk" };
 	uint32_t saved[] = { 3, 10, 42 };
 	struct imap_search_msg m;
@@ -803,8 +811,8 @@ static void search_evaluate(void)
 	m.internal_tz = -120;                /* counted in UTC-2: still 2023-12-31 */
 	m.now = m.internal_date + 100;       /* the message is 100 seconds old */
 	m.has_sent_date = true;
-	m.sent_date = 1704067200 - 60;       /* 2023-12-31 23:59 UTC ... */
-	m.sent_tz = 60;                      /* ... written as 2024-01-01 00:59 +0100 */
+	m.sent_date = 1704067200 - 60; /* 2023-12-31 23:59 UTC ... */
+	m.sent_tz = 60;                /* ... written as 2024-01-01 00:59 +0100 */
 	m.modseq = 100;
 	m.saved_uids = saved;
 	m.saved_count = 3;
@@ -891,7 +899,9 @@ static void parse_literal_sink(void)
 	static const char input[] = "a1 APPEND INBOX {11}\r\nhello world ~{3}\r\nx\0y\r\na2 NOOP\r\n";
 	for (size_t chunk = 0; chunk <= 1; chunk++) {
 		struct buf sunk = BUF_INIT;
-		struct imap_parser_settings set = { .literal_plus = true, .binary = true, .sink = sink_to, .sink_ctx = &sunk };
+		struct imap_parser_settings set = {
+			.literal_plus = true, .binary = true, .sink = sink_to, .sink_ctx = &sunk
+		};
 		struct imap_parser *p = imap_parser_create(&set);
 		size_t len = sizeof(input) - 1, off = 0, done = 0;
 		while (off < len) {
@@ -904,7 +914,8 @@ static void parse_literal_sink(void)
 				const struct imap_command *c = imap_parser_command(p);
 				if (done++ == 0) {
 					test_assert(strcmp(c->name, "APPEND") == 0 && c->arg_count == 3);
-					test_assert(c->args[1].sunk && c->args[1].sunk_len == 11 && c->args[1].len == 0);
+					test_assert(c->args[1].sunk && c->args[1].sunk_len == 11 &&
+						    c->args[1].len == 0);
 					test_assert(!c->args[2].sunk && c->args[2].literal8 && c->args[2].len == 3 &&
 						    memcmp(c->args[2].str, "x\0y", 3) == 0);
 				} else {
@@ -920,8 +931,7 @@ static void parse_literal_sink(void)
 	}
 }
 
-TEST_MAIN("imap_parse", TEST_CASE(parse_table_chunked), TEST_CASE(parse_nul_and_skip_chunked),
-	  TEST_CASE(parse_limits), TEST_CASE(parse_whole_and_helpers), TEST_CASE(seqset_parse_and_resolve),
-	  TEST_CASE(flags_and_dates), TEST_CASE(fetch_items_and_sections), TEST_CASE(write_helpers),
-	  TEST_CASE(search_parse_table), TEST_CASE(search_parse_errors), TEST_CASE(search_evaluate),
-	  TEST_CASE(parse_literal_sink))
+TEST_MAIN("imap_parse", TEST_CASE(parse_table_chunked), TEST_CASE(parse_nul_and_skip_chunked), TEST_CASE(parse_limits),
+	  TEST_CASE(parse_whole_and_helpers), TEST_CASE(seqset_parse_and_resolve), TEST_CASE(flags_and_dates),
+	  TEST_CASE(fetch_items_and_sections), TEST_CASE(write_helpers), TEST_CASE(search_parse_table),
+	  TEST_CASE(search_parse_errors), TEST_CASE(search_evaluate), TEST_CASE(parse_literal_sink))

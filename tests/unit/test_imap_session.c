@@ -118,7 +118,9 @@ static void client_open(struct client *c, bool pop3)
 	cfg.read_pool = read_pool;
 	cfg.hostname = "test";
 	/* 3 failures of an account from an address, 5 from an address; failures answered 1 ms late (the timer) */
-	cfg.auth_limits = (struct throttle_limits){ .pair_max = 3, .address_max = 5, .account_max = 100, .window_secs = 60 };
+	cfg.auth_limits = (struct throttle_limits){
+		.pair_max = 3, .address_max = 5, .account_max = 100, .window_secs = 60
+	};
 	cfg.auth_failure_delay_msecs = 1;
 	cfg.plaintext_on_loopback = true;
 	cfg.login_timeout_msecs = login_timeout_msecs;
@@ -257,7 +259,8 @@ static void imap_throttle(void)
 	client_open(&c, false);
 	/* the pair (address, u1) is blocked after 3, without a password check: said as blocked, not as wrong */
 	send_str(&c, "a LOGIN u1 x\r\nb LOGIN u1 x\r\nc LOGIN u1 x\r\nd LOGIN u1 p1\r\n");
-	test_assert(wait_for(&c, "d NO [UNAVAILABLE] Temporarily blocked after too many failed logins; try again later.\r\n"));
+	test_assert(wait_for(
+		&c, "d NO [UNAVAILABLE] Temporarily blocked after too many failed logins; try again later.\r\n"));
 	test_assert(strstr(buf_cstr(&c.in), "c NO [AUTHENTICATIONFAILED] Authentication failed.\r\n") != NULL);
 	/* another account from the address is still checked */
 	send_str(&c, "e LOGIN nobody x\r\n");
@@ -423,7 +426,8 @@ static void imap_keywords_announced(void)
 				" $Label1 \\*)] Flags permitted.\r\n") >= 0);
 	send_str(&b, "f EXAMINE Kw\r\n");
 	test_assert(wait_for(&b, "f OK [READ-ONLY]"));
-	test_assert(out_pos(&b, "* FLAGS (" SYSFLAGS " $Label1)\r\n* OK [PERMANENTFLAGS ()] Flags permitted.\r\n") >= 0);
+	test_assert(out_pos(&b, "* FLAGS (" SYSFLAGS " $Label1)\r\n* OK [PERMANENTFLAGS ()] Flags permitted.\r\n") >=
+		    0);
 	buf_reset(&a.in);
 	buf_reset(&b.in);
 	send_str(&a, "g STORE 1 +FLAGS (Foo)\r\n");
@@ -689,16 +693,19 @@ static void imap_sort_and_thread(void)
 	login(&c);
 	send_str(&c, "a CREATE Sorted\r\n");
 	test_assert(wait_for(&c, "a OK"));
-	append_msg("Sorted", "From: \"Zed\" <alice@a.org>\r\nTo: bob@b.org\r\nCc: zz@c.org\r\n"
-			     "Date: Tue, 2 Jan 2024 10:00:00 +0000\r\nSubject: Hello\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n");
+	append_msg("Sorted",
+		   "From: \"Zed\" <alice@a.org>\r\nTo: bob@b.org\r\nCc: zz@c.org\r\n"
+		   "Date: Tue, 2 Jan 2024 10:00:00 +0000\r\nSubject: Hello\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n");
 	append_msg("Sorted", "From: Bob <bob@b.org>\r\nTo: Amy <zed@z.org>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
 			     "Subject: Re: hello\r\nMessage-ID: <2@x>\r\nReferences: <1@x>\r\n\r\nbody\r\n");
 	append_msg("Sorted", "From: carol@c.org\r\nCc: aa@c.org\r\nDate: Wed, 3 Jan 2024 10:00:00 +0000\r\n"
 			     "Subject: [list] Fwd: Other\r\nMessage-ID: <3@x>\r\n\r\nbody\r\n");
-	append_msg("Sorted", "From: =?utf-8?q?Andr=C3=A9?= <dave@d.org>\r\nDate: Thu, 4 Jan 2024 09:00:00 +0100\r\n"
-			     "Subject: Re: Re: Hello (fwd)\r\nMessage-ID: <4@x>\r\nIn-Reply-To: <2@x>\r\n\r\n"
-			     "a longer body than the others have, by far: 0123456789012345678901234567890123456789\r\n");
-	append_msg("Sorted", "From: eve@e.org\r\nSubject: Other\r\nMessage-ID: <5@x>\r\nReferences: <3@x>\r\n\r\nbody\r\n");
+	append_msg("Sorted",
+		   "From: =?utf-8?q?Andr=C3=A9?= <dave@d.org>\r\nDate: Thu, 4 Jan 2024 09:00:00 +0100\r\n"
+		   "Subject: Re: Re: Hello (fwd)\r\nMessage-ID: <4@x>\r\nIn-Reply-To: <2@x>\r\n\r\n"
+		   "a longer body than the others have, by far: 0123456789012345678901234567890123456789\r\n");
+	append_msg("Sorted",
+		   "From: eve@e.org\r\nSubject: Other\r\nMessage-ID: <5@x>\r\nReferences: <3@x>\r\n\r\nbody\r\n");
 	send_str(&c, "b SELECT Sorted\r\n");
 	test_assert(wait_for(&c, "b OK [READ-WRITE]"));
 	static const struct {
@@ -719,7 +726,8 @@ static void imap_sort_and_thread(void)
 		{ "SORT (DATE) UTF-8 SUBJECT hello NOT FROM bob", "* SORT 1 4" },
 		{ "UID SORT (REVERSE DATE) UTF-8 UID 2:4", "* SORT 4 3 2" },
 		{ "SORT (DATE) UTF-8 SUBJECT nothing", "* SORT" },
-		{ "SORT RETURN (MIN MAX COUNT ALL) (DATE) UTF-8 ALL", "* ESEARCH (TAG \"t\") MIN 2 MAX 5 COUNT 5 ALL 2,1,3:5" },
+		{ "SORT RETURN (MIN MAX COUNT ALL) (DATE) UTF-8 ALL",
+		  "* ESEARCH (TAG \"t\") MIN 2 MAX 5 COUNT 5 ALL 2,1,3:5" },
 		{ "SORT RETURN () (REVERSE DATE) UTF-8 ALL", "* ESEARCH (TAG \"t\") ALL 5,4,3,1:2" },
 		{ "THREAD REFERENCES UTF-8 ALL", "* THREAD (1 2 4)(3 5)" },
 		{ "THREAD ORDEREDSUBJECT UTF-8 ALL", "* THREAD (2 (1)(4))(3 5)" },
@@ -755,7 +763,8 @@ static void imap_appendlimit(void)
 	test_assert(capability_has(&c, " APPENDLIMIT=100000"));
 	send_str(&c, "a CREATE Lim\r\n");
 	test_assert(wait_for(&c, "a OK"));
-	expect_answer(&c, "STATUS Lim (APPENDLIMIT)", "* STATUS Lim (APPENDLIMIT 100000)\r\nt OK Status completed.\r\n");
+	expect_answer(&c, "STATUS Lim (APPENDLIMIT)",
+		      "* STATUS Lim (APPENDLIMIT 100000)\r\nt OK Status completed.\r\n");
 	expect_answer(&c, "STATUS Lim (MESSAGES APPENDLIMIT)",
 		      "* STATUS Lim (MESSAGES 0 APPENDLIMIT 100000)\r\nt OK Status completed.\r\n");
 	expect_answer(&c, "LIST \"\" Lim RETURN (STATUS (APPENDLIMIT UIDNEXT))",
@@ -839,11 +848,13 @@ static void imap_list_myrights(void)
 		      "* LIST (\\HasChildren) \"/\" \"Myr\"\r\n* MYRIGHTS \"Myr\" lrswipkxtea\r\n"
 		      "* LIST (\\HasNoChildren) \"/\" \"Myr/Sub\"\r\n* MYRIGHTS \"Myr/Sub\" lrswipkxtea\r\n"
 		      "t OK LIST completed.\r\n");
-	expect_answer(&c, "MYRIGHTS \"Public Folders/Pub\"", "* MYRIGHTS \"Public Folders/Pub\" lrsp\r\nt OK MYRIGHTS completed.\r\n");
-	expect_answer(&c, "LIST \"\" \"Public Folders*\" RETURN (MYRIGHTS STATUS (MESSAGES))",
-		      "* LIST (\\Noselect \\HasChildren) \"/\" \"Public Folders\"\r\n"
-		      "* LIST (\\HasNoChildren) \"/\" \"Public Folders/Pub\"\r\n* STATUS \"Public Folders/Pub\" (MESSAGES 0)\r\n"
-		      "* MYRIGHTS \"Public Folders/Pub\" lrsp\r\nt OK LIST completed.\r\n");
+	expect_answer(&c, "MYRIGHTS \"Public Folders/Pub\"",
+		      "* MYRIGHTS \"Public Folders/Pub\" lrsp\r\nt OK MYRIGHTS completed.\r\n");
+	expect_answer(
+		&c, "LIST \"\" \"Public Folders*\" RETURN (MYRIGHTS STATUS (MESSAGES))",
+		"* LIST (\\Noselect \\HasChildren) \"/\" \"Public Folders\"\r\n"
+		"* LIST (\\HasNoChildren) \"/\" \"Public Folders/Pub\"\r\n* STATUS \"Public Folders/Pub\" (MESSAGES 0)\r\n"
+		"* MYRIGHTS \"Public Folders/Pub\" lrsp\r\nt OK LIST completed.\r\n");
 	test_assert(capability_has(&c, " LIST-MYRIGHTS "));
 	client_close(&c);
 }
@@ -851,7 +862,8 @@ static void imap_list_myrights(void)
 /* The UIDVALIDITY of a folder, by STATUS, in *v_r. */
 static void folder_uidvalidity(struct client *c, const char *folder, unsigned *v_r)
 {
-	char *cmd = xasprintf("v STATUS %s (UIDVALIDITY)\r\n", folder), *want = xasprintf("* STATUS %s (UIDVALIDITY ", folder);
+	char *cmd = xasprintf("v STATUS %s (UIDVALIDITY)\r\n", folder),
+	     *want = xasprintf("* STATUS %s (UIDVALIDITY ", folder);
 	buf_reset(&c->in);
 	send_str(c, cmd);
 	*v_r = 0;
@@ -882,14 +894,17 @@ static void imap_replace(void)
 	test_assert(wait_for(&c, "c OK [READ-WRITE]"));
 	/* the view catches up after the untagged OK: 1 goes, the new message is the second of two, both recent */
 	char *want = xasprintf("* OK [APPENDUID %u 3] Replacement Message ID\r\n* 1 EXPUNGE\r\n* 2 EXISTS\r\n"
-			       "* 2 RECENT\r\nt OK Replace completed.\r\n", v1);
+			       "* 2 RECENT\r\nt OK Replace completed.\r\n",
+			       v1);
 	expect_answer(&c, "REPLACE 1 Rep (\\Draft) {14+}\r\nSubject: new\r\n", want);
 	free(want);
-	expect_answer(&c, "FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])",
-		      "* 1 FETCH (UID 2 FLAGS (\\Recent) BODY[HEADER.FIELDS (SUBJECT)] {16}\r\nSubject: two\r\n\r\n)\r\n"
-		      "* 2 FETCH (UID 3 FLAGS (\\Draft \\Recent) BODY[HEADER.FIELDS (SUBJECT)] {16}\r\nSubject: new\r\n\r\n)\r\n"
-		      "t OK Fetch completed.\r\n");
-	want = xasprintf("* OK [APPENDUID %u 1] Replacement Message ID\r\n* 2 EXPUNGE\r\nt OK Replace completed.\r\n", v2);
+	expect_answer(
+		&c, "FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])",
+		"* 1 FETCH (UID 2 FLAGS (\\Recent) BODY[HEADER.FIELDS (SUBJECT)] {16}\r\nSubject: two\r\n\r\n)\r\n"
+		"* 2 FETCH (UID 3 FLAGS (\\Draft \\Recent) BODY[HEADER.FIELDS (SUBJECT)] {16}\r\nSubject: new\r\n\r\n)\r\n"
+		"t OK Fetch completed.\r\n");
+	want = xasprintf("* OK [APPENDUID %u 1] Replacement Message ID\r\n* 2 EXPUNGE\r\nt OK Replace completed.\r\n",
+			 v2);
 	expect_answer(&c, "UID REPLACE 3 RepOther {14+}\r\nSubject: out\r\n", want);
 	free(want);
 	/* refusals: the old message stays */
@@ -918,8 +933,10 @@ static void imap_multiappend(void)
 	unsigned v;
 	folder_uidvalidity(&c, "Multi", &v);
 	char *want = xasprintf("t OK [APPENDUID %u 1:3] Append completed.\r\n", v);
-	expect_answer(&c, "APPEND Multi (\\Seen) {13+}\r\nSubject: m1\r\n \"01-Jan-2020 00:00:00 +0000\" {13+}\r\n"
-			  "Subject: m2\r\n (\\Flagged) {13+}\r\nSubject: m3\r\n", want);
+	expect_answer(&c,
+		      "APPEND Multi (\\Seen) {13+}\r\nSubject: m1\r\n \"01-Jan-2020 00:00:00 +0000\" {13+}\r\n"
+		      "Subject: m2\r\n (\\Flagged) {13+}\r\nSubject: m3\r\n",
+		      want);
 	free(want);
 	struct buf deep = BUF_INIT;
 	for (int d = 0; d < 40; d++)
@@ -932,7 +949,8 @@ static void imap_multiappend(void)
 	expect_answer(&c, "APPEND Multi {13+}\r\nSubject: m5\r\n {0+}\r\n", "t NO Empty messages are not stored.\r\n");
 	expect_answer(&c, "APPEND Multi {13+}\r\nSubject: m5\r\n (\\Seen)",
 		      "t BAD APPEND needs each message as a literal\r\n");
-	expect_answer(&c, "STATUS Multi (MESSAGES UIDNEXT)", "* STATUS Multi (MESSAGES 3 UIDNEXT 5)\r\nt OK Status completed.\r\n");
+	expect_answer(&c, "STATUS Multi (MESSAGES UIDNEXT)",
+		      "* STATUS Multi (MESSAGES 3 UIDNEXT 5)\r\nt OK Status completed.\r\n");
 	send_str(&c, "b SELECT Multi\r\n");
 	test_assert(wait_for(&c, "b OK [READ-WRITE]"));
 	expect_answer(&c, "FETCH 1:* (UID FLAGS)",
@@ -957,17 +975,20 @@ static void imap_subscriptions_independent(void)
 	send_str(&c, "e SUBSCRIBE Sb/one\r\nf SUBSCRIBE Sb/two/deep\r\ng SUBSCRIBE Sb/gone\r\nh DELETE Sb/gone\r\n");
 	test_assert(wait_for(&c, "h OK"));
 	/* LSUB %: an unsubscribed parent of a subscribed child is \Noselect; the deleted folder stays subscribed */
-	expect_answer(&c, "LSUB \"\" Sb/%",
-		      "* LSUB (\\HasNoChildren) \"/\" \"Sb/one\"\r\n* LSUB (\\Noselect \\HasChildren) \"/\" \"Sb/two\"\r\n"
-		      "* LSUB (\\Noselect \\HasNoChildren) \"/\" \"Sb/gone\"\r\nt OK LSUB completed.\r\n");
+	expect_answer(
+		&c, "LSUB \"\" Sb/%",
+		"* LSUB (\\HasNoChildren) \"/\" \"Sb/one\"\r\n* LSUB (\\Noselect \\HasChildren) \"/\" \"Sb/two\"\r\n"
+		"* LSUB (\\Noselect \\HasNoChildren) \"/\" \"Sb/gone\"\r\nt OK LSUB completed.\r\n");
 	/* LIST (SUBSCRIBED): the name whose folder is gone is \NonExistent */
-	expect_answer(&c, "LIST (SUBSCRIBED) \"\" Sb/*",
-		      "* LIST (\\HasNoChildren \\Subscribed) \"/\" \"Sb/one\"\r\n"
-		      "* LIST (\\HasNoChildren \\Subscribed) \"/\" \"Sb/two/deep\"\r\n"
-		      "* LIST (\\NonExistent \\HasNoChildren \\Subscribed) \"/\" \"Sb/gone\"\r\nt OK LIST completed.\r\n");
+	expect_answer(
+		&c, "LIST (SUBSCRIBED) \"\" Sb/*",
+		"* LIST (\\HasNoChildren \\Subscribed) \"/\" \"Sb/one\"\r\n"
+		"* LIST (\\HasNoChildren \\Subscribed) \"/\" \"Sb/two/deep\"\r\n"
+		"* LIST (\\NonExistent \\HasNoChildren \\Subscribed) \"/\" \"Sb/gone\"\r\nt OK LIST completed.\r\n");
 	/* RECURSIVEMATCH: a parent with a subscribed child the pattern does not show carries CHILDINFO */
-	expect_answer(&c, "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" Sb/t%",
-		      "* LIST (\\HasChildren) \"/\" \"Sb/two\" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\nt OK LIST completed.\r\n");
+	expect_answer(
+		&c, "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" Sb/t%",
+		"* LIST (\\HasChildren) \"/\" \"Sb/two\" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\nt OK LIST completed.\r\n");
 	expect_answer(&c, "LIST (RECURSIVEMATCH) \"\" Sb/*", "t BAD RECURSIVEMATCH needs another selection option\r\n");
 	expect_answer(&c, "LIST (RECURSIVEMATCH REMOTE) \"\" Sb/*",
 		      "t BAD RECURSIVEMATCH needs another selection option\r\n");
@@ -1002,12 +1023,14 @@ static void imap_move_into_same_folder(void)
 	struct store_folder_info info;
 	test_assert(store_folder_status(st, GUID, "Mv", NULL, &info, NULL) == 0);
 	char *want = xasprintf("* OK [COPYUID %u 1 3] Moved.\r\n* 1 EXPUNGE\r\n* 2 EXISTS\r\n* 2 RECENT\r\n"
-			       "t OK Move completed.\r\n", info.uidvalidity);
+			       "t OK Move completed.\r\n",
+			       info.uidvalidity);
 	store_folder_info_free(&info);
 	expect_answer(&c, "MOVE 1 Mv", want);
 	free(want);
-	expect_answer(&c, "FETCH 1:* (UID FLAGS)", "* 1 FETCH (UID 2 FLAGS (\\Recent))\r\n"
-						 "* 2 FETCH (UID 3 FLAGS (\\Flagged \\Recent))\r\nt OK Fetch completed.\r\n");
+	expect_answer(&c, "FETCH 1:* (UID FLAGS)",
+		      "* 1 FETCH (UID 2 FLAGS (\\Recent))\r\n"
+		      "* 2 FETCH (UID 3 FLAGS (\\Flagged \\Recent))\r\nt OK Fetch completed.\r\n");
 	client_close(&c);
 }
 
@@ -1053,7 +1076,8 @@ static void imap_utf8_downgrade(void)
 	login(&c);
 	send_str(&c, "a CREATE Intl\r\n");
 	test_assert(wait_for(&c, "a OK"));
-	append_msg("Intl", "Subject: Gr\xc3\xbc\xc3\x9f" "e\r\nFrom: J\xc3\xb6rg <j\xc3\xb6rg@example.org>\r\n"
+	append_msg("Intl", "Subject: Gr\xc3\xbc\xc3\x9f"
+			   "e\r\nFrom: J\xc3\xb6rg <j\xc3\xb6rg@example.org>\r\n"
 			   "To: Ann <ann@example.org>\r\n\r\nbody\r\n");
 	send_str(&c, "b SELECT Intl\r\n");
 	test_assert(wait_for(&c, "b OK"));
@@ -1072,12 +1096,14 @@ static void imap_utf8_downgrade(void)
 	send_str(&u, "a ENABLE UTF8=ACCEPT\r\nb SELECT Intl\r\n");
 	test_assert(wait_for(&u, "b OK"));
 	expect_answer(&u, "FETCH 1 (ENVELOPE BODY.PEEK[HEADER.FIELDS (SUBJECT)])",
-		      "* 1 FETCH (ENVELOPE (NIL {7}\r\nGr\xc3\xbc\xc3\x9f" "e "
+		      "* 1 FETCH (ENVELOPE (NIL {7}\r\nGr\xc3\xbc\xc3\x9f"
+		      "e "
 		      "(({5}\r\nJ\xc3\xb6rg NIL {5}\r\nj\xc3\xb6rg \"example.org\")) "
 		      "(({5}\r\nJ\xc3\xb6rg NIL {5}\r\nj\xc3\xb6rg \"example.org\")) "
 		      "(({5}\r\nJ\xc3\xb6rg NIL {5}\r\nj\xc3\xb6rg \"example.org\")) "
 		      "((\"Ann\" NIL \"ann\" \"example.org\")) NIL NIL NIL NIL) "
-		      "BODY[HEADER.FIELDS (SUBJECT)] {20}\r\nSubject: Gr\xc3\xbc\xc3\x9f" "e\r\n\r\n)\r\n"
+		      "BODY[HEADER.FIELDS (SUBJECT)] {20}\r\nSubject: Gr\xc3\xbc\xc3\x9f"
+		      "e\r\n\r\n)\r\n"
 		      "t OK Fetch completed.\r\n");
 	client_close(&u);
 	client_close(&c);
@@ -1154,12 +1180,13 @@ static void imap_public_hierarchy(void)
 	login(&c);
 	send_str(&c, "a LIST \"\" \"Public Folders/%\"\r\n");
 	test_assert(wait_for(&c, "a OK"));
-	test_assert(strstr(buf_cstr(&c.in), "* LIST (\\Noselect \\HasChildren) \"/\" \"Public Folders/Dept\"\r\n") != NULL);
+	test_assert(strstr(buf_cstr(&c.in), "* LIST (\\Noselect \\HasChildren) \"/\" \"Public Folders/Dept\"\r\n") !=
+		    NULL);
 	test_assert(strstr(buf_cstr(&c.in), "* LIST (\\HasNoChildren) \"/\" \"Public Folders/Pub\"\r\n") != NULL);
 	send_str(&c, "b LIST \"Public Folders/Dept/\" \"%\"\r\n");
 	test_assert(wait_for(&c, "b OK"));
-	test_assert(strstr(buf_cstr(&c.in), "* LIST (\\Noselect \\HasChildren) \"/\" \"Public Folders/Dept/Team\"\r\n") !=
-		    NULL);
+	test_assert(strstr(buf_cstr(&c.in),
+			   "* LIST (\\Noselect \\HasChildren) \"/\" \"Public Folders/Dept/Team\"\r\n") != NULL);
 	send_str(&c, "c LIST \"\" \"Public Folders/Dept/Team/%\"\r\n");
 	test_assert(wait_for(&c, "c OK"));
 	test_assert(strstr(buf_cstr(&c.in), "* LIST (\\HasNoChildren) \"/\" \"Public Folders/Dept/Team/Leads\"\r\n") !=
@@ -1169,7 +1196,8 @@ static void imap_public_hierarchy(void)
 	test_assert(strstr(buf_cstr(&c.in), "* LIST (\\Noselect \\HasChildren) \"/\" \"Public Folders\"\r\n") != NULL);
 	send_str(&c, "e SELECT \"Public Folders\"\r\nf SELECT \"Public Folders/\"\r\n");
 	test_assert(wait_for(&c, "f NO"));
-	test_assert(strstr(buf_cstr(&c.in), "e NO [CANNOT] ") != NULL && strstr(buf_cstr(&c.in), "f NO [CANNOT] ") != NULL);
+	test_assert(strstr(buf_cstr(&c.in), "e NO [CANNOT] ") != NULL &&
+		    strstr(buf_cstr(&c.in), "f NO [CANNOT] ") != NULL);
 	test_assert(strstr(buf_cstr(&c.in), "NONEXISTENT") == NULL);
 	client_close(&c);
 }
@@ -1195,9 +1223,9 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_keywords_announced), TEST_CASE(imap_recent_owned_once),
 	  TEST_CASE(imap_modseq_enables_condstore), TEST_CASE(imap_search_address_comments),
 	  TEST_CASE(imap_search_sent_date_as_written), TEST_CASE(imap_search_header_every_field),
-	  TEST_CASE(imap_sort_and_thread), TEST_CASE(imap_appendlimit), TEST_CASE(imap_within), TEST_CASE(imap_unauthenticate), TEST_CASE(imap_list_myrights), TEST_CASE(imap_replace), TEST_CASE(imap_multiappend),
-	  TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
+	  TEST_CASE(imap_sort_and_thread), TEST_CASE(imap_appendlimit), TEST_CASE(imap_within),
+	  TEST_CASE(imap_unauthenticate), TEST_CASE(imap_list_myrights), TEST_CASE(imap_replace),
+	  TEST_CASE(imap_multiappend), TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
-	  TEST_CASE(imap_reads_pass_blocked_writes),
-	  TEST_CASE(teardown))
+	  TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))

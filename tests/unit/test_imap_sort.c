@@ -153,7 +153,10 @@ static void message_ids(void)
 	buf_free(&ids);
 }
 
+/* an initializer, not a block: clang-format would brace it as one */
+/* clang-format off */
 #define MSG(id_, date_, subj_, mid_, irt_, refs_) { id_, date_, subj_, false, mid_, irt_, refs_ }
+/* clang-format on */
 
 /* Threads m[0..n) (raw subjects: their base subjects and reply marks are filled in) both ways and compares the
  * answers with references and orderedsubject (NULL: not checked). */
@@ -179,14 +182,10 @@ static bool threads_are(struct imap_thread_msg *m, size_t n, const char *referen
 static void threads(void)
 {
 	struct imap_thread_msg m[] = {
-		MSG(1, 10, "Hello", "<1@x>", NULL, NULL),
-		MSG(2, 20, "Re: Hello", "<2@x>", NULL, "<1@x>"),
-		MSG(3, 15, "Re: Hello", "<3@x>", "<1@x>", NULL),
-		MSG(4, 30, "Re: Hello", "<4@x>", NULL, "<1@x> <3@x>"),
-		MSG(5, 5, "Other", "<5@x>", NULL, NULL),
-		MSG(6, 40, "Re: Other", "<6@x>", NULL, NULL),
-		MSG(7, 50, "Lost", "<7@x>", NULL, "<missing@x>"),
-		MSG(8, 45, "Re: Lost", "<8@x>", NULL, "<missing@x>"),
+		MSG(1, 10, "Hello", "<1@x>", NULL, NULL),         MSG(2, 20, "Re: Hello", "<2@x>", NULL, "<1@x>"),
+		MSG(3, 15, "Re: Hello", "<3@x>", "<1@x>", NULL),  MSG(4, 30, "Re: Hello", "<4@x>", NULL, "<1@x> <3@x>"),
+		MSG(5, 5, "Other", "<5@x>", NULL, NULL),          MSG(6, 40, "Re: Other", "<6@x>", NULL, NULL),
+		MSG(7, 50, "Lost", "<7@x>", NULL, "<missing@x>"), MSG(8, 45, "Re: Lost", "<8@x>", NULL, "<missing@x>"),
 	};
 	test_assert(threads_are(m, IX_ARRAY_LEN(m), "(5 6)(1 (3 4)(2))((8)(7))", "(5 6)(1 (3)(2)(4))(8 7)"));
 	test_assert(threads_are(m, 0, "", ""));

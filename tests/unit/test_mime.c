@@ -10,230 +10,224 @@
 #include <string.h>
 
 /* The sample messages are the same as tests/fuzz/corpus/mime/NAME.eml. */
-static const char msg_plain[] =
-	"Date: Mon, 7 Feb 1994 21:52:25 -0800 (PST)\r\n"
-	"From: Fred Foobar <foobar@Blurdybloop.COM>\r\n"
-	"Subject: afternoon meeting\r\n"
-	"To: mooch@owatagu.siam.edu\r\n"
-	"Message-Id: <B27397-0100000@Blurdybloop.COM>\r\n"
-	"MIME-Version: 1.0\r\n"
-	"Content-Type: TEXT/PLAIN; CHARSET=US-ASCII\r\n"
-	"\r\n"
-	"Hello Joe, do you think we can meet at 3:30 tomorrow?\r\n";
+static const char msg_plain[] = "Date: Mon, 7 Feb 1994 21:52:25 -0800 (PST)\r\n"
+				"From: Fred Foobar <foobar@Blurdybloop.COM>\r\n"
+				"Subject: afternoon meeting\r\n"
+				"To: mooch@owatagu.siam.edu\r\n"
+				"Message-Id: <B27397-0100000@Blurdybloop.COM>\r\n"
+				"MIME-Version: 1.0\r\n"
+				"Content-Type: TEXT/PLAIN; CHARSET=US-ASCII\r\n"
+				"\r\n"
+				"Hello Joe, do you think we can meet at 3:30 tomorrow?\r\n";
 
-static const char msg_alternative[] =
-	"Return-Path: <alice@example.org>\r\n"
-	"Date: Tue, 03 Mar 2020 10:15:00 +0100\r\n"
-	"From: \"Alice Liddell\" <alice@example.org>\r\n"
-	"To: Bob <bob@example.com>, carol@example.net\r\n"
-	"Cc: \"Dave, the admin\" <dave@example.com>\r\n"
-	"Subject: Lunch plans\r\n"
-	"Message-ID: <abc123@mail.example.org>\r\n"
-	"In-Reply-To: <xyz789@mail.example.com>\r\n"
-	"References: <xyz789@mail.example.com>\r\n"
-	"MIME-Version: 1.0\r\n"
-	"Content-Type: multipart/alternative; boundary=\"b1_alt\"\r\n"
-	"\r\n"
-	"This is a multi-part message in MIME format.\r\n"
-	"--b1_alt\r\n"
-	"Content-Type: text/plain; charset=utf-8\r\n"
-	"Content-Transfer-Encoding: quoted-printable\r\n"
-	"\r\n"
-	"Shall we meet at the caf=C3=A9 at noon?\r\n"
-	"See you there.\r\n"
-	"--b1_alt\r\n"
-	"Content-Type: text/html; charset=utf-8\r\n"
-	"Content-Transfer-Encoding: quoted-printable\r\n"
-	"\r\n"
-	"<html><body><p>Shall we meet at the caf=C3=A9 at noon?</p></body></html>\r\n"
-	"--b1_alt--\r\n";
+static const char msg_alternative[] = "Return-Path: <alice@example.org>\r\n"
+				      "Date: Tue, 03 Mar 2020 10:15:00 +0100\r\n"
+				      "From: \"Alice Liddell\" <alice@example.org>\r\n"
+				      "To: Bob <bob@example.com>, carol@example.net\r\n"
+				      "Cc: \"Dave, the admin\" <dave@example.com>\r\n"
+				      "Subject: Lunch plans\r\n"
+				      "Message-ID: <abc123@mail.example.org>\r\n"
+				      "In-Reply-To: <xyz789@mail.example.com>\r\n"
+				      "References: <xyz789@mail.example.com>\r\n"
+				      "MIME-Version: 1.0\r\n"
+				      "Content-Type: multipart/alternative; boundary=\"b1_alt\"\r\n"
+				      "\r\n"
+				      "This is a multi-part message in MIME format.\r\n"
+				      "--b1_alt\r\n"
+				      "Content-Type: text/plain; charset=utf-8\r\n"
+				      "Content-Transfer-Encoding: quoted-printable\r\n"
+				      "\r\n"
+				      "Shall we meet at the caf=C3=A9 at noon?\r\n"
+				      "See you there.\r\n"
+				      "--b1_alt\r\n"
+				      "Content-Type: text/html; charset=utf-8\r\n"
+				      "Content-Transfer-Encoding: quoted-printable\r\n"
+				      "\r\n"
+				      "<html><body><p>Shall we meet at the caf=C3=A9 at noon?</p></body></html>\r\n"
+				      "--b1_alt--\r\n";
 
-static const char msg_mixed_attach[] =
-	"Date: Wed, 15 Jul 2020 08:00:00 +0000\r\n"
-	"From: reports@example.com\r\n"
-	"To: team@example.com\r\n"
-	"Subject: Monthly report\r\n"
-	"Message-ID: <r-2020-07@example.com>\r\n"
-	"MIME-Version: 1.0\r\n"
-	"Content-Type: multipart/mixed; boundary=\"==MIX==\"\r\n"
-	"\r\n"
-	"--==MIX==\r\n"
-	"Content-Type: text/plain; charset=us-ascii\r\n"
-	"\r\n"
-	"Please find the report attached.\r\n"
-	"--==MIX==\r\n"
-	"Content-Type: application/pdf; name=\"report.pdf\"\r\n"
-	"Content-Transfer-Encoding: base64\r\n"
-	"Content-Disposition: attachment; filename=\"report.pdf\"\r\n"
-	"Content-ID: <part2@example.com>\r\n"
-	"Content-Description: July report\r\n"
-	"\r\n"
-	"JVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFI+PgpzdHJlYW0K\r\n"
-	"ZW5kc3RyZWFtCmVuZG9iagp0cmFpbGVyCjw8Pj4KJSVFT0YK\r\n"
-	"--==MIX==--\r\n";
+static const char msg_mixed_attach[] = "Date: Wed, 15 Jul 2020 08:00:00 +0000\r\n"
+				       "From: reports@example.com\r\n"
+				       "To: team@example.com\r\n"
+				       "Subject: Monthly report\r\n"
+				       "Message-ID: <r-2020-07@example.com>\r\n"
+				       "MIME-Version: 1.0\r\n"
+				       "Content-Type: multipart/mixed; boundary=\"==MIX==\"\r\n"
+				       "\r\n"
+				       "--==MIX==\r\n"
+				       "Content-Type: text/plain; charset=us-ascii\r\n"
+				       "\r\n"
+				       "Please find the report attached.\r\n"
+				       "--==MIX==\r\n"
+				       "Content-Type: application/pdf; name=\"report.pdf\"\r\n"
+				       "Content-Transfer-Encoding: base64\r\n"
+				       "Content-Disposition: attachment; filename=\"report.pdf\"\r\n"
+				       "Content-ID: <part2@example.com>\r\n"
+				       "Content-Description: July report\r\n"
+				       "\r\n"
+				       "JVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFI+PgpzdHJlYW0K\r\n"
+				       "ZW5kc3RyZWFtCmVuZG9iagp0cmFpbGVyCjw8Pj4KJSVFT0YK\r\n"
+				       "--==MIX==--\r\n";
 
-static const char msg_rfc822[] =
-	"Date: Thu, 01 Oct 2020 12:00:00 -0400\r\n"
-	"From: Eve <eve@example.org>\r\n"
-	"To: frank@example.com\r\n"
-	"Subject: Fwd: Original\r\n"
-	"Message-ID: <fwd1@example.org>\r\n"
-	"MIME-Version: 1.0\r\n"
-	"Content-Type: multipart/mixed; boundary=\"outer\"\r\n"
-	"\r\n"
-	"--outer\r\n"
-	"Content-Type: text/plain\r\n"
-	"\r\n"
-	"See below.\r\n"
-	"--outer\r\n"
-	"Content-Type: message/rfc822\r\n"
-	"\r\n"
-	"Date: Wed, 30 Sep 2020 09:00:00 +0000\r\n"
-	"From: Grace <grace@example.net>\r\n"
-	"To: eve@example.org\r\n"
-	"Subject: Original\r\n"
-	"Message-ID: <orig@example.net>\r\n"
-	"MIME-Version: 1.0\r\n"
-	"Content-Type: multipart/alternative; boundary=\"inner\"\r\n"
-	"\r\n"
-	"--inner\r\n"
-	"Content-Type: text/plain; charset=us-ascii\r\n"
-	"\r\n"
-	"Hi Eve\r\n"
-	"--inner\r\n"
-	"Content-Type: text/html; charset=us-ascii\r\n"
-	"\r\n"
-	"<b>Hi Eve</b>\r\n"
-	"--inner--\r\n"
-	"--outer--\r\n";
+static const char msg_rfc822[] = "Date: Thu, 01 Oct 2020 12:00:00 -0400\r\n"
+				 "From: Eve <eve@example.org>\r\n"
+				 "To: frank@example.com\r\n"
+				 "Subject: Fwd: Original\r\n"
+				 "Message-ID: <fwd1@example.org>\r\n"
+				 "MIME-Version: 1.0\r\n"
+				 "Content-Type: multipart/mixed; boundary=\"outer\"\r\n"
+				 "\r\n"
+				 "--outer\r\n"
+				 "Content-Type: text/plain\r\n"
+				 "\r\n"
+				 "See below.\r\n"
+				 "--outer\r\n"
+				 "Content-Type: message/rfc822\r\n"
+				 "\r\n"
+				 "Date: Wed, 30 Sep 2020 09:00:00 +0000\r\n"
+				 "From: Grace <grace@example.net>\r\n"
+				 "To: eve@example.org\r\n"
+				 "Subject: Original\r\n"
+				 "Message-ID: <orig@example.net>\r\n"
+				 "MIME-Version: 1.0\r\n"
+				 "Content-Type: multipart/alternative; boundary=\"inner\"\r\n"
+				 "\r\n"
+				 "--inner\r\n"
+				 "Content-Type: text/plain; charset=us-ascii\r\n"
+				 "\r\n"
+				 "Hi Eve\r\n"
+				 "--inner\r\n"
+				 "Content-Type: text/html; charset=us-ascii\r\n"
+				 "\r\n"
+				 "<b>Hi Eve</b>\r\n"
+				 "--inner--\r\n"
+				 "--outer--\r\n";
 
-static const char msg_group[] =
-	"From: \"Project Lead\" <lead@example.com>\r\n"
-	"To: Team: alice@example.com, \"Bob B.\" <bob@example.com>;, ops@example.com\r\n"
-	"Cc: undisclosed-recipients:;\r\n"
-	"Bcc: jane (Jane Doe) @example.com, \"john smith\"@example.com, nohost\r\n"
-	"Subject: Groups\r\n"
-	"Date: 1 Jan 2021 00:00 GMT\r\n"
-	"\r\n"
-	"body\r\n";
+static const char msg_group[] = "From: \"Project Lead\" <lead@example.com>\r\n"
+				"To: Team: alice@example.com, \"Bob B.\" <bob@example.com>;, ops@example.com\r\n"
+				"Cc: undisclosed-recipients:;\r\n"
+				"Bcc: jane (Jane Doe) @example.com, \"john smith\"@example.com, nohost\r\n"
+				"Subject: Groups\r\n"
+				"Date: 1 Jan 2021 00:00 GMT\r\n"
+				"\r\n"
+				"body\r\n";
 
-static const char msg_encoded[] =
-	"From: =?ISO-8859-1?Q?Andr=E9?= Pirard <PIRARD@vm1.ulg.ac.be>\r\n"
-	"To: =?utf-8?B?S8O2bmln?= <koenig@example.de>\r\n"
-	"Subject: =?utf-8?b?SGVsbG8g?=\r\n"
-	" =?utf-8?q?W=C3=B6rld?= and =?x-unknown?q?keep?=\r\n"
-	"Date: Sat, 2 Jan 2021 03:04:05 +0200\r\n"
-	"Content-Type: text/plain; charset=\"windows-1252\"\r\n"
-	"Content-Transfer-Encoding: 8bit\r\n"
-	"\r\n"
-	"caf\xe9"" \x80"" price\r\n";
+static const char msg_encoded[] = "From: =?ISO-8859-1?Q?Andr=E9?= Pirard <PIRARD@vm1.ulg.ac.be>\r\n"
+				  "To: =?utf-8?B?S8O2bmln?= <koenig@example.de>\r\n"
+				  "Subject: =?utf-8?b?SGVsbG8g?=\r\n"
+				  " =?utf-8?q?W=C3=B6rld?= and =?x-unknown?q?keep?=\r\n"
+				  "Date: Sat, 2 Jan 2021 03:04:05 +0200\r\n"
+				  "Content-Type: text/plain; charset=\"windows-1252\"\r\n"
+				  "Content-Transfer-Encoding: 8bit\r\n"
+				  "\r\n"
+				  "caf\xe9"
+				  " \x80"
+				  " price\r\n";
 
-static const char msg_nobound[] =
-	"From: a@example.com\r\n"
-	"Subject: no boundary\r\n"
-	"Content-Type: multipart/mixed\r\n"
-	"\r\n"
-	"--whatever\r\n"
-	"Content-Type: text/plain\r\n"
-	"\r\n"
-	"x\r\n"
-	"--whatever--\r\n";
+static const char msg_nobound[] = "From: a@example.com\r\n"
+				  "Subject: no boundary\r\n"
+				  "Content-Type: multipart/mixed\r\n"
+				  "\r\n"
+				  "--whatever\r\n"
+				  "Content-Type: text/plain\r\n"
+				  "\r\n"
+				  "x\r\n"
+				  "--whatever--\r\n";
 
-static const char msg_truncated[] =
-	"From: a@example.com\r\n"
-	"Subject: cut\r\n"
-	"Content-Type: multipart/mixed; boundary=cut\r\n"
-	"\r\n"
-	"--cut\r\n"
-	"Content-Type: text/plain\r\n"
-	"\r\n"
-	"first part\r\n"
-	"--cut\r\n"
-	"Content-Type: application/octet-stream\r\n"
-	"Content-Transfer-Encoding: base64\r\n"
-	"\r\n"
-	"AAECAwQF\r\n";
+static const char msg_truncated[] = "From: a@example.com\r\n"
+				    "Subject: cut\r\n"
+				    "Content-Type: multipart/mixed; boundary=cut\r\n"
+				    "\r\n"
+				    "--cut\r\n"
+				    "Content-Type: text/plain\r\n"
+				    "\r\n"
+				    "first part\r\n"
+				    "--cut\r\n"
+				    "Content-Type: application/octet-stream\r\n"
+				    "Content-Transfer-Encoding: base64\r\n"
+				    "\r\n"
+				    "AAECAwQF\r\n";
 
-static const char msg_barelf[] =
-	"From: lf@example.com\n"
-	"To: x@example.com\n"
-	"Subject: bare LF\n"
-	"Content-Type: multipart/mixed; boundary=LF\n"
-	"\n"
-	"--LF\n"
-	"Content-Type: text/plain\n"
-	"\n"
-	"one\n"
-	"two\n"
-	"--LF\n"
-	"Content-Type: text/plain\n"
-	"\n"
-	"three\n"
-	"--LF--\n";
+static const char msg_barelf[] = "From: lf@example.com\n"
+				 "To: x@example.com\n"
+				 "Subject: bare LF\n"
+				 "Content-Type: multipart/mixed; boundary=LF\n"
+				 "\n"
+				 "--LF\n"
+				 "Content-Type: text/plain\n"
+				 "\n"
+				 "one\n"
+				 "two\n"
+				 "--LF\n"
+				 "Content-Type: text/plain\n"
+				 "\n"
+				 "three\n"
+				 "--LF--\n";
 
-static const char msg_digest[] =
-	"From: list@example.com\r\n"
-	"Subject: Digest\r\n"
-	"Content-Type: multipart/digest; boundary=\"dig\"\r\n"
-	"\r\n"
-	"--dig\r\n"
-	"\r\n"
-	"From: a@example.com\r\n"
-	"Subject: first\r\n"
-	"\r\n"
-	"one\r\n"
-	"--dig\r\n"
-	"\r\n"
-	"From: b@example.com\r\n"
-	"Subject: second\r\n"
-	"\r\n"
-	"two\r\n"
-	"--dig--\r\n";
+static const char msg_digest[] = "From: list@example.com\r\n"
+				 "Subject: Digest\r\n"
+				 "Content-Type: multipart/digest; boundary=\"dig\"\r\n"
+				 "\r\n"
+				 "--dig\r\n"
+				 "\r\n"
+				 "From: a@example.com\r\n"
+				 "Subject: first\r\n"
+				 "\r\n"
+				 "one\r\n"
+				 "--dig\r\n"
+				 "\r\n"
+				 "From: b@example.com\r\n"
+				 "Subject: second\r\n"
+				 "\r\n"
+				 "two\r\n"
+				 "--dig--\r\n";
 
-static const char msg_rfc2231[] =
-	"From: x@example.com\r\n"
-	"Subject: params\r\n"
-	"Content-Type: multipart/mixed; boundary=\"p\"\r\n"
-	"\r\n"
-	"--p\r\n"
-	"Content-Type: application/octet-stream;\r\n"
-	" name*0=\"very long \";\r\n"
-	" name*1=\"name.txt\"\r\n"
-	"Content-Disposition: attachment;\r\n"
-	" filename*=utf-8''na%C3%AFve.txt\r\n"
-	"Content-Language: en, fr\r\n"
-	"Content-Location: http://example.com/x\r\n"
-	"\r\n"
-	"data\r\n"
-	"--p--\r\n";
+static const char msg_rfc2231[] = "From: x@example.com\r\n"
+				  "Subject: params\r\n"
+				  "Content-Type: multipart/mixed; boundary=\"p\"\r\n"
+				  "\r\n"
+				  "--p\r\n"
+				  "Content-Type: application/octet-stream;\r\n"
+				  " name*0=\"very long \";\r\n"
+				  " name*1=\"name.txt\"\r\n"
+				  "Content-Disposition: attachment;\r\n"
+				  " filename*=utf-8''na%C3%AFve.txt\r\n"
+				  "Content-Language: en, fr\r\n"
+				  "Content-Location: http://example.com/x\r\n"
+				  "\r\n"
+				  "data\r\n"
+				  "--p--\r\n";
 
-static const char msg_prefix[] =
-	"From: x@example.com\r\n"
-	"Content-Type: multipart/mixed; boundary=\"ab\"\r\n"
-	"\r\n"
-	"--ab\r\n"
-	"Content-Type: multipart/alternative; boundary=\"abc\"\r\n"
-	"\r\n"
-	"--abc\r\n"
-	"Content-Type: text/plain\r\n"
-	"\r\n"
-	"in abc\r\n"
-	"--abc--\r\n"
-	"--ab\r\n"
-	"Content-Type: text/plain\r\n"
-	"\r\n"
-	"second\r\n"
-	"--ab--\r\n";
+static const char msg_prefix[] = "From: x@example.com\r\n"
+				 "Content-Type: multipart/mixed; boundary=\"ab\"\r\n"
+				 "\r\n"
+				 "--ab\r\n"
+				 "Content-Type: multipart/alternative; boundary=\"abc\"\r\n"
+				 "\r\n"
+				 "--abc\r\n"
+				 "Content-Type: text/plain\r\n"
+				 "\r\n"
+				 "in abc\r\n"
+				 "--abc--\r\n"
+				 "--ab\r\n"
+				 "Content-Type: text/plain\r\n"
+				 "\r\n"
+				 "second\r\n"
+				 "--ab--\r\n";
 
-static const char msg_headers8bit[] =
-	"From: J\xc3""\xbc""rgen <j@example.de>\r\n"
-	"Subject: Gr\xfc""\xdf""e \x00""nul\r\n"
-	"X-Junk\r\n"
-	"\r\n"
-	"body\r\n";
+static const char msg_headers8bit[] = "From: J\xc3"
+				      "\xbc"
+				      "rgen <j@example.de>\r\n"
+				      "Subject: Gr\xfc"
+				      "\xdf"
+				      "e \x00"
+				      "nul\r\n"
+				      "X-Junk\r\n"
+				      "\r\n"
+				      "body\r\n";
 
-#define PARSE(name, msg)                                                                         \
-	struct mime_info *name = NULL;                                                           \
+#define PARSE(name, msg)               \
+	struct mime_info *name = NULL; \
 	test_assert(mime_parse((msg), sizeof(msg) - 1, NULL, &name, NULL) == IX_OK && name != NULL)
 
 static const char *range(const struct mime_info *info, const char *msg, const char *spec, struct buf *b)
@@ -272,7 +266,8 @@ static void plain_rfc3501_example(void)
 	test_assert(mime_find_part(info, "2") == NULL && mime_find_part(info, "1.1") == NULL);
 	struct buf b = BUF_INIT;
 	test_assert_str(range(info, msg_plain, "1", &b), "Hello Joe, do you think we can meet at 3:30 tomorrow?\r\n");
-	test_assert_str(range(info, msg_plain, "TEXT", &b), "Hello Joe, do you think we can meet at 3:30 tomorrow?\r\n");
+	test_assert_str(range(info, msg_plain, "TEXT", &b),
+			"Hello Joe, do you think we can meet at 3:30 tomorrow?\r\n");
 	test_assert(strncmp(range(info, msg_plain, "HEADER", &b), "Date: Mon", 9) == 0 && b.len == 255);
 	test_assert(strlen(range(info, msg_plain, "", &b)) == sizeof(msg_plain) - 1);
 	buf_free(&b);
@@ -283,20 +278,23 @@ static void plain_rfc3501_example(void)
 static void multipart_alternative(void)
 {
 	PARSE(info, msg_alternative);
-	test_assert_str(info->envelope,
-			"(\"Tue, 03 Mar 2020 10:15:00 +0100\" \"Lunch plans\" "
-			"((\"Alice Liddell\" NIL \"alice\" \"example.org\")) ((\"Alice Liddell\" NIL \"alice\" \"example.org\")) "
-			"((\"Alice Liddell\" NIL \"alice\" \"example.org\")) "
-			"((\"Bob\" NIL \"bob\" \"example.com\")(NIL NIL \"carol\" \"example.net\")) "
-			"((\"Dave, the admin\" NIL \"dave\" \"example.com\")) NIL "
-			"\"<xyz789@mail.example.com>\" \"<abc123@mail.example.org>\")");
-	test_assert_str(info->bodystructure,
-			"((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 55 1 NIL NIL NIL NIL)"
-			"(\"text\" \"html\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 72 0 NIL NIL NIL NIL) "
-			"\"alternative\" (\"boundary\" \"b1_alt\") NIL NIL NIL)");
-	test_assert_str(info->body,
-			"((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 55 1)"
-			"(\"text\" \"html\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 72 0) \"alternative\")");
+	test_assert_str(
+		info->envelope,
+		"(\"Tue, 03 Mar 2020 10:15:00 +0100\" \"Lunch plans\" "
+		"((\"Alice Liddell\" NIL \"alice\" \"example.org\")) ((\"Alice Liddell\" NIL \"alice\" \"example.org\")) "
+		"((\"Alice Liddell\" NIL \"alice\" \"example.org\")) "
+		"((\"Bob\" NIL \"bob\" \"example.com\")(NIL NIL \"carol\" \"example.net\")) "
+		"((\"Dave, the admin\" NIL \"dave\" \"example.com\")) NIL "
+		"\"<xyz789@mail.example.com>\" \"<abc123@mail.example.org>\")");
+	test_assert_str(
+		info->bodystructure,
+		"((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 55 1 NIL NIL NIL NIL)"
+		"(\"text\" \"html\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 72 0 NIL NIL NIL NIL) "
+		"\"alternative\" (\"boundary\" \"b1_alt\") NIL NIL NIL)");
+	test_assert_str(
+		info->body,
+		"((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 55 1)"
+		"(\"text\" \"html\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 72 0) \"alternative\")");
 	test_assert(info->part_count == 3 && info->flags == 0);
 	test_assert(info->date_unix == 1583226900);
 	test_assert_str(info->references, "<xyz789@mail.example.com>");
@@ -309,8 +307,9 @@ static void multipart_alternative(void)
 	struct buf b = BUF_INIT;
 	mime_decode_body(p1, msg_alternative, &b);
 	test_assert_str(buf_cstr(&b), "Shall we meet at the caf\xc3\xa9 at noon?\r\nSee you there.");
-	test_assert_str(range(info, msg_alternative, "1.MIME", &b),
-			"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
+	test_assert_str(
+		range(info, msg_alternative, "1.MIME", &b),
+		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
 	test_assert_str(range(info, msg_alternative, "2", &b),
 			"<html><body><p>Shall we meet at the caf=C3=A9 at noon?</p></body></html>");
 	test_assert_str(range(info, msg_alternative, "1.HEADER", &b), "(none)");
@@ -321,73 +320,74 @@ static void multipart_alternative(void)
 
 /* Parameter quoting, a folded boundary with a space, Content-MD5, disposition parameters, a language list, a
  * location, preambles and epilogues at two levels, an invalid transfer encoding (reported as 7bit). */
-static const char msg_edge[] =
-	"From: Ops <ops@example.net>\r\n"
-	"Date: Sun, 05 May 2024 18:30:00 -0700\r\n"
-	"MIME-Version: 1.0\r\n"
-	"Content-Type: multipart/mixed; boundary=\"edge\r\n"
-	" case\"\r\n"
-	"\r\n"
-	"Preamble that clients never show.\r\n"
-	"\r\n"
-	"--edge case\r\n"
-	"Content-Type: text/x-note; charset=us-ascii; label=\"say \\\"hi\\\"\"\r\n"
-	"Content-ID: <note@example.net>\r\n"
-	"Content-MD5: ZmFrZW1kNXZhbHVlMTIzNA==\r\n"
-	"Content-Disposition: inline; size=6\r\n"
-	"Content-Description: a note\r\n"
-	"Content-Language: en, de\r\n"
-	"Content-Location: http://example.net/note.txt\r\n"
-	"\r\n"
-	"note!\r\n"
-	"\r\n"
-	"--edge case\r\n"
-	"Content-Type: message/rfc822\r\n"
-	"\r\n"
-	"From: inner@example.org\r\n"
-	"To: one@example.org, two@example.org\r\n"
-	"Subject: inside\r\n"
-	"Content-Type: multipart/alternative; boundary=\"alt\"\r\n"
-	"\r\n"
-	"inner preamble\r\n"
-	"--alt\r\n"
-	"Content-Type: text/html\r\n"
-	"Content-Transfer-Encoding: 8bit\r\n"
-	"\r\n"
-	"<i>inside</i>\r\n"
-	"\r\n"
-	"--alt\r\n"
-	"Content-Type: text/plain\r\n"
-	"Content-Transfer-Encoding: @bogus\r\n"
-	"\r\n"
-	"inside, as text\r\n"
-	"\r\n"
-	"--alt--\r\n"
-	"inner epilogue\r\n"
-	"\r\n"
-	"--edge case--\r\n"
-	"Epilogue.\r\n";
+static const char msg_edge[] = "From: Ops <ops@example.net>\r\n"
+			       "Date: Sun, 05 May 2024 18:30:00 -0700\r\n"
+			       "MIME-Version: 1.0\r\n"
+			       "Content-Type: multipart/mixed; boundary=\"edge\r\n"
+			       " case\"\r\n"
+			       "\r\n"
+			       "Preamble that clients never show.\r\n"
+			       "\r\n"
+			       "--edge case\r\n"
+			       "Content-Type: text/x-note; charset=us-ascii; label=\"say \\\"hi\\\"\"\r\n"
+			       "Content-ID: <note@example.net>\r\n"
+			       "Content-MD5: ZmFrZW1kNXZhbHVlMTIzNA==\r\n"
+			       "Content-Disposition: inline; size=6\r\n"
+			       "Content-Description: a note\r\n"
+			       "Content-Language: en, de\r\n"
+			       "Content-Location: http://example.net/note.txt\r\n"
+			       "\r\n"
+			       "note!\r\n"
+			       "\r\n"
+			       "--edge case\r\n"
+			       "Content-Type: message/rfc822\r\n"
+			       "\r\n"
+			       "From: inner@example.org\r\n"
+			       "To: one@example.org, two@example.org\r\n"
+			       "Subject: inside\r\n"
+			       "Content-Type: multipart/alternative; boundary=\"alt\"\r\n"
+			       "\r\n"
+			       "inner preamble\r\n"
+			       "--alt\r\n"
+			       "Content-Type: text/html\r\n"
+			       "Content-Transfer-Encoding: 8bit\r\n"
+			       "\r\n"
+			       "<i>inside</i>\r\n"
+			       "\r\n"
+			       "--alt\r\n"
+			       "Content-Type: text/plain\r\n"
+			       "Content-Transfer-Encoding: @bogus\r\n"
+			       "\r\n"
+			       "inside, as text\r\n"
+			       "\r\n"
+			       "--alt--\r\n"
+			       "inner epilogue\r\n"
+			       "\r\n"
+			       "--edge case--\r\n"
+			       "Epilogue.\r\n";
 
 static void extension_data(void)
 {
 	PARSE(info, msg_edge);
 	test_assert(info->flags == 0);
-	test_assert_str(info->bodystructure,
-			"((\"text\" \"x-note\" (\"charset\" \"us-ascii\" \"label\" \"say \\\"hi\\\"\") \"<note@example.net>\" "
-			"\"a note\" \"7bit\" 7 1 \"ZmFrZW1kNXZhbHVlMTIzNA==\" (\"inline\" (\"size\" \"6\")) (\"en\" \"de\") "
-			"\"http://example.net/note.txt\")(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 349 "
-			"(NIL \"inside\" ((NIL NIL \"inner\" \"example.org\")) ((NIL NIL \"inner\" \"example.org\")) "
-			"((NIL NIL \"inner\" \"example.org\")) ((NIL NIL \"one\" \"example.org\")(NIL NIL \"two\" \"example.org\")) "
-			"NIL NIL NIL NIL) ((\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"8bit\" 15 1 NIL NIL NIL NIL)"
-			"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 17 1 NIL NIL NIL NIL) \"alternative\" "
-			"(\"boundary\" \"alt\") NIL NIL NIL) 20 NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"edge case\") NIL NIL NIL)");
-	test_assert_str(info->body,
-			"((\"text\" \"x-note\" (\"charset\" \"us-ascii\" \"label\" \"say \\\"hi\\\"\") \"<note@example.net>\" "
-			"\"a note\" \"7bit\" 7 1)(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 349 "
-			"(NIL \"inside\" ((NIL NIL \"inner\" \"example.org\")) ((NIL NIL \"inner\" \"example.org\")) "
-			"((NIL NIL \"inner\" \"example.org\")) ((NIL NIL \"one\" \"example.org\")(NIL NIL \"two\" \"example.org\")) "
-			"NIL NIL NIL NIL) ((\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"8bit\" 15 1)"
-			"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 17 1) \"alternative\") 20) \"mixed\")");
+	test_assert_str(
+		info->bodystructure,
+		"((\"text\" \"x-note\" (\"charset\" \"us-ascii\" \"label\" \"say \\\"hi\\\"\") \"<note@example.net>\" "
+		"\"a note\" \"7bit\" 7 1 \"ZmFrZW1kNXZhbHVlMTIzNA==\" (\"inline\" (\"size\" \"6\")) (\"en\" \"de\") "
+		"\"http://example.net/note.txt\")(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 349 "
+		"(NIL \"inside\" ((NIL NIL \"inner\" \"example.org\")) ((NIL NIL \"inner\" \"example.org\")) "
+		"((NIL NIL \"inner\" \"example.org\")) ((NIL NIL \"one\" \"example.org\")(NIL NIL \"two\" \"example.org\")) "
+		"NIL NIL NIL NIL) ((\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"8bit\" 15 1 NIL NIL NIL NIL)"
+		"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 17 1 NIL NIL NIL NIL) \"alternative\" "
+		"(\"boundary\" \"alt\") NIL NIL NIL) 20 NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"edge case\") NIL NIL NIL)");
+	test_assert_str(
+		info->body,
+		"((\"text\" \"x-note\" (\"charset\" \"us-ascii\" \"label\" \"say \\\"hi\\\"\") \"<note@example.net>\" "
+		"\"a note\" \"7bit\" 7 1)(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 349 "
+		"(NIL \"inside\" ((NIL NIL \"inner\" \"example.org\")) ((NIL NIL \"inner\" \"example.org\")) "
+		"((NIL NIL \"inner\" \"example.org\")) ((NIL NIL \"one\" \"example.org\")(NIL NIL \"two\" \"example.org\")) "
+		"NIL NIL NIL NIL) ((\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"8bit\" 15 1)"
+		"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 17 1) \"alternative\") 20) \"mixed\")");
 	test_assert(info->date_unix == 1714959000 && info->subject == NULL);
 	test_assert_str(info->parts[5].encoding, "7bit");
 	struct buf b = BUF_INIT;
@@ -432,14 +432,15 @@ static void message_rfc822_nested(void)
 			"(\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 13 0 NIL NIL NIL NIL) "
 			"\"alternative\" (\"boundary\" \"inner\") NIL NIL NIL) 16 NIL NIL NIL NIL) "
 			"\"mixed\" (\"boundary\" \"outer\") NIL NIL NIL)");
-	test_assert_str(info->body,
-			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 0)"
-			"(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 361 "
-			"(\"Wed, 30 Sep 2020 09:00:00 +0000\" \"Original\" ((\"Grace\" NIL \"grace\" \"example.net\")) "
-			"((\"Grace\" NIL \"grace\" \"example.net\")) ((\"Grace\" NIL \"grace\" \"example.net\")) "
-			"((NIL NIL \"eve\" \"example.org\")) NIL NIL NIL \"<orig@example.net>\") "
-			"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 0)"
-			"(\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 13 0) \"alternative\") 16) \"mixed\")");
+	test_assert_str(
+		info->body,
+		"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 0)"
+		"(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 361 "
+		"(\"Wed, 30 Sep 2020 09:00:00 +0000\" \"Original\" ((\"Grace\" NIL \"grace\" \"example.net\")) "
+		"((\"Grace\" NIL \"grace\" \"example.net\")) ((\"Grace\" NIL \"grace\" \"example.net\")) "
+		"((NIL NIL \"eve\" \"example.org\")) NIL NIL NIL \"<orig@example.net>\") "
+		"((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 0)"
+		"(\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 13 0) \"alternative\") 16) \"mixed\")");
 	test_assert(info->part_count == 6);
 	const struct mime_part *m = mime_find_part(info, "2");
 	test_assert(m == &info->parts[2] && m->is_message_rfc822);
@@ -467,14 +468,15 @@ static void message_rfc822_nested(void)
 static void group_addresses(void)
 {
 	PARSE(info, msg_group);
-	test_assert_str(info->envelope,
-			"(\"1 Jan 2021 00:00 GMT\" \"Groups\" ((\"Project Lead\" NIL \"lead\" \"example.com\")) "
-			"((\"Project Lead\" NIL \"lead\" \"example.com\")) ((\"Project Lead\" NIL \"lead\" \"example.com\")) "
-			"((NIL NIL \"Team\" NIL)(NIL NIL \"alice\" \"example.com\")(\"Bob B.\" NIL \"bob\" \"example.com\")"
-			"(NIL NIL NIL NIL)(NIL NIL \"ops\" \"example.com\")) "
-			"((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL)) "
-			"((\"Jane Doe\" NIL \"jane\" \"example.com\")(NIL NIL \"\\\"john smith\\\"\" \"example.com\")"
-			"(NIL NIL \"nohost\" \"MISSING_DOMAIN\")) NIL NIL)");
+	test_assert_str(
+		info->envelope,
+		"(\"1 Jan 2021 00:00 GMT\" \"Groups\" ((\"Project Lead\" NIL \"lead\" \"example.com\")) "
+		"((\"Project Lead\" NIL \"lead\" \"example.com\")) ((\"Project Lead\" NIL \"lead\" \"example.com\")) "
+		"((NIL NIL \"Team\" NIL)(NIL NIL \"alice\" \"example.com\")(\"Bob B.\" NIL \"bob\" \"example.com\")"
+		"(NIL NIL NIL NIL)(NIL NIL \"ops\" \"example.com\")) "
+		"((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL)) "
+		"((\"Jane Doe\" NIL \"jane\" \"example.com\")(NIL NIL \"\\\"john smith\\\"\" \"example.com\")"
+		"(NIL NIL \"nohost\" \"MISSING_DOMAIN\")) NIL NIL)");
 	test_assert(info->flags == MIME_F_BAD_ADDRESS);
 	test_assert(info->date_unix == 1609459200);
 	mime_info_destroy(&info);
@@ -507,16 +509,19 @@ static void address_forms(void)
 			      "((\"Giant; \\\"Big\\\" Box\" NIL \"sysservices\" \"example.net\"))"));
 	test_assert(addr_case("Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>",
 			      "((\"Pete\" NIL \"pete\" \"silly.test\"))"));
-	test_assert(addr_case("<@route1,@route2:joe@example.org>", "((NIL \"@route1,@route2\" \"joe\" \"example.org\"))"));
+	test_assert(
+		addr_case("<@route1,@route2:joe@example.org>", "((NIL \"@route1,@route2\" \"joe\" \"example.org\"))"));
 	test_assert(addr_case("=?utf-8?q?J=C3=B6rg?= <j@x.de>", "((\"=?utf-8?q?J=C3=B6rg?=\" NIL \"j\" \"x.de\"))"));
 	test_assert(addr_case("joe@[192.0.2.1]", "((NIL NIL \"joe\" \"[192.0.2.1]\"))"));
 	test_assert(addr_case("<>", "((NIL NIL \"\" \"MISSING_DOMAIN\"))"));
 	test_assert(addr_case("", "NIL"));
 	test_assert(addr_case(",,", "NIL"));
-	test_assert(addr_case("A Group:Ed Jones <c@a.test>,joe@where.test,John <jdoe@one.test>;",
-			      "((NIL NIL \"A Group\" NIL)(\"Ed Jones\" NIL \"c\" \"a.test\")(NIL NIL \"joe\" \"where.test\")"
-			      "(\"John\" NIL \"jdoe\" \"one.test\")(NIL NIL NIL NIL))"));
-	test_assert(addr_case("Unterminated: a@b.c", "((NIL NIL \"Unterminated\" NIL)(NIL NIL \"a\" \"b.c\")(NIL NIL NIL NIL))"));
+	test_assert(addr_case(
+		"A Group:Ed Jones <c@a.test>,joe@where.test,John <jdoe@one.test>;",
+		"((NIL NIL \"A Group\" NIL)(\"Ed Jones\" NIL \"c\" \"a.test\")(NIL NIL \"joe\" \"where.test\")"
+		"(\"John\" NIL \"jdoe\" \"one.test\")(NIL NIL NIL NIL))"));
+	test_assert(addr_case("Unterminated: a@b.c",
+			      "((NIL NIL \"Unterminated\" NIL)(NIL NIL \"a\" \"b.c\")(NIL NIL NIL NIL))"));
 	test_assert(addr_case("<broken@", "((NIL NIL \"broken\" \"MISSING_DOMAIN\"))"));
 	test_assert(addr_case("> junk <", "NIL"));
 	test_assert(addr_case("\xc3\xa9l\xc3\xa8ve <e@x.fr>", "(({7}\r\n\xc3\xa9l\xc3\xa8ve NIL \"e\" \"x.fr\"))"));
@@ -529,8 +534,10 @@ static void encoded_words(void)
 	test_assert_str(info->from, "Andr\xc3\xa9 Pirard <PIRARD@vm1.ulg.ac.be>");
 	test_assert_str(info->to, "K\xc3\xb6nig <koenig@example.de>");
 	/* ENVELOPE keeps the words as they are in the message (RFC 3501) */
-	test_assert(strstr(info->envelope, "((\"=?ISO-8859-1?Q?Andr=E9?= Pirard\" NIL \"PIRARD\" \"vm1.ulg.ac.be\"))") != NULL);
-	test_assert(strstr(info->envelope, "\"=?utf-8?b?SGVsbG8g?= =?utf-8?q?W=C3=B6rld?= and =?x-unknown?q?keep?=\"") != NULL);
+	test_assert(strstr(info->envelope,
+			   "((\"=?ISO-8859-1?Q?Andr=E9?= Pirard\" NIL \"PIRARD\" \"vm1.ulg.ac.be\"))") != NULL);
+	test_assert(strstr(info->envelope,
+			   "\"=?utf-8?b?SGVsbG8g?= =?utf-8?q?W=C3=B6rld?= and =?x-unknown?q?keep?=\"") != NULL);
 	test_assert(info->date_unix == 1609549445);
 	test_assert_str(info->parts[0].charset, "windows-1252");
 	mime_info_destroy(&info);
@@ -549,7 +556,8 @@ static void encoded_words(void)
 		{ "=?iso-8859-15?q?=A4?=", "\xe2\x82\xac" },
 		{ "=?UTF-8?B?4pyTIMOgIGxhIG1vZGU=?=", "\xe2\x9c\x93 \xc3\xa0 la mode" },
 		{ "=?utf-8*en?q?hi?=", "hi" },
-		{ "=?utf-8?q?bad=FFbyte?=", "bad\xef\xbf\xbd" "byte" },
+		{ "=?utf-8?q?bad=FFbyte?=", "bad\xef\xbf\xbd"
+					    "byte" },
 		{ "=?utf-8?x?nope?=", "=?utf-8?x?nope?=" },
 		{ "=?utf-8?q?unterminated", "=?utf-8?q?unterminated" },
 		{ "=?utf-8?q?has space?=", "=?utf-8?q?has space?=" },
@@ -739,12 +747,15 @@ static void headers_8bit_and_nul(void)
 {
 	PARSE(info, msg_headers8bit);
 	test_assert(info->flags == (MIME_F_8BIT_HEADER | MIME_F_NUL | MIME_F_BAD_HEADER));
-	test_assert_str(info->envelope,
-			"(NIL {9}\r\nGr\xfc\xdf" "e nul (({7}\r\nJ\xc3\xbcrgen NIL \"j\" \"example.de\")) "
-			"(({7}\r\nJ\xc3\xbcrgen NIL \"j\" \"example.de\")) (({7}\r\nJ\xc3\xbcrgen NIL \"j\" \"example.de\")) "
-			"NIL NIL NIL NIL NIL)");
+	test_assert_str(
+		info->envelope,
+		"(NIL {9}\r\nGr\xfc\xdf"
+		"e nul (({7}\r\nJ\xc3\xbcrgen NIL \"j\" \"example.de\")) "
+		"(({7}\r\nJ\xc3\xbcrgen NIL \"j\" \"example.de\")) (({7}\r\nJ\xc3\xbcrgen NIL \"j\" \"example.de\")) "
+		"NIL NIL NIL NIL NIL)");
 	/* decoded fields are always UTF-8: invalid bytes are read as windows-1252 */
-	test_assert_str(info->subject, "Gr\xc3\xbc\xc3\x9f" "e nul");
+	test_assert_str(info->subject, "Gr\xc3\xbc\xc3\x9f"
+				       "e nul");
 	test_assert_str(info->from, "J\xc3\xbcrgen <j@example.de>");
 	/* "X-Junk" has no colon: the body starts there */
 	test_assert(info->parts[0].header_len == 51 && info->parts[0].body_len == 16);
@@ -797,22 +808,25 @@ static void digest_and_params(void)
 	PARSE(info, msg_digest);
 	test_assert(info->part_count == 5);
 	test_assert(info->parts[1].is_message_rfc822 && info->parts[3].is_message_rfc822);
-	test_assert(strncmp(info->bodystructure, "((\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 42 (NIL \"first\" ", 56) == 0);
+	test_assert(strncmp(info->bodystructure, "((\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 42 (NIL \"first\" ",
+			    56) == 0);
 	struct buf b = BUF_INIT;
 	test_assert_str(range(info, msg_digest, "2.1", &b), "two");
 	test_assert_str(range(info, msg_digest, "2.HEADER", &b), "From: b@example.com\r\nSubject: second\r\n\r\n");
 	mime_info_destroy(&info);
 
 	PARSE(info2, msg_rfc2231);
-	test_assert_str(info2->bodystructure,
-			"((\"application\" \"octet-stream\" (\"name\" \"very long name.txt\") NIL NIL \"7bit\" 4 NIL "
-			"(\"attachment\" (\"filename*\" \"utf-8''na%C3%AFve.txt\")) (\"en\" \"fr\") \"http://example.com/x\") "
-			"\"mixed\" (\"boundary\" \"p\") NIL NIL NIL)");
+	test_assert_str(
+		info2->bodystructure,
+		"((\"application\" \"octet-stream\" (\"name\" \"very long name.txt\") NIL NIL \"7bit\" 4 NIL "
+		"(\"attachment\" (\"filename*\" \"utf-8''na%C3%AFve.txt\")) (\"en\" \"fr\") \"http://example.com/x\") "
+		"\"mixed\" (\"boundary\" \"p\") NIL NIL NIL)");
 	mime_info_destroy(&info2);
 
 	/* mixed extended and plain continuations; comments; quoted specials; a lone language */
-	static const char msg[] = "Content-Type: text/plain (comment); charset=\"utf-8\"; title*0*=us-ascii'en'This%20is;\r\n"
-				  " title*1=\" fun;\"; format=flowed\r\nContent-Language: de\r\n\r\nx";
+	static const char msg[] =
+		"Content-Type: text/plain (comment); charset=\"utf-8\"; title*0*=us-ascii'en'This%20is;\r\n"
+		" title*1=\" fun;\"; format=flowed\r\nContent-Language: de\r\n\r\nx";
 	PARSE(info3, msg);
 	test_assert_str(info3->bodystructure,
 			"(\"text\" \"plain\" (\"charset\" \"utf-8\" \"title*\" \"us-ascii'en'This%20is%20fun%3B\" "
@@ -864,11 +878,10 @@ static void header_fields(void)
 
 static void body_decoding(void)
 {
-	static const char msg[] =
-		"Content-Type: multipart/mixed; boundary=z\r\n\r\n"
-		"--z\r\nContent-Transfer-Encoding: Quoted-Printable\r\n\r\n"
-		"soft=\r\nbreak =3D=3d trailing   \r\nbad=ZZ=\r\n--z\r\n"
-		"Content-Transfer-Encoding: BASE64\r\n\r\naGVs\r\nbG8=\r\nIQ==\r\n--z--\r\n";
+	static const char msg[] = "Content-Type: multipart/mixed; boundary=z\r\n\r\n"
+				  "--z\r\nContent-Transfer-Encoding: Quoted-Printable\r\n\r\n"
+				  "soft=\r\nbreak =3D=3d trailing   \r\nbad=ZZ=\r\n--z\r\n"
+				  "Content-Transfer-Encoding: BASE64\r\n\r\naGVs\r\nbG8=\r\nIQ==\r\n--z--\r\n";
 	PARSE(info, msg);
 	struct buf b = BUF_INIT;
 	test_assert_str(info->parts[1].encoding, "quoted-printable");
@@ -891,10 +904,11 @@ static void toplevel_rfc822(void)
 				  "Subject: inner\r\n\r\ninner body\r\n";
 	PARSE(info, msg);
 	test_assert(info->part_count == 2 && info->flags == 0);
-	test_assert_str(info->bodystructure,
-			"(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 30 (NIL \"inner\" NIL NIL NIL NIL NIL NIL NIL NIL) "
-			"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 12 1 NIL NIL NIL NIL) 3 "
-			"NIL NIL NIL NIL)");
+	test_assert_str(
+		info->bodystructure,
+		"(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 30 (NIL \"inner\" NIL NIL NIL NIL NIL NIL NIL NIL) "
+		"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 12 1 NIL NIL NIL NIL) 3 "
+		"NIL NIL NIL NIL)");
 	struct buf b = BUF_INIT;
 	test_assert(mime_find_part(info, "1") == &info->parts[0]);
 	test_assert(mime_find_part(info, "1.1") == &info->parts[1]);
@@ -909,7 +923,8 @@ static void toplevel_rfc822(void)
 				   "U3ViamVjdDogeA0KDQp5DQo=\r\n";
 	PARSE(info2, msg2);
 	test_assert(info2->flags == (MIME_F_BAD_ENCODING | MIME_F_BAD_HEADER));
-	test_assert(strncmp(info2->bodystructure, "(\"message\" \"rfc822\" NIL NIL NIL \"base64\" 26 (NIL NIL", 50) == 0);
+	test_assert(strncmp(info2->bodystructure, "(\"message\" \"rfc822\" NIL NIL NIL \"base64\" 26 (NIL NIL", 50) ==
+		    0);
 	mime_info_destroy(&info2);
 }
 
@@ -997,10 +1012,12 @@ static const struct {
 	const char *data;
 	size_t len;
 } samples[] = {
-#define S(m) { m, sizeof(m) - 1 }
-	S(msg_plain), S(msg_alternative), S(msg_mixed_attach), S(msg_rfc822), S(msg_group), S(msg_encoded),
-	S(msg_nobound), S(msg_truncated), S(msg_barelf), S(msg_digest), S(msg_rfc2231), S(msg_prefix),
-	S(msg_headers8bit), S(msg_edge),
+/* clang-format off */
+#define S(m) { m, sizeof(m) - 1 } /* an initializer, not a block */
+	/* clang-format on */
+	S(msg_plain),   S(msg_alternative), S(msg_mixed_attach), S(msg_rfc822), S(msg_group),
+	S(msg_encoded), S(msg_nobound),     S(msg_truncated),    S(msg_barelf), S(msg_digest),
+	S(msg_rfc2231), S(msg_prefix),      S(msg_headers8bit),  S(msg_edge),
 #undef S
 };
 
@@ -1025,12 +1042,14 @@ static void serialization_roundtrip(void)
 			    back->part_count == info->part_count);
 		for (size_t k = 0; k < info->part_count; k++) {
 			const struct mime_part *p = &info->parts[k], *q = &back->parts[k];
-			test_assert(same(p->section, q->section) && same(p->type, q->type) && same(p->charset, q->charset) &&
-				    p->body_off == q->body_off && p->body_len == q->body_len &&
-				    p->header_off == q->header_off && p->lines == q->lines && p->parent == q->parent &&
+			test_assert(same(p->section, q->section) && same(p->type, q->type) &&
+				    same(p->charset, q->charset) && p->body_off == q->body_off &&
+				    p->body_len == q->body_len && p->header_off == q->header_off &&
+				    p->lines == q->lines && p->parent == q->parent &&
 				    p->is_message_root == q->is_message_root);
 			/* lookups work the same on the deserialized copy */
-			test_assert(mime_find_part(back, p->section) == &back->parts[mime_find_part(info, p->section) - info->parts]);
+			test_assert(mime_find_part(back, p->section) ==
+				    &back->parts[mime_find_part(info, p->section) - info->parts]);
 		}
 		mime_info_serialize(back, &s2);
 		test_assert(s.len == s2.len && memcmp(s.data, s2.data, s.len) == 0);
@@ -1079,9 +1098,10 @@ static void every_prefix(void)
 }
 
 TEST_MAIN("mime", TEST_CASE(plain_rfc3501_example), TEST_CASE(multipart_alternative),
-	  TEST_CASE(multipart_mixed_attachment), TEST_CASE(extension_data), TEST_CASE(message_rfc822_nested), TEST_CASE(group_addresses),
-	  TEST_CASE(address_forms), TEST_CASE(encoded_words), TEST_CASE(no_boundary), TEST_CASE(missing_close_boundary),
-	  TEST_CASE(multipart_without_delimiters), TEST_CASE(truncated_header), TEST_CASE(limits), TEST_CASE(adversarial_inputs),
-	  TEST_CASE(headers_8bit_and_nul), TEST_CASE(bare_lf), TEST_CASE(boundary_prefix), TEST_CASE(digest_and_params),
-	  TEST_CASE(imap_strings), TEST_CASE(header_fields), TEST_CASE(body_decoding), TEST_CASE(toplevel_rfc822), TEST_CASE(text_for_search), TEST_CASE(dates),
+	  TEST_CASE(multipart_mixed_attachment), TEST_CASE(extension_data), TEST_CASE(message_rfc822_nested),
+	  TEST_CASE(group_addresses), TEST_CASE(address_forms), TEST_CASE(encoded_words), TEST_CASE(no_boundary),
+	  TEST_CASE(missing_close_boundary), TEST_CASE(multipart_without_delimiters), TEST_CASE(truncated_header),
+	  TEST_CASE(limits), TEST_CASE(adversarial_inputs), TEST_CASE(headers_8bit_and_nul), TEST_CASE(bare_lf),
+	  TEST_CASE(boundary_prefix), TEST_CASE(digest_and_params), TEST_CASE(imap_strings), TEST_CASE(header_fields),
+	  TEST_CASE(body_decoding), TEST_CASE(toplevel_rfc822), TEST_CASE(text_for_search), TEST_CASE(dates),
 	  TEST_CASE(serialization_roundtrip), TEST_CASE(every_prefix))

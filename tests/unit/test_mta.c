@@ -113,11 +113,11 @@ static void sink_stop(struct sink *k)
 	buf_free(&k->log);
 }
 
-static int send_one(struct smtp_client *c, const char *const *rcpts, const unsigned *notify, size_t n,
-		    const char *data, int *codes, char **replies)
+static int send_one(struct smtp_client *c, const char *const *rcpts, const unsigned *notify, size_t n, const char *data,
+		    int *codes, char **replies)
 {
-	struct smtp_client_msg m = { "a@example.com", rcpts, notify, "env+1", data, strlen(data), false, n, codes,
-				     replies };
+	struct smtp_client_msg m = { "a@example.com", rcpts, notify, "env+1", data,
+				     strlen(data),    false, n,      codes,   replies };
 	struct buf err = BUF_INIT;
 	int r = smtp_client_send(c, &m, &err);
 	buf_free(&err);
@@ -258,7 +258,10 @@ static void *dns_run(void *arg)
 		r[6] = r[7] = r[8] = r[9] = r[10] = r[11] = 0;
 		size_t len = qend;
 		if (strcmp(name, "mx.test") == 0) {
-			static const struct { unsigned pref; const char *host; } mx[] = { { 20, "b.mx.test" }, { 10, "a.mx.test" } };
+			static const struct {
+				unsigned pref;
+				const char *host;
+			} mx[] = { { 20, "b.mx.test" }, { 10, "a.mx.test" } };
 			for (size_t i = 0; i < 2; i++) {
 				r[len++] = 0xc0; /* pointer to the question's name */
 				r[len++] = 12;

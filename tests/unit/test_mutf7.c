@@ -15,13 +15,16 @@ static const struct {
 	{ "INBOX", "INBOX" },
 	{ "&-", "&" },
 	{ "Tom &- Jerry", "Tom & Jerry" },
-	{ "Entw&APw-rfe", "Entw\xc3\xbc" "rfe" },
-	{ "~peter/mail/&U,BTFw-/&ZeVnLIqe-", "~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e" },
-	{ "&2D3eAA-", "\xf0\x9f\x98\x80" },                /* U+1F600: a surrogate pair */
-	{ "&AMk-t&AOk-", "\xc3\x89t\xc3\xa9" },             /* Été */
-	{ "&AOkA6QDp-", "\xc3\xa9\xc3\xa9\xc3\xa9" },        /* one run, three units */
+	{ "Entw&APw-rfe", "Entw\xc3\xbc"
+			  "rfe" },
+	{ "~peter/mail/&U,BTFw-/&ZeVnLIqe-",
+	  "~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e" },
+	{ "&2D3eAA-", "\xf0\x9f\x98\x80" },                                           /* U+1F600: a surrogate pair */
+	{ "&AMk-t&AOk-", "\xc3\x89t\xc3\xa9" },                                       /* Été */
+	{ "&AOkA6QDp-", "\xc3\xa9\xc3\xa9\xc3\xa9" },                                 /* one run, three units */
 	{ "&BB8EQAQ4BDIENQRC-", "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82" }, /* Привет */
-	{ "a&AH8-b", "a\x7f" "b" },                          /* DEL is encoded */
+	{ "a&AH8-b", "a\x7f"
+		     "b" }, /* DEL is encoded */
 	{ "", "" },
 };
 
@@ -67,8 +70,8 @@ static void mutf7_rejects_bad_input(void)
 		test_assert(mutf7_to_utf8(bad[i].in, strlen(bad[i].in), &out, &err) == IX_EINVAL);
 		test_assert_str(buf_cstr(&err), bad[i].msg);
 	}
-	static const char *const bad_utf8[] = { "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", "\x80",
-						"\xff", "\xf8\x88\x80\x80\x80" };
+	static const char *const bad_utf8[] = { "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",    "\xe2\x82",
+						"\x80",     "\xff",         "\xf8\x88\x80\x80\x80" };
 	for (size_t i = 0; i < IX_ARRAY_LEN(bad_utf8); i++) {
 		buf_reset(&err);
 		test_assert(mutf7_from_utf8(bad_utf8[i], strlen(bad_utf8[i]), &out, &err) == IX_EINVAL);
@@ -85,8 +88,10 @@ static void mutf7_rejects_bad_input(void)
 static void mailbox_names(void)
 {
 	struct buf err = BUF_INIT;
-	static const char *const good[] = { "INBOX", "INBOX/Sent", "Work/Projects & Plans", "\xc3\x89t\xc3\xa9",
-					    "a/b/c", "[Gmail]/All Mail", ".hidden" };
+	static const char *const good[] = {
+		"INBOX",  "INBOX/Sent", "Work/Projects & Plans", "\xc3\x89t\xc3\xa9", "a/b/c", "[Gmail]/All Mail",
+		".hidden"
+	};
 	for (size_t i = 0; i < IX_ARRAY_LEN(good); i++)
 		test_assert(mutf7_mailbox_name_check(good[i], strlen(good[i]), '/', &err) == 0);
 	static const struct {

@@ -75,7 +75,8 @@ static void imap_replies(void)
 		test_assert(r.resp_len == strlen(cases[i].resp) && memcmp(r.resp, cases[i].resp, r.resp_len) == 0);
 		test_assert((r.code == NULL) == (cases[i].code == NULL));
 		if (r.code != NULL)
-			test_assert(r.code_len == strlen(cases[i].code) && memcmp(r.code, cases[i].code, r.code_len) == 0);
+			test_assert(r.code_len == strlen(cases[i].code) &&
+				    memcmp(r.code, cases[i].code, r.code_len) == 0);
 	}
 	/* a NUL inside, and a line over the limit */
 	struct proxy_imap_reply r;
@@ -202,14 +203,14 @@ struct world {
 	struct listener *lst;
 	enum script script;
 	enum proxy_proto proto;
-	struct conn *backend;    /* the scripted backend's side */
+	struct conn *backend; /* the scripted backend's side */
 	bool backend_logged_in;
-	size_t backend_got;      /* bytes the backend received after the login */
+	size_t backend_got; /* bytes the backend received after the login */
 	size_t backend_sent;
 	char login_line[512];
-	struct conn *front;      /* the client connection as the session on A owns it */
+	struct conn *front; /* the client connection as the session on A owns it */
 	struct proxy *proxy;
-	int client_fd;           /* the mail client's end (non-blocking) */
+	int client_fd; /* the mail client's end (non-blocking) */
 	size_t client_got, client_sent;
 	int results[4];
 	char reply[256];
@@ -243,12 +244,13 @@ static void backend_event(struct conn *c, enum conn_event ev, void *ctx)
 			snprintf(w->login_line, sizeof(w->login_line), "%.*s", (int)len, line);
 			if (w->script == SCRIPT_REFUSE) {
 				conn_write_str(c, w->proto == PROXY_IMAP ? "P1 NO [AUTHENTICATIONFAILED] Nope.\r\n"
-									  : "-ERR [AUTH] Nope.\r\n");
+									 : "-ERR [AUTH] Nope.\r\n");
 				return;
 			}
-			conn_write_str(c, w->proto == PROXY_IMAP ? "* CAPABILITY IMAP4rev1\r\nP1 OK [CAPABILITY IMAP4rev1 "
-								   "IDLE] Logged in\r\n"
-								 : "+OK Logged in; 0 messages.\r\n");
+			conn_write_str(c, w->proto == PROXY_IMAP
+						  ? "* CAPABILITY IMAP4rev1\r\nP1 OK [CAPABILITY IMAP4rev1 "
+						    "IDLE] Logged in\r\n"
+						  : "+OK Logged in; 0 messages.\r\n");
 			w->backend_logged_in = true;
 			backend_pump(w);
 			break;
@@ -483,6 +485,6 @@ static void tls_to_the_backend(void)
 	buf_free(&err);
 }
 
-TEST_MAIN("proxy", TEST_CASE(imap_replies), TEST_CASE(imap_prefixes), TEST_CASE(capabilities),
-	  TEST_CASE(pop3_replies), TEST_CASE(backends), TEST_CASE(imap_session_piped), TEST_CASE(pop3_session_piped),
+TEST_MAIN("proxy", TEST_CASE(imap_replies), TEST_CASE(imap_prefixes), TEST_CASE(capabilities), TEST_CASE(pop3_replies),
+	  TEST_CASE(backends), TEST_CASE(imap_session_piped), TEST_CASE(pop3_session_piped),
 	  TEST_CASE(refused_and_unavailable), TEST_CASE(tls_to_the_backend))

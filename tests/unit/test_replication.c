@@ -117,5 +117,5 @@ static void test_canonical_form(void)
 }
 
 TEST_MAIN("replication", TEST_CASE(test_value_roundtrip), TEST_CASE(test_value_refuses_quotes),
-	  TEST_CASE(test_value_over_the_network_needs_tls),
-	  TEST_CASE(test_canonical_form), TEST_CASE(test_same_against_canonical_form))
+	  TEST_CASE(test_value_over_the_network_needs_tls), TEST_CASE(test_canonical_form),
+	  TEST_CASE(test_same_against_canonical_form))

@@ -126,7 +126,11 @@ static void paths(void)
 		{ "<@relay1.example:>", 0, NULL },
 		{ "<@relay1.example user@example.com>", 0, NULL },
 		{ "<user@example.com>>", 0, "user@example.com" }, /* consumed stops at the first > */
-		{ "<j\xc3\xb6rg@b\xc3\xbc" "cher.example>", SMTP_PATH_UTF8, "j\xc3\xb6rg@b\xc3\xbc" "cher.example" },
+		{ "<j\xc3\xb6rg@b\xc3\xbc"
+		  "cher.example>",
+		  SMTP_PATH_UTF8,
+		  "j\xc3\xb6rg@b\xc3\xbc"
+		  "cher.example" },
 		{ "<j\xc3\xb6rg@example.com>", 0, NULL },
 		{ "<j\xc3rg@example.com>", SMTP_PATH_UTF8, NULL },         /* truncated sequence */
 		{ "<j\xc0\xafrg@example.com>", SMTP_PATH_UTF8, NULL },     /* overlong */
@@ -394,7 +398,8 @@ static void data_decoder(void)
 			size_t want_len = 0;
 			/* expected output may contain a NUL: compare with the case table's known lengths */
 			want_len = i == IX_ARRAY_LEN(cases) - 1 ? 5 : strlen(cases[i].out);
-			if (r != cases[i].result || out.len != want_len || memcmp(buf_cstr(&out), cases[i].out, want_len))
+			if (r != cases[i].result || out.len != want_len ||
+			    memcmp(buf_cstr(&out), cases[i].out, want_len))
 				fprintf(stderr, "data case %zu mode %d: r=%d out=[%s]\n", i, mode, r, buf_cstr(&out));
 			test_assert(r == cases[i].result);
 			test_assert(out.len == want_len && memcmp(buf_cstr(&out), cases[i].out, want_len) == 0);

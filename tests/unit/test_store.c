@@ -164,7 +164,8 @@ static void folder_create_rename_delete(void)
 	test_assert(store_folder_create(st, G1, "S/x", NULL) == 0);
 	test_assert(store_subscriptions(st, G1, &subs, NULL) == 0);
 	test_assert(memmem(subs.data, subs.len, "S/x", 4) == NULL && memmem(subs.data, subs.len, "Sent\0", 5) != NULL);
-	test_assert(store_folder_subscribe(st, G1, "S/x", 1, NULL) == 0 && store_folder_subscribe(st, G1, "S/y", 1, NULL) == 0);
+	test_assert(store_folder_subscribe(st, G1, "S/x", 1, NULL) == 0 &&
+		    store_folder_subscribe(st, G1, "S/y", 1, NULL) == 0);
 	test_assert(store_folder_status(st, G1, "S/x", NULL, &a, NULL) == 0 && a.subscribed);
 	store_folder_info_free(&a);
 	test_assert(store_folder_rename(st, G1, "S", "T", NULL) == 0);
@@ -172,7 +173,8 @@ static void folder_create_rename_delete(void)
 	test_assert(store_folder_subscribe(st, G1, "never", 0, NULL) == 0);
 	buf_reset(&subs);
 	test_assert(store_subscriptions(st, G1, &subs, NULL) == 0);
-	test_assert(memmem(subs.data, subs.len, "\0S/y\0", 5) != NULL && memmem(subs.data, subs.len, "\0T/x\0", 5) != NULL);
+	test_assert(memmem(subs.data, subs.len, "\0S/y\0", 5) != NULL &&
+		    memmem(subs.data, subs.len, "\0T/x\0", 5) != NULL);
 	test_assert(memmem(subs.data, subs.len, "S/x", 3) == NULL && memmem(subs.data, subs.len, "never", 5) == NULL);
 	test_assert(store_folder_create(st, G1, "T/x", NULL) == 0);
 	test_assert(store_folder_status(st, G1, "T/x", NULL, &a, NULL) == 0 && a.subscribed);
@@ -250,8 +252,9 @@ static void single_instance_refcounts(void)
 	struct store *st = open_tmp(1);
 	test_assert(st != NULL);
 	struct store_target t[3] = { { .guid = G1 }, { .guid = G2, .folder = "Junk" }, { .guid = G3 } };
-	struct store_append a = { .data = msg1, .len = strlen(msg1), .keywords = "$Label1 Work", .targets = t,
-				  .ntargets = 3 };
+	struct store_append a = {
+		.data = msg1, .len = strlen(msg1), .keywords = "$Label1 Work", .targets = t, .ntargets = 3
+	};
 	test_assert(store_append(st, &a, NULL) == 0);
 	test_assert(t[0].result == 0 && t[1].result == 0 && t[2].result == 0);
 	test_assert(t[0].uid == 1 && t[1].uid == 1 && t[1].uidvalidity > 0);
@@ -296,8 +299,10 @@ static void one_bad_target_fails_alone(void)
 	test_assert(st != NULL);
 	test_assert(store_public_folder_ensure(st, "Support/Tickets", NULL) == 0);
 	test_assert(store_public_folder_ensure(st, "Support/Tickets", NULL) == 0); /* again: nothing to do */
-	struct store_target t[4] = { { .guid = G1 }, { .guid = STORE_PUBLIC_GUID, .folder = "Broken//Path" },
-				     { .guid = STORE_PUBLIC_GUID, .folder = "Support/Tickets" }, { .guid = "xyz" } };
+	struct store_target t[4] = { { .guid = G1 },
+				     { .guid = STORE_PUBLIC_GUID, .folder = "Broken//Path" },
+				     { .guid = STORE_PUBLIC_GUID, .folder = "Support/Tickets" },
+				     { .guid = "xyz" } };
 	struct store_append a = { .data = msg1, .len = strlen(msg1), .targets = t, .ntargets = 4 };
 	struct buf err = BUF_INIT;
 	test_assert(store_append(st, &a, &err) == IX_EINVAL && !a.refused);
@@ -338,8 +343,11 @@ static void flags_modseq_unchangedsince(void)
 	store_msg_list_free(&list, n);
 
 	uint32_t uids[] = { 1, 2, 99 };
-	struct store_flag_update u = { .uids = uids, .nuids = 3, .mode = STORE_FLAGS_ADD,
-				       .flags = STORE_FLAG_SEEN | STORE_FLAG_RECENT, .keywords = "Important" };
+	struct store_flag_update u = { .uids = uids,
+				       .nuids = 3,
+				       .mode = STORE_FLAGS_ADD,
+				       .flags = STORE_FLAG_SEEN | STORE_FLAG_RECENT,
+				       .keywords = "Important" };
 	test_assert(store_flags(st, G1, NULL, &u, NULL) == 0);
 	test_assert(u.nfailed_r == 0 && u.modseq_r > m2);
 	uint64_t after = u.modseq_r;
@@ -355,8 +363,9 @@ static void flags_modseq_unchangedsince(void)
 
 	/* UNCHANGEDSINCE: message 3 (modseq below) changes, 1 (modseq after) is refused */
 	uint32_t u13[] = { 1, 3 };
-	struct store_flag_update c = { .uids = u13, .nuids = 2, .mode = STORE_FLAGS_ADD, .flags = STORE_FLAG_FLAGGED,
-				       .unchangedsince = m2 + 1 };
+	struct store_flag_update c = {
+		.uids = u13, .nuids = 2, .mode = STORE_FLAGS_ADD, .flags = STORE_FLAG_FLAGGED, .unchangedsince = m2 + 1
+	};
 	test_assert(store_flags(st, G1, NULL, &c, NULL) == 0);
 	test_assert(c.nfailed_r == 1 && c.failed_r[0] == 1 && c.modseq_r > after);
 	free(c.failed_r);
@@ -370,8 +379,9 @@ static void flags_modseq_unchangedsince(void)
 	test_assert_str(m.keywords, "");
 	test_assert(m.flags == (STORE_FLAG_SEEN | STORE_FLAG_RECENT));
 	store_msg_free(&m);
-	struct store_flag_update p = { .uids = uids, .nuids = 1, .mode = STORE_FLAGS_REPLACE,
-				       .flags = STORE_FLAG_DRAFT, .keywords = "b a b" };
+	struct store_flag_update p = {
+		.uids = uids, .nuids = 1, .mode = STORE_FLAGS_REPLACE, .flags = STORE_FLAG_DRAFT, .keywords = "b a b"
+	};
 	test_assert(store_flags(st, G1, NULL, &p, NULL) == 0);
 	free(p.failed_r);
 	test_assert(store_msg_get(st, G1, NULL, 1, NULL, &m, NULL) == 0);
@@ -499,7 +509,9 @@ static void copy_move_expunge(void)
 	free(ch);
 	/* UID EXPUNGE: only the listed ones that are \Deleted */
 	uint32_t u35[] = { 3, 5 };
-	struct store_flag_update d5 = { .uids = &u35[1], .nuids = 1, .mode = STORE_FLAGS_ADD, .flags = STORE_FLAG_DELETED };
+	struct store_flag_update d5 = {
+		.uids = &u35[1], .nuids = 1, .mode = STORE_FLAGS_ADD, .flags = STORE_FLAG_DELETED
+	};
 	test_assert(store_flags(st, G1, NULL, &d5, NULL) == 0);
 	free(d5.failed_r);
 	test_assert(store_uid_expunge(st, G1, NULL, u35, 2, &exp, &nexp, NULL) == 0);
@@ -656,9 +668,10 @@ static void search_messages(void)
 	free(u);
 #ifdef STORE_HAVE_MIME
 	/* decoded forms: an RFC 2047 subject and a base64 text part */
-	static const char msg3[] = "From: d@example.com\r\nSubject: =?utf-8?q?Caf=C3=A9_menu?=\r\nMIME-Version: 1.0\r\n"
-				   "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-				   "U291cGUgZHUgam91ciDDoCBtaWRp\r\n";
+	static const char msg3[] =
+		"From: d@example.com\r\nSubject: =?utf-8?q?Caf=C3=A9_menu?=\r\nMIME-Version: 1.0\r\n"
+		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+		"U291cGUgZHUgam91ciDDoCBtaWRp\r\n";
 	test_assert(append_to(st, G1, NULL, msg3, 0, &uid) == 0 && uid == 3);
 	memset(&q, 0, sizeof(q));
 	q.header_name = "Subject";
@@ -708,14 +721,18 @@ static void public_folders_acl_seen(void)
 	test_assert(r == STORE_RIGHT_POST); /* its own ACL now */
 	test_assert(store_acl_rights(st, STORE_PUBLIC_GUID, "Company", bob, 1, &r, NULL) == 0 && r == STORE_RIGHTS_ALL);
 	test_assert(store_acl_set(st, STORE_PUBLIC_GUID, "Company", "bob", 0, NULL) == 0);
-	test_assert(store_acl_rights(st, STORE_PUBLIC_GUID, "Company", bob, 1, &r, NULL) == 0 && r == STORE_RIGHT_LOOKUP);
+	test_assert(store_acl_rights(st, STORE_PUBLIC_GUID, "Company", bob, 1, &r, NULL) == 0 &&
+		    r == STORE_RIGHT_LOOKUP);
 
 	/* per-user \Seen */
 	uint32_t uid;
 	test_assert(append_to(st, STORE_PUBLIC_GUID, "Company/News", msg1, STORE_FLAG_SEEN, &uid) == 0 && uid == 1);
 	test_assert(append_to(st, STORE_PUBLIC_GUID, "Company/News", msg1, 0, &uid) == 0 && uid == 2);
-	struct store_flag_update u = { .uids = &uid, .nuids = 1, .mode = STORE_FLAGS_ADD,
-				       .flags = STORE_FLAG_SEEN | STORE_FLAG_FLAGGED, .user = "alice" };
+	struct store_flag_update u = { .uids = &uid,
+				       .nuids = 1,
+				       .mode = STORE_FLAGS_ADD,
+				       .flags = STORE_FLAG_SEEN | STORE_FLAG_FLAGGED,
+				       .user = "alice" };
 	test_assert(store_flags(st, STORE_PUBLIC_GUID, "Company/News", &u, NULL) == 0 && u.modseq_r > 0);
 	free(u.failed_r);
 	struct store_msg m;
@@ -906,8 +923,8 @@ static int changes_agree(struct store *st, const uint32_t *expunged, const uint6
 			ok = ok && found;
 		}
 		if (!ok)
-			fprintf(stderr, "store_changes since %llu: %zu entries, %zu expected\n", (unsigned long long)since,
-				nch, want);
+			fprintf(stderr, "store_changes since %llu: %zu entries, %zu expected\n",
+				(unsigned long long)since, nch, want);
 		free(ch);
 	}
 	store_folder_info_free(&info);
@@ -1120,8 +1137,9 @@ static void map_grows_then_refuses(void)
 	test_assert(check_clean(st));
 	/* after expunge and purge, there is room again */
 	test_assert(store_expunge(st, G1, NULL, NULL, 0, NULL, NULL, NULL) == 0);
-	struct store_flag_update d = { .uids = (uint32_t[]){ 1, 2, 3 }, .nuids = 3, .mode = STORE_FLAGS_ADD,
-				       .flags = STORE_FLAG_DELETED };
+	struct store_flag_update d = {
+		.uids = (uint32_t[]){ 1, 2, 3 }, .nuids = 3, .mode = STORE_FLAGS_ADD, .flags = STORE_FLAG_DELETED
+	};
 	test_assert(store_flags(st, G1, NULL, &d, NULL) == 0);
 	free(d.failed_r);
 	test_assert(store_expunge(st, G1, NULL, NULL, 0, NULL, NULL, NULL) == 0);
@@ -1199,8 +1217,13 @@ static void import_keeps_uids(void)
 	test_assert(store_folder_import(st, G1, "inbox", 900, 0, 0, &uv, NULL) == 0 && uv == 900);
 	/* messages with wanted UIDs, in order, with gaps */
 	struct store_target t = { .guid = G1, .folder = "Projects/2024", .want_uid = 3 };
-	struct store_append a = { .data = msg1, .len = strlen(msg1), .flags = STORE_FLAG_SEEN,
-				  .keywords = "$Label1", .internal_date = 1700000000, .targets = &t, .ntargets = 1 };
+	struct store_append a = { .data = msg1,
+				  .len = strlen(msg1),
+				  .flags = STORE_FLAG_SEEN,
+				  .keywords = "$Label1",
+				  .internal_date = 1700000000,
+				  .targets = &t,
+				  .ntargets = 1 };
 	test_assert(store_append(st, &a, NULL) == 0 && t.uid == 3 && t.uidvalidity == 1000);
 	t.want_uid = 7;
 	test_assert(store_append(st, &a, NULL) == 0 && t.uid == 7);
@@ -1332,10 +1355,9 @@ static void refuses_unparseable(void)
 
 TEST_MAIN("store", TEST_CASE(standard_folders_on_first_use), TEST_CASE(folder_create_rename_delete),
 	  TEST_CASE(append_fetch), TEST_CASE(single_instance_refcounts), TEST_CASE(one_bad_target_fails_alone),
-	  TEST_CASE(flags_modseq_unchangedsince),
-	  TEST_CASE(copy_move_expunge), TEST_CASE(move_into_same_folder), TEST_CASE(quota_limits), TEST_CASE(retention_recover),
-	  TEST_CASE(search_messages), TEST_CASE(public_folders_acl_seen), TEST_CASE(notification),
-	  TEST_CASE(notification_reuse),
+	  TEST_CASE(flags_modseq_unchangedsince), TEST_CASE(copy_move_expunge), TEST_CASE(move_into_same_folder),
+	  TEST_CASE(quota_limits), TEST_CASE(retention_recover), TEST_CASE(search_messages),
+	  TEST_CASE(public_folders_acl_seen), TEST_CASE(notification), TEST_CASE(notification_reuse),
 	  TEST_CASE(check_finds_and_repairs), TEST_CASE(change_log_layout), TEST_CASE(check_new_layout),
 	  TEST_CASE(old_format_refused), TEST_CASE(map_grows_then_refuses), TEST_CASE(bad_input),
 	  TEST_CASE(import_keeps_uids), TEST_CASE(freeze_refuses_changes), TEST_CASE(move_marks),

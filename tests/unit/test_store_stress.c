@@ -227,7 +227,9 @@ static int child_flagger(void)
 			uint32_t pick[4];
 			for (int i = 0; i < 4; i++)
 				pick[i] = list[(size_t)rand() % n].uid;
-			struct store_flag_update u = { .uids = pick, .nuids = 4, .mode = STORE_FLAGS_ADD,
+			struct store_flag_update u = { .uids = pick,
+						       .nuids = 4,
+						       .mode = STORE_FLAGS_ADD,
 						       .flags = round % 2 ? STORE_FLAG_SEEN : STORE_FLAG_DELETED,
 						       .keywords = round % 3 ? NULL : "$Checked" };
 			if (store_flags(st, G1, NULL, &u, NULL) != 0)
@@ -334,8 +336,11 @@ static void crash_writer(int fd, unsigned round)
 		if (write_full(fd, &uid, sizeof(uid)) < 0)
 			_exit(4);
 		/* other writes to be killed in the middle of: flags, copies, and expunges in another folder */
-		struct store_flag_update u = { .uids = &uid, .nuids = 1, .mode = STORE_FLAGS_ADD,
-					       .flags = i % 2 ? STORE_FLAG_SEEN : STORE_FLAG_FLAGGED, .keywords = "$Crash" };
+		struct store_flag_update u = { .uids = &uid,
+					       .nuids = 1,
+					       .mode = STORE_FLAGS_ADD,
+					       .flags = i % 2 ? STORE_FLAG_SEEN : STORE_FLAG_FLAGGED,
+					       .keywords = "$Crash" };
 		if (store_flags(st, G1, NULL, &u, NULL) != 0)
 			_exit(5);
 		free(u.failed_r);
@@ -345,8 +350,9 @@ static void crash_writer(int fd, unsigned round)
 		if (i % 5 == 0 && store_expunge(st, G2, "Archive", NULL, 0, NULL, NULL, NULL) != 0)
 			_exit(7);
 		if (i % 5 == 1) {
-			struct store_flag_update d = { .uids = &dst, .nuids = 1, .mode = STORE_FLAGS_ADD,
-						       .flags = STORE_FLAG_DELETED };
+			struct store_flag_update d = {
+				.uids = &dst, .nuids = 1, .mode = STORE_FLAGS_ADD, .flags = STORE_FLAG_DELETED
+			};
 			store_flags(st, G2, "Archive", &d, NULL);
 			free(d.failed_r);
 		}
@@ -479,16 +485,22 @@ static void random_operations_stay_consistent(void)
 		case 2: {
 			struct store_target t[2] = { { .guid = g, .folder = f }, { .guid = g2, .folder = f2 } };
 			char *msg = xasprintf("Subject: random %u\r\n\r\nbody %u\r\n", step % 37, step % 37);
-			struct store_append a = { .data = msg, .len = strlen(msg), .flags = (unsigned)rand() & 0x1f,
-						  .keywords = rand() % 2 ? "a b" : NULL, .targets = t,
+			struct store_append a = { .data = msg,
+						  .len = strlen(msg),
+						  .flags = (unsigned)rand() & 0x1f,
+						  .keywords = rand() % 2 ? "a b" : NULL,
+						  .targets = t,
 						  .ntargets = 1 + (unsigned)(rand() % 2) };
 			ret = store_append(st, &a, NULL);
 			free(msg);
 			break;
 		}
 		case 3: {
-			struct store_flag_update u = { .uids = pick, .nuids = 3, .mode = (enum store_flag_mode)(rand() % 3),
-						       .flags = (unsigned)rand() & 0x1f, .keywords = rand() % 2 ? "b c" : NULL,
+			struct store_flag_update u = { .uids = pick,
+						       .nuids = 3,
+						       .mode = (enum store_flag_mode)(rand() % 3),
+						       .flags = (unsigned)rand() & 0x1f,
+						       .keywords = rand() % 2 ? "b c" : NULL,
 						       .unchangedsince = rand() % 3 ? 0 : 5 };
 			ret = store_flags(st, g, f, &u, NULL);
 			free(u.failed_r);
@@ -511,9 +523,7 @@ static void random_operations_stay_consistent(void)
 					 : store_retention_purge(st, NULL, (int64_t)time(NULL) + 10, &c, NULL);
 			break;
 		}
-		case 7:
-			ret = store_clear_recent(st, g, f, 0, NULL);
-			break;
+		case 7: ret = store_clear_recent(st, g, f, 0, NULL); break;
 		case 8:
 			/* rename a subtree back and forth */
 			if (store_folder_rename(st, g, "Work", "Projects/Work", NULL) == 0)
@@ -545,8 +555,8 @@ static void random_operations_stay_consistent(void)
 	test_assert(ops > 1000);
 	struct store_quota_use q1, q2;
 	test_assert(store_quota_get(st, G1, &q1, NULL) == 0 && store_quota_get(st, G2, &q2, NULL) == 0);
-	printf("# %u random operations succeeded; %llu + %llu messages left\n", ops,
-	       (unsigned long long)q1.messages, (unsigned long long)q2.messages);
+	printf("# %u random operations succeeded; %llu + %llu messages left\n", ops, (unsigned long long)q1.messages,
+	       (unsigned long long)q2.messages);
 	test_assert(check_clean(st));
 	store_close(&st);
 	remove_tmp();
@@ -648,8 +658,10 @@ static void open_while_growing(void)
 		static char pad[4 << 20];
 		MDB_val k = { 3, (void *)"pad" }, v = { sizeof(pad), pad };
 		int rc = mdb_env_create(&env);
-		if (rc == 0 && (rc = mdb_env_set_maxdbs(env, 16)) == 0 && (rc = mdb_env_set_mapsize(env, 64 << 20)) == 0 &&
-		    (rc = mdb_env_open(env, tmpdir, MDB_NOSYNC, 0600)) == 0 && (rc = mdb_txn_begin(env, NULL, 0, &txn)) == 0 &&
+		if (rc == 0 && (rc = mdb_env_set_maxdbs(env, 16)) == 0 &&
+		    (rc = mdb_env_set_mapsize(env, 64 << 20)) == 0 &&
+		    (rc = mdb_env_open(env, tmpdir, MDB_NOSYNC, 0600)) == 0 &&
+		    (rc = mdb_txn_begin(env, NULL, 0, &txn)) == 0 &&
 		    (rc = mdb_dbi_open(txn, "pad", MDB_CREATE, &dbi)) == 0)
 			rc = mdb_put(txn, dbi, &k, &v, 0);
 		if (write(written[1], &c, 1) != 1 || read(commit[0], &c, 1) != 1)
@@ -681,6 +693,7 @@ static void open_while_growing(void)
 	remove_tmp();
 }
 
-TEST_MAIN("store_stress", TEST_CASE(map_growth_across_processes), TEST_CASE(open_while_growing), TEST_CASE(random_operations_stay_consistent), TEST_CASE(threads_group_commit),
-	  TEST_CASE(failing_ops_in_batches), TEST_CASE(processes_concurrently),
-	  TEST_CASE(crash_kill9), TEST_CASE(notify_across_processes))
+TEST_MAIN("store_stress", TEST_CASE(map_growth_across_processes), TEST_CASE(open_while_growing),
+	  TEST_CASE(random_operations_stay_consistent), TEST_CASE(threads_group_commit),
+	  TEST_CASE(failing_ops_in_batches), TEST_CASE(processes_concurrently), TEST_CASE(crash_kill9),
+	  TEST_CASE(notify_across_processes))

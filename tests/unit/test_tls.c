@@ -92,8 +92,10 @@ static void self_signed_alt_names(void)
 	test_assert(tls_cert_describe(pem, len, &out, &err) == IX_OK);
 	const char *d = buf_cstr(&out);
 	test_assert(strstr(d, "subject:     CN=mail.example.com\n") != NULL);
-	test_assert(strstr(d, "names:       DNS:mail.example.com, DNS:localhost, IP Address:127.0.0.1, IP Address:192.0.2.7, "
-			      "IP Address:2001:DB8:0:0:0:0:0:1\n") != NULL);
+	test_assert(
+		strstr(d,
+		       "names:       DNS:mail.example.com, DNS:localhost, IP Address:127.0.0.1, IP Address:192.0.2.7, "
+		       "IP Address:2001:DB8:0:0:0:0:0:1\n") != NULL);
 	test_assert(strstr(d, "valid from:  20") != NULL && strstr(d, "valid until: 20") != NULL);
 	const char *fp = strstr(d, "SHA-256:     ");
 	test_assert(fp != NULL && strlen(fp) == 13 + TLS_FINGERPRINT_HEX + 1);
@@ -122,7 +124,8 @@ static void server_ctx_errors(void)
 	/* a key that belongs to another certificate */
 	test_assert(tls_make_self_signed("other.example.com", NULL, cert2, key2, 1, &err) == 0);
 	test_assert(tls_server_ctx_create(cert, key2, &ctx, &err) == IX_EINVAL);
-	test_assert(strstr(buf_cstr(&err), "key2.pem: ") != NULL && strstr(buf_cstr(&err), "key values mismatch") != NULL);
+	test_assert(strstr(buf_cstr(&err), "key2.pem: ") != NULL &&
+		    strstr(buf_cstr(&err), "key values mismatch") != NULL);
 	test_assert(ctx == NULL);
 	free(cert);
 	free(key);

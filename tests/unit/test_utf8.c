@@ -14,17 +14,17 @@ static const struct {
 	{ "\x00", 1, 0x0 },
 	{ "A", 1, 0x41 },
 	{ "\x7f", 1, 0x7f },
-	{ "\xc2\x80", 2, 0x80 },              /* smallest two-byte */
+	{ "\xc2\x80", 2, 0x80 }, /* smallest two-byte */
 	{ "\xc3\xa9", 2, 0xe9 },
-	{ "\xdf\xbf", 2, 0x7ff },             /* largest two-byte */
-	{ "\xe0\xa0\x80", 3, 0x800 },         /* smallest three-byte */
-	{ "\xed\x9f\xbf", 3, 0xd7ff },        /* just below the surrogates */
-	{ "\xee\x80\x80", 3, 0xe000 },        /* just above them */
+	{ "\xdf\xbf", 2, 0x7ff },      /* largest two-byte */
+	{ "\xe0\xa0\x80", 3, 0x800 },  /* smallest three-byte */
+	{ "\xed\x9f\xbf", 3, 0xd7ff }, /* just below the surrogates */
+	{ "\xee\x80\x80", 3, 0xe000 }, /* just above them */
 	{ "\xef\xbf\xbd", 3, 0xfffd },
 	{ "\xef\xbf\xbf", 3, 0xffff },
-	{ "\xf0\x90\x80\x80", 4, 0x10000 },   /* smallest four-byte */
+	{ "\xf0\x90\x80\x80", 4, 0x10000 }, /* smallest four-byte */
 	{ "\xf0\x9f\x98\x80", 4, 0x1f600 },
-	{ "\xf4\x8f\xbf\xbf", 4, 0x10ffff },  /* the last code point */
+	{ "\xf4\x8f\xbf\xbf", 4, 0x10ffff }, /* the last code point */
 };
 
 static void decodes_every_length(void)
@@ -126,5 +126,5 @@ static void exhaustive_short_inputs(void)
 	}
 }
 
-TEST_MAIN("utf8", TEST_CASE(decodes_every_length), TEST_CASE(refuses_bad_sequences),
-	  TEST_CASE(truncated_at_every_byte), TEST_CASE(exhaustive_short_inputs))
+TEST_MAIN("utf8", TEST_CASE(decodes_every_length), TEST_CASE(refuses_bad_sequences), TEST_CASE(truncated_at_every_byte),
+	  TEST_CASE(exhaustive_short_inputs))

@@ -194,8 +194,8 @@ struct listener *daemon_listen(struct daemon *d, enum config_port port, unsigned
 {
 	struct listener *l = NULL;
 	struct buf err = BUF_INIT;
-	if (listener_create(d->loop, d->cfg.listen != NULL ? d->cfg.listen : "127.0.0.1", d->cfg.ports[port],
-			    max_conns, fn, ctx, &l, &err) != IX_OK)
+	if (listener_create(d->loop, d->cfg.listen != NULL ? d->cfg.listen : "127.0.0.1", d->cfg.ports[port], max_conns,
+			    fn, ctx, &l, &err) != IX_OK)
 		fatal("cannot listen on the %s port %u: %s", config_port_name(port), d->cfg.ports[port],
 		      buf_cstr(&err));
 	buf_free(&err);

@@ -33,14 +33,14 @@ typedef void daemon_stop_fn(struct daemon *d, void *ctx);
 typedef void daemon_settings_fn(struct daemon *d, const struct settings *s, void *ctx);
 
 struct daemon {
-	const char *name;     /* "smtpd", "imapd"... */
-	struct config cfg;    /* the data folder's bootstrap configuration */
-	struct evloop *loop;  /* this process's one event loop */
-	struct dir *dir;      /* live directory replica (ready when daemon_setup returns) */
-	struct store *store;  /* NULL unless DAEMON_WANT_STORE */
-	struct tls_ctx *tls;  /* server context from tls/cert.pem + tls/key.pem */
+	const char *name;         /* "smtpd", "imapd"... */
+	struct config cfg;        /* the data folder's bootstrap configuration */
+	struct evloop *loop;      /* this process's one event loop */
+	struct dir *dir;          /* live directory replica (ready when daemon_setup returns) */
+	struct store *store;      /* NULL unless DAEMON_WANT_STORE */
+	struct tls_ctx *tls;      /* server context from tls/cert.pem + tls/key.pem */
 	struct settings settings; /* this server's settings (its directory entry), current on the loop's thread */
-	int stopping;         /* set once a stop was requested */
+	int stopping;             /* set once a stop was requested */
 	/* private */
 	daemon_stop_fn *stop_fn;
 	void *stop_ctx;

@@ -99,8 +99,8 @@ struct imap_fetch_job {
 	uint32_t *uids; /* the messages, by UID (the view may change while the job runs) */
 	size_t n, pos;
 	unsigned warned;
-	bool seen_done;  /* the \Seen this FETCH implies was set beforehand, on the pool, for the UIDs in seen */
-	uint32_t *seen;  /* ascending */
+	bool seen_done; /* the \Seen this FETCH implies was set beforehand, on the pool, for the UIDs in seen */
+	uint32_t *seen; /* ascending */
 	size_t nseen;
 };
 
@@ -142,21 +142,12 @@ static void section_spec(const struct imap_fetch_body *b, bool fields_as_header,
 		buf_printf(out, "%s%u", i > 0 ? "." : "", b->parts[i]);
 	const char *t = NULL;
 	switch (b->text) {
-	case IMAP_SECTION_WHOLE:
-		break;
-	case IMAP_SECTION_HEADER:
-		t = "HEADER";
-		break;
+	case IMAP_SECTION_WHOLE: break;
+	case IMAP_SECTION_HEADER: t = "HEADER"; break;
 	case IMAP_SECTION_HEADER_FIELDS:
-	case IMAP_SECTION_HEADER_FIELDS_NOT:
-		t = fields_as_header ? "HEADER" : NULL;
-		break;
-	case IMAP_SECTION_TEXT:
-		t = "TEXT";
-		break;
-	case IMAP_SECTION_MIME:
-		t = "MIME";
-		break;
+	case IMAP_SECTION_HEADER_FIELDS_NOT: t = fields_as_header ? "HEADER" : NULL; break;
+	case IMAP_SECTION_TEXT: t = "TEXT"; break;
+	case IMAP_SECTION_MIME: t = "MIME"; break;
 	}
 	if (t != NULL)
 		buf_printf(out, "%s%s", b->part_count > 0 ? "." : "", t);
@@ -182,7 +173,8 @@ static bool view_downgraded(struct imap_session *s, uint32_t uid, struct fetch_v
 		v->state = VIEW_STORED;
 		if (store_fetch_mime(st, s->sel_guid, s->sel_folder, uid, &mi, NULL) == 0 &&
 		    (mi->flags & MIME_F_8BIT_HEADER) != 0 &&
-		    store_fetch_body(st, s->sel_guid, s->sel_folder, uid, 0, 0, &raw, NULL) == 0 && raw.len == mi->msg_size) {
+		    store_fetch_body(st, s->sel_guid, s->sel_folder, uid, 0, 0, &raw, NULL) == 0 &&
+		    raw.len == mi->msg_size) {
 			mime_downgrade(buf_cstr(&raw), mi, &v->msg);
 			if (mime_parse(buf_cstr(&v->msg), v->msg.len, NULL, &v->mi, NULL) == 0)
 				v->state = VIEW_DOWNGRADED;
@@ -264,8 +256,8 @@ static void fetch_binary_item(struct imap_session *s, uint32_t uid, const struct
 }
 
 /* Appends section spec of uid to out as this session is sent it (see view_downgraded), [offset, offset+max_len). */
-static int fetch_section(struct imap_session *s, uint32_t uid, struct fetch_view *v, const char *spec,
-			 uint64_t offset, uint64_t max_len, struct buf *out)
+static int fetch_section(struct imap_session *s, uint32_t uid, struct fetch_view *v, const char *spec, uint64_t offset,
+			 uint64_t max_len, struct buf *out)
 {
 	if (view_downgraded(s, uid, v))
 		return view_section(v, spec, offset, max_len, out);
@@ -561,8 +553,8 @@ void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
 		size_t nch = 0;
 		struct imap_seqset set;
 		struct buf perr = BUF_INIT;
-		if (store_changes(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, j->req.changedsince_modseq, &ch, &nch,
-				  NULL) == 0 &&
+		if (store_changes(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, j->req.changedsince_modseq, &ch,
+				  &nch, NULL) == 0 &&
 		    imap_seqset_parse(cmd->args[0].str, cmd->args[0].len, true, &set, &perr) == 0) {
 			uint32_t *van = xcalloc(nch + 1, sizeof(*van));
 			size_t nv = 0;
@@ -730,8 +722,8 @@ void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd)
 			if (failed)
 				continue;
 			struct store_msg m;
-			if (store_msg_get(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, uids[i], imap_user_id(s), &m,
-					  NULL) != 0)
+			if (store_msg_get(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, uids[i], imap_user_id(s),
+					  &m, NULL) != 0)
 				continue;
 			struct imap_msg *im = &s->msgs[idx[i]];
 			unsigned nf = (m.flags & ~STORE_FLAG_RECENT) | (im->flags & STORE_FLAG_RECENT);
@@ -764,7 +756,8 @@ void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd)
 			struct buf set = BUF_INIT;
 			imap_write_seqset(&set, nums, nn);
 			free(nums);
-			char *t = xasprintf("OK [MODIFIED %s] Conditional STORE failed for some messages.", buf_cstr(&set));
+			char *t = xasprintf("OK [MODIFIED %s] Conditional STORE failed for some messages.",
+					    buf_cstr(&set));
 			if (cmd->uid)
 				imap_tagged(s, cmd->tag, "%s", t);
 			else
@@ -879,8 +872,8 @@ void imap_write_esearch(struct buf *out, const struct imap_command *cmd, unsigne
 	}
 }
 
-size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q, uint32_t **seqs_r,
-		       uint32_t **uids_r, uint64_t *maxmod_r)
+size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q, uint32_t **seqs_r, uint32_t **uids_r,
+		       uint64_t *maxmod_r)
 {
 	bool sent = key_uses_sent(&q->root);
 	uint32_t *res = xcalloc(s->count + 1, sizeof(*res));
@@ -908,7 +901,8 @@ size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q
 		sm.uid = m.uid;
 		sm.seq_max = seq_max;
 		sm.uid_max = uid_max;
-		sm.flags = imap_flags_from_store((m.flags & ~STORE_FLAG_RECENT) | (s->msgs[i].flags & STORE_FLAG_RECENT));
+		sm.flags = imap_flags_from_store((m.flags & ~STORE_FLAG_RECENT) |
+						 (s->msgs[i].flags & STORE_FLAG_RECENT));
 		sm.keywords = kw;
 		sm.keyword_count = nkw;
 		sm.size = m.size;
@@ -1113,7 +1107,8 @@ void imap_cmd_expunge(struct imap_session *s, const struct imap_command *cmd)
 		uint32_t *uids = xcalloc(n + 1, sizeof(*uids));
 		for (size_t i = 0; i < n; i++)
 			uids[i] = s->msgs[idx[i]].uid;
-		ret = n > 0 ? store_uid_expunge(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, uids, n, NULL, NULL, &err)
+		ret = n > 0 ? store_uid_expunge(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, uids, n, NULL, NULL,
+						&err)
 			    : 0;
 		free(uids);
 		free(idx);
@@ -1193,8 +1188,10 @@ static void append_done(void *arg)
 				   buf_cstr(&uids));
 			imap_sync(s, true, true);
 			if (j->expunge_ret != 0) {
-				log_error("replace for %s: the old message stayed: %s", s->ls.user.login, buf_cstr(&j->err));
-				imap_tagged(s, j->tag, "NO [SERVERBUG] The new message was stored but the old one stayed.");
+				log_error("replace for %s: the old message stayed: %s", s->ls.user.login,
+					  buf_cstr(&j->err));
+				imap_tagged(s, j->tag,
+					    "NO [SERVERBUG] The new message was stored but the old one stayed.");
 			} else {
 				imap_tagged(s, j->tag, "OK Replace completed.");
 			}
@@ -1210,7 +1207,8 @@ static void append_done(void *arg)
 			imap_tagged(s, j->tag, "NO [%s] %s", failed->result == IX_ELIMIT ? "OVERQUOTA" : "TOOBIG",
 				    buf_cstr(&j->err));
 		} else if (j->ret == IX_EINVAL) {
-			imap_tagged(s, j->tag, "NO [LIMIT] %s", buf_cstr(&j->err)); /* the store refuses the message itself */
+			imap_tagged(s, j->tag, "NO [LIMIT] %s",
+				    buf_cstr(&j->err)); /* the store refuses the message itself */
 		} else {
 			log_error("append for %s failed: %s", s->ls.user.login, buf_cstr(&j->err));
 			imap_tagged(s, j->tag, "NO [UNAVAILABLE] The store cannot take the message now; try again.");

@@ -327,8 +327,7 @@ static int parse_modifiers(const struct imap_arg *a, struct imap_fetch_request *
 	return 0;
 }
 
-int imap_fetch_parse(const struct imap_arg *args, size_t count, struct imap_fetch_request *req_r,
-		     struct buf *error_r)
+int imap_fetch_parse(const struct imap_arg *args, size_t count, struct imap_fetch_request *req_r, struct buf *error_r)
 {
 	memset(req_r, 0, sizeof(*req_r));
 	if (count == 0)
@@ -339,7 +338,8 @@ int imap_fetch_parse(const struct imap_arg *args, size_t count, struct imap_fetc
 	size_t cap = 0;
 	int ret = 0;
 	if (imap_arg_atom_equals(a, "ALL")) {
-		req_r->items = IMAP_FETCH_FLAGS | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_RFC822_SIZE | IMAP_FETCH_ENVELOPE;
+		req_r->items = IMAP_FETCH_FLAGS | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_RFC822_SIZE |
+			       IMAP_FETCH_ENVELOPE;
 	} else if (imap_arg_atom_equals(a, "FAST")) {
 		req_r->items = IMAP_FETCH_FLAGS | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_RFC822_SIZE;
 	} else if (imap_arg_atom_equals(a, "FULL")) {
@@ -457,8 +457,9 @@ void imap_write_flags(struct buf *out, unsigned system_flags, const char *const 
 		unsigned bit;
 		const char *name;
 	} sys[] = {
-		{ IMAP_FLAG_ANSWERED, "\\Answered" }, { IMAP_FLAG_FLAGGED, "\\Flagged" }, { IMAP_FLAG_DELETED, "\\Deleted" },
-		{ IMAP_FLAG_SEEN, "\\Seen" },         { IMAP_FLAG_DRAFT, "\\Draft" },     { IMAP_FLAG_RECENT, "\\Recent" },
+		{ IMAP_FLAG_ANSWERED, "\\Answered" }, { IMAP_FLAG_FLAGGED, "\\Flagged" },
+		{ IMAP_FLAG_DELETED, "\\Deleted" },   { IMAP_FLAG_SEEN, "\\Seen" },
+		{ IMAP_FLAG_DRAFT, "\\Draft" },       { IMAP_FLAG_RECENT, "\\Recent" },
 	};
 	bool first = true;
 	buf_append_char(out, '(');

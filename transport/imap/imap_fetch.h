@@ -47,31 +47,30 @@ enum imap_section_text {
 
 struct imap_fetch_body {
 	enum imap_fetch_kind kind;
-	bool peek;                   /* .PEEK: do not set \Seen (always true for BINARY.SIZE) */
-	uint32_t *parts;             /* section part numbers, each >= 1 */
+	bool peek;       /* .PEEK: do not set \Seen (always true for BINARY.SIZE) */
+	uint32_t *parts; /* section part numbers, each >= 1 */
 	size_t part_count;
 	enum imap_section_text text;
-	char **fields;               /* HEADER.FIELDS names as sent (validated: printable, no ':') */
+	char **fields; /* HEADER.FIELDS names as sent (validated: printable, no ':') */
 	size_t field_count;
-	bool partial;                /* <offset.length> */
+	bool partial; /* <offset.length> */
 	uint32_t offset, length;
-	char *section;               /* normalized section text for the response, e.g. "1.HEADER.FIELDS (From)" */
+	char *section; /* normalized section text for the response, e.g. "1.HEADER.FIELDS (From)" */
 };
 
 struct imap_fetch_request {
-	unsigned items;                 /* enum imap_fetch_item bits */
+	unsigned items; /* enum imap_fetch_item bits */
 	struct imap_fetch_body *bodies;
 	size_t body_count;
-	bool changedsince;              /* (CHANGEDSINCE n) modifier given */
+	bool changedsince; /* (CHANGEDSINCE n) modifier given */
 	uint64_t changedsince_modseq;
-	bool vanished;                  /* (VANISHED) modifier given; the caller checks UID FETCH + QRESYNC */
+	bool vanished; /* (VANISHED) modifier given; the caller checks UID FETCH + QRESYNC */
 };
 
 /* Parses the FETCH arguments after the sequence set: a macro (ALL, FAST, FULL), one fetch-att or a list of them,
  * optionally followed by a modifier list (CHANGEDSINCE n, VANISHED). Returns 0 with *req_r filled (free with
  * imap_fetch_request_free), or IX_EINVAL/IX_ELIMIT with a message in error_r (nothing to free). */
-int imap_fetch_parse(const struct imap_arg *args, size_t count, struct imap_fetch_request *req_r,
-		     struct buf *error_r);
+int imap_fetch_parse(const struct imap_arg *args, size_t count, struct imap_fetch_request *req_r, struct buf *error_r);
 void imap_fetch_request_free(struct imap_fetch_request *req);
 /* Appends the response name of a body item: "BODY[1.TEXT]<100>", "BINARY[2]", "BINARY.SIZE[2]" (no PEEK; the
  * origin only for a partial fetch). */

@@ -41,7 +41,8 @@ void imap_cmd_select(struct imap_session *s, const struct imap_command *cmd)
 				q_uidvalidity = (uint32_t)v;
 				if (q->list_count >= 3 && q->list[2].type == IMAP_ARG_ATOM) {
 					struct buf perr = BUF_INIT;
-					int pret = imap_seqset_parse(q->list[2].str, q->list[2].len, false, &q_known, &perr);
+					int pret = imap_seqset_parse(q->list[2].str, q->list[2].len, false, &q_known,
+								     &perr);
 					buf_free(&perr);
 					if (pret != 0) {
 						imap_tagged(s, cmd->tag, "BAD Bad known-uids in QRESYNC");
@@ -132,7 +133,8 @@ void imap_cmd_select(struct imap_session *s, const struct imap_command *cmd)
 			uint32_t *van = xcalloc(nch + 1, sizeof(*van));
 			size_t nvan = 0;
 			for (size_t i = 0; i < nch; i++)
-				if (ch[i].expunged && (!have_known || imap_seqset_contains(&q_known, ch[i].uid, UINT32_MAX)))
+				if (ch[i].expunged &&
+				    (!have_known || imap_seqset_contains(&q_known, ch[i].uid, UINT32_MAX)))
 					van[nvan++] = ch[i].uid;
 			/* VANISHED wants ascending UIDs */
 			for (size_t a = 1; a < nvan; a++)

@@ -23,29 +23,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum import_op { IMP_LOGIN, IMP_BEGIN, IMP_FOLDERS, IMP_UIDS, IMP_FOLDER, IMP_APPEND, IMP_FLAGS, IMP_EXPUNGE,
-		 IMP_DELETE, IMP_COMMIT };
+enum import_op {
+	IMP_LOGIN,
+	IMP_BEGIN,
+	IMP_FOLDERS,
+	IMP_UIDS,
+	IMP_FOLDER,
+	IMP_APPEND,
+	IMP_FLAGS,
+	IMP_EXPUNGE,
+	IMP_DELETE,
+	IMP_COMMIT
+};
 
-static const char *const import_ops[] = { "LOGIN", "BEGIN", "FOLDERS", "UIDS", "FOLDER", "APPEND", "FLAGS",
-					  "EXPUNGE", "DELETE", "COMMIT" };
+static const char *const import_ops[] = { "LOGIN",  "BEGIN", "FOLDERS", "UIDS",   "FOLDER",
+					  "APPEND", "FLAGS", "EXPUNGE", "DELETE", "COMMIT" };
 
 struct import_job {
 	struct imap_session *s;
 	enum import_op op;
 	char *tag;
-	char *guid;             /* the user's mailbox (after login) */
-	char *name;             /* folder, or the login for LOGIN */
+	char *guid; /* the user's mailbox (after login) */
+	char *name; /* folder, or the login for LOGIN */
 	char *pass;
 	size_t passlen;
 	char *keywords;
-	uint64_t n[5];          /* numeric arguments in order */
-	const char *msg;        /* APPEND: held by the parser until the job is done */
+	uint64_t n[5];   /* numeric arguments in order */
+	const char *msg; /* APPEND: held by the parser until the job is done */
 	size_t msglen;
 	/* results */
 	int ret;
 	struct login_user found;
-	struct buf out;         /* untagged lines */
-	struct buf text;        /* the tagged answer after OK/NO */
+	struct buf out;  /* untagged lines */
+	struct buf text; /* the tagged answer after OK/NO */
 };
 
 static void import_job_free(struct import_job *j)
@@ -119,9 +129,7 @@ static void import_run(void *arg)
 			j->ret = store_mailbox_mark(st, j->guid, STORE_MARK_INCOMPLETE, true, &j->text);
 		break;
 	}
-	case IMP_COMMIT:
-		j->ret = store_mailbox_mark(st, j->guid, STORE_MARK_INCOMPLETE, false, &j->text);
-		break;
+	case IMP_COMMIT: j->ret = store_mailbox_mark(st, j->guid, STORE_MARK_INCOMPLETE, false, &j->text); break;
 	case IMP_FOLDERS: run_folders(j, st); break;
 	case IMP_UIDS: run_uids(j, st); break;
 	case IMP_FOLDER: {
@@ -134,16 +142,23 @@ static void import_run(void *arg)
 	}
 	case IMP_APPEND: {
 		struct store_target t = { .guid = j->guid, .folder = j->name, .want_uid = (uint32_t)j->n[0] };
-		struct store_append a = { .data = j->msg, .len = j->msglen, .flags = (unsigned)j->n[1],
-					  .internal_date = (int64_t)j->n[2], .keywords = j->keywords, .targets = &t,
+		struct store_append a = { .data = j->msg,
+					  .len = j->msglen,
+					  .flags = (unsigned)j->n[1],
+					  .internal_date = (int64_t)j->n[2],
+					  .keywords = j->keywords,
+					  .targets = &t,
 					  .ntargets = 1 };
 		j->ret = store_append(st, &a, &j->text);
 		break;
 	}
 	case IMP_FLAGS: {
 		uint32_t uid = (uint32_t)j->n[0];
-		struct store_flag_update u = { .uids = &uid, .nuids = 1, .mode = STORE_FLAGS_REPLACE,
-					       .flags = (unsigned)j->n[1], .keywords = j->keywords };
+		struct store_flag_update u = { .uids = &uid,
+					       .nuids = 1,
+					       .mode = STORE_FLAGS_REPLACE,
+					       .flags = (unsigned)j->n[1],
+					       .keywords = j->keywords };
 		j->ret = store_flags(st, j->guid, j->name, &u, &j->text);
 		free(u.failed_r);
 		break;

@@ -104,8 +104,13 @@ static void list_add(struct list_set *ls, const char *name, const char *guid, co
 		ls->cap = ls->cap < 16 ? 16 : ls->cap * 2;
 		ls->v = xrealloc(ls->v, ls->cap * sizeof(*ls->v));
 	}
-	ls->v[ls->n++] = (struct list_entry){ xstrdup(name), guid ? xstrdup(guid) : NULL,
-					      folder ? xstrdup(folder) : NULL, noselect, subscribed, false, use };
+	ls->v[ls->n++] = (struct list_entry){ xstrdup(name),
+					      guid ? xstrdup(guid) : NULL,
+					      folder ? xstrdup(folder) : NULL,
+					      noselect,
+					      subscribed,
+					      false,
+					      use };
 }
 
 static struct list_entry *list_find(struct list_set *ls, const char *name)
@@ -155,8 +160,7 @@ static void list_free(struct list_set *ls)
 	free(ls->v);
 }
 
-static void list_folders_of(struct imap_session *s, struct list_set *ls, const char *guid, const char *prefix,
-			    bool own)
+static void list_folders_of(struct imap_session *s, struct list_set *ls, const char *guid, const char *prefix, bool own)
 {
 	struct store_folder_info *fl = NULL;
 	size_t n = 0;
@@ -392,8 +396,8 @@ void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd)
 			buf_append_str(&s->out, "\r\n");
 			if (status_items != NULL && !e->noselect && !e->nonexistent) {
 				struct store_folder_info info;
-				if (store_folder_status(s->srv->ls.cfg.store, e->guid, e->folder, imap_user_id(s), &info,
-							NULL) == 0) {
+				if (store_folder_status(s->srv->ls.cfg.store, e->guid, e->folder, imap_user_id(s),
+							&info, NULL) == 0) {
 					info.recent = imap_recent_status(s, e->guid, e->folder, &info);
 					buf_append_str(&s->out, "* STATUS ");
 					imap_write_mailbox(s, &s->out, e->name);
@@ -432,8 +436,7 @@ void imap_cmd_status(struct imap_session *s, const struct imap_command *cmd)
 {
 	size_t len;
 	const char *name = imap_arg_mailbox(cmd, 0, &len);
-	if (name == NULL || cmd->arg_count != 2 || cmd->args[1].type != IMAP_ARG_LIST ||
-	    cmd->args[1].list_count == 0) {
+	if (name == NULL || cmd->arg_count != 2 || cmd->args[1].type != IMAP_ARG_LIST || cmd->args[1].list_count == 0) {
 		imap_tagged(s, cmd->tag, "BAD STATUS needs a mailbox name and a list of items");
 		return;
 	}

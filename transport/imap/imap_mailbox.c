@@ -125,7 +125,7 @@ int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, b
 		if (*f == '\0') {
 			/* the namespace's root (RFC 2342), listed \Noselect: it exists and holds folders, never messages */
 			buf_append_str(error_r, IMAP_NS_PUBLIC " is the root of the public folders (\\Noselect): "
-						"select a folder under it");
+							       "select a folder under it");
 			ret = IX_EINVAL;
 		} else {
 			if (create_public)

@@ -41,10 +41,10 @@ enum lit_state {
 struct imap_parser {
 	struct imap_parser_settings set;
 	enum frame_state state;
-	bool ended;   /* the current command is over; the next byte starts a new one */
-	bool discard; /* an error was reported; skip the rest of this command */
-	bool cr;      /* the previous byte was CR */
-	struct buf cmd;  /* the command as sent (non-discard mode) */
+	bool ended;     /* the current command is over; the next byte starts a new one */
+	bool discard;   /* an error was reported; skip the rest of this command */
+	bool cr;        /* the previous byte was CR */
+	struct buf cmd; /* the command as sent (non-discard mode) */
 	size_t line_bytes;
 	uint64_t literal_total;
 	uint64_t lit_remaining;
@@ -55,8 +55,8 @@ struct imap_parser {
 	uint64_t lit_num;
 	unsigned lit_digits;
 	bool lit_plus, lit_binary, cur_binary;
-	bool sinking;      /* the literal being read goes to set.sink */
-	bool sunk;         /* this command has a sunk literal: at sunk_at in cmd, sunk_size bytes */
+	bool sinking; /* the literal being read goes to set.sink */
+	bool sunk;    /* this command has a sunk literal: at sunk_at in cmd, sunk_size bytes */
 	size_t sunk_at;
 	uint64_t sunk_size;
 	struct imap_literal_info literal;
@@ -360,8 +360,7 @@ static void discard_byte(struct imap_parser *p, unsigned char c)
 	if (c == '\r')
 		return;
 	switch (p->lit) {
-	case LIT_NONE:
-		break;
+	case LIT_NONE: break;
 	case LIT_DIGITS:
 		if (c >= '0' && c <= '9') {
 			if (p->lit_num > (UINT64_MAX - 9) / 10)
@@ -386,8 +385,7 @@ static void discard_byte(struct imap_parser *p, unsigned char c)
 			return;
 		}
 		break;
-	case LIT_CLOSE:
-		break;
+	case LIT_CLOSE: break;
 	}
 	p->lit = LIT_NONE;
 	if (c == '{') {
@@ -436,8 +434,7 @@ static enum imap_parse_result line_byte(struct imap_parser *p, unsigned char c)
 		return IMAP_PARSE_NEED_MORE;
 	}
 	switch (p->lit) {
-	case LIT_NONE:
-		break;
+	case LIT_NONE: break;
 	case LIT_DIGITS:
 		if (c >= '0' && c <= '9') {
 			if (p->lit_num > (UINT64_MAX - 9) / 10)
@@ -458,8 +455,7 @@ static enum imap_parse_result line_byte(struct imap_parser *p, unsigned char c)
 			return IMAP_PARSE_NEED_MORE;
 		}
 		return frame_error(p, IX_EINVAL, "Invalid literal announcement");
-	case LIT_CLOSE:
-		return frame_error(p, IX_EINVAL, "Literal announcement must end the line");
+	case LIT_CLOSE: return frame_error(p, IX_EINVAL, "Literal announcement must end the line");
 	}
 	if (c == '"') {
 		p->in_quote = true;
@@ -645,15 +641,9 @@ int imap_parse_whole(struct imap_parser *p, const void *data, size_t len, const 
 			err_append(error_r, "Incomplete command");
 			imap_parser_reset(p);
 			return IX_EINVAL;
-		case IMAP_PARSE_LITERAL:
-			imap_parser_literal_accept(p);
-			break;
-		case IMAP_PARSE_DONE:
-			*cmd_r = imap_parser_command(p);
-			return 0;
-		case IMAP_PARSE_ERROR:
-			err_append(error_r, imap_parser_error(p));
-			return imap_parser_error_code(p);
+		case IMAP_PARSE_LITERAL: imap_parser_literal_accept(p); break;
+		case IMAP_PARSE_DONE: *cmd_r = imap_parser_command(p); return 0;
+		case IMAP_PARSE_ERROR: err_append(error_r, imap_parser_error(p)); return imap_parser_error_code(p);
 		}
 	}
 }

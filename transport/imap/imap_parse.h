@@ -39,19 +39,19 @@ enum imap_arg_type {
 
 struct imap_arg {
 	enum imap_arg_type type;
-	bool literal8;                /* the literal was ~{n} (may contain NULs) */
-	bool sunk;                    /* LITERAL whose bytes went to the caller's sink (imap_parser_literal_accept_sink):
+	bool literal8; /* the literal was ~{n} (may contain NULs) */
+	bool sunk;     /* LITERAL whose bytes went to the caller's sink (imap_parser_literal_accept_sink):
 				       * str is "" and len 0; sunk_len is its size */
 	uint64_t sunk_len;
-	const char *str;              /* ATOM/QUOTED/LITERAL/NIL: the bytes, NUL-terminated (str[len] == 0) */
+	const char *str; /* ATOM/QUOTED/LITERAL/NIL: the bytes, NUL-terminated (str[len] == 0) */
 	size_t len;
-	const struct imap_arg *list;  /* LIST: the elements, contiguous */
+	const struct imap_arg *list; /* LIST: the elements, contiguous */
 	size_t list_count;
 };
 
 struct imap_command {
 	const char *tag;
-	const char *name;            /* upper-cased; for "UID FETCH" this is "FETCH" and uid is set */
+	const char *name; /* upper-cased; for "UID FETCH" this is "FETCH" and uid is set */
 	bool uid;
 	const struct imap_arg *args; /* the arguments after the name */
 	size_t arg_count;
@@ -64,14 +64,14 @@ struct imap_literal_info {
 };
 
 struct imap_parser_settings {
-	size_t max_line;      /* 0: IMAP_PARSE_MAX_LINE */
-	uint64_t max_literal; /* 0: IMAP_PARSE_MAX_LITERAL */
+	size_t max_line;       /* 0: IMAP_PARSE_MAX_LINE */
+	uint64_t max_literal;  /* 0: IMAP_PARSE_MAX_LITERAL */
 	uint64_t max_literals; /* 0: IMAP_PARSE_MAX_LITERALS */
-	unsigned max_depth;   /* 0: IMAP_PARSE_MAX_DEPTH (capped at IMAP_PARSE_HARD_MAX_DEPTH) */
-	unsigned max_args;    /* 0: IMAP_PARSE_MAX_ARGS */
-	bool literal_plus;    /* accept {n+} of any size (LITERAL+) */
-	bool literal_minus;   /* accept {n+} up to IMAP_LITERAL_MINUS_MAX (LITERAL-); ignored with literal_plus */
-	bool binary;          /* accept ~{n} (BINARY) */
+	unsigned max_depth;    /* 0: IMAP_PARSE_MAX_DEPTH (capped at IMAP_PARSE_HARD_MAX_DEPTH) */
+	unsigned max_args;     /* 0: IMAP_PARSE_MAX_ARGS */
+	bool literal_plus;     /* accept {n+} of any size (LITERAL+) */
+	bool literal_minus;    /* accept {n+} up to IMAP_LITERAL_MINUS_MAX (LITERAL-); ignored with literal_plus */
+	bool binary;           /* accept ~{n} (BINARY) */
 	/* Where the bytes of a literal accepted with imap_parser_literal_accept_sink go, as they arrive (NULL: that call
 	 * accepts normally). Called from imap_parser_feed with ctx. */
 	void (*sink)(void *ctx, const void *data, size_t len);
@@ -171,8 +171,8 @@ enum imap_flag {
 #define IMAP_MAX_KEYWORD_LEN 128u
 
 struct imap_flags {
-	unsigned system;           /* enum imap_flag bits */
-	const char **keywords;     /* xmalloc'ed array of pointers into the arguments; free with imap_flags_free */
+	unsigned system;       /* enum imap_flag bits */
+	const char **keywords; /* xmalloc'ed array of pointers into the arguments; free with imap_flags_free */
 	size_t keyword_count;
 };
 

@@ -170,7 +170,8 @@ void imap_cmd_acl(struct imap_session *s, const struct imap_command *cmd)
 				for (char *line = strtok_r(tmp.data != NULL ? tmp.data : (char *)"", "\n", &save);
 				     line != NULL; line = strtok_r(NULL, "\n", &save)) {
 					char *sp = strrchr(line, ' ');
-					if (sp != NULL && (size_t)(sp - line) == idlen && strncmp(line, ident, idlen) == 0)
+					if (sp != NULL && (size_t)(sp - line) == idlen &&
+					    strncmp(line, ident, idlen) == 0)
 						store_rights_parse(sp + 1, &cur);
 				}
 			}

@@ -84,12 +84,12 @@ static int parse_key(struct sp *p, const struct imap_arg *args, size_t count, si
 		const char *name;
 		unsigned set, unset;
 	} flag_keys[] = {
-		{ "ANSWERED", IMAP_FLAG_ANSWERED, 0 },  { "DELETED", IMAP_FLAG_DELETED, 0 },
-		{ "DRAFT", IMAP_FLAG_DRAFT, 0 },        { "FLAGGED", IMAP_FLAG_FLAGGED, 0 },
-		{ "SEEN", IMAP_FLAG_SEEN, 0 },          { "RECENT", IMAP_FLAG_RECENT, 0 },
+		{ "ANSWERED", IMAP_FLAG_ANSWERED, 0 },   { "DELETED", IMAP_FLAG_DELETED, 0 },
+		{ "DRAFT", IMAP_FLAG_DRAFT, 0 },         { "FLAGGED", IMAP_FLAG_FLAGGED, 0 },
+		{ "SEEN", IMAP_FLAG_SEEN, 0 },           { "RECENT", IMAP_FLAG_RECENT, 0 },
 		{ "UNANSWERED", 0, IMAP_FLAG_ANSWERED }, { "UNDELETED", 0, IMAP_FLAG_DELETED },
-		{ "UNDRAFT", 0, IMAP_FLAG_DRAFT },      { "UNFLAGGED", 0, IMAP_FLAG_FLAGGED },
-		{ "UNSEEN", 0, IMAP_FLAG_SEEN },        { "NEW", IMAP_FLAG_RECENT, IMAP_FLAG_SEEN },
+		{ "UNDRAFT", 0, IMAP_FLAG_DRAFT },       { "UNFLAGGED", 0, IMAP_FLAG_FLAGGED },
+		{ "UNSEEN", 0, IMAP_FLAG_SEEN },         { "NEW", IMAP_FLAG_RECENT, IMAP_FLAG_SEEN },
 		{ "OLD", 0, IMAP_FLAG_RECENT },
 	};
 	static const struct {
@@ -272,8 +272,8 @@ static int parse_keys(struct sp *p, const struct imap_arg *args, size_t count, s
 	return 0;
 }
 
-int imap_search_parse(const struct imap_arg *args, size_t count, struct imap_search_query **query_r,
-		      bool *badcharset_r, struct buf *error_r)
+int imap_search_parse(const struct imap_arg *args, size_t count, struct imap_search_query **query_r, bool *badcharset_r,
+		      struct buf *error_r)
 {
 	struct sp p = { 0, false, false, error_r };
 	struct imap_search_query *q = xcalloc(1, sizeof(*q));
@@ -286,8 +286,8 @@ int imap_search_parse(const struct imap_arg *args, size_t count, struct imap_sea
 			const char *name;
 			unsigned bit;
 		} opts[] = {
-			{ "MIN", IMAP_SEARCH_RETURN_MIN },     { "MAX", IMAP_SEARCH_RETURN_MAX },
-			{ "ALL", IMAP_SEARCH_RETURN_ALL },     { "COUNT", IMAP_SEARCH_RETURN_COUNT },
+			{ "MIN", IMAP_SEARCH_RETURN_MIN },   { "MAX", IMAP_SEARCH_RETURN_MAX },
+			{ "ALL", IMAP_SEARCH_RETURN_ALL },   { "COUNT", IMAP_SEARCH_RETURN_COUNT },
 			{ "SAVE", IMAP_SEARCH_RETURN_SAVE },
 		};
 		pos++;
@@ -342,14 +342,29 @@ out:
 void imap_search_key_dump(const struct imap_search_key *k, struct buf *out)
 {
 	static const char *const names[] = {
-		[IMAP_SK_ALL] = "ALL",         [IMAP_SK_AND] = "AND",         [IMAP_SK_OR] = "OR",
-		[IMAP_SK_NOT] = "NOT",         [IMAP_SK_SEQSET] = "SEQSET",   [IMAP_SK_UID] = "UID",
-		[IMAP_SK_FLAGS] = "FLAGS",     [IMAP_SK_KEYWORD] = "KEYWORD", [IMAP_SK_UNKEYWORD] = "UNKEYWORD",
-		[IMAP_SK_HEADER] = "HEADER",   [IMAP_SK_BODY] = "BODY",       [IMAP_SK_TEXT] = "TEXT",
-		[IMAP_SK_BEFORE] = "BEFORE",   [IMAP_SK_ON] = "ON",           [IMAP_SK_SINCE] = "SINCE",
-		[IMAP_SK_SENTBEFORE] = "SENTBEFORE", [IMAP_SK_SENTON] = "SENTON", [IMAP_SK_SENTSINCE] = "SENTSINCE",
-		[IMAP_SK_LARGER] = "LARGER",   [IMAP_SK_SMALLER] = "SMALLER", [IMAP_SK_MODSEQ] = "MODSEQ",
-		[IMAP_SK_OLDER] = "OLDER",     [IMAP_SK_YOUNGER] = "YOUNGER",
+		[IMAP_SK_ALL] = "ALL",
+		[IMAP_SK_AND] = "AND",
+		[IMAP_SK_OR] = "OR",
+		[IMAP_SK_NOT] = "NOT",
+		[IMAP_SK_SEQSET] = "SEQSET",
+		[IMAP_SK_UID] = "UID",
+		[IMAP_SK_FLAGS] = "FLAGS",
+		[IMAP_SK_KEYWORD] = "KEYWORD",
+		[IMAP_SK_UNKEYWORD] = "UNKEYWORD",
+		[IMAP_SK_HEADER] = "HEADER",
+		[IMAP_SK_BODY] = "BODY",
+		[IMAP_SK_TEXT] = "TEXT",
+		[IMAP_SK_BEFORE] = "BEFORE",
+		[IMAP_SK_ON] = "ON",
+		[IMAP_SK_SINCE] = "SINCE",
+		[IMAP_SK_SENTBEFORE] = "SENTBEFORE",
+		[IMAP_SK_SENTON] = "SENTON",
+		[IMAP_SK_SENTSINCE] = "SENTSINCE",
+		[IMAP_SK_LARGER] = "LARGER",
+		[IMAP_SK_SMALLER] = "SMALLER",
+		[IMAP_SK_MODSEQ] = "MODSEQ",
+		[IMAP_SK_OLDER] = "OLDER",
+		[IMAP_SK_YOUNGER] = "YOUNGER",
 	};
 	buf_printf(out, "(%s", names[k->type]);
 	switch (k->type) {
@@ -361,37 +376,24 @@ void imap_search_key_dump(const struct imap_search_key *k, struct buf *out)
 			buf_printf(out, "%s%u:%u", i == 0 ? " " : ",", k->seqset.ranges[i].lo, k->seqset.ranges[i].hi);
 		}
 		break;
-	case IMAP_SK_FLAGS:
-		buf_printf(out, " +%u -%u", k->flags_set, k->flags_unset);
-		break;
+	case IMAP_SK_FLAGS: buf_printf(out, " +%u -%u", k->flags_set, k->flags_unset); break;
 	case IMAP_SK_KEYWORD:
-	case IMAP_SK_UNKEYWORD:
-		buf_printf(out, " %s", k->name);
-		break;
-	case IMAP_SK_HEADER:
-		buf_printf(out, " %s \"%s\"", k->name, k->value);
-		break;
+	case IMAP_SK_UNKEYWORD: buf_printf(out, " %s", k->name); break;
+	case IMAP_SK_HEADER: buf_printf(out, " %s \"%s\"", k->name, k->value); break;
 	case IMAP_SK_BODY:
-	case IMAP_SK_TEXT:
-		buf_printf(out, " \"%s\"", k->value);
-		break;
+	case IMAP_SK_TEXT: buf_printf(out, " \"%s\"", k->value); break;
 	case IMAP_SK_BEFORE:
 	case IMAP_SK_ON:
 	case IMAP_SK_SINCE:
 	case IMAP_SK_SENTBEFORE:
 	case IMAP_SK_SENTON:
-	case IMAP_SK_SENTSINCE:
-		buf_printf(out, " %lld", (long long)k->days);
-		break;
+	case IMAP_SK_SENTSINCE: buf_printf(out, " %lld", (long long)k->days); break;
 	case IMAP_SK_LARGER:
 	case IMAP_SK_SMALLER:
 	case IMAP_SK_MODSEQ:
 	case IMAP_SK_OLDER:
-	case IMAP_SK_YOUNGER:
-		buf_printf(out, " %llu", (unsigned long long)k->number);
-		break;
-	default:
-		break;
+	case IMAP_SK_YOUNGER: buf_printf(out, " %llu", (unsigned long long)k->number); break;
+	default: break;
 	}
 	for (size_t i = 0; i < k->child_count; i++) {
 		buf_append_char(out, ' ');
@@ -466,28 +468,21 @@ static bool key_match(const struct imap_search_key *k, const struct imap_search_
 	bool r = false;
 	int64_t day;
 	switch (k->type) {
-	case IMAP_SK_ALL:
-		return true;
+	case IMAP_SK_ALL: return true;
 	case IMAP_SK_AND:
 		for (size_t i = 0; i < k->child_count; i++) {
 			if (!key_match(&k->children[i], m))
 				return false;
 		}
 		return true;
-	case IMAP_SK_OR:
-		return key_match(&k->children[0], m) || key_match(&k->children[1], m);
-	case IMAP_SK_NOT:
-		return !key_match(&k->children[0], m);
+	case IMAP_SK_OR: return key_match(&k->children[0], m) || key_match(&k->children[1], m);
+	case IMAP_SK_NOT: return !key_match(&k->children[0], m);
 	case IMAP_SK_SEQSET:
 		return k->seqset.saved ? in_saved(m) : imap_seqset_contains(&k->seqset, m->seq, m->seq_max);
-	case IMAP_SK_UID:
-		return k->seqset.saved ? in_saved(m) : imap_seqset_contains(&k->seqset, m->uid, m->uid_max);
-	case IMAP_SK_FLAGS:
-		return (m->flags & k->flags_set) == k->flags_set && (m->flags & k->flags_unset) == 0;
-	case IMAP_SK_KEYWORD:
-		return has_keyword(m, k->name);
-	case IMAP_SK_UNKEYWORD:
-		return !has_keyword(m, k->name);
+	case IMAP_SK_UID: return k->seqset.saved ? in_saved(m) : imap_seqset_contains(&k->seqset, m->uid, m->uid_max);
+	case IMAP_SK_FLAGS: return (m->flags & k->flags_set) == k->flags_set && (m->flags & k->flags_unset) == 0;
+	case IMAP_SK_KEYWORD: return has_keyword(m, k->name);
+	case IMAP_SK_UNKEYWORD: return !has_keyword(m, k->name);
 	case IMAP_SK_HEADER:
 		if (m->header != NULL && m->header(m->ctx, k->name, &text))
 			r = imap_search_contains(buf_cstr(&text), text.len, k->value, k->value_len);
@@ -503,24 +498,21 @@ static bool key_match(const struct imap_search_key *k, const struct imap_search_
 	case IMAP_SK_ON:
 	case IMAP_SK_SINCE:
 		day = day_of(m->internal_date, m->internal_tz);
-		return k->type == IMAP_SK_BEFORE ? day < k->days : k->type == IMAP_SK_ON ? day == k->days : day >= k->days;
+		return k->type == IMAP_SK_BEFORE ? day < k->days
+		       : k->type == IMAP_SK_ON   ? day == k->days
+						 : day >= k->days;
 	case IMAP_SK_SENTBEFORE:
 	case IMAP_SK_SENTON:
 	case IMAP_SK_SENTSINCE:
 		day = m->has_sent_date ? day_of(m->sent_date, m->sent_tz) : day_of(m->internal_date, m->internal_tz);
-		return k->type == IMAP_SK_SENTBEFORE ? day < k->days :
-		       k->type == IMAP_SK_SENTON     ? day == k->days :
-						       day >= k->days;
-	case IMAP_SK_LARGER:
-		return m->size > k->number;
-	case IMAP_SK_SMALLER:
-		return m->size < k->number;
-	case IMAP_SK_MODSEQ:
-		return m->modseq >= k->number;
-	case IMAP_SK_OLDER:
-		return m->internal_date < m->now - (int64_t)k->number;
-	case IMAP_SK_YOUNGER:
-		return m->internal_date >= m->now - (int64_t)k->number;
+		return k->type == IMAP_SK_SENTBEFORE ? day < k->days
+		       : k->type == IMAP_SK_SENTON   ? day == k->days
+						     : day >= k->days;
+	case IMAP_SK_LARGER: return m->size > k->number;
+	case IMAP_SK_SMALLER: return m->size < k->number;
+	case IMAP_SK_MODSEQ: return m->modseq >= k->number;
+	case IMAP_SK_OLDER: return m->internal_date < m->now - (int64_t)k->number;
+	case IMAP_SK_YOUNGER: return m->internal_date >= m->now - (int64_t)k->number;
 	}
 	buf_free(&text);
 	return r;

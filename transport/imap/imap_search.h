@@ -10,8 +10,8 @@
 #include "common/buf.h"
 #include "transport/imap/imap_parse.h"
 
-#define IMAP_SEARCH_MAX_DEPTH 32u   /* nesting of NOT, OR and ( ) */
-#define IMAP_SEARCH_MAX_KEYS 1024u  /* keys in one query */
+#define IMAP_SEARCH_MAX_DEPTH 32u    /* nesting of NOT, OR and ( ) */
+#define IMAP_SEARCH_MAX_KEYS 1024u   /* keys in one query */
 #define IMAP_SEARCH_MAX_STRING 4096u /* bytes of one search string */
 
 enum imap_search_type {
@@ -21,7 +21,7 @@ enum imap_search_type {
 	IMAP_SK_NOT,    /* one child */
 	IMAP_SK_SEQSET, /* message sequence numbers */
 	IMAP_SK_UID,
-	IMAP_SK_FLAGS,  /* ANSWERED, UNSEEN, NEW, OLD, ...: flags_set all set and flags_unset all clear */
+	IMAP_SK_FLAGS, /* ANSWERED, UNSEEN, NEW, OLD, ...: flags_set all set and flags_unset all clear */
 	IMAP_SK_KEYWORD,
 	IMAP_SK_UNKEYWORD,
 	IMAP_SK_HEADER, /* HEADER name value; BCC, CC, FROM, SUBJECT, TO become HEADER with that name */
@@ -44,13 +44,13 @@ struct imap_search_key {
 	enum imap_search_type type;
 	struct imap_search_key *children; /* AND/OR/NOT */
 	size_t child_count;
-	unsigned flags_set, flags_unset;  /* FLAGS: enum imap_flag bits */
-	char *name;                       /* HEADER field name, KEYWORD keyword (NUL-terminated) */
-	char *value;                      /* HEADER/BODY/TEXT string (NUL-terminated, may be "") */
+	unsigned flags_set, flags_unset; /* FLAGS: enum imap_flag bits */
+	char *name;                      /* HEADER field name, KEYWORD keyword (NUL-terminated) */
+	char *value;                     /* HEADER/BODY/TEXT string (NUL-terminated, may be "") */
 	size_t value_len;
-	int64_t days;                     /* dates: days since 1970-01-01 */
-	uint64_t number;                  /* LARGER/SMALLER size, MODSEQ value, OLDER/YOUNGER seconds */
-	struct imap_seqset seqset;        /* SEQSET/UID */
+	int64_t days;              /* dates: days since 1970-01-01 */
+	uint64_t number;           /* LARGER/SMALLER size, MODSEQ value, OLDER/YOUNGER seconds */
+	struct imap_seqset seqset; /* SEQSET/UID */
 };
 
 enum imap_search_return {
@@ -72,8 +72,8 @@ struct imap_search_query {
 /* Parses the SEARCH arguments. Returns 0 and *query_r (free with imap_search_query_destroy), or IX_EINVAL /
  * IX_ELIMIT with error_r set; *badcharset_r is set when the failure is an unsupported CHARSET (answer
  * "NO [BADCHARSET (UTF-8 US-ASCII)]"). Supported charsets: UTF-8, US-ASCII; strings must be valid UTF-8. */
-int imap_search_parse(const struct imap_arg *args, size_t count, struct imap_search_query **query_r,
-		      bool *badcharset_r, struct buf *error_r);
+int imap_search_parse(const struct imap_arg *args, size_t count, struct imap_search_query **query_r, bool *badcharset_r,
+		      struct buf *error_r);
 void imap_search_query_destroy(struct imap_search_query **query);
 /* Appends a canonical rendering of the AST, e.g. "(AND (HEADER FROM \"alice\") (NOT (FLAGS +0 -8)))". */
 void imap_search_key_dump(const struct imap_search_key *key, struct buf *out);
@@ -81,19 +81,19 @@ void imap_search_key_dump(const struct imap_search_key *key, struct buf *out);
 /* The view of one message the evaluator needs; the caller fills it from the store. */
 struct imap_search_msg {
 	uint32_t seq, uid;
-	uint32_t seq_max, uid_max;   /* what "*" means */
-	unsigned flags;              /* enum imap_flag bits, \Recent included */
+	uint32_t seq_max, uid_max; /* what "*" means */
+	unsigned flags;            /* enum imap_flag bits, \Recent included */
 	const char *const *keywords;
 	size_t keyword_count;
-	uint64_t size;               /* RFC822.SIZE */
-	int64_t internal_date;       /* seconds since the epoch */
-	int64_t now;                 /* the time OLDER and YOUNGER count back from, seconds since the epoch */
-	int internal_tz;             /* minutes east of UTC in which the internal date's day is counted */
-	bool has_sent_date;          /* false: SENT* keys use the internal date */
-	int64_t sent_date;           /* the Date: header, seconds since the epoch */
-	int sent_tz;                 /* the Date: header's own zone, minutes east */
+	uint64_t size;         /* RFC822.SIZE */
+	int64_t internal_date; /* seconds since the epoch */
+	int64_t now;           /* the time OLDER and YOUNGER count back from, seconds since the epoch */
+	int internal_tz;       /* minutes east of UTC in which the internal date's day is counted */
+	bool has_sent_date;    /* false: SENT* keys use the internal date */
+	int64_t sent_date;     /* the Date: header, seconds since the epoch */
+	int sent_tz;           /* the Date: header's own zone, minutes east */
 	uint64_t modseq;
-	const uint32_t *saved_uids;  /* the saved result for "$", ascending */
+	const uint32_t *saved_uids; /* the saved result for "$", ascending */
 	size_t saved_count;
 	void *ctx;
 	/* Appends the values of every header field called name (case-insensitive), unfolded and decoded to

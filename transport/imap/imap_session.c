@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define OUTPUT_POLL_MS 10   /* how often a session waiting for its output to drain looks again */
+#define OUTPUT_POLL_MS 10    /* how often a session waiting for its output to drain looks again */
 #define NOWATCH_POLL_MS 1000 /* IDLE without change notification: how often the folder is looked at */
 
 static void process_input(struct imap_session *s);
@@ -35,8 +35,10 @@ static void capabilities(struct imap_session *s, struct buf *out)
 	if (s->state != IMAP_ST_NOTAUTH && s->z == NULL && imap_z_available())
 		buf_append_str(out, " COMPRESS=DEFLATE");
 	if (s->state != IMAP_ST_NOTAUTH)
-		buf_append_str(out, " UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
-				    "BINARY UTF8=ACCEPT CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT WITHIN QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk LIST-MYRIGHTS STATUS=SIZE REPLACE MULTIAPPEND");
+		buf_append_str(
+			out,
+			" UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
+			"BINARY UTF8=ACCEPT CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT WITHIN QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk LIST-MYRIGHTS STATUS=SIZE REPLACE MULTIAPPEND");
 	if (s->state != IMAP_ST_NOTAUTH)
 		buf_printf(out, " APPENDLIMIT=%llu", (unsigned long long)s->srv->max_message_size);
 }
@@ -243,9 +245,9 @@ struct imap_cmd_def {
 	const char *name;
 	void (*fn)(struct imap_session *s, const struct imap_command *cmd);
 	unsigned states;
-	bool uid_ok;      /* may follow UID */
-	bool no_expunge;  /* no EXPUNGE responses while answering (by sequence numbers) */
-	bool pool;        /* runs on the worker pool: it makes synced writes or reads many bodies */
+	bool uid_ok;     /* may follow UID */
+	bool no_expunge; /* no EXPUNGE responses while answering (by sequence numbers) */
+	bool pool;       /* runs on the worker pool: it makes synced writes or reads many bodies */
 };
 
 static const struct imap_cmd_def commands[] = {
@@ -348,7 +350,7 @@ static void dispatch(struct imap_session *s, const struct imap_command *cmd)
 	}
 	if (!(def->states & s->state)) {
 		s->bad_count++;
-		const char *why = s->state == IMAP_ST_NOTAUTH ? "Log in first"
+		const char *why = s->state == IMAP_ST_NOTAUTH      ? "Log in first"
 				  : def->states == IMAP_ST_NOTAUTH ? "Already logged in"
 								   : "No mailbox selected";
 		imap_tagged(s, cmd->tag, "BAD %s: %s not allowed now", why, cmd->name);
@@ -464,7 +466,8 @@ static void literal_event(struct imap_session *s)
 	}
 	if (li->size > s->srv->max_message_size) {
 		imap_parser_literal_reject(s->parser);
-		imap_tagged(s, tag != NULL ? tag : "*", "%s [TOOBIG] Literal of %llu bytes is larger than the %llu allowed.",
+		imap_tagged(s, tag != NULL ? tag : "*",
+			    "%s [TOOBIG] Literal of %llu bytes is larger than the %llu allowed.",
 			    li->sync ? "NO" : "BAD", (unsigned long long)li->size,
 			    (unsigned long long)s->srv->max_message_size);
 		return;
@@ -529,11 +532,8 @@ static void process_input(struct imap_session *s)
 		enum imap_parse_result r = imap_parser_feed(s->parser, data, len, &used);
 		in_consume(s, used);
 		switch (r) {
-		case IMAP_PARSE_NEED_MORE:
-			break;
-		case IMAP_PARSE_LITERAL:
-			literal_event(s);
-			break;
+		case IMAP_PARSE_NEED_MORE: break;
+		case IMAP_PARSE_LITERAL: literal_event(s); break;
 		case IMAP_PARSE_ERROR: {
 			const char *tag = imap_parser_tag(s->parser);
 			s->bad_count++;
@@ -541,9 +541,7 @@ static void process_input(struct imap_session *s)
 			imap_flush_out(s);
 			break;
 		}
-		case IMAP_PARSE_DONE:
-			dispatch(s, imap_parser_command(s->parser));
-			break;
+		case IMAP_PARSE_DONE: dispatch(s, imap_parser_command(s->parser)); break;
 		}
 		if (s->bad_count >= IMAP_MAX_BAD_COMMANDS && !s->ls.closing)
 			too_many_errors(s);
@@ -670,15 +668,9 @@ static void login_reply(struct login_session *ls, const char *tag, enum login_ou
 		buf_printf(&s->out, "+ %s\r\n", text);
 		imap_flush_out(s);
 		break;
-	case LOGIN_FAILED:
-		imap_tagged(s, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
-		break;
-	case LOGIN_CANCELLED:
-		imap_tagged(s, tag, "BAD Authentication cancelled.");
-		break;
-	case LOGIN_SASL_BAD:
-		imap_tagged(s, tag, "BAD %s", text[0] != '\0' ? text : "Bad SASL exchange");
-		break;
+	case LOGIN_FAILED: imap_tagged(s, tag, "NO [AUTHENTICATIONFAILED] Authentication failed."); break;
+	case LOGIN_CANCELLED: imap_tagged(s, tag, "BAD Authentication cancelled."); break;
+	case LOGIN_SASL_BAD: imap_tagged(s, tag, "BAD %s", text[0] != '\0' ? text : "Bad SASL exchange"); break;
 	case LOGIN_UNAVAILABLE:
 		imap_tagged(s, tag, "NO [UNAVAILABLE] The directory is not answering; try again later.");
 		break;
@@ -686,19 +678,16 @@ static void login_reply(struct login_session *ls, const char *tag, enum login_ou
 		imap_tagged(s, tag, "NO [UNAVAILABLE] Your mailbox server cannot be reached; try again later.");
 		break;
 	case LOGIN_THROTTLED:
-		imap_tagged(s, tag, "NO [UNAVAILABLE] Temporarily blocked after too many failed logins; try again later.");
+		imap_tagged(s, tag,
+			    "NO [UNAVAILABLE] Temporarily blocked after too many failed logins; try again later.");
 		break;
-	case LOGIN_SASL_UNAVAILABLE:
-		imap_tagged(s, tag, "NO [UNAVAILABLE] Authentication is unavailable.");
-		break;
+	case LOGIN_SASL_UNAVAILABLE: imap_tagged(s, tag, "NO [UNAVAILABLE] Authentication is unavailable."); break;
 	case LOGIN_PROXY_LOGGED_IN:
 		/* the home server's answer (its capabilities after login) under the client's tag */
 		buf_printf(&s->out, "%s %s\r\n", tag, text);
 		imap_flush_out(s);
 		break;
-	case LOGIN_PROXY_REFUSED:
-		imap_tagged(s, tag, "%s", text);
-		break;
+	case LOGIN_PROXY_REFUSED: imap_tagged(s, tag, "%s", text); break;
 	case LOGIN_PROXY_FAILED:
 		imap_tagged(s, tag, "NO [UNAVAILABLE] Your mailbox server is not answering; try again later.");
 		break;
@@ -734,7 +723,8 @@ static void logged_in(struct login_session *ls, const char *tag, void *data)
 }
 
 static const struct login_proto imap_proto = {
-	"imap", PROXY_IMAP, new_session, free_session, greet, input, set_busy, resume, login_reply, bye, prepare, free, logged_in,
+	"imap", PROXY_IMAP,  new_session, free_session, greet, input,     set_busy,
+	resume, login_reply, bye,         prepare,      free,  logged_in,
 };
 
 /* ---- server ---- */

@@ -16,17 +16,17 @@ struct imap_session;
 struct imap_server;
 
 /* Limits of a session. */
-#define IMAP_MAX_BAD_COMMANDS 20      /* BAD responses in a row before "* BYE" */
-#define IMAP_FETCH_BATCH 64           /* messages answered per round before output is checked */
+#define IMAP_MAX_BAD_COMMANDS 20              /* BAD responses in a row before "* BYE" */
+#define IMAP_FETCH_BATCH 64                   /* messages answered per round before output is checked */
 #define IMAP_LITERAL_MAX_OTHER (1024u * 1024) /* room for the other literals of an APPEND command */
-#define IMAP_LITERAL_MAX_PREAUTH 8192u       /* a literal before login (a user name or password) */
-#define IMAP_ID_FIELDS_MAX 30         /* RFC 2971 */
+#define IMAP_LITERAL_MAX_PREAUTH 8192u        /* a literal before login (a user name or password) */
+#define IMAP_ID_FIELDS_MAX 30                 /* RFC 2971 */
 #define IMAP_NS_OTHER "Other Users"
 #define IMAP_NS_PUBLIC "Public Folders"
 
 struct imap_server_config {
 	struct login_config login;
-	uint64_t max_message_size;  /* APPEND limit (0: 35 MiB) */
+	uint64_t max_message_size; /* APPEND limit (0: 35 MiB) */
 };
 
 /* Creates the server (the sessions' shared state: change-notification watches; the login core's). config is

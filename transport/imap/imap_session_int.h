@@ -22,17 +22,17 @@ enum imap_state {
 
 /* What the session is doing with its input. */
 enum imap_mode {
-	IMAP_MODE_COMMAND,  /* parsing commands */
-	IMAP_MODE_SASL,     /* AUTHENTICATE: lines are responses */
-	IMAP_MODE_IDLE,     /* IDLE: waiting for DONE */
-	IMAP_MODE_BUSY,     /* a job on the worker pool or a long FETCH is under way: input paused */
+	IMAP_MODE_COMMAND, /* parsing commands */
+	IMAP_MODE_SASL,    /* AUTHENTICATE: lines are responses */
+	IMAP_MODE_IDLE,    /* IDLE: waiting for DONE */
+	IMAP_MODE_BUSY,    /* a job on the worker pool or a long FETCH is under way: input paused */
 };
 
 /* One message of the selected folder as this session knows it. */
 #define MSG_GONE (1u << 30) /* in imap_msg.flags: expunged in the store, not yet reported to the client */
 struct imap_msg {
 	uint32_t uid;
-	unsigned flags;    /* STORE_FLAG_* as last reported (STORE_FLAG_RECENT: recent for this session) */
+	unsigned flags; /* STORE_FLAG_* as last reported (STORE_FLAG_RECENT: recent for this session) */
 	uint64_t modseq;
 };
 
@@ -46,7 +46,7 @@ struct imap_watch {
 };
 
 struct imap_server {
-	struct login_server ls; /* first: the login core's part (config, sessions, throttle) */
+	struct login_server ls;    /* first: the login core's part (config, sessions, throttle) */
 	uint64_t max_message_size; /* APPEND limit */
 	struct imap_watch *watches;
 	struct imap_recent *recent; /* the \Recent claims (imap_view.c) */
@@ -65,43 +65,43 @@ struct imap_session {
 	bool dirty_pending; /* the watch fired while in_worker (set and read on the loop's thread only) */
 	bool moved_pending; /* the mailbox was frozen for a move while in_worker: say BYE when back */
 	unsigned bad_count;
-	struct buf out;     /* response being built */
-	char *tag;          /* tag of the command in progress (SASL, IDLE, jobs) */
-	struct spool lit;   /* a literal past SPOOL_MEMORY_MAX (an APPEND's message), sunk by the parser: a file */
+	struct buf out;   /* response being built */
+	char *tag;        /* tag of the command in progress (SASL, IDLE, jobs) */
+	struct spool lit; /* a literal past SPOOL_MEMORY_MAX (an APPEND's message), sunk by the parser: a file */
 
 	/* authenticated (the user: ls.user) */
-	char **ids;         /* ACL identifiers: login, lists; NULL until needed */
+	char **ids; /* ACL identifiers: login, lists; NULL until needed */
 	size_t nids;
 	bool condstore, qresync, utf8;
-	bool import;        /* logged in by X-IX-IMPORT LOGIN (imap_import.c): a mailbox move */
+	bool import; /* logged in by X-IX-IMPORT LOGIN (imap_import.c): a mailbox move */
 	/* the last other user's mailbox resolved (for its owner's quota) */
 	char other_guid[STORE_GUID_HEX_LEN + 8];
 	uint64_t other_quota_bytes, other_quota_messages;
 
 	/* selected */
 	char *sel_guid;
-	char *sel_folder;   /* store name (UTF-8) */
-	uint32_t sel_fid;   /* the store's id of the folder (stable across renames) */
+	char *sel_folder; /* store name (UTF-8) */
+	uint32_t sel_fid; /* the store's id of the folder (stable across renames) */
 	bool readonly;
 	unsigned rights;
 	uint32_t uidvalidity, uidnext;
 	uint64_t highestmodseq;
 	struct imap_msg *msgs;
 	size_t count, cap;
-	char **kws;         /* the keywords announced in FLAGS (every one the view has carried) */
+	char **kws; /* the keywords announced in FLAGS (every one the view has carried) */
 	size_t nkws;
-	uint32_t *saved;    /* SEARCHRES $ (UIDs, ascending) */
+	uint32_t *saved; /* SEARCHRES $ (UIDs, ascending) */
 	size_t nsaved;
 	struct imap_watch *watch;
-	bool dirty;         /* the watch fired since the last sync */
+	bool dirty; /* the watch fired since the last sync */
 
 	struct imap_fetch_job *fetch;
 	struct evloop_timer timer;
 
 	/* COMPRESS=DEFLATE (NULL when off) */
 	struct imap_z *z;
-	struct buf zin;     /* inflated input not parsed yet (at most IMAP_Z_INPUT_MAX) */
-	struct buf zline;   /* one SASL/IDLE line taken out of zin */
+	struct buf zin;   /* inflated input not parsed yet (at most IMAP_Z_INPUT_MAX) */
+	struct buf zline; /* one SASL/IDLE line taken out of zin */
 	bool zerror;
 };
 
@@ -209,7 +209,8 @@ void imap_cmd_status(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_getquotaroot(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_getquota(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_setquota(struct imap_session *s, const struct imap_command *cmd);
-void imap_cmd_acl(struct imap_session *s, const struct imap_command *cmd); /* GETACL SETACL DELETEACL MYRIGHTS LISTRIGHTS */
+void imap_cmd_acl(struct imap_session *s,
+		  const struct imap_command *cmd); /* GETACL SETACL DELETEACL MYRIGHTS LISTRIGHTS */
 /* ---- imap_cmd.c: selected-state commands, APPEND and REPLACE ---- */
 void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd);
@@ -217,8 +218,8 @@ void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd);
 struct imap_search_query;
 /* Evaluates q over the selected view: returns the number of matches with *seqs_r and *uids_r (ascending, freed by
  * the caller) and *maxmod_r the highest MODSEQ among them. For SEARCH, SORT and THREAD. */
-size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q, uint32_t **seqs_r,
-		       uint32_t **uids_r, uint64_t *maxmod_r);
+size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q, uint32_t **seqs_r, uint32_t **uids_r,
+		       uint64_t *maxmod_r);
 /* Appends "* ESEARCH (TAG ..) [UID]" with MIN, MAX, COUNT, ALL as opts (enum imap_search_return bits) asks, of
  * numbers[0..n) in their order (MIN the first, MAX the last); no line end. For SEARCH and SORT (RFC 4731, 5267). */
 void imap_write_esearch(struct buf *out, const struct imap_command *cmd, unsigned opts, const uint32_t *numbers,

@@ -140,9 +140,15 @@ int imap_sort_parse(const struct imap_arg *list, struct imap_sort_key *keys_r, s
 		const char *name;
 		enum imap_sort_key_type type;
 	} names[] = {
-		{ "ARRIVAL", IMAP_SORT_ARRIVAL }, { "CC", IMAP_SORT_CC },	   { "DATE", IMAP_SORT_DATE },
-		{ "FROM", IMAP_SORT_FROM },	  { "SIZE", IMAP_SORT_SIZE },	   { "SUBJECT", IMAP_SORT_SUBJECT },
-		{ "TO", IMAP_SORT_TO },		  { "DISPLAYFROM", IMAP_SORT_DISPLAYFROM }, { "DISPLAYTO", IMAP_SORT_DISPLAYTO },
+		{ "ARRIVAL", IMAP_SORT_ARRIVAL },
+		{ "CC", IMAP_SORT_CC },
+		{ "DATE", IMAP_SORT_DATE },
+		{ "FROM", IMAP_SORT_FROM },
+		{ "SIZE", IMAP_SORT_SIZE },
+		{ "SUBJECT", IMAP_SORT_SUBJECT },
+		{ "TO", IMAP_SORT_TO },
+		{ "DISPLAYFROM", IMAP_SORT_DISPLAYFROM },
+		{ "DISPLAYTO", IMAP_SORT_DISPLAYTO },
 	};
 	*count_r = 0;
 	if (list == NULL || list->type != IMAP_ARG_LIST || list->list_count == 0) {
@@ -186,24 +192,15 @@ static int cmp_num(int64_t a, int64_t b)
 static int cmp_key(const struct imap_sort_msg *a, const struct imap_sort_msg *b, enum imap_sort_key_type t)
 {
 	switch (t) {
-	case IMAP_SORT_ARRIVAL:
-		return cmp_num(a->arrival, b->arrival);
-	case IMAP_SORT_DATE:
-		return cmp_num(a->date, b->date);
-	case IMAP_SORT_SIZE:
-		return a->size < b->size ? -1 : a->size > b->size;
-	case IMAP_SORT_CC:
-		return strcmp(a->cc, b->cc);
-	case IMAP_SORT_FROM:
-		return strcmp(a->from, b->from);
-	case IMAP_SORT_TO:
-		return strcmp(a->to, b->to);
-	case IMAP_SORT_SUBJECT:
-		return strcmp(a->subject, b->subject);
-	case IMAP_SORT_DISPLAYFROM:
-		return strcmp(a->display_from, b->display_from);
-	case IMAP_SORT_DISPLAYTO:
-		return strcmp(a->display_to, b->display_to);
+	case IMAP_SORT_ARRIVAL: return cmp_num(a->arrival, b->arrival);
+	case IMAP_SORT_DATE: return cmp_num(a->date, b->date);
+	case IMAP_SORT_SIZE: return a->size < b->size ? -1 : a->size > b->size;
+	case IMAP_SORT_CC: return strcmp(a->cc, b->cc);
+	case IMAP_SORT_FROM: return strcmp(a->from, b->from);
+	case IMAP_SORT_TO: return strcmp(a->to, b->to);
+	case IMAP_SORT_SUBJECT: return strcmp(a->subject, b->subject);
+	case IMAP_SORT_DISPLAYFROM: return strcmp(a->display_from, b->display_from);
+	case IMAP_SORT_DISPLAYTO: return strcmp(a->display_to, b->display_to);
 	}
 	return 0;
 }
@@ -464,9 +461,12 @@ static void write_tree(const struct tree *t, const struct imap_thread_msg *msgs,
 		const struct tnode *c = &t->n[x];
 		bool branch = c->first != NONE && c->first != c->last;
 		if (c->msg != NONE)
-			buf_printf(out, "%s%u", c->parent != 0 && t->n[c->parent].msg != NONE &&
-						       t->n[c->parent].first == x && t->n[c->parent].last == x
-						       ? " " : "", msgs[c->msg].id);
+			buf_printf(out, "%s%u",
+				   c->parent != 0 && t->n[c->parent].msg != NONE && t->n[c->parent].first == x &&
+						   t->n[c->parent].last == x
+					   ? " "
+					   : "",
+				   msgs[c->msg].id);
 		if (c->first != NONE) {
 			if (branch || c->msg == NONE)
 				buf_append_str(out, c->msg != NONE ? " (" : "(");
@@ -477,7 +477,8 @@ static void write_tree(const struct tree *t, const struct imap_thread_msg *msgs,
 		for (;;) {
 			const struct tnode *p = &t->n[x];
 			size_t parent = p->parent;
-			bool grouped = parent == 0 || t->n[parent].first != t->n[parent].last || t->n[parent].msg == NONE;
+			bool grouped = parent == 0 || t->n[parent].first != t->n[parent].last ||
+				       t->n[parent].msg == NONE;
 			if (grouped)
 				buf_append_char(out, ')');
 			if (p->next != NONE) {

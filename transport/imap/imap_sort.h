@@ -10,10 +10,10 @@
 #include "common/buf.h"
 #include "transport/imap/imap_parse.h"
 
-#define IMAP_SORT_MAX_KEYS 16u       /* keys in one sort program */
-#define IMAP_SUBJECT_MAX 8192u       /* bytes of a Subject the base subject looks at; the rest is ignored */
-#define IMAP_THREAD_MAX_REFS 256u    /* Message-IDs taken from one References field (the last ones are kept) */
-#define IMAP_MSGID_MAX 998u          /* bytes of one Message-ID; a longer one is not valid */
+#define IMAP_SORT_MAX_KEYS 16u    /* keys in one sort program */
+#define IMAP_SUBJECT_MAX 8192u    /* bytes of a Subject the base subject looks at; the rest is ignored */
+#define IMAP_THREAD_MAX_REFS 256u /* Message-IDs taken from one References field (the last ones are kept) */
+#define IMAP_MSGID_MAX 998u       /* bytes of one Message-ID; a longer one is not valid */
 
 /* RFC 5256 section 2.1 on a Subject already unfolded and decoded to UTF-8: whitespace runs become one space,
  * trailers "(fwd)" and whitespace, leaders "Re:", "Fw:", "Fwd:" (with [blob]s), [blob] prefixes and a
@@ -47,12 +47,12 @@ int imap_sort_parse(const struct imap_arg *list, struct imap_sort_key *keys_r, s
 /* What the sort keys compare for one message; strings are NUL-terminated, upper-cased for ASCII (compared as
  * bytes: i;ascii-casemap), "" when the message has none. */
 struct imap_sort_msg {
-	uint32_t seq;          /* the last tie-break (RFC 5256: the order in the mailbox) */
-	int64_t arrival;       /* internal date */
-	int64_t date;          /* sent date in UTC; the internal date when the Date: header is missing or invalid */
+	uint32_t seq;    /* the last tie-break (RFC 5256: the order in the mailbox) */
+	int64_t arrival; /* internal date */
+	int64_t date;    /* sent date in UTC; the internal date when the Date: header is missing or invalid */
 	uint64_t size;
-	const char *cc, *from, *to; /* the first address's addr-mailbox */
-	const char *subject;   /* the base subject */
+	const char *cc, *from, *to;            /* the first address's addr-mailbox */
+	const char *subject;                   /* the base subject */
 	const char *display_from, *display_to; /* the first address's display name, else its addr-mailbox@addr-host */
 };
 

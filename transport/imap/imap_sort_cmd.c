@@ -217,10 +217,16 @@ void imap_cmd_sort(struct imap_session *s, const struct imap_command *cmd)
 		return;
 	struct imap_sort_msg *sm = xcalloc(n + 1, sizeof(*sm));
 	for (size_t i = 0; i < n; i++) {
-		sm[i] = (struct imap_sort_msg){ .seq = (uint32_t)i, .arrival = k[i].arrival, .date = k[i].date,
-						.size = k[i].size, .cc = buf_cstr(&k[i].cc), .from = buf_cstr(&k[i].from),
-						.to = buf_cstr(&k[i].to), .subject = buf_cstr(&k[i].subject),
-						.display_from = buf_cstr(&k[i].display_from), .display_to = buf_cstr(&k[i].display_to) };
+		sm[i] = (struct imap_sort_msg){ .seq = (uint32_t)i,
+						.arrival = k[i].arrival,
+						.date = k[i].date,
+						.size = k[i].size,
+						.cc = buf_cstr(&k[i].cc),
+						.from = buf_cstr(&k[i].from),
+						.to = buf_cstr(&k[i].to),
+						.subject = buf_cstr(&k[i].subject),
+						.display_from = buf_cstr(&k[i].display_from),
+						.display_to = buf_cstr(&k[i].display_to) };
 	}
 	imap_sort_messages(sm, n, keys, nkeys);
 	uint32_t *out = xcalloc(n + 1, sizeof(*out));
@@ -256,9 +262,12 @@ void imap_cmd_thread(struct imap_session *s, const struct imap_command *cmd)
 		return;
 	struct imap_thread_msg *tm = xcalloc(n + 1, sizeof(*tm));
 	for (size_t i = 0; i < n; i++)
-		tm[i] = (struct imap_thread_msg){ .id = cmd->uid ? uids[i] : seqs[i], .date = k[i].date,
-						  .subject = buf_cstr(&k[i].subject), .reply = k[i].reply,
-						  .message_id = k[i].message_id, .in_reply_to = k[i].in_reply_to,
+		tm[i] = (struct imap_thread_msg){ .id = cmd->uid ? uids[i] : seqs[i],
+						  .date = k[i].date,
+						  .subject = buf_cstr(&k[i].subject),
+						  .reply = k[i].reply,
+						  .message_id = k[i].message_id,
+						  .in_reply_to = k[i].in_reply_to,
 						  .references = k[i].references };
 	buf_append_str(&s->out, "* THREAD ");
 	if (refs)

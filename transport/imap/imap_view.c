@@ -134,7 +134,8 @@ size_t imap_claim_recent(struct imap_session *s, size_t first)
 	}
 	pthread_mutex_unlock(&r->lock);
 	if (n > 0 && !clear) {
-		store_clear_recent(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, s->msgs[s->count - 1].uid + 1, NULL);
+		store_clear_recent(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, s->msgs[s->count - 1].uid + 1,
+				   NULL);
 	} else if (clear) {
 		/* a synced write: on the pool; until it is done the mark answers for the store */
 		struct recent_job *j = xcalloc(1, sizeof(*j));

@@ -26,8 +26,9 @@ static void destroy(void *srv)
 int main(int argc, char **argv)
 {
 	static const struct login_daemon imapd = {
-		"imapd", "AUTHENTICATE", LOGIN_POOL_THREADS, PORT_IMAP, PORT_IMAPS,
-		"* BYE [UNAVAILABLE] Too many connections, try again later\r\n", create, apply, destroy,
+		"imapd",   "AUTHENTICATE", LOGIN_POOL_THREADS,
+		PORT_IMAP, PORT_IMAPS,     "* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
+		create,    apply,          destroy,
 	};
 	return login_daemon_main(&imapd, argc, argv);
 }

@@ -26,12 +26,12 @@ struct daemon;
 
 /* A mailbox user as the sessions need it. Every string is owned by the struct (login_user_free). */
 struct login_user {
-	char *login;     /* the uid */
-	char *guid;      /* mailbox GUID, 32 hex digits */
+	char *login; /* the uid */
+	char *guid;  /* mailbox GUID, 32 hex digits */
 	char *dn;
-	char *address;   /* primary address, or "" */
+	char *address;                        /* primary address, or "" */
 	uint64_t quota_bytes, quota_messages; /* 0: none */
-	char *home_dn;   /* DN of the mailbox's home server (ixHomeServer), or NULL */
+	char *home_dn;                        /* DN of the mailbox's home server (ixHomeServer), or NULL */
 };
 void login_user_free(struct login_user *u);
 

@@ -9,11 +9,11 @@
 #include "transport/login/login_session.h"
 
 struct login_daemon {
-	const char *name;          /* "imapd": the daemon's name; "ix-" name is the SASL application */
-	const char *sasl_command;  /* the command a missing SASL breaks, for the log ("AUTHENTICATE") */
+	const char *name;         /* "imapd": the daemon's name; "ix-" name is the SASL application */
+	const char *sasl_command; /* the command a missing SASL breaks, for the log ("AUTHENTICATE") */
 	unsigned pool_threads;
 	enum config_port port, tls_port; /* plain (STARTTLS/STLS) and implicit TLS */
-	const char *busy_reply;    /* said on the plain port past the connection limit */
+	const char *busy_reply;          /* said on the plain port past the connection limit */
 	/* Makes the protocol's server from the login core's config and this server's settings (*login_r: its core
 	 * part). */
 	void *(*create)(const struct login_config *cfg, const struct settings *set, struct login_server **login_r);

@@ -74,9 +74,7 @@ static void session_event(struct conn *c, enum conn_event ev, void *ctx)
 		return;
 	}
 	switch (ev) {
-	case CONN_EVENT_INPUT:
-		proto->input(ls);
-		break;
+	case CONN_EVENT_INPUT: proto->input(ls); break;
 	case CONN_EVENT_TLS_READY:
 		ls->secure = true;
 		if (ls->sasl != NULL)
@@ -96,13 +94,10 @@ static void session_event(struct conn *c, enum conn_event ev, void *ctx)
 		proto->bye(ls, LOGIN_BYE_IDLE);
 		login_close(ls);
 		break;
-	case CONN_EVENT_CONNECTED:
-		break;
+	case CONN_EVENT_CONNECTED: break;
 	case CONN_EVENT_EOF:
 	case CONN_EVENT_ERROR:
-	case CONN_EVENT_CLOSED:
-		session_end(ls);
-		break;
+	case CONN_EVENT_CLOSED: session_end(ls); break;
 	}
 }
 
@@ -194,9 +189,9 @@ struct login_job {
 	/* results */
 	int ret;
 	struct login_user found;
-	int where;           /* login_user_backend: 1 when the mailbox is on another server (backend) */
+	int where; /* login_user_backend: 1 when the mailbox is on another server (backend) */
 	struct proxy_backend backend;
-	void *data;          /* proto->prepare's */
+	void *data; /* proto->prepare's */
 };
 
 /* What a failed login's log line and the throttle take for the account: NULL when there is none. */

@@ -28,19 +28,19 @@ struct login_job;
 struct login_config {
 	struct evloop *loop;
 	struct store *store;
-	struct login_userdb users;  /* copied */
-	struct workpool *pool;      /* blocking work; must outlive the server. NULL: done inline (fuzzing, tools) */
-	struct workpool *read_pool; /* work that writes nothing (password checks, body reads); NULL: on pool */
-	struct tls_ctx *tls;        /* STARTTLS/STLS and implicit TLS; NULL: not offered */
-	const char *hostname;       /* must outlive the server */
-	const char *spool_dir;      /* where large messages being received wait (common/spool.h; NULL: in memory);
+	struct login_userdb users;    /* copied */
+	struct workpool *pool;        /* blocking work; must outlive the server. NULL: done inline (fuzzing, tools) */
+	struct workpool *read_pool;   /* work that writes nothing (password checks, body reads); NULL: on pool */
+	struct tls_ctx *tls;          /* STARTTLS/STLS and implicit TLS; NULL: not offered */
+	const char *hostname;         /* must outlive the server */
+	const char *spool_dir;        /* where large messages being received wait (common/spool.h; NULL: in memory);
 				     * must outlive the server */
-	unsigned idle_timeout_msecs; /* after login */
+	unsigned idle_timeout_msecs;  /* after login */
 	unsigned login_timeout_msecs; /* time allowed before login, in total: silence and activity alike (0:
 				       * LOGIN_TIMEOUT_DEFAULT_MS); never more than idle_timeout_msecs */
 	struct throttle_limits auth_limits; /* failed logins per (address, account), address, account (throttle.h) */
 	unsigned auth_failure_delay_msecs;  /* a failed login is answered this much later (0: at once) */
-	bool plaintext_on_loopback; /* password logins without TLS from loopback */
+	bool plaintext_on_loopback;         /* password logins without TLS from loopback */
 	/* Proxying (proxy.h): this server's directory entry (NULL: never proxy) and the trust for home servers not on
 	 * loopback (NULL: those are unavailable). Both must outlive the server. */
 	const char *server_dn;
@@ -74,7 +74,7 @@ enum login_bye {
 
 /* What a protocol adds to the core. Every function is called on the loop's thread unless said otherwise. */
 struct login_proto {
-	const char *sasl_service;  /* "imap", "pop" */
+	const char *sasl_service; /* "imap", "pop" */
 	enum proxy_proto proxy;
 	/* A new session with the protocol's state (login_session first in it, zeroed); free_session frees it. */
 	struct login_session *(*new_session)(struct login_server *srv);
@@ -115,15 +115,15 @@ struct login_session {
 	struct conn *conn;
 	void (*on_close)(void *ctx);
 	void *on_close_ctx;
-	bool secure;      /* TLS or loopback */
+	bool secure; /* TLS or loopback */
 	bool closing;
-	bool dead;        /* the connection ended while a job was out: freed when it returns */
-	bool tls_pending; /* STARTTLS/STLS sent: input waits for the handshake */
-	bool job_out;     /* a job on the worker pool holds the session */
-	bool inline_job;  /* a job runs inline (no pool): its done function must not re-enter the input loop */
+	bool dead;              /* the connection ended while a job was out: freed when it returns */
+	bool tls_pending;       /* STARTTLS/STLS sent: input waits for the handshake */
+	bool job_out;           /* a job on the worker pool holds the session */
+	bool inline_job;        /* a job runs inline (no pool): its done function must not re-enter the input loop */
 	struct login_user user; /* once logged in */
 	struct ix_sasl *sasl;
-	char *sasl_pass;  /* the password SASL checked, kept for a proxied login (wiped once used) */
+	char *sasl_pass; /* the password SASL checked, kept for a proxied login (wiped once used) */
 	size_t sasl_passlen;
 	struct proxy *proxy; /* a user homed on another server: the login there, then the piped session */
 	char *proxy_ref;     /* the ref of the login handed to the proxy */

@@ -46,13 +46,13 @@ struct proxy {
 	struct tls_ctx *tls;
 	bool need_tls;
 	unsigned idle_ms, login_ms;
-	struct evloop_timer timer; /* the login deadline, then the back-pressure poll */
-	bool up_paused, down_paused;  /* client input / backend input stopped because the other side is full */
-	unsigned long long up, down;  /* bytes client -> backend, backend -> client while piping */
+	struct evloop_timer timer;   /* the login deadline, then the back-pressure poll */
+	bool up_paused, down_paused; /* client input / backend input stopped because the other side is full */
+	unsigned long long up, down; /* bytes client -> backend, backend -> client while piping */
 	unsigned long long start_usec;
 	const char *end_reason;
-	struct buf why;               /* a failure found inside proxy_start, reported from the loop */
-	struct buf reply;             /* the backend's login answer handed to the callback */
+	struct buf why;   /* a failure found inside proxy_start, reported from the loop */
+	struct buf reply; /* the backend's login answer handed to the callback */
 };
 
 /* ---- backends ---- */
@@ -138,10 +138,11 @@ static void unavailable(struct proxy *p, const char *fmt, ...)
 static void ended(struct proxy *p, const char *reason)
 {
 	unsigned long long secs = (evloop_now_usec(p->loop) - p->start_usec) / 1000000u;
-	log_info("proxy %s from %s to %s (%s port %u%s) ended (%s) after %llu s: %llu bytes from the client, %llu bytes "
-		 "to the client",
-		 p->user, conn_peer(p->client), p->be.host, p->be.ip, p->be.port, p->need_tls ? ", TLS" : "",
-		 p->end_reason != NULL ? p->end_reason : reason, secs, p->up, p->down);
+	log_info(
+		"proxy %s from %s to %s (%s port %u%s) ended (%s) after %llu s: %llu bytes from the client, %llu bytes "
+		"to the client",
+		p->user, conn_peer(p->client), p->be.host, p->be.ip, p->be.port, p->need_tls ? ", TLS" : "",
+		p->end_reason != NULL ? p->end_reason : reason, secs, p->up, p->down);
 	finish(p, PROXY_ENDED, "");
 }
 
@@ -313,8 +314,7 @@ static enum line_result imap_line(struct proxy *p, const char *line, size_t len)
 		}
 		unavailable(p, "login answered %.*s", (int)(len > LOG_LINE_MAX ? LOG_LINE_MAX : len), line);
 		return LINE_FINISHED;
-	default:
-		return LINE_STOP;
+	default: return LINE_STOP;
 	}
 }
 
@@ -361,8 +361,7 @@ static enum line_result pop3_line(struct proxy *p, const char *line, size_t len)
 		}
 		unavailable(p, "login answered %.*s", shown, line);
 		return LINE_FINISHED;
-	default:
-		return LINE_STOP;
+	default: return LINE_STOP;
 	}
 }
 
@@ -420,8 +419,7 @@ static void backend_event(struct conn *c, enum conn_event ev, void *ctx)
 		if (p->st == P_TLS)
 			send_login(p);
 		break;
-	case CONN_EVENT_TIMEOUT:
-		break;
+	case CONN_EVENT_TIMEOUT: break;
 	case CONN_EVENT_EOF:
 	case CONN_EVENT_ERROR:
 	case CONN_EVENT_CLOSED:
@@ -429,7 +427,8 @@ static void backend_event(struct conn *c, enum conn_event ev, void *ctx)
 			close_pipe(p, ev == CONN_EVENT_EOF ? "the server closed" : "server connection failed");
 		} else if (p->st != P_CLOSING && p->st != P_DONE) {
 			const char *err = conn_error(p->backend);
-			unavailable(p, "%s", ev == CONN_EVENT_ERROR && err[0] != '\0' ? err : "it closed the connection");
+			unavailable(p, "%s",
+				    ev == CONN_EVENT_ERROR && err[0] != '\0' ? err : "it closed the connection");
 		}
 		break;
 	}
@@ -451,16 +450,17 @@ void proxy_client_event(struct proxy *p, enum conn_event ev)
 			ended(p, "idle");
 		break; /* during the login the login deadline comes first */
 	case CONN_EVENT_TLS_READY:
-	case CONN_EVENT_CONNECTED:
-		break;
+	case CONN_EVENT_CONNECTED: break;
 	case CONN_EVENT_EOF:
 	case CONN_EVENT_ERROR:
 	case CONN_EVENT_CLOSED:
 		if (p->st == P_PIPE || p->st == P_CLOSING) {
-			ended(p, ev == CONN_EVENT_EOF ? "the client closed" : ev == CONN_EVENT_CLOSED ? "closed" : "client connection failed");
+			ended(p, ev == CONN_EVENT_EOF      ? "the client closed"
+				 : ev == CONN_EVENT_CLOSED ? "closed"
+							   : "client connection failed");
 		} else if (p->st != P_DONE) {
-			log_info("proxy %s from %s to %s: the client left during the login", p->user, conn_peer(p->client),
-				 p->be.host);
+			log_info("proxy %s from %s to %s: the client left during the login", p->user,
+				 conn_peer(p->client), p->be.host);
 			finish(p, PROXY_ENDED, "");
 		}
 		break;

@@ -65,9 +65,9 @@ struct proxy_login {
 	const char *user;                    /* the login name sent to the backend */
 	const char *pass;                    /* the user's password (copied, wiped once sent) */
 	size_t passlen;
-	struct tls_ctx *tls;                 /* tls_peers_ctx's; NULL: backends that need TLS are refused */
-	unsigned idle_timeout_msecs;         /* of the piped session (the client connection's idle timeout) */
-	unsigned login_timeout_msecs;        /* 0: PROXY_LOGIN_TIMEOUT_MS */
+	struct tls_ctx *tls;          /* tls_peers_ctx's; NULL: backends that need TLS are refused */
+	unsigned idle_timeout_msecs;  /* of the piped session (the client connection's idle timeout) */
+	unsigned login_timeout_msecs; /* 0: PROXY_LOGIN_TIMEOUT_MS */
 };
 
 /* Starts logging in at the backend for the session on client (whose input the session has paused; the session

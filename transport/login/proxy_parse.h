@@ -14,12 +14,12 @@
 #define PROXY_TAG_MAX 64
 
 enum proxy_status {
-	PROXY_STATUS_NONE = 0,  /* no status word (an untagged data response such as "* CAPABILITY ...") */
-	PROXY_STATUS_OK,        /* IMAP OK, POP3 +OK */
-	PROXY_STATUS_NO,        /* IMAP NO, POP3 -ERR */
-	PROXY_STATUS_BAD,       /* IMAP BAD */
-	PROXY_STATUS_PREAUTH,   /* IMAP greeting PREAUTH */
-	PROXY_STATUS_BYE,       /* IMAP BYE */
+	PROXY_STATUS_NONE = 0, /* no status word (an untagged data response such as "* CAPABILITY ...") */
+	PROXY_STATUS_OK,       /* IMAP OK, POP3 +OK */
+	PROXY_STATUS_NO,       /* IMAP NO, POP3 -ERR */
+	PROXY_STATUS_BAD,      /* IMAP BAD */
+	PROXY_STATUS_PREAUTH,  /* IMAP greeting PREAUTH */
+	PROXY_STATUS_BYE,      /* IMAP BYE */
 };
 
 enum proxy_imap_kind {
@@ -32,12 +32,12 @@ enum proxy_imap_kind {
 struct proxy_imap_reply {
 	enum proxy_imap_kind kind;
 	enum proxy_status status;
-	const char *tag;           /* TAGGED: the tag (tag_len bytes); else NULL */
+	const char *tag; /* TAGGED: the tag (tag_len bytes); else NULL */
 	size_t tag_len;
-	const char *resp;          /* everything after "TAG " or "* " (status word included): what the proxy passes on
+	const char *resp; /* everything after "TAG " or "* " (status word included): what the proxy passes on
 				    * with the client's tag in front */
 	size_t resp_len;
-	const char *code;          /* the response code inside "[...]" after the status word, or NULL */
+	const char *code; /* the response code inside "[...]" after the status word, or NULL */
 	size_t code_len;
 };
 

@@ -10,16 +10,11 @@
 static const char *action_name(enum dsn_action a)
 {
 	switch (a) {
-	case DSN_FAILED:
-		return "failed";
-	case DSN_DELAYED:
-		return "delayed";
-	case DSN_DELIVERED:
-		return "delivered";
-	case DSN_RELAYED:
-		return "relayed";
-	case DSN_EXPANDED:
-		return "expanded";
+	case DSN_FAILED: return "failed";
+	case DSN_DELAYED: return "delayed";
+	case DSN_DELIVERED: return "delivered";
+	case DSN_RELAYED: return "relayed";
+	case DSN_EXPANDED: return "expanded";
 	}
 	return "failed";
 }
@@ -201,7 +196,7 @@ void dsn_build(const struct dsn_report *r, struct buf *out)
 	bool relayed = false;
 	for (size_t i = 0; i < r->nrcpts; i++)
 		relayed |= r->rcpts[i].action == DSN_RELAYED;
-	const char *subject = failed ? "Undelivered Mail Returned to Sender"
+	const char *subject = failed    ? "Undelivered Mail Returned to Sender"
 			      : delayed ? "Delayed Mail (still being retried)"
 					: "Successful Mail Delivery Report";
 	buf_printf(out, "From: Mail Delivery System <MAILER-DAEMON@");
@@ -210,10 +205,11 @@ void dsn_build(const struct dsn_report *r, struct buf *out)
 	append_clean(out, r->to);
 	buf_printf(out, ">\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%s@", subject, date, boundary + 2);
 	append_clean(out, r->reporting_mta);
-	buf_printf(out, ">\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
-			"Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n\r\n"
-			"This is a MIME-encapsulated message.\r\n\r\n--%s\r\n"
-			"Content-Type: text/plain; charset=us-ascii\r\n\r\n",
+	buf_printf(out,
+		   ">\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+		   "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n\r\n"
+		   "This is a MIME-encapsulated message.\r\n\r\n--%s\r\n"
+		   "Content-Type: text/plain; charset=us-ascii\r\n\r\n",
 		   boundary, boundary);
 	buf_append_str(out, "This is the mail system at host ");
 	append_clean(out, r->reporting_mta);

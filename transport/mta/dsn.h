@@ -17,8 +17,8 @@
 enum dsn_action { DSN_FAILED, DSN_DELAYED, DSN_DELIVERED, DSN_RELAYED, DSN_EXPANDED };
 
 struct dsn_rcpt {
-	const char *addr;       /* final recipient */
-	const char *orcpt;      /* original recipient, NULL or "" when none */
+	const char *addr;  /* final recipient */
+	const char *orcpt; /* original recipient, NULL or "" when none */
 	enum dsn_action action;
 	const char *status;     /* "5.1.1"; NULL: derived from diagnostic, else 5.0.0 / 4.0.0 / 2.0.0 */
 	const char *diagnostic; /* the SMTP reply or a sentence, NULL */
@@ -33,7 +33,7 @@ struct dsn_report {
 	long long arrival;         /* wall clock seconds when the original arrived */
 	const struct dsn_rcpt *rcpts;
 	size_t nrcpts;
-	const char *original;      /* the original message */
+	const char *original; /* the original message */
 	size_t original_len;
 };
 

@@ -167,7 +167,7 @@ enum outcome { OUT_NONE, OUT_DONE, OUT_TEMP, OUT_PERM, OUT_WAIT };
 
 struct attempt {
 	enum outcome out;
-	char *reply;    /* malloc'd */
+	char *reply; /* malloc'd */
 	bool local;
 	bool no_dsn; /* relayed to a server without DSN: we owe the success notice (RFC 3461 5.2.2.1) */
 	bool moving; /* the mailbox is frozen for a move: retry within a second, resolving its new home */
@@ -245,9 +245,11 @@ static void send_group(struct mta *m, const struct queue_msg *q, struct attempt 
 		bool need_tls;
 		struct tls_ctx *tls = relay_tls(m, host, ours, &need_tls, &err);
 		int rc = tls == NULL ? IX_EUNAVAIL
-				     : smtp_client_open(host, port, m->d.cfg.hostname, tls, SMTP_CLIENT_COMMAND_MS, &c, &err);
+				     : smtp_client_open(host, port, m->d.cfg.hostname, tls, SMTP_CLIENT_COMMAND_MS, &c,
+							&err);
 		if (rc == 0 && need_tls && !smtp_client_is_tls(c)) {
-			buf_printf(&err, "%s offers no STARTTLS, which a server of the organisation must", smtp_client_peer(c));
+			buf_printf(&err, "%s offers no STARTTLS, which a server of the organisation must",
+				   smtp_client_peer(c));
 			smtp_client_close(&c);
 			rc = IX_EUNAVAIL;
 		}
@@ -277,8 +279,8 @@ static void send_group(struct mta *m, const struct queue_msg *q, struct attempt 
 	bool eight = false;
 	for (size_t i = 0; i < q->body.len && !eight; i++)
 		eight = (unsigned char)q->body.data[i] >= 128;
-	struct smtp_client_msg sm = { q->sender, rcpts, notify, q->envid, q->body.data, q->body.len, eight, n, codes,
-				      replies };
+	struct smtp_client_msg sm = { q->sender,   rcpts, notify, q->envid, q->body.data,
+				      q->body.len, eight, n,      codes,    replies };
 	buf_reset(&err);
 	int rc = smtp_client_send(c, &sm, &err);
 	for (size_t i = 0; i < n; i++) {
@@ -287,7 +289,8 @@ static void send_group(struct mta *m, const struct queue_msg *q, struct attempt 
 		a->reply = replies[i] != NULL ? replies[i] : xstrdup("421 4.4.2 no reply");
 		a->no_dsn = !smtp_client_has(c, "DSN");
 		if (a->out == OUT_DONE) {
-			char *r = xasprintf("%s (%s%s)", a->reply, smtp_client_peer(c), smtp_client_is_tls(c) ? ", TLS" : "");
+			char *r = xasprintf("%s (%s%s)", a->reply, smtp_client_peer(c),
+					    smtp_client_is_tls(c) ? ", TLS" : "");
 			free(a->reply);
 			a->reply = r;
 		}
@@ -311,8 +314,9 @@ static void queue_bounce(struct mta *m, const struct queue_msg *q, const struct 
 	queue_msg_init(&b);
 	queue_new_id(b.id);
 	b.created = (long long)time(NULL);
-	struct dsn_report rep = { m->d.cfg.hostname, q->sender, q->envid, q->ret == SMTP_RET_HDRS, q->created, dr, n,
-				  q->body.data != NULL ? q->body.data : "", q->body.len };
+	struct dsn_report rep = { m->d.cfg.hostname, q->sender, q->envid, q->ret == SMTP_RET_HDRS,
+				  q->created,        dr,        n,        q->body.data != NULL ? q->body.data : "",
+				  q->body.len };
 	dsn_build(&rep, &b.body);
 	char msgid[DSN_HEADER_VALUE_MAX + 1];
 	dsn_header_value(b.body.data, b.body.len, "Message-ID", msgid, sizeof(msgid));
@@ -324,7 +328,9 @@ static void queue_bounce(struct mta *m, const struct queue_msg *q, const struct 
 		log_error("cannot queue the notice for %s: %s", q->id, buf_cstr(&err));
 	else
 		track_log(m->d.cfg.data_dir, "notice", b.id, b.msgid, "", q->sender, m->d.cfg.hostname,
-			  dr[0].action == DSN_FAILED ? "bounce" : dr[0].action == DSN_DELAYED ? "delay" : "success");
+			  dr[0].action == DSN_FAILED    ? "bounce"
+			  : dr[0].action == DSN_DELAYED ? "delay"
+							: "success");
 	buf_free(&err);
 	queue_msg_free(&b);
 }
@@ -461,7 +467,8 @@ static long long process(struct mta *m, const char *id, bool flush)
 			if (at[i].tg.kind == MTA_SERVER)
 				same = at[j].tg.kind == MTA_SERVER && strcmp(at[j].tg.dest, dest) == 0;
 			else
-				same = at[j].tg.kind == MTA_REMOTE && strcasecmp(mta_domain(at[j].tg.addr), domain) == 0;
+				same = at[j].tg.kind == MTA_REMOTE &&
+				       strcasecmp(mta_domain(at[j].tg.addr), domain) == 0;
 			if (same)
 				idx[n++] = j;
 		}
@@ -481,33 +488,32 @@ static long long process(struct mta *m, const char *id, bool flush)
 		const char *reply = a->reply != NULL ? a->reply : "";
 		const char *where = a->tg.kind == MTA_SERVER ? a->tg.dest : me;
 		switch (a->out) {
-		case OUT_NONE:
-			continue;
-		case OUT_WAIT:
-			r->next_try = now + 1;
-			continue;
+		case OUT_NONE: continue;
+		case OUT_WAIT: r->next_try = now + 1; continue;
 		case OUT_DONE:
 			r->state = QUEUE_RCPT_DONE;
 			queue_set_field(&r->last_error, reply);
 			track_log(data_dir, a->local ? "delivered" : "relayed", q.id, q.msgid, q.sender, r->addr, where,
 				  reply);
 			if ((a->local || a->no_dsn) && (r->notify & SMTP_NOTIFY_SUCCESS))
-				oks[noks++] = (struct dsn_rcpt){ r->addr, r->orcpt, a->local ? DSN_DELIVERED : DSN_RELAYED,
-								 NULL, reply, NULL };
+				oks[noks++] = (struct dsn_rcpt){
+					r->addr, r->orcpt, a->local ? DSN_DELIVERED : DSN_RELAYED, NULL, reply, NULL
+				};
 			continue;
 		case OUT_TEMP:
 			r->attempts++;
 			queue_set_field(&r->last_error, reply);
 			if (now - q.created < lifetime) {
-				r->next_try = now + queue_backoff(r->attempts, (long long)m->set.v[SET_QUEUE_RETRY_FIRST],
+				r->next_try = now + queue_backoff(r->attempts,
+								  (long long)m->set.v[SET_QUEUE_RETRY_FIRST],
 								  (long long)m->set.v[SET_QUEUE_RETRY_MAX]);
 				if (a->moving)
 					r->next_try = now + 1;
 				track_log(data_dir, "deferred", q.id, q.msgid, q.sender, r->addr, where, reply);
 				if ((r->notify & SMTP_NOTIFY_DELAY) && !r->delay_notified) {
 					r->delay_notified = true;
-					delays[ndelays++] = (struct dsn_rcpt){ r->addr, r->orcpt, DSN_DELAYED, NULL, reply,
-									       NULL };
+					delays[ndelays++] = (struct dsn_rcpt){ r->addr, r->orcpt, DSN_DELAYED,
+									       NULL,    reply,    NULL };
 				}
 				continue;
 			}
@@ -519,15 +525,15 @@ static long long process(struct mta *m, const char *id, bool flush)
 				reply = expired;
 			}
 			break;
-		case OUT_PERM:
-			break;
+		case OUT_PERM: break;
 		}
 		r->state = QUEUE_RCPT_FAILED;
 		queue_set_field(&r->last_error, reply);
 		track_log(data_dir, "bounced", q.id, q.msgid, q.sender, r->addr, where, reply);
 		if (!(r->notify & SMTP_NOTIFY_NEVER) && (r->notify == 0 || (r->notify & SMTP_NOTIFY_FAILURE)))
-			fails[nfails++] = (struct dsn_rcpt){ r->addr, r->orcpt, DSN_FAILED,
-							     a->out == OUT_TEMP ? "4.4.7" : NULL, r->last_error, NULL };
+			fails[nfails++] = (struct dsn_rcpt){ r->addr,       r->orcpt,
+							     DSN_FAILED,    a->out == OUT_TEMP ? "4.4.7" : NULL,
+							     r->last_error, NULL };
 	}
 	/* notices: never to the null sender, so never a bounce of a bounce */
 	if (q.sender[0] != '\0') {

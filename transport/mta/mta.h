@@ -27,15 +27,15 @@ enum mta_kind {
 };
 
 struct mta_target {
-	char *addr;        /* final address */
-	char *orcpt;       /* the envelope recipient it came from */
-	unsigned notify;   /* SMTP_NOTIFY_* of that envelope recipient */
+	char *addr;      /* final address */
+	char *orcpt;     /* the envelope recipient it came from */
+	unsigned notify; /* SMTP_NOTIFY_* of that envelope recipient */
 	enum mta_kind kind;
-	char *guid;        /* MTA_LOCAL: mailbox GUID (STORE_PUBLIC_GUID for public folders) */
-	char *folder;      /* MTA_LOCAL: NULL for INBOX, the folder path for public folders */
+	char *guid;                           /* MTA_LOCAL: mailbox GUID (STORE_PUBLIC_GUID for public folders) */
+	char *folder;                         /* MTA_LOCAL: NULL for INBOX, the folder path for public folders */
 	uint64_t quota_bytes, quota_messages; /* MTA_LOCAL: limits from the directory (0: none) */
-	char *dest;        /* MTA_SERVER: "host:port" of the home server's SMTP port */
-	char *error;       /* MTA_FAIL: "550 5.1.1 ..." (4xx: temporary) */
+	char *dest;                           /* MTA_SERVER: "host:port" of the home server's SMTP port */
+	char *error;                          /* MTA_FAIL: "550 5.1.1 ..." (4xx: temporary) */
 };
 
 struct mta_targets {

@@ -29,8 +29,8 @@ static bool dn_eq(const char *a, const char *b)
 	return a != NULL && b != NULL && strcasecmp(a, b) == 0;
 }
 
-static struct mta_target *add_target(struct mta_targets *t, enum mta_kind kind, const char *addr,
-				     const char *orcpt, unsigned notify)
+static struct mta_target *add_target(struct mta_targets *t, enum mta_kind kind, const char *addr, const char *orcpt,
+				     unsigned notify)
 {
 	t->v = xrealloc(t->v, (t->n + 1) * sizeof(*t->v));
 	struct mta_target *x = &t->v[t->n++];
@@ -101,8 +101,8 @@ static char *server_dest(struct dir *dir, const char *dn)
 }
 
 /* One final (non-list) recipient. */
-static void add_final(const struct resolution *rs, const struct dir_recipient *r, const char *addr,
-		      const char *orcpt, unsigned notify, unsigned depth)
+static void add_final(const struct resolution *rs, const struct dir_recipient *r, const char *addr, const char *orcpt,
+		      unsigned notify, unsigned depth)
 {
 	struct dir *dir = rs->dir;
 	const char *server_dn = rs->server_dn;
@@ -125,11 +125,9 @@ static void add_final(const struct resolution *rs, const struct dir_recipient *r
 			x->folder = xstrdup(r->folder_path != NULL ? r->folder_path : "");
 		}
 		return;
-	case DIR_TYPE_USER:
-		break;
+	case DIR_TYPE_USER: break;
 	case DIR_TYPE_LIST:
-	default:
-		return;
+	default: return;
 	}
 	if (r->forward_to != NULL && depth < NO_FORWARD_DEPTH) {
 		struct dir_recipient f;
@@ -184,7 +182,8 @@ static void resolve_addr(const struct resolution *rs, const char *addr, const ch
 	struct dir_recipient r;
 	if (dir_resolve(dir, addr, &r) != IX_OK) {
 		struct buf type = BUF_INIT;
-		bool relay = dir_domain_type(dir, domain, &type) == IX_OK && strcmp(buf_cstr(&type), "authoritative") != 0;
+		bool relay = dir_domain_type(dir, domain, &type) == IX_OK &&
+			     strcmp(buf_cstr(&type), "authoritative") != 0;
 		buf_free(&type);
 		if (relay && !have_addr(t, addr))
 			add_target(t, MTA_REMOTE, addr, orcpt, notify);
@@ -208,10 +207,10 @@ static void resolve_addr(const struct resolution *rs, const char *addr, const ch
 			const char *maddr = m->primary_address != NULL ? m->primary_address : addr;
 			/* a member's own restrictions hold when mail reaches it through a list (the list's were checked
 			 * for the envelope recipient at RCPT) */
-			const char *why = rs->sender != NULL ? mta_check_restrictions(dir, m, rs->sender->address,
-										     rs->sender->authenticated,
-										     rs->sender->size)
-							     : NULL;
+			const char *why = rs->sender != NULL
+						  ? mta_check_restrictions(dir, m, rs->sender->address,
+									   rs->sender->authenticated, rs->sender->size)
+						  : NULL;
 			if (why != NULL)
 				fail(t, maddr, orcpt, notify, why);
 			else
@@ -457,7 +456,8 @@ char *mta_pick_smart_host(struct dir *dir, const char *domain, const struct dir_
 	size_t want = connector_score(best, domain), ties = 0;
 	const char *tie[64];
 	for (size_t i = 0; i < n && ties < IX_ARRAY_LEN(tie); i++) {
-		if (all[i].cost == best->cost && all[i].smart_host[0] != '\0' && connector_score(&all[i], domain) == want)
+		if (all[i].cost == best->cost && all[i].smart_host[0] != '\0' &&
+		    connector_score(&all[i], domain) == want)
 			tie[ties++] = all[i].smart_host;
 	}
 	unsigned long h = 5381;
@@ -467,7 +467,6 @@ char *mta_pick_smart_host(struct dir *dir, const char *domain, const struct dir_
 	dir_connectors_free(&all, n);
 	return pick;
 }
-
 
 void mta_local_prepare(struct store *st, const struct mta_target *tg)
 {
@@ -486,9 +485,9 @@ char *mta_local_failure(const struct mta_target *tg, int result, const char *sto
 	struct buf norm = BUF_INIT, why = BUF_INIT;
 	if (store_folder_name_norm(tg->folder, &norm, &why) == 0)
 		buf_append_str(&why, store_error);
-	char *reply = tg->folder != NULL
-			      ? xasprintf("550 5.2.0 The folder %.200s cannot take mail: %.200s", tg->folder, buf_cstr(&why))
-			      : xasprintf("550 5.2.0 The mailbox cannot take mail: %.200s", buf_cstr(&why));
+	char *reply = tg->folder != NULL ? xasprintf("550 5.2.0 The folder %.200s cannot take mail: %.200s", tg->folder,
+						     buf_cstr(&why))
+					 : xasprintf("550 5.2.0 The mailbox cannot take mail: %.200s", buf_cstr(&why));
 	buf_free(&norm);
 	buf_free(&why);
 	return reply;

@@ -108,8 +108,8 @@ static void serialize_head(const struct queue_msg *m, size_t body_len, struct bu
 		   m->id, m->created, m->sender, m->envid, m->ret, m->msgid, m->auth);
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		const struct queue_rcpt *r = &m->rcpts[i];
-		buf_printf(out, "rcpt %d\t%u\t%lld\t%u\t%d\t%s\t%s\t%s\n", r->state, r->attempts, r->next_try, r->notify,
-			   r->delay_notified ? 1 : 0, r->addr, r->orcpt, r->last_error);
+		buf_printf(out, "rcpt %d\t%u\t%lld\t%u\t%d\t%s\t%s\t%s\n", r->state, r->attempts, r->next_try,
+			   r->notify, r->delay_notified ? 1 : 0, r->addr, r->orcpt, r->last_error);
 	}
 	buf_printf(out, "body %zu\n", body_len);
 }
@@ -299,7 +299,8 @@ int queue_write_body(const char *qdir, const struct queue_msg *m, const char *bo
 	int ret = 0;
 	if (write_file_atomic_parts(path, parts, 2, 0600) < 0) {
 		buf_printf(error_r, "cannot write %s: %s", path,
-			   errno == ENOSPC || errno == EDQUOT ? "disk full (no space left on the device)" : strerror(errno));
+			   errno == ENOSPC || errno == EDQUOT ? "disk full (no space left on the device)"
+							      : strerror(errno));
 		ret = IX_EIO;
 	}
 	free(path);

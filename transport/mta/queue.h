@@ -8,11 +8,11 @@
 #include "common/buf.h"
 
 /* Limits on what a queue file may hold; a file over them is refused as corrupt. */
-#define QUEUE_ID_MAX 32                 /* characters of a queue id (hex digits) */
-#define QUEUE_FIELD_MAX 1024            /* bytes of one envelope field (address, envid, error text) */
-#define QUEUE_RCPTS_MAX 100000          /* recipients of one queued message */
-#define QUEUE_HEADER_MAX (64u << 20)    /* bytes of the envelope part of a file */
-#define QUEUE_BODY_MAX (2ULL << 30)     /* bytes of the message part */
+#define QUEUE_ID_MAX 32              /* characters of a queue id (hex digits) */
+#define QUEUE_FIELD_MAX 1024         /* bytes of one envelope field (address, envid, error text) */
+#define QUEUE_RCPTS_MAX 100000       /* recipients of one queued message */
+#define QUEUE_HEADER_MAX (64u << 20) /* bytes of the envelope part of a file */
+#define QUEUE_BODY_MAX (2ULL << 30)  /* bytes of the message part */
 #define QUEUE_FILE_MAGIC "IXQ 1"
 /* Temp files of the durable recipe carry a '.' in their names; queue ids never do. */
 
@@ -23,14 +23,14 @@ enum queue_rcpt_state {
 };
 
 struct queue_rcpt {
-	char *addr;        /* where it goes (final recipient address) */
-	char *orcpt;       /* the original recipient as the client gave it (RCPT TO), "" when the same */
-	unsigned notify;   /* SMTP_NOTIFY_* (0: not given) */
-	int state;         /* enum queue_rcpt_state */
-	unsigned attempts; /* delivery attempts that failed temporarily */
-	long long next_try;        /* wall clock seconds of the next attempt */
-	bool delay_notified;       /* a delay DSN went out */
-	char *last_error;  /* the last failure (an SMTP reply or a sentence), "" */
+	char *addr;          /* where it goes (final recipient address) */
+	char *orcpt;         /* the original recipient as the client gave it (RCPT TO), "" when the same */
+	unsigned notify;     /* SMTP_NOTIFY_* (0: not given) */
+	int state;           /* enum queue_rcpt_state */
+	unsigned attempts;   /* delivery attempts that failed temporarily */
+	long long next_try;  /* wall clock seconds of the next attempt */
+	bool delay_notified; /* a delay DSN went out */
+	char *last_error;    /* the last failure (an SMTP reply or a sentence), "" */
 };
 
 struct queue_msg {
@@ -43,7 +43,7 @@ struct queue_msg {
 	char *auth;        /* who authenticated when it was submitted, "" */
 	struct queue_rcpt *rcpts;
 	size_t nrcpts;
-	struct buf body;   /* the message, CRLF line ends */
+	struct buf body; /* the message, CRLF line ends */
 };
 
 /* Zeroes m; fields are then "" / empty as documented. */

@@ -24,8 +24,8 @@ struct smtp_client {
 	SSL *ssl;
 	char peer[300];
 	char *helo;
-	struct buf in;   /* unread input */
-	struct buf ext;  /* EHLO reply keywords, one per line, upper case */
+	struct buf in;  /* unread input */
+	struct buf ext; /* EHLO reply keywords, one per line, upper case */
 	bool esmtp;
 	bool broken;
 	unsigned timeout_ms;
@@ -177,7 +177,8 @@ static int ehlo(struct smtp_client *c, struct buf *reply)
 			buf_append(reply, line, l);
 		else if (l > 4 && c->ext.len < SMTP_CLIENT_REPLY_MAX) {
 			for (size_t i = 4; i < l; i++)
-				buf_append_char(&c->ext, line[i] >= 'a' && line[i] <= 'z' ? (char)(line[i] - 32) : line[i]);
+				buf_append_char(&c->ext,
+						line[i] >= 'a' && line[i] <= 'z' ? (char)(line[i] - 32) : line[i]);
 			buf_append_char(&c->ext, '\n');
 		}
 		buf_consume(&c->in, n + 1);
@@ -251,7 +252,8 @@ static int connect_host(const char *host, unsigned port, unsigned timeout_ms, ch
 		struct pollfd p = { fd, POLLOUT, 0 };
 		int err = 0;
 		socklen_t el = sizeof(err);
-		if (poll(&p, 1, (int)timeout_ms) <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err != 0) {
+		if (poll(&p, 1, (int)timeout_ms) <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 ||
+		    err != 0) {
 			buf_reset(error_r);
 			buf_printf(error_r, "connect to %s[%s]:%u: %s", host, ip, port,
 				   err != 0 ? strerror(err) : "timed out");
@@ -303,13 +305,14 @@ int smtp_client_open(const char *host, unsigned port, const char *helo, struct t
 	if (code != 250) {
 		if (code >= 500)
 			ret = IX_EINVAL;
-		buf_printf(error_r, "%s refused EHLO/HELO: %s", c->peer, code < 0 ? "connection lost" : buf_cstr(&reply));
+		buf_printf(error_r, "%s refused EHLO/HELO: %s", c->peer,
+			   code < 0 ? "connection lost" : buf_cstr(&reply));
 		goto fail;
 	}
 	if (tls != NULL && c->esmtp && smtp_client_has(c, "STARTTLS")) {
 		code = command(c, "STARTTLS", &reply);
 		if (code == 220) {
-			buf_reset(&c->in); /* nothing may be buffered across the handshake */
+			buf_reset(&c->in);               /* nothing may be buffered across the handshake */
 			c->ssl = tls_ssl_new(tls, host); /* a verifying context checks the name or address */
 			SSL_set_fd(c->ssl, c->fd);
 			if (SSL_connect(c->ssl) != 1) {
@@ -412,8 +415,9 @@ int smtp_client_send(struct smtp_client *c, struct smtp_client_msg *m, struct bu
 				buf_append_str(&out, " NOTIFY=NEVER");
 			else
 				buf_printf(&out, " NOTIFY=%s%s%s%s%s", (n & SMTP_NOTIFY_SUCCESS) ? "SUCCESS" : "",
-					   (n & SMTP_NOTIFY_SUCCESS) && (n & (SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY)) ? ","
-														   : "",
+					   (n & SMTP_NOTIFY_SUCCESS) && (n & (SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY))
+						   ? ","
+						   : "",
 					   (n & SMTP_NOTIFY_FAILURE) ? "FAILURE" : "",
 					   (n & SMTP_NOTIFY_FAILURE) && (n & SMTP_NOTIFY_DELAY) ? "," : "",
 					   (n & SMTP_NOTIFY_DELAY) ? "DELAY" : "");

@@ -39,16 +39,16 @@ const char *smtp_client_peer(const struct smtp_client *c);
 /* One message. Outputs: codes[i] is the final reply code for recipient i (250: accepted and the message taken,
  * 4xx / 5xx refused) and replies[i] its reply text (malloc'd; the caller frees each with free()). */
 struct smtp_client_msg {
-	const char *sender;        /* "" for <> */
+	const char *sender; /* "" for <> */
 	const char *const *rcpts;
-	const unsigned *notify;    /* per recipient SMTP_NOTIFY_* or 0; sent only when the server has DSN; may be NULL */
-	const char *envid;         /* DSN ENVID (xtext-safe characters only) or NULL */
-	const char *data;          /* the message with CRLF line ends, not dot-stuffed */
+	const unsigned *notify; /* per recipient SMTP_NOTIFY_* or 0; sent only when the server has DSN; may be NULL */
+	const char *envid;      /* DSN ENVID (xtext-safe characters only) or NULL */
+	const char *data;       /* the message with CRLF line ends, not dot-stuffed */
 	size_t len;
-	bool eightbit;             /* send BODY=8BITMIME when offered */
+	bool eightbit; /* send BODY=8BITMIME when offered */
 	size_t nrcpts;
-	int *codes;                /* nrcpts entries, filled */
-	char **replies;            /* nrcpts entries, filled */
+	int *codes;     /* nrcpts entries, filled */
+	char **replies; /* nrcpts entries, filled */
 };
 
 /* Sends one transaction (pipelined when offered). Returns 0 when the exchange completed (look at codes: some

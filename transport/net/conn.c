@@ -744,9 +744,7 @@ static void update_interest(struct conn *c)
 		r = !c->hs_want_write;
 		w = c->hs_want_write;
 		break;
-	case CONN_TLS_WAIT_FLUSH:
-		w = c->plain_left > 0;
-		break;
+	case CONN_TLS_WAIT_FLUSH: w = c->plain_left > 0; break;
 	case CONN_TLS_OFF:
 	case CONN_TLS_ON:
 		r = !c->eof_seen && !c->paused && !c->closing && in_len(c) < c->in_max;
@@ -755,8 +753,7 @@ static void update_interest(struct conn *c)
 			r = true;
 		break;
 	}
-	if (evloop_fd_events(c->loop, c->fd, (r ? EVLOOP_READ : 0) | (w ? EVLOOP_WRITE : 0)) < 0 &&
-	    c->error.len == 0) {
+	if (evloop_fd_events(c->loop, c->fd, (r ? EVLOOP_READ : 0) | (w ? EVLOOP_WRITE : 0)) < 0 && c->error.len == 0) {
 		buf_printf(&c->error, "cannot watch fd: %s", strerror(errno));
 		schedule_kick(c); /* reported from the loop */
 	}
@@ -954,8 +951,8 @@ static void listener_ready(struct evloop *loop, int fd, unsigned events, void *c
 	listener_update(l);
 }
 
-int listener_create(struct evloop *loop, const char *addr, unsigned port, unsigned max_conns,
-		    listener_accept_fn *fn, void *ctx, struct listener **l_r, struct buf *error_r)
+int listener_create(struct evloop *loop, const char *addr, unsigned port, unsigned max_conns, listener_accept_fn *fn,
+		    void *ctx, struct listener **l_r, struct buf *error_r)
 {
 	struct sockaddr_storage ss;
 	const char *a = addr != NULL ? addr : "::";

@@ -145,8 +145,8 @@ typedef void listener_accept_fn(struct listener *l, int fd, void *ctx);
 /* Listens on addr ("127.0.0.1", "::1", "0.0.0.0", "::"; NULL means any IPv6+IPv4) and port (0: an ephemeral
  * port, see listener_port) with SO_REUSEADDR. While max_conns connections are live (0: no cap), accepting
  * pauses and new peers wait in the kernel backlog. Returns 0 or IX_EIO / IX_EINVAL with error_r. */
-int listener_create(struct evloop *loop, const char *addr, unsigned port, unsigned max_conns,
-		    listener_accept_fn *fn, void *ctx, struct listener **l_r, struct buf *error_r);
+int listener_create(struct evloop *loop, const char *addr, unsigned port, unsigned max_conns, listener_accept_fn *fn,
+		    void *ctx, struct listener **l_r, struct buf *error_r);
 /* Closes the socket and frees; live connections are unaffected. Sets *l to NULL. */
 void listener_destroy(struct listener **l);
 unsigned listener_port(const struct listener *l);

@@ -222,8 +222,8 @@ int ix_sasl_create(const char *service, const char *host, bool secure, ix_sasl_c
 	s->secure = secure;
 	s->check = check;
 	s->ctx = ctx;
-	s->callbacks[0] = (sasl_callback_t){ SASL_CB_SERVER_USERDB_CHECKPASS,
-					     (sasl_cb_fn)(void (*)(void))cb_checkpass, s };
+	s->callbacks[0] = (sasl_callback_t){ SASL_CB_SERVER_USERDB_CHECKPASS, (sasl_cb_fn)(void (*)(void))cb_checkpass,
+					     s };
 	s->callbacks[1] = (sasl_callback_t){ SASL_CB_GETOPT, (sasl_cb_fn)(void (*)(void))cb_getopt, NULL };
 	s->callbacks[2] = (sasl_callback_t){ SASL_CB_LIST_END, NULL, NULL };
 	int ret = session_open(s, error_r);
@@ -313,8 +313,8 @@ static int outcome(struct ix_sasl *s, int r, const char *out, unsigned outlen, s
 	return IX_EUNAVAIL;
 }
 
-int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size_t initial_len,
-		  struct buf *challenge_r, struct buf *error_r)
+int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size_t initial_len, struct buf *challenge_r,
+		  struct buf *error_r)
 {
 	free(s->user);
 	s->user = NULL;
@@ -372,8 +372,7 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 	return outcome(s, r, out, outlen, challenge_r, error_r);
 }
 
-int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf *challenge_r,
-		 struct buf *error_r)
+int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf *challenge_r, struct buf *error_r)
 {
 	if (!s->active) {
 		buf_append_str(error_r, "no authentication in progress");

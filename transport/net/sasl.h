@@ -61,11 +61,10 @@ const char *ix_sasl_mechanisms(const struct ix_sasl *s);
  * challenge_r. Errors: IX_EINVAL (unknown mechanism, bad base64, malformed response), IX_EPERM (plaintext
  * mechanism on an insecure connection), IX_EAUTH (wrong credentials), IX_EBLOCKED (the check function said
  * so), IX_EUNAVAIL (check function or Cyrus trouble), IX_ELIMIT (too long, too many steps). error_r gets a phrase fit for a log line. */
-int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size_t initial_len,
-		  struct buf *challenge_r, struct buf *error_r);
+int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size_t initial_len, struct buf *challenge_r,
+		  struct buf *error_r);
 /* Feeds one response line (base64, without CRLF; "*" cancels). Returns as ix_sasl_start. */
-int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf *challenge_r,
-		 struct buf *error_r);
+int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf *challenge_r, struct buf *error_r);
 /* The authenticated user after IX_SASL_DONE, else NULL. Valid until the next start or destroy. */
 const char *ix_sasl_user(const struct ix_sasl *s);
 

@@ -70,8 +70,7 @@ static int ctx_common(SSL_CTX *ssl, struct buf *error_r)
 	return 0;
 }
 
-int tls_server_ctx_create(const char *cert_path, const char *key_path, struct tls_ctx **ctx_r,
-			  struct buf *error_r)
+int tls_server_ctx_create(const char *cert_path, const char *key_path, struct tls_ctx **ctx_r, struct buf *error_r)
 {
 	ERR_clear_error();
 	SSL_CTX *ssl = SSL_CTX_new(TLS_server_method());

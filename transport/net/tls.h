@@ -23,8 +23,7 @@ struct ssl_ctx_st;
 /* Server context from a certificate chain PEM and a private key PEM (which must match). Sessions are
  * cached in-process; compression and renegotiation are off. Returns 0, or IX_EIO (a file cannot be read) /
  * IX_EINVAL (bad PEM, mismatched key) with OpenSSL's reasons in error_r. Free with tls_ctx_destroy. */
-int tls_server_ctx_create(const char *cert_path, const char *key_path, struct tls_ctx **ctx_r,
-			  struct buf *error_r);
+int tls_server_ctx_create(const char *cert_path, const char *key_path, struct tls_ctx **ctx_r, struct buf *error_r);
 /* Client context for outbound SMTP. verify false: opportunistic TLS, any certificate is accepted (RFC 7435);
  * verify true: the chain must verify against ca_file (NULL: the system store) and match the host name
  * given to tls_ssl_new (an IP address against the certificate's IP names). Returns 0 or IX_EINVAL/IX_EIO with error_r. */

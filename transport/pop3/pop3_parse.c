@@ -175,8 +175,7 @@ static int parse_line(const char *s, size_t n, struct pop3_command *cmd, struct 
 				return fail(error_r, "Invalid APOP digest");
 		}
 		break;
-	default:
-		break;
+	default: break;
 	}
 	return 0;
 }

@@ -29,7 +29,7 @@ struct pop3_session {
 	enum pop3_state state;
 	bool busy, in_sasl;
 	unsigned errors;
-	char *user_arg;      /* USER name waiting for PASS */
+	char *user_arg; /* USER name waiting for PASS */
 	uint32_t uidvalidity;
 	struct pop3_msg *msgs;
 	size_t count;
@@ -66,7 +66,6 @@ static void close_session(struct pop3_session *s)
 	s->state = POP3_ST_DONE;
 	login_close(&s->ls);
 }
-
 
 static struct pop3_msg *msg_arg(struct pop3_session *s, const struct pop3_command *cmd)
 {
@@ -373,20 +372,13 @@ struct pop3_cmd_def {
 };
 
 static const struct pop3_cmd_def commands[] = {
-	{ POP3_CAPA, cmd_capa, ST_ANY },
-	{ POP3_QUIT, cmd_quit, ST_ANY },
-	{ POP3_STLS, cmd_stls, POP3_ST_AUTH },
-	{ POP3_USER, cmd_user, POP3_ST_AUTH },
-	{ POP3_PASS, cmd_pass, POP3_ST_AUTH },
-	{ POP3_AUTH, cmd_auth, POP3_ST_AUTH },
-	{ POP3_APOP, cmd_apop, POP3_ST_AUTH },
-	{ POP3_STAT, cmd_stat, POP3_ST_TRANS },
-	{ POP3_LIST, cmd_list, POP3_ST_TRANS },
-	{ POP3_UIDL, cmd_list, POP3_ST_TRANS },
-	{ POP3_RETR, cmd_retr, POP3_ST_TRANS },
-	{ POP3_TOP, cmd_retr, POP3_ST_TRANS },
-	{ POP3_DELE, cmd_dele, POP3_ST_TRANS },
-	{ POP3_NOOP, cmd_noop, POP3_ST_TRANS },
+	{ POP3_CAPA, cmd_capa, ST_ANY },        { POP3_QUIT, cmd_quit, ST_ANY },
+	{ POP3_STLS, cmd_stls, POP3_ST_AUTH },  { POP3_USER, cmd_user, POP3_ST_AUTH },
+	{ POP3_PASS, cmd_pass, POP3_ST_AUTH },  { POP3_AUTH, cmd_auth, POP3_ST_AUTH },
+	{ POP3_APOP, cmd_apop, POP3_ST_AUTH },  { POP3_STAT, cmd_stat, POP3_ST_TRANS },
+	{ POP3_LIST, cmd_list, POP3_ST_TRANS }, { POP3_UIDL, cmd_list, POP3_ST_TRANS },
+	{ POP3_RETR, cmd_retr, POP3_ST_TRANS }, { POP3_TOP, cmd_retr, POP3_ST_TRANS },
+	{ POP3_DELE, cmd_dele, POP3_ST_TRANS }, { POP3_NOOP, cmd_noop, POP3_ST_TRANS },
 	{ POP3_RSET, cmd_rset, POP3_ST_TRANS },
 };
 
@@ -521,12 +513,8 @@ static void login_reply(struct login_session *ls, const char *ref, enum login_ou
 	case LOGIN_SASL_BAD: /* counted as a failure in POP3 */
 		login_failed(ls, NULL, text[0] != '\0' ? text : "bad SASL exchange");
 		__attribute__((fallthrough)); /* and answered as a failure */
-	case LOGIN_FAILED:
-		err_reply(s, "[AUTH] Authentication failed.");
-		break;
-	case LOGIN_CANCELLED:
-		err_reply(s, "Authentication cancelled.");
-		break;
+	case LOGIN_FAILED: err_reply(s, "[AUTH] Authentication failed."); break;
+	case LOGIN_CANCELLED: err_reply(s, "Authentication cancelled."); break;
 	case LOGIN_UNAVAILABLE:
 		reply(s, "-ERR [SYS/TEMP] The directory or the store is not answering; try again later.");
 		break;
@@ -536,9 +524,7 @@ static void login_reply(struct login_session *ls, const char *ref, enum login_ou
 	case LOGIN_THROTTLED:
 		err_reply(s, "[LOGIN-DELAY] Temporarily blocked after too many failed logins; try again later.");
 		break;
-	case LOGIN_SASL_UNAVAILABLE:
-		reply(s, "-ERR [SYS/TEMP] Authentication is unavailable.");
-		break;
+	case LOGIN_SASL_UNAVAILABLE: reply(s, "-ERR [SYS/TEMP] Authentication is unavailable."); break;
 	case LOGIN_PROXY_LOGGED_IN:
 		reply(s, "%s", text); /* the home server's +OK */
 		break;
@@ -611,7 +597,8 @@ static void logged_in(struct login_session *ls, const char *ref, void *data)
 }
 
 static const struct login_proto pop3_proto = {
-	"pop", PROXY_POP3, new_session, free_session, greet, input, set_busy, resume, login_reply, bye, prepare, free_data, logged_in,
+	"pop",  PROXY_POP3,  new_session, free_session, greet,     input,     set_busy,
+	resume, login_reply, bye,         prepare,      free_data, logged_in,
 };
 
 /* ---- the server ---- */

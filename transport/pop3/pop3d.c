@@ -25,8 +25,9 @@ static void destroy(void *srv)
 int main(int argc, char **argv)
 {
 	static const struct login_daemon pop3d = {
-		"pop3d", "AUTH", LOGIN_POOL_THREADS / 2, PORT_POP3, PORT_POP3S,
-		"-ERR [SYS/TEMP] Too many connections, try again later\r\n", create, apply, destroy,
+		"pop3d",   "AUTH",     LOGIN_POOL_THREADS / 2,
+		PORT_POP3, PORT_POP3S, "-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+		create,    apply,      destroy,
 	};
 	return login_daemon_main(&pop3d, argc, argv);
 }

@@ -127,11 +127,13 @@ static void *worker_run(void *arg)
 static void make_body(struct bench *b, size_t size)
 {
 	struct buf m = BUF_INIT;
-	buf_printf(&m, "From: loadgen@example.com\r\nTo: someone@example.com\r\nSubject: bench\r\n"
-		       "Message-ID: <%llu.bench@loadgen>\r\n\r\n",
+	buf_printf(&m,
+		   "From: loadgen@example.com\r\nTo: someone@example.com\r\nSubject: bench\r\n"
+		   "Message-ID: <%llu.bench@loadgen>\r\n\r\n",
 		   (unsigned long long)now_usec());
 	while (m.len + 80 < size)
-		buf_append_str(&m, "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdef\r\n");
+		buf_append_str(&m,
+			       "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdef\r\n");
 	buf_append_str(&m, ".\r\n");
 	b->body_len = m.len;
 	b->body = buf_steal(&m);
@@ -167,8 +169,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	struct bench b = { .port = (unsigned)v[0], .sessions = (unsigned)v[1], .users = (unsigned)v[2],
-			   .messages = (unsigned)v[3] };
+	struct bench b = {
+		.port = (unsigned)v[0], .sessions = (unsigned)v[1], .users = (unsigned)v[2], .messages = (unsigned)v[3]
+	};
 	make_body(&b, (size_t)v[4]);
 	pthread_t t[BENCH_SESSIONS_MAX];
 	struct worker w[BENCH_SESSIONS_MAX];

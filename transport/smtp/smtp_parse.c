@@ -30,10 +30,10 @@ static const char E_BDAT_SYNTAX[] = "501 5.5.4 Syntax: BDAT size [LAST]";
 static const char E_AUTH_SYNTAX[] = "501 5.5.4 Syntax: AUTH mechanism [initial-response]";
 
 static const char *const verb_names[SMTP_VERB_COUNT] = {
-	[SMTP_VERB_UNKNOWN] = "", [SMTP_VERB_HELO] = "HELO", [SMTP_VERB_EHLO] = "EHLO",
-	[SMTP_VERB_MAIL] = "MAIL", [SMTP_VERB_RCPT] = "RCPT", [SMTP_VERB_DATA] = "DATA",
-	[SMTP_VERB_BDAT] = "BDAT", [SMTP_VERB_RSET] = "RSET", [SMTP_VERB_NOOP] = "NOOP",
-	[SMTP_VERB_QUIT] = "QUIT", [SMTP_VERB_VRFY] = "VRFY", [SMTP_VERB_EXPN] = "EXPN",
+	[SMTP_VERB_UNKNOWN] = "",  [SMTP_VERB_HELO] = "HELO",         [SMTP_VERB_EHLO] = "EHLO",
+	[SMTP_VERB_MAIL] = "MAIL", [SMTP_VERB_RCPT] = "RCPT",         [SMTP_VERB_DATA] = "DATA",
+	[SMTP_VERB_BDAT] = "BDAT", [SMTP_VERB_RSET] = "RSET",         [SMTP_VERB_NOOP] = "NOOP",
+	[SMTP_VERB_QUIT] = "QUIT", [SMTP_VERB_VRFY] = "VRFY",         [SMTP_VERB_EXPN] = "EXPN",
 	[SMTP_VERB_HELP] = "HELP", [SMTP_VERB_STARTTLS] = "STARTTLS", [SMTP_VERB_AUTH] = "AUTH",
 };
 
@@ -65,10 +65,10 @@ struct verb_rule {
 };
 
 static const struct verb_rule verb_rules[] = {
-	{ SMTP_VERB_HELO, ARG_REQUIRED }, { SMTP_VERB_EHLO, ARG_REQUIRED },   { SMTP_VERB_MAIL, ARG_REQUIRED },
-	{ SMTP_VERB_RCPT, ARG_REQUIRED }, { SMTP_VERB_DATA, ARG_NONE },       { SMTP_VERB_BDAT, ARG_REQUIRED },
-	{ SMTP_VERB_RSET, ARG_NONE },     { SMTP_VERB_NOOP, ARG_OPTIONAL },   { SMTP_VERB_QUIT, ARG_NONE },
-	{ SMTP_VERB_VRFY, ARG_REQUIRED }, { SMTP_VERB_EXPN, ARG_REQUIRED },   { SMTP_VERB_HELP, ARG_OPTIONAL },
+	{ SMTP_VERB_HELO, ARG_REQUIRED }, { SMTP_VERB_EHLO, ARG_REQUIRED }, { SMTP_VERB_MAIL, ARG_REQUIRED },
+	{ SMTP_VERB_RCPT, ARG_REQUIRED }, { SMTP_VERB_DATA, ARG_NONE },     { SMTP_VERB_BDAT, ARG_REQUIRED },
+	{ SMTP_VERB_RSET, ARG_NONE },     { SMTP_VERB_NOOP, ARG_OPTIONAL }, { SMTP_VERB_QUIT, ARG_NONE },
+	{ SMTP_VERB_VRFY, ARG_REQUIRED }, { SMTP_VERB_EXPN, ARG_REQUIRED }, { SMTP_VERB_HELP, ARG_OPTIONAL },
 	{ SMTP_VERB_STARTTLS, ARG_NONE }, { SMTP_VERB_AUTH, ARG_REQUIRED },
 };
 
@@ -332,7 +332,8 @@ int smtp_parse_path(const char *s, size_t len, unsigned flags, struct smtp_path 
 			*consumed_r = 2;
 			return 0;
 		}
-		if ((flags & SMTP_PATH_ALLOW_POSTMASTER) && len - i >= 11 && strncasecmp(s + i, "Postmaster>", 11) == 0) {
+		if ((flags & SMTP_PATH_ALLOW_POSTMASTER) && len - i >= 11 &&
+		    strncasecmp(s + i, "Postmaster>", 11) == 0) {
 			path_r->postmaster = true;
 			memcpy(path_r->mbox.local, s + i, 10);
 			path_r->mbox.local[10] = '\0';
@@ -623,7 +624,8 @@ int smtp_parse_mail(const char *arg, size_t len, unsigned exts, struct smtp_mail
 			mail_r->envid_len = (size_t)n;
 		} else if (key_is(p, "AUTH") && (exts & SMTP_EXT_AUTH)) {
 			char decoded[SMTP_PATH_MAX_UTF8 + 1];
-			long n = p->has_value ? smtp_xtext_decode(p->value, p->value_len, decoded, sizeof(decoded)) : -1;
+			long n = p->has_value ? smtp_xtext_decode(p->value, p->value_len, decoded, sizeof(decoded))
+					      : -1;
 			if (n <= 0)
 				goto bad_value;
 			mail_r->has_auth = true;
@@ -913,8 +915,7 @@ int smtp_data_feed(struct smtp_data *d, const char *in, size_t len, struct buf *
 			}
 			d->state = D_CR; /* ".\r" then not LF: the dot was stuffing, the CR is bare */
 			break;
-		default:
-			panic("smtp_data_feed: bad state %d", d->state);
+		default: panic("smtp_data_feed: bad state %d", d->state);
 		}
 	}
 	*consumed_r = i;

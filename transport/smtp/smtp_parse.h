@@ -120,7 +120,7 @@ struct smtp_mail {
 	enum smtp_ret ret;
 	char envid[SMTP_ENVID_MAX + 1]; /* xtext-decoded */
 	size_t envid_len;
-	bool has_auth;                   /* AUTH= given; auth_null for AUTH=<> */
+	bool has_auth; /* AUTH= given; auth_null for AUTH=<> */
 	bool auth_null;
 	struct smtp_mailbox auth;
 };
@@ -166,9 +166,9 @@ struct smtp_data {
 	/* results */
 	unsigned long long size; /* message bytes after unstuffing (what SIZE limits) */
 	unsigned long bare_lf_count, bare_cr_count;
-	size_t longest_line;     /* longest line seen, CRLF included */
-	bool too_big;            /* size passed max_size: reply 552 after the end */
-	bool rejected;           /* bare LF with SMTP_BARE_LF_REJECT: reply 550 after the end */
+	size_t longest_line; /* longest line seen, CRLF included */
+	bool too_big;        /* size passed max_size: reply 552 after the end */
+	bool rejected;       /* bare LF with SMTP_BARE_LF_REJECT: reply 550 after the end */
 	/* private */
 	int state;
 	size_t line_len;

@@ -34,7 +34,7 @@ struct smtp_session {
 	struct evloop *loop;
 	struct conn *conn;
 	char peer_cert[TLS_FINGERPRINT_HEX + 1]; /* the client certificate's fingerprint, "" when none */
-	const struct smtp_config *cfg; /* points at cfg_copy: the caller's settings with defaults filled in */
+	const struct smtp_config *cfg;           /* points at cfg_copy: the caller's settings with defaults filled in */
 	struct smtp_config cfg_copy;
 	const struct smtp_backend *be;
 	void *ctx;
@@ -47,8 +47,8 @@ struct smtp_session {
 	struct smtp_mail mail;
 	struct smtp_rcpt *rcpts;
 	size_t rcpt_count, rcpt_cap;
-	struct spool msg;  /* the message: in memory while small, then in a file (config.spool_dir) */
-	struct buf chunk;  /* what one read of DATA yields, on its way to msg */
+	struct spool msg; /* the message: in memory while small, then in a file (config.spool_dir) */
+	struct buf chunk; /* what one read of DATA yields, on its way to msg */
 	struct smtp_data data;
 	unsigned long long bdat_left;
 	unsigned long long body_len; /* message bytes received by BDAT so far */
@@ -61,16 +61,16 @@ struct smtp_session {
 	bool closing;
 	bool conn_ended; /* the connection is gone while a delivery or an offloaded step is outstanding */
 	/* an offloaded SASL step: its input, then its result */
-	bool auth_step;       /* a response line (else a start with mechanism and initial response) */
+	bool auth_step; /* a response line (else a start with mechanism and initial response) */
 	char auth_mech[32];
 	bool auth_has_ir;
 	struct buf auth_in, auth_challenge, auth_why;
 	int auth_r;
-	unsigned auth_prev_state; /* where an exchange that fails returns to */
+	unsigned auth_prev_state;                      /* where an exchange that fails returns to */
 	struct evloop_timer session_timer, data_timer; /* config.session_max_msecs, config.data_max_msecs */
-	struct evloop_timer auth_delay_timer; /* config.auth_failure_delay_msecs */
+	struct evloop_timer auth_delay_timer;          /* config.auth_failure_delay_msecs */
 	const char *expired; /* a time limit passed while waiting for work elsewhere: said once it is done */
-	bool shutdown; /* the server is stopping (smtp_session_shutdown) */
+	bool shutdown;       /* the server is stopping (smtp_session_shutdown) */
 };
 
 static void reply(struct smtp_session *s, const char *text)
@@ -200,11 +200,13 @@ static void add_received(struct smtp_session *s)
 
 /* ---- delivery ---- */
 
-
 static void deliver(struct smtp_session *s)
 {
 	struct smtp_envelope env = {
-		.mail = &s->mail, .rcpts = s->rcpts, .rcpt_count = s->rcpt_count, .chunked = s->chunking,
+		.mail = &s->mail,
+		.rcpts = s->rcpts,
+		.rcpt_count = s->rcpt_count,
+		.chunked = s->chunking,
 	};
 	struct buf err = BUF_INIT;
 	if (spool_view(&s->msg, &env.message, &env.message_len, &err) != 0) {
@@ -336,21 +338,16 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 	const char *reason = NULL;
 	enum smtp_rcpt_verdict v = s->be->rcpt(s->ctx, &info, &rcpt, &reason);
 	switch (v) {
-	case SMTP_RCPT_ACCEPT:
-		break;
+	case SMTP_RCPT_ACCEPT: break;
 	case SMTP_RCPT_UNKNOWN:
 		reply_error(s, reason != NULL ? reason : "550 5.1.1 Recipient address rejected: unknown user");
 		return;
-	case SMTP_RCPT_FULL:
-		reply(s, reason != NULL ? reason : "452 4.2.2 Mailbox full");
-		return;
+	case SMTP_RCPT_FULL: reply(s, reason != NULL ? reason : "452 4.2.2 Mailbox full"); return;
 	case SMTP_RCPT_DENIED:
 		reply_error(s, reason != NULL ? reason : "550 5.7.1 Recipient address rejected: access denied");
 		return;
 	case SMTP_RCPT_TEMPFAIL:
-	default:
-		reply(s, reason != NULL ? reason : "451 4.3.0 Recipient lookup failed, try again later");
-		return;
+	default: reply(s, reason != NULL ? reason : "451 4.3.0 Recipient lookup failed, try again later"); return;
 	}
 	if (s->rcpt_count == s->rcpt_cap) {
 		s->rcpt_cap = s->rcpt_cap ? s->rcpt_cap * 2 : 4;
@@ -545,33 +542,20 @@ static void auth_result(struct smtp_session *s, int r, struct buf *challenge, co
 		s->state = ST_HELO;
 		reply(s, "235 2.7.0 Authentication successful");
 		return;
-	default:
-		break;
+	default: break;
 	}
 	s->state = ST_HELO;
 	log_info("smtp: %s authentication failed: %s", conn_peer(s->conn), why);
 	switch (r) {
-	case IX_SASL_CANCELLED:
-		reply_error(s, "501 5.0.0 Authentication cancelled");
-		break;
-	case IX_EAUTH:
-		reply_error(s, "535 5.7.8 Authentication credentials invalid");
-		break;
-	case IX_EPERM:
-		reply_error(s, "538 5.7.11 Encryption required for requested authentication mechanism");
-		break;
-	case IX_EUNAVAIL:
-		reply(s, "454 4.7.0 Temporary authentication failure");
-		break;
+	case IX_SASL_CANCELLED: reply_error(s, "501 5.0.0 Authentication cancelled"); break;
+	case IX_EAUTH: reply_error(s, "535 5.7.8 Authentication credentials invalid"); break;
+	case IX_EPERM: reply_error(s, "538 5.7.11 Encryption required for requested authentication mechanism"); break;
+	case IX_EUNAVAIL: reply(s, "454 4.7.0 Temporary authentication failure"); break;
 	case IX_EBLOCKED:
 		reply_error(s, "454 4.7.0 Temporarily blocked after too many failed logins; try again later");
 		break;
-	case IX_ELIMIT:
-		reply_error(s, "500 5.5.6 Authentication exchange too long");
-		break;
-	default:
-		reply_error(s, "501 5.5.2 Cannot decode response or unknown mechanism");
-		break;
+	case IX_ELIMIT: reply_error(s, "500 5.5.6 Authentication exchange too long"); break;
+	default: reply_error(s, "501 5.5.2 Cannot decode response or unknown mechanism"); break;
 	}
 }
 
@@ -589,7 +573,8 @@ void smtp_session_offload_work(struct smtp_session *s)
 	buf_reset(&s->auth_challenge);
 	buf_reset(&s->auth_why);
 	if (s->auth_step)
-		s->auth_r = ix_sasl_step(s->sasl, buf_cstr(&s->auth_in), s->auth_in.len, &s->auth_challenge, &s->auth_why);
+		s->auth_r = ix_sasl_step(s->sasl, buf_cstr(&s->auth_in), s->auth_in.len, &s->auth_challenge,
+					 &s->auth_why);
 	else
 		s->auth_r = ix_sasl_start(s->sasl, s->auth_mech, s->auth_has_ir ? buf_cstr(&s->auth_in) : NULL,
 					  s->auth_in.len, &s->auth_challenge, &s->auth_why);
@@ -623,7 +608,8 @@ void smtp_session_offload_done(struct smtp_session *s)
 	buf_reset(&s->auth_in); /* it may hold a password */
 	if (s->auth_r == IX_EAUTH && s->cfg->auth_failure_delay_msecs > 0 && !s->conn_ended) {
 		/* still waiting: an end of the connection meanwhile is reported when the delay is over */
-		evloop_timer_start(s->loop, &s->auth_delay_timer, s->cfg->auth_failure_delay_msecs, 0, auth_delay_due, s);
+		evloop_timer_start(s->loop, &s->auth_delay_timer, s->cfg->auth_failure_delay_msecs, 0, auth_delay_due,
+				   s);
 		return;
 	}
 	auth_finish(s);
@@ -651,7 +637,8 @@ static void cmd_auth(struct smtp_session *s, const struct smtp_command *cmd)
 	bool secure = conn_is_tls(s->conn) || conn_peer_is_loopback(s->conn);
 	if (s->sasl == NULL) {
 		if (ix_sasl_init("interchange", &why) < 0 ||
-		    ix_sasl_create("smtp", s->cfg->hostname, secure, s->be->check_password, s->ctx, &s->sasl, &why) < 0) {
+		    ix_sasl_create("smtp", s->cfg->hostname, secure, s->be->check_password, s->ctx, &s->sasl, &why) <
+			    0) {
 			log_error("smtp: SASL unavailable: %s", buf_cstr(&why));
 			reply(s, "454 4.7.0 Temporary authentication failure");
 			buf_free(&why);
@@ -740,8 +727,9 @@ static void dispatch(struct smtp_session *s, const char *line, size_t len)
 				cmd_bdat(s, &cmd);
 				return;
 			}
-			reply_error(s, s->state == ST_INIT && cmd.verb == SMTP_VERB_MAIL ? "503 5.5.1 Send EHLO first"
-											 : "503 5.5.1 Bad sequence of commands");
+			reply_error(s, s->state == ST_INIT && cmd.verb == SMTP_VERB_MAIL
+					       ? "503 5.5.1 Send EHLO first"
+					       : "503 5.5.1 Bad sequence of commands");
 			return;
 		}
 		rule->fn(s, &cmd);
@@ -805,20 +793,15 @@ static void session_event(struct conn *c, enum conn_event ev, void *ctx)
 	struct smtp_session *s = ctx;
 	(void)c;
 	switch (ev) {
-	case CONN_EVENT_INPUT:
-		session_input(s);
-		return;
+	case CONN_EVENT_INPUT: session_input(s); return;
 	case CONN_EVENT_TLS_READY:
 		if (!conn_peer_fingerprint(s->conn, s->peer_cert))
 			s->peer_cert[0] = '\0';
 		if (s->sasl != NULL)
 			ix_sasl_set_secure(s->sasl, true);
 		return;
-	case CONN_EVENT_CONNECTED:
-		return; /* not for server sessions */
-	case CONN_EVENT_ERROR:
-		log_info("smtp: %s: %s", conn_peer(s->conn), conn_error(s->conn));
-		break;
+	case CONN_EVENT_CONNECTED: return; /* not for server sessions */
+	case CONN_EVENT_ERROR: log_info("smtp: %s: %s", conn_peer(s->conn), conn_error(s->conn)); break;
 	case CONN_EVENT_TIMEOUT:
 		log_info("smtp: %s: idle timeout", conn_peer(s->conn));
 		if (!s->closing && !(s->state & ST_WAITING)) {
@@ -828,8 +811,7 @@ static void session_event(struct conn *c, enum conn_event ev, void *ctx)
 		}
 		break;
 	case CONN_EVENT_EOF:
-	case CONN_EVENT_CLOSED:
-		break;
+	case CONN_EVENT_CLOSED: break;
 	}
 	session_end(s); /* s may be freed now */
 }

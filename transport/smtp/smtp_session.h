@@ -25,26 +25,26 @@ struct smtp_session;
 struct smtp_session_info;
 
 struct smtp_config {
-	const char *hostname;            /* in the greeting, EHLO reply and Received: (must outlive sessions) */
-	unsigned long long max_size;     /* SIZE limit in bytes */
-	unsigned max_recipients;         /* per transaction: more get 452 4.5.3 */
-	unsigned max_errors;             /* error replies before 421 and disconnect */
-	unsigned max_junk;               /* commands other than MAIL/RCPT/DATA/BDAT between transactions */
+	const char *hostname;        /* in the greeting, EHLO reply and Received: (must outlive sessions) */
+	unsigned long long max_size; /* SIZE limit in bytes */
+	unsigned max_recipients;     /* per transaction: more get 452 4.5.3 */
+	unsigned max_errors;         /* error replies before 421 and disconnect */
+	unsigned max_junk;           /* commands other than MAIL/RCPT/DATA/BDAT between transactions */
 	unsigned idle_timeout_msecs;
 	/* The whole session, and the reception of one message (from the 354 or the first BDAT to the end of its data),
 	 * however busy the client keeps them: past either the client gets 421 4.4.2 and the connection is closed (a
 	 * delivery under way is answered first). */
 	unsigned session_max_msecs;
 	unsigned data_max_msecs;
-	struct tls_ctx *tls;             /* server context for STARTTLS; NULL: not offered */
-	bool auth;                       /* offer AUTH (PLAIN/LOGIN, only on TLS or loopback) */
+	struct tls_ctx *tls; /* server context for STARTTLS; NULL: not offered */
+	bool auth;           /* offer AUTH (PLAIN/LOGIN, only on TLS or loopback) */
 	/* An offloaded AUTH step that failed (535) is answered this much later, on the loop's timer (0: at once);
 	 * the session reads nothing meanwhile. */
 	unsigned auth_failure_delay_msecs;
-	bool submission;                 /* MAIL requires authentication (port 587) */
-	bool implicit_tls;               /* TLS from the first byte (submissions, RFC 8314); needs tls */
-	enum smtp_bare_lf bare_lf;       /* DATA bare LF policy */
-	size_t max_line_length;          /* longest message line, CRLF included (0: no limit); longer: 552 5.3.4 */
+	bool submission;           /* MAIL requires authentication (port 587) */
+	bool implicit_tls;         /* TLS from the first byte (submissions, RFC 8314); needs tls */
+	enum smtp_bare_lf bare_lf; /* DATA bare LF policy */
+	size_t max_line_length;    /* longest message line, CRLF included (0: no limit); longer: 552 5.3.4 */
 	/* Where a message larger than SPOOL_MEMORY_MAX (common/spool.h) is kept while it arrives: an unlinked
 	 * temporary file in this folder (NULL: in memory). Must outlive the session. */
 	const char *spool_dir;
@@ -61,7 +61,7 @@ struct smtp_config {
 
 /* What the backend may want to know about the client. Strings valid during the call. */
 struct smtp_session_info {
-	const char *peer;      /* address text */
+	const char *peer; /* address text */
 	bool loopback;
 	bool tls;
 	const char *helo;      /* "" before HELO/EHLO */
@@ -83,9 +83,9 @@ struct smtp_envelope {
 	const struct smtp_mail *mail;
 	const struct smtp_rcpt *rcpts;
 	size_t rcpt_count;
-	const char *message;       /* our Received: line, then the message as received, CRLF line ends; in memory or */
-	size_t message_len;        /* mapped from the session's spool file (not NUL-terminated) */
-	bool chunked;              /* came by BDAT */
+	const char *message; /* our Received: line, then the message as received, CRLF line ends; in memory or */
+	size_t message_len;  /* mapped from the session's spool file (not NUL-terminated) */
+	bool chunked;        /* came by BDAT */
 };
 
 struct smtp_backend {

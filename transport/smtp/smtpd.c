@@ -39,7 +39,7 @@ struct job {
 	struct smtp_envelope env; /* a copy; what it points to stays valid until smtp_session_delivered */
 	char *auth_user;
 	bool internal; /* from a server of the organisation (see from_our_server) */
-	char *reply; /* result: NULL (250) or a reply line */
+	char *reply;   /* result: NULL (250) or a reply line */
 };
 
 struct client_count {
@@ -190,7 +190,10 @@ static void on_accept(struct listener *l, int fd, void *ctx, bool submission)
 	sd->sessions = ss;
 	sd->nsessions++;
 	implicit = l == sd->l_subs;
-	ss->s = smtp_session_create(sd->d.loop, fd, implicit ? &sd->cfg_subs : submission ? &sd->cfg_sub : &sd->cfg_smtp,
+	ss->s = smtp_session_create(sd->d.loop, fd,
+				    implicit     ? &sd->cfg_subs
+				    : submission ? &sd->cfg_sub
+						 : &sd->cfg_smtp,
 				    &backend, ss);
 }
 
@@ -288,7 +291,8 @@ static bool forged_internal_sender(struct sess *ss, const struct smtp_session_in
 	bool external = dir_domain_type(dir, domain, &type) == IX_OK && strcmp(buf_cstr(&type), "external-relay") == 0;
 	buf_free(&type);
 	if (external || from_our_server(dir, info) ||
-	    dir_server_allows_sender_from(dir, ss->sd->d.cfg.server_dn != NULL ? ss->sd->d.cfg.server_dn : "", ss->peer))
+	    dir_server_allows_sender_from(dir, ss->sd->d.cfg.server_dn != NULL ? ss->sd->d.cfg.server_dn : "",
+					  ss->peer))
 		return false;
 	log_info("MAIL FROM:<%s> from %s refused: a sender in one of our domains, unauthenticated", from, ss->peer);
 	return true;
@@ -328,7 +332,8 @@ static enum smtp_rcpt_verdict be_rcpt(void *ctx, const struct smtp_session_info 
 	struct dir_recipient r;
 	if (dir_resolve(dir, addr, &r) != IX_OK) {
 		struct buf type = BUF_INIT;
-		bool relay = dir_domain_type(dir, domain, &type) == IX_OK && strcmp(buf_cstr(&type), "authoritative") != 0;
+		bool relay = dir_domain_type(dir, domain, &type) == IX_OK &&
+			     strcmp(buf_cstr(&type), "authoritative") != 0;
 		buf_free(&type);
 		return relay ? SMTP_RCPT_ACCEPT : SMTP_RCPT_UNKNOWN;
 	}
@@ -365,14 +370,15 @@ static int be_check_password(void *ctx, const char *user, const char *pass, size
 		return IX_EAUTH;
 	enum throttle_block b = throttle_guard_check(sd->guard, ss->peer, user, (uint64_t)time(NULL));
 	if (b != THROTTLE_FREE) {
-		log_warn("authentication of %s from %s refused: temporarily blocked (too many failed logins of %s)", user,
-			 ss->peer, throttle_block_text(b));
+		log_warn("authentication of %s from %s refused: temporarily blocked (too many failed logins of %s)",
+			 user, ss->peer, throttle_block_text(b));
 		return IX_EBLOCKED;
 	}
 	struct buf err = BUF_INIT;
 	int r = dir_authenticate(sd->d.dir, user, pass, &err);
 	if (r == IX_EBLOCKED)
-		log_warn("authentication of %s from %s refused: temporarily blocked (%s)", user, ss->peer, buf_cstr(&err));
+		log_warn("authentication of %s from %s refused: temporarily blocked (%s)", user, ss->peer,
+			 buf_cstr(&err));
 	else if (r != IX_OK && r != IX_EAUTH)
 		log_warn("authentication of %s: %s", user, buf_cstr(&err));
 	if (r == IX_EAUTH) {
@@ -440,8 +446,9 @@ static void success_dsn(struct smtpd *sd, const struct queue_msg *orig, const ch
 		queue_msg_init(&m);
 		queue_new_id(m.id);
 		m.created = (long long)time(NULL);
-		struct dsn_report rep = { sd->d.cfg.hostname, orig->sender, orig->envid, true, orig->created, dr, n,
-					  body, body_len };
+		struct dsn_report rep = {
+			sd->d.cfg.hostname, orig->sender, orig->envid, true, orig->created, dr, n, body, body_len
+		};
 		dsn_build(&rep, &m.body);
 		queue_msg_add_rcpt(&m, orig->sender, "", SMTP_NOTIFY_NEVER);
 		struct buf err = BUF_INIT;
@@ -503,12 +510,12 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 			path_string(&r->to, tmp, sizeof(tmp));
 		size_t before = t.n;
 		mta_resolve(sd->d.dir, sd->d.cfg.server_dn, tmp, r->orcpt_len > 0 ? r->orcpt : tmp, r->notify, 0,
-			    j->internal ? NULL : &sender,
-			    &t);
+			    j->internal ? NULL : &sender, &t);
 		if (t.n - before > 1 || (t.n - before == 1 && strcasecmp(t.v[before].addr, tmp) != 0)) {
 			char detail[64];
 			snprintf(detail, sizeof(detail), "%zu recipient%s", t.n - before, t.n - before == 1 ? "" : "s");
-			track_log(sd->d.cfg.data_dir, "expanded", q.id, q.msgid, q.sender, tmp, sd->d.cfg.hostname, detail);
+			track_log(sd->d.cfg.data_dir, "expanded", q.id, q.msgid, q.sender, tmp, sd->d.cfg.hostname,
+				  detail);
 		}
 	}
 	const char *server = sd->d.cfg.hostname;
@@ -569,8 +576,8 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 				qr->attempts = 1;
 				qr->next_try = q.created + (long long)sd->set.v[SET_QUEUE_RETRY_FIRST];
 			}
-			track_log(sd->d.cfg.data_dir, permanent ? "failed" : "deferred", q.id, q.msgid, q.sender, tg->addr,
-				  server, why);
+			track_log(sd->d.cfg.data_dir, permanent ? "failed" : "deferred", q.id, q.msgid, q.sender,
+				  tg->addr, server, why);
 			free(why);
 		}
 		if (nperm == t.n) {
@@ -669,7 +676,8 @@ int smtpd_main(int argc, char **argv)
 			tls_ctx_request_client_cert(sd->tls_mx);
 		else
 			log_warn("port 25 cannot ask for client certificates (%s): mail from our other servers is "
-				 "checked as from anyone", buf_cstr(&terr));
+				 "checked as from anyone",
+				 buf_cstr(&terr));
 		free(cert);
 		free(key);
 		buf_free(&terr);

@@ -12,7 +12,7 @@
 #define SMTPD_RESERVE_PERCENT 10
 /* The answer to unauthenticated mail on port 25 with a sender in one of the organisation's domains (a forged internal
  * sender) from a client that is neither one of our servers nor an exception set for this server. */
-#define SMTPD_FORGED_SENDER_REPLY \
+#define SMTPD_FORGED_SENDER_REPLY                                                                                      \
 	"550 5.7.1 Sender address rejected: mail from this organisation's own domain must come from a logged-in user " \
 	"(authenticate first)"
 
