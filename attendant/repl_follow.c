@@ -39,36 +39,41 @@ static void run_upgrades(struct repl_follow *f, struct buf *err)
 	}
 	buf_reset(err);
 	unsigned changes = 0;
-	if (upgrade_security(f->cfg, &changes, err) != IX_OK)
-		failed = 1, log_warn("securing the directory: %s", buf_cstr(err));
-	else if (changes > 0)
+	if (upgrade_security(f->cfg, &changes, err) != IX_OK) {
+		failed = 1;
+		log_warn("securing the directory: %s", buf_cstr(err));
+	} else if (changes > 0)
 		log_info("directory: %u changes for TLS off the loopback listener (see docs/multi-server.md)", changes);
 	buf_reset(err);
 	changes = 0;
-	if (upgrade_accesslog(f->cfg, &changes, err) != IX_OK)
-		failed = 1, log_warn("replication: %s", buf_cstr(err));
-	else if (changes > 0)
+	if (upgrade_accesslog(f->cfg, &changes, err) != IX_OK) {
+		failed = 1;
+		log_warn("replication: %s", buf_cstr(err));
+	} else if (changes > 0)
 		log_info("replication: added the access log (cn=accesslog) that delta-syncrepl replays");
 	buf_reset(err);
 	changes = 0;
-	if (upgrade_passwords(f->cfg, &changes, err) != IX_OK)
-		failed = 1, log_warn("password policy: %s", buf_cstr(err));
-	else if (changes > 0)
+	if (upgrade_passwords(f->cfg, &changes, err) != IX_OK) {
+		failed = 1;
+		log_warn("password policy: %s", buf_cstr(err));
+	} else if (changes > 0)
 		log_info(
 			"password policy: %u changes (the ppolicy overlay, the policy entry, passwords stored in clear "
 			"now hashed)",
 			changes);
 	buf_reset(err);
 	changes = 0;
-	if (upgrade_sasl(f->cfg, &changes, err) != IX_OK)
-		failed = 1, log_warn("binds by login or address: %s", buf_cstr(err));
-	else if (changes > 0)
+	if (upgrade_sasl(f->cfg, &changes, err) != IX_OK) {
+		failed = 1;
+		log_warn("binds by login or address: %s", buf_cstr(err));
+	} else if (changes > 0)
 		log_info("directory: %u changes for SASL PLAIN binds by login or address", changes);
 	buf_reset(err);
 	changes = 0;
-	if (upgrade_applications(f->cfg, &changes, err) != IX_OK)
-		failed = 1, log_warn("application accounts: %s", buf_cstr(err));
-	else if (changes > 0)
+	if (upgrade_applications(f->cfg, &changes, err) != IX_OK) {
+		failed = 1;
+		log_warn("application accounts: %s", buf_cstr(err));
+	} else if (changes > 0)
 		log_info("directory: %u changes for application accounts (ou=Applications and its access rules)",
 			 changes);
 	buf_reset(err);
