@@ -646,26 +646,38 @@ int upgrade_applications(const struct config *cfg, unsigned *changes_r, struct b
 			(*changes_r)++;
 	}
 	free(dn);
+	/* the rules go right before "to *" (or last when there is none), in their order; each is checked on its own, so
+	 * an upgrade interrupted between two of them (slapd too busy) is completed by the next attempt */
 	char **acl = NULL;
-	if (ret == IX_OK)
-		ret = read_acl(ld, &acl, error_r);
 	struct buf rule = BUF_INIT;
-	slapd_application_acl(cfg, SLAPD_APPLICATION_ACLS - 1, &rule);
-	/* the rules go right before "to *" (or last when there is none), in their order */
-	if (ret == IX_OK && find_acl(acl, buf_cstr(&rule), rule.len) < 0) {
-		int at = find_acl(acl, "to * ", 5);
+	for (int n = SLAPD_APPLICATION_ACLS - 1; n >= 0 && ret == IX_OK; n--) {
+		ldapu_values_free(&acl);
+		ret = read_acl(ld, &acl, error_r);
+		if (ret != IX_OK)
+			break;
+		buf_reset(&rule);
+		slapd_application_acl(cfg, n, &rule);
+		if (find_acl(acl, buf_cstr(&rule), rule.len) >= 0)
+			continue;
+		int at = -1;
+		if (n + 1 < SLAPD_APPLICATION_ACLS) { /* right before the next one, inserted already */
+			struct buf next = BUF_INIT;
+			slapd_application_acl(cfg, n + 1, &next);
+			at = find_acl(acl, buf_cstr(&next), next.len);
+			buf_free(&next);
+		}
+		if (at < 0)
+			at = find_acl(acl, "to * ", 5);
 		if (at < 0)
 			for (at = 0; acl != NULL && acl[at] != NULL; at++)
 				;
-		for (int n = SLAPD_APPLICATION_ACLS - 1; n >= 0 && ret == IX_OK; n--) {
-			buf_reset(&rule);
-			buf_printf(&rule, "{%d}", at);
-			slapd_application_acl(cfg, n, &rule);
-			char *av[] = { rule.data, NULL };
-			LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcAccess", .mod_values = av };
-			LDAPMod *mods[] = { &m, NULL };
-			ret = ldapu_modify(ld, "olcDatabase={1}mdb,cn=config", mods, error_r);
-		}
+		struct buf value = BUF_INIT;
+		buf_printf(&value, "{%d}%s", at, buf_cstr(&rule));
+		char *av[] = { value.data, NULL };
+		LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcAccess", .mod_values = av };
+		LDAPMod *mods[] = { &m, NULL };
+		ret = ldapu_modify(ld, "olcDatabase={1}mdb,cn=config", mods, error_r);
+		buf_free(&value);
 		if (ret == IX_OK)
 			(*changes_r)++;
 	}
