@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """bench_imap.py - IMAP/POP3 benchmarks against a real started system (make bench): memory per idle IMAP
 connection (thousands of IDLE sessions on loopback, imapd's VmRSS before and after), IMAP throughput with the
-workload of ../shared/tools/peer-stack/imap-bench.py (login, select, fetch headers, 5 bodies, logout) with ops/s,
-latency and server CPU per op, a POP3 retrieve run, and SORT (REVERSE DATE) and THREAD REFERENCES over a
+workload of the peer stack's IMAP driver (docs/benchmarks.md, "The peer stack": login, select, fetch headers, 5
+bodies, logout) with ops/s, latency and server CPU per op, a POP3 retrieve run, and SORT (REVERSE DATE) and THREAD REFERENCES over a
 10,000-message folder (BENCH_SORT_MSGS). Figures are printed, nothing is asserted.
 
 Environment: IX_BUILD (build folder), BENCH_IDLE (connections, default 10000), BENCH_SECS (throughput seconds,
