@@ -80,8 +80,27 @@ $(BUILD)/%.o: %.c
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
-DEB_PACKAGES := slapd ldap-utils libldap2-dev libsasl2-dev libsasl2-modules sasl2-bin liblmdb-dev lmdb-utils \
-	libssl-dev openssl zlib1g-dev python3 python3-ldap3 curl gcc make tcpdump iproute2 clang-format
+# Debian packages the build and the tests need, one a line so that changes merge cleanly.
+DEB_PACKAGES :=
+DEB_PACKAGES += slapd
+DEB_PACKAGES += ldap-utils
+DEB_PACKAGES += libldap2-dev
+DEB_PACKAGES += libsasl2-dev
+DEB_PACKAGES += libsasl2-modules
+DEB_PACKAGES += sasl2-bin
+DEB_PACKAGES += liblmdb-dev
+DEB_PACKAGES += lmdb-utils
+DEB_PACKAGES += libssl-dev
+DEB_PACKAGES += openssl
+DEB_PACKAGES += zlib1g-dev
+DEB_PACKAGES += python3
+DEB_PACKAGES += python3-ldap3
+DEB_PACKAGES += curl
+DEB_PACKAGES += gcc
+DEB_PACKAGES += make
+DEB_PACKAGES += tcpdump
+DEB_PACKAGES += iproute2
+DEB_PACKAGES += clang-format
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
@@ -91,8 +110,11 @@ deps:
 	  echo "installing:$$missing"; \
 	  mkdir -p /etc/ldap && touch /etc/ldap/noslapd; \
 	  export DEBIAN_FRONTEND=noninteractive; \
+	  rcd=""; if [ ! -e /usr/sbin/policy-rc.d ]; then rcd=1; printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; \
+	    chmod 755 /usr/sbin/policy-rc.d; fi; \
 	  apt-get -o DPkg::Lock::Timeout=300 update -qq && \
-	  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends$$missing; \
+	  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends$$missing; rc=$$?; \
+	  if [ -n "$$rcd" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$rc; \
 	else \
 	  echo "missing Debian packages:$$missing"; \
 	  echo "run: sudo apt-get install -y$$missing"; exit 1; \
