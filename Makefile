@@ -101,6 +101,11 @@ DEB_PACKAGES += make
 DEB_PACKAGES += tcpdump
 DEB_PACKAGES += iproute2
 DEB_PACKAGES += clang-format
+DEB_PACKAGES += swaks
+DEB_PACKAGES += isync
+DEB_PACKAGES += fetchmail
+DEB_PACKAGES += cyrus-clients
+DEB_PACKAGES += neomutt
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \

@@ -1,0 +1,593 @@
+#!/usr/bin/env python3
+"""test_clients.py - the real third-party mail programs users run, from Debian packages, against a real started
+system: swaks (SMTP and submission with STARTTLS, AUTH, PIPELINING, 8-bit bodies, a large attachment, refusals),
+mbsync from isync (a Maildir synchronised both ways over IMAPS and STARTTLS), fetchmail (POP3 and IMAP over TLS, keep
+and no-keep, only new mail), the cyrus-clients imtest, pop3test and smtptest, and neomutt (sending over submission,
+and its index driven on a terminal over IMAPS). Each result is checked on the server over IMAP, not by the program's
+exit code alone; the certificate is verified with the one `interchange cert show --pem` prints wherever the program
+can verify one. A program that is not installed is a SKIP naming its Debian package."""
+import email
+import email.policy
+import hashlib
+import imaplib
+import os
+import pty
+import re
+import select
+import shutil
+import smtplib
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+S = None
+WORK = None  # the test's folder for the programs' files (inside the system's temporary folder)
+CA = None  # the server's certificate, as `interchange cert show --pem` prints it
+WRONG_CA = None  # a certificate of no relation to the server: verifying against it must fail
+PW = "secret-pw"
+USERS = {"alice": ("Alice", "Smith"), "bob": ("Bob", "Jones"), "carol": ("Carol", "White"),
+         "dave": ("Dave", "Brown"), "erin": ("Erin", "Gray"), "frank": ("Frank", "Green"), "grace": ("Grace", "Hall"),
+         "heidi": ("Heidi", "Klein"), "ivan": ("Ivan", "Moss")}
+CYRUS = "/usr/lib/cyrus/bin"
+
+
+def addr(login):
+    given, surname = USERS[login]
+    return "%s.%s@example.com" % (given.lower(), surname.lower())
+
+
+def need(program, package):
+    """The path of program; skips the test when the Debian package that brings it is not installed."""
+    path = program if os.path.isabs(program) else shutil.which(program)
+    if not path or not os.access(path, os.X_OK):
+        h.skip("%s is not installed (Debian package %s; make deps installs it)" % (program, package))
+    return path
+
+
+def client(cmd, input=None, env=None, timeout=60):
+    """Runs a client program with HOME in the test's folder (nothing read from or left in root's home)."""
+    e = dict(h.ENV, HOME=WORK, LC_ALL="C.UTF-8")
+    e.update(env or {})
+    return subprocess.run(cmd, capture_output=True, input=input, env=e, timeout=timeout, cwd=WORK)
+
+
+def out(p):
+    return (p.stdout + p.stderr).decode("utf-8", "replace")
+
+
+def imap(login):
+    m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=20)
+    m.login(login, PW)
+    return m
+
+
+def folder(login, name="INBOX"):
+    """login's folder name as the server has it: a list of (uid, flags, raw message), by UID."""
+    m = imap(login)
+    try:
+        typ, _ = m.select('"%s"' % name, readonly=True)
+        assert typ == "OK", (login, name, typ)
+        typ, data = m.uid("FETCH", "1:*", "(UID FLAGS BODY.PEEK[])")
+        assert typ == "OK", data
+        msgs = []
+        for item in data:
+            if not isinstance(item, tuple):
+                continue
+            uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
+            flags = set(re.search(rb"FLAGS \(([^)]*)\)", item[0]).group(1).decode().split()) - {"\\Recent"}
+            msgs.append((uid, flags, item[1]))
+        return sorted(msgs)
+    finally:
+        m.logout()
+
+
+def subjects(login, name="INBOX"):
+    return [email.message_from_bytes(raw)["Subject"] for _, _, raw in folder(login, name)]
+
+
+def wait_subject(login, subject, name="INBOX"):
+    """Waits until login's folder has a message with subject (delivery goes through the queue); returns its raw
+    text."""
+    def find():
+        return [raw for _, _, raw in folder(login, name) if email.message_from_bytes(raw)["Subject"] == subject]
+    found = h.wait_for(find, timeout=15, interval=0.05)
+    assert found, "no %r in %s's %s: %s" % (subject, login, name, subjects(login, name))
+    return found[0]
+
+
+def append(login, name, subject, flags=None, body="body\r\n"):
+    m = imap(login)
+    try:
+        text = "From: someone@outside.org\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s@test>\r\n\r\n%s" % (
+            addr(login), subject, subject.replace(" ", "-"), body)
+        typ, data = m.append('"%s"' % name, flags, None, text.encode())
+        assert typ == "OK", data
+    finally:
+        m.logout()
+
+
+def smtp_send(login, subject):
+    """A message to login over plain SMTP (python3's smtplib: the message under test is what a program fetches)."""
+    S.send_mail(addr(login), "<%s@test>" % subject.replace(" ", "-"), subject=subject)
+    wait_subject(login, subject)
+
+
+@h.setup
+def setup():
+    global S, WORK, CA, WRONG_CA
+    S = h.System()
+    for login, (given, surname) in USERS.items():
+        S.cli("user", "add", login, "--given", given, "--surname", surname, "--password", PW, check=True)
+    WORK = os.path.join(S.base, "clients")
+    os.mkdir(WORK)
+    CA = os.path.join(WORK, "interchange.pem")
+    with open(CA, "w") as f:
+        f.write(S.cli("cert", "show", "--pem", check=True).stdout)
+    WRONG_CA = os.path.join(WORK, "other.pem")
+    h.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+           "-subj", "/CN=mail.example.com", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "2",
+           "-keyout", os.path.join(WORK, "other.key"), "-out", WRONG_CA], check=True)
+    for login in USERS:  # ready once IMAP takes the password and smtpd takes the address
+        assert h.wait_for(lambda: h.imap_login_ok(S.ports["imap"], login, PW), timeout=15), login + " not ready"
+        assert h.wait_for(lambda: rcpt_code(addr(login)) == 250, timeout=15), rcpt_code(addr(login))
+
+
+def rcpt_code(to):
+    c = smtplib.SMTP("127.0.0.1", S.ports["smtp"], timeout=20)
+    try:
+        c.ehlo()
+        c.mail("friend@outside.org")
+        return c.rcpt(to)[0]
+    finally:
+        c.quit()
+
+
+# ---- swaks ------------------------------------------------------------------------------------------------------
+
+def swaks(*args, port="submission", tls=True, ca=None):
+    """swaks to the port; with tls, STARTTLS verifying the server's certificate against ca (the server's own)."""
+    cmd = [need("swaks", "swaks"), "--server", "127.0.0.1:%d" % S.ports[port], "--helo", "client.test"]
+    if tls:
+        cmd += ["--tls", "--tls-verify", "--tls-ca-path", ca or CA]
+    return client(cmd + list(args))
+
+
+def swaks_ok(*args, **kw):
+    p = swaks(*args, **kw)
+    assert p.returncode == 0, out(p)[-2000:]
+    return out(p)
+
+
+@h.test
+def swaks_smtp_delivery():
+    text = swaks_ok("--from", "friend@outside.org", "--to", addr("alice"), "--header", "Subject: swaks plain smtp",
+                    "--body", "delivered by swaks", port="smtp", tls=False)
+    assert "250 2.0.0" in text, text
+    raw = wait_subject("alice", "swaks plain smtp")
+    assert b"delivered by swaks" in raw and b"X-Mailer: swaks" in raw, raw
+
+
+@h.test
+def swaks_submission_starttls_auth_plain():
+    text = swaks_ok("--auth", "PLAIN", "--auth-user", "alice", "--auth-password", PW, "--from", addr("alice"),
+                    "--to", addr("bob"), "--header", "Subject: swaks auth plain")
+    assert "TLS started" in text and "235 2.7.0" in text, text
+    assert "AUTH PLAIN" in text.split("TLS started", 1)[1], text  # the login went inside TLS
+    wait_subject("bob", "swaks auth plain")
+
+
+@h.test
+def swaks_submission_starttls_auth_login():
+    text = swaks_ok("--auth", "LOGIN", "--auth-user", "bob", "--auth-password", PW, "--from", addr("bob"),
+                    "--to", addr("alice"), "--header", "Subject: swaks auth login")
+    assert "AUTH LOGIN" in text and "235 2.7.0" in text, text
+    wait_subject("alice", "swaks auth login")
+
+
+@h.test
+def swaks_refuses_certificate_of_another_ca():
+    # --tls-verify really verifies: against a certificate that did not sign the server's, STARTTLS fails
+    p = swaks("--auth", "PLAIN", "--auth-user", "alice", "--auth-password", PW, "--from", addr("alice"),
+              "--to", addr("bob"), "--header", "Subject: never sent", ca=WRONG_CA)
+    assert p.returncode == 29, (p.returncode, out(p)[-1500:])  # 29: error in TLS
+
+
+@h.test
+def swaks_pipelining():
+    text = swaks_ok("--pipeline", "--auth", "PLAIN", "--auth-user", "carol", "--auth-password", PW,
+                    "--from", addr("carol"), "--to", "%s,%s" % (addr("alice"), addr("bob")),
+                    "--header", "Subject: swaks pipelined")
+    # the commands go out together, the replies come back after them, in order
+    tail = text.split("235 2.7.0", 1)[1]
+    assert re.search(r"~> MAIL FROM.*\n ~> RCPT TO.*\n ~> RCPT TO.*\n ~> DATA\n<~  250 2\.1\.0.*\n<~  250 2\.1\.5.*\n"
+                     r"<~  250 2\.1\.5.*\n<~  354", tail), tail
+    wait_subject("alice", "swaks pipelined")
+    wait_subject("bob", "swaks pipelined")
+
+
+@h.test
+def swaks_8bit_body():
+    body = "Grüße aus Köln, naïve café, 東京 ✓"
+    text = swaks_ok("--from", "friend@outside.org", "--to", addr("alice"), "--header", "Subject: swaks 8bit",
+                    "--add-header", "MIME-Version: 1.0", "--add-header", "Content-Type: text/plain; charset=utf-8",
+                    "--add-header", "Content-Transfer-Encoding: 8bit", "--body", body, port="smtp", tls=False)
+    assert "250-8BITMIME" in text, text
+    raw = wait_subject("alice", "swaks 8bit")
+    assert body.encode("utf-8") in raw, raw  # every byte as sent, no 7-bit mangling
+
+
+@h.test
+def swaks_large_attachment():
+    data = os.urandom(5 * 1024 * 1024)
+    path = os.path.join(WORK, "big.bin")
+    with open(path, "wb") as f:
+        f.write(data)
+    swaks_ok("--auth", "PLAIN", "--auth-user", "bob", "--auth-password", PW, "--from", addr("bob"),
+             "--to", addr("carol"), "--header", "Subject: swaks big attachment", "--body", "see attached",
+             "--attach-type", "application/octet-stream", "--attach", "@" + path)
+    raw = wait_subject("carol", "swaks big attachment")
+    parts = [p for p in email.message_from_bytes(raw).walk() if p.get_filename() == "big.bin"]
+    assert parts, raw[:2000]
+    got = parts[0].get_payload(decode=True)
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest(), (len(got), len(data))
+
+
+@h.test
+def swaks_refused_recipient():
+    p = swaks("--from", "friend@outside.org", "--to", "nobody@example.com", "--header", "Subject: to nobody",
+              port="smtp", tls=False)
+    assert p.returncode == 24, (p.returncode, out(p)[-1500:])  # 24: no recipient accepted
+    assert re.search(r"<\*\* +550 5\.1\.1", out(p)), out(p)
+    p = swaks("--from", "friend@outside.org", "--to", "victim@elsewhere.org", port="smtp", tls=False)
+    assert p.returncode == 24 and re.search(r"<\*\* +554 5\.7\.1", out(p)), out(p)  # no relaying
+
+
+@h.test
+def swaks_wrong_password():
+    p = swaks("--auth", "PLAIN", "--auth-user", "alice", "--auth-password", "not-the-password",
+              "--from", addr("alice"), "--to", addr("bob"), "--header", "Subject: wrong password")
+    assert p.returncode == 28, (p.returncode, out(p)[-1500:])  # 28: error in AUTH
+    assert re.search(r"<~\* +535 5\.7\.8", out(p)), out(p)
+    p = swaks("--from", addr("alice"), "--to", addr("bob"), "--header", "Subject: no login")
+    assert p.returncode == 23 and re.search(r"<~\* +530", out(p)), out(p)  # submission needs a login
+
+
+# ---- fetchmail ----------------------------------------------------------------------------------------------------
+
+MDA = """import os, sys, tempfile
+fd, path = tempfile.mkstemp(dir=sys.argv[1], suffix=".eml")
+os.write(fd, sys.stdin.buffer.read())
+os.close(fd)
+"""
+
+
+def fetchmail(name, protocol, port, login, keep, ssl):
+    """One fetchmail run (a folder of its own per name: rc file, UID list, delivered files); returns (run, the
+    messages delivered so far as parsed email.Message objects)."""
+    prog = need("fetchmail", "fetchmail")
+    home = os.path.join(WORK, "fetchmail-" + name)
+    box = os.path.join(home, "delivered")
+    os.makedirs(box, exist_ok=True)
+    mda = os.path.join(WORK, "mda.py")
+    with open(mda, "w") as f:
+        f.write(MDA)
+    rc = os.path.join(home, "fetchmailrc")
+    with open(rc, "w") as f:
+        f.write("set no syslog\n"
+                "poll 127.0.0.1 protocol %s port %d uidl\n"
+                "  user %s password %s is root here %s %s sslcertck sslcertfile %s sslcommonname localhost\n"
+                "  mda \"python3 %s %s\"\n" % (protocol, S.ports[port], login, PW, "keep" if keep else "nokeep",
+                                               "ssl" if ssl else "sslproto 'auto'", CA, mda, box))
+    os.chmod(rc, 0o600)
+    p = client([prog, "-f", rc, "--pidfile", os.path.join(home, "pid"), "-i", os.path.join(home, "ids"), "-v",
+                "--nodetach"], env={"FETCHMAILHOME": home})
+    delivered = []
+    for n in sorted(os.listdir(box)):
+        with open(os.path.join(box, n), "rb") as f:
+            delivered.append(email.message_from_bytes(f.read()))
+    return p, delivered
+
+
+def fetched(p, delivered, expect):
+    """Checks a fetchmail run: 0 with mail, 1 when there was none; delivered holds exactly the subjects expect."""
+    assert p.returncode in (0, 1), out(p)[-3000:]
+    assert "upgrade to TLS succeeded" in out(p) or "SSL/TLS: using protocol" in out(p), out(p)[-3000:]
+    assert sorted(m["Subject"] for m in delivered) == sorted(expect), ([m["Subject"] for m in delivered], expect,
+                                                                     out(p)[-3000:])
+
+
+@h.test
+def fetchmail_pop3_starttls_keep_only_new():
+    smtp_send("dave", "pop keep one")
+    smtp_send("dave", "pop keep two")
+    p, got = fetchmail("pop3-keep", "POP3", "pop3", "dave", keep=True, ssl=False)
+    fetched(p, got, ["pop keep one", "pop keep two"])
+    assert "STLS" in out(p), out(p)
+    smtp_send("dave", "pop keep three")
+    p, got = fetchmail("pop3-keep", "POP3", "pop3", "dave", keep=True, ssl=False)
+    fetched(p, got, ["pop keep one", "pop keep two", "pop keep three"])  # the UIDL list: only the new one
+    assert "3 messages (2 seen)" in out(p), out(p)[-3000:]
+    p, got = fetchmail("pop3-keep", "POP3", "pop3", "dave", keep=True, ssl=False)
+    assert p.returncode == 1, out(p)[-3000:]  # nothing new
+    assert len(got) == 3
+    assert sorted(subjects("dave")) == ["pop keep one", "pop keep three", "pop keep two"]  # kept on the server
+
+
+@h.test
+def fetchmail_pop3s_nokeep():
+    smtp_send("frank", "pop3s one")
+    smtp_send("frank", "pop3s two")
+    p, got = fetchmail("pop3s", "POP3", "pop3s", "frank", keep=False, ssl=True)
+    fetched(p, got, ["pop3s one", "pop3s two"])
+    assert h.wait_for(lambda: subjects("frank") == [], timeout=5), subjects("frank")  # deleted on the server
+    body = got[0].get_payload()
+    assert "hello" in body, body
+
+
+@h.test
+def fetchmail_imaps_keep_only_new():
+    smtp_send("grace", "imap keep one")
+    append("grace", "INBOX", "imap already read", flags="(\\Seen)")
+    p, got = fetchmail("imaps-keep", "IMAP", "imaps", "grace", keep=True, ssl=True)
+    fetched(p, got, ["imap keep one"])  # the message already read is not new
+    smtp_send("grace", "imap keep two")
+    p, got = fetchmail("imaps-keep", "IMAP", "imaps", "grace", keep=True, ssl=True)
+    fetched(p, got, ["imap keep one", "imap keep two"])
+    flags = {email.message_from_bytes(raw)["Subject"]: f for _, f, raw in folder("grace")}
+    assert all("\\Seen" in f for f in flags.values()) and len(flags) == 3, flags  # kept, marked read
+
+
+@h.test
+def fetchmail_imap_starttls_nokeep():
+    smtp_send("erin", "imap nokeep one")
+    smtp_send("erin", "imap nokeep two")
+    p, got = fetchmail("imap-nokeep", "IMAP", "imap", "erin", keep=False, ssl=False)
+    fetched(p, got, ["imap nokeep one", "imap nokeep two"])
+    assert "STARTTLS" in out(p), out(p)[-3000:]
+    assert subjects("erin") == [], subjects("erin")  # deleted and expunged on the server
+
+
+# ---- cyrus-clients ------------------------------------------------------------------------------------------------
+
+def cyrus(tool, port, login, commands):
+    """A cyrus-clients test tool signing in as login with PLAIN after STARTTLS, then sending commands. These tools
+    load no CA at all (they print the verification error and go on), so only the TLS session is checked."""
+    prog = need(os.path.join(CYRUS, tool), "cyrus-clients")
+    p = client([prog, "-t", "", "-m", "PLAIN", "-a", login, "-w", PW, "-p", str(S.ports[port]), "127.0.0.1"],
+               input=("".join(c + "\r\n" for c in commands)).encode(), timeout=30)
+    text = out(p)
+    assert "TLS connection established" in text and "Authenticated." in text, text
+    assert re.search(r"Security strength factor: (\d+)", text) and \
+        int(re.search(r"Security strength factor: (\d+)", text).group(1)) >= 128, text
+    return text
+
+
+@h.test
+def cyrus_imtest():
+    append("alice", "INBOX", "imtest target")
+    text = cyrus("imtest", "imap", "alice", [
+        "a1 SELECT INBOX", "a2 UID SEARCH RETURN (SAVE) SUBJECT \"imtest target\"", "a3 UID STORE $ +FLAGS (\\Flagged)",
+        "a4 CREATE \"imtest folder\"", "a5 UID COPY $ \"imtest folder\"", "a6 LOGOUT"])
+    for tag in ("a1", "a2", "a3", "a4", "a5", "a6"):
+        assert re.search(r"^%s OK" % tag, text, re.M), (tag, text)
+    flags = [f for _, f, raw in folder("alice") if b"Subject: imtest target" in raw]
+    assert flags == [{"\\Flagged"}], flags
+    assert subjects("alice", "imtest folder") == ["imtest target"]
+
+
+@h.test
+def cyrus_pop3test():
+    smtp_send("ivan", "pop3test one")
+    smtp_send("ivan", "pop3test two")
+    before = subjects("ivan")
+    text = cyrus("pop3test", "pop3", "ivan", ["STAT", "UIDL", "RETR 1", "DELE 1", "QUIT"])
+    assert re.search(r"^\+OK %d \d+" % len(before), text, re.M), text
+    assert "Subject: %s" % before[0] in text, text
+    assert "+OK Bye" in text or "+OK" in text.split("DELE", 1)[-1], text
+    assert subjects("ivan") == before[1:], (subjects("ivan"), before)
+
+
+@h.test
+def cyrus_smtptest():
+    text = cyrus("smtptest", "submission", "bob", [
+        "MAIL FROM:<%s>" % addr("bob"), "RCPT TO:<%s>" % addr("frank"), "DATA",
+        "From: %s\r\nTo: %s\r\nSubject: smtptest message\r\n\r\nsent by smtptest\r\n." % (addr("bob"), addr("frank")),
+        "QUIT"])
+    assert "250 2.0.0" in text, text
+    raw = wait_subject("frank", "smtptest message")
+    assert b"sent by smtptest" in raw, raw
+
+
+# ---- mbsync (isync) -----------------------------------------------------------------------------------------------
+
+def mbsync(ssl_type, port, ca=None):
+    prog = need("mbsync", "isync")
+    root = os.path.join(WORK, "maildir")
+    os.makedirs(root, exist_ok=True)
+    rc = os.path.join(WORK, "mbsyncrc")
+    with open(rc, "w") as f:
+        f.write("IMAPAccount ix\nHost 127.0.0.1\nPort %d\nUser heidi\nPass %s\nSSLType %s\nCertificateFile %s\n"
+                "SystemCertificates no\n\n"
+                "IMAPStore remote\nAccount ix\n\n"
+                "MaildirStore local\nPath %s/\nInbox %s/INBOX\nSubFolders Verbatim\n\n"
+                "Channel ix\nFar :remote:\nNear :local:\nPatterns *\nCreate Both\nExpunge Both\nRemove None\n"
+                "SyncState *\n" % (S.ports[port], PW, ssl_type, ca or CA, root, root))
+    # mbsync waits a second when a Maildir folder changed within the current second (its change detection works
+    # in whole seconds): the test's own changes are dated in the past
+    past = time.time() - 5
+    for d, _, _ in os.walk(root):
+        os.utime(d, (past, past))
+    p = client([prog, "-c", rc, "-V", "ix"])
+    return p, root
+
+
+def maildir(root):
+    """The local side: {folder: {subject: maildir flags}}."""
+    found = {}
+    for d, subdirs, files in os.walk(root):
+        if os.path.basename(d) not in ("cur", "new"):
+            continue
+        box = os.path.relpath(os.path.dirname(d), root)
+        for n in files:
+            with open(os.path.join(d, n), "rb") as f:
+                subject = email.message_from_bytes(f.read())["Subject"]
+            found.setdefault(box, {})[subject] = n.split(":2,", 1)[1] if ":2," in n else ""
+    return found
+
+
+def server_state(login):
+    """{folder: {subject: flags}} over IMAP, and each folder's STATUS (a sync that changes nothing leaves it)."""
+    m = imap(login)
+    try:
+        typ, data = m.list()
+        names = [re.search(rb'"/" "?([^"]*)"?$', line).group(1).decode() for line in data
+                 if b"\\Noselect" not in line]
+        status = {}
+        for n in names:
+            typ, st = m.status('"%s"' % n, "(MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)")
+            status[n] = st[0]
+    finally:
+        m.logout()
+    boxes = {n: {email.message_from_bytes(raw)["Subject"]: flags for _, flags, raw in folder(login, n)}
+             for n in names}
+    return {n: b for n, b in boxes.items() if b}, status
+
+
+@h.test
+def mbsync_pull_folders():
+    smtp_send("heidi", "sync inbox one")
+    smtp_send("heidi", "sync inbox two")
+    m = imap("heidi")
+    for n in ("Work", "Work/Projects"):
+        assert m.create('"%s"' % n)[0] == "OK"
+    m.logout()
+    append("heidi", "Work", "sync work one")
+    append("heidi", "Work/Projects", "sync project one", flags="(\\Flagged \\Seen)")
+    append("heidi", "Archive", "sync archived", flags="(\\Seen \\Answered)")
+    p, root = mbsync("IMAPS", "imaps", ca=WRONG_CA)
+    assert p.returncode != 0 and not os.path.exists(os.path.join(root, "INBOX")), out(p)[-2000:]  # verified
+    p, root = mbsync("IMAPS", "imaps")
+    assert p.returncode == 0, out(p)[-3000:]
+    local = maildir(root)
+    assert local == {"INBOX": {"sync inbox one": "", "sync inbox two": ""}, "Work": {"sync work one": ""},
+                     "Work/Projects": {"sync project one": "FS"}, "Archive": {"sync archived": "RS"}}, local
+
+
+@h.test
+def mbsync_push_changes():
+    root = os.path.join(WORK, "maildir")
+    if not os.path.isdir(root):
+        h.skip("mbsync_pull_folders made no Maildir")
+    names = {}
+    for d, _, files in os.walk(root):
+        for n in files:
+            if "," in n and os.path.basename(d) in ("cur", "new"):
+                with open(os.path.join(d, n), "rb") as f:
+                    names[email.message_from_bytes(f.read())["Subject"]] = os.path.join(d, n)
+    # a flag set, a flag taken off, a message deleted, a message added to an existing and to a new folder
+    one = names["sync inbox one"]
+    os.rename(one, os.path.join(root, "INBOX", "cur", os.path.basename(one).split(":2,")[0] + ":2,FS"))
+    proj = names["sync project one"]
+    os.rename(proj, proj[:-len(":2,FS")] + ":2,S")
+    os.unlink(names["sync inbox two"])
+    for box, subject in (("Work", "sync local new"), ("Fresh", "sync fresh folder")):
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(root, box, sub), exist_ok=True)
+        with open(os.path.join(root, box, "new", "%d.local.%s" % (time.time_ns(), box)), "wb") as f:
+            f.write(("From: %s\r\nSubject: %s\r\nMessage-ID: <%s@local>\r\n\r\nwritten locally\r\n" % (
+                addr("heidi"), subject, subject.replace(" ", "-"))).encode())
+    p, _ = mbsync("STARTTLS", "imap")
+    assert p.returncode == 0, out(p)[-3000:]
+    boxes, status = server_state("heidi")
+    assert boxes == {"INBOX": {"sync inbox one": {"\\Flagged", "\\Seen"}},
+                     "Work": {"sync work one": set(), "sync local new": set()},
+                     "Work/Projects": {"sync project one": {"\\Seen"}}, "Archive": {"sync archived": {"\\Seen",
+                                                                                                   "\\Answered"}},
+                     "Fresh": {"sync fresh folder": set()}}, boxes
+    # a second synchronisation has nothing to do: nothing changes on either side
+    local = maildir(root)
+    p, _ = mbsync("IMAPS", "imaps")
+    assert p.returncode == 0, out(p)[-3000:]
+    assert server_state("heidi") == (boxes, status), (server_state("heidi"), boxes, status)
+    assert maildir(root) == local
+
+
+# ---- neomutt ------------------------------------------------------------------------------------------------------
+
+def neomutt_rc(login, lines):
+    path = os.path.join(WORK, "neomuttrc-" + login)
+    with open(path, "w") as f:
+        f.write("\n".join([
+            'set ssl_ca_certificates_file = "%s"' % CA, 'set certificate_file = "%s/neomutt-certs"' % WORK,
+            'set ssl_force_tls = yes', 'set ssl_starttls = yes', 'set header_cache = ""',
+            'set message_cachedir = ""', 'set record = ""', 'set from = "%s"' % addr(login)] + lines) + "\n")
+    return path
+
+
+@h.test
+def neomutt_send_submission():
+    prog = need("neomutt", "neomutt")
+    rc = neomutt_rc("grace", ['set smtp_url = "smtp://grace@127.0.0.1:%d/"' % S.ports["submission"],
+                              'set smtp_pass = "%s"' % PW, 'set realname = "Grace Hall"'])
+    p = client([prog, "-n", "-F", rc, "-s", "neomutt sent this", "--", addr("alice")],
+               input="Grüße from neomutt\n".encode(), timeout=30)
+    assert p.returncode == 0, out(p)
+    raw = wait_subject("alice", "neomutt sent this")
+    msg = email.message_from_bytes(raw, policy=email.policy.default)  # in the charset neomutt chose for it
+    assert "Grace Hall" in msg["From"] and "Grüße from neomutt" in msg.get_content(), raw
+
+
+def on_terminal(cmd, timeout=30):
+    """Runs cmd on a pseudo-terminal of its own (neomutt's index needs one) until it exits; returns (status,
+    screen output)."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=WORK, close_fds=True,
+                         env=dict(h.ENV, HOME=WORK, TERM="xterm", LC_ALL="C.UTF-8", COLUMNS="100", LINES="30"))
+    os.close(slave)
+    screen = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the program closed the terminal
+                    chunk = b""
+                if not chunk:
+                    break
+                screen += chunk
+            elif p.poll() is not None:
+                break
+        else:
+            p.kill()
+        return p.wait(timeout=5), screen.decode("utf-8", "replace")
+    finally:
+        os.close(master)
+
+
+@h.test
+def neomutt_index_over_imaps():
+    prog = need("neomutt", "neomutt")
+    append("bob", "INBOX", "neomutt keep")
+    append("bob", "INBOX", "neomutt file away")
+    rc = neomutt_rc("bob", ['set imap_user = "bob"', 'set imap_pass = "%s"' % PW,
+                            'set folder = "imaps://127.0.0.1:%d/"' % S.ports["imaps"], 'set spoolfile = "+INBOX"',
+                            "set confirmappend = no", "set delete = yes", "set move = no", "set wait_key = no",
+                            "set resolve = no", "set mark_old = no"])
+    # what a user types: flag the one message, save the other to Archive (which deletes it here), sync, quit
+    keys = ('<tag-pattern>~s "neomutt keep"<enter><tag-prefix><flag-message><untag-pattern>~A<enter>'
+            '<tag-pattern>~s "neomutt file away"<enter><tag-prefix><save-message>=Archive<enter>'
+            '<sync-mailbox><quit>')
+    status, screen = on_terminal([prog, "-n", "-F", rc, "-e", "push '%s'" % keys])
+    assert status == 0, screen[-2000:]
+    inbox = {email.message_from_bytes(raw)["Subject"]: f for _, f, raw in folder("bob")}
+    assert inbox.get("neomutt keep") == {"\\Flagged"} and "neomutt file away" not in inbox, (inbox, screen[-2000:])
+    assert "neomutt file away" in subjects("bob", "Archive"), subjects("bob", "Archive")
+
+
+if __name__ == "__main__":
+    h.main("clients")
