@@ -30,7 +30,7 @@ WRONG_CA = None  # a certificate of no relation to the server: verifying against
 PW = "secret-pw"
 USERS = {"alice": ("Alice", "Smith"), "bob": ("Bob", "Jones"), "carol": ("Carol", "White"),
          "dave": ("Dave", "Brown"), "erin": ("Erin", "Gray"), "frank": ("Frank", "Green"), "grace": ("Grace", "Hall"),
-         "heidi": ("Heidi", "Klein"), "ivan": ("Ivan", "Moss")}
+         "heidi": ("Heidi", "Klein"), "ivan": ("Ivan", "Moss"), "judy": ("Judy", "Ness")}
 CYRUS = "/usr/lib/cyrus/bin"
 
 
@@ -88,12 +88,29 @@ def subjects(login, name="INBOX"):
     return [email.message_from_bytes(raw)["Subject"] for _, _, raw in folder(login, name)]
 
 
+def with_subject(login, subject, name="INBOX"):
+    """The raw messages of login's folder name whose Subject is subject (found by IMAP SEARCH, then compared)."""
+    m = imap(login)
+    try:
+        m.select('"%s"' % name, readonly=True)
+        m.literal = subject.encode("utf-8")
+        typ, data = m.uid("SEARCH", "CHARSET", "UTF-8", "SUBJECT")
+        assert typ == "OK", data
+        found = []
+        for uid in data[0].split():
+            typ, msg = m.uid("FETCH", uid, "(BODY.PEEK[])")
+            raw = msg[0][1]
+            if email.message_from_bytes(raw, policy=email.policy.default)["Subject"] == subject:
+                found.append(raw)
+        return found
+    finally:
+        m.logout()
+
+
 def wait_subject(login, subject, name="INBOX"):
     """Waits until login's folder has a message with subject (delivery goes through the queue); returns its raw
     text."""
-    def find():
-        return [raw for _, _, raw in folder(login, name) if email.message_from_bytes(raw)["Subject"] == subject]
-    found = h.wait_for(find, timeout=15, interval=0.05)
+    found = h.wait_for(lambda: with_subject(login, subject, name), timeout=15, interval=0.05)
     assert found, "no %r in %s's %s: %s" % (subject, login, name, subjects(login, name))
     return found[0]
 
@@ -220,6 +237,21 @@ def swaks_8bit_body():
 
 
 @h.test
+def swaks_dot_lines_and_long_line():
+    # swaks doubles a leading dot on the wire; the server takes one away again, and ends the data only at a lone dot
+    body = ".leading dot\n..two dots\n.\nafter a lone dot\n" + "L" * 3000 + "\nend\n"
+    path = os.path.join(WORK, "dots.txt")
+    with open(path, "w") as f:
+        f.write(body)
+    text = swaks_ok("--from", "friend@outside.org", "--to", addr("bob"), "--header", "Subject: swaks dots",
+                    "--body", "@" + path, port="smtp", tls=False)
+    wire = text.replace("\r", "")
+    assert " -> ..leading dot\n -> ...two dots\n -> ..\n" in wire, wire[:3000]  # stuffed on the wire
+    raw = wait_subject("bob", "swaks dots")
+    assert raw.split(b"\r\n\r\n", 1)[1].startswith(body.replace("\n", "\r\n").encode()), raw[-4000:]
+
+
+@h.test
 def swaks_large_attachment():
     data = os.urandom(5 * 1024 * 1024)
     path = os.path.join(WORK, "big.bin")
@@ -264,9 +296,10 @@ os.close(fd)
 """
 
 
-def fetchmail(name, protocol, port, login, keep, ssl):
-    """One fetchmail run (a folder of its own per name: rc file, UID list, delivered files); returns (run, the
-    messages delivered so far as parsed email.Message objects)."""
+def fetchmail_command(name, protocol, port, login, keep, ssl, idle=False):
+    """The fetchmail command line for login's mail (a folder of its own per name: rc file, UID list, delivered
+    files), with the environment it needs and the folder the mda writes each message to; idle: wait in IMAP IDLE
+    for new mail once the mailbox is fetched."""
     prog = need("fetchmail", "fetchmail")
     home = os.path.join(WORK, "fetchmail-" + name)
     box = os.path.join(home, "delivered")
@@ -278,76 +311,106 @@ def fetchmail(name, protocol, port, login, keep, ssl):
     with open(rc, "w") as f:
         f.write("set no syslog\n"
                 "poll 127.0.0.1 protocol %s port %d uidl\n"
-                "  user %s password %s is root here %s %s sslcertck sslcertfile %s sslcommonname localhost\n"
+                "  user %s password %s is root here %s %s %s sslcertck sslcertfile %s sslcommonname localhost\n"
                 "  mda \"python3 %s %s\"\n" % (protocol, S.ports[port], login, PW, "keep" if keep else "nokeep",
-                                               "ssl" if ssl else "sslproto 'auto'", CA, mda, box))
+                                               "idle" if idle else "", "ssl" if ssl else "sslproto 'auto'", CA, mda,
+                                               box))
     os.chmod(rc, 0o600)
-    p = client([prog, "-f", rc, "--pidfile", os.path.join(home, "pid"), "-i", os.path.join(home, "ids"), "-v",
-                "--nodetach"], env={"FETCHMAILHOME": home})
-    delivered = []
+    cmd = [prog, "-f", rc, "--pidfile", os.path.join(home, "pid"), "-i", os.path.join(home, "ids"), "-v",
+           "--nodetach"]
+    return cmd, {"FETCHMAILHOME": home}, box
+
+
+def delivered_to(box):
+    """The messages the mda wrote to box, parsed."""
+    found = []
     for n in sorted(os.listdir(box)):
         with open(os.path.join(box, n), "rb") as f:
-            delivered.append(email.message_from_bytes(f.read()))
-    return p, delivered
+            found.append(email.message_from_bytes(f.read()))
+    return found
 
 
-def fetched(p, delivered, expect):
-    """Checks a fetchmail run: 0 with mail, 1 when there was none; delivered holds exactly the subjects expect."""
-    assert p.returncode in (0, 1), out(p)[-3000:]
-    assert "upgrade to TLS succeeded" in out(p) or "SSL/TLS: using protocol" in out(p), out(p)[-3000:]
+def fetchmail(name, protocol, port, login, keep, ssl):
+    """One fetchmail run (see fetchmail_command); returns (run, the messages delivered so far)."""
+    cmd, env, box = fetchmail_command(name, protocol, port, login, keep, ssl)
+    return client(cmd, env=env), delivered_to(box)
+
+
+def fetch(name, protocol, port, login, keep, ssl, send, expect):
+    """Sends login the messages with the subjects send, runs fetchmail (see fetchmail()) and checks the run: 0 with
+    mail, 1 when there was none, over TLS; delivered holds exactly the subjects expect. Returns the run's output and
+    the delivered messages."""
+    for subject in send:
+        smtp_send(login, subject)
+    p, delivered = fetchmail(name, protocol, port, login, keep, ssl)
+    text = out(p)
+    assert p.returncode in (0, 1), text[-3000:]
+    assert "SSL/TLS: using protocol" in text, text[-3000:]
     assert sorted(m["Subject"] for m in delivered) == sorted(expect), ([m["Subject"] for m in delivered], expect,
-                                                                     out(p)[-3000:])
+                                                                     text[-3000:])
+    return text, delivered
 
 
 @h.test
 def fetchmail_pop3_starttls_keep_only_new():
-    smtp_send("dave", "pop keep one")
-    smtp_send("dave", "pop keep two")
-    p, got = fetchmail("pop3-keep", "POP3", "pop3", "dave", keep=True, ssl=False)
-    fetched(p, got, ["pop keep one", "pop keep two"])
-    assert "STLS" in out(p), out(p)
-    smtp_send("dave", "pop keep three")
-    p, got = fetchmail("pop3-keep", "POP3", "pop3", "dave", keep=True, ssl=False)
-    fetched(p, got, ["pop keep one", "pop keep two", "pop keep three"])  # the UIDL list: only the new one
-    assert "3 messages (2 seen)" in out(p), out(p)[-3000:]
-    p, got = fetchmail("pop3-keep", "POP3", "pop3", "dave", keep=True, ssl=False)
-    assert p.returncode == 1, out(p)[-3000:]  # nothing new
-    assert len(got) == 3
+    run = ("pop3-keep", "POP3", "pop3", "dave", True, False)
+    text, _ = fetch(*run, send=["pop keep one", "pop keep two"], expect=["pop keep one", "pop keep two"])
+    assert "POP3> STLS" in text, text
+    # the UIDL list: only the new one is fetched
+    text, _ = fetch(*run, send=["pop keep three"], expect=["pop keep one", "pop keep two", "pop keep three"])
+    assert "3 messages (2 seen)" in text, text[-3000:]
+    text, _ = fetch(*run, send=[], expect=["pop keep one", "pop keep two", "pop keep three"])
+    assert "normal termination, status 1" in text, text[-3000:]  # nothing new
     assert sorted(subjects("dave")) == ["pop keep one", "pop keep three", "pop keep two"]  # kept on the server
 
 
 @h.test
 def fetchmail_pop3s_nokeep():
-    smtp_send("frank", "pop3s one")
-    smtp_send("frank", "pop3s two")
-    p, got = fetchmail("pop3s", "POP3", "pop3s", "frank", keep=False, ssl=True)
-    fetched(p, got, ["pop3s one", "pop3s two"])
-    assert h.wait_for(lambda: subjects("frank") == [], timeout=5), subjects("frank")  # deleted on the server
-    body = got[0].get_payload()
-    assert "hello" in body, body
+    _, got = fetch("pop3s", "POP3", "pop3s", "frank", False, True, send=["pop3s one", "pop3s two"],
+                   expect=["pop3s one", "pop3s two"])
+    assert subjects("frank") == [], subjects("frank")  # deleted on the server
+    assert "hello" in got[0].get_payload(), got[0].get_payload()
 
 
 @h.test
 def fetchmail_imaps_keep_only_new():
-    smtp_send("grace", "imap keep one")
+    run = ("imaps-keep", "IMAP", "imaps", "grace", True, True)
     append("grace", "INBOX", "imap already read", flags="(\\Seen)")
-    p, got = fetchmail("imaps-keep", "IMAP", "imaps", "grace", keep=True, ssl=True)
-    fetched(p, got, ["imap keep one"])  # the message already read is not new
-    smtp_send("grace", "imap keep two")
-    p, got = fetchmail("imaps-keep", "IMAP", "imaps", "grace", keep=True, ssl=True)
-    fetched(p, got, ["imap keep one", "imap keep two"])
+    fetch(*run, send=["imap keep one"], expect=["imap keep one"])  # the message already read is not new
+    fetch(*run, send=["imap keep two"], expect=["imap keep one", "imap keep two"])
     flags = {email.message_from_bytes(raw)["Subject"]: f for _, f, raw in folder("grace")}
     assert all("\\Seen" in f for f in flags.values()) and len(flags) == 3, flags  # kept, marked read
 
 
 @h.test
 def fetchmail_imap_starttls_nokeep():
-    smtp_send("erin", "imap nokeep one")
-    smtp_send("erin", "imap nokeep two")
-    p, got = fetchmail("imap-nokeep", "IMAP", "imap", "erin", keep=False, ssl=False)
-    fetched(p, got, ["imap nokeep one", "imap nokeep two"])
-    assert "STARTTLS" in out(p), out(p)[-3000:]
+    text, _ = fetch("imap-nokeep", "IMAP", "imap", "erin", False, False, send=["imap nokeep one", "imap nokeep two"],
+                    expect=["imap nokeep one", "imap nokeep two"])
+    assert "IMAP> A0001 STARTTLS" in text, text[-3000:]
     assert subjects("erin") == [], subjects("erin")  # deleted and expunged on the server
+
+
+@h.test
+def fetchmail_imap_idle_push():
+    # fetchmail as a daemon that polls only every 10 minutes: mail sent while it waits in IDLE is fetched at once
+    cmd, env, box = fetchmail_command("idle", "IMAP", "imaps", "judy", True, True, idle=True)
+    log_path = os.path.join(WORK, "fetchmail-idle.log")
+    with open(log_path, "wb") as log:
+        p = subprocess.Popen(cmd + ["--daemon", "600"], stdout=log, stderr=subprocess.STDOUT, cwd=WORK,
+                             env=dict(h.ENV, HOME=WORK, **env))
+
+    def log_text():
+        with open(log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    try:
+        assert h.wait_for(lambda: re.search(r"IMAP> A\d+ IDLE", log_text()) or p.poll() is not None, timeout=15) \
+            and p.poll() is None, log_text()[-3000:]
+        S.send_mail(addr("judy"), "<idle-push@test>", subject="pushed while idle")
+        assert h.wait_for(lambda: [m["Subject"] for m in delivered_to(box)] == ["pushed while idle"], timeout=15), \
+            log_text()[-3000:]
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
 
 
 # ---- cyrus-clients ------------------------------------------------------------------------------------------------
@@ -523,7 +586,8 @@ def neomutt_rc(login, lines):
         f.write("\n".join([
             'set ssl_ca_certificates_file = "%s"' % CA, 'set certificate_file = "%s/neomutt-certs"' % WORK,
             'set ssl_force_tls = yes', 'set ssl_starttls = yes', 'set header_cache = ""',
-            'set message_cachedir = ""', 'set record = ""', 'set from = "%s"' % addr(login)] + lines) + "\n")
+            'set message_cachedir = ""', 'set record = ""', 'set from = "%s"' % addr(login),
+            'set sleep_time = 0'] + lines) + "\n")
     return path
 
 
@@ -576,10 +640,12 @@ def neomutt_index_over_imaps():
     append("bob", "INBOX", "neomutt file away")
     rc = neomutt_rc("bob", ['set imap_user = "bob"', 'set imap_pass = "%s"' % PW,
                             'set folder = "imaps://127.0.0.1:%d/"' % S.ports["imaps"], 'set spoolfile = "+INBOX"',
-                            "set confirmappend = no", "set delete = yes", "set move = no", "set wait_key = no",
-                            "set resolve = no", "set mark_old = no"])
-    # what a user types: flag the one message, save the other to Archive (which deletes it here), sync, quit
-    keys = ('<tag-pattern>~s "neomutt keep"<enter><tag-prefix><flag-message><untag-pattern>~A<enter>'
+                            "set confirmappend = no", "set confirmcreate = no", "set delete = yes", "set move = no",
+                            "set wait_key = no", "set resolve = no", "set mark_old = no"])
+    # what a user types: flag the one message and copy it to a new folder, save the other to Archive (which deletes
+    # it here), sync, quit
+    keys = ('<tag-pattern>~s "neomutt keep"<enter><tag-prefix><flag-message><tag-prefix><copy-message>=Entwürfe<enter>'
+            '<untag-pattern>~A<enter>'
             '<tag-pattern>~s "neomutt file away"<enter><tag-prefix><save-message>=Archive<enter>'
             '<sync-mailbox><quit>')
     status, screen = on_terminal([prog, "-n", "-F", rc, "-e", "push '%s'" % keys])
@@ -587,7 +653,39 @@ def neomutt_index_over_imaps():
     inbox = {email.message_from_bytes(raw)["Subject"]: f for _, f, raw in folder("bob")}
     assert inbox.get("neomutt keep") == {"\\Flagged"} and "neomutt file away" not in inbox, (inbox, screen[-2000:])
     assert "neomutt file away" in subjects("bob", "Archive"), subjects("bob", "Archive")
+    assert subjects("bob", "Entw&APw-rfe") == ["neomutt keep"]  # made by COPY's TRYCREATE, named in UTF-8
 
+
+
+@h.test
+def neomutt_compose_with_fcc_over_imap():
+    # what a user does: compose (the editor writes the text), attach a file, send over submission; the copy goes to
+    # Sent over IMAP (neomutt does that only on its terminal, not in batch mode)
+    prog = need("neomutt", "neomutt")
+    editor = os.path.join(WORK, "editor.sh")
+    with open(editor, "w") as f:
+        f.write('#!/bin/sh\nprintf "typed in the editor\\n" >> "$1"\n')
+    os.chmod(editor, 0o755)
+    attachment = os.path.join(WORK, "report.bin")
+    data = os.urandom(100000)
+    with open(attachment, "wb") as f:
+        f.write(data)
+    rc = neomutt_rc("grace", ['set smtp_url = "smtp://grace@127.0.0.1:%d/"' % S.ports["submission"],
+                              'set smtp_pass = "%s"' % PW, 'set imap_user = "grace"', 'set imap_pass = "%s"' % PW,
+                              'set folder = "imaps://127.0.0.1:%d/"' % S.ports["imaps"], 'set spoolfile = "+INBOX"',
+                              'set record = "+Sent"', 'set editor = "%s"' % editor, "set askcc = no",
+                              "set confirmappend = no", "set wait_key = no"])
+    keys = ("<mail>%s<enter>composed in neomutt<enter><attach-file>%s<enter><send-message><quit>" % (
+        addr("ivan"), attachment))
+    status, screen = on_terminal([prog, "-n", "-F", rc, "-e", "push '%s'" % keys])
+    assert status == 0, screen[-2000:]
+    for login, box in (("ivan", "INBOX"), ("grace", "Sent")):
+        msg = email.message_from_bytes(wait_subject(login, "composed in neomutt", box), policy=email.policy.default)
+        parts = list(msg.iter_attachments())
+        assert "typed in the editor" in msg.get_body(("plain",)).get_content(), (login, box, msg)
+        assert len(parts) == 1 and parts[0].get_content() == data, (login, box, [p.get_filename() for p in parts])
+    flags = [f for _, f, raw in folder("grace", "Sent") if b"composed in neomutt" in raw]
+    assert flags == [{"\\Seen"}], flags
 
 if __name__ == "__main__":
     h.main("clients")
