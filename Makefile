@@ -106,6 +106,11 @@ DEB_PACKAGES += isync
 DEB_PACKAGES += fetchmail
 DEB_PACKAGES += cyrus-clients
 DEB_PACKAGES += neomutt
+DEB_PACKAGES += libmicrohttpd-dev
+DEB_PACKAGES += libgnutls28-dev
+DEB_PACKAGES += certbot
+DEB_PACKAGES += pebble
+DEB_PACKAGES += dnsutils
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \

@@ -45,7 +45,7 @@ struct attendant;
 /* Started in this order after slapd, stopped in the reverse order before it. */
 const struct service_def attendant_services[] = {
 	{ "mta", "ix-mta" },     { "smtpd", "ix-smtpd" }, { "imapd", "ix-imapd" },
-	{ "pop3d", "ix-pop3d" }, { NULL, NULL }, /* the services (mta, smtpd, imapd, pop3d) are listed here as they are built */
+	{ "pop3d", "ix-pop3d" }, { "httpd", "ix-httpd" }, { NULL, NULL },
 };
 
 struct service {

@@ -39,8 +39,10 @@ int cli_load_config_keep(const char *data_dir, struct config *cfg);
 		{ "imaps-port", required_argument, NULL, (base) + PORT_IMAPS },           \
 		{ "pop3-port", required_argument, NULL, (base) + PORT_POP3 },             \
 		{ "pop3s-port", required_argument, NULL, (base) + PORT_POP3S },           \
+		{ "metrics-port", required_argument, NULL, (base) + PORT_METRICS },       \
+		{ "http-port", required_argument, NULL, (base) + PORT_HTTP },             \
 	{                                                                                 \
-		"metrics-port", required_argument, NULL, (base) + PORT_METRICS            \
+		"https-port", required_argument, NULL, (base) + PORT_HTTPS                \
 	}
 /* Stores the value of port option (c - base) in ports[]; prints why and returns -1 when it is not a port. */
 int cli_port_option(int c, int base, const char *arg, unsigned ports[PORT_COUNT]);

@@ -19,6 +19,8 @@ enum config_port {
 	PORT_POP3,
 	PORT_POP3S,
 	PORT_METRICS,
+	PORT_HTTP,  /* the web server (ix-httpd): ACME challenges, client configuration */
+	PORT_HTTPS, /* the same over TLS */
 	PORT_COUNT
 };
 
@@ -38,7 +40,7 @@ struct config {
 
 /* Name of a port as used in status JSON and on the command line ("ldap", "smtp", "submission", ...). */
 const char *config_port_name(enum config_port p);
-/* The default port numbers, all unprivileged: 3389, 2525, 2587, 1143, 1993, 1110, 1995, 9100. */
+/* The default port numbers, all unprivileged: 3389, 2525, 2587, 1143, 1993, 1110, 1995, 9100, 8080, 8443. */
 unsigned config_port_default(enum config_port p);
 
 /* Fills *cfg with defaults for a data folder (ports, names derived from the domain). data_dir is made absolute. */

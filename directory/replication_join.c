@@ -228,9 +228,6 @@ static void add_mod(LDAPMod **mods, size_t *n, LDAPMod *store, char ***vals, con
 /* Adds this server's entry on the remote with server ID sid. */
 static int add_own_entry(LDAP *ld, const struct config *cfg, unsigned sid, const char *uri, struct buf *error_r)
 {
-	static const char *const port_attrs[PORT_COUNT] = { "ixLdapPort",  "ixSmtpPort",   "ixSubmissionPort",
-							    "ixImapPort",  "ixImapsPort",  "ixPop3Port",
-							    "ixPop3sPort", "ixMetricsPort" };
 	enum { MAXM = 8 + PORT_COUNT };
 	LDAPMod store[MAXM], *mods[MAXM + 2];
 	char **vals[MAXM] = { 0 };
@@ -255,7 +252,8 @@ static int add_own_entry(LDAP *ld, const struct config *cfg, unsigned sid, const
 	n++;
 	for (int p = 0; p < PORT_COUNT; p++) {
 		snprintf(ports[p], sizeof(ports[p]), "%u", cfg->ports[p]);
-		add_mod(mods, &n, store, vals, port_attrs[p], ports[p], NULL);
+		if (slapd_port_attr(p) != NULL)
+			add_mod(mods, &n, store, vals, slapd_port_attr(p), ports[p], NULL);
 	}
 	add_mod(mods, &n, store, vals, "ixServerId", sidtext, NULL);
 	add_mod(mods, &n, store, vals, "ixLdapUri", uri, NULL);

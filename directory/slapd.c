@@ -363,11 +363,10 @@ static void base_ldif(const struct config *cfg, const char *admin_hash, const un
 		   "dn: %s\nobjectClass: ixServer\ncn: %s\nixHostName: %s\nixServerRole: directory\n"
 		   "ixServerRole: mailbox\nixServerRole: transport\n",
 		   cfg->server_dn, cfg->hostname, cfg->hostname);
-	static const char *const port_attrs[PORT_COUNT] = { "ixLdapPort",  "ixSmtpPort",   "ixSubmissionPort",
-							    "ixImapPort",  "ixImapsPort",  "ixPop3Port",
-							    "ixPop3sPort", "ixMetricsPort" };
-	for (int p = 0; p < PORT_COUNT; p++)
-		buf_printf(b, "%s: %u\n", port_attrs[p], cfg->ports[p]);
+	for (int p = 0; p < PORT_COUNT; p++) {
+		if (slapd_port_attr(p) != NULL)
+			buf_printf(b, "%s: %u\n", slapd_port_attr(p), cfg->ports[p]);
+	}
 	for (int i = 0; i < SET_COUNT; i++) {
 		if (settings[i] != setting_def(i)->def)
 			buf_printf(b, "ixServerSetting: %s=%llu\n", setting_def(i)->name, settings[i]);
@@ -593,6 +592,16 @@ int slapd_export(const struct config *cfg, int dbnum, const char *path, struct b
 	buf_free(&out);
 	free(confdir);
 	return ret;
+}
+
+const char *slapd_port_attr(enum config_port p)
+{
+	static const char *const attrs[PORT_COUNT] = {
+		[PORT_LDAP] = "ixLdapPort",   [PORT_SMTP] = "ixSmtpPort",       [PORT_SUBMISSION] = "ixSubmissionPort",
+		[PORT_IMAP] = "ixImapPort",   [PORT_IMAPS] = "ixImapsPort",     [PORT_POP3] = "ixPop3Port",
+		[PORT_POP3S] = "ixPop3sPort", [PORT_METRICS] = "ixMetricsPort",
+	};
+	return attrs[p];
 }
 
 int slapd_listen_valid(const char *addr)

@@ -113,6 +113,9 @@ char *slapd_authz_regexp(const struct config *cfg, int n);
 char *slapd_listen_urls(const struct config *cfg);
 /* 1 when addr is a numeric IPv4 or IPv6 address (what `listen` takes). */
 int slapd_listen_valid(const char *addr);
+/* The attribute of a server entry (ixServer) holding port p ("ixSmtpPort"), or NULL for a port kept only in the data
+ * folder's bootstrap configuration (the web server's, which no other server needs to know). */
+const char *slapd_port_attr(enum config_port p);
 
 /* Starts slapd in the foreground (-d none: errors on its stderr, which goes to log_fd), listening first on
  * the slapd_listen_urls at the LDAP port, then on <data>/run/ldapi. lock_fd, if >= 0, is inherited by slapd so the lock

@@ -951,8 +951,7 @@ static void listener_ready(struct evloop *loop, int fd, unsigned events, void *c
 	listener_update(l);
 }
 
-int listener_create(struct evloop *loop, const char *addr, unsigned port, unsigned max_conns, listener_accept_fn *fn,
-		    void *ctx, struct listener **l_r, struct buf *error_r)
+int listener_socket(const char *addr, unsigned port, int *fd_r, struct buf *error_r)
 {
 	struct sockaddr_storage ss;
 	const char *a = addr != NULL ? addr : "::";
@@ -975,6 +974,16 @@ int listener_create(struct evloop *loop, const char *addr, unsigned port, unsign
 		close(fd);
 		return IX_EIO;
 	}
+	*fd_r = fd;
+	return IX_OK;
+}
+
+int listener_create(struct evloop *loop, const char *addr, unsigned port, unsigned max_conns, listener_accept_fn *fn,
+		    void *ctx, struct listener **l_r, struct buf *error_r)
+{
+	int fd, ret = listener_socket(addr, port, &fd, error_r);
+	if (ret != IX_OK)
+		return ret;
 	struct sockaddr_storage bound = { 0 };
 	socklen_t blen = sizeof(bound);
 	if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)

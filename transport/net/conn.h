@@ -147,6 +147,9 @@ typedef void listener_accept_fn(struct listener *l, int fd, void *ctx);
  * pauses and new peers wait in the kernel backlog. Returns 0 or IX_EIO / IX_EINVAL with error_r. */
 int listener_create(struct evloop *loop, const char *addr, unsigned port, unsigned max_conns, listener_accept_fn *fn,
 		    void *ctx, struct listener **l_r, struct buf *error_r);
+/* The listening socket alone, bound and listening as listener_create's (non-blocking, close-on-exec), for a server
+ * that accepts on its own (transport/http/). Returns IX_OK with *fd_r (the caller's), or IX_EIO / IX_EINVAL. */
+int listener_socket(const char *addr, unsigned port, int *fd_r, struct buf *error_r);
 /* Closes the socket and frees; live connections are unaffected. Sets *l to NULL. */
 void listener_destroy(struct listener **l);
 unsigned listener_port(const struct listener *l);

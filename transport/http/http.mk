@@ -1,0 +1,19 @@
+# transport/http/ - the embedded HTTP(S) server over libmicrohttpd (libhttp.a) and the ix-httpd daemon that serves
+# ACME challenges and client configuration on the HTTP and HTTPS ports; their tests.
+HTTP_SRCS := transport/http/http_server.c
+HTTP_LIB := $(BUILD)/libhttp.a
+HTTP_LDLIBS := -lmicrohttpd -lgnutls
+
+$(HTTP_LIB): $(call objs,$(HTTP_SRCS))
+	$(archive)
+
+PROGRAMS += $(BUILD)/ix-httpd
+$(BUILD)/ix-httpd: $(call objs,transport/http/httpd.c) $(HTTP_LIB) $$(DAEMON_DEPS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) $(HTTP_LDLIBS)
+
+UNIT_TESTS += $(BUILD)/tests/unit/test_http
+$(BUILD)/tests/unit/test_http: $(call objs,tests/unit/test_http.c tests/unit/test.c) $(HTTP_LIB) $$(NET_LIB) \
+		$(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(HTTP_LDLIBS) $(SSL_LIBS)
+
+E2E_TESTS += tests/e2e/test_http.py

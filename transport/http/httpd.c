@@ -1,0 +1,141 @@
+/* httpd.c - ix-httpd, the web server daemon: started by the attendant, it serves the HTTP and HTTPS ports with the
+ * routes of this file (ACME HTTP-01 challenges from DATA/acme) and serves a changed certificate without a restart. */
+#include "transport/http/http_server.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "transport/daemon/daemon.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* How often the certificate and key files are looked at for a change (a certbot deploy hook, cert install). */
+#define HTTPD_CERT_CHECK_MS 5000
+/* The folder under the data folder that `certbot certonly --webroot -w DATA/acme` writes its challenges into. */
+#define HTTPD_ACME_DIR "acme"
+#define HTTPD_ACME_PATH "/.well-known/acme-challenge/"
+/* Most a challenge file may weigh (a key authorization is under 100 bytes). */
+#define HTTPD_ACME_MAX 4096
+
+struct httpd {
+	struct daemon d;
+	struct http_server *srv;
+	char *acme_dir, *cert_path, *key_path;
+	struct stat cert_st, key_st;
+	struct evloop_timer cert_timer;
+};
+
+/* GET /.well-known/acme-challenge/TOKEN: the file certbot's webroot plugin wrote, as it is. */
+static void acme_challenge(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct httpd *h = ctx;
+	const char *token = req->path + strlen(HTTPD_ACME_PATH);
+	if (!http_token_valid(token)) {
+		http_response_error(resp, 404, "Not Found");
+		return;
+	}
+	char *path = xasprintf("%s%s%s", h->acme_dir, HTTPD_ACME_PATH, token);
+	char *data = NULL;
+	size_t len = 0;
+	if (read_file(path, HTTPD_ACME_MAX, &data, &len) < 0) {
+		if (errno != ENOENT)
+			log_warn("ACME challenge %s: %s", path, strerror(errno));
+		http_response_error(resp, 404, "Not Found");
+	} else {
+		resp->content_type = "application/octet-stream";
+		buf_append(&resp->body, data, len);
+	}
+	free(data);
+	free(path);
+}
+
+/* GET /: says what answers here. */
+static void root_page(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	(void)req;
+	struct httpd *h = ctx;
+	buf_printf(&resp->body, "Interchange mail server %s\n", h->d.cfg.hostname != NULL ? h->d.cfg.hostname : "");
+}
+
+static const struct http_route routes[] = {
+	{ "GET", HTTPD_ACME_PATH, true, HTTP_ON_BOTH, acme_challenge },
+	{ "GET", "/", false, HTTP_ON_BOTH, root_page },
+};
+
+static bool changed(const char *path, struct stat *seen)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return false;
+	bool diff = st.st_ino != seen->st_ino || st.st_mtim.tv_sec != seen->st_mtim.tv_sec ||
+		    st.st_mtim.tv_nsec != seen->st_mtim.tv_nsec || st.st_size != seen->st_size;
+	*seen = st;
+	return diff;
+}
+
+static void cert_check(struct evloop *loop, struct evloop_timer *timer, void *ctx)
+{
+	(void)loop;
+	(void)timer;
+	struct httpd *h = ctx;
+	bool cert = changed(h->cert_path, &h->cert_st), key = changed(h->key_path, &h->key_st);
+	if (!cert && !key)
+		return;
+	struct buf err = BUF_INIT;
+	if (http_server_reload_tls(h->srv, &err) == IX_OK)
+		log_info("the certificate changed: new HTTPS connections use %s", h->cert_path);
+	else
+		log_error("the certificate changed but cannot be used (the old one stays): %s", buf_cstr(&err));
+	buf_free(&err);
+}
+
+static void on_stop(struct daemon *d, void *ctx)
+{
+	struct httpd *h = ctx;
+	evloop_timer_stop(d->loop, &h->cert_timer);
+	http_server_stop(&h->srv);
+	daemon_stopped(d);
+}
+
+int main(int argc, char **argv)
+{
+	static struct httpd h;
+	daemon_setup(&h.d, "httpd", 0, argc, argv);
+	const struct config *cfg = &h.d.cfg;
+	h.acme_dir = config_path(cfg, HTTPD_ACME_DIR);
+	h.cert_path = config_path(cfg, "tls/cert.pem");
+	h.key_path = config_path(cfg, "tls/key.pem");
+	char *challenges = xasprintf("%s%s", h.acme_dir, HTTPD_ACME_PATH);
+	/* certbot (root) writes its challenges here, world-readable; like the rest of the data folder it is ours */
+	if (mkdir_p(challenges, 0750) < 0)
+		log_warn("cannot create %s: %s", challenges, strerror(errno));
+	free(challenges);
+	changed(h.cert_path, &h.cert_st);
+	changed(h.key_path, &h.key_st);
+	struct http_server_config sc = {
+		.listen = cfg->listen,
+		.http_port = cfg->ports[PORT_HTTP],
+		.https_port = cfg->ports[PORT_HTTPS],
+		.cert_path = h.cert_path,
+		.key_path = h.key_path,
+		.routes = routes,
+		.route_count = IX_ARRAY_LEN(routes),
+		.ctx = &h,
+	};
+	struct buf err = BUF_INIT;
+	if (http_server_start(&sc, &h.srv, &err) != IX_OK)
+		fatal("cannot serve HTTP on ports %u and %u: %s", sc.http_port, sc.https_port, buf_cstr(&err));
+	buf_free(&err);
+	log_info("listening for http on port %u and https on port %u", http_server_port(h.srv, false),
+		 http_server_port(h.srv, true));
+	daemon_on_stop(&h.d, on_stop, &h);
+	evloop_timer_start(h.d.loop, &h.cert_timer, HTTPD_CERT_CHECK_MS, HTTPD_CERT_CHECK_MS, cert_check, &h);
+	daemon_run(&h.d);
+	http_server_stop(&h.srv);
+	daemon_teardown(&h.d);
+	free(h.acme_dir);
+	free(h.cert_path);
+	free(h.key_path);
+	return 0;
+}
