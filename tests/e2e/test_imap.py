@@ -803,6 +803,47 @@ def utf8_accept_mailbox_names():
 
 
 @test
+def imap4rev2_with_imaplib():
+    """IMAP4rev2 (RFC 9051) with imaplib: advertised beside IMAP4rev1, ENABLE IMAP4rev2, then SELECT without RECENT
+    or UNSEEN and with the mailbox's LIST, SEARCH answered by ESEARCH, a delivery over SMTP announced by EXISTS
+    alone, no \\Recent in FETCH, STATUS DELETED and SIZE, RECENT refused; a rev1 session still sees the \\Recent."""
+    s = system()
+    m = connect("dave")
+    assert "IMAP4REV1" in m.capabilities and "IMAP4REV2" in m.capabilities, m.capabilities  # imaplib upper-cases
+    typ, data = m.enable("IMAP4rev2")
+    assert typ == "OK" and m.untagged_responses.pop("ENABLED", [b""])[0] == b"IMAP4rev2", (typ, data)
+    typ, data = m.select("INBOX")
+    assert typ == "OK", data
+    assert "RECENT" not in m.untagged_responses and b"UNSEEN" not in b" ".join(m.untagged_responses.get("OK", []))
+    assert m.untagged_responses.pop("LIST", [b""])[-1].endswith(b'"/" "INBOX"'), m.untagged_responses
+    before = int(data[0])
+    s.send_mail("dave.dyer@example.com", "<rev2-1@outside.org>", subject="rev2 delivery")
+    assert wait_for(lambda: m.noop()[0] == "OK" and "EXISTS" in m.untagged_responses, 10.0, 0.2)
+    exists = int(m.untagged_responses.pop("EXISTS")[-1])
+    assert exists == before + 1 and "RECENT" not in m.untagged_responses, m.untagged_responses
+    typ, data = m._simple_command("SEARCH", "SUBJECT", '"rev2 delivery"')
+    assert typ == "OK" and m.untagged_responses.pop("ESEARCH", [b""])[0].endswith(b" ALL %d" % exists), data
+    assert "SEARCH" not in m.untagged_responses
+    typ, data = m.fetch(str(exists), "(FLAGS)")
+    assert typ == "OK" and b"\\Recent" not in data[0], data
+    assert m.store(str(exists), "+FLAGS", "(\\Deleted)")[0] == "OK"
+    typ, data = m._simple_command("STATUS", "INBOX", "(MESSAGES DELETED SIZE)")
+    st = m.untagged_responses.pop("STATUS", [b""])[0]
+    assert typ == "OK" and re.search(rb"MESSAGES %d DELETED 1 SIZE \d+" % exists, st), st
+    try:
+        m._simple_command("SEARCH", "NEW")
+        raise AssertionError("SEARCH NEW accepted after ENABLE IMAP4rev2")
+    except imaplib.IMAP4.error as e:
+        assert "not IMAP4rev2 search keys" in str(e), e
+    m.logout()
+    r1 = connect("dave")
+    r1.select("INBOX")
+    typ, data = r1.search(None, "RECENT")
+    assert typ == "OK" and data[0].split()[-1] == str(exists).encode(), data
+    r1.logout()
+
+
+@test
 def compress_deflate():
     import zlib
     s = system()

@@ -661,6 +661,7 @@ static const struct {
 	{ "a SEARCH CC c BCC d SUBJECT \"\xc3\xa9t\xc3\xa9\"\r\n",
 	  "(AND (HEADER CC \"c\") (HEADER BCC \"d\") (HEADER SUBJECT \"\xc3\xa9t\xc3\xa9\"))" },
 	{ "a SEARCH OLDER 3600 YOUNGER 86400\r\n", "(AND (OLDER 3600) (YOUNGER 86400))" },
+	{ "a SEARCH OR seen (NOT old)\r\n", "(AND (OR (FLAGS +8 -0) (AND (NOT (FLAGS +0 -32)))))" },
 };
 
 static void search_parse_table(void)
@@ -689,6 +690,8 @@ static void search_parse_table(void)
 			ok &= q->uses_modseq;
 		if (i == 9)
 			ok &= q->uses_saved && !q->esearch;
+		/* RECENT, NEW and OLD (case 2, under OR in case 12) are noted for IMAP4rev2; no other case has them */
+		ok &= q->uses_recent == (i == 2 || i == 12);
 		imap_search_query_destroy(&q);
 		test_assert(ok && q == NULL);
 	}

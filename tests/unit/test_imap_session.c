@@ -1202,6 +1202,80 @@ static void imap_public_hierarchy(void)
 	client_close(&c);
 }
 
+/* IMAP4rev2 (RFC 9051) after ENABLE IMAP4rev2, item by item of its appendix E: no \Recent (none claimed, so a rev1
+ * session still gets them; no RECENT response, status item or search keys), SEARCH answered by ESEARCH, SELECT
+ * without UNSEEN and with the mailbox's LIST, CLOSED, STATUS DELETED and SIZE, HASCHILDREN, UTF-8 mailbox names */
+static void imap_rev2(void)
+{
+	setup();
+	struct client c, r1;
+	client_open(&c, false);
+	login(&c);
+	test_assert(capability_has(&c, "CAPABILITY IMAP4rev1 IMAP4rev2 "));
+	send_str(&c, "a CREATE R2/Kid\r\n");
+	test_assert(wait_for(&c, "a OK"));
+	append_msg("R2", "Subject: one\r\n\r\n1\r\n");
+	append_msg("R2", "Subject: two\r\n\r\n2\r\n");
+	expect_answer(&c, "ENABLE IMAP4rev2", "* ENABLED IMAP4rev2\r\nt OK Enabled.\r\n");
+	expect_answer(&c, "ENABLE IMAP4rev2 UTF8=ACCEPT", "* ENABLED\r\nt OK Enabled.\r\n");
+	unsigned v;
+	folder_uidvalidity(&c, "R2", &v);
+	char *want = xasprintf(
+		"* FLAGS (" SYSFLAGS ")\r\n* OK [PERMANENTFLAGS (" SYSFLAGS " \\*)] Flags permitted.\r\n"
+		"* 2 EXISTS\r\n* OK [UIDVALIDITY %u] UIDs valid.\r\n* OK [UIDNEXT 3] Predicted next UID.\r\n"
+		"* LIST (\\HasChildren) \"/\" \"R2\"\r\n* OK [HIGHESTMODSEQ 3] Highest.\r\n"
+		"t OK [READ-WRITE] SELECT completed.\r\n",
+		v);
+	expect_answer(&c, "SELECT R2", want);
+	free(want);
+#define NO_RECENT_KEYS "t BAD RECENT, NEW and OLD are not IMAP4rev2 search keys\r\n"
+	static const struct {
+		const char *command, *answer;
+	} cases[] = {
+		{ "FETCH 1:* FLAGS", "* 1 FETCH (FLAGS ())\r\n* 2 FETCH (FLAGS ())\r\nt OK Fetch completed.\r\n" },
+		{ "SEARCH ALL", "* ESEARCH (TAG \"t\") ALL 1:2\r\nt OK Search completed.\r\n" },
+		{ "UID SEARCH SUBJECT two", "* ESEARCH (TAG \"t\") UID ALL 2\r\nt OK Search completed.\r\n" },
+		{ "SEARCH SUBJECT three", "* ESEARCH (TAG \"t\")\r\nt OK Search completed.\r\n" },
+		{ "SEARCH RETURN (COUNT) ALL", "* ESEARCH (TAG \"t\") COUNT 2\r\nt OK Search completed.\r\n" },
+		{ "SEARCH RECENT", NO_RECENT_KEYS },
+		{ "SEARCH NOT NEW", NO_RECENT_KEYS },
+		{ "SORT (DATE) UTF-8 OLD", NO_RECENT_KEYS },
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(cases); i++)
+		expect_answer(&c, cases[i].command, cases[i].answer);
+	expect_answer(&c, "STORE 1 +FLAGS.SILENT (\\Deleted)", "t OK Store completed.\r\n");
+	expect_answer(&c, "STATUS R2 (MESSAGES DELETED SIZE)",
+		      "* STATUS R2 (MESSAGES 2 DELETED 1 SIZE 38)\r\nt OK Status completed.\r\n");
+	expect_answer(&c, "STATUS R2 (MESSAGES RECENT)", "t BAD RECENT is not an IMAP4rev2 STATUS item\r\n");
+	expect_answer(&c, "LIST \"\" R2 RETURN (STATUS (RECENT))", "t BAD Unknown LIST return option\r\n");
+	/* an arrival: EXISTS without RECENT */
+	append_msg("R2", "Subject: three\r\n\r\n3\r\n");
+	expect_answer(&c, "NOOP", "* 3 EXISTS\r\nt OK NOOP completed.\r\n");
+	/* a rev1 session on the same server: the messages are still recent, since the rev2 session claimed none */
+	client_join(&r1, &c);
+	login(&r1);
+	expect_answer(&r1, "STATUS R2 (RECENT DELETED)",
+		      "* STATUS R2 (RECENT 3 DELETED 1)\r\nt OK Status completed.\r\n");
+	client_close(&r1);
+	expect_answer(&c, "DELETE R2", "t NO [HASCHILDREN] The mailbox has subfolders: delete them first.\r\n");
+	/* mailbox names in UTF-8 both ways; selecting another mailbox says CLOSED first; INBOX as the server spells it */
+	expect_answer(&c, "CREATE \"Bro\xcc\x88t\xc3\xa9\"", "t OK Create completed.\r\n");
+	expect_answer(&c, "LIST \"\" Bro*",
+		      "* LIST (\\HasNoChildren) \"/\" \"Bro\xcc\x88t\xc3\xa9\"\r\nt OK LIST completed.\r\n");
+	buf_reset(&c.in);
+	send_str(&c, "b SELECT \"Bro\xcc\x88t\xc3\xa9\"\r\n");
+	test_assert(wait_for(&c, "b OK [READ-WRITE]"));
+	test_assert(out_pos(&c, "* OK [CLOSED] Previous mailbox closed.\r\n") >= 0);
+	test_assert(out_pos(&c, "* LIST (\\HasNoChildren) \"/\" \"Bro\xcc\x88t\xc3\xa9\"\r\n") > 0);
+	buf_reset(&c.in);
+	send_str(&c, "d EXAMINE inbox\r\n");
+	test_assert(wait_for(&c, "d OK [READ-ONLY]"));
+	test_assert(out_pos(&c, "* LIST (\\HasNoChildren) \"/\" \"INBOX\"\r\n") > 0 && out_pos(&c, "RECENT") < 0);
+	/* a non-synchronizing literal of up to 4096 bytes (LITERAL-, within LITERAL+) */
+	expect_answer(&c, "STATUS {2+}\r\nR2 (MESSAGES)", "* STATUS R2 (MESSAGES 3)\r\nt OK Status completed.\r\n");
+	client_close(&c);
+}
+
 static void login_timeout_configured(void)
 {
 	setup();
@@ -1227,5 +1301,5 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_unauthenticate), TEST_CASE(imap_list_myrights), TEST_CASE(imap_replace),
 	  TEST_CASE(imap_multiappend), TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
-	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
+	  TEST_CASE(imap_rev2), TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
 	  TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))

@@ -958,6 +958,12 @@ void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 		buf_free(&err);
 		return;
 	}
+	if (s->rev2 && q->uses_recent) {
+		imap_search_query_destroy(&q);
+		buf_free(&err);
+		imap_tagged(s, cmd->tag, "BAD " IMAP_REV2_NO_RECENT_KEYS);
+		return;
+	}
 	uint32_t *res, *res_uid;
 	uint64_t maxmod;
 	size_t nres = imap_search_run(s, q, &res, &res_uid, &maxmod);
@@ -968,7 +974,8 @@ void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 		memcpy(s->saved, res_uid, nres * sizeof(*res_uid));
 		s->nsaved = nres;
 	}
-	if (q->esearch) {
+	if (q->esearch || s->rev2) {
+		/* RFC 9051 6.4.4: IMAP4rev2 answers every SEARCH with ESEARCH, ALL when no RETURN was given */
 		unsigned ro = q->return_opts;
 		if ((ro & ~IMAP_SEARCH_RETURN_SAVE) != 0 || ro == 0 || ro == IMAP_SEARCH_RETURN_SAVE) {
 			imap_write_esearch(&s->out, cmd, ro == 0 ? IMAP_SEARCH_RETURN_ALL : ro, out, nres);

@@ -1,5 +1,5 @@
-/* imap_folders.c - the folder commands: SELECT/EXAMINE (with CONDSTORE and QRESYNC), CREATE, DELETE, RENAME,
- * [UN]SUBSCRIBE, CLOSE/UNSELECT and CHECK. */
+/* imap_folders.c - the folder commands: SELECT/EXAMINE (with CONDSTORE, QRESYNC and IMAP4rev2's answer), CREATE,
+ * DELETE, RENAME, [UN]SUBSCRIBE, CLOSE/UNSELECT and CHECK. */
 #include "transport/imap/imap_session_int.h"
 #include "transport/imap/imap_fetch.h"
 #include "common/err.h"
@@ -60,7 +60,7 @@ void imap_cmd_select(struct imap_session *s, const struct imap_command *cmd)
 	}
 	if (s->state == IMAP_ST_SELECTED) {
 		imap_deselect(s);
-		if (s->qresync)
+		if (s->qresync || s->rev2)
 			imap_reply(s, "* OK [CLOSED] Previous mailbox closed.");
 	}
 	char *guid = NULL, *folder = NULL;
@@ -120,11 +120,22 @@ void imap_cmd_select(struct imap_session *s, const struct imap_command *cmd)
 		imap_keywords_add(s, list[i].keywords);
 	imap_write_flags_responses(s);
 	imap_reply(s, "* %zu EXISTS", n);
-	imap_reply(s, "* %zu RECENT", recent);
-	if (first_unseen > 0)
-		imap_reply(s, "* OK [UNSEEN %zu] First unseen.", first_unseen);
+	if (!s->rev2) {
+		/* RFC 9051 removed \Recent and the UNSEEN response code (a client searches UNSEEN instead) */
+		imap_reply(s, "* %zu RECENT", recent);
+		if (first_unseen > 0)
+			imap_reply(s, "* OK [UNSEEN %zu] First unseen.", first_unseen);
+	}
 	imap_reply(s, "* OK [UIDVALIDITY %u] UIDs valid.", s->uidvalidity);
 	imap_reply(s, "* OK [UIDNEXT %u] Predicted next UID.", s->uidnext);
+	if (s->rev2) {
+		/* RFC 9051 6.3.2: the mailbox's LIST response, with its name as the server spells it (INBOX) */
+		char *lname = xstrndup(name, len);
+		if (strncasecmp(lname, "INBOX", 5) == 0 && (lname[5] == '\0' || lname[5] == '/'))
+			memcpy(lname, "INBOX", 5);
+		imap_write_list_self(s, lname, s->sel_guid, s->sel_folder);
+		free(lname);
+	}
 	imap_reply(s, "* OK [HIGHESTMODSEQ %llu] Highest.", (unsigned long long)s->highestmodseq);
 	if (want_qresync && q_uidvalidity == s->uidvalidity) {
 		struct store_change *ch = NULL;
@@ -260,10 +271,15 @@ void imap_cmd_delete(struct imap_session *s, const struct imap_command *cmd)
 		ret = IX_EINVAL;
 		buf_append_str(&err, "INBOX cannot be deleted");
 	}
+	if (ret == 0 && s->rev2 && imap_folder_children(s, guid, folder, NULL)) {
+		/* RFC 9051 6.3.5: the store deletes no folder that has subfolders */
+		imap_tagged(s, cmd->tag, "NO [HASCHILDREN] The mailbox has subfolders: delete them first.");
+		goto out;
+	}
 	if (ret == 0 && s->state == IMAP_ST_SELECTED && strcasecmp(guid, s->sel_guid) == 0 &&
 	    strcmp(folder, s->sel_folder) == 0) {
 		imap_deselect(s);
-		if (s->qresync)
+		if (s->qresync || s->rev2)
 			imap_reply(s, "* OK [CLOSED] Mailbox closed.");
 	}
 	if (ret == 0) {
@@ -278,6 +294,7 @@ void imap_cmd_delete(struct imap_session *s, const struct imap_command *cmd)
 		return;
 	}
 	imap_store_error_reply(s, cmd->tag, ret, &err);
+out:
 	free(guid);
 	free(folder);
 	buf_free(&err);

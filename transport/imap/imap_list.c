@@ -55,10 +55,44 @@ static bool pattern_match(const char *pat, const char *name)
 	return list_match(pat, name);
 }
 
-/* Writes the STATUS items named in the list items (checked by the caller) from info, then ")\r\n"; APPENDLIMIT
- * (RFC 7889) is the server's message size limit, the same for every mailbox. */
-static void write_status_items(struct imap_session *s, const struct imap_arg *items,
-			       const struct store_folder_info *info)
+/* The STATUS items (RFC 3501, 9051 DELETED, 7162 HIGHESTMODSEQ, 8438 SIZE, 7889 APPENDLIMIT); RECENT only before
+ * IMAP4rev2 (RFC 9051 removed it). Returns NULL when every item of the list is known, else the BAD text. */
+static const char *status_items_error(const struct imap_session *s, const struct imap_arg *items)
+{
+	static const char *const known[] = { "MESSAGES", "UNSEEN",        "RECENT", "UIDNEXT",    "UIDVALIDITY",
+					     "DELETED",  "HIGHESTMODSEQ", "SIZE",   "APPENDLIMIT" };
+	for (size_t t = 0; t < items->list_count; t++) {
+		const struct imap_arg *a = &items->list[t];
+		size_t k = 0;
+		while (k < IX_ARRAY_LEN(known) && !imap_arg_atom_equals(a, known[k]))
+			k++;
+		if (k == IX_ARRAY_LEN(known))
+			return "Unknown STATUS item";
+		if (s->rev2 && imap_arg_atom_equals(a, "RECENT"))
+			return "RECENT is not an IMAP4rev2 STATUS item";
+	}
+	return NULL;
+}
+
+/* The number of messages flagged \Deleted in a folder (STATUS DELETED), 0 when it cannot be read. */
+static uint32_t deleted_count(struct imap_session *s, const char *guid, const char *folder)
+{
+	struct store_msg *list = NULL;
+	size_t n = 0;
+	uint32_t deleted = 0;
+	if (store_msg_list(s->srv->ls.cfg.store, guid, folder, imap_user_id(s), &list, &n, NULL) != 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (list[i].flags & STORE_FLAG_DELETED)
+			deleted++;
+	store_msg_list_free(&list, n);
+	return deleted;
+}
+
+/* Writes the STATUS items named in the list items (checked by status_items_error) of a folder from info, then
+ * ")\r\n"; APPENDLIMIT (RFC 7889) is the server's message size limit, the same for every mailbox. */
+static void write_status_items(struct imap_session *s, const struct imap_arg *items, const char *guid,
+			       const char *folder, const struct store_folder_info *info)
 {
 	struct buf *out = &s->out;
 	for (size_t t = 0; t < items->list_count; t++) {
@@ -74,6 +108,8 @@ static void write_status_items(struct imap_session *s, const struct imap_arg *it
 			buf_printf(out, "%sUIDNEXT %u", sep, info->uidnext);
 		else if (imap_arg_atom_equals(a, "UIDVALIDITY"))
 			buf_printf(out, "%sUIDVALIDITY %u", sep, info->uidvalidity);
+		else if (imap_arg_atom_equals(a, "DELETED"))
+			buf_printf(out, "%sDELETED %u", sep, deleted_count(s, guid, folder));
 		else if (imap_arg_atom_equals(a, "HIGHESTMODSEQ"))
 			buf_printf(out, "%sHIGHESTMODSEQ %llu", sep, (unsigned long long)info->highestmodseq);
 		else if (imap_arg_atom_equals(a, "SIZE"))
@@ -272,7 +308,7 @@ void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd)
 			else if (imap_arg_atom_equals(a, "MYRIGHTS"))
 				ret_myrights = true;
 			else if (imap_arg_atom_equals(a, "STATUS") && k + 1 < r->list_count &&
-				 r->list[k + 1].type == IMAP_ARG_LIST)
+				 r->list[k + 1].type == IMAP_ARG_LIST && status_items_error(s, &r->list[k + 1]) == NULL)
 				status_items = &r->list[++k];
 			else {
 				imap_tagged(s, cmd->tag, "BAD Unknown LIST return option");
@@ -402,7 +438,7 @@ void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd)
 					buf_append_str(&s->out, "* STATUS ");
 					imap_write_mailbox(s, &s->out, e->name);
 					buf_append_str(&s->out, " (");
-					write_status_items(s, status_items, &info);
+					write_status_items(s, status_items, e->guid, e->folder, &info);
 					store_folder_info_free(&info);
 				}
 			}
@@ -441,15 +477,10 @@ void imap_cmd_status(struct imap_session *s, const struct imap_command *cmd)
 		return;
 	}
 	const struct imap_arg *items = &cmd->args[1];
-	for (size_t t = 0; t < items->list_count; t++) {
-		const struct imap_arg *a = &items->list[t];
-		if (!imap_arg_atom_equals(a, "MESSAGES") && !imap_arg_atom_equals(a, "UNSEEN") &&
-		    !imap_arg_atom_equals(a, "RECENT") && !imap_arg_atom_equals(a, "UIDNEXT") &&
-		    !imap_arg_atom_equals(a, "UIDVALIDITY") && !imap_arg_atom_equals(a, "HIGHESTMODSEQ") &&
-		    !imap_arg_atom_equals(a, "SIZE") && !imap_arg_atom_equals(a, "APPENDLIMIT")) {
-			imap_tagged(s, cmd->tag, "BAD Unknown STATUS item");
-			return;
-		}
+	const char *bad = status_items_error(s, items);
+	if (bad != NULL) {
+		imap_tagged(s, cmd->tag, "BAD %s", bad);
+		return;
 	}
 	char *guid = NULL, *folder = NULL;
 	unsigned rights = 0;
@@ -471,13 +502,44 @@ void imap_cmd_status(struct imap_session *s, const struct imap_command *cmd)
 	} else {
 		info.recent = imap_recent_status(s, guid, folder, &info);
 		buf_append_str(&s->out, "* STATUS ");
-		imap_write_astring(&s->out, name, len, 0);
+		imap_write_astring(&s->out, name, len, s->utf8 ? IMAP_WRITE_UTF8 : 0);
 		buf_append_str(&s->out, " (");
-		write_status_items(s, items, &info);
+		write_status_items(s, items, guid, folder, &info);
 		store_folder_info_free(&info);
 		imap_tagged(s, cmd->tag, "OK Status completed.");
 	}
 	free(guid);
 	free(folder);
 	buf_free(&err);
+}
+
+bool imap_folder_children(struct imap_session *s, const char *guid, const char *folder, enum store_special_use *use_r)
+{
+	struct store_folder_info *fl = NULL;
+	size_t n = 0, flen = strlen(folder);
+	bool children = false;
+	if (use_r != NULL)
+		*use_r = STORE_USE_NONE;
+	if (store_folder_list(s->srv->ls.cfg.store, guid, NULL, &fl, &n, NULL) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(fl[i].name, folder) == 0 && use_r != NULL)
+			*use_r = fl[i].special_use;
+		else if (strncmp(fl[i].name, folder, flen) == 0 && fl[i].name[flen] == '/')
+			children = true;
+	}
+	store_folder_list_free(&fl, n);
+	return children;
+}
+
+void imap_write_list_self(struct imap_session *s, const char *name, const char *guid, const char *folder)
+{
+	enum store_special_use use;
+	bool children = imap_folder_children(s, guid, folder, &use);
+	buf_printf(&s->out, "* LIST (%s", children ? "\\HasChildren" : "\\HasNoChildren");
+	if (use > STORE_USE_INBOX)
+		buf_printf(&s->out, " %s", store_special_use_name(use));
+	buf_append_str(&s->out, ") \"/\" ");
+	imap_write_mailbox(s, &s->out, name);
+	buf_append_str(&s->out, "\r\n");
 }

@@ -13,7 +13,7 @@
 
 struct sp {
 	unsigned keys;
-	bool uses_saved, uses_modseq;
+	bool uses_saved, uses_modseq, uses_recent;
 	struct buf *err;
 };
 
@@ -139,6 +139,7 @@ static int parse_key(struct sp *p, const struct imap_arg *args, size_t count, si
 			k->type = IMAP_SK_FLAGS;
 			k->flags_set = flag_keys[i].set;
 			k->flags_unset = flag_keys[i].unset;
+			p->uses_recent |= ((k->flags_set | k->flags_unset) & IMAP_FLAG_RECENT) != 0;
 			return 0;
 		}
 	}
@@ -275,7 +276,7 @@ static int parse_keys(struct sp *p, const struct imap_arg *args, size_t count, s
 int imap_search_parse(const struct imap_arg *args, size_t count, struct imap_search_query **query_r, bool *badcharset_r,
 		      struct buf *error_r)
 {
-	struct sp p = { 0, false, false, error_r };
+	struct sp p = { .err = error_r };
 	struct imap_search_query *q = xcalloc(1, sizeof(*q));
 	size_t pos = 0;
 	int ret = 0;
@@ -335,6 +336,7 @@ out:
 	}
 	q->uses_saved = p.uses_saved;
 	q->uses_modseq = p.uses_modseq;
+	q->uses_recent = p.uses_recent;
 	*query_r = q;
 	return 0;
 }

@@ -67,6 +67,7 @@ struct imap_search_query {
 	unsigned return_opts;        /* enum imap_search_return bits; RETURN () means ALL */
 	bool uses_saved;             /* "$" appears: the caller needs the saved result */
 	bool uses_modseq;            /* MODSEQ appears: answer with (MODSEQ n) (RFC 7162) */
+	bool uses_recent;            /* RECENT, NEW or OLD appears: keys IMAP4rev2 (RFC 9051) does not have */
 };
 
 /* Parses the SEARCH arguments. Returns 0 and *query_r (free with imap_search_query_destroy), or IX_EINVAL /

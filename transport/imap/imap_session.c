@@ -1,5 +1,6 @@
-/* imap_session.c - IMAP4rev1 sessions: the command loop over the incremental parser and a flat {name, handler,
- * states} table, the any-state commands, login through the login core, IDLE, COMPRESS, input and the server. */
+/* imap_session.c - IMAP4rev1 and IMAP4rev2 sessions: the command loop over the incremental parser and a flat
+ * {name, handler, states} table, the any-state commands, login through the login core, IDLE, COMPRESS, input and the
+ * server. */
 #include "transport/imap/imap_session_int.h"
 #include "common/err.h"
 #include "transport/imap/imap_fetch.h"
@@ -20,7 +21,7 @@ static void session_timer(struct evloop *loop, struct evloop_timer *timer, void 
 
 static void capabilities(struct imap_session *s, struct buf *out)
 {
-	buf_append_str(out, "IMAP4rev1");
+	buf_append_str(out, "IMAP4rev1 IMAP4rev2");
 	if (s->state == IMAP_ST_NOTAUTH) {
 		if (s->srv->ls.cfg.tls != NULL && !conn_is_tls(s->ls.conn))
 			buf_append_str(out, " STARTTLS");
@@ -97,6 +98,10 @@ static void cmd_enable(struct imap_session *s, const struct imap_command *cmd)
 		} else if (imap_arg_atom_equals(&cmd->args[i], "QRESYNC") && !s->qresync) {
 			s->qresync = s->condstore = true;
 			buf_append_str(&en, " QRESYNC");
+		} else if (imap_arg_atom_equals(&cmd->args[i], "IMAP4rev2") && !s->rev2) {
+			/* RFC 9051: rev2 names mailboxes and sends headers in UTF-8, UTF8=ACCEPT's behaviour */
+			s->rev2 = s->utf8 = true;
+			buf_append_str(&en, " IMAP4rev2");
 		} else if (imap_arg_atom_equals(&cmd->args[i], "UTF8=ACCEPT") && !s->utf8) {
 			s->utf8 = true;
 			buf_append_str(&en, " UTF8=ACCEPT");
@@ -133,7 +138,7 @@ static void cmd_unauthenticate(struct imap_session *s, const struct imap_command
 	}
 	imap_deselect(s);
 	free_ids(s);
-	s->condstore = s->qresync = s->utf8 = s->import = false;
+	s->condstore = s->qresync = s->utf8 = s->rev2 = s->import = false;
 	s->other_guid[0] = '\0';
 	s->other_quota_bytes = s->other_quota_messages = 0;
 	s->state = IMAP_ST_NOTAUTH;

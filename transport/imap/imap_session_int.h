@@ -73,6 +73,11 @@ struct imap_session {
 	char **ids; /* ACL identifiers: login, lists; NULL until needed */
 	size_t nids;
 	bool condstore, qresync, utf8;
+	/* ENABLE IMAP4rev2 (RFC 9051): no \Recent (no RECENT response, none claimed, no RECENT/NEW/OLD search keys, no
+	 * RECENT status item), SEARCH answered by ESEARCH, SELECT without UNSEEN and with the mailbox's LIST, CLOSED
+	 * whenever a selected mailbox closes implicitly, HASCHILDREN; utf8 is set with it (mailbox names and headers
+	 * in UTF-8, as rev2 specifies) */
+	bool rev2;
 	bool import; /* logged in by X-IX-IMPORT LOGIN (imap_import.c): a mailbox move */
 	/* the last other user's mailbox resolved (for its owner's quota) */
 	char other_guid[STORE_GUID_HEX_LEN + 8];
@@ -138,8 +143,9 @@ void imap_sync(struct imap_session *s, bool allow_expunge, bool force);
 long imap_find_uid(const struct imap_session *s, uint32_t uid);
 /* \Recent (RFC 3501 2.3.2: the session first notified of a message): claims for the session the messages of the
  * view from index first on that carry the store's \Recent and that no session of this server claimed before (a
- * read-only session claims nothing and sees none), takes \Recent off the others in the view, and clears the store's
- * below the view's last UID (on the pool; the server's marks answer for it meanwhile). Returns the count claimed. */
+ * read-only or IMAP4rev2 session claims nothing and sees none), takes \Recent off the others in the view, and clears
+ * the store's below the view's last UID (on the pool; the server's marks answer for it meanwhile). Returns the count
+ * claimed. */
 size_t imap_claim_recent(struct imap_session *s, size_t first);
 /* The RECENT count of a folder for STATUS: info's, less the messages a session has claimed whose clearing in the
  * store is still under way. */
@@ -171,7 +177,7 @@ int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, b
 unsigned imap_rights_on(struct imap_session *s, const char *guid, const char *folder);
 /* Creates the store side of the directory's public folders that do not have one yet, with the default ACL. */
 void imap_public_sync(struct imap_session *s);
-/* Writes a UTF-8 folder name as the client sees it (modified UTF-7 unless UTF8=ACCEPT, quoted). */
+/* Writes a UTF-8 folder name as the client sees it (modified UTF-7 unless UTF8=ACCEPT or IMAP4rev2, quoted). */
 void imap_write_mailbox(struct imap_session *s, struct buf *out, const char *utf8);
 /* Argument i as a mailbox name, or NULL (missing or not a string). */
 const char *imap_arg_mailbox(const struct imap_command *cmd, size_t i, size_t *len_r);
@@ -205,6 +211,11 @@ void imap_cmd_check(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd); /* and LSUB */
 void imap_cmd_namespace(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_status(struct imap_session *s, const struct imap_command *cmd);
+/* Whether a folder of a mailbox has subfolders; *use_r (if not NULL): its special use (STORE_USE_NONE if unknown). */
+bool imap_folder_children(struct imap_session *s, const char *guid, const char *folder, enum store_special_use *use_r);
+/* Writes "* LIST (attributes) "/" name" for one mailbox that exists: its special use and whether it has children
+ * (IMAP4rev2 SELECT/EXAMINE, RFC 9051 6.3.2). name: the client's name in UTF-8; guid and folder: the store's. */
+void imap_write_list_self(struct imap_session *s, const char *name, const char *guid, const char *folder);
 /* imap_quota_acl.c */
 void imap_cmd_getquotaroot(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_getquota(struct imap_session *s, const struct imap_command *cmd);
@@ -215,6 +226,9 @@ void imap_cmd_acl(struct imap_session *s,
 void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd);
+/* The refusal of the \Recent search keys after ENABLE IMAP4rev2 (SEARCH, SORT, THREAD). */
+#define IMAP_REV2_NO_RECENT_KEYS "RECENT, NEW and OLD are not IMAP4rev2 search keys"
+
 struct imap_search_query;
 /* Evaluates q over the selected view: returns the number of matches with *seqs_r and *uids_r (ascending, freed by
  * the caller) and *maxmod_r the highest MODSEQ among them. For SEARCH, SORT and THREAD. */

@@ -138,6 +138,11 @@ static struct sort_keys *select_messages(struct imap_session *s, const struct im
 		return NULL;
 	}
 	buf_free(&err);
+	if (s->rev2 && q->uses_recent) {
+		imap_search_query_destroy(&q);
+		imap_tagged(s, cmd->tag, "BAD " IMAP_REV2_NO_RECENT_KEYS);
+		return NULL;
+	}
 	uint64_t maxmod;
 	size_t n = imap_search_run(s, q, seqs_r, uids_r, &maxmod);
 	if (q->uses_modseq)

@@ -113,7 +113,7 @@ size_t imap_claim_recent(struct imap_session *s, size_t first)
 	for (size_t i = first; i < s->count; i++) {
 		if (!(s->msgs[i].flags & STORE_FLAG_RECENT))
 			continue;
-		if (s->readonly || s->msgs[i].uid < below)
+		if (s->readonly || s->rev2 || s->msgs[i].uid < below)
 			s->msgs[i].flags &= ~(unsigned)STORE_FLAG_RECENT;
 		else
 			n++;
@@ -239,6 +239,15 @@ static size_t recent_count(const struct imap_session *s)
 	return n;
 }
 
+/* Claims \Recent among the last added messages of the view and says EXISTS (and RECENT, but not to IMAP4rev2). */
+static void report_added(struct imap_session *s, size_t added)
+{
+	imap_claim_recent(s, s->count - added);
+	buf_printf(&s->out, "* %zu EXISTS\r\n", s->count);
+	if (!s->rev2)
+		buf_printf(&s->out, "* %zu RECENT\r\n", recent_count(s));
+}
+
 /* Expunges held back (MSG_GONE) must be reported at the next point that allows them. */
 static void keep_dirty_for_gone(struct imap_session *s)
 {
@@ -348,10 +357,8 @@ static bool sync_incremental(struct imap_session *s, bool allow_expunge)
 	}
 	free(fresh);
 	s->highestmodseq = maxmod;
-	if (added > 0) {
-		imap_claim_recent(s, s->count - added);
-		buf_printf(&s->out, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->count, recent_count(s));
-	}
+	if (added > 0)
+		report_added(s, added);
 	return true;
 }
 
@@ -444,10 +451,8 @@ void imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 	for (size_t k = 0; k < n; k++)
 		if (list[k].modseq > s->highestmodseq)
 			s->highestmodseq = list[k].modseq;
-	if (added > 0) {
-		imap_claim_recent(s, s->count - added);
-		buf_printf(&s->out, "* %zu EXISTS\r\n* %zu RECENT\r\n", s->count, recent_count(s));
-	}
+	if (added > 0)
+		report_added(s, added);
 	store_msg_list_free(&list, n);
 	if (!allow_expunge)
 		keep_dirty_for_gone(s);
