@@ -223,6 +223,14 @@ def swaks_pipelining():
                      r"<~  250 2\.1\.5.*\n<~  354", tail), tail
     wait_subject("alice", "swaks pipelined")
     wait_subject("bob", "swaks pipelined")
+    # a refused recipient among the pipelined commands: its own 550, the others go through
+    text = swaks_ok("--pipeline", "--from", "friend@outside.org", "--to", "%s,nobody@example.com" % addr("carol"),
+                    "--header", "Subject: swaks pipelined partly", port="smtp", tls=False)
+    assert re.search(r" -> DATA\n<-  250 2\.1\.0.*\n<-  250 2\.1\.5.*\n<\*\* 550 5\.1\.1.*\n<-  354", text), text
+    wait_subject("carol", "swaks pipelined partly")
+    # none accepted: DATA is refused, no message data follows
+    p = swaks("--pipeline", "--from", "friend@outside.org", "--to", "nobody@example.com", port="smtp", tls=False)
+    assert p.returncode == 24 and re.search(r"<\*\* 550 5\.1\.1.*\n<\*\* 554 5\.5\.1", out(p)), out(p)
 
 
 @h.test
@@ -578,6 +586,30 @@ def mbsync_push_changes():
     assert maildir(root) == local
 
 
+@h.test
+def mbsync_pulls_server_changes():
+    root = os.path.join(WORK, "maildir")
+    if not os.path.isdir(root):
+        h.skip("mbsync_pull_folders made no Maildir")
+    # another client changes flags, expunges a message and adds one; mbsync brings the Maildir to the same state
+    m = imap("heidi")
+    try:
+        m.select("Work")
+        typ, data = m.uid("SEARCH", "SUBJECT", '"sync work one"')
+        assert m.uid("STORE", data[0], "+FLAGS", "(\\Answered \\Seen)")[0] == "OK"
+        typ, data = m.uid("SEARCH", "SUBJECT", '"sync local new"')
+        assert m.uid("STORE", data[0], "+FLAGS", "(\\Deleted)")[0] == "OK"
+        assert m.expunge()[0] == "OK"
+    finally:
+        m.logout()
+    append("heidi", "Work/Projects", "sync project two", flags="(\\Draft)")
+    p, _ = mbsync("STARTTLS", "imap")
+    assert p.returncode == 0, out(p)[-3000:]
+    local = maildir(root)
+    assert local["Work"] == {"sync work one": "RS"}, local
+    assert local["Work/Projects"] == {"sync project one": "S", "sync project two": "D"}, local
+
+
 # ---- neomutt ------------------------------------------------------------------------------------------------------
 
 def neomutt_rc(login, lines):
@@ -638,23 +670,25 @@ def neomutt_index_over_imaps():
     prog = need("neomutt", "neomutt")
     append("bob", "INBOX", "neomutt keep")
     append("bob", "INBOX", "neomutt file away")
+    for i in range(30):
+        append("bob", "INBOX", "neomutt bulk %d" % i)
     rc = neomutt_rc("bob", ['set imap_user = "bob"', 'set imap_pass = "%s"' % PW,
                             'set folder = "imaps://127.0.0.1:%d/"' % S.ports["imaps"], 'set spoolfile = "+INBOX"',
                             "set confirmappend = no", "set confirmcreate = no", "set delete = yes", "set move = no",
                             "set wait_key = no", "set resolve = no", "set mark_old = no"])
     # what a user types: flag the one message and copy it to a new folder, save the other to Archive (which deletes
-    # it here), sync, quit
+    # it here), delete the bulk, sync, quit
     keys = ('<tag-pattern>~s "neomutt keep"<enter><tag-prefix><flag-message><tag-prefix><copy-message>=Entwürfe<enter>'
             '<untag-pattern>~A<enter>'
             '<tag-pattern>~s "neomutt file away"<enter><tag-prefix><save-message>=Archive<enter>'
-            '<sync-mailbox><quit>')
+            '<delete-pattern>~s "neomutt bulk"<enter><sync-mailbox><quit>')
     status, screen = on_terminal([prog, "-n", "-F", rc, "-e", "push '%s'" % keys])
     assert status == 0, screen[-2000:]
     inbox = {email.message_from_bytes(raw)["Subject"]: f for _, f, raw in folder("bob")}
     assert inbox.get("neomutt keep") == {"\\Flagged"} and "neomutt file away" not in inbox, (inbox, screen[-2000:])
+    assert not [subject for subject in inbox if subject.startswith("neomutt bulk")], inbox
     assert "neomutt file away" in subjects("bob", "Archive"), subjects("bob", "Archive")
     assert subjects("bob", "Entw&APw-rfe") == ["neomutt keep"]  # made by COPY's TRYCREATE, named in UTF-8
-
 
 
 @h.test
