@@ -150,10 +150,14 @@ static const char user_help[] =
 	"       interchange user forward LOGIN --to R [--keep-copy] | --none\n"
 	"       interchange user delegate OWNER --send-as R | --send-on-behalf R [--revoke]\n"
 	"       interchange user quota LOGIN [--bytes N] [--messages N] [--warn-bytes N]\n"
+	"       interchange user set LOGIN [--title T] [--department D] [--company C] [--office O] [--phone P]\n"
+	"                                  [--mobile M] [--manager LOGIN]\n"
+	"       interchange user photo LOGIN FILE.jpg | --none\n"
 	"       interchange user move LOGIN --to SERVER [--admin-password PW]\n\n"
 	"Mailbox users. The attendant gives a new user its primary address from the recipient policy\n"
 	"(given.surname@domain) within a second; --alias adds secondary addresses. --hidden keeps the user out\n"
-	"of the address book. All commands take --data DIR.\n";
+	"of the address book. user set gives the details address books show (\"\" removes one); user photo a\n"
+	"JPEG of at most 100 KiB. All commands take --data DIR.\n";
 
 /* user forward | delegate | quota */
 static int user_settings(const char *data_dir, int argc, char **argv)
@@ -237,6 +241,59 @@ static int user_settings(const char *data_dir, int argc, char **argv)
 	return ret;
 }
 
+/* user set | photo */
+static int user_details(const char *data_dir, int argc, char **argv)
+{
+	enum { O_TITLE = 1, O_DEPT, O_COMPANY, O_OFFICE, O_PHONE, O_MOBILE, O_MANAGER, O_NONE };
+	static const struct option opts[] = {
+		{ "title", required_argument, NULL, O_TITLE },
+		{ "department", required_argument, NULL, O_DEPT },
+		{ "company", required_argument, NULL, O_COMPANY },
+		{ "office", required_argument, NULL, O_OFFICE },
+		{ "phone", required_argument, NULL, O_PHONE },
+		{ "mobile", required_argument, NULL, O_MOBILE },
+		{ "manager", required_argument, NULL, O_MANAGER },
+		{ "none", no_argument, NULL, O_NONE },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *verb = argv[1];
+	int photo = strcmp(verb, "photo") == 0, none = 0, c;
+	struct prov_person d = { 0 };
+	const char **slot[] = { NULL, &d.title, &d.department, &d.company, &d.office, &d.phone, &d.mobile, &d.manager };
+	opterr = 0;
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == O_NONE && photo)
+			none = 1;
+		else if (c >= O_TITLE && c <= O_MANAGER && !photo)
+			*slot[c] = optarg;
+		else
+			return usage_error(user_help, "user %s: unknown or incomplete option %s", verb,
+					   argv[optind - 1]);
+	}
+	if (photo && argc - optind != (none ? 1 : 2))
+		return usage_error(user_help, "user photo needs a LOGIN and a JPEG FILE, or a LOGIN and --none");
+	if (!photo && argc - optind != 1)
+		return usage_error(user_help, "user set needs exactly one LOGIN");
+	const char *login = argv[optind];
+	struct config cfg;
+	struct run_ctx ctx;
+	if (with_directory(data_dir, &cfg, &ctx) < 0)
+		return CLI_EXIT_FAIL;
+	int r;
+	char *done;
+	if (photo) {
+		r = prov_user_photo(ctx.prov, login, none ? NULL : argv[optind + 1], &ctx.err);
+		done = none ? xasprintf("Removed the photo of %s", login) : xasprintf("Changed the photo of %s", login);
+	} else {
+		r = prov_user_set(ctx.prov, login, &d, &ctx.err);
+		done = xasprintf("Changed the details of %s", login);
+	}
+	int ret = finish(&cfg, &ctx, r, done);
+	free(done);
+	return ret;
+}
+
 int cmd_user(const char *data_dir, int argc, char **argv)
 {
 	if (argc < 2 || cli_wants_help(argc, argv)) {
@@ -250,6 +307,8 @@ int cmd_user(const char *data_dir, int argc, char **argv)
 		return user_move(data_dir, argc, argv);
 	if (strcmp(verb, "forward") == 0 || strcmp(verb, "delegate") == 0 || strcmp(verb, "quota") == 0)
 		return user_settings(data_dir, argc, argv);
+	if (strcmp(verb, "set") == 0 || strcmp(verb, "photo") == 0)
+		return user_details(data_dir, argc, argv);
 	static const struct option opts[] = {
 		{ "given", required_argument, NULL, 'g' },
 		{ "surname", required_argument, NULL, 's' },

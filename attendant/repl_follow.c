@@ -77,6 +77,15 @@ static void run_upgrades(struct repl_follow *f, struct buf *err)
 		log_info("directory: %u changes for application accounts (ou=Applications and its access rules)",
 			 changes);
 	buf_reset(err);
+	changes = 0;
+	if (upgrade_address_book(f->cfg, &changes, err) != IX_OK) {
+		failed = 1;
+		log_warn("address book details: %s", buf_cstr(err));
+	} else if (changes > 0)
+		log_info("directory: %u changes for the address book's person details (directReports, hidden "
+			 "recipients kept out of member and manager values)",
+			 changes);
+	buf_reset(err);
 	f->upgraded = !failed;
 }
 

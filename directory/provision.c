@@ -557,7 +557,7 @@ static void show_addresses(struct prov *p, LDAPMessage *e, struct buf *out)
 	ldap_value_free_len(vals);
 }
 
-static char *cn_of_dn(const char *dn)
+char *prov_rdn_value(const char *dn)
 {
 	LDAPDN parsed = NULL;
 	char *s = NULL;
@@ -579,7 +579,7 @@ static char *display_cn(struct prov *p, const char *dn)
 		cn = ldapu_get_first(p->ld, ldap_first_entry(p->ld, res), "cn");
 	ldap_msgfree(res);
 	buf_free(&err);
-	return cn != NULL ? cn : cn_of_dn(dn);
+	return cn != NULL ? cn : prov_rdn_value(dn);
 }
 
 int prov_user_show(struct prov *p, const char *login, struct buf *out, struct buf *error_r)
@@ -589,8 +589,15 @@ int prov_user_show(struct prov *p, const char *login, struct buf *out, struct bu
 	if (ret != IX_OK)
 		return ret;
 	const char *attrs[] = {
-		"uid", "cn", "ixProxyAddresses", "memberOf", "ixHomeServer", "ixMailboxGuid", "ixHideFromAddressBook",
-		NULL
+		"uid",
+		"cn",
+		"ixProxyAddresses",
+		"memberOf",
+		"ixHomeServer",
+		"ixMailboxGuid",
+		"ixHideFromAddressBook",
+		PROV_PERSON_ATTRS,
+		NULL,
 	};
 	LDAPMessage *res = NULL;
 	ret = read_entry(p, dn, "(objectClass=*)", attrs, &res, error_r);
@@ -613,7 +620,8 @@ int prov_user_show(struct prov *p, const char *login, struct buf *out, struct bu
 			free(ldn);
 		}
 		ldap_value_free_len(lists);
-		char *hcn = home ? cn_of_dn(home) : xstrdup("(none)");
+		prov_person_show(p, e, out);
+		char *hcn = home ? prov_rdn_value(home) : xstrdup("(none)");
 		buf_printf(out, "%-14s%s\n%-14s%s\n%-14s%s\n", "Home server:", hcn, "Mailbox GUID:", guid ? guid : "",
 			   "Hidden:", hidden != NULL && strcmp(hidden, "TRUE") == 0 ? "yes" : "no");
 		free(hcn);
@@ -1009,7 +1017,7 @@ int prov_dl_show(struct prov *p, const char *name, struct buf *out, struct buf *
 			buf_printf(out, "%-14s(none)\n", "Members:");
 		for (size_t i = 0; members != NULL && members[i] != NULL; i++) {
 			char *mdn = xstrndup(members[i]->bv_val, members[i]->bv_len);
-			char *mcn = cn_of_dn(mdn);
+			char *mcn = prov_rdn_value(mdn);
 			buf_printf(out, "%-14s%s (%s)\n", i == 0 ? "Members:" : "", mcn, mdn);
 			free(mcn);
 			free(mdn);

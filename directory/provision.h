@@ -41,6 +41,30 @@ int prov_user_passwd(struct prov *p, const char *login, const char *password, st
 /* Human-readable description of a user (DN, addresses, lists, home server...) appended to out. */
 int prov_user_show(struct prov *p, const char *login, struct buf *out, struct buf *error_r);
 int prov_user_list(struct prov *p, struct buf *out, struct buf *error_r);
+
+/* The details address books show about a person (docs/directory.md "People in the address book"), for `user set`:
+ * each field NULL leaves the attribute as it is, "" removes it; title, department, company and office (in
+ * physicalDeliveryOfficeName) as names (prov_name_valid), phone and mobile (telephoneNumber, mobile) as telephone
+ * numbers (digits, spaces, + ( ) - . /, at most PROV_MAX_PHONE), manager a user's login (stored as its DN; the
+ * manager's directReports are computed from it when read). Returns IX_OK, or IX_EINVAL or IX_ENOTFOUND (the user,
+ * or the manager) with a sentence. */
+#define PROV_MAX_PHONE 64
+struct prov_person {
+	const char *title, *department, *company, *office, *phone, *mobile, *manager;
+};
+int prov_user_set(struct prov *p, const char *login, const struct prov_person *d, struct buf *error_r);
+/* Sets a user's photo (thumbnailPhoto and jpegPhoto) to the JPEG in the file at path, or removes it (path NULL). A
+ * file larger than PROV_MAX_PHOTO bytes or not a JPEG is refused with a sentence (IX_EINVAL). */
+#define PROV_MAX_PHOTO (100 * 1024)
+int prov_user_photo(struct prov *p, const char *login, const char *path, struct buf *error_r);
+/* For prov_user_show: the attributes prov_person_show reads, and the lines it appends to out for user entry e
+ * (read with them): each detail set, the manager and direct reports by login, the photo's size. */
+#define PROV_PERSON_ATTRS                                                                                       \
+	"title", "department", "company", "physicalDeliveryOfficeName", "telephoneNumber", "mobile", "manager", \
+		"directReports", "thumbnailPhoto", "jpegPhoto"
+void prov_person_show(struct prov *p, LDAPMessage *e, struct buf *out);
+/* The value of the first RDN of dn (a new string; dn itself when it does not parse): a login, a list's name. */
+char *prov_rdn_value(const char *dn);
 int prov_contact_add(struct prov *p, const char *name, const char *email, struct buf *error_r);
 int prov_dl_add(struct prov *p, const char *name, const char *const *members, size_t n, struct buf *error_r);
 /* Adds (add=1) or removes a member (a login, list or contact name, or any address) of list name. */

@@ -125,6 +125,20 @@ int slapd_application_acl(const struct config *cfg, int n, struct buf *b)
 	return n >= 0 && n < SLAPD_APPLICATION_ACLS;
 }
 
+int slapd_hidden_value_acl(const struct config *cfg, int n, struct buf *b)
+{
+	/* val.regex hands each value to the set as ${v1}; the set reads that entry's ixHideFromAddressBook as slapd
+	 * itself, whoever asks. A value that is no entry's DN yields an empty set: shown */
+	static const char *const attrs[SLAPD_HIDDEN_VALUE_ACLS] = { "member", "manager" };
+	if (n < 0 || n >= SLAPD_HIDDEN_VALUE_ACLS)
+		return 0;
+	buf_printf(b,
+		   "to dn.onelevel=\"ou=Recipients,%s\" attrs=%s val.regex=\"^(.+)$\" "
+		   "by set.expand=\"[${v1}]/ixHideFromAddressBook & [TRUE]\" none by * break",
+		   cfg->suffix, attrs[n]);
+	return 1;
+}
+
 char *slapd_authz_regexp(const struct config *cfg, int n)
 {
 	/* only characters a login or an address may hold: nothing that could widen the search filter */
@@ -296,7 +310,7 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 		   "olcDbMaxSize: %llu\n"
 		   "olcDbIndex: objectClass eq\nolcDbIndex: entryUUID,entryCSN eq\n"
 		   "olcDbIndex: uid,cn,sn,givenName,displayName,ixProxyAddresses,ixNickname eq,sub\n"
-		   "olcDbIndex: mail eq,sub,pres\nolcDbIndex: member,ixMailboxGuid,ixHomeServer eq\n"
+		   "olcDbIndex: mail eq,sub,pres\nolcDbIndex: member,manager,ixMailboxGuid,ixHomeServer eq\n"
 		   "olcLimits: {0}dn.exact=\"%s\" size=unlimited time=unlimited\n",
 		   db, (unsigned long long)SLAPD_DB_MAX_SIZE, cfg->admin_dn);
 	/* first match wins (docs/slapd-facts.md, "ACL order"): the password rule must come before any generic read */
@@ -305,9 +319,14 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 	buf_append_str(b, "\nolcAccess: {1}");
 	slapd_recipient_acl(cfg, 1, b);
 	buf_printf(b, "\nolcAccess: {2}to dn.subtree=\"ou=Configuration,%s\" by * none\nolcAccess: {3}", s);
+	int rule = 3;
+	for (int n = 0; n < SLAPD_HIDDEN_VALUE_ACLS; n++) {
+		slapd_hidden_value_acl(cfg, n, b);
+		buf_printf(b, "\nolcAccess: {%d}", ++rule);
+	}
 	for (int n = 0; n < SLAPD_APPLICATION_ACLS; n++) {
 		slapd_application_acl(cfg, n, b);
-		buf_printf(b, "\nolcAccess: {%d}", 4 + n);
+		buf_printf(b, "\nolcAccess: {%d}", ++rule);
 	}
 	slapd_recipient_acl(cfg, 3, b);
 	buf_append_str(b, "\n\n");
@@ -328,7 +347,8 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 	/* memberOf computed at read time (see docs/directory.md for why dynlist, not the memberof overlay) */
 	buf_append_str(b, "dn: olcOverlay={3}dynlist,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
 			  "objectClass: olcDynListConfig\nolcOverlay: {3}dynlist\n"
-			  "olcDynListAttrSet: ixDistributionList ixMemberURL member+memberOf@ixDistributionList\n\n");
+			  "olcDynListAttrSet: ixDistributionList ixMemberURL member+memberOf@ixDistributionList\n"
+			  "olcDynListAttrSet: " SLAPD_DIRECT_REPORTS_ATTRSET "\n\n");
 	buf_append_str(b, "dn: olcOverlay={4}sssvlv,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
 			  "objectClass: olcSssVlvConfig\nolcOverlay: {4}sssvlv\n\n");
 	slapd_accesslog_ldif(cfg, 0, b);

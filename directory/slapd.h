@@ -83,9 +83,8 @@ int slapd_export(const struct config *cfg, int dbnum, const char *path, struct b
 /* Appends the userPassword access rule (without its "{0}" prefix): binds in clear only over ldapi, the loopback
  * listener or a wildcard listener from 127.0.0.1/::1; elsewhere only inside TLS. */
 void slapd_password_acl(struct buf *b);
-/* Appends access rule n (1: hidden recipients, 3: everything else, {6} since the application rules came before it;
- * without the "{n}" prefix) as init makes it. Both
- * give anonymous =x (authentication only, nothing read or disclosed), which the search behind a bind by login or
+/* Appends access rule n (1: hidden recipients, 3: everything else, {8} since the hidden-value and application rules
+ * came before it; without the "{n}" prefix) as init makes it. Both give anonymous =x (authentication only, nothing read or disclosed), which the search behind a bind by login or
  * address needs (slapd_authz_regexp); 0 when n is not one of these. */
 int slapd_recipient_acl(const struct config *cfg, int n, struct buf *b);
 /* Application accounts (docs/directory.md "Application accounts"): entries cn=NAME,SLAPD_APPLICATIONS_RDN,<suffix>
@@ -97,10 +96,23 @@ int slapd_recipient_acl(const struct config *cfg, int n, struct buf *b);
  * (hidden recipients) did not take, 2 gives an application nothing else; each passes everyone else on (break).
  * Returns 0 when n is none of these. */
 #define SLAPD_APPLICATION_ACLS 3
-#define SLAPD_APPLICATION_ATTRS                                                                                   \
-	"entry,objectClass,ou,entryUUID,uid,cn,sn,givenName,displayName,mail,ixProxyAddresses,ixNickname,member," \
-	"memberOf"
+#define SLAPD_APPLICATION_ATTRS                                                                                      \
+	"entry,objectClass,ou,entryUUID,uid,cn,sn,givenName,displayName,mail,ixProxyAddresses,ixNickname,member,"    \
+	"memberOf,title,department,company,physicalDeliveryOfficeName,telephoneNumber,mobile,manager,directReports," \
+	"thumbnailPhoto,jpegPhoto"
 int slapd_application_acl(const struct config *cfg, int n, struct buf *b);
+/* Appends access rule n of the values that name a recipient (without its "{n}" prefix; init puts the
+ * SLAPD_HIDDEN_VALUE_ACLS rules, in this order, right before the application rules): a value of a list's member (0)
+ * or of a person's manager (1) that is the DN of a recipient hidden from the address book is readable, searchable
+ * and comparable by no one but the administrator (docs/directory.md "Hidden recipients in lists"); other values pass
+ * on (break). Returns 0 when n is none of these. */
+#define SLAPD_HIDDEN_VALUE_ACLS 2
+int slapd_hidden_value_acl(const struct config *cfg, int n, struct buf *b);
+/* The dynlist attribute set that computes directReports when read: the people (inetOrgPerson) whose manager is the
+ * entry read, found with a search made as the reader (docs/directory.md "People in the address book"). Its dynamic
+ * group class is groupOfURLs, which no entry of ours has: dynlist answers a compare on an entry of that class itself,
+ * without the access rules, so naming inetOrgPerson there would confirm hidden users' values to anyone. */
+#define SLAPD_DIRECT_REPORTS_ATTRSET "groupOfURLs memberURL manager+directReports@inetOrgPerson"
 /* The olcAuthzRegexp value n (1: a login, 2: an address; with its "{n}" prefix, quoted) mapping the authentication
  * identity slapd builds for a SASL PLAIN bind, uid=NAME,cn=plain,cn=auth (with ,cn=REALM before cn=plain when a
  * realm is set), to the recipient with that uid, or with that mail or proxy address (docs/slapd-facts.md, "SASL

@@ -1,6 +1,6 @@
 /* upgrade.c - data folders made by older versions brought up to what `interchange init` makes now, in place and over
  * ldapi while slapd runs: schema definitions added since, TLS and the administrator's entry, the access log, the
- * password policy, SASL binds by login or address, application accounts. */
+ * password policy, SASL binds by login or address, application accounts, the address book's person details. */
 #include "directory/upgrade.h"
 #include "common/err.h"
 #include "directory/ldap_util.h"
@@ -630,42 +630,35 @@ static int read_acl(LDAP *ld, char ***acl_r, struct buf *error_r)
 	return ret;
 }
 
-int upgrade_applications(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
+/* Inserts the count rules gen(cfg, n, ...) makes, in their order, each where it is missing: right before the next of
+ * them, else before the live rule whose text starts with before (NULL: none), else before the first "to *", else
+ * last. Each is checked on its own, so an upgrade interrupted between two of them (slapd too busy) is completed by
+ * the next attempt. */
+static int insert_rules(const struct config *cfg, LDAP *ld, int count,
+			int (*gen)(const struct config *, int, struct buf *), const char *before, unsigned *changes_r,
+			struct buf *error_r)
 {
-	*changes_r = 0;
-	LDAP *ld;
-	int ret = ldapu_connect_local(cfg, &ld, error_r);
-	if (ret != IX_OK)
-		return ret;
-	char *dn = xasprintf(SLAPD_APPLICATIONS_RDN ",%s", cfg->suffix);
-	if (!ldapu_entry_matches(ld, dn, "(objectClass=organizationalUnit)")) {
-		char *ldif = xasprintf("dn: %s\nobjectClass: organizationalUnit\nou: Applications\n\n", dn);
-		ret = add_ldif(ld, ldif, error_r);
-		free(ldif);
-		if (ret == IX_OK)
-			(*changes_r)++;
-	}
-	free(dn);
-	/* the rules go right before "to *" (or last when there is none), in their order; each is checked on its own, so
-	 * an upgrade interrupted between two of them (slapd too busy) is completed by the next attempt */
 	char **acl = NULL;
 	struct buf rule = BUF_INIT;
-	for (int n = SLAPD_APPLICATION_ACLS - 1; n >= 0 && ret == IX_OK; n--) {
+	int ret = IX_OK;
+	for (int n = count - 1; n >= 0 && ret == IX_OK; n--) {
 		ldapu_values_free(&acl);
 		ret = read_acl(ld, &acl, error_r);
 		if (ret != IX_OK)
 			break;
 		buf_reset(&rule);
-		slapd_application_acl(cfg, n, &rule);
+		gen(cfg, n, &rule);
 		if (find_acl(acl, buf_cstr(&rule), rule.len) >= 0)
 			continue;
 		int at = -1;
-		if (n + 1 < SLAPD_APPLICATION_ACLS) { /* right before the next one, inserted already */
+		if (n + 1 < count) { /* right before the next one, inserted already */
 			struct buf next = BUF_INIT;
-			slapd_application_acl(cfg, n + 1, &next);
+			gen(cfg, n + 1, &next);
 			at = find_acl(acl, buf_cstr(&next), next.len);
 			buf_free(&next);
 		}
+		if (at < 0 && before != NULL)
+			at = find_acl(acl, before, strlen(before));
 		if (at < 0)
 			at = find_acl(acl, "to * ", 5);
 		if (at < 0)
@@ -683,6 +676,104 @@ int upgrade_applications(const struct config *cfg, unsigned *changes_r, struct b
 	}
 	buf_free(&rule);
 	ldapu_values_free(&acl);
+	return ret;
+}
+
+/* Replaces the application rule that lets applications read the address book's attributes when it names fewer of
+ * them than SLAPD_APPLICATION_ATTRS does now (a directory made before the person details). */
+static int application_attrs_upgrade(const struct config *cfg, LDAP *ld, unsigned *changes_r, struct buf *error_r)
+{
+	char **acl = NULL;
+	int ret = read_acl(ld, &acl, error_r);
+	struct buf rule = BUF_INIT;
+	slapd_application_acl(cfg, 1, &rule);
+	const char *attrs = strstr(buf_cstr(&rule), " attrs=");
+	int at = ret == IX_OK && attrs != NULL ? find_acl(acl, buf_cstr(&rule), (size_t)(attrs - rule.data) + 7) : -1;
+	if (at >= 0 && strcmp(acl[at] + strcspn(acl[at], "}") + 1, buf_cstr(&rule)) != 0) {
+		ret = replace_acl(ld, at, buf_cstr(&rule), error_r);
+		if (ret == IX_OK)
+			(*changes_r)++;
+	}
+	buf_free(&rule);
+	ldapu_values_free(&acl);
+	return ret;
+}
+
+int upgrade_applications(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
+{
+	*changes_r = 0;
+	LDAP *ld;
+	int ret = ldapu_connect_local(cfg, &ld, error_r);
+	if (ret != IX_OK)
+		return ret;
+	char *dn = xasprintf(SLAPD_APPLICATIONS_RDN ",%s", cfg->suffix);
+	if (!ldapu_entry_matches(ld, dn, "(objectClass=organizationalUnit)")) {
+		char *ldif = xasprintf("dn: %s\nobjectClass: organizationalUnit\nou: Applications\n\n", dn);
+		ret = add_ldif(ld, ldif, error_r);
+		free(ldif);
+		if (ret == IX_OK)
+			(*changes_r)++;
+	}
+	free(dn);
+	/* the rules go right before "to *" (or last when there is none), in their order */
+	if (ret == IX_OK)
+		ret = application_attrs_upgrade(cfg, ld, changes_r, error_r);
+	if (ret == IX_OK)
+		ret = insert_rules(cfg, ld, SLAPD_APPLICATION_ACLS, slapd_application_acl, NULL, changes_r, error_r);
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return ret;
+}
+
+/* ---- the address book's person details ---- */
+
+/* Adds SLAPD_DIRECT_REPORTS_ATTRSET to the directory database's dynlist overlay when no attribute set of it names
+ * directReports. */
+static int direct_reports_upgrade(LDAP *ld, unsigned *changes_r, struct buf *error_r)
+{
+	static const char *const attrs[] = { "olcDynListAttrSet", NULL };
+	LDAPMessage *res = NULL;
+	int ret = ldapu_search(ld, "olcDatabase={1}mdb,cn=config", LDAP_SCOPE_ONELEVEL,
+			       "(objectClass=olcDynListConfig)", attrs, &res, error_r);
+	if (ret != IX_OK)
+		return ret;
+	LDAPMessage *e = ldap_first_entry(ld, res);
+	char *dn = e != NULL ? ldap_get_dn(ld, e) : NULL;
+	char **sets = ldapu_get_values(ld, e, "olcDynListAttrSet", NULL);
+	ldap_msgfree(res);
+	int has = 0;
+	for (char **v = sets; v != NULL && *v != NULL; v++)
+		has |= strcasestr(*v, "directReports") != NULL;
+	ldapu_values_free(&sets);
+	if (dn == NULL) {
+		buf_append_str(error_r, "the directory database has no dynlist overlay to compute directReports with");
+		ret = IX_ENOTFOUND;
+	} else if (!has) {
+		char *v[] = { (char *)SLAPD_DIRECT_REPORTS_ATTRSET, NULL };
+		LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcDynListAttrSet", .mod_values = v };
+		LDAPMod *mods[] = { &m, NULL };
+		ret = ldapu_modify(ld, dn, mods, error_r);
+		if (ret == IX_OK)
+			(*changes_r)++;
+	}
+	ldap_memfree(dn);
+	return ret;
+}
+
+int upgrade_address_book(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
+{
+	*changes_r = 0;
+	LDAP *ld;
+	int ret = ldapu_connect_local(cfg, &ld, error_r);
+	if (ret != IX_OK)
+		return ret;
+	ret = direct_reports_upgrade(ld, changes_r, error_r);
+	if (ret == IX_OK) {
+		struct buf first_app = BUF_INIT;
+		slapd_application_acl(cfg, 0, &first_app);
+		ret = insert_rules(cfg, ld, SLAPD_HIDDEN_VALUE_ACLS, slapd_hidden_value_acl, buf_cstr(&first_app),
+				   changes_r, error_r);
+		buf_free(&first_app);
+	}
 	ldap_unbind_ext_s(ld, NULL, NULL);
 	return ret;
 }

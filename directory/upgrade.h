@@ -42,8 +42,17 @@ int upgrade_sasl(const struct config *cfg, unsigned *changes_r, struct buf *erro
 
 /* Brings application accounts (docs/directory.md "Application accounts") to a directory made before them: adds the
  * container SLAPD_APPLICATIONS_RDN,<suffix> when missing and, when no rule names it, the access rules of
- * slapd_application_acl right before the rule "to *". Runs after upgrade_sasl. *changes_r: how many of these it
+ * slapd_application_acl right before the rule "to *", and the rule that lets applications read the address book's
+ * attributes replaced when it names fewer than SLAPD_APPLICATION_ATTRS. Runs after upgrade_sasl. *changes_r: how many of these it
  * did. Returns IX_OK or an ix_err code with error_r. */
 int upgrade_applications(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
+
+/* Brings the address book's person details (docs/directory.md "People in the address book") to a directory made
+ * before them: the dynlist attribute set that computes directReports (SLAPD_DIRECT_REPORTS_ATTRSET) and, when
+ * missing, the access rules that keep hidden recipients out of lists' member and people's manager values
+ * (slapd_hidden_value_acl) right before the application rules. The attribute types and the class come from
+ * upgrade_schema; the application rule's longer attribute list from upgrade_applications. Runs after both.
+ * *changes_r: how many of these it did. Returns IX_OK or an ix_err code with error_r. */
+int upgrade_address_book(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
 
 #endif

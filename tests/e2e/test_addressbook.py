@@ -5,6 +5,7 @@ or e-mail address, also on a directory an older version made; certificates that 
 local user may run, as the CA file of ldapwhoami over StartTLS and of openssl s_client on the IMAPS port; an
 application account (python3-ldap3, as Nextcloud logs its users in) that finds a user by login or address and binds
 as that user, sees no hidden recipient and no password, and cannot bind once deleted."""
+import base64
 import os
 import ssl
 import subprocess
@@ -348,6 +349,130 @@ def application_accounts_listed_rekeyed_and_deleted():
     assert "docs/directory.md" in r.stdout, r.stdout
 
 
+# an 8x8 grey JPEG (libjpeg, quality 50)
+JPEG = base64.b64decode(
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19iZ2hnPk1x"
+    "eXBkeFxlZ2P/wAALCAAIAAgBAREA/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQR"
+    "BRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4"
+    "eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/9oACAEB"
+    "AAA/AK/gr/lnX//Z")
+DETAILS = {"title": "Engineer", "department": "Research", "company": "Example Ltd",
+           "physicalDeliveryOfficeName": "B2 3.14", "telephoneNumber": "+1 555 0100", "mobile": "+1 555 0199"}
+
+
+def write_file(name, data):
+    path = os.path.join(S.base, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def one_entry(r):
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    found = entries(r.stdout)
+    assert len(found) <= 1, r.stdout
+    return found[0] if found else {}
+
+
+@test
+def person_details_set_shown_and_read_by_users_and_applications():
+    S.cli("user", "set", "amy", "--title", "Engineer", "--department", "Research", "--company", "Example Ltd",
+          "--office", "B2 3.14", "--phone", "+1 555 0100", "--mobile", "+1 555 0199", "--manager", "bob", check=True)
+    S.cli("user", "set", "hank", "--title", "Secret agent", "--manager", "bob", check=True)  # hank is hidden
+    S.cli("user", "photo", "amy", write_file("amy.jpg", JPEG), check=True)
+    show = S.cli("user", "show", "amy", check=True).stdout
+    for line in ("Title:        Engineer", "Department:   Research", "Company:      Example Ltd",
+                 "Office:       B2 3.14", "Phone:        +1 555 0100", "Mobile:       +1 555 0199",
+                 "Manager:      bob", "Photo:        JPEG, %d bytes" % len(JPEG)):
+        assert line in show.splitlines(), (line, show)
+    # the administrator sees every direct report, the hidden one too
+    show = S.cli("user", "show", "bob", check=True).stdout.splitlines()
+    reports = show.index("Reports:      amy")
+    assert show[reports + 1] == "              hank", show
+    # a user reads the details of the others, the computed directReports without the hidden one, and the photo
+    e = one_entry(as_user("(uid=amy)", "*", "directReports"))
+    for attr, value in DETAILS.items():
+        assert e.get(attr.lower()) == [value], (attr, e)
+    assert e["manager"] == [S.user_dn("bob")], e
+    r = run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-x", "-H", S.ldap_uri, "-b", S.user_dn("amy"), "-s",
+             "base", "-D", S.user_dn("carla"), "-w", "pw-carla", "-t", "-T", S.base, "(objectClass=*)",
+             "thumbnailPhoto", "jpegPhoto"])
+    files = [line.split("file://", 1)[1] for line in r.stdout.splitlines() if "file://" in line]
+    assert len(files) == 2 and all(open(f, "rb").read() == JPEG for f in files), (r.stdout, r.stderr)
+    e = one_entry(as_user("(uid=bob)", "directReports"))
+    assert [d.lower() for d in e.get("directreports", [])] == [S.user_dn("amy").lower()], e
+    r = as_user("(directReports=%s)" % S.user_dn("amy"), "uid")
+    assert [x["uid"] for x in entries(r.stdout)] == [["bob"]], r.stdout
+    # sorted by title, as address books browse
+    r = as_user("-E", "!sss=title", "(title=*)", "displayName")
+    assert "sortResult: (0) Success" in r.stdout and names(r.stdout) == ["amy Zulu"], r.stdout
+    # an application reads the same, and nothing of the hidden recipient
+    dn, pw = app_add("phonebook")
+    app = app_connection(dn, pw)
+    assert app.search("ou=Recipients," + S.suffix, "(|(uid=amy)(uid=bob)(uid=hank))",
+                      attributes=list(DETAILS) + ["uid", "manager", "directReports", "thumbnailPhoto"])
+    got = {x.uid.value: x for x in app.entries}
+    assert sorted(got) == ["amy", "bob"], got
+    for attr, value in DETAILS.items():
+        assert got["amy"][attr].value == value, (attr, got["amy"])
+    assert got["amy"].manager.value.lower() == S.user_dn("bob").lower(), got["amy"]
+    assert got["amy"].thumbnailPhoto.value == JPEG
+    assert [d.lower() for d in got["bob"].directReports.values] == [S.user_dn("amy").lower()], got["bob"]
+    app.unbind()
+    S.cli("app", "del", "phonebook", check=True)
+    # removed with "", the photo with --none
+    S.cli("user", "set", "amy", "--mobile", "", check=True)
+    S.cli("user", "photo", "amy", "--none", check=True)
+    e = one_entry(as_user("(uid=amy)", "mobile", "thumbnailPhoto", "jpegPhoto", "title"))
+    assert "mobile" not in e and "thumbnailphoto" not in e and "jpegphoto" not in e and e["title"] == ["Engineer"], e
+
+
+@test
+def person_details_refused_in_words():
+    big = write_file("big.jpg", JPEG[:-2] + b"\0" * (150 * 1024) + JPEG[-2:])
+    for args, words in [(("photo", "amy", big), "larger than the 100 KiB"),
+                        (("photo", "amy", write_file("x.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64)),
+                         "is not a JPEG image"),
+                        (("set", "amy", "--phone", "call me"), "is not a telephone number"),
+                        (("set", "amy", "--manager", "amy"), "cannot be its own manager"),
+                        (("set", "amy", "--manager", "nobody"), "there is no user with login nobody"),
+                        (("set", "nobody", "--title", "x"), "there is no user with login nobody"),
+                        (("set", "amy"), "needs at least one of")]:
+        r = S.cli("user", *args)
+        assert r.returncode == 1 and words in r.stderr, (args, r.stdout, r.stderr)
+    r = S.cli("user", "photo", "amy")
+    assert r.returncode == 2 and "usage: interchange user" in r.stderr, r.stderr
+
+
+@test
+def hidden_recipients_not_revealed_by_member_or_manager_values():
+    S.cli("dl", "add", "mixed", "--member", "amy", "--member", "hank", check=True)
+    S.cli("user", "set", "carla", "--manager", "hank", check=True)
+    base = "ou=Recipients," + S.suffix
+    e = one_entry(as_user("(cn=mixed)", "member"))
+    assert e["member"] == [S.user_dn("amy")], e
+    e = one_entry(as_user("(uid=carla)", "manager"))
+    assert "manager" not in e, e
+    # nor by a filter on the value, nor a compare
+    for filt in ("(member=%s)" % S.user_dn("hank"), "(manager=%s)" % S.user_dn("hank")):
+        r = as_user(filt, "dn")
+        assert r.returncode == 0 and entries(r.stdout) == [], (filt, r.stdout)
+    r = run(["ldapcompare", "-x", "-H", S.ldap_uri, "-D", S.user_dn("amy"), "-w", "pw-amy",
+             "cn=mixed," + base, "member:" + S.user_dn("hank")])
+    assert "TRUE" not in r.stdout, (r.stdout, r.stderr)
+    # nor is the hidden user itself confirmed by a compare: the same answer as for no entry at all
+    for login in ("hank", "nobody"):
+        r = run(["ldapcompare", "-x", "-H", S.ldap_uri, "-D", S.user_dn("amy"), "-w", "pw-amy", S.user_dn(login),
+                 "uid:" + login])
+        assert r.returncode == 32 and "No such object" in r.stdout + r.stderr, (login, r.stdout, r.stderr)
+    # the administrator (and so delivery to the list) still has both
+    r = S.ldapsearch("(cn=mixed)", "member", bind_dn=S.admin_dn, password=S.admin_password)
+    assert sorted(m.lower() for m in entries(r.stdout)[0]["member"]) == sorted(
+        S.user_dn(x).lower() for x in ("amy", "hank")), r.stdout
+    assert "hank" in S.cli("dl", "show", "mixed", check=True).stdout
+    assert "Manager:      hank" in S.cli("user", "show", "carla", check=True).stdout
+
+
 @test
 def upgrade_adds_binds_by_login():
     # a directory as an older version made it: no SASL properties, no mapping, the older access rules
@@ -355,25 +480,29 @@ def upgrade_adds_binds_by_login():
              "-s", "base", "olcAuthzRegexp"])
     peercred = [v for v in entries(r.stdout)[0]["olcauthzregexp"] if "cn=peercred" in v]
     assert len(peercred) == 1, r.stdout
-    # (and from before application accounts: no ou=Applications, rules {3} to {5} not there)
+    # (and from before application accounts and person details: no ou=Applications, rules {3} to {7} not there,
+    # no directReports)
     S.cli("app", "del", "nextcloud", check=True)
     ldif = ("dn: cn=config\nchangetype: modify\nreplace: olcAuthzRegexp\nolcAuthzRegexp: %s\n-\n"
             "delete: olcSaslSecProps\n\n" % peercred[0] +
             "dn: ou=Applications,%s\nchangetype: delete\n\n" % S.suffix +
-            "dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\ndelete: olcAccess\nolcAccess: {6}\n-\n"
-            "delete: olcAccess\nolcAccess: {5}\n-\ndelete: olcAccess\nolcAccess: {4}\n-\n"
-            "delete: olcAccess\nolcAccess: {3}\n-\n"
+            "dn: olcOverlay={3}dynlist,olcDatabase={1}mdb,cn=config\nchangetype: modify\n"
+            "delete: olcDynListAttrSet\nolcDynListAttrSet: {1}\n\n"
+            "dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\n" +
+            "".join("delete: olcAccess\nolcAccess: {%d}\n-\n" % i for i in range(8, 2, -1)) +
             "add: olcAccess\nolcAccess: {3}to * by self read by users read by * none\n-\n"
             "delete: olcAccess\nolcAccess: {1}\n-\nadd: olcAccess\nolcAccess: {1}to dn.subtree=\"%s\" "
             "filter=(ixHideFromAddressBook=TRUE) by self read by * none\n" % S.suffix)
     r = run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", ldapi_uri()], input=ldif)
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert not bound_as(plain_whoami("amy", "pw-amy"), "amy")
+    assert "directreports" not in one_entry(as_user("(uid=bob)", "directReports"))
+    assert "manager" in one_entry(as_user("(uid=carla)", "manager"))
     S.stop()
     S.start()
     # (an upgrade step that failed, slapd too busy, is tried again at the attendant's next sweep, 30 s later)
     assert wait_for(lambda: bound_as(plain_whoami("amy", "pw-amy"), "amy"), timeout=45)
-    assert bound_as(plain_whoami("ghost", "pw-ghost"), "ghost")
+    assert wait_for(lambda: bound_as(plain_whoami("ghost", "pw-ghost"), "ghost"), timeout=45)
     assert root_dse_mechanisms("-x", "-H", S.ldap_uri) == []
     # application accounts work again: the container and the rules, in their place, before "to *" (the upgrade
     # steps run one after the other: the application rules may come a moment after binds by login work)
@@ -381,12 +510,14 @@ def upgrade_adds_binds_by_login():
         r = run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-Q", "-Y", "EXTERNAL", "-H", ldapi_uri(), "-b",
                  "olcDatabase={1}mdb,cn=config", "-s", "base", "olcAccess"])
         acl = entries(r.stdout)[0]["olcaccess"]
-        if len(acl) < 7 or "attrs=" not in acl[4]:
+        if len(acl) < 9 or "attrs=" not in acl[6]:
             return None
         ok = [a.split("}", 1)[1].split(" by ")[0] for a in acl[3:]] == [
+            'to dn.onelevel="ou=Recipients,%s" attrs=member val.regex="^(.+)$"' % S.suffix,
+            'to dn.onelevel="ou=Recipients,%s" attrs=manager val.regex="^(.+)$"' % S.suffix,
             'to dn.base="%s" attrs=entry' % S.suffix,
-            'to dn.subtree="ou=Recipients,%s" attrs=%s' % (S.suffix, acl[4].split("attrs=")[1].split(" ")[0]),
-            "to *", "to *"] and "ou=Applications" in acl[5] and "by users read" in acl[6]
+            'to dn.subtree="ou=Recipients,%s" attrs=%s' % (S.suffix, acl[6].split("attrs=")[1].split(" ")[0]),
+            "to *", "to *"] and "ou=Applications" in acl[7] and "by users read" in acl[8]
         return acl if ok else None
     assert wait_for(acl_upgraded, timeout=45), run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-Q", "-Y",
                                                     "EXTERNAL", "-H", ldapi_uri(), "-b",
@@ -398,6 +529,11 @@ def upgrade_adds_binds_by_login():
     uids = sorted(e.uid.value for e in app.entries)
     assert "amy" in uids and "ghost" not in uids and "hank" not in uids, uids
     assert all(not e.entry_attributes_as_dict.get("userPassword") for e in app.entries), app.entries
+    # the person details: directReports computed again, the hidden manager hidden again, the titles readable
+    assert app.search("ou=Recipients," + S.suffix, "(uid=amy)", attributes=["title"]) and \
+        app.entries[0].title.value == "Engineer", app.entries
+    assert wait_for(lambda: "directreports" in one_entry(as_user("(uid=bob)", "directReports")), timeout=45)
+    assert "manager" not in one_entry(as_user("(uid=carla)", "manager"))
 
 
 if __name__ == "__main__":
