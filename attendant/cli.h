@@ -31,18 +31,19 @@ int cli_load_config(const char *data_dir, struct config *cfg);
 /* The same without dropping privileges (start drops later, backup writes to the administrator's folder). */
 int cli_load_config_keep(const char *data_dir, struct config *cfg);
 /* The --NAME-port options of init, init --join and restore, as getopt_long entries returning base + enum config_port. */
-#define CLI_PORT_OPTIONS(base)                                                            \
-	{ "ldap-port", required_argument, NULL, (base) + PORT_LDAP },                     \
-		{ "smtp-port", required_argument, NULL, (base) + PORT_SMTP },             \
-		{ "submission-port", required_argument, NULL, (base) + PORT_SUBMISSION }, \
-		{ "imap-port", required_argument, NULL, (base) + PORT_IMAP },             \
-		{ "imaps-port", required_argument, NULL, (base) + PORT_IMAPS },           \
-		{ "pop3-port", required_argument, NULL, (base) + PORT_POP3 },             \
-		{ "pop3s-port", required_argument, NULL, (base) + PORT_POP3S },           \
-		{ "metrics-port", required_argument, NULL, (base) + PORT_METRICS },       \
-		{ "http-port", required_argument, NULL, (base) + PORT_HTTP },             \
-	{                                                                                 \
-		"https-port", required_argument, NULL, (base) + PORT_HTTPS                \
+#define CLI_PORT_OPTIONS(base)                                                              \
+	{ "ldap-port", required_argument, NULL, (base) + PORT_LDAP },                       \
+		{ "smtp-port", required_argument, NULL, (base) + PORT_SMTP },               \
+		{ "submission-port", required_argument, NULL, (base) + PORT_SUBMISSION },   \
+		{ "submissions-port", required_argument, NULL, (base) + PORT_SUBMISSIONS }, \
+		{ "imap-port", required_argument, NULL, (base) + PORT_IMAP },               \
+		{ "imaps-port", required_argument, NULL, (base) + PORT_IMAPS },             \
+		{ "pop3-port", required_argument, NULL, (base) + PORT_POP3 },               \
+		{ "pop3s-port", required_argument, NULL, (base) + PORT_POP3S },             \
+		{ "metrics-port", required_argument, NULL, (base) + PORT_METRICS },         \
+		{ "http-port", required_argument, NULL, (base) + PORT_HTTP },               \
+	{                                                                                   \
+		"https-port", required_argument, NULL, (base) + PORT_HTTPS                  \
 	}
 /* Stores the value of port option (c - base) in ports[]; prints why and returns -1 when it is not a port. */
 int cli_port_option(int c, int base, const char *arg, unsigned ports[PORT_COUNT]);

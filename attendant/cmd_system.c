@@ -34,8 +34,8 @@
 
 static const char init_help[] =
 	"usage: interchange init --domain DOMAIN [--org NAME] [--admin-password PW] [--hostname NAME]\n"
-	"         [--ldap-port N] [--smtp-port N] [--submission-port N] [--imap-port N] [--imaps-port N]\n"
-	"         [--pop3-port N] [--pop3s-port N] [--metrics-port N] [--http-port N] [--https-port N]\n"
+	"         [--ldap-port N] [--smtp-port N] [--submission-port N] [--submissions-port N] [--imap-port N]\n"
+	"         [--imaps-port N] [--pop3-port N] [--pop3s-port N] [--metrics-port N] [--http-port N] [--https-port N]\n"
 	"         [--cert FILE --key FILE]\n"
 	"         [--anonymous-read] [--listen ADDRESS] [--user NAME] [--setting NAME=VALUE]... [--data DIR]\n"
 	"       interchange init --join LDAP-URI --admin-password PW ...   (a server for an existing organisation:\n"

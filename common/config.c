@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const port_names[PORT_COUNT] = { "ldap", "smtp",  "submission", "imap", "imaps",
-						    "pop3", "pop3s", "metrics",    "http", "https" };
-static const unsigned port_defaults[PORT_COUNT] = { 3389, 2525, 2587, 1143, 1993, 1110, 1995, 9100, 8080, 8443 };
+static const char *const port_names[PORT_COUNT] = { "ldap", "smtp",  "submission", "submissions", "imap", "imaps",
+						    "pop3", "pop3s", "metrics",    "http",        "https" };
+static const unsigned port_defaults[PORT_COUNT] = { 3389, 2525, 2587, 2465, 1143, 1993, 1110, 1995, 9100, 8080, 8443 };
 
 const char *config_port_name(enum config_port p)
 {

@@ -14,6 +14,7 @@ enum config_port {
 	PORT_LDAP,
 	PORT_SMTP,
 	PORT_SUBMISSION,
+	PORT_SUBMISSIONS, /* submission with implicit TLS (RFC 8314) */
 	PORT_IMAP,
 	PORT_IMAPS,
 	PORT_POP3,
@@ -40,7 +41,8 @@ struct config {
 
 /* Name of a port as used in status JSON and on the command line ("ldap", "smtp", "submission", ...). */
 const char *config_port_name(enum config_port p);
-/* The default port numbers, all unprivileged: 3389, 2525, 2587, 1143, 1993, 1110, 1995, 9100, 8080, 8443. */
+/* The default port numbers, all unprivileged: 3389, 2525, 2587, 2465, 1143, 1993, 1110, 1995, 9100, 8080,
+ * 8443. */
 unsigned config_port_default(enum config_port p);
 
 /* Fills *cfg with defaults for a data folder (ports, names derived from the domain). data_dir is made absolute. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "directory/dir.h"
+#include "common/config.h"
 #include "common/err.h"
 #include "directory/ldap_util.h"
 #include "common/util.h"
@@ -107,21 +108,20 @@ static int setup(const char *argv0, char **ldapi_r)
 		fatal("bench_dir: mkdtemp: %s", strerror(errno));
 	snprintf(data_dir, sizeof(data_dir), "%s/d", tmpl);
 
-	char ports[8][16];
-	const char *names[8] = { "--ldap-port",  "--smtp-port", "--submission-port", "--imap-port",
-				 "--imaps-port", "--pop3-port", "--pop3s-port",      "--metrics-port" };
-	const char *init[32] = { ix_bin,
-				 "init",
-				 "--data",
-				 data_dir,
-				 "--domain",
-				 "example.com",
-				 "--admin-password",
-				 "bench-admin",
-				 "--hostname",
-				 "mail1.example.com" };
+	char ports[PORT_COUNT][16], names[PORT_COUNT][32];
+	const char *init[16 + 2 * PORT_COUNT] = { ix_bin,
+						  "init",
+						  "--data",
+						  data_dir,
+						  "--domain",
+						  "example.com",
+						  "--admin-password",
+						  "bench-admin",
+						  "--hostname",
+						  "mail1.example.com" };
 	size_t n = 10;
-	for (size_t i = 0; i < 8; i++) {
+	for (int i = 0; i < PORT_COUNT; i++) {
+		snprintf(names[i], sizeof(names[i]), "--%s-port", config_port_name(i));
 		snprintf(ports[i], sizeof(ports[i]), "%u", free_port());
 		init[n++] = names[i];
 		init[n++] = ports[i];

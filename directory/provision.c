@@ -1323,10 +1323,6 @@ int prov_generate_addresses(struct prov *p, unsigned *count_r, struct buf *error
 
 /* ---- servers ---- */
 
-static const char *const port_attrs[] = { "ixLdapPort",  "ixSmtpPort", "ixSubmissionPort", "ixImapPort",
-					  "ixImapsPort", "ixPop3Port", "ixPop3sPort",      "ixMetricsPort" };
-static const char *const port_labels[] = { "ldap", "smtp", "submission", "imap", "imaps", "pop3", "pop3s", "metrics" };
-
 int prov_server_list(struct prov *p, struct buf *out, struct buf *error_r)
 {
 	char *base = xasprintf("ou=Servers,ou=Configuration,%s", p->cfg->suffix);
@@ -1398,9 +1394,11 @@ int prov_server_show(struct prov *p, const char *server, struct buf *out, struct
 		}
 		free(roles);
 		buf_printf(out, "\n%-14s", "Ports:");
-		for (size_t i = 0; i < IX_ARRAY_LEN(port_attrs); i++) {
-			char *v = ldapu_get_first(p->ld, e, port_attrs[i]);
-			buf_printf(out, "%s%s %s", i ? ", " : "", port_labels[i], v ? v : "-");
+		for (int i = 0; i < PORT_COUNT; i++) {
+			if (slapd_port_attr(i) == NULL)
+				continue; /* kept in the bootstrap configuration only */
+			char *v = ldapu_get_first(p->ld, e, slapd_port_attr(i));
+			buf_printf(out, "%s%s %s", i ? ", " : "", config_port_name(i), v ? v : "-");
 			free(v);
 		}
 		buf_append_str(out, "\nSettings:\n");

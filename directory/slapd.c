@@ -617,9 +617,15 @@ int slapd_export(const struct config *cfg, int dbnum, const char *path, struct b
 const char *slapd_port_attr(enum config_port p)
 {
 	static const char *const attrs[PORT_COUNT] = {
-		[PORT_LDAP] = "ixLdapPort",   [PORT_SMTP] = "ixSmtpPort",       [PORT_SUBMISSION] = "ixSubmissionPort",
-		[PORT_IMAP] = "ixImapPort",   [PORT_IMAPS] = "ixImapsPort",     [PORT_POP3] = "ixPop3Port",
-		[PORT_POP3S] = "ixPop3sPort", [PORT_METRICS] = "ixMetricsPort",
+		[PORT_LDAP] = "ixLdapPort",
+		[PORT_SMTP] = "ixSmtpPort",
+		[PORT_SUBMISSION] = "ixSubmissionPort",
+		[PORT_SUBMISSIONS] = "ixSubmissionsPort",
+		[PORT_IMAP] = "ixImapPort",
+		[PORT_IMAPS] = "ixImapsPort",
+		[PORT_POP3] = "ixPop3Port",
+		[PORT_POP3S] = "ixPop3sPort",
+		[PORT_METRICS] = "ixMetricsPort",
 	};
 	return attrs[p];
 }

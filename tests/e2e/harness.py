@@ -29,7 +29,7 @@ ENV = dict(os.environ, LDAPNOINIT="1")
 _tests = []
 _systems = []
 
-PORT_NAMES = ["ldap", "smtp", "submission", "imap", "imaps", "pop3", "pop3s", "metrics", "http", "https"]
+PORT_NAMES = ["ldap", "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "metrics", "http", "https"]
 
 
 class Skip(Exception):

@@ -32,10 +32,12 @@ def stored(subject):
 
 
 def delivered(subject, msg):
-    """Waits for the SMTP-delivered message; it must be our message under the Received: line(s) we add."""
+    """Waits for the SMTP-delivered message; it must be our message under the Return-Path and Received: line(s) we
+    add."""
     s = wait_for(lambda: stored_or_none(subject), 10.0, 0.1)
     assert s is not None, "%s never arrived" % subject
-    assert s.startswith(b"Received: ") and s.endswith(b"\r\n\r\n" + msg.split(b"\r\n\r\n", 1)[1]), s
+    assert s.startswith(b"Return-Path: <") and b"\r\nReceived: " in s.split(b"\r\n\r\n", 1)[0], s
+    assert s.endswith(b"\r\n\r\n" + msg.split(b"\r\n\r\n", 1)[1]), s
     assert msg.split(b"\r\n\r\n", 1)[0] in s, s
 
 

@@ -91,4 +91,34 @@ static void report_structure(void)
 	buf_free(&out);
 }
 
-TEST_MAIN("dsn", TEST_CASE(header_helpers), TEST_CASE(status_codes), TEST_CASE(report_structure))
+/* Return-Path at final delivery (every one the message came with dropped, folded ones included), and a field
+ * inserted under the trace fields. */
+static void header_rewrites(void)
+{
+	static const char m[] = "Return-Path: <forged@x.test>\r\n"
+				"Received: from a by b; Thu, 1 Jan 2026 00:00:00 +0000\r\n"
+				"From: a@example.com\r\n"
+				"return-path:\r\n <again@x.test>\r\n"
+				"Subject: s\r\n\r\nReturn-Path: <body@x.test>\r\n";
+	struct buf out = BUF_INIT;
+	dsn_with_return_path(m, strlen(m), "alice@example.com", &out);
+	test_assert(strcmp(buf_cstr(&out),
+			   "Return-Path: <alice@example.com>\r\n"
+			   "Received: from a by b; Thu, 1 Jan 2026 00:00:00 +0000\r\n"
+			   "From: a@example.com\r\nSubject: s\r\n\r\nReturn-Path: <body@x.test>\r\n") == 0);
+	buf_reset(&out);
+	dsn_with_return_path("Subject: s\r\n\r\nbody", 18, "", &out);
+	test_assert(strcmp(buf_cstr(&out), "Return-Path: <>\r\nSubject: s\r\n\r\nbody") == 0);
+	buf_reset(&out);
+	dsn_header_insert(m, strlen(m), "Sender: me@example.com\r\n", &out);
+	test_assert(strncmp(buf_cstr(&out), m, 85) == 0);
+	test_assert(strncmp(buf_cstr(&out) + 85, "Sender: me@example.com\r\nFrom: a@example.com\r\n", 45) == 0);
+	test_assert(out.len == strlen(m) + 24);
+	buf_reset(&out);
+	dsn_header_insert("From: a\r\n\r\n", 11, "Sender: b\r\n", &out);
+	test_assert(strcmp(buf_cstr(&out), "Sender: b\r\nFrom: a\r\n\r\n") == 0);
+	buf_free(&out);
+}
+
+TEST_MAIN("dsn", TEST_CASE(header_helpers), TEST_CASE(status_codes), TEST_CASE(report_structure),
+	  TEST_CASE(header_rewrites))

@@ -165,6 +165,57 @@ unsigned dsn_count_received(const char *msg, size_t len)
 	return n;
 }
 
+static bool is_name(const char *name, size_t nlen, const char *want)
+{
+	return nlen == strlen(want) && strncasecmp(name, want, nlen) == 0;
+}
+
+struct rewrite_ctx {
+	const char *msg;
+	struct buf *out;
+	size_t copied; /* msg[0..copied) is dealt with */
+};
+
+/* Drops each Return-Path field (what lies before it is copied). */
+static bool drop_return_path(void *ctx, const char *name, size_t nlen, const char *val, size_t vlen)
+{
+	struct rewrite_ctx *r = ctx;
+	if (is_name(name, nlen, "Return-Path")) {
+		size_t start = (size_t)(name - r->msg);
+		buf_append(r->out, r->msg + r->copied, start - r->copied);
+		r->copied = (size_t)(val + vlen - r->msg);
+	}
+	return true;
+}
+
+void dsn_with_return_path(const char *msg, size_t len, const char *sender, struct buf *out)
+{
+	buf_printf(out, "Return-Path: <%s>\r\n", sender);
+	struct rewrite_ctx r = { msg, out, 0 };
+	each_field(msg, len, drop_return_path, &r);
+	buf_append(out, msg + r.copied, len - r.copied);
+}
+
+/* Stops at the first field that is not a trace field: the insertion point. */
+static bool before_trace_end(void *ctx, const char *name, size_t nlen, const char *val, size_t vlen)
+{
+	struct rewrite_ctx *r = ctx;
+	if (is_name(name, nlen, "Return-Path") || is_name(name, nlen, "Received")) {
+		r->copied = (size_t)(val + vlen - r->msg);
+		return true;
+	}
+	return false;
+}
+
+void dsn_header_insert(const char *msg, size_t len, const char *field, struct buf *out)
+{
+	struct rewrite_ctx r = { msg, out, 0 };
+	each_field(msg, len, before_trace_end, &r);
+	buf_append(out, msg, r.copied);
+	buf_append_str(out, field);
+	buf_append(out, msg + r.copied, len - r.copied);
+}
+
 static void rfc822_date(long long t, char *out, size_t size)
 {
 	time_t tt = (time_t)t;

@@ -54,5 +54,11 @@ bool dsn_header_value(const char *msg, size_t len, const char *name, char *out, 
 unsigned dsn_count_received(const char *msg, size_t len);
 /* Length of the header block including the empty line that ends it (len when there is no body). */
 size_t dsn_header_length(const char *msg, size_t len);
+/* Appends to out "Return-Path: <sender>" (sender "" for the null path) and then msg without the Return-Path fields
+ * of its header block: the final delivery writes the one true Return-Path (RFC 5321 4.4). */
+void dsn_with_return_path(const char *msg, size_t len, const char *sender, struct buf *out);
+/* Appends msg to out with field (a complete field, CRLF included) inserted after the trace fields the message starts
+ * with (Return-Path, Received), so our own Received line stays the first. */
+void dsn_header_insert(const char *msg, size_t len, const char *field, struct buf *out);
 
 #endif

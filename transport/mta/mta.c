@@ -402,9 +402,12 @@ static long long process(struct mta *m, const char *id, bool flush)
 			map[k++] = i;
 			mta_local_prepare(m->d.store, &at[i].tg);
 		}
-		struct store_append req = { q.body.data, q.body.len, 0, 0, NULL, st, nlocal, 0 };
+		struct buf final = BUF_INIT; /* the final delivery writes Return-Path (RFC 5321 4.4) */
+		dsn_with_return_path(q.body.data, q.body.len, q.sender, &final);
+		struct store_append req = { final.data, final.len, 0, 0, NULL, st, nlocal, 0 };
 		buf_reset(&err);
 		int src = store_append(m->d.store, &req, &err);
+		buf_free(&final);
 		for (size_t x = 0; x < nlocal; x++) {
 			struct attempt *a = &at[map[x]];
 			a->local = true;

@@ -79,6 +79,23 @@ const char *mta_check_restrictions(struct dir *dir, const struct dir_recipient *
  * allowed, else a complete "553 5.7.1 ..." reply (static text). */
 const char *mta_check_send_as(struct dir *dir, const char *user, const char *from);
 
+/* What the authenticated user (login or address, as given to AUTH) may do with the address from. */
+enum mta_send_right {
+	MTA_SEND_NONE,      /* nothing: not theirs */
+	MTA_SEND_OWN,       /* one of their own addresses */
+	MTA_SEND_AS,        /* its owner lists them in send-as (ixSendAs): they may write it as theirs */
+	MTA_SEND_ON_BEHALF, /* its owner lists them in send-on-behalf (ixSendOnBehalf): with a Sender field naming them */
+};
+/* The right of user over from; when user is known, own_address_r (may be NULL) gets their primary address. */
+enum mta_send_right mta_send_right(struct dir *dir, const char *user, const char *from, struct buf *own_address_r);
+/* The header From (and Sender) of a message submitted by the authenticated user (msg[0..len), the header block is
+ * read): every From address must be theirs or one they may send as or on behalf of, a Sender field one of theirs or
+ * one they may send as. Returns true when the message may go: sender_r is then "" or the address a Sender field must
+ * be added with (send-on-behalf, or several From addresses, without a Sender field). Returns false with the refusal
+ * in reply_r: "550 5.7.1 ..." naming the address, or a message without a From field. */
+bool mta_check_header_from(struct dir *dir, const char *user, const char *msg, size_t len, struct buf *sender_r,
+			   struct buf *reply_r);
+
 /* Extracts the domain of an address (after the last '@'), or "" when there is none. */
 const char *mta_domain(const char *addr);
 

@@ -4,7 +4,9 @@
 #include "common/err.h"
 #include "directory/ldap_util.h"
 #include "common/log.h"
+#include "store/mime.h"
 #include "store/store.h"
+#include "transport/mta/dsn.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
@@ -305,30 +307,124 @@ const char *mta_check_restrictions(struct dir *dir, const struct dir_recipient *
 	return verdict;
 }
 
-const char *mta_check_send_as(struct dir *dir, const char *user, const char *from)
+/* Replaces b's text with s. */
+static void text_set(struct buf *b, const char *s)
 {
-	if (from == NULL || *from == '\0')
-		return "553 5.7.1 Authenticated users may not send with a null sender";
+	buf_reset(b);
+	buf_append_str(b, s);
+}
+
+enum mta_send_right mta_send_right(struct dir *dir, const char *user, const char *from, struct buf *own_address_r)
+{
 	struct dir_recipient u, owner;
 	int ru = strchr(user, '@') != NULL ? dir_resolve(dir, user, &u) : dir_lookup_login(dir, user, &u);
 	if (ru != IX_OK)
-		return "553 5.7.1 Sender address rejected: not owned by the authenticated user";
-	const char *verdict = "553 5.7.1 Sender address rejected: not owned by the authenticated user";
-	if (dir_resolve(dir, from, &owner) == IX_OK) {
+		return MTA_SEND_NONE;
+	if (own_address_r != NULL && u.primary_address != NULL)
+		text_set(own_address_r, u.primary_address);
+	enum mta_send_right right = MTA_SEND_NONE;
+	if (from != NULL && *from != '\0' && dir_resolve(dir, from, &owner) == IX_OK) {
 		if (dn_eq(owner.dn, u.dn))
-			verdict = NULL;
-		for (size_t i = 0; i < owner.send_as_count && verdict != NULL; i++) {
+			right = MTA_SEND_OWN;
+		for (size_t i = 0; i < owner.send_as_count && right == MTA_SEND_NONE; i++) {
 			if (dn_eq(owner.send_as[i], u.dn))
-				verdict = NULL;
+				right = MTA_SEND_AS;
 		}
-		for (size_t i = 0; i < owner.send_on_behalf_count && verdict != NULL; i++) {
+		for (size_t i = 0; i < owner.send_on_behalf_count && right == MTA_SEND_NONE; i++) {
 			if (dn_eq(owner.send_on_behalf[i], u.dn))
-				verdict = NULL;
+				right = MTA_SEND_ON_BEHALF;
 		}
 		dir_recipient_release(&owner);
 	}
 	dir_recipient_release(&u);
-	return verdict;
+	return right;
+}
+
+const char *mta_check_send_as(struct dir *dir, const char *user, const char *from)
+{
+	if (from == NULL || *from == '\0')
+		return "553 5.7.1 Authenticated users may not send with a null sender";
+	if (mta_send_right(dir, user, from, NULL) == MTA_SEND_NONE)
+		return "553 5.7.1 Sender address rejected: not owned by the authenticated user";
+	return NULL;
+}
+
+/* The addresses of a header field's value (mime_addr_text's lines "name <addr>"), each a new string in v[]; at most
+ * max. Returns how many. */
+static size_t header_addresses(const char *value, size_t len, char **v, size_t max)
+{
+	struct buf lines = BUF_INIT;
+	mime_addr_text(value, len, &lines);
+	size_t n = 0;
+	for (char *save = NULL, *line = strtok_r(lines.data != NULL ? lines.data : (char *)"", "\n", &save);
+	     line != NULL && n < max; line = strtok_r(NULL, "\n", &save)) {
+		char *lt = strrchr(line, '<'), *gt = lt != NULL ? strchr(lt, '>') : NULL;
+		if (gt != NULL)
+			v[n++] = xstrndup(lt + 1, (size_t)(gt - lt - 1));
+	}
+	buf_free(&lines);
+	return n;
+}
+
+/* Most addresses of a From or Sender field looked at. */
+#define MTA_HEADER_ADDRESSES_MAX 64
+
+bool mta_check_header_from(struct dir *dir, const char *user, const char *msg, size_t len, struct buf *sender_r,
+			   struct buf *reply_r)
+{
+	size_t hlen = dsn_header_length(msg, len);
+	struct buf from = BUF_INIT, sender = BUF_INIT, own = BUF_INIT;
+	char *addrs[MTA_HEADER_ADDRESSES_MAX];
+	size_t nfrom = 0, nfields = mime_header_get_all(msg, hlen, "From", &from);
+	bool ok = false, on_behalf = false;
+	buf_reset(sender_r);
+	if (nfields != 1) {
+		text_set(reply_r, nfields == 0
+					  ? "550 5.7.1 The message has no From header field: it must say who it is from"
+					  : "550 5.7.1 The message has more than one From header field");
+		goto out;
+	}
+	nfrom = header_addresses(from.data, from.len, addrs, MTA_HEADER_ADDRESSES_MAX);
+	if (nfrom == 0) {
+		text_set(reply_r, "550 5.7.1 The From header field names no address");
+		goto out;
+	}
+	for (size_t i = 0; i < nfrom; i++) {
+		enum mta_send_right r = mta_send_right(dir, user, addrs[i], &own);
+		if (r == MTA_SEND_NONE) {
+			buf_reset(reply_r);
+			buf_printf(reply_r, "550 5.7.1 Header From <%.300s> is not an address %.100s may send as",
+				   addrs[i], user);
+			goto out;
+		}
+		on_behalf |= r == MTA_SEND_ON_BEHALF;
+	}
+	size_t nsender_fields = mime_header_get_all(msg, hlen, "Sender", &sender);
+	if (nsender_fields > 0) {
+		char *saddr[2];
+		size_t ns = nsender_fields == 1 ? header_addresses(sender.data, sender.len, saddr, 2) : 0;
+		enum mta_send_right r = ns == 1 ? mta_send_right(dir, user, saddr[0], NULL) : MTA_SEND_NONE;
+		buf_reset(reply_r);
+		if (ns != 1)
+			text_set(reply_r, "550 5.7.1 The Sender header field must name one address");
+		else if (r != MTA_SEND_OWN && r != MTA_SEND_AS)
+			buf_printf(reply_r, "550 5.7.1 Header Sender <%.300s> is not an address %.100s may send as",
+				   saddr[0], user);
+		for (size_t i = 0; i < ns; i++)
+			free(saddr[i]);
+		if (reply_r->len > 0)
+			goto out;
+	} else if ((on_behalf || nfrom > 1) && own.len > 0) {
+		text_set(sender_r, buf_cstr(&own)); /* RFC 5322 3.6.2: the agent responsible for the transmission */
+	}
+	ok = true;
+out:
+	for (size_t i = 0; i < nfrom; i++)
+		free(addrs[i]);
+	buf_free(&from);
+	buf_free(&sender);
+	buf_free(&own);
+	return ok;
 }
 
 /* ---- settings ---- */

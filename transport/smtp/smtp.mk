@@ -23,6 +23,7 @@ FUZZ_LIBS_smtp_addr := $(SMTP_LIB)
 E2E_TESTS += tests/e2e/test_smtp.py
 E2E_TESTS += tests/e2e/test_limits.py
 E2E_TESTS += tests/e2e/test_stop.py
+E2E_TESTS += tests/e2e/test_submission.py
 
 # the end-to-end tests' view into the store
 PROGRAMS += $(BUILD)/transport/smtpd_probe

@@ -202,9 +202,6 @@ static void on_accept_subs(struct listener *l, int fd, void *ctx)
 	on_accept(l, fd, ctx, true);
 }
 
-static void on_accept_smtp(struct listener *l, int fd, void *ctx);
-static void on_accept_subs(struct listener *l, int fd, void *ctx);
-
 static void on_accept_smtp(struct listener *l, int fd, void *ctx)
 {
 	on_accept(l, fd, ctx, false);
@@ -213,31 +210,6 @@ static void on_accept_smtp(struct listener *l, int fd, void *ctx)
 static void on_accept_sub(struct listener *l, int fd, void *ctx)
 {
 	on_accept(l, fd, ctx, true);
-}
-
-/* The submissions port (implicit TLS, RFC 8314) is this server's ixSubmissionsPort in the directory, when set:
- * the bootstrap configuration has no such port. Read at start. */
-static void listen_submissions(struct smtpd *sd, unsigned maxc)
-{
-	struct dir_server *sv;
-	size_t n;
-	unsigned port = 0;
-	if (dir_servers(sd->d.dir, &sv, &n) != IX_OK)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		if (sv[i].dn != NULL && strcasecmp(sv[i].dn, sd->d.cfg.server_dn) == 0)
-			port = sv[i].submissions_port;
-	}
-	dir_servers_free(&sv, n);
-	if (port == 0)
-		return;
-	struct buf err = BUF_INIT;
-	if (listener_create(sd->d.loop, sd->d.cfg.listen != NULL ? sd->d.cfg.listen : "127.0.0.1", port, maxc,
-			    on_accept_subs, sd, &sd->l_subs, &err) != IX_OK)
-		log_error("cannot listen for submissions (implicit TLS) on port %u: %s", port, buf_cstr(&err));
-	else
-		log_info("listening for submissions (implicit TLS) on port %u", port);
-	buf_free(&err);
 }
 
 static void be_closed(void *ctx, struct smtp_session *s)
@@ -468,6 +440,25 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 	unsigned hops = dsn_count_received(data, len);
 	if (hops > sd->set.v[SET_SMTP_MAX_HOPS])
 		return xstrdup("554 5.4.6 Too many hops: mail loop detected");
+	/* submission tells the truth: the header From is the user's or one they may send as; on behalf adds Sender */
+	struct buf rewritten = BUF_INIT;
+	if (j->auth_user != NULL) {
+		struct buf sender = BUF_INIT, refusal = BUF_INIT;
+		if (!mta_check_header_from(sd->d.dir, j->auth_user, data, len, &sender, &refusal)) {
+			log_info("message from %s (%s) refused: %s", j->auth_user, j->ss->peer, buf_cstr(&refusal));
+			buf_free(&sender);
+			return buf_steal(&refusal);
+		}
+		if (sender.len > 0) {
+			char *field = xasprintf("Sender: %s\r\n", buf_cstr(&sender));
+			dsn_header_insert(data, len, field, &rewritten);
+			free(field);
+			data = rewritten.data;
+			len = rewritten.len;
+		}
+		buf_free(&sender);
+		buf_free(&refusal);
+	}
 
 	/* the envelope as a queue message (the queue file is written only if something is left for the MTA) */
 	struct queue_msg q;
@@ -542,8 +533,12 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 			map[k++] = i;
 			mta_local_prepare(sd->d.store, &t.v[i]);
 		}
-		struct store_append req = { data, len, 0, 0, NULL, st, nlocal, 0 };
+		/* the final delivery: Return-Path says where notices go (RFC 5321 4.4) */
+		struct buf final = BUF_INIT;
+		dsn_with_return_path(data, len, q.sender != NULL ? q.sender : "", &final);
+		struct store_append req = { final.data, final.len, 0, 0, NULL, st, nlocal, 0 };
 		int rc = store_append(sd->d.store, &req, &err);
+		buf_free(&final);
 		if (req.refused && rc == IX_EINVAL) {
 			/* the store refuses the message itself: nothing was stored, nothing is queued */
 			log_warn("message %s refused by the store: %s", q.id, buf_cstr(&err));
@@ -616,6 +611,7 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 	if (reply == NULL && nlocal > 0)
 		success_dsn(sd, &q, data, len, &t, delivered);
 done:
+	buf_free(&rewritten);
 	free(delivered);
 	buf_free(&err);
 	mta_targets_free(&t);
@@ -695,8 +691,9 @@ int smtpd_main(int argc, char **argv)
 	sd->l_sub = daemon_listen(&sd->d, PORT_SUBMISSION, maxc, on_accept_sub, sd);
 	/* past the connection limit a client hears why instead of waiting in the backlog */
 	listener_set_busy_reply(sd->l_smtp, "421 4.3.2 Too many connections, try again later\r\n");
+	/* implicit TLS (RFC 8314): the session starts TLS before its greeting */
+	sd->l_subs = daemon_listen(&sd->d, PORT_SUBMISSIONS, maxc, on_accept_subs, sd);
 	listener_set_busy_reply(sd->l_sub, "421 4.3.2 Too many connections, try again later\r\n");
-	listen_submissions(sd, maxc);
 	daemon_on_stop(&sd->d, on_stop, sd);
 	daemon_run(&sd->d);
 
