@@ -17,6 +17,8 @@
 #include "directory/bindlog.h"
 #include "directory/replication.h"
 #include "directory/slapd.h"
+#include "directory/sync.h"
+#include "directory/sync_follow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -89,8 +91,10 @@ struct attendant {
 	struct evloop_timer rotate_timer;
 	struct evloop_timer maint_timer;
 	struct maintenance maint;
-	struct repl_follow repl; /* replication follows the server entries (noted by the hook) */
-	struct bindlog *bindlog; /* failed LDAP binds from cn=accesslog into our log */
+	struct repl_follow repl;      /* replication follows the server entries (noted by the hook) */
+	struct bindlog *bindlog;      /* failed LDAP binds from cn=accesslog into our log */
+	struct sync_followers *syncs; /* live changes of the sync sources this server runs (its own threads) */
+	size_t sync_removed;          /* users deleted at their sync source removed at a maintenance request */
 	int stopping;
 };
 
@@ -451,16 +455,23 @@ static int address_master(struct attendant *a)
 	return master;
 }
 
+/* The attendant's connection to the directory, opened when first needed; NULL (a warning logged) when it cannot be. */
+static struct prov *attendant_prov(struct attendant *a, const char *what)
+{
+	struct buf err = BUF_INIT;
+	if (a->prov == NULL && prov_open(a->cfg, &a->prov, &err) != IX_OK)
+		log_warn("%s: %s", what, buf_cstr(&err));
+	buf_free(&err);
+	return a->prov;
+}
+
 static void generate_addresses(struct attendant *a)
 {
 	if (a->slapd.state != SVC_RUNNING || !address_master(a))
 		return;
 	struct buf err = BUF_INIT;
-	if (a->prov == NULL && prov_open(a->cfg, &a->prov, &err) != IX_OK) {
-		log_warn("address generation: %s", buf_cstr(&err));
-		buf_free(&err);
+	if (attendant_prov(a, "address generation") == NULL)
 		return;
-	}
 	unsigned count = 0;
 	int ret = prov_generate_addresses(a->prov, &count, &err);
 	if (ret == IX_EUNAVAIL || ret == IX_EIO)
@@ -527,6 +538,20 @@ static void collect(struct attendant *a, struct monitor_facts *f)
 	monitor_warnings(f);
 }
 
+/* At a maintenance request: the users deleted at their sync source past its grace days removed now (the followers'
+ * keeper does it hourly; directory/sync.h). */
+static void sync_expire_now(struct attendant *a, time_t now)
+{
+	if (attendant_prov(a, "sync sources") == NULL)
+		return;
+	size_t removed = 0;
+	struct buf err = BUF_INIT;
+	if (sync_expire(a->prov, a->cfg, now, &removed, &err) != IX_OK)
+		log_warn("sync: removing users deleted at their source: %s", buf_cstr(&err));
+	a->sync_removed += removed;
+	buf_free(&err);
+}
+
 static void maint_tick(struct evloop *loop, struct evloop_timer *timer, void *ctx)
 {
 	(void)loop;
@@ -570,10 +595,13 @@ static void on_control(struct evloop *loop, int fd, unsigned events, void *ctx)
 			buf_append_str(&out, "}\n");
 		} else if (strcmp(req, "maintenance") == 0) {
 			maintenance_run_all(&a->maint, a->cfg, a->dir, time(NULL));
+			sync_expire_now(a, time(NULL));
 			buf_printf(&out,
 				   "Maintenance done: %llu deleted items purged since start, %u quota warnings sent, "
-				   "store check: %d problems%s\n",
+				   "store check: %d problems, %zu users deleted at their sync source removed since "
+				   "start%s\n",
 				   a->maint.purged_total, a->maint.quota_warnings_sent, a->maint.check_problems,
+				   a->sync_removed + sync_followers_removed(a->syncs),
 				   a->maint.last_error[0] ? "; last error: " : "");
 			buf_append_str(&out, a->maint.last_error);
 		} else if (strcmp(req, "status-text") == 0) {
@@ -887,6 +915,7 @@ int attendant_run(struct config *cfg, int ready_fd)
 	maintenance_init(&a.maint);
 	evloop_timer_start(a.loop, &a.maint_timer, MAINT_TICK_MS, MAINT_TICK_MS, maint_tick, &a);
 	evloop_timer_start(a.loop, &a.rotate_timer, ATTENDANT_LOG_CHECK_MS, ATTENDANT_LOG_CHECK_MS, rotate_tick, &a);
+	sync_followers_start(cfg, MAINT_PURGE_INTERVAL_S, &a.syncs);
 	if (metrics_server_create(a.loop, cfg->ports[PORT_METRICS], render_metrics, &a, &a.metrics, &err) != IX_OK) {
 		buf_printf(&err, " (the metrics port %u; choose another with init --metrics-port)",
 			   cfg->ports[PORT_METRICS]);
@@ -902,6 +931,7 @@ out_stop:
 	evloop_timer_stop(a.loop, &a.address_timer);
 	evloop_timer_stop(a.loop, &a.rotate_timer);
 	evloop_timer_stop(a.loop, &a.maint_timer);
+	sync_followers_stop(&a.syncs);
 	maintenance_free(&a.maint);
 	evloop_timer_stop(a.loop, &a.slapd.restart_timer);
 	prov_close(&a.prov);

@@ -13,15 +13,17 @@
 
 static const char sync_help[] =
 	"usage: interchange sync add NAME --uri URI --bind-dn DN --password PW --base DN [--type ldap]\n"
-	"                            [--filter FILTER] [--groups-base DN] [--ca FILE] [--map OURATTR=THEIRATTR]...\n"
+	"                            [--filter FILTER] [--groups-base DN] [--ca FILE] [--grace-days N]\n"
+	"                            [--map OURATTR=THEIRATTR]...\n"
 	"       interchange sync list\n"
 	"       interchange sync show NAME\n"
 	"       interchange sync run NAME\n"
 	"       interchange sync del NAME [--keep]\n\n"
 	"Users and groups of the organisation's existing directory (OpenLDAP, 389-DS, FreeIPA) become recipients\n"
 	"here: each user a mailbox user (uid is the login, mail and further addresses its addresses), each group\n"
-	"(groupOfNames, groupOfUniqueNames) a distribution list. 'run' reconciles now: additions, changes and renames\n"
-	"(matched by entryUUID) are applied; a user deleted at the source is disabled and hidden, its mailbox kept.\n"
+	"(groupOfNames, groupOfUniqueNames) a distribution list. The attendant follows each source (RFC 4533) and\n"
+	"applies its changes as they come; 'run' reads the whole source now. Additions, changes and renames (matched\n"
+	"by entryUUID) are applied; a user deleted at the source is disabled and hidden, its mailbox kept.\n"
 	"An address or login another recipient holds is a conflict, shown by 'show' and never overwritten.\n"
 	"The password is kept by this server only (DATA/sync/NAME.secret), never in the directory; the source is\n"
 	"read over StartTLS with its certificate checked (against --ca FILE, else the system's CAs) unless the URI\n"
@@ -43,7 +45,7 @@ static int usage(const char *fmt, ...)
 
 static int sync_add(struct sync_source *s, int argc, char **argv, const char ***maps_r)
 {
-	enum { O_URI = 1, O_BIND, O_PW, O_BASE, O_TYPE, O_FILTER, O_GROUPS, O_CA, O_MAP };
+	enum { O_URI = 1, O_BIND, O_PW, O_BASE, O_TYPE, O_FILTER, O_GROUPS, O_CA, O_MAP, O_GRACE };
 	static const struct option opts[] = {
 		{ "uri", required_argument, NULL, O_URI },
 		{ "bind-dn", required_argument, NULL, O_BIND },
@@ -54,6 +56,7 @@ static int sync_add(struct sync_source *s, int argc, char **argv, const char ***
 		{ "groups-base", required_argument, NULL, O_GROUPS },
 		{ "ca", required_argument, NULL, O_CA },
 		{ "map", required_argument, NULL, O_MAP },
+		{ "grace-days", required_argument, NULL, O_GRACE },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char **maps = xcalloc((size_t)argc, sizeof(char *));
@@ -72,6 +75,7 @@ static int sync_add(struct sync_source *s, int argc, char **argv, const char ***
 		case O_GROUPS: s->groups_base = optarg; break;
 		case O_CA: s->ca_file = optarg; break;
 		case O_MAP: maps[s->map_count++] = optarg; break;
+		case O_GRACE: s->grace_days = optarg; break;
 		default: return usage("sync add: unknown or incomplete option %s", argv[optind - 1]);
 		}
 	}
@@ -133,7 +137,8 @@ int cmd_sync(const char *data_dir, int argc, char **argv)
 			if (ret == IX_OK)
 				buf_printf(
 					&out,
-					"Added sync source %s (%s, users under %s); run it with 'interchange sync run %s'\n",
+					"Added sync source %s (%s, users under %s); the attendant follows it (see 'interchange "
+					"sync show %s')\n",
 					s.name, s.uri, s.base, s.name);
 		} else if (strcmp(verb, "list") == 0) {
 			ret = sync_source_list(p, &cfg, &out, &err);

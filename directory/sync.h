@@ -5,6 +5,7 @@
 #define IX_SYNC_H
 
 #include <stddef.h>
+#include <time.h>
 #include "common/buf.h"
 #include "common/config.h"
 #include "directory/provision.h"
@@ -12,10 +13,14 @@
 #define SYNC_MAX_NAME PROV_MAX_LOGIN /* a source name has the form of a login */
 /* Conflicts and errors kept in the source entry; past this many, one more line says how many were left out. */
 #define SYNC_MAX_PROBLEMS 200
+/* Days a user deleted at the source stays disabled before its entry is removed, unless --grace-days says. */
+#define SYNC_GRACE_DAYS_DEFAULT 30
+#define SYNC_GRACE_DAYS_MAX 3650
 
 /* A source as `sync add` gives it; NULL fields take the type's defaults. */
 struct sync_source {
 	const char *name, *type, *uri, *bind_dn, *password, *base, *filter, *groups_base, *ca_file;
+	const char *grace_days;  /* NULL: SYNC_GRACE_DAYS_DEFAULT */
 	const char *const *maps; /* OURATTR=THEIRATTR */
 	size_t map_count;
 };
@@ -46,5 +51,10 @@ typedef void sync_progress_fn(void *ctx, const char *phase, size_t done, size_t 
  * when the source cannot be read, and then nothing is disabled or deleted. */
 int sync_run(struct prov *p, const struct config *cfg, const char *name, sync_progress_fn *progress, void *ctx,
 	     struct sync_result *r, struct buf *error_r);
+
+/* Removes the entries of users deleted at the source (ixSyncDeleted) longer than their source's grace days before
+ * now, for every source this server runs; their mailboxes are then the maintenance's, as any without an owner.
+ * *removed_r: how many. IX_OK, or the first failure (the others are still tried). */
+int sync_expire(struct prov *p, const struct config *cfg, time_t now, size_t *removed_r, struct buf *error_r);
 
 #endif

@@ -5,6 +5,9 @@
 
 #include "directory/sync.h"
 
+/* Where sources are kept, below the suffix. */
+#define SYNC_SOURCES_OU "ou=Directory Sync,ou=Configuration"
+
 /* Our attributes a source's entries fill, with the attribute of the source each one is read from. */
 enum sync_attr {
 	SA_LOGIN,
@@ -25,6 +28,7 @@ extern const char *const sync_attr_names[SA_COUNT];
 struct sync_conf {
 	char *dn, *name, *type, *uri, *bind_dn, *base, *filter, *groups_base, *server_dn;
 	char *their[SA_COUNT]; /* NULL: not read */
+	long grace_days;
 };
 
 /* The DN of source name's entry (a new string). */
@@ -36,9 +40,56 @@ void sync_conf_free(struct sync_conf *c);
 /* Connects and binds to the source with the password this server keeps for it (StartTLS and the source's
  * certificate checked unless the URI is local). */
 int sync_connect(const struct config *cfg, const struct sync_conf *c, LDAP **ld_r, struct buf *error_r);
-/* Removes the password and the CA certificates this server keeps for source name. */
+/* Removes the password, the CA certificates and the refresh cookie this server keeps for source name. */
 void sync_secret_remove(const struct config *cfg, const char *name);
-/* The present time as an LDAP generalized time (YYYYMMDDHHMMSSZ). */
+/* A time, and the present time, as an LDAP generalized time (YYYYMMDDHHMMSSZ). */
+void sync_time(time_t t, char out[16]);
 void sync_now(char out[16]);
+/* The entries (cn, entryUUID, ixSyncGraceDays) of the sources this server runs; *res_r NULL when there are none. */
+int sync_sources_here(struct prov *p, const struct config *cfg, LDAPMessage **res_r, struct buf *error_r);
+/* The path of a file this server keeps for source name: DATA/sync/NAME followed by suffix (a new string). */
+char *sync_file_path(const struct config *cfg, const char *name, const char *suffix);
+
+/* ---- applying what the source says (sync_reconcile.c), for the full run and for live changes ---- */
+
+/* A session of changes to our recipients from one source: our connection, the source's settings and connection. */
+struct sync_apply;
+/* What is gone from the source when a refresh of all it holds ends. */
+enum sync_gone {
+	SYNC_GONE_UNSEEN,      /* the whole source was read: whatever was not seen is gone */
+	SYNC_GONE_NOT_PRESENT, /* entries changed were read, the others named present: whatever is neither is gone */
+	SYNC_GONE_LISTED,      /* the source lists its deletions (sync_apply_delete): nothing else is gone */
+};
+/* Loads source name's settings and connects to it (sync_connect); a failure is also set as the source's state.
+ * p is borrowed and outlives the session. Free with sync_apply_close. */
+int sync_apply_open(struct prov *p, const struct config *cfg, const char *name, struct sync_apply **a_r,
+		    struct buf *error_r);
+void sync_apply_close(struct sync_apply **a);
+/* The connection to the source (owned by the session). */
+LDAP *sync_apply_source(struct sync_apply *a);
+/* Whether the anchor is the source's entryUUID (which RFC 4533 messages carry): only then can the source's lists
+ * of deleted or present entries be matched to ours. */
+int sync_apply_uuid_anchor(const struct sync_apply *a);
+/* One subtree search covering the users and the groups: the nearest entry above both bases, a filter matching
+ * either, the attributes to read (new strings, the array freed with ldapu_values_free). IX_EINVAL when the bases
+ * have nothing in common. */
+int sync_apply_scope(struct sync_apply *a, char **base_r, char **filter_r, char ***attrs_r, struct buf *error_r);
+/* A refresh: an entry of the source (kept until sync_apply_refresh_done; one outside the bases is applied as
+ * deleted at once), an entryUUID said to be present and unchanged, and the end, which applies what was kept and
+ * acts on what is gone per mode. uuid is the entryUUID in its string form, NULL when unknown. */
+void sync_apply_collect(struct sync_apply *a, LDAPMessage *e, const char *uuid);
+void sync_apply_present(struct sync_apply *a, const char *uuid);
+int sync_apply_refresh_done(struct sync_apply *a, enum sync_gone mode, struct buf *error_r);
+/* A change applied now: an entry added or changed at the source (one outside the bases counts as deleted), an
+ * entry deleted (found by uuid when the anchor is entryUUID, else by dn). */
+void sync_apply_change(struct sync_apply *a, LDAPMessage *e, const char *uuid);
+void sync_apply_delete(struct sync_apply *a, const char *uuid, const char *dn);
+/* How many changes were applied since the last sync_apply_finish. */
+int sync_apply_pending(const struct sync_apply *a);
+/* Writes state, counts and problems to the source entry: whole, after a refresh of everything (the problems
+ * replaced, the time of the last run set); else after live changes (their problems added). */
+void sync_apply_finish(struct sync_apply *a, const char *state, int whole);
+/* What the session did so far (added, changed, renamed, deleted since it opened; the counts of the last finish). */
+const struct sync_result *sync_apply_result(const struct sync_apply *a);
 
 #endif

@@ -3,6 +3,7 @@
  * the recipient; deleted users are disabled and hidden, never removed; conflicts are reported, never overwritten. */
 #include "directory/sync_int.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "directory/ldap_util.h"
 
@@ -15,21 +16,40 @@
 
 #define SOURCE_PAGE 500
 #define DEFAULT_USER_FILTER "(&(objectClass=inetOrgPerson)(uid=*))"
-#define GROUP_FILTER "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
+#define CONTACT_CLASS "inetOrgPerson"
+#define GROUP_FILTER "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))"
+/* How many lists a check for a loop of nested lists reads at most (beyond, the member is taken as a loop). */
+#define LOOP_CHECK_MAX 10000
 /* ppolicy's value for an account locked until an administrator unlocks it */
 #define LOCKED_FOR_GOOD "000001010000Z"
 
+/* What a source entry becomes here. */
+enum kind { K_USER, K_LIST, K_CONTACT };
+
 /* One of our recipients from this source. */
 struct ours {
-	char *dn, *anchor, *name, *remote_dn; /* name: uid of a user, cn of a list */
+	char *dn, *anchor, *name, *remote_dn; /* name: uid of a user, cn of a list or contact */
 	char *vals[SA_COUNT];                 /* what the entry holds for each mapped attribute (addresses aside) */
 	char **proxies, **members;
-	int is_list, deleted, seen, renamed;
+	enum kind kind;
+	int deleted, seen, renamed;
 };
 
-struct src_set;
+struct src_entry {
+	char *dn, *anchor, *vals[SA_COUNT];
+	char **addresses;   /* primary first */
+	char **members;     /* groups: member and uniqueMember DNs */
+	char **member_uids; /* posixGroup: memberUid values (logins at the source) */
+};
 
-struct run {
+struct src_set {
+	struct src_entry *e;
+	size_t n;
+};
+
+/* A reconcile session (struct sync_apply of sync_int.h): our connection, the source's settings and connection, and
+ * what a run read from the source. */
+struct sync_apply {
 	struct prov *p;
 	LDAP *ours_ld, *src;
 	const struct config *cfg;
@@ -43,13 +63,20 @@ struct run {
 	size_t nproblems;
 	char last_change[32];
 	struct src_set *collecting; /* where source_search's entries go */
-	struct sync_result *r;
+	struct sync_result *r, own_result;
 	sync_progress_fn *progress;
 	void *pctx;
+	/* live changes (sync_follow.c): the refresh phase's entries, the anchors it said are present, the bases */
+	struct src_set users, groups;
+	char **present;
+	size_t npresent;
+	char *users_base, *groups_base; /* normalised (dn_norm) */
+	int anchor_is_uuid;             /* the anchor is entryUUID, which RFC 4533's messages carry */
+	int applied;                    /* changes applied since the last sync_apply_finish */
 };
 
-static void problem(struct run *run, int conflict, const char *fmt, ...) IX_PRINTF(3, 4);
-static void problem(struct run *run, int conflict, const char *fmt, ...)
+static void problem(struct sync_apply *run, int conflict, const char *fmt, ...) IX_PRINTF(3, 4);
+static void problem(struct sync_apply *run, int conflict, const char *fmt, ...)
 {
 	if (conflict)
 		run->r->conflicts++;
@@ -88,14 +115,14 @@ static int cmp_ours(const void *a, const void *b)
 	return strcasecmp(((const struct ours *)a)->anchor, ((const struct ours *)b)->anchor);
 }
 
-static struct ours *find_ours(struct run *run, const char *anchor, int is_list)
+static struct ours *find_ours(struct sync_apply *run, const char *anchor, enum kind kind)
 {
 	struct ours key = { .anchor = (char *)anchor };
 	struct ours *o = bsearch(&key, run->ours, run->nours, sizeof(*run->ours), cmp_ours);
-	return o != NULL && o->is_list == is_list ? o : NULL;
+	return o != NULL && o->kind == kind ? o : NULL;
 }
 
-static void map_add(struct run *run, const char *src_dn, const char *our_dn)
+static void map_add(struct sync_apply *run, const char *src_dn, const char *our_dn)
 {
 	run->map_src = xrealloc(run->map_src, sizeof(char *) * (run->nmap + 1));
 	run->map_our = xrealloc(run->map_our, sizeof(char *) * (run->nmap + 1));
@@ -104,11 +131,11 @@ static void map_add(struct run *run, const char *src_dn, const char *our_dn)
 	run->nmap++;
 }
 
-static const char *map_find(struct run *run, const char *src_dn)
+static const char *map_find(struct sync_apply *run, const char *src_dn)
 {
 	char *n = dn_norm(src_dn);
 	const char *found = NULL;
-	for (size_t i = 0; i < run->nmap && found == NULL; i++) {
+	for (size_t i = run->nmap; i-- > 0 && found == NULL;) { /* the latest wins: a rename maps after the old DN */
 		if (strcmp(run->map_src[i], n) == 0)
 			found = run->map_our[i];
 	}
@@ -116,13 +143,13 @@ static const char *map_find(struct run *run, const char *src_dn)
 	return found;
 }
 
-/* Reads our recipients from this source, sorted by anchor. */
-static int load_ours(struct run *run, struct buf *error_r)
+/* Reads our recipients from this source (those matching the filter extra too, when not NULL), sorted by anchor. */
+static int load_ours(struct sync_apply *run, const char *extra, struct buf *error_r)
 {
 	struct buf f = BUF_INIT;
-	buf_append_str(&f, "(ixSyncedFrom=");
+	buf_append_str(&f, "(&(ixSyncedFrom=");
 	ldapu_escape_filter(&f, run->conf.dn, strlen(run->conf.dn));
-	buf_append_str(&f, ")");
+	buf_printf(&f, ")%s)", extra != NULL ? extra : "");
 	const char *attrs[SA_COUNT + 8] = { "ixSyncAnchor", "ixSyncDeleted",    "objectClass",
 					    "member",       "ixProxyAddresses", "ixSyncRemoteDn" };
 	size_t na = 6;
@@ -153,13 +180,20 @@ static int load_ours(struct run *run, struct buf *error_r)
 		char *deleted = ldapu_get_first(run->ours_ld, e, "ixSyncDeleted");
 		o->deleted = deleted != NULL;
 		free(deleted);
-		o->is_list = ldapu_entry_matches(run->ours_ld, o->dn, "(objectClass=ixDistributionList)");
+		char **oc = ldapu_get_values(run->ours_ld, e, "objectClass", NULL);
+		for (size_t i = 0; oc[i] != NULL; i++) {
+			if (strcasecmp(oc[i], "ixDistributionList") == 0)
+				o->kind = K_LIST;
+			else if (strcasecmp(oc[i], "ixContact") == 0)
+				o->kind = K_CONTACT;
+		}
+		ldapu_values_free(&oc);
 		for (int i = 0; i < SA_COUNT; i++) {
 			if (i != SA_ADDRESSES && i != SA_ANCHOR && i != SA_MAIL)
 				o->vals[i] = ldapu_get_first(run->ours_ld, e, sync_attr_names[i]);
 		}
-		o->name = xstrdup(o->is_list ? (o->vals[SA_CN] ? o->vals[SA_CN] : "")
-					     : (o->vals[SA_LOGIN] ? o->vals[SA_LOGIN] : ""));
+		const char *name = o->kind == K_USER ? o->vals[SA_LOGIN] : o->vals[SA_CN];
+		o->name = xstrdup(name != NULL ? name : "");
 		o->remote_dn = ldapu_get_first(run->ours_ld, e, "ixSyncRemoteDn");
 		o->proxies = ldapu_get_values(run->ours_ld, e, "ixProxyAddresses", NULL);
 		o->members = ldapu_get_values(run->ours_ld, e, "member", NULL);
@@ -170,7 +204,7 @@ static int load_ours(struct run *run, struct buf *error_r)
 	return IX_OK;
 }
 
-static void ours_free(struct run *run)
+static void ours_free(struct sync_apply *run)
 {
 	for (size_t i = 0; i < run->nours; i++) {
 		struct ours *o = &run->ours[i];
@@ -190,12 +224,25 @@ static void ours_free(struct run *run)
 	}
 	free(run->map_src);
 	free(run->map_our);
+	run->ours = NULL;
+	run->nours = run->nmap = 0;
+	run->map_src = run->map_our = NULL;
+}
+
+/* Maps the source DN of each recipient loaded that is not disabled to ours (what a change of a group's members
+ * needs when the users are not read with it). */
+static void map_prefill(struct sync_apply *run)
+{
+	for (size_t i = 0; i < run->nours; i++) {
+		if (run->ours[i].remote_dn != NULL && !run->ours[i].deleted)
+			map_add(run, run->ours[i].remote_dn, run->ours[i].dn);
+	}
 }
 
 /* Searches the source in pages (its size limit applies per page); each(run, entry) for every entry. IX_OK only when
  * the search went through to its end. */
-static int source_search(struct run *run, const char *base, const char *filter, const char *const *attrs,
-			 void (*each)(struct run *run, LDAPMessage *e), struct buf *error_r)
+static int source_search(struct sync_apply *run, const char *base, const char *filter, const char *const *attrs,
+			 void (*each)(struct sync_apply *run, LDAPMessage *e), struct buf *error_r)
 {
 	struct berval *cookie = NULL;
 	int ret = IX_OK;
@@ -244,18 +291,7 @@ static int source_search(struct run *run, const char *base, const char *filter, 
 
 /* ---- what the source holds ---- */
 
-struct src_entry {
-	char *dn, *anchor, *vals[SA_COUNT];
-	char **addresses; /* primary first */
-	char **members;   /* groups: member and uniqueMember DNs */
-};
-
-struct src_set {
-	struct src_entry *e;
-	size_t n;
-};
-
-static void note_change(struct run *run, LDAPMessage *e)
+static void note_change(struct sync_apply *run, LDAPMessage *e)
 {
 	char *ts = ldapu_get_first(run->src, e, "modifyTimestamp");
 	if (ts != NULL && strlen(ts) < sizeof(run->last_change) && strcmp(ts, run->last_change) > 0)
@@ -263,7 +299,7 @@ static void note_change(struct run *run, LDAPMessage *e)
 	free(ts);
 }
 
-static void collect(struct run *run, LDAPMessage *e)
+static void collect(struct sync_apply *run, LDAPMessage *e)
 {
 	struct src_set *set = run->collecting;
 	set->e = xrealloc(set->e, sizeof(*set->e) * (set->n + 1));
@@ -308,6 +344,7 @@ static void collect(struct run *run, LDAPMessage *e)
 	}
 	ldapu_values_free(&member);
 	ldapu_values_free(&unique);
+	s->member_uids = ldapu_get_values(run->src, e, "memberUid", NULL);
 	note_change(run, e);
 }
 
@@ -320,25 +357,21 @@ static void src_set_free(struct src_set *set)
 			free(set->e[i].vals[j]);
 		ldapu_values_free(&set->e[i].addresses);
 		ldapu_values_free(&set->e[i].members);
+		ldapu_values_free(&set->e[i].member_uids);
 	}
 	free(set->e);
 }
 
-static int read_source(struct run *run, const char *base, const char *filter, struct src_set *set, struct buf *error_r)
+static char **source_attrs(struct sync_apply *run);
+
+static int read_source(struct sync_apply *run, const char *base, const char *filter, struct src_set *set,
+		       struct buf *error_r)
 {
-	const char *attrs[SA_COUNT + 5];
-	size_t n = 0;
-	for (int i = 0; i < SA_COUNT; i++) {
-		if (run->conf.their[i] != NULL)
-			attrs[n++] = run->conf.their[i];
-	}
-	attrs[n++] = "modifyTimestamp";
-	attrs[n++] = "member";
-	attrs[n++] = "uniqueMember";
-	attrs[n] = NULL;
+	char **attrs = source_attrs(run);
 	run->collecting = set;
-	int ret = source_search(run, base, filter, attrs, collect, error_r);
+	int ret = source_search(run, base, filter, (const char *const *)attrs, collect, error_r);
 	run->collecting = NULL;
+	ldapu_values_free(&attrs);
 	return ret;
 }
 
@@ -346,7 +379,7 @@ static int read_source(struct run *run, const char *base, const char *filter, st
 
 /* The addresses of s that no other recipient holds (our_dn: the recipient they are for, NULL for a new one), as
  * ixProxyAddresses values (SMTP:primary first); each address held elsewhere is a conflict. */
-static char **free_proxies(struct run *run, const struct src_entry *s, const char *our_dn, size_t *n_r)
+static char **free_proxies(struct sync_apply *run, const struct src_entry *s, const char *our_dn, size_t *n_r)
 {
 	char **out = NULL;
 	size_t n = 0;
@@ -411,25 +444,40 @@ static const char *want(const struct src_entry *s, int a)
 
 static const int user_attrs[] = { SA_GIVEN, SA_SURNAME, SA_CN, SA_DISPLAY, SA_TITLE, SA_PHONE };
 static const int list_attrs[] = { SA_DISPLAY };
+static const int contact_attrs[] = { SA_GIVEN, SA_SURNAME, SA_DISPLAY, SA_TITLE, SA_PHONE };
 
-static int add_entry(struct run *run, const struct src_entry *s, const char *dn, int is_list, char **proxies)
+static void add_values(LDAPMod ***mods, size_t *n, const struct src_entry *s, const int *attrs, size_t nattrs)
+{
+	for (size_t i = 0; i < nattrs; i++) {
+		const char *v = want(s, attrs[i]);
+		if (v != NULL)
+			ldapu_mod_add(mods, n, LDAP_MOD_ADD, sync_attr_names[attrs[i]], ldapu_values1(v));
+	}
+}
+
+static int add_entry(struct sync_apply *run, const struct src_entry *s, const char *dn, enum kind kind, char **proxies)
 {
 	LDAPMod **mods = NULL;
 	size_t n = 0, noc = 0;
 	char **oc = NULL;
-	if (is_list) {
+	if (kind == K_LIST) {
 		ldapu_values_push(&oc, &noc, "ixDistributionList");
 	} else {
 		ldapu_values_push(&oc, &noc, "inetOrgPerson");
-		ldapu_values_push(&oc, &noc, "ixMailUser");
+		ldapu_values_push(&oc, &noc, kind == K_USER ? "ixMailUser" : "ixContact");
 	}
 	ldapu_values_push(&oc, &noc, "ixRecipient");
 	ldapu_values_push(&oc, &noc, "ixSyncedRecipient");
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", oc);
-	if (is_list) {
+	if (kind == K_LIST) {
 		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "cn", ldapu_values1(s->vals[SA_CN]));
 		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixNickname", ldapu_values1(s->vals[SA_CN]));
 		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "displayName", ldapu_values1(want(s, SA_DISPLAY)));
+	} else if (kind == K_CONTACT) { /* mail goes to its address outside; proxies[0] is there (reconcile_one) */
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "cn", ldapu_values1(s->vals[SA_CN]));
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixNickname", ldapu_values1(s->vals[SA_CN]));
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixTargetAddress", ldapu_values1(proxies[0] + 5));
+		add_values(&mods, &n, s, contact_attrs, IX_ARRAY_LEN(contact_attrs));
 	} else {
 		char guid[33];
 		prov_mailbox_guid_new(guid);
@@ -437,12 +485,7 @@ static int add_entry(struct run *run, const struct src_entry *s, const char *dn,
 		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixNickname", ldapu_values1(s->vals[SA_LOGIN]));
 		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixMailboxGuid", ldapu_values1(guid));
 		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixHomeServer", ldapu_values1(run->cfg->server_dn));
-		for (size_t i = 0; i < sizeof(user_attrs) / sizeof(user_attrs[0]); i++) {
-			const char *v = want(s, user_attrs[i]);
-			if (v != NULL)
-				ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, sync_attr_names[user_attrs[i]],
-					      ldapu_values1(v));
-		}
+		add_values(&mods, &n, s, user_attrs, IX_ARRAY_LEN(user_attrs));
 	}
 	if (proxies != NULL) {
 		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "mail", ldapu_values1(proxies[0] + 5));
@@ -467,7 +510,7 @@ static int add_entry(struct run *run, const struct src_entry *s, const char *dn,
 }
 
 /* Renames o to rdn_attr=name when its name changed at the source; IX_EEXIST (a conflict) when the name is taken. */
-static int rename_entry(struct run *run, struct ours *o, const struct src_entry *s, const char *name,
+static int rename_entry(struct sync_apply *run, struct ours *o, const struct src_entry *s, const char *name,
 			char *(*dn_of)(struct prov *, const char *))
 {
 	if (strcasecmp(o->name, name) == 0)
@@ -497,7 +540,8 @@ static int rename_entry(struct run *run, struct ours *o, const struct src_entry 
 	return IX_OK;
 }
 
-static void update_entry(struct run *run, struct ours *o, const struct src_entry *s, const int *attrs, size_t nattrs)
+static void update_entry(struct sync_apply *run, struct ours *o, const struct src_entry *s, const int *attrs,
+			 size_t nattrs)
 {
 	LDAPMod **mods = NULL;
 	size_t n = 0;
@@ -514,6 +558,8 @@ static void update_entry(struct run *run, struct ours *o, const struct src_entry
 	char **proxies = free_proxies(run, s, o->dn, &np);
 	if (np > 0 && !same_values(proxies, o->proxies, 1)) {
 		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "mail", ldapu_values1(proxies[0] + 5));
+		if (o->kind == K_CONTACT)
+			ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixTargetAddress", ldapu_values1(proxies[0] + 5));
 		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixProxyAddresses", proxies);
 	} else {
 		ldapu_values_free(&proxies);
@@ -524,7 +570,7 @@ static void update_entry(struct run *run, struct ours *o, const struct src_entry
 	if (o->deleted) { /* back at the source within the grace days: enabled and shown again */
 		ldapu_mod_add(&mods, &n, LDAP_MOD_DELETE, "ixSyncDeleted", NULL);
 		ldapu_mod_add(&mods, &n, LDAP_MOD_DELETE, "ixHideFromAddressBook", NULL);
-		if (!o->is_list)
+		if (o->kind == K_USER)
 			ldapu_mod_add(&mods, &n, LDAP_MOD_DELETE, "pwdAccountLockedTime", NULL);
 	}
 	o->deleted = 0;
@@ -542,61 +588,160 @@ static void update_entry(struct run *run, struct ours *o, const struct src_entry
 	buf_free(&why);
 }
 
+static const char *const kind_names[] = { [K_USER] = "login", [K_LIST] = "list name", [K_CONTACT] = "contact name" };
+
+/* What an entry of the users' base is: a user when it has a login, else a contact when it has an address. */
+static enum kind person_kind(const struct src_entry *s)
+{
+	return s->vals[SA_LOGIN] == NULL && s->addresses != NULL && s->addresses[0] != NULL ? K_CONTACT : K_USER;
+}
+
 /* Adds or changes the recipient of one source entry; its DN goes into the member map. */
-static void reconcile_one(struct run *run, const struct src_entry *s, int is_list)
+static void reconcile_one(struct sync_apply *run, const struct src_entry *s, enum kind kind)
 {
 	if (s->anchor == NULL) {
 		problem(run, 0, "%s has no %s (the anchor): not synced", s->dn, run->conf.their[SA_ANCHOR]);
 		return;
 	}
-	struct ours *o = find_ours(run, s->anchor, is_list);
+	struct ours *o = find_ours(run, s->anchor, kind);
 	if (o != NULL)
 		o->seen = 1;
-	const char *name = is_list ? s->vals[SA_CN] : s->vals[SA_LOGIN];
-	if (name == NULL || (is_list ? !prov_name_valid(name) : !prov_login_valid(name))) {
+	const char *name = kind == K_USER ? s->vals[SA_LOGIN] : s->vals[SA_CN];
+	if (name == NULL || (kind == K_USER ? !prov_login_valid(name) : !prov_name_valid(name))) {
 		problem(run, 0, "%s: %s \"%s\" is not a valid %s: not synced", s->dn,
-			is_list ? "cn" : run->conf.their[SA_LOGIN], name != NULL ? name : "",
-			is_list ? "list name" : "login");
+			kind == K_USER ? run->conf.their[SA_LOGIN] : "cn", name != NULL ? name : "", kind_names[kind]);
 		return;
 	}
-	char *(*dn_of)(struct prov *, const char *) = is_list ? prov_list_dn : prov_user_dn;
+	char *(*dn_of)(struct prov *, const char *) = kind == K_USER ? prov_user_dn : prov_list_dn;
 	if (o == NULL) {
 		char *dn = dn_of(run->p, name);
 		if (ldapu_entry_matches(run->ours_ld, dn, "(objectClass=*)")) {
 			problem(run, 1, "%s: the %s %s is taken by %s, which is not from this source: not synced",
-				s->dn, is_list ? "list name" : "login", name, dn);
+				s->dn, kind_names[kind], name, dn);
 			free(dn);
 			return;
 		}
 		size_t np = 0;
 		char **proxies = free_proxies(run, s, NULL, &np);
-		if (add_entry(run, s, dn, is_list, proxies) == IX_OK)
+		if (kind == K_CONTACT && np == 0)
+			problem(run, 0, "%s: a contact without an address of its own: not synced", s->dn);
+		else if (add_entry(run, s, dn, kind, proxies) == IX_OK)
 			map_add(run, s->dn, dn);
+		if (kind == K_CONTACT && np == 0)
+			ldapu_values_free(&proxies);
 		free(dn);
 		return;
 	}
 	rename_entry(run, o, s, name, dn_of);
-	if (is_list)
-		update_entry(run, o, s, list_attrs, sizeof(list_attrs) / sizeof(list_attrs[0]));
+	if (kind == K_LIST)
+		update_entry(run, o, s, list_attrs, IX_ARRAY_LEN(list_attrs));
+	else if (kind == K_CONTACT)
+		update_entry(run, o, s, contact_attrs, IX_ARRAY_LEN(contact_attrs));
 	else
-		update_entry(run, o, s, user_attrs, sizeof(user_attrs) / sizeof(user_attrs[0]));
+		update_entry(run, o, s, user_attrs, IX_ARRAY_LEN(user_attrs));
 	map_add(run, s->dn, o->dn);
 }
 
-static void set_members(struct run *run, const struct src_entry *s)
+/* Our user of this source whose login is uid (a posixGroup's memberUid), not disabled; a new string or NULL. */
+static char *user_by_login(struct sync_apply *run, const char *uid)
+{
+	struct buf f = BUF_INIT, err = BUF_INIT;
+	buf_append_str(&f, "(&(ixSyncedFrom=");
+	ldapu_escape_filter(&f, run->conf.dn, strlen(run->conf.dn));
+	buf_append_str(&f, ")(uid=");
+	ldapu_escape_filter(&f, uid, strlen(uid));
+	buf_append_str(&f, ")(!(ixSyncDeleted=*)))");
+	const char *attrs[] = { LDAP_NO_ATTRS, NULL };
+	char *base = xasprintf("ou=Recipients,%s", run->cfg->suffix), *dn = NULL;
+	LDAPMessage *res = NULL;
+	if (ldapu_search(run->ours_ld, base, LDAP_SCOPE_ONELEVEL, f.data, attrs, &res, &err) == IX_OK) {
+		LDAPMessage *e = ldapu_first_entry(run->ours_ld, res);
+		char *found = e != NULL ? ldap_get_dn(run->ours_ld, e) : NULL;
+		dn = found != NULL ? xstrdup(found) : NULL;
+		ldap_memfree(found);
+	}
+	ldap_msgfree(res);
+	free(base);
+	buf_free(&f);
+	buf_free(&err);
+	return dn;
+}
+
+/* Whether the list target is reached from the list from through nested lists, as our directory holds them now
+ * (a check that reads more than LOOP_CHECK_MAX lists says yes). */
+static int list_reaches(struct sync_apply *run, const char *from, const char *target)
+{
+	char **todo = NULL, **done = NULL;
+	size_t ntodo = 0, ndone = 0;
+	int found = 0;
+	ldapu_values_push(&todo, &ntodo, from);
+	const char *attrs[] = { "member", NULL };
+	while (ntodo > 0 && !found) {
+		char *dn = todo[--ntodo];
+		todo[ntodo] = NULL;
+		int seen = 0;
+		for (size_t i = 0; i < ndone && !seen; i++)
+			seen = strcasecmp(done[i], dn) == 0;
+		if (!seen && ndone >= LOOP_CHECK_MAX)
+			found = 1;
+		if (seen || found) {
+			free(dn);
+			continue;
+		}
+		ldapu_values_push(&done, &ndone, dn);
+		LDAPMessage *res = NULL;
+		struct buf err = BUF_INIT;
+		if (ldapu_search(run->ours_ld, dn, LDAP_SCOPE_BASE, "(objectClass=ixDistributionList)", attrs, &res,
+				 &err) == IX_OK) {
+			char **members = ldapu_get_values(run->ours_ld, ldapu_first_entry(run->ours_ld, res), "member",
+							  NULL);
+			for (size_t i = 0; members[i] != NULL && !found; i++) {
+				if (strcasecmp(members[i], target) == 0)
+					found = 1;
+				else if (strncasecmp(members[i], "cn=", 3) == 0) /* a list or contact: lists nest */
+					ldapu_values_push(&todo, &ntodo, members[i]);
+			}
+			ldapu_values_free(&members);
+		}
+		ldap_msgfree(res);
+		buf_free(&err);
+		free(dn);
+	}
+	ldapu_values_free(&todo);
+	ldapu_values_free(&done);
+	return found;
+}
+
+static void set_members(struct sync_apply *run, const struct src_entry *s)
 {
 	if (s->anchor == NULL || s->vals[SA_CN] == NULL)
 		return;
 	const char *our_dn = map_find(run, s->dn);
 	if (our_dn == NULL)
 		return;
-	struct ours *o = find_ours(run, s->anchor, 1);
+	struct ours *o = find_ours(run, s->anchor, K_LIST);
 	char **want_members = NULL;
 	size_t n = 0;
 	for (size_t i = 0; s->members != NULL && s->members[i] != NULL; i++) {
 		const char *m = map_find(run, s->members[i]);
-		if (m != NULL && strcasecmp(m, our_dn) != 0)
-			ldapu_values_push(&want_members, &n, m); /* members outside the source's users are not ours */
+		if (m == NULL) /* members outside the source's users are not ours */
+			continue;
+		/* a group that holds itself, or one that holds it: the loop is reported and left open here */
+		if (strcasecmp(m, our_dn) == 0 || list_reaches(run, m, our_dn)) {
+			problem(run, 1, "%s: a group loop: %s holds it (directly or through its members); left out",
+				s->dn, s->members[i]);
+			continue;
+		}
+		ldapu_values_push(&want_members, &n, m);
+	}
+	for (size_t i = 0; s->member_uids != NULL && s->member_uids[i] != NULL; i++) {
+		char *m = user_by_login(run, s->member_uids[i]);
+		int dup = 0;
+		for (size_t j = 0; m != NULL && j < n && !dup; j++)
+			dup = strcasecmp(want_members[j], m) == 0;
+		if (m != NULL && !dup)
+			ldapu_values_push(&want_members, &n, m);
+		free(m);
 	}
 	if (o != NULL && same_values(want_members, o->members, 0)) {
 		ldapu_values_free(&want_members);
@@ -616,21 +761,55 @@ static void set_members(struct run *run, const struct src_entry *s)
 	buf_free(&why);
 }
 
+/* Takes the user dn out of this source's lists (as the full reconcile's members leave out disabled users; a change
+ * applied alone must do it itself, since the source's groups may still name the user). */
+static void leave_lists(struct sync_apply *run, const char *dn)
+{
+	struct buf f = BUF_INIT, err = BUF_INIT;
+	buf_append_str(&f, "(&(ixSyncedFrom=");
+	ldapu_escape_filter(&f, run->conf.dn, strlen(run->conf.dn));
+	buf_append_str(&f, ")(member=");
+	ldapu_escape_filter(&f, dn, strlen(dn));
+	buf_append_str(&f, "))");
+	const char *attrs[] = { LDAP_NO_ATTRS, NULL };
+	char *base = xasprintf("ou=Recipients,%s", run->cfg->suffix);
+	LDAPMessage *res = NULL;
+	if (ldapu_search(run->ours_ld, base, LDAP_SCOPE_ONELEVEL, f.data, attrs, &res, &err) == IX_OK) {
+		for (LDAPMessage *e = ldapu_first_entry(run->ours_ld, res); e != NULL;
+		     e = ldap_next_entry(run->ours_ld, e)) {
+			char *list = ldap_get_dn(run->ours_ld, e);
+			LDAPMod **mods = NULL;
+			size_t n = 0;
+			ldapu_mod_add(&mods, &n, LDAP_MOD_DELETE, "member", ldapu_values1(dn));
+			buf_reset(&err);
+			if (ldapu_modify(run->ours_ld, list, mods, &err) != IX_OK)
+				problem(run, 0, "cannot take %s out of the list %s: %s", dn, list, buf_cstr(&err));
+			ldapu_mods_free(mods);
+			ldap_memfree(list);
+		}
+	}
+	ldap_msgfree(res);
+	free(base);
+	buf_free(&f);
+	buf_free(&err);
+}
+
 /* A user gone from the source: disabled (ppolicy's lock for good) and hidden at once, its mailbox kept; a list:
  * deleted. */
-static void gone(struct run *run, struct ours *o)
+static void gone(struct sync_apply *run, struct ours *o)
 {
-	if (o->is_list) {
+	if (o->kind != K_USER) {
 		int rc = ldap_delete_ext_s(run->ours_ld, o->dn, NULL, NULL);
 		if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT)
-			problem(run, 0, "cannot delete the list %s, gone from the source: %s", o->dn,
-				ldap_err2string(rc));
+			problem(run, 0, "cannot delete the %s %s, gone from the source: %s",
+				o->kind == K_LIST ? "list" : "contact", o->dn, ldap_err2string(rc));
 		else
 			run->r->deleted++;
 		return;
 	}
 	if (o->deleted)
 		return;
+	leave_lists(run, o->dn);
 	char now[16];
 	sync_now(now);
 	LDAPMod **mods = NULL;
@@ -648,17 +827,121 @@ static void gone(struct run *run, struct ours *o)
 	buf_free(&why);
 }
 
-static void set_state(struct run *run, const char *state, int final)
+enum state_write {
+	STATE_ONLY,    /* the state line alone */
+	STATE_WHOLE,   /* after reading the whole source: counts, last run, the problems replaced */
+	STATE_CHANGES, /* after applying changes: counts, the problems added to those of the last whole run */
+};
+
+/* Counts our recipients of this source into run->r (users, disabled, lists). */
+static void count_ours(struct sync_apply *run)
+{
+	struct buf f = BUF_INIT, err = BUF_INIT;
+	buf_append_str(&f, "(ixSyncedFrom=");
+	ldapu_escape_filter(&f, run->conf.dn, strlen(run->conf.dn));
+	buf_append_str(&f, ")");
+	const char *attrs[] = { "objectClass", "ixSyncDeleted", NULL };
+	char *base = xasprintf("ou=Recipients,%s", run->cfg->suffix);
+	LDAPMessage *res = NULL;
+	run->r->users = run->r->disabled = run->r->lists = run->r->contacts = 0;
+	if (ldapu_search(run->ours_ld, base, LDAP_SCOPE_ONELEVEL, f.data, attrs, &res, &err) == IX_OK) {
+		for (LDAPMessage *e = ldapu_first_entry(run->ours_ld, res); e != NULL;
+		     e = ldap_next_entry(run->ours_ld, e)) {
+			char **oc = ldapu_get_values(run->ours_ld, e, "objectClass", NULL);
+			char *deleted = ldapu_get_first(run->ours_ld, e, "ixSyncDeleted");
+			int list = 0, contact = 0;
+			for (size_t i = 0; oc[i] != NULL; i++) {
+				list |= strcasecmp(oc[i], "ixDistributionList") == 0;
+				contact |= strcasecmp(oc[i], "ixContact") == 0;
+			}
+			if (list)
+				run->r->lists++;
+			else if (contact)
+				run->r->contacts++;
+			else if (deleted != NULL)
+				run->r->disabled++;
+			else
+				run->r->users++;
+			free(deleted);
+			ldapu_values_free(&oc);
+		}
+	}
+	ldap_msgfree(res);
+	free(base);
+	buf_free(&f);
+	buf_free(&err);
+}
+
+/* The problem lines of this run (at most SYNC_MAX_PROBLEMS, then how many were left out); consumes run->problems. */
+static char **problem_values(struct sync_apply *run)
+{
+	char **problems = NULL;
+	size_t np = 0;
+	char *text = buf_steal(&run->problems);
+	for (char *save = NULL, *line = text != NULL ? strtok_r(text, "\n", &save) : NULL; line != NULL;
+	     line = strtok_r(NULL, "\n", &save))
+		ldapu_values_push(&problems, &np, line);
+	if (run->nproblems > SYNC_MAX_PROBLEMS) {
+		char *v = xasprintf("... and %zu more", run->nproblems - SYNC_MAX_PROBLEMS);
+		ldapu_values_push(&problems, &np, v);
+		free(v);
+	}
+	free(text);
+	run->nproblems = 0;
+	return problems;
+}
+
+/* Adds the problems of live changes to the source entry, one at a time (one already listed is not repeated), and
+ * sets run->r's conflicts and errors to what the entry then lists. */
+static void add_problems(struct sync_apply *run)
+{
+	char **problems = problem_values(run);
+	for (size_t i = 0; problems != NULL && problems[i] != NULL; i++) {
+		LDAPMod **mods = NULL;
+		size_t n = 0;
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixSyncProblem", ldapu_values1(problems[i]));
+		struct buf why = BUF_INIT;
+		ldapu_modify(run->ours_ld, run->conf.dn, mods, &why); /* a value listed already: nothing to do */
+		ldapu_mods_free(mods);
+		buf_free(&why);
+	}
+	ldapu_values_free(&problems);
+	const char *attrs[] = { "ixSyncProblem", NULL };
+	LDAPMessage *res = NULL;
+	struct buf err = BUF_INIT;
+	if (ldapu_search(run->ours_ld, run->conf.dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, &err) == IX_OK) {
+		char **all = ldapu_get_values(run->ours_ld, ldapu_first_entry(run->ours_ld, res), "ixSyncProblem",
+					      NULL);
+		run->r->conflicts = run->r->errors = 0;
+		for (size_t i = 0; all[i] != NULL; i++) {
+			if (strncmp(all[i], "conflict: ", 10) == 0)
+				run->r->conflicts++;
+			else if (strncmp(all[i], "error: ", 7) == 0)
+				run->r->errors++;
+		}
+		ldapu_values_free(&all);
+	}
+	ldap_msgfree(res);
+	buf_free(&err);
+}
+
+static void set_state(struct sync_apply *run, const char *state, enum state_write how)
 {
 	LDAPMod **mods = NULL;
 	size_t n = 0;
 	ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixSyncState", ldapu_values1(state));
-	if (final) {
+	if (how != STATE_ONLY) {
 		char now[16];
 		sync_now(now);
-		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixSyncLastRun", ldapu_values1(now));
+		if (how == STATE_WHOLE)
+			ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixSyncLastRun", ldapu_values1(now));
 		if (run->last_change[0] != '\0')
 			ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixSyncLastChange", ldapu_values1(run->last_change));
+		count_ours(run);
+		if (how == STATE_WHOLE)
+			ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixSyncProblem", problem_values(run));
+		else
+			add_problems(run);
 		char **counts = NULL;
 		size_t nc = 0;
 		const struct sync_result *r = run->r;
@@ -670,19 +953,6 @@ static void set_state(struct run *run, const char *state, int final)
 			free(v);
 		}
 		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixSyncCount", counts);
-		char **problems = NULL;
-		size_t np = 0;
-		char *text = buf_steal(&run->problems);
-		for (char *save = NULL, *line = text != NULL ? strtok_r(text, "\n", &save) : NULL; line != NULL;
-		     line = strtok_r(NULL, "\n", &save))
-			ldapu_values_push(&problems, &np, line);
-		if (run->nproblems > SYNC_MAX_PROBLEMS) {
-			char *v = xasprintf("... and %zu more", run->nproblems - SYNC_MAX_PROBLEMS);
-			ldapu_values_push(&problems, &np, v);
-			free(v);
-		}
-		free(text);
-		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixSyncProblem", problems);
 	}
 	struct buf why = BUF_INIT;
 	ldapu_modify(run->ours_ld, run->conf.dn, mods, &why);
@@ -690,95 +960,362 @@ static void set_state(struct run *run, const char *state, int final)
 	buf_free(&why);
 }
 
-static void progress(struct run *run, const char *phase, size_t done, size_t total)
+static void progress(struct sync_apply *run, const char *phase, size_t done, size_t total)
 {
 	if (run->progress != NULL && (done % 100 == 0 || done == total))
 		run->progress(run->pctx, phase, done, total);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcasecmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void src_set_clear(struct src_set *set)
+{
+	src_set_free(set);
+	set->e = NULL;
+	set->n = 0;
+}
+
+/* Makes our recipients match run->users and run->groups (then emptied); what is gone from the source per mode. */
+static int apply_sets(struct sync_apply *run, enum sync_gone mode, struct buf *error_r)
+{
+	int ret = load_ours(run, NULL, error_r);
+	if (ret == IX_OK) {
+		if (mode != SYNC_GONE_UNSEEN)
+			map_prefill(run);
+		for (size_t i = 0; i < run->users.n; i++) {
+			reconcile_one(run, &run->users.e[i], person_kind(&run->users.e[i]));
+			progress(run, "users", i + 1, run->users.n);
+		}
+		for (size_t i = 0; i < run->groups.n; i++) {
+			reconcile_one(run, &run->groups.e[i], K_LIST);
+			progress(run, "lists", i + 1, run->groups.n);
+		}
+		for (size_t i = 0; i < run->groups.n; i++)
+			set_members(run, &run->groups.e[i]);
+		size_t np = 0;
+		while (run->present != NULL && run->present[np] != NULL)
+			np++;
+		if (np > 0)
+			qsort(run->present, np, sizeof(char *), cmp_str);
+		for (size_t i = 0; mode != SYNC_GONE_LISTED && i < run->nours; i++) {
+			struct ours *o = &run->ours[i];
+			const char *key = o->anchor;
+			if (o->seen || (mode == SYNC_GONE_NOT_PRESENT && np > 0 &&
+					bsearch(&key, run->present, np, sizeof(char *), cmp_str) != NULL))
+				continue;
+			gone(run, o);
+		}
+		ours_free(run);
+		run->applied++;
+	}
+	src_set_clear(&run->users);
+	src_set_clear(&run->groups);
+	ldapu_values_free(&run->present);
+	run->npresent = 0;
+	return ret;
+}
+
+static const char *const group_classes[] = { "groupOfNames", "groupOfUniqueNames", "posixGroup", NULL };
+
+/* Whether the normalised DN dn is base or below it. */
+static int dn_under(const char *dn, const char *base)
+{
+	size_t ld = strlen(dn), lb = strlen(base);
+	return ld >= lb && strcmp(dn + ld - lb, base) == 0 && (ld == lb || lb == 0 || dn[ld - lb - 1] == ',');
+}
+
+/* What a source entry is to us: 0 a user, 1 a group, -1 neither (outside the users' or groups' base). */
+static int classify(struct sync_apply *run, LDAPMessage *e, const char *dn)
+{
+	char **oc = ldapu_get_values(run->src, e, "objectClass", NULL);
+	int group = 0;
+	for (size_t i = 0; oc[i] != NULL && !group; i++) {
+		for (size_t j = 0; group_classes[j] != NULL && !group; j++)
+			group = strcasecmp(oc[i], group_classes[j]) == 0;
+	}
+	ldapu_values_free(&oc);
+	char *n = dn_norm(dn);
+	int kind = group ? (dn_under(n, run->groups_base) ? 1 : -1) : (dn_under(n, run->users_base) ? 0 : -1);
+	free(n);
+	return kind;
+}
+
+int sync_apply_open(struct prov *p, const struct config *cfg, const char *name, struct sync_apply **a_r,
+		    struct buf *error_r)
+{
+	struct sync_apply *run = xcalloc(1, sizeof(*run));
+	run->p = p;
+	run->ours_ld = prov_ldap(p);
+	run->cfg = cfg;
+	run->r = &run->own_result;
+	buf_init(&run->problems);
+	*a_r = NULL;
+	int ret = sync_conf_load(p, cfg, name, &run->conf, error_r);
+	if (ret != IX_OK) {
+		buf_free(&run->problems);
+		free(run);
+		return ret;
+	}
+	run->users_base = dn_norm(run->conf.base);
+	run->groups_base = dn_norm(run->conf.groups_base != NULL ? run->conf.groups_base : run->conf.base);
+	run->anchor_is_uuid = strcasecmp(run->conf.their[SA_ANCHOR], "entryUUID") == 0;
+	ret = sync_connect(cfg, &run->conf, &run->src, error_r);
+	if (ret != IX_OK) {
+		char *state = xasprintf("failed: %s", buf_cstr(error_r));
+		set_state(run, state, STATE_ONLY);
+		free(state);
+		sync_apply_close(&run);
+		return ret;
+	}
+	*a_r = run;
+	return IX_OK;
+}
+
+void sync_apply_close(struct sync_apply **a)
+{
+	struct sync_apply *run = *a;
+	if (run == NULL)
+		return;
+	*a = NULL;
+	ours_free(run);
+	src_set_free(&run->users);
+	src_set_free(&run->groups);
+	ldapu_values_free(&run->present);
+	buf_free(&run->problems);
+	if (run->src != NULL)
+		ldap_unbind_ext_s(run->src, NULL, NULL);
+	free(run->users_base);
+	free(run->groups_base);
+	sync_conf_free(&run->conf);
+	free(run);
+}
+
+LDAP *sync_apply_source(struct sync_apply *a)
+{
+	return a->src;
+}
+
+int sync_apply_uuid_anchor(const struct sync_apply *a)
+{
+	return a->anchor_is_uuid;
+}
+
+/* The attributes read from the source (a new NULL-terminated array). */
+static char **source_attrs(struct sync_apply *run)
+{
+	char **attrs = NULL;
+	size_t n = 0;
+	for (int i = 0; i < SA_COUNT; i++) {
+		if (run->conf.their[i] != NULL)
+			ldapu_values_push(&attrs, &n, run->conf.their[i]);
+	}
+	const char *more[] = { "modifyTimestamp", "member", "uniqueMember", "memberUid", "objectClass" };
+	for (size_t i = 0; i < IX_ARRAY_LEN(more); i++)
+		ldapu_values_push(&attrs, &n, more[i]);
+	return attrs;
+}
+
+/* The filter of the entries of the users' base: users (--filter, else the type's) or contacts (people with an
+ * address and no login); a new string. */
+static char *user_filter(struct sync_apply *run)
+{
+	const char *uf = run->conf.filter != NULL ? run->conf.filter : DEFAULT_USER_FILTER;
+	const char *open = uf[0] == '(' ? "" : "(", *close = uf[0] == '(' ? "" : ")";
+	if (run->conf.their[SA_MAIL] == NULL)
+		return xasprintf("%s%s%s", open, uf, close);
+	return xasprintf("(|%s%s%s(&(objectClass=" CONTACT_CLASS ")(%s=*)(!(%s=*))))", open, uf, close,
+			 run->conf.their[SA_MAIL], run->conf.their[SA_LOGIN]);
+}
+
+int sync_apply_scope(struct sync_apply *a, char **base_r, char **filter_r, char ***attrs_r, struct buf *error_r)
+{
+	/* the nearest entry above both bases: the longest common run of RDNs from the right */
+	char **u = ldap_explode_dn(a->users_base, 0), **g = ldap_explode_dn(a->groups_base, 0);
+	size_t nu = 0, ng = 0;
+	while (u != NULL && u[nu] != NULL)
+		nu++;
+	while (g != NULL && g[ng] != NULL)
+		ng++;
+	size_t common = 0;
+	while (common < nu && common < ng && strcmp(u[nu - 1 - common], g[ng - 1 - common]) == 0)
+		common++;
+	struct buf b = BUF_INIT;
+	for (size_t i = nu - common; i < nu; i++)
+		buf_printf(&b, "%s%s", i > nu - common ? "," : "", u[i]);
+	ldap_memvfree((void **)u);
+	ldap_memvfree((void **)g);
+	if (common == 0) {
+		buf_printf(error_r, "the users' base %s and the groups' base %s have no common entry above them",
+			   a->conf.base, a->conf.groups_base);
+		buf_free(&b);
+		return IX_EINVAL;
+	}
+	*base_r = buf_steal(&b);
+	char *uf = user_filter(a);
+	*filter_r = xasprintf("(|%s%s)", uf, GROUP_FILTER);
+	free(uf);
+	*attrs_r = source_attrs(a);
+	return IX_OK;
+}
+
+void sync_apply_collect(struct sync_apply *a, LDAPMessage *e, const char *uuid)
+{
+	char *dn = ldap_get_dn(a->src, e);
+	int kind = classify(a, e, dn != NULL ? dn : "");
+	if (kind < 0) {
+		sync_apply_delete(a, uuid, dn);
+	} else {
+		a->collecting = kind ? &a->groups : &a->users;
+		collect(a, e);
+		a->collecting = NULL;
+	}
+	ldap_memfree(dn);
+}
+
+void sync_apply_present(struct sync_apply *a, const char *uuid)
+{
+	ldapu_values_push(&a->present, &a->npresent, uuid);
+}
+
+int sync_apply_refresh_done(struct sync_apply *a, enum sync_gone mode, struct buf *error_r)
+{
+	return apply_sets(a, mode, error_r);
+}
+
+/* Loads our recipients of this source matching filter (an OR of clauses in f, which is freed), the map filled. */
+static int load_matching(struct sync_apply *run, struct buf *f, const char *what)
+{
+	struct buf err = BUF_INIT;
+	buf_append_str(f, ")");
+	int ret = load_ours(run, f->data, &err);
+	if (ret != IX_OK)
+		problem(run, 0, "%s: cannot read our recipients: %s", what, buf_cstr(&err));
+	else
+		map_prefill(run);
+	buf_free(&err);
+	buf_free(f);
+	return ret;
+}
+
+void sync_apply_change(struct sync_apply *a, LDAPMessage *e, const char *uuid)
+{
+	char *dn = ldap_get_dn(a->src, e);
+	int kind = classify(a, e, dn != NULL ? dn : "");
+	if (kind < 0) { /* moved out of the bases, or no longer a group: as if deleted */
+		sync_apply_delete(a, uuid, dn);
+		ldap_memfree(dn);
+		return;
+	}
+	struct src_set set = { 0 };
+	a->collecting = &set;
+	collect(a, e);
+	a->collecting = NULL;
+	const struct src_entry *s = &set.e[0];
+	struct buf f = BUF_INIT;
+	buf_append_str(&f, "(|");
+	if (s->anchor != NULL) {
+		buf_append_str(&f, "(ixSyncAnchor=");
+		ldapu_escape_filter(&f, s->anchor, strlen(s->anchor));
+		buf_append_str(&f, ")");
+	}
+	for (size_t i = 0; kind == 1 && s->members != NULL && s->members[i] != NULL; i++) {
+		buf_append_str(&f, "(ixSyncRemoteDn=");
+		ldapu_escape_filter(&f, s->members[i], strlen(s->members[i]));
+		buf_append_str(&f, ")");
+	}
+	if (s->anchor == NULL || load_matching(a, &f, s->dn) == IX_OK) {
+		reconcile_one(a, s, kind == 1 ? K_LIST : person_kind(s));
+		if (kind == 1)
+			set_members(a, s);
+	}
+	buf_free(&f);
+	ours_free(a);
+	src_set_free(&set);
+	ldap_memfree(dn);
+	a->applied++;
+}
+
+void sync_apply_delete(struct sync_apply *a, const char *uuid, const char *dn)
+{
+	struct buf f = BUF_INIT;
+	if (a->anchor_is_uuid && uuid != NULL) {
+		buf_append_str(&f, "(|(ixSyncAnchor=");
+		ldapu_escape_filter(&f, uuid, strlen(uuid));
+	} else if (dn != NULL) {
+		buf_append_str(&f, "(|(ixSyncRemoteDn=");
+		ldapu_escape_filter(&f, dn, strlen(dn));
+	} else {
+		return;
+	}
+	buf_append_str(&f, ")");
+	if (load_matching(a, &f, dn != NULL ? dn : uuid) == IX_OK) {
+		for (size_t i = 0; i < a->nours; i++)
+			gone(a, &a->ours[i]);
+	}
+	ours_free(a);
+	a->applied++;
+}
+
+int sync_apply_pending(const struct sync_apply *a)
+{
+	return a->applied;
+}
+
+void sync_apply_finish(struct sync_apply *a, const char *state, int whole)
+{
+	set_state(a, state, whole ? STATE_WHOLE : STATE_CHANGES);
+	a->applied = 0;
+	a->last_change[0] = '\0';
+}
+
+const struct sync_result *sync_apply_result(const struct sync_apply *a)
+{
+	return a->r;
+}
+
 int sync_run(struct prov *p, const struct config *cfg, const char *name, sync_progress_fn *progress_fn, void *ctx,
 	     struct sync_result *r, struct buf *error_r)
 {
-	struct run run = { .p = p, .ours_ld = prov_ldap(p), .cfg = cfg, .r = r, .progress = progress_fn, .pctx = ctx };
 	memset(r, 0, sizeof(*r));
-	buf_init(&run.problems);
-	int ret = sync_conf_load(p, cfg, name, &run.conf, error_r);
+	struct sync_apply *run = NULL;
+	int ret = sync_apply_open(p, cfg, name, &run, error_r);
 	if (ret != IX_OK)
 		return ret;
-	ret = sync_connect(cfg, &run.conf, &run.src, error_r);
-	if (ret != IX_OK) {
-		char *state = xasprintf("failed: %s", buf_cstr(error_r));
-		set_state(&run, state, 0);
-		free(state);
-		sync_conf_free(&run.conf);
-		return ret;
-	}
-	set_state(&run, "running", 0);
-	struct src_set users = { 0 }, groups = { 0 };
-	const char *filter = run.conf.filter != NULL ? run.conf.filter : DEFAULT_USER_FILTER;
-	ret = read_source(&run, run.conf.base, filter, &users, error_r);
+	run->r = r;
+	run->progress = progress_fn;
+	run->pctx = ctx;
+	set_state(run, "running", STATE_ONLY);
+	char *uf = user_filter(run);
+	ret = read_source(run, run->conf.base, uf, &run->users, error_r);
+	free(uf);
 	if (ret == IX_OK)
-		ret = read_source(&run, run.conf.groups_base != NULL ? run.conf.groups_base : run.conf.base,
-				  GROUP_FILTER, &groups, error_r);
+		ret = read_source(run, run->conf.groups_base != NULL ? run->conf.groups_base : run->conf.base,
+				  GROUP_FILTER, &run->groups, error_r);
+	/* the source was read whole: what it no longer holds is gone from it */
 	if (ret == IX_OK)
-		ret = load_ours(&run, error_r);
+		ret = apply_sets(run, SYNC_GONE_UNSEEN, error_r);
 	if (ret == IX_OK) {
-		for (size_t i = 0; i < users.n; i++) {
-			reconcile_one(&run, &users.e[i], 0);
-			progress(&run, "users", i + 1, users.n);
-		}
-		for (size_t i = 0; i < groups.n; i++) {
-			reconcile_one(&run, &groups.e[i], 1);
-			progress(&run, "lists", i + 1, groups.n);
-		}
-		for (size_t i = 0; i < groups.n; i++)
-			set_members(&run, &groups.e[i]);
-		/* the source was read whole: what it no longer holds is gone from it */
-		for (size_t i = 0; i < run.nours; i++) {
-			if (!run.ours[i].seen)
-				gone(&run, &run.ours[i]);
-		}
-		ours_free(&run);
-		run.ours = NULL;
-		run.nours = 0;
-		run.nmap = 0;
-		run.map_src = run.map_our = NULL;
-		if (load_ours(&run, error_r) == IX_OK) {
-			for (size_t i = 0; i < run.nours; i++) {
-				struct ours *o = &run.ours[i];
-				if (o->is_list)
-					r->lists++;
-				else if (o->deleted)
-					r->disabled++;
-				else
-					r->users++;
-			}
-		}
-	}
-	if (ret == IX_OK) {
-		set_state(&run, "in step", 1);
+		set_state(run, "in step", STATE_WHOLE);
 	} else {
 		char *state = xasprintf("failed: %s", buf_cstr(error_r));
-		set_state(&run, state, 0);
+		set_state(run, state, STATE_ONLY);
 		free(state);
 	}
-	ours_free(&run);
-	src_set_free(&users);
-	src_set_free(&groups);
-	buf_free(&run.problems);
-	ldap_unbind_ext_s(run.src, NULL, NULL);
-	sync_conf_free(&run.conf);
+	sync_apply_close(&run);
 	return ret;
 }
 
 int sync_source_del(struct prov *p, const struct config *cfg, const char *name, int keep, struct buf *error_r)
 {
 	struct sync_result r = { 0 };
-	struct run run = { .p = p, .ours_ld = prov_ldap(p), .cfg = cfg, .r = &r };
+	struct sync_apply run = { .p = p, .ours_ld = prov_ldap(p), .cfg = cfg, .r = &r };
 	buf_init(&run.problems);
 	int ret = sync_conf_load(p, cfg, name, &run.conf, error_r);
 	if (ret == IX_OK)
-		ret = load_ours(&run, error_r);
+		ret = load_ours(&run, NULL, error_r);
 	for (size_t i = 0; ret == IX_OK && i < run.nours; i++) {
 		struct ours *o = &run.ours[i];
 		if (!keep) {
@@ -813,5 +1350,49 @@ int sync_source_del(struct prov *p, const struct config *cfg, const char *name, 
 	ours_free(&run);
 	buf_free(&run.problems);
 	sync_conf_free(&run.conf);
+	return ret;
+}
+
+int sync_expire(struct prov *p, const struct config *cfg, time_t now, size_t *removed_r, struct buf *error_r)
+{
+	*removed_r = 0;
+	LDAP *ld = prov_ldap(p);
+	LDAPMessage *sources = NULL;
+	int ret = sync_sources_here(p, cfg, &sources, error_r);
+	char *base = xasprintf("ou=Recipients,%s", cfg->suffix);
+	for (LDAPMessage *src = ldapu_first_entry(ld, sources); src != NULL; src = ldap_next_entry(ld, src)) {
+		char *dn = ldap_get_dn(ld, src), *grace_text = ldapu_get_first(ld, src, "ixSyncGraceDays");
+		long grace = grace_text != NULL ? strtol(grace_text, NULL, 10) : SYNC_GRACE_DAYS_DEFAULT;
+		char cutoff[16];
+		sync_time(now - (time_t)grace * 86400, cutoff);
+		struct buf f = BUF_INIT;
+		buf_append_str(&f, "(&(objectClass=ixMailUser)(ixSyncedFrom=");
+		ldapu_escape_filter(&f, dn, strlen(dn));
+		buf_printf(&f, ")(ixSyncDeleted<=%s))", cutoff);
+		const char *attrs[] = { LDAP_NO_ATTRS, NULL };
+		LDAPMessage *res = NULL;
+		int r = ldapu_search(ld, base, LDAP_SCOPE_ONELEVEL, f.data, attrs, &res, error_r);
+		if (r == IX_ENOTFOUND)
+			r = IX_OK;
+		for (LDAPMessage *e = ldapu_first_entry(ld, res); r == IX_OK && e != NULL; e = ldap_next_entry(ld, e)) {
+			char *user = ldap_get_dn(ld, e);
+			int rc = ldap_delete_ext_s(ld, user, NULL, NULL);
+			if (rc == LDAP_SUCCESS || rc == LDAP_NO_SUCH_OBJECT) {
+				(*removed_r)++;
+				log_info("sync: removed %s, deleted at its source more than %ld days ago", user, grace);
+			} else {
+				r = ldapu_fail(ld, rc, "cannot remove a user deleted at its source", error_r);
+			}
+			ldap_memfree(user);
+		}
+		if (r != IX_OK && ret == IX_OK)
+			ret = r;
+		ldap_msgfree(res);
+		buf_free(&f);
+		free(grace_text);
+		ldap_memfree(dn);
+	}
+	free(base);
+	ldap_msgfree(sources);
 	return ret;
 }

@@ -13,8 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SOURCES_OU "ou=Directory Sync,ou=Configuration"
 #define SECRET_MAX 4096
+#define TEXT_OF_(x) #x
+#define TEXT_OF(x) TEXT_OF_(x)
+#define GRACE_DEFAULT_TEXT TEXT_OF(SYNC_GRACE_DAYS_DEFAULT)
 
 const char *const sync_attr_names[SA_COUNT] = {
 	[SA_LOGIN] = "uid",
@@ -38,32 +40,21 @@ static const char *const ldap_defaults[SA_COUNT] = {
 	[SA_TITLE] = "title",         [SA_PHONE] = "telephoneNumber",
 };
 
-static const char *const source_attrs[] = { "cn",
-					    "ixSyncType",
-					    "ixSyncUri",
-					    "ixSyncBindDn",
-					    "ixSyncBase",
-					    "ixSyncFilter",
-					    "ixSyncGroupsBase",
-					    "ixSyncMap",
-					    "ixSyncServer",
-					    "ixSyncState",
-					    "ixSyncLastChange",
-					    "ixSyncLastRun",
-					    "ixSyncCount",
-					    "ixSyncProblem",
-					    NULL };
+static const char *const source_attrs[] = { "cn",           "ixSyncType",    "ixSyncUri",        "ixSyncBindDn",
+					    "ixSyncBase",   "ixSyncFilter",  "ixSyncGroupsBase", "ixSyncMap",
+					    "ixSyncServer", "ixSyncState",   "ixSyncLastChange", "ixSyncLastRun",
+					    "ixSyncCount",  "ixSyncProblem", "ixSyncGraceDays",  NULL };
 
 char *sync_source_dn(const struct config *cfg, const char *name)
 {
 	struct buf b = BUF_INIT;
 	buf_append_str(&b, "cn=");
 	ldapu_escape_dn(&b, name, strlen(name));
-	buf_printf(&b, "," SOURCES_OU ",%s", cfg->suffix);
+	buf_printf(&b, "," SYNC_SOURCES_OU ",%s", cfg->suffix);
 	return buf_steal(&b);
 }
 
-static char *secret_path(const struct config *cfg, const char *name, const char *suffix)
+char *sync_file_path(const struct config *cfg, const char *name, const char *suffix)
 {
 	char *rel = xasprintf("sync/%s%s", name, suffix);
 	char *path = config_path(cfg, rel);
@@ -71,12 +62,30 @@ static char *secret_path(const struct config *cfg, const char *name, const char 
 	return path;
 }
 
+void sync_time(time_t t, char out[16])
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 16, "%Y%m%d%H%M%SZ", &tm);
+}
+
 void sync_now(char out[16])
 {
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(out, 16, "%Y%m%d%H%M%SZ", &tm);
+	sync_time(time(NULL), out);
+}
+
+int sync_sources_here(struct prov *p, const struct config *cfg, LDAPMessage **res_r, struct buf *error_r)
+{
+	struct buf f = BUF_INIT;
+	buf_append_str(&f, "(&(objectClass=ixDirectorySource)(ixSyncServer=");
+	ldapu_escape_filter(&f, cfg->server_dn, strlen(cfg->server_dn));
+	buf_append_str(&f, "))");
+	char *base = xasprintf(SYNC_SOURCES_OU ",%s", cfg->suffix);
+	const char *attrs[] = { "cn", "entryUUID", "ixSyncGraceDays", NULL };
+	int ret = ldapu_search(prov_ldap(p), base, LDAP_SCOPE_ONELEVEL, f.data, attrs, res_r, error_r);
+	free(base);
+	buf_free(&f);
+	return ret == IX_ENOTFOUND ? IX_OK : ret; /* no source was ever added */
 }
 
 /* Index of our attribute named name (case-insensitive), or -1. */
@@ -115,7 +124,7 @@ static int check_map(const char *m, struct buf *error_r)
 /* Creates ou=Directory Sync under ou=Configuration when it is missing (directories made before sync sources). */
 static int ensure_container(LDAP *ld, const struct config *cfg, struct buf *error_r)
 {
-	char *dn = xasprintf(SOURCES_OU ",%s", cfg->suffix);
+	char *dn = xasprintf(SYNC_SOURCES_OU ",%s", cfg->suffix);
 	int ret = IX_OK;
 	if (!ldapu_entry_matches(ld, dn, "(objectClass=*)")) {
 		LDAPMod **mods = NULL;
@@ -139,14 +148,14 @@ static int write_secret(const struct config *cfg, const struct sync_source *s, s
 		buf_printf(error_r, "cannot create %s: %s", dir, strerror(errno));
 		ret = IX_EIO;
 	}
-	char *path = secret_path(cfg, s->name, ".secret");
+	char *path = sync_file_path(cfg, s->name, ".secret");
 	if (ret == IX_OK && write_file_atomic(path, s->password, strlen(s->password), 0600) < 0) {
 		buf_printf(error_r, "cannot write %s: %s", path, strerror(errno));
 		ret = IX_EIO;
 	}
 	free(path);
 	if (ret == IX_OK && s->ca_file != NULL) {
-		path = secret_path(cfg, s->name, "-ca.pem");
+		path = sync_file_path(cfg, s->name, "-ca.pem");
 		if (file_copy(s->ca_file, path, 0644, 1024 * 1024) < 0) {
 			buf_printf(error_r, "cannot copy the CA certificates %s to %s: %s", s->ca_file, path,
 				   strerror(errno));
@@ -160,10 +169,13 @@ static int write_secret(const struct config *cfg, const struct sync_source *s, s
 
 void sync_secret_remove(const struct config *cfg, const char *name)
 {
-	char *path = secret_path(cfg, name, ".secret");
+	char *path = sync_file_path(cfg, name, ".secret");
 	unlink(path);
 	free(path);
-	path = secret_path(cfg, name, "-ca.pem");
+	path = sync_file_path(cfg, name, "-ca.pem");
+	unlink(path);
+	free(path);
+	path = sync_file_path(cfg, name, ".cookie");
 	unlink(path);
 	free(path);
 }
@@ -204,6 +216,13 @@ int sync_source_add(struct prov *p, const struct config *cfg, const struct sync_
 		if (check_map(s->maps[i], error_r) != IX_OK)
 			return IX_EINVAL;
 	}
+	char *end = NULL;
+	long grace = s->grace_days != NULL ? strtol(s->grace_days, &end, 10) : SYNC_GRACE_DAYS_DEFAULT;
+	if (s->grace_days != NULL &&
+	    (s->grace_days[0] == '\0' || *end != '\0' || grace < 0 || grace > SYNC_GRACE_DAYS_MAX)) {
+		buf_printf(error_r, "--grace-days takes a number of days from 0 to %d", SYNC_GRACE_DAYS_MAX);
+		return IX_EINVAL;
+	}
 	LDAP *ld = prov_ldap(p);
 	int ret = ensure_container(ld, cfg, error_r);
 	if (ret != IX_OK)
@@ -221,7 +240,14 @@ int sync_source_add(struct prov *p, const struct config *cfg, const struct sync_
 	}
 	LDAPMod **mods = NULL;
 	size_t n = 0;
-	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", ldapu_values1("ixDirectorySource"));
+	char **oc = NULL;
+	size_t noc = 0;
+	ldapu_values_push(&oc, &noc, "ixDirectorySource");
+	ldapu_values_push(&oc, &noc, "ixDirectorySourceSettings");
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", oc);
+	char *grace_text = xasprintf("%ld", grace);
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixSyncGraceDays", ldapu_values1(grace_text));
+	free(grace_text);
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "cn", ldapu_values1(s->name));
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixSyncType", ldapu_values1(type));
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixSyncUri", ldapu_values1(s->uri));
@@ -293,6 +319,9 @@ int sync_conf_load(struct prov *p, const struct config *cfg, const char *name, s
 	c->filter = ldapu_get_first(ld, e, "ixSyncFilter");
 	c->groups_base = ldapu_get_first(ld, e, "ixSyncGroupsBase");
 	c->server_dn = ldapu_get_first(ld, e, "ixSyncServer");
+	char *grace = ldapu_get_first(ld, e, "ixSyncGraceDays");
+	c->grace_days = grace != NULL ? strtol(grace, NULL, 10) : SYNC_GRACE_DAYS_DEFAULT;
+	free(grace);
 	for (int i = 0; i < SA_COUNT; i++)
 		c->their[i] = ldap_defaults[i] != NULL ? xstrdup(ldap_defaults[i]) : NULL;
 	char **maps = ldapu_get_values(ld, e, "ixSyncMap", NULL);
@@ -336,7 +365,7 @@ int sync_connect(const struct config *cfg, const struct sync_conf *c, LDAP **ld_
 			   c->server_dn != NULL ? c->server_dn : "no server");
 		return IX_EINVAL;
 	}
-	char *path = secret_path(cfg, c->name, ".secret"), *password = NULL;
+	char *path = sync_file_path(cfg, c->name, ".secret"), *password = NULL;
 	size_t len = 0;
 	if (read_file(path, SECRET_MAX, &password, &len) < 0) {
 		buf_printf(error_r,
@@ -347,7 +376,7 @@ int sync_connect(const struct config *cfg, const struct sync_conf *c, LDAP **ld_
 		return IX_EIO;
 	}
 	free(path);
-	char *ca = secret_path(cfg, c->name, "-ca.pem");
+	char *ca = sync_file_path(cfg, c->name, "-ca.pem");
 	struct stat st;
 	struct buf why = BUF_INIT;
 	int ret = repl_connect_tls(c->uri, c->bind_dn, password, stat(ca, &st) == 0 ? ca : NULL, ld_r, &why);
@@ -381,7 +410,7 @@ static const char *count_of(char **counts, const char *name)
 int sync_source_list(struct prov *p, const struct config *cfg, struct buf *out, struct buf *error_r)
 {
 	LDAP *ld = prov_ldap(p);
-	char *base = xasprintf(SOURCES_OU ",%s", cfg->suffix);
+	char *base = xasprintf(SYNC_SOURCES_OU ",%s", cfg->suffix);
 	LDAPMessage *res = NULL;
 	int ret = ldapu_search(ld, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixDirectorySource)", source_attrs, &res,
 			       error_r);
@@ -423,11 +452,17 @@ int sync_source_show(struct prov *p, const struct config *cfg, const char *name,
 	static const struct {
 		const char *label, *attr, *dflt;
 	} rows[] = {
-		{ "Type", "ixSyncType", "ldap" },          { "URI", "ixSyncUri", "-" },
-		{ "Bind DN", "ixSyncBindDn", "-" },        { "Users under", "ixSyncBase", "-" },
-		{ "Filter", "ixSyncFilter", "(default)" }, { "Groups under", "ixSyncGroupsBase", "(the users' base)" },
-		{ "Run by", "ixSyncServer", "-" },         { "State", "ixSyncState", "never run" },
-		{ "Last run", "ixSyncLastRun", "never" },  { "Last change seen", "ixSyncLastChange", "none" },
+		{ "Type", "ixSyncType", "ldap" },
+		{ "URI", "ixSyncUri", "-" },
+		{ "Bind DN", "ixSyncBindDn", "-" },
+		{ "Users under", "ixSyncBase", "-" },
+		{ "Filter", "ixSyncFilter", "(default)" },
+		{ "Groups under", "ixSyncGroupsBase", "(the users' base)" },
+		{ "Run by", "ixSyncServer", "-" },
+		{ "Grace days", "ixSyncGraceDays", GRACE_DEFAULT_TEXT },
+		{ "State", "ixSyncState", "never run" },
+		{ "Last run", "ixSyncLastRun", "never" },
+		{ "Last change seen", "ixSyncLastChange", "none" },
 	};
 	buf_printf(out, "Sync source %s\n", name);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {

@@ -1,13 +1,16 @@
 """test_sync.py - sync sources of type ldap: a second slapd started here plays the organisation's directory (core,
-cosine and inetorgperson schemas, syncprov), its users and groups are loaded with ldapadd, and `interchange sync`
-makes them recipients: addresses, mail over SMTP, IMAP after `user passwd`, changes of names and addresses, a rename
-(same mailbox), a deletion (disabled and hidden, mailbox kept), and conflicts with local recipients."""
+cosine and inetorgperson schemas, syncprov), its users and groups are loaded with ldapadd, and the attendant follows
+it (RFC 4533 refreshAndPersist) once `interchange sync add` names it: recipients with their addresses, mail over
+SMTP, IMAP after `user passwd`, changes of names and addresses, a rename (same mailbox), a deletion (disabled and
+hidden, mailbox kept), conflicts with local recipients, all without `sync run`; a restart resumes from the cookie,
+and a source that goes away is followed again when it comes back."""
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ENV, System, entries, free_ports, imap_login_ok, main, run, setup, test, wait_for  # noqa: E402
@@ -26,7 +29,8 @@ class Source:
         self.base = tempfile.mkdtemp(prefix="ixsrc-", dir="/tmp")
         self.port = free_ports(1)[0]
         self.uri = "ldap://127.0.0.1:%d/" % self.port
-        conf, data = os.path.join(self.base, "slapd.d"), os.path.join(self.base, "data")
+        self.conf = conf = os.path.join(self.base, "slapd.d")
+        data = os.path.join(self.base, "data")
         os.makedirs(conf)
         os.makedirs(data)
         ldif = """dn: cn=config
@@ -48,6 +52,7 @@ cn: schema
 include: file:///etc/ldap/schema/core.ldif
 include: file:///etc/ldap/schema/cosine.ldif
 include: file:///etc/ldap/schema/inetorgperson.ldif
+include: file:///etc/ldap/schema/nis.ldif
 
 dn: olcDatabase={{-1}}frontend,cn=config
 objectClass: olcDatabaseConfig
@@ -74,7 +79,10 @@ objectClass: olcSyncProvConfig
 olcOverlay: {{0}}syncprov
 """.format(base=self.base, data=data, suffix=self.SUFFIX, admin=self.ADMIN, pw=self.PASSWORD)
         run(["slapadd", "-n0", "-F", conf], check=True, input=ldif)
-        self.proc = subprocess.Popen(["slapd", "-d", "none", "-F", conf, "-h", self.uri], env=ENV,
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(["slapd", "-d", "none", "-F", self.conf, "-h", self.uri], env=ENV,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if not wait_for(lambda: self.proc.poll() is not None or run(
                 ["ldapwhoami", "-x", "-H", self.uri, "-D", self.ADMIN, "-w", self.PASSWORD]).returncode == 0,
@@ -91,9 +99,12 @@ olcOverlay: {{0}}syncprov
     def modify(self, ldif):
         self.ldap("ldapmodify", ldif)
 
-    def stop(self):
+    def halt(self):
         self.proc.terminate()
         self.proc.wait(timeout=30)
+
+    def stop(self):
+        self.halt()
         shutil.rmtree(self.base, ignore_errors=True)
 
 
@@ -145,8 +156,14 @@ def two_directories():
     S.cli("user", "add", "frank", "--given", "Frank", "--surname", "Here", "--password", "pw-frank",
           "--alias", "shared@example.com", check=True)
     p = S.cli("sync", "add", "corp", "--uri", SRC.uri, "--bind-dn", Source.ADMIN, "--password", Source.PASSWORD,
-              "--base", "ou=People," + Source.SUFFIX, "--groups-base", "ou=Groups," + Source.SUFFIX)
+              "--base", "ou=People," + Source.SUFFIX, "--groups-base", "ou=Groups," + Source.SUFFIX,
+              "--grace-days", "3")
     assert p.returncode == 0, (p.stdout, p.stderr)
+
+
+def staff_members():
+    found = ours("(cn=staff)", "member")
+    return sorted(found[0].get("member", [])) if found else None
 
 
 @test
@@ -155,21 +172,22 @@ def the_password_is_kept_by_this_server_only():
     assert oct(os.stat(path).st_mode & 0o777) == "0o600", oct(os.stat(path).st_mode)
     dump = S.ldapsearch("(objectClass=ixDirectorySource)", "*", bind_dn=S.admin_dn, password=S.admin_password)
     assert "ixSyncUri" in dump.stdout and Source.PASSWORD not in dump.stdout, dump.stdout
-    assert "never run" in S.cli("sync", "list", check=True).stdout
+    assert "corp" in S.cli("sync", "list", check=True).stdout
 
 
 @test
-def a_run_makes_users_and_lists():
-    out = sync_run()
-    assert "users 5 of 5" in out and "lists 2 of 2" in out, out
+def the_attendant_follows_the_source_without_a_run():
+    # no `sync run`: the attendant starts following the source within seconds of `sync add`
+    assert wait_for(lambda: staff_members() == sorted([S.user_dn("alice"), S.user_dn("bob")]), timeout=20), \
+        staff_members()
     a = user("alice")
     assert a is not None and a["sn"] == ["Walker"] and a["mail"] == ["alice@example.com"], a
     assert sorted(a["ixproxyaddresses"]) == ["SMTP:alice@example.com", "smtp:a.walker@example.com"], a
     assert a.get("ixsyncanchor") and a["ixmailboxguid"], a
-    staff = ours("(cn=staff)", "member")[0]
-    assert sorted(staff["member"]) == sorted([S.user_dn("alice"), S.user_dn("bob")]), staff
     eng = ours("(cn=eng)", "member")[0]
     assert sorted(eng["member"]) == sorted([S.user_dn("carol"), "cn=staff,ou=Recipients," + S.suffix]), eng
+    assert wait_for(lambda: re.search(r"State +live", show())), show()
+    assert os.path.exists(os.path.join(S.data, "sync", "corp.cookie"))
 
 
 @test
@@ -194,14 +212,13 @@ def conflicts_are_reported_never_overwritten():
 
 
 @test
-def names_and_addresses_follow_the_source():
+def names_and_addresses_follow_the_source_live():
     SRC.modify("dn: uid=alice,ou=People,%s\nchangetype: modify\nreplace: sn\nsn: Smith\n-\nreplace: cn\n"
                "cn: Alice Smith\n-\nreplace: mail\nmail: alice.smith@example.com\nmail: alice@example.com\n" %
                Source.SUFFIX)
-    out = sync_run()
-    assert "1 changed" in out, out
+    assert wait_for(lambda: user("alice")["sn"] == ["Smith"], timeout=10), user("alice")
     a = user("alice")
-    assert a["sn"] == ["Smith"] and a["cn"] == ["Alice Smith"] and a["mail"] == ["alice.smith@example.com"], a
+    assert a["cn"] == ["Alice Smith"] and a["mail"] == ["alice.smith@example.com"], a
     assert sorted(a["ixproxyaddresses"]) == ["SMTP:alice.smith@example.com", "smtp:alice@example.com"], a
     S.send_mail("alice.smith@example.com", "<sync-2@outside.org>")
     assert wait_for(lambda: S.imap_count("alice", "pw-alice", "<sync-2@outside.org>") == 1, timeout=15)
@@ -214,13 +231,10 @@ def a_rename_keeps_the_recipient_and_its_mailbox():
     # what the source's referential integrity would do (this test's slapd has none)
     SRC.modify("dn: cn=staff,ou=Groups,{s}\nchangetype: modify\ndelete: member\nmember: uid=bob,ou=People,{s}\n-\n"
                "add: member\nmember: uid=robert,ou=People,{s}\n".format(s=Source.SUFFIX))
-    out = sync_run()
-    assert "1 renamed" in out, out
+    assert wait_for(lambda: user("robert") is not None and S.user_dn("robert") in staff_members(), timeout=10), \
+        staff_members()
     assert user("bob") is None
-    robert = user("robert")
-    assert robert is not None and robert["ixmailboxguid"] == guid, robert
-    staff = ours("(cn=staff)", "member")[0]
-    assert S.user_dn("robert") in staff["member"], staff
+    assert user("robert")["ixmailboxguid"] == guid
 
 
 @test
@@ -229,22 +243,107 @@ def a_user_deleted_at_the_source_is_disabled_and_hidden_with_its_mailbox():
     assert wait_for(lambda: imap_login_ok(S.ports["imap"], "carol", "pw-carol"), timeout=10)
     guid = user("carol")["ixmailboxguid"]
     SRC.ldap("ldapdelete", "uid=carol,ou=People,%s\n" % Source.SUFFIX)
-    sync_run()
+    assert wait_for(lambda: user("carol").get("ixsyncdeleted"), timeout=10), user("carol")
     carol = user("carol")
     assert carol is not None and carol["ixmailboxguid"] == guid, carol
-    assert carol.get("ixhidefromaddressbook") == ["TRUE"] and carol.get("ixsyncdeleted"), carol
+    assert carol.get("ixhidefromaddressbook") == ["TRUE"], carol
     assert carol.get("pwdaccountlockedtime") == ["000001010000Z"], carol
     assert not imap_login_ok(S.ports["imap"], "carol", "pw-carol")
-    assert re.search(r"Users +3 \(1 disabled", show()), show()
+    assert wait_for(lambda: re.search(r"Users +3 \(1 disabled", show())), show()
     eng = ours("(cn=eng)", "member")[0]
     assert S.user_dn("carol") not in eng.get("member", []), eng
 
 
+def maintenance():
+    out = S.cli("maintenance", "run", check=True).stdout
+    assert "Maintenance done" in out, out
+
+
 @test
-def a_run_with_nothing_changed_changes_nothing():
+def a_disabled_user_is_removed_after_the_grace_days_only():
+    assert "Grace days        3" in show(), show()
+    maintenance()
+    assert user("carol") is not None  # deleted at the source just now: within the 3 days
+    # time is an input: the deletion is dated 4 days ago, as if the days had passed
+    four_days_ago = time.strftime("%Y%m%d%H%M%SZ", time.gmtime(time.time() - 4 * 86400))
+    p = S.ldapmodify("dn: %s\nchangetype: modify\nreplace: ixSyncDeleted\nixSyncDeleted: %s\n" %
+                     (S.user_dn("carol"), four_days_ago))
+    assert p.returncode == 0, p.stderr
+    maintenance()
+    assert user("carol") is None
+    assert user("alice") is not None and user("robert") is not None
+
+
+@test
+def a_group_loop_is_reported_and_left_open():
+    SRC.add("dn: cn=loop-a,ou=Groups,{s}\nobjectClass: groupOfNames\ncn: loop-a\nmember: uid=alice,ou=People,{s}\n\n"
+            "dn: cn=loop-b,ou=Groups,{s}\nobjectClass: groupOfNames\ncn: loop-b\nmember: cn=loop-a,ou=Groups,{s}\n\n"
+            .format(s=Source.SUFFIX))
+    SRC.modify("dn: cn=loop-a,ou=Groups,{s}\nchangetype: modify\nadd: member\nmember: cn=loop-b,ou=Groups,{s}\n"
+               .format(s=Source.SUFFIX))
+    assert wait_for(lambda: "a group loop" in show(), timeout=10), show()
+    lists = "ou=Recipients," + S.suffix
+    a, b = ours("(cn=loop-a)", "member")[0], ours("(cn=loop-b)", "member")[0]
+    assert b["member"] == ["cn=loop-a," + lists], b
+    assert a["member"] == [S.user_dn("alice")], a
+    assert "cn=loop-b,ou=Groups,%s holds it" % Source.SUFFIX in show(), show()
+
+
+@test
+def a_posix_group_gets_its_members_by_login():
+    SRC.add("dn: cn=devs,ou=Groups,{s}\nobjectClass: posixGroup\ncn: devs\ngidNumber: 5000\nmemberUid: alice\n"
+            "memberUid: robert\nmemberUid: nobody\n\n".format(s=Source.SUFFIX))
+    want = sorted([S.user_dn("alice"), S.user_dn("robert")])
+    assert wait_for(lambda: ours("(cn=devs)", "member") and sorted(ours("(cn=devs)", "member")[0].get("member", [])) ==
+                    want, timeout=10), ours("(cn=devs)", "member")
+    SRC.modify("dn: cn=devs,ou=Groups,%s\nchangetype: modify\ndelete: memberUid\nmemberUid: robert\n" % Source.SUFFIX)
+    assert wait_for(lambda: ours("(cn=devs)", "member")[0].get("member") == [S.user_dn("alice")], timeout=10), \
+        ours("(cn=devs)", "member")
+
+
+@test
+def an_entry_with_an_address_and_no_login_becomes_a_contact():
+    SRC.add("dn: cn=Vendor Contact,ou=People,{s}\nobjectClass: inetOrgPerson\ncn: Vendor Contact\nsn: Contact\n"
+            "mail: vendor@partner.example\n\n".format(s=Source.SUFFIX))
+    assert wait_for(lambda: ours("(cn=Vendor Contact)", "objectClass", "ixTargetAddress"), timeout=10)
+    c = ours("(cn=Vendor Contact)", "objectClass", "ixTargetAddress", "ixProxyAddresses")[0]
+    assert "ixContact" in c["objectclass"] and c["ixtargetaddress"] == ["vendor@partner.example"], c
+    assert c["ixproxyaddresses"] == ["SMTP:vendor@partner.example"], c
+    assert wait_for(lambda: re.search(r"Contacts +1\n", show())), show()
+    SRC.ldap("ldapdelete", "cn=Vendor Contact,ou=People,%s\n" % Source.SUFFIX)
+    assert wait_for(lambda: not ours("(cn=Vendor Contact)", "cn"), timeout=10)
+
+
+@test
+def a_run_after_live_changes_finds_nothing_to_do():
     out = sync_run()
-    assert "0 added, 0 changed, 0 renamed, 0 disabled or deleted" in out, out
+    assert "users 4 of 4" in out and "0 added, 0 changed, 0 renamed, 0 disabled or deleted" in out, out
     assert "in step" in show()
+
+
+@test
+def a_restart_resumes_from_the_cookie():
+    S.stop()
+    SRC.add(person("gina", "Gina", "New", "gina@example.com"))
+    SRC.ldap("ldapdelete", "uid=erin,ou=People,%s\n" % Source.SUFFIX)
+    mark = S.log_mark("attendant")
+    S.start()
+    assert wait_for(lambda: user("gina") is not None and user("erin").get("ixsyncdeleted"), timeout=20), \
+        (user("gina"), user("erin"))
+    # the refresh asked only for what changed since the cookie
+    S.wait_log("attendant", "sync corp: refreshed (changes since the last session)", since=mark)
+
+
+@test
+def a_source_that_goes_away_is_followed_again_when_it_comes_back():
+    mark = S.log_mark("attendant")
+    SRC.halt()
+    S.wait_log("attendant", "sync corp: the connection to the source was lost", since=mark)
+    assert wait_for(lambda: "reconnecting" in show(), timeout=10), show()
+    SRC.start()
+    SRC.modify("dn: uid=robert,ou=People,%s\nchangetype: modify\nreplace: title\ntitle: Engineer\n" % Source.SUFFIX)
+    assert wait_for(lambda: user("robert").get("title") == ["Engineer"], timeout=20), user("robert")
+    assert wait_for(lambda: re.search(r"State +live", show()), timeout=10), show()
 
 
 @test
@@ -254,6 +353,7 @@ def deleting_the_source_with_keep_leaves_local_recipients():
     a = user("alice")
     assert a is not None and "ixsyncanchor" not in a, a
     assert not os.path.exists(os.path.join(S.data, "sync", "corp.secret"))
+    assert not os.path.exists(os.path.join(S.data, "sync", "corp.cookie"))
     assert "No sync sources" in S.cli("sync", "list", check=True).stdout
 
 
