@@ -30,6 +30,13 @@ PROGRAMS += $(BUILD)/ixordering.so
 $(BUILD)/ixordering.so: directory/ixordering.c
 	@mkdir -p $(dir $@)
 	$(CC) -D_GNU_SOURCE -O2 -g -std=c11 $(WARN) -fPIC -shared -o $@ $<
+# The slapd module that lets the unique and dynlist overlays answer the administrator only where they would reveal a
+# hidden recipient (directory/ixgate.c), copied beside slapd's data at every start and loaded after both overlays'
+# modules; like the one above it runs inside slapd.
+PROGRAMS += $(BUILD)/ixgate.so
+$(BUILD)/ixgate.so: directory/ixgate.c
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -O2 -g -std=c11 $(WARN) -fPIC -shared -o $@ $<
 # Our Cyrus SASL PLAIN plugin for slapd (directory/ixplain.c), copied beside slapd's data at every start; like the
 # module above it runs inside slapd.
 PROGRAMS += $(BUILD)/libixplain.so

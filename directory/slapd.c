@@ -267,14 +267,16 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 	free(key);
 	/* our ordering module first: it must run before the schema that names its syntaxes (directory/ixordering.c) */
 	char *ordering = config_path(cfg, SLAPD_ORDERING_MODULE);
+	char *gate = config_path(cfg, SLAPD_GATE_MODULE);
 	buf_printf(b,
 		   "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"
 		   "olcModulePath: /usr/lib/ldap\nolcModuleLoad: %s name cn uid\nolcModuleLoad: back_mdb\n"
 		   "olcModuleLoad: syncprov\nolcModuleLoad: unique\nolcModuleLoad: refint\nolcModuleLoad: dynlist\n"
 		   "olcModuleLoad: sssvlv\nolcModuleLoad: " SLAPD_ACCESSLOG_MODULE
-		   "\nolcModuleLoad: " SLAPD_PPOLICY_MODULE "\n\n",
-		   ordering);
+		   "\nolcModuleLoad: " SLAPD_PPOLICY_MODULE "\nolcModuleLoad: %s\n\n",
+		   ordering, gate);
 	free(ordering);
+	free(gate);
 	char *core = config_path(cfg, "directory/schema/core.ldif");
 	char *inetorg = config_path(cfg, "directory/schema/inetorgperson.ldif");
 	buf_printf(b,
@@ -551,6 +553,8 @@ int slapd_create_config(const struct config *cfg, const char *rootpw_hash, unsig
 		ret = write_ordered_schema(cfg, "inetorgperson", error_r);
 	if (ret == IX_OK)
 		ret = install_beside(cfg, SLAPD_ORDERING_MODULE, "ordering module", error_r);
+	if (ret == IX_OK)
+		ret = install_beside(cfg, SLAPD_GATE_MODULE, "gate module", error_r);
 	if (ret == IX_OK) {
 		config_ldif(cfg, rootpw_hash, server_id, directory_extra, &b);
 		ret = write_text(cfg, "directory/config.ldif", &b, error_r);
@@ -654,7 +658,8 @@ char *slapd_listen_urls(const struct config *cfg)
 /* Cyrus SASL mechanisms slapd may offer: the plugins it finds in SLAPD_SASL_DIR, which holds only ours for PLAIN
  * (directory/ixplain.c); EXTERNAL is built into libsasl2. Without this slapd offers every plugin installed (SCRAM,
  * DIGEST-MD5, CRAM-MD5, NTLM), all of which need passwords stored in clear and so always fail here. Copied at every
- * start, so older data folders get it too, and a new build's plugin replaces the old one. */
+ * start, so older data folders get it too, and a new build's plugin replaces the old one; so is our gate module
+ * (SLAPD_GATE_MODULE), which upgrade_address_book adds to an older configuration. */
 static int slapd_sasl_plugins(const struct config *cfg, struct buf *error_r)
 {
 	char *dir = config_path(cfg, SLAPD_SASL_DIR);
@@ -664,7 +669,9 @@ static int slapd_sasl_plugins(const struct config *cfg, struct buf *error_r)
 		ret = IX_EIO;
 	}
 	free(dir);
-	return ret == IX_OK ? install_beside(cfg, SLAPD_SASL_PLUGIN, "SASL PLAIN plugin", error_r) : ret;
+	if (ret == IX_OK)
+		ret = install_beside(cfg, SLAPD_SASL_PLUGIN, "SASL PLAIN plugin", error_r);
+	return ret == IX_OK ? install_beside(cfg, SLAPD_GATE_MODULE, "gate module", error_r) : ret;
 }
 
 pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf *error_r)

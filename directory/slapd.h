@@ -27,6 +27,10 @@
 /* Our slapd module giving cn, name and uid an ordering rule (directory/ixordering.c), in the data folder; init
  * copies it there from beside the interchange program (ixordering.so). */
 #define SLAPD_ORDERING_MODULE "directory/ixordering.so"
+/* Our slapd module that lets the unique and dynlist overlays answer the administrator only, so that neither a
+ * uniqueness check nor a compare answers before the access rules (directory/ixgate.c); copied into the data folder at
+ * every start, loaded after slapd's unique and dynlist modules. */
+#define SLAPD_GATE_MODULE "directory/ixgate.so"
 /* The only Cyrus SASL plugins slapd loads (SASL_PATH): our PLAIN (directory/ixplain.c), copied there from beside
  * the interchange program at every start; with EXTERNAL, built in, the mechanisms that work. */
 #define SLAPD_SASL_DIR "directory/sasl2"

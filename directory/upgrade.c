@@ -759,6 +759,32 @@ static int direct_reports_upgrade(LDAP *ld, unsigned *changes_r, struct buf *err
 	return ret;
 }
 
+/* Loads our gate module (SLAPD_GATE_MODULE, copied into the data folder at every start) after slapd's unique and
+ * dynlist modules when cn=module{0} does not load it yet. slapd builds the overlays of the directory database at its
+ * start, so the module takes effect from the next start. */
+static int gate_upgrade(const struct config *cfg, LDAP *ld, unsigned *changes_r, struct buf *error_r)
+{
+	static const char *const attrs[] = { "olcModuleLoad", NULL };
+	LDAPMessage *res = NULL;
+	int ret = ldapu_search(ld, "cn=module{0},cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, error_r);
+	if (ret != IX_OK)
+		return ret;
+	char **loaded = ldapu_get_values(ld, ldap_first_entry(ld, res), "olcModuleLoad", NULL);
+	ldap_msgfree(res);
+	int has = 0;
+	for (char **v = loaded; *v != NULL; v++)
+		has |= strstr(*v, SLAPD_GATE_MODULE) != NULL;
+	ldapu_values_free(&loaded);
+	if (has)
+		return IX_OK;
+	char *path = config_path(cfg, SLAPD_GATE_MODULE);
+	ret = load_module(ld, path, error_r);
+	free(path);
+	if (ret == IX_OK)
+		(*changes_r)++;
+	return ret;
+}
+
 int upgrade_address_book(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
 {
 	*changes_r = 0;
@@ -767,6 +793,8 @@ int upgrade_address_book(const struct config *cfg, unsigned *changes_r, struct b
 	if (ret != IX_OK)
 		return ret;
 	ret = direct_reports_upgrade(ld, changes_r, error_r);
+	if (ret == IX_OK)
+		ret = gate_upgrade(cfg, ld, changes_r, error_r);
 	if (ret == IX_OK) {
 		struct buf first_app = BUF_INIT;
 		slapd_application_acl(cfg, 0, &first_app);

@@ -473,6 +473,57 @@ def hidden_recipients_not_revealed_by_member_or_manager_values():
     assert "Manager:      hank" in S.cli("user", "show", "carla", check=True).stdout
 
 
+def as_amy(tool, *args, ldif=None):
+    """An OpenLDAP client (ldapmodify, ldapmodrdn, ldapcompare) bound as the ordinary user amy: (exit status, the
+    text it printed)."""
+    r = run([tool, "-x", "-H", S.ldap_uri, "-D", S.user_dn("amy"), "-w", "pw-amy"] + list(args), input=ldif)
+    return r.returncode, r.stdout + r.stderr
+
+
+def probes(taken, free):
+    """What amy is answered when she tries to take the address or login taken (a hidden recipient's) and free (no
+    one's): a list of (taken's answer, free's answer) exit statuses, one per way of trying."""
+    base = "ou=Recipients," + S.suffix
+    answers = []
+    for make in (lambda v: ("ldapmodify", "dn: %s\nchangetype: modify\nreplace: mail\nmail: %s@example.com\n"
+                            % (S.user_dn("amy"), v)),
+                 lambda v: ("ldapmodify", "dn: %s\nchangetype: modify\nadd: ixProxyAddresses\n"
+                            "ixProxyAddresses: smtp:%s@example.com\n" % (S.user_dn("amy"), v)),
+                 lambda v: ("ldapmodify", "dn: cn=probe,%s\nchangetype: add\nobjectClass: inetOrgPerson\n"
+                            "cn: probe\nsn: probe\nuid: %s\n" % (base, v))):
+        got = []
+        for v in (taken, free):
+            tool, ldif = make(v)
+            code, text = as_amy(tool, ldif=ldif)
+            got.append((code, "Insufficient access" in text))
+        answers.append(got)
+    for v in (taken, free):
+        code, text = as_amy("ldapmodrdn", S.user_dn("amy"), "uid=" + v)
+        answers.append([(code, "Insufficient access" in text)] * 2)
+    return answers
+
+
+@test
+def uniqueness_and_compares_reveal_no_hidden_recipient():
+    # hank is hidden: his login and address are taken, but amy may learn that no more than of a free one
+    for taken, free in (("hank.hidden", "nobody.free"), ("hank", "nobody")):
+        for answer in probes(taken, free):
+            assert answer[0] == answer[1] == (50, True), (taken, free, answer)
+    # a hidden list: a compare says the same as for no list at all
+    S.cli("dl", "add", "secret-team", "--member", "amy", check=True)
+    assert S.ldapmodify("dn: cn=secret-team,ou=Recipients,%s\nchangetype: modify\nadd: ixHideFromAddressBook\n"
+                        "ixHideFromAddressBook: TRUE\n" % S.suffix).returncode == 0
+    for name in ("secret-team", "no-such-team"):
+        code, text = as_amy("ldapcompare", "cn=%s,ou=Recipients,%s" % (name, S.suffix), "cn:" + name)
+        assert code == 32 and "No such object" in text, (name, code, text)
+    # the administrator is still held to uniqueness, and still compares
+    r = S.ldapmodify("dn: %s\nchangetype: modify\nreplace: mail\nmail: hank.hidden@example.com\n" % S.user_dn("amy"))
+    assert r.returncode == 19 and "Constraint violation" in r.stderr, (r.stdout, r.stderr)
+    r = run(["ldapcompare", "-x", "-H", S.ldap_uri, "-D", S.admin_dn, "-w", S.admin_password,
+             "cn=secret-team,ou=Recipients," + S.suffix, "member:" + S.user_dn("amy")])
+    assert r.returncode == 6 and "TRUE" in r.stdout, (r.stdout, r.stderr)
+
+
 @test
 def upgrade_adds_binds_by_login():
     # a directory as an older version made it: no SASL properties, no mapping, the older access rules
@@ -499,7 +550,15 @@ def upgrade_adds_binds_by_login():
     assert "directreports" not in one_entry(as_user("(uid=bob)", "directReports"))
     assert "manager" in one_entry(as_user("(uid=carla)", "manager"))
     S.stop()
+    # (and before the gate module: slapd cannot unload a module while it runs, so it goes from the file slapd.d
+    # keeps cn=module{0} in, with the checksum of the file, which slapd only checks when there is one)
+    module_file = os.path.join(S.data, "directory", "slapd.d", "cn=config", "cn=module{0}.ldif")
+    with open(module_file) as f:
+        lines = [line for line in f if "ixgate.so" not in line and not line.startswith("# CRC32")]
+    with open(module_file, "w") as f:
+        f.writelines(lines)
     S.start()
+    assert probes("hank.hidden", "nobody.free")[0] == [(19, False), (50, True)]
     # (an upgrade step that failed, slapd too busy, is tried again at the attendant's next sweep, 30 s later)
     assert wait_for(lambda: bound_as(plain_whoami("amy", "pw-amy"), "amy"), timeout=45)
     assert wait_for(lambda: bound_as(plain_whoami("ghost", "pw-ghost"), "ghost"), timeout=45)
@@ -534,6 +593,15 @@ def upgrade_adds_binds_by_login():
         app.entries[0].title.value == "Engineer", app.entries
     assert wait_for(lambda: "directreports" in one_entry(as_user("(uid=bob)", "directReports")), timeout=45)
     assert "manager" not in one_entry(as_user("(uid=carla)", "manager"))
+    # the gate module is loaded again, and takes effect from the next start
+    def gate_loaded():
+        r = run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-Q", "-Y", "EXTERNAL", "-H", ldapi_uri(), "-b",
+                 "cn=module{0},cn=config", "-s", "base", "olcModuleLoad"])
+        return "ixgate.so" in r.stdout
+    assert wait_for(gate_loaded, timeout=45)
+    S.stop()
+    S.start()
+    assert probes("hank.hidden", "nobody.free")[0] == [(50, True), (50, True)]
 
 
 if __name__ == "__main__":
