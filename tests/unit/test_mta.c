@@ -21,7 +21,7 @@
 struct sink {
 	int lfd;
 	unsigned port;
-	bool pipelining, dsn, hangup_at_data;
+	bool pipelining, dsn, hangup_at_data, smtputf8;
 	struct buf log; /* commands, one per line, and DATA as "DATA[...]" */
 	unsigned connections;
 	pthread_t thread;
@@ -65,6 +65,8 @@ static void *sink_run(void *arg)
 					put(fd, "250-PIPELINING\r\n");
 				if (k->dsn)
 					put(fd, "250-DSN\r\n");
+				if (k->smtputf8)
+					put(fd, "250-SMTPUTF8\r\n");
 				put(fd, "250 SIZE 100000\r\n");
 				continue;
 			}
@@ -116,8 +118,8 @@ static void sink_stop(struct sink *k)
 static int send_one(struct smtp_client *c, const char *const *rcpts, const unsigned *notify, size_t n, const char *data,
 		    int *codes, char **replies)
 {
-	struct smtp_client_msg m = { "a@example.com", rcpts, notify, "env+1", data,
-				     strlen(data),    false, n,      codes,   replies };
+	struct smtp_client_msg m = { "a@example.com", rcpts, notify, "env+1", data, strlen(data),
+				     false,           n,     codes,  replies, 0 };
 	struct buf err = BUF_INIT;
 	int r = smtp_client_send(c, &m, &err);
 	buf_free(&err);
@@ -322,5 +324,66 @@ static void mx_lookup_with_own_resolver(void)
 	pthread_join(d.thread, NULL);
 }
 
+/* SMTPUTF8 (RFC 6531): what needs it, declared to a server that offers it, never sent to one that does not. */
+static void smtputf8_declared_or_refused(void)
+{
+	static const char ascii_msg[] = "Subject: plain\r\n\r\nbody \xc3\xbc is 8BITMIME's business\r\n";
+	static const char utf8_header[] = "Subject: Gr\xc3\xbc\xc3\x9f\x65\r\n\r\nx\r\n";
+	const char *plain[] = { "x@remote.test" }, *utf8[] = { "j\xc3\xbcrgen@remote.test" };
+	test_assert(smtp_client_utf8_need("a@example.com", plain, 1, ascii_msg, strlen(ascii_msg)) == 0);
+	test_assert(smtp_client_utf8_need("a@example.com", utf8, 1, ascii_msg, strlen(ascii_msg)) ==
+		    SMTP_UTF8_ENVELOPE);
+	test_assert(smtp_client_utf8_need("\xc3\xa9@example.com", plain, 1, ascii_msg, strlen(ascii_msg)) ==
+		    SMTP_UTF8_ENVELOPE);
+	test_assert(smtp_client_utf8_need("a@example.com", plain, 1, utf8_header, strlen(utf8_header)) ==
+		    SMTP_UTF8_HEADER);
+	for (int offer = 0; offer < 2; offer++) {
+		struct sink k = { .pipelining = true, .smtputf8 = offer };
+		sink_start(&k);
+		struct smtp_client *c;
+		struct buf err = BUF_INIT;
+		test_assert(smtp_client_open("127.0.0.1", k.port, "mx.example.com", NULL, 5000, &c, &err) == 0);
+		int codes[1];
+		char *replies[1];
+		struct smtp_client_msg m = { "a@example.com",
+					     utf8,
+					     NULL,
+					     NULL,
+					     utf8_header,
+					     strlen(utf8_header),
+					     false,
+					     1,
+					     codes,
+					     replies,
+					     SMTP_UTF8_ENVELOPE | SMTP_UTF8_HEADER };
+		test_assert(smtp_client_send(c, &m, &err) == 0);
+		if (offer) {
+			test_assert(codes[0] == 250);
+			test_assert(strstr(buf_cstr(&k.log), "MAIL FROM:<a@example.com> SMTPUTF8 SIZE=") != NULL);
+			test_assert(strstr(buf_cstr(&k.log), "RCPT TO:<j\xc3\xbcrgen@remote.test>") != NULL);
+		} else {
+			test_assert(codes[0] == 553);
+			test_assert(strncmp(replies[0], "553 5.6.7 ", 10) == 0 &&
+				    strstr(replies[0], "SMTPUTF8") != NULL &&
+				    strstr(replies[0], "address in its envelope is not ASCII") != NULL);
+			test_assert(strstr(buf_cstr(&k.log), "MAIL") == NULL); /* nothing was sent */
+		}
+		free(replies[0]);
+		/* a plain message on the same connection declares nothing */
+		m.rcpts = plain;
+		m.data = ascii_msg;
+		m.len = strlen(ascii_msg);
+		m.utf8 = 0;
+		buf_reset(&k.log);
+		test_assert(smtp_client_send(c, &m, &err) == 0 && codes[0] == 250);
+		free(replies[0]);
+		smtp_client_close(&c);
+		test_assert(strstr(buf_cstr(&k.log), "SMTPUTF8") == NULL);
+		sink_stop(&k);
+		buf_free(&err);
+	}
+}
+
 TEST_MAIN("mta", TEST_CASE(pipelined_transactions_and_reuse), TEST_CASE(lock_step_without_pipelining),
-	  TEST_CASE(broken_connection_is_temporary), TEST_CASE(mx_lookup_with_own_resolver))
+	  TEST_CASE(broken_connection_is_temporary), TEST_CASE(mx_lookup_with_own_resolver),
+	  TEST_CASE(smtputf8_declared_or_refused))

@@ -279,8 +279,19 @@ static void send_group(struct mta *m, const struct queue_msg *q, struct attempt 
 	bool eight = false;
 	for (size_t i = 0; i < q->body.len && !eight; i++)
 		eight = (unsigned char)q->body.data[i] >= 128;
-	struct smtp_client_msg sm = { q->sender,   rcpts, notify, q->envid, q->body.data,
-				      q->body.len, eight, n,      codes,    replies };
+	struct smtp_client_msg sm = {
+		.sender = q->sender,
+		.rcpts = rcpts,
+		.notify = notify,
+		.envid = q->envid,
+		.data = q->body.data,
+		.len = q->body.len,
+		.eightbit = eight,
+		.utf8 = smtp_client_utf8_need(q->sender, rcpts, n, q->body.data, q->body.len),
+		.nrcpts = n,
+		.codes = codes,
+		.replies = replies,
+	};
 	buf_reset(&err);
 	int rc = smtp_client_send(c, &sm, &err);
 	for (size_t i = 0; i < n; i++) {

@@ -1,5 +1,6 @@
 /* smtp_client.c - outbound SMTP over blocking sockets with timeouts (see smtp_client.h). */
 #include "transport/mta/smtp_client.h"
+#include "transport/mta/dsn.h"
 #include "common/err.h"
 #include "transport/net/tcp.h"
 #include "transport/smtp/smtp_parse.h"
@@ -376,15 +377,47 @@ static void xtext(struct buf *b, const char *s)
 	}
 }
 
+static bool ascii(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)s[i] >= 128)
+			return false;
+	}
+	return true;
+}
+
+unsigned smtp_client_utf8_need(const char *sender, const char *const *rcpts, size_t n, const char *data, size_t len)
+{
+	unsigned need = ascii(sender, strlen(sender)) ? 0 : SMTP_UTF8_ENVELOPE;
+	for (size_t i = 0; i < n && need == 0; i++)
+		need = ascii(rcpts[i], strlen(rcpts[i])) ? 0 : SMTP_UTF8_ENVELOPE;
+	if (!ascii(data, dsn_header_length(data, len)))
+		need |= SMTP_UTF8_HEADER;
+	return need;
+}
+
 int smtp_client_send(struct smtp_client *c, struct smtp_client_msg *m, struct buf *error_r)
 {
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		m->codes[i] = 421;
 		m->replies[i] = NULL;
 	}
+	if (m->utf8 != 0 && !smtp_client_has(c, "SMTPUTF8")) {
+		/* RFC 6531 3.2: not sent to a server that cannot take it; the sender hears why */
+		for (size_t i = 0; i < m->nrcpts; i++) {
+			m->codes[i] = 553;
+			m->replies[i] = xasprintf(
+				"553 5.6.7 %s does not offer SMTPUTF8, which this message needs (%s)", c->peer,
+				(m->utf8 & SMTP_UTF8_ENVELOPE) ? "an address in its envelope is not ASCII"
+							       : "its header has UTF-8 text");
+		}
+		return 0;
+	}
 	bool pipelining = smtp_client_has(c, "PIPELINING"), dsn = smtp_client_has(c, "DSN");
 	struct buf out = BUF_INIT, reply = BUF_INIT;
 	buf_printf(&out, "MAIL FROM:<%s>", m->sender);
+	if (m->utf8 != 0)
+		buf_append_str(&out, " SMTPUTF8");
 	if (smtp_client_has(c, "SIZE"))
 		buf_printf(&out, " SIZE=%zu", m->len);
 	if (m->eightbit && smtp_client_has(c, "8BITMIME"))

@@ -49,7 +49,17 @@ struct smtp_client_msg {
 	size_t nrcpts;
 	int *codes;     /* nrcpts entries, filled */
 	char **replies; /* nrcpts entries, filled */
+	/* What needs SMTPUTF8 (smtp_client_utf8_need): declared on MAIL when the server offers it; when it does not,
+	 * nothing is sent and every recipient gets "553 5.6.7 ..." saying why (RFC 6531 3.2). */
+	unsigned utf8;
 };
+
+/* What in a message needs the SMTPUTF8 extension (RFC 6531): a non-ASCII address in the envelope, or 8-bit bytes
+ * in the header block (UTF-8 header fields, RFC 6532). */
+#define SMTP_UTF8_ENVELOPE 1u
+#define SMTP_UTF8_HEADER 2u
+/* Returns the SMTP_UTF8_* bits of sender, rcpts[0..n) and the message data[0..len) (its header block is read). */
+unsigned smtp_client_utf8_need(const char *sender, const char *const *rcpts, size_t n, const char *data, size_t len);
 
 /* Sends one transaction (pipelined when offered). Returns 0 when the exchange completed (look at codes: some
  * recipients may have been refused), or IX_EUNAVAIL when the connection broke (every recipient gets 421 and

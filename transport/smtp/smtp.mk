@@ -24,6 +24,7 @@ E2E_TESTS += tests/e2e/test_smtp.py
 E2E_TESTS += tests/e2e/test_limits.py
 E2E_TESTS += tests/e2e/test_stop.py
 E2E_TESTS += tests/e2e/test_submission.py
+E2E_TESTS += tests/e2e/test_smtputf8.py
 
 # the end-to-end tests' view into the store
 PROGRAMS += $(BUILD)/transport/smtpd_probe

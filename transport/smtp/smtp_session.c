@@ -120,6 +120,26 @@ static void transaction_reset(struct smtp_session *s)
 	s->state = s->helo[0] != '\0' ? ST_HELO : ST_INIT;
 }
 
+/* Tells config.refused of a refusal: of MAIL (no recipient), of one recipient, or of the transaction's message. */
+static void tell_refused(struct smtp_session *s, const struct smtp_rcpt *rcpts, size_t n, const char *text)
+{
+	if (s->cfg->refused == NULL)
+		return;
+	struct smtp_session_info info;
+	info_fill(s, &info);
+	info.mail = &s->mail;
+	s->cfg->refused(s->ctx, &info, rcpts, n, text);
+}
+
+/* The message of the transaction is refused with text: said to config.refused, then the transaction is over. */
+static void message_refused(struct smtp_session *s, const char *text)
+{
+	if (s->rcpt_count > 0)
+		tell_refused(s, s->rcpts, s->rcpt_count, text);
+	transaction_reset(s);
+	reply_error(s, text);
+}
+
 /* A time limit is up: the client hears which, and the connection closes. While a delivery or an offloaded step is
  * out the session cannot end: it says so when that work is done (smtp_session_delivered, offload_done). */
 static void time_limit(struct smtp_session *s, const char *what)
@@ -212,8 +232,7 @@ static void deliver(struct smtp_session *s)
 	if (spool_view(&s->msg, &env.message, &env.message_len, &err) != 0) {
 		log_warn("smtp: %s: %s", conn_peer(s->conn), buf_cstr(&err));
 		buf_free(&err);
-		transaction_reset(s);
-		reply_error(s, "451 4.3.0 Cannot keep the message now, try again later");
+		message_refused(s, "451 4.3.0 Cannot keep the message now, try again later");
 		return;
 	}
 	buf_free(&err);
@@ -231,6 +250,8 @@ void smtp_session_delivered(struct smtp_session *s, const char *error_reply)
 		panic("smtp_session_delivered without a delivery");
 	if (error_reply == NULL)
 		s->messages++;
+	else
+		tell_refused(s, s->rcpts, s->rcpt_count, error_reply);
 	transaction_reset(s);
 	if (s->conn_ended) {
 		s->state = ST_END;
@@ -299,6 +320,7 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
 		return;
 	}
 	if (s->mail.has_size && s->mail.size > s->cfg->max_size) {
+		tell_refused(s, NULL, 0, "552 5.3.4 Message size exceeds fixed maximum message size");
 		memset(&s->mail, 0, sizeof(s->mail));
 		reply_error(s, "552 5.3.4 Message size exceeds fixed maximum message size");
 		return;
@@ -311,6 +333,7 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
 		info.mail = &s->mail;
 		const char *refusal = s->cfg->mail_check(s->ctx, &info, &s->mail);
 		if (refusal != NULL) {
+			tell_refused(s, NULL, 0, refusal);
 			memset(&s->mail, 0, sizeof(s->mail));
 			reply_error(s, refusal);
 			return;
@@ -330,6 +353,7 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 		return;
 	}
 	if (s->rcpt_count >= s->cfg->max_recipients) {
+		tell_refused(s, &rcpt, 1, "452 4.5.3 Too many recipients");
 		reply(s, "452 4.5.3 Too many recipients");
 		return;
 	}
@@ -337,17 +361,25 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 	info_fill(s, &info);
 	const char *reason = NULL;
 	enum smtp_rcpt_verdict v = s->be->rcpt(s->ctx, &info, &rcpt, &reason);
+	const char *refusal = NULL;
 	switch (v) {
 	case SMTP_RCPT_ACCEPT: break;
-	case SMTP_RCPT_UNKNOWN:
-		reply_error(s, reason != NULL ? reason : "550 5.1.1 Recipient address rejected: unknown user");
-		return;
-	case SMTP_RCPT_FULL: reply(s, reason != NULL ? reason : "452 4.2.2 Mailbox full"); return;
-	case SMTP_RCPT_DENIED:
-		reply_error(s, reason != NULL ? reason : "550 5.7.1 Recipient address rejected: access denied");
-		return;
+	case SMTP_RCPT_UNKNOWN: refusal = "550 5.1.1 Recipient address rejected: unknown user"; break;
+	case SMTP_RCPT_FULL: refusal = "452 4.2.2 Mailbox full"; break;
+	case SMTP_RCPT_DENIED: refusal = "550 5.7.1 Recipient address rejected: access denied"; break;
 	case SMTP_RCPT_TEMPFAIL:
-	default: reply(s, reason != NULL ? reason : "451 4.3.0 Recipient lookup failed, try again later"); return;
+	default: refusal = "451 4.3.0 Recipient lookup failed, try again later"; break;
+	}
+	if (refusal != NULL) {
+		refusal = reason != NULL ? reason : refusal;
+		tell_refused(s, &rcpt, 1, refusal);
+		if (v == SMTP_RCPT_UNKNOWN || v == SMTP_RCPT_DENIED)
+			reply_error(
+				s,
+				refusal); /* counts towards max_errors; a full mailbox or a lookup failure does not */
+		else
+			reply(s, refusal);
+		return;
 	}
 	if (s->rcpt_count == s->rcpt_cap) {
 		s->rcpt_cap = s->rcpt_cap ? s->rcpt_cap * 2 : 4;
@@ -381,18 +413,15 @@ static void cmd_data(struct smtp_session *s, const struct smtp_command *cmd)
 static void data_finish(struct smtp_session *s)
 {
 	if (s->data.too_big) {
-		transaction_reset(s);
-		reply_error(s, "552 5.3.4 Message too big");
+		message_refused(s, "552 5.3.4 Message too big");
 		return;
 	}
 	if (s->cfg->max_line_length > 0 && s->data.longest_line > s->cfg->max_line_length) {
-		transaction_reset(s);
-		reply_error(s, "552 5.3.4 Message line too long");
+		message_refused(s, "552 5.3.4 Message line too long");
 		return;
 	}
 	if (s->data.rejected) {
-		transaction_reset(s);
-		reply_error(s, "550 5.6.0 Bare <LF> in message; lines must end with <CR><LF>");
+		message_refused(s, "550 5.6.0 Bare <LF> in message; lines must end with <CR><LF>");
 		return;
 	}
 	deliver(s);
@@ -455,9 +484,7 @@ static void bdat_input(struct smtp_session *s)
 		s->bdat_left -= n;
 	}
 	if (s->bdat_error != NULL) {
-		const char *err = s->bdat_error;
-		transaction_reset(s);
-		reply_error(s, err);
+		message_refused(s, s->bdat_error);
 		return;
 	}
 	if (s->bdat_last) {

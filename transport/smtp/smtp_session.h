@@ -57,6 +57,11 @@ struct smtp_config {
 	 * thread, then smtp_session_offload_done(s) on the loop's thread. The session reads nothing meanwhile, and
 	 * check_password then runs on that other thread. */
 	void (*offload)(void *ctx, struct smtp_session *s);
+	/* Told of every refusal of a sender, a recipient or a message (NULL: not told), with the backend's ctx: MAIL
+	 * refused (nrcpts 0), a RCPT refused (that one recipient), a message refused at its end or by its delivery
+	 * (every recipient of the transaction). reply is the reply line the client got. For the message tracking log. */
+	void (*refused)(void *ctx, const struct smtp_session_info *info, const struct smtp_rcpt *rcpts, size_t nrcpts,
+			const char *reply);
 };
 
 /* What the backend may want to know about the client. Strings valid during the call. */

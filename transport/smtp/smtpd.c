@@ -65,6 +65,8 @@ struct smtpd {
 static const struct smtp_backend backend;
 static const char *be_mail(void *ctx, const struct smtp_session_info *info, const struct smtp_mail *mail);
 static void be_offload(void *ctx, struct smtp_session *s);
+static void be_refused(void *ctx, const struct smtp_session_info *info, const struct smtp_rcpt *rcpts, size_t nrcpts,
+		       const char *reply);
 
 /* ---- settings ---- */
 
@@ -91,6 +93,7 @@ static void apply_settings(struct smtpd *sd)
 	c.bare_lf = SMTP_BARE_LF_KEEP;
 	c.mail_check = be_mail;
 	c.offload = be_offload;
+	c.refused = be_refused;
 	c.tls = sd->tls_mx != NULL ? sd->tls_mx : sd->d.tls;
 	sd->cfg_smtp = c;
 	c.tls = sd->d.tls;
@@ -280,6 +283,31 @@ static const char *be_mail(void *ctx, const struct smtp_session_info *info, cons
 	if (forged_internal_sender(ss, info, from))
 		return SMTPD_FORGED_SENDER_REPLY;
 	return NULL;
+}
+
+/* Every refusal in the tracking log (`interchange track`): event "refused", a queue id of its own, the reply given
+ * and the client's address. */
+static void be_refused(void *ctx, const struct smtp_session_info *info, const struct smtp_rcpt *rcpts, size_t nrcpts,
+		       const char *reply)
+{
+	struct sess *ss = ctx;
+	const struct config *cfg = &ss->sd->d.cfg;
+	char id[QUEUE_ID_MAX + 1], from[SMTP_PATH_MAX_UTF8 + 1], to[SMTP_PATH_MAX_UTF8 + 64];
+	queue_new_id(id);
+	path_string(&info->mail->from, from, sizeof(from));
+	char *detail = xasprintf("%s (client %s%s%s)", reply, ss->peer,
+				 info->auth_user != NULL ? ", logged in as " : "",
+				 info->auth_user != NULL ? info->auth_user : "");
+	for (size_t i = 0; i < nrcpts || (i == 0 && nrcpts == 0); i++) {
+		if (nrcpts == 0)
+			snprintf(to, sizeof(to), "-");
+		else if (rcpts[i].to.postmaster)
+			snprintf(to, sizeof(to), "postmaster@%s", cfg->domain);
+		else
+			path_string(&rcpts[i].to, to, sizeof(to));
+		track_log(cfg->data_dir, "refused", id, "-", from, to, cfg->hostname, detail);
+	}
+	free(detail);
 }
 
 static enum smtp_rcpt_verdict be_rcpt(void *ctx, const struct smtp_session_info *info, const struct smtp_rcpt *rcpt,
