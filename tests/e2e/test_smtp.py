@@ -16,95 +16,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from smtp_sink import Sink  # noqa: E402
 
 PROBE = os.path.join(h.ROOT, h.BUILD, "transport", "smtpd_probe")
 S = None
 GUIDS = {}
 SINK = None
 LOG_PREFIX = "smtp"
-
-
-class Sink(threading.Thread):
-    """A tiny SMTP server that records what it receives; refuses recipients starting with 'reject'."""
-
-    def __init__(self, delay=0.0):
-        super().__init__(daemon=True)
-        self.delay = delay
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.messages = []
-        self.connections = 0
-        self.lock = threading.Lock()
-
-    def run(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.connections += 1
-            threading.Thread(target=self.session, args=(c,), daemon=True).start()
-
-    def session(self, c):
-        f = c.makefile("rb")
-        c.sendall(b"220 sink ESMTP\r\n")
-        mail, rcpts = None, []
-        try:
-            while True:
-                line = f.readline()
-                if not line:
-                    return
-                cmd = line.strip().decode("latin-1")
-                up = cmd.upper()
-                if up.startswith("EHLO"):
-                    c.sendall(b"250-sink\r\n250-PIPELINING\r\n250-SIZE 10000000\r\n250 8BITMIME\r\n")
-                elif up.startswith("HELO"):
-                    c.sendall(b"250 sink\r\n")
-                elif up.startswith("MAIL FROM:"):
-                    mail, rcpts = cmd[10:].split(" ")[0].strip("<>"), []
-                    c.sendall(b"250 2.1.0 ok\r\n")
-                elif up.startswith("RCPT TO:"):
-                    addr = cmd[8:].split(" ")[0].strip("<>")
-                    if addr.startswith("reject"):
-                        c.sendall(b"550 5.1.1 no such user here\r\n")
-                    else:
-                        rcpts.append(addr)
-                        c.sendall(b"250 2.1.5 ok\r\n")
-                elif up == "DATA":
-                    if not rcpts:
-                        c.sendall(b"554 5.5.1 no valid recipients\r\n")
-                        continue
-                    c.sendall(b"354 go\r\n")
-                    data = b""
-                    while True:
-                        l2 = f.readline()
-                        if l2 in (b".\r\n", b""):
-                            break
-                        data += l2[1:] if l2.startswith(b"..") else l2
-                    time.sleep(self.delay)  # a slow destination: the test is about relaying that takes time
-                    with self.lock:
-                        self.messages.append((mail, list(rcpts), data))
-                    c.sendall(b"250 2.0.0 queued\r\n")
-                elif up == "RSET":
-                    mail, rcpts = None, []
-                    c.sendall(b"250 ok\r\n")
-                elif up == "QUIT":
-                    c.sendall(b"221 bye\r\n")
-                    return
-                else:
-                    c.sendall(b"250 ok\r\n")
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def find(self, needle):
-        with self.lock:
-            return [m for m in self.messages if needle.encode() in m[2]]
 
 
 def admin_search(filt, *attrs):

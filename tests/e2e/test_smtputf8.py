@@ -7,103 +7,18 @@
 import os
 import shutil
 import smtplib
-import socket
 import subprocess
 import sys
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from smtp_sink import Sink  # noqa: E402
 
 S = None
 PW = "secret-pw"
 UTF8_SINK = None
 PLAIN_SINK = None
 LOG_PREFIX = "smtputf8"
-
-
-class Sink(threading.Thread):
-    """An SMTP receiver that records each transaction's MAIL line, recipients and data; offers SMTPUTF8 or not."""
-
-    def __init__(self, utf8):
-        super().__init__(daemon=True)
-        self.utf8 = utf8
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.got = []  # (MAIL line, [recipients], data)
-        self.lock = threading.Lock()
-
-    def run(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.session, args=(c,), daemon=True).start()
-
-    def session(self, c):
-        f = c.makefile("rb")
-        c.sendall(b"220 sink ESMTP\r\n")
-        mail, rcpts = None, []
-        try:
-            while True:
-                line = f.readline()
-                if not line:
-                    return
-                cmd = line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
-                up = cmd.upper()
-                if up.startswith("EHLO"):
-                    c.sendall(b"250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n" +
-                              (b"250-SMTPUTF8\r\n" if self.utf8 else b"") + b"250 SIZE 10000000\r\n")
-                elif up.startswith("MAIL FROM:"):
-                    utf8_ok = self.utf8 and " SMTPUTF8" in up
-                    if not utf8_ok and any(ord(ch) > 127 for ch in cmd):
-                        c.sendall(b"553 5.6.7 Must declare SMTPUTF8\r\n")
-                        continue
-                    mail, rcpts = cmd, []
-                    c.sendall(b"250 2.1.0 ok\r\n")
-                elif up.startswith("RCPT TO:"):
-                    if mail is None:
-                        c.sendall(b"503 5.5.1 MAIL first\r\n")
-                        continue
-                    if any(ord(ch) > 127 for ch in cmd) and " SMTPUTF8" not in mail.upper():
-                        c.sendall(b"553 5.6.7 Must declare SMTPUTF8\r\n")
-                        continue
-                    rcpts.append(cmd[8:].strip("<>"))
-                    c.sendall(b"250 2.1.5 ok\r\n")
-                elif up == "DATA":
-                    if not rcpts:
-                        c.sendall(b"554 5.5.1 no valid recipients\r\n")
-                        continue
-                    c.sendall(b"354 go\r\n")
-                    data = b""
-                    while True:
-                        l2 = f.readline()
-                        if l2 in (b".\r\n", b""):
-                            break
-                        data += l2[1:] if l2.startswith(b"..") else l2
-                    with self.lock:
-                        self.got.append((mail, list(rcpts), data))
-                    mail, rcpts = None, []
-                    c.sendall(b"250 2.0.0 queued\r\n")
-                elif up == "RSET":
-                    mail, rcpts = None, []
-                    c.sendall(b"250 ok\r\n")
-                elif up == "QUIT":
-                    c.sendall(b"221 bye\r\n")
-                    return
-                else:
-                    c.sendall(b"250 ok\r\n")
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def find(self, needle):
-        with self.lock:
-            return [g for g in self.got if needle.encode() in g[2]]
 
 
 def tracking():
@@ -149,7 +64,7 @@ def setup():
     S = h.System()
     S.cli("user", "add", "alice", "--given", "Alice", "--surname", "Smith", "--password", PW, check=True)
     assert h.wait_for(lambda: h.imap_login_ok(S.ports["imap"], "alice", PW), timeout=15)
-    UTF8_SINK, PLAIN_SINK = Sink(True), Sink(False)
+    UTF8_SINK, PLAIN_SINK = Sink(utf8=True), Sink(utf8=False)
     UTF8_SINK.start()
     PLAIN_SINK.start()
     mark = S.log_mark("mta")
@@ -165,7 +80,7 @@ def setup():
 def utf8_recipient_reaches_a_receiver_that_offers_it():
     submit("jürgen@utf8.test", "utf8 recipient")
     assert h.wait_for(lambda: UTF8_SINK.find("utf8 recipient"), timeout=15), tracking()[-1500:]
-    mail, rcpts, _ = UTF8_SINK.find("utf8 recipient")[0]
+    _, rcpts, _, mail = UTF8_SINK.find("utf8 recipient")[0]
     assert mail.upper().startswith("MAIL FROM:<ALICE.SMITH@EXAMPLE.COM>") and " SMTPUTF8" in mail.upper(), mail
     assert rcpts == ["jürgen@utf8.test"], rcpts
 
@@ -174,7 +89,7 @@ def utf8_recipient_reaches_a_receiver_that_offers_it():
 def utf8_header_declares_smtputf8():
     submit("plainname@utf8.test", "utf8 header", subject_text="Grüße aus Köln")
     assert h.wait_for(lambda: UTF8_SINK.find("utf8-header"), timeout=15), tracking()[-1500:]
-    mail, _, data = UTF8_SINK.find("utf8-header")[0]
+    _, _, data, mail = UTF8_SINK.find("utf8-header")[0]
     assert " SMTPUTF8" in mail.upper(), mail
     assert "Subject: Grüße aus Köln".encode() in data, data[:400]
 
@@ -183,7 +98,7 @@ def utf8_header_declares_smtputf8():
 def ascii_message_declares_nothing():
     submit("someone@utf8.test", "ascii only")
     assert h.wait_for(lambda: UTF8_SINK.find("ascii-only"), timeout=15), tracking()[-1500:]
-    mail = UTF8_SINK.find("ascii-only")[0][0]
+    mail = UTF8_SINK.find("ascii-only")[0][3]
     assert "SMTPUTF8" not in mail.upper(), mail
 
 
