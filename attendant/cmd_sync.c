@@ -12,8 +12,9 @@
 #include <unistd.h>
 
 static const char sync_help[] =
-	"usage: interchange sync add NAME --uri URI --bind-dn DN --password PW --base DN [--type ldap]\n"
+	"usage: interchange sync add NAME --uri URI --bind-dn DN --password PW --base DN [--type ldap|ad]\n"
 	"                            [--filter FILTER] [--groups-base DN] [--ca FILE] [--grace-days N]\n"
+	"                            [--poll-seconds N]\n"
 	"                            [--map OURATTR=THEIRATTR]...\n"
 	"       interchange sync list\n"
 	"       interchange sync show NAME\n"
@@ -29,6 +30,9 @@ static const char sync_help[] =
 	"read over StartTLS with its certificate checked (against --ca FILE, else the system's CAs) unless the URI\n"
 	"is on this machine. --map changes what an attribute is read from: OURATTR is one of uid, givenName, sn, cn,\n"
 	"displayName, mail, ixProxyAddresses (further addresses), ixSyncAnchor, title, telephoneNumber.\n"
+	"--type ad reads Active Directory: sAMAccountName the login, proxyAddresses the addresses, objectGUID the\n"
+	"anchor, the disabled bit honoured, changes asked for every --poll-seconds (default 30). Users deleted at the\n"
+	"source are removed after --grace-days (default 30; their mailboxes then follow the maintenance's rule).\n"
 	"del disables the source's users and deletes its lists; with --keep they stay as local recipients.\n";
 
 static int usage(const char *fmt, ...) IX_PRINTF(1, 2);
@@ -45,7 +49,7 @@ static int usage(const char *fmt, ...)
 
 static int sync_add(struct sync_source *s, int argc, char **argv, const char ***maps_r)
 {
-	enum { O_URI = 1, O_BIND, O_PW, O_BASE, O_TYPE, O_FILTER, O_GROUPS, O_CA, O_MAP, O_GRACE };
+	enum { O_URI = 1, O_BIND, O_PW, O_BASE, O_TYPE, O_FILTER, O_GROUPS, O_CA, O_MAP, O_GRACE, O_POLL };
 	static const struct option opts[] = {
 		{ "uri", required_argument, NULL, O_URI },
 		{ "bind-dn", required_argument, NULL, O_BIND },
@@ -57,6 +61,7 @@ static int sync_add(struct sync_source *s, int argc, char **argv, const char ***
 		{ "ca", required_argument, NULL, O_CA },
 		{ "map", required_argument, NULL, O_MAP },
 		{ "grace-days", required_argument, NULL, O_GRACE },
+		{ "poll-seconds", required_argument, NULL, O_POLL },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char **maps = xcalloc((size_t)argc, sizeof(char *));
@@ -76,6 +81,7 @@ static int sync_add(struct sync_source *s, int argc, char **argv, const char ***
 		case O_CA: s->ca_file = optarg; break;
 		case O_MAP: maps[s->map_count++] = optarg; break;
 		case O_GRACE: s->grace_days = optarg; break;
+		case O_POLL: s->poll_seconds = optarg; break;
 		default: return usage("sync add: unknown or incomplete option %s", argv[optind - 1]);
 		}
 	}

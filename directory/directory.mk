@@ -45,4 +45,4 @@ $(BUILD)/libixplain.so: directory/ixplain.c
 	$(CC) -D_GNU_SOURCE -O2 -g -std=c11 $(WARN) -fPIC -shared -o $@ $< -lldap
 E2E_TESTS += tests/e2e/test_addressbook.py
 # sync sources (directory/sync.mk): a second slapd as the organisation's directory, its users and groups synced
-E2E_TESTS += tests/e2e/test_sync.py
+E2E_TESTS += tests/e2e/test_sync.py tests/e2e/test_sync_ad.py

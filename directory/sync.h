@@ -16,12 +16,16 @@
 /* Days a user deleted at the source stays disabled before its entry is removed, unless --grace-days says. */
 #define SYNC_GRACE_DAYS_DEFAULT 30
 #define SYNC_GRACE_DAYS_MAX 3650
+/* How often a source without RFC 4533 (type ad) is asked for its changes, unless --poll-seconds says. */
+#define SYNC_POLL_SECONDS_DEFAULT 30
+#define SYNC_POLL_SECONDS_MAX 86400
 
 /* A source as `sync add` gives it; NULL fields take the type's defaults. */
 struct sync_source {
 	const char *name, *type, *uri, *bind_dn, *password, *base, *filter, *groups_base, *ca_file;
-	const char *grace_days;  /* NULL: SYNC_GRACE_DAYS_DEFAULT */
-	const char *const *maps; /* OURATTR=THEIRATTR */
+	const char *grace_days;   /* NULL: SYNC_GRACE_DAYS_DEFAULT */
+	const char *poll_seconds; /* NULL: SYNC_POLL_SECONDS_DEFAULT */
+	const char *const *maps;  /* OURATTR=THEIRATTR */
 	size_t map_count;
 };
 

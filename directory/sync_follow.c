@@ -221,7 +221,7 @@ static void sync_info(struct session *s, LDAPMessage *msg)
 			if (u[0] == '\0')
 				continue;
 			if (deletes)
-				sync_apply_delete(s->a, u, NULL);
+				sync_apply_delete(s->a, sync_apply_uuid_anchor(s->a) ? u : NULL, NULL);
 			else
 				sync_apply_present(s->a, u);
 		}
@@ -251,7 +251,7 @@ static void search_entry(struct session *s, LDAPMessage *msg)
 		else
 			sync_apply_change(s->a, msg, uuid);
 		break;
-	case LDAP_SYNC_DELETE: sync_apply_delete(s->a, uuid, dn); break;
+	case LDAP_SYNC_DELETE: sync_apply_delete(s->a, sync_apply_uuid_anchor(s->a) ? uuid : NULL, dn); break;
 	default: break;
 	}
 	ldap_memfree(dn);
@@ -304,6 +304,51 @@ static int start_search(struct session *s)
 	return ret;
 }
 
+/* Waits seconds, or less when asked to stop; returns whether to stop. */
+static int pause_for(struct follower *f, unsigned seconds)
+{
+	for (unsigned i = 0; i < seconds * 10 && !atomic_load(&f->stop); i++)
+		usleep(100000);
+	return atomic_load(&f->stop);
+}
+
+/* A source without RFC 4533 (type ad): a whole read when no uSNChanged is kept ("usn=N" in the cookie file), then
+ * every poll interval what changed since. Returns when the source fails or at stop. */
+static enum session_end poll_session(struct follower *f, struct sync_apply *a, struct buf *error_r)
+{
+	cookie_load(f);
+	unsigned long long usn = 0;
+	if (f->cookie.bv_val != NULL && strncmp(f->cookie.bv_val, "usn=", 4) == 0)
+		usn = strtoull(f->cookie.bv_val + 4, NULL, 10);
+	if (usn == 0) {
+		set_status(f, "refreshing", NULL);
+		if (sync_apply_read_all(a, error_r) != IX_OK)
+			return END_LOST;
+		log_info("sync %s: refreshed (everything read), asking for changes every %ld s", f->name,
+			 sync_apply_poll_seconds(a));
+	} else {
+		log_info("sync %s: asking for changes after uSNChanged %llu every %ld s", f->name, usn,
+			 sync_apply_poll_seconds(a));
+	}
+	for (;;) {
+		if (sync_apply_usn(a) > usn) {
+			usn = sync_apply_usn(a);
+			char text[32];
+			struct berval c = { (ber_len_t)snprintf(text, sizeof(text), "usn=%llu", usn), text };
+			cookie_set(f, &c);
+		}
+		if (sync_apply_pending(a) > 0)
+			note_applied(f, sync_apply_pending(a));
+		sync_apply_finish(a, "live", 0);
+		cookie_save(f);
+		set_status(f, "live", "");
+		if (pause_for(f, (unsigned)sync_apply_poll_seconds(a)))
+			return END_STOPPED;
+		if (sync_apply_changes_since(a, usn, error_r) != IX_OK)
+			return END_LOST;
+	}
+}
+
 /* Connects, refreshes and follows until the connection is lost, a refresh from nothing is needed, or stop. */
 static enum session_end session(struct follower *f, struct buf *error_r)
 {
@@ -318,6 +363,10 @@ static enum session_end session(struct follower *f, struct buf *error_r)
 		return END_LOST;
 	}
 	s.ld = sync_apply_source(s.a);
+	if (sync_apply_polls(s.a)) {
+		end = poll_session(f, s.a, error_r);
+		goto out;
+	}
 	/* a cookie names changes by entryUUID: with another anchor every session starts from nothing */
 	if (sync_apply_uuid_anchor(s.a))
 		cookie_load(f);
@@ -382,14 +431,6 @@ out:
 	sync_apply_close(&s.a);
 	prov_close(&p);
 	return end;
-}
-
-/* Waits seconds, or less when asked to stop; returns whether to stop. */
-static int pause_for(struct follower *f, unsigned seconds)
-{
-	for (unsigned i = 0; i < seconds * 10 && !atomic_load(&f->stop); i++)
-		usleep(100000);
-	return atomic_load(&f->stop);
 }
 
 static void *follow(void *arg)

@@ -28,7 +28,7 @@ extern const char *const sync_attr_names[SA_COUNT];
 struct sync_conf {
 	char *dn, *name, *type, *uri, *bind_dn, *base, *filter, *groups_base, *server_dn;
 	char *their[SA_COUNT]; /* NULL: not read */
-	long grace_days;
+	long grace_days, poll_seconds;
 };
 
 /* The DN of source name's entry (a new string). */
@@ -80,10 +80,22 @@ int sync_apply_scope(struct sync_apply *a, char **base_r, char **filter_r, char 
 void sync_apply_collect(struct sync_apply *a, LDAPMessage *e, const char *uuid);
 void sync_apply_present(struct sync_apply *a, const char *uuid);
 int sync_apply_refresh_done(struct sync_apply *a, enum sync_gone mode, struct buf *error_r);
-/* A change applied now: an entry added or changed at the source (one outside the bases counts as deleted), an
- * entry deleted (found by uuid when the anchor is entryUUID, else by dn). */
+/* A change applied now: an entry added or changed at the source (one outside the bases counts as deleted; uuid
+ * its entryUUID when known), an entry deleted (found by anchor, our form of its anchor, else by dn). */
 void sync_apply_change(struct sync_apply *a, LDAPMessage *e, const char *uuid);
-void sync_apply_delete(struct sync_apply *a, const char *uuid, const char *dn);
+void sync_apply_delete(struct sync_apply *a, const char *anchor, const char *dn);
+/* A whole read of the source (what sync_run does): users, contacts and groups read, applied, what is not there
+ * gone; the state written. */
+int sync_apply_read_all(struct sync_apply *a, struct buf *error_r);
+/* Whether the source is asked for its changes (type ad: uSNChanged and tombstones) instead of an RFC 4533 session. */
+int sync_apply_polls(const struct sync_apply *a);
+/* type ad: applies what changed after uSNChanged usn (entries changed, and tombstones, isDeleted, searched with
+ * the show-deleted control, as deletions). IX_OK when both searches went through. */
+int sync_apply_changes_since(struct sync_apply *a, unsigned long long usn, struct buf *error_r);
+/* type ad: the seconds between two polls (--poll-seconds). */
+long sync_apply_poll_seconds(const struct sync_apply *a);
+/* type ad: the highest uSNChanged seen so far by this session. */
+unsigned long long sync_apply_usn(const struct sync_apply *a);
 /* How many changes were applied since the last sync_apply_finish. */
 int sync_apply_pending(const struct sync_apply *a);
 /* Writes state, counts and problems to the source entry: whole, after a refresh of everything (the problems

@@ -15,9 +15,25 @@
 #include <unistd.h>
 
 #define SOURCE_PAGE 500
-#define DEFAULT_USER_FILTER "(&(objectClass=inetOrgPerson)(uid=*))"
-#define CONTACT_CLASS "inetOrgPerson"
-#define GROUP_FILTER "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))"
+/* What each type of source calls users, contacts and groups. */
+struct type_rules {
+	const char *user_filter, *contact_class, *group_filter;
+	const char *const *group_classes;
+};
+static const char *const ldap_group_classes[] = { "groupOfNames", "groupOfUniqueNames", "posixGroup", NULL };
+static const char *const ad_group_classes[] = { "group", NULL };
+static const struct type_rules ldap_rules = {
+	"(&(objectClass=inetOrgPerson)(uid=*))", "inetOrgPerson",
+	"(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))", ldap_group_classes
+};
+/* Active Directory: computers are users there too; only mail-enabled groups become lists */
+static const struct type_rules ad_rules = { "(&(objectClass=user)(sAMAccountName=*)(!(objectClass=computer)))",
+					    "contact", "(&(objectClass=group)(|(mail=*)(proxyAddresses=*)))",
+					    ad_group_classes };
+/* userAccountControl's ACCOUNTDISABLE bit */
+#define AD_ACCOUNT_DISABLED 0x2
+/* Active Directory's LDAP_SERVER_SHOW_DELETED_OID: tombstones (isDeleted=TRUE) are returned too */
+#define AD_SHOW_DELETED_OID "1.2.840.113556.1.4.417"
 /* How many lists a check for a loop of nested lists reads at most (beyond, the member is taken as a loop). */
 #define LOOP_CHECK_MAX 10000
 /* ppolicy's value for an account locked until an administrator unlocks it */
@@ -32,7 +48,7 @@ struct ours {
 	char *vals[SA_COUNT];                 /* what the entry holds for each mapped attribute (addresses aside) */
 	char **proxies, **members;
 	enum kind kind;
-	int deleted, seen, renamed;
+	int deleted, locked, seen, renamed; /* locked: pwdAccountLockedTime set (deleted or disabled at the source) */
 };
 
 struct src_entry {
@@ -40,6 +56,7 @@ struct src_entry {
 	char **addresses;   /* primary first */
 	char **members;     /* groups: member and uniqueMember DNs */
 	char **member_uids; /* posixGroup: memberUid values (logins at the source) */
+	int disabled;       /* ad: userAccountControl's disabled bit */
 };
 
 struct src_set {
@@ -73,6 +90,9 @@ struct sync_apply {
 	char *users_base, *groups_base; /* normalised (dn_norm) */
 	int anchor_is_uuid;             /* the anchor is entryUUID, which RFC 4533's messages carry */
 	int applied;                    /* changes applied since the last sync_apply_finish */
+	const struct type_rules *rules;
+	int is_ad;
+	unsigned long long usn; /* ad: the highest uSNChanged seen */
 };
 
 static void problem(struct sync_apply *run, int conflict, const char *fmt, ...) IX_PRINTF(3, 4);
@@ -150,9 +170,9 @@ static int load_ours(struct sync_apply *run, const char *extra, struct buf *erro
 	buf_append_str(&f, "(&(ixSyncedFrom=");
 	ldapu_escape_filter(&f, run->conf.dn, strlen(run->conf.dn));
 	buf_printf(&f, ")%s)", extra != NULL ? extra : "");
-	const char *attrs[SA_COUNT + 8] = { "ixSyncAnchor", "ixSyncDeleted",    "objectClass",
-					    "member",       "ixProxyAddresses", "ixSyncRemoteDn" };
-	size_t na = 6;
+	const char *attrs[SA_COUNT + 8] = { "ixSyncAnchor",     "ixSyncDeleted",  "objectClass",         "member",
+					    "ixProxyAddresses", "ixSyncRemoteDn", "pwdAccountLockedTime" };
+	size_t na = 7;
 	for (int i = 0; i < SA_COUNT; i++) {
 		if (i != SA_ADDRESSES && i != SA_ANCHOR && i != SA_MAIL)
 			attrs[na++] = sync_attr_names[i];
@@ -178,8 +198,11 @@ static int load_ours(struct sync_apply *run, const char *extra, struct buf *erro
 			continue;
 		}
 		char *deleted = ldapu_get_first(run->ours_ld, e, "ixSyncDeleted");
+		char *locked = ldapu_get_first(run->ours_ld, e, "pwdAccountLockedTime");
 		o->deleted = deleted != NULL;
+		o->locked = locked != NULL;
 		free(deleted);
+		free(locked);
 		char **oc = ldapu_get_values(run->ours_ld, e, "objectClass", NULL);
 		for (size_t i = 0; oc[i] != NULL; i++) {
 			if (strcasecmp(oc[i], "ixDistributionList") == 0)
@@ -242,12 +265,14 @@ static void map_prefill(struct sync_apply *run)
 /* Searches the source in pages (its size limit applies per page); each(run, entry) for every entry. IX_OK only when
  * the search went through to its end. */
 static int source_search(struct sync_apply *run, const char *base, const char *filter, const char *const *attrs,
-			 void (*each)(struct sync_apply *run, LDAPMessage *e), struct buf *error_r)
+			 int show_deleted, void (*each)(struct sync_apply *run, LDAPMessage *e), struct buf *error_r)
 {
 	struct berval *cookie = NULL;
 	int ret = IX_OK;
 	for (;;) {
-		LDAPControl *page = NULL, *ctrls[2] = { NULL, NULL };
+		/* tombstones: asked for without insisting, so a server that does not know the control answers anyway */
+		LDAPControl show = { .ldctl_oid = (char *)AD_SHOW_DELETED_OID, .ldctl_iscritical = 0 };
+		LDAPControl *page = NULL, *ctrls[3] = { NULL, show_deleted ? &show : NULL, NULL };
 		int rc = ldap_create_page_control(run->src, SOURCE_PAGE, cookie, 0, &page);
 		ber_bvfree(cookie);
 		cookie = NULL;
@@ -299,6 +324,46 @@ static void note_change(struct sync_apply *run, LDAPMessage *e)
 	free(ts);
 }
 
+/* Whether a further address is typed and of a type other than smtp (Active Directory's proxyAddresses: X500:,
+ * SIP:, X400:, EUM: ...): TYPE: before any '@', TYPE letters and digits. */
+static int foreign_address(const char *v)
+{
+	const char *colon = strchr(v, ':'), *at = strchr(v, '@');
+	if (colon == NULL || (at != NULL && at < colon) || colon == v || colon - v > 16)
+		return 0;
+	for (const char *c = v; c < colon; c++) {
+		if (!isalnum((unsigned char)*c))
+			return 0;
+	}
+	return strncasecmp(v, "smtp:", 5) != 0;
+}
+
+/* The anchor of a source entry: objectGUID's 16 bytes in Active Directory's string form (the first three fields
+ * little-endian), any other attribute's first value as it is; a new string or NULL. */
+static char *anchor_of(struct sync_apply *run, LDAPMessage *e)
+{
+	const char *attr = run->conf.their[SA_ANCHOR];
+	if (strcasecmp(attr, "objectGUID") != 0)
+		return ldapu_get_first(run->src, e, attr);
+	struct berval **v = ldap_get_values_len(run->src, e, attr);
+	char *out = NULL;
+	if (v != NULL && v[0] != NULL && v[0]->bv_len == 16) {
+		const unsigned char *b = (const unsigned char *)v[0]->bv_val;
+		out = xasprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[3], b[2],
+				b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+				b[15]);
+	}
+	ldap_value_free_len(v);
+	return out;
+}
+
+static void note_usn(struct sync_apply *run, const char *usn)
+{
+	unsigned long long u = usn != NULL ? strtoull(usn, NULL, 10) : 0;
+	if (u > run->usn)
+		run->usn = u;
+}
+
 static void collect(struct sync_apply *run, LDAPMessage *e)
 {
 	struct src_set *set = run->collecting;
@@ -312,7 +377,15 @@ static void collect(struct sync_apply *run, LDAPMessage *e)
 		if (run->conf.their[i] != NULL && i != SA_MAIL && i != SA_ADDRESSES)
 			s->vals[i] = ldapu_get_first(run->src, e, run->conf.their[i]);
 	}
-	s->anchor = s->vals[SA_ANCHOR] != NULL ? xstrdup(s->vals[SA_ANCHOR]) : NULL;
+	s->anchor = anchor_of(run, e);
+	if (run->is_ad) {
+		char *uac = ldapu_get_first(run->src, e, "userAccountControl"),
+		     *usn = ldapu_get_first(run->src, e, "uSNChanged");
+		s->disabled = uac != NULL && (strtoul(uac, NULL, 10) & AD_ACCOUNT_DISABLED) != 0;
+		note_usn(run, usn);
+		free(uac);
+		free(usn);
+	}
 	size_t na = 0;
 	char **mail = run->conf.their[SA_MAIL] ? ldapu_get_values(run->src, e, run->conf.their[SA_MAIL], NULL) : NULL;
 	char **more = run->conf.their[SA_ADDRESSES] ? ldapu_get_values(run->src, e, run->conf.their[SA_ADDRESSES], NULL)
@@ -325,9 +398,9 @@ static void collect(struct sync_apply *run, LDAPMessage *e)
 	for (size_t i = 0; mail != NULL && mail[i] != NULL; i++)
 		ldapu_values_push(&s->addresses, &na, mail[i]);
 	for (size_t i = 0; more != NULL && more[i] != NULL; i++) {
-		if (strncmp(more[i], "SMTP:", 5) != 0)
-			ldapu_values_push(&s->addresses, &na,
-					  strncasecmp(more[i], "smtp:", 5) == 0 ? more[i] + 5 : more[i]);
+		if (strncmp(more[i], "SMTP:", 5) == 0 || foreign_address(more[i]))
+			continue; /* X500:, SIP:, X400: ... are not mail addresses */
+		ldapu_values_push(&s->addresses, &na, strncasecmp(more[i], "smtp:", 5) == 0 ? more[i] + 5 : more[i]);
 	}
 	ldapu_values_free(&mail);
 	ldapu_values_free(&more);
@@ -369,7 +442,7 @@ static int read_source(struct sync_apply *run, const char *base, const char *fil
 {
 	char **attrs = source_attrs(run);
 	run->collecting = set;
-	int ret = source_search(run, base, filter, (const char *const *)attrs, collect, error_r);
+	int ret = source_search(run, base, filter, (const char *const *)attrs, 0, collect, error_r);
 	run->collecting = NULL;
 	ldapu_values_free(&attrs);
 	return ret;
@@ -486,6 +559,10 @@ static int add_entry(struct sync_apply *run, const struct src_entry *s, const ch
 		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixMailboxGuid", ldapu_values1(guid));
 		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixHomeServer", ldapu_values1(run->cfg->server_dn));
 		add_values(&mods, &n, s, user_attrs, IX_ARRAY_LEN(user_attrs));
+		if (s->disabled) { /* disabled at the source: sign-in refused, hidden */
+			ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "pwdAccountLockedTime", ldapu_values1(LOCKED_FOR_GOOD));
+			ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixHideFromAddressBook", ldapu_values1("TRUE"));
+		}
 	}
 	if (proxies != NULL) {
 		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "mail", ldapu_values1(proxies[0] + 5));
@@ -567,10 +644,14 @@ static void update_entry(struct sync_apply *run, struct ours *o, const struct sr
 	if (o->remote_dn == NULL || strcmp(o->remote_dn, s->dn) != 0)
 		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixSyncRemoteDn", ldapu_values1(s->dn));
 	int undeleted = o->deleted;
-	if (o->deleted) { /* back at the source within the grace days: enabled and shown again */
+	if (o->deleted) /* back at the source within the grace days: enabled and shown again (unless disabled there) */
 		ldapu_mod_add(&mods, &n, LDAP_MOD_DELETE, "ixSyncDeleted", NULL);
+	if (o->kind == K_USER && s->disabled && !o->locked) {
+		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "pwdAccountLockedTime", ldapu_values1(LOCKED_FOR_GOOD));
+		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixHideFromAddressBook", ldapu_values1("TRUE"));
+	} else if ((o->deleted || o->locked) && !s->disabled) {
 		ldapu_mod_add(&mods, &n, LDAP_MOD_DELETE, "ixHideFromAddressBook", NULL);
-		if (o->kind == K_USER)
+		if (o->kind == K_USER && o->locked)
 			ldapu_mod_add(&mods, &n, LDAP_MOD_DELETE, "pwdAccountLockedTime", NULL);
 	}
 	o->deleted = 0;
@@ -1018,8 +1099,6 @@ static int apply_sets(struct sync_apply *run, enum sync_gone mode, struct buf *e
 	return ret;
 }
 
-static const char *const group_classes[] = { "groupOfNames", "groupOfUniqueNames", "posixGroup", NULL };
-
 /* Whether the normalised DN dn is base or below it. */
 static int dn_under(const char *dn, const char *base)
 {
@@ -1033,8 +1112,8 @@ static int classify(struct sync_apply *run, LDAPMessage *e, const char *dn)
 	char **oc = ldapu_get_values(run->src, e, "objectClass", NULL);
 	int group = 0;
 	for (size_t i = 0; oc[i] != NULL && !group; i++) {
-		for (size_t j = 0; group_classes[j] != NULL && !group; j++)
-			group = strcasecmp(oc[i], group_classes[j]) == 0;
+		for (size_t j = 0; run->rules->group_classes[j] != NULL && !group; j++)
+			group = strcasecmp(oc[i], run->rules->group_classes[j]) == 0;
 	}
 	ldapu_values_free(&oc);
 	char *n = dn_norm(dn);
@@ -1062,6 +1141,8 @@ int sync_apply_open(struct prov *p, const struct config *cfg, const char *name, 
 	run->users_base = dn_norm(run->conf.base);
 	run->groups_base = dn_norm(run->conf.groups_base != NULL ? run->conf.groups_base : run->conf.base);
 	run->anchor_is_uuid = strcasecmp(run->conf.their[SA_ANCHOR], "entryUUID") == 0;
+	run->is_ad = run->conf.type != NULL && strcmp(run->conf.type, "ad") == 0;
+	run->rules = run->is_ad ? &ad_rules : &ldap_rules;
 	ret = sync_connect(cfg, &run->conf, &run->src, error_r);
 	if (ret != IX_OK) {
 		char *state = xasprintf("failed: %s", buf_cstr(error_r));
@@ -1115,6 +1196,11 @@ static char **source_attrs(struct sync_apply *run)
 	const char *more[] = { "modifyTimestamp", "member", "uniqueMember", "memberUid", "objectClass" };
 	for (size_t i = 0; i < IX_ARRAY_LEN(more); i++)
 		ldapu_values_push(&attrs, &n, more[i]);
+	if (run->is_ad) {
+		ldapu_values_push(&attrs, &n, "userAccountControl");
+		ldapu_values_push(&attrs, &n, "uSNChanged");
+		ldapu_values_push(&attrs, &n, "isDeleted");
+	}
 	return attrs;
 }
 
@@ -1122,11 +1208,11 @@ static char **source_attrs(struct sync_apply *run)
  * address and no login); a new string. */
 static char *user_filter(struct sync_apply *run)
 {
-	const char *uf = run->conf.filter != NULL ? run->conf.filter : DEFAULT_USER_FILTER;
+	const char *uf = run->conf.filter != NULL ? run->conf.filter : run->rules->user_filter;
 	const char *open = uf[0] == '(' ? "" : "(", *close = uf[0] == '(' ? "" : ")";
 	if (run->conf.their[SA_MAIL] == NULL)
 		return xasprintf("%s%s%s", open, uf, close);
-	return xasprintf("(|%s%s%s(&(objectClass=" CONTACT_CLASS ")(%s=*)(!(%s=*))))", open, uf, close,
+	return xasprintf("(|%s%s%s(&(objectClass=%s)(%s=*)(!(%s=*))))", open, uf, close, run->rules->contact_class,
 			 run->conf.their[SA_MAIL], run->conf.their[SA_LOGIN]);
 }
 
@@ -1155,7 +1241,7 @@ int sync_apply_scope(struct sync_apply *a, char **base_r, char **filter_r, char 
 	}
 	*base_r = buf_steal(&b);
 	char *uf = user_filter(a);
-	*filter_r = xasprintf("(|%s%s)", uf, GROUP_FILTER);
+	*filter_r = xasprintf("(|%s%s)", uf, a->rules->group_filter);
 	free(uf);
 	*attrs_r = source_attrs(a);
 	return IX_OK;
@@ -1166,7 +1252,7 @@ void sync_apply_collect(struct sync_apply *a, LDAPMessage *e, const char *uuid)
 	char *dn = ldap_get_dn(a->src, e);
 	int kind = classify(a, e, dn != NULL ? dn : "");
 	if (kind < 0) {
-		sync_apply_delete(a, uuid, dn);
+		sync_apply_delete(a, a->anchor_is_uuid ? uuid : NULL, dn);
 	} else {
 		a->collecting = kind ? &a->groups : &a->users;
 		collect(a, e);
@@ -1205,7 +1291,7 @@ void sync_apply_change(struct sync_apply *a, LDAPMessage *e, const char *uuid)
 	char *dn = ldap_get_dn(a->src, e);
 	int kind = classify(a, e, dn != NULL ? dn : "");
 	if (kind < 0) { /* moved out of the bases, or no longer a group: as if deleted */
-		sync_apply_delete(a, uuid, dn);
+		sync_apply_delete(a, a->anchor_is_uuid ? uuid : NULL, dn);
 		ldap_memfree(dn);
 		return;
 	}
@@ -1238,12 +1324,12 @@ void sync_apply_change(struct sync_apply *a, LDAPMessage *e, const char *uuid)
 	a->applied++;
 }
 
-void sync_apply_delete(struct sync_apply *a, const char *uuid, const char *dn)
+void sync_apply_delete(struct sync_apply *a, const char *anchor, const char *dn)
 {
 	struct buf f = BUF_INIT;
-	if (a->anchor_is_uuid && uuid != NULL) {
+	if (anchor != NULL) {
 		buf_append_str(&f, "(|(ixSyncAnchor=");
-		ldapu_escape_filter(&f, uuid, strlen(uuid));
+		ldapu_escape_filter(&f, anchor, strlen(anchor));
 	} else if (dn != NULL) {
 		buf_append_str(&f, "(|(ixSyncRemoteDn=");
 		ldapu_escape_filter(&f, dn, strlen(dn));
@@ -1251,7 +1337,7 @@ void sync_apply_delete(struct sync_apply *a, const char *uuid, const char *dn)
 		return;
 	}
 	buf_append_str(&f, ")");
-	if (load_matching(a, &f, dn != NULL ? dn : uuid) == IX_OK) {
+	if (load_matching(a, &f, dn != NULL ? dn : anchor) == IX_OK) {
 		for (size_t i = 0; i < a->nours; i++)
 			gone(a, &a->ours[i]);
 	}
@@ -1287,13 +1373,21 @@ int sync_run(struct prov *p, const struct config *cfg, const char *name, sync_pr
 	run->r = r;
 	run->progress = progress_fn;
 	run->pctx = ctx;
+	ret = sync_apply_read_all(run, error_r);
+	sync_apply_close(&run);
+	return ret;
+}
+
+int sync_apply_read_all(struct sync_apply *run, struct buf *error_r)
+{
 	set_state(run, "running", STATE_ONLY);
 	char *uf = user_filter(run);
+	int ret;
 	ret = read_source(run, run->conf.base, uf, &run->users, error_r);
 	free(uf);
 	if (ret == IX_OK)
 		ret = read_source(run, run->conf.groups_base != NULL ? run->conf.groups_base : run->conf.base,
-				  GROUP_FILTER, &run->groups, error_r);
+				  run->rules->group_filter, &run->groups, error_r);
 	/* the source was read whole: what it no longer holds is gone from it */
 	if (ret == IX_OK)
 		ret = apply_sets(run, SYNC_GONE_UNSEEN, error_r);
@@ -1304,7 +1398,70 @@ int sync_run(struct prov *p, const struct config *cfg, const char *name, sync_pr
 		set_state(run, state, STATE_ONLY);
 		free(state);
 	}
-	sync_apply_close(&run);
+	return ret;
+}
+
+int sync_apply_polls(const struct sync_apply *a)
+{
+	return a->is_ad;
+}
+
+long sync_apply_poll_seconds(const struct sync_apply *a)
+{
+	return a->conf.poll_seconds;
+}
+
+unsigned long long sync_apply_usn(const struct sync_apply *a)
+{
+	return a->usn;
+}
+
+static void apply_changed(struct sync_apply *run, LDAPMessage *e)
+{
+	char *usn = ldapu_get_first(run->src, e, "uSNChanged");
+	note_usn(run, usn);
+	free(usn);
+	sync_apply_change(run, e, NULL);
+}
+
+static void apply_tombstone(struct sync_apply *run, LDAPMessage *e)
+{
+	char *usn = ldapu_get_first(run->src, e, "uSNChanged"), *anchor = anchor_of(run, e);
+	note_usn(run, usn);
+	if (anchor != NULL)
+		sync_apply_delete(run, anchor, NULL);
+	free(anchor);
+	free(usn);
+}
+
+int sync_apply_changes_since(struct sync_apply *a, unsigned long long usn, struct buf *error_r)
+{
+	char *base = NULL, *filter = NULL;
+	char **attrs = NULL;
+	int ret = sync_apply_scope(a, &base, &filter, &attrs, error_r);
+	if (ret != IX_OK)
+		return ret;
+	if (a->usn < usn)
+		a->usn = usn;
+	char *changed = xasprintf("(&(uSNChanged>=%llu)(!(isDeleted=TRUE))%s)", usn + 1, filter);
+	ret = source_search(a, base, changed, (const char *const *)attrs, 0, apply_changed, error_r);
+	/* deleted entries become tombstones (isDeleted) in the domain's Deleted Objects: searched from the domain
+	 * root, the DC= part of the base */
+	const char *dc = base;
+	while (dc != NULL && strncasecmp(dc, "dc=", 3) != 0) {
+		dc = strchr(dc, ',');
+		dc = dc != NULL ? dc + 1 : NULL;
+	}
+	if (ret == IX_OK && dc != NULL) {
+		char *gone_filter = xasprintf("(&(isDeleted=TRUE)(uSNChanged>=%llu))", usn + 1);
+		const char *tomb_attrs[] = { a->conf.their[SA_ANCHOR], "uSNChanged", NULL };
+		ret = source_search(a, dc, gone_filter, tomb_attrs, 1, apply_tombstone, error_r);
+		free(gone_filter);
+	}
+	free(changed);
+	free(base);
+	free(filter);
+	ldapu_values_free(&attrs);
 	return ret;
 }
 

@@ -17,6 +17,7 @@
 #define TEXT_OF_(x) #x
 #define TEXT_OF(x) TEXT_OF_(x)
 #define GRACE_DEFAULT_TEXT TEXT_OF(SYNC_GRACE_DAYS_DEFAULT)
+#define POLL_DEFAULT_TEXT TEXT_OF(SYNC_POLL_SECONDS_DEFAULT)
 
 const char *const sync_attr_names[SA_COUNT] = {
 	[SA_LOGIN] = "uid",
@@ -40,10 +41,37 @@ static const char *const ldap_defaults[SA_COUNT] = {
 	[SA_TITLE] = "title",         [SA_PHONE] = "telephoneNumber",
 };
 
-static const char *const source_attrs[] = { "cn",           "ixSyncType",    "ixSyncUri",        "ixSyncBindDn",
-					    "ixSyncBase",   "ixSyncFilter",  "ixSyncGroupsBase", "ixSyncMap",
-					    "ixSyncServer", "ixSyncState",   "ixSyncLastChange", "ixSyncLastRun",
-					    "ixSyncCount",  "ixSyncProblem", "ixSyncGraceDays",  NULL };
+/* The defaults of type ad (Active Directory's names; the anchor is objectGUID, read as binary). */
+static const char *const ad_defaults[SA_COUNT] = {
+	[SA_LOGIN] = "sAMAccountName",
+	[SA_GIVEN] = "givenName",
+	[SA_SURNAME] = "sn",
+	[SA_CN] = "cn",
+	[SA_DISPLAY] = "displayName",
+	[SA_MAIL] = "mail",
+	[SA_ADDRESSES] = "proxyAddresses",
+	[SA_ANCHOR] = "objectGUID",
+	[SA_TITLE] = "title",
+	[SA_PHONE] = "telephoneNumber",
+};
+
+static const char *const source_attrs[] = { "cn",
+					    "ixSyncType",
+					    "ixSyncUri",
+					    "ixSyncBindDn",
+					    "ixSyncBase",
+					    "ixSyncFilter",
+					    "ixSyncGroupsBase",
+					    "ixSyncMap",
+					    "ixSyncServer",
+					    "ixSyncState",
+					    "ixSyncLastChange",
+					    "ixSyncLastRun",
+					    "ixSyncCount",
+					    "ixSyncProblem",
+					    "ixSyncGraceDays",
+					    "ixSyncPollSeconds",
+					    NULL };
 
 char *sync_source_dn(const struct config *cfg, const char *name)
 {
@@ -86,6 +114,17 @@ int sync_sources_here(struct prov *p, const struct config *cfg, LDAPMessage **re
 	free(base);
 	buf_free(&f);
 	return ret == IX_ENOTFOUND ? IX_OK : ret; /* no source was ever added */
+}
+
+/* Whether text is a whole number from min to max, then in *v_r. */
+static int number_in(const char *text, long min, long max, long *v_r)
+{
+	char *end = NULL;
+	long v = strtol(text, &end, 10);
+	if (text[0] == '\0' || *end != '\0' || v < min || v > max)
+		return 0;
+	*v_r = v;
+	return 1;
 }
 
 /* Index of our attribute named name (case-insensitive), or -1. */
@@ -188,8 +227,8 @@ int sync_source_add(struct prov *p, const struct config *cfg, const struct sync_
 			   SYNC_MAX_NAME);
 		return IX_EINVAL;
 	}
-	if (strcmp(type, "ldap") != 0) {
-		buf_printf(error_r, "sources of type \"%s\" are not supported yet: use --type ldap", type);
+	if (strcmp(type, "ldap") != 0 && strcmp(type, "ad") != 0) {
+		buf_printf(error_r, "\"%s\" is not a type of source: use --type ldap or --type ad", type);
 		return IX_EINVAL;
 	}
 	LDAPURLDesc *url = NULL;
@@ -216,10 +255,12 @@ int sync_source_add(struct prov *p, const struct config *cfg, const struct sync_
 		if (check_map(s->maps[i], error_r) != IX_OK)
 			return IX_EINVAL;
 	}
-	char *end = NULL;
-	long grace = s->grace_days != NULL ? strtol(s->grace_days, &end, 10) : SYNC_GRACE_DAYS_DEFAULT;
-	if (s->grace_days != NULL &&
-	    (s->grace_days[0] == '\0' || *end != '\0' || grace < 0 || grace > SYNC_GRACE_DAYS_MAX)) {
+	long poll = SYNC_POLL_SECONDS_DEFAULT, grace = SYNC_GRACE_DAYS_DEFAULT;
+	if (s->poll_seconds != NULL && !number_in(s->poll_seconds, 1, SYNC_POLL_SECONDS_MAX, &poll)) {
+		buf_printf(error_r, "--poll-seconds takes a number of seconds from 1 to %d", SYNC_POLL_SECONDS_MAX);
+		return IX_EINVAL;
+	}
+	if (s->grace_days != NULL && !number_in(s->grace_days, 0, SYNC_GRACE_DAYS_MAX, &grace)) {
 		buf_printf(error_r, "--grace-days takes a number of days from 0 to %d", SYNC_GRACE_DAYS_MAX);
 		return IX_EINVAL;
 	}
@@ -248,6 +289,11 @@ int sync_source_add(struct prov *p, const struct config *cfg, const struct sync_
 	char *grace_text = xasprintf("%ld", grace);
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixSyncGraceDays", ldapu_values1(grace_text));
 	free(grace_text);
+	if (s->poll_seconds != NULL) {
+		char *poll_text = xasprintf("%ld", poll);
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixSyncPollSeconds", ldapu_values1(poll_text));
+		free(poll_text);
+	}
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "cn", ldapu_values1(s->name));
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixSyncType", ldapu_values1(type));
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixSyncUri", ldapu_values1(s->uri));
@@ -319,11 +365,14 @@ int sync_conf_load(struct prov *p, const struct config *cfg, const char *name, s
 	c->filter = ldapu_get_first(ld, e, "ixSyncFilter");
 	c->groups_base = ldapu_get_first(ld, e, "ixSyncGroupsBase");
 	c->server_dn = ldapu_get_first(ld, e, "ixSyncServer");
-	char *grace = ldapu_get_first(ld, e, "ixSyncGraceDays");
+	char *grace = ldapu_get_first(ld, e, "ixSyncGraceDays"), *poll = ldapu_get_first(ld, e, "ixSyncPollSeconds");
 	c->grace_days = grace != NULL ? strtol(grace, NULL, 10) : SYNC_GRACE_DAYS_DEFAULT;
+	c->poll_seconds = poll != NULL ? strtol(poll, NULL, 10) : SYNC_POLL_SECONDS_DEFAULT;
 	free(grace);
+	free(poll);
+	const char *const *defaults = c->type != NULL && strcmp(c->type, "ad") == 0 ? ad_defaults : ldap_defaults;
 	for (int i = 0; i < SA_COUNT; i++)
-		c->their[i] = ldap_defaults[i] != NULL ? xstrdup(ldap_defaults[i]) : NULL;
+		c->their[i] = defaults[i] != NULL ? xstrdup(defaults[i]) : NULL;
 	char **maps = ldapu_get_values(ld, e, "ixSyncMap", NULL);
 	for (size_t i = 0; maps[i] != NULL; i++) {
 		const char *eq = strchr(maps[i], '=');
@@ -460,6 +509,7 @@ int sync_source_show(struct prov *p, const struct config *cfg, const char *name,
 		{ "Groups under", "ixSyncGroupsBase", "(the users' base)" },
 		{ "Run by", "ixSyncServer", "-" },
 		{ "Grace days", "ixSyncGraceDays", GRACE_DEFAULT_TEXT },
+		{ "Poll every (s)", "ixSyncPollSeconds", POLL_DEFAULT_TEXT },
 		{ "State", "ixSyncState", "never run" },
 		{ "Last run", "ixSyncLastRun", "never" },
 		{ "Last change seen", "ixSyncLastChange", "none" },

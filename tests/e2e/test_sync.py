@@ -6,106 +6,15 @@ hidden, mailbox kept), conflicts with local recipients, all without `sync run`; 
 and a source that goes away is followed again when it comes back."""
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ENV, System, entries, free_ports, imap_login_ok, main, run, setup, test, wait_for  # noqa: E402
+from harness import System, imap_login_ok, main, setup, test, wait_for  # noqa: E402
+from ldap_source import Source, recipients, synced_user  # noqa: E402
 
 S = None
 SRC = None
-
-
-class Source:
-    """The organisation's directory: a slapd of its own in a temporary folder."""
-    SUFFIX = "dc=corp,dc=test"
-    ADMIN = "cn=admin,dc=corp,dc=test"
-    PASSWORD = "corp-secret"
-
-    def __init__(self):
-        self.base = tempfile.mkdtemp(prefix="ixsrc-", dir="/tmp")
-        self.port = free_ports(1)[0]
-        self.uri = "ldap://127.0.0.1:%d/" % self.port
-        self.conf = conf = os.path.join(self.base, "slapd.d")
-        data = os.path.join(self.base, "data")
-        os.makedirs(conf)
-        os.makedirs(data)
-        ldif = """dn: cn=config
-objectClass: olcGlobal
-cn: config
-olcPidFile: {base}/slapd.pid
-
-dn: cn=module{{0}},cn=config
-objectClass: olcModuleList
-cn: module{{0}}
-olcModulePath: /usr/lib/ldap
-olcModuleLoad: back_mdb
-olcModuleLoad: syncprov
-
-dn: cn=schema,cn=config
-objectClass: olcSchemaConfig
-cn: schema
-
-include: file:///etc/ldap/schema/core.ldif
-include: file:///etc/ldap/schema/cosine.ldif
-include: file:///etc/ldap/schema/inetorgperson.ldif
-include: file:///etc/ldap/schema/nis.ldif
-
-dn: olcDatabase={{-1}}frontend,cn=config
-objectClass: olcDatabaseConfig
-olcDatabase: {{-1}}frontend
-
-dn: olcDatabase={{0}}config,cn=config
-objectClass: olcDatabaseConfig
-olcDatabase: {{0}}config
-
-dn: olcDatabase={{1}}mdb,cn=config
-objectClass: olcDatabaseConfig
-objectClass: olcMdbConfig
-olcDatabase: {{1}}mdb
-olcDbDirectory: {data}
-olcSuffix: {suffix}
-olcRootDN: {admin}
-olcRootPW: {pw}
-olcDbIndex: objectClass eq
-olcDbIndex: entryUUID,entryCSN eq
-
-dn: olcOverlay={{0}}syncprov,olcDatabase={{1}}mdb,cn=config
-objectClass: olcOverlayConfig
-objectClass: olcSyncProvConfig
-olcOverlay: {{0}}syncprov
-""".format(base=self.base, data=data, suffix=self.SUFFIX, admin=self.ADMIN, pw=self.PASSWORD)
-        run(["slapadd", "-n0", "-F", conf], check=True, input=ldif)
-        self.start()
-
-    def start(self):
-        self.proc = subprocess.Popen(["slapd", "-d", "none", "-F", self.conf, "-h", self.uri], env=ENV,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        if not wait_for(lambda: self.proc.poll() is not None or run(
-                ["ldapwhoami", "-x", "-H", self.uri, "-D", self.ADMIN, "-w", self.PASSWORD]).returncode == 0,
-                timeout=20) or self.proc.poll() is not None:
-            raise AssertionError("the source's slapd did not start: %s" % self.proc.stderr.read().decode())
-
-    def ldap(self, tool, ldif, *args):
-        p = run([tool, "-x", "-H", self.uri, "-D", self.ADMIN, "-w", self.PASSWORD] + list(args), input=ldif)
-        assert p.returncode == 0, (tool, ldif, p.stdout, p.stderr)
-
-    def add(self, ldif):
-        self.ldap("ldapadd", ldif)
-
-    def modify(self, ldif):
-        self.ldap("ldapmodify", ldif)
-
-    def halt(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-
-    def stop(self):
-        self.halt()
-        shutil.rmtree(self.base, ignore_errors=True)
 
 
 def person(uid, given, sn, *mails):
@@ -116,12 +25,11 @@ def person(uid, given, sn, *mails):
 
 
 def ours(filt, *attrs):
-    return entries(S.ldapsearch(filt, *attrs, bind_dn=S.admin_dn, password=S.admin_password).stdout)
+    return recipients(S, filt, *attrs)
 
 
 def user(login):
-    found = ours("(uid=%s)" % login, "*", "pwdAccountLockedTime")
-    return found[0] if found else None
+    return synced_user(S, login)
 
 
 def sync_run():
@@ -138,7 +46,7 @@ def show():
 def two_directories():
     global S, SRC
     S = System()
-    SRC = Source()
+    SRC = Source(["nis.ldif"])
     SRC.add("dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: corp\no: Corp\n\n"
             "dn: ou=People,%s\nobjectClass: organizationalUnit\nou: People\n\n"
             "dn: ou=Groups,%s\nobjectClass: organizationalUnit\nou: Groups\n\n" % ((Source.SUFFIX,) * 3))
