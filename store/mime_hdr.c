@@ -363,20 +363,6 @@ static const unsigned short cp1252_high[32] = {
 	0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0xFFFD, 0x017E, 0x0178,
 };
 
-static void put_utf8(struct buf *out, unsigned cp)
-{
-	if (cp < 0x80)
-		buf_append_char(out, (char)cp);
-	else if (cp < 0x800) {
-		buf_append_char(out, (char)(0xC0 | (cp >> 6)));
-		buf_append_char(out, (char)(0x80 | (cp & 0x3F)));
-	} else {
-		buf_append_char(out, (char)(0xE0 | (cp >> 12)));
-		buf_append_char(out, (char)(0x80 | ((cp >> 6) & 0x3F)));
-		buf_append_char(out, (char)(0x80 | (cp & 0x3F)));
-	}
-}
-
 /* Appends s in charset cs as UTF-8; NULs are dropped, invalid UTF-8 becomes U+FFFD. */
 static void to_utf8(struct buf *out, const unsigned char *s, size_t len, enum charset cs)
 {
@@ -394,7 +380,7 @@ static void to_utf8(struct buf *out, const unsigned char *s, size_t len, enum ch
 		if (cs == CS_UTF8) {
 			size_t n = utf8_decode(s + i, len - i, NULL);
 			if (n == 0) {
-				put_utf8(out, 0xFFFD);
+				utf8_append(out, 0xFFFD);
 				i++;
 			} else {
 				buf_append(out, s + i, n);
@@ -418,7 +404,7 @@ static void to_utf8(struct buf *out, const unsigned char *s, size_t len, enum ch
 			default: break;
 			}
 		}
-		put_utf8(out, cp);
+		utf8_append(out, cp);
 		i++;
 	}
 }

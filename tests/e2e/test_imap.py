@@ -844,6 +844,38 @@ def imap4rev2_with_imaplib():
 
 
 @test
+def objectid_and_preview_with_imaplib():
+    """OBJECTID (RFC 8474) and PREVIEW (RFC 8970) with imaplib on mail delivered over SMTP: EMAILID, THREADID and the
+    preview of the text; MAILBOXID from CREATE and STATUS, kept by RENAME; a copy keeps its EMAILID."""
+    s = system()
+    m = connect("carol")
+    typ, caps = m.capability()
+    assert typ == "OK" and b" OBJECTID PREVIEW" in caps[0], caps
+    typ, data = m.create("ObjE2E")
+    assert typ == "OK" and data[0].startswith(b"[MAILBOXID (F"), data
+    created = data[0][len(b"[MAILBOXID ("):data[0].index(b")")]
+    typ, data = m._simple_command("STATUS", "ObjE2E", "(MAILBOXID)")
+    assert m.untagged_responses.pop("STATUS")[0] == b"ObjE2E (MAILBOXID (%s))" % created
+    assert m.rename("ObjE2E", "ObjE2E-renamed")[0] == "OK"
+    m._simple_command("STATUS", "ObjE2E-renamed", "(MAILBOXID)")
+    assert m.untagged_responses.pop("STATUS")[0].endswith(b"(MAILBOXID (%s))" % created)
+    s.send_mail("carol.cook@example.com", "<objectid-1@outside.org>", subject="objectid one")
+    assert wait_for(lambda: s.imap_count("carol", PW["carol"], "<objectid-1@outside.org>") == 1, 10.0, 0.2)
+    m.select("INBOX")
+    typ, data = m.search(None, "HEADER", "Message-ID", "<objectid-1@outside.org>")
+    n = data[0].split()[-1].decode()
+    typ, data = m.fetch(n, "(EMAILID THREADID PREVIEW)")
+    assert typ == "OK", data
+    got = re.search(rb"EMAILID \((M[0-9a-f]{24})\) THREADID \((T[0-9a-f]{24})\) PREVIEW \"hello\"", data[0])
+    assert got, data
+    assert m.copy(n, "ObjE2E-renamed")[0] == "OK"
+    m.select("ObjE2E-renamed")
+    typ, data = m._simple_command("SEARCH", "EMAILID", got.group(1).decode())
+    assert typ == "OK" and m.untagged_responses.pop("SEARCH")[0] == b"1", data
+    m.logout()
+
+
+@test
 def compress_deflate():
     import zlib
     s = system()

@@ -6,8 +6,10 @@
 
 #include "common/buf.h"
 #include "transport/imap/imap_fetch.h"
+#include "transport/imap/imap_objectid.h"
 #include "transport/imap/imap_parse.h"
 #include "transport/imap/imap_search.h"
+#include "common/utf8.h"
 #include "common/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -59,6 +61,41 @@ static void fuzz_body(void *ctx, bool with_headers, struct buf *text_r)
 	buf_append_str(text_r, with_headers ? "Subject: x\r\n\r\nbody" : "body");
 }
 
+static void fuzz_threadid(void *ctx, struct buf *id_r)
+{
+	(void)ctx;
+	buf_append_str(id_r, "T1");
+}
+
+/* The PREVIEW text of a string, plain and HTML: valid UTF-8 of at most IMAP_PREVIEW_MAX_CHARS characters; and the
+ * THREADID of it as a References field. */
+static void use_preview(const char *s, size_t len)
+{
+	struct buf out = BUF_INIT;
+	for (int html = 0; html < 2; html++) {
+		buf_reset(&out);
+		imap_preview(s, len, html != 0, &out);
+		size_t chars = 0;
+		for (size_t i = 0; i < out.len; chars++) {
+			size_t n = utf8_decode(out.data + i, out.len - i, NULL);
+			if (n == 0)
+				abort();
+			i += n;
+		}
+		if (chars > IMAP_PREVIEW_MAX_CHARS ||
+		    (out.len > 0 && (out.data[0] == ' ' || out.data[out.len - 1] == ' ')))
+			abort();
+	}
+	static const uint8_t hash[32];
+	buf_reset(&out);
+	char *refs = xstrndup(s, len);
+	imap_threadid(NULL, refs, refs, hash, &out);
+	if (!imap_objectid_valid(out.data, out.len))
+		abort();
+	free(refs);
+	buf_free(&out);
+}
+
 /* Runs the command-specific parsers over a parsed command, and the writers over its strings. */
 static void use_command(const struct imap_command *cmd)
 {
@@ -89,6 +126,8 @@ static void use_command(const struct imap_command *cmd)
 			m.saved_count = 3;
 			m.header = fuzz_header;
 			m.body = fuzz_body;
+			m.emailid = "M1";
+			m.threadid = fuzz_threadid;
 			(void)imap_search_match(q, &m);
 			imap_search_key_dump(&q->root, &out);
 			imap_search_query_destroy(&q);
@@ -99,6 +138,7 @@ static void use_command(const struct imap_command *cmd)
 		if (a->type != IMAP_ARG_LIST) {
 			imap_write_string(&out, a->str, a->len, (unsigned)i & 3);
 			imap_write_astring(&out, a->str, a->len, 0);
+			use_preview(a->str, a->len);
 		}
 	}
 	buf_free(&err);

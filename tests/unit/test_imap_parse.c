@@ -4,6 +4,8 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "transport/imap/imap_fetch.h"
+#include "transport/imap/imap_objectid.h"
+#include "common/utf8.h"
 #include "transport/imap/imap_parse.h"
 #include "transport/imap/imap_search.h"
 #include "common/util.h"
@@ -934,7 +936,164 @@ static void parse_literal_sink(void)
 	}
 }
 
+/* FETCH EMAILID, THREADID (RFC 8474) and PREVIEW with its LAZY modifier (RFC 8970), in a list and alone; SEARCH
+ * EMAILID and THREADID with an objectid */
+static void objectid_preview_parse(void)
+{
+	struct imap_parser *p = imap_parser_create(NULL);
+	struct imap_fetch_request req;
+	struct buf err = BUF_INIT, dump = BUF_INIT;
+	static const struct {
+		const char *line;
+		unsigned items;
+		bool lazy;
+	} good[] = {
+		{ "a FETCH 1 (EMAILID THREADID PREVIEW)\r\n",
+		  IMAP_FETCH_EMAILID | IMAP_FETCH_THREADID | IMAP_FETCH_PREVIEW, false },
+		{ "a FETCH 1 (UID PREVIEW (LAZY) FLAGS)\r\n", IMAP_FETCH_UID | IMAP_FETCH_PREVIEW | IMAP_FETCH_FLAGS,
+		  true },
+		{ "a FETCH 1 preview (lazy)\r\n", IMAP_FETCH_PREVIEW, true },
+		{ "a FETCH 1 PREVIEW\r\n", IMAP_FETCH_PREVIEW, false },
+		{ "a FETCH 1 (PREVIEW) (CHANGEDSINCE 5)\r\n", IMAP_FETCH_PREVIEW | IMAP_FETCH_MODSEQ, false },
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(good); i++) {
+		const struct imap_command *cmd = parse_line(p, good[i].line);
+		test_assert(cmd != NULL);
+		buf_reset(&err);
+		test_assert(imap_fetch_parse(cmd->args + 1, cmd->arg_count - 1, &req, &err) == 0);
+		test_assert(req.items == good[i].items && req.preview_lazy == good[i].lazy);
+		imap_fetch_request_free(&req);
+	}
+	static const struct {
+		const char *line, *msg;
+	} bad[] = {
+		{ "a FETCH 1 (PREVIEW (FUZZY))\r\n", "Invalid PREVIEW modifier" },
+		{ "a FETCH 1 (PREVIEW (LAZY LAZY))\r\n", "Invalid PREVIEW modifier" },
+		{ "a FETCH 1 FLAGS (LAZY)\r\n", "Invalid FETCH modifier" },
+		{ "a FETCH 1 (EMAILID.PEEK)\r\n", "Invalid FETCH item" },
+		{ "a SEARCH EMAILID\r\n", "Invalid object identifier" },
+		{ "a SEARCH EMAILID M+1\r\n", "Invalid object identifier" },
+		{ "a SEARCH THREADID \"T1\"\r\n", "Invalid object identifier" },
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(bad); i++) {
+		const struct imap_command *cmd = parse_line(p, bad[i].line);
+		test_assert(cmd != NULL);
+		buf_reset(&err);
+		struct imap_search_query *q = NULL;
+		bool badcs;
+		int ret = strcmp(cmd->name, "FETCH") == 0
+				  ? imap_fetch_parse(cmd->args + 1, cmd->arg_count - 1, &req, &err)
+				  : imap_search_parse(cmd->args, cmd->arg_count, &q, &badcs, &err);
+		test_assert(ret == IX_EINVAL && q == NULL);
+		test_assert_str(buf_cstr(&err), bad[i].msg);
+	}
+	const struct imap_command *cmd = parse_line(p, "a SEARCH EMAILID M0a_b-C NOT THREADID T99\r\n");
+	struct imap_search_query *q;
+	bool badcs;
+	test_assert(cmd != NULL && imap_search_parse(cmd->args, cmd->arg_count, &q, &badcs, &err) == 0);
+	imap_search_key_dump(&q->root, &dump);
+	test_assert_str(buf_cstr(&dump), "(AND (EMAILID M0a_b-C) (NOT (THREADID T99)))");
+	imap_search_query_destroy(&q);
+	buf_free(&err);
+	buf_free(&dump);
+	imap_parser_destroy(&p);
+}
+
+/* The identifiers: MAILBOXID from GUID and store id, EMAILID from the body hash, THREADID from the thread's root
+ * Message-ID (the same for a root and its replies, the body hash without any Message-ID) */
+static void objectid_values(void)
+{
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	imap_mailboxid("0123456789abcdef0123456789abcdef", 0x2a, &a);
+	test_assert_str(buf_cstr(&a), "F0123456789abcdef0123456789abcdef-2a");
+	uint8_t hash[32];
+	for (size_t i = 0; i < 32; i++)
+		hash[i] = (uint8_t)(i * 17);
+	buf_reset(&a);
+	imap_emailid(hash, &a);
+	test_assert_str(buf_cstr(&a), "M00112233445566778899aabb");
+	buf_reset(&a);
+	imap_threadid("<root@x>", NULL, NULL, hash, &a);
+	test_assert(a.len == 25 && buf_cstr(&a)[0] == 'T' && imap_objectid_valid(buf_cstr(&a), a.len));
+	imap_threadid("<r2@x>", "<r1@x>", "junk <root@x> <r1@x>", hash, &b);
+	test_assert_str(buf_cstr(&b), buf_cstr(&a));
+	buf_reset(&b);
+	imap_threadid("<r1@x>", "<root@x>", NULL, hash, &b);
+	test_assert_str(buf_cstr(&b), buf_cstr(&a));
+	buf_reset(&b);
+	imap_threadid("<other@x>", NULL, "", hash, &b);
+	test_assert(strcmp(buf_cstr(&b), buf_cstr(&a)) != 0);
+	buf_reset(&a);
+	buf_reset(&b);
+	imap_threadid(NULL, NULL, NULL, hash, &a);
+	imap_threadid("not an id", NULL, NULL, hash, &b);
+	test_assert_str(buf_cstr(&b), buf_cstr(&a));
+	hash[0] ^= 1;
+	buf_reset(&b);
+	imap_threadid(NULL, NULL, NULL, hash, &b);
+	test_assert(strcmp(buf_cstr(&b), buf_cstr(&a)) != 0);
+	char longid[IMAP_OBJECTID_MAX + 2];
+	memset(longid, 'a', sizeof(longid));
+	test_assert(imap_objectid_valid(longid, IMAP_OBJECTID_MAX) &&
+		    !imap_objectid_valid(longid, IMAP_OBJECTID_MAX + 1));
+	test_assert(!imap_objectid_valid("", 0) && !imap_objectid_valid("a.b", 3) && imap_objectid_valid("A_z-9", 5));
+	buf_free(&a);
+	buf_free(&b);
+}
+
+/* PREVIEW text byte by byte: quoted lines and the signature left out, white space folded, HTML without tags, head,
+ * style and script and with its character references decoded, bytes that are not UTF-8 dropped, 256 characters */
+static void preview_text(void)
+{
+	static const struct {
+		const char *in;
+		bool html;
+		const char *out;
+	} cases[] = {
+		{ "Hello  there,\r\n\r\n> quoted line\r\n  >> more\r\nsee\tyou\r\n-- \r\nSignature\r\n", false,
+		  "Hello there, see you" },
+		{ "\r\n  \r\n", false, "" },
+		{ "a\x01\x7f"
+		  "b\xc2\xa0"
+		  "c",
+		  false, "a b c" },
+		{ "caf\xc3\xa9 \xff\xfe ok \xe2\x82", false, "caf\xc3\xa9 ok" },
+		{ "--\r\nnothing after", false, "" },
+		{ "<html><head><title>T</title><style>p{x}</style></head><body><p>Hi&nbsp;&amp;&lt;you&gt;"
+		  "</p><script type=\"x\">var a=1;</script><br/>&#233;&#x20AC;&bogus; &#0; tail</body></html>",
+		  true, "Hi &<you> \xc3\xa9\xe2\x82\xac&bogus; &#0; tail" },
+		{ "<p>unclosed <b", true, "unclosed" },
+		{ "<STYLE>never closed", true, "" },
+	};
+	struct buf out = BUF_INIT;
+	for (size_t i = 0; i < IX_ARRAY_LEN(cases); i++) {
+		buf_reset(&out);
+		imap_preview(cases[i].in, strlen(cases[i].in), cases[i].html, &out);
+		if (strcmp(buf_cstr(&out), cases[i].out) != 0)
+			fprintf(stderr, "preview %zu: got \"%s\"\n", i, buf_cstr(&out));
+		test_assert_str(buf_cstr(&out), cases[i].out);
+	}
+	/* 300 two-byte characters: 256 kept, whole */
+	struct buf in = BUF_INIT;
+	for (int i = 0; i < 300; i++)
+		buf_append_str(&in, "\xc3\xa9");
+	buf_reset(&out);
+	imap_preview(buf_cstr(&in), in.len, false, &out);
+	test_assert(out.len == 2 * IMAP_PREVIEW_MAX_CHARS && utf8_valid(out.data, out.len));
+	/* 255 characters, then a space and more: the space would be the 256th, so the preview ends before it */
+	buf_reset(&in);
+	for (int i = 0; i < 255; i++)
+		buf_append_char(&in, 'x');
+	buf_append_str(&in, " yz");
+	buf_reset(&out);
+	imap_preview(buf_cstr(&in), in.len, false, &out);
+	test_assert(out.len == 255 && buf_cstr(&out)[254] == 'x');
+	buf_free(&in);
+	buf_free(&out);
+}
+
 TEST_MAIN("imap_parse", TEST_CASE(parse_table_chunked), TEST_CASE(parse_nul_and_skip_chunked), TEST_CASE(parse_limits),
 	  TEST_CASE(parse_whole_and_helpers), TEST_CASE(seqset_parse_and_resolve), TEST_CASE(flags_and_dates),
 	  TEST_CASE(fetch_items_and_sections), TEST_CASE(write_helpers), TEST_CASE(search_parse_table),
-	  TEST_CASE(search_parse_errors), TEST_CASE(search_evaluate), TEST_CASE(parse_literal_sink))
+	  TEST_CASE(search_parse_errors), TEST_CASE(search_evaluate), TEST_CASE(parse_literal_sink),
+	  TEST_CASE(objectid_preview_parse), TEST_CASE(objectid_values), TEST_CASE(preview_text))

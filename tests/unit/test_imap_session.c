@@ -875,6 +875,23 @@ static void folder_uidvalidity(struct client *c, const char *folder, unsigned *v
 	test_assert(ok);
 }
 
+/* The MAILBOXID (RFC 8474) of a folder, by STATUS, in id_r. */
+static void folder_mailboxid(struct client *c, const char *folder, struct buf *id_r)
+{
+	char *cmd = xasprintf("v STATUS %s (MAILBOXID)\r\n", folder),
+	     *want = xasprintf("* STATUS %s (MAILBOXID (", folder);
+	buf_reset(&c->in);
+	send_str(c, cmd);
+	bool seen = wait_for(c, "v OK");
+	long at = out_pos(c, want);
+	const char *id = at >= 0 ? buf_cstr(&c->in) + at + strlen(want) : "";
+	buf_reset(id_r);
+	buf_append(id_r, id, strcspn(id, ")"));
+	free(cmd);
+	free(want);
+	test_assert(seen && at >= 0 && buf_cstr(id_r)[0] == 'F');
+}
+
 /* REPLACE and UID REPLACE (RFC 8508): the new message stored (APPENDUID in an untagged OK) and the old one
  * expunged in one command, into the selected folder or another; the old one stays when the APPEND fails */
 static void imap_replace(void)
@@ -1220,14 +1237,16 @@ static void imap_rev2(void)
 	expect_answer(&c, "ENABLE IMAP4rev2 UTF8=ACCEPT", "* ENABLED\r\nt OK Enabled.\r\n");
 	unsigned v;
 	folder_uidvalidity(&c, "R2", &v);
-	char *want = xasprintf(
-		"* FLAGS (" SYSFLAGS ")\r\n* OK [PERMANENTFLAGS (" SYSFLAGS " \\*)] Flags permitted.\r\n"
-		"* 2 EXISTS\r\n* OK [UIDVALIDITY %u] UIDs valid.\r\n* OK [UIDNEXT 3] Predicted next UID.\r\n"
-		"* LIST (\\HasChildren) \"/\" \"R2\"\r\n* OK [HIGHESTMODSEQ 3] Highest.\r\n"
-		"t OK [READ-WRITE] SELECT completed.\r\n",
-		v);
+	struct buf mid = BUF_INIT;
+	folder_mailboxid(&c, "R2", &mid);
+	char *want = xasprintf("* FLAGS (" SYSFLAGS ")\r\n* OK [PERMANENTFLAGS (" SYSFLAGS " \\*)] Flags permitted.\r\n"
+			       "* 2 EXISTS\r\n* OK [MAILBOXID (%s)] Ok\r\n* OK [UIDVALIDITY %u] UIDs valid.\r\n"
+			       "* OK [UIDNEXT 3] Predicted next UID.\r\n* LIST (\\HasChildren) \"/\" \"R2\"\r\n"
+			       "* OK [HIGHESTMODSEQ 3] Highest.\r\nt OK [READ-WRITE] SELECT completed.\r\n",
+			       buf_cstr(&mid), v);
 	expect_answer(&c, "SELECT R2", want);
 	free(want);
+	buf_free(&mid);
 #define NO_RECENT_KEYS "t BAD RECENT, NEW and OLD are not IMAP4rev2 search keys\r\n"
 	static const struct {
 		const char *command, *answer;
@@ -1259,7 +1278,8 @@ static void imap_rev2(void)
 	client_close(&r1);
 	expect_answer(&c, "DELETE R2", "t NO [HASCHILDREN] The mailbox has subfolders: delete them first.\r\n");
 	/* mailbox names in UTF-8 both ways; selecting another mailbox says CLOSED first; INBOX as the server spells it */
-	expect_answer(&c, "CREATE \"Bro\xcc\x88t\xc3\xa9\"", "t OK Create completed.\r\n");
+	send_str(&c, "t CREATE \"Bro\xcc\x88t\xc3\xa9\"\r\n");
+	test_assert(wait_for(&c, "t OK [MAILBOXID (F"));
 	expect_answer(&c, "LIST \"\" Bro*",
 		      "* LIST (\\HasNoChildren) \"/\" \"Bro\xcc\x88t\xc3\xa9\"\r\nt OK LIST completed.\r\n");
 	buf_reset(&c.in);
@@ -1273,6 +1293,109 @@ static void imap_rev2(void)
 	test_assert(out_pos(&c, "* LIST (\\HasNoChildren) \"/\" \"INBOX\"\r\n") > 0 && out_pos(&c, "RECENT") < 0);
 	/* a non-synchronizing literal of up to 4096 bytes (LITERAL-, within LITERAL+) */
 	expect_answer(&c, "STATUS {2+}\r\nR2 (MESSAGES)", "* STATUS R2 (MESSAGES 3)\r\nt OK Status completed.\r\n");
+	client_close(&c);
+}
+
+/* The id after "NAME (" in the k-th (from 0) occurrence in the output, in id_r ("" when missing). */
+static void output_id(struct client *c, const char *name, int k, struct buf *id_r)
+{
+	char *needle = xasprintf("%s (", name);
+	const char *at = buf_cstr(&c->in);
+	for (int i = 0; at != NULL && i <= k; i++) {
+		at = strstr(at, needle);
+		if (at != NULL)
+			at += strlen(needle);
+	}
+	buf_reset(id_r);
+	if (at != NULL)
+		buf_append(id_r, at, strcspn(at, ")"));
+	free(needle);
+}
+
+/* OBJECTID (RFC 8474): MAILBOXID from CREATE, SELECT and STATUS, kept by RENAME and new for a new folder of the same
+ * name; EMAILID the same for a copy, THREADID shared by a message and its reply; SEARCH EMAILID/THREADID. PREVIEW
+ * (RFC 8970) of plain, HTML, multipart and text-less messages, with LAZY. */
+static void imap_objectid_and_preview(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	struct buf id1 = BUF_INIT, id2 = BUF_INIT, e1 = BUF_INIT, e2 = BUF_INIT, t1 = BUF_INIT, t2 = BUF_INIT;
+	send_str(&c, "a CREATE Obj\r\n");
+	test_assert(wait_for(&c, "a OK [MAILBOXID (F"));
+	output_id(&c, "MAILBOXID", 0, &e1);
+	folder_mailboxid(&c, "Obj", &id1);
+	test_assert_str(buf_cstr(&e1), buf_cstr(&id1));
+	send_str(&c, "b RENAME Obj ObjR\r\nc CREATE Obj\r\n");
+	test_assert(wait_for(&c, "c OK [MAILBOXID (F"));
+	folder_mailboxid(&c, "ObjR", &id2);
+	test_assert_str(buf_cstr(&id2), buf_cstr(&id1));
+	folder_mailboxid(&c, "Obj", &id2);
+	test_assert(strcmp(buf_cstr(&id2), buf_cstr(&id1)) != 0);
+	append_msg("ObjR", "Message-ID: <root@x>\r\nSubject: root\r\n\r\nFirst line\r\n> quoted\r\nlast line\r\n");
+	append_msg("ObjR", "Message-ID: <reply@x>\r\nReferences: <root@x>\r\nSubject: Re: root\r\n\r\nA reply\r\n");
+	append_msg("ObjR",
+		   "Content-Type: text/html; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n"
+		   "\r\n<html><head><style>x</style></head><body>Caf=E9 &amp; cr=\r\n=E8me</body></html>\r\n");
+	append_msg("ObjR",
+		   "Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n"
+		   "<b>html</b>\r\n--b\r\nContent-Type: text/plain\r\n\r\nplain  text\r\n--b--\r\n");
+	append_msg("ObjR", "Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0K\r\n");
+	buf_reset(&c.in);
+	send_str(&c, "d SELECT ObjR\r\n");
+	test_assert(wait_for(&c, "d OK [READ-WRITE]"));
+	char *line = xasprintf("* OK [MAILBOXID (%s)] Ok\r\n", buf_cstr(&id1));
+	test_assert(out_pos(&c, line) > 0);
+	free(line);
+	buf_reset(&c.in);
+	send_str(&c, "e FETCH 1:2 (EMAILID THREADID)\r\n");
+	test_assert(wait_for(&c, "e OK"));
+	output_id(&c, "EMAILID", 0, &e1);
+	output_id(&c, "EMAILID", 1, &e2);
+	output_id(&c, "THREADID", 0, &t1);
+	output_id(&c, "THREADID", 1, &t2);
+	test_assert(e1.len == 25 && buf_cstr(&e1)[0] == 'M' && t1.len == 25 && buf_cstr(&t1)[0] == 'T');
+	test_assert(strcmp(buf_cstr(&e1), buf_cstr(&e2)) != 0 && strcmp(buf_cstr(&t1), buf_cstr(&t2)) == 0);
+	char *want = xasprintf("* 1 FETCH (EMAILID (%s) THREADID (%s))\r\n", buf_cstr(&e1), buf_cstr(&t1));
+	test_assert(out_pos(&c, want) == 0);
+	free(want);
+	/* a copy keeps its EMAILID; SEARCH finds by either identifier */
+	send_str(&c, "f COPY 1 Obj\r\n");
+	test_assert(wait_for(&c, "f OK"));
+	char *cmd = xasprintf("SEARCH EMAILID %s", buf_cstr(&e1));
+	expect_answer(&c, cmd, "* SEARCH 1\r\nt OK Search completed.\r\n");
+	free(cmd);
+	cmd = xasprintf("UID SEARCH THREADID %s", buf_cstr(&t1));
+	expect_answer(&c, cmd, "* SEARCH 1 2\r\nt OK Search completed.\r\n");
+	free(cmd);
+	expect_answer(&c, "SEARCH EMAILID M000", "* SEARCH\r\nt OK Search completed.\r\n");
+	expect_answer(&c, "FETCH 1:* PREVIEW",
+		      "* 1 FETCH (PREVIEW \"First line last line\")\r\n* 2 FETCH (PREVIEW \"A reply\")\r\n"
+		      "* 3 FETCH (PREVIEW {14}\r\nCaf\xc3\xa9 & cr\xc3\xa8me)\r\n* 4 FETCH (PREVIEW \"plain text\")\r\n"
+		      "* 5 FETCH (PREVIEW \"\")\r\nt OK Fetch completed.\r\n");
+	expect_answer(&c, "UID FETCH 2 (PREVIEW (LAZY))",
+		      "* 2 FETCH (UID 2 PREVIEW \"A reply\")\r\nt OK Fetch completed.\r\n");
+	send_str(&c, "g SELECT Obj\r\n");
+	test_assert(wait_for(&c, "g OK"));
+	buf_reset(&c.in);
+	send_str(&c, "h FETCH 1 (EMAILID)\r\n");
+	test_assert(wait_for(&c, "h OK"));
+	output_id(&c, "EMAILID", 0, &e2);
+	test_assert_str(buf_cstr(&e2), buf_cstr(&e1));
+	/* under UTF8=ACCEPT the preview goes in a quoted string */
+	expect_answer(&c, "ENABLE UTF8=ACCEPT", "* ENABLED UTF8=ACCEPT\r\nt OK Enabled.\r\n");
+	send_str(&c, "i SELECT ObjR\r\n");
+	test_assert(wait_for(&c, "i OK"));
+	expect_answer(&c, "FETCH 3 PREVIEW",
+		      "* 3 FETCH (PREVIEW \"Caf\xc3\xa9 & cr\xc3\xa8me\")\r\nt OK Fetch completed.\r\n");
+	test_assert(capability_has(&c, " OBJECTID PREVIEW"));
+	buf_free(&id1);
+	buf_free(&id2);
+	buf_free(&e1);
+	buf_free(&e2);
+	buf_free(&t1);
+	buf_free(&t2);
 	client_close(&c);
 }
 
@@ -1301,5 +1424,5 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_unauthenticate), TEST_CASE(imap_list_myrights), TEST_CASE(imap_replace),
 	  TEST_CASE(imap_multiappend), TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
-	  TEST_CASE(imap_rev2), TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
-	  TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))
+	  TEST_CASE(imap_rev2), TEST_CASE(imap_objectid_and_preview), TEST_CASE(pop3_session_basics),
+	  TEST_CASE(login_timeout_configured), TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))

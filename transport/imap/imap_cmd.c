@@ -3,6 +3,7 @@
 #include "transport/imap/imap_session_int.h"
 #include "common/err.h"
 #include "transport/imap/imap_fetch.h"
+#include "transport/imap/imap_objectid.h"
 #include "transport/imap/imap_search.h"
 #include "common/log.h"
 #include "store/mime.h"
@@ -380,6 +381,29 @@ static bool fetch_one(struct imap_session *s, struct imap_fetch_job *j, uint32_t
 	if (items & IMAP_FETCH_RFC822_SIZE) {
 		SEP();
 		buf_printf(out, "RFC822.SIZE %llu", (unsigned long long)m.size);
+	}
+	if (items & IMAP_FETCH_EMAILID) {
+		SEP();
+		buf_append_str(out, "EMAILID (");
+		imap_emailid(m.hash, out);
+		buf_append_char(out, ')');
+	}
+	if (items & IMAP_FETCH_THREADID) {
+		SEP();
+		buf_append_str(out, "THREADID (");
+		imap_message_threadid(s, uid, m.hash, out);
+		buf_append_char(out, ')');
+	}
+	if (items & IMAP_FETCH_PREVIEW) {
+		/* made on demand, so LAZY changes nothing: the preview is always at hand (RFC 8970 3.2) */
+		struct buf preview = BUF_INIT;
+		SEP();
+		buf_append_str(out, "PREVIEW ");
+		if (imap_message_preview(s, uid, &preview))
+			imap_write_string(out, buf_cstr(&preview), preview.len, s->utf8 ? IMAP_WRITE_UTF8 : 0);
+		else
+			buf_append_str(out, "NIL");
+		buf_free(&preview);
 	}
 	struct fetch_view view = { VIEW_UNKNOWN, NULL, BUF_INIT };
 	if (items & (IMAP_FETCH_ENVELOPE | IMAP_FETCH_BODYSTRUCTURE | IMAP_FETCH_BODY)) {
@@ -783,6 +807,7 @@ void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd)
 struct search_ctx {
 	struct imap_session *s;
 	uint32_t uid;
+	const uint8_t *hash; /* the message's body hash (THREADID) */
 	bool have_header, have_body;
 	struct buf header;
 	struct buf body, text;
@@ -846,12 +871,19 @@ static void search_body(void *ctx, bool with_headers, struct buf *text_r)
 	buf_append(text_r, buf_cstr(&c->body), c->body.len);
 }
 
-static bool key_uses_sent(const struct imap_search_key *k)
+static void search_threadid(void *ctx, struct buf *id_r)
 {
-	if (k->type == IMAP_SK_SENTBEFORE || k->type == IMAP_SK_SENTON || k->type == IMAP_SK_SENTSINCE)
+	struct search_ctx *c = ctx;
+	imap_message_threadid(c->s, c->uid, c->hash, id_r);
+}
+
+/* Whether the query has a key of one of the types in mask (bits 1u << enum imap_search_type). */
+static bool key_uses(const struct imap_search_key *k, unsigned mask)
+{
+	if (mask & (1u << k->type))
 		return true;
 	for (size_t i = 0; i < k->child_count; i++)
-		if (key_uses_sent(&k->children[i]))
+		if (key_uses(&k->children[i], mask))
 			return true;
 	return false;
 }
@@ -875,7 +907,9 @@ void imap_write_esearch(struct buf *out, const struct imap_command *cmd, unsigne
 size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q, uint32_t **seqs_r, uint32_t **uids_r,
 		       uint64_t *maxmod_r)
 {
-	bool sent = key_uses_sent(&q->root);
+	bool sent = key_uses(&q->root, 1u << IMAP_SK_SENTBEFORE | 1u << IMAP_SK_SENTON | 1u << IMAP_SK_SENTSINCE);
+	bool emailid = key_uses(&q->root, 1u << IMAP_SK_EMAILID);
+	struct buf eid = BUF_INIT;
 	uint32_t *res = xcalloc(s->count + 1, sizeof(*res));
 	uint32_t *res_uid = xcalloc(s->count + 1, sizeof(*res_uid));
 	size_t nres = 0;
@@ -895,7 +929,7 @@ size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q
 		for (char *save = NULL, *t = strtok_r(kcopy, " ", &save); t != NULL && nkw < IMAP_MAX_KEYWORDS;
 		     t = strtok_r(NULL, " ", &save))
 			kw[nkw++] = t;
-		struct search_ctx c = { s, m.uid, false, false, BUF_INIT, BUF_INIT, BUF_INIT };
+		struct search_ctx c = { .s = s, .uid = m.uid, .hash = m.hash };
 		struct imap_search_msg sm = { 0 };
 		sm.seq = (uint32_t)i + 1;
 		sm.uid = m.uid;
@@ -914,6 +948,12 @@ size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q
 		sm.ctx = &c;
 		sm.header = search_header;
 		sm.body = search_body;
+		sm.threadid = search_threadid;
+		if (emailid) {
+			buf_reset(&eid);
+			imap_emailid(m.hash, &eid);
+			sm.emailid = buf_cstr(&eid);
+		}
 		if (sent) {
 			struct mime_info *mi = NULL;
 			long long t;
@@ -939,6 +979,7 @@ size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q
 		buf_free(&c.text);
 		store_msg_free(&m);
 	}
+	buf_free(&eid);
 	*seqs_r = res;
 	*uids_r = res_uid;
 	*maxmod_r = maxmod;

@@ -276,6 +276,9 @@ static int parse_att(const struct imap_arg *a, struct imap_fetch_request *req, s
 		{ "RFC822.TEXT", IMAP_FETCH_RFC822_TEXT },
 		{ "UID", IMAP_FETCH_UID },
 		{ "MODSEQ", IMAP_FETCH_MODSEQ },
+		{ "EMAILID", IMAP_FETCH_EMAILID },
+		{ "THREADID", IMAP_FETCH_THREADID },
+		{ "PREVIEW", IMAP_FETCH_PREVIEW },
 	};
 	if (a->type != IMAP_ARG_ATOM)
 		return fail(error_r, IX_EINVAL, "Invalid FETCH item");
@@ -300,6 +303,12 @@ static int parse_att(const struct imap_arg *a, struct imap_fetch_request *req, s
 	}
 	req->bodies[req->body_count++] = b;
 	return 0;
+}
+
+/* Whether a is PREVIEW's modifier list: "(LAZY)" (RFC 8970 defines no other modifier). */
+static bool preview_modifiers(const struct imap_arg *a)
+{
+	return a->type == IMAP_ARG_LIST && a->list_count == 1 && imap_arg_atom_equals(&a->list[0], "LAZY");
 }
 
 static int parse_modifiers(const struct imap_arg *a, struct imap_fetch_request *req, struct buf *error_r)
@@ -348,12 +357,21 @@ int imap_fetch_parse(const struct imap_arg *args, size_t count, struct imap_fetc
 	} else if (a->type == IMAP_ARG_LIST) {
 		if (a->list_count == 0)
 			ret = fail(error_r, IX_EINVAL, "Empty FETCH item list");
-		for (size_t i = 0; i < a->list_count && ret == 0; i++)
+		for (size_t i = 0; i < a->list_count && ret == 0; i++) {
 			ret = parse_att(&a->list[i], req_r, &cap, error_r);
+			if (ret == 0 && imap_arg_atom_equals(&a->list[i], "PREVIEW") && i + 1 < a->list_count &&
+			    a->list[i + 1].type == IMAP_ARG_LIST) {
+				if (!preview_modifiers(&a->list[++i]))
+					ret = fail(error_r, IX_EINVAL, "Invalid PREVIEW modifier");
+				req_r->preview_lazy = true;
+			}
+		}
 	} else {
 		ret = parse_att(a, req_r, &cap, error_r);
 	}
-	if (ret == 0 && count == 2)
+	if (ret == 0 && count == 2 && imap_arg_atom_equals(a, "PREVIEW") && preview_modifiers(&args[1]))
+		req_r->preview_lazy = true;
+	else if (ret == 0 && count == 2)
 		ret = parse_modifiers(&args[1], req_r, error_r);
 	if (ret != 0)
 		imap_fetch_request_free(req_r);

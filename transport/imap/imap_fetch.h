@@ -27,7 +27,10 @@ enum imap_fetch_item {
 	IMAP_FETCH_RFC822_SIZE = 1 << 7,
 	IMAP_FETCH_RFC822_TEXT = 1 << 8, /* like BODY[TEXT] (sets \Seen) */
 	IMAP_FETCH_UID = 1 << 9,
-	IMAP_FETCH_MODSEQ = 1 << 10, /* RFC 7162; also implied by CHANGEDSINCE */
+	IMAP_FETCH_MODSEQ = 1 << 10,   /* RFC 7162; also implied by CHANGEDSINCE */
+	IMAP_FETCH_EMAILID = 1 << 11,  /* RFC 8474 */
+	IMAP_FETCH_THREADID = 1 << 12, /* RFC 8474 */
+	IMAP_FETCH_PREVIEW = 1 << 13,  /* RFC 8970; "PREVIEW (LAZY)" sets preview_lazy too */
 };
 
 enum imap_fetch_kind {
@@ -64,12 +67,15 @@ struct imap_fetch_request {
 	size_t body_count;
 	bool changedsince; /* (CHANGEDSINCE n) modifier given */
 	uint64_t changedsince_modseq;
-	bool vanished; /* (VANISHED) modifier given; the caller checks UID FETCH + QRESYNC */
+	bool vanished;     /* (VANISHED) modifier given; the caller checks UID FETCH + QRESYNC */
+	bool preview_lazy; /* PREVIEW (LAZY): the preview may be NIL when it is not at hand (RFC 8970 3.2) */
 };
 
 /* Parses the FETCH arguments after the sequence set: a macro (ALL, FAST, FULL), one fetch-att or a list of them,
- * optionally followed by a modifier list (CHANGEDSINCE n, VANISHED). Returns 0 with *req_r filled (free with
- * imap_fetch_request_free), or IX_EINVAL/IX_ELIMIT with a message in error_r (nothing to free). */
+ * optionally followed by a modifier list (CHANGEDSINCE n, VANISHED). PREVIEW may be followed by its own modifier
+ * list "(LAZY)" (RFC 8970: "FETCH 1 (PREVIEW (LAZY))", and "FETCH 1 PREVIEW (LAZY)" as the only item). Returns 0
+ * with *req_r filled (free with imap_fetch_request_free), or IX_EINVAL/IX_ELIMIT with a message in error_r (nothing
+ * to free). */
 int imap_fetch_parse(const struct imap_arg *args, size_t count, struct imap_fetch_request *req_r, struct buf *error_r);
 void imap_fetch_request_free(struct imap_fetch_request *req);
 /* Appends the response name of a body item: "BODY[1.TEXT]<100>", "BINARY[2]", "BINARY.SIZE[2]" (no PEEK; the

@@ -2,6 +2,7 @@
  * DELETE, RENAME, [UN]SUBSCRIBE, CLOSE/UNSELECT and CHECK. */
 #include "transport/imap/imap_session_int.h"
 #include "transport/imap/imap_fetch.h"
+#include "transport/imap/imap_objectid.h"
 #include "common/err.h"
 #include "common/util.h"
 
@@ -126,6 +127,10 @@ void imap_cmd_select(struct imap_session *s, const struct imap_command *cmd)
 		if (first_unseen > 0)
 			imap_reply(s, "* OK [UNSEEN %zu] First unseen.", first_unseen);
 	}
+	struct buf mid = BUF_INIT;
+	imap_mailboxid(s->sel_guid, s->sel_fid, &mid);
+	imap_reply(s, "* OK [MAILBOXID (%s)] Ok", buf_cstr(&mid)); /* RFC 8474 4.2 */
+	buf_free(&mid);
 	imap_reply(s, "* OK [UIDVALIDITY %u] UIDs valid.", s->uidvalidity);
 	imap_reply(s, "* OK [UIDNEXT %u] Predicted next UID.", s->uidnext);
 	if (s->rev2) {
@@ -209,7 +214,15 @@ void imap_cmd_create(struct imap_session *s, const struct imap_command *cmd)
 		store_mailbox_ensure(s->srv->ls.cfg.store, guid, NULL);
 	if (ret == 0)
 		ret = store_folder_create(s->srv->ls.cfg.store, guid, folder, &err);
-	if (ret == 0)
+	struct store_folder_info info;
+	if (ret == 0 && store_folder_status(s->srv->ls.cfg.store, guid, folder, NULL, &info, NULL) == 0) {
+		/* RFC 8474 4.1: the new folder's MAILBOXID */
+		struct buf mid = BUF_INIT;
+		imap_mailboxid(guid, info.id, &mid);
+		imap_tagged(s, cmd->tag, "OK [MAILBOXID (%s)] Create completed.", buf_cstr(&mid));
+		buf_free(&mid);
+		store_folder_info_free(&info);
+	} else if (ret == 0)
 		imap_tagged(s, cmd->tag, "OK Create completed.");
 	else if (ret == IX_EINVAL && err.len > 0 && guid == NULL)
 		imap_tagged(s, cmd->tag, "NO [CANNOT] %s", buf_cstr(&err));

@@ -2,6 +2,7 @@
  * the three namespaces. */
 #include "transport/imap/imap_session_int.h"
 #include "transport/imap/imap_fetch.h"
+#include "transport/imap/imap_objectid.h"
 #include "common/err.h"
 #include "common/util.h"
 #include "transport/imap/mutf7.h"
@@ -55,12 +56,12 @@ static bool pattern_match(const char *pat, const char *name)
 	return list_match(pat, name);
 }
 
-/* The STATUS items (RFC 3501, 9051 DELETED, 7162 HIGHESTMODSEQ, 8438 SIZE, 7889 APPENDLIMIT); RECENT only before
- * IMAP4rev2 (RFC 9051 removed it). Returns NULL when every item of the list is known, else the BAD text. */
+/* The STATUS items (RFC 3501, 9051 DELETED, 7162 HIGHESTMODSEQ, 8438 SIZE, 7889 APPENDLIMIT, 8474 MAILBOXID);
+ * RECENT only before IMAP4rev2 (RFC 9051 removed it). Returns NULL when every item of the list is known, else the BAD text. */
 static const char *status_items_error(const struct imap_session *s, const struct imap_arg *items)
 {
-	static const char *const known[] = { "MESSAGES", "UNSEEN",        "RECENT", "UIDNEXT",    "UIDVALIDITY",
-					     "DELETED",  "HIGHESTMODSEQ", "SIZE",   "APPENDLIMIT" };
+	static const char *const known[] = { "MESSAGES", "UNSEEN",        "RECENT", "UIDNEXT",     "UIDVALIDITY",
+					     "DELETED",  "HIGHESTMODSEQ", "SIZE",   "APPENDLIMIT", "MAILBOXID" };
 	for (size_t t = 0; t < items->list_count; t++) {
 		const struct imap_arg *a = &items->list[t];
 		size_t k = 0;
@@ -116,6 +117,11 @@ static void write_status_items(struct imap_session *s, const struct imap_arg *it
 			buf_printf(out, "%sSIZE %llu", sep, (unsigned long long)info->size);
 		else if (imap_arg_atom_equals(a, "APPENDLIMIT"))
 			buf_printf(out, "%sAPPENDLIMIT %llu", sep, (unsigned long long)s->srv->max_message_size);
+		else if (imap_arg_atom_equals(a, "MAILBOXID")) {
+			buf_printf(out, "%sMAILBOXID (", sep);
+			imap_mailboxid(guid, info->id, out);
+			buf_append_char(out, ')');
+		}
 	}
 	buf_append_str(out, ")\r\n");
 }

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "common/err.h"
+#include "transport/imap/imap_objectid.h"
 #include "transport/imap/mutf7.h"
 #include "common/util.h"
 #include "common/utf8.h"
@@ -183,6 +184,14 @@ static int parse_key(struct sp *p, const struct imap_arg *args, size_t count, si
 		k->type = imap_arg_atom_equals(a, "KEYWORD") ? IMAP_SK_KEYWORD : IMAP_SK_UNKEYWORD;
 		if (next == NULL || next->type != IMAP_ARG_ATOM || !imap_keyword_valid(next->str, next->len))
 			return fail(p, IX_EINVAL, "Invalid keyword");
+		k->name = xstrndup(next->str, next->len);
+		(*pos)++;
+		return 0;
+	}
+	if (imap_arg_atom_equals(a, "EMAILID") || imap_arg_atom_equals(a, "THREADID")) {
+		k->type = imap_arg_atom_equals(a, "EMAILID") ? IMAP_SK_EMAILID : IMAP_SK_THREADID;
+		if (next == NULL || next->type != IMAP_ARG_ATOM || !imap_objectid_valid(next->str, next->len))
+			return fail(p, IX_EINVAL, "Invalid object identifier");
 		k->name = xstrndup(next->str, next->len);
 		(*pos)++;
 		return 0;
@@ -367,6 +376,8 @@ void imap_search_key_dump(const struct imap_search_key *k, struct buf *out)
 		[IMAP_SK_MODSEQ] = "MODSEQ",
 		[IMAP_SK_OLDER] = "OLDER",
 		[IMAP_SK_YOUNGER] = "YOUNGER",
+		[IMAP_SK_EMAILID] = "EMAILID",
+		[IMAP_SK_THREADID] = "THREADID",
 	};
 	buf_printf(out, "(%s", names[k->type]);
 	switch (k->type) {
@@ -380,7 +391,9 @@ void imap_search_key_dump(const struct imap_search_key *k, struct buf *out)
 		break;
 	case IMAP_SK_FLAGS: buf_printf(out, " +%u -%u", k->flags_set, k->flags_unset); break;
 	case IMAP_SK_KEYWORD:
-	case IMAP_SK_UNKEYWORD: buf_printf(out, " %s", k->name); break;
+	case IMAP_SK_UNKEYWORD:
+	case IMAP_SK_EMAILID:
+	case IMAP_SK_THREADID: buf_printf(out, " %s", k->name); break;
 	case IMAP_SK_HEADER: buf_printf(out, " %s \"%s\"", k->name, k->value); break;
 	case IMAP_SK_BODY:
 	case IMAP_SK_TEXT: buf_printf(out, " \"%s\"", k->value); break;
@@ -515,6 +528,13 @@ static bool key_match(const struct imap_search_key *k, const struct imap_search_
 	case IMAP_SK_MODSEQ: return m->modseq >= k->number;
 	case IMAP_SK_OLDER: return m->internal_date < m->now - (int64_t)k->number;
 	case IMAP_SK_YOUNGER: return m->internal_date >= m->now - (int64_t)k->number;
+	case IMAP_SK_EMAILID: return m->emailid != NULL && strcmp(m->emailid, k->name) == 0;
+	case IMAP_SK_THREADID:
+		if (m->threadid != NULL) {
+			m->threadid(m->ctx, &text);
+			r = strcmp(buf_cstr(&text), k->name) == 0;
+		}
+		break;
 	}
 	buf_free(&text);
 	return r;

@@ -1,4 +1,5 @@
-/* imap_search.h - SEARCH arguments (RFC 3501 keys, 4731 RETURN, 5182 $, 7162 MODSEQ, 5032 OLDER/YOUNGER) parsed into
+/* imap_search.h - SEARCH arguments (RFC 3501 keys, 4731 RETURN, 5182 $, 7162 MODSEQ, 5032 OLDER/YOUNGER, 8474
+ * EMAILID/THREADID) parsed into
  * an AST with depth limits, and a pure evaluator of that AST over a caller-supplied message view. */
 #ifndef IX_IMAP_SEARCH_H
 #define IX_IMAP_SEARCH_H
@@ -36,8 +37,10 @@ enum imap_search_type {
 	IMAP_SK_LARGER,
 	IMAP_SK_SMALLER,
 	IMAP_SK_MODSEQ,
-	IMAP_SK_OLDER,   /* WITHIN (RFC 5032): internal date more than number seconds before now */
-	IMAP_SK_YOUNGER, /* internal date at most number seconds before now */
+	IMAP_SK_OLDER,    /* WITHIN (RFC 5032): internal date more than number seconds before now */
+	IMAP_SK_YOUNGER,  /* internal date at most number seconds before now */
+	IMAP_SK_EMAILID,  /* OBJECTID (RFC 8474): name is the EMAILID */
+	IMAP_SK_THREADID, /* name is the THREADID */
 };
 
 struct imap_search_key {
@@ -45,7 +48,7 @@ struct imap_search_key {
 	struct imap_search_key *children; /* AND/OR/NOT */
 	size_t child_count;
 	unsigned flags_set, flags_unset; /* FLAGS: enum imap_flag bits */
-	char *name;                      /* HEADER field name, KEYWORD keyword (NUL-terminated) */
+	char *name;                      /* HEADER field name, KEYWORD keyword, EMAILID/THREADID id (NUL-terminated) */
 	char *value;                     /* HEADER/BODY/TEXT string (NUL-terminated, may be "") */
 	size_t value_len;
 	int64_t days;              /* dates: days since 1970-01-01 */
@@ -104,6 +107,9 @@ struct imap_search_msg {
 	bool (*header)(void *ctx, const char *name, struct buf *value_r);
 	/* Appends the message's body text decoded to UTF-8 (with_headers: the whole message, for TEXT). */
 	void (*body)(void *ctx, bool with_headers, struct buf *text_r);
+	const char *emailid; /* the message's EMAILID (RFC 8474); NULL: matches no EMAILID key */
+	/* Appends the message's THREADID (NULL: matches no THREADID key). */
+	void (*threadid)(void *ctx, struct buf *id_r);
 };
 
 /* Whether the message matches the query. Pure apart from the callbacks; never fails. */

@@ -245,6 +245,13 @@ void imap_cmd_expunge(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd);
 /* REPLACE and UID REPLACE (RFC 8508): APPEND of the new message, then the expunge of the old one. */
 void imap_cmd_replace(struct imap_session *s, const struct imap_command *cmd);
+/* ---- imap_objects.c: OBJECTID and PREVIEW of a message of the selected folder ---- */
+/* Appends the THREADID (RFC 8474) of message uid, hash its body hash (imap_objectid.h says how it is made). */
+void imap_message_threadid(struct imap_session *s, uint32_t uid, const uint8_t hash[32], struct buf *out);
+/* Appends the PREVIEW text (RFC 8970) of message uid, made from its first text/plain part (else text/html) outside
+ * enclosed messages; nothing when it has no text. Returns false when the message's MIME cache cannot be read. */
+bool imap_message_preview(struct imap_session *s, uint32_t uid, struct buf *out);
+
 /* ---- imap_import.c: X-IX-IMPORT (mailbox moves between servers) ---- */
 void imap_cmd_import(struct imap_session *s, const struct imap_command *cmd);
 

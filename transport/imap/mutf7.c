@@ -25,32 +25,6 @@ static int b64_value(unsigned char c)
 	return c == '/' ? -1 : base64_char_value(c);
 }
 
-static void put_utf8(struct buf *out, uint32_t cp)
-{
-	char u[4];
-	size_t n;
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xc0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xe0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		u[0] = (char)(0xf0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	buf_append(out, u, n);
-}
-
 static int fail(struct buf *error_r, const char *msg)
 {
 	err_append(error_r, msg);
@@ -76,7 +50,7 @@ static int decode_run(const unsigned char *s, size_t n, struct buf *out, struct 
 		if (high != 0) {
 			if (unit < 0xdc00 || unit > 0xdfff)
 				return fail(error_r, "Unpaired surrogate in modified UTF-7");
-			put_utf8(out, 0x10000 + ((high - 0xd800) << 10) + (unit - 0xdc00));
+			utf8_append(out, 0x10000 + ((high - 0xd800) << 10) + (unit - 0xdc00));
 			high = 0;
 		} else if (unit >= 0xd800 && unit <= 0xdbff) {
 			high = unit;
@@ -87,7 +61,7 @@ static int decode_run(const unsigned char *s, size_t n, struct buf *out, struct 
 		} else if (unit >= 0x20 && unit <= 0x7e) {
 			return fail(error_r, "Printable ASCII encoded in modified UTF-7 base64");
 		} else {
-			put_utf8(out, unit);
+			utf8_append(out, unit);
 		}
 	}
 	if (high != 0)
