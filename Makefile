@@ -33,7 +33,8 @@ endif
 LDAP_LIBS := -lldap -llber
 LMDB_LIBS := -llmdb
 SSL_LIBS := -lssl -lcrypto
-SASL_LIBS := -lsasl2
+# sign-in: Cyrus SASL, and jansson for the bearer tokens of transport/net/oauth.c
+SASL_LIBS := -lsasl2 -ljansson
 
 .SECONDEXPANSION:
 # objs: source files -> object files in the build folder
@@ -91,10 +92,12 @@ DEB_PACKAGES += sasl2-bin
 DEB_PACKAGES += liblmdb-dev
 DEB_PACKAGES += lmdb-utils
 DEB_PACKAGES += libssl-dev
+DEB_PACKAGES += libjansson-dev
 DEB_PACKAGES += openssl
 DEB_PACKAGES += zlib1g-dev
 DEB_PACKAGES += python3
 DEB_PACKAGES += python3-ldap3
+DEB_PACKAGES += python3-cryptography
 DEB_PACKAGES += curl
 DEB_PACKAGES += gcc
 DEB_PACKAGES += make

@@ -99,6 +99,8 @@ int cmd_connector(const char *data_dir, int argc, char **argv);
 int cmd_app(const char *data_dir, int argc, char **argv);
 /* attendant/cmd_sync.c: `interchange sync`. */
 int cmd_sync(const char *data_dir, int argc, char **argv);
+/* attendant/cmd_signin.c: `interchange oauth`, the issuers of bearer tokens. */
+int cmd_oauth(const char *data_dir, int argc, char **argv);
 
 /* attendant/cmd_cert.c: `interchange cert renew`. */
 int cmd_cert(const char *data_dir, int argc, char **argv);

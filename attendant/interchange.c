@@ -35,6 +35,7 @@ static const struct cli_command commands[] = {
 	{ "restore", cmd_restore, "restore a backup into a new data folder" },
 	{ "queue", cmd_queue, "the mail queue: list [--json], show ID, flush, delete ID" },
 	{ "track", cmd_track, "message tracking: every event for an ADDRESS or a MESSAGE-ID" },
+	{ "oauth", cmd_oauth, "issuers whose bearer tokens sign users in (OAUTHBEARER): add, list, del" },
 	{ "sync", cmd_sync, "users and groups from the organisation's directory: add, list, show, run, del" },
 	{ "connector", cmd_connector, "routes for other domains through smart hosts: add, list, del" },
 	{ "cert", cmd_cert, "this server's TLS certificate: renew (published on every server first)" },

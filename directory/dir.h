@@ -177,6 +177,23 @@ void dir_connectors_free(struct dir_connector **connectors, size_t count);
 int dir_route_domain(struct dir *dir, const char *domain, struct dir_connector *connector_r);
 void dir_connector_free(struct dir_connector *connector);
 
+/* Sign-in configuration (docs/sign-in.md). An OAuth issuer (interchange oauth add; an ixOAuthIssuer entry under
+ * ou=OAuth Issuers,ou=Configuration): the iss of its tokens, its keys (a JWKS file or an https URL), the audience its
+ * tokens must name, the claim naming the user (NULL: the default, email). */
+struct dir_oauth_issuer {
+	char *issuer, *keys, *audience, *claim;
+};
+/* Copies out every issuer, sorted by issuer. Free with dir_oauth_issuers_free. Returns IX_OK (count may be 0). */
+int dir_oauth_issuers(struct dir *dir, struct dir_oauth_issuer **issuers_r, size_t *count_r);
+void dir_oauth_issuers_free(struct dir_oauth_issuer **issuers, size_t count);
+/* Whether any issuer is configured (cheap: for capability lists). */
+bool dir_has_oauth_issuer(struct dir *dir);
+/* The organisation's Kerberos realm (ixKerberosRealm of cn=Kerberos,ou=Configuration; interchange kerberos realm)
+ * copied into realm_r (replaced). Returns IX_OK or IX_ENOTFOUND (none set). */
+int dir_kerberos_realm(struct dir *dir, struct buf *realm_r);
+/* The user whose ixUserPrincipalName is principal (case-insensitive), as dir_lookup_login. */
+int dir_lookup_principal(struct dir *dir, const char *principal, struct dir_recipient *r);
+
 /* Verifies a user's password by a simple bind as that user. login is a uid or any of the user's addresses,
  * resolved to the DN through the replica. The password is never copied; it goes to slapd only. Binds use a
  * pool of DIR_BIND_POOL_SIZE connections to the same ldapi socket (callers wait for a free one).

@@ -60,6 +60,11 @@ static const char *const attr_names[DA_COUNT + 1] = {
 	[DA_SERVER_SETTING] = "ixServerSetting",
 	[DA_ALLOW_SENDER_FROM] = "ixAllowSenderFrom",
 	[DA_SERVER_CERT] = "userCertificate;binary",
+	[DA_OAUTH_KEYS] = "ixOAuthKeys",
+	[DA_OAUTH_AUDIENCE] = "ixOAuthAudience",
+	[DA_OAUTH_CLAIM] = "ixOAuthClaim",
+	[DA_KERBEROS_REALM] = "ixKerberosRealm",
+	[DA_USER_PRINCIPAL] = "ixUserPrincipalName",
 	[DA_COUNT] = NULL,
 };
 _Static_assert(sizeof(attr_names) / sizeof(attr_names[0]) == DA_COUNT + 1, "one name per attribute");
@@ -471,6 +476,10 @@ struct dir_entry *dir_builder_finish(struct dir_builder *b)
 		e->kind = DIR_KIND_POLICY;
 	else if (has_class(e, "ixConnector"))
 		e->kind = DIR_KIND_CONNECTOR;
+	else if (has_class(e, "ixOAuthIssuer"))
+		e->kind = DIR_KIND_OAUTH_ISSUER;
+	else if (has_class(e, "ixKerberos"))
+		e->kind = DIR_KIND_KERBEROS;
 
 	if (e->kind >= DIR_KIND_USER && e->kind <= DIR_KIND_FOLDER) {
 		size_t cap = e->nvals[DA_PROXY] + e->nvals[DA_MAIL];
@@ -493,6 +502,8 @@ struct dir_entry *dir_builder_finish(struct dir_builder *b)
 		e->primary = e->nvals[DA_MAIL] > 0 ? e->vals[DA_MAIL][0] : smtp_primary;
 		if (e->kind == DIR_KIND_USER && e->nvals[DA_UID] > 0)
 			e->login_key = lower_copy(e, e->vals[DA_UID][0]);
+		if (e->kind == DIR_KIND_USER && e->nvals[DA_USER_PRINCIPAL] > 0)
+			e->principal_key = lower_copy(e, e->vals[DA_USER_PRINCIPAL][0]);
 	}
 	if (e->kind == DIR_KIND_DOMAIN && e->nvals[DA_CN] > 0)
 		e->domain_key = lower_copy(e, e->vals[DA_CN][0]);

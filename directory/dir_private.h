@@ -63,6 +63,11 @@ enum dir_attr {
 	DA_SERVER_SETTING,
 	DA_ALLOW_SENDER_FROM,
 	DA_SERVER_CERT, /* userCertificate;binary of servers, kept as the lower-case hex SHA-256 of the DER */
+	DA_OAUTH_KEYS,
+	DA_OAUTH_AUDIENCE,
+	DA_OAUTH_CLAIM,
+	DA_KERBEROS_REALM,
+	DA_USER_PRINCIPAL,
 	DA_COUNT
 };
 /* The LDAP name of an attribute; the NULL-terminated list of all names (the sync session requests these). */
@@ -99,6 +104,8 @@ enum dir_kind {
 	DIR_KIND_DOMAIN,
 	DIR_KIND_POLICY,
 	DIR_KIND_CONNECTOR,
+	DIR_KIND_OAUTH_ISSUER,
+	DIR_KIND_KERBEROS,
 };
 
 struct dir_chunk;
@@ -127,8 +134,9 @@ struct dir_entry {
 	const char *primary;
 	uint64_t home_hash; /* dir_hash of the normalized ixHomeServer, so resolving does not rehash it */
 	size_t home_len;
-	const char *login_key;  /* users: lower-cased uid */
-	const char *domain_key; /* accepted domains: lower-cased cn */
+	const char *login_key;     /* users: lower-cased uid */
+	const char *domain_key;    /* accepted domains: lower-cased cn */
+	const char *principal_key; /* users: lower-cased ixUserPrincipalName */
 	bool hidden, deliver_and_redirect, require_auth, members_only;
 	long long quota_bytes, quota_messages, quota_warn_bytes, max_receive_size;
 	struct dir_chunk *mem;
@@ -209,7 +217,8 @@ struct dir_lock_shard {
 };
 struct dir_replica {
 	struct dir_lock_shard shards[DIR_LOCK_SHARDS];
-	struct dir_map by_uuid, by_dn, by_addr, by_login, by_domain;
+	struct dir_map by_uuid, by_dn, by_addr, by_login, by_domain, by_principal;
+	struct dir_map by_signin; /* sign-in configuration (OAuth issuers, the Kerberos entry) by normalized DN */
 	size_t recipients;
 };
 void dir_replica_init(struct dir_replica *rep);

@@ -72,6 +72,8 @@ void dir_replica_init(struct dir_replica *rep)
 	dir_map_init(&rep->by_addr);
 	dir_map_init(&rep->by_login);
 	dir_map_init(&rep->by_domain);
+	dir_map_init(&rep->by_principal);
+	dir_map_init(&rep->by_signin);
 }
 
 void dir_replica_free(struct dir_replica *rep)
@@ -85,6 +87,8 @@ void dir_replica_free(struct dir_replica *rep)
 	dir_map_free(&rep->by_addr);
 	dir_map_free(&rep->by_login);
 	dir_map_free(&rep->by_domain);
+	dir_map_free(&rep->by_principal);
+	dir_map_free(&rep->by_signin);
 	for (size_t i = 0; i < DIR_LOCK_SHARDS; i++)
 		pthread_rwlock_destroy(&rep->shards[i].lock);
 }
@@ -107,6 +111,10 @@ static void index_entry(struct dir_replica *rep, struct dir_entry *e)
 		dir_map_add(&rep->by_login, e->login_key, strlen(e->login_key), e);
 	if (e->domain_key != NULL)
 		dir_map_add(&rep->by_domain, e->domain_key, strlen(e->domain_key), e);
+	if (e->principal_key != NULL)
+		dir_map_add(&rep->by_principal, e->principal_key, strlen(e->principal_key), e);
+	if (e->kind == DIR_KIND_OAUTH_ISSUER || e->kind == DIR_KIND_KERBEROS)
+		dir_map_add(&rep->by_signin, e->ndn, e->ndn_len, e);
 }
 
 static void unindex_entry(struct dir_replica *rep, struct dir_entry *e)
@@ -122,6 +130,10 @@ static void unindex_entry(struct dir_replica *rep, struct dir_entry *e)
 		dir_map_del(&rep->by_login, e->login_key, strlen(e->login_key), e);
 	if (e->domain_key != NULL)
 		dir_map_del(&rep->by_domain, e->domain_key, strlen(e->domain_key), e);
+	if (e->principal_key != NULL)
+		dir_map_del(&rep->by_principal, e->principal_key, strlen(e->principal_key), e);
+	if (e->kind == DIR_KIND_OAUTH_ISSUER || e->kind == DIR_KIND_KERBEROS)
+		dir_map_del(&rep->by_signin, e->ndn, e->ndn_len, e);
 }
 
 static bool refers_to(const struct dir_entry *e, const char *ndn)
@@ -357,20 +369,31 @@ static size_t lower_key(const char *s, size_t max, char *key)
 	return len;
 }
 
-int dir_lookup_login(struct dir *dir, const char *login, struct dir_recipient *r)
+/* A recipient by a case-insensitive key of map (by_login, by_principal). */
+static int lookup_lower(struct dir *dir, struct dir_map *map, const char *name, struct dir_recipient *r)
 {
 	memset(r, 0, sizeof(*r));
 	char key[DIR_LOGIN_MAX + 1];
-	size_t len = lower_key(login, DIR_LOGIN_MAX, key);
+	size_t len = lower_key(name, DIR_LOGIN_MAX, key);
 	if (len == 0)
 		return IX_ENOTFOUND;
 	struct dir_replica *rep = &dir->rep;
 	dir_read_lock(rep);
-	struct dir_entry *e = dir_map_get(&rep->by_login, key, len);
+	struct dir_entry *e = dir_map_get(map, key, len);
 	if (e != NULL)
 		fill(rep, e, r);
 	dir_read_unlock(rep);
 	return e != NULL ? IX_OK : IX_ENOTFOUND;
+}
+
+int dir_lookup_login(struct dir *dir, const char *login, struct dir_recipient *r)
+{
+	return lookup_lower(dir, &dir->rep.by_login, login, r);
+}
+
+int dir_lookup_principal(struct dir *dir, const char *principal, struct dir_recipient *r)
+{
+	return lookup_lower(dir, &dir->rep.by_principal, principal, r);
 }
 
 /* Longest domain name (RFC 1035). */
@@ -777,4 +800,89 @@ size_t dir_foreach_recipient(struct dir *dir, dir_recipient_fn *fn, void *ctx)
 	}
 	free(all);
 	return count;
+}
+
+/* --- sign-in configuration --- */
+
+static const char *first_or(const struct dir_entry *e, enum dir_attr a, const char *dflt)
+{
+	return e->nvals[a] > 0 ? e->vals[a][0] : dflt;
+}
+
+static int issuer_cmp(const void *a, const void *b)
+{
+	const struct dir_oauth_issuer *x = a, *y = b;
+	return strcmp(x->issuer, y->issuer);
+}
+
+int dir_oauth_issuers(struct dir *dir, struct dir_oauth_issuer **issuers_r, size_t *count_r)
+{
+	struct dir_replica *rep = &dir->rep;
+	struct dir_oauth_issuer *out = NULL;
+	size_t count = 0, cap = 0;
+	dir_read_lock(rep);
+	for (size_t i = 0; i < rep->by_signin.cap; i++) {
+		const struct dir_entry *e = rep->by_signin.slots[i].val;
+		if (rep->by_signin.slots[i].key == NULL || e->kind != DIR_KIND_OAUTH_ISSUER || e->nvals[DA_CN] == 0)
+			continue;
+		if (count == cap) {
+			cap = cap == 0 ? 4 : cap * 2;
+			out = xrealloc(out, cap * sizeof(*out));
+		}
+		struct dir_oauth_issuer *is = &out[count++];
+		is->issuer = xstrdup(e->vals[DA_CN][0]);
+		is->keys = xstrdup(first_or(e, DA_OAUTH_KEYS, ""));
+		is->audience = xstrdup(first_or(e, DA_OAUTH_AUDIENCE, ""));
+		is->claim = e->nvals[DA_OAUTH_CLAIM] > 0 ? xstrdup(e->vals[DA_OAUTH_CLAIM][0]) : NULL;
+	}
+	dir_read_unlock(rep);
+	if (count > 1)
+		qsort(out, count, sizeof(*out), issuer_cmp);
+	*issuers_r = out;
+	*count_r = count;
+	return IX_OK;
+}
+
+void dir_oauth_issuers_free(struct dir_oauth_issuer **issuers, size_t count)
+{
+	if (*issuers == NULL)
+		return;
+	for (size_t i = 0; i < count; i++) {
+		free((*issuers)[i].issuer);
+		free((*issuers)[i].keys);
+		free((*issuers)[i].audience);
+		free((*issuers)[i].claim);
+	}
+	free(*issuers);
+	*issuers = NULL;
+}
+
+bool dir_has_oauth_issuer(struct dir *dir)
+{
+	struct dir_replica *rep = &dir->rep;
+	bool found = false;
+	dir_read_lock(rep);
+	for (size_t i = 0; i < rep->by_signin.cap && !found; i++)
+		found = rep->by_signin.slots[i].key != NULL &&
+			((const struct dir_entry *)rep->by_signin.slots[i].val)->kind == DIR_KIND_OAUTH_ISSUER;
+	dir_read_unlock(rep);
+	return found;
+}
+
+int dir_kerberos_realm(struct dir *dir, struct buf *realm_r)
+{
+	struct dir_replica *rep = &dir->rep;
+	int ret = IX_ENOTFOUND;
+	dir_read_lock(rep);
+	for (size_t i = 0; i < rep->by_signin.cap && ret != IX_OK; i++) {
+		const struct dir_entry *e = rep->by_signin.slots[i].val;
+		if (rep->by_signin.slots[i].key != NULL && e->kind == DIR_KIND_KERBEROS &&
+		    e->nvals[DA_KERBEROS_REALM] > 0) {
+			buf_reset(realm_r);
+			buf_append_str(realm_r, e->vals[DA_KERBEROS_REALM][0]);
+			ret = IX_OK;
+		}
+	}
+	dir_read_unlock(rep);
+	return ret;
 }

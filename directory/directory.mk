@@ -1,7 +1,7 @@
 # directory/ - libldap boundary, address generation, running slapd (cn=config generation, start, stop) and
 # recipient provisioning. (The replica/resolution library is in directory/dirlib.mk.)
 DIRECTORY_SRCS := directory/ldap_util.c directory/addrgen.c directory/slapd.c directory/provision.c directory/prov_person.c \
-	directory/bindlog.c
+	directory/bindlog.c directory/signin_config.c
 DIRECTORY_LIB := $(BUILD)/libdirectory.a
 DIRECTORY_LDLIBS := $(LDAP_LIBS) $(SSL_LIBS)
 

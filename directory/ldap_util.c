@@ -196,6 +196,19 @@ int ldapu_search(LDAP *ld, const char *base, int scope, const char *filter, cons
 	return ret;
 }
 
+int ldapu_ensure_ou(LDAP *ld, const char *dn, const char *ou, const char *what, struct buf *error_r)
+{
+	if (ldapu_entry_matches(ld, dn, "(objectClass=*)"))
+		return IX_OK;
+	LDAPMod **mods = NULL;
+	size_t n = 0;
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", ldapu_values1("organizationalUnit"));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ou", ldapu_values1(ou));
+	int rc = ldap_add_ext_s(ld, dn, mods, NULL, NULL);
+	ldapu_mods_free(mods);
+	return rc == LDAP_SUCCESS || rc == LDAP_ALREADY_EXISTS ? IX_OK : ldapu_fail(ld, rc, what, error_r);
+}
+
 bool ldapu_entry_matches(LDAP *ld, const char *dn, const char *filter)
 {
 	const char *attrs[] = { LDAP_NO_ATTRS, NULL };

@@ -75,6 +75,9 @@ int ldapu_search(LDAP *ld, const char *base, int scope, const char *filter, cons
 /* Whether the entry dn exists and matches filter (a base-scope search for no attributes, with the same time
  * limit); false on any failure. */
 bool ldapu_entry_matches(LDAP *ld, const char *dn, const char *filter);
+/* Adds dn as an organizationalUnit named ou when it does not exist (a folder under ou=Configuration that older
+ * directories lack). Returns IX_OK, or the directory's error with "WHAT: REASON" in error_r (ldapu_fail). */
+int ldapu_ensure_ou(LDAP *ld, const char *dn, const char *ou, const char *what, struct buf *error_r);
 /* ldap_first_entry that takes a NULL chain (what ldapu_search leaves on failure) and gives NULL. */
 LDAPMessage *ldapu_first_entry(LDAP *ld, LDAPMessage *res);
 /* Changes dn by mods (which stay the caller's). Returns IX_OK; IX_ENOTFOUND when dn does not exist, with error_r

@@ -164,17 +164,7 @@ static int check_map(const char *m, struct buf *error_r)
 static int ensure_container(LDAP *ld, const struct config *cfg, struct buf *error_r)
 {
 	char *dn = xasprintf(SYNC_SOURCES_OU ",%s", cfg->suffix);
-	int ret = IX_OK;
-	if (!ldapu_entry_matches(ld, dn, "(objectClass=*)")) {
-		LDAPMod **mods = NULL;
-		size_t n = 0;
-		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", ldapu_values1("organizationalUnit"));
-		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ou", ldapu_values1("Directory Sync"));
-		int rc = ldap_add_ext_s(ld, dn, mods, NULL, NULL);
-		ldapu_mods_free(mods);
-		if (rc != LDAP_SUCCESS && rc != LDAP_ALREADY_EXISTS)
-			ret = ldapu_fail(ld, rc, "cannot create the folder of sync sources", error_r);
-	}
+	int ret = ldapu_ensure_ou(ld, dn, "Directory Sync", "cannot create the folder of sync sources", error_r);
 	free(dn);
 	return ret;
 }

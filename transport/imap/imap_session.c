@@ -25,9 +25,15 @@ static void capabilities(struct imap_session *s, struct buf *out)
 	if (s->state == IMAP_ST_NOTAUTH) {
 		if (s->srv->ls.cfg.tls != NULL && !conn_is_tls(s->ls.conn))
 			buf_append_str(out, " STARTTLS");
-		if (s->ls.secure)
-			buf_append_str(out, " AUTH=PLAIN AUTH=LOGIN");
-		else
+		struct buf mechs = BUF_INIT;
+		ix_sasl_offered(s->ls.secure, s->srv->ls.cfg.verifiers, &mechs);
+		for (const char *m = buf_cstr(&mechs); *m == ' ';) {
+			size_t n = strcspn(m + 1, " ");
+			buf_printf(out, " AUTH=%.*s", (int)n, m + 1);
+			m += n + 1;
+		}
+		buf_free(&mechs);
+		if (!s->ls.secure)
 			buf_append_str(out, " LOGINDISABLED");
 	}
 	buf_append_str(out, " SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN");

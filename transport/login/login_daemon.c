@@ -2,6 +2,7 @@
  * login core; passwords are checked by the directory. */
 #include "transport/login/login_daemon.h"
 #include "transport/daemon/daemon.h"
+#include "transport/daemon/signin.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -96,6 +97,8 @@ int login_daemon_main(const struct login_daemon *ld, int argc, char **argv)
 	cfg.server_dn = m.d.cfg.server_dn;
 	struct tls_peers *trust = tls_peers_create(m.d.cfg.data_dir, false);
 	cfg.proxy_trust = trust;
+	struct signin *signin = signin_create(m.d.dir);
+	cfg.verifiers = signin_verifiers(signin);
 	m.srv = ld->create(&cfg, set, &m.login);
 	daemon_watch_settings(&m.d, on_settings, &m); /* applies them at once too */
 	unsigned maxc = (unsigned)set->v[SET_IMAP_MAX_CONNECTIONS];
@@ -114,6 +117,7 @@ int login_daemon_main(const struct login_daemon *ld, int argc, char **argv)
 	listener_destroy(&m.plain);
 	listener_destroy(&m.tls);
 	tls_peers_destroy(&trust);
+	signin_destroy(&signin);
 	ix_sasl_done();
 	free(app);
 	buf_free(&err);

@@ -442,6 +442,7 @@ void login_sasl_start(struct login_session *ls, const char *ref, const char *mec
 			ls->srv->proto->reply(ls, ref, LOGIN_SASL_UNAVAILABLE, NULL);
 			return;
 		}
+		ix_sasl_set_verifiers(ls->sasl, ls->srv->cfg.verifiers);
 		buf_free(&err);
 	}
 	struct login_job *j = auth_job(ls, ref);

@@ -41,6 +41,7 @@ struct login_config {
 	struct throttle_limits auth_limits; /* failed logins per (address, account), address, account (throttle.h) */
 	unsigned auth_failure_delay_msecs;  /* a failed login is answered this much later (0: at once) */
 	bool plaintext_on_loopback;         /* password logins without TLS from loopback */
+	const struct ix_sasl_verifiers *verifiers; /* sign-ins without a password (sasl.h); NULL: none */
 	/* Proxying (proxy.h): this server's directory entry (NULL: never proxy) and the trust for home servers not on
 	 * loopback (NULL: those are unavailable). Both must outlive the server. */
 	const char *server_dn;

@@ -1,7 +1,8 @@
 # transport/net/ - the network foundation of every protocol: TLS (OpenSSL), buffered connections on the event
 # loop, SASL (Cyrus), the TCP options of every connection. Everything lands in libnet.a; daemons link it with
 # COMMON_LIB.
-NET_SRCS := transport/net/tls.c transport/net/tls_peers.c transport/net/conn.c transport/net/sasl.c transport/net/tcp.c
+NET_SRCS := transport/net/tls.c transport/net/tls_peers.c transport/net/conn.c transport/net/sasl.c transport/net/tcp.c \
+	transport/net/jwt.c transport/net/oauth.c
 NET_LIB := $(BUILD)/libnet.a
 NET_LDLIBS := $(SSL_LIBS) $(SASL_LIBS)
 
@@ -10,6 +11,11 @@ $(NET_LIB): $(call objs,$(NET_SRCS))
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_tls
 $(BUILD)/tests/unit/test_tls: $(call objs,tests/unit/test_tls.c tests/unit/test.c) $(NET_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(NET_LDLIBS)
+
+# JWTs (Ed25519, P-256) and the OAUTHBEARER / XOAUTH2 exchanges
+UNIT_TESTS += $(BUILD)/tests/unit/test_jwt
+$(BUILD)/tests/unit/test_jwt: $(call objs,tests/unit/test_jwt.c tests/unit/test.c) $(NET_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(NET_LDLIBS)
 
 # connections, driven by real SMTP sessions
@@ -25,3 +31,6 @@ E2E_TESTS += tests/e2e/test_segments.py
 BENCHES += $(BUILD)/bench-segments
 $(BUILD)/bench-segments: transport/net/bench_segments.py
 	$(py_bench)
+
+# sign-in with OAuth bearer tokens (OAUTHBEARER, XOAUTH2): curl over IMAP, POP3 and SMTP, tokens minted by the test
+E2E_TESTS += tests/e2e/test_oauth.py

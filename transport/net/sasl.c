@@ -26,6 +26,11 @@ struct ix_sasl {
 	bool plain_need_msg;  /* a PLAIN exchange whose next response is the whole message */
 	bool password_ok;     /* the check function accepted the password in this exchange */
 	char *user;
+	const struct ix_sasl_verifiers *v;
+	bool bearer;         /* an OAUTHBEARER or XOAUTH2 exchange (ours, not Cyrus's) */
+	bool bearer_xoauth2; /* XOAUTH2's message, not RFC 7628's */
+	bool bearer_refused; /* the token was refused: the client's next response ends the exchange */
+	struct buf bearer_why;
 	sasl_callback_t callbacks[3];
 };
 
@@ -245,6 +250,7 @@ void ix_sasl_destroy(struct ix_sasl **sp)
 	free(s->service);
 	free(s->host);
 	free(s->user);
+	buf_free(&s->bearer_why);
 	free(s);
 	*sp = NULL;
 }
@@ -259,9 +265,144 @@ const char *ix_sasl_mechanisms(const struct ix_sasl *s)
 	return s->secure ? IX_SASL_MECHS : "";
 }
 
+void ix_sasl_set_verifiers(struct ix_sasl *s, const struct ix_sasl_verifiers *v)
+{
+	s->v = v;
+}
+
+static bool bearer_enabled(const struct ix_sasl_verifiers *v)
+{
+	return v != NULL && v->token != NULL && v->token_enabled != NULL && v->token_enabled(v->ctx);
+}
+
+void ix_sasl_offered(bool secure, const struct ix_sasl_verifiers *v, struct buf *out)
+{
+	if (secure)
+		buf_append_str(out, " " IX_SASL_MECHS);
+	if (secure && bearer_enabled(v))
+		buf_append_str(out, " OAUTHBEARER XOAUTH2");
+}
+
 static bool mech_known(const char *mech)
 {
 	return strcasecmp(mech, "PLAIN") == 0 || strcasecmp(mech, "LOGIN") == 0;
+}
+
+/* ---- bearer tokens: OAUTHBEARER (RFC 7628) and XOAUTH2, in our own code (Cyrus has neither) ---- */
+
+#define KVSEP '\x01'
+
+/* The value of key in the key=value pairs of msg (each ended by KVSEP; an empty pair ends the list), or NULL. Sets
+ * *len_r. *ok_r is false when the pairs are not so terminated. */
+static const char *kv_get(const char *msg, size_t len, const char *key, size_t *len_r, bool *ok_r)
+{
+	size_t klen = strlen(key);
+	const char *found = NULL;
+	*ok_r = false;
+	while (len > 0) {
+		const char *end = memchr(msg, KVSEP, len);
+		if (end == NULL)
+			return NULL;
+		size_t plen = (size_t)(end - msg);
+		if (plen == 0) {
+			*ok_r = len == 1; /* the closing separator ends the message */
+			return *ok_r ? found : NULL;
+		}
+		if (found == NULL && plen > klen && msg[klen] == '=' && memcmp(msg, key, klen) == 0) {
+			found = msg + klen + 1;
+			*len_r = plen - klen - 1;
+		}
+		msg += plen + 1;
+		len -= plen + 1;
+	}
+	return NULL;
+}
+
+/* RFC 7628 section 3.1: gs2-header KVSEP *(kvpair) KVSEP, the authzid "a=" in the header with "=2C" for ',' and
+ * "=3D" for '='. Appends the authzid to authzid_r and returns the pairs, or NULL when malformed (or when the client
+ * asks for channel binding, which we do not offer with OAUTHBEARER). */
+static const char *oauthbearer_header(const char *msg, size_t len, struct buf *authzid_r, size_t *rest_r)
+{
+	if (len < 3 || (msg[0] != 'n' && msg[0] != 'y') || msg[1] != ',')
+		return NULL;
+	size_t i = 2;
+	if (len - i >= 2 && msg[i] == 'a' && msg[i + 1] == '=') {
+		for (i += 2; i < len && msg[i] != ','; i++) {
+			if (msg[i] != '=') {
+				buf_append_char(authzid_r, msg[i]);
+			} else if (len - i >= 3 && (memcmp(msg + i, "=2C", 3) == 0 || memcmp(msg + i, "=3D", 3) == 0)) {
+				buf_append_char(authzid_r, msg[i + 1] == '2' ? ',' : '=');
+				i += 2;
+			} else {
+				return NULL;
+			}
+		}
+	}
+	if (i + 1 >= len || msg[i] != ',' || msg[i + 1] != KVSEP)
+		return NULL;
+	*rest_r = len - i - 2;
+	return msg + i + 2;
+}
+
+/* Checks a whole OAUTHBEARER or XOAUTH2 client message. */
+static int bearer_message(struct ix_sasl *s, const char *msg, size_t len, struct buf *challenge_r, struct buf *error_r)
+{
+	struct buf authzid = BUF_INIT, status = BUF_INIT;
+	const char *pairs = msg;
+	size_t plen = len, alen = 0, tlen = 0;
+	bool ok = true;
+	if (!s->bearer_xoauth2) {
+		pairs = oauthbearer_header(msg, len, &authzid, &plen);
+	} else {
+		const char *user = kv_get(msg, len, "user", &alen, &ok);
+		if (user != NULL)
+			buf_append(&authzid, user, alen);
+	}
+	const char *auth = pairs != NULL && ok ? kv_get(pairs, plen, "auth", &tlen, &ok) : NULL;
+	if (auth == NULL || !ok || tlen <= 7 || strncasecmp(auth, "Bearer ", 7) != 0 ||
+	    memchr(authzid.data != NULL ? authzid.data : "", '\0', authzid.len) != NULL ||
+	    authzid.len > IX_SASL_USER_MAX) {
+		buf_free(&authzid);
+		s->active = false;
+		buf_append_str(error_r, "malformed response");
+		return IX_EINVAL;
+	}
+	char *token = xstrndup(auth + 7, tlen - 7);
+	char *user = NULL;
+	buf_reset(&s->bearer_why);
+	int ret = s->v->token(s->v->ctx, buf_cstr(&authzid), token, &user, &status, &s->bearer_why);
+	free(token);
+	buf_free(&authzid);
+	if (ret == 0) {
+		s->active = false;
+		free(s->user);
+		s->user = user;
+		buf_free(&status);
+		return IX_SASL_DONE;
+	}
+	free(user);
+	if (ret == IX_EAUTH) {
+		/* RFC 7628 section 3.2.2: the status goes in a challenge, the client's dummy response ends it */
+		s->bearer_refused = true;
+		base64_encode(status.data != NULL ? status.data : "", status.len, challenge_r);
+		buf_free(&status);
+		return IX_SASL_CONTINUE;
+	}
+	buf_free(&status);
+	s->active = false;
+	buf_printf(error_r, "token check unavailable: %s", buf_cstr(&s->bearer_why));
+	return IX_EUNAVAIL;
+}
+
+/* A step of a bearer exchange: the message (after an empty challenge), or the response to a refusal. */
+static int bearer_step(struct ix_sasl *s, const char *in, size_t len, struct buf *challenge_r, struct buf *error_r)
+{
+	if (s->bearer_refused) {
+		s->active = false;
+		buf_printf(error_r, "token refused: %s", buf_cstr(&s->bearer_why));
+		return IX_EAUTH;
+	}
+	return bearer_message(s, in, len, challenge_r, error_r);
 }
 
 /* Translates a Cyrus result into ours, appending the challenge on CONTINUE. */
@@ -322,7 +463,11 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 	s->steps = 0;
 	s->check_result = 0;
 	s->password_ok = false;
-	if (!mech_known(mech)) {
+	s->bearer = s->bearer_refused = false;
+	bool bearer = strcasecmp(mech, "OAUTHBEARER") == 0 || strcasecmp(mech, "XOAUTH2") == 0;
+	if (bearer && !bearer_enabled(s->v))
+		bearer = false; /* unknown while no issuer is configured */
+	if (!mech_known(mech) && !bearer) {
 		buf_append_str(error_r, "unknown mechanism");
 		return IX_EINVAL;
 	}
@@ -333,6 +478,7 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 	struct buf in = BUF_INIT;
 	const char *clientin = NULL;
 	unsigned clientlen = 0;
+	int ret;
 	if (initial != NULL) {
 		if (initial_len == 1 && initial[0] == '=') {
 			clientin = "";
@@ -341,7 +487,7 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 				buf_append_str(error_r, "initial response too long");
 				return IX_ELIMIT;
 			}
-			int ret = base64_decode(initial, initial_len, IX_SASL_RESPONSE_MAX, &in);
+			ret = base64_decode(initial, initial_len, IX_SASL_RESPONSE_MAX, &in);
 			if (ret < 0) {
 				buf_free(&in);
 				buf_append_str(error_r, ret == IX_ELIMIT ? "initial response too long"
@@ -352,6 +498,14 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 			clientlen = (unsigned)in.len;
 		}
 	}
+	if (bearer) {
+		s->active = s->bearer = true;
+		s->bearer_xoauth2 = strcasecmp(mech, "XOAUTH2") == 0;
+		ret = clientin != NULL ? bearer_message(s, clientin, clientlen, challenge_r, error_r)
+				       : IX_SASL_CONTINUE;
+		buf_free(&in);
+		return ret;
+	}
 	s->login_need_user = strcasecmp(mech, "LOGIN") == 0;
 	s->plain_need_msg = !s->login_need_user;
 	if (clientin != NULL && !response_acceptable(s, clientin, clientlen)) {
@@ -359,7 +513,7 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 		buf_append_str(error_r, "authentication failed");
 		return IX_EAUTH;
 	}
-	int ret = session_open(s, error_r);
+	ret = session_open(s, error_r);
 	if (ret < 0) {
 		buf_free(&in);
 		return ret;
@@ -399,6 +553,11 @@ int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf
 		s->active = false;
 		buf_free(&in);
 		buf_append_str(error_r, ret == IX_ELIMIT ? "response too long" : "cannot decode base64 response");
+		return ret;
+	}
+	if (s->bearer) {
+		ret = bearer_step(s, buf_cstr(&in), in.len, challenge_r, error_r);
+		buf_free(&in);
 		return ret;
 	}
 	if (!response_acceptable(s, buf_cstr(&in), in.len)) {

@@ -28,6 +28,24 @@
  * IX_EBLOCKED when the attempt is temporarily blocked (too many failed logins; the password was not checked). */
 typedef int ix_sasl_check_fn(void *ctx, const char *user, const char *pass, size_t passlen);
 
+/* Sign-ins without a password, each offered only where its function says it is set up (NULL: never). The
+ * functions are called on the thread of ix_sasl_start/step and may block (a key fetch); they must be thread-safe. */
+struct ix_sasl_verifiers {
+	/* OAUTHBEARER (RFC 7628) and XOAUTH2: an issuer is configured. */
+	bool (*token_enabled)(void *ctx);
+	/* Checks a bearer token; authzid is the user the client named ("" when none). Returns 0 with the user's login
+	 * in *user_r (malloc'd); IX_EAUTH with RFC 7628's JSON status in status_r and the reason in error_r;
+	 * IX_EUNAVAIL (the issuer's keys cannot be had) with error_r. */
+	int (*token)(void *ctx, const char *authzid, const char *token, char **user_r, struct buf *status_r,
+		     struct buf *error_r);
+	/* GSSAPI (Kerberos through Cyrus's plugin): a keytab is installed. */
+	bool (*gssapi_enabled)(void *ctx);
+	/* Maps the Kerberos principal Cyrus authenticated (user@REALM, or user when the realm was the default one)
+	 * to a login. Returns 0 with *user_r (malloc'd), IX_EAUTH (another realm, no such user) with error_r. */
+	int (*principal)(void *ctx, const char *principal, char **user_r, struct buf *error_r);
+	void *ctx;
+};
+
 /* Outcomes of a step besides errors (which are negative ix_err codes). */
 enum ix_sasl_result {
 	IX_SASL_DONE = 0,      /* authenticated: ix_sasl_user() says who */
@@ -55,6 +73,12 @@ void ix_sasl_set_secure(struct ix_sasl *s, bool secure);
 
 /* Space-separated mechanisms to advertise now ("" when none): IX_SASL_MECHS on a secure connection. */
 const char *ix_sasl_mechanisms(const struct ix_sasl *s);
+/* Lets s offer the sign-ins of v (NULL: none; must outlive s): see ix_sasl_offered. */
+void ix_sasl_set_verifiers(struct ix_sasl *s, const struct ix_sasl_verifiers *v);
+/* Appends the mechanisms to advertise on a connection that is secure (TLS or loopback) or not, one space before
+ * each: IX_SASL_MECHS and OAUTHBEARER XOAUTH2 (when v has an issuer) on a secure one, GSSAPI (when v has a keytab)
+ * on either. What the capability lists (EHLO, CAPA, CAPABILITY) print before any exchange started. */
+void ix_sasl_offered(bool secure, const struct ix_sasl_verifiers *v, struct buf *out);
 
 /* Starts an exchange with mech (case-insensitive) and the optional initial response as sent (base64; "="
  * for an empty one; NULL when the client sent none). On CONTINUE the base64 challenge is appended to

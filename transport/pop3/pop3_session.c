@@ -205,10 +205,13 @@ static void cmd_capa(struct pop3_session *s, const struct pop3_command *cmd)
 	reply(s, "AUTH-RESP-CODE");
 	reply(s, "PIPELINING");
 	if (s->state == POP3_ST_AUTH) {
-		if (s->ls.secure) {
+		struct buf mechs = BUF_INIT;
+		ix_sasl_offered(s->ls.secure, s->ls.srv->cfg.verifiers, &mechs);
+		if (s->ls.secure)
 			reply(s, "USER");
-			reply(s, "SASL %s", IX_SASL_MECHS);
-		}
+		if (mechs.len > 0)
+			reply(s, "SASL%s", buf_cstr(&mechs));
+		buf_free(&mechs);
 		if (s->ls.srv->cfg.tls != NULL && !conn_is_tls(s->ls.conn))
 			reply(s, "STLS");
 	}

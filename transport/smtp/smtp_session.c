@@ -281,8 +281,13 @@ static void ehlo_reply(struct smtp_session *s)
 	conn_write_str(s->conn, "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n");
 	if (s->cfg->tls != NULL && !conn_is_tls(s->conn))
 		conn_write_str(s->conn, "250-STARTTLS\r\n");
-	if (s->cfg->auth && s->be->check_password != NULL && (conn_is_tls(s->conn) || conn_peer_is_loopback(s->conn)))
-		conn_printf(s->conn, "250-AUTH %s\r\n", IX_SASL_MECHS);
+	if (s->cfg->auth && s->be->check_password != NULL) {
+		struct buf mechs = BUF_INIT;
+		ix_sasl_offered(conn_is_tls(s->conn) || conn_peer_is_loopback(s->conn), s->cfg->verifiers, &mechs);
+		if (mechs.len > 0)
+			conn_printf(s->conn, "250-AUTH%s\r\n", buf_cstr(&mechs));
+		buf_free(&mechs);
+	}
 	conn_write_str(s->conn, "250-SMTPUTF8\r\n250-DSN\r\n250-BINARYMIME\r\n250 CHUNKING\r\n");
 }
 
@@ -671,6 +676,7 @@ static void cmd_auth(struct smtp_session *s, const struct smtp_command *cmd)
 			buf_free(&why);
 			return;
 		}
+		ix_sasl_set_verifiers(s->sasl, s->cfg->verifiers);
 	}
 	ix_sasl_set_secure(s->sasl, secure);
 	if (s->cfg->offload != NULL) {

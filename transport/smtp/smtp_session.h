@@ -8,6 +8,7 @@
 #include "common/buf.h"
 #include "common/evloop.h"
 #include "transport/smtp/smtp_parse.h"
+#include "transport/net/sasl.h"
 #include "transport/net/tls.h"
 
 /* Defaults for struct smtp_config fields left 0. */
@@ -36,8 +37,9 @@ struct smtp_config {
 	 * delivery under way is answered first). */
 	unsigned session_max_msecs;
 	unsigned data_max_msecs;
-	struct tls_ctx *tls; /* server context for STARTTLS; NULL: not offered */
-	bool auth;           /* offer AUTH (PLAIN/LOGIN, only on TLS or loopback) */
+	struct tls_ctx *tls;                       /* server context for STARTTLS; NULL: not offered */
+	bool auth;                                 /* offer AUTH (PLAIN/LOGIN, only on TLS or loopback) */
+	const struct ix_sasl_verifiers *verifiers; /* sign-ins without a password (sasl.h); NULL: none */
 	/* An offloaded AUTH step that failed (535) is answered this much later, on the loop's timer (0: at once);
 	 * the session reads nothing meanwhile. */
 	unsigned auth_failure_delay_msecs;

@@ -2,6 +2,7 @@
  * directory replica, send-as, relay refusal), and durable delivery on worker threads (store or queue). */
 #include "transport/smtp/smtpd.h"
 #include "transport/daemon/daemon.h"
+#include "transport/daemon/signin.h"
 #include "transport/mta/dsn.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -60,6 +61,7 @@ struct smtpd {
 	size_t nclients;
 	struct throttle_guard *guard; /* failed logins per (address, account), address, account; used on the workers */
 	struct workpool *pool;
+	struct signin *signin; /* bearer tokens (OAUTHBEARER, XOAUTH2) */
 };
 
 static const struct smtp_backend backend;
@@ -86,6 +88,7 @@ static void apply_settings(struct smtpd *sd)
 	c.tls = sd->d.tls;
 	c.spool_dir = sd->d.cfg.data_dir; /* large messages wait in unlinked files there, not in memory */
 	c.auth = true;
+	c.verifiers = signin_verifiers(sd->signin);
 	c.auth_failure_delay_msecs = (unsigned)v[SET_AUTH_FAILURE_DELAY_MS];
 	struct throttle_limits tl;
 	throttle_limits_from_settings(&sd->set, &tl);
@@ -693,6 +696,7 @@ int smtpd_main(int argc, char **argv)
 	static struct smtpd sdv;
 	struct smtpd *sd = &sdv;
 	daemon_setup(&sd->d, "smtpd", DAEMON_WANT_STORE, argc, argv);
+	sd->signin = signin_create(sd->d.dir);
 	{
 		struct buf terr = BUF_INIT;
 		char *cert = config_path(&sd->d.cfg, "tls/cert.pem"), *key = config_path(&sd->d.cfg, "tls/key.pem");
@@ -736,6 +740,7 @@ int smtpd_main(int argc, char **argv)
 	free(sd->qdir);
 	buf_free(&err);
 	tls_ctx_destroy(&sd->tls_mx);
+	signin_destroy(&sd->signin);
 	daemon_teardown(&sd->d);
 	return 0;
 }
