@@ -114,6 +114,9 @@ DEB_PACKAGES += libgnutls28-dev
 DEB_PACKAGES += certbot
 DEB_PACKAGES += pebble
 DEB_PACKAGES += dnsutils
+DEB_PACKAGES += nsd
+DEB_PACKAGES += ldnsutils
+DEB_PACKAGES += python3-cryptography
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \

@@ -102,6 +102,8 @@ int cmd_sync(const char *data_dir, int argc, char **argv);
 /* attendant/cmd_signin.c: `interchange oauth`, the issuers of bearer tokens. */
 int cmd_oauth(const char *data_dir, int argc, char **argv);
 
+/* attendant/cmd_dns.c: `interchange dns [DOMAIN]`. */
+int cmd_dns(const char *data_dir, int argc, char **argv);
 /* attendant/cmd_cert.c: `interchange cert renew`. */
 int cmd_cert(const char *data_dir, int argc, char **argv);
 /* True when the system of cfg's data folder runs (its attendant holds its lock). */

@@ -3,6 +3,7 @@
 #include "tests/unit/test.h"
 #include "common/err.h"
 #include "common/util.h"
+#include "transport/http/clientconf.h"
 #include "transport/http/http_server.h"
 #include "transport/net/tls.h"
 
@@ -281,4 +282,100 @@ static void http_tokens(void)
 	test_assert(http_token_valid(longname));
 }
 
-TEST_MAIN("http", TEST_CASE(http_routes), TEST_CASE(http_bodies), TEST_CASE(https_reload), TEST_CASE(http_tokens))
+static void clientconf_addresses(void)
+{
+	const char *domain = NULL;
+	test_assert(clientconf_address("alice@example.com", &domain) && strcmp(domain, "example.com") == 0);
+	test_assert(clientconf_address("o'brien+tag@sub.example.com", &domain) &&
+		    strcmp(domain, "sub.example.com") == 0);
+	test_assert(!clientconf_address("@example.com", NULL));
+	test_assert(!clientconf_address("alice", NULL));
+	test_assert(!clientconf_address("alice@", NULL));
+	test_assert(!clientconf_address("a b@example.com", NULL));
+	test_assert(!clientconf_address("a<b@example.com", NULL));
+	test_assert(!clientconf_address("a&b@example.com", NULL));
+	test_assert(!clientconf_address("alice@exa_mple.com", NULL));
+	char big[300];
+	memset(big, 'a', sizeof(big));
+	strcpy(big + 250, "@example.com");
+	test_assert(!clientconf_address(big, NULL));
+}
+
+static void clientconf_autodiscover_parse(void)
+{
+	struct buf a = BUF_INIT;
+	static const char outlook[] =
+		"<?xml version=\"1.0\" encoding=\"utf-8\"?><Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/"
+		"autodiscover/outlook/requestschema/2006\"><Request><EMailAddress> bob@example.com\r\n</EMailAddress>"
+		"<AcceptableResponseSchema>x</AcceptableResponseSchema></Request></Autodiscover>";
+	test_assert(clientconf_autodiscover_request(outlook, strlen(outlook), &a));
+	test_assert_str(buf_cstr(&a), "bob@example.com");
+	static const char prefixed[] = "<a:Autodiscover><a:Request><a:EMailAddress>c@example.org</a:EMailAddress>";
+	test_assert(clientconf_autodiscover_request(prefixed, strlen(prefixed), &a));
+	test_assert_str(buf_cstr(&a), "c@example.org");
+	static const char *const bad[] = {
+		"<Autodiscover><Request></Request></Autodiscover>",
+		"<EMailAddress/>",
+		"<EMailAddress>unterminated@example.com",
+		"<EMailAddress>not an address</EMailAddress>",
+		"<EMailAddressX>a@example.com</EMailAddressX>",
+		"<EMailAddress>a&amp;b@example.com</EMailAddress>",
+		"",
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(bad); i++)
+		test_assert(!clientconf_autodiscover_request(bad[i], strlen(bad[i]), &a));
+	buf_free(&a);
+}
+
+static void clientconf_documents(void)
+{
+	const char *const mx[] = { "mx1.example.com", "mx2.example.com", NULL };
+	struct clientconf cc = { .hostname = "mail.example.com",
+				 .domain = "example.com",
+				 .org = "Example & Co",
+				 .imap = 143,
+				 .imaps = 993,
+				 .submission = 587,
+				 .mx = mx };
+	struct buf out = BUF_INIT;
+	clientconf_thunderbird(&cc, &out);
+	test_assert(strstr(buf_cstr(&out), "<displayName>Example &amp; Co</displayName>") != NULL);
+	test_assert(strstr(buf_cstr(&out), "<port>993</port>\n      <socketType>SSL</socketType>") != NULL);
+	test_assert(strstr(buf_cstr(&out), "<port>143</port>\n      <socketType>STARTTLS</socketType>") != NULL);
+	test_assert(strstr(buf_cstr(&out), "pop3") == NULL); /* a port 0 is not offered */
+	buf_reset(&out);
+	clientconf_autodiscover(&cc, "o'brien@example.com", &out);
+	test_assert(strstr(buf_cstr(&out), "<LoginName>o&apos;brien@example.com</LoginName>") != NULL);
+	test_assert(strstr(buf_cstr(&out), "<Type>POP3</Type>") == NULL);
+	test_assert(strstr(buf_cstr(&out), "<Port>587</Port>") != NULL &&
+		    strstr(buf_cstr(&out), "<Encryption>TLS</Encryption>") != NULL);
+	buf_reset(&out);
+	clientconf_mobileconfig(&cc, "alice@example.com", &out);
+	test_assert(strstr(buf_cstr(&out), "<string>com.example.mail.mail.") != NULL);
+	struct buf again = BUF_INIT;
+	clientconf_mobileconfig(&cc, "alice@example.com", &again);
+	test_assert_str(buf_cstr(&again), buf_cstr(&out));
+	buf_reset(&again);
+	clientconf_mobileconfig(&cc, "bob@example.com", &again);
+	test_assert(strcmp(buf_cstr(&again), buf_cstr(&out)) != 0);
+	buf_free(&again);
+	/* the MTA-STS id follows the policy's text */
+	char id1[17], id2[17];
+	buf_reset(&out);
+	clientconf_mta_sts(&cc, &out, id1);
+	test_assert_str(buf_cstr(&out), "version: STSv1\nmode: testing\nmx: mx1.example.com\nmx: mx2.example.com\n"
+					"max_age: 604800\n");
+	test_assert(strlen(id1) == 16);
+	const char *const one[] = { "mx1.example.com", NULL };
+	cc.mx = one;
+	buf_reset(&out);
+	clientconf_mta_sts(&cc, &out, id2);
+	test_assert(strcmp(id1, id2) != 0);
+	buf_reset(&out);
+	clientconf_autodiscover_error(603, "<no>", &out);
+	test_assert(strstr(buf_cstr(&out), "<ErrorCode>603</ErrorCode>\n      <Message>&lt;no&gt;</Message>") != NULL);
+	buf_free(&out);
+}
+
+TEST_MAIN("http", TEST_CASE(http_routes), TEST_CASE(http_bodies), TEST_CASE(https_reload), TEST_CASE(http_tokens),
+	  TEST_CASE(clientconf_addresses), TEST_CASE(clientconf_autodiscover_parse), TEST_CASE(clientconf_documents))

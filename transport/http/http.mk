@@ -1,6 +1,6 @@
 # transport/http/ - the embedded HTTP(S) server over libmicrohttpd (libhttp.a) and the ix-httpd daemon that serves
 # ACME challenges and client configuration on the HTTP and HTTPS ports; their tests.
-HTTP_SRCS := transport/http/http_server.c
+HTTP_SRCS := transport/http/http_server.c transport/http/clientconf.c transport/http/clientconf_fill.c
 HTTP_LIB := $(BUILD)/libhttp.a
 HTTP_LDLIBS := -lmicrohttpd -lgnutls
 
@@ -17,3 +17,8 @@ $(BUILD)/tests/unit/test_http: $(call objs,tests/unit/test_http.c tests/unit/tes
 	$(CC) $(LDFLAGS) -o $@ $^ $(HTTP_LDLIBS) $(SSL_LIBS)
 
 E2E_TESTS += tests/e2e/test_http.py
+E2E_TESTS += tests/e2e/test_autoconfig.py
+
+# the Autodiscover request reader (tests/fuzz/fuzz_autodiscover.c)
+FUZZ_TARGETS += autodiscover
+FUZZ_LIBS_autodiscover := $(BUILD)/transport/http/clientconf.o

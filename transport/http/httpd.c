@@ -1,5 +1,7 @@
 /* httpd.c - ix-httpd, the web server daemon: started by the attendant, it serves the HTTP and HTTPS ports with the
- * routes of this file (ACME HTTP-01 challenges from DATA/acme) and serves a changed certificate without a restart. */
+ * routes of this file (ACME HTTP-01 challenges from DATA/acme, client configuration, the MTA-STS policy) and serves a
+ * changed certificate without a restart. */
+#include "transport/http/clientconf.h"
 #include "transport/http/http_server.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -58,8 +60,101 @@ static void root_page(const struct http_request *req, struct http_response *resp
 	buf_printf(&resp->body, "Interchange mail server %s\n", h->d.cfg.hostname != NULL ? h->d.cfg.hostname : "");
 }
 
+/* The mail domain a request is about: the domain of its emailaddress argument or of address (when not NULL), else
+ * the Host header without a leading "autoconfig.", "autodiscover." or "mta-sts.", else NULL (this server's first
+ * domain). Fills *cc for it; false (a 404 answered) when it is not one of ours or the address is malformed. */
+static bool request_conf(struct httpd *h, const struct http_request *req, const char *address, struct clientconf *cc,
+			 struct http_response *resp)
+{
+	const char *domain = NULL;
+	if (address == NULL)
+		address = http_request_query(req, "emailaddress");
+	if (address != NULL && !clientconf_address(address, &domain)) {
+		http_response_error(resp, 400, "Bad Request: emailaddress is not an e-mail address");
+		return false;
+	}
+	static const char *const prefixes[] = { "autoconfig.", "autodiscover.", "mta-sts." };
+	for (size_t i = 0; domain == NULL && i < IX_ARRAY_LEN(prefixes); i++) {
+		if (strncmp(req->host, prefixes[i], strlen(prefixes[i])) == 0)
+			domain = req->host + strlen(prefixes[i]);
+	}
+	if (clientconf_fill(&h->d.cfg, h->d.dir, domain, cc) != IX_OK) {
+		http_response_error(resp, 404, "Not Found: not a domain of this organisation");
+		return false;
+	}
+	return true;
+}
+
+/* Thunderbird: /.well-known/autoconfig/mail/config-v1.1.xml on the domain, /mail/config-v1.1.xml on autoconfig. */
+static void autoconfig(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct clientconf cc;
+	if (!request_conf(ctx, req, NULL, &cc, resp))
+		return;
+	resp->content_type = "application/xml; charset=utf-8";
+	clientconf_thunderbird(&cc, &resp->body);
+	clientconf_free(&cc);
+}
+
+/* Outlook: POST /autodiscover/autodiscover.xml with the plain-XML request schema. */
+static void autodiscover(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct buf address = BUF_INIT;
+	struct clientconf cc;
+	resp->content_type = "application/xml; charset=utf-8";
+	if (!clientconf_autodiscover_request(req->body, req->body_len, &address)) {
+		clientconf_autodiscover_error(600, "Invalid Request", &resp->body);
+	} else if (!request_conf(ctx, req, buf_cstr(&address), &cc, resp)) {
+		buf_reset(&resp->body);
+		resp->status = 200;
+		resp->content_type = "application/xml; charset=utf-8";
+		clientconf_autodiscover_error(603, "The e-mail address is not in a domain of this server", &resp->body);
+	} else {
+		clientconf_autodiscover(&cc, buf_cstr(&address), &resp->body);
+		clientconf_free(&cc);
+	}
+	buf_free(&address);
+}
+
+/* Apple devices: GET /mobileconfig?emailaddress=ADDRESS downloads a configuration profile. */
+static void mobileconfig(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	const char *address = http_request_query(req, "emailaddress");
+	struct clientconf cc;
+	if (address == NULL) {
+		http_response_error(resp, 400, "Bad Request: give the account as ?emailaddress=ADDRESS");
+		return;
+	}
+	if (!request_conf(ctx, req, address, &cc, resp))
+		return;
+	resp->content_type = "application/x-apple-aspen-config";
+	struct buf disposition = BUF_INIT;
+	buf_printf(&disposition, "attachment; filename=\"%s.mobileconfig\"", cc.domain);
+	http_response_header(resp, "Content-Disposition", buf_cstr(&disposition));
+	buf_free(&disposition);
+	clientconf_mobileconfig(&cc, address, &resp->body);
+	clientconf_free(&cc);
+}
+
+/* RFC 8461: https://mta-sts.DOMAIN/.well-known/mta-sts.txt (HTTPS only). */
+static void mta_sts(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct clientconf cc;
+	if (!request_conf(ctx, req, NULL, &cc, resp))
+		return;
+	char id[17];
+	clientconf_mta_sts(&cc, &resp->body, id);
+	clientconf_free(&cc);
+}
+
 static const struct http_route routes[] = {
 	{ "GET", HTTPD_ACME_PATH, true, HTTP_ON_BOTH, acme_challenge },
+	{ "GET", "/.well-known/autoconfig/mail/config-v1.1.xml", false, HTTP_ON_BOTH, autoconfig },
+	{ "GET", "/mail/config-v1.1.xml", false, HTTP_ON_BOTH, autoconfig },
+	{ "POST", "/autodiscover/autodiscover.xml", false, HTTP_ON_BOTH, autodiscover },
+	{ "POST", "/Autodiscover/Autodiscover.xml", false, HTTP_ON_BOTH, autodiscover },
+	{ "GET", "/mobileconfig", false, HTTP_ON_BOTH, mobileconfig },
+	{ "GET", "/.well-known/mta-sts.txt", false, HTTP_ON_TLS, mta_sts },
 	{ "GET", "/", false, HTTP_ON_BOTH, root_page },
 };
 

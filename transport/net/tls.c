@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -229,12 +230,37 @@ static int print_time(BIO *bio, const void *t)
 	return ASN1_TIME_print_ex(bio, t, ASN1_DTFLGS_ISO8601);
 }
 
-int tls_cert_describe(const char *pem, size_t len, struct buf *out, struct buf *error_r)
+/* The first certificate of a PEM text, or NULL. */
+static X509 *first_cert(const char *pem, size_t len)
 {
 	ERR_clear_error();
 	BIO *bio = BIO_new_mem_buf(pem, (int)(len > TLS_PEM_MAX ? TLS_PEM_MAX : len));
 	X509 *cert = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
 	BIO_free(bio);
+	return cert;
+}
+
+int tls_cert_spki_sha256(const char *pem, size_t len, char hex[TLS_FINGERPRINT_HEX + 1], struct buf *error_r)
+{
+	X509 *cert = first_cert(pem, len);
+	unsigned char *der = NULL;
+	int n = cert != NULL ? i2d_PUBKEY(X509_get0_pubkey(cert), &der) : -1;
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	X509_free(cert);
+	if (n <= 0) {
+		fail(error_r, "not a PEM certificate");
+		return IX_EINVAL;
+	}
+	SHA256(der, (size_t)n, md);
+	OPENSSL_free(der);
+	for (size_t i = 0; i < sizeof(md); i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return IX_OK;
+}
+
+int tls_cert_describe(const char *pem, size_t len, struct buf *out, struct buf *error_r)
+{
+	X509 *cert = first_cert(pem, len);
 	char hex[TLS_FINGERPRINT_HEX + 1];
 	if (cert == NULL || !cert_fingerprint(cert, hex)) {
 		fail(error_r, "not a PEM certificate");

@@ -54,6 +54,10 @@ void tls_append_errors(struct buf *error_r);
  * lower-case hex, as tls_peer_fingerprint gives it). Returns IX_OK, or IX_EINVAL with error_r. */
 int tls_cert_describe(const char *pem, size_t len, struct buf *out, struct buf *error_r);
 
+/* The lower-case hex SHA-256 of the first certificate's SubjectPublicKeyInfo (DER) in pem: the data of a DANE
+ * record "TLSA 3 1 1" (RFC 6698). Returns IX_OK, or IX_EINVAL with error_r. */
+int tls_cert_spki_sha256(const char *pem, size_t len, char hex[TLS_FINGERPRINT_HEX + 1], struct buf *error_r);
+
 /* True when h may be a certificate's DNS name: letters, digits, '-' and '.', no empty label, at most
  * TLS_HOSTNAME_MAX. */
 bool tls_host_name_valid(const char *h);
