@@ -475,17 +475,18 @@ def cyrus_smtptest():
 # ---- mbsync (isync) -----------------------------------------------------------------------------------------------
 
 def mbsync(ssl_type, port, ca=None):
+    """One mbsync run of heidi's mailbox (signing in with her address) with the Maildir WORK/maildir."""
     prog = need("mbsync", "isync")
     root = os.path.join(WORK, "maildir")
     os.makedirs(root, exist_ok=True)
     rc = os.path.join(WORK, "mbsyncrc")
     with open(rc, "w") as f:
-        f.write("IMAPAccount ix\nHost 127.0.0.1\nPort %d\nUser heidi\nPass %s\nSSLType %s\nCertificateFile %s\n"
+        f.write("IMAPAccount ix\nHost 127.0.0.1\nPort %d\nUser %s\nPass %s\nSSLType %s\nCertificateFile %s\n"
                 "SystemCertificates no\n\n"
                 "IMAPStore remote\nAccount ix\n\n"
                 "MaildirStore local\nPath %s/\nInbox %s/INBOX\nSubFolders Verbatim\n\n"
                 "Channel ix\nFar :remote:\nNear :local:\nPatterns *\nCreate Both\nExpunge Both\nRemove None\n"
-                "SyncState *\n" % (S.ports[port], PW, ssl_type, ca or CA, root, root))
+                "SyncState *\n" % (S.ports[port], addr("heidi"), PW, ssl_type, ca or CA, root, root))
     # mbsync waits a second when a Maildir folder changed within the current second (its change detection works
     # in whole seconds): the test's own changes are dated in the past
     past = time.time() - 5
