@@ -30,7 +30,8 @@ WRONG_CA = None  # a certificate of no relation to the server: verifying against
 PW = "secret-pw"
 USERS = {"alice": ("Alice", "Smith"), "bob": ("Bob", "Jones"), "carol": ("Carol", "White"),
          "dave": ("Dave", "Brown"), "erin": ("Erin", "Gray"), "frank": ("Frank", "Green"), "grace": ("Grace", "Hall"),
-         "heidi": ("Heidi", "Klein"), "ivan": ("Ivan", "Moss"), "judy": ("Judy", "Ness")}
+         "heidi": ("Heidi", "Klein"), "ivan": ("Ivan", "Moss"), "judy": ("Judy", "Ness"),
+         "kate": ("Kate", "Long")}
 CYRUS = "/usr/lib/cyrus/bin"
 
 
@@ -721,6 +722,23 @@ def neomutt_compose_with_fcc_over_imap():
         assert len(parts) == 1 and parts[0].get_content() == data, (login, box, [p.get_filename() for p in parts])
     flags = [f for _, f, raw in folder("grace", "Sent") if b"composed in neomutt" in raw]
     assert flags == [{"\\Seen"}], flags
+
+
+@h.test
+def neomutt_pop3s_mailbox():
+    # a POP3 mailbox opened on the terminal (SASL PLAIN through its default authenticators): a message deleted there
+    # is gone from the server once neomutt syncs
+    prog = need("neomutt", "neomutt")
+    for subject in ("pop one", "pop two", "pop three"):
+        smtp_send("kate", subject)
+    rc = neomutt_rc("kate", ['set pop_user = "kate"', 'set pop_pass = "%s"' % PW,
+                             'set folder = "pops://127.0.0.1:%d/"' % S.ports["pop3s"], 'set spoolfile = "+"',
+                             "set delete = yes",
+                             "set wait_key = no"])
+    status, screen = on_terminal([prog, "-n", "-F", rc, "-e", """push '<delete-pattern>~s "pop two"<enter>"""
+                                  """<sync-mailbox><quit>'"""])
+    assert status == 0, screen[-2000:]
+    assert sorted(subjects("kate")) == ["pop one", "pop three"], (subjects("kate"), screen[-2000:])
 
 if __name__ == "__main__":
     h.main("clients")
