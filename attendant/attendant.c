@@ -535,6 +535,26 @@ static void collect(struct attendant *a, struct monitor_facts *f)
 	f->maint_quota_warnings = a->maint.quota_warnings_sent;
 	f->maint_check_problems = a->maint.check_problems;
 	f->quota_warned = a->maint.quota_warned_now;
+	struct sync_follow_status st[MONITOR_MAX_SYNC];
+	size_t n = sync_followers_status(a->syncs, st, MONITOR_MAX_SYNC);
+	for (size_t i = 0; i < n; i++) {
+		struct monitor_sync *m = &f->sync[f->sync_count++];
+		snprintf(m->name, sizeof(m->name), "%.*s", (int)sizeof(m->name) - 1, st[i].name);
+		snprintf(m->state, sizeof(m->state), "%.*s", (int)sizeof(m->state) - 1, st[i].state);
+		snprintf(m->last_error, sizeof(m->last_error), "%.*s", (int)sizeof(m->last_error) - 1,
+			 st[i].last_error);
+		m->state_age = (long long)(now - st[i].since);
+		m->last_change_age = st[i].last_applied ? (long long)(now - st[i].last_applied) : -1;
+		m->last_run_age = st[i].last_run ? (long long)(now - st[i].last_run) : -1;
+		m->changes = st[i].changes;
+		m->reconnects = st[i].reconnects;
+		m->users = st[i].users;
+		m->disabled = st[i].disabled;
+		m->lists = st[i].lists;
+		m->contacts = st[i].contacts;
+		m->conflicts = st[i].conflicts;
+		m->errors = st[i].errors;
+	}
 	monitor_warnings(f);
 }
 

@@ -30,6 +30,8 @@ static const char *const lmdb_envs[] = { "store" };
  * queue/data.mdb, which nothing reads any more */
 #define QUEUE_DIR "queue"
 #define OLD_QUEUE_ENV "queue/data.mdb"
+/* what this server keeps for its sync sources (directory/sync_source.c) */
+#define SYNC_DIR "sync"
 /* plain files copied as they are */
 static const char *const plain_files[] = { CONFIG_FILE_NAME, "tls/cert.pem", "tls/key.pem" };
 
@@ -108,14 +110,61 @@ static void manifest_add(struct buf *m, const char *dest, const char *rel)
 	free(path);
 }
 
-/* Copies every message file of the queue into DEST/queue (each file is replaced whole by the durable recipe, so a
- * copy is one version of it; one that is gone meanwhile was delivered or bounced). Returns the ids copied
- * (queue_ids_free). */
-static int copy_queue(const struct config *cfg, const char *dest, char ***ids_r, size_t *count_r, struct buf *error_r)
+/* The folders of files a backup copies one by one: the queue (one file per message) and what this server keeps
+ * for its sync sources (docs/sync.md: passwords, CA certificates, cookies), each file that a name test accepts. */
+static int sync_file_valid(const char *name)
 {
-	*ids_r = NULL;
-	*count_r = 0;
-	char *qdir = config_path(cfg, QUEUE_DIR), *to_dir = xasprintf("%s/%s", dest, QUEUE_DIR);
+	static const char *const ends[] = { ".secret", "-ca.pem", ".cookie" };
+	size_t len = strlen(name);
+	for (size_t i = 0; name[0] != '.' && i < IX_ARRAY_LEN(ends); i++) {
+		size_t el = strlen(ends[i]);
+		if (len > el && strcmp(name + len - el, ends[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int queue_file_valid(const char *name)
+{
+	return queue_id_valid(name);
+}
+
+struct file_folder {
+	const char *dir;
+	int (*valid)(const char *name);
+	unsigned long long max;
+};
+static const struct file_folder file_folders[] = {
+	{ QUEUE_DIR, queue_file_valid, QUEUE_HEADER_MAX + QUEUE_BODY_MAX },
+	{ SYNC_DIR, sync_file_valid, 1024 * 1024 },
+};
+
+/* The names of the files of each of file_folders a backup holds. */
+struct folder_files {
+	char **names[IX_ARRAY_LEN(file_folders)];
+	size_t count[IX_ARRAY_LEN(file_folders)];
+};
+
+static void folder_files_free(struct folder_files *ff)
+{
+	for (size_t i = 0; i < IX_ARRAY_LEN(file_folders); i++)
+		queue_ids_free(&ff->names[i], ff->count[i]);
+}
+
+static void folder_files_add(struct folder_files *ff, size_t k, const char *name)
+{
+	ff->names[k] = xrealloc(ff->names[k], (ff->count[k] + 1) * sizeof(char *));
+	ff->names[k][ff->count[k]++] = xstrdup(name);
+}
+
+/* Copies every file of folder k of the data folder into DEST (each file is replaced whole by the durable recipe, so
+ * a copy is one version of it; one that is gone meanwhile was delivered or bounced, or its source deleted). The
+ * names copied go to ff. */
+static int copy_folder(const struct config *cfg, const char *dest, size_t k, struct folder_files *ff,
+		       struct buf *error_r)
+{
+	const struct file_folder *fo = &file_folders[k];
+	char *qdir = config_path(cfg, fo->dir), *to_dir = xasprintf("%s/%s", dest, fo->dir);
 	int ret = IX_OK;
 	if (mkdir_p(to_dir, 0700) < 0) {
 		buf_printf(error_r, "cannot create %s: %s", to_dir, strerror(errno));
@@ -123,21 +172,16 @@ static int copy_queue(const struct config *cfg, const char *dest, char ***ids_r,
 	}
 	DIR *d = ret == IX_OK ? opendir(qdir) : NULL;
 	if (d == NULL && ret == IX_OK && errno != ENOENT) {
-		buf_printf(error_r, "cannot read the queue %s: %s", qdir, strerror(errno));
+		buf_printf(error_r, "cannot read %s: %s", qdir, strerror(errno));
 		ret = IX_EIO;
 	}
-	size_t cap = 0;
 	struct dirent *e;
 	while (d != NULL && ret == IX_OK && (e = readdir(d)) != NULL) {
-		if (!queue_id_valid(e->d_name))
+		if (!fo->valid(e->d_name))
 			continue; /* ".", "..", temp files of writes in progress */
 		char *from = xasprintf("%s/%s", qdir, e->d_name), *to = xasprintf("%s/%s", to_dir, e->d_name);
-		if (file_copy(from, to, 0600, QUEUE_HEADER_MAX + QUEUE_BODY_MAX) == 0) {
-			if (*count_r == cap) {
-				cap = cap ? cap * 2 : 64;
-				*ids_r = xrealloc(*ids_r, cap * sizeof(**ids_r));
-			}
-			(*ids_r)[(*count_r)++] = xstrdup(e->d_name);
+		if (file_copy(from, to, 0600, fo->max) == 0) {
+			folder_files_add(ff, k, e->d_name);
 		} else if (errno != ENOENT) {
 			buf_printf(error_r, "cannot copy %s to %s: %s", from, to, strerror(errno));
 			ret = IX_EIO;
@@ -198,10 +242,10 @@ int cmd_backup(const char *data_dir, int argc, char **argv)
 	free(conf);
 	/* the queue before the store: a message delivered meanwhile is then in both (delivered again after a restore),
 	 * never in neither */
-	char **queued = NULL;
-	size_t nqueued = 0;
-	if (ret == IX_OK)
-		ret = copy_queue(&cfg, dest, &queued, &nqueued, &err);
+	struct folder_files ff = { 0 };
+	for (size_t k = 0; k < IX_ARRAY_LEN(file_folders) && ret == IX_OK; k++)
+		ret = copy_folder(&cfg, dest, k, &ff, &err);
+	size_t nqueued = ff.count[0];
 	for (size_t i = 0; i < IX_ARRAY_LEN(lmdb_envs) && ret == IX_OK; i++) {
 		char *from = config_path(&cfg, lmdb_envs[i]), *mdb = xasprintf("%s/data.mdb", from);
 		char *to = xasprintf("%s/%s", dest, lmdb_envs[i]);
@@ -232,10 +276,12 @@ int cmd_backup(const char *data_dir, int argc, char **argv)
 		}
 		for (size_t i = 0; i < IX_ARRAY_LEN(plain_files); i++)
 			manifest_add(&m, dest, plain_files[i]);
-		for (size_t i = 0; i < nqueued; i++) {
-			char *rel = xasprintf("%s/%s", QUEUE_DIR, queued[i]);
-			manifest_add(&m, dest, rel);
-			free(rel);
+		for (size_t k = 0; k < IX_ARRAY_LEN(file_folders); k++) {
+			for (size_t i = 0; i < ff.count[k]; i++) {
+				char *rel = xasprintf("%s/%s", file_folders[k].dir, ff.names[k][i]);
+				manifest_add(&m, dest, rel);
+				free(rel);
+			}
 		}
 		char *mp = xasprintf("%s/%s", dest, MANIFEST);
 		if (write_file_atomic(mp, m.data, m.len, 0600) < 0) {
@@ -249,7 +295,7 @@ int cmd_backup(const char *data_dir, int argc, char **argv)
 		       nqueued == 1 ? "" : "s");
 	else
 		cli_error("backup failed: %s", buf_cstr(&err));
-	queue_ids_free(&queued, nqueued);
+	folder_files_free(&ff);
 	buf_free(&err);
 	buf_free(&m);
 	config_free(&cfg);
@@ -258,11 +304,8 @@ int cmd_backup(const char *data_dir, int argc, char **argv)
 
 /* Verifies every "file SHA SIZE PATH" line of the manifest; the ids of the queue's files listed go to *queued_r
  * (queue_ids_free). */
-static int verify_manifest(const char *src, char ***queued_r, size_t *nqueued_r, struct buf *error_r)
+static int verify_manifest(const char *src, struct folder_files *ff, struct buf *error_r)
 {
-	size_t cap = 0;
-	*queued_r = NULL;
-	*nqueued_r = 0;
 	char *mp = xasprintf("%s/%s", src, MANIFEST), *text;
 	if (read_file(mp, 1024 * 1024, &text, NULL) < 0) {
 		buf_printf(error_r, "%s is not an Interchange backup (no %s)", src, MANIFEST);
@@ -292,14 +335,11 @@ static int verify_manifest(const char *src, char ***queued_r, size_t *nqueued_r,
 			ret = IX_ECORRUPT;
 		}
 		free(path);
-		size_t qlen = strlen(QUEUE_DIR);
-		if (ret == IX_OK && strncmp(rel, QUEUE_DIR, qlen) == 0 && rel[qlen] == '/' &&
-		    queue_id_valid(rel + qlen + 1)) {
-			if (*nqueued_r == cap) {
-				cap = cap ? cap * 2 : 64;
-				*queued_r = xrealloc(*queued_r, cap * sizeof(**queued_r));
-			}
-			(*queued_r)[(*nqueued_r)++] = xstrdup(rel + qlen + 1);
+		for (size_t k = 0; k < IX_ARRAY_LEN(file_folders) && ret == IX_OK; k++) {
+			size_t dlen = strlen(file_folders[k].dir);
+			if (strncmp(rel, file_folders[k].dir, dlen) == 0 && rel[dlen] == '/' &&
+			    file_folders[k].valid(rel + dlen + 1))
+				folder_files_add(ff, k, rel + dlen + 1);
 		}
 	}
 	free(text);
@@ -417,12 +457,11 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 	}
 	const char *src = argv[optind];
 	struct buf err = BUF_INIT;
-	char **queued = NULL;
-	size_t nqueued = 0;
-	if (verify_manifest(src, &queued, &nqueued, &err) != IX_OK) {
+	struct folder_files ff = { 0 };
+	if (verify_manifest(src, &ff, &err) != IX_OK) {
 		cli_error("%s", buf_cstr(&err));
 		buf_free(&err);
-		queue_ids_free(&queued, nqueued);
+		folder_files_free(&ff);
 		return CLI_EXIT_FAIL;
 	}
 	/* a backup from before the administrator became an entry holds its hash in olcRootPW (the attendant moves it
@@ -458,7 +497,7 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 			buf_free(&err);
 			free(rootpw);
 			config_free(&cfg);
-			queue_ids_free(&queued, nqueued);
+			folder_files_free(&ff);
 			return ret == IX_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
 		}
 	}
@@ -489,14 +528,23 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 		free(from);
 		free(to);
 	}
-	/* the queue: every message file the manifest lists (and verified) */
-	for (size_t i = 0; i < nqueued && ret == IX_OK; i++) {
-		char *from = xasprintf("%s/%s/%s", src, QUEUE_DIR, queued[i]);
-		char *to = xasprintf("%s/%s/%s", cfg.data_dir, QUEUE_DIR, queued[i]);
-		ret = copy_file(from, to, 0600, &err);
-		free(from);
-		free(to);
+	/* the queue and the sync sources' files: every file the manifest lists (and verified) */
+	for (size_t k = 0; k < IX_ARRAY_LEN(file_folders) && ret == IX_OK; k++) {
+		char *dir = xasprintf("%s/%s", cfg.data_dir, file_folders[k].dir);
+		if (ff.count[k] > 0 && mkdir_p(dir, 0700) < 0) {
+			buf_printf(&err, "cannot create %s: %s", dir, strerror(errno));
+			ret = IX_EIO;
+		}
+		free(dir);
+		for (size_t i = 0; i < ff.count[k] && ret == IX_OK; i++) {
+			char *from = xasprintf("%s/%s/%s", src, file_folders[k].dir, ff.names[k][i]);
+			char *to = xasprintf("%s/%s/%s", cfg.data_dir, file_folders[k].dir, ff.names[k][i]);
+			ret = copy_file(from, to, 0600, &err);
+			free(from);
+			free(to);
+		}
 	}
+	size_t nqueued = ff.count[0];
 	char *old_queue = xasprintf("%s/%s", src, OLD_QUEUE_ENV);
 	if (ret == IX_OK && exists(old_queue))
 		fprintf(stderr,
@@ -516,7 +564,7 @@ int cmd_restore(const char *data_dir, int argc, char **argv)
 		bootstrap_abandon(&cfg, &boot);
 	}
 	buf_free(&err);
-	queue_ids_free(&queued, nqueued);
+	folder_files_free(&ff);
 	if (loaded)
 		config_free(&cfg);
 	return ret == IX_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;

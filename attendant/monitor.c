@@ -155,6 +155,14 @@ void monitor_warnings(struct monitor_facts *f)
 	if (f->maint_check_problems > 0)
 		warn(f, "the last store check found %d problems: run 'interchange store check --repair'",
 		     f->maint_check_problems);
+	for (size_t i = 0; i < f->sync_count; i++) {
+		const struct monitor_sync *s = &f->sync[i];
+		if (strcmp(s->state, "reconnecting") == 0)
+			warn(f, "sync source %s cannot be read (%s); trying again", s->name, s->last_error);
+		if (s->conflicts + s->errors > 0)
+			warn(f, "sync source %s: %zu conflicts, %zu errors (see 'interchange sync show %s')", s->name,
+			     s->conflicts, s->errors, s->name);
+	}
 }
 
 void monitor_json_string(struct buf *out, const char *s)
@@ -204,7 +212,24 @@ void monitor_json(const struct monitor_facts *f, struct buf *out)
 		   f->maint_check_problems);
 	buf_printf(out, ", \"certificate\": {\"not_after\": ");
 	monitor_json_string(out, f->cert_not_after);
-	buf_printf(out, ", \"days_left\": %lld}, \"warnings\": [", f->cert_days_left);
+	buf_printf(out, ", \"days_left\": %lld}, \"sync\": [", f->cert_days_left);
+	for (size_t i = 0; i < f->sync_count; i++) {
+		const struct monitor_sync *s = &f->sync[i];
+		buf_append_str(out, i ? ", {\"name\": " : "{\"name\": ");
+		monitor_json_string(out, s->name);
+		buf_append_str(out, ", \"state\": ");
+		monitor_json_string(out, s->state);
+		buf_printf(
+			out,
+			", \"state_age\": %lld, \"last_change_age\": %lld, \"last_run_age\": %lld, \"changes\": %llu, "
+			"\"reconnects\": %u, \"users\": %zu, \"disabled\": %zu, \"lists\": %zu, \"contacts\": %zu, "
+			"\"conflicts\": %zu, \"errors\": %zu, \"last_error\": ",
+			s->state_age, s->last_change_age, s->last_run_age, s->changes, s->reconnects, s->users,
+			s->disabled, s->lists, s->contacts, s->conflicts, s->errors);
+		monitor_json_string(out, s->last_error);
+		buf_append_char(out, '}');
+	}
+	buf_append_str(out, "], \"warnings\": [");
 	for (size_t i = 0; i < f->warning_count; i++) {
 		if (i)
 			buf_append_str(out, ", ");
@@ -252,6 +277,20 @@ void monitor_text(const struct monitor_facts *f, struct buf *out)
 	if (f->cert_days_left >= 0)
 		buf_printf(out, "  tls        certificate valid until %s (%lld days)\n", f->cert_not_after,
 			   f->cert_days_left);
+	for (size_t i = 0; i < f->sync_count; i++) {
+		const struct monitor_sync *s = &f->sync[i];
+		char age[32] = "none yet";
+		if (s->last_change_age >= 0) {
+			duration((long)s->last_change_age, age, sizeof(age));
+			strcat(age, " ago");
+		}
+		buf_printf(
+			out,
+			"  sync       %s: %s, %zu users (%zu disabled), %zu lists, %zu contacts; %llu changes applied, "
+			"the last %s; %zu conflicts, %zu errors\n",
+			s->name, s->state, s->users, s->disabled, s->lists, s->contacts, s->changes, age, s->conflicts,
+			s->errors);
+	}
 	for (size_t i = 0; i < f->warning_count; i++)
 		buf_printf(out, "  WARNING    %s\n", f->warnings[i]);
 }
@@ -326,4 +365,41 @@ void monitor_prometheus(const struct monitor_facts *f, struct buf *out)
 		   f->replica_connected, f->replica_recipients, f->replica_changes, f->store_bytes, f->disk_free,
 		   f->cert_days_left, f->queue_active, f->queue_deferred, f->queue_oldest_age, f->quota_warned,
 		   f->warning_count);
+	if (f->sync_count == 0)
+		return;
+	static const struct {
+		const char *name, *type, *help;
+	} per_sync[] = {
+		{ "interchange_sync_up", "gauge", "Whether the sync source's session is live (1) or not (0)." },
+		{ "interchange_sync_changes_total", "counter", "Changes from the sync source applied since start." },
+		{ "interchange_sync_reconnects_total", "counter", "Sessions with the sync source lost since start." },
+		{ "interchange_sync_last_change_seconds", "gauge", "Seconds since a change was applied (-1: none)." },
+		{ "interchange_sync_recipients", "gauge", "Recipients from the sync source, by kind." },
+		{ "interchange_sync_conflicts", "gauge", "Conflicts the sync source has (see interchange sync show)." },
+		{ "interchange_sync_errors", "gauge", "Errors of the sync source (see interchange sync show)." },
+	};
+	for (size_t m = 0; m < IX_ARRAY_LEN(per_sync); m++) {
+		buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", per_sync[m].name, per_sync[m].help, per_sync[m].name,
+			   per_sync[m].type);
+		for (size_t i = 0; i < f->sync_count; i++) {
+			const struct monitor_sync *s = &f->sync[i];
+			const char *n = per_sync[m].name;
+			if (m == 4) {
+				buf_printf(
+					out,
+					"%s{source=\"%s\",kind=\"users\"} %zu\n%s{source=\"%s\",kind=\"disabled\"} %zu\n"
+					"%s{source=\"%s\",kind=\"lists\"} %zu\n%s{source=\"%s\",kind=\"contacts\"} %zu\n",
+					n, s->name, s->users, n, s->name, s->disabled, n, s->name, s->lists, n, s->name,
+					s->contacts);
+				continue;
+			}
+			long long v = m == 0   ? strcmp(s->state, "live") == 0
+				      : m == 1 ? (long long)s->changes
+				      : m == 2 ? (long long)s->reconnects
+				      : m == 3 ? s->last_change_age
+				      : m == 5 ? (long long)s->conflicts
+					       : (long long)s->errors;
+			buf_printf(out, "%s{source=\"%s\"} %lld\n", n, s->name, v);
+		}
+	}
 }

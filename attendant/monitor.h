@@ -17,6 +17,18 @@ struct dir;
 #define MONITOR_QUEUE_WARN_DEFERRED 100
 #define MONITOR_QUEUE_WARN_AGE_S 3600
 #define MONITOR_MAX_SERVICES 16
+#define MONITOR_MAX_SYNC 16
+
+/* A sync source this server follows (docs/sync.md). */
+struct monitor_sync {
+	char name[64];
+	char state[32];                                     /* connecting, refreshing, live, reconnecting */
+	long long state_age, last_change_age, last_run_age; /* seconds; -1: none yet */
+	unsigned long long changes;
+	unsigned reconnects;
+	size_t users, disabled, lists, contacts, conflicts, errors;
+	char last_error[160];
+};
 
 struct monitor_service {
 	const char *name;
@@ -49,6 +61,8 @@ struct monitor_facts {
 	unsigned long long maint_purged;
 	unsigned maint_quota_warnings;
 	int maint_check_problems; /* -1: no check yet */
+	struct monitor_sync sync[MONITOR_MAX_SYNC];
+	size_t sync_count;
 	char warnings[8][160];
 	size_t warning_count;
 };
@@ -59,7 +73,7 @@ void monitor_collect(const struct config *cfg, struct dir *dir, struct monitor_f
 void monitor_warnings(struct monitor_facts *f);
 
 /* JSON object members (no braces): "services": [...], "directory": {...}, "store": {...}, "disk": {...},
- * "certificate": {...}, "warnings": [...] */
+ * "certificate": {...}, "sync": [...], "warnings": [...] */
 void monitor_json(const struct monitor_facts *f, struct buf *out);
 /* Human-readable lines for `interchange status`. */
 void monitor_text(const struct monitor_facts *f, struct buf *out);

@@ -52,6 +52,22 @@ static void set_status(struct follower *f, const char *state, const char *error)
 	pthread_mutex_unlock(&f->lock);
 }
 
+/* The counts of a, after sync_apply_finish; whole: the source was just read whole. */
+static void note_counts(struct follower *f, struct sync_apply *a, int whole)
+{
+	const struct sync_result *r = sync_apply_result(a);
+	pthread_mutex_lock(&f->lock);
+	f->st.users = r->users;
+	f->st.disabled = r->disabled;
+	f->st.lists = r->lists;
+	f->st.contacts = r->contacts;
+	f->st.conflicts = r->conflicts;
+	f->st.errors = r->errors;
+	if (whole)
+		f->st.last_run = time(NULL);
+	pthread_mutex_unlock(&f->lock);
+}
+
 static void note_applied(struct follower *f, int n)
 {
 	pthread_mutex_lock(&f->lock);
@@ -162,6 +178,7 @@ static void refresh_done(struct session *s)
 		log_warn("sync %s: the refresh could not be applied: %s", s->f->name, buf_cstr(&err));
 	} else {
 		sync_apply_finish(s->a, "live", s->mode == SYNC_GONE_UNSEEN);
+		note_counts(s->f, s->a, s->mode == SYNC_GONE_UNSEEN);
 		cookie_save(s->f);
 		log_info("sync %s: refreshed (%s), following changes", s->f->name,
 			 s->mode == SYNC_GONE_UNSEEN ? "everything read" : "changes since the last session");
@@ -324,6 +341,7 @@ static enum session_end poll_session(struct follower *f, struct sync_apply *a, s
 		set_status(f, "refreshing", NULL);
 		if (sync_apply_read_all(a, error_r) != IX_OK)
 			return END_LOST;
+		note_counts(f, a, 1);
 		log_info("sync %s: refreshed (everything read), asking for changes every %ld s", f->name,
 			 sync_apply_poll_seconds(a));
 	} else {
@@ -340,6 +358,7 @@ static enum session_end poll_session(struct follower *f, struct sync_apply *a, s
 		if (sync_apply_pending(a) > 0)
 			note_applied(f, sync_apply_pending(a));
 		sync_apply_finish(a, "live", 0);
+		note_counts(f, a, 0);
 		cookie_save(f);
 		set_status(f, "live", "");
 		if (pause_for(f, (unsigned)sync_apply_poll_seconds(a)))
@@ -386,6 +405,7 @@ static enum session_end session(struct follower *f, struct buf *error_r)
 			if (pending) { /* nothing more for now: the batch is done */
 				note_applied(f, sync_apply_pending(s.a));
 				sync_apply_finish(s.a, "live", 0);
+				note_counts(f, s.a, 0);
 				cookie_save(f);
 			}
 			continue;

@@ -25,6 +25,8 @@ struct sync_follow_status {
 	unsigned long long changes; /* changes applied since the attendant started */
 	unsigned reconnects;
 	char last_error[256]; /* the last failure, "" when none since the last refresh */
+	time_t last_run;      /* when the whole source was last read (a refresh from nothing); 0: not by this run */
+	size_t users, disabled, lists, contacts, conflicts, errors; /* as the source entry last said */
 };
 
 /* The followers of one attendant, and the thread that keeps them: every SYNC_FOLLOW_CHECK_MS it starts a follower

@@ -4,13 +4,16 @@ it (RFC 4533 refreshAndPersist) once `interchange sync add` names it: recipients
 SMTP, IMAP after `user passwd`, changes of names and addresses, a rename (same mailbox), a deletion (disabled and
 hidden, mailbox kept), conflicts with local recipients, all without `sync run`; a restart resumes from the cookie,
 and a source that goes away is followed again when it comes back."""
+import json
 import os
 import re
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import System, imap_login_ok, main, setup, test, wait_for  # noqa: E402
+from harness import (INTERCHANGE, PORT_NAMES, System, free_ports, imap_login_ok, main, run, setup, test,  # noqa: E402
+                     wait_for)
 from ldap_source import Source, recipients, synced_user  # noqa: E402
 
 S = None
@@ -117,6 +120,20 @@ def conflicts_are_reported_never_overwritten():
     assert erin["ixproxyaddresses"] == ["SMTP:erin@example.com"], erin
     frank = user("frank")
     assert "smtp:shared@example.com" in frank["ixproxyaddresses"], frank
+
+
+@test
+def status_and_metrics_report_each_source():
+    text = S.cli("status").stdout
+    assert re.search(r"sync +corp: live, 4 users \(0 disabled\), 2 lists, 0 contacts; \d+ changes applied", text), text
+    assert "WARNING    sync source corp: 2 conflicts, 0 errors (see 'interchange sync show corp')" in text, text
+    status = json.loads(S.cli("status", "--json").stdout)
+    corp = [x for x in status["sync"] if x["name"] == "corp"][0]
+    assert corp["state"] == "live" and corp["users"] == 4 and corp["conflicts"] == 2, corp
+    metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % S.ports["metrics"], timeout=10).read().decode()
+    assert 'interchange_sync_up{source="corp"} 1' in metrics, metrics[-1500:]
+    assert 'interchange_sync_recipients{source="corp",kind="lists"} 2' in metrics, metrics[-1500:]
+    assert 'interchange_sync_conflicts{source="corp"} 2' in metrics, metrics[-1500:]
 
 
 @test
@@ -248,10 +265,36 @@ def a_source_that_goes_away_is_followed_again_when_it_comes_back():
     SRC.halt()
     S.wait_log("attendant", "sync corp: the connection to the source was lost", since=mark)
     assert wait_for(lambda: "reconnecting" in show(), timeout=10), show()
+    assert wait_for(lambda: "WARNING    sync source corp cannot be read (the connection to the source was lost" in
+                    S.cli("status").stdout or "WARNING    sync source corp cannot be read (cannot read the source" in
+                    S.cli("status").stdout, timeout=10), S.cli("status").stdout
+    metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % S.ports["metrics"], timeout=10).read().decode()
+    assert 'interchange_sync_up{source="corp"} 0' in metrics, metrics[-1500:]
     SRC.start()
     SRC.modify("dn: uid=robert,ou=People,%s\nchangetype: modify\nreplace: title\ntitle: Engineer\n" % Source.SUFFIX)
     assert wait_for(lambda: user("robert").get("title") == ["Engineer"], timeout=20), user("robert")
     assert wait_for(lambda: re.search(r"State +live", show()), timeout=10), show()
+
+
+@test
+def backup_and_restore_keep_what_the_server_holds_for_its_sources():
+    bk = os.path.join(S.base, "sync-backup")  # removed with S at the end
+    p = S.cli("backup", bk, timeout=120)
+    assert p.returncode == 0, p.stderr
+    listed = [l.split()[3] for l in open(os.path.join(bk, "MANIFEST")).read().splitlines() if l.startswith("file ")]
+    assert "sync/corp.secret" in listed and "sync/corp.cookie" in listed, listed
+    assert oct(os.stat(os.path.join(bk, "sync", "corp.secret")).st_mode & 0o777) == "0o600"
+    new = os.path.join(S.base, "sync-restored")
+    ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES))))
+    args = [INTERCHANGE, "--data", new, "restore", bk]
+    for name, port in ports.items():
+        args += ["--%s-port" % name, str(port)]
+    p = run(args, timeout=120)
+    assert p.returncode == 0, p.stderr
+    secret = os.path.join(new, "sync", "corp.secret")
+    assert open(secret).read() == Source.PASSWORD and oct(os.stat(secret).st_mode & 0o777) == "0o600"
+    assert open(os.path.join(new, "sync", "corp.cookie")).read() == \
+        open(os.path.join(S.data, "sync", "corp.cookie")).read()
 
 
 @test
