@@ -140,7 +140,7 @@ static int run_restrict(const char *data_dir, int argc, char **argv, const char 
 
 static const char user_help[] =
 	"usage: interchange user add LOGIN --given G --surname S --password PW [--alias ADDR]... [--hidden]\n"
-	"                              [--server NAME]\n"
+	"                              [--server NAME] [--posix]\n"
 	"       interchange user del LOGIN\n"
 	"       interchange user passwd LOGIN --password PW\n"
 	"       interchange user show LOGIN\n"
@@ -156,8 +156,9 @@ static const char user_help[] =
 	"       interchange user move LOGIN --to SERVER [--admin-password PW]\n\n"
 	"Mailbox users. The attendant gives a new user its primary address from the recipient policy\n"
 	"(given.surname@domain) within a second; --alias adds secondary addresses. --hidden keeps the user out\n"
-	"of the address book. user set gives the details address books show (\"\" removes one); user photo a\n"
-	"JPEG of at most 100 KiB. All commands take --data DIR.\n";
+	"of the address book; --posix makes it a POSIX account too (uidNumber from the directory's range, home\n"
+	"/home/LOGIN, shell /bin/bash), for Linux hosts that use sssd. user set gives the details address books show\n"
+	"(\"\" removes one); user photo a JPEG of at most 100 KiB. All commands take --data DIR.\n";
 
 /* user forward | delegate | quota */
 static int user_settings(const char *data_dir, int argc, char **argv)
@@ -310,13 +311,10 @@ int cmd_user(const char *data_dir, int argc, char **argv)
 	if (strcmp(verb, "set") == 0 || strcmp(verb, "photo") == 0)
 		return user_details(data_dir, argc, argv);
 	static const struct option opts[] = {
-		{ "given", required_argument, NULL, 'g' },
-		{ "surname", required_argument, NULL, 's' },
-		{ "password", required_argument, NULL, 'p' },
-		{ "alias", required_argument, NULL, 'a' },
-		{ "hidden", no_argument, NULL, 'H' },
-		{ "server", required_argument, NULL, 'S' },
-		{ NULL, 0, NULL, 0 },
+		{ "given", required_argument, NULL, 'g' },    { "surname", required_argument, NULL, 's' },
+		{ "password", required_argument, NULL, 'p' }, { "alias", required_argument, NULL, 'a' },
+		{ "hidden", no_argument, NULL, 'H' },         { "server", required_argument, NULL, 'S' },
+		{ "posix", no_argument, NULL, 'X' },          { NULL, 0, NULL, 0 },
 	};
 	struct prov_user u = { 0 };
 	const char **aliases = xcalloc((size_t)argc, sizeof(char *));
@@ -331,6 +329,7 @@ int cmd_user(const char *data_dir, int argc, char **argv)
 		case 'a': aliases[u.alias_count++] = optarg; break;
 		case 'H': u.hidden = 1; break;
 		case 'S': u.server = optarg; break;
+		case 'X': u.posix = 1; break;
 		default:
 			ret = usage_error(user_help, "user: unknown or incomplete option %s", argv[optind - 1]);
 			goto out;
@@ -435,13 +434,14 @@ int cmd_contact(const char *data_dir, int argc, char **argv)
 /* ---- dl ---- */
 
 static const char dl_help[] =
-	"usage: interchange dl add NAME [--member RECIPIENT]...\n"
+	"usage: interchange dl add NAME [--member RECIPIENT]... [--posix]\n"
 	"       interchange dl member add|del NAME RECIPIENT\n"
 	"       interchange dl show NAME\n"
 	"       interchange dl restrict NAME [--accept-from R]... [--reject-from R]... [--members-only]\n"
 	"                                    [--authenticated-only|--anyone] [--max-size BYTES] [--clear]\n\n"
 	"Distribution lists. A RECIPIENT is a login, a list or contact name, or an address;\n"
-	"lists may contain lists. The attendant gives a new list its address (name@domain).\n";
+	"lists may contain lists. The attendant gives a new list its address (name@domain). --posix makes it\n"
+	"a POSIX group too (RFC 2307bis: a gidNumber from the directory's range, members by DN).\n";
 
 int cmd_dl(const char *data_dir, int argc, char **argv)
 {
@@ -456,13 +456,19 @@ int cmd_dl(const char *data_dir, int argc, char **argv)
 		return run_restrict(data_dir, argc, argv, dl_help);
 	if (strcmp(verb, "add") == 0) {
 		static const struct option opts[] = { { "member", required_argument, NULL, 'm' },
+						      { "posix", no_argument, NULL, 'X' },
 						      { NULL, 0, NULL, 0 } };
 		const char **members = xcalloc((size_t)argc, sizeof(char *));
 		size_t n = 0;
+		bool posix = false;
 		opterr = 0;
 		optind = 2;
 		int c;
 		while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+			if (c == 'X') {
+				posix = true;
+				continue;
+			}
 			if (c != 'm') {
 				free(members);
 				return usage_error(dl_help, "dl: unknown or incomplete option %s", argv[optind - 1]);
@@ -478,7 +484,7 @@ int cmd_dl(const char *data_dir, int argc, char **argv)
 			return CLI_EXIT_FAIL;
 		}
 		char *done = xasprintf("Added list %s with %zu member%s", argv[optind], n, n == 1 ? "" : "s");
-		int ret = finish(&cfg, &ctx, prov_dl_add(ctx.prov, argv[optind], members, n, &ctx.err), done);
+		int ret = finish(&cfg, &ctx, prov_dl_add(ctx.prov, argv[optind], members, n, posix, &ctx.err), done);
 		free(done);
 		free(members);
 		return ret;

@@ -62,6 +62,15 @@ static void run_upgrades(struct repl_follow *f, struct buf *err)
 			"now hashed)",
 			changes);
 	buf_reset(err);
+	/* before the application rules, which name the POSIX attributes */
+	changes = 0;
+	if (upgrade_posix(f->cfg, &changes, err) != IX_OK) {
+		failed = 1;
+		log_warn("POSIX accounts: %s", buf_cstr(err));
+	} else if (changes > 0)
+		log_info("directory: %u changes for POSIX accounts and groups (the RFC 2307bis schema, its index)",
+			 changes);
+	buf_reset(err);
 	changes = 0;
 	if (upgrade_sasl(f->cfg, &changes, err) != IX_OK) {
 		failed = 1;

@@ -1,7 +1,7 @@
 # directory/ - libldap boundary, address generation, running slapd (cn=config generation, start, stop) and
 # recipient provisioning. (The replica/resolution library is in directory/dirlib.mk.)
 DIRECTORY_SRCS := directory/ldap_util.c directory/addrgen.c directory/slapd.c directory/provision.c directory/prov_person.c \
-	directory/bindlog.c directory/signin_config.c
+	directory/prov_posix.c directory/bindlog.c directory/signin_config.c
 DIRECTORY_LIB := $(BUILD)/libdirectory.a
 DIRECTORY_LDLIBS := $(LDAP_LIBS) $(SSL_LIBS)
 
@@ -44,5 +44,7 @@ $(BUILD)/libixplain.so: directory/ixplain.c
 	@mkdir -p $(dir $@)
 	$(CC) -D_GNU_SOURCE -O2 -g -std=c11 $(WARN) -fPIC -shared -o $@ $< -lldap
 E2E_TESTS += tests/e2e/test_addressbook.py
+# POSIX accounts and groups as sssd looks them up (docs/directory.md "POSIX accounts and groups")
+E2E_TESTS += tests/e2e/test_posix.py
 # sync sources (directory/sync.mk): a second slapd as the organisation's directory, its users and groups synced
 E2E_TESTS += tests/e2e/test_sync.py tests/e2e/test_sync_ad.py

@@ -306,6 +306,11 @@ LDAP *prov_ldap(struct prov *p)
 	return p->ld;
 }
 
+const struct config *prov_config(struct prov *p)
+{
+	return p->cfg;
+}
+
 void prov_mailbox_guid_new(char out[33])
 {
 	unsigned char g[16];
@@ -409,6 +414,12 @@ int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r
 		free(dn);
 		return IX_ENOTFOUND;
 	}
+	unsigned long long posix_id = 0;
+	if (u->posix && (ret = prov_posix_id_new(p, &posix_id, error_r)) != IX_OK) {
+		free(dn);
+		free(home);
+		return ret;
+	}
 	char guid[33];
 	prov_mailbox_guid_new(guid);
 	char *cn = xasprintf("%s %s", u->given, u->surname);
@@ -419,6 +430,10 @@ int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r
 	ldapu_values_push(&oc, &noc, "inetOrgPerson");
 	ldapu_values_push(&oc, &noc, "ixRecipient");
 	ldapu_values_push(&oc, &noc, "ixMailUser");
+	if (u->posix) {
+		ldapu_values_push(&oc, &noc, "posixAccount");
+		prov_posix_account_mods(u->login, posix_id, &mods, &n);
+	}
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", oc);
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "uid", ldapu_values1(u->login));
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "cn", ldapu_values1(cn));
@@ -597,6 +612,7 @@ int prov_user_show(struct prov *p, const char *login, struct buf *out, struct bu
 		"ixMailboxGuid",
 		"ixHideFromAddressBook",
 		PROV_PERSON_ATTRS,
+		PROV_POSIX_ATTRS,
 		NULL,
 	};
 	LDAPMessage *res = NULL;
@@ -621,6 +637,7 @@ int prov_user_show(struct prov *p, const char *login, struct buf *out, struct bu
 		}
 		ldap_value_free_len(lists);
 		prov_person_show(p, e, out);
+		prov_posix_show(p->ld, e, out);
 		char *hcn = home ? prov_rdn_value(home) : xstrdup("(none)");
 		buf_printf(out, "%-14s%s\n%-14s%s\n%-14s%s\n", "Home server:", hcn, "Mailbox GUID:", guid ? guid : "",
 			   "Hidden:", hidden != NULL && strcmp(hidden, "TRUE") == 0 ? "yes" : "no");
@@ -920,7 +937,7 @@ static int find_list(struct prov *p, const char *name, char **dn_r, struct buf *
 	return IX_OK;
 }
 
-int prov_dl_add(struct prov *p, const char *name, const char *const *members, size_t n, struct buf *error_r)
+int prov_dl_add(struct prov *p, const char *name, const char *const *members, size_t n, bool posix, struct buf *error_r)
 {
 	if (!prov_name_valid(name)) {
 		buf_printf(error_r, "a list name must be 1-%d characters without control characters", PROV_MAX_NAME);
@@ -950,11 +967,21 @@ int prov_dl_add(struct prov *p, const char *name, const char *const *members, si
 		free(dn);
 		return ret;
 	}
+	unsigned long long gid = 0;
+	if (posix && (ret = prov_posix_id_new(p, &gid, error_r)) != IX_OK) {
+		ldapu_values_free(&member_dns);
+		free(dn);
+		return ret;
+	}
 	LDAPMod **mods = NULL;
 	size_t k = 0, noc = 0;
 	char **oc = NULL;
 	ldapu_values_push(&oc, &noc, "ixDistributionList");
 	ldapu_values_push(&oc, &noc, "ixRecipient");
+	if (posix) {
+		ldapu_values_push(&oc, &noc, "posixGroup");
+		prov_posix_group_mods(gid, &mods, &k);
+	}
 	ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "objectClass", oc);
 	ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "cn", ldapu_values1(name));
 	ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "displayName", ldapu_values1(name));
@@ -1005,7 +1032,7 @@ int prov_dl_show(struct prov *p, const char *name, struct buf *out, struct buf *
 	int ret = find_list(p, name, &dn, error_r);
 	if (ret != IX_OK)
 		return ret;
-	const char *attrs[] = { "cn", "member", "ixProxyAddresses", "memberOf", NULL };
+	const char *attrs[] = { "cn", "member", "ixProxyAddresses", "memberOf", PROV_POSIX_ATTRS, NULL };
 	LDAPMessage *res = NULL;
 	ret = read_entry(p, dn, "(objectClass=*)", attrs, &res, error_r);
 	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL;
@@ -1023,6 +1050,7 @@ int prov_dl_show(struct prov *p, const char *name, struct buf *out, struct buf *
 			free(mdn);
 		}
 		ldap_value_free_len(members);
+		prov_posix_show(p->ld, e, out);
 	}
 	ldap_msgfree(res);
 	free(dn);

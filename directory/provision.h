@@ -32,6 +32,7 @@ struct prov_user {
 	const char *const *aliases;
 	size_t alias_count;
 	int hidden;
+	int posix;          /* a POSIX account too (prov_posix_account_mods) */
 	const char *server; /* home server name; NULL for this server */
 };
 
@@ -63,10 +64,37 @@ int prov_user_photo(struct prov *p, const char *login, const char *path, struct 
 	"title", "department", "company", "physicalDeliveryOfficeName", "telephoneNumber", "mobile", "manager", \
 		"directReports", "thumbnailPhoto", "jpegPhoto"
 void prov_person_show(struct prov *p, LDAPMessage *e, struct buf *out);
+/* POSIX accounts and groups (docs/directory.md "POSIX accounts and groups"). IDs come from the range entry
+ * PROV_POSIX_RANGE_RDN,<suffix> (ixPosixIdRange; made with PROV_POSIX_FIRST_ID..PROV_POSIX_LAST_ID by the first
+ * allocation): prov_posix_id_new takes its next ID by replacing ixPosixNextId with an exact delete and add in one
+ * modify, which fails when another writer took that ID first, and tries again (PROV_POSIX_ATTEMPTS times); an ID
+ * some entry already has as uidNumber or gidNumber is skipped. Users and lists share the range, so a user's gidNumber
+ * (its own uidNumber) is no list's. Returns IX_OK with *id_r, IX_EINVAL (the range is used up) or IX_EUNAVAIL, with a
+ * sentence. */
+#define PROV_POSIX_RANGE_RDN "cn=POSIX IDs,ou=Configuration"
+#define PROV_POSIX_FIRST_ID 10000
+#define PROV_POSIX_LAST_ID 59999
+#define PROV_POSIX_ATTEMPTS 100
+#define PROV_POSIX_HOME "/home"
+#define PROV_POSIX_SHELL "/bin/bash"
+int prov_posix_id_new(struct prov *p, unsigned long long *id_r, struct buf *error_r);
+/* Appends to mods (count *n) what makes a user entry (with objectClass posixAccount, which the caller adds) a POSIX
+ * account: uidNumber and gidNumber id, homeDirectory PROV_POSIX_HOME/login, loginShell PROV_POSIX_SHELL. */
+void prov_posix_account_mods(const char *login, unsigned long long id, LDAPMod ***mods, size_t *n);
+/* Appends what makes a list (with objectClass posixGroup) a POSIX group: gidNumber id. */
+void prov_posix_group_mods(unsigned long long id, LDAPMod ***mods, size_t *n);
+/* Appends a line with the POSIX attributes of entry e (read with PROV_POSIX_ATTRS) to out, when it has any. */
+#define PROV_POSIX_ATTRS "uidNumber", "gidNumber", "homeDirectory", "loginShell"
+void prov_posix_show(LDAP *ld, LDAPMessage *e, struct buf *out);
+/* The configuration p was opened with. */
+const struct config *prov_config(struct prov *p);
 /* The value of the first RDN of dn (a new string; dn itself when it does not parse): a login, a list's name. */
 char *prov_rdn_value(const char *dn);
 int prov_contact_add(struct prov *p, const char *name, const char *email, struct buf *error_r);
-int prov_dl_add(struct prov *p, const char *name, const char *const *members, size_t n, struct buf *error_r);
+/* With posix, the list is a POSIX group too (RFC 2307bis: posixGroup with a gidNumber from the range, members by
+ * DN in member). */
+int prov_dl_add(struct prov *p, const char *name, const char *const *members, size_t n, bool posix,
+		struct buf *error_r);
 /* Adds (add=1) or removes a member (a login, list or contact name, or any address) of list name. */
 int prov_dl_member(struct prov *p, const char *name, const char *recipient, int add, struct buf *error_r);
 int prov_dl_show(struct prov *p, const char *name, struct buf *out, struct buf *error_r);

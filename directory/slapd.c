@@ -279,16 +279,19 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 	free(gate);
 	char *core = config_path(cfg, "directory/schema/core.ldif");
 	char *inetorg = config_path(cfg, "directory/schema/inetorgperson.ldif");
+	char *nis = config_path(cfg, "directory/schema/nis.ldif");
 	buf_printf(b,
 		   "dn: cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: schema\n\n"
 		   "include: file://%s\n\n"
 		   "include: file:///etc/ldap/schema/cosine.ldif\n\n"
 		   "include: file://%s\n\n"
 		   "include: file:///etc/ldap/schema/dyngroup.ldif\n\n"
+		   "include: file://%s\n\n"
 		   "include: file://%s\n\n",
-		   core, inetorg, schema);
+		   core, inetorg, schema, nis);
 	free(core);
 	free(inetorg);
+	free(nis);
 	buf_append_str(b, "dn: olcDatabase={-1}frontend,cn=config\nobjectClass: olcDatabaseConfig\n"
 			  "objectClass: olcFrontendConfig\nolcDatabase: {-1}frontend\nolcPasswordHash: {SSHA}\n\n");
 	buf_printf(b,
@@ -313,6 +316,7 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 		   "olcDbIndex: objectClass eq\nolcDbIndex: entryUUID,entryCSN eq\n"
 		   "olcDbIndex: uid,cn,sn,givenName,displayName,ixProxyAddresses,ixNickname eq,sub\n"
 		   "olcDbIndex: mail eq,sub,pres\nolcDbIndex: member,manager,ixMailboxGuid,ixHomeServer eq\n"
+		   "olcDbIndex: " SLAPD_POSIX_INDEX "\n"
 		   "olcLimits: {0}dn.exact=\"%s\" size=unlimited time=unlimited\n",
 		   db, (unsigned long long)SLAPD_DB_MAX_SIZE, cfg->admin_dn);
 	/* first match wins (docs/slapd-facts.md, "ACL order"): the password rule must come before any generic read */
@@ -491,8 +495,8 @@ void slapd_schema_add_ordering(const char *ldif, struct buf *b)
 	buf_free(&line);
 }
 
-/* directory/schema/NAME.ldif: Debian's /etc/ldap/schema/NAME.ldif with ordering rules (slapd_schema_add_ordering) */
-static int write_ordered_schema(const struct config *cfg, const char *name, struct buf *error_r)
+/* Debian's /etc/ldap/schema/NAME.ldif with ordering rules (slapd_schema_add_ordering) appended to b. */
+static int ordered_schema(const char *name, struct buf *b, struct buf *error_r)
 {
 	char *from = xasprintf("/etc/ldap/schema/%s.ldif", name), *data = NULL;
 	size_t len;
@@ -501,15 +505,56 @@ static int write_ordered_schema(const struct config *cfg, const char *name, stru
 		buf_printf(error_r, "cannot read %s: %s", from, strerror(errno));
 		ret = IX_EIO;
 	} else {
-		struct buf b = BUF_INIT;
-		slapd_schema_add_ordering(data, &b);
-		char *rel = xasprintf("directory/schema/%s.ldif", name);
-		ret = write_text(cfg, rel, &b, error_r);
-		free(rel);
-		buf_free(&b);
+		slapd_schema_add_ordering(data, b);
 	}
 	free(data);
 	free(from);
+	return ret;
+}
+
+int slapd_nis_schema(struct buf *b, struct buf *error_r)
+{
+	struct buf joined = BUF_INIT;
+	int ret = ordered_schema("nis", &joined, error_r);
+	static const char group[] = "NAME 'posixGroup' ";
+	for (const char *line = buf_cstr(&joined); ret == IX_OK && *line != '\0';) {
+		size_t len = strcspn(line, "\n");
+		if (line[0] != '#') {
+			const char *structural = strstr(line, " STRUCTURAL ");
+			const char *name = strstr(line, group);
+			if (name != NULL && structural != NULL && structural < line + len) {
+				buf_append(b, line, (size_t)(structural - line));
+				buf_append_str(b, " AUXILIARY ");
+				const char *rest = structural + strlen(" STRUCTURAL ");
+				buf_append(b, rest, len - (size_t)(rest - line));
+			} else {
+				buf_append(b, line, len);
+			}
+			buf_append_char(b, '\n');
+		}
+		line += len + (line[len] == '\n');
+	}
+	if (ret == IX_OK && strstr(buf_cstr(b), "NAME 'posixGroup' DESC 'Abstraction of a group of accounts' SUP top "
+						"AUXILIARY") == NULL) {
+		buf_append_str(error_r, "/etc/ldap/schema/nis.ldif does not define posixGroup as slapd 2.5's does");
+		ret = IX_EINVAL;
+	}
+	buf_free(&joined);
+	return ret;
+}
+
+/* directory/schema/NAME.ldif: Debian's /etc/ldap/schema/NAME.ldif with ordering rules (slapd_schema_add_ordering);
+ * nis as slapd_nis_schema makes it. */
+static int write_ordered_schema(const struct config *cfg, const char *name, struct buf *error_r)
+{
+	struct buf b = BUF_INIT;
+	int ret = strcmp(name, "nis") == 0 ? slapd_nis_schema(&b, error_r) : ordered_schema(name, &b, error_r);
+	if (ret == IX_OK) {
+		char *rel = xasprintf("directory/schema/%s.ldif", name);
+		ret = write_text(cfg, rel, &b, error_r);
+		free(rel);
+	}
+	buf_free(&b);
 	return ret;
 }
 
@@ -551,6 +596,8 @@ int slapd_create_config(const struct config *cfg, const char *rootpw_hash, unsig
 		ret = write_ordered_schema(cfg, "core", error_r);
 	if (ret == IX_OK)
 		ret = write_ordered_schema(cfg, "inetorgperson", error_r);
+	if (ret == IX_OK)
+		ret = write_ordered_schema(cfg, "nis", error_r);
 	if (ret == IX_OK)
 		ret = install_beside(cfg, SLAPD_ORDERING_MODULE, "ordering module", error_r);
 	if (ret == IX_OK)

@@ -103,7 +103,7 @@ int slapd_recipient_acl(const struct config *cfg, int n, struct buf *b);
 #define SLAPD_APPLICATION_ATTRS                                                                                      \
 	"entry,objectClass,ou,entryUUID,uid,cn,sn,givenName,displayName,mail,ixProxyAddresses,ixNickname,member,"    \
 	"memberOf,title,department,company,physicalDeliveryOfficeName,telephoneNumber,mobile,manager,directReports," \
-	"thumbnailPhoto,jpegPhoto"
+	"thumbnailPhoto,jpegPhoto,uidNumber,gidNumber,homeDirectory,loginShell"
 int slapd_application_acl(const struct config *cfg, int n, struct buf *b);
 /* Appends access rule n of the values that name a recipient (without its "{n}" prefix; init puts the
  * SLAPD_HIDDEN_VALUE_ACLS rules, in this order, right before the application rules): a value of a list's member (0)
@@ -153,5 +153,12 @@ char *slapd_hash_ssha(const char *password);
  * and caseIgnoreOrderingMatch added as ORDERING to the attribute types address books sort on that lack one
  * (displayName, mail, telephoneNumber, physicalDeliveryOfficeName): init loads these copies instead of Debian's. */
 void slapd_schema_add_ordering(const char *ldif, struct buf *b);
+/* Appends to b the cn=config schema LDIF of RFC 2307 (Debian's nis.ldif, continuation lines joined, comments left
+ * out) with posixGroup AUXILIARY, as RFC 2307bis has it, so a distribution list can be a POSIX group (docs/directory.md
+ * "POSIX accounts and groups"); init loads it after interchange's schema, upgrade_posix adds it to older directories.
+ * IX_OK, or an ix_err code with error_r when the file cannot be read or is not slapd 2.5's. */
+int slapd_nis_schema(struct buf *b, struct buf *error_r);
+/* The index of the POSIX lookups sssd makes (by uidNumber, by gidNumber). */
+#define SLAPD_POSIX_INDEX "uidNumber,gidNumber eq"
 
 #endif

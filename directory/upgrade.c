@@ -1,6 +1,7 @@
 /* upgrade.c - data folders made by older versions brought up to what `interchange init` makes now, in place and over
  * ldapi while slapd runs: schema definitions added since, TLS and the administrator's entry, the access log, the
- * password policy, SASL binds by login or address, application accounts, the address book's person details. */
+ * password policy, SASL binds by login or address, application accounts, the address book's person details,
+ * POSIX accounts and groups. */
 #include "directory/upgrade.h"
 #include "common/err.h"
 #include "directory/ldap_util.h"
@@ -801,6 +802,53 @@ int upgrade_address_book(const struct config *cfg, unsigned *changes_r, struct b
 		ret = insert_rules(cfg, ld, SLAPD_HIDDEN_VALUE_ACLS, slapd_hidden_value_acl, buf_cstr(&first_app),
 				   changes_r, error_r);
 		buf_free(&first_app);
+	}
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return ret;
+}
+
+/* ---- POSIX accounts and groups ---- */
+
+int upgrade_posix(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
+{
+	*changes_r = 0;
+	LDAP *ld;
+	int ret = ldapu_connect_local(cfg, &ld, error_r);
+	if (ret != IX_OK)
+		return ret;
+	static const char *const sattrs[] = { "cn", NULL };
+	LDAPMessage *res = NULL;
+	ret = ldapu_search(ld, "cn=schema,cn=config", LDAP_SCOPE_ONELEVEL, "(cn=*nis)", sattrs, &res, error_r);
+	int has_nis = ret == IX_OK && ldap_first_entry(ld, res) != NULL;
+	ldap_msgfree(res);
+	if (ret == IX_OK && !has_nis) {
+		struct buf ldif = BUF_INIT;
+		ret = slapd_nis_schema(&ldif, error_r);
+		if (ret == IX_OK)
+			ret = add_ldif(ld, buf_cstr(&ldif), error_r);
+		buf_free(&ldif);
+		if (ret == IX_OK)
+			(*changes_r)++;
+	}
+	static const char *const dattrs[] = { "olcDbIndex", NULL };
+	if (ret == IX_OK)
+		ret = ldapu_search(ld, "olcDatabase={1}mdb,cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", dattrs, &res,
+				   error_r);
+	if (ret == IX_OK) {
+		char **index = ldapu_get_values(ld, ldap_first_entry(ld, res), "olcDbIndex", NULL);
+		ldap_msgfree(res);
+		int has = 0;
+		for (char **v = index; *v != NULL; v++)
+			has |= strcasestr(*v, "uidNumber") != NULL;
+		ldapu_values_free(&index);
+		if (!has) {
+			char *v[] = { (char *)SLAPD_POSIX_INDEX, NULL };
+			LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcDbIndex", .mod_values = v };
+			LDAPMod *mods[] = { &m, NULL };
+			ret = ldapu_modify(ld, "olcDatabase={1}mdb,cn=config", mods, error_r);
+			if (ret == IX_OK)
+				(*changes_r)++;
+		}
 	}
 	ldap_unbind_ext_s(ld, NULL, NULL);
 	return ret;

@@ -56,4 +56,11 @@ int upgrade_applications(const struct config *cfg, unsigned *changes_r, struct b
  * *changes_r: how many of these it did. Returns IX_OK or an ix_err code with error_r. */
 int upgrade_address_book(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
 
+/* Brings POSIX accounts and groups (docs/directory.md "POSIX accounts and groups") to a directory made before them:
+ * the RFC 2307 schema with posixGroup auxiliary (slapd_nis_schema) when cn=schema,cn=config has no nis schema, and
+ * the index of uidNumber and gidNumber (SLAPD_POSIX_INDEX). The classes of the ID range come from upgrade_schema.
+ * Runs before upgrade_applications, whose rule names the POSIX attributes.
+ * *changes_r: how many of these it did. Returns IX_OK or an ix_err code with error_r. */
+int upgrade_posix(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
+
 #endif

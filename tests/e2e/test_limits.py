@@ -275,8 +275,10 @@ def disk_full_recovers_by_itself():
         # (expunged this second: a run in a later second purges them; the count is since the attendant started)
         purged = lambda: re.search(r"\b([1-9]\d*) deleted items purged", D.cli("maintenance", "run").stdout)  # noqa
         assert h.wait_for(purged, timeout=10, interval=0.5), D.cli("maintenance", "run").stdout
-        # the very next deliveries are taken: no sticky state, no other write needed first
-        answers = [send_big(D, 1000 + i) for i in range(3)]
+        # the very next deliveries are taken: no sticky state, no other write needed first (messages a session keeps
+        # in memory, below SPOOL_MEMORY_MAX: the store's file has room again, the file system only what the fill
+        # happened to leave, which larger messages would need for their spool file)
+        answers = [send_big(D, 1000 + i, size=100000) for i in range(3)]
         assert answers == ["250"] * 3, answers
     finally:
         D.destroy()
