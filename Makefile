@@ -117,6 +117,8 @@ DEB_PACKAGES += dnsutils
 DEB_PACKAGES += nsd
 DEB_PACKAGES += ldnsutils
 DEB_PACKAGES += python3-cryptography
+DEB_PACKAGES += libopendkim-dev
+DEB_PACKAGES += python3-dkim
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \

@@ -69,6 +69,14 @@ int cli_open_store(const struct config *cfg, struct store **st_r);
  * (it may have held a password) and frees out, err and cfg. Returns the exit code. */
 int cli_finish(int ret, struct buf *out, struct buf *err, struct config *cfg);
 
+/* A command's work on the running directory: loads the data folder's configuration (as cli_load_config), connects as
+ * the administrator (prov_open), runs fn with what it prints in out and why it failed in err, and ends as
+ * cli_finish. Returns the exit code. */
+struct prov;
+int cli_with_prov(const char *data_dir,
+		  int (*fn)(const struct config *cfg, struct prov *p, void *ctx, struct buf *out, struct buf *err),
+		  void *ctx);
+
 /* True when argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);
 /* The opening of a subcommand with verbs: without a verb prints help to stderr and returns CLI_EXIT_USAGE; with -h or
@@ -97,6 +105,7 @@ int cmd_track(const char *data_dir, int argc, char **argv);
 int cmd_connector(const char *data_dir, int argc, char **argv);
 /* attendant/cmd_app.c: `interchange app`, application accounts. */
 int cmd_app(const char *data_dir, int argc, char **argv);
+int cmd_domain(const char *data_dir, int argc, char **argv);
 /* attendant/cmd_sync.c: `interchange sync`. */
 int cmd_sync(const char *data_dir, int argc, char **argv);
 /* attendant/cmd_signin.c: `interchange oauth`, the issuers of bearer tokens. */

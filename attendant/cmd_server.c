@@ -23,6 +23,41 @@ static const char server_help[] =
 	"client is another of our servers. allow-sender-from makes an exception for a device that cannot log in\n"
 	"(a scanner, 192.0.2.7, or a range, 192.0.2.0/24); disallow-sender-from removes it; show lists them.\n";
 
+struct server_args {
+	const char *verb, *server;
+	char **args; /* the verb's arguments */
+	int nargs;
+	bool allow, sender_from;
+};
+
+static int server_run(const struct config *cfg, struct prov *p, void *ctx, struct buf *out, struct buf *err)
+{
+	const struct server_args *a = ctx;
+	int ret;
+	if (strcmp(a->verb, "list") == 0) {
+		ret = prov_server_list(p, out, err);
+		/* the replication state of every server, as the issue asks (directory/replication_status.c) */
+		if (ret == IX_OK) {
+			buf_append_char(out, '\n');
+			ret = repl_server_states(cfg, out, err);
+		}
+	} else if (strcmp(a->verb, "show") == 0) {
+		ret = prov_server_show(p, a->nargs == 1 ? a->args[0] : NULL, out, err);
+	} else if (a->sender_from) {
+		ret = prov_server_sender_from(p, a->server, a->args[0], a->allow, err);
+		if (ret == IX_OK)
+			buf_printf(out,
+				   a->allow ? "Port 25 now accepts our own domains as senders from %s without a login\n"
+					    : "Port 25 no longer makes an exception for %s\n",
+				   a->args[0]);
+	} else {
+		ret = prov_server_set(p, a->server, a->args[0], a->args[1], err);
+		if (ret == IX_OK)
+			buf_printf(out, "Set %s to %s\n", a->args[0], a->args[1]);
+	}
+	return ret;
+}
+
 int cmd_server(const char *data_dir, int argc, char **argv)
 {
 	int shown = cli_help_or_usage(argc, argv, server_help);
@@ -44,36 +79,6 @@ int cmd_server(const char *data_dir, int argc, char **argv)
 		fprintf(stderr, "interchange: server %s: wrong arguments\n\n%s", verb, server_help);
 		return CLI_EXIT_USAGE;
 	}
-	struct config cfg;
-	if (cli_load_config(data_dir, &cfg) < 0)
-		return CLI_EXIT_FAIL;
-	struct prov *p;
-	struct buf out = BUF_INIT, err = BUF_INIT;
-	int ret = prov_open(&cfg, &p, &err);
-	if (ret == IX_OK) {
-		if (strcmp(verb, "list") == 0) {
-			ret = prov_server_list(p, &out, &err);
-			/* the replication state of every server, as the issue asks (directory/replication_status.c) */
-			if (ret == IX_OK) {
-				buf_append_char(&out, '\n');
-				ret = repl_server_states(&cfg, &out, &err);
-			}
-		} else if (strcmp(verb, "show") == 0)
-			ret = prov_server_show(p, nargs == 1 ? argv[first] : NULL, &out, &err);
-		else if (sender_from) {
-			ret = prov_server_sender_from(p, server, argv[first], allow, &err);
-			if (ret == IX_OK)
-				buf_printf(
-					&out,
-					allow ? "Port 25 now accepts our own domains as senders from %s without a login\n"
-					      : "Port 25 no longer makes an exception for %s\n",
-					argv[first]);
-		} else {
-			ret = prov_server_set(p, server, argv[first], argv[first + 1], &err);
-			if (ret == IX_OK)
-				buf_printf(&out, "Set %s to %s\n", argv[first], argv[first + 1]);
-		}
-		prov_close(&p);
-	}
-	return cli_finish(ret, &out, &err, &cfg);
+	struct server_args a = { verb, server, argv + first, nargs, allow, sender_from };
+	return cli_with_prov(data_dir, server_run, &a);
 }

@@ -2,6 +2,7 @@
  * The subcommands live in cmd_system.c (init, start, stop, status) and cmd_recipients.c (user, contact, dl,
  * folder). */
 #include "attendant/cli.h"
+#include "directory/provision.h"
 #include "directory/replication.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -37,6 +38,7 @@ static const struct cli_command commands[] = {
 	{ "track", cmd_track, "message tracking: every event for an ADDRESS or a MESSAGE-ID" },
 	{ "oauth", cmd_oauth, "issuers whose bearer tokens sign users in (OAUTHBEARER): add, list, del" },
 	{ "sync", cmd_sync, "users and groups from the organisation's directory: add, list, show, run, del" },
+	{ "domain", cmd_domain, "the organisation's domains: list, dkim DOMAIN [--rotate] (keys, DNS records)" },
 	{ "connector", cmd_connector, "routes for other domains through smart hosts: add, list, del" },
 	{ "cert", cmd_cert, "this server's TLS certificate: renew (published on every server first)" },
 	{ "dns", cmd_dns, "every DNS record to publish for a domain (MX, SPF, DMARC, MTA-STS, SRV, TLSA...)" },
@@ -188,6 +190,23 @@ int cli_finish(int ret, struct buf *out, struct buf *err, struct config *cfg)
 	buf_free(err);
 	config_free(cfg);
 	return ret == IX_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+int cli_with_prov(const char *data_dir,
+		  int (*fn)(const struct config *cfg, struct prov *p, void *ctx, struct buf *out, struct buf *err),
+		  void *ctx)
+{
+	struct config cfg;
+	if (cli_load_config(data_dir, &cfg) < 0)
+		return CLI_EXIT_FAIL;
+	struct prov *p;
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	int ret = prov_open(&cfg, &p, &err);
+	if (ret == IX_OK) {
+		ret = fn(&cfg, p, ctx, &out, &err);
+		prov_close(&p);
+	}
+	return cli_finish(ret, &out, &err, &cfg);
 }
 
 static void usage(FILE *f)

@@ -112,6 +112,10 @@ bool dir_is_local_domain(struct dir *dir, const char *domain);
  * unset) copied into type_r (replaced). Returns IX_OK or IX_ENOTFOUND. */
 int dir_domain_type(struct dir *dir, const char *domain, struct buf *type_r);
 
+/* The DKIM selectors of an accepted domain (its ixDkimSelector values, "ALGORITHM:SELECTOR"), one a line, replacing
+ * selectors_r's text ("" when it has none). Returns IX_OK or IX_ENOTFOUND (not one of our domains). */
+int dir_domain_dkim(struct dir *dir, const char *domain, struct buf *selectors_r);
+
 /* The unique final recipients of a list: nested lists are followed (a list met again is a loop and is cut),
  * each recipient appears once, hidden members are delivered, contacts stay as external targets (their
  * target_address), public folders are final. Dangling member DNs are skipped and counted. */

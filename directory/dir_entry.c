@@ -50,6 +50,7 @@ static const char *const attr_names[DA_COUNT + 1] = {
 	[DA_POP3S_PORT] = "ixPop3sPort",
 	[DA_METRICS_PORT] = "ixMetricsPort",
 	[DA_DOMAIN_TYPE] = "ixDomainType",
+	[DA_DKIM_SELECTOR] = "ixDkimSelector",
 	[DA_ADDRESS_TEMPLATE] = "ixAddressTemplate",
 	[DA_NICKNAME_TEMPLATE] = "ixNicknameTemplate",
 	[DA_POLICY_PRIORITY] = "ixPolicyPriority",

@@ -399,7 +399,9 @@ int dir_lookup_principal(struct dir *dir, const char *principal, struct dir_reci
 /* Longest domain name (RFC 1035). */
 #define DIR_DOMAIN_MAX 255
 
-int dir_domain_type(struct dir *dir, const char *domain, struct buf *type_r)
+/* The values of attr on the accepted domain's entry, one a line, replacing out's text (none: absent, when not
+ * NULL). out NULL: only whether the domain is ours. Returns IX_OK or IX_ENOTFOUND. */
+static int domain_values(struct dir *dir, const char *domain, enum dir_attr attr, const char *absent, struct buf *out)
 {
 	char key[DIR_DOMAIN_MAX + 1];
 	size_t len = lower_key(domain, DIR_DOMAIN_MAX, key);
@@ -408,12 +410,25 @@ int dir_domain_type(struct dir *dir, const char *domain, struct buf *type_r)
 	struct dir_replica *rep = &dir->rep;
 	dir_read_lock(rep);
 	struct dir_entry *e = dir_map_get(&rep->by_domain, key, len);
-	if (e != NULL && type_r != NULL) {
-		buf_reset(type_r);
-		buf_append_str(type_r, e->nvals[DA_DOMAIN_TYPE] > 0 ? e->vals[DA_DOMAIN_TYPE][0] : "authoritative");
+	if (e != NULL && out != NULL) {
+		buf_reset(out);
+		for (size_t i = 0; i < e->nvals[attr]; i++)
+			buf_printf(out, "%s%s", i > 0 ? "\n" : "", e->vals[attr][i]);
+		if (e->nvals[attr] == 0 && absent != NULL)
+			buf_append_str(out, absent);
 	}
 	dir_read_unlock(rep);
 	return e != NULL ? IX_OK : IX_ENOTFOUND;
+}
+
+int dir_domain_type(struct dir *dir, const char *domain, struct buf *type_r)
+{
+	return domain_values(dir, domain, DA_DOMAIN_TYPE, "authoritative", type_r);
+}
+
+int dir_domain_dkim(struct dir *dir, const char *domain, struct buf *selectors_r)
+{
+	return domain_values(dir, domain, DA_DKIM_SELECTOR, NULL, selectors_r);
 }
 
 bool dir_is_local_domain(struct dir *dir, const char *domain)

@@ -1349,6 +1349,118 @@ int prov_generate_addresses(struct prov *p, unsigned *count_r, struct buf *error
 	return ret;
 }
 
+/* ---- accepted domains ---- */
+
+static char *domain_dn(struct prov *p, const char *domain, struct buf *error_r)
+{
+	if (!config_domain_valid(domain)) {
+		buf_printf(error_r, "\"%s\" is not a domain name", domain);
+		return NULL;
+	}
+	struct buf dn = BUF_INIT;
+	buf_append_str(&dn, "cn=");
+	ldapu_escape_dn(&dn, domain, strlen(domain));
+	buf_printf(&dn, ",ou=Accepted Domains,ou=Configuration,%s", p->cfg->suffix);
+	return buf_steal(&dn);
+}
+
+int prov_domain_list(struct prov *p, struct buf *out, struct buf *error_r)
+{
+	char *base = xasprintf("ou=Accepted Domains,ou=Configuration,%s", p->cfg->suffix);
+	const char *attrs[] = { "cn", "ixDomainType", "ixDkimSelector", NULL };
+	LDAPMessage *res = NULL;
+	int ret = list_search(p, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixAcceptedDomain)", attrs, &res, error_r);
+	free(base);
+	if (ret != IX_OK)
+		return ret;
+	buf_printf(out, "%-32s %-16s %s\n", "DOMAIN", "TYPE", "DKIM SELECTORS");
+	for (LDAPMessage *e = ldapu_first_entry(p->ld, res); e != NULL; e = ldap_next_entry(p->ld, e)) {
+		char *cn = ldapu_get_first(p->ld, e, "cn"), *type = ldapu_get_first(p->ld, e, "ixDomainType");
+		char **sels = ldapu_get_values(p->ld, e, "ixDkimSelector", NULL);
+		buf_printf(out, "%-32s %-16s ", cn != NULL ? cn : "", type != NULL ? type : "authoritative");
+		for (size_t i = 0; sels != NULL && sels[i] != NULL; i++) {
+			buf_printf(out, "%s%s", i ? ", " : "", sels[i]);
+			free(sels[i]);
+		}
+		buf_append_str(out, sels == NULL ? "-\n" : "\n");
+		free(sels);
+		free(cn);
+		free(type);
+	}
+	ldap_msgfree(res);
+	return IX_OK;
+}
+
+/* Reads the domain's entry: its selectors into selectors_r (may be NULL), whether it has the class ixDkimSigning. */
+static int domain_read(struct prov *p, const char *dn, const char *domain, struct buf *selectors_r, bool *signing_r,
+		       struct buf *error_r)
+{
+	const char *attrs[] = { "objectClass", "ixDkimSelector", NULL };
+	LDAPMessage *res = NULL;
+	int ret = ldapu_search(p->ld, dn, LDAP_SCOPE_BASE, "(objectClass=ixAcceptedDomain)", attrs, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL;
+	if (ret == IX_ENOTFOUND || (ret == IX_OK && e == NULL)) {
+		buf_reset(error_r);
+		buf_printf(error_r, "%s is not one of the organisation's domains", domain);
+		ret = IX_ENOTFOUND;
+	}
+	if (e != NULL) {
+		char **sels = ldapu_get_values(p->ld, e, "ixDkimSelector", NULL);
+		char **classes = ldapu_get_values(p->ld, e, "objectClass", NULL);
+		if (selectors_r != NULL)
+			buf_reset(selectors_r);
+		for (size_t i = 0; sels != NULL && sels[i] != NULL; i++) {
+			if (selectors_r != NULL)
+				buf_printf(selectors_r, "%s%s", i ? "\n" : "", sels[i]);
+			free(sels[i]);
+		}
+		*signing_r = false;
+		for (size_t i = 0; classes != NULL && classes[i] != NULL; i++) {
+			*signing_r |= strcasecmp(classes[i], "ixDkimSigning") == 0;
+			free(classes[i]);
+		}
+		free(sels);
+		free(classes);
+	}
+	ldap_msgfree(res);
+	return ret;
+}
+
+int prov_domain_dkim_get(struct prov *p, const char *domain, struct buf *selectors_r, struct buf *error_r)
+{
+	char *dn = domain_dn(p, domain, error_r);
+	if (dn == NULL)
+		return IX_EINVAL;
+	bool signing;
+	int ret = domain_read(p, dn, domain, selectors_r, &signing, error_r);
+	free(dn);
+	return ret;
+}
+
+int prov_domain_dkim_set(struct prov *p, const char *domain, const char *const *selectors, size_t n,
+			 struct buf *error_r)
+{
+	char *dn = domain_dn(p, domain, error_r);
+	if (dn == NULL)
+		return IX_EINVAL;
+	bool signing;
+	int ret = domain_read(p, dn, domain, NULL, &signing, error_r);
+	if (ret == IX_OK) {
+		LDAPMod **mods = NULL;
+		size_t k = 0;
+		if (!signing)
+			ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "objectClass", ldapu_values1("ixDkimSigning"));
+		char **vals = NULL;
+		size_t nv = 0;
+		for (size_t i = 0; i < n; i++)
+			ldapu_values_push(&vals, &nv, selectors[i]);
+		ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixDkimSelector", vals);
+		ret = modify(p, dn, mods, "could not set the DKIM selectors", error_r);
+	}
+	free(dn);
+	return ret;
+}
+
 /* ---- servers ---- */
 
 int prov_server_list(struct prov *p, struct buf *out, struct buf *error_r)

@@ -145,6 +145,15 @@ int prov_app_list(struct prov *p, struct buf *out, struct buf *error_r);
  * its effective settings (server NULL: this server); a setting changed in the directory (validated against
  * common/settings.h; the services pick it up from their replica without a restart). */
 int prov_server_list(struct prov *p, struct buf *out, struct buf *error_r);
+
+/* The accepted domains: one line each with the domain, its type and its DKIM selectors. */
+int prov_domain_list(struct prov *p, struct buf *out, struct buf *error_r);
+/* The DKIM selectors of accepted domain (ixDkimSelector, "ALGORITHM:SELECTOR"), one a line, replacing selectors_r's
+ * text. Returns IX_OK, or IX_ENOTFOUND with a sentence when the domain is not one of the organisation's. */
+int prov_domain_dkim_get(struct prov *p, const char *domain, struct buf *selectors_r, struct buf *error_r);
+/* Replaces them with selectors[0..n) (the entry gets the class ixDkimSigning when it lacks it). */
+int prov_domain_dkim_set(struct prov *p, const char *domain, const char *const *selectors, size_t n,
+			 struct buf *error_r);
 int prov_server_show(struct prov *p, const char *server, struct buf *out, struct buf *error_r);
 int prov_server_set(struct prov *p, const char *server, const char *name, const char *value, struct buf *error_r);
 /* Adds (allow) or removes an exception to the refusal of forged internal senders on port 25: client (an IP address

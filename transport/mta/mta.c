@@ -3,6 +3,7 @@
  * (RFC 3464), expiry after queue.lifetime, the tracking log. */
 #include "transport/mta/mta.h"
 #include "transport/daemon/daemon.h"
+#include "transport/mta/dkim.h"
 #include "transport/mta/dsn.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -59,7 +60,8 @@ struct mta {
 	struct settings set;
 	char *qdir;
 	struct tls_ctx *client_tls;
-	struct tls_peers *peers; /* TLS to the organisation's other servers (under lock) */
+	struct tls_peers *peers;  /* TLS to the organisation's other servers (under lock) */
+	struct dkim_signer *dkim; /* signs what leaves the organisation (NULL: libopendkim did not start) */
 	struct evloop_timer scan_timer, kick_timer;
 	int inotify_fd;
 	struct workpool *pool;
@@ -279,13 +281,26 @@ static void send_group(struct mta *m, const struct queue_msg *q, struct attempt 
 	bool eight = false;
 	for (size_t i = 0; i < q->body.len && !eight; i++)
 		eight = (unsigned char)q->body.data[i] >= 128;
+	/* leaving the organisation: signed now, after every change made to the message (DKIM) */
+	struct buf signed_msg = BUF_INIT;
+	if (!ours && m->dkim != NULL) {
+		struct buf why = BUF_INIT;
+		int sr = dkim_sign_outgoing(m->dkim, m->d.dir, &m->d.cfg, q->body.data, q->body.len, &signed_msg, &why);
+		if (sr == IX_OK)
+			buf_append(&signed_msg, q->body.data, q->body.len);
+		else
+			buf_reset(&signed_msg);
+		if (sr != IX_OK && sr != IX_ENOTFOUND)
+			log_warn("message %s leaves unsigned: %s", q->id, buf_cstr(&why));
+		buf_free(&why);
+	}
 	struct smtp_client_msg sm = {
 		.sender = q->sender,
 		.rcpts = rcpts,
 		.notify = notify,
 		.envid = q->envid,
-		.data = q->body.data,
-		.len = q->body.len,
+		.data = signed_msg.len > 0 ? signed_msg.data : q->body.data,
+		.len = signed_msg.len > 0 ? signed_msg.len : q->body.len,
 		.eightbit = eight,
 		.utf8 = smtp_client_utf8_need(q->sender, rcpts, n, q->body.data, q->body.len),
 		.nrcpts = n,
@@ -314,6 +329,7 @@ static void send_group(struct mta *m, const struct queue_msg *q, struct attempt 
 	free(notify);
 	free(codes);
 	free(replies);
+	buf_free(&signed_msg);
 out:
 	buf_free(&err);
 	dest_release(m, dest);
@@ -738,6 +754,10 @@ int mta_main(int argc, char **argv)
 	free(cert);
 	free(key);
 	m->peers = tls_peers_create(m->d.cfg.data_dir, true);
+	if (dkim_signer_create(&m->dkim, &err) != IX_OK) {
+		log_error("mail leaves unsigned: %s", buf_cstr(&err));
+		buf_reset(&err);
+	}
 	daemon_watch_settings(&m->d, on_settings, m);
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_condattr_t ca;
@@ -778,6 +798,7 @@ int mta_main(int argc, char **argv)
 	}
 	tls_ctx_destroy(&m->client_tls);
 	tls_peers_destroy(&m->peers);
+	dkim_signer_destroy(&m->dkim);
 	free(m->qdir);
 	buf_free(&err);
 	daemon_teardown(&m->d);

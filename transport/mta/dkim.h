@@ -1,0 +1,65 @@
+/* dkim.h - DKIM (RFC 6376) for mail that leaves the organisation: an Ed25519 (RFC 8463) and an RSA-SHA256 signature
+ * per message through libopendkim, with the keys `interchange domain dkim` makes, their files and DNS records. */
+#ifndef IX_DKIM_H
+#define IX_DKIM_H
+
+#include <stddef.h>
+#include "common/buf.h"
+#include "common/config.h"
+#include "directory/dir.h"
+
+/* Size of the RSA keys made. */
+#define DKIM_RSA_BITS 2048
+/* The keys' folder in the data folder: DKIM_DIR/DOMAIN/SELECTOR.pem, folders 0700 and files 0600 (the service
+ * user's alone). */
+#define DKIM_DIR "dkim"
+/* Largest key file read. */
+#define DKIM_KEY_FILE_MAX 16384
+/* Most selectors of one domain used (a domain has one per algorithm). */
+#define DKIM_KEYS_MAX 4
+
+enum dkim_alg { DKIM_ALG_ED25519, DKIM_ALG_RSA };
+
+/* "ed25519" or "rsa": the k= tag of the record, and the ALGORITHM of an ixDkimSelector value "ALGORITHM:SELECTOR". */
+const char *dkim_alg_name(enum dkim_alg alg);
+
+/* Makes a private key of alg; appends it to pem_r as PKCS#8 PEM. Returns IX_OK or IX_EIO with error_r. */
+int dkim_key_generate(enum dkim_alg alg, struct buf *pem_r, struct buf *error_r);
+/* Appends the DNS TXT record value for the private key pem (NUL-terminated) to record_r: "v=DKIM1; k=ed25519;
+ * p=BASE64" (the raw public key, RFC 8463) or "v=DKIM1; k=rsa; p=BASE64" (SubjectPublicKeyInfo DER). *alg_r (may be
+ * NULL) gets the key's algorithm. Returns IX_OK or IX_EINVAL (not an Ed25519 or RSA private key). */
+int dkim_key_record(const char *pem, struct buf *record_r, enum dkim_alg *alg_r, struct buf *error_r);
+/* The path of a selector's key file (allocated): DATA/dkim/DOMAIN/SELECTOR.pem. */
+char *dkim_key_path(const struct config *cfg, const char *domain, const char *selector);
+/* Splits an ixDkimSelector value "ALGORITHM:SELECTOR" (len bytes): *alg_r, and the selector copied into sel
+ * (sel_size bytes). Returns IX_OK or IX_EINVAL (unknown algorithm, a selector that is not a DNS label list). */
+int dkim_selector_parse(const char *value, size_t len, enum dkim_alg *alg_r, char *sel, size_t sel_size);
+
+struct dkim_signer;
+/* The library handle (libopendkim's, shared by every thread). Returns IX_OK or IX_EIO. */
+int dkim_signer_create(struct dkim_signer **s_r, struct buf *error_r);
+/* Frees; sets *s to NULL. NULL is ignored. */
+void dkim_signer_destroy(struct dkim_signer **s);
+
+struct dkim_key {
+	const char *domain;   /* d= */
+	const char *selector; /* s= */
+	const char *pem;      /* the private key, NUL-terminated */
+	enum dkim_alg alg;
+};
+/* Signs the message msg[0..len) (CRLF line ends) once with each of keys[0..n), relaxed/relaxed, the usual header
+ * fields and From twice (so no From can be added after signing). Appends the DKIM-Signature fields (each CRLF-ended,
+ * folded) to fields_r, to go before the message. Any thread. Returns IX_OK or IX_EINVAL (a key the library cannot
+ * use, a message it cannot read) with error_r; fields_r then holds the signatures made before the failure. */
+int dkim_sign_message(struct dkim_signer *s, const struct dkim_key *keys, size_t n, const char *msg, size_t len,
+		      struct buf *fields_r, struct buf *error_r);
+
+/* Signs a message leaving the organisation: the domain is its header From's (or the nearest parent domain of it)
+ * among the accepted domains with DKIM selectors in the directory (dir_domain_dkim), each selector's key read from
+ * cfg's data folder. Appends the DKIM-Signature fields to fields_r. Returns IX_OK; IX_ENOTFOUND when there is nothing
+ * to sign with (not one of our domains, no selectors: the message goes unsigned); another code with error_r when a
+ * key is missing or unusable. */
+int dkim_sign_outgoing(struct dkim_signer *s, struct dir *dir, const struct config *cfg, const char *msg, size_t len,
+		       struct buf *fields_r, struct buf *error_r);
+
+#endif
