@@ -709,6 +709,7 @@ static int open_dbs_in(struct store *st, MDB_txn *txn, struct buf *error_r)
 		{ "pseen", offsetof(struct store, db_pseen), 0 },
 		{ "meta", offsetof(struct store, db_meta), 0 },
 		{ "sub", offsetof(struct store, db_sub), 0 },
+		{ "sdate", offsetof(struct store, db_sdate), 0 },
 	};
 	/* the version first: an older store has other tables (and flags) that must not be created or opened */
 	int rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->db_meta);
@@ -890,7 +891,7 @@ static int store_open_new(const char *path, const struct store_settings *setting
 		ret = store_mdb_error(rc, "creating the store environment", error_r);
 		goto fail;
 	}
-	mdb_env_set_maxdbs(st->env, 16);
+	mdb_env_set_maxdbs(st->env, 24);
 	mdb_env_set_maxreaders(st->env, STORE_MAXREADERS);
 	/* a file already larger than the configured size keeps its size (LMDB adopts it) */
 	mdb_env_set_mapsize(st->env, (size_t)st->set.map_size);

@@ -221,6 +221,11 @@ int store_msg_list(struct store *st, const char *guid, const char *folder, const
 /* One message's record. IX_ENOTFOUND if the UID is not in the folder. */
 int store_msg_get(struct store *st, const char *guid, const char *folder, uint32_t uid, const char *user,
 		  struct store_msg *msg_r, struct buf *error_r);
+/* The save date of message uid (RFC 8514): when it was saved in this folder (APPEND, delivery, COPY, MOVE, a restore
+ * from retention), seconds since the epoch, in *date_r. IX_ENOTFOUND when it has none: stored before the store kept
+ * save dates, imported with its UID by a mailbox move, or no such message. */
+int store_msg_savedate(struct store *st, const char *guid, const char *folder, uint32_t uid, int64_t *date_r,
+		       struct buf *error_r);
 /* Appends bytes [offset, offset+max_len) of the message to out (max_len 0: to the end). */
 int store_fetch_body(struct store *st, const char *guid, const char *folder, uint32_t uid, uint64_t offset,
 		     uint64_t max_len, struct buf *out, struct buf *error_r);

@@ -305,6 +305,7 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 	} per_folder[] = {
 		{ offsetof(struct store, db_msg), "message" },
 		{ offsetof(struct store, db_kw), "keyword" },
+		{ offsetof(struct store, db_sdate), "save date" },
 		{ offsetof(struct store, db_chg), "change-log entry" },
 		{ offsetof(struct store, db_fname), "name index entry" },
 		{ offsetof(struct store, db_pseen), "per-user seen entry" },
@@ -363,8 +364,12 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 		buf_free(&drop);
 	}
 
-	/* 5. keyword records belong to a message that says it has keywords */
-	if (ret == 0 && (rc = mdb_cursor_open(txn, st->db_kw, &cur)) == 0) {
+	/* 5. keyword records belong to a message that says it has keywords, save dates to the message they were written
+	 * for (its body) */
+	for (int sdate = 0; sdate < 2 && ret == 0; sdate++) {
+		MDB_dbi dbi = sdate ? st->db_sdate : st->db_kw;
+		if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
+			break;
 		struct buf drop = BUF_INIT;
 		for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
 		     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
@@ -372,15 +377,20 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 				continue; /* reported in step 4 */
 			const uint8_t *k = key.mv_data;
 			struct msg_rec m;
+			struct sdate_rec sd;
+			if (sdate && val.mv_size == sizeof(sd))
+				memcpy(&sd, val.mv_data, sizeof(sd));
 			if (msg_get(txn, st, k, get_be32(k + 16), get_be32(k + 20), &m, NULL) != 0 ||
-			    !(m.flags & MSG_F_KEYWORDS))
+			    (!sdate && !(m.flags & MSG_F_KEYWORDS)) ||
+			    (sdate && (val.mv_size != sizeof(sd) || sd.body != m.body)))
 				buf_append(&drop, k, KEY_MSG_LEN);
 		}
 		mdb_cursor_close(cur);
 		if (drop.len > 0)
-			problem(c, rep, "%zu keyword records belong to no message", drop.len / KEY_MSG_LEN);
+			problem(c, rep, "%zu %s records belong to no message", drop.len / KEY_MSG_LEN,
+				sdate ? "save date" : "keyword");
 		for (size_t off = 0; rep && off < drop.len && ret == 0; off += KEY_MSG_LEN)
-			ret = wdel(w, st->db_kw, drop.data + off, KEY_MSG_LEN, error_r);
+			ret = wdel(w, dbi, drop.data + off, KEY_MSG_LEN, error_r);
 		buf_free(&drop);
 	}
 

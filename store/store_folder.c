@@ -584,6 +584,8 @@ static int op_folder_delete(struct wtx *w, void *ctx, struct buf *error_r)
 	if (ret == 0)
 		ret = delete_prefix(w, w->st->db_kw, fk, sizeof(fk), error_r);
 	if (ret == 0)
+		ret = delete_prefix(w, w->st->db_sdate, fk, sizeof(fk), error_r);
+	if (ret == 0)
 		ret = delete_prefix(w, w->st->db_acl, fk, sizeof(fk), error_r);
 	if (ret == 0)
 		ret = delete_prefix(w, w->st->db_pseen, fk, sizeof(fk), error_r);
@@ -637,7 +639,7 @@ static int op_mailbox_delete(struct wtx *w, void *ctx, struct buf *error_r)
 	static const size_t dbs[] = {
 		offsetof(struct store, db_folder), offsetof(struct store, db_fname), offsetof(struct store, db_chg),
 		offsetof(struct store, db_acl),    offsetof(struct store, db_pseen), offsetof(struct store, db_msg),
-		offsetof(struct store, db_kw),     offsetof(struct store, db_sub),
+		offsetof(struct store, db_kw),     offsetof(struct store, db_sub),   offsetof(struct store, db_sdate),
 	};
 	for (size_t i = 0; i < IX_ARRAY_LEN(dbs) && ret == 0; i++)
 		ret = delete_prefix(w, *(const MDB_dbi *)((const char *)w->st + dbs[i]), op->guid, STORE_GUID_LEN,

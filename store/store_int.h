@@ -22,6 +22,11 @@
  * msg     guid(16) fid(4)                       -> struct msg_rec, one fixed-size duplicate per message, sorted by
  *                                                  the big-endian UID it starts with (MDB_DUPSORT|MDB_DUPFIXED)
  * kw      guid(16) fid(4) uid(4)                -> keyword bytes (only messages with keywords: MSG_F_KEYWORDS)
+ * sdate   guid(16) fid(4) uid(4)                -> struct sdate_rec: the save date (RFC 8514), when the message
+ *                                                  was saved in its folder; added to format version 2 without a
+ *                                                  new version: messages stored before it, or imported with their
+ *                                                  UID, have none (IMAP answers NIL); see docs/store.md, "Save
+ *                                                  dates"
  * chg     guid(16) fid(4)                       -> struct chg_rec duplicates sorted by modseq, uid: the change log
  *                                                  (an entry at its modseq for each message changed since it
  *                                                  arrived, MSG_F_CHANGED; one per expunged UID. Unchanged
@@ -90,6 +95,14 @@ struct msg_rec {
 };
 _Static_assert(sizeof(struct msg_rec) == 40, "msg_rec is an on-disk record");
 
+/* A save date, with the body id of the message it was written for: a record left behind by a program that did not
+ * know the table (an older version expunging) never dates another message, even one at the same key later. */
+struct sdate_rec {
+	int64_t saved;
+	uint64_t body;
+};
+_Static_assert(sizeof(struct sdate_rec) == 16, "sdate_rec is an on-disk record");
+
 /* A change-log entry: a sorted duplicate under its folder's key, ordered by modseq then UID (big-endian). */
 struct chg_rec {
 	uint8_t modseq_be[8];
@@ -121,7 +134,7 @@ _Static_assert(sizeof(struct retain_rec) == 56, "retain_rec is an on-disk record
 struct store {
 	MDB_env *env;
 	MDB_dbi db_mbox, db_folder, db_fname, db_msg, db_kw, db_chg, db_bref, db_bhash, db_body, db_cache, db_retain,
-		db_acl, db_pseen, db_meta, db_sub;
+		db_acl, db_pseen, db_meta, db_sub, db_sdate;
 	char *path;
 	char *notify_dir;
 	struct store_settings set;

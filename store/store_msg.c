@@ -262,18 +262,23 @@ static int msg_put(struct wtx *w, const uint8_t *guid, uint32_t fid, const struc
 	return ret;
 }
 
-/* Deletes a message record (rec as stored) and its keywords. */
+/* Deletes a message record (rec as stored), its keywords and its save date. */
 static int msg_del(struct wtx *w, const uint8_t *guid, uint32_t fid, const struct msg_rec *rec, struct buf *error_r)
 {
 	uint8_t k[KEY_FOLDER_LEN];
 	key_folder(k, guid, fid);
 	int ret = wdel_dup(w, w->st->db_msg, k, sizeof(k), rec, sizeof(*rec), error_r);
+	uint8_t kk[KEY_MSG_LEN];
+	key_msg(kk, guid, fid, msg_uid(rec));
 	if (ret == 0 && (rec->flags & MSG_F_KEYWORDS)) {
-		uint8_t kk[KEY_MSG_LEN];
-		key_msg(kk, guid, fid, msg_uid(rec));
 		ret = wdel(w, w->st->db_kw, kk, sizeof(kk), error_r);
 		if (ret == IX_ENOTFOUND)
 			ret = 0;
+	}
+	if (ret == 0) {
+		ret = wdel(w, w->st->db_sdate, kk, sizeof(kk), error_r);
+		if (ret == IX_ENOTFOUND)
+			ret = 0; /* stored before save dates, or imported */
 	}
 	return ret;
 }
@@ -528,11 +533,11 @@ static void quota_mark(struct store *st, struct mbox_rec *m, uint64_t qbytes, ui
 	m->quota_warned = (uint32_t)warn;
 }
 
-/* Adds one new message record (rec: everything but uid and modseq) to a folder; frec and mrec are updated, not
- * written. */
+/* Adds one new message record (rec: everything but uid and modseq) to a folder, with its save date (0: none, the
+ * message keeps its UID from elsewhere); frec and mrec are updated, not written. */
 static int msg_add(struct wtx *w, const uint8_t *guid, uint32_t fid, struct folder_rec *frec, struct mbox_rec *mrec,
-		   struct msg_rec *rec, const char *kw, size_t kwlen, uint64_t modseq, uint32_t *uid_r,
-		   struct buf *error_r)
+		   struct msg_rec *rec, const char *kw, size_t kwlen, uint64_t modseq, int64_t save_date,
+		   uint32_t *uid_r, struct buf *error_r)
 {
 	if (frec->uidnext == UINT32_MAX) {
 		if (error_r != NULL)
@@ -549,6 +554,12 @@ static int msg_add(struct wtx *w, const uint8_t *guid, uint32_t fid, struct fold
 	mrec->bytes += rec->size;
 	mrec->messages++;
 	int ret = msg_put(w, guid, fid, NULL, rec, kw, kwlen, error_r);
+	if (ret == 0 && save_date != 0) {
+		uint8_t kk[KEY_MSG_LEN];
+		key_msg(kk, guid, fid, uid);
+		struct sdate_rec sd = { save_date, rec->body };
+		ret = wput(w, w->st->db_sdate, kk, sizeof(kk), &sd, sizeof(sd), error_r);
+	}
 	*uid_r = uid;
 	return ret;
 }
@@ -599,7 +610,9 @@ static int append_one(struct wtx *w, struct append_ctx *c, size_t i, struct buf 
 	if (store_guid_is_public(guid))
 		rec.flags &= ~(unsigned)STORE_FLAG_SEEN;
 	uint64_t modseq = frec.highestmodseq + 1;
-	ret = msg_add(w, guid, fid, &frec, &mrec, &rec, c->kw.data, c->kw.len, modseq, &t->uid, error_r);
+	/* a message imported with its UID (a mailbox move) was saved elsewhere: no save date */
+	ret = msg_add(w, guid, fid, &frec, &mrec, &rec, c->kw.data, c->kw.len, modseq,
+		      t->want_uid != 0 ? 0 : (int64_t)time(NULL), &t->uid, error_r);
 	quota_mark(w->st, &mrec, t->quota_bytes, t->quota_messages);
 	if (ret == 0)
 		ret = folder_put(w, guid, fid, &frec, c->names[i].data, error_r);
@@ -919,6 +932,37 @@ int store_msg_get(struct store *st, const char *guid, const char *folder, uint32
 		buf_printf(error_r, "no message with UID %u", uid);
 	if (ret == 0)
 		msg_fill(st, &r, &rec, user, msg_r);
+	rctx_close(st, &r);
+	return ret;
+}
+
+int store_msg_savedate(struct store *st, const char *guid, const char *folder, uint32_t uid, int64_t *date_r,
+		       struct buf *error_r)
+{
+	struct rctx r;
+	int ret = rctx_open(st, &r, guid, folder, error_r);
+	if (ret != 0)
+		return ret;
+	uint8_t k[KEY_MSG_LEN];
+	key_msg(k, r.guid, r.fid, uid);
+	struct msg_rec rec;
+	MDB_val v;
+	struct sdate_rec sd;
+	ret = msg_get(r.txn, st, r.guid, r.fid, uid, &rec, error_r);
+	if (ret == 0)
+		ret = tget(r.txn, st->db_sdate, k, sizeof(k), &v, error_r);
+	if (ret == 0 && v.mv_size != sizeof(sd)) {
+		if (error_r != NULL)
+			buf_printf(error_r, "the save date of message %u is corrupt", uid);
+		ret = IX_ECORRUPT;
+	}
+	if (ret == 0) {
+		memcpy(&sd, v.mv_data, sizeof(sd));
+		if (sd.body == rec.body)
+			*date_r = sd.saved;
+		else
+			ret = IX_ENOTFOUND; /* left behind for another message (see struct sdate_rec) */
+	}
 	rctx_close(st, &r);
 	return ret;
 }
@@ -1573,8 +1617,8 @@ static int op_copy(struct wtx *w, void *ctx, struct buf *error_r)
 		nrec.flags |= STORE_FLAG_RECENT;
 		if (dst_pub)
 			nrec.flags &= ~(unsigned)STORE_FLAG_SEEN;
-		ret = msg_add(w, c->dguid, dfid, dfrec, dmrec, &nrec, kw.data, kw.len, dmodseq, &c->dst_uids[i],
-			      error_r);
+		ret = msg_add(w, c->dguid, dfid, dfrec, dmrec, &nrec, kw.data, kw.len, dmodseq, (int64_t)time(NULL),
+			      &c->dst_uids[i], error_r);
 		buf_free(&kw);
 		if (ret == 0 && c->move)
 			ret = msg_expunge_one(w, c->guid, sfid, &sfrec, &smrec, c->uids[i], smodseq, EXPUNGE_KEEPREF,
@@ -1686,8 +1730,8 @@ static int op_recover(struct wtx *w, void *ctx, struct buf *error_r)
 		uint32_t uid;
 		struct msg_rec rec = rr.msg;
 		if (ret == 0)
-			ret = msg_add(w, c->guid, fid, &frec, &mrec, &rec, kw, strlen(kw), frec.highestmodseq + 1, &uid,
-				      error_r);
+			ret = msg_add(w, c->guid, fid, &frec, &mrec, &rec, kw, strlen(kw), frec.highestmodseq + 1,
+				      (int64_t)time(NULL), &uid, error_r);
 		if (ret == 0)
 			ret = folder_put(w, c->guid, fid, &frec, fname, error_r);
 		if (ret == 0)

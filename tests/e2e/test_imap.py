@@ -876,6 +876,29 @@ def objectid_and_preview_with_imaplib():
 
 
 @test
+def savedate_with_imaplib():
+    """SAVEDATE (RFC 8514) with imaplib: a message delivered over SMTP has today's save date, found by SAVEDON and
+    SAVEDSINCE and not by SAVEDBEFORE."""
+    s = system()
+    m = connect("bob")
+    typ, caps = m.capability()
+    assert b" SAVEDATE" in caps[0], caps
+    s.send_mail("bob.baker@example.com", "<savedate-1@outside.org>", subject="savedate one")
+    assert wait_for(lambda: s.imap_count("bob", PW["bob"], "<savedate-1@outside.org>") == 1, 10.0, 0.2)
+    m.select("INBOX")
+    typ, data = m.search(None, "HEADER", "Message-ID", "<savedate-1@outside.org>")
+    n = data[0].split()[-1]
+    today = time.strftime("%d-%b-%Y", time.gmtime())
+    typ, data = m.fetch(n.decode(), "(SAVEDATE)")
+    assert typ == "OK" and b'SAVEDATE "%s ' % today.encode() in data[0], data
+    typ, data = m.search(None, "SAVEDON", today, "SAVEDSINCE", today, "SAVEDATESUPPORTED")
+    assert typ == "OK" and n in data[0].split(), data
+    typ, data = m.search(None, "SAVEDBEFORE", today)
+    assert typ == "OK" and n not in data[0].split(), data
+    m.logout()
+
+
+@test
 def compress_deflate():
     import zlib
     s = system()

@@ -664,6 +664,8 @@ static const struct {
 	  "(AND (HEADER CC \"c\") (HEADER BCC \"d\") (HEADER SUBJECT \"\xc3\xa9t\xc3\xa9\"))" },
 	{ "a SEARCH OLDER 3600 YOUNGER 86400\r\n", "(AND (OLDER 3600) (YOUNGER 86400))" },
 	{ "a SEARCH OR seen (NOT old)\r\n", "(AND (OR (FLAGS +8 -0) (AND (NOT (FLAGS +0 -32)))))" },
+	{ "a SEARCH SAVEDBEFORE 2-Jan-1970 SAVEDON 1-Jan-1970 SAVEDSINCE 3-Jan-1970 SAVEDATESUPPORTED\r\n",
+	  "(AND (SAVEDBEFORE 1) (SAVEDON 0) (SAVEDSINCE 2) (SAVEDATESUPPORTED))" },
 };
 
 static void search_parse_table(void)
@@ -824,50 +826,61 @@ static void search_evaluate(void)
 	m.ctx = &fm;
 	m.header = fake_header;
 	m.body = fake_body;
+	/* saved: the message has a save date (2024-03-05 00:30 UTC, 2024-03-04 in UTC-2), else it has none */
 	static const struct {
 		const char *line;
-		bool match;
+		bool match, saved;
 	} cases[] = {
-		{ "a SEARCH ALL\r\n", true },
-		{ "a SEARCH FROM ALICE\r\n", true },
-		{ "a SEARCH FROM bob\r\n", false },
-		{ "a SEARCH SUBJECT job\r\n", true },
-		{ "a SEARCH SUBJECT \"r\xc3\xa9sum\xc3\xa9\"\r\n", true },
-		{ "a SEARCH SUBJECT \"R\xc3\x89SUM\xc3\x89\"\r\n", false }, /* no Unicode case folding */
-		{ "a SEARCH TO x\r\n", false },
-		{ "a SEARCH HEADER From \"\"\r\n", true },
-		{ "a SEARCH HEADER To \"\"\r\n", false },
-		{ "a SEARCH BODY world\r\n", true },
-		{ "a SEARCH BODY alice\r\n", false },
-		{ "a SEARCH TEXT alice\r\n", true },
-		{ "a SEARCH SEEN RECENT NOT DELETED\r\n", true },
-		{ "a SEARCH NEW\r\n", false },
-		{ "a SEARCH OLD\r\n", false },
-		{ "a SEARCH UNSEEN\r\n", false },
-		{ "a SEARCH KEYWORD $junk UNKEYWORD Work\r\n", true },
-		{ "a SEARCH KEYWORD Work\r\n", false },
-		{ "a SEARCH LARGER 2047 SMALLER 2049\r\n", true },
-		{ "a SEARCH LARGER 2048\r\n", false },
-		{ "a SEARCH ON 31-Dec-2023 BEFORE 1-Jan-2024 SINCE 31-Dec-2023\r\n", true },
-		{ "a SEARCH ON 1-Jan-2024\r\n", false },
-		{ "a SEARCH SENTON 1-Jan-2024 SENTSINCE 1-Jan-2024 SENTBEFORE 2-Jan-2024\r\n", true },
-		{ "a SEARCH SENTON 31-Dec-2023\r\n", false },
-		{ "a SEARCH 4 UID 42\r\n", true },
-		{ "a SEARCH 1:3,5:*\r\n", false },
-		{ "a SEARCH 10:*\r\n", false },
-		{ "a SEARCH UID 43:*\r\n", false },
-		{ "a SEARCH UID *:42\r\n", true },
-		{ "a SEARCH $ UID $\r\n", true },
-		{ "a SEARCH MODSEQ 100\r\n", true },
-		{ "a SEARCH MODSEQ 101\r\n", false },
-		{ "a SEARCH OR FROM bob (SUBJECT job LARGER 1)\r\n", true },
-		{ "a SEARCH OR FROM bob NOT SUBJECT job\r\n", false },
-		{ "a SEARCH NOT NOT ALL\r\n", true },
-		{ "a SEARCH OLDER 99\r\n", true }, /* WITHIN (RFC 5032): the age against the interval */
-		{ "a SEARCH OLDER 100\r\n", false },
-		{ "a SEARCH YOUNGER 100\r\n", true },
-		{ "a SEARCH YOUNGER 99\r\n", false },
-		{ "a SEARCH NOT OLDER 100 YOUNGER 3600\r\n", true },
+		{ "a SEARCH ALL\r\n", true, false },
+		{ "a SEARCH FROM ALICE\r\n", true, false },
+		{ "a SEARCH FROM bob\r\n", false, false },
+		{ "a SEARCH SUBJECT job\r\n", true, false },
+		{ "a SEARCH SUBJECT \"r\xc3\xa9sum\xc3\xa9\"\r\n", true, false },
+		{ "a SEARCH SUBJECT \"R\xc3\x89SUM\xc3\x89\"\r\n", false, false }, /* no Unicode case folding */
+		{ "a SEARCH TO x\r\n", false, false },
+		{ "a SEARCH HEADER From \"\"\r\n", true, false },
+		{ "a SEARCH HEADER To \"\"\r\n", false, false },
+		{ "a SEARCH BODY world\r\n", true, false },
+		{ "a SEARCH BODY alice\r\n", false, false },
+		{ "a SEARCH TEXT alice\r\n", true, false },
+		{ "a SEARCH SEEN RECENT NOT DELETED\r\n", true, false },
+		{ "a SEARCH NEW\r\n", false, false },
+		{ "a SEARCH OLD\r\n", false, false },
+		{ "a SEARCH UNSEEN\r\n", false, false },
+		{ "a SEARCH KEYWORD $junk UNKEYWORD Work\r\n", true, false },
+		{ "a SEARCH KEYWORD Work\r\n", false, false },
+		{ "a SEARCH LARGER 2047 SMALLER 2049\r\n", true, false },
+		{ "a SEARCH LARGER 2048\r\n", false, false },
+		{ "a SEARCH ON 31-Dec-2023 BEFORE 1-Jan-2024 SINCE 31-Dec-2023\r\n", true, false },
+		{ "a SEARCH ON 1-Jan-2024\r\n", false, false },
+		{ "a SEARCH SENTON 1-Jan-2024 SENTSINCE 1-Jan-2024 SENTBEFORE 2-Jan-2024\r\n", true, false },
+		{ "a SEARCH SENTON 31-Dec-2023\r\n", false, false },
+		{ "a SEARCH 4 UID 42\r\n", true, false },
+		{ "a SEARCH 1:3,5:*\r\n", false, false },
+		{ "a SEARCH 10:*\r\n", false, false },
+		{ "a SEARCH UID 43:*\r\n", false, false },
+		{ "a SEARCH UID *:42\r\n", true, false },
+		{ "a SEARCH $ UID $\r\n", true, false },
+		{ "a SEARCH MODSEQ 100\r\n", true, false },
+		{ "a SEARCH MODSEQ 101\r\n", false, false },
+		{ "a SEARCH OR FROM bob (SUBJECT job LARGER 1)\r\n", true, false },
+		{ "a SEARCH OR FROM bob NOT SUBJECT job\r\n", false, false },
+		{ "a SEARCH NOT NOT ALL\r\n", true, false },
+		{ "a SEARCH OLDER 99\r\n", true, false }, /* WITHIN (RFC 5032): the age against the interval */
+		{ "a SEARCH OLDER 100\r\n", false, false },
+		{ "a SEARCH YOUNGER 100\r\n", true, false },
+		{ "a SEARCH YOUNGER 99\r\n", false, false },
+		{ "a SEARCH NOT OLDER 100 YOUNGER 3600\r\n", true, false },
+		/* SAVEDATE (RFC 8514): no save date here, so the internal date's day (31-Dec-2023 in UTC-2) counts */
+		{ "a SEARCH SAVEDON 31-Dec-2023 SAVEDBEFORE 1-Jan-2024 SAVEDSINCE 31-Dec-2023 SAVEDATESUPPORTED\r\n",
+		  true, false },
+		{ "a SEARCH SAVEDSINCE 1-Jan-2024\r\n", false, false },
+		{ "a SEARCH NOT SAVEDATESUPPORTED\r\n", false, false },
+		/* with a save date the SAVED keys look at it alone */
+		{ "a SEARCH SAVEDON 4-Mar-2024\r\n", true, true },
+		{ "a SEARCH SAVEDSINCE 4-Mar-2024 SAVEDBEFORE 5-Mar-2024\r\n", true, true },
+		{ "a SEARCH SAVEDON 31-Dec-2023\r\n", false, true },
+		{ "a SEARCH SAVEDBEFORE 4-Mar-2024\r\n", false, true },
 	};
 	struct imap_parser *p = imap_parser_create(NULL);
 	struct buf err = BUF_INIT;
@@ -877,6 +890,8 @@ static void search_evaluate(void)
 		struct imap_search_query *q;
 		bool badcs;
 		test_assert(imap_search_parse(cmd->args, cmd->arg_count, &q, &badcs, &err) == 0);
+		m.has_save_date = cases[i].saved;
+		m.save_date = 1709598600;
 		bool got = imap_search_match(q, &m);
 		imap_search_query_destroy(&q);
 		if (got != cases[i].match)
@@ -954,6 +969,7 @@ static void objectid_preview_parse(void)
 		  true },
 		{ "a FETCH 1 preview (lazy)\r\n", IMAP_FETCH_PREVIEW, true },
 		{ "a FETCH 1 PREVIEW\r\n", IMAP_FETCH_PREVIEW, false },
+		{ "a FETCH 1 (SAVEDATE UID)\r\n", IMAP_FETCH_SAVEDATE | IMAP_FETCH_UID, false },
 		{ "a FETCH 1 (PREVIEW) (CHANGEDSINCE 5)\r\n", IMAP_FETCH_PREVIEW | IMAP_FETCH_MODSEQ, false },
 	};
 	for (size_t i = 0; i < IX_ARRAY_LEN(good); i++) {

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define GUID "0123456789abcdef0123456789abcdef"
@@ -1399,6 +1400,58 @@ static void imap_objectid_and_preview(void)
 	client_close(&c);
 }
 
+/* SAVEDATE (RFC 8514): FETCH SAVEDATE is the time the message was saved in the folder (APPEND, COPY), NIL for one
+ * imported with its UID; SEARCH SAVEDON/SAVEDBEFORE/SAVEDSINCE use it, the internal date standing in for a NIL */
+static void imap_savedate(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	char today[32], date[48];
+	strftime(today, sizeof(today), "%d-%b-%Y", &tm);
+	strftime(date, sizeof(date), "SAVEDATE \"%d-%b-%Y ", &tm);
+	send_str(&c, "a CREATE Sav\r\nb CREATE SavCopy\r\n"
+		     "c APPEND Sav \"01-Jan-2020 00:00:00 +0000\" {14+}\r\nSubject: one\r\n\r\n");
+	test_assert(wait_for(&c, "c OK"));
+	struct store_target t = { .guid = GUID, .folder = "Sav", .want_uid = 5 };
+	const char *imported = "Subject: imported\r\n\r\nx\r\n";
+	struct store_append ap = {
+		.data = imported, .len = strlen(imported), .internal_date = 1700000000, .targets = &t, .ntargets = 1
+	};
+	test_assert(store_append(st, &ap, NULL) == 0 && t.uid == 5);
+	send_str(&c, "d SELECT Sav\r\n");
+	test_assert(wait_for(&c, "d OK"));
+	buf_reset(&c.in);
+	send_str(&c, "e UID FETCH 1:* (SAVEDATE)\r\n");
+	test_assert(wait_for(&c, "e OK"));
+	char *want = xasprintf("* 1 FETCH (UID 1 %s", date);
+	test_assert(out_pos(&c, want) == 0 && out_pos(&c, "* 2 FETCH (UID 5 SAVEDATE NIL)\r\n") > 0);
+	free(want);
+	char *cmd = xasprintf("UID SEARCH SAVEDON %s", today);
+	expect_answer(&c, cmd, "* SEARCH 1\r\nt OK Search completed.\r\n");
+	free(cmd);
+	cmd = xasprintf("UID SEARCH SAVEDBEFORE %s", today);
+	expect_answer(&c, cmd, "* SEARCH 5\r\nt OK Search completed.\r\n");
+	free(cmd);
+	expect_answer(&c, "UID SEARCH SAVEDSINCE 14-Nov-2023 SAVEDATESUPPORTED",
+		      "* SEARCH 1 5\r\nt OK Search completed.\r\n");
+	/* a copy is saved now in its new folder, whatever the original's dates */
+	send_str(&c, "f UID COPY 5 SavCopy\r\ng SELECT SavCopy\r\n");
+	test_assert(wait_for(&c, "g OK"));
+	buf_reset(&c.in);
+	send_str(&c, "h FETCH 1 (SAVEDATE INTERNALDATE)\r\n");
+	test_assert(wait_for(&c, "h OK"));
+	want = xasprintf("* 1 FETCH (INTERNALDATE \"14-Nov-2023 22:13:20 +0000\" %s", date);
+	test_assert(out_pos(&c, want) == 0);
+	free(want);
+	test_assert(capability_has(&c, " SAVEDATE"));
+	client_close(&c);
+}
+
 static void login_timeout_configured(void)
 {
 	setup();
@@ -1424,5 +1477,6 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_unauthenticate), TEST_CASE(imap_list_myrights), TEST_CASE(imap_replace),
 	  TEST_CASE(imap_multiappend), TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
-	  TEST_CASE(imap_rev2), TEST_CASE(imap_objectid_and_preview), TEST_CASE(pop3_session_basics),
-	  TEST_CASE(login_timeout_configured), TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))
+	  TEST_CASE(imap_rev2), TEST_CASE(imap_objectid_and_preview), TEST_CASE(imap_savedate),
+	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
+	  TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))

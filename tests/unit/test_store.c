@@ -1353,6 +1353,80 @@ static void refuses_unparseable(void)
 #endif
 }
 
+/* Empties the save-date table: the store as a version without save dates left it. */
+static int op_forget_save_dates(struct wtx *w, void *ctx, struct buf *error_r)
+{
+	(void)ctx;
+	int rc = mdb_drop(w->txn, w->st->db_sdate, 0);
+	return rc == 0 ? 0 : store_mdb_error(rc, "emptying sdate", error_r);
+}
+
+/* Writes a save date for INBOX UID 99 (no such message) and one for UID 2 naming another body: what a version that
+ * did not know the table could leave behind. */
+static int op_stale_save_dates(struct wtx *w, void *ctx, struct buf *error_r)
+{
+	(void)ctx;
+	uint8_t guid[STORE_GUID_LEN], k[KEY_MSG_LEN];
+	int ret = store_guid_parse(G2, guid, error_r);
+	uint32_t fid = 0;
+	if (ret == 0)
+		ret = folder_lookup(w->txn, w->st, guid, "INBOX", &fid, error_r);
+	struct sdate_rec sd = { 1234, UINT64_MAX };
+	for (uint32_t uid = 2; uid <= 99 && ret == 0; uid += 97) {
+		key_msg(k, guid, fid, uid);
+		ret = wput(w, w->st->db_sdate, k, sizeof(k), &sd, sizeof(sd), error_r);
+	}
+	return ret;
+}
+
+/* Save dates (RFC 8514): written by APPEND, COPY and MOVE (the time of the copy), not by an import with UIDs; a store
+ * from before the table reads as "none" for its messages and dates the new ones; expunge and folder delete remove
+ * them; records left for another message are never read as its date and are repaired by the check. */
+static void save_dates(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	int64_t t0 = (int64_t)time(NULL), d;
+	uint32_t uid, dst[1], v;
+	test_assert(append_to(st, G2, NULL, msg1, 0, &uid) == 0 && uid == 1);
+	test_assert(store_msg_savedate(st, G2, NULL, 1, &d, NULL) == 0 && d >= t0 && d <= (int64_t)time(NULL));
+	/* an older version's store: the message has no save date, before and after a reopen; a new one has */
+	test_assert(store_write(st, op_forget_save_dates, NULL, NULL) == 0);
+	test_assert(store_msg_savedate(st, G2, NULL, 1, &d, NULL) == IX_ENOTFOUND);
+	store_close(&st);
+	test_assert(store_open(tmpdir, NULL, &st, NULL) == 0);
+	test_assert(store_msg_savedate(st, G2, "INBOX", 1, &d, NULL) == IX_ENOTFOUND);
+	test_assert(append_to(st, G2, NULL, "Subject: two\r\n\r\nx\r\n", 0, &uid) == 0 && uid == 2);
+	test_assert(store_msg_savedate(st, G2, NULL, 2, &d, NULL) == 0 && d >= t0);
+	test_assert(check_clean(st));
+	/* COPY and MOVE date the new message; the undated one gets a date by its move */
+	test_assert(store_folder_create(st, G2, "Other", NULL) == 0);
+	uint32_t two = 2, one = 1;
+	test_assert(store_copy(st, G2, NULL, &two, 1, G2, "Other", 0, 0, 0, dst, &v, NULL) == 0 && dst[0] == 1);
+	test_assert(store_msg_savedate(st, G2, "Other", 1, &d, NULL) == 0 && d >= t0);
+	test_assert(store_copy(st, G2, NULL, &one, 1, G2, "Other", 1, 0, 0, dst, &v, NULL) == 0 && dst[0] == 2);
+	test_assert(store_msg_savedate(st, G2, "Other", 2, &d, NULL) == 0 && d >= t0);
+	/* an import keeping its UID has none */
+	struct store_target t = { .guid = G2, .folder = "Other", .want_uid = 10 };
+	struct store_append a = { .data = msg1, .len = strlen(msg1), .targets = &t, .ntargets = 1 };
+	test_assert(store_append(st, &a, NULL) == 0 && t.uid == 10);
+	test_assert(store_msg_savedate(st, G2, "Other", 10, &d, NULL) == IX_ENOTFOUND);
+	/* records left behind: never the date of another message, found and removed by the check */
+	test_assert(store_write(st, op_stale_save_dates, NULL, NULL) == 0);
+	test_assert(store_msg_savedate(st, G2, NULL, 1, &d, NULL) == IX_ENOTFOUND); /* moved away: gone */
+	test_assert(store_msg_savedate(st, G2, NULL, 2, &d, NULL) == IX_ENOTFOUND); /* written for another body */
+	struct buf rep = BUF_INIT;
+	unsigned problems = 0;
+	test_assert(store_check(st, 1, &rep, &problems, NULL) == 0 && problems == 1);
+	test_assert(strstr(buf_cstr(&rep), "2 save date records belong to no message") != NULL);
+	buf_free(&rep);
+	/* expunge and folder delete take the dates along: nothing is left for the check */
+	test_assert(store_expunge(st, G2, NULL, &two, 1, NULL, NULL, NULL) == 0);
+	test_assert(store_folder_delete(st, G2, "Other", NULL) == 0);
+	test_assert(check_clean(st));
+	close_tmp(&st);
+}
+
 TEST_MAIN("store", TEST_CASE(standard_folders_on_first_use), TEST_CASE(folder_create_rename_delete),
 	  TEST_CASE(append_fetch), TEST_CASE(single_instance_refcounts), TEST_CASE(one_bad_target_fails_alone),
 	  TEST_CASE(flags_modseq_unchangedsince), TEST_CASE(copy_move_expunge), TEST_CASE(move_into_same_folder),
@@ -1361,4 +1435,4 @@ TEST_MAIN("store", TEST_CASE(standard_folders_on_first_use), TEST_CASE(folder_cr
 	  TEST_CASE(check_finds_and_repairs), TEST_CASE(change_log_layout), TEST_CASE(check_new_layout),
 	  TEST_CASE(old_format_refused), TEST_CASE(map_grows_then_refuses), TEST_CASE(bad_input),
 	  TEST_CASE(import_keeps_uids), TEST_CASE(freeze_refuses_changes), TEST_CASE(move_marks),
-	  TEST_CASE(refuses_unparseable))
+	  TEST_CASE(refuses_unparseable), TEST_CASE(save_dates))

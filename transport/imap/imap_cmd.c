@@ -382,6 +382,16 @@ static bool fetch_one(struct imap_session *s, struct imap_fetch_job *j, uint32_t
 		SEP();
 		buf_printf(out, "RFC822.SIZE %llu", (unsigned long long)m.size);
 	}
+	if (items & IMAP_FETCH_SAVEDATE) {
+		/* RFC 8514: NIL for a message the store has no save date for (stored before it kept them, imported) */
+		int64_t saved;
+		SEP();
+		buf_append_str(out, "SAVEDATE ");
+		if (store_msg_savedate(st, s->sel_guid, s->sel_folder, uid, &saved, NULL) == 0)
+			write_internaldate(out, saved);
+		else
+			buf_append_str(out, "NIL");
+	}
 	if (items & IMAP_FETCH_EMAILID) {
 		SEP();
 		buf_append_str(out, "EMAILID (");
@@ -909,6 +919,7 @@ size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q
 {
 	bool sent = key_uses(&q->root, 1u << IMAP_SK_SENTBEFORE | 1u << IMAP_SK_SENTON | 1u << IMAP_SK_SENTSINCE);
 	bool emailid = key_uses(&q->root, 1u << IMAP_SK_EMAILID);
+	bool saved = key_uses(&q->root, 1u << IMAP_SK_SAVEDBEFORE | 1u << IMAP_SK_SAVEDON | 1u << IMAP_SK_SAVEDSINCE);
 	struct buf eid = BUF_INIT;
 	uint32_t *res = xcalloc(s->count + 1, sizeof(*res));
 	uint32_t *res_uid = xcalloc(s->count + 1, sizeof(*res_uid));
@@ -949,6 +960,9 @@ size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q
 		sm.header = search_header;
 		sm.body = search_body;
 		sm.threadid = search_threadid;
+		if (saved)
+			sm.has_save_date = store_msg_savedate(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, m.uid,
+							      &sm.save_date, NULL) == 0;
 		if (emailid) {
 			buf_reset(&eid);
 			imap_emailid(m.hash, &eid);

@@ -279,6 +279,7 @@ static int parse_att(const struct imap_arg *a, struct imap_fetch_request *req, s
 		{ "EMAILID", IMAP_FETCH_EMAILID },
 		{ "THREADID", IMAP_FETCH_THREADID },
 		{ "PREVIEW", IMAP_FETCH_PREVIEW },
+		{ "SAVEDATE", IMAP_FETCH_SAVEDATE },
 	};
 	if (a->type != IMAP_ARG_ATOM)
 		return fail(error_r, IX_EINVAL, "Invalid FETCH item");

@@ -31,6 +31,7 @@ enum imap_fetch_item {
 	IMAP_FETCH_EMAILID = 1 << 11,  /* RFC 8474 */
 	IMAP_FETCH_THREADID = 1 << 12, /* RFC 8474 */
 	IMAP_FETCH_PREVIEW = 1 << 13,  /* RFC 8970; "PREVIEW (LAZY)" sets preview_lazy too */
+	IMAP_FETCH_SAVEDATE = 1 << 14, /* RFC 8514 */
 };
 
 enum imap_fetch_kind {

@@ -103,8 +103,15 @@ static int parse_key(struct sp *p, const struct imap_arg *args, size_t count, si
 		const char *name;
 		enum imap_search_type type;
 	} date_keys[] = {
-		{ "BEFORE", IMAP_SK_BEFORE },         { "ON", IMAP_SK_ON },         { "SINCE", IMAP_SK_SINCE },
-		{ "SENTBEFORE", IMAP_SK_SENTBEFORE }, { "SENTON", IMAP_SK_SENTON }, { "SENTSINCE", IMAP_SK_SENTSINCE },
+		{ "BEFORE", IMAP_SK_BEFORE },
+		{ "ON", IMAP_SK_ON },
+		{ "SINCE", IMAP_SK_SINCE },
+		{ "SENTBEFORE", IMAP_SK_SENTBEFORE },
+		{ "SENTON", IMAP_SK_SENTON },
+		{ "SENTSINCE", IMAP_SK_SENTSINCE },
+		{ "SAVEDBEFORE", IMAP_SK_SAVEDBEFORE },
+		{ "SAVEDON", IMAP_SK_SAVEDON },
+		{ "SAVEDSINCE", IMAP_SK_SAVEDSINCE },
 	};
 	memset(k, 0, sizeof(*k));
 	if (++p->keys > IMAP_SEARCH_MAX_KEYS)
@@ -133,6 +140,10 @@ static int parse_key(struct sp *p, const struct imap_arg *args, size_t count, si
 	}
 	if (imap_arg_atom_equals(a, "ALL")) {
 		k->type = IMAP_SK_ALL;
+		return 0;
+	}
+	if (imap_arg_atom_equals(a, "SAVEDATESUPPORTED")) {
+		k->type = IMAP_SK_SAVEDATESUPPORTED;
 		return 0;
 	}
 	for (size_t i = 0; i < IX_ARRAY_LEN(flag_keys); i++) {
@@ -378,6 +389,10 @@ void imap_search_key_dump(const struct imap_search_key *k, struct buf *out)
 		[IMAP_SK_YOUNGER] = "YOUNGER",
 		[IMAP_SK_EMAILID] = "EMAILID",
 		[IMAP_SK_THREADID] = "THREADID",
+		[IMAP_SK_SAVEDBEFORE] = "SAVEDBEFORE",
+		[IMAP_SK_SAVEDON] = "SAVEDON",
+		[IMAP_SK_SAVEDSINCE] = "SAVEDSINCE",
+		[IMAP_SK_SAVEDATESUPPORTED] = "SAVEDATESUPPORTED",
 	};
 	buf_printf(out, "(%s", names[k->type]);
 	switch (k->type) {
@@ -402,7 +417,10 @@ void imap_search_key_dump(const struct imap_search_key *k, struct buf *out)
 	case IMAP_SK_SINCE:
 	case IMAP_SK_SENTBEFORE:
 	case IMAP_SK_SENTON:
-	case IMAP_SK_SENTSINCE: buf_printf(out, " %lld", (long long)k->days); break;
+	case IMAP_SK_SENTSINCE:
+	case IMAP_SK_SAVEDBEFORE:
+	case IMAP_SK_SAVEDON:
+	case IMAP_SK_SAVEDSINCE: buf_printf(out, " %lld", (long long)k->days); break;
 	case IMAP_SK_LARGER:
 	case IMAP_SK_SMALLER:
 	case IMAP_SK_MODSEQ:
@@ -451,6 +469,20 @@ static int64_t day_of(int64_t t, int tz_minutes)
 	if (local % 86400 < 0)
 		d--;
 	return d;
+}
+
+/* A date key (BEFORE, ON, SINCE and their SENT and SAVED forms) against the day the message has for it. */
+static bool day_matches(const struct imap_search_key *k, int64_t day)
+{
+	switch (k->type) {
+	case IMAP_SK_BEFORE:
+	case IMAP_SK_SENTBEFORE:
+	case IMAP_SK_SAVEDBEFORE: return day < k->days;
+	case IMAP_SK_ON:
+	case IMAP_SK_SENTON:
+	case IMAP_SK_SAVEDON: return day == k->days;
+	default: return day >= k->days;
+	}
 }
 
 static bool in_saved(const struct imap_search_msg *m)
@@ -511,18 +543,18 @@ static bool key_match(const struct imap_search_key *k, const struct imap_search_
 		break;
 	case IMAP_SK_BEFORE:
 	case IMAP_SK_ON:
-	case IMAP_SK_SINCE:
-		day = day_of(m->internal_date, m->internal_tz);
-		return k->type == IMAP_SK_BEFORE ? day < k->days
-		       : k->type == IMAP_SK_ON   ? day == k->days
-						 : day >= k->days;
+	case IMAP_SK_SINCE: return day_matches(k, day_of(m->internal_date, m->internal_tz));
 	case IMAP_SK_SENTBEFORE:
 	case IMAP_SK_SENTON:
 	case IMAP_SK_SENTSINCE:
 		day = m->has_sent_date ? day_of(m->sent_date, m->sent_tz) : day_of(m->internal_date, m->internal_tz);
-		return k->type == IMAP_SK_SENTBEFORE ? day < k->days
-		       : k->type == IMAP_SK_SENTON   ? day == k->days
-						     : day >= k->days;
+		return day_matches(k, day);
+	case IMAP_SK_SAVEDBEFORE:
+	case IMAP_SK_SAVEDON:
+	case IMAP_SK_SAVEDSINCE:
+		/* without a save date (stored before the store kept them) the internal date stands in for it */
+		return day_matches(k, day_of(m->has_save_date ? m->save_date : m->internal_date, m->internal_tz));
+	case IMAP_SK_SAVEDATESUPPORTED: return true;
 	case IMAP_SK_LARGER: return m->size > k->number;
 	case IMAP_SK_SMALLER: return m->size < k->number;
 	case IMAP_SK_MODSEQ: return m->modseq >= k->number;

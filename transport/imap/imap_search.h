@@ -1,5 +1,5 @@
 /* imap_search.h - SEARCH arguments (RFC 3501 keys, 4731 RETURN, 5182 $, 7162 MODSEQ, 5032 OLDER/YOUNGER, 8474
- * EMAILID/THREADID) parsed into
+ * EMAILID/THREADID, 8514 SAVED*) parsed into
  * an AST with depth limits, and a pure evaluator of that AST over a caller-supplied message view. */
 #ifndef IX_IMAP_SEARCH_H
 #define IX_IMAP_SEARCH_H
@@ -37,10 +37,14 @@ enum imap_search_type {
 	IMAP_SK_LARGER,
 	IMAP_SK_SMALLER,
 	IMAP_SK_MODSEQ,
-	IMAP_SK_OLDER,    /* WITHIN (RFC 5032): internal date more than number seconds before now */
-	IMAP_SK_YOUNGER,  /* internal date at most number seconds before now */
-	IMAP_SK_EMAILID,  /* OBJECTID (RFC 8474): name is the EMAILID */
-	IMAP_SK_THREADID, /* name is the THREADID */
+	IMAP_SK_OLDER,       /* WITHIN (RFC 5032): internal date more than number seconds before now */
+	IMAP_SK_YOUNGER,     /* internal date at most number seconds before now */
+	IMAP_SK_EMAILID,     /* OBJECTID (RFC 8474): name is the EMAILID */
+	IMAP_SK_THREADID,    /* name is the THREADID */
+	IMAP_SK_SAVEDBEFORE, /* SAVEDATE (RFC 8514): the save date, whole days; the internal date without one */
+	IMAP_SK_SAVEDON,
+	IMAP_SK_SAVEDSINCE,
+	IMAP_SK_SAVEDATESUPPORTED, /* every message: the store keeps save dates for every folder */
 };
 
 struct imap_search_key {
@@ -107,6 +111,8 @@ struct imap_search_msg {
 	bool (*header)(void *ctx, const char *name, struct buf *value_r);
 	/* Appends the message's body text decoded to UTF-8 (with_headers: the whole message, for TEXT). */
 	void (*body)(void *ctx, bool with_headers, struct buf *text_r);
+	bool has_save_date;  /* the store knows when the message was saved in the folder (RFC 8514) */
+	int64_t save_date;   /* seconds since the epoch, counted in internal_tz like the internal date */
 	const char *emailid; /* the message's EMAILID (RFC 8474); NULL: matches no EMAILID key */
 	/* Appends the message's THREADID (NULL: matches no THREADID key). */
 	void (*threadid)(void *ctx, struct buf *id_r);
