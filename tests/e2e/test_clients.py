@@ -32,11 +32,13 @@ USERS = {"alice": ("Alice", "Smith"), "bob": ("Bob", "Jones"), "carol": ("Carol"
          "dave": ("Dave", "Brown"), "erin": ("Erin", "Gray"), "frank": ("Frank", "Green"), "grace": ("Grace", "Hall"),
          "heidi": ("Heidi", "Klein"), "ivan": ("Ivan", "Moss"), "judy": ("Judy", "Ness"),
          "kate": ("Kate", "Long")}
+HOMED_ON_B = {"lena": ("Lena", "Park")}  # users of the second server, reached through the first one's proxy
+B = None  # the second server (joined to S) where HOMED_ON_B live
 CYRUS = "/usr/lib/cyrus/bin"
 
 
 def addr(login):
-    given, surname = USERS[login]
+    given, surname = USERS.get(login) or HOMED_ON_B[login]
     return "%s.%s@example.com" % (given.lower(), surname.lower())
 
 
@@ -60,7 +62,8 @@ def out(p):
 
 
 def imap(login):
-    m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=20)
+    """An IMAP session of login on the server that holds the mailbox (the clients under test connect to S)."""
+    m = imaplib.IMAP4("127.0.0.1", (B if login in HOMED_ON_B else S).ports["imap"], timeout=20)
     m.login(login, PW)
     return m
 
@@ -399,11 +402,10 @@ def fetchmail_imap_starttls_nokeep():
     assert subjects("erin") == [], subjects("erin")  # deleted and expunged on the server
 
 
-@h.test
-def fetchmail_imap_idle_push():
-    # fetchmail as a daemon that polls only every 10 minutes: mail sent while it waits in IDLE is fetched at once
-    cmd, env, box = fetchmail_command("idle", "IMAP", "imaps", "judy", True, True, idle=True)
-    log_path = os.path.join(WORK, "fetchmail-idle.log")
+def idle_until_pushed(cmd, env, box, login, subject):
+    """Runs fetchmail (cmd, env, box from fetchmail_command with idle) as a daemon that polls only every 10 minutes,
+    sends login a message once it waits in IDLE, and checks that the message is fetched at once."""
+    log_path = os.path.join(WORK, "fetchmail-%s.log" % login)
     with open(log_path, "wb") as log:
         p = subprocess.Popen(cmd + ["--daemon", "600"], stdout=log, stderr=subprocess.STDOUT, cwd=WORK,
                              env=dict(h.ENV, HOME=WORK, **env))
@@ -414,12 +416,19 @@ def fetchmail_imap_idle_push():
     try:
         assert h.wait_for(lambda: re.search(r"IMAP> A\d+ IDLE", log_text()) or p.poll() is not None, timeout=15) \
             and p.poll() is None, log_text()[-3000:]
-        S.send_mail(addr("judy"), "<idle-push@test>", subject="pushed while idle")
-        assert h.wait_for(lambda: [m["Subject"] for m in delivered_to(box)] == ["pushed while idle"], timeout=15), \
+        before = [m["Subject"] for m in delivered_to(box)]
+        S.send_mail(addr(login), "<%s@test>" % subject.replace(" ", "-"), subject=subject)
+        assert h.wait_for(lambda: [m["Subject"] for m in delivered_to(box)] == before + [subject], timeout=15), \
             log_text()[-3000:]
     finally:
         p.terminate()
         p.wait(timeout=10)
+
+
+@h.test
+def fetchmail_imap_idle_push():
+    cmd, env, box = fetchmail_command("idle", "IMAP", "imaps", "judy", True, True, idle=True)
+    idle_until_pushed(cmd, env, box, "judy", "pushed while idle")
 
 
 # ---- cyrus-clients ------------------------------------------------------------------------------------------------
@@ -475,19 +484,19 @@ def cyrus_smtptest():
 
 # ---- mbsync (isync) -----------------------------------------------------------------------------------------------
 
-def mbsync(ssl_type, port, ca=None):
-    """One mbsync run of heidi's mailbox (signing in with her address) with the Maildir WORK/maildir."""
+def mbsync(ssl_type, port, ca=None, login="heidi"):
+    """One mbsync run of login's mailbox (signing in with the address) with the Maildir WORK/maildir-LOGIN."""
     prog = need("mbsync", "isync")
-    root = os.path.join(WORK, "maildir")
+    root = os.path.join(WORK, "maildir-" + login)
     os.makedirs(root, exist_ok=True)
-    rc = os.path.join(WORK, "mbsyncrc")
+    rc = os.path.join(WORK, "mbsyncrc-" + login)
     with open(rc, "w") as f:
         f.write("IMAPAccount ix\nHost 127.0.0.1\nPort %d\nUser %s\nPass %s\nSSLType %s\nCertificateFile %s\n"
                 "SystemCertificates no\n\n"
                 "IMAPStore remote\nAccount ix\n\n"
                 "MaildirStore local\nPath %s/\nInbox %s/INBOX\nSubFolders Verbatim\n\n"
                 "Channel ix\nFar :remote:\nNear :local:\nPatterns *\nCreate Both\nExpunge Both\nRemove None\n"
-                "SyncState *\n" % (S.ports[port], addr("heidi"), PW, ssl_type, ca or CA, root, root))
+                "SyncState *\n" % (S.ports[port], addr(login), PW, ssl_type, ca or CA, root, root))
     # mbsync waits a second when a Maildir folder changed within the current second (its change detection works
     # in whole seconds): the test's own changes are dated in the past
     past = time.time() - 5
@@ -551,7 +560,8 @@ def mbsync_pull_folders():
 
 @h.test
 def mbsync_push_changes():
-    root = os.path.join(WORK, "maildir")
+    need("mbsync", "isync")
+    root = os.path.join(WORK, "maildir-heidi")
     if not os.path.isdir(root):
         h.skip("mbsync_pull_folders made no Maildir")
     names = {}
@@ -590,7 +600,8 @@ def mbsync_push_changes():
 
 @h.test
 def mbsync_pulls_server_changes():
-    root = os.path.join(WORK, "maildir")
+    need("mbsync", "isync")
+    root = os.path.join(WORK, "maildir-heidi")
     if not os.path.isdir(root):
         h.skip("mbsync_pull_folders made no Maildir")
     # another client changes flags, expunges a message and adds one; mbsync brings the Maildir to the same state
@@ -614,14 +625,21 @@ def mbsync_pulls_server_changes():
 
 # ---- neomutt ------------------------------------------------------------------------------------------------------
 
-def neomutt_rc(login, lines):
+def neomutt_rc(login, lines, imap=False):
+    """A neomuttrc for login: TLS verified with the server's certificate, no caches, no pauses or questions; imap:
+    login's IMAPS mailbox on S as the folder, no keyword for old messages; then lines."""
     path = os.path.join(WORK, "neomuttrc-" + login)
+    common = ['set ssl_ca_certificates_file = "%s"' % CA, 'set certificate_file = "%s/neomutt-certs"' % WORK,
+              "set ssl_force_tls = yes", "set ssl_starttls = yes", 'set header_cache = ""', 'set message_cachedir = ""',
+              'set record = ""', 'set from = "%s"' % addr(login), "set sleep_time = 0", "set wait_key = no",
+              "set confirmappend = no", "set confirmcreate = no", "set delete = yes", "set move = no",
+              "set resolve = no"]
+    if imap:
+        common += ['set imap_user = "%s"' % login, 'set imap_pass = "%s"' % PW,
+                   'set folder = "imaps://127.0.0.1:%d/"' % S.ports["imaps"], 'set spoolfile = "+INBOX"',
+                   "set mark_old = no"]
     with open(path, "w") as f:
-        f.write("\n".join([
-            'set ssl_ca_certificates_file = "%s"' % CA, 'set certificate_file = "%s/neomutt-certs"' % WORK,
-            'set ssl_force_tls = yes', 'set ssl_starttls = yes', 'set header_cache = ""',
-            'set message_cachedir = ""', 'set record = ""', 'set from = "%s"' % addr(login),
-            'set sleep_time = 0'] + lines) + "\n")
+        f.write("\n".join(common + lines) + "\n")
     return path
 
 
@@ -674,10 +692,7 @@ def neomutt_index_over_imaps():
     append("bob", "INBOX", "neomutt file away")
     for i in range(30):
         append("bob", "INBOX", "neomutt bulk %d" % i)
-    rc = neomutt_rc("bob", ['set imap_user = "bob"', 'set imap_pass = "%s"' % PW,
-                            'set folder = "imaps://127.0.0.1:%d/"' % S.ports["imaps"], 'set spoolfile = "+INBOX"',
-                            "set confirmappend = no", "set confirmcreate = no", "set delete = yes", "set move = no",
-                            "set wait_key = no", "set resolve = no", "set mark_old = no"])
+    rc = neomutt_rc("bob", [], imap=True)
     # what a user types: flag the one message and copy it to a new folder, save the other to Archive (which deletes
     # it here), delete the bulk, sync, quit
     keys = ('<tag-pattern>~s "neomutt keep"<enter><tag-prefix><flag-message><tag-prefix><copy-message>=Entwürfe<enter>'
@@ -707,10 +722,8 @@ def neomutt_compose_with_fcc_over_imap():
     with open(attachment, "wb") as f:
         f.write(data)
     rc = neomutt_rc("grace", ['set smtp_url = "smtp://grace@127.0.0.1:%d/"' % S.ports["submission"],
-                              'set smtp_pass = "%s"' % PW, 'set imap_user = "grace"', 'set imap_pass = "%s"' % PW,
-                              'set folder = "imaps://127.0.0.1:%d/"' % S.ports["imaps"], 'set spoolfile = "+INBOX"',
-                              'set record = "+Sent"', 'set editor = "%s"' % editor, "set askcc = no",
-                              "set confirmappend = no", "set wait_key = no"])
+                              'set smtp_pass = "%s"' % PW, 'set record = "+Sent"', 'set editor = "%s"' % editor,
+                              "set askcc = no"], imap=True)
     keys = ("<mail>%s<enter>composed in neomutt<enter><attach-file>%s<enter><send-message><quit>" % (
         addr("ivan"), attachment))
     status, screen = on_terminal([prog, "-n", "-F", rc, "-e", "push '%s'" % keys])
@@ -732,13 +745,76 @@ def neomutt_pop3s_mailbox():
     for subject in ("pop one", "pop two", "pop three"):
         smtp_send("kate", subject)
     rc = neomutt_rc("kate", ['set pop_user = "kate"', 'set pop_pass = "%s"' % PW,
-                             'set folder = "pops://127.0.0.1:%d/"' % S.ports["pop3s"], 'set spoolfile = "+"',
-                             "set delete = yes",
-                             "set wait_key = no"])
+                             'set folder = "pops://127.0.0.1:%d/"' % S.ports["pop3s"], 'set spoolfile = "+"'])
     status, screen = on_terminal([prog, "-n", "-F", rc, "-e", """push '<delete-pattern>~s "pop two"<enter>"""
                                   """<sync-mailbox><quit>'"""])
     assert status == 0, screen[-2000:]
     assert sorted(subjects("kate")) == ["pop one", "pop three"], (subjects("kate"), screen[-2000:])
+
+
+# ---- the same programs through the proxy: a mailbox homed on another server of the organisation --------------------
+
+@h.setup
+def second_server_with_a_user():
+    global B
+    B = h.Joined(S, "127.0.0.1")  # its host name is its address: S's proxy connects to it there
+    for login, (given, surname) in HOMED_ON_B.items():
+        B.cli("user", "add", login, "--given", given, "--surname", surname, "--password", PW, check=True)
+        # ready once S's directory has the user with an address (before: each login tried counts as a failure
+        # towards the throttle), S's IMAP takes the password (proxied to B) and S's smtpd the address (relayed to B)
+        assert h.wait_for(lambda: [e for e in h.entries(S.ldapsearch("(uid=%s)" % login, "mail", bind_dn=S.admin_dn,
+                                                                    password=S.admin_password).stdout)
+                                   if "mail" in e], timeout=30), login + " not in S's directory"
+        assert h.wait_for(lambda: h.imap_login_ok(S.ports["imap"], login, PW), timeout=15, interval=0.5), login
+        assert h.wait_for(lambda: rcpt_code(addr(login)) == 250, timeout=15), rcpt_code(addr(login))
+
+
+@h.test
+def proxied_mbsync_both_ways():
+    smtp_send("lena", "proxied inbox one")
+    m = imap("lena")
+    assert m.create('"Work/Deep"')[0] == "OK"
+    m.logout()
+    append("lena", "Work/Deep", "proxied deep", flags="(\\Flagged)")
+    p, root = mbsync("STARTTLS", "imap", login="lena")
+    assert p.returncode == 0, out(p)[-3000:]
+    local = maildir(root)
+    assert local == {"INBOX": {"proxied inbox one": ""}, "Work/Deep": {"proxied deep": "F"}}, local
+    inbox = os.path.join(root, "INBOX")
+    one = [os.path.join(inbox, d, n) for d in ("cur", "new") for n in os.listdir(os.path.join(inbox, d))][0]
+    os.rename(one, os.path.join(inbox, "cur", os.path.basename(one).split(":2,")[0] + ":2,S"))
+    with open(os.path.join(root, "Work", "Deep", "new", "%d.local.deep" % time.time_ns()), "wb") as f:
+        f.write(b"From: someone@outside.org\r\nSubject: proxied local\r\n\r\n" + b"x" * 200000 + b"\r\n")
+    p, _ = mbsync("IMAPS", "imaps", login="lena")
+    assert p.returncode == 0, out(p)[-3000:]
+    boxes, _ = server_state("lena")  # on B itself
+    assert boxes == {"INBOX": {"proxied inbox one": {"\\Seen"}},
+                     "Work/Deep": {"proxied deep": {"\\Flagged"}, "proxied local": set()}}, boxes
+
+
+@h.test
+def proxied_fetchmail_pop3_and_imap_idle():
+    before = subjects("lena")
+    fetch("proxied-pop3", "POP3", "pop3", "lena", False, False, send=["proxied pop"], expect=before + ["proxied pop"])
+    assert subjects("lena") == [], subjects("lena")  # deleted on B
+    cmd, env, box = fetchmail_command("proxied-idle", "IMAP", "imaps", "lena", True, True, idle=True)
+    idle_until_pushed(cmd, env, box, "lena", "proxied idle")
+
+
+@h.test
+def proxied_neomutt_index():
+    prog = need("neomutt", "neomutt")
+    for subject in ("proxied neomutt keep", "proxied neomutt delete"):
+        append("lena", "INBOX", subject)
+    rc = neomutt_rc("lena", [], imap=True)
+    keys = ('<tag-pattern>~s "proxied neomutt keep"<enter><tag-prefix><flag-message><tag-prefix>'
+            '<copy-message>=Kept<enter><untag-pattern>~A<enter><delete-pattern>~s "proxied neomutt delete"<enter>'
+            '<sync-mailbox><quit>')
+    status, screen = on_terminal([prog, "-n", "-F", rc, "-e", "push '%s'" % keys])
+    assert status == 0, screen[-2000:]
+    inbox = {email.message_from_bytes(raw)["Subject"]: f for _, f, raw in folder("lena")}
+    assert inbox.get("proxied neomutt keep") == {"\\Flagged"} and "proxied neomutt delete" not in inbox, inbox
+    assert subjects("lena", "Kept") == ["proxied neomutt keep"]
 
 if __name__ == "__main__":
     h.main("clients")
