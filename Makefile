@@ -5,6 +5,7 @@
 #   make run        build, create ./var on first use, run the whole system in the foreground
 #   make bench      benchmarks (figures printed, nothing asserted)
 #   make deps       install the Debian packages we need (as root), or print the command
+#   make install    the command, daemons and data under PREFIX (DESTDIR, sbindir, libexecdir... below)
 #   make fuzz       libFuzzer targets (clang); FUZZ_SECONDS=N runs each for N seconds
 
 BUILD ?= build
@@ -29,6 +30,25 @@ LDFLAGS += -fsanitize=address,undefined
 else
 CPPFLAGS += -D_FORTIFY_SOURCE=2
 endif
+
+# Installation (make install; GNU names, any may be given on the command line). The programs find their daemons,
+# slapd modules and data through these folders, compiled in (common/paths.h), unless they run from a build folder.
+PREFIX ?= /usr/local
+prefix ?= $(PREFIX)
+exec_prefix ?= $(prefix)
+sbindir ?= $(exec_prefix)/sbin
+libexecdir ?= $(exec_prefix)/libexec
+datarootdir ?= $(prefix)/share
+datadir ?= $(datarootdir)
+sysconfdir ?= $(prefix)/etc
+localstatedir ?= $(prefix)/var
+mandir ?= $(datarootdir)/man
+# Debian's slapd and where it keeps its modules (back_mdb, syncprov...).
+SLAPD ?= /usr/sbin/slapd
+SLAPADD ?= /usr/sbin/slapadd
+SLAPCAT ?= /usr/sbin/slapcat
+SLAPD_MODULEDIR ?= /usr/lib/ldap
+SLAPD_SCHEMADIR ?= /etc/ldap/schema
 
 LDAP_LIBS := -lldap -llber
 LMDB_LIBS := -llmdb
@@ -57,7 +77,7 @@ BENCHES :=
 # program that runs its seed corpus tests/fuzz/corpus/NAME/ as part of make test (and under make asan).
 FUZZ_TARGETS :=
 
-.PHONY: all test asan run bench deps fuzz clean format lint
+.PHONY: all test asan run bench deps fuzz clean format lint install uninstall
 all: programs
 
 # Component makefiles, one per library folder, by layer: common/ (everything links it), store/, directory/,
@@ -116,7 +136,6 @@ DEB_PACKAGES += pebble
 DEB_PACKAGES += dnsutils
 DEB_PACKAGES += nsd
 DEB_PACKAGES += ldnsutils
-DEB_PACKAGES += python3-cryptography
 DEB_PACKAGES += libopendkim-dev
 DEB_PACKAGES += python3-dkim
 deps:
@@ -174,6 +193,21 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory programs $(BENCHES)
 	@python3 tests/bench/summary.py --run $(BENCHES)
+
+# The daemons the attendant supervises and the modules slapd loads: LIBEXECDIR/interchange (common/paths.h).
+INSTALL_DAEMONS := ix-mta ix-smtpd ix-imapd ix-pop3d ix-httpd
+INSTALL_MODULES := ixordering.so ixgate.so libixplain.so
+INSTALL ?= install
+install: programs
+	$(INSTALL) -d $(DESTDIR)$(sbindir) $(DESTDIR)$(libexecdir)/interchange $(DESTDIR)$(datadir)/interchange
+	$(INSTALL) -m 0755 $(BUILD)/interchange $(DESTDIR)$(sbindir)/interchange
+	$(INSTALL) -m 0755 $(addprefix $(BUILD)/,$(INSTALL_DAEMONS)) $(DESTDIR)$(libexecdir)/interchange/
+	$(INSTALL) -m 0644 $(addprefix $(BUILD)/,$(INSTALL_MODULES)) $(DESTDIR)$(libexecdir)/interchange/
+	$(INSTALL) -m 0644 schema/interchange.ldif schema/OIDS.md $(DESTDIR)$(datadir)/interchange/
+
+uninstall:
+	rm -f $(DESTDIR)$(sbindir)/interchange
+	rm -rf $(DESTDIR)$(libexecdir)/interchange $(DESTDIR)$(datadir)/interchange
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -6,6 +6,7 @@
 #include "common/err.h"
 #include "common/evloop.h"
 #include "common/log.h"
+#include "common/paths.h"
 #include "attendant/maintenance.h"
 #include "attendant/metrics.h"
 #include "attendant/monitor.h"
@@ -78,7 +79,6 @@ struct attendant {
 	struct service self;
 	struct service services[MAX_SERVICES];
 	size_t nservices;
-	char *bindir;
 	int slapd_lock_fd;
 	int log_fd;
 	int control_fd;
@@ -796,21 +796,18 @@ int attendant_run(struct config *cfg, int ready_fd)
 	a.slapd.a = &a;
 	a.slapd.attendant_pipe = -1;
 	a.self.attendant_pipe = -1;
-	char exe[4096];
-	ssize_t elen = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[elen > 0 ? elen : 0] = '\0';
-	char *slash = strrchr(exe, '/');
-	a.bindir = slash != NULL ? xstrndup(exe, (size_t)(slash - exe)) : xstrdup(".");
 	a.self.name = "attendant";
 	for (size_t i = 0; attendant_services[i].name != NULL; i++) {
-		/* a server without a role's programs (a directory-only server, a partial build) runs the rest */
-		char *program = xasprintf("%s/%s", a.bindir, attendant_services[i].program);
-		int fd = access(program, X_OK) == 0 ? open(program, O_RDONLY | O_CLOEXEC) : -1;
+		/* every daemon of the installation runs: one that is missing is a broken installation, said in words */
+		char *program = paths_find(attendant_services[i].program, &err);
+		int fd = program != NULL ? open(program, O_RDONLY | O_CLOEXEC) : -1;
+		if (program != NULL && fd < 0)
+			buf_printf(&err, "cannot open %s: %s", program, strerror(errno));
 		free(program);
 		if (fd < 0) {
-			log_info("%s is not installed here (no %s beside interchange): not started",
-				 attendant_services[i].name, attendant_services[i].program);
-			continue;
+			buf_printf(&err, " (the %s service cannot run: install Interchange again)",
+				   attendant_services[i].name);
+			goto out;
 		}
 		struct service *svc = &a.services[a.nservices++];
 		svc->name = attendant_services[i].name;
@@ -985,7 +982,6 @@ out:
 		close(ready_fd);
 	evloop_destroy(&a.loop);
 	free(a.control_path);
-	free(a.bindir);
 	for (size_t i = 0; i < a.nservices; i++)
 		close(a.services[i].prog_fd);
 	if (a.slapd_lock_fd >= 0)

@@ -29,7 +29,8 @@
  * system answers, or "error: reason\n" when it cannot start, then closes it. Returns the exit code. */
 int attendant_run(struct config *cfg, int ready_fd);
 
-/* A supervised daemon: a program beside the interchange binary, run as PROGRAM --data DIR. */
+/* A supervised daemon: a program of the installation (paths_find: beside the interchange program, else in the
+ * installed libexec folder), run as PROGRAM --data DIR. */
 struct service_def {
 	const char *name;
 	const char *program;

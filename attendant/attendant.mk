@@ -20,3 +20,6 @@ E2E_TESTS += tests/e2e/test_move.py
 
 # faults around the services: kills in a burst, the directory unavailable, the attendant killed, backup and restore
 E2E_TESTS += tests/e2e/test_faults.py
+
+# make install: the layout, an installation under a temporary PREFIX that runs, init --standard-ports
+E2E_TESTS += tests/e2e/test_install.py

@@ -36,7 +36,7 @@ static const char init_help[] =
 	"usage: interchange init --domain DOMAIN [--org NAME] [--admin-password PW] [--hostname NAME]\n"
 	"         [--ldap-port N] [--smtp-port N] [--submission-port N] [--submissions-port N] [--imap-port N]\n"
 	"         [--imaps-port N] [--pop3-port N] [--pop3s-port N] [--metrics-port N] [--http-port N] [--https-port N]\n"
-	"         [--cert FILE --key FILE]\n"
+	"         [--standard-ports] [--cert FILE --key FILE]\n"
 	"         [--anonymous-read] [--listen ADDRESS] [--user NAME] [--setting NAME=VALUE]... [--data DIR]\n"
 	"       interchange init --join LDAP-URI --admin-password PW ...   (a server for an existing organisation:\n"
 	"         see 'interchange init --join URI --help')\n\n"
@@ -52,12 +52,28 @@ static const char init_help[] =
 	"--listen is the address the directory and the services listen on (default 127.0.0.1; 0.0.0.0 or ::\n"
 	"for every address). Off the loopback listener the directory accepts passwords only inside TLS\n"
 	"(StartTLS with this server's certificate).\n"
+	"--standard-ports chooses the standard ports for every port not given on its own: LDAP 389, SMTP 25,\n"
+	"submission 587 and 465, IMAP 143 and 993, POP3 110 and 995, HTTP 80 and HTTPS 443 (metrics stays 9100);\n"
+	"the system must then be started as root (the services keep only the right to bind them).\n"
 	"--setting gives a setting of 'interchange server show' its first value (as 'server set' would later),\n"
 	"e.g. --setting password.min_length=12.\n";
 
 int cmd_init(const char *data_dir, int argc, char **argv)
 {
-	enum { O_DOMAIN = 256, O_ORG, O_PW, O_HOST, O_CERT, O_KEY, O_ANON, O_USER, O_LISTEN, O_SETTING, O_PORT0 };
+	enum {
+		O_DOMAIN = 256,
+		O_ORG,
+		O_PW,
+		O_HOST,
+		O_CERT,
+		O_KEY,
+		O_ANON,
+		O_USER,
+		O_LISTEN,
+		O_SETTING,
+		O_STANDARD,
+		O_PORT0
+	};
 	static const struct option opts[] = {
 		{ "domain", required_argument, NULL, O_DOMAIN },
 		{ "org", required_argument, NULL, O_ORG },
@@ -69,6 +85,7 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		{ "user", required_argument, NULL, O_USER },
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "setting", required_argument, NULL, O_SETTING },
+		{ "standard-ports", no_argument, NULL, O_STANDARD },
 		CLI_PORT_OPTIONS(O_PORT0),
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -81,6 +98,7 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 	for (int i = 0; i < SET_COUNT; i++)
 		settings[i] = setting_def(i)->def;
 	unsigned ports[PORT_COUNT];
+	bool port_given[PORT_COUNT] = { false }, standard = false;
 	for (int p = 0; p < PORT_COUNT; p++)
 		ports[p] = config_port_default(p);
 	opterr = 0;
@@ -100,6 +118,7 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		case O_CERT: cert = optarg; break;
 		case O_KEY: key = optarg; break;
 		case O_ANON: anonymous = 1; break;
+		case O_STANDARD: standard = true; break;
 		case O_USER: user = optarg; break;
 		case O_LISTEN:
 			if (!slapd_listen_valid(optarg)) {
@@ -132,6 +151,7 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 			if (c >= O_PORT0 && c < O_PORT0 + PORT_COUNT) {
 				if (cli_port_option(c, O_PORT0, optarg, ports) < 0)
 					return CLI_EXIT_USAGE;
+				port_given[c - O_PORT0] = true;
 				break;
 			}
 			cli_error("init: unknown or incomplete option %s: see 'interchange init --help'",
@@ -156,6 +176,11 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 	if ((cert == NULL) != (key == NULL)) {
 		cli_error("--cert and --key go together: give both or neither");
 		return CLI_EXIT_USAGE;
+	}
+	/* --standard-ports: the IANA ports for every port not given on its own */
+	for (int p = 0; standard && p < PORT_COUNT; p++) {
+		if (!port_given[p])
+			ports[p] = config_port_standard(p);
 	}
 	if (cli_ports_distinct(ports) < 0)
 		return CLI_EXIT_USAGE;

@@ -6,6 +6,7 @@
 #include "directory/replication.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/paths.h"
 #include "common/privs.h"
 
 #include <errno.h>
@@ -211,9 +212,11 @@ int cli_with_prov(const char *data_dir,
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: interchange [--data DIR] COMMAND [ARGS...]\n\n"
-		   "Interchange is a mail and directory server. Every command takes --data DIR (default ./var)\n"
-		   "and --help.\n\ncommands:\n");
+	fprintf(f,
+		"usage: interchange [--data DIR] COMMAND [ARGS...]\n\n"
+		"Interchange is a mail and directory server. Every command takes --data DIR (default %s)\n"
+		"and --help.\n\ncommands:\n",
+		paths_default_data()[0] == '/' ? paths_default_data() : "./var");
 	for (size_t i = 0; i < IX_ARRAY_LEN(commands); i++)
 		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
 }
@@ -226,7 +229,7 @@ int main(int argc, char **argv)
 	/* never read ~/.ldaprc or /etc/ldap/ldap.conf (docs/slapd-facts.md, "Client configuration files") */
 	setenv("LDAPNOINIT", "1", 1);
 	/* --data may stand anywhere; take it out so subcommands see only their own arguments */
-	const char *data_dir = "var";
+	const char *data_dir = paths_default_data();
 	int n = 1;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--data") == 0) {

@@ -11,6 +11,8 @@
 static const char *const port_names[PORT_COUNT] = { "ldap", "smtp",  "submission", "submissions", "imap", "imaps",
 						    "pop3", "pop3s", "metrics",    "http",        "https" };
 static const unsigned port_defaults[PORT_COUNT] = { 3389, 2525, 2587, 2465, 1143, 1993, 1110, 1995, 9100, 8080, 8443 };
+/* the IANA ports (the metrics port has none: Prometheus exporters use 9100) */
+static const unsigned port_standard[PORT_COUNT] = { 389, 25, 587, 465, 143, 993, 110, 995, 9100, 80, 443 };
 
 const char *config_port_name(enum config_port p)
 {
@@ -20,6 +22,11 @@ const char *config_port_name(enum config_port p)
 unsigned config_port_default(enum config_port p)
 {
 	return port_defaults[p];
+}
+
+unsigned config_port_standard(enum config_port p)
+{
+	return port_standard[p];
 }
 
 int config_domain_valid(const char *domain)

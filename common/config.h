@@ -44,6 +44,10 @@ const char *config_port_name(enum config_port p);
 /* The default port numbers, all unprivileged: 3389, 2525, 2587, 2465, 1143, 1993, 1110, 1995, 9100, 8080,
  * 8443. */
 unsigned config_port_default(enum config_port p);
+/* The standard port numbers (init --standard-ports): 389, 25, 587, 465, 143, 993, 110, 995, 9100 (metrics, on
+ * 127.0.0.1 only), 80, 443. Below 1024 they need the system started as root (the services keep only the right to
+ * bind them). */
+unsigned config_port_standard(enum config_port p);
 
 /* Fills *cfg with defaults for a data folder (ports, names derived from the domain). data_dir is made absolute. */
 void config_init_defaults(struct config *cfg, const char *data_dir, const char *domain);

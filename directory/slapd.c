@@ -270,11 +270,11 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 	char *gate = config_path(cfg, SLAPD_GATE_MODULE);
 	buf_printf(b,
 		   "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"
-		   "olcModulePath: /usr/lib/ldap\nolcModuleLoad: %s name cn uid\nolcModuleLoad: back_mdb\n"
+		   "olcModulePath: %s\nolcModuleLoad: %s name cn uid\nolcModuleLoad: back_mdb\n"
 		   "olcModuleLoad: syncprov\nolcModuleLoad: unique\nolcModuleLoad: refint\nolcModuleLoad: dynlist\n"
 		   "olcModuleLoad: sssvlv\nolcModuleLoad: " SLAPD_ACCESSLOG_MODULE
 		   "\nolcModuleLoad: " SLAPD_PPOLICY_MODULE "\nolcModuleLoad: %s\n\n",
-		   ordering, gate);
+		   paths_slapd_moduledir, ordering, gate);
 	free(ordering);
 	free(gate);
 	char *core = config_path(cfg, "directory/schema/core.ldif");
@@ -283,12 +283,12 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 	buf_printf(b,
 		   "dn: cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: schema\n\n"
 		   "include: file://%s\n\n"
-		   "include: file:///etc/ldap/schema/cosine.ldif\n\n"
+		   "include: file://%s/cosine.ldif\n\n"
 		   "include: file://%s\n\n"
-		   "include: file:///etc/ldap/schema/dyngroup.ldif\n\n"
+		   "include: file://%s/dyngroup.ldif\n\n"
 		   "include: file://%s\n\n"
 		   "include: file://%s\n\n",
-		   core, inetorg, schema, nis);
+		   core, paths_slapd_schemadir, inetorg, paths_slapd_schemadir, schema, nis);
 	free(core);
 	free(inetorg);
 	free(nis);
@@ -495,10 +495,10 @@ void slapd_schema_add_ordering(const char *ldif, struct buf *b)
 	buf_free(&line);
 }
 
-/* Debian's /etc/ldap/schema/NAME.ldif with ordering rules (slapd_schema_add_ordering) appended to b. */
+/* slapd's schema NAME.ldif (paths_slapd_schemadir) with ordering rules (slapd_schema_add_ordering) appended to b. */
 static int ordered_schema(const char *name, struct buf *b, struct buf *error_r)
 {
-	char *from = xasprintf("/etc/ldap/schema/%s.ldif", name), *data = NULL;
+	char *from = xasprintf("%s/%s.ldif", paths_slapd_schemadir, name), *data = NULL;
 	size_t len;
 	int ret = IX_OK;
 	if (read_file(from, 1 << 20, &data, &len) < 0) {
@@ -536,14 +536,15 @@ int slapd_nis_schema(struct buf *b, struct buf *error_r)
 	}
 	if (ret == IX_OK && strstr(buf_cstr(b), "NAME 'posixGroup' DESC 'Abstraction of a group of accounts' SUP top "
 						"AUXILIARY") == NULL) {
-		buf_append_str(error_r, "/etc/ldap/schema/nis.ldif does not define posixGroup as slapd 2.5's does");
+		buf_printf(error_r, "%s/nis.ldif does not define posixGroup as slapd 2.5's does",
+			   paths_slapd_schemadir);
 		ret = IX_EINVAL;
 	}
 	buf_free(&joined);
 	return ret;
 }
 
-/* directory/schema/NAME.ldif: Debian's /etc/ldap/schema/NAME.ldif with ordering rules (slapd_schema_add_ordering);
+/* directory/schema/NAME.ldif: slapd's schema NAME.ldif with ordering rules (slapd_schema_add_ordering);
  * nis as slapd_nis_schema makes it. */
 static int write_ordered_schema(const struct config *cfg, const char *name, struct buf *error_r)
 {
@@ -558,18 +559,20 @@ static int write_ordered_schema(const struct config *cfg, const char *name, stru
 	return ret;
 }
 
-/* A file of ours that slapd loads (rel, a path in the data folder) copied from beside the running program (the
- * build or installation it came from has the same base name), so slapd loads it whatever happens later to that
- * build. what names it in errors. */
+/* A file of ours that slapd loads (rel, a path in the data folder) copied from the installation (beside the running
+ * program, else the installed libexec folder: paths_find, by its base name), so slapd loads it whatever happens later
+ * to that build. what names it in errors. */
 static int install_beside(const struct config *cfg, const char *rel, const char *what, struct buf *error_r)
 {
-	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[n > 0 ? n : 0] = '\0';
-	char *slash = strrchr(exe, '/');
 	const char *base = strrchr(rel, '/');
-	char *from = xasprintf("%.*s/%s", slash != NULL ? (int)(slash - exe) : 1, slash != NULL ? exe : ".",
-			       base != NULL ? base + 1 : rel);
+	struct buf missing = BUF_INIT;
+	char *from = paths_find(base != NULL ? base + 1 : rel, &missing);
+	if (from == NULL) {
+		buf_printf(error_r, "slapd's %s %s", what, buf_cstr(&missing));
+		buf_free(&missing);
+		return IX_ENOTFOUND;
+	}
+	buf_free(&missing);
 	char *to = config_path(cfg, rel);
 	int ret = IX_OK;
 	if (file_copy(from, to, 0644, 16 << 20) < 0) {

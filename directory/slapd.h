@@ -6,10 +6,12 @@
 #include <sys/types.h>
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/paths.h"
 
-#define SLAPD_BIN "/usr/sbin/slapd"
-#define SLAPADD_BIN "/usr/sbin/slapadd"
-#define SLAPCAT_BIN "/usr/sbin/slapcat"
+/* slapd's programs, from the build configuration (the Makefile's SLAPD, SLAPADD, SLAPCAT) */
+#define SLAPD_BIN paths_slapd
+#define SLAPADD_BIN paths_slapadd
+#define SLAPCAT_BIN paths_slapcat
 /* How long start waits for slapd to answer, and stop for it to exit before SIGKILL. */
 #define SLAPD_READY_TIMEOUT_MS 30000
 #define SLAPD_STOP_TIMEOUT_MS 10000

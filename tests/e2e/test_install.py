@@ -1,0 +1,106 @@
+"""test_install.py - `make install`: the layout under DESTDIR with Debian's folders, and an installation under a
+temporary PREFIX that runs from there: the daemons and slapd modules found in its libexec folder through the path
+compiled in (nothing beside the command), the installed default data folder, a missing daemon named in words; and
+`init --standard-ports`."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import BUILD, ENV, PORT_NAMES, ROOT, free_ports, main, run, setup, test  # noqa: E402
+
+TMP = None
+DAEMONS = ["ix-mta", "ix-smtpd", "ix-imapd", "ix-pop3d", "ix-httpd"]
+MODULES = ["ixordering.so", "ixgate.so", "libixplain.so"]
+
+
+def make_install(*variables):
+    """make install from a copy of this build (only what the compiled-in folders change is built again)."""
+    build = os.path.join(TMP, "build")
+    if not os.path.isdir(build):
+        shutil.copytree(os.path.join(ROOT, BUILD), build, symlinks=True)
+    p = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "install", "BUILD=" + build] + list(variables),
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+
+
+@setup
+def folder():
+    global TMP
+    TMP = tempfile.mkdtemp(prefix="ixinst-", dir="/tmp")
+    os.chmod(TMP, 0o755)
+
+
+@test
+def destdir_layout():
+    dest = os.path.join(TMP, "dest")
+    make_install("DESTDIR=" + dest, "PREFIX=/usr", "sysconfdir=/etc", "localstatedir=/var", "libexecdir=/usr/lib")
+    want = {"usr/sbin/interchange": 0o755}
+    want.update({"usr/lib/interchange/" + d: 0o755 for d in DAEMONS})
+    want.update({"usr/lib/interchange/" + m: 0o644 for m in MODULES})
+    want.update({"usr/share/interchange/interchange.ldif": 0o644, "usr/share/interchange/OIDS.md": 0o644})
+    for rel, mode in want.items():
+        st = os.stat(os.path.join(dest, rel))
+        assert st.st_mode & 0o777 == mode, (rel, oct(st.st_mode))
+    # the folders are compiled in, DESTDIR is not
+    exe = open(os.path.join(dest, "usr/sbin/interchange"), "rb").read()
+    assert b"/usr/lib/interchange\0" in exe and b"/var/lib/interchange\0" in exe and dest.encode() not in exe
+
+
+@test
+def installed_prefix_runs():
+    prefix = os.path.join(TMP, "prefix")
+    make_install("PREFIX=" + prefix)
+    ix = os.path.join(prefix, "sbin", "interchange")
+    libexec = os.path.join(prefix, "libexec", "interchange")
+    assert sorted(os.listdir(os.path.dirname(ix))) == ["interchange"]  # nothing beside the command
+    # the installed default data folder
+    r = subprocess.run([ix, "status"], capture_output=True, text=True, env=ENV)
+    assert os.path.join(prefix, "var", "lib", "interchange") in r.stderr, r.stderr
+    data = os.path.join(TMP, "var")
+    ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES))))
+    args = [ix, "--data", data, "init", "--domain", "example.com", "--admin-password", "pw", "--hostname",
+            "mail.example.com"]
+    for name, port in ports.items():
+        args += ["--%s-port" % name, str(port)]
+    run(args, check=True)
+    try:
+        run([ix, "--data", data, "start"], check=True)
+        st = json.loads(run([ix, "--data", data, "status", "--json"], check=True).stdout)
+        states = {s["name"]: s["state"] for s in st["services"]}
+        assert states == {n: "running" for n in ["attendant", "slapd", "mta", "smtpd", "imapd", "pop3d", "httpd"]}, \
+            states
+        for s in st["services"]:
+            if s["name"] in ("mta", "smtpd", "imapd", "pop3d", "httpd"):
+                assert os.readlink("/proc/%d/exe" % s["pid"]) == os.path.join(libexec, "ix-" + s["name"])
+        run([ix, "--data", data, "stop"], check=True)
+        # a daemon missing from the installation is an error in words, not a service silently left out
+        os.rename(os.path.join(libexec, "ix-pop3d"), os.path.join(TMP, "ix-pop3d"))
+        r = run([ix, "--data", data, "start"])
+        assert r.returncode != 0 and "ix-pop3d is missing" in r.stderr and libexec in r.stderr, r.stderr
+        os.rename(os.path.join(TMP, "ix-pop3d"), os.path.join(libexec, "ix-pop3d"))
+    finally:
+        run([ix, "--data", data, "stop"])
+
+
+@test
+def standard_ports():
+    data = os.path.join(TMP, "std")
+    r = run([os.path.join(ROOT, BUILD, "interchange"), "--data", data, "init", "--domain", "example.com",
+             "--admin-password", "pw", "--standard-ports", "--imaps-port", "10993"], check=True)
+    st = json.loads(run([os.path.join(ROOT, BUILD, "interchange"), "--data", data, "status", "--json"]).stdout)
+    assert st["ports"] == {"ldap": 389, "smtp": 25, "submission": 587, "submissions": 465, "imap": 143,
+                           "imaps": 10993, "pop3": 110, "pop3s": 995, "metrics": 9100, "http": 80, "https": 443}, \
+        st["ports"] + r.stdout
+
+
+@setup
+def remove_folder():
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main("test_install")
