@@ -111,6 +111,11 @@ int cmd_sync(const char *data_dir, int argc, char **argv);
 /* attendant/cmd_signin.c: `interchange oauth`, the issuers of bearer tokens. */
 int cmd_oauth(const char *data_dir, int argc, char **argv);
 
+/* attendant/cmd_domain.c: appends the DNS TXT records of domain's DKIM selectors (ixDkimSelector values, one a line)
+ * from their key files in cfg's data folder. Returns IX_OK, or IX_ENOTFOUND (a key not on this server) / IX_EINVAL
+ * with error_r. */
+int domain_dkim_records(const struct config *cfg, const char *domain, const char *selectors, struct buf *out,
+			struct buf *error_r);
 /* attendant/cmd_dns.c: `interchange dns [DOMAIN]`. */
 int cmd_dns(const char *data_dir, int argc, char **argv);
 /* attendant/cmd_cert.c: `interchange cert renew`. */

@@ -22,7 +22,8 @@ static const char dns_help[] =
 	"usage: interchange dns [DOMAIN] [--data DIR]\n\n"
 	"Prints every DNS record to publish for DOMAIN (default: the organisation's first domain; any accepted\n"
 	"domain), as zone-file lines with a comment before each group: the host's address when it listens on one,\n"
-	"MX (every server of the organisation), SPF, DKIM (a key this server signs with, when there is one), DMARC,\n"
+	"MX (every server of the organisation), SPF, DKIM (the domain's keys, when 'interchange domain dkim' made them),\n"
+	"DMARC (p=quarantine once DKIM signs, p=none before),\n"
 	"MTA-STS (the policy is served by ix-httpd at https://mta-sts.DOMAIN/.well-known/mta-sts.txt) and TLS-RPT,\n"
 	"SRV records for mail clients (RFC 6186 and 8314: imaps, imap, pop3s, pop3, submissions, submission), the\n"
 	"autoconfig and autodiscover names clients look up, and TLSA records (DANE, RFC 7672) for this server's\n"
@@ -92,9 +93,23 @@ static int print_records(const struct config *cfg, struct dir *dir, const char *
 		record(&out, "", d, "MX", "10 %s.", cc.mx[i]);
 	buf_printf(&out, "; SPF: only those servers send mail from %s\n", d);
 	record(&out, "", d, "TXT", "\"v=spf1 mx -all\"");
-	buf_printf(&out, "; DKIM: this server has no signing key, so there is no key to publish\n");
-	buf_printf(&out, "; DMARC: reports to postmaster; raise p=none to quarantine once DKIM signs the mail\n");
-	record(&out, "_dmarc.", d, "TXT", "\"v=DMARC1; p=none; rua=mailto:postmaster@%s\"", d);
+	struct buf selectors = BUF_INIT, err = BUF_INIT;
+	bool dkim = dir_domain_dkim(dir, d, &selectors) == IX_OK && selectors.len > 0;
+	if (!dkim) {
+		buf_printf(&out, "; DKIM: %s has no signing keys ('interchange domain dkim %s' makes them)\n", d, d);
+	} else {
+		buf_printf(&out, "; DKIM: the public keys of the domain's signing keys ('interchange domain dkim')\n");
+		if (domain_dkim_records(cfg, d, buf_cstr(&selectors), &out, &err) != IX_OK) {
+			buf_printf(&out, "; DKIM: %s\n", buf_cstr(&err));
+			dkim = false;
+		}
+	}
+	buf_free(&selectors);
+	buf_reset(&err);
+	buf_printf(&out, "; DMARC: reports to postmaster%s\n",
+		   dkim ? "" : "; raise p=none to quarantine once DKIM signs the mail");
+	record(&out, "_dmarc.", d, "TXT", "\"v=DMARC1; p=%s; rua=mailto:postmaster@%s\"", dkim ? "quarantine" : "none",
+	       d);
 
 	struct buf policy = BUF_INIT;
 	char id[17];
@@ -124,7 +139,6 @@ static int print_records(const struct config *cfg, struct dir *dir, const char *
 	char *certpath = config_path(cfg, "tls/cert.pem");
 	char *pem = NULL, hex[TLS_FINGERPRINT_HEX + 1];
 	size_t len = 0;
-	struct buf err = BUF_INIT;
 	if (!host_here) {
 		buf_printf(&out,
 			   "; the address and TLSA records of %s belong in its own zone: 'interchange dns' for it\n",

@@ -69,9 +69,8 @@ static int make_key(const struct config *cfg, const char *domain, enum dkim_alg 
 	return ret;
 }
 
-/* Prints the records of selectors (ixDkimSelector values, one a line) from their key files. */
-static int print_records(const struct config *cfg, const char *domain, const char *selectors, struct buf *out,
-			 struct buf *error_r)
+int domain_dkim_records(const struct config *cfg, const char *domain, const char *selectors, struct buf *out,
+			struct buf *error_r)
 {
 	char *copy = xstrdup(selectors);
 	int ret = IX_OK;
@@ -172,7 +171,7 @@ static int domain_dkim(const struct config *cfg, struct prov *p, void *ctx, stru
 	}
 	if (ret == IX_OK) {
 		buf_printf(out, "Publish these TXT records in the DNS zone of %s:\n", domain);
-		ret = print_records(cfg, domain, buf_cstr(&cur), out, err);
+		ret = domain_dkim_records(cfg, domain, buf_cstr(&cur), out, err);
 	}
 	buf_free(&old);
 	buf_free(&cur);

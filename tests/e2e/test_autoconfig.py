@@ -1,8 +1,8 @@
 """test_autoconfig.py - clients that configure themselves, with curl as the client: Thunderbird's autoconfig on both
 of its paths, Outlook's Autodiscover (plain-XML schema, POST), an Apple profile and the MTA-STS policy, each naming
 the host, ports and socket types `interchange status` shows; and `interchange dns`, whose records are loaded into a
-real DNS server (Debian's nsd) and asked for with dig, checked against the directory's state as it changes (a
-second accepted domain) and against the certificate's key."""
+real DNS server (Debian's nsd) and asked for with dig, checked against the directory's state as it changes (DKIM
+keys made, a second accepted domain) and against the certificate's key."""
 import hashlib
 import json
 import os
@@ -222,6 +222,26 @@ def dns_records_served_by_nsd():
         tlsa = ns.ask("TLSA", "_%d._tcp.%s" % (p["smtp"], HOST)).replace(" ", "").lower()
         assert tlsa == "311" + spki_sha256(), tlsa
         assert ns.ask("TLSA", "_%d._tcp.%s" % (p["imaps"], HOST)).replace(" ", "").lower() == tlsa
+    finally:
+        ns.stop()
+
+
+@test
+def dkim_keys_published():
+    assert "_domainkey" not in dns() and '"v=DMARC1; p=none;' in dns()
+    made = S.cli("domain", "dkim", "example.com", check=True).stdout
+    keys = [line for line in made.splitlines() if "._domainkey.example.com. IN TXT" in line]
+    assert len(keys) == 2, made
+    out = dns()
+    for line in keys:
+        assert line in out, (line, out)
+    assert '"v=DMARC1; p=quarantine; rua=mailto:postmaster@example.com"' in out
+    ns = Nsd({"example.com": out})
+    try:
+        for line in keys:
+            name = line.split()[0]
+            txt = ns.ask("TXT", name).replace('" "', "")
+            assert txt.startswith('"v=DKIM1; k=') and txt.strip('"') in "".join(line.split('"')[1::2]), (txt, line)
     finally:
         ns.stop()
 
