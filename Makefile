@@ -53,8 +53,9 @@ SLAPD_SCHEMADIR ?= /etc/ldap/schema
 LDAP_LIBS := -lldap -llber
 LMDB_LIBS := -llmdb
 SSL_LIBS := -lssl -lcrypto
-# sign-in: Cyrus SASL, and jansson for the bearer tokens of transport/net/oauth.c
-SASL_LIBS := -lsasl2 -ljansson
+# sign-in: Cyrus SASL, jansson for the bearer tokens of transport/net/oauth.c, MIT krb5 for the default realm
+# (transport/daemon/signin.c)
+SASL_LIBS := -lsasl2 -ljansson -lkrb5
 
 .SECONDEXPANSION:
 # objs: source files -> object files in the build folder
@@ -113,6 +114,11 @@ DEB_PACKAGES += liblmdb-dev
 DEB_PACKAGES += lmdb-utils
 DEB_PACKAGES += libssl-dev
 DEB_PACKAGES += libjansson-dev
+DEB_PACKAGES += libkrb5-dev
+DEB_PACKAGES += libsasl2-modules-gssapi-mit
+DEB_PACKAGES += krb5-kdc
+DEB_PACKAGES += krb5-admin-server
+DEB_PACKAGES += krb5-user
 DEB_PACKAGES += openssl
 DEB_PACKAGES += zlib1g-dev
 DEB_PACKAGES += python3

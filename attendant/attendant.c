@@ -17,6 +17,7 @@
 #include "attendant/repl_follow.h"
 #include "directory/bindlog.h"
 #include "directory/replication.h"
+#include "directory/signin_config.h"
 #include "directory/slapd.h"
 #include "directory/sync.h"
 #include "directory/sync_follow.h"
@@ -166,6 +167,7 @@ static int start_service(struct attendant *a, struct service *s, struct buf *err
 	}
 	const char *program = s->program;
 	char *logpath = xasprintf("%s/log/%s.log", a->cfg->data_dir, s->name);
+	char *keytab = config_path(a->cfg, SIGNIN_KEYTAB);
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -175,6 +177,7 @@ static int start_service(struct attendant *a, struct service *s, struct buf *err
 		close(r[0]);
 		close(r[1]);
 		free(logpath);
+		free(keytab);
 		return IX_EIO;
 	}
 	if (pid == 0) {
@@ -193,6 +196,7 @@ static int start_service(struct attendant *a, struct service *s, struct buf *err
 		setenv("IX_ATTENDANT_FD", num, 1);
 		snprintf(num, sizeof(num), "%d", r[1]);
 		setenv("IX_READY_FD", num, 1);
+		setenv("KRB5_KTNAME", keytab, 1); /* GSSAPI's service keys (interchange kerberos keytab) */
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
@@ -204,6 +208,7 @@ static int start_service(struct attendant *a, struct service *s, struct buf *err
 	close(p[0]);
 	close(r[1]);
 	free(logpath);
+	free(keytab);
 	s->ready_pipe = r[0];
 	s->attendant_pipe = p[1];
 	s->pid = pid;

@@ -5,7 +5,8 @@ ATTENDANT_SRCS := attendant/interchange.c attendant/attendant.c attendant/cmd_sy
 	attendant/cmd_sync.c attendant/cmd_signin.c attendant/cmd_dns.c attendant/cmd_domain.c
 PROGRAMS += $(BUILD)/interchange
 
-$(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(HTTP_LIB) $$(MTA_LIB) $$(SYNC_LIB) $$(REPLICATION_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) \
+$(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(HTTP_LIB) $$(MTA_LIB) $$(SYNC_LIB) $$(REPLICATION_LIB) $$(DAEMON_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) \
+		$$(STORE_LIB) $$(MIME_LIB) \
 		$$(NET_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS)
 

@@ -110,6 +110,8 @@ int cmd_domain(const char *data_dir, int argc, char **argv);
 int cmd_sync(const char *data_dir, int argc, char **argv);
 /* attendant/cmd_signin.c: `interchange oauth`, the issuers of bearer tokens. */
 int cmd_oauth(const char *data_dir, int argc, char **argv);
+/* attendant/cmd_signin.c: `interchange kerberos`, GSSAPI sign-in. */
+int cmd_kerberos(const char *data_dir, int argc, char **argv);
 
 /* attendant/cmd_domain.c: appends the DNS TXT records of domain's DKIM selectors (ixDkimSelector values, one a line)
  * from their key files in cfg's data folder. Returns IX_OK, or IX_ENOTFOUND (a key not on this server) / IX_EINVAL

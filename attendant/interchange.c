@@ -38,6 +38,7 @@ static const struct cli_command commands[] = {
 	{ "queue", cmd_queue, "the mail queue: list [--json], show ID, flush, delete ID" },
 	{ "track", cmd_track, "message tracking: every event for an ADDRESS or a MESSAGE-ID" },
 	{ "oauth", cmd_oauth, "issuers whose bearer tokens sign users in (OAUTHBEARER): add, list, del" },
+	{ "kerberos", cmd_kerberos, "Kerberos sign-in (GSSAPI): keytab, realm, principal, show" },
 	{ "sync", cmd_sync, "users and groups from the organisation's directory: add, list, show, run, del" },
 	{ "domain", cmd_domain, "the organisation's domains: list, dkim DOMAIN [--rotate] (keys, DNS records)" },
 	{ "connector", cmd_connector, "routes for other domains through smart hosts: add, list, del" },

@@ -196,6 +196,18 @@ int ldapu_search(LDAP *ld, const char *base, int scope, const char *filter, cons
 	return ret;
 }
 
+int ldapu_read_values(LDAP *ld, const char *dn, const char *attr, char ***values_r, struct buf *error_r)
+{
+	const char *attrs[] = { attr, NULL };
+	LDAPMessage *res = NULL;
+	*values_r = NULL;
+	int ret = ldapu_search(ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, error_r);
+	if (ret == IX_OK)
+		*values_r = ldapu_get_values(ld, ldapu_first_entry(ld, res), attr, NULL);
+	ldap_msgfree(res);
+	return ret;
+}
+
 int ldapu_ensure_ou(LDAP *ld, const char *dn, const char *ou, const char *what, struct buf *error_r)
 {
 	if (ldapu_entry_matches(ld, dn, "(objectClass=*)"))

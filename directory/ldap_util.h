@@ -75,6 +75,9 @@ int ldapu_search(LDAP *ld, const char *base, int scope, const char *filter, cons
 /* Whether the entry dn exists and matches filter (a base-scope search for no attributes, with the same time
  * limit); false on any failure. */
 bool ldapu_entry_matches(LDAP *ld, const char *dn, const char *filter);
+/* The values of attr of the entry dn (*values_r: NULL-terminated, free with ldapu_values_free; NULL when it has
+ * none). Returns IX_OK, or as ldapu_search. */
+int ldapu_read_values(LDAP *ld, const char *dn, const char *attr, char ***values_r, struct buf *error_r);
 /* Adds dn as an organizationalUnit named ou when it does not exist (a folder under ou=Configuration that older
  * directories lack). Returns IX_OK, or the directory's error with "WHAT: REASON" in error_r (ldapu_fail). */
 int ldapu_ensure_ou(LDAP *ld, const char *dn, const char *ou, const char *what, struct buf *error_r);

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static bool value_ok(const char *v)
 {
@@ -134,4 +135,220 @@ int signin_oauth_list(LDAP *ld, const struct config *cfg, struct buf *out, struc
 	}
 	ldap_msgfree(res);
 	return IX_OK;
+}
+
+/* ---- Kerberos ---- */
+
+static bool realm_ok(const char *r)
+{
+	size_t n = strlen(r);
+	if (n == 0 || n > 255)
+		return false;
+	for (; *r != '\0'; r++) {
+		if (!((*r >= 'a' && *r <= 'z') || (*r >= 'A' && *r <= 'Z') || (*r >= '0' && *r <= '9') || *r == '.' ||
+		      *r == '-'))
+			return false;
+	}
+	return true;
+}
+
+char *signin_gssapi_regexp(const struct config *cfg, const char *realm, int n)
+{
+	/* slapd matches the normalized DN: the realm in lower case. Only characters a login may hold, so nothing can
+	 * widen the search filter. */
+	struct buf r = BUF_INIT;
+	for (const char *c = realm; *c != '\0'; c++)
+		buf_append_char(&r, (*c >= 'A' && *c <= 'Z') ? (char)(*c - 'A' + 'a') : *c);
+	struct buf re = BUF_INIT; /* the realm with its dots matching dots only */
+	for (const char *c = buf_cstr(&r); *c != '\0'; c++) {
+		if (*c == '.')
+			buf_append_str(&re, "[.]");
+		else
+			buf_append_char(&re, *c);
+	}
+	char *rule = NULL;
+	if (n == 0)
+		rule = xasprintf("\"^uid=([A-Za-z0-9][A-Za-z0-9._-]*)@%s,cn=gssapi,cn=auth$\" "
+				 "\"ldap:///ou=Recipients,%s??one?(uid=$1)\"",
+				 buf_cstr(&re), cfg->suffix);
+	else if (n == 1)
+		rule = xasprintf("\"^uid=([A-Za-z0-9][A-Za-z0-9._-]*),cn=gssapi,cn=auth$\" "
+				 "\"ldap:///ou=Recipients,%s??one?(uid=$1)\"",
+				 cfg->suffix);
+	else if (n == 2)
+		rule = xasprintf("\"^uid=([A-Za-z0-9][A-Za-z0-9._-]*@[a-z0-9][a-z0-9.-]*),cn=gssapi,cn=auth$\" "
+				 "\"ldap:///ou=Recipients,%s??one?(ixUserPrincipalName=$1)\"",
+				 cfg->suffix);
+	buf_free(&re);
+	buf_free(&r);
+	return rule;
+}
+
+/* The access rule that gives a GSSAPI identity no user was found for (uid=PRINCIPAL,cn=gssapi,cn=auth: a principal
+ * of a trusted realm, or of ours without a user) nothing at all: slapd lets such a bind succeed, and it would count
+ * among the "users" the address book is open to. First of the database's rules. */
+#define GSSAPI_UNMAPPED_ACL "to * by dn.regex=\"^.*,cn=gssapi,cn=auth$\" none by * break"
+
+static int slapd_gssapi_acl(LDAP *ld, struct buf *error_r)
+{
+	static const char db[] = "olcDatabase={1}mdb,cn=config";
+	char **acl = NULL;
+	int ret = ldapu_read_values(ld, db, "olcAccess", &acl, error_r);
+	if (ret != IX_OK)
+		return ret;
+	bool have = false;
+	for (size_t i = 0; acl != NULL && acl[i] != NULL; i++)
+		have |= strstr(acl[i], GSSAPI_UNMAPPED_ACL) != NULL;
+	ldapu_values_free(&acl);
+	if (have)
+		return IX_OK;
+	LDAPMod **mods = NULL;
+	size_t n = 0;
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "olcAccess", ldapu_values1("{0}" GSSAPI_UNMAPPED_ACL));
+	ret = ldapu_modify(ld, db, mods, error_r);
+	ldapu_mods_free(mods);
+	return ret;
+}
+
+/* Replaces the GSSAPI rules among cn=config's olcAuthzRegexp (those naming cn=gssapi) with the realm's (the default
+ * realm's rule only when default_ours), sets olcSaslHost, and shuts unmapped identities out. */
+static int slapd_gssapi(LDAP *ld, const struct config *cfg, const char *realm, bool default_ours, struct buf *error_r)
+{
+	char **old = NULL;
+	int ret = ldapu_read_values(ld, "cn=config", "olcAuthzRegexp", &old, error_r);
+	if (ret != IX_OK)
+		return ret;
+	char **gone = NULL, **add = NULL;
+	size_t ngone = 0, nadd = 0;
+	for (size_t i = 0; old != NULL && old[i] != NULL; i++) {
+		if (strstr(old[i], "cn=gssapi,cn=auth") != NULL)
+			ldapu_values_push(&gone, &ngone, old[i]);
+	}
+	for (int n = 0; n < 3; n++) {
+		if (n == 1 && !default_ours)
+			continue;
+		char *rule = signin_gssapi_regexp(cfg, realm, n);
+		ldapu_values_push(&add, &nadd, rule);
+		free(rule);
+	}
+	LDAPMod **mods = NULL;
+	size_t nm = 0;
+	if (gone != NULL)
+		ldapu_mod_add(&mods, &nm, LDAP_MOD_DELETE, "olcAuthzRegexp", gone);
+	ldapu_mod_add(&mods, &nm, LDAP_MOD_ADD, "olcAuthzRegexp", add);
+	ldapu_mod_add(&mods, &nm, LDAP_MOD_REPLACE, "olcSaslHost", ldapu_values1(cfg->hostname));
+	ret = ldapu_modify(ld, "cn=config", mods, error_r);
+	ldapu_mods_free(mods);
+	ldapu_values_free(&old);
+	return ret == IX_OK ? slapd_gssapi_acl(ld, error_r) : ret;
+}
+
+int signin_kerberos_realm(LDAP *ld, const struct config *cfg, const char *realm, const char *default_realm,
+			  struct buf *error_r)
+{
+	if (!realm_ok(realm)) {
+		buf_printf(error_r, "\"%s\" is not a Kerberos realm (letters, digits, dots and hyphens)", realm);
+		return IX_EINVAL;
+	}
+	char *dn = xasprintf(SIGNIN_KERBEROS_RDN ",%s", cfg->suffix);
+	bool exists = ldapu_entry_matches(ld, dn, "(objectClass=ixKerberos)");
+	LDAPMod **mods = NULL;
+	size_t n = 0;
+	int ret;
+	if (exists) {
+		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixKerberosRealm", ldapu_values1(realm));
+		ret = ldapu_modify(ld, dn, mods, error_r);
+	} else {
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", ldapu_values1("ixKerberos"));
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "cn", ldapu_values1("Kerberos"));
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixKerberosRealm", ldapu_values1(realm));
+		int rc = ldap_add_ext_s(ld, dn, mods, NULL, NULL);
+		ret = rc == LDAP_SUCCESS ? IX_OK : ldapu_fail(ld, rc, "could not set the realm", error_r);
+	}
+	ldapu_mods_free(mods);
+	free(dn);
+	bool default_ours = default_realm != NULL && strcasecmp(default_realm, realm) == 0;
+	return ret == IX_OK ? slapd_gssapi(ld, cfg, realm, default_ours, error_r) : ret;
+}
+
+int signin_kerberos_realm_get(LDAP *ld, const struct config *cfg, struct buf *realm_r, struct buf *error_r)
+{
+	static const char *const attrs[] = { "ixKerberosRealm", NULL };
+	char *dn = xasprintf(SIGNIN_KERBEROS_RDN ",%s", cfg->suffix);
+	LDAPMessage *res = NULL;
+	int ret = ldapu_search(ld, dn, LDAP_SCOPE_BASE, "(objectClass=ixKerberos)", attrs, &res, error_r);
+	free(dn);
+	char *realm = ret == IX_OK ? ldapu_get_first(ld, ldapu_first_entry(ld, res), "ixKerberosRealm") : NULL;
+	ldap_msgfree(res);
+	if (ret == IX_OK && realm == NULL)
+		ret = IX_ENOTFOUND;
+	if (realm != NULL)
+		buf_append_str(realm_r, realm);
+	free(realm);
+	return ret;
+}
+
+/* IX_OK unless a recipient other than dn has principal (IX_EEXIST). */
+static int principal_free(LDAP *ld, const struct config *cfg, const char *principal, const char *dn,
+			  struct buf *error_r)
+{
+	static const char *const attrs[] = { "1.1", NULL };
+	struct buf filter = BUF_INIT;
+	buf_append_str(&filter, "(ixUserPrincipalName=");
+	ldapu_escape_filter(&filter, principal, strlen(principal));
+	buf_append_char(&filter, ')');
+	char *base = xasprintf("ou=Recipients,%s", cfg->suffix);
+	LDAPMessage *res = NULL;
+	int ret = ldapu_search(ld, base, LDAP_SCOPE_ONELEVEL, buf_cstr(&filter), attrs, &res, error_r);
+	for (LDAPMessage *e = ldapu_first_entry(ld, res); ret == IX_OK && e != NULL; e = ldap_next_entry(ld, e)) {
+		char *other = ldap_get_dn(ld, e);
+		if (other != NULL && strcasecmp(other, dn) != 0) {
+			buf_printf(error_r, "%s already has the principal %s", other, principal);
+			ret = IX_EEXIST;
+		}
+		ldap_memfree(other);
+	}
+	ldap_msgfree(res);
+	free(base);
+	buf_free(&filter);
+	return ret;
+}
+
+int signin_user_principal(LDAP *ld, const struct config *cfg, const char *login, const char *principal,
+			  struct buf *error_r)
+{
+	const char *at = principal != NULL ? strrchr(principal, '@') : NULL;
+	if (principal != NULL && (at == NULL || at == principal || !realm_ok(at + 1) || !value_ok(principal) ||
+				  strpbrk(principal, "/*()\\") != NULL)) {
+		buf_printf(error_r, "\"%s\" is not a principal user@REALM", principal);
+		return IX_EINVAL;
+	}
+	struct buf dn = BUF_INIT;
+	buf_append_str(&dn, "uid=");
+	ldapu_escape_dn(&dn, login, strlen(login));
+	buf_printf(&dn, ",ou=Recipients,%s", cfg->suffix);
+	int ret = IX_OK;
+	if (!ldapu_entry_matches(ld, buf_cstr(&dn), "(objectClass=ixMailUser)")) {
+		buf_printf(error_r, "no user %s", login);
+		ret = IX_ENOTFOUND;
+	}
+	if (ret == IX_OK && principal != NULL)
+		ret = principal_free(ld, cfg, principal, buf_cstr(&dn), error_r);
+	bool has_class = ret == IX_OK && ldapu_entry_matches(ld, buf_cstr(&dn), "(objectClass=ixKerberosPrincipal)");
+	LDAPMod **mods = NULL;
+	size_t n = 0;
+	if (ret == IX_OK && principal != NULL) {
+		if (!has_class)
+			ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", ldapu_values1("ixKerberosPrincipal"));
+		ldapu_mod_add(&mods, &n, has_class ? LDAP_MOD_REPLACE : LDAP_MOD_ADD, "ixUserPrincipalName",
+			      ldapu_values1(principal));
+	} else if (ret == IX_OK && has_class) {
+		ldapu_mod_add(&mods, &n, LDAP_MOD_DELETE, "ixUserPrincipalName", NULL);
+		ldapu_mod_add(&mods, &n, LDAP_MOD_DELETE, "objectClass", ldapu_values1("ixKerberosPrincipal"));
+	}
+	if (mods != NULL)
+		ret = ldapu_modify(ld, buf_cstr(&dn), mods, error_r);
+	ldapu_mods_free(mods);
+	buf_free(&dn);
+	return ret;
 }

@@ -11,6 +11,9 @@
 #define SIGNIN_ISSUERS_OU "ou=OAuth Issuers,ou=Configuration"
 /* The Kerberos settings entry: SIGNIN_KERBEROS_RDN,<suffix> (objectClass ixKerberos). */
 #define SIGNIN_KERBEROS_RDN "cn=Kerberos,ou=Configuration"
+/* The Kerberos keytab of this server, in the data folder (interchange kerberos keytab): KRB5_KTNAME of the services
+ * and of slapd. */
+#define SIGNIN_KEYTAB "kerberos/keytab"
 /* Longest issuer, key location, audience, claim name we store. */
 #define SIGNIN_VALUE_MAX 1024
 
@@ -25,5 +28,26 @@ int signin_oauth_add(LDAP *ld, const struct config *cfg, const char *issuer, con
 int signin_oauth_del(LDAP *ld, const struct config *cfg, const char *issuer, struct buf *error_r);
 /* Appends a table of the issuers (issuer, keys, audience, claim) to out. */
 int signin_oauth_list(LDAP *ld, const struct config *cfg, struct buf *out, struct buf *error_r);
+
+/* Sets the organisation's Kerberos realm (ixKerberosRealm of SIGNIN_KERBEROS_RDN, made when missing): principals
+ * user@REALM sign in as the user with login user. And has slapd map GSSAPI binds the same way (cn=config: the
+ * authz-regexps, replaced, and olcSaslHost, the host name whose ldap/ principal it takes; names of default_realm,
+ * krb5.conf's, which Cyrus gives without their realm, by login only when it is realm), giving an identity that maps
+ * to no user no access at all. realm: letters, digits, '.', '-'. Returns IX_OK, IX_EINVAL, or the directory's
+ * error. */
+int signin_kerberos_realm(LDAP *ld, const struct config *cfg, const char *realm, const char *default_realm,
+			  struct buf *error_r);
+/* The realm set (copied into realm_r). IX_OK or IX_ENOTFOUND. */
+int signin_kerberos_realm_get(LDAP *ld, const struct config *cfg, struct buf *realm_r, struct buf *error_r);
+/* Gives the user with login a Kerberos principal of another realm (an Active Directory userPrincipalName), or takes
+ * it away (principal NULL). Returns IX_OK, IX_ENOTFOUND (no such user), IX_EINVAL (not user@REALM), or the
+ * directory's error (IX_EEXIST: another user has it). */
+int signin_user_principal(LDAP *ld, const struct config *cfg, const char *login, const char *principal,
+			  struct buf *error_r);
+
+/* The olcAuthzRegexp values (quoted, without an index) that map the identity slapd gives a GSSAPI bind,
+ * uid=USER@REALM,cn=gssapi,cn=auth (uid=USER for krb5.conf's default realm), to our users: n 0 the realm's users by
+ * login, 1 the default realm's, 2 any principal by ixUserPrincipalName. A new string, or NULL for any other n. */
+char *signin_gssapi_regexp(const struct config *cfg, const char *realm, int n);
 
 #endif

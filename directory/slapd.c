@@ -4,6 +4,7 @@
 #include "common/base64.h"
 #include "common/err.h"
 #include "directory/ldap_util.h"
+#include "directory/signin_config.h"
 #include "common/log.h"
 #include "common/privs.h"
 #include "common/settings.h"
@@ -705,6 +706,31 @@ char *slapd_listen_urls(const struct config *cfg)
 				      : xasprintf("ldap://%s:%u/ ldap://127.0.0.1:%u/", l, port, port);
 }
 
+/* Where Debian and others keep Cyrus's plugins. */
+static const char *const cyrus_plugin_dirs[] = { "/usr/lib/x86_64-linux-gnu/sasl2", "/usr/lib/aarch64-linux-gnu/sasl2",
+						 "/usr/lib64/sasl2", "/usr/lib/sasl2" };
+
+/* Cyrus's GSSAPI plugin (libsasl2-modules-gssapi-mit) beside ours while this server has a Kerberos keytab
+ * (interchange kerberos keytab), so slapd offers GSSAPI exactly then; it finds the keytab through KRB5_KTNAME. */
+static void slapd_gssapi_plugin(const struct config *cfg)
+{
+	char *keytab = config_path(cfg, SIGNIN_KEYTAB);
+	char *link = config_path(cfg, SLAPD_SASL_DIR "/libgssapiv2.so");
+	struct stat st;
+	unlink(link);
+	for (size_t i = 0; i < IX_ARRAY_LEN(cyrus_plugin_dirs) && stat(keytab, &st) == 0; i++) {
+		char *plugin = xasprintf("%s/libgssapiv2.so", cyrus_plugin_dirs[i]);
+		bool found = access(plugin, R_OK) == 0;
+		if (found && symlink(plugin, link) < 0)
+			log_warn("slapd: cannot link %s into %s: %s (no GSSAPI binds)", plugin, link, strerror(errno));
+		free(plugin);
+		if (found)
+			break;
+	}
+	free(link);
+	free(keytab);
+}
+
 /* Cyrus SASL mechanisms slapd may offer: the plugins it finds in SLAPD_SASL_DIR, which holds only ours for PLAIN
  * (directory/ixplain.c); EXTERNAL is built into libsasl2. Without this slapd offers every plugin installed (SCRAM,
  * DIGEST-MD5, CRAM-MD5, NTLM), all of which need passwords stored in clear and so always fail here. Copied at every
@@ -721,6 +747,8 @@ static int slapd_sasl_plugins(const struct config *cfg, struct buf *error_r)
 	free(dir);
 	if (ret == IX_OK)
 		ret = install_beside(cfg, SLAPD_SASL_PLUGIN, "SASL PLAIN plugin", error_r);
+	if (ret == IX_OK)
+		slapd_gssapi_plugin(cfg);
 	return ret == IX_OK ? install_beside(cfg, SLAPD_GATE_MODULE, "gate module", error_r) : ret;
 }
 
@@ -736,6 +764,7 @@ pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf 
 	char *tcp = slapd_listen_urls(cfg);
 	char *urls = xasprintf("%s %s", tcp, ldapi);
 	free(tcp);
+	char *keytab = config_path(cfg, SIGNIN_KEYTAB);
 	pid_t pid = fork();
 	if (pid < 0) {
 		buf_printf(error_r, "cannot start slapd: %s", strerror(errno));
@@ -757,6 +786,7 @@ pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf 
 		setenv("LDAPNOINIT", "1", 1);
 		setenv("SASL_PATH", sasl_dir, 1);
 		setenv("IX_LDAPI_URI", ldapi, 1); /* where our PLAIN plugin checks passwords */
+		setenv("KRB5_KTNAME", keytab, 1); /* the GSSAPI plugin's service keys */
 		execl(SLAPD_BIN, "slapd", "-d", "none", "-F", confdir, "-h", urls, (char *)NULL);
 		_exit(127);
 	}
@@ -764,6 +794,7 @@ pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf 
 	free(sasl_dir);
 	free(ldapi);
 	free(urls);
+	free(keytab);
 	return pid;
 }
 

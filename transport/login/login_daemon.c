@@ -3,6 +3,7 @@
 #include "transport/login/login_daemon.h"
 #include "transport/daemon/daemon.h"
 #include "transport/daemon/signin.h"
+#include "directory/signin_config.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -97,7 +98,9 @@ int login_daemon_main(const struct login_daemon *ld, int argc, char **argv)
 	cfg.server_dn = m.d.cfg.server_dn;
 	struct tls_peers *trust = tls_peers_create(m.d.cfg.data_dir, false);
 	cfg.proxy_trust = trust;
-	struct signin *signin = signin_create(m.d.dir);
+	char *keytab = config_path(&m.d.cfg, SIGNIN_KEYTAB);
+	struct signin *signin = signin_create(m.d.dir, keytab);
+	free(keytab);
 	cfg.verifiers = signin_verifiers(signin);
 	m.srv = ld->create(&cfg, set, &m.login);
 	daemon_watch_settings(&m.d, on_settings, &m); /* applies them at once too */

@@ -34,3 +34,6 @@ $(BUILD)/bench-segments: transport/net/bench_segments.py
 
 # sign-in with OAuth bearer tokens (OAUTHBEARER, XOAUTH2): curl over IMAP, POP3 and SMTP, tokens minted by the test
 E2E_TESTS += tests/e2e/test_oauth.py
+
+# sign-in with Kerberos (GSSAPI): a real MIT KDC of two realms, curl, imtest and ldapwhoami
+E2E_TESTS += tests/e2e/test_kerberos.py

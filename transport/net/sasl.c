@@ -30,6 +30,7 @@ struct ix_sasl {
 	bool bearer;         /* an OAUTHBEARER or XOAUTH2 exchange (ours, not Cyrus's) */
 	bool bearer_xoauth2; /* XOAUTH2's message, not RFC 7628's */
 	bool bearer_refused; /* the token was refused: the client's next response ends the exchange */
+	bool gssapi;         /* a GSSAPI exchange: the principal is mapped to a login at the end */
 	struct buf bearer_why;
 	sasl_callback_t callbacks[3];
 };
@@ -45,7 +46,7 @@ static int cb_getopt(void *context, const char *plugin, const char *option, cons
 	(void)plugin;
 	const char *v = NULL;
 	if (strcmp(option, "mech_list") == 0)
-		v = IX_SASL_MECHS;
+		v = IX_SASL_MECHS " GSSAPI"; /* GSSAPI only when a keytab is installed: ix_sasl_start says */
 	else if (strcmp(option, "pwcheck_method") == 0)
 		v = "ix-none"; /* reached only when our check said no: no such verifier, so it fails */
 	else if (strcmp(option, "auxprop_plugin") == 0)
@@ -275,12 +276,19 @@ static bool bearer_enabled(const struct ix_sasl_verifiers *v)
 	return v != NULL && v->token != NULL && v->token_enabled != NULL && v->token_enabled(v->ctx);
 }
 
+static bool gssapi_enabled(const struct ix_sasl_verifiers *v)
+{
+	return v != NULL && v->principal != NULL && v->gssapi_enabled != NULL && v->gssapi_enabled(v->ctx);
+}
+
 void ix_sasl_offered(bool secure, const struct ix_sasl_verifiers *v, struct buf *out)
 {
 	if (secure)
 		buf_append_str(out, " " IX_SASL_MECHS);
 	if (secure && bearer_enabled(v))
 		buf_append_str(out, " OAUTHBEARER XOAUTH2");
+	if (gssapi_enabled(v))
+		buf_append_str(out, " GSSAPI");
 }
 
 static bool mech_known(const char *mech)
@@ -421,8 +429,23 @@ static int outcome(struct ix_sasl *s, int r, const char *out, unsigned outlen, s
 			return IX_EUNAVAIL;
 		}
 		free(s->user);
-		s->user = xstrdup(user);
+		s->user = NULL;
+		if (!s->gssapi) {
+			s->user = xstrdup(user);
+			return IX_SASL_DONE;
+		}
+		/* Kerberos said who; the directory says whether that principal is one of our users */
+		char *login = NULL;
+		if (s->v->principal(s->v->ctx, user, &login, error_r) != 0) {
+			free(login);
+			return IX_EAUTH;
+		}
+		s->user = login;
 		return IX_SASL_DONE;
+	}
+	if (s->gssapi && r != SASL_NOMEM) { /* a ticket not for us, expired, replayed; no keytab entry */
+		buf_printf(error_r, "Kerberos: %s", sasl_errdetail(s->conn));
+		return IX_EAUTH;
 	}
 	if (s->check_result == IX_EBLOCKED) {
 		buf_append_str(error_r, "temporarily blocked");
@@ -466,12 +489,13 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 	s->bearer = s->bearer_refused = false;
 	bool bearer = strcasecmp(mech, "OAUTHBEARER") == 0 || strcasecmp(mech, "XOAUTH2") == 0;
 	if (bearer && !bearer_enabled(s->v))
-		bearer = false; /* unknown while no issuer is configured */
-	if (!mech_known(mech) && !bearer) {
+		bearer = false;                                              /* unknown while no issuer is configured */
+	s->gssapi = strcasecmp(mech, "GSSAPI") == 0 && gssapi_enabled(s->v); /* likewise without a keytab */
+	if (!mech_known(mech) && !bearer && !s->gssapi) {
 		buf_append_str(error_r, "unknown mechanism");
 		return IX_EINVAL;
 	}
-	if (!s->secure) {
+	if (!s->secure && !s->gssapi) { /* GSSAPI sends no secret: allowed without TLS */
 		buf_append_str(error_r, "mechanism not allowed without TLS");
 		return IX_EPERM;
 	}
@@ -507,7 +531,7 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 		return ret;
 	}
 	s->login_need_user = strcasecmp(mech, "LOGIN") == 0;
-	s->plain_need_msg = !s->login_need_user;
+	s->plain_need_msg = strcasecmp(mech, "PLAIN") == 0;
 	if (clientin != NULL && !response_acceptable(s, clientin, clientlen)) {
 		buf_free(&in);
 		buf_append_str(error_r, "authentication failed");

@@ -76,8 +76,8 @@ const char *ix_sasl_mechanisms(const struct ix_sasl *s);
 /* Lets s offer the sign-ins of v (NULL: none; must outlive s): see ix_sasl_offered. */
 void ix_sasl_set_verifiers(struct ix_sasl *s, const struct ix_sasl_verifiers *v);
 /* Appends the mechanisms to advertise on a connection that is secure (TLS or loopback) or not, one space before
- * each: IX_SASL_MECHS and OAUTHBEARER XOAUTH2 (when v has an issuer) on a secure one, GSSAPI (when v has a keytab)
- * on either. What the capability lists (EHLO, CAPA, CAPABILITY) print before any exchange started. */
+ * each: IX_SASL_MECHS and OAUTHBEARER XOAUTH2 (when v has an issuer) on a secure one, GSSAPI (when v has a keytab;
+ * through Cyrus's plugin, which finds the keytab through KRB5_KTNAME) on either: it sends no secret. What the capability lists (EHLO, CAPA, CAPABILITY) print before any exchange started. */
 void ix_sasl_offered(bool secure, const struct ix_sasl_verifiers *v, struct buf *out);
 
 /* Starts an exchange with mech (case-insensitive) and the optional initial response as sent (base64; "="

@@ -3,6 +3,7 @@
 #include "transport/smtp/smtpd.h"
 #include "transport/daemon/daemon.h"
 #include "transport/daemon/signin.h"
+#include "directory/signin_config.h"
 #include "transport/mta/dsn.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -696,7 +697,9 @@ int smtpd_main(int argc, char **argv)
 	static struct smtpd sdv;
 	struct smtpd *sd = &sdv;
 	daemon_setup(&sd->d, "smtpd", DAEMON_WANT_STORE, argc, argv);
-	sd->signin = signin_create(sd->d.dir);
+	char *keytab = config_path(&sd->d.cfg, SIGNIN_KEYTAB);
+	sd->signin = signin_create(sd->d.dir, keytab);
+	free(keytab);
 	{
 		struct buf terr = BUF_INIT;
 		char *cert = config_path(&sd->d.cfg, "tls/cert.pem"), *key = config_path(&sd->d.cfg, "tls/key.pem");
