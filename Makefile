@@ -124,6 +124,7 @@ DEB_PACKAGES += zlib1g-dev
 DEB_PACKAGES += python3
 DEB_PACKAGES += python3-ldap3
 DEB_PACKAGES += python3-cryptography
+DEB_PACKAGES += python3-gssapi
 DEB_PACKAGES += curl
 DEB_PACKAGES += gcc
 DEB_PACKAGES += make

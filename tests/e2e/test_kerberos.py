@@ -14,66 +14,16 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from signin_clients import OTHER, REALM, Kdc  # noqa: E402
 
 S = None
 KDC = None
-REALM, OTHER = "EXAMPLE.TEST", "OTHER.TEST"
 HOST = "mail.example.com"
 IMTEST = "/usr/lib/cyrus/bin/imtest"
-
-
-class Kdc:
-    """An MIT krb5kdc on 127.0.0.1 serving REALM and OTHER from databases in folder, with krb5.conf and kdc.conf."""
-
-    def __init__(self, folder):
-        self.dir = folder
-        self.port = h.free_ports(1)[0]
-        self.conf = os.path.join(folder, "krb5.conf")
-        self.env = dict(h.ENV, KRB5_CONFIG=self.conf, KRB5_KDC_PROFILE=os.path.join(folder, "kdc.conf"))
-        with open(self.conf, "w") as f:
-            f.write("[libdefaults]\n\tdefault_realm = %s\n\tdns_lookup_kdc = false\n\tdns_lookup_realm = false\n"
-                    "\trdns = false\n\tdns_canonicalize_hostname = false\n\tignore_acceptor_hostname = true\n"
-                    "\tudp_preference_limit = 1\n[realms]\n" % REALM)
-            for r in (REALM, OTHER):
-                f.write("\t%s = {\n\t\tkdc = 127.0.0.1:%d\n\t}\n" % (r, self.port))
-            f.write("[domain_realm]\n\t%s = %s\n\tlocalhost = %s\n" % (HOST, REALM, REALM))
-            f.write("[capaths]\n\t%s = {\n\t\t%s = .\n\t}\n" % (OTHER, REALM))
-        with open(os.path.join(folder, "kdc.conf"), "w") as f:
-            f.write("[kdcdefaults]\n\tkdc_ports = %d\n\tkdc_tcp_ports = %d\n[realms]\n" % (self.port, self.port))
-            for r in (REALM, OTHER):
-                f.write("\t%s = {\n\t\tdatabase_name = %s/%s.db\n\t\tkey_stash_file = %s/%s.stash\n\t}\n"
-                        % (r, folder, r, folder, r))
-            f.write("[logging]\n\tkdc = FILE:%s/kdc.log\n" % folder)
-        for r in (REALM, OTHER):
-            self.run("kdb5_util", "-r", r, "create", "-s", "-P", "master-" + r)
-        self.proc = subprocess.Popen(["krb5kdc", "-n", "-r", REALM, "-r", OTHER], env=self.env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def run(self, *cmd, input=None):
-        p = subprocess.run(list(cmd), env=self.env, capture_output=True, text=True, input=input, timeout=60)
-        if p.returncode != 0:
-            raise AssertionError("%s: %s %s" % (" ".join(cmd), p.stdout, p.stderr))
-        return p.stdout
-
-    def kadmin(self, realm, query):
-        return self.run("kadmin.local", "-r", realm, "-q", query)
-
-    def kinit(self, principal, password):
-        """A new ticket cache for principal; returns the environment that uses it."""
-        cache = os.path.join(self.dir, "cc-" + principal.replace("@", "_"))
-        env = dict(self.env, KRB5CCNAME="FILE:" + cache)
-        p = subprocess.run(["kinit", principal], env=env, input=password + "\n", capture_output=True, text=True,
-                           timeout=30)
-        if p.returncode != 0:
-            raise AssertionError("kinit %s: %s" % (principal, p.stderr))
-        return env
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 def curl(env, proto, user):
@@ -143,12 +93,9 @@ def start():
     if not os.path.exists("/usr/lib/x86_64-linux-gnu/sasl2/libgssapiv2.so") and \
             not os.path.exists("/usr/lib/sasl2/libgssapiv2.so"):
         h.skip("Cyrus's GSSAPI plugin is not installed (libsasl2-modules-gssapi-mit)")
-    folder = os.path.join("/tmp", "ixk-%d" % os.getpid())
-    shutil.rmtree(folder, ignore_errors=True)
-    os.makedirs(folder)
-    KDC = Kdc(folder)
+    folder = tempfile.mkdtemp(prefix="ixk-", dir="/tmp")
+    KDC = Kdc(folder, [HOST, "localhost"])
     h._systems.append(KDC)  # stopped with the systems, whatever happens
-    KDC.destroy = lambda: (KDC.stop(), shutil.rmtree(folder, ignore_errors=True))
     # the services read the test's krb5.conf (the realm, ignore_acceptor_hostname)
     h.ENV["KRB5_CONFIG"] = KDC.conf
     S = h.System(extra=["--setting", "auth.max_failures=1000", "--setting", "auth.max_address_failures=1000"])
@@ -160,13 +107,7 @@ def start():
     KDC.kadmin(REALM, "addprinc -pw nobody-krb nobody")  # a principal of our realm without a user
     KDC.kadmin(OTHER, "addprinc -pw carol-krb carol")
     KDC.kadmin(OTHER, "addprinc -pw alice-other alice")  # alice of the other realm is not our alice
-    for r in (REALM, OTHER):  # the other realm's users may ask for our services (cross-realm trust)
-        KDC.kadmin(r, "addprinc -pw cross-realm-secret krbtgt/%s@%s" % (REALM, OTHER))
-    keytab = os.path.join(folder, "mail.keytab")
-    for svc in ("imap", "pop", "smtp", "ldap"):
-        for host in (HOST, "localhost"):
-            KDC.kadmin(REALM, "addprinc -randkey %s/%s" % (svc, host))
-            KDC.kadmin(REALM, "ktadd -k %s %s/%s" % (keytab, svc, host))
+    KDC.keytab(os.path.join(folder, "mail.keytab"), ("imap", "pop", "smtp", "ldap"), (HOST, "localhost"))
 
 
 @h.test

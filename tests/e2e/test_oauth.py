@@ -18,80 +18,34 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
-try:
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-except ImportError:
-    sys.path.append("/usr/lib/python3/dist-packages")  # python3-cryptography, for a python3 of its own (pyenv)
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from signin_clients import Keys, b64u  # noqa: E402
 
 S = None
 ISSUER = "https://idp.example.test/realms/mail"
 ISSUER2 = "https://idp2.example.test"
 AUDIENCE = "interchange-mail"
-KEYS = {}  # kid -> (alg, private key)
+KEYS = Keys()
 JWKS_FILE = None
 HTTPS = None  # (server, port, served keys)
 
 
-def b64u(b):
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-
-
 def new_key(kid, alg):
-    if alg == "RS256":
-        k = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    elif alg == "ES256":
-        k = ec.generate_private_key(ec.SECP256R1())
-    else:
-        k = ed25519.Ed25519PrivateKey.generate()
-    KEYS[kid] = (alg, k)
-    return kid
+    return KEYS.new(kid, alg)
 
 
 def jwk(kid):
-    alg, k = KEYS[kid]
-    pub = k.public_key()
-    if alg == "RS256":
-        n = pub.public_numbers()
-        return {"kty": "RSA", "kid": kid, "use": "sig", "alg": alg, "n": b64u(n.n.to_bytes(256, "big")),
-                "e": b64u(n.e.to_bytes(3, "big"))}
-    if alg == "ES256":
-        n = pub.public_numbers()
-        return {"kty": "EC", "kid": kid, "crv": "P-256", "x": b64u(n.x.to_bytes(32, "big")),
-                "y": b64u(n.y.to_bytes(32, "big"))}
-    raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return {"kty": "OKP", "kid": kid, "crv": "Ed25519", "x": b64u(raw)}
+    return KEYS.jwk(kid)
 
 
 def mint(kid, sign_with=None, **claims):
-    """A JWT with kid in its header, signed with the key sign_with (default: kid's), with default claims (ISSUER,
-    AUDIENCE, alice's address, valid for 5 minutes) overridden by claims (None removes one)."""
-    alg, k = KEYS[sign_with or kid]
-    now = int(time.time())
-    body = {"iss": ISSUER, "aud": AUDIENCE, "email": "alice@example.com", "preferred_username": "alice",
-            "iat": now, "nbf": now, "exp": now + 300}
-    body.update(claims)
-    body = {c: v for c, v in body.items() if v is not None}
-    signing = (b64u(json.dumps({"alg": alg, "typ": "JWT", "kid": kid}).encode()) + "." +
-               b64u(json.dumps(body).encode())).encode()
-    if alg == "RS256":
-        sig = k.sign(signing, padding.PKCS1v15(), hashes.SHA256())
-    elif alg == "ES256":
-        r, s = decode_dss_signature(k.sign(signing, ec.ECDSA(hashes.SHA256())))
-        sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    else:
-        sig = k.sign(signing)
-    return signing.decode() + "." + b64u(sig)
+    """A token of ISSUER for AUDIENCE naming alice (signin_clients.Keys.mint), claims overridden."""
+    claims.setdefault("iss", ISSUER)
+    claims.setdefault("aud", AUDIENCE)
+    return KEYS.mint(kid, claims.pop("iss"), claims.pop("aud"), sign_with=sign_with, **claims)
 
 
 def write_jwks(path, kids):
-    with open(path + ".tmp", "w") as f:
-        json.dump({"keys": [jwk(k) for k in kids]}, f)
-    os.rename(path + ".tmp", path)
+    KEYS.write_jwks(path, kids)
 
 
 def curl(proto, token, user="alice@example.com", mech=None):

@@ -37,3 +37,8 @@ E2E_TESTS += tests/e2e/test_oauth.py
 
 # sign-in with Kerberos (GSSAPI): a real MIT KDC of two realms, curl, imtest and ldapwhoami
 E2E_TESTS += tests/e2e/test_kerberos.py
+
+# make bench: IMAP sign-ins per second, PLAIN next to OAUTHBEARER and GSSAPI
+BENCHES += $(BUILD)/bench-signin
+$(BUILD)/bench-signin: transport/net/bench_signin.py
+	$(py_bench)
