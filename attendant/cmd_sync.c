@@ -14,7 +14,7 @@
 static const char sync_help[] =
 	"usage: interchange sync add NAME --uri URI --bind-dn DN --password PW --base DN [--type ldap|ad]\n"
 	"                            [--filter FILTER] [--groups-base DN] [--ca FILE] [--grace-days N]\n"
-	"                            [--poll-seconds N]\n"
+	"                            [--poll-seconds N] [--auth local|passthrough]\n"
 	"                            [--map OURATTR=THEIRATTR]...\n"
 	"       interchange sync list\n"
 	"       interchange sync show NAME\n"
@@ -33,6 +33,9 @@ static const char sync_help[] =
 	"--type ad reads Active Directory: sAMAccountName the login, proxyAddresses the addresses, objectGUID the\n"
 	"anchor, the disabled bit honoured, changes asked for every --poll-seconds (default 30). Users deleted at the\n"
 	"source are removed after --grace-days (default 30; their mailboxes then follow the maintenance's rule).\n"
+	"--auth passthrough: the source's users sign in here (IMAP, POP3, SMTP AUTH, LDAP binds) with their password\n"
+	"there, checked by a bind to the source as their DN there (one such source a server); local (the default):\n"
+	"they are given a password here with 'interchange user passwd'.\n"
 	"del disables the source's users and deletes its lists; with --keep they stay as local recipients.\n";
 
 static int usage(const char *fmt, ...) IX_PRINTF(1, 2);
@@ -49,7 +52,7 @@ static int usage(const char *fmt, ...)
 
 static int sync_add(struct sync_source *s, int argc, char **argv, const char ***maps_r)
 {
-	enum { O_URI = 1, O_BIND, O_PW, O_BASE, O_TYPE, O_FILTER, O_GROUPS, O_CA, O_MAP, O_GRACE, O_POLL };
+	enum { O_URI = 1, O_BIND, O_PW, O_BASE, O_TYPE, O_FILTER, O_GROUPS, O_CA, O_MAP, O_GRACE, O_POLL, O_AUTH };
 	static const struct option opts[] = {
 		{ "uri", required_argument, NULL, O_URI },
 		{ "bind-dn", required_argument, NULL, O_BIND },
@@ -62,6 +65,7 @@ static int sync_add(struct sync_source *s, int argc, char **argv, const char ***
 		{ "map", required_argument, NULL, O_MAP },
 		{ "grace-days", required_argument, NULL, O_GRACE },
 		{ "poll-seconds", required_argument, NULL, O_POLL },
+		{ "auth", required_argument, NULL, O_AUTH },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char **maps = xcalloc((size_t)argc, sizeof(char *));
@@ -82,6 +86,7 @@ static int sync_add(struct sync_source *s, int argc, char **argv, const char ***
 		case O_MAP: maps[s->map_count++] = optarg; break;
 		case O_GRACE: s->grace_days = optarg; break;
 		case O_POLL: s->poll_seconds = optarg; break;
+		case O_AUTH: s->auth = optarg; break;
 		default: return usage("sync add: unknown or incomplete option %s", argv[optind - 1]);
 		}
 	}

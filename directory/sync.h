@@ -25,6 +25,7 @@ struct sync_source {
 	const char *name, *type, *uri, *bind_dn, *password, *base, *filter, *groups_base, *ca_file;
 	const char *grace_days;   /* NULL: SYNC_GRACE_DAYS_DEFAULT */
 	const char *poll_seconds; /* NULL: SYNC_POLL_SECONDS_DEFAULT */
+	const char *auth;         /* "local" (NULL) or "passthrough" */
 	const char *const *maps;  /* OURATTR=THEIRATTR */
 	size_t map_count;
 };

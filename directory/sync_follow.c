@@ -566,12 +566,15 @@ static void *keep(void *arg)
 	struct sync_followers *fs = arg;
 	struct prov *p = NULL;
 	char last_error[256] = "";
+	int auth_active = -1;           /* slapd's remoteauth overlay: not looked at yet */
 	time_t expired_at = time(NULL); /* the first removal after one interval: the directory settles first */
 	while (!atomic_load(&fs->stop)) {
 		struct buf err = BUF_INIT;
 		int ret = p != NULL ? IX_OK : prov_open(fs->cfg, &p, &err);
 		if (ret == IX_OK)
 			ret = followers_update(fs, p, &err);
+		if (ret == IX_OK)
+			ret = sync_auth_apply(p, fs->cfg, &auth_active, &err);
 		time_t now = time(NULL);
 		if (ret == IX_OK && now - expired_at >= (time_t)fs->expire_interval) {
 			size_t removed = 0;

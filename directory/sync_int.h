@@ -45,10 +45,18 @@ void sync_secret_remove(const struct config *cfg, const char *name);
 /* A time, and the present time, as an LDAP generalized time (YYYYMMDDHHMMSSZ). */
 void sync_time(time_t t, char out[16]);
 void sync_now(char out[16]);
-/* The entries (cn, entryUUID, ixSyncGraceDays) of the sources this server runs; *res_r NULL when there are none. */
+/* The entries (cn, entryUUID, ixSyncGraceDays, ixSyncAuth, ixSyncUri) of the sources this server runs; *res_r
+ * NULL when there are none. */
 int sync_sources_here(struct prov *p, const struct config *cfg, LDAPMessage **res_r, struct buf *error_r);
 /* The path of a file this server keeps for source name: DATA/sync/NAME followed by suffix (a new string). */
 char *sync_file_path(const struct config *cfg, const char *name, const char *suffix);
+
+/* Sets slapd's remoteauth overlay on our directory (sync_auth.c) from the source with --auth passthrough that
+ * this server runs: binds of its users without a password of their own go to the source as their DN there
+ * (ixSyncRemoteDn); with none, every bind is checked here. Adds the overlay the first time it is needed.
+ * *active: the caller's memory of the overlay, -1 at first (unknown), then 1 while it signs in, 0 when idle (cn=config
+ * is then not read again until a source asks for it). */
+int sync_auth_apply(struct prov *p, const struct config *cfg, int *active, struct buf *error_r);
 
 /* ---- applying what the source says (sync_reconcile.c), for the full run and for live changes ---- */
 

@@ -71,6 +71,7 @@ static const char *const source_attrs[] = { "cn",
 					    "ixSyncProblem",
 					    "ixSyncGraceDays",
 					    "ixSyncPollSeconds",
+					    "ixSyncAuth",
 					    NULL };
 
 char *sync_source_dn(const struct config *cfg, const char *name)
@@ -109,7 +110,7 @@ int sync_sources_here(struct prov *p, const struct config *cfg, LDAPMessage **re
 	ldapu_escape_filter(&f, cfg->server_dn, strlen(cfg->server_dn));
 	buf_append_str(&f, "))");
 	char *base = xasprintf(SYNC_SOURCES_OU ",%s", cfg->suffix);
-	const char *attrs[] = { "cn", "entryUUID", "ixSyncGraceDays", NULL };
+	const char *attrs[] = { "cn", "entryUUID", "ixSyncGraceDays", "ixSyncAuth", "ixSyncUri", NULL };
 	int ret = ldapu_search(prov_ldap(p), base, LDAP_SCOPE_ONELEVEL, f.data, attrs, res_r, error_r);
 	free(base);
 	buf_free(&f);
@@ -254,7 +255,30 @@ int sync_source_add(struct prov *p, const struct config *cfg, const struct sync_
 		buf_printf(error_r, "--grace-days takes a number of days from 0 to %d", SYNC_GRACE_DAYS_MAX);
 		return IX_EINVAL;
 	}
+	const char *auth = s->auth != NULL ? s->auth : "local";
+	if (strcmp(auth, "local") != 0 && strcmp(auth, "passthrough") != 0) {
+		buf_printf(error_r, "--auth takes local (passwords kept here) or passthrough (a bind to the source)");
+		return IX_EINVAL;
+	}
 	LDAP *ld = prov_ldap(p);
+	if (strcmp(auth, "passthrough") == 0) { /* slapd's remoteauth sends binds to one source (sync_auth.c) */
+		LDAPMessage *here = NULL;
+		int r = sync_sources_here(p, cfg, &here, error_r);
+		for (LDAPMessage *e = ldapu_first_entry(ld, here); r == IX_OK && e != NULL;
+		     e = ldap_next_entry(ld, e)) {
+			char *a = ldapu_get_first(ld, e, "ixSyncAuth"), *other = ldapu_get_first(ld, e, "cn");
+			if (a != NULL && strcasecmp(a, "passthrough") == 0) {
+				buf_printf(error_r,
+					   "the sync source %s signs its users in already: one source a server", other);
+				r = IX_EEXIST;
+			}
+			free(a);
+			free(other);
+		}
+		ldap_msgfree(here);
+		if (r != IX_OK)
+			return r;
+	}
 	int ret = ensure_container(ld, cfg, error_r);
 	if (ret != IX_OK)
 		return ret;
@@ -278,6 +302,7 @@ int sync_source_add(struct prov *p, const struct config *cfg, const struct sync_
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", oc);
 	char *grace_text = xasprintf("%ld", grace);
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixSyncGraceDays", ldapu_values1(grace_text));
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixSyncAuth", ldapu_values1(auth));
 	free(grace_text);
 	if (s->poll_seconds != NULL) {
 		char *poll_text = xasprintf("%ld", poll);
@@ -500,6 +525,7 @@ int sync_source_show(struct prov *p, const struct config *cfg, const char *name,
 		{ "Run by", "ixSyncServer", "-" },
 		{ "Grace days", "ixSyncGraceDays", GRACE_DEFAULT_TEXT },
 		{ "Poll every (s)", "ixSyncPollSeconds", POLL_DEFAULT_TEXT },
+		{ "Sign-in", "ixSyncAuth", "local" },
 		{ "State", "ixSyncState", "never run" },
 		{ "Last run", "ixSyncLastRun", "never" },
 		{ "Last change seen", "ixSyncLastChange", "none" },

@@ -9,11 +9,12 @@ deletions arrive without `sync run`."""
 import base64
 import os
 import re
+import smtplib
 import sys
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import System, main, setup, test, wait_for  # noqa: E402
+from harness import System, imap_login_ok, main, run, setup, test, wait_for  # noqa: E402
 from ldap_source import Source, recipients, synced_user  # noqa: E402
 
 S = None
@@ -91,9 +92,9 @@ def a_domain_controller():
     GUID["jdoe"] = DC.add("cn=John Doe," + PEOPLE, *user_entry(
         "John Doe", "jdoe", "givenName: John", "mail: j.doe@example.com", "proxyAddresses: SMTP:john.doe@example.com",
         "proxyAddresses: smtp:jdoe@example.com", "proxyAddresses: X500:/o=Corp/ou=Exchange/cn=Recipients/cn=jdoe",
-        "proxyAddresses: SIP:jdoe@example.com"))
+        "proxyAddresses: SIP:jdoe@example.com", "userPassword: jdoe-at-corp"))
     GUID["asmith"] = DC.add("cn=Anna Smith," + PEOPLE, *user_entry(
-        "Anna Smith", "asmith", "mail: anna.smith@example.com", uac=514))  # 0x200 | 0x2: disabled
+        "Anna Smith", "asmith", "mail: anna.smith@example.com", "userPassword: anna-at-corp", uac=514))  # 0x200 | 0x2: disabled
     DC.add("cn=WS01," + PEOPLE, *user_entry("WS01", "WS01$", classes=("computer",), uac=4096))
     DC.add("cn=Partner Contact," + PEOPLE, "objectClass: contact", "cn: Partner Contact", "sn: Contact",
            "mail: partner@partner.example")
@@ -103,7 +104,8 @@ def a_domain_controller():
     DC.add("cn=Security Only," + GROUPS, "objectClass: group", "cn: Security Only", "member: cn=John Doe," + PEOPLE,
            "groupType: -2147483646")
     p = S.cli("sync", "add", "ad", "--type", "ad", "--uri", SRC.uri, "--bind-dn", Source.ADMIN, "--password",
-              Source.PASSWORD, "--base", PEOPLE, "--groups-base", GROUPS, "--poll-seconds", "1")
+              Source.PASSWORD, "--base", PEOPLE, "--groups-base", GROUPS, "--poll-seconds", "1", "--auth",
+              "passthrough")
     assert p.returncode == 0, (p.stdout, p.stderr)
 
 
@@ -125,6 +127,35 @@ def a_disabled_account_cannot_sign_in_and_is_hidden():
     a = user("asmith")
     assert a is not None and a.get("pwdaccountlockedtime") == ["000001010000Z"], a
     assert a.get("ixhidefromaddressbook") == ["TRUE"] and "ixsyncdeleted" not in a, a
+
+
+def smtp_auth_ok(login, password):
+    c = smtplib.SMTP("127.0.0.1", S.ports["submission"], timeout=20)
+    try:
+        c.login(login, password)
+        return True
+    except smtplib.SMTPAuthenticationError:
+        return False
+    finally:
+        c.close()
+
+
+@test
+def users_sign_in_with_their_password_at_the_source():
+    assert "Sign-in           passthrough" in show(), show()
+    imap = S.ports["imap"]
+    assert wait_for(lambda: imap_login_ok(imap, "jdoe", "jdoe-at-corp"), timeout=15)
+    assert not imap_login_ok(imap, "jdoe", "wrong") and "userpassword" not in user("jdoe")
+    assert smtp_auth_ok("jdoe", "jdoe-at-corp") and not smtp_auth_ok("jdoe", "wrong")
+    # changed at the source: the new password works here at once, the old one no more
+    SRC.modify("dn: cn=John Doe,%s\nchangetype: modify\nreplace: userPassword\nuserPassword: jdoe-new\n" % PEOPLE)
+    assert imap_login_ok(imap, "jdoe", "jdoe-new") and not imap_login_ok(imap, "jdoe", "jdoe-at-corp")
+    assert smtp_auth_ok("jdoe", "jdoe-new") and not smtp_auth_ok("jdoe", "jdoe-at-corp")
+    # a bind to our own directory (an address book, an application) goes the same way
+    assert run(["ldapwhoami", "-x", "-H", S.ldap_uri, "-D", S.user_dn("jdoe"), "-w", "jdoe-new"]).returncode == 0
+    assert run(["ldapwhoami", "-x", "-H", S.ldap_uri, "-D", S.user_dn("jdoe"), "-w", "jdoe-at-corp"]).returncode != 0
+    # disabled at the source, so locked here: refused with the right password too
+    assert not imap_login_ok(imap, "asmith", "anna-at-corp") and not smtp_auth_ok("asmith", "anna-at-corp")
 
 
 @test
@@ -174,11 +205,22 @@ def a_tombstone_disables_the_user():
 @test
 def a_restart_resumes_after_the_last_usn():
     S.stop()
-    DC.add("cn=Carl New," + PEOPLE, *user_entry("Carl New", "cnew", "mail: carl@example.com"))
+    DC.add("cn=Carl New," + PEOPLE, *user_entry("Carl New", "cnew", "mail: carl@example.com", "userPassword: carl-at-corp"))
     mark = S.log_mark("attendant")
     S.start()
     assert wait_for(lambda: user("cnew") is not None, timeout=20), show()
     S.wait_log("attendant", "sync ad: asking for changes after uSNChanged", since=mark)
+
+
+@test
+def without_the_source_users_sign_in_here_again():
+    assert wait_for(lambda: imap_login_ok(S.ports["imap"], "cnew", "carl-at-corp"), timeout=10)
+    p = S.cli("sync", "del", "ad", "--keep")
+    assert p.returncode == 0, p.stderr
+    # the overlay has nowhere to send binds: a user without a password here cannot sign in
+    assert wait_for(lambda: not imap_login_ok(S.ports["imap"], "cnew", "carl-at-corp"), timeout=10)
+    S.cli("user", "passwd", "cnew", "--password", "carl-here", check=True)
+    assert wait_for(lambda: imap_login_ok(S.ports["imap"], "cnew", "carl-here"), timeout=10)
 
 
 if __name__ == "__main__":

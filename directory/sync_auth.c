@@ -1,0 +1,131 @@
+/* sync_auth.c - pass-through sign-in for synced users (sync add --auth passthrough): slapd's remoteauth overlay on
+ * our directory sends the bind of a synced user without a password of its own to the source, as its DN there. */
+#include "directory/sync_int.h"
+#include "common/err.h"
+#include "common/util.h"
+#include "directory/ldap_util.h"
+#include "directory/replication.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAIN_DB "olcDatabase={1}mdb,cn=config"
+/* Overlays run from the highest index down: remoteauth goes first in the list, so that it runs last, after ppolicy
+ * (a lock here refuses a bind the source takes) and the access log (failed binds logged) have set their hooks. */
+#define OVERLAY_NEW_DN "olcOverlay={0}remoteauth," MAIN_DB
+/* remoteauth takes a user's domain from an attribute, else the default; no user has this one, so every user gets
+ * the default domain, which is set only while a source signs its users in */
+#define DOMAIN_ATTR "ixSyncAuth"
+#define DOMAIN "interchange-sync"
+
+/* remoteauth's TLS setting for the source at uri: as the connection of a sync (repl_connect_tls), StartTLS with the
+ * certificate checked off this machine (against the source's CA file when it has one), nothing on it. */
+static char *tls_setting(const struct config *cfg, const char *name, const char *uri)
+{
+	if (repl_uri_is_local(uri))
+		return xstrdup("starttls=no");
+	char *ca = sync_file_path(cfg, name, "-ca.pem");
+	char *tls = access(ca, R_OK) == 0
+			    ? xasprintf("%s tls_reqcert=demand tls_cacert=%s",
+					strncmp(uri, "ldaps:", 6) == 0 ? "starttls=no" : "starttls=yes", ca)
+			    : xasprintf("%s tls_reqcert=demand",
+					strncmp(uri, "ldaps:", 6) == 0 ? "starttls=no" : "starttls=yes");
+	free(ca);
+	return tls;
+}
+
+int sync_auth_apply(struct prov *p, const struct config *cfg, int *active, struct buf *error_r)
+{
+	LDAP *ours = prov_ldap(p);
+	LDAPMessage *sources = NULL;
+	int ret = sync_sources_here(p, cfg, &sources, error_r);
+	if (ret != IX_OK)
+		return ret;
+	char *uri = NULL, *name = NULL;
+	for (LDAPMessage *e = ldapu_first_entry(ours, sources); e != NULL && uri == NULL;
+	     e = ldap_next_entry(ours, e)) {
+		char *auth = ldapu_get_first(ours, e, "ixSyncAuth");
+		if (auth != NULL && strcasecmp(auth, "passthrough") == 0) {
+			uri = ldapu_get_first(ours, e, "ixSyncUri");
+			name = ldapu_get_first(ours, e, "cn");
+		}
+		free(auth);
+	}
+	ldap_msgfree(sources);
+	char *tls = uri != NULL && name != NULL ? tls_setting(cfg, name, uri) : NULL;
+	if (tls == NULL && *active == 0) { /* nothing to sign in, and the overlay is known to be idle */
+		free(uri);
+		free(name);
+		return IX_OK;
+	}
+	LDAP *ld = NULL;
+	ret = ldapu_connect_local(cfg, &ld, error_r);
+	LDAPMessage *res = NULL;
+	const char *attrs[] = { "olcRemoteAuthDefaultRealm", "olcRemoteAuthTLS", "olcRemoteAuthDefaultDomain", NULL };
+	if (ret == IX_OK) {
+		ret = ldapu_search(ld, MAIN_DB, LDAP_SCOPE_ONELEVEL, "(objectClass=olcRemoteAuthCfg)", attrs, &res,
+				   error_r);
+	}
+	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(ld, res) : NULL;
+	char *dn = e != NULL ? ldap_get_dn(ld, e) : NULL;
+	char *have_realm = e != NULL ? ldapu_get_first(ld, e, "olcRemoteAuthDefaultRealm") : NULL;
+	char *have_tls = e != NULL ? ldapu_get_first(ld, e, "olcRemoteAuthTLS") : NULL;
+	char *have_domain = e != NULL ? ldapu_get_first(ld, e, "olcRemoteAuthDefaultDomain") : NULL;
+	LDAPMod **mods = NULL;
+	size_t n = 0;
+	if (ret == IX_OK && tls == NULL && have_domain != NULL) {
+		/* no source signs in: no user has a domain, so every bind is checked here again */
+		ldapu_mod_add(&mods, &n, LDAP_MOD_DELETE, "olcRemoteAuthDefaultDomain", NULL);
+		ret = ldapu_modify(ld, dn, mods, error_r);
+	} else if (ret == IX_OK && tls != NULL && e == NULL) {
+		LDAPMod **m = NULL;
+		size_t nm = 0;
+		char *vals[] = { "remoteauth", NULL };
+		LDAPMod load = { .mod_op = LDAP_MOD_ADD, .mod_type = "olcModuleLoad", .mod_values = vals };
+		LDAPMod *loads[] = { &load, NULL };
+		int rc = ldap_modify_ext_s(ld, "cn=module{0},cn=config", loads, NULL, NULL);
+		if (rc != LDAP_SUCCESS && rc != LDAP_TYPE_OR_VALUE_EXISTS)
+			ret = ldapu_fail(ld, rc, "cannot load slapd's remoteauth module", error_r);
+		char **oc = NULL;
+		size_t noc = 0;
+		ldapu_values_push(&oc, &noc, "olcOverlayConfig");
+		ldapu_values_push(&oc, &noc, "olcRemoteAuthCfg");
+		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "objectClass", oc);
+		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcOverlay", ldapu_values1("{0}remoteauth"));
+		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthTLS", ldapu_values1(tls));
+		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthDNAttribute", ldapu_values1("ixSyncRemoteDn"));
+		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthDomainAttribute", ldapu_values1(DOMAIN_ATTR));
+		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthDefaultDomain", ldapu_values1(DOMAIN));
+		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthDefaultRealm", ldapu_values1(uri));
+		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthStore", ldapu_values1("FALSE"));
+		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthRetryCount", ldapu_values1("1"));
+		if (ret == IX_OK) {
+			rc = ldap_add_ext_s(ld, OVERLAY_NEW_DN, m, NULL, NULL);
+			if (rc != LDAP_SUCCESS)
+				ret = ldapu_fail(ld, rc, "cannot add slapd's remoteauth overlay", error_r);
+		}
+		ldapu_mods_free(m);
+	} else if (ret == IX_OK && tls != NULL &&
+		   (have_domain == NULL || have_realm == NULL || strcmp(have_realm, uri) != 0 || have_tls == NULL ||
+		    strcmp(have_tls, tls) != 0)) {
+		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "olcRemoteAuthDefaultRealm", ldapu_values1(uri));
+		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "olcRemoteAuthTLS", ldapu_values1(tls));
+		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "olcRemoteAuthDefaultDomain", ldapu_values1(DOMAIN));
+		ret = ldapu_modify(ld, dn, mods, error_r);
+	}
+	if (ret == IX_OK)
+		*active = tls != NULL;
+	ldapu_mods_free(mods);
+	ldap_memfree(dn);
+	ldap_msgfree(res);
+	if (ld != NULL)
+		ldap_unbind_ext_s(ld, NULL, NULL);
+	free(have_realm);
+	free(have_tls);
+	free(have_domain);
+	free(tls);
+	free(uri);
+	free(name);
+	return ret;
+}
