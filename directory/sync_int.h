@@ -20,6 +20,7 @@ enum sync_attr {
 	SA_ANCHOR,
 	SA_TITLE,
 	SA_PHONE,
+	SA_PRINCIPAL, /* users: the Kerberos principal they sign in with (docs/sign-in.md) */
 	SA_COUNT
 };
 /* Our name of each (what --map takes on the left). */

@@ -515,7 +515,7 @@ static const char *want(const struct src_entry *s, int a)
 	return NULL;
 }
 
-static const int user_attrs[] = { SA_GIVEN, SA_SURNAME, SA_CN, SA_DISPLAY, SA_TITLE, SA_PHONE };
+static const int user_attrs[] = { SA_GIVEN, SA_SURNAME, SA_CN, SA_DISPLAY, SA_TITLE, SA_PHONE, SA_PRINCIPAL };
 static const int list_attrs[] = { SA_DISPLAY };
 static const int contact_attrs[] = { SA_GIVEN, SA_SURNAME, SA_DISPLAY, SA_TITLE, SA_PHONE };
 
@@ -538,6 +538,8 @@ static int add_entry(struct sync_apply *run, const struct src_entry *s, const ch
 	} else {
 		ldapu_values_push(&oc, &noc, "inetOrgPerson");
 		ldapu_values_push(&oc, &noc, kind == K_USER ? "ixMailUser" : "ixContact");
+		if (kind == K_USER && want(s, SA_PRINCIPAL) != NULL) /* the class of ixUserPrincipalName */
+			ldapu_values_push(&oc, &noc, "ixKerberosPrincipal");
 	}
 	ldapu_values_push(&oc, &noc, "ixRecipient");
 	ldapu_values_push(&oc, &noc, "ixSyncedRecipient");
@@ -628,6 +630,10 @@ static void update_entry(struct sync_apply *run, struct ours *o, const struct sr
 			ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, sync_attr_names[attrs[i]], ldapu_values1(v));
 		else if (v == NULL && have != NULL)
 			ldapu_mod_add(&mods, &n, LDAP_MOD_DELETE, sync_attr_names[attrs[i]], NULL);
+		/* ixUserPrincipalName comes and goes with its class */
+		if (attrs[i] == SA_PRINCIPAL && (v == NULL) != (have == NULL))
+			ldapu_mod_add(&mods, &n, v != NULL ? LDAP_MOD_ADD : LDAP_MOD_DELETE, "objectClass",
+				      ldapu_values1("ixKerberosPrincipal"));
 	}
 	if (o->renamed)
 		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixNickname", ldapu_values1(o->name));

@@ -30,6 +30,7 @@ const char *const sync_attr_names[SA_COUNT] = {
 	[SA_ANCHOR] = "ixSyncAnchor",
 	[SA_TITLE] = "title",
 	[SA_PHONE] = "telephoneNumber",
+	[SA_PRINCIPAL] = "ixUserPrincipalName",
 };
 
 /* The defaults of type ldap (RFC 4519/2798 names; the anchor is RFC 4530's entryUUID); NULL: not read. */
@@ -39,6 +40,7 @@ static const char *const ldap_defaults[SA_COUNT] = {
 	[SA_DISPLAY] = "displayName", [SA_MAIL] = "mail",
 	[SA_ADDRESSES] = NULL,        [SA_ANCHOR] = "entryUUID",
 	[SA_TITLE] = "title",         [SA_PHONE] = "telephoneNumber",
+	[SA_PRINCIPAL] = NULL,
 };
 
 /* The defaults of type ad (Active Directory's names; the anchor is objectGUID, read as binary). */
@@ -53,6 +55,7 @@ static const char *const ad_defaults[SA_COUNT] = {
 	[SA_ANCHOR] = "objectGUID",
 	[SA_TITLE] = "title",
 	[SA_PHONE] = "telephoneNumber",
+	[SA_PRINCIPAL] = "userPrincipalName",
 };
 
 static const char *const source_attrs[] = { "cn",

@@ -193,6 +193,21 @@ def a_new_logon_name_renames_the_same_recipient():
 
 
 @test
+def the_user_principal_name_follows_for_kerberos():
+    # userPrincipalName becomes ixUserPrincipalName (with its class): the principal a user of the domain signs in
+    # with over GSSAPI (docs/sign-in.md)
+    j = user("jdoe")
+    assert j["ixuserprincipalname"] == ["jdoe@corp.test"] and "ixKerberosPrincipal" in j["objectclass"], j
+    DC.modify("cn=John Doe," + PEOPLE, "replace: userPrincipalName\nuserPrincipalName: john.doe@corp.test")
+    assert wait_for(lambda: user("jdoe")["ixuserprincipalname"] == ["john.doe@corp.test"], timeout=10), show()
+    DC.modify("cn=John Doe," + PEOPLE, "delete: userPrincipalName")
+    assert wait_for(lambda: "ixuserprincipalname" not in user("jdoe"), timeout=10), show()
+    assert "ixKerberosPrincipal" not in user("jdoe")["objectclass"]
+    DC.modify("cn=John Doe," + PEOPLE, "add: userPrincipalName\nuserPrincipalName: jdoe@corp.test")
+    assert wait_for(lambda: user("jdoe").get("ixuserprincipalname") == ["jdoe@corp.test"], timeout=10), show()
+
+
+@test
 def a_tombstone_disables_the_user():
     guid = user("jdoe")["ixmailboxguid"]
     DC.delete("cn=John Doe," + PEOPLE)
