@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """test_clients.py - the real third-party mail programs users run, from Debian packages, against a real started
-system: swaks (SMTP and submission with STARTTLS, AUTH, PIPELINING, 8-bit bodies, a large attachment, refusals),
-mbsync from isync (a Maildir synchronised both ways over IMAPS and STARTTLS), fetchmail (POP3 and IMAP over TLS, keep
-and no-keep, only new mail), the cyrus-clients imtest, pop3test and smtptest, and neomutt (sending over submission,
-and its index driven on a terminal over IMAPS). Each result is checked on the server over IMAP, not by the program's
-exit code alone; the certificate is verified with the one `interchange cert show --pem` prints wherever the program
-can verify one. A program that is not installed is a SKIP naming its Debian package."""
+system: swaks (SMTP, submission with STARTTLS and with implicit TLS, AUTH, PIPELINING, 8-bit bodies, dot-stuffing, a
+large attachment, refusals), mbsync from isync (a Maildir synchronised both ways over IMAPS and STARTTLS), fetchmail
+(POP3 and IMAP over TLS, keep and no-keep, only new mail, IMAP IDLE), the cyrus-clients imtest, pop3test and
+smtptest, and neomutt (sending over submission; its index driven on a terminal over IMAPS and POP3S, composing, new
+mail while idle); mbsync, fetchmail and neomutt also through the proxy to a mailbox homed on a second server. Each
+result is checked on the server over IMAP, not by the program's exit code alone; the certificate is verified with
+the one `interchange cert show --pem` prints wherever the program can verify one. A program that is not installed
+is a SKIP naming its Debian package."""
 import email
 import email.policy
 import hashlib
@@ -169,10 +171,11 @@ def rcpt_code(to):
 # ---- swaks ------------------------------------------------------------------------------------------------------
 
 def swaks(*args, port="submission", tls=True, ca=None):
-    """swaks to the port; with tls, STARTTLS verifying the server's certificate against ca (the server's own)."""
+    """swaks to the port; with tls, STARTTLS (tls="on-connect": TLS from the start) verifying the server's
+    certificate against ca (the server's own)."""
     cmd = [need("swaks", "swaks"), "--server", "127.0.0.1:%d" % S.ports[port], "--helo", "client.test"]
     if tls:
-        cmd += ["--tls", "--tls-verify", "--tls-ca-path", ca or CA]
+        cmd += ["--tls-on-connect" if tls == "on-connect" else "--tls", "--tls-verify", "--tls-ca-path", ca or CA]
     return client(cmd + list(args))
 
 
@@ -206,6 +209,15 @@ def swaks_submission_starttls_auth_login():
                     "--to", addr("alice"), "--header", "Subject: swaks auth login")
     assert "AUTH LOGIN" in text and "235 2.7.0" in text, text
     wait_subject("alice", "swaks auth login")
+
+
+@h.test
+def swaks_submissions_implicit_tls():
+    text = swaks_ok("--auth", "PLAIN", "--auth-user", "bob", "--auth-password", PW, "--from", addr("bob"),
+                    "--to", addr("alice"), "--header", "Subject: swaks implicit tls", port="submissions",
+                    tls="on-connect")
+    assert text.index("TLS started") < text.index("220 "), text  # the greeting came inside TLS
+    wait_subject("alice", "swaks implicit tls")
 
 
 @h.test
@@ -378,10 +390,14 @@ def fetchmail_pop3_starttls_keep_only_new():
 
 @h.test
 def fetchmail_pop3s_nokeep():
+    # lines that start with a dot are doubled on the POP3 wire (RETR, TOP) and must arrive as they were
+    dots = ".leading dot\r\n..two dots\r\n.\r\nafter a lone dot\r\n.\r\n"
+    append("frank", "INBOX", "pop3s dots", body=dots)
     _, got = fetch("pop3s", "POP3", "pop3s", "frank", False, True, send=["pop3s one", "pop3s two"],
-                   expect=["pop3s one", "pop3s two"])
+                   expect=["pop3s dots", "pop3s one", "pop3s two"])
     assert subjects("frank") == [], subjects("frank")  # deleted on the server
-    assert "hello" in got[0].get_payload(), got[0].get_payload()
+    bodies = {m["Subject"]: m.get_payload().replace("\r\n", "\n") for m in got}
+    assert bodies["pop3s one"] == "hello\n" and bodies["pop3s dots"] == dots.replace("\r\n", "\n"), bodies
 
 
 @h.test
@@ -656,14 +672,16 @@ def neomutt_send_submission():
     assert "Grace Hall" in msg["From"] and "Grüße from neomutt" in msg.get_content(), raw
 
 
-def on_terminal(cmd, timeout=30):
+def on_terminal(cmd, steps=(), timeout=30):
     """Runs cmd on a pseudo-terminal of its own (neomutt's index needs one) until it exits; returns (status,
-    screen output)."""
+    screen output). steps: (text, action) pairs taken in order: once text appears on the screen (after the previous
+    step), action runs: a string is typed, a function is called."""
     master, slave = pty.openpty()
     p = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=WORK, close_fds=True,
                          env=dict(h.ENV, HOME=WORK, TERM="xterm", LC_ALL="C.UTF-8", COLUMNS="100", LINES="30"))
     os.close(slave)
     screen = b""
+    steps, since = list(steps), 0
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -678,6 +696,13 @@ def on_terminal(cmd, timeout=30):
                 screen += chunk
             elif p.poll() is not None:
                 break
+            if steps and steps[0][0].encode() in screen[since:]:
+                action = steps.pop(0)[1]
+                since = len(screen)
+                if callable(action):
+                    action()
+                else:
+                    os.write(master, action.encode())
         else:
             p.kill()
         return p.wait(timeout=5), screen.decode("utf-8", "replace")
@@ -709,9 +734,26 @@ def neomutt_index_over_imaps():
 
 
 @h.test
+def neomutt_sees_new_mail_while_idle():
+    # the index open and waiting in IMAP IDLE: mail delivered meanwhile shows up, and the user flags it
+    prog = need("neomutt", "neomutt")
+    debug = os.path.join(WORK, "neomutt-idle-debug")
+    rc = neomutt_rc("dave", ["set imap_idle = yes", "set timeout = 1", "set mail_check = 1", "set debug_level = 2",
+                             'set debug_file = "%s"' % debug], imap=True)
+    keys = """:push '<tag-pattern>~s "idle news"<enter><tag-prefix><flag-message><sync-mailbox><quit>'\r"""
+    status, screen = on_terminal([prog, "-n", "-F", rc], steps=[
+        ("Msgs:", lambda: S.send_mail(addr("dave"), "<idle-news@test>", subject="idle news")),
+        ("idle news", keys)])
+    assert status == 0, screen[-2000:]
+    assert [f for _, f, raw in folder("dave") if b"Subject: idle news" in raw] == [{"\\Flagged"}], screen[-2000:]
+    with open(debug + "0", errors="replace") as f:
+        assert re.search(r"> a\d+ IDLE", f.read()), "neomutt did not use IDLE"
+
+
+@h.test
 def neomutt_compose_with_fcc_over_imap():
-    # what a user does: compose (the editor writes the text), attach a file, send over submission; the copy goes to
-    # Sent over IMAP (neomutt does that only on its terminal, not in batch mode)
+    # what a user does: compose (the editor writes the text), attach a file, send over submission with implicit TLS
+    # (smtps); the copy goes to Sent over IMAP (neomutt does that only on its terminal, not in batch mode)
     prog = need("neomutt", "neomutt")
     editor = os.path.join(WORK, "editor.sh")
     with open(editor, "w") as f:
@@ -721,7 +763,7 @@ def neomutt_compose_with_fcc_over_imap():
     data = os.urandom(100000)
     with open(attachment, "wb") as f:
         f.write(data)
-    rc = neomutt_rc("grace", ['set smtp_url = "smtp://grace@127.0.0.1:%d/"' % S.ports["submission"],
+    rc = neomutt_rc("grace", ['set smtp_url = "smtps://grace@127.0.0.1:%d/"' % S.ports["submissions"],
                               'set smtp_pass = "%s"' % PW, 'set record = "+Sent"', 'set editor = "%s"' % editor,
                               "set askcc = no"], imap=True)
     keys = ("<mail>%s<enter>composed in neomutt<enter><attach-file>%s<enter><send-message><quit>" % (
