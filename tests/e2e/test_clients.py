@@ -717,10 +717,16 @@ def neomutt_index_over_imaps():
     append("bob", "INBOX", "neomutt file away")
     for i in range(30):
         append("bob", "INBOX", "neomutt bulk %d" % i)
+    m = imap("bob")
+    m.append("INBOX", None, None, b"From: someone@outside.org\r\nSubject: neomutt umlaut\r\nMIME-Version: 1.0\r\n"
+             b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+             b"Gr=C3=BC=C3=9Fe aus K=C3=B6ln\r\n")
+    m.logout()
     rc = neomutt_rc("bob", [], imap=True)
-    # what a user types: flag the one message and copy it to a new folder, save the other to Archive (which deletes
-    # it here), delete the bulk, sync, quit
-    keys = ('<tag-pattern>~s "neomutt keep"<enter><tag-prefix><flag-message><tag-prefix><copy-message>=Entwürfe<enter>'
+    # what a user types: find a message by a word of its body (searched on the server: =b), flag one message and copy
+    # it to a new folder, save another to Archive (which deletes it here), delete the bulk, sync, quit
+    keys = ('<tag-pattern>=b "Köln"<enter><tag-prefix><copy-message>=Found<enter><untag-pattern>~A<enter>'
+            '<tag-pattern>~s "neomutt keep"<enter><tag-prefix><flag-message><tag-prefix><copy-message>=Entwürfe<enter>'
             '<untag-pattern>~A<enter>'
             '<tag-pattern>~s "neomutt file away"<enter><tag-prefix><save-message>=Archive<enter>'
             '<delete-pattern>~s "neomutt bulk"<enter><sync-mailbox><quit>')
@@ -731,6 +737,7 @@ def neomutt_index_over_imaps():
     assert not [subject for subject in inbox if subject.startswith("neomutt bulk")], inbox
     assert "neomutt file away" in subjects("bob", "Archive"), subjects("bob", "Archive")
     assert subjects("bob", "Entw&APw-rfe") == ["neomutt keep"]  # made by COPY's TRYCREATE, named in UTF-8
+    assert subjects("bob", "Found") == ["neomutt umlaut"]  # the quoted-printable body decoded for SEARCH BODY
 
 
 @h.test
