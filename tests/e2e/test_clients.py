@@ -33,9 +33,10 @@ PW = "secret-pw"
 USERS = {"alice": ("Alice", "Smith"), "bob": ("Bob", "Jones"), "carol": ("Carol", "White"),
          "dave": ("Dave", "Brown"), "erin": ("Erin", "Gray"), "frank": ("Frank", "Green"), "grace": ("Grace", "Hall"),
          "heidi": ("Heidi", "Klein"), "ivan": ("Ivan", "Moss"), "judy": ("Judy", "Ness"),
-         "kate": ("Kate", "Long")}
+         "kate": ("Kate", "Long"), "mona": ("Mona", "Reed")}
 HOMED_ON_B = {"lena": ("Lena", "Park")}  # users of the second server, reached through the first one's proxy
 B = None  # the second server (joined to S) where HOMED_ON_B live
+MOVED_TO_B = set()  # users of S whose mailbox a test moved to B
 CYRUS = "/usr/lib/cyrus/bin"
 
 
@@ -65,7 +66,8 @@ def out(p):
 
 def imap(login):
     """An IMAP session of login on the server that holds the mailbox (the clients under test connect to S)."""
-    m = imaplib.IMAP4("127.0.0.1", (B if login in HOMED_ON_B else S).ports["imap"], timeout=20)
+    home = B if login in HOMED_ON_B or login in MOVED_TO_B else S
+    m = imaplib.IMAP4("127.0.0.1", home.ports["imap"], timeout=20)
     m.login(login, PW)
     return m
 
@@ -864,6 +866,41 @@ def proxied_neomutt_index():
     inbox = {email.message_from_bytes(raw)["Subject"]: f for _, f, raw in folder("lena")}
     assert inbox.get("proxied neomutt keep") == {"\\Flagged"} and "proxied neomutt delete" not in inbox, inbox
     assert subjects("lena", "Kept") == ["proxied neomutt keep"]
+
+
+@h.test
+def mailbox_move_unseen_by_mbsync_and_fetchmail():
+    # `interchange user move` keeps UIDVALIDITY and UIDs: after the move, mbsync and fetchmail (UIDL) carry on through
+    # the proxy as if nothing happened: nothing fetched again, only the new mail
+    smtp_send("mona", "before the move")
+    append("mona", "Archive", "archived before", flags="(\\Seen)")
+    p, root = mbsync("IMAPS", "imaps", login="mona")
+    assert p.returncode == 0, out(p)[-3000:]
+    pulled = maildir(root)
+    run = ("moving", "POP3", "pop3", "mona", True, False)
+    fetch(*run, send=[], expect=["before the move"])
+    before, status = server_state("mona")
+    p = S.cli("user", "move", "mona", "--to", B.hostname, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    MOVED_TO_B.add("mona")
+    assert server_state("mona") == (before, status), (server_state("mona"), before, status)  # as it was, on B
+    smtp_send("mona", "after the move")  # relayed by S to B
+
+    def via_s():  # S's daemons learn the new home a moment after its directory: until then they have the old copy
+        m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=20)
+        try:
+            m.login("mona", PW)
+            m.select("INBOX", readonly=True)
+            return m.search(None, "SUBJECT", '"after the move"')[1][0]
+        finally:
+            m.logout()
+    assert h.wait_for(via_s, timeout=15, interval=0.2), "S does not proxy mona to B"
+    p, _ = mbsync("STARTTLS", "imap", login="mona")
+    assert p.returncode == 0, out(p)[-3000:]
+    pulled["INBOX"]["after the move"] = ""
+    assert maildir(root) == pulled, (maildir(root), pulled)
+    text, _ = fetch(*run, send=[], expect=["before the move", "after the move"])
+    assert "2 messages (1 seen)" in text, text[-3000:]
 
 if __name__ == "__main__":
     h.main("clients")
