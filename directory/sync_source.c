@@ -534,7 +534,12 @@ int sync_source_show(struct prov *p, const struct config *cfg, const char *name,
 		{ "Last change seen", "ixSyncLastChange", "none" },
 	};
 	buf_printf(out, "Sync source %s\n", name);
+	char *type = ldapu_get_first(ld, e, "ixSyncType");
+	int polls = type != NULL && strcmp(type, "ad") == 0; /* only sources without RFC 4533 are polled */
+	free(type);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		if (!polls && strcmp(rows[i].attr, "ixSyncPollSeconds") == 0)
+			continue;
 		char **v = ldapu_get_values(ld, e, rows[i].attr, NULL);
 		buf_printf(out, "  %-17s %s\n", rows[i].label, first_or(v, rows[i].dflt));
 		ldapu_values_free(&v);

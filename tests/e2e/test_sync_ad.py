@@ -142,7 +142,7 @@ def smtp_auth_ok(login, password):
 
 @test
 def users_sign_in_with_their_password_at_the_source():
-    assert "Sign-in           passthrough" in show(), show()
+    assert "Sign-in           passthrough" in show() and "Poll every (s)    1\n" in show(), show()
     imap = S.ports["imap"]
     assert wait_for(lambda: imap_login_ok(imap, "jdoe", "jdoe-at-corp"), timeout=15)
     assert not imap_login_ok(imap, "jdoe", "wrong") and "userpassword" not in user("jdoe")
