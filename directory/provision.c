@@ -611,6 +611,7 @@ int prov_user_show(struct prov *p, const char *login, struct buf *out, struct bu
 		"ixHomeServer",
 		"ixMailboxGuid",
 		"ixHideFromAddressBook",
+		"ixUserPrincipalName",
 		PROV_PERSON_ATTRS,
 		PROV_POSIX_ATTRS,
 		NULL,
@@ -641,6 +642,10 @@ int prov_user_show(struct prov *p, const char *login, struct buf *out, struct bu
 		char *hcn = home ? prov_rdn_value(home) : xstrdup("(none)");
 		buf_printf(out, "%-14s%s\n%-14s%s\n%-14s%s\n", "Home server:", hcn, "Mailbox GUID:", guid ? guid : "",
 			   "Hidden:", hidden != NULL && strcmp(hidden, "TRUE") == 0 ? "yes" : "no");
+		char *upn = ldapu_get_first(p->ld, e, "ixUserPrincipalName");
+		if (upn != NULL) /* Kerberos sign-in as this user (docs/sign-in.md) */
+			buf_printf(out, "%-14s%s\n", "Principal:", upn);
+		free(upn);
 		free(hcn);
 		free(cn);
 		free(home);

@@ -199,6 +199,7 @@ def user_principal_name_of_another_realm():
     assert not signs_in(env, "imap", "carol@" + OTHER)
     r = S.cli("kerberos", "principal", "carol", "carol@" + OTHER, check=True)
     assert "carol" in r.stdout
+    assert "Principal:    carol@" + OTHER in S.cli("user", "show", "carol", check=True).stdout
     r = S.cli("kerberos", "principal", "alice", "carol@" + OTHER)
     assert r.returncode != 0 and "already has" in r.stderr, r.stderr
     assert h.wait_for(lambda: signs_in(env, "imap", "carol@" + OTHER), timeout=10, interval=0.3)

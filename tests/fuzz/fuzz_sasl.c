@@ -1,6 +1,8 @@
 /* fuzz_sasl.c - fuzz target for the SASL messages we parse ourselves: strict base64 (a decoded string encodes back
- * to the same text) and whole PLAIN / LOGIN exchanges through Cyrus with our check function. The first byte picks
- * the mechanism and whether the connection is secure; the rest is lines (initial response, then steps). */
+ * to the same text), whole PLAIN / LOGIN exchanges through Cyrus with our check function, and OAUTHBEARER / XOAUTH2
+ * messages (ours) with a token check that knows one token. The first byte picks the mechanism and whether the
+ * connection is secure; the rest is lines (initial response, then steps). */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,30 @@ static int check(void *ctx, const char *user, const char *pass, size_t passlen)
 		       ? 0
 		       : IX_EAUTH;
 }
+
+/* The token "good" is alice's; any other is refused with a status. The authzid reaching here is within limits. */
+static int token_check(void *ctx, const char *authzid, const char *token, char **user_r, struct buf *status_r,
+		       struct buf *error_r)
+{
+	(void)ctx;
+	if (strlen(authzid) > IX_SASL_USER_MAX)
+		abort();
+	if (strcmp(token, "good") == 0) {
+		*user_r = xstrdup(FUZZ_SASL_USER);
+		return 0;
+	}
+	buf_append_str(status_r, "{\"status\":\"invalid_token\"}");
+	buf_append_str(error_r, "bad token");
+	return IX_EAUTH;
+}
+
+static bool token_enabled(void *ctx)
+{
+	(void)ctx;
+	return true;
+}
+
+static const struct ix_sasl_verifiers verifiers = { .token_enabled = token_enabled, .token = token_check };
 
 static void base64_roundtrip(const uint8_t *data, size_t size)
 {
@@ -71,6 +97,10 @@ static void exchange(uint8_t mode, const uint8_t *data, size_t size)
 	const char *mech = (mode & 1) != 0 ? "LOGIN" : "PLAIN";
 	if ((mode & 4) != 0)
 		mech = (mode & 8) != 0 ? "plain" : "CRAM-MD5";
+	if ((mode & 32) != 0) { /* bearer tokens */
+		ix_sasl_set_verifiers(s, &verifiers);
+		mech = (mode & 64) != 0 ? "XOAUTH2" : "OAUTHBEARER";
+	}
 	size_t next = 0;
 	char *initial = NULL;
 	if ((mode & 16) != 0 && count > 0) {
