@@ -145,6 +145,7 @@ DEB_PACKAGES += nsd
 DEB_PACKAGES += ldnsutils
 DEB_PACKAGES += libopendkim-dev
 DEB_PACKAGES += python3-dkim
+DEB_PACKAGES += libspf2-dev
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \

@@ -29,6 +29,8 @@ static const struct setting_def defs[SET_COUNT] = {
 					   "longest SMTP session, however busy (then 421 4.4.2)" },
 	[SET_SMTP_DATA_MAX_SECONDS] = { "smtp.data_max_seconds", 300, 1, 86400, "seconds",
 					"longest time to receive one message by DATA or BDAT (then 421 4.4.2)" },
+	[SET_SMTP_INBOUND_CHECKS] = { "smtp.inbound_checks", 1, 0, 1, "",
+				      "check SPF and DKIM of mail from outside into Authentication-Results (0: off)" },
 	[SET_QUEUE_LIFETIME] = { "queue.lifetime", 5 * 86400, 1, 60 * 86400, "seconds",
 				 "how long undeliverable mail is retried before it bounces" },
 	[SET_QUEUE_RETRY_FIRST] = { "queue.retry_first", 60, 1, 86400, "seconds", "first retry delay" },

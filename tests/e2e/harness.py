@@ -53,6 +53,21 @@ def skip(why):
     raise Skip(why)
 
 
+def debian_module(name):
+    """Imports the Python module name (dotted) of a Debian package (python3-dkim, python3-cryptography...), which
+    lives in Debian's own module folder that a python3 of its own (pyenv) lacks; None when it is not installed."""
+    import importlib
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        if "/usr/lib/python3/dist-packages" not in sys.path:
+            sys.path.append("/usr/lib/python3/dist-packages")
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            return None
+
+
 _port_locks = []
 PORT_RANGE = (10000, 32000)  # below the kernel's ephemeral range (32768-60999): no client connection takes one
 

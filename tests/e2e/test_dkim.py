@@ -10,19 +10,11 @@ import smtplib
 import stat
 import sys
 
-try:
-    import dkim
-except ImportError:
-    # python3-dkim (make deps) lives in Debian's own module folder, which a python3 of its own (pyenv) lacks
-    sys.path.append("/usr/lib/python3/dist-packages")
-    try:
-        import dkim
-    except ImportError:
-        dkim = None
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from smtp_sink import Sink  # noqa: E402
+
+dkim = h.debian_module("dkim")
 
 S = None
 SINK = None

@@ -76,10 +76,7 @@ size_t dsn_header_length(const char *msg, size_t len)
 	return lim;
 }
 
-/* Walks the header fields: calls fn for each with its name and raw (folded) value. */
-typedef bool field_fn(void *ctx, const char *name, size_t nlen, const char *val, size_t vlen);
-
-static void each_field(const char *msg, size_t len, field_fn *fn, void *ctx)
+void dsn_each_field(const char *msg, size_t len, dsn_field_fn *fn, void *ctx)
 {
 	size_t end = dsn_header_length(msg, len);
 	size_t i = 0;
@@ -145,7 +142,7 @@ bool dsn_header_value(const char *msg, size_t len, const char *name, char *out, 
 		out[0] = '\0';
 	if (out_size == 0)
 		return false;
-	each_field(msg, len, find_field, &f);
+	dsn_each_field(msg, len, find_field, &f);
 	return f.found;
 }
 
@@ -161,7 +158,7 @@ static bool count_received(void *ctx, const char *name, size_t nlen, const char 
 unsigned dsn_count_received(const char *msg, size_t len)
 {
 	unsigned n = 0;
-	each_field(msg, len, count_received, &n);
+	dsn_each_field(msg, len, count_received, &n);
 	return n;
 }
 
@@ -192,7 +189,7 @@ void dsn_with_return_path(const char *msg, size_t len, const char *sender, struc
 {
 	buf_printf(out, "Return-Path: <%s>\r\n", sender);
 	struct rewrite_ctx r = { msg, out, 0 };
-	each_field(msg, len, drop_return_path, &r);
+	dsn_each_field(msg, len, drop_return_path, &r);
 	buf_append(out, msg + r.copied, len - r.copied);
 }
 
@@ -210,7 +207,7 @@ static bool before_trace_end(void *ctx, const char *name, size_t nlen, const cha
 void dsn_header_insert(const char *msg, size_t len, const char *field, struct buf *out)
 {
 	struct rewrite_ctx r = { msg, out, 0 };
-	each_field(msg, len, before_trace_end, &r);
+	dsn_each_field(msg, len, before_trace_end, &r);
 	buf_append(out, msg, r.copied);
 	buf_append_str(out, field);
 	buf_append(out, msg + r.copied, len - r.copied);

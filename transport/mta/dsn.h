@@ -50,6 +50,11 @@ void dsn_status_from_reply(const char *reply, const char *def, char *out);
 /* Copies the unfolded value of the first field called name (case-insensitive), whitespace trimmed, control
  * bytes replaced by spaces, into out (truncated to out_size - 1). Returns true when the field exists. */
 bool dsn_header_value(const char *msg, size_t len, const char *name, char *out, size_t out_size);
+/* Walks the header fields in order: calls fn with each field's name and raw (folded) value, the value running to
+ * the end of the field, its line end included (so name to val + vlen is the whole field); stops when fn returns
+ * false. */
+typedef bool dsn_field_fn(void *ctx, const char *name, size_t nlen, const char *val, size_t vlen);
+void dsn_each_field(const char *msg, size_t len, dsn_field_fn *fn, void *ctx);
 /* Counts the Received: fields (loop detection). */
 unsigned dsn_count_received(const char *msg, size_t len);
 /* Length of the header block including the empty line that ends it (len when there is no body). */

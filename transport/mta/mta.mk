@@ -1,10 +1,12 @@
 # transport/mta/ - the message transfer agent: the durable queue, DSNs, routing by the directory, the outbound
 # SMTP client (libmta.a) and the ix-mta daemon; their unit and fuzz tests.
 MTA_SRCS := transport/mta/queue.c transport/mta/dsn.c transport/mta/mta_route.c transport/mta/smtp_client.c \
-	transport/mta/dkim.c transport/mta/dkim_key.c
+	transport/mta/dkim.c transport/mta/dkim_key.c transport/mta/authres.c
 MTA_LIB := $(BUILD)/libmta.a
 # DKIM signing (transport/mta/dkim.c): what links it needs libopendkim
 DKIM_LIBS := -lopendkim
+# the checks on the way in (transport/mta/authres.c): libspf2 and libopendkim
+AUTHRES_LIBS := -lspf2 -lopendkim
 
 $(MTA_LIB): $(call objs,$(MTA_SRCS))
 	$(archive)
@@ -13,14 +15,15 @@ PROGRAMS += $(BUILD)/ix-mta
 $(BUILD)/ix-mta: $(call objs,transport/mta/mta_main.c transport/mta/mta.c) $(MTA_LIB) $$(SMTP_LIB) $$(DAEMON_DEPS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) $(DKIM_LIBS) -lresolv
 
-MTA_TESTS := test_queue test_dsn test_mta test_dkim
+MTA_TESTS := test_queue test_dsn test_mta test_dkim test_authres
 UNIT_TESTS += $(foreach t,$(MTA_TESTS),$(BUILD)/tests/unit/$(t))
 $(foreach t,$(MTA_TESTS),$(BUILD)/tests/unit/$(t)): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o \
 		$(BUILD)/tests/unit/test.o $(MTA_LIB) $$(SMTP_LIB) $$(NET_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) \
 		$$(STORE_LIB) $$(MIME_LIB) $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(DKIM_LIBS) -lresolv
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(AUTHRES_LIBS) -lresolv
 
 E2E_TESTS += tests/e2e/test_dkim.py
+E2E_TESTS += tests/e2e/test_authres.py
 
 # make bench: server CPU per message leaving the organisation, DKIM signing off and on
 BENCHES += $(BUILD)/bench-dkim

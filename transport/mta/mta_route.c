@@ -432,6 +432,17 @@ out:
 /* ---- MX lookup ---- */
 
 /* Replaces the resolver's name servers with those listed in path, when the file exists. */
+static void resolver_override(struct __res_state *rs, const char *path);
+
+int mta_res_init(struct __res_state *rs, const char *resolv_conf)
+{
+	memset(rs, 0, sizeof(*rs));
+	if (res_ninit(rs) != 0)
+		return -1;
+	resolver_override(rs, resolv_conf);
+	return 0;
+}
+
 static void resolver_override(struct __res_state *rs, const char *path)
 {
 	char *data;
@@ -460,12 +471,10 @@ size_t mta_mx_lookup(const char *domain, const char *resolv_conf, char **hosts, 
 	*temp_r = false;
 	unsigned char answer[NS_PACKETSZ * 4];
 	struct __res_state rs;
-	memset(&rs, 0, sizeof(rs));
-	if (res_ninit(&rs) != 0) {
+	if (mta_res_init(&rs, resolv_conf) != 0) {
 		*temp_r = true;
 		return 0;
 	}
-	resolver_override(&rs, resolv_conf);
 	int len = res_nquery(&rs, domain, ns_c_in, ns_t_mx, answer, sizeof(answer));
 	size_t n = 0;
 	if (len < 0) {

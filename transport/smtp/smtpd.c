@@ -4,6 +4,7 @@
 #include "transport/daemon/daemon.h"
 #include "transport/daemon/signin.h"
 #include "directory/signin_config.h"
+#include "transport/mta/authres.h"
 #include "transport/mta/dsn.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -35,7 +36,8 @@ struct sess {
 };
 
 struct job {
-	bool auth; /* an offloaded SASL step, not a delivery */
+	bool auth;                    /* an offloaded SASL step, not a delivery */
+	char helo[SMTP_HELO_MAX + 1]; /* the client's HELO/EHLO (for SPF) */
 	struct sess *ss;
 	struct smtp_session *s;
 	struct smtp_envelope env; /* a copy; what it points to stays valid until smtp_session_delivered */
@@ -61,6 +63,7 @@ struct smtpd {
 	struct client_count *clients;
 	size_t nclients;
 	struct throttle_guard *guard; /* failed logins per (address, account), address, account; used on the workers */
+	struct authres *authres;      /* SPF and DKIM of mail from outside (NULL: the libraries did not start) */
 	struct workpool *pool;
 	struct signin *signin; /* bearer tokens (OAUTHBEARER, XOAUTH2) */
 };
@@ -406,6 +409,7 @@ static void be_deliver(void *ctx, struct smtp_session *s, const struct smtp_sess
 	j->env = *env;
 	j->auth_user = info->auth_user != NULL ? xstrdup(info->auth_user) : NULL;
 	j->internal = from_our_server(ss->sd->d.dir, info);
+	snprintf(j->helo, sizeof(j->helo), "%s", info->helo);
 	job_push(ss->sd, j);
 }
 
@@ -472,6 +476,22 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 	unsigned hops = dsn_count_received(data, len);
 	if (hops > sd->set.v[SET_SMTP_MAX_HOPS])
 		return xstrdup("554 5.4.6 Too many hops: mail loop detected");
+	/* the checks on the way in: an Authentication-Results field of ours on mail from outside; one claiming to be
+	 * ours that came with a message from anyone but our own servers is removed */
+	struct buf checked = BUF_INIT;
+	const char *authserv_id = sd->d.cfg.domain;
+	if (!j->internal && j->auth_user == NULL && sd->authres != NULL && sd->set.v[SET_SMTP_INBOUND_CHECKS]) {
+		char from[SMTP_PATH_MAX_UTF8 + 1];
+		path_string(&env->mail->from, from, sizeof(from));
+		const struct authres_input in = { j->ss->peer, j->helo, from, data, len };
+		authres_check(sd->authres, &in, &checked);
+	} else if (!j->internal && authres_claims(authserv_id, data, len)) {
+		authres_strip(authserv_id, data, len, &checked);
+	}
+	if (checked.len > 0) {
+		data = checked.data;
+		len = checked.len;
+	}
 	/* submission tells the truth: the header From is the user's or one they may send as; on behalf adds Sender */
 	struct buf rewritten = BUF_INIT;
 	if (j->auth_user != NULL) {
@@ -479,6 +499,7 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 		if (!mta_check_header_from(sd->d.dir, j->auth_user, data, len, &sender, &refusal)) {
 			log_info("message from %s (%s) refused: %s", j->auth_user, j->ss->peer, buf_cstr(&refusal));
 			buf_free(&sender);
+			buf_free(&checked);
 			return buf_steal(&refusal);
 		}
 		if (sender.len > 0) {
@@ -518,6 +539,8 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 		dir_recipient_release(&r);
 		if (too_big) {
 			queue_msg_free(&q);
+			buf_free(&rewritten);
+			buf_free(&checked);
 			return xasprintf("552 5.2.3 Message too large for <%s>", tmp);
 		}
 	}
@@ -644,6 +667,7 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 		success_dsn(sd, &q, data, len, &t, delivered);
 done:
 	buf_free(&rewritten);
+	buf_free(&checked);
 	free(delivered);
 	buf_free(&err);
 	mta_targets_free(&t);
@@ -718,6 +742,14 @@ int smtpd_main(int argc, char **argv)
 	if (queue_dir_ensure(sd->qdir, &err) != 0)
 		fatal("%s", buf_cstr(&err));
 	sd->guard = throttle_guard_create(SMTPD_CLIENTS_MAX); /* before the settings: they set its limits */
+	{
+		char *rc = config_path(&sd->d.cfg, "resolv.conf");
+		if (authres_create(sd->d.cfg.domain, rc, &sd->authres, &err) != IX_OK) {
+			log_error("mail from outside is not checked (SPF, DKIM): %s", buf_cstr(&err));
+			buf_reset(&err);
+		}
+		free(rc);
+	}
 	daemon_watch_settings(&sd->d, on_settings, sd);
 	if (workpool_create(sd->d.loop, SMTPD_WORKERS, &sd->pool, &err) != 0)
 		fatal("%s", buf_cstr(&err));
@@ -740,6 +772,7 @@ int smtpd_main(int argc, char **argv)
 	listener_destroy(&sd->l_subs);
 	free(sd->clients);
 	throttle_guard_destroy(&sd->guard);
+	authres_destroy(&sd->authres);
 	free(sd->qdir);
 	buf_free(&err);
 	tls_ctx_destroy(&sd->tls_mx);

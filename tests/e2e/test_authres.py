@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+# test_authres.py - checks on the way in (issue 18): SPF (libspf2) and DKIM verification (libopendkim) of mail from
+# outside, written as Authentication-Results (RFC 8601) under the organisation's authserv-id, and fields that claim
+# that id removed. The SPF and DKIM key records are served by a real DNS server (Debian's nsd, on loopback; the
+# server is pointed at it by DATA/resolv.conf); the messages are signed by an independent signer (dkimpy, with keys
+# made by python3-cryptography) and sent with python3's smtplib and swaks; what was stored is read over IMAP.
+import base64
+import ctypes
+import imaplib
+import os
+import shutil
+import smtplib
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from dns_server import Nsd  # noqa: E402
+
+dkim = h.debian_module("dkim")
+serialization = h.debian_module("cryptography.hazmat.primitives.serialization")
+ed25519 = h.debian_module("cryptography.hazmat.primitives.asymmetric.ed25519")
+rsa = h.debian_module("cryptography.hazmat.primitives.asymmetric.rsa")
+
+S = None
+NS = None
+# This test runs in a network namespace of its own, where loopback also holds these documentation addresses: SPF
+# gives any loopback client a pass (libspf2), so the SMTP client that SPF judges comes from OUTSIDE to the server at
+# SERVER_IP.
+SERVER_IP = "192.0.2.7"
+OUTSIDE = "198.51.100.7"
+PW = "secret-pw"
+KEYS = {}  # selector -> (private key for dkimpy, algorithm)
+LOG_PREFIX = "authres"
+
+
+def txt(value):
+    """A TXT record's value as zone-file strings of at most 255 bytes."""
+    return " ".join('"%s"' % value[i:i + 255] for i in range(0, len(value), 255))
+
+
+def make_keys():
+    """An RSA-2048 and an Ed25519 key for sender.test; returns the zone lines of their records."""
+    r = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    KEYS["rsa1"] = (r.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()), b"rsa-sha256")
+    rpub = base64.b64encode(r.public_key().public_bytes(serialization.Encoding.DER,
+                                                        serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    e = ed25519.Ed25519PrivateKey.generate()
+    KEYS["ed1"] = (base64.b64encode(e.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                                    serialization.NoEncryption())), b"ed25519-sha256")
+    epub = base64.b64encode(e.public_key().public_bytes(serialization.Encoding.Raw,
+                                                        serialization.PublicFormat.Raw)).decode()
+    return ("rsa1._domainkey.sender.test. IN TXT %s\ned1._domainkey.sender.test. IN TXT %s\n" %
+            (txt("v=DKIM1; k=rsa; p=" + rpub), txt("v=DKIM1; k=ed25519; p=" + epub)))
+
+
+def message(frm, subject, extra=""):
+    return ("From: %s\r\nTo: alice.smith@example.com\r\nSubject: %s\r\nMessage-ID: <%s@test>\r\n%s\r\nhello\r\n" %
+            (frm, subject, subject.replace(" ", "-"), extra)).encode()
+
+
+def signed(msg, selectors=("rsa1", "ed1"), domain=b"sender.test"):
+    """msg with a DKIM-Signature per selector (dkimpy), each over the message as given."""
+    sigs = b""
+    for sel in selectors:
+        key, alg = KEYS.get(sel, KEYS["rsa1"])
+        sigs += dkim.sign(msg, sel.encode(), domain, key, signature_algorithm=alg,
+                          include_headers=[b"from", b"to", b"subject", b"message-id"])
+    return sigs + msg
+
+
+def send(sender, data, helo=None):
+    """sender sends data to alice from OUTSIDE."""
+    c = smtplib.SMTP(SERVER_IP, S.ports["smtp"], timeout=30, source_address=(OUTSIDE, 0))
+    c.ehlo(helo or "client.outside.test")
+    c.sendmail(sender, ["alice.smith@example.com"], data)
+    c.quit()
+
+
+def own_network():
+    """Moves this process (and what it starts from now on) into a new network namespace with loopback up and the
+    addresses SERVER_IP and OUTSIDE on it; skips where that is not allowed."""
+    if shutil.which("ip") is None:
+        h.skip("ip is not installed (Debian package iproute2)")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET
+        h.skip("cannot make a network namespace (unshare: %s)" % os.strerror(ctypes.get_errno()))
+    for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", SERVER_IP + "/32", "dev", "lo"],
+                ["ip", "addr", "add", OUTSIDE + "/32", "dev", "lo"]):
+        h.run(cmd, check=True)
+
+
+def header(subject, timeout=15):
+    """The header block alice's copy of subject was stored with (IMAP), unfolded into lines."""
+    def fetch():
+        m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=10)
+        try:
+            m.login("alice", PW)
+            m.select("INBOX", readonly=True)
+            typ, data = m.search(None, "SUBJECT", '"%s"' % subject)
+            ids = data[0].split() if typ == "OK" else []
+            return ids and m.fetch(ids[-1], "(BODY.PEEK[HEADER])")[1][0][1].decode("utf-8", "replace")
+        finally:
+            m.logout()
+    hdr = h.wait_for(fetch, timeout=timeout, interval=0.1)
+    assert hdr, "%s was not delivered: %s" % (subject, S.log("smtpd")[-1000:])
+    return hdr.replace("\r\n\t", " ").replace("\r\n ", " ").split("\r\n")
+
+
+def results(lines):
+    """The Authentication-Results values of a header, in order."""
+    return [l.split(":", 1)[1].strip() for l in lines if l.lower().startswith("authentication-results:")]
+
+
+@h.setup
+def setup():
+    global S, NS
+    if None in (dkim, serialization, ed25519, rsa):
+        h.skip("dkimpy or python3-cryptography is not installed (Debian packages python3-dkim, python3-cryptography)")
+    own_network()
+    NS = Nsd({"sender.test": 'sender.test. IN TXT "v=spf1 ip4:%s -all"\n' % OUTSIDE + make_keys(),
+              "forged.test": 'forged.test. IN TXT "v=spf1 ip4:192.0.2.1 -all"\n',
+              "soft.test": 'soft.test. IN TXT "v=spf1 ~all"\n',
+              "nospf.test": "nospf.test. IN A 192.0.2.9\n"})
+    assert NS.ask("TXT", "ed1._domainkey.sender.test").startswith('"v=DKIM1; k=ed25519;')
+    S = h.System(start=False, extra=["--listen", "0.0.0.0"])
+    with open(os.path.join(S.data, "resolv.conf"), "w") as f:
+        f.write("nameserver 127.0.0.1 %d\n" % NS.port)
+    S.start()
+    S.cli("user", "add", "alice", "--given", "Alice", "--surname", "Smith", "--password", PW, check=True)
+    assert h.wait_for(lambda: h.imap_login_ok(S.ports["imap"], "alice", PW), timeout=15)
+
+
+@h.test
+def spf_pass_and_both_signatures_pass():
+    send("someone@sender.test", signed(message("Some One <someone@sender.test>", "all good")))
+    lines = header("all good")
+    assert lines[0].startswith("Return-Path:") and lines[1].startswith("Authentication-Results: example.com;"), \
+        lines[:3]
+    ar = results(lines)
+    assert len(ar) == 1, ar
+    a = ar[0]
+    assert "spf=pass (client-ip %s, helo client.outside.test)" % OUTSIDE in a and "smtp.mailfrom=someone@sender.test" in a, a
+    assert a.count("dkim=pass") == 2, a
+    assert "header.d=sender.test header.s=rsa1 header.a=rsa-sha256 header.b=" in a, a
+    assert "header.d=sender.test header.s=ed1 header.a=ed25519-sha256 header.b=" in a, a
+
+
+@h.test
+def spf_fail_and_unsigned():
+    send("boss@forged.test", message("boss@forged.test", "forged sender"))
+    a = results(header("forged sender"))[0]
+    assert "spf=fail" in a and "smtp.mailfrom=boss@forged.test" in a and "dkim=none" in a, a
+
+
+@h.test
+def spf_none_softfail_and_null_sender():
+    send("x@nospf.test", message("x@nospf.test", "no spf record"))
+    assert "spf=none" in results(header("no spf record"))[0]
+    send("x@soft.test", message("x@soft.test", "soft record"))
+    assert "spf=softfail" in results(header("soft record"))[0]
+    send("", message("MAILER-DAEMON@sender.test", "null sender"), helo="mx.sender.test")
+    a = results(header("null sender"))[0]
+    assert "smtp.helo=mx.sender.test" in a and "smtp.mailfrom" not in a, a
+
+
+@h.test
+def dkim_fail_and_missing_key():
+    data = signed(message("someone@sender.test", "tampered")).replace(b"hello\r\n", b"hello, changed\r\n")
+    send("someone@sender.test", data)
+    a = results(header("tampered"))[0]
+    assert a.count("dkim=fail") == 2 and "header.s=rsa1" in a and "header.s=ed1" in a, a
+    data = signed(message("someone@sender.test", "no such key"), selectors=("gone",))
+    send("someone@sender.test", data)
+    a = results(header("no such key"))[0]
+    assert "dkim=permerror" in a and "header.s=gone" in a, a
+
+
+@h.test
+def claims_of_our_authserv_id_are_removed():
+    forged = ("Authentication-Results: example.com; dkim=pass header.d=bank.test\r\n"
+              "Authentication-Results:  (made up) EXAMPLE.COM;\r\n spf=pass\r\n"
+              "Authentication-Results: mx.other.test; spf=pass smtp.mailfrom=x@other.test\r\n")
+    send("someone@sender.test", message("someone@sender.test", "with claims", extra=forged))
+    ar = results(header("with claims"))
+    assert len(ar) == 2 and ar[0].startswith("example.com;") and "bank.test" not in ar[0], ar
+    assert ar[1].startswith("mx.other.test;"), ar  # another's results are kept
+    # from a logged-in user: removed too, and nothing of ours added (swaks, over submission)
+    if shutil.which("swaks") is None:
+        h.skip("swaks is not installed (Debian package swaks)")
+    p = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % S.ports["submission"], "--tls", "--auth", "PLAIN",
+                        "--auth-user", "alice", "--auth-password", PW, "--from", "alice.smith@example.com",
+                        "--to", "alice.smith@example.com", "--header", "Subject: claims from inside",
+                        "--header", "Authentication-Results: example.com; dkim=pass header.d=bank.test"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert results(header("claims from inside")) == [], header("claims from inside")
+
+
+@h.test
+def checks_can_be_turned_off():
+    S.set_live("smtp.inbound_checks", 0, services=("smtpd",))
+    send("boss@forged.test", message("boss@forged.test", "unchecked",
+                                     extra="Authentication-Results: example.com; spf=pass\r\n"))
+    assert results(header("unchecked")) == []  # no results of ours, and the claim removed all the same
+    S.set_live("smtp.inbound_checks", 1, services=("smtpd",))
+
+
+if __name__ == "__main__":
+    try:
+        h.main("authres")
+    finally:
+        if NS is not None:
+            NS.stop()

@@ -1,0 +1,38 @@
+/* test_authres.c - unit tests for the Authentication-Results fields that claim our authserv-id (found and removed);
+ * the checks themselves, against a real DNS server and signer, are tests/e2e/test_authres.py. */
+#include "tests/unit/test.h"
+#include "transport/mta/authres.h"
+
+#include <string.h>
+
+static const char msg[] =
+	"Received: from x by y\r\n"
+	"Authentication-Results: example.com; spf=pass\r\n"
+	"Authentication-Results: (a comment (nested)) EXAMPLE.com;\r\n\tdkim=pass header.d=bank.test\r\n"
+	"Authentication-Results: example.com.evil.test; spf=pass\r\n"
+	"Authentication-Results: mx.other.test; dkim=pass\r\n"
+	"authentication-results:example.com (no result)\r\n"
+	"Subject: Authentication-Results: example.com; in a subject\r\n"
+	"\r\n"
+	"Authentication-Results: example.com; in the body\r\n";
+
+static void claims_found_and_removed(void)
+{
+	test_assert(authres_claims("example.com", msg, strlen(msg)));
+	test_assert(!authres_claims("example.org", msg, strlen(msg)));
+	struct buf out = BUF_INIT;
+	authres_strip("example.com", msg, strlen(msg), &out);
+	test_assert(strcmp(buf_cstr(&out), "Received: from x by y\r\n"
+					   "Authentication-Results: example.com.evil.test; spf=pass\r\n"
+					   "Authentication-Results: mx.other.test; dkim=pass\r\n"
+					   "Subject: Authentication-Results: example.com; in a subject\r\n"
+					   "\r\n"
+					   "Authentication-Results: example.com; in the body\r\n") == 0);
+	buf_reset(&out);
+	/* nothing to remove: the message as it is */
+	authres_strip("example.org", msg, strlen(msg), &out);
+	test_assert(out.len == strlen(msg) && memcmp(out.data, msg, out.len) == 0);
+	buf_free(&out);
+}
+
+TEST_MAIN("authres", TEST_CASE(claims_found_and_removed))

@@ -1,0 +1,392 @@
+/* authres.c - SPF through libspf2 (with a DNS layer of ours, so it asks the name servers the MTA asks) and DKIM
+ * verification through libopendkim (its key lookup ours, likewise); the results as an Authentication-Results field.
+ * The one boundary where those libraries' results become ours. */
+#include "transport/mta/authres.h"
+#include "common/err.h"
+#include "common/util.h"
+#include "transport/mta/dsn.h"
+#include "transport/mta/mta.h"
+
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <opendkim/dkim.h>
+#include <resolv.h>
+#include <spf2/spf.h>
+#include <spf2/spf_dns_cache.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct authres {
+	char *id;
+	char *resolv_conf;
+	SPF_dns_server_t *dns; /* our layer: the libspf2 cache layer sits on it */
+	SPF_dns_server_t *cache;
+	SPF_server_t *spf;
+	DKIM_LIB *dkim;
+};
+
+/* ---- DNS ---- */
+
+/* One resolver state per thread (res_nquery is not to be shared), made with the MTA's name servers. */
+static __thread struct __res_state dns_state;
+static __thread bool dns_ready;
+
+/* res_nquery with this thread's state; *herr_r the resolver's h_errno on failure. */
+static int dns_query(const struct authres *a, const char *name, int type, unsigned char *ans, int size, int *herr_r)
+{
+	if (!dns_ready) {
+		if (mta_res_init(&dns_state, a->resolv_conf) != 0) {
+			*herr_r = TRY_AGAIN;
+			return -1;
+		}
+		dns_state.retrans = 2; /* seconds; a message waits for its checks */
+		dns_state.retry = 2;
+		dns_ready = true;
+	}
+	int n = res_nquery(&dns_state, name, ns_c_in, type, ans, size);
+	*herr_r = n < 0 ? dns_state.res_h_errno : NETDB_SUCCESS;
+	return n;
+}
+
+/* Appends the character-strings of a TXT record's data to out. */
+static void txt_append(const unsigned char *rd, size_t len, struct buf *out)
+{
+	for (size_t i = 0; i < len;) {
+		size_t n = rd[i++];
+		if (n > len - i)
+			n = len - i;
+		buf_append(out, rd + i, n);
+		i += n;
+	}
+}
+
+/* libspf2's lookup, answered by our resolver. */
+static SPF_dns_rr_t *spf_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type, int should_cache)
+{
+	(void)should_cache;
+	const struct authres *a = srv->hook;
+	unsigned char ans[AUTHRES_DNS_MAX];
+	int herr;
+	int n = dns_query(a, domain, type, ans, sizeof(ans), &herr);
+	ns_msg h;
+	if (n < 0 || ns_initparse(ans, n, &h) < 0) {
+		int st = n < 0 && (herr == HOST_NOT_FOUND || herr == NO_DATA) ? herr : TRY_AGAIN;
+		return SPF_dns_rr_new_init(srv, domain, type, 0, st);
+	}
+	SPF_dns_rr_t *rr = SPF_dns_rr_new_init(srv, domain, type, 0, NETDB_SUCCESS);
+	if (rr == NULL)
+		return NULL;
+	int cnt = 0;
+	for (int i = 0; i < ns_msg_count(h, ns_s_an); i++) {
+		ns_rr r;
+		if (ns_parserr(&h, ns_s_an, i, &r) < 0 || ns_rr_type(r) != type)
+			continue;
+		const unsigned char *rd = ns_rr_rdata(r);
+		size_t rdlen = ns_rr_rdlen(r);
+		char name[NS_MAXDNAME];
+		struct buf txt = BUF_INIT;
+		const void *data = NULL;
+		size_t dlen = 0;
+		switch (type) {
+		case ns_t_a:
+		case ns_t_aaaa:
+			if (rdlen != (type == ns_t_a ? 4u : 16u))
+				continue;
+			data = rd;
+			dlen = rdlen;
+			break;
+		case ns_t_mx:
+		case ns_t_ptr:
+			if (ns_name_uncompress(ns_msg_base(h), ns_msg_end(h), type == ns_t_mx ? rd + 2 : rd, name,
+					       sizeof(name)) < 0)
+				continue;
+			data = name;
+			dlen = strlen(name) + 1;
+			break;
+		case ns_t_txt:
+		case ns_t_spf:
+			txt_append(rd, rdlen, &txt);
+			buf_append_char(&txt, '\0');
+			data = txt.data;
+			dlen = txt.len;
+			break;
+		default: continue;
+		}
+		if (SPF_dns_rr_buf_realloc(rr, cnt, dlen) == SPF_E_SUCCESS) {
+			memcpy(rr->rr[cnt], data, dlen);
+			cnt++;
+		}
+		buf_free(&txt);
+		if (rr->ttl == 0 || (time_t)ns_rr_ttl(r) < rr->ttl)
+			rr->ttl = (time_t)ns_rr_ttl(r);
+	}
+	rr->num_rr = cnt;
+	if (cnt == 0)
+		rr->herrno = NO_DATA;
+	return rr;
+}
+
+/* libopendkim's key lookup: the TXT record SELECTOR._domainkey.DOMAIN, by our resolver. */
+static DKIM_CBSTAT dkim_key_lookup(DKIM *d, DKIM_SIGINFO *sig, u_char *buf, size_t buflen)
+{
+	const struct authres *a = dkim_get_user_context(d);
+	char name[NS_MAXDNAME];
+	snprintf(name, sizeof(name), "%s._domainkey.%s", (const char *)dkim_sig_getselector(sig),
+		 (const char *)dkim_sig_getdomain(sig));
+	unsigned char ans[AUTHRES_DNS_MAX];
+	int herr;
+	int n = dns_query(a, name, ns_t_txt, ans, sizeof(ans), &herr);
+	if (n < 0)
+		return herr == HOST_NOT_FOUND || herr == NO_DATA ? DKIM_CBSTAT_NOTFOUND : DKIM_CBSTAT_TRYAGAIN;
+	ns_msg h;
+	if (ns_initparse(ans, n, &h) < 0)
+		return DKIM_CBSTAT_TRYAGAIN;
+	for (int i = 0; i < ns_msg_count(h, ns_s_an); i++) {
+		ns_rr r;
+		if (ns_parserr(&h, ns_s_an, i, &r) < 0 || ns_rr_type(r) != ns_t_txt)
+			continue;
+		struct buf txt = BUF_INIT;
+		txt_append(ns_rr_rdata(r), ns_rr_rdlen(r), &txt);
+		bool fits = txt.len < buflen;
+		if (fits)
+			memcpy(buf, buf_cstr(&txt), txt.len + 1);
+		buf_free(&txt);
+		return fits ? DKIM_CBSTAT_CONTINUE : DKIM_CBSTAT_ERROR;
+	}
+	return DKIM_CBSTAT_NOTFOUND;
+}
+
+/* ---- setup ---- */
+
+int authres_create(const char *authserv_id, const char *resolv_conf, struct authres **a_r, struct buf *error_r)
+{
+	struct authres *a = xcalloc(1, sizeof(*a));
+	a->id = xstrdup(authserv_id);
+	a->resolv_conf = resolv_conf != NULL ? xstrdup(resolv_conf) : NULL;
+	a->dns = xcalloc(1, sizeof(*a->dns));
+	a->dns->lookup = spf_lookup;
+	a->dns->name = "interchange";
+	a->dns->hook = a;
+	a->cache = SPF_dns_cache_new(a->dns, NULL, 0, AUTHRES_SPF_CACHE_BITS);
+	a->spf = a->cache != NULL ? SPF_server_new_dns(a->cache, 0) : NULL;
+	a->dkim = dkim_init(NULL, NULL);
+	if (a->spf == NULL || a->dkim == NULL || dkim_set_key_lookup(a->dkim, dkim_key_lookup) != DKIM_STAT_OK) {
+		buf_append_str(error_r, a->spf == NULL ? "libspf2 cannot start" : "libopendkim cannot start");
+		authres_destroy(&a);
+		return IX_EIO;
+	}
+	*a_r = a;
+	return IX_OK;
+}
+
+void authres_destroy(struct authres **ap)
+{
+	struct authres *a = *ap;
+	if (a == NULL)
+		return;
+	if (a->spf != NULL)
+		SPF_server_free(a->spf); /* frees the cache layer, not ours (no destroy function) */
+	else if (a->cache != NULL)
+		SPF_dns_free(a->cache);
+	if (a->dkim != NULL)
+		dkim_close(a->dkim);
+	free(a->dns);
+	free(a->id);
+	free(a->resolv_conf);
+	free(a);
+	*ap = NULL;
+}
+
+/* ---- the checks ---- */
+
+/* An address or domain usable as a pvalue (RFC 8601 2.2): atext, dots and one @; else only its domain is given. */
+static const char *pvalue(const char *addr)
+{
+	for (const char *p = addr; *p != '\0'; p++) {
+		if (!(strchr("!#$%&'*+-/=?^_`{|}~.@", *p) != NULL || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+			return strrchr(addr, '@') != NULL ? strrchr(addr, '@') + 1 : "";
+	}
+	return addr;
+}
+
+static void spf_check(struct authres *a, const struct authres_input *in, struct buf *out)
+{
+	const char *result = "temperror";
+	SPF_request_t *req = SPF_request_new(a->spf);
+	SPF_response_t *resp = NULL;
+	bool ipv6 = strchr(in->client_ip, ':') != NULL;
+	const char *ip = strncasecmp(in->client_ip, "::ffff:", 7) == 0 && strchr(in->client_ip, '.') != NULL
+				 ? in->client_ip + 7
+				 : in->client_ip;
+	if (req != NULL && (ip != in->client_ip || !ipv6 ? SPF_request_set_ipv4_str(req, ip)
+							 : SPF_request_set_ipv6_str(req, ip)) == SPF_E_SUCCESS) {
+		if (in->helo[0] != '\0')
+			SPF_request_set_helo_dom(req, in->helo);
+		if (SPF_request_set_env_from(req, in->mail_from[0] != '\0' ? in->mail_from : in->helo) == 0) {
+			SPF_request_query_mailfrom(req, &resp);
+			result = resp != NULL ? SPF_strresult(SPF_response_result(resp)) : "temperror";
+		} else {
+			result = "none"; /* no identity to check (a null sender without HELO) */
+		}
+	}
+	/* libspf2's names are RFC 7208's but for the error results */
+	if (strcmp(result, "(invalid)") == 0 || strcmp(result, "error") == 0)
+		result = "temperror";
+	else if (strcmp(result, "unknown") == 0)
+		result = "permerror";
+	buf_printf(out, ";\r\n\tspf=%s (client-ip %s", result, in->client_ip);
+	if (in->helo[0] != '\0')
+		buf_printf(out, ", helo %s", pvalue(in->helo));
+	if (in->mail_from[0] != '\0')
+		buf_printf(out, ") smtp.mailfrom=%s", pvalue(in->mail_from));
+	else
+		buf_printf(out, ") smtp.helo=%s", pvalue(in->helo));
+	if (resp != NULL)
+		SPF_response_free(resp);
+	if (req != NULL)
+		SPF_request_free(req);
+}
+
+static const char *dkim_alg(DKIM_SIGINFO *sig)
+{
+	dkim_alg_t alg;
+	if (dkim_sig_getsignalg(sig, &alg) != DKIM_STAT_OK)
+		return NULL;
+	return alg == DKIM_SIGN_ED25519SHA256 ? "ed25519-sha256"
+	       : alg == DKIM_SIGN_RSASHA256   ? "rsa-sha256"
+	       : alg == DKIM_SIGN_RSASHA1     ? "rsa-sha1"
+					      : NULL;
+}
+
+static void dkim_check(struct authres *a, const struct authres_input *in, struct buf *out)
+{
+	DKIM_STAT st;
+	DKIM *d = dkim_verify(a->dkim, (const unsigned char *)"ix", NULL, &st);
+	if (d == NULL) {
+		buf_append_str(out, ";\r\n\tdkim=temperror (the verifier cannot start)");
+		return;
+	}
+	dkim_set_user_context(d, a);
+	st = dkim_chunk(d, (u_char *)in->msg, in->len);
+	if (st == DKIM_STAT_OK)
+		st = dkim_chunk(d, NULL, 0);
+	if (st == DKIM_STAT_OK || st == DKIM_STAT_NOSIG)
+		st = dkim_eom(d, NULL);
+	DKIM_SIGINFO **sigs = NULL;
+	int nsigs = 0;
+	if (dkim_getsiglist(d, &sigs, &nsigs) != DKIM_STAT_OK || nsigs == 0) {
+		buf_append_str(out, ";\r\n\tdkim=none");
+		dkim_free(d);
+		return;
+	}
+	for (int i = 0; i < nsigs && i < AUTHRES_DKIM_MAX; i++) {
+		DKIM_SIGINFO *sig = sigs[i];
+		unsigned flags = dkim_sig_getflags(sig);
+		int err = dkim_sig_geterror(sig);
+		const char *result, *why = NULL;
+		if ((flags & DKIM_SIGFLAG_PASSED) && dkim_sig_getbh(sig) == DKIM_SIGBH_MATCH) {
+			result = "pass";
+		} else if (err == DKIM_SIGERROR_KEYFAIL) {
+			result = "temperror";
+		} else if (err == DKIM_SIGERROR_NOKEY || (flags & DKIM_SIGFLAG_IGNORE)) {
+			result = "permerror";
+		} else {
+			result = "fail";
+		}
+		if (strcmp(result, "pass") != 0)
+			why = err != DKIM_SIGERROR_OK                   ? dkim_sig_geterrorstr(err)
+			      : dkim_sig_getbh(sig) != DKIM_SIGBH_MATCH ? "body hash did not verify"
+									: "signature did not verify";
+		buf_printf(out, ";\r\n\tdkim=%s", result);
+		if (why != NULL)
+			buf_printf(out, " (%s)", why);
+		const char *dom = (const char *)dkim_sig_getdomain(sig), *sel = (const char *)dkim_sig_getselector(sig);
+		if (dom != NULL)
+			buf_printf(out, " header.d=%s", pvalue(dom));
+		if (sel != NULL)
+			buf_printf(out, " header.s=%s", pvalue(sel));
+		const char *alg = dkim_alg(sig);
+		if (alg != NULL)
+			buf_printf(out, " header.a=%s", alg);
+		char b[16];
+		size_t blen = sizeof(b);
+		if (dkim_get_sigsubstring(d, sig, b, &blen) == DKIM_STAT_OK && blen < sizeof(b)) {
+			b[blen] = '\0';
+			buf_printf(out, " header.b=%s", b);
+		}
+	}
+	dkim_free(d);
+}
+
+void authres_check(struct authres *a, const struct authres_input *in, struct buf *out)
+{
+	buf_printf(out, "Authentication-Results: %s", a->id);
+	spf_check(a, in, out);
+	dkim_check(a, in, out);
+	buf_append_str(out, "\r\n");
+	authres_strip(a->id, in->msg, in->len, out);
+}
+
+/* ---- our authserv-id in fields that came with the message ---- */
+
+struct claim_ctx {
+	const char *id, *msg;
+	struct buf *out; /* NULL: only look */
+	size_t copied;
+	bool found;
+};
+
+/* Skips whitespace and (nested) comments. */
+static size_t skip_cfws(const char *v, size_t i, size_t len)
+{
+	int depth = 0;
+	for (; i < len; i++) {
+		if (v[i] == '(')
+			depth++;
+		else if (v[i] == ')' && depth > 0)
+			depth--;
+		else if (depth == 0 && v[i] != ' ' && v[i] != '\t' && v[i] != '\r' && v[i] != '\n')
+			break;
+	}
+	return i;
+}
+
+static bool each_claim(void *ctx, const char *name, size_t nlen, const char *val, size_t vlen)
+{
+	struct claim_ctx *c = ctx;
+	if (nlen != 22 || strncasecmp(name, "Authentication-Results", 22) != 0)
+		return true;
+	size_t s = skip_cfws(val, 0, vlen), e = s;
+	while (e < vlen && val[e] != ';' && val[e] != ' ' && val[e] != '\t' && val[e] != '\r' && val[e] != '\n' &&
+	       val[e] != '(')
+		e++;
+	size_t idlen = strlen(c->id);
+	if (e - s != idlen || strncasecmp(val + s, c->id, idlen) != 0)
+		return true;
+	c->found = true;
+	if (c->out == NULL)
+		return false;
+	size_t start = (size_t)(name - c->msg);
+	buf_append(c->out, c->msg + c->copied, start - c->copied);
+	c->copied = (size_t)(val + vlen - c->msg);
+	return true;
+}
+
+bool authres_claims(const char *authserv_id, const char *msg, size_t len)
+{
+	struct claim_ctx c = { authserv_id, msg, NULL, 0, false };
+	dsn_each_field(msg, len, each_claim, &c);
+	return c.found;
+}
+
+void authres_strip(const char *authserv_id, const char *msg, size_t len, struct buf *out)
+{
+	struct claim_ctx c = { authserv_id, msg, out, 0, false };
+	dsn_each_field(msg, len, each_claim, &c);
+	buf_append(out, msg + c.copied, len - c.copied);
+}

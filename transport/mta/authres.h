@@ -1,0 +1,47 @@
+/* authres.h - checks on the way in: SPF (RFC 7208, libspf2) and DKIM verification (RFC 6376, libopendkim) of mail
+ * from outside, written as an Authentication-Results field (RFC 8601) under the organisation's authserv-id; fields
+ * that claim that id and came with a message are removed (RFC 8601 5). */
+#ifndef IX_AUTHRES_H
+#define IX_AUTHRES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "common/buf.h"
+
+/* Largest DNS answer read. */
+#define AUTHRES_DNS_MAX 8192
+/* Bits of the SPF resolver's cache (libspf2's cache layer: 2^bits entries). */
+#define AUTHRES_SPF_CACHE_BITS 10
+/* Most DKIM signatures of one message reported (each is checked, a key lookup each). */
+#define AUTHRES_DKIM_MAX 8
+
+struct authres;
+/* The checker of one server: authserv_id names the organisation in the fields it writes (copied); resolv_conf (may be
+ * NULL) a file of "nameserver IP [PORT]" lines replacing the system's name servers when it exists (as the MTA's).
+ * Returns IX_OK or IX_EIO (libspf2 or libopendkim cannot start) with error_r. */
+int authres_create(const char *authserv_id, const char *resolv_conf, struct authres **a_r, struct buf *error_r);
+/* Frees; sets *a to NULL. NULL is ignored. */
+void authres_destroy(struct authres **a);
+
+struct authres_input {
+	const char *client_ip; /* the SMTP client's address, IPv4 or IPv6 text */
+	const char *helo;      /* its HELO/EHLO argument ("" when none) */
+	const char *mail_from; /* MAIL FROM ("" for the null sender) */
+	const char *msg;       /* the message, CRLF line ends */
+	size_t len;
+};
+/* Checks SPF (of MAIL FROM, or of the HELO name for the null sender) and every DKIM signature (at most
+ * AUTHRES_DKIM_MAX), then appends to out the Authentication-Results field ("AUTHSERV-ID; spf=RESULT
+ * smtp.mailfrom=...; dkim=RESULT header.d=... header.s=... header.a=... header.b=...", "dkim=none" without a
+ * signature) followed by the message without the fields that claim this authserv-id. Any thread; DNS is asked
+ * synchronously (the system resolver's timeouts). */
+void authres_check(struct authres *a, const struct authres_input *in, struct buf *out);
+
+/* Pure helpers (unit-tested). */
+/* True when the message's header block holds an Authentication-Results field whose authserv-id is authserv_id
+ * (case-insensitive; comments and whitespace before it skipped). */
+bool authres_claims(const char *authserv_id, const char *msg, size_t len);
+/* Appends msg to out without those fields. */
+void authres_strip(const char *authserv_id, const char *msg, size_t len, struct buf *out);
+
+#endif
