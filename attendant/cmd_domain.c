@@ -141,11 +141,15 @@ static int domain_dkim(const struct config *cfg, struct prov *p, void *ctx, stru
 	struct buf old = BUF_INIT, cur = BUF_INIT;
 	int ret = prov_domain_dkim_get(p, domain, &old, err);
 	if (ret == IX_OK && (old.len == 0 || rotate)) {
-		char stamp[32], values[2][128];
+		char base[32], stamp[40], values[2][128];
 		time_t now = time(NULL);
 		struct tm tm;
 		gmtime_r(&now, &tm);
-		strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm);
+		strftime(base, sizeof(base), "%Y%m%d%H%M%S", &tm);
+		snprintf(stamp, sizeof(stamp), "%s", base);
+		/* a rotation within the same second still gets selectors of its own */
+		for (char c = 'a'; strstr(buf_cstr(&old), stamp) != NULL && c <= 'z'; c++)
+			snprintf(stamp, sizeof(stamp), "%s%c", base, c);
 		ret = make_key(cfg, domain, DKIM_ALG_ED25519, stamp, values[0], sizeof(values[0]), err);
 		if (ret == IX_OK)
 			ret = make_key(cfg, domain, DKIM_ALG_RSA, stamp, values[1], sizeof(values[1]), err);
