@@ -160,6 +160,10 @@ void slapd_schema_add_ordering(const char *ldif, struct buf *b);
  * "POSIX accounts and groups"); init loads it after interchange's schema, upgrade_posix adds it to older directories.
  * IX_OK, or an ix_err code with error_r when the file cannot be read or is not slapd 2.5's. */
 int slapd_nis_schema(struct buf *b, struct buf *error_r);
+/* The limits of every bound identity but the administrator's (olcLimits {1}): a search returns at most olcSizeLimit
+ * (500) entries, but paged results (RFC 2696), as address-book clients browse, go through the whole address book in
+ * pages of at most 500 (docs/directory.md "Sorting by name"). */
+#define SLAPD_USER_LIMITS "users size.pr=500 size.prtotal=unlimited"
 /* The index of the POSIX lookups sssd makes (by uidNumber, by gidNumber). */
 #define SLAPD_POSIX_INDEX "uidNumber,gidNumber eq"
 

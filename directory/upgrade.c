@@ -786,6 +786,32 @@ static int gate_upgrade(const struct config *cfg, LDAP *ld, unsigned *changes_r,
 	return ret;
 }
 
+/* Adds the limits SLAPD_USER_LIMITS (paged browsing of the whole address book) when no olcLimits names users. */
+static int user_limits_upgrade(LDAP *ld, unsigned *changes_r, struct buf *error_r)
+{
+	static const char *const attrs[] = { "olcLimits", NULL };
+	LDAPMessage *res = NULL;
+	int ret = ldapu_search(ld, "olcDatabase={1}mdb,cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res,
+			       error_r);
+	if (ret != IX_OK)
+		return ret;
+	char **limits = ldapu_get_values(ld, ldap_first_entry(ld, res), "olcLimits", NULL);
+	ldap_msgfree(res);
+	int has = 0;
+	for (char **v = limits; *v != NULL; v++)
+		has |= strstr(*v, "users ") != NULL;
+	ldapu_values_free(&limits);
+	if (has)
+		return IX_OK;
+	char *v[] = { (char *)SLAPD_USER_LIMITS, NULL };
+	LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcLimits", .mod_values = v };
+	LDAPMod *mods[] = { &m, NULL };
+	ret = ldapu_modify(ld, "olcDatabase={1}mdb,cn=config", mods, error_r);
+	if (ret == IX_OK)
+		(*changes_r)++;
+	return ret;
+}
+
 int upgrade_address_book(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
 {
 	*changes_r = 0;
@@ -796,6 +822,8 @@ int upgrade_address_book(const struct config *cfg, unsigned *changes_r, struct b
 	ret = direct_reports_upgrade(ld, changes_r, error_r);
 	if (ret == IX_OK)
 		ret = gate_upgrade(cfg, ld, changes_r, error_r);
+	if (ret == IX_OK)
+		ret = user_limits_upgrade(ld, changes_r, error_r);
 	if (ret == IX_OK) {
 		struct buf first_app = BUF_INIT;
 		slapd_application_acl(cfg, 0, &first_app);

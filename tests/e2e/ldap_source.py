@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 from harness import ENV, entries, free_ports, run, wait_for
 
@@ -15,9 +16,14 @@ class Source:
     ADMIN = "cn=admin,dc=corp,dc=test"
     PASSWORD = "corp-secret"
 
-    def __init__(self, schemas=(), syncprov=True):
+    def __init__(self, schemas=(), syncprov=True, suffix=None, modules=(), database=(), overlays=(), load=None):
         """schemas: more schema files to include, after core, cosine and inetorgperson (a name alone is one of
-        Debian's in /etc/ldap/schema); syncprov: whether the source offers RFC 4533."""
+        Debian's in /etc/ldap/schema); syncprov: whether the source offers RFC 4533; suffix: another than SUFFIX
+        (the administrator is cn=admin under it); modules: more of slapd's modules to load; database: more lines of
+        the database's entry (olcAccess, olcLimits...); overlays: more overlays on it, by name, after syncprov;
+        load: LDIF loaded with slapadd before slapd starts (the seconds it took in loaded_seconds)."""
+        if suffix is not None:
+            self.SUFFIX, self.ADMIN = suffix, "cn=admin," + suffix
         self.base = tempfile.mkdtemp(prefix="ixsrc-", dir="/tmp")
         self.port = free_ports(1)[0]
         self.uri = "ldap://127.0.0.1:%d/" % self.port
@@ -36,7 +42,7 @@ cn: module{{0}}
 olcModulePath: /usr/lib/ldap
 olcModuleLoad: back_mdb
 olcModuleLoad: syncprov
-
+{modules}
 dn: cn=schema,cn=config
 objectClass: olcSchemaConfig
 cn: schema
@@ -64,12 +70,22 @@ olcRootDN: {admin}
 olcRootPW: {pw}
 olcDbIndex: objectClass eq
 olcDbIndex: entryUUID,entryCSN eq
-""".format(base=self.base, data=data, suffix=self.SUFFIX, admin=self.ADMIN, pw=self.PASSWORD, includes="\n".join(
-            "include: file://" + (f if f.startswith("/") else "/etc/ldap/schema/" + f) for f in schemas))
-        if syncprov:
-            ldif += ("\ndn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
-                     "objectClass: olcSyncProvConfig\nolcOverlay: {0}syncprov\n")
+{database}""".format(base=self.base, data=data, suffix=self.SUFFIX, admin=self.ADMIN, pw=self.PASSWORD, includes="\n".join(
+            "include: file://" + (f if f.startswith("/") else "/etc/ldap/schema/" + f) for f in schemas),
+            modules="".join("olcModuleLoad: %s\n" % m for m in modules), database="".join(l + "\n" for l in database))
+        stack = (["syncprov"] if syncprov else []) + list(overlays)
+        for i, name in enumerate(stack):
+            kind = {"syncprov": "olcSyncProvConfig", "sssvlv": "olcSssVlvConfig"}.get(name, "olcOverlayConfig")
+            ldif += ("\ndn: olcOverlay={%d}%s,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
+                     "objectClass: %s\nolcOverlay: {%d}%s\n" % (i, name, kind, i, name))
         run(["slapadd", "-n0", "-F", conf], check=True, input=ldif)
+        if load is not None:
+            path = os.path.join(self.base, "load.ldif")
+            with open(path, "w") as f:
+                f.write(load)
+            t0 = time.monotonic()
+            run(["slapadd", "-q", "-n1", "-F", conf, "-l", path], check=True, timeout=600)
+            self.loaded_seconds = time.monotonic() - t0
         self.start()
 
     def start(self):
