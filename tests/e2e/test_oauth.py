@@ -48,10 +48,11 @@ def write_jwks(path, kids):
     KEYS.write_jwks(path, kids)
 
 
-def curl(proto, token, user="alice@example.com", mech=None):
-    """curl signing in over proto (imap, pop3, smtp: submission) with token; returns the completed process."""
+def curl(proto, token, user="alice@example.com", mech=None, src="127.0.0.1"):
+    """curl signing in over proto (imap, pop3, smtp: submission) with token from address src; returns the completed
+    process."""
     port = {"imap": S.ports["imap"], "pop3": S.ports["pop3"], "smtp": S.ports["submission"]}[proto]
-    cmd = ["curl", "-sS", "--max-time", "20", "-u", user + ":", "--oauth2-bearer", token]
+    cmd = ["curl", "-sS", "--max-time", "20", "--interface", src, "-u", user + ":", "--oauth2-bearer", token]
     if mech:
         cmd += ["--login-options", "AUTH=" + mech]
     if proto == "smtp":
@@ -185,6 +186,24 @@ def bad_tokens_are_refused():
                    "no key with id stranger", "bad signature", "not valid yet", "no expiry",
                    "not a mailbox user here"):
         assert reason in log, reason
+
+
+@h.test
+def refused_tokens_count_toward_the_address_block():
+    # as wrong passwords do: past auth.max_address_failures the address is blocked, a good token included
+    services = ("smtpd", "imapd", "pop3d")
+    S.set_live("auth.max_address_failures", 3, services=services)
+    try:
+        for proto, src, other in (("smtp", "127.0.0.3", "127.0.0.6"), ("imap", "127.0.0.4", "127.0.0.7"),
+                                  ("pop3", "127.0.0.5", "127.0.0.8")):
+            for _ in range(3):
+                assert curl(proto, mint("rsa-1", aud="nope"), src=src).returncode != 0
+            r = curl(proto, mint("rsa-1"), src=src)
+            assert r.returncode != 0, (proto, r.stdout)
+            assert signs_in(proto, mint("rsa-1"), src=other), proto  # another address is not blocked
+        S.wait_log("smtpd", "authentication from 127.0.0.3 refused: temporarily blocked")
+    finally:
+        S.set_live("auth.max_address_failures", 1000, services=services)
 
 
 @h.test

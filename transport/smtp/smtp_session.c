@@ -561,6 +561,8 @@ static void cmd_starttls(struct smtp_session *s, const struct smtp_command *cmd)
 	transaction_reset(s);
 }
 
+#define AUTH_BLOCKED_REPLY "454 4.7.0 Temporarily blocked after too many failed logins; try again later"
+
 static void auth_result(struct smtp_session *s, int r, struct buf *challenge, const char *why)
 {
 	switch (r) {
@@ -580,12 +582,14 @@ static void auth_result(struct smtp_session *s, int r, struct buf *challenge, co
 	log_info("smtp: %s authentication failed: %s", conn_peer(s->conn), why);
 	switch (r) {
 	case IX_SASL_CANCELLED: reply_error(s, "501 5.0.0 Authentication cancelled"); break;
-	case IX_EAUTH: reply_error(s, "535 5.7.8 Authentication credentials invalid"); break;
+	case IX_EAUTH:
+		if (s->cfg->auth_refused != NULL)
+			s->cfg->auth_refused(s->ctx);
+		reply_error(s, "535 5.7.8 Authentication credentials invalid");
+		break;
 	case IX_EPERM: reply_error(s, "538 5.7.11 Encryption required for requested authentication mechanism"); break;
 	case IX_EUNAVAIL: reply(s, "454 4.7.0 Temporary authentication failure"); break;
-	case IX_EBLOCKED:
-		reply_error(s, "454 4.7.0 Temporarily blocked after too many failed logins; try again later");
-		break;
+	case IX_EBLOCKED: reply_error(s, AUTH_BLOCKED_REPLY); break;
 	case IX_ELIMIT: reply_error(s, "500 5.5.6 Authentication exchange too long"); break;
 	default: reply_error(s, "501 5.5.2 Cannot decode response or unknown mechanism"); break;
 	}
@@ -655,6 +659,10 @@ static void cmd_auth(struct smtp_session *s, const struct smtp_command *cmd)
 	}
 	if (s->auth_user != NULL) {
 		reply_error(s, "503 5.5.1 Already authenticated");
+		return;
+	}
+	if (s->cfg->auth_blocked != NULL && s->cfg->auth_blocked(s->ctx)) {
+		reply_error(s, AUTH_BLOCKED_REPLY);
 		return;
 	}
 	char mech[32];

@@ -59,6 +59,14 @@ struct smtp_config {
 	 * thread, then smtp_session_offload_done(s) on the loop's thread. The session reads nothing meanwhile, and
 	 * check_password then runs on that other thread. */
 	void (*offload)(void *ctx, struct smtp_session *s);
+	/* Told, with the backend's ctx on the loop's thread, that AUTH was refused for bad credentials, after any
+	 * check_password call of the exchange (NULL: not told): so that a refusal with no password checked (a bearer
+	 * token, a Kerberos ticket) is counted by the backend's throttle too. A hook of the backend, kept here as
+	 * mail_check is. */
+	void (*auth_refused)(void *ctx);
+	/* Whether the client's address is blocked now (too many failed logins) before AUTH looks at any credentials
+	 * (NULL: never): answered 454 4.7.0 as a blocked password check is. */
+	bool (*auth_blocked)(void *ctx);
 	/* Told of every refusal of a sender, a recipient or a message (NULL: not told), with the backend's ctx: MAIL
 	 * refused (nrcpts 0), a RCPT refused (that one recipient), a message refused at its end or by its delivery
 	 * (every recipient of the transaction). reply is the reply line the client got. For the message tracking log. */

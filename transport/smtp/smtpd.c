@@ -32,6 +32,7 @@ struct sess {
 	struct listener *l;
 	char peer[64];
 	bool submission;
+	bool password_checked; /* be_check_password ran in this AUTH exchange (it counts its own failures) */
 	struct sess *prev, *next;
 };
 
@@ -69,6 +70,8 @@ struct smtpd {
 };
 
 static const struct smtp_backend backend;
+static void be_auth_refused(void *ctx);
+static bool be_auth_blocked(void *ctx);
 static const char *be_mail(void *ctx, const struct smtp_session_info *info, const struct smtp_mail *mail);
 static void be_offload(void *ctx, struct smtp_session *s);
 static void be_refused(void *ctx, const struct smtp_session_info *info, const struct smtp_rcpt *rcpts, size_t nrcpts,
@@ -100,6 +103,8 @@ static void apply_settings(struct smtpd *sd)
 	c.bare_lf = SMTP_BARE_LF_KEEP;
 	c.mail_check = be_mail;
 	c.offload = be_offload;
+	c.auth_refused = be_auth_refused;
+	c.auth_blocked = be_auth_blocked;
 	c.refused = be_refused;
 	c.tls = sd->tls_mx != NULL ? sd->tls_mx : sd->d.tls;
 	sd->cfg_smtp = c;
@@ -373,6 +378,7 @@ static int be_check_password(void *ctx, const char *user, const char *pass, size
 {
 	struct sess *ss = ctx;
 	struct smtpd *sd = ss->sd;
+	ss->password_checked = true;
 	if (strlen(pass) != passlen)
 		return IX_EAUTH;
 	enum throttle_block b = throttle_guard_check(sd->guard, ss->peer, user, (uint64_t)time(NULL));
@@ -395,6 +401,29 @@ static int be_check_password(void *ctx, const char *user, const char *pass, size
 	}
 	buf_free(&err);
 	return r == IX_OK ? 0 : r == IX_EAUTH || r == IX_EBLOCKED ? r : IX_EUNAVAIL;
+}
+
+/* A refused token or ticket counts against the client's address as a wrong password does (the account is not
+ * known). */
+static void be_auth_refused(void *ctx)
+{
+	struct sess *ss = ctx;
+	if (!ss->password_checked) {
+		unsigned n = throttle_guard_fail(ss->sd->guard, ss->peer, NULL, (uint64_t)time(NULL));
+		log_info("authentication from %s failed: token or ticket refused (%u failures in the window)", ss->peer,
+			 n);
+	}
+	ss->password_checked = false;
+}
+
+static bool be_auth_blocked(void *ctx)
+{
+	struct sess *ss = ctx;
+	enum throttle_block b = throttle_guard_check(ss->sd->guard, ss->peer, NULL, (uint64_t)time(NULL));
+	if (b != THROTTLE_FREE)
+		log_warn("authentication from %s refused: temporarily blocked (too many failed logins of %s)", ss->peer,
+			 throttle_block_text(b));
+	return b != THROTTLE_FREE;
 }
 
 static void job_push(struct smtpd *sd, struct job *j);
