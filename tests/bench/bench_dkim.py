@@ -8,12 +8,11 @@
 import os
 import smtplib
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
 import harness as h  # noqa: E402
-from bench_smtp import cpu_ticks, pids  # noqa: E402
+from bench_smtp import cpu_ticks, in_parallel, pids  # noqa: E402
 from smtp_sink import Sink  # noqa: E402
 
 N = int(os.environ.get("BENCH_DKIM_N", "2000"))
@@ -35,11 +34,7 @@ def submit(s, tag, n):
                        "From: Alice Smith <alice.smith@example.com>\r\nTo: peer@remote.test\r\nSubject: %s %d\r\n"
                        "Message-ID: <%s-%d@bench>\r\n\r\n%s" % (tag, i, tag, i, body))
         c.quit()
-    ts = [threading.Thread(target=worker, args=(k,)) for k in range(SESSIONS)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    in_parallel(worker, SESSIONS)
 
 
 def run(s, sink, tag, procs, hz):

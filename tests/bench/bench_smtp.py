@@ -7,6 +7,7 @@
 import os
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
@@ -37,6 +38,15 @@ def pids(s, name):
         if s.data in cmd or (name == "slapd" and s.base in cmd):
             mine.append(int(p))
     return mine
+
+
+def in_parallel(worker, n):
+    """Runs worker(0) .. worker(n - 1) on n threads and waits for them all."""
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
 
 
 def delivered(s):

@@ -4,8 +4,6 @@
 # that id removed. The SPF and DKIM key records are served by a real DNS server (Debian's nsd, on loopback; the
 # server is pointed at it by DATA/resolv.conf); the messages are signed by an independent signer (dkimpy, with keys
 # made by python3-cryptography) and sent with python3's smtplib and swaks; what was stored is read over IMAP.
-import base64
-import ctypes
 import imaplib
 import os
 import shutil
@@ -16,11 +14,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from dns_server import Nsd  # noqa: E402
-
-dkim = h.debian_module("dkim")
-serialization = h.debian_module("cryptography.hazmat.primitives.serialization")
-ed25519 = h.debian_module("cryptography.hazmat.primitives.asymmetric.ed25519")
-rsa = h.debian_module("cryptography.hazmat.primitives.asymmetric.rsa")
+from mail_auth import Signer, missing, own_network  # noqa: E402
 
 S = None
 NS = None
@@ -30,29 +24,8 @@ NS = None
 SERVER_IP = "192.0.2.7"
 OUTSIDE = "198.51.100.7"
 PW = "secret-pw"
-KEYS = {}  # selector -> (private key for dkimpy, algorithm)
+SENDER = None  # the keys of sender.test
 LOG_PREFIX = "authres"
-
-
-def txt(value):
-    """A TXT record's value as zone-file strings of at most 255 bytes."""
-    return " ".join('"%s"' % value[i:i + 255] for i in range(0, len(value), 255))
-
-
-def make_keys():
-    """An RSA-2048 and an Ed25519 key for sender.test; returns the zone lines of their records."""
-    r = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    KEYS["rsa1"] = (r.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()), b"rsa-sha256")
-    rpub = base64.b64encode(r.public_key().public_bytes(serialization.Encoding.DER,
-                                                        serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
-    e = ed25519.Ed25519PrivateKey.generate()
-    KEYS["ed1"] = (base64.b64encode(e.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                                    serialization.NoEncryption())), b"ed25519-sha256")
-    epub = base64.b64encode(e.public_key().public_bytes(serialization.Encoding.Raw,
-                                                        serialization.PublicFormat.Raw)).decode()
-    return ("rsa1._domainkey.sender.test. IN TXT %s\ned1._domainkey.sender.test. IN TXT %s\n" %
-            (txt("v=DKIM1; k=rsa; p=" + rpub), txt("v=DKIM1; k=ed25519; p=" + epub)))
 
 
 def message(frm, subject, extra=""):
@@ -60,14 +33,8 @@ def message(frm, subject, extra=""):
             (frm, subject, subject.replace(" ", "-"), extra)).encode()
 
 
-def signed(msg, selectors=("rsa1", "ed1"), domain=b"sender.test"):
-    """msg with a DKIM-Signature per selector (dkimpy), each over the message as given."""
-    sigs = b""
-    for sel in selectors:
-        key, alg = KEYS.get(sel, KEYS["rsa1"])
-        sigs += dkim.sign(msg, sel.encode(), domain, key, signature_algorithm=alg,
-                          include_headers=[b"from", b"to", b"subject", b"message-id"])
-    return sigs + msg
+def signed(msg, selectors=("rsa1", "ed1")):
+    return SENDER.sign(msg, selectors)
 
 
 def send(sender, data, helo=None):
@@ -76,19 +43,6 @@ def send(sender, data, helo=None):
     c.ehlo(helo or "client.outside.test")
     c.sendmail(sender, ["alice.smith@example.com"], data)
     c.quit()
-
-
-def own_network():
-    """Moves this process (and what it starts from now on) into a new network namespace with loopback up and the
-    addresses SERVER_IP and OUTSIDE on it; skips where that is not allowed."""
-    if shutil.which("ip") is None:
-        h.skip("ip is not installed (Debian package iproute2)")
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET
-        h.skip("cannot make a network namespace (unshare: %s)" % os.strerror(ctypes.get_errno()))
-    for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", SERVER_IP + "/32", "dev", "lo"],
-                ["ip", "addr", "add", OUTSIDE + "/32", "dev", "lo"]):
-        h.run(cmd, check=True)
 
 
 def header(subject, timeout=15):
@@ -115,11 +69,12 @@ def results(lines):
 
 @h.setup
 def setup():
-    global S, NS
-    if None in (dkim, serialization, ed25519, rsa):
-        h.skip("dkimpy or python3-cryptography is not installed (Debian packages python3-dkim, python3-cryptography)")
-    own_network()
-    NS = Nsd({"sender.test": 'sender.test. IN TXT "v=spf1 ip4:%s -all"\n' % OUTSIDE + make_keys(),
+    global S, NS, SENDER
+    if missing():
+        h.skip(missing())
+    own_network(SERVER_IP, OUTSIDE)
+    SENDER = Signer("sender.test")
+    NS = Nsd({"sender.test": 'sender.test. IN TXT "v=spf1 ip4:%s -all"\n' % OUTSIDE + SENDER.records,
               "forged.test": 'forged.test. IN TXT "v=spf1 ip4:192.0.2.1 -all"\n',
               "soft.test": 'soft.test. IN TXT "v=spf1 ~all"\n',
               "nospf.test": "nospf.test. IN A 192.0.2.9\n"})
