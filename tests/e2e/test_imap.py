@@ -899,6 +899,41 @@ def savedate_with_imaplib():
 
 
 @test
+def context_search_updates_with_imaplib():
+    """CONTEXT=SEARCH (RFC 5267) with imaplib: UID SEARCH RETURN (UPDATE) UNSEEN, then a message delivered over SMTP
+    arrives as ESEARCH ADDTO after its EXISTS, STORE \\Seen takes it out with REMOVEFROM, CANCELUPDATE ends it."""
+    s = system()
+    m = connect("carol")
+    typ, caps = m.capability()
+    assert b" CONTEXT=SEARCH CONTEXT=SORT" in caps[0], caps
+    m.select("INBOX")
+    tag = m._new_tag().decode()
+    m.send(("%s UID SEARCH RETURN (UPDATE) UNSEEN SUBJECT \"context e2e\"\r\n" % tag).encode())
+    lines = []
+    while not lines or not lines[-1].startswith(tag.encode()):
+        lines.append(m.readline())
+    assert lines[-1].startswith(b"%s OK" % tag.encode()), lines
+    assert lines[0] == b'* ESEARCH (TAG "%s") UID\r\n' % tag.encode(), lines
+    s.send_mail("carol.cook@example.com", "<context-1@outside.org>", subject="context e2e")
+    found = []
+    def noop_sees_addto():
+        m.noop()
+        found.extend(m.untagged_responses.pop("ESEARCH", []))
+        return any(b"ADDTO" in e for e in found)
+    assert wait_for(noop_sees_addto, 10.0, 0.2), found
+    uid = re.search(rb'UID ADDTO \(0 (\d+)\)', b" ".join(found)).group(1)
+    m.uid("STORE", uid.decode(), "+FLAGS.SILENT", "(\\Seen)")
+    removed = m.untagged_responses.pop("ESEARCH", [])
+    assert removed == [b'(TAG "%s") UID REMOVEFROM (0 %s)' % (tag.encode(), uid)], removed
+    imaplib.Commands.setdefault("CANCELUPDATE", ("SELECTED",))  # imaplib knows only the commands it lists
+    typ, data = m._simple_command("CANCELUPDATE", '"%s"' % tag)
+    assert typ == "OK", data
+    m.uid("STORE", uid.decode(), "-FLAGS.SILENT", "(\\Seen)")
+    assert "ESEARCH" not in m.untagged_responses
+    m.logout()
+
+
+@test
 def compress_deflate():
     import zlib
     s = system()

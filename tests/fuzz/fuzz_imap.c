@@ -135,6 +135,11 @@ static void use_command(const struct imap_command *cmd)
 	}
 	for (size_t i = 0; i < cmd->arg_count; i++) {
 		const struct imap_arg *a = &cmd->args[i];
+		struct imap_return_opts r;
+		/* any list as RETURN options (SORT's, CONTEXT's): a PARTIAL range comes out ordered and non-zero */
+		if (a->type == IMAP_ARG_LIST && imap_search_return_parse(a, (unsigned)i * 37u, &r, &err) == 0 &&
+		    (r.opts & IMAP_SEARCH_RETURN_PARTIAL) && (r.partial_lo == 0 || r.partial_lo > r.partial_hi))
+			abort();
 		if (a->type != IMAP_ARG_LIST) {
 			imap_write_string(&out, a->str, a->len, (unsigned)i & 3);
 			imap_write_astring(&out, a->str, a->len, 0);

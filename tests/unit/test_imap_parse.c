@@ -1108,8 +1108,54 @@ static void preview_text(void)
 	buf_free(&out);
 }
 
+/* RETURN options of SEARCH and SORT (RFC 4731, 5182, 5267): UPDATE and CONTEXT alone mean ALL too, PARTIAL takes a
+ * range in either order, every option at most once, what a command does not allow is refused */
+static void search_return_options(void)
+{
+	static const struct {
+		const char *line;
+		unsigned allowed;
+		int ret;
+		unsigned opts;
+		uint32_t lo, hi;
+	} cases[] = {
+		{ "a X ()\r\n", ~0u, 0, IMAP_SEARCH_RETURN_ALL, 0, 0 },
+		{ "a X (UPDATE)\r\n", ~0u, 0, IMAP_SEARCH_RETURN_UPDATE | IMAP_SEARCH_RETURN_ALL, 0, 0 },
+		{ "a X (context update)\r\n", ~0u, 0,
+		  IMAP_SEARCH_RETURN_CONTEXT | IMAP_SEARCH_RETURN_UPDATE | IMAP_SEARCH_RETURN_ALL, 0, 0 },
+		{ "a X (COUNT CONTEXT)\r\n", ~0u, 0, IMAP_SEARCH_RETURN_COUNT | IMAP_SEARCH_RETURN_CONTEXT, 0, 0 },
+		{ "a X (PARTIAL 1:10)\r\n", ~0u, 0, IMAP_SEARCH_RETURN_PARTIAL, 1, 10 },
+		{ "a X (PARTIAL 4294967295:7 MIN)\r\n", ~0u, 0, IMAP_SEARCH_RETURN_PARTIAL | IMAP_SEARCH_RETURN_MIN, 7,
+		  4294967295u },
+		{ "a X (PARTIAL 0:5)\r\n", ~0u, IX_EINVAL, 0, 0, 0 },
+		{ "a X (PARTIAL 1:4294967296)\r\n", ~0u, IX_EINVAL, 0, 0, 0 },
+		{ "a X (PARTIAL 5)\r\n", ~0u, IX_EINVAL, 0, 0, 0 },
+		{ "a X (PARTIAL)\r\n", ~0u, IX_EINVAL, 0, 0, 0 },
+		{ "a X (MIN MIN)\r\n", ~0u, IX_EINVAL, 0, 0, 0 },
+		{ "a X (SAVE)\r\n", ~(unsigned)IMAP_SEARCH_RETURN_SAVE, IX_EINVAL, 0, 0, 0 },
+		{ "a X (FUZZY)\r\n", ~0u, IX_EINVAL, 0, 0, 0 },
+		{ "a X ALL\r\n", ~0u, IX_EINVAL, 0, 0, 0 },
+	};
+	struct imap_parser *p = imap_parser_create(NULL);
+	for (size_t i = 0; i < IX_ARRAY_LEN(cases); i++) {
+		const struct imap_command *cmd = parse_line(p, cases[i].line);
+		test_assert(cmd != NULL && cmd->arg_count == 1);
+		struct imap_return_opts r;
+		struct buf err = BUF_INIT;
+		int ret = imap_search_return_parse(&cmd->args[0], cases[i].allowed, &r, &err);
+		if (ret != cases[i].ret || (ret == 0 && r.opts != cases[i].opts))
+			fprintf(stderr, "%s: %d %x %s\n", cases[i].line, ret, r.opts, buf_cstr(&err));
+		test_assert(ret == cases[i].ret && (ret != 0 || err.len == 0) && (ret == 0 || err.len > 0));
+		test_assert(ret != 0 ||
+			    (r.opts == cases[i].opts && r.partial_lo == cases[i].lo && r.partial_hi == cases[i].hi));
+		buf_free(&err);
+	}
+	imap_parser_destroy(&p);
+}
+
 TEST_MAIN("imap_parse", TEST_CASE(parse_table_chunked), TEST_CASE(parse_nul_and_skip_chunked), TEST_CASE(parse_limits),
 	  TEST_CASE(parse_whole_and_helpers), TEST_CASE(seqset_parse_and_resolve), TEST_CASE(flags_and_dates),
 	  TEST_CASE(fetch_items_and_sections), TEST_CASE(write_helpers), TEST_CASE(search_parse_table),
 	  TEST_CASE(search_parse_errors), TEST_CASE(search_evaluate), TEST_CASE(parse_literal_sink),
-	  TEST_CASE(objectid_preview_parse), TEST_CASE(objectid_values), TEST_CASE(preview_text))
+	  TEST_CASE(objectid_preview_parse), TEST_CASE(objectid_values), TEST_CASE(preview_text),
+	  TEST_CASE(search_return_options))

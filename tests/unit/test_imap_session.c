@@ -657,13 +657,15 @@ static void imap_search_header_every_field(void)
 }
 
 /* Sends one command (tag "t") and checks that its whole answer is exactly want. */
-static void expect_answer(struct client *c, const char *command, const char *want)
+/* Sends "tag command" and checks that everything answered up to the tagged line is want. */
+static void expect_tagged(struct client *c, const char *tag, const char *command, const char *want)
 {
-	char *line = xasprintf("t %s\r\n", command);
+	char *line = xasprintf("%s %s\r\n", tag, command), *start = xasprintf("%s ", tag),
+	     *mid = xasprintf("\n%s ", tag);
 	buf_reset(&c->in);
 	send_str(c, line);
 	for (int i = 0; i < MAX_ROUNDS; i++) {
-		const char *in = buf_cstr(&c->in), *t = strncmp(in, "t ", 2) == 0 ? in : strstr(in, "\nt ");
+		const char *in = buf_cstr(&c->in), *t = strncmp(in, start, strlen(start)) == 0 ? in : strstr(in, mid);
 		if (t != NULL && strstr(t, "\r\n") != NULL)
 			break;
 		wait_for(c, "\r\n");
@@ -673,6 +675,13 @@ static void expect_answer(struct client *c, const char *command, const char *wan
 		fprintf(stderr, "%s: got\n%s", command, buf_cstr(&c->in));
 	test_assert_str(buf_cstr(&c->in), want);
 	free(line);
+	free(start);
+	free(mid);
+}
+
+static void expect_answer(struct client *c, const char *command, const char *want)
+{
+	expect_tagged(c, "t", command, want);
 }
 
 /* Sends CAPABILITY (tag "u") and returns whether the answer holds needle. */
@@ -1452,6 +1461,79 @@ static void imap_savedate(void)
 	client_close(&c);
 }
 
+/* CONTEXT=SEARCH and CONTEXT=SORT (RFC 5267): RETURN (UPDATE) keeps a result up to date with ADDTO and REMOVEFROM
+ * (the session's own STORE, a delivery after its EXISTS, an expunge before its EXPUNGE; SORT with positions),
+ * CANCELUPDATE, PARTIAL, the refusals and NOUPDATE past the limit */
+static void imap_context_updates(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	send_str(&c, "a CREATE Ctx\r\n");
+	test_assert(wait_for(&c, "a OK"));
+	append_msg("Ctx", "Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nSubject: a\r\n\r\n1\r\n");
+	append_msg("Ctx", "Date: Wed, 3 Jan 2024 00:00:00 +0000\r\nSubject: b\r\n\r\n2\r\n");
+	append_msg("Ctx", "Date: Tue, 2 Jan 2024 00:00:00 +0000\r\nSubject: c\r\n\r\n3\r\n");
+	send_str(&c, "b SELECT Ctx\r\n");
+	test_assert(wait_for(&c, "b OK [READ-WRITE]"));
+	expect_tagged(&c, "u1", "UID SEARCH RETURN (UPDATE) UNSEEN",
+		      "* ESEARCH (TAG \"u1\") UID ALL 1:3\r\nu1 OK Search completed.\r\n");
+	expect_tagged(&c, "s1", "UID SORT RETURN (UPDATE) (DATE) UTF-8 UNSEEN",
+		      "* ESEARCH (TAG \"s1\") UID ALL 1,3,2\r\ns1 OK Sort completed.\r\n");
+	expect_tagged(&c, "u1", "SEARCH RETURN (UPDATE) ALL", "u1 BAD The tag names an update context already\r\n");
+	expect_tagged(&c, "x1", "SEARCH RETURN (UPDATE MIN) ALL",
+		      "x1 BAD UPDATE is not taken with MIN, MAX, PARTIAL or SAVE\r\n");
+	/* the session's own STORE: out of both results */
+	expect_tagged(&c, "a1", "STORE 1 +FLAGS.SILENT (\\Seen)",
+		      "* ESEARCH (TAG \"u1\") UID REMOVEFROM (0 1)\r\n* ESEARCH (TAG \"s1\") UID REMOVEFROM (0 1)\r\n"
+		      "a1 OK Store completed.\r\n");
+	/* a delivery: after its EXISTS; first by date */
+	append_msg("Ctx", "Date: Mon, 1 Jan 2024 09:00:00 +0000\r\nSubject: d\r\n\r\n4\r\n");
+	expect_tagged(&c, "n1", "NOOP",
+		      "* 4 EXISTS\r\n* 4 RECENT\r\n* ESEARCH (TAG \"u1\") UID ADDTO (0 4)\r\n"
+		      "* ESEARCH (TAG \"s1\") UID ADDTO (1 4)\r\nn1 OK NOOP completed.\r\n");
+	/* an expunge: before its EXPUNGE */
+	expect_tagged(&c, "a2", "STORE 3 +FLAGS.SILENT (\\Deleted)", "a2 OK Store completed.\r\n");
+	expect_tagged(&c, "e1", "EXPUNGE",
+		      "* ESEARCH (TAG \"u1\") UID REMOVEFROM (0 3)\r\n* ESEARCH (TAG \"s1\") UID REMOVEFROM (0 3)\r\n"
+		      "* 3 EXPUNGE\r\ne1 OK Expunge completed.\r\n");
+	/* by sequence numbers; CANCELUPDATE ends the others */
+	expect_tagged(&c, "q1", "SEARCH RETURN (UPDATE) UNSEEN",
+		      "* ESEARCH (TAG \"q1\") ALL 2:3\r\nq1 OK Search completed.\r\n");
+	expect_tagged(&c, "c1", "CANCELUPDATE \"u1\" \"s1\"", "c1 OK Updates cancelled.\r\n");
+	expect_tagged(&c, "c2", "CANCELUPDATE \"u1\"", "c2 BAD CANCELUPDATE takes the tags of update contexts\r\n");
+	expect_tagged(&c, "a3", "STORE 2 +FLAGS.SILENT (\\Seen)",
+		      "* ESEARCH (TAG \"q1\") REMOVEFROM (0 2)\r\na3 OK Store completed.\r\n");
+	/* PARTIAL: the results at those positions */
+	expect_answer(&c, "UID SEARCH RETURN (PARTIAL 1:2) ALL",
+		      "* ESEARCH (TAG \"t\") UID PARTIAL (1:2 1:2)\r\nt OK Search completed.\r\n");
+	expect_answer(&c, "SEARCH RETURN (PARTIAL 9:5 COUNT) ALL",
+		      "* ESEARCH (TAG \"t\") COUNT 3 PARTIAL (5:9 NIL)\r\nt OK Search completed.\r\n");
+	expect_answer(&c, "UID SORT RETURN (PARTIAL 2:3) (REVERSE DATE) UTF-8 ALL",
+		      "* ESEARCH (TAG \"t\") UID PARTIAL (2:3 4,1)\r\nt OK Sort completed.\r\n");
+	expect_answer(&c, "SEARCH RETURN (PARTIAL 0:3) ALL", "t BAD PARTIAL needs a range of positions\r\n");
+	/* the limit: q1 and seven more, then NOUPDATE (the result is still given) */
+	for (int i = 0; i < 7; i++) {
+		char tag[8];
+		snprintf(tag, sizeof(tag), "m%d", i);
+		send_str(&c, tag);
+		send_str(&c, " SEARCH RETURN (UPDATE) ALL\r\n");
+		char *done = xasprintf("%s OK", tag);
+		test_assert(wait_for(&c, done));
+		free(done);
+	}
+	expect_tagged(&c, "m7", "SEARCH RETURN (UPDATE) ALL",
+		      "* ESEARCH (TAG \"m7\") ALL 1:3\r\n* NO [NOUPDATE \"m7\"] Too many update contexts.\r\n"
+		      "m7 OK Search completed.\r\n");
+	/* closing the mailbox ends every context */
+	send_str(&c, "d SELECT Ctx\r\n");
+	test_assert(wait_for(&c, "d OK"));
+	expect_tagged(&c, "a4", "STORE 1 -FLAGS.SILENT (\\Seen)", "a4 OK Store completed.\r\n");
+	test_assert(capability_has(&c, " CONTEXT=SEARCH CONTEXT=SORT"));
+	client_close(&c);
+}
+
 static void login_timeout_configured(void)
 {
 	setup();
@@ -1478,5 +1560,5 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_multiappend), TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
 	  TEST_CASE(imap_rev2), TEST_CASE(imap_objectid_and_preview), TEST_CASE(imap_savedate),
-	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
+	  TEST_CASE(imap_context_updates), TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
 	  TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))

@@ -10,7 +10,8 @@ $(IMAPPARSE_LIB): $(call objs,$(IMAPPARSE_SRCS))
 IMAPD_SRCS := transport/imap/imap_session.c transport/imap/imap_output.c transport/imap/imap_watch.c \
 	transport/imap/imap_view.c transport/imap/imap_mailbox.c transport/imap/imap_folders.c transport/imap/imap_list.c \
 	transport/imap/imap_quota_acl.c transport/imap/imap_cmd.c transport/imap/imap_import.c \
-	transport/imap/imap_session_compress.c transport/imap/imap_sort_cmd.c transport/imap/imap_objects.c
+	transport/imap/imap_session_compress.c transport/imap/imap_sort_cmd.c transport/imap/imap_objects.c \
+	transport/imap/imap_context.c
 IMAPD_LIB := $(BUILD)/libimapd.a
 # COMPRESS=DEFLATE needs zlib (zlib1g-dev); without its header the capability is simply not offered.
 ifneq ($(wildcard /usr/include/zlib.h),)

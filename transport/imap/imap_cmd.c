@@ -328,14 +328,7 @@ static bool fetch_one(struct imap_session *s, struct imap_fetch_job *j, uint32_t
 		if (!req->bodies[i].peek)
 			sets_seen = true;
 	if (j->seen_done) {
-		size_t lo = 0, hi = j->nseen;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (j->seen[mid] < uid)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
+		size_t lo = imap_u32_lower_bound(j->seen, j->nseen, uid);
 		if (lo < j->nseen && j->seen[lo] == uid)
 			implicit_flags = !(items & IMAP_FETCH_FLAGS);
 	} else if (sets_seen && !s->readonly && !(m.flags & STORE_FLAG_SEEN) && (s->rights & STORE_RIGHT_SEEN)) {
@@ -898,9 +891,10 @@ static bool key_uses(const struct imap_search_key *k, unsigned mask)
 	return false;
 }
 
-void imap_write_esearch(struct buf *out, const struct imap_command *cmd, unsigned opts, const uint32_t *numbers,
-			size_t n)
+void imap_write_esearch(struct buf *out, const struct imap_command *cmd, const struct imap_return_opts *r,
+			const uint32_t *numbers, size_t n)
 {
+	unsigned opts = r->opts;
 	buf_printf(out, "* ESEARCH (TAG \"%s\")%s", cmd->tag, cmd->uid ? " UID" : "");
 	if ((opts & IMAP_SEARCH_RETURN_MIN) && n > 0)
 		buf_printf(out, " MIN %u", numbers[0]);
@@ -912,88 +906,123 @@ void imap_write_esearch(struct buf *out, const struct imap_command *cmd, unsigne
 		buf_append_str(out, " ALL ");
 		imap_write_seqset(out, numbers, n);
 	}
+	if (opts & IMAP_SEARCH_RETURN_PARTIAL) {
+		/* RFC 5267 4.4: the results at positions lo..hi, NIL when there are none */
+		buf_printf(out, " PARTIAL (%u:%u ", r->partial_lo, r->partial_hi);
+		if (r->partial_lo <= n) {
+			size_t hi = r->partial_hi < n ? r->partial_hi : n;
+			imap_write_seqset(out, numbers + r->partial_lo - 1, hi - r->partial_lo + 1);
+		} else {
+			buf_append_str(out, "NIL");
+		}
+		buf_append_char(out, ')');
+	}
+}
+
+/* What evaluating a query needs beyond the message record (found once per query). */
+struct search_needs {
+	bool sent, emailid, saved;
+	int64_t now;
+};
+
+static void search_needs(const struct imap_search_query *q, struct search_needs *nd_r)
+{
+	nd_r->sent = key_uses(&q->root, 1u << IMAP_SK_SENTBEFORE | 1u << IMAP_SK_SENTON | 1u << IMAP_SK_SENTSINCE);
+	nd_r->emailid = key_uses(&q->root, 1u << IMAP_SK_EMAILID);
+	nd_r->saved = key_uses(&q->root, 1u << IMAP_SK_SAVEDBEFORE | 1u << IMAP_SK_SAVEDON | 1u << IMAP_SK_SAVEDSINCE);
+	nd_r->now = (int64_t)time(NULL);
+}
+
+/* Whether the view's message i matches q (false when it cannot be read); *modseq_r: its modseq. */
+static bool search_one(struct imap_session *s, const struct imap_search_query *q, const struct search_needs *nd,
+		       size_t i, uint64_t *modseq_r)
+{
+	struct store_msg m;
+	if (store_msg_get(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, s->msgs[i].uid, imap_user_id(s), &m,
+			  NULL) != 0)
+		return false;
+	const char *kw[IMAP_MAX_KEYWORDS];
+	size_t nkw = 0;
+	char *kcopy = xstrdup(m.keywords);
+	for (char *save = NULL, *t = strtok_r(kcopy, " ", &save); t != NULL && nkw < IMAP_MAX_KEYWORDS;
+	     t = strtok_r(NULL, " ", &save))
+		kw[nkw++] = t;
+	struct search_ctx c = { .s = s, .uid = m.uid, .hash = m.hash };
+	struct buf eid = BUF_INIT;
+	struct imap_search_msg sm = { 0 };
+	sm.seq = (uint32_t)i + 1;
+	sm.uid = m.uid;
+	sm.seq_max = (uint32_t)s->count;
+	sm.uid_max = s->count > 0 ? s->msgs[s->count - 1].uid : 0;
+	sm.flags = imap_flags_from_store((m.flags & ~STORE_FLAG_RECENT) | (s->msgs[i].flags & STORE_FLAG_RECENT));
+	sm.keywords = kw;
+	sm.keyword_count = nkw;
+	sm.size = m.size;
+	sm.internal_date = m.internal_date;
+	sm.now = nd->now;
+	sm.modseq = m.modseq;
+	sm.saved_uids = s->saved;
+	sm.saved_count = s->nsaved;
+	sm.ctx = &c;
+	sm.header = search_header;
+	sm.body = search_body;
+	sm.threadid = search_threadid;
+	if (nd->saved)
+		sm.has_save_date = store_msg_savedate(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, m.uid,
+						      &sm.save_date, NULL) == 0;
+	if (nd->emailid) {
+		imap_emailid(m.hash, &eid);
+		sm.emailid = buf_cstr(&eid);
+	}
+	if (nd->sent) {
+		struct mime_info *mi = NULL;
+		long long t;
+		int zone;
+		/* the date as written (RFC 3501 6.4.4): the header's own zone, not UTC */
+		if (store_fetch_mime(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, m.uid, &mi, NULL) == 0 &&
+		    mi->date != NULL && mime_parse_date(mi->date, &t, &zone) == 0) {
+			sm.has_sent_date = true;
+			sm.sent_date = t;
+			sm.sent_tz = zone;
+		}
+		mime_info_destroy(&mi);
+	}
+	bool match = imap_search_match(q, &sm);
+	*modseq_r = m.modseq;
+	free(kcopy);
+	buf_free(&eid);
+	buf_free(&c.header);
+	buf_free(&c.body);
+	buf_free(&c.text);
+	store_msg_free(&m);
+	return match;
+}
+
+bool imap_search_matches(struct imap_session *s, const struct imap_search_query *q, size_t i)
+{
+	struct search_needs nd;
+	uint64_t modseq;
+	search_needs(q, &nd);
+	return search_one(s, q, &nd, i, &modseq);
 }
 
 size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q, uint32_t **seqs_r, uint32_t **uids_r,
 		       uint64_t *maxmod_r)
 {
-	bool sent = key_uses(&q->root, 1u << IMAP_SK_SENTBEFORE | 1u << IMAP_SK_SENTON | 1u << IMAP_SK_SENTSINCE);
-	bool emailid = key_uses(&q->root, 1u << IMAP_SK_EMAILID);
-	bool saved = key_uses(&q->root, 1u << IMAP_SK_SAVEDBEFORE | 1u << IMAP_SK_SAVEDON | 1u << IMAP_SK_SAVEDSINCE);
-	struct buf eid = BUF_INIT;
+	struct search_needs nd;
+	search_needs(q, &nd);
 	uint32_t *res = xcalloc(s->count + 1, sizeof(*res));
 	uint32_t *res_uid = xcalloc(s->count + 1, sizeof(*res_uid));
 	size_t nres = 0;
-	uint64_t maxmod = 0;
-	uint32_t seq_max = (uint32_t)s->count, uid_max = s->count > 0 ? s->msgs[s->count - 1].uid : 0;
-	int64_t now = (int64_t)time(NULL);
+	uint64_t maxmod = 0, modseq;
 	for (size_t i = 0; i < s->count; i++) {
-		if (s->msgs[i].flags & MSG_GONE)
+		if ((s->msgs[i].flags & MSG_GONE) || !search_one(s, q, &nd, i, &modseq))
 			continue;
-		struct store_msg m;
-		if (store_msg_get(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, s->msgs[i].uid, imap_user_id(s), &m,
-				  NULL) != 0)
-			continue;
-		const char *kw[IMAP_MAX_KEYWORDS];
-		size_t nkw = 0;
-		char *kcopy = xstrdup(m.keywords);
-		for (char *save = NULL, *t = strtok_r(kcopy, " ", &save); t != NULL && nkw < IMAP_MAX_KEYWORDS;
-		     t = strtok_r(NULL, " ", &save))
-			kw[nkw++] = t;
-		struct search_ctx c = { .s = s, .uid = m.uid, .hash = m.hash };
-		struct imap_search_msg sm = { 0 };
-		sm.seq = (uint32_t)i + 1;
-		sm.uid = m.uid;
-		sm.seq_max = seq_max;
-		sm.uid_max = uid_max;
-		sm.flags = imap_flags_from_store((m.flags & ~STORE_FLAG_RECENT) |
-						 (s->msgs[i].flags & STORE_FLAG_RECENT));
-		sm.keywords = kw;
-		sm.keyword_count = nkw;
-		sm.size = m.size;
-		sm.internal_date = m.internal_date;
-		sm.now = now;
-		sm.modseq = m.modseq;
-		sm.saved_uids = s->saved;
-		sm.saved_count = s->nsaved;
-		sm.ctx = &c;
-		sm.header = search_header;
-		sm.body = search_body;
-		sm.threadid = search_threadid;
-		if (saved)
-			sm.has_save_date = store_msg_savedate(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, m.uid,
-							      &sm.save_date, NULL) == 0;
-		if (emailid) {
-			buf_reset(&eid);
-			imap_emailid(m.hash, &eid);
-			sm.emailid = buf_cstr(&eid);
-		}
-		if (sent) {
-			struct mime_info *mi = NULL;
-			long long t;
-			int zone;
-			/* the date as written (RFC 3501 6.4.4): the header's own zone, not UTC */
-			if (store_fetch_mime(s->srv->ls.cfg.store, s->sel_guid, s->sel_folder, m.uid, &mi, NULL) == 0 &&
-			    mi->date != NULL && mime_parse_date(mi->date, &t, &zone) == 0) {
-				sm.has_sent_date = true;
-				sm.sent_date = t;
-				sm.sent_tz = zone;
-			}
-			mime_info_destroy(&mi);
-		}
-		if (imap_search_match(q, &sm)) {
-			res[nres] = (uint32_t)i + 1;
-			res_uid[nres++] = m.uid;
-			if (m.modseq > maxmod)
-				maxmod = m.modseq;
-		}
-		free(kcopy);
-		buf_free(&c.header);
-		buf_free(&c.body);
-		buf_free(&c.text);
-		store_msg_free(&m);
+		res[nres] = (uint32_t)i + 1;
+		res_uid[nres++] = s->msgs[i].uid;
+		if (modseq > maxmod)
+			maxmod = modseq;
 	}
-	buf_free(&eid);
 	*seqs_r = res;
 	*uids_r = res_uid;
 	*maxmod_r = maxmod;
@@ -1019,6 +1048,13 @@ void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 		imap_tagged(s, cmd->tag, "BAD " IMAP_REV2_NO_RECENT_KEYS);
 		return;
 	}
+	const char *bad_update = imap_update_refusal(s, cmd, q->return_opts);
+	if (bad_update != NULL) {
+		imap_search_query_destroy(&q);
+		buf_free(&err);
+		imap_tagged(s, cmd->tag, "BAD %s", bad_update);
+		return;
+	}
 	uint32_t *res, *res_uid;
 	uint64_t maxmod;
 	size_t nres = imap_search_run(s, q, &res, &res_uid, &maxmod);
@@ -1033,7 +1069,9 @@ void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 		/* RFC 9051 6.4.4: IMAP4rev2 answers every SEARCH with ESEARCH, ALL when no RETURN was given */
 		unsigned ro = q->return_opts;
 		if ((ro & ~IMAP_SEARCH_RETURN_SAVE) != 0 || ro == 0 || ro == IMAP_SEARCH_RETURN_SAVE) {
-			imap_write_esearch(&s->out, cmd, ro == 0 ? IMAP_SEARCH_RETURN_ALL : ro, out, nres);
+			struct imap_return_opts r = { ro == 0 ? IMAP_SEARCH_RETURN_ALL : ro, q->partial_lo,
+						      q->partial_hi };
+			imap_write_esearch(&s->out, cmd, &r, out, nres);
 			if (q->uses_modseq && nres > 0)
 				buf_printf(&s->out, " MODSEQ %llu", (unsigned long long)maxmod);
 			buf_append_str(&s->out, "\r\n");
@@ -1048,6 +1086,11 @@ void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 	}
 	if (q->uses_modseq)
 		s->condstore = true;
+	if (q->return_opts & IMAP_SEARCH_RETURN_UPDATE) {
+		struct imap_search_query *taken = q;
+		q = NULL; /* the context has it */
+		imap_update_start(s, cmd, taken, NULL, 0, res_uid, NULL, nres);
+	}
 	free(res);
 	free(res_uid);
 	imap_search_query_destroy(&q);

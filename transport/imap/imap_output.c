@@ -40,6 +40,7 @@ void imap_tagged(struct imap_session *s, const char *tag, const char *fmt, ...)
 {
 	if (s->state == IMAP_ST_SELECTED && s->dirty)
 		imap_sync(s, true, false);
+	imap_updates_refresh(s); /* the session's own changes (STORE) too */
 	buf_append_str(&s->out, tag);
 	buf_append_char(&s->out, ' ');
 	va_list ap;
@@ -55,6 +56,7 @@ void imap_tagged_noexpunge(struct imap_session *s, const char *tag, const char *
 {
 	if (s->state == IMAP_ST_SELECTED && s->dirty)
 		imap_sync(s, false, false);
+	imap_updates_refresh(s);
 	buf_printf(&s->out, "%s %s\r\n", tag, text);
 	imap_flush_out(s);
 }

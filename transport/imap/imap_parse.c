@@ -1132,6 +1132,25 @@ static void range_resolve(const struct imap_seq_range *in, uint32_t max, uint32_
 	*hi_r = hi;
 }
 
+size_t imap_u32_lower_bound(const uint32_t *v, size_t n, uint32_t x)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int imap_u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 bool imap_seqset_contains(const struct imap_seqset *set, uint32_t n, uint32_t max)
 {
 	for (size_t i = 0; i < set->count; i++) {

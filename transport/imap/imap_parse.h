@@ -153,6 +153,10 @@ int imap_seqset_parse(const char *s, size_t len, bool allow_saved, struct imap_s
 void imap_seqset_free(struct imap_seqset *set);
 /* Whether n is in the set when "*" means max (the largest number in use; 0 for an empty mailbox). */
 bool imap_seqset_contains(const struct imap_seqset *set, uint32_t n, uint32_t max);
+/* The index of the first of the ascending numbers v[0..n) that is not below x (n when there is none). */
+size_t imap_u32_lower_bound(const uint32_t *v, size_t n, uint32_t x);
+/* qsort comparison of two uint32_t. */
+int imap_u32_cmp(const void *a, const void *b);
 /* The set with "*" resolved to max, sorted and merged, into ranges_r (xmalloc'ed, caller frees). Ranges are
  * clamped to 1..max when clamp is set. Returns the number of ranges. */
 size_t imap_seqset_resolve(const struct imap_seqset *set, uint32_t max, bool clamp, struct imap_seq_range **ranges_r);

@@ -293,6 +293,78 @@ static int parse_keys(struct sp *p, const struct imap_arg *args, size_t count, s
 	return 0;
 }
 
+/* A partial-range "lo:hi" (RFC 5267: nz-number ":" nz-number), in either order. */
+static bool partial_range(const struct imap_arg *a, uint32_t *lo_r, uint32_t *hi_r)
+{
+	if (a->type != IMAP_ARG_ATOM)
+		return false;
+	const char *colon = memchr(a->str, ':', a->len);
+	if (colon == NULL)
+		return false;
+	uint32_t v[2];
+	const char *part[2] = { a->str, colon + 1 };
+	size_t len[2] = { (size_t)(colon - a->str), a->len - (size_t)(colon - a->str) - 1 };
+	for (int i = 0; i < 2; i++) {
+		uint64_t n = 0;
+		if (len[i] == 0 || len[i] > 10 || part[i][0] == '0')
+			return false;
+		for (size_t k = 0; k < len[i]; k++) {
+			if (part[i][k] < '0' || part[i][k] > '9')
+				return false;
+			n = n * 10 + (uint64_t)(part[i][k] - '0');
+		}
+		if (n > UINT32_MAX)
+			return false;
+		v[i] = (uint32_t)n;
+	}
+	*lo_r = v[0] < v[1] ? v[0] : v[1];
+	*hi_r = v[0] < v[1] ? v[1] : v[0];
+	return true;
+}
+
+static int return_fail(struct buf *error_r, const char *msg)
+{
+	if (error_r != NULL)
+		buf_append_str(error_r, msg);
+	return IX_EINVAL;
+}
+
+int imap_search_return_parse(const struct imap_arg *list, unsigned allowed, struct imap_return_opts *ret_r,
+			     struct buf *error_r)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} opts[] = {
+		{ "MIN", IMAP_SEARCH_RETURN_MIN },         { "MAX", IMAP_SEARCH_RETURN_MAX },
+		{ "ALL", IMAP_SEARCH_RETURN_ALL },         { "COUNT", IMAP_SEARCH_RETURN_COUNT },
+		{ "SAVE", IMAP_SEARCH_RETURN_SAVE },       { "UPDATE", IMAP_SEARCH_RETURN_UPDATE },
+		{ "CONTEXT", IMAP_SEARCH_RETURN_CONTEXT }, { "PARTIAL", IMAP_SEARCH_RETURN_PARTIAL },
+	};
+	memset(ret_r, 0, sizeof(*ret_r));
+	if (list->type != IMAP_ARG_LIST) {
+		return return_fail(error_r, "RETURN needs a list");
+	}
+	for (size_t i = 0; i < list->list_count; i++) {
+		size_t o = 0;
+		while (o < IX_ARRAY_LEN(opts) && !imap_arg_atom_equals(&list->list[i], opts[o].name))
+			o++;
+		if (o == IX_ARRAY_LEN(opts) || !(allowed & opts[o].bit) || (ret_r->opts & opts[o].bit)) {
+			return return_fail(error_r, "Unknown RETURN option");
+		}
+		if (opts[o].bit == IMAP_SEARCH_RETURN_PARTIAL &&
+		    (i + 1 >= list->list_count ||
+		     !partial_range(&list->list[++i], &ret_r->partial_lo, &ret_r->partial_hi))) {
+			return return_fail(error_r, "PARTIAL needs a range of positions");
+		}
+		ret_r->opts |= opts[o].bit;
+	}
+	/* RFC 4731: RETURN () is ALL; RFC 5267: so are UPDATE and CONTEXT alone */
+	if ((ret_r->opts & ~(unsigned)(IMAP_SEARCH_RETURN_UPDATE | IMAP_SEARCH_RETURN_CONTEXT)) == 0)
+		ret_r->opts |= IMAP_SEARCH_RETURN_ALL;
+	return 0;
+}
+
 int imap_search_parse(const struct imap_arg *args, size_t count, struct imap_search_query **query_r, bool *badcharset_r,
 		      struct buf *error_r)
 {
@@ -303,35 +375,19 @@ int imap_search_parse(const struct imap_arg *args, size_t count, struct imap_sea
 	*query_r = NULL;
 	*badcharset_r = false;
 	if (pos < count && imap_arg_atom_equals(&args[pos], "RETURN")) {
-		static const struct {
-			const char *name;
-			unsigned bit;
-		} opts[] = {
-			{ "MIN", IMAP_SEARCH_RETURN_MIN },   { "MAX", IMAP_SEARCH_RETURN_MAX },
-			{ "ALL", IMAP_SEARCH_RETURN_ALL },   { "COUNT", IMAP_SEARCH_RETURN_COUNT },
-			{ "SAVE", IMAP_SEARCH_RETURN_SAVE },
-		};
 		pos++;
 		if (pos >= count || args[pos].type != IMAP_ARG_LIST) {
 			ret = fail(&p, IX_EINVAL, "RETURN needs a list");
 			goto out;
 		}
-		const struct imap_arg *l = &args[pos++];
+		struct imap_return_opts r;
+		ret = imap_search_return_parse(&args[pos++], ~0u, &r, error_r);
+		if (ret != 0)
+			goto out;
 		q->esearch = true;
-		for (size_t i = 0; i < l->list_count; i++) {
-			unsigned bit = 0;
-			for (size_t o = 0; o < IX_ARRAY_LEN(opts); o++) {
-				if (imap_arg_atom_equals(&l->list[i], opts[o].name))
-					bit = opts[o].bit;
-			}
-			if (bit == 0) {
-				ret = fail(&p, IX_EINVAL, "Unknown RETURN option");
-				goto out;
-			}
-			q->return_opts |= bit;
-		}
-		if (q->return_opts == 0)
-			q->return_opts = IMAP_SEARCH_RETURN_ALL;
+		q->return_opts = r.opts;
+		q->partial_lo = r.partial_lo;
+		q->partial_hi = r.partial_hi;
 	}
 	if (pos < count && imap_arg_atom_equals(&args[pos], "CHARSET")) {
 		const char *cs;

@@ -66,15 +66,30 @@ enum imap_search_return {
 	IMAP_SEARCH_RETURN_ALL = 1 << 2,
 	IMAP_SEARCH_RETURN_COUNT = 1 << 3,
 	IMAP_SEARCH_RETURN_SAVE = 1 << 4,
+	IMAP_SEARCH_RETURN_UPDATE = 1 << 5,  /* RFC 5267: keep the result up to date with ADDTO/REMOVEFROM */
+	IMAP_SEARCH_RETURN_CONTEXT = 1 << 6, /* RFC 5267: a hint that more requests for the result follow */
+	IMAP_SEARCH_RETURN_PARTIAL = 1 << 7, /* RFC 5267: PARTIAL lo:hi, the results at those positions */
 };
 
+/* The RETURN options of SEARCH (RFC 4731, 5182 SAVE, 5267 UPDATE, CONTEXT, PARTIAL) and of SORT (RFC 5267). */
+struct imap_return_opts {
+	unsigned opts;                   /* enum imap_search_return bits; "RETURN ()" is ALL */
+	uint32_t partial_lo, partial_hi; /* PARTIAL: positions, 1-based, lo <= hi */
+};
+
+/* Parses a RETURN option list into ret_r, accepting the options in allowed (enum imap_search_return bits; each at
+ * most once). Only UPDATE and CONTEXT, or nothing, mean ALL as well. Returns 0 or IX_EINVAL with error_r set. */
+int imap_search_return_parse(const struct imap_arg *list, unsigned allowed, struct imap_return_opts *ret_r,
+			     struct buf *error_r);
+
 struct imap_search_query {
-	struct imap_search_key root; /* an AND of the top-level keys */
-	bool esearch;                /* RETURN (...) was given: answer with ESEARCH */
-	unsigned return_opts;        /* enum imap_search_return bits; RETURN () means ALL */
-	bool uses_saved;             /* "$" appears: the caller needs the saved result */
-	bool uses_modseq;            /* MODSEQ appears: answer with (MODSEQ n) (RFC 7162) */
-	bool uses_recent;            /* RECENT, NEW or OLD appears: keys IMAP4rev2 (RFC 9051) does not have */
+	struct imap_search_key root;     /* an AND of the top-level keys */
+	bool esearch;                    /* RETURN (...) was given: answer with ESEARCH */
+	unsigned return_opts;            /* enum imap_search_return bits; RETURN () means ALL */
+	uint32_t partial_lo, partial_hi; /* RETURN (PARTIAL lo:hi) */
+	bool uses_saved;                 /* "$" appears: the caller needs the saved result */
+	bool uses_modseq;                /* MODSEQ appears: answer with (MODSEQ n) (RFC 7162) */
+	bool uses_recent;                /* RECENT, NEW or OLD appears: keys IMAP4rev2 (RFC 9051) does not have */
 };
 
 /* Parses the SEARCH arguments. Returns 0 and *query_r (free with imap_search_query_destroy), or IX_EINVAL /

@@ -45,7 +45,7 @@ static void capabilities(struct imap_session *s, struct buf *out)
 		buf_append_str(
 			out,
 			" UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
-			"BINARY UTF8=ACCEPT CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT WITHIN QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk LIST-MYRIGHTS STATUS=SIZE REPLACE MULTIAPPEND OBJECTID PREVIEW SAVEDATE");
+			"BINARY UTF8=ACCEPT CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT WITHIN QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk LIST-MYRIGHTS STATUS=SIZE REPLACE MULTIAPPEND OBJECTID PREVIEW SAVEDATE CONTEXT=SEARCH CONTEXT=SORT");
 	if (s->state != IMAP_ST_NOTAUTH)
 		buf_printf(out, " APPENDLIMIT=%llu", (unsigned long long)s->srv->max_message_size);
 }
@@ -297,6 +297,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "CHECK", imap_cmd_check, IMAP_ST_SELECTED, false, false, false },
 	{ "CLOSE", imap_cmd_close, IMAP_ST_SELECTED, false, false, false },
 	{ "UNSELECT", imap_cmd_close, IMAP_ST_SELECTED, false, false, false },
+	{ "CANCELUPDATE", imap_cmd_cancelupdate, IMAP_ST_SELECTED, false, false, false },
 	{ "EXPUNGE", imap_cmd_expunge, IMAP_ST_SELECTED, true, false, true },
 	{ "SEARCH", imap_cmd_search, IMAP_ST_SELECTED, true, true, true },
 	{ "SORT", imap_cmd_sort, IMAP_ST_SELECTED, true, true, true },

@@ -8,6 +8,8 @@
 #include "common/spool.h"
 #include "transport/net/conn.h"
 #include "transport/imap/imap_parse.h"
+#include "transport/imap/imap_search.h"
+#include "transport/imap/imap_sort.h"
 #include "transport/imap/imap_session_compress.h"
 #include "transport/login/proxy.h"
 #include "transport/net/sasl.h"
@@ -54,6 +56,26 @@ struct imap_server {
 
 /* A FETCH answered over several loop rounds (output back-pressure). */
 struct imap_fetch_job;
+
+/* What SORT knows of one message (imap_sort_cmd.c). */
+struct imap_sort_keys;
+
+#define IMAP_UPDATES_MAX 8 /* update contexts per session (RFC 5267); one more is refused with NOUPDATE */
+
+/* An update context (RFC 5267 RETURN (UPDATE)): a SEARCH or SORT result the session keeps up to date for the client
+ * with ESEARCH ADDTO and REMOVEFROM until CANCELUPDATE or the mailbox is closed. */
+struct imap_update {
+	char *tag;
+	bool uid;                    /* the command was UID SEARCH/SORT: the client is told UIDs */
+	struct imap_search_query *q; /* the criteria, owned */
+	struct imap_sort_key keys[IMAP_SORT_MAX_KEYS];
+	size_t nkeys;              /* SORT: the sort program; 0: a SEARCH */
+	uint32_t *uids;            /* the result: ascending UIDs (SEARCH) or in sort order (SORT) */
+	struct imap_sort_keys **k; /* SORT: each member's keys, parallel to uids */
+	size_t n, cap;
+	uint64_t modseq;   /* the view's messages changed at or below were evaluated */
+	uint32_t last_uid; /* and the messages up to this UID */
+};
 
 struct imap_session {
 	struct login_session ls; /* first: the login core's part (connection, login, user, proxy) */
@@ -102,6 +124,8 @@ struct imap_session {
 
 	struct imap_fetch_job *fetch;
 	struct evloop_timer timer;
+	struct imap_update *updates; /* RFC 5267 update contexts of the selected mailbox */
+	size_t nupdates;
 
 	/* COMPRESS=DEFLATE (NULL when off) */
 	struct imap_z *z;
@@ -234,10 +258,12 @@ struct imap_search_query;
  * the caller) and *maxmod_r the highest MODSEQ among them. For SEARCH, SORT and THREAD. */
 size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q, uint32_t **seqs_r, uint32_t **uids_r,
 		       uint64_t *maxmod_r);
-/* Appends "* ESEARCH (TAG ..) [UID]" with MIN, MAX, COUNT, ALL as opts (enum imap_search_return bits) asks, of
- * numbers[0..n) in their order (MIN the first, MAX the last); no line end. For SEARCH and SORT (RFC 4731, 5267). */
-void imap_write_esearch(struct buf *out, const struct imap_command *cmd, unsigned opts, const uint32_t *numbers,
-			size_t n);
+/* Appends "* ESEARCH (TAG ..) [UID]" with MIN, MAX, COUNT, ALL and PARTIAL as r asks, of numbers[0..n) in their
+ * order (MIN the first, MAX the last, PARTIAL by position); no line end. For SEARCH and SORT (RFC 4731, 5267). */
+void imap_write_esearch(struct buf *out, const struct imap_command *cmd, const struct imap_return_opts *r,
+			const uint32_t *numbers, size_t n);
+/* Whether the view's message at index i matches q (for the update contexts). */
+bool imap_search_matches(struct imap_session *s, const struct imap_search_query *q, size_t i);
 void imap_cmd_sort(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_thread(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_copy(struct imap_session *s, const struct imap_command *cmd);
@@ -245,6 +271,38 @@ void imap_cmd_expunge(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_append(struct imap_session *s, const struct imap_command *cmd);
 /* REPLACE and UID REPLACE (RFC 8508): APPEND of the new message, then the expunge of the old one. */
 void imap_cmd_replace(struct imap_session *s, const struct imap_command *cmd);
+/* ---- imap_sort_cmd.c: sort keys, for the SORT update contexts ---- */
+/* The keys of message uid of the selected view, from the store; destroy them with imap_sort_keys_destroy. */
+struct imap_sort_keys *imap_sort_keys_new(struct imap_session *s, uint32_t uid);
+void imap_sort_keys_destroy(struct imap_sort_keys **k);
+/* Puts the messages uids[0..n) with their keys k[0..n) (both arrays reordered together) in the order of the sort
+ * program keys[0..nkeys), ties by UID (mailbox order). */
+void imap_sort_order(struct imap_sort_keys **k, uint32_t *uids, size_t n, const struct imap_sort_key *keys,
+		     size_t nkeys);
+
+/* ---- imap_context.c: update contexts (RFC 5267 CONTEXT=SEARCH, CONTEXT=SORT) ---- */
+/* Whether an update context has the tag. */
+bool imap_update_exists(const struct imap_session *s, const char *tag);
+/* Why a SEARCH or SORT with these RETURN options (enum imap_search_return bits) is refused (BAD text), or NULL:
+ * UPDATE with MIN, MAX, PARTIAL or SAVE, or under a tag that names a context already. */
+const char *imap_update_refusal(const struct imap_session *s, const struct imap_command *cmd, unsigned opts);
+/* Starts an update context for the command just answered: q (taken), the sort program (nkeys 0 for SEARCH) and the
+ * result: uids[0..n) ascending (SEARCH) or in sort order with their keys k (SORT, the array and the keys taken).
+ * With IMAP_UPDATES_MAX contexts already it frees what it took and writes "* NO [NOUPDATE "tag"]". */
+void imap_update_start(struct imap_session *s, const struct imap_command *cmd, struct imap_search_query *q,
+		       const struct imap_sort_key *keys, size_t nkeys, const uint32_t *uids, struct imap_sort_keys **k,
+		       size_t n);
+/* Says REMOVEFROM for the members of every context that the view marked MSG_GONE: called before their EXPUNGE or
+ * VANISHED, with the sequence numbers still in place. */
+void imap_updates_expunging(struct imap_session *s);
+/* Evaluates the view's messages that are new or changed since each context last looked, and says ADDTO and
+ * REMOVEFROM for what entered or left its result (after the EXISTS and FETCH responses that told of them). */
+void imap_updates_refresh(struct imap_session *s);
+/* CANCELUPDATE (RFC 5267 4.2). */
+void imap_cmd_cancelupdate(struct imap_session *s, const struct imap_command *cmd);
+/* Drops every context (the mailbox is closed). */
+void imap_updates_free(struct imap_session *s);
+
 /* ---- imap_objects.c: OBJECTID and PREVIEW of a message of the selected folder ---- */
 /* Appends the THREADID (RFC 8474) of message uid, hash its body hash (imap_objectid.h says how it is made). */
 void imap_message_threadid(struct imap_session *s, uint32_t uid, const uint8_t hash[32], struct buf *out);

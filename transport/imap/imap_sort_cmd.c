@@ -13,7 +13,7 @@
 #include <strings.h>
 
 /* What SORT and THREAD know of one message. */
-struct sort_keys {
+struct imap_sort_keys {
 	struct buf subject, from, to, cc, display_from, display_to;
 	bool reply;
 	char *message_id, *in_reply_to, *references;
@@ -64,7 +64,7 @@ static void first_address(const char *field, struct buf *mailbox_r, struct buf *
 	upper_ascii(display_r);
 }
 
-static void keys_load(struct imap_session *s, uint32_t uid, struct sort_keys *k)
+static void keys_load(struct imap_session *s, uint32_t uid, struct imap_sort_keys *k)
 {
 	struct store *st = s->srv->ls.cfg.store;
 	struct store_msg m;
@@ -92,26 +92,98 @@ static void keys_load(struct imap_session *s, uint32_t uid, struct sort_keys *k)
 	mime_info_destroy(&mi);
 }
 
-static void keys_free(struct sort_keys *k, size_t n)
+static void keys_clear(struct imap_sort_keys *k)
 {
-	for (size_t i = 0; i < n; i++) {
-		buf_free(&k[i].subject);
-		buf_free(&k[i].from);
-		buf_free(&k[i].to);
-		buf_free(&k[i].cc);
-		buf_free(&k[i].display_from);
-		buf_free(&k[i].display_to);
-		free(k[i].message_id);
-		free(k[i].in_reply_to);
-		free(k[i].references);
-	}
+	buf_free(&k->subject);
+	buf_free(&k->from);
+	buf_free(&k->to);
+	buf_free(&k->cc);
+	buf_free(&k->display_from);
+	buf_free(&k->display_to);
+	free(k->message_id);
+	free(k->in_reply_to);
+	free(k->references);
+}
+
+static void keys_free(struct imap_sort_keys *k, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		keys_clear(&k[i]);
 	free(k);
 }
 
+/* What the sort keys compare of one message; seq: its place in the mailbox (the last tie-break). */
+static void sort_msg(const struct imap_sort_keys *k, uint32_t seq, struct imap_sort_msg *sm_r)
+{
+	*sm_r = (struct imap_sort_msg){ .seq = seq,
+					.arrival = k->arrival,
+					.date = k->date,
+					.size = k->size,
+					.cc = buf_cstr((struct buf *)&k->cc),
+					.from = buf_cstr((struct buf *)&k->from),
+					.to = buf_cstr((struct buf *)&k->to),
+					.subject = buf_cstr((struct buf *)&k->subject),
+					.display_from = buf_cstr((struct buf *)&k->display_from),
+					.display_to = buf_cstr((struct buf *)&k->display_to) };
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct imap_sort_keys *imap_sort_keys_new(struct imap_session *s, uint32_t uid)
+{
+	struct imap_sort_keys *k = xcalloc(1, sizeof(*k));
+	keys_load(s, uid, k);
+	return k;
+}
+
+void imap_sort_keys_destroy(struct imap_sort_keys **k)
+{
+	if (*k == NULL)
+		return;
+	keys_clear(*k);
+	free(*k);
+	*k = NULL;
+}
+
+void imap_sort_order(struct imap_sort_keys **k, uint32_t *uids, size_t n, const struct imap_sort_key *keys,
+		     size_t nkeys)
+{
+	struct imap_sort_msg *sm = xcalloc(n + 1, sizeof(*sm));
+	for (size_t i = 0; i < n; i++)
+		sort_msg(k[i], (uint32_t)i, &sm[i]);
+	/* ties go by mailbox order, which is UID order: seq is the member's rank by UID */
+	uint64_t *byuid = xcalloc(n + 1, sizeof(*byuid));
+	for (size_t i = 0; i < n; i++)
+		byuid[i] = (uint64_t)uids[i] << 32 | i;
+	qsort(byuid, n, sizeof(*byuid), cmp_u64);
+	for (size_t r = 0; r < n; r++)
+		sm[byuid[r] & 0xffffffffu].seq = (uint32_t)r;
+	imap_sort_messages(sm, n, keys, nkeys);
+	struct imap_sort_keys **k2 = xcalloc(n + 1, sizeof(*k2));
+	uint32_t *u2 = xcalloc(n + 1, sizeof(*u2));
+	for (size_t i = 0; i < n; i++) {
+		size_t from = byuid[sm[i].seq] & 0xffffffffu;
+		k2[i] = k[from];
+		u2[i] = uids[from];
+	}
+	free(byuid);
+	memcpy(k, k2, n * sizeof(*k));
+	memcpy(uids, u2, n * sizeof(*uids));
+	free(k2);
+	free(u2);
+	free(sm);
+}
+
 /* The common head of SORT and THREAD after their first argument: charset and criteria. Returns the matching
- * messages' keys (*n_r of them, with sequence numbers and UIDs), or NULL after answering the command. */
-static struct sort_keys *select_messages(struct imap_session *s, const struct imap_command *cmd, size_t first,
-					 uint32_t **seqs_r, uint32_t **uids_r, size_t *n_r)
+ * messages' keys (*n_r of them, with sequence numbers and UIDs), or NULL after answering the command. keep_r (may be
+ * NULL): the parsed criteria, kept for an update context (freed otherwise). */
+static struct imap_sort_keys *select_messages(struct imap_session *s, const struct imap_command *cmd, size_t first,
+					      uint32_t **seqs_r, uint32_t **uids_r, size_t *n_r,
+					      struct imap_search_query **keep_r)
 {
 	const char *cs;
 	size_t cs_len;
@@ -147,8 +219,12 @@ static struct sort_keys *select_messages(struct imap_session *s, const struct im
 	size_t n = imap_search_run(s, q, seqs_r, uids_r, &maxmod);
 	if (q->uses_modseq)
 		s->condstore = true;
+	if (keep_r != NULL) {
+		*keep_r = q;
+		q = NULL;
+	}
 	imap_search_query_destroy(&q);
-	struct sort_keys *k = xcalloc(n + 1, sizeof(*k));
+	struct imap_sort_keys *k = xcalloc(n + 1, sizeof(*k));
 	for (size_t i = 0; i < n; i++)
 		keys_load(s, (*uids_r)[i], &k[i]);
 	*n_r = n;
@@ -167,40 +243,22 @@ static void finish(struct imap_session *s, const struct imap_command *cmd, const
 	}
 }
 
-/* RETURN (MIN MAX COUNT ALL) of ESORT (RFC 5267); RETURN () means ALL. Returns false on anything else. */
-static bool parse_return(const struct imap_arg *list, unsigned *opts_r)
-{
-	*opts_r = 0;
-	if (list->type != IMAP_ARG_LIST)
-		return false;
-	static const struct {
-		const char *name;
-		unsigned bit;
-	} opts[] = { { "MIN", IMAP_SEARCH_RETURN_MIN },
-		     { "MAX", IMAP_SEARCH_RETURN_MAX },
-		     { "COUNT", IMAP_SEARCH_RETURN_COUNT },
-		     { "ALL", IMAP_SEARCH_RETURN_ALL } };
-	for (size_t i = 0; i < list->list_count; i++) {
-		size_t o = 0;
-		while (o < IX_ARRAY_LEN(opts) && !imap_arg_atom_equals(&list->list[i], opts[o].name))
-			o++;
-		if (o == IX_ARRAY_LEN(opts))
-			return false;
-		*opts_r |= opts[o].bit;
-	}
-	if (*opts_r == 0)
-		*opts_r = IMAP_SEARCH_RETURN_ALL;
-	return true;
-}
-
 void imap_cmd_sort(struct imap_session *s, const struct imap_command *cmd)
 {
 	size_t first = 0;
 	bool esort = false;
-	unsigned ret = 0;
+	struct imap_return_opts ret = { 0 };
 	if (cmd->arg_count > 0 && imap_arg_atom_equals(&cmd->args[0], "RETURN")) {
-		if (cmd->arg_count < 2 || !parse_return(&cmd->args[1], &ret)) {
-			imap_tagged(s, cmd->tag, "BAD RETURN takes a list of MIN, MAX, COUNT, ALL");
+		/* ESORT and CONTEXT=SORT (RFC 5267): the RETURN options of SEARCH but SAVE */
+		if (cmd->arg_count < 2 ||
+		    imap_search_return_parse(&cmd->args[1], ~(unsigned)IMAP_SEARCH_RETURN_SAVE, &ret, NULL) != 0) {
+			imap_tagged(s, cmd->tag,
+				    "BAD RETURN takes a list of MIN, MAX, COUNT, ALL, PARTIAL, UPDATE, CONTEXT");
+			return;
+		}
+		const char *bad_update = imap_update_refusal(s, cmd, ret.opts);
+		if (bad_update != NULL) {
+			imap_tagged(s, cmd->tag, "BAD %s", bad_update);
 			return;
 		}
 		esort = true;
@@ -217,34 +275,39 @@ void imap_cmd_sort(struct imap_session *s, const struct imap_command *cmd)
 	buf_free(&err);
 	uint32_t *seqs = NULL, *uids = NULL;
 	size_t n;
-	struct sort_keys *k = select_messages(s, cmd, first + 1, &seqs, &uids, &n);
+	struct imap_search_query *update_query = NULL;
+	struct imap_sort_keys *k = select_messages(s, cmd, first + 1, &seqs, &uids, &n,
+						   (ret.opts & IMAP_SEARCH_RETURN_UPDATE) ? &update_query : NULL);
 	if (k == NULL)
 		return;
 	struct imap_sort_msg *sm = xcalloc(n + 1, sizeof(*sm));
-	for (size_t i = 0; i < n; i++) {
-		sm[i] = (struct imap_sort_msg){ .seq = (uint32_t)i,
-						.arrival = k[i].arrival,
-						.date = k[i].date,
-						.size = k[i].size,
-						.cc = buf_cstr(&k[i].cc),
-						.from = buf_cstr(&k[i].from),
-						.to = buf_cstr(&k[i].to),
-						.subject = buf_cstr(&k[i].subject),
-						.display_from = buf_cstr(&k[i].display_from),
-						.display_to = buf_cstr(&k[i].display_to) };
-	}
+	for (size_t i = 0; i < n; i++)
+		sort_msg(&k[i], (uint32_t)i, &sm[i]);
 	imap_sort_messages(sm, n, keys, nkeys);
 	uint32_t *out = xcalloc(n + 1, sizeof(*out));
 	for (size_t i = 0; i < n; i++)
 		out[i] = cmd->uid ? uids[sm[i].seq] : seqs[sm[i].seq];
 	if (esort) {
-		imap_write_esearch(&s->out, cmd, ret, out, n);
+		imap_write_esearch(&s->out, cmd, &ret, out, n);
 	} else {
 		buf_append_str(&s->out, "* SORT");
 		for (size_t i = 0; i < n; i++)
 			buf_printf(&s->out, " %u", out[i]);
 	}
 	buf_append_str(&s->out, "\r\n");
+	if (ret.opts & IMAP_SEARCH_RETURN_UPDATE) {
+		/* the context keeps the members' keys, in the sort order: moved out of k (what is left there is empty) */
+		struct imap_sort_keys **mk = xcalloc(n + 1, sizeof(*mk));
+		for (size_t i = 0; i < n; i++) {
+			mk[i] = xcalloc(1, sizeof(*mk[i]));
+			*mk[i] = k[sm[i].seq];
+			memset(&k[sm[i].seq], 0, sizeof(k[sm[i].seq]));
+			out[i] = uids[sm[i].seq];
+		}
+		imap_update_start(s, cmd, update_query, keys, nkeys, out, mk, n);
+		update_query = NULL;
+	}
+	imap_search_query_destroy(&update_query);
 	free(out);
 	free(sm);
 	keys_free(k, n);
@@ -262,7 +325,7 @@ void imap_cmd_thread(struct imap_session *s, const struct imap_command *cmd)
 	}
 	uint32_t *seqs = NULL, *uids = NULL;
 	size_t n;
-	struct sort_keys *k = select_messages(s, cmd, 1, &seqs, &uids, &n);
+	struct imap_sort_keys *k = select_messages(s, cmd, 1, &seqs, &uids, &n, NULL);
 	if (k == NULL)
 		return;
 	struct imap_thread_msg *tm = xcalloc(n + 1, sizeof(*tm));

@@ -258,12 +258,6 @@ static void keep_dirty_for_gone(struct imap_session *s)
 		}
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* Brings the view up to date from the store's change log since the view's HIGHESTMODSEQ: O(changes), not
  * O(messages). Returns false (nothing done) when the full comparison must be used instead: public folders (per-user
  * \Seen is not in the change log), a change log that cannot be read, or more changes than half the view. */
@@ -315,6 +309,7 @@ static bool sync_incremental(struct imap_session *s, bool allow_expunge)
 	}
 	free(ch);
 	if (allow_expunge) {
+		imap_updates_expunging(s); /* REMOVEFROM before the EXPUNGE (RFC 5267 4.3.3) */
 		uint32_t *van = xcalloc(s->count + 1, sizeof(*van));
 		size_t nvan = 0, kept = 0, removed = 0;
 		for (size_t i = 0; i < s->count; i++) {
@@ -336,7 +331,7 @@ static bool sync_incremental(struct imap_session *s, bool allow_expunge)
 		}
 		free(van);
 	}
-	qsort(fresh, nfresh, sizeof(*fresh), cmp_u32);
+	qsort(fresh, nfresh, sizeof(*fresh), imap_u32_cmp);
 	size_t added = 0;
 	for (size_t i = 0; i < nfresh; i++) {
 		if (i > 0 && fresh[i] == fresh[i - 1])
@@ -370,6 +365,7 @@ void imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 		s->dirty = s->watch == NULL || s->watch->w == NULL; /* without notification, always look */
 		if (!allow_expunge)
 			keep_dirty_for_gone(s);
+		imap_updates_refresh(s);
 		return;
 	}
 	struct store_msg *list = NULL;
@@ -379,6 +375,9 @@ void imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 	if (ret != 0) {
 		if (ret == IX_ENOTFOUND && allow_expunge) {
 			/* the folder is gone: report everything expunged, keep the session */
+			for (size_t i = 0; i < s->count; i++)
+				s->msgs[i].flags |= MSG_GONE;
+			imap_updates_expunging(s);
 			for (size_t i = s->count; i > 0; i--)
 				buf_printf(&s->out, "* %zu EXPUNGE\r\n", i);
 			s->count = 0;
@@ -390,7 +389,15 @@ void imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 	buf_free(&err);
 	s->dirty = s->watch == NULL || s->watch->w == NULL; /* without notification, always look */
 
-	/* expunges: old entries missing from the new list */
+	/* expunges: old entries missing from the new list; the update contexts hear of them first */
+	for (size_t i = 0, j = 0; allow_expunge && s->nupdates > 0 && i < s->count; i++) {
+		while (j < n && list[j].uid < s->msgs[i].uid)
+			j++;
+		if (j == n || list[j].uid != s->msgs[i].uid)
+			s->msgs[i].flags |= MSG_GONE;
+	}
+	if (allow_expunge && s->nupdates > 0)
+		imap_updates_expunging(s);
 	struct imap_msg *out = s->msgs;
 	size_t j = 0, kept = 0, removed = 0;
 	struct buf vanished = BUF_INIT;
@@ -456,10 +463,12 @@ void imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 	store_msg_list_free(&list, n);
 	if (!allow_expunge)
 		keep_dirty_for_gone(s);
+	imap_updates_refresh(s);
 }
 
 void imap_deselect(struct imap_session *s)
 {
+	imap_updates_free(s);
 	imap_watch_release(s->srv, &s->watch);
 	free(s->sel_guid);
 	free(s->sel_folder);
