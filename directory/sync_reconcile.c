@@ -39,6 +39,12 @@ static const struct type_rules ad_rules = { "(&(objectClass=user)(sAMAccountName
 /* ppolicy's value for an account locked until an administrator unlocks it */
 #define LOCKED_FOR_GOOD "000001010000Z"
 
+/* A source DN (normalised) and our DN it maps to; seq: the order they were added in (the latest wins). */
+struct map_pair {
+	char *src, *our;
+	size_t seq;
+};
+
 /* What a source entry becomes here. */
 enum kind { K_USER, K_LIST, K_CONTACT };
 
@@ -73,9 +79,9 @@ struct sync_apply {
 	struct sync_conf conf;
 	struct ours *ours;
 	size_t nours;
-	/* source DN (normalised) -> our DN, for list members */
-	char **map_src, **map_our;
-	size_t nmap;
+	/* source DN (normalised) -> our DN, for list members; sorted by source DN when looked up */
+	struct map_pair *map;
+	size_t nmap, map_sorted; /* map_sorted: how many entries the last sort covered */
 	struct buf problems;
 	size_t nproblems;
 	char last_change[32];
@@ -144,22 +150,36 @@ static struct ours *find_ours(struct sync_apply *run, const char *anchor, enum k
 
 static void map_add(struct sync_apply *run, const char *src_dn, const char *our_dn)
 {
-	run->map_src = xrealloc(run->map_src, sizeof(char *) * (run->nmap + 1));
-	run->map_our = xrealloc(run->map_our, sizeof(char *) * (run->nmap + 1));
-	run->map_src[run->nmap] = dn_norm(src_dn);
-	run->map_our[run->nmap] = xstrdup(our_dn);
+	run->map = xrealloc(run->map, sizeof(*run->map) * (run->nmap + 1));
+	run->map[run->nmap] = (struct map_pair){ dn_norm(src_dn), xstrdup(our_dn), run->nmap };
 	run->nmap++;
+}
+
+/* By source DN, and the latest added first among equal ones. */
+static int cmp_pair(const void *a, const void *b)
+{
+	const struct map_pair *x = a, *y = b;
+	int c = strcmp(x->src, y->src);
+	return c != 0 ? c : (x->seq < y->seq) - (x->seq > y->seq);
 }
 
 static const char *map_find(struct sync_apply *run, const char *src_dn)
 {
-	char *n = dn_norm(src_dn);
-	const char *found = NULL;
-	for (size_t i = run->nmap; i-- > 0 && found == NULL;) { /* the latest wins: a rename maps after the old DN */
-		if (strcmp(run->map_src[i], n) == 0)
-			found = run->map_our[i];
+	if (run->map_sorted != run->nmap) { /* entries added since the last look-up: sorted again */
+		qsort(run->map, run->nmap, sizeof(*run->map), cmp_pair);
+		run->map_sorted = run->nmap;
 	}
-	free(n);
+	struct map_pair key = { dn_norm(src_dn), NULL, 0 };
+	size_t lo = 0, hi = run->nmap; /* the first pair not below the key: the latest added of its DN */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(run->map[mid].src, key.src) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	const char *found = lo < run->nmap && strcmp(run->map[lo].src, key.src) == 0 ? run->map[lo].our : NULL;
+	free(key.src);
 	return found;
 }
 
@@ -242,14 +262,13 @@ static void ours_free(struct sync_apply *run)
 	}
 	free(run->ours);
 	for (size_t i = 0; i < run->nmap; i++) {
-		free(run->map_src[i]);
-		free(run->map_our[i]);
+		free(run->map[i].src);
+		free(run->map[i].our);
 	}
-	free(run->map_src);
-	free(run->map_our);
+	free(run->map);
 	run->ours = NULL;
-	run->nours = run->nmap = 0;
-	run->map_src = run->map_our = NULL;
+	run->nours = run->nmap = run->map_sorted = 0;
+	run->map = NULL;
 }
 
 /* Maps the source DN of each recipient loaded that is not disabled to ours (what a change of a group's members
