@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define COOKIE_MAX 4096
@@ -78,17 +79,25 @@ static void note_applied(struct follower *f, int n)
 
 /* ---- the cookie, kept in DATA/sync/NAME.cookie ---- */
 
+/* The file starts with a line naming the source entry it belongs to ("source ENTRYUUID"): a cookie a follower
+ * wrote just after `sync del` is not taken by the next source of the same name. */
+static char *cookie_header(const struct follower *f)
+{
+	return xasprintf("source %s\n", f->entry_uuid);
+}
+
 static void cookie_load(struct follower *f)
 {
-	char *path = sync_file_path(f->cfg, f->name, ".cookie"), *data = NULL;
-	size_t len = 0;
+	char *path = sync_file_path(f->cfg, f->name, ".cookie"), *data = NULL, *head = cookie_header(f);
+	size_t len = 0, hlen = strlen(head);
 	ber_memfree(f->cookie.bv_val);
 	f->cookie.bv_val = NULL;
 	f->cookie.bv_len = 0;
-	if (read_file(path, COOKIE_MAX, &data, &len) == 0 && len > 0) {
-		struct berval b = { (ber_len_t)len, data };
+	if (read_file(path, COOKIE_MAX, &data, &len) == 0 && len > hlen && memcmp(data, head, hlen) == 0) {
+		struct berval b = { (ber_len_t)(len - hlen), data + hlen };
 		ber_dupbv(&f->cookie, &b);
 	}
+	free(head);
 	free(data);
 	free(path);
 }
@@ -97,9 +106,11 @@ static void cookie_save(struct follower *f)
 {
 	if (f->cookie.bv_val == NULL)
 		return;
-	char *path = sync_file_path(f->cfg, f->name, ".cookie");
-	if (write_file_atomic(path, f->cookie.bv_val, f->cookie.bv_len, 0600) < 0)
+	char *path = sync_file_path(f->cfg, f->name, ".cookie"), *head = cookie_header(f);
+	struct iovec parts[] = { { head, strlen(head) }, { f->cookie.bv_val, f->cookie.bv_len } };
+	if (write_file_atomic_parts(path, parts, 2, 0600) < 0)
 		log_warn("sync %s: cannot write %s: %s", f->name, path, strerror(errno));
+	free(head);
 	free(path);
 }
 

@@ -66,10 +66,18 @@ def two_directories():
     S.cli("user", "add", "dave", "--given", "Dave", "--surname", "Here", "--password", "pw-dave", check=True)
     S.cli("user", "add", "frank", "--given", "Frank", "--surname", "Here", "--password", "pw-frank",
           "--alias", "shared@example.com", check=True)
+    add_source("--grace-days", "3")
+
+
+def add_source(*more):
     p = S.cli("sync", "add", "corp", "--uri", SRC.uri, "--bind-dn", Source.ADMIN, "--password", Source.PASSWORD,
-              "--base", "ou=People," + Source.SUFFIX, "--groups-base", "ou=Groups," + Source.SUFFIX,
-              "--grace-days", "3")
+              "--base", "ou=People," + Source.SUFFIX, "--groups-base", "ou=Groups," + Source.SUFFIX, *more)
     assert p.returncode == 0, (p.stdout, p.stderr)
+
+
+def source_uuid():
+    return S.ldapsearch("(cn=corp)", "entryUUID", bind_dn=S.admin_dn, password=S.admin_password,
+                        base="ou=Directory Sync,ou=Configuration," + S.suffix).stdout.split("entryUUID: ")[1].split()[0]
 
 
 def staff_members():
@@ -98,7 +106,8 @@ def the_attendant_follows_the_source_without_a_run():
     eng = ours("(cn=eng)", "member")[0]
     assert sorted(eng["member"]) == sorted([S.user_dn("carol"), "cn=staff,ou=Recipients," + S.suffix]), eng
     assert wait_for(lambda: re.search(r"State +live", show())), show()
-    assert os.path.exists(os.path.join(S.data, "sync", "corp.cookie"))
+    # the cookie names the source entry it belongs to
+    assert open(os.path.join(S.data, "sync", "corp.cookie")).read().startswith("source %s\n" % source_uuid())
 
 
 @test
@@ -297,8 +306,12 @@ def backup_and_restore_keep_what_the_server_holds_for_its_sources():
         open(os.path.join(S.data, "sync", "corp.cookie")).read()
 
 
+OLD_COOKIE = {}
+
+
 @test
 def deleting_the_source_with_keep_leaves_local_recipients():
+    OLD_COOKIE["text"] = open(os.path.join(S.data, "sync", "corp.cookie")).read()
     p = S.cli("sync", "del", "corp", "--keep")
     assert p.returncode == 0, (p.stdout, p.stderr)
     a = user("alice")
@@ -306,6 +319,20 @@ def deleting_the_source_with_keep_leaves_local_recipients():
     assert not os.path.exists(os.path.join(S.data, "sync", "corp.secret"))
     assert not os.path.exists(os.path.join(S.data, "sync", "corp.cookie"))
     assert "No sync sources" in S.cli("sync", "list", check=True).stdout
+
+
+@test
+def a_source_added_again_does_not_take_the_cookie_of_the_one_deleted():
+    # what a follower still applying a batch could write just after `sync del`
+    cookie = os.path.join(S.data, "sync", "corp.cookie")
+    with open(cookie, "w") as f:
+        f.write(OLD_COOKIE["text"])
+    mark = S.log_mark("attendant")
+    add_source()
+    S.wait_log("attendant", "sync corp: refreshed (everything read)", since=mark, timeout=20)
+    assert wait_for(lambda: open(cookie).read().startswith("source %s\n" % source_uuid()), timeout=10)
+    # the users kept as local ones are in the way of the new source: each is a conflict, none is taken over
+    assert wait_for(lambda: "login alice is taken" in show(), timeout=10), show()
 
 
 if __name__ == "__main__":
