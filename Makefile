@@ -146,6 +146,8 @@ DEB_PACKAGES += ldnsutils
 DEB_PACKAGES += libopendkim-dev
 DEB_PACKAGES += python3-dkim
 DEB_PACKAGES += libspf2-dev
+DEB_PACKAGES += libopendmarc-dev
+DEB_PACKAGES += publicsuffix
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \

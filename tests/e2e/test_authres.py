@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-# test_authres.py - checks on the way in (issue 18): SPF (libspf2) and DKIM verification (libopendkim) of mail from
-# outside, written as Authentication-Results (RFC 8601) under the organisation's authserv-id, and fields that claim
-# that id removed. The SPF and DKIM key records are served by a real DNS server (Debian's nsd, on loopback; the
+# test_authres.py - checks on the way in (issue 18): SPF (libspf2), DKIM verification (libopendkim) and DMARC
+# (libopendmarc: reject at the end of DATA, quarantine into Junk) of mail from outside, written as
+# Authentication-Results (RFC 8601) under the organisation's authserv-id, and fields that claim that id removed. The SPF and DKIM key records are served by a real DNS server (Debian's nsd, on loopback; the
 # server is pointed at it by DATA/resolv.conf); the messages are signed by an independent signer (dkimpy, with keys
 # made by python3-cryptography) and sent with python3's smtplib and swaks; what was stored is read over IMAP.
 import imaplib
@@ -45,13 +45,13 @@ def send(sender, data, helo=None):
     c.quit()
 
 
-def header(subject, timeout=15):
-    """The header block alice's copy of subject was stored with (IMAP), unfolded into lines."""
+def header(subject, timeout=15, folder="INBOX"):
+    """The header block alice's copy of subject was stored with in folder (IMAP), unfolded into lines."""
     def fetch():
         m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=10)
         try:
             m.login("alice", PW)
-            m.select("INBOX", readonly=True)
+            m.select(folder, readonly=True)
             typ, data = m.search(None, "SUBJECT", '"%s"' % subject)
             ids = data[0].split() if typ == "OK" else []
             return ids and m.fetch(ids[-1], "(BODY.PEEK[HEADER])")[1][0][1].decode("utf-8", "replace")
@@ -74,8 +74,13 @@ def setup():
         h.skip(missing())
     own_network(SERVER_IP, OUTSIDE)
     SENDER = Signer("sender.test")
-    NS = Nsd({"sender.test": 'sender.test. IN TXT "v=spf1 ip4:%s -all"\n' % OUTSIDE + SENDER.records,
-              "forged.test": 'forged.test. IN TXT "v=spf1 ip4:192.0.2.1 -all"\n',
+    NS = Nsd({"sender.test": 'sender.test. IN TXT "v=spf1 ip4:%s -all"\n' % OUTSIDE + SENDER.records +
+              '_dmarc.sender.test. IN TXT "v=DMARC1; p=reject"\n',
+              "forged.test": 'forged.test. IN TXT "v=spf1 ip4:192.0.2.1 -all"\n'
+                             '_dmarc.forged.test. IN TXT "v=DMARC1; p=none"\n',
+              "reject.test": 'reject.test. IN TXT "v=spf1 ip4:192.0.2.1 -all"\n'
+                             '_dmarc.reject.test. IN TXT "v=DMARC1; p=reject"\n',
+              "quar.test": 'quar.test. IN TXT "v=spf1 -all"\n_dmarc.quar.test. IN TXT "v=DMARC1; p=quarantine"\n',
               "soft.test": 'soft.test. IN TXT "v=spf1 ~all"\n',
               "nospf.test": "nospf.test. IN A 192.0.2.9\n"})
     assert NS.ask("TXT", "ed1._domainkey.sender.test").startswith('"v=DKIM1; k=ed25519;')
@@ -100,6 +105,7 @@ def spf_pass_and_both_signatures_pass():
     assert a.count("dkim=pass") == 2, a
     assert "header.d=sender.test header.s=rsa1 header.a=rsa-sha256 header.b=" in a, a
     assert "header.d=sender.test header.s=ed1 header.a=ed25519-sha256 header.b=" in a, a
+    assert a.endswith("dmarc=pass (p=reject) header.from=sender.test"), a
 
 
 @h.test
@@ -107,15 +113,17 @@ def spf_fail_and_unsigned():
     send("boss@forged.test", message("boss@forged.test", "forged sender"))
     a = results(header("forged sender"))[0]
     assert "spf=fail" in a and "smtp.mailfrom=boss@forged.test" in a and "dkim=none" in a, a
+    assert "dmarc=fail (p=none, delivered) header.from=forged.test" in a, a
 
 
 @h.test
 def spf_none_softfail_and_null_sender():
     send("x@nospf.test", message("x@nospf.test", "no spf record"))
-    assert "spf=none" in results(header("no spf record"))[0]
+    a = results(header("no spf record"))[0]
+    assert "spf=none" in a and "dmarc=none header.from=nospf.test" in a, a
     send("x@soft.test", message("x@soft.test", "soft record"))
     assert "spf=softfail" in results(header("soft record"))[0]
-    send("", message("MAILER-DAEMON@sender.test", "null sender"), helo="mx.sender.test")
+    send("", message("MAILER-DAEMON@nospf.test", "null sender"), helo="mx.sender.test")
     a = results(header("null sender"))[0]
     assert "smtp.helo=mx.sender.test" in a and "smtp.mailfrom" not in a, a
 
@@ -130,6 +138,27 @@ def dkim_fail_and_missing_key():
     send("someone@sender.test", data)
     a = results(header("no such key"))[0]
     assert "dkim=permerror" in a and "header.s=gone" in a, a
+
+
+@h.test
+def dmarc_reject_and_quarantine():
+    # p=reject, SPF fails and nothing is signed: refused at the end of DATA, naming the domain
+    c = smtplib.SMTP(SERVER_IP, S.ports["smtp"], timeout=30, source_address=(OUTSIDE, 0))
+    try:
+        c.sendmail("ceo@reject.test", ["alice.smith@example.com"], message("ceo@reject.test", "to reject"))
+        raise AssertionError("taken")
+    except smtplib.SMTPDataError as e:
+        assert e.smtp_code == 550 and e.smtp_error.decode().startswith(
+            "5.7.1 Rejected by the DMARC policy of reject.test"), e
+    c.quit()
+    # p=quarantine: into Junk, with the reason in the results
+    send("x@quar.test", message("x@quar.test", "to quarantine"))
+    a = results(header("to quarantine", folder="Junk"))[0]
+    assert "dmarc=fail (p=quarantine, quarantined) header.from=quar.test" in a, a
+    # misaligned: SPF and DKIM pass, but for sender.test, not the From's quar.test
+    send("someone@sender.test", signed(message("Boss <boss@quar.test>", "misaligned")))
+    a = results(header("misaligned", folder="Junk"))[0]
+    assert "spf=pass" in a and a.count("dkim=pass") == 2 and "dmarc=fail (p=quarantine" in a, a
 
 
 @h.test

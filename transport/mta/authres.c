@@ -1,6 +1,7 @@
-/* authres.c - SPF through libspf2 (with a DNS layer of ours, so it asks the name servers the MTA asks) and DKIM
- * verification through libopendkim (its key lookup ours, likewise); the results as an Authentication-Results field.
- * The one boundary where those libraries' results become ours. */
+/* authres.c - SPF through libspf2 (with a DNS layer of ours, so it asks the name servers the MTA asks), DKIM
+ * verification through libopendkim (its key lookup ours, likewise) and DMARC through libopendmarc (the record
+ * fetched by us); the results as an Authentication-Results field. The one boundary where those libraries' results
+ * become ours. */
 #include "transport/mta/authres.h"
 #include "common/err.h"
 #include "common/util.h"
@@ -12,6 +13,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <opendkim/dkim.h>
+#include <opendmarc/dmarc.h>
 #include <resolv.h>
 #include <spf2/spf.h>
 #include <spf2/spf_dns_cache.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 struct authres {
 	char *id;
@@ -27,6 +30,8 @@ struct authres {
 	SPF_dns_server_t *cache;
 	SPF_server_t *spf;
 	DKIM_LIB *dkim;
+	OPENDMARC_LIB_T dmarc; /* libopendmarc's settings (process-wide in the library) */
+	bool dmarc_ready;
 };
 
 /* ---- DNS ---- */
@@ -174,6 +179,17 @@ int authres_create(const char *authserv_id, const char *resolv_conf, struct auth
 	a->cache = SPF_dns_cache_new(a->dns, NULL, 0, AUTHRES_SPF_CACHE_BITS);
 	a->spf = a->cache != NULL ? SPF_server_new_dns(a->cache, 0) : NULL;
 	a->dkim = dkim_init(NULL, NULL);
+	/* libopendmarc keeps its settings (the public suffix list) for the whole process */
+	if (access(AUTHRES_PSL, R_OK) == 0) {
+		a->dmarc.tld_type = OPENDMARC_TLD_TYPE_MOZILLA;
+		snprintf((char *)a->dmarc.tld_source_file, sizeof(a->dmarc.tld_source_file), "%s", AUTHRES_PSL);
+	}
+	a->dmarc_ready = opendmarc_policy_library_init(&a->dmarc) == DMARC_PARSE_OKAY;
+	if (!a->dmarc_ready) {
+		buf_append_str(error_r, "libopendmarc cannot start");
+		authres_destroy(&a);
+		return IX_EIO;
+	}
 	if (a->spf == NULL || a->dkim == NULL || dkim_set_key_lookup(a->dkim, dkim_key_lookup) != DKIM_STAT_OK) {
 		buf_append_str(error_r, a->spf == NULL ? "libspf2 cannot start" : "libopendkim cannot start");
 		authres_destroy(&a);
@@ -194,6 +210,8 @@ void authres_destroy(struct authres **ap)
 		SPF_dns_free(a->cache);
 	if (a->dkim != NULL)
 		dkim_close(a->dkim);
+	if (a->dmarc_ready)
+		(void)opendmarc_policy_library_shutdown(&a->dmarc);
 	free(a->dns);
 	free(a->id);
 	free(a->resolv_conf);
@@ -214,7 +232,8 @@ static const char *pvalue(const char *addr)
 	return addr;
 }
 
-static void spf_check(struct authres *a, const struct authres_input *in, struct buf *out)
+/* Checks SPF into out; returns the outcome for DMARC (DMARC_POLICY_SPF_OUTCOME_*). */
+static int spf_check(struct authres *a, const struct authres_input *in, struct buf *out)
 {
 	const char *result = "temperror";
 	SPF_request_t *req = SPF_request_new(a->spf);
@@ -250,6 +269,10 @@ static void spf_check(struct authres *a, const struct authres_input *in, struct 
 		SPF_response_free(resp);
 	if (req != NULL)
 		SPF_request_free(req);
+	return strcmp(result, "pass") == 0                                      ? DMARC_POLICY_SPF_OUTCOME_PASS
+	       : strcmp(result, "fail") == 0 || strcmp(result, "softfail") == 0 ? DMARC_POLICY_SPF_OUTCOME_FAIL
+	       : strcmp(result, "temperror") == 0                               ? DMARC_POLICY_SPF_OUTCOME_TMPFAIL
+										: DMARC_POLICY_SPF_OUTCOME_NONE;
 }
 
 static const char *dkim_alg(DKIM_SIGINFO *sig)
@@ -263,7 +286,8 @@ static const char *dkim_alg(DKIM_SIGINFO *sig)
 					      : NULL;
 }
 
-static void dkim_check(struct authres *a, const struct authres_input *in, struct buf *out)
+/* Verifies the DKIM signatures into out, each result also given to the DMARC evaluation pctx. */
+static void dkim_check(struct authres *a, const struct authres_input *in, DMARC_POLICY_T *pctx, struct buf *out)
 {
 	DKIM_STAT st;
 	DKIM *d = dkim_verify(a->dkim, (const unsigned char *)"ix", NULL, &st);
@@ -303,6 +327,13 @@ static void dkim_check(struct authres *a, const struct authres_input *in, struct
 			      : dkim_sig_getbh(sig) != DKIM_SIGBH_MATCH ? "body hash did not verify"
 									: "signature did not verify";
 		buf_printf(out, ";\r\n\tdkim=%s", result);
+		if (pctx != NULL && dkim_sig_getdomain(sig) != NULL)
+			opendmarc_policy_store_dkim(pctx, dkim_sig_getdomain(sig), dkim_sig_getselector(sig),
+						    strcmp(result, "pass") == 0 ? DMARC_POLICY_DKIM_OUTCOME_PASS
+						    : strcmp(result, "temperror") == 0
+							    ? DMARC_POLICY_DKIM_OUTCOME_TMPFAIL
+							    : DMARC_POLICY_DKIM_OUTCOME_FAIL,
+						    NULL);
 		if (why != NULL)
 			buf_printf(out, " (%s)", why);
 		const char *dom = (const char *)dkim_sig_getdomain(sig), *sel = (const char *)dkim_sig_getselector(sig);
@@ -323,13 +354,118 @@ static void dkim_check(struct authres *a, const struct authres_input *in, struct
 	dkim_free(d);
 }
 
-void authres_check(struct authres *a, const struct authres_input *in, struct buf *out)
+/* The DMARC record of domain (_dmarc.DOMAIN, else that of the domain of its last two labels, the organisational
+ * domain as near as it takes without the suffix list) into record_r, the domain it was found at into at_r. */
+static bool dmarc_record(const struct authres *a, const char *domain, struct buf *record_r, char *at_r, size_t size)
 {
+	const char *d = domain;
+	for (int round = 0; round < 2 && d != NULL; round++) {
+		char name[NS_MAXDNAME];
+		snprintf(name, sizeof(name), "_dmarc.%s", d);
+		unsigned char ans[AUTHRES_DNS_MAX];
+		int herr;
+		int n = dns_query(a, name, ns_t_txt, ans, sizeof(ans), &herr);
+		ns_msg h;
+		for (int i = 0; n >= 0 && ns_initparse(ans, n, &h) == 0 && i < ns_msg_count(h, ns_s_an); i++) {
+			ns_rr r;
+			if (ns_parserr(&h, ns_s_an, i, &r) < 0 || ns_rr_type(r) != ns_t_txt)
+				continue;
+			buf_reset(record_r);
+			txt_append(ns_rr_rdata(r), ns_rr_rdlen(r), record_r);
+			if (strncasecmp(buf_cstr(record_r), "v=DMARC1", 8) == 0) {
+				snprintf(at_r, size, "%s", d);
+				return true;
+			}
+		}
+		/* the organisational domain: the last two labels */
+		const char *last = strrchr(d, '.'), *p = d;
+		const char *org = NULL;
+		for (const char *q = strchr(p, '.'); q != NULL && q != last; q = strchr(q + 1, '.'))
+			org = q + 1;
+		d = org;
+	}
+	return false;
+}
+
+/* DMARC of the message into out (pctx holds the SPF and DKIM outcomes); returns the policy to apply. */
+static enum authres_policy dmarc_check(struct authres *a, DMARC_POLICY_T *pctx, const char *from_domain,
+				       struct buf *out)
+{
+	struct buf record = BUF_INIT;
+	char at[NS_MAXDNAME];
+	enum authres_policy policy = AUTHRES_DELIVER;
+	if (from_domain[0] == '\0') {
+		buf_append_str(out, ";\r\n\tdmarc=permerror (no From domain)");
+	} else if (!dmarc_record(a, from_domain, &record, at, sizeof(at))) {
+		buf_printf(out, ";\r\n\tdmarc=none header.from=%s", pvalue(from_domain));
+	} else if (opendmarc_policy_store_dmarc(pctx, (u_char *)record.data, (u_char *)from_domain,
+						strcasecmp(at, from_domain) != 0 ? (u_char *)at : NULL) !=
+		   DMARC_PARSE_OKAY) {
+		buf_printf(out, ";\r\n\tdmarc=permerror (a record that does not parse) header.from=%s",
+			   pvalue(from_domain));
+	} else {
+		int p = 0, sp = 0;
+		opendmarc_policy_fetch_p(pctx, &p);
+		opendmarc_policy_fetch_sp(pctx, &sp);
+		const char *pname = p == DMARC_RECORD_P_REJECT       ? "reject"
+				    : p == DMARC_RECORD_P_QUARANTINE ? "quarantine"
+								     : "none";
+		switch (opendmarc_get_policy_to_enforce(pctx)) {
+		case DMARC_POLICY_PASS:
+			buf_printf(out, ";\r\n\tdmarc=pass (p=%s) header.from=%s", pname, pvalue(from_domain));
+			break;
+		case DMARC_POLICY_REJECT: policy = AUTHRES_REJECT; goto failed;
+		case DMARC_POLICY_QUARANTINE: policy = AUTHRES_QUARANTINE; goto failed;
+		case DMARC_POLICY_NONE:
+		failed:
+			buf_printf(out, ";\r\n\tdmarc=fail (p=%s, %s) header.from=%s", pname,
+				   policy == AUTHRES_REJECT       ? "rejected"
+				   : policy == AUTHRES_QUARANTINE ? "quarantined"
+								  : "delivered",
+				   pvalue(from_domain));
+			break;
+		default: buf_printf(out, ";\r\n\tdmarc=none header.from=%s", pvalue(from_domain)); break;
+		}
+	}
+	buf_free(&record);
+	return policy;
+}
+
+enum authres_policy authres_check(struct authres *a, const struct authres_input *in, struct buf *out,
+				  struct buf *from_domain_r)
+{
+	char from[NS_MAXDNAME] = "";
+	if (!mta_header_from_domain(in->msg, in->len, from, sizeof(from)))
+		from[0] = '\0';
+	if (from_domain_r != NULL) {
+		buf_reset(from_domain_r);
+		buf_append_str(from_domain_r, from);
+	}
+	bool ipv6 = strchr(in->client_ip, ':') != NULL && strchr(in->client_ip, '.') == NULL;
+	DMARC_POLICY_T *pctx = opendmarc_policy_connect_init((u_char *)in->client_ip, ipv6 ? DMARC_POLICY_IP_TYPE_IPV6
+											   : DMARC_POLICY_IP_TYPE_IPV4);
+	if (pctx != NULL && from[0] != '\0')
+		opendmarc_policy_store_from_domain(pctx, (u_char *)from);
 	buf_printf(out, "Authentication-Results: %s", a->id);
-	spf_check(a, in, out);
-	dkim_check(a, in, out);
+	int spf = spf_check(a, in, out);
+	if (pctx != NULL) {
+		const char *spf_domain = in->mail_from[0] != '\0' ? mta_domain(in->mail_from) : in->helo;
+		opendmarc_policy_store_spf(pctx, (u_char *)spf_domain, spf,
+					   in->mail_from[0] != '\0' ? DMARC_POLICY_SPF_ORIGIN_MAILFROM
+								    : DMARC_POLICY_SPF_ORIGIN_HELO,
+					   NULL);
+	}
+	dkim_check(a, in, pctx, out);
+	enum authres_policy policy = AUTHRES_DELIVER;
+	if (pctx != NULL) {
+		policy = dmarc_check(a, pctx, from, out);
+		opendmarc_policy_connect_shutdown(pctx);
+	} else {
+		buf_append_str(out, ";\r\n\tdmarc=temperror (the evaluator cannot start)");
+	}
 	buf_append_str(out, "\r\n");
 	authres_strip(a->id, in->msg, in->len, out);
+	return policy;
 }
 
 /* ---- our authserv-id in fields that came with the message ---- */

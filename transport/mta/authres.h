@@ -1,6 +1,7 @@
-/* authres.h - checks on the way in: SPF (RFC 7208, libspf2) and DKIM verification (RFC 6376, libopendkim) of mail
- * from outside, written as an Authentication-Results field (RFC 8601) under the organisation's authserv-id; fields
- * that claim that id and came with a message are removed (RFC 8601 5). */
+/* authres.h - checks on the way in: SPF (RFC 7208, libspf2), DKIM verification (RFC 6376, libopendkim) and DMARC
+ * (RFC 7489, libopendmarc) of mail from outside, written as an Authentication-Results field (RFC 8601) under the
+ * organisation's authserv-id, with the DMARC policy to apply; fields that claim that id and came with a message are
+ * removed (RFC 8601 5). */
 #ifndef IX_AUTHRES_H
 #define IX_AUTHRES_H
 
@@ -14,6 +15,8 @@
 #define AUTHRES_SPF_CACHE_BITS 10
 /* Most DKIM signatures of one message reported (each is checked, a key lookup each). */
 #define AUTHRES_DKIM_MAX 8
+/* The public suffix list (Debian's publicsuffix) that gives DMARC its organisational domains, when installed. */
+#define AUTHRES_PSL "/usr/share/publicsuffix/public_suffix_list.dat"
 
 struct authres;
 /* The checker of one server: authserv_id names the organisation in the fields it writes (copied); resolv_conf (may be
@@ -30,12 +33,22 @@ struct authres_input {
 	const char *msg;       /* the message, CRLF line ends */
 	size_t len;
 };
-/* Checks SPF (of MAIL FROM, or of the HELO name for the null sender) and every DKIM signature (at most
- * AUTHRES_DKIM_MAX), then appends to out the Authentication-Results field ("AUTHSERV-ID; spf=RESULT
- * smtp.mailfrom=...; dkim=RESULT header.d=... header.s=... header.a=... header.b=...", "dkim=none" without a
- * signature) followed by the message without the fields that claim this authserv-id. Any thread; DNS is asked
- * synchronously (the system resolver's timeouts). */
-void authres_check(struct authres *a, const struct authres_input *in, struct buf *out);
+/* What the header From's domain asks for a message that fails DMARC (its p=, or sp= for a subdomain). */
+enum authres_policy {
+	AUTHRES_DELIVER,    /* DMARC passed, or no policy, or p=none */
+	AUTHRES_QUARANTINE, /* p=quarantine: into the recipient's Junk folder */
+	AUTHRES_REJECT,     /* p=reject: refused at the end of DATA */
+};
+/* Checks SPF (of MAIL FROM, or of the HELO name for the null sender), every DKIM signature (at most
+ * AUTHRES_DKIM_MAX) and DMARC (the header From's domain's record, _dmarc.DOMAIN or that of its organisational
+ * domain; alignment as its adkim/aspf say, organisational domains from the public suffix list), then appends to out
+ * the Authentication-Results field ("AUTHSERV-ID; spf=RESULT smtp.mailfrom=...; dkim=RESULT header.d=... header.s=...
+ * header.a=... header.b=...; dmarc=RESULT (p=POLICY) header.from=DOMAIN"; "dkim=none" without a signature,
+ * "dmarc=none" without a record) followed by the message without the fields that claim this authserv-id. Returns
+ * the policy to apply; from_domain_r (may be NULL) gets the header From's domain ("" when none). Any thread; DNS is
+ * asked synchronously. */
+enum authres_policy authres_check(struct authres *a, const struct authres_input *in, struct buf *out,
+				  struct buf *from_domain_r);
 
 /* Pure helpers (unit-tested). */
 /* True when the message's header block holds an Authentication-Results field whose authserv-id is authserv_id

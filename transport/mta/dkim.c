@@ -3,8 +3,7 @@
 #include "transport/mta/dkim.h"
 #include "common/err.h"
 #include "common/util.h"
-#include "store/mime.h"
-#include "transport/mta/dsn.h"
+#include "transport/mta/mta.h"
 
 #include <opendkim/dkim.h>
 #include <stdio.h>
@@ -104,33 +103,11 @@ int dkim_sign_message(struct dkim_signer *s, const struct dkim_key *keys, size_t
 	return IX_OK;
 }
 
-/* The domain of the first address of the header From (into out), or false. */
-static bool from_domain(const char *msg, size_t len, char *out, size_t size)
-{
-	char from[DSN_HEADER_VALUE_MAX + 1];
-	if (!dsn_header_value(msg, len, "From", from, sizeof(from)))
-		return false;
-	struct buf addrs = BUF_INIT;
-	bool ok = false;
-	if (mime_addr_text(from, strlen(from), &addrs) > 0) {
-		const char *line = buf_cstr(&addrs), *nl = strchr(line, '\n');
-		size_t llen = nl != NULL ? (size_t)(nl - line) : strlen(line);
-		const char *gt = memchr(line, '>', llen),
-			   *at = gt != NULL ? memrchr(line, '@', (size_t)(gt - line)) : NULL;
-		if (at != NULL && (size_t)(gt - at - 1) < size) {
-			snprintf(out, size, "%.*s", (int)(gt - at - 1), at + 1);
-			ok = out[0] != '\0';
-		}
-	}
-	buf_free(&addrs);
-	return ok;
-}
-
 int dkim_sign_outgoing(struct dkim_signer *s, struct dir *dir, const struct config *cfg, const char *msg, size_t len,
 		       struct buf *fields_r, struct buf *error_r)
 {
 	char domain[256];
-	if (!from_domain(msg, len, domain, sizeof(domain)))
+	if (!mta_header_from_domain(msg, len, domain, sizeof(domain)))
 		return IX_ENOTFOUND;
 	/* the From's domain, else its nearest parent among ours (MAILER-DAEMON@host.example.com signs as example.com) */
 	struct buf sels = BUF_INIT;

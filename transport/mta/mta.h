@@ -96,6 +96,10 @@ enum mta_send_right mta_send_right(struct dir *dir, const char *user, const char
 bool mta_check_header_from(struct dir *dir, const char *user, const char *msg, size_t len, struct buf *sender_r,
 			   struct buf *reply_r);
 
+/* The domain of the first address of msg's header From, copied into out (size bytes). Returns false when there is no
+ * From field, no address in it, or the domain does not fit. */
+bool mta_header_from_domain(const char *msg, size_t len, char *out, size_t size);
+
 /* Extracts the domain of an address (after the last '@'), or "" when there is none. */
 const char *mta_domain(const char *addr);
 

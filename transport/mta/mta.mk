@@ -6,7 +6,7 @@ MTA_LIB := $(BUILD)/libmta.a
 # DKIM signing (transport/mta/dkim.c): what links it needs libopendkim
 DKIM_LIBS := -lopendkim
 # the checks on the way in (transport/mta/authres.c): libspf2 and libopendkim
-AUTHRES_LIBS := -lspf2 -lopendkim
+AUTHRES_LIBS := -lspf2 -lopendkim -lopendmarc
 
 $(MTA_LIB): $(call objs,$(MTA_SRCS))
 	$(archive)

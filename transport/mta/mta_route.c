@@ -307,6 +307,27 @@ const char *mta_check_restrictions(struct dir *dir, const struct dir_recipient *
 	return verdict;
 }
 
+bool mta_header_from_domain(const char *msg, size_t len, char *out, size_t size)
+{
+	char from[DSN_HEADER_VALUE_MAX + 1];
+	if (!dsn_header_value(msg, len, "From", from, sizeof(from)))
+		return false;
+	struct buf addrs = BUF_INIT;
+	bool ok = false;
+	if (mime_addr_text(from, strlen(from), &addrs) > 0) {
+		const char *line = buf_cstr(&addrs), *nl = strchr(line, '\n');
+		size_t llen = nl != NULL ? (size_t)(nl - line) : strlen(line);
+		const char *gt = memchr(line, '>', llen),
+			   *at = gt != NULL ? memrchr(line, '@', (size_t)(gt - line)) : NULL;
+		if (at != NULL && (size_t)(gt - at - 1) < size) {
+			snprintf(out, size, "%.*s", (int)(gt - at - 1), at + 1);
+			ok = out[0] != '\0';
+		}
+	}
+	buf_free(&addrs);
+	return ok;
+}
+
 /* Replaces b's text with s. */
 static void text_set(struct buf *b, const char *s)
 {

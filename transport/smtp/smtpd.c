@@ -509,11 +509,24 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 	 * ours that came with a message from anyone but our own servers is removed */
 	struct buf checked = BUF_INIT;
 	const char *authserv_id = sd->d.cfg.domain;
+	enum authres_policy policy = AUTHRES_DELIVER;
 	if (!j->internal && j->auth_user == NULL && sd->authres != NULL && sd->set.v[SET_SMTP_INBOUND_CHECKS]) {
 		char from[SMTP_PATH_MAX_UTF8 + 1];
 		path_string(&env->mail->from, from, sizeof(from));
 		const struct authres_input in = { j->ss->peer, j->helo, from, data, len };
-		authres_check(sd->authres, &in, &checked);
+		struct buf domain = BUF_INIT;
+		policy = authres_check(sd->authres, &in, &checked, &domain);
+		if (policy == AUTHRES_REJECT) {
+			/* DMARC p=reject (RFC 7489 6.6.2): the client hears it, nothing is delivered */
+			char *reply = xasprintf("550 5.7.1 Rejected by the DMARC policy of %.200s: the message failed "
+						"its SPF and DKIM checks",
+						buf_cstr(&domain));
+			log_info("message from %s (%s) refused: %s", from, j->ss->peer, reply);
+			buf_free(&domain);
+			buf_free(&checked);
+			return reply;
+		}
+		buf_free(&domain);
 	} else if (!j->internal && authres_claims(authserv_id, data, len)) {
 		authres_strip(authserv_id, data, len, &checked);
 	}
@@ -611,7 +624,9 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 			if (t.v[i].kind != MTA_LOCAL)
 				continue;
 			st[k].guid = t.v[i].guid;
-			st[k].folder = t.v[i].folder;
+			/* DMARC p=quarantine: a user's copy goes to their Junk folder (a public folder keeps its own) */
+			st[k].folder = policy == AUTHRES_QUARANTINE && t.v[i].folder == NULL ? SMTPD_JUNK_FOLDER
+											     : t.v[i].folder;
 			st[k].quota_bytes = t.v[i].quota_bytes;
 			st[k].quota_messages = t.v[i].quota_messages;
 			map[k++] = i;

@@ -10,6 +10,9 @@
 /* Share of smtp.max_connections (per port) kept for client addresses that hold no connection yet: addresses that
  * already hold one get at most the rest, so a few addresses holding many connections cannot lock a new one out. */
 #define SMTPD_RESERVE_PERCENT 10
+/* Where a message a sender's DMARC policy quarantines is delivered in a user's mailbox (the \\Junk folder every
+ * mailbox is made with). */
+#define SMTPD_JUNK_FOLDER "Junk"
 /* The answer to unauthenticated mail on port 25 with a sender in one of the organisation's domains (a forged internal
  * sender) from a client that is neither one of our servers nor an exception set for this server. */
 #define SMTPD_FORGED_SENDER_REPLY                                                                                      \
