@@ -186,27 +186,32 @@ char *signin_gssapi_regexp(const struct config *cfg, const char *realm, int n)
 
 /* The access rule that gives a GSSAPI identity no user was found for (uid=PRINCIPAL,cn=gssapi,cn=auth: a principal
  * of a trusted realm, or of ours without a user) nothing at all: slapd lets such a bind succeed, and it would count
- * among the "users" the address book is open to. First of the database's rules. */
-#define GSSAPI_UNMAPPED_ACL "to * by dn.regex=\"^.*,cn=gssapi,cn=auth$\" none by * break"
+ * among the "users" the address book is open to. First of the database's rules; its target is the suffix's
+ * subtree, not "to *", before whose first occurrence the upgrades insert their rules (upgrade.c, insert_rules). */
+#define GSSAPI_UNMAPPED_ACL "to dn.subtree=\"%s\" by dn.regex=\"^.*,cn=gssapi,cn=auth$\" none by * break"
 
-static int slapd_gssapi_acl(LDAP *ld, struct buf *error_r)
+static int slapd_gssapi_acl(LDAP *ld, const struct config *cfg, struct buf *error_r)
 {
 	static const char db[] = "olcDatabase={1}mdb,cn=config";
 	char **acl = NULL;
 	int ret = ldapu_read_values(ld, db, "olcAccess", &acl, error_r);
 	if (ret != IX_OK)
 		return ret;
+	char *rule = xasprintf(GSSAPI_UNMAPPED_ACL, cfg->suffix);
 	bool have = false;
 	for (size_t i = 0; acl != NULL && acl[i] != NULL; i++)
-		have |= strstr(acl[i], GSSAPI_UNMAPPED_ACL) != NULL;
+		have |= strstr(acl[i], rule) != NULL;
 	ldapu_values_free(&acl);
-	if (have)
-		return IX_OK;
-	LDAPMod **mods = NULL;
-	size_t n = 0;
-	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "olcAccess", ldapu_values1("{0}" GSSAPI_UNMAPPED_ACL));
-	ret = ldapu_modify(ld, db, mods, error_r);
-	ldapu_mods_free(mods);
+	if (!have) {
+		char *value = xasprintf("{0}%s", rule);
+		LDAPMod **mods = NULL;
+		size_t n = 0;
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "olcAccess", ldapu_values1(value));
+		ret = ldapu_modify(ld, db, mods, error_r);
+		ldapu_mods_free(mods);
+		free(value);
+	}
+	free(rule);
 	return ret;
 }
 
@@ -240,7 +245,7 @@ static int slapd_gssapi(LDAP *ld, const struct config *cfg, const char *realm, b
 	ret = ldapu_modify(ld, "cn=config", mods, error_r);
 	ldapu_mods_free(mods);
 	ldapu_values_free(&old);
-	return ret == IX_OK ? slapd_gssapi_acl(ld, error_r) : ret;
+	return ret == IX_OK ? slapd_gssapi_acl(ld, cfg, error_r) : ret;
 }
 
 int signin_kerberos_realm(LDAP *ld, const struct config *cfg, const char *realm, const char *default_realm,
