@@ -81,6 +81,23 @@ static int cb_getconfpath(void *context, char **path)
 	return SASL_OK;
 }
 
+/* Cyrus loads every plugin of its folder at sasl_server_init; only those of the mechanisms we offer through it are
+ * let in (the others would be refused by mech_list anyway, and GS2's, installed with GSSAPI's, leaks at load). */
+static int cb_verifyfile(void *context, const char *file, sasl_verify_type_t type)
+{
+	(void)context;
+	if (type != SASL_VRFY_PLUGIN)
+		return SASL_OK;
+	static const char *const wanted[] = { "libplain.", "liblogin.", "libgssapiv2." };
+	const char *base = strrchr(file, '/');
+	base = base != NULL ? base + 1 : file;
+	for (size_t i = 0; i < IX_ARRAY_LEN(wanted); i++) {
+		if (strncmp(base, wanted[i], strlen(wanted[i])) == 0)
+			return SASL_OK;
+	}
+	return SASL_CONTINUE; /* skipped */
+}
+
 static int cb_checkpass(sasl_conn_t *conn, void *context, const char *user, const char *pass, unsigned passlen,
 			struct propctx *propctx)
 {
@@ -113,6 +130,7 @@ int ix_sasl_init(const char *app_name, struct buf *error_r)
 		{ SASL_CB_GETOPT, (sasl_cb_fn)(void (*)(void))cb_getopt, NULL },
 		{ SASL_CB_LOG, (sasl_cb_fn)(void (*)(void))cb_log, NULL },
 		{ SASL_CB_GETCONFPATH, (sasl_cb_fn)(void (*)(void))cb_getconfpath, NULL },
+		{ SASL_CB_VERIFYFILE, (sasl_cb_fn)(void (*)(void))cb_verifyfile, NULL },
 		{ SASL_CB_LIST_END, NULL, NULL },
 	};
 	sasl_app = xstrdup(app_name);
