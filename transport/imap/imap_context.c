@@ -56,7 +56,8 @@ void imap_update_start(struct imap_session *s, const struct imap_command *cmd, s
 	s->updates = xrealloc(s->updates, (s->nupdates + 1) * sizeof(*s->updates));
 	struct imap_update *u = &s->updates[s->nupdates++];
 	*u = (struct imap_update){ .tag = xstrdup(cmd->tag), .uid = cmd->uid, .q = q, .nkeys = nkeys, .k = k, .n = n };
-	memcpy(u->keys, keys, nkeys * sizeof(*keys));
+	if (nkeys > 0)
+		memcpy(u->keys, keys, nkeys * sizeof(*keys));
 	u->cap = n + 16;
 	u->uids = xcalloc(u->cap, sizeof(*u->uids));
 	memcpy(u->uids, uids, n * sizeof(*uids));
