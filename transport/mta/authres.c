@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <opendkim/dkim.h>
 #include <opendmarc/dmarc.h>
+#include <pthread.h>
 #include <resolv.h>
 #include <spf2/spf.h>
 #include <spf2/spf_dns_cache.h>
@@ -21,7 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
+
+/* A DKIM key record asked for lately (dkim_key_lookup's cache, direct-mapped by the name's hash). */
+struct key_slot {
+	char name[256];
+	char *txt;    /* the record; NULL: there is none */
+	time_t until; /* kept until then */
+};
 
 struct authres {
 	char *id;
@@ -31,6 +40,8 @@ struct authres {
 	SPF_server_t *spf;
 	DKIM_LIB *dkim;
 	OPENDMARC_LIB_T dmarc; /* libopendmarc's settings (process-wide in the library) */
+	pthread_mutex_t key_lock;
+	struct key_slot keys[AUTHRES_KEY_CACHE];
 	bool dmarc_ready;
 };
 
@@ -135,13 +146,10 @@ static SPF_dns_rr_t *spf_lookup(SPF_dns_server_t *srv, const char *domain, ns_ty
 	return rr;
 }
 
-/* libopendkim's key lookup: the TXT record SELECTOR._domainkey.DOMAIN, by our resolver. */
-static DKIM_CBSTAT dkim_key_lookup(DKIM *d, DKIM_SIGINFO *sig, u_char *buf, size_t buflen)
+/* The TXT record name by our resolver: DKIM_CBSTAT_CONTINUE with the record in txt_r and its TTL in ttl_r, or
+ * DKIM_CBSTAT_NOTFOUND or DKIM_CBSTAT_TRYAGAIN. */
+static DKIM_CBSTAT key_fetch(const struct authres *a, const char *name, struct buf *txt_r, time_t *ttl_r)
 {
-	const struct authres *a = dkim_get_user_context(d);
-	char name[NS_MAXDNAME];
-	snprintf(name, sizeof(name), "%s._domainkey.%s", (const char *)dkim_sig_getselector(sig),
-		 (const char *)dkim_sig_getdomain(sig));
 	unsigned char ans[AUTHRES_DNS_MAX];
 	int herr;
 	int n = dns_query(a, name, ns_t_txt, ans, sizeof(ans), &herr);
@@ -154,15 +162,69 @@ static DKIM_CBSTAT dkim_key_lookup(DKIM *d, DKIM_SIGINFO *sig, u_char *buf, size
 		ns_rr r;
 		if (ns_parserr(&h, ns_s_an, i, &r) < 0 || ns_rr_type(r) != ns_t_txt)
 			continue;
-		struct buf txt = BUF_INIT;
-		txt_append(ns_rr_rdata(r), ns_rr_rdlen(r), &txt);
-		bool fits = txt.len < buflen;
-		if (fits)
-			memcpy(buf, buf_cstr(&txt), txt.len + 1);
-		buf_free(&txt);
-		return fits ? DKIM_CBSTAT_CONTINUE : DKIM_CBSTAT_ERROR;
+		txt_append(ns_rr_rdata(r), ns_rr_rdlen(r), txt_r);
+		*ttl_r = (time_t)ns_rr_ttl(r);
+		return DKIM_CBSTAT_CONTINUE;
 	}
 	return DKIM_CBSTAT_NOTFOUND;
+}
+
+static size_t key_hash(const char *name)
+{
+	size_t h = 5381;
+	for (; *name != '\0'; name++)
+		h = h * 33 + (unsigned char)(*name | 0x20);
+	return h % AUTHRES_KEY_CACHE;
+}
+
+/* The TXT record name, from the cache or by our resolver (a record kept for its TTL, at most AUTHRES_KEY_TTL_MAX; its
+ * absence for AUTHRES_KEY_ABSENT_TTL; a DNS failure not at all): DKIM_CBSTAT_CONTINUE with the record appended to
+ * txt_r, DKIM_CBSTAT_NOTFOUND or DKIM_CBSTAT_TRYAGAIN. For DKIM keys and DMARC records. */
+static DKIM_CBSTAT txt_cached(struct authres *a, const char *name, struct buf *txt_r)
+{
+	time_t now = time(NULL);
+	struct key_slot *slot = strlen(name) < sizeof(a->keys[0].name) ? &a->keys[key_hash(name)] : NULL;
+	if (slot != NULL) {
+		pthread_mutex_lock(&a->key_lock);
+		bool hit = slot->until > now && strcasecmp(slot->name, name) == 0;
+		DKIM_CBSTAT st = slot->txt != NULL ? DKIM_CBSTAT_CONTINUE : DKIM_CBSTAT_NOTFOUND;
+		if (hit && slot->txt != NULL)
+			buf_append_str(txt_r, slot->txt);
+		pthread_mutex_unlock(&a->key_lock);
+		if (hit)
+			return st;
+	}
+	time_t ttl = AUTHRES_KEY_ABSENT_TTL;
+	size_t before = txt_r->len;
+	DKIM_CBSTAT st = key_fetch(a, name, txt_r, &ttl);
+	if (slot != NULL && st != DKIM_CBSTAT_TRYAGAIN) {
+		pthread_mutex_lock(&a->key_lock);
+		free(slot->txt);
+		snprintf(slot->name, sizeof(slot->name), "%s", name);
+		slot->txt = st == DKIM_CBSTAT_CONTINUE ? xstrndup(txt_r->data + before, txt_r->len - before) : NULL;
+		slot->until = now + (ttl < AUTHRES_KEY_TTL_MAX ? ttl : AUTHRES_KEY_TTL_MAX);
+		pthread_mutex_unlock(&a->key_lock);
+	}
+	return st;
+}
+
+/* libopendkim's key lookup: the TXT record SELECTOR._domainkey.DOMAIN. */
+static DKIM_CBSTAT dkim_key_lookup(DKIM *d, DKIM_SIGINFO *sig, u_char *buf, size_t buflen)
+{
+	struct authres *a = dkim_get_user_context(d);
+	char name[NS_MAXDNAME];
+	snprintf(name, sizeof(name), "%s._domainkey.%s", (const char *)dkim_sig_getselector(sig),
+		 (const char *)dkim_sig_getdomain(sig));
+	struct buf txt = BUF_INIT;
+	DKIM_CBSTAT st = txt_cached(a, name, &txt);
+	if (st == DKIM_CBSTAT_CONTINUE) {
+		if (txt.len < buflen)
+			memcpy(buf, buf_cstr(&txt), txt.len + 1);
+		else
+			st = DKIM_CBSTAT_ERROR;
+	}
+	buf_free(&txt);
+	return st;
 }
 
 /* ---- setup ---- */
@@ -172,6 +234,7 @@ int authres_create(const char *authserv_id, const char *resolv_conf, struct auth
 	struct authres *a = xcalloc(1, sizeof(*a));
 	a->id = xstrdup(authserv_id);
 	a->resolv_conf = resolv_conf != NULL ? xstrdup(resolv_conf) : NULL;
+	pthread_mutex_init(&a->key_lock, NULL);
 	a->dns = xcalloc(1, sizeof(*a->dns));
 	a->dns->lookup = spf_lookup;
 	a->dns->name = "interchange";
@@ -212,6 +275,9 @@ void authres_destroy(struct authres **ap)
 		dkim_close(a->dkim);
 	if (a->dmarc_ready)
 		(void)opendmarc_policy_library_shutdown(&a->dmarc);
+	for (size_t i = 0; i < AUTHRES_KEY_CACHE; i++)
+		free(a->keys[i].txt);
+	pthread_mutex_destroy(&a->key_lock);
 	free(a->dns);
 	free(a->id);
 	free(a->resolv_conf);
@@ -356,31 +422,21 @@ static void dkim_check(struct authres *a, const struct authres_input *in, DMARC_
 
 /* The DMARC record of domain (_dmarc.DOMAIN, else that of the domain of its last two labels, the organisational
  * domain as near as it takes without the suffix list) into record_r, the domain it was found at into at_r. */
-static bool dmarc_record(const struct authres *a, const char *domain, struct buf *record_r, char *at_r, size_t size)
+static bool dmarc_record(struct authres *a, const char *domain, struct buf *record_r, char *at_r, size_t size)
 {
 	const char *d = domain;
 	for (int round = 0; round < 2 && d != NULL; round++) {
 		char name[NS_MAXDNAME];
 		snprintf(name, sizeof(name), "_dmarc.%s", d);
-		unsigned char ans[AUTHRES_DNS_MAX];
-		int herr;
-		int n = dns_query(a, name, ns_t_txt, ans, sizeof(ans), &herr);
-		ns_msg h;
-		for (int i = 0; n >= 0 && ns_initparse(ans, n, &h) == 0 && i < ns_msg_count(h, ns_s_an); i++) {
-			ns_rr r;
-			if (ns_parserr(&h, ns_s_an, i, &r) < 0 || ns_rr_type(r) != ns_t_txt)
-				continue;
-			buf_reset(record_r);
-			txt_append(ns_rr_rdata(r), ns_rr_rdlen(r), record_r);
-			if (strncasecmp(buf_cstr(record_r), "v=DMARC1", 8) == 0) {
-				snprintf(at_r, size, "%s", d);
-				return true;
-			}
+		buf_reset(record_r);
+		if (txt_cached(a, name, record_r) == DKIM_CBSTAT_CONTINUE &&
+		    strncasecmp(buf_cstr(record_r), "v=DMARC1", 8) == 0) {
+			snprintf(at_r, size, "%s", d);
+			return true;
 		}
 		/* the organisational domain: the last two labels */
-		const char *last = strrchr(d, '.'), *p = d;
-		const char *org = NULL;
-		for (const char *q = strchr(p, '.'); q != NULL && q != last; q = strchr(q + 1, '.'))
+		const char *last = strrchr(d, '.'), *org = NULL;
+		for (const char *q = strchr(d, '.'); q != NULL && q != last; q = strchr(q + 1, '.'))
 			org = q + 1;
 		d = org;
 	}

@@ -15,6 +15,11 @@
 #define AUTHRES_SPF_CACHE_BITS 10
 /* Most DKIM signatures of one message reported (each is checked, a key lookup each). */
 #define AUTHRES_DKIM_MAX 8
+/* DKIM key and DMARC records kept between messages (slots), for their TTL but at most AUTHRES_KEY_TTL_MAX seconds;
+ * one found absent is remembered AUTHRES_KEY_ABSENT_TTL seconds. */
+#define AUTHRES_KEY_CACHE 256
+#define AUTHRES_KEY_TTL_MAX 3600
+#define AUTHRES_KEY_ABSENT_TTL 60
 /* The public suffix list (Debian's publicsuffix) that gives DMARC its organisational domains, when installed. */
 #define AUTHRES_PSL "/usr/share/publicsuffix/public_suffix_list.dat"
 
