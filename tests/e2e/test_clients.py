@@ -315,17 +315,20 @@ def swaks_wrong_password():
 
 # ---- fetchmail ----------------------------------------------------------------------------------------------------
 
+# the mda fetchmail runs for each message: writes it under a hidden name, then gives it its final one (a reader never
+# sees half a message)
 MDA = """import os, sys, tempfile
-fd, path = tempfile.mkstemp(dir=sys.argv[1], suffix=".eml")
+fd, path = tempfile.mkstemp(dir=sys.argv[1], prefix=".")
 os.write(fd, sys.stdin.buffer.read())
 os.close(fd)
+os.rename(path, os.path.join(sys.argv[1], os.path.basename(path)[1:] + ".eml"))
 """
 
 
-def fetchmail_command(name, protocol, port, login, keep, ssl, idle=False):
+def fetchmail_command(name, protocol, port, login, keep, ssl, idle=False, ca=None):
     """The fetchmail command line for login's mail (a folder of its own per name: rc file, UID list, delivered
     files), with the environment it needs and the folder the mda writes each message to; idle: wait in IMAP IDLE
-    for new mail once the mailbox is fetched."""
+    for new mail once the mailbox is fetched; ca: the certificate to verify the server's with (its own)."""
     prog = need("fetchmail", "fetchmail")
     home = os.path.join(WORK, "fetchmail-" + name)
     box = os.path.join(home, "delivered")
@@ -339,8 +342,8 @@ def fetchmail_command(name, protocol, port, login, keep, ssl, idle=False):
                 "poll 127.0.0.1 protocol %s port %d uidl\n"
                 "  user %s password %s is root here %s %s %s sslcertck sslcertfile %s sslcommonname localhost\n"
                 "  mda \"python3 %s %s\"\n" % (protocol, S.ports[port], login, PW, "keep" if keep else "nokeep",
-                                               "idle" if idle else "", "ssl" if ssl else "sslproto 'auto'", CA, mda,
-                                               box))
+                                               "idle" if idle else "", "ssl" if ssl else "sslproto 'auto'",
+                                               ca or CA, mda, box))
     os.chmod(rc, 0o600)
     cmd = [prog, "-f", rc, "--pidfile", os.path.join(home, "pid"), "-i", os.path.join(home, "ids"), "-v",
            "--nodetach"]
@@ -348,17 +351,19 @@ def fetchmail_command(name, protocol, port, login, keep, ssl, idle=False):
 
 
 def delivered_to(box):
-    """The messages the mda wrote to box, parsed."""
+    """The messages the mda wrote to box, parsed (in no particular order: the files have random names)."""
     found = []
-    for n in sorted(os.listdir(box)):
+    for n in os.listdir(box):
+        if n.startswith("."):  # still being written
+            continue
         with open(os.path.join(box, n), "rb") as f:
             found.append(email.message_from_bytes(f.read()))
     return found
 
 
-def fetchmail(name, protocol, port, login, keep, ssl):
+def fetchmail(name, protocol, port, login, keep, ssl, ca=None):
     """One fetchmail run (see fetchmail_command); returns (run, the messages delivered so far)."""
-    cmd, env, box = fetchmail_command(name, protocol, port, login, keep, ssl)
+    cmd, env, box = fetchmail_command(name, protocol, port, login, keep, ssl, ca=ca)
     return client(cmd, env=env), delivered_to(box)
 
 
@@ -388,6 +393,15 @@ def fetchmail_pop3_starttls_keep_only_new():
     text, _ = fetch(*run, send=[], expect=["pop keep one", "pop keep two", "pop keep three"])
     assert "normal termination, status 1" in text, text[-3000:]  # nothing new
     assert sorted(subjects("dave")) == ["pop keep one", "pop keep three", "pop keep two"]  # kept on the server
+
+
+@h.test
+def fetchmail_refuses_certificate_of_another_ca():
+    smtp_send("judy", "never fetched")
+    for protocol, port in (("POP3", "pop3s"), ("IMAP", "imaps")):
+        p, got = fetchmail("wrong-ca", protocol, port, "judy", False, True, ca=WRONG_CA)
+        assert p.returncode == 2 and "certificate verify failed" in out(p) and not got, out(p)[-3000:]  # 2: socket
+    assert subjects("judy") == ["never fetched"], subjects("judy")  # not taken (no-keep)
 
 
 @h.test
@@ -436,8 +450,8 @@ def idle_until_pushed(cmd, env, box, login, subject):
             and p.poll() is None, log_text()[-3000:]
         before = [m["Subject"] for m in delivered_to(box)]
         S.send_mail(addr(login), "<%s@test>" % subject.replace(" ", "-"), subject=subject)
-        assert h.wait_for(lambda: [m["Subject"] for m in delivered_to(box)] == before + [subject], timeout=15), \
-            log_text()[-3000:]
+        assert h.wait_for(lambda: sorted(m["Subject"] for m in delivered_to(box)) == sorted(before + [subject]),
+                          timeout=15), log_text()[-3000:]
     finally:
         p.terminate()
         p.wait(timeout=10)
@@ -670,8 +684,13 @@ def neomutt_send_submission():
                input="Grüße from neomutt\n".encode(), timeout=30)
     assert p.returncode == 0, out(p)
     raw = wait_subject("alice", "neomutt sent this")
+    wrong = neomutt_rc("grace", ['set smtp_url = "smtp://grace@127.0.0.1:%d/"' % S.ports["submission"],
+                                 'set smtp_pass = "%s"' % PW, 'set ssl_ca_certificates_file = "%s"' % WRONG_CA])
+    p = client([prog, "-n", "-F", wrong, "-s", "neomutt never sent", "--", addr("alice")], input=b"no\n", timeout=30)
+    assert p.returncode != 0, out(p)  # the certificate did not verify: nothing sent (checked below)
     msg = email.message_from_bytes(raw, policy=email.policy.default)  # in the charset neomutt chose for it
     assert "Grace Hall" in msg["From"] and "Grüße from neomutt" in msg.get_content(), raw
+    assert not with_subject("alice", "neomutt never sent")
 
 
 def on_terminal(cmd, steps=(), timeout=30):
@@ -775,9 +794,10 @@ def neomutt_compose_with_fcc_over_imap():
     rc = neomutt_rc("grace", ['set smtp_url = "smtps://grace@127.0.0.1:%d/"' % S.ports["submissions"],
                               'set smtp_pass = "%s"' % PW, 'set record = "+Sent"', 'set editor = "%s"' % editor,
                               "set askcc = no"], imap=True)
-    keys = ("<mail>%s<enter>composed in neomutt<enter><attach-file>%s<enter><send-message><quit>" % (
-        addr("ivan"), attachment))
-    status, screen = on_terminal([prog, "-n", "-F", rc, "-e", "push '%s'" % keys])
+    # typed as a user does, each key once the screen asks for it (the default bindings: m mail, a attach, y send)
+    status, screen = on_terminal([prog, "-n", "-F", rc], steps=[
+        ("Msgs:", "m"), ("To: ", addr("ivan") + "\r"), ("Subject: ", "composed in neomutt\r"), ("y:Send", "a"),
+        ("Attach file", attachment + "\r"), ("report.bin", "y"), ("Mail sent", "q")])
     assert status == 0, screen[-2000:]
     for login, box in (("ivan", "INBOX"), ("grace", "Sent")):
         msg = email.message_from_bytes(wait_subject(login, "composed in neomutt", box), policy=email.policy.default)
