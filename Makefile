@@ -53,6 +53,7 @@ SLAPD_SCHEMADIR ?= /etc/ldap/schema
 LDAP_LIBS := -lldap -llber
 LMDB_LIBS := -llmdb
 SSL_LIBS := -lssl -lcrypto
+JPEG_LIBS := -ljpeg
 # sign-in: Cyrus SASL, jansson for the bearer tokens of transport/net/oauth.c, MIT krb5 for the default realm
 # (transport/daemon/signin.c)
 SASL_LIBS := -lsasl2 -ljansson -lkrb5
@@ -107,6 +108,8 @@ DEB_PACKAGES :=
 DEB_PACKAGES += slapd
 DEB_PACKAGES += ldap-utils
 DEB_PACKAGES += libldap2-dev
+DEB_PACKAGES += libjpeg-dev
+DEB_PACKAGES += libjpeg-turbo-progs
 DEB_PACKAGES += libsasl2-dev
 DEB_PACKAGES += libsasl2-modules
 DEB_PACKAGES += sasl2-bin

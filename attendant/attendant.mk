@@ -8,7 +8,7 @@ PROGRAMS += $(BUILD)/interchange
 $(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(HTTP_LIB) $$(MTA_LIB) $$(SYNC_LIB) $$(REPLICATION_LIB) $$(DAEMON_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) \
 		$$(STORE_LIB) $$(MIME_LIB) \
 		$$(NET_LIB) $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(JPEG_LIBS)
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_attendant
 $(BUILD)/tests/unit/test_attendant: $(call objs,tests/unit/test_attendant.c tests/unit/test.c attendant/metrics.c \

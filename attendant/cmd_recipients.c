@@ -158,7 +158,7 @@ static const char user_help[] =
 	"(given.surname@domain) within a second; --alias adds secondary addresses. --hidden keeps the user out\n"
 	"of the address book; --posix makes it a POSIX account too (uidNumber from the directory's range, home\n"
 	"/home/LOGIN, shell /bin/bash), for Linux hosts that use sssd. user set gives the details address books show\n"
-	"(\"\" removes one); user photo a JPEG of at most 100 KiB. All commands take --data DIR.\n";
+	"(\"\" removes one); user photo a JPEG, made smaller when above 100 KiB. All commands take --data DIR.\n";
 
 /* user forward | delegate | quota */
 static int user_settings(const char *data_dir, int argc, char **argv)
@@ -284,7 +284,7 @@ static int user_details(const char *data_dir, int argc, char **argv)
 	int r;
 	char *done;
 	if (photo) {
-		r = prov_user_photo(ctx.prov, login, none ? NULL : argv[optind + 1], &ctx.err);
+		r = prov_user_photo(ctx.prov, login, none ? NULL : argv[optind + 1], &ctx.out, &ctx.err);
 		done = none ? xasprintf("Removed the photo of %s", login) : xasprintf("Changed the photo of %s", login);
 	} else {
 		r = prov_user_set(ctx.prov, login, &d, &ctx.err);

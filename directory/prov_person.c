@@ -150,19 +150,18 @@ int prov_user_set(struct prov *p, const char *login, const struct prov_person *d
 	return ret;
 }
 
-int prov_user_photo(struct prov *p, const char *login, const char *path, struct buf *error_r)
+int prov_user_photo(struct prov *p, const char *login, const char *path, struct buf *out, struct buf *error_r)
 {
 	char *data = NULL;
 	size_t len = 0;
 	if (path != NULL) {
 		struct stat st;
-		if (stat(path, &st) < 0 || read_file(path, PROV_MAX_PHOTO, &data, &len) < 0) {
-			if (errno == EFBIG || (S_ISREG(st.st_mode) && st.st_size > PROV_MAX_PHOTO))
-				buf_printf(
-					error_r,
-					"%s is %lld KiB, larger than the %d KiB address books take for a photo: make "
-					"it smaller (96x96 to 648x648 pixels is what Outlook shows) and try again",
-					path, (long long)(st.st_size + 1023) / 1024, PROV_MAX_PHOTO / 1024);
+		if (stat(path, &st) < 0 || read_file(path, PROV_MAX_PHOTO_FILE, &data, &len) < 0) {
+			if (errno == EFBIG || (S_ISREG(st.st_mode) && st.st_size > PROV_MAX_PHOTO_FILE))
+				buf_printf(error_r,
+					   "%s is %lld KiB, more than the %d MiB a photo may be before it is made "
+					   "smaller: use a smaller image",
+					   path, (long long)(st.st_size + 1023) / 1024, PROV_MAX_PHOTO_FILE >> 20);
 			else
 				buf_printf(error_r, "cannot read %s: %s", path, strerror(errno));
 			return IX_EINVAL;
@@ -174,6 +173,22 @@ int prov_user_photo(struct prov *p, const char *login, const char *path, struct 
 			buf_printf(error_r, "%s is not a JPEG image: address books show photos in JPEG only", path);
 			free(data);
 			return IX_EINVAL;
+		}
+		if (len > PROV_MAX_PHOTO) {
+			unsigned char *small = NULL;
+			size_t small_len = 0;
+			struct buf why = BUF_INIT;
+			int ret = prov_photo_fit(u, len, &small, &small_len, out, &why);
+			free(data);
+			if (ret != IX_OK) {
+				buf_printf(error_r, "%s is %zu KiB, larger than the %d KiB address books take, and %s",
+					   path, (len + 1023) / 1024, PROV_MAX_PHOTO / 1024, buf_cstr(&why));
+				buf_free(&why);
+				return ret;
+			}
+			buf_free(&why);
+			data = (char *)small;
+			len = small_len;
 		}
 	}
 	char *dn = user_entry(p, login, error_r);

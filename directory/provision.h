@@ -55,9 +55,19 @@ struct prov_person {
 };
 int prov_user_set(struct prov *p, const char *login, const struct prov_person *d, struct buf *error_r);
 /* Sets a user's photo (thumbnailPhoto and jpegPhoto) to the JPEG in the file at path, or removes it (path NULL). A
- * file larger than PROV_MAX_PHOTO bytes or not a JPEG is refused with a sentence (IX_EINVAL). */
+ * JPEG larger than PROV_MAX_PHOTO bytes is made smaller first (prov_photo_fit, which says so in out); a file that is
+ * no JPEG, larger than PROV_MAX_PHOTO_FILE, or that cannot be made small enough is refused with a sentence
+ * (IX_EINVAL). */
 #define PROV_MAX_PHOTO (100 * 1024)
-int prov_user_photo(struct prov *p, const char *login, const char *path, struct buf *error_r);
+#define PROV_MAX_PHOTO_FILE (20 << 20)
+int prov_user_photo(struct prov *p, const char *login, const char *path, struct buf *out, struct buf *error_r);
+/* A JPEG of len bytes made at most PROV_MAX_PHOTO: decoded at the largest of 1, 1/2, 1/4, 1/8 of its size that is
+ * at most PROV_PHOTO_SIDE pixels a side (what Outlook shows at most), encoded at quality 85, 70 or 50, the next
+ * smaller scale when none fits. IX_OK with the new JPEG in *out_r (free()) and *len_r, and a line saying what was done
+ * appended to note_r; IX_EINVAL with a sentence when the image cannot be read or made small enough. */
+#define PROV_PHOTO_SIDE 648
+int prov_photo_fit(const unsigned char *data, size_t len, unsigned char **out_r, size_t *len_r, struct buf *note_r,
+		   struct buf *error_r);
 /* For prov_user_show: the attributes prov_person_show reads, and the lines it appends to out for user entry e
  * (read with them): each detail set, the manager and direct reports by login, the photo's size. */
 #define PROV_PERSON_ATTRS                                                                                       \

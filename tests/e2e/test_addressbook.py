@@ -7,6 +7,7 @@ application account (python3-ldap3, as Nextcloud logs its users in) that finds a
 as that user, sees no hidden recipient and no password, and cannot bind once deleted."""
 import base64
 import os
+import shutil
 import ssl
 import subprocess
 import sys
@@ -19,7 +20,7 @@ except ImportError:
     import ldap3
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ENV, INTERCHANGE, System, entries, main, run, setup, test, wait_for  # noqa: E402
+from harness import ENV, INTERCHANGE, System, entries, main, run, setup, skip, test, wait_for  # noqa: E402
 
 S = None
 PEOPLE = [("amy", "amy", "Zulu"), ("bob", "Bob", "Mid"), ("zed", "Zed", "Alpha"), ("carla", "Carla", "beta"),
@@ -427,10 +428,44 @@ def person_details_set_shown_and_read_by_users_and_applications():
     assert "mobile" not in e and "thumbnailphoto" not in e and "jpegphoto" not in e and e["title"] == ["Engineer"], e
 
 
+def jpeg_size(data):
+    """(width, height) from a JPEG's start-of-frame marker."""
+    i = 2
+    while i + 9 < len(data):
+        marker, length = data[i + 1], int.from_bytes(data[i + 2:i + 4], "big")
+        if 0xc0 <= marker <= 0xc3:
+            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+        i += 2 + length
+    return None
+
+
+@test
+def large_photo_made_smaller():
+    if shutil.which("cjpeg") is None:
+        skip("cjpeg (libjpeg-turbo-progs) is not installed: no large JPEG to give")
+    # a 1200x900 photo of 110 KiB or so (gradients and a fine pattern), made with libjpeg's cjpeg
+    w, h = 1200, 900
+    ppm = bytearray(b"P6\n%d %d\n255\n" % (w, h))
+    for y in range(h):
+        ppm += b"".join(bytes(((x * 255) // w, (y * 255) // h, (x ^ y) & 255)) for x in range(w))
+    r = subprocess.run(["cjpeg", "-quality", "95"], input=bytes(ppm), capture_output=True, timeout=60)
+    assert r.returncode == 0 and len(r.stdout) > 100 * 1024, (len(r.stdout), r.stderr)
+    r = S.cli("user", "photo", "dan", write_file("large.jpg", r.stdout), check=True)
+    assert "resized the photo from 1200x900 pixels" in r.stdout and "to 600x450" in r.stdout, r.stdout
+    got = run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-x", "-H", S.ldap_uri, "-b", S.user_dn("dan"), "-s",
+               "base", "-D", S.user_dn("carla"), "-w", "pw-carla", "-t", "-T", S.base, "(objectClass=*)",
+               "thumbnailPhoto"])
+    path = [line.split("file://", 1)[1] for line in got.stdout.splitlines() if "file://" in line]
+    assert len(path) == 1, got.stdout
+    with open(path[0], "rb") as f:
+        photo = f.read()
+    assert len(photo) <= 100 * 1024 and jpeg_size(photo) == (600, 450), (len(photo), jpeg_size(photo))
+
+
 @test
 def person_details_refused_in_words():
-    big = write_file("big.jpg", JPEG[:-2] + b"\0" * (150 * 1024) + JPEG[-2:])
-    for args, words in [(("photo", "amy", big), "larger than the 100 KiB"),
+    broken = write_file("broken.jpg", b"\xff\xd8\xff" + b"\0" * (150 * 1024) + b"\xff\xd9")
+    for args, words in [(("photo", "amy", broken), "is not a JPEG that can be read"),
                         (("photo", "amy", write_file("x.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64)),
                          "is not a JPEG image"),
                         (("set", "amy", "--phone", "call me"), "is not a telephone number"),
