@@ -19,6 +19,7 @@
 #include "directory/replication.h"
 #include "directory/signin_config.h"
 #include "directory/slapd.h"
+#include "directory/upgrade.h"
 #include "directory/sync.h"
 #include "directory/sync_follow.h"
 
@@ -91,6 +92,8 @@ struct attendant {
 	struct metrics_server *metrics;
 	struct evloop_timer rotate_timer;
 	struct evloop_timer maint_timer;
+	struct evloop_timer cert_timer;
+	struct stat cert_st, key_st;
 	struct maintenance maint;
 	struct repl_follow repl;      /* replication follows the server entries (noted by the hook) */
 	struct bindlog *bindlog;      /* failed LDAP binds from cn=accesslog into our log */
@@ -586,6 +589,32 @@ static void maint_tick(struct evloop *loop, struct evloop_timer *timer, void *ct
 		maintenance_tick(&a->maint, a->cfg, a->dir, time(NULL));
 }
 
+/* The certificate files changed: slapd loads them (a pair caught between its two renames is refused: looked at again
+ * next time) and every local user gets the new public copy. */
+static void cert_tick(struct evloop *loop, struct evloop_timer *timer, void *ctx)
+{
+	(void)loop;
+	(void)timer;
+	struct attendant *a = ctx;
+	char *cert = config_path(a->cfg, "tls/cert.pem"), *key = config_path(a->cfg, "tls/key.pem");
+	int changed = file_changed(cert, &a->cert_st) | file_changed(key, &a->key_st);
+	free(cert);
+	free(key);
+	if (!changed || a->slapd.state != SVC_RUNNING)
+		return;
+	struct buf err = BUF_INIT;
+	if (upgrade_tls_files(a->cfg, &err) != IX_OK) {
+		log_warn("the certificate changed but slapd cannot use it yet: %s", buf_cstr(&err));
+		memset(&a->cert_st, 0, sizeof(a->cert_st));
+	} else {
+		log_info("the certificate changed: slapd serves it to new connections");
+		buf_reset(&err);
+		if (bootstrap_publish_cert(a->cfg, &err) != IX_OK)
+			log_warn("%s", buf_cstr(&err));
+	}
+	buf_free(&err);
+}
+
 static void render_metrics(void *ctx, struct buf *out)
 {
 	struct monitor_facts f;
@@ -937,6 +966,14 @@ int attendant_run(struct config *cfg, int ready_fd)
 	maintenance_init(&a.maint);
 	evloop_timer_start(a.loop, &a.maint_timer, MAINT_TICK_MS, MAINT_TICK_MS, maint_tick, &a);
 	evloop_timer_start(a.loop, &a.rotate_timer, ATTENDANT_LOG_CHECK_MS, ATTENDANT_LOG_CHECK_MS, rotate_tick, &a);
+	{
+		char *cert = config_path(cfg, "tls/cert.pem"), *key = config_path(cfg, "tls/key.pem");
+		file_changed(cert, &a.cert_st);
+		file_changed(key, &a.key_st);
+		free(cert);
+		free(key);
+	}
+	evloop_timer_start(a.loop, &a.cert_timer, ATTENDANT_CERT_CHECK_MS, ATTENDANT_CERT_CHECK_MS, cert_tick, &a);
 	sync_followers_start(cfg, MAINT_PURGE_INTERVAL_S, &a.syncs);
 	if (metrics_server_create(a.loop, cfg->ports[PORT_METRICS], render_metrics, &a, &a.metrics, &err) != IX_OK) {
 		buf_printf(&err, " (the metrics port %u; choose another with init --metrics-port)",
@@ -953,6 +990,7 @@ out_stop:
 	evloop_timer_stop(a.loop, &a.address_timer);
 	evloop_timer_stop(a.loop, &a.rotate_timer);
 	evloop_timer_stop(a.loop, &a.maint_timer);
+	evloop_timer_stop(a.loop, &a.cert_timer);
 	sync_followers_stop(&a.syncs);
 	maintenance_free(&a.maint);
 	evloop_timer_stop(a.loop, &a.slapd.restart_timer);

@@ -22,6 +22,10 @@
 #define ATTENDANT_LOG_ROTATE_BYTES (10 * 1024 * 1024)
 #define ATTENDANT_LOG_CHECK_MS 30000
 #define ATTENDANT_LOG_KEEP 5
+/* How often the attendant looks at tls/cert.pem and tls/key.pem: when they changed (interchange cert install, a
+ * certbot deploy hook), slapd is told to load them (upgrade_tls_files) and the public copy is made again; the
+ * services look for themselves (transport/daemon/daemon.h). */
+#define ATTENDANT_CERT_CHECK_MS 5000
 /* Longest control request line. */
 #define ATTENDANT_MAX_REQUEST 256
 

@@ -24,3 +24,6 @@ E2E_TESTS += tests/e2e/test_faults.py
 
 # make install: the layout, an installation under a temporary PREFIX that runs, init --standard-ports
 E2E_TESTS += tests/e2e/test_install.py
+
+# interchange cert install: checks, then every TLS port serves the new certificate without a restart
+E2E_TESTS += tests/e2e/test_cert_install.py

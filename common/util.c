@@ -353,6 +353,17 @@ int remove_tree(const char *path)
 	return nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS);
 }
 
+int file_changed(const char *path, struct stat *seen)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return 0;
+	int diff = st.st_ino != seen->st_ino || st.st_dev != seen->st_dev || st.st_size != seen->st_size ||
+		   st.st_mtim.tv_sec != seen->st_mtim.tv_sec || st.st_mtim.tv_nsec != seen->st_mtim.tv_nsec;
+	*seen = st;
+	return diff;
+}
+
 int mkdir_p(const char *path, int mode)
 {
 	char *p = xstrdup(path);

@@ -55,6 +55,11 @@ int folder_empty_or_missing(const char *path);
 int remove_tree(const char *path);
 /* mkdir -p with the given mode for created folders. Returns 0 or -1. */
 int mkdir_p(const char *path, int mode);
+struct stat;
+/* Returns 1 when path now differs from *seen (another file renamed over it, a new size or modification time), else
+ * 0, and records it in *seen. A path that cannot be stat'ed has not changed (*seen is kept). The first call on a
+ * zeroed *seen returns 1: make it once to start watching. */
+int file_changed(const char *path, struct stat *seen);
 /* Monotonic clock in microseconds. */
 unsigned long long now_usec(void);
 /* The time msecs from now on clock (CLOCK_REALTIME, CLOCK_MONOTONIC), for the timed pthread waits. */

@@ -111,6 +111,32 @@ int upgrade_schema(const struct config *cfg, unsigned *added_r, struct buf *erro
 
 /* ---- directories made before TLS and the administrator entry ---- */
 
+/* olcTLSCertificateFile and olcTLSCertificateKeyFile: the data folder's pair. slapd builds its TLS context again
+ * after the change, even when the values are the ones it had. */
+static int set_tls_files(LDAP *ld, const struct config *cfg, struct buf *error_r)
+{
+	char *cert = config_path(cfg, "tls/cert.pem"), *key = config_path(cfg, "tls/key.pem");
+	char *cv[] = { cert, NULL }, *kv[] = { key, NULL };
+	LDAPMod m1 = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcTLSCertificateFile", .mod_values = cv };
+	LDAPMod m2 = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcTLSCertificateKeyFile", .mod_values = kv };
+	LDAPMod *mods[] = { &m1, &m2, NULL };
+	int ret = ldapu_modify(ld, "cn=config", mods, error_r);
+	free(cert);
+	free(key);
+	return ret;
+}
+
+int upgrade_tls_files(const struct config *cfg, struct buf *error_r)
+{
+	LDAP *ld;
+	int ret = ldapu_connect_local(cfg, &ld, error_r);
+	if (ret != IX_OK)
+		return ret;
+	ret = set_tls_files(ld, cfg, error_r);
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return ret;
+}
+
 int upgrade_security(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
 {
 	*changes_r = 0;
@@ -126,19 +152,7 @@ int upgrade_security(const struct config *cfg, unsigned *changes_r, struct buf *
 	tlsfile = ldapu_get_first(ld, ldap_first_entry(ld, res), "olcTLSCertificateFile");
 	ldap_msgfree(res);
 	if (tlsfile == NULL) {
-		char *cert = config_path(cfg, "tls/cert.pem"), *key = config_path(cfg, "tls/key.pem");
-		char *cv[] = { cert, NULL }, *kv[] = { key, NULL };
-		LDAPMod m1 = { .mod_op = LDAP_MOD_REPLACE,
-			       .mod_type = (char *)"olcTLSCertificateFile",
-			       .mod_values = cv };
-		LDAPMod m2 = { .mod_op = LDAP_MOD_REPLACE,
-			       .mod_type = (char *)"olcTLSCertificateKeyFile",
-			       .mod_values = kv };
-		LDAPMod *mods[] = { &m1, &m2, NULL };
-		ret = ldapu_modify(ld, "cn=config", mods, error_r);
-		free(cert);
-		free(key);
-		if (ret != IX_OK)
+		if ((ret = set_tls_files(ld, cfg, error_r)) != IX_OK)
 			goto out;
 		(*changes_r)++;
 	}

@@ -19,6 +19,12 @@ int upgrade_schema(const struct config *cfg, unsigned *added_r, struct buf *erro
  * the entry cn=admin,<suffix>. *changes_r: how many of these it did. Returns IX_OK or an ix_err code with error_r. */
 int upgrade_security(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
 
+/* Makes the running slapd serve the data folder's tls/cert.pem and tls/key.pem as they are now (a certificate
+ * installed or renewed in place): olcTLSCertificateFile and olcTLSCertificateKeyFile are set again, after which slapd
+ * builds its TLS context anew; connections already open keep theirs. Returns IX_OK or an ix_err code with error_r
+ * (slapd refuses a pair it cannot load and keeps the old one). */
+int upgrade_tls_files(const struct config *cfg, struct buf *error_r);
+
 /* Adds what delta-syncrepl needs to a directory made before it: loads the accesslog module and adds the
  * cn=accesslog database, its syncprov and the accesslog overlay on the directory (slapd_accesslog_ldif). Does
  * nothing when cn=accesslog exists; refuses (IX_EINVAL, with what to do in error_r) a configuration whose

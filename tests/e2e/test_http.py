@@ -141,7 +141,7 @@ def certbot_webroot():
             os.chown(tmp, st.st_uid, st.st_gid)
             os.chmod(tmp, mode)
             os.rename(tmp, path)
-        S.wait_log("httpd", "new HTTPS connections use", mark, timeout=20)
+        S.wait_log("httpd", "new HTTPS connections get the new certificate", mark, timeout=20)
         r = curl("--cacert", root, "--resolve", "%s:%d:127.0.0.1" % (HOST, S.ports["https"]),
                  "-o", "/dev/null", "-w", "%{http_code}", "https://%s:%d/" % (HOST, S.ports["https"]))
         assert r.stdout == "200", "the ACME certificate is not served: %s %s" % (r.stdout, r.stderr)

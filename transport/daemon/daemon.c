@@ -103,6 +103,28 @@ void daemon_watch_settings(struct daemon *d, daemon_settings_fn *fn, void *ctx)
 	fn(d, &d->settings, ctx);
 }
 
+/* The certificate or key file changed (both are renamed into place one after the other): serve the new pair once it
+ * loads; a pair caught between the two renames is refused and taken at the next look. */
+static void cert_check(struct evloop *loop, struct evloop_timer *timer, void *ctx)
+{
+	(void)loop;
+	(void)timer;
+	struct daemon *d = ctx;
+	int cert = file_changed(d->cert_path, &d->cert_st), key = file_changed(d->key_path, &d->key_st);
+	if (!cert && !key)
+		return;
+	struct buf err = BUF_INIT;
+	if (tls_ctx_reload(d->tls, d->cert_path, d->key_path, &err) == IX_OK) {
+		log_info("the certificate changed: new connections get %s", d->cert_path);
+		if (d->cert_fn != NULL)
+			d->cert_fn(d, d->cert_ctx);
+	} else {
+		log_warn("the certificate changed but cannot be used yet (the old one stays): %s", buf_cstr(&err));
+		memset(&d->cert_st, 0, sizeof(d->cert_st)); /* look again next time */
+	}
+	buf_free(&err);
+}
+
 void daemon_setup(struct daemon *d, const char *name, unsigned flags, int argc, char **argv)
 {
 	memset(d, 0, sizeof(*d));
@@ -175,12 +197,20 @@ void daemon_setup(struct daemon *d, const char *name, unsigned flags, int argc, 
 			fatal("cannot open the information store at %s: %s", path, buf_cstr(&err));
 		free(path);
 	}
-	char *cert = config_path(&d->cfg, "tls/cert.pem"), *key = config_path(&d->cfg, "tls/key.pem");
-	if (tls_server_ctx_create(cert, key, &d->tls, &err) != IX_OK)
-		fatal("cannot load the TLS certificate %s: %s", cert, buf_cstr(&err));
-	free(cert);
-	free(key);
+	d->cert_path = config_path(&d->cfg, "tls/cert.pem");
+	d->key_path = config_path(&d->cfg, "tls/key.pem");
+	file_changed(d->cert_path, &d->cert_st);
+	file_changed(d->key_path, &d->key_st);
+	if (tls_server_ctx_create(d->cert_path, d->key_path, &d->tls, &err) != IX_OK)
+		fatal("cannot load the TLS certificate %s: %s", d->cert_path, buf_cstr(&err));
+	evloop_timer_start(d->loop, &d->cert_timer, DAEMON_CERT_CHECK_MS, DAEMON_CERT_CHECK_MS, cert_check, d);
 	buf_free(&err);
+}
+
+void daemon_on_cert(struct daemon *d, daemon_cert_fn *fn, void *ctx)
+{
+	d->cert_fn = fn;
+	d->cert_ctx = ctx;
 }
 
 void daemon_on_stop(struct daemon *d, daemon_stop_fn *fn, void *ctx)
@@ -224,6 +254,9 @@ void daemon_stopped(struct daemon *d)
 void daemon_teardown(struct daemon *d)
 {
 	evloop_timer_stop(d->loop, &d->grace_timer);
+	evloop_timer_stop(d->loop, &d->cert_timer);
+	free(d->cert_path);
+	free(d->key_path);
 	if (d->settings_async != NULL) {
 		dir_set_change_hook(d->dir, NULL, NULL);
 		evloop_async_destroy(&d->settings_async);

@@ -14,8 +14,13 @@
 #include "store/store.h"
 #include "transport/net/tls.h"
 
+#include <sys/stat.h>
+
 /* How long a daemon waits at start for the directory replica's first refresh. */
 #define DAEMON_DIR_READY_MS 15000
+/* How often the certificate files are looked at: a changed pair (interchange cert install, a certbot deploy hook) is
+ * served from the next connection on, without a restart. */
+#define DAEMON_CERT_CHECK_MS 5000
 /* How long a graceful stop may take before the daemon exits anyway. */
 #define DAEMON_STOP_GRACE_MS 5000
 /* Environment variable through which the attendant hands over the read end of a pipe; EOF on it means the
@@ -29,16 +34,18 @@ struct daemon;
 /* Called once when the daemon is asked to stop: refuse new work, close sessions politely, then call
  * daemon_stopped() (or let the grace period run out). */
 typedef void daemon_stop_fn(struct daemon *d, void *ctx);
+/* Called on the daemon's loop once d->tls serves a changed certificate (see daemon_on_cert). */
+typedef void daemon_cert_fn(struct daemon *d, void *ctx);
 /* Called on the daemon's loop with this server's effective settings (see daemon_watch_settings). */
 typedef void daemon_settings_fn(struct daemon *d, const struct settings *s, void *ctx);
 
 struct daemon {
-	const char *name;         /* "smtpd", "imapd"... */
-	struct config cfg;        /* the data folder's bootstrap configuration */
-	struct evloop *loop;      /* this process's one event loop */
-	struct dir *dir;          /* live directory replica (ready when daemon_setup returns) */
-	struct store *store;      /* NULL unless DAEMON_WANT_STORE */
-	struct tls_ctx *tls;      /* server context from tls/cert.pem + tls/key.pem */
+	const char *name;    /* "smtpd", "imapd"... */
+	struct config cfg;   /* the data folder's bootstrap configuration */
+	struct evloop *loop; /* this process's one event loop */
+	struct dir *dir;     /* live directory replica (ready when daemon_setup returns) */
+	struct store *store; /* NULL unless DAEMON_WANT_STORE */
+	struct tls_ctx *tls; /* server context from tls/cert.pem + tls/key.pem, reloaded in place when they change */
 	struct settings settings; /* this server's settings (its directory entry), current on the loop's thread */
 	int stopping;             /* set once a stop was requested */
 	/* private */
@@ -47,6 +54,11 @@ struct daemon {
 	int attendant_fd;
 	int ready_fd;
 	struct evloop_timer grace_timer;
+	struct evloop_timer cert_timer;
+	char *cert_path, *key_path;
+	struct stat cert_st, key_st;
+	daemon_cert_fn *cert_fn;
+	void *cert_ctx;
 	daemon_settings_fn *settings_fn;
 	void *settings_ctx;
 	struct evloop_async *settings_async;
@@ -59,6 +71,9 @@ struct daemon {
  * On any failure it logs the reason and exits (status 1; the attendant records it), or with IX_EXIT_DEPENDENCY when
  * the directory replica cannot be opened or is not ready in DAEMON_DIR_READY_MS (not a failure of the service). */
 void daemon_setup(struct daemon *d, const char *name, unsigned flags, int argc, char **argv);
+/* The function called after d->tls took a changed certificate (for a daemon with contexts or servers of its own
+ * made from the same files). */
+void daemon_on_cert(struct daemon *d, daemon_cert_fn *fn, void *ctx);
 /* The function called when a stop is requested (SIGTERM, SIGINT, attendant gone). */
 void daemon_on_stop(struct daemon *d, daemon_stop_fn *fn, void *ctx);
 /* `interchange server set` without a restart: calls fn at once with d->settings, then on the daemon's loop

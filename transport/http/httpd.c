@@ -10,10 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-/* How often the certificate and key files are looked at for a change (a certbot deploy hook, cert install). */
-#define HTTPD_CERT_CHECK_MS 5000
 /* The folder under the data folder that `certbot certonly --webroot -w DATA/acme` writes its challenges into. */
 #define HTTPD_ACME_DIR "acme"
 #define HTTPD_ACME_PATH "/.well-known/acme-challenge/"
@@ -23,9 +20,7 @@
 struct httpd {
 	struct daemon d;
 	struct http_server *srv;
-	char *acme_dir, *cert_path, *key_path;
-	struct stat cert_st, key_st;
-	struct evloop_timer cert_timer;
+	char *acme_dir;
 };
 
 /* GET /.well-known/acme-challenge/TOKEN: the file certbot's webroot plugin wrote, as it is. */
@@ -158,37 +153,22 @@ static const struct http_route routes[] = {
 	{ "GET", "/", false, HTTP_ON_BOTH, root_page },
 };
 
-static bool changed(const char *path, struct stat *seen)
+/* The certificate changed (the daemon's context already serves it): the HTTPS listener takes it too. */
+static void cert_changed(struct daemon *d, void *ctx)
 {
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return false;
-	bool diff = st.st_ino != seen->st_ino || st.st_mtim.tv_sec != seen->st_mtim.tv_sec ||
-		    st.st_mtim.tv_nsec != seen->st_mtim.tv_nsec || st.st_size != seen->st_size;
-	*seen = st;
-	return diff;
-}
-
-static void cert_check(struct evloop *loop, struct evloop_timer *timer, void *ctx)
-{
-	(void)loop;
-	(void)timer;
+	(void)d;
 	struct httpd *h = ctx;
-	bool cert = changed(h->cert_path, &h->cert_st), key = changed(h->key_path, &h->key_st);
-	if (!cert && !key)
-		return;
 	struct buf err = BUF_INIT;
 	if (http_server_reload_tls(h->srv, &err) == IX_OK)
-		log_info("the certificate changed: new HTTPS connections use %s", h->cert_path);
+		log_info("new HTTPS connections get the new certificate");
 	else
-		log_error("the certificate changed but cannot be used (the old one stays): %s", buf_cstr(&err));
+		log_error("the HTTPS port keeps the old certificate: %s", buf_cstr(&err));
 	buf_free(&err);
 }
 
 static void on_stop(struct daemon *d, void *ctx)
 {
 	struct httpd *h = ctx;
-	evloop_timer_stop(d->loop, &h->cert_timer);
 	http_server_stop(&h->srv);
 	daemon_stopped(d);
 }
@@ -199,21 +179,17 @@ int main(int argc, char **argv)
 	daemon_setup(&h.d, "httpd", 0, argc, argv);
 	const struct config *cfg = &h.d.cfg;
 	h.acme_dir = config_path(cfg, HTTPD_ACME_DIR);
-	h.cert_path = config_path(cfg, "tls/cert.pem");
-	h.key_path = config_path(cfg, "tls/key.pem");
 	char *challenges = xasprintf("%s%s", h.acme_dir, HTTPD_ACME_PATH);
 	/* certbot (root) writes its challenges here, world-readable; like the rest of the data folder it is ours */
 	if (mkdir_p(challenges, 0750) < 0)
 		log_warn("cannot create %s: %s", challenges, strerror(errno));
 	free(challenges);
-	changed(h.cert_path, &h.cert_st);
-	changed(h.key_path, &h.key_st);
 	struct http_server_config sc = {
 		.listen = cfg->listen,
 		.http_port = cfg->ports[PORT_HTTP],
 		.https_port = cfg->ports[PORT_HTTPS],
-		.cert_path = h.cert_path,
-		.key_path = h.key_path,
+		.cert_path = h.d.cert_path,
+		.key_path = h.d.key_path,
 		.routes = routes,
 		.route_count = IX_ARRAY_LEN(routes),
 		.ctx = &h,
@@ -225,12 +201,10 @@ int main(int argc, char **argv)
 	log_info("listening for http on port %u and https on port %u", http_server_port(h.srv, false),
 		 http_server_port(h.srv, true));
 	daemon_on_stop(&h.d, on_stop, &h);
-	evloop_timer_start(h.d.loop, &h.cert_timer, HTTPD_CERT_CHECK_MS, HTTPD_CERT_CHECK_MS, cert_check, &h);
+	daemon_on_cert(&h.d, cert_changed, &h);
 	daemon_run(&h.d);
 	http_server_stop(&h.srv);
 	daemon_teardown(&h.d);
 	free(h.acme_dir);
-	free(h.cert_path);
-	free(h.key_path);
 	return 0;
 }

@@ -284,6 +284,130 @@ int tls_cert_describe(const char *pem, size_t len, struct buf *out, struct buf *
 	return IX_OK;
 }
 
+int tls_ctx_reload(struct tls_ctx *ctx, const char *cert_path, const char *key_path, struct buf *error_r)
+{
+	/* the pair must load on its own first: a refused one leaves ctx as it was */
+	struct tls_ctx *fresh = NULL;
+	int ret = tls_server_ctx_create(cert_path, key_path, &fresh, error_r);
+	if (ret != IX_OK)
+		return ret;
+	tls_ctx_destroy(&fresh);
+	ERR_clear_error();
+	if (SSL_CTX_use_certificate_chain_file(ctx->ssl, cert_path) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx->ssl, key_path, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx->ssl) != 1) {
+		buf_printf(error_r, "certificate %s and key %s changed while read: ", cert_path, key_path);
+		tls_append_errors(error_r);
+		return IX_EINVAL;
+	}
+	return IX_OK;
+}
+
+/* The certificates of a PEM file in order, or NULL with error_r. Free with sk_X509_pop_free(.., X509_free). */
+static STACK_OF(X509) * read_chain(const char *path, struct buf *error_r)
+{
+	char *pem = NULL;
+	size_t len = 0;
+	if (read_file(path, TLS_PEM_MAX, &pem, &len) < 0) {
+		buf_printf(error_r, "cannot read %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	X509 *c;
+	while (bio != NULL && (c = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+		sk_X509_push(chain, c);
+	ERR_clear_error();
+	BIO_free(bio);
+	free(pem);
+	if (sk_X509_num(chain) == 0) {
+		buf_printf(error_r, "%s holds no PEM certificate", path);
+		sk_X509_pop_free(chain, X509_free);
+		return NULL;
+	}
+	return chain;
+}
+
+/* The leaf of a chain: valid now, and for hostname. */
+static int leaf_check(X509 *leaf, const char *cert_path, const char *hostname, struct buf *error_r)
+{
+	if (X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0) {
+		buf_printf(error_r, "the certificate in %s has expired", cert_path);
+		return IX_EINVAL;
+	}
+	if (X509_cmp_current_time(X509_get0_notBefore(leaf)) >= 0) {
+		buf_printf(error_r, "the certificate in %s is not valid yet", cert_path);
+		return IX_EINVAL;
+	}
+	if (X509_check_host(leaf, hostname, 0, 0, NULL) != 1) {
+		buf_printf(error_r, "the certificate in %s is not valid for %s (its names: ", cert_path, hostname);
+		append_printed(error_r, print_names, leaf);
+		buf_append_str(error_r, ")");
+		return IX_EINVAL;
+	}
+	return IX_OK;
+}
+
+int tls_cert_check(const char *cert_path, const char *key_path, const char *hostname, struct buf *warnings_r,
+		   struct buf *error_r)
+{
+	STACK_OF(X509) *chain = read_chain(cert_path, error_r);
+	if (chain == NULL)
+		return IX_EINVAL;
+	X509 *leaf = sk_X509_value(chain, 0);
+	/* the key first, in words: OpenSSL's own message for a stray key is "key values mismatch" */
+	FILE *kf = fopen(key_path, "r");
+	EVP_PKEY *pkey = kf != NULL ? PEM_read_PrivateKey(kf, NULL, NULL, NULL) : NULL;
+	if (kf != NULL)
+		fclose(kf);
+	int ret = IX_OK;
+	if (pkey == NULL) {
+		buf_printf(error_r, "%s is not a PEM private key (%s)", key_path,
+			   kf == NULL ? strerror(errno) : "unreadable");
+		ret = IX_EINVAL;
+	} else if (X509_check_private_key(leaf, pkey) != 1) {
+		buf_printf(error_r, "the key in %s does not match the certificate in %s", key_path, cert_path);
+		ret = IX_EINVAL;
+	}
+	EVP_PKEY_free(pkey);
+	ERR_clear_error();
+	struct tls_ctx *ctx = NULL;
+	if (ret == IX_OK)
+		ret = tls_server_ctx_create(cert_path, key_path, &ctx, error_r);
+	tls_ctx_destroy(&ctx);
+	if (ret == IX_OK)
+		ret = leaf_check(leaf, cert_path, hostname, error_r);
+	/* the chain in order: each certificate issued by the next */
+	for (int i = 0; ret == IX_OK && i + 1 < sk_X509_num(chain); i++) {
+		if (X509_check_issued(sk_X509_value(chain, i + 1), sk_X509_value(chain, i)) != X509_V_OK) {
+			buf_printf(error_r,
+				   "the chain in %s is out of order: certificate %d is not issued by certificate %d "
+				   "(the server's own certificate goes first, then each issuer)",
+				   cert_path, i + 1, i + 2);
+			ret = IX_EINVAL;
+		}
+	}
+	/* trusted by the system's CAs? Not required (a private CA is fine), but clients must be told */
+	if (ret == IX_OK) {
+		X509_STORE *store = X509_STORE_new();
+		X509_STORE_CTX *vctx = X509_STORE_CTX_new();
+		STACK_OF(X509) *rest = sk_X509_dup(chain);
+		(void)sk_X509_shift(rest);
+		if (store != NULL && vctx != NULL && X509_STORE_set_default_paths(store) == 1 &&
+		    X509_STORE_CTX_init(vctx, store, leaf, rest) == 1 && X509_verify_cert(vctx) != 1)
+			buf_printf(warnings_r,
+				   "the certificate does not verify against this machine's trusted CAs (%s): "
+				   "clients must trust its issuer themselves",
+				   X509_verify_cert_error_string(X509_STORE_CTX_get_error(vctx)));
+		sk_X509_free(rest);
+		X509_STORE_CTX_free(vctx);
+		X509_STORE_free(store);
+		ERR_clear_error();
+	}
+	sk_X509_pop_free(chain, X509_free);
+	return ret;
+}
+
 void tls_ctx_destroy(struct tls_ctx **ctxp)
 {
 	struct tls_ctx *ctx = *ctxp;

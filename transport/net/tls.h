@@ -24,6 +24,17 @@ struct ssl_ctx_st;
  * cached in-process; compression and renegotiation are off. Returns 0, or IX_EIO (a file cannot be read) /
  * IX_EINVAL (bad PEM, mismatched key) with OpenSSL's reasons in error_r. Free with tls_ctx_destroy. */
 int tls_server_ctx_create(const char *cert_path, const char *key_path, struct tls_ctx **ctx_r, struct buf *error_r);
+/* Serves cert_path and key_path from now on in the server context ctx, in place: every holder of ctx (listeners,
+ * session settings) uses the new pair for its next connection; connections already made keep theirs. The pair is
+ * loaded on its own first, so one that is refused (unreadable, bad PEM, a key that does not match) leaves ctx as it
+ * was. Call it from the thread that makes connections from ctx. Returns IX_OK, or IX_EIO / IX_EINVAL with error_r. */
+int tls_ctx_reload(struct tls_ctx *ctx, const char *cert_path, const char *key_path, struct buf *error_r);
+/* What a certificate must pass before this server uses it: the chain file loads with its key (they match), the
+ * leaf is valid now and names hostname, and each certificate of the chain is issued by the next. Returns IX_OK, or
+ * IX_EIO / IX_EINVAL with the reason in error_r. When the chain does not verify against this machine's trusted CAs
+ * (a private CA), IX_OK with a sentence in warnings_r. */
+int tls_cert_check(const char *cert_path, const char *key_path, const char *hostname, struct buf *warnings_r,
+		   struct buf *error_r);
 /* Client context for outbound SMTP. verify false: opportunistic TLS, any certificate is accepted (RFC 7435);
  * verify true: the chain must verify against ca_file (NULL: the system store) and match the host name
  * given to tls_ssl_new (an IP address against the certificate's IP names). Returns 0 or IX_EINVAL/IX_EIO with error_r. */

@@ -760,6 +760,16 @@ static void on_stop(struct daemon *d, void *ctx)
 		daemon_stopped(d);
 }
 
+/* The certificate changed (d.tls already serves it): port 25's own context takes it too. */
+static void mx_cert_changed(struct daemon *d, void *ctx)
+{
+	struct smtpd *sd = ctx;
+	struct buf err = BUF_INIT;
+	if (sd->tls_mx != NULL && tls_ctx_reload(sd->tls_mx, d->cert_path, d->key_path, &err) != IX_OK)
+		log_warn("port 25 keeps the old certificate: %s", buf_cstr(&err));
+	buf_free(&err);
+}
+
 int smtpd_main(int argc, char **argv)
 {
 	static struct smtpd sdv;
@@ -770,16 +780,14 @@ int smtpd_main(int argc, char **argv)
 	free(keytab);
 	{
 		struct buf terr = BUF_INIT;
-		char *cert = config_path(&sd->d.cfg, "tls/cert.pem"), *key = config_path(&sd->d.cfg, "tls/key.pem");
-		if (tls_server_ctx_create(cert, key, &sd->tls_mx, &terr) == IX_OK)
+		if (tls_server_ctx_create(sd->d.cert_path, sd->d.key_path, &sd->tls_mx, &terr) == IX_OK)
 			tls_ctx_request_client_cert(sd->tls_mx);
 		else
 			log_warn("port 25 cannot ask for client certificates (%s): mail from our other servers is "
 				 "checked as from anyone",
 				 buf_cstr(&terr));
-		free(cert);
-		free(key);
 		buf_free(&terr);
+		daemon_on_cert(&sd->d, mx_cert_changed, sd);
 	}
 	struct buf err = BUF_INIT;
 	sd->qdir = config_path(&sd->d.cfg, "queue");
