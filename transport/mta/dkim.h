@@ -1,5 +1,5 @@
 /* dkim.h - DKIM (RFC 6376) for mail that leaves the organisation: an Ed25519 (RFC 8463) and an RSA-SHA256 signature
- * per message through libopendkim, with the keys `interchange domain dkim` makes, their files and DNS records. */
+ * per message (OpenSSL), with the keys `interchange domain dkim` makes, their files and DNS records. */
 #ifndef IX_DKIM_H
 #define IX_DKIM_H
 
@@ -36,7 +36,7 @@ char *dkim_key_path(const struct config *cfg, const char *domain, const char *se
 int dkim_selector_parse(const char *value, size_t len, enum dkim_alg *alg_r, char *sel, size_t sel_size);
 
 struct dkim_signer;
-/* The library handle (libopendkim's, shared by every thread). Returns IX_OK or IX_EIO. */
+/* The signer: the keys it has parsed, kept for the next messages (shared by every thread). Returns IX_OK. */
 int dkim_signer_create(struct dkim_signer **s_r, struct buf *error_r);
 /* Frees; sets *s to NULL. NULL is ignored. */
 void dkim_signer_destroy(struct dkim_signer **s);
@@ -48,9 +48,10 @@ struct dkim_key {
 	enum dkim_alg alg;
 };
 /* Signs the message msg[0..len) (CRLF line ends) once with each of keys[0..n), relaxed/relaxed, the usual header
- * fields and From twice (so no From can be added after signing). Appends the DKIM-Signature fields (each CRLF-ended,
- * folded) to fields_r, to go before the message. Any thread. Returns IX_OK or IX_EINVAL (a key the library cannot
- * use, a message it cannot read) with error_r; fields_r then holds the signatures made before the failure. */
+ * fields (RFC 6376 5.4.1) and From once more than it occurs (so no From can be added after signing). Appends the
+ * DKIM-Signature fields (each CRLF-ended, folded) to fields_r, to go before the message. Any thread. Returns IX_OK or
+ * IX_EINVAL (a key that is not a private key of its algorithm) with error_r; fields_r then holds the signatures made
+ * before the failure. */
 int dkim_sign_message(struct dkim_signer *s, const struct dkim_key *keys, size_t n, const char *msg, size_t len,
 		      struct buf *fields_r, struct buf *error_r);
 

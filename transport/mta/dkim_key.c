@@ -1,5 +1,5 @@
 /* dkim_key.c - the DKIM keys: made and read with OpenSSL, their DNS records, their files and the selectors that name
- * them (no libopendkim here, so the command that makes keys does not link it). */
+ * them (what `interchange domain dkim` needs, apart from the signing). */
 #include "transport/mta/dkim.h"
 #include "common/base64.h"
 #include "common/err.h"

@@ -3,8 +3,6 @@
 MTA_SRCS := transport/mta/queue.c transport/mta/dsn.c transport/mta/mta_route.c transport/mta/smtp_client.c \
 	transport/mta/dkim.c transport/mta/dkim_key.c transport/mta/authres.c
 MTA_LIB := $(BUILD)/libmta.a
-# DKIM signing (transport/mta/dkim.c): what links it needs libopendkim
-DKIM_LIBS := -lopendkim
 # the checks on the way in (transport/mta/authres.c): libspf2 and libopendkim
 AUTHRES_LIBS := -lspf2 -lopendkim -lopendmarc
 
@@ -13,7 +11,7 @@ $(MTA_LIB): $(call objs,$(MTA_SRCS))
 
 PROGRAMS += $(BUILD)/ix-mta
 $(BUILD)/ix-mta: $(call objs,transport/mta/mta_main.c transport/mta/mta.c) $(MTA_LIB) $$(SMTP_LIB) $$(DAEMON_DEPS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) $(DKIM_LIBS) -lresolv
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) -lresolv
 
 MTA_TESTS := test_queue test_dsn test_mta test_dkim test_authres
 UNIT_TESTS += $(foreach t,$(MTA_TESTS),$(BUILD)/tests/unit/$(t))
