@@ -128,6 +128,7 @@ DEB_PACKAGES += python3
 DEB_PACKAGES += python3-ldap3
 DEB_PACKAGES += python3-cryptography
 DEB_PACKAGES += python3-gssapi
+DEB_PACKAGES += libsasl2-modules-kdexoauth2
 DEB_PACKAGES += curl
 DEB_PACKAGES += gcc
 DEB_PACKAGES += make
@@ -209,7 +210,7 @@ bench: deps
 
 # The daemons the attendant supervises and the modules slapd loads: LIBEXECDIR/interchange (common/paths.h).
 INSTALL_DAEMONS := ix-mta ix-smtpd ix-imapd ix-pop3d ix-httpd
-INSTALL_MODULES := ixordering.so ixgate.so libixplain.so
+INSTALL_MODULES := ixordering.so ixgate.so libixplain.so libixoauth.so
 INSTALL ?= install
 install: programs
 	$(INSTALL) -d $(DESTDIR)$(sbindir) $(DESTDIR)$(libexecdir)/interchange $(DESTDIR)$(datadir)/interchange

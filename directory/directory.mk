@@ -41,9 +41,9 @@ $(BUILD)/ixgate.so: directory/ixgate.c
 # Our Cyrus SASL PLAIN plugin for slapd (directory/ixplain.c), copied beside slapd's data at every start; like the
 # module above it runs inside slapd.
 PROGRAMS += $(BUILD)/libixplain.so
-$(BUILD)/libixplain.so: directory/ixplain.c
+$(BUILD)/libixplain.so: directory/ixplain.c directory/slapd_plugin.h
 	@mkdir -p $(dir $@)
-	$(CC) -D_GNU_SOURCE -O2 -g -std=c11 $(WARN) -fPIC -shared -o $@ $< -lldap
+	$(CC) -D_GNU_SOURCE -I. -O2 -g -std=c11 $(WARN) -fPIC -shared -o $@ $< -lldap
 E2E_TESTS += tests/e2e/test_addressbook.py
 # POSIX accounts and groups as sssd looks them up (docs/directory.md "POSIX accounts and groups")
 E2E_TESTS += tests/e2e/test_posix.py

@@ -13,14 +13,13 @@
 #include <ldap.h>
 #include <sasl/sasl.h>
 #include <sasl/saslplug.h>
+#include "directory/slapd_plugin.h"
 #include <stdlib.h>
 #include <string.h>
 
 int sasl_server_plug_init(const sasl_utils_t *utils, int maxversion, int *out_version, sasl_server_plug_t **pluglist,
 			  int *plugcount);
 
-/* slapd's private property holding the DN it mapped the authentication identity to (servers/slapd/sasl.c) */
-#define AUTHC_DN_PROP "*slapAuthcDN"
 /* how long the check waits for slapd: a bind stuck behind every busy slapd thread fails instead of hanging */
 #define CHECK_TIMEOUT_S 10
 
@@ -33,18 +32,6 @@ static int plain_new(void *glob_context, sasl_server_params_t *params, const cha
 	(void)challen;
 	*conn_context = NULL;
 	return SASL_OK;
-}
-
-/* The DN slapd mapped the authentication identity to, from the connection's properties, or NULL. */
-static const char *authc_dn(sasl_server_params_t *params)
-{
-	const struct propval *pv = params->utils->prop_get(params->propctx);
-	for (; pv != NULL && pv->name != NULL; pv++) {
-		if (strcmp(pv->name, AUTHC_DN_PROP) == 0)
-			return pv->values != NULL && pv->values[0] != NULL && pv->values[0][0] != '\0' ? pv->values[0]
-												       : NULL;
-	}
-	return NULL;
 }
 
 /* SASL_OK when password is dn's, SASL_BADAUTH when it is not (or dn names no entry), SASL_FAIL when slapd cannot
@@ -111,7 +98,7 @@ static int plain_step(void *conn_context, sasl_server_params_t *params, const ch
 	}
 	if (ret != SASL_OK)
 		return ret;
-	const char *dn = authc_dn(params);
+	const char *dn = slapd_plugin_authc_dn(params);
 	if (dn == NULL) {
 		params->utils->seterror(params->utils->conn, 0, "wrong name or password");
 		return SASL_BADAUTH;
@@ -119,14 +106,7 @@ static int plain_step(void *conn_context, sasl_server_params_t *params, const ch
 	ret = check_password(params, dn, password, passlen);
 	if (ret != SASL_OK)
 		return ret;
-	oparams->doneflag = 1;
-	oparams->mech_ssf = 0;
-	oparams->maxoutbuf = 0;
-	oparams->encode_context = NULL;
-	oparams->encode = NULL;
-	oparams->decode_context = NULL;
-	oparams->decode = NULL;
-	oparams->param_version = 0;
+	slapd_plugin_done(oparams);
 	return SASL_OK;
 }
 
@@ -143,10 +123,5 @@ int sasl_server_plug_init(const sasl_utils_t *utils, int maxversion, int *out_ve
 			  int *plugcount)
 {
 	(void)utils;
-	if (maxversion < SASL_SERVER_PLUG_VERSION)
-		return SASL_BADVERS;
-	*out_version = SASL_SERVER_PLUG_VERSION;
-	*pluglist = plugins;
-	*plugcount = 1;
-	return SASL_OK;
+	return slapd_plugin_init(maxversion, out_version, pluglist, plugcount, plugins, 1);
 }

@@ -52,6 +52,21 @@ static int ensure_container(LDAP *ld, const struct config *cfg, struct buf *erro
 	return ret;
 }
 
+static int slapd_regexps(LDAP *ld, const char *marker, char **add, const char *host, struct buf *error_r);
+
+/* The rules mapping a bearer token's claim to a recipient for slapd's OAUTHBEARER / XOAUTH2 plugin. */
+static int slapd_bearer(LDAP *ld, const struct config *cfg, struct buf *error_r)
+{
+	char **add = NULL;
+	size_t nadd = 0;
+	for (int n = 0; n < 2; n++) {
+		char *rule = signin_bearer_regexp(cfg, n);
+		ldapu_values_push(&add, &nadd, rule);
+		free(rule);
+	}
+	return slapd_regexps(ld, "cn=" SIGNIN_BEARER_MECHS ",cn=auth", add, NULL, error_r);
+}
+
 int signin_oauth_add(LDAP *ld, const struct config *cfg, const char *issuer, const char *keys, const char *audience,
 		     const char *claim, int *replaced_r, struct buf *error_r)
 {
@@ -93,7 +108,7 @@ int signin_oauth_add(LDAP *ld, const struct config *cfg, const char *issuer, con
 	}
 	ldapu_mods_free(mods);
 	free(dn);
-	return ret;
+	return ret == IX_OK ? slapd_bearer(ld, cfg, error_r) : ret;
 }
 
 int signin_oauth_del(LDAP *ld, const struct config *cfg, const char *issuer, struct buf *error_r)
@@ -217,18 +232,36 @@ static int slapd_gssapi_acl(LDAP *ld, const struct config *cfg, struct buf *erro
 
 /* Replaces the GSSAPI rules among cn=config's olcAuthzRegexp (those naming cn=gssapi) with the realm's (the default
  * realm's rule only when default_ours), sets olcSaslHost, and shuts unmapped identities out. */
-static int slapd_gssapi(LDAP *ld, const struct config *cfg, const char *realm, bool default_ours, struct buf *error_r)
+/* Replaces the olcAuthzRegexp rules of cn=config that contain marker with add (NULL-terminated; taken over), and
+ * sets olcSaslHost when host is not NULL. */
+static int slapd_regexps(LDAP *ld, const char *marker, char **add, const char *host, struct buf *error_r)
 {
 	char **old = NULL;
 	int ret = ldapu_read_values(ld, "cn=config", "olcAuthzRegexp", &old, error_r);
-	if (ret != IX_OK)
-		return ret;
-	char **gone = NULL, **add = NULL;
-	size_t ngone = 0, nadd = 0;
+	char **gone = NULL;
+	size_t ngone = 0;
 	for (size_t i = 0; old != NULL && old[i] != NULL; i++) {
-		if (strstr(old[i], "cn=gssapi,cn=auth") != NULL)
+		if (strstr(old[i], marker) != NULL)
 			ldapu_values_push(&gone, &ngone, old[i]);
 	}
+	LDAPMod **mods = NULL;
+	size_t nm = 0;
+	if (gone != NULL)
+		ldapu_mod_add(&mods, &nm, LDAP_MOD_DELETE, "olcAuthzRegexp", gone);
+	ldapu_mod_add(&mods, &nm, LDAP_MOD_ADD, "olcAuthzRegexp", add);
+	if (host != NULL)
+		ldapu_mod_add(&mods, &nm, LDAP_MOD_REPLACE, "olcSaslHost", ldapu_values1(host));
+	if (ret == IX_OK)
+		ret = ldapu_modify(ld, "cn=config", mods, error_r);
+	ldapu_mods_free(mods);
+	ldapu_values_free(&old);
+	return ret;
+}
+
+static int slapd_gssapi(LDAP *ld, const struct config *cfg, const char *realm, bool default_ours, struct buf *error_r)
+{
+	char **add = NULL;
+	size_t nadd = 0;
 	for (int n = 0; n < 3; n++) {
 		if (n == 1 && !default_ours)
 			continue;
@@ -236,16 +269,23 @@ static int slapd_gssapi(LDAP *ld, const struct config *cfg, const char *realm, b
 		ldapu_values_push(&add, &nadd, rule);
 		free(rule);
 	}
-	LDAPMod **mods = NULL;
-	size_t nm = 0;
-	if (gone != NULL)
-		ldapu_mod_add(&mods, &nm, LDAP_MOD_DELETE, "olcAuthzRegexp", gone);
-	ldapu_mod_add(&mods, &nm, LDAP_MOD_ADD, "olcAuthzRegexp", add);
-	ldapu_mod_add(&mods, &nm, LDAP_MOD_REPLACE, "olcSaslHost", ldapu_values1(cfg->hostname));
-	ret = ldapu_modify(ld, "cn=config", mods, error_r);
-	ldapu_mods_free(mods);
-	ldapu_values_free(&old);
+	int ret = slapd_regexps(ld, "cn=gssapi,cn=auth", add, cfg->hostname, error_r);
 	return ret == IX_OK ? slapd_gssapi_acl(ld, cfg, error_r) : ret;
+}
+
+char *signin_bearer_regexp(const struct config *cfg, int n)
+{
+	/* the claim is an address (email, an upn), or a login (preferred_username); only characters those may hold */
+	if (n == 0)
+		return xasprintf("\"^uid=([A-Za-z0-9._+-]+@[A-Za-z0-9.-]+)(,cn=[^,]+)?,cn=" SIGNIN_BEARER_MECHS
+				 ",cn=auth$\" \"ldap:///ou=Recipients,%s??one?(|(mail=$1)(ixProxyAddresses=smtp:$1)"
+				 "(ixUserPrincipalName=$1))\"",
+				 cfg->suffix);
+	if (n == 1)
+		return xasprintf("\"^uid=([A-Za-z0-9][A-Za-z0-9._-]*)(,cn=[^,]+)?,cn=" SIGNIN_BEARER_MECHS
+				 ",cn=auth$\" \"ldap:///ou=Recipients,%s??one?(uid=$1)\"",
+				 cfg->suffix);
+	return NULL;
 }
 
 int signin_kerberos_realm(LDAP *ld, const struct config *cfg, const char *realm, const char *default_realm,

@@ -17,7 +17,8 @@
 /* Longest issuer, key location, audience, claim name we store. */
 #define SIGNIN_VALUE_MAX 1024
 
-/* Adds issuer (the iss of its tokens) with keys (a JWKS file path or an https:// URL; the caller checks that it
+/* Adds issuer (the iss of its tokens), and has slapd map the claim of a token bound with (OAUTHBEARER, XOAUTH2:
+ * transport/net/ixoauth.c) to a recipient (signin_bearer_regexp), with keys (a JWKS file path or an https:// URL; the caller checks that it
  * serves keys), the audience its tokens must name and the claim naming the user (NULL: the default, email), or
  * replaces those of an issuer already there. ld is the administrator's. Returns IX_OK, IX_EINVAL (a value empty,
  * too long, with control characters; a claim name with characters other than letters, digits, _ - . :), or the
@@ -49,5 +50,12 @@ int signin_user_principal(LDAP *ld, const struct config *cfg, const char *login,
  * uid=USER@REALM,cn=gssapi,cn=auth (uid=USER for krb5.conf's default realm), to our users: n 0 the realm's users by
  * login, 1 the default realm's, 2 any principal by ixUserPrincipalName. A new string, or NULL for any other n. */
 char *signin_gssapi_regexp(const struct config *cfg, const char *realm, int n);
+
+/* The mechanisms of slapd's bearer plugin as its authentication identities name them (a regular expression). */
+#define SIGNIN_BEARER_MECHS "(oauthbearer|xoauth2)"
+/* The olcAuthzRegexp values (quoted, without an index) that map uid=CLAIM,cn=MECH,cn=auth of a bearer-token bind to
+ * the recipient: n 0 an address (mail, a proxy address, or ixUserPrincipalName), 1 a login. A new string, or NULL
+ * for any other n. */
+char *signin_bearer_regexp(const struct config *cfg, int n);
 
 #endif

@@ -748,6 +748,8 @@ static int slapd_sasl_plugins(const struct config *cfg, struct buf *error_r)
 	free(dir);
 	if (ret == IX_OK)
 		ret = install_beside(cfg, SLAPD_SASL_PLUGIN, "SASL PLAIN plugin", error_r);
+	if (ret == IX_OK) /* OAUTHBEARER and XOAUTH2, offered while an issuer is configured */
+		ret = install_beside(cfg, SLAPD_SASL_DIR "/libixoauth.so", "SASL OAuth plugin", error_r);
 	if (ret == IX_OK)
 		slapd_gssapi_plugin(cfg);
 	return ret == IX_OK ? install_beside(cfg, SLAPD_GATE_MODULE, "gate module", error_r) : ret;
@@ -786,8 +788,9 @@ pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf 
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		setenv("LDAPNOINIT", "1", 1);
 		setenv("SASL_PATH", sasl_dir, 1);
-		setenv("IX_LDAPI_URI", ldapi, 1); /* where our PLAIN plugin checks passwords */
-		setenv("KRB5_KTNAME", keytab, 1); /* the GSSAPI plugin's service keys */
+		setenv("IX_LDAPI_URI", ldapi, 1);    /* where our PLAIN plugin checks passwords */
+		setenv("KRB5_KTNAME", keytab, 1);    /* the GSSAPI plugin's service keys */
+		setenv("IX_SUFFIX", cfg->suffix, 1); /* where our OAuth plugin finds the issuers */
 		execl(SLAPD_BIN, "slapd", "-d", "none", "-F", confdir, "-h", urls, (char *)NULL);
 		_exit(127);
 	}

@@ -236,6 +236,49 @@ def rotated_file_keys_are_read_again():
     assert not signs_in("imap", mint("rsa-1"))
 
 
+KDE_XOAUTH2 = "/usr/lib/x86_64-linux-gnu/sasl2/libkdexoauth2.so"
+
+
+def ldapi_uri():
+    import urllib.parse
+    socket_path = [os.path.join(d, f) for d, _, files in os.walk(os.path.join(S.data, "run")) for f in files
+                   if f.startswith("ldapi")][0]
+    return "ldapi://" + urllib.parse.quote(socket_path, safe="")
+
+
+def sasl_mechs(uri):
+    r = h.run(["ldapsearch", "-LLL", "-x", "-H", uri, "-b", "", "-s", "base", "supportedSASLMechanisms"])
+    return r.stdout
+
+
+def ldap_xoauth2(uri, token, user="alice@example.com"):
+    """ldapwhoami binding with XOAUTH2 through KDE's Cyrus client plugin (the token as the password)."""
+    return h.run(["ldapwhoami", "-Q", "-Y", "XOAUTH2", "-U", user, "-w", token, "-H", uri])
+
+
+@h.test
+def ldap_binds_take_tokens():
+    if not os.path.exists(KDE_XOAUTH2):
+        h.skip("no Cyrus SASL client plugin for XOAUTH2 (libsasl2-modules-kdexoauth2)")
+    uri = ldapi_uri()
+    # offered by slapd's plugin once an issuer exists, where passwords are taken (ldapi, TLS), not in clear
+    assert h.wait_for(lambda: "XOAUTH2" in sasl_mechs(uri) and "OAUTHBEARER" in sasl_mechs(uri), timeout=15)
+    assert "XOAUTH2" not in sasl_mechs(S.ldap_uri), sasl_mechs(S.ldap_uri)
+    r = ldap_xoauth2(uri, mint("ed-1"))
+    assert r.returncode == 0 and r.stdout.strip().lower() == "dn:" + S.user_dn("alice").lower(), (r.stdout, r.stderr)
+    r = ldap_xoauth2(uri, mint("ec-1", email=None, preferred_username="alice", iss=ISSUER), user="alice")
+    assert r.returncode != 0, r.stdout  # no email claim: the issuer's claim is email
+    now = int(time.time())  # (rsa-1 was withdrawn by rotated_file_keys_are_read_again)
+    for bad in (mint("ec-1", aud="nope"), mint("ec-1", exp=now - 3600, iat=now - 7200, nbf=now - 7200),
+                mint("stranger"), mint("ec-1", email="carol@example.com")):
+        r = ldap_xoauth2(uri, bad)
+        assert r.returncode != 0 and "dn:" not in r.stdout, (r.stdout, r.stderr)
+    S.wait_log("slapd", "token refused: audience does not match")
+    # another user's name with alice's token is not let in as either
+    r = ldap_xoauth2(uri, mint("ec-1"), user="bob@example.com")
+    assert r.returncode != 0, r.stdout
+
+
 @h.test
 def claim_preferred_username_and_del():
     S.cli("oauth", "add", ISSUER, "--jwks", JWKS_FILE, "--audience", AUDIENCE, "--claim", "preferred_username",

@@ -2,7 +2,7 @@
 # loop, SASL (Cyrus), the TCP options of every connection. Everything lands in libnet.a; daemons link it with
 # COMMON_LIB.
 NET_SRCS := transport/net/tls.c transport/net/tls_peers.c transport/net/conn.c transport/net/sasl.c transport/net/tcp.c \
-	transport/net/jwt.c transport/net/oauth.c
+	transport/net/jwt.c transport/net/oauth.c transport/net/bearer.c
 NET_LIB := $(BUILD)/libnet.a
 NET_LDLIBS := $(SSL_LIBS) $(SASL_LIBS)
 
@@ -42,3 +42,13 @@ E2E_TESTS += tests/e2e/test_kerberos.py
 BENCHES += $(BUILD)/bench-signin
 $(BUILD)/bench-signin: transport/net/bench_signin.py
 	$(py_bench)
+
+# Our Cyrus SASL plugin giving slapd OAUTHBEARER and XOAUTH2 (transport/net/ixoauth.c), built from its sources with
+# only its entry point visible; slapd loads it from its plugin folder (directory/slapd.c), as it loads ixplain.
+IXOAUTH_SRCS := transport/net/ixoauth.c transport/net/bearer.c transport/net/jwt.c transport/net/oauth.c common/buf.c \
+	common/base64.c common/util.c common/log.c common/err.c
+PROGRAMS += $(BUILD)/libixoauth.so
+$(BUILD)/libixoauth.so: $(IXOAUTH_SRCS) $(wildcard transport/net/*.h common/*.h) directory/slapd_plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -I. -O2 -g -std=c11 $(WARN) -fPIC -shared -fvisibility=hidden -pthread -Wl,--no-undefined \
+		-o $@ $(IXOAUTH_SRCS) -lldap -llber -ljansson -lssl -lcrypto
