@@ -43,6 +43,7 @@ datadir ?= $(datarootdir)
 sysconfdir ?= $(prefix)/etc
 localstatedir ?= $(prefix)/var
 mandir ?= $(datarootdir)/man
+systemdunitdir ?= $(prefix)/lib/systemd/system
 # Debian's slapd and where it keeps its modules (back_mdb, syncprov...).
 SLAPD ?= /usr/sbin/slapd
 SLAPADD ?= /usr/sbin/slapadd
@@ -141,6 +142,8 @@ DEB_PACKAGES += fetchmail
 DEB_PACKAGES += cyrus-clients
 DEB_PACKAGES += neomutt
 DEB_PACKAGES += libmicrohttpd-dev
+DEB_PACKAGES += libsystemd-dev
+DEB_PACKAGES += systemd
 DEB_PACKAGES += libgnutls28-dev
 DEB_PACKAGES += certbot
 DEB_PACKAGES += pebble
@@ -218,10 +221,13 @@ install: programs
 	$(INSTALL) -m 0755 $(addprefix $(BUILD)/,$(INSTALL_DAEMONS)) $(DESTDIR)$(libexecdir)/interchange/
 	$(INSTALL) -m 0644 $(addprefix $(BUILD)/,$(INSTALL_MODULES)) $(DESTDIR)$(libexecdir)/interchange/
 	$(INSTALL) -m 0644 schema/interchange.ldif schema/OIDS.md $(DESTDIR)$(datadir)/interchange/
+	$(INSTALL) -d $(DESTDIR)$(systemdunitdir)
+	$(INSTALL) -m 0644 $(BUILD)/interchange.service $(DESTDIR)$(systemdunitdir)/interchange.service
 
 uninstall:
 	rm -f $(DESTDIR)$(sbindir)/interchange
 	rm -rf $(DESTDIR)$(libexecdir)/interchange $(DESTDIR)$(datadir)/interchange
+	rm -f $(DESTDIR)$(systemdunitdir)/interchange.service
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -24,6 +24,8 @@
 #include "directory/sync_follow.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <systemd/sd-daemon.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -93,6 +95,7 @@ struct attendant {
 	struct evloop_timer rotate_timer;
 	struct evloop_timer maint_timer;
 	struct evloop_timer cert_timer;
+	struct evloop_timer watchdog_timer;
 	struct stat cert_st, key_st;
 	struct maintenance maint;
 	struct repl_follow repl;      /* replication follows the server entries (noted by the hook) */
@@ -184,7 +187,8 @@ static int start_service(struct attendant *a, struct service *s, struct buf *err
 		return IX_EIO;
 	}
 	if (pid == 0) {
-		int fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT, 0640);
+		/* under systemd the service keeps the journal as its standard error */
+		int fd = log_to_journal() ? -1 : open(logpath, O_WRONLY | O_APPEND | O_CREAT, 0640);
 		int devnull = open("/dev/null", O_RDONLY);
 		if (devnull >= 0)
 			dup2(devnull, 0);
@@ -353,6 +357,7 @@ static void on_stop_signal(struct evloop *loop, int signo, void *ctx)
 {
 	struct attendant *a = ctx;
 	log_info("stopping on signal %d (%s)", signo, strsignal(signo));
+	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 	a->stopping = 1;
 	evloop_stop(loop);
 }
@@ -615,6 +620,15 @@ static void cert_tick(struct evloop *loop, struct evloop_timer *timer, void *ctx
 	buf_free(&err);
 }
 
+/* systemd's watchdog (WatchdogSec=): a ping from the attendant's loop, so a loop that stopped turning is restarted. */
+static void watchdog_tick(struct evloop *loop, struct evloop_timer *timer, void *ctx)
+{
+	(void)loop;
+	(void)timer;
+	(void)ctx;
+	sd_notify(0, "WATCHDOG=1");
+}
+
 static void render_metrics(void *ctx, struct buf *out)
 {
 	struct monitor_facts f;
@@ -862,7 +876,8 @@ int attendant_run(struct config *cfg, int ready_fd)
 	char *logdir = config_path(cfg, "log");
 	mkdir_p(logdir, 0750);
 	char *slapd_log = config_path(cfg, "log/slapd.log");
-	a.log_fd = open(slapd_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	a.log_fd = log_to_journal() ? fcntl(2, F_DUPFD_CLOEXEC, 3)
+				    : open(slapd_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	free(slapd_log);
 	free(logdir);
 
@@ -982,6 +997,11 @@ int attendant_run(struct config *cfg, int ready_fd)
 	}
 	log_info("Interchange is running at %s", cfg->data_dir);
 	report(&ready_fd, NULL);
+	/* run by systemd (Type=notify): ready now, and the watchdog pinged at half its period */
+	sd_notifyf(0, "READY=1\nSTATUS=Interchange is running at %s\nMAINPID=%ld", cfg->data_dir, (long)getpid());
+	uint64_t watchdog_usec = 0;
+	if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec >= 2000)
+		evloop_timer_start(a.loop, &a.watchdog_timer, 0, watchdog_usec / 2000, watchdog_tick, &a);
 	evloop_run(a.loop);
 	ret = 0;
 
@@ -991,6 +1011,7 @@ out_stop:
 	evloop_timer_stop(a.loop, &a.rotate_timer);
 	evloop_timer_stop(a.loop, &a.maint_timer);
 	evloop_timer_stop(a.loop, &a.cert_timer);
+	evloop_timer_stop(a.loop, &a.watchdog_timer);
 	sync_followers_stop(&a.syncs);
 	maintenance_free(&a.maint);
 	evloop_timer_stop(a.loop, &a.slapd.restart_timer);
@@ -1020,6 +1041,7 @@ out:
 	if (err.len > 0) {
 		log_error("%s", buf_cstr(&err));
 		report(&ready_fd, buf_cstr(&err));
+		sd_notifyf(0, "STATUS=could not start: %s", buf_cstr(&err));
 	}
 	if (ready_fd >= 0)
 		close(ready_fd);

@@ -8,7 +8,7 @@ PROGRAMS += $(BUILD)/interchange
 $(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(HTTP_LIB) $$(MTA_LIB) $$(SYNC_LIB) $$(REPLICATION_LIB) $$(DAEMON_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) \
 		$$(STORE_LIB) $$(MIME_LIB) \
 		$$(NET_LIB) $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(JPEG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) -lsystemd $(SASL_LIBS) $(JPEG_LIBS)
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_attendant
 $(BUILD)/tests/unit/test_attendant: $(call objs,tests/unit/test_attendant.c tests/unit/test.c attendant/metrics.c \
@@ -27,3 +27,12 @@ E2E_TESTS += tests/e2e/test_install.py
 
 # interchange cert install: checks, then every TLS port serves the new certificate without a restart
 E2E_TESTS += tests/e2e/test_cert_install.py
+
+# The systemd unit with this installation's folders (make install puts it in systemdunitdir).
+PROGRAMS += $(BUILD)/interchange.service
+$(BUILD)/interchange.service: attendant/interchange.service.in $(BUILD)/gen/paths.c
+	@mkdir -p $(dir $@)
+	sed -e 's|@sbindir@|$(sbindir)|g' -e 's|@statedir@|$(localstatedir)/lib/interchange|g' $< > $@
+
+# the unit passes systemd-analyze verify; the attendant speaks systemd's notify protocol (ready, watchdog, stopping)
+E2E_TESTS += tests/e2e/test_systemd.py

@@ -21,6 +21,9 @@ void log_set_name(const char *name);
 void log_set_level(enum log_level level);
 /* Appends to path from now on. Returns 0 or -1 with errno set (logging then stays where it was). */
 int log_open(const char *path);
+/* True when standard error is systemd's journal (JOURNAL_STREAM names it: the process runs as a systemd service):
+ * then every program of the system logs to standard error, where journald keeps it, instead of DATA/log. */
+int log_to_journal(void);
 /* Reopens the file given to log_open (after rotation). Returns 0 or -1. */
 int log_reopen(void);
 

@@ -37,17 +37,22 @@ def folder():
 @test
 def destdir_layout():
     dest = os.path.join(TMP, "dest")
-    make_install("DESTDIR=" + dest, "PREFIX=/usr", "sysconfdir=/etc", "localstatedir=/var", "libexecdir=/usr/lib")
+    make_install("DESTDIR=" + dest, "PREFIX=/usr", "sysconfdir=/etc", "localstatedir=/var", "libexecdir=/usr/lib",
+                 "systemdunitdir=/lib/systemd/system")
     want = {"usr/sbin/interchange": 0o755}
     want.update({"usr/lib/interchange/" + d: 0o755 for d in DAEMONS})
     want.update({"usr/lib/interchange/" + m: 0o644 for m in MODULES})
-    want.update({"usr/share/interchange/interchange.ldif": 0o644, "usr/share/interchange/OIDS.md": 0o644})
+    want.update({"usr/share/interchange/interchange.ldif": 0o644, "usr/share/interchange/OIDS.md": 0o644,
+                 "lib/systemd/system/interchange.service": 0o644})
     for rel, mode in want.items():
         st = os.stat(os.path.join(dest, rel))
         assert st.st_mode & 0o777 == mode, (rel, oct(st.st_mode))
     # the folders are compiled in, DESTDIR is not
     exe = open(os.path.join(dest, "usr/sbin/interchange"), "rb").read()
     assert b"/usr/lib/interchange\0" in exe and b"/var/lib/interchange\0" in exe and dest.encode() not in exe
+    unit = open(os.path.join(dest, "lib/systemd/system/interchange.service")).read()
+    assert "ExecStart=/usr/sbin/interchange --data /var/lib/interchange start --foreground" in unit, unit
+    assert "ReadWritePaths=/var/lib/interchange" in unit
 
 
 @test
