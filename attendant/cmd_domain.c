@@ -22,11 +22,12 @@ static const char domain_help[] =
 	"usage: interchange domain list\n"
 	"       interchange domain dkim DOMAIN [--rotate]\n\n"
 	"list shows the organisation's accepted domains, their types and DKIM selectors.\n"
-	"dkim makes the DKIM keys of DOMAIN when it has none (an Ed25519 key and an RSA-2048 key, RFC 8463 and\n"
-	"RFC 6376): their selectors go into the directory, the private keys into this server's data folder (dkim/,\n"
-	"readable by the service user alone), and every message from the domain that leaves the organisation is\n"
-	"signed with both. It prints the DNS TXT records to publish; run again, it prints them again. --rotate makes\n"
-	"new keys that sign from now on: publish their records, keep the old ones a few days, then remove them.\n"
+	"dkim makes this server's DKIM keys of DOMAIN when it has none (an Ed25519 key and an RSA-2048 key, RFC 8463\n"
+	"and RFC 6376): their selectors go into the directory beside other servers' ones, the private keys into this\n"
+	"server's data folder (dkim/, readable by the service user alone), and every message from the domain that\n"
+	"this server sends out of the organisation is signed with both. Run it on each server that sends mail out.\n"
+	"It prints the DNS TXT records to publish; run again, it prints them again. --rotate makes new keys for this\n"
+	"server that sign from now on: publish their records, keep the old ones a few days, then remove them.\n"
 	"All commands take --data DIR.\n";
 
 /* Appends the zone-file line of the TXT record of selector: NAME. IN TXT "..." ["..."]. */
@@ -69,6 +70,27 @@ static int make_key(const struct config *cfg, const char *domain, enum dkim_alg 
 	return ret;
 }
 
+/* Splits selectors (ixDkimSelector values, one a line) into those whose key is in this server's data folder (local_r)
+ * and those of other servers (other_r), each one a line; a value that does not parse counts as another server's. */
+static void split_local(const struct config *cfg, const char *domain, const char *selectors, struct buf *local_r,
+			struct buf *other_r)
+{
+	char *copy = xstrdup(selectors);
+	for (char *save = NULL, *v = strtok_r(copy, "\n", &save); v != NULL; v = strtok_r(NULL, "\n", &save)) {
+		enum dkim_alg alg;
+		char sel[128];
+		bool here = false;
+		if (dkim_selector_parse(v, strlen(v), &alg, sel, sizeof(sel)) == IX_OK) {
+			char *path = dkim_key_path(cfg, domain, sel);
+			here = access(path, F_OK) == 0;
+			free(path);
+		}
+		struct buf *to = here ? local_r : other_r;
+		buf_printf(to, "%s%s", to->len > 0 ? "\n" : "", v);
+	}
+	free(copy);
+}
+
 int domain_dkim_records(const struct config *cfg, const char *domain, const char *selectors, struct buf *out,
 			struct buf *error_r)
 {
@@ -87,11 +109,11 @@ int domain_dkim_records(const struct config *cfg, const char *domain, const char
 		size_t len;
 		struct buf rec = BUF_INIT;
 		if (read_file(path, DKIM_KEY_FILE_MAX, &pem, &len) != 0) {
-			buf_printf(error_r,
-				   "the key of selector %s is not on this server (%s); run 'interchange domain dkim %s "
-				   "--rotate' here to make new keys",
-				   sel, path, domain);
-			ret = IX_ENOTFOUND;
+			/* each server signs with keys of its own: this one is another server's */
+			buf_printf(out,
+				   "; %s._domainkey.%s: the key is on another server of the organisation ('interchange "
+				   "domain dkim %s' there prints its record)\n",
+				   sel, domain, domain);
 		} else if ((ret = dkim_key_record(pem, &rec, NULL, error_r)) == IX_OK) {
 			record_line(out, domain, sel, buf_cstr(&rec));
 		}
@@ -138,46 +160,59 @@ static int domain_dkim(const struct config *cfg, struct prov *p, void *ctx, stru
 	const struct domain_args *a = ctx;
 	const char *domain = a->domain;
 	bool rotate = a->rotate;
-	struct buf old = BUF_INIT, cur = BUF_INIT;
+	struct buf old = BUF_INIT, mine = BUF_INIT, others = BUF_INIT, cur = BUF_INIT;
 	int ret = prov_domain_dkim_get(p, domain, &old, err);
-	if (ret == IX_OK && (old.len == 0 || rotate)) {
+	if (ret == IX_OK)
+		split_local(cfg, domain, buf_cstr(&old), &mine, &others);
+	/* each server signs with keys of its own: one without any makes them, beside the other servers' selectors */
+	if (ret == IX_OK && (mine.len == 0 || rotate)) {
 		char base[32], stamp[40], values[2][128];
 		time_t now = time(NULL);
 		struct tm tm;
 		gmtime_r(&now, &tm);
 		strftime(base, sizeof(base), "%Y%m%d%H%M%S", &tm);
 		snprintf(stamp, sizeof(stamp), "%s", base);
-		/* a rotation within the same second still gets selectors of its own */
+		/* a rotation within the same second (or another server's keys of that second) still gets names of its own */
 		for (char c = 'a'; strstr(buf_cstr(&old), stamp) != NULL && c <= 'z'; c++)
 			snprintf(stamp, sizeof(stamp), "%s%c", base, c);
 		ret = make_key(cfg, domain, DKIM_ALG_ED25519, stamp, values[0], sizeof(values[0]), err);
 		if (ret == IX_OK)
 			ret = make_key(cfg, domain, DKIM_ALG_RSA, stamp, values[1], sizeof(values[1]), err);
-		const char *const v[] = { values[0], values[1] };
+		buf_printf(&cur, "%s\n%s", values[0], values[1]);
+		struct buf all = BUF_INIT;
+		buf_printf(&all, "%s%s%s", buf_cstr(&others), others.len > 0 ? "\n" : "", buf_cstr(&cur));
+		const char *v[DKIM_SELECTORS_MAX];
+		size_t nv = 0;
+		for (char *save = NULL, *x = strtok_r(all.data, "\n", &save); x != NULL && nv < IX_ARRAY_LEN(v);
+		     x = strtok_r(NULL, "\n", &save))
+			v[nv++] = x;
 		if (ret == IX_OK)
-			ret = prov_domain_dkim_set(p, domain, v, 2, err);
+			ret = prov_domain_dkim_set(p, domain, v, nv, err);
+		buf_free(&all);
 		if (ret == IX_OK) {
-			remove_keys(cfg, domain, buf_cstr(&old));
-			buf_printf(&cur, "%s\n%s", values[0], values[1]);
-			buf_printf(
-				out,
-				"Made new DKIM keys for %s: mail from it that leaves the organisation is signed with them "
-				"from now on.\n",
-				domain);
-			if (old.len > 0)
+			remove_keys(cfg, domain, buf_cstr(&mine));
+			buf_printf(out,
+				   "Made new DKIM keys for %s on %s: mail from it that this server sends out of the "
+				   "organisation is signed with them from now on.\n",
+				   domain, cfg->hostname);
+			if (mine.len > 0)
 				buf_printf(
 					out,
-					"The previous selectors sign nothing more: keep their records published a few "
-					"days\n(mail already on its way), then remove them.\n");
+					"This server's previous selectors sign nothing more: keep their records published a "
+					"few days\n(mail already on its way), then remove them.\n");
 		}
 	} else if (ret == IX_OK) {
-		buf_append(&cur, old.data, old.len);
+		buf_append(&cur, mine.data, mine.len);
 	}
 	if (ret == IX_OK) {
 		buf_printf(out, "Publish these TXT records in the DNS zone of %s:\n", domain);
 		ret = domain_dkim_records(cfg, domain, buf_cstr(&cur), out, err);
 	}
+	if (ret == IX_OK && others.len > 0)
+		ret = domain_dkim_records(cfg, domain, buf_cstr(&others), out, err);
 	buf_free(&old);
+	buf_free(&mine);
+	buf_free(&others);
 	buf_free(&cur);
 	return ret;
 }

@@ -205,12 +205,24 @@ def _try_send(login, addr, subject):
         return False
 
 
+def signed_with(selectors, sender, subject):
+    """Sends from sender until a message arrives signed with exactly selectors (the mta's replica follows the
+    directory); returns it."""
+    def attempt():
+        send("alice", sender, sender, ["friend@remote.test"], subject)
+        raw = arrived(subject)
+        return {t["s"] for t in signatures(raw)} == selectors and raw
+    raw = h.wait_for(attempt, timeout=10, interval=0.3)
+    assert raw, signatures(arrived(subject))
+    return raw
+
+
 @h.test
 def rotate_switches_keys():
     old = {k: v for k, v in RECORDS.items() if k.endswith("._domainkey.example.com")}
     new, out = domain_dkim("example.com", "--rotate")
     assert len(new) == 2 and not set(new) & set(old), (new, old)
-    assert "The previous selectors sign nothing more" in out, out
+    assert "This server's previous selectors sign nothing more" in out, out
     # at once again (within the same second): selectors of its own all the same
     newer, _ = domain_dkim("example.com", "--rotate")
     assert len(newer) == 2 and not set(newer) & (set(new) | set(old)), (newer, new)
@@ -219,16 +231,35 @@ def rotate_switches_keys():
         assert not os.path.exists(os.path.join(S.data, "dkim", "example.com", sel + ".pem"))
     new = newer
     RECORDS.update(new)
-    new_selectors = {k.split("._domainkey.")[0] for k in new}
-
-    def signed_with_new():
-        send("alice", "alice.smith@example.com", "alice.smith@example.com", ["friend@remote.test"], "rotated")
-        raw = arrived("rotated")
-        return {t["s"] for t in signatures(raw)} == new_selectors and raw
-    raw = h.wait_for(signed_with_new, timeout=10, interval=0.3)
-    assert raw, signatures(arrived("rotated"))
+    raw = signed_with({k.split("._domainkey.")[0] for k in new}, "alice.smith@example.com", "rotated")
     v = verified(raw)
     assert len(v) == 2 and all(ok for *_, ok in v), v
+
+
+@h.test
+def each_server_signs_with_keys_of_its_own():
+    # example.org's keys as if another server of the organisation had made them: their files are not here
+    org_dir = os.path.join(S.data, "dkim", "example.org")
+    theirs = {}
+    for f in os.listdir(org_dir):
+        theirs[f[:-4]] = open(os.path.join(org_dir, f)).read()
+        os.unlink(os.path.join(org_dir, f))
+    # this server has none: `domain dkim` makes its own beside the others' (the directory keeps all four)
+    found, out = domain_dkim("example.org")
+    assert "Made new DKIM keys for example.org on mail.example.com" in out, out
+    assert len(found) == 2 and not {k.split("._domainkey.")[0] for k in found} & set(theirs), (found, theirs)
+    for sel in theirs:
+        assert "; %s._domainkey.example.org: the key is on another server" % sel in out, out
+    listing = S.cli("domain", "list", check=True).stdout
+    assert all(sel in listing for sel in list(theirs) + [k.split("._domainkey.")[0] for k in found]), listing
+    RECORDS.update(found)
+    # this server signs with its own keys only, and the signatures verify
+    mine = {k.split("._domainkey.")[0] for k in found}
+    raw = signed_with(mine, "alice@example.org", "own keys")
+    assert all(ok for *_, ok in verified(raw))
+    # `interchange dns` prints this server's records and names the others'
+    dns = S.cli("dns", "example.org", check=True).stdout
+    assert all(sel in dns for sel in mine) and "the key is on another server" in dns, dns
 
 
 if __name__ == "__main__":

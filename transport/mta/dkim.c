@@ -327,18 +327,21 @@ int dkim_sign_outgoing(struct dkim_signer *s, struct dir *dir, const struct conf
 		}
 		char *path = dkim_key_path(cfg, d, selectors[n]);
 		size_t klen;
-		if (read_file(path, DKIM_KEY_FILE_MAX, &pems[n], &klen) != 0) {
-			buf_printf(error_r, "no key for the DKIM selector %s of %s: %s cannot be read", selectors[n], d,
-				   path);
-			free(path);
-			ret = IX_EIO;
-			break;
-		}
+		bool here = read_file(path, DKIM_KEY_FILE_MAX, &pems[n], &klen) == 0;
 		free(path);
+		if (!here) /* another server's key: each server signs with its own */
+			continue;
 		keys[n].domain = d;
 		keys[n].selector = selectors[n];
 		keys[n].pem = pems[n];
 		n++;
+	}
+	if (ret == IX_OK && n == 0) {
+		buf_printf(error_r,
+			   "none of the DKIM keys of %s is on this server ('interchange domain dkim %s' here makes "
+			   "its own)",
+			   d, d);
+		ret = IX_EIO;
 	}
 	if (ret == IX_OK)
 		ret = dkim_sign_message(s, keys, n, msg, len, fields_r, error_r);

@@ -15,8 +15,10 @@
 #define DKIM_DIR "dkim"
 /* Largest key file read. */
 #define DKIM_KEY_FILE_MAX 16384
-/* Most selectors of one domain used (a domain has one per algorithm). */
+/* Most keys one message is signed with (a server has one per algorithm for a domain), and most selectors of one
+ * domain (the organisation's servers' together). */
 #define DKIM_KEYS_MAX 4
+#define DKIM_SELECTORS_MAX 64
 
 enum dkim_alg { DKIM_ALG_ED25519, DKIM_ALG_RSA };
 
@@ -56,10 +58,11 @@ int dkim_sign_message(struct dkim_signer *s, const struct dkim_key *keys, size_t
 		      struct buf *fields_r, struct buf *error_r);
 
 /* Signs a message leaving the organisation: the domain is its header From's (or the nearest parent domain of it)
- * among the accepted domains with DKIM selectors in the directory (dir_domain_dkim), each selector's key read from
- * cfg's data folder. Appends the DKIM-Signature fields to fields_r. Returns IX_OK; IX_ENOTFOUND when there is nothing
- * to sign with (not one of our domains, no selectors: the message goes unsigned); another code with error_r when a
- * key is missing or unusable. */
+ * among the accepted domains with DKIM selectors in the directory (dir_domain_dkim), with each selector whose key is
+ * in cfg's data folder (each server has keys of its own; the others' are skipped). Appends the DKIM-Signature fields
+ * to fields_r. Returns IX_OK; IX_ENOTFOUND when there is nothing to sign with (not one of our domains, no selectors:
+ * the message goes unsigned); another code with error_r when no key of the domain is on this server or one is
+ * unusable. */
 int dkim_sign_outgoing(struct dkim_signer *s, struct dir *dir, const struct config *cfg, const char *msg, size_t len,
 		       struct buf *fields_r, struct buf *error_r);
 
