@@ -35,4 +35,18 @@ static void claims_found_and_removed(void)
 	buf_free(&out);
 }
 
-TEST_MAIN("authres", TEST_CASE(claims_found_and_removed))
+/* A relayed message's quarantine, as the accepting server of the organisation wrote it. */
+static void quarantine_relayed(void)
+{
+	static const char q[] = "Authentication-Results: example.com;\r\n\tspf=fail smtp.mailfrom=x@quar.test;\r\n"
+				"\tdkim=none;\r\n\tdmarc=fail (p=quarantine, quarantined) header.from=quar.test\r\n"
+				"Subject: s\r\n\r\n";
+	static const char other[] = "Authentication-Results: mx.other.test; dmarc=fail (p=quarantine, quarantined)\r\n"
+				    "Subject: s\r\n\r\ndmarc=fail (p=quarantine, quarantined)\r\n";
+	static const char none[] = "Authentication-Results: example.com; dmarc=fail (p=none, delivered)\r\n\r\n";
+	test_assert(authres_quarantined("example.com", q, strlen(q)));
+	test_assert(!authres_quarantined("example.com", other, strlen(other))); /* another's word, or a body */
+	test_assert(!authres_quarantined("example.com", none, strlen(none)));
+}
+
+TEST_MAIN("authres", TEST_CASE(claims_found_and_removed), TEST_CASE(quarantine_relayed))

@@ -528,7 +528,8 @@ enum authres_policy authres_check(struct authres *a, const struct authres_input 
 
 struct claim_ctx {
 	const char *id, *msg;
-	struct buf *out; /* NULL: only look */
+	struct buf *out;    /* NULL: only look */
+	const char *needle; /* only look for a claim holding this text */
 	size_t copied;
 	bool found;
 };
@@ -560,6 +561,8 @@ static bool each_claim(void *ctx, const char *name, size_t nlen, const char *val
 	size_t idlen = strlen(c->id);
 	if (e - s != idlen || strncasecmp(val + s, c->id, idlen) != 0)
 		return true;
+	if (c->needle != NULL && memmem(val, vlen, c->needle, strlen(c->needle)) == NULL)
+		return true;
 	c->found = true;
 	if (c->out == NULL)
 		return false;
@@ -571,14 +574,21 @@ static bool each_claim(void *ctx, const char *name, size_t nlen, const char *val
 
 bool authres_claims(const char *authserv_id, const char *msg, size_t len)
 {
-	struct claim_ctx c = { authserv_id, msg, NULL, 0, false };
+	struct claim_ctx c = { authserv_id, msg, NULL, NULL, 0, false };
+	dsn_each_field(msg, len, each_claim, &c);
+	return c.found;
+}
+
+bool authres_quarantined(const char *authserv_id, const char *msg, size_t len)
+{
+	struct claim_ctx c = { authserv_id, msg, NULL, "dmarc=fail (p=quarantine, quarantined)", 0, false };
 	dsn_each_field(msg, len, each_claim, &c);
 	return c.found;
 }
 
 void authres_strip(const char *authserv_id, const char *msg, size_t len, struct buf *out)
 {
-	struct claim_ctx c = { authserv_id, msg, out, 0, false };
+	struct claim_ctx c = { authserv_id, msg, out, NULL, 0, false };
 	dsn_each_field(msg, len, each_claim, &c);
 	buf_append(out, msg + c.copied, len - c.copied);
 }

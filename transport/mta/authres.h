@@ -61,5 +61,9 @@ enum authres_policy authres_check(struct authres *a, const struct authres_input 
 bool authres_claims(const char *authserv_id, const char *msg, size_t len);
 /* Appends msg to out without those fields. */
 void authres_strip(const char *authserv_id, const char *msg, size_t len, struct buf *out);
+/* True when an Authentication-Results field of authserv_id in the message's header block says DMARC quarantines it
+ * ("dmarc=fail (p=quarantine, quarantined)"): a message relayed by another of our servers, which checked it, to the
+ * recipient's home server. */
+bool authres_quarantined(const char *authserv_id, const char *msg, size_t len);
 
 #endif

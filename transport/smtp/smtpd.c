@@ -529,6 +529,8 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 		buf_free(&domain);
 	} else if (!j->internal && authres_claims(authserv_id, data, len)) {
 		authres_strip(authserv_id, data, len, &checked);
+	} else if (j->internal && authres_quarantined(authserv_id, data, len)) {
+		policy = AUTHRES_QUARANTINE; /* the server that took it from outside said so */
 	}
 	if (checked.len > 0) {
 		data = checked.data;
