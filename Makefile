@@ -6,6 +6,7 @@
 #   make bench      benchmarks (figures printed, nothing asserted)
 #   make deps       install the Debian packages we need (as root), or print the command
 #   make install    the command, daemons and data under PREFIX (DESTDIR, sbindir, libexecdir... below)
+#   make deb        the Debian package (debian/) in BUILD/deb
 #   make fuzz       libFuzzer targets (clang); FUZZ_SECONDS=N runs each for N seconds
 
 BUILD ?= build
@@ -80,7 +81,7 @@ BENCHES :=
 # program that runs its seed corpus tests/fuzz/corpus/NAME/ as part of make test (and under make asan).
 FUZZ_TARGETS :=
 
-.PHONY: all test asan run bench deps fuzz clean format lint install uninstall
+.PHONY: all test asan run bench deps fuzz clean format lint install uninstall deb
 all: programs
 
 # Component makefiles, one per library folder, by layer: common/ (everything links it), store/, directory/,
@@ -143,6 +144,9 @@ DEB_PACKAGES += cyrus-clients
 DEB_PACKAGES += neomutt
 DEB_PACKAGES += libmicrohttpd-dev
 DEB_PACKAGES += libsystemd-dev
+DEB_PACKAGES += debhelper
+DEB_PACKAGES += dpkg-dev
+DEB_PACKAGES += lintian
 DEB_PACKAGES += systemd
 DEB_PACKAGES += libgnutls28-dev
 DEB_PACKAGES += certbot
@@ -223,6 +227,13 @@ install: programs
 	$(INSTALL) -m 0644 schema/interchange.ldif schema/OIDS.md $(DESTDIR)$(datadir)/interchange/
 	$(INSTALL) -d $(DESTDIR)$(systemdunitdir)
 	$(INSTALL) -m 0644 $(BUILD)/interchange.service $(DESTDIR)$(systemdunitdir)/interchange.service
+
+# The Debian package (debian/), built into the parent folder by dpkg-buildpackage and moved to $(BUILD)/deb.
+deb:
+	dpkg-buildpackage -us -uc -b
+	@mkdir -p $(BUILD)/deb
+	@v=$$(dpkg-parsechangelog -S Version); mv ../interchange_$${v}_*.deb ../interchange_$${v}_*.changes \
+	  ../interchange_$${v}_*.buildinfo $(BUILD)/deb/ && ls $(BUILD)/deb/*.deb
 
 uninstall:
 	rm -f $(DESTDIR)$(sbindir)/interchange
