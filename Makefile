@@ -81,7 +81,7 @@ BENCHES :=
 # program that runs its seed corpus tests/fuzz/corpus/NAME/ as part of make test (and under make asan).
 FUZZ_TARGETS :=
 
-.PHONY: all test asan run bench deps fuzz clean format lint install uninstall deb
+.PHONY: all test asan run bench deps fuzz clean format lint install uninstall deb man
 all: programs
 
 # Component makefiles, one per library folder, by layer: common/ (everything links it), store/, directory/,
@@ -219,12 +219,21 @@ bench: deps
 INSTALL_DAEMONS := ix-mta ix-smtpd ix-imapd ix-pop3d ix-httpd
 INSTALL_MODULES := ixordering.so ixgate.so libixplain.so libixoauth.so
 INSTALL ?= install
-install: programs
+# The manual pages, made from the programs' --help texts (attendant/manpages.sh): interchange(8) and one per daemon.
+VERSION ?= $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+MANPAGES := $(BUILD)/man/interchange.8 $(foreach d,$(INSTALL_DAEMONS),$(BUILD)/man/$(d).8)
+man: $(MANPAGES)
+$(MANPAGES) &: attendant/manpages.sh $(BUILD)/interchange $(addprefix $(BUILD)/,$(INSTALL_DAEMONS))
+	sh attendant/manpages.sh $(BUILD) $(BUILD)/man $(VERSION)
+
+install: programs man
 	$(INSTALL) -d $(DESTDIR)$(sbindir) $(DESTDIR)$(libexecdir)/interchange $(DESTDIR)$(datadir)/interchange
 	$(INSTALL) -m 0755 $(BUILD)/interchange $(DESTDIR)$(sbindir)/interchange
 	$(INSTALL) -m 0755 $(addprefix $(BUILD)/,$(INSTALL_DAEMONS)) $(DESTDIR)$(libexecdir)/interchange/
 	$(INSTALL) -m 0644 $(addprefix $(BUILD)/,$(INSTALL_MODULES)) $(DESTDIR)$(libexecdir)/interchange/
 	$(INSTALL) -m 0644 schema/interchange.ldif schema/OIDS.md $(DESTDIR)$(datadir)/interchange/
+	$(INSTALL) -d $(DESTDIR)$(mandir)/man8
+	$(INSTALL) -m 0644 $(MANPAGES) $(DESTDIR)$(mandir)/man8/
 	$(INSTALL) -d $(DESTDIR)$(systemdunitdir)
 	$(INSTALL) -m 0644 $(BUILD)/interchange.service $(DESTDIR)$(systemdunitdir)/interchange.service
 
@@ -239,6 +248,7 @@ uninstall:
 	rm -f $(DESTDIR)$(sbindir)/interchange
 	rm -rf $(DESTDIR)$(libexecdir)/interchange $(DESTDIR)$(datadir)/interchange
 	rm -f $(DESTDIR)$(systemdunitdir)/interchange.service
+	rm -f $(addprefix $(DESTDIR)$(mandir)/man8/,$(notdir $(MANPAGES)))
 
 clean:
 	rm -rf build build-asan build-fuzz

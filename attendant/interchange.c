@@ -42,7 +42,7 @@ static const struct cli_command commands[] = {
 	{ "sync", cmd_sync, "users and groups from the organisation's directory: add, list, show, run, del" },
 	{ "domain", cmd_domain, "the organisation's domains: list, dkim DOMAIN [--rotate] (keys, DNS records)" },
 	{ "connector", cmd_connector, "routes for other domains through smart hosts: add, list, del" },
-	{ "cert", cmd_cert, "this server's TLS certificate: renew (published on every server first)" },
+	{ "cert", cmd_cert, "this server's TLS certificate: show, install, renew (published on every server first)" },
 	{ "dns", cmd_dns, "every DNS record to publish for a domain (MX, SPF, DMARC, MTA-STS, SRV, TLSA...)" },
 	{ "server", cmd_server, "servers of the organisation: list, show, set SETTING VALUE" },
 	{ "replication", cmd_replication, "directory replication between the servers: IDs, providers, contextCSN" },

@@ -1,7 +1,7 @@
 """test_install.py - `make install`: the layout under DESTDIR with Debian's folders, and an installation under a
 temporary PREFIX that runs from there: the daemons and slapd modules found in its libexec folder through the path
 compiled in (nothing beside the command), the installed default data folder, a missing daemon named in words; and
-`init --standard-ports`."""
+`init --standard-ports`; the manual pages made from the --help texts."""
 import json
 import os
 import shutil
@@ -38,12 +38,13 @@ def folder():
 def destdir_layout():
     dest = os.path.join(TMP, "dest")
     make_install("DESTDIR=" + dest, "PREFIX=/usr", "sysconfdir=/etc", "localstatedir=/var", "libexecdir=/usr/lib",
-                 "systemdunitdir=/lib/systemd/system")
+                 "systemdunitdir=/lib/systemd/system", "mandir=/usr/share/man")
     want = {"usr/sbin/interchange": 0o755}
     want.update({"usr/lib/interchange/" + d: 0o755 for d in DAEMONS})
     want.update({"usr/lib/interchange/" + m: 0o644 for m in MODULES})
     want.update({"usr/share/interchange/interchange.ldif": 0o644, "usr/share/interchange/OIDS.md": 0o644,
-                 "lib/systemd/system/interchange.service": 0o644})
+                 "lib/systemd/system/interchange.service": 0o644, "usr/share/man/man8/interchange.8": 0o644})
+    want.update({"usr/share/man/man8/%s.8" % d: 0o644 for d in DAEMONS})
     for rel, mode in want.items():
         st = os.stat(os.path.join(dest, rel))
         assert st.st_mode & 0o777 == mode, (rel, oct(st.st_mode))
@@ -53,6 +54,30 @@ def destdir_layout():
     unit = open(os.path.join(dest, "lib/systemd/system/interchange.service")).read()
     assert "ExecStart=/usr/sbin/interchange --data /var/lib/interchange start --foreground" in unit, unit
     assert "ReadWritePaths=/var/lib/interchange" in unit
+
+
+@test
+def manual_pages_from_the_help_texts():
+    """interchange(8) has every command with its --help text, each daemon's page its --help text; man renders
+    them without a warning."""
+    man8 = os.path.join(TMP, "dest", "usr", "share", "man", "man8")
+    ix = os.path.join(ROOT, BUILD, "interchange")
+    page = open(os.path.join(man8, "interchange.8")).read()
+    names = [line.split()[0] for line in run([ix, "--help"]).stdout.split("commands:\n")[1].splitlines() if line]
+    assert len(names) > 20, names
+    for name in names:
+        assert ".SS %s\n" % name in page, name
+        first = run([ix, "--data", "/nonexistent", name, "--help"]).stdout.splitlines()[0]
+        assert first.replace("-", "\\-") in page, (name, first)
+    for d in DAEMONS:
+        text = open(os.path.join(man8, d + ".8")).read()
+        about = run([os.path.join(ROOT, BUILD, d), "--help"]).stdout.splitlines()[2]
+        assert about.replace("-", "\\-") in text, (d, about)
+    if shutil.which("man") is not None:
+        for f in os.listdir(man8):
+            r = subprocess.run(["man", "--warnings", "-l", os.path.join(man8, f)], capture_output=True, text=True,
+                               env=dict(ENV, MANWIDTH="100"))
+            assert r.returncode == 0 and r.stderr == "" and "NAME" in r.stdout, (f, r.stderr)
 
 
 @test

@@ -29,7 +29,7 @@ ok "lintian reports no errors ($(echo "$out" | grep -c '^W:' || true) warnings)"
 DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$deb" >/dev/null
 getent passwd interchange >/dev/null || fail "postinst made no interchange user"
 [ -x /usr/sbin/interchange ] && [ -x /usr/lib/interchange/ix-smtpd ] || fail "files missing"
-systemd-analyze verify --man=no /lib/systemd/system/interchange.service || fail "systemd-analyze verify"
+systemd-analyze verify /lib/systemd/system/interchange.service || fail "systemd-analyze verify"
 ok "installed: /usr/sbin/interchange, /usr/lib/interchange, the unit verifies"
 
 interchange init --standard-ports --domain example.com --hostname mail.example.com --admin-password "$PW" \

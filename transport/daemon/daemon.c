@@ -125,6 +125,39 @@ static void cert_check(struct evloop *loop, struct evloop_timer *timer, void *ct
 	buf_free(&err);
 }
 
+const char *daemon_about(const char *name)
+{
+	static const struct {
+		const char *name, *about;
+	} abouts[] = {
+		{ "mta",
+		  "The message transfer agent of Interchange: it takes messages from the queue, expands lists once,\n"
+		  "delivers local recipients into the information store, and sends the others to their home server,\n"
+		  "through a connector's smart host or to the domain's MX, with retries, delivery status\n"
+		  "notifications (RFC 3464), DKIM signatures and a message tracking log." },
+		{ "smtpd",
+		  "The SMTP server of Interchange: inbound mail on the SMTP port (recipients checked against the\n"
+		  "directory at RCPT time, never an open relay), and submission for logged-in users with STARTTLS\n"
+		  "on the submission port and TLS from the first byte on the submissions port (RFC 8314)." },
+		{ "imapd",
+		  "The IMAP server of Interchange (IMAP4rev1 and IMAP4rev2 with the extensions clients rely on), on\n"
+		  "the IMAP port (STARTTLS) and the IMAPS port; a login for a mailbox on another server is passed\n"
+		  "to that server." },
+		{ "pop3d",
+		  "The POP3 server of Interchange (RFC 1939, 2449, 5034) on the POP3 port (STLS) and the POP3S port;\n"
+		  "a login for a mailbox on another server is passed to that server." },
+		{ "httpd",
+		  "The web server of Interchange on the HTTP and HTTPS ports: ACME HTTP-01 challenges from\n"
+		  "DATA/acme (certbot --webroot), Thunderbird autoconfig, Outlook Autodiscover, Apple configuration\n"
+		  "profiles and the MTA-STS policy." },
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(abouts); i++) {
+		if (strcmp(abouts[i].name, name) == 0)
+			return abouts[i].about;
+	}
+	return "A service of Interchange.";
+}
+
 void daemon_setup(struct daemon *d, const char *name, unsigned flags, int argc, char **argv)
 {
 	memset(d, 0, sizeof(*d));
@@ -135,12 +168,17 @@ void daemon_setup(struct daemon *d, const char *name, unsigned flags, int argc, 
 	setenv("LDAPNOINIT", "1", 1);
 	const char *data_dir = "var";
 	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("usage: ix-%s --data DIR\n\n%s\n", name, daemon_about(name));
+			exit(0);
+		}
 		if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
 			data_dir = argv[++i];
 		else if (strncmp(argv[i], "--data=", 7) == 0)
 			data_dir = argv[i] + 7;
 		else {
-			fprintf(stderr, "usage: %s --data DIR (started by the attendant: run 'interchange start')\n",
+			fprintf(stderr,
+				"usage: %s --data DIR (started by the attendant: run 'interchange start'); --help\n",
 				argv[0]);
 			exit(2);
 		}

@@ -66,7 +66,10 @@ struct daemon {
 
 #define DAEMON_WANT_STORE 1u
 
-/* Parses the command line (--data DIR), refuses to run without the attendant, opens everything above and reads
+/* What the daemon called name ("smtpd") does, in a few lines: its --help text and manual page. */
+const char *daemon_about(const char *name);
+/* Parses the command line (--data DIR; --help prints daemon_about and the usage, then exits 0: it also runs
+ * without the attendant, for the manual pages), refuses to run without the attendant, opens everything above and reads
  * this server's settings from the replica (defaults for what is unset, or all when its entry is unknown).
  * On any failure it logs the reason and exits (status 1; the attendant records it), or with IX_EXIT_DEPENDENCY when
  * the directory replica cannot be opened or is not ready in DAEMON_DIR_READY_MS (not a failure of the service). */
