@@ -12,7 +12,7 @@ struct dir;
 /* Warn when free disk falls below this share (or below the store.disk_warn_free setting), and when the certificate
  * expires within. */
 #define MONITOR_DISK_LOW_PERCENT 10
-#define MONITOR_CERT_WARN_DAYS 14
+#define MONITOR_CERT_WARN_DAYS 30
 /* Warn when the queue holds this many deferred messages, or its oldest message is this old. */
 #define MONITOR_QUEUE_WARN_DEFERRED 100
 #define MONITOR_QUEUE_WARN_AGE_S 3600

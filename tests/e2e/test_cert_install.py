@@ -107,7 +107,7 @@ def refused_pairs_change_nothing():
 @test
 def installed_and_served_without_restart():
     ca = make_pair("Test CA", ca=True, days=365)
-    leaf = make_pair(HOST, ca)
+    leaf = make_pair(HOST, ca, days=20)  # inside the 30 days before expiry that status warns about
     cert, key, ca_file = write("chain.pem", leaf[1], ca[1]), write("key.pem", leaf[0]), write("ca.pem", ca[1])
     from cryptography.hazmat.primitives import hashes
     want = leaf[1].fingerprint(hashes.SHA256()).hex()
@@ -123,6 +123,10 @@ def installed_and_served_without_restart():
         assert got, "port %d (%s) still presents %s" % (port, starttls or "TLS", presented(port, starttls))
     print("every port serves the new certificate %.1f s after cert install" % (time.monotonic() - start))
     assert service_pids() == pids, "a service was restarted: %s -> %s" % (pids, service_pids())
+    # status warns 30 days ahead: this certificate has 19 or 20 days left
+    st = json.loads(S.cli("status", "--json", check=True).stdout)
+    assert st["certificate"]["days_left"] in (19, 20), st["certificate"]
+    assert any("the TLS certificate expires in" in w for w in st["warnings"]), st["warnings"]
     # the public copy and cert show follow
     assert S.cli("cert", "show", "--pem", check=True).stdout.strip() in open(cert).read()
 
