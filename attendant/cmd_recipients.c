@@ -153,12 +153,50 @@ static const char user_help[] =
 	"       interchange user set LOGIN [--title T] [--department D] [--company C] [--office O] [--phone P]\n"
 	"                                  [--mobile M] [--manager LOGIN]\n"
 	"       interchange user photo LOGIN FILE.jpg | --none\n"
-	"       interchange user move LOGIN --to SERVER [--admin-password PW]\n\n"
+	"       interchange user move LOGIN --to SERVER [--admin-password PW]\n"
+	"       interchange user app-password add LOGIN NAME | list LOGIN | del LOGIN NAME\n\n"
 	"Mailbox users. The attendant gives a new user its primary address from the recipient policy\n"
 	"(given.surname@domain) within a second; --alias adds secondary addresses. --hidden keeps the user out\n"
 	"of the address book; --posix makes it a POSIX account too (uidNumber from the directory's range, home\n"
 	"/home/LOGIN, shell /bin/bash), for Linux hosts that use sssd. user set gives the details address books show\n"
-	"(\"\" removes one); user photo a JPEG, made smaller when above 100 KiB. All commands take --data DIR.\n";
+	"(\"\" removes one); user photo a JPEG, made smaller when above 100 KiB. An app password is for a mail client\n"
+	"(IMAP, POP3, SMTP; never LDAP binds): add prints it once, on its last line. All commands take --data DIR.\n";
+
+/* user app-password add LOGIN NAME | list LOGIN | del LOGIN NAME */
+static int user_app_password(const char *data_dir, int argc, char **argv)
+{
+	const char *op = argc > 2 ? argv[2] : "";
+	int want = strcmp(op, "list") == 0 ? 1 : strcmp(op, "add") == 0 || strcmp(op, "del") == 0 ? 2 : -1;
+	if (want < 0 || argc != 3 + want)
+		return usage_error(user_help, "user app-password takes add LOGIN NAME, list LOGIN or del LOGIN NAME");
+	struct config cfg;
+	struct run_ctx ctx;
+	if (with_directory(data_dir, &cfg, &ctx) < 0)
+		return CLI_EXIT_FAIL;
+	const char *login = argv[3], *name = want == 2 ? argv[4] : NULL;
+	char *done = NULL, *made = NULL;
+	int r;
+	if (strcmp(op, "list") == 0) {
+		r = prov_app_password_list(ctx.prov, login, &ctx.out, &ctx.err);
+	} else if (strcmp(op, "del") == 0) {
+		r = prov_app_password_del(ctx.prov, login, name, &ctx.err);
+		done = xasprintf("Deleted the app password %s of %s", name, login);
+	} else {
+		r = prov_app_password_add(ctx.prov, login, name, &made, &ctx.err);
+		if (r == IX_OK) {
+			buf_printf(&ctx.out,
+				   "Added the app password %s of %s (IMAP, POP3 and SMTP; shown this once):\n", name,
+				   login);
+			done = made;
+			made = NULL;
+		}
+	}
+	int ret = finish(&cfg, &ctx, r, done);
+	if (done != NULL)
+		explicit_bzero(done, strlen(done));
+	free(done);
+	return ret;
+}
 
 /* user forward | delegate | quota */
 static int user_settings(const char *data_dir, int argc, char **argv)
@@ -306,6 +344,8 @@ int cmd_user(const char *data_dir, int argc, char **argv)
 		return run_restrict(data_dir, argc, argv, user_help);
 	if (strcmp(verb, "move") == 0)
 		return user_move(data_dir, argc, argv);
+	if (strcmp(verb, "app-password") == 0)
+		return user_app_password(data_dir, argc, argv);
 	if (strcmp(verb, "forward") == 0 || strcmp(verb, "delegate") == 0 || strcmp(verb, "quota") == 0)
 		return user_settings(data_dir, argc, argv);
 	if (strcmp(verb, "set") == 0 || strcmp(verb, "photo") == 0)

@@ -68,8 +68,8 @@ static void digest(enum scram_hash h, const unsigned char *data, size_t len, uns
 }
 
 /* SaltedPassword's two children: ClientKey and ServerKey. */
-static void derive_keys(enum scram_hash h, const char *password, size_t len, const unsigned char *salt,
-			size_t salt_len, unsigned iterations, unsigned char *client_key, unsigned char *server_key)
+static void derive_keys(enum scram_hash h, const char *password, size_t len, const unsigned char *salt, size_t salt_len,
+			unsigned iterations, unsigned char *client_key, unsigned char *server_key)
 {
 	size_t hl = scram_hash_len(h);
 	unsigned char salted[SCRAM_KEY_MAX];
@@ -80,8 +80,8 @@ static void derive_keys(enum scram_hash h, const char *password, size_t len, con
 	OPENSSL_cleanse(salted, sizeof(salted));
 }
 
-int scram_verifier_make(enum scram_hash h, const char *password, size_t len, const unsigned char *salt,
-			size_t salt_len, unsigned iterations, struct scram_verifier *v_r)
+int scram_verifier_make(enum scram_hash h, const char *password, size_t len, const unsigned char *salt, size_t salt_len,
+			unsigned iterations, struct scram_verifier *v_r)
 {
 	if (iterations < SCRAM_ITERATIONS_MIN || iterations > SCRAM_ITERATIONS_MAX || salt_len == 0 ||
 	    salt_len > SCRAM_SALT_MAX)

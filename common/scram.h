@@ -52,8 +52,8 @@ int scram_mechanism(const char *mech, enum scram_hash *h_r, bool *plus_r);
 int scram_salt_new(unsigned char salt[SCRAM_SALT_LEN]);
 /* Computes the verifier of password (len bytes, taken as given: callers pass UTF-8) with salt and iterations
  * (SCRAM_ITERATIONS_MIN..MAX). Returns 0 or IX_EINVAL (iterations or salt out of range). */
-int scram_verifier_make(enum scram_hash h, const char *password, size_t len, const unsigned char *salt,
-			size_t salt_len, unsigned iterations, struct scram_verifier *v_r);
+int scram_verifier_make(enum scram_hash h, const char *password, size_t len, const unsigned char *salt, size_t salt_len,
+			unsigned iterations, struct scram_verifier *v_r);
 /* Appends v in RFC 5803's form: "SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>" (base64). */
 void scram_verifier_format(const struct scram_verifier *v, struct buf *out);
 /* Parses RFC 5803's form (len bytes). Returns 0 or IX_EINVAL. */

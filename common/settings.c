@@ -62,6 +62,8 @@ static const struct setting_def defs[SET_COUNT] = {
 				      "shortest password accepted on every path (organisation)" },
 	[SET_PASSWORD_CHECK_NAMES] = { "password.check_names", 1, 0, 1, "",
 				       "1: refuse a password containing the user's login, names or addresses" },
+	[SET_AUTH_SCRAM_ITERATIONS] = { "auth.scram_iterations", 10000, 4096, 65536, "",
+					"PBKDF2 iterations of the SCRAM verifiers made at each password change" },
 	[SET_STORE_RETENTION_DAYS] = { "store.retention_days", 14, 0, 3650, "days",
 				       "how long expunged messages stay recoverable" },
 	[SET_STORE_QUOTA_BYTES] = { "store.quota_bytes", 0, 0, 1ULL << 50, "bytes",

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "common/buf.h"
+#include "common/scram.h"
 
 /* Limits. Longer input is refused (IX_EINVAL or IX_ENOTFOUND as documented per call). */
 #define DIR_ADDRESS_MAX 512              /* an address given to dir_resolve, in bytes (RFC 5321 paths are <= 256) */
@@ -206,6 +207,19 @@ int dir_lookup_principal(struct dir *dir, const char *principal, struct dir_reci
  * binds: auth.lockout_failures); or IX_EUNAVAIL (the directory does not answer, or the replica is not ready), with a message in error_r (which
  * never contains the password). */
 int dir_authenticate(struct dir *dir, const char *login, const char *password, struct buf *error_r);
+/* dir_authenticate for the mail services (IMAP, POP3, SMTP): the user's app passwords are tried first (their
+ * SCRAM-SHA-256 verifiers: one PBKDF2 at the user's iteration count; no bind, so no failed bind counts against
+ * the account), then the password by a bind. *app_r: the matching app password's name (free it), or NULL when the
+ * password matched or nothing did. Returns as dir_authenticate. */
+int dir_authenticate_mail(struct dir *dir, const char *login, const char *password, char **app_r, struct buf *error_r);
+/* The SCRAM verifiers of login (a uid or any address) for srv's hash, added to srv (scram_server_add_verifier):
+ * the password's while they were made from the current userPassword (docs/directory.md, "SCRAM and app
+ * passwords"), then the app passwords'; each added one's name goes to names_r followed by a NUL ("" for the
+ * password). Read over the bind pool as our own identity. Returns IX_OK, IX_ENOTFOUND (unknown login, not a user,
+ * no verifier), IX_EBLOCKED (slapd's lockout holds: SCRAM respects it though its failures are not binds) or
+ * IX_EUNAVAIL with error_r. */
+int dir_scram_verifiers(struct dir *dir, const char *login, struct scram_server *srv, struct buf *names_r,
+			struct buf *error_r);
 /* Verifies the organisation administrator's password (cn=admin,<suffix>) by a simple bind, as above. For the
  * server-to-server channel of a mailbox move. */
 int dir_authenticate_admin(struct dir *dir, const char *password, struct buf *error_r);

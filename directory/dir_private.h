@@ -248,6 +248,7 @@ struct dir_bind_pool {
 	pthread_cond_t cond;
 	void *lds[DIR_BIND_POOL_SIZE]; /* LDAP * */
 	bool busy[DIR_BIND_POOL_SIZE];
+	bool as_user[DIR_BIND_POOL_SIZE]; /* rebound by a user's bind: EXTERNAL again before reading secrets */
 };
 
 struct dir {

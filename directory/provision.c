@@ -7,11 +7,14 @@
 #include "directory/ldap_util.h"
 #include "common/log.h"
 #include "common/settings.h"
+#include "directory/secrets.h"
 #include "directory/slapd.h"
 
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #define RECIPIENT_FILTER "(objectClass=ixRecipient)"
 
@@ -369,6 +372,136 @@ static char *server_dn(struct prov *p, const char *server, struct buf *error_r)
 
 /* ---- users ---- */
 
+/* ---- SCRAM verifiers and app passwords (docs/directory.md, "SCRAM and app passwords") ---- */
+
+/* What sits beside dn's password: whether it has the class ixScramUser, the salts its verifiers keep (the
+ * password's first, then the app passwords'), its app password values (free with ldapu_values_free) and whether
+ * its verifiers belong to its current userPassword value. */
+struct user_secrets {
+	bool has_class;
+	bool current;
+	bool verifiers;
+	struct secrets_salts salts;
+	char **verifier_values;
+	char **apps;
+};
+
+static void user_secrets_free(struct user_secrets *us)
+{
+	ldapu_values_free(&us->verifier_values);
+	ldapu_values_free(&us->apps);
+}
+
+static int read_secrets(struct prov *p, const char *dn, struct user_secrets *us_r, struct buf *error_r)
+{
+	memset(us_r, 0, sizeof(*us_r));
+	static const char *const attrs[] = { "objectClass",    "userPassword",  "ixScramVerifier",
+					     "ixScramBinding", "ixAppPassword", NULL };
+	LDAPMessage *res = NULL;
+	int ret = read_entry(p, dn, "(objectClass=*)", attrs, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL;
+	if (ret == IX_OK && e == NULL) {
+		buf_printf(error_r, "%s no longer exists", dn);
+		ret = IX_ENOTFOUND;
+	}
+	if (e != NULL) {
+		char **oc = ldapu_get_values(p->ld, e, "objectClass", NULL);
+		for (size_t i = 0; oc[i] != NULL; i++)
+			us_r->has_class |= strcasecmp(oc[i], "ixScramUser") == 0;
+		ldapu_values_free(&oc);
+		us_r->verifier_values = ldapu_get_values(p->ld, e, "ixScramVerifier", NULL);
+		us_r->apps = ldapu_get_values(p->ld, e, "ixAppPassword", NULL);
+		us_r->verifiers = us_r->verifier_values[0] != NULL;
+		char *binding = ldapu_get_first(p->ld, e, "ixScramBinding");
+		char **pw = ldapu_get_values(p->ld, e, "userPassword", NULL);
+		us_r->current = secrets_binding_matches(binding, (const char *const *)pw);
+		if (pw[0] != NULL)
+			explicit_bzero(pw[0], strlen(pw[0]));
+		ldapu_values_free(&pw);
+		free(binding);
+		secrets_salts_take(&us_r->salts, (const char *const *)us_r->verifier_values);
+		for (size_t i = 0; us_r->apps[i] != NULL; i++) {
+			struct secrets_app a;
+			if (secrets_app_parse(us_r->apps[i], strlen(us_r->apps[i]), &a) != 0)
+				continue;
+			for (size_t k = 0; k < a.nv; k++)
+				secrets_salts_add(&us_r->salts, &a.v[k]);
+		}
+	}
+	ldap_msgfree(res);
+	return ret;
+}
+
+/* The iteration count new verifiers get: this server's auth.scram_iterations. */
+static unsigned scram_iterations(struct prov *p)
+{
+	struct settings st;
+	own_settings(p, &st);
+	return (unsigned)st.v[SET_AUTH_SCRAM_ITERATIONS];
+}
+
+/* Adds to mods (with op: LDAP_MOD_ADD for a new entry, LDAP_MOD_REPLACE for a change) password's verifiers, made
+ * with salts, and their binding to hash, the userPassword value stored with them. */
+static int scram_mods(struct prov *p, const char *password, const char *hash, struct secrets_salts *salts, int op,
+		      LDAPMod ***mods, size_t *n, struct buf *error_r)
+{
+	struct scram_verifier v[SCRAM_HASHES];
+	int ret = secrets_make(password, strlen(password), salts, scram_iterations(p), v);
+	if (ret != 0) {
+		buf_append_str(error_r, "cannot make the SCRAM verifiers (no random numbers)");
+		return ret;
+	}
+	char **vals = NULL;
+	size_t nv = 0;
+	for (int h = SCRAM_HASHES - 1; h >= 0; h--) {
+		struct buf b = BUF_INIT;
+		scram_verifier_format(&v[h], &b);
+		ldapu_values_push(&vals, &nv, buf_cstr(&b));
+		buf_free(&b);
+	}
+	explicit_bzero(v, sizeof(v));
+	ldapu_mod_add(mods, n, op, "ixScramVerifier", vals);
+	struct buf b = BUF_INIT;
+	secrets_binding(hash, strlen(hash), &b);
+	ldapu_mod_add(mods, n, op, "ixScramBinding", ldapu_values1(buf_cstr(&b)));
+	buf_free(&b);
+	return IX_OK;
+}
+
+/* Gives dn (which has none or old ones) verifiers for password, its current userPassword value (just set). */
+static int set_verifiers(struct prov *p, const char *dn, const char *password, struct buf *error_r)
+{
+	struct user_secrets us;
+	int ret = read_secrets(p, dn, &us, error_r);
+	static const char *const attrs[] = { "userPassword", NULL };
+	LDAPMessage *res = NULL;
+	char *hash = NULL;
+	if (ret == IX_OK)
+		ret = read_entry(p, dn, "(objectClass=*)", attrs, &res, error_r);
+	if (ret == IX_OK)
+		hash = ldapu_get_first(p->ld, ldapu_first_entry(p->ld, res), "userPassword");
+	ldap_msgfree(res);
+	LDAPMod **mods = NULL;
+	size_t n = 0;
+	if (ret == IX_OK && hash == NULL) {
+		buf_append_str(error_r, "the password was not stored");
+		ret = IX_EUNAVAIL;
+	}
+	if (ret == IX_OK && !us.has_class)
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", ldapu_values1("ixScramUser"));
+	if (ret == IX_OK)
+		ret = scram_mods(p, password, hash, &us.salts, LDAP_MOD_REPLACE, &mods, &n, error_r);
+	if (ret == IX_OK)
+		ret = modify(p, dn, mods, "could not store the SCRAM verifiers", error_r); /* frees mods */
+	else
+		ldapu_mods_free(mods);
+	if (hash != NULL)
+		explicit_bzero(hash, strlen(hash));
+	free(hash);
+	user_secrets_free(&us);
+	return ret;
+}
+
 int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r)
 {
 	if (!prov_login_valid(u->login)) {
@@ -430,6 +563,7 @@ int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r
 	ldapu_values_push(&oc, &noc, "inetOrgPerson");
 	ldapu_values_push(&oc, &noc, "ixRecipient");
 	ldapu_values_push(&oc, &noc, "ixMailUser");
+	ldapu_values_push(&oc, &noc, "ixScramUser");
 	if (u->posix) {
 		ldapu_values_push(&oc, &noc, "posixAccount");
 		prov_posix_account_mods(u->login, posix_id, &mods, &n);
@@ -460,12 +594,19 @@ int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r
 	 * change another server makes to the new entry between them could race the second (docs/multi-server.md) */
 	char *hash = slapd_hash_ssha(u->password);
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "userPassword", ldapu_values1(hash));
+	/* and its SCRAM verifiers, from the password as given (never from a stored one) */
+	struct secrets_salts salts = { 0 };
+	ret = scram_mods(p, u->password, hash, &salts, LDAP_MOD_ADD, &mods, &n, error_r);
 	explicit_bzero(hash, strlen(hash));
 	free(hash);
-	int rc = ldap_add_ext_s(p->ld, dn, mods, NULL, NULL);
+	int rc = ret == IX_OK ? ldap_add_ext_s(p->ld, dn, mods, NULL, NULL) : LDAP_SUCCESS;
 	ldapu_mods_free(mods);
 	free(cn);
 	free(home);
+	if (ret != IX_OK) {
+		free(dn);
+		return ret;
+	}
 	if (rc != LDAP_SUCCESS) {
 		ret = ldapu_fail(p->ld, rc, "could not add the user", error_r);
 		free(dn);
@@ -546,10 +687,13 @@ int prov_user_passwd(struct prov *p, const char *login, const char *password, st
 		return ret;
 	}
 	int rc = set_password(p, dn, password);
-	free(dn);
-	if (rc != LDAP_SUCCESS)
+	if (rc != LDAP_SUCCESS) {
+		free(dn);
 		return ldapu_fail(p->ld, rc, "could not set the password", error_r);
-	return IX_OK;
+	}
+	ret = set_verifiers(p, dn, password, error_r);
+	free(dn);
+	return ret;
 }
 
 /* Appends "label: value" lines for every address of entry e, primary first. */
@@ -595,6 +739,36 @@ static char *display_cn(struct prov *p, const char *dn)
 	ldap_msgfree(res);
 	buf_free(&err);
 	return cn != NULL ? cn : prov_rdn_value(dn);
+}
+
+/* The "SCRAM:" and "App passwords:" lines of user show. */
+static void show_secrets(struct prov *p, const char *dn, struct buf *out)
+{
+	struct user_secrets us;
+	struct buf err = BUF_INIT;
+	if (read_secrets(p, dn, &us, &err) != IX_OK) {
+		buf_printf(out, "%-14s(cannot be read: %s)\n", "SCRAM:", buf_cstr(&err));
+	} else if (us.verifiers && us.current) {
+		buf_printf(out, "%-14s", "SCRAM:");
+		for (size_t i = 0; us.verifier_values[i] != NULL; i++) {
+			struct scram_verifier v;
+			if (scram_verifier_parse(us.verifier_values[i], strlen(us.verifier_values[i]), &v) == 0)
+				buf_printf(out, "%s%s (%u iterations)", i > 0 ? ", " : "", scram_hash_name(v.hash),
+					   v.iterations);
+		}
+		buf_append_char(out, '\n');
+	} else {
+		buf_printf(out, "%-14s%s\n", "SCRAM:",
+			   us.verifiers
+				   ? "none: the password was changed over LDAP since; the next `user passwd` makes them"
+				   : "none yet: made at the next password change (`user passwd`)");
+	}
+	size_t napps = 0;
+	for (size_t i = 0; us.apps != NULL && us.apps[i] != NULL; i++)
+		napps++;
+	buf_printf(out, "%s %zu\n", "App passwords:", napps);
+	user_secrets_free(&us);
+	buf_free(&err);
 }
 
 int prov_user_show(struct prov *p, const char *login, struct buf *out, struct buf *error_r)
@@ -646,6 +820,7 @@ int prov_user_show(struct prov *p, const char *login, struct buf *out, struct bu
 		if (upn != NULL) /* Kerberos sign-in as this user (docs/sign-in.md) */
 			buf_printf(out, "%-14s%s\n", "Principal:", upn);
 		free(upn);
+		show_secrets(p, dn, out);
 		free(hcn);
 		free(cn);
 		free(home);
@@ -653,6 +828,135 @@ int prov_user_show(struct prov *p, const char *login, struct buf *out, struct bu
 		free(hidden);
 	}
 	ldap_msgfree(res);
+	free(dn);
+	return ret;
+}
+
+/* The user with that login (*dn_r: free it) and its secrets (*us_r: user_secrets_free), both only on IX_OK. */
+static int login_secrets(struct prov *p, const char *login, char **dn_r, struct user_secrets *us_r, struct buf *error_r)
+{
+	int ret = require_user(p, login, dn_r, error_r);
+	if (ret != IX_OK)
+		return ret;
+	ret = read_secrets(p, *dn_r, us_r, error_r);
+	if (ret != IX_OK) {
+		user_secrets_free(us_r);
+		free(*dn_r);
+		*dn_r = NULL;
+	}
+	return ret;
+}
+
+/* The index in us->apps of the app password called name, or -1. */
+static int find_app(const struct user_secrets *us, const char *name)
+{
+	for (size_t i = 0; us->apps != NULL && us->apps[i] != NULL; i++) {
+		struct secrets_app a;
+		if (secrets_app_parse(us->apps[i], strlen(us->apps[i]), &a) == 0 && strcmp(a.name, name) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+int prov_app_password_add(struct prov *p, const char *login, const char *name, char **password_r, struct buf *error_r)
+{
+	*password_r = NULL;
+	if (!secrets_app_name_valid(name)) {
+		buf_printf(error_r, "an app password's name is 1-%d letters, digits, '.', '_' or '-'",
+			   SECRETS_APP_NAME_MAX);
+		return IX_EINVAL;
+	}
+	char *dn;
+	struct user_secrets us;
+	int ret = login_secrets(p, login, &dn, &us, error_r);
+	if (ret != IX_OK)
+		return ret;
+	if (find_app(&us, name) >= 0) {
+		buf_printf(error_r, "%s already has an app password called %s", login, name);
+		ret = IX_EEXIST;
+	}
+	char password[SECRETS_APP_PASSWORD_LEN + 1];
+	struct secrets_app a = { 0 };
+	if (ret == IX_OK && secrets_random_password(password, SECRETS_APP_PASSWORD_LEN) != 0) {
+		buf_append_str(error_r, "no random numbers");
+		ret = IX_EUNAVAIL;
+	}
+	/* the user's salts, so that one SCRAM exchange can match the password or any app password */
+	if (ret == IX_OK &&
+	    secrets_make(password, SECRETS_APP_PASSWORD_LEN, &us.salts, scram_iterations(p), a.v) != 0) {
+		buf_append_str(error_r, "cannot make the SCRAM verifiers");
+		ret = IX_EUNAVAIL;
+	}
+	if (ret == IX_OK) {
+		a.nv = SCRAM_HASHES;
+		/* SCRAM-SHA-256 first: the one a PLAIN login checks */
+		struct scram_verifier t = a.v[0];
+		a.v[0] = a.v[SCRAM_SHA_256];
+		a.v[SCRAM_SHA_256] = t;
+		snprintf(a.name, sizeof(a.name), "%s", name);
+		time_t now = time(NULL);
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(a.created, sizeof(a.created), "%Y%m%d%H%M%SZ", &tm);
+		struct buf v = BUF_INIT;
+		secrets_app_format(&a, &v);
+		LDAPMod **mods = NULL;
+		size_t n = 0;
+		if (!us.has_class)
+			ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", ldapu_values1("ixScramUser"));
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixAppPassword", ldapu_values1(buf_cstr(&v)));
+		ret = modify(p, dn, mods, "could not store the app password", error_r);
+		buf_free(&v);
+	}
+	explicit_bzero(&a, sizeof(a));
+	if (ret == IX_OK)
+		*password_r = xstrdup(password);
+	explicit_bzero(password, sizeof(password));
+	user_secrets_free(&us);
+	free(dn);
+	return ret;
+}
+
+int prov_app_password_list(struct prov *p, const char *login, struct buf *out, struct buf *error_r)
+{
+	char *dn;
+	struct user_secrets us;
+	int ret = login_secrets(p, login, &dn, &us, error_r);
+	if (ret != IX_OK)
+		return ret;
+	for (size_t i = 0; ret == IX_OK && us.apps[i] != NULL; i++) {
+		struct secrets_app a;
+		if (secrets_app_parse(us.apps[i], strlen(us.apps[i]), &a) != 0)
+			continue;
+		const char *c = a.created; /* YYYYMMDDHHMMSSZ */
+		buf_printf(out, "%-24s created %.4s-%.2s-%.2s %.2s:%.2s UTC\n", a.name, c, c + 4, c + 6, c + 8, c + 10);
+	}
+	if (ret == IX_OK && (us.apps == NULL || us.apps[0] == NULL))
+		buf_printf(out, "%s has no app passwords\n", login);
+	user_secrets_free(&us);
+	free(dn);
+	return ret;
+}
+
+int prov_app_password_del(struct prov *p, const char *login, const char *name, struct buf *error_r)
+{
+	char *dn;
+	struct user_secrets us;
+	int ret = login_secrets(p, login, &dn, &us, error_r);
+	if (ret != IX_OK)
+		return ret;
+	int i = find_app(&us, name);
+	if (ret == IX_OK && i < 0) {
+		buf_printf(error_r, "%s has no app password called %s", login, name);
+		ret = IX_ENOTFOUND;
+	}
+	if (ret == IX_OK) {
+		LDAPMod **mods = NULL;
+		size_t n = 0;
+		ldapu_mod_add(&mods, &n, LDAP_MOD_DELETE, "ixAppPassword", ldapu_values1(us.apps[i]));
+		ret = modify(p, dn, mods, "could not delete the app password", error_r);
+	}
+	user_secrets_free(&us);
 	free(dn);
 	return ret;
 }
@@ -716,15 +1020,9 @@ static int app_lookup(struct prov *p, const char *name, int want, char **dn_r, s
 static int app_password(struct prov *p, const char *name, const char *password, char **chosen_r, struct buf *error_r)
 {
 	if (password == NULL) {
-		static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 		char *out = xcalloc(1, PROV_APP_PASSWORD_LEN + 1);
-		for (size_t n = 0; n < PROV_APP_PASSWORD_LEN;) {
-			unsigned char r;
-			if (RAND_bytes(&r, 1) != 1)
-				fatal("no random numbers for an application's password");
-			if (r < 248) /* 4 x 62: every character equally likely */
-				out[n++] = alphabet[r % 62];
-		}
+		if (secrets_random_password(out, PROV_APP_PASSWORD_LEN) != 0)
+			fatal("no random numbers for an application's password");
 		*chosen_r = out;
 		return IX_OK;
 	}

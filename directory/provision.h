@@ -100,6 +100,14 @@ void prov_posix_show(LDAP *ld, LDAPMessage *e, struct buf *out);
 const struct config *prov_config(struct prov *p);
 /* The value of the first RDN of dn (a new string; dn itself when it does not parse): a login, a list's name. */
 char *prov_rdn_value(const char *dn);
+/* App passwords of a user (docs/directory.md, "SCRAM and app passwords"): for IMAP, POP3 and SMTP, never LDAP
+ * binds. add makes one called name (1-64 of A-Z a-z 0-9 . _ -) and hands its new random password to *password_r
+ * (free it; shown once, stored only as SCRAM verifiers); IX_EEXIST when the name is taken. list appends one line
+ * per app password (name, when made); del removes one (IX_ENOTFOUND when there is none of that name). Each
+ * returns IX_OK or an ix_err code with error_r (IX_ENOTFOUND: no such user). */
+int prov_app_password_add(struct prov *p, const char *login, const char *name, char **password_r, struct buf *error_r);
+int prov_app_password_list(struct prov *p, const char *login, struct buf *out, struct buf *error_r);
+int prov_app_password_del(struct prov *p, const char *login, const char *name, struct buf *error_r);
 int prov_contact_add(struct prov *p, const char *name, const char *email, struct buf *error_r);
 /* With posix, the list is a POSIX group too (RFC 2307bis: posixGroup with a gidNumber from the range, members by
  * DN in member). */

@@ -79,9 +79,10 @@ void slapd_password_acl(struct buf *b)
 	 * network: the local socket, the loopback listener, or a wildcard listener from 127.0.0.1/::1. Anywhere else
 	 * only inside TLS; a cleartext bind there fails like a wrong password (49). A user writes its own password
 	 * and may have the old one checked (=wx: the Password Modify operation checks an old password it is sent
-	 * with the auth right, and refuses it without). */
+	 * with the auth right, and refuses it without). The SCRAM verifiers and app passwords (docs/directory.md,
+	 * "SCRAM and app passwords") are secrets of the same kind: nobody reads them but our services (EXTERNAL). */
 	buf_append_str(b,
-		       "to attrs=userPassword by self =wx by anonymous sockurl.regex=\"^ldapi://\" auth "
+		       "to attrs=" SLAPD_SECRET_ATTRS " by self =wx by anonymous sockurl.regex=\"^ldapi://\" auth "
 		       "by anonymous sockurl.regex=\"^ldap://127\\.0\\.0\\.1:\" auth "
 		       "by anonymous sockurl.regex=\"^ldap://(0\\.0\\.0\\.0|\\[::\\])?:\" peername.ip=127.0.0.1 auth "
 		       "by anonymous sockurl.regex=\"^ldap://(0\\.0\\.0\\.0|\\[::\\])?:\" peername.ipv6=::1 auth "

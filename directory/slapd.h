@@ -86,6 +86,8 @@ int slapd_export(const struct config *cfg, int dbnum, const char *path, struct b
 
 /* Minimum TLS security strength factor of a bind off the loopback listener. */
 #define SLAPD_TLS_MIN_SSF "128"
+/* The attributes that hold secrets: the password's hash, its SCRAM verifiers, the app passwords. */
+#define SLAPD_SECRET_ATTRS "userPassword,ixScramVerifier,ixScramBinding,ixAppPassword"
 /* Appends the userPassword access rule (without its "{0}" prefix): binds in clear only over ldapi, the loopback
  * listener or a wildcard listener from 127.0.0.1/::1; elsewhere only inside TLS. */
 void slapd_password_acl(struct buf *b);

@@ -180,8 +180,10 @@ int upgrade_security(const struct config *cfg, unsigned *changes_r, struct buf *
 	/* the password rule is {0} (first match wins): replace it with the one that wants TLS off loopback */
 	/* (and one that lets a user's own old password be checked: self =wx; =w alone made slapd refuse every
 	 * ldappasswd -a) */
+	/* (and, since SCRAM, one that covers the verifiers and app passwords too) */
 	if (acl[0] != NULL && strncmp(acl[0], "{0}to attrs=userPassword", 24) == 0 &&
-	    (strstr(acl[0], "tls_ssf") == NULL || strstr(acl[0], "by self =w ") != NULL)) {
+	    (strstr(acl[0], "tls_ssf") == NULL || strstr(acl[0], "by self =w ") != NULL ||
+	     strstr(acl[0], "ixScramVerifier") == NULL)) {
 		struct buf rule = BUF_INIT;
 		buf_append_str(&rule, "{0}");
 		slapd_password_acl(&rule);

@@ -91,9 +91,11 @@ static void verifiers_round_trip(void)
 	static const char *const bad[] = {
 		"SCRAM-SHA-256",
 		"SCRAM-SHA-512$4096:W22ZaJ0SNY7soEsUEjb6gQ==$AAAA:AAAA",
-		"SCRAM-SHA-256$100:W22ZaJ0SNY7soEsUEjb6gQ==$AAAA:AAAA",        /* too few iterations */
-		"SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$AAAA:AAAA",       /* keys of the wrong length */
-		"SCRAM-SHA-256$4096:!!$AAAA:AAAA", "SCRAM-SHA-256$x:W22Z$AAAA:AAAA", "SCRAM-SHA-256-PLUS$4096:W22Z$A:A",
+		"SCRAM-SHA-256$100:W22ZaJ0SNY7soEsUEjb6gQ==$AAAA:AAAA",  /* too few iterations */
+		"SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$AAAA:AAAA", /* keys of the wrong length */
+		"SCRAM-SHA-256$4096:!!$AAAA:AAAA",
+		"SCRAM-SHA-256$x:W22Z$AAAA:AAAA",
+		"SCRAM-SHA-256-PLUS$4096:W22Z$A:A",
 	};
 	for (size_t i = 0; i < IX_ARRAY_LEN(bad); i++)
 		test_assert(scram_verifier_parse(bad[i], strlen(bad[i]), &back) == IX_EINVAL);
@@ -158,14 +160,15 @@ static void client_final(enum scram_hash h, const char *password, const char *cl
 {
 	const EVP_MD *md = h == SCRAM_SHA_1 ? EVP_sha1() : EVP_sha256();
 	size_t hl = scram_hash_len(h);
-	const char *r = strstr(server_first, "r="), *sp = strstr(server_first, ",s="), *ip = strstr(server_first, ",i=");
+	const char *r = strstr(server_first, "r="), *sp = strstr(server_first, ",s="),
+		   *ip = strstr(server_first, ",i=");
 	struct buf salt = BUF_INIT, am = BUF_INIT;
 	if (base64_decode(sp + 3, (size_t)(ip - sp - 3), SCRAM_SALT_MAX, &salt) != 0)
 		abort();
 	unsigned char salted[32], ck[32], sk[32], sig[32];
 	unsigned n;
-	PKCS5_PBKDF2_HMAC(password, (int)strlen(password), (unsigned char *)salt.data, (int)salt.len,
-			  atoi(ip + 3), md, (int)hl, salted);
+	PKCS5_PBKDF2_HMAC(password, (int)strlen(password), (unsigned char *)salt.data, (int)salt.len, atoi(ip + 3), md,
+			  (int)hl, salted);
 	HMAC(md, salted, (int)hl, (const unsigned char *)"Client Key", 10, ck, &n);
 	EVP_Digest(ck, hl, sk, NULL, md, NULL);
 	buf_append_str(out, "c=");
@@ -244,8 +247,9 @@ static void unknown_user_and_bad_finals(void)
 	client_final(SCRAM_SHA_256, "guess", "n=nobody,r=abc", buf_cstr(&again), "n,,", 3, &out);
 	struct buf fin = BUF_INIT;
 	test_assert(scram_server_final(&s, NULL, out.data, out.len, &fin, &err) == IX_EAUTH);
-	static const char *const bad[] = { "", "c=biws", "c=biws,r=abc", "p=abc", "c=!!,r=abc,p=AAAA",
-					   "c=biws,r=abc,p=AAAA" };
+	static const char *const bad[] = {
+		"", "c=biws", "c=biws,r=abc", "p=abc", "c=!!,r=abc,p=AAAA", "c=biws,r=abc,p=AAAA"
+	};
 	for (size_t i = 0; i < IX_ARRAY_LEN(bad); i++) {
 		test_assert(first(&s, false, NULL, "n,,n=nobody,r=abc") == 0);
 		buf_reset(&again);
@@ -262,6 +266,5 @@ static void unknown_user_and_bad_finals(void)
 	buf_free(&fin);
 }
 
-TEST_MAIN("scram", TEST_CASE(published_exchanges), TEST_CASE(verifiers_round_trip),
-	  TEST_CASE(malformed_first_messages), TEST_CASE(several_verifiers_and_channel_binding),
-	  TEST_CASE(unknown_user_and_bad_finals))
+TEST_MAIN("scram", TEST_CASE(published_exchanges), TEST_CASE(verifiers_round_trip), TEST_CASE(malformed_first_messages),
+	  TEST_CASE(several_verifiers_and_channel_binding), TEST_CASE(unknown_user_and_bad_finals))
