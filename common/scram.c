@@ -240,6 +240,10 @@ static const unsigned char *cbind_data(const struct scram_cbind *cb, const char 
 		*len_r = cb->endpoint_len;
 		return cb->endpoint;
 	}
+	if (cb->other_len > 0 && strcmp(name, cb->other_name) == 0) {
+		*len_r = cb->other_len;
+		return cb->other;
+	}
 	return NULL;
 }
 
@@ -255,7 +259,7 @@ int scram_server_first(struct scram_server *s, enum scram_hash h, bool plus, con
 	scram_server_reset(s);
 	s->hash = h;
 	s->plus = plus;
-	s->cbind_known = cbind != NULL && (cbind->exporter_len > 0 || cbind->endpoint_len > 0);
+	s->cbind_known = cbind != NULL && (cbind->exporter_len > 0 || cbind->endpoint_len > 0 || cbind->other_len > 0);
 	if (memchr(in, '\0', len) != NULL)
 		return fail(error_r, IX_EINVAL, "NUL in the client's first message");
 	const char *end = in + len, *p = in;

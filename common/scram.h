@@ -67,6 +67,9 @@ struct scram_cbind {
 	size_t exporter_len;
 	unsigned char endpoint[SCRAM_CBIND_MAX]; /* "tls-server-end-point" (RFC 5929) */
 	size_t endpoint_len;
+	char other_name[32]; /* a type the TLS layer names itself (slapd's "ldap"), with its data as given */
+	unsigned char other[SCRAM_CBIND_MAX];
+	size_t other_len;
 };
 
 /* The server side of one exchange. Callers zero it (or scram_server_reset), then: scram_server_first with the

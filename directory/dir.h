@@ -207,9 +207,10 @@ int dir_lookup_principal(struct dir *dir, const char *principal, struct dir_reci
  * binds: auth.lockout_failures); or IX_EUNAVAIL (the directory does not answer, or the replica is not ready), with a message in error_r (which
  * never contains the password). */
 int dir_authenticate(struct dir *dir, const char *login, const char *password, struct buf *error_r);
-/* dir_authenticate for the mail services (IMAP, POP3, SMTP): the user's app passwords are tried first (their
- * SCRAM-SHA-256 verifiers: one PBKDF2 at the user's iteration count; no bind, so no failed bind counts against
- * the account), then the password by a bind. *app_r: the matching app password's name (free it), or NULL when the
+/* dir_authenticate for the mail services (IMAP, POP3, SMTP): when the password has an app password's shape
+ * (secrets_app_password_shaped), the user's app passwords are tried first (their SCRAM-SHA-256 verifiers: one
+ * PBKDF2 at the user's iteration count; no bind, so no failed bind counts against the account), then the password
+ * by a bind. *app_r: the matching app password's name (free it), or NULL when the
  * password matched or nothing did. Returns as dir_authenticate. */
 int dir_authenticate_mail(struct dir *dir, const char *login, const char *password, char **app_r, struct buf *error_r);
 /* The SCRAM verifiers of login (a uid or any address) for srv's hash, added to srv (scram_server_add_verifier):

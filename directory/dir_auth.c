@@ -248,22 +248,14 @@ static void secrets_read_free(struct secrets_read *sr)
 	memset(sr, 0, sizeof(*sr));
 }
 
-/* Whether slapd's lockout of an account locked at `locked` (pwdAccountLockedTime) still holds: for ever when it is
- * 000001010000Z (locked by an administrator), else for the policy's pwdLockoutDuration (0: for ever). slapd keeps
- * the attribute after the lock has expired, until the next good bind. */
+/* Whether slapd's lockout of an account locked at `locked` still holds (secrets_lock_holds with the policy's
+ * pwdLockoutDuration, read over ld). */
 static bool lock_holds(struct dir *dir, LDAP *ld, const char *locked)
 {
-	if (strcmp(locked, "000001010000Z") == 0)
-		return true;
-	struct tm tm = { 0 };
-	const char *end = strptime(locked, "%Y%m%d%H%M%S", &tm);
-	if (end == NULL)
-		return true;
-	time_t at = timegm(&tm);
 	char *policy = xasprintf("%s,%s", SLAPD_POLICY_RDN, dir->suffix);
 	static const char *const attrs[] = { "pwdLockoutDuration", NULL };
 	LDAPMessage *res = NULL;
-	long duration = -1;
+	long duration = 0;
 	if (ldap_search_ext_s(ld, policy, LDAP_SCOPE_BASE, "(objectClass=*)", (char **)attrs, 0, NULL, NULL, NULL, 0,
 			      &res) == LDAP_SUCCESS) {
 		LDAPMessage *e = ldap_first_entry(ld, res);
@@ -275,7 +267,7 @@ static bool lock_holds(struct dir *dir, LDAP *ld, const char *locked)
 	if (res != NULL)
 		ldap_msgfree(res);
 	free(policy);
-	return duration <= 0 || time(NULL) < at + duration;
+	return secrets_lock_holds(locked, duration, time(NULL));
 }
 
 static int read_secrets(struct dir *dir, const char *dn, struct secrets_read *sr_r, struct buf *error_r)
@@ -384,7 +376,8 @@ int dir_authenticate_mail(struct dir *dir, const char *login, const char *passwo
 	char *dn = NULL;
 	struct secrets_read sr = { 0 };
 	size_t plen = password != NULL ? strnlen(password, DIR_PASSWORD_MAX + 1) : 0;
-	if (plen > 0 && plen <= DIR_PASSWORD_MAX && user_dn(dir, login, &dn, NULL) == IX_OK &&
+	/* only what could be an app password costs a look and a PBKDF2: the others go straight to the bind */
+	if (secrets_app_password_shaped(password, plen) && user_dn(dir, login, &dn, NULL) == IX_OK &&
 	    read_secrets(dir, dn, &sr, NULL) == IX_OK) {
 		/* one PBKDF2 per salt and iteration count: the user's app passwords share them */
 		struct scram_verifier last = { 0 }, mine = { 0 };

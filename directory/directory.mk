@@ -25,6 +25,8 @@ $(BUILD)/tests/unit/test_addrgen: $(call objs,tests/unit/test_addrgen.c tests/un
 	$(CC) $(LDFLAGS) -o $@ $^ $(DIRECTORY_LDLIBS)
 # passwords and guessing: ppolicy lockout, hashes on every path, the password policy (tests/e2e/test_passwords.py)
 E2E_TESTS += tests/e2e/test_passwords.py
+# SCRAM and app passwords with cyrus-clients, curl, swaks (tests/e2e/test_scram.py)
+E2E_TESTS += tests/e2e/test_scram.py
 
 # The slapd module that gives cn, name and uid an ordering rule (directory/ixordering.c); init copies it from beside
 # interchange into the data folder. It runs inside slapd: built without sanitizers, whatever this build uses.
@@ -45,6 +47,15 @@ PROGRAMS += $(BUILD)/libixplain.so
 $(BUILD)/libixplain.so: directory/ixplain.c directory/slapd_plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) -D_GNU_SOURCE -I. -O2 -g -std=c11 $(WARN) -fPIC -shared -o $@ $< -lldap
+# Our SCRAM plugin for slapd (directory/ixscram.c), copied beside PLAIN's, with the code it shares with the services
+# compiled again for a shared object (our libraries are built as PIE); only its entry point is visible to slapd.
+IXSCRAM_SRCS := directory/ixscram.c directory/secrets.c common/scram.c common/base64.c common/buf.c common/util.c \
+	common/log.c common/err.c
+PROGRAMS += $(BUILD)/libixscram.so
+$(BUILD)/libixscram.so: $(IXSCRAM_SRCS) $(wildcard directory/*.h common/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -I. -O2 -g -std=c11 $(WARN) -fPIC -shared -fvisibility=hidden -o $@ $(IXSCRAM_SRCS) \
+		-lldap -lcrypto
 E2E_TESTS += tests/e2e/test_addressbook.py
 # POSIX accounts and groups as sssd looks them up (docs/directory.md "POSIX accounts and groups")
 E2E_TESTS += tests/e2e/test_posix.py

@@ -20,9 +20,6 @@
 int sasl_server_plug_init(const sasl_utils_t *utils, int maxversion, int *out_version, sasl_server_plug_t **pluglist,
 			  int *plugcount);
 
-/* how long the check waits for slapd: a bind stuck behind every busy slapd thread fails instead of hanging */
-#define CHECK_TIMEOUT_S 10
-
 static int plain_new(void *glob_context, sasl_server_params_t *params, const char *challenge, unsigned challen,
 		     void **conn_context)
 {
@@ -38,21 +35,11 @@ static int plain_new(void *glob_context, sasl_server_params_t *params, const cha
  * be asked. */
 static int check_password(sasl_server_params_t *params, const char *dn, const char *password, size_t len)
 {
-	const char *uri = getenv("IX_LDAPI_URI");
-	if (uri == NULL) {
-		params->utils->seterror(params->utils->conn, 0, "IX_LDAPI_URI is not set");
+	LDAP *ld = slapd_plugin_ldapi(false);
+	if (ld == NULL) {
+		params->utils->seterror(params->utils->conn, 0, "cannot reach slapd at IX_LDAPI_URI");
 		return SASL_FAIL;
 	}
-	LDAP *ld = NULL;
-	if (ldap_initialize(&ld, uri) != LDAP_SUCCESS) {
-		params->utils->seterror(params->utils->conn, 0, "cannot reach slapd at %s", uri);
-		return SASL_FAIL;
-	}
-	int version = LDAP_VERSION3;
-	struct timeval tv = { .tv_sec = CHECK_TIMEOUT_S };
-	ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version);
-	ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
-	ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
 	struct berval cred = { .bv_len = len, .bv_val = (char *)password };
 	int rc = ldap_sasl_bind_s(ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 	ldap_unbind_ext_s(ld, NULL, NULL);

@@ -29,6 +29,16 @@ bool secrets_binding_matches(const char *binding, const char *const *values)
 	return match;
 }
 
+bool secrets_lock_holds(const char *locked, long duration, time_t now)
+{
+	if (strcmp(locked, "000001010000Z") == 0 || duration <= 0)
+		return true;
+	struct tm tm = { 0 };
+	if (strptime(locked, "%Y%m%d%H%M%S", &tm) == NULL)
+		return true;
+	return now < timegm(&tm) + duration;
+}
+
 void secrets_salts_add(struct secrets_salts *salts, const struct scram_verifier *v)
 {
 	if (salts->have[v->hash])
@@ -74,6 +84,18 @@ bool secrets_app_name_valid(const char *name)
 		char c = name[i];
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
 		      c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+bool secrets_app_password_shaped(const char *password, size_t len)
+{
+	if (password == NULL || len != SECRETS_APP_PASSWORD_LEN)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = password[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
 			return false;
 	}
 	return true;

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "common/buf.h"
 #include "common/scram.h"
@@ -26,6 +27,11 @@ struct secrets_salts {
 void secrets_binding(const char *value, size_t len, struct buf *out);
 /* Whether binding (NULL: none) is the ixScramBinding of one of the userPassword values (NULL-terminated). */
 bool secrets_binding_matches(const char *binding, const char *const *values);
+/* Whether slapd's lockout of an account locked at `locked` (pwdAccountLockedTime, generalized time) still holds at
+ * now: for ever at 000001010000Z (an administrator's lock) or when unreadable, else for duration seconds (the
+ * policy's pwdLockoutDuration; 0 or less: for ever). slapd keeps the attribute after the lock has expired, until
+ * the next good bind. */
+bool secrets_lock_holds(const char *locked, long duration, time_t now);
 /* Takes v's salt into salts when salts has none for v's hash yet. */
 void secrets_salts_add(struct secrets_salts *salts, const struct scram_verifier *v);
 /* The same for verifier values in RFC 5803 form (others are skipped). */
@@ -37,6 +43,9 @@ int secrets_make(const char *password, size_t len, struct secrets_salts *salts, 
 
 /* Whether name suits an app password: 1 to SECRETS_APP_NAME_MAX of A-Z a-z 0-9 . _ - */
 bool secrets_app_name_valid(const char *name);
+/* Whether password (len bytes) has the shape of the app passwords we make: SECRETS_APP_PASSWORD_LEN letters and
+ * digits. */
+bool secrets_app_password_shaped(const char *password, size_t len);
 /* Fills out with len random letters and digits (every one equally likely) and a NUL. Returns 0 or IX_EUNAVAIL. */
 int secrets_random_password(char *out, size_t len);
 

@@ -143,13 +143,15 @@ int slapd_hidden_value_acl(const struct config *cfg, int n, struct buf *b)
 
 char *slapd_authz_regexp(const struct config *cfg, int n)
 {
-	/* only characters a login or an address may hold: nothing that could widen the search filter */
+	/* only characters a login or an address may hold: nothing that could widen the search filter; the name
+	 * slapd gives a client of our PLAIN or SCRAM (directory/ixplain.c, directory/ixscram.c) */
 	if (n == 1)
-		return xasprintf("{1}\"^uid=([A-Za-z0-9][A-Za-z0-9._-]*)(,cn=[^,]+)?,cn=plain,cn=auth$\" "
+		return xasprintf("{1}\"^uid=([A-Za-z0-9][A-Za-z0-9._-]*)(,cn=[^,]+)?," SLAPD_AUTHZ_MECHS ",cn=auth$\" "
 				 "\"ldap:///ou=Recipients,%s??one?(uid=$1)\"",
 				 cfg->suffix);
 	if (n == 2)
-		return xasprintf("{2}\"^uid=([A-Za-z0-9._-]+@[A-Za-z0-9.-]+)(,cn=[^,]+)?,cn=plain,cn=auth$\" "
+		return xasprintf("{2}\"^uid=([A-Za-z0-9._-]+@[A-Za-z0-9.-]+)(,cn=[^,]+)?," SLAPD_AUTHZ_MECHS
+				 ",cn=auth$\" "
 				 "\"ldap:///ou=Recipients,%s??one?(|(mail=$1)(ixProxyAddresses=smtp:$1))\"",
 				 cfg->suffix);
 	return NULL;
@@ -252,6 +254,8 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 		/* SASL mechanisms that send a password only where a layer below protects it: PLAIN inside TLS and
 		    * over ldapi, never in clear (slapd_sasl_plugins keeps the others out) */
 		"olcSaslSecProps: " SLAPD_SASL_SECPROPS "\n"
+		/* channel binding inside TLS: SCRAM-SHA-256-PLUS (directory/ixscram.c) */
+		"olcSaslCBinding: " SLAPD_SASL_CBINDING "\n"
 		"olcSizeLimit: 500\nolcToolThreads: 1\n",
 		run, run, uid, svc_uid, cfg->admin_dn);
 	/* binds by login or address (SASL PLAIN) */
@@ -734,8 +738,9 @@ static void slapd_gssapi_plugin(const struct config *cfg)
 }
 
 /* Cyrus SASL mechanisms slapd may offer: the plugins it finds in SLAPD_SASL_DIR, which holds only ours for PLAIN
- * (directory/ixplain.c); EXTERNAL is built into libsasl2. Without this slapd offers every plugin installed (SCRAM,
- * DIGEST-MD5, CRAM-MD5, NTLM), all of which need passwords stored in clear and so always fail here. Copied at every
+ * (directory/ixplain.c) and SCRAM (directory/ixscram.c); EXTERNAL is built into libsasl2. Without this slapd offers
+ * every plugin installed (Cyrus's SCRAM, DIGEST-MD5, CRAM-MD5, NTLM), all of which need passwords stored in clear
+ * and so always fail here. Copied at every
  * start, so older data folders get it too, and a new build's plugin replaces the old one; so is our gate module
  * (SLAPD_GATE_MODULE), which upgrade_address_book adds to an older configuration. */
 static int slapd_sasl_plugins(const struct config *cfg, struct buf *error_r)
@@ -751,6 +756,8 @@ static int slapd_sasl_plugins(const struct config *cfg, struct buf *error_r)
 		ret = install_beside(cfg, SLAPD_SASL_PLUGIN, "SASL PLAIN plugin", error_r);
 	if (ret == IX_OK) /* OAUTHBEARER and XOAUTH2, offered while an issuer is configured */
 		ret = install_beside(cfg, SLAPD_SASL_DIR "/libixoauth.so", "SASL OAuth plugin", error_r);
+	if (ret == IX_OK)
+		ret = install_beside(cfg, SLAPD_SASL_SCRAM_PLUGIN, "SASL SCRAM plugin", error_r);
 	if (ret == IX_OK)
 		slapd_gssapi_plugin(cfg);
 	return ret == IX_OK ? install_beside(cfg, SLAPD_GATE_MODULE, "gate module", error_r) : ret;
@@ -789,9 +796,10 @@ pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf 
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		setenv("LDAPNOINIT", "1", 1);
 		setenv("SASL_PATH", sasl_dir, 1);
-		setenv("IX_LDAPI_URI", ldapi, 1);    /* where our PLAIN plugin checks passwords */
-		setenv("KRB5_KTNAME", keytab, 1);    /* the GSSAPI plugin's service keys */
-		setenv("IX_SUFFIX", cfg->suffix, 1); /* where our OAuth plugin finds the issuers */
+		setenv("IX_LDAPI_URI", ldapi, 1); /* where our PLAIN checks passwords, our SCRAM reads */
+		setenv("KRB5_KTNAME", keytab, 1); /* the GSSAPI plugin's service keys */
+		setenv("IX_SUFFIX", cfg->suffix,
+		       1); /* where our OAuth plugin finds the issuers, our SCRAM the policy */
 		execl(SLAPD_BIN, "slapd", "-d", "none", "-F", confdir, "-h", urls, (char *)NULL);
 		_exit(127);
 	}

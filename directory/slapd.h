@@ -33,10 +33,15 @@
  * uniqueness check nor a compare answers before the access rules (directory/ixgate.c); copied into the data folder at
  * every start, loaded after slapd's unique and dynlist modules. */
 #define SLAPD_GATE_MODULE "directory/ixgate.so"
-/* The only Cyrus SASL plugins slapd loads (SASL_PATH): our PLAIN (directory/ixplain.c), copied there from beside
- * the interchange program at every start; with EXTERNAL, built in, the mechanisms that work. */
+/* The only Cyrus SASL plugins slapd loads (SASL_PATH): our PLAIN (directory/ixplain.c) and our SCRAM
+ * (directory/ixscram.c), copied there from beside the interchange program at every start; with EXTERNAL, built in,
+ * the mechanisms that work. */
 #define SLAPD_SASL_DIR "directory/sasl2"
 #define SLAPD_SASL_PLUGIN SLAPD_SASL_DIR "/libixplain.so"
+#define SLAPD_SASL_SCRAM_PLUGIN SLAPD_SASL_DIR "/libixscram.so"
+/* The channel binding slapd gives SASL inside TLS (olcSaslCBinding: tls-server-end-point; slapd 2.5 has no
+ * tls-exporter), which offers SCRAM's -PLUS forms. */
+#define SLAPD_SASL_CBINDING "tls-endpoint"
 /* Appends the cn=config entries of the access log: its database (rootDN, limits and read access for the
  * administrator alone), syncprov on it, and the accesslog overlay on the directory database ({1}mdb, whose
  * overlays {0}-{4} must exist). With changetype, each entry carries "changetype: add" (for slapmodify). The
@@ -126,8 +131,11 @@ int slapd_hidden_value_acl(const struct config *cfg, int n, struct buf *b);
  * realm is set), to the recipient with that uid, or with that mail or proxy address (docs/slapd-facts.md, "SASL
  * PLAIN, hashes and the authcid"). A new string, or NULL for any other n. */
 char *slapd_authz_regexp(const struct config *cfg, int n);
-/* The SASL security properties init sets (olcSaslSecProps): PLAIN only inside TLS or over ldapi. */
-#define SLAPD_SASL_SECPROPS "noanonymous,noplain"
+/* The mechanisms whose names the rules map (slapd names a client uid=NAME,cn=MECH,cn=auth). */
+#define SLAPD_AUTHZ_MECHS "cn=(plain|scram-sha-256|scram-sha-1)"
+/* The SASL security properties init sets (olcSaslSecProps): PLAIN only inside TLS or over ldapi, and no
+ * mechanism at all in clear over TCP (minssf=1: SCRAM, which sends no password, neither, as on the mail ports). */
+#define SLAPD_SASL_SECPROPS "noanonymous,noplain,minssf=1"
 /* slapd's TCP listener URLs for the bootstrap `listen` address (a new string): 127.0.0.1 (the default) alone;
  * 0.0.0.0 or :: every address; any other address that one plus 127.0.0.1, so local tools keep a loopback path. */
 char *slapd_listen_urls(const struct config *cfg);
@@ -139,7 +147,8 @@ const char *slapd_port_attr(enum config_port p);
 
 /* Starts slapd in the foreground (-d none: errors on its stderr, which goes to log_fd), listening first on
  * the slapd_listen_urls at the LDAP port, then on <data>/run/ldapi. lock_fd, if >= 0, is inherited by slapd so the lock
- * lives exactly as long as slapd. slapd loads only the SASL plugins of SLAPD_SASL_DIR (SLAPD_SASL_PLUGIN, copied here).
+ * lives exactly as long as slapd. slapd loads only the SASL plugins of SLAPD_SASL_DIR (SLAPD_SASL_PLUGIN and
+ * SLAPD_SASL_SCRAM_PLUGIN, copied here).
  * Returns the pid, or -1 with error_r set. */
 pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf *error_r);
 /* Waits until slapd answers an EXTERNAL bind over ldapi (the pidfile and socket do not mean ready,

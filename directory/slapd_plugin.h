@@ -1,10 +1,14 @@
-/* slapd_plugin.h - what our Cyrus SASL server plugins for slapd share (directory/ixplain.c, transport/net/ixoauth.c):
- * the DN slapd mapped the authentication identity to, a finished exchange, the plugin table handed to Cyrus. */
+/* slapd_plugin.h - what our Cyrus SASL server plugins for slapd share (directory/ixplain.c, directory/ixscram.c,
+ * transport/net/ixoauth.c): the DN slapd mapped the authentication identity to, a connection to slapd's own ldapi
+ * socket, a finished exchange, the plugin table handed to Cyrus. */
 #ifndef IX_SLAPD_PLUGIN_H
 #define IX_SLAPD_PLUGIN_H
 
+#include <ldap.h>
 #include <sasl/sasl.h>
 #include <sasl/saslplug.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* slapd's private property holding the DN it mapped the authentication identity to (servers/slapd/sasl.c) */
@@ -21,6 +25,31 @@ static inline const char *slapd_plugin_authc_dn(sasl_server_params_t *params)
 												       : NULL;
 	}
 	return NULL;
+}
+
+/* How long a plugin waits for slapd: a request stuck behind every busy slapd thread fails instead of hanging. */
+#define SLAPD_PLUGIN_TIMEOUT_S 10
+
+/* A new connection to slapd's own ldapi socket (IX_LDAPI_URI in its environment), LDAPv3 with SLAPD_PLUGIN_TIMEOUT_S
+ * timeouts, bound with SASL EXTERNAL when self (slapd maps its own uid to the administrator), else not bound yet;
+ * NULL when it cannot be made. The caller unbinds it. */
+static inline LDAP *slapd_plugin_ldapi(bool self)
+{
+	const char *uri = getenv("IX_LDAPI_URI");
+	LDAP *ld = NULL;
+	if (uri == NULL || ldap_initialize(&ld, uri) != LDAP_SUCCESS)
+		return NULL;
+	int version = LDAP_VERSION3;
+	struct timeval tv = { .tv_sec = SLAPD_PLUGIN_TIMEOUT_S };
+	ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version);
+	ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
+	ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
+	struct berval cred = { 0, (char *)"" }; /* an empty credential, not NULL (docs/slapd-facts.md) */
+	if (self && ldap_sasl_bind_s(ld, NULL, "EXTERNAL", &cred, NULL, NULL, NULL) != LDAP_SUCCESS) {
+		ldap_unbind_ext_s(ld, NULL, NULL);
+		return NULL;
+	}
+	return ld;
 }
 
 /* Marks the exchange done, without a security layer (TLS or ldapi is the layer). */

@@ -584,15 +584,25 @@ int upgrade_sasl(const struct config *cfg, unsigned *changes_r, struct buf *erro
 	int ret = ldapu_connect_local(cfg, &ld, error_r);
 	if (ret != IX_OK)
 		return ret;
-	static const char *const gattrs[] = { "olcSaslSecProps", "olcAuthzRegexp", NULL };
+	static const char *const gattrs[] = { "olcSaslSecProps", "olcAuthzRegexp", "olcSaslCBinding", NULL };
 	LDAPMessage *res = NULL;
-	char *secprops = NULL, **regexps = NULL, **acl = NULL;
+	char *secprops = NULL, *cbinding = NULL, **regexps = NULL, **acl = NULL;
 	if ((ret = ldapu_search(ld, "cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", gattrs, &res, error_r)) != IX_OK)
 		goto out;
 	LDAPMessage *e = ldap_first_entry(ld, res);
 	secprops = ldapu_get_first(ld, e, "olcSaslSecProps");
+	cbinding = ldapu_get_first(ld, e, "olcSaslCBinding");
 	regexps = ldapu_get_values(ld, e, "olcAuthzRegexp", NULL);
 	ldap_msgfree(res);
+	/* channel binding for SCRAM's -PLUS forms (directory/ixscram.c) */
+	if (cbinding == NULL || strcmp(cbinding, SLAPD_SASL_CBINDING) != 0) {
+		char *v[] = { (char *)SLAPD_SASL_CBINDING, NULL };
+		LDAPMod m = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcSaslCBinding", .mod_values = v };
+		LDAPMod *mods[] = { &m, NULL };
+		if ((ret = ldapu_modify(ld, "cn=config", mods, error_r)) != IX_OK)
+			goto out;
+		(*changes_r)++;
+	}
 	if (secprops == NULL || strcmp(secprops, SLAPD_SASL_SECPROPS) != 0) {
 		char *v[] = { (char *)SLAPD_SASL_SECPROPS, NULL };
 		LDAPMod m = { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *)"olcSaslSecProps", .mod_values = v };
@@ -601,9 +611,26 @@ int upgrade_sasl(const struct config *cfg, unsigned *changes_r, struct buf *erro
 			goto out;
 		(*changes_r)++;
 	}
-	int mapped = 0;
-	for (char **r = regexps; r != NULL && *r != NULL; r++)
-		mapped |= strstr(*r, "cn=plain,cn=auth") != NULL;
+	int mapped = 0, scram = 0;
+	for (char **r = regexps; r != NULL && *r != NULL; r++) {
+		int now = strstr(*r, SLAPD_AUTHZ_MECHS) != NULL; /* a rule as slapd_authz_regexp makes it now */
+		mapped |= now || strstr(*r, "cn=plain,cn=auth") != NULL;
+		scram |= now;
+	}
+	/* rules {1} and {2} from before SCRAM name cn=plain only: each replaced in place */
+	for (int n = 1; n <= 2 && mapped && !scram; n++) {
+		char *vn = slapd_authz_regexp(cfg, n), index[8];
+		snprintf(index, sizeof(index), "{%d}", n);
+		char *dv[] = { index, NULL }, *av[] = { vn, NULL };
+		LDAPMod m1 = { .mod_op = LDAP_MOD_DELETE, .mod_type = (char *)"olcAuthzRegexp", .mod_values = dv };
+		LDAPMod m2 = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcAuthzRegexp", .mod_values = av };
+		LDAPMod *mods[] = { &m1, &m2, NULL };
+		ret = ldapu_modify(ld, "cn=config", mods, error_r);
+		free(vn);
+		if (ret != IX_OK)
+			goto out;
+		(*changes_r)++;
+	}
 	if (!mapped) {
 		char *v1 = slapd_authz_regexp(cfg, 1), *v2 = slapd_authz_regexp(cfg, 2);
 		char *v[] = { v1, v2, NULL };
@@ -627,6 +654,7 @@ int upgrade_sasl(const struct config *cfg, unsigned *changes_r, struct buf *erro
 		ret = recipient_acl_upgrade(cfg, ld, acl, 3, changes_r, error_r);
 out:
 	free(secprops);
+	free(cbinding);
 	ldapu_values_free(&regexps);
 	ldapu_values_free(&acl);
 	ldap_unbind_ext_s(ld, NULL, NULL);

@@ -40,7 +40,7 @@ int upgrade_accesslog(const struct config *cfg, unsigned *changes_r, struct buf 
 int upgrade_passwords(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
 
 /* Brings SASL binds to what slapd_create makes now (docs/directory.md "Binds by login or address"): olcSaslSecProps
- * SLAPD_SASL_SECPROPS, the olcAuthzRegexp rules {1} and {2} mapping a login or an address to its recipient
+ * SLAPD_SASL_SECPROPS, olcSaslCBinding SLAPD_SASL_CBINDING (SCRAM's -PLUS forms), the olcAuthzRegexp rules {1} and {2} mapping a login or an address to its recipient
  * (slapd_authz_regexp) when no rule names cn=plain yet, and access rules {1} and {3} replaced by slapd_recipient_acl
  * when they are init's older ones (the same target, nothing for anonymous). *changes_r: how many of these it did.
  * Returns IX_OK or an ix_err code with error_r. */

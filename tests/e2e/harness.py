@@ -101,8 +101,9 @@ def free_ports(n):
     return ports
 
 
-def run(cmd, check=False, timeout=60, input=None):
-    p = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=timeout, input=input)
+def run(cmd, check=False, timeout=60, input=None, env=None):
+    p = subprocess.run(cmd, capture_output=True, text=True, env=ENV if env is None else env, timeout=timeout,
+                       input=input)
     if check and p.returncode != 0:
         raise AssertionError("%s failed (%d): %s %s" % (cmd, p.returncode, p.stdout, p.stderr))
     return p
@@ -255,6 +256,11 @@ class Joined(System):
             first.cli("server", "set", "--server", self.hostname, "password.check_names", "0", check=True)
         if start:
             self.start()
+
+
+def lockout_settings(failures, seconds):
+    """The init arguments for slapd's lockout after failures wrong binds, for seconds (short, for tests)."""
+    return ["--setting", "auth.lockout_failures=%d" % failures, "--setting", "auth.lockout_seconds=%d" % seconds]
 
 
 def wait_for(pred, timeout=5.0, interval=0.02):

@@ -168,8 +168,11 @@ def bound_as(r, login):
 @test
 def root_dse_advertises_exactly_the_mechanisms_that_work():
     assert root_dse_mechanisms("-x", "-H", S.ldap_uri) == [], "nothing in clear"
-    assert root_dse_mechanisms("-Y", "EXTERNAL", "-H", ldapi_uri()) == ["EXTERNAL", "PLAIN"]
-    assert root_dse_mechanisms("-x", "-ZZ", "-H", S.ldap_uri, env=tls_env()) == ["PLAIN"]
+    assert root_dse_mechanisms("-Y", "EXTERNAL", "-H", ldapi_uri()) == ["EXTERNAL", "PLAIN", "SCRAM-SHA-1",
+                                                                         "SCRAM-SHA-256"]
+    # SCRAM's -PLUS forms inside TLS only (tests/e2e/test_scram.py signs in with each)
+    assert root_dse_mechanisms("-x", "-ZZ", "-H", S.ldap_uri, env=tls_env()) == [
+        "PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"]
     # each of them works: EXTERNAL over the socket, PLAIN inside TLS and over the socket
     r = run(["ldapwhoami", "-Y", "EXTERNAL", "-H", ldapi_uri()])
     assert r.returncode == 0 and "dn:" + S.admin_dn in r.stdout, (r.stdout, r.stderr)

@@ -14,7 +14,7 @@ from harness import BUILD, ENV, PORT_NAMES, ROOT, free_ports, main, run, setup, 
 
 TMP = None
 DAEMONS = ["ix-mta", "ix-smtpd", "ix-imapd", "ix-pop3d", "ix-httpd"]
-MODULES = ["ixordering.so", "ixgate.so", "libixplain.so"]
+MODULES = ["ixordering.so", "ixgate.so", "libixplain.so", "libixscram.so"]
 
 
 def make_install(*variables):

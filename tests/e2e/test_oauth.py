@@ -135,7 +135,7 @@ def oauth_add_list_and_advertised():
     caps = capability(S.ports["imap"])
     assert "AUTH=XOAUTH2" in caps, caps
     r = h.run(["curl", "-sS", "--max-time", "10", "pop3://127.0.0.1:%d/" % S.ports["pop3"], "-X", "CAPA"])
-    assert "SASL PLAIN LOGIN OAUTHBEARER XOAUTH2" in r.stdout, r.stdout
+    assert "SASL SCRAM-SHA-256 SCRAM-SHA-1 PLAIN LOGIN OAUTHBEARER XOAUTH2" in r.stdout, r.stdout
 
 
 @h.test

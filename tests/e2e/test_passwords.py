@@ -41,8 +41,7 @@ def accesslog_text():
 @h.setup
 def start():
     global S
-    S = h.System(strict_passwords=True, extra=["--setting", "auth.lockout_failures=%d" % LOCKOUT_FAILURES,
-                                                "--setting", "auth.lockout_seconds=%d" % LOCKOUT_SECONDS])
+    S = h.System(strict_passwords=True, extra=h.lockout_settings(LOCKOUT_FAILURES, LOCKOUT_SECONDS))
     S.cli("user", "add", "amy", "--given", "Amy", "--surname", "Pond", "--password", PW, check=True)
     S.cli("user", "add", "rory", "--given", "Rory", "--surname", "Williams", "--password", PW, check=True)
 

@@ -670,7 +670,7 @@ static void be_closed(void *ctx, struct smtp_session *s)
 	listener_release(b->listener);
 }
 
-static const struct smtp_backend test_backend = { be_rcpt, be_check, be_deliver, be_closed };
+static const struct smtp_backend test_backend = { be_rcpt, be_check, be_deliver, be_closed, NULL, NULL };
 
 static void group_commit_hook(struct evloop *loop, void *ctx)
 {

@@ -190,13 +190,18 @@ static void sasl_bearer_exchanges(void)
 	test_assert(ix_sasl_init("interchange-test", &err) == 0);
 	struct verifier_log vl = { 0 };
 	struct ix_sasl_verifiers v = { .token_enabled = token_enabled, .token = token_check, .ctx = &vl };
-	ix_sasl_offered(true, NULL, &mechs);
+	ix_sasl_offered(true, IX_SASL_SCRAM_NONE, NULL, &mechs);
 	test_assert_str(buf_cstr(&mechs), " PLAIN LOGIN");
 	buf_reset(&mechs);
-	ix_sasl_offered(true, &v, &mechs);
+	ix_sasl_offered(true, IX_SASL_SCRAM_NONE, &v, &mechs);
 	test_assert_str(buf_cstr(&mechs), " PLAIN LOGIN OAUTHBEARER XOAUTH2");
 	buf_reset(&mechs);
-	ix_sasl_offered(false, &v, &mechs);
+	ix_sasl_offered(true, IX_SASL_SCRAM_PLUS, &v, &mechs);
+	test_assert_str(
+		buf_cstr(&mechs),
+		" SCRAM-SHA-256-PLUS SCRAM-SHA-256 SCRAM-SHA-1-PLUS SCRAM-SHA-1 PLAIN LOGIN OAUTHBEARER XOAUTH2");
+	buf_reset(&mechs);
+	ix_sasl_offered(false, IX_SASL_SCRAM_PLUS, &v, &mechs);
 	test_assert_str(buf_cstr(&mechs), ""); /* a bearer token is a secret: never in clear */
 
 	struct ix_sasl *s;

@@ -151,6 +151,11 @@ static void malformed_first_messages(void)
 	test_assert(first(&s, false, &cb, "y,,n=user,r=abc") == IX_EAUTH);
 	test_assert(first(&s, false, NULL, "y,,n=user,r=abc") == 0);
 	test_assert(first(&s, true, &cb, "p=tls-server-end-point,,n=user,r=abc") == 0);
+	/* a type the TLS layer names itself */
+	test_assert(first(&s, true, &cb, "p=ldap,,n=user,r=abc") == IX_EINVAL);
+	strcpy(cb.other_name, "ldap");
+	cb.other_len = 53;
+	test_assert(first(&s, true, &cb, "p=ldap,,n=user,r=abc") == 0);
 	scram_server_reset(&s);
 }
 

@@ -26,7 +26,7 @@ static void capabilities(struct imap_session *s, struct buf *out)
 		if (s->srv->ls.cfg.tls != NULL && !conn_is_tls(s->ls.conn))
 			buf_append_str(out, " STARTTLS");
 		struct buf mechs = BUF_INIT;
-		ix_sasl_offered(s->ls.secure, s->srv->ls.cfg.verifiers, &mechs);
+		ix_sasl_offered(s->ls.secure, login_scram_offer(&s->ls), s->srv->ls.cfg.verifiers, &mechs);
 		for (const char *m = buf_cstr(&mechs); *m == ' ';) {
 			size_t n = strcspn(m + 1, " ");
 			buf_printf(out, " AUTH=%.*s", (int)n, m + 1);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "common/buf.h"
+#include "common/scram.h"
 #include "common/evloop.h"
 #include "common/throttle.h"
 #include "common/workpool.h"
@@ -55,6 +56,8 @@ struct login_userdb {
 	int (*server)(void *ctx, const char *server_dn, bool pop3, char **host_r, unsigned *port_r);
 	/* Checks the organisation administrator's password (X-IX-IMPORT, a mailbox move). May be NULL: refused. */
 	int (*check_admin)(void *ctx, const char *pass, size_t passlen);
+	/* Adds the SCRAM verifiers of user to srv (see ix_sasl_scram_fn). Any thread. May be NULL: no SCRAM. */
+	int (*scram)(void *ctx, const char *user, struct scram_server *srv, struct buf *names_r);
 };
 
 struct proxy_backend;

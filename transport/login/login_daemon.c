@@ -93,6 +93,7 @@ int login_daemon_main(const struct login_daemon *ld, int argc, char **argv)
 	cfg.hostname = m.d.cfg.hostname != NULL ? m.d.cfg.hostname : "localhost";
 	throttle_limits_from_settings(set, &cfg.auth_limits);
 	cfg.auth_failure_delay_msecs = (unsigned)set->v[SET_AUTH_FAILURE_DELAY_MS];
+	cfg.scram = (unsigned)set->v[SET_AUTH_SCRAM];
 	cfg.plaintext_on_loopback = true;
 	cfg.spool_dir = m.d.cfg.data_dir;
 	cfg.server_dn = m.d.cfg.server_dn;

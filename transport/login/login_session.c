@@ -64,6 +64,14 @@ void login_close(struct login_session *ls)
 	conn_close_after_flush(ls->conn);
 }
 
+/* Gives the session's SASL the connection's channel binding data once TLS is up. */
+static void sasl_channel(struct login_session *ls)
+{
+	struct scram_cbind cb;
+	if (ls->sasl != NULL && ls->srv->cfg.scram >= 2 && conn_channel_bindings(ls->conn, &cb))
+		ix_sasl_set_channel(ls->sasl, &cb);
+}
+
 static void session_event(struct conn *c, enum conn_event ev, void *ctx)
 {
 	(void)c;
@@ -79,6 +87,7 @@ static void session_event(struct conn *c, enum conn_event ev, void *ctx)
 		ls->secure = true;
 		if (ls->sasl != NULL)
 			ix_sasl_set_secure(ls->sasl, true);
+		sasl_channel(ls);
 		if (ls->tls_pending) {
 			ls->tls_pending = false;
 			proto->input(ls);
@@ -222,20 +231,45 @@ void login_failed(struct login_session *ls, const char *account, const char *why
 
 /* Every password check of a session: refused unchecked while the attempt is blocked (throttle.h), then the
  * directory's (which may say the account is locked). On a worker, while the job holds the session. */
-static int guarded_check(struct login_session *ls, const char *user, const char *pass, size_t passlen)
+/* Notes user as the account tried; false (and why in blocked_why) while attempts on it are blocked. */
+static bool attempt_allowed(struct login_session *ls, const char *user)
 {
 	free(ls->tried);
 	ls->tried = xstrdup(user);
 	ls->blocked_why = NULL;
 	enum throttle_block b = throttle_guard_check(ls->srv->guard, conn_peer(ls->conn), user, (uint64_t)time(NULL));
-	if (b != THROTTLE_FREE) {
+	if (b != THROTTLE_FREE)
 		ls->blocked_why = throttle_block_text(b);
+	return b == THROTTLE_FREE;
+}
+
+static int guarded_check(struct login_session *ls, const char *user, const char *pass, size_t passlen)
+{
+	if (!attempt_allowed(ls, user))
 		return IX_EBLOCKED;
-	}
 	int ret = ls->srv->cfg.users.check_password(ls->srv->cfg.users.ctx, user, pass, passlen);
 	if (ret == IX_EBLOCKED)
 		ls->blocked_why = "the directory has locked the account";
 	return ret;
+}
+
+/* The SCRAM verifiers of user, unless the attempt is blocked (the same guard as guarded_check). */
+static int sasl_scram(void *ctx, const char *user, struct scram_server *srv, struct buf *names_r)
+{
+	struct login_session *ls = ctx;
+	if (!attempt_allowed(ls, user))
+		return IX_EBLOCKED;
+	int ret = ls->srv->cfg.users.scram(ls->srv->cfg.users.ctx, user, srv, names_r);
+	if (ret == IX_EBLOCKED)
+		ls->blocked_why = "the directory has locked the account";
+	return ret;
+}
+
+enum ix_sasl_scram_offer login_scram_offer(const struct login_session *ls)
+{
+	if (ls->srv->cfg.users.scram == NULL || ls->srv->cfg.scram == 0)
+		return IX_SASL_SCRAM_NONE;
+	return conn_is_tls(ls->conn) && ls->srv->cfg.scram >= 2 ? IX_SASL_SCRAM_PLUS : IX_SASL_SCRAM;
 }
 
 static int sasl_check(void *ctx, const char *user, const char *pass, size_t passlen)
@@ -444,6 +478,9 @@ void login_sasl_start(struct login_session *ls, const char *ref, const char *mec
 		}
 		ix_sasl_set_verifiers(ls->sasl, ls->srv->cfg.verifiers);
 		buf_free(&err);
+		if (login_scram_offer(ls) != IX_SASL_SCRAM_NONE)
+			ix_sasl_set_scram(ls->sasl, sasl_scram, NULL, ls);
+		sasl_channel(ls);
 	}
 	struct login_job *j = auth_job(ls, ref);
 	j->sasl = j->sasl_start = true;
@@ -497,6 +534,7 @@ void login_server_set_limits(struct login_server *srv, unsigned idle_timeout_mse
 	srv->cfg.login_timeout_msecs = login_timeout_msecs;
 	throttle_limits_from_settings(set, &srv->cfg.auth_limits);
 	srv->cfg.auth_failure_delay_msecs = (unsigned)set->v[SET_AUTH_FAILURE_DELAY_MS];
+	srv->cfg.scram = (unsigned)set->v[SET_AUTH_SCRAM];
 	throttle_guard_set(srv->guard, &srv->cfg.auth_limits);
 }
 

@@ -42,6 +42,7 @@ struct login_config {
 	unsigned auth_failure_delay_msecs;  /* a failed login is answered this much later (0: at once) */
 	bool plaintext_on_loopback;         /* password logins without TLS from loopback */
 	const struct ix_sasl_verifiers *verifiers; /* sign-ins without a password (sasl.h); NULL: none */
+	unsigned scram; /* auth.scram: 0 no SCRAM, 1 SCRAM, 2 and its -PLUS forms inside TLS */
 	/* Proxying (proxy.h): this server's directory entry (NULL: never proxy) and the trust for home servers not on
 	 * loopback (NULL: those are unavailable). Both must outlive the server. */
 	const char *server_dn;
@@ -176,6 +177,9 @@ void login_failed(struct login_session *ls, const char *account, const char *why
 /* Checks a user name and password on the pool, then logs in here or at the home server; answered through proto. */
 void login_password(struct login_session *ls, const char *ref, const char *user, size_t ulen, const char *pass,
 		    size_t plen);
+/* The SCRAM the session offers now (ix_sasl_offered): when the user table has verifiers and auth.scram is on, the
+ * -PLUS forms too inside TLS when it is 2. */
+enum ix_sasl_scram_offer login_scram_offer(const struct login_session *ls);
 /* Starts a SASL exchange with mechanism mech and an optional initial response (ir NULL: none). */
 void login_sasl_start(struct login_session *ls, const char *ref, const char *mech, size_t mlen, const char *ir,
 		      size_t irlen);

@@ -15,11 +15,23 @@ static int dir_check_password(void *ctx, const char *user, const char *pass, siz
 	if (memchr(pass, '\0', passlen) != NULL)
 		return IX_EAUTH;
 	struct buf err = BUF_INIT;
-	int ret = dir_authenticate(ctx, user, pass, &err);
+	char *app = NULL;
+	int ret = dir_authenticate_mail(ctx, user, pass, &app, &err);
+	free(app); /* logged by the directory */
 	if (ret != IX_OK && ret != IX_EAUTH && ret != IX_EBLOCKED)
 		log_warn("password check for %s: %s", user, buf_cstr(&err));
 	buf_free(&err);
 	return ret == IX_OK ? 0 : ret == IX_EAUTH || ret == IX_EBLOCKED ? ret : IX_EUNAVAIL;
+}
+
+static int dir_scram(void *ctx, const char *user, struct scram_server *srv, struct buf *names_r)
+{
+	struct buf err = BUF_INIT;
+	int ret = dir_scram_verifiers(ctx, user, srv, names_r, &err);
+	if (ret == IX_EUNAVAIL)
+		log_warn("SCRAM verifiers of %s: %s", user, buf_cstr(&err));
+	buf_free(&err);
+	return ret;
 }
 
 static int dir_check_admin(void *ctx, const char *pass, size_t passlen)
@@ -129,6 +141,7 @@ void login_userdb_dir(struct dir *dir, struct login_userdb *db_r)
 	db_r->check_password = dir_check_password;
 	db_r->lookup = dir_user_lookup;
 	db_r->check_admin = dir_check_admin;
+	db_r->scram = dir_scram;
 	db_r->groups = dir_groups;
 	db_r->public_folders = dir_public_folders;
 	db_r->ctx = dir;

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """bench_signin.py - IMAP sign-ins per second by mechanism against a real started system (make bench): PLAIN (the
-password checked by a bind to slapd), OAUTHBEARER with RS256, ES256 and EdDSA tokens (checked in imapd, keys from a
-JWKS file), GSSAPI (a ticket from an MIT KDC started here, checked by Cyrus's plugin and mapped through the
-directory). Each client repeats AUTHENTICATE and UNAUTHENTICATE on one connection, so a figure is the sign-in
+password checked by a bind to slapd), PLAIN with an app password (one PBKDF2-HMAC-SHA-256 in imapd at
+auth.scram_iterations), SCRAM-SHA-256 and SCRAM-SHA-1 (the verifiers read from slapd, a few HMACs in imapd; the client
+keeps its SaltedPassword per salt as RFC 5802 allows, and once without, which costs the client the PBKDF2),
+OAUTHBEARER with RS256, ES256 and EdDSA tokens (checked in imapd, keys from a JWKS file), GSSAPI (a ticket from an MIT
+KDC started here, checked by Cyrus's plugin and mapped through the directory). Each client repeats AUTHENTICATE and UNAUTHENTICATE on one connection, so a figure is the sign-in
 itself, without connection setup; one client, then CLIENTS at once. Nothing is asserted.
 
 Environment: IX_BUILD (build folder), BENCH_SECONDS (per figure, default 3), BENCH_CLIENTS (default 4)."""
 import base64
+import hashlib
+import hmac
 import os
 import shutil
 import socket
@@ -85,6 +89,39 @@ def gssapi_signin(imap):
     return state["ok"]
 
 
+def scram_signin(name, user, password, cache):
+    """A SCRAM client (RFC 5802) for IMAP; cache (a dict, or None) keeps ClientKey and ServerKey per salt and count."""
+    digest = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-1": "sha1"}[name]
+
+    def hm(key, msg):
+        return hmac.new(key, msg, digest).digest()
+
+    def signin(imap):
+        bare = "n=%s,r=%s" % (user, base64.b64encode(os.urandom(18)).decode())
+        state = {}
+
+        def step(challenge):
+            if "proof" in state:  # the server-final message: its signature
+                return b"" if challenge == b"v=" + base64.b64encode(state["server"]) else b"*"
+            first = challenge.decode()
+            f = dict(kv.split("=", 1) for kv in first.split(","))
+            salt, it = base64.b64decode(f["s"]), int(f["i"])
+            keys = cache.get((salt, it)) if cache is not None else None
+            if keys is None:
+                salted = hashlib.pbkdf2_hmac(digest, password.encode(), salt, it)
+                keys = (hm(salted, b"Client Key"), hm(salted, b"Server Key"))
+                if cache is not None:
+                    cache[(salt, it)] = keys
+            final = "c=biws,r=" + f["r"]
+            auth = ("%s,%s,%s" % (bare, first, final)).encode()
+            sig = hm(hashlib.new(digest, keys[0]).digest(), auth)
+            state["proof"] = bytes(a ^ b for a, b in zip(keys[0], sig))
+            state["server"] = hm(keys[1], auth)
+            return (final + ",p=" + base64.b64encode(state["proof"]).decode()).encode()
+        return imap.authenticate(name, ("n,," + bare).encode(), step)
+    return signin
+
+
 def run(port, signin, clients):
     """Sign-ins per second with clients connections for SECONDS, and the median time of one."""
     stop = time.monotonic() + SECONDS
@@ -140,7 +177,16 @@ def main():
         port = s.ports["imap"]
         assert h.wait_for(lambda: h.imap_login_ok(port, "alice@example.com", "Bench-pw-1"), timeout=20)
         plain = b"\0alice@example.com\0Bench-pw-1"
-        mechs = [("PLAIN (a bind to slapd)", lambda c: c.authenticate("PLAIN", plain))]
+        # bob has an app password: a PLAIN sign-in with one tries it (one PBKDF2), his password goes to the bind
+        s.cli("user", "add", "bob", "--given", "Bob", "--surname", "Dylan", "--password", "Bench-pw-2", check=True)
+        app = s.cli("user", "app-password", "add", "bob", "bench", check=True).stdout.strip().splitlines()[-1]
+        assert h.wait_for(lambda: h.imap_login_ok(port, "bob", app), timeout=20)
+        mechs = [("PLAIN (a bind to slapd)", lambda c: c.authenticate("PLAIN", plain)),
+                 ("PLAIN, user with an app password", lambda c: c.authenticate("PLAIN", b"\0bob\0Bench-pw-2")),
+                 ("PLAIN, the app password", lambda c: c.authenticate("PLAIN", b"\0bob\0" + app.encode()))]
+        for name in ("SCRAM-SHA-256", "SCRAM-SHA-1"):
+            mechs.append((name, scram_signin(name, "alice", "Bench-pw-1", {})))
+        mechs.append(("SCRAM-SHA-256, client PBKDF2 each", scram_signin("SCRAM-SHA-256", "alice", "Bench-pw-1", None)))
         for kid, alg in (("rs", "RS256"), ("es", "ES256"), ("ed", "EdDSA")):
             token = keys.mint(kid, ISSUER, AUDIENCE, exp=int(time.time()) + 3600)
             msg = ("n,,\x01auth=Bearer %s\x01\x01" % token).encode()

@@ -2,6 +2,7 @@
  * Level-triggered: interest is recomputed after every dispatch from the connection's state. */
 #include "transport/net/conn.h"
 #include "transport/net/tcp.h"
+#include "common/scram.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -692,6 +693,11 @@ bool conn_is_tls(const struct conn *c)
 bool conn_peer_fingerprint(const struct conn *c, char *hex)
 {
 	return c->tls_state == CONN_TLS_ON && tls_peer_fingerprint(c->ssl, hex);
+}
+
+bool conn_channel_bindings(const struct conn *c, struct scram_cbind *cb_r)
+{
+	return c->tls_state == CONN_TLS_ON && tls_channel_bindings(c->ssl, cb_r);
 }
 
 const char *conn_tls_info(const struct conn *c)

@@ -121,6 +121,8 @@ bool conn_is_tls(const struct conn *c);
 /* The peer's certificate fingerprint (tls_peer_fingerprint) into hex (TLS_FINGERPRINT_HEX + 1 bytes); false when
  * TLS is not up or the peer sent no certificate. */
 bool conn_peer_fingerprint(const struct conn *c, char *hex);
+/* The connection's channel binding data (tls_channel_bindings); false when TLS is not up or there is none. */
+bool conn_channel_bindings(const struct conn *c, struct scram_cbind *cb_r);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" once TLS is up, else "" (static or conn-owned). */
 const char *conn_tls_info(const struct conn *c);
 

@@ -31,8 +31,7 @@ __attribute__((visibility("default"))) int sasl_server_plug_init(const sasl_util
 								 int *out_version, sasl_server_plug_t **pluglist,
 								 int *plugcount);
 
-/* how long a search of slapd may take, and how long the answer "is there an issuer" is kept */
-#define CHECK_TIMEOUT_S 10
+/* how long the answer "is there an issuer" is kept (a search of slapd may take SLAPD_PLUGIN_TIMEOUT_S) */
 #define AVAIL_CACHE_S 5
 /* longest authorisation identity taken */
 #define AUTHZID_MAX 255
@@ -53,26 +52,19 @@ static int issuers_read(struct oauth_issuer **list_r, size_t *n_r, struct buf *e
 {
 	*list_r = NULL;
 	*n_r = 0;
-	const char *uri = getenv("IX_LDAPI_URI"), *suffix = getenv("IX_SUFFIX");
-	LDAP *ld = NULL;
-	if (uri == NULL || suffix == NULL || ldap_initialize(&ld, uri) != LDAP_SUCCESS) {
+	const char *suffix = getenv("IX_SUFFIX");
+	LDAP *ld = suffix != NULL ? slapd_plugin_ldapi(true) : NULL;
+	if (ld == NULL) {
 		buf_append_str(error_r, "IX_LDAPI_URI and IX_SUFFIX do not name our slapd");
 		return IX_EUNAVAIL;
 	}
-	int version = LDAP_VERSION3;
-	struct timeval tv = { .tv_sec = CHECK_TIMEOUT_S };
-	ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version);
-	ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
-	ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
-	struct berval cred = { 0, (char *)"" };
+	struct timeval tv = { .tv_sec = SLAPD_PLUGIN_TIMEOUT_S };
 	char *base = xasprintf("ou=OAuth Issuers,ou=Configuration,%s", suffix);
 	char *attrs[] = { (char *)"cn", (char *)"ixOAuthKeys", (char *)"ixOAuthAudience", (char *)"ixOAuthClaim",
 			  NULL };
 	LDAPMessage *res = NULL;
-	int rc = ldap_sasl_bind_s(ld, NULL, "EXTERNAL", &cred, NULL, NULL, NULL);
-	if (rc == LDAP_SUCCESS)
-		rc = ldap_search_ext_s(ld, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixOAuthIssuer)", attrs, 0, NULL,
-				       NULL, &tv, 0, &res);
+	int rc = ldap_search_ext_s(ld, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixOAuthIssuer)", attrs, 0, NULL, NULL,
+				   &tv, 0, &res);
 	free(base);
 	int ret = IX_OK;
 	if (rc == LDAP_NO_SUCH_OBJECT) {

@@ -52,3 +52,10 @@ $(BUILD)/libixoauth.so: $(IXOAUTH_SRCS) $(wildcard transport/net/*.h common/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) -D_GNU_SOURCE -I. -O2 -g -std=c11 $(WARN) -fPIC -shared -fvisibility=hidden -pthread -Wl,--no-undefined \
 		-o $@ $(IXOAUTH_SRCS) -lldap -llber -ljansson -lssl -lcrypto
+
+# Cyrus SASL's own client side (libsasl2) with channel binding, which test_scram and the SCRAM benchmark drive
+# (tests/e2e/sasl_client.c: imtest binds no channel under TLS 1.3)
+PROGRAMS += $(BUILD)/tests/e2e/sasl_client
+$(BUILD)/tests/e2e/sasl_client: tests/e2e/sasl_client.c
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -O2 -g -std=c11 $(WARN) -o $@ $< $(SASL_LIBS) $(SSL_LIBS)

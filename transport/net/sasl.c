@@ -1,5 +1,6 @@
 /* sasl.c - Cyrus libsasl2 server wrapper: in-memory options, the caller's password check through
- * SASL_CB_SERVER_USERDB_CHECKPASS, base64 framing. Cyrus result codes are translated here only. */
+ * SASL_CB_SERVER_USERDB_CHECKPASS, base64 framing; and SCRAM over common/scram.c with the caller's verifiers.
+ * Cyrus result codes are translated here only. */
 #include "transport/net/sasl.h"
 #include "transport/net/bearer.h"
 #include "common/base64.h"
@@ -12,7 +13,17 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <sasl/sasl.h>
+
+/* a SCRAM exchange's progress */
+enum scram_step {
+	SCRAM_IDLE = 0,
+	SCRAM_WANT_FIRST, /* the client's first message */
+	SCRAM_WANT_FINAL, /* the client's final message */
+	SCRAM_WANT_EMPTY, /* the empty response after our server-final message */
+};
 
 struct ix_sasl {
 	sasl_conn_t *conn;
@@ -34,10 +45,24 @@ struct ix_sasl {
 	bool gssapi;         /* a GSSAPI exchange: the principal is mapped to a login at the end */
 	struct buf bearer_why;
 	sasl_callback_t callbacks[3];
+	ix_sasl_scram_fn *scram_fn;
+	ix_sasl_failed_fn *scram_failed;
+	void *scram_ctx;
+	bool have_cbind;
+	struct scram_cbind cbind;
+	struct scram_server *scram; /* the running SCRAM exchange, or NULL */
+	enum scram_step scram_step;
+	struct buf scram_names; /* the names of the verifiers added, NUL-separated */
+	char *credential;       /* after SCRAM: the matched verifier's name */
+	struct buf mechs;
 };
+
+static void scram_end(struct ix_sasl *s);
 
 static bool sasl_ready;
 static char *sasl_app;
+/* what the salt of an unknown user is made from (scram_server_challenge) */
+static unsigned char fake_secret[32];
 
 /* ---- Cyrus callbacks ---- */
 
@@ -134,6 +159,10 @@ int ix_sasl_init(const char *app_name, struct buf *error_r)
 		{ SASL_CB_VERIFYFILE, (sasl_cb_fn)(void (*)(void))cb_verifyfile, NULL },
 		{ SASL_CB_LIST_END, NULL, NULL },
 	};
+	if (RAND_bytes(fake_secret, sizeof(fake_secret)) != 1) {
+		buf_append_str(error_r, "no random numbers");
+		return IX_EUNAVAIL;
+	}
 	sasl_app = xstrdup(app_name);
 	int r = sasl_server_init(global, sasl_app);
 	if (r != SASL_OK) {
@@ -271,6 +300,11 @@ void ix_sasl_destroy(struct ix_sasl **sp)
 	free(s->host);
 	free(s->user);
 	buf_free(&s->bearer_why);
+	scram_end(s);
+	buf_free(&s->scram_names);
+	buf_free(&s->mechs);
+	free(s->credential);
+	OPENSSL_cleanse(&s->cbind, sizeof(s->cbind));
 	free(s);
 	*sp = NULL;
 }
@@ -280,9 +314,31 @@ void ix_sasl_set_secure(struct ix_sasl *s, bool secure)
 	s->secure = secure;
 }
 
-const char *ix_sasl_mechanisms(const struct ix_sasl *s)
+void ix_sasl_set_scram(struct ix_sasl *s, ix_sasl_scram_fn *fn, ix_sasl_failed_fn *failed, void *ctx)
 {
-	return s->secure ? IX_SASL_MECHS : "";
+	s->scram_fn = fn;
+	s->scram_failed = failed;
+	s->scram_ctx = ctx;
+}
+
+void ix_sasl_set_channel(struct ix_sasl *s, const struct scram_cbind *cb)
+{
+	s->have_cbind = cb != NULL && (cb->exporter_len > 0 || cb->endpoint_len > 0);
+	if (s->have_cbind)
+		s->cbind = *cb;
+}
+
+/* The SCRAM the session offers: by its lookup and channel binding data. */
+static enum ix_sasl_scram_offer session_scram(const struct ix_sasl *s)
+{
+	return s->scram_fn == NULL ? IX_SASL_SCRAM_NONE : s->have_cbind ? IX_SASL_SCRAM_PLUS : IX_SASL_SCRAM;
+}
+
+const char *ix_sasl_mechanisms(struct ix_sasl *s)
+{
+	buf_reset(&s->mechs);
+	ix_sasl_offered(s->secure, session_scram(s), s->v, &s->mechs);
+	return s->mechs.len > 0 ? s->mechs.data + 1 : "";
 }
 
 void ix_sasl_set_verifiers(struct ix_sasl *s, const struct ix_sasl_verifiers *v)
@@ -300,8 +356,12 @@ static bool gssapi_enabled(const struct ix_sasl_verifiers *v)
 	return v != NULL && v->principal != NULL && v->gssapi_enabled != NULL && v->gssapi_enabled(v->ctx);
 }
 
-void ix_sasl_offered(bool secure, const struct ix_sasl_verifiers *v, struct buf *out)
+void ix_sasl_offered(bool secure, enum ix_sasl_scram_offer scram, const struct ix_sasl_verifiers *v, struct buf *out)
 {
+	if (secure && scram == IX_SASL_SCRAM_PLUS)
+		buf_append_str(out, " SCRAM-SHA-256-PLUS SCRAM-SHA-256 SCRAM-SHA-1-PLUS SCRAM-SHA-1");
+	else if (secure && scram == IX_SASL_SCRAM)
+		buf_append_str(out, " SCRAM-SHA-256 SCRAM-SHA-1");
 	if (secure)
 		buf_append_str(out, " " IX_SASL_MECHS);
 	if (secure && bearer_enabled(v))
@@ -363,6 +423,94 @@ static int bearer_step(struct ix_sasl *s, const char *in, size_t len, struct buf
 		return IX_EAUTH;
 	}
 	return bearer_message(s, in, len, challenge_r, error_r);
+}
+
+/* ---- SCRAM ---- */
+
+static void scram_end(struct ix_sasl *s)
+{
+	if (s->scram != NULL) {
+		scram_server_reset(s->scram);
+		free(s->scram);
+		s->scram = NULL;
+	}
+	s->scram_step = SCRAM_IDLE;
+	buf_reset(&s->scram_names);
+}
+
+/* The name of verifier i among those added ("" for the password). */
+static const char *verifier_name(const struct ix_sasl *s, int i)
+{
+	const char *p = buf_cstr(&s->scram_names), *end = p + s->scram_names.len;
+	for (; i > 0 && p < end; i--)
+		p += strlen(p) + 1;
+	return p < end ? p : "";
+}
+
+/* Feeds one decoded client message (in, len) to the running SCRAM exchange. */
+static int scram_feed(struct ix_sasl *s, const char *in, size_t len, struct buf *challenge_r, struct buf *error_r)
+{
+	struct buf out = BUF_INIT;
+	int ret;
+	if (s->scram_step == SCRAM_WANT_FIRST) {
+		enum scram_hash h = s->scram->hash;
+		bool plus = s->scram->plus;
+		ret = scram_server_first(s->scram, h, plus, s->have_cbind ? &s->cbind : NULL, in, len, error_r);
+		const char *user = ret == 0 ? scram_server_user(s->scram) : NULL;
+		const char *authz = ret == 0 ? scram_server_authzid(s->scram) : NULL;
+		if (ret == 0 && authz[0] != '\0' && strcmp(authz, user) != 0) {
+			buf_append_str(error_r, "authentication failed");
+			ret = IX_EAUTH; /* acting for someone else: not offered */
+		}
+		if (ret == 0) {
+			int found = s->scram_fn(s->scram_ctx, user, s->scram, &s->scram_names);
+			if (found == IX_EBLOCKED || found == IX_EUNAVAIL) {
+				buf_append_str(error_r, found == IX_EBLOCKED ? "temporarily blocked"
+									     : "password check unavailable");
+				ret = found;
+			}
+		}
+		if (ret == 0)
+			ret = scram_server_challenge(s->scram, fake_secret, sizeof(fake_secret),
+						     SCRAM_ITERATIONS_DEFAULT, &out);
+		if (ret == 0)
+			s->scram_step = SCRAM_WANT_FINAL;
+	} else if (s->scram_step == SCRAM_WANT_FINAL) {
+		ret = scram_server_final(s->scram, s->have_cbind ? &s->cbind : NULL, in, len, &out, error_r);
+		if (ret == IX_EAUTH && s->scram_failed != NULL)
+			s->scram_failed(s->scram_ctx, scram_server_user(s->scram));
+		if (ret == 0) {
+			s->scram_step = SCRAM_WANT_EMPTY;
+			free(s->user);
+			s->user = xstrdup(scram_server_user(s->scram));
+			free(s->credential);
+			s->credential = xstrdup(verifier_name(s, scram_server_matched(s->scram)));
+		}
+	} else {
+		/* the client's answer to our server-final message must be empty */
+		ret = len == 0 ? IX_SASL_DONE : IX_EINVAL;
+		if (ret != IX_SASL_DONE)
+			buf_append_str(error_r, "malformed response");
+		else if (s->credential[0] != '\0')
+			log_info("%s: %s signed in with %s and the app password %s", s->service, s->user,
+				 scram_hash_name(s->scram->hash), s->credential);
+		s->active = false;
+		scram_end(s);
+		return ret;
+	}
+	if (ret != 0) {
+		s->active = false;
+		free(s->user);
+		s->user = NULL;
+		scram_end(s);
+		buf_free(&out);
+		if (ret == IX_EAUTH && error_r->len == 0)
+			buf_append_str(error_r, "authentication failed");
+		return ret;
+	}
+	base64_encode(out.data, out.len, challenge_r);
+	buf_free(&out);
+	return IX_SASL_CONTINUE;
 }
 
 /* Translates a Cyrus result into ours, appending the challenge on CONTINUE. */
@@ -439,17 +587,28 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 	s->check_result = 0;
 	s->password_ok = false;
 	s->bearer = s->bearer_refused = false;
+	free(s->credential);
+	s->credential = NULL;
+	scram_end(s);
 	bool bearer = strcasecmp(mech, "OAUTHBEARER") == 0 || strcasecmp(mech, "XOAUTH2") == 0;
 	if (bearer && !bearer_enabled(s->v))
 		bearer = false;                                              /* unknown while no issuer is configured */
 	s->gssapi = strcasecmp(mech, "GSSAPI") == 0 && gssapi_enabled(s->v); /* likewise without a keytab */
-	if (!mech_known(mech) && !bearer && !s->gssapi) {
+	enum scram_hash scram_hash;
+	bool scram_plus = false;
+	bool scram = scram_mechanism(mech, &scram_hash, &scram_plus) == 0;
+	enum ix_sasl_scram_offer offer = session_scram(s);
+	if (!mech_known(mech) && !bearer && !s->gssapi && !scram) {
 		buf_append_str(error_r, "unknown mechanism");
 		return IX_EINVAL;
 	}
 	if (!s->secure && !s->gssapi) { /* GSSAPI sends no secret: allowed without TLS */
 		buf_append_str(error_r, "mechanism not allowed without TLS");
 		return IX_EPERM;
+	}
+	if (scram && (offer == IX_SASL_SCRAM_NONE || (scram_plus && offer != IX_SASL_SCRAM_PLUS))) {
+		buf_append_str(error_r, scram_plus ? "channel binding needs TLS" : "unknown mechanism");
+		return IX_EINVAL;
 	}
 	struct buf in = BUF_INIT;
 	const char *clientin = NULL;
@@ -479,6 +638,18 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 		s->bearer_xoauth2 = strcasecmp(mech, "XOAUTH2") == 0;
 		ret = clientin != NULL ? bearer_message(s, clientin, clientlen, challenge_r, error_r)
 				       : IX_SASL_CONTINUE;
+		buf_free(&in);
+		return ret;
+	}
+	if (scram) {
+		s->scram = xcalloc(1, sizeof(*s->scram));
+		s->scram->hash = scram_hash;
+		s->scram->plus = scram_plus;
+		s->scram_step = SCRAM_WANT_FIRST;
+		s->active = true;
+		if (clientin == NULL) /* client-first: an empty challenge asks for its message */
+			return IX_SASL_CONTINUE;
+		ret = scram_feed(s, clientin, clientlen, challenge_r, error_r);
 		buf_free(&in);
 		return ret;
 	}
@@ -536,6 +707,11 @@ int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf
 		buf_free(&in);
 		return ret;
 	}
+	if (s->scram != NULL) {
+		ret = scram_feed(s, buf_cstr(&in), in.len, challenge_r, error_r);
+		buf_free(&in);
+		return ret;
+	}
 	if (!response_acceptable(s, buf_cstr(&in), in.len)) {
 		s->active = false;
 		buf_free(&in);
@@ -552,4 +728,9 @@ int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf
 const char *ix_sasl_user(const struct ix_sasl *s)
 {
 	return s->user;
+}
+
+const char *ix_sasl_credential(const struct ix_sasl *s)
+{
+	return s->credential;
 }

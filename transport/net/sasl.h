@@ -1,5 +1,6 @@
-/* sasl.h - server-side SASL over Cyrus libsasl2: PLAIN and LOGIN, passwords checked by the caller's function
- * (no sasldb, no saslauthd), base64 protocol steps for SMTP AUTH, IMAP AUTHENTICATE and POP3 AUTH. */
+/* sasl.h - server-side SASL: PLAIN and LOGIN over Cyrus libsasl2, passwords checked by the caller's function
+ * (no sasldb, no saslauthd); SCRAM-SHA-256, SCRAM-SHA-1 and their -PLUS forms in our own code (common/scram.h)
+ * against verifiers the caller looks up; base64 protocol steps for SMTP AUTH, IMAP AUTHENTICATE and POP3 AUTH. */
 #ifndef IX_SASL_H
 #define IX_SASL_H
 
@@ -8,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "common/buf.h"
+#include "common/scram.h"
 
 /* Longest decoded client response (RFC 4954 allows 12288-octet AUTH lines; base64 is 4/3 of this). */
 #define IX_SASL_RESPONSE_MAX 9216
@@ -19,14 +21,27 @@
 #define IX_SASL_USER_MAX 255
 #define IX_SASL_PASS_MAX 1024
 
-/* Mechanisms offered. SCRAM-SHA-* is not offered: Cyrus's SCRAM server needs the salted secret from an
- * auxprop store, and we keep no secrets outside the directory (which verifies passwords by bind). */
+/* The mechanisms Cyrus runs (its PLAIN and LOGIN plugins, with our check function); every other one is ours. */
 #define IX_SASL_MECHS "PLAIN LOGIN"
+
+/* Which SCRAM a connection offers (ix_sasl_offered): none (the caller cannot look verifiers up), SCRAM-SHA-256 and
+ * SCRAM-SHA-1, or those and their -PLUS forms (inside TLS, with channel binding data). Why SCRAM is ours and not
+ * Cyrus's: docs/transport-io.md, "SCRAM". */
+enum ix_sasl_scram_offer {
+	IX_SASL_SCRAM_NONE = 0,
+	IX_SASL_SCRAM,
+	IX_SASL_SCRAM_PLUS,
+};
 
 /* Verifies a password for user (both NUL-terminated; pass may hold passlen bytes with embedded NULs).
  * Returns 0 when correct, IX_EAUTH when wrong or unknown, IX_EUNAVAIL when the directory cannot be asked,
  * IX_EBLOCKED when the attempt is temporarily blocked (too many failed logins; the password was not checked). */
 typedef int ix_sasl_check_fn(void *ctx, const char *user, const char *pass, size_t passlen);
+/* Looks up the SCRAM verifiers of srv's hash for user (a login or an address, as the client sent it) and adds
+ * them to srv (scram_server_add_verifier): the password's first, then the app passwords', appending for each one
+ * added its name to names_r followed by a NUL ("" for the password). Returns 0; IX_ENOTFOUND (no such user, or no
+ * verifier: the exchange goes on and fails at its end, as for a wrong password); IX_EBLOCKED; IX_EUNAVAIL. */
+typedef int ix_sasl_scram_fn(void *ctx, const char *user, struct scram_server *srv, struct buf *names_r);
 
 /* Sign-ins without a password, each offered only where its function says it is set up (NULL: never). The
  * functions are called on the thread of ix_sasl_start/step and may block (a key fetch); they must be thread-safe. */
@@ -70,15 +85,25 @@ int ix_sasl_create(const char *service, const char *host, bool secure, ix_sasl_c
 void ix_sasl_destroy(struct ix_sasl **s);
 /* Changes the security state (after STARTTLS). */
 void ix_sasl_set_secure(struct ix_sasl *s, bool secure);
+/* Called when a SCRAM exchange of user ends with a wrong proof (a failed login, for the caller's throttle). */
+typedef void ix_sasl_failed_fn(void *ctx, const char *user);
+/* Offers SCRAM, its verifiers looked up by fn(ctx, ...) (on the thread that runs the steps); failed (may be NULL)
+ * hears of wrong proofs. */
+void ix_sasl_set_scram(struct ix_sasl *s, ix_sasl_scram_fn *fn, ix_sasl_failed_fn *failed, void *ctx);
+/* The connection's channel binding data once TLS is up (copied), which offers the -PLUS forms; NULL: none. */
+void ix_sasl_set_channel(struct ix_sasl *s, const struct scram_cbind *cb);
 
-/* Space-separated mechanisms to advertise now ("" when none): IX_SASL_MECHS on a secure connection. */
-const char *ix_sasl_mechanisms(const struct ix_sasl *s);
+/* Space-separated mechanisms to advertise now ("" when none): ix_sasl_offered for the session's state. Valid until
+ * the next call on s. */
+const char *ix_sasl_mechanisms(struct ix_sasl *s);
 /* Lets s offer the sign-ins of v (NULL: none; must outlive s): see ix_sasl_offered. */
 void ix_sasl_set_verifiers(struct ix_sasl *s, const struct ix_sasl_verifiers *v);
-/* Appends the mechanisms to advertise on a connection that is secure (TLS or loopback) or not, one space before
- * each: IX_SASL_MECHS and OAUTHBEARER XOAUTH2 (when v has an issuer) on a secure one, GSSAPI (when v has a keytab;
- * through Cyrus's plugin, which finds the keytab through KRB5_KTNAME) on either: it sends no secret. What the capability lists (EHLO, CAPA, CAPABILITY) print before any exchange started. */
-void ix_sasl_offered(bool secure, const struct ix_sasl_verifiers *v, struct buf *out);
+/* Appends the mechanisms to advertise on a connection that is secure (TLS or loopback) or not, strongest first, one
+ * space before each: on a secure one the SCRAM mechanisms of scram, IX_SASL_MECHS and OAUTHBEARER XOAUTH2 (when v
+ * has an issuer); GSSAPI (when v has a keytab; through Cyrus's plugin, which finds the keytab through KRB5_KTNAME)
+ * on either: it sends no secret. What the capability lists (EHLO, CAPA, CAPABILITY) print before any exchange
+ * started. */
+void ix_sasl_offered(bool secure, enum ix_sasl_scram_offer scram, const struct ix_sasl_verifiers *v, struct buf *out);
 
 /* Starts an exchange with mech (case-insensitive) and the optional initial response as sent (base64; "="
  * for an empty one; NULL when the client sent none). On CONTINUE the base64 challenge is appended to
@@ -91,5 +116,8 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf *challenge_r, struct buf *error_r);
 /* The authenticated user after IX_SASL_DONE, else NULL. Valid until the next start or destroy. */
 const char *ix_sasl_user(const struct ix_sasl *s);
+/* After a SCRAM exchange's IX_SASL_DONE: the name of the app password whose verifier matched, "" for the user's
+ * password; NULL after any other mechanism (its check function knows). Valid as ix_sasl_user. */
+const char *ix_sasl_credential(const struct ix_sasl *s);
 
 #endif

@@ -1,6 +1,7 @@
 /* tls.c - OpenSSL 3 server and client contexts, and self-signed ECDSA P-256 certificates.
  * OpenSSL's error queue is translated into error_r here and nowhere else in this module. */
 #include "transport/net/tls.h"
+#include "common/scram.h"
 #include "common/err.h"
 #include "common/util.h"
 
@@ -192,6 +193,28 @@ static bool cert_fingerprint(X509 *cert, char *hex)
 bool tls_peer_fingerprint(SSL *ssl, char *hex)
 {
 	return cert_fingerprint(ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL, hex);
+}
+
+bool tls_channel_bindings(SSL *ssl, struct scram_cbind *cb_r)
+{
+	memset(cb_r, 0, sizeof(*cb_r));
+	static const char label[] = "EXPORTER-Channel-Binding";
+	/* RFC 9266: 32 bytes, no context; defined for TLS 1.3 (TLS 1.2 would need the extended master secret) */
+	if (SSL_version(ssl) == TLS1_3_VERSION &&
+	    SSL_export_keying_material(ssl, cb_r->exporter, 32, label, sizeof(label) - 1, NULL, 0, 0) == 1)
+		cb_r->exporter_len = 32;
+	/* RFC 5929 section 4.1: the certificate's signature hash, SHA-256 for MD5, SHA-1 and none */
+	X509 *cert = SSL_get_certificate(ssl);
+	int md_nid = NID_undef;
+	if (cert != NULL && X509_get_signature_info(cert, &md_nid, NULL, NULL, NULL) != 1)
+		md_nid = NID_undef;
+	const EVP_MD *md = md_nid == NID_undef || md_nid == NID_md5 || md_nid == NID_sha1 ? EVP_sha256()
+											  : EVP_get_digestbynid(md_nid);
+	unsigned len = 0;
+	if (cert != NULL && md != NULL && (size_t)EVP_MD_get_size(md) <= sizeof(cb_r->endpoint) &&
+	    X509_digest(cert, md, cb_r->endpoint, &len) == 1)
+		cb_r->endpoint_len = len;
+	return cb_r->exporter_len > 0 || cb_r->endpoint_len > 0;
 }
 
 /* Appends what fn(bio, arg) prints to out; false when fn fails (returns 0 or less). */

@@ -57,6 +57,12 @@ struct ssl_ctx_st *tls_ctx_ssl(struct tls_ctx *ctx);
  * sent as SNI and, when the context verifies, checked against the certificate. Caller frees with SSL_free. */
 struct ssl_st *tls_ssl_new(struct tls_ctx *ctx, const char *host);
 
+struct scram_cbind;
+/* The channel binding data of a finished handshake, as the server side sees it: "tls-exporter" (RFC 9266, TLS 1.3
+ * only) and "tls-server-end-point" (RFC 5929: the hash of our certificate). Fills what exists (lengths 0 for the
+ * rest); false when neither does. */
+bool tls_channel_bindings(struct ssl_st *ssl, struct scram_cbind *cb_r);
+
 /* Appends OpenSSL's queued error reasons to error_r ("; "-separated) and clears the queue. */
 void tls_append_errors(struct buf *error_r);
 

@@ -206,7 +206,7 @@ static void cmd_capa(struct pop3_session *s, const struct pop3_command *cmd)
 	reply(s, "PIPELINING");
 	if (s->state == POP3_ST_AUTH) {
 		struct buf mechs = BUF_INIT;
-		ix_sasl_offered(s->ls.secure, s->ls.srv->cfg.verifiers, &mechs);
+		ix_sasl_offered(s->ls.secure, login_scram_offer(&s->ls), s->ls.srv->cfg.verifiers, &mechs);
 		if (s->ls.secure)
 			reply(s, "USER");
 		if (mechs.len > 0)

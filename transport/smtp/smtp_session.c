@@ -273,6 +273,15 @@ unsigned smtp_session_messages(const struct smtp_session *s)
 
 /* ---- commands ---- */
 
+/* The SCRAM the session offers: when the backend has verifiers and auth.scram is on, the -PLUS forms too inside
+ * TLS when it is 2. */
+static enum ix_sasl_scram_offer scram_offer(const struct smtp_session *s)
+{
+	if (s->be->scram == NULL || s->cfg->scram == 0)
+		return IX_SASL_SCRAM_NONE;
+	return conn_is_tls(s->conn) && s->cfg->scram >= 2 ? IX_SASL_SCRAM_PLUS : IX_SASL_SCRAM;
+}
+
 static void ehlo_reply(struct smtp_session *s)
 {
 	conn_printf(s->conn, "250-%s\r\n", s->cfg->hostname);
@@ -283,7 +292,8 @@ static void ehlo_reply(struct smtp_session *s)
 		conn_write_str(s->conn, "250-STARTTLS\r\n");
 	if (s->cfg->auth && s->be->check_password != NULL) {
 		struct buf mechs = BUF_INIT;
-		ix_sasl_offered(conn_is_tls(s->conn) || conn_peer_is_loopback(s->conn), s->cfg->verifiers, &mechs);
+		ix_sasl_offered(conn_is_tls(s->conn) || conn_peer_is_loopback(s->conn), scram_offer(s),
+				s->cfg->verifiers, &mechs);
 		if (mechs.len > 0)
 			conn_printf(s->conn, "250-AUTH%s\r\n", buf_cstr(&mechs));
 		buf_free(&mechs);
@@ -687,6 +697,11 @@ static void cmd_auth(struct smtp_session *s, const struct smtp_command *cmd)
 		ix_sasl_set_verifiers(s->sasl, s->cfg->verifiers);
 	}
 	ix_sasl_set_secure(s->sasl, secure);
+	if (scram_offer(s) != IX_SASL_SCRAM_NONE)
+		ix_sasl_set_scram(s->sasl, s->be->scram, s->be->scram_failed, s->ctx);
+	struct scram_cbind cb;
+	if (s->cfg->scram >= 2 && conn_channel_bindings(s->conn, &cb))
+		ix_sasl_set_channel(s->sasl, &cb);
 	if (s->cfg->offload != NULL) {
 		s->auth_step = false;
 		snprintf(s->auth_mech, sizeof(s->auth_mech), "%s", mech);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "common/buf.h"
+#include "common/scram.h"
 #include "common/evloop.h"
 #include "transport/smtp/smtp_parse.h"
 #include "transport/net/sasl.h"
@@ -43,6 +44,7 @@ struct smtp_config {
 	/* An offloaded AUTH step that failed (535) is answered this much later, on the loop's timer (0: at once);
 	 * the session reads nothing meanwhile. */
 	unsigned auth_failure_delay_msecs;
+	unsigned scram;            /* auth.scram: 0 no SCRAM, 1 SCRAM, 2 and its -PLUS forms inside TLS */
 	bool submission;           /* MAIL requires authentication (port 587) */
 	bool implicit_tls;         /* TLS from the first byte (submissions, RFC 8314); needs tls */
 	enum smtp_bare_lf bare_lf; /* DATA bare LF policy */
@@ -119,6 +121,10 @@ struct smtp_backend {
 	/* The session has ended (QUIT, peer gone, timeout, error limit). The owner destroys it, here or later. Never
 	 * called while a delivery is outstanding. */
 	void (*closed)(void *ctx, struct smtp_session *s);
+	/* Adds the SCRAM verifiers of user (see ix_sasl_scram_fn), and hears of a wrong SCRAM proof (see
+	 * ix_sasl_failed_fn); run where check_password runs. NULL: SCRAM is not offered. */
+	int (*scram)(void *ctx, const char *user, struct scram_server *srv, struct buf *names_r);
+	void (*scram_failed)(void *ctx, const char *user);
 };
 
 /* Starts a session on an accepted socket (taken over) and sends the 220 greeting. config is copied (fields left

@@ -32,7 +32,7 @@ struct sess {
 	struct listener *l;
 	char peer[64];
 	bool submission;
-	bool password_checked; /* be_check_password ran in this AUTH exchange (it counts its own failures) */
+	bool password_checked; /* be_check_password or be_scram ran in this AUTH exchange (they count their failures) */
 	struct sess *prev, *next;
 };
 
@@ -97,6 +97,7 @@ static void apply_settings(struct smtpd *sd)
 	c.auth = true;
 	c.verifiers = signin_verifiers(sd->signin);
 	c.auth_failure_delay_msecs = (unsigned)v[SET_AUTH_FAILURE_DELAY_MS];
+	c.scram = (unsigned)v[SET_AUTH_SCRAM];
 	struct throttle_limits tl;
 	throttle_limits_from_settings(&sd->set, &tl);
 	throttle_guard_set(sd->guard, &tl);
@@ -374,6 +375,16 @@ static enum smtp_rcpt_verdict be_rcpt(void *ctx, const struct smtp_session_info 
 	return v;
 }
 
+/* Whether attempts on user from this client are blocked by the throttle now (logged when they are). */
+static bool attempt_blocked(struct sess *ss, const char *user)
+{
+	enum throttle_block b = throttle_guard_check(ss->sd->guard, ss->peer, user, (uint64_t)time(NULL));
+	if (b != THROTTLE_FREE)
+		log_warn("authentication of %s from %s refused: temporarily blocked (too many failed logins of %s)",
+			 user, ss->peer, throttle_block_text(b));
+	return b != THROTTLE_FREE;
+}
+
 static int be_check_password(void *ctx, const char *user, const char *pass, size_t passlen)
 {
 	struct sess *ss = ctx;
@@ -381,14 +392,12 @@ static int be_check_password(void *ctx, const char *user, const char *pass, size
 	ss->password_checked = true;
 	if (strlen(pass) != passlen)
 		return IX_EAUTH;
-	enum throttle_block b = throttle_guard_check(sd->guard, ss->peer, user, (uint64_t)time(NULL));
-	if (b != THROTTLE_FREE) {
-		log_warn("authentication of %s from %s refused: temporarily blocked (too many failed logins of %s)",
-			 user, ss->peer, throttle_block_text(b));
+	if (attempt_blocked(ss, user))
 		return IX_EBLOCKED;
-	}
 	struct buf err = BUF_INIT;
-	int r = dir_authenticate(sd->d.dir, user, pass, &err);
+	char *app = NULL;
+	int r = dir_authenticate_mail(sd->d.dir, user, pass, &app, &err);
+	free(app); /* logged by the directory */
 	if (r == IX_EBLOCKED)
 		log_warn("authentication of %s from %s refused: temporarily blocked (%s)", user, ss->peer,
 			 buf_cstr(&err));
@@ -426,6 +435,32 @@ static bool be_auth_blocked(void *ctx)
 	return b != THROTTLE_FREE;
 }
 
+static int be_scram(void *ctx, const char *user, struct scram_server *srv, struct buf *names_r)
+{
+	struct sess *ss = ctx;
+	struct smtpd *sd = ss->sd;
+	ss->password_checked = true; /* a wrong proof is counted with the account (be_scram_failed), not as a token */
+	if (attempt_blocked(ss, user))
+		return IX_EBLOCKED;
+	struct buf err = BUF_INIT;
+	int r = dir_scram_verifiers(sd->d.dir, user, srv, names_r, &err);
+	if (r == IX_EBLOCKED)
+		log_warn("authentication of %s from %s refused: temporarily blocked (%s)", user, ss->peer,
+			 buf_cstr(&err));
+	else if (r == IX_EUNAVAIL)
+		log_warn("SCRAM verifiers of %s: %s", user, buf_cstr(&err));
+	buf_free(&err);
+	return r;
+}
+
+static void be_scram_failed(void *ctx, const char *user)
+{
+	struct sess *ss = ctx;
+	unsigned n = throttle_guard_fail(ss->sd->guard, ss->peer, user, (uint64_t)time(NULL));
+	log_info("authentication of %s from %s failed: wrong SCRAM proof (%u failures in the window)", user, ss->peer,
+		 n);
+}
+
 static void job_push(struct smtpd *sd, struct job *j);
 
 static void be_deliver(void *ctx, struct smtp_session *s, const struct smtp_session_info *info,
@@ -456,6 +491,8 @@ static void be_offload(void *ctx, struct smtp_session *s)
 static const struct smtp_backend backend = {
 	.rcpt = be_rcpt,
 	.check_password = be_check_password,
+	.scram = be_scram,
+	.scram_failed = be_scram_failed,
 	.deliver = be_deliver,
 	.closed = be_closed,
 };
