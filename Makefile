@@ -159,6 +159,7 @@ DEB_PACKAGES += python3-dkim
 DEB_PACKAGES += libspf2-dev
 DEB_PACKAGES += libopendmarc-dev
 DEB_PACKAGES += publicsuffix
+DEB_PACKAGES += dovecot-imapd
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \

@@ -100,6 +100,7 @@ int cmd_maintenance(const char *data_dir, int argc, char **argv);
 int cmd_restore(const char *data_dir, int argc, char **argv);
 int cmd_store(const char *data_dir, int argc, char **argv);
 int cmd_mailbox(const char *data_dir, int argc, char **argv);
+int cmd_import(const char *data_dir, int argc, char **argv);
 int cmd_queue(const char *data_dir, int argc, char **argv);
 int cmd_track(const char *data_dir, int argc, char **argv);
 int cmd_connector(const char *data_dir, int argc, char **argv);

@@ -2,6 +2,7 @@
  * while mail keeps arriving. Copies over the target's IMAP port (X-IX-IMPORT, transport/imap/imap_import.c), freezes
  * the local copy, copies the rest, then changes the home server. See docs/multi-server.md, "Moving a mailbox". */
 #include "attendant/cli.h"
+#include "attendant/imap_client.h"
 #include "common/err.h"
 #include "directory/ldap_util.h"
 #include "directory/provision.h"
@@ -26,7 +27,6 @@
 #include <unistd.h>
 
 #define MOVE_TIMEOUT_MS 120000
-#define MOVE_LINE_MAX 65536
 #define MOVE_PASSES_MAX 3
 #define MOVE_PASS_SMALL 100 /* a pass that copied fewer messages is the last before the freeze */
 
@@ -38,172 +38,15 @@ static const char move_help[] =
 	"maintenance after the grace period. The administrator password (for SERVER's IMAP service) is taken from\n"
 	"this server's replication settings unless given. A move that stopped half-way finishes when run again.\n";
 
-/* ---- a small blocking IMAP client for X-IX-IMPORT ---- */
-
-struct imc {
-	int fd;
-	SSL *ssl;
-	struct tls_peers *peers;
-	struct buf in;
-	unsigned tag;
-	uint64_t bytes_out;
-};
-
-static int imc_write(struct imc *c, const char *p, size_t len)
+/* Connects to the target's IMAP port. Elsewhere than on this machine the password crosses the network: STARTTLS,
+ * the certificate one the organisation publishes and naming the host as we reached it. */
+static int move_connect(struct imc *c, const struct config *cfg, const char *host, unsigned port, struct buf *error_r)
 {
-	c->bytes_out += len;
-	while (len > 0) {
-		ssize_t n = c->ssl != NULL ? SSL_write(c->ssl, p, (int)(len > (1u << 30) ? (1u << 30) : len))
-					   : send(c->fd, p, len, MSG_NOSIGNAL);
-		if (n <= 0)
-			return IX_EUNAVAIL;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Reads more input; IX_EUNAVAIL on EOF, error or timeout. */
-static int imc_fill(struct imc *c)
-{
-	char tmp[16384];
-	ssize_t n = c->ssl != NULL ? SSL_read(c->ssl, tmp, sizeof(tmp)) : recv(c->fd, tmp, sizeof(tmp), 0);
-	if (n <= 0)
-		return IX_EUNAVAIL;
-	buf_append(&c->in, tmp, (size_t)n);
-	return 0;
-}
-
-/* One response line without CRLF into line; a trailing literal {n} is read into lit (else lit is empty). */
-static int imc_line(struct imc *c, struct buf *line, struct buf *lit)
-{
-	buf_reset(line);
-	buf_reset(lit);
-	for (;;) {
-		char *eol = c->in.len > 0 ? memmem(c->in.data, c->in.len, "\r\n", 2) : NULL;
-		if (eol == NULL) {
-			if (c->in.len > MOVE_LINE_MAX)
-				return IX_EINVAL;
-			int ret = imc_fill(c);
-			if (ret != 0)
-				return ret;
-			continue;
-		}
-		size_t len = (size_t)(eol - c->in.data);
-		buf_append(line, c->in.data, len);
-		buf_consume(&c->in, len + 2);
-		const char *brace = len > 0 && line->data[len - 1] == '}' ? memrchr(line->data, '{', len) : NULL;
-		if (brace == NULL)
-			return 0;
-		size_t n = strtoul(brace + 1, NULL, 10);
-		if (n > MOVE_LINE_MAX)
-			return IX_EINVAL;
-		line->len = (size_t)(brace - line->data);
-		line->data[line->len] = '\0';
-		while (c->in.len < n + 2) {
-			int ret = imc_fill(c);
-			if (ret != 0)
-				return ret;
-		}
-		buf_append(lit, c->in.data, n);
-		buf_consume(&c->in, n + 2); /* the literal and the (empty) rest of the line */
-		return 0;
-	}
-}
-
-/* Appends a LITERAL+ of data to a command being built. */
-static void add_lit(struct buf *cmd, const char *data, size_t len)
-{
-	buf_printf(cmd, "{%zu+}\r\n", len);
-	buf_append(cmd, data, len);
-}
-
-typedef void untagged_fn(void *ctx, const char *line, const struct buf *lit);
-
-/* Sends "tag " + cmd + CRLF, reads up to the tagged answer; untagged lines go to fn. 0 on OK, else IX_EINVAL
- * (NO/BAD: the answer in error_r) or IX_EUNAVAIL (connection lost). */
-static int imc_cmd(struct imc *c, struct buf *cmd, untagged_fn *fn, void *ctx, struct buf *error_r)
-{
-	char tag[16];
-	snprintf(tag, sizeof(tag), "m%u", ++c->tag);
-	struct buf all = BUF_INIT;
-	buf_printf(&all, "%s ", tag);
-	buf_append(&all, cmd->data, cmd->len);
-	buf_append_str(&all, "\r\n");
-	int ret = imc_write(c, all.data, all.len);
-	buf_free(&all);
-	struct buf line = BUF_INIT, lit = BUF_INIT;
-	while (ret == 0) {
-		ret = imc_line(c, &line, &lit);
-		if (ret != 0)
-			break;
-		const char *l = buf_cstr(&line);
-		if (strncmp(l, tag, strlen(tag)) == 0 && l[strlen(tag)] == ' ') {
-			l += strlen(tag) + 1;
-			if (strncmp(l, "OK", 2) != 0) {
-				buf_printf(error_r, "%s", l);
-				ret = IX_EINVAL;
-			}
-			break;
-		}
-		if (strncmp(l, "* ", 2) == 0 && fn != NULL)
-			fn(ctx, l + 2, &lit);
-	}
-	if (ret == IX_EUNAVAIL)
-		buf_printf(error_r, "the connection to the target's IMAP service was lost");
-	buf_free(&line);
-	buf_free(&lit);
-	buf_reset(cmd);
-	return ret;
-}
-
-static int imc_connect(struct imc *c, const struct config *cfg, const char *host, unsigned port, struct buf *error_r)
-{
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
-	char ps[16];
-	snprintf(ps, sizeof(ps), "%u", port);
-	if (getaddrinfo(host, ps, &hints, &res) != 0) {
-		buf_printf(error_r, "cannot resolve %s", host);
-		return IX_EUNAVAIL;
-	}
-	bool loopback = false;
-	for (struct addrinfo *a = res; a != NULL && c->fd < 0; a = a->ai_next) {
-		int fd = socket(a->ai_family, a->ai_socktype, 0);
-		if (fd < 0)
-			continue;
-		struct timeval tv = { MOVE_TIMEOUT_MS / 1000, 0 };
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-			c->fd = fd;
-			tcp_nodelay(fd); /* imc_cmd writes each command whole */
-			loopback = (a->ai_family == AF_INET &&
-				    (ntohl(((struct sockaddr_in *)a->ai_addr)->sin_addr.s_addr) >> 24) == 127) ||
-				   (a->ai_family == AF_INET6 &&
-				    IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr));
-		} else {
-			close(fd);
-		}
-	}
-	freeaddrinfo(res);
-	if (c->fd < 0) {
-		buf_printf(error_r, "cannot connect to the IMAP service of %s port %u", host, port);
-		return IX_EUNAVAIL;
-	}
-	struct buf line = BUF_INIT, lit = BUF_INIT;
-	int ret = imc_line(c, &line, &lit);
-	if (ret == 0 && strncmp(buf_cstr(&line), "* OK", 4) != 0) {
-		buf_printf(error_r, "%s port %u greets with: %s", host, port, buf_cstr(&line));
-		ret = IX_EUNAVAIL;
-	}
-	buf_free(&line);
-	buf_free(&lit);
-	if (ret != 0 || loopback)
+	int ret = imc_connect_tcp(c, host, port, MOVE_TIMEOUT_MS, error_r);
+	if (ret == 0)
+		ret = imc_greeting(c, NULL, error_r);
+	if (ret != 0 || c->loopback)
 		return ret;
-	/* elsewhere the password crosses the network: STARTTLS, the certificate one the organisation publishes and
-	 * naming the host as we reached it */
 	c->peers = tls_peers_create(cfg->data_dir, false);
 	struct tls_ctx *ctx = tls_peers_ctx(c->peers);
 	if (ctx == NULL) {
@@ -216,40 +59,12 @@ static int imc_connect(struct imc *c, const struct config *cfg, const char *host
 	ret = imc_cmd(c, &cmd, NULL, NULL, error_r);
 	buf_free(&cmd);
 	if (ret == 0) {
-		c->ssl = tls_ssl_new(ctx, host);
-		if (SSL_set_fd(c->ssl, c->fd) != 1 || SSL_connect(c->ssl) != 1) {
-			long v = SSL_get_verify_result(c->ssl);
-			if (v != X509_V_OK)
-				buf_printf(error_r,
-					   "the certificate of %s was refused (%s): it is not one the organisation's "
-					   "servers publish, or it does not name %s",
-					   host, X509_verify_cert_error_string(v), host);
-			else
-				buf_printf(error_r, "TLS with %s failed: ", host);
-			tls_append_errors(v != X509_V_OK ? NULL : error_r);
-			ret = IX_EUNAVAIL;
-		}
+		ret = imc_tls(c, ctx, host, error_r);
+		if (ret != 0 && strstr(buf_cstr(error_r), "was refused") != NULL)
+			buf_printf(error_r,
+				   ": it is not one the organisation's servers publish, or it does not name %s", host);
 	}
 	return ret;
-}
-
-static void imc_close(struct imc *c)
-{
-	if (c->fd >= 0) {
-		struct buf cmd = BUF_INIT, err = BUF_INIT;
-		buf_append_str(&cmd, "LOGOUT");
-		imc_cmd(c, &cmd, NULL, NULL, &err);
-		buf_free(&cmd);
-		buf_free(&err);
-	}
-	if (c->ssl != NULL)
-		SSL_free(c->ssl);
-	tls_peers_destroy(&c->peers);
-	if (c->fd >= 0)
-		close(c->fd);
-	buf_free(&c->in);
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
 }
 
 /* ---- what the target holds ---- */
@@ -264,9 +79,11 @@ struct tfolders {
 	size_t n;
 };
 
-static void on_folder(void *ctx, const char *line, const struct buf *lit)
+static void on_folder(void *ctx, const struct imc_resp *r)
 {
 	struct tfolders *f = ctx;
+	const char *line = r->text;
+	const struct buf *lit = r->lit;
 	unsigned uv, next, sub;
 	if (sscanf(line, "X-IX-IMPORT FOLDER %u %u %u", &uv, &next, &sub) != 3 || lit->len == 0)
 		return;
@@ -286,10 +103,10 @@ struct tmsgs {
 	size_t n;
 };
 
-static void on_uid(void *ctx, const char *line, const struct buf *lit)
+static void on_uid(void *ctx, const struct imc_resp *r)
 {
-	(void)lit;
 	struct tmsgs *m = ctx;
+	const char *line = r->text;
 	unsigned uid, flags;
 	int off = 0;
 	if (sscanf(line, "X-IX-IMPORT UID %u %u%n", &uid, &flags, &off) != 2)
@@ -329,7 +146,7 @@ static int folder_cmd(struct imc *c, const struct store_folder_info *f, bool rai
 {
 	struct buf cmd = BUF_INIT;
 	buf_append_str(&cmd, "X-IX-IMPORT FOLDER ");
-	add_lit(&cmd, f->name, strlen(f->name));
+	imc_add_lit(&cmd, f->name, strlen(f->name));
 	buf_printf(&cmd, " %u %u %llu %d", f->uidvalidity, raise ? f->uidnext : 0,
 		   raise ? (unsigned long long)f->highestmodseq : 0ULL, f->subscribed ? 1 : 0);
 	int ret = imc_cmd(c, &cmd, NULL, NULL, error_r);
@@ -345,7 +162,7 @@ static int sync_folder(struct imc *c, struct store *st, const char *guid, const 
 	struct tmsgs have = { 0 };
 	if (ret == 0) {
 		buf_append_str(&cmd, "X-IX-IMPORT UIDS ");
-		add_lit(&cmd, f->name, strlen(f->name));
+		imc_add_lit(&cmd, f->name, strlen(f->name));
 		ret = imc_cmd(c, &cmd, on_uid, &have, error_r);
 	}
 	struct store_msg *msgs = NULL;
@@ -360,7 +177,7 @@ static int sync_folder(struct imc *c, struct store *st, const char *guid, const 
 		if (k < have.n && (i == count || have.v[k].uid < msgs[i].uid)) {
 			/* expunged here since the last pass */
 			buf_printf(&cmd, "X-IX-IMPORT EXPUNGE ");
-			add_lit(&cmd, f->name, strlen(f->name));
+			imc_add_lit(&cmd, f->name, strlen(f->name));
 			buf_printf(&cmd, " %u", have.v[k].uid);
 			ret = imc_cmd(c, &cmd, NULL, NULL, error_r);
 			ms->removed++;
@@ -372,9 +189,9 @@ static int sync_folder(struct imc *c, struct store *st, const char *guid, const 
 		if (k < have.n && have.v[k].uid == m->uid) {
 			if (have.v[k].flags != flags || strcmp(have.v[k].keywords, m->keywords) != 0) {
 				buf_printf(&cmd, "X-IX-IMPORT FLAGS ");
-				add_lit(&cmd, f->name, strlen(f->name));
+				imc_add_lit(&cmd, f->name, strlen(f->name));
 				buf_printf(&cmd, " %u %u ", m->uid, flags);
-				add_lit(&cmd, m->keywords, strlen(m->keywords));
+				imc_add_lit(&cmd, m->keywords, strlen(m->keywords));
 				ret = imc_cmd(c, &cmd, NULL, NULL, error_r);
 				ms->changed++;
 			}
@@ -395,11 +212,11 @@ static int sync_folder(struct imc *c, struct store *st, const char *guid, const 
 		if (ret != 0)
 			break;
 		buf_printf(&cmd, "X-IX-IMPORT APPEND ");
-		add_lit(&cmd, f->name, strlen(f->name));
+		imc_add_lit(&cmd, f->name, strlen(f->name));
 		buf_printf(&cmd, " %u %u %lld ", m->uid, flags, (long long)m->internal_date);
-		add_lit(&cmd, m->keywords, strlen(m->keywords));
+		imc_add_lit(&cmd, m->keywords, strlen(m->keywords));
 		buf_append_char(&cmd, ' ');
-		add_lit(&cmd, body.data, body.len);
+		imc_add_lit(&cmd, body.data, body.len);
 		ret = imc_cmd(c, &cmd, NULL, NULL, error_r);
 		ms->messages++;
 		ms->bytes += body.len;
@@ -434,7 +251,7 @@ static int sync_pass(struct imc *c, struct store *st, const char *guid, bool fin
 		if (found || strcmp(there.v[t].name, "INBOX") == 0)
 			continue;
 		buf_append_str(&cmd, "X-IX-IMPORT DELETE ");
-		add_lit(&cmd, there.v[t].name, strlen(there.v[t].name));
+		imc_add_lit(&cmd, there.v[t].name, strlen(there.v[t].name));
 		ret = imc_cmd(c, &cmd, NULL, NULL, error_r);
 	}
 	for (size_t i = 0; i < count && ret == 0; i++)
@@ -522,13 +339,13 @@ static int move_mailbox(const struct config *cfg, struct prov *prov, struct stor
 	if (ret == 0)
 		ret = target_directory(cfg, mv, password, &ld, error_r);
 	if (ret == 0)
-		ret = imc_connect(&c, cfg, mv->target_host, mv->target_imap_port, error_r);
+		ret = move_connect(&c, cfg, mv->target_host, mv->target_imap_port, error_r);
 	struct buf cmd = BUF_INIT;
 	if (ret == 0) {
 		buf_append_str(&cmd, "X-IX-IMPORT LOGIN ");
-		add_lit(&cmd, login, strlen(login));
+		imc_add_lit(&cmd, login, strlen(login));
 		buf_append_char(&cmd, ' ');
-		add_lit(&cmd, password, strlen(password));
+		imc_add_lit(&cmd, password, strlen(password));
 		ret = imc_cmd(&c, &cmd, NULL, NULL, error_r);
 	}
 	if (ret == 0) {

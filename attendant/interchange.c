@@ -29,6 +29,7 @@ static const struct cli_command commands[] = {
 	{ "dl", cmd_dl, "distribution lists: add, member add|del, show" },
 	{ "folder", cmd_folder, "public folders: add" },
 	{ "app", cmd_app, "application accounts that search the address book: add, list, del, passwd" },
+	{ "import", cmd_import, "moving in: mailboxes from another server (imap LOGIN --from imaps://HOST ...)" },
 	{ "mailbox", cmd_mailbox, "a user's mailbox: show (folders, counts, quota), recover deleted items" },
 	{ "store", cmd_store, "the information store: check [--repair]" },
 	{ "logs", cmd_logs, "a service's log: the last lines, or --follow" },

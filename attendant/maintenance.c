@@ -8,9 +8,12 @@
 #include "common/settings.h"
 #include "store/store.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 void maintenance_init(struct maintenance *m)
 {
@@ -103,6 +106,20 @@ static void find_guid(void *ctx, const struct dir_recipient *r)
 	}
 }
 
+bool maintenance_import_running(const struct config *cfg, const char *guid)
+{
+	char rel[64];
+	snprintf(rel, sizeof(rel), MAINT_IMPORT_LOCK, guid);
+	char *path = config_path(cfg, rel);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return false;
+	bool held = flock(fd, LOCK_SH | LOCK_NB) != 0;
+	close(fd);
+	return held;
+}
+
 static void quota_warnings(struct maintenance *m, const struct config *cfg, struct dir *dir, const struct settings *set,
 			   time_t now)
 {
@@ -130,6 +147,8 @@ static void quota_warnings(struct maintenance *m, const struct config *cfg, stru
 				break;
 		if (i < m->warned_count && now - m->warned_at[i] < MAINT_QUOTA_REPEAT_S)
 			continue;
+		if (maintenance_import_running(cfg, guid))
+			continue; /* the import's own messages: warned once it ends */
 		struct guid_lookup g = { guid, NULL, NULL, 0 };
 		dir_foreach_recipient(dir, find_guid, &g);
 		if (g.addr == NULL)

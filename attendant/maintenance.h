@@ -4,6 +4,7 @@
 #ifndef IX_MAINTENANCE_H
 #define IX_MAINTENANCE_H
 
+#include <stdbool.h>
 #include <time.h>
 #include "common/buf.h"
 #include "common/config.h"
@@ -40,6 +41,12 @@ void maintenance_free(struct maintenance *m);
 void maintenance_tick(struct maintenance *m, const struct config *cfg, struct dir *dir, time_t now);
 /* Forces every task now (interchange maintenance run, and tests). */
 void maintenance_run_all(struct maintenance *m, const struct config *cfg, struct dir *dir, time_t now);
+
+/* An import into a mailbox (interchange import) holds an exclusive lock (flock) on this file of the data folder, named
+ * by the mailbox GUID, while it runs: the quota warning waits until it ends (an import that dies lets go). */
+#define MAINT_IMPORT_LOCK "import/%s.running"
+/* Whether an import into the mailbox guid is running now. */
+bool maintenance_import_running(const struct config *cfg, const char *guid);
 
 /* Writes the quota warning message for one user into out (pure; for tests). */
 void maintenance_quota_message(const char *domain, const char *to_name, const char *to_addr, unsigned long long used,

@@ -1,0 +1,1522 @@
+/* cmd_import.c - interchange import imap LOGIN --from imaps://HOST[:PORT] ...: copies a user's mailbox from
+ * another organisation's IMAP server into this server's store, again and again until the move-in is done. */
+#include "attendant/cli.h"
+#include "attendant/imap_client.h"
+#include "attendant/maintenance.h"
+#include "common/base64.h"
+#include "common/err.h"
+#include "common/util.h"
+#include "directory/provision.h"
+#include "store/store.h"
+#include "transport/imap/imap_parse.h"
+#include "transport/imap/mutf7.h"
+#include "transport/net/tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IMPORT_TIMEOUT_MS 300000
+#define IMPORT_LITERAL_MAX (256u * 1024 * 1024) /* the largest message a server may hand us */
+#define IMPORT_BATCH_MSGS 200                   /* messages fetched by one UID FETCH */
+#define IMPORT_BATCH_BYTES (16u * 1024 * 1024)  /* ... or about this many bytes */
+#define IMPORT_SAVE_SECS 5.0                    /* the state is written at least this often */
+#define IMPORT_PROGRESS_SECS 2.0                /* a progress line for a long folder */
+#define IMPORT_ERRORS_SHOWN 20                  /* per-message errors printed per folder */
+
+static const char import_help[] =
+	"usage: interchange import imap LOGIN --from imaps://HOST[:PORT] --user REMOTE-USER\n"
+	"                 (--password PW | --password-file FILE | --oauth2-token-file FILE) [--admin REMOTE-ADMIN]\n"
+	"                 [--folder-map REMOTE=LOCAL]... [--exclude PATTERN]... [--since YYYY-MM-DD]\n"
+	"                 [--ca-file FILE]\n\n"
+	"Copies the mailbox of REMOTE-USER on another IMAP server into the mailbox of LOGIN here: every folder\n"
+	"with its hierarchy, messages byte for byte with their dates, flags and keywords, subscriptions; folders\n"
+	"the server marks \\Sent, \\Drafts, \\Trash, \\Junk or \\Archive (or named so: \"Sent Items\", \"Deleted\n"
+	"Items\"...) go to ours. Run it again at any time: it copies what is new, applies flag changes and removes\n"
+	"what was deleted there (its state is kept in the data folder, import/LOGIN.state).\n"
+	"imap://HOST uses STARTTLS; the certificate must verify (--ca-file for a private CA).\n"
+	"--admin: sign in as REMOTE-ADMIN for REMOTE-USER (SASL PLAIN with an authorization identity, else\n"
+	"Dovecot's 'user*admin'), with the administrator's password. --exclude: a shell pattern on remote\n"
+	"folder names ('/' between levels); --since: only messages received since that day.\n";
+
+/* ---- what the last runs copied (the state file) ---- */
+
+struct imsg {
+	uint32_t ruid, luid;
+	unsigned flags;
+	uint64_t size;
+	char *msgid;
+	char *keywords;
+	bool seen; /* listed by the server in this run */
+};
+
+struct ifolder {
+	char *remote; /* the remote name, UTF-8, '/' between levels */
+	char *local;
+	uint32_t uidvalidity;
+	struct imsg *m;
+	size_t n;
+	bool listed; /* the server lists it in this run */
+};
+
+struct istate {
+	struct ifolder *f;
+	size_t n;
+	char *path;
+};
+
+static void esc(struct buf *out, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '%' || *s == '\t' || *s == '\n' || *s == '\r')
+			buf_printf(out, "%%%02X", (unsigned char)*s);
+		else
+			buf_append_char(out, *s);
+	}
+}
+
+static char *unesc(const char *s)
+{
+	struct buf out = BUF_INIT;
+	for (; *s != '\0'; s++) {
+		unsigned v;
+		if (*s == '%' && sscanf(s + 1, "%2x", &v) == 1) {
+			buf_append_char(&out, (char)v);
+			s += 2;
+		} else {
+			buf_append_char(&out, *s);
+		}
+	}
+	return buf_steal(&out);
+}
+
+static struct ifolder *state_folder_add(struct istate *st, const char *remote, const char *local, uint32_t uv)
+{
+	st->f = xrealloc(st->f, (st->n + 1) * sizeof(*st->f));
+	struct ifolder *f = &st->f[st->n++];
+	memset(f, 0, sizeof(*f));
+	f->remote = xstrdup(remote);
+	f->local = xstrdup(local);
+	f->uidvalidity = uv;
+	return f;
+}
+
+static struct imsg *folder_msg_add(struct ifolder *f)
+{
+	if ((f->n & (f->n - 1)) == 0 || f->n == 0)
+		f->m = xrealloc(f->m, (f->n < 8 ? 8 : f->n * 2) * sizeof(*f->m));
+	struct imsg *m = &f->m[f->n++];
+	memset(m, 0, sizeof(*m));
+	return m;
+}
+
+static void imsg_free(struct imsg *m)
+{
+	free(m->msgid);
+	free(m->keywords);
+}
+
+static void ifolder_free(struct ifolder *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		imsg_free(&f->m[i]);
+	free(f->m);
+	free(f->remote);
+	free(f->local);
+}
+
+static void state_free(struct istate *st)
+{
+	for (size_t i = 0; i < st->n; i++)
+		ifolder_free(&st->f[i]);
+	free(st->f);
+	free(st->path);
+	memset(st, 0, sizeof(*st));
+}
+
+static struct ifolder *state_find(struct istate *st, const char *remote)
+{
+	for (size_t i = 0; i < st->n; i++)
+		if (strcmp(st->f[i].remote, remote) == 0)
+			return &st->f[i];
+	return NULL;
+}
+
+/* Splits line at tabs into at most max fields (in place). */
+static size_t split_tabs(char *line, char **fields, size_t max)
+{
+	size_t n = 0;
+	while (n < max) {
+		fields[n++] = line;
+		char *t = strchr(line, '\t');
+		if (t == NULL)
+			break;
+		*t = '\0';
+		line = t + 1;
+	}
+	return n;
+}
+
+static int state_load(struct istate *st, struct buf *error_r)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int ret = read_file(st->path, 1u << 30, &data, &len);
+	if (ret == IX_ENOTFOUND || (ret != 0 && errno == ENOENT))
+		return 0;
+	if (ret != 0) {
+		buf_printf(error_r, "cannot read %s", st->path);
+		return ret;
+	}
+	struct ifolder *cur = NULL;
+	for (char *line = data, *next; line != NULL && *line != '\0'; line = next) {
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		char *f[8];
+		size_t n = split_tabs(line, f, 8);
+		if (strcmp(f[0], "F") == 0 && n == 4) {
+			char *r = unesc(f[1]), *l = unesc(f[3]);
+			cur = state_folder_add(st, r, l, (uint32_t)strtoul(f[2], NULL, 10));
+			free(r);
+			free(l);
+		} else if (strcmp(f[0], "M") == 0 && n == 7 && cur != NULL) {
+			struct imsg *m = folder_msg_add(cur);
+			m->ruid = (uint32_t)strtoul(f[1], NULL, 10);
+			m->luid = (uint32_t)strtoul(f[2], NULL, 10);
+			m->flags = (unsigned)strtoul(f[3], NULL, 10);
+			m->size = strtoull(f[4], NULL, 10);
+			m->msgid = unesc(f[5]);
+			m->keywords = unesc(f[6]);
+		}
+	}
+	free(data);
+	return 0;
+}
+
+static int state_save(const struct istate *st, struct buf *error_r)
+{
+	struct buf out = BUF_INIT;
+	buf_append_str(&out,
+		       "# interchange import imap: what was copied (remote UID, local UID, flags, size, Message-ID)\n");
+	for (size_t i = 0; i < st->n; i++) {
+		const struct ifolder *f = &st->f[i];
+		buf_append_str(&out, "F\t");
+		esc(&out, f->remote);
+		buf_printf(&out, "\t%u\t", f->uidvalidity);
+		esc(&out, f->local);
+		buf_append_char(&out, '\n');
+		for (size_t k = 0; k < f->n; k++) {
+			const struct imsg *m = &f->m[k];
+			buf_printf(&out, "M\t%u\t%u\t%u\t%llu\t", m->ruid, m->luid, m->flags,
+				   (unsigned long long)m->size);
+			esc(&out, m->msgid);
+			buf_append_char(&out, '\t');
+			esc(&out, m->keywords);
+			buf_append_char(&out, '\n');
+		}
+	}
+	int ret = write_file_atomic(st->path, out.data, out.len, 0600);
+	if (ret != 0)
+		buf_printf(error_r, "cannot write %s", st->path);
+	buf_free(&out);
+	return ret;
+}
+
+/* ---- parsing the server's responses ---- */
+
+/* Parses one untagged response (raw, after "* ") with the command parser: "x " + raw reads as a command whose
+ * name is the response's first word. NULL when it does not parse. */
+static const struct imap_command *resp_parse(struct imap_parser *p, const struct imc_resp *r)
+{
+	struct buf b = BUF_INIT;
+	buf_append_str(&b, "x ");
+	buf_append(&b, r->raw, r->raw_len);
+	const struct imap_command *cmd = NULL;
+	size_t used;
+	struct buf err = BUF_INIT;
+	imap_parser_reset(p);
+	if (imap_parse_whole(p, b.data, b.len, &cmd, &used, &err) != 0)
+		cmd = NULL;
+	buf_free(&b);
+	buf_free(&err);
+	return cmd;
+}
+
+/* Flags of a FLAGS list into STORE_FLAG_* and space-separated keywords. */
+static void flags_from_list(const struct imap_arg *list, unsigned *flags_r, struct buf *keywords)
+{
+	static const struct {
+		const char *name;
+		unsigned flag;
+	} sys[] = { { "\\SEEN", STORE_FLAG_SEEN },
+		    { "\\ANSWERED", STORE_FLAG_ANSWERED },
+		    { "\\FLAGGED", STORE_FLAG_FLAGGED },
+		    { "\\DELETED", STORE_FLAG_DELETED },
+		    { "\\DRAFT", STORE_FLAG_DRAFT } };
+	*flags_r = 0;
+	buf_reset(keywords);
+	for (size_t i = 0; i < list->list_count; i++) {
+		const struct imap_arg *a = &list->list[i];
+		if (a->type != IMAP_ARG_ATOM)
+			continue;
+		if (a->str[0] == '\\') {
+			for (size_t k = 0; k < sizeof(sys) / sizeof(sys[0]); k++)
+				if (strcasecmp(a->str, sys[k].name) == 0)
+					*flags_r |= sys[k].flag;
+			continue;
+		}
+		if (!imap_keyword_valid(a->str, a->len))
+			continue;
+		if (keywords->len > 0)
+			buf_append_char(keywords, ' ');
+		buf_append(keywords, a->str, a->len);
+	}
+}
+
+/* The Message-ID of a header block ("" when none), unfolded and trimmed. */
+static char *message_id(const char *h, size_t len)
+{
+	struct buf out = BUF_INIT;
+	const char *p = h, *end = h + len;
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t l = eol != NULL ? (size_t)(eol - p) : (size_t)(end - p);
+		if (out.len > 0 || (l > 11 && strncasecmp(p, "Message-ID:", 11) == 0)) {
+			if (out.len > 0 && p[0] != ' ' && p[0] != '\t')
+				break;
+			for (size_t i = out.len == 0 ? 11 : 0; i < l; i++)
+				if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+					buf_append_char(&out, p[i]);
+			if (out.len == 0)
+				buf_append_char(&out, ' '); /* an empty first line: the value is on the next */
+		}
+		p = eol != NULL ? eol + 1 : end;
+	}
+	char *s = buf_steal(&out);
+	if (s[0] == ' ')
+		memmove(s, s + 1, strlen(s));
+	return s;
+}
+
+/* ---- the remote side ---- */
+
+struct rfolder {
+	char *name;  /* UTF-8, '/' between levels */
+	char *local; /* where it goes here */
+	enum store_special_use use;
+	bool noselect, subscribed;
+	uint32_t uidvalidity;
+};
+
+struct remote {
+	struct imc c;
+	struct imap_parser *parser;
+	char sep;
+	struct rfolder *f;
+	size_t n;
+	struct buf caps;
+};
+
+static bool has_cap(const struct remote *r, const char *cap)
+{
+	const char *s = buf_cstr(&r->caps);
+	size_t l = strlen(cap);
+	for (const char *p = s; (p = strcasestr(p, cap)) != NULL; p += l)
+		if ((p == s || p[-1] == ' ') && (p[l] == '\0' || p[l] == ' ' || p[l] == ']'))
+			return true;
+	return false;
+}
+
+static void on_capability(void *ctx, const struct imc_resp *r)
+{
+	struct remote *rm = ctx;
+	if (strncasecmp(r->text, "CAPABILITY ", 11) == 0) {
+		buf_reset(&rm->caps);
+		buf_append_str(&rm->caps, r->text + 11);
+	}
+}
+
+/* A remote name (modified UTF-7 with the server's separator) in UTF-8 with '/'; NULL when it does not decode or
+ * holds a '/' that is not a separator. */
+static char *remote_name(const struct imap_arg *a, char sep)
+{
+	const char *s;
+	size_t len;
+	if (!imap_arg_get_astring(a, &s, &len))
+		return NULL;
+	struct buf u = BUF_INIT;
+	if (mutf7_to_utf8(s, len, &u, NULL) != 0) {
+		buf_reset(&u);
+		buf_append(&u, s, len); /* some servers send UTF-8 as it is */
+	}
+	for (size_t i = 0; i < u.len; i++) {
+		if (sep != '/' && u.data[i] == '/') {
+			buf_free(&u);
+			return NULL;
+		}
+		if (u.data[i] == sep)
+			u.data[i] = '/';
+	}
+	return buf_steal(&u);
+}
+
+static void on_list(void *ctx, const struct imc_resp *r)
+{
+	struct remote *rm = ctx;
+	bool lsub = strncasecmp(r->text, "LSUB ", 5) == 0;
+	if (!lsub && strncasecmp(r->text, "LIST ", 5) != 0)
+		return;
+	const struct imap_command *cmd = resp_parse(rm->parser, r);
+	if (cmd == NULL || cmd->arg_count < 3 || cmd->args[0].type != IMAP_ARG_LIST)
+		return;
+	if (cmd->args[1].type == IMAP_ARG_QUOTED && cmd->args[1].len == 1)
+		rm->sep = cmd->args[1].str[0];
+	char *name = remote_name(&cmd->args[2], rm->sep);
+	if (name == NULL)
+		return;
+	struct rfolder *f = NULL;
+	for (size_t i = 0; i < rm->n && f == NULL; i++)
+		if (strcmp(rm->f[i].name, name) == 0)
+			f = &rm->f[i];
+	if (f == NULL && lsub) {
+		free(name);
+		return; /* a subscription to a folder that does not exist */
+	}
+	if (f == NULL) {
+		rm->f = xrealloc(rm->f, (rm->n + 1) * sizeof(*rm->f));
+		f = &rm->f[rm->n++];
+		memset(f, 0, sizeof(*f));
+		f->name = name;
+	} else {
+		free(name);
+	}
+	static const struct {
+		const char *attr;
+		enum store_special_use use;
+	} uses[] = { { "\\Sent", STORE_USE_SENT },
+		     { "\\Drafts", STORE_USE_DRAFTS },
+		     { "\\Trash", STORE_USE_TRASH },
+		     { "\\Junk", STORE_USE_JUNK },
+		     { "\\Archive", STORE_USE_ARCHIVE } };
+	const struct imap_arg *attrs = &cmd->args[0];
+	for (size_t i = 0; i < attrs->list_count; i++) {
+		const char *a = attrs->list[i].str;
+		if (attrs->list[i].type != IMAP_ARG_ATOM)
+			continue;
+		if (lsub) {
+			if (strcasecmp(a, "\\Noselect") != 0)
+				f->subscribed = true;
+			continue;
+		}
+		if (strcasecmp(a, "\\Noselect") == 0 || strcasecmp(a, "\\NonExistent") == 0)
+			f->noselect = true;
+		if (strcasecmp(a, "\\Subscribed") == 0)
+			f->subscribed = true;
+		for (size_t k = 0; k < sizeof(uses) / sizeof(uses[0]); k++)
+			if (strcasecmp(a, uses[k].attr) == 0)
+				f->use = uses[k].use;
+	}
+	if (lsub)
+		f->subscribed = true;
+}
+
+/* Folder names other servers give their special folders, for servers that do not say (RFC 6154). */
+static enum store_special_use use_by_name(const char *name)
+{
+	static const struct {
+		const char *name;
+		enum store_special_use use;
+	} names[] = {
+		{ "Sent", STORE_USE_SENT },           { "Sent Items", STORE_USE_SENT },
+		{ "Sent Messages", STORE_USE_SENT },  { "Sent Mail", STORE_USE_SENT },
+		{ "Drafts", STORE_USE_DRAFTS },       { "Trash", STORE_USE_TRASH },
+		{ "Deleted Items", STORE_USE_TRASH }, { "Deleted Messages", STORE_USE_TRASH },
+		{ "Junk", STORE_USE_JUNK },           { "Junk E-mail", STORE_USE_JUNK },
+		{ "Junk Email", STORE_USE_JUNK },     { "Spam", STORE_USE_JUNK },
+		{ "Archive", STORE_USE_ARCHIVE },     { "Archives", STORE_USE_ARCHIVE },
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(name, names[i].name) == 0)
+			return names[i].use;
+	return STORE_USE_NONE;
+}
+
+/* ---- options and the run ---- */
+
+struct import_opts {
+	const char *login, *from, *user, *password, *admin, *token, *ca_file;
+	const char **maps;
+	size_t nmaps;
+	const char **excludes;
+	size_t nexcludes;
+	int64_t since; /* 0: everything */
+};
+
+struct run {
+	const struct import_opts *o;
+	struct remote rm;
+	struct store *st;
+	char *guid;
+	unsigned long long quota_bytes, quota_messages;
+	struct istate state;
+	double t0, last_save;
+	/* totals */
+	size_t copied, changed, removed, failed, quota_refused, folders;
+	uint64_t bytes;
+	/* the folder being copied */
+	struct ifolder *cur;
+	size_t cur_done, cur_todo, cur_errors;
+	size_t changed_before, removed_before; /* the totals when the folder began */
+	uint64_t cur_bytes, cur_bytes_todo;
+	double cur_t0, cur_last_print;
+	/* fetched metadata of the current folder */
+	struct rmeta {
+		uint32_t uid;
+		unsigned flags;
+		char *keywords;
+		int64_t date;
+		uint64_t size;
+		char *msgid;
+	} * meta;
+	size_t nmeta;
+	struct buf kw;
+};
+
+static double now_secs(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void human_bytes(struct buf *out, uint64_t n)
+{
+	if (n < 10 * 1024)
+		buf_printf(out, "%llu bytes", (unsigned long long)n);
+	else if (n < 1024ull * 1024)
+		buf_printf(out, "%.1f KB", (double)n / 1024);
+	else
+		buf_printf(out, "%.1f MB", (double)n / (1024 * 1024));
+}
+
+/* The line per folder: done/total messages and bytes, the rate, the time left. */
+static void print_progress(struct run *r, bool done)
+{
+	double secs = now_secs() - r->cur_t0;
+	struct buf line = BUF_INIT;
+	size_t changed = r->changed - r->changed_before, removed = r->removed - r->removed_before;
+	buf_printf(&line, "  %s -> %s: ", r->cur->remote, r->cur->local);
+	if (r->cur_todo == 0) {
+		buf_printf(&line, "nothing new (%zu message%s)", r->cur->n, r->cur->n == 1 ? "" : "s");
+	} else {
+		buf_printf(&line, "%zu of %zu new message%s, ", r->cur_done, r->cur_todo, r->cur_todo == 1 ? "" : "s");
+		human_bytes(&line, r->cur_bytes);
+		buf_append_str(&line, " of ");
+		human_bytes(&line, r->cur_bytes_todo);
+	}
+	if (done && changed > 0)
+		buf_printf(&line, ", %zu flag change%s", changed, changed == 1 ? "" : "s");
+	if (done && removed > 0)
+		buf_printf(&line, ", %zu removed (deleted there)", removed);
+	if (secs > 0 && r->cur_done > 0) {
+		double rate = (double)r->cur_bytes / secs;
+		buf_printf(&line, ", %.0f messages/s, %.2f MB/s", (double)r->cur_done / secs, rate / (1024 * 1024));
+		if (!done && rate > 0)
+			buf_printf(&line, ", about %.0f s left", (double)(r->cur_bytes_todo - r->cur_bytes) / rate);
+	}
+	if (done && r->cur_todo > 0)
+		buf_printf(&line, " (%.2f s)", secs);
+	puts(buf_cstr(&line));
+	fflush(stdout);
+	buf_free(&line);
+	r->cur_last_print = now_secs();
+}
+
+static void msg_error(struct run *r, uint32_t uid, const char *why)
+{
+	r->failed++;
+	if (r->cur_errors++ < IMPORT_ERRORS_SHOWN)
+		printf("  error: %s, message UID %u: %s (skipped; a later run tries again)\n", r->cur->remote, uid,
+		       why);
+	else if (r->cur_errors == IMPORT_ERRORS_SHOWN + 1)
+		printf("  error: %s: more messages failed (counted in the summary)\n", r->cur->remote);
+}
+
+static void save_now(struct run *r)
+{
+	struct buf err = BUF_INIT;
+	if (state_save(&r->state, &err) != 0)
+		printf("  warning: %s\n", buf_cstr(&err));
+	buf_free(&err);
+	r->last_save = now_secs();
+}
+
+static const struct rmeta *meta_find(const struct run *r, uint32_t uid)
+{
+	size_t lo = 0, hi = r->nmeta;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (r->meta[mid].uid == uid)
+			return &r->meta[mid];
+		if (r->meta[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* * N FETCH (UID u FLAGS (...) INTERNALDATE "..." RFC822.SIZE n BODY[HEADER.FIELDS (MESSAGE-ID)] {..}) */
+static void on_meta(void *ctx, const struct imc_resp *resp)
+{
+	struct run *r = ctx;
+	const struct imap_command *cmd = resp_parse(r->rm.parser, resp);
+	if (cmd == NULL || cmd->arg_count < 2 || !imap_arg_atom_equals(&cmd->args[0], "FETCH") ||
+	    cmd->args[1].type != IMAP_ARG_LIST)
+		return;
+	struct rmeta m = { 0 };
+	const struct imap_arg *l = &cmd->args[1];
+	for (size_t i = 0; i + 1 < l->list_count; i += 2) {
+		const struct imap_arg *k = &l->list[i], *v = &l->list[i + 1];
+		uint64_t n;
+		const char *s;
+		size_t len;
+		if (imap_arg_atom_equals(k, "UID") && imap_arg_get_number(v, UINT32_MAX, &n))
+			m.uid = (uint32_t)n;
+		else if (imap_arg_atom_equals(k, "RFC822.SIZE") && imap_arg_get_number(v, UINT64_MAX, &n))
+			m.size = n;
+		else if (imap_arg_atom_equals(k, "FLAGS") && v->type == IMAP_ARG_LIST) {
+			flags_from_list(v, &m.flags, &r->kw);
+			m.keywords = xstrdup(buf_cstr(&r->kw));
+		} else if (imap_arg_atom_equals(k, "INTERNALDATE")) {
+			int tz;
+			imap_datetime_parse(v, &m.date, &tz);
+		} else if (k->type == IMAP_ARG_ATOM && strncasecmp(k->str, "BODY[HEADER", 11) == 0 &&
+			   imap_arg_get_nstring(v, &s, &len)) {
+			m.msgid = message_id(s, len);
+		}
+	}
+	if (m.uid == 0 || (r->nmeta > 0 && r->meta[r->nmeta - 1].uid >= m.uid)) {
+		free(m.keywords);
+		free(m.msgid);
+		return;
+	}
+	if (m.keywords == NULL)
+		m.keywords = xstrdup("");
+	if (m.msgid == NULL)
+		m.msgid = xstrdup("");
+	if ((r->nmeta & (r->nmeta - 1)) == 0)
+		r->meta = xrealloc(r->meta, (r->nmeta < 8 ? 8 : r->nmeta * 2) * sizeof(*r->meta));
+	r->meta[r->nmeta++] = m;
+}
+
+static void meta_free(struct run *r)
+{
+	for (size_t i = 0; i < r->nmeta; i++) {
+		free(r->meta[i].keywords);
+		free(r->meta[i].msgid);
+	}
+	free(r->meta);
+	r->meta = NULL;
+	r->nmeta = 0;
+}
+
+/* The quota in words, for a refusal. */
+static void quota_words(struct run *r, struct buf *out)
+{
+	struct store_quota_use use = { 0 };
+	struct buf err = BUF_INIT;
+	buf_append_str(out, "the mailbox is full: ");
+	if (store_quota_get(r->st, r->guid, &use, &err) == 0) {
+		human_bytes(out, use.bytes);
+		buf_printf(out, " in %llu messages used", (unsigned long long)use.messages);
+	}
+	if (r->quota_bytes > 0) {
+		buf_append_str(out, " of a quota of ");
+		human_bytes(out, r->quota_bytes);
+	}
+	if (r->quota_messages > 0)
+		buf_printf(out, "%s%llu messages", r->quota_bytes > 0 ? " and " : " of a quota of ", r->quota_messages);
+	buf_free(&err);
+}
+
+/* * N FETCH (UID u BODY[] {n}...): one message body, stored at once. */
+static void on_body(void *ctx, const struct imc_resp *resp)
+{
+	struct run *r = ctx;
+	const struct imap_command *cmd = resp_parse(r->rm.parser, resp);
+	if (cmd == NULL || cmd->arg_count < 2 || !imap_arg_atom_equals(&cmd->args[0], "FETCH") ||
+	    cmd->args[1].type != IMAP_ARG_LIST)
+		return;
+	const struct imap_arg *l = &cmd->args[1];
+	uint32_t uid = 0;
+	const char *body = NULL;
+	size_t len = 0;
+	for (size_t i = 0; i + 1 < l->list_count; i += 2) {
+		uint64_t n;
+		if (imap_arg_atom_equals(&l->list[i], "UID") && imap_arg_get_number(&l->list[i + 1], UINT32_MAX, &n))
+			uid = (uint32_t)n;
+		else if (imap_arg_atom_equals(&l->list[i], "BODY[]"))
+			imap_arg_get_nstring(&l->list[i + 1], &body, &len);
+	}
+	const struct rmeta *m = meta_find(r, uid);
+	if (m == NULL)
+		return;
+	r->cur_done++;
+	if (body == NULL) {
+		msg_error(r, uid, "the server sent no body for it");
+		return;
+	}
+	struct store_target t = { .guid = r->guid,
+				  .folder = r->cur->local,
+				  .quota_bytes = r->quota_bytes,
+				  .quota_messages = r->quota_messages };
+	struct store_append req = { .data = body,
+				    .len = len,
+				    .internal_date = m->date,
+				    .flags = m->flags,
+				    .keywords = m->keywords[0] != '\0' ? m->keywords : NULL,
+				    .targets = &t,
+				    .ntargets = 1 };
+	struct buf err = BUF_INIT;
+	int ret = store_append(r->st, &req, &err);
+	if (ret == 0) {
+		struct imsg *im = folder_msg_add(r->cur);
+		im->ruid = uid;
+		im->luid = t.uid;
+		im->flags = m->flags;
+		im->size = m->size;
+		im->msgid = xstrdup(m->msgid);
+		im->keywords = xstrdup(m->keywords);
+		im->seen = true;
+		r->copied++;
+		r->bytes += len;
+		r->cur_bytes += len;
+	} else if (t.result == IX_ELIMIT && !req.refused) {
+		r->quota_refused++;
+		buf_reset(&err);
+		quota_words(r, &err);
+		msg_error(r, uid, buf_cstr(&err));
+	} else {
+		msg_error(r, uid, buf_cstr(&err));
+	}
+	buf_free(&err);
+	double now = now_secs();
+	if (now - r->last_save > IMPORT_SAVE_SECS)
+		save_now(r);
+	if (now - r->cur_last_print > IMPORT_PROGRESS_SECS && r->cur_done < r->cur_todo)
+		print_progress(r, false);
+}
+
+static int imap_select(struct run *r, const char *name, uint32_t *uv_r, struct buf *error_r);
+
+/* Copies the messages in todo (UIDs) with as few UID FETCH commands as their sizes allow. */
+static int fetch_bodies(struct run *r, const uint32_t *todo, size_t n, struct buf *error_r)
+{
+	struct buf cmd = BUF_INIT;
+	int ret = 0;
+	for (size_t i = 0; i < n && ret == 0;) {
+		buf_append_str(&cmd, "UID FETCH ");
+		uint64_t bytes = 0;
+		size_t k = 0;
+		for (; i < n && k < IMPORT_BATCH_MSGS && (k == 0 || bytes < IMPORT_BATCH_BYTES); i++, k++) {
+			buf_printf(&cmd, "%s%u", k > 0 ? "," : "", todo[i]);
+			const struct rmeta *m = meta_find(r, todo[i]);
+			bytes += m != NULL ? m->size : 0;
+		}
+		buf_append_str(&cmd, " (UID BODY.PEEK[])");
+		ret = imc_cmd(&r->rm.c, &cmd, on_body, r, error_r);
+	}
+	buf_free(&cmd);
+	return ret;
+}
+
+static int cmp_imsg_ruid(const void *a, const void *b)
+{
+	const struct imsg *x = a, *y = b;
+	return x->ruid < y->ruid ? -1 : x->ruid > y->ruid;
+}
+
+/* Makes the local copy of one selectable remote folder equal to it. */
+static int import_folder(struct run *r, struct rfolder *rf, struct buf *error_r)
+{
+	uint32_t uv = 0;
+	int ret = imap_select(r, rf->name, &uv, error_r);
+	if (ret != 0)
+		return ret;
+	struct ifolder *f = state_find(&r->state, rf->name);
+	if (f == NULL)
+		f = state_folder_add(&r->state, rf->name, rf->local, uv);
+	f->listed = true;
+	r->cur = f;
+	r->cur_todo = r->cur_done = r->cur_errors = 0;
+	r->cur_bytes = r->cur_bytes_todo = 0;
+	r->changed_before = r->changed;
+	r->removed_before = r->removed;
+	struct buf err = BUF_INIT;
+	if (strcmp(f->local, rf->local) != 0) {
+		/* a --folder-map changed since the last run: the copy moves along */
+		if (store_folder_rename(r->st, r->guid, f->local, rf->local, &err) != 0)
+			printf("  warning: %s stays in %s: %s\n", rf->name, f->local, buf_cstr(&err));
+		else {
+			free(f->local);
+			f->local = xstrdup(rf->local);
+		}
+		buf_reset(&err);
+	}
+	if (store_folder_create(r->st, r->guid, f->local, &err) != 0 && err.len > 0 &&
+	    strstr(err.data, "exists") == NULL)
+		printf("  warning: %s: %s\n", f->local, buf_cstr(&err));
+	buf_reset(&err);
+	struct buf cmd = BUF_INIT;
+	buf_append_str(&cmd,
+		       "UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])");
+	meta_free(r);
+	ret = imc_cmd(&r->rm.c, &cmd, on_meta, r, error_r);
+	buf_free(&cmd);
+	if (ret != 0)
+		return ret;
+	for (size_t i = 0; i < f->n; i++)
+		f->m[i].seen = false;
+	if (f->uidvalidity != uv) {
+		/* the server numbered the folder anew: what was copied is recognised by Message-ID and size */
+		for (size_t i = 0; i < f->n; i++) {
+			f->m[i].ruid = 0;
+			for (size_t k = 0; k < r->nmeta && f->m[i].msgid[0] != '\0'; k++) {
+				if (strcmp(r->meta[k].msgid, f->m[i].msgid) == 0 && r->meta[k].size == f->m[i].size) {
+					bool taken = false;
+					for (size_t j = 0; j < i && !taken; j++)
+						taken = f->m[j].ruid == r->meta[k].uid;
+					if (!taken) {
+						f->m[i].ruid = r->meta[k].uid;
+						break;
+					}
+				}
+			}
+		}
+		f->uidvalidity = uv;
+		qsort(f->m, f->n, sizeof(*f->m), cmp_imsg_ruid);
+	}
+	/* known messages: flag changes; gone ones: removed here */
+	uint32_t *gone = NULL;
+	size_t ngone = 0;
+	for (size_t i = 0; i < f->n; i++) {
+		struct imsg *m = &f->m[i];
+		const struct rmeta *rm = m->ruid != 0 ? meta_find(r, m->ruid) : NULL;
+		if (rm == NULL) {
+			gone = xrealloc(gone, (ngone + 1) * sizeof(*gone));
+			gone[ngone++] = m->luid;
+			m->luid = 0;
+			continue;
+		}
+		m->seen = true;
+		if (rm->flags == m->flags && strcmp(rm->keywords, m->keywords) == 0)
+			continue;
+		uint32_t luid = m->luid;
+		struct store_flag_update upd = { .uids = &luid,
+						 .nuids = 1,
+						 .mode = STORE_FLAGS_REPLACE,
+						 .flags = rm->flags,
+						 .keywords = rm->keywords };
+		if (store_flags(r->st, r->guid, f->local, &upd, &err) == 0) {
+			m->flags = rm->flags;
+			free(m->keywords);
+			m->keywords = xstrdup(rm->keywords);
+			r->changed++;
+		} else {
+			msg_error(r, m->ruid, buf_cstr(&err));
+			buf_reset(&err);
+		}
+		free(upd.failed_r);
+	}
+	if (ngone > 0) {
+		if (store_expunge(r->st, r->guid, f->local, gone, ngone, NULL, NULL, &err) == 0)
+			r->removed += ngone;
+		else
+			printf("  warning: %s: messages deleted there stay here: %s\n", f->local, buf_cstr(&err));
+		buf_reset(&err);
+		size_t w = 0;
+		for (size_t i = 0; i < f->n; i++) {
+			if (f->m[i].luid != 0)
+				f->m[w++] = f->m[i];
+			else
+				imsg_free(&f->m[i]);
+		}
+		f->n = w;
+	}
+	free(gone);
+	/* new messages */
+	uint32_t *todo = NULL;
+	size_t ntodo = 0;
+	for (size_t k = 0, i = 0; k < r->nmeta; k++) {
+		while (i < f->n && f->m[i].ruid < r->meta[k].uid)
+			i++;
+		if (i < f->n && f->m[i].ruid == r->meta[k].uid)
+			continue;
+		if (r->o->since != 0 && r->meta[k].date < r->o->since)
+			continue;
+		todo = xrealloc(todo, (ntodo + 1) * sizeof(*todo));
+		todo[ntodo++] = r->meta[k].uid;
+		r->cur_bytes_todo += r->meta[k].size;
+	}
+	r->cur_todo = ntodo;
+	r->cur_t0 = r->cur_last_print = now_secs();
+	ret = fetch_bodies(r, todo, ntodo, error_r);
+	free(todo);
+	qsort(f->m, f->n, sizeof(*f->m), cmp_imsg_ruid);
+	if (ret == 0) {
+		print_progress(r, true);
+		r->folders++;
+	}
+	save_now(r);
+	buf_free(&err);
+	return ret;
+}
+
+struct select_ctx {
+	uint32_t uv;
+};
+
+static void on_select(void *ctx, const struct imc_resp *resp)
+{
+	struct select_ctx *s = ctx;
+	const char *p = strstr(resp->text, "[UIDVALIDITY ");
+	if (p != NULL)
+		s->uv = (uint32_t)strtoul(p + 13, NULL, 10);
+}
+
+/* The remote name in the server's own form (its separator, modified UTF-7). */
+static void add_remote_name(struct buf *cmd, const struct remote *rm, const char *name)
+{
+	struct buf m = BUF_INIT;
+	if (mutf7_from_utf8(name, strlen(name), &m, NULL) != 0) {
+		buf_reset(&m);
+		buf_append_str(&m, name);
+	}
+	for (size_t i = 0; i < m.len; i++)
+		if (m.data[i] == '/')
+			m.data[i] = rm->sep;
+	imc_add_string(cmd, m.data, m.len);
+	buf_free(&m);
+}
+
+static int imap_select(struct run *r, const char *name, uint32_t *uv_r, struct buf *error_r)
+{
+	struct buf cmd = BUF_INIT;
+	buf_append_str(&cmd, "EXAMINE ");
+	add_remote_name(&cmd, &r->rm, name);
+	struct select_ctx s = { 0 };
+	int ret = imc_cmd(&r->rm.c, &cmd, on_select, &s, error_r);
+	buf_free(&cmd);
+	if (ret == IX_EINVAL)
+		buf_printf(error_r, " (EXAMINE %s)", name);
+	*uv_r = s.uv;
+	return ret;
+}
+
+static void on_status(void *ctx, const struct imc_resp *resp)
+{
+	struct select_ctx *s = ctx;
+	const char *p = strcasestr(resp->text, "UIDVALIDITY ");
+	if (p != NULL && strncasecmp(resp->text, "STATUS ", 7) == 0)
+		s->uv = (uint32_t)strtoul(p + 12, NULL, 10);
+}
+
+/* ---- signing in ---- */
+
+static int sasl(struct run *r, const char *mech, const char *resp, size_t len, struct buf *error_r)
+{
+	struct buf b64 = BUF_INIT, cmd = BUF_INIT;
+	base64_encode(resp, len, &b64);
+	buf_printf(&cmd, "AUTHENTICATE %s", mech);
+	if (has_cap(&r->rm, "SASL-IR"))
+		buf_printf(&cmd, " %s", b64.len > 0 ? buf_cstr(&b64) : "=");
+	int ret = imc_cmd_cont(&r->rm.c, &cmd, has_cap(&r->rm, "SASL-IR") ? "" : buf_cstr(&b64), on_capability, &r->rm,
+			       error_r);
+	memset(b64.data, 0, b64.len);
+	buf_free(&b64);
+	buf_free(&cmd);
+	return ret;
+}
+
+static int sign_in(struct run *r, const char *secret, struct buf *error_r)
+{
+	const struct import_opts *o = r->o;
+	struct buf b = BUF_INIT, cmd = BUF_INIT;
+	int ret;
+	if (o->token != NULL) {
+		bool xo = has_cap(&r->rm, "AUTH=XOAUTH2");
+		if (xo)
+			buf_printf(&b, "user=%s\001auth=Bearer %s\001\001", o->user, secret);
+		else
+			buf_printf(&b, "n,a=%s,\001auth=Bearer %s\001\001", o->user, secret);
+		ret = sasl(r, xo ? "XOAUTH2" : "OAUTHBEARER", b.data, b.len, error_r);
+		if (ret == 0)
+			printf("Signed in as %s with a bearer token (%s)\n", o->user, xo ? "XOAUTH2" : "OAUTHBEARER");
+	} else if (o->admin != NULL) {
+		/* SASL PLAIN with an authorization identity (RFC 4616), as Cyrus, Dovecot and Exchange take it */
+		buf_append_str(&b, o->user);
+		buf_append_char(&b, '\0');
+		buf_append_str(&b, o->admin);
+		buf_append_char(&b, '\0');
+		buf_append_str(&b, secret);
+		ret = has_cap(&r->rm, "AUTH=PLAIN") ? sasl(r, "PLAIN", b.data, b.len, error_r) : IX_EINVAL;
+		if (ret == 0) {
+			printf("Signed in as %s for %s (SASL PLAIN with an authorization identity)\n", o->admin,
+			       o->user);
+		} else if (ret == IX_EINVAL) {
+			/* Dovecot's master users: LOGIN user*admin */
+			struct buf first = BUF_INIT, star = BUF_INIT;
+			buf_append(&first, error_r->data, error_r->len);
+			buf_reset(error_r);
+			buf_printf(&star, "%s*%s", o->user, o->admin);
+			buf_append_str(&cmd, "LOGIN ");
+			imc_add_string(&cmd, star.data, star.len);
+			buf_append_char(&cmd, ' ');
+			imc_add_string(&cmd, secret, strlen(secret));
+			ret = imc_cmd(&r->rm.c, &cmd, on_capability, &r->rm, error_r);
+			if (ret == 0)
+				printf("Signed in as %s (a master user's login)\n", star.data);
+			else if (first.len > 0)
+				buf_printf(error_r, " (and SASL PLAIN with %s for %s: %s)", o->admin, o->user,
+					   first.data);
+			buf_free(&first);
+			buf_free(&star);
+		}
+	} else {
+		buf_append_str(&cmd, "LOGIN ");
+		imc_add_string(&cmd, o->user, strlen(o->user));
+		buf_append_char(&cmd, ' ');
+		imc_add_string(&cmd, secret, strlen(secret));
+		ret = imc_cmd(&r->rm.c, &cmd, on_capability, &r->rm, error_r);
+		if (ret == 0)
+			printf("Signed in as %s\n", o->user);
+	}
+	if (b.data != NULL)
+		memset(b.data, 0, b.len);
+	if (cmd.data != NULL)
+		memset(cmd.data, 0, cmd.cap);
+	buf_free(&b);
+	buf_free(&cmd);
+	if (ret == IX_EINVAL)
+		buf_printf(error_r, " (the server refused the sign-in)");
+	return ret;
+}
+
+/* imaps://HOST[:PORT] or imap://HOST[:PORT] (STARTTLS). */
+static int parse_from(const char *from, char **host_r, unsigned *port_r, bool *implicit_r)
+{
+	const char *rest;
+	if (strncasecmp(from, "imaps://", 8) == 0) {
+		rest = from + 8;
+		*implicit_r = true;
+		*port_r = 993;
+	} else if (strncasecmp(from, "imap://", 7) == 0) {
+		rest = from + 7;
+		*implicit_r = false;
+		*port_r = 143;
+	} else {
+		return IX_EINVAL;
+	}
+	size_t hl = strcspn(rest, "/");
+	char *hp = xstrndup(rest, hl);
+	char *colon = hp[0] == '[' ? strstr(hp, "]:") : strrchr(hp, ':');
+	if (colon != NULL) {
+		if (hp[0] == '[')
+			colon++;
+		unsigned long long p;
+		if (parse_uint(colon + 1, 65535, &p) != 0 || p == 0) {
+			free(hp);
+			return IX_EINVAL;
+		}
+		*port_r = (unsigned)p;
+		*colon = '\0';
+	}
+	if (hp[0] == '[') {
+		memmove(hp, hp + 1, strlen(hp));
+		hp[strcspn(hp, "]")] = '\0';
+	}
+	*host_r = hp;
+	return hp[0] != '\0' ? 0 : IX_EINVAL;
+}
+
+static int remote_open(struct run *r, const char *secret, struct buf *error_r)
+{
+	char *host = NULL;
+	unsigned port = 0;
+	bool implicit = false;
+	if (parse_from(r->o->from, &host, &port, &implicit) != 0) {
+		free(host);
+		buf_printf(error_r, "--from wants imaps://HOST[:PORT] or imap://HOST[:PORT], not %s", r->o->from);
+		return IX_EINVAL;
+	}
+	struct tls_ctx *ctx = NULL;
+	int ret = tls_client_ctx_create(true, r->o->ca_file, &ctx, error_r);
+	r->rm.c.literal_max = IMPORT_LITERAL_MAX;
+	if (ret == 0)
+		ret = imc_connect_tcp(&r->rm.c, host, port, IMPORT_TIMEOUT_MS, error_r);
+	if (ret == 0 && implicit)
+		ret = imc_tls(&r->rm.c, ctx, host, error_r);
+	if (ret == 0)
+		ret = imc_greeting(&r->rm.c, NULL, error_r);
+	struct buf cmd = BUF_INIT;
+	if (ret == 0 && !implicit) {
+		buf_append_str(&cmd, "STARTTLS");
+		ret = imc_cmd(&r->rm.c, &cmd, NULL, NULL, error_r);
+		if (ret == IX_EINVAL)
+			buf_printf(error_r, " (STARTTLS refused: the password would cross the network in clear)");
+		if (ret == 0)
+			ret = imc_tls(&r->rm.c, ctx, host, error_r);
+	}
+	if (ret == 0) {
+		buf_append_str(&cmd, "CAPABILITY");
+		ret = imc_cmd(&r->rm.c, &cmd, on_capability, &r->rm, error_r);
+	}
+	if (ret == 0)
+		ret = sign_in(r, secret, error_r);
+	if (ret == 0 && !has_cap(&r->rm, "IMAP4rev1")) {
+		buf_append_str(&cmd, "CAPABILITY");
+		ret = imc_cmd(&r->rm.c, &cmd, on_capability, &r->rm, error_r);
+	}
+	if (ret == 0) {
+		r->rm.sep = '/';
+		buf_append_str(&cmd, has_cap(&r->rm, "SPECIAL-USE") && has_cap(&r->rm, "LIST-EXTENDED")
+					     ? "LIST \"\" \"*\" RETURN (SPECIAL-USE SUBSCRIBED)"
+					     : "LIST \"\" \"*\"");
+		ret = imc_cmd(&r->rm.c, &cmd, on_list, &r->rm, error_r);
+	}
+	if (ret == 0) {
+		buf_append_str(&cmd, "LSUB \"\" \"*\"");
+		ret = imc_cmd(&r->rm.c, &cmd, on_list, &r->rm, error_r);
+	}
+	buf_free(&cmd);
+	tls_ctx_destroy(&ctx);
+	if (ret != 0 && strstr(buf_cstr(error_r), r->o->from) == NULL)
+		buf_printf(error_r, " (%s)", r->o->from);
+	free(host);
+	return ret;
+}
+
+/* ---- where remote folders go ---- */
+
+static bool excluded(const struct import_opts *o, const char *name)
+{
+	for (size_t i = 0; i < o->nexcludes; i++) {
+		if (fnmatch(o->excludes[i], name, 0) == 0)
+			return true;
+		/* a pattern that names a folder excludes what is under it */
+		size_t l = strlen(name);
+		for (size_t k = 1; k < l; k++) {
+			if (name[k] != '/')
+				continue;
+			char *parent = xstrndup(name, k);
+			bool m = fnmatch(o->excludes[i], parent, 0) == 0;
+			free(parent);
+			if (m)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* prefix "A/B" of name "A/B" or "A/B/C": the rest ("" or "/C"), else NULL. */
+static const char *under(const char *name, const char *prefix)
+{
+	size_t l = strlen(prefix);
+	if (strncmp(name, prefix, l) != 0 || (name[l] != '\0' && name[l] != '/'))
+		return NULL;
+	return name + l;
+}
+
+static int map_folders(struct run *r, struct buf *error_r)
+{
+	struct store_folder_info *list = NULL;
+	size_t count = 0;
+	int ret = store_mailbox_ensure(r->st, r->guid, error_r);
+	if (ret == 0)
+		ret = store_folder_list(r->st, r->guid, NULL, &list, &count, error_r);
+	if (ret != 0)
+		return ret;
+	/* a role goes by the attribute where the server gives any, else by the usual names */
+	bool by_attr[STORE_USE_ARCHIVE + 1] = { false };
+	for (size_t i = 0; i < r->rm.n; i++)
+		by_attr[r->rm.f[i].use] = true;
+	for (size_t i = 0; i < r->rm.n; i++) {
+		struct rfolder *f = &r->rm.f[i];
+		if (f->use == STORE_USE_NONE && strchr(f->name, '/') == NULL) {
+			enum store_special_use u = use_by_name(f->name);
+			if (!by_attr[u])
+				f->use = u;
+		}
+	}
+	for (size_t i = 0; i < r->rm.n; i++) {
+		struct rfolder *f = &r->rm.f[i];
+		struct buf local = BUF_INIT;
+		for (size_t k = 0; k < r->o->nmaps && local.len == 0; k++) {
+			const char *eq = strchr(r->o->maps[k], '=');
+			char *from = xstrndup(r->o->maps[k], (size_t)(eq - r->o->maps[k]));
+			const char *rest = under(f->name, from);
+			if (rest != NULL)
+				buf_printf(&local, "%s%s", eq + 1, rest);
+			free(from);
+		}
+		/* a special folder and what is under it go to ours */
+		for (size_t k = 0; k < r->rm.n && local.len == 0; k++) {
+			const struct rfolder *p = &r->rm.f[k];
+			const char *rest = p->use != STORE_USE_NONE ? under(f->name, p->name) : NULL;
+			for (size_t j = 0; rest != NULL && j < count && local.len == 0; j++)
+				if (list[j].special_use == p->use)
+					buf_printf(&local, "%s%s", list[j].name, rest);
+		}
+		if (local.len == 0)
+			buf_append_str(&local, f->name);
+		struct buf norm = BUF_INIT;
+		if (store_folder_name_norm(local.data, &norm, NULL) == 0)
+			f->local = buf_steal(&norm);
+		else
+			f->local = buf_steal(&local);
+		buf_free(&norm);
+		buf_free(&local);
+	}
+	store_folder_list_free(&list, count);
+	return 0;
+}
+
+/* The folders under f (renamed to "to" there and here) follow it in the state, as they did on both servers. */
+static void rename_under(struct istate *st, const struct ifolder *f, const struct rfolder *to)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		struct ifolder *c = &st->f[i];
+		const char *rrest = c != f ? under(c->remote, f->remote) : NULL;
+		const char *lrest = rrest != NULL && *rrest != '\0' ? under(c->local, f->local) : NULL;
+		if (lrest == NULL || *lrest == '\0')
+			continue;
+		char *remote = xasprintf("%s%s", to->name, rrest), *local = xasprintf("%s%s", to->local, lrest);
+		free(c->remote);
+		free(c->local);
+		c->remote = remote;
+		c->local = local;
+	}
+}
+
+/* Folders copied before that the server no longer lists: renamed (the same UIDVALIDITY under a new name, moved
+ * along here) or deleted (what was copied from them is removed here, and the folder when nothing else is in it). */
+static void vanished_folders(struct run *r)
+{
+	struct buf err = BUF_INIT, cmd = BUF_INIT;
+	for (size_t i = 0; i < r->state.n; i++) {
+		struct ifolder *f = &r->state.f[i];
+		bool listed = false;
+		for (size_t k = 0; k < r->rm.n && !listed; k++)
+			listed = strcmp(r->rm.f[k].name, f->remote) == 0 && !r->rm.f[k].noselect;
+		if (listed)
+			continue;
+		/* a new remote folder with its UIDVALIDITY: renamed there */
+		struct rfolder *to = NULL;
+		for (size_t k = 0; k < r->rm.n && to == NULL; k++) {
+			struct rfolder *rf = &r->rm.f[k];
+			if (rf->noselect || state_find(&r->state, rf->name) != NULL || excluded(r->o, rf->name))
+				continue;
+			if (rf->uidvalidity == 0) {
+				struct select_ctx s = { 0 };
+				buf_append_str(&cmd, "STATUS ");
+				add_remote_name(&cmd, &r->rm, rf->name);
+				buf_append_str(&cmd, " (UIDVALIDITY)");
+				if (imc_cmd(&r->rm.c, &cmd, on_status, &s, &err) == 0)
+					rf->uidvalidity = s.uv;
+				buf_reset(&err);
+			}
+			if (rf->uidvalidity == f->uidvalidity)
+				to = rf;
+		}
+		if (to != NULL && store_folder_rename(r->st, r->guid, f->local, to->local, &err) == 0) {
+			printf("  %s was renamed %s there: %s renamed %s here\n", f->remote, to->name, f->local,
+			       to->local);
+			rename_under(&r->state, f, to);
+			free(f->remote);
+			free(f->local);
+			f->remote = xstrdup(to->name);
+			f->local = xstrdup(to->local);
+			continue;
+		}
+		buf_reset(&err);
+		uint32_t *uids = xmalloc((f->n + 1) * sizeof(*uids));
+		for (size_t k = 0; k < f->n; k++)
+			uids[k] = f->m[k].luid;
+		if (f->n > 0 && store_expunge(r->st, r->guid, f->local, uids, f->n, NULL, NULL, &err) == 0)
+			r->removed += f->n;
+		buf_reset(&err);
+		free(uids);
+		struct store_folder_info info = { 0 };
+		bool empty = store_folder_status(r->st, r->guid, f->local, NULL, &info, &err) == 0 &&
+			     info.messages == 0 && info.special_use == STORE_USE_NONE;
+		store_folder_info_free(&info);
+		buf_reset(&err);
+		if (empty && store_folder_delete(r->st, r->guid, f->local, &err) == 0)
+			printf("  %s was deleted there: %s deleted here\n", f->remote, f->local);
+		else
+			printf("  %s was deleted there: what was copied from it is removed from %s\n", f->remote,
+			       f->local);
+		buf_reset(&err);
+		ifolder_free(f);
+		r->state.f[i--] = r->state.f[--r->state.n];
+	}
+	buf_free(&err);
+	buf_free(&cmd);
+}
+
+static int import_run(struct run *r, const char *secret, struct buf *error_r)
+{
+	int ret = remote_open(r, secret, error_r);
+	if (ret == 0)
+		ret = map_folders(r, error_r);
+	if (ret != 0)
+		return ret;
+	vanished_folders(r);
+	struct buf err = BUF_INIT;
+	for (size_t i = 0; i < r->rm.n && ret == 0; i++) {
+		struct rfolder *f = &r->rm.f[i];
+		if (excluded(r->o, f->name)) {
+			printf("  %s: excluded\n", f->name);
+			continue;
+		}
+		if (f->noselect) {
+			if (store_folder_create(r->st, r->guid, f->local, &err) != 0 &&
+			    strstr(err.data, "exists") == NULL)
+				printf("  warning: %s: %s\n", f->local, buf_cstr(&err));
+			buf_reset(&err);
+		} else {
+			ret = import_folder(r, f, error_r);
+			if (ret == IX_EINVAL) {
+				/* this folder only (the server refused to open it): the others go on */
+				printf("  error: %s: %s (skipped)\n", f->name, buf_cstr(error_r));
+				buf_reset(error_r);
+				r->failed++;
+				ret = 0;
+			}
+		}
+		if (ret == 0 && f->subscribed && store_folder_subscribe(r->st, r->guid, f->local, 1, &err) != 0) {
+			printf("  warning: %s stays unsubscribed: %s\n", f->local, buf_cstr(&err));
+			buf_reset(&err);
+		}
+	}
+	buf_free(&err);
+	return ret;
+}
+
+static char *read_secret(const char *path, struct buf *error_r)
+{
+	char *data = NULL;
+	size_t len = 0;
+	if (read_file(path, 64 * 1024, &data, &len) != 0) {
+		buf_printf(error_r, "cannot read %s", path);
+		return NULL;
+	}
+	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		data[--len] = '\0';
+	return data;
+}
+
+static int import_imap(const char *data_dir, int argc, char **argv)
+{
+	enum { OPT_FROM = 1, OPT_USER, OPT_PW, OPT_PWFILE, OPT_TOKEN, OPT_ADMIN, OPT_MAP, OPT_EXCL, OPT_SINCE, OPT_CA };
+	static const struct option opts[] = {
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "user", required_argument, NULL, OPT_USER },
+		{ "password", required_argument, NULL, OPT_PW },
+		{ "password-file", required_argument, NULL, OPT_PWFILE },
+		{ "oauth2-token-file", required_argument, NULL, OPT_TOKEN },
+		{ "admin", required_argument, NULL, OPT_ADMIN },
+		{ "folder-map", required_argument, NULL, OPT_MAP },
+		{ "exclude", required_argument, NULL, OPT_EXCL },
+		{ "since", required_argument, NULL, OPT_SINCE },
+		{ "ca-file", required_argument, NULL, OPT_CA },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct import_opts o = { 0 };
+	const char *pwfile = NULL;
+	int secrets = 0, usage = 0;
+	optind = 2;
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_FROM: o.from = optarg; break;
+		case OPT_USER: o.user = optarg; break;
+		case OPT_PW: o.password = optarg, secrets++; break;
+		case OPT_PWFILE: pwfile = optarg, secrets++; break;
+		case OPT_TOKEN: o.token = optarg, secrets++; break;
+		case OPT_ADMIN: o.admin = optarg; break;
+		case OPT_CA: o.ca_file = optarg; break;
+		case OPT_MAP:
+			if (strchr(optarg, '=') == NULL || optarg[0] == '=') {
+				fprintf(stderr, "interchange: import imap: --folder-map wants REMOTE=LOCAL, not %s\n",
+					optarg);
+				usage = 1;
+			}
+			o.maps = xrealloc(o.maps, (o.nmaps + 1) * sizeof(*o.maps));
+			o.maps[o.nmaps++] = optarg;
+			break;
+		case OPT_EXCL:
+			o.excludes = xrealloc(o.excludes, (o.nexcludes + 1) * sizeof(*o.excludes));
+			o.excludes[o.nexcludes++] = optarg;
+			break;
+		case OPT_SINCE: {
+			struct tm tm = { 0 };
+			const char *end = strptime(optarg, "%Y-%m-%d", &tm);
+			if (end == NULL || *end != '\0') {
+				fprintf(stderr, "interchange: import imap: --since wants YYYY-MM-DD, not %s\n", optarg);
+				usage = 1;
+			}
+			o.since = (int64_t)timegm(&tm);
+			break;
+		}
+		default: usage = 1;
+		}
+	}
+	if (!usage && (optind + 1 != argc || o.from == NULL || o.user == NULL || secrets != 1)) {
+		fprintf(stderr, "interchange: import imap needs LOGIN, --from, --user and one of --password, "
+				"--password-file, --oauth2-token-file\n");
+		usage = 1;
+	}
+	if (usage) {
+		fprintf(stderr, "\n%s", import_help);
+		free(o.maps);
+		free(o.excludes);
+		return CLI_EXIT_USAGE;
+	}
+	o.login = argv[optind];
+	struct config cfg;
+	if (cli_load_config(data_dir, &cfg) < 0) {
+		free(o.maps);
+		free(o.excludes);
+		return CLI_EXIT_FAIL;
+	}
+	struct buf err = BUF_INIT;
+	struct run r = { .o = &o };
+	r.rm.c.fd = -1;
+	r.rm.parser = imap_parser_create(&(struct imap_parser_settings){ .max_literal = IMPORT_LITERAL_MAX,
+									 .max_literals = IMPORT_LITERAL_MAX });
+	char *secret = NULL;
+	if (o.password != NULL)
+		secret = xstrdup(o.password);
+	else
+		secret = read_secret(pwfile != NULL ? pwfile : o.token, &err);
+	struct prov *prov = NULL;
+	int ret = secret != NULL ? prov_open(&cfg, &prov, &err) : IX_EINVAL;
+	if (ret == 0)
+		ret = prov_user_mailbox(prov, o.login, &r.guid, &r.quota_bytes, &r.quota_messages, &err);
+	prov_close(&prov);
+	if (ret == 0) {
+		char *dir = config_path(&cfg, "import");
+		if (mkdir_p(dir, 0755) != 0) {
+			buf_printf(&err, "cannot create %s", dir);
+			ret = IX_EIO;
+		}
+		r.state.path = xasprintf("%s/%s.state", dir, o.login);
+		free(dir);
+	}
+	/* while this runs the quota warning waits, and no other import into the mailbox starts */
+	char *lock_path = NULL;
+	int lock = -1;
+	if (ret == 0) {
+		char rel[64];
+		snprintf(rel, sizeof(rel), MAINT_IMPORT_LOCK, r.guid);
+		lock_path = config_path(&cfg, rel);
+		lock = open(lock_path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644); /* the attendant reads it */
+		if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) != 0) {
+			buf_printf(&err,
+				   lock < 0 ? "cannot create %s" : "another import into the mailbox of %s is running",
+				   lock < 0 ? lock_path : o.login);
+			ret = IX_EAGAIN;
+		}
+	}
+	if (ret == 0)
+		ret = state_load(&r.state, &err);
+	if (ret == 0)
+		ret = cli_open_store(&cfg, &r.st) == 0 ? 0 : IX_EIO;
+	r.t0 = r.last_save = now_secs();
+	if (ret == 0) {
+		printf("Importing %s from %s into the mailbox of %s\n", o.user, o.from, o.login);
+		fflush(stdout);
+		ret = import_run(&r, secret, &err);
+	}
+	if (r.st != NULL) {
+		save_now(&r);
+		double secs = now_secs() - r.t0;
+		struct buf sum = BUF_INIT;
+		human_bytes(&sum, r.bytes);
+		printf("%s %s: %zu folder%s, %zu message%s copied (%s) in %.1f s (%.0f messages/s, %.2f MB/s), %zu flag "
+		       "change%s, %zu removed, %zu failed\n",
+		       ret == 0 ? "Imported" : "Stopped importing", o.login, r.folders, r.folders == 1 ? "" : "s",
+		       r.copied, r.copied == 1 ? "" : "s", buf_cstr(&sum), secs, secs > 0 ? (double)r.copied / secs : 0,
+		       secs > 0 ? (double)r.bytes / secs / (1024 * 1024) : 0, r.changed, r.changed == 1 ? "" : "s",
+		       r.removed, r.failed);
+		buf_free(&sum);
+		struct store_quota_use use = { 0 };
+		struct buf qe = BUF_INIT;
+		if (r.quota_refused > 0)
+			printf("Quota: %zu message%s did not fit in the mailbox of %s: raise its quota (interchange user "
+			       "quota) and run the import again\n",
+			       r.quota_refused, r.quota_refused == 1 ? "" : "s", o.login);
+		else if (store_quota_get(r.st, r.guid, &use, &qe) == 0 && use.warned)
+			printf("Quota: the mailbox of %s is past its warning level; the warning held during the import "
+			       "goes out at the next maintenance\n",
+			       o.login);
+		buf_free(&qe);
+	}
+	if (lock >= 0) {
+		if (ret != IX_EAGAIN)
+			unlink(lock_path);
+		close(lock);
+	}
+	free(lock_path);
+	if (ret != 0)
+		cli_error("import imap: %s", buf_cstr(&err));
+	if (secret != NULL) {
+		memset(secret, 0, strlen(secret));
+		free(secret);
+	}
+	meta_free(&r);
+	buf_free(&r.kw);
+	for (size_t i = 0; i < r.rm.n; i++) {
+		free(r.rm.f[i].name);
+		free(r.rm.f[i].local);
+	}
+	free(r.rm.f);
+	buf_free(&r.rm.caps);
+	imc_close(&r.rm.c);
+	imap_parser_destroy(&r.rm.parser);
+	state_free(&r.state);
+	store_close(&r.st);
+	free(r.guid);
+	free(o.maps);
+	free(o.excludes);
+	buf_free(&err);
+	config_free(&cfg);
+	return ret == 0 ? (r.failed > 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK) : CLI_EXIT_FAIL;
+}
+
+int cmd_import(const char *data_dir, int argc, char **argv)
+{
+	if (argc < 2 || (argc == 2 && cli_wants_help(argc, argv))) {
+		fputs(import_help, argc < 2 ? stderr : stdout);
+		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	}
+	if (cli_wants_help(argc, argv)) {
+		fputs(import_help, stdout);
+		return CLI_EXIT_OK;
+	}
+	if (strcmp(argv[1], "imap") == 0)
+		return import_imap(data_dir, argc, argv);
+	fprintf(stderr, "interchange: import: unknown kind %s\n\n%s", argv[1], import_help);
+	return CLI_EXIT_USAGE;
+}

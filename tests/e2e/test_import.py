@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+# test_import.py - `interchange import imap`: Debian's Dovecot is the server an organisation leaves behind, filled
+# over IMAP with folders, flags, keywords, dates, large and odd messages (the MIME corpus of the tests); the import,
+# then changes there (new mail, flag changes, a deleted message, a renamed folder) and a second import; both servers
+# compared folder by folder over IMAP. Master users, folder maps, exclusions, --since, quota and refusals.
+import glob
+import imaplib
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import ROOT, System, imap_login_ok, main, setup, test, wait_for  # noqa: E402
+from dovecot import Dovecot  # noqa: E402
+
+IX = DC = None
+USERS = {"alice": "pw-alice", "bob": "pw-bob", "carol": "pw-carol", "dave": "pw-dave", "erin": "pw-erin"}
+MASTERS = {"admin": "pw-admin"}
+LOCAL_PW = "local-pw"
+CORPUS = os.path.join(ROOT, "tests", "fuzz", "corpus", "mime")
+# remote folder -> the folder it must become here (special-use roles mapped to ours)
+ROLES = {"INBOX": "INBOX", "Sent Items": "Sent", "Deleted Items": "Trash", "Drafts": "Drafts", "Junk E-mail": "Junk"}
+
+
+def msg(i, subject, body="hello\r\n", extra=""):
+    return ("From: Someone <someone@old.example>\r\nTo: alice@old.example\r\nSubject: %s\r\n"
+            "Message-ID: <m%d.%s@old.example>\r\nDate: Mon, 1 Jun 2020 10:00:00 +0200\r\n%s\r\n%s"
+            % (subject, i, subject.replace(" ", "-"), extra, body)).encode()
+
+
+def fill(c):
+    """Folders, subscriptions, flags, keywords, dates, the MIME corpus, a 3 MB message, odd ones."""
+    folders = ["Sent Items", "Deleted Items", "Drafts", "Junk E-mail", "Projects", "Projects/2025",
+               "Projects/2025/Q1", "&AMk-t&AOk-", "Empty", "Old"]
+    for f in folders:
+        typ, data = c.create('"%s"' % f)
+        assert typ == "OK", (f, data)
+    for f in ("Projects", "Projects/2025/Q1", "&AMk-t&AOk-", "Sent Items"):
+        assert c.subscribe('"%s"' % f)[0] == "OK"
+    dates = ['"01-Jan-1999 00:00:01 +0000"', '"29-Feb-2012 23:59:59 -0800"', '"15-Jul-2024 12:30:00 +0530"']
+    flags = ["(\\Seen)", "(\\Seen \\Answered $Forwarded)", "(\\Flagged $Label1 Important)", "()", "(\\Draft)",
+             "(\\Seen \\Deleted)"]
+    n = 0
+    for path in sorted(glob.glob(os.path.join(CORPUS, "*.eml"))):
+        data = open(path, "rb").read()
+        typ, resp = c.append("INBOX", flags[n % len(flags)], dates[n % len(dates)], data)
+        n += 1  # a message Dovecot refuses (NUL bytes) is simply not part of the source
+    for i, f in enumerate(folders + ["INBOX"]):
+        if f == "Empty":
+            continue
+        for k in range(3):
+            assert c.append('"%s"' % f, flags[(i + k) % len(flags)], dates[(i + k) % len(dates)],
+                            msg(100 * i + k, "msg %d in %s" % (k, f)))[0] == "OK"
+    big = msg(9000, "big", body="".join("line %07d of a large attachment, base64 or not\r\n" % i
+                                        for i in range(60000)))
+    assert c.append("Projects", "(\\Seen)", dates[0], big)[0] == "OK"
+    # no Message-ID, a duplicate Message-ID, an 8-bit header, a long header line
+    assert c.append("Old", "()", dates[1], b"Subject: no id\r\n\r\nnothing\r\n")[0] == "OK"
+    assert c.append("Old", "()", dates[1], msg(1, "dup"))[0] == "OK"
+    assert c.append("Old", "()", dates[2], msg(1, "dup"))[0] == "OK"
+    assert c.append("Old", "(\\Seen)", dates[2], msg(9001, "8bit", extra="X-Name: J\xc3\xbcrgen\r\n"
+                                                     .encode("latin-1").decode("utf-8")))[0] == "OK"
+    assert c.append("Old", "()", dates[0], msg(9002, "long", extra="X-Long: " + "y" * 5000 + "\r\n"))[0] == "OK"
+
+
+def folders(c):
+    """{name: subscribed} of every selectable folder."""
+    typ, data = c.list('""', '"*"')
+    assert typ == "OK", data
+    out = {}
+    for line in data:
+        m = re.match(rb'\(([^)]*)\) "(.)" (.*)$', line)
+        assert m, line
+        name = m.group(3).decode()
+        if name.startswith('"'):
+            name = name[1:-1]
+        if "\\Noselect" not in m.group(1).decode() and "\\NonExistent" not in m.group(1).decode():
+            out[name] = False
+    typ, data = c.lsub('""', '"*"')
+    for line in data:
+        if line:
+            name = re.match(rb'\([^)]*\) "." (.*)$', line).group(1).decode().strip('"')
+            if name in out:
+                out[name] = True
+    return out
+
+
+def contents(c, folder):
+    """[(flags, INTERNALDATE, body)] of a folder in UID order."""
+    typ, data = c.select('"%s"' % folder, readonly=True)
+    assert typ == "OK", (folder, data)
+    if int(data[0]) == 0:
+        return []
+    typ, data = c.uid("FETCH", "1:*", "(FLAGS INTERNALDATE BODY.PEEK[])")
+    assert typ == "OK", data
+    out = []
+    for item in data:
+        if not isinstance(item, tuple):
+            continue
+        meta = item[0].decode()
+        fl = sorted(f for f in re.search(r"FLAGS \(([^)]*)\)", meta).group(1).split() if f != "\\Recent")
+        date = re.search(r'INTERNALDATE "([^"]*)"', meta).group(1)
+        stamp = time.mktime(imaplib.Internaldate2tuple(('INTERNALDATE "%s"' % date).encode()))
+        out.append((fl, stamp, item[1]))
+    return out
+
+
+def mutf7(name):
+    """A modified UTF-7 mailbox name (RFC 3501 5.1.3) in UTF-8."""
+    import base64
+    return re.sub(r"&([^-]*)-", lambda m: "&" if not m.group(1) else base64.b64decode(
+        m.group(1).replace(",", "/") + "=" * (-len(m.group(1)) % 4)).decode("utf-16-be"), name)
+
+
+def local_name(remote):
+    remote = mutf7(remote)
+    top = remote.split("/")[0]
+    if top in ROLES:
+        return ROLES[top] + remote[len(top):]
+    return remote
+
+
+def compare(login, maps=local_name, skip=()):
+    """Every remote folder and its messages (bytes, flags, dates) equal the local folder it went to; remote
+    subscriptions are subscribed here. Returns the number of messages compared."""
+    r, l = DC.imap(login), imaplib.IMAP4("127.0.0.1", IX.ports["imap"], timeout=60)
+    l.login(login, LOCAL_PW)
+    l.enable("UTF8=ACCEPT")  # the 8-bit header as stored, not downgraded for an old client
+    try:
+        rf, lf = folders(r), folders(l)
+        n = 0
+        for name, sub in rf.items():
+            if any(name.startswith(s) for s in skip):
+                continue
+            local = maps(name)
+            assert local in lf, "%s (from %s) is missing here: %s" % (local, name, sorted(lf))
+            if sub:
+                assert lf[local], "%s is not subscribed here" % local
+            a, b = contents(r, name), contents(l, local)
+            assert len(a) == len(b), "%s: %d messages there, %d here" % (name, len(a), len(b))
+            for i, (x, y) in enumerate(zip(a, b)):
+                assert x[2] == y[2], "%s message %d differs in bytes" % (name, i + 1)
+                assert x[0] == y[0], "%s message %d: flags %s there, %s here" % (name, i + 1, x[0], y[0])
+                assert x[1] == y[1], "%s message %d: date %s there, %s here" % (name, i + 1, x[1], y[1])
+            n += len(a)
+        return n
+    finally:
+        r.logout()
+        l.logout()
+
+
+def run_import(login, *args, remote=None, password=None, check=True):
+    a = ["import", "imap", login, "--from", DC.url, "--user", remote or login, "--ca-file", DC.cert]
+    if password is not None or not any(x.startswith("--password") or x == "--oauth2-token-file" for x in args):
+        a += ["--password", password or DC.users[remote or login]]
+    p = IX.cli(*(a + list(args)), timeout=300)
+    if check:
+        assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
+    return p
+
+
+def copied(p):
+    m = re.search(r"(\d+) messages? copied", p.stdout)
+    assert m, p.stdout
+    return int(m.group(1))
+
+
+@setup
+def start():
+    global IX, DC
+    DC = Dovecot(USERS, MASTERS)
+    IX = System()
+    for login in USERS:
+        IX.cli("user", "add", login, "--password", LOCAL_PW, "--given", login.title(), "--surname", "Import",
+               check=True)
+    assert wait_for(lambda: imap_login_ok(IX.ports["imap"], "alice", LOCAL_PW), timeout=20)
+    c = DC.imap("alice")
+    fill(c)
+    c.logout()
+
+
+@test
+def first_import_copies_every_folder_byte_for_byte():
+    p = run_import("alice")
+    # a line per folder with counts, bytes and a rate; the summary
+    assert re.search(r"^  Sent Items -> Sent: 3 of 3 new messages, .* messages/s, .* MB/s", p.stdout, re.M), p.stdout
+    assert re.search(r"^  Projects -> Projects: 4 of 4 new messages, [0-9.]+ MB of [0-9.]+ MB", p.stdout, re.M), \
+        p.stdout
+    assert re.search(r"^Imported alice: \d+ folders, \d+ messages copied .* 0 failed$", p.stdout, re.M), p.stdout
+    n = compare("alice")
+    assert copied(p) == n, (copied(p), n, p.stdout)
+    # the UTF-8 folder name and the special-use roles
+    l = imaplib.IMAP4("127.0.0.1", IX.ports["imap"])
+    l.login("alice", LOCAL_PW)
+    typ, data = l.list('""', '"*"')
+    text = b"\n".join(data).decode()
+    assert '"&AMk-t&AOk-"' in text or " &AMk-t&AOk-" in text, text
+    assert re.search(r'\\Sent\) "/" "?Sent"?$', text, re.M), text
+    assert "Sent Items" not in text and "Deleted Items" not in text, text
+    l.logout()
+
+
+@test
+def second_import_with_nothing_changed_copies_nothing():
+    p = run_import("alice")
+    assert copied(p) == 0, p.stdout
+    assert "0 flag changes, 0 removed, 0 failed" in p.stdout, p.stdout
+    compare("alice")
+
+
+@test
+def changes_there_follow_on_the_next_import():
+    c = DC.imap("alice")
+    assert c.append("INBOX", "()", None, msg(7001, "new one"))[0] == "OK"
+    assert c.append('"Projects/2025/Q1"', "(\\Flagged)", None, msg(7002, "new in Q1"))[0] == "OK"
+    c.select("INBOX")
+    assert c.uid("STORE", "1", "+FLAGS", "(\\Seen $Label2)")[0] == "OK"
+    assert c.uid("STORE", "2", "-FLAGS", "(\\Seen \\Answered $Forwarded)")[0] == "OK"
+    assert c.uid("STORE", "3", "+FLAGS", "(\\Deleted)")[0] == "OK"
+    assert c.uid("EXPUNGE", "3")[0] == "OK"  # UIDPLUS: only this one, not those imported with \\Deleted
+    c.unselect()  # not CLOSE: it would expunge them
+    assert c.rename('"Projects/2025"', '"Projects/Done"')[0] == "OK", "rename"
+    c.logout()
+    p = run_import("alice")
+    assert copied(p) == 2, p.stdout
+    assert re.search(r"\b2 flag changes, 1 removed, 0 failed", p.stdout), p.stdout
+    assert "Projects/2025 was renamed Projects/Done there" in p.stdout, p.stdout
+    compare("alice")
+    l = imaplib.IMAP4("127.0.0.1", IX.ports["imap"])
+    l.login("alice", LOCAL_PW)
+    names = folders(l)
+    assert "Projects/2025" not in names and "Projects/Done/Q1" in names, names
+    l.logout()
+
+
+@test
+def master_user_signs_in_for_a_user():
+    c = DC.imap("bob")
+    for i in range(3):
+        assert c.append("INBOX", "(\\Seen)", None, msg(8000 + i, "bob %d" % i))[0] == "OK"
+    c.logout()
+    p = run_import("bob", "--admin", "admin", remote="bob", password=MASTERS["admin"])
+    assert "Signed in as admin for bob (SASL PLAIN with an authorization identity)" in p.stdout, p.stdout
+    assert copied(p) == 3, p.stdout
+    compare("bob")
+
+
+@test
+def folder_map_exclude_and_since():
+    c = DC.imap("carol")
+    for f in ("Work", "Work/Old", "Private", "Private/Diary"):
+        assert c.create('"%s"' % f)[0] == "OK"
+    assert c.append("Work", "()", '"01-Jan-2010 00:00:00 +0000"', msg(1, "old work"))[0] == "OK"
+    assert c.append("Work", "()", '"01-Jan-2024 00:00:00 +0000"', msg(2, "new work"))[0] == "OK"
+    assert c.append('"Work/Old"', "()", '"01-Jan-2024 00:00:00 +0000"', msg(3, "older"))[0] == "OK"
+    assert c.append('"Private/Diary"', "()", None, msg(4, "secret"))[0] == "OK"
+    c.logout()
+    p = run_import("carol", "--folder-map", "Work=Archive/Work", "--exclude", "Private", "--since", "2020-01-01")
+    assert "Private: excluded" in p.stdout and "Private/Diary: excluded" in p.stdout, p.stdout
+    assert copied(p) == 2, p.stdout
+    l = imaplib.IMAP4("127.0.0.1", IX.ports["imap"])
+    l.login("carol", LOCAL_PW)
+    names = folders(l)
+    assert "Private" not in names and "Private/Diary" not in names, names
+    assert [m[2] for m in contents(l, "Archive/Work")] == [msg(2, "new work").replace(b"\n", b"\r\n")
+                                                           .replace(b"\r\r", b"\r")]
+    assert len(contents(l, "Archive/Work/Old")) == 1
+    l.logout()
+
+
+def fill_inbox(login, count, first_id):
+    """count messages of about 3 KB in login's INBOX there."""
+    c = DC.imap(login)
+    for i in range(count):
+        assert c.append("INBOX", "()", None, msg(first_id + i, "fill %d" % i, body="x" * 3000 + "\r\n"))[0] == "OK"
+    c.logout()
+
+
+@test
+def quota_refusals_in_words_and_the_rest_goes_on():
+    fill_inbox("dave", 5, 9100)
+    IX.cli("user", "quota", "dave", "--bytes", "8000", check=True)
+    p = run_import("dave", check=False)
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert "the mailbox is full" in p.stdout and "of a quota of 8000 bytes" in p.stdout, p.stdout
+    assert re.search(r"Quota: 3 messages did not fit in the mailbox of dave", p.stdout), p.stdout
+    assert copied(p) == 2, p.stdout
+    IX.cli("user", "quota", "dave", "--bytes", "0", check=True)
+    p = run_import("dave")
+    assert copied(p) == 3, p.stdout  # what did not fit is copied once there is room
+    compare("dave")
+
+
+def inbox_subjects(login):
+    l = imaplib.IMAP4("127.0.0.1", IX.ports["imap"])
+    l.login(login, LOCAL_PW)
+    l.select("INBOX", readonly=True)
+    typ, data = l.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    l.logout()
+    return [item[1].decode().strip() for item in data if isinstance(item, tuple)]
+
+
+@test
+def quota_warning_waits_until_the_import_ends():
+    fill_inbox("erin", 3, 9200)
+    IX.cli("user", "quota", "erin", "--bytes", "10000", check=True)
+    guid = re.search(r"Mailbox GUID: *(\S+)", IX.cli("user", "show", "erin", check=True).stdout).group(1)
+    p = run_import("erin")
+    assert copied(p) == 3 and "the mailbox of erin is past its warning level" in p.stdout, p.stdout
+    # an import running (its lock held, as the command holds it): no warning, and no second import
+    import fcntl
+    lock = open(os.path.join(IX.data, "import", guid + ".running"), "a")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        p = run_import("erin", check=False)
+        assert p.returncode == 1 and "another import into the mailbox of erin is running" in p.stderr, p.stderr
+        IX.cli("maintenance", "run", check=True)
+        assert not any("almost full" in s for s in inbox_subjects("erin")), inbox_subjects("erin")
+    finally:
+        lock.close()
+    IX.cli("maintenance", "run", check=True)
+    assert wait_for(lambda: any("almost full" in s for s in inbox_subjects("erin")), timeout=10), \
+        inbox_subjects("erin")
+
+
+@test
+def refusals_say_why():
+    p = run_import("alice", password="wrong", check=False)
+    assert p.returncode == 1 and "the server refused the sign-in" in p.stderr, (p.stdout, p.stderr)
+    p = IX.cli("import", "imap", "alice", "--from", DC.url, "--user", "alice", "--password", USERS["alice"])
+    assert p.returncode == 1 and "certificate of 127.0.0.1 was refused" in p.stderr, (p.stdout, p.stderr)
+    p = IX.cli("import", "imap", "alice", "--from", "pop3://x", "--user", "a", "--password", "b")
+    assert p.returncode == 1 and "--from wants imaps://" in p.stderr, p.stderr
+    p = IX.cli("import", "imap", "alice", "--from", DC.url, "--user", "a")
+    assert p.returncode == 2, p.stderr
+    p = run_import("nosuchuser", remote="alice", check=False)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+
+
+if __name__ == "__main__":
+    main("import")
