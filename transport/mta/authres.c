@@ -47,24 +47,40 @@ struct authres {
 
 /* ---- DNS ---- */
 
-/* One resolver state per thread (res_nquery is not to be shared), made with the MTA's name servers. */
-static __thread struct __res_state dns_state;
-static __thread bool dns_ready;
+/* One resolver state per thread (res_nquery is not to be shared), made with the MTA's name servers; closed when
+ * its thread ends (res_send keeps memory in it). */
+static pthread_key_t dns_key;
+static pthread_once_t dns_key_once = PTHREAD_ONCE_INIT;
+
+static void dns_state_free(void *p)
+{
+	res_nclose(p);
+	free(p);
+}
+
+static void dns_key_create(void)
+{
+	(void)pthread_key_create(&dns_key, dns_state_free);
+}
 
 /* res_nquery with this thread's state; *herr_r the resolver's h_errno on failure. */
 static int dns_query(const struct authres *a, const char *name, int type, unsigned char *ans, int size, int *herr_r)
 {
-	if (!dns_ready) {
-		if (mta_res_init(&dns_state, a->resolv_conf) != 0) {
+	pthread_once(&dns_key_once, dns_key_create);
+	struct __res_state *rs = pthread_getspecific(dns_key);
+	if (rs == NULL) {
+		rs = xcalloc(1, sizeof(*rs));
+		if (mta_res_init(rs, a->resolv_conf) != 0) {
+			free(rs);
 			*herr_r = TRY_AGAIN;
 			return -1;
 		}
-		dns_state.retrans = 2; /* seconds; a message waits for its checks */
-		dns_state.retry = 2;
-		dns_ready = true;
+		rs->retrans = 2; /* seconds; a message waits for its checks */
+		rs->retry = 2;
+		(void)pthread_setspecific(dns_key, rs);
 	}
-	int n = res_nquery(&dns_state, name, ns_c_in, type, ans, size);
-	*herr_r = n < 0 ? dns_state.res_h_errno : NETDB_SUCCESS;
+	int n = res_nquery(rs, name, ns_c_in, type, ans, size);
+	*herr_r = n < 0 ? rs->res_h_errno : NETDB_SUCCESS;
 	return n;
 }
 
@@ -268,9 +284,9 @@ void authres_destroy(struct authres **ap)
 	if (a == NULL)
 		return;
 	if (a->spf != NULL)
-		SPF_server_free(a->spf); /* frees the cache layer, not ours (no destroy function) */
-	else if (a->cache != NULL)
-		SPF_dns_free(a->cache);
+		SPF_server_free(a->spf); /* a resolver given to SPF_server_new_dns stays the caller's */
+	if (a->cache != NULL)
+		SPF_dns_free(a->cache); /* the cache layer; ours below it has no destroy function */
 	if (a->dkim != NULL)
 		dkim_close(a->dkim);
 	if (a->dmarc_ready)
