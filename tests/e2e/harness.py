@@ -28,6 +28,11 @@ ENV = dict(os.environ, LDAPNOINIT="1")
 
 _tests = []
 _systems = []
+_sanitizer_reports = []  # (log file, excerpt) of each sanitizer report a stopped system's services wrote
+
+# What AddressSanitizer, LeakSanitizer and UBSan write to a service's standard error, which the attendant sends to
+# the service's log: a service built with make asan that leaks or misbehaves fails the file that started it.
+SANITIZER_REPORT = re.compile(r"ERROR: (?:Address|Leak)Sanitizer|runtime error: ")
 
 PORT_NAMES = ["ldap", "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "metrics", "http", "https"]
 
@@ -178,6 +183,21 @@ class System:
             cmd.append("-a")
         return run(cmd, input=ldif)
 
+    def collect_sanitizer_reports(self):
+        """Adds each log under the data folder that holds a sanitizer report to the reports main() fails on."""
+        for folder, _, files in os.walk(os.path.join(getattr(self, "data", self.base), "log")):
+            for f in files:
+                path = os.path.join(folder, f)
+                try:
+                    with open(path, "rb") as fh:
+                        text = fh.read().decode("utf-8", "replace")
+                except OSError:
+                    continue
+                m = SANITIZER_REPORT.search(text)
+                if m:
+                    start = text.rfind("\n", 0, m.start()) + 1
+                    _sanitizer_reports.append((path, text[start:start + 1500]))
+
     def log(self, name, since=0):
         """The text of the service log log/NAME.log from byte offset since ("" while it does not exist)."""
         try:
@@ -228,6 +248,7 @@ class System:
 
     def destroy(self):
         self.stop()
+        self.collect_sanitizer_reports()
         if getattr(self, "mounted", False):
             run(["umount", self.base])
         shutil.rmtree(self.base, ignore_errors=True)
@@ -358,4 +379,10 @@ def main(suite):
     finally:
         for s in _systems:
             s.destroy()
+        for path, excerpt in _sanitizer_reports:
+            failed += 1
+            print("FAIL %s.sanitizer: a service reported in %s: %s" % (suite, os.path.basename(path),
+                                                                         excerpt.replace("\n", " ")[:400]),
+                  flush=True)
+            print(excerpt, flush=True)
     sys.exit(1 if failed else 0)
