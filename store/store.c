@@ -710,6 +710,7 @@ static int open_dbs_in(struct store *st, MDB_txn *txn, struct buf *error_r)
 		{ "meta", offsetof(struct store, db_meta), 0 },
 		{ "sub", offsetof(struct store, db_sub), 0 },
 		{ "sdate", offsetof(struct store, db_sdate), 0 },
+		{ "annot", offsetof(struct store, db_annot), 0 },
 	};
 	/* the version first: an older store has other tables (and flags) that must not be created or opened */
 	int rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->db_meta);

@@ -395,6 +395,32 @@ int store_acl_list(struct store *st, const char *guid, const char *folder, struc
 int store_acl_rights(struct store *st, const char *guid, const char *folder, const char *const *identifiers,
 		     size_t nidentifiers, unsigned *rights_r, struct buf *error_r);
 
+/* ---- annotations (RFC 5464 METADATA) ----
+ * Entries of a folder, or of the mailbox itself (folder NULL: what IMAP calls server entries), named "/private/..."
+ * (one user's: private to the user given) or "/shared/..." (every user's), as given (the IMAP layer lower-cases
+ * them). Values are bytes (NULs allowed). */
+#define STORE_ANNOT_ENTRY_MAX 256          /* bytes of an entry name */
+#define STORE_ANNOT_VALUE_MAX (64u * 1024) /* bytes of a value */
+#define STORE_ANNOT_PER_FOLDER_MAX 100u    /* entries a user sees on one folder (or mailbox): shared + own private */
+
+struct store_annot {
+	const char *entry;
+	const void *value; /* NULL: remove the entry */
+	size_t len;
+};
+/* Sets and removes the n entries in one transaction: all or none. Returns 0, IX_ENOTFOUND (no such folder),
+ * IX_EINVAL (an entry name not under /private/ or /shared/, or no user), IX_ELIMIT (a value above
+ * STORE_ANNOT_VALUE_MAX, or more than STORE_ANNOT_PER_FOLDER_MAX entries would result) with a message. Watchers of
+ * the mailbox are told. */
+int store_annot_set(struct store *st, const char *guid, const char *folder, const char *user,
+		    const struct store_annot *set, size_t n, struct buf *error_r);
+typedef void store_annot_fn(const char *entry, const void *value, size_t len, void *arg);
+/* Calls fn for the entry itself if it exists and its descendants (entry/...) down to depth levels (0: none, 1:
+ * children, -1: all), in key order, the private ones of user only. Returns 0 (whether or not any exists),
+ * IX_ENOTFOUND (no such folder) or IX_EINVAL. */
+int store_annot_get(struct store *st, const char *guid, const char *folder, const char *user, const char *entry,
+		    int depth, store_annot_fn *fn, void *arg, struct buf *error_r);
+
 /* Creates the public folder path (in STORE_PUBLIC_GUID) if it does not exist, with the default ACL: anyone
  * STORE_PUBLIC_DEFAULT_RIGHTS, STORE_PUBLIC_ADMINS every right. Returns 0 when it exists (already or now), else an
  * IX_* code (IX_EINVAL: path is not a valid folder name) and a message. */

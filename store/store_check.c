@@ -310,6 +310,7 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 		{ offsetof(struct store, db_fname), "name index entry" },
 		{ offsetof(struct store, db_pseen), "per-user seen entry" },
 		{ offsetof(struct store, db_acl), "access control entry" },
+		{ offsetof(struct store, db_annot), "annotation" },
 	};
 	for (size_t d = 0; d < IX_ARRAY_LEN(per_folder) && ret == 0; d++) {
 		MDB_dbi dbi = *(const MDB_dbi *)((const char *)st + per_folder[d].off);
@@ -335,6 +336,11 @@ static int check_txn(struct store *st, MDB_txn *txn, struct wtx *w, struct check
 				}
 			} else if (key.mv_size < KEY_FOLDER_LEN) {
 				orphan = 1;
+			} else if (dbi == st->db_annot &&
+				   get_be32((const uint8_t *)key.mv_data + STORE_GUID_LEN) == 0) {
+				/* a mailbox's own annotation (folder id 0): its mailbox must exist */
+				MDB_val mv;
+				orphan = tget(txn, st->db_mbox, key.mv_data, STORE_GUID_LEN, &mv, NULL) != 0;
 			} else {
 				MDB_val fv;
 				orphan = tget(txn, st->db_folder, key.mv_data, KEY_FOLDER_LEN, &fv, NULL) != 0;

@@ -589,6 +589,8 @@ static int op_folder_delete(struct wtx *w, void *ctx, struct buf *error_r)
 		ret = delete_prefix(w, w->st->db_acl, fk, sizeof(fk), error_r);
 	if (ret == 0)
 		ret = delete_prefix(w, w->st->db_pseen, fk, sizeof(fk), error_r);
+	if (ret == 0)
+		ret = delete_prefix(w, w->st->db_annot, fk, sizeof(fk), error_r);
 	buf_free(&k);
 	wtx_touch(w, op->guid);
 	return ret;
@@ -640,6 +642,7 @@ static int op_mailbox_delete(struct wtx *w, void *ctx, struct buf *error_r)
 		offsetof(struct store, db_folder), offsetof(struct store, db_fname), offsetof(struct store, db_chg),
 		offsetof(struct store, db_acl),    offsetof(struct store, db_pseen), offsetof(struct store, db_msg),
 		offsetof(struct store, db_kw),     offsetof(struct store, db_sub),   offsetof(struct store, db_sdate),
+		offsetof(struct store, db_annot),
 	};
 	for (size_t i = 0; i < IX_ARRAY_LEN(dbs) && ret == 0; i++)
 		ret = delete_prefix(w, *(const MDB_dbi *)((const char *)w->st + dbs[i]), op->guid, STORE_GUID_LEN,

@@ -40,6 +40,8 @@
  * retain  guid(16) seq(8)                       -> struct retain_rec + keyword bytes (deleted-item retention)
  * acl     guid(16) fid(4) identifier            -> rights(4)
  * pseen   guid(16) fid(4) uid(4) user           -> ""  (per-user \Seen in public folders)
+ * annot   guid(16) fid(4) entry NUL user        -> value  (RFC 5464 annotations; fid 0: the mailbox's own, user ""
+ *                                                  for a shared entry)
  * meta    "version"                             -> uint32
  * meta    "frozen" guid(16)                     -> note bytes  (a mailbox frozen for a move, store_move.c)
  * meta    "bodyid"                              -> uint64, the last body id handed out (ids are never reused)
@@ -134,7 +136,7 @@ _Static_assert(sizeof(struct retain_rec) == 56, "retain_rec is an on-disk record
 struct store {
 	MDB_env *env;
 	MDB_dbi db_mbox, db_folder, db_fname, db_msg, db_kw, db_chg, db_bref, db_bhash, db_body, db_cache, db_retain,
-		db_acl, db_pseen, db_meta, db_sub, db_sdate;
+		db_acl, db_pseen, db_meta, db_sub, db_sdate, db_annot;
 	char *path;
 	char *notify_dir;
 	struct store_settings set;

@@ -934,6 +934,35 @@ def context_search_updates_with_imaplib():
 
 
 @test
+def metadata_with_imaplib():
+    """METADATA and METADATA-SERVER (RFC 5464) with imaplib, the RFC's examples: SETMETADATA of a server and a
+    mailbox comment, GETMETADATA with DEPTH and MAXSIZE (LONGENTRIES), the special-use entry of RFC 6154, and the
+    entries of another session of the same user (they are in the store, not in the session)."""
+    m = connect("bob")
+    typ, caps = m.capability()
+    assert b" METADATA METADATA-SERVER" in caps[0], caps
+    for name, state in (("GETMETADATA", ("AUTH", "SELECTED")), ("SETMETADATA", ("AUTH", "SELECTED"))):
+        imaplib.Commands.setdefault(name, state)  # imaplib knows only the commands it lists
+    typ, data = m._simple_command("SETMETADATA", '""', '(/shared/comment "Shared comment")')
+    assert typ == "OK", data
+    typ, data = m._simple_command("SETMETADATA", "INBOX", '(/private/comment "My own comment" '
+                                  '/private/vendor/x/big "0123456789abcdef")')
+    assert typ == "OK", data
+    m.logout()
+    m = connect("bob")
+    typ, data = m._simple_command("GETMETADATA", '""', "/shared/comment")
+    assert typ == "OK" and m.untagged_responses.pop("METADATA") == [b'"" (/shared/comment "Shared comment")'], data
+    typ, data = m._simple_command("GETMETADATA", "(MAXSIZE 15 DEPTH infinity)", "INBOX", "/private")
+    assert typ == "OK" and b"[METADATA LONGENTRIES 16]" in data[0], data
+    got = m.untagged_responses.pop("METADATA")  # the untagged response, then the response code
+    assert got == [b'"INBOX" (/private/comment "My own comment")', b"LONGENTRIES 16"], got
+    typ, data = m._simple_command("GETMETADATA", "Sent", "/private/specialuse")
+    got = m.untagged_responses.pop("METADATA")
+    assert typ == "OK" and got == [b'"Sent" (/private/specialuse "\\\\Sent")'], got
+    m.logout()
+
+
+@test
 def compress_deflate():
     import zlib
     s = system()

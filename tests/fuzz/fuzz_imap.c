@@ -6,6 +6,7 @@
 
 #include "common/buf.h"
 #include "transport/imap/imap_fetch.h"
+#include "transport/imap/imap_metadata.h"
 #include "transport/imap/imap_objectid.h"
 #include "transport/imap/imap_parse.h"
 #include "transport/imap/imap_search.h"
@@ -133,6 +134,20 @@ static void use_command(const struct imap_command *cmd)
 			imap_search_query_destroy(&q);
 		}
 	}
+	/* METADATA (any command's arguments): every entry accepted is lower-case, under /private or /shared */
+	struct imap_getmetadata gq;
+	if (imap_getmetadata_parse(cmd->args, cmd->arg_count, &gq, &err) == 0)
+		for (size_t i = 0; i < gq.n; i++)
+			if (strncmp(gq.entries[i], "/private", 8) != 0 && strncmp(gq.entries[i], "/shared", 7) != 0)
+				abort();
+	imap_getmetadata_free(&gq);
+	struct imap_setmetadata sq;
+	if (imap_setmetadata_parse(cmd->args, cmd->arg_count, &sq, &err) == 0)
+		for (size_t i = 0; i < sq.n; i++)
+			if (!imap_metadata_within(sq.set[i].entry, sq.set[i].entry, 0) ||
+			    strpbrk(sq.set[i].entry, "*%A") != NULL)
+				abort();
+	imap_setmetadata_free(&sq);
 	for (size_t i = 0; i < cmd->arg_count; i++) {
 		const struct imap_arg *a = &cmd->args[i];
 		struct imap_return_opts r;

@@ -4,6 +4,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "transport/imap/imap_fetch.h"
+#include "transport/imap/imap_metadata.h"
 #include "transport/imap/imap_objectid.h"
 #include "common/utf8.h"
 #include "transport/imap/imap_parse.h"
@@ -1153,9 +1154,145 @@ static void search_return_options(void)
 	imap_parser_destroy(&p);
 }
 
+/* RFC 5464 entry names, checked at every byte value: only printable ASCII other than "*" and "%" is allowed; then the
+ * structural rules (under /private or /shared, no empty component) and lower-casing. */
+static void metadata_entries(void)
+{
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	for (unsigned c = 0; c < 256; c++) {
+		char name[] = "/private/aXb";
+		name[10] = (char)c;
+		buf_reset(&out);
+		buf_reset(&err);
+		int ret = imap_metadata_entry(name, sizeof(name) - 1, false, &out, &err);
+		bool ok = c > 0x20 && c < 0x7f && c != '*' && c != '%' && c != '/';
+		if (c == '/')
+			ok = true; /* "/private/a/b": a child */
+		test_assert(ok ? ret == 0 : ret == IX_EINVAL);
+		if (ret == 0)
+			test_assert(out.len == sizeof(name) - 1 &&
+				    out.data[10] == (char)((c >= 'A' && c <= 'Z') ? c + 32 : c));
+		else
+			test_assert(out.len == 0 && err.len > 0);
+	}
+	static const struct {
+		const char *in, *out; /* out NULL: refused */
+		bool root;
+	} t[] = {
+		{ "/private/comment", "/private/comment", false },
+		{ "/Shared/Comment", "/shared/comment", false },
+		{ "/shared/vendor/x/y", "/shared/vendor/x/y", false },
+		{ "/private", NULL, false },
+		{ "/private", "/private", true },
+		{ "/SHARED", "/shared", true },
+		{ "/private/", NULL, true },
+		{ "/private//x", NULL, false },
+		{ "/public/x", NULL, false },
+		{ "private/x", NULL, false },
+		{ "/shared/x/", NULL, false },
+		{ "/privatex", NULL, true },
+		{ "", NULL, true },
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(t); i++) {
+		buf_reset(&out);
+		buf_reset(&err);
+		int ret = imap_metadata_entry(t[i].in, strlen(t[i].in), t[i].root, &out, &err);
+		test_assert(t[i].out != NULL ? ret == 0 && strcmp(buf_cstr(&out), t[i].out) == 0 : ret == IX_EINVAL);
+	}
+	char lng[IMAP_METADATA_ENTRY_MAX + 2];
+	memset(lng, 'a', sizeof(lng));
+	memcpy(lng, "/shared/", 8);
+	test_assert(imap_metadata_entry(lng, IMAP_METADATA_ENTRY_MAX, false, &out, &err) == 0);
+	test_assert(imap_metadata_entry(lng, IMAP_METADATA_ENTRY_MAX + 1, false, &out, &err) == IX_EINVAL);
+	/* depth */
+	test_assert(imap_metadata_within("/private/a", "/private/a", 0));
+	test_assert(!imap_metadata_within("/private/a", "/private/a/b", 0));
+	test_assert(imap_metadata_within("/private/a", "/private/a/b", 1));
+	test_assert(!imap_metadata_within("/private/a", "/private/a/b/c", 1));
+	test_assert(imap_metadata_within("/private/a", "/private/a/b/c", -1));
+	test_assert(!imap_metadata_within("/private/a", "/private/ab", -1));
+	test_assert(imap_metadata_within("/private", "/private/specialuse", 1));
+	buf_free(&out);
+	buf_free(&err);
+}
+
+/* GETMETADATA and SETMETADATA arguments, from whole lines fed to the command parser. */
+static void metadata_commands(void)
+{
+	struct imap_parser_settings set = { .binary = true };
+	struct imap_parser *p = imap_parser_create(&set);
+	struct buf err = BUF_INIT;
+	struct imap_getmetadata g;
+	/* options before the mailbox (the grammar) and after it (the RFC's examples) */
+	const struct imap_command *cmd = parse_line(
+		p, "a GETMETADATA (MAXSIZE 1024 DEPTH infinity) \"INBOX\" (/Private/Comment /shared/x)\r\n");
+	test_assert(cmd != NULL && imap_getmetadata_parse(cmd->args, cmd->arg_count, &g, &err) == 0);
+	test_assert(g.has_maxsize && g.maxsize == 1024 && g.depth == -1 && g.n == 2 && g.mailbox_len == 5);
+	test_assert(strcmp(g.entries[0], "/private/comment") == 0 && strcmp(g.entries[1], "/shared/x") == 0);
+	imap_getmetadata_free(&g);
+	cmd = parse_line(p, "a GETMETADATA \"\" (DEPTH 1) /shared\r\n");
+	test_assert(cmd != NULL && imap_getmetadata_parse(cmd->args, cmd->arg_count, &g, &err) == 0);
+	test_assert(!g.has_maxsize && g.depth == 1 && g.n == 1 && g.mailbox_len == 0);
+	imap_getmetadata_free(&g);
+	cmd = parse_line(p, "a GETMETADATA INBOX /private/comment\r\n");
+	test_assert(cmd != NULL && imap_getmetadata_parse(cmd->args, cmd->arg_count, &g, &err) == 0);
+	test_assert(g.depth == 0 && g.n == 1);
+	imap_getmetadata_free(&g);
+	static const char *const bad_get[] = {
+		"a GETMETADATA\r\n",
+		"a GETMETADATA INBOX\r\n",
+		"a GETMETADATA (DEPTH 2) INBOX /private/x\r\n",
+		"a GETMETADATA (MAXSIZE x) INBOX /private/x\r\n",
+		"a GETMETADATA (MAXSIZE 1 MAXSIZE 2) INBOX /private/x\r\n",
+		"a GETMETADATA (DEPTH) INBOX /private/x\r\n",
+		"a GETMETADATA INBOX (/private/x /bad)\r\n",
+		"a GETMETADATA INBOX ()\r\n",
+		"a GETMETADATA INBOX /private/x extra\r\n",
+		"a GETMETADATA INBOX NIL\r\n",
+		"a GETMETADATA INBOX (/private/*)\r\n",
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(bad_get); i++) {
+		cmd = parse_line(p, bad_get[i]);
+		buf_reset(&err);
+		test_assert(cmd != NULL && imap_getmetadata_parse(cmd->args, cmd->arg_count, &g, &err) != 0);
+		test_assert(err.len > 0);
+		imap_getmetadata_free(&g);
+	}
+	struct imap_setmetadata st;
+	static const char with_nul[] =
+		"a SETMETADATA INBOX (/private/comment \"My\" /SHARED/comment NIL /shared/b ~{3}\r\n"
+		"a\0b)\r\n";
+	size_t used;
+	test_assert(imap_parse_whole(p, with_nul, sizeof(with_nul) - 1, &cmd, &used, &err) == 0);
+	test_assert(used == sizeof(with_nul) - 1 && imap_setmetadata_parse(cmd->args, cmd->arg_count, &st, &err) == 0);
+	test_assert(st.n == 3 && strcmp(st.set[0].entry, "/private/comment") == 0 && st.set[0].len == 2);
+	test_assert(strcmp(st.set[1].entry, "/shared/comment") == 0 && st.set[1].value == NULL);
+	test_assert(st.set[2].len == 3 && memcmp(st.set[2].value, "a\0b", 3) == 0);
+	imap_setmetadata_free(&st);
+	static const char *const bad_set[] = {
+		"a SETMETADATA\r\n",
+		"a SETMETADATA INBOX\r\n",
+		"a SETMETADATA INBOX ()\r\n",
+		"a SETMETADATA INBOX (/private/comment)\r\n",
+		"a SETMETADATA INBOX (/private/comment atom)\r\n",
+		"a SETMETADATA INBOX (/private \"x\")\r\n",
+		"a SETMETADATA INBOX (/private/x \"1\" /private/y (list))\r\n",
+		"a SETMETADATA INBOX /private/x \"1\"\r\n",
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(bad_set); i++) {
+		cmd = parse_line(p, bad_set[i]);
+		buf_reset(&err);
+		test_assert(cmd != NULL && imap_setmetadata_parse(cmd->args, cmd->arg_count, &st, &err) != 0);
+		test_assert(err.len > 0);
+		imap_setmetadata_free(&st);
+	}
+	buf_free(&err);
+	imap_parser_destroy(&p);
+}
+
 TEST_MAIN("imap_parse", TEST_CASE(parse_table_chunked), TEST_CASE(parse_nul_and_skip_chunked), TEST_CASE(parse_limits),
 	  TEST_CASE(parse_whole_and_helpers), TEST_CASE(seqset_parse_and_resolve), TEST_CASE(flags_and_dates),
 	  TEST_CASE(fetch_items_and_sections), TEST_CASE(write_helpers), TEST_CASE(search_parse_table),
 	  TEST_CASE(search_parse_errors), TEST_CASE(search_evaluate), TEST_CASE(parse_literal_sink),
 	  TEST_CASE(objectid_preview_parse), TEST_CASE(objectid_values), TEST_CASE(preview_text),
-	  TEST_CASE(search_return_options))
+	  TEST_CASE(search_return_options), TEST_CASE(metadata_entries), TEST_CASE(metadata_commands))

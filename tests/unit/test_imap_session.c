@@ -1535,6 +1535,114 @@ static void imap_context_updates(void)
 	client_close(&c);
 }
 
+/* METADATA and METADATA-SERVER (RFC 5464), after its examples: server and mailbox entries, private and shared, DEPTH,
+ * MAXSIZE with LONGENTRIES, the entries the server answers (/shared/admin, /private/specialuse), NIL removes, the
+ * limits (MAXSIZE, TOOMANY: nothing of a refused command is set), rights on a public folder, rename keeps and delete
+ * drops a folder's entries, and another user's private entries stay apart (store level). */
+static void imap_metadata(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	test_assert(capability_has(&c, " METADATA METADATA-SERVER"));
+	expect_answer(&c, "SETMETADATA \"\" (/shared/comment \"Shared comment\" /private/comment \"My comment\")",
+		      "t OK SETMETADATA completed.\r\n");
+	expect_answer(&c, "GETMETADATA \"\" /shared/comment",
+		      "* METADATA \"\" (/shared/comment \"Shared comment\")\r\nt OK GETMETADATA completed.\r\n");
+	expect_answer(&c, "GETMETADATA \"\" (/shared/comment /private/comment /private/none)",
+		      "* METADATA \"\" (/shared/comment \"Shared comment\" /private/comment \"My comment\" "
+		      "/private/none NIL)\r\nt OK GETMETADATA completed.\r\n");
+	expect_answer(&c, "GETMETADATA \"\" (DEPTH infinity) (/shared)",
+		      "* METADATA \"\" (/shared/admin \"mailto:postmaster@example.com\" /shared/comment "
+		      "\"Shared comment\")\r\nt OK GETMETADATA completed.\r\n");
+	expect_answer(&c, "SETMETADATA \"\" (/shared/admin \"mailto:me@example.com\")",
+		      "t NO [NOPERM] /shared/admin is set by the server\r\n");
+	/* mailbox entries: case-insensitive names, DEPTH 1 and infinity, literal values, MAXSIZE */
+	send_str(&c, "a CREATE Meta\r\n");
+	test_assert(wait_for(&c, "a OK"));
+	expect_answer(&c,
+		      "SETMETADATA Meta (/private/filters/values/small \"Now\" /Private/Filters/Values/Big {30+}\r\n"
+		      "012345678901234567890123456789 /private/filters/values/big/deep \"x\")",
+		      "t OK SETMETADATA completed.\r\n");
+	expect_answer(&c, "GETMETADATA Meta (DEPTH 1) (/private/filters/values)",
+		      "* METADATA \"Meta\" (/private/filters/values/big \"012345678901234567890123456789\" "
+		      "/private/filters/values/small \"Now\")\r\nt OK GETMETADATA completed.\r\n");
+	expect_answer(
+		&c, "GETMETADATA (MAXSIZE 10 DEPTH infinity) Meta /private/filters/values",
+		"* METADATA \"Meta\" (/private/filters/values/big/deep \"x\" /private/filters/values/small \"Now\")"
+		"\r\nt OK [METADATA LONGENTRIES 30] GETMETADATA completed.\r\n");
+	expect_answer(&c, "GETMETADATA Meta /private/filters/values",
+		      "* METADATA \"Meta\" (/private/filters/values NIL)\r\nt OK GETMETADATA completed.\r\n");
+	/* NIL removes; a value with a NUL (set here in the store: the parser's literal8 is tested apart) comes back as
+	 * literal8 */
+	expect_answer(&c, "SETMETADATA Meta (/private/filters/values/big NIL)", "t OK SETMETADATA completed.\r\n");
+	const struct store_annot bin = { "/shared/bin", "a\0b", 3 };
+	test_assert(store_annot_set(st, GUID, "Meta", "u1", &bin, 1, NULL) == 0);
+	buf_reset(&c.in);
+	send_str(&c, "t GETMETADATA Meta (/private/filters/values/big /shared/bin)\r\n");
+	test_assert(wait_for(&c, "t OK"));
+	static const char want_bin[] =
+		"* METADATA \"Meta\" (/private/filters/values/big NIL /shared/bin ~{3}\r\na\0b)\r\n";
+	if (c.in.len < sizeof(want_bin) - 1 || memcmp(c.in.data, want_bin, sizeof(want_bin) - 1) != 0)
+		fwrite(c.in.data, 1, c.in.len, stderr);
+	test_assert(c.in.len > sizeof(want_bin) - 1 && memcmp(c.in.data, want_bin, sizeof(want_bin) - 1) == 0);
+	/* /private/specialuse (RFC 6154 5) */
+	expect_answer(&c, "GETMETADATA Trash /private/specialuse",
+		      "* METADATA \"Trash\" (/private/specialuse \"\\\\Trash\")\r\nt OK GETMETADATA completed.\r\n");
+	expect_answer(&c, "GETMETADATA Meta /private/specialuse",
+		      "* METADATA \"Meta\" (/private/specialuse NIL)\r\nt OK GETMETADATA completed.\r\n");
+	expect_answer(&c, "SETMETADATA Trash (/private/specialuse \"\\\\Junk\")",
+		      "t NO [NOPERM] /private/specialuse is set by the server\r\n");
+	/* limits: a value too large; too many entries (and then none of the command's is set) */
+	struct buf big = BUF_INIT;
+	buf_printf(&big, "SETMETADATA Meta (/shared/big {%u+}\r\n", STORE_ANNOT_VALUE_MAX + 1);
+	for (unsigned i = 0; i <= STORE_ANNOT_VALUE_MAX; i++)
+		buf_append_char(&big, 'v');
+	buf_append_char(&big, ')');
+	char *want = xasprintf("t NO [METADATA MAXSIZE %u] Value too large\r\n", STORE_ANNOT_VALUE_MAX);
+	expect_answer(&c, buf_cstr(&big), want);
+	free(want);
+	buf_reset(&big);
+	buf_append_str(&big, "SETMETADATA Meta (");
+	for (unsigned i = 0; i < STORE_ANNOT_PER_FOLDER_MAX; i++)
+		buf_printf(&big, "%s/private/n/%u \"v\"", i > 0 ? " " : "", i);
+	buf_append_char(&big, ')');
+	want = xasprintf("t NO [METADATA TOOMANY] Too many annotations on this mailbox (limit %u)\r\n",
+			 STORE_ANNOT_PER_FOLDER_MAX);
+	expect_answer(&c, buf_cstr(&big), want);
+	free(want);
+	buf_free(&big);
+	expect_answer(&c, "GETMETADATA Meta /private/n/0",
+		      "* METADATA \"Meta\" (/private/n/0 NIL)\r\nt OK GETMETADATA completed.\r\n");
+	/* syntax, a folder that does not exist */
+	expect_answer(&c, "GETMETADATA Meta /public/x",
+		      "t BAD Entry name is neither under /private nor under /shared\r\n");
+	expect_answer(&c, "GETMETADATA Nope /private/comment", "t NO [NONEXISTENT] Mailbox doesn't exist\r\n");
+	/* a public folder with anyone "lrsp": private entries yes, shared ones need "w" */
+	expect_answer(&c, "SETMETADATA \"Public Folders/Pub\" (/private/comment \"mine\")",
+		      "t OK SETMETADATA completed.\r\n");
+	expect_answer(&c, "SETMETADATA \"Public Folders/Pub\" (/shared/comment \"everyone's\")",
+		      "t NO [NOPERM] You may not use the annotations of this mailbox\r\n");
+	/* another user's private entries are apart from u1's */
+	const struct store_annot other = { "/private/comment", "theirs", 6 };
+	test_assert(store_annot_set(st, STORE_PUBLIC_GUID, "Pub", "u2", &other, 1, NULL) == 0);
+	expect_answer(
+		&c, "GETMETADATA \"Public Folders/Pub\" /private/comment",
+		"* METADATA \"Public Folders/Pub\" (/private/comment \"mine\")\r\nt OK GETMETADATA completed.\r\n");
+	/* rename keeps the entries, delete drops them */
+	send_str(&c, "a RENAME Meta Meta2\r\n");
+	test_assert(wait_for(&c, "a OK"));
+	expect_answer(
+		&c, "GETMETADATA Meta2 /private/filters/values/small",
+		"* METADATA \"Meta2\" (/private/filters/values/small \"Now\")\r\nt OK GETMETADATA completed.\r\n");
+	send_str(&c, "b DELETE Meta2\r\nc CREATE Meta2\r\n");
+	test_assert(wait_for(&c, "c OK"));
+	expect_answer(&c, "GETMETADATA Meta2 /private/filters/values/small",
+		      "* METADATA \"Meta2\" (/private/filters/values/small NIL)\r\nt OK GETMETADATA completed.\r\n");
+	client_close(&c);
+}
+
 static void login_timeout_configured(void)
 {
 	setup();
@@ -1561,5 +1669,5 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_multiappend), TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
 	  TEST_CASE(imap_rev2), TEST_CASE(imap_objectid_and_preview), TEST_CASE(imap_savedate),
-	  TEST_CASE(imap_context_updates), TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
-	  TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))
+	  TEST_CASE(imap_context_updates), TEST_CASE(imap_metadata), TEST_CASE(pop3_session_basics),
+	  TEST_CASE(login_timeout_configured), TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))

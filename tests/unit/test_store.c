@@ -1427,6 +1427,103 @@ static void save_dates(void)
 	close_tmp(&st);
 }
 
+/* Deletes the annotation table itself: the store as a version without annotations left it. */
+static int op_drop_annotations(struct wtx *w, void *ctx, struct buf *error_r)
+{
+	(void)ctx;
+	int rc = mdb_drop(w->txn, w->st->db_annot, 1);
+	return rc == 0 ? 0 : store_mdb_error(rc, "dropping annot", error_r);
+}
+
+static void annot_collect(const char *entry, const void *value, size_t len, void *arg)
+{
+	struct buf *out = arg;
+	buf_printf(out, "%s=%.*s;", entry, (int)len, (const char *)value);
+}
+
+static char *annot_list(struct store *st, const char *folder, const char *user, const char *entry, int depth)
+{
+	struct buf out = BUF_INIT;
+	if (store_annot_get(st, G2, folder, user, entry, depth, annot_collect, &out, NULL) != 0)
+		buf_append_str(&out, "(error)");
+	return buf_steal(&out);
+}
+
+/* Annotations (RFC 5464): a store made before the table opens and gets it; entries of a folder and of the mailbox,
+ * shared and per-user private, walked to a depth without neighbours that share a prefix; a set beyond the count
+ * limit changes nothing; rename keeps them, folder and mailbox delete remove them, the check finds none left. */
+static void annotations(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	test_assert(store_folder_create(st, G2, "Notes", NULL) == 0);
+	test_assert(store_write(st, op_drop_annotations, NULL, NULL) == 0);
+	store_close(&st);
+	test_assert(store_open(tmpdir, NULL, &st, NULL) == 0);
+	const struct store_annot set[] = {
+		{ "/shared/comment", "s", 1 },      { "/private/comment", "p1", 2 }, { "/private/comment/a", "x", 1 },
+		{ "/private/comment/a/b", "y", 1 }, { "/private/comments", "z", 1 },
+	};
+	test_assert(store_annot_set(st, G2, "Notes", "u1", set, IX_ARRAY_LEN(set), NULL) == 0);
+	const struct store_annot other = { "/private/comment", "p2", 2 };
+	test_assert(store_annot_set(st, G2, "Notes", "u2", &other, 1, NULL) == 0);
+	const struct store_annot own = { "/private/comment", "server", 6 };
+	test_assert(store_annot_set(st, G2, NULL, "u1", &own, 1, NULL) == 0);
+	char *l = annot_list(st, "Notes", "u1", "/private/comment", 0);
+	test_assert_str(l, "/private/comment=p1;");
+	free(l);
+	l = annot_list(st, "Notes", "u2", "/private/comment", 1);
+	test_assert_str(l, "/private/comment=p2;");
+	free(l);
+	l = annot_list(st, "Notes", "u1", "/private/comment", 1);
+	test_assert_str(l, "/private/comment=p1;/private/comment/a=x;");
+	free(l);
+	l = annot_list(st, "Notes", "u1", "/private", -1);
+	test_assert_str(l, "/private/comment=p1;/private/comment/a=x;/private/comment/a/b=y;/private/comments=z;");
+	free(l);
+	l = annot_list(st, "Notes", "u2", "/shared", -1);
+	test_assert_str(l, "/shared/comment=s;");
+	free(l);
+	l = annot_list(st, NULL, "u1", "/private/comment", 0);
+	test_assert_str(l, "/private/comment=server;");
+	free(l);
+	/* the limit: u1 sees 5 entries; 96 more is one too many, and none of them is set */
+	struct store_annot many[STORE_ANNOT_PER_FOLDER_MAX];
+	char names[STORE_ANNOT_PER_FOLDER_MAX][32];
+	for (size_t i = 0; i < STORE_ANNOT_PER_FOLDER_MAX; i++) {
+		snprintf(names[i], sizeof(names[i]), "/private/n%zu", i);
+		many[i] = (struct store_annot){ names[i], "v", 1 };
+	}
+	struct buf err = BUF_INIT;
+	test_assert(store_annot_set(st, G2, "Notes", "u1", many, STORE_ANNOT_PER_FOLDER_MAX - 4, &err) == IX_ELIMIT);
+	test_assert(strstr(buf_cstr(&err), "too many annotations") != NULL);
+	l = annot_list(st, "Notes", "u1", "/private/n0", 0);
+	test_assert_str(l, "");
+	free(l);
+	test_assert(store_annot_set(st, G2, "Notes", "u1", many, STORE_ANNOT_PER_FOLDER_MAX - 5, NULL) == 0);
+	const struct store_annot gone = { "/private/comments", NULL, 0 };
+	test_assert(store_annot_set(st, G2, "Notes", "u1", &gone, 1, NULL) == 0);
+	test_assert(store_annot_set(st, G2, "Nope", "u1", &gone, 1, NULL) == IX_ENOTFOUND);
+	const struct store_annot bad = { "/public/x", "v", 1 };
+	test_assert(store_annot_set(st, G2, "Notes", "u1", &bad, 1, NULL) == IX_EINVAL);
+	test_assert(check_clean(st));
+	/* rename keeps, delete removes */
+	test_assert(store_folder_rename(st, G2, "Notes", "Notes2", NULL) == 0);
+	l = annot_list(st, "Notes2", "u1", "/shared/comment", 0);
+	test_assert_str(l, "/shared/comment=s;");
+	free(l);
+	test_assert(store_folder_delete(st, G2, "Notes2", NULL) == 0);
+	test_assert(store_folder_create(st, G2, "Notes2", NULL) == 0);
+	l = annot_list(st, "Notes2", "u1", "/private", -1);
+	test_assert_str(l, "");
+	free(l);
+	test_assert(check_clean(st));
+	test_assert(store_mailbox_delete(st, G2, NULL) == 0);
+	test_assert(check_clean(st));
+	buf_free(&err);
+	close_tmp(&st);
+}
+
 TEST_MAIN("store", TEST_CASE(standard_folders_on_first_use), TEST_CASE(folder_create_rename_delete),
 	  TEST_CASE(append_fetch), TEST_CASE(single_instance_refcounts), TEST_CASE(one_bad_target_fails_alone),
 	  TEST_CASE(flags_modseq_unchangedsince), TEST_CASE(copy_move_expunge), TEST_CASE(move_into_same_folder),
@@ -1435,4 +1532,4 @@ TEST_MAIN("store", TEST_CASE(standard_folders_on_first_use), TEST_CASE(folder_cr
 	  TEST_CASE(check_finds_and_repairs), TEST_CASE(change_log_layout), TEST_CASE(check_new_layout),
 	  TEST_CASE(old_format_refused), TEST_CASE(map_grows_then_refuses), TEST_CASE(bad_input),
 	  TEST_CASE(import_keeps_uids), TEST_CASE(freeze_refuses_changes), TEST_CASE(move_marks),
-	  TEST_CASE(refuses_unparseable), TEST_CASE(save_dates))
+	  TEST_CASE(refuses_unparseable), TEST_CASE(save_dates), TEST_CASE(annotations))

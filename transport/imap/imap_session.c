@@ -45,7 +45,7 @@ static void capabilities(struct imap_session *s, struct buf *out)
 		buf_append_str(
 			out,
 			" UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
-			"BINARY UTF8=ACCEPT CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT WITHIN QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk LIST-MYRIGHTS STATUS=SIZE REPLACE MULTIAPPEND OBJECTID PREVIEW SAVEDATE CONTEXT=SEARCH CONTEXT=SORT");
+			"BINARY UTF8=ACCEPT CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT WITHIN QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk LIST-MYRIGHTS STATUS=SIZE REPLACE MULTIAPPEND OBJECTID PREVIEW SAVEDATE CONTEXT=SEARCH CONTEXT=SORT METADATA METADATA-SERVER");
 	if (s->state != IMAP_ST_NOTAUTH)
 		buf_printf(out, " APPENDLIMIT=%llu", (unsigned long long)s->srv->max_message_size);
 }
@@ -294,6 +294,8 @@ static const struct imap_cmd_def commands[] = {
 	{ "DELETEACL", imap_cmd_acl, ST_AUTHED, false, false, true },
 	{ "MYRIGHTS", imap_cmd_acl, ST_AUTHED, false, false, false },
 	{ "LISTRIGHTS", imap_cmd_acl, ST_AUTHED, false, false, false },
+	{ "GETMETADATA", imap_cmd_getmetadata, ST_AUTHED, false, false, false },
+	{ "SETMETADATA", imap_cmd_setmetadata, ST_AUTHED, false, false, true },
 	{ "CHECK", imap_cmd_check, IMAP_ST_SELECTED, false, false, false },
 	{ "CLOSE", imap_cmd_close, IMAP_ST_SELECTED, false, false, false },
 	{ "UNSELECT", imap_cmd_close, IMAP_ST_SELECTED, false, false, false },

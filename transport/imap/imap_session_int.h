@@ -246,6 +246,9 @@ void imap_cmd_getquota(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_setquota(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_acl(struct imap_session *s,
 		  const struct imap_command *cmd); /* GETACL SETACL DELETEACL MYRIGHTS LISTRIGHTS */
+/* imap_metadata_cmd.c (RFC 5464) */
+void imap_cmd_getmetadata(struct imap_session *s, const struct imap_command *cmd);
+void imap_cmd_setmetadata(struct imap_session *s, const struct imap_command *cmd);
 /* ---- imap_cmd.c: selected-state commands, APPEND and REPLACE ---- */
 void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd);
