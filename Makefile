@@ -157,6 +157,7 @@ DEB_PACKAGES += ldnsutils
 DEB_PACKAGES += libopendkim-dev
 DEB_PACKAGES += python3-dkim
 DEB_PACKAGES += libspf2-dev
+DEB_PACKAGES += libunbound-dev
 DEB_PACKAGES += libopendmarc-dev
 DEB_PACKAGES += publicsuffix
 DEB_PACKAGES += dovecot-imapd

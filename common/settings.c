@@ -2,6 +2,8 @@
 #include "common/settings.h"
 #include "common/util.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 #define KIB 1024ULL
@@ -31,6 +33,10 @@ static const struct setting_def defs[SET_COUNT] = {
 					"longest time to receive one message by DATA or BDAT (then 421 4.4.2)" },
 	[SET_SMTP_INBOUND_CHECKS] = { "smtp.inbound_checks", 1, 0, 1, "",
 				      "check SPF and DKIM of mail from outside into Authentication-Results (0: off)" },
+	[SET_DNS_RESOLVER] = { "dns.resolver", 0, 0, 0, SETTING_TEXT,
+			       "the DNS server asked, IP[@PORT] (\"\": those of /etc/resolv.conf); answers validated" },
+	[SET_DNS_TRUST_ANCHOR] = { "dns.trust_anchor", 0, 0, 0, SETTING_TEXT,
+				   "file of DNSSEC trust anchors (\"\": " DNS_ROOT_KEY " when present)" },
 	[SET_QUEUE_LIFETIME] = { "queue.lifetime", 5 * 86400, 1, 60 * 86400, "seconds",
 				 "how long undeliverable mail is retried before it bounces" },
 	[SET_QUEUE_RETRY_FIRST] = { "queue.retry_first", 60, 1, 86400, "seconds", "first retry delay" },
@@ -102,8 +108,59 @@ int setting_find(const char *name)
 	return -1;
 }
 
+int setting_is_text(enum setting_id id)
+{
+	return strcmp(defs[id].unit, SETTING_TEXT) == 0;
+}
+
+/* IP[@PORT] (IPv4 or IPv6). */
+static int resolver_valid(const char *value)
+{
+	char ip[64];
+	const char *at = strchr(value, '@');
+	size_t len = at != NULL ? (size_t)(at - value) : strlen(value);
+	unsigned long long port;
+	if (len == 0 || len >= sizeof(ip) || (at != NULL && parse_uint(at + 1, 65535, &port) < 0) ||
+	    (at != NULL && port == 0))
+		return -1;
+	memcpy(ip, value, len);
+	ip[len] = '\0';
+	unsigned char a[16];
+	return inet_pton(AF_INET, ip, a) == 1 || inet_pton(AF_INET6, ip, a) == 1 ? 0 : -1;
+}
+
+int setting_parse_text(enum setting_id id, const char *value, char *why, size_t size)
+{
+	if (!setting_is_text(id)) {
+		snprintf(why, size, "%s is not a text setting", defs[id].name);
+		return -1;
+	}
+	if (strlen(value) >= SETTING_TEXT_MAX) {
+		snprintf(why, size, "%s takes at most %d characters", defs[id].name, SETTING_TEXT_MAX - 1);
+		return -1;
+	}
+	for (const char *c = value; *c != '\0'; c++) {
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			snprintf(why, size, "%s takes no control characters", defs[id].name);
+			return -1;
+		}
+	}
+	if (id == SET_DNS_RESOLVER && value[0] != '\0' && resolver_valid(value) < 0) {
+		snprintf(why, size, "dns.resolver takes an IP address with an optional @PORT (or \"\"), not \"%s\"",
+			 value);
+		return -1;
+	}
+	if (id == SET_DNS_TRUST_ANCHOR && value[0] != '\0' && value[0] != '/') {
+		snprintf(why, size, "dns.trust_anchor takes an absolute file name (or \"\"), not \"%s\"", value);
+		return -1;
+	}
+	return 0;
+}
+
 int setting_parse(enum setting_id id, const char *value, unsigned long long *value_r)
 {
+	if (setting_is_text(id))
+		return -1;
 	size_t len = strlen(value);
 	unsigned long long mult = 1;
 	char digits[32];
@@ -136,6 +193,7 @@ void settings_load(struct settings *s, const char *const *values, size_t count)
 	for (int i = 0; i < SET_COUNT; i++) {
 		s->v[i] = defs[i].def;
 		s->set[i] = 0;
+		s->text[i][0] = '\0';
 	}
 	for (size_t i = 0; i < count; i++) {
 		const char *eq = strchr(values[i], '=');
@@ -146,7 +204,11 @@ void settings_load(struct settings *s, const char *const *values, size_t count)
 		name[eq - values[i]] = '\0';
 		int id = setting_find(name);
 		unsigned long long v;
-		if (id >= 0 && setting_parse(id, eq + 1, &v) == 0) {
+		char why[8];
+		if (id >= 0 && setting_is_text(id) && setting_parse_text(id, eq + 1, why, sizeof(why)) == 0) {
+			snprintf(s->text[id], sizeof(s->text[id]), "%s", eq + 1);
+			s->set[id] = 1;
+		} else if (id >= 0 && setting_parse(id, eq + 1, &v) == 0) {
 			s->v[id] = v;
 			s->set[id] = 1;
 		}

@@ -19,6 +19,8 @@ enum setting_id {
 	SET_SMTP_SESSION_MAX_SECONDS,
 	SET_SMTP_DATA_MAX_SECONDS,
 	SET_SMTP_INBOUND_CHECKS,
+	SET_DNS_RESOLVER,
+	SET_DNS_TRUST_ANCHOR,
 	SET_QUEUE_LIFETIME,
 	SET_QUEUE_RETRY_FIRST,
 	SET_QUEUE_RETRY_MAX,
@@ -54,9 +56,16 @@ struct setting_def {
 	const char *name;       /* e.g. "smtp.max_message_size" */
 	unsigned long long def; /* default value */
 	unsigned long long min, max;
-	const char *unit;        /* "bytes", "seconds", "" ... */
+	const char *unit;        /* "bytes", "seconds", "" ...; SETTING_TEXT for a text setting (def, min, max 0) */
 	const char *description; /* one line for `server show` */
 };
+
+/* The unit of the settings whose value is text (kept in struct settings' text, at most SETTING_TEXT_MAX - 1 bytes;
+ * "" is their default). */
+#define SETTING_TEXT "text"
+#define SETTING_TEXT_MAX 256
+/* Debian's DNSSEC trust anchor of the root zone (package dns-root-data), the default of dns.trust_anchor. */
+#define DNS_ROOT_KEY "/usr/share/dns/root.key"
 
 /* The definition of setting id (0 <= id < SET_COUNT). */
 const struct setting_def *setting_def(enum setting_id id);
@@ -65,12 +74,17 @@ int setting_find(const char *name);
 /* Parses value for setting id (decimal, optional k/m/g suffix for bytes). Returns 0 or -1 when it is not a
  * number or out of range. */
 int setting_parse(enum setting_id id, const char *value, unsigned long long *value_r);
+/* True when id is a text setting. */
+int setting_is_text(enum setting_id id);
+/* Checks value for the text setting id: returns 0, or -1 with what is wrong in why (size bytes). */
+int setting_parse_text(enum setting_id id, const char *value, char *why, size_t size);
 
 /* Effective values of all settings, from ixServerSetting "NAME=VALUE" strings; unknown names and bad values
  * are ignored (the defaults stay), so a newer setting never breaks an older service. */
 struct settings {
 	unsigned long long v[SET_COUNT];
-	unsigned char set[SET_COUNT]; /* 1 when given in the directory rather than defaulted */
+	unsigned char set[SET_COUNT];           /* 1 when given in the directory rather than defaulted */
+	char text[SET_COUNT][SETTING_TEXT_MAX]; /* the values of text settings ("" for the others) */
 };
 void settings_load(struct settings *s, const char *const *values, size_t count);
 

@@ -1853,8 +1853,12 @@ int prov_server_show(struct prov *p, const char *server, struct buf *out, struct
 		settings_load(&st, (const char *const *)vals, n);
 		for (int i = 0; i < SET_COUNT; i++) {
 			const struct setting_def *d = setting_def(i);
-			buf_printf(out, "  %-34s %-12llu %-8s %s%s\n", d->name, st.v[i], d->unit, d->description,
-				   st.set[i] ? "" : " (default)");
+			if (setting_is_text(i))
+				buf_printf(out, "  %-34s %-21s %s%s\n", d->name, st.set[i] ? st.text[i] : "\"\"",
+					   d->description, st.set[i] ? "" : " (default)");
+			else
+				buf_printf(out, "  %-34s %-12llu %-8s %s%s\n", d->name, st.v[i], d->unit,
+					   d->description, st.set[i] ? "" : " (default)");
 		}
 		for (size_t i = 0; i < n; i++)
 			free(vals[i]);
@@ -1881,8 +1885,13 @@ int prov_server_set(struct prov *p, const char *server, const char *name, const 
 		return IX_EINVAL;
 	}
 	const struct setting_def *d = setting_def(id);
-	unsigned long long v;
-	if (setting_parse(id, value, &v) < 0) {
+	unsigned long long v = 0;
+	char why[SETTING_TEXT_MAX + 128];
+	if (setting_is_text(id) && setting_parse_text(id, value, why, sizeof(why)) < 0) {
+		buf_append_str(error_r, why);
+		return IX_EINVAL;
+	}
+	if (!setting_is_text(id) && setting_parse(id, value, &v) < 0) {
 		buf_printf(error_r, "%s takes a whole number from %llu to %llu%s%s, not \"%s\"", name, d->min, d->max,
 			   d->unit[0] ? " " : "", d->unit, value);
 		return IX_EINVAL;
@@ -1905,7 +1914,7 @@ int prov_server_set(struct prov *p, const char *server, const char *name, const 
 			free(old[i]);
 		}
 		free(old);
-		char *nv = xasprintf("%s=%llu", name, v);
+		char *nv = setting_is_text(id) ? xasprintf("%s=%s", name, value) : xasprintf("%s=%llu", name, v);
 		ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "ixServerSetting", ldapu_values1(nv));
 		free(nv);
 		ret = modify(p, dn, mods, "could not change the setting", error_r);

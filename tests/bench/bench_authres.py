@@ -57,11 +57,9 @@ def main():
         return 0
     signer = Signer("sender.test")
     ns = Nsd({"sender.test": 'sender.test. IN TXT "v=spf1 ip4:%s -all"\n' % OUTSIDE + signer.records})
-    s = h.System(start=False, extra=["--listen", "0.0.0.0"])
+    s = h.System(extra=["--listen", "0.0.0.0"])
     try:
-        with open(os.path.join(s.data, "resolv.conf"), "w") as f:
-            f.write("nameserver 127.0.0.1 %d\n" % ns.port)
-        s.start()
+        ns.resolve_for(s)
         s.cli("user", "add", "alice", "--given", "Alice", "--surname", "Smith", "--password", PW, check=True)
         if not h.wait_for(lambda: h.imap_login_ok(s.ports["imap"], "alice", PW), timeout=15):
             print("bench_authres: alice cannot log in")

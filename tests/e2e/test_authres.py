@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 # test_authres.py - checks on the way in (issue 18): SPF (libspf2), DKIM verification (libopendkim) and DMARC
 # (libopendmarc: reject at the end of DATA, quarantine into Junk) of mail from outside, written as
-# Authentication-Results (RFC 8601) under the organisation's authserv-id, and fields that claim that id removed. The SPF and DKIM key records are served by a real DNS server (Debian's nsd, on loopback; the
-# server is pointed at it by DATA/resolv.conf); the messages are signed by an independent signer (dkimpy, with keys
-# made by python3-cryptography) and sent with python3's smtplib and swaks; what was stored is read over IMAP.
+# Authentication-Results (RFC 8601) under the organisation's authserv-id, and fields that claim that id removed. The
+# SPF and DKIM key records are served by a real DNS server (Debian's nsd, on loopback; the server is pointed at it by
+# the setting dns.resolver); the messages are signed by an independent signer (dkimpy, with keys made by
+# python3-cryptography) and sent with python3's smtplib and swaks; what was stored is read over IMAP.
 import imaplib
 import os
 import shutil
@@ -84,10 +85,8 @@ def setup():
               "soft.test": 'soft.test. IN TXT "v=spf1 ~all"\n',
               "nospf.test": "nospf.test. IN A 192.0.2.9\n"})
     assert NS.ask("TXT", "ed1._domainkey.sender.test").startswith('"v=DKIM1; k=ed25519;')
-    S = h.System(start=False, extra=["--listen", "0.0.0.0"])
-    with open(os.path.join(S.data, "resolv.conf"), "w") as f:
-        f.write("nameserver 127.0.0.1 %d\n" % NS.port)
-    S.start()
+    S = h.System(extra=["--listen", "0.0.0.0"])
+    NS.resolve_for(S)
     S.cli("user", "add", "alice", "--given", "Alice", "--surname", "Smith", "--password", PW, check=True)
     assert h.wait_for(lambda: h.imap_login_ok(S.ports["imap"], "alice", PW), timeout=15)
 

@@ -126,6 +126,24 @@ static void settings_parse_and_load(void)
 		const struct setting_def *d = setting_def(i);
 		test_assert(d->name != NULL && d->def >= d->min && d->def <= d->max);
 	}
+	/* text settings: checked by their own rule, kept as text, never parsed as numbers */
+	char why[SETTING_TEXT_MAX + 128];
+	test_assert(setting_is_text(SET_DNS_RESOLVER) && !setting_is_text(SET_SMTP_MAX_ERRORS));
+	test_assert(setting_parse(SET_DNS_RESOLVER, "1", &v) < 0);
+	test_assert(setting_parse_text(SET_DNS_RESOLVER, "192.0.2.53@5353", why, sizeof(why)) == 0);
+	test_assert(setting_parse_text(SET_DNS_RESOLVER, "2001:db8::53", why, sizeof(why)) == 0);
+	test_assert(setting_parse_text(SET_DNS_RESOLVER, "", why, sizeof(why)) == 0);
+	test_assert(setting_parse_text(SET_DNS_RESOLVER, "ns.example.com", why, sizeof(why)) < 0 &&
+		    strstr(why, "IP address") != NULL);
+	test_assert(setting_parse_text(SET_DNS_RESOLVER, "192.0.2.53@0", why, sizeof(why)) < 0);
+	test_assert(setting_parse_text(SET_DNS_RESOLVER, "192.0.2.53@65536", why, sizeof(why)) < 0);
+	test_assert(setting_parse_text(SET_DNS_TRUST_ANCHOR, "root.key", why, sizeof(why)) < 0);
+	test_assert(setting_parse_text(SET_DNS_TRUST_ANCHOR, "/a\nb", why, sizeof(why)) < 0);
+	test_assert(setting_parse_text(SET_SMTP_MAX_ERRORS, "5", why, sizeof(why)) < 0);
+	const char *tv[] = { "dns.resolver=192.0.2.53@5353", "dns.trust_anchor=relative" };
+	settings_load(&s, tv, 2);
+	test_assert_str(s.text[SET_DNS_RESOLVER], "192.0.2.53@5353");
+	test_assert(s.set[SET_DNS_RESOLVER] && !s.set[SET_DNS_TRUST_ANCHOR] && s.text[SET_DNS_TRUST_ANCHOR][0] == '\0');
 }
 
 static void buf_read_fd_keeps_at_most_max_and_drains(void)

@@ -1,10 +1,11 @@
-/* authres.c - SPF through libspf2 (with a DNS layer of ours, so it asks the name servers the MTA asks), DKIM
+/* authres.c - SPF through libspf2 (with a DNS layer of ours: the MTA's validating resolver, dns.h), DKIM
  * verification through libopendkim (its key lookup ours, likewise) and DMARC through libopendmarc (the record
  * fetched by us); the results as an Authentication-Results field. The one boundary where those libraries' results
  * become ours. */
 #include "transport/mta/authres.h"
 #include "common/err.h"
 #include "common/util.h"
+#include "transport/mta/dns.h"
 #include "transport/mta/dsn.h"
 #include "transport/mta/mta.h"
 
@@ -15,7 +16,6 @@
 #include <opendkim/dkim.h>
 #include <opendmarc/dmarc.h>
 #include <pthread.h>
-#include <resolv.h>
 #include <spf2/spf.h>
 #include <spf2/spf_dns_cache.h>
 #include <stdio.h>
@@ -34,7 +34,7 @@ struct key_slot {
 
 struct authres {
 	char *id;
-	char *resolv_conf;
+	struct dns *resolver;  /* the server's, not ours */
 	SPF_dns_server_t *dns; /* our layer: the libspf2 cache layer sits on it */
 	SPF_dns_server_t *cache;
 	SPF_server_t *spf;
@@ -47,79 +47,28 @@ struct authres {
 
 /* ---- DNS ---- */
 
-/* One resolver state per thread (res_nquery is not to be shared), made with the MTA's name servers; closed when
- * its thread ends (res_send keeps memory in it). */
-static pthread_key_t dns_key;
-static pthread_once_t dns_key_once = PTHREAD_ONCE_INIT;
-
-static void dns_state_free(void *p)
-{
-	res_nclose(p);
-	free(p);
-}
-
-static void dns_key_create(void)
-{
-	(void)pthread_key_create(&dns_key, dns_state_free);
-}
-
-/* res_nquery with this thread's state; *herr_r the resolver's h_errno on failure. */
-static int dns_query(const struct authres *a, const char *name, int type, unsigned char *ans, int size, int *herr_r)
-{
-	pthread_once(&dns_key_once, dns_key_create);
-	struct __res_state *rs = pthread_getspecific(dns_key);
-	if (rs == NULL) {
-		rs = xcalloc(1, sizeof(*rs));
-		if (mta_res_init(rs, a->resolv_conf) != 0) {
-			free(rs);
-			*herr_r = TRY_AGAIN;
-			return -1;
-		}
-		rs->retrans = 2; /* seconds; a message waits for its checks */
-		rs->retry = 2;
-		(void)pthread_setspecific(dns_key, rs);
-	}
-	int n = res_nquery(rs, name, ns_c_in, type, ans, size);
-	*herr_r = n < 0 ? rs->res_h_errno : NETDB_SUCCESS;
-	return n;
-}
-
-/* Appends the character-strings of a TXT record's data to out. */
-static void txt_append(const unsigned char *rd, size_t len, struct buf *out)
-{
-	for (size_t i = 0; i < len;) {
-		size_t n = rd[i++];
-		if (n > len - i)
-			n = len - i;
-		buf_append(out, rd + i, n);
-		i += n;
-	}
-}
-
-/* libspf2's lookup, answered by our resolver. */
+/* libspf2's lookup, answered by our resolver (a bogus answer is a temporary error: SPF gives temperror). */
 static SPF_dns_rr_t *spf_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type, int should_cache)
 {
 	(void)should_cache;
 	const struct authres *a = srv->hook;
-	unsigned char ans[AUTHRES_DNS_MAX];
-	int herr;
-	int n = dns_query(a, domain, type, ans, sizeof(ans), &herr);
-	ns_msg h;
-	if (n < 0 || ns_initparse(ans, n, &h) < 0) {
-		int st = n < 0 && (herr == HOST_NOT_FOUND || herr == NO_DATA) ? herr : TRY_AGAIN;
+	struct dns_answer ans;
+	dns_query(a->resolver, domain, type, &ans);
+	if (ans.status != DNS_OK) {
+		int st = ans.status == DNS_NXDOMAIN ? HOST_NOT_FOUND : ans.status == DNS_NODATA ? NO_DATA : TRY_AGAIN;
+		dns_answer_free(&ans);
 		return SPF_dns_rr_new_init(srv, domain, type, 0, st);
 	}
-	SPF_dns_rr_t *rr = SPF_dns_rr_new_init(srv, domain, type, 0, NETDB_SUCCESS);
-	if (rr == NULL)
+	SPF_dns_rr_t *rr = SPF_dns_rr_new_init(srv, domain, type, (int)ans.ttl, NETDB_SUCCESS);
+	if (rr == NULL) {
+		dns_answer_free(&ans);
 		return NULL;
+	}
 	int cnt = 0;
-	for (int i = 0; i < ns_msg_count(h, ns_s_an); i++) {
-		ns_rr r;
-		if (ns_parserr(&h, ns_s_an, i, &r) < 0 || ns_rr_type(r) != type)
-			continue;
-		const unsigned char *rd = ns_rr_rdata(r);
-		size_t rdlen = ns_rr_rdlen(r);
-		char name[NS_MAXDNAME];
+	for (size_t i = 0; i < ans.n; i++) {
+		const unsigned char *rd = ans.rdata[i];
+		size_t rdlen = ans.rdlen[i];
+		char name[DNS_NAME_MAX];
 		struct buf txt = BUF_INIT;
 		const void *data = NULL;
 		size_t dlen = 0;
@@ -133,15 +82,16 @@ static SPF_dns_rr_t *spf_lookup(SPF_dns_server_t *srv, const char *domain, ns_ty
 			break;
 		case ns_t_mx:
 		case ns_t_ptr:
-			if (ns_name_uncompress(ns_msg_base(h), ns_msg_end(h), type == ns_t_mx ? rd + 2 : rd, name,
-					       sizeof(name)) < 0)
+			if ((type == ns_t_mx && rdlen < 3) ||
+			    dns_name_text(type == ns_t_mx ? rd + 2 : rd, type == ns_t_mx ? rdlen - 2 : rdlen, name,
+					  sizeof(name)) < 0)
 				continue;
 			data = name;
 			dlen = strlen(name) + 1;
 			break;
 		case ns_t_txt:
 		case ns_t_spf:
-			txt_append(rd, rdlen, &txt);
+			dns_txt_join(rd, rdlen, &txt);
 			buf_append_char(&txt, '\0');
 			data = txt.data;
 			dlen = txt.len;
@@ -153,9 +103,8 @@ static SPF_dns_rr_t *spf_lookup(SPF_dns_server_t *srv, const char *domain, ns_ty
 			cnt++;
 		}
 		buf_free(&txt);
-		if (rr->ttl == 0 || (time_t)ns_rr_ttl(r) < rr->ttl)
-			rr->ttl = (time_t)ns_rr_ttl(r);
 	}
+	dns_answer_free(&ans);
 	rr->num_rr = cnt;
 	if (cnt == 0)
 		rr->herrno = NO_DATA;
@@ -163,26 +112,20 @@ static SPF_dns_rr_t *spf_lookup(SPF_dns_server_t *srv, const char *domain, ns_ty
 }
 
 /* The TXT record name by our resolver: DKIM_CBSTAT_CONTINUE with the record in txt_r and its TTL in ttl_r, or
- * DKIM_CBSTAT_NOTFOUND or DKIM_CBSTAT_TRYAGAIN. */
+ * DKIM_CBSTAT_NOTFOUND or DKIM_CBSTAT_TRYAGAIN (a DNS failure, or an answer DNSSEC shows forged). */
 static DKIM_CBSTAT key_fetch(const struct authres *a, const char *name, struct buf *txt_r, time_t *ttl_r)
 {
-	unsigned char ans[AUTHRES_DNS_MAX];
-	int herr;
-	int n = dns_query(a, name, ns_t_txt, ans, sizeof(ans), &herr);
-	if (n < 0)
-		return herr == HOST_NOT_FOUND || herr == NO_DATA ? DKIM_CBSTAT_NOTFOUND : DKIM_CBSTAT_TRYAGAIN;
-	ns_msg h;
-	if (ns_initparse(ans, n, &h) < 0)
-		return DKIM_CBSTAT_TRYAGAIN;
-	for (int i = 0; i < ns_msg_count(h, ns_s_an); i++) {
-		ns_rr r;
-		if (ns_parserr(&h, ns_s_an, i, &r) < 0 || ns_rr_type(r) != ns_t_txt)
-			continue;
-		txt_append(ns_rr_rdata(r), ns_rr_rdlen(r), txt_r);
-		*ttl_r = (time_t)ns_rr_ttl(r);
-		return DKIM_CBSTAT_CONTINUE;
+	struct dns_answer ans;
+	dns_query(a->resolver, name, DNS_T_TXT, &ans);
+	DKIM_CBSTAT st = ans.status == DNS_OK                                     ? DKIM_CBSTAT_CONTINUE
+			 : ans.status == DNS_NXDOMAIN || ans.status == DNS_NODATA ? DKIM_CBSTAT_NOTFOUND
+										  : DKIM_CBSTAT_TRYAGAIN;
+	if (st == DKIM_CBSTAT_CONTINUE) {
+		dns_txt_join(ans.rdata[0], ans.rdlen[0], txt_r);
+		*ttl_r = (time_t)ans.ttl;
 	}
-	return DKIM_CBSTAT_NOTFOUND;
+	dns_answer_free(&ans);
+	return st;
 }
 
 static size_t key_hash(const char *name)
@@ -245,11 +188,11 @@ static DKIM_CBSTAT dkim_key_lookup(DKIM *d, DKIM_SIGINFO *sig, u_char *buf, size
 
 /* ---- setup ---- */
 
-int authres_create(const char *authserv_id, const char *resolv_conf, struct authres **a_r, struct buf *error_r)
+int authres_create(const char *authserv_id, struct dns *resolver, struct authres **a_r, struct buf *error_r)
 {
 	struct authres *a = xcalloc(1, sizeof(*a));
 	a->id = xstrdup(authserv_id);
-	a->resolv_conf = resolv_conf != NULL ? xstrdup(resolv_conf) : NULL;
+	a->resolver = resolver;
 	pthread_mutex_init(&a->key_lock, NULL);
 	a->dns = xcalloc(1, sizeof(*a->dns));
 	a->dns->lookup = spf_lookup;
@@ -296,7 +239,6 @@ void authres_destroy(struct authres **ap)
 	pthread_mutex_destroy(&a->key_lock);
 	free(a->dns);
 	free(a->id);
-	free(a->resolv_conf);
 	free(a);
 	*ap = NULL;
 }

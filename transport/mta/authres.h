@@ -24,10 +24,11 @@
 #define AUTHRES_PSL "/usr/share/publicsuffix/public_suffix_list.dat"
 
 struct authres;
-/* The checker of one server: authserv_id names the organisation in the fields it writes (copied); resolv_conf (may be
- * NULL) a file of "nameserver IP [PORT]" lines replacing the system's name servers when it exists (as the MTA's).
+/* The checker of one server: authserv_id names the organisation in the fields it writes (copied); resolver the DNS
+ * resolver it asks (dns.h; the caller's, it must outlive the checker).
  * Returns IX_OK or IX_EIO (libspf2 or libopendkim cannot start) with error_r. */
-int authres_create(const char *authserv_id, const char *resolv_conf, struct authres **a_r, struct buf *error_r);
+struct dns;
+int authres_create(const char *authserv_id, struct dns *resolver, struct authres **a_r, struct buf *error_r);
 /* Frees; sets *a to NULL. NULL is ignored. */
 void authres_destroy(struct authres **a);
 

@@ -4,6 +4,7 @@
 #include "transport/mta/mta.h"
 #include "transport/daemon/daemon.h"
 #include "transport/mta/dkim.h"
+#include "transport/mta/dns.h"
 #include "transport/mta/dsn.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -61,6 +62,7 @@ struct mta {
 	char *qdir;
 	struct tls_ctx *client_tls;
 	struct tls_peers *peers;  /* TLS to the organisation's other servers (under lock) */
+	struct dns *dns;          /* MX, A/AAAA and TLSA lookups */
 	struct dkim_signer *dkim; /* signs what leaves the organisation (NULL: libopendkim did not start) */
 	struct evloop_timer scan_timer, kick_timer;
 	int inotify_fd;
@@ -476,9 +478,7 @@ static long long process(struct mta *m, const char *id, bool flush)
 		} else {
 			snprintf(dest, sizeof(dest), "mx:%s", domain);
 			bool temp;
-			char *rc_path = config_path(&m->d.cfg, "resolv.conf");
-			nhosts = mta_mx_lookup(domain, rc_path, hosts, MTA_MX_MAX, &temp);
-			free(rc_path);
+			nhosts = dns_mx(m->dns, domain, hosts, MTA_MX_MAX, &temp, NULL);
 			if (nhosts == 0) {
 				at[i].out = temp ? OUT_TEMP : OUT_PERM;
 				at[i].reply = xasprintf(temp ? "451 4.4.3 Cannot resolve the domain %s now"
@@ -726,6 +726,7 @@ static void on_settings(struct daemon *d, const struct settings *s, void *ctx)
 	(void)d;
 	struct mta *m = ctx;
 	m->set = *s; /* whole-struct copy; workers read single words (benign) */
+	dns_apply_settings(m->dns, s);
 }
 
 static void on_stop(struct daemon *d, void *ctx)
@@ -758,6 +759,7 @@ int mta_main(int argc, char **argv)
 		log_error("mail leaves unsigned: %s", buf_cstr(&err));
 		buf_reset(&err);
 	}
+	m->dns = dns_create();
 	daemon_watch_settings(&m->d, on_settings, m);
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_condattr_t ca;
@@ -799,6 +801,7 @@ int mta_main(int argc, char **argv)
 	tls_ctx_destroy(&m->client_tls);
 	tls_peers_destroy(&m->peers);
 	dkim_signer_destroy(&m->dkim);
+	dns_destroy(&m->dns);
 	free(m->qdir);
 	buf_free(&err);
 	daemon_teardown(&m->d);

@@ -125,16 +125,6 @@ const char *mta_domain(const char *addr);
 /* The whole program: daemon_setup, queue runner, the loop, teardown. Returns the exit status. */
 int mta_main(int argc, char **argv);
 
-/* Looks up the MX hosts of domain (lowest preference first) with the system resolver (res_query); when the
- * domain has no MX, the domain itself (A/AAAA, RFC 5321 5.1). Fills hosts (malloc'd strings, free each) and
- * returns their count, or 0 when the domain does not exist or cannot be resolved now (*temp_r says which). */
-size_t mta_mx_lookup(const char *domain, const char *resolv_conf, char **hosts, size_t max, bool *temp_r);
-/* Prepares a resolver state (res_ninit) whose name servers are those of resolv_conf when that file exists (below).
- * Returns 0, or -1 when the resolver cannot start. Close with res_nclose. */
-struct __res_state;
-int mta_res_init(struct __res_state *rs, const char *resolv_conf);
-/* resolv_conf (may be NULL) names a file of "nameserver IP [PORT]" lines (IPv4) that replace the system's
- * resolver addresses when it exists: <data>/resolv.conf for the MTA. */
 /* Among the connectors that tie with best for domain (same cost, equally specific address space, a smart host),
  * picks one by key (the queue id), so equal costs share the load. Returns a new "host[:port]" string. */
 char *mta_pick_smart_host(struct dir *dir, const char *domain, const struct dir_connector *best, const char *key);

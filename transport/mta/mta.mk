@@ -1,24 +1,26 @@
 # transport/mta/ - the message transfer agent: the durable queue, DSNs, routing by the directory, the outbound
 # SMTP client (libmta.a) and the ix-mta daemon; their unit and fuzz tests.
 MTA_SRCS := transport/mta/queue.c transport/mta/dsn.c transport/mta/mta_route.c transport/mta/smtp_client.c \
-	transport/mta/dkim.c transport/mta/dkim_key.c transport/mta/authres.c
+	transport/mta/dkim.c transport/mta/dkim_key.c transport/mta/authres.c transport/mta/dns.c
 MTA_LIB := $(BUILD)/libmta.a
-# the checks on the way in (transport/mta/authres.c): libspf2 and libopendkim
+# the checks on the way in (transport/mta/authres.c): libspf2, libopendkim and libopendmarc
 AUTHRES_LIBS := -lspf2 -lopendkim -lopendmarc
+# the validating DNS resolver (transport/mta/dns.c)
+DNS_LIBS := -lunbound
 
 $(MTA_LIB): $(call objs,$(MTA_SRCS))
 	$(archive)
 
 PROGRAMS += $(BUILD)/ix-mta
 $(BUILD)/ix-mta: $(call objs,transport/mta/mta_main.c transport/mta/mta.c) $(MTA_LIB) $$(SMTP_LIB) $$(DAEMON_DEPS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) -lresolv
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) $(DNS_LIBS)
 
 MTA_TESTS := test_queue test_dsn test_mta test_dkim test_authres
 UNIT_TESTS += $(foreach t,$(MTA_TESTS),$(BUILD)/tests/unit/$(t))
 $(foreach t,$(MTA_TESTS),$(BUILD)/tests/unit/$(t)): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o \
 		$(BUILD)/tests/unit/test.o $(MTA_LIB) $$(SMTP_LIB) $$(NET_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) \
 		$$(STORE_LIB) $$(MIME_LIB) $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(AUTHRES_LIBS) -lresolv
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(AUTHRES_LIBS) $(DNS_LIBS)
 
 E2E_TESTS += tests/e2e/test_dkim.py
 E2E_TESTS += tests/e2e/test_authres.py
@@ -35,3 +37,9 @@ $(BUILD)/bench-authres: tests/bench/bench_authres.py
 
 FUZZ_TARGETS += dsn
 FUZZ_LIBS_dsn = $(MTA_LIB) $(SMTP_LIB) $(NET_LIB)
+
+# the end-to-end tests' view into the DNS module (tests/e2e/test_dns.py)
+PROGRAMS += $(BUILD)/transport/dns_probe
+$(BUILD)/transport/dns_probe: $(call objs,transport/mta/dns_probe.c) $(MTA_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DNS_LIBS)
+E2E_TESTS += tests/e2e/test_dns.py

@@ -5,6 +5,7 @@
 #include "transport/daemon/signin.h"
 #include "directory/signin_config.h"
 #include "transport/mta/authres.h"
+#include "transport/mta/dns.h"
 #include "transport/mta/dsn.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -64,6 +65,7 @@ struct smtpd {
 	struct client_count *clients;
 	size_t nclients;
 	struct throttle_guard *guard; /* failed logins per (address, account), address, account; used on the workers */
+	struct dns *dns;              /* the checks' DNS resolver */
 	struct authres *authres;      /* SPF and DKIM of mail from outside (NULL: the libraries did not start) */
 	struct workpool *pool;
 	struct signin *signin; /* bearer tokens (OAUTHBEARER, XOAUTH2) */
@@ -128,6 +130,7 @@ static void on_settings(struct daemon *d, const struct settings *s, void *ctx)
 	(void)d;
 	struct smtpd *sd = ctx;
 	sd->set = *s;
+	dns_apply_settings(sd->dns, s);
 	apply_settings(sd);
 }
 
@@ -833,13 +836,10 @@ int smtpd_main(int argc, char **argv)
 	if (queue_dir_ensure(sd->qdir, &err) != 0)
 		fatal("%s", buf_cstr(&err));
 	sd->guard = throttle_guard_create(SMTPD_CLIENTS_MAX); /* before the settings: they set its limits */
-	{
-		char *rc = config_path(&sd->d.cfg, "resolv.conf");
-		if (authres_create(sd->d.cfg.domain, rc, &sd->authres, &err) != IX_OK) {
-			log_error("mail from outside is not checked (SPF, DKIM): %s", buf_cstr(&err));
-			buf_reset(&err);
-		}
-		free(rc);
+	sd->dns = dns_create();
+	if (authres_create(sd->d.cfg.domain, sd->dns, &sd->authres, &err) != IX_OK) {
+		log_error("mail from outside is not checked (SPF, DKIM): %s", buf_cstr(&err));
+		buf_reset(&err);
 	}
 	daemon_watch_settings(&sd->d, on_settings, sd);
 	if (workpool_create(sd->d.loop, SMTPD_WORKERS, &sd->pool, &err) != 0)
@@ -864,6 +864,7 @@ int smtpd_main(int argc, char **argv)
 	free(sd->clients);
 	throttle_guard_destroy(&sd->guard);
 	authres_destroy(&sd->authres);
+	dns_destroy(&sd->dns);
 	free(sd->qdir);
 	buf_free(&err);
 	tls_ctx_destroy(&sd->tls_mx);
