@@ -268,5 +268,4 @@ static void smtputf8_declared_or_refused(void)
 }
 
 TEST_MAIN("mta", TEST_CASE(pipelined_transactions_and_reuse), TEST_CASE(lock_step_without_pipelining),
-	  TEST_CASE(broken_connection_is_temporary),
-	  TEST_CASE(smtputf8_declared_or_refused))
+	  TEST_CASE(broken_connection_is_temporary), TEST_CASE(smtputf8_declared_or_refused))
