@@ -80,6 +80,20 @@ void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 	b->len += (size_t)n;
 }
 
+void buf_append_xml(struct buf *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		switch (*s) {
+		case '&': buf_append_str(b, "&amp;"); break;
+		case '<': buf_append_str(b, "&lt;"); break;
+		case '>': buf_append_str(b, "&gt;"); break;
+		case '"': buf_append_str(b, "&quot;"); break;
+		case '\'': buf_append_str(b, "&apos;"); break;
+		default: buf_append_char(b, *s);
+		}
+	}
+}
+
 void buf_printf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;

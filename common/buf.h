@@ -28,6 +28,8 @@ void buf_append(struct buf *b, const void *data, size_t len);
 void buf_append_str(struct buf *b, const char *s);
 void buf_append_char(struct buf *b, char c);
 void buf_printf(struct buf *b, const char *fmt, ...) IX_PRINTF(2, 3);
+/* Appends s with XML's five special characters escaped (for XML text and attribute values). */
+void buf_append_xml(struct buf *b, const char *s);
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap) IX_PRINTF(2, 0);
 /* Reads fd until end of file (retrying EINTR; stops at a read error), appending what fits under max bytes of b
  * and draining the rest, so a writer on the other end of a pipe never blocks. */

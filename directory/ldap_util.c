@@ -196,6 +196,53 @@ int ldapu_search(LDAP *ld, const char *base, int scope, const char *filter, cons
 	return ret;
 }
 
+int ldapu_search_paged(LDAP *ld, const char *base, const char *filter, const char *const *attrs, int page_size,
+		       LDAPControl *extra, ldapu_entry_fn *each, void *ctx, struct buf *error_r)
+{
+	struct berval *cookie = NULL;
+	int ret = IX_OK;
+	for (;;) {
+		LDAPControl *page = NULL, *ctrls[3] = { NULL, extra, NULL };
+		int rc = ldap_create_page_control(ld, page_size, cookie, 0, &page);
+		ber_bvfree(cookie);
+		cookie = NULL;
+		if (rc != LDAP_SUCCESS) {
+			ret = ldapu_fail(ld, rc, "cannot page the search's results", error_r);
+			break;
+		}
+		ctrls[0] = page;
+		struct timeval tv = { LDAPU_TIMEOUT_SECS, 0 };
+		LDAPMessage *res = NULL;
+		rc = ldap_search_ext_s(ld, base, LDAP_SCOPE_SUBTREE, filter, (char **)attrs, 0, ctrls, NULL, &tv,
+				       LDAP_NO_LIMIT, &res);
+		ldap_control_free(page);
+		if (rc != LDAP_SUCCESS) {
+			char *what = xasprintf("search of %s failed", base);
+			ret = ldapu_fail(ld, rc, what, error_r);
+			free(what);
+			ldap_msgfree(res);
+			break;
+		}
+		for (LDAPMessage *e = ldap_first_entry(ld, res); e != NULL; e = ldap_next_entry(ld, e))
+			each(ctx, ld, e);
+		LDAPControl **rctrls = NULL;
+		int err = 0;
+		ldap_parse_result(ld, res, &err, NULL, NULL, NULL, &rctrls, 0);
+		LDAPControl *pr = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, rctrls, NULL);
+		ber_int_t count = 0;
+		struct berval c = { 0, NULL };
+		if (pr != NULL && ldap_parse_pageresponse_control(ld, pr, &count, &c) == LDAP_SUCCESS && c.bv_len > 0)
+			cookie = ber_bvdup(&c);
+		ber_memfree(c.bv_val);
+		ldap_controls_free(rctrls);
+		ldap_msgfree(res);
+		if (cookie == NULL)
+			break;
+	}
+	ber_bvfree(cookie);
+	return ret;
+}
+
 int ldapu_read_values(LDAP *ld, const char *dn, const char *attr, char ***values_r, struct buf *error_r)
 {
 	const char *attrs[] = { attr, NULL };

@@ -72,6 +72,13 @@ void ldapu_mods_free(LDAPMod **mods);
  * "search of BASE failed: REASON" in error_r and *res_r NULL. */
 int ldapu_search(LDAP *ld, const char *base, int scope, const char *filter, const char *const *attrs,
 		 LDAPMessage **res_r, struct buf *error_r);
+/* Calls each(ctx, ld, entry) for every entry a subtree search of base finds, searching in pages of page_size entries
+ * (RFC 2696: a server's size limit applies per page, so the whole result comes back), with extra (NULL: none), a
+ * control sent on every page beside the paging one. Returns IX_OK only when the search went through to its end, else
+ * an ldapu_err code with "search of BASE failed: REASON" in error_r. */
+typedef void ldapu_entry_fn(void *ctx, LDAP *ld, LDAPMessage *entry);
+int ldapu_search_paged(LDAP *ld, const char *base, const char *filter, const char *const *attrs, int page_size,
+		       LDAPControl *extra, ldapu_entry_fn *each, void *ctx, struct buf *error_r);
 /* Whether the entry dn exists and matches filter (a base-scope search for no attributes, with the same time
  * limit); false on any failure. */
 bool ldapu_entry_matches(LDAP *ld, const char *dn, const char *filter);

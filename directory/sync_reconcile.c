@@ -85,7 +85,8 @@ struct sync_apply {
 	struct buf problems;
 	size_t nproblems;
 	char last_change[32];
-	struct src_set *collecting; /* where source_search's entries go */
+	struct src_set *collecting;                           /* where source_search's entries go */
+	void (*each)(struct sync_apply *run, LDAPMessage *e); /* what source_search does with each entry */
 	struct sync_result *r, own_result;
 	sync_progress_fn *progress;
 	void *pctx;
@@ -281,56 +282,23 @@ static void map_prefill(struct sync_apply *run)
 	}
 }
 
+static void source_entry(void *ctx, LDAP *ld, LDAPMessage *e)
+{
+	(void)ld;
+	struct sync_apply *run = ctx;
+	run->each(run, e);
+}
+
 /* Searches the source in pages (its size limit applies per page); each(run, entry) for every entry. IX_OK only when
  * the search went through to its end. */
 static int source_search(struct sync_apply *run, const char *base, const char *filter, const char *const *attrs,
 			 int show_deleted, void (*each)(struct sync_apply *run, LDAPMessage *e), struct buf *error_r)
 {
-	struct berval *cookie = NULL;
-	int ret = IX_OK;
-	for (;;) {
-		/* tombstones: asked for without insisting, so a server that does not know the control answers anyway */
-		LDAPControl show = { .ldctl_oid = (char *)AD_SHOW_DELETED_OID, .ldctl_iscritical = 0 };
-		LDAPControl *page = NULL, *ctrls[3] = { NULL, show_deleted ? &show : NULL, NULL };
-		int rc = ldap_create_page_control(run->src, SOURCE_PAGE, cookie, 0, &page);
-		ber_bvfree(cookie);
-		cookie = NULL;
-		if (rc != LDAP_SUCCESS) {
-			ret = ldapu_fail(run->src, rc, "cannot page the source's results", error_r);
-			break;
-		}
-		ctrls[0] = page;
-		struct timeval tv = { LDAPU_TIMEOUT_SECS, 0 };
-		LDAPMessage *res = NULL;
-		rc = ldap_search_ext_s(run->src, base, LDAP_SCOPE_SUBTREE, filter, (char **)attrs, 0, ctrls, NULL, &tv,
-				       LDAP_NO_LIMIT, &res);
-		ldap_control_free(page);
-		if (rc != LDAP_SUCCESS) {
-			char *what = xasprintf("search of %s at the source failed", base);
-			ret = ldapu_fail(run->src, rc, what, error_r);
-			free(what);
-			ldap_msgfree(res);
-			break;
-		}
-		for (LDAPMessage *e = ldap_first_entry(run->src, res); e != NULL; e = ldap_next_entry(run->src, e))
-			each(run, e);
-		LDAPControl **rctrls = NULL;
-		int err = 0;
-		ldap_parse_result(run->src, res, &err, NULL, NULL, NULL, &rctrls, 0);
-		LDAPControl *pr = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, rctrls, NULL);
-		ber_int_t count = 0;
-		struct berval c = { 0, NULL };
-		if (pr != NULL && ldap_parse_pageresponse_control(run->src, pr, &count, &c) == LDAP_SUCCESS &&
-		    c.bv_len > 0)
-			cookie = ber_bvdup(&c);
-		ber_memfree(c.bv_val);
-		ldap_controls_free(rctrls);
-		ldap_msgfree(res);
-		if (cookie == NULL)
-			break;
-	}
-	ber_bvfree(cookie);
-	return ret;
+	/* tombstones: asked for without insisting, so a server that does not know the control answers anyway */
+	LDAPControl show = { .ldctl_oid = (char *)AD_SHOW_DELETED_OID, .ldctl_iscritical = 0 };
+	run->each = each;
+	return ldapu_search_paged(run->src, base, filter, attrs, SOURCE_PAGE, show_deleted ? &show : NULL, source_entry,
+				  run, error_r);
 }
 
 /* ---- what the source holds ---- */

@@ -9,21 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* Appends s with XML's five special characters escaped. */
-static void xml_text(struct buf *out, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		switch (*s) {
-		case '&': buf_append_str(out, "&amp;"); break;
-		case '<': buf_append_str(out, "&lt;"); break;
-		case '>': buf_append_str(out, "&gt;"); break;
-		case '"': buf_append_str(out, "&quot;"); break;
-		case '\'': buf_append_str(out, "&apos;"); break;
-		default: buf_append_char(out, *s);
-		}
-	}
-}
-
 bool clientconf_address(const char *address, const char **domain_r)
 {
 	size_t len = strlen(address);
@@ -51,7 +36,7 @@ static void tb_server(struct buf *out, const char *element, const char *type, co
 	if (port == 0)
 		return;
 	buf_printf(out, "    <%s type=\"%s\">\n      <hostname>", element, type);
-	xml_text(out, host);
+	buf_append_xml(out, host);
 	buf_printf(out,
 		   "</hostname>\n      <port>%u</port>\n      <socketType>%s</socketType>\n"
 		   "      <authentication>password-cleartext</authentication>\n"
@@ -63,13 +48,13 @@ void clientconf_thunderbird(const struct clientconf *cc, struct buf *out)
 {
 	buf_append_str(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<clientConfig version=\"1.1\">\n"
 			    "  <emailProvider id=\"");
-	xml_text(out, cc->domain);
+	buf_append_xml(out, cc->domain);
 	buf_append_str(out, "\">\n    <domain>");
-	xml_text(out, cc->domain);
+	buf_append_xml(out, cc->domain);
 	buf_append_str(out, "</domain>\n    <displayName>");
-	xml_text(out, display_name(cc));
+	buf_append_xml(out, display_name(cc));
 	buf_append_str(out, "</displayName>\n    <displayShortName>");
-	xml_text(out, display_name(cc));
+	buf_append_xml(out, display_name(cc));
 	buf_append_str(out, "</displayShortName>\n");
 	tb_server(out, "incomingServer", "imap", cc->hostname, cc->imaps, true);
 	tb_server(out, "incomingServer", "imap", cc->hostname, cc->imap, false);
@@ -137,10 +122,10 @@ static void ad_protocol(struct buf *out, const char *type, const char *host, uns
 	if (port == 0)
 		return;
 	buf_printf(out, "      <Protocol>\n        <Type>%s</Type>\n        <Server>", type);
-	xml_text(out, host);
+	buf_append_xml(out, host);
 	buf_printf(out, "</Server>\n        <Port>%u</Port>\n        <DomainRequired>off</DomainRequired>\n", port);
 	buf_append_str(out, "        <LoginName>");
-	xml_text(out, address);
+	buf_append_xml(out, address);
 	buf_printf(out,
 		   "</LoginName>\n        <SPA>off</SPA>\n        <SSL>on</SSL>\n        <Encryption>%s</Encryption>\n"
 		   "        <AuthRequired>on</AuthRequired>\n",
@@ -157,7 +142,7 @@ void clientconf_autodiscover(const struct clientconf *cc, const char *address, s
 {
 	buf_append_str(out, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Autodiscover xmlns=\"" AD_RESPONSE_NS "\">\n"
 			    "  <Response xmlns=\"" AD_OUTLOOK_NS "\">\n    <User>\n      <DisplayName>");
-	xml_text(out, address);
+	buf_append_xml(out, address);
 	buf_append_str(out, "</DisplayName>\n    </User>\n    <Account>\n      <AccountType>email</AccountType>\n"
 			    "      <Action>settings</Action>\n");
 	ad_protocol(out, "IMAP", cc->hostname, cc->imaps != 0 ? cc->imaps : cc->imap, cc->imaps != 0, address);
@@ -173,7 +158,7 @@ void clientconf_autodiscover_error(unsigned code, const char *message, struct bu
 		   "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Autodiscover xmlns=\"" AD_RESPONSE_NS "\">\n"
 		   "  <Response>\n    <Error Id=\"0\">\n      <ErrorCode>%u</ErrorCode>\n      <Message>",
 		   code);
-	xml_text(out, message);
+	buf_append_xml(out, message);
 	buf_append_str(out, "</Message>\n      <DebugData />\n    </Error>\n  </Response>\n</Autodiscover>\n");
 }
 
@@ -206,7 +191,7 @@ static void plist_string(struct buf *out, int depth, const char *key, const char
 {
 	plist_key(out, depth, key);
 	buf_append_str(out, "<string>");
-	xml_text(out, value);
+	buf_append_xml(out, value);
 	buf_append_str(out, "</string>\n");
 }
 

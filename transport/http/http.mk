@@ -1,8 +1,11 @@
 # transport/http/ - the embedded HTTP(S) server over libmicrohttpd (libhttp.a) and the ix-httpd daemon that serves
 # ACME challenges and client configuration on the HTTP and HTTPS ports; their tests.
-HTTP_SRCS := transport/http/http_server.c transport/http/clientconf.c transport/http/clientconf_fill.c
+HTTP_SRCS := transport/http/http_server.c transport/http/clientconf.c transport/http/clientconf_fill.c \
+	transport/http/dav.c transport/http/vcard.c
 HTTP_LIB := $(BUILD)/libhttp.a
-HTTP_LDLIBS := -lmicrohttpd -lgnutls
+HTTP_LDLIBS := -lmicrohttpd -lgnutls -lxml2
+# CardDAV reads its XML request bodies with libxml2 (Debian's libxml2-dev)
+$(BUILD)/transport/http/dav.o: CPPFLAGS += -I/usr/include/libxml2
 
 $(HTTP_LIB): $(call objs,$(HTTP_SRCS))
 	$(archive)
@@ -18,7 +21,12 @@ $(BUILD)/tests/unit/test_http: $(call objs,tests/unit/test_http.c tests/unit/tes
 
 E2E_TESTS += tests/e2e/test_http.py
 E2E_TESTS += tests/e2e/test_autoconfig.py
+E2E_TESTS += tests/e2e/test_carddav.py
 
 # the Autodiscover request reader (tests/fuzz/fuzz_autodiscover.c)
 FUZZ_TARGETS += autodiscover
 FUZZ_LIBS_autodiscover := $(BUILD)/transport/http/clientconf.o
+
+UNIT_TESTS += $(BUILD)/tests/unit/test_vcard
+$(BUILD)/tests/unit/test_vcard: $(call objs,tests/unit/test_vcard.c tests/unit/test.c) $(HTTP_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SSL_LIBS)

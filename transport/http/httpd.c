@@ -2,6 +2,7 @@
  * routes of this file (ACME HTTP-01 challenges from DATA/acme, client configuration, the MTA-STS policy) and serves a
  * changed certificate without a restart. */
 #include "transport/http/clientconf.h"
+#include "transport/http/dav.h"
 #include "transport/http/http_server.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -20,6 +21,7 @@
 struct httpd {
 	struct daemon d;
 	struct http_server *srv;
+	struct dav *dav;
 	char *acme_dir;
 };
 
@@ -142,7 +144,24 @@ static void mta_sts(const struct http_request *req, struct http_response *resp, 
 	clientconf_free(&cc);
 }
 
+/* /dav/... and /.well-known/carddav: the CardDAV address book (transport/http/dav.h). */
+static void dav(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct httpd *h = ctx;
+	dav_handle(h->dav, req, resp);
+}
+
+/* The sign-in limits of this server's settings, as every service applies them. */
+static void on_settings(struct daemon *d, const struct settings *s, void *ctx)
+{
+	(void)d;
+	struct httpd *h = ctx;
+	dav_settings(h->dav, s);
+}
+
 static const struct http_route routes[] = {
+	{ NULL, DAV_PREFIX, true, HTTP_ON_BOTH, dav },
+	{ NULL, DAV_WELL_KNOWN, false, HTTP_ON_BOTH, dav },
 	{ "GET", HTTPD_ACME_PATH, true, HTTP_ON_BOTH, acme_challenge },
 	{ "GET", "/.well-known/autoconfig/mail/config-v1.1.xml", false, HTTP_ON_BOTH, autoconfig },
 	{ "GET", "/mail/config-v1.1.xml", false, HTTP_ON_BOTH, autoconfig },
@@ -184,6 +203,8 @@ int main(int argc, char **argv)
 	if (mkdir_p(challenges, 0750) < 0)
 		log_warn("cannot create %s: %s", challenges, strerror(errno));
 	free(challenges);
+	h.dav = dav_create(cfg, h.d.dir);
+	daemon_watch_settings(&h.d, on_settings, &h);
 	struct http_server_config sc = {
 		.listen = cfg->listen,
 		.http_port = cfg->ports[PORT_HTTP],
@@ -204,6 +225,7 @@ int main(int argc, char **argv)
 	daemon_on_cert(&h.d, cert_changed, &h);
 	daemon_run(&h.d);
 	http_server_stop(&h.srv);
+	dav_destroy(&h.dav);
 	daemon_teardown(&h.d);
 	free(h.acme_dir);
 	return 0;
