@@ -5,7 +5,9 @@ Each test is a function decorated with @test; main() executes them in order and 
 cannot run here calls skip(why). A function decorated with @setup runs in the same order but is not a test: it
 prints nothing when it succeeds and a FAIL line when it fails, after which the file's remaining tests are reported
 as skipped (the run fails on the setup's FAIL). Systems started through System are always stopped at the end,
-whatever happened (a SIGTERM, as from run.sh's time limit, included).
+whatever happened (a SIGTERM, as from run.sh's time limit, included), and their folders removed, except after a
+failed test when IX_KEEP_ON_FAILURE is set in the environment: then the folders stay (stopped) for their service
+logs, and their paths are printed.
 """
 import fcntl
 import imaplib
@@ -246,9 +248,13 @@ class System:
         finally:
             m.logout()
 
-    def destroy(self):
+    def destroy(self, keep=False):
+        """Stops the system and removes its folder; with keep, leaves the folder and prints where its logs are."""
         self.stop()
         self.collect_sanitizer_reports()
+        if keep:
+            print("# kept %s (IX_KEEP_ON_FAILURE): its service logs are in %s/log" % (self.base, self.data), flush=True)
+            return
         if getattr(self, "mounted", False):
             run(["umount", self.base])
         shutil.rmtree(self.base, ignore_errors=True)
@@ -377,8 +383,12 @@ def main(suite):
                 if setup_step:
                     broken = fn.__name__
     finally:
-        for s in _systems:
-            s.destroy()
+        keep = bool(failed and os.environ.get("IX_KEEP_ON_FAILURE"))
+        for s in _systems:  # (a test's own servers, a KDC or dovecot, are not kept)
+            if keep and isinstance(s, System):
+                s.destroy(keep=True)
+            else:
+                s.destroy()
         for path, excerpt in _sanitizer_reports:
             failed += 1
             print("FAIL %s.sanitizer: a service reported in %s: %s" % (suite, os.path.basename(path),
