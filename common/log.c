@@ -62,7 +62,8 @@ int log_reopen(void)
 	return ret;
 }
 
-void log_vwrite(enum log_level level, const char *fmt, va_list ap)
+/* log_vwrite with the line stamped when (now when NULL). */
+static void log_vwrite_at(enum log_level level, const struct timeval *when, const char *fmt, va_list ap)
 {
 	if (!log_level_set && getenv("IX_DEBUG") != NULL)
 		log_set_level(LOG_LEVEL_DEBUG);
@@ -71,7 +72,10 @@ void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	char line[2048];
 	struct timeval tv;
 	struct tm tm;
-	gettimeofday(&tv, NULL);
+	if (when != NULL)
+		tv = *when;
+	else
+		gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%ld] %s: ", tm.tm_year + 1900,
 			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000),
@@ -92,6 +96,19 @@ void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	}
 	line[len++] = '\n';
 	(void)write_full(log_fd, line, len);
+}
+
+void log_vwrite(enum log_level level, const char *fmt, va_list ap)
+{
+	log_vwrite_at(level, NULL, fmt, ap);
+}
+
+void log_warn_at(const struct timeval *when, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vwrite_at(LOG_LEVEL_WARN, when, fmt, ap);
+	va_end(ap);
 }
 
 #define LOG_FN(fn, level)                   \

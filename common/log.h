@@ -4,6 +4,7 @@
 #define IX_LOG_H
 
 #include <stdarg.h>
+#include <sys/time.h>
 #include "common/util.h"
 
 enum log_level {
@@ -32,5 +33,8 @@ void log_debug(const char *fmt, ...) IX_PRINTF(1, 2);
 void log_info(const char *fmt, ...) IX_PRINTF(1, 2);
 void log_warn(const char *fmt, ...) IX_PRINTF(1, 2);
 void log_error(const char *fmt, ...) IX_PRINTF(1, 2);
+/* log_warn with the line stamped when (gettimeofday's clock) instead of now: a caller that caps its lines per
+ * second stamps each with the second it counted it in, so the log shows the cap it applied. */
+void log_warn_at(const struct timeval *when, const char *fmt, ...) IX_PRINTF(2, 3);
 
 #endif

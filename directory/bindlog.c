@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 
 /* A generalizedTime with microseconds as the access log writes reqStart: 20261207072055.511266Z. */
@@ -43,15 +44,17 @@ static bool stopping(struct bindlog *bl)
 	return s;
 }
 
-/* Says how many failures the cap held back once their second is over. */
-static void flush_second(struct bindlog *bl, time_t now)
+/* Says how many failures the cap held back once their second is over. now is the log's own clock
+ * (gettimeofday): time(2) reads a coarser clock that can still say the previous second when gettimeofday has
+ * moved on, which would count a line in one second and stamp it in the next. */
+static void flush_second(struct bindlog *bl, const struct timeval *now)
 {
-	if (now == bl->second)
+	if (now->tv_sec <= bl->second)
 		return;
 	if (bl->suppressed > 0)
 		log_warn("%u more failed LDAP binds in one second were not logged one by one (at most %d a second)",
 			 bl->suppressed, BINDLOG_MAX_PER_SECOND);
-	bl->second = now;
+	bl->second = now->tv_sec;
 	bl->logged = bl->suppressed = 0;
 }
 
@@ -91,11 +94,15 @@ static int on_entry(ldap_sync_t *ls, LDAPMessage *msg, struct berval *uuid, ldap
 	    start[0]->bv_len < BINDLOG_TIME_MAX && strcmp(start[0]->bv_val, bl->since) != 0) {
 		if (strcmp(start[0]->bv_val, bl->since) > 0)
 			snprintf(bl->since, sizeof(bl->since), "%s", start[0]->bv_val);
-		flush_second(bl, time(NULL));
+		/* the line is stamped with the time it was counted at, so that no line counted in one second
+		 * shows in the next, whose own cap is then still whole */
+		struct timeval now;
+		gettimeofday(&now, NULL);
+		flush_second(bl, &now);
 		if (bl->logged < BINDLOG_MAX_PER_SECOND) {
 			char human[64];
 			human_time(when, human, sizeof(human));
-			log_warn("failed LDAP bind as %.*s at %s", (int)dn[0]->bv_len, dn[0]->bv_val, human);
+			log_warn_at(&now, "failed LDAP bind as %.*s at %s", (int)dn[0]->bv_len, dn[0]->bv_val, human);
 			bl->logged++;
 		} else {
 			bl->suppressed++;
@@ -137,7 +144,9 @@ static void run_session(struct bindlog *bl, LDAP *ld)
 	int rc = go ? ldap_sync_init_refresh_and_persist(&ls) : LDAP_SUCCESS;
 	while (go && rc == LDAP_SUCCESS && !stopping(bl)) {
 		rc = ldap_sync_poll(&ls); /* 0 also after a quiet second */
-		flush_second(bl, time(NULL));
+		struct timeval now;
+		gettimeofday(&now, NULL);
+		flush_second(bl, &now);
 	}
 	if (go && !stopping(bl))
 		log_warn("following failed LDAP binds in cn=accesslog: %s; trying again",
@@ -172,11 +181,12 @@ int bindlog_start(const struct config *cfg, struct bindlog **bl_r, struct buf *e
 	struct bindlog *bl = xcalloc(1, sizeof(*bl));
 	bl->cfg = cfg;
 	bl->fd = -1;
-	time_t now = time(NULL);
+	struct timeval now;
+	gettimeofday(&now, NULL);
 	struct tm tm;
-	gmtime_r(&now, &tm);
+	gmtime_r(&now.tv_sec, &tm);
 	strftime(bl->start, sizeof(bl->start), "%Y%m%d%H%M%S.000000Z", &tm);
-	bl->second = now;
+	bl->second = now.tv_sec;
 	pthread_mutex_init(&bl->lock, NULL);
 	pthread_cond_init(&bl->cond, NULL);
 	int rc = pthread_create(&bl->thread, NULL, bindlog_thread, bl);
