@@ -237,6 +237,18 @@ class System:
                    "\r\nhello\r\n" % (to, subject, message_id))
         c.quit()
 
+    def rcpt_code(self, to):
+        """The code smtpd answers RCPT TO:<to> with on port 25 (250 once the address is known to it: the attendant
+        generates a new user's address after `user add`, and smtpd learns it from its replica after that)."""
+        import smtplib
+        c = smtplib.SMTP("127.0.0.1", self.ports["smtp"], timeout=20)
+        try:
+            c.ehlo()
+            c.mail("friend@outside.org")
+            return c.rcpt(to)[0]
+        finally:
+            c.quit()
+
     def imap_count(self, login, password, message_id):
         """How many messages in login's INBOX have the Message-ID message_id (IMAP SEARCH)."""
         m = imaplib.IMAP4("127.0.0.1", self.ports["imap"], timeout=10)

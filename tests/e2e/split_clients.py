@@ -15,10 +15,12 @@ MARY = ("mary", "pass-mary1", "mary.x@example.com")
 
 
 def add_mary(system):
-    """Adds the user every split client logs in as and waits until IMAP accepts her password."""
-    login, pw, _ = MARY
+    """Adds the user every split client logs in as and waits until IMAP accepts her password and smtpd her address
+    (which the attendant generates after the add)."""
+    login, pw, address = MARY
     system.cli("user", "add", login, "--given", "Mary", "--surname", "X", "--password", pw, check=True)
     assert wait_for(lambda: imap_login_ok(system.ports["imap"], login, pw), 20.0, 0.5), "mary never became ready"
+    assert wait_for(lambda: system.rcpt_code(address) == 250, 20.0, 0.1), "smtpd never took %s" % address
 
 
 def message(tag, body_lines=3):

@@ -160,17 +160,7 @@ def setup():
            "-keyout", os.path.join(WORK, "other.key"), "-out", WRONG_CA], check=True)
     for login in USERS:  # ready once IMAP takes the password and smtpd takes the address
         assert h.wait_for(lambda: h.imap_login_ok(S.ports["imap"], login, PW), timeout=15, interval=0.1), login
-        assert h.wait_for(lambda: rcpt_code(addr(login)) == 250, timeout=15), rcpt_code(addr(login))
-
-
-def rcpt_code(to):
-    c = smtplib.SMTP("127.0.0.1", S.ports["smtp"], timeout=20)
-    try:
-        c.ehlo()
-        c.mail("friend@outside.org")
-        return c.rcpt(to)[0]
-    finally:
-        c.quit()
+        assert h.wait_for(lambda: S.rcpt_code(addr(login)) == 250, timeout=15), S.rcpt_code(addr(login))
 
 
 # ---- swaks ------------------------------------------------------------------------------------------------------
@@ -839,7 +829,7 @@ def second_server_with_a_user():
                                                                     password=S.admin_password).stdout)
                                    if "mail" in e], timeout=30), login + " not in S's directory"
         assert h.wait_for(lambda: h.imap_login_ok(S.ports["imap"], login, PW), timeout=15, interval=0.5), login
-        assert h.wait_for(lambda: rcpt_code(addr(login)) == 250, timeout=15), rcpt_code(addr(login))
+        assert h.wait_for(lambda: S.rcpt_code(addr(login)) == 250, timeout=15), S.rcpt_code(addr(login))
 
 
 @h.test
