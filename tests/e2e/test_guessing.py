@@ -209,10 +209,13 @@ def a_sender_exception_applies_live():
     assert h.wait_for(lambda: mail_from("scanner@example.com", src="127.0.0.61")[0] == 250, timeout=10, interval=0.1)
     r = S.cli("server", "allow-sender-from", "scanner.example.com")
     assert r.returncode != 0 and "neither an IP address nor a range" in r.stderr, r.stderr
+    # two changes to the server entry, which smtpd's replica receives one after the other: once the second (the
+    # range) is gone, so is the first
     S.cli("server", "disallow-sender-from", "127.0.0.1", check=True)
     S.cli("server", "disallow-sender-from", "127.0.0.56/29", check=True)
-    assert h.wait_for(lambda: mail_from("scanner@example.com") == (550, FORGED), timeout=10, interval=0.1)
-    assert mail_from("scanner@example.com", src="127.0.0.61") == (550, FORGED)
+    assert h.wait_for(lambda: mail_from("scanner@example.com", src="127.0.0.61") == (550, FORGED), timeout=10,
+                      interval=0.1)
+    assert mail_from("scanner@example.com") == (550, FORGED)
 
 
 if __name__ == "__main__":
