@@ -65,6 +65,10 @@ SASL_LIBS := -lsasl2 -ljansson -lkrb5
 objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
 # archive: the recipe of a static library, made anew each time (ar would keep members whose sources moved away)
 archive = @mkdir -p $(dir $@) && rm -f $@ && $(AR) rcs $@ $^
+# embed: the recipe that writes the text file $< into the C file $@ as the string $(1) (data built into a program)
+embed = @mkdir -p $(dir $@) && awk -v name=$(1) -v from=$< 'BEGIN { print "/* generated from " from " */"; \
+	print "extern const char " name "[];"; print "const char " name "[] =" } \
+	{ gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); print "\t\"" $$0 "\\n\"" } END { print ";" }' $< > $@
 # py_bench: the recipe of a `make bench` program that runs the Python script it depends on with this build
 define py_bench
 @mkdir -p $(dir $@)

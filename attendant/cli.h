@@ -4,6 +4,7 @@
 #define IX_CLI_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "common/buf.h"
 #include "common/config.h"
@@ -119,6 +120,22 @@ int cmd_kerberos(const char *data_dir, int argc, char **argv);
  * Returns IX_OK, or IX_EINVAL (a value that is not ALGORITHM:SELECTOR) / another code with error_r. */
 int domain_dkim_records(const struct config *cfg, const char *domain, const char *selectors, struct buf *out,
 			struct buf *error_r);
+/* attendant/cmd_admin.c: `interchange role` (administrative roles) and `interchange audit` (the audit log). */
+int cmd_role(const char *data_dir, int argc, char **argv);
+int cmd_audit(const char *data_dir, int argc, char **argv);
+/* attendant/cmd_admin.c: the audit line of a command that may have changed something. cli_audit_start takes, before
+ * the command runs (it may drop privileges and reorder argv), its first words (argv[0] the command), the Unix user
+ * and whether it asks for help; cli_audit_end records it with how the command ended in the audit log of data_dir's
+ * data folder, unless it was a usage mistake, help, a command or verb that only reads, or there is no data folder;
+ * then frees the words. */
+#define CLI_AUDIT_WORDS 3
+struct cli_audit_call {
+	char *words[CLI_AUDIT_WORDS]; /* NULL past argc */
+	uid_t uid;
+	bool help;
+};
+void cli_audit_start(int argc, char **argv, struct cli_audit_call *a_r);
+void cli_audit_end(const char *data_dir, struct cli_audit_call *a, int exit_code);
 /* attendant/cmd_dns.c: `interchange dns [DOMAIN]`. */
 int cmd_dns(const char *data_dir, int argc, char **argv);
 /* attendant/cmd_cert.c: `interchange cert renew`. */

@@ -46,6 +46,8 @@ static const struct cli_command commands[] = {
 	{ "cert", cmd_cert, "this server's TLS certificate: show, install, renew (published on every server first)" },
 	{ "dns", cmd_dns, "every DNS record to publish for a domain (MX, SPF, DMARC, MTA-STS, SRV, TLSA...)" },
 	{ "server", cmd_server, "servers of the organisation: list, show, set SETTING VALUE" },
+	{ "role", cmd_role, "administrative roles (Organisation, Recipient, View-Only Admins): list, add, del" },
+	{ "audit", cmd_audit, "the audit log: every change, by whom, from the command line and the API" },
 	{ "replication", cmd_replication, "directory replication between the servers: IDs, providers, contextCSN" },
 };
 
@@ -261,8 +263,13 @@ int main(int argc, char **argv)
 		return CLI_EXIT_OK;
 	}
 	for (size_t i = 0; i < IX_ARRAY_LEN(commands); i++) {
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].fn(data_dir, argc - 1, argv + 1);
+		if (strcmp(argv[1], commands[i].name) == 0) {
+			struct cli_audit_call audit;
+			cli_audit_start(argc - 1, argv + 1, &audit);
+			int ret = commands[i].fn(data_dir, argc - 1, argv + 1);
+			cli_audit_end(data_dir, &audit, ret);
+			return ret;
+		}
 	}
 	cli_error("unknown command '%s': see 'interchange --help'", argv[1]);
 	return CLI_EXIT_USAGE;

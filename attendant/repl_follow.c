@@ -95,6 +95,13 @@ static void run_upgrades(struct repl_follow *f, struct buf *err)
 			 "recipients kept out of member and manager values)",
 			 changes);
 	buf_reset(err);
+	changes = 0;
+	if (upgrade_roles(f->cfg, &changes, err) != IX_OK) {
+		failed = 1;
+		log_warn("administrative roles: %s", buf_cstr(err));
+	} else if (changes > 0)
+		log_info("directory: %u changes for the administrative roles (ou=Roles and its access rules)", changes);
+	buf_reset(err);
 	f->upgraded = !failed;
 }
 

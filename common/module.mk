@@ -2,7 +2,7 @@
 # loop, the worker pool and the failure throttle.
 COMMON_SRCS := common/util.c common/log.c common/buf.c common/err.c common/config.c common/settings.c \
 	common/privs.c common/evloop.c common/utf8.c common/base64.c common/workpool.c common/throttle.c \
-	common/spool.c common/paths.c common/scram.c
+	common/spool.c common/paths.c common/scram.c common/audit.c
 COMMON_LIB := $(BUILD)/libcommon.a
 
 $(COMMON_LIB): $(call objs,$(COMMON_SRCS)) $(BUILD)/gen/paths.o
@@ -29,7 +29,7 @@ $(BUILD)/gen/paths.o: $(BUILD)/gen/paths.c
 .PHONY: FORCE
 FORCE:
 
-COMMON_TESTS := test_common test_evloop test_utf8 test_base64 test_workpool test_throttle test_spool test_scram
+COMMON_TESTS := test_common test_evloop test_utf8 test_base64 test_workpool test_throttle test_spool test_scram test_audit
 UNIT_TESTS += $(foreach t,$(COMMON_TESTS),$(BUILD)/tests/unit/$(t))
 $(foreach t,$(COMMON_TESTS),$(BUILD)/tests/unit/$(t)): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o \
 		$(BUILD)/tests/unit/test.o $(COMMON_LIB)

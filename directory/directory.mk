@@ -2,17 +2,14 @@
 # recipient provisioning. (The replica/resolution library is in directory/dirlib.mk.) A program that provisions
 # (provision.c, whose user photos need libjpeg: prov_photo.c) links $(JPEG_LIBS) too.
 DIRECTORY_SRCS := directory/ldap_util.c directory/addrgen.c directory/slapd.c directory/provision.c directory/prov_person.c \
-	directory/prov_posix.c directory/prov_photo.c directory/bindlog.c directory/signin_config.c \
+	directory/prov_posix.c directory/prov_photo.c directory/prov_search.c directory/prov_role.c directory/bindlog.c directory/signin_config.c \
 	directory/secrets.c
 DIRECTORY_LIB := $(BUILD)/libdirectory.a
 DIRECTORY_LDLIBS := $(LDAP_LIBS) $(SSL_LIBS)
 
 # The schema is data (schema/interchange.ldif); init writes it into the data folder from this embedded copy.
 $(BUILD)/gen/schema_ldif.c: schema/interchange.ldif
-	@mkdir -p $(dir $@)
-	awk 'BEGIN { print "/* generated from schema/interchange.ldif by directory/directory.mk */"; \
-	  print "extern const char schema_interchange_ldif[];"; print "const char schema_interchange_ldif[] =" } \
-	  { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); print "\t\"" $$0 "\\n\"" } END { print ";" }' $< > $@
+	$(call embed,schema_interchange_ldif)
 
 $(BUILD)/gen/schema_ldif.o: $(BUILD)/gen/schema_ldif.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@

@@ -25,6 +25,16 @@ struct prov {
 	char *folders_dn;    /* ou=Public Folders,<suffix> */
 };
 
+static struct prov *prov_wrap(const struct config *cfg, LDAP *ld)
+{
+	struct prov *p = xcalloc(1, sizeof(*p));
+	p->ld = ld;
+	p->cfg = cfg;
+	p->recipients_dn = xasprintf("ou=Recipients,%s", cfg->suffix);
+	p->folders_dn = xasprintf("ou=Public Folders,%s", cfg->suffix);
+	return p;
+}
+
 int prov_open(const struct config *cfg, struct prov **prov_r, struct buf *error_r)
 {
 	char *uri = config_ldapi_uri(cfg);
@@ -39,13 +49,42 @@ int prov_open(const struct config *cfg, struct prov **prov_r, struct buf *error_
 		return IX_EUNAVAIL;
 	}
 	buf_free(&err);
-	struct prov *p = xcalloc(1, sizeof(*p));
-	p->ld = ld;
-	p->cfg = cfg;
-	p->recipients_dn = xasprintf("ou=Recipients,%s", cfg->suffix);
-	p->folders_dn = xasprintf("ou=Public Folders,%s", cfg->suffix);
-	*prov_r = p;
+	*prov_r = prov_wrap(cfg, ld);
 	return IX_OK;
+}
+
+char *prov_login_dn(const struct config *cfg, const char *login)
+{
+	if (strcmp(login, PROV_ADMIN_LOGIN) == 0)
+		return xstrdup(cfg->admin_dn);
+	struct buf b = BUF_INIT;
+	buf_append_str(&b, "uid=");
+	ldapu_escape_dn(&b, login, strlen(login));
+	buf_printf(&b, ",ou=Recipients,%s", cfg->suffix);
+	return buf_steal(&b);
+}
+
+int prov_open_as(const struct config *cfg, const char *login, const char *password, struct prov **prov_r,
+		 struct buf *error_r)
+{
+	if (!prov_login_valid(login) || password == NULL || password[0] == '\0') {
+		buf_append_str(error_r, "wrong login or password");
+		return IX_EAUTH;
+	}
+	char *uri = config_ldapi_uri(cfg), *dn = prov_login_dn(cfg, login);
+	LDAP *ld;
+	struct buf err = BUF_INIT;
+	int ret = ldapu_connect_simple(uri, dn, password, &ld, &err);
+	free(uri);
+	free(dn);
+	if (ret == IX_EAUTH)
+		buf_append_str(error_r, "wrong login or password");
+	else if (ret != IX_OK)
+		buf_printf(error_r, "the directory is not answering (%s): is the system running?", buf_cstr(&err));
+	buf_free(&err);
+	if (ret == IX_OK)
+		*prov_r = prov_wrap(cfg, ld);
+	return ret;
 }
 
 void prov_close(struct prov **prov)

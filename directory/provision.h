@@ -26,6 +26,16 @@ struct prov;
 /* Connects to the running directory over ldapi as the administrator. IX_EUNAVAIL when it is not running. */
 int prov_open(const struct config *cfg, struct prov **prov_r, struct buf *error_r);
 void prov_close(struct prov **prov);
+/* The login the administrator (cfg->admin_dn) signs in with where a login is asked (the REST API). */
+#define PROV_ADMIN_LOGIN "admin"
+/* The DN login binds as: PROV_ADMIN_LOGIN the administrator's, else the user's uid=LOGIN,ou=Recipients,<suffix>
+ * (escaped). A new string. */
+char *prov_login_dn(const struct config *cfg, const char *login);
+/* Connects to the running directory over ldapi as login (prov_login_dn) with password, a simple bind: what p then
+ * does is decided by the directory's access rules for that identity (a role's, a user's own). Returns IX_OK, IX_EAUTH
+ * ("wrong login or password": an unknown login, a wrong password, a locked account) or IX_EUNAVAIL, with a sentence. */
+int prov_open_as(const struct config *cfg, const char *login, const char *password, struct prov **prov_r,
+		 struct buf *error_r);
 
 struct prov_user {
 	const char *login, *given, *surname, *password;
@@ -198,6 +208,51 @@ int prov_move_prepare(struct prov *p, const char *login, const char *server, str
 void prov_move_free(struct prov_move *m);
 /* Makes server_dn the home server of the user (ixHomeServer). */
 int prov_set_home(struct prov *p, const char *user_dn, const char *server_dn, struct buf *error_r);
+/* A page of recipients (prov_recipient_search). Strings are new; kind is static ("user", "contact", "list", "folder"). */
+struct prov_recipient {
+	char *dn, *name, *login, *mail; /* login: users only; mail: the primary address, NULL while pending */
+	const char *kind;
+	char **addresses; /* ixProxyAddresses ("SMTP:" primary, "smtp:" others), NULL-terminated */
+	size_t address_count;
+	bool hidden; /* hidden from the address book */
+};
+struct prov_recipients {
+	struct prov_recipient *items;
+	size_t count; /* on this page */
+	size_t total; /* matching, on every page */
+};
+/* The recipients the connection's identity may read whose name, login or an address contains query (NULL or "":
+ * all), of one kind (NULL: all; else "user", "contact", "list" or "folder"), sorted by name: limit of them from
+ * offset. A directory identity other than the administrator sees at most 500 (its search limit). Returns IX_OK with
+ * *page_r (free with prov_recipients_free), IX_EINVAL (an unknown kind) or the directory's error, with a sentence. */
+int prov_recipient_search(struct prov *p, const char *query, const char *kind, size_t offset, size_t limit,
+			  struct prov_recipients *page_r, struct buf *error_r);
+void prov_recipients_free(struct prov_recipients *page);
+/* One recipient found by login, name or address (prov_find_recipient), read as the connection's identity. IX_OK with
+ * *r_r (free with prov_recipient_free), or IX_ENOTFOUND / the directory's error, with a sentence. */
+int prov_recipient_get(struct prov *p, const char *name, struct prov_recipient *r_r, struct buf *error_r);
+void prov_recipient_free(struct prov_recipient *r);
+/* Deletes the recipient found by login, name or address (any kind; a public folder without subfolders). */
+int prov_recipient_del(struct prov *p, const char *name, struct buf *error_r);
+/* Administrative roles (docs/api.md "Roles"; their access rules: slapd_role_acl), strongest first. */
+enum prov_role {
+	PROV_ROLE_ORG,       /* Organisation Admins: everything */
+	PROV_ROLE_RECIPIENT, /* Recipient Admins: recipients only */
+	PROV_ROLE_VIEW,      /* View-Only Admins: read only */
+	PROV_ROLE_COUNT,
+	PROV_ROLE_NONE = PROV_ROLE_COUNT, /* none: a user */
+};
+/* The role's name ("Organisation Admins"); "" for PROV_ROLE_NONE. */
+const char *prov_role_name(enum prov_role role);
+/* Adds (add true) or removes recipient (a login, a name or an address, as prov_find_recipient) as a member of role
+ * (its name, without case). Returns IX_OK, or IX_EINVAL (not a role), IX_ENOTFOUND (no such recipient; not a
+ * member), IX_EEXIST (a member already) or the directory's error, with a sentence. */
+int prov_role_member(struct prov *p, const char *role, const char *recipient, bool add, struct buf *error_r);
+/* Appends a table of ROLE and MEMBER (login or name; the administrator, in every role, left out) to out. */
+int prov_role_list(struct prov *p, struct buf *out, struct buf *error_r);
+/* The strongest role the entry dn holds, as the connection's identity reads the roles (the administrator's DN:
+ * PROV_ROLE_ORG); PROV_ROLE_NONE when none or on any failure. */
+enum prov_role prov_role_of(struct prov *p, const char *dn);
 /* Finds a recipient by login, list/contact/folder name or address; *dn_r is a new string. */
 int prov_find_recipient(struct prov *p, const char *name, char **dn_r, struct buf *error_r);
 

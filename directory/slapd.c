@@ -105,6 +105,50 @@ int slapd_recipient_acl(const struct config *cfg, int n, struct buf *b)
 	return n == 1 || n == 3;
 }
 
+int slapd_role_acl(const struct config *cfg, int n, struct buf *b)
+{
+	const char *s = cfg->suffix;
+	char *org = xasprintf("group.exact=\"cn=" SLAPD_ROLE_ORG "," SLAPD_ROLES_RDN ",%s\"", s);
+	char *rcp = xasprintf("group.exact=\"cn=" SLAPD_ROLE_RECIPIENT "," SLAPD_ROLES_RDN ",%s\"", s);
+	char *view = xasprintf("group.exact=\"cn=" SLAPD_ROLE_VIEW "," SLAPD_ROLES_RDN ",%s\"", s);
+	/* passwords and the other secrets (SLAPD_SECRET_ATTRS) first, and for every role here: a rule below names no
+	 * attribute and would let a reader read them (a break goes on to the next rule that matches). m: the ppolicy
+	 * overlay takes a reset without the old password from whoever may manage the password. The roles that manage
+	 * recipients read their secrets too (r): a new password's SCRAM verifiers are bound to the hash slapd stored,
+	 * which the one who set it reads back (directory/provision.c); they may set any password of those anyway.
+	 * Nobody but the administrator reads the secrets of the other entries; self as the password rule has it. */
+	if (n == 0)
+		buf_printf(b,
+			   "to dn.subtree=\"ou=Recipients,%s\" attrs=" SLAPD_SECRET_ATTRS
+			   " by self =wx by %s =mrwx by %s =mrwx "
+			   "by %s none by * break",
+			   s, org, rcp, view);
+	else if (n == 1 || n == 2)
+		buf_printf(b, "to dn.subtree=\"ou=%s,%s\" by %s write by %s write by %s read by * break",
+			   n == 1 ? "Recipients" : "Public Folders", s, org, rcp, view);
+	else if (n == 3)
+		buf_printf(b,
+			   "to dn.subtree=\"%s\" attrs=" SLAPD_SECRET_ATTRS
+			   " by self =wx by %s =mwx by %s none by %s none "
+			   "by * break",
+			   s, org, rcp, view);
+	else if (n == 4)
+		buf_printf(b, "to dn.subtree=\"%s\" by %s write by %s read by %s read by * break", s, org, rcp, view);
+	free(org);
+	free(rcp);
+	free(view);
+	return n >= 0 && n < SLAPD_ROLE_ACLS;
+}
+
+void slapd_roles_ldif(const struct config *cfg, struct buf *b)
+{
+	static const char *const roles[] = { SLAPD_ROLE_ORG, SLAPD_ROLE_RECIPIENT, SLAPD_ROLE_VIEW };
+	buf_printf(b, "dn: " SLAPD_ROLES_RDN ",%s\nobjectClass: organizationalUnit\nou: Roles\n\n", cfg->suffix);
+	for (size_t i = 0; i < IX_ARRAY_LEN(roles); i++)
+		buf_printf(b, "dn: cn=%s," SLAPD_ROLES_RDN ",%s\nobjectClass: groupOfNames\ncn: %s\nmember: %s\n\n",
+			   roles[i], cfg->suffix, roles[i], cfg->admin_dn);
+}
+
 int slapd_application_acl(const struct config *cfg, int n, struct buf *b)
 {
 	/* after the password rule (none for an application) and the hidden recipients' (none), before "to *", which
@@ -327,12 +371,19 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 		   "olcLimits: {1}" SLAPD_USER_LIMITS "\n",
 		   db, (unsigned long long)SLAPD_DB_MAX_SIZE, cfg->admin_dn);
 	/* first match wins (docs/slapd-facts.md, "ACL order"): the password rule must come before any generic read */
-	buf_append_str(b, "olcAccess: {0}");
+	int rule = 0;
+	for (int n = 0; n < SLAPD_ROLE_ACLS; n++) {
+		buf_printf(b, "olcAccess: {%d}", rule++);
+		slapd_role_acl(cfg, n, b);
+		buf_append_str(b, "\n");
+	}
+	buf_printf(b, "olcAccess: {%d}", rule++);
 	slapd_password_acl(b);
-	buf_append_str(b, "\nolcAccess: {1}");
+	buf_printf(b, "\nolcAccess: {%d}", rule++);
 	slapd_recipient_acl(cfg, 1, b);
-	buf_printf(b, "\nolcAccess: {2}to dn.subtree=\"ou=Configuration,%s\" by * none\nolcAccess: {3}", s);
-	int rule = 3;
+	buf_printf(b, "\nolcAccess: {%d}to dn.subtree=\"ou=Configuration,%s\" by * none\nolcAccess: {%d}", rule, s,
+		   rule + 1);
+	rule++;
 	for (int n = 0; n < SLAPD_HIDDEN_VALUE_ACLS; n++) {
 		slapd_hidden_value_acl(cfg, n, b);
 		buf_printf(b, "\nolcAccess: {%d}", ++rule);
@@ -416,6 +467,7 @@ static void base_ldif(const struct config *cfg, const char *admin_hash, const un
 		"description: Default policy: people get given.surname@domain, lists and folders nickname@domain\n\n",
 		s, cfg->domain, cfg->domain);
 	slapd_policy_entry_ldif(cfg, settings, b);
+	slapd_roles_ldif(cfg, b);
 }
 
 /* slapadd into database dbnum ("-n0", "-n1"); with server_id the entries' CSNs carry that server ID (-S). */

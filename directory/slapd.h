@@ -114,6 +114,21 @@ int slapd_recipient_acl(const struct config *cfg, int n, struct buf *b);
 	"memberOf,title,department,company,physicalDeliveryOfficeName,telephoneNumber,mobile,manager,directReports," \
 	"thumbnailPhoto,jpegPhoto,uidNumber,gidNumber,homeDirectory,loginShell"
 int slapd_application_acl(const struct config *cfg, int n, struct buf *b);
+/* Administrative roles as Exchange had them (docs/api.md "Roles"): groups (groupOfNames) under SLAPD_ROLES_RDN,<suffix>
+ * whose members get rights in the directory by access rules that come before every other rule (init puts the
+ * SLAPD_ROLE_ACLS rules of slapd_role_acl first, upgrade_roles inserts them before the password rule): Organisation
+ * Admins write everything, Recipient Admins write ou=Recipients and ou=Public Folders (their secrets, SLAPD_SECRET_ATTRS,
+ * included, which the SCRAM binding of a new password makes them read too) and read the rest but secrets, View-Only
+ * Admins read everything but secrets. Each rule passes everyone else on (break). A role always holds the
+ * administrator's DN (groupOfNames needs one member). Returns 0 when n is none of these. */
+#define SLAPD_ROLES_RDN "ou=Roles"
+#define SLAPD_ROLE_ORG "Organisation Admins"
+#define SLAPD_ROLE_RECIPIENT "Recipient Admins"
+#define SLAPD_ROLE_VIEW "View-Only Admins"
+#define SLAPD_ROLE_ACLS 5
+int slapd_role_acl(const struct config *cfg, int n, struct buf *b);
+/* The LDIF of ou=Roles and the three role entries (each with the administrator as member), appended to b. */
+void slapd_roles_ldif(const struct config *cfg, struct buf *b);
 /* Appends access rule n of the values that name a recipient (without its "{n}" prefix; init puts the
  * SLAPD_HIDDEN_VALUE_ACLS rules, in this order, right before the application rules): a value of a list's member (0)
  * or of a person's manager (1) that is the DN of a recipient hidden from the address book is readable, searchable

@@ -732,8 +732,13 @@ static int application_attrs_upgrade(const struct config *cfg, LDAP *ld, unsigne
 	int ret = read_acl(ld, &acl, error_r);
 	struct buf rule = BUF_INIT;
 	slapd_application_acl(cfg, 1, &rule);
-	const char *attrs = strstr(buf_cstr(&rule), " attrs=");
-	int at = ret == IX_OK && attrs != NULL ? find_acl(acl, buf_cstr(&rule), (size_t)(attrs - rule.data) + 7) : -1;
+	/* its target and the first of its attributes, "entry" (every version's list starts so): the role rule with the
+	 * same target names userPassword */
+	static const char first[] = " attrs=entry,";
+	const char *attrs = strstr(buf_cstr(&rule), first);
+	int at = ret == IX_OK && attrs != NULL
+			 ? find_acl(acl, buf_cstr(&rule), (size_t)(attrs - rule.data) + sizeof(first) - 1)
+			 : -1;
 	if (at >= 0 && strcmp(acl[at] + strcspn(acl[at], "}") + 1, buf_cstr(&rule)) != 0) {
 		ret = replace_acl(ld, at, buf_cstr(&rule), error_r);
 		if (ret == IX_OK)
@@ -741,6 +746,17 @@ static int application_attrs_upgrade(const struct config *cfg, LDAP *ld, unsigne
 	}
 	buf_free(&rule);
 	ldapu_values_free(&acl);
+	return ret;
+}
+
+/* Adds ldif (the organizational unit dn and what it holds) when dn is missing, counting it in *changes_r. */
+static int add_missing_ou(LDAP *ld, const char *dn, const char *ldif, unsigned *changes_r, struct buf *error_r)
+{
+	if (ldapu_entry_matches(ld, dn, "(objectClass=organizationalUnit)"))
+		return IX_OK;
+	int ret = add_ldif(ld, ldif, error_r);
+	if (ret == IX_OK)
+		(*changes_r)++;
 	return ret;
 }
 
@@ -752,19 +768,38 @@ int upgrade_applications(const struct config *cfg, unsigned *changes_r, struct b
 	if (ret != IX_OK)
 		return ret;
 	char *dn = xasprintf(SLAPD_APPLICATIONS_RDN ",%s", cfg->suffix);
-	if (!ldapu_entry_matches(ld, dn, "(objectClass=organizationalUnit)")) {
-		char *ldif = xasprintf("dn: %s\nobjectClass: organizationalUnit\nou: Applications\n\n", dn);
-		ret = add_ldif(ld, ldif, error_r);
-		free(ldif);
-		if (ret == IX_OK)
-			(*changes_r)++;
-	}
+	char *ldif = xasprintf("dn: %s\nobjectClass: organizationalUnit\nou: Applications\n\n", dn);
+	ret = add_missing_ou(ld, dn, ldif, changes_r, error_r);
+	free(ldif);
 	free(dn);
 	/* the rules go right before "to *" (or last when there is none), in their order */
 	if (ret == IX_OK)
 		ret = application_attrs_upgrade(cfg, ld, changes_r, error_r);
 	if (ret == IX_OK)
 		ret = insert_rules(cfg, ld, SLAPD_APPLICATION_ACLS, slapd_application_acl, NULL, changes_r, error_r);
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return ret;
+}
+
+/* ---- administrative roles ---- */
+
+int upgrade_roles(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
+{
+	*changes_r = 0;
+	LDAP *ld;
+	int ret = ldapu_connect_local(cfg, &ld, error_r);
+	if (ret != IX_OK)
+		return ret;
+	char *dn = xasprintf(SLAPD_ROLES_RDN ",%s", cfg->suffix);
+	struct buf ldif = BUF_INIT;
+	slapd_roles_ldif(cfg, &ldif);
+	ret = add_missing_ou(ld, dn, buf_cstr(&ldif), changes_r, error_r);
+	buf_free(&ldif);
+	free(dn);
+	/* first of all: before the password rule, which would otherwise answer for userPassword */
+	if (ret == IX_OK)
+		ret = insert_rules(cfg, ld, SLAPD_ROLE_ACLS, slapd_role_acl, "to attrs=userPassword", changes_r,
+				   error_r);
 	ldap_unbind_ext_s(ld, NULL, NULL);
 	return ret;
 }

@@ -53,6 +53,11 @@ int upgrade_sasl(const struct config *cfg, unsigned *changes_r, struct buf *erro
  * did. Returns IX_OK or an ix_err code with error_r. */
 int upgrade_applications(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
 
+/* Brings administrative roles (slapd_role_acl) to a directory made before them: ou=Roles with its three role entries
+ * when missing, and the role access rules before the password rule. *changes_r: how many of these it did. Returns
+ * IX_OK or an ix_err code with error_r. */
+int upgrade_roles(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
+
 /* Brings the address book's person details (docs/directory.md "People in the address book") to a directory made
  * before them: the dynlist attribute set that computes directReports (SLAPD_DIRECT_REPORTS_ATTRSET) and, when
  * missing, the access rules that keep hidden recipients out of lists' member and people's manager values

@@ -607,14 +607,17 @@ def upgrade_adds_binds_by_login():
     peercred = [v for v in entries(r.stdout)[0]["olcauthzregexp"] if "cn=peercred" in v]
     assert len(peercred) == 1, r.stdout
     # (and from before application accounts and person details: no ou=Applications, rules {3} to {7} not there,
-    # no directReports)
+    # no directReports; and from before the administrative roles: their rules {0} to {4} not there, so that the
+    # numbers below are the older ones)
     S.cli("app", "del", "nextcloud", check=True)
     ldif = ("dn: cn=config\nchangetype: modify\nreplace: olcAuthzRegexp\nolcAuthzRegexp: %s\n-\n"
             "delete: olcSaslSecProps\n\n" % peercred[0] +
             "dn: ou=Applications,%s\nchangetype: delete\n\n" % S.suffix +
             "dn: olcOverlay={3}dynlist,olcDatabase={1}mdb,cn=config\nchangetype: modify\n"
             "delete: olcDynListAttrSet\nolcDynListAttrSet: {1}\n\n"
-            "dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\ndelete: olcLimits\nolcLimits: {1}\n-\n" +
+            "dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\n" +
+            "".join("delete: olcAccess\nolcAccess: {%d}\n-\n" % i for i in range(4, -1, -1)) +
+            "delete: olcLimits\nolcLimits: {1}\n-\n" +
             "".join("delete: olcAccess\nolcAccess: {%d}\n-\n" % i for i in range(8, 2, -1)) +
             "add: olcAccess\nolcAccess: {3}to * by self read by users read by * none\n-\n"
             "delete: olcAccess\nolcAccess: {1}\n-\nadd: olcAccess\nolcAccess: {1}to dn.subtree=\"%s\" "
@@ -644,7 +647,8 @@ def upgrade_adds_binds_by_login():
     def acl_upgraded():
         r = run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-Q", "-Y", "EXTERNAL", "-H", ldapi_uri(), "-b",
                  "olcDatabase={1}mdb,cn=config", "-s", "base", "olcAccess"])
-        acl = entries(r.stdout)[0]["olcaccess"]
+        # the administrative roles' rules stand first (docs/api.md "Roles"); the others in the older numbers
+        acl = [a for a in entries(r.stdout)[0]["olcaccess"] if "ou=Roles," not in a]
         if len(acl) < 9 or "attrs=" not in acl[6]:
             return None
         ok = [a.split("}", 1)[1].split(" by ")[0] for a in acl[3:]] == [

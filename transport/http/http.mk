@@ -1,18 +1,25 @@
 # transport/http/ - the embedded HTTP(S) server over libmicrohttpd (libhttp.a) and the ix-httpd daemon that serves
 # ACME challenges and client configuration on the HTTP and HTTPS ports; their tests.
 HTTP_SRCS := transport/http/http_server.c transport/http/clientconf.c transport/http/clientconf_fill.c \
-	transport/http/dav.c transport/http/vcard.c
+	transport/http/dav.c transport/http/vcard.c transport/http/api.c
+# The OpenAPI document of the REST API is data (transport/http/openapi.json), served from this embedded copy.
+$(BUILD)/gen/openapi_json.c: transport/http/openapi.json
+	$(call embed,api_openapi_json)
+
+$(BUILD)/gen/openapi_json.o: $(BUILD)/gen/openapi_json.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
 HTTP_LIB := $(BUILD)/libhttp.a
 HTTP_LDLIBS := -lmicrohttpd -lgnutls -lxml2
 # CardDAV reads its XML request bodies with libxml2 (Debian's libxml2-dev)
 $(BUILD)/transport/http/dav.o: CPPFLAGS += -I/usr/include/libxml2
 
-$(HTTP_LIB): $(call objs,$(HTTP_SRCS))
+$(HTTP_LIB): $(call objs,$(HTTP_SRCS)) $(BUILD)/gen/openapi_json.o
 	$(archive)
 
 PROGRAMS += $(BUILD)/ix-httpd
 $(BUILD)/ix-httpd: $(call objs,transport/http/httpd.c) $(HTTP_LIB) $$(DAEMON_DEPS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) $(HTTP_LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) $(HTTP_LDLIBS) $(JPEG_LIBS)
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_http
 $(BUILD)/tests/unit/test_http: $(call objs,tests/unit/test_http.c tests/unit/test.c) $(HTTP_LIB) $$(NET_LIB) \
@@ -22,6 +29,7 @@ $(BUILD)/tests/unit/test_http: $(call objs,tests/unit/test_http.c tests/unit/tes
 E2E_TESTS += tests/e2e/test_http.py
 E2E_TESTS += tests/e2e/test_autoconfig.py
 E2E_TESTS += tests/e2e/test_carddav.py
+E2E_TESTS += tests/e2e/test_api.py
 
 # the Autodiscover request reader (tests/fuzz/fuzz_autodiscover.c)
 FUZZ_TARGETS += autodiscover

@@ -1,6 +1,7 @@
 /* httpd.c - ix-httpd, the web server daemon: started by the attendant, it serves the HTTP and HTTPS ports with the
- * routes of this file (ACME HTTP-01 challenges from DATA/acme, client configuration, the MTA-STS policy) and serves a
- * changed certificate without a restart. */
+ * routes of this file (ACME HTTP-01 challenges from DATA/acme, client configuration, the MTA-STS policy, the REST API
+ * of transport/http/api.h) and serves a changed certificate without a restart. */
+#include "transport/http/api.h"
 #include "transport/http/clientconf.h"
 #include "transport/http/dav.h"
 #include "transport/http/http_server.h"
@@ -22,6 +23,7 @@ struct httpd {
 	struct daemon d;
 	struct http_server *srv;
 	struct dav *dav;
+	struct api *api;
 	char *acme_dir;
 };
 
@@ -151,15 +153,24 @@ static void dav(const struct http_request *req, struct http_response *resp, void
 	dav_handle(h->dav, req, resp);
 }
 
+/* /api/v1/...: the REST API (transport/http/api.h). */
+static void api(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct httpd *h = ctx;
+	api_handle(h->api, req, resp);
+}
+
 /* The sign-in limits of this server's settings, as every service applies them. */
 static void on_settings(struct daemon *d, const struct settings *s, void *ctx)
 {
 	(void)d;
 	struct httpd *h = ctx;
 	dav_settings(h->dav, s);
+	api_settings(h->api, s);
 }
 
 static const struct http_route routes[] = {
+	{ NULL, API_PREFIX, true, HTTP_ON_BOTH, api },
 	{ NULL, DAV_PREFIX, true, HTTP_ON_BOTH, dav },
 	{ NULL, DAV_WELL_KNOWN, false, HTTP_ON_BOTH, dav },
 	{ "GET", HTTPD_ACME_PATH, true, HTTP_ON_BOTH, acme_challenge },
@@ -204,6 +215,7 @@ int main(int argc, char **argv)
 		log_warn("cannot create %s: %s", challenges, strerror(errno));
 	free(challenges);
 	h.dav = dav_create(cfg, h.d.dir);
+	h.api = api_create(cfg, h.d.dir);
 	daemon_watch_settings(&h.d, on_settings, &h);
 	struct http_server_config sc = {
 		.listen = cfg->listen,
@@ -226,6 +238,7 @@ int main(int argc, char **argv)
 	daemon_run(&h.d);
 	http_server_stop(&h.srv);
 	dav_destroy(&h.dav);
+	api_destroy(&h.api);
 	daemon_teardown(&h.d);
 	free(h.acme_dir);
 	return 0;

@@ -1,0 +1,1019 @@
+/* api.c - the REST API under /api/v1/: sign-in (HTTP Basic, or a session cookie with a CSRF token), routing,
+ * JSON (jansson) in and out, and the resources, each the same library call the command line makes, made in the
+ * directory as the caller. */
+#include "transport/http/api.h"
+#include "common/audit.h"
+#include "common/base64.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/settings.h"
+#include "common/throttle.h"
+#include "directory/dir.h"
+#include "directory/provision.h"
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* The OpenAPI document, built from transport/http/openapi.json (transport/http/http.mk). */
+extern const char api_openapi_json[];
+
+#define TOKEN_BYTES 32
+#define TOKEN_HEX (TOKEN_BYTES * 2)
+/* Most path segments after API_PREFIX a route has. */
+#define API_SEGMENTS 4
+
+struct session {
+	char id[TOKEN_HEX + 1], csrf[TOKEN_HEX + 1];
+	char *login, *password;
+	time_t expires; /* 0: free */
+};
+
+struct api {
+	const struct config *cfg;
+	struct dir *dir;
+	struct throttle_guard *guard;
+	pthread_mutex_t lock; /* sessions */
+	struct session sessions[API_SESSIONS];
+};
+
+/* A request being answered: who asked, through what, and the connection made as them. */
+struct call {
+	struct api *api;
+	const struct http_request *req;
+	struct http_response *resp;
+	char *login, *password;
+	struct prov *prov;
+	enum prov_role role;
+	bool by_session;
+	const char *seg[API_SEGMENTS];
+	size_t nseg;
+	char *path_copy;
+};
+
+struct api *api_create(const struct config *cfg, struct dir *dir)
+{
+	struct api *api = xcalloc(1, sizeof(*api));
+	api->cfg = cfg;
+	api->dir = dir;
+	api->guard = throttle_guard_create(API_GUARD_CAPACITY);
+	pthread_mutex_init(&api->lock, NULL);
+	return api;
+}
+
+static void session_clear(struct session *s)
+{
+	if (s->password != NULL)
+		OPENSSL_cleanse(s->password, strlen(s->password));
+	free(s->login);
+	free(s->password);
+	memset(s, 0, sizeof(*s));
+}
+
+void api_destroy(struct api **api)
+{
+	if (*api == NULL)
+		return;
+	for (size_t i = 0; i < API_SESSIONS; i++)
+		session_clear(&(*api)->sessions[i]);
+	throttle_guard_destroy(&(*api)->guard);
+	pthread_mutex_destroy(&(*api)->lock);
+	free(*api);
+	*api = NULL;
+}
+
+void api_settings(struct api *api, const struct settings *s)
+{
+	struct throttle_limits tl;
+	throttle_limits_from_settings(s, &tl);
+	throttle_guard_set(api->guard, &tl);
+}
+
+/* ---- answers ---- */
+
+static void reply(struct call *c, unsigned status, json_t *body)
+{
+	c->resp->status = status;
+	c->resp->content_type = "application/json";
+	http_response_header(c->resp, "Cache-Control", "no-store");
+	char *text = json_dumps(body, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	json_decref(body);
+	buf_reset(&c->resp->body);
+	if (text != NULL) {
+		buf_append_str(&c->resp->body, text);
+		buf_append_char(&c->resp->body, '\n');
+	}
+	free(text);
+}
+
+static void fail(struct call *c, unsigned status, const char *fmt, ...) IX_PRINTF(3, 4);
+static void fail(struct call *c, unsigned status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct buf msg = BUF_INIT;
+	buf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	reply(c, status, json_pack("{s:s, s:i}", "error", buf_cstr(&msg), "status", (int)status));
+	buf_free(&msg);
+}
+
+/* The status an ix_err code answers with. */
+static unsigned err_status(int ret)
+{
+	switch (ret) {
+	case IX_EINVAL: return 400;
+	case IX_EAUTH: return 401;
+	case IX_EPERM: return 403;
+	case IX_ENOTFOUND: return 404;
+	case IX_EEXIST: return 409;
+	case IX_ELIMIT: return 413;
+	case IX_EBLOCKED: return 429;
+	case IX_EUNAVAIL:
+	case IX_EAGAIN: return 503;
+	default: return 500;
+	}
+}
+
+/* Answers a library call's failure: its sentence, and for a refusal of the directory who was refused and why. */
+static void fail_with(struct call *c, int ret, const struct buf *why)
+{
+	if (ret == IX_EPERM)
+		fail(c, 403,
+		     "%s may not do this (%s): the directory refused it (%s); an Organisation Admin can add you "
+		     "to the role that may, with 'interchange role add ROLE %s'",
+		     c->login, c->role == PROV_ROLE_NONE ? "no administrative role" : prov_role_name(c->role),
+		     buf_cstr(why), c->login);
+	else
+		fail(c, err_status(ret), "%s", why->len > 0 ? buf_cstr(why) : ix_strerror(ret));
+}
+
+/* ---- sign-in ---- */
+
+static void token_new(char out[TOKEN_HEX + 1])
+{
+	unsigned char raw[TOKEN_BYTES];
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		fatal("the random generator failed");
+	for (size_t i = 0; i < TOKEN_BYTES; i++)
+		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
+
+/* The session of the request's cookie, copied into c (login, password), with its CSRF token; false when none. */
+static bool session_find(struct call *c, char csrf_r[TOKEN_HEX + 1])
+{
+	const char *cookie = http_request_header(c->req, "Cookie");
+	const char *at = cookie != NULL ? strstr(cookie, API_SESSION_COOKIE "=") : NULL;
+	if (at == NULL || (at != cookie && at[-1] != ' ' && at[-1] != ';'))
+		return false;
+	at += strlen(API_SESSION_COOKIE) + 1;
+	if (strspn(at, "0123456789abcdef") != TOKEN_HEX)
+		return false;
+	bool found = false;
+	time_t now = time(NULL);
+	pthread_mutex_lock(&c->api->lock);
+	for (size_t i = 0; i < API_SESSIONS && !found; i++) {
+		struct session *s = &c->api->sessions[i];
+		if (s->expires == 0 || CRYPTO_memcmp(s->id, at, TOKEN_HEX) != 0)
+			continue;
+		if (s->expires <= now) {
+			session_clear(s);
+			break;
+		}
+		c->login = xstrdup(s->login);
+		c->password = xstrdup(s->password);
+		memcpy(csrf_r, s->csrf, TOKEN_HEX + 1);
+		found = true;
+	}
+	pthread_mutex_unlock(&c->api->lock);
+	return found;
+}
+
+/* Login and password of an "Authorization: Basic" header into c; false when there is none or it is malformed. */
+static bool basic_credentials(struct call *c)
+{
+	const char *h = http_request_header(c->req, "Authorization");
+	if (h == NULL || strncasecmp(h, "Basic ", 6) != 0)
+		return false;
+	struct buf plain = BUF_INIT;
+	bool ok = base64_decode(h + 6, strlen(h + 6), 4096, &plain) == IX_OK &&
+		  memchr(plain.data, '\0', plain.len) == NULL;
+	char *colon = ok ? strchr(buf_cstr(&plain), ':') : NULL;
+	if (colon != NULL) {
+		c->login = xstrndup(plain.data, (size_t)(colon - plain.data));
+		c->password = xstrdup(colon + 1);
+	}
+	OPENSSL_cleanse(plain.data, plain.len);
+	buf_free(&plain);
+	return colon != NULL;
+}
+
+/* Binds as c->login with c->password through the sign-in guard every service shares. Answers and returns false when
+ * it fails. */
+static bool bind_caller(struct call *c)
+{
+	const char *peer = c->req->peer;
+	uint64_t now = (uint64_t)time(NULL);
+	enum throttle_block b = throttle_guard_check(c->api->guard, peer, c->login, now);
+	if (b != THROTTLE_FREE) {
+		log_warn("API sign-in of %s from %s refused: temporarily blocked (too many failed logins of %s)",
+			 c->login, peer, throttle_block_text(b));
+		fail(c, 429, "too many failed sign-ins (%s): wait a few minutes and try again", throttle_block_text(b));
+		return false;
+	}
+	struct buf err = BUF_INIT;
+	int ret = prov_open_as(c->api->cfg, c->login, c->password, &c->prov, &err);
+	if (ret == IX_EAUTH) {
+		unsigned n = throttle_guard_fail(c->api->guard, peer, c->login, now);
+		log_info("API sign-in of %s from %s failed (%u failures in the window)", c->login, peer, n);
+		http_response_header(c->resp, "WWW-Authenticate", "Basic realm=\"Interchange\", charset=\"UTF-8\"");
+		fail(c, 401,
+		     "wrong login or password: sign in with your login (the administrator: admin) and password");
+	} else if (ret != IX_OK) {
+		fail(c, 503, "%s", buf_cstr(&err));
+	}
+	buf_free(&err);
+	if (ret != IX_OK)
+		return false;
+	char *dn = prov_login_dn(c->api->cfg, c->login);
+	c->role = prov_role_of(c->prov, dn);
+	free(dn);
+	return true;
+}
+
+static bool unsafe_method(const char *m)
+{
+	return strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0;
+}
+
+/* Who the caller is: a session (whose unsafe requests carry its CSRF token) or HTTP Basic. Answers and returns false
+ * when neither signs in. */
+static bool authenticate(struct call *c)
+{
+	char csrf[TOKEN_HEX + 1];
+	if (basic_credentials(c))
+		return bind_caller(c);
+	if (session_find(c, csrf)) {
+		c->by_session = true;
+		const char *sent = http_request_header(c->req, API_CSRF_HEADER);
+		if (unsafe_method(c->req->method) &&
+		    (sent == NULL || strlen(sent) != TOKEN_HEX || CRYPTO_memcmp(sent, csrf, TOKEN_HEX) != 0)) {
+			fail(c, 403,
+			     "this request lacks the session's CSRF token: send the \"csrf\" value POST "
+			     "/api/v1/session returned in the " API_CSRF_HEADER " header");
+			return false;
+		}
+		return bind_caller(c);
+	}
+	http_response_header(c->resp, "WWW-Authenticate", "Basic realm=\"Interchange\", charset=\"UTF-8\"");
+	fail(c, 401,
+	     "sign in first: HTTP Basic with your login (the administrator: admin) and password, or POST "
+	     "/api/v1/session");
+	return false;
+}
+
+/* POST /session {"login", "password"}: a session cookie (SameSite=Strict, HttpOnly, Secure) and its CSRF token. */
+static void session_create(struct call *c, json_t *in)
+{
+	const char *login = json_string_value(json_object_get(in, "login"));
+	const char *password = json_string_value(json_object_get(in, "password"));
+	if (login == NULL || password == NULL) {
+		fail(c, 400, "give {\"login\": ..., \"password\": ...}");
+		return;
+	}
+	c->login = xstrdup(login);
+	c->password = xstrdup(password);
+	if (!bind_caller(c))
+		return;
+	time_t now = time(NULL);
+	pthread_mutex_lock(&c->api->lock);
+	struct session *s = &c->api->sessions[0];
+	for (size_t i = 0; i < API_SESSIONS; i++) {
+		struct session *t = &c->api->sessions[i];
+		if (t->expires <= now) {
+			s = t;
+			break;
+		}
+		if (t->expires < s->expires)
+			s = t;
+	}
+	session_clear(s);
+	token_new(s->id);
+	token_new(s->csrf);
+	s->login = xstrdup(c->login);
+	s->password = xstrdup(c->password);
+	s->expires = now + API_SESSION_SECONDS;
+	char id[TOKEN_HEX + 1], csrf[TOKEN_HEX + 1];
+	memcpy(id, s->id, sizeof(id));
+	memcpy(csrf, s->csrf, sizeof(csrf));
+	pthread_mutex_unlock(&c->api->lock);
+	char *cookie = xasprintf(API_SESSION_COOKIE "=%s; Path=/; Max-Age=%d; Secure; HttpOnly; SameSite=Strict", id,
+				 API_SESSION_SECONDS);
+	http_response_header(c->resp, "Set-Cookie", cookie);
+	free(cookie);
+	reply(c, 201,
+	      json_pack("{s:s, s:s, s:s, s:i}", "login", c->login, "role", prov_role_name(c->role), "csrf", csrf,
+			"expires_in", API_SESSION_SECONDS));
+}
+
+/* DELETE /session: forgets the session of the cookie. */
+static void session_delete(struct call *c)
+{
+	const char *cookie = http_request_header(c->req, "Cookie");
+	const char *at = cookie != NULL ? strstr(cookie, API_SESSION_COOKIE "=") : NULL;
+	if (at != NULL) {
+		at += strlen(API_SESSION_COOKIE) + 1;
+		pthread_mutex_lock(&c->api->lock);
+		for (size_t i = 0; i < API_SESSIONS; i++) {
+			struct session *s = &c->api->sessions[i];
+			if (s->expires != 0 && strncmp(s->id, at, TOKEN_HEX) == 0)
+				session_clear(s);
+		}
+		pthread_mutex_unlock(&c->api->lock);
+	}
+	http_response_header(c->resp, "Set-Cookie",
+			     API_SESSION_COOKIE "=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict");
+	reply(c, 200, json_pack("{s:s}", "signed_out", c->login));
+}
+
+/* ---- helpers of the resources ---- */
+
+static bool is_admin(struct call *c)
+{
+	return c->role != PROV_ROLE_NONE;
+}
+
+/* Non-directory resources: refuses (403) a caller weaker than role. */
+static bool require_role(struct call *c, enum prov_role role)
+{
+	if (c->role <= role)
+		return true;
+	fail(c, 403,
+	     "%s may not do this (%s): it needs the role %s%s; an Organisation Admin can add you with "
+	     "'interchange role add \"%s\" %s'",
+	     c->login, c->role == PROV_ROLE_NONE ? "no administrative role" : prov_role_name(c->role),
+	     prov_role_name(role), role == PROV_ROLE_ORG ? "" : " or a stronger one", prov_role_name(role), c->login);
+	return false;
+}
+
+static json_t *recipient_json(const struct prov_recipient *r)
+{
+	json_t *addrs = json_array(), *o;
+	for (size_t i = 0; i < r->address_count; i++)
+		json_array_append_new(addrs, json_string(r->addresses[i]));
+	o = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:o, s:b}", "kind", r->kind, "name", r->name != NULL ? r->name : "",
+		      "login", r->login, "mail", r->mail, "dn", r->dn, "addresses", addrs, "hidden", r->hidden);
+	return o;
+}
+
+/* A whole number argument of the query (def when absent); false (answered) when it is not one within max. */
+static bool query_size(struct call *c, const char *name, size_t def, size_t max, size_t *v_r)
+{
+	const char *v = http_request_query(c->req, name);
+	unsigned long long n = def;
+	if (v != NULL && (parse_uint(v, max, &n) < 0)) {
+		fail(c, 400, "%s must be a whole number from 0 to %zu", name, max);
+		return false;
+	}
+	*v_r = (size_t)n;
+	return true;
+}
+
+/* The strings of a JSON array (NULL: none) as a new array; false when an element is no string. */
+static bool string_array(json_t *a, const char ***out_r, size_t *n_r)
+{
+	*out_r = NULL;
+	*n_r = 0;
+	if (a == NULL)
+		return true;
+	if (!json_is_array(a))
+		return false;
+	const char **v = xcalloc(json_array_size(a) + 1, sizeof(*v));
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		v[i] = json_string_value(json_array_get(a, i));
+		if (v[i] == NULL) {
+			free(v);
+			return false;
+		}
+	}
+	*out_r = v;
+	*n_r = json_array_size(a);
+	return true;
+}
+
+/* Optional string member; false (answered) when present but not a string. */
+static bool opt_string(struct call *c, json_t *in, const char *key, const char **v_r)
+{
+	json_t *v = json_object_get(in, key);
+	*v_r = json_string_value(v);
+	if (v != NULL && *v_r == NULL && !json_is_null(v)) {
+		fail(c, 400, "\"%s\" must be a string", key);
+		return false;
+	}
+	return true;
+}
+
+/* Answers a change made: 200/201 with what it says. */
+static void done(struct call *c, int ret, struct buf *err, unsigned status, json_t *body)
+{
+	if (ret != IX_OK) {
+		json_decref(body);
+		fail_with(c, ret, err);
+	} else {
+		reply(c, status, body);
+	}
+}
+
+/* ---- recipients ---- */
+
+/* GET /recipients?q=&kind=&offset=&limit= (kind NULL: from the query) */
+static void recipients_list(struct call *c, const char *kind)
+{
+	size_t offset, limit;
+	if (!query_size(c, "offset", 0, (size_t)1 << 30, &offset) ||
+	    !query_size(c, "limit", API_PAGE_DEFAULT, API_PAGE_MAX, &limit))
+		return;
+	const char *q = http_request_query(c->req, "q");
+	if (kind == NULL)
+		kind = http_request_query(c->req, "kind");
+	struct prov_recipients page;
+	struct buf err = BUF_INIT;
+	int ret = prov_recipient_search(c->prov, q, kind, offset, limit, &page, &err);
+	if (ret != IX_OK) {
+		fail_with(c, ret, &err);
+	} else {
+		json_t *items = json_array();
+		for (size_t i = 0; i < page.count; i++)
+			json_array_append_new(items, recipient_json(&page.items[i]));
+		reply(c, 200,
+		      json_pack("{s:o, s:I, s:I, s:I}", "items", items, "total", (json_int_t)page.total, "offset",
+				(json_int_t)offset, "limit", (json_int_t)limit));
+		prov_recipients_free(&page);
+	}
+	buf_free(&err);
+}
+
+static void recipient_get(struct call *c, const char *name)
+{
+	struct prov_recipient r;
+	struct buf err = BUF_INIT;
+	int ret = prov_recipient_get(c->prov, name, &r, &err);
+	if (ret == IX_OK) {
+		reply(c, 200, recipient_json(&r));
+		prov_recipient_free(&r);
+	} else {
+		fail_with(c, ret, &err);
+	}
+	buf_free(&err);
+}
+
+static void recipient_del(struct call *c, const char *name, bool user)
+{
+	struct buf err = BUF_INIT;
+	int ret = user ? prov_user_del(c->prov, name, &err) : prov_recipient_del(c->prov, name, &err);
+	done(c, ret, &err, 200, json_pack("{s:s}", "deleted", name));
+	buf_free(&err);
+}
+
+/* Answers the creation of recipient name: 201 with it as recipient_get reads it, or the failure (ret, why). */
+static void created(struct call *c, int ret, const struct buf *why, const char *name)
+{
+	if (ret != IX_OK) {
+		fail_with(c, ret, why);
+		return;
+	}
+	recipient_get(c, name);
+	if (c->resp->status == 200)
+		c->resp->status = 201;
+}
+
+/* POST /users {"login", "given", "surname", "password", "aliases": [...], "hidden", "posix"} */
+static void user_add(struct call *c, json_t *in)
+{
+	struct prov_user u = { 0 };
+	const char **aliases = NULL;
+	if (!opt_string(c, in, "login", &u.login) || !opt_string(c, in, "given", &u.given) ||
+	    !opt_string(c, in, "surname", &u.surname) || !opt_string(c, in, "password", &u.password) ||
+	    !opt_string(c, in, "server", &u.server))
+		return;
+	if (u.login == NULL || u.given == NULL || u.surname == NULL || u.password == NULL) {
+		fail(c, 400, "a user needs \"login\", \"given\", \"surname\" and \"password\"");
+		return;
+	}
+	if (!string_array(json_object_get(in, "aliases"), &aliases, &u.alias_count)) {
+		fail(c, 400, "\"aliases\" must be an array of addresses");
+		return;
+	}
+	u.aliases = aliases;
+	u.hidden = json_is_true(json_object_get(in, "hidden"));
+	u.posix = json_is_true(json_object_get(in, "posix"));
+	struct buf err = BUF_INIT;
+	int ret = prov_user_add(c->prov, &u, &err);
+	free(aliases);
+	created(c, ret, &err, u.login);
+	buf_free(&err);
+}
+
+/* PATCH /users/LOGIN {"password", "quota": {"bytes", "messages", "warn_bytes"}, "title", "department", "company",
+ * "office", "phone", "mobile", "manager", "forward": {"to", "keep_copy"}} */
+static void user_change(struct call *c, const char *login, json_t *in)
+{
+	struct buf err = BUF_INIT;
+	int ret = IX_OK;
+	const char *password;
+	struct prov_person d;
+	if (!opt_string(c, in, "password", &password) || !opt_string(c, in, "title", &d.title) ||
+	    !opt_string(c, in, "department", &d.department) || !opt_string(c, in, "company", &d.company) ||
+	    !opt_string(c, in, "office", &d.office) || !opt_string(c, in, "phone", &d.phone) ||
+	    !opt_string(c, in, "mobile", &d.mobile) || !opt_string(c, in, "manager", &d.manager))
+		return;
+	if (password != NULL)
+		ret = prov_user_passwd(c->prov, login, password, &err);
+	if (ret == IX_OK && (d.title || d.department || d.company || d.office || d.phone || d.mobile || d.manager))
+		ret = prov_user_set(c->prov, login, &d, &err);
+	json_t *q = json_object_get(in, "quota");
+	if (ret == IX_OK && q != NULL) {
+		json_t *b = json_object_get(q, "bytes"), *m = json_object_get(q, "messages"),
+		       *w = json_object_get(q, "warn_bytes");
+		if ((b != NULL && !json_is_integer(b)) || (m != NULL && !json_is_integer(m)) ||
+		    (w != NULL && !json_is_integer(w))) {
+			buf_free(&err);
+			fail(c, 400,
+			     "\"quota\" holds whole numbers: {\"bytes\": N, \"messages\": N, \"warn_bytes\": N} "
+			     "(0: none)");
+			return;
+		}
+		ret = prov_quota(c->prov, login, b != NULL ? json_integer_value(b) : -1,
+				 m != NULL ? json_integer_value(m) : -1, w != NULL ? json_integer_value(w) : -1, &err);
+	}
+	json_t *f = json_object_get(in, "forward");
+	if (ret == IX_OK && f != NULL)
+		ret = prov_forward(c->prov, login, json_string_value(json_object_get(f, "to")),
+				   json_is_true(json_object_get(f, "keep_copy")), &err);
+	if (ret == IX_OK)
+		recipient_get(c, login);
+	else
+		fail_with(c, ret, &err);
+	buf_free(&err);
+}
+
+/* POST /contacts {"name", "email"} */
+static void contact_add(struct call *c, json_t *in)
+{
+	const char *name, *email;
+	if (!opt_string(c, in, "name", &name) || !opt_string(c, in, "email", &email))
+		return;
+	if (name == NULL || email == NULL) {
+		fail(c, 400, "a contact needs \"name\" and \"email\"");
+		return;
+	}
+	struct buf err = BUF_INIT;
+	int ret = prov_contact_add(c->prov, name, email, &err);
+	created(c, ret, &err, name);
+	buf_free(&err);
+}
+
+/* POST /lists {"name", "members": [...], "posix"} */
+static void list_add(struct call *c, json_t *in)
+{
+	const char *name, **members = NULL;
+	size_t n = 0;
+	if (!opt_string(c, in, "name", &name))
+		return;
+	if (name == NULL || !string_array(json_object_get(in, "members"), &members, &n)) {
+		fail(c, 400, "a list needs \"name\" and may have \"members\", an array of recipients");
+		return;
+	}
+	struct buf err = BUF_INIT;
+	int ret = prov_dl_add(c->prov, name, members, n, json_is_true(json_object_get(in, "posix")), &err);
+	free(members);
+	created(c, ret, &err, name);
+	buf_free(&err);
+}
+
+/* POST /lists/NAME/members {"recipient"}, DELETE /lists/NAME/members/RECIPIENT */
+static void list_member(struct call *c, const char *list, const char *recipient, bool add)
+{
+	if (recipient == NULL) {
+		fail(c, 400, "give the member as {\"recipient\": LOGIN, NAME or ADDRESS}");
+		return;
+	}
+	struct buf err = BUF_INIT;
+	int ret = prov_dl_member(c->prov, list, recipient, add, &err);
+	done(c, ret, &err, add ? 201 : 200,
+	     json_pack("{s:s, s:s}", add ? "added" : "removed", recipient, "list", list));
+	buf_free(&err);
+}
+
+/* ---- servers ---- */
+
+static json_t *settings_json(const struct settings *s)
+{
+	json_t *o = json_object();
+	for (int i = 0; i < SET_COUNT; i++)
+		json_object_set_new(o, setting_def((enum setting_id)i)->name, json_integer((json_int_t)s->v[i]));
+	return o;
+}
+
+/* GET /servers, GET /servers/NAME (with its effective settings) */
+static void servers_get(struct call *c, const char *name)
+{
+	if (!require_role(c, PROV_ROLE_VIEW))
+		return;
+	struct dir_server *servers;
+	size_t n;
+	dir_servers(c->api->dir, &servers, &n);
+	json_t *items = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const struct dir_server *s = &servers[i];
+		if (name != NULL && strcasecmp(name, s->name) != 0)
+			continue;
+		json_t *o = json_pack("{s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}}", "name", s->name, "host",
+				      s->host != NULL ? s->host : "", "ports", "ldap", s->ldap_port, "smtp",
+				      s->smtp_port, "submission", s->submission_port, "submissions",
+				      s->submissions_port, "imap", s->imap_port, "imaps", s->imaps_port, "pop3",
+				      s->pop3_port, "pop3s", s->pop3s_port);
+		if (name != NULL) {
+			struct settings set;
+			dir_server_settings(c->api->dir, s->dn, &set);
+			json_object_set_new(o, "settings", settings_json(&set));
+		}
+		json_array_append_new(items, o);
+	}
+	dir_servers_free(&servers, n);
+	if (name == NULL)
+		reply(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)json_array_size(items)));
+	else if (json_array_size(items) == 0) {
+		json_decref(items);
+		fail(c, 404, "there is no server named %s: GET /api/v1/servers lists them", name);
+	} else {
+		reply(c, 200, json_incref(json_array_get(items, 0)));
+		json_decref(items);
+	}
+}
+
+/* PATCH /servers/NAME/settings {"SETTING": VALUE, ...} */
+static void server_settings(struct call *c, const char *name, json_t *in)
+{
+	if (!require_role(c, PROV_ROLE_ORG))
+		return;
+	if (!json_is_object(in) || json_object_size(in) == 0) {
+		fail(c, 400, "give the settings to change as {\"NAME\": VALUE}, e.g. {\"smtp.max_recipients\": 500}");
+		return;
+	}
+	struct buf err = BUF_INIT;
+	int ret = IX_OK;
+	const char *key;
+	json_t *v;
+	json_object_foreach(in, key, v)
+	{
+		char *value = json_is_integer(v)  ? xasprintf("%lld", (long long)json_integer_value(v))
+			      : json_is_string(v) ? xstrdup(json_string_value(v))
+						  : NULL;
+		if (value == NULL) {
+			buf_printf(&err, "the value of %s must be a number", key);
+			ret = IX_EINVAL;
+		} else {
+			ret = prov_server_set(c->prov, name, key, value, &err);
+		}
+		free(value);
+		if (ret != IX_OK)
+			break;
+	}
+	if (ret == IX_OK)
+		reply(c, 200, json_pack("{s:s, s:O}", "server", name, "changed", in));
+	else
+		fail_with(c, ret, &err);
+	buf_free(&err);
+}
+
+/* ---- the audit log ---- */
+
+static bool audit_add_json(const struct audit_entry *e, void *ctx)
+{
+	char stamp[32];
+	struct tm tm;
+	gmtime_r(&e->when, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "time", stamp, "who", e->who, "via",
+					     e->via, "action", e->action, "target", e->target, "result", e->result));
+	return true;
+}
+
+/* GET /audit?since=DATE&who=LOGIN&offset=&limit= (newest last) */
+static void audit_get(struct call *c)
+{
+	if (!require_role(c, PROV_ROLE_VIEW))
+		return;
+	time_t since = 0;
+	const char *s = http_request_query(c->req, "since");
+	if (s != NULL && !audit_parse_time(s, &since)) {
+		fail(c, 400, "since must be a date, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)");
+		return;
+	}
+	size_t offset, limit;
+	if (!query_size(c, "offset", 0, (size_t)1 << 30, &offset) ||
+	    !query_size(c, "limit", API_PAGE_DEFAULT, API_PAGE_MAX, &limit))
+		return;
+	json_t *all = json_array(), *items = json_array();
+	struct buf err = BUF_INIT;
+	int ret = audit_read(c->api->cfg->data_dir, since, http_request_query(c->req, "who"), audit_add_json, all,
+			     &err);
+	if (ret != IX_OK) {
+		json_decref(all);
+		json_decref(items);
+		fail_with(c, ret, &err);
+	} else {
+		for (size_t i = offset; i < json_array_size(all) && i < offset + limit; i++)
+			json_array_append(items, json_array_get(all, i));
+		reply(c, 200,
+		      json_pack("{s:o, s:I, s:I, s:I}", "items", items, "total", (json_int_t)json_array_size(all),
+				"offset", (json_int_t)offset, "limit", (json_int_t)limit));
+		json_decref(all);
+	}
+	buf_free(&err);
+}
+
+/* GET /roles: the roles and their members (as the caller reads them) */
+static void roles_get(struct call *c)
+{
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	int ret = prov_role_list(c->prov, &out, &err);
+	if (ret != IX_OK) {
+		fail_with(c, ret, &err);
+	} else {
+		json_t *roles = json_object();
+		for (int i = 0; i < PROV_ROLE_COUNT; i++)
+			json_object_set_new(roles, prov_role_name((enum prov_role)i), json_array());
+		char *save = NULL;
+		char *line = strtok_r(out.data, "\n", &save); /* the header */
+		while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
+			for (int i = 0; i < PROV_ROLE_COUNT; i++) {
+				const char *r = prov_role_name((enum prov_role)i);
+				size_t n = strlen(r);
+				if (strncmp(line, r, n) == 0 && line[n] == ' ')
+					json_array_append_new(json_object_get(roles, r),
+							      json_string(line + n + strspn(line + n, " ")));
+			}
+		}
+		reply(c, 200,
+		      json_pack("{s:o, s:s, s:s}", "roles", roles, "you", c->login, "your_role",
+				prov_role_name(c->role)));
+	}
+	buf_free(&out);
+	buf_free(&err);
+}
+
+/* ---- routing ---- */
+
+static bool seg_is(const struct call *c, size_t i, const char *s)
+{
+	return i < c->nseg && strcmp(c->seg[i], s) == 0;
+}
+
+/* The request's JSON body into *in_r (an empty body: an empty object); false (answered) when it is not JSON. */
+static bool body_json(struct call *c, json_t **in_r)
+{
+	*in_r = NULL;
+	if (c->req->body_len == 0) {
+		*in_r = json_object();
+		return true;
+	}
+	json_error_t jerr;
+	*in_r = json_loadb(c->req->body, c->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (*in_r == NULL) {
+		fail(c, 400, "the body is not JSON (line %d, column %d: %s)", jerr.line, jerr.column, jerr.text);
+		return false;
+	}
+	if (!json_is_object(*in_r)) {
+		json_decref(*in_r);
+		*in_r = NULL;
+		fail(c, 400, "the body must be a JSON object ({...})");
+		return false;
+	}
+	return true;
+}
+
+/* The handlers of the routes, each with the request's segments and JSON body. */
+typedef void route_fn(struct call *c, json_t *in);
+
+static void r_recipients(struct call *c, json_t *in)
+{
+	(void)in;
+	recipients_list(c, NULL);
+}
+
+static void r_kind_list(struct call *c, json_t *in)
+{
+	(void)in;
+	recipients_list(c, seg_is(c, 0, "users") ? "user" : seg_is(c, 0, "lists") ? "list" : "contact");
+}
+
+static void r_get(struct call *c, json_t *in)
+{
+	(void)in;
+	recipient_get(c, c->seg[1]);
+}
+
+static void r_del(struct call *c, json_t *in)
+{
+	(void)in;
+	recipient_del(c, c->seg[1], seg_is(c, 0, "users"));
+}
+
+static void r_user_change(struct call *c, json_t *in)
+{
+	user_change(c, c->seg[1], in);
+}
+
+static void r_member_add(struct call *c, json_t *in)
+{
+	list_member(c, c->seg[1], json_string_value(json_object_get(in, "recipient")), true);
+}
+
+static void r_member_del(struct call *c, json_t *in)
+{
+	(void)in;
+	list_member(c, c->seg[1], c->seg[3], false);
+}
+
+static void r_servers(struct call *c, json_t *in)
+{
+	(void)in;
+	servers_get(c, c->nseg >= 2 ? c->seg[1] : NULL);
+}
+
+static void r_server_settings(struct call *c, json_t *in)
+{
+	server_settings(c, c->seg[1], in);
+}
+
+static void r_audit(struct call *c, json_t *in)
+{
+	(void)in;
+	audit_get(c);
+}
+
+static void r_roles(struct call *c, json_t *in)
+{
+	(void)in;
+	roles_get(c);
+}
+
+/* A route: the first segment (NULL: any of users, contacts, lists), the number of segments, the third segment when
+ * there is one ("members", "settings"), the method ("GET" takes HEAD, "PATCH" takes PUT). */
+struct api_route {
+	const char *what;
+	size_t nseg;
+	const char *sub;
+	const char *method;
+	route_fn *fn;
+};
+
+static const struct api_route api_routes[] = {
+	{ "recipients", 1, NULL, "GET", r_recipients },
+	{ "recipients", 2, NULL, "GET", r_get },
+	{ "recipients", 2, NULL, "DELETE", r_del },
+	{ "users", 1, NULL, "POST", user_add },
+	{ "contacts", 1, NULL, "POST", contact_add },
+	{ "lists", 1, NULL, "POST", list_add },
+	{ NULL, 1, NULL, "GET", r_kind_list },
+	{ NULL, 2, NULL, "GET", r_get },
+	{ NULL, 2, NULL, "DELETE", r_del },
+	{ "users", 2, NULL, "PATCH", r_user_change },
+	{ "lists", 3, "members", "POST", r_member_add },
+	{ "lists", 4, "members", "DELETE", r_member_del },
+	{ "servers", 1, NULL, "GET", r_servers },
+	{ "servers", 2, NULL, "GET", r_servers },
+	{ "servers", 3, "settings", "GET", r_servers },
+	{ "servers", 3, "settings", "PATCH", r_server_settings },
+	{ "audit", 1, NULL, "GET", r_audit },
+	{ "roles", 1, NULL, "GET", r_roles },
+};
+
+static bool route_matches(const struct call *c, const struct api_route *r)
+{
+	if (c->nseg != r->nseg || (r->sub != NULL && !seg_is(c, 2, r->sub)))
+		return false;
+	if (r->what != NULL)
+		return seg_is(c, 0, r->what);
+	return seg_is(c, 0, "users") || seg_is(c, 0, "contacts") || seg_is(c, 0, "lists");
+}
+
+/* Runs the route of a signed-in request; 404 or 405 (with Allow) when none takes it. */
+static void route(struct call *c, json_t *in)
+{
+	const char *m = c->req->method;
+	const char *as = strcmp(m, "HEAD") == 0 ? "GET" : strcmp(m, "PUT") == 0 ? "PATCH" : m;
+	struct buf allow = BUF_INIT;
+	for (size_t i = 0; i < IX_ARRAY_LEN(api_routes); i++) {
+		const struct api_route *r = &api_routes[i];
+		if (!route_matches(c, r))
+			continue;
+		if (strcmp(r->method, as) == 0) {
+			buf_free(&allow);
+			r->fn(c, in);
+			return;
+		}
+		buf_printf(&allow, "%s%s", allow.len > 0 ? ", " : "", r->method);
+	}
+	if (allow.len > 0) {
+		http_response_header(c->resp, "Allow", buf_cstr(&allow));
+		fail(c, 405, "%s is not answered here: use %s", m, buf_cstr(&allow));
+	} else {
+		fail(c, 404, "there is no %s%s: the resources are listed in /api/v1/openapi.json", API_PREFIX,
+		     c->req->path + strlen(API_PREFIX));
+	}
+	buf_free(&allow);
+}
+
+/* The request path after API_PREFIX split at '/' (empty segments dropped); false when it has too many. */
+static bool split_path(struct call *c)
+{
+	c->path_copy = xstrdup(c->req->path + strlen(API_PREFIX));
+	char *save = NULL;
+	for (char *s = strtok_r(c->path_copy, "/", &save); s != NULL; s = strtok_r(NULL, "/", &save)) {
+		if (c->nseg == API_SEGMENTS)
+			return false;
+		c->seg[c->nseg++] = s;
+	}
+	return true;
+}
+
+static void record(struct call *c)
+{
+	struct buf action = BUF_INIT, err = BUF_INIT;
+	buf_printf(&action, "%s %s", c->req->method, c->req->path);
+	char result[AUDIT_FIELD_MAX];
+	if (c->resp->status < 300) {
+		snprintf(result, sizeof(result), "ok");
+	} else {
+		json_t *j = json_loadb(c->resp->body.data, c->resp->body.len, 0, NULL);
+		snprintf(result, sizeof(result), "%u %s", c->resp->status,
+			 j != NULL && json_string_value(json_object_get(j, "error")) != NULL
+				 ? json_string_value(json_object_get(j, "error"))
+				 : "");
+		json_decref(j);
+	}
+	struct audit_entry e = { 0, c->login, "api", buf_cstr(&action), "", result }; /* the path names the target */
+	if (audit_record(c->api->cfg->data_dir, &e, &err) != IX_OK)
+		log_warn("audit log: %s", buf_cstr(&err));
+	buf_free(&action);
+	buf_free(&err);
+}
+
+void api_handle(struct api *api, const struct http_request *req, struct http_response *resp)
+{
+	struct call c = { .api = api, .req = req, .resp = resp, .role = PROV_ROLE_NONE };
+	json_t *in = NULL;
+	if (!req->tls) {
+		fail(&c, 403, "the API answers over HTTPS only: use https://%s:%u%s", api->cfg->hostname,
+		     api->cfg->ports[PORT_HTTPS], req->path);
+		return;
+	}
+	if (!split_path(&c)) {
+		fail(&c, 404, "there is no %s: the resources are listed in /api/v1/openapi.json", req->path);
+		goto out;
+	}
+	if (seg_is(&c, 0, "openapi.json") && c.nseg == 1) {
+		resp->content_type = "application/json";
+		buf_append_str(&resp->body, api_openapi_json);
+		goto out;
+	}
+	if (unsafe_method(req->method) && !body_json(&c, &in))
+		goto out;
+	if (seg_is(&c, 0, "session") && c.nseg == 1 && strcmp(req->method, "POST") == 0) {
+		session_create(&c, in);
+		goto out;
+	}
+	if (!authenticate(&c))
+		goto out;
+	if (seg_is(&c, 0, "session") && c.nseg == 1) {
+		if (strcmp(req->method, "DELETE") == 0)
+			session_delete(&c);
+		else if (!unsafe_method(req->method))
+			reply(&c, 200,
+			      json_pack("{s:s, s:s, s:b}", "login", c.login, "role", prov_role_name(c.role), "admin",
+					is_admin(&c)));
+		else
+			fail(&c, 405, "use POST to sign in, GET to see who you are, DELETE to sign out");
+		goto out;
+	}
+	route(&c, in);
+	if (unsafe_method(req->method) && resp->status != 404 && resp->status != 405)
+		record(&c);
+out:
+	json_decref(in);
+	prov_close(&c.prov);
+	if (c.password != NULL)
+		OPENSSL_cleanse(c.password, strlen(c.password));
+	free(c.password);
+	free(c.login);
+	free(c.path_copy);
+}
