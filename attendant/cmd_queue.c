@@ -12,11 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Longest tracking log we search (bytes read from its end). */
-#define TRACK_LOG_MAX (256u << 20)
-/* Most queue ids the track command follows. */
-#define TRACK_IDS_MAX 10000
-
 static const char queue_help[] =
 	"usage: interchange queue list [--json]\n"
 	"       interchange queue show ID\n"
@@ -45,15 +40,6 @@ static void json_str(const char *s)
 			putchar(c);
 	}
 	putchar('"');
-}
-
-static const char *state_name(const struct queue_rcpt *r, long long now)
-{
-	if (r->state == QUEUE_RCPT_DONE)
-		return "done";
-	if (r->state == QUEUE_RCPT_FAILED)
-		return "failed";
-	return r->next_try <= now ? "active" : "deferred";
 }
 
 static int queue_list_cmd(const char *qdir, bool json)
@@ -94,7 +80,7 @@ static int queue_list_cmd(const char *qdir, bool json)
 				printf("%s{\"address\":", k ? "," : "");
 				json_str(r->addr);
 				printf(",\"state\":\"%s\",\"attempts\":%u,\"next_try\":%lld,\"last_error\":",
-				       state_name(r, now), r->attempts, r->next_try);
+				       queue_rcpt_state_name(r, now), r->attempts, r->next_try);
 				json_str(r->last_error);
 				putchar('}');
 			}
@@ -103,7 +89,7 @@ static int queue_list_cmd(const char *qdir, bool json)
 			printf("%s  %6llds  <%s>\n", m.id, now - m.created, m.sender);
 			for (size_t k = 0; k < m.nrcpts; k++) {
 				const struct queue_rcpt *r = &m.rcpts[k];
-				printf("    %-8s %s  attempts %u", state_name(r, now), r->addr, r->attempts);
+				printf("    %-8s %s  attempts %u", queue_rcpt_state_name(r, now), r->addr, r->attempts);
 				if (r->state == QUEUE_RCPT_PENDING && r->next_try > now)
 					printf(", next in %llds", r->next_try - now);
 				if (r->last_error[0] != '\0')
@@ -148,7 +134,7 @@ static int queue_show_cmd(const char *qdir, const char *id)
 		printf("Submitted by: %s\n", m.auth);
 	for (size_t k = 0; k < m.nrcpts; k++) {
 		const struct queue_rcpt *r = &m.rcpts[k];
-		printf("Recipient: %s (%s, attempts %u)%s%s\n", r->addr, state_name(r, now), r->attempts,
+		printf("Recipient: %s (%s, attempts %u)%s%s\n", r->addr, queue_rcpt_state_name(r, now), r->attempts,
 		       r->last_error[0] ? ": " : "", r->last_error);
 	}
 	printf("\n");
@@ -201,14 +187,14 @@ int cmd_queue(const char *data_dir, int argc, char **argv)
 		}
 		buf_free(&err);
 	} else {
-		char *path = xasprintf("%s/.flush", qdir);
-		if (write_file_atomic(path, "", 0, 0600) < 0) {
-			cli_error("cannot ask for a flush (%s): is the data folder writable?", path);
+		struct buf err = BUF_INIT;
+		if (queue_request_flush(qdir, &err) != 0) {
+			cli_error("%s", buf_cstr(&err));
 			ret = CLI_EXIT_FAIL;
 		} else {
 			printf("The transfer agent retries every queued message now.\n");
 		}
-		free(path);
+		buf_free(&err);
 	}
 	free(qdir);
 	config_free(&cfg);
@@ -217,30 +203,14 @@ int cmd_queue(const char *data_dir, int argc, char **argv)
 
 /* ---- track ---- */
 
-/* Splits a log line into its tab-separated fields (in place); returns how many (at most max). */
-static size_t split_fields(char *line, char **f, size_t max)
+static void track_print(const struct track_event *e, void *ctx)
 {
-	size_t n = 0;
-	while (n < max) {
-		f[n++] = line;
-		char *t = strchr(line, '\t');
-		if (t == NULL)
-			break;
-		*t = '\0';
-		line = t + 1;
-	}
-	return n;
-}
-
-static bool matches(const char *field, const char *query)
-{
-	if (strcasecmp(field, query) == 0)
-		return true;
-	/* Message-IDs with or without their angle brackets */
-	size_t fl = strlen(field), ql = strlen(query);
-	if (fl == ql + 2 && field[0] == '<' && strncasecmp(field + 1, query, ql) == 0)
-		return true;
-	return false;
+	size_t *shown = ctx;
+	if ((*shown)++ == 0)
+		printf("%-20s  %-9s  %-24s  %-30s  %-30s  %s\n", "TIME", "EVENT", "QUEUE ID", "SENDER", "RECIPIENT",
+		       "DETAIL");
+	printf("%-20s  %-9s  %-24s  %-30s  %-30s  %s (%s; %s)\n", e->time, e->event, e->qid, e->sender, e->rcpt,
+	       e->detail, e->server, e->msgid);
 }
 
 int cmd_track(const char *data_dir, int argc, char **argv)
@@ -252,71 +222,9 @@ int cmd_track(const char *data_dir, int argc, char **argv)
 	struct config cfg;
 	if (cli_load_config(data_dir, &cfg) < 0)
 		return CLI_EXIT_FAIL;
-	/* the previous log (rotated) and the current one, oldest first */
-	char *path = config_path(&cfg, "log/tracking.log");
-	char *old_path = config_path(&cfg, "log/tracking.log.1");
-	char *data = NULL, *cur = NULL;
-	size_t len = 0, cur_len = 0;
-	if (read_file(old_path, TRACK_LOG_MAX, &data, &len) < 0) {
-		data = xstrdup("");
-		len = 0;
-	}
-	if (read_file(path, TRACK_LOG_MAX, &cur, &cur_len) == 0) {
-		data = xrealloc(data, len + cur_len + 1);
-		memcpy(data + len, cur, cur_len + 1);
-		len += cur_len;
-		free(cur);
-	}
-	free(old_path);
-	if (len == 0) {
-		printf("No messages have been tracked yet.\n");
-		free(data);
-		free(path);
-		config_free(&cfg);
-		return CLI_EXIT_OK;
-	}
-	const char *q = argv[1];
-	char **ids = xcalloc(TRACK_IDS_MAX, sizeof(*ids));
-	size_t nids = 0;
-	/* pass 1: the queue ids of matching events */
-	char *copy = xstrndup(data, len);
-	for (char *line = strtok(copy, "\n"); line != NULL; line = strtok(NULL, "\n")) {
-		char *f[8];
-		if (split_fields(line, f, 8) < 8)
-			continue;
-		if (!(matches(f[3], q) || matches(f[4], q) || matches(f[5], q)))
-			continue;
-		bool seen = false;
-		for (size_t i = 0; i < nids && !seen; i++)
-			seen = strcmp(ids[i], f[2]) == 0;
-		if (!seen && nids < TRACK_IDS_MAX)
-			ids[nids++] = xstrdup(f[2]);
-	}
-	free(copy);
-	/* pass 2: every event of those messages */
 	size_t shown = 0;
-	for (char *line = strtok(data, "\n"); line != NULL; line = strtok(NULL, "\n")) {
-		char *f[8];
-		if (split_fields(line, f, 8) < 8)
-			continue;
-		bool want = false;
-		for (size_t i = 0; i < nids && !want; i++)
-			want = strcmp(ids[i], f[2]) == 0;
-		if (!want)
-			continue;
-		if (shown++ == 0)
-			printf("%-20s  %-9s  %-24s  %-30s  %-30s  %s\n", "TIME", "EVENT", "QUEUE ID", "SENDER",
-			       "RECIPIENT", "DETAIL");
-		printf("%-20s  %-9s  %-24s  %-30s  %-30s  %s (%s; %s)\n", f[0], f[1], f[2], f[4], f[5], f[7], f[6],
-		       f[3]);
-	}
-	if (shown == 0)
-		printf("No tracked message from or to %s, or with that Message-ID.\n", q);
-	for (size_t i = 0; i < nids; i++)
-		free(ids[i]);
-	free(ids);
-	free(data);
-	free(path);
+	if (track_search(cfg.data_dir, argv[1], track_print, &shown) == 0)
+		printf("No tracked message from or to %s, or with that Message-ID.\n", argv[1]);
 	config_free(&cfg);
 	return CLI_EXIT_OK;
 }

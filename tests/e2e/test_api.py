@@ -7,11 +7,12 @@ import base64
 import http.client
 import json
 import os
+import smtplib
 import ssl
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import System, main, run, setup, test, wait_for  # noqa: E402
+from harness import System, free_ports, main, run, setup, test, wait_for  # noqa: E402
 
 S = None
 HOST = "mail.example.com"
@@ -267,6 +268,52 @@ def organisation_admin_changes_servers():
     assert "77" in S.cli("server", "show", check=True).stdout
     code, data, text = curl("PATCH", "servers/%s/settings" % HOST, "olga", "pw-olga", {"no.such": 1})
     assert code == 400 and data["error"], text
+
+
+@test
+def queue_list_show_flush_delete():
+    # a message the transfer agent cannot deliver stays in the queue: dead.test goes to a port where nothing listens
+    mark = S.log_mark("mta")
+    S.cli("connector", "add", "dead", "--address-space", "dead.test", "--smarthost",
+          "127.0.0.1:%d" % free_ports(1)[0], check=True)
+    S.wait_log("mta", "connector changed: cn=dead,", mark)
+    c = smtplib.SMTP("127.0.0.1", S.ports["submission"], timeout=20)
+    c.login("bob", "pw-bob")
+    c.sendmail("bob.builder@example.com", ["someone@dead.test"],
+               "From: bob.builder@example.com\r\nTo: someone@dead.test\r\nSubject: stuck in the queue\r\n\r\nhi\r\n")
+    c.quit()
+
+    def queued():
+        items = curl("GET", "queue", "vera", "pw-vera")[1]["items"]
+        return [m for m in items if any(r["address"] == "someone@dead.test" for r in m["recipients"])]
+    found = wait_for(queued, timeout=20)
+    assert found, admin("GET", "queue")
+    qid = found[0]["id"]
+    assert found[0]["sender"] == "bob.builder@example.com", found
+    code, data, text = curl("GET", "queue/" + qid, "vera", "pw-vera")
+    assert code == 200 and "stuck in the queue" in data["message"] and data["submitted_by"], text
+    # the CLI sees the same message
+    assert qid in S.cli("queue", "list", check=True).stdout
+    # view-only and recipient admins manage no queue; a user without a role does not even read it
+    assert curl("POST", "queue/flush", "vera", "pw-vera", {})[0] == 403
+    code, data, text = curl("DELETE", "queue/" + qid, "rita", "pw-rita")
+    assert code == 403 and "Organisation Admins" in data["error"], text
+    assert curl("GET", "queue", "ulla", "pw-ulla")[0] == 403
+    code, data, text = curl("DELETE", "queue/" + qid, "olga", "pw-olga")
+    assert code == 200 and data["deleted"] == qid, text
+    code, data, text = curl("POST", "queue/flush", "olga", "pw-olga", {})
+    assert code == 202, text
+    assert wait_for(lambda: "queue flush requested" in S.log("mta"), timeout=10), S.log("mta")
+    assert qid not in S.cli("queue", "list", check=True).stdout
+    code, data, text = admin("GET", "queue/" + qid)
+    assert code == 404 and "no message" in data["error"], text
+    # its story in the tracking log, as `interchange track` tells it
+    code, data, text = curl("GET", "track?q=someone@dead.test", "vera", "pw-vera")
+    assert code == 200 and any(e["event"] == "received" and e["queue_id"] == qid for e in data["items"]), text
+    assert all(e["queue_id"] == qid for e in data["items"]), text
+    assert qid in S.cli("track", "someone@dead.test", check=True).stdout
+    assert curl("GET", "track?q=someone@dead.test", "ulla", "pw-ulla")[0] == 403
+    assert admin("GET", "track")[0] == 400
 
 
 @test

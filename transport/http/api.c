@@ -10,6 +10,7 @@
 #include "common/throttle.h"
 #include "directory/dir.h"
 #include "directory/provision.h"
+#include "transport/mta/queue.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -693,6 +694,142 @@ static void server_settings(struct call *c, const char *name, json_t *in)
 	buf_free(&err);
 }
 
+/* ---- the queue ---- */
+
+/* Most bytes of a queued message GET /queue/ID answers with (the rest is left out and said so). */
+#define API_QUEUE_BODY_MAX (256 * 1024)
+
+static json_t *queue_msg_json(const struct queue_msg *m, long long now, bool full)
+{
+	json_t *rcpts = json_array();
+	for (size_t k = 0; k < m->nrcpts; k++) {
+		const struct queue_rcpt *r = &m->rcpts[k];
+		json_array_append_new(rcpts,
+				      json_pack("{s:s, s:s, s:i, s:I, s:s}", "address", r->addr, "state",
+						queue_rcpt_state_name(r, now), "attempts", (int)r->attempts, "next_try",
+						(json_int_t)r->next_try, "last_error", r->last_error));
+	}
+	json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:I, s:o}", "id", m->id, "age", (json_int_t)(now - m->created),
+			      "sender", m->sender, "message_id", m->msgid, "size", (json_int_t)m->body.len,
+			      "recipients", rcpts);
+	if (full) {
+		const char *body = m->body.data != NULL ? m->body.data : "";
+		size_t len = m->body.len < API_QUEUE_BODY_MAX ? m->body.len : API_QUEUE_BODY_MAX;
+		while (len > 0 && len < m->body.len && ((unsigned char)body[len] & 0xC0) == 0x80)
+			len--;                          /* not in the middle of a UTF-8 character */
+		json_t *text = json_stringn(body, len); /* NULL: not UTF-8 (8-bit text of another charset) */
+		json_object_set_new(o, "submitted_by", json_string(m->auth));
+		json_object_set_new(o, "message", text != NULL ? text : json_null());
+		json_object_set_new(o, "message_truncated", json_boolean(len < m->body.len || text == NULL));
+	}
+	return o;
+}
+
+static char *queue_dir(struct call *c)
+{
+	return config_path(c->api->cfg, "queue");
+}
+
+/* GET /queue?offset=&limit=: the messages still to deliver (any administrative role) */
+static void queue_get(struct call *c, json_t *in)
+{
+	(void)in;
+	size_t offset, limit;
+	if (!require_role(c, PROV_ROLE_VIEW) || !query_size(c, "offset", 0, (size_t)1 << 30, &offset) ||
+	    !query_size(c, "limit", API_PAGE_DEFAULT, API_PAGE_MAX, &limit))
+		return;
+	char *qdir = queue_dir(c), **ids = NULL;
+	size_t n = 0;
+	struct buf err = BUF_INIT;
+	if (queue_list(qdir, &ids, &n, &err) != 0) {
+		fail(c, 500, "%s", buf_cstr(&err));
+	} else {
+		long long now = (long long)time(NULL);
+		json_t *items = json_array();
+		for (size_t i = offset; i < n && json_array_size(items) < limit; i++) {
+			struct queue_msg m;
+			buf_reset(&err);
+			if (queue_read(qdir, ids[i], false, &m, &err) == 0)
+				json_array_append_new(items, queue_msg_json(&m, now, false));
+			queue_msg_free(&m); /* or delivered meanwhile */
+		}
+		reply(c, 200,
+		      json_pack("{s:o, s:I, s:I, s:I}", "items", items, "total", (json_int_t)n, "offset",
+				(json_int_t)offset, "limit", (json_int_t)limit));
+	}
+	queue_ids_free(&ids, n);
+	buf_free(&err);
+	free(qdir);
+}
+
+/* GET /queue/ID (any administrative role), DELETE /queue/ID (Organisation Admins): the sender is not notified */
+static void queue_one(struct call *c, json_t *in)
+{
+	(void)in;
+	bool del = strcmp(c->req->method, "DELETE") == 0;
+	if (!require_role(c, del ? PROV_ROLE_ORG : PROV_ROLE_VIEW))
+		return;
+	const char *id = c->seg[1];
+	char *qdir = queue_dir(c);
+	struct buf err = BUF_INIT;
+	struct queue_msg m;
+	int ret = del ? queue_remove(qdir, id, &err) : queue_read(qdir, id, true, &m, &err);
+	if (ret == IX_ENOTFOUND || ret == IX_EINVAL)
+		fail(c, 404, "no message %s in the queue (delivered, bounced or deleted): GET /api/v1/queue lists them",
+		     id);
+	else if (ret != 0)
+		fail(c, 500, "%s", buf_cstr(&err));
+	else if (del)
+		reply(c, 200, json_pack("{s:s}", "deleted", id));
+	else
+		reply(c, 200, queue_msg_json(&m, (long long)time(NULL), true));
+	if (!del)
+		queue_msg_free(&m);
+	buf_free(&err);
+	free(qdir);
+}
+
+/* POST /queue/flush (Organisation Admins): the transfer agent retries every message now */
+static void queue_flush(struct call *c, json_t *in)
+{
+	(void)in;
+	if (!require_role(c, PROV_ROLE_ORG))
+		return;
+	char *qdir = queue_dir(c);
+	struct buf err = BUF_INIT;
+	if (queue_request_flush(qdir, &err) != 0)
+		fail(c, 500, "%s", buf_cstr(&err));
+	else
+		reply(c, 202, json_pack("{s:s}", "flush", "the transfer agent retries every queued message now"));
+	buf_free(&err);
+	free(qdir);
+}
+
+/* ---- message tracking ---- */
+
+static void track_add_json(const struct track_event *e, void *ctx)
+{
+	json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "time", e->time, "event",
+					     e->event, "queue_id", e->qid, "message_id", e->msgid, "sender", e->sender,
+					     "recipient", e->rcpt, "server", e->server, "detail", e->detail));
+}
+
+/* GET /track?q=ADDRESS|MESSAGE-ID: every event of the matching messages, oldest first (any administrative role) */
+static void track_get(struct call *c, json_t *in)
+{
+	(void)in;
+	if (!require_role(c, PROV_ROLE_VIEW))
+		return;
+	const char *q = http_request_query(c->req, "q");
+	if (q == NULL || q[0] == '\0') {
+		fail(c, 400, "give an address or a Message-ID: GET /api/v1/track?q=ADDRESS");
+		return;
+	}
+	json_t *items = json_array();
+	track_search(c->api->cfg->data_dir, q, track_add_json, items);
+	reply(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)json_array_size(items)));
+}
+
 /* ---- the audit log ---- */
 
 static bool audit_add_json(const struct audit_entry *e, void *ctx)
@@ -866,8 +1003,9 @@ static void r_roles(struct call *c, json_t *in)
 	roles_get(c);
 }
 
-/* A route: the first segment (NULL: any of users, contacts, lists), the number of segments, the third segment when
- * there is one ("members", "settings"), the method ("GET" takes HEAD, "PATCH" takes PUT). */
+/* A route: the first segment (NULL: any of users, contacts, lists), the number of segments, a fixed segment when
+ * there is one (the second of two, "flush", else the third: "members", "settings"), the method ("GET" takes HEAD,
+ * "PATCH" takes PUT). */
 struct api_route {
 	const char *what;
 	size_t nseg;
@@ -893,13 +1031,18 @@ static const struct api_route api_routes[] = {
 	{ "servers", 2, NULL, "GET", r_servers },
 	{ "servers", 3, "settings", "GET", r_servers },
 	{ "servers", 3, "settings", "PATCH", r_server_settings },
+	{ "queue", 1, NULL, "GET", queue_get },
+	{ "queue", 2, "flush", "POST", queue_flush },
+	{ "queue", 2, NULL, "GET", queue_one },
+	{ "queue", 2, NULL, "DELETE", queue_one },
+	{ "track", 1, NULL, "GET", track_get },
 	{ "audit", 1, NULL, "GET", r_audit },
 	{ "roles", 1, NULL, "GET", r_roles },
 };
 
 static bool route_matches(const struct call *c, const struct api_route *r)
 {
-	if (c->nseg != r->nseg || (r->sub != NULL && !seg_is(c, 2, r->sub)))
+	if (c->nseg != r->nseg || (r->sub != NULL && !seg_is(c, r->nseg == 2 ? 1 : 2, r->sub)))
 		return false;
 	if (r->what != NULL)
 		return seg_is(c, 0, r->what);

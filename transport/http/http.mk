@@ -18,7 +18,7 @@ $(HTTP_LIB): $(call objs,$(HTTP_SRCS)) $(BUILD)/gen/openapi_json.o
 	$(archive)
 
 PROGRAMS += $(BUILD)/ix-httpd
-$(BUILD)/ix-httpd: $(call objs,transport/http/httpd.c) $(HTTP_LIB) $$(DAEMON_DEPS)
+$(BUILD)/ix-httpd: $(call objs,transport/http/httpd.c) $(HTTP_LIB) $$(MTA_LIB) $$(DAEMON_DEPS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) $(HTTP_LDLIBS) $(JPEG_LIBS)
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_http

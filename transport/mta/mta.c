@@ -674,7 +674,7 @@ static void scan(struct mta *m)
 		return;
 	}
 	buf_free(&err);
-	char *flush_path = xasprintf("%s/%s", m->qdir, MTA_FLUSH_FILE);
+	char *flush_path = xasprintf("%s/%s", m->qdir, QUEUE_FLUSH_FILE);
 	bool flush = unlink(flush_path) == 0;
 	free(flush_path);
 	if (flush)

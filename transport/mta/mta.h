@@ -117,8 +117,6 @@ const char *mta_domain(const char *addr);
 #define MTA_CONN_IDLE_MAX 10
 /* The queue folder is scanned at least this often (milliseconds); new files are seen at once via inotify. */
 #define MTA_SCAN_MS 1000
-/* A flush request: `interchange queue flush` creates this file in the queue folder. */
-#define MTA_FLUSH_FILE ".flush"
 /* Most MX hosts tried for a domain. */
 #define MTA_MX_MAX 16
 

@@ -367,6 +367,28 @@ int queue_read(const char *qdir, const char *id, bool with_body, struct queue_ms
 	return ret;
 }
 
+const char *queue_rcpt_state_name(const struct queue_rcpt *r, long long now)
+{
+	if (r->state == QUEUE_RCPT_DONE)
+		return "done";
+	if (r->state == QUEUE_RCPT_FAILED)
+		return "failed";
+	return r->next_try <= now ? "active" : "deferred";
+}
+
+int queue_request_flush(const char *qdir, struct buf *error_r)
+{
+	char *path = xasprintf("%s/" QUEUE_FLUSH_FILE, qdir);
+	int ret = 0;
+	if (write_file_atomic(path, "", 0, 0600) < 0) {
+		buf_printf(error_r, "cannot ask for a flush (%s: %s): is the data folder writable?", path,
+			   strerror(errno));
+		ret = IX_EIO;
+	}
+	free(path);
+	return ret;
+}
+
 int queue_remove(const char *qdir, const char *id, struct buf *error_r)
 {
 	if (!queue_id_valid(id)) {
@@ -520,7 +542,7 @@ void track_log(const char *data_dir, const char *event, const char *qid, const c
 	track_field(&line, server);
 	track_field(&line, detail);
 	buf_append_char(&line, '\n');
-	char *path = xasprintf("%s/log/tracking.log", data_dir);
+	char *path = xasprintf("%s/" TRACK_LOG_FILE, data_dir);
 	pthread_mutex_lock(&track_lock);
 	track_check(path);
 	if (track_fd >= 0)

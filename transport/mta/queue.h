@@ -87,6 +87,12 @@ int queue_update(const char *qdir, const struct queue_msg *m, struct buf *error_
 /* Removes qdir/ID (and syncs the folder), holding the queue's lock exclusively, so it never races a
  * queue_update of the same message. Returns 0, IX_ENOTFOUND or IX_EIO. */
 int queue_remove(const char *qdir, const char *id, struct buf *error_r);
+/* A person's word for recipient r's state at wall clock now: "done", "failed", "active" (due now), "deferred". */
+const char *queue_rcpt_state_name(const struct queue_rcpt *r, long long now);
+/* Asks ix-mta to retry every queued message now: creates the file QUEUE_FLUSH_FILE in qdir, which ix-mta looks for
+ * at each scan and removes. Returns 0 or IX_EIO with a sentence in error_r. */
+#define QUEUE_FLUSH_FILE ".flush"
+int queue_request_flush(const char *qdir, struct buf *error_r);
 /* The ids in the queue in creation order (malloc'd array of malloc'd strings; free with queue_ids_free).
  * Temp files of interrupted writes older than a minute are removed on the way. */
 int queue_list(const char *qdir, char ***ids_r, size_t *count_r, struct buf *error_r);
@@ -112,5 +118,20 @@ long long queue_backoff(unsigned attempts, long long first, long long max);
  * bounced, expanded, failed, refused: by ix-smtpd during the SMTP session, the reply given as detail), queue id, message id, sender, recipient, server (who did it), detail. */
 void track_log(const char *data_dir, const char *event, const char *qid, const char *msgid, const char *sender,
 	       const char *rcpt, const char *server, const char *detail);
+
+/* The tracking log under the data folder, and what track_search reads of it: the last TRACK_LOG_MAX bytes of it and
+ * of the rotated one (.1) each, and the events of at most TRACK_IDS_MAX messages. */
+#define TRACK_LOG_FILE "log/tracking.log"
+#define TRACK_LOG_MAX (256u << 20)
+#define TRACK_IDS_MAX 10000
+/* One event of the log, its fields as track_log wrote them (valid during the call that hands it over). */
+struct track_event {
+	const char *time, *event, *qid, *msgid, *sender, *rcpt, *server, *detail;
+};
+/* Calls fn, in the log's order (the rotated log first), for every event of the messages (queue ids) with an event
+ * whose Message-ID, sender or recipient is query (without case; a Message-ID with or without its angle brackets).
+ * Returns how many events it handed over (0: none, or nothing tracked yet). (transport/mta/track.c) */
+size_t track_search(const char *data_dir, const char *query, void (*fn)(const struct track_event *e, void *ctx),
+		    void *ctx);
 
 #endif
