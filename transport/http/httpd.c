@@ -1,6 +1,7 @@
 /* httpd.c - ix-httpd, the web server daemon: started by the attendant, it serves the HTTP and HTTPS ports with the
- * routes of this file (ACME HTTP-01 challenges from DATA/acme, client configuration, the MTA-STS policy, the REST API
- * of transport/http/api.h) and serves a changed certificate without a restart. */
+ * routes of this file (ACME HTTP-01 challenges from DATA/acme, client configuration, the MTA-STS policy, the CardDAV
+ * address book of transport/http/dav.h, the REST API of transport/http/api.h) and serves a changed certificate without
+ * a restart. */
 #include "transport/http/api.h"
 #include "transport/http/clientconf.h"
 #include "transport/http/dav.h"
