@@ -158,6 +158,34 @@ static int start_slapd(struct attendant *a, struct buf *error_r)
 	return IX_OK;
 }
 
+/* Stops watching s's ready pipe and closes it (nothing when it is closed already). */
+static void ready_pipe_close(struct attendant *a, struct service *s)
+{
+	if (s->ready_pipe < 0)
+		return;
+	evloop_fd_remove(a->loop, s->ready_pipe);
+	close(s->ready_pipe);
+	s->ready_pipe = -1;
+}
+
+/* The service wrote its byte on the ready pipe: it listens now, and only now counts as running (status, metrics).
+ * End of file instead: it died first, which service_died handles. */
+static void on_service_ready(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	(void)loop;
+	(void)events;
+	struct service *s = ctx;
+	char c;
+	ssize_t n = read(fd, &c, 1);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n == 1 && s->state == SVC_STARTING) {
+		s->state = SVC_RUNNING;
+		log_info("%s is ready", s->name);
+	}
+	ready_pipe_close(s->a, s);
+}
+
 static int start_service(struct attendant *a, struct service *s, struct buf *error_r)
 {
 	int p[2], r[2];
@@ -219,9 +247,18 @@ static int start_service(struct attendant *a, struct service *s, struct buf *err
 	s->ready_pipe = r[0];
 	s->attendant_pipe = p[1];
 	s->pid = pid;
-	s->state = SVC_RUNNING;
 	s->started = time(NULL);
 	log_info("%s started (pid %ld)", s->name, (long)pid);
+	/* starting until it says it listens: a service restarted after a crash is not shown running (status,
+	 * metrics) while its ports still refuse connections */
+	s->state = SVC_STARTING;
+	if (fcntl(r[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    evloop_fd_set(a->loop, r[0], EVLOOP_READ, on_service_ready, s) != 0) {
+		log_warn("cannot watch %s's start: %s; it counts as running from now", s->name, strerror(errno));
+		close(r[0]);
+		s->ready_pipe = -1;
+		s->state = SVC_RUNNING;
+	}
 	return IX_OK;
 }
 
@@ -291,10 +328,7 @@ static void restart_due(struct evloop *loop, struct evloop_timer *timer, void *c
 		snprintf(s->last_exit, sizeof(s->last_exit), "did not start: %.100s", buf_cstr(&err));
 		log_error("%s did not start: %s", s->name, buf_cstr(&err));
 		schedule_restart(a, s, 1);
-	} else if (s->program != NULL) {
-		close(s->ready_pipe); /* nobody waits on a restart */
-		s->ready_pipe = -1;
-	} else {
+	} else if (s->program == NULL) {
 		start_waiting_services(a);
 	}
 	buf_free(&err);
@@ -304,6 +338,7 @@ static void service_died(struct attendant *a, struct service *s, int status)
 {
 	describe_exit(status, s->last_exit, sizeof(s->last_exit));
 	s->pid = 0;
+	ready_pipe_close(a, s);
 	if (s->attendant_pipe > 0) {
 		close(s->attendant_pipe);
 		s->attendant_pipe = -1;
@@ -769,16 +804,13 @@ static void wait_services_ready(struct attendant *a)
 			int n = left > 0 ? poll(&pfd, 1, (int)left) : 0;
 			if (n < 0 && errno == EINTR)
 				continue;
-			char c;
-			if (n > 0 && read(s->ready_pipe, &c, 1) == 1)
-				log_info("%s is ready", s->name);
-			else
+			if (n > 0)
+				on_service_ready(a->loop, s->ready_pipe, EVLOOP_READ, s);
+			else /* (the loop goes on watching its pipe) */
 				log_warn("%s did not say it was ready (it may have failed to start; see log/%s.log)",
 					 s->name, s->name);
 			break;
 		}
-		close(s->ready_pipe);
-		s->ready_pipe = -1;
 	}
 }
 
@@ -811,6 +843,7 @@ static void stop_services(struct attendant *a)
 			usleep(10000);
 		}
 		s->state = SVC_STOPPED;
+		ready_pipe_close(a, s);
 		if (s->attendant_pipe >= 0) {
 			close(s->attendant_pipe);
 			s->attendant_pipe = -1;
