@@ -2,35 +2,29 @@
  * another organisation's IMAP server into this server's store, again and again until the move-in is done. */
 #include "attendant/cli.h"
 #include "attendant/imap_client.h"
-#include "attendant/maintenance.h"
+#include "attendant/import.h"
 #include "common/base64.h"
 #include "common/err.h"
 #include "common/util.h"
-#include "directory/provision.h"
 #include "store/store.h"
 #include "transport/imap/imap_parse.h"
 #include "transport/imap/mutf7.h"
 #include "transport/net/tls.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <fnmatch.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/file.h>
 #include <time.h>
-#include <unistd.h>
 
 #define IMPORT_TIMEOUT_MS 300000
 #define IMPORT_LITERAL_MAX (256u * 1024 * 1024) /* the largest message a server may hand us */
 #define IMPORT_BATCH_MSGS 200                   /* messages fetched by one UID FETCH */
 #define IMPORT_BATCH_BYTES (16u * 1024 * 1024)  /* ... or about this many bytes */
 #define IMPORT_SAVE_SECS 5.0                    /* the state is written at least this often */
-#define IMPORT_PROGRESS_SECS 2.0                /* a progress line for a long folder */
-#define IMPORT_ERRORS_SHOWN 20                  /* per-message errors printed per folder */
 
 static const char import_help[] =
 	"usage: interchange import imap LOGIN --from imaps://HOST[:PORT] --user REMOTE-USER\n"
@@ -429,27 +423,6 @@ static void on_list(void *ctx, const struct imc_resp *r)
 		f->subscribed = true;
 }
 
-/* Folder names other servers give their special folders, for servers that do not say (RFC 6154). */
-static enum store_special_use use_by_name(const char *name)
-{
-	static const struct {
-		const char *name;
-		enum store_special_use use;
-	} names[] = {
-		{ "Sent", STORE_USE_SENT },           { "Sent Items", STORE_USE_SENT },
-		{ "Sent Messages", STORE_USE_SENT },  { "Sent Mail", STORE_USE_SENT },
-		{ "Drafts", STORE_USE_DRAFTS },       { "Trash", STORE_USE_TRASH },
-		{ "Deleted Items", STORE_USE_TRASH }, { "Deleted Messages", STORE_USE_TRASH },
-		{ "Junk", STORE_USE_JUNK },           { "Junk E-mail", STORE_USE_JUNK },
-		{ "Junk Email", STORE_USE_JUNK },     { "Spam", STORE_USE_JUNK },
-		{ "Archive", STORE_USE_ARCHIVE },     { "Archives", STORE_USE_ARCHIVE },
-	};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcasecmp(name, names[i].name) == 0)
-			return names[i].use;
-	return STORE_USE_NONE;
-}
-
 /* ---- options and the run ---- */
 
 struct import_opts {
@@ -463,21 +436,11 @@ struct import_opts {
 
 struct run {
 	const struct import_opts *o;
+	struct import_target t;
 	struct remote rm;
-	struct store *st;
-	char *guid;
-	unsigned long long quota_bytes, quota_messages;
 	struct istate state;
-	double t0, last_save;
-	/* totals */
-	size_t copied, changed, removed, failed, quota_refused, folders;
-	uint64_t bytes;
-	/* the folder being copied */
-	struct ifolder *cur;
-	size_t cur_done, cur_todo, cur_errors;
-	size_t changed_before, removed_before; /* the totals when the folder began */
-	uint64_t cur_bytes, cur_bytes_todo;
-	double cur_t0, cur_last_print;
+	double last_save;
+	struct ifolder *cur; /* the folder being copied */
 	/* fetched metadata of the current folder */
 	struct rmeta {
 		uint32_t uid;
@@ -491,73 +454,13 @@ struct run {
 	struct buf kw;
 };
 
-static double now_secs(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void human_bytes(struct buf *out, uint64_t n)
-{
-	if (n < 10 * 1024)
-		buf_printf(out, "%llu bytes", (unsigned long long)n);
-	else if (n < 1024ull * 1024)
-		buf_printf(out, "%.1f KB", (double)n / 1024);
-	else
-		buf_printf(out, "%.1f MB", (double)n / (1024 * 1024));
-}
-
-/* The line per folder: done/total messages and bytes, the rate, the time left. */
-static void print_progress(struct run *r, bool done)
-{
-	double secs = now_secs() - r->cur_t0;
-	struct buf line = BUF_INIT;
-	size_t changed = r->changed - r->changed_before, removed = r->removed - r->removed_before;
-	buf_printf(&line, "  %s -> %s: ", r->cur->remote, r->cur->local);
-	if (r->cur_todo == 0) {
-		buf_printf(&line, "nothing new (%zu message%s)", r->cur->n, r->cur->n == 1 ? "" : "s");
-	} else {
-		buf_printf(&line, "%zu of %zu new message%s, ", r->cur_done, r->cur_todo, r->cur_todo == 1 ? "" : "s");
-		human_bytes(&line, r->cur_bytes);
-		buf_append_str(&line, " of ");
-		human_bytes(&line, r->cur_bytes_todo);
-	}
-	if (done && changed > 0)
-		buf_printf(&line, ", %zu flag change%s", changed, changed == 1 ? "" : "s");
-	if (done && removed > 0)
-		buf_printf(&line, ", %zu removed (deleted there)", removed);
-	if (secs > 0 && r->cur_done > 0) {
-		double rate = (double)r->cur_bytes / secs;
-		buf_printf(&line, ", %.0f messages/s, %.2f MB/s", (double)r->cur_done / secs, rate / (1024 * 1024));
-		if (!done && rate > 0)
-			buf_printf(&line, ", about %.0f s left", (double)(r->cur_bytes_todo - r->cur_bytes) / rate);
-	}
-	if (done && r->cur_todo > 0)
-		buf_printf(&line, " (%.2f s)", secs);
-	puts(buf_cstr(&line));
-	fflush(stdout);
-	buf_free(&line);
-	r->cur_last_print = now_secs();
-}
-
-static void msg_error(struct run *r, uint32_t uid, const char *why)
-{
-	r->failed++;
-	if (r->cur_errors++ < IMPORT_ERRORS_SHOWN)
-		printf("  error: %s, message UID %u: %s (skipped; a later run tries again)\n", r->cur->remote, uid,
-		       why);
-	else if (r->cur_errors == IMPORT_ERRORS_SHOWN + 1)
-		printf("  error: %s: more messages failed (counted in the summary)\n", r->cur->remote);
-}
-
 static void save_now(struct run *r)
 {
 	struct buf err = BUF_INIT;
 	if (state_save(&r->state, &err) != 0)
 		printf("  warning: %s\n", buf_cstr(&err));
 	buf_free(&err);
-	r->last_save = now_secs();
+	r->last_save = import_now();
 }
 
 static const struct rmeta *meta_find(const struct run *r, uint32_t uid)
@@ -630,25 +533,6 @@ static void meta_free(struct run *r)
 	r->nmeta = 0;
 }
 
-/* The quota in words, for a refusal. */
-static void quota_words(struct run *r, struct buf *out)
-{
-	struct store_quota_use use = { 0 };
-	struct buf err = BUF_INIT;
-	buf_append_str(out, "the mailbox is full: ");
-	if (store_quota_get(r->st, r->guid, &use, &err) == 0) {
-		human_bytes(out, use.bytes);
-		buf_printf(out, " in %llu messages used", (unsigned long long)use.messages);
-	}
-	if (r->quota_bytes > 0) {
-		buf_append_str(out, " of a quota of ");
-		human_bytes(out, r->quota_bytes);
-	}
-	if (r->quota_messages > 0)
-		buf_printf(out, "%s%llu messages", r->quota_bytes > 0 ? " and " : " of a quota of ", r->quota_messages);
-	buf_free(&err);
-}
-
 /* * N FETCH (UID u BODY[] {n}...): one message body, stored at once. */
 static void on_body(void *ctx, const struct imc_resp *resp)
 {
@@ -671,50 +555,26 @@ static void on_body(void *ctx, const struct imc_resp *resp)
 	const struct rmeta *m = meta_find(r, uid);
 	if (m == NULL)
 		return;
-	r->cur_done++;
+	char what[32];
+	snprintf(what, sizeof(what), "message UID %u", uid);
+	uint32_t luid = 0;
 	if (body == NULL) {
-		msg_error(r, uid, "the server sent no body for it");
+		r->t.done++;
+		import_error(&r->t, what, "the server sent no body for it");
 		return;
 	}
-	struct store_target t = { .guid = r->guid,
-				  .folder = r->cur->local,
-				  .quota_bytes = r->quota_bytes,
-				  .quota_messages = r->quota_messages };
-	struct store_append req = { .data = body,
-				    .len = len,
-				    .internal_date = m->date,
-				    .flags = m->flags,
-				    .keywords = m->keywords[0] != '\0' ? m->keywords : NULL,
-				    .targets = &t,
-				    .ntargets = 1 };
-	struct buf err = BUF_INIT;
-	int ret = store_append(r->st, &req, &err);
-	if (ret == 0) {
+	if (import_store(&r->t, r->cur->local, what, body, len, m->date, m->flags, m->keywords, &luid) == 0) {
 		struct imsg *im = folder_msg_add(r->cur);
 		im->ruid = uid;
-		im->luid = t.uid;
+		im->luid = luid;
 		im->flags = m->flags;
 		im->size = m->size;
 		im->msgid = xstrdup(m->msgid);
 		im->keywords = xstrdup(m->keywords);
 		im->seen = true;
-		r->copied++;
-		r->bytes += len;
-		r->cur_bytes += len;
-	} else if (t.result == IX_ELIMIT && !req.refused) {
-		r->quota_refused++;
-		buf_reset(&err);
-		quota_words(r, &err);
-		msg_error(r, uid, buf_cstr(&err));
-	} else {
-		msg_error(r, uid, buf_cstr(&err));
 	}
-	buf_free(&err);
-	double now = now_secs();
-	if (now - r->last_save > IMPORT_SAVE_SECS)
+	if (import_now() - r->last_save > IMPORT_SAVE_SECS)
 		save_now(r);
-	if (now - r->cur_last_print > IMPORT_PROGRESS_SECS && r->cur_done < r->cur_todo)
-		print_progress(r, false);
 }
 
 static int imap_select(struct run *r, const char *name, uint32_t *uv_r, struct buf *error_r);
@@ -758,14 +618,10 @@ static int import_folder(struct run *r, struct rfolder *rf, struct buf *error_r)
 		f = state_folder_add(&r->state, rf->name, rf->local, uv);
 	f->listed = true;
 	r->cur = f;
-	r->cur_todo = r->cur_done = r->cur_errors = 0;
-	r->cur_bytes = r->cur_bytes_todo = 0;
-	r->changed_before = r->changed;
-	r->removed_before = r->removed;
 	struct buf err = BUF_INIT;
 	if (strcmp(f->local, rf->local) != 0) {
 		/* a --folder-map changed since the last run: the copy moves along */
-		if (store_folder_rename(r->st, r->guid, f->local, rf->local, &err) != 0)
+		if (store_folder_rename(r->t.st, r->t.guid, f->local, rf->local, &err) != 0)
 			printf("  warning: %s stays in %s: %s\n", rf->name, f->local, buf_cstr(&err));
 		else {
 			free(f->local);
@@ -773,8 +629,9 @@ static int import_folder(struct run *r, struct rfolder *rf, struct buf *error_r)
 		}
 		buf_reset(&err);
 	}
-	if (store_folder_create(r->st, r->guid, f->local, &err) != 0 && err.len > 0 &&
-	    strstr(err.data, "exists") == NULL)
+	import_folder_begin(&r->t, rf->name, f->local);
+	int made = store_folder_create(r->t.st, r->t.guid, f->local, &err);
+	if (made != 0 && made != IX_EEXIST)
 		printf("  warning: %s: %s\n", f->local, buf_cstr(&err));
 	buf_reset(&err);
 	struct buf cmd = BUF_INIT;
@@ -827,20 +684,22 @@ static int import_folder(struct run *r, struct rfolder *rf, struct buf *error_r)
 						 .mode = STORE_FLAGS_REPLACE,
 						 .flags = rm->flags,
 						 .keywords = rm->keywords };
-		if (store_flags(r->st, r->guid, f->local, &upd, &err) == 0) {
+		if (store_flags(r->t.st, r->t.guid, f->local, &upd, &err) == 0) {
 			m->flags = rm->flags;
 			free(m->keywords);
 			m->keywords = xstrdup(rm->keywords);
-			r->changed++;
+			r->t.changed++;
 		} else {
-			msg_error(r, m->ruid, buf_cstr(&err));
+			char what[32];
+			snprintf(what, sizeof(what), "message UID %u", m->ruid);
+			import_error(&r->t, what, buf_cstr(&err));
 			buf_reset(&err);
 		}
 		free(upd.failed_r);
 	}
 	if (ngone > 0) {
-		if (store_expunge(r->st, r->guid, f->local, gone, ngone, NULL, NULL, &err) == 0)
-			r->removed += ngone;
+		if (store_expunge(r->t.st, r->t.guid, f->local, gone, ngone, NULL, NULL, &err) == 0)
+			r->t.removed += ngone;
 		else
 			printf("  warning: %s: messages deleted there stay here: %s\n", f->local, buf_cstr(&err));
 		buf_reset(&err);
@@ -857,6 +716,7 @@ static int import_folder(struct run *r, struct rfolder *rf, struct buf *error_r)
 	/* new messages */
 	uint32_t *todo = NULL;
 	size_t ntodo = 0;
+	uint64_t todo_bytes = 0;
 	for (size_t k = 0, i = 0; k < r->nmeta; k++) {
 		while (i < f->n && f->m[i].ruid < r->meta[k].uid)
 			i++;
@@ -866,17 +726,14 @@ static int import_folder(struct run *r, struct rfolder *rf, struct buf *error_r)
 			continue;
 		todo = xrealloc(todo, (ntodo + 1) * sizeof(*todo));
 		todo[ntodo++] = r->meta[k].uid;
-		r->cur_bytes_todo += r->meta[k].size;
+		todo_bytes += r->meta[k].size;
 	}
-	r->cur_todo = ntodo;
-	r->cur_t0 = r->cur_last_print = now_secs();
+	import_folder_todo(&r->t, f->n, ntodo, todo_bytes);
 	ret = fetch_bodies(r, todo, ntodo, error_r);
 	free(todo);
 	qsort(f->m, f->n, sizeof(*f->m), cmp_imsg_ruid);
-	if (ret == 0) {
-		print_progress(r, true);
-		r->folders++;
-	}
+	if (ret == 0)
+		import_folder_end(&r->t);
 	save_now(r);
 	buf_free(&err);
 	return ret;
@@ -1141,9 +998,9 @@ static int map_folders(struct run *r, struct buf *error_r)
 {
 	struct store_folder_info *list = NULL;
 	size_t count = 0;
-	int ret = store_mailbox_ensure(r->st, r->guid, error_r);
+	int ret = store_mailbox_ensure(r->t.st, r->t.guid, error_r);
 	if (ret == 0)
-		ret = store_folder_list(r->st, r->guid, NULL, &list, &count, error_r);
+		ret = store_folder_list(r->t.st, r->t.guid, NULL, &list, &count, error_r);
 	if (ret != 0)
 		return ret;
 	/* a role goes by the attribute where the server gives any, else by the usual names */
@@ -1153,7 +1010,7 @@ static int map_folders(struct run *r, struct buf *error_r)
 	for (size_t i = 0; i < r->rm.n; i++) {
 		struct rfolder *f = &r->rm.f[i];
 		if (f->use == STORE_USE_NONE && strchr(f->name, '/') == NULL) {
-			enum store_special_use u = use_by_name(f->name);
+			enum store_special_use u = import_use_by_name(f->name);
 			if (!by_attr[u])
 				f->use = u;
 		}
@@ -1238,7 +1095,7 @@ static void vanished_folders(struct run *r)
 			if (rf->uidvalidity == f->uidvalidity)
 				to = rf;
 		}
-		if (to != NULL && store_folder_rename(r->st, r->guid, f->local, to->local, &err) == 0) {
+		if (to != NULL && store_folder_rename(r->t.st, r->t.guid, f->local, to->local, &err) == 0) {
 			printf("  %s was renamed %s there: %s renamed %s here\n", f->remote, to->name, f->local,
 			       to->local);
 			rename_under(&r->state, f, to);
@@ -1252,16 +1109,16 @@ static void vanished_folders(struct run *r)
 		uint32_t *uids = xmalloc((f->n + 1) * sizeof(*uids));
 		for (size_t k = 0; k < f->n; k++)
 			uids[k] = f->m[k].luid;
-		if (f->n > 0 && store_expunge(r->st, r->guid, f->local, uids, f->n, NULL, NULL, &err) == 0)
-			r->removed += f->n;
+		if (f->n > 0 && store_expunge(r->t.st, r->t.guid, f->local, uids, f->n, NULL, NULL, &err) == 0)
+			r->t.removed += f->n;
 		buf_reset(&err);
 		free(uids);
 		struct store_folder_info info = { 0 };
-		bool empty = store_folder_status(r->st, r->guid, f->local, NULL, &info, &err) == 0 &&
+		bool empty = store_folder_status(r->t.st, r->t.guid, f->local, NULL, &info, &err) == 0 &&
 			     info.messages == 0 && info.special_use == STORE_USE_NONE;
 		store_folder_info_free(&info);
 		buf_reset(&err);
-		if (empty && store_folder_delete(r->st, r->guid, f->local, &err) == 0)
+		if (empty && store_folder_delete(r->t.st, r->t.guid, f->local, &err) == 0)
 			printf("  %s was deleted there: %s deleted here\n", f->remote, f->local);
 		else
 			printf("  %s was deleted there: what was copied from it is removed from %s\n", f->remote,
@@ -1290,8 +1147,8 @@ static int import_run(struct run *r, const char *secret, struct buf *error_r)
 			continue;
 		}
 		if (f->noselect) {
-			if (store_folder_create(r->st, r->guid, f->local, &err) != 0 &&
-			    strstr(err.data, "exists") == NULL)
+			int made = store_folder_create(r->t.st, r->t.guid, f->local, &err);
+			if (made != 0 && made != IX_EEXIST)
 				printf("  warning: %s: %s\n", f->local, buf_cstr(&err));
 			buf_reset(&err);
 		} else {
@@ -1300,11 +1157,11 @@ static int import_run(struct run *r, const char *secret, struct buf *error_r)
 				/* this folder only (the server refused to open it): the others go on */
 				printf("  error: %s: %s (skipped)\n", f->name, buf_cstr(error_r));
 				buf_reset(error_r);
-				r->failed++;
+				r->t.failed++;
 				ret = 0;
 			}
 		}
-		if (ret == 0 && f->subscribed && store_folder_subscribe(r->st, r->guid, f->local, 1, &err) != 0) {
+		if (ret == 0 && f->subscribed && store_folder_subscribe(r->t.st, r->t.guid, f->local, 1, &err) != 0) {
 			printf("  warning: %s stays unsubscribed: %s\n", f->local, buf_cstr(&err));
 			buf_reset(&err);
 		}
@@ -1410,75 +1267,21 @@ static int import_imap(const char *data_dir, int argc, char **argv)
 		secret = xstrdup(o.password);
 	else
 		secret = read_secret(pwfile != NULL ? pwfile : o.token, &err);
-	struct prov *prov = NULL;
-	int ret = secret != NULL ? prov_open(&cfg, &prov, &err) : IX_EINVAL;
-	if (ret == 0)
-		ret = prov_user_mailbox(prov, o.login, &r.guid, &r.quota_bytes, &r.quota_messages, &err);
-	prov_close(&prov);
+	int ret = secret != NULL ? import_target_open(&cfg, o.login, &r.t, &err) : IX_EINVAL;
 	if (ret == 0) {
-		char *dir = config_path(&cfg, "import");
-		if (mkdir_p(dir, 0755) != 0) {
-			buf_printf(&err, "cannot create %s", dir);
-			ret = IX_EIO;
-		}
-		r.state.path = xasprintf("%s/%s.state", dir, o.login);
-		free(dir);
-	}
-	/* while this runs the quota warning waits, and no other import into the mailbox starts */
-	char *lock_path = NULL;
-	int lock = -1;
-	if (ret == 0) {
-		char rel[64];
-		snprintf(rel, sizeof(rel), MAINT_IMPORT_LOCK, r.guid);
-		lock_path = config_path(&cfg, rel);
-		lock = open(lock_path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644); /* the attendant reads it */
-		if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) != 0) {
-			buf_printf(&err,
-				   lock < 0 ? "cannot create %s" : "another import into the mailbox of %s is running",
-				   lock < 0 ? lock_path : o.login);
-			ret = IX_EAGAIN;
-		}
-	}
-	if (ret == 0)
+		r.state.path = xasprintf("%s/%s.state", r.t.dir, o.login);
 		ret = state_load(&r.state, &err);
-	if (ret == 0)
-		ret = cli_open_store(&cfg, &r.st) == 0 ? 0 : IX_EIO;
-	r.t0 = r.last_save = now_secs();
+	}
+	r.last_save = import_now();
 	if (ret == 0) {
 		printf("Importing %s from %s into the mailbox of %s\n", o.user, o.from, o.login);
 		fflush(stdout);
 		ret = import_run(&r, secret, &err);
 	}
-	if (r.st != NULL) {
+	if (r.t.st != NULL)
 		save_now(&r);
-		double secs = now_secs() - r.t0;
-		struct buf sum = BUF_INIT;
-		human_bytes(&sum, r.bytes);
-		printf("%s %s: %zu folder%s, %zu message%s copied (%s) in %.1f s (%.0f messages/s, %.2f MB/s), %zu flag "
-		       "change%s, %zu removed, %zu failed\n",
-		       ret == 0 ? "Imported" : "Stopped importing", o.login, r.folders, r.folders == 1 ? "" : "s",
-		       r.copied, r.copied == 1 ? "" : "s", buf_cstr(&sum), secs, secs > 0 ? (double)r.copied / secs : 0,
-		       secs > 0 ? (double)r.bytes / secs / (1024 * 1024) : 0, r.changed, r.changed == 1 ? "" : "s",
-		       r.removed, r.failed);
-		buf_free(&sum);
-		struct store_quota_use use = { 0 };
-		struct buf qe = BUF_INIT;
-		if (r.quota_refused > 0)
-			printf("Quota: %zu message%s did not fit in the mailbox of %s: raise its quota (interchange user "
-			       "quota) and run the import again\n",
-			       r.quota_refused, r.quota_refused == 1 ? "" : "s", o.login);
-		else if (store_quota_get(r.st, r.guid, &use, &qe) == 0 && use.warned)
-			printf("Quota: the mailbox of %s is past its warning level; the warning held during the import "
-			       "goes out at the next maintenance\n",
-			       o.login);
-		buf_free(&qe);
-	}
-	if (lock >= 0) {
-		if (ret != IX_EAGAIN)
-			unlink(lock_path);
-		close(lock);
-	}
-	free(lock_path);
+	bool failed = r.t.failed > 0;
+	import_target_close(&r.t, ret == 0);
 	if (ret != 0)
 		cli_error("import imap: %s", buf_cstr(&err));
 	if (secret != NULL) {
@@ -1496,13 +1299,11 @@ static int import_imap(const char *data_dir, int argc, char **argv)
 	imc_close(&r.rm.c);
 	imap_parser_destroy(&r.rm.parser);
 	state_free(&r.state);
-	store_close(&r.st);
-	free(r.guid);
 	free(o.maps);
 	free(o.excludes);
 	buf_free(&err);
 	config_free(&cfg);
-	return ret == 0 ? (r.failed > 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK) : CLI_EXIT_FAIL;
+	return ret == 0 && !failed ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
 int cmd_import(const char *data_dir, int argc, char **argv)
