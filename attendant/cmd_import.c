@@ -1309,15 +1309,19 @@ static int import_imap(const char *data_dir, int argc, char **argv)
 int cmd_import(const char *data_dir, int argc, char **argv)
 {
 	if (argc < 2 || (argc == 2 && cli_wants_help(argc, argv))) {
-		fputs(import_help, argc < 2 ? stderr : stdout);
+		fprintf(argc < 2 ? stderr : stdout, "%s\n%s", import_help, import_files_help);
 		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
 	}
+	bool files = strcmp(argv[1], "maildir") == 0 || strcmp(argv[1], "mbox") == 0;
 	if (cli_wants_help(argc, argv)) {
-		fputs(import_help, stdout);
+		fputs(files ? import_files_help : import_help, stdout);
 		return CLI_EXIT_OK;
 	}
 	if (strcmp(argv[1], "imap") == 0)
 		return import_imap(data_dir, argc, argv);
-	fprintf(stderr, "interchange: import: unknown kind %s\n\n%s", argv[1], import_help);
+	if (files)
+		return import_files(data_dir, argc, argv);
+	fprintf(stderr, "interchange: import: unknown kind %s (imap, maildir, mbox)\n\n%s\n%s", argv[1], import_help,
+		import_files_help);
 	return CLI_EXIT_USAGE;
 }

@@ -56,6 +56,10 @@ int import_store(struct import_target *t, const char *folder, const char *what, 
  * printed. */
 void import_error(struct import_target *t, const char *what, const char *why);
 
+/* interchange import maildir|mbox (argv[1] says which), and its help. */
+int import_files(const char *data_dir, int argc, char **argv);
+extern const char import_files_help[];
+
 /* The role a folder name usually has on other servers ("Sent Items": STORE_USE_SENT), or STORE_USE_NONE. */
 enum store_special_use import_use_by_name(const char *name);
 /* "6318 bytes", "15.4 KB", "2.9 MB" appended to out. */

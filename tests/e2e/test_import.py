@@ -7,15 +7,17 @@ import glob
 import imaplib
 import os
 import re
+import shutil
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, System, imap_login_ok, main, setup, test, wait_for  # noqa: E402
+from harness import ROOT, System, imap_login_ok, main, run, setup, test, wait_for  # noqa: E402
 from dovecot import Dovecot  # noqa: E402
 
 IX = DC = None
 USERS = {"alice": "pw-alice", "bob": "pw-bob", "carol": "pw-carol", "dave": "pw-dave", "erin": "pw-erin"}
+FILE_USERS = ["frank", "grace"]  # mailboxes here only: maildir and mbox imports
 MASTERS = {"admin": "pw-admin"}
 LOCAL_PW = "local-pw"
 CORPUS = os.path.join(ROOT, "tests", "fuzz", "corpus", "mime")
@@ -121,11 +123,12 @@ def local_name(remote):
     return remote
 
 
-def compare(login, maps=local_name, skip=()):
-    """Every remote folder and its messages (bytes, flags, dates) equal the local folder it went to; remote
-    subscriptions are subscribed here. Returns the number of messages compared."""
+def compare(login, maps=local_name, skip=(), local=None, nul=b"\x00"):
+    """Every remote folder of login and its messages (bytes, flags, dates) equal the local folder it went to in the
+    mailbox of local (default: the same login); remote subscriptions are subscribed here. Returns the number of
+    messages compared. nul: what Dovecot serves for a NUL byte its file holds (0x80 where it read the file)."""
     r, l = DC.imap(login), imaplib.IMAP4("127.0.0.1", IX.ports["imap"], timeout=60)
-    l.login(login, LOCAL_PW)
+    l.login(local or login, LOCAL_PW)
     l.enable("UTF8=ACCEPT")  # the 8-bit header as stored, not downgraded for an old client
     try:
         rf, lf = folders(r), folders(l)
@@ -140,7 +143,9 @@ def compare(login, maps=local_name, skip=()):
             a, b = contents(r, name), contents(l, local)
             assert len(a) == len(b), "%s: %d messages there, %d here" % (name, len(a), len(b))
             for i, (x, y) in enumerate(zip(a, b)):
-                assert x[2] == y[2], "%s message %d differs in bytes" % (name, i + 1)
+                y = (y[0], y[1], y[2].replace(b"\x00", nul))
+                assert x[2] == y[2], "%s message %d differs in bytes: %r there, %r here" % (
+                    name, i + 1, x[2][:300], y[2][:300])
                 assert x[0] == y[0], "%s message %d: flags %s there, %s here" % (name, i + 1, x[0], y[0])
                 assert x[1] == y[1], "%s message %d: date %s there, %s here" % (name, i + 1, x[1], y[1])
             n += len(a)
@@ -171,7 +176,7 @@ def start():
     global IX, DC
     DC = Dovecot(USERS, MASTERS)
     IX = System()
-    for login in USERS:
+    for login in list(USERS) + FILE_USERS:
         IX.cli("user", "add", login, "--password", LOCAL_PW, "--given", login.title(), "--surname", "Import",
                check=True)
     assert wait_for(lambda: imap_login_ok(IX.ports["imap"], "alice", LOCAL_PW), timeout=20)
@@ -322,6 +327,84 @@ def quota_warning_waits_until_the_import_ends():
     IX.cli("maintenance", "run", check=True)
     assert wait_for(lambda: any("almost full" in s for s in inbox_subjects("erin")), timeout=10), \
         inbox_subjects("erin")
+
+
+@test
+def maildir_of_dovecot_imports_as_dovecot_serves_it():
+    """Dovecot's own Maildir of alice (Maildir++, dovecot-keywords, dovecot-uidlist, subscriptions), copied where
+    the service user can read it, imported into frank: equal to what Dovecot serves over IMAP, folder by folder."""
+    src = os.path.join(IX.base, "maildir")
+    shutil.copytree(os.path.join(DC.base, "mail", "alice"), src)
+    run(["chmod", "-R", "a+rX", src], check=True)
+    p = IX.cli("import", "maildir", "frank", src)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert re.search(r"^  Sent Items -> Sent: \d+ of \d+ new messages", p.stdout, re.M), p.stdout
+    assert re.search(r"^  Projects/2025/Q1 -> Projects/2025/Q1: ", p.stdout, re.M) or \
+        re.search(r"^  Projects/Done/Q1 -> Projects/Done/Q1: ", p.stdout, re.M), p.stdout
+    n = compare("alice", local="frank", nul=b"\x80")  # the NUL of the corpus's nul_body.eml, as in the file
+    assert copied(p) == n, (copied(p), n, p.stdout)
+    p = IX.cli("import", "maildir", "frank", src)
+    assert p.returncode == 0 and copied(p) == 0, p.stdout
+    assert compare("alice", local="frank", nul=b"\x80") == n
+    p = IX.cli("import", "maildir", "frank", os.path.join(src, "cur"))
+    assert p.returncode == 1 and "is not a Maildir" in p.stderr, p.stderr
+
+
+MBOXRD = (b"From alice@old.example  Sat Jan  2 03:04:05 1999\n"
+          b"From: alice@old.example\nSubject: first\nStatus: RO\nX-Status: AF\nX-Keywords: $Label1 Important\n\n"
+          b"body line\n>From the quoted start\n>>From deeper\nFrom: not a separator in the middle? no: quoted\n\n"
+          b"From bob@old.example Thu Feb 29 23:59:59 2024\n"
+          b"From: bob@old.example\nSubject: second\n\nno flags\n\n"
+          b"From bob@old.example Thu Feb 29 23:59:59 2024\n"
+          b"From: bob@old.example\nSubject: second\n\nno flags\n\n")
+
+
+@test
+def mbox_files_with_dates_flags_and_quoted_lines():
+    import mailbox
+    # mboxo as Python's mailbox module writes it (">From " quoting, From_ lines with dates)
+    path = os.path.join(IX.base, "python.mbox")
+    box = mailbox.mbox(path)
+    for i in range(3):
+        m = mailbox.mboxMessage(msg(5000 + i, "mbox %d" % i, body="From the start of a line\r\nend\r\n")
+                                .replace(b"\r\n", b"\n"))
+        m.set_from("sender@old.example", time.gmtime(946684800 + i * 86400))
+        m.set_flags("RF" if i == 1 else "")
+        box.add(m)
+    box.flush()
+    box.close()
+    rd = os.path.join(IX.base, "rd.mbox")
+    with open(rd, "wb") as f:
+        f.write(MBOXRD.replace(b"From: not a separator in the middle? no: quoted\n", b""))
+    os.chmod(IX.base, 0o755)
+    for f in (path, rd):
+        os.chmod(f, 0o644)
+    p = IX.cli("import", "mbox", "grace", path, "--folder", "Old mail/Python", "--format", "mboxo")
+    assert p.returncode == 0 and copied(p) == 3, (p.stdout, p.stderr)
+    p = IX.cli("import", "mbox", "grace", rd, "--folder", "Old mail/rd")
+    assert p.returncode == 0 and copied(p) == 3, (p.stdout, p.stderr)
+    p = IX.cli("import", "mbox", "grace", rd, "--folder", "Old mail/rd")
+    assert p.returncode == 0 and copied(p) == 0, p.stdout  # again: nothing new, the duplicate kept once more
+    l = imaplib.IMAP4("127.0.0.1", IX.ports["imap"])
+    l.login("grace", LOCAL_PW)
+    got = contents(l, "Old mail/Python")
+    assert len(got) == 3, got
+    for i, g in enumerate(got):
+        assert b"\r\nFrom the start of a line\r\n" in g[2], g[2]  # mboxo: '>From ' unquoted
+        assert b"\n" not in g[2].replace(b"\r\n", b""), g[2]  # CRLF line ends
+        assert g[1] == 946684800 + i * 86400, (g[1], i)  # the From_ line's date
+    assert got[1][0] == ["\\Flagged", "\\Seen"], got[1][0]
+    got = contents(l, "Old mail/rd")
+    assert len(got) == 3, got
+    assert got[0][2] == (b"From: alice@old.example\r\nSubject: first\r\nStatus: RO\r\nX-Status: AF\r\n"
+                         b"X-Keywords: $Label1 Important\r\n\r\nbody line\r\nFrom the quoted start\r\n"
+                         b">From deeper\r\n"), got[0][2]
+    assert got[0][0] == ["$Label1", "Important", "\\Answered", "\\Flagged", "\\Seen"], got[0][0]
+    assert got[0][1] == 915246245, got[0][1]  # Sat Jan  2 03:04:05 1999 UTC
+    assert got[1][2] == got[2][2] == b"From: bob@old.example\r\nSubject: second\r\n\r\nno flags\r\n", got[1]
+    l.logout()
+    p = IX.cli("import", "mbox", "grace", os.path.join(IX.base, "nothing.mbox"))
+    assert p.returncode == 1 and "cannot read" in p.stderr, p.stderr
 
 
 @test
