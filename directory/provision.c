@@ -541,6 +541,21 @@ static int set_verifiers(struct prov *p, const char *dn, const char *password, s
 	return ret;
 }
 
+bool prov_password_hash_valid(const char *hash, struct buf *error_r)
+{
+	static const char *const schemes[] = { "{SSHA}", "{SHA}", "{SMD5}", "{MD5}", "{CRYPT}" };
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		size_t l = strlen(schemes[i]);
+		if (strncasecmp(hash, schemes[i], l) == 0 && hash[l] != '\0' && strpbrk(hash, "\r\n") == NULL)
+			return true;
+	}
+	buf_printf(error_r,
+		   "the password hash must be in a scheme the directory checks: {SSHA}, {SHA}, {SMD5}, {MD5} or "
+		   "{CRYPT} (as slappasswd makes them), not \"%.12s...\"",
+		   hash);
+	return false;
+}
+
 int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r)
 {
 	if (!prov_login_valid(u->login)) {
@@ -557,21 +572,30 @@ int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r
 			   PROV_MAX_NAME);
 		return IX_EINVAL;
 	}
-	size_t plen = u->password != NULL ? strlen(u->password) : 0;
-	if (plen == 0 || plen > PROV_MAX_PASSWORD) {
-		buf_printf(error_r, "the password must be 1-%d characters", PROV_MAX_PASSWORD);
-		return IX_EINVAL;
+	int ret = IX_OK;
+	if (u->password_hash != NULL) {
+		if (u->password != NULL || !prov_password_hash_valid(u->password_hash, error_r)) {
+			if (u->password != NULL)
+				buf_printf(error_r, "a password or a password hash, not both");
+			return IX_EINVAL;
+		}
+	} else {
+		size_t plen = u->password != NULL ? strlen(u->password) : 0;
+		if (plen == 0 || plen > PROV_MAX_PASSWORD) {
+			buf_printf(error_r, "the password must be 1-%d characters", PROV_MAX_PASSWORD);
+			return IX_EINVAL;
+		}
+		const char **names = xcalloc(u->alias_count + 4, sizeof(*names));
+		names[0] = u->login;
+		names[1] = u->given;
+		names[2] = u->surname;
+		for (size_t i = 0; i < u->alias_count; i++)
+			names[3 + i] = u->aliases[i];
+		ret = check_password_policy(p, u->password, names, error_r);
+		free(names);
+		if (ret != IX_OK)
+			return ret;
 	}
-	const char **names = xcalloc(u->alias_count + 4, sizeof(*names));
-	names[0] = u->login;
-	names[1] = u->given;
-	names[2] = u->surname;
-	for (size_t i = 0; i < u->alias_count; i++)
-		names[3 + i] = u->aliases[i];
-	int ret = check_password_policy(p, u->password, names, error_r);
-	free(names);
-	if (ret != IX_OK)
-		return ret;
 	ret = check_addresses_free(p, u->aliases, u->alias_count, error_r);
 	if (ret != IX_OK)
 		return ret;
@@ -631,11 +655,12 @@ int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r
 	/* the password in the same ADD, hashed here with the scheme slapd's Password Modify uses (olcPasswordHash
 	 * {SSHA} applies only to that operation: an ADD stores what it is given). One write, not two: with two, a
 	 * change another server makes to the new entry between them could race the second (docs/multi-server.md) */
-	char *hash = slapd_hash_ssha(u->password);
+	char *hash = u->password_hash != NULL ? xstrdup(u->password_hash) : slapd_hash_ssha(u->password);
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "userPassword", ldapu_values1(hash));
 	/* and its SCRAM verifiers, from the password as given (never from a stored one) */
 	struct secrets_salts salts = { 0 };
-	ret = scram_mods(p, u->password, hash, &salts, LDAP_MOD_ADD, &mods, &n, error_r);
+	if (u->password != NULL)
+		ret = scram_mods(p, u->password, hash, &salts, LDAP_MOD_ADD, &mods, &n, error_r);
 	explicit_bzero(hash, strlen(hash));
 	free(hash);
 	int rc = ret == IX_OK ? ldap_add_ext_s(p->ld, dn, mods, NULL, NULL) : LDAP_SUCCESS;

@@ -39,6 +39,9 @@ int prov_open_as(const struct config *cfg, const char *login, const char *passwo
 
 struct prov_user {
 	const char *login, *given, *surname, *password;
+	/* instead of password (a user moving in from another directory): a userPassword value in a scheme slapd checks
+	 * (prov_password_hash_valid), stored as it is; such a user has no SCRAM verifiers until its password is set */
+	const char *password_hash;
 	const char *const *aliases;
 	size_t alias_count;
 	int hidden;
@@ -47,6 +50,9 @@ struct prov_user {
 };
 
 int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r);
+/* Whether hash is a password hash in a scheme our slapd verifies: {SSHA}, {SHA}, {SMD5}, {MD5} or {CRYPT} (its own
+ * schemes; no module adds others); false with the reason in error_r. */
+bool prov_password_hash_valid(const char *hash, struct buf *error_r);
 int prov_user_del(struct prov *p, const char *login, struct buf *error_r);
 int prov_user_passwd(struct prov *p, const char *login, const char *password, struct buf *error_r);
 /* Human-readable description of a user (DN, addresses, lists, home server...) appended to out. */
