@@ -30,7 +30,9 @@ static const char import_help[] =
 	"usage: interchange import imap LOGIN --from imaps://HOST[:PORT] --user REMOTE-USER\n"
 	"                 (--password PW | --password-file FILE | --oauth2-token-file FILE) [--admin REMOTE-ADMIN]\n"
 	"                 [--folder-map REMOTE=LOCAL]... [--exclude PATTERN]... [--since YYYY-MM-DD]\n"
-	"                 [--ca-file FILE]\n\n"
+	"                 [--ca-file FILE]\n"
+	"       interchange import imap --all CSV [--jobs N] --from ... [--admin REMOTE-ADMIN --password-file FILE]\n"
+	"       interchange import csv FILE\n\n"
 	"Copies the mailbox of REMOTE-USER on another IMAP server into the mailbox of LOGIN here: every folder\n"
 	"with its hierarchy, messages byte for byte with their dates, flags and keywords, subscriptions; folders\n"
 	"the server marks \\Sent, \\Drafts, \\Trash, \\Junk or \\Archive (or named so: \"Sent Items\", \"Deleted\n"
@@ -39,7 +41,11 @@ static const char import_help[] =
 	"imap://HOST uses STARTTLS; the certificate must verify (--ca-file for a private CA).\n"
 	"--admin: sign in as REMOTE-ADMIN for REMOTE-USER (SASL PLAIN with an authorization identity, else\n"
 	"Dovecot's 'user*admin'), with the administrator's password. --exclude: a shell pattern on remote\n"
-	"folder names ('/' between levels); --since: only messages received since that day.\n";
+	"folder names ('/' between levels); --since: only messages received since that day.\n"
+	"--all: every user of a CSV file (columns login, remote_user, password; a header line names them),\n"
+	"N at a time (--jobs, default 4), each logged in DATA/import/LOGIN.log.\n"
+	"import csv: users from a CSV file with a header line: login, given, surname, password or password_hash\n"
+	"(a {SSHA}, {SHA}, {SMD5}, {MD5} or {CRYPT} value), aliases and lists (separated by ';').\n";
 
 /* ---- what the last runs copied (the state file) ---- */
 
@@ -425,15 +431,6 @@ static void on_list(void *ctx, const struct imc_resp *r)
 
 /* ---- options and the run ---- */
 
-struct import_opts {
-	const char *login, *from, *user, *password, *admin, *token, *ca_file;
-	const char **maps;
-	size_t nmaps;
-	const char **excludes;
-	size_t nexcludes;
-	int64_t since; /* 0: everything */
-};
-
 struct run {
 	const struct import_opts *o;
 	struct import_target t;
@@ -810,7 +807,7 @@ static int sign_in(struct run *r, const char *secret, struct buf *error_r)
 	const struct import_opts *o = r->o;
 	struct buf b = BUF_INIT, cmd = BUF_INIT;
 	int ret;
-	if (o->token != NULL) {
+	if (o->token) {
 		bool xo = has_cap(&r->rm, "AUTH=XOAUTH2");
 		if (xo)
 			buf_printf(&b, "user=%s\001auth=Bearer %s\001\001", o->user, secret);
@@ -1185,7 +1182,20 @@ static char *read_secret(const char *path, struct buf *error_r)
 
 static int import_imap(const char *data_dir, int argc, char **argv)
 {
-	enum { OPT_FROM = 1, OPT_USER, OPT_PW, OPT_PWFILE, OPT_TOKEN, OPT_ADMIN, OPT_MAP, OPT_EXCL, OPT_SINCE, OPT_CA };
+	enum {
+		OPT_FROM = 1,
+		OPT_USER,
+		OPT_PW,
+		OPT_PWFILE,
+		OPT_TOKEN,
+		OPT_ADMIN,
+		OPT_MAP,
+		OPT_EXCL,
+		OPT_SINCE,
+		OPT_CA,
+		OPT_ALL,
+		OPT_JOBS
+	};
 	static const struct option opts[] = {
 		{ "from", required_argument, NULL, OPT_FROM },
 		{ "user", required_argument, NULL, OPT_USER },
@@ -1197,10 +1207,13 @@ static int import_imap(const char *data_dir, int argc, char **argv)
 		{ "exclude", required_argument, NULL, OPT_EXCL },
 		{ "since", required_argument, NULL, OPT_SINCE },
 		{ "ca-file", required_argument, NULL, OPT_CA },
+		{ "all", required_argument, NULL, OPT_ALL },
+		{ "jobs", required_argument, NULL, OPT_JOBS },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct import_opts o = { 0 };
-	const char *pwfile = NULL;
+	const char *pwfile = NULL, *password = NULL, *tokenfile = NULL, *all = NULL;
+	unsigned long long jobs = 4;
 	int secrets = 0, usage = 0;
 	optind = 2;
 	int c;
@@ -1208,9 +1221,16 @@ static int import_imap(const char *data_dir, int argc, char **argv)
 		switch (c) {
 		case OPT_FROM: o.from = optarg; break;
 		case OPT_USER: o.user = optarg; break;
-		case OPT_PW: o.password = optarg, secrets++; break;
+		case OPT_PW: password = optarg, secrets++; break;
 		case OPT_PWFILE: pwfile = optarg, secrets++; break;
-		case OPT_TOKEN: o.token = optarg, secrets++; break;
+		case OPT_TOKEN: tokenfile = optarg, o.token = true, secrets++; break;
+		case OPT_ALL: all = optarg; break;
+		case OPT_JOBS:
+			if (parse_uint(optarg, 64, &jobs) != 0 || jobs == 0) {
+				fprintf(stderr, "interchange: import imap: --jobs wants 1 to 64, not %s\n", optarg);
+				usage = 1;
+			}
+			break;
 		case OPT_ADMIN: o.admin = optarg; break;
 		case OPT_CA: o.ca_file = optarg; break;
 		case OPT_MAP:
@@ -1239,9 +1259,16 @@ static int import_imap(const char *data_dir, int argc, char **argv)
 		default: usage = 1;
 		}
 	}
-	if (!usage && (optind + 1 != argc || o.from == NULL || o.user == NULL || secrets != 1)) {
+	if (!usage && all == NULL && (optind + 1 != argc || o.from == NULL || o.user == NULL || secrets != 1)) {
 		fprintf(stderr, "interchange: import imap needs LOGIN, --from, --user and one of --password, "
 				"--password-file, --oauth2-token-file\n");
+		usage = 1;
+	}
+	if (!usage && all != NULL &&
+	    (optind != argc || o.from == NULL || o.user != NULL || secrets > 1 || (o.admin != NULL && secrets != 1))) {
+		fprintf(stderr,
+			"interchange: import imap --all CSV needs --from, no LOGIN or --user (the file has them) "
+			"and with --admin its password (--password or --password-file)\n");
 		usage = 1;
 	}
 	if (usage) {
@@ -1250,31 +1277,50 @@ static int import_imap(const char *data_dir, int argc, char **argv)
 		free(o.excludes);
 		return CLI_EXIT_USAGE;
 	}
-	o.login = argv[optind];
-	struct config cfg;
-	if (cli_load_config(data_dir, &cfg) < 0) {
-		free(o.maps);
-		free(o.excludes);
-		return CLI_EXIT_FAIL;
-	}
+	/* the secret's file is read before the command becomes the service user: it may be the administrator's alone */
 	struct buf err = BUF_INIT;
-	struct run r = { .o = &o };
+	char *secret = password != NULL ? xstrdup(password) : NULL;
+	if (pwfile != NULL || tokenfile != NULL)
+		secret = read_secret(pwfile != NULL ? pwfile : tokenfile, &err);
+	struct config cfg;
+	int ret = CLI_EXIT_FAIL;
+	if (cli_load_config(data_dir, &cfg) < 0)
+		memset(&cfg, 0, sizeof(cfg));
+	else if (secret == NULL && secrets > 0)
+		cli_error("import imap: %s", buf_cstr(&err));
+	else if (all != NULL)
+		ret = import_imap_all(&cfg, &o, secret, all, (unsigned)jobs);
+	else {
+		o.login = argv[optind];
+		ret = import_imap_one(&cfg, &o, secret);
+	}
+	if (secret != NULL) {
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+	}
+	free(o.maps);
+	free(o.excludes);
+	buf_free(&err);
+	if (cfg.data_dir != NULL)
+		config_free(&cfg);
+	return ret;
+}
+
+int import_imap_one(const struct config *cfg, const struct import_opts *o, const char *secret)
+{
+	struct buf err = BUF_INIT;
+	struct run r = { .o = o };
 	r.rm.c.fd = -1;
 	r.rm.parser = imap_parser_create(&(struct imap_parser_settings){ .max_literal = IMPORT_LITERAL_MAX,
 									 .max_literals = IMPORT_LITERAL_MAX });
-	char *secret = NULL;
-	if (o.password != NULL)
-		secret = xstrdup(o.password);
-	else
-		secret = read_secret(pwfile != NULL ? pwfile : o.token, &err);
-	int ret = secret != NULL ? import_target_open(&cfg, o.login, &r.t, &err) : IX_EINVAL;
+	int ret = import_target_open(cfg, o->login, &r.t, &err);
 	if (ret == 0) {
-		r.state.path = xasprintf("%s/%s.state", r.t.dir, o.login);
+		r.state.path = xasprintf("%s/%s.state", r.t.dir, o->login);
 		ret = state_load(&r.state, &err);
 	}
 	r.last_save = import_now();
 	if (ret == 0) {
-		printf("Importing %s from %s into the mailbox of %s\n", o.user, o.from, o.login);
+		printf("Importing %s from %s into the mailbox of %s\n", o->user, o->from, o->login);
 		fflush(stdout);
 		ret = import_run(&r, secret, &err);
 	}
@@ -1284,10 +1330,6 @@ static int import_imap(const char *data_dir, int argc, char **argv)
 	import_target_close(&r.t, ret == 0);
 	if (ret != 0)
 		cli_error("import imap: %s", buf_cstr(&err));
-	if (secret != NULL) {
-		memset(secret, 0, strlen(secret));
-		free(secret);
-	}
 	meta_free(&r);
 	buf_free(&r.kw);
 	for (size_t i = 0; i < r.rm.n; i++) {
@@ -1299,10 +1341,7 @@ static int import_imap(const char *data_dir, int argc, char **argv)
 	imc_close(&r.rm.c);
 	imap_parser_destroy(&r.rm.parser);
 	state_free(&r.state);
-	free(o.maps);
-	free(o.excludes);
 	buf_free(&err);
-	config_free(&cfg);
 	return ret == 0 && !failed ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
@@ -1319,6 +1358,8 @@ int cmd_import(const char *data_dir, int argc, char **argv)
 	}
 	if (strcmp(argv[1], "imap") == 0)
 		return import_imap(data_dir, argc, argv);
+	if (strcmp(argv[1], "csv") == 0)
+		return import_csv(data_dir, argc, argv);
 	if (files)
 		return import_files(data_dir, argc, argv);
 	fprintf(stderr, "interchange: import: unknown kind %s (imap, maildir, mbox)\n\n%s\n%s", argv[1], import_help,

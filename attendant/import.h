@@ -56,6 +56,27 @@ int import_store(struct import_target *t, const char *folder, const char *what, 
  * printed. */
 void import_error(struct import_target *t, const char *what, const char *why);
 
+/* The options of one import imap (cmd_import.c). */
+struct import_opts {
+	const char *login, *from, *user, *admin, *ca_file;
+	bool token; /* the secret is a bearer token, not a password */
+	const char **maps;
+	size_t nmaps;
+	const char **excludes;
+	size_t nexcludes;
+	int64_t since; /* 0: everything */
+};
+
+/* One user's import imap with o and the secret (password or token); prints as it goes. Returns the exit status
+ * (CLI_EXIT_OK, or CLI_EXIT_FAIL when it stopped or a message failed). */
+int import_imap_one(const struct config *cfg, const struct import_opts *o, const char *secret);
+/* import imap --all CSV: rows of login, remote_user (default: the login) and password (none with o->admin, whose
+ * secret is given), run jobs at a time, each in a process of its own writing DATA/import/LOGIN.log. */
+int import_imap_all(const struct config *cfg, const struct import_opts *o, const char *secret, const char *csv,
+		    unsigned jobs);
+/* interchange import csv FILE: users (login, given, surname, password or password_hash, aliases, lists). */
+int import_csv(const char *data_dir, int argc, char **argv);
+
 /* interchange import maildir|mbox (argv[1] says which), and its help. */
 int import_files(const char *data_dir, int argc, char **argv);
 extern const char import_files_help[];

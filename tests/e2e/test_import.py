@@ -18,6 +18,7 @@ from dovecot import Dovecot  # noqa: E402
 IX = DC = None
 USERS = {"alice": "pw-alice", "bob": "pw-bob", "carol": "pw-carol", "dave": "pw-dave", "erin": "pw-erin"}
 FILE_USERS = ["frank", "grace"]  # mailboxes here only: maildir and mbox imports
+CSV_USERS = {"ann1": "pw-ann1", "ann2": "pw-ann2", "ann3": "pw-ann3"}  # there; here made by import csv
 MASTERS = {"admin": "pw-admin"}
 LOCAL_PW = "local-pw"
 CORPUS = os.path.join(ROOT, "tests", "fuzz", "corpus", "mime")
@@ -174,7 +175,7 @@ def copied(p):
 @setup
 def start():
     global IX, DC
-    DC = Dovecot(USERS, MASTERS)
+    DC = Dovecot(dict(USERS, **CSV_USERS), MASTERS)
     IX = System()
     for login in list(USERS) + FILE_USERS:
         IX.cli("user", "add", login, "--password", LOCAL_PW, "--given", login.title(), "--surname", "Import",
@@ -405,6 +406,61 @@ def mbox_files_with_dates_flags_and_quoted_lines():
     l.logout()
     p = IX.cli("import", "mbox", "grace", os.path.join(IX.base, "nothing.mbox"))
     assert p.returncode == 1 and "cannot read" in p.stderr, p.stderr
+
+
+@test
+def csv_of_users_with_passwords_hashes_aliases_and_lists():
+    hashed = run(["slappasswd", "-h", "{SSHA}", "-s", LOCAL_PW], check=True).stdout.strip()
+    path = os.path.join(IX.base, "users.csv")
+    with open(path, "w") as f:
+        f.write("login,given,surname,password,password_hash,aliases,lists\n"
+                "ann1,Ann,One,%s,,ann.one@example.com;a1@example.com,staff;movers\n"
+                "ann2,Ann,Two,,%s,,movers\n"
+                '"ann3","Ann, the third",Three,%s,,,staff\n'
+                "bad login,Bad,Login,%s,,,\n"
+                "ann4,Ann,Four,,{ARGON2}$argon2i$v=19$m=4096$c2FsdA,,\n" % (LOCAL_PW, hashed, LOCAL_PW, LOCAL_PW))
+    os.chmod(path, 0o644)
+    p = IX.cli("import", "csv", path)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert "ann2: added with its password hash" in p.stdout, p.stdout
+    assert "line 5 (bad login):" in p.stdout and "line 6 (ann4): the password hash must be in a scheme" in p.stdout, \
+        p.stdout
+    assert "Imported 5 users from the file: 3 added, 0 existed, 4 list memberships, 2 failed" in p.stdout, p.stdout
+    for login in CSV_USERS:  # the hash signs ann2 in as the password does the others
+        assert wait_for(lambda: imap_login_ok(IX.ports["imap"], login, LOCAL_PW), timeout=20), login
+    show = IX.cli("user", "show", "ann1", check=True).stdout
+    assert "ann.one@example.com" in show and "a1@example.com" in show, show
+    assert re.search(r"Lists:.*movers", show, re.S) and "staff" in show, show
+    staff = IX.cli("dl", "show", "staff", check=True).stdout
+    assert "ann1" in staff and "ann3" in staff and "ann2" not in staff, staff
+    assert "Ann, the third" in IX.cli("user", "show", "ann3", check=True).stdout
+    p = IX.cli("import", "csv", path)
+    assert "ann1: exists, left as it is" in p.stdout and "already a member" not in p.stdout, p.stdout
+    assert "0 added, 3 existed, 0 list memberships, 2 failed" in p.stdout, p.stdout
+
+
+@test
+def all_mailboxes_of_a_csv_two_at_a_time():
+    for i, login in enumerate(CSV_USERS):
+        fill_inbox(login, 2 + i, 9300 + 10 * i)
+    path = os.path.join(IX.base, "mailboxes.csv")
+    with open(path, "w") as f:
+        f.write("login,remote_user\nann1,ann1\nann2,ann2\nann3,\n")
+    pwfile = os.path.join(IX.base, "admin.pw")
+    with open(pwfile, "w") as f:
+        f.write(MASTERS["admin"] + "\n")
+    os.chmod(pwfile, 0o600)  # the administrator's alone: read before the command becomes the service user
+    os.chmod(path, 0o644)
+    p = IX.cli("import", "imap", "--all", path, "--jobs", "2", "--from", DC.url, "--admin", "admin",
+               "--password-file", pwfile, "--ca-file", DC.cert, timeout=300)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert "Importing 3 mailboxes from %s, 2 at a time" % DC.url in p.stdout, p.stdout
+    for i, login in enumerate(CSV_USERS):
+        assert re.search(r"^  %s: Imported %s: 1 folder, %d messages copied" % (login, login, 2 + i), p.stdout,
+                         re.M), p.stdout
+        assert "Signed in as admin for %s" % login in open(os.path.join(IX.data, "import", login + ".log")).read()
+        compare(login)
+    assert "Imported 3 of 3 mailboxes" in p.stdout and ", 0 failed" in p.stdout, p.stdout
 
 
 @test
