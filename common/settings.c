@@ -70,9 +70,9 @@ static const struct setting_def defs[SET_COUNT] = {
 				       "1: refuse a password containing the user's login, names or addresses" },
 	[SET_AUTH_SCRAM_ITERATIONS] = { "auth.scram_iterations", 10000, 4096, 65536, "",
 					"PBKDF2 iterations of the SCRAM verifiers made at each password change" },
-	[SET_AUTH_SCRAM] = { "auth.scram", 2, 0, 2, "",
-			     "SCRAM on IMAP, POP3 and SMTP: 2 with its -PLUS forms inside TLS, 1 without them (for "
-			     "clients that pick them and cannot bind), 0 not at all (for proxied users' clients)" },
+	[SET_AUTH_SCRAM] = { "auth.scram", 1, 0, 2, "",
+			     "SCRAM on IMAP, POP3 and SMTP: 1 without its -PLUS forms (GNU SASL clients such as "
+			     "neomutt pick them and cannot bind), 2 with them inside TLS, 0 not at all" },
 	[SET_STORE_RETENTION_DAYS] = { "store.retention_days", 14, 0, 3650, "days",
 				       "how long expunged messages stay recoverable" },
 	[SET_STORE_QUOTA_BYTES] = { "store.quota_bytes", 0, 0, 1ULL << 50, "bytes",
