@@ -8,6 +8,7 @@ mail while idle); mbsync, fetchmail and neomutt also through the proxy to a mail
 result is checked on the server over IMAP, not by the program's exit code alone; the certificate is verified with
 the one `interchange cert show --pem` prints wherever the program can verify one. A program that is not installed
 is a SKIP naming its Debian package."""
+import base64
 import email
 import email.policy
 import hashlib
@@ -18,12 +19,14 @@ import re
 import select
 import shutil
 import smtplib
+import ssl
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+import signin_clients  # noqa: E402
 
 S = None
 WORK = None  # the test's folder for the programs' files (inside the system's temporary folder)
@@ -143,10 +146,8 @@ def smtp_send(login, subject):
 @h.setup
 def setup():
     global S, WORK, CA, WRONG_CA
-    # SCRAM off (docs/transport-io.md, "SCRAM"): Debian 12's neomutt (20220429, GNU SASL 2.2) picks
-    # SCRAM-SHA-256-PLUS inside TLS but gives GNU SASL no channel binding, and mbsync picks SCRAM-SHA-256 for a mailbox
-    # on the second server, where a SCRAM sign-in cannot be proxied; these clients' SCRAM is tested in test_scram
-    S = h.System(extra=["--setting", "auth.scram=0"])
+    # the default settings: SCRAM without its -PLUS forms, which mbsync and neomutt pick (docs/transport-io.md "SCRAM")
+    S = h.System()
     for login, (given, surname) in USERS.items():
         S.cli("user", "add", login, "--given", given, "--surname", surname, "--password", PW, check=True)
     WORK = os.path.join(S.base, "clients")
@@ -458,11 +459,11 @@ def fetchmail_imap_idle_push():
 
 # ---- cyrus-clients ------------------------------------------------------------------------------------------------
 
-def cyrus(tool, port, login, commands):
-    """A cyrus-clients test tool signing in as login with PLAIN after STARTTLS, then sending commands. These tools
+def cyrus(tool, port, login, commands, mech="PLAIN"):
+    """A cyrus-clients test tool signing in as login with mech after STARTTLS, then sending commands. These tools
     load no CA at all (they print the verification error and go on), so only the TLS session is checked."""
     prog = need(os.path.join(CYRUS, tool), "cyrus-clients")
-    p = client([prog, "-t", "", "-m", "PLAIN", "-a", login, "-w", PW, "-p", str(S.ports[port]), "127.0.0.1"],
+    p = client([prog, "-t", "", "-m", mech, "-a", login, "-w", PW, "-p", str(S.ports[port]), "127.0.0.1"],
                input=("".join(c + "\r\n" for c in commands)).encode(), timeout=30)
     text = out(p)
     assert "TLS connection established" in text and "Authenticated." in text, text
@@ -853,6 +854,67 @@ def proxied_mbsync_both_ways():
     boxes, _ = server_state("lena")  # on B itself
     assert boxes == {"INBOX": {"proxied inbox one": {"\\Seen"}},
                      "Work/Deep": {"proxied deep": {"\\Flagged"}, "proxied local": set()}}, boxes
+
+
+@h.test
+def proxied_scram_and_bearer_sign_ins():
+    # S checks the SCRAM proof or the token itself, then signs in at B as a server of the organisation for the user
+    # (SASL EXTERNAL with its certificate): no password reaches B (docs/imap-pop3.md "Proxying")
+    for tool, port, command in (("imtest", "imap", "a1 SELECT INBOX"), ("pop3test", "pop3", "STAT")):
+        for mech in ("SCRAM-SHA-256", "SCRAM-SHA-1"):
+            text = cyrus(tool, port, "lena", [command], mech=mech)
+            assert re.search(r"^(a1 OK|\+OK \d+ \d+)", text, re.M), (tool, mech, text)
+    mark = B.log_mark("imapd")
+    cyrus("imtest", "imap", "lena", ["a1 LOGOUT"], mech="SCRAM-SHA-256")
+    B.wait_log("imapd", "login for lena from 127.0.0.1 by the server", mark)
+    keys = signin_clients.Keys()
+    keys.new("proxy-1", "ES256")
+    jwks = os.path.join(WORK, "proxy-jwks.json")
+    keys.write_jwks(jwks, ["proxy-1"])
+    S.cli("oauth", "add", "https://idp.example.test/proxy", "--jwks", jwks, "--audience", "mail", check=True)
+    try:
+        token = keys.mint("proxy-1", "https://idp.example.test/proxy", "mail", email=addr("lena"))
+        for proto in ("imap", "pop3"):
+            assert h.wait_for(lambda: h.run(["curl", "-sS", "--max-time", "20", "-u", addr("lena") + ":",
+                                             "--oauth2-bearer", token, "%s://127.0.0.1:%d/" % (proto, S.ports[proto])],
+                                            timeout=30).returncode == 0, timeout=10, interval=0.3), proto
+    finally:
+        S.cli("oauth", "del", "https://idp.example.test/proxy", check=True)
+
+
+def external(port, login, cert=None):
+    """AUTHENTICATE EXTERNAL for login at port after STARTTLS, presenting cert (a (certificate, key) pair) or none:
+    the server's answer (what is checked here is the server's side: its certificate is not)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if cert is not None:
+        ctx.load_cert_chain(*cert)
+    m = imaplib.IMAP4("127.0.0.1", port)
+    try:
+        m.starttls(ctx)
+        typ, data = m._simple_command("AUTHENTICATE", "EXTERNAL", base64.b64encode(login.encode()).decode())
+        return typ, data
+    except imaplib.IMAP4.error as e:
+        return "NO", [str(e).encode()]
+    finally:
+        try:
+            m.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass
+
+
+@h.test
+def the_trusted_server_sign_in_is_for_servers_only():
+    # a user (no certificate, or one of their own) cannot use the path the proxy signs in with
+    for cert in (None, (os.path.join(WORK, "other.pem"), os.path.join(WORK, "other.key"))):
+        for port in (B.ports["imap"], S.ports["imap"]):
+            typ, data = external(port, "lena", cert)
+            assert typ == "NO", (port, cert, typ, data)
+    # a server's certificate signs in only users homed there: B does not act for S's users, S not for B's
+    own = (os.path.join(B.data, "tls", "cert.pem"), os.path.join(B.data, "tls", "key.pem"))
+    typ, data = external(S.ports["imap"], "lena", own)
+    assert typ == "NO", (typ, data)
 
 
 @h.test

@@ -58,6 +58,10 @@ struct login_userdb {
 	int (*check_admin)(void *ctx, const char *pass, size_t passlen);
 	/* Adds the SCRAM verifiers of user to srv (see ix_sasl_scram_fn). Any thread. May be NULL: no SCRAM. */
 	int (*scram)(void *ctx, const char *user, struct scram_server *srv, struct buf *names_r);
+	/* Whether fingerprint (a TLS client certificate's, as tls_peer_fingerprint writes it) is the certificate of a
+	 * server of the organisation: 0 (that server's DN appended to server_dn_r) or IX_ENOTFOUND. Any thread. May be
+	 * NULL: no server is trusted (SASL EXTERNAL, a proxy signing in for a user, is always refused). */
+	int (*server_by_cert)(void *ctx, const char *fingerprint, struct buf *server_dn_r);
 };
 
 struct proxy_backend;

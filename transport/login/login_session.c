@@ -2,12 +2,14 @@
  * the worker pool, the throttle and the proxy hand-off; the protocol answers through its struct login_proto (see
  * login_session.h). */
 #include "transport/login/login_session.h"
+#include "common/base64.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 static void session_end(struct login_session *ls);
@@ -35,7 +37,6 @@ static void session_free(struct login_session *ls)
 	proxy_destroy(&ls->proxy);
 	conn_destroy(&ls->conn);
 	ix_sasl_destroy(&ls->sasl);
-	login_password_wipe(&ls->sasl_pass, &ls->sasl_passlen);
 	login_user_free(&ls->user);
 	free(ls->proxy_ref);
 	if (ls->on_close != NULL)
@@ -191,6 +192,8 @@ struct login_job {
 	size_t passlen;
 	/* SASL */
 	bool sasl, sasl_start;
+	bool external;                             /* SASL EXTERNAL: a server signing in for a user (external_run) */
+	char fingerprint[TLS_FINGERPRINT_HEX + 1]; /* the client's TLS certificate, "" when none */
 	char *mech, *resp;
 	size_t resp_len;
 	bool has_resp;
@@ -274,18 +277,47 @@ enum ix_sasl_scram_offer login_scram_offer(const struct login_session *ls)
 
 static int sasl_check(void *ctx, const char *user, const char *pass, size_t passlen)
 {
-	struct login_session *ls = ctx;
-	int ret = guarded_check(ls, user, pass, passlen);
-	if (ret == 0) /* a user homed elsewhere is logged in there with it */
-		login_password_keep(&ls->sasl_pass, &ls->sasl_passlen, pass, passlen);
-	return ret;
+	return guarded_check(ctx, user, pass, passlen);
+}
+
+/* SASL EXTERNAL (RFC 4422 appendix A): a server of the organisation, known by its TLS client certificate, signs in
+ * for the user its authorisation identity names (base64 in resp), whose mailbox must be here (a proxy's login,
+ * docs/imap-pop3.md "Proxying"). Anyone else, a user included, is refused like a wrong password. Fills j->user
+ * and j->ret (0, IX_EBLOCKED, or IX_EAUTH with the reason in j->err). On a worker. */
+static void external_run(struct login_job *j)
+{
+	struct login_session *ls = j->ls;
+	const struct login_userdb *db = &ls->srv->cfg.users;
+	struct buf authzid = BUF_INIT, server = BUF_INIT;
+	j->ret = IX_EAUTH;
+	if (!j->has_resp || base64_decode(j->resp, j->resp_len, SCRAM_USER_MAX, &authzid) != 0 || authzid.len == 0 ||
+	    memchr(authzid.data, '\0', authzid.len) != NULL) {
+		buf_append_str(&j->err, "EXTERNAL without the user to sign in for");
+		attempt_allowed(ls, "");
+	} else if (!attempt_allowed(ls, buf_cstr(&authzid))) {
+		j->ret = IX_EBLOCKED;
+	} else if (j->fingerprint[0] == '\0' || db->server_by_cert == NULL ||
+		   db->server_by_cert(db->ctx, j->fingerprint, &server) != 0) {
+		buf_append_str(&j->err, "EXTERNAL without the certificate of a server of the organisation");
+	} else {
+		j->user = xstrdup(buf_cstr(&authzid));
+		j->ret = 0;
+		log_info("login for %s from %s by the server %s (SASL EXTERNAL)", j->user, conn_peer(ls->conn),
+			 buf_cstr(&server));
+	}
+	buf_free(&authzid);
+	buf_free(&server);
 }
 
 static void auth_run(void *arg)
 {
 	struct login_job *j = arg;
 	struct login_server *srv = j->ls->srv;
-	if (j->sasl) {
+	if (j->external) {
+		external_run(j);
+		if (j->ret != 0)
+			return;
+	} else if (j->sasl) {
 		if (j->sasl_start)
 			j->ret = ix_sasl_start(j->ls->sasl, j->mech, j->has_resp ? j->resp : NULL, j->resp_len,
 					       &j->challenge, &j->err);
@@ -305,6 +337,12 @@ static void auth_run(void *arg)
 	}
 	j->where = login_user_backend(&srv->cfg.users, srv->cfg.server_dn, &j->found, srv->proto->proxy == PROXY_POP3,
 				      &j->backend, &j->err);
+	if (j->external && j->where != 0) { /* a proxy's login ends at the home server: never a chain of proxies */
+		buf_reset(&j->err);
+		buf_printf(&j->err, "EXTERNAL for %s, whose mailbox is not here", j->found.login);
+		j->ret = IX_EAUTH;
+		return;
+	}
 	if (j->where == 0) /* synced writes and reads of the mailbox: here, off the loop */
 		j->ret = srv->proto->prepare(srv, &j->found, &j->data, &j->err);
 }
@@ -359,15 +397,12 @@ static void start_proxy(struct login_session *ls, struct login_job *j)
 	l.proto = srv->proto->proxy;
 	l.backend = &j->backend;
 	l.user = j->found.login;
-	l.pass = j->sasl ? ls->sasl_pass : j->pass;
-	l.passlen = j->sasl ? ls->sasl_passlen : j->passlen;
-	l.tls = j->backend.tls && srv->cfg.proxy_trust != NULL ? tls_peers_ctx(srv->cfg.proxy_trust) : NULL;
+	l.tls = srv->cfg.proxy_trust != NULL ? tls_peers_ctx(srv->cfg.proxy_trust) : NULL;
 	l.idle_timeout_msecs = srv->cfg.idle_timeout_msecs;
 	free(ls->proxy_ref);
 	ls->proxy_ref = j->ref != NULL ? xstrdup(j->ref) : NULL;
 	srv->proto->set_busy(ls, true); /* input stays paused until the home server answers */
 	ls->proxy = proxy_start(srv->cfg.loop, ls->conn, &l, proxy_event, ls);
-	login_password_wipe(&ls->sasl_pass, &ls->sasl_passlen);
 }
 
 static void fail_delay_due(struct evloop *loop, struct evloop_timer *t, void *ctx)
@@ -409,9 +444,8 @@ static void auth_done(void *arg)
 		auth_job_free(j);
 		return;
 	}
-	if (j->ret == 0 && (j->where < 0 || (j->where > 0 && j->sasl && ls->sasl_pass == NULL))) {
-		log_error("login %s from %s: %s", j->found.login, conn_peer(ls->conn),
-			  j->where < 0 ? buf_cstr(&j->err) : "no password to log in at the home server with");
+	if (j->ret == 0 && j->where < 0) {
+		log_error("login %s from %s: %s", j->found.login, conn_peer(ls->conn), buf_cstr(&j->err));
 		proto->reply(ls, j->ref, LOGIN_HOME_UNREACHABLE, NULL);
 	} else if (j->ret == 0 && j->where > 0) {
 		start_proxy(ls, j);
@@ -483,7 +517,13 @@ void login_sasl_start(struct login_session *ls, const char *ref, const char *mec
 		sasl_channel(ls);
 	}
 	struct login_job *j = auth_job(ls, ref);
-	j->sasl = j->sasl_start = true;
+	if (mlen == 8 && strncasecmp(mech, "EXTERNAL", 8) == 0) {
+		j->external = true;
+		if (!conn_peer_fingerprint(ls->conn, j->fingerprint))
+			j->fingerprint[0] = '\0';
+	} else {
+		j->sasl = j->sasl_start = true;
+	}
 	j->mech = xstrndup(mech, mlen);
 	if (ir != NULL) {
 		j->has_resp = true;
@@ -555,7 +595,6 @@ void login_unauthenticate(struct login_session *ls)
 	login_user_free(&ls->user);
 	free(ls->tried);
 	ls->tried = NULL;
-	login_password_wipe(&ls->sasl_pass, &ls->sasl_passlen);
 	ix_sasl_destroy(&ls->sasl);
 	start_prelogin_clock(ls);
 }

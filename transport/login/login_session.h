@@ -125,8 +125,6 @@ struct login_session {
 	bool inline_job;        /* a job runs inline (no pool): its done function must not re-enter the input loop */
 	struct login_user user; /* once logged in */
 	struct ix_sasl *sasl;
-	char *sasl_pass; /* the password SASL checked, kept for a proxied login (wiped once used) */
-	size_t sasl_passlen;
 	struct proxy *proxy; /* a user homed on another server: the login there, then the piped session */
 	char *proxy_ref;     /* the ref of the login handed to the proxy */
 	/* The whole time allowed before login (login_timeout_msecs from accept, however busy the client keeps the

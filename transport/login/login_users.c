@@ -113,6 +113,11 @@ static void dir_users(void *ctx, struct buf *logins_r)
 	dir_foreach_recipient(ctx, users_visit, logins_r);
 }
 
+static int dir_server_by_cert_fn(void *ctx, const char *fingerprint, struct buf *server_dn_r)
+{
+	return dir_server_by_cert(ctx, fingerprint, server_dn_r) == IX_OK ? 0 : IX_ENOTFOUND;
+}
+
 static int dir_server(void *ctx, const char *server_dn, bool pop3, char **host_r, unsigned *port_r)
 {
 	struct dir_server *sv;
@@ -142,6 +147,7 @@ void login_userdb_dir(struct dir *dir, struct login_userdb *db_r)
 	db_r->lookup = dir_user_lookup;
 	db_r->check_admin = dir_check_admin;
 	db_r->scram = dir_scram;
+	db_r->server_by_cert = dir_server_by_cert_fn;
 	db_r->groups = dir_groups;
 	db_r->public_folders = dir_public_folders;
 	db_r->ctx = dir;

@@ -1,5 +1,5 @@
 /* proxy.c - the IMAP/POP3 proxy to a user's home server: log in at the backend (greeting, STARTTLS off loopback,
- * SASL PLAIN with the user's password), then pipe bytes both ways with back-pressure until either side closes. */
+ * SASL EXTERNAL for the user with this server's certificate), then pipe bytes both ways with back-pressure until either side closes. */
 #include "transport/login/proxy.h"
 #include "common/base64.h"
 #include "common/err.h"
@@ -41,8 +41,6 @@ struct proxy {
 	enum proxy_state st;
 	struct proxy_backend be;
 	char *user;
-	char *pass;
-	size_t passlen;
 	struct tls_ctx *tls;
 	bool need_tls;
 	unsigned idle_ms, login_ms;
@@ -95,27 +93,17 @@ int proxy_backend_resolve(const char *host, unsigned port, struct proxy_backend 
 	}
 	snprintf(b_r->host, sizeof(b_r->host), "%s", host);
 	b_r->port = port;
-	b_r->tls = !tls_ip_is_loopback(b_r->ip);
+	b_r->tls = true;
 	return 0;
 }
 
 /* ---- the end ---- */
-
-static void wipe_password(struct proxy *p)
-{
-	if (p->pass != NULL) {
-		memset(p->pass, 0, p->passlen);
-		free(p->pass);
-		p->pass = NULL;
-	}
-}
 
 /* Reports a finished result; p must not be touched afterwards (the owner may have destroyed it). */
 static void finish(struct proxy *p, enum proxy_result result, const char *reply)
 {
 	p->st = P_DONE;
 	evloop_timer_stop(p->loop, &p->timer);
-	wipe_password(p);
 	p->fn(p, result, reply, p->ctx);
 }
 
@@ -207,7 +195,6 @@ static void logged_in(struct proxy *p, const char *reply, size_t len)
 {
 	buf_reset(&p->reply);
 	buf_append(&p->reply, reply, len);
-	wipe_password(p);
 	evloop_timer_stop(p->loop, &p->timer);
 	p->st = P_PIPE;
 	p->start_usec = evloop_now_usec(p->loop);
@@ -219,30 +206,16 @@ static void logged_in(struct proxy *p, const char *reply, size_t len)
 
 /* ---- logging in at the backend ---- */
 
-/* Appends base64("\0user\0pass") (SASL PLAIN, RFC 4616, no authorization identity). */
-static void append_plain(struct proxy *p, struct buf *out)
-{
-	size_t ulen = strlen(p->user), n = ulen + p->passlen + 2;
-	unsigned char *raw = xmalloc(n);
-	raw[0] = '\0';
-	memcpy(raw + 1, p->user, ulen);
-	raw[ulen + 1] = '\0';
-	memcpy(raw + ulen + 2, p->pass, p->passlen);
-	base64_encode(raw, n, out);
-	memset(raw, 0, n);
-	free(raw);
-}
-
+/* SASL EXTERNAL (RFC 4422 appendix A) with the user as authorisation identity, in the initial response: the
+ * backend takes it from a server of the organisation only, known by the client certificate TLS presented. */
 static void send_login(struct proxy *p)
 {
 	struct buf cmd = BUF_INIT;
-	buf_append_str(&cmd, p->proto == PROXY_IMAP ? TAG_LOGIN " AUTHENTICATE PLAIN " : "AUTH PLAIN ");
-	append_plain(p, &cmd);
+	buf_append_str(&cmd, p->proto == PROXY_IMAP ? TAG_LOGIN " AUTHENTICATE EXTERNAL " : "AUTH EXTERNAL ");
+	base64_encode(p->user, strlen(p->user), &cmd);
 	buf_append_str(&cmd, "\r\n");
 	conn_write(p->backend, cmd.data, cmd.len);
-	memset(cmd.data, 0, cmd.len);
 	buf_free(&cmd);
-	wipe_password(p);
 	p->st = P_LOGIN;
 }
 
@@ -483,10 +456,6 @@ struct proxy *proxy_start(struct evloop *loop, struct conn *client, const struct
 	p->proto = login->proto;
 	p->be = *login->backend;
 	p->user = xstrdup(login->user);
-	p->pass = xmalloc(login->passlen + 1);
-	memcpy(p->pass, login->pass, login->passlen);
-	p->pass[login->passlen] = '\0';
-	p->passlen = login->passlen;
 	p->tls = login->tls;
 	p->idle_ms = login->idle_timeout_msecs;
 	p->login_ms = login->login_timeout_msecs != 0 ? login->login_timeout_msecs : PROXY_LOGIN_TIMEOUT_MS;
@@ -510,7 +479,6 @@ void proxy_destroy(struct proxy **pp)
 		return;
 	evloop_timer_stop(p->loop, &p->timer);
 	conn_destroy(&p->backend);
-	wipe_password(p);
 	free(p->user);
 	buf_free(&p->why);
 	buf_free(&p->reply);

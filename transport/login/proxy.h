@@ -1,8 +1,8 @@
 /* proxy.h - IMAP and POP3 logins of a user whose mailbox lives on another server of the organisation: after the
- * session here checked the password, the proxy connects to the home server (the backend) under a timeout, uses
- * STARTTLS/STLS there when it is not on loopback (its certificate verified), logs in with the user's name and
- * password (SASL PLAIN), hands the backend's answer to the session, and then copies bytes both ways until either
- * side closes. TLS with the client stays terminated here. Everything runs on the daemon's event loop: no thread,
+ * session here checked the user's credentials (any mechanism), the proxy connects to the home server (the backend)
+ * under a timeout, uses STARTTLS/STLS there (its certificate verified, ours presented), signs in as this server for
+ * the user (SASL EXTERNAL with the user as authorisation identity), hands the backend's answer to the session, and
+ * then copies bytes both ways until either side closes. TLS with the client stays terminated here. Everything runs on the daemon's event loop: no thread,
  * bounded buffers with back-pressure, the session's idle timeout. See docs/imap-pop3.md, "Proxying". */
 #ifndef IX_PROXY_H
 #define IX_PROXY_H
@@ -33,10 +33,11 @@ struct proxy_backend {
 	char host[PROXY_HOST_MAX + 1];
 	char ip[PROXY_IP_MAX];
 	unsigned port;
-	bool tls; /* STARTTLS/STLS with a verified certificate before the login: set when ip is not loopback */
+	bool tls; /* STARTTLS/STLS with a verified certificate before the login: always set by proxy_backend_resolve (the
+		   * EXTERNAL sign-in needs our client certificate, on loopback too); off only in tests */
 };
 /* Resolves host (ixHostName: a name or a numeric address) for port. Blocking (getaddrinfo): call it on a worker.
- * Returns 0 (fills *b_r; the first address, IPv4 preferred; tls unless it is a loopback address) or IX_ENOTFOUND / IX_EINVAL with error_r. */
+ * Returns 0 (fills *b_r; the first address, IPv4 preferred; tls set) or IX_ENOTFOUND / IX_EINVAL with error_r. */
 int proxy_backend_resolve(const char *host, unsigned port, struct proxy_backend *b_r, struct buf *error_r);
 
 struct proxy;
@@ -62,10 +63,9 @@ typedef void proxy_fn(struct proxy *p, enum proxy_result result, const char *rep
 struct proxy_login {
 	enum proxy_proto proto;
 	const struct proxy_backend *backend; /* copied */
-	const char *user;                    /* the login name sent to the backend */
-	const char *pass;                    /* the user's password (copied, wiped once sent) */
-	size_t passlen;
-	struct tls_ctx *tls;          /* tls_peers_ctx's; NULL: backends that need TLS are refused */
+	const char *user;                    /* the login the backend signs in (EXTERNAL's authorisation identity) */
+	struct tls_ctx *tls; /* tls_peers_ctx's, presenting this server's certificate; NULL: backends that need TLS are
+			      * refused */
 	unsigned idle_timeout_msecs;  /* of the piped session (the client connection's idle timeout) */
 	unsigned login_timeout_msecs; /* 0: PROXY_LOGIN_TIMEOUT_MS */
 };
