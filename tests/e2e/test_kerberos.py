@@ -4,7 +4,7 @@ LDAP, against a real MIT KDC started here on 127.0.0.1 with two realms of its ow
 OTHER.TEST, trusted across realms), its database and configuration in the test's folder: principals and a keytab
 made with kadmin.local, interchange kerberos keytab, kinit, then curl, imtest and ldapwhoami sign in; a ticket of
 the other realm is refused unless the user holds that principal (an Active Directory userPrincipalName); GSSAPI is
-offered only with a keytab.
+offered only with a keytab; a user homed on a second server signs in with a ticket through the first one's proxy.
 
 Host names: the services' principals are of the system's host name, mail.example.com, which does not resolve here;
 curl is told where it is (--resolve), and the clients that cannot be told (imtest, ldapwhoami) name the host
@@ -208,6 +208,20 @@ def user_principal_name_of_another_realm():
     assert r.returncode == 0 and r.stdout.strip().lower() == "dn:" + S.user_dn("carol").lower(), (r.stdout, r.stderr)
     S.cli("kerberos", "principal", "carol", "--none", check=True)
     assert h.wait_for(lambda: not signs_in(env, "imap", "carol@" + OTHER), timeout=10, interval=0.3)
+
+
+@h.test
+def ticket_of_a_user_homed_on_another_server():
+    # the ticket is checked here (S has the keytab); the proxy then signs in at B as S (SASL EXTERNAL)
+    B = h.Joined(S, "127.0.0.1")  # its host name is its address: S's proxy connects to it there
+    B.cli("user", "add", "dora", "--given", "Dora", "--surname", "Milaje", "--password", "pw-dora-1", check=True)
+    KDC.kadmin(REALM, "addprinc -pw dora-krb dora")
+    env = KDC.kinit("dora@" + REALM, "dora-krb")
+    mark = B.log_mark("imapd")
+    assert h.wait_for(lambda: signs_in(env, "imap", "dora@" + REALM), timeout=30, interval=0.5)
+    B.wait_log("imapd", "login for dora from 127.0.0.1 by the server", mark)
+    assert signs_in(env, "pop3", "dora@" + REALM)
+    B.stop()
 
 
 if __name__ == "__main__":
