@@ -22,6 +22,11 @@ E2E_TESTS += tests/e2e/test_move.py
 # interchange import imap from Debian's Dovecot (tests/e2e/dovecot.py): folders, flags, dates, changes, master users
 E2E_TESTS += tests/e2e/test_import.py
 
+# make bench: the import rate from Debian's Dovecot (10,000 messages)
+BENCHES += $(BUILD)/bench-import
+$(BUILD)/bench-import: attendant/bench_import.py
+	$(py_bench)
+
 # faults around the services: kills in a burst, the directory unavailable, the attendant killed, backup and restore
 E2E_TESTS += tests/e2e/test_faults.py
 
