@@ -311,11 +311,13 @@ static int check_password_policy(struct prov *p, const char *password, const cha
 }
 
 /* Sets dn's password with the Password Modify operation (RFC 3062), so slapd hashes it (olcPasswordHash). */
-static int set_password(struct prov *p, const char *dn, const char *password)
+/* The Password Modify operation (RFC 3062); old_password NULL: a reset (the administrator, a role). */
+static int set_password(struct prov *p, const char *dn, const char *old_password, const char *password)
 {
 	struct berval id = { strlen(dn), (char *)dn }, newpw = { strlen(password), (char *)password },
 		      gen = { 0, NULL };
-	int rc = ldap_passwd_s(p->ld, &id, NULL, &newpw, &gen, NULL, NULL);
+	struct berval oldpw = { old_password != NULL ? strlen(old_password) : 0, (char *)old_password };
+	int rc = ldap_passwd_s(p->ld, &id, old_password != NULL ? &oldpw : NULL, &newpw, &gen, NULL, NULL);
 	ber_memfree(gen.bv_val);
 	return rc;
 }
@@ -709,7 +711,10 @@ int prov_user_del(struct prov *p, const char *login, struct buf *error_r)
 	return IX_OK;
 }
 
-int prov_user_passwd(struct prov *p, const char *login, const char *password, struct buf *error_r)
+/* Sets login's password through p (with old_password: the user's own change) and its SCRAM verifiers through admin,
+ * which reads the new userPassword value they are tied to (no user reads their own). */
+static int user_passwd(struct prov *p, struct prov *admin, const char *login, const char *old_password,
+		       const char *password, struct buf *error_r)
 {
 	size_t plen = password != NULL ? strlen(password) : 0;
 	if (plen == 0 || plen > PROV_MAX_PASSWORD) {
@@ -750,14 +755,25 @@ int prov_user_passwd(struct prov *p, const char *login, const char *password, st
 		free(dn);
 		return ret;
 	}
-	int rc = set_password(p, dn, password);
+	int rc = set_password(p, dn, old_password, password);
 	if (rc != LDAP_SUCCESS) {
 		free(dn);
 		return ldapu_fail(p->ld, rc, "could not set the password", error_r);
 	}
-	ret = set_verifiers(p, dn, password, error_r);
+	ret = set_verifiers(admin, dn, password, error_r);
 	free(dn);
 	return ret;
+}
+
+int prov_user_passwd(struct prov *p, const char *login, const char *password, struct buf *error_r)
+{
+	return user_passwd(p, p, login, NULL, password, error_r);
+}
+
+int prov_user_passwd_own(struct prov *p, struct prov *admin, const char *login, const char *old_password,
+			 const char *password, struct buf *error_r)
+{
+	return user_passwd(p, admin, login, old_password, password, error_r);
 }
 
 /* Appends "label: value" lines for every address of entry e, primary first. */
@@ -1169,7 +1185,7 @@ int prov_app_passwd(struct prov *p, const char *name, const char *password, char
 	if (ret == IX_OK)
 		ret = app_password(p, name, password, &chosen, error_r);
 	if (ret == IX_OK) {
-		int rc = set_password(p, dn, chosen);
+		int rc = set_password(p, dn, NULL, chosen);
 		if (rc != LDAP_SUCCESS)
 			ret = ldapu_fail(p->ld, rc, "could not set the password", error_r);
 	}

@@ -55,6 +55,11 @@ int prov_user_add(struct prov *p, const struct prov_user *u, struct buf *error_r
 bool prov_password_hash_valid(const char *hash, struct buf *error_r);
 int prov_user_del(struct prov *p, const char *login, struct buf *error_r);
 int prov_user_passwd(struct prov *p, const char *login, const char *password, struct buf *error_r);
+/* A user changing their own password (p opened as them, prov_open_as): as prov_user_passwd (the policy checked
+ * first), with the old password handed to the directory, which its password policy asks of a user's own change; the
+ * SCRAM verifiers are then made through admin (prov_open), since no user reads the userPassword they are tied to. */
+int prov_user_passwd_own(struct prov *p, struct prov *admin, const char *login, const char *old_password,
+			 const char *password, struct buf *error_r);
 /* Human-readable description of a user (DN, addresses, lists, home server...) appended to out. */
 int prov_user_show(struct prov *p, const char *login, struct buf *out, struct buf *error_r);
 int prov_user_list(struct prov *p, struct buf *out, struct buf *error_r);

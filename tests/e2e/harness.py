@@ -221,6 +221,13 @@ class System:
         if not wait_for(lambda: needle in self.log(name, since), timeout=timeout):
             raise AssertionError("%s.log has no %r: %s" % (name, needle, self.log(name, since)[-800:]))
 
+    def hold_mail_for(self, domain, name="dead"):
+        """Mail for domain stays in the queue: a connector sends it to a port where nothing listens."""
+        mark = self.log_mark("mta")
+        self.cli("connector", "add", name, "--address-space", domain, "--smarthost",
+                 "127.0.0.1:%d" % free_ports(1)[0], check=True)
+        self.wait_log("mta", "connector changed: cn=%s," % name, mark)
+
     def set_live(self, name, value, services=("smtpd", "mta")):
         """`server set NAME VALUE` and waits until each of services logged that it has the new settings (the
         value must differ from the current one, or no service has anything to say)."""

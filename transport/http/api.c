@@ -215,6 +215,14 @@ static bool basic_credentials(struct call *c)
 	return colon != NULL;
 }
 
+/* The Basic challenge of a 401, except to the console's script (X-Requested-With): a browser answers a challenge
+ * to a fetch with its own password dialog and leaves the request pending until it is closed. */
+static void challenge(struct call *c)
+{
+	if (http_request_header(c->req, "X-Requested-With") == NULL)
+		http_response_header(c->resp, "WWW-Authenticate", "Basic realm=\"Interchange\", charset=\"UTF-8\"");
+}
+
 /* Binds as c->login with c->password through the sign-in guard every service shares. Answers and returns false when
  * it fails. */
 static bool bind_caller(struct call *c)
@@ -233,7 +241,7 @@ static bool bind_caller(struct call *c)
 	if (ret == IX_EAUTH) {
 		unsigned n = throttle_guard_fail(c->api->guard, peer, c->login, now);
 		log_info("API sign-in of %s from %s failed (%u failures in the window)", c->login, peer, n);
-		http_response_header(c->resp, "WWW-Authenticate", "Basic realm=\"Interchange\", charset=\"UTF-8\"");
+		challenge(c);
 		fail(c, 401,
 		     "wrong login or password: sign in with your login (the administrator: admin) and password");
 	} else if (ret != IX_OK) {
@@ -272,7 +280,7 @@ static bool authenticate(struct call *c)
 		}
 		return bind_caller(c);
 	}
-	http_response_header(c->resp, "WWW-Authenticate", "Basic realm=\"Interchange\", charset=\"UTF-8\"");
+	challenge(c);
 	fail(c, 401,
 	     "sign in first: HTTP Basic with your login (the administrator: admin) and password, or POST "
 	     "/api/v1/session");
@@ -527,14 +535,22 @@ static void user_change(struct call *c, const char *login, json_t *in)
 {
 	struct buf err = BUF_INIT;
 	int ret = IX_OK;
-	const char *password;
+	const char *password, *old_password;
 	struct prov_person d;
-	if (!opt_string(c, in, "password", &password) || !opt_string(c, in, "title", &d.title) ||
-	    !opt_string(c, in, "department", &d.department) || !opt_string(c, in, "company", &d.company) ||
-	    !opt_string(c, in, "office", &d.office) || !opt_string(c, in, "phone", &d.phone) ||
-	    !opt_string(c, in, "mobile", &d.mobile) || !opt_string(c, in, "manager", &d.manager))
+	if (!opt_string(c, in, "password", &password) || !opt_string(c, in, "old_password", &old_password) ||
+	    !opt_string(c, in, "title", &d.title) || !opt_string(c, in, "department", &d.department) ||
+	    !opt_string(c, in, "company", &d.company) || !opt_string(c, in, "office", &d.office) ||
+	    !opt_string(c, in, "phone", &d.phone) || !opt_string(c, in, "mobile", &d.mobile) ||
+	    !opt_string(c, in, "manager", &d.manager))
 		return;
-	if (password != NULL)
+	if (password != NULL &&
+	    old_password != NULL) { /* a user's own change (/me/): the directory wants the old one */
+		struct prov *admin = NULL;
+		ret = prov_open(c->api->cfg, &admin, &err);
+		if (ret == IX_OK)
+			ret = prov_user_passwd_own(c->prov, admin, login, old_password, password, &err);
+		prov_close(&admin);
+	} else if (password != NULL)
 		ret = prov_user_passwd(c->prov, login, password, &err);
 	if (ret == IX_OK && (d.title || d.department || d.company || d.office || d.phone || d.mobile || d.manager))
 		ret = prov_user_set(c->prov, login, &d, &err);

@@ -135,18 +135,6 @@ static void precondition(struct call *c, unsigned status, const char *qname)
 		   qname);
 }
 
-/* Appends s percent-encoded except for RFC 3986's unreserved characters. */
-static void href_part(struct buf *out, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    strchr("-._~", *p) != NULL)
-			buf_append_char(out, (char)*p);
-		else
-			buf_printf(out, "%%%02X", *p);
-	}
-}
-
 /* ---- sign-in ---- */
 
 /* Login and password of an "Authorization: Basic" header (new strings); false when there is none or it is
@@ -250,11 +238,11 @@ static bool resource(struct call *c)
 {
 	struct buf b = BUF_INIT;
 	buf_append_str(&b, DAV_PREFIX "principals/");
-	href_part(&b, c->login);
+	http_percent_encode(&b, c->login, false);
 	buf_append_char(&b, '/');
 	c->principal_href = buf_steal(&b);
 	buf_append_str(&b, DAV_PREFIX "addressbooks/");
-	href_part(&b, c->login);
+	http_percent_encode(&b, c->login, false);
 	buf_append_char(&b, '/');
 	c->home_href = buf_steal(&b);
 	c->book_href = xasprintf("%s" DAV_BOOK "/", c->home_href);
@@ -987,31 +975,13 @@ static void get_card(struct call *c)
 	cards_free(&cs);
 }
 
-/* Plain HTTP: the same path over HTTPS. */
-static void to_https(struct call *c)
-{
-	const struct config *cfg = c->dav->cfg;
-	const char *host = c->req->host[0] != '\0' ? c->req->host : cfg->hostname;
-	struct buf loc = BUF_INIT;
-	buf_printf(&loc, "https://%s:%u", host, cfg->ports[PORT_HTTPS]);
-	for (const char *s = c->req->path; *s != '\0'; s++)
-		if (*s == '/')
-			buf_append_char(&loc, '/');
-		else {
-			char one[2] = { *s, '\0' };
-			href_part(&loc, one);
-		}
-	http_response_header(c->resp, "Location", buf_cstr(&loc));
-	answer(c, 301, "Moved Permanently: the address book is served over HTTPS only");
-	buf_free(&loc);
-}
-
 void dav_handle(struct dav *dav, const struct http_request *req, struct http_response *resp)
 {
 	struct call c = { .dav = dav, .req = req, .resp = resp, .version = 3 };
 	const char *m = req->method;
 	if (!req->tls) {
-		to_https(&c);
+		http_response_to_https(req, resp, dav->cfg->ports[PORT_HTTPS], dav->cfg->hostname,
+				       "Moved Permanently: the address book is served over HTTPS only");
 		return;
 	}
 	if (strcmp(req->path, DAV_WELL_KNOWN) == 0 || strcmp(req->path, DAV_WELL_KNOWN "/") == 0) {

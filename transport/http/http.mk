@@ -1,7 +1,7 @@
 # transport/http/ - the embedded HTTP(S) server over libmicrohttpd (libhttp.a) and the ix-httpd daemon that serves
 # ACME challenges and client configuration on the HTTP and HTTPS ports; their tests.
 HTTP_SRCS := transport/http/http_server.c transport/http/clientconf.c transport/http/clientconf_fill.c \
-	transport/http/dav.c transport/http/vcard.c transport/http/api.c
+	transport/http/dav.c transport/http/vcard.c transport/http/api.c transport/http/web.c
 # The OpenAPI document of the REST API is data (transport/http/openapi.json), served from this embedded copy.
 $(BUILD)/gen/openapi_json.c: transport/http/openapi.json
 	$(call embed,api_openapi_json)
@@ -14,7 +14,19 @@ HTTP_LDLIBS := -lmicrohttpd -lgnutls -lxml2
 # CardDAV reads its XML request bodies with libxml2 (Debian's libxml2-dev)
 $(BUILD)/transport/http/dav.o: CPPFLAGS += -I/usr/include/libxml2
 
-$(HTTP_LIB): $(call objs,$(HTTP_SRCS)) $(BUILD)/gen/openapi_json.o
+# The console's pages, style sheet and script (transport/http/web/), built into ix-httpd (web.h).
+WEB_FILES := admin.html me.html console.css console.js
+define web_file
+$$(BUILD)/gen/web_$(subst .,_,$(1)).c: transport/http/web/$(1)
+	$$(call embed,web_$(subst .,_,$(1)))
+endef
+$(foreach f,$(WEB_FILES),$(eval $(call web_file,$(f))))
+WEB_OBJS := $(patsubst %,$(BUILD)/gen/web_%.o,$(subst .,_,$(WEB_FILES)))
+
+$(BUILD)/gen/web_%.o: $(BUILD)/gen/web_%.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(HTTP_LIB): $(call objs,$(HTTP_SRCS)) $(BUILD)/gen/openapi_json.o $(WEB_OBJS)
 	$(archive)
 
 PROGRAMS += $(BUILD)/ix-httpd
@@ -29,6 +41,7 @@ $(BUILD)/tests/unit/test_http: $(call objs,tests/unit/test_http.c tests/unit/tes
 E2E_TESTS += tests/e2e/test_http.py
 E2E_TESTS += tests/e2e/test_autoconfig.py
 E2E_TESTS += tests/e2e/test_carddav.py
+E2E_TESTS += tests/e2e/test_console.py
 E2E_TESTS += tests/e2e/test_api.py
 
 # the Autodiscover request reader (tests/fuzz/fuzz_autodiscover.c)

@@ -70,6 +70,29 @@ const char *http_request_query(const struct http_request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+void http_percent_encode(struct buf *out, const char *s, bool keep_slash)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~", *p) != NULL || (keep_slash && *p == '/'))
+			buf_append_char(out, (char)*p);
+		else
+			buf_printf(out, "%%%02X", *p);
+	}
+}
+
+void http_response_to_https(const struct http_request *req, struct http_response *resp, unsigned https_port,
+			    const char *default_host, const char *message)
+{
+	struct buf loc = BUF_INIT;
+	buf_printf(&loc, "https://%s:%u", req->host[0] != '\0' ? req->host : default_host, https_port);
+	http_percent_encode(&loc, req->path, true);
+	http_response_header(resp, "Location", buf_cstr(&loc));
+	buf_free(&loc);
+	buf_reset(&resp->body);
+	http_response_error(resp, 301, message);
+}
+
 bool http_token_valid(const char *p)
 {
 	size_t n = 0;

@@ -93,6 +93,13 @@ unsigned http_server_port(const struct http_server *srv, bool tls);
 /* Closes the listeners and every connection, waits for the handlers to return, frees; sets *srv to NULL. */
 void http_server_stop(struct http_server **srv);
 
+/* Answers 301 to the request's path (percent-encoded where needed) on https://HOST:https_port, HOST the request's
+ * Host header, else default_host; message is the body's sentence. For what is served over TLS only. */
+void http_response_to_https(const struct http_request *req, struct http_response *resp, unsigned https_port,
+			    const char *default_host, const char *message);
+/* Appends s percent-encoded except for RFC 3986's unreserved characters and, when keep_slash, '/'. */
+void http_percent_encode(struct buf *out, const char *s, bool keep_slash);
+
 /* Pure: true when p is a safe relative file name under a served folder: 1-255 bytes of letters, digits, '-' and
  * '_' (base64url, what ACME tokens are made of), so that it can never leave the folder. */
 bool http_token_valid(const char *p);

@@ -6,6 +6,7 @@
 #include "transport/http/clientconf.h"
 #include "transport/http/dav.h"
 #include "transport/http/http_server.h"
+#include "transport/http/web.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "transport/daemon/daemon.h"
@@ -161,6 +162,13 @@ static void api(const struct http_request *req, struct http_response *resp, void
 	api_handle(h->api, req, resp);
 }
 
+/* /admin/, /me/ and /web/...: the console and self-service pages (transport/http/web.h). */
+static void web(const struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct httpd *h = ctx;
+	web_handle(req, resp, h->d.cfg.ports[PORT_HTTPS], h->d.cfg.hostname);
+}
+
 /* The sign-in limits of this server's settings, as every service applies them. */
 static void on_settings(struct daemon *d, const struct settings *s, void *ctx)
 {
@@ -174,6 +182,11 @@ static const struct http_route routes[] = {
 	{ NULL, API_PREFIX, true, HTTP_ON_BOTH, api },
 	{ NULL, DAV_PREFIX, true, HTTP_ON_BOTH, dav },
 	{ NULL, DAV_WELL_KNOWN, false, HTTP_ON_BOTH, dav },
+	{ "GET", WEB_ADMIN, false, HTTP_ON_BOTH, web },
+	{ "GET", "/admin", false, HTTP_ON_BOTH, web },
+	{ "GET", WEB_ME, false, HTTP_ON_BOTH, web },
+	{ "GET", "/me", false, HTTP_ON_BOTH, web },
+	{ "GET", WEB_ASSETS, true, HTTP_ON_BOTH, web },
 	{ "GET", HTTPD_ACME_PATH, true, HTTP_ON_BOTH, acme_challenge },
 	{ "GET", "/.well-known/autoconfig/mail/config-v1.1.xml", false, HTTP_ON_BOTH, autoconfig },
 	{ "GET", "/mail/config-v1.1.xml", false, HTTP_ON_BOTH, autoconfig },

@@ -1,0 +1,218 @@
+"""test_console.py - the administration console (/admin/) and the self-service page (/me/) in a real headless
+Chromium (Debian's chromium and chromium-driver, driven by python3-selenium): the administrator signs in, creates a
+user, finds it in the address book and signs out; the new user changes their password at /me/ (the policy refuses a
+short one) and signs in over IMAP with it. Each step saves a screenshot under BUILD/test-output/test_console/. The
+pages carry a Content-Security-Policy without inline script, and Chromium reports no violation of it."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import BUILD, ROOT, System, debian_module, main, run, setup, skip, test  # noqa: E402
+
+webdriver = debian_module("selenium.webdriver")
+chrome_service = debian_module("selenium.webdriver.chrome.service")
+S = None
+B = None
+HOST = "mail.example.com"
+OUT = os.path.join(ROOT, BUILD, "test-output", "test_console")
+
+
+def url(path):
+    return "https://%s:%d%s" % (HOST, S.ports["https"], path)
+
+
+def shot(name):
+    os.makedirs(OUT, exist_ok=True)
+    path = os.path.join(OUT, name + ".png")
+    assert B.save_screenshot(path), path
+    assert os.path.getsize(path) > 1000, path
+
+
+def wait(cond, what, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            if cond():
+                return
+        except Exception:  # the element is not there yet
+            pass
+        time.sleep(0.1)
+    shot("failed-" + what.replace(" ", "-"))
+    raise AssertionError("timed out waiting for %s; message: %r; browser log: %s" % (what, message(), B.get_log("browser")))
+
+
+def el(sel):
+    return B.find_element("css selector", sel)
+
+
+def message():
+    try:
+        return el("#message").text
+    except Exception:
+        return ""
+
+
+def visible(sel):
+    return el(sel).is_displayed()
+
+
+def fill(form, **values):
+    for name, value in values.items():
+        box = el("%s [name=%s]" % (form, name))
+        box.clear()
+        box.send_keys(value)
+    el(form + " button[type=submit]").click()
+
+
+def imap_login(password):
+    """curl signs in as nina over IMAPS, verifying the server's certificate."""
+    ca = os.path.join(S.base, "server-ca.pem")
+    with open(ca, "w") as f:
+        f.write(S.cli("cert", "show", "--pem", check=True).stdout)
+    r = run(["curl", "-sS", "--max-time", "10", "--cacert", ca,
+             "--resolve", "%s:%d:127.0.0.1" % (HOST, S.ports["imaps"]), "-u", "nina:" + password,
+             "imaps://%s:%d/" % (HOST, S.ports["imaps"]), "-X", "NOOP"])
+    return r.returncode == 0
+
+
+def csp_violations():
+    """What Chromium said about the Content-Security-Policy (a refused inline script, a blocked load)."""
+    return [e["message"] for e in B.get_log("browser") if "Content Security Policy" in e["message"]]
+
+
+@setup
+def system_and_browser():
+    global S, B
+    if webdriver is None:
+        skip("python3-selenium is not installed")
+    if not os.path.exists("/usr/bin/chromedriver") or not os.path.exists("/usr/bin/chromium"):
+        skip("Debian's chromium and chromium-driver are not installed")
+    S = System(strict_passwords=True)
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900",
+              "--host-resolver-rules=MAP %s 127.0.0.1" % HOST, "--user-data-dir=" + os.path.join(S.base, "chromium")):
+        opts.add_argument(a)
+    # the server's certificate is its own CA's (interchange cert show); this browser profile trusts it for the test
+    opts.set_capability("acceptInsecureCerts", True)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = chrome_service.Service(executable_path="/usr/bin/chromedriver",
+                                     log_path=os.path.join(S.base, "chromedriver.log"))
+    B = webdriver.Chrome(options=opts, service=service)
+
+
+@test
+def pages_are_served_with_a_strict_policy():
+    r = run(["curl", "-sS", "-k", "-D", "-", "-o", "/dev/null",
+             "--resolve", "%s:%d:127.0.0.1" % (HOST, S.ports["https"]), url("/admin/")])
+    head = r.stdout.lower()
+    assert "content-security-policy: default-src 'none'; script-src 'self';" in head, head
+    assert "unsafe-inline" not in head and "x-frame-options: deny" in head, head
+    # plain HTTP redirects to HTTPS
+    r = run(["curl", "-sS", "-D", "-", "-o", "/dev/null", "http://127.0.0.1:%d/admin/" % S.ports["http"]])
+    assert " 301" in r.stdout.split("\n")[0] and "location: https://" in r.stdout.lower(), r.stdout
+
+
+@test
+def admin_signs_in_creates_a_user_and_finds_it():
+    B.get(url("/admin/"))
+    wait(lambda: visible("#signin-form"), "the sign-in form")
+    shot("1-sign-in")
+    fill("#signin-form", login="admin", password="wrong")
+    wait(lambda: "wrong login or password" in message(), "the refusal")
+    fill("#signin-form", login="admin", password=S.admin_password)
+    wait(lambda: visible("#dashboard") and "mail.example.com" in el("#servers").text
+         and "Organisation Admins" in el("#roles").text, "the dashboard")
+    assert "admin" in el("#who").text, el("#who").text
+    assert el("#queue-length").text == "0 messages in the queue", el("#queue-length").text
+    shot("2-dashboard")
+    el("nav a[data-view=recipients]").click()
+    wait(lambda: visible("#user-form"), "the recipients view")
+    fill("#user-form", login="nina", given="Nina", surname="Novak", password="Blue-Harbour-2026!",
+         aliases="nn@example.com")
+    wait(lambda: "Created user nina" in message(), "the user created")
+    # the attendant gives her a primary address from the recipient policy within a second: search until it shows
+    for _ in range(30):
+        fill("#search-form", q="novak")
+        time.sleep(0.3)
+        if "nina.novak@example.com" in el("#results").text:
+            break
+    assert "Nina Novak" in el("#results").text and "nina.novak@example.com" in el("#results").text, \
+        el("#results").text
+    shot("3-address-book")
+    assert "nina" in S.cli("user", "show", "nina", check=True).stdout
+
+
+@test
+def admin_flushes_the_queue_tracks_a_message_and_signs_out():
+    # a message the transfer agent cannot deliver stays in the queue: dead.test goes to a port where nothing listens
+    S.hold_mail_for("dead.test")
+    r = run(["swaks", "--server", "127.0.0.1:%d" % S.ports["submission"], "--tls", "--auth", "PLAIN",
+             "--auth-user", "nina", "--auth-password", "Blue-Harbour-2026!", "--from", "nina.novak@example.com",
+             "--to", "someone@dead.test", "--header", "Subject: stuck in the queue"], timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    el("nav a[data-view=queue]").click()
+    for _ in range(50):
+        if "someone@dead.test" in el("#queue-list").text:
+            break
+        time.sleep(0.3)
+        B.refresh()
+    wait(lambda: "someone@dead.test" in el("#queue-list").text, "the queued message")
+    shot("4-queue")
+    mark = S.log_mark("mta")
+    el("#flush").click()
+    wait(lambda: "Flushed" in message(), "the flush")
+    S.wait_log("mta", "queue flush requested", mark)
+    shot("5-queue-flushed")
+    el("nav a[data-view=tracking]").click()
+    fill("#track-form", q="someone@dead.test")
+    wait(lambda: "someone@dead.test" in el("#timelines").text, "the timeline")
+    events = [li.text for li in B.find_elements("css selector", "#timelines ol.timeline li")]
+    assert len(events) >= 2, events
+    shot("6-tracking")
+    el("nav a[data-view=queue]").click()
+    wait(lambda: "someone@dead.test" in el("#queue-list").text, "the queue again")
+    el("#queue-list button.delete").click()
+    wait(lambda: "Deleted" in message(), "the deletion")
+    assert "someone@dead.test" not in S.cli("queue", "list", check=True).stdout
+    el("#signout").click()
+    wait(lambda: visible("#signin-form") and "signed out" in message(), "the sign-out")
+    shot("7-signed-out")
+    # the session is gone: the API refuses the page's calls
+    B.get(url("/admin/#recipients"))
+    wait(lambda: visible("#signin-form"), "the sign-in form after sign-out")
+    assert csp_violations() == [], csp_violations()
+
+
+@test
+def user_changes_password_at_me():
+    B.get(url("/me/"))
+    wait(lambda: visible("#signin-form"), "the sign-in form")
+    fill("#signin-form", login="nina", password="Blue-Harbour-2026!")
+    wait(lambda: visible("#password-form"), "the account page")
+    shot("8-me")
+    fill("#password-form", old="Blue-Harbour-2026!", password="short", again="short")
+    wait(lambda: el("#message").get_attribute("class") == "error" and message(), "the policy's refusal")
+    refusal = message()
+    shot("9-me-refused")
+    fill("#password-form", old="Blue-Harbour-2026!", password="Green-Valley-2027!", again="Green-Valley-2027!")
+    wait(lambda: "password is changed" in message(), "the change")
+    shot("10-me-changed")
+    assert "too short" in refusal and "password.min_length" in refusal, refusal
+    assert imap_login("Green-Valley-2027!"), "the new password does not work over IMAP"
+    assert not imap_login("Blue-Harbour-2026!"), "the old password still works"
+    el("#signout").click()
+    assert csp_violations() == [], csp_violations()
+
+
+def stop_browser():
+    if B is not None:
+        B.quit()
+
+
+if __name__ == "__main__":
+    try:
+        main("test_console")
+    finally:
+        stop_browser()
