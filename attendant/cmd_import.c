@@ -484,9 +484,11 @@ static void on_meta(void *ctx, const struct imc_resp *resp)
 	    cmd->args[1].type != IMAP_ARG_LIST)
 		return;
 	struct rmeta m = { 0 };
+	bool answer = false; /* holds what we asked for, not a FETCH sent unasked for a flag changed elsewhere */
 	const struct imap_arg *l = &cmd->args[1];
 	for (size_t i = 0; i + 1 < l->list_count; i += 2) {
 		const struct imap_arg *k = &l->list[i], *v = &l->list[i + 1];
+		answer |= imap_arg_atom_equals(k, "RFC822.SIZE");
 		uint64_t n;
 		const char *s;
 		size_t len;
@@ -505,7 +507,7 @@ static void on_meta(void *ctx, const struct imc_resp *resp)
 			m.msgid = message_id(s, len);
 		}
 	}
-	if (m.uid == 0 || (r->nmeta > 0 && r->meta[r->nmeta - 1].uid >= m.uid)) {
+	if (!answer || m.uid == 0 || (r->nmeta > 0 && r->meta[r->nmeta - 1].uid >= m.uid)) {
 		free(m.keywords);
 		free(m.msgid);
 		return;
@@ -555,11 +557,8 @@ static void on_body(void *ctx, const struct imc_resp *resp)
 	char what[32];
 	snprintf(what, sizeof(what), "message UID %u", uid);
 	uint32_t luid = 0;
-	if (body == NULL) {
-		r->t.done++;
-		import_error(&r->t, what, "the server sent no body for it");
-		return;
-	}
+	if (body == NULL)
+		return; /* a FETCH the server sends unasked (a flag changed by another session): not our answer */
 	if (import_store(&r->t, r->cur->local, what, body, len, m->date, m->flags, m->keywords, &luid) == 0) {
 		struct imsg *im = folder_msg_add(r->cur);
 		im->ruid = uid;
