@@ -191,6 +191,7 @@ def user_changes_password_at_me():
     wait(lambda: visible("#signin-form"), "the sign-in form")
     fill("#signin-form", login="nina", password="Blue-Harbour-2026!")
     wait(lambda: visible("#password-form"), "the account page")
+    assert not visible("nav a[data-view=recipients]") and el("#title").text == "My account"
     shot("8-me")
     fill("#password-form", old="Blue-Harbour-2026!", password="short", again="short")
     wait(lambda: el("#message").get_attribute("class") == "error" and message(), "the policy's refusal")

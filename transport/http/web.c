@@ -5,7 +5,7 @@
 #include <string.h>
 
 /* The files of transport/http/web/, built into the program (transport/http/http.mk). */
-extern const char web_admin_html[], web_me_html[], web_console_css[], web_console_js[];
+extern const char web_console_html[], web_console_css[], web_console_js[];
 
 struct asset {
 	const char *path, *alias; /* alias: the same page without its last slash */
@@ -14,8 +14,8 @@ struct asset {
 };
 
 static const struct asset assets[] = {
-	{ WEB_ADMIN, "/admin", "text/html; charset=utf-8", web_admin_html },
-	{ WEB_ME, "/me", "text/html; charset=utf-8", web_me_html },
+	{ WEB_ADMIN, "/admin", "text/html; charset=utf-8", web_console_html }, /* the script shows the console */
+	{ WEB_ME, "/me", "text/html; charset=utf-8", web_console_html },       /* or only the account view */
 	{ WEB_ASSETS "console.css", NULL, "text/css; charset=utf-8", web_console_css },
 	{ WEB_ASSETS "console.js", NULL, "text/javascript; charset=utf-8", web_console_js },
 };

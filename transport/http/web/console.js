@@ -4,7 +4,8 @@
 "use strict";
 
 const API = "/api/v1/";
-const page = document.body.dataset.page;
+/* one page for both: /me/ shows only the account view */
+const page = location.pathname.startsWith("/me") ? "me" : "admin";
 let csrf = sessionStorage.getItem("ix-csrf") || "";
 let me = null;
 
@@ -175,6 +176,12 @@ function signedOut() {
 	sessionStorage.removeItem("ix-csrf");
 	$("#nav").hidden = true;
 	show("signin");
+}
+
+if (page === "me") {
+	for (const e of document.querySelectorAll(".admin-only")) e.hidden = true;
+	$("#title").textContent = "My account";
+	document.title = "My account - Interchange";
 }
 
 $("#signin-form").addEventListener("submit", async (ev) => {
