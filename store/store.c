@@ -874,6 +874,7 @@ static int store_open_new(const char *path, const struct store_settings *setting
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_cond_init(&st->cond, NULL);
 	pthread_mutex_init(&st->watch_lock, NULL);
+	st->notify_fd = -1;
 	pthread_rwlockattr_t attr;
 	pthread_rwlockattr_init(&attr);
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -930,7 +931,7 @@ static void store_free(struct store *st)
 	pthread_rwlock_destroy(&st->map_lock);
 	pthread_cond_destroy(&st->cond);
 	pthread_mutex_destroy(&st->lock);
-	store_watch_close_idle(st);
+	store_notify_close(st);
 	pthread_mutex_destroy(&st->watch_lock);
 	free(st->notify_dir);
 	free(st->path);

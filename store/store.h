@@ -430,16 +430,20 @@ int store_public_folder_ensure(struct store *st, const char *path, struct buf *e
 
 struct store_watch;
 
-/* Watches a mailbox for commits (new messages, flag changes, expunges, folder changes) from any process. The
- * watch's fd becomes readable within milliseconds of a commit that touched the mailbox: put it in poll/epoll,
- * then call store_watch_drain and store_changes. */
+/* Watches a mailbox for commits (new messages, flag changes, expunges, folder changes, annotations) from any
+ * process. Every watch of a store handle is on the handle's one inotify instance (so the kernel's limit on
+ * instances does not bound the mailboxes watched): store_watch_fd is the same descriptor for all of them, readable
+ * within milliseconds of a commit that touched any watched mailbox. Put it in poll/epoll once, then call
+ * store_watch_drain on each watch (it reads the descriptor's events and says whether this watch's mailbox had one
+ * since its last drain) and store_changes. Watches may be made, drained and destroyed from any thread. */
 int store_watch_create(struct store *st, const char *guid, struct store_watch **watch_r, struct buf *error_r);
 int store_watch_fd(const struct store_watch *watch);
-/* Reads pending events; returns 1 if there were any, 0 if none. Never blocks. */
+/* Reads the descriptor's pending events; returns 1 if this watch's mailbox had any since the last drain, else 0.
+ * Never blocks. */
 int store_watch_drain(struct store_watch *watch);
-/* Ends the watch (before its store is closed); NULL is ignored. Its fd may be the fd of a later watch: take it out
- * of poll/epoll first. Never waits (the kernel's inotify_release does, for an RCU grace period of 10-30 ms: the
- * instance is kept for the next store_watch_create instead). */
+/* Ends the watch (before its store is closed); NULL is ignored. The descriptor stays open for the other and later
+ * watches until the store is closed. Never waits (closing an inotify instance would, for the kernel's RCU grace
+ * period of 10-30 ms). */
 void store_watch_destroy(struct store_watch **watch);
 
 /* ---- integrity and reports ---- */

@@ -150,10 +150,11 @@ struct store {
 	int leader;
 	uint64_t commits, ops;
 
-	/* inotify instances of destroyed watches, kept for the next watch (store_notify.c: closing one stalls) */
+	/* change notification (store_notify.c): the process's one inotify instance for this store (-1 until the first
+	 * watch; kept to the store's end: closing one stalls) and the watches on it, each with its events noted */
 	pthread_mutex_t watch_lock;
-	int *idle_watch_fds;
-	size_t idle_watch_n;
+	int notify_fd;
+	struct store_watch *watches;
 
 	/* held shared by every transaction of this process, exclusively to resize the map */
 	pthread_rwlock_t map_lock;
@@ -298,7 +299,7 @@ int wtx_frozen_check(struct wtx *w, struct buf *error_r);
 
 /* Called after a durable commit for each touched mailbox. */
 void store_notify_touch(struct store *st, const uint8_t *guid);
-/* Closes the inotify instances kept for later watches (store_notify.c), at the store's end. */
-void store_watch_close_idle(struct store *st);
+/* Closes the store's inotify instance (store_notify.c), at the store's end. */
+void store_notify_close(struct store *st);
 
 #endif

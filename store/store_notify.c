@@ -1,5 +1,6 @@
 /* store_notify.c - change notification across processes: one small file per watched mailbox under
- * <store>/notify/, whose timestamps a committer touches after each durable commit; watchers wait with inotify. */
+ * <store>/notify/, whose timestamps a committer touches after each durable commit; watchers wait on the store
+ * handle's one inotify instance. */
 #include "store/store_int.h"
 #include "common/util.h"
 
@@ -12,30 +13,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A watch: a mailbox's notification file on the store's one inotify instance. Watches of the same mailbox share
+ * the kernel's watch descriptor (inotify gives the same one for the same file). */
 struct store_watch {
 	struct store *st;
-	int fd;
 	int wd;
+	int pending; /* an event for wd was read and not yet drained by this watch */
+	struct store_watch *next;
 };
 
-/* An inotify instance for a new watch: one a destroyed watch left (see store_watch_destroy), else a new one. */
-static int watch_fd_get(struct store *st)
+/* The store's inotify instance, made on first use (called with watch_lock held). */
+static int notify_fd_get(struct store *st)
 {
-	int fd = -1;
-	pthread_mutex_lock(&st->watch_lock);
-	if (st->idle_watch_n > 0)
-		fd = st->idle_watch_fds[--st->idle_watch_n];
-	pthread_mutex_unlock(&st->watch_lock);
-	return fd >= 0 ? fd : inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (st->notify_fd < 0)
+		st->notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	return st->notify_fd;
 }
 
-void store_watch_close_idle(struct store *st)
+void store_notify_close(struct store *st)
 {
-	for (size_t i = 0; i < st->idle_watch_n; i++)
-		close(st->idle_watch_fds[i]);
-	free(st->idle_watch_fds);
-	st->idle_watch_fds = NULL;
-	st->idle_watch_n = 0;
+	if (st->notify_fd >= 0)
+		close(st->notify_fd);
+	st->notify_fd = -1;
 }
 
 static char *notify_path(struct store *st, const uint8_t *guid)
@@ -68,19 +67,21 @@ int store_watch_create(struct store *st, const char *guid, struct store_watch **
 		return IX_EIO;
 	}
 	close(fd);
-	struct store_watch *w = xcalloc(1, sizeof(*w));
-	w->st = st;
-	w->wd = -1;
-	w->fd = watch_fd_get(st);
-	if (w->fd >= 0)
-		w->wd = inotify_add_watch(w->fd, path, IN_ATTRIB | IN_MODIFY);
-	if (w->fd < 0 || w->wd < 0) {
+	pthread_mutex_lock(&st->watch_lock);
+	int nfd = notify_fd_get(st), wd = nfd >= 0 ? inotify_add_watch(nfd, path, IN_ATTRIB | IN_MODIFY) : -1;
+	if (wd < 0) {
+		pthread_mutex_unlock(&st->watch_lock);
 		if (error_r != NULL)
 			buf_printf(error_r, "cannot watch %s: %s", path, strerror(errno));
 		free(path);
-		store_watch_destroy(&w);
 		return IX_EIO;
 	}
+	struct store_watch *w = xcalloc(1, sizeof(*w));
+	w->st = st;
+	w->wd = wd;
+	w->next = st->watches;
+	st->watches = w;
+	pthread_mutex_unlock(&st->watch_lock);
 	free(path);
 	*watch_r = w;
 	return 0;
@@ -88,23 +89,36 @@ int store_watch_create(struct store *st, const char *guid, struct store_watch **
 
 int store_watch_fd(const struct store_watch *watch)
 {
-	return watch->fd;
+	return watch->st->notify_fd;
+}
+
+/* Reads every pending event of the instance and notes it on the watches of its descriptor (watch_lock held). */
+static void notify_read(struct store *st)
+{
+	char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	for (;;) {
+		ssize_t n = read(st->notify_fd, ev, sizeof(ev));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
+			const struct inotify_event *e = (const struct inotify_event *)(ev + off);
+			for (struct store_watch *w = st->watches; w != NULL; w = w->next)
+				if (w->wd == e->wd)
+					w->pending = 1;
+			off += (ssize_t)(sizeof(*e) + e->len);
+		}
+	}
 }
 
 int store_watch_drain(struct store_watch *watch)
 {
-	char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	int any = 0;
-	for (;;) {
-		ssize_t n = read(watch->fd, ev, sizeof(ev));
-		if (n > 0) {
-			any = 1;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		break;
-	}
+	pthread_mutex_lock(&watch->st->watch_lock);
+	notify_read(watch->st);
+	int any = watch->pending;
+	watch->pending = 0;
+	pthread_mutex_unlock(&watch->st->watch_lock);
 	return any;
 }
 
@@ -114,18 +128,21 @@ void store_watch_destroy(struct store_watch **watch)
 	if (w == NULL)
 		return;
 	*watch = NULL;
-	if (w->fd >= 0 && w->wd >= 0 && inotify_rm_watch(w->fd, w->wd) == 0) {
-		/* Closing the instance would wait for an RCU grace period in the kernel (every session of the daemon
-		 * stalled 15 ms each time the last watcher of a mailbox left); removing the watch does not. The
-		 * instance, emptied of the events left (IN_IGNORED, queued by the removal), serves the next watch. */
-		(void)store_watch_drain(w);
-		pthread_mutex_lock(&w->st->watch_lock);
-		w->st->idle_watch_fds = xrealloc(w->st->idle_watch_fds,
-						 (w->st->idle_watch_n + 1) * sizeof(*w->st->idle_watch_fds));
-		w->st->idle_watch_fds[w->st->idle_watch_n++] = w->fd;
-		pthread_mutex_unlock(&w->st->watch_lock);
-	} else if (w->fd >= 0) {
-		close(w->fd);
+	struct store *st = w->st;
+	pthread_mutex_lock(&st->watch_lock);
+	bool shared = false;
+	for (struct store_watch **pp = &st->watches; *pp != NULL;) {
+		if (*pp == w) {
+			*pp = w->next;
+			continue;
+		}
+		shared |= (*pp)->wd == w->wd;
+		pp = &(*pp)->next;
 	}
+	/* removing a descriptor never waits (closing an instance would, for an RCU grace period); its IN_IGNORED event
+	 * names a descriptor no watch has any more */
+	if (!shared)
+		(void)inotify_rm_watch(st->notify_fd, w->wd);
+	pthread_mutex_unlock(&st->watch_lock);
 	free(w);
 }

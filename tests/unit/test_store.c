@@ -806,9 +806,10 @@ static void notification(void)
 	close_tmp(&st);
 }
 
-/* A destroyed watch's inotify instance stays open (closing one waits for the kernel's RCU grace period, which
- * stalled imapd's every session) and serves the next watch: with no event left from the old one, firing on the new
- * mailbox's commits only; the store's end closes it. */
+/* Every watch of a store is on its one inotify instance (fs.inotify.max_user_instances is 128 by default: one per
+ * mailbox ran out with that many users watched); the instance outlives its watches (closing one waits for the
+ * kernel's RCU grace period, which stalled imapd's every session) and is closed with the store. Each watch sees its
+ * own mailbox's commits only, also when another watch of the same mailbox is destroyed. */
 static void notification_reuse(void)
 {
 	struct store *st = open_tmp(1);
@@ -827,6 +828,26 @@ static void notification_reuse(void)
 	test_assert(store_watch_drain(w) == 0); /* the old mailbox no longer fires */
 	test_assert(append_to(st, G2, NULL, msg1, 0, &uid) == 0);
 	test_assert(store_watch_drain(w) == 1);
+	/* 300 mailboxes watched, more than the kernel's default number of instances, on the one descriptor */
+	enum { MANY = 300 };
+	struct store_watch *many[MANY];
+	char guid[STORE_GUID_HEX_LEN + 1];
+	for (int i = 0; i < MANY; i++) {
+		snprintf(guid, sizeof(guid), "%032x", i + 1);
+		test_assert(store_watch_create(st, guid, &many[i], NULL) == 0);
+		test_assert(store_watch_fd(many[i]) == fd);
+	}
+	/* two watches of G2: destroying one leaves the other firing */
+	struct store_watch *again = NULL;
+	test_assert(store_watch_create(st, G2, &again, NULL) == 0);
+	store_watch_destroy(&again);
+	test_assert(append_to(st, G2, NULL, msg1, 0, &uid) == 0);
+	test_assert(store_watch_drain(many[6]) == 0 && store_watch_drain(w) == 1 && store_watch_drain(w) == 0);
+	snprintf(guid, sizeof(guid), "%032x", 7);
+	test_assert(append_to(st, guid, NULL, msg1, 0, &uid) == 0);
+	test_assert(store_watch_drain(w) == 0 && store_watch_drain(many[5]) == 0 && store_watch_drain(many[6]) == 1);
+	for (int i = 0; i < MANY; i++)
+		store_watch_destroy(&many[i]);
 	store_watch_destroy(&w);
 	close_tmp(&st);
 	test_assert(fcntl(fd, F_GETFD) < 0); /* closed with the store */

@@ -748,6 +748,7 @@ struct imap_server *imap_server_create(const struct imap_server_config *config)
 	struct imap_server *srv = xcalloc(1, sizeof(*srv));
 	login_server_init(&srv->ls, &imap_proto, &config->login);
 	srv->recent = imap_recent_create();
+	srv->notify_fd = -1;
 	srv->max_message_size = config->max_message_size != 0 ? config->max_message_size : 35ull * 1024 * 1024;
 	return srv;
 }

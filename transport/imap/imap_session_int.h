@@ -51,7 +51,9 @@ struct imap_server {
 	struct login_server ls;    /* first: the login core's part (config, sessions, throttle) */
 	uint64_t max_message_size; /* APPEND limit */
 	struct imap_watch *watches;
-	struct imap_recent *recent; /* the \Recent claims (imap_view.c) */
+	int notify_fd;                     /* the store's notification descriptor in the loop while there are watches */
+	struct imap_server *watching_next; /* the process's servers with watches (imap_watch.c) */
+	struct imap_recent *recent;        /* the \Recent claims (imap_view.c) */
 };
 
 /* A FETCH answered over several loop rounds (output back-pressure). */

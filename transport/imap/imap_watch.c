@@ -1,5 +1,6 @@
 /* imap_watch.c - change notification: one store watch per mailbox shared by the sessions that have a folder of it
- * selected; a change marks them dirty (IDLE ones are brought up to date at once), a move says BYE. */
+ * selected, all on the store's one inotify descriptor; a change marks them dirty (IDLE ones are brought up to date
+ * at once), a move says BYE. */
 #include "transport/imap/imap_session_int.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -21,14 +22,9 @@ void imap_say_moved(struct imap_session *s)
 	conn_close_after_flush(s->ls.conn);
 }
 
-static void watch_event(struct evloop *loop, int fd, unsigned events, void *ctx)
+/* One watched mailbox changed. */
+static void watch_changed(struct imap_watch *w)
 {
-	(void)loop;
-	(void)fd;
-	(void)events;
-	struct imap_watch *w = ctx;
-	if (store_watch_drain(w->w) == 0)
-		return;
 	int frozen = 0, moved_away = 0;
 	(void)store_mailbox_frozen(w->srv->ls.cfg.store, w->guid, &frozen, NULL, NULL);
 	if (frozen) /* a freeze alone may be undone (the move failed): nothing is said before the switch */
@@ -55,6 +51,41 @@ static void watch_event(struct evloop *loop, int fd, unsigned events, void *ctx)
 	}
 }
 
+/* The servers of this process that have watches (every watch of a store is on its one descriptor, and servers on
+ * the same loop and store share it: the descriptor's handler serves them all). */
+static struct imap_server *watching;
+
+static void notify_event(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	(void)loop;
+	(void)events;
+	(void)ctx;
+	/* first every watch's events, each changed watch held (answering may release watches), then the answers */
+	struct imap_watch **changed = NULL;
+	size_t n = 0;
+	for (struct imap_server *srv = watching; srv != NULL; srv = srv->watching_next)
+		for (struct imap_watch *w = srv->watches; w != NULL; w = w->next)
+			if (w->w != NULL && store_watch_fd(w->w) == fd && store_watch_drain(w->w) != 0) {
+				changed = xrealloc(changed, (n + 1) * sizeof(*changed));
+				changed[n++] = w;
+				w->refs++;
+			}
+	for (size_t i = 0; i < n; i++)
+		watch_changed(changed[i]);
+	for (size_t i = 0; i < n; i++)
+		imap_watch_release(changed[i]->srv, &changed[i]);
+	free(changed);
+}
+
+/* Whether another watching server than srv uses descriptor fd. */
+static bool fd_shared(const struct imap_server *srv, int fd)
+{
+	for (const struct imap_server *o = watching; o != NULL; o = o->watching_next)
+		if (o != srv && o->notify_fd == fd)
+			return true;
+	return false;
+}
+
 struct imap_watch *imap_watch_acquire(struct imap_server *srv, const char *guid)
 {
 	for (struct imap_watch *w = srv->watches; w != NULL; w = w->next)
@@ -70,8 +101,14 @@ struct imap_watch *imap_watch_acquire(struct imap_server *srv, const char *guid)
 	if (store_watch_create(srv->ls.cfg.store, guid, &w->w, &err) != 0) {
 		log_warn("no change notification for mailbox %s (sessions will poll): %s", guid, buf_cstr(&err));
 		w->w = NULL;
-	} else if (evloop_fd_set(srv->ls.cfg.loop, store_watch_fd(w->w), EVLOOP_READ, watch_event, w) != 0) {
-		store_watch_destroy(&w->w);
+	} else if (srv->notify_fd < 0) {
+		if (evloop_fd_set(srv->ls.cfg.loop, store_watch_fd(w->w), EVLOOP_READ, notify_event, NULL) != 0) {
+			store_watch_destroy(&w->w);
+		} else {
+			srv->notify_fd = store_watch_fd(w->w);
+			srv->watching_next = watching;
+			watching = srv;
+		}
 	}
 	buf_free(&err);
 	w->next = srv->watches;
@@ -90,9 +127,17 @@ void imap_watch_release(struct imap_server *srv, struct imap_watch **wp)
 			*pp = w->next;
 			break;
 		}
-	if (w->w != NULL) {
-		evloop_fd_remove(srv->ls.cfg.loop, store_watch_fd(w->w));
-		store_watch_destroy(&w->w);
-	}
+	store_watch_destroy(&w->w);
 	free(w);
+	if (srv->watches != NULL || srv->notify_fd < 0)
+		return;
+	/* the server's last watch: off the list, and the descriptor out of the loop unless another server uses it */
+	for (struct imap_server **pp = &watching; *pp != NULL; pp = &(*pp)->watching_next)
+		if (*pp == srv) {
+			*pp = srv->watching_next;
+			break;
+		}
+	if (!fd_shared(srv, srv->notify_fd))
+		evloop_fd_remove(srv->ls.cfg.loop, srv->notify_fd);
+	srv->notify_fd = -1;
 }
