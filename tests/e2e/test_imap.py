@@ -963,6 +963,36 @@ def metadata_with_imaplib():
 
 
 @test
+def notify_with_imaplib():
+    """NOTIFY (RFC 5465) with imaplib: NOTIFY SET STATUS answers each folder at once; a message delivered over SMTP to
+    INBOX, not selected, arrives as an unsolicited STATUS while the client sends nothing; a folder created by another
+    connection as LIST; NOTIFY NONE."""
+    s = system()
+    m = connect("carol")
+    typ, caps = m.capability()
+    assert b" NOTIFY" in caps[0], caps
+    imaplib.Commands.setdefault("NOTIFY", ("AUTH", "SELECTED"))  # imaplib knows only the commands it lists
+    typ, data = m._simple_command("NOTIFY", "SET", "STATUS", "(INBOXES (MessageNew MessageExpunge))",
+                                  "(PERSONAL (MailboxName))")
+    assert typ == "OK", data
+    before = [x for x in m.untagged_responses.pop("STATUS", []) if x.startswith(b'"INBOX"')]
+    assert len(before) == 1, before
+    s.send_mail("carol.cook@example.com", "<notify-1@outside.org>", subject="notify one")
+    m.sock.settimeout(10)
+    line = m.readline()  # unsolicited, with no command sent
+    assert line.startswith(b'* STATUS "INBOX" (MESSAGES '), line
+    assert line != b"* STATUS " + before[0] + b"\r\n", (line, before)
+    other = connect("carol")
+    assert other.create("NotifyE2E")[0] == "OK"
+    other.logout()
+    line = m.readline()
+    assert line == b'* LIST () "/" "NotifyE2E"\r\n', line
+    typ, data = m._simple_command("NOTIFY", "NONE")
+    assert typ == "OK", data
+    m.logout()
+
+
+@test
 def compress_deflate():
     import zlib
     s = system()

@@ -7,6 +7,7 @@
 #include "common/buf.h"
 #include "transport/imap/imap_fetch.h"
 #include "transport/imap/imap_metadata.h"
+#include "transport/imap/imap_notify.h"
 #include "transport/imap/imap_objectid.h"
 #include "transport/imap/imap_parse.h"
 #include "transport/imap/imap_search.h"
@@ -148,6 +149,15 @@ static void use_command(const struct imap_command *cmd)
 			    strpbrk(sq.set[i].entry, "*%A") != NULL)
 				abort();
 	imap_setmetadata_free(&sq);
+	/* NOTIFY: an accepted set keeps RFC 5465's pairing of events and names only mailboxes without NULs */
+	struct imap_notify_set ns;
+	if (imap_notify_parse(cmd->args, cmd->arg_count, &ns, &err) == 0)
+		for (size_t i = 0; i < ns.n; i++) {
+			unsigned ev = ns.groups[i].events;
+			if (!(ev & IMAP_EV_MESSAGE_NEW) != !(ev & IMAP_EV_MESSAGE_EXPUNGE) || (ev & ~IMAP_EV_SUPPORTED))
+				abort();
+		}
+	imap_notify_set_free(&ns);
 	for (size_t i = 0; i < cmd->arg_count; i++) {
 		const struct imap_arg *a = &cmd->args[i];
 		struct imap_return_opts r;

@@ -5,6 +5,7 @@
 #include "common/err.h"
 #include "transport/imap/imap_fetch.h"
 #include "transport/imap/imap_metadata.h"
+#include "transport/imap/imap_notify.h"
 #include "transport/imap/imap_objectid.h"
 #include "common/utf8.h"
 #include "transport/imap/imap_parse.h"
@@ -1290,9 +1291,86 @@ static void metadata_commands(void)
 	imap_parser_destroy(&p);
 }
 
+/* NOTIFY (RFC 5465) arguments: the RFC's examples, every filter, and the rules on which events go together; an event
+ * not offered is IX_ENOTFOUND with the offered ones listed (for BADEVENT). */
+static void notify_commands(void)
+{
+	struct imap_parser *p = imap_parser_create(NULL);
+	struct buf err = BUF_INIT;
+	struct imap_notify_set n;
+	const struct imap_command *cmd = parse_line(
+		p, "a NOTIFY SET STATUS (selected (MessageExpunge MessageNew (uid body.peek[header.fields "
+		   "(from to subject)]))) (subtree Lists (MessageNew MessageExpunge)) (mailboxes (INBOX \"A b\") "
+		   "(MessageNew MessageExpunge FlagChange)) (personal (MailboxName SubscriptionChange "
+		   "MailboxMetadataChange ServerMetadataChange)) (inboxes NONE) (subscribed (MessageNew "
+		   "MessageExpunge))\r\n");
+	test_assert(cmd != NULL && imap_notify_parse(cmd->args, cmd->arg_count, &n, &err) == 0);
+	test_assert(!n.none && n.status && n.n == 6);
+	test_assert(n.groups[0].filter == IMAP_NOTIFY_SELECTED &&
+		    n.groups[0].events == (IMAP_EV_MESSAGE_NEW | IMAP_EV_MESSAGE_EXPUNGE));
+	test_assert(n.groups[1].filter == IMAP_NOTIFY_SUBTREE && n.groups[1].n == 1 &&
+		    strcmp(n.groups[1].mailboxes[0], "Lists") == 0);
+	test_assert(n.groups[2].filter == IMAP_NOTIFY_MAILBOXES && n.groups[2].n == 2 &&
+		    strcmp(n.groups[2].mailboxes[1], "A b") == 0 && (n.groups[2].events & IMAP_EV_FLAG_CHANGE));
+	test_assert(n.groups[3].filter == IMAP_NOTIFY_PERSONAL &&
+		    n.groups[3].events == (IMAP_EV_MAILBOX_NAME | IMAP_EV_SUBSCRIPTION_CHANGE |
+					   IMAP_EV_MAILBOX_METADATA_CHANGE | IMAP_EV_SERVER_METADATA_CHANGE));
+	test_assert(n.groups[4].filter == IMAP_NOTIFY_INBOXES && n.groups[4].events == 0);
+	test_assert(n.groups[5].filter == IMAP_NOTIFY_SUBSCRIBED);
+	imap_notify_set_free(&n);
+	cmd = parse_line(p, "a NOTIFY NONE\r\n");
+	test_assert(cmd != NULL && imap_notify_parse(cmd->args, cmd->arg_count, &n, &err) == 0 && n.none);
+	imap_notify_set_free(&n);
+	cmd = parse_line(p, "a NOTIFY SET (SELECTED-DELAYED (MessageNew MessageExpunge FlagChange))\r\n");
+	test_assert(cmd != NULL && imap_notify_parse(cmd->args, cmd->arg_count, &n, &err) == 0);
+	test_assert(n.n == 1 && n.groups[0].filter == IMAP_NOTIFY_SELECTED_DELAYED && !n.status);
+	imap_notify_set_free(&n);
+	static const char *const bad[] = {
+		"a NOTIFY\r\n",
+		"a NOTIFY SET\r\n",
+		"a NOTIFY SET STATUS\r\n",
+		"a NOTIFY NONE extra\r\n",
+		"a NOTIFY GET (personal (MessageNew MessageExpunge))\r\n",
+		"a NOTIFY SET (personal (MessageNew))\r\n",
+		"a NOTIFY SET (personal (MessageExpunge))\r\n",
+		"a NOTIFY SET (personal (FlagChange))\r\n",
+		"a NOTIFY SET (personal (MessageNew MessageExpunge MessageNew))\r\n",
+		"a NOTIFY SET (personal (Unknown))\r\n",
+		"a NOTIFY SET (personal ())\r\n",
+		"a NOTIFY SET (personal)\r\n",
+		"a NOTIFY SET (personal (MailboxName) extra)\r\n",
+		"a NOTIFY SET (nowhere (MailboxName))\r\n",
+		"a NOTIFY SET (subtree (MailboxName))\r\n",
+		"a NOTIFY SET (mailboxes () (MailboxName))\r\n",
+		"a NOTIFY SET (selected (MailboxName))\r\n",
+		"a NOTIFY SET (selected (MessageNew MessageExpunge)) (selected-delayed (MessageNew MessageExpunge))\r\n",
+		"a NOTIFY SET (personal (MailboxName)) (personal (SubscriptionChange))\r\n",
+		"a NOTIFY SET (personal (MailboxName (uid)))\r\n",
+		"a NOTIFY SET personal\r\n",
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(bad); i++) {
+		cmd = parse_line(p, bad[i]);
+		buf_reset(&err);
+		int ret = cmd != NULL ? imap_notify_parse(cmd->args, cmd->arg_count, &n, &err) : 0;
+		if (ret != IX_EINVAL)
+			fprintf(stderr, "accepted: %s", bad[i]);
+		test_assert(ret == IX_EINVAL && err.len > 0);
+		imap_notify_set_free(&n);
+	}
+	cmd = parse_line(p, "a NOTIFY SET (personal (MessageNew MessageExpunge AnnotationChange))\r\n");
+	buf_reset(&err);
+	test_assert(cmd != NULL && imap_notify_parse(cmd->args, cmd->arg_count, &n, &err) == IX_ENOTFOUND);
+	test_assert_str(buf_cstr(&err), "MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange "
+					"MailboxMetadataChange ServerMetadataChange");
+	imap_notify_set_free(&n);
+	buf_free(&err);
+	imap_parser_destroy(&p);
+}
+
 TEST_MAIN("imap_parse", TEST_CASE(parse_table_chunked), TEST_CASE(parse_nul_and_skip_chunked), TEST_CASE(parse_limits),
 	  TEST_CASE(parse_whole_and_helpers), TEST_CASE(seqset_parse_and_resolve), TEST_CASE(flags_and_dates),
 	  TEST_CASE(fetch_items_and_sections), TEST_CASE(write_helpers), TEST_CASE(search_parse_table),
 	  TEST_CASE(search_parse_errors), TEST_CASE(search_evaluate), TEST_CASE(parse_literal_sink),
 	  TEST_CASE(objectid_preview_parse), TEST_CASE(objectid_values), TEST_CASE(preview_text),
-	  TEST_CASE(search_return_options), TEST_CASE(metadata_entries), TEST_CASE(metadata_commands))
+	  TEST_CASE(search_return_options), TEST_CASE(metadata_entries), TEST_CASE(metadata_commands),
+	  TEST_CASE(notify_commands))

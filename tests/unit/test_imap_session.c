@@ -1643,6 +1643,78 @@ static void imap_metadata(void)
 	client_close(&c);
 }
 
+/* NOTIFY (RFC 5465): with no command from the client, another session's (another server's) CREATE, a delivery, a
+ * RENAME (OLDNAME), UNSUBSCRIBE and SUBSCRIBE, SETMETADATA and DELETE come as LIST, STATUS and METADATA responses;
+ * NOTIFY SET STATUS answers each folder at once; the selected mailbox's EXISTS comes at once; NOTIFY NONE ends it;
+ * the rules on events (BAD) and an event not offered (BADEVENT). */
+static void imap_notify(void)
+{
+	setup();
+	struct client a, b;
+	client_open(&a, false);
+	login(&a);
+	client_open(&b, false);
+	login(&b);
+	test_assert(capability_has(&a, " NOTIFY"));
+	buf_reset(&a.in);
+	send_str(&a,
+		 "n1 NOTIFY SET STATUS (PERSONAL (MessageNew MessageExpunge FlagChange MailboxName "
+		 "SubscriptionChange MailboxMetadataChange)) (SELECTED (MessageNew MessageExpunge FlagChange))\r\n");
+	test_assert(wait_for(&a, "n1 OK NOTIFY completed."));
+	test_assert(strstr(buf_cstr(&a.in), "* STATUS \"INBOX\" (MESSAGES ") != NULL);
+	buf_reset(&a.in);
+	send_str(&b, "b1 CREATE Ntf\r\n");
+	test_assert(wait_for(&b, "b1 OK"));
+	test_assert(wait_for(&a, "* LIST () \"/\" \"Ntf\"\r\n"));
+	buf_reset(&a.in);
+	append_direct("Ntf");
+	test_assert(wait_for(&a, "* STATUS \"Ntf\" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY "));
+	buf_reset(&a.in);
+	send_str(&b, "b2 RENAME Ntf Ntf2\r\n");
+	test_assert(wait_for(&a, "* LIST () \"/\" \"Ntf2\" (\"OLDNAME\" (\"Ntf\"))\r\n"));
+	buf_reset(&a.in);
+	send_str(&b, "b3 SUBSCRIBE Ntf2\r\n");
+	test_assert(wait_for(&a, "* LIST (\\Subscribed) \"/\" \"Ntf2\"\r\n"));
+	buf_reset(&a.in);
+	send_str(&b, "b4 UNSUBSCRIBE Ntf2\r\n");
+	test_assert(wait_for(&a, "* LIST () \"/\" \"Ntf2\"\r\n"));
+	buf_reset(&a.in);
+	send_str(&b, "b5 SETMETADATA Ntf2 (/private/comment \"x\")\r\n");
+	test_assert(wait_for(&a, "* METADATA \"Ntf2\" /private/comment\r\n"));
+	/* the selected mailbox: EXISTS without a command; not its STATUS */
+	send_str(&a, "s1 CREATE NtfSel\r\ns2 SELECT NtfSel\r\n");
+	test_assert(wait_for(&a, "s2 OK"));
+	buf_reset(&a.in);
+	append_direct("NtfSel");
+	test_assert(wait_for(&a, "* 1 EXISTS\r\n"));
+	test_assert(strstr(buf_cstr(&a.in), "* STATUS \"NtfSel\"") == NULL);
+	buf_reset(&a.in);
+	send_str(&b, "b6 DELETE Ntf2\r\n");
+	test_assert(wait_for(&a, "* LIST (\\NonExistent) \"/\" \"Ntf2\"\r\n"));
+	/* NONE: nothing more */
+	expect_tagged(&a, "n2", "NOTIFY NONE", "n2 OK NOTIFY completed.\r\n");
+	buf_reset(&a.in);
+	send_str(&b, "b7 CREATE Ntf3\r\n");
+	test_assert(wait_for(&b, "b7 OK"));
+	for (int i = 0; i < 20; i++)
+		evloop_run_once(loop, ROUND_MSECS);
+	client_read(&a);
+	if (a.in.len > 0)
+		fprintf(stderr, "after NOTIFY NONE: %s", buf_cstr(&a.in));
+	test_assert(a.in.len == 0);
+	expect_tagged(&a, "n3", "NOTIFY SET (SELECTED (MessageNew))",
+		      "n3 BAD MessageNew and MessageExpunge go together\r\n");
+	expect_tagged(&a, "n4",
+		      "NOTIFY SET (PERSONAL (MailboxName)) (SELECTED-DELAYED (MessageNew MessageExpunge)) "
+		      "(SELECTED (MessageNew MessageExpunge))",
+		      "n4 BAD A mailbox filter given twice\r\n");
+	expect_tagged(&a, "n5", "NOTIFY SET (INBOXES (MessageNew MessageExpunge AnnotationChange))",
+		      "n5 NO [BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange "
+		      "MailboxMetadataChange ServerMetadataChange)] Event not supported\r\n");
+	client_close(&a);
+	client_close(&b);
+}
+
 static void login_timeout_configured(void)
 {
 	setup();
@@ -1669,5 +1741,6 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_multiappend), TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
 	  TEST_CASE(imap_rev2), TEST_CASE(imap_objectid_and_preview), TEST_CASE(imap_savedate),
-	  TEST_CASE(imap_context_updates), TEST_CASE(imap_metadata), TEST_CASE(pop3_session_basics),
-	  TEST_CASE(login_timeout_configured), TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))
+	  TEST_CASE(imap_context_updates), TEST_CASE(imap_metadata), TEST_CASE(imap_notify),
+	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
+	  TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))

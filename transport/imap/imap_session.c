@@ -45,7 +45,7 @@ static void capabilities(struct imap_session *s, struct buf *out)
 		buf_append_str(
 			out,
 			" UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
-			"BINARY UTF8=ACCEPT CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT WITHIN QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk LIST-MYRIGHTS STATUS=SIZE REPLACE MULTIAPPEND OBJECTID PREVIEW SAVEDATE CONTEXT=SEARCH CONTEXT=SORT METADATA METADATA-SERVER");
+			"BINARY UTF8=ACCEPT CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT WITHIN QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk LIST-MYRIGHTS STATUS=SIZE REPLACE MULTIAPPEND OBJECTID PREVIEW SAVEDATE CONTEXT=SEARCH CONTEXT=SORT METADATA METADATA-SERVER NOTIFY");
 	if (s->state != IMAP_ST_NOTAUTH)
 		buf_printf(out, " APPENDLIMIT=%llu", (unsigned long long)s->srv->max_message_size);
 }
@@ -143,6 +143,7 @@ static void cmd_unauthenticate(struct imap_session *s, const struct imap_command
 		return;
 	}
 	imap_deselect(s);
+	imap_notify_end(s);
 	free_ids(s);
 	s->condstore = s->qresync = s->utf8 = s->rev2 = s->import = false;
 	s->other_guid[0] = '\0';
@@ -294,6 +295,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "DELETEACL", imap_cmd_acl, ST_AUTHED, false, false, true },
 	{ "MYRIGHTS", imap_cmd_acl, ST_AUTHED, false, false, false },
 	{ "LISTRIGHTS", imap_cmd_acl, ST_AUTHED, false, false, false },
+	{ "NOTIFY", imap_cmd_notify, ST_AUTHED, false, false, false },
 	{ "GETMETADATA", imap_cmd_getmetadata, ST_AUTHED, false, false, false },
 	{ "SETMETADATA", imap_cmd_setmetadata, ST_AUTHED, false, false, true },
 	{ "CHECK", imap_cmd_check, IMAP_ST_SELECTED, false, false, false },
@@ -339,6 +341,10 @@ static void cmd_job_done(void *arg)
 		s->moved_pending = false;
 		imap_say_moved(s);
 		return;
+	}
+	if (s->notify_pending) {
+		s->notify_pending = false;
+		imap_notify_changed(s);
 	}
 	imap_flush_out(s);
 	imap_resume(s);
@@ -638,6 +644,7 @@ static void free_session(struct login_session *ls)
 	evloop_timer_stop(s->srv->ls.cfg.loop, &s->timer);
 	imap_fetch_job_free(&s->fetch);
 	imap_deselect(s);
+	imap_notify_end(s);
 	imap_parser_destroy(&s->parser);
 	spool_free(&s->lit);
 	imap_z_destroy(&s->z);

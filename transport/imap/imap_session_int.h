@@ -85,9 +85,10 @@ struct imap_session {
 	struct imap_parser *parser;
 	enum imap_state state;
 	enum imap_mode mode;
-	bool in_worker;     /* a command handler runs on a worker thread: output stays in out, the view is its */
-	bool dirty_pending; /* the watch fired while in_worker (set and read on the loop's thread only) */
-	bool moved_pending; /* the mailbox was frozen for a move while in_worker: say BYE when back */
+	bool in_worker;      /* a command handler runs on a worker thread: output stays in out, the view is its */
+	bool dirty_pending;  /* the watch fired while in_worker (set and read on the loop's thread only) */
+	bool moved_pending;  /* the mailbox was frozen for a move while in_worker: say BYE when back */
+	bool notify_pending; /* the NOTIFY watch fired while in_worker or busy */
 	unsigned bad_count;
 	struct buf out;   /* response being built */
 	char *tag;        /* tag of the command in progress (SASL, IDLE, jobs) */
@@ -102,7 +103,8 @@ struct imap_session {
 	 * whenever a selected mailbox closes implicitly, HASCHILDREN; utf8 is set with it (mailbox names and headers
 	 * in UTF-8, as rev2 specifies) */
 	bool rev2;
-	bool import; /* logged in by X-IX-IMPORT LOGIN (imap_import.c): a mailbox move */
+	bool import;                /* logged in by X-IX-IMPORT LOGIN (imap_import.c): a mailbox move */
+	struct imap_notify *notify; /* NOTIFY SET (imap_notify_cmd.c); NULL: none */
 	/* the last other user's mailbox resolved (for its owner's quota) */
 	char other_guid[STORE_GUID_HEX_LEN + 8];
 	uint64_t other_quota_bytes, other_quota_messages;
@@ -248,6 +250,15 @@ void imap_cmd_getquota(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_setquota(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_acl(struct imap_session *s,
 		  const struct imap_command *cmd); /* GETACL SETACL DELETEACL MYRIGHTS LISTRIGHTS */
+/* imap_notify_cmd.c (RFC 5465) */
+void imap_cmd_notify(struct imap_session *s, const struct imap_command *cmd);
+/* The user's own mailbox changed: writes the notifications its NOTIFY SET asks for (and, with a SELECTED group, the
+ * selected mailbox's updates) to s->out. Nothing without NOTIFY. Called on the loop's thread, not in a command. */
+void imap_notify_changed(struct imap_session *s);
+/* Whether w is the watch of the session's NOTIFY. */
+bool imap_notify_watches(const struct imap_session *s, const struct imap_watch *w);
+/* Ends NOTIFY (NOTIFY NONE, UNAUTHENTICATE, logout); nothing without it. */
+void imap_notify_end(struct imap_session *s);
 /* imap_metadata_cmd.c (RFC 5464) */
 void imap_cmd_getmetadata(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_setmetadata(struct imap_session *s, const struct imap_command *cmd);

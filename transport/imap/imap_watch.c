@@ -31,7 +31,19 @@ static void watch_changed(struct imap_watch *w)
 		(void)store_mailbox_marked(w->srv->ls.cfg.store, w->guid, STORE_MARK_MOVED, &moved_away, NULL);
 	for (struct login_session *ls = w->srv->ls.sessions; ls != NULL; ls = ls->next) {
 		struct imap_session *s = (struct imap_session *)ls;
-		if (s->watch != w || s->ls.closing)
+		if (s->ls.closing)
+			continue;
+		if (imap_notify_watches(s, w)) {
+			/* NOTIFY: told between commands and in IDLE; a command under way is told when it is back */
+			if (s->in_worker || (s->mode != IMAP_MODE_COMMAND && s->mode != IMAP_MODE_IDLE)) {
+				s->notify_pending = true;
+			} else {
+				s->dirty = s->dirty || s->watch == w;
+				imap_notify_changed(s);
+				imap_flush_out(s);
+			}
+		}
+		if (s->watch != w)
 			continue;
 		bool moved = moved_away && s->ls.user.guid != NULL && strcasecmp(s->ls.user.guid, w->guid) == 0;
 		if (s->in_worker) {
