@@ -72,6 +72,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	imap_thread_references(msgs, n, &out);
 	check_threads(&out, n);
 	buf_reset(&out);
+	imap_thread_refs(msgs, n, &out);
+	check_threads(&out, n);
+	buf_reset(&out);
 	imap_thread_orderedsubject(msgs, n, &out);
 	check_threads(&out, n);
 	for (size_t i = 0; i < n; i++)

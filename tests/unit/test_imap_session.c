@@ -745,6 +745,10 @@ static void imap_sort_and_thread(void)
 		/* 4's parent (2) is left out: 4 goes to the top, then under 1 by its reply subject */
 		{ "UID THREAD REFERENCES UTF-8 NOT UID 2", "* THREAD (1 4)(3 5)" },
 		{ "THREAD REFERENCES UTF-8 SUBJECT nothing", "* THREAD" },
+		/* REFS: the thread with the latest message last; no subject merge (4 stays apart from 1) */
+		{ "THREAD REFS UTF-8 ALL", "* THREAD (1 2 4)(3 5)" },
+		{ "THREAD REFS UTF-8 NOT 5", "* THREAD (3)(1 2 4)" },
+		{ "UID THREAD REFS UTF-8 NOT UID 2", "* THREAD (1)(4)(3 5)" },
 	};
 	for (size_t i = 0; i < IX_ARRAY_LEN(cases); i++) {
 		bool thread = strstr(cases[i].command, "THREAD") != NULL;
@@ -756,8 +760,9 @@ static void imap_sort_and_thread(void)
 	expect_answer(&c, "SORT (COLOR) UTF-8 ALL", "t BAD Unknown sort key\r\n");
 	expect_answer(&c, "SORT (REVERSE) UTF-8 ALL", "t BAD REVERSE must be followed by a sort key\r\n");
 	expect_answer(&c, "SORT (DATE) UTF-8", "t BAD SORT needs a charset and search criteria\r\n");
-	expect_answer(&c, "THREAD REFS UTF-8 ALL", "t BAD THREAD takes ORDEREDSUBJECT or REFERENCES\r\n");
-	test_assert(capability_has(&c, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT "));
+	expect_answer(&c, "THREAD REFS2 UTF-8 ALL", "t BAD THREAD takes ORDEREDSUBJECT, REFERENCES or REFS\r\n");
+	test_assert(
+		capability_has(&c, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS ESORT "));
 	client_close(&c);
 }
 

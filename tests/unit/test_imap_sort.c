@@ -1,5 +1,5 @@
 /* test_imap_sort.c - the pure parts of SORT and THREAD: RFC 5256 base subjects (also byte by byte), sort
- * programs and orderings, Message-ID lists, ORDEREDSUBJECT and REFERENCES threads. */
+ * programs and orderings, Message-ID lists, ORDEREDSUBJECT, REFERENCES and REFS threads. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -209,5 +209,31 @@ static void thread_oddities(void)
 	test_assert(threads_are(m, IX_ARRAY_LEN(m), "(2 1)(3 7)((4)(5))(6)(8)", NULL));
 }
 
+/* REFS: the links of REFERENCES without its subject merge ("Re: Other" stays a thread of its own), the threads in the
+ * order of their most recent message (the Hello thread's latest is 4, at 30: after "Other" at 5, before "Re: Other"
+ * at 40 and the dummy whose latest is 7, at 50). */
+static void refs_threads(void)
+{
+	struct imap_thread_msg m[] = {
+		MSG(1, 10, "Hello", "<1@x>", NULL, NULL),         MSG(2, 20, "Re: Hello", "<2@x>", NULL, "<1@x>"),
+		MSG(3, 15, "Re: Hello", "<3@x>", "<1@x>", NULL),  MSG(4, 30, "Re: Hello", "<4@x>", NULL, "<1@x> <3@x>"),
+		MSG(5, 5, "Other", "<5@x>", NULL, NULL),          MSG(6, 40, "Re: Other", "<6@x>", NULL, NULL),
+		MSG(7, 50, "Lost", "<7@x>", NULL, "<missing@x>"), MSG(8, 45, "Re: Lost", "<8@x>", NULL, "<missing@x>"),
+	};
+	struct buf out = BUF_INIT;
+	imap_thread_refs(m, IX_ARRAY_LEN(m), &out);
+	test_assert_str(buf_cstr(&out), "(5)(1 (3 4)(2))(6)((8)(7))");
+	/* a late reply moves its thread to the end */
+	m[4].date = 60;
+	buf_reset(&out);
+	imap_thread_refs(m, IX_ARRAY_LEN(m), &out);
+	test_assert_str(buf_cstr(&out), "(1 (3 4)(2))(6)((8)(7))(5)");
+	buf_reset(&out);
+	imap_thread_refs(m, 0, &out);
+	test_assert(out.len == 0);
+	buf_free(&out);
+}
+
 TEST_MAIN("imap_sort", TEST_CASE(base_subjects), TEST_CASE(base_subject_bytes), TEST_CASE(sort_programs),
-	  TEST_CASE(sort_orders), TEST_CASE(message_ids), TEST_CASE(threads), TEST_CASE(thread_oddities))
+	  TEST_CASE(sort_orders), TEST_CASE(message_ids), TEST_CASE(threads), TEST_CASE(thread_oddities),
+	  TEST_CASE(refs_threads))

@@ -694,7 +694,25 @@ static void merge_subjects(struct tree *t, const struct imap_thread_msg *msgs)
 	strmap_free(&subj);
 }
 
-void imap_thread_references(const struct imap_thread_msg *msgs, size_t n, struct buf *out)
+/* REFS: each top-level thread takes the date of its most recent message, and the top level is sorted again. */
+static void sort_by_latest(struct tree *t)
+{
+	int64_t *latest = xcalloc(t->count, sizeof(*latest));
+	for (size_t x = 0; x < t->count; x++)
+		latest[x] = t->n[x].msg != NONE ? t->n[x].date : INT64_MIN;
+	for (size_t x = post_first(t, 0); x != 0; x = post_next(t, x))
+		if (t->n[x].parent != NONE && latest[x] > latest[t->n[x].parent])
+			latest[t->n[x].parent] = latest[x];
+	for (size_t x = t->n[0].first; x != NONE; x = t->n[x].next)
+		t->n[x].date = latest[x];
+	size_t *tmp = NULL, cap = 0;
+	sort_children(t, 0, &tmp, &cap);
+	free(tmp);
+	free(latest);
+}
+
+/* REFERENCES (refs false) and REFS (true). */
+static void thread_links(const struct imap_thread_msg *msgs, size_t n, bool refs_order, struct buf *out)
 {
 	if (n == 0)
 		return;
@@ -757,12 +775,25 @@ void imap_thread_references(const struct imap_thread_msg *msgs, size_t n, struct
 			append_child(&t, 0, x);
 	strmap_free(&ids);
 	prune(&t);
-	merge_subjects(&t, msgs);
+	if (!refs_order)
+		merge_subjects(&t, msgs);
 	sort_tree(&t, msgs);
+	if (refs_order)
+		sort_by_latest(&t);
 	write_tree(&t, msgs, out);
 	buf_free(&arena);
 	free(own);
 	free(refs);
 	free(nrefs);
 	free(t.n);
+}
+
+void imap_thread_references(const struct imap_thread_msg *msgs, size_t n, struct buf *out)
+{
+	thread_links(msgs, n, false, out);
+}
+
+void imap_thread_refs(const struct imap_thread_msg *msgs, size_t n, struct buf *out)
+{
+	thread_links(msgs, n, true, out);
 }

@@ -1,5 +1,6 @@
 /* imap_sort.h - the pure parts of SORT and THREAD (RFC 5256, RFC 5957 DISPLAYFROM/DISPLAYTO): the base subject,
- * sort programs and their ordering, Message-ID lists, and the ORDEREDSUBJECT and REFERENCES threading algorithms. */
+ * sort programs and their ordering, Message-ID lists, and the ORDEREDSUBJECT, REFERENCES and REFS threading
+ * algorithms. */
 #ifndef IX_IMAP_SORT_H
 #define IX_IMAP_SORT_H
 
@@ -82,5 +83,9 @@ struct imap_thread_msg {
  * subject merge of section 4's algorithm. Pure; nothing when n is 0. */
 void imap_thread_orderedsubject(const struct imap_thread_msg *msgs, size_t n, struct buf *out);
 void imap_thread_references(const struct imap_thread_msg *msgs, size_t n, struct buf *out);
+/* REFS (draft-ietf-morg-inthread, as Dovecot implements it): REFERENCES' links and pruning without the subject
+ * merge (threads are what the Message-IDs say), children by date as there, and the threads ordered by the date of
+ * their most recent message (so the thread that had the latest reply comes last). Pure; nothing when n is 0. */
+void imap_thread_refs(const struct imap_thread_msg *msgs, size_t n, struct buf *out);
 
 #endif

@@ -318,9 +318,18 @@ void imap_cmd_sort(struct imap_session *s, const struct imap_command *cmd)
 
 void imap_cmd_thread(struct imap_session *s, const struct imap_command *cmd)
 {
-	bool refs = cmd->arg_count > 0 && imap_arg_atom_equals(&cmd->args[0], "REFERENCES");
-	if (!refs && !(cmd->arg_count > 0 && imap_arg_atom_equals(&cmd->args[0], "ORDEREDSUBJECT"))) {
-		imap_tagged(s, cmd->tag, "BAD THREAD takes ORDEREDSUBJECT or REFERENCES");
+	static const struct {
+		const char *name;
+		void (*fn)(const struct imap_thread_msg *msgs, size_t n, struct buf *out);
+	} algorithms[] = { { "ORDEREDSUBJECT", imap_thread_orderedsubject },
+			   { "REFERENCES", imap_thread_references },
+			   { "REFS", imap_thread_refs } };
+	void (*thread)(const struct imap_thread_msg *msgs, size_t n, struct buf *out) = NULL;
+	for (size_t i = 0; i < IX_ARRAY_LEN(algorithms) && cmd->arg_count > 0; i++)
+		if (imap_arg_atom_equals(&cmd->args[0], algorithms[i].name))
+			thread = algorithms[i].fn;
+	if (thread == NULL) {
+		imap_tagged(s, cmd->tag, "BAD THREAD takes ORDEREDSUBJECT, REFERENCES or REFS");
 		return;
 	}
 	uint32_t *seqs = NULL, *uids = NULL;
@@ -338,10 +347,7 @@ void imap_cmd_thread(struct imap_session *s, const struct imap_command *cmd)
 						  .in_reply_to = k[i].in_reply_to,
 						  .references = k[i].references };
 	buf_append_str(&s->out, "* THREAD ");
-	if (refs)
-		imap_thread_references(tm, n, &s->out);
-	else
-		imap_thread_orderedsubject(tm, n, &s->out);
+	thread(tm, n, &s->out);
 	if (n == 0)
 		s->out.len--; /* "* THREAD" alone */
 	buf_append_str(&s->out, "\r\n");
