@@ -428,6 +428,31 @@ int store_public_folder_ensure(struct store *st, const char *path, struct buf *e
 
 /* ---- change notification ---- */
 
+/* A mailbox's Sieve scripts (docs/sieve.md), kept with the mailbox (deleted with it, copied by a move): named
+ * texts, at most one active. Names: 1 to STORE_SIEVE_NAME_MAX bytes, no control characters, no '/'. The store does
+ * not parse them: the caller checks a script (transport/sieve) before it puts it. */
+#define STORE_SIEVE_NAME_MAX 128
+#define STORE_SIEVE_SCRIPT_MAX (1024 * 1024)
+/* 0 or IX_EINVAL with a message. */
+int store_sieve_name_check(const char *name, struct buf *error_r);
+/* Creates or replaces script name (IX_ELIMIT past STORE_SIEVE_SCRIPT_MAX). */
+int store_sieve_put(struct store *st, const char *guid, const char *name, const char *text, size_t len,
+		    struct buf *error_r);
+/* Deletes script name: IX_ENOTFOUND, or IX_EPERM for the active script (RFC 5804 DELETESCRIPT). */
+int store_sieve_delete(struct store *st, const char *guid, const char *name, struct buf *error_r);
+/* Makes script name the active one (IX_ENOTFOUND when there is none so called); NULL: none active. */
+int store_sieve_activate(struct store *st, const char *guid, const char *name, struct buf *error_r);
+/* Renames a script (IX_ENOTFOUND, IX_EEXIST); the active one stays active. */
+int store_sieve_rename(struct store *st, const char *guid, const char *from, const char *to, struct buf *error_r);
+/* Appends script name's text to text_r: 0 or IX_ENOTFOUND. */
+int store_sieve_get(struct store *st, const char *guid, const char *name, struct buf *text_r, struct buf *error_r);
+/* Appends the names, each followed by a newline, in byte order to names_r (may be NULL), and the active one's name
+ * (nothing when none) to active_r (may be NULL). */
+int store_sieve_list(struct store *st, const char *guid, struct buf *names_r, struct buf *active_r,
+		     struct buf *error_r);
+/* The active script: its name (name_r may be NULL) and text appended; IX_ENOTFOUND when none is active. */
+int store_sieve_active(struct store *st, const char *guid, struct buf *name_r, struct buf *text_r, struct buf *error_r);
+
 struct store_watch;
 
 /* Watches a mailbox for commits (new messages, flag changes, expunges, folder changes, annotations) from any

@@ -1,7 +1,7 @@
 # store/store.mk - the information store library (libstore.a on LMDB), its unit tests, benchmark and fuzz target.
 # Uses MIME_LIB from store/mime.mk (sorted before this file) when it exists; without it the cache stays empty.
 STORE_SRCS := store/store.c store/store_folder.c store/store_msg.c store/store_acl.c store/store_check.c \
-	store/store_notify.c store/store_cache.c store/store_move.c store/store_annot.c
+	store/store_notify.c store/store_cache.c store/store_move.c store/store_annot.c store/store_sieve.c
 STORE_LIB := $(BUILD)/libstore.a
 STORE_LDLIBS := $(LMDB_LIBS) -lcrypto
 

@@ -613,6 +613,8 @@ static int op_mailbox_delete(struct wtx *w, void *ctx, struct buf *error_r)
 	w->frozen_ok = 1; /* the copy left behind by a move is deleted frozen, with its marks */
 	int ret = mbox_marks_drop(w, op->guid, error_r);
 	if (ret == 0)
+		ret = mbox_sieve_drop(w, op->guid, error_r);
+	if (ret == 0)
 		ret = mbox_get(w->txn, w->st, op->guid, &mrec, error_r);
 	if (ret == IX_ENOTFOUND && error_r != NULL)
 		buf_printf(error_r, "no such mailbox");

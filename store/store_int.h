@@ -294,6 +294,8 @@ int mbox_frozen(MDB_txn *txn, struct store *st, const uint8_t *guid, struct buf 
 int mbox_unfreeze(struct wtx *w, const uint8_t *guid, struct buf *error_r);
 /* Drops its frozen mark and its move marks (store_mailbox_mark), if any: the mailbox is being deleted. */
 int mbox_marks_drop(struct wtx *w, const uint8_t *guid, struct buf *error_r);
+/* Deletes every Sieve script of the mailbox and its active mark (store_sieve.c). */
+int mbox_sieve_drop(struct wtx *w, const uint8_t *guid, struct buf *error_r);
 /* IX_EAGAIN with a message if one of the mailboxes the operation touched is frozen (unless w->frozen_ok), else 0. */
 int wtx_frozen_check(struct wtx *w, struct buf *error_r);
 
