@@ -91,6 +91,8 @@ int cmd_status(const char *data_dir, int argc, char **argv);
 int cmd_user(const char *data_dir, int argc, char **argv);
 /* interchange user move (cmd_move.c) */
 int user_move(const char *data_dir, int argc, char **argv);
+/* interchange user sieve (cmd_sieve.c). */
+int user_sieve(const char *data_dir, int argc, char **argv);
 int cmd_contact(const char *data_dir, int argc, char **argv);
 int cmd_dl(const char *data_dir, int argc, char **argv);
 int cmd_folder(const char *data_dir, int argc, char **argv);

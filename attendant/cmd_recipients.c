@@ -154,7 +154,9 @@ static const char user_help[] =
 	"                                  [--mobile M] [--manager LOGIN]\n"
 	"       interchange user photo LOGIN FILE.jpg | --none\n"
 	"       interchange user move LOGIN --to SERVER [--admin-password PW]\n"
-	"       interchange user app-password add LOGIN NAME | list LOGIN | del LOGIN NAME\n\n"
+	"       interchange user app-password add LOGIN NAME | list LOGIN | del LOGIN NAME\n"
+	"       interchange user sieve LOGIN [--show NAME | --put NAME FILE [--activate NAME] | --activate NAME |\n"
+	"                                    --deactivate | --delete NAME]\n\n"
 	"Mailbox users. The attendant gives a new user its primary address from the recipient policy\n"
 	"(given.surname@domain) within a second; --alias adds secondary addresses. --hidden keeps the user out\n"
 	"of the address book; --posix makes it a POSIX account too (uidNumber from the directory's range, home\n"
@@ -346,6 +348,8 @@ int cmd_user(const char *data_dir, int argc, char **argv)
 		return user_move(data_dir, argc, argv);
 	if (strcmp(verb, "app-password") == 0)
 		return user_app_password(data_dir, argc, argv);
+	if (strcmp(verb, "sieve") == 0)
+		return user_sieve(data_dir, argc, argv);
 	if (strcmp(verb, "forward") == 0 || strcmp(verb, "delegate") == 0 || strcmp(verb, "quota") == 0)
 		return user_settings(data_dir, argc, argv);
 	if (strcmp(verb, "set") == 0 || strcmp(verb, "photo") == 0)

@@ -92,6 +92,10 @@ static const struct setting_def defs[SET_COUNT] = {
 						     "delay before restarting a service that died; doubles with each failure in a row" },
 	[SET_ATTENDANT_RESTART_BACKOFF_MAX_SECONDS] = { "attendant.restart_backoff_max_seconds", 60, 1, 3600, "seconds",
 							"longest delay between restarts of a failing service (it is always retried)" },
+	[SET_FORWARDING_EXTERNAL] = { "forwarding.external", 0, 0, 1, "allow|deny",
+				      "Sieve redirects to addresses outside the organisation (allow 1, deny 0)" },
+	[SET_SIEVE_VACATION_DAYS] = { "sieve.vacation_days", 7, 1, 365, "days",
+				      "an out-of-office or vacation reply goes to one sender once in this many days" },
 };
 
 const struct setting_def *setting_def(enum setting_id id)
@@ -164,6 +168,10 @@ int setting_parse(enum setting_id id, const char *value, unsigned long long *val
 	size_t len = strlen(value);
 	unsigned long long mult = 1;
 	char digits[32];
+	if (strcmp(defs[id].unit, "allow|deny") == 0 && (strcmp(value, "allow") == 0 || strcmp(value, "deny") == 0)) {
+		*value_r = value[0] == 'a';
+		return 0;
+	}
 	if (len == 0 || len >= sizeof(digits))
 		return -1;
 	memcpy(digits, value, len + 1);

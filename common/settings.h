@@ -49,6 +49,8 @@ enum setting_id {
 	SET_MAINT_ORPHAN_GRACE_DAYS,
 	SET_ATTENDANT_RESTART_BACKOFF_FIRST_MS,
 	SET_ATTENDANT_RESTART_BACKOFF_MAX_SECONDS,
+	SET_FORWARDING_EXTERNAL,
+	SET_SIEVE_VACATION_DAYS,
 	SET_COUNT
 };
 
@@ -71,7 +73,8 @@ struct setting_def {
 const struct setting_def *setting_def(enum setting_id id);
 /* Finds a setting by name; returns its id or -1. */
 int setting_find(const char *name);
-/* Parses value for setting id (decimal, optional k/m/g suffix for bytes). Returns 0 or -1 when it is not a
+/* Parses value for setting id (decimal, optional k/m/g suffix for bytes; "allow" 1 and "deny" 0 for a setting of
+ * unit "allow|deny"). Returns 0 or -1 when it is not a
  * number or out of range. */
 int setting_parse(enum setting_id id, const char *value, unsigned long long *value_r);
 /* True when id is a text setting. */

@@ -393,6 +393,12 @@ static int txn_begin(struct store *st, unsigned flags, MDB_txn **txn_r, struct b
 	}
 }
 
+int store_rtxn_guid(struct store *st, const char *guid, uint8_t *guid_r, MDB_txn **txn_r, struct buf *error_r)
+{
+	int ret = store_guid_parse(guid, guid_r, error_r);
+	return ret != 0 ? ret : store_rtxn_begin(st, txn_r, error_r);
+}
+
 int store_rtxn_begin(struct store *st, MDB_txn **txn_r, struct buf *error_r)
 {
 	return txn_begin(st, MDB_RDONLY, txn_r, error_r);

@@ -450,6 +450,10 @@ int store_sieve_get(struct store *st, const char *guid, const char *name, struct
  * (nothing when none) to active_r (may be NULL). */
 int store_sieve_list(struct store *st, const char *guid, struct buf *names_r, struct buf *active_r,
 		     struct buf *error_r);
+/* Duplicate tracking for Sieve (duplicate, vacation's once per period): 1 when key[0..len) was recorded for the
+ * mailbox within the last seconds, else 0 after recording it now (unless just_check); or an IX_* error. */
+int store_sieve_seen(struct store *st, const char *guid, const void *key, size_t len, long long seconds, int just_check,
+		     struct buf *error_r);
 /* The active script: its name (name_r may be NULL) and text appended; IX_ENOTFOUND when none is active. */
 int store_sieve_active(struct store *st, const char *guid, struct buf *name_r, struct buf *text_r, struct buf *error_r);
 

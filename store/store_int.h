@@ -195,6 +195,8 @@ int store_write(struct store *st, store_op_fn *fn, void *ctx, struct buf *error_
 
 /* Read transactions. */
 int store_rtxn_begin(struct store *st, MDB_txn **txn_r, struct buf *error_r);
+/* store_guid_parse(guid) into guid_r, then store_rtxn_begin: 0 or the error of either. */
+int store_rtxn_guid(struct store *st, const char *guid, uint8_t *guid_r, MDB_txn **txn_r, struct buf *error_r);
 void store_rtxn_end(struct store *st, MDB_txn *txn);
 
 /* Translates an LMDB (or errno) code into an IX code with a message "what: reason" appended to error_r. */

@@ -114,11 +114,8 @@ int store_mailbox_frozen(struct store *st, const char *guid, int *frozen_r, stru
 {
 	uint8_t g[STORE_GUID_LEN];
 	*frozen_r = 0;
-	int ret = store_guid_parse(guid, g, error_r);
-	if (ret != 0)
-		return ret;
 	MDB_txn *txn;
-	ret = store_rtxn_begin(st, &txn, error_r);
+	int ret = store_rtxn_guid(st, guid, g, &txn, error_r);
 	if (ret != 0)
 		return ret;
 	ret = mbox_frozen(txn, st, g, note_r, error_r);

@@ -3,10 +3,14 @@
 #include "store/store_int.h"
 
 #include <string.h>
+#include <time.h>
+
+#include <openssl/sha.h>
 
 /* Keys in the meta table: a 6-byte prefix, the mailbox's GUID, then (scripts) the name. */
 #define SCRIPT_PREFIX "sieve:"
 #define ACTIVE_PREFIX "sieva:"
+#define SEEN_PREFIX "sievd:" /* then a SHA-256 of the key: the time it was seen */
 #define PREFIX_LEN 6
 #define KEY_MAX (PREFIX_LEN + STORE_GUID_LEN + STORE_SIEVE_NAME_MAX)
 
@@ -160,57 +164,52 @@ int store_sieve_rename(struct store *st, const char *guid, const char *from, con
 	return sieve_write(st, guid, &op, error_r);
 }
 
-int store_sieve_get(struct store *st, const char *guid, const char *name, struct buf *text_r, struct buf *error_r)
+/* One read transaction: the text of script name into text_r (IX_ENOTFOUND when none), or the names into names_r
+ * and the active name into active_r (either may be NULL). */
+static int sieve_read(struct store *st, const char *guid, const char *name, struct buf *text_r, struct buf *names_r,
+		      struct buf *active_r, struct buf *error_r)
 {
 	uint8_t g[STORE_GUID_LEN], k[KEY_MAX];
-	int ret = store_guid_parse(guid, g, error_r);
-	if (ret == 0)
-		ret = store_sieve_name_check(name, error_r);
+	MDB_txn *txn;
+	int ret = store_rtxn_guid(st, guid, g, &txn, error_r);
 	if (ret != 0)
 		return ret;
 	size_t kl = sieve_key(k, SCRIPT_PREFIX, g, name);
-	MDB_txn *txn;
-	ret = store_rtxn_begin(st, &txn, error_r);
-	if (ret != 0)
-		return ret;
 	MDB_val v;
-	ret = tget(txn, st->db_meta, k, kl, &v, error_r);
-	if (ret == 0)
-		buf_append(text_r, v.mv_data, v.mv_size);
-	store_rtxn_end(st, txn);
-	return ret;
-}
-
-int store_sieve_list(struct store *st, const char *guid, struct buf *names_r, struct buf *active_r, struct buf *error_r)
-{
-	uint8_t g[STORE_GUID_LEN], k[KEY_MAX];
-	int ret = store_guid_parse(guid, g, error_r);
-	if (ret != 0)
-		return ret;
-	size_t kl = sieve_key(k, SCRIPT_PREFIX, g, NULL);
-	MDB_txn *txn;
-	ret = store_rtxn_begin(st, &txn, error_r);
-	if (ret != 0)
-		return ret;
+	if (name != NULL) {
+		ret = tget(txn, st->db_meta, k, kl, &v, error_r);
+		if (ret == 0)
+			buf_append(text_r, v.mv_data, v.mv_size);
+	}
 	MDB_cursor *cur;
-	if (mdb_cursor_open(txn, st->db_meta, &cur) == 0) {
-		MDB_val key = { kl, k }, val;
-		int rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-		while (names_r != NULL && rc == 0 && key.mv_size > kl && memcmp(key.mv_data, k, kl) == 0) {
+	if (names_r != NULL && mdb_cursor_open(txn, st->db_meta, &cur) == 0) {
+		MDB_val key = { kl, k };
+		int rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
+		while (rc == 0 && key.mv_size > kl && memcmp(key.mv_data, k, kl) == 0) {
 			buf_append(names_r, (const char *)key.mv_data + kl, key.mv_size - kl);
 			buf_append_char(names_r, '\n');
-			rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+			rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT);
 		}
 		mdb_cursor_close(cur);
 	}
 	if (active_r != NULL) {
 		size_t al = sieve_key(k, ACTIVE_PREFIX, g, NULL);
-		MDB_val v;
 		if (tget(txn, st->db_meta, k, al, &v, NULL) == 0)
 			buf_append(active_r, v.mv_data, v.mv_size);
 	}
 	store_rtxn_end(st, txn);
-	return 0;
+	return ret;
+}
+
+int store_sieve_get(struct store *st, const char *guid, const char *name, struct buf *text_r, struct buf *error_r)
+{
+	int ret = store_sieve_name_check(name, error_r);
+	return ret != 0 ? ret : sieve_read(st, guid, name, text_r, NULL, NULL, error_r);
+}
+
+int store_sieve_list(struct store *st, const char *guid, struct buf *names_r, struct buf *active_r, struct buf *error_r)
+{
+	return sieve_read(st, guid, NULL, NULL, names_r, active_r, error_r);
 }
 
 int store_sieve_active(struct store *st, const char *guid, struct buf *name_r, struct buf *text_r, struct buf *error_r)
@@ -229,25 +228,70 @@ int store_sieve_active(struct store *st, const char *guid, struct buf *name_r, s
 
 int mbox_sieve_drop(struct wtx *w, const uint8_t *guid, struct buf *error_r)
 {
-	uint8_t k[KEY_MAX];
-	size_t kl = sieve_key(k, SCRIPT_PREFIX, guid, NULL);
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(w->txn, w->st->db_meta, &cur);
-	if (rc != 0)
-		return store_mdb_error(rc, "deleting the scripts", error_r);
-	for (;;) {
-		MDB_val key = { kl, k }, val;
-		rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-		if (rc != 0 || key.mv_size < kl || memcmp(key.mv_data, k, kl) != 0)
-			break;
-		rc = mdb_cursor_del(cur, 0);
+	static const char *const prefixes[] = { SCRIPT_PREFIX, SEEN_PREFIX };
+	for (size_t i = 0; i < IX_ARRAY_LEN(prefixes); i++) {
+		uint8_t k[KEY_MAX];
+		size_t kl = sieve_key(k, prefixes[i], guid, NULL);
+		MDB_cursor *cur;
+		int rc = mdb_cursor_open(w->txn, w->st->db_meta, &cur);
 		if (rc != 0)
-			break;
+			return store_mdb_error(rc, "deleting the scripts", error_r);
+		for (;;) {
+			MDB_val key = { kl, k }, val;
+			rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+			if (rc != 0 || key.mv_size < kl || memcmp(key.mv_data, k, kl) != 0)
+				break;
+			rc = mdb_cursor_del(cur, 0);
+			if (rc != 0)
+				break;
+		}
+		mdb_cursor_close(cur);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return store_mdb_error(rc, "deleting the scripts", error_r);
 	}
-	mdb_cursor_close(cur);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return store_mdb_error(rc, "deleting the scripts", error_r);
+	uint8_t k[KEY_MAX];
 	size_t al = sieve_key(k, ACTIVE_PREFIX, guid, NULL);
 	int ret = wdel(w, w->st->db_meta, k, al, error_r);
 	return ret == IX_ENOTFOUND ? 0 : ret;
+}
+
+struct seen_op {
+	uint8_t guid[STORE_GUID_LEN];
+	uint8_t hash[32];
+	long long seconds, now;
+	int just_check, seen;
+};
+
+static int op_seen(struct wtx *w, void *ctx, struct buf *error_r)
+{
+	struct seen_op *op = ctx;
+	uint8_t k[PREFIX_LEN + STORE_GUID_LEN + 32];
+	memcpy(k, SEEN_PREFIX, PREFIX_LEN);
+	memcpy(k + PREFIX_LEN, op->guid, STORE_GUID_LEN);
+	memcpy(k + PREFIX_LEN + STORE_GUID_LEN, op->hash, 32);
+	MDB_val v;
+	if (tget(w->txn, w->st->db_meta, k, sizeof(k), &v, NULL) == 0 && v.mv_size == 8) {
+		long long when = (long long)get_be64(v.mv_data);
+		if (op->now - when < op->seconds) {
+			op->seen = 1;
+			return 0;
+		}
+	}
+	if (op->just_check)
+		return 0;
+	uint8_t val[8];
+	put_be64(val, (uint64_t)op->now);
+	return wput(w, w->st->db_meta, k, sizeof(k), val, sizeof(val), error_r);
+}
+
+int store_sieve_seen(struct store *st, const char *guid, const void *key, size_t len, long long seconds, int just_check,
+		     struct buf *error_r)
+{
+	struct seen_op op = { .seconds = seconds, .now = (long long)time(NULL), .just_check = just_check };
+	int ret = store_guid_parse(guid, op.guid, error_r);
+	if (ret != 0)
+		return ret;
+	SHA256(key, len, op.hash);
+	ret = store_write(st, op_seen, &op, error_r);
+	return ret != 0 ? ret : op.seen;
 }

@@ -1545,6 +1545,54 @@ static void annotations(void)
 	close_tmp(&st);
 }
 
+/* a mailbox's Sieve scripts: put, list, activate, rename, the active one kept from deletion, seen records, and
+ * all of it gone with the mailbox */
+static void sieve_scripts(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	test_assert(store_mailbox_ensure(st, G1, NULL) == 0);
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	test_assert(store_sieve_put(st, G1, "rules", "keep;", 5, NULL) == 0);
+	test_assert(store_sieve_put(st, G1, "other", "stop;", 5, NULL) == 0);
+	test_assert(store_sieve_put(st, G1, "a/b", "x", 1, NULL) == IX_EINVAL);
+	test_assert(store_sieve_active(st, G1, NULL, &a, NULL) == IX_ENOTFOUND);
+	test_assert(store_sieve_activate(st, G1, "nope", NULL) == IX_ENOTFOUND);
+	test_assert(store_sieve_activate(st, G1, "rules", NULL) == 0);
+	test_assert(store_sieve_list(st, G1, &a, &b, NULL) == 0);
+	test_assert_str(buf_cstr(&a), "other\nrules\n");
+	test_assert_str(buf_cstr(&b), "rules");
+	test_assert(store_sieve_delete(st, G1, "rules", NULL) == IX_EPERM);
+	test_assert(store_sieve_rename(st, G1, "rules", "other", NULL) == IX_EEXIST);
+	test_assert(store_sieve_rename(st, G1, "rules", "main", NULL) == 0);
+	buf_reset(&a);
+	buf_reset(&b);
+	test_assert(store_sieve_active(st, G1, &a, &b, NULL) == 0);
+	test_assert_str(buf_cstr(&a), "main");
+	test_assert_str(buf_cstr(&b), "keep;");
+	test_assert(store_sieve_delete(st, G1, "other", NULL) == 0);
+	test_assert(store_sieve_delete(st, G1, "other", NULL) == IX_ENOTFOUND);
+	test_assert(store_sieve_seen(st, G1, "k", 1, 100, 0, NULL) == 0);
+	test_assert(store_sieve_seen(st, G1, "k", 1, 100, 0, NULL) == 1);
+	test_assert(store_sieve_seen(st, G1, "k", 1, 0, 0, NULL) == 0);
+	test_assert(store_sieve_seen(st, G1, "j", 1, 100, 1, NULL) == 0);
+	test_assert(store_sieve_seen(st, G1, "j", 1, 100, 1, NULL) == 0);
+	/* another mailbox sees none of it */
+	test_assert(store_mailbox_ensure(st, G2, NULL) == 0);
+	test_assert(store_sieve_seen(st, G2, "k", 1, 100, 1, NULL) == 0);
+	buf_reset(&a);
+	test_assert(store_sieve_list(st, G2, &a, NULL, NULL) == 0 && a.len == 0);
+	test_assert(store_mailbox_delete(st, G1, NULL) == 0);
+	test_assert(store_mailbox_ensure(st, G1, NULL) == 0);
+	buf_reset(&a);
+	buf_reset(&b);
+	test_assert(store_sieve_list(st, G1, &a, &b, NULL) == 0 && a.len == 0 && b.len == 0);
+	test_assert(store_sieve_seen(st, G1, "k", 1, 100, 1, NULL) == 0);
+	buf_free(&a);
+	buf_free(&b);
+	close_tmp(&st);
+}
+
 TEST_MAIN("store", TEST_CASE(standard_folders_on_first_use), TEST_CASE(folder_create_rename_delete),
 	  TEST_CASE(append_fetch), TEST_CASE(single_instance_refcounts), TEST_CASE(one_bad_target_fails_alone),
 	  TEST_CASE(flags_modseq_unchangedsince), TEST_CASE(copy_move_expunge), TEST_CASE(move_into_same_folder),
@@ -1553,4 +1601,4 @@ TEST_MAIN("store", TEST_CASE(standard_folders_on_first_use), TEST_CASE(folder_cr
 	  TEST_CASE(check_finds_and_repairs), TEST_CASE(change_log_layout), TEST_CASE(check_new_layout),
 	  TEST_CASE(old_format_refused), TEST_CASE(map_grows_then_refuses), TEST_CASE(bad_input),
 	  TEST_CASE(import_keeps_uids), TEST_CASE(freeze_refuses_changes), TEST_CASE(move_marks),
-	  TEST_CASE(refuses_unparseable), TEST_CASE(save_dates), TEST_CASE(annotations))
+	  TEST_CASE(refuses_unparseable), TEST_CASE(save_dates), TEST_CASE(annotations), TEST_CASE(sieve_scripts))

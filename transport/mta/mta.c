@@ -414,10 +414,22 @@ static long long process(struct mta *m, const char *id, bool flush)
 			at[i].reply = xstrdup(at[i].tg.error);
 		}
 	}
-	/* local: one append */
+	/* local: a mailbox with an active Sieve script its own delivery, then one append for the rest */
 	size_t nlocal = 0;
-	for (size_t i = 0; i < norig; i++)
-		nlocal += at[i].out == OUT_NONE && at[i].tg.kind == MTA_LOCAL;
+	struct buf final = BUF_INIT; /* the final delivery writes Return-Path (RFC 5321 4.4) */
+	dsn_with_return_path(q.body.data, q.body.len, q.sender, &final);
+	struct mta_sieve_ctx sctx = { m->d.store, m->d.dir, &m->set, m->qdir, m->d.cfg.data_dir, m->d.cfg.hostname };
+	for (size_t i = 0; i < norig; i++) {
+		if (at[i].out != OUT_NONE || at[i].tg.kind != MTA_LOCAL)
+			continue;
+		char *outcome;
+		if (mta_sieve_deliver(&sctx, &at[i].tg, q.sender, q.id, q.msgid, final.data, final.len, &outcome)) {
+			at[i].local = true;
+			at[i].out = outcome[0] == '2' ? OUT_DONE : outcome[0] == '5' ? OUT_PERM : OUT_TEMP;
+			at[i].reply = outcome;
+		} else
+			nlocal++;
+	}
 	if (nlocal > 0) {
 		struct store_target *st = xcalloc(nlocal, sizeof(*st));
 		size_t *map = xcalloc(nlocal, sizeof(*map)), k = 0;
@@ -431,12 +443,9 @@ static long long process(struct mta *m, const char *id, bool flush)
 			map[k++] = i;
 			mta_local_prepare(m->d.store, &at[i].tg);
 		}
-		struct buf final = BUF_INIT; /* the final delivery writes Return-Path (RFC 5321 4.4) */
-		dsn_with_return_path(q.body.data, q.body.len, q.sender, &final);
 		struct store_append req = { final.data, final.len, 0, 0, NULL, st, nlocal, 0 };
 		buf_reset(&err);
 		int src = store_append(m->d.store, &req, &err);
-		buf_free(&final);
 		for (size_t x = 0; x < nlocal; x++) {
 			struct attempt *a = &at[map[x]];
 			a->local = true;
@@ -459,6 +468,7 @@ static long long process(struct mta *m, const char *id, bool flush)
 		free(st);
 		free(map);
 	}
+	buf_free(&final);
 	/* remote: group by destination */
 	for (size_t i = 0; i < norig; i++) {
 		if (at[i].out != OUT_NONE || (at[i].tg.kind != MTA_SERVER && at[i].tg.kind != MTA_REMOTE))

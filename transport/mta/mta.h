@@ -121,6 +121,27 @@ const char *mta_domain(const char *addr);
 #define MTA_MX_MAX 16
 
 /* The whole program: daemon_setup, queue runner, the loop, teardown. Returns the exit status. */
+/* Final delivery through the active Sieve script of a mailbox (mta_sieve.c; docs/sieve.md), for ix-smtpd and
+ * ix-mta alike. */
+struct store;
+struct mta_sieve_ctx {
+	struct store *store;
+	struct dir *dir;
+	const struct settings *set; /* forwarding.external, sieve.vacation_days */
+	const char *qdir;           /* where redirects and vacation replies are queued */
+	const char *data_dir;       /* for track */
+	const char *hostname;
+};
+/* Delivers msg[0..len) for the local target tg through its mailbox's active script. Returns 0 when there is no
+ * script for it (a public folder, no active script) or the script failed before it produced anything (logged, and
+ * in track as a "sieve" event): the caller delivers as usual, which is the keep. Returns 1 when the script's
+ * actions were carried out: *reply_r (malloc'ed) is this target's outcome: "250 ..." when stored (or discarded,
+ * or only redirected), "550 5.7.1 reason" for reject/ereject, a store failure as mta_local_failure says it.
+ * Redirects outside the organisation's domains are refused (logged, track) when forwarding.external is deny;
+ * others and vacation replies (from the null sender) become new queue files. */
+int mta_sieve_deliver(const struct mta_sieve_ctx *c, const struct mta_target *tg, const char *sender, const char *qid,
+		      const char *msgid, const char *msg, size_t len, char **reply_r);
+
 int mta_main(int argc, char **argv);
 
 /* Among the connectors that tie with best for domain (same cost, equally specific address space, a smart host),

@@ -15,3 +15,4 @@ $(BUILD)/tests/unit/test_sieve: $(call objs,tests/unit/test_sieve.c tests/unit/t
 FUZZ_TARGETS += sieve
 FUZZ_LIBS_sieve := $(SIEVE_LIB) $(MIME_LIB)
 FUZZ_LDLIBS_sieve := -lcrypto
+E2E_TESTS += tests/e2e/test_sieve.py

@@ -651,19 +651,33 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 	const char *server = sd->d.cfg.hostname;
 	track_log(sd->d.cfg.data_dir, "received", q.id, q.msgid, q.sender, NULL, server, j->ss->peer);
 
-	/* local recipients: one store_append, one body */
-	size_t nlocal = 0;
-	for (size_t i = 0; i < t.n; i++)
-		nlocal += t.v[i].kind == MTA_LOCAL;
+	/* local recipients: first those whose mailbox has an active Sieve script (their own deliveries), then one
+	 * store_append, one body, for the rest */
+	size_t nlocal = 0, nsieved = 0;
+	char **sieved = xcalloc(t.n + 1, sizeof(char *)); /* the outcome of a target a script delivered */
+	struct buf final = BUF_INIT; /* the final delivery: Return-Path says where notices go (RFC 5321 4.4) */
+	dsn_with_return_path(data, len, q.sender != NULL ? q.sender : "", &final);
+	struct mta_sieve_ctx sctx = {
+		sd->d.store, sd->d.dir, &sd->set, sd->qdir, sd->d.cfg.data_dir, sd->d.cfg.hostname
+	};
+	for (size_t i = 0; i < t.n; i++) {
+		if (t.v[i].kind != MTA_LOCAL)
+			continue;
+		if (policy != AUTHRES_QUARANTINE && mta_sieve_deliver(&sctx, &t.v[i], q.sender != NULL ? q.sender : "",
+								      q.id, q.msgid, final.data, final.len, &sieved[i]))
+			nsieved++;
+		else
+			nlocal++;
+	}
 	int *delivered = xcalloc(t.n + 1, sizeof(int));
 	struct buf err = BUF_INIT;
 	char *reply = NULL;
-	if (nlocal > 0) {
-		struct store_target *st = xcalloc(nlocal, sizeof(*st));
-		size_t *map = xcalloc(nlocal, sizeof(*map));
+	if (nlocal + nsieved > 0) {
+		struct store_target *st = xcalloc(nlocal + 1, sizeof(*st));
+		size_t *map = xcalloc(nlocal + nsieved, sizeof(*map));
 		size_t k = 0;
 		for (size_t i = 0; i < t.n; i++) {
-			if (t.v[i].kind != MTA_LOCAL)
+			if (t.v[i].kind != MTA_LOCAL || sieved[i] != NULL)
 				continue;
 			st[k].guid = t.v[i].guid;
 			/* DMARC p=quarantine: a user's copy goes to their Junk folder (a public folder keeps its own) */
@@ -674,12 +688,11 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 			map[k++] = i;
 			mta_local_prepare(sd->d.store, &t.v[i]);
 		}
-		/* the final delivery: Return-Path says where notices go (RFC 5321 4.4) */
-		struct buf final = BUF_INIT;
-		dsn_with_return_path(data, len, q.sender != NULL ? q.sender : "", &final);
+		for (size_t i = 0; i < t.n; i++)
+			if (sieved[i] != NULL)
+				map[k++] = i;
 		struct store_append req = { final.data, final.len, 0, 0, NULL, st, nlocal, 0 };
-		int rc = store_append(sd->d.store, &req, &err);
-		buf_free(&final);
+		int rc = nlocal > 0 ? store_append(sd->d.store, &req, &err) : 0;
 		if (req.refused && rc == IX_EINVAL) {
 			/* the store refuses the message itself: nothing was stored, nothing is queued */
 			log_warn("message %s refused by the store: %s", q.id, buf_cstr(&err));
@@ -692,16 +705,19 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 		 * reply when it was all there was to deliver), one that may later is retried by the MTA */
 		size_t nperm = 0;
 		char *perm_reply = NULL;
-		for (size_t x = 0; x < nlocal; x++) {
+		for (size_t x = 0; x < nlocal + nsieved; x++) {
 			struct mta_target *tg = &t.v[map[x]];
-			if (rc == 0 || st[x].result == 0) {
+			const char *outcome = x < nlocal ? NULL : sieved[map[x]];
+			if ((outcome == NULL && (rc == 0 || st[x].result == 0)) ||
+			    (outcome != NULL && outcome[0] == '2')) {
 				delivered[map[x]] = 1;
 				track_log(sd->d.cfg.data_dir, "delivered", q.id, q.msgid, q.sender, tg->addr, server,
-					  "250 2.0.0 delivered to mailbox");
+					  outcome != NULL ? outcome : "250 2.0.0 delivered to mailbox");
 				continue;
 			}
-			bool permanent;
-			char *why = mta_local_failure(tg, st[x].result, buf_cstr(&err), &permanent);
+			bool permanent = outcome != NULL && outcome[0] == '5';
+			char *why = outcome != NULL ? xstrdup(outcome)
+						    : mta_local_failure(tg, st[x].result, buf_cstr(&err), &permanent);
 			struct queue_rcpt *qr = queue_msg_add_rcpt(&q, tg->addr, tg->orcpt, tg->notify);
 			queue_set_field(&qr->last_error, why);
 			if (permanent) {
@@ -749,9 +765,13 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 			reply = xstrdup("451 4.3.0 Queue write failed, try again later");
 		}
 	}
-	if (reply == NULL && nlocal > 0)
+	if (reply == NULL && nlocal + nsieved > 0)
 		success_dsn(sd, &q, data, len, &t, delivered);
 done:
+	for (size_t i = 0; i < t.n; i++)
+		free(sieved[i]);
+	free(sieved);
+	buf_free(&final);
 	buf_free(&rewritten);
 	buf_free(&checked);
 	free(delivered);

@@ -1,0 +1,143 @@
+/* cmd_sieve.c - `interchange user sieve`: a user's Sieve scripts in the store (docs/sieve.md): list them, print
+ * one, put one (checked by the Sieve parser first), activate, deactivate and delete. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attendant/cli.h"
+#include "common/err.h"
+#include "common/util.h"
+#include "directory/provision.h"
+#include "store/store.h"
+#include "transport/sieve/sieve.h"
+
+static const char sieve_help[] =
+	"usage: interchange user sieve LOGIN\n"
+	"       interchange user sieve LOGIN --show NAME\n"
+	"       interchange user sieve LOGIN --put NAME FILE [--activate NAME]\n"
+	"       interchange user sieve LOGIN --activate NAME | --deactivate | --delete NAME\n\n"
+	"A user's Sieve scripts (RFC 5228), kept with the mailbox: without an option the list, the active one marked;\n"
+	"--show prints one; --put checks FILE and stores it as NAME; --activate makes one the active script;\n"
+	"--delete removes one that is not active. Delivery runs the active script (docs/sieve.md).\n";
+
+int user_sieve(const char *data_dir, int argc, char **argv)
+{
+	enum { O_SHOW = 1, O_PUT, O_ACTIVATE, O_DEACTIVATE, O_DELETE };
+	static const struct option opts[] = {
+		{ "show", required_argument, NULL, O_SHOW },         { "put", required_argument, NULL, O_PUT },
+		{ "activate", required_argument, NULL, O_ACTIVATE }, { "deactivate", no_argument, NULL, O_DEACTIVATE },
+		{ "delete", required_argument, NULL, O_DELETE },     { NULL, 0, NULL, 0 },
+	};
+	if (argc < 3 || cli_wants_help(argc, argv)) {
+		fputs(sieve_help, argc < 3 ? stderr : stdout);
+		return argc < 3 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	}
+	const char *login = argv[2], *show = NULL, *put = NULL, *activate = NULL, *del = NULL;
+	int deactivate = 0, o;
+	optind = 3;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case O_SHOW: show = optarg; break;
+		case O_PUT: put = optarg; break;
+		case O_ACTIVATE: activate = optarg; break;
+		case O_DEACTIVATE: deactivate = 1; break;
+		case O_DELETE: del = optarg; break;
+		default:
+			fprintf(stderr, "interchange: user sieve: wrong arguments\n\n%s", sieve_help);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	const char *file = NULL;
+	if (put != NULL) {
+		if (optind != argc - 1) {
+			fprintf(stderr, "interchange: user sieve: --put NAME takes a FILE\n\n%s", sieve_help);
+			return CLI_EXIT_USAGE;
+		}
+		file = argv[optind];
+	} else if (optind != argc) {
+		fprintf(stderr, "interchange: user sieve: wrong arguments\n\n%s", sieve_help);
+		return CLI_EXIT_USAGE;
+	}
+	struct buf text = BUF_INIT, out = BUF_INIT, err = BUF_INIT;
+	int ret = IX_OK;
+	if (file != NULL) {
+		char *data;
+		size_t len;
+		if (read_file(file, STORE_SIEVE_SCRIPT_MAX, &data, &len) != 0) {
+			cli_error("cannot read %s", file);
+			return CLI_EXIT_FAIL;
+		}
+		buf_append(&text, data, len);
+		free(data);
+		struct sieve_script *s;
+		if (sieve_parse(buf_cstr(&text), text.len, 0, &s, &err) != IX_OK) {
+			cli_error("%s: %s", file, buf_cstr(&err));
+			buf_free(&text);
+			buf_free(&err);
+			return CLI_EXIT_FAIL;
+		}
+		sieve_free(s);
+	}
+	struct config cfg;
+	if (cli_load_config(data_dir, &cfg) < 0)
+		return CLI_EXIT_FAIL;
+	struct prov *p = NULL;
+	struct store *st = NULL;
+	char *guid = NULL;
+	unsigned long long qb = 0, qm = 0;
+	ret = prov_open(&cfg, &p, &err);
+	if (ret == IX_OK)
+		ret = prov_user_mailbox(p, login, &guid, &qb, &qm, &err);
+	if (ret == IX_OK && cli_open_store(&cfg, &st) != IX_OK) {
+		ret = IX_EIO;
+		buf_reset(&err);
+	}
+	if (ret == IX_OK && file != NULL) {
+		ret = store_sieve_put(st, guid, put, buf_cstr(&text), text.len, &err);
+		if (ret == IX_OK)
+			buf_printf(&out, "script %s stored for %s\n", put, login);
+	}
+	if (ret == IX_OK && activate != NULL) {
+		ret = store_sieve_activate(st, guid, activate, &err);
+		if (ret == IX_OK)
+			buf_printf(&out, "script %s is active for %s\n", activate, login);
+	}
+	if (ret == IX_OK && deactivate) {
+		ret = store_sieve_activate(st, guid, NULL, &err);
+		if (ret == IX_OK)
+			buf_printf(&out, "no script is active for %s\n", login);
+	}
+	if (ret == IX_OK && del != NULL) {
+		ret = store_sieve_delete(st, guid, del, &err);
+		if (ret == IX_OK)
+			buf_printf(&out, "script %s deleted\n", del);
+	}
+	if (ret == IX_OK && show != NULL)
+		ret = store_sieve_get(st, guid, show, &out, &err);
+	if (ret == IX_OK && show == NULL && file == NULL && activate == NULL && !deactivate && del == NULL) {
+		struct buf names = BUF_INIT, active = BUF_INIT;
+		ret = store_sieve_list(st, guid, &names, &active, &err);
+		char *save = NULL;
+		for (char *n = ret == IX_OK && names.data ? strtok_r(names.data, "\n", &save) : NULL; n != NULL;
+		     n = strtok_r(NULL, "\n", &save))
+			buf_printf(&out, "%s%s\n", n, strcmp(n, buf_cstr(&active)) == 0 ? " (active)" : "");
+		buf_free(&names);
+		buf_free(&active);
+	}
+	if (ret == IX_OK)
+		fputs(buf_cstr(&out), stdout);
+	else if (err.len > 0)
+		cli_error("%s", buf_cstr(&err));
+	else
+		cli_error("%s", ix_strerror(ret));
+	store_close(&st);
+	prov_close(&p);
+	free(guid);
+	buf_free(&out);
+	buf_free(&err);
+	buf_free(&text);
+	config_free(&cfg);
+	return ret == IX_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
