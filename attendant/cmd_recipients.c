@@ -156,7 +156,9 @@ static const char user_help[] =
 	"       interchange user move LOGIN --to SERVER [--admin-password PW]\n"
 	"       interchange user app-password add LOGIN NAME | list LOGIN | del LOGIN NAME\n"
 	"       interchange user sieve LOGIN [--show NAME | --put NAME FILE [--activate NAME] | --activate NAME |\n"
-	"                                    --deactivate | --delete NAME]\n\n"
+	"                                    --deactivate | --delete NAME]\n"
+	"       interchange user oof LOGIN --on [--internal TEXT] [--external TEXT] [--from DATE] [--until DATE]\n"
+	"                                  [--external-audience none|all] | --off\n\n"
 	"Mailbox users. The attendant gives a new user its primary address from the recipient policy\n"
 	"(given.surname@domain) within a second; --alias adds secondary addresses. --hidden keeps the user out\n"
 	"of the address book; --posix makes it a POSIX account too (uidNumber from the directory's range, home\n"
@@ -350,6 +352,8 @@ int cmd_user(const char *data_dir, int argc, char **argv)
 		return user_app_password(data_dir, argc, argv);
 	if (strcmp(verb, "sieve") == 0)
 		return user_sieve(data_dir, argc, argv);
+	if (strcmp(verb, "oof") == 0)
+		return user_oof(data_dir, argc, argv);
 	if (strcmp(verb, "forward") == 0 || strcmp(verb, "delegate") == 0 || strcmp(verb, "quota") == 0)
 		return user_settings(data_dir, argc, argv);
 	if (strcmp(verb, "set") == 0 || strcmp(verb, "photo") == 0)
@@ -431,6 +435,11 @@ int cmd_user(const char *data_dir, int argc, char **argv)
 		done = xasprintf("Changed the password of %s", login);
 	} else {
 		r = prov_user_show(ctx.prov, login, &ctx.out, &ctx.err);
+		char *guid = NULL;
+		unsigned long long qb, qm;
+		if (r == IX_OK && prov_user_mailbox(ctx.prov, login, &guid, &qb, &qm, NULL) == IX_OK)
+			user_oof_show(&cfg, guid, &ctx.out);
+		free(guid);
 	}
 	ret = finish(&cfg, &ctx, r, done);
 	free(done);

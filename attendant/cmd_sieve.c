@@ -141,3 +141,152 @@ int user_sieve(const char *data_dir, int argc, char **argv)
 	config_free(&cfg);
 	return ret == IX_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
+
+static const char oof_help[] =
+	"usage: interchange user oof LOGIN --on [--internal TEXT] [--external TEXT] [--subject TEXT] [--from DATE]\n"
+	"                                  [--until DATE] [--external-audience none|all]\n"
+	"       interchange user oof LOGIN --off\n\n"
+	"Out of office: an automatic reply with one text for senders inside the organisation (its domains) and\n"
+	"another outside (--external-audience all, the default, or none), between --from and --until (YYYY-MM-DD,\n"
+	"both days included, UTC) when given; one reply per sender in sieve.vacation_days (7), never to lists,\n"
+	"automatic mail or the null sender. Kept as the script " SIEVE_OOF_NAME " beside the user's own.\n";
+
+static int valid_date(const char *s)
+{
+	int y, m, d;
+	char tail;
+	return s == NULL || (strlen(s) == 10 && sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 && m >= 1 &&
+			     m <= 12 && d >= 1 && d <= 31);
+}
+
+int user_oof(const char *data_dir, int argc, char **argv)
+{
+	enum { O_ON = 1, O_OFF, O_INTERNAL, O_EXTERNAL, O_SUBJECT, O_FROM, O_UNTIL, O_AUDIENCE };
+	static const struct option opts[] = {
+		{ "on", no_argument, NULL, O_ON },
+		{ "off", no_argument, NULL, O_OFF },
+		{ "internal", required_argument, NULL, O_INTERNAL },
+		{ "external", required_argument, NULL, O_EXTERNAL },
+		{ "subject", required_argument, NULL, O_SUBJECT },
+		{ "from", required_argument, NULL, O_FROM },
+		{ "until", required_argument, NULL, O_UNTIL },
+		{ "external-audience", required_argument, NULL, O_AUDIENCE },
+		{ NULL, 0, NULL, 0 },
+	};
+	if (argc < 3 || cli_wants_help(argc, argv)) {
+		fputs(oof_help, argc < 3 ? stderr : stdout);
+		return argc < 3 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	}
+	struct sieve_oof o = { .audience = SIEVE_OOF_ALL };
+	int on = 0, off = 0, opt;
+	optind = 3;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case O_ON: on = 1; break;
+		case O_OFF: off = 1; break;
+		case O_INTERNAL: o.internal = optarg; break;
+		case O_EXTERNAL: o.external = optarg; break;
+		case O_SUBJECT: o.subject = optarg; break;
+		case O_FROM: o.from = optarg; break;
+		case O_UNTIL: o.until = optarg; break;
+		case O_AUDIENCE:
+			o.audience = sieve_oof_audience(optarg);
+			if (o.audience == SIEVE_OOF_KNOWN) {
+				cli_error("--external-audience known is not supported yet (the server has no contacts "
+					  "folders to know senders by); use none or all");
+				return CLI_EXIT_USAGE;
+			}
+			if (o.audience < 0) {
+				fprintf(stderr, "interchange: user oof: --external-audience is none or all\n\n%s",
+					oof_help);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		default:
+			fprintf(stderr, "interchange: user oof: wrong arguments\n\n%s", oof_help);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (on == off || optind != argc || !valid_date(o.from) || !valid_date(o.until) ||
+	    (on && o.internal == NULL && o.external == NULL)) {
+		fprintf(stderr, "interchange: user oof: %s\n\n%s",
+			on == off                                        ? "give --on or --off"
+			: on && o.internal == NULL && o.external == NULL ? "--on needs --internal or --external"
+									 : "wrong arguments (dates are YYYY-MM-DD)",
+			oof_help);
+		return CLI_EXIT_USAGE;
+	}
+	if (o.internal == NULL)
+		o.internal = o.external;
+	struct config cfg;
+	if (cli_load_config(data_dir, &cfg) < 0)
+		return CLI_EXIT_FAIL;
+	struct prov *p = NULL;
+	struct store *st = NULL;
+	struct buf err = BUF_INIT, domains = BUF_INIT, text = BUF_INIT;
+	char *guid = NULL;
+	char **dv = NULL;
+	unsigned long long qb = 0, qm = 0;
+	int ret = prov_open(&cfg, &p, &err);
+	if (ret == IX_OK)
+		ret = prov_user_mailbox(p, argv[2], &guid, &qb, &qm, &err);
+	if (ret == IX_OK && on)
+		ret = prov_domain_list(p, &domains, &err);
+	if (ret == IX_OK && cli_open_store(&cfg, &st) != IX_OK) {
+		ret = IX_EIO;
+		buf_reset(&err);
+	}
+	if (ret == IX_OK && on) {
+		/* the domains: the first word of each line after the heading */
+		size_t n = 0;
+		char *save = NULL;
+		dv = xcalloc(domains.len / 2 + 2, sizeof(*dv));
+		for (char *line = strtok_r(domains.data ? domains.data : (char *)"", "\n", &save); line != NULL;
+		     line = strtok_r(NULL, "\n", &save)) {
+			char *sp = strchr(line, ' ');
+			if (sp != NULL)
+				*sp = '\0';
+			if (strcmp(line, "DOMAIN") != 0 && *line)
+				dv[n++] = line;
+		}
+		o.domains = (const char *const *)dv;
+		sieve_oof_script(&o, &text);
+		struct sieve_script *s;
+		ret = sieve_parse(buf_cstr(&text), text.len, 0, &s, &err);
+		sieve_free(s);
+		if (ret == IX_OK)
+			ret = store_sieve_put(st, guid, SIEVE_OOF_NAME, buf_cstr(&text), text.len, &err);
+	} else if (ret == IX_OK) {
+		ret = store_sieve_delete(st, guid, SIEVE_OOF_NAME, &err);
+		if (ret == IX_ENOTFOUND)
+			ret = IX_OK;
+	}
+	if (ret == IX_OK)
+		printf("out of office is %s for %s\n", on ? "on" : "off", argv[2]);
+	else
+		cli_error("%s", err.len ? buf_cstr(&err) : ix_strerror(ret));
+	free(dv);
+	store_close(&st);
+	prov_close(&p);
+	free(guid);
+	buf_free(&err);
+	buf_free(&domains);
+	buf_free(&text);
+	config_free(&cfg);
+	return ret == IX_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+void user_oof_show(const struct config *cfg, const char *guid, struct buf *out)
+{
+	struct store *st = NULL;
+	struct buf text = BUF_INIT;
+	if (cli_open_store(cfg, &st) == IX_OK && store_sieve_get(st, guid, SIEVE_OOF_NAME, &text, NULL) == IX_OK) {
+		buf_append_str(out, "Out of office: on (");
+		sieve_oof_describe(buf_cstr(&text), text.len, out);
+		buf_append_str(out, ")\n");
+	} else
+		buf_append_str(out, "Out of office: off\n");
+	store_close(&st);
+	buf_free(&text);
+}

@@ -38,20 +38,24 @@ def swaks(sender, subject, extra_headers=()):
     assert "250 2.0.0" in p.stdout.splitlines()[-4:][0] or "250" in p.stdout, p.stdout
 
 
-def folder_has(login, folder, subject):
+def fetch(login, folder, subject, item="FLAGS"):
+    """item (FLAGS, BODY.PEEK[]) of the last message with subject in login's folder, as text; None when none."""
     m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=10)
     try:
         m.login(login, PW)
         typ, _ = m.select(folder, readonly=True)
-        if typ != "OK":
-            return None
-        typ, data = m.search(None, "SUBJECT", '"%s"' % subject)
+        typ, data = m.search(None, "SUBJECT", '"%s"' % subject) if typ == "OK" else (typ, None)
         ids = data[0].split() if typ == "OK" else []
         if not ids:
             return None
-        return m.fetch(ids[-1], "(FLAGS)")[1][0].decode()
+        got = m.fetch(ids[-1], "(%s)" % item)[1][0]
+        return (got[1] if isinstance(got, tuple) else got).decode("utf-8", "replace")
     finally:
         m.logout()
+
+
+def folder_has(login, folder, subject):
+    return fetch(login, folder, subject)
 
 
 def put_script(text, name="rules"):
@@ -146,6 +150,47 @@ def failing_script_keeps_and_says_why():
     assert "script broken failed: line 2: include: no personal script \"missing\"; kept in INBOX" in p.stdout, \
         p.stdout
     assert S.cli("user", "sieve", "alice", "--activate", "rules").returncode == 0
+
+
+def submit(login, to, subject):
+    """login sends subject to to over submission (authenticated, STARTTLS) with swaks."""
+    p = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(S.ports["submission"]), "--tls",
+                        "--auth", "PLAIN", "--auth-user", login, "--auth-password", PW, "--from",
+                        "%s@example.com" % ("bob.jones" if login == "bob" else login), "--to", to,
+                        "--header", "Subject: %s" % subject, "--body", "hello"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+@h.test
+def out_of_office_inside_and_outside():
+    assert "Out of office: off" in S.cli("user", "show", "alice").stdout
+    p = S.cli("user", "oof", "alice", "--on", "--internal", "Back on Monday, ask Bob.", "--external",
+              "I am out of the office.", "--external-audience", "all")
+    assert p.returncode == 0, p.stderr
+    assert "Out of office: on (external-audience=all from=- until=-)" in S.cli("user", "show", "alice").stdout
+    # the user's own rules still run beside it
+    assert S.cli("user", "sieve", "alice").stdout.count("(active)") == 1
+    # outside: answered once with the outside text
+    swaks("olga@outside.org", "question one")
+    swaks("olga@outside.org", "question two")
+    assert h.wait_for(lambda: folder_has("alice", "INBOX", "question two"), timeout=10)
+    assert len(tracked("olga@outside.org", "vacation")) == 1, S.cli("track", "olga@outside.org").stdout
+    # inside: bob gets the inside text in his INBOX
+    submit("bob", ALICE, "lunch?")
+    reply = h.wait_for(lambda: fetch("bob", "INBOX", "Out of office", "BODY.PEEK[]"), timeout=15)
+    assert reply and "Back on Monday, ask Bob." in reply and "Auto-Submitted: auto-replied" in reply, reply
+    assert "I am out of the office." not in reply
+    # audience none: nobody outside is answered
+    assert S.cli("user", "oof", "alice", "--on", "--internal", "inside only", "--external-audience",
+                 "none").returncode == 0
+    swaks("pete@outside.org", "question three")
+    assert h.wait_for(lambda: folder_has("alice", "INBOX", "question three"), timeout=10)
+    assert not tracked("pete@outside.org", "vacation")
+    p = S.cli("user", "oof", "alice", "--on", "--internal", "x", "--external-audience", "known")
+    assert p.returncode != 0 and "not supported yet" in p.stderr, p.stderr
+    assert S.cli("user", "oof", "alice", "--off").returncode == 0
+    assert "Out of office: off" in S.cli("user", "show", "alice").stdout
 
 
 if __name__ == "__main__":

@@ -654,9 +654,56 @@ static void test_limits(void)
 			"ERR line 1: redirect: bad address \"not an address\";keep[]");
 }
 
+/* out of office: the generated script answers inside and outside senders with their texts, within its period */
+static void test_oof(void)
+{
+	static const char *const domains[] = { "example.com", "example.net", NULL };
+	struct sieve_oof o = { .internal = "Back Monday (inside)",
+			       .external = "I am \"away\"",
+			       .from = "2026-12-01",
+			       .until = "2026-12-31",
+			       .audience = SIEVE_OOF_ALL,
+			       .domains = domains };
+	struct buf text = BUF_INIT, d = BUF_INIT;
+	sieve_oof_script(&o, &text);
+	test_assert(sieve_oof_describe(buf_cstr(&text), text.len, &d) == 0);
+	test_assert_str(buf_cstr(&d), "external-audience=all from=2026-12-01 until=2026-12-31");
+	test_assert(sieve_oof_describe("keep;", 5, &d) == -1);
+	const char *m = "From: x\r\nTo: ann@example.com\r\nSubject: Plans\r\n\r\nHi\r\n";
+	struct sieve_env env;
+	env_init(&env);
+	seen_reset();
+	env.env_from = "bob@example.net";
+	test_assert_str(run_env(buf_cstr(&text), m, &env, NULL),
+			"vacation:bob@example.net|Out of office||Back Monday (inside) keep[]");
+	env.env_from = "friend@outside.org";
+	test_assert_str(run_env(buf_cstr(&text), m, &env, NULL),
+			"vacation:friend@outside.org|Out of office||I am \"away\" keep[]");
+	test_assert_str(run_env(buf_cstr(&text), m, &env, NULL), "keep[]");
+	/* outside the period nobody is answered */
+	seen_reset();
+	env.now = 1796636708 + 40 * 86400;
+	test_assert_str(run_env(buf_cstr(&text), m, &env, NULL), "keep[]");
+	/* audience none: inside only */
+	env_init(&env);
+	o.audience = SIEVE_OOF_NONE;
+	o.from = o.until = NULL;
+	buf_reset(&text);
+	sieve_oof_script(&o, &text);
+	env.env_from = "friend@outside.org";
+	test_assert_str(run_env(buf_cstr(&text), m, &env, NULL), "keep[]");
+	env.env_from = "bob@example.com";
+	test_assert_str(run_env(buf_cstr(&text), m, &env, NULL),
+			"vacation:bob@example.com|Out of office||Back Monday (inside) keep[]");
+	test_assert(sieve_oof_audience("known") == SIEVE_OOF_KNOWN && sieve_oof_audience("x") == -1);
+	seen_reset();
+	buf_free(&text);
+	buf_free(&d);
+}
+
 TEST_MAIN("sieve", TEST_CASE(test_parse_basics), TEST_CASE(test_parse_multiline), TEST_CASE(test_parse_errors),
 	  TEST_CASE(test_parse_limit), TEST_CASE(test_parse_byte_by_byte), TEST_CASE(test_encoded_character),
 	  TEST_CASE(test_glob), TEST_CASE(test_rfc5228_examples), TEST_CASE(test_fileinto_copy_flags_mailbox),
 	  TEST_CASE(test_reject), TEST_CASE(test_variables), TEST_CASE(test_relational), TEST_CASE(test_subaddress),
 	  TEST_CASE(test_date_index), TEST_CASE(test_body), TEST_CASE(test_editheader), TEST_CASE(test_include),
-	  TEST_CASE(test_duplicate), TEST_CASE(test_vacation), TEST_CASE(test_limits))
+	  TEST_CASE(test_duplicate), TEST_CASE(test_vacation), TEST_CASE(test_limits), TEST_CASE(test_oof))

@@ -225,6 +225,53 @@ static void carry_out(const struct mta_sieve_ctx *c, const struct mta_target *tg
 	buf_free(&edited);
 }
 
+/* Runs text over msg for tg with the world of its mailbox (folders, includes, duplicate records, the user's
+ * addresses from the directory): IX_OK or the error, err saying why; res holds what sieve_run left. */
+static int run_text(const struct mta_sieve_ctx *c, const struct mta_target *tg, const char *sender,
+		    const struct buf *text, const char *msg, size_t len, struct sieve_result *res, struct buf *err)
+{
+	memset(res, 0, sizeof(*res));
+	struct sieve_script *script = NULL;
+	int rc = sieve_parse(buf_cstr(text), text->len, 0, &script, err);
+	if (rc != IX_OK)
+		return rc;
+	struct world w = { c, tg->guid };
+	struct sieve_env env = { .env_from = sender,
+				 .env_to = tg->orcpt && *tg->orcpt ? tg->orcpt : tg->addr,
+				 .now = (long long)time(NULL),
+				 .vacation_seconds = (long long)c->set->v[SET_SIEVE_VACATION_DAYS] * 86400,
+				 .ctx = &w,
+				 .mailbox_exists = w_mailbox_exists,
+				 .include = w_include,
+				 .seen = w_seen };
+	struct dir_recipient r;
+	const char **mine = NULL;
+	if (dir_resolve(c->dir, tg->addr, &r) == IX_OK) {
+		mine = xcalloc(r.address_count + 2, sizeof(*mine));
+		size_t n = 0;
+		for (size_t i = 0; i < r.address_count; i++)
+			mine[n++] = r.addresses[i];
+		mine[n++] = tg->addr;
+		env.user_addresses = mine;
+	}
+	rc = sieve_run(script, msg, len, &env, NULL, res, err);
+	if (mine != NULL)
+		dir_recipient_release(&r);
+	free(mine);
+	sieve_free(script);
+	return rc;
+}
+
+/* RFC 5228 2.10.6: a failed script keeps the message; the log and track say why */
+static void script_failed(const struct mta_sieve_ctx *c, const struct mta_target *tg, const char *name, const char *why,
+			  const char *sender, const char *qid, const char *msgid)
+{
+	log_warn("sieve script %s of %s failed: %s; the message is kept", name, tg->addr, why);
+	char *d = xasprintf("script %s failed: %s; kept in INBOX", name, why);
+	track_log(c->data_dir, "sieve", qid, msgid, sender, tg->addr, c->hostname, d);
+	free(d);
+}
+
 int mta_sieve_deliver(const struct mta_sieve_ctx *c, const struct mta_target *tg, const char *sender, const char *qid,
 		      const char *msgid, const char *msg, size_t len, char **reply_r)
 {
@@ -232,53 +279,30 @@ int mta_sieve_deliver(const struct mta_sieve_ctx *c, const struct mta_target *tg
 	if (tg->kind != MTA_LOCAL || tg->folder != NULL || strcmp(tg->guid, STORE_PUBLIC_GUID) == 0)
 		return 0;
 	struct buf text = BUF_INIT, name = BUF_INIT, err = BUF_INIT;
-	if (store_sieve_active(c->store, tg->guid, &name, &text, NULL) != IX_OK) {
-		buf_free(&text);
-		buf_free(&name);
-		return 0;
+	struct sieve_result res;
+	/* the out-of-office rule first, beside the user's own script: only its reply counts */
+	if (store_sieve_get(c->store, tg->guid, SIEVE_OOF_NAME, &text, NULL) == IX_OK) {
+		if (run_text(c, tg, sender, &text, msg, len, &res, &err) != IX_OK)
+			script_failed(c, tg, SIEVE_OOF_NAME, buf_cstr(&err), sender, qid, msgid);
+		else
+			for (size_t i = 0; i < res.count; i++)
+				if (res.actions[i].type == SIEVE_VACATION)
+					vacation_reply(c, tg, &res.actions[i], msg, len);
+		sieve_result_free(&res);
+		buf_reset(&text);
+		buf_reset(&err);
 	}
-	struct sieve_script *script = NULL;
-	int rc = sieve_parse(text.data, text.len, 0, &script, &err);
-	struct sieve_result res = { 0 };
-	struct world w = { c, tg->guid };
-	struct dir_recipient r;
-	const char **mine = NULL;
-	if (rc == IX_OK) {
-		struct sieve_env env = { .env_from = sender,
-					 .env_to = tg->orcpt && *tg->orcpt ? tg->orcpt : tg->addr,
-					 .now = (long long)time(NULL),
-					 .vacation_seconds = (long long)c->set->v[SET_SIEVE_VACATION_DAYS] * 86400,
-					 .ctx = &w,
-					 .mailbox_exists = w_mailbox_exists,
-					 .include = w_include,
-					 .seen = w_seen };
-		if (dir_resolve(c->dir, tg->addr, &r) == IX_OK) {
-			mine = xcalloc(r.address_count + 2, sizeof(*mine));
-			size_t n = 0;
-			for (size_t i = 0; i < r.address_count; i++)
-				mine[n++] = r.addresses[i];
-			mine[n++] = tg->addr;
-			env.user_addresses = mine;
-		}
-		rc = sieve_run(script, msg, len, &env, NULL, &res, &err);
+	int handled = 0;
+	if (store_sieve_active(c->store, tg->guid, &name, &text, NULL) == IX_OK &&
+	    strcmp(buf_cstr(&name), SIEVE_OOF_NAME) != 0) {
+		handled = 1;
+		if (run_text(c, tg, sender, &text, msg, len, &res, &err) != IX_OK) {
+			script_failed(c, tg, buf_cstr(&name), buf_cstr(&err), sender, qid, msgid);
+			handled = 0; /* the usual delivery keeps it */
+		} else
+			carry_out(c, tg, &res, sender, qid, msgid, msg, len, reply_r);
+		sieve_result_free(&res);
 	}
-	int handled = 1;
-	if (rc != IX_OK) {
-		/* RFC 5228 2.10.6: the message is kept; the log and track say why */
-		log_warn("sieve script %s of %s failed: %s; the message is kept", buf_cstr(&name), tg->addr,
-			 buf_cstr(&err));
-		char *why = xasprintf("script %s failed: %s; kept in INBOX", buf_cstr(&name), buf_cstr(&err));
-		track_log(c->data_dir, "sieve", qid, msgid, sender, tg->addr, c->hostname, why);
-		free(why);
-		handled = res.count > 0; /* nothing: the usual delivery keeps it */
-	}
-	if (handled)
-		carry_out(c, tg, &res, sender, qid, msgid, msg, len, reply_r);
-	sieve_result_free(&res);
-	sieve_free(script);
-	if (mine != NULL)
-		dir_recipient_release(&r);
-	free(mine);
 	buf_free(&text);
 	buf_free(&name);
 	buf_free(&err);

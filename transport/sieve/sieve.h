@@ -157,4 +157,26 @@ int sieve_header_is_auto(const char *header, size_t len);
 int sieve_glob(const char *pat, size_t plen, const char *text, size_t len, int casemap, size_t (*captures)[2],
 	       size_t ncap, unsigned *steps);
 
+/* ---- out of office (docs/sieve.md) ---- */
+/* The script that holds a user's out-of-office rule, beside the user's own scripts; delivery runs it too. */
+#define SIEVE_OOF_NAME "out-of-office"
+#define SIEVE_OOF_MARK "interchange out-of-office"
+enum { SIEVE_OOF_NONE, SIEVE_OOF_KNOWN, SIEVE_OOF_ALL };
+struct sieve_oof {
+	const char *internal, *external; /* the texts for senders inside (the organisation's domains) and outside */
+	const char *subject;             /* NULL: "Out of office" */
+	const char *from, *until;        /* "YYYY-MM-DD" (UTC, both days included), or NULL */
+	int audience;                    /* SIEVE_OOF_*: who outside gets the external text */
+	const char *const *domains;      /* the organisation's domains (NULL-terminated) */
+	const char *const *known;        /* SIEVE_OOF_KNOWN: the senders outside that count as known */
+};
+/* SIEVE_OOF_* for "none", "known", "all"; -1 otherwise. */
+int sieve_oof_audience(const char *name);
+/* Appends the out-of-office script for o: a first comment line with the settings, then one vacation rule (handles
+ * oof-internal and oof-external, the period of sieve.vacation_days) inside the period. */
+void sieve_oof_script(const struct sieve_oof *o, struct buf *out);
+/* Appends the settings line of an out-of-office script ("external-audience=all from=- until=-"): 0, or -1 when
+ * script is not one. */
+int sieve_oof_describe(const char *script, size_t len, struct buf *out);
+
 #endif

@@ -1,7 +1,7 @@
 # transport/sieve/ - Sieve (RFC 5228 and extensions): the pure parser, the checks and the interpreter (libsieve.a),
 # its unit tests (the RFCs' examples) and its fuzz target.
 SIEVE_SRCS := transport/sieve/sieve_parse.c transport/sieve/sieve_check.c transport/sieve/sieve_match.c \
-	transport/sieve/sieve_run.c
+	transport/sieve/sieve_run.c transport/sieve/sieve_oof.c
 SIEVE_LIB := $(BUILD)/libsieve.a
 
 $(SIEVE_LIB): $(call objs,$(SIEVE_SRCS))
