@@ -231,6 +231,31 @@ static int sync_folder(struct imc *c, struct store *st, const char *guid, const 
 	return ret;
 }
 
+/* The mailbox's Sieve scripts (and which is active), sent once the mailbox is frozen here: they move with it. */
+static int copy_scripts(struct imc *c, struct store *st, const char *guid, struct buf *error_r)
+{
+	struct buf names = BUF_INIT, active = BUF_INIT, text = BUF_INIT, cmd = BUF_INIT;
+	int ret = store_sieve_list(st, guid, &names, &active, error_r);
+	char *save = NULL;
+	for (char *n = ret == 0 && names.data ? strtok_r(names.data, "\n", &save) : NULL; ret == 0 && n != NULL;
+	     n = strtok_r(NULL, "\n", &save)) {
+		buf_reset(&text);
+		if (store_sieve_get(st, guid, n, &text, NULL) != 0 || text.len == 0)
+			continue; /* deleted meanwhile, or empty (nothing to run) */
+		buf_reset(&cmd);
+		buf_append_str(&cmd, "X-IX-IMPORT SIEVE ");
+		imc_add_lit(&cmd, n, strlen(n));
+		buf_printf(&cmd, " %d ", strcmp(n, buf_cstr(&active)) == 0);
+		imc_add_lit(&cmd, text.data, text.len);
+		ret = imc_cmd(c, &cmd, NULL, NULL, error_r);
+	}
+	buf_free(&names);
+	buf_free(&active);
+	buf_free(&text);
+	buf_free(&cmd);
+	return ret;
+}
+
 static int sync_pass(struct imc *c, struct store *st, const char *guid, bool final, struct move_stats *ms,
 		     struct buf *error_r)
 {
@@ -376,6 +401,8 @@ static int move_mailbox(const struct config *cfg, struct prov *prov, struct stor
 		struct move_stats ms = { 0 };
 		double t = now_secs();
 		ret = sync_pass(&c, st, mv->guid, true, &ms, error_r);
+		if (ret == 0)
+			ret = copy_scripts(&c, st, mv->guid, error_r);
 		if (ret == 0)
 			print_pass("final copy (mailbox frozen here)", &ms, now_secs() - t);
 		total.messages += ms.messages;

@@ -206,6 +206,15 @@ def move_keeps_folders_flags_uids_while_mail_arrives():
     c.close()
     before = {f: state(c, f) for f in ("INBOX", "Projects", "Projects/2024", "Sent")}
     c.logout()
+    # two Sieve scripts, one active: they move with the mailbox
+    scripts = {"rules": 'require "fileinto";\nif header :contains "subject" "p9" { fileinto "Projects"; }\n',
+               "spare": "keep;\n"}
+    for name, text in scripts.items():
+        path = os.path.join(A.base, name + ".sieve")
+        with open(path, "w") as f:
+            f.write(text)
+        assert A.cli("user", "sieve", LOGIN, "--put", name, path).returncode == 0
+    assert A.cli("user", "sieve", LOGIN, "--activate", "rules").returncode == 0
 
     # a sender keeps sending numbered messages to the user through A's SMTP port during the whole move
     done = threading.Event()
@@ -272,6 +281,12 @@ def move_keeps_folders_flags_uids_while_mail_arrives():
             assert (nxt2, msgs2) == (nxt, msgs), (folder, nxt, msgs, nxt2, msgs2)
     assert ["$Label1", "\\Flagged"] in before["Projects/2024"][2].values()
     c.logout()
+
+    # the scripts are on B, the same one active
+    p = B.cli("user", "sieve", LOGIN)
+    assert p.stdout.splitlines() == ["rules (active)", "spare"], p.stdout + p.stderr
+    for name, text in scripts.items():
+        assert B.cli("user", "sieve", LOGIN, "--show", name).stdout == text
 
     # the copy left on A stays (frozen) until the maintenance removes it
     assert A.cli("mailbox", "show", LOGIN).returncode == 0

@@ -12,6 +12,7 @@
  *   X-IX-IMPORT FLAGS name uid flags keywords
  *   X-IX-IMPORT EXPUNGE name uid
  *   X-IX-IMPORT DELETE name
+ *   X-IX-IMPORT SIEVE name active script           a Sieve script (store_sieve_put), the active one if active
  *   X-IX-IMPORT COMMIT                             the home server was switched here: the copy is complete
  * Names are store names (UTF-8, '/' separated), sent as strings or literals; keywords one space-separated string. */
 #include "transport/imap/imap_session_int.h"
@@ -33,11 +34,12 @@ enum import_op {
 	IMP_FLAGS,
 	IMP_EXPUNGE,
 	IMP_DELETE,
-	IMP_COMMIT
+	IMP_COMMIT,
+	IMP_SIEVE
 };
 
-static const char *const import_ops[] = { "LOGIN",  "BEGIN", "FOLDERS", "UIDS",   "FOLDER",
-					  "APPEND", "FLAGS", "EXPUNGE", "DELETE", "COMMIT" };
+static const char *const import_ops[] = { "LOGIN", "BEGIN",   "FOLDERS", "UIDS",   "FOLDER", "APPEND",
+					  "FLAGS", "EXPUNGE", "DELETE",  "COMMIT", "SIEVE" };
 
 struct import_job {
 	struct imap_session *s;
@@ -169,6 +171,11 @@ static void import_run(void *arg)
 		break;
 	}
 	case IMP_DELETE: j->ret = store_folder_delete(st, j->guid, j->name, &j->text); break;
+	case IMP_SIEVE:
+		j->ret = store_sieve_put(st, j->guid, j->name, j->msg, j->msglen, &j->text);
+		if (j->ret == 0 && j->n[0] != 0)
+			j->ret = store_sieve_activate(st, j->guid, j->name, &j->text);
+		break;
 	}
 }
 
@@ -221,7 +228,7 @@ static char *arg_string(const struct imap_arg *arg)
 }
 
 /* The arguments each operation takes after its name: s string, n number, m message (literal). */
-static const char *const import_args[] = { "ss", "", "", "s", "snnnn", "snnnsm", "snns", "sn", "s", "" };
+static const char *const import_args[] = { "ss", "", "", "s", "snnnn", "snnnsm", "snns", "sn", "s", "", "snm" };
 
 void imap_cmd_import(struct imap_session *s, const struct imap_command *cmd)
 {
