@@ -3,7 +3,6 @@ is checked and installed while the system runs, then every TLS port (SMTP, submi
 IMAPS, POP3 and POP3S, LDAP StartTLS, HTTPS) presents it to openssl s_client verifying the chain and the host name,
 with no service restarted; a key that does not match, a certificate for another name, an expired one or a chain out
 of order is refused in words and changes nothing."""
-import datetime
 import json
 import os
 import sys
@@ -12,43 +11,16 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import System, main, run, setup, test, wait_for  # noqa: E402
+import certs  # noqa: E402
+from certs import make_pair  # noqa: E402
 
 S = None
 HOST = "mail.example.com"
 DIR = None
 
 
-def make_pair(name, issuer=None, days=30, ca=False, start_days=-1):
-    """A key and certificate for name, signed by issuer (key, cert) or by itself. Returns (key, cert) objects."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    b = (x509.CertificateBuilder().subject_name(subject)
-         .issuer_name(issuer[1].subject if issuer else subject).public_key(key.public_key())
-         .serial_number(x509.random_serial_number()).not_valid_before(now + datetime.timedelta(days=start_days))
-         .not_valid_after(now + datetime.timedelta(days=days)))
-    if ca:
-        b = b.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-    else:
-        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-    return key, b.sign(issuer[0] if issuer else key, hashes.SHA256())
-
-
 def write(name, *objs):
-    from cryptography.hazmat.primitives import serialization
-    path = os.path.join(DIR, name)
-    with open(path, "wb") as f:
-        for o in objs:
-            if hasattr(o, "private_bytes"):
-                f.write(o.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption()))
-            else:
-                f.write(o.public_bytes(serialization.Encoding.PEM))
-    return path
+    return certs.write(DIR, name, *objs)
 
 
 def presented(port, starttls=None, ca=None):

@@ -228,9 +228,78 @@ static struct tls_ctx *relay_tls(struct mta *m, const char *host, bool ours, boo
 	return ctx;
 }
 
-/* Sends msg to the recipients idx[0..n) of at (all with the same destination; ours: a server of the organisation). */
+/* How to reach one MX host: its addresses and TLS policy from DNS (RFC 7672 2.2). */
+struct mx_route {
+	struct dns_answer addr[2]; /* A, AAAA */
+	struct dns_answer tlsa;
+	const char *addrs[MTA_MX_ADDRS_MAX];
+	char text[MTA_MX_ADDRS_MAX][INET6_ADDRSTRLEN];
+	struct smtp_tls_policy pol;
+};
+
+/* Fills r for host:port, an MX host of a domain whose MX answer was DNSSEC-validated when mx_secure. DANE applies
+ * when the host's addresses and its TLSA records are validated too. Returns 0, or -1 with the reason in error_r (no
+ * address, or an address or TLSA lookup failed or was bogus: the host is not used now). Free with mx_route_free. */
+static int mx_route_make(struct mta *m, const char *host, unsigned port, bool mx_secure, struct mx_route *r,
+			 struct buf *error_r)
+{
+	memset(r, 0, sizeof(*r));
+	r->pol.addrs = r->addrs;
+	static const int types[2] = { DNS_T_A, DNS_T_AAAA };
+	bool secure = true, failed = false;
+	for (int t = 0; t < 2; t++) {
+		struct dns_answer *a = &r->addr[t];
+		dns_query(m->dns, host, types[t], a);
+		if (a->status == DNS_TEMP || a->status == DNS_BOGUS) {
+			failed = true;
+			buf_reset(error_r);
+			buf_printf(error_r, "cannot resolve %s: %s", host, a->why);
+		}
+		for (size_t i = 0; a->status == DNS_OK && i < a->n && r->pol.naddrs < MTA_MX_ADDRS_MAX; i++) {
+			if (a->rdlen[i] != (t == 0 ? 4u : 16u))
+				continue;
+			inet_ntop(t == 0 ? AF_INET : AF_INET6, a->rdata[i], r->text[r->pol.naddrs], INET6_ADDRSTRLEN);
+			r->addrs[r->pol.naddrs] = r->text[r->pol.naddrs];
+			r->pol.naddrs++;
+			secure = secure && a->secure;
+		}
+	}
+	if (r->pol.naddrs == 0) {
+		if (!failed)
+			buf_printf(error_r, "%s has no address", host);
+		return -1;
+	}
+	if (!mx_secure || !secure)
+		return 0;
+	char name[DNS_NAME_MAX];
+	snprintf(name, sizeof(name), "_%u._tcp.%s", port, host);
+	dns_query(m->dns, name, DNS_T_TLSA, &r->tlsa);
+	if (r->tlsa.status == DNS_TEMP || r->tlsa.status == DNS_BOGUS) {
+		/* a secure zone whose TLSA answer cannot be had: a downgrade is not to be allowed (RFC 7672 2.2) */
+		buf_reset(error_r);
+		buf_printf(error_r, "the TLSA records of %s cannot be had: %s", host, r->tlsa.why);
+		return -1;
+	}
+	if (r->tlsa.status == DNS_OK && r->tlsa.secure) {
+		r->pol.mode = SMTP_TLS_DANE;
+		r->pol.tlsa = r->tlsa.rdata;
+		r->pol.tlsa_len = r->tlsa.rdlen;
+		r->pol.ntlsa = r->tlsa.n;
+	}
+	return 0;
+}
+
+static void mx_route_free(struct mx_route *r)
+{
+	dns_answer_free(&r->addr[0]);
+	dns_answer_free(&r->addr[1]);
+	dns_answer_free(&r->tlsa);
+}
+
+/* Sends msg to the recipients idx[0..n) of at (all with the same destination; ours: a server of the organisation;
+ * mx: hosts are the MX hosts of the domain, whose MX answer was DNSSEC-validated when mx_secure). */
 static void send_group(struct mta *m, const struct queue_msg *q, struct attempt *at, const size_t *idx, size_t n,
-		       const char *dest, char **hosts, size_t nhosts, bool ours)
+		       const char *dest, char **hosts, size_t nhosts, bool ours, bool mx, bool mx_secure)
 {
 	if (!dest_acquire(m, dest)) {
 		for (size_t i = 0; i < n; i++) {
@@ -248,9 +317,16 @@ static void send_group(struct mta *m, const struct queue_msg *q, struct attempt 
 		buf_reset(&err);
 		bool need_tls;
 		struct tls_ctx *tls = relay_tls(m, host, ours, &need_tls, &err);
+		struct mx_route route;
+		bool routed = mx && tls != NULL;
 		int rc = tls == NULL ? IX_EUNAVAIL
-				     : smtp_client_open(host, port, m->d.cfg.hostname, tls, SMTP_CLIENT_COMMAND_MS, &c,
-							&err);
+			 : routed && mx_route_make(m, host, port, mx_secure, &route, &err) < 0
+				 ? IX_EUNAVAIL
+				 : smtp_client_open_policy(host, port, m->d.cfg.hostname, tls,
+							   routed ? &route.pol : NULL, SMTP_CLIENT_COMMAND_MS, &c,
+							   &err);
+		if (routed)
+			mx_route_free(&route);
 		if (rc == 0 && need_tls && !smtp_client_is_tls(c)) {
 			buf_printf(&err, "%s offers no STARTTLS, which a server of the organisation must",
 				   smtp_client_peer(c));
@@ -317,8 +393,7 @@ static void send_group(struct mta *m, const struct queue_msg *q, struct attempt 
 		a->reply = replies[i] != NULL ? replies[i] : xstrdup("421 4.4.2 no reply");
 		a->no_dsn = !smtp_client_has(c, "DSN");
 		if (a->out == OUT_DONE) {
-			char *r = xasprintf("%s (%s%s)", a->reply, smtp_client_peer(c),
-					    smtp_client_is_tls(c) ? ", TLS" : "");
+			char *r = xasprintf("%s (%s, %s)", a->reply, smtp_client_peer(c), smtp_client_tls_outcome(c));
 			free(a->reply);
 			a->reply = r;
 		}
@@ -478,6 +553,7 @@ static long long process(struct mta *m, const char *id, bool flush)
 		size_t nhosts = 0;
 		const char *domain = mta_domain(at[i].tg.addr);
 		struct dir_connector con;
+		bool mx = false, mx_secure = false;
 		if (at[i].tg.kind == MTA_SERVER) {
 			snprintf(dest, sizeof(dest), "%s", at[i].tg.dest);
 			hosts[nhosts++] = xstrdup(at[i].tg.dest);
@@ -488,7 +564,8 @@ static long long process(struct mta *m, const char *id, bool flush)
 		} else {
 			snprintf(dest, sizeof(dest), "mx:%s", domain);
 			bool temp;
-			nhosts = dns_mx(m->dns, domain, hosts, MTA_MX_MAX, &temp, NULL);
+			nhosts = dns_mx(m->dns, domain, hosts, MTA_MX_MAX, &temp, &mx_secure);
+			mx = true;
 			if (nhosts == 0) {
 				at[i].out = temp ? OUT_TEMP : OUT_PERM;
 				at[i].reply = xasprintf(temp ? "451 4.4.3 Cannot resolve the domain %s now"
@@ -512,7 +589,7 @@ static long long process(struct mta *m, const char *id, bool flush)
 			if (same)
 				idx[n++] = j;
 		}
-		send_group(m, &q, at, idx, n, dest, hosts, nhosts, at[i].tg.kind == MTA_SERVER);
+		send_group(m, &q, at, idx, n, dest, hosts, nhosts, at[i].tg.kind == MTA_SERVER, mx, mx_secure);
 		for (size_t h = 0; h < nhosts; h++)
 			free(hosts[h]);
 		free(idx);
@@ -754,7 +831,8 @@ int mta_main(int argc, char **argv)
 	m->qdir = config_path(&m->d.cfg, "queue");
 	if (queue_dir_ensure(m->qdir, &err) != 0)
 		fatal("%s", buf_cstr(&err));
-	if (tls_client_ctx_create(false, NULL, &m->client_tls, &err) != 0)
+	if (tls_client_ctx_create(false, NULL, &m->client_tls, &err) != 0 ||
+	    smtp_client_dane_enable(m->client_tls, &err) != IX_OK)
 		fatal("outbound TLS: %s", buf_cstr(&err));
 	/* our certificate, for the servers of the organisation that ask (they know it from our server entry) */
 	char *cert = config_path(&m->d.cfg, "tls/cert.pem"), *key = config_path(&m->d.cfg, "tls/key.pem");

@@ -117,8 +117,9 @@ const char *mta_domain(const char *addr);
 #define MTA_CONN_IDLE_MAX 10
 /* The queue folder is scanned at least this often (milliseconds); new files are seen at once via inotify. */
 #define MTA_SCAN_MS 1000
-/* Most MX hosts tried for a domain. */
+/* Most MX hosts tried for a domain, and addresses tried for one MX host. */
 #define MTA_MX_MAX 16
+#define MTA_MX_ADDRS_MAX 8
 
 /* The whole program: daemon_setup, queue runner, the loop, teardown. Returns the exit status. */
 /* Final delivery through the active Sieve script of a mailbox (mta_sieve.c; docs/sieve.md), for ix-smtpd and

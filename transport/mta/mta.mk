@@ -43,3 +43,4 @@ PROGRAMS += $(BUILD)/transport/dns_probe
 $(BUILD)/transport/dns_probe: $(call objs,transport/mta/dns_probe.c) $(MTA_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DNS_LIBS)
 E2E_TESTS += tests/e2e/test_dns.py
+E2E_TESTS += tests/e2e/test_dane.py

@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,7 @@ struct smtp_client {
 	bool esmtp;
 	bool broken;
 	unsigned timeout_ms;
+	const char *tls_outcome; /* smtp_client_tls_outcome */
 };
 
 static void set_timeout(int fd, unsigned ms)
@@ -220,18 +223,37 @@ const char *smtp_client_peer(const struct smtp_client *c)
 	return c->peer;
 }
 
-static int connect_host(const char *host, unsigned port, unsigned timeout_ms, char *peer, size_t peer_size,
-			struct buf *error_r)
+/* Connects to host: to the addresses addrs[0..naddrs) in order when given (numeric), else to those the system
+ * resolves host to. */
+static int connect_host(const char *host, const char *const *addrs, size_t naddrs, unsigned port, unsigned timeout_ms,
+			char *peer, size_t peer_size, struct buf *error_r)
 {
 	struct addrinfo hints = { 0 }, *res = NULL;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_family = AF_UNSPEC;
 	char portstr[16];
 	snprintf(portstr, sizeof(portstr), "%u", port);
-	int rc = getaddrinfo(host, portstr, &hints, &res);
-	if (rc != 0) {
-		buf_printf(error_r, "cannot resolve %s: %s", host, gai_strerror(rc));
-		return -1;
+	if (addrs != NULL) { /* one list of every address, in the caller's order */
+		struct addrinfo **tail = &res;
+		hints.ai_flags = AI_NUMERICHOST;
+		for (size_t i = 0; i < naddrs; i++) {
+			struct addrinfo *one = NULL;
+			if (getaddrinfo(addrs[i], portstr, &hints, &one) != 0)
+				continue;
+			*tail = one;
+			while (*tail != NULL)
+				tail = &(*tail)->ai_next;
+		}
+		if (res == NULL) {
+			buf_printf(error_r, "%s has no address", host);
+			return -1;
+		}
+	} else {
+		int rc = getaddrinfo(host, portstr, &hints, &res);
+		if (rc != 0) {
+			buf_printf(error_r, "cannot resolve %s: %s", host, gai_strerror(rc));
+			return -1;
+		}
 	}
 	int fd = -1;
 	for (struct addrinfo *a = res; a != NULL && fd < 0; a = a->ai_next) {
@@ -269,9 +291,60 @@ static int connect_host(const char *host, unsigned port, unsigned timeout_ms, ch
 	return fd;
 }
 
+int smtp_client_dane_enable(struct tls_ctx *ctx, struct buf *error_r)
+{
+	if (SSL_CTX_dane_enable(tls_ctx_ssl(ctx)) <= 0) {
+		buf_append_str(error_r, "DANE: ");
+		tls_append_errors(error_r);
+		return IX_EIO;
+	}
+	return IX_OK;
+}
+
+const char *smtp_client_tls_outcome(const struct smtp_client *c)
+{
+	return c->tls_outcome;
+}
+
+/* Prepares ssl to check the peer against the policy's TLSA records (reference name host). Returns the number of
+ * usable records (0: TLS without authentication) or -1 with error_r. */
+static int dane_prepare(SSL *ssl, const char *host, const struct smtp_tls_policy *p, struct buf *error_r)
+{
+	if (SSL_dane_enable(ssl, host) <= 0) {
+		buf_append_str(error_r, "DANE: ");
+		tls_append_errors(error_r);
+		return -1;
+	}
+	/* DANE-EE: the key is the identity, the names in the certificate do not matter (RFC 7672 3.1.1) */
+	SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	int usable = 0;
+	for (size_t i = 0; i < p->ntlsa; i++) {
+		const unsigned char *r = p->tlsa[i];
+		if (p->tlsa_len[i] < 4 || (r[0] != 2 && r[0] != 3))
+			continue;
+		if (SSL_dane_tlsa_add(ssl, r[0], r[1], r[2], r + 3, p->tlsa_len[i] - 3) > 0)
+			usable++;
+	}
+	ERR_clear_error(); /* an unusable record's complaint */
+	if (usable > 0)
+		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+	return usable;
+}
+
 int smtp_client_open(const char *host, unsigned port, const char *helo, struct tls_ctx *tls, unsigned timeout_ms,
 		     struct smtp_client **c_r, struct buf *error_r)
 {
+	return smtp_client_open_policy(host, port, helo, tls, NULL, timeout_ms, c_r, error_r);
+}
+
+int smtp_client_open_policy(const char *host, unsigned port, const char *helo, struct tls_ctx *tls,
+			    const struct smtp_tls_policy *policy, unsigned timeout_ms, struct smtp_client **c_r,
+			    struct buf *error_r)
+{
+	static const struct smtp_tls_policy opportunistic = { SMTP_TLS_OPPORTUNISTIC, NULL, NULL, 0, NULL, 0 };
+	if (policy == NULL)
+		policy = &opportunistic;
+	bool dane = policy->mode == SMTP_TLS_DANE;
 	*c_r = NULL;
 	if (timeout_ms == 0)
 		timeout_ms = SMTP_CLIENT_COMMAND_MS;
@@ -280,10 +353,12 @@ int smtp_client_open(const char *host, unsigned port, const char *helo, struct t
 	c->helo = xstrdup(helo);
 	buf_init(&c->in);
 	buf_init(&c->ext);
+	c->tls_outcome = "no TLS";
 	struct buf reply = BUF_INIT;
 	int ret = IX_EUNAVAIL;
-	c->fd = connect_host(host, port, timeout_ms < SMTP_CLIENT_CONNECT_MS ? timeout_ms : SMTP_CLIENT_CONNECT_MS,
-			     c->peer, sizeof(c->peer), error_r);
+	c->fd = connect_host(host, policy->addrs, policy->naddrs, port,
+			     timeout_ms < SMTP_CLIENT_CONNECT_MS ? timeout_ms : SMTP_CLIENT_CONNECT_MS, c->peer,
+			     sizeof(c->peer), error_r);
 	if (c->fd < 0)
 		goto fail;
 	tcp_nodelay(c->fd); /* every command, batch of pipelined commands and message goes in one send */
@@ -310,17 +385,40 @@ int smtp_client_open(const char *host, unsigned port, const char *helo, struct t
 			   code < 0 ? "connection lost" : buf_cstr(&reply));
 		goto fail;
 	}
+	if (dane && (tls == NULL || !c->esmtp || !smtp_client_has(c, "STARTTLS"))) {
+		buf_printf(error_r, "%s offers no STARTTLS, which its DANE TLSA records require", c->peer);
+		goto fail;
+	}
 	if (tls != NULL && c->esmtp && smtp_client_has(c, "STARTTLS")) {
 		code = command(c, "STARTTLS", &reply);
 		if (code == 220) {
 			buf_reset(&c->in);               /* nothing may be buffered across the handshake */
 			c->ssl = tls_ssl_new(tls, host); /* a verifying context checks the name or address */
+			int usable = dane ? dane_prepare(c->ssl, host, policy, error_r) : 0;
+			if (usable < 0)
+				goto fail;
 			SSL_set_fd(c->ssl, c->fd);
 			if (SSL_connect(c->ssl) != 1) {
-				buf_printf(error_r, "%s: TLS handshake failed: ", c->peer);
-				tls_append_errors(error_r);
+				long v = SSL_get_verify_result(c->ssl);
+				if (usable > 0 && v != X509_V_OK) {
+					buf_printf(
+						error_r,
+						"%s: DANE: the certificate matches none of the TLSA records of %s (%s)",
+						c->peer, host, X509_verify_cert_error_string(v));
+					ERR_clear_error(); /* OpenSSL's "certificate verify failed" says no more */
+				} else {
+					buf_printf(error_r, "%s: TLS handshake failed: ", c->peer);
+					tls_append_errors(error_r);
+				}
 				goto fail;
 			}
+			uint8_t usage = 0;
+			bool verifying = (SSL_get_verify_mode(c->ssl) & SSL_VERIFY_PEER) != 0;
+			c->tls_outcome = !dane ? (verifying ? "TLS, verified" : "TLS opportunistic, not verified")
+					 : usable == 0 ? "TLS DANE, no usable TLSA record, not verified"
+					 : SSL_get0_dane_tlsa(c->ssl, &usage, NULL, NULL, NULL, NULL) >= 0 && usage == 2
+						 ? "TLS DANE, verified (DANE-TA)"
+						 : "TLS DANE, verified (DANE-EE)";
 			code = ehlo(c, &reply);
 			if (code != 250) {
 				buf_printf(error_r, "%s refused EHLO after STARTTLS: %s", c->peer, buf_cstr(&reply));
@@ -328,6 +426,10 @@ int smtp_client_open(const char *host, unsigned port, const char *helo, struct t
 			}
 		} else if (code < 0) {
 			buf_printf(error_r, "%s: connection lost at STARTTLS", c->peer);
+			goto fail;
+		} else if (dane) {
+			buf_printf(error_r, "%s refused STARTTLS, which its DANE TLSA records require: %s", c->peer,
+				   buf_cstr(&reply));
 			goto fail;
 		}
 	}

@@ -25,6 +25,38 @@ struct smtp_client;
  * EHLO was refused with 5xx) with the reason in error_r (for a reply, the reply itself). */
 int smtp_client_open(const char *host, unsigned port, const char *helo, struct tls_ctx *tls, unsigned timeout_ms,
 		     struct smtp_client **c_r, struct buf *error_r);
+/* How the TLS of a connection must be (RFC 7672 DANE; otherwise opportunistic, RFC 7435). */
+enum smtp_tls_mode {
+	SMTP_TLS_OPPORTUNISTIC = 0, /* STARTTLS when offered, any certificate */
+	SMTP_TLS_DANE,              /* STARTTLS required, the certificate checked against the TLSA records */
+};
+struct smtp_tls_policy {
+	enum smtp_tls_mode mode;
+	/* SMTP_TLS_DANE: the DNSSEC-validated TLSA records' data (usage, selector, matching type, association data);
+	 * DANE-TA (2) and DANE-EE (3) are used, the PKIX usages (0, 1) are unusable for SMTP (RFC 7672 3.1.3). When no
+	 * record is usable, TLS is still required, unauthenticated. */
+	const unsigned char *const *tlsa;
+	const size_t *tlsa_len;
+	size_t ntlsa;
+	/* The addresses to connect to (text, tried in order), from the caller's DNS; NULL: host resolved by the
+	 * system (a name of /etc/hosts or an address). */
+	const char *const *addrs;
+	size_t naddrs;
+};
+/* Makes ctx (a client context) able to check certificates against TLSA records. Once, before any connection from
+ * it. Returns IX_OK or IX_EIO with error_r. */
+int smtp_client_dane_enable(struct tls_ctx *ctx, struct buf *error_r);
+/* smtp_client_open with a policy (NULL: opportunistic, the system resolving host). Under SMTP_TLS_DANE a server
+ * without STARTTLS, a failed handshake or a certificate that matches no usable TLSA record is IX_EUNAVAIL with the
+ * reason (the message waits). */
+int smtp_client_open_policy(const char *host, unsigned port, const char *helo, struct tls_ctx *tls,
+			    const struct smtp_tls_policy *policy, unsigned timeout_ms, struct smtp_client **c_r,
+			    struct buf *error_r);
+/* What the connection's TLS was, for the records of a delivery: "no TLS", "TLS opportunistic, not verified", "TLS,
+ * verified" (a verifying context: the organisation's servers),
+ * "TLS DANE, verified (DANE-EE)", "TLS DANE, verified (DANE-TA)" or "TLS DANE, no usable TLSA record, not
+ * verified". Static text. */
+const char *smtp_client_tls_outcome(const struct smtp_client *c);
 /* QUIT (best effort), close, free; sets *c to NULL. NULL is ignored. */
 void smtp_client_close(struct smtp_client **c);
 bool smtp_client_is_tls(const struct smtp_client *c);

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+# test_dane.py - DANE for SMTP (RFC 7672) on the way out: the MX hosts of the recipients' domains are found through a
+# real DNS server (Debian's nsd, zones signed with ldns-signzone, the test's trust anchor given by dns.trust_anchor)
+# and listen on port 25 of addresses of a network namespace of the test's own, each a receiver offering STARTTLS with
+# a certificate the test made. A host whose validated TLSA record (DANE-EE 3 1 1) matches its certificate gets the
+# message, with the TLS outcome in track; one whose certificate does not match gets nothing (deferred, the reason in
+# track); DANE-TA (2 0 1) over the chain; a DANE host without STARTTLS is refused; an unsigned domain gets
+# opportunistic TLS.
+import hashlib
+import os
+import smtplib
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+import certs  # noqa: E402
+from dns_server import Nsd  # noqa: E402
+from mail_auth import own_network, serialization  # noqa: E402
+from smtp_sink import Sink  # noqa: E402
+
+S = None
+NS = None
+SINKS = {}
+PW = "secret-pw"
+# the receivers' addresses (port 25 each)
+ADDR = {"good": "192.0.2.25", "bad": "192.0.2.26", "ta": "192.0.2.27", "notls": "192.0.2.28", "plain": "192.0.2.29"}
+
+
+def spki_sha256(cert):
+    return hashlib.sha256(cert.public_key().public_bytes(serialization.Encoding.DER,
+                                                         serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+
+
+def cert_sha256(cert):
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def send(to, subject):
+    c = smtplib.SMTP("127.0.0.1", S.ports["submission"], timeout=20)
+    c.login("alice", PW)
+    c.sendmail("alice.smith@example.com", [to], "From: alice.smith@example.com\r\nTo: %s\r\nSubject: %s\r\n"
+               "Message-ID: <%s@test>\r\n\r\nhello\r\n" % (to, subject, subject.replace(" ", "-")))
+    c.quit()
+
+
+def tracking():
+    try:
+        return open(os.path.join(S.data, "log", "tracking.log")).read()
+    except FileNotFoundError:
+        return ""
+
+
+def track_line(rcpt, event):
+    """The first tracking line of event for rcpt, waited for."""
+    def find():
+        return [ln for ln in tracking().splitlines() if rcpt in ln and event in ln]
+    lines = h.wait_for(find, timeout=20, interval=0.1)
+    assert lines, "no %s line for %s: %s\n%s" % (event, rcpt, tracking()[-1500:], S.log("mta")[-1500:])
+    return lines[0]
+
+
+@h.setup
+def setup():
+    global S, NS
+    if serialization is None:
+        h.skip("python3-cryptography is not installed")
+    own_network(*ADDR.values())
+    folder = tempfile.mkdtemp(prefix="ixdane-", dir="/tmp")
+    good = certs.make_pair("mx1.dane.test")
+    wrong = certs.make_pair("mx2.dane.test")
+    ca = certs.make_pair("DANE Test CA", ca=True, days=365)
+    leaf = certs.make_pair("mx3.dane.test", ca)
+    any_cert = certs.make_pair("mx.plain.test")
+    tls = {"good": good, "bad": wrong, "ta": leaf, "plain": any_cert}
+    for name, addr in ADDR.items():
+        chain = None
+        if name in tls:
+            objs = (tls[name][1], ca[1]) if name == "ta" else (tls[name][1],)
+            chain = (certs.write(folder, name + ".pem", *objs), certs.write(folder, name + ".key", tls[name][0]))
+        SINKS[name] = Sink(tls=chain, addr=(addr, 25))
+        SINKS[name].start()
+    zone = ""
+    for i, name in enumerate(("good", "bad", "ta", "notls"), 1):
+        zone += "%s.dane.test. IN MX 10 mx%d.dane.test.\nmx%d.dane.test. IN A %s\n" % (name, i, i, ADDR[name])
+    zone += "_25._tcp.mx1.dane.test. IN TLSA 3 1 1 %s\n" % spki_sha256(good[1])
+    zone += "_25._tcp.mx2.dane.test. IN TLSA 3 1 1 %s\n" % spki_sha256(good[1])  # mx2 presents another key
+    zone += "_25._tcp.mx3.dane.test. IN TLSA 2 0 1 %s\n" % cert_sha256(ca[1])
+    zone += "_25._tcp.mx4.dane.test. IN TLSA 3 1 1 %s\n" % spki_sha256(good[1])
+    NS = Nsd({"dane.test": zone, "plain.test": "plain.test. IN MX 10 mx.plain.test.\nmx.plain.test. IN A %s\n" %
+              ADDR["plain"]}, signed=("dane.test",))
+    S = h.System()
+    NS.resolve_for(S)
+    S.cli("user", "add", "alice", "--given", "Alice", "--surname", "Smith", "--password", PW, check=True)
+    assert h.wait_for(lambda: h.imap_login_ok(S.ports["imap"], "alice", PW), timeout=15)
+
+
+def outcome(sink, rcpt, subject, event, text):
+    """Sends subject to rcpt; its first tracking line is event and says text; sink got it only when relayed."""
+    send(rcpt, subject)
+    line = track_line(rcpt, event)
+    assert text in line, line
+    got = SINKS[sink].find("<%s@test>" % subject.replace(" ", "-"))
+    assert bool(got) == (event == "relayed"), (sink, got)  # nothing goes over a connection DANE refused
+    return line
+
+
+@h.test
+def dane_ee_match_delivered():
+    line = outcome("good", "someone@good.dane.test", "dane good", "relayed", "TLS DANE, verified (DANE-EE)")
+    assert "mx1.dane.test[192.0.2.25]:25" in line and SINKS["good"].tls_sessions >= 1, line
+
+
+@h.test
+def dane_ee_mismatch_deferred():
+    outcome("bad", "someone@bad.dane.test", "dane bad", "deferred",
+            "DANE: the certificate matches none of the TLSA records of mx2.dane.test")
+    assert "relayed" not in [ln for ln in tracking().splitlines() if "bad.dane.test" in ln]
+    shown = S.cli("track", "someone@bad.dane.test", check=True).stdout
+    assert "deferred" in shown and "matches none of the TLSA records" in shown, shown
+
+
+@h.test
+def dane_ta_chain_delivered():
+    outcome("ta", "someone@ta.dane.test", "dane ta", "relayed", "TLS DANE, verified (DANE-TA)")
+
+
+@h.test
+def dane_without_starttls_deferred():
+    outcome("notls", "someone@notls.dane.test", "dane notls", "deferred",
+            "offers no STARTTLS, which its DANE TLSA records require")
+
+
+@h.test
+def unsigned_domain_opportunistic():
+    outcome("plain", "someone@plain.test", "plain", "relayed", "TLS opportunistic, not verified")
+
+
+if __name__ == "__main__":
+    try:
+        h.main("dane")
+    finally:
+        if NS is not None:
+            NS.stop()
