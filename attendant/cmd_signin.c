@@ -40,7 +40,7 @@ static int check_keys(const char *keys, struct buf *out, struct buf *err)
 	struct buf doc = BUF_INIT;
 	int ret;
 	if (strncasecmp(keys, "https://", 8) == 0) {
-		ret = oauth_https_get(keys, JWKS_DOC_MAX, &doc, err);
+		ret = oauth_https_get(keys, NULL, NULL, JWKS_DOC_MAX, &doc, err);
 	} else if (keys[0] != '/') {
 		buf_printf(err, "--jwks takes an absolute file path or an https:// URL, not \"%s\"", keys);
 		ret = IX_EINVAL;

@@ -37,6 +37,8 @@ static const struct setting_def defs[SET_COUNT] = {
 			       "the DNS server asked, IP[@PORT] (\"\": those of /etc/resolv.conf); answers validated" },
 	[SET_DNS_TRUST_ANCHOR] = { "dns.trust_anchor", 0, 0, 0, SETTING_TEXT,
 				   "file of DNSSEC trust anchors (\"\": " DNS_ROOT_KEY " when present)" },
+	[SET_MTA_STS_CA_FILE] = { "mta_sts.ca_file", 0, 0, 0, SETTING_TEXT,
+				  "file of CA certificates trusted besides the system's, for MTA-STS (policies, MX hosts)" },
 	[SET_QUEUE_LIFETIME] = { "queue.lifetime", 5 * 86400, 1, 60 * 86400, "seconds",
 				 "how long undeliverable mail is retried before it bounces" },
 	[SET_QUEUE_RETRY_FIRST] = { "queue.retry_first", 60, 1, 86400, "seconds", "first retry delay" },
@@ -154,8 +156,8 @@ int setting_parse_text(enum setting_id id, const char *value, char *why, size_t 
 			 value);
 		return -1;
 	}
-	if (id == SET_DNS_TRUST_ANCHOR && value[0] != '\0' && value[0] != '/') {
-		snprintf(why, size, "dns.trust_anchor takes an absolute file name (or \"\"), not \"%s\"", value);
+	if ((id == SET_DNS_TRUST_ANCHOR || id == SET_MTA_STS_CA_FILE) && value[0] != '\0' && value[0] != '/') {
+		snprintf(why, size, "%s takes an absolute file name (or \"\"), not \"%s\"", defs[id].name, value);
 		return -1;
 	}
 	return 0;

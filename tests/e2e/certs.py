@@ -4,8 +4,9 @@ import datetime
 import os
 
 
-def make_pair(name, issuer=None, days=30, ca=False, start_days=-1):
-    """A key and certificate for name, signed by issuer (key, cert) or by itself. Returns (key, cert) objects."""
+def make_pair(name, issuer=None, days=30, ca=False, start_days=-1, alt=()):
+    """A key and certificate for name (and the names alt), signed by issuer (key, cert) or by itself. Returns (key,
+    cert) objects."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -20,7 +21,7 @@ def make_pair(name, issuer=None, days=30, ca=False, start_days=-1):
     if ca:
         b = b.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
     else:
-        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in (name,) + tuple(alt)]), critical=False)
     return key, b.sign(issuer[0] if issuer else key, hashes.SHA256())
 
 

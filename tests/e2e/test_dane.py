@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
-# test_dane.py - DANE for SMTP (RFC 7672) on the way out: the MX hosts of the recipients' domains are found through a
+# test_dane.py - DANE for SMTP (RFC 7672) and MTA-STS (RFC 8461) on the way out: the MX hosts of the recipients' domains are found through a
 # real DNS server (Debian's nsd, zones signed with ldns-signzone, the test's trust anchor given by dns.trust_anchor)
 # and listen on port 25 of addresses of a network namespace of the test's own, each a receiver offering STARTTLS with
 # a certificate the test made. A host whose validated TLSA record (DANE-EE 3 1 1) matches its certificate gets the
 # message, with the TLS outcome in track; one whose certificate does not match gets nothing (deferred, the reason in
 # track); DANE-TA (2 0 1) over the chain; a DANE host without STARTTLS is refused; an unsigned domain gets
-# opportunistic TLS.
+# opportunistic TLS. MTA-STS: policies served over HTTPS by a small server of the test's (a certificate of the test's
+# CA, which mta_sts.ca_file names) and fetched once: under enforce, an MX host with a certificate of that CA gets the
+# message, one with a self-signed certificate and one the policy does not name get nothing (deferred, why in track).
 import hashlib
+import http.server
 import os
 import smtplib
 import sys
+import ssl
 import tempfile
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -24,7 +29,32 @@ NS = None
 SINKS = {}
 PW = "secret-pw"
 # the receivers' addresses (port 25 each)
-ADDR = {"good": "192.0.2.25", "bad": "192.0.2.26", "ta": "192.0.2.27", "notls": "192.0.2.28", "plain": "192.0.2.29"}
+ADDR = {"good": "192.0.2.25", "bad": "192.0.2.26", "ta": "192.0.2.27", "notls": "192.0.2.28", "plain": "192.0.2.29",
+        "sts1": "192.0.2.31", "sts2": "192.0.2.32", "sts9": "192.0.2.39"}
+HTTPS_ADDR = "192.0.2.30"
+# the MTA-STS policies, by the host they are asked from (mta-sts.DOMAIN), and how often each was fetched
+POLICIES = {"mta-sts.good.sts.test": "mx1.sts.test", "mta-sts.self.sts.test": "mx2.sts.test",
+            "mta-sts.out.sts.test": "*.sts.test"}
+FETCHES = {}
+
+
+class PolicyHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - the name http.server calls
+        host = self.headers.get("Host", "")
+        mx = POLICIES.get(host)
+        if self.path != "/.well-known/mta-sts.txt" or mx is None:
+            self.send_error(404)
+            return
+        FETCHES[host] = FETCHES.get(host, 0) + 1
+        body = ("version: STSv1\r\nmode: enforce\r\nmx: %s\r\nmax_age: 86400\r\n" % mx).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
 
 
 def spki_sha256(cert):
@@ -65,14 +95,15 @@ def setup():
     global S, NS
     if serialization is None:
         h.skip("python3-cryptography is not installed")
-    own_network(*ADDR.values())
+    own_network(HTTPS_ADDR, *ADDR.values())
     folder = tempfile.mkdtemp(prefix="ixdane-", dir="/tmp")
     good = certs.make_pair("mx1.dane.test")
     wrong = certs.make_pair("mx2.dane.test")
     ca = certs.make_pair("DANE Test CA", ca=True, days=365)
     leaf = certs.make_pair("mx3.dane.test", ca)
     any_cert = certs.make_pair("mx.plain.test")
-    tls = {"good": good, "bad": wrong, "ta": leaf, "plain": any_cert}
+    tls = {"good": good, "bad": wrong, "ta": leaf, "plain": any_cert, "sts1": certs.make_pair("mx1.sts.test", ca),
+           "sts2": certs.make_pair("mx2.sts.test"), "sts9": certs.make_pair("mx9.elsewhere.test", ca)}
     for name, addr in ADDR.items():
         chain = None
         if name in tls:
@@ -87,10 +118,26 @@ def setup():
     zone += "_25._tcp.mx2.dane.test. IN TLSA 3 1 1 %s\n" % spki_sha256(good[1])  # mx2 presents another key
     zone += "_25._tcp.mx3.dane.test. IN TLSA 2 0 1 %s\n" % cert_sha256(ca[1])
     zone += "_25._tcp.mx4.dane.test. IN TLSA 3 1 1 %s\n" % spki_sha256(good[1])
+    sts = "mx1.sts.test. IN A %s\nmx2.sts.test. IN A %s\n" % (ADDR["sts1"], ADDR["sts2"])
+    for name, mx in (("good", "mx1.sts.test"), ("self", "mx2.sts.test"), ("out", "mx9.elsewhere.test")):
+        sts += ("%s.sts.test. IN MX 10 %s.\n_mta-sts.%s.sts.test. IN TXT \"v=STSv1; id=20261207\"\n"
+                "mta-sts.%s.sts.test. IN A %s\n" % (name, mx, name, name, HTTPS_ADDR))
     NS = Nsd({"dane.test": zone, "plain.test": "plain.test. IN MX 10 mx.plain.test.\nmx.plain.test. IN A %s\n" %
-              ADDR["plain"]}, signed=("dane.test",))
+              ADDR["plain"], "sts.test": sts, "elsewhere.test": "mx9.elsewhere.test. IN A %s\n" % ADDR["sts9"]},
+             signed=("dane.test",))
+    # the policies' HTTPS server, with a certificate of the test's CA for every mta-sts name
+    web = certs.make_pair("mta-sts.good.sts.test", ca, alt=list(POLICIES))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs.write(folder, "web.pem", web[1]), certs.write(folder, "web.key", web[0]))
+    server = http.server.ThreadingHTTPServer((HTTPS_ADDR, 443), PolicyHandler)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    os.chmod(folder, 0o755)  # ix-mta, under its own user, reads the CA file
+    ca_file = certs.write(folder, "ca.pem", ca[1])
+    os.chmod(ca_file, 0o644)
     S = h.System()
     NS.resolve_for(S)
+    S.cli("server", "set", "mta_sts.ca_file", ca_file, check=True)
     S.cli("user", "add", "alice", "--given", "Alice", "--surname", "Smith", "--password", PW, check=True)
     assert h.wait_for(lambda: h.imap_login_ok(S.ports["imap"], "alice", PW), timeout=15)
 
@@ -134,6 +181,26 @@ def dane_without_starttls_deferred():
 @h.test
 def unsigned_domain_opportunistic():
     outcome("plain", "someone@plain.test", "plain", "relayed", "TLS opportunistic, not verified")
+
+
+@h.test
+def mta_sts_enforced_verified_and_cached():
+    outcome("sts1", "someone@good.sts.test", "sts good", "relayed", "TLS MTA-STS, verified")
+    outcome("sts1", "other@good.sts.test", "sts good again", "relayed", "TLS MTA-STS, verified")
+    assert FETCHES.get("mta-sts.good.sts.test") == 1, FETCHES  # the policy is kept for its max_age
+
+
+@h.test
+def mta_sts_certificate_not_valid_deferred():
+    outcome("sts2", "someone@self.sts.test", "sts self", "deferred",
+            "MTA-STS: the certificate is not valid for mx2.sts.test")
+
+
+@h.test
+def mta_sts_mx_outside_the_policy_deferred():
+    outcome("sts9", "someone@out.sts.test", "sts out", "deferred",
+            "451 4.7.5 No MX host of out.sts.test is allowed by its MTA-STS policy (mx: *.sts.test)")
+    assert SINKS["sts9"].connections == 0
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 #include "tests/unit/test.h"
 #include "common/err.h"
 #include "transport/mta/mta.h"
+#include "transport/mta/mta_sts.h"
 #include "transport/mta/smtp_client.h"
 #include "transport/smtp/smtp_parse.h"
 #include "common/util.h"
@@ -207,6 +208,38 @@ static void broken_connection_is_temporary(void)
 	buf_free(&err);
 }
 
+/* MTA-STS policy documents (RFC 8461 3.2) and the mx patterns. */
+static void mta_sts_policy_parsed(void)
+{
+	struct mta_sts_policy p;
+	struct buf err = BUF_INIT;
+	static const char doc[] = "version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\n"
+				  "mx: *.backup.example.net\nmax_age: 604800 \r\nextension: ignored\r\n";
+	test_assert(mta_sts_parse(doc, sizeof(doc) - 1, &p, &err));
+	test_assert(p.mode == MTA_STS_ENFORCE && p.nmx == 2 && p.max_age == 604800);
+	test_assert(mta_sts_mx_allowed(&p, "mail.example.com") && mta_sts_mx_allowed(&p, "MAIL.example.com."));
+	test_assert(mta_sts_mx_allowed(&p, "mx1.backup.example.net"));
+	test_assert(!mta_sts_mx_allowed(&p, "a.b.backup.example.net")); /* the wildcard is one label */
+	test_assert(!mta_sts_mx_allowed(&p, "backup.example.net") && !mta_sts_mx_allowed(&p, "evil.example.com"));
+	test_assert(!mta_sts_mx_allowed(&p, "xmail.example.com"));
+	static const char testing[] = "version: STSv1\nmode: testing\nmx: a.example\nmax_age: 99999999999\n";
+	test_assert(mta_sts_parse(testing, sizeof(testing) - 1, &p, &err) && p.mode == MTA_STS_TESTING);
+	test_assert(p.max_age == MTA_STS_MAX_AGE_MAX); /* at most a year */
+	static const char *const bad[] = {
+		"mode: enforce\nmx: a.example\nmax_age: 1\n",                  /* no version */
+		"version: STSv2\nmode: enforce\nmx: a.example\nmax_age: 1\n",  /* another version */
+		"version: STSv1\nmode: strict\nmx: a.example\nmax_age: 1\n",   /* no such mode */
+		"version: STSv1\nmode: enforce\nmx: a.example\n",              /* no max_age */
+		"version: STSv1\nmode: enforce\nmax_age: 1\n",                 /* enforce without mx */
+		"version: STSv1\nmode: enforce\nmx: a.example\nmax_age: -1\n", /* not a number */
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(bad); i++) {
+		buf_reset(&err);
+		test_assert(!mta_sts_parse(bad[i], strlen(bad[i]), &p, &err) && err.len > 0);
+	}
+	buf_free(&err);
+}
+
 /* SMTPUTF8 (RFC 6531): what needs it, declared to a server that offers it, never sent to one that does not. */
 static void smtputf8_declared_or_refused(void)
 {
@@ -268,4 +301,5 @@ static void smtputf8_declared_or_refused(void)
 }
 
 TEST_MAIN("mta", TEST_CASE(pipelined_transactions_and_reuse), TEST_CASE(lock_step_without_pipelining),
-	  TEST_CASE(broken_connection_is_temporary), TEST_CASE(smtputf8_declared_or_refused))
+	  TEST_CASE(broken_connection_is_temporary), TEST_CASE(smtputf8_declared_or_refused),
+	  TEST_CASE(mta_sts_policy_parsed))

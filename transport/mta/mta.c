@@ -5,6 +5,7 @@
 #include "transport/daemon/daemon.h"
 #include "transport/mta/dkim.h"
 #include "transport/mta/dns.h"
+#include "transport/mta/mta_sts.h"
 #include "transport/mta/dsn.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -17,6 +18,7 @@
 #include "common/util.h"
 
 #include <arpa/inet.h>
+#include <openssl/ssl.h>
 #include <arpa/nameser.h>
 #include <errno.h>
 #include <limits.h>
@@ -61,8 +63,13 @@ struct mta {
 	struct settings set;
 	char *qdir;
 	struct tls_ctx *client_tls;
-	struct tls_peers *peers;  /* TLS to the organisation's other servers (under lock) */
-	struct dns *dns;          /* MX, A/AAAA and TLSA lookups */
+	struct tls_peers *peers; /* TLS to the organisation's other servers (under lock) */
+	struct dns *dns;         /* MX, A/AAAA and TLSA lookups */
+	struct mta_sts *sts;     /* MTA-STS policies */
+	struct tls_ctx *sts_tls; /* verifying, for MTA-STS (under lock; sts_tls()) */
+	char sts_ca[SETTING_TEXT_MAX];
+	struct tls_ctx *old_tls[16]; /* replaced ones, freed at exit */
+	size_t nold_tls;
 	struct dkim_signer *dkim; /* signs what leaves the organisation (NULL: libopendkim did not start) */
 	struct evloop_timer scan_timer, kick_timer;
 	int inotify_fd;
@@ -238,10 +245,11 @@ struct mx_route {
 };
 
 /* Fills r for host:port, an MX host of a domain whose MX answer was DNSSEC-validated when mx_secure. DANE applies
- * when the host's addresses and its TLSA records are validated too. Returns 0, or -1 with the reason in error_r (no
+ * when the host's addresses and its TLSA records are validated too; else, with sts_enforce (the domain's MTA-STS
+ * policy enforces), a verified certificate is required. Returns 0, or -1 with the reason in error_r (no
  * address, or an address or TLSA lookup failed or was bogus: the host is not used now). Free with mx_route_free. */
-static int mx_route_make(struct mta *m, const char *host, unsigned port, bool mx_secure, struct mx_route *r,
-			 struct buf *error_r)
+static int mx_route_make(struct mta *m, const char *host, unsigned port, bool mx_secure, bool sts_enforce,
+			 struct mx_route *r, struct buf *error_r)
 {
 	memset(r, 0, sizeof(*r));
 	r->pol.addrs = r->addrs;
@@ -269,6 +277,8 @@ static int mx_route_make(struct mta *m, const char *host, unsigned port, bool mx
 			buf_printf(error_r, "%s has no address", host);
 		return -1;
 	}
+	/* MTA-STS enforce: a certificate valid for the host, unless DANE applies (RFC 8461 2) */
+	r->pol.mode = sts_enforce ? SMTP_TLS_VERIFY : SMTP_TLS_OPPORTUNISTIC;
 	if (!mx_secure || !secure)
 		return 0;
 	char name[DNS_NAME_MAX];
@@ -296,10 +306,38 @@ static void mx_route_free(struct mx_route *r)
 	dns_answer_free(&r->tlsa);
 }
 
+/* The verifying context for MTA-STS (the system's CAs and mta_sts.ca_file), made again when the setting changed (a
+ * context replaced is kept until exit: connections of other workers may be using it). NULL with error_r. */
+static struct tls_ctx *sts_tls(struct mta *m, struct buf *error_r)
+{
+	pthread_mutex_lock(&m->lock);
+	const char *ca = m->set.text[SET_MTA_STS_CA_FILE];
+	if (m->sts_tls == NULL || strcmp(m->sts_ca, ca) != 0) {
+		struct tls_ctx *ctx = NULL;
+		if (tls_client_ctx_create(true, NULL, &ctx, error_r) == IX_OK && ca[0] != '\0' &&
+		    SSL_CTX_load_verify_locations(tls_ctx_ssl(ctx), ca, NULL) != 1) {
+			buf_printf(error_r, "mta_sts.ca_file %s: ", ca);
+			tls_append_errors(error_r);
+			tls_ctx_destroy(&ctx);
+		}
+		if (ctx != NULL) {
+			if (m->sts_tls != NULL && m->nold_tls < IX_ARRAY_LEN(m->old_tls))
+				m->old_tls[m->nold_tls++] = m->sts_tls;
+			m->sts_tls = ctx;
+			snprintf(m->sts_ca, sizeof(m->sts_ca), "%s", ca);
+		}
+	}
+	struct tls_ctx *ctx = m->sts_tls;
+	pthread_mutex_unlock(&m->lock);
+	return ctx;
+}
+
 /* Sends msg to the recipients idx[0..n) of at (all with the same destination; ours: a server of the organisation;
- * mx: hosts are the MX hosts of the domain, whose MX answer was DNSSEC-validated when mx_secure). */
+ * mx: hosts are the MX hosts of the domain, whose MX answer was DNSSEC-validated when mx_secure, and whose MTA-STS
+ * policy enforces when sts_enforce). */
 static void send_group(struct mta *m, const struct queue_msg *q, struct attempt *at, const size_t *idx, size_t n,
-		       const char *dest, char **hosts, size_t nhosts, bool ours, bool mx, bool mx_secure)
+		       const char *dest, char **hosts, size_t nhosts, bool ours, bool mx, bool mx_secure,
+		       bool sts_enforce)
 {
 	if (!dest_acquire(m, dest)) {
 		for (size_t i = 0; i < n; i++) {
@@ -319,12 +357,16 @@ static void send_group(struct mta *m, const struct queue_msg *q, struct attempt 
 		struct tls_ctx *tls = relay_tls(m, host, ours, &need_tls, &err);
 		struct mx_route route;
 		bool routed = mx && tls != NULL;
-		int rc = tls == NULL ? IX_EUNAVAIL
-			 : routed && mx_route_make(m, host, port, mx_secure, &route, &err) < 0
-				 ? IX_EUNAVAIL
-				 : smtp_client_open_policy(host, port, m->d.cfg.hostname, tls,
-							   routed ? &route.pol : NULL, SMTP_CLIENT_COMMAND_MS, &c,
-							   &err);
+		int rc = IX_EUNAVAIL;
+		if (routed && mx_route_make(m, host, port, mx_secure, sts_enforce, &route, &err) == 0) {
+			if (route.pol.mode == SMTP_TLS_VERIFY)
+				tls = sts_tls(m, &err);
+			if (tls != NULL)
+				rc = smtp_client_open_policy(host, port, m->d.cfg.hostname, tls, &route.pol,
+							     SMTP_CLIENT_COMMAND_MS, &c, &err);
+		} else if (!routed && tls != NULL) {
+			rc = smtp_client_open(host, port, m->d.cfg.hostname, tls, SMTP_CLIENT_COMMAND_MS, &c, &err);
+		}
 		if (routed)
 			mx_route_free(&route);
 		if (rc == 0 && need_tls && !smtp_client_is_tls(c)) {
@@ -410,6 +452,39 @@ static void send_group(struct mta *m, const struct queue_msg *q, struct attempt 
 out:
 	buf_free(&err);
 	dest_release(m, dest);
+}
+
+/* Applies domain's MTA-STS policy to its MX hosts[0..n): under enforce (*enforce_r set) only those it names stay;
+ * when none does, a frees them, a's outcome is a temporary failure saying why and 0 is returned. Returns the hosts
+ * left. */
+static size_t sts_filter(struct mta *m, const char *domain, char **hosts, size_t n, bool *enforce_r, struct attempt *a)
+{
+	struct mta_sts_policy p;
+	struct buf why = BUF_INIT;
+	char ca[SETTING_TEXT_MAX];
+	pthread_mutex_lock(&m->lock);
+	snprintf(ca, sizeof(ca), "%s", m->set.text[SET_MTA_STS_CA_FILE]);
+	pthread_mutex_unlock(&m->lock);
+	mta_sts_get(m->sts, domain, ca, &p, &why);
+	if (why.len > 0)
+		log_info("MTA-STS policy of %s: %s", domain, buf_cstr(&why));
+	buf_free(&why);
+	*enforce_r = p.mode == MTA_STS_ENFORCE;
+	if (!*enforce_r)
+		return n;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (mta_sts_mx_allowed(&p, hosts[i]))
+			hosts[k++] = hosts[i];
+		else
+			free(hosts[i]);
+	}
+	if (k == 0) {
+		a->out = OUT_TEMP;
+		a->reply = xasprintf("451 4.7.5 No MX host of %s is allowed by its MTA-STS policy (mx: %s%s)", domain,
+				     p.mx[0], p.nmx > 1 ? ", ..." : "");
+	}
+	return k;
 }
 
 static void queue_bounce(struct mta *m, const struct queue_msg *q, const struct dsn_rcpt *dr, size_t n)
@@ -553,7 +628,7 @@ static long long process(struct mta *m, const char *id, bool flush)
 		size_t nhosts = 0;
 		const char *domain = mta_domain(at[i].tg.addr);
 		struct dir_connector con;
-		bool mx = false, mx_secure = false;
+		bool mx = false, mx_secure = false, sts_enforce = false;
 		if (at[i].tg.kind == MTA_SERVER) {
 			snprintf(dest, sizeof(dest), "%s", at[i].tg.dest);
 			hosts[nhosts++] = xstrdup(at[i].tg.dest);
@@ -566,6 +641,10 @@ static long long process(struct mta *m, const char *id, bool flush)
 			bool temp;
 			nhosts = dns_mx(m->dns, domain, hosts, MTA_MX_MAX, &temp, &mx_secure);
 			mx = true;
+			if (nhosts > 0)
+				nhosts = sts_filter(m, domain, hosts, nhosts, &sts_enforce, &at[i]);
+			if (nhosts == 0 && at[i].out != OUT_NONE)
+				continue; /* refused by the domain's MTA-STS policy */
 			if (nhosts == 0) {
 				at[i].out = temp ? OUT_TEMP : OUT_PERM;
 				at[i].reply = xasprintf(temp ? "451 4.4.3 Cannot resolve the domain %s now"
@@ -589,7 +668,8 @@ static long long process(struct mta *m, const char *id, bool flush)
 			if (same)
 				idx[n++] = j;
 		}
-		send_group(m, &q, at, idx, n, dest, hosts, nhosts, at[i].tg.kind == MTA_SERVER, mx, mx_secure);
+		send_group(m, &q, at, idx, n, dest, hosts, nhosts, at[i].tg.kind == MTA_SERVER, mx, mx_secure,
+			   sts_enforce);
 		for (size_t h = 0; h < nhosts; h++)
 			free(hosts[h]);
 		free(idx);
@@ -812,7 +892,9 @@ static void on_settings(struct daemon *d, const struct settings *s, void *ctx)
 {
 	(void)d;
 	struct mta *m = ctx;
-	m->set = *s; /* whole-struct copy; workers read single words (benign) */
+	pthread_mutex_lock(&m->lock); /* workers read the text settings under it */
+	m->set = *s;                  /* whole-struct copy; workers read single words (benign) */
+	pthread_mutex_unlock(&m->lock);
 	dns_apply_settings(m->dns, s);
 }
 
@@ -848,8 +930,9 @@ int mta_main(int argc, char **argv)
 		buf_reset(&err);
 	}
 	m->dns = dns_create();
-	daemon_watch_settings(&m->d, on_settings, m);
+	m->sts = mta_sts_create(m->dns);
 	pthread_mutex_init(&m->lock, NULL);
+	daemon_watch_settings(&m->d, on_settings, m);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -889,6 +972,10 @@ int mta_main(int argc, char **argv)
 	tls_ctx_destroy(&m->client_tls);
 	tls_peers_destroy(&m->peers);
 	dkim_signer_destroy(&m->dkim);
+	mta_sts_destroy(&m->sts);
+	tls_ctx_destroy(&m->sts_tls);
+	for (size_t i = 0; i < m->nold_tls; i++)
+		tls_ctx_destroy(&m->old_tls[i]);
 	dns_destroy(&m->dns);
 	free(m->qdir);
 	buf_free(&err);

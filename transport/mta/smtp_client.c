@@ -344,7 +344,7 @@ int smtp_client_open_policy(const char *host, unsigned port, const char *helo, s
 	static const struct smtp_tls_policy opportunistic = { SMTP_TLS_OPPORTUNISTIC, NULL, NULL, 0, NULL, 0 };
 	if (policy == NULL)
 		policy = &opportunistic;
-	bool dane = policy->mode == SMTP_TLS_DANE;
+	bool dane = policy->mode == SMTP_TLS_DANE, sts = policy->mode == SMTP_TLS_VERIFY;
 	*c_r = NULL;
 	if (timeout_ms == 0)
 		timeout_ms = SMTP_CLIENT_COMMAND_MS;
@@ -385,8 +385,9 @@ int smtp_client_open_policy(const char *host, unsigned port, const char *helo, s
 			   code < 0 ? "connection lost" : buf_cstr(&reply));
 		goto fail;
 	}
-	if (dane && (tls == NULL || !c->esmtp || !smtp_client_has(c, "STARTTLS"))) {
-		buf_printf(error_r, "%s offers no STARTTLS, which its DANE TLSA records require", c->peer);
+	const char *requirer = dane ? "its DANE TLSA records" : "the MTA-STS policy of its domain";
+	if ((dane || sts) && (tls == NULL || !c->esmtp || !smtp_client_has(c, "STARTTLS"))) {
+		buf_printf(error_r, "%s offers no STARTTLS, which %s require", c->peer, requirer);
 		goto fail;
 	}
 	if (tls != NULL && c->esmtp && smtp_client_has(c, "STARTTLS")) {
@@ -406,6 +407,10 @@ int smtp_client_open_policy(const char *host, unsigned port, const char *helo, s
 						"%s: DANE: the certificate matches none of the TLSA records of %s (%s)",
 						c->peer, host, X509_verify_cert_error_string(v));
 					ERR_clear_error(); /* OpenSSL's "certificate verify failed" says no more */
+				} else if (sts && v != X509_V_OK) {
+					buf_printf(error_r, "%s: MTA-STS: the certificate is not valid for %s (%s)",
+						   c->peer, host, X509_verify_cert_error_string(v));
+					ERR_clear_error();
 				} else {
 					buf_printf(error_r, "%s: TLS handshake failed: ", c->peer);
 					tls_append_errors(error_r);
@@ -414,7 +419,8 @@ int smtp_client_open_policy(const char *host, unsigned port, const char *helo, s
 			}
 			uint8_t usage = 0;
 			bool verifying = (SSL_get_verify_mode(c->ssl) & SSL_VERIFY_PEER) != 0;
-			c->tls_outcome = !dane ? (verifying ? "TLS, verified" : "TLS opportunistic, not verified")
+			c->tls_outcome = sts     ? "TLS MTA-STS, verified"
+					 : !dane ? (verifying ? "TLS, verified" : "TLS opportunistic, not verified")
 					 : usable == 0 ? "TLS DANE, no usable TLSA record, not verified"
 					 : SSL_get0_dane_tlsa(c->ssl, &usage, NULL, NULL, NULL, NULL) >= 0 && usage == 2
 						 ? "TLS DANE, verified (DANE-TA)"
@@ -427,8 +433,8 @@ int smtp_client_open_policy(const char *host, unsigned port, const char *helo, s
 		} else if (code < 0) {
 			buf_printf(error_r, "%s: connection lost at STARTTLS", c->peer);
 			goto fail;
-		} else if (dane) {
-			buf_printf(error_r, "%s refused STARTTLS, which its DANE TLSA records require: %s", c->peer,
+		} else if (dane || sts) {
+			buf_printf(error_r, "%s refused STARTTLS, which %s require: %s", c->peer, requirer,
 				   buf_cstr(&reply));
 			goto fail;
 		}

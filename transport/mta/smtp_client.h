@@ -29,6 +29,7 @@ int smtp_client_open(const char *host, unsigned port, const char *helo, struct t
 enum smtp_tls_mode {
 	SMTP_TLS_OPPORTUNISTIC = 0, /* STARTTLS when offered, any certificate */
 	SMTP_TLS_DANE,              /* STARTTLS required, the certificate checked against the TLSA records */
+	SMTP_TLS_VERIFY, /* MTA-STS enforce (RFC 8461 4.2): STARTTLS required, the context given must verify */
 };
 struct smtp_tls_policy {
 	enum smtp_tls_mode mode;
@@ -46,15 +47,15 @@ struct smtp_tls_policy {
 /* Makes ctx (a client context) able to check certificates against TLSA records. Once, before any connection from
  * it. Returns IX_OK or IX_EIO with error_r. */
 int smtp_client_dane_enable(struct tls_ctx *ctx, struct buf *error_r);
-/* smtp_client_open with a policy (NULL: opportunistic, the system resolving host). Under SMTP_TLS_DANE a server
- * without STARTTLS, a failed handshake or a certificate that matches no usable TLSA record is IX_EUNAVAIL with the
- * reason (the message waits). */
+/* smtp_client_open with a policy (NULL: opportunistic, the system resolving host). Under SMTP_TLS_DANE and
+ * SMTP_TLS_VERIFY a server without STARTTLS, a failed handshake or a certificate that matches no usable TLSA record
+ * (DANE) or does not verify for host (VERIFY) is IX_EUNAVAIL with the reason (the message waits). */
 int smtp_client_open_policy(const char *host, unsigned port, const char *helo, struct tls_ctx *tls,
 			    const struct smtp_tls_policy *policy, unsigned timeout_ms, struct smtp_client **c_r,
 			    struct buf *error_r);
 /* What the connection's TLS was, for the records of a delivery: "no TLS", "TLS opportunistic, not verified", "TLS,
  * verified" (a verifying context: the organisation's servers),
- * "TLS DANE, verified (DANE-EE)", "TLS DANE, verified (DANE-TA)" or "TLS DANE, no usable TLSA record, not
+ * "TLS DANE, verified (DANE-EE)", "TLS DANE, verified (DANE-TA)", "TLS MTA-STS, verified" or "TLS DANE, no usable TLSA record, not
  * verified". Static text. */
 const char *smtp_client_tls_outcome(const struct smtp_client *c);
 /* QUIT (best effort), close, free; sets *c to NULL. NULL is ignored. */

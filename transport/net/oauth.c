@@ -122,7 +122,8 @@ static int http_body(const struct buf *resp, struct buf *body_r, struct buf *err
 	return IX_OK;
 }
 
-int oauth_https_get(const char *url, size_t max, struct buf *body_r, struct buf *error_r)
+int oauth_https_get(const char *url, const char *ca_file, const char *addr, size_t max, struct buf *body_r,
+		    struct buf *error_r)
 {
 	if (!is_url(url)) {
 		buf_printf(error_r, "not an https:// URL: %s", url);
@@ -151,12 +152,16 @@ int oauth_https_get(const char *url, size_t max, struct buf *body_r, struct buf 
 	int ret = IX_EUNAVAIL;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	SSL *ssl = NULL;
-	int fd = connect_timeout(host, port != NULL && *port != '\0' ? port : "443", error_r);
+	int fd = connect_timeout(addr != NULL ? addr : host, port != NULL && *port != '\0' ? port : "443", error_r);
 	struct buf resp = BUF_INIT;
 	if (fd < 0 || ctx == NULL)
 		goto out;
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_default_verify_paths(ctx);
+	if (ca_file != NULL && SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+		tls_error(error_r, ca_file);
+		goto out;
+	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	ssl = SSL_new(ctx);
 	if (ssl == NULL || !SSL_set_fd(ssl, fd) || !SSL_set1_host(ssl, host)) {
@@ -236,7 +241,7 @@ static int keyset_load(struct keyset *ks, uint64_t now, struct buf *error_r)
 	struct buf doc = BUF_INIT;
 	struct stat st;
 	memset(&st, 0, sizeof(st));
-	int ret = is_url(ks->source) ? oauth_https_get(ks->source, JWKS_DOC_MAX, &doc, error_r)
+	int ret = is_url(ks->source) ? oauth_https_get(ks->source, NULL, NULL, JWKS_DOC_MAX, &doc, error_r)
 				     : jwks_read_file(ks->source, &st, &doc, error_r);
 	struct jwks *keys = NULL;
 	if (ret == IX_OK)

@@ -46,9 +46,11 @@ int oauth_verify(struct oauth_keys *keys, const struct oauth_issuer *issuers, si
  * of issuer (NULL: none said). */
 void oauth_status_json(const char *issuer, struct buf *out);
 
-/* Fetches an https:// URL (the server's certificate checked against the system's trust store, or SSL_CERT_FILE,
- * and its name against the host) into body_r (at most max bytes). Returns IX_OK, IX_EINVAL (not such a URL),
- * IX_EUNAVAIL (no answer, not 200, TLS failure) or IX_ELIMIT, with error_r. Blocking. */
-int oauth_https_get(const char *url, size_t max, struct buf *body_r, struct buf *error_r);
+/* Fetches an https:// URL (the server's certificate checked against the system's trust store, or SSL_CERT_FILE, and
+ * also the CAs of ca_file when not NULL, and its name against the host) into body_r (at most max bytes), connecting
+ * to addr (a numeric address; NULL: the URL's host resolved by the system). Returns IX_OK, IX_EINVAL (not such a
+ * URL), IX_EUNAVAIL (no answer, not 200, TLS failure) or IX_ELIMIT, with error_r. Blocking. */
+int oauth_https_get(const char *url, const char *ca_file, const char *addr, size_t max, struct buf *body_r,
+		    struct buf *error_r);
 
 #endif
