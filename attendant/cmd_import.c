@@ -657,7 +657,8 @@ static int import_folder(struct run *r, struct rfolder *rf, struct buf *error_r)
 			}
 		}
 		f->uidvalidity = uv;
-		qsort(f->m, f->n, sizeof(*f->m), cmp_imsg_ruid);
+		if (f->n > 1) /* qsort's array may not be NULL, even when empty */
+			qsort(f->m, f->n, sizeof(*f->m), cmp_imsg_ruid);
 	}
 	/* known messages: flag changes; gone ones: removed here */
 	uint32_t *gone = NULL;
@@ -727,7 +728,8 @@ static int import_folder(struct run *r, struct rfolder *rf, struct buf *error_r)
 	import_folder_todo(&r->t, f->n, ntodo, todo_bytes);
 	ret = fetch_bodies(r, todo, ntodo, error_r);
 	free(todo);
-	qsort(f->m, f->n, sizeof(*f->m), cmp_imsg_ruid);
+	if (f->n > 1) /* qsort's array may not be NULL, even when empty */
+		qsort(f->m, f->n, sizeof(*f->m), cmp_imsg_ruid);
 	if (ret == 0)
 		import_folder_end(&r->t);
 	save_now(r);

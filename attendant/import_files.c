@@ -60,7 +60,8 @@ static int seen_open(struct seen *s, const struct import_target *t, struct buf *
 		}
 	}
 	free(data);
-	qsort(s->v, s->n, sizeof(*s->v), cmp_str);
+	if (s->n > 1) /* qsort's array may not be NULL, even when empty */
+		qsort(s->v, s->n, sizeof(*s->v), cmp_str);
 	s->out = fopen(path, "a");
 	if (s->out == NULL)
 		buf_printf(error_r, "cannot write %s: %s", path, strerror(errno));
@@ -242,7 +243,8 @@ static void maildir_folder(struct import_target *t, struct seen *seen, const cha
 		free(sub);
 	}
 	free(uidlist);
-	qsort(files, n, sizeof(*files), cmp_mfile);
+	if (n > 1) /* qsort's array may not be NULL, even when empty */
+		qsort(files, n, sizeof(*files), cmp_mfile);
 	import_folder_todo(t, known, n, bytes);
 	struct buf msg = BUF_INIT, kws = BUF_INIT;
 	for (size_t i = 0; i < n; i++) {
@@ -410,7 +412,8 @@ static int import_maildir(struct import_target *t, const char *dir, struct buf *
 	}
 	if (d != NULL)
 		closedir(d);
-	qsort(dots, ndots, sizeof(*dots), cmp_mfile); /* parents before children */
+	if (ndots > 1) /* qsort's array may not be NULL, even when empty */
+		qsort(dots, ndots, sizeof(*dots), cmp_mfile); /* parents before children */
 	for (size_t i = 0; i < ndots; i++) {
 		char *sub = xasprintf("%s/%s", dir, dots[i].name);
 		if (is_maildir(sub)) {
