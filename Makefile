@@ -112,6 +112,7 @@ $(BUILD)/%.o: %.c
 # Debian packages the build and the tests need, one a line so that changes merge cleanly.
 DEB_PACKAGES :=
 DEB_PACKAGES += slapd
+DEB_PACKAGES += dns-root-data
 DEB_PACKAGES += ldap-utils
 DEB_PACKAGES += libldap2-dev
 DEB_PACKAGES += libjpeg-dev
