@@ -509,37 +509,65 @@ static int scram_mods(struct prov *p, const char *password, const char *hash, st
 	return IX_OK;
 }
 
-/* Gives dn (which has none or old ones) verifiers for password, its current userPassword value (just set). */
-static int set_verifiers(struct prov *p, const char *dn, const char *password, struct buf *error_r)
+/* Writes dn's SCRAM verifiers for password, bound to hash (the userPassword value they belong to), with the class
+ * ixScramUser when missing and, with_password, hash itself as the new userPassword, all in one modify. The salts
+ * kept across changes are those p may read (the administrator's); otherwise new ones are made. */
+static int write_verifiers(struct prov *p, const char *dn, const char *password, const char *hash, bool with_password,
+			   struct buf *error_r)
 {
 	struct user_secrets us;
 	int ret = read_secrets(p, dn, &us, error_r);
+	LDAPMod **mods = NULL;
+	size_t n = 0;
+	if (ret == IX_OK && !us.has_class)
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", ldapu_values1("ixScramUser"));
+	if (ret == IX_OK && with_password)
+		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "userPassword", ldapu_values1(hash));
+	if (ret == IX_OK)
+		ret = scram_mods(p, password, hash, &us.salts, LDAP_MOD_REPLACE, &mods, &n, error_r);
+	if (ret == IX_OK) /* frees mods */
+		ret = modify(p, dn, mods,
+			     with_password ? "could not set the password" : "could not store the SCRAM verifiers",
+			     error_r);
+	else
+		ldapu_mods_free(mods);
+	user_secrets_free(&us);
+	return ret;
+}
+
+/* Gives dn (which has none or old ones) verifiers for password, its current userPassword value (just set), which p
+ * reads back: the administrator, after a user's own change. */
+static int set_verifiers(struct prov *p, const char *dn, const char *password, struct buf *error_r)
+{
 	static const char *const attrs[] = { "userPassword", NULL };
 	LDAPMessage *res = NULL;
 	char *hash = NULL;
-	if (ret == IX_OK)
-		ret = read_entry(p, dn, "(objectClass=*)", attrs, &res, error_r);
+	int ret = read_entry(p, dn, "(objectClass=*)", attrs, &res, error_r);
 	if (ret == IX_OK)
 		hash = ldapu_get_first(p->ld, ldapu_first_entry(p->ld, res), "userPassword");
 	ldap_msgfree(res);
-	LDAPMod **mods = NULL;
-	size_t n = 0;
 	if (ret == IX_OK && hash == NULL) {
 		buf_append_str(error_r, "the password was not stored");
 		ret = IX_EUNAVAIL;
 	}
-	if (ret == IX_OK && !us.has_class)
-		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", ldapu_values1("ixScramUser"));
 	if (ret == IX_OK)
-		ret = scram_mods(p, password, hash, &us.salts, LDAP_MOD_REPLACE, &mods, &n, error_r);
-	if (ret == IX_OK)
-		ret = modify(p, dn, mods, "could not store the SCRAM verifiers", error_r); /* frees mods */
-	else
-		ldapu_mods_free(mods);
+		ret = write_verifiers(p, dn, password, hash, false, error_r);
 	if (hash != NULL)
 		explicit_bzero(hash, strlen(hash));
 	free(hash);
-	user_secrets_free(&us);
+	return ret;
+}
+
+/* Sets dn's password and its SCRAM verifiers in one modify: the hash made here (slapd_hash_ssha, olcPasswordHash's
+ * scheme) and the verifiers bound to that hash, so the writer never reads a stored hash back and needs no read right
+ * on the secrets (the roles reset passwords with =mwx, slapd_role_acl), and nothing can come between the password
+ * and its verifiers. */
+static int set_password_scram(struct prov *p, const char *dn, const char *password, struct buf *error_r)
+{
+	char *hash = slapd_hash_ssha(password);
+	int ret = write_verifiers(p, dn, password, hash, true, error_r);
+	explicit_bzero(hash, strlen(hash));
+	free(hash);
 	return ret;
 }
 
@@ -711,8 +739,10 @@ int prov_user_del(struct prov *p, const char *login, struct buf *error_r)
 	return IX_OK;
 }
 
-/* Sets login's password through p (with old_password: the user's own change) and its SCRAM verifiers through admin,
- * which reads the new userPassword value they are tied to (no user reads their own). */
+/* Sets login's password through p. An administrator's reset (old_password NULL): the hash and its SCRAM verifiers
+ * in one modify, nothing read back (set_password_scram). The user's own change (with old_password): the Password
+ * Modify operation, which the password policy wants, then the verifiers through admin, which reads the new
+ * userPassword value they are tied to (no user reads their own). */
 static int user_passwd(struct prov *p, struct prov *admin, const char *login, const char *old_password,
 		       const char *password, struct buf *error_r)
 {
@@ -755,12 +785,13 @@ static int user_passwd(struct prov *p, struct prov *admin, const char *login, co
 		free(dn);
 		return ret;
 	}
-	int rc = set_password(p, dn, old_password, password);
-	if (rc != LDAP_SUCCESS) {
-		free(dn);
-		return ldapu_fail(p->ld, rc, "could not set the password", error_r);
+	if (old_password == NULL) {
+		ret = set_password_scram(p, dn, password, error_r);
+	} else {
+		int rc = set_password(p, dn, old_password, password);
+		ret = rc == LDAP_SUCCESS ? set_verifiers(admin, dn, password, error_r)
+					 : ldapu_fail(p->ld, rc, "could not set the password", error_r);
 	}
-	ret = set_verifiers(admin, dn, password, error_r);
 	free(dn);
 	return ret;
 }

@@ -114,13 +114,14 @@ int slapd_role_acl(const struct config *cfg, int n, struct buf *b)
 	/* passwords and the other secrets (SLAPD_SECRET_ATTRS) first, and for every role here: a rule below names no
 	 * attribute and would let a reader read them (a break goes on to the next rule that matches). m: the ppolicy
 	 * overlay takes a reset without the old password from whoever may manage the password. The roles that manage
-	 * recipients read their secrets too (r): a new password's SCRAM verifiers are bound to the hash slapd stored,
-	 * which the one who set it reads back (directory/provision.c); they may set any password of those anyway.
-	 * Nobody but the administrator reads the secrets of the other entries; self as the password rule has it. */
+	 * recipients write their secrets but never read them (no r: a hash or a verifier read is a password to crack
+	 * offline): a new password goes in one modify with its hash made by the writer and its SCRAM verifiers bound
+	 * to that hash (directory/provision.c), nothing read back. Nobody but the administrator reads the secrets;
+	 * self as the password rule has it. */
 	if (n == 0)
 		buf_printf(b,
 			   "to dn.subtree=\"ou=Recipients,%s\" attrs=" SLAPD_SECRET_ATTRS
-			   " by self =wx by %s =mrwx by %s =mrwx "
+			   " by self =wx by %s =mwx by %s =mwx "
 			   "by %s none by * break",
 			   s, org, rcp, view);
 	else if (n == 1 || n == 2)

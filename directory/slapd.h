@@ -118,9 +118,9 @@ int slapd_application_acl(const struct config *cfg, int n, struct buf *b);
  * whose members get rights in the directory by access rules that come before every other rule (init puts the
  * SLAPD_ROLE_ACLS rules of slapd_role_acl first, upgrade_roles inserts them before the password rule): Organisation
  * Admins write everything, Recipient Admins write ou=Recipients and ou=Public Folders (their secrets, SLAPD_SECRET_ATTRS,
- * included, which the SCRAM binding of a new password makes them read too) and read the rest but secrets, View-Only
- * Admins read everything but secrets. Each rule passes everyone else on (break). A role always holds the
- * administrator's DN (groupOfNames needs one member). Returns 0 when n is none of these. */
+ * included, but no role reads a secret) and read the rest but secrets, View-Only Admins read everything but secrets.
+ * Each rule passes everyone else on (break). A role always holds the administrator's DN (groupOfNames needs one
+ * member). Returns 0 when n is none of these. */
 #define SLAPD_ROLES_RDN "ou=Roles"
 #define SLAPD_ROLE_ORG "Organisation Admins"
 #define SLAPD_ROLE_RECIPIENT "Recipient Admins"

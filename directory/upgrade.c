@@ -724,6 +724,17 @@ static int insert_rules(const struct config *cfg, LDAP *ld, int count,
 	return ret;
 }
 
+/* Replaces the live access rule acl[at] with rule when its text differs, counting it in *changes_r. */
+static int update_acl(LDAP *ld, char **acl, int at, const char *rule, unsigned *changes_r, struct buf *error_r)
+{
+	if (strcmp(acl[at] + strcspn(acl[at], "}") + 1, rule) == 0)
+		return IX_OK;
+	int ret = replace_acl(ld, at, rule, error_r);
+	if (ret == IX_OK)
+		(*changes_r)++;
+	return ret;
+}
+
 /* Replaces the application rule that lets applications read the address book's attributes when it names fewer of
  * them than SLAPD_APPLICATION_ATTRS does now (a directory made before the person details). */
 static int application_attrs_upgrade(const struct config *cfg, LDAP *ld, unsigned *changes_r, struct buf *error_r)
@@ -739,11 +750,8 @@ static int application_attrs_upgrade(const struct config *cfg, LDAP *ld, unsigne
 	int at = ret == IX_OK && attrs != NULL
 			 ? find_acl(acl, buf_cstr(&rule), (size_t)(attrs - rule.data) + sizeof(first) - 1)
 			 : -1;
-	if (at >= 0 && strcmp(acl[at] + strcspn(acl[at], "}") + 1, buf_cstr(&rule)) != 0) {
-		ret = replace_acl(ld, at, buf_cstr(&rule), error_r);
-		if (ret == IX_OK)
-			(*changes_r)++;
-	}
+	if (at >= 0)
+		ret = update_acl(ld, acl, at, buf_cstr(&rule), changes_r, error_r);
 	buf_free(&rule);
 	ldapu_values_free(&acl);
 	return ret;
@@ -783,6 +791,24 @@ int upgrade_applications(const struct config *cfg, unsigned *changes_r, struct b
 
 /* ---- administrative roles ---- */
 
+/* Replaces the role rule on the recipients' secrets (slapd_role_acl 0) with the current one when the live rule with
+ * its target differs: the first version gave the recipient and organisation admins read (=mrwx), which the SCRAM
+ * binding needed before the password and its verifiers went in one modify. */
+static int role_secrets_upgrade(const struct config *cfg, LDAP *ld, unsigned *changes_r, struct buf *error_r)
+{
+	char **acl = NULL;
+	int ret = read_acl(ld, &acl, error_r);
+	struct buf rule = BUF_INIT;
+	slapd_role_acl(cfg, 0, &rule);
+	const char *by = strstr(buf_cstr(&rule), " by ");
+	int at = ret == IX_OK && by != NULL ? find_acl(acl, buf_cstr(&rule), (size_t)(by - rule.data)) : -1;
+	if (at >= 0)
+		ret = update_acl(ld, acl, at, buf_cstr(&rule), changes_r, error_r);
+	buf_free(&rule);
+	ldapu_values_free(&acl);
+	return ret;
+}
+
 int upgrade_roles(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
 {
 	*changes_r = 0;
@@ -796,6 +822,9 @@ int upgrade_roles(const struct config *cfg, unsigned *changes_r, struct buf *err
 	ret = add_missing_ou(ld, dn, buf_cstr(&ldif), changes_r, error_r);
 	buf_free(&ldif);
 	free(dn);
+	/* the secrets' rule brought to its current text first, so that insert_rules finds it in place */
+	if (ret == IX_OK)
+		ret = role_secrets_upgrade(cfg, ld, changes_r, error_r);
 	/* first of all: before the password rule, which would otherwise answer for userPassword */
 	if (ret == IX_OK)
 		ret = insert_rules(cfg, ld, SLAPD_ROLE_ACLS, slapd_role_acl, "to attrs=userPassword", changes_r,

@@ -12,7 +12,7 @@ import ssl
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import System, main, run, setup, test, wait_for  # noqa: E402
+from harness import ENV, System, main, run, setup, test, wait_for  # noqa: E402
 
 S = None
 HOST = "mail.example.com"
@@ -233,9 +233,8 @@ def view_only_admin_changes_nothing():
         code, data, text = curl(method, path, "vera", "pw-vera", body)
         assert code == 403 and "vera may not do this" in data["error"], (method, path, text)
     assert admin("GET", "users/bob")[0] == 200
-    # over LDAP too, the access rules decide: a view-only admin reads no password hash or SCRAM verifier, nor does a
-    # user (a recipient admin does: it binds the verifiers of a password it sets to the hash slapd stored)
-    for login in ("vera", "ulla"):
+    # over LDAP too, the access rules decide: no role reads a password hash or SCRAM verifier, nor does a user
+    for login in ("vera", "rita", "olga", "ulla"):
         out = S.ldapsearch("(uid=bob)", "userPassword", "ixScramVerifier", "cn", bind_dn=S.user_dn(login),
                            password="pw-" + login)
         assert out.returncode == 0 and "cn: Bob Builder" in out.stdout, out
@@ -259,6 +258,42 @@ def recipient_admin_changes_recipients_not_servers():
     assert code == 403 and "Organisation Admins" in data["error"], text
     code, data, text = curl("DELETE", "users/carol", "rita", "pw-rita")
     assert code == 200, text
+
+
+def scram_whoami(login, password):
+    """ldapwhoami with SCRAM-SHA-256 (Cyrus's client in libldap) inside StartTLS: the completed process."""
+    env = dict(ENV, LDAPTLS_REQCERT="never", LDAPCONF="/dev/null")
+    env.pop("LDAPNOINIT", None)
+    return run(["ldapwhoami", "-ZZ", "-H", S.ldap_uri, "-Y", "SCRAM-SHA-256", "-U", login, "-w", password], env=env)
+
+
+@test
+def recipient_admin_sets_passwords_without_reading_secrets():
+    S.cli("user", "add", "sam", "--given", "Sam", "--surname", "Reset", "--password", "Sam-First-Pw-1", check=True)
+    assert S.cli("user", "app-password", "add", "sam", "phone").returncode == 0
+    secrets = ("userPassword", "ixScramVerifier", "ixScramBinding", "ixAppPassword")
+    for login, new in (("rita", "Sam-Second-Pw-2"), ("olga", "Sam-Third-Pw-3")):
+        code, data, text = curl("PATCH", "users/sam", login, "pw-" + login, {"password": new})
+        assert code == 200, text
+        # the verifiers came with the password: SCRAM takes the new one, not the old
+        r = scram_whoami("sam", new)
+        assert r.returncode == 0 and "uid=sam," in r.stdout, r.stdout + r.stderr
+        assert scram_whoami("sam", "Sam-First-Pw-1").returncode == 49
+        # and the admin who set it reads none of the secrets over LDAP
+        out = S.ldapsearch("(uid=sam)", "cn", *secrets, bind_dn=S.user_dn(login), password="pw-" + login)
+        assert out.returncode == 0 and "cn: Sam Reset" in out.stdout, out
+        assert not any(a + ":" in out.stdout for a in secrets), out.stdout
+    out = S.ldapsearch("(uid=sam)", *secrets, bind_dn=S.admin_dn, password=S.admin_password).stdout
+    assert all(a + ":" in out for a in secrets), out
+    # a change over LDAP the admins' code never sees still retires those verifiers: SCRAM fails, PLAIN works
+    dn = S.user_dn("sam")
+    r = run(["ldappasswd", "-x", "-H", S.ldap_uri, "-D", dn, "-w", "Sam-Third-Pw-3", "-a", "Sam-Third-Pw-3", "-s",
+             "Sam-Fourth-Pw-4", dn])
+    assert r.returncode == 0, r.stdout + r.stderr
+    for pw in ("Sam-Third-Pw-3", "Sam-Fourth-Pw-4"):
+        assert scram_whoami("sam", pw).returncode == 49
+    assert curl("GET", "session", "sam", "Sam-Fourth-Pw-4")[0] == 200
+    assert "none: the password was changed over LDAP" in S.cli("user", "show", "sam", check=True).stdout
 
 
 @test
@@ -390,6 +425,20 @@ def upgrade_adds_the_roles():
     r = run(["ldapadd", "-x", "-H", old.ldap_uri, "-D", old.user_dn("otto"), "-w", "pw-otto"],
             input="dn: cn=x,ou=Recipients,%s\nobjectClass: organizationalRole\ncn: x\n" % old.suffix)
     assert r.returncode != 0 and "Insufficient access" in r.stderr, r.stderr
+    # a directory made this morning: the recipient and organisation admins read the recipients' secrets (=mrwx); the
+    # next start takes the read away and keeps the write
+    first = access_rules(old)[0]
+    assert " =mwx by " in first, first
+    was = first.replace(" =mwx by ", " =mrwx by ")
+    r = run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H",
+             "ldapi://" + os.path.join(old.data, "run", "ldapi").replace("/", "%2F")],
+            input="dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\ndelete: olcAccess\nolcAccess: {0}\n-\n"
+                  "add: olcAccess\nolcAccess: {0}%s\n" % was)
+    assert r.returncode == 0 and access_rules(old)[0] == was, r.stderr
+    old.stop()
+    old.start()
+    assert wait_for(lambda: access_rules(old)[0] == first, timeout=45), access_rules(old)
+    check_rules(old)
     old.stop()
 
 
