@@ -412,8 +412,9 @@ static int import_maildir(struct import_target *t, const char *dir, struct buf *
 	}
 	if (d != NULL)
 		closedir(d);
-	if (ndots > 1) /* qsort's array may not be NULL, even when empty */
-		qsort(dots, ndots, sizeof(*dots), cmp_mfile); /* parents before children */
+	/* parents before children (qsort's array may not be NULL, even when empty) */
+	if (ndots > 1)
+		qsort(dots, ndots, sizeof(*dots), cmp_mfile);
 	for (size_t i = 0; i < ndots; i++) {
 		char *sub = xasprintf("%s/%s", dir, dots[i].name);
 		if (is_maildir(sub)) {
