@@ -34,6 +34,7 @@ int cli_load_config_keep(const char *data_dir, struct config *cfg);
 /* The --NAME-port options of init, init --join and restore, as getopt_long entries returning base + enum config_port. */
 #define CLI_PORT_OPTIONS(base)                                                              \
 	{ "ldap-port", required_argument, NULL, (base) + PORT_LDAP },                       \
+		{ "ldaps-port", required_argument, NULL, (base) + PORT_LDAPS },             \
 		{ "smtp-port", required_argument, NULL, (base) + PORT_SMTP },               \
 		{ "submission-port", required_argument, NULL, (base) + PORT_SUBMISSION },   \
 		{ "submissions-port", required_argument, NULL, (base) + PORT_SUBMISSIONS }, \

@@ -21,8 +21,8 @@
 static const char join_help[] =
 	"usage: interchange init --join LDAP-URI --admin-password PW [--hostname NAME] [--my-uri LDAP-URI]\n"
 	"         [--listen ADDRESS] [--ca FILE]\n"
-	"         [--ldap-port N] [--smtp-port N] [--submission-port N] [--submissions-port N] [--imap-port N]\n"
-	"         [--imaps-port N] [--pop3-port N] [--pop3s-port N] [--metrics-port N] [--http-port N] [--https-port N]\n"
+	"         [--ldap-port N] [--ldaps-port N] [--smtp-port N] [--submission-port N] [--submissions-port N]\n"
+	"         [--imap-port N] [--imaps-port N] [--pop3-port N] [--pop3s-port N] [--metrics-port N] [--http-port N] [--https-port N]\n"
 	"         [--timeout SECONDS] [--user NAME] [--data DIR]\n\n"
 	"Creates the data folder of a new server for an EXISTING organisation, whose directory answers at\n"
 	"LDAP-URI (any of its servers, e.g. ldap://127.0.0.1:3389). The suffix, domain and administrator come\n"

@@ -34,8 +34,8 @@
 
 static const char init_help[] =
 	"usage: interchange init --domain DOMAIN [--org NAME] [--admin-password PW] [--hostname NAME]\n"
-	"         [--ldap-port N] [--smtp-port N] [--submission-port N] [--submissions-port N] [--imap-port N]\n"
-	"         [--imaps-port N] [--pop3-port N] [--pop3s-port N] [--metrics-port N] [--http-port N] [--https-port N]\n"
+	"         [--ldap-port N] [--ldaps-port N] [--smtp-port N] [--submission-port N] [--submissions-port N]\n"
+	"         [--imap-port N] [--imaps-port N] [--pop3-port N] [--pop3s-port N] [--metrics-port N] [--http-port N] [--https-port N]\n"
 	"         [--standard-ports] [--cert FILE --key FILE]\n"
 	"         [--anonymous-read] [--listen ADDRESS] [--user NAME] [--setting NAME=VALUE]... [--data DIR]\n"
 	"       interchange init --join LDAP-URI --admin-password PW ...   (a server for an existing organisation:\n"
@@ -52,8 +52,9 @@ static const char init_help[] =
 	"--listen is the address the directory and the services listen on (default 127.0.0.1; 0.0.0.0 or ::\n"
 	"for every address). Off the loopback listener the directory accepts passwords only inside TLS\n"
 	"(StartTLS with this server's certificate).\n"
-	"--standard-ports chooses the standard ports for every port not given on its own: LDAP 389, SMTP 25,\n"
-	"submission 587 and 465, IMAP 143 and 993, POP3 110 and 995, HTTP 80 and HTTPS 443 (metrics stays 9100);\n"
+	"--standard-ports chooses the standard ports for every port not given on its own: LDAP 389 and 636,\n"
+	"SMTP 25, submission 587 and 465, IMAP 143 and 993, POP3 110 and 995, HTTP 80 and HTTPS 443 (metrics stays\n"
+	"9100);\n"
 	"the system must then be started as root (the services keep only the right to bind them).\n"
 	"--setting gives a setting of 'interchange server show' its first value (as 'server set' would later),\n"
 	"e.g. --setting password.min_length=12.\n";

@@ -732,6 +732,7 @@ const char *slapd_port_attr(enum config_port p)
 {
 	static const char *const attrs[PORT_COUNT] = {
 		[PORT_LDAP] = "ixLdapPort",
+		[PORT_LDAPS] = "ixLdapsPort",
 		[PORT_SMTP] = "ixSmtpPort",
 		[PORT_SUBMISSION] = "ixSubmissionPort",
 		[PORT_SUBMISSIONS] = "ixSubmissionsPort",
@@ -750,19 +751,29 @@ int slapd_listen_valid(const char *addr)
 	return inet_pton(AF_INET, addr, a) == 1 || inet_pton(AF_INET6, addr, a) == 1;
 }
 
+/* The listener URLs of one scheme ("ldap" or "ldaps") at one port for the listen address l (a new string). */
+static char *listen_urls(const char *l, const char *scheme, unsigned port)
+{
+	if (strcmp(l, "0.0.0.0") == 0 || strcmp(l, "*") == 0)
+		return xasprintf("%s://0.0.0.0:%u/", scheme, port);
+	if (strcmp(l, "::") == 0) /* slapd's IPv6 sockets are IPv6-only: IPv4 needs its own */
+		return xasprintf("%s://[::]:%u/ %s://0.0.0.0:%u/", scheme, port, scheme, port);
+	if (strcmp(l, "127.0.0.1") == 0)
+		return xasprintf("%s://127.0.0.1:%u/", scheme, port);
+	/* one address: there (TLS required for binds), and the loopback listener for this machine's own tools */
+	return strchr(l, ':') != NULL ? xasprintf("%s://[%s]:%u/ %s://127.0.0.1:%u/", scheme, l, port, scheme, port)
+				      : xasprintf("%s://%s:%u/ %s://127.0.0.1:%u/", scheme, l, port, scheme, port);
+}
+
 char *slapd_listen_urls(const struct config *cfg)
 {
 	const char *l = cfg->listen != NULL && cfg->listen[0] != '\0' ? cfg->listen : "127.0.0.1";
-	unsigned port = cfg->ports[PORT_LDAP];
-	if (strcmp(l, "0.0.0.0") == 0 || strcmp(l, "*") == 0)
-		return xasprintf("ldap://0.0.0.0:%u/", port);
-	if (strcmp(l, "::") == 0) /* slapd's IPv6 sockets are IPv6-only: IPv4 needs its own */
-		return xasprintf("ldap://[::]:%u/ ldap://0.0.0.0:%u/", port, port);
-	if (strcmp(l, "127.0.0.1") == 0)
-		return xasprintf("ldap://127.0.0.1:%u/", port);
-	/* one address: there (TLS required for binds), and the loopback listener for this machine's own tools */
-	return strchr(l, ':') != NULL ? xasprintf("ldap://[%s]:%u/ ldap://127.0.0.1:%u/", l, port, port)
-				      : xasprintf("ldap://%s:%u/ ldap://127.0.0.1:%u/", l, port, port);
+	char *plain = listen_urls(l, "ldap", cfg->ports[PORT_LDAP]);
+	char *tls = listen_urls(l, "ldaps", cfg->ports[PORT_LDAPS]);
+	char *urls = xasprintf("%s %s", plain, tls);
+	free(plain);
+	free(tls);
+	return urls;
 }
 
 /* Where Debian and others keep Cyrus's plugins. */

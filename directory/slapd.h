@@ -151,8 +151,9 @@ char *slapd_authz_regexp(const struct config *cfg, int n);
 /* The SASL security properties init sets (olcSaslSecProps): PLAIN only inside TLS or over ldapi, and no
  * mechanism at all in clear over TCP (minssf=1: SCRAM, which sends no password, neither, as on the mail ports). */
 #define SLAPD_SASL_SECPROPS "noanonymous,noplain,minssf=1"
-/* slapd's TCP listener URLs for the bootstrap `listen` address (a new string): 127.0.0.1 (the default) alone;
- * 0.0.0.0 or :: every address; any other address that one plus 127.0.0.1, so local tools keep a loopback path. */
+/* slapd's TCP listener URLs for the bootstrap `listen` address (a new string), ldap:// at the LDAP port and ldaps://
+ * (implicit TLS with this server's certificate) at the LDAPS port: 127.0.0.1 (the default) alone; 0.0.0.0 or ::
+ * every address; any other address that one plus 127.0.0.1, so local tools keep a loopback path. */
 char *slapd_listen_urls(const struct config *cfg);
 /* 1 when addr is a numeric IPv4 or IPv6 address (what `listen` takes). */
 int slapd_listen_valid(const char *addr);
@@ -161,8 +162,8 @@ int slapd_listen_valid(const char *addr);
 const char *slapd_port_attr(enum config_port p);
 
 /* Starts slapd in the foreground (-d none: errors on its stderr, which goes to log_fd), listening first on
- * the slapd_listen_urls at the LDAP port, then on <data>/run/ldapi. lock_fd, if >= 0, is inherited by slapd so the lock
- * lives exactly as long as slapd. slapd loads only the SASL plugins of SLAPD_SASL_DIR (SLAPD_SASL_PLUGIN and
+ * the slapd_listen_urls at the LDAP and LDAPS ports, then on <data>/run/ldapi. lock_fd, if >= 0, is inherited by
+ * slapd so the lock lives exactly as long as slapd. slapd loads only the SASL plugins of SLAPD_SASL_DIR (SLAPD_SASL_PLUGIN and
  * SLAPD_SASL_SCRAM_PLUGIN, copied here).
  * Returns the pid, or -1 with error_r set. */
 pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf *error_r);

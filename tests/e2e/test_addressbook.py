@@ -2,10 +2,12 @@
 a started system: Outlook-style browsing as a user (server-side sort on the attribute name alone, VLV by offset and
 by value, paged results); the SASL mechanisms the root DSE advertises and that they work; SASL PLAIN binds by login
 or e-mail address, also on a directory an older version made; certificates that verify: `cert show --pem`, which any
-local user may run, as the CA file of ldapwhoami over StartTLS and of openssl s_client on the IMAPS port; an
+local user may run, as the CA file of ldapwhoami over StartTLS and over LDAPS (implicit TLS, `--ldaps-port`, shown by
+`status` and `server show`) and of openssl s_client on the IMAPS port; an
 application account (python3-ldap3, as Nextcloud logs its users in) that finds a user by login or address and binds
 as that user, sees no hidden recipient and no password, and cannot bind once deleted."""
 import base64
+import json
 import os
 import shutil
 import ssl
@@ -256,6 +258,31 @@ def starttls_verifies_by_name_and_by_address():
     r = subprocess.run(["ldapwhoami", "-ZZ", "-x", "-H", S.ldap_uri], capture_output=True, text=True,
                        env=dict(tls_env(), LDAPTLS_CACERT=other), timeout=60)
     assert r.returncode != 0 and "ldap_start_tls: Connect error" in r.stderr, r.stderr
+
+
+@test
+def ldaps_verifies_by_name_and_by_address():
+    port = S.ports["ldaps"]
+    st = json.loads(S.cli("status", "--json", check=True).stdout)
+    assert st["ports"]["ldaps"] == port, st["ports"]
+    assert "ldaps %d" % port in S.cli("status", check=True).stdout
+    assert "ldaps %d" % port in S.cli("server", "show", check=True).stdout
+    for host in ("localhost", "127.0.0.1"):
+        r = subprocess.run(["ldapwhoami", "-x", "-H", "ldaps://%s:%d" % (host, port), "-D", S.user_dn("amy"), "-w",
+                            "pw-amy"], capture_output=True, text=True, env=tls_env(), timeout=60)
+        assert r.returncode == 0 and r.stdout.strip().lower() == "dn:" + S.user_dn("amy").lower(), \
+            (host, r.stdout, r.stderr)
+    r = subprocess.run(["ldapsearch", "-x", "-LLL", "-H", "ldaps://localhost:%d" % port, "-D", S.user_dn("amy"), "-w",
+                        "pw-amy", "-b", S.user_dn("amy"), "-s", "base", "cn"], capture_output=True, text=True,
+                       env=tls_env(), timeout=60)
+    assert r.returncode == 0 and r.stdout.lower().startswith("dn: " + S.user_dn("amy").lower()), (r.stdout, r.stderr)
+    # trusting another certificate, the same client refuses the server, so the checks above are real
+    other = os.path.join(S.base, "other-ldaps.pem")
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+         os.path.join(S.base, "other-ldaps.key"), "-out", other, "-subj", "/CN=localhost", "-days", "1"], check=True)
+    r = subprocess.run(["ldapwhoami", "-x", "-H", "ldaps://localhost:%d" % port], capture_output=True, text=True,
+                       env=dict(tls_env(), LDAPTLS_CACERT=other), timeout=60)
+    assert r.returncode != 0 and "Can't contact LDAP server" in r.stderr, r.stderr
 
 
 def s_client(ip):

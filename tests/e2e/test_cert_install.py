@@ -1,7 +1,7 @@
 """test_cert_install.py - `interchange cert install`: a certificate from a CA of the test's own (python3-cryptography)
 is checked and installed while the system runs, then every TLS port (SMTP, submission and submissions, IMAP and
-IMAPS, POP3 and POP3S, LDAP StartTLS, HTTPS) presents it to openssl s_client verifying the chain and the host name,
-with no service restarted; a key that does not match, a certificate for another name, an expired one or a chain out
+IMAPS, POP3 and POP3S, LDAP StartTLS, LDAPS, HTTPS) presents it to openssl s_client verifying the chain and the host
+name, with no service restarted; a key that does not match, a certificate for another name, an expired one or a chain out
 of order is refused in words and changes nothing."""
 import json
 import os
@@ -53,7 +53,8 @@ def system():
 def ports():
     p = S.ports
     return [(p["smtp"], "smtp"), (p["submission"], "smtp"), (p["submissions"], None), (p["imap"], "imap"),
-            (p["imaps"], None), (p["pop3"], "pop3"), (p["pop3s"], None), (p["ldap"], "ldap"), (p["https"], None)]
+            (p["imaps"], None), (p["pop3"], "pop3"), (p["pop3s"], None), (p["ldap"], "ldap"),
+            (p["ldaps"], None), (p["https"], None)]
 
 
 @test

@@ -122,7 +122,7 @@ def standard_ports():
     r = run([os.path.join(ROOT, BUILD, "interchange"), "--data", data, "init", "--domain", "example.com",
              "--admin-password", "pw", "--standard-ports", "--imaps-port", "10993"], check=True)
     st = json.loads(run([os.path.join(ROOT, BUILD, "interchange"), "--data", data, "status", "--json"]).stdout)
-    assert st["ports"] == {"ldap": 389, "smtp": 25, "submission": 587, "submissions": 465, "imap": 143,
+    assert st["ports"] == {"ldap": 389, "ldaps": 636, "smtp": 25, "submission": 587, "submissions": 465, "imap": 143,
                            "imaps": 10993, "pop3": 110, "pop3s": 995, "metrics": 9100, "http": 80, "https": 443}, \
         st["ports"] + r.stdout
 

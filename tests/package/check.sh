@@ -1,7 +1,7 @@
 #!/bin/bash
 # check.sh DEB - the Debian package end to end, as root on a machine where nothing holds the standard ports: install
 # it, lintian without errors, init --standard-ports and start, every port answered by a real client (curl for SMTP,
-# submission, IMAP, POP3 and HTTP, ldapsearch for LDAP, openssl s_client on each TLS port and STARTTLS), stop, remove
+# submission, IMAP, POP3 and HTTP, ldapsearch for LDAP and LDAPS, openssl s_client on each TLS port and STARTTLS), stop, remove
 # (the data stays), purge (the data goes). Run by .ci/run after `make deb`; prints one line per check, exits non-zero
 # at the first that fails.
 set -euo pipefail
@@ -17,7 +17,7 @@ cleanup() {
 trap cleanup EXIT
 
 [ "$(id -u)" = 0 ] || fail "needs root (it installs the package)"
-if ss -ltnH | awk '{print $4}' | grep -Eq ':(25|80|110|143|389|443|465|587|993|995)$'; then
+if ss -ltnH | awk '{print $4}' | grep -Eq ':(25|80|110|143|389|443|465|587|636|993|995)$'; then
 	fail "a standard port is taken on this machine: $(ss -ltnH | awk '{print $4}' | tr '\n' ' ')"
 fi
 [ ! -e $DATA ] || fail "$DATA exists already: this check installs a fresh package"
@@ -81,13 +81,17 @@ ok "HTTP on 80 (curl: Thunderbird autoconfig names port 993)"
 curl -s --max-time 10 -k https://127.0.0.1/ | grep -q 'Interchange' || fail "HTTPS on 443"
 ok "HTTPS on 443 (curl)"
 interchange cert show --pem >/tmp/ix-package-ca.pem
-for spec in 993: 995: 465: 443: 25:smtp 587:smtp 143:imap 110:pop3 389:ldap; do
+LDAPTLS_CACERT=/tmp/ix-package-ca.pem LDAPTLS_REQCERT=demand ldapsearch -LLL -x -H ldaps://localhost:636 \
+	-D "cn=admin,dc=example,dc=com" -w "$PW" -b dc=example,dc=com '(uid=alice)' uid | grep -q 'uid: alice' ||
+	fail "LDAPS on 636"
+ok "LDAPS on 636 (ldapsearch verifying the certificate)"
+for spec in 993: 995: 465: 636: 443: 25:smtp 587:smtp 143:imap 110:pop3 389:ldap; do
 	port=${spec%%:*} starttls=${spec#*:}
 	echo | openssl s_client -connect 127.0.0.1:"$port" ${starttls:+-starttls $starttls} -CAfile /tmp/ix-package-ca.pem \
 		-verify_hostname mail.example.com -verify_return_error >/dev/null 2>&1 ||
 		fail "openssl s_client on $port ${starttls:-(TLS)}"
 done
-ok "openssl s_client verifies the certificate on 993, 995, 465, 443 and STARTTLS on 25, 587, 143, 110, 389"
+ok "openssl s_client verifies the certificate on 993, 995, 465, 636, 443 and STARTTLS on 25, 587, 143, 110, 389"
 interchange stop >/dev/null
 
 DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 remove -y -qq interchange >/dev/null
