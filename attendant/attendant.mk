@@ -12,7 +12,7 @@ $(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(HTTP_LIB) $$(MTA_LIB) $$
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_attendant
 $(BUILD)/tests/unit/test_attendant: $(call objs,tests/unit/test_attendant.c tests/unit/test.c attendant/metrics.c \
-		attendant/monitor.c attendant/maintenance.c) $$(MTA_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) \
+		attendant/monitor.c attendant/maintenance.c attendant/imap_client.c) $$(MTA_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) \
 		$$(NET_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS)
 

@@ -18,6 +18,9 @@
 #include <unistd.h>
 
 #define IMC_LINE_MAX 65536
+/* What one response may hold beside its largest literal (its lines, smaller literals): a server that keeps one
+ * response going with literal after literal is cut off instead of filling memory. */
+#define IMC_RESPONSE_SLACK (4 * IMC_LINE_MAX)
 
 static int imc_write(struct imc *c, const char *p, size_t len)
 {
@@ -58,7 +61,7 @@ static int imc_response(struct imc *c, struct buf *raw, struct buf *text, struct
 	for (;;) {
 		char *eol = c->in.len > scan ? memmem(c->in.data + scan, c->in.len - scan, "\r\n", 2) : NULL;
 		if (eol == NULL) {
-			if (c->in.len - scan > IMC_LINE_MAX)
+			if (c->in.len - scan > IMC_LINE_MAX || c->in.len > lit_max + IMC_RESPONSE_SLACK)
 				return IX_EINVAL;
 			int ret = imc_fill(c);
 			if (ret != 0)
@@ -76,7 +79,7 @@ static int imc_response(struct imc *c, struct buf *raw, struct buf *text, struct
 		}
 		char *end;
 		unsigned long long n = strtoull(brace + 1, &end, 10);
-		if (end == brace + 1 || n > lit_max)
+		if (end == brace + 1 || n > lit_max || scan + len + 2 + n > lit_max + IMC_RESPONSE_SLACK)
 			return IX_EINVAL;
 		while (c->in.len < scan + len + 2 + n) {
 			int ret = imc_fill(c);

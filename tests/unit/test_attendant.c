@@ -1,11 +1,19 @@
 /* test_attendant.c - unit tests for the attendant's pure parts: the metrics endpoint's request parser and
- * the monitoring renderers. */
+ * the monitoring renderers; and the IMAP client of user move and import against a hostile server. */
 #include "tests/unit/test.h"
+#include "attendant/imap_client.h"
 #include "attendant/maintenance.h"
 #include "attendant/metrics.h"
 #include "attendant/monitor.h"
+#include "common/err.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static enum metrics_request req(const char *line, int *head)
 {
@@ -80,5 +88,76 @@ static void quota_message_is_a_valid_message(void)
 	buf_free(&b);
 }
 
-TEST_MAIN("attendant", TEST_CASE(quota_message_is_a_valid_message), TEST_CASE(parses_request_lines),
-	  TEST_CASE(renders_facts))
+/* A server on a loopback port of its own (port_r) in a child process: greets, reads one command, answers with
+ * answer, then (forever) repeats again until the client goes away. */
+static pid_t hostile_server(const char *answer, const char *again, unsigned *port_r)
+{
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(l, 1) != 0 ||
+	    getsockname(l, (struct sockaddr *)&sa, &sl) != 0)
+		return -1;
+	*port_r = ntohs(sa.sin_port);
+	pid_t pid = fork();
+	if (pid != 0) {
+		close(l);
+		return pid;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	int fd = accept(l, NULL, NULL);
+	char cmd[256];
+	if (fd < 0 || write(fd, "* OK hostile\r\n", 14) != 14 || read(fd, cmd, sizeof(cmd)) <= 0)
+		_exit(1);
+	if (write(fd, answer, strlen(answer)) < 0)
+		_exit(1);
+	while (again != NULL && write(fd, again, strlen(again)) > 0)
+		;
+	_exit(0);
+}
+
+/* What imc_cmd answers a NOOP that server answers; error_r gets the client's words. */
+static int noop_against(const char *answer, const char *again, size_t literal_max, struct buf *error_r)
+{
+	unsigned port;
+	pid_t pid = hostile_server(answer, again, &port);
+	if (pid < 0)
+		return -1;
+	struct imc c = { .literal_max = literal_max };
+	int ret = imc_connect_tcp(&c, "127.0.0.1", port, 10000, error_r);
+	if (ret == 0)
+		ret = imc_greeting(&c, NULL, error_r);
+	if (ret == 0) {
+		struct buf cmd = BUF_INIT;
+		buf_append_str(&cmd, "NOOP");
+		ret = imc_cmd(&c, &cmd, NULL, NULL, error_r);
+		buf_free(&cmd);
+	}
+	close(c.fd); /* not imc_close: no LOGOUT to a server that may never read it */
+	c.fd = -1;
+	imc_close(&c);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return ret;
+}
+
+static void imap_client_refuses_responses_past_its_limits(void)
+{
+	struct buf err = BUF_INIT;
+	/* an ordinary answer with a literal */
+	test_assert(noop_against("* 1 FETCH (BODY[] {5}\r\nhello)\r\nm1 OK done\r\n", NULL, 1000, &err) == 0);
+	/* a literal larger than allowed */
+	test_assert(noop_against("* 1 FETCH (BODY[] {1001}\r\n", NULL, 1000, &err) == IX_EINVAL);
+	test_assert(strstr(buf_cstr(&err), "past our limits") != NULL);
+	/* a line that never ends */
+	buf_reset(&err);
+	test_assert(noop_against("* OK ", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 1000, &err) == IX_EINVAL);
+	/* one response that goes on with literal after literal, each within the limit */
+	buf_reset(&err);
+	test_assert(noop_against("* 1 FETCH (X {10}\r\n", "0123456789 X {10}\r\n", 1000, &err) == IX_EINVAL);
+	test_assert(strstr(buf_cstr(&err), "past our limits") != NULL);
+	buf_free(&err);
+}
+
+TEST_MAIN("attendant", TEST_CASE(imap_client_refuses_responses_past_its_limits),
+	  TEST_CASE(quota_message_is_a_valid_message), TEST_CASE(parses_request_lines), TEST_CASE(renders_facts))
