@@ -1235,6 +1235,70 @@ static void imap_public_hierarchy(void)
 	client_close(&c);
 }
 
+/* SEARCHRES (RFC 5182), its examples: SAVE alone answers no ESEARCH at all, only the tagged OK, and "$" then names
+ * the result; SAVE with MIN and/or MAX saves only those (both when both), with COUNT or ALL every match; a SEARCH
+ * (SAVE) answered NO leaves "$" empty; "$" in the criteria of the next SEARCH is the old result. */
+static void imap_searchres(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	test_assert(capability_has(&c, " SEARCHRES"));
+	send_str(&c, "a CREATE Res\r\n");
+	test_assert(wait_for(&c, "a OK"));
+	for (int i = 1; i <= 5; i++) {
+		char *msg = xasprintf("From: %s@x.org\r\nSubject: m%d\r\n\r\n%s\r\n", i == 3 ? "smith" : "amy", i,
+				      i == 5 ? "a longer body than the rest" : "b");
+		append_msg("Res", msg);
+		free(msg);
+	}
+	send_str(&c, "b SELECT Res\r\nc STORE 2:5 +FLAGS.SILENT (\\Flagged)\r\n");
+	test_assert(wait_for(&c, "c OK"));
+	expect_tagged(&c, "A282", "SEARCH RETURN (SAVE) FLAGGED NOT FROM \"Smith\"", "A282 OK Search completed.\r\n");
+	expect_tagged(&c, "A283", "FETCH $ (UID)",
+		      "* 2 FETCH (UID 2)\r\n* 4 FETCH (UID 4)\r\n* 5 FETCH (UID 5)\r\nA283 OK Fetch completed.\r\n");
+	expect_tagged(&c, "A284", "SEARCH $ SMALLER 40", "* SEARCH 2 4\r\nA284 OK Search completed.\r\n");
+	/* the pipelined example: the ESEARCH of MIN, then FETCH $ of that one message */
+	buf_reset(&c.in);
+	send_str(&c, "A285 SEARCH RETURN (SAVE MIN) FLAGGED NOT FROM \"Smith\"\r\nA286 FETCH $ (UID)\r\n");
+	test_assert(wait_for(&c, "A286 OK"));
+	test_assert(strcmp(buf_cstr(&c.in), "* ESEARCH (TAG \"A285\") MIN 2\r\nA285 OK Search completed.\r\n"
+					     "* 2 FETCH (UID 2)\r\nA286 OK Fetch completed.\r\n") == 0);
+	expect_tagged(&c, "A287", "UID SEARCH RETURN (SAVE MIN MAX) FLAGGED",
+		      "* ESEARCH (TAG \"A287\") UID MIN 2 MAX 5\r\nA287 OK Search completed.\r\n");
+	expect_answer(&c, "UID FETCH $ (FLAGS)",
+		      "* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent))\r\n* 5 FETCH (UID 5 FLAGS (\\Flagged \\Recent))\r\n"
+		      "t OK Fetch completed.\r\n");
+	expect_tagged(&c, "A288", "SEARCH RETURN (SAVE MAX) FLAGGED SMALLER 40",
+		      "* ESEARCH (TAG \"A288\") MAX 4\r\nA288 OK Search completed.\r\n");
+	expect_answer(&c, "SEARCH $", "* SEARCH 4\r\nt OK Search completed.\r\n");
+	/* MIN and MAX the same message: saved once */
+	expect_tagged(&c, "A289", "SEARCH RETURN (SAVE MIN MAX) FROM smith",
+		      "* ESEARCH (TAG \"A289\") MIN 3 MAX 3\r\nA289 OK Search completed.\r\n");
+	expect_answer(&c, "SEARCH RETURN (COUNT) $", "* ESEARCH (TAG \"t\") COUNT 1\r\nt OK Search completed.\r\n");
+	/* with COUNT (or ALL) every match is saved */
+	expect_tagged(&c, "A290", "SEARCH RETURN (SAVE MIN COUNT) FLAGGED",
+		      "* ESEARCH (TAG \"A290\") MIN 2 COUNT 4\r\nA290 OK Search completed.\r\n");
+	expect_answer(&c, "SEARCH $", "* SEARCH 2 3 4 5\r\nt OK Search completed.\r\n");
+	/* "$" in the criteria is the previous result while the new one is saved */
+	expect_tagged(&c, "A291", "SEARCH RETURN (SAVE) $ FROM amy", "A291 OK Search completed.\r\n");
+	expect_answer(&c, "SEARCH $", "* SEARCH 2 4 5\r\nt OK Search completed.\r\n");
+	/* nothing found: "$" is empty, still no ESEARCH */
+	expect_tagged(&c, "A292", "SEARCH RETURN (SAVE) SUBJECT nothing", "A292 OK Search completed.\r\n");
+	expect_answer(&c, "FETCH $ (UID)", "t OK Fetch completed.\r\n");
+	/* a SEARCH (SAVE) answered NO empties it too */
+	expect_tagged(&c, "A293", "SEARCH RETURN (SAVE) ALL", "A293 OK Search completed.\r\n");
+	expect_tagged(&c, "A294", "SEARCH RETURN (SAVE) CHARSET KOI8-R ALL",
+		      "A294 NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n");
+	expect_answer(&c, "FETCH $ (UID)", "t OK Fetch completed.\r\n");
+	/* IMAP4rev2 answers with ESEARCH, but not for SAVE alone */
+	expect_answer(&c, "ENABLE IMAP4rev2", "* ENABLED IMAP4rev2\r\nt OK Enabled.\r\n");
+	expect_tagged(&c, "A295", "SEARCH RETURN (SAVE) FROM smith", "A295 OK Search completed.\r\n");
+	expect_answer(&c, "SEARCH $", "* ESEARCH (TAG \"t\") ALL 3\r\nt OK Search completed.\r\n");
+	client_close(&c);
+}
+
 /* IMAP4rev2 (RFC 9051) after ENABLE IMAP4rev2, item by item of its appendix E: no \Recent (none claimed, so a rev1
  * session still gets them; no RECENT response, status item or search keys), SEARCH answered by ESEARCH, SELECT
  * without UNSEEN and with the mailbox's LIST, CLOSED, STATUS DELETED and SIZE, HASCHILDREN, UTF-8 mailbox names */
@@ -1745,7 +1809,7 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_unauthenticate), TEST_CASE(imap_list_myrights), TEST_CASE(imap_replace),
 	  TEST_CASE(imap_multiappend), TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
-	  TEST_CASE(imap_rev2), TEST_CASE(imap_objectid_and_preview), TEST_CASE(imap_savedate),
+	  TEST_CASE(imap_rev2), TEST_CASE(imap_searchres), TEST_CASE(imap_objectid_and_preview), TEST_CASE(imap_savedate),
 	  TEST_CASE(imap_context_updates), TEST_CASE(imap_metadata), TEST_CASE(imap_notify),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
 	  TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))

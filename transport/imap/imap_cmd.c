@@ -1029,12 +1029,39 @@ size_t imap_search_run(struct imap_session *s, const struct imap_search_query *q
 	return nres;
 }
 
+/* SEARCH RETURN (SAVE ...): the result kept for "$" (RFC 5182 2.1). With MIN and/or MAX and no other option (but
+ * the CONTEXT hint) only the messages those return are saved; otherwise every match. uids: the matches, ascending. */
+static void save_result(struct imap_session *s, unsigned opts, const uint32_t *uids, size_t n)
+{
+	free(s->saved);
+	s->saved = xcalloc(n + 1, sizeof(*s->saved));
+	s->nsaved = 0;
+	unsigned minmax = IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_MAX;
+	bool all = !(opts & minmax) ||
+		   (opts & ~(minmax | IMAP_SEARCH_RETURN_SAVE | IMAP_SEARCH_RETURN_CONTEXT)) != 0;
+	if (all) {
+		memcpy(s->saved, uids, n * sizeof(*uids));
+		s->nsaved = n;
+		return;
+	}
+	if (n == 0)
+		return;
+	if (opts & IMAP_SEARCH_RETURN_MIN)
+		s->saved[s->nsaved++] = uids[0];
+	if ((opts & IMAP_SEARCH_RETURN_MAX) && (s->nsaved == 0 || uids[n - 1] != s->saved[0]))
+		s->saved[s->nsaved++] = uids[n - 1];
+}
+
 void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 {
 	struct buf err = BUF_INIT;
 	struct imap_search_query *q = NULL;
 	bool badcharset = false;
 	if (imap_search_parse(cmd->args, cmd->arg_count, &q, &badcharset, &err) != 0) {
+		struct imap_return_opts ro;
+		if (badcharset && cmd->arg_count > 1 && imap_arg_atom_equals(&cmd->args[0], "RETURN") &&
+		    imap_search_return_parse(&cmd->args[1], ~0u, &ro, NULL) == 0 && (ro.opts & IMAP_SEARCH_RETURN_SAVE))
+			s->nsaved = 0; /* RFC 5182 2.1: a SEARCH (SAVE) answered NO saves the empty result */
 		if (badcharset)
 			imap_tagged(s, cmd->tag, "NO [BADCHARSET (UTF-8 US-ASCII)] %s", buf_cstr(&err));
 		else
@@ -1059,16 +1086,13 @@ void imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 	uint64_t maxmod;
 	size_t nres = imap_search_run(s, q, &res, &res_uid, &maxmod);
 	const uint32_t *out = cmd->uid ? res_uid : res;
-	if (q->return_opts & IMAP_SEARCH_RETURN_SAVE) {
-		free(s->saved);
-		s->saved = xcalloc(nres + 1, sizeof(*s->saved));
-		memcpy(s->saved, res_uid, nres * sizeof(*res_uid));
-		s->nsaved = nres;
-	}
+	if (q->return_opts & IMAP_SEARCH_RETURN_SAVE)
+		save_result(s, q->return_opts, res_uid, nres);
 	if (q->esearch || s->rev2) {
-		/* RFC 9051 6.4.4: IMAP4rev2 answers every SEARCH with ESEARCH, ALL when no RETURN was given */
+		/* RFC 9051 6.4.4: IMAP4rev2 answers every SEARCH with ESEARCH, ALL when no RETURN was given; RFC 5182
+		 * 2.1: SAVE alone asks for no ESEARCH response at all (only the saved result) */
 		unsigned ro = q->return_opts;
-		if ((ro & ~IMAP_SEARCH_RETURN_SAVE) != 0 || ro == 0 || ro == IMAP_SEARCH_RETURN_SAVE) {
+		if ((ro & ~(unsigned)IMAP_SEARCH_RETURN_CONTEXT) != IMAP_SEARCH_RETURN_SAVE) {
 			struct imap_return_opts r = { ro == 0 ? IMAP_SEARCH_RETURN_ALL : ro, q->partial_lo,
 						      q->partial_hi };
 			imap_write_esearch(&s->out, cmd, &r, out, nres);
