@@ -10,6 +10,7 @@
 #include "common/util.h"
 #include "directory/provision.h"
 #include "store/store.h"
+#include "transport/mta/mta.h"
 #include "transport/sieve/sieve.h"
 
 static const char sieve_help[] =
@@ -224,55 +225,26 @@ int user_oof(const char *data_dir, int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	struct prov *p = NULL;
 	struct store *st = NULL;
-	struct buf err = BUF_INIT, domains = BUF_INIT, text = BUF_INIT;
+	struct buf err = BUF_INIT;
 	char *guid = NULL;
-	char **dv = NULL;
 	unsigned long long qb = 0, qm = 0;
 	int ret = prov_open(&cfg, &p, &err);
 	if (ret == IX_OK)
 		ret = prov_user_mailbox(p, argv[2], &guid, &qb, &qm, &err);
-	if (ret == IX_OK && on)
-		ret = prov_domain_list(p, &domains, &err);
 	if (ret == IX_OK && cli_open_store(&cfg, &st) != IX_OK) {
 		ret = IX_EIO;
 		buf_reset(&err);
 	}
-	if (ret == IX_OK && on) {
-		/* the domains: the first word of each line after the heading */
-		size_t n = 0;
-		char *save = NULL;
-		dv = xcalloc(domains.len / 2 + 2, sizeof(*dv));
-		for (char *line = strtok_r(domains.data ? domains.data : (char *)"", "\n", &save); line != NULL;
-		     line = strtok_r(NULL, "\n", &save)) {
-			char *sp = strchr(line, ' ');
-			if (sp != NULL)
-				*sp = '\0';
-			if (strcmp(line, "DOMAIN") != 0 && *line)
-				dv[n++] = line;
-		}
-		o.domains = (const char *const *)dv;
-		sieve_oof_script(&o, &text);
-		struct sieve_script *s;
-		ret = sieve_parse(buf_cstr(&text), text.len, 0, &s, &err);
-		sieve_free(s);
-		if (ret == IX_OK)
-			ret = store_sieve_put(st, guid, SIEVE_OOF_NAME, buf_cstr(&text), text.len, &err);
-	} else if (ret == IX_OK) {
-		ret = store_sieve_delete(st, guid, SIEVE_OOF_NAME, &err);
-		if (ret == IX_ENOTFOUND)
-			ret = IX_OK;
-	}
+	if (ret == IX_OK)
+		ret = mta_oof_set(p, st, guid, on ? &o : NULL, &err);
 	if (ret == IX_OK)
 		printf("out of office is %s for %s\n", on ? "on" : "off", argv[2]);
 	else
 		cli_error("%s", err.len ? buf_cstr(&err) : ix_strerror(ret));
-	free(dv);
 	store_close(&st);
 	prov_close(&p);
 	free(guid);
 	buf_free(&err);
-	buf_free(&domains);
-	buf_free(&text);
 	config_free(&cfg);
 	return ret == IX_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

@@ -2281,6 +2281,104 @@ out:
 	return ret;
 }
 
+/* The value of entry e's ixProxyAddresses that holds address (either prefix, any case), a new string; NULL when none. */
+static char *proxy_value(struct prov *p, LDAPMessage *e, const char *address)
+{
+	char **vals = ldapu_get_values(p->ld, e, "ixProxyAddresses", NULL);
+	char *found = NULL;
+	for (size_t i = 0; vals[i] != NULL && found == NULL; i++)
+		if (strncasecmp(vals[i], "smtp:", 5) == 0 && strcasecmp(vals[i] + 5, address) == 0)
+			found = xstrdup(vals[i]);
+	ldapu_values_free(&vals);
+	return found;
+}
+
+int prov_addresses(struct prov *p, const char *recipient, const char *primary, const char *const *add, size_t nadd,
+		   const char *const *del, size_t ndel, struct buf *error_r)
+{
+	char *dn;
+	int ret = prov_find_recipient(p, recipient, &dn, error_r);
+	if (ret != IX_OK)
+		return ret;
+	static const char *const attrs[] = { "mail", "ixProxyAddresses", NULL };
+	LDAPMessage *res = NULL;
+	ret = read_entry(p, dn, "(objectClass=*)", attrs, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL;
+	char *mail = e != NULL ? ldapu_get_first(p->ld, e, "mail") : NULL;
+	LDAPMod **mods = NULL;
+	size_t k = 0;
+	if (ret == IX_OK && primary != NULL && (mail == NULL || strcasecmp(mail, primary) != 0)) {
+		char *own = proxy_value(p, e, primary);
+		if (own == NULL)
+			ret = check_addresses_free(p, &primary, 1, error_r);
+		if (ret == IX_OK) {
+			char *old = mail != NULL ? proxy_value(p, e, mail) : NULL;
+			if (old != NULL) {
+				char *demoted = xasprintf("smtp:%s", old + 5);
+				ldapu_mod_add(&mods, &k, LDAP_MOD_DELETE, "ixProxyAddresses", ldapu_values1(old));
+				ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "ixProxyAddresses", ldapu_values1(demoted));
+				free(demoted);
+			}
+			if (own != NULL)
+				ldapu_mod_add(&mods, &k, LDAP_MOD_DELETE, "ixProxyAddresses", ldapu_values1(own));
+			char *v = xasprintf("SMTP:%s", primary);
+			ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "ixProxyAddresses", ldapu_values1(v));
+			ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "mail", ldapu_values1(primary));
+			free(v);
+			free(old);
+		}
+		free(own);
+	}
+	if (ret == IX_OK && nadd > 0)
+		ret = check_addresses_free(p, add, nadd, error_r);
+	for (size_t i = 0; ret == IX_OK && i < nadd; i++) {
+		char *v = xasprintf("smtp:%s", add[i]);
+		ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "ixProxyAddresses", ldapu_values1(v));
+		free(v);
+	}
+	for (size_t i = 0; ret == IX_OK && i < ndel; i++) {
+		char *own = proxy_value(p, e, del[i]);
+		if (own == NULL) {
+			buf_printf(error_r, "%s is not an address of %s", del[i], recipient);
+			ret = IX_ENOTFOUND;
+		} else if ((mail != NULL && strcasecmp(del[i], mail) == 0 && primary == NULL) ||
+			   (primary != NULL && strcasecmp(del[i], primary) == 0)) {
+			buf_printf(error_r, "%s is the primary address of %s: make another address primary first",
+				   del[i], recipient);
+			ret = IX_EINVAL;
+		} else {
+			/* "smtp:": the old primary is deleted after its demotion above */
+			char *v = xasprintf("smtp:%s", own + 5);
+			ldapu_mod_add(&mods, &k, LDAP_MOD_DELETE, "ixProxyAddresses", ldapu_values1(v));
+			free(v);
+		}
+		free(own);
+	}
+	if (ret == IX_OK) {
+		ret = modify(p, dn, mods, "could not change the addresses", error_r);
+		mods = NULL;
+	}
+	ldapu_mods_free(mods);
+	free(mail);
+	ldap_msgfree(res);
+	free(dn);
+	return ret;
+}
+
+int prov_hidden(struct prov *p, const char *recipient, bool hidden, struct buf *error_r)
+{
+	char *dn;
+	int ret = prov_find_recipient(p, recipient, &dn, error_r);
+	if (ret != IX_OK)
+		return ret;
+	LDAPMod **mods = NULL;
+	size_t k = 0;
+	ldapu_mod_add(&mods, &k, LDAP_MOD_REPLACE, "ixHideFromAddressBook", hidden ? ldapu_values1("TRUE") : NULL);
+	ret = modify(p, dn, mods, "could not change whether it is hidden", error_r);
+	free(dn);
+	return ret;
+}
+
 int prov_forward(struct prov *p, const char *recipient, const char *target, int keep_copy, struct buf *error_r)
 {
 	char *dn, *tdn = NULL;

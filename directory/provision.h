@@ -160,6 +160,15 @@ int prov_restrict(struct prov *p, const char *recipient, const struct prov_restr
 /* Forwarding: mail for recipient goes to target (a recipient; NULL removes forwarding), with keep_copy also to
  * the mailbox. */
 int prov_forward(struct prov *p, const char *recipient, const char *target, int keep_copy, struct buf *error_r);
+/* The addresses of recipient (any kind), in one change: makes primary (not NULL) the primary address (mail and
+ * "SMTP:"; the old primary stays as a secondary), adds each of add[0..nadd) as a secondary ("smtp:"; a valid address
+ * no other recipient has) and removes each of del[0..ndel) (a secondary of this recipient: the primary is replaced,
+ * never removed). Returns IX_OK, or IX_EINVAL, IX_EEXIST (an address another recipient has), IX_ENOTFOUND or the
+ * directory's error, with a sentence. */
+int prov_addresses(struct prov *p, const char *recipient, const char *primary, const char *const *add, size_t nadd,
+		   const char *const *del, size_t ndel, struct buf *error_r);
+/* Hides recipient from the address book (ixHideFromAddressBook TRUE) or shows it again. */
+int prov_hidden(struct prov *p, const char *recipient, bool hidden, struct buf *error_r);
 /* Grants (revoke=0) or revokes the right of delegate to send as (on_behalf=0) or on behalf of owner. */
 int prov_delegate(struct prov *p, const char *owner, const char *delegate, int on_behalf, int revoke,
 		  struct buf *error_r);

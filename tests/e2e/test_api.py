@@ -12,33 +12,16 @@ import ssl
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import apiclient  # noqa: E402
+from apiclient import HOST  # noqa: E402
 from harness import ENV, System, main, run, setup, test, wait_for  # noqa: E402
 
 S = None
-HOST = "mail.example.com"
 CA = None
 
 
-def url(path):
-    return "https://%s:%d/api/v1/%s" % (HOST, S.ports["https"], path)
-
-
 def curl(method, path, login=None, password=None, body=None, *extra):
-    """curl against the API; returns (status, parsed JSON or None, raw text)."""
-    cmd = ["curl", "-sS", "--max-time", "20", "--cacert", CA, "--resolve", "%s:%d:127.0.0.1" % (HOST, S.ports["https"]),
-           "-X", method, "-w", "\n%{http_code}"]
-    if login is not None:
-        cmd += ["-u", "%s:%s" % (login, password)]
-    if body is not None:
-        cmd += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
-    r = run(cmd + list(extra) + [url(path)], timeout=30)
-    assert r.returncode == 0, r.stderr
-    text, _, code = r.stdout.rpartition("\n")
-    try:
-        data = json.loads(text) if text else None
-    except ValueError:
-        data = None
-    return int(code), data, text
+    return apiclient.curl(S, CA, method, path, login, password, body, *extra)
 
 
 class Py:
@@ -76,9 +59,7 @@ def admin(method, path, body=None):
 def system():
     global S, CA
     S = System()
-    CA = os.path.join(S.base, "server-ca.pem")
-    with open(CA, "w") as f:
-        f.write(S.cli("cert", "show", "--pem", check=True).stdout)
+    CA = apiclient.server_ca(S)
     for login, given in (("olga", "Olga"), ("rita", "Rita"), ("vera", "Vera"), ("ulla", "Ulla")):
         S.cli("user", "add", login, "--given", given, "--surname", "Admin", "--password", "pw-" + login, check=True)
     S.cli("role", "add", "Organisation Admins", "olga", check=True)

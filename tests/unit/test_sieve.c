@@ -669,6 +669,17 @@ static void test_oof(void)
 	test_assert(sieve_oof_describe(buf_cstr(&text), text.len, &d) == 0);
 	test_assert_str(buf_cstr(&d), "external-audience=all from=2026-12-01 until=2026-12-31");
 	test_assert(sieve_oof_describe("keep;", 5, &d) == -1);
+	/* read back: the texts with their quotes, the period, the audience */
+	struct sieve_oof_settings back;
+	test_assert(sieve_oof_read(buf_cstr(&text), text.len, &back) == 0);
+	test_assert_str(back.internal, "Back Monday (inside)");
+	test_assert_str(back.external, "I am \"away\"");
+	test_assert_str(back.subject, "Out of office");
+	test_assert_str(back.from, "2026-12-01");
+	test_assert_str(back.until, "2026-12-31");
+	test_assert(back.audience == SIEVE_OOF_ALL);
+	sieve_oof_settings_free(&back);
+	test_assert(sieve_oof_read("keep;", 5, &back) == -1);
 	const char *m = "From: x\r\nTo: ann@example.com\r\nSubject: Plans\r\n\r\nHi\r\n";
 	struct sieve_env env;
 	env_init(&env);
@@ -690,6 +701,9 @@ static void test_oof(void)
 	o.from = o.until = NULL;
 	buf_reset(&text);
 	sieve_oof_script(&o, &text);
+	test_assert(sieve_oof_read(buf_cstr(&text), text.len, &back) == 0);
+	test_assert(back.external == NULL && back.audience == SIEVE_OOF_NONE && back.from[0] == '\0');
+	sieve_oof_settings_free(&back);
 	env.env_from = "friend@outside.org";
 	test_assert_str(run_env(buf_cstr(&text), m, &env, NULL), "keep[]");
 	env.env_from = "bob@example.com";

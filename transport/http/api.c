@@ -2,6 +2,7 @@
  * JSON (jansson) in and out, and the resources, each the same library call the command line makes, made in the
  * directory as the caller. */
 #include "transport/http/api.h"
+#include "transport/http/api_int.h"
 #include "common/audit.h"
 #include "common/base64.h"
 #include "common/err.h"
@@ -24,39 +25,6 @@
 
 /* The OpenAPI document, built from transport/http/openapi.json (transport/http/http.mk). */
 extern const char api_openapi_json[];
-
-#define TOKEN_BYTES 32
-#define TOKEN_HEX (TOKEN_BYTES * 2)
-/* Most path segments after API_PREFIX a route has. */
-#define API_SEGMENTS 4
-
-struct session {
-	char id[TOKEN_HEX + 1], csrf[TOKEN_HEX + 1];
-	char *login, *password;
-	time_t expires; /* 0: free */
-};
-
-struct api {
-	const struct config *cfg;
-	struct dir *dir;
-	struct throttle_guard *guard;
-	pthread_mutex_t lock; /* sessions */
-	struct session sessions[API_SESSIONS];
-};
-
-/* A request being answered: who asked, through what, and the connection made as them. */
-struct call {
-	struct api *api;
-	const struct http_request *req;
-	struct http_response *resp;
-	char *login, *password;
-	struct prov *prov;
-	enum prov_role role;
-	bool by_session;
-	const char *seg[API_SEGMENTS];
-	size_t nseg;
-	char *path_copy;
-};
 
 struct api *api_create(const struct config *cfg, struct dir *dir)
 {
@@ -98,7 +66,7 @@ void api_settings(struct api *api, const struct settings *s)
 
 /* ---- answers ---- */
 
-static void reply(struct call *c, unsigned status, json_t *body)
+void reply(struct call *c, unsigned status, json_t *body)
 {
 	c->resp->status = status;
 	c->resp->content_type = "application/json";
@@ -113,8 +81,7 @@ static void reply(struct call *c, unsigned status, json_t *body)
 	free(text);
 }
 
-static void fail(struct call *c, unsigned status, const char *fmt, ...) IX_PRINTF(3, 4);
-static void fail(struct call *c, unsigned status, const char *fmt, ...)
+void fail(struct call *c, unsigned status, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -142,8 +109,7 @@ static unsigned err_status(int ret)
 	}
 }
 
-/* Answers a library call's failure: its sentence, and for a refusal of the directory who was refused and why. */
-static void fail_with(struct call *c, int ret, const struct buf *why)
+void fail_with(struct call *c, int ret, const struct buf *why)
 {
 	if (ret == IX_EPERM)
 		fail(c, 403,
@@ -300,6 +266,7 @@ static void session_create(struct call *c, json_t *in)
 	c->password = xstrdup(password);
 	if (!bind_caller(c))
 		return;
+	log_info("API sign-in of %s from %s (a session)", c->login, c->req->peer);
 	time_t now = time(NULL);
 	pthread_mutex_lock(&c->api->lock);
 	struct session *s = &c->api->sessions[0];
@@ -353,13 +320,13 @@ static void session_delete(struct call *c)
 
 /* ---- helpers of the resources ---- */
 
-static bool is_admin(struct call *c)
+bool is_admin(struct call *c)
 {
 	return c->role != PROV_ROLE_NONE;
 }
 
 /* Non-directory resources: refuses (403) a caller weaker than role. */
-static bool require_role(struct call *c, enum prov_role role)
+bool require_role(struct call *c, enum prov_role role)
 {
 	if (c->role <= role)
 		return true;
@@ -371,18 +338,8 @@ static bool require_role(struct call *c, enum prov_role role)
 	return false;
 }
 
-static json_t *recipient_json(const struct prov_recipient *r)
-{
-	json_t *addrs = json_array(), *o;
-	for (size_t i = 0; i < r->address_count; i++)
-		json_array_append_new(addrs, json_string(r->addresses[i]));
-	o = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:o, s:b}", "kind", r->kind, "name", r->name != NULL ? r->name : "",
-		      "login", r->login, "mail", r->mail, "dn", r->dn, "addresses", addrs, "hidden", r->hidden);
-	return o;
-}
-
 /* A whole number argument of the query (def when absent); false (answered) when it is not one within max. */
-static bool query_size(struct call *c, const char *name, size_t def, size_t max, size_t *v_r)
+bool query_size(struct call *c, const char *name, size_t def, size_t max, size_t *v_r)
 {
 	const char *v = http_request_query(c->req, name);
 	unsigned long long n = def;
@@ -395,7 +352,7 @@ static bool query_size(struct call *c, const char *name, size_t def, size_t max,
 }
 
 /* The strings of a JSON array (NULL: none) as a new array; false when an element is no string. */
-static bool string_array(json_t *a, const char ***out_r, size_t *n_r)
+bool string_array(json_t *a, const char ***out_r, size_t *n_r)
 {
 	*out_r = NULL;
 	*n_r = 0;
@@ -417,7 +374,7 @@ static bool string_array(json_t *a, const char ***out_r, size_t *n_r)
 }
 
 /* Optional string member; false (answered) when present but not a string. */
-static bool opt_string(struct call *c, json_t *in, const char *key, const char **v_r)
+bool opt_string(struct call *c, json_t *in, const char *key, const char **v_r)
 {
 	json_t *v = json_object_get(in, key);
 	*v_r = json_string_value(v);
@@ -429,7 +386,7 @@ static bool opt_string(struct call *c, json_t *in, const char *key, const char *
 }
 
 /* Answers a change made: 200/201 with what it says. */
-static void done(struct call *c, int ret, struct buf *err, unsigned status, json_t *body)
+void done(struct call *c, int ret, struct buf *err, unsigned status, json_t *body)
 {
 	if (ret != IX_OK) {
 		json_decref(body);
@@ -437,195 +394,6 @@ static void done(struct call *c, int ret, struct buf *err, unsigned status, json
 	} else {
 		reply(c, status, body);
 	}
-}
-
-/* ---- recipients ---- */
-
-/* GET /recipients?q=&kind=&offset=&limit= (kind NULL: from the query) */
-static void recipients_list(struct call *c, const char *kind)
-{
-	size_t offset, limit;
-	if (!query_size(c, "offset", 0, (size_t)1 << 30, &offset) ||
-	    !query_size(c, "limit", API_PAGE_DEFAULT, API_PAGE_MAX, &limit))
-		return;
-	const char *q = http_request_query(c->req, "q");
-	if (kind == NULL)
-		kind = http_request_query(c->req, "kind");
-	struct prov_recipients page;
-	struct buf err = BUF_INIT;
-	int ret = prov_recipient_search(c->prov, q, kind, offset, limit, &page, &err);
-	if (ret != IX_OK) {
-		fail_with(c, ret, &err);
-	} else {
-		json_t *items = json_array();
-		for (size_t i = 0; i < page.count; i++)
-			json_array_append_new(items, recipient_json(&page.items[i]));
-		reply(c, 200,
-		      json_pack("{s:o, s:I, s:I, s:I}", "items", items, "total", (json_int_t)page.total, "offset",
-				(json_int_t)offset, "limit", (json_int_t)limit));
-		prov_recipients_free(&page);
-	}
-	buf_free(&err);
-}
-
-static void recipient_get(struct call *c, const char *name)
-{
-	struct prov_recipient r;
-	struct buf err = BUF_INIT;
-	int ret = prov_recipient_get(c->prov, name, &r, &err);
-	if (ret == IX_OK) {
-		reply(c, 200, recipient_json(&r));
-		prov_recipient_free(&r);
-	} else {
-		fail_with(c, ret, &err);
-	}
-	buf_free(&err);
-}
-
-static void recipient_del(struct call *c, const char *name, bool user)
-{
-	struct buf err = BUF_INIT;
-	int ret = user ? prov_user_del(c->prov, name, &err) : prov_recipient_del(c->prov, name, &err);
-	done(c, ret, &err, 200, json_pack("{s:s}", "deleted", name));
-	buf_free(&err);
-}
-
-/* Answers the creation of recipient name: 201 with it as recipient_get reads it, or the failure (ret, why). */
-static void created(struct call *c, int ret, const struct buf *why, const char *name)
-{
-	if (ret != IX_OK) {
-		fail_with(c, ret, why);
-		return;
-	}
-	recipient_get(c, name);
-	if (c->resp->status == 200)
-		c->resp->status = 201;
-}
-
-/* POST /users {"login", "given", "surname", "password", "aliases": [...], "hidden", "posix"} */
-static void user_add(struct call *c, json_t *in)
-{
-	struct prov_user u = { 0 };
-	const char **aliases = NULL;
-	if (!opt_string(c, in, "login", &u.login) || !opt_string(c, in, "given", &u.given) ||
-	    !opt_string(c, in, "surname", &u.surname) || !opt_string(c, in, "password", &u.password) ||
-	    !opt_string(c, in, "server", &u.server))
-		return;
-	if (u.login == NULL || u.given == NULL || u.surname == NULL || u.password == NULL) {
-		fail(c, 400, "a user needs \"login\", \"given\", \"surname\" and \"password\"");
-		return;
-	}
-	if (!string_array(json_object_get(in, "aliases"), &aliases, &u.alias_count)) {
-		fail(c, 400, "\"aliases\" must be an array of addresses");
-		return;
-	}
-	u.aliases = aliases;
-	u.hidden = json_is_true(json_object_get(in, "hidden"));
-	u.posix = json_is_true(json_object_get(in, "posix"));
-	struct buf err = BUF_INIT;
-	int ret = prov_user_add(c->prov, &u, &err);
-	free(aliases);
-	created(c, ret, &err, u.login);
-	buf_free(&err);
-}
-
-/* PATCH /users/LOGIN {"password", "quota": {"bytes", "messages", "warn_bytes"}, "title", "department", "company",
- * "office", "phone", "mobile", "manager", "forward": {"to", "keep_copy"}} */
-static void user_change(struct call *c, const char *login, json_t *in)
-{
-	struct buf err = BUF_INIT;
-	int ret = IX_OK;
-	const char *password, *old_password;
-	struct prov_person d;
-	if (!opt_string(c, in, "password", &password) || !opt_string(c, in, "old_password", &old_password) ||
-	    !opt_string(c, in, "title", &d.title) || !opt_string(c, in, "department", &d.department) ||
-	    !opt_string(c, in, "company", &d.company) || !opt_string(c, in, "office", &d.office) ||
-	    !opt_string(c, in, "phone", &d.phone) || !opt_string(c, in, "mobile", &d.mobile) ||
-	    !opt_string(c, in, "manager", &d.manager))
-		return;
-	if (password != NULL &&
-	    old_password != NULL) { /* a user's own change (/me/): the directory wants the old one */
-		struct prov *admin = NULL;
-		ret = prov_open(c->api->cfg, &admin, &err);
-		if (ret == IX_OK)
-			ret = prov_user_passwd_own(c->prov, admin, login, old_password, password, &err);
-		prov_close(&admin);
-	} else if (password != NULL)
-		ret = prov_user_passwd(c->prov, login, password, &err);
-	if (ret == IX_OK && (d.title || d.department || d.company || d.office || d.phone || d.mobile || d.manager))
-		ret = prov_user_set(c->prov, login, &d, &err);
-	json_t *q = json_object_get(in, "quota");
-	if (ret == IX_OK && q != NULL) {
-		json_t *b = json_object_get(q, "bytes"), *m = json_object_get(q, "messages"),
-		       *w = json_object_get(q, "warn_bytes");
-		if ((b != NULL && !json_is_integer(b)) || (m != NULL && !json_is_integer(m)) ||
-		    (w != NULL && !json_is_integer(w))) {
-			buf_free(&err);
-			fail(c, 400,
-			     "\"quota\" holds whole numbers: {\"bytes\": N, \"messages\": N, \"warn_bytes\": N} "
-			     "(0: none)");
-			return;
-		}
-		ret = prov_quota(c->prov, login, b != NULL ? json_integer_value(b) : -1,
-				 m != NULL ? json_integer_value(m) : -1, w != NULL ? json_integer_value(w) : -1, &err);
-	}
-	json_t *f = json_object_get(in, "forward");
-	if (ret == IX_OK && f != NULL)
-		ret = prov_forward(c->prov, login, json_string_value(json_object_get(f, "to")),
-				   json_is_true(json_object_get(f, "keep_copy")), &err);
-	if (ret == IX_OK)
-		recipient_get(c, login);
-	else
-		fail_with(c, ret, &err);
-	buf_free(&err);
-}
-
-/* POST /contacts {"name", "email"} */
-static void contact_add(struct call *c, json_t *in)
-{
-	const char *name, *email;
-	if (!opt_string(c, in, "name", &name) || !opt_string(c, in, "email", &email))
-		return;
-	if (name == NULL || email == NULL) {
-		fail(c, 400, "a contact needs \"name\" and \"email\"");
-		return;
-	}
-	struct buf err = BUF_INIT;
-	int ret = prov_contact_add(c->prov, name, email, &err);
-	created(c, ret, &err, name);
-	buf_free(&err);
-}
-
-/* POST /lists {"name", "members": [...], "posix"} */
-static void list_add(struct call *c, json_t *in)
-{
-	const char *name, **members = NULL;
-	size_t n = 0;
-	if (!opt_string(c, in, "name", &name))
-		return;
-	if (name == NULL || !string_array(json_object_get(in, "members"), &members, &n)) {
-		fail(c, 400, "a list needs \"name\" and may have \"members\", an array of recipients");
-		return;
-	}
-	struct buf err = BUF_INIT;
-	int ret = prov_dl_add(c->prov, name, members, n, json_is_true(json_object_get(in, "posix")), &err);
-	free(members);
-	created(c, ret, &err, name);
-	buf_free(&err);
-}
-
-/* POST /lists/NAME/members {"recipient"}, DELETE /lists/NAME/members/RECIPIENT */
-static void list_member(struct call *c, const char *list, const char *recipient, bool add)
-{
-	if (recipient == NULL) {
-		fail(c, 400, "give the member as {\"recipient\": LOGIN, NAME or ADDRESS}");
-		return;
-	}
-	struct buf err = BUF_INIT;
-	int ret = prov_dl_member(c->prov, list, recipient, add, &err);
-	done(c, ret, &err, add ? 201 : 200,
-	     json_pack("{s:s, s:s}", add ? "added" : "removed", recipient, "list", list));
-	buf_free(&err);
 }
 
 /* ---- servers ---- */
@@ -925,7 +693,7 @@ static void roles_get(struct call *c)
 
 /* ---- routing ---- */
 
-static bool seg_is(const struct call *c, size_t i, const char *s)
+bool seg_is(const struct call *c, size_t i, const char *s)
 {
 	return i < c->nseg && strcmp(c->seg[i], s) == 0;
 }
@@ -956,46 +724,6 @@ static bool body_json(struct call *c, json_t **in_r)
 /* The handlers of the routes, each with the request's segments and JSON body. */
 typedef void route_fn(struct call *c, json_t *in);
 
-static void r_recipients(struct call *c, json_t *in)
-{
-	(void)in;
-	recipients_list(c, NULL);
-}
-
-static void r_kind_list(struct call *c, json_t *in)
-{
-	(void)in;
-	recipients_list(c, seg_is(c, 0, "users") ? "user" : seg_is(c, 0, "lists") ? "list" : "contact");
-}
-
-static void r_get(struct call *c, json_t *in)
-{
-	(void)in;
-	recipient_get(c, c->seg[1]);
-}
-
-static void r_del(struct call *c, json_t *in)
-{
-	(void)in;
-	recipient_del(c, c->seg[1], seg_is(c, 0, "users"));
-}
-
-static void r_user_change(struct call *c, json_t *in)
-{
-	user_change(c, c->seg[1], in);
-}
-
-static void r_member_add(struct call *c, json_t *in)
-{
-	list_member(c, c->seg[1], json_string_value(json_object_get(in, "recipient")), true);
-}
-
-static void r_member_del(struct call *c, json_t *in)
-{
-	(void)in;
-	list_member(c, c->seg[1], c->seg[3], false);
-}
-
 static void r_servers(struct call *c, json_t *in)
 {
 	(void)in;
@@ -1019,8 +747,8 @@ static void r_roles(struct call *c, json_t *in)
 	roles_get(c);
 }
 
-/* A route: the first segment (NULL: any of users, contacts, lists), the number of segments, a fixed segment when
- * there is one (the second of two, "flush", else the third: "members", "settings"), the method ("GET" takes HEAD,
+/* A route (the recipients' are in api_recipients.c): the first segment, the number of segments, a fixed segment when
+ * there is one (the second of two, "flush", else the third: "settings"), the method ("GET" takes HEAD,
  * "PATCH" takes PUT). */
 struct api_route {
 	const char *what;
@@ -1031,28 +759,11 @@ struct api_route {
 };
 
 static const struct api_route api_routes[] = {
-	{ "recipients", 1, NULL, "GET", r_recipients },
-	{ "recipients", 2, NULL, "GET", r_get },
-	{ "recipients", 2, NULL, "DELETE", r_del },
-	{ "users", 1, NULL, "POST", user_add },
-	{ "contacts", 1, NULL, "POST", contact_add },
-	{ "lists", 1, NULL, "POST", list_add },
-	{ NULL, 1, NULL, "GET", r_kind_list },
-	{ NULL, 2, NULL, "GET", r_get },
-	{ NULL, 2, NULL, "DELETE", r_del },
-	{ "users", 2, NULL, "PATCH", r_user_change },
-	{ "lists", 3, "members", "POST", r_member_add },
-	{ "lists", 4, "members", "DELETE", r_member_del },
-	{ "servers", 1, NULL, "GET", r_servers },
-	{ "servers", 2, NULL, "GET", r_servers },
-	{ "servers", 3, "settings", "GET", r_servers },
-	{ "servers", 3, "settings", "PATCH", r_server_settings },
-	{ "queue", 1, NULL, "GET", queue_get },
-	{ "queue", 2, "flush", "POST", queue_flush },
-	{ "queue", 2, NULL, "GET", queue_one },
-	{ "queue", 2, NULL, "DELETE", queue_one },
-	{ "track", 1, NULL, "GET", track_get },
-	{ "audit", 1, NULL, "GET", r_audit },
+	{ "servers", 1, NULL, "GET", r_servers },       { "servers", 2, NULL, "GET", r_servers },
+	{ "servers", 3, "settings", "GET", r_servers }, { "servers", 3, "settings", "PATCH", r_server_settings },
+	{ "queue", 1, NULL, "GET", queue_get },         { "queue", 2, "flush", "POST", queue_flush },
+	{ "queue", 2, NULL, "GET", queue_one },         { "queue", 2, NULL, "DELETE", queue_one },
+	{ "track", 1, NULL, "GET", track_get },         { "audit", 1, NULL, "GET", r_audit },
 	{ "roles", 1, NULL, "GET", r_roles },
 };
 
@@ -1060,9 +771,7 @@ static bool route_matches(const struct call *c, const struct api_route *r)
 {
 	if (c->nseg != r->nseg || (r->sub != NULL && !seg_is(c, r->nseg == 2 ? 1 : 2, r->sub)))
 		return false;
-	if (r->what != NULL)
-		return seg_is(c, 0, r->what);
-	return seg_is(c, 0, "users") || seg_is(c, 0, "contacts") || seg_is(c, 0, "lists");
+	return seg_is(c, 0, r->what);
 }
 
 /* Runs the route of a signed-in request; 404 or 405 (with Allow) when none takes it. */
@@ -1071,6 +780,10 @@ static void route(struct call *c, json_t *in)
 	const char *m = c->req->method;
 	const char *as = strcmp(m, "HEAD") == 0 ? "GET" : strcmp(m, "PUT") == 0 ? "PATCH" : m;
 	struct buf allow = BUF_INIT;
+	if (api_recipients_route(c, in, as, &allow)) {
+		buf_free(&allow);
+		return;
+	}
 	for (size_t i = 0; i < IX_ARRAY_LEN(api_routes); i++) {
 		const struct api_route *r = &api_routes[i];
 		if (!route_matches(c, r))

@@ -1,7 +1,8 @@
 # transport/http/ - the embedded HTTP(S) server over libmicrohttpd (libhttp.a) and the ix-httpd daemon that serves
 # ACME challenges and client configuration on the HTTP and HTTPS ports; their tests.
 HTTP_SRCS := transport/http/http_server.c transport/http/clientconf.c transport/http/clientconf_fill.c \
-	transport/http/dav.c transport/http/vcard.c transport/http/api.c transport/http/web.c
+	transport/http/dav.c transport/http/vcard.c transport/http/api.c transport/http/api_recipients.c \
+	transport/http/web.c
 # The OpenAPI document of the REST API is data (transport/http/openapi.json), served from this embedded copy.
 $(BUILD)/gen/openapi_json.c: transport/http/openapi.json
 	$(call embed,api_openapi_json)
@@ -30,7 +31,7 @@ $(HTTP_LIB): $(call objs,$(HTTP_SRCS)) $(BUILD)/gen/openapi_json.o $(WEB_OBJS)
 	$(archive)
 
 PROGRAMS += $(BUILD)/ix-httpd
-$(BUILD)/ix-httpd: $(call objs,transport/http/httpd.c) $(HTTP_LIB) $$(MTA_LIB) $$(DAEMON_DEPS)
+$(BUILD)/ix-httpd: $(call objs,transport/http/httpd.c) $(HTTP_LIB) $$(MTA_LIB) $$(SIEVE_LIB) $$(DAEMON_DEPS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) $(HTTP_LDLIBS) $(JPEG_LIBS)
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_http
@@ -43,6 +44,7 @@ E2E_TESTS += tests/e2e/test_autoconfig.py
 E2E_TESTS += tests/e2e/test_carddav.py
 E2E_TESTS += tests/e2e/test_console.py
 E2E_TESTS += tests/e2e/test_api.py
+E2E_TESTS += tests/e2e/test_api_recipients.py
 
 # the Autodiscover request reader (tests/fuzz/fuzz_autodiscover.c)
 FUZZ_TARGETS += autodiscover

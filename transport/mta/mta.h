@@ -143,6 +143,14 @@ struct mta_sieve_ctx {
 int mta_sieve_deliver(const struct mta_sieve_ctx *c, const struct mta_target *tg, const char *sender, const char *qid,
 		      const char *msgid, const char *msg, size_t len, char **reply_r);
 
+/* Out of office (mta_oof.c; docs/sieve.md), for `interchange user oof` and the REST API: sets the script
+ * SIEVE_OOF_NAME of mailbox guid in st to what o says (o->domains ignored: the organisation's accepted domains, read
+ * through p, are the inside), checked by the Sieve parser first; o NULL removes it (none there is no error). Returns
+ * IX_OK or an ix_err code with a sentence. */
+struct prov;
+struct sieve_oof;
+int mta_oof_set(struct prov *p, struct store *st, const char *guid, const struct sieve_oof *o, struct buf *error_r);
+
 int mta_main(int argc, char **argv);
 
 /* Among the connectors that tie with best for domain (same cost, equally specific address space, a smart host),

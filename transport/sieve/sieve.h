@@ -178,5 +178,15 @@ void sieve_oof_script(const struct sieve_oof *o, struct buf *out);
 /* Appends the settings line of an out-of-office script ("external-audience=all from=- until=-"): 0, or -1 when
  * script is not one. */
 int sieve_oof_describe(const char *script, size_t len, struct buf *out);
+/* The settings of an out-of-office script read back (sieve_oof_read): new strings (sieve_oof_settings_free), external
+ * NULL when the audience outside gets none, from and until "" when unset. */
+struct sieve_oof_settings {
+	char *internal, *external, *subject;
+	char from[11], until[11];
+	int audience; /* SIEVE_OOF_* */
+};
+/* Reads the settings of a script sieve_oof_script made into *o_r: 0, or -1 when script is not one. */
+int sieve_oof_read(const char *script, size_t len, struct sieve_oof_settings *o_r);
+void sieve_oof_settings_free(struct sieve_oof_settings *o);
 
 #endif

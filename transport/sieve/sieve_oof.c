@@ -95,3 +95,77 @@ int sieve_oof_describe(const char *script, size_t len, struct buf *out)
 		buf_append(out, script + ml + 3, n - ml - 3);
 	return 0;
 }
+
+/* The quoted string at *p (as quoted() writes it) as a new string, *p moved past it; NULL when there is none. */
+static char *unquote(const char **p, const char *end)
+{
+	const char *s = *p;
+	if (s >= end || *s != '"')
+		return NULL;
+	struct buf v = BUF_INIT;
+	for (s++; s < end && *s != '"'; s++) {
+		if (*s == '\\' && s + 1 < end)
+			s++;
+		buf_append_char(&v, *s);
+	}
+	if (s >= end) {
+		buf_free(&v);
+		return NULL;
+	}
+	*p = s + 1;
+	char *r = xstrdup(buf_cstr(&v));
+	buf_free(&v);
+	return r;
+}
+
+/* The subject and text of the vacation rule with handle (":handle "H" :subject "S" "TEXT""), new strings. */
+static int rule_texts(const char *script, size_t len, const char *handle, char **subject_r, char **text_r)
+{
+	char *key = xasprintf(":handle \"%s\" :subject ", handle);
+	const char *end = script + len, *at = memmem(script, len, key, strlen(key));
+	const char *p = at != NULL ? at + strlen(key) : NULL;
+	free(key);
+	*subject_r = *text_r = NULL;
+	if (p == NULL)
+		return -1;
+	*subject_r = unquote(&p, end);
+	if (*subject_r != NULL && p < end && *p == ' ') {
+		p++;
+		*text_r = unquote(&p, end);
+	}
+	return *text_r != NULL ? 0 : -1;
+}
+
+int sieve_oof_read(const char *script, size_t len, struct sieve_oof_settings *o_r)
+{
+	memset(o_r, 0, sizeof(*o_r));
+	struct buf line = BUF_INIT;
+	if (sieve_oof_describe(script, len, &line) != 0)
+		return -1;
+	char aud[16] = "", from[11] = "", until[11] = "";
+	/* "external-audience=all from=- until=-" */
+	if (sscanf(buf_cstr(&line), "external-audience=%15s from=%10s until=%10s", aud, from, until) != 3) {
+		buf_free(&line);
+		return -1;
+	}
+	buf_free(&line);
+	o_r->audience = sieve_oof_audience(aud);
+	snprintf(o_r->from, sizeof(o_r->from), "%s", strcmp(from, "-") == 0 ? "" : from);
+	snprintf(o_r->until, sizeof(o_r->until), "%s", strcmp(until, "-") == 0 ? "" : until);
+	char *subject2 = NULL;
+	if (rule_texts(script, len, "oof-internal", &o_r->subject, &o_r->internal) != 0) {
+		sieve_oof_settings_free(o_r);
+		return -1;
+	}
+	rule_texts(script, len, "oof-external", &subject2, &o_r->external);
+	free(subject2);
+	return 0;
+}
+
+void sieve_oof_settings_free(struct sieve_oof_settings *o)
+{
+	free(o->internal);
+	free(o->external);
+	free(o->subject);
+	memset(o, 0, sizeof(*o));
+}
