@@ -22,10 +22,15 @@ def url(path):
     return "https://%s:%d%s" % (HOST, S.ports["https"], path)
 
 
-def shot(name):
+def shot(name, height=None):
+    """A screenshot of the window; with height, of a window that tall (the whole of a long page)."""
     os.makedirs(OUT, exist_ok=True)
     path = os.path.join(OUT, name + ".png")
+    if height:
+        B.set_window_size(1280, height)
     assert B.save_screenshot(path), path
+    if height:
+        B.set_window_size(1280, 900)
     assert os.path.getsize(path) > 1000, path
 
 
@@ -44,6 +49,11 @@ def wait(cond, what, timeout=10):
 
 def el(sel):
     return B.find_element("css selector", sel)
+
+
+def click(sel):
+    """Clicks sel once it is there (a table the page just drew again holds new elements)."""
+    wait(lambda: el(sel).click() or True, "to click " + sel)
 
 
 def message():
@@ -204,6 +214,68 @@ def user_changes_password_at_me():
     assert imap_login("Green-Valley-2027!"), "the new password does not work over IMAP"
     assert not imap_login("Blue-Harbour-2026!"), "the old password still works"
     el("#signout").click()
+    assert csp_violations() == [], csp_violations()
+
+
+@test
+def admin_edits_a_users_addresses_and_forwarding():
+    S.cli("user", "add", "otto", "--given", "Otto", "--surname", "Berg", "--password", "Red-Canyon-2026!", check=True)
+    B.get(url("/admin/#recipients"))
+    wait(lambda: visible("#signin-form"), "the sign-in form")
+    fill("#signin-form", login="admin", password=S.admin_password)
+    wait(lambda: visible("#search-form"), "the recipients view")
+    fill("#search-form", q="novak")
+    wait(lambda: "nina.novak@example.com" in el("#results").text and "Otto" not in el("#results").text,
+         "nina alone in the address book")
+    click("#results tbody tr")
+    wait(lambda: visible("#recipient") and "nina.novak@example.com" in el("#r-addresses").text, "nina's page")
+    assert "nn@example.com" in el("#r-addresses").text and "primary" in el("#r-addresses").text
+    fill("#r-alias-form", address="nina.n@example.com")
+    wait(lambda: "nina.n@example.com" in el("#r-addresses").text, "the new address")
+    click("#r-addresses button[data-primary='nina.n@example.com']")
+    wait(lambda: "nina.n@example.com is the primary" in message(), "the new primary")
+    click("#r-addresses button[data-remove='nn@example.com']")
+    wait(lambda: "nn@example.com" not in el("#r-addresses").text, "the alias removed")
+    el("#r-forward-form [name=keep]").click()
+    fill("#r-forward-form", to="otto")
+    wait(lambda: "forwarded to otto" in message(), "the forwarding saved")
+    shot("11-recipient-edited", 1900)
+    out = S.cli("user", "show", "nina", check=True).stdout
+    assert "nina.n@example.com" in out and "nn@example.com" not in out, out
+    r = S.ldapsearch("(uid=nina)", "mail", "ixForwardTo", "ixDeliverAndRedirect", bind_dn=S.admin_dn,
+                     password=S.admin_password).stdout
+    assert "mail: nina.n@example.com" in r and "ixForwardTo: uid=otto," in r and "ixDeliverAndRedirect: TRUE" in r, r
+    el("#signout").click()
+    wait(lambda: "signed out" in message(), "the sign-out")
+    assert csp_violations() == [], csp_violations()
+
+
+@test
+def user_sets_out_of_office_and_uses_an_app_password():
+    B.get(url("/me/"))
+    wait(lambda: visible("#signin-form"), "the sign-in form")
+    fill("#signin-form", login="nina", password="Green-Valley-2027!")
+    wait(lambda: visible("#oof-form") and visible("#app-form"), "the self-service page")
+    el("#oof-form [name=enabled]").click()
+    fill("#oof-form", internal="Back on Monday.", external="I am away; write to otto@example.com.")
+    wait(lambda: "Out of office is on" in message(), "out of office saved")
+    assert "Out of office: on" in S.cli("user", "show", "nina", check=True).stdout
+    fill("#app-form", name="thunderbird")
+    wait(lambda: visible("#app-secret") and len(el("#app-secret code").text) >= 16, "the new app password")
+    secret = el("#app-secret code").text
+    wait(lambda: "thunderbird" in el("#app-passwords").text, "the app password listed")
+    shot("12-me-oof-and-app-password", 1900)
+    assert imap_login(secret), "the app password does not work over IMAP"
+    B.refresh()  # the page again: the secret is gone, the sign-in just made is listed
+    wait(lambda: "thunderbird" in el("#app-passwords").text and "signed in" in el("#signins").text, "the sign-ins")
+    assert secret not in B.page_source and not visible("#app-secret")
+    assert el("#oof-form [name=internal]").get_attribute("value") == "Back on Monday."
+    shot("13-me-sign-ins", 1900)
+    click("#app-passwords button[data-name=thunderbird]")
+    wait(lambda: "Revoked" in message(), "the revocation")
+    assert not imap_login(secret), "a revoked app password still works"
+    el("#signout").click()
+    wait(lambda: "signed out" in message(), "the sign-out")
     assert csp_violations() == [], csp_violations()
 
 

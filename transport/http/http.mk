@@ -16,7 +16,7 @@ HTTP_LDLIBS := -lmicrohttpd -lgnutls -lxml2
 $(BUILD)/transport/http/dav.o: CPPFLAGS += -I/usr/include/libxml2
 
 # The console's pages, style sheet and script (transport/http/web/), built into ix-httpd (web.h).
-WEB_FILES := console.html console.css console.js
+WEB_FILES := console.html console.css console.js recipients.js me.js
 define web_file
 $$(BUILD)/gen/web_$(subst .,_,$(1)).c: transport/http/web/$(1)
 	$$(call embed,web_$(subst .,_,$(1)))

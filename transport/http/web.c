@@ -5,7 +5,7 @@
 #include <string.h>
 
 /* The files of transport/http/web/, built into the program (transport/http/http.mk). */
-extern const char web_console_html[], web_console_css[], web_console_js[];
+extern const char web_console_html[], web_console_css[], web_console_js[], web_recipients_js[], web_me_js[];
 
 struct asset {
 	const char *path, *alias; /* alias: the same page without its last slash */
@@ -18,6 +18,8 @@ static const struct asset assets[] = {
 	{ WEB_ME, "/me", "text/html; charset=utf-8", web_console_html },       /* or only the account view */
 	{ WEB_ASSETS "console.css", NULL, "text/css; charset=utf-8", web_console_css },
 	{ WEB_ASSETS "console.js", NULL, "text/javascript; charset=utf-8", web_console_js },
+	{ WEB_ASSETS "recipients.js", NULL, "text/javascript; charset=utf-8", web_recipients_js },
+	{ WEB_ASSETS "me.js", NULL, "text/javascript; charset=utf-8", web_me_js },
 };
 
 void web_handle(const struct http_request *req, struct http_response *resp, unsigned https_port, const char *hostname)

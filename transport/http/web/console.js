@@ -139,9 +139,16 @@ async function audit() {
 async function route() {
 	if (!me) return show("signin");
 	const view = (location.hash || "#dashboard").slice(1);
+	/* the views of the other scripts (recipients.js, me.js), by the hash's first part: #recipient/NAME */
+	const [base, ...arg] = view.split("/");
+	const more = window.ixViews || {};
 	try {
 		if (page === "me") {
 			show("account");
+			if (more.account) await more.account();
+		} else if (more[base]) {
+			show(base);
+			await more[base](decodeURIComponent(arg.join("/")));
 		} else if (view === "recipients") {
 			show("recipients");
 			await search($("#search-form").q.value);
@@ -266,5 +273,6 @@ if (page === "admin") {
 	});
 }
 
-/* a session from before a reload */
-api("GET", "session").then((who) => { if (csrf) signedIn(who); else signedOut(); }).catch(() => signedOut());
+/* a session from before a reload, once the other scripts (recipients.js, me.js) have added their views */
+document.addEventListener("DOMContentLoaded", () => api("GET", "session")
+	.then((who) => { if (csrf) signedIn(who); else signedOut(); }).catch(() => signedOut()));
