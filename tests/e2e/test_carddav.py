@@ -1,8 +1,9 @@
 """test_carddav.py - the CardDAV address book of ix-httpd (/dav/) driven by curl with the requests Thunderbird's own
 CardDAV client, CardBook and DAVx5 send: discovery from /.well-known/carddav through current-user-principal and
 addressbook-home-set, PROPFIND Depth 0 and 1, addressbook-multiget, addressbook-query and sync-collection, GET of a
-card; the vCards (3.0 and 4.0) read back by python3-vobject; a recipient hidden from the address book appears
-nowhere; HTTP Basic over TLS only, read-only, another user's address book refused."""
+card; the vCards (3.0 and 4.0) read back by python3-vobject; a list's card names its members; a recipient hidden
+from the address book appears nowhere (nor among a list's members); app passwords sign in as on IMAP; HTTP Basic over
+TLS only, read-only, another user's address book refused."""
 import os
 import sys
 import xml.etree.ElementTree as ET
@@ -286,6 +287,39 @@ def the_hidden_user_signs_in_but_is_not_in_the_book():
                       user=("ghost", "pw-ghost-1"))
     found, _ = responses(multistatus(st, body))
     assert len(found) == 5 and not any(uuid_of("ghost") in h for h in found), found.keys()
+
+
+@test
+def groups_list_their_visible_members():
+    """A list's card names its members (vCard 4 MEMBER, vCard 3 Apple's X-ADDRESSBOOKSERVER-MEMBER) by their cards'
+    UIDs; a member hidden from the address book is not named."""
+    sales = S.ldapsearch("(cn=Sales)", "entryUUID", bind_dn=S.admin_dn, password=S.admin_password).stdout
+    href = "%s%s.vcf" % (book(), [x.split(": ")[1] for x in sales.splitlines() if x.startswith("entryUUID:")][0])
+    for version, multiget, ref, prop in (("3.0", CB_MULTIGET, "<D:href>%s</D:href>", "X-ADDRESSBOOKSERVER-MEMBER"),
+                                         ("4.0", DX_MULTIGET, "<href>%s</href>", "MEMBER")):
+        st, _, body = dav("REPORT", book(), multiget % (ref % href), depth="1")
+        found, _ = responses(multistatus(st, body))
+        text = found[href][tag("card", "address-data")].text
+        v = parse_vcard(text, version)
+        members = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith(prop + ":")]
+        assert members == ["urn:uuid:" + uuid_of("bob")], (version, text)
+        assert uuid_of("ghost") not in text, text
+        assert v is not None
+
+
+@test
+def app_passwords_sign_in_as_on_imap():
+    made = S.cli("user", "app-password", "add", "alice", "contacts", check=True).stdout.strip().splitlines()[-1]
+    st, _, body = dav("PROPFIND", book(), CB_LIST, depth="1", user=("alice", made))
+    found, _ = responses(multistatus(st, body))
+    ids = {h.rsplit("/", 1)[1][:-4] for h in found if h != book()}
+    assert uuid_of("bob") in ids and uuid_of("ghost") not in ids and len(ids) == 4, ids
+    st, _, body = dav("GET", "%s%s.vcf" % (book(), uuid_of("ghost")), user=("alice", made))
+    assert st == 404, (st, body)
+    # an app password is alice's alone, and a revoked one no longer signs in
+    assert dav("PROPFIND", "/dav/addressbooks/bob/directory/", CB_LIST, depth="1", user=("bob", made))[0] == 401
+    S.cli("user", "app-password", "del", "alice", "contacts", check=True)
+    assert dav("PROPFIND", book(), CB_LIST, depth="1", user=("alice", made))[0] == 401
 
 
 @test

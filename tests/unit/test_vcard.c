@@ -73,9 +73,20 @@ static void version3_group_and_photo(void)
 	free(v.fn);
 	/* 40 two-octet characters: a fold falls inside one unless the writer takes care */
 	v.fn = xstrdup("ééééééééééééééééééééééééééééééééééééééééééééééééé");
-	struct buf out = BUF_INIT;
+	v.member_count = 2;
+	v.members = xcalloc(2, sizeof(*v.members));
+	v.members[0] = xstrdup("0a2f22fa-8671-1041-89f2-fdc2241eed01");
+	v.members[1] = xstrdup("0a2f22fa-8671-1041-89f2-fdc2241eed02");
+	struct buf out = BUF_INIT, four = BUF_INIT;
+	vcard_write(&v, 4, &four);
+	test_assert(strstr(buf_cstr(&four), "\r\nKIND:group\r\n") != NULL);
+	test_assert(strstr(buf_cstr(&four), "\r\nMEMBER:urn:uuid:0a2f22fa-8671-1041-89f2-fdc2241eed02\r\n") != NULL);
+	buf_free(&four);
 	vcard_write(&v, 3, &out);
 	const char *t = buf_cstr(&out);
+	test_assert(strstr(t, "\r\nX-ADDRESSBOOKSERVER-MEMBER:urn:uuid:0a2f22fa-8671-1041-89f2-fdc2241eed01\r\n") !=
+		    NULL);
+	test_assert(strstr(t, "\r\nMEMBER:") == NULL);
 	test_assert(strstr(t, "\r\nVERSION:3.0\r\n") != NULL);
 	test_assert(strstr(t, "\r\nUID:112f22fa-8671-1041-89f2-fdc2241eed56\r\n") != NULL);
 	test_assert(strstr(t, "\r\nX-ADDRESSBOOKSERVER-KIND:group\r\n") != NULL);

@@ -11,6 +11,7 @@
 #include "common/util.h"
 #include "directory/dir.h"
 #include "directory/ldap_util.h"
+#include "directory/secrets.h"
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -43,10 +44,16 @@ struct dav {
 
 enum res { RES_ROOT, RES_PRINCIPAL, RES_HOME, RES_BOOK, RES_CARD };
 
+/* The recipients of the address book: users, contacts and lists not hidden from it. */
+#define DAV_VISIBLE                                                                          \
+	"(|(objectClass=ixMailUser)(objectClass=ixContact)(objectClass=ixDistributionList))" \
+	"(!(ixHideFromAddressBook=TRUE))"
+
 /* A card and the entity tag of its entry (entryCSN: changes with every change of the entry). */
 struct card {
 	struct vcard v;
-	char *etag; /* quoted */
+	char *etag;        /* quoted */
+	char **member_dns; /* a group's member values, until members_resolve makes them v.members */
 };
 struct cards {
 	struct card *v;
@@ -185,8 +192,18 @@ static bool sign_in(struct call *c)
 		ret = IX_EAUTH;
 	}
 	struct buf err = BUF_INIT;
+	char *app = NULL;
+	/* an app password (as on IMAP): checked against the user's app passwords, never bound with (slapd takes only
+	 * the password); the address book is then read with our own identity, which the search's filter keeps to what
+	 * the user would see (DAV_VISIBLE) */
+	if (ret == IX_OK && secrets_app_password_shaped(password, strlen(password)))
+		ret = dir_authenticate_mail(c->dav->dir, r.login, password, &app, &err);
 	if (ret == IX_OK) {
-		ret = ldapu_connect_simple(c->dav->ldapi_uri, r.dn, password, &c->ld, &err);
+		ret = app != NULL ? ldapu_connect_external(c->dav->ldapi_uri, &c->ld, &err)
+				  : ldapu_connect_simple(c->dav->ldapi_uri, r.dn, password, &c->ld, &err);
+		if (ret == IX_OK && app != NULL)
+			log_info("CardDAV sign-in of %s from %s with the app password %s", login, peer, app);
+		free(app);
 		if (ret == IX_OK) {
 			c->login = xstrdup(r.login);
 			c->display = xstrdup(r.display_name != NULL ? r.display_name : r.login);
@@ -309,6 +326,8 @@ static void card_entry(void *ctx, LDAP *ld, LDAPMessage *e)
 		if (strcasecmp(classes[i], "ixDistributionList") == 0)
 			v->group = true;
 	ldapu_values_free(&classes);
+	if (v->group)
+		cd->member_dns = ldapu_get_values(ld, e, "member", NULL);
 	v->fn = ldapu_get_first(ld, e, "displayName");
 	if (v->fn == NULL)
 		v->fn = ldapu_get_first(ld, e, "cn");
@@ -357,9 +376,80 @@ static void cards_free(struct cards *cs)
 	for (size_t i = 0; i < cs->n; i++) {
 		vcard_free(&cs->v[i].v);
 		free(cs->v[i].etag);
+		ldapu_values_free(&cs->v[i].member_dns);
 	}
 	free(cs->v);
 	memset(cs, 0, sizeof(*cs));
+}
+
+/* The entries of the address book by DN, for a group's members (members_resolve). */
+struct dn_uid {
+	char *dn, *uid;
+};
+struct dn_uids {
+	struct dn_uid *v;
+	size_t n;
+};
+
+static void dn_uid_entry(void *ctx, LDAP *ld, LDAPMessage *e)
+{
+	struct dn_uids *m = ctx;
+	char *dn = ldap_get_dn(ld, e), *uid = ldapu_get_first(ld, e, "entryUUID");
+	if (dn != NULL && uid != NULL && uuid_valid(uid, strlen(uid))) {
+		m->v = xrealloc(m->v, (m->n + 1) * sizeof(*m->v));
+		m->v[m->n++] = (struct dn_uid){ xstrdup(dn), uid };
+		uid = NULL;
+	}
+	ldap_memfree(dn);
+	free(uid);
+}
+
+static int dn_cmp(const void *a, const void *b)
+{
+	return strcasecmp(((const struct dn_uid *)a)->dn, ((const struct dn_uid *)b)->dn);
+}
+
+/* Turns each group's member DNs into the UIDs of the members the user may see (one more search of the address book,
+ * for the UIDs of every entry in it: a member hidden from the address book, or not readable by the user, is not in
+ * it and is left out), and folds them into the group's entity tag, which then changes when a member is hidden. */
+static int members_resolve(struct call *c, const char *base, struct cards *cs, struct buf *error_r)
+{
+	bool any = false;
+	for (size_t i = 0; i < cs->n && !any; i++)
+		any = cs->v[i].member_dns != NULL && cs->v[i].member_dns[0] != NULL;
+	if (!any)
+		return IX_OK;
+	static const char *const attrs[] = { "entryUUID", NULL };
+	struct dn_uids m = { 0 };
+	int ret = ldapu_search_paged(c->ld, base, "(&" DAV_VISIBLE ")", attrs, DAV_PAGE, NULL, dn_uid_entry, &m,
+				     error_r);
+	if (m.n > 1)
+		qsort(m.v, m.n, sizeof(*m.v), dn_cmp);
+	for (size_t i = 0; ret == IX_OK && i < cs->n; i++) {
+		struct card *cd = &cs->v[i];
+		uint32_t h = 2166136261u; /* FNV-1a over the members' UIDs */
+		for (size_t k = 0; cd->member_dns != NULL && cd->member_dns[k] != NULL; k++) {
+			struct dn_uid key = { cd->member_dns[k], NULL }, *found;
+			found = m.n > 0 ? bsearch(&key, m.v, m.n, sizeof(*m.v), dn_cmp) : NULL;
+			if (found == NULL)
+				continue;
+			cd->v.members = xrealloc(cd->v.members, (cd->v.member_count + 1) * sizeof(*cd->v.members));
+			cd->v.members[cd->v.member_count++] = xstrdup(found->uid);
+			for (const char *p = found->uid; *p != '\0'; p++)
+				h = (h ^ (unsigned char)*p) * 16777619u;
+		}
+		if (cd->member_dns != NULL) {
+			char *tag = xasprintf("%.*s-%08x\"", (int)strlen(cd->etag) - 1, cd->etag, (unsigned)h);
+			free(cd->etag);
+			cd->etag = tag;
+		}
+	}
+	for (size_t i = 0; i < m.n; i++) {
+		free(m.v[i].dn);
+		free(m.v[i].uid);
+	}
+	free(m.v);
+	return ret;
 }
 
 /* The recipients of the address book the user may read (the directory's access rules leave out those hidden from
@@ -370,8 +460,7 @@ static bool cards_load(struct call *c, const char *const *uids, size_t uid_count
 	memset(cs, 0, sizeof(*cs));
 	cs->photos = photos;
 	struct buf filter = BUF_INIT;
-	buf_append_str(&filter, "(&(|(objectClass=ixMailUser)(objectClass=ixContact)(objectClass=ixDistributionList))"
-				"(!(ixHideFromAddressBook=TRUE))");
+	buf_append_str(&filter, "(&" DAV_VISIBLE);
 	if (uids != NULL) {
 		if (uid_count == 0) {
 			buf_free(&filter);
@@ -400,11 +489,14 @@ static bool cards_load(struct call *c, const char *const *uids, size_t uid_count
 				"entryCSN",
 				"mail",
 				"ixProxyAddresses",
+				"member",
 				photos ? "jpegPhoto" : NULL,
 				NULL };
 	char *base = xasprintf("ou=Recipients,%s", c->dav->cfg->suffix);
 	struct buf err = BUF_INIT;
 	int ret = ldapu_search_paged(c->ld, base, buf_cstr(&filter), attrs, DAV_PAGE, NULL, card_entry, cs, &err);
+	if (ret == IX_OK)
+		ret = members_resolve(c, base, cs, &err);
 	if (ret != IX_OK) {
 		log_error("CardDAV: reading the address book as %s: %s", c->login, buf_cstr(&err));
 		answer(c, 503, "Service Unavailable: the directory did not answer; try again shortly");

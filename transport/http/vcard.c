@@ -20,6 +20,9 @@ void vcard_free(struct vcard *v)
 	for (size_t i = 0; i < v->email_count; i++)
 		free(v->emails[i]);
 	free(v->emails);
+	for (size_t i = 0; i < v->member_count; i++)
+		free(v->members[i]);
+	free(v->members);
 	free(v->photo);
 	memset(v, 0, sizeof(*v));
 }
@@ -104,6 +107,10 @@ void vcard_write(const struct vcard *v, int version, struct buf *out)
 	buf_append_str(&line, ";;;");
 	fold(out, &line);
 	text_prop(out, &line, "NICKNAME", v->nickname);
+	for (size_t i = 0; i < v->member_count; i++) {
+		buf_printf(&line, "%s:urn:uuid:%s", v4 ? "MEMBER" : "X-ADDRESSBOOKSERVER-MEMBER", v->members[i]);
+		fold(out, &line);
+	}
 	for (size_t i = 0; i < v->email_count; i++) {
 		if (v4)
 			buf_printf(&line, "EMAIL;TYPE=work%s:", i == 0 ? ";PREF=1" : "");

@@ -21,13 +21,16 @@ struct vcard {
 	char *phone, *mobile;
 	char **emails; /* the primary address first */
 	size_t email_count;
+	char **members; /* a group's members the reader may see: their UIDs */
+	size_t member_count;
 	char *rev;            /* modifyTimestamp, LDAP GeneralizedTime (20261207095512Z) */
 	unsigned char *photo; /* a JPEG */
 	size_t photo_len;
 };
 void vcard_free(struct vcard *v);
 
-/* Appends the card as vCard version 4 (4.0) or 3 (3.0): CRLF line ends, lines folded at 75 octets without cutting a
+/* Appends the card as vCard version 4 (4.0) or 3 (3.0), a group's members as MEMBER:urn:uuid:UID (4.0) or Apple's
+ * X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:UID (3.0): CRLF line ends, lines folded at 75 octets without cutting a
  * UTF-8 character, text values escaped (backslash, comma, semicolon, newline). */
 void vcard_write(const struct vcard *v, int version, struct buf *out);
 
