@@ -239,9 +239,12 @@ def admin_edits_a_users_addresses_and_forwarding():
     el("#r-forward-form [name=keep]").click()
     fill("#r-forward-form", to="otto")
     wait(lambda: "forwarded to otto" in message(), "the forwarding saved")
+    fill("#r-details-form", title="Harbour pilot", manager="otto")
+    wait(lambda: "Saved the details" in message(), "the details saved")
     shot("11-recipient-edited", 1900)
     out = S.cli("user", "show", "nina", check=True).stdout
     assert "nina.n@example.com" in out and "nn@example.com" not in out, out
+    assert "Harbour pilot" in out and "otto" in out, out
     r = S.ldapsearch("(uid=nina)", "mail", "ixForwardTo", "ixDeliverAndRedirect", bind_dn=S.admin_dn,
                      password=S.admin_password).stdout
     assert "mail: nina.n@example.com" in r and "ixForwardTo: uid=otto," in r and "ixDeliverAndRedirect: TRUE" in r, r

@@ -63,6 +63,7 @@ function fillRecipient(r) {
 		}
 	}
 	if (r.kind === "user") {
+		for (const [k, v] of Object.entries(r.details)) $("#r-details-form")[k].value = v || "";
 		const q = $("#r-quota-form");
 		q.bytes.value = r.quota.bytes;
 		q.messages.value = r.quota.messages;
@@ -129,6 +130,11 @@ if (!location.pathname.startsWith("/me")) {
 	$("#r-delegates").addEventListener("click", (ev) => {
 		const b = ev.target.dataset || {};
 		if (b.revoke) change({ delegates: { revoke: [{ to: b.revoke, right: b.right }] } }, b.revoke + " lost the right.");
+	});
+	onSubmit("#r-details-form", (f) => {
+		const d = {};
+		for (const k of ["title", "department", "company", "office", "phone", "mobile", "manager"]) d[k] = f[k].value;
+		change(d, "Saved the details.");
 	});
 	onSubmit("#r-quota-form", (f) => change({ quota: { bytes: Number(f.bytes.value || 0),
 		messages: Number(f.messages.value || 0), warn_bytes: Number(f.warn.value || 0) } }, "Saved the quota."));
