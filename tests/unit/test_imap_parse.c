@@ -10,6 +10,7 @@
 #include "common/utf8.h"
 #include "transport/imap/imap_parse.h"
 #include "transport/imap/imap_search.h"
+#include "transport/imap/imap_url.h"
 #include "common/util.h"
 
 #include <stdio.h>
@@ -1367,10 +1368,86 @@ static void notify_commands(void)
 	imap_parser_destroy(&p);
 }
 
+/* IMAP URLs (RFC 5092) as CATENATE, URLAUTH and BURL give them: the RFCs' examples, relative forms, errors. */
+static void imap_urls(void)
+{
+	struct imap_url u;
+	struct buf err = BUF_INIT, spec = BUF_INIT;
+	/* RFC 4469's example: a server-relative URL */
+	test_assert(imap_url_parse("/Drafts;UIDVALIDITY=385759045/;UID=20/;section=1.MIME", 53, &u, &err) == 0);
+	test_assert(u.host == NULL && strcmp(u.mailbox, "Drafts") == 0 && u.uidvalidity == 385759045 && u.uid == 20);
+	test_assert(imap_url_section_spec(&u, &spec) == 0);
+	test_assert_str(buf_cstr(&spec), "1.MIME");
+	imap_url_free(&u);
+	/* RFC 4467's example: an authorized URL, its rump up to the access */
+	const char *a = "imap://joe@example.com/INBOX/;uid=20/;section=1.2;urlauth=submit+fred:internal:"
+			"91354a473744909de610943775f92038";
+	test_assert(imap_url_parse(a, strlen(a), &u, &err) == 0);
+	test_assert_str(u.user, "joe");
+	test_assert_str(u.host, "example.com");
+	test_assert(strcmp(u.mailbox, "INBOX") == 0 && u.uid == 20 && strcmp(u.section, "1.2") == 0);
+	test_assert_str(u.access, "submit+fred");
+	test_assert_str(u.mechanism, "INTERNAL");
+	test_assert_str(u.token, "91354a473744909de610943775f92038");
+	test_assert(u.rump_len == strlen("imap://joe@example.com/INBOX/;uid=20/;section=1.2;urlauth=submit+fred"));
+	const char *who = NULL;
+	test_assert(imap_url_access_kind(u.access, &who) == IMAP_URL_ACCESS_SUBMIT && strcmp(who, "fred") == 0);
+	imap_url_free(&u);
+	/* a rump URL with EXPIRE, a port, a percent-encoded mailbox with levels, PARTIAL */
+	const char *r = "imap://b%40x@h.example:1143/A%20b/C%C3%A9;UIDVALIDITY=7/;UID=3/;PARTIAL=10.20"
+			";EXPIRE=2026-12-07T12:00:00+01:00;URLAUTH=authuser";
+	test_assert(imap_url_parse(r, strlen(r), &u, &err) == 0);
+	test_assert(strcmp(u.user, "b@x") == 0 && u.port == 1143 && strcmp(u.mailbox, "A b/C\xc3\xa9") == 0);
+	test_assert(u.partial && u.partial_offset == 10 && u.partial_length == 20);
+	test_assert(u.has_expire && u.expire == 1796641200 && u.mechanism == NULL);
+	test_assert(u.rump_len == strlen(r));
+	imap_url_free(&u);
+	/* relative to the selected mailbox */
+	test_assert(imap_url_parse(";UID=5/;SECTION=TEXT", 20, &u, &err) == 0);
+	test_assert(u.mailbox == NULL && u.uid == 5 && strcmp(u.section, "TEXT") == 0);
+	imap_url_free(&u);
+	static const char *const bad[] = {
+		"/INBOX",                                    /* no UID */
+		"/INBOX/;UID=0",                             /* UID 0 */
+		"/INBOX/;UID=1/;UIDVALIDITY=3",              /* UIDVALIDITY after the UID */
+		"/INBOX/;UID=1/;SECTION=1%2",                /* bad escape */
+		"/IN%00BOX/;UID=1",                          /* encoded NUL */
+		"/INBOX/;UID=1;URLAUTH=anonymous",           /* URLAUTH in a relative URL */
+		"imap://h/INBOX/;UID=1;URLAUTH=nobody",      /* unknown access */
+		"imap://h/INBOX/;UID=1;URLAUTH=user+a:internal:1234", /* token too short */
+		"imap://h/INBOX/;UID=1;URLAUTH=authuser:internal:0123456789abcdef0123456789abcdeg",
+		"imap://h:0/INBOX/;UID=1",                   /* port 0 */
+		"http://h/INBOX/;UID=1",
+		"/INBOX/;UID=1/;COLOUR=red",
+		"/INBOX/;UID=1;EXPIRE=tomorrow;URLAUTH=authuser",
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(bad); i++) {
+		buf_reset(&err);
+		test_assert(imap_url_parse(bad[i], strlen(bad[i]), &u, &err) == IX_EINVAL);
+		test_assert(strncmp(buf_cstr(&err), "Bad IMAP URL: ", 14) == 0);
+		imap_url_free(&u);
+	}
+	static const struct {
+		const char *section;
+		bool ok;
+	} sections[] = { { "HEADER", true }, { "1.2.MIME", true }, { "TEXT", true }, { "3", true },
+			 { "MIME", false }, { "HEADER.FIELDS%20(TO)", false }, { "1.", false }, { "0.1", false } };
+	for (size_t i = 0; i < IX_ARRAY_LEN(sections); i++) {
+		char *url = xasprintf("/INBOX/;UID=1/;SECTION=%s", sections[i].section);
+		test_assert(imap_url_parse(url, strlen(url), &u, &err) == 0);
+		buf_reset(&spec);
+		test_assert((imap_url_section_spec(&u, &spec) == 0) == sections[i].ok);
+		imap_url_free(&u);
+		free(url);
+	}
+	buf_free(&err);
+	buf_free(&spec);
+}
+
 TEST_MAIN("imap_parse", TEST_CASE(parse_table_chunked), TEST_CASE(parse_nul_and_skip_chunked), TEST_CASE(parse_limits),
 	  TEST_CASE(parse_whole_and_helpers), TEST_CASE(seqset_parse_and_resolve), TEST_CASE(flags_and_dates),
 	  TEST_CASE(fetch_items_and_sections), TEST_CASE(write_helpers), TEST_CASE(search_parse_table),
 	  TEST_CASE(search_parse_errors), TEST_CASE(search_evaluate), TEST_CASE(parse_literal_sink),
 	  TEST_CASE(objectid_preview_parse), TEST_CASE(objectid_values), TEST_CASE(preview_text),
 	  TEST_CASE(search_return_options), TEST_CASE(metadata_entries), TEST_CASE(metadata_commands),
-	  TEST_CASE(notify_commands))
+	  TEST_CASE(notify_commands), TEST_CASE(imap_urls))

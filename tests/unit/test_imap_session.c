@@ -1235,6 +1235,97 @@ static void imap_public_hierarchy(void)
 	client_close(&c);
 }
 
+/* CATENATE (RFC 4469), its example: a draft's header, MIME header and part by URL between TEXT literals gives the
+ * same bytes back; the URL forms (server-relative, absolute with this host and user, relative to the selected
+ * mailbox), MULTIAPPEND with CATENATE, BADURL (no such section, a changed UIDVALIDITY, another user, another host, a
+ * URLAUTH URL) and TOOBIG, none of which stores anything. */
+static void imap_catenate(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	test_assert(capability_has(&c, " CATENATE"));
+	const char *draft = "From: a@x.org\r\nSubject: draft\r\nMIME-Version: 1.0\r\n"
+			    "Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+			    "--b1\r\nContent-Type: text/plain\r\n\r\nfirst part\r\n--b1--\r\n";
+	send_str(&c, "a CREATE Cat\r\n");
+	test_assert(wait_for(&c, "a OK"));
+	append_msg("Cat", draft);
+	unsigned v;
+	folder_uidvalidity(&c, "Cat", &v);
+	char *cmd = xasprintf("APPEND Cat (\\Seen \\Draft $MDNSent) CATENATE (URL "
+			      "\"/Cat;UIDVALIDITY=%u/;UID=1/;section=HEADER\" TEXT {6+}\r\n--b1\r\n URL "
+			      "\"/Cat;UIDVALIDITY=%u/;UID=1/;section=1.MIME\" URL \"/Cat;UIDVALIDITY=%u/;UID=1/;section=1\" "
+			      "TEXT {10+}\r\n\r\n--b1--\r\n)",
+			      v, v, v);
+	char *want = xasprintf("t OK [APPENDUID %u 2] Append completed.\r\n", v);
+	expect_answer(&c, cmd, want);
+	free(cmd);
+	free(want);
+	send_str(&c, "b SELECT Cat\r\n");
+	test_assert(wait_for(&c, "b OK"));
+	char *body = xasprintf("* 2 FETCH (UID 2 BODY[] {%zu}\r\n%s)\r\nt OK Fetch completed.\r\n", strlen(draft),
+			       draft);
+	expect_answer(&c, "UID FETCH 2 BODY.PEEK[]", body);
+	free(body);
+	expect_answer(&c, "FETCH 2 FLAGS",
+		      "* 2 FETCH (FLAGS (\\Seen \\Draft \\Recent $MDNSent))\r\nt OK Fetch completed.\r\n");
+	/* absolute with this server's host and the user; relative to the selected mailbox; MULTIAPPEND of two */
+	buf_reset(&c.in);
+	send_str(&c, "m APPEND Cat CATENATE (URL \"imap://u1@test/Cat/;UID=2/;SECTION=HEADER\" TEXT {4+}\r\nhi\r\n) "
+		     "CATENATE (TEXT {12+}\r\nSubject: x\r\n URL \";UID=1/;SECTION=TEXT\")\r\n");
+	test_assert(wait_for(&c, "m OK"));
+	want = xasprintf("m OK [APPENDUID %u 3:4] Append completed.\r\n", v);
+	test_assert(out_pos(&c, want) >= 0);
+	free(want);
+	const char *text = "--b1\r\nContent-Type: text/plain\r\n\r\nfirst part\r\n--b1--\r\n";
+	body = xasprintf("* 4 FETCH (UID 4 BODY[] {%zu}\r\nSubject: x\r\n%s)\r\nt OK Fetch completed.\r\n",
+			 12 + strlen(text), text);
+	expect_answer(&c, "UID FETCH 4 BODY.PEEK[]", body);
+	free(body);
+	body = xasprintf("* 3 FETCH (UID 3 BODY[TEXT] {4}\r\nhi\r\n)\r\nt OK Fetch completed.\r\n");
+	expect_answer(&c, "UID FETCH 3 BODY.PEEK[TEXT]", body);
+	free(body);
+	/* refusals: BADURL with the URL as given; nothing stored by any of them */
+	static const struct {
+		const char *url, *why;
+	} bad[] = {
+		{ "/Cat/;UID=1/;section=30", "No such message or section" },
+		{ "/Cat;UIDVALIDITY=1/;UID=1", "The mailbox's UIDVALIDITY has changed" },
+		{ "/Cat/;UID=99", "No such message or section" },
+		{ "/Nope/;UID=1", "No such mailbox" },
+		{ "imap://u2@test/Cat/;UID=1", "The URL names another server or another user" },
+		{ "imap://u1@elsewhere.example/Cat/;UID=1", "The URL names another server or another user" },
+		{ "imap://u1@test/Cat/;UID=1;URLAUTH=anonymous", "URLAUTH URLs are not taken by CATENATE" },
+		{ "/Cat/;UID=1/;section=HEADER.FIELDS%20(TO)", "Only HEADER, TEXT, MIME and part sections are served" },
+		{ "/Cat/;UID=1/;COLOUR=red", "Bad IMAP URL: unknown or misplaced parameter" },
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(bad); i++) {
+		cmd = xasprintf("APPEND Cat CATENATE (TEXT {4+}\r\nhi\r\n URL \"%s\")", bad[i].url);
+		want = xasprintf("t NO [BADURL %s] %s.\r\n", bad[i].url, bad[i].why);
+		expect_answer(&c, cmd, want);
+		free(cmd);
+		free(want);
+	}
+	expect_answer(&c, "APPEND Cat CATENATE (TEXT {4+}\r\nhi\r\n URL)",
+		      "t BAD CATENATE takes a list of TEXT literal and URL url parts\r\n");
+	/* TOOBIG: two URLs of a 60,000-byte message, past the limit of 100,000 */
+	struct buf big = BUF_INIT;
+	buf_append_str(&big, "Subject: big\r\n\r\n");
+	while (big.len < 60000)
+		buf_append_str(&big, "0123456789012345678901234567890123456789012345678901234567890123456789\r\n");
+	append_msg("Cat", buf_cstr(&big));
+	buf_free(&big);
+	buf_reset(&c.in);
+	send_str(&c, "n NOOP\r\n");
+	test_assert(wait_for(&c, "n OK") && out_pos(&c, "* 5 EXISTS\r\n") >= 0);
+	expect_answer(&c, "APPEND Cat CATENATE (URL \"/Cat/;UID=5\" URL \";UID=5\")",
+		      "t NO [TOOBIG] The message would be larger than the 100000 bytes allowed.\r\n");
+	expect_answer(&c, "STATUS Cat (MESSAGES)", "* STATUS Cat (MESSAGES 5)\r\nt OK Status completed.\r\n");
+	client_close(&c);
+}
+
 /* SEARCHRES (RFC 5182), its examples: SAVE alone answers no ESEARCH at all, only the tagged OK, and "$" then names
  * the result; SAVE with MIN and/or MAX saves only those (both when both), with COUNT or ALL every match; a SEARCH
  * (SAVE) answered NO leaves "$" empty; "$" in the criteria of the next SEARCH is the old result. */
@@ -1809,7 +1900,7 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_unauthenticate), TEST_CASE(imap_list_myrights), TEST_CASE(imap_replace),
 	  TEST_CASE(imap_multiappend), TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
-	  TEST_CASE(imap_rev2), TEST_CASE(imap_searchres), TEST_CASE(imap_objectid_and_preview), TEST_CASE(imap_savedate),
+	  TEST_CASE(imap_rev2), TEST_CASE(imap_searchres), TEST_CASE(imap_catenate), TEST_CASE(imap_objectid_and_preview), TEST_CASE(imap_savedate),
 	  TEST_CASE(imap_context_updates), TEST_CASE(imap_metadata), TEST_CASE(imap_notify),
 	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
 	  TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))

@@ -2,7 +2,7 @@
 # libimapparse.a), the sessions over the store (libimapd.a) and the ix-imapd daemon; their tests and benchmark.
 IMAPPARSE_SRCS := transport/imap/imap_parse.c transport/imap/mutf7.c transport/imap/imap_fetch.c \
 	transport/imap/imap_search.c transport/imap/imap_sort.c transport/imap/imap_objectid.c \
-	transport/imap/imap_metadata.c transport/imap/imap_notify.c
+	transport/imap/imap_metadata.c transport/imap/imap_notify.c transport/imap/imap_url.c
 IMAPPARSE_LIB := $(BUILD)/libimapparse.a
 
 $(IMAPPARSE_LIB): $(call objs,$(IMAPPARSE_SRCS))
@@ -13,7 +13,7 @@ IMAPD_SRCS := transport/imap/imap_session.c transport/imap/imap_output.c transpo
 	transport/imap/imap_quota_acl.c transport/imap/imap_cmd.c transport/imap/imap_import.c \
 	transport/imap/imap_session_compress.c transport/imap/imap_sort_cmd.c transport/imap/imap_objects.c \
 	transport/imap/imap_context.c transport/imap/imap_metadata_cmd.c \
-	transport/imap/imap_notify_cmd.c
+	transport/imap/imap_notify_cmd.c transport/imap/imap_catenate.c
 IMAPD_LIB := $(BUILD)/libimapd.a
 # COMPRESS=DEFLATE needs zlib (zlib1g-dev); without its header the capability is simply not offered.
 ifneq ($(wildcard /usr/include/zlib.h),)

@@ -1260,6 +1260,7 @@ struct append_msg {
 	struct store_target target;
 	struct store_append req;
 	char *keywords;
+	struct buf built; /* CATENATE: the message made of its parts */
 };
 
 struct append_job {
@@ -1346,8 +1347,10 @@ static void append_done(void *arg)
 		spool_reset(&s->lit); /* stored or refused: a spooled message's file goes */
 		imap_resume(s);
 	}
-	for (size_t i = 0; i < j->n; i++)
+	for (size_t i = 0; i < j->n; i++) {
 		free(j->msgs[i].keywords);
+		buf_free(&j->msgs[i].built);
+	}
 	free(j->msgs);
 	free(j->tag);
 	free(j->guid);
@@ -1358,8 +1361,8 @@ static void append_done(void *arg)
 	free(j);
 }
 
-/* Reads one message of an APPEND from cmd's arguments at *i ([flag list] [date-time] literal) into m, moving *i past
- * it; answers and returns false when it is bad. */
+/* Reads one message of an APPEND from cmd's arguments at *i ([flag list] [date-time] literal, or CATENATE (parts)
+ * for the literal) into m, moving *i past it; answers and returns false when it is bad. */
 static bool append_parse_msg(struct imap_session *s, const struct imap_command *cmd, size_t *i, struct append_msg *m)
 {
 	struct imap_flags fl = { 0 };
@@ -1374,7 +1377,8 @@ static bool append_parse_msg(struct imap_session *s, const struct imap_command *
 	}
 	int64_t date = 0;
 	int tz = 0;
-	if (*i < cmd->arg_count && cmd->args[*i].type != IMAP_ARG_LITERAL) {
+	if (*i < cmd->arg_count && cmd->args[*i].type != IMAP_ARG_LITERAL &&
+	    !imap_arg_atom_equals(&cmd->args[*i], "CATENATE")) {
 		if (imap_datetime_parse(&cmd->args[*i], &date, &tz) != 0) {
 			imap_flags_free(&fl);
 			imap_tagged(s, cmd->tag, "BAD Bad date-time in %s", cmd->name);
@@ -1384,21 +1388,30 @@ static bool append_parse_msg(struct imap_session *s, const struct imap_command *
 	}
 	const char *msg;
 	size_t mlen;
-	if (*i >= cmd->arg_count || cmd->args[*i].type != IMAP_ARG_LITERAL ||
-	    !imap_arg_get_string(&cmd->args[*i], &msg, &mlen)) {
+	if (*i + 1 < cmd->arg_count && imap_arg_atom_equals(&cmd->args[*i], "CATENATE")) {
+		/* RFC 4469: the message made of TEXT literals and the content of URLs */
+		if (imap_catenate(s, cmd, &cmd->args[*i + 1], &m->built) != 0) {
+			imap_flags_free(&fl);
+			return false;
+		}
+		msg = buf_cstr(&m->built);
+		mlen = m->built.len;
+		*i += 2;
+	} else if (*i >= cmd->arg_count || cmd->args[*i].type != IMAP_ARG_LITERAL ||
+		   !imap_arg_get_string(&cmd->args[*i], &msg, &mlen)) {
 		imap_flags_free(&fl);
 		imap_tagged(s, cmd->tag, "BAD %s needs each message as a literal", cmd->name);
 		return false;
-	}
-	if (cmd->args[*i].sunk && spool_view(&s->lit, &msg, &mlen, &err) != 0) {
+	} else if (cmd->args[*i].sunk && spool_view(&s->lit, &msg, &mlen, &err) != 0) {
 		/* a large message waits in the session's spool file, mapped back here */
 		log_warn("append for %s: %s", s->ls.user.login, buf_cstr(&err));
 		imap_flags_free(&fl);
 		imap_tagged(s, cmd->tag, "NO [UNAVAILABLE] %s; try again.", buf_cstr(&err));
 		buf_free(&err);
 		return false;
+	} else {
+		(*i)++;
 	}
-	(*i)++;
 	if (mlen == 0) {
 		imap_flags_free(&fl);
 		imap_tagged(s, cmd->tag, "NO Empty messages are not stored.");
@@ -1454,8 +1467,10 @@ static void append_start(struct imap_session *s, const struct imap_command *cmd,
 	}
 	buf_free(&err);
 	if (!ok) {
-		for (size_t k = 0; k < n; k++)
+		for (size_t k = 0; k < n; k++) {
 			free(msgs[k].keywords);
+			buf_free(&msgs[k].built);
+		}
 		free(msgs);
 		free(guid);
 		free(folder);

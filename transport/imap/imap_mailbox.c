@@ -95,6 +95,9 @@ static bool has_prefix_ci(const char *s, size_t len, const char *prefix, size_t 
 	return true;
 }
 
+static int resolve_utf8(struct imap_session *s, struct buf *u, bool create_public, char **guid_r, char **folder_r,
+			unsigned *rights_r, struct buf *error_r);
+
 int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, bool create_public, char **guid_r,
 			 char **folder_r, unsigned *rights_r, struct buf *error_r)
 {
@@ -116,6 +119,30 @@ int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, b
 		buf_free(&u);
 		return IX_EINVAL;
 	}
+	return resolve_utf8(s, &u, create_public, guid_r, folder_r, rights_r, error_r);
+}
+
+int imap_resolve_mailbox_utf8(struct imap_session *s, const char *name, char **guid_r, char **folder_r,
+			      unsigned *rights_r, struct buf *error_r)
+{
+	struct buf u = BUF_INIT;
+	size_t len = strlen(name);
+	if (!utf8_valid(name, len)) {
+		buf_append_str(error_r, "Mailbox name is not valid UTF-8");
+		return IX_EINVAL;
+	}
+	if (len == 5 && strncasecmp(name, "INBOX", 5) == 0)
+		buf_append_str(&u, "INBOX");
+	else
+		buf_append(&u, name, len);
+	return resolve_utf8(s, &u, false, guid_r, folder_r, rights_r, error_r);
+}
+
+/* The rest of imap_resolve_mailbox, from the name in UTF-8 (u, freed here). */
+static int resolve_utf8(struct imap_session *s, struct buf *u_in, bool create_public, char **guid_r, char **folder_r,
+			unsigned *rights_r, struct buf *error_r)
+{
+	struct buf u = *u_in;
 	while (u.len > 0 && u.data[u.len - 1] == '/')
 		u.data[--u.len] = '\0';
 	size_t pl = 0;

@@ -201,6 +201,22 @@ void imap_deselect(struct imap_session *s);
  * Returns 0, IX_EINVAL (bad name; message in error_r) or IX_ENOTFOUND. *guid_r and *folder_r: free(). */
 int imap_resolve_mailbox(struct imap_session *s, const char *name, size_t len, bool create_public, char **guid_r,
 			 char **folder_r, unsigned *rights_r, struct buf *error_r);
+/* ---- imap_catenate.c: CATENATE (RFC 4469) and the content of IMAP URLs ---- */
+struct imap_url;
+/* Appends the message or part an IMAP URL names (a relative one: of the selected mailbox) to out, when it is on this
+ * server (its host this server's host name), of this user if it names one, in a folder this user may read (r) with
+ * the UIDVALIDITY it gives. URLAUTH is not looked at (see imap_urlauth_check). Returns 0, or IX_EPERM (another
+ * server or user), IX_ENOTFOUND (no such mailbox, message or section, a UIDVALIDITY that changed), IX_EINVAL (a
+ * section the store does not serve, a relative URL with nothing selected), with the reason in error_r. */
+int imap_url_content(struct imap_session *s, const struct imap_url *u, struct buf *out, struct buf *error_r);
+/* Builds the message of an APPEND's "CATENATE (TEXT literal / URL url ...)" list into out: the parts in order.
+ * Returns 0, or answers the command (BAD, NO [BADURL url], NO [TOOBIG] past the message size limit) and returns
+ * an IX_* code. */
+int imap_catenate(struct imap_session *s, const struct imap_command *cmd, const struct imap_arg *list, struct buf *out);
+
+/* imap_resolve_mailbox for a name in UTF-8 whatever the session enabled (an IMAP URL's mailbox, RFC 5092). */
+int imap_resolve_mailbox_utf8(struct imap_session *s, const char *name, char **guid_r, char **folder_r,
+			      unsigned *rights_r, struct buf *error_r);
 /* This user's rights (STORE_RIGHT_*) on a folder: all on the own mailbox, else from its ACL. */
 unsigned imap_rights_on(struct imap_session *s, const char *guid, const char *folder);
 /* Creates the store side of the directory's public folders that do not have one yet, with the default ACL. */
