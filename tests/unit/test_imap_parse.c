@@ -1407,16 +1407,16 @@ static void imap_urls(void)
 	test_assert(u.mailbox == NULL && u.uid == 5 && strcmp(u.section, "TEXT") == 0);
 	imap_url_free(&u);
 	static const char *const bad[] = {
-		"/INBOX",                                    /* no UID */
-		"/INBOX/;UID=0",                             /* UID 0 */
-		"/INBOX/;UID=1/;UIDVALIDITY=3",              /* UIDVALIDITY after the UID */
-		"/INBOX/;UID=1/;SECTION=1%2",                /* bad escape */
-		"/IN%00BOX/;UID=1",                          /* encoded NUL */
-		"/INBOX/;UID=1;URLAUTH=anonymous",           /* URLAUTH in a relative URL */
-		"imap://h/INBOX/;UID=1;URLAUTH=nobody",      /* unknown access */
+		"/INBOX",                                             /* no UID */
+		"/INBOX/;UID=0",                                      /* UID 0 */
+		"/INBOX/;UID=1/;UIDVALIDITY=3",                       /* UIDVALIDITY after the UID */
+		"/INBOX/;UID=1/;SECTION=1%2",                         /* bad escape */
+		"/IN%00BOX/;UID=1",                                   /* encoded NUL */
+		"/INBOX/;UID=1;URLAUTH=anonymous",                    /* URLAUTH in a relative URL */
+		"imap://h/INBOX/;UID=1;URLAUTH=nobody",               /* unknown access */
 		"imap://h/INBOX/;UID=1;URLAUTH=user+a:internal:1234", /* token too short */
 		"imap://h/INBOX/;UID=1;URLAUTH=authuser:internal:0123456789abcdef0123456789abcdeg",
-		"imap://h:0/INBOX/;UID=1",                   /* port 0 */
+		"imap://h:0/INBOX/;UID=1", /* port 0 */
 		"http://h/INBOX/;UID=1",
 		"/INBOX/;UID=1/;COLOUR=red",
 		"/INBOX/;UID=1;EXPIRE=tomorrow;URLAUTH=authuser",
@@ -1430,8 +1430,9 @@ static void imap_urls(void)
 	static const struct {
 		const char *section;
 		bool ok;
-	} sections[] = { { "HEADER", true }, { "1.2.MIME", true }, { "TEXT", true }, { "3", true },
-			 { "MIME", false }, { "HEADER.FIELDS%20(TO)", false }, { "1.", false }, { "0.1", false } };
+	} sections[] = { { "HEADER", true }, { "1.2.MIME", true }, { "TEXT", true },
+			 { "3", true },      { "MIME", false },    { "HEADER.FIELDS%20(TO)", false },
+			 { "1.", false },    { "0.1", false } };
 	for (size_t i = 0; i < IX_ARRAY_LEN(sections); i++) {
 		char *url = xasprintf("/INBOX/;UID=1/;SECTION=%s", sections[i].section);
 		test_assert(imap_url_parse(url, strlen(url), &u, &err) == 0);

@@ -1254,11 +1254,12 @@ static void imap_catenate(void)
 	append_msg("Cat", draft);
 	unsigned v;
 	folder_uidvalidity(&c, "Cat", &v);
-	char *cmd = xasprintf("APPEND Cat (\\Seen \\Draft $MDNSent) CATENATE (URL "
-			      "\"/Cat;UIDVALIDITY=%u/;UID=1/;section=HEADER\" TEXT {6+}\r\n--b1\r\n URL "
-			      "\"/Cat;UIDVALIDITY=%u/;UID=1/;section=1.MIME\" URL \"/Cat;UIDVALIDITY=%u/;UID=1/;section=1\" "
-			      "TEXT {10+}\r\n\r\n--b1--\r\n)",
-			      v, v, v);
+	char *cmd = xasprintf(
+		"APPEND Cat (\\Seen \\Draft $MDNSent) CATENATE (URL "
+		"\"/Cat;UIDVALIDITY=%u/;UID=1/;section=HEADER\" TEXT {6+}\r\n--b1\r\n URL "
+		"\"/Cat;UIDVALIDITY=%u/;UID=1/;section=1.MIME\" URL \"/Cat;UIDVALIDITY=%u/;UID=1/;section=1\" "
+		"TEXT {10+}\r\n\r\n--b1--\r\n)",
+		v, v, v);
 	char *want = xasprintf("t OK [APPENDUID %u 2] Append completed.\r\n", v);
 	expect_answer(&c, cmd, want);
 	free(cmd);
@@ -1355,7 +1356,7 @@ static void imap_searchres(void)
 	send_str(&c, "A285 SEARCH RETURN (SAVE MIN) FLAGGED NOT FROM \"Smith\"\r\nA286 FETCH $ (UID)\r\n");
 	test_assert(wait_for(&c, "A286 OK"));
 	test_assert(strcmp(buf_cstr(&c.in), "* ESEARCH (TAG \"A285\") MIN 2\r\nA285 OK Search completed.\r\n"
-					     "* 2 FETCH (UID 2)\r\nA286 OK Fetch completed.\r\n") == 0);
+					    "* 2 FETCH (UID 2)\r\nA286 OK Fetch completed.\r\n") == 0);
 	expect_tagged(&c, "A287", "UID SEARCH RETURN (SAVE MIN MAX) FLAGGED",
 		      "* ESEARCH (TAG \"A287\") UID MIN 2 MAX 5\r\nA287 OK Search completed.\r\n");
 	expect_answer(&c, "UID FETCH $ (FLAGS)",
@@ -1900,7 +1901,7 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_unauthenticate), TEST_CASE(imap_list_myrights), TEST_CASE(imap_replace),
 	  TEST_CASE(imap_multiappend), TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
-	  TEST_CASE(imap_rev2), TEST_CASE(imap_searchres), TEST_CASE(imap_catenate), TEST_CASE(imap_objectid_and_preview), TEST_CASE(imap_savedate),
-	  TEST_CASE(imap_context_updates), TEST_CASE(imap_metadata), TEST_CASE(imap_notify),
-	  TEST_CASE(pop3_session_basics), TEST_CASE(login_timeout_configured),
-	  TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))
+	  TEST_CASE(imap_rev2), TEST_CASE(imap_searchres), TEST_CASE(imap_catenate),
+	  TEST_CASE(imap_objectid_and_preview), TEST_CASE(imap_savedate), TEST_CASE(imap_context_updates),
+	  TEST_CASE(imap_metadata), TEST_CASE(imap_notify), TEST_CASE(pop3_session_basics),
+	  TEST_CASE(login_timeout_configured), TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))

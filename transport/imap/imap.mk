@@ -44,10 +44,11 @@ $(BUILD)/tests/unit/test_imap_session: $(call objs,tests/unit/test_imap_session.
 		$$(LOGIN_LIB) $(IMAPPARSE_LIB) $$(NET_LIB) $$(STORE_LIB) $$(MIME_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(IMAPD_LDLIBS)
 
-FUZZ_TARGETS += imap mutf7 imap_sort
+FUZZ_TARGETS += imap mutf7 imap_sort imap_url
 FUZZ_LIBS_imap := $(IMAPPARSE_LIB)
 FUZZ_LIBS_mutf7 := $(IMAPPARSE_LIB)
 FUZZ_LIBS_imap_sort := $(IMAPPARSE_LIB)
+FUZZ_LIBS_imap_url := $(IMAPPARSE_LIB)
 
 # Whole sessions fuzzed (IMAP, and POP3 when the input starts with 'P') over a socketpair and a temporary store.
 FUZZ_TARGETS += imap_session

@@ -1037,8 +1037,7 @@ static void save_result(struct imap_session *s, unsigned opts, const uint32_t *u
 	s->saved = xcalloc(n + 1, sizeof(*s->saved));
 	s->nsaved = 0;
 	unsigned minmax = IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_MAX;
-	bool all = !(opts & minmax) ||
-		   (opts & ~(minmax | IMAP_SEARCH_RETURN_SAVE | IMAP_SEARCH_RETURN_CONTEXT)) != 0;
+	bool all = !(opts & minmax) || (opts & ~(minmax | IMAP_SEARCH_RETURN_SAVE | IMAP_SEARCH_RETURN_CONTEXT)) != 0;
 	if (all) {
 		memcpy(s->saved, uids, n * sizeof(*uids));
 		s->nsaved = n;

@@ -24,10 +24,10 @@ struct imap_url {
 	bool has_expire;
 	int64_t expire; /* ;EXPIRE= date-time, seconds since the epoch (UTC) */
 	/* URLAUTH (RFC 4467): ;URLAUTH=access[:mechanism:token] */
-	char *access;       /* "anonymous", "authuser", "user+NAME", "submit+NAME" as written (NAME decoded) */
-	size_t rump_len;    /* bytes of the URL up to the end of the access (the rump URL); 0: no URLAUTH */
-	char *mechanism;    /* upper-cased ("INTERNAL"); NULL: a rump URL */
-	char *token;        /* lower-cased hex; NULL: a rump URL */
+	char *access;    /* "anonymous", "authuser", "user+NAME", "submit+NAME" as written (NAME decoded) */
+	size_t rump_len; /* bytes of the URL up to the end of the access (the rump URL); 0: no URLAUTH */
+	char *mechanism; /* upper-cased ("INTERNAL"); NULL: a rump URL */
+	char *token;     /* lower-cased hex; NULL: a rump URL */
 };
 
 /* Parses url (len bytes). Returns 0, or IX_EINVAL with error_r saying what is wrong; *url_r is to be freed with
@@ -37,8 +37,13 @@ void imap_url_free(struct imap_url *url);
 
 /* The URLAUTH access identifier's kind and user: IMAP_URL_ACCESS_* and, for USER and SUBMIT, the name after "+"
  * (a pointer into access). Returns IMAP_URL_ACCESS_BAD for anything else. */
-enum imap_url_access { IMAP_URL_ACCESS_BAD, IMAP_URL_ACCESS_ANONYMOUS, IMAP_URL_ACCESS_AUTHUSER,
-		       IMAP_URL_ACCESS_USER, IMAP_URL_ACCESS_SUBMIT };
+enum imap_url_access {
+	IMAP_URL_ACCESS_BAD,
+	IMAP_URL_ACCESS_ANONYMOUS,
+	IMAP_URL_ACCESS_AUTHUSER,
+	IMAP_URL_ACCESS_USER,
+	IMAP_URL_ACCESS_SUBMIT
+};
 enum imap_url_access imap_url_access_kind(const char *access, const char **user_r);
 
 /* The section of a URL as the store names it (store_fetch_section): "" (whole), "HEADER", "TEXT", "1.2",
