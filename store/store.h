@@ -421,6 +421,18 @@ typedef void store_annot_fn(const char *entry, const void *value, size_t len, vo
 int store_annot_get(struct store *st, const char *guid, const char *folder, const char *user, const char *entry,
 		    int depth, store_annot_fn *fn, void *arg, struct buf *error_r);
 
+/* ---- URLAUTH mailbox access keys (RFC 4467) ----
+ * One random key per folder, made when first asked for, kept with the folder (dropped with it or with the mailbox,
+ * kept by a rename, not carried by a mailbox move) and never shown by the annotation calls above. */
+#define STORE_URLAUTH_KEY_LEN 32
+/* The folder's key in key_r. With create, a folder without one gets a new random key (a synced write). Returns 0,
+ * IX_ENOTFOUND (no such folder, or no key and not create), IX_EUNAVAIL (no random numbers) or another IX_* code. */
+int store_urlauth_key(struct store *st, const char *guid, const char *folder, int create,
+		      uint8_t key_r[STORE_URLAUTH_KEY_LEN], struct buf *error_r);
+/* Removes the key of a folder (folder NULL: of every folder of the mailbox), so that every URL authorised with it
+ * stops working; the next store_urlauth_key with create makes a new one. IX_ENOTFOUND: no such folder. */
+int store_urlauth_reset(struct store *st, const char *guid, const char *folder, struct buf *error_r);
+
 /* Creates the public folder path (in STORE_PUBLIC_GUID) if it does not exist, with the default ACL: anyone
  * STORE_PUBLIC_DEFAULT_RIGHTS, STORE_PUBLIC_ADMINS every right. Returns 0 when it exists (already or now), else an
  * IX_* code (IX_EINVAL: path is not a valid folder name) and a message. */

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 /* key: guid, fid (0: the mailbox's server entries), entry, NUL, user ("" for a shared entry) */
 static void annot_key(struct buf *k, const uint8_t *guid, uint32_t fid, const char *entry, const char *user)
 {
@@ -72,8 +75,8 @@ static void count_entry(const char *rest, size_t rlen, const MDB_val *val, void 
 	(void)val;
 	struct count_arg *a = arg;
 	const char *nul = memchr(rest, '\0', rlen);
-	if (nul == NULL)
-		return;
+	if (nul == NULL || rest[0] != '/')
+		return; /* not an entry of IMAP's (a URLAUTH key) */
 	size_t ulen = rlen - (size_t)(nul + 1 - rest);
 	if (ulen == 0 || (ulen == strlen(a->user) && memcmp(nul + 1, a->user, ulen) == 0))
 		a->n++;
@@ -228,5 +231,141 @@ int store_annot_get(struct store *st, const char *guid, const char *folder, cons
 	}
 	store_rtxn_end(st, txn);
 	buf_free(&c.name);
+	return ret;
+}
+
+/* ---- URLAUTH mailbox access keys (RFC 4467) ----
+ * In the annot table under the entry name URLAUTH_ENTRY, which IMAP cannot give (entries begin with "/"), shared
+ * (user ""): dropped with the folder or the mailbox like its annotations, kept by a rename (the folder id stays). */
+#define URLAUTH_ENTRY "urlauth"
+
+struct urlauth_op {
+	uint8_t guid[STORE_GUID_LEN];
+	struct buf name;                    /* empty: every folder (reset) */
+	uint8_t key[STORE_URLAUTH_KEY_LEN]; /* the key to put if none is there; then the one there */
+};
+
+static int op_urlauth_make(struct wtx *w, void *ctx, struct buf *error_r)
+{
+	struct urlauth_op *op = ctx;
+	uint32_t fid;
+	int ret = folder_lookup(w->txn, w->st, op->guid, op->name.data, &fid, error_r);
+	if (ret != 0)
+		return ret;
+	struct buf k = BUF_INIT;
+	annot_key(&k, op->guid, fid, URLAUTH_ENTRY, "");
+	MDB_val v;
+	if (tget(w->txn, w->st->db_annot, k.data, k.len, &v, NULL) == 0 && v.mv_size == STORE_URLAUTH_KEY_LEN)
+		memcpy(op->key, v.mv_data, STORE_URLAUTH_KEY_LEN); /* made meanwhile by another session */
+	else
+		ret = wput(w, w->st->db_annot, k.data, k.len, op->key, STORE_URLAUTH_KEY_LEN, error_r);
+	buf_free(&k);
+	return ret;
+}
+
+int store_urlauth_key(struct store *st, const char *guid, const char *folder, int create,
+		      uint8_t key_r[STORE_URLAUTH_KEY_LEN], struct buf *error_r)
+{
+	struct urlauth_op op = { .name = BUF_INIT };
+	int ret = store_guid_parse(guid, op.guid, error_r);
+	if (ret == 0)
+		ret = store_folder_name_norm(folder, &op.name, error_r);
+	MDB_txn *txn;
+	if (ret == 0)
+		ret = store_rtxn_begin(st, &txn, error_r);
+	if (ret != 0) {
+		buf_free(&op.name);
+		return ret;
+	}
+	uint32_t fid;
+	ret = folder_lookup(txn, st, op.guid, op.name.data, &fid, error_r);
+	bool folder_found = ret == 0;
+	if (ret == 0) {
+		struct buf k = BUF_INIT;
+		MDB_val v;
+		annot_key(&k, op.guid, fid, URLAUTH_ENTRY, "");
+		ret = tget(txn, st->db_annot, k.data, k.len, &v, NULL);
+		if (ret == 0 && v.mv_size == STORE_URLAUTH_KEY_LEN)
+			memcpy(key_r, v.mv_data, STORE_URLAUTH_KEY_LEN);
+		else if (ret == 0)
+			ret = IX_ECORRUPT;
+		buf_free(&k);
+	}
+	store_rtxn_end(st, txn);
+	if (ret == IX_ENOTFOUND && create && folder_found) {
+		if (RAND_bytes(op.key, sizeof(op.key)) != 1) {
+			if (error_r != NULL)
+				buf_printf(error_r, "no random numbers for a URLAUTH key");
+			ret = IX_EUNAVAIL;
+		} else if ((ret = store_write(st, op_urlauth_make, &op, error_r)) == 0) {
+			memcpy(key_r, op.key, STORE_URLAUTH_KEY_LEN);
+		}
+	}
+	if (ret == IX_ENOTFOUND && error_r != NULL && error_r->len == 0)
+		buf_printf(error_r, "no URLAUTH key");
+	OPENSSL_cleanse(op.key, sizeof(op.key));
+	buf_free(&op.name);
+	return ret;
+}
+
+struct urlauth_keys {
+	size_t skip;     /* bytes of a key between the walk's prefix and the entry name: the folder id, or none */
+	struct buf keys; /* each found: its length (size_t), then the key's bytes after the prefix */
+};
+
+/* Collects the keys of the annot table holding URLAUTH keys under the walk's prefix (a mailbox or a folder). */
+static void collect_urlauth(const char *rest, size_t rlen, const MDB_val *val, void *arg)
+{
+	(void)val;
+	struct urlauth_keys *a = arg;
+	if (rlen != a->skip + sizeof(URLAUTH_ENTRY) ||
+	    memcmp(rest + a->skip, URLAUTH_ENTRY, sizeof(URLAUTH_ENTRY)) != 0)
+		return;
+	buf_append(&a->keys, &rlen, sizeof(rlen));
+	buf_append(&a->keys, rest, rlen);
+}
+
+static int op_urlauth_reset(struct wtx *w, void *ctx, struct buf *error_r)
+{
+	struct urlauth_op *op = ctx;
+	uint8_t prefix[KEY_FOLDER_LEN];
+	struct urlauth_keys found = { KEY_FOLDER_LEN - STORE_GUID_LEN, BUF_INIT };
+	size_t plen = STORE_GUID_LEN;
+	memcpy(prefix, op->guid, STORE_GUID_LEN);
+	if (op->name.len > 0) {
+		uint32_t fid;
+		int ret = folder_lookup(w->txn, w->st, op->guid, op->name.data, &fid, error_r);
+		if (ret != 0)
+			return ret;
+		key_folder(prefix, op->guid, fid);
+		plen = KEY_FOLDER_LEN;
+		found.skip = 0;
+	}
+	struct buf k = BUF_INIT;
+	int ret = annot_walk(w->txn, w->st, prefix, plen, collect_urlauth, &found, error_r);
+	for (size_t at = 0; ret == 0 && at < found.keys.len;) {
+		size_t rlen;
+		memcpy(&rlen, found.keys.data + at, sizeof(rlen));
+		at += sizeof(rlen);
+		buf_reset(&k);
+		buf_append(&k, prefix, plen);
+		buf_append(&k, found.keys.data + at, rlen);
+		at += rlen;
+		ret = wdel(w, w->st->db_annot, k.data, k.len, error_r);
+	}
+	buf_free(&found.keys);
+	buf_free(&k);
+	return ret;
+}
+
+int store_urlauth_reset(struct store *st, const char *guid, const char *folder, struct buf *error_r)
+{
+	struct urlauth_op op = { .name = BUF_INIT };
+	int ret = store_guid_parse(guid, op.guid, error_r);
+	if (ret == 0 && folder != NULL)
+		ret = store_folder_name_norm(folder, &op.name, error_r);
+	if (ret == 0)
+		ret = store_write(st, op_urlauth_reset, &op, error_r);
+	buf_free(&op.name);
 	return ret;
 }

@@ -1327,6 +1327,142 @@ static void imap_catenate(void)
 	client_close(&c);
 }
 
+/* The URL of a GENURLAUTH answer (tag "g"), in url_r. */
+static void genurlauth(struct client *c, const char *rump, struct buf *url_r)
+{
+	char *cmd = xasprintf("g GENURLAUTH \"%s\" INTERNAL\r\n", rump),
+	     *want = xasprintf("* GENURLAUTH \"%s:internal:", rump);
+	buf_reset(&c->in);
+	send_str(c, cmd);
+	test_assert(wait_for(c, "g OK GENURLAUTH completed."));
+	long at = out_pos(c, want);
+	test_assert(at >= 0);
+	const char *start = buf_cstr(&c->in) + at + strlen("* GENURLAUTH \""), *end = strchr(start, '"');
+	buf_reset(url_r);
+	buf_append(url_r, start, (size_t)(end - start));
+	test_assert(url_r->len == strlen(rump) + strlen(":internal:") + 64);
+	free(cmd);
+	free(want);
+}
+
+/* URLAUTH (RFC 4467), its example's shape: GENURLAUTH authorises a rump URL of the user's own mailbox, URLFETCH
+ * gives its content to whom the access identifier names (anonymous, authuser, user+u1; submit+u1 only to a server
+ * signing in for u1, so not here), a tampered token, another access in the same token, an expired URL and one
+ * after RESETKEY give NIL; GENURLAUTH refuses other users' and other servers' URLs and URLs without ;URLAUTH=. */
+static void imap_urlauth(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	login(&c);
+	test_assert(capability_has(&c, " URLAUTH"));
+	send_str(&c, "a CREATE Ua\r\n");
+	test_assert(wait_for(&c, "a OK"));
+	const char *msg = "Subject: u\r\nContent-Type: multipart/mixed; boundary=\"q\"\r\n\r\n--q\r\n\r\none\r\n--q\r\n"
+			  "\r\ntwo\r\n--q--\r\n";
+	append_msg("Ua", msg);
+	struct buf url = BUF_INIT;
+	genurlauth(&c, "imap://u1@test/Ua/;uid=1/;section=2;urlauth=user+u1", &url);
+	char *cmd = xasprintf("URLFETCH \"%s\"", buf_cstr(&url));
+	char *want = xasprintf("* URLFETCH \"%s\" {3}\r\ntwo\r\nt OK URLFETCH completed.\r\n", buf_cstr(&url));
+	expect_answer(&c, cmd, want);
+	free(cmd);
+	free(want);
+	/* tampered: one hex digit changed; the same token under another access identifier */
+	struct buf bad = BUF_INIT;
+	buf_append(&bad, url.data, url.len);
+	bad.data[bad.len - 1] = bad.data[bad.len - 1] == '0' ? '1' : '0';
+	cmd = xasprintf("URLFETCH \"%s\"", buf_cstr(&bad));
+	want = xasprintf("* URLFETCH \"%s\" NIL\r\nt OK URLFETCH completed.\r\n", buf_cstr(&bad));
+	expect_answer(&c, cmd, want);
+	free(cmd);
+	free(want);
+	buf_reset(&bad);
+	const char *tok = strstr(buf_cstr(&url), ":internal:");
+	buf_printf(&bad, "imap://u1@test/Ua/;uid=1/;section=2;urlauth=anonymous%s", tok);
+	cmd = xasprintf("URLFETCH \"%s\"", buf_cstr(&bad));
+	want = xasprintf("* URLFETCH \"%s\" NIL\r\nt OK URLFETCH completed.\r\n", buf_cstr(&bad));
+	expect_answer(&c, cmd, want);
+	free(cmd);
+	free(want);
+	/* anonymous, whole message, with the folder's UIDVALIDITY; submit+u1 is not for an ordinary session of u1; a
+	 * UIDVALIDITY the folder does not have */
+	struct buf anon = BUF_INIT, sub = BUF_INIT, old = BUF_INIT, stale = BUF_INIT;
+	unsigned v;
+	folder_uidvalidity(&c, "Ua", &v);
+	char *rump = xasprintf("imap://u1@test/Ua;UIDVALIDITY=%u/;uid=1;urlauth=anonymous", v);
+	genurlauth(&c, rump, &anon);
+	free(rump);
+	rump = xasprintf("imap://u1@test/Ua;UIDVALIDITY=%u/;uid=1;urlauth=anonymous", v + 1);
+	genurlauth(&c, rump, &stale);
+	free(rump);
+	genurlauth(&c, "imap://u1@test/Ua/;uid=1/;section=1;urlauth=submit+u1", &sub);
+	buf_reset(&c.in);
+	cmd = xasprintf("f URLFETCH \"%s\" \"%s\" \"%s\"\r\n", buf_cstr(&anon), buf_cstr(&sub), buf_cstr(&stale));
+	send_str(&c, cmd);
+	free(cmd);
+	test_assert(wait_for(&c, "f OK"));
+	want = xasprintf("* URLFETCH \"%s\" {%zu}\r\n%s\r\n* URLFETCH \"%s\" NIL\r\n* URLFETCH \"%s\" NIL\r\n"
+			 "f OK URLFETCH completed.\r\n",
+			 buf_cstr(&anon), strlen(msg), msg, buf_cstr(&sub), buf_cstr(&stale));
+	test_assert(strcmp(buf_cstr(&c.in), want) == 0);
+	free(want);
+	/* expired */
+	struct buf exp = BUF_INIT;
+	genurlauth(&c, "imap://u1@test/Ua/;uid=1;EXPIRE=2020-01-01T00:00:00Z;urlauth=authuser", &exp);
+	cmd = xasprintf("URLFETCH \"%s\"", buf_cstr(&exp));
+	want = xasprintf("* URLFETCH \"%s\" NIL\r\nt OK URLFETCH completed.\r\n", buf_cstr(&exp));
+	expect_answer(&c, cmd, want);
+	free(cmd);
+	free(want);
+	/* RESETKEY: the URLs made before stop working; a new one verifies again */
+	buf_append(&old, url.data, url.len);
+	expect_answer(&c, "RESETKEY Ua INTERNAL", "t OK [URLMECH INTERNAL] The mailbox's key is reset.\r\n");
+	cmd = xasprintf("URLFETCH \"%s\"", buf_cstr(&old));
+	want = xasprintf("* URLFETCH \"%s\" NIL\r\nt OK URLFETCH completed.\r\n", buf_cstr(&old));
+	expect_answer(&c, cmd, want);
+	free(cmd);
+	free(want);
+	genurlauth(&c, "imap://u1@test/Ua/;uid=1/;section=2;urlauth=user+u1", &url);
+	test_assert(strcmp(buf_cstr(&url), buf_cstr(&old)) != 0);
+	cmd = xasprintf("URLFETCH \"%s\"", buf_cstr(&url));
+	want = xasprintf("* URLFETCH \"%s\" {3}\r\ntwo\r\nt OK URLFETCH completed.\r\n", buf_cstr(&url));
+	expect_answer(&c, cmd, want);
+	free(cmd);
+	free(want);
+	expect_answer(&c, "RESETKEY", "t OK Every mailbox's key is reset.\r\n");
+	expect_answer(&c, "RESETKEY Nope", "t NO [NONEXISTENT] Mailbox doesn't exist.\r\n");
+	/* refusals of GENURLAUTH */
+	static const struct {
+		const char *rump, *why;
+	} refused[] = {
+		{ "imap://u2@test/Ua/;uid=1;urlauth=anonymous", "The URL must name this server and your own user" },
+		{ "imap://u1@elsewhere/Ua/;uid=1;urlauth=anonymous",
+		  "The URL must name this server and your own user" },
+		{ "imap://u1@test/Ua/;uid=1", "Not a rump URL (it must end with ;URLAUTH=access)" },
+		{ "imap://u1@test/Nope/;uid=1;urlauth=anonymous", "No such mailbox" },
+		{ "imap://u1@test/Public%20Folders/Pub/;uid=1;urlauth=anonymous",
+		  "Only your own mailboxes' URLs are authorised" },
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(refused); i++) {
+		cmd = xasprintf("GENURLAUTH \"%s\" INTERNAL", refused[i].rump);
+		want = xasprintf("t NO %s\r\n", refused[i].why);
+		expect_answer(&c, cmd, want);
+		free(cmd);
+		free(want);
+	}
+	expect_answer(&c, "GENURLAUTH \"imap://u1@test/Ua/;uid=1;urlauth=anonymous\" XYZ",
+		      "t BAD GENURLAUTH takes pairs of a rump URL and the mechanism INTERNAL\r\n");
+	buf_free(&url);
+	buf_free(&bad);
+	buf_free(&anon);
+	buf_free(&sub);
+	buf_free(&old);
+	buf_free(&stale);
+	buf_free(&exp);
+	client_close(&c);
+}
+
 /* SEARCHRES (RFC 5182), its examples: SAVE alone answers no ESEARCH at all, only the tagged OK, and "$" then names
  * the result; SAVE with MIN and/or MAX saves only those (both when both), with COUNT or ALL every match; a SEARCH
  * (SAVE) answered NO leaves "$" empty; "$" in the criteria of the next SEARCH is the old result. */
@@ -1901,7 +2037,7 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_unauthenticate), TEST_CASE(imap_list_myrights), TEST_CASE(imap_replace),
 	  TEST_CASE(imap_multiappend), TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
-	  TEST_CASE(imap_rev2), TEST_CASE(imap_searchres), TEST_CASE(imap_catenate),
+	  TEST_CASE(imap_rev2), TEST_CASE(imap_searchres), TEST_CASE(imap_catenate), TEST_CASE(imap_urlauth),
 	  TEST_CASE(imap_objectid_and_preview), TEST_CASE(imap_savedate), TEST_CASE(imap_context_updates),
 	  TEST_CASE(imap_metadata), TEST_CASE(imap_notify), TEST_CASE(pop3_session_basics),
 	  TEST_CASE(login_timeout_configured), TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))

@@ -13,7 +13,7 @@ IMAPD_SRCS := transport/imap/imap_session.c transport/imap/imap_output.c transpo
 	transport/imap/imap_quota_acl.c transport/imap/imap_cmd.c transport/imap/imap_import.c \
 	transport/imap/imap_session_compress.c transport/imap/imap_sort_cmd.c transport/imap/imap_objects.c \
 	transport/imap/imap_context.c transport/imap/imap_metadata_cmd.c \
-	transport/imap/imap_notify_cmd.c transport/imap/imap_catenate.c
+	transport/imap/imap_notify_cmd.c transport/imap/imap_catenate.c transport/imap/imap_urlauth_cmd.c
 IMAPD_LIB := $(BUILD)/libimapd.a
 # COMPRESS=DEFLATE needs zlib (zlib1g-dev); without its header the capability is simply not offered.
 ifneq ($(wildcard /usr/include/zlib.h),)
@@ -26,8 +26,15 @@ endif
 $(IMAPD_LIB): $(call objs,$(IMAPD_SRCS))
 	$(archive)
 
+# URLAUTH over the store (imap_urlauth.c): IMAP's GENURLAUTH/URLFETCH and the submission server's BURL, with the
+# URL parser it needs.
+IMAPURL_LIB := $(BUILD)/libimapurl.a
+$(IMAPURL_LIB): $(call objs,transport/imap/imap_urlauth.c transport/imap/imap_url.c)
+	$(archive)
+
 PROGRAMS += $(BUILD)/ix-imapd
-$(BUILD)/ix-imapd: $(call objs,transport/imap/imapd.c) $(IMAPD_LIB) $$(LOGIN_LIB) $(IMAPPARSE_LIB) $$(DAEMON_DEPS)
+$(BUILD)/ix-imapd: $(call objs,transport/imap/imapd.c) $(IMAPD_LIB) $(IMAPURL_LIB) $$(LOGIN_LIB) $(IMAPPARSE_LIB) \
+		$$(DAEMON_DEPS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) $(IMAPD_LDLIBS)
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_imap_parse
@@ -41,7 +48,7 @@ $(BUILD)/tests/unit/test_mutf7: $(call objs,tests/unit/test_mutf7.c tests/unit/t
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_imap_session
 $(BUILD)/tests/unit/test_imap_session: $(call objs,tests/unit/test_imap_session.c tests/unit/test.c) $(IMAPD_LIB) $$(POP3_LIB) \
-		$$(LOGIN_LIB) $(IMAPPARSE_LIB) $$(NET_LIB) $$(STORE_LIB) $$(MIME_LIB) $(COMMON_LIB)
+		$(IMAPURL_LIB) $$(LOGIN_LIB) $(IMAPPARSE_LIB) $$(NET_LIB) $$(STORE_LIB) $$(MIME_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(IMAPD_LDLIBS)
 
 FUZZ_TARGETS += imap mutf7 imap_sort imap_url
@@ -52,10 +59,12 @@ FUZZ_LIBS_imap_url := $(IMAPPARSE_LIB)
 
 # Whole sessions fuzzed (IMAP, and POP3 when the input starts with 'P') over a socketpair and a temporary store.
 FUZZ_TARGETS += imap_session
-FUZZ_LIBS_imap_session = $(IMAPD_LIB) $(POP3_LIB) $(LOGIN_LIB) $(IMAPPARSE_LIB) $(NET_LIB) $(STORE_LIB) $(MIME_LIB)
+FUZZ_LIBS_imap_session = $(IMAPD_LIB) $(IMAPURL_LIB) $(POP3_LIB) $(LOGIN_LIB) $(IMAPPARSE_LIB) $(NET_LIB) $(STORE_LIB) $(MIME_LIB)
 FUZZ_LDLIBS_imap_session := $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(IMAPD_LDLIBS)
 
 E2E_TESTS += tests/e2e/test_imap.py
+# URLAUTH and BURL across IMAP and submission, CATENATE over the daemon
+E2E_TESTS += tests/e2e/test_burl.py
 # The stress driver (tests/stress/imap_stress.py): 20 clients, 20 s, every untagged response checked.
 E2E_TESTS += tests/e2e/test_imap_stress.py
 

@@ -45,7 +45,7 @@ static void capabilities(struct imap_session *s, struct buf *out)
 		buf_append_str(
 			out,
 			" UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES "
-			"BINARY UTF8=ACCEPT CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS ESORT WITHIN QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk LIST-MYRIGHTS STATUS=SIZE REPLACE MULTIAPPEND CATENATE OBJECTID PREVIEW SAVEDATE CONTEXT=SEARCH CONTEXT=SORT METADATA METADATA-SERVER NOTIFY");
+			"BINARY UTF8=ACCEPT CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS ESORT WITHIN QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk LIST-MYRIGHTS STATUS=SIZE REPLACE MULTIAPPEND CATENATE URLAUTH OBJECTID PREVIEW SAVEDATE CONTEXT=SEARCH CONTEXT=SORT METADATA METADATA-SERVER NOTIFY");
 	if (s->state != IMAP_ST_NOTAUTH)
 		buf_printf(out, " APPENDLIMIT=%llu", (unsigned long long)s->srv->max_message_size);
 }
@@ -298,6 +298,9 @@ static const struct imap_cmd_def commands[] = {
 	{ "NOTIFY", imap_cmd_notify, ST_AUTHED, false, false, false },
 	{ "GETMETADATA", imap_cmd_getmetadata, ST_AUTHED, false, false, false },
 	{ "SETMETADATA", imap_cmd_setmetadata, ST_AUTHED, false, false, true },
+	{ "GENURLAUTH", imap_cmd_genurlauth, ST_AUTHED, false, false, true },
+	{ "RESETKEY", imap_cmd_resetkey, ST_AUTHED, false, false, true },
+	{ "URLFETCH", imap_cmd_urlfetch, ST_AUTHED, false, false, false },
 	{ "CHECK", imap_cmd_check, IMAP_ST_SELECTED, false, false, false },
 	{ "CLOSE", imap_cmd_close, IMAP_ST_SELECTED, false, false, false },
 	{ "UNSELECT", imap_cmd_close, IMAP_ST_SELECTED, false, false, false },

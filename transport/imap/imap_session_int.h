@@ -278,6 +278,11 @@ void imap_notify_end(struct imap_session *s);
 /* imap_metadata_cmd.c (RFC 5464) */
 void imap_cmd_getmetadata(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_setmetadata(struct imap_session *s, const struct imap_command *cmd);
+
+/* ---- imap_urlauth_cmd.c: URLAUTH (RFC 4467) ---- */
+void imap_cmd_genurlauth(struct imap_session *s, const struct imap_command *cmd);
+void imap_cmd_resetkey(struct imap_session *s, const struct imap_command *cmd);
+void imap_cmd_urlfetch(struct imap_session *s, const struct imap_command *cmd);
 /* ---- imap_cmd.c: selected-state commands, APPEND and REPLACE ---- */
 void imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd);
 void imap_cmd_store(struct imap_session *s, const struct imap_command *cmd);

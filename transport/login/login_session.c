@@ -453,6 +453,7 @@ static void auth_done(void *arg)
 		proto->reply(ls, j->ref, LOGIN_CONTINUE, buf_cstr(&j->challenge));
 	} else if (j->ret == 0) {
 		ls->user = j->found;
+		ls->by_server = j->external;
 		memset(&j->found, 0, sizeof(j->found));
 		conn_set_idle_timeout(ls->conn, ls->srv->cfg.idle_timeout_msecs);
 		evloop_timer_stop(ls->srv->cfg.loop, &ls->login_deadline);
@@ -593,6 +594,7 @@ static void start_prelogin_clock(struct login_session *ls)
 void login_unauthenticate(struct login_session *ls)
 {
 	login_user_free(&ls->user);
+	ls->by_server = false;
 	free(ls->tried);
 	ls->tried = NULL;
 	ix_sasl_destroy(&ls->sasl);

@@ -124,6 +124,7 @@ struct login_session {
 	bool job_out;           /* a job on the worker pool holds the session */
 	bool inline_job;        /* a job runs inline (no pool): its done function must not re-enter the input loop */
 	struct login_user user; /* once logged in */
+	bool by_server;         /* logged in by a server of the organisation for the user (SASL EXTERNAL) */
 	struct ix_sasl *sasl;
 	struct proxy *proxy; /* a user homed on another server: the login there, then the piped session */
 	char *proxy_ref;     /* the ref of the login handed to the proxy */

@@ -8,7 +8,7 @@ $(SMTP_LIB): $(call objs,$(SMTP_SRCS))
 
 PROGRAMS += $(BUILD)/ix-smtpd
 $(BUILD)/ix-smtpd: $(call objs,transport/smtp/smtpd_main.c transport/smtp/smtpd.c) $$(MTA_LIB) $$(SIEVE_LIB) $(SMTP_LIB) \
-		$$(DAEMON_DEPS)
+		$$(IMAPURL_LIB) $$(DAEMON_DEPS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) $(AUTHRES_LIBS) $(DNS_LIBS)
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_smtp_parse

@@ -35,6 +35,7 @@ static const char *const verb_names[SMTP_VERB_COUNT] = {
 	[SMTP_VERB_BDAT] = "BDAT", [SMTP_VERB_RSET] = "RSET",         [SMTP_VERB_NOOP] = "NOOP",
 	[SMTP_VERB_QUIT] = "QUIT", [SMTP_VERB_VRFY] = "VRFY",         [SMTP_VERB_EXPN] = "EXPN",
 	[SMTP_VERB_HELP] = "HELP", [SMTP_VERB_STARTTLS] = "STARTTLS", [SMTP_VERB_AUTH] = "AUTH",
+	[SMTP_VERB_BURL] = "BURL",
 };
 
 const char *smtp_verb_name(enum smtp_verb verb)
@@ -69,7 +70,7 @@ static const struct verb_rule verb_rules[] = {
 	{ SMTP_VERB_RCPT, ARG_REQUIRED }, { SMTP_VERB_DATA, ARG_NONE },     { SMTP_VERB_BDAT, ARG_REQUIRED },
 	{ SMTP_VERB_RSET, ARG_NONE },     { SMTP_VERB_NOOP, ARG_OPTIONAL }, { SMTP_VERB_QUIT, ARG_NONE },
 	{ SMTP_VERB_VRFY, ARG_REQUIRED }, { SMTP_VERB_EXPN, ARG_REQUIRED }, { SMTP_VERB_HELP, ARG_OPTIONAL },
-	{ SMTP_VERB_STARTTLS, ARG_NONE }, { SMTP_VERB_AUTH, ARG_REQUIRED },
+	{ SMTP_VERB_STARTTLS, ARG_NONE }, { SMTP_VERB_AUTH, ARG_REQUIRED }, { SMTP_VERB_BURL, ARG_REQUIRED },
 };
 
 int smtp_parse_command(const char *line, size_t len, struct smtp_command *cmd_r, const char **error_r)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* Session states, as bits so a command lists where it is allowed. */
@@ -24,10 +25,11 @@ enum {
 	ST_AUTH = 1u << 6,    /* SASL exchange: lines are responses */
 	ST_DELIVER = 1u << 7, /* waiting for the backend to make the message durable */
 	ST_END = 1u << 8,
-	ST_AUTH_WAIT = 1u << 9, /* a SASL step runs elsewhere (config.offload): nothing is read meanwhile */
+	ST_AUTH_WAIT = 1u << 9,  /* a SASL step runs elsewhere (config.offload): nothing is read meanwhile */
+	ST_BURL_WAIT = 1u << 10, /* a BURL's content is fetched elsewhere (config.offload) */
 };
 /* States in which the session waits for work done elsewhere and must not end or be destroyed. */
-#define ST_WAITING (ST_DELIVER | ST_AUTH_WAIT)
+#define ST_WAITING (ST_DELIVER | ST_AUTH_WAIT | ST_BURL_WAIT)
 #define ST_COMMAND (ST_INIT | ST_HELO | ST_MAIL | ST_RCPT)
 
 struct smtp_session {
@@ -54,6 +56,10 @@ struct smtp_session {
 	unsigned long long body_len; /* message bytes received by BDAT so far */
 	bool bdat_last, chunking;
 	const char *bdat_error; /* the chunk is read and dropped, then this is the reply */
+	/* BURL (RFC 4468): the URL of the fetch under way, LAST, then the content or the refusal */
+	struct buf burl_url, burl_data;
+	bool burl_last;
+	const char *burl_refusal;
 
 	unsigned errors, junk, messages;
 	struct ix_sasl *sasl;
@@ -282,6 +288,11 @@ static enum ix_sasl_scram_offer scram_offer(const struct smtp_session *s)
 	return conn_is_tls(s->conn) && s->cfg->scram >= 2 ? IX_SASL_SCRAM_PLUS : IX_SASL_SCRAM;
 }
 
+static bool burl_offered(const struct smtp_session *s)
+{
+	return s->cfg->submission && s->cfg->burl_imap != NULL && s->cfg->burl_fetch != NULL && s->cfg->offload != NULL;
+}
+
 static void ehlo_reply(struct smtp_session *s)
 {
 	conn_printf(s->conn, "250-%s\r\n", s->cfg->hostname);
@@ -298,6 +309,8 @@ static void ehlo_reply(struct smtp_session *s)
 			conn_printf(s->conn, "250-AUTH%s\r\n", buf_cstr(&mechs));
 		buf_free(&mechs);
 	}
+	if (burl_offered(s))
+		conn_printf(s->conn, "250-BURL %s\r\n", s->cfg->burl_imap);
 	conn_write_str(s->conn, "250-SMTPUTF8\r\n250-DSN\r\n250-BINARYMIME\r\n250 CHUNKING\r\n");
 }
 
@@ -510,6 +523,78 @@ static void bdat_input(struct smtp_session *s)
 	reply(s, "250 2.0.0 Chunk received");
 }
 
+/* BURL imap-url [LAST] (RFC 4468): the content the URL names is the next part of the message, fetched where the
+ * blocking work runs (config.offload); a message may mix BURL and BDAT parts, and DATA is not taken after either. */
+static void cmd_burl(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	if (!burl_offered(s)) {
+		reply_error(s, "502 5.5.1 BURL not available");
+		return;
+	}
+	if (s->auth_user == NULL) {
+		reply_error(s, "530 5.7.0 Authentication required");
+		return;
+	}
+	const char *arg = cmd->arg, *end = cmd->arg + cmd->arg_len;
+	const char *sp = memchr(arg, ' ', cmd->arg_len);
+	bool last = false;
+	if (sp != NULL) {
+		const char *p = sp;
+		while (p < end && *p == ' ')
+			p++;
+		if ((size_t)(end - p) != 4 || strncasecmp(p, "LAST", 4) != 0) {
+			reply_error(s, "501 5.5.4 Syntax: BURL imap-url [LAST]");
+			return;
+		}
+		last = true;
+	}
+	if (s->state != ST_RCPT) {
+		reply_error(s, "554 5.5.1 No valid recipients");
+		return;
+	}
+	buf_reset(&s->burl_url);
+	buf_append(&s->burl_url, arg, (size_t)((sp != NULL ? sp : end) - arg));
+	s->burl_last = last;
+	s->burl_refusal = NULL;
+	buf_reset(&s->burl_data);
+	s->state = ST_BURL_WAIT;
+	conn_pause_input(s->conn, true);
+	s->cfg->offload(s->ctx, s);
+}
+
+/* The fetched content of a BURL, added to the message (or the refusal said). */
+static void burl_finish(struct smtp_session *s)
+{
+	conn_pause_input(s->conn, false);
+	if (s->conn_ended) {
+		s->state = ST_END;
+		s->be->closed(s->ctx, s);
+		return;
+	}
+	s->state = ST_RCPT;
+	if (s->burl_refusal != NULL) {
+		message_refused(s, s->burl_refusal);
+	} else if (s->body_len + s->burl_data.len > s->cfg->max_size) {
+		message_refused(s, "552 5.3.4 Message too big");
+	} else {
+		if (!s->chunking) {
+			spool_reset(&s->msg);
+			add_received(s);
+			if (!evloop_timer_pending(&s->data_timer))
+				evloop_timer_start(s->loop, &s->data_timer, s->cfg->data_max_msecs, 0, data_time_up, s);
+		}
+		s->chunking = true;
+		s->body_len += s->burl_data.len;
+		spool_append(&s->msg, s->burl_data.data, s->burl_data.len);
+		if (s->burl_last)
+			deliver(s);
+		else
+			reply(s, "250 2.5.0 BURL content appended; waiting for more");
+	}
+	buf_free(&s->burl_data);
+	expired_check(s);
+}
+
 static void cmd_rset(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	(void)cmd;
@@ -545,7 +630,7 @@ static void cmd_expn(struct smtp_session *s, const struct smtp_command *cmd)
 static void cmd_help(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	(void)cmd;
-	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY STARTTLS AUTH");
+	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT BURL RSET NOOP QUIT VRFY STARTTLS AUTH");
 }
 
 static void cmd_starttls(struct smtp_session *s, const struct smtp_command *cmd)
@@ -616,6 +701,11 @@ static void auth_offload(struct smtp_session *s)
 
 void smtp_session_offload_work(struct smtp_session *s)
 {
+	if (s->state == ST_BURL_WAIT) {
+		s->burl_refusal = s->cfg->burl_fetch(s->ctx, s->auth_user, buf_cstr(&s->burl_url), s->burl_url.len,
+						     &s->burl_data);
+		return;
+	}
 	buf_reset(&s->auth_challenge);
 	buf_reset(&s->auth_why);
 	if (s->auth_step)
@@ -649,6 +739,10 @@ static void auth_delay_due(struct evloop *loop, struct evloop_timer *t, void *ct
 
 void smtp_session_offload_done(struct smtp_session *s)
 {
+	if (s->state == ST_BURL_WAIT) {
+		burl_finish(s);
+		return;
+	}
 	if (s->state != ST_AUTH_WAIT)
 		panic("smtp_session_offload_done without offloaded work");
 	buf_reset(&s->auth_in); /* it may hold a password */
@@ -756,6 +850,7 @@ static const struct smtp_command_rule {
 	{ SMTP_VERB_HELP, cmd_help, ST_COMMAND, true },
 	{ SMTP_VERB_STARTTLS, cmd_starttls, ST_INIT | ST_HELO, true },
 	{ SMTP_VERB_AUTH, cmd_auth, ST_HELO, true },
+	{ SMTP_VERB_BURL, cmd_burl, ST_MAIL | ST_RCPT, false },
 };
 
 static void dispatch(struct smtp_session *s, const char *line, size_t len)
@@ -936,6 +1031,8 @@ void smtp_session_destroy(struct smtp_session **sp)
 	buf_free(&s->auth_in);
 	buf_free(&s->auth_challenge);
 	buf_free(&s->auth_why);
+	buf_free(&s->burl_url);
+	buf_free(&s->burl_data);
 	free(s);
 	*sp = NULL;
 }

@@ -69,6 +69,13 @@ struct smtp_config {
 	/* Whether the client's address is blocked now (too many failed logins) before AUTH looks at any credentials
 	 * (NULL: never): answered 454 4.7.0 as a blocked password check is. */
 	bool (*auth_blocked)(void *ctx);
+	/* BURL (RFC 4468) on a submission port (NULL: not offered): what EHLO advertises after "BURL" (the IMAP URL
+	 * of the server whose URLs are fetched, "imap://host"), and the fetch, run where config.offload runs the
+	 * blocking work (with the backend's ctx): appends the content url (len bytes, as the client gave it) names to
+	 * out for the authenticated user auth_user and returns NULL, or returns the complete reply line of the refusal
+	 * (static text). The session reads nothing meanwhile. Needs offload. */
+	const char *burl_imap;
+	const char *(*burl_fetch)(void *ctx, const char *auth_user, const char *url, size_t len, struct buf *out);
 	/* Told of every refusal of a sender, a recipient or a message (NULL: not told), with the backend's ctx: MAIL
 	 * refused (nrcpts 0), a RCPT refused (that one recipient), a message refused at its end or by its delivery
 	 * (every recipient of the transaction). reply is the reply line the client got. For the message tracking log. */
@@ -137,8 +144,9 @@ void smtp_session_destroy(struct smtp_session **s);
 /* Completes the delivery the backend was handed: error_reply NULL means durable ("250 2.0.0 Ok: queued");
  * otherwise it is the complete reply line to send, without CRLF (e.g. "451 4.3.0 Store unavailable"). */
 void smtp_session_delivered(struct smtp_session *s, const char *error_reply);
-/* The blocking part of an offloaded step (any thread; touches only the session's SASL state), and its
- * completion (the loop's thread; replies, and may report closed when the connection went away meanwhile). */
+/* The blocking part of an offloaded step (any thread; touches only the session's SASL state, or a BURL's fetch),
+ * and its completion (the loop's thread; replies, and may report closed when the connection went away
+ * meanwhile). */
 void smtp_session_offload_work(struct smtp_session *s);
 void smtp_session_offload_done(struct smtp_session *s);
 /* The server is stopping: a session between commands (or in a SASL exchange) gets "421 4.3.2 ... shutting down"

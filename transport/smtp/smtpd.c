@@ -14,6 +14,7 @@
 #include "transport/mta/mta.h"
 #include "transport/mta/queue.h"
 #include "transport/smtp/smtp_session.h"
+#include "transport/imap/imap_urlauth.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
@@ -69,6 +70,7 @@ struct smtpd {
 	struct authres *authres;      /* SPF and DKIM of mail from outside (NULL: the libraries did not start) */
 	struct workpool *pool;
 	struct signin *signin; /* bearer tokens (OAUTHBEARER, XOAUTH2) */
+	char *burl_imap;       /* "imap://" this server's host name: BURL's EHLO parameter */
 };
 
 static const struct smtp_backend backend;
@@ -76,6 +78,7 @@ static void be_auth_refused(void *ctx);
 static bool be_auth_blocked(void *ctx);
 static const char *be_mail(void *ctx, const struct smtp_session_info *info, const struct smtp_mail *mail);
 static void be_offload(void *ctx, struct smtp_session *s);
+static const char *be_burl(void *ctx, const char *auth_user, const char *url, size_t len, struct buf *out);
 static void be_refused(void *ctx, const struct smtp_session_info *info, const struct smtp_rcpt *rcpts, size_t nrcpts,
 		       const char *reply);
 
@@ -113,6 +116,8 @@ static void apply_settings(struct smtpd *sd)
 	sd->cfg_smtp = c;
 	c.tls = sd->d.tls;
 	c.submission = true;
+	c.burl_imap = sd->burl_imap;
+	c.burl_fetch = be_burl;
 	sd->cfg_sub = c;
 	c.implicit_tls = true;
 	sd->cfg_subs = c;
@@ -480,6 +485,58 @@ static void be_deliver(void *ctx, struct smtp_session *s, const struct smtp_sess
 	job_push(ss->sd, j);
 }
 
+/* A user by login or address. */
+static int lookup_user(struct dir *dir, const char *name, struct dir_recipient *r)
+{
+	int ret = strchr(name, '@') != NULL ? dir_resolve(dir, name, r) : dir_lookup_login(dir, name, r);
+	if (ret == IX_OK && (r->type != DIR_TYPE_USER || r->mailbox_guid == NULL)) {
+		dir_recipient_release(r);
+		ret = IX_ENOTFOUND;
+	}
+	return ret;
+}
+
+/* BURL (RFC 4468, docs/imap-pop3.md "URLAUTH and BURL"): the content of an IMAP URL the signed-in user authorised
+ * for submission (URLAUTH access "submit+" themselves), of a mailbox on this server, from the store after its
+ * token verifies. On a worker (offload). */
+static const char *be_burl(void *ctx, const char *auth_user, const char *url, size_t len, struct buf *out)
+{
+	struct sess *ss = ctx;
+	struct smtpd *sd = ss->sd;
+	struct dir *dir = sd->d.dir;
+	struct imap_url u;
+	struct buf err = BUF_INIT;
+	struct dir_recipient me = { 0 }, who = { 0 }, owner = { 0 };
+	const char *refusal = NULL, *submitter = NULL;
+	if (imap_url_parse(url, len, &u, &err) != 0 || u.access == NULL || u.mechanism == NULL) {
+		refusal = "554 5.7.0 BURL takes an IMAP URL authorised by URLAUTH";
+	} else if (imap_url_access_kind(u.access, &submitter) != IMAP_URL_ACCESS_SUBMIT ||
+		   lookup_user(dir, auth_user, &me) != IX_OK || lookup_user(dir, submitter, &who) != IX_OK ||
+		   strcasecmp(me.dn, who.dn) != 0) {
+		buf_printf(&err, "access %s is not submit+ of %s", u.access, auth_user);
+		refusal = "554 5.7.0 The URL is not authorised for submission by you";
+	} else if (u.host == NULL || strcasecmp(u.host, sd->d.cfg.hostname) != 0 || u.user == NULL ||
+		   lookup_user(dir, u.user, &owner) != IX_OK) {
+		buf_append_str(&err, "not a URL of a mailbox of this server");
+		refusal = "554 5.6.6 IMAP URL resolution failed: not a mailbox of this server";
+	} else if (owner.home_server_dn != NULL && sd->d.cfg.server_dn != NULL &&
+		   strcasecmp(owner.home_server_dn, sd->d.cfg.server_dn) != 0) {
+		buf_append_str(&err, "the mailbox lives on another server");
+		refusal = "554 5.6.6 IMAP URL resolution failed: the mailbox lives on another server";
+	} else if (sd->d.store == NULL ||
+		   imap_urlauth_fetch(sd->d.store, owner.mailbox_guid, url, &u, (int64_t)time(NULL), out, &err) != 0) {
+		refusal = "554 5.6.6 IMAP URL resolution failed";
+	}
+	if (refusal != NULL)
+		log_info("BURL from %s for %s refused: %s", ss->peer, auth_user, buf_cstr(&err));
+	dir_recipient_release(&me);
+	dir_recipient_release(&who);
+	dir_recipient_release(&owner);
+	imap_url_free(&u);
+	buf_free(&err);
+	return refusal;
+}
+
 /* SASL steps check passwords with a bind: on the workers, so the loop never waits for slapd. */
 static void be_offload(void *ctx, struct smtp_session *s)
 {
@@ -840,6 +897,7 @@ int smtpd_main(int argc, char **argv)
 	char *keytab = config_path(&sd->d.cfg, SIGNIN_KEYTAB);
 	sd->signin = signin_create(sd->d.dir, keytab);
 	free(keytab);
+	sd->burl_imap = xasprintf("imap://%s", sd->d.cfg.hostname);
 	{
 		struct buf terr = BUF_INIT;
 		if (tls_server_ctx_create(sd->d.cert_path, sd->d.key_path, &sd->tls_mx, &terr) == IX_OK)
@@ -889,6 +947,7 @@ int smtpd_main(int argc, char **argv)
 	buf_free(&err);
 	tls_ctx_destroy(&sd->tls_mx);
 	signin_destroy(&sd->signin);
+	free(sd->burl_imap);
 	daemon_teardown(&sd->d);
 	return 0;
 }
