@@ -1,7 +1,7 @@
 /* cmd_import.c - interchange import imap LOGIN --from imaps://HOST[:PORT] ...: copies a user's mailbox from
  * another organisation's IMAP server into this server's store, again and again until the move-in is done. */
 #include "attendant/cli.h"
-#include "attendant/imap_client.h"
+#include "transport/imap/imap_client.h"
 #include "attendant/import.h"
 #include "common/base64.h"
 #include "common/err.h"

@@ -2,7 +2,7 @@
  * while mail keeps arriving. Copies over the target's IMAP port (X-IX-IMPORT, transport/imap/imap_import.c), freezes
  * the local copy, copies the rest, then changes the home server. See docs/multi-server.md, "Moving a mailbox". */
 #include "attendant/cli.h"
-#include "attendant/imap_client.h"
+#include "transport/imap/imap_client.h"
 #include "common/err.h"
 #include "directory/ldap_util.h"
 #include "directory/provision.h"

@@ -2,7 +2,8 @@
 # test_proxy.py - IMAP and POP3 logins on a server that is not the mailbox's home are proxied to the home server:
 # two servers of one organisation on this machine (A, and B joined to it), a user homed on B who reads, flags,
 # appends, idles and deletes through A's IMAP and POP3 ports (plain on loopback, IMAPS and STARTTLS at the front),
-# a wrong password refused at A without a connection to B, and B down answered with a temporary error.
+# a wrong password refused at A without a connection to B, and B down answered with a temporary error. BURL at A of
+# a URL of the mailbox on B: A fetches it from B by URLFETCH, signed in there for the user as a server.
 import base64
 import imaplib
 import os
@@ -202,6 +203,47 @@ def pop3_on_a_lists_retrieves_and_deletes_on_b():
     count, size = p.stat()
     assert count == 1, (count, size)
     p.quit()
+
+
+@test
+def burl_at_a_fetches_the_draft_from_b():
+    """BURL (RFC 4468) at A of a URL of the user's mailbox on B: A signs in at B as a server of the organisation for
+    the user (SASL EXTERNAL) and fetches it by URLFETCH, which B answers for submit+USER to that session only."""
+    imaplib.Commands.setdefault("GENURLAUTH", ("AUTH", "SELECTED"))
+    msg = "From: %s\r\nTo: %s\r\nSubject: burl across servers\r\n\r\ndrafted on B\r\n" % (ADDR, ADDR)
+
+    def authorise(b):
+        typ, data = b.append("Drafts", None, None, msg.encode())
+        assert typ == "OK", data
+        uid = int(re.search(rb"APPENDUID \d+ (\d+)", data[0]).group(1))
+        rump = "imap://%s@%s/Drafts/;uid=%d;urlauth=submit+%s" % (USER, B_HOST, uid, USER)
+        typ, data = b._simple_command("GENURLAUTH", '"%s"' % rump, "INTERNAL")
+        assert typ == "OK", data
+        return b._untagged_response(typ, data, "GENURLAUTH")[1][0].decode().strip().strip('"')
+    url = on_b(authorise)
+
+    def burl(u):
+        c = smtplib.SMTP("127.0.0.1", A.ports["submission"], timeout=30)
+        try:
+            c.ehlo("client.test")
+            c.login(USER, PW)
+            assert c.mail(ADDR)[0] == 250 and c.rcpt(ADDR)[0] == 250
+            code, text = c.docmd("BURL", u + " LAST")
+            return code, text.decode()
+        finally:
+            c.close()
+    before = b_count()
+    code, text = burl(url)
+    assert code == 250, (code, text)
+    assert wait_for(lambda: b_count() == before + 1, timeout=15), "the message did not arrive in B's store"
+    body = on_b(lambda b: (b.select("INBOX"), b.fetch(str(before + 1), "(BODY.PEEK[TEXT])"))[1][1][0][1])
+    assert body == b"drafted on B\r\n", body
+    assert re.search(r"login for %s from 127\.0\.0\.1 by the server .* \(SASL EXTERNAL\)" % USER,
+                     log_of(B, "imapd")), log_of(B, "imapd")[-2000:]
+    # a verifier changed: B answers NIL, A refuses
+    code, text = burl(url[:-1] + ("0" if url[-1] != "0" else "1"))
+    assert code == 554 and "5.6.6" in text, (code, text)
+    assert "answered NIL" in log_of(A, "smtpd"), log_of(A, "smtpd")[-2000:]
 
 
 @test

@@ -1,7 +1,7 @@
 /* test_attendant.c - unit tests for the attendant's pure parts: the metrics endpoint's request parser and
  * the monitoring renderers; and the IMAP client of user move and import against a hostile server. */
 #include "tests/unit/test.h"
-#include "attendant/imap_client.h"
+#include "transport/imap/imap_client.h"
 #include "attendant/maintenance.h"
 #include "attendant/metrics.h"
 #include "attendant/monitor.h"

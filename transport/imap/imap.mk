@@ -27,9 +27,9 @@ $(IMAPD_LIB): $(call objs,$(IMAPD_SRCS))
 	$(archive)
 
 # URLAUTH over the store (imap_urlauth.c): IMAP's GENURLAUTH/URLFETCH and the submission server's BURL, with the
-# URL parser it needs.
+# URL parser it needs and the blocking IMAP client (imap_client.c) BURL fetches other servers' URLs with.
 IMAPURL_LIB := $(BUILD)/libimapurl.a
-$(IMAPURL_LIB): $(call objs,transport/imap/imap_urlauth.c transport/imap/imap_url.c)
+$(IMAPURL_LIB): $(call objs,transport/imap/imap_urlauth.c transport/imap/imap_url.c transport/imap/imap_client.c)
 	$(archive)
 
 PROGRAMS += $(BUILD)/ix-imapd

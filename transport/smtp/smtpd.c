@@ -14,7 +14,10 @@
 #include "transport/mta/mta.h"
 #include "transport/mta/queue.h"
 #include "transport/smtp/smtp_session.h"
+#include "transport/imap/imap_client.h"
 #include "transport/imap/imap_urlauth.h"
+#include "transport/net/tls_peers.h"
+#include "common/base64.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
@@ -496,6 +499,88 @@ static int lookup_user(struct dir *dir, const char *name, struct dir_recipient *
 	return ret;
 }
 
+#define BURL_REMOTE_TIMEOUT_MS 10000
+
+struct urlfetch_arg {
+	struct buf *out;
+	bool found;
+};
+
+/* An untagged response of URLFETCH: "URLFETCH url {n}" with the content as its literal, or "URLFETCH url NIL". */
+static void on_urlfetch(void *ctx, const struct imc_resp *r)
+{
+	struct urlfetch_arg *a = ctx;
+	size_t tl = strlen(r->text);
+	if (strncasecmp(r->text, "URLFETCH ", 9) != 0 || a->found || (tl >= 3 && strcmp(r->text + tl - 3, "NIL") == 0))
+		return;
+	buf_append(a->out, r->lit->data != NULL ? r->lit->data : "", r->lit->len);
+	a->found = true;
+}
+
+/* The content of url from the IMAP server that is the mailbox's home (home_dn): signed in there as this server of
+ * the organisation for login by SASL EXTERNAL inside TLS (our certificate; theirs checked against the peers the
+ * directory lists), then URLFETCH, which that server answers for "submit+LOGIN" only to such a session. Blocking
+ * (a worker). Returns 0 or an IX_* code with the reason in err. */
+static int burl_remote(struct smtpd *sd, const char *home_dn, const char *login, const char *url, size_t len,
+		       struct buf *out, struct buf *err)
+{
+	struct dir_server *sv = NULL;
+	size_t n = 0;
+	char *host = NULL;
+	unsigned port = 0;
+	if (dir_servers(sd->d.dir, &sv, &n) == IX_OK)
+		for (size_t i = 0; i < n; i++)
+			if (strcasecmp(sv[i].dn, home_dn) == 0 && sv[i].host != NULL && sv[i].imap_port != 0) {
+				host = xstrdup(sv[i].host);
+				port = sv[i].imap_port;
+			}
+	dir_servers_free(&sv, n);
+	if (host == NULL) {
+		buf_printf(err, "the home server %s has no host name or IMAP port", home_dn);
+		return IX_EUNAVAIL;
+	}
+	struct imc c;
+	memset(&c, 0, sizeof(c));
+	struct buf cmd = BUF_INIT, b64 = BUF_INIT;
+	int ret = imc_connect_tcp(&c, host, port, BURL_REMOTE_TIMEOUT_MS, err);
+	if (ret == 0)
+		ret = imc_greeting(&c, NULL, err);
+	struct tls_ctx *ctx = NULL;
+	if (ret == 0) {
+		c.peers = tls_peers_create(sd->d.cfg.data_dir, true);
+		if ((ctx = tls_peers_ctx(c.peers)) == NULL) {
+			buf_printf(err, "no certificates of the organisation's servers to check %s against", host);
+			ret = IX_EUNAVAIL;
+		}
+	}
+	if (ret == 0) {
+		buf_append_str(&cmd, "STARTTLS");
+		ret = imc_cmd(&c, &cmd, NULL, NULL, err);
+	}
+	if (ret == 0)
+		ret = imc_tls(&c, ctx, host, err);
+	if (ret == 0) {
+		base64_encode(login, strlen(login), &b64);
+		buf_printf(&cmd, "AUTHENTICATE EXTERNAL %s", buf_cstr(&b64));
+		ret = imc_cmd(&c, &cmd, NULL, NULL, err);
+	}
+	struct urlfetch_arg a = { out, false };
+	if (ret == 0) {
+		buf_append_str(&cmd, "URLFETCH ");
+		imc_add_string(&cmd, url, len);
+		ret = imc_cmd(&c, &cmd, on_urlfetch, &a, err);
+	}
+	if (ret == 0 && !a.found) {
+		buf_printf(err, "%s answered NIL", host);
+		ret = IX_EPERM;
+	}
+	imc_close(&c);
+	buf_free(&cmd);
+	buf_free(&b64);
+	free(host);
+	return ret;
+}
+
 /* BURL (RFC 4468, docs/imap-pop3.md "URLAUTH and BURL"): the content of an IMAP URL the signed-in user authorised
  * for submission (URLAUTH access "submit+" themselves), of a mailbox on this server, from the store after its
  * token verifies. On a worker (offload). */
@@ -515,14 +600,21 @@ static const char *be_burl(void *ctx, const char *auth_user, const char *url, si
 		   strcasecmp(me.dn, who.dn) != 0) {
 		buf_printf(&err, "access %s is not submit+ of %s", u.access, auth_user);
 		refusal = "554 5.7.0 The URL is not authorised for submission by you";
-	} else if (u.host == NULL || strcasecmp(u.host, sd->d.cfg.hostname) != 0 || u.user == NULL ||
-		   lookup_user(dir, u.user, &owner) != IX_OK) {
-		buf_append_str(&err, "not a URL of a mailbox of this server");
-		refusal = "554 5.6.6 IMAP URL resolution failed: not a mailbox of this server";
+	} else if (u.host == NULL || u.user == NULL || lookup_user(dir, u.user, &owner) != IX_OK) {
+		buf_append_str(&err, "not a URL of a mailbox of the organisation");
+		refusal = "554 5.6.6 IMAP URL resolution failed: not a mailbox of the organisation";
 	} else if (owner.home_server_dn != NULL && sd->d.cfg.server_dn != NULL &&
 		   strcasecmp(owner.home_server_dn, sd->d.cfg.server_dn) != 0) {
-		buf_append_str(&err, "the mailbox lives on another server");
-		refusal = "554 5.6.6 IMAP URL resolution failed: the mailbox lives on another server";
+		/* homed elsewhere: that server checks the URL (its key) and who asks */
+		if (owner.home_server_host == NULL || strcasecmp(u.host, owner.home_server_host) != 0) {
+			buf_append_str(&err, "the URL does not name the mailbox's home server");
+			refusal = "554 5.6.6 IMAP URL resolution failed: not the mailbox's home server";
+		} else if (burl_remote(sd, owner.home_server_dn, me.login, url, len, out, &err) != 0) {
+			refusal = "554 5.6.6 IMAP URL resolution failed";
+		}
+	} else if (strcasecmp(u.host, sd->d.cfg.hostname) != 0) {
+		buf_append_str(&err, "not a URL of this server");
+		refusal = "554 5.6.6 IMAP URL resolution failed: not a mailbox of this server";
 	} else if (sd->d.store == NULL ||
 		   imap_urlauth_fetch(sd->d.store, owner.mailbox_guid, url, &u, (int64_t)time(NULL), out, &err) != 0) {
 		refusal = "554 5.6.6 IMAP URL resolution failed";

@@ -1,6 +1,6 @@
 /* imap_client.c - a small blocking IMAP client: TCP, TLS through transport/net/tls, whole responses with their
  * literals, tagged commands. Used by user move and import imap. */
-#include "attendant/imap_client.h"
+#include "transport/imap/imap_client.h"
 #include "common/err.h"
 #include "common/util.h"
 #include "transport/net/tcp.h"

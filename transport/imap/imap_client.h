@@ -1,5 +1,6 @@
-/* imap_client.h - a small blocking IMAP client for the commands that copy mailboxes: user move (X-IX-IMPORT to
- * another server of the organisation) and import imap (reading another organisation's server). */
+/* imap_client.h - a small blocking IMAP client: the commands that copy mailboxes (user move: X-IX-IMPORT to another
+ * server of the organisation; import imap: reading another organisation's server) and submission's BURL (URLFETCH
+ * at a user's home server). */
 #ifndef IX_IMAP_CLIENT_H
 #define IX_IMAP_CLIENT_H
 
