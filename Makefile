@@ -166,6 +166,7 @@ DEB_PACKAGES += nsd
 DEB_PACKAGES += ldnsutils
 DEB_PACKAGES += libopendkim-dev
 DEB_PACKAGES += python3-dkim
+DEB_PACKAGES += python3-authres
 DEB_PACKAGES += libspf2-dev
 DEB_PACKAGES += libunbound-dev
 DEB_PACKAGES += libopendmarc-dev

@@ -39,6 +39,9 @@ static const struct setting_def defs[SET_COUNT] = {
 				   "file of DNSSEC trust anchors (\"\": " DNS_ROOT_KEY " when present)" },
 	[SET_MTA_STS_CA_FILE] = { "mta_sts.ca_file", 0, 0, 0, SETTING_TEXT,
 				  "file of CA certificates trusted besides the system's, for MTA-STS (policies, MX hosts)" },
+	[SET_ARC_TRUSTED_SEALERS] = { "arc.trusted_sealers", 0, 0, 0, SETTING_TEXT,
+				      "DOMAIN[,DOMAIN...]: a DMARC failure whose ARC chain passes, last sealed by one of "
+				      "these, is delivered (forwarders and lists)" },
 	[SET_QUEUE_LIFETIME] = { "queue.lifetime", 5 * 86400, 1, 60 * 86400, "seconds",
 				 "how long undeliverable mail is retried before it bounces" },
 	[SET_QUEUE_RETRY_FIRST] = { "queue.retry_first", 60, 1, 86400, "seconds", "first retry delay" },
@@ -154,6 +157,11 @@ int setting_parse_text(enum setting_id id, const char *value, char *why, size_t 
 	if (id == SET_DNS_RESOLVER && value[0] != '\0' && resolver_valid(value) < 0) {
 		snprintf(why, size, "dns.resolver takes an IP address with an optional @PORT (or \"\"), not \"%s\"",
 			 value);
+		return -1;
+	}
+	if (id == SET_ARC_TRUSTED_SEALERS &&
+	    strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-., ") != strlen(value)) {
+		snprintf(why, size, "arc.trusted_sealers takes domain names separated by commas, not \"%s\"", value);
 		return -1;
 	}
 	if ((id == SET_DNS_TRUST_ANCHOR || id == SET_MTA_STS_CA_FILE) && value[0] != '\0' && value[0] != '/') {

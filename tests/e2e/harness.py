@@ -221,12 +221,16 @@ class System:
         if not wait_for(lambda: needle in self.log(name, since), timeout=timeout):
             raise AssertionError("%s.log has no %r: %s" % (name, needle, self.log(name, since)[-800:]))
 
+    def connector(self, name, domain, port):
+        """A connector name sending mail for domain to 127.0.0.1:port; returns once ix-mta has seen it."""
+        mark = self.log_mark("mta")
+        self.cli("connector", "add", name, "--address-space", domain, "--smarthost", "127.0.0.1:%d" % port,
+                 check=True)
+        self.wait_log("mta", "connector changed: cn=%s," % name, mark)
+
     def hold_mail_for(self, domain, name="dead"):
         """Mail for domain stays in the queue: a connector sends it to a port where nothing listens."""
-        mark = self.log_mark("mta")
-        self.cli("connector", "add", name, "--address-space", domain, "--smarthost",
-                 "127.0.0.1:%d" % free_ports(1)[0], check=True)
-        self.wait_log("mta", "connector changed: cn=%s," % name, mark)
+        self.connector(name, domain, free_ports(1)[0])
 
     def set_live(self, name, value, services=("smtpd", "mta")):
         """`server set NAME VALUE` and waits until each of services logged that it has the new settings (the

@@ -91,10 +91,7 @@ def setup():
         assert h.wait_for(lambda: h.imap_login_ok(S.ports["imap"], login, PW), timeout=15), login
     SINK = Sink()
     SINK.start()
-    mark = S.log_mark("mta")
-    S.cli("connector", "add", "out", "--address-space", "remote.test", "--smarthost", "127.0.0.1:%d" % SINK.port,
-          check=True)
-    S.wait_log("mta", "connector changed: cn=out,", mark)
+    S.connector("out", "remote.test", SINK.port)
 
 
 @h.test

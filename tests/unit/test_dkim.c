@@ -1,7 +1,8 @@
-/* test_dkim.c - unit tests for DKIM keys, records and selectors, and signing through libopendkim (the independent
- * verification with dkimpy is tests/e2e/test_dkim.py). */
+/* test_dkim.c - unit tests for DKIM keys, records and selectors, signing, and ARC sealing and verifying (the
+ * independent verification with dkimpy is tests/e2e/test_dkim.py and test_arc.py). */
 #include "tests/unit/test.h"
 #include "common/err.h"
+#include "transport/mta/arc.h"
 #include "transport/mta/dkim.h"
 #include "common/util.h"
 
@@ -84,4 +85,84 @@ static void signing(void)
 	buf_free(&err);
 }
 
-TEST_MAIN("dkim", TEST_CASE(keys_and_records), TEST_CASE(selectors), TEST_CASE(signing))
+/* arc.c's key lookup in the tests: the record of r1._domainkey.example.com, none else. */
+static int test_key(void *ctx, const char *name, struct buf *txt_r)
+{
+	if (strcmp(name, "r1._domainkey.example.com") != 0)
+		return IX_ENOTFOUND;
+	buf_append_str(txt_r, ctx);
+	return IX_OK;
+}
+
+/* Sealed by us, verified by us; each part of the chain changed after sealing breaks it. (dkimpy, an independent
+ * implementation, seals and verifies against us in tests/e2e/test_arc.py.) */
+static void arc_chain(void)
+{
+	struct buf rsa = BUF_INIT, rec = BUF_INIT, sealed = BUF_INIT, twice = BUF_INIT, err = BUF_INIT, t = BUF_INIT;
+	test_assert(dkim_key_generate(DKIM_ALG_RSA, &rsa, &err) == IX_OK);
+	test_assert(dkim_key_record(buf_cstr(&rsa), &rec, NULL, &err) == IX_OK);
+	struct dkim_signer *s;
+	test_assert(dkim_signer_create(&s, &err) == IX_OK);
+	const struct dkim_key k = { "example.com", "r1", buf_cstr(&rsa), DKIM_ALG_RSA };
+	static const char msg[] = "Authentication-Results: example.com;\r\n\tspf=pass smtp.mailfrom=a@x.test;\r\n\t"
+				  "arc=none\r\nFrom: a@x.test\r\nSubject: hi\r\n\r\nbody\r\n";
+	struct arc_verdict v;
+	arc_verify(msg, strlen(msg), test_key, (void *)buf_cstr(&rec), &v);
+	test_assert(v.result == ARC_NONE && v.instances == 0);
+	arc_verdict_free(&v);
+	/* not ours to seal: no results of our authserv-id */
+	test_assert(arc_seal(s, &k, "other.test", msg, strlen(msg), &sealed, &err) == IX_ENOTFOUND && sealed.len == 0);
+	test_assert(arc_seal(s, &k, "example.com", msg, strlen(msg), &sealed, &err) == IX_OK);
+	test_assert(strncmp(buf_cstr(&sealed), "ARC-Seal: i=1; cv=none; a=rsa-sha256; d=example.com; s=r1;", 58) == 0);
+	test_assert(strstr(buf_cstr(&sealed), "ARC-Authentication-Results: i=1; example.com;\r\n\tspf=pass") != NULL);
+	buf_append_str(&sealed, msg);
+	arc_verify(sealed.data, sealed.len, test_key, (void *)buf_cstr(&rec), &v);
+	test_assert(v.result == ARC_PASS && v.instances == 1 && strcmp(v.sealer, "example.com") == 0);
+	struct buf ar = BUF_INIT;
+	arc_result_write(&v, "192.0.2.1", &ar);
+	test_assert(strcmp(buf_cstr(&ar), "arc=pass (i=1, sealed by example.com) smtp.remote-ip=192.0.2.1") == 0);
+	arc_verdict_free(&v);
+	/* sealed again on top of a passing chain: i=2, cv=pass */
+	static const char pass[] = "Authentication-Results: example.com; arc=pass\r\n";
+	buf_append_str(&t, pass);
+	buf_append(&t, sealed.data, sealed.len);
+	test_assert(arc_seal(s, &k, "example.com", t.data, t.len, &twice, &err) == IX_OK);
+	test_assert(strncmp(buf_cstr(&twice), "ARC-Seal: i=2; cv=pass;", 23) == 0);
+	buf_append(&twice, t.data, t.len);
+	arc_verify(twice.data, twice.len, test_key, (void *)buf_cstr(&rec), &v);
+	test_assert(v.result == ARC_PASS && v.instances == 2 &&
+		    strcmp(buf_cstr(&v.sealers), "example.com, example.com") == 0);
+	arc_verdict_free(&v);
+	/* a changed body, a changed older seal, a missing key */
+	struct buf bad = BUF_INIT;
+	buf_append(&bad, twice.data, twice.len - 6);
+	buf_append_str(&bad, "BODY\r\n");
+	arc_verify(bad.data, bad.len, test_key, (void *)buf_cstr(&rec), &v);
+	test_assert(v.result == ARC_FAIL && strstr(v.why, "body hash did not verify") != NULL);
+	arc_verdict_free(&v);
+	buf_reset(&bad);
+	buf_append(&bad, twice.data, twice.len);
+	char *cv = strstr(bad.data, "i=1; cv=none");
+	test_assert(cv != NULL);
+	memcpy(cv + 8, "NONE", 4); /* relaxed canonicalization keeps the case of values */
+	arc_verify(bad.data, bad.len, test_key, (void *)buf_cstr(&rec), &v);
+	test_assert(v.result == ARC_FAIL && strstr(v.why, "seal i=2") != NULL);
+	arc_verdict_free(&v);
+	arc_verify(twice.data, twice.len, test_key, (void *)"v=DKIM1; k=rsa; p=", &v);
+	test_assert(v.result == ARC_FAIL && strstr(v.why, "revoked") != NULL);
+	arc_verdict_free(&v);
+	/* the trusted sealers setting */
+	test_assert(arc_trusted("a.test, list.test", "LIST.test") && arc_trusted("list.test", "list.test"));
+	test_assert(!arc_trusted("a.test,list.test", "test") && !arc_trusted("", "list.test") && !arc_trusted("x", ""));
+	dkim_signer_destroy(&s);
+	buf_free(&bad);
+	buf_free(&ar);
+	buf_free(&rsa);
+	buf_free(&rec);
+	buf_free(&sealed);
+	buf_free(&twice);
+	buf_free(&t);
+	buf_free(&err);
+}
+
+TEST_MAIN("dkim", TEST_CASE(keys_and_records), TEST_CASE(selectors), TEST_CASE(signing), TEST_CASE(arc_chain))

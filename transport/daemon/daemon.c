@@ -84,7 +84,10 @@ static void on_settings_changed(struct evloop *loop, void *ctx)
 	struct daemon *d = ctx;
 	struct settings s;
 	settings_read(d, &s);
-	if (memcmp(s.v, d->settings.v, sizeof(s.v)) == 0 && memcmp(s.set, d->settings.set, sizeof(s.set)) == 0)
+	bool same = memcmp(s.v, d->settings.v, sizeof(s.v)) == 0 && memcmp(s.set, d->settings.set, sizeof(s.set)) == 0;
+	for (int i = 0; same && i < SET_COUNT; i++) /* a text value changed too (one text for another) */
+		same = strcmp(s.text[i], d->settings.text[i]) == 0;
+	if (same)
 		return;
 	log_info("server settings changed: new sessions use them");
 	d->settings = s;

@@ -1,9 +1,10 @@
 /* authres.c - SPF through libspf2 (with a DNS layer of ours: the MTA's validating resolver, dns.h), DKIM
- * verification through libopendkim (its key lookup ours, likewise) and DMARC through libopendmarc (the record
- * fetched by us); the results as an Authentication-Results field. The one boundary where those libraries' results
+ * verification through libopendkim (its key lookup ours, likewise), ARC by arc.c (Debian has no ARC library) and DMARC
+ * through libopendmarc (the record fetched by us); the results as an Authentication-Results field. The one boundary where those libraries' results
  * become ours. */
 #include "transport/mta/authres.h"
 #include "common/err.h"
+#include "transport/mta/arc.h"
 #include "common/util.h"
 #include "transport/mta/dns.h"
 #include "transport/mta/dsn.h"
@@ -184,6 +185,13 @@ static DKIM_CBSTAT dkim_key_lookup(DKIM *d, DKIM_SIGINFO *sig, u_char *buf, size
 	}
 	buf_free(&txt);
 	return st;
+}
+
+/* arc.c's key lookup: the TXT record name, through the same cache. */
+static int arc_key(void *ctx, const char *name, struct buf *txt_r)
+{
+	DKIM_CBSTAT st = txt_cached(ctx, name, txt_r);
+	return st == DKIM_CBSTAT_CONTINUE ? IX_OK : st == DKIM_CBSTAT_NOTFOUND ? IX_ENOTFOUND : IX_EAGAIN;
 }
 
 /* ---- setup ---- */
@@ -401,9 +409,10 @@ static bool dmarc_record(struct authres *a, const char *domain, struct buf *reco
 	return false;
 }
 
-/* DMARC of the message into out (pctx holds the SPF and DKIM outcomes); returns the policy to apply. */
+/* DMARC of the message into out (pctx holds the SPF and DKIM outcomes); returns the policy to apply: a failure
+ * whose ARC chain passed, sealed last by a domain of trusted, is delivered (RFC 7489 local policy, RFC 8617 7.2). */
 static enum authres_policy dmarc_check(struct authres *a, DMARC_POLICY_T *pctx, const char *from_domain,
-				       struct buf *out)
+				       const struct arc_verdict *arc, const char *trusted, struct buf *out)
 {
 	struct buf record = BUF_INIT;
 	char at[NS_MAXDNAME];
@@ -432,6 +441,15 @@ static enum authres_policy dmarc_check(struct authres *a, DMARC_POLICY_T *pctx, 
 		case DMARC_POLICY_QUARANTINE: policy = AUTHRES_QUARANTINE; goto failed;
 		case DMARC_POLICY_NONE:
 		failed:
+			if (policy != AUTHRES_DELIVER && arc->result == ARC_PASS && trusted != NULL &&
+			    arc_trusted(trusted, arc->sealer)) {
+				buf_printf(out,
+					   ";\r\n\tdmarc=fail (p=%s, delivered: local_policy, ARC chain sealed by "
+					   "trusted %s) header.from=%s policy.arc-override=%s",
+					   pname, pvalue(arc->sealer), pvalue(from_domain), pvalue(arc->sealer));
+				policy = AUTHRES_DELIVER;
+				break;
+			}
 			buf_printf(out, ";\r\n\tdmarc=fail (p=%s, %s) header.from=%s", pname,
 				   policy == AUTHRES_REJECT       ? "rejected"
 				   : policy == AUTHRES_QUARANTINE ? "quarantined"
@@ -470,83 +488,19 @@ enum authres_policy authres_check(struct authres *a, const struct authres_input 
 					   NULL);
 	}
 	dkim_check(a, in, pctx, out);
+	struct arc_verdict arc;
+	arc_verify(in->msg, in->len, arc_key, a, &arc);
+	buf_append_str(out, ";\r\n\t");
+	arc_result_write(&arc, in->client_ip, out);
 	enum authres_policy policy = AUTHRES_DELIVER;
 	if (pctx != NULL) {
-		policy = dmarc_check(a, pctx, from, out);
+		policy = dmarc_check(a, pctx, from, &arc, in->arc_trusted, out);
 		opendmarc_policy_connect_shutdown(pctx);
 	} else {
 		buf_append_str(out, ";\r\n\tdmarc=temperror (the evaluator cannot start)");
 	}
+	arc_verdict_free(&arc);
 	buf_append_str(out, "\r\n");
 	authres_strip(a->id, in->msg, in->len, out);
 	return policy;
-}
-
-/* ---- our authserv-id in fields that came with the message ---- */
-
-struct claim_ctx {
-	const char *id, *msg;
-	struct buf *out;    /* NULL: only look */
-	const char *needle; /* only look for a claim holding this text */
-	size_t copied;
-	bool found;
-};
-
-/* Skips whitespace and (nested) comments. */
-static size_t skip_cfws(const char *v, size_t i, size_t len)
-{
-	int depth = 0;
-	for (; i < len; i++) {
-		if (v[i] == '(')
-			depth++;
-		else if (v[i] == ')' && depth > 0)
-			depth--;
-		else if (depth == 0 && v[i] != ' ' && v[i] != '\t' && v[i] != '\r' && v[i] != '\n')
-			break;
-	}
-	return i;
-}
-
-static bool each_claim(void *ctx, const char *name, size_t nlen, const char *val, size_t vlen)
-{
-	struct claim_ctx *c = ctx;
-	if (nlen != 22 || strncasecmp(name, "Authentication-Results", 22) != 0)
-		return true;
-	size_t s = skip_cfws(val, 0, vlen), e = s;
-	while (e < vlen && val[e] != ';' && val[e] != ' ' && val[e] != '\t' && val[e] != '\r' && val[e] != '\n' &&
-	       val[e] != '(')
-		e++;
-	size_t idlen = strlen(c->id);
-	if (e - s != idlen || strncasecmp(val + s, c->id, idlen) != 0)
-		return true;
-	if (c->needle != NULL && memmem(val, vlen, c->needle, strlen(c->needle)) == NULL)
-		return true;
-	c->found = true;
-	if (c->out == NULL)
-		return false;
-	size_t start = (size_t)(name - c->msg);
-	buf_append(c->out, c->msg + c->copied, start - c->copied);
-	c->copied = (size_t)(val + vlen - c->msg);
-	return true;
-}
-
-bool authres_claims(const char *authserv_id, const char *msg, size_t len)
-{
-	struct claim_ctx c = { authserv_id, msg, NULL, NULL, 0, false };
-	dsn_each_field(msg, len, each_claim, &c);
-	return c.found;
-}
-
-bool authres_quarantined(const char *authserv_id, const char *msg, size_t len)
-{
-	struct claim_ctx c = { authserv_id, msg, NULL, "dmarc=fail (p=quarantine, quarantined)", 0, false };
-	dsn_each_field(msg, len, each_claim, &c);
-	return c.found;
-}
-
-void authres_strip(const char *authserv_id, const char *msg, size_t len, struct buf *out)
-{
-	struct claim_ctx c = { authserv_id, msg, out, NULL, 0, false };
-	dsn_each_field(msg, len, each_claim, &c);
-	buf_append(out, msg + c.copied, len - c.copied);
 }

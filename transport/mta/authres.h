@@ -38,6 +38,8 @@ struct authres_input {
 	const char *mail_from; /* MAIL FROM ("" for the null sender) */
 	const char *msg;       /* the message, CRLF line ends */
 	size_t len;
+	const char
+		*arc_trusted; /* the domains whose ARC seal overrides a DMARC failure (arc.trusted_sealers), or NULL */
 };
 /* What the header From's domain asks for a message that fails DMARC (its p=, or sp= for a subdomain). */
 enum authres_policy {
@@ -46,11 +48,12 @@ enum authres_policy {
 	AUTHRES_REJECT,     /* p=reject: refused at the end of DATA */
 };
 /* Checks SPF (of MAIL FROM, or of the HELO name for the null sender), every DKIM signature (at most
- * AUTHRES_DKIM_MAX) and DMARC (the header From's domain's record, _dmarc.DOMAIN or that of its organisational
+ * AUTHRES_DKIM_MAX), the ARC chain (arc.h) and DMARC (the header From's domain's record, _dmarc.DOMAIN or that of its organisational
  * domain; alignment as its adkim/aspf say, organisational domains from the public suffix list), then appends to out
  * the Authentication-Results field ("AUTHSERV-ID; spf=RESULT smtp.mailfrom=...; dkim=RESULT header.d=... header.s=...
- * header.a=... header.b=...; dmarc=RESULT (p=POLICY) header.from=DOMAIN"; "dkim=none" without a signature,
- * "dmarc=none" without a record) followed by the message without the fields that claim this authserv-id. Returns
+ * header.a=... header.b=...; arc=RESULT (...) smtp.remote-ip=IP; dmarc=RESULT (p=POLICY) header.from=DOMAIN";
+ * "dkim=none" without a signature, "arc=none" without a set, "dmarc=none" without a record; a DMARC failure whose
+ * chain passes and was sealed last by a domain of in->arc_trusted is delivered, "policy.arc-override=DOMAIN") followed by the message without the fields that claim this authserv-id. Returns
  * the policy to apply; from_domain_r (may be NULL) gets the header From's domain ("" when none). Any thread; DNS is
  * asked synchronously. */
 enum authres_policy authres_check(struct authres *a, const struct authres_input *in, struct buf *out,
@@ -62,6 +65,9 @@ enum authres_policy authres_check(struct authres *a, const struct authres_input 
 bool authres_claims(const char *authserv_id, const char *msg, size_t len);
 /* Appends msg to out without those fields. */
 void authres_strip(const char *authserv_id, const char *msg, size_t len, struct buf *out);
+/* The first Authentication-Results field of authserv_id in the message's header block: its raw value (from after the
+ * colon to its line end, within msg) into val_r and vlen_r. Returns false when there is none. */
+bool authres_own(const char *authserv_id, const char *msg, size_t len, const char **val_r, size_t *vlen_r);
 /* True when an Authentication-Results field of authserv_id in the message's header block says DMARC quarantines it
  * ("dmarc=fail (p=quarantine, quarantined)"): a message relayed by another of our servers, which checked it, to the
  * recipient's home server. */

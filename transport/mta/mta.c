@@ -3,6 +3,7 @@
  * (RFC 3464), expiry after queue.lifetime, the tracking log. */
 #include "transport/mta/mta.h"
 #include "transport/daemon/daemon.h"
+#include "transport/mta/arc.h"
 #include "transport/mta/dkim.h"
 #include "transport/mta/dns.h"
 #include "transport/mta/mta_sts.h"
@@ -412,6 +413,22 @@ static void send_group(struct mta *m, const struct queue_msg *q, struct attempt 
 			buf_reset(&signed_msg);
 		if (sr != IX_OK && sr != IX_ENOTFOUND)
 			log_warn("message %s leaves unsigned: %s", q->id, buf_cstr(&why));
+		/* mail from outside that we forward (a list, a forwarding, a redirect): sealed, so the receiver keeps our
+		 * results (ARC) */
+		struct buf sealed = BUF_INIT;
+		buf_reset(&why);
+		sr = arc_seal_outgoing(m->dkim, m->d.dir, &m->d.cfg, q->body.data, q->body.len, &sealed, &why);
+		if (sr == IX_OK) {
+			if (signed_msg.len == 0)
+				buf_append(&signed_msg, q->body.data, q->body.len);
+			buf_append(&sealed, signed_msg.data, signed_msg.len);
+			buf_free(&signed_msg);
+			signed_msg = sealed;
+		} else {
+			buf_free(&sealed);
+		}
+		if (sr != IX_OK && sr != IX_ENOTFOUND)
+			log_warn("message %s leaves without an ARC seal: %s", q->id, buf_cstr(&why));
 		buf_free(&why);
 	}
 	struct smtp_client_msg sm = {

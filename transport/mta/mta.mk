@@ -1,8 +1,9 @@
 # transport/mta/ - the message transfer agent: the durable queue, DSNs, routing by the directory, the outbound
 # SMTP client (libmta.a) and the ix-mta daemon; their unit and fuzz tests.
 MTA_SRCS := transport/mta/queue.c transport/mta/track.c transport/mta/dsn.c transport/mta/mta_route.c transport/mta/smtp_client.c \
-	transport/mta/dkim.c transport/mta/dkim_key.c transport/mta/authres.c transport/mta/dns.c transport/mta/mta_sieve.c \
-	transport/mta/mta_oof.c transport/mta/mta_sts.c
+	transport/mta/dkim.c transport/mta/dkim_key.c transport/mta/arc.c transport/mta/authres.c \
+	transport/mta/authres_field.c transport/mta/dns.c transport/mta/mta_sieve.c transport/mta/mta_oof.c \
+	transport/mta/mta_sts.c
 MTA_LIB := $(BUILD)/libmta.a
 # the checks on the way in (transport/mta/authres.c): libspf2, libopendkim and libopendmarc
 AUTHRES_LIBS := -lspf2 -lopendkim -lopendmarc
@@ -25,6 +26,7 @@ $(foreach t,$(MTA_TESTS),$(BUILD)/tests/unit/$(t)): $(BUILD)/tests/unit/%: $(BUI
 
 E2E_TESTS += tests/e2e/test_dkim.py
 E2E_TESTS += tests/e2e/test_authres.py
+E2E_TESTS += tests/e2e/test_arc.py
 
 # make bench: server CPU per message leaving the organisation, DKIM signing off and on
 BENCHES += $(BUILD)/bench-dkim

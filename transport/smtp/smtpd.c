@@ -702,7 +702,8 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 	if (!j->internal && j->auth_user == NULL && sd->authres != NULL && sd->set.v[SET_SMTP_INBOUND_CHECKS]) {
 		char from[SMTP_PATH_MAX_UTF8 + 1];
 		path_string(&env->mail->from, from, sizeof(from));
-		const struct authres_input in = { j->ss->peer, j->helo, from, data, len };
+		const struct authres_input in = { j->ss->peer, j->helo, from,
+						  data,        len,     sd->set.text[SET_ARC_TRUSTED_SEALERS] };
 		struct buf domain = BUF_INIT;
 		policy = authres_check(sd->authres, &in, &checked, &domain);
 		if (policy == AUTHRES_REJECT) {
