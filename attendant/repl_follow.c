@@ -28,23 +28,32 @@ int repl_follow_note(struct repl_follow *f, const char *dn)
  * idempotent, so one that failed, say slapd too busy to answer in time, is tried again at the next sweep). */
 static void run_upgrades(struct repl_follow *f, struct buf *err)
 {
-	unsigned added = 0;
+	unsigned added = 0, replaced = 0, changes = 0, total = 0;
 	int failed = 0;
-	if (upgrade_schema(f->cfg, &added, err) == IX_OK) {
-		if (added > 0)
-			log_info("replication: added %u schema definitions this directory lacked", added);
+	if (upgrade_schema(f->cfg, &added, &replaced, err) == IX_OK) {
+		if (added + replaced > 0)
+			log_info("schema: added %u definitions this directory lacked and replaced %u older ones", added,
+				 replaced);
+		buf_reset(err);
+		if (upgrade_server_ports(f->cfg, &changes, err) != IX_OK) {
+			failed = 1;
+			log_warn("this server's ports in the directory: %s", buf_cstr(err));
+		} else if (changes > 0)
+			log_info("directory: %u ports added to this server's entry", changes);
 	} else {
 		log_warn("schema check: %s", buf_cstr(err));
 		failed = 1;
 	}
 	buf_reset(err);
-	unsigned changes = 0;
+	total += changes;
+	changes = 0;
 	if (upgrade_security(f->cfg, &changes, err) != IX_OK) {
 		failed = 1;
 		log_warn("securing the directory: %s", buf_cstr(err));
 	} else if (changes > 0)
 		log_info("directory: %u changes for TLS off the loopback listener (see docs/multi-server.md)", changes);
 	buf_reset(err);
+	total += changes;
 	changes = 0;
 	if (upgrade_accesslog(f->cfg, &changes, err) != IX_OK) {
 		failed = 1;
@@ -52,6 +61,7 @@ static void run_upgrades(struct repl_follow *f, struct buf *err)
 	} else if (changes > 0)
 		log_info("replication: added the access log (cn=accesslog) that delta-syncrepl replays");
 	buf_reset(err);
+	total += changes;
 	changes = 0;
 	if (upgrade_passwords(f->cfg, &changes, err) != IX_OK) {
 		failed = 1;
@@ -62,6 +72,7 @@ static void run_upgrades(struct repl_follow *f, struct buf *err)
 			"now hashed)",
 			changes);
 	buf_reset(err);
+	total += changes;
 	/* before the application rules, which name the POSIX attributes */
 	changes = 0;
 	if (upgrade_posix(f->cfg, &changes, err) != IX_OK) {
@@ -71,6 +82,7 @@ static void run_upgrades(struct repl_follow *f, struct buf *err)
 		log_info("directory: %u changes for POSIX accounts and groups (the RFC 2307bis schema, its index)",
 			 changes);
 	buf_reset(err);
+	total += changes;
 	changes = 0;
 	if (upgrade_sasl(f->cfg, &changes, err) != IX_OK) {
 		failed = 1;
@@ -78,6 +90,7 @@ static void run_upgrades(struct repl_follow *f, struct buf *err)
 	} else if (changes > 0)
 		log_info("directory: %u changes for SASL PLAIN binds by login or address", changes);
 	buf_reset(err);
+	total += changes;
 	changes = 0;
 	if (upgrade_applications(f->cfg, &changes, err) != IX_OK) {
 		failed = 1;
@@ -86,6 +99,7 @@ static void run_upgrades(struct repl_follow *f, struct buf *err)
 		log_info("directory: %u changes for application accounts (ou=Applications and its access rules)",
 			 changes);
 	buf_reset(err);
+	total += changes;
 	changes = 0;
 	if (upgrade_address_book(f->cfg, &changes, err) != IX_OK) {
 		failed = 1;
@@ -95,6 +109,7 @@ static void run_upgrades(struct repl_follow *f, struct buf *err)
 			 "recipients kept out of member and manager values)",
 			 changes);
 	buf_reset(err);
+	total += changes;
 	changes = 0;
 	if (upgrade_roles(f->cfg, &changes, err) != IX_OK) {
 		failed = 1;
@@ -102,7 +117,10 @@ static void run_upgrades(struct repl_follow *f, struct buf *err)
 	} else if (changes > 0)
 		log_info("directory: %u changes for the administrative roles (ou=Roles and its access rules)", changes);
 	buf_reset(err);
+	total += added + replaced + changes;
 	f->upgraded = !failed;
+	if (!failed)
+		log_info("directory: up to date with this version (%u changes made)", total);
 }
 
 void repl_follow_sync(struct repl_follow *f, int force)

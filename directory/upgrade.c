@@ -1,7 +1,7 @@
 /* upgrade.c - data folders made by older versions brought up to what `interchange init` makes now, in place and over
- * ldapi while slapd runs: schema definitions added since, TLS and the administrator's entry, the access log, the
- * password policy, SASL binds by login or address, application accounts, the address book's person details,
- * POSIX accounts and groups. */
+ * ldapi while slapd runs: schema definitions added or changed since, the ports of this server's entry, TLS and the
+ * administrator's entry, the access log, the password policy, SASL binds by login or address, application accounts,
+ * the address book's person details, POSIX accounts and groups. */
 #include "directory/upgrade.h"
 #include "common/err.h"
 #include "directory/ldap_util.h"
@@ -15,16 +15,23 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- schema additions at runtime ---- */
+/* ---- the schema brought to this version's at runtime ---- */
 
 extern const char schema_interchange_ldif[];
 
-/* The OID of a definition "( OID NAME ..." (after an optional {n} ordering prefix), as a new string or NULL. */
+/* A cn=config value "{i}( OID ..." without its "{i}" ordering prefix. */
+static const char *definition_text(const char *value)
+{
+	if (*value != '{')
+		return value;
+	size_t n = strcspn(value, "}");
+	return value[n] == '}' ? value + n + 1 : value;
+}
+
+/* The OID of a definition "( OID NAME ..." (after an optional {i} ordering prefix), as a new string or NULL. */
 static char *definition_oid(const char *def)
 {
-	const char *p = def;
-	if (*p == '{')
-		p += strcspn(p, "}") + (p[strcspn(p, "}")] == '}');
+	const char *p = definition_text(def);
 	while (*p == ' ')
 		p++;
 	if (*p != '(')
@@ -36,29 +43,59 @@ static char *definition_oid(const char *def)
 	return n > 0 ? xstrndup(p, n) : NULL;
 }
 
-static int has_oid(char **values, const char *oid)
+/* The value among values (cn=config's, "{i}( OID ...") that defines oid, or NULL. */
+static const char *live_definition(char **values, const char *oid)
 {
 	for (char **v = values; v != NULL && *v != NULL; v++) {
 		char *o = definition_oid(*v);
 		int same = o != NULL && strcmp(o, oid) == 0;
 		free(o);
 		if (same)
-			return 1;
+			return *v;
 	}
-	return 0;
+	return NULL;
 }
 
-int upgrade_schema(const struct config *cfg, unsigned *added_r, struct buf *error_r)
+/* Brings cn=config's definition of kind (olcAttributeTypes or olcObjectClasses) to def, ours: added when live is
+ * NULL, else replaced in its place when its text differs (the value at live's {i} deleted and def added with the
+ * same {i} in one change, so nothing after it moves: docs/slapd-facts.md, "Schema changes"). Counts in *added_r or
+ * *replaced_r. */
+static int bring_definition(LDAP *ld, const char *dn, const char *kind, const char *def, const char *live,
+			    unsigned *added_r, unsigned *replaced_r, struct buf *error_r)
 {
-	if (added_r != NULL)
-		*added_r = 0;
+	if (live != NULL && strcmp(definition_text(live), def) == 0)
+		return IX_OK;
+	LDAPMod **mods = NULL;
+	size_t n = 0;
+	if (live == NULL) {
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, kind, ldapu_values1(def));
+	} else {
+		/* the value to delete named by its index alone, "{i}" */
+		int index = (int)(definition_text(live) - live);
+		char *v = xstrndup(live, (size_t)index);
+		ldapu_mod_add(&mods, &n, LDAP_MOD_DELETE, kind, ldapu_values1(v));
+		free(v);
+		v = xasprintf("%.*s%s", index, live, def);
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, kind, ldapu_values1(v));
+		free(v);
+	}
+	int ret = ldapu_modify(ld, dn, mods, error_r);
+	ldapu_mods_free(mods);
+	if (ret == IX_OK)
+		(*(live == NULL ? added_r : replaced_r))++;
+	return ret;
+}
+
+int upgrade_schema(const struct config *cfg, unsigned *added_r, unsigned *replaced_r, struct buf *error_r)
+{
+	*added_r = *replaced_r = 0;
 	LDAP *ld;
 	int ret = ldapu_connect_local(cfg, &ld, error_r);
 	if (ret != IX_OK)
 		return ret;
-	static const char *const attrs[] = { "olcAttributeTypes", "olcObjectClasses", NULL };
+	static const char *const kinds[] = { "olcAttributeTypes", "olcObjectClasses", NULL };
 	LDAPMessage *res;
-	ret = ldapu_search(ld, "cn=schema,cn=config", LDAP_SCOPE_ONELEVEL, "(cn=*interchange)", attrs, &res, error_r);
+	ret = ldapu_search(ld, "cn=schema,cn=config", LDAP_SCOPE_ONELEVEL, "(cn=*interchange)", kinds, &res, error_r);
 	if (ret != IX_OK) {
 		ldap_unbind_ext_s(ld, NULL, NULL);
 		return ret;
@@ -71,29 +108,21 @@ int upgrade_schema(const struct config *cfg, unsigned *added_r, struct buf *erro
 		return IX_ENOTFOUND;
 	}
 	char *dn = ldap_get_dn(ld, e);
-	char **live[2] = { ldapu_get_values(ld, e, "olcAttributeTypes", NULL),
-			   ldapu_get_values(ld, e, "olcObjectClasses", NULL) };
+	char **live[2] = { ldapu_get_values(ld, e, kinds[0], NULL), ldapu_get_values(ld, e, kinds[1], NULL) };
 	ldap_msgfree(res);
-	static const char *const kinds[2] = { "olcAttributeTypes: ", "olcObjectClasses: " };
-	unsigned added = 0;
 	/* attribute types first: the classes name them */
 	for (int k = 0; k < 2 && ret == IX_OK; k++) {
 		size_t klen = strlen(kinds[k]);
 		for (const char *line = schema_interchange_ldif; *line != '\0' && ret == IX_OK;) {
 			size_t len = strcspn(line, "\n");
-			if (len > klen && strncmp(line, kinds[k], klen) == 0) {
-				char *def = xstrndup(line + klen, len - klen);
+			if (len > klen + 2 && strncmp(line, kinds[k], klen) == 0 &&
+			    strncmp(line + klen, ": ", 2) == 0) {
+				char *def = xstrndup(line + klen + 2, len - klen - 2);
 				char *oid = definition_oid(def);
-				if (oid != NULL && !has_oid(live[k], oid)) {
-					char *vals[] = { def, NULL };
-					char *type = xstrndup(kinds[k], klen - 2); /* without ": " */
-					LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = type, .mod_values = vals };
-					LDAPMod *mods[] = { &m, NULL };
-					ret = ldapu_modify(ld, dn != NULL ? dn : "", mods, error_r);
-					free(type);
-					if (ret == IX_OK)
-						added++;
-				}
+				if (oid != NULL)
+					ret = bring_definition(ld, dn != NULL ? dn : "", kinds[k], def,
+							       live_definition(live[k], oid), added_r, replaced_r,
+							       error_r);
 				free(oid);
 				free(def);
 			}
@@ -104,8 +133,6 @@ int upgrade_schema(const struct config *cfg, unsigned *added_r, struct buf *erro
 	ldapu_values_free(&live[1]);
 	ldap_memfree(dn);
 	ldap_unbind_ext_s(ld, NULL, NULL);
-	if (added_r != NULL)
-		*added_r = added;
 	return ret;
 }
 
@@ -986,6 +1013,48 @@ int upgrade_posix(const struct config *cfg, unsigned *changes_r, struct buf *err
 				(*changes_r)++;
 		}
 	}
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return ret;
+}
+
+/* ---- ports this server's entry lacks ---- */
+
+int upgrade_server_ports(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
+{
+	*changes_r = 0;
+	if (cfg->server_dn == NULL)
+		return IX_OK;
+	LDAP *ld;
+	int ret = ldapu_connect_local(cfg, &ld, error_r);
+	if (ret != IX_OK)
+		return ret;
+	const char *attrs[PORT_COUNT + 1];
+	size_t na = 0;
+	for (int p = 0; p < PORT_COUNT; p++) {
+		if (slapd_port_attr(p) != NULL)
+			attrs[na++] = slapd_port_attr(p);
+	}
+	attrs[na] = NULL;
+	LDAPMessage *res = NULL;
+	ret = ldapu_search(ld, cfg->server_dn, LDAP_SCOPE_BASE, "(objectClass=ixServer)", attrs, &res, error_r);
+	LDAPMessage *e = ldapu_first_entry(ld, res);
+	if (ret == IX_ENOTFOUND)
+		buf_printf(error_r, "this server's entry %s is missing", cfg->server_dn);
+	LDAPMod **mods = NULL;
+	size_t n = 0;
+	for (int p = 0; e != NULL && p < PORT_COUNT; p++) {
+		char *v = slapd_port_attr(p) != NULL ? ldapu_get_first(ld, e, slapd_port_attr(p)) : NULL;
+		if (v == NULL && slapd_port_attr(p) != NULL) {
+			char num[16];
+			snprintf(num, sizeof(num), "%u", cfg->ports[p]);
+			ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, slapd_port_attr(p), ldapu_values1(num));
+		}
+		free(v);
+	}
+	ldap_msgfree(res);
+	if (n > 0 && (ret = ldapu_modify(ld, cfg->server_dn, mods, error_r)) == IX_OK)
+		*changes_r = (unsigned)n;
+	ldapu_mods_free(mods);
 	ldap_unbind_ext_s(ld, NULL, NULL);
 	return ret;
 }

@@ -6,12 +6,20 @@
 #include "common/buf.h"
 #include "common/config.h"
 
-/* Adds to the running slapd every attribute type and object class of our schema (the copy built into the program)
- * that its cn=config lacks: a server initialised by an older version gets ixServerId and friends, so it can take
- * part in replication. Only ever adds (docs/slapd-facts.md, "Schema only grows"). Sets *added_r (may be NULL) to
- * the number of definitions added. Returns IX_OK, IX_ENOTFOUND (no interchange schema in cn=config) or another
- * ix_err code with error_r. */
-int upgrade_schema(const struct config *cfg, unsigned *added_r, struct buf *error_r);
+/* Brings every attribute type and object class of our schema (the copy built into the program) in the running slapd's
+ * cn=config to this version's definition: one it lacks is added (a server initialised by an older version gets
+ * ixServerId and friends, so it can take part in replication), one whose text differs is replaced in its place (an
+ * older ixServer without ixLdapsPort in its MAY list takes the new one). Definitions cn=config holds and our schema
+ * does not are left alone; nothing is written when every definition is the same. What a new definition may change is
+ * in docs/slapd-facts.md, "Schema changes". Sets *added_r and *replaced_r to the number of definitions added and
+ * replaced. Returns IX_OK, IX_ENOTFOUND (no interchange schema in cn=config) or another ix_err code with error_r. */
+int upgrade_schema(const struct config *cfg, unsigned *added_r, unsigned *replaced_r, struct buf *error_r);
+
+/* Adds to this server's entry (cfg->server_dn) every port attribute (slapd_port_attr) it lacks, with the port of the
+ * bootstrap configuration: an entry made by an older version gets the ports of services added since (ixLdapsPort).
+ * Ports the entry holds are left as they are. Runs after upgrade_schema, whose ixServer allows them. *changes_r: how
+ * many it added. Returns IX_OK or an ix_err code with error_r. */
+int upgrade_server_ports(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
 
 /* Brings the TLS and password rules to what slapd_create makes now: StartTLS with this server's certificate
  * (olcTLSCertificateFile/KeyFile), the userPassword rule that wants TLS off the loopback listener

@@ -324,5 +324,77 @@ def stop_leaves_nothing_and_stop_twice_is_fine():
     assert primary("jsmith") == "john.smith@example.com"
 
 
+def schema_values(s, kind):
+    """cn=config's definitions of kind (olcAttributeTypes, olcObjectClasses) in our schema entry: {name: value}."""
+    r = run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-Q", "-Y", "EXTERNAL", "-H", ldapi(s), "-b",
+             "cn=schema,cn=config", "-s", "one", "(cn=*interchange)", kind], check=True)
+    dn = [line[4:] for line in r.stdout.splitlines() if line.startswith("dn: ")][0]
+    vals = [line.split(": ", 1)[1] for line in r.stdout.splitlines() if line.startswith(kind + ": ")]
+    return dn, {v.split(" NAME '", 1)[1].split("'", 1)[0]: v for v in vals}
+
+
+def ldapi(s):
+    return "ldapi://" + os.path.join(s.data, "run", "ldapi").replace("/", "%2F")
+
+
+def config_modify(s, ldif):
+    """ldapmodify over ldapi as the configuration's administrator (SASL EXTERNAL, as root)."""
+    return run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", ldapi(s)], input=ldif)
+
+
+@test
+def schema_upgrade_replaces_older_definitions():
+    # a directory as the version before LDAPS made it: ixServer without ixLdapsPort in its MAY list, no ixLdapsPort
+    # type, no ixLdapsPort in the server entry; rewritten over cn=config the way an old version had it loaded
+    s = System()
+    server_dn = "cn=mail.example.com,ou=Servers,ou=Configuration," + s.suffix
+    assert s.ldapmodify("dn: %s\nchangetype: modify\ndelete: ixLdapsPort\n" % server_dn).returncode == 0
+    dn, classes = schema_values(s, "olcObjectClasses")
+    current = classes["ixServer"]
+    assert " $ ixLdapsPort $ " in current, current
+    index = current[:current.index("}") + 1]
+    r = config_modify(s, "dn: %s\nchangetype: modify\ndelete: olcObjectClasses\nolcObjectClasses: %s\n-\n"
+                         "add: olcObjectClasses\nolcObjectClasses: %s\n" % (dn, index, current.replace(" $ ixLdapsPort", "")))
+    assert r.returncode == 0, r.stderr
+    _, types = schema_values(s, "olcAttributeTypes")
+    r = config_modify(s, "dn: %s\nchangetype: modify\ndelete: olcAttributeTypes\nolcAttributeTypes: %s\n" %
+                      (dn, types["ixLdapsPort"][:types["ixLdapsPort"].index("}") + 1]))
+    assert r.returncode == 0, r.stderr
+    assert "ixLdapsPort" not in schema_values(s, "olcAttributeTypes")[1]
+    r = s.ldapmodify("dn: %s\nchangetype: modify\nadd: ixLdapsPort\nixLdapsPort: 636\n" % server_dn)
+    assert r.returncode != 0, "the old schema took ixLdapsPort"
+    s.stop()
+    mark = s.log_mark("attendant")
+    s.start()
+    s.wait_log("attendant", "schema: added 1 definitions this directory lacked and replaced 1 older ones", mark, 45)
+    s.wait_log("attendant", "directory: up to date with this version", mark, 45)
+    assert schema_values(s, "olcObjectClasses")[1]["ixServer"] == current
+    # the entry took the port the server listens on, and takes a new one
+    ldaps = json.loads(s.cli("status", "--json", check=True).stdout)["ports"]["ldaps"]
+    assert ldaps == s.ports["ldaps"]
+    r = s.ldapsearch("(objectClass=ixServer)", "ixLdapsPort", bind_dn=s.admin_dn, password=s.admin_password)
+    assert entries(r.stdout)[0]["ixldapsport"] == [str(ldaps)], r.stdout
+    assert "ldaps %d" % ldaps in s.cli("server", "show", check=True).stdout
+    r = s.ldapmodify("dn: %s\nchangetype: modify\nreplace: ixLdapsPort\nixLdapsPort: %d\n" % (server_dn, ldaps))
+    assert r.returncode == 0, r.stderr
+
+    # a directory of this version is not written at start: its schema file in slapd.d and the server entry stay
+    def state():
+        folder = os.path.join(s.data, "directory", "slapd.d", "cn=config", "cn=schema")
+        files = {f: (os.stat(os.path.join(folder, f)).st_mtime_ns, open(os.path.join(folder, f)).read())
+                 for f in os.listdir(folder) if f.endswith("interchange.ldif")}
+        r = s.ldapsearch("(objectClass=ixServer)", "modifyTimestamp", "entryCSN", bind_dn=s.admin_dn,
+                         password=s.admin_password)
+        return files, entries(r.stdout)
+    before = state()
+    assert len(before[0]) == 1, before
+    s.stop()
+    mark = s.log_mark("attendant")
+    s.start()
+    s.wait_log("attendant", "directory: up to date with this version (0 changes made)", mark, 45)
+    assert "schema: added" not in s.log("attendant", mark)
+    assert state() == before
+
+
 if __name__ == "__main__":
     main("directory")
