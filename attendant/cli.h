@@ -49,6 +49,8 @@ int cli_load_config_keep(const char *data_dir, struct config *cfg);
 	}
 /* Stores the value of port option (c - base) in ports[]; prints why and returns -1 when it is not a port. */
 int cli_port_option(int c, int base, const char *arg, unsigned ports[PORT_COUNT]);
+/* --standard-ports: sets every port not given on its own (given[p] false) to its IANA port (config_port_standard). */
+void cli_ports_standard(unsigned ports[PORT_COUNT], const bool given[PORT_COUNT]);
 /* Returns 0 when every port differs from the others, else prints which two are the same and returns -1. */
 int cli_ports_distinct(const unsigned ports[PORT_COUNT]);
 

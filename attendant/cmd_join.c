@@ -23,7 +23,7 @@ static const char join_help[] =
 	"         [--listen ADDRESS] [--ca FILE]\n"
 	"         [--ldap-port N] [--ldaps-port N] [--smtp-port N] [--submission-port N] [--submissions-port N]\n"
 	"         [--imap-port N] [--imaps-port N] [--pop3-port N] [--pop3s-port N] [--metrics-port N] [--http-port N] [--https-port N]\n"
-	"         [--timeout SECONDS] [--user NAME] [--data DIR]\n\n"
+	"         [--standard-ports] [--timeout SECONDS] [--user NAME] [--data DIR]\n\n"
 	"Creates the data folder of a new server for an EXISTING organisation, whose directory answers at\n"
 	"LDAP-URI (any of its servers, e.g. ldap://127.0.0.1:3389). The suffix, domain and administrator come\n"
 	"from there; this server gets the next server ID and its entry in the directory, its slapd becomes a\n"
@@ -34,6 +34,7 @@ static const char join_help[] =
 	"When LDAP-URI is not on this machine's loopback listener the join uses StartTLS and checks the server's\n"
 	"certificate against --ca FILE (e.g. a copy of that server's DATA/tls/cert.pem) or the system's CAs;\n"
 	"from then on the servers trust the certificates they publish in the directory.\n"
+	"--standard-ports chooses the standard ports for every port not given on its own, as for init.\n"
 	"The administrator password is kept only in this server's cn=config (readable by the service user alone).\n";
 
 /* The rest of the join as the service user slapd runs as (docs/slapd-facts.md, "Offline tools and ownership"), in a
@@ -45,7 +46,7 @@ static int finish(const struct config *cfg, void *j, struct buf *error_r)
 
 int join_init(const char *data_dir, int argc, char **argv)
 {
-	enum { O_JOIN = 256, O_PW, O_HOST, O_MYURI, O_TIMEOUT, O_USER, O_LISTEN, O_CA, O_PORT0 };
+	enum { O_JOIN = 256, O_PW, O_HOST, O_MYURI, O_TIMEOUT, O_USER, O_LISTEN, O_CA, O_STANDARD, O_PORT0 };
 	static const struct option opts[] = {
 		{ "join", required_argument, NULL, O_JOIN },
 		{ "admin-password", required_argument, NULL, O_PW },
@@ -55,12 +56,14 @@ int join_init(const char *data_dir, int argc, char **argv)
 		{ "user", required_argument, NULL, O_USER },
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "ca", required_argument, NULL, O_CA },
+		{ "standard-ports", no_argument, NULL, O_STANDARD },
 		CLI_PORT_OPTIONS(O_PORT0),
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct repl_join j = { .data_dir = data_dir };
 	j.user = geteuid() == 0 ? PRIVS_DEFAULT_USER : NULL;
+	bool port_given[PORT_COUNT] = { false }, standard = false;
 	for (int p = 0; p < PORT_COUNT; p++)
 		j.ports[p] = config_port_default(p);
 	opterr = 0;
@@ -75,6 +78,7 @@ int join_init(const char *data_dir, int argc, char **argv)
 		case O_MYURI: j.my_uri = optarg; break;
 		case O_USER: j.user = optarg; break;
 		case O_CA: j.cafile = optarg; break;
+		case O_STANDARD: standard = true; break;
 		case O_LISTEN:
 			if (!slapd_listen_valid(optarg)) {
 				cli_error(
@@ -96,6 +100,7 @@ int join_init(const char *data_dir, int argc, char **argv)
 			if (c >= O_PORT0 && c < O_PORT0 + PORT_COUNT) {
 				if (cli_port_option(c, O_PORT0, optarg, j.ports) < 0)
 					return CLI_EXIT_USAGE;
+				port_given[c - O_PORT0] = true;
 				break;
 			}
 			cli_error(
@@ -113,6 +118,8 @@ int join_init(const char *data_dir, int argc, char **argv)
 			  "organisation's administrator password");
 		return CLI_EXIT_USAGE;
 	}
+	if (standard)
+		cli_ports_standard(j.ports, port_given);
 	if (cli_ports_distinct(j.ports) < 0)
 		return CLI_EXIT_USAGE;
 	if (j.user != NULL && geteuid() != 0) {

@@ -178,11 +178,8 @@ int cmd_init(const char *data_dir, int argc, char **argv)
 		cli_error("--cert and --key go together: give both or neither");
 		return CLI_EXIT_USAGE;
 	}
-	/* --standard-ports: the IANA ports for every port not given on its own */
-	for (int p = 0; standard && p < PORT_COUNT; p++) {
-		if (!port_given[p])
-			ports[p] = config_port_standard(p);
-	}
+	if (standard)
+		cli_ports_standard(ports, port_given);
 	if (cli_ports_distinct(ports) < 0)
 		return CLI_EXIT_USAGE;
 	if (password != NULL && (password[0] == '\0' || strlen(password) > 1024)) {

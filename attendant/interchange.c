@@ -108,6 +108,14 @@ int cli_port_option(int c, int base, const char *arg, unsigned ports[PORT_COUNT]
 	return 0;
 }
 
+void cli_ports_standard(unsigned ports[PORT_COUNT], const bool given[PORT_COUNT])
+{
+	for (int p = 0; p < PORT_COUNT; p++) {
+		if (!given[p])
+			ports[p] = config_port_standard(p);
+	}
+}
+
 int cli_ports_distinct(const unsigned ports[PORT_COUNT])
 {
 	for (int p = 0; p < PORT_COUNT; p++) {

@@ -1,7 +1,7 @@
 """test_install.py - `make install`: the layout under DESTDIR with Debian's folders, and an installation under a
 temporary PREFIX that runs from there: the daemons and slapd modules found in its libexec folder through the path
 compiled in (nothing beside the command), the installed default data folder, a missing daemon named in words; and
-`init --standard-ports`; the manual pages made from the --help texts."""
+`init --standard-ports` and `init --join --standard-ports`; the manual pages made from the --help texts."""
 import json
 import os
 import shutil
@@ -10,7 +10,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BUILD, ENV, PORT_NAMES, ROOT, free_ports, main, run, setup, test  # noqa: E402
+from harness import BUILD, ENV, PORT_NAMES, ROOT, System, entries, free_ports, main, run, setup, test  # noqa: E402
 
 TMP = None
 DAEMONS = ["ix-mta", "ix-smtpd", "ix-imapd", "ix-pop3d", "ix-httpd"]
@@ -125,6 +125,27 @@ def standard_ports():
     assert st["ports"] == {"ldap": 389, "ldaps": 636, "smtp": 25, "submission": 587, "submissions": 465, "imap": 143,
                            "imaps": 10993, "pop3": 110, "pop3s": 995, "metrics": 9100, "http": 80, "https": 443}, \
         st["ports"] + r.stdout
+
+
+@test
+def join_with_standard_ports():
+    """A second server joining with --standard-ports takes them too (those given on their own excepted), in its
+    bootstrap configuration and its entry in the directory."""
+    ix = os.path.join(ROOT, BUILD, "interchange")
+    standard = json.loads(run([ix, "--data", os.path.join(TMP, "std"), "status", "--json"]).stdout)["ports"]
+    first = System()
+    data = os.path.join(TMP, "joined")
+    ldap, ldaps = free_ports(2)  # the join runs the new server's slapd: on ports free here
+    run([ix, "--data", data, "init", "--join", first.ldap_uri, "--admin-password", first.admin_password,
+         "--hostname", "second.example.com", "--standard-ports", "--ldap-port", str(ldap), "--ldaps-port",
+         str(ldaps), "--timeout", "60"], check=True, timeout=90)
+    ports = json.loads(run([ix, "--data", data, "status", "--json"]).stdout)["ports"]
+    assert ports == dict(standard, ldap=ldap, ldaps=ldaps, imaps=993), ports
+    r = first.ldapsearch("(cn=second.example.com)", "ixSmtpPort", "ixSubmissionPort", "ixImapsPort", "ixPop3Port",
+                         "ixLdapPort", bind_dn=first.admin_dn, password=first.admin_password)
+    e = entries(r.stdout)[0]
+    assert (e["ixsmtpport"], e["ixsubmissionport"], e["iximapsport"], e["ixpop3port"], e["ixldapport"]) == \
+        (["25"], ["587"], ["993"], ["110"], [str(ldap)]), r.stdout
 
 
 @setup
