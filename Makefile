@@ -137,6 +137,7 @@ DEB_PACKAGES += python3-cryptography
 DEB_PACKAGES += python3-gssapi
 DEB_PACKAGES += libsasl2-modules-kdexoauth2
 DEB_PACKAGES += curl
+DEB_PACKAGES += logrotate
 DEB_PACKAGES += gcc
 DEB_PACKAGES += make
 DEB_PACKAGES += tcpdump
@@ -249,6 +250,8 @@ install: programs man
 	$(INSTALL) -m 0644 $(MANPAGES) $(DESTDIR)$(mandir)/man8/
 	$(INSTALL) -d $(DESTDIR)$(systemdunitdir)
 	$(INSTALL) -m 0644 $(BUILD)/interchange.service $(DESTDIR)$(systemdunitdir)/interchange.service
+	$(INSTALL) -d $(DESTDIR)$(sysconfdir)/logrotate.d
+	$(INSTALL) -m 0644 $(BUILD)/interchange.logrotate $(DESTDIR)$(sysconfdir)/logrotate.d/interchange
 
 # The Debian package (debian/), built into the parent folder by dpkg-buildpackage and moved to $(BUILD)/deb.
 deb:
@@ -260,7 +263,7 @@ deb:
 uninstall:
 	rm -f $(DESTDIR)$(sbindir)/interchange
 	rm -rf $(DESTDIR)$(libexecdir)/interchange $(DESTDIR)$(datadir)/interchange
-	rm -f $(DESTDIR)$(systemdunitdir)/interchange.service
+	rm -f $(DESTDIR)$(systemdunitdir)/interchange.service $(DESTDIR)$(sysconfdir)/logrotate.d/interchange
 	rm -f $(addprefix $(DESTDIR)$(mandir)/man8/,$(notdir $(MANPAGES)))
 
 clean:

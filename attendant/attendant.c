@@ -135,7 +135,7 @@ static int start_slapd(struct attendant *a, struct buf *error_r)
 			slapd_stop(s->pid, SLAPD_STOP_TIMEOUT_MS);
 		s->pid = 0;
 		s->state = SVC_STOPPED;
-		char *log = config_path(a->cfg, "log/slapd.log");
+		char *log = config_log_path(a->cfg, "slapd.log");
 		char *text = NULL;
 		size_t len = 0;
 		/* name the usual cause in words: the port is taken (another slapd, another program) */
@@ -200,7 +200,8 @@ static int start_service(struct attendant *a, struct service *s, struct buf *err
 		return IX_EIO;
 	}
 	const char *program = s->program;
-	char *logpath = xasprintf("%s/log/%s.log", a->cfg->data_dir, s->name);
+	char *logname = xasprintf("%s.log", s->name), *logpath = config_log_path(a->cfg, logname);
+	free(logname);
 	char *keytab = config_path(a->cfg, SIGNIN_KEYTAB);
 	fflush(NULL);
 	pid_t pid = fork();
@@ -453,25 +454,27 @@ static off_t file_size(const char *path)
 	return stat(path, &st) == 0 ? st.st_size : 0;
 }
 
-/* Size-based rotation of every log under <data>/log. */
+/* Size-based rotation of every service log in the log folder (config_log_path). */
 static void rotate_tick(struct evloop *loop, struct evloop_timer *timer, void *ctx)
 {
 	(void)loop;
 	(void)timer;
 	struct attendant *a = ctx;
-	char *path = xasprintf("%s/log/attendant.log", a->cfg->data_dir);
+	char *path = config_log_path(a->cfg, "attendant.log");
 	if (file_size(path) > ATTENDANT_LOG_ROTATE_BYTES) {
 		shift_logs(path);
 		log_reopen();
 		log_info("log rotated");
 	}
 	free(path);
-	path = xasprintf("%s/log/slapd.log", a->cfg->data_dir);
+	path = config_log_path(a->cfg, "slapd.log");
 	if (file_size(path) > ATTENDANT_LOG_ROTATE_BYTES)
 		copy_truncate(path);
 	free(path);
 	for (size_t i = 0; i < a->nservices; i++) {
-		path = xasprintf("%s/log/%s.log", a->cfg->data_dir, a->services[i].name);
+		char *name = xasprintf("%s.log", a->services[i].name);
+		path = config_log_path(a->cfg, name);
+		free(name);
 		if (file_size(path) > ATTENDANT_LOG_ROTATE_BYTES) {
 			shift_logs(path);
 			if (a->services[i].pid > 0)
@@ -906,13 +909,10 @@ int attendant_run(struct config *cfg, int ready_fd)
 	/* libldap writes to sockets slapd may have closed (docs/slapd-facts.md, "SIGPIPE and lost connections") */
 	signal(SIGPIPE, SIG_IGN);
 	setenv("LDAPNOINIT", "1", 1);
-	char *logdir = config_path(cfg, "log");
-	mkdir_p(logdir, 0750);
-	char *slapd_log = config_path(cfg, "log/slapd.log");
+	char *slapd_log = config_log_path(cfg, "slapd.log");
 	a.log_fd = log_to_journal() ? fcntl(2, F_DUPFD_CLOEXEC, 3)
 				    : open(slapd_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	free(slapd_log);
-	free(logdir);
 
 	int r = take_lock(cfg, ATTENDANT_LOCK, &attendant_lock, &err);
 	/* an attendant killed a moment ago holds the lock until it has exited, and a service it was forking holds it

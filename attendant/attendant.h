@@ -17,8 +17,9 @@
 /* How often the address generator sweeps for recipients without a primary address, behind the replica's
  * change hook (which triggers it within milliseconds of a change). */
 #define ATTENDANT_ADDRESS_SWEEP_MS 30000
-/* Logs under <data>/log are rotated past this size (checked every ATTENDANT_LOG_CHECK_MS), keeping
- * ATTENDANT_LOG_KEEP old files (NAME.log.1 ... .5). SIGHUP to the attendant reopens every log (for logrotate). */
+/* The service logs (config_log_path) are rotated past this size (checked every ATTENDANT_LOG_CHECK_MS), keeping
+ * ATTENDANT_LOG_KEEP old files (NAME.log.1 ... .5). SIGHUP to the attendant reopens every log but slapd's (its
+ * standard error), which is why the logrotate file copies and truncates. */
 #define ATTENDANT_LOG_ROTATE_BYTES (10 * 1024 * 1024)
 #define ATTENDANT_LOG_CHECK_MS 30000
 #define ATTENDANT_LOG_KEEP 5

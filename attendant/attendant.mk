@@ -42,5 +42,11 @@ $(BUILD)/interchange.service: attendant/interchange.service.in $(BUILD)/gen/path
 	@mkdir -p $(dir $@)
 	sed -e 's|@sbindir@|$(sbindir)|g' -e 's|@statedir@|$(localstatedir)/lib/interchange|g' $< > $@
 
+# logrotate's rules for the installation's log folder (make install puts them in sysconfdir/logrotate.d).
+PROGRAMS += $(BUILD)/interchange.logrotate
+$(BUILD)/interchange.logrotate: attendant/interchange.logrotate.in $(BUILD)/gen/paths.c
+	@mkdir -p $(dir $@)
+	sed -e 's|@logdir@|$(localstatedir)/log/interchange|g' $< > $@
+
 # the unit passes systemd-analyze verify; the attendant speaks systemd's notify protocol (ready, watchdog, stopping)
 E2E_TESTS += tests/e2e/test_systemd.py

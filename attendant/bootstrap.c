@@ -270,6 +270,21 @@ int bootstrap_create(const struct config *cfg, struct bootstrap *b, struct buf *
 	return ret == IX_OK ? bootstrap_publish_cert(cfg, error_r) : ret;
 }
 
+int bootstrap_log_dir(const struct config *cfg, struct buf *error_r)
+{
+	char *dir = config_log_path(cfg, NULL);
+	uid_t uid;
+	gid_t gid;
+	int ret = IX_OK;
+	if (mkdir_p(dir, 0750) < 0 || (geteuid() == 0 && cfg->user != NULL && cfg->user[0] != '\0' &&
+				       privs_lookup(cfg->user, &uid, &gid) == 0 && chown(dir, uid, gid) < 0)) {
+		buf_printf(error_r, "cannot make the log folder %s: %s", dir, strerror(errno));
+		ret = IX_EIO;
+	}
+	free(dir);
+	return ret;
+}
+
 int bootstrap_chown(const struct config *cfg, const struct bootstrap *b, struct buf *error_r)
 {
 	return cfg->user != NULL ? privs_chown_tree(cfg->data_dir, b->uid, b->gid, error_r) : IX_OK;

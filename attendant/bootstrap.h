@@ -54,6 +54,11 @@ void bootstrap_check_hostname(const struct config *cfg);
  * every local user can read the certificate (not the key). Returns IX_OK or IX_EIO with error_r. */
 int bootstrap_publish_cert(const struct config *cfg, struct buf *error_r);
 
+/* Makes the folder of the service logs (config_log_path: DATA/log, or the installation's log folder for its default
+ * data folder) when it is missing and, run as root, gives it to the service user, which writes the logs once the
+ * attendant has dropped root. Returns IX_OK or IX_EIO with error_r. */
+int bootstrap_log_dir(const struct config *cfg, struct buf *error_r);
+
 /* Once the caller has filled the folder: gives it to the service user (nothing when cfg->user is NULL). Returns IX_OK
  * or an ix_err code with error_r. */
 int bootstrap_chown(const struct config *cfg, const struct bootstrap *b, struct buf *error_r);

@@ -1,5 +1,6 @@
-/* cmd_logs.c - interchange logs [SERVICE] [--follow] [--lines N]: the end of a service's log under the data
- * folder (log/SERVICE.log), and with --follow the lines as they come, across rotations. */
+/* cmd_logs.c - interchange logs [SERVICE] [--follow] [--lines N]: the end of a service's log in the log folder
+ * (config_log_path: DATA/log/SERVICE.log, or the installation's), and with --follow the lines as they come, across
+ * rotations. */
 #include "attendant/cli.h"
 #include "common/err.h"
 
@@ -22,7 +23,9 @@ static const char logs_help[] =
 	"usage: interchange logs [SERVICE] [--follow] [--lines N]\n\n"
 	"Shows the last lines (default 50) of a service's log: attendant (the default), slapd, or any service\n"
 	"listed by 'interchange status'. --follow keeps printing new lines until interrupted, across log\n"
-	"rotations. Logs live in DATA/log/.\n";
+	"rotations. Logs live in DATA/log/, those of the installation's default data folder in its log folder\n"
+	"(/var/log/interchange for the Debian package); under systemd they go to the journal (journalctl -u\n"
+	"interchange) instead.\n";
 
 static volatile sig_atomic_t interrupted;
 
@@ -117,7 +120,7 @@ int cmd_logs(const char *data_dir, int argc, char **argv)
 	struct config cfg;
 	if (cli_load_config(data_dir, &cfg) < 0)
 		return CLI_EXIT_FAIL;
-	char *logdir = config_path(&cfg, "log");
+	char *logdir = config_log_path(&cfg, NULL);
 	char *path = xasprintf("%s/%s.log", logdir, service);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	int ret = CLI_EXIT_OK;

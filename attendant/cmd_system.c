@@ -285,6 +285,14 @@ int cmd_start(const char *data_dir, int argc, char **argv)
 	struct config cfg;
 	if (cli_load_config_keep(data_dir, &cfg) < 0)
 		return CLI_EXIT_FAIL;
+	struct buf err = BUF_INIT;
+	if (!log_to_journal() && bootstrap_log_dir(&cfg, &err) != IX_OK) {
+		cli_error("could not start: %s", buf_cstr(&err));
+		buf_free(&err);
+		config_free(&cfg);
+		return CLI_EXIT_FAIL;
+	}
+	buf_free(&err);
 	if (foreground) {
 		log_set_name("attendant");
 		int ret = attendant_run(&cfg, -1);
@@ -301,10 +309,8 @@ int cmd_start(const char *data_dir, int argc, char **argv)
 	if (pid == 0) {
 		close(pipefd[0]);
 		setsid();
-		/* the attendant is a daemon: no terminal, its log in the data folder */
-		char *logpath = config_path(&cfg, "log/attendant.log");
-		char *logdir = config_path(&cfg, "log");
-		mkdir_p(logdir, 0750);
+		/* the attendant is a daemon: no terminal, its log in the log folder */
+		char *logpath = config_log_path(&cfg, "attendant.log");
 		int devnull = open("/dev/null", O_RDWR);
 		int logfd = open(logpath, O_WRONLY | O_APPEND | O_CREAT, 0640);
 		uid_t su;
@@ -321,7 +327,6 @@ int cmd_start(const char *data_dir, int argc, char **argv)
 		log_set_name("attendant");
 		log_open(logpath);
 		free(logpath);
-		free(logdir);
 		/* fork again so the attendant is not a session leader and is reparented away from the caller */
 		pid_t grandchild = fork();
 		if (grandchild != 0)
@@ -347,7 +352,7 @@ int cmd_start(const char *data_dir, int argc, char **argv)
 		cli_error("could not start: %s", answer.data + 7);
 		ret = CLI_EXIT_FAIL;
 	} else {
-		char *logpath = config_path(&cfg, "log/attendant.log");
+		char *logpath = config_log_path(&cfg, "attendant.log");
 		cli_error("could not start: the attendant ended without a word; see %s", logpath);
 		free(logpath);
 		ret = CLI_EXIT_FAIL;

@@ -1,11 +1,13 @@
 /* config.c - reads and writes the data folder's bootstrap file, KEY=VALUE lines. */
 #include "common/config.h"
 #include "common/err.h"
+#include "common/paths.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const port_names[PORT_COUNT] = { "ldap",  "ldaps", "smtp",  "submission", "submissions", "imap",
@@ -113,6 +115,16 @@ void config_free(struct config *cfg)
 char *config_path(const struct config *cfg, const char *relative)
 {
 	return xasprintf("%s/%s", cfg->data_dir, relative);
+}
+
+char *config_log_path(const struct config *cfg, const char *name)
+{
+	struct stat data, installed;
+	int is_installed = stat(cfg->data_dir, &data) == 0 && stat(paths_statedir, &installed) == 0 &&
+			   data.st_dev == installed.st_dev && data.st_ino == installed.st_ino;
+	if (!is_installed)
+		return name != NULL ? xasprintf("%s/log/%s", cfg->data_dir, name) : config_path(cfg, "log");
+	return name != NULL ? xasprintf("%s/%s", paths_logdir, name) : xstrdup(paths_logdir);
 }
 
 int config_make_dirs(const struct config *cfg, const char *const *dirs, size_t n, struct buf *error_r)

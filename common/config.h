@@ -60,6 +60,12 @@ void config_free(struct config *cfg);
 
 /* Paths inside the data folder; each returns a new string the caller frees. */
 char *config_path(const struct config *cfg, const char *relative);
+/* The path of the service log name ("attendant.log", "slapd.log", "smtpd.log"; NULL: the folder itself): in
+ * paths_logdir (/var/log/interchange when installed for Debian) when cfg's data folder is the installation's default
+ * one (paths_statedir, the same folder by device and inode), in DATA/log for every other data folder (a build
+ * folder's ./var, a second server's). The audit and tracking logs stay in DATA/log: they are records commands read.
+ * A new string the caller frees. */
+char *config_log_path(const struct config *cfg, const char *name);
 /* Creates each of the n folders dirs[] inside the data folder (mkdir -p, 0750). Returns IX_OK, or IX_EIO with
  * "cannot create PATH: REASON" in error_r at the first that fails. */
 int config_make_dirs(const struct config *cfg, const char *const *dirs, size_t n, struct buf *error_r);

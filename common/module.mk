@@ -18,6 +18,7 @@ $(BUILD)/gen/paths.c: FORCE
 	  echo 'const char paths_libexecdir[] = "$(libexecdir)/interchange";'; \
 	  echo 'const char paths_datadir[] = "$(datadir)/interchange";'; \
 	  echo 'const char paths_statedir[] = "$(localstatedir)/lib/interchange";'; \
+	  echo 'const char paths_logdir[] = "$(localstatedir)/log/interchange";'; \
 	  echo 'const char paths_slapd[] = "$(SLAPD)";'; \
 	  echo 'const char paths_slapadd[] = "$(SLAPADD)";'; \
 	  echo 'const char paths_slapcat[] = "$(SLAPCAT)";'; \

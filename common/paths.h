@@ -11,6 +11,7 @@ extern const char paths_sbindir[];    /* the interchange command */
 extern const char paths_libexecdir[]; /* the daemons and slapd modules: LIBEXECDIR/interchange */
 extern const char paths_datadir[];    /* the schema and other data: DATADIR/interchange */
 extern const char paths_statedir[];   /* the installed default data folder: LOCALSTATEDIR/lib/interchange */
+extern const char paths_logdir[];     /* its service logs (config_log_path): LOCALSTATEDIR/log/interchange */
 extern const char paths_slapd[];      /* slapd, slapadd and slapcat, and slapd's own module folder */
 extern const char paths_slapadd[];
 extern const char paths_slapcat[];

@@ -1,6 +1,7 @@
 """test_install.py - `make install`: the layout under DESTDIR with Debian's folders, and an installation under a
 temporary PREFIX that runs from there: the daemons and slapd modules found in its libexec folder through the path
-compiled in (nothing beside the command), the installed default data folder, a missing daemon named in words; and
+compiled in (nothing beside the command), the installed default data folder and its log folder (logrotate), a
+missing daemon named in words; and
 `init --standard-ports` and `init --join --standard-ports`; the manual pages made from the --help texts."""
 import json
 import os
@@ -10,7 +11,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BUILD, ENV, PORT_NAMES, ROOT, System, entries, free_ports, main, run, setup, test  # noqa: E402
+from harness import (BUILD, ENV, PORT_NAMES, ROOT, System, entries, free_ports, main, run, setup, skip,  # noqa: E402
+                     test)
 
 TMP = None
 DAEMONS = ["ix-mta", "ix-smtpd", "ix-imapd", "ix-pop3d", "ix-httpd"]
@@ -43,7 +45,8 @@ def destdir_layout():
     want.update({"usr/lib/interchange/" + d: 0o755 for d in DAEMONS})
     want.update({"usr/lib/interchange/" + m: 0o644 for m in MODULES})
     want.update({"usr/share/interchange/interchange.ldif": 0o644, "usr/share/interchange/OIDS.md": 0o644,
-                 "lib/systemd/system/interchange.service": 0o644, "usr/share/man/man8/interchange.8": 0o644})
+                 "lib/systemd/system/interchange.service": 0o644, "usr/share/man/man8/interchange.8": 0o644,
+                 "etc/logrotate.d/interchange": 0o644})
     want.update({"usr/share/man/man8/%s.8" % d: 0o644 for d in DAEMONS})
     for rel, mode in want.items():
         st = os.stat(os.path.join(dest, rel))
@@ -54,6 +57,7 @@ def destdir_layout():
     unit = open(os.path.join(dest, "lib/systemd/system/interchange.service")).read()
     assert "ExecStart=/usr/sbin/interchange --data /var/lib/interchange start --foreground" in unit, unit
     assert "ReadWritePaths=/var/lib/interchange" in unit
+    assert "\n/var/log/interchange/*.log {\n" in open(os.path.join(dest, "etc/logrotate.d/interchange")).read()
 
 
 @test
@@ -114,6 +118,48 @@ def installed_prefix_runs():
         os.rename(os.path.join(TMP, "ix-pop3d"), os.path.join(libexec, "ix-pop3d"))
     finally:
         run([ix, "--data", data, "stop"])
+
+
+@test
+def installed_data_folder_logs_in_the_log_folder():
+    """The installation's default data folder (not under systemd) logs to localstatedir/log/interchange, where
+    `interchange logs` reads; the installed logrotate file copies and truncates, and every program goes on writing at
+    the start of the emptied file."""
+    if shutil.which("logrotate") is None:
+        skip("logrotate is not installed (make deps)")
+    prefix = os.path.join(TMP, "prefix")  # installed by installed_prefix_runs
+    ix = os.path.join(prefix, "sbin", "interchange")
+    data = os.path.join(prefix, "var", "lib", "interchange")
+    logdir = os.path.join(prefix, "var", "log", "interchange")
+    args = [ix, "init", "--domain", "example.com", "--admin-password", "pw", "--hostname", "mail.example.com"]
+    for name, port in zip(PORT_NAMES, free_ports(len(PORT_NAMES))):
+        args += ["--%s-port" % name, str(port)]
+    run(args, check=True)  # no --data: the installed default
+    try:
+        run([ix, "start"], check=True)
+        names = ["attendant", "slapd", "mta", "smtpd", "imapd", "pop3d", "httpd"]
+        assert sorted(f for f in os.listdir(logdir) if f.endswith(".log")) == sorted(n + ".log" for n in names), \
+            os.listdir(logdir)
+        assert not [f for f in os.listdir(os.path.join(data, "log")) if f[:-4] in names], \
+            os.listdir(os.path.join(data, "log"))
+        attendant_log = os.path.join(logdir, "attendant.log")
+        assert "smtpd started" in open(attendant_log).read()
+        assert "smtpd started" in run([ix, "logs"], check=True).stdout
+        assert run([ix, "logs", "smtpd"], check=True).stdout == open(os.path.join(logdir, "smtpd.log")).read()
+        conf = os.path.join(prefix, "etc", "logrotate.d", "interchange")
+        assert open(conf).read().count(logdir + "/*.log {") == 1
+        size = os.path.getsize(attendant_log)
+        r = run(["logrotate", "-f", "-s", os.path.join(TMP, "logrotate.state"), conf])
+        assert r.returncode == 0, r.stderr
+        rotated = [f for f in os.listdir(logdir) if f.startswith("attendant.log-")]
+        assert len(rotated) == 1 and os.path.getsize(os.path.join(logdir, rotated[0])) >= size, os.listdir(logdir)
+        assert os.path.getsize(attendant_log) < size
+        run([ix, "stop"], check=True)
+        text = open(attendant_log).read()
+        assert "\0" not in text and "stopped" in text, text
+        assert "stopped" in run([ix, "logs"], check=True).stdout
+    finally:
+        run([ix, "stop"])
 
 
 @test

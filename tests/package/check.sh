@@ -1,12 +1,13 @@
 #!/bin/bash
 # check.sh DEB - the Debian package end to end, as root on a machine where nothing holds the standard ports: install
 # it, lintian without errors, init --standard-ports and start, every port answered by a real client (curl for SMTP,
-# submission, IMAP, POP3 and HTTP, ldapsearch for LDAP and LDAPS, openssl s_client on each TLS port and STARTTLS), stop, remove
-# (the data stays), purge (the data goes). Run by .ci/run after `make deb`; prints one line per check, exits non-zero
+# submission, IMAP, POP3 and HTTP, ldapsearch for LDAP and LDAPS, openssl s_client on each TLS port and STARTTLS), the
+# logs in /var/log/interchange with logrotate's rules for them, stop, remove (the data and logs stay), purge (they go). Run by .ci/run after `make deb`; prints one line per check, exits non-zero
 # at the first that fails.
 set -euo pipefail
 deb=$(realpath "$1")
 DATA=/var/lib/interchange
+LOGS=/var/log/interchange
 PW=Package-Check-Pw-1
 fail() { echo "FAIL package: $*"; exit 1; }
 ok() { echo "PASS package: $*"; }
@@ -20,7 +21,7 @@ trap cleanup EXIT
 if ss -ltnH | awk '{print $4}' | grep -Eq ':(25|80|110|143|389|443|465|587|636|993|995)$'; then
 	fail "a standard port is taken on this machine: $(ss -ltnH | awk '{print $4}' | tr '\n' ' ')"
 fi
-[ ! -e $DATA ] || fail "$DATA exists already: this check installs a fresh package"
+[ ! -e $DATA ] && [ ! -e $LOGS ] || fail "$DATA or $LOGS exists already: this check installs a fresh package"
 
 out=$(lintian "$deb" 2>&1 || true)
 if echo "$out" | grep -q '^E:'; then fail "lintian errors: $out"; fi
@@ -92,11 +93,18 @@ for spec in 993: 995: 465: 636: 443: 25:smtp 587:smtp 143:imap 110:pop3 389:ldap
 		fail "openssl s_client on $port ${starttls:-(TLS)}"
 done
 ok "openssl s_client verifies the certificate on 993, 995, 465, 636, 443 and STARTTLS on 25, 587, 143, 110, 389"
+grep -q 'smtpd started' $LOGS/attendant.log && [ -s $LOGS/smtpd.log ] && [ ! -e $DATA/log/smtpd.log ] ||
+	fail "the service logs are not in $LOGS"
+interchange logs smtpd | cmp -s - $LOGS/smtpd.log || fail "interchange logs does not read $LOGS"
+grep -q "^$LOGS/\*.log {" /etc/logrotate.d/interchange && logrotate -d /etc/logrotate.d/interchange >/dev/null 2>&1 ||
+	fail "logrotate's rules for $LOGS"
+ok "the logs in $LOGS (interchange logs reads them; /etc/logrotate.d/interchange rotates them)"
 interchange stop >/dev/null
 
 DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 remove -y -qq interchange >/dev/null
-[ ! -e /usr/sbin/interchange ] && [ -f $DATA/interchange.conf ] || fail "remove: the program stays or the data went"
-ok "remove keeps $DATA"
+[ ! -e /usr/sbin/interchange ] && [ -f $DATA/interchange.conf ] && [ -f $LOGS/attendant.log ] ||
+	fail "remove: the program stays or the data or logs went"
+ok "remove keeps $DATA and $LOGS"
 DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 purge -y -qq interchange >/dev/null
-[ ! -e $DATA ] || fail "purge left $DATA"
-ok "purge removes $DATA"
+[ ! -e $DATA ] && [ ! -e $LOGS ] || fail "purge left $DATA or $LOGS"
+ok "purge removes $DATA and $LOGS"

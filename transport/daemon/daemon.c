@@ -208,7 +208,8 @@ void daemon_setup(struct daemon *d, const char *name, unsigned flags, int argc, 
 	struct buf err = BUF_INIT;
 	if (config_load(data_dir, &d->cfg, &err) != IX_OK)
 		fatal("%s", buf_cstr(&err));
-	char *logpath = xasprintf("%s/log/%s.log", d->cfg.data_dir, name);
+	char *logname = xasprintf("%s.log", name), *logpath = config_log_path(&d->cfg, logname);
+	free(logname);
 	if (!log_to_journal() && log_open(logpath) < 0)
 		log_warn("cannot open %s: %s; logging to stderr", logpath, strerror(errno));
 	free(logpath);
