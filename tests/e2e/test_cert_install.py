@@ -2,9 +2,11 @@
 is checked and installed while the system runs, then every TLS port (SMTP, submission and submissions, IMAP and
 IMAPS, POP3 and POP3S, LDAP StartTLS, LDAPS, HTTPS) presents it to openssl s_client verifying the chain and the host
 name, with no service restarted; a key that does not match, a certificate for another name, an expired one or a chain out
-of order is refused in words and changes nothing."""
+of order is refused in words and changes nothing; files changed in place (a certbot deploy hook copying them over
+DATA/tls) are served by every port by themselves."""
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -102,6 +104,26 @@ def installed_and_served_without_restart():
     assert any("the TLS certificate expires in" in w for w in st["warnings"]), st["warnings"]
     # the public copy and cert show follow
     assert S.cli("cert", "show", "--pem", check=True).stdout.strip() in open(cert).read()
+
+
+@test
+def files_changed_in_place_are_served():
+    """A deploy hook that copies the renewed pair over DATA/tls/cert.pem and key.pem (the same files, no command)."""
+    ca = make_pair("Renewal CA", ca=True, days=365)
+    leaf = make_pair(HOST, ca, days=90)
+    from cryptography.hazmat.primitives import hashes
+    want = leaf[1].fingerprint(hashes.SHA256()).hex()
+    pids = service_pids()
+    tls = os.path.join(S.data, "tls")
+    inodes = [os.stat(os.path.join(tls, f)).st_ino for f in ("cert.pem", "key.pem")]
+    shutil.copyfile(write("renewed-key.pem", leaf[0]), os.path.join(tls, "key.pem"))
+    shutil.copyfile(write("renewed-chain.pem", leaf[1], ca[1]), os.path.join(tls, "cert.pem"))
+    assert [os.stat(os.path.join(tls, f)).st_ino for f in ("cert.pem", "key.pem")] == inodes
+    ca_file = write("renewal-ca.pem", ca[1])
+    for port, starttls in ports():
+        got = wait_for(lambda: presented(port, starttls, ca_file) == want, timeout=20, interval=0.5)
+        assert got, "port %d (%s) still presents %s" % (port, starttls or "TLS", presented(port, starttls))
+    assert service_pids() == pids, "a service was restarted: %s -> %s" % (pids, service_pids())
 
 
 if __name__ == "__main__":
