@@ -30,7 +30,8 @@ static char dirbuf[] = "/tmp/ix-imapsess-XXXXXX";
 static int fake_check(void *ctx, const char *user, const char *pass, size_t passlen)
 {
 	(void)ctx;
-	bool known = strcmp(user, "u1") == 0 || strcmp(user, "u1@example.com") == 0;
+	bool known = strcmp(user, "u1") == 0 || strcmp(user, "u1@example.com") == 0 ||
+		     strcmp(user, "j\xc3\xb6rg@example.com") == 0; /* a UTF-8 address (RFC 6856 UTF8 USER) */
 	return known && passlen == 2 && memcmp(pass, "p1", 2) == 0 ? 0 : IX_EAUTH;
 }
 
@@ -38,7 +39,8 @@ static int fake_lookup(void *ctx, const char *name, struct login_user *u_r)
 {
 	(void)ctx;
 	memset(u_r, 0, sizeof(*u_r));
-	if (strcmp(name, "u1") != 0 && strcmp(name, "u1@example.com") != 0)
+	if (strcmp(name, "u1") != 0 && strcmp(name, "u1@example.com") != 0 &&
+	    strcmp(name, "j\xc3\xb6rg@example.com") != 0)
 		return IX_ENOTFOUND;
 	u_r->login = xstrdup("u1");
 	u_r->guid = xstrdup(GUID);
@@ -1162,6 +1164,37 @@ static void pop3_session_basics(void)
 	store_folder_info_free(&info);
 }
 
+/* POP3 UTF8 (RFC 6856): CAPA says UTF8 USER; a UTF-8 user name signs in, one that is not UTF-8 is refused; without
+ * the UTF8 command a message with UTF-8 headers is sent downgraded (RFC 6857), after it as stored; UTF8 is taken
+ * before login only. */
+static void pop3_utf8(void)
+{
+	setup();
+	append_msg("INBOX", "From: J\xc3\xb6rg <j@x.org>\r\nSubject: Gr\xc3\xbc\xc3\x9f"
+			    "e\r\n\r\nbody\r\n");
+	struct client c;
+	client_open(&c, true);
+	test_assert(wait_for(&c, "+OK"));
+	send_str(&c, "CAPA\r\nUSER \xff\xfe\r\nUSER j\xc3\xb6rg@example.com\r\nPASS p1\r\nRETR 1\r\nUTF8\r\nQUIT\r\n");
+	test_assert(wait_for(&c, "+OK Bye"));
+	const char *out = buf_cstr(&c.in);
+	test_assert(strstr(out, "\r\nUTF8 USER\r\n") != NULL);
+	test_assert(strstr(out, "-ERR [AUTH] User names are UTF-8.\r\n") != NULL);
+	test_assert(strstr(out, "+OK Logged in; 1 messages.") != NULL);
+	test_assert(strstr(out, "Subject: =?UTF-8?") != NULL && strstr(out, "Gr\xc3\xbc") == NULL);
+	test_assert(strstr(out, "-ERR Not allowed now: already logged in.") != NULL);
+	client_close(&c);
+	client_open(&c, true);
+	test_assert(wait_for(&c, "+OK"));
+	send_str(&c, "UTF8\r\nUSER u1\r\nPASS p1\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n");
+	test_assert(wait_for(&c, "+OK Bye"));
+	out = buf_cstr(&c.in);
+	test_assert(strstr(out, "+OK UTF8 enabled.\r\n") != NULL);
+	test_assert(strstr(out, "From: J\xc3\xb6rg <j@x.org>\r\nSubject: Gr\xc3\xbc\xc3\x9f"
+				"e\r\n\r\nbody\r\n.\r\n") != NULL);
+	client_close(&c);
+}
+
 /* Logins and SEARCH never wait for the threads that wait for syncs: with every write thread held (pool_block, as
  * slow syncs would), a LOGIN, a SEARCH and the reads on the loop are answered; the STORE waits for a thread. */
 static void imap_reads_pass_blocked_writes(void)
@@ -2039,5 +2072,5 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
 	  TEST_CASE(imap_rev2), TEST_CASE(imap_searchres), TEST_CASE(imap_catenate), TEST_CASE(imap_urlauth),
 	  TEST_CASE(imap_objectid_and_preview), TEST_CASE(imap_savedate), TEST_CASE(imap_context_updates),
-	  TEST_CASE(imap_metadata), TEST_CASE(imap_notify), TEST_CASE(pop3_session_basics),
+	  TEST_CASE(imap_metadata), TEST_CASE(imap_notify), TEST_CASE(pop3_session_basics), TEST_CASE(pop3_utf8),
 	  TEST_CASE(login_timeout_configured), TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))

@@ -19,6 +19,7 @@ static const struct {
 	{ "RETR", POP3_RETR, 1, 1 }, { "DELE", POP3_DELE, 1, 1 }, { "NOOP", POP3_NOOP, 0, 0 },
 	{ "RSET", POP3_RSET, 0, 0 }, { "TOP", POP3_TOP, 2, 2 },   { "UIDL", POP3_UIDL, 0, 1 },
 	{ "CAPA", POP3_CAPA, 0, 0 }, { "STLS", POP3_STLS, 0, 0 }, { "AUTH", POP3_AUTH, 0, 2 },
+	{ "UTF8", POP3_UTF8, 0, 0 },
 };
 
 void pop3_parser_init(struct pop3_parser *p)

@@ -1,5 +1,5 @@
 /* pop3_parse.h - POP3 command line parser (RFC 1939, RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 AUTH with initial
- * response). Pure: the caller keeps its own bounded input buffer and feeds it; no I/O, no globals. */
+ * response, RFC 6856 UTF8). Pure: the caller keeps its own bounded input buffer and feeds it; no I/O, no globals. */
 #ifndef IX_POP3_PARSE_H
 #define IX_POP3_PARSE_H
 
@@ -31,6 +31,7 @@ enum pop3_verb {
 	POP3_CAPA,
 	POP3_STLS,
 	POP3_AUTH,
+	POP3_UTF8, /* RFC 6856 */
 };
 
 enum pop3_parse_result {

@@ -5,7 +5,9 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "transport/pop3/pop3_parse.h"
+#include "store/mime.h"
 #include "store/store.h"
+#include "common/utf8.h"
 #include "common/util.h"
 
 #include <stdio.h>
@@ -28,6 +30,7 @@ struct pop3_session {
 	struct pop3_parser parser;
 	enum pop3_state state;
 	bool busy, in_sasl;
+	bool utf8; /* the UTF8 command (RFC 6856): messages go out as stored, never downgraded */
 	unsigned errors;
 	char *user_arg; /* USER name waiting for PASS */
 	uint32_t uidvalidity;
@@ -85,12 +88,24 @@ static struct pop3_msg *msg_arg(struct pop3_session *s, const struct pop3_comman
 static void send_message(struct pop3_session *s, struct pop3_msg *m, bool top, uint32_t lines)
 {
 	struct buf data = BUF_INIT, err = BUF_INIT;
-	if (store_fetch_body(s->ls.srv->cfg.store, s->ls.user.guid, "INBOX", m->uid, 0, 0, &data, &err) != 0) {
+	struct store *st = s->ls.srv->cfg.store;
+	if (store_fetch_body(st, s->ls.user.guid, "INBOX", m->uid, 0, 0, &data, &err) != 0) {
 		err_reply(s, "[SYS/TEMP] That message was removed by another client.");
 		buf_free(&data);
 		buf_free(&err);
 		return;
 	}
+	struct mime_info *mi = NULL;
+	if (!s->utf8 && store_fetch_mime(st, s->ls.user.guid, "INBOX", m->uid, &mi, NULL) == 0 &&
+	    (mi->flags & MIME_F_8BIT_HEADER) != 0 && mi->msg_size == data.len) {
+		/* RFC 6856 section 2 (and RFC 6857): a client that did not say UTF8 gets the header downgraded to ASCII,
+		 * as IMAP does for a session without UTF8=ACCEPT */
+		struct buf down = BUF_INIT;
+		mime_downgrade(buf_cstr(&data), mi, &down);
+		buf_free(&data);
+		data = down;
+	}
+	mime_info_destroy(&mi);
 	struct buf out = BUF_INIT;
 	buf_reserve(&out, data.len + data.len / 32 + 64);
 	buf_printf(&out, "+OK %zu octets\r\n", data.len);
@@ -215,6 +230,7 @@ static void cmd_capa(struct pop3_session *s, const struct pop3_command *cmd)
 		if (s->ls.srv->cfg.tls != NULL && !conn_is_tls(s->ls.conn))
 			reply(s, "STLS");
 	}
+	reply(s, "UTF8 USER");
 	reply(s, "IMPLEMENTATION Interchange");
 	reply(s, ".");
 }
@@ -242,10 +258,23 @@ static void cmd_stls(struct pop3_session *s, const struct pop3_command *cmd)
 	pop3_parser_init(&s->parser);
 }
 
+/* UTF8 (RFC 6856 section 2): from now on messages are sent as stored (UTF-8 headers included); user names and
+ * passwords are UTF-8 before and after it (UTF8 USER). */
+static void cmd_utf8(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	(void)cmd;
+	s->utf8 = true;
+	reply(s, "+OK UTF8 enabled.");
+}
+
 static void cmd_user(struct pop3_session *s, const struct pop3_command *cmd)
 {
 	if (!s->ls.secure) {
 		err_reply(s, "[AUTH] Plaintext login is disabled: use STLS first.");
+		return;
+	}
+	if (!utf8_valid(cmd->args[0].str, cmd->args[0].len)) {
+		err_reply(s, "[AUTH] User names are UTF-8.");
 		return;
 	}
 	free(s->user_arg);
@@ -382,7 +411,7 @@ static const struct pop3_cmd_def commands[] = {
 	{ POP3_LIST, cmd_list, POP3_ST_TRANS }, { POP3_UIDL, cmd_list, POP3_ST_TRANS },
 	{ POP3_RETR, cmd_retr, POP3_ST_TRANS }, { POP3_TOP, cmd_retr, POP3_ST_TRANS },
 	{ POP3_DELE, cmd_dele, POP3_ST_TRANS }, { POP3_NOOP, cmd_noop, POP3_ST_TRANS },
-	{ POP3_RSET, cmd_rset, POP3_ST_TRANS },
+	{ POP3_RSET, cmd_rset, POP3_ST_TRANS }, { POP3_UTF8, cmd_utf8, POP3_ST_AUTH },
 };
 
 static void dispatch(struct pop3_session *s, const struct pop3_command *cmd)
