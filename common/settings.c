@@ -101,6 +101,9 @@ static const struct setting_def defs[SET_COUNT] = {
 				      "Sieve redirects to addresses outside the organisation (allow 1, deny 0)" },
 	[SET_SIEVE_VACATION_DAYS] = { "sieve.vacation_days", 7, 1, 365, "days",
 				      "an out-of-office or vacation reply goes to one sender once in this many days" },
+	[SET_IMAP_PROXY] = { "imap.proxy", 1, 0, 1, "",
+			     "1: an IMAP login of a user homed on another server is piped there; 0: it is answered "
+			     "NO [REFERRAL imap://...] (RFC 2221) and the client goes there itself" },
 };
 
 const struct setting_def *setting_def(enum setting_id id)

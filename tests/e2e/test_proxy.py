@@ -247,6 +247,52 @@ def burl_at_a_fetches_the_draft_from_b():
 
 
 @test
+def login_referral_when_proxying_is_off():
+    """imap.proxy 0 on A: a login of the user homed on B is answered NO [REFERRAL imap://USER;AUTH=*@B/] (RFC 2221)
+    instead of being piped; POP3 is still piped; back to 1, the proxy again."""
+    assert b"LOGIN-REFERRALS" in imaplib.IMAP4("127.0.0.1", A.ports["imap"], timeout=20).capability()[1][0]
+    A.set_live("imap.proxy", 0, services=("imapd",))
+    want = "[REFERRAL imap://%s;AUTH=*@%s:%d/]" % (USER, B_HOST, B.ports["imap"])
+
+    def referred():
+        m = imaplib.IMAP4("127.0.0.1", A.ports["imap"], timeout=20)
+        try:
+            m.login(USER, PW)
+            m.logout()
+            return None
+        except imaplib.IMAP4.error as e:
+            return str(e) if want in str(e) else None
+    try:
+        text = wait_for(referred, timeout=15)
+        assert text, "no referral after imap.proxy 0"
+        p = poplib.POP3("127.0.0.1", A.ports["pop3"], timeout=20)
+        p.user(USER)
+        assert p.pass_(PW).startswith(b"+OK"), "POP3 is not piped with imap.proxy 0"
+        p.quit()
+        # the user's password was still checked at A: a wrong one is no referral
+        m = imaplib.IMAP4("127.0.0.1", A.ports["imap"], timeout=20)
+        try:
+            m.login(USER, "wrong-password")
+            assert False, "a wrong password was accepted"
+        except imaplib.IMAP4.error as e:
+            assert "REFERRAL" not in str(e) and "AUTHENTICATIONFAILED" in str(e), str(e)
+    finally:
+        A.set_live("imap.proxy", 1, services=("imapd",))
+    def piped():
+        m = imaplib.IMAP4("127.0.0.1", A.ports["imap"], timeout=20)
+        try:
+            return m.login(USER, PW)[0] == "OK"
+        except imaplib.IMAP4.error:
+            return False
+        finally:
+            try:
+                m.logout()
+            except Exception:  # noqa: BLE001 - a refused login leaves nothing to log out of
+                pass
+    assert wait_for(piped, timeout=15), "not piped again after imap.proxy 1"
+
+
+@test
 def wrong_password_is_refused_at_a_without_asking_b():
     before = log_of(B, "imapd").count("login failed"), log_of(B, "pop3d").count("login failed")
     m = imaplib.IMAP4("127.0.0.1", A.ports["imap"], timeout=20)

@@ -37,6 +37,8 @@ static void capabilities(struct imap_session *s, struct buf *out)
 			buf_append_str(out, " LOGINDISABLED");
 	}
 	buf_append_str(out, " SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN");
+	if (s->state == IMAP_ST_NOTAUTH)
+		buf_append_str(out, " LOGIN-REFERRALS");
 	if (s->state != IMAP_ST_NOTAUTH)
 		buf_append_str(out, " UNAUTHENTICATE");
 	if (s->state != IMAP_ST_NOTAUTH && s->z == NULL && imap_z_available())
@@ -714,6 +716,9 @@ static void login_reply(struct login_session *ls, const char *tag, enum login_ou
 	case LOGIN_PROXY_REFUSED: imap_tagged(s, tag, "%s", text); break;
 	case LOGIN_PROXY_FAILED:
 		imap_tagged(s, tag, "NO [UNAVAILABLE] Your mailbox server is not answering; try again later.");
+		break;
+	case LOGIN_REFERRAL:
+		imap_tagged(s, tag, "NO [REFERRAL %s] Your mailbox is on another server: log in there.", text);
 		break;
 	}
 }

@@ -16,6 +16,7 @@ static void apply(void *srv, const struct settings *set)
 	login_server_set_limits(imap_server_login(srv), (unsigned)set->v[SET_IMAP_IDLE_TIMEOUT] * 1000u,
 				(unsigned)set->v[SET_IMAP_LOGIN_TIMEOUT] * 1000u, set);
 	imap_server_set_max_message_size(srv, set->v[SET_SMTP_MAX_MESSAGE_SIZE]);
+	login_server_set_referrals(imap_server_login(srv), set->v[SET_IMAP_PROXY] == 0);
 }
 
 static void destroy(void *srv)

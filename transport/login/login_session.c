@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -447,6 +448,15 @@ static void auth_done(void *arg)
 	if (j->ret == 0 && j->where < 0) {
 		log_error("login %s from %s: %s", j->found.login, conn_peer(ls->conn), buf_cstr(&j->err));
 		proto->reply(ls, j->ref, LOGIN_HOME_UNREACHABLE, NULL);
+	} else if (j->ret == 0 && j->where > 0 && ls->srv->cfg.referrals && proto->proxy == PROXY_IMAP) {
+		/* RFC 2221: the client is sent to the home server (an IMAP URL with the user and AUTH=*) */
+		char port[16] = "";
+		if (j->backend.port != 143)
+			snprintf(port, sizeof(port), ":%u", j->backend.port);
+		char *url = xasprintf("imap://%s;AUTH=*@%s%s/", j->found.login, j->backend.host, port);
+		log_info("login for %s from %s referred to %s", j->found.login, conn_peer(ls->conn), url);
+		proto->reply(ls, j->ref, LOGIN_REFERRAL, url);
+		free(url);
 	} else if (j->ret == 0 && j->where > 0) {
 		start_proxy(ls, j);
 	} else if (j->sasl && j->ret == IX_SASL_CONTINUE) {
@@ -566,6 +576,11 @@ void login_server_cleanup(struct login_server *srv)
 size_t login_server_sessions(const struct login_server *srv)
 {
 	return srv->nsessions;
+}
+
+void login_server_set_referrals(struct login_server *srv, bool on)
+{
+	srv->cfg.referrals = on;
 }
 
 void login_server_set_limits(struct login_server *srv, unsigned idle_timeout_msecs, unsigned login_timeout_msecs,

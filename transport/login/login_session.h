@@ -47,6 +47,9 @@ struct login_config {
 	 * loopback (NULL: those are unavailable). Both must outlive the server. */
 	const char *server_dn;
 	struct tls_peers *proxy_trust;
+	/* IMAP only: a user homed on another server gets LOGIN_REFERRAL instead of the proxy (login_server_set_referrals:
+	 * the setting imap.proxy 0) */
+	bool referrals;
 };
 
 #define LOGIN_TIMEOUT_DEFAULT_MS 60000
@@ -65,6 +68,8 @@ enum login_outcome {
 	LOGIN_PROXY_LOGGED_IN,  /* the home server accepted: text is its answer, to be sent on */
 	LOGIN_PROXY_REFUSED,    /* the home server refused: text is its answer */
 	LOGIN_PROXY_FAILED,     /* the home server is not answering */
+	LOGIN_REFERRAL,         /* the password was right, the mailbox is elsewhere and referrals are on: text is the
+				 * IMAP URL of the home server for the user (RFC 2221) */
 };
 
 /* Why a protocol says goodbye on its own (login_proto.bye). */
@@ -157,6 +162,9 @@ size_t login_server_sessions(const struct login_server *srv);
  * failed-login limits and delay of set (auth.*). */
 void login_server_set_limits(struct login_server *srv, unsigned idle_timeout_msecs, unsigned login_timeout_msecs,
 			     const struct settings *set);
+
+/* Referrals on or off (login_config.referrals), for the logins that start from now on. */
+void login_server_set_referrals(struct login_server *srv, bool on);
 
 /* Back to the state before login (IMAP UNAUTHENTICATE): the user, the account tried and any SASL exchange are
  * forgotten and the time allowed before login starts again. Not for a session piped to its home server. */

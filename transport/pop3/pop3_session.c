@@ -564,6 +564,7 @@ static void login_reply(struct login_session *ls, const char *ref, enum login_ou
 		err_reply(s, strncmp(text, "-ERR ", 5) == 0 ? text + 5 : "[AUTH] Authentication failed.");
 		break;
 	case LOGIN_PROXY_FAILED:
+	case LOGIN_REFERRAL: /* never for POP3 (RFC 2221 is IMAP's): the proxy serves it */
 		reply(s, "-ERR [SYS/TEMP] Your mailbox server is not answering; try again later.");
 		break;
 	}
