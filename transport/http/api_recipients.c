@@ -773,7 +773,7 @@ static json_t *signin_line(const char *line, const char *login, const char *dn)
 	const char *from = strstr(msg, " from ");
 	char peer[128] = "";
 	if (from != NULL)
-		sscanf(from + 6, "%127[^ :(]", peer);
+		sscanf(from + 6, "%127[^ (),]", peer);
 	char *time = xstrndup(line, (size_t)(sp - line)), *service = xstrndup(sp + 1, (size_t)(bracket - sp - 1));
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "time", time, "service", service, "result",
 			      ok ? "ok" : "failed", "from", peer, "detail", msg);
@@ -918,16 +918,16 @@ static void me_change(struct call *c, json_t *in)
 	if (ret == IX_OK && to != NULL) {
 		struct prov_recipient r;
 		ret = prov_recipient_get(c->prov, to, &r, &err);
+		bool outside = ret == IX_OK && strcmp(r.kind, "contact") == 0;
+		if (ret == IX_OK)
+			prov_recipient_free(&r);
 		struct settings set;
-		if (ret == IX_OK && strcmp(r.kind, "contact") == 0 &&
-		    (dir_server_settings(c->api->dir, c->api->cfg->server_dn, &set) != IX_OK ||
-		     set.v[SET_FORWARDING_EXTERNAL] == 0)) {
+		if (outside && (dir_server_settings(c->api->dir, c->api->cfg->server_dn, &set) != IX_OK ||
+				set.v[SET_FORWARDING_EXTERNAL] == 0)) {
 			buf_printf(&err, "forwarding outside the organisation is not allowed here (the setting "
 					 "forwarding.external is deny): forward to a recipient of the organisation");
 			ret = IX_EPERM;
 		}
-		if (ret == IX_OK)
-			prov_recipient_free(&r);
 	}
 	struct prov *admin = NULL;
 	if (ret == IX_OK && f != NULL)
