@@ -37,6 +37,8 @@ static const struct setting_def defs[SET_COUNT] = {
 			       "the DNS server asked, IP[@PORT] (\"\": those of /etc/resolv.conf); answers validated" },
 	[SET_DNS_TRUST_ANCHOR] = { "dns.trust_anchor", 0, 0, 0, SETTING_TEXT,
 				   "file of DNSSEC trust anchors (\"\": " DNS_ROOT_KEY " when present)" },
+	[SET_DNS_TIMEOUT] = { "dns.timeout", 10, 1, 300, "seconds",
+			      "how long one DNS query of the mail path may take; then what needed it is deferred" },
 	[SET_MTA_STS_CA_FILE] = { "mta_sts.ca_file", 0, 0, 0, SETTING_TEXT,
 				  "file of CA certificates trusted besides the system's, for MTA-STS (policies, MX hosts)" },
 	[SET_ARC_TRUSTED_SEALERS] = { "arc.trusted_sealers", 0, 0, 0, SETTING_TEXT,

@@ -221,10 +221,10 @@ class System:
         if not wait_for(lambda: needle in self.log(name, since), timeout=timeout):
             raise AssertionError("%s.log has no %r: %s" % (name, needle, self.log(name, since)[-800:]))
 
-    def connector(self, name, domain, port):
-        """A connector name sending mail for domain to 127.0.0.1:port; returns once ix-mta has seen it."""
+    def connector(self, name, domain, port, host="127.0.0.1"):
+        """A connector name sending mail for domain to host:port; returns once ix-mta has seen it."""
         mark = self.log_mark("mta")
-        self.cli("connector", "add", name, "--address-space", domain, "--smarthost", "127.0.0.1:%d" % port,
+        self.cli("connector", "add", name, "--address-space", domain, "--smarthost", "%s:%d" % (host, port),
                  check=True)
         self.wait_log("mta", "connector changed: cn=%s," % name, mark)
 

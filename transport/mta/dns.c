@@ -7,6 +7,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,8 @@ struct dns {
 	struct ub_ctx *ub;     /* NULL: could not start */
 	char server[SETTING_TEXT_MAX];
 	char anchor[SETTING_TEXT_MAX];
-	char error[200]; /* why ub is NULL */
+	char error[200];             /* why ub is NULL */
+	_Atomic unsigned timeout_ms; /* one query's limit (dns.timeout) */
 };
 
 /* A resolver context for server and anchor ("" for the defaults), or NULL with why. */
@@ -31,9 +33,19 @@ static struct ub_ctx *ub_make(const char *server, const char *anchor, char *why,
 		snprintf(why, size, "libunbound cannot start");
 		return NULL;
 	}
+	/* queries answered on a thread of libunbound's (not a forked process), each waited for with a time limit */
+	int rc = ub_ctx_async(ub, 1);
+	const char *what = "async";
 	/* a resolver on loopback (a local cache, or a test's server) is asked like any other */
-	int rc = ub_ctx_set_option(ub, "do-not-query-localhost:", "no");
-	const char *what = "do-not-query-localhost";
+	if (rc == 0) {
+		what = "do-not-query-localhost";
+		rc = ub_ctx_set_option(ub, "do-not-query-localhost:", "no");
+	}
+	/* names in /etc/hosts as the system's resolver has them (a smart host named there) */
+	if (rc == 0) {
+		what = "/etc/hosts";
+		rc = ub_ctx_hosts(ub, NULL);
+	}
 	/* names under test. (RFC 6761) are the server's to answer, as every other name: libunbound would say NXDOMAIN
 	 * itself */
 	if (rc == 0) {
@@ -69,6 +81,7 @@ struct dns *dns_create(void)
 	struct dns *d = xcalloc(1, sizeof(*d));
 	pthread_rwlock_init(&d->lock, NULL);
 	d->ub = ub_make("", "", d->error, sizeof(d->error));
+	d->timeout_ms = DNS_TIMEOUT_MS;
 	return d;
 }
 
@@ -109,6 +122,12 @@ void dns_apply_settings(struct dns *d, const struct settings *s)
 	if (dns_configure(d, s->text[SET_DNS_RESOLVER], s->text[SET_DNS_TRUST_ANCHOR], &err) != IX_OK)
 		log_warn("DNS: the resolver stays as it was: %s", buf_cstr(&err));
 	buf_free(&err);
+	dns_set_timeout(d, (unsigned)s->v[SET_DNS_TIMEOUT] * 1000);
+}
+
+void dns_set_timeout(struct dns *d, unsigned ms)
+{
+	d->timeout_ms = ms > 0 ? ms : DNS_TIMEOUT_MS;
 }
 
 void dns_destroy(struct dns **dp)
@@ -132,18 +151,77 @@ void dns_query(struct dns *d, const char *name, int type, struct dns_answer *a_r
 		log_info("DNS: %s (type %d): %s", name, type, a_r->why[0] != '\0' ? a_r->why : "no answer");
 }
 
+/* One asynchronous query: its answer, set by the callback on whichever thread runs ub_process. */
+struct pending {
+	pthread_mutex_t lock;
+	bool done;
+	int err;
+	struct ub_result *res;
+};
+
+static void on_answer(void *arg, int err, struct ub_result *res)
+{
+	struct pending *p = arg;
+	pthread_mutex_lock(&p->lock);
+	p->err = err;
+	p->res = res;
+	p->done = true;
+	pthread_mutex_unlock(&p->lock);
+}
+
+static bool pending_done(struct pending *p)
+{
+	pthread_mutex_lock(&p->lock);
+	bool done = p->done;
+	pthread_mutex_unlock(&p->lock);
+	return done;
+}
+
+/* Runs ub's answers (any thread's: each callback marks its own query) until p is done or deadline (now_usec()'s
+ * clock; 0: no limit) passes. Short waits, since another thread may take p's answer off the pipe. */
+static bool pending_wait(struct ub_ctx *ub, struct pending *p, unsigned long long deadline)
+{
+	while (!pending_done(p)) {
+		unsigned long long now = now_usec();
+		long long left = deadline == 0    ? DNS_POLL_MS
+				 : deadline > now ? (long long)((deadline - now + 999) / 1000)
+						  : 0;
+		if (left <= 0)
+			return false;
+		struct pollfd pfd = { .fd = ub_fd(ub), .events = POLLIN };
+		(void)poll(&pfd, 1, (int)(left < DNS_POLL_MS ? left : DNS_POLL_MS));
+		(void)ub_process(ub);
+	}
+	return true;
+}
+
 static void query(struct dns *d, const char *name, int type, struct dns_answer *a_r)
 {
 	memset(a_r, 0, sizeof(*a_r));
 	a_r->status = DNS_TEMP;
 	struct ub_result *res = NULL;
+	unsigned timeout = d->timeout_ms;
 	pthread_rwlock_rdlock(&d->lock);
-	int rc = d->ub != NULL ? ub_resolve(d->ub, name, type, 1 /* IN */, &res) : -1;
-	if (d->ub == NULL)
+	struct pending p = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	int id = 0, rc = d->ub != NULL ? ub_resolve_async(d->ub, name, type, 1 /* IN */, &p, on_answer, &id) : -1;
+	if (d->ub == NULL) {
 		snprintf(a_r->why, sizeof(a_r->why), "no resolver: %.140s", d->error);
-	else if (rc != 0)
+	} else if (rc != 0) {
 		snprintf(a_r->why, sizeof(a_r->why), "%s", ub_strerror(rc));
+	} else if (!pending_wait(d->ub, &p, now_usec() + timeout * 1000ULL) && ub_cancel(d->ub, id) == 0) {
+		/* cancelled: the callback will not run */
+		rc = -1;
+		snprintf(a_r->why, sizeof(a_r->why), "no answer from %.100s within %u ms",
+			 d->server[0] != '\0' ? d->server : "the name servers of /etc/resolv.conf", timeout);
+	} else {
+		(void)pending_wait(d->ub, &p, 0); /* answered (maybe just now, on another thread) */
+		rc = p.err;
+		res = p.res;
+		if (rc != 0)
+			snprintf(a_r->why, sizeof(a_r->why), "%s", ub_strerror(rc));
+	}
 	pthread_rwlock_unlock(&d->lock);
+	pthread_mutex_destroy(&p.lock);
 	if (rc != 0 || res == NULL)
 		return;
 	a_r->priv = res;
@@ -221,7 +299,8 @@ void dns_txt_join(const unsigned char *rd, size_t len, struct buf *out)
 	}
 }
 
-size_t dns_mx(struct dns *d, const char *domain, char **hosts, size_t max, bool *temp_r, bool *secure_r)
+size_t dns_mx(struct dns *d, const char *domain, char **hosts, size_t max, bool *temp_r, bool *secure_r,
+	      struct buf *why_r)
 {
 	*temp_r = false;
 	struct dns_answer a;
@@ -233,6 +312,8 @@ size_t dns_mx(struct dns *d, const char *domain, char **hosts, size_t max, bool 
 		goto out;
 	if (a.status == DNS_TEMP || a.status == DNS_BOGUS) {
 		*temp_r = true;
+		if (why_r != NULL)
+			buf_append_str(why_r, a.why[0] != '\0' ? a.why : "no answer");
 		goto out;
 	}
 	unsigned prefs[64];

@@ -15,6 +15,10 @@
 #define DNS_T_SPF 99
 #define DNS_T_PTR 12
 #define DNS_T_TLSA 52
+/* How long one query may take by default (the setting dns.timeout), and the slices it is waited for in (another
+ * thread may deliver its answer meanwhile). A query without an answer by then is DNS_TEMP, "no answer from ...". */
+#define DNS_TIMEOUT_MS 10000
+#define DNS_POLL_MS 20
 /* Longest name in text form (with its terminating NUL). */
 #define DNS_NAME_MAX 1025
 
@@ -27,10 +31,12 @@ struct dns *dns_create(void);
  * trust_anchor ("" or NULL: DNS_ROOT_KEY when present): a new resolver (empty cache) when either changed, queries
  * under way finishing with the old. Returns IX_OK, or IX_EINVAL with error_r (the old resolver stays). */
 int dns_configure(struct dns *d, const char *server, const char *trust_anchor, struct buf *error_r);
-/* dns_configure with the settings dns.resolver and dns.trust_anchor of s; a refused configuration is logged (the
- * old resolver stays). For the daemons' settings watchers. */
+/* dns_configure with the settings dns.resolver and dns.trust_anchor of s, and dns_set_timeout with dns.timeout; a
+ * refused configuration is logged (the old resolver stays). For the daemons' settings watchers. */
 struct settings;
 void dns_apply_settings(struct dns *d, const struct settings *s);
+/* The time one query may take from now on (0: DNS_TIMEOUT_MS). */
+void dns_set_timeout(struct dns *d, unsigned ms);
 /* Frees; sets *d to NULL. NULL is ignored. */
 void dns_destroy(struct dns **d);
 
@@ -65,8 +71,9 @@ void dns_txt_join(const unsigned char *rd, size_t len, struct buf *out);
 
 /* The mail exchangers of domain, lowest preference first; when the domain has no MX, the domain itself
  * (RFC 5321 5.1). Fills hosts (malloc'd, free each) and returns their count, or 0 when the domain does not exist or
- * cannot be resolved now (*temp_r true: a DNS failure or a bogus answer). *secure_r (may be NULL): the MX answer was
- * DNSSEC-validated. */
-size_t dns_mx(struct dns *d, const char *domain, char **hosts, size_t max, bool *temp_r, bool *secure_r);
+ * cannot be resolved now (*temp_r true: a DNS failure or a bogus answer, why appended to why_r when not NULL).
+ * *secure_r (may be NULL): the MX answer was DNSSEC-validated. */
+size_t dns_mx(struct dns *d, const char *domain, char **hosts, size_t max, bool *temp_r, bool *secure_r,
+	      struct buf *why_r);
 
 #endif

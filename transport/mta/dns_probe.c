@@ -45,8 +45,8 @@ static void print_record(int type, const unsigned char *rd, size_t len)
 
 int main(int argc, char **argv)
 {
-	if (argc != 5) {
-		fprintf(stderr, "usage: dns_probe SERVER|'' ANCHOR|'' A|AAAA|MX|TXT|TLSA NAME\n");
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: dns_probe SERVER|'' ANCHOR|'' A|AAAA|MX|TXT|TLSA NAME [TIMEOUT_MS]\n");
 		return 2;
 	}
 	static const struct {
@@ -74,10 +74,12 @@ int main(int argc, char **argv)
 		buf_free(&err);
 		return 1;
 	}
+	if (argc == 6)
+		dns_set_timeout(d, (unsigned)atoi(argv[5]));
 	if (type == DNS_T_MX) {
 		char *hosts[16];
 		bool temp, secure;
-		size_t n = dns_mx(d, argv[4], hosts, IX_ARRAY_LEN(hosts), &temp, &secure);
+		size_t n = dns_mx(d, argv[4], hosts, IX_ARRAY_LEN(hosts), &temp, &secure, NULL);
 		printf("mx %zu%s%s\n", n, temp ? " temp" : "", secure ? " secure" : "");
 		for (size_t i = 0; i < n; i++) {
 			printf("host %s\n", hosts[i]);

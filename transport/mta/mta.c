@@ -357,7 +357,10 @@ static void send_group(struct mta *m, const struct queue_msg *q, struct attempt 
 		bool need_tls;
 		struct tls_ctx *tls = relay_tls(m, host, ours, &need_tls, &err);
 		struct mx_route route;
-		bool routed = mx && tls != NULL;
+		/* an MX host, or a connector's smart host by name: its addresses from our resolver (dns.h), not libc's */
+		struct in6_addr literal;
+		bool named = inet_pton(AF_INET, host, &literal) != 1 && inet_pton(AF_INET6, host, &literal) != 1;
+		bool routed = (mx || (!ours && named)) && tls != NULL;
 		int rc = IX_EUNAVAIL;
 		if (routed && mx_route_make(m, host, port, mx_secure, sts_enforce, &route, &err) == 0) {
 			if (route.pol.mode == SMTP_TLS_VERIFY)
@@ -656,7 +659,8 @@ static long long process(struct mta *m, const char *id, bool flush)
 		} else {
 			snprintf(dest, sizeof(dest), "mx:%s", domain);
 			bool temp;
-			nhosts = dns_mx(m->dns, domain, hosts, MTA_MX_MAX, &temp, &mx_secure);
+			struct buf why = BUF_INIT;
+			nhosts = dns_mx(m->dns, domain, hosts, MTA_MX_MAX, &temp, &mx_secure, &why);
 			mx = true;
 			if (nhosts > 0)
 				nhosts = sts_filter(m, domain, hosts, nhosts, &sts_enforce, &at[i]);
@@ -664,11 +668,13 @@ static long long process(struct mta *m, const char *id, bool flush)
 				continue; /* refused by the domain's MTA-STS policy */
 			if (nhosts == 0) {
 				at[i].out = temp ? OUT_TEMP : OUT_PERM;
-				at[i].reply = xasprintf(temp ? "451 4.4.3 Cannot resolve the domain %s now"
-							     : "550 5.1.2 The domain %s does not exist",
-							domain);
+				at[i].reply = temp ? xasprintf("451 4.4.3 Cannot resolve the domain %s now: %s", domain,
+							       buf_cstr(&why))
+						   : xasprintf("550 5.1.2 The domain %s does not exist", domain);
+				buf_free(&why);
 				continue;
 			}
+			buf_free(&why);
 		}
 		/* every recipient with the same destination goes in this transaction */
 		size_t *idx = xcalloc(norig, sizeof(*idx)), n = 0;
