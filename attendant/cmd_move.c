@@ -138,6 +138,7 @@ static void tfolders_free(struct tfolders *f)
 struct move_stats {
 	size_t folders, messages, changed, removed;
 	uint64_t bytes;
+	bool no_appends; /* the target answered BAD to APPENDS (an older version): save dates are not sent */
 };
 
 /* Creates or checks the folder on the target. UIDNEXT and HIGHESTMODSEQ are raised (last) only after the final
@@ -211,13 +212,27 @@ static int sync_folder(struct imc *c, struct store *st, const char *guid, const 
 		}
 		if (ret != 0)
 			break;
-		buf_printf(&cmd, "X-IX-IMPORT APPEND ");
-		imc_add_lit(&cmd, f->name, strlen(f->name));
-		buf_printf(&cmd, " %u %u %lld ", m->uid, flags, (long long)m->internal_date);
-		imc_add_lit(&cmd, m->keywords, strlen(m->keywords));
-		buf_append_char(&cmd, ' ');
-		imc_add_lit(&cmd, body.data, body.len);
-		ret = imc_cmd(c, &cmd, NULL, NULL, error_r);
+		/* the save date goes along (APPENDS) when the message has one; a target too old for APPENDS answers BAD
+		 * and gets APPEND from then on (its copies then have none, as before) */
+		int64_t saved = 0;
+		bool with_date = !ms->no_appends && store_msg_savedate(st, guid, f->name, m->uid, &saved, NULL) == 0 &&
+				 saved > 0;
+		for (int attempt = 0; attempt < 2; attempt++) {
+			buf_printf(&cmd, "X-IX-IMPORT %s ", with_date ? "APPENDS" : "APPEND");
+			imc_add_lit(&cmd, f->name, strlen(f->name));
+			buf_printf(&cmd, " %u %u %lld ", m->uid, flags, (long long)m->internal_date);
+			if (with_date)
+				buf_printf(&cmd, "%lld ", (long long)saved);
+			imc_add_lit(&cmd, m->keywords, strlen(m->keywords));
+			buf_append_char(&cmd, ' ');
+			imc_add_lit(&cmd, body.data, body.len);
+			ret = imc_cmd(c, &cmd, NULL, NULL, error_r);
+			if (!(with_date && ret == IX_EINVAL && strstr(buf_cstr(error_r), "BAD X-IX-IMPORT") != NULL))
+				break;
+			buf_reset(error_r);
+			ms->no_appends = true;
+			with_date = false;
+		}
 		ms->messages++;
 		ms->bytes += body.len;
 	}

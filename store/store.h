@@ -171,6 +171,8 @@ struct store_target {
 	uint64_t quota_messages; /* message-count limit; 0: none */
 	uint32_t want_uid;       /* 0: the folder's UIDNEXT; else this UID (a move keeping UIDs), which must be
 				       >= UIDNEXT (IX_EEXIST otherwise); UIDNEXT becomes want_uid + 1 */
+	int64_t want_save_date;  /* with want_uid: the save date the message had in the source (a move; RFC 8514);
+				       0: none. Without want_uid the save date is now. */
 	/* results */
 	int result; /* 0 or an IX_* code (IX_ELIMIT: over quota, IX_ENOTFOUND: no such folder) */
 	uint32_t uid;

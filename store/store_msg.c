@@ -610,9 +610,9 @@ static int append_one(struct wtx *w, struct append_ctx *c, size_t i, struct buf 
 	if (store_guid_is_public(guid))
 		rec.flags &= ~(unsigned)STORE_FLAG_SEEN;
 	uint64_t modseq = frec.highestmodseq + 1;
-	/* a message imported with its UID (a mailbox move) was saved elsewhere: no save date */
+	/* a message imported with its UID (a mailbox move) keeps the save date the source gave, if any */
 	ret = msg_add(w, guid, fid, &frec, &mrec, &rec, c->kw.data, c->kw.len, modseq,
-		      t->want_uid != 0 ? 0 : (int64_t)time(NULL), &t->uid, error_r);
+		      t->want_uid != 0 ? t->want_save_date : (int64_t)time(NULL), &t->uid, error_r);
 	quota_mark(w->st, &mrec, t->quota_bytes, t->quota_messages);
 	if (ret == 0)
 		ret = folder_put(w, guid, fid, &frec, c->names[i].data, error_r);

@@ -55,6 +55,21 @@ def state(c, folder):
     return uv, nxt, msgs
 
 
+def savedates(c, folder):
+    """{uid: SAVEDATE as the server says it} of a folder (RFC 8514)."""
+    typ, data = c.select('"%s"' % folder, readonly=True)
+    assert typ == "OK", (folder, data)
+    typ, data = c.uid("FETCH", "1:*", "(SAVEDATE)")
+    assert typ == "OK", (folder, data)
+    out = {}
+    for line in data:
+        m = re.search(rb"UID (\d+) SAVEDATE (NIL|\"[^\"]*\")", line or b"")
+        if m:
+            out[int(m.group(1))] = m.group(2).decode()
+    c.close()
+    return out
+
+
 def raw_selected(system, login=LOGIN):
     """A raw IMAP connection logged in with INBOX selected (to see what the server says unasked)."""
     s = socket.create_connection(("127.0.0.1", system.ports["imap"]), timeout=20)
@@ -205,6 +220,8 @@ def move_keeps_folders_flags_uids_while_mail_arrives():
     assert typ == "OK" and data == [b"2"], data
     c.close()
     before = {f: state(c, f) for f in ("INBOX", "Projects", "Projects/2024", "Sent")}
+    saved_before = savedates(c, "Projects/2024")
+    assert len(saved_before) == 2 and "NIL" not in saved_before.values(), saved_before
     c.logout()
     # two Sieve scripts, one active: they move with the mailbox
     scripts = {"rules": 'require "fileinto";\nif header :contains "subject" "p9" { fileinto "Projects"; }\n',
@@ -280,6 +297,8 @@ def move_keeps_folders_flags_uids_while_mail_arrives():
         else:
             assert (nxt2, msgs2) == (nxt, msgs), (folder, nxt, msgs, nxt2, msgs2)
     assert ["$Label1", "\\Flagged"] in before["Projects/2024"][2].values()
+    # the save dates came along (X-IX-IMPORT APPENDS), not the time of the move
+    assert savedates(c, "Projects/2024") == saved_before, (saved_before, savedates(c, "Projects/2024"))
     c.logout()
 
     # the scripts are on B, the same one active

@@ -245,14 +245,20 @@ static void imap_import_admin_only(void)
 		     "i3 X-IX-IMPORT FOLDER {4+}\r\nKeep 777 0 0 1\r\n"
 		     "i4 X-IX-IMPORT APPEND Keep 5 1 1700000000 \"$Label1\" {13+}\r\nSubject: x\r\n\r\n\r\n"
 		     "i5 X-IX-IMPORT APPEND Keep 3 0 0 \"\" {13+}\r\nSubject: y\r\n\r\n\r\n"
-		     "i6 X-IX-IMPORT UIDS Keep\r\ni7 STATUS Keep (UIDVALIDITY UIDNEXT)\r\ni8 X-IX-IMPORT BOGUS\r\n");
-	test_assert(wait_for(&c, "i8 BAD"));
+		     "i6 X-IX-IMPORT UIDS Keep\r\ni7 STATUS Keep (UIDVALIDITY UIDNEXT)\r\ni8 X-IX-IMPORT BOGUS\r\n"
+		     "i9 X-IX-IMPORT APPENDS Keep 7 0 1700000000 1600000000 \"\" {13+}\r\nSubject: z\r\n\r\n\r\n"
+		     "j1 SELECT Keep\r\nj2 UID FETCH 5:7 (SAVEDATE)\r\n");
+	test_assert(wait_for(&c, "j2 OK"));
 	const char *in = buf_cstr(&c.in);
 	test_assert(strstr(in, "i1 NO [AUTHENTICATIONFAILED]") != NULL && strstr(in, "i2 OK") != NULL);
 	test_assert(strstr(in, "i3 OK") != NULL && strstr(in, "i4 OK") != NULL);
 	test_assert(strstr(in, "i5 NO [CANNOT]") != NULL && strstr(in, "UID 3 is below") != NULL);
 	test_assert(strstr(in, "* X-IX-IMPORT UID 5 1 $Label1\r\n") != NULL);
 	test_assert(strstr(in, "UIDVALIDITY 777 UIDNEXT 6") != NULL);
+	test_assert(strstr(in, "i8 BAD") != NULL && strstr(in, "i9 OK") != NULL);
+	/* APPEND gives an imported message no save date, APPENDS the one the source sent (RFC 8514) */
+	test_assert(strstr(in, "(UID 5 SAVEDATE NIL)") != NULL);
+	test_assert(strstr(in, "(UID 7 SAVEDATE \"13-Sep-2020 12:26:40 +0000\")") != NULL);
 	client_close(&c);
 }
 

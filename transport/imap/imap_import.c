@@ -9,6 +9,7 @@
  *   X-IX-IMPORT UIDS name                          * X-IX-IMPORT UID uid flags [keyword ...]   (flags: store bits)
  *   X-IX-IMPORT FOLDER name uidvalidity uidnext highestmodseq subscribed
  *   X-IX-IMPORT APPEND name uid flags date keywords message
+ *   X-IX-IMPORT APPENDS name uid flags date savedate keywords message   APPEND with the save date (RFC 8514)
  *   X-IX-IMPORT FLAGS name uid flags keywords
  *   X-IX-IMPORT EXPUNGE name uid
  *   X-IX-IMPORT DELETE name
@@ -35,11 +36,12 @@ enum import_op {
 	IMP_EXPUNGE,
 	IMP_DELETE,
 	IMP_COMMIT,
-	IMP_SIEVE
+	IMP_SIEVE,
+	IMP_APPENDS
 };
 
 static const char *const import_ops[] = { "LOGIN", "BEGIN",   "FOLDERS", "UIDS",   "FOLDER", "APPEND",
-					  "FLAGS", "EXPUNGE", "DELETE",  "COMMIT", "SIEVE" };
+					  "FLAGS", "EXPUNGE", "DELETE",  "COMMIT", "SIEVE",  "APPENDS" };
 
 struct import_job {
 	struct imap_session *s;
@@ -142,8 +144,12 @@ static void import_run(void *arg)
 			j->ret = store_folder_subscribe(st, j->guid, j->name, j->n[3] != 0, &j->text);
 		break;
 	}
-	case IMP_APPEND: {
-		struct store_target t = { .guid = j->guid, .folder = j->name, .want_uid = (uint32_t)j->n[0] };
+	case IMP_APPEND:
+	case IMP_APPENDS: {
+		struct store_target t = { .guid = j->guid,
+					  .folder = j->name,
+					  .want_uid = (uint32_t)j->n[0],
+					  .want_save_date = j->op == IMP_APPENDS ? (int64_t)j->n[3] : 0 };
 		struct store_append a = { .data = j->msg,
 					  .len = j->msglen,
 					  .flags = (unsigned)j->n[1],
@@ -228,7 +234,9 @@ static char *arg_string(const struct imap_arg *arg)
 }
 
 /* The arguments each operation takes after its name: s string, n number, m message (literal). */
-static const char *const import_args[] = { "ss", "", "", "s", "snnnn", "snnnsm", "snns", "sn", "s", "", "snm" };
+static const char *const import_args[] = {
+	"ss", "", "", "s", "snnnn", "snnnsm", "snns", "sn", "s", "", "snm", "snnnnsm"
+};
 
 void imap_cmd_import(struct imap_session *s, const struct imap_command *cmd)
 {
