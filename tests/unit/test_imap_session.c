@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #define GUID "0123456789abcdef0123456789abcdef"
+#define GUID2 "fedcba9876543210fedcba9876543210" /* u2's mailbox: shares folders with u1, never logs in */
 #define MAX_ROUNDS 400
 #define ROUND_MSECS 10
 
@@ -39,6 +40,13 @@ static int fake_lookup(void *ctx, const char *name, struct login_user *u_r)
 {
 	(void)ctx;
 	memset(u_r, 0, sizeof(*u_r));
+	if (strcmp(name, "u2") == 0) {
+		u_r->login = xstrdup("u2");
+		u_r->guid = xstrdup(GUID2);
+		u_r->dn = xstrdup("uid=u2,ou=Recipients,dc=example,dc=com");
+		u_r->address = xstrdup("u2@example.com");
+		return 0;
+	}
 	if (strcmp(name, "u1") != 0 && strcmp(name, "u1@example.com") != 0 &&
 	    strcmp(name, "j\xc3\xb6rg@example.com") != 0)
 		return IX_ENOTFOUND;
@@ -2051,6 +2059,55 @@ static void imap_notify(void)
 	client_close(&b);
 }
 
+/* NOTIFY beyond the personal namespace: SUBTREE and MAILBOXES naming a public folder and a folder another user shares
+ * (with the l and r rights) give that folder's STATUS when mail arrives, as for the user's own; a shared folder
+ * without r gives no STATUS, and PERSONAL never covers them. */
+static void imap_notify_shared(void)
+{
+	setup();
+	struct buf err = BUF_INIT;
+	test_assert(store_mailbox_ensure(st, GUID2, &err) == 0);
+	test_assert(store_folder_create(st, GUID2, "Team", &err) == 0 &&
+		    store_folder_create(st, GUID2, "Hidden", &err) == 0);
+	test_assert(store_acl_set(st, GUID2, "Team", "u1", STORE_RIGHT_LOOKUP | STORE_RIGHT_READ, &err) == 0);
+	test_assert(store_acl_set(st, GUID2, "Hidden", "u1", STORE_RIGHT_LOOKUP, &err) == 0);
+	buf_free(&err);
+	struct client a;
+	client_open(&a, false);
+	login(&a);
+	send_str(&a, "p LIST \"\" \"Public Folders/*\"\r\n"); /* makes the public folders' store side */
+	test_assert(wait_for(&a, "p OK"));
+	expect_tagged(&a, "n1",
+		      "NOTIFY SET (PERSONAL (MessageNew MessageExpunge)) (SUBTREE \"Public Folders/Pub\" (MessageNew "
+		      "MessageExpunge MailboxName)) (MAILBOXES (\"Other Users/u2/Team\" \"Other Users/u2/Hidden\") "
+		      "(MessageNew MessageExpunge))",
+		      "n1 OK NOTIFY completed.\r\n");
+	struct store_target tg = { .guid = STORE_PUBLIC_GUID, .folder = "Pub" };
+	const char *msg = "Subject: pub\r\n\r\nbody\r\n";
+	struct store_append ap = { .data = msg, .len = strlen(msg), .targets = &tg, .ntargets = 1 };
+	test_assert(store_append(st, &ap, NULL) == 0);
+	test_assert(wait_for(&a, "* STATUS \"Public Folders/Pub\" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY "));
+	buf_reset(&a.in);
+	struct store_target t2 = { .guid = GUID2, .folder = "Team" };
+	ap.targets = &t2;
+	test_assert(store_append(st, &ap, NULL) == 0);
+	test_assert(wait_for(&a, "* STATUS \"Other Users/u2/Team\" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY "));
+	buf_reset(&a.in);
+	struct store_target t3 = { .guid = GUID2, .folder = "Hidden" };
+	ap.targets = &t3;
+	test_assert(store_append(st, &ap, NULL) == 0);
+	for (int i = 0; i < 20; i++)
+		evloop_run_once(loop, ROUND_MSECS);
+	client_read(&a);
+	test_assert(strstr(buf_cstr(&a.in), "Hidden") == NULL); /* l without r: no STATUS */
+	/* a new public folder under the subtree: its LIST */
+	buf_reset(&a.in);
+	test_assert(store_folder_create(st, STORE_PUBLIC_GUID, "Pub/Sub", NULL) == 0);
+	test_assert(wait_for(&a, "* LIST () \"/\" \"Public Folders/Pub/Sub\"\r\n"));
+	expect_tagged(&a, "n2", "NOTIFY NONE", "n2 OK NOTIFY completed.\r\n");
+	client_close(&a);
+}
+
 static void login_timeout_configured(void)
 {
 	setup();
@@ -2078,5 +2135,6 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
 	  TEST_CASE(imap_rev2), TEST_CASE(imap_searchres), TEST_CASE(imap_catenate), TEST_CASE(imap_urlauth),
 	  TEST_CASE(imap_objectid_and_preview), TEST_CASE(imap_savedate), TEST_CASE(imap_context_updates),
-	  TEST_CASE(imap_metadata), TEST_CASE(imap_notify), TEST_CASE(pop3_session_basics), TEST_CASE(pop3_utf8),
-	  TEST_CASE(login_timeout_configured), TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))
+	  TEST_CASE(imap_metadata), TEST_CASE(imap_notify), TEST_CASE(imap_notify_shared),
+	  TEST_CASE(pop3_session_basics), TEST_CASE(pop3_utf8), TEST_CASE(login_timeout_configured),
+	  TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))
