@@ -2,8 +2,10 @@
 # bench_authres.py - `make bench` for the checks on the way in: in a network namespace of its own (so the client is
 # not on loopback, which SPF would pass unasked), Debian's nsd serves a sending domain's SPF record and DKIM keys;
 # N messages of 5 KB signed by that domain (Ed25519 and RSA, by dkimpy, once) come in over port 25 from outside,
-# several per connection, into one mailbox: first with smtp.inbound_checks 0, then 1. Prints the server CPU per
-# message of each run (ix-smtpd, from /proc/PID/stat) and the difference. Environment: BENCH_AUTHRES_N (2000),
+# several per connection, into one mailbox, each passed on by a mailing list (list.test) that sealed it with an ARC set
+# (dkimpy's arc_sign, when python3-authres is installed) and is a trusted sealer: first with smtp.inbound_checks 0,
+# then 1 (SPF, two DKIM signatures, the ARC chain, DMARC). Prints the server CPU per message of each run (ix-smtpd,
+# from /proc/PID/stat) and the difference. Environment: BENCH_AUTHRES_N (2000),
 # BENCH_AUTHRES_SESSIONS (4), BENCH_SIZE (5120). Nothing is asserted.
 import os
 import smtplib
@@ -15,6 +17,9 @@ import harness as h  # noqa: E402
 from bench_smtp import cpu_ticks, delivered, in_parallel, pids  # noqa: E402
 from dns_server import Nsd  # noqa: E402
 from mail_auth import Signer, missing, own_network  # noqa: E402
+
+dkim = h.debian_module("dkim")
+authres = h.debian_module("authres")
 
 N = int(os.environ.get("BENCH_AUTHRES_N", "2000"))
 SESSIONS = int(os.environ.get("BENCH_AUTHRES_SESSIONS", "4"))
@@ -56,7 +61,9 @@ def main():
         print("authres: not run (%s)" % why)
         return 0
     signer = Signer("sender.test")
-    ns = Nsd({"sender.test": 'sender.test. IN TXT "v=spf1 ip4:%s -all"\n' % OUTSIDE + signer.records})
+    lst = Signer("list.test")
+    ns = Nsd({"sender.test": 'sender.test. IN TXT "v=spf1 ip4:%s -all"\n' % OUTSIDE + signer.records,
+              "list.test": lst.records})
     s = h.System(extra=["--listen", "0.0.0.0"])
     try:
         ns.resolve_for(s)
@@ -68,17 +75,24 @@ def main():
         msg = ("From: News <news@sender.test>\r\nTo: alice.smith@example.com\r\nSubject: news\r\n"
                "Message-ID: <news@sender.test>\r\n\r\n" + line * max(1, SIZE // len(line))).encode()
         data = signer.sign(msg)
+        arc = "no ARC set: python3-authres is not installed"
+        if authres is not None:
+            data = b"Authentication-Results: list.test; dkim=pass header.d=sender.test\r\n" + data
+            data = b"".join(dkim.arc_sign(data, b"rsa1", b"list.test", lst.keys["rsa1"][0], b"list.test")) + data
+            s.cli("server", "set", "arc.trusted_sealers", "list.test", check=True)
+            arc = "sealed by a trusted list (ARC, RSA-2048)"
         smtpd = pids(s, "ix-smtpd")
         hz = os.sysconf("SC_CLK_TCK")
-        print("authres: %d x %d B messages in from outside over %d sessions, signed (Ed25519 + RSA-2048), SPF and "
-              "DKIM records served by nsd" % (N, SIZE, SESSIONS))
+        print("authres: %d x %d B messages in from outside over %d sessions, signed (Ed25519 + RSA-2048), %s, SPF "
+              "and DKIM records served by nsd" % (N, SIZE, SESSIONS, arc))
         s.set_live("smtp.inbound_checks", 0, services=("smtpd",))
         off = run(s, data, smtpd, hz)
         s.set_live("smtp.inbound_checks", 1, services=("smtpd",))
         on = run(s, data, smtpd, hz)
         for name, r in (("checks off", off), ("checks on", on)):
             print("  %-11s %8.3f ms/msg ix-smtpd CPU (%d messages in %.1f s)" % (name + ":", r[1], r[0], r[2]))
-        print("  checks cost: %8.3f ms/msg (SPF, two DKIM verifications, Authentication-Results)" % (on[1] - off[1]))
+        print("  checks cost: %8.3f ms/msg (SPF, two DKIM verifications, the ARC chain, DMARC, Authentication-Results)"
+              % (on[1] - off[1]))
     finally:
         s.destroy()
         ns.stop()

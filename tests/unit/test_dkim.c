@@ -107,7 +107,7 @@ static void arc_chain(void)
 	static const char msg[] = "Authentication-Results: example.com;\r\n\tspf=pass smtp.mailfrom=a@x.test;\r\n\t"
 				  "arc=none\r\nFrom: a@x.test\r\nSubject: hi\r\n\r\nbody\r\n";
 	struct arc_verdict v;
-	arc_verify(msg, strlen(msg), test_key, (void *)buf_cstr(&rec), &v);
+	arc_verify(s, msg, strlen(msg), test_key, (void *)buf_cstr(&rec), &v);
 	test_assert(v.result == ARC_NONE && v.instances == 0);
 	arc_verdict_free(&v);
 	/* not ours to seal: no results of our authserv-id */
@@ -116,7 +116,7 @@ static void arc_chain(void)
 	test_assert(strncmp(buf_cstr(&sealed), "ARC-Seal: i=1; cv=none; a=rsa-sha256; d=example.com; s=r1;", 58) == 0);
 	test_assert(strstr(buf_cstr(&sealed), "ARC-Authentication-Results: i=1; example.com;\r\n\tspf=pass") != NULL);
 	buf_append_str(&sealed, msg);
-	arc_verify(sealed.data, sealed.len, test_key, (void *)buf_cstr(&rec), &v);
+	arc_verify(s, sealed.data, sealed.len, test_key, (void *)buf_cstr(&rec), &v);
 	test_assert(v.result == ARC_PASS && v.instances == 1 && strcmp(v.sealer, "example.com") == 0);
 	struct buf ar = BUF_INIT;
 	arc_result_write(&v, "192.0.2.1", &ar);
@@ -129,7 +129,7 @@ static void arc_chain(void)
 	test_assert(arc_seal(s, &k, "example.com", t.data, t.len, &twice, &err) == IX_OK);
 	test_assert(strncmp(buf_cstr(&twice), "ARC-Seal: i=2; cv=pass;", 23) == 0);
 	buf_append(&twice, t.data, t.len);
-	arc_verify(twice.data, twice.len, test_key, (void *)buf_cstr(&rec), &v);
+	arc_verify(s, twice.data, twice.len, test_key, (void *)buf_cstr(&rec), &v);
 	test_assert(v.result == ARC_PASS && v.instances == 2 &&
 		    strcmp(buf_cstr(&v.sealers), "example.com, example.com") == 0);
 	arc_verdict_free(&v);
@@ -137,7 +137,7 @@ static void arc_chain(void)
 	struct buf bad = BUF_INIT;
 	buf_append(&bad, twice.data, twice.len - 6);
 	buf_append_str(&bad, "BODY\r\n");
-	arc_verify(bad.data, bad.len, test_key, (void *)buf_cstr(&rec), &v);
+	arc_verify(s, bad.data, bad.len, test_key, (void *)buf_cstr(&rec), &v);
 	test_assert(v.result == ARC_FAIL && strstr(v.why, "body hash did not verify") != NULL);
 	arc_verdict_free(&v);
 	buf_reset(&bad);
@@ -145,10 +145,10 @@ static void arc_chain(void)
 	char *cv = strstr(bad.data, "i=1; cv=none");
 	test_assert(cv != NULL);
 	memcpy(cv + 8, "NONE", 4); /* relaxed canonicalization keeps the case of values */
-	arc_verify(bad.data, bad.len, test_key, (void *)buf_cstr(&rec), &v);
+	arc_verify(s, bad.data, bad.len, test_key, (void *)buf_cstr(&rec), &v);
 	test_assert(v.result == ARC_FAIL && strstr(v.why, "seal i=2") != NULL);
 	arc_verdict_free(&v);
-	arc_verify(twice.data, twice.len, test_key, (void *)"v=DKIM1; k=rsa; p=", &v);
+	arc_verify(s, twice.data, twice.len, test_key, (void *)"v=DKIM1; k=rsa; p=", &v);
 	test_assert(v.result == ARC_FAIL && strstr(v.why, "revoked") != NULL);
 	arc_verdict_free(&v);
 	/* the trusted sealers setting */

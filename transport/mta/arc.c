@@ -94,19 +94,19 @@ static void canon_without_b(const struct arc_field *f, struct buf *data)
 
 /* Verifies the signature of f (its a=, d=, s=, b=) over data. Returns IX_OK, IX_EAGAIN (no key now) or IX_EINVAL,
  * why in why_r. */
-static int check_sig(const struct arc_field *f, const char *data, size_t len, arc_key_fn *key_fn, void *ctx,
-		     struct buf *why_r)
+static int check_sig(struct dkim_signer *s, const struct arc_field *f, const char *data, size_t len, arc_key_fn *key_fn,
+		     void *ctx, struct buf *why_r)
 {
-	struct buf a = BUF_INIT, d = BUF_INIT, s = BUF_INIT, b = BUF_INIT, sig = BUF_INIT, key = BUF_INIT;
+	struct buf a = BUF_INIT, d = BUF_INIT, sel = BUF_INIT, b = BUF_INIT, sig = BUF_INIT, key = BUF_INIT;
 	int ret = IX_EINVAL;
 	if (!dkim_tag(f->val, f->vlen, "a", &a) || !dkim_tag(f->val, f->vlen, "d", &d) ||
-	    !dkim_tag(f->val, f->vlen, "s", &s) || !dkim_tag(f->val, f->vlen, "b", &b)) {
+	    !dkim_tag(f->val, f->vlen, "s", &sel) || !dkim_tag(f->val, f->vlen, "b", &b)) {
 		buf_append_str(why_r, "a tag of a=, b=, d=, s= is missing");
 	} else if (base64_decode(b.data, b.len, DKIM_SIG_MAX, &sig) != IX_OK) {
 		buf_append_str(why_r, "b= is not base64");
 	} else {
 		char name[600];
-		snprintf(name, sizeof(name), "%s._domainkey.%s", buf_cstr(&s), buf_cstr(&d));
+		snprintf(name, sizeof(name), "%s._domainkey.%s", buf_cstr(&sel), buf_cstr(&d));
 		int kr = key_fn(ctx, name, &key);
 		if (kr == IX_EAGAIN) {
 			buf_printf(why_r, "the key %.300s cannot be had now", name);
@@ -114,13 +114,13 @@ static int check_sig(const struct arc_field *f, const char *data, size_t len, ar
 		} else if (kr != IX_OK) {
 			buf_printf(why_r, "no key %.300s", name);
 		} else {
-			ret = dkim_verify_data(buf_cstr(&key), buf_cstr(&a), data, len, (const unsigned char *)sig.data,
-					       sig.len, why_r);
+			ret = dkim_verify_data(s, buf_cstr(&key), buf_cstr(&a), data, len,
+					       (const unsigned char *)sig.data, sig.len, why_r);
 		}
 	}
 	buf_free(&a);
 	buf_free(&d);
-	buf_free(&s);
+	buf_free(&sel);
 	buf_free(&b);
 	buf_free(&sig);
 	buf_free(&key);
@@ -128,8 +128,8 @@ static int check_sig(const struct arc_field *f, const char *data, size_t len, ar
 }
 
 /* The latest set's ARC-Message-Signature over msg (RFC 8617 5.2 step 4). */
-static int check_ams(const char *msg, size_t len, const struct arc_field *f, arc_key_fn *key_fn, void *ctx,
-		     struct buf *why_r)
+static int check_ams(struct dkim_signer *s, const char *msg, size_t len, const struct arc_field *f, arc_key_fn *key_fn,
+		     void *ctx, struct buf *why_r)
 {
 	struct buf c = BUF_INIT, h = BUF_INIT, bh = BUF_INIT, l = BUF_INIT, data = BUF_INIT, want = BUF_INIT;
 	int ret = IX_EINVAL;
@@ -151,7 +151,7 @@ static int check_ams(const char *msg, size_t len, const struct arc_field *f, arc
 		} else {
 			dkim_canon_fields(msg, len, h.data, h.len, &data);
 			canon_without_b(f, &data);
-			ret = check_sig(f, data.data, data.len - 2, key_fn, ctx, why_r);
+			ret = check_sig(s, f, data.data, data.len - 2, key_fn, ctx, why_r);
 		}
 	}
 	buf_free(&c);
@@ -189,7 +189,8 @@ static void why_prefix(struct buf *why, const char *prefix)
 	buf_free(&w);
 }
 
-void arc_verify(const char *msg, size_t len, arc_key_fn *key_fn, void *ctx, struct arc_verdict *v_r)
+void arc_verify(struct dkim_signer *s, const char *msg, size_t len, arc_key_fn *key_fn, void *ctx,
+		struct arc_verdict *v_r)
 {
 	memset(v_r, 0, sizeof(*v_r));
 	struct chain *c = xcalloc(1, sizeof(*c));
@@ -208,14 +209,14 @@ void arc_verify(const char *msg, size_t len, arc_key_fn *key_fn, void *ctx, stru
 	}
 	int ret = IX_OK;
 	if (why.len == 0 && c->n > 0) {
-		ret = check_ams(msg, len, &c->set[c->n][AMS], key_fn, ctx, &why);
+		ret = check_ams(s, msg, len, &c->set[c->n][AMS], key_fn, ctx, &why);
 		if (ret != IX_OK)
 			why_prefix(&why, "message signature");
 	}
 	for (unsigned k = c->n; why.len == 0 && k >= 1; k--) {
 		buf_reset(&data);
 		seal_data(c, 1, k, &data);
-		ret = check_sig(&c->set[k][AS], data.data, data.len, key_fn, ctx, &why);
+		ret = check_sig(s, &c->set[k][AS], data.data, data.len, key_fn, ctx, &why);
 		if (ret != IX_OK) {
 			char prefix[32];
 			snprintf(prefix, sizeof(prefix), "seal i=%u", k);

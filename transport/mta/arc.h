@@ -34,9 +34,10 @@ struct arc_verdict {
 };
 /* Verifies the ARC chain of msg[0..len) (CRLF line ends; RFC 8617 5.2): the structure (i=1..N, one field of each
  * kind per set, N at most ARC_INSTANCES_MAX), cv= (none for i=1, pass after it, fail nowhere), the latest
- * ARC-Message-Signature and every ARC-Seal, with keys from key_fn. Fills v_r; free it with arc_verdict_free. Any
- * thread. */
-void arc_verify(const char *msg, size_t len, arc_key_fn *key_fn, void *ctx, struct arc_verdict *v_r);
+ * ARC-Message-Signature and every ARC-Seal, with keys from key_fn (parsed keys kept by s). Fills v_r; free it with
+ * arc_verdict_free. Any thread. */
+void arc_verify(struct dkim_signer *s, const char *msg, size_t len, arc_key_fn *key_fn, void *ctx,
+		struct arc_verdict *v_r);
 void arc_verdict_free(struct arc_verdict *v);
 /* Appends the Authentication-Results method for v: "arc=pass (i=N, sealed by D1, D2) smtp.remote-ip=IP",
  * "arc=fail (WHY) smtp.remote-ip=IP", "arc=none". */

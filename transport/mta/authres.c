@@ -40,7 +40,8 @@ struct authres {
 	SPF_dns_server_t *cache;
 	SPF_server_t *spf;
 	DKIM_LIB *dkim;
-	OPENDMARC_LIB_T dmarc; /* libopendmarc's settings (process-wide in the library) */
+	struct dkim_signer *keys_parsed; /* ARC's verifier: the public keys it parsed */
+	OPENDMARC_LIB_T dmarc;           /* libopendmarc's settings (process-wide in the library) */
 	pthread_mutex_t key_lock;
 	struct key_slot keys[AUTHRES_KEY_CACHE];
 	bool dmarc_ready;
@@ -209,6 +210,7 @@ int authres_create(const char *authserv_id, struct dns *resolver, struct authres
 	a->cache = SPF_dns_cache_new(a->dns, NULL, 0, AUTHRES_SPF_CACHE_BITS);
 	a->spf = a->cache != NULL ? SPF_server_new_dns(a->cache, 0) : NULL;
 	a->dkim = dkim_init(NULL, NULL);
+	(void)dkim_signer_create(&a->keys_parsed, error_r);
 	/* libopendmarc keeps its settings (the public suffix list) for the whole process */
 	if (access(AUTHRES_PSL, R_OK) == 0) {
 		a->dmarc.tld_type = OPENDMARC_TLD_TYPE_MOZILLA;
@@ -240,6 +242,7 @@ void authres_destroy(struct authres **ap)
 		SPF_dns_free(a->cache); /* the cache layer; ours below it has no destroy function */
 	if (a->dkim != NULL)
 		dkim_close(a->dkim);
+	dkim_signer_destroy(&a->keys_parsed);
 	if (a->dmarc_ready)
 		(void)opendmarc_policy_library_shutdown(&a->dmarc);
 	for (size_t i = 0; i < AUTHRES_KEY_CACHE; i++)
@@ -489,7 +492,7 @@ enum authres_policy authres_check(struct authres *a, const struct authres_input 
 	}
 	dkim_check(a, in, pctx, out);
 	struct arc_verdict arc;
-	arc_verify(in->msg, in->len, arc_key, a, &arc);
+	arc_verify(a->keys_parsed, in->msg, in->len, arc_key, a, &arc);
 	buf_append_str(out, ";\r\n\t");
 	arc_result_write(&arc, in->client_ip, out);
 	enum authres_policy policy = AUTHRES_DELIVER;

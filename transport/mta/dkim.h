@@ -39,7 +39,8 @@ char *dkim_key_path(const struct config *cfg, const char *domain, const char *se
 int dkim_selector_parse(const char *value, size_t len, enum dkim_alg *alg_r, char *sel, size_t sel_size);
 
 struct dkim_signer;
-/* The signer: the keys it has parsed, kept for the next messages (shared by every thread). Returns IX_OK. */
+/* The signer (and verifier): the keys it has parsed, private and public, kept for the next messages (shared by every
+ * thread). Returns IX_OK. */
 int dkim_signer_create(struct dkim_signer **s_r, struct buf *error_r);
 /* Frees; sets *s to NULL. NULL is ignored. */
 void dkim_signer_destroy(struct dkim_signer **s);
@@ -73,10 +74,10 @@ bool dkim_tag(const char *list, size_t len, const char *name, struct buf *out);
 int dkim_sign_data(struct dkim_signer *s, const struct dkim_key *k, const char *data, size_t len, unsigned char *sig,
 		   size_t *siglen_r, struct buf *error_r);
 /* Verifies sig[0..siglen) over data[0..len) for alg ("rsa-sha256" or "ed25519-sha256") with the public key of the
- * DNS key record (its k= and p= tags, RFC 6376 3.6.1). Returns IX_OK, or IX_EINVAL with why appended to why_r (an
+ * DNS key record (its k= and p= tags, RFC 6376 3.6.1), the parsed key kept in s's cache. Returns IX_OK, or IX_EINVAL with why appended to why_r (an
  * unknown algorithm, a revoked or unusable key, a signature that does not verify). */
-int dkim_verify_data(const char *record, const char *alg, const char *data, size_t len, const unsigned char *sig,
-		     size_t siglen, struct buf *why_r);
+int dkim_verify_data(struct dkim_signer *s, const char *record, const char *alg, const char *data, size_t len,
+		     const unsigned char *sig, size_t siglen, struct buf *why_r);
 /* Appends the field "NAME: VALUE" followed by the base64 of sig (VALUE ends with "b="), folded, CRLF-ended. */
 void dkim_append_field(struct buf *out, const char *name, const char *value, const unsigned char *sig, size_t siglen);
 /* Signs msg with k into a field like DKIM-Signature called field, whose tag list starts with lead ("v=1" for DKIM,
