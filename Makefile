@@ -257,8 +257,8 @@ install: programs man
 deb:
 	dpkg-buildpackage -us -uc -b
 	@mkdir -p $(BUILD)/deb
-	@v=$$(dpkg-parsechangelog -S Version); mv ../interchange_$${v}_*.deb ../interchange_$${v}_*.changes \
-	  ../interchange_$${v}_*.buildinfo $(BUILD)/deb/ && ls $(BUILD)/deb/*.deb
+	@v=$$(dpkg-parsechangelog -S Version); mv ../interchange_$${v}_*.deb ../interchange-dbgsym_$${v}_*.deb \
+	  ../interchange_$${v}_*.changes ../interchange_$${v}_*.buildinfo $(BUILD)/deb/ && ls $(BUILD)/deb/*.deb
 
 uninstall:
 	rm -f $(DESTDIR)$(sbindir)/interchange
