@@ -1038,8 +1038,8 @@ int upgrade_server_ports(const struct config *cfg, unsigned *changes_r, struct b
 	LDAPMessage *res = NULL;
 	ret = ldapu_search(ld, cfg->server_dn, LDAP_SCOPE_BASE, "(objectClass=ixServer)", attrs, &res, error_r);
 	LDAPMessage *e = ldapu_first_entry(ld, res);
-	if (ret == IX_ENOTFOUND)
-		buf_printf(error_r, "this server's entry %s is missing", cfg->server_dn);
+	if (ret == IX_ENOTFOUND) /* no entry to complete (nothing an upgrade can mend): not a failure to retry */
+		ret = IX_OK;
 	LDAPMod **mods = NULL;
 	size_t n = 0;
 	for (int p = 0; e != NULL && p < PORT_COUNT; p++) {

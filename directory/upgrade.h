@@ -18,7 +18,7 @@ int upgrade_schema(const struct config *cfg, unsigned *added_r, unsigned *replac
 /* Adds to this server's entry (cfg->server_dn) every port attribute (slapd_port_attr) it lacks, with the port of the
  * bootstrap configuration: an entry made by an older version gets the ports of services added since (ixLdapsPort).
  * Ports the entry holds are left as they are. Runs after upgrade_schema, whose ixServer allows them. *changes_r: how
- * many it added. Returns IX_OK or an ix_err code with error_r. */
+ * many it added. Returns IX_OK (also when there is no such entry) or an ix_err code with error_r. */
 int upgrade_server_ports(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
 
 /* Brings the TLS and password rules to what slapd_create makes now: StartTLS with this server's certificate
