@@ -796,7 +796,7 @@ static void signins(struct call *c, const char *login)
 	if (!may(c, login, false) || !query_size(c, "offset", 0, API_SIGNIN_MAX, &offset) ||
 	    !query_size(c, "limit", API_PAGE_DEFAULT, API_PAGE_MAX, &limit))
 		return;
-	char *logdir = config_path(c->api->cfg, "log"), *dn = prov_login_dn(c->api->cfg, login);
+	char *logdir = config_log_path(c->api->cfg, NULL), *dn = prov_login_dn(c->api->cfg, login);
 	DIR *d = opendir(logdir);
 	json_t **found = NULL;
 	size_t n = 0, cap = 0;
