@@ -24,6 +24,7 @@
 #include "directory/sync_follow.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <systemd/sd-daemon.h>
 #include <fcntl.h>
@@ -90,6 +91,12 @@ struct attendant {
 	struct prov *prov;
 	struct dir *dir;                  /* live replica: its change hook triggers address generation */
 	struct evloop_async *dir_changed; /* the hook runs on the replica's thread; this wakes our loop */
+	/* the recipients the hook saw change since the loop last looked (under changed_lock); past
+	 * ATTENDANT_ADDRESS_BATCH of them, changed_all instead: the loop then looks at every recipient once */
+	pthread_mutex_t changed_lock;
+	char **changed;
+	size_t nchanged;
+	int changed_all;
 	struct evloop_timer address_timer;
 	struct metrics_server *metrics;
 	struct evloop_timer rotate_timer;
@@ -516,7 +523,8 @@ static struct prov *attendant_prov(struct attendant *a, const char *what)
 	return a->prov;
 }
 
-static void generate_addresses(struct attendant *a)
+/* Gives addresses to the recipients without one: those named by dns (n of them), or every recipient (dns NULL). */
+static void generate_addresses(struct attendant *a, const char *const *dns, size_t n)
 {
 	if (a->slapd.state != SVC_RUNNING || !address_master(a))
 		return;
@@ -524,7 +532,7 @@ static void generate_addresses(struct attendant *a)
 	if (attendant_prov(a, "address generation") == NULL)
 		return;
 	unsigned count = 0;
-	int ret = prov_generate_addresses(a->prov, &count, &err);
+	int ret = prov_generate_addresses_for(a->prov, dns, n, &count, &err);
 	if (ret == IX_EUNAVAIL || ret == IX_EIO)
 		prov_close(&a->prov); /* reconnect next time (slapd restarted) */
 	buf_free(&err);
@@ -536,15 +544,33 @@ static void address_tick(struct evloop *loop, struct evloop_timer *timer, void *
 {
 	(void)loop;
 	(void)timer;
-	generate_addresses(ctx);
+	generate_addresses(ctx, NULL, 0);
 	repl_follow_sync(&((struct attendant *)ctx)->repl, 1);
 }
 
+/* The recipients changed since the last call: each looked at alone, so that a burst of changes (a sync source's
+ * first run adds thousands) costs one look each, not a search of every recipient per change; after a burst larger
+ * than ATTENDANT_ADDRESS_BATCH, one search of every recipient. */
 static void on_dir_changed_loop(struct evloop *loop, void *ctx)
 {
 	(void)loop;
-	generate_addresses(ctx);
-	repl_follow_sync(&((struct attendant *)ctx)->repl, 0);
+	struct attendant *a = ctx;
+	pthread_mutex_lock(&a->changed_lock);
+	char **dns = a->changed;
+	size_t n = a->nchanged;
+	int all = a->changed_all;
+	a->changed = NULL;
+	a->nchanged = 0;
+	a->changed_all = 0;
+	pthread_mutex_unlock(&a->changed_lock);
+	if (all)
+		generate_addresses(a, NULL, 0);
+	else if (n > 0)
+		generate_addresses(a, (const char *const *)dns, n);
+	for (size_t i = 0; i < n; i++)
+		free(dns[i]);
+	free(dns);
+	repl_follow_sync(&a->repl, 0);
 }
 
 /* Replica thread: a recipient appeared or changed. Wake the loop; it generates addresses there. */
@@ -553,7 +579,18 @@ static void on_dir_change(void *ctx, enum dir_change_kind kind, enum dir_type ty
 	(void)type;
 	struct attendant *a = ctx;
 	/* a server entry that comes or goes may change whom slapd replicates from (attendant/repl_follow.c) */
-	if (repl_follow_note(&a->repl, dn) || kind != DIR_CHANGE_DELETE)
+	int server = repl_follow_note(&a->repl, dn);
+	if (kind != DIR_CHANGE_DELETE) {
+		pthread_mutex_lock(&a->changed_lock);
+		if (a->nchanged >= ATTENDANT_ADDRESS_BATCH) {
+			a->changed_all = 1;
+		} else if (!a->changed_all) {
+			a->changed = xrealloc(a->changed, sizeof(*a->changed) * (a->nchanged + 1));
+			a->changed[a->nchanged++] = xstrdup(dn);
+		}
+		pthread_mutex_unlock(&a->changed_lock);
+	}
+	if (server || kind != DIR_CHANGE_DELETE)
 		evloop_async_send(a->dir_changed);
 }
 
@@ -872,7 +909,8 @@ static void report(int *ready_fd, const char *error)
 
 int attendant_run(struct config *cfg, int ready_fd)
 {
-	struct attendant a = { .cfg = cfg, .slapd_lock_fd = -1, .log_fd = -1, .control_fd = -1 };
+	struct attendant a = { .cfg = cfg, .slapd_lock_fd = -1, .log_fd = -1, .control_fd = -1,
+			       .changed_lock = PTHREAD_MUTEX_INITIALIZER };
 	repl_follow_init(&a.repl, cfg);
 	struct buf err = BUF_INIT;
 	int attendant_lock = -1, ret = 1;
@@ -1055,6 +1093,9 @@ out_stop:
 		dir_set_change_hook(a.dir, NULL, NULL);
 	dir_destroy(&a.dir);
 	evloop_async_destroy(&a.dir_changed);
+	for (size_t i = 0; i < a.nchanged; i++)
+		free(a.changed[i]);
+	free(a.changed);
 	stop_services(&a);
 	if (a.slapd.pid > 0) {
 		log_info("stopping slapd (pid %ld)", (long)a.slapd.pid);

@@ -17,6 +17,9 @@
 /* How often the address generator sweeps for recipients without a primary address, behind the replica's
  * change hook (which triggers it within milliseconds of a change). */
 #define ATTENDANT_ADDRESS_SWEEP_MS 30000
+/* How many changed recipients the change hook keeps for the generator to look at one by one; a larger burst is
+ * looked at by one search of every recipient instead. */
+#define ATTENDANT_ADDRESS_BATCH 2000
 /* The service logs (config_log_path) are rotated past this size (checked every ATTENDANT_LOG_CHECK_MS), keeping
  * ATTENDANT_LOG_KEEP old files (NAME.log.1 ... .5). SIGHUP to the attendant reopens every log but slapd's (its
  * standard error), which is why the logrotate file copies and truncates. */

@@ -1728,18 +1728,18 @@ static int generate_one(struct prov *p, const struct policy *pols, size_t npols,
 	return ret;
 }
 
-int prov_generate_addresses(struct prov *p, unsigned *count_r, struct buf *error_r)
+/* Gives an address to each recipient without one found by a search of base with scope (the whole directory, or one
+ * entry); pols as load_policies gives them. */
+static int generate_in(struct prov *p, const struct policy *pols, size_t npols, const char *base, int scope,
+		       unsigned *count_r, struct buf *error_r)
 {
-	*count_r = 0;
-	struct policy *pols = NULL;
-	size_t npols = 0;
-	int ret = load_policies(p, &pols, &npols, error_r);
-	if (ret != IX_OK)
-		return ret;
 	const char *attrs[] = { "objectClass", "givenName", "sn", "cn", "ixNickname", "ixProxyAddresses", NULL };
 	LDAPMessage *res = NULL;
-	ret = list_search(p, p->cfg->suffix, LDAP_SCOPE_SUBTREE, "(&" RECIPIENT_FILTER "(!(mail=*)))", attrs, &res,
-			  error_r);
+	int ret = list_search(p, base, scope, "(&" RECIPIENT_FILTER "(!(mail=*)))", attrs, &res, error_r);
+	if (scope == LDAP_SCOPE_BASE && ret != IX_OK && ret != IX_EUNAVAIL && ret != IX_EIO) { /* not an entry of ours */
+		buf_reset(error_r);
+		ret = IX_OK;
+	}
 	for (LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(p->ld, res) : NULL; e != NULL;
 	     e = ldap_next_entry(p->ld, e)) {
 		struct buf err = BUF_INIT;
@@ -1757,10 +1757,31 @@ int prov_generate_addresses(struct prov *p, unsigned *count_r, struct buf *error
 		buf_free(&err);
 	}
 	ldap_msgfree(res);
+	return ret;
+}
+
+int prov_generate_addresses_for(struct prov *p, const char *const *dns, size_t n, unsigned *count_r,
+				struct buf *error_r)
+{
+	*count_r = 0;
+	struct policy *pols = NULL;
+	size_t npols = 0;
+	int ret = load_policies(p, &pols, &npols, error_r);
+	if (ret != IX_OK)
+		return ret;
+	if (dns == NULL)
+		ret = generate_in(p, pols, npols, p->cfg->suffix, LDAP_SCOPE_SUBTREE, count_r, error_r);
+	for (size_t i = 0; dns != NULL && i < n && ret == IX_OK; i++)
+		ret = generate_in(p, pols, npols, dns[i], LDAP_SCOPE_BASE, count_r, error_r);
 	for (size_t i = 0; i < npols; i++)
 		policy_free(&pols[i]);
 	free(pols);
 	return ret;
+}
+
+int prov_generate_addresses(struct prov *p, unsigned *count_r, struct buf *error_r)
+{
+	return prov_generate_addresses_for(p, NULL, 0, count_r, error_r);
 }
 
 /* ---- accepted domains ---- */

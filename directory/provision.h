@@ -290,6 +290,10 @@ char *prov_address_owner(struct prov *p, const char *address);
  * recipient policy, resolving collisions with numbered variants and keeping user-given aliases.
  * *count_r is the number of recipients given an address. */
 int prov_generate_addresses(struct prov *p, unsigned *count_r, struct buf *error_r);
+/* The same for the recipients named by dns (n DNs, each looked at alone: what a change touched, without reading every
+ * recipient); a DN that is gone or no recipient is passed over. dns NULL: every recipient, as above. */
+int prov_generate_addresses_for(struct prov *p, const char *const *dns, size_t n, unsigned *count_r,
+				struct buf *error_r);
 
 /* Validation helpers, exposed for tests. Each returns 1 when valid. */
 int prov_login_valid(const char *login);
