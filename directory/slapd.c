@@ -368,6 +368,7 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 		   "olcDbIndex: uid,cn,sn,givenName,displayName,ixProxyAddresses,ixNickname eq,sub\n"
 		   "olcDbIndex: mail eq,sub,pres\nolcDbIndex: member,manager,ixMailboxGuid,ixHomeServer eq\n"
 		   "olcDbIndex: " SLAPD_POSIX_INDEX "\n"
+		   "olcDbIndex: " SLAPD_SYNC_INDEX "\n"
 		   "olcLimits: {0}dn.exact=\"%s\" size=unlimited time=unlimited\n"
 		   "olcLimits: {1}" SLAPD_USER_LIMITS "\n",
 		   db, (unsigned long long)SLAPD_DB_MAX_SIZE, cfg->admin_dn);

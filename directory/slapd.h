@@ -193,5 +193,8 @@ int slapd_nis_schema(struct buf *b, struct buf *error_r);
 #define SLAPD_USER_LIMITS "users size.pr=500 size.prtotal=unlimited"
 /* The index of the POSIX lookups sssd makes (by uidNumber, by gidNumber). */
 #define SLAPD_POSIX_INDEX "uidNumber,gidNumber eq"
+/* What sync sources look their recipients up by (directory/sync_reconcile.c): without it each live change and each
+ * member resolved reads every recipient. */
+#define SLAPD_SYNC_INDEX "ixSyncedFrom,ixSyncAnchor,ixSyncRemoteDn eq"
 
 #endif

@@ -970,6 +970,32 @@ int upgrade_address_book(const struct config *cfg, unsigned *changes_r, struct b
 	return ret;
 }
 
+/* Adds the olcDbIndex value to the directory's database unless a value there names attr already. */
+static int index_once(LDAP *ld, const char *attr, const char *value, unsigned *changes_r, struct buf *error_r)
+{
+	static const char *const dattrs[] = { "olcDbIndex", NULL };
+	LDAPMessage *res = NULL;
+	int ret = ldapu_search(ld, "olcDatabase={1}mdb,cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", dattrs, &res,
+			       error_r);
+	if (ret != IX_OK)
+		return ret;
+	char **index = ldapu_get_values(ld, ldap_first_entry(ld, res), "olcDbIndex", NULL);
+	ldap_msgfree(res);
+	int has = 0;
+	for (char **v = index; *v != NULL; v++)
+		has |= strcasestr(*v, attr) != NULL;
+	ldapu_values_free(&index);
+	if (has)
+		return IX_OK;
+	char *v[] = { (char *)value, NULL };
+	LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcDbIndex", .mod_values = v };
+	LDAPMod *mods[] = { &m, NULL };
+	ret = ldapu_modify(ld, "olcDatabase={1}mdb,cn=config", mods, error_r);
+	if (ret == IX_OK)
+		(*changes_r)++;
+	return ret;
+}
+
 /* ---- POSIX accounts and groups ---- */
 
 int upgrade_posix(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
@@ -993,26 +1019,22 @@ int upgrade_posix(const struct config *cfg, unsigned *changes_r, struct buf *err
 		if (ret == IX_OK)
 			(*changes_r)++;
 	}
-	static const char *const dattrs[] = { "olcDbIndex", NULL };
 	if (ret == IX_OK)
-		ret = ldapu_search(ld, "olcDatabase={1}mdb,cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", dattrs, &res,
-				   error_r);
-	if (ret == IX_OK) {
-		char **index = ldapu_get_values(ld, ldap_first_entry(ld, res), "olcDbIndex", NULL);
-		ldap_msgfree(res);
-		int has = 0;
-		for (char **v = index; *v != NULL; v++)
-			has |= strcasestr(*v, "uidNumber") != NULL;
-		ldapu_values_free(&index);
-		if (!has) {
-			char *v[] = { (char *)SLAPD_POSIX_INDEX, NULL };
-			LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcDbIndex", .mod_values = v };
-			LDAPMod *mods[] = { &m, NULL };
-			ret = ldapu_modify(ld, "olcDatabase={1}mdb,cn=config", mods, error_r);
-			if (ret == IX_OK)
-				(*changes_r)++;
-		}
-	}
+		ret = index_once(ld, "uidNumber", SLAPD_POSIX_INDEX, changes_r, error_r);
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return ret;
+}
+
+/* ---- sync sources ---- */
+
+int upgrade_sync_index(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
+{
+	*changes_r = 0;
+	LDAP *ld;
+	int ret = ldapu_connect_local(cfg, &ld, error_r);
+	if (ret != IX_OK)
+		return ret;
+	ret = index_once(ld, "ixSyncAnchor", SLAPD_SYNC_INDEX, changes_r, error_r);
 	ldap_unbind_ext_s(ld, NULL, NULL);
 	return ret;
 }
