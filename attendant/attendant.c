@@ -576,13 +576,15 @@ static void on_dir_changed_loop(struct evloop *loop, void *ctx)
 /* Replica thread: a recipient appeared or changed. Wake the loop; it generates addresses there. */
 static void on_dir_change(void *ctx, enum dir_change_kind kind, enum dir_type type, const char *dn)
 {
-	(void)type;
 	struct attendant *a = ctx;
 	/* a server entry that comes or goes may change whom slapd replicates from (attendant/repl_follow.c) */
 	int server = repl_follow_note(&a->repl, dn);
 	if (kind != DIR_CHANGE_DELETE) {
+		/* a policy or domain changed: any recipient may now get an address */
+		int everyone = type == 0 && (strcasestr(dn, ",ou=Recipient Policies,") != NULL ||
+					     strcasestr(dn, ",ou=Accepted Domains,") != NULL);
 		pthread_mutex_lock(&a->changed_lock);
-		if (a->nchanged >= ATTENDANT_ADDRESS_BATCH) {
+		if (everyone || a->nchanged >= ATTENDANT_ADDRESS_BATCH) {
 			a->changed_all = 1;
 		} else if (!a->changed_all) {
 			a->changed = xrealloc(a->changed, sizeof(*a->changed) * (a->nchanged + 1));
