@@ -9,12 +9,24 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define SOURCE_PAGE 500
+/* A refresh of at least this many entries is applied in bulk: what our directory holds (names taken, addresses and
+ * their owners) read once instead of asked per entry, and the writes sent WRITE_WINDOW at a time without waiting
+ * for each answer (docs/sync.md, "Scale"). */
+/* slapd runs at most half its threads (olcThreads, 16) of one connection's operations at once and defers the
+ * others, logging each deferral: a wider window gains nothing */
+#define BULK_MIN 200
+#define WRITE_WINDOW 8
+/* Ranges of a group's members read at most (Active Directory's member;range=, 1500 values each). */
+#define RANGE_ROUNDS_MAX 10000
+/* How often a refresh writes its progress into the source's state (what `sync show` prints), in seconds. */
+#define PROGRESS_EVERY 2
 /* What each type of source calls users, contacts and groups. */
 struct type_rules {
 	const char *user_filter, *contact_class, *group_filter;
@@ -67,7 +79,21 @@ struct src_entry {
 
 struct src_set {
 	struct src_entry *e;
-	size_t n;
+	size_t n, cap;
+};
+
+/* A set of strings (ASCII case folded), each with a value: open addressing, grown at half full. */
+struct strmap {
+	char **keys, **vals;
+	size_t cap, n;
+};
+
+/* A write sent and not yet answered (bulk mode). */
+struct pending {
+	int msgid;
+	int add;             /* an add (else a change of a list's members) */
+	char *dn, *src_dn;   /* ours, and the source entry's (for the member map and problems) */
+	struct ours *list;   /* a change of members: our list when it existed before (counted as changed) */
 };
 
 /* A reconcile session (struct sync_apply of sync_int.h): our connection, the source's settings and connection, and
@@ -81,7 +107,15 @@ struct sync_apply {
 	size_t nours;
 	/* source DN (normalised) -> our DN, for list members; sorted by source DN when looked up */
 	struct map_pair *map;
-	size_t nmap, map_sorted; /* map_sorted: how many entries the last sort covered */
+	size_t nmap, map_cap, map_sorted; /* map_sorted: how many entries the last sort covered */
+	/* bulk mode (BULK_MIN): the DNs taken under ou=Recipients and the owner of each address, read once */
+	int bulk;
+	struct strmap taken, owners;
+	struct pending window[WRITE_WINDOW];
+	size_t nwindow;
+	/* progress written into the source's state (a refresh followed by the attendant) */
+	int progress_state;
+	time_t progress_at, progress_start;
 	struct buf problems;
 	size_t nproblems;
 	char last_change[32];
@@ -137,6 +171,66 @@ static char *dn_norm(const char *dn)
 	return s;
 }
 
+/* ---- struct strmap ---- */
+
+static size_t strmap_slot(const struct strmap *m, const char *key)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a over the case-folded key */
+	for (const char *c = key; *c != '\0'; c++)
+		h = (h ^ (unsigned char)tolower((unsigned char)*c)) * 1099511628211ull;
+	size_t i = (size_t)h & (m->cap - 1);
+	while (m->keys[i] != NULL && strcasecmp(m->keys[i], key) != 0)
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+/* The value of key (NULL when absent; "" for a key put without one). */
+static const char *strmap_get(const struct strmap *m, const char *key)
+{
+	if (m->cap == 0)
+		return NULL;
+	size_t i = strmap_slot(m, key);
+	return m->keys[i] != NULL ? m->vals[i] : NULL;
+}
+
+/* Puts key with a copy of val (NULL: "") unless key is there already (the first value stays). */
+static void strmap_put(struct strmap *m, const char *key, const char *val)
+{
+	if (2 * (m->n + 1) > m->cap) {
+		struct strmap bigger = { .cap = m->cap ? m->cap * 2 : 1024 };
+		bigger.keys = xcalloc(bigger.cap, sizeof(char *));
+		bigger.vals = xcalloc(bigger.cap, sizeof(char *));
+		for (size_t i = 0; i < m->cap; i++) {
+			if (m->keys[i] != NULL) {
+				size_t j = strmap_slot(&bigger, m->keys[i]);
+				bigger.keys[j] = m->keys[i];
+				bigger.vals[j] = m->vals[i];
+			}
+		}
+		bigger.n = m->n;
+		free(m->keys);
+		free(m->vals);
+		*m = bigger;
+	}
+	size_t i = strmap_slot(m, key);
+	if (m->keys[i] != NULL)
+		return;
+	m->keys[i] = xstrdup(key);
+	m->vals[i] = xstrdup(val != NULL ? val : "");
+	m->n++;
+}
+
+static void strmap_free(struct strmap *m)
+{
+	for (size_t i = 0; i < m->cap; i++) {
+		free(m->keys[i]);
+		free(m->vals[i]);
+	}
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof(*m));
+}
+
 static int cmp_ours(const void *a, const void *b)
 {
 	return strcasecmp(((const struct ours *)a)->anchor, ((const struct ours *)b)->anchor);
@@ -151,7 +245,10 @@ static struct ours *find_ours(struct sync_apply *run, const char *anchor, enum k
 
 static void map_add(struct sync_apply *run, const char *src_dn, const char *our_dn)
 {
-	run->map = xrealloc(run->map, sizeof(*run->map) * (run->nmap + 1));
+	if (run->nmap == run->map_cap) {
+		run->map_cap = run->map_cap ? run->map_cap * 2 : 64;
+		run->map = xrealloc(run->map, sizeof(*run->map) * run->map_cap);
+	}
 	run->map[run->nmap] = (struct map_pair){ dn_norm(src_dn), xstrdup(our_dn), run->nmap };
 	run->nmap++;
 }
@@ -184,7 +281,47 @@ static const char *map_find(struct sync_apply *run, const char *src_dn)
 	return found;
 }
 
-/* Reads our recipients from this source (those matching the filter extra too, when not NULL), sorted by anchor. */
+static void load_one(void *ctx, LDAP *ld, LDAPMessage *e)
+{
+	struct sync_apply *run = ctx;
+	char *anchor = ldapu_get_first(ld, e, "ixSyncAnchor");
+	if (anchor == NULL)
+		return;
+	if ((run->nours & (run->nours - 1)) == 0) /* grown at each power of two */
+		run->ours = xrealloc(run->ours, sizeof(*run->ours) * (run->nours ? run->nours * 2 : 1));
+	struct ours *o = &run->ours[run->nours++];
+	memset(o, 0, sizeof(*o));
+	char *dn = ldap_get_dn(ld, e);
+	o->dn = xstrdup(dn);
+	ldap_memfree(dn);
+	o->anchor = anchor;
+	char *deleted = ldapu_get_first(ld, e, "ixSyncDeleted");
+	char *locked = ldapu_get_first(ld, e, "pwdAccountLockedTime");
+	o->deleted = deleted != NULL;
+	o->locked = locked != NULL;
+	free(deleted);
+	free(locked);
+	char **oc = ldapu_get_values(ld, e, "objectClass", NULL);
+	for (size_t i = 0; oc[i] != NULL; i++) {
+		if (strcasecmp(oc[i], "ixDistributionList") == 0)
+			o->kind = K_LIST;
+		else if (strcasecmp(oc[i], "ixContact") == 0)
+			o->kind = K_CONTACT;
+	}
+	ldapu_values_free(&oc);
+	for (int i = 0; i < SA_COUNT; i++) {
+		if (i != SA_ADDRESSES && i != SA_ANCHOR && i != SA_MAIL)
+			o->vals[i] = ldapu_get_first(ld, e, sync_attr_names[i]);
+	}
+	const char *name = o->kind == K_USER ? o->vals[SA_LOGIN] : o->vals[SA_CN];
+	o->name = xstrdup(name != NULL ? name : "");
+	o->remote_dn = ldapu_get_first(ld, e, "ixSyncRemoteDn");
+	o->proxies = ldapu_get_values(ld, e, "ixProxyAddresses", NULL);
+	o->members = ldapu_get_values(ld, e, "member", NULL);
+}
+
+/* Reads our recipients from this source (those matching the filter extra too, when not NULL), sorted by anchor;
+ * in pages, so that a large source's recipients are never all in one answer at once. */
 static int load_ours(struct sync_apply *run, const char *extra, struct buf *error_r)
 {
 	struct buf f = BUF_INIT;
@@ -200,52 +337,17 @@ static int load_ours(struct sync_apply *run, const char *extra, struct buf *erro
 	}
 	attrs[na] = NULL;
 	char *base = xasprintf("ou=Recipients,%s", run->cfg->suffix);
-	LDAPMessage *res = NULL;
-	int ret = ldapu_search(run->ours_ld, base, LDAP_SCOPE_ONELEVEL, f.data, attrs, &res, error_r);
+	int ret = ldapu_search_paged(run->ours_ld, base, f.data, attrs, SOURCE_PAGE, NULL, load_one, run, error_r);
 	free(base);
 	buf_free(&f);
-	if (ret != IX_OK && ret != IX_ENOTFOUND)
-		return ret;
-	int n = ret == IX_OK ? ldap_count_entries(run->ours_ld, res) : 0;
-	run->ours = xcalloc((size_t)(n > 0 ? n : 1), sizeof(*run->ours));
-	for (LDAPMessage *e = ldapu_first_entry(run->ours_ld, res); e != NULL; e = ldap_next_entry(run->ours_ld, e)) {
-		struct ours *o = &run->ours[run->nours];
-		char *dn = ldap_get_dn(run->ours_ld, e);
-		o->dn = xstrdup(dn);
-		ldap_memfree(dn);
-		o->anchor = ldapu_get_first(run->ours_ld, e, "ixSyncAnchor");
-		if (o->anchor == NULL) {
-			free(o->dn);
-			continue;
-		}
-		char *deleted = ldapu_get_first(run->ours_ld, e, "ixSyncDeleted");
-		char *locked = ldapu_get_first(run->ours_ld, e, "pwdAccountLockedTime");
-		o->deleted = deleted != NULL;
-		o->locked = locked != NULL;
-		free(deleted);
-		free(locked);
-		char **oc = ldapu_get_values(run->ours_ld, e, "objectClass", NULL);
-		for (size_t i = 0; oc[i] != NULL; i++) {
-			if (strcasecmp(oc[i], "ixDistributionList") == 0)
-				o->kind = K_LIST;
-			else if (strcasecmp(oc[i], "ixContact") == 0)
-				o->kind = K_CONTACT;
-		}
-		ldapu_values_free(&oc);
-		for (int i = 0; i < SA_COUNT; i++) {
-			if (i != SA_ADDRESSES && i != SA_ANCHOR && i != SA_MAIL)
-				o->vals[i] = ldapu_get_first(run->ours_ld, e, sync_attr_names[i]);
-		}
-		const char *name = o->kind == K_USER ? o->vals[SA_LOGIN] : o->vals[SA_CN];
-		o->name = xstrdup(name != NULL ? name : "");
-		o->remote_dn = ldapu_get_first(run->ours_ld, e, "ixSyncRemoteDn");
-		o->proxies = ldapu_get_values(run->ours_ld, e, "ixProxyAddresses", NULL);
-		o->members = ldapu_get_values(run->ours_ld, e, "member", NULL);
-		run->nours++;
+	if (ret == IX_ENOTFOUND) {
+		buf_reset(error_r);
+		ret = IX_OK;
 	}
-	ldap_msgfree(res);
+	if (run->ours == NULL)
+		run->ours = xcalloc(1, sizeof(*run->ours));
 	qsort(run->ours, run->nours, sizeof(*run->ours), cmp_ours);
-	return IX_OK;
+	return ret;
 }
 
 static void ours_free(struct sync_apply *run)
@@ -268,7 +370,7 @@ static void ours_free(struct sync_apply *run)
 	}
 	free(run->map);
 	run->ours = NULL;
-	run->nours = run->nmap = run->map_sorted = 0;
+	run->nours = run->nmap = run->map_cap = run->map_sorted = 0;
 	run->map = NULL;
 }
 
@@ -351,10 +453,58 @@ static void note_usn(struct sync_apply *run, const char *usn)
 		run->usn = u;
 }
 
+/* Active Directory answers a group of more than 1500 members (its MaxValRange) with member;range=0-1499 in place of
+ * member; the next values are asked for as member;range=1500-*, and so on until a range ends with *. Appends what
+ * the ranges hold to s->members (*nm of them). */
+static void ranged_members(struct sync_apply *run, LDAPMessage *e, struct src_entry *s, size_t *nm)
+{
+	LDAPMessage *res = NULL;
+	for (int round = 0; e != NULL && round < RANGE_ROUNDS_MAX; round++) {
+		unsigned long next = 0;
+		int found = 0, last = 1;
+		BerElement *ber = NULL;
+		for (char *a = ldap_first_attribute(run->src, e, &ber); a != NULL;
+		     a = ldap_next_attribute(run->src, e, ber)) {
+			if (strncasecmp(a, "member;range=", 13) == 0) {
+				found = 1;
+				char **v = ldapu_get_values(run->src, e, a, NULL);
+				for (size_t i = 0; v[i] != NULL; i++)
+					ldapu_values_push(&s->members, nm, v[i]);
+				ldapu_values_free(&v);
+				const char *dash = strchr(a + 13, '-');
+				last = dash == NULL || dash[1] == '*';
+				if (!last)
+					next = strtoul(dash + 1, NULL, 10) + 1;
+			}
+			ldap_memfree(a);
+		}
+		ber_free(ber, 0);
+		ldap_msgfree(res); /* the previous range's answer, done with */
+		res = NULL;
+		if (!found || last)
+			break;
+		char *attr = xasprintf("member;range=%lu-*", next);
+		const char *attrs[] = { attr, NULL };
+		struct buf err = BUF_INIT;
+		e = NULL;
+		if (ldapu_search(run->src, s->dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, &err) == IX_OK)
+			e = ldapu_first_entry(run->src, res);
+		else
+			problem(run, 0, "%s: cannot read its members from the %luth on: %s", s->dn, next + 1,
+				buf_cstr(&err));
+		free(attr);
+		buf_free(&err);
+	}
+	ldap_msgfree(res);
+}
+
 static void collect(struct sync_apply *run, LDAPMessage *e)
 {
 	struct src_set *set = run->collecting;
-	set->e = xrealloc(set->e, sizeof(*set->e) * (set->n + 1));
+	if (set->n == set->cap) {
+		set->cap = set->cap ? set->cap * 2 : 64;
+		set->e = xrealloc(set->e, sizeof(*set->e) * set->cap);
+	}
 	struct src_entry *s = &set->e[set->n++];
 	memset(s, 0, sizeof(*s));
 	char *dn = ldap_get_dn(run->src, e);
@@ -402,6 +552,8 @@ static void collect(struct sync_apply *run, LDAPMessage *e)
 			*hash = '\0';
 		ldapu_values_push(&s->members, &nm, unique[i]);
 	}
+	if (run->is_ad && member[0] == NULL)
+		ranged_members(run, e, s, &nm);
 	ldapu_values_free(&member);
 	ldapu_values_free(&unique);
 	s->member_uids = ldapu_get_values(run->src, e, "memberUid", NULL);
@@ -437,6 +589,178 @@ static int read_source(struct sync_apply *run, const char *base, const char *fil
 
 /* ---- writing our side ---- */
 
+static void taken_one(void *ctx, LDAP *ld, LDAPMessage *e)
+{
+	struct sync_apply *run = ctx;
+	char *dn = ldap_get_dn(ld, e), *n = dn_norm(dn != NULL ? dn : "");
+	strmap_put(&run->taken, n, NULL);
+	free(n);
+	ldap_memfree(dn);
+}
+
+static void owners_one(void *ctx, LDAP *ld, LDAPMessage *e)
+{
+	struct sync_apply *run = ctx;
+	char *dn = ldap_get_dn(ld, e);
+	char **mail = ldapu_get_values(ld, e, "mail", NULL), **proxies = ldapu_get_values(ld, e, "ixProxyAddresses", NULL);
+	for (size_t i = 0; dn != NULL && mail[i] != NULL; i++)
+		strmap_put(&run->owners, mail[i], dn);
+	for (size_t i = 0; dn != NULL && proxies[i] != NULL; i++) {
+		if (strncasecmp(proxies[i], "smtp:", 5) == 0) /* as prov_address_owner matches them */
+			strmap_put(&run->owners, proxies[i] + 5, dn);
+	}
+	ldapu_values_free(&mail);
+	ldapu_values_free(&proxies);
+	ldap_memfree(dn);
+}
+
+/* Bulk mode: reads once the DNs taken under ou=Recipients and the owner of every address in our directory, which
+ * the checks of each entry then look up here instead of asking the directory (the unique overlay still has the last
+ * word on addresses). Without them (a failure), the checks ask the directory as for a few entries. */
+static void bulk_begin(struct sync_apply *run)
+{
+	struct buf err = BUF_INIT;
+	char *base = xasprintf("ou=Recipients,%s", run->cfg->suffix);
+	const char *none[] = { LDAP_NO_ATTRS, NULL }, *addrs[] = { "mail", "ixProxyAddresses", NULL };
+	int ret = ldapu_search_paged(run->ours_ld, base, "(objectClass=*)", none, SOURCE_PAGE, NULL, taken_one, run,
+				     &err);
+	if (ret == IX_OK)
+		ret = ldapu_search_paged(run->ours_ld, run->cfg->suffix, "(|(mail=*)(ixProxyAddresses=*))", addrs,
+					 SOURCE_PAGE, NULL, owners_one, run, &err);
+	if (ret == IX_OK) {
+		run->bulk = 1;
+	} else {
+		log_warn("sync %s: reading our recipients at once failed (each is checked alone): %s", run->conf.name,
+			 buf_cstr(&err));
+		strmap_free(&run->taken);
+		strmap_free(&run->owners);
+	}
+	free(base);
+	buf_free(&err);
+}
+
+/* The recipient that owns address (a new string), NULL when none does. */
+static char *owner_of(struct sync_apply *run, const char *address)
+{
+	if (!run->bulk)
+		return prov_address_owner(run->p, address);
+	const char *o = strmap_get(&run->owners, address);
+	return o != NULL ? xstrdup(o) : NULL;
+}
+
+/* Whether an entry of ours has the DN dn. */
+static int dn_taken(struct sync_apply *run, const char *dn)
+{
+	if (!run->bulk)
+		return ldapu_entry_matches(run->ours_ld, dn, "(objectClass=*)");
+	char *n = dn_norm(dn);
+	int taken = strmap_get(&run->taken, n) != NULL;
+	free(n);
+	return taken;
+}
+
+/* Bulk mode: notes that dn is ours now, with the addresses proxies (SMTP:/smtp: values). */
+static void note_ours(struct sync_apply *run, const char *dn, char **proxies)
+{
+	if (!run->bulk)
+		return;
+	char *n = dn_norm(dn);
+	strmap_put(&run->taken, n, NULL);
+	free(n);
+	for (size_t i = 0; proxies != NULL && proxies[i] != NULL; i++)
+		strmap_put(&run->owners, proxies[i] + 5, dn);
+}
+
+/* The answer to the write w (rc): counted, the member map filled, or a problem reported. */
+static void write_done(struct sync_apply *run, const struct pending *w, int rc)
+{
+	if (w->add && rc == LDAP_SUCCESS) {
+		run->r->added++;
+		map_add(run, w->src_dn, w->dn);
+	} else if (w->add && rc == LDAP_CONSTRAINT_VIOLATION) {
+		problem(run, 1, "%s: an address was taken meanwhile (%s); will be tried again", w->src_dn,
+			ldap_err2string(rc));
+	} else if (w->add) {
+		problem(run, 0, "%s: cannot add %s: %s", w->src_dn, w->dn, ldap_err2string(rc));
+	} else if (rc != LDAP_SUCCESS) {
+		problem(run, 0, "%s: cannot set the members of %s: %s", w->src_dn, w->dn, ldap_err2string(rc));
+	} else if (w->list != NULL) {
+		run->r->changed++;
+	}
+}
+
+/* Waits for the answer to one write of the window. */
+static void window_wait_one(struct sync_apply *run)
+{
+	struct timeval tv = { LDAPU_TIMEOUT_SECS, 0 };
+	LDAPMessage *res = NULL;
+	int type = ldap_result(run->ours_ld, LDAP_RES_ANY, LDAP_MSG_ALL, &tv, &res);
+	if (type <= 0) { /* the connection failed or slapd does not answer: every write still out has failed */
+		ldap_msgfree(res);
+		int rc = type == 0 ? LDAP_TIMEOUT : LDAP_SERVER_DOWN;
+		for (size_t i = 0; i < run->nwindow; i++) {
+			write_done(run, &run->window[i], rc);
+			free(run->window[i].dn);
+			free(run->window[i].src_dn);
+		}
+		run->nwindow = 0;
+		return;
+	}
+	int msgid = ldap_msgid(res), rc = LDAP_OTHER;
+	ldap_parse_result(run->ours_ld, res, &rc, NULL, NULL, NULL, NULL, 1);
+	for (size_t i = 0; i < run->nwindow; i++) {
+		if (run->window[i].msgid != msgid)
+			continue;
+		write_done(run, &run->window[i], rc);
+		free(run->window[i].dn);
+		free(run->window[i].src_dn);
+		run->window[i] = run->window[--run->nwindow];
+		break;
+	}
+}
+
+/* Waits for every write of the window. */
+static void window_drain(struct sync_apply *run)
+{
+	while (run->nwindow > 0)
+		window_wait_one(run);
+}
+
+/* Sends an add (add) or a modify of our entry dn for the source entry src_dn: in bulk mode without waiting (the
+ * answer is handled by write_done when the window is full or drained), else waiting for it. */
+static void write_entry(struct sync_apply *run, int add, const char *dn, const char *src_dn, LDAPMod **mods,
+			struct ours *list)
+{
+	struct pending w = { .add = add, .dn = (char *)dn, .src_dn = (char *)src_dn, .list = list };
+	int rc;
+	if (!run->bulk) {
+		rc = add ? ldap_add_ext_s(run->ours_ld, dn, mods, NULL, NULL)
+			 : ldap_modify_ext_s(run->ours_ld, dn, mods, NULL, NULL);
+		write_done(run, &w, rc);
+		return;
+	}
+	if (run->nwindow == WRITE_WINDOW)
+		window_wait_one(run);
+	rc = add ? ldap_add_ext(run->ours_ld, dn, mods, NULL, NULL, &w.msgid)
+		 : ldap_modify_ext(run->ours_ld, dn, mods, NULL, NULL, &w.msgid);
+	if (rc != LDAP_SUCCESS) {
+		write_done(run, &w, rc);
+		return;
+	}
+	w.dn = xstrdup(dn);
+	w.src_dn = xstrdup(src_dn);
+	run->window[run->nwindow++] = w;
+}
+
+static void bulk_end(struct sync_apply *run)
+{
+	window_drain(run);
+	run->bulk = 0;
+	strmap_free(&run->taken);
+	strmap_free(&run->owners);
+}
+
+
 /* The addresses of s that no other recipient holds (our_dn: the recipient they are for, NULL for a new one), as
  * ixProxyAddresses values (SMTP:primary first); each address held elsewhere is a conflict. */
 static char **free_proxies(struct sync_apply *run, const struct src_entry *s, const char *our_dn, size_t *n_r)
@@ -454,7 +778,7 @@ static char **free_proxies(struct sync_apply *run, const struct src_entry *s, co
 			dup = strcasecmp(out[j] + 5, a) == 0;
 		if (dup)
 			continue;
-		char *owner = prov_address_owner(run->p, a);
+		char *owner = owner_of(run, a);
 		if (owner != NULL && (our_dn == NULL || strcasecmp(owner, our_dn) != 0)) {
 			problem(run, 1, "%s: the address %s belongs to %s; left out", s->dn, a, owner);
 			free(owner);
@@ -515,7 +839,9 @@ static void add_values(LDAPMod ***mods, size_t *n, const struct src_entry *s, co
 	}
 }
 
-static int add_entry(struct sync_apply *run, const struct src_entry *s, const char *dn, enum kind kind, char **proxies)
+/* Adds our entry dn for s (proxies: its addresses, consumed); once added, it goes into the member map. */
+static void add_entry(struct sync_apply *run, const struct src_entry *s, const char *dn, enum kind kind,
+		      char **proxies)
 {
 	LDAPMod **mods = NULL;
 	size_t n = 0, noc = 0;
@@ -560,19 +886,9 @@ static int add_entry(struct sync_apply *run, const struct src_entry *s, const ch
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixSyncedFrom", ldapu_values1(run->conf.dn));
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixSyncAnchor", ldapu_values1(s->anchor));
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixSyncRemoteDn", ldapu_values1(s->dn));
-	int rc = ldap_add_ext_s(run->ours_ld, dn, mods, NULL, NULL);
+	note_ours(run, dn, proxies);
+	write_entry(run, 1, dn, s->dn, mods, NULL);
 	ldapu_mods_free(mods);
-	if (rc == LDAP_CONSTRAINT_VIOLATION) {
-		problem(run, 1, "%s: an address was taken meanwhile (%s); will be tried again", s->dn,
-			ldap_err2string(rc));
-		return IX_EEXIST;
-	}
-	if (rc != LDAP_SUCCESS) {
-		problem(run, 0, "%s: cannot add %s: %s", s->dn, dn, ldap_err2string(rc));
-		return IX_EIO;
-	}
-	run->r->added++;
-	return IX_OK;
 }
 
 /* Renames o to rdn_attr=name when its name changed at the source; IX_EEXIST (a conflict) when the name is taken. */
@@ -582,7 +898,7 @@ static int rename_entry(struct sync_apply *run, struct ours *o, const struct src
 	if (strcasecmp(o->name, name) == 0)
 		return IX_OK;
 	char *new_dn = dn_of(run->p, name);
-	if (ldapu_entry_matches(run->ours_ld, new_dn, "(objectClass=*)")) {
+	if (dn_taken(run, new_dn)) {
 		problem(run, 1, "%s: cannot rename %s to %s, which is taken by another recipient", s->dn, o->dn,
 			new_dn);
 		free(new_dn);
@@ -599,6 +915,7 @@ static int rename_entry(struct sync_apply *run, struct ours *o, const struct src
 	}
 	free(o->dn);
 	o->dn = new_dn;
+	note_ours(run, new_dn, NULL);
 	free(o->name);
 	o->name = xstrdup(name);
 	o->renamed = 1;
@@ -627,6 +944,7 @@ static void update_entry(struct sync_apply *run, struct ours *o, const struct sr
 	size_t np = 0;
 	char **proxies = free_proxies(run, s, o->dn, &np);
 	if (np > 0 && !same_values(proxies, o->proxies, 1)) {
+		note_ours(run, o->dn, proxies);
 		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "mail", ldapu_values1(proxies[0] + 5));
 		if (o->kind == K_CONTACT)
 			ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixTargetAddress", ldapu_values1(proxies[0] + 5));
@@ -689,7 +1007,7 @@ static void reconcile_one(struct sync_apply *run, const struct src_entry *s, enu
 	char *(*dn_of)(struct prov *, const char *) = kind == K_USER ? prov_user_dn : prov_list_dn;
 	if (o == NULL) {
 		char *dn = dn_of(run->p, name);
-		if (ldapu_entry_matches(run->ours_ld, dn, "(objectClass=*)")) {
+		if (dn_taken(run, dn)) {
 			problem(run, 1, "%s: the %s %s is taken by %s, which is not from this source: not synced",
 				s->dn, kind_names[kind], name, dn);
 			free(dn);
@@ -699,8 +1017,8 @@ static void reconcile_one(struct sync_apply *run, const struct src_entry *s, enu
 		char **proxies = free_proxies(run, s, NULL, &np);
 		if (kind == K_CONTACT && np == 0)
 			problem(run, 0, "%s: a contact without an address of its own: not synced", s->dn);
-		else if (add_entry(run, s, dn, kind, proxies) == IX_OK)
-			map_add(run, s->dn, dn);
+		else
+			add_entry(run, s, dn, kind, proxies);
 		if (kind == K_CONTACT && np == 0)
 			ldapu_values_free(&proxies);
 		free(dn);
@@ -800,8 +1118,12 @@ static void set_members(struct sync_apply *run, const struct src_entry *s)
 		const char *m = map_find(run, s->members[i]);
 		if (m == NULL) /* members outside the source's users are not ours */
 			continue;
-		/* a group that holds itself, or one that holds it: the loop is reported and left open here */
-		if (strcasecmp(m, our_dn) == 0 || list_reaches(run, m, our_dn)) {
+		/* a group that holds itself, or one that holds it: the loop is reported and left open here (only a list
+		 * or contact, cn=, can hold lists; the lists' members written so far are read from the directory) */
+		int nested = strncasecmp(m, "cn=", 3) == 0;
+		if (nested)
+			window_drain(run);
+		if (strcasecmp(m, our_dn) == 0 || (nested && list_reaches(run, m, our_dn))) {
 			problem(run, 1, "%s: a group loop: %s holds it (directly or through its members); left out",
 				s->dn, s->members[i]);
 			continue;
@@ -826,13 +1148,8 @@ static void set_members(struct sync_apply *run, const struct src_entry *s)
 	LDAPMod **mods = NULL;
 	size_t nm = 0;
 	ldapu_mod_add(&mods, &nm, LDAP_MOD_REPLACE, "member", want_members);
-	struct buf why = BUF_INIT;
-	if (ldapu_modify(run->ours_ld, our_dn, mods, &why) != IX_OK)
-		problem(run, 0, "%s: cannot set the members of %s: %s", s->dn, our_dn, buf_cstr(&why));
-	else if (o != NULL)
-		run->r->changed++;
+	write_entry(run, 0, our_dn, s->dn, mods, o);
 	ldapu_mods_free(mods);
-	buf_free(&why);
 }
 
 /* Takes the user dn out of this source's lists (as the full reconcile's members leave out disabled users; a change
@@ -1034,10 +1351,23 @@ static void set_state(struct sync_apply *run, const char *state, enum state_writ
 	buf_free(&why);
 }
 
+/* Progress: the caller's callback every 100 entries, and every PROGRESS_EVERY seconds the source's state
+ * ("refreshing: users 1200 of 5000, 850 a second"), which `sync show` prints. total 0: not known yet. */
 static void progress(struct sync_apply *run, const char *phase, size_t done, size_t total)
 {
-	if (run->progress != NULL && (done % 100 == 0 || done == total))
+	if (run->progress != NULL && total > 0 && (done % 100 == 0 || done == total))
 		run->progress(run->pctx, phase, done, total);
+	time_t now = time(NULL);
+	if (done <= 1)
+		run->progress_start = now;
+	if (now - run->progress_at < PROGRESS_EVERY)
+		return;
+	run->progress_at = now;
+	char *state = total > 0 ? xasprintf("refreshing: %s %zu of %zu, %.0f a second", phase, done, total,
+					    (double)done / (double)(now > run->progress_start ? now - run->progress_start : 1))
+				: xasprintf("refreshing: %s %zu", phase, done);
+	set_state(run, state, STATE_ONLY);
+	free(state);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -1049,7 +1379,7 @@ static void src_set_clear(struct src_set *set)
 {
 	src_set_free(set);
 	set->e = NULL;
-	set->n = 0;
+	set->n = set->cap = 0;
 }
 
 /* Makes our recipients match run->users and run->groups (then emptied); what is gone from the source per mode. */
@@ -1059,16 +1389,23 @@ static int apply_sets(struct sync_apply *run, enum sync_gone mode, struct buf *e
 	if (ret == IX_OK) {
 		if (mode != SYNC_GONE_UNSEEN)
 			map_prefill(run);
+		if (run->users.n + run->groups.n >= BULK_MIN)
+			bulk_begin(run);
 		for (size_t i = 0; i < run->users.n; i++) {
 			reconcile_one(run, &run->users.e[i], person_kind(&run->users.e[i]));
 			progress(run, "users", i + 1, run->users.n);
 		}
+		window_drain(run); /* the users in the member map before the lists */
 		for (size_t i = 0; i < run->groups.n; i++) {
 			reconcile_one(run, &run->groups.e[i], K_LIST);
 			progress(run, "lists", i + 1, run->groups.n);
 		}
-		for (size_t i = 0; i < run->groups.n; i++)
+		window_drain(run);
+		for (size_t i = 0; i < run->groups.n; i++) {
 			set_members(run, &run->groups.e[i]);
+			progress(run, "members of lists", i + 1, run->groups.n);
+		}
+		bulk_end(run);
 		size_t np = 0;
 		while (run->present != NULL && run->present[np] != NULL)
 			np++;
@@ -1250,6 +1587,7 @@ void sync_apply_collect(struct sync_apply *a, LDAPMessage *e, const char *uuid)
 		a->collecting = kind ? &a->groups : &a->users;
 		collect(a, e);
 		a->collecting = NULL;
+		progress(a, "entries read from the source", a->users.n + a->groups.n, 0);
 	}
 	ldap_memfree(dn);
 }

@@ -15,6 +15,8 @@ class Source:
     SUFFIX = "dc=corp,dc=test"
     ADMIN = "cn=admin,dc=corp,dc=test"
     PASSWORD = "corp-secret"
+    # a large source (bulk_ldif): the indexes a real directory has for what sync reads, and room past LMDB's 10 MB
+    BULK_DATABASE = ["olcDbIndex: uid,mail,cn eq", "olcDbMaxSize: 8589934592"]
 
     def __init__(self, schemas=(), syncprov=True, suffix=None, modules=(), database=(), overlays=(), load=None):
         """schemas: more schema files to include, after core, cosine and inetorgperson (a name alone is one of
@@ -113,6 +115,29 @@ olcDbIndex: entryUUID,entryCSN eq
     def stop(self):
         self.halt()
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def bulk_ldif(users, groups, members):
+    """A whole source as LDIF for slapadd (Source's load): the suffix, ou=People with users u1..uN (uid, givenName,
+    sn, cn, mail uK@example.com), ou=Groups with groupOfNames g1..gG, group k holding `members` users from user
+    k*members on (wrapping round)."""
+    s = Source.SUFFIX
+    out = ["dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: corp\no: Corp\n" % s,
+           "dn: ou=People,%s\nobjectClass: organizationalUnit\nou: People\n" % s,
+           "dn: ou=Groups,%s\nobjectClass: organizationalUnit\nou: Groups\n" % s]
+    for i in range(1, users + 1):
+        out.append("dn: uid=u%d,ou=People,%s\nobjectClass: inetOrgPerson\nuid: u%d\ngivenName: User\nsn: Number%d\n"
+                   "cn: User Number%d\nmail: u%d@example.com\n" % (i, s, i, i, i, i))
+    for k in range(1, groups + 1):
+        lines = ["dn: cn=g%d,ou=Groups,%s" % (k, s), "objectClass: groupOfNames", "cn: g%d" % k]
+        lines += ["member: uid=u%d,ou=People,%s" % (group_member(k, j, members, users), s) for j in range(members)]
+        out.append("\n".join(lines) + "\n")
+    return "\n".join(out)
+
+
+def group_member(k, j, members, users):
+    """The number of the j-th user of group k in bulk_ldif."""
+    return (k * members + j) % users + 1
 
 
 def recipients(system, filt, *attrs):

@@ -15,6 +15,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import System, imap_login_ok, main, run, setup, test, wait_for  # noqa: E402
+from ad_ranges import RangeProxy  # noqa: E402
 from ldap_source import Source, recipients, synced_user  # noqa: E402
 
 S = None
@@ -42,6 +43,16 @@ class DomainController:
         self.src.add("dn: %s\n%s\nobjectGUID:: %s\nuSNChanged: %d\n\n" % (
             dn, "\n".join(lines), base64.b64encode(guid).decode(), self.next_usn()))
         return str(uuid.UUID(bytes_le=guid))  # the string form AD tools show
+
+    def add_many(self, entries):
+        """Adds (dn, lines) entries with one ldapadd."""
+        ldif = []
+        for dn, lines in entries:
+            guid = os.urandom(16)
+            self.guids[dn.lower()] = guid
+            ldif.append("dn: %s\n%s\nobjectGUID:: %s\nuSNChanged: %d\n\n" % (
+                dn, "\n".join(lines), base64.b64encode(guid).decode(), self.next_usn()))
+        self.src.add("".join(ldif))
 
     def modify(self, dn, *changes):
         self.src.modify("dn: %s\nchangetype: modify\n%s\n-\nreplace: uSNChanged\nuSNChanged: %d\n" % (
@@ -236,6 +247,34 @@ def without_the_source_users_sign_in_here_again():
     assert wait_for(lambda: not imap_login_ok(S.ports["imap"], "cnew", "carl-at-corp"), timeout=10)
     S.cli("user", "passwd", "cnew", "--password", "carl-here", check=True)
     assert wait_for(lambda: imap_login_ok(S.ports["imap"], "cnew", "carl-here"), timeout=10)
+
+
+@test
+def a_group_of_3500_members_arrives_range_by_range():
+    # a second source, read through a proxy that answers as a domain controller does for more than 1500 values
+    # (ad_ranges.py): member;range=0-1499, then 1500-2999 and 3000-* when asked for
+    big = "ou=Big," + Source.SUFFIX
+    SRC.add("dn: %s\nobjectClass: organizationalUnit\nou: Big\n\n" % big)
+    n = 3500
+    DC.add_many([("cn=Big %d,%s" % (i, big), user_entry("Big %d" % i, "big%d" % i)) for i in range(1, n + 1)])
+    DC.add("cn=biggroup," + big, "objectClass: group", "cn: biggroup", "mail: big@example.com",
+           *["member: cn=Big %d,%s" % (i, big) for i in range(1, n + 1)])
+    proxy = RangeProxy(SRC.port)
+    try:
+        p = S.cli("sync", "add", "big", "--type", "ad", "--uri", proxy.uri, "--bind-dn", Source.ADMIN, "--password",
+                  Source.PASSWORD, "--base", big, "--poll-seconds", "1")
+        assert p.returncode == 0, (p.stdout, p.stderr)
+        assert wait_for(lambda: len(ours("(cn=biggroup)", "member")[:1] and
+                                    ours("(cn=biggroup)", "member")[0].get("member", [])) == n, timeout=600), \
+            S.cli("sync", "show", "big").stdout
+        assert proxy.ranged_searches >= 2, proxy.ranged_searches  # 1500-* and 3000-*
+        members = {m.lower() for m in ours("(cn=biggroup)", "member")[0]["member"]}
+        assert members == {S.user_dn("big%d" % i).lower() for i in range(1, n + 1)}
+        # a change of the group arrives by uSNChanged, ranged again
+        DC.modify("cn=biggroup," + big, "delete: member\nmember: cn=Big 3400,%s" % big)
+        assert wait_for(lambda: len(ours("(cn=biggroup)", "member")[0]["member"]) == n - 1, timeout=60)
+    finally:
+        proxy.stop()
 
 
 if __name__ == "__main__":
