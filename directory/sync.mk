@@ -7,3 +7,9 @@ SYNC_LIB := $(BUILD)/libsync.a
 $(SYNC_LIB): $(call objs,$(SYNC_SRCS))
 	$(archive)
 
+
+# make bench: the first sync of a source of 100,000 users and 10,000 groups (tests/bench/bench_sync.py), the time a
+# change there takes to arrive here, and the peak memory of the attendant and of both slapds
+BENCHES += $(BUILD)/bench-sync
+$(BUILD)/bench-sync: tests/bench/bench_sync.py
+	$(py_bench)
