@@ -911,7 +911,10 @@ static void report(int *ready_fd, const char *error)
 
 int attendant_run(struct config *cfg, int ready_fd)
 {
-	struct attendant a = { .cfg = cfg, .slapd_lock_fd = -1, .log_fd = -1, .control_fd = -1,
+	struct attendant a = { .cfg = cfg,
+			       .slapd_lock_fd = -1,
+			       .log_fd = -1,
+			       .control_fd = -1,
 			       .changed_lock = PTHREAD_MUTEX_INITIALIZER };
 	repl_follow_init(&a.repl, cfg);
 	struct buf err = BUF_INIT;

@@ -1736,7 +1736,8 @@ static int generate_in(struct prov *p, const struct policy *pols, size_t npols, 
 	const char *attrs[] = { "objectClass", "givenName", "sn", "cn", "ixNickname", "ixProxyAddresses", NULL };
 	LDAPMessage *res = NULL;
 	int ret = list_search(p, base, scope, "(&" RECIPIENT_FILTER "(!(mail=*)))", attrs, &res, error_r);
-	if (scope == LDAP_SCOPE_BASE && ret != IX_OK && ret != IX_EUNAVAIL && ret != IX_EIO) { /* not an entry of ours */
+	/* a DN that is no entry of ours (gone meanwhile) is passed over */
+	if (scope == LDAP_SCOPE_BASE && ret != IX_OK && ret != IX_EUNAVAIL && ret != IX_EIO) {
 		buf_reset(error_r);
 		ret = IX_OK;
 	}

@@ -91,9 +91,9 @@ struct strmap {
 /* A write sent and not yet answered (bulk mode). */
 struct pending {
 	int msgid;
-	int add;             /* an add (else a change of a list's members) */
-	char *dn, *src_dn;   /* ours, and the source entry's (for the member map and problems) */
-	struct ours *list;   /* a change of members: our list when it existed before (counted as changed) */
+	int add;           /* an add (else a change of a list's members) */
+	char *dn, *src_dn; /* ours, and the source entry's (for the member map and problems) */
+	struct ours *list; /* a change of members: our list when it existed before (counted as changed) */
 };
 
 /* A reconcile session (struct sync_apply of sync_int.h): our connection, the source's settings and connection, and
@@ -602,7 +602,8 @@ static void owners_one(void *ctx, LDAP *ld, LDAPMessage *e)
 {
 	struct sync_apply *run = ctx;
 	char *dn = ldap_get_dn(ld, e);
-	char **mail = ldapu_get_values(ld, e, "mail", NULL), **proxies = ldapu_get_values(ld, e, "ixProxyAddresses", NULL);
+	char **mail = ldapu_get_values(ld, e, "mail", NULL),
+	     **proxies = ldapu_get_values(ld, e, "ixProxyAddresses", NULL);
 	for (size_t i = 0; dn != NULL && mail[i] != NULL; i++)
 		strmap_put(&run->owners, mail[i], dn);
 	for (size_t i = 0; dn != NULL && proxies[i] != NULL; i++) {
@@ -760,7 +761,6 @@ static void bulk_end(struct sync_apply *run)
 	strmap_free(&run->owners);
 }
 
-
 /* The addresses of s that no other recipient holds (our_dn: the recipient they are for, NULL for a new one), as
  * ixProxyAddresses values (SMTP:primary first); each address held elsewhere is a conflict. */
 static char **free_proxies(struct sync_apply *run, const struct src_entry *s, const char *our_dn, size_t *n_r)
@@ -840,8 +840,7 @@ static void add_values(LDAPMod ***mods, size_t *n, const struct src_entry *s, co
 }
 
 /* Adds our entry dn for s (proxies: its addresses, consumed); once added, it goes into the member map. */
-static void add_entry(struct sync_apply *run, const struct src_entry *s, const char *dn, enum kind kind,
-		      char **proxies)
+static void add_entry(struct sync_apply *run, const struct src_entry *s, const char *dn, enum kind kind, char **proxies)
 {
 	LDAPMod **mods = NULL;
 	size_t n = 0, noc = 0;
@@ -1363,8 +1362,9 @@ static void progress(struct sync_apply *run, const char *phase, size_t done, siz
 	if (now - run->progress_at < PROGRESS_EVERY)
 		return;
 	run->progress_at = now;
+	double seconds = (double)(now > run->progress_start ? now - run->progress_start : 1);
 	char *state = total > 0 ? xasprintf("refreshing: %s %zu of %zu, %.0f a second", phase, done, total,
-					    (double)done / (double)(now > run->progress_start ? now - run->progress_start : 1))
+					    (double)done / seconds)
 				: xasprintf("refreshing: %s %zu", phase, done);
 	set_state(run, state, STATE_ONLY);
 	free(state);
