@@ -9,12 +9,12 @@
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
 import harness as h  # noqa: E402
+from bench_smtp import pids  # noqa: E402
 from ldap_source import Source, bulk_ldif  # noqa: E402
 
 USERS = int(os.environ.get("BENCH_SYNC_USERS", "100000"))
@@ -68,19 +68,6 @@ def hwm_kb(pid):
     return 0
 
 
-def pids(s, name):
-    out = subprocess.run(["pgrep", "-f", name], capture_output=True, text=True).stdout.split()
-    mine = []
-    for p in out:
-        try:
-            cmd = open("/proc/%s/cmdline" % p, "rb").read().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if s in cmd:
-            mine.append(int(p))
-    return mine
-
-
 def change_latency(s, src, rounds):
     """Seconds from a change of a surname at the source (ldapmodify returned) until our directory shows it."""
     out = []
@@ -130,9 +117,9 @@ def main():
         p = s.cli("sync", "run", "corp", timeout=3600)
         print("  sync run with nothing changed       %.1f s%s" % (time.monotonic() - t0,
                                                                    "" if p.returncode == 0 else "  (failed)"))
-        att = pids(s.data, "interchange")
-        ours = pids(s.base, "slapd")
-        theirs = pids(src.base, "slapd")
+        att = pids(s, "interchange")
+        ours = pids(s, "slapd")
+        theirs = [src.proc.pid]
         print("  peak memory of the attendant        %.0f MiB" % (max(map(hwm_kb, att), default=0) / 1024))
         print("  peak memory of our slapd            %.0f MiB" % (max(map(hwm_kb, ours), default=0) / 1024))
         print("  peak memory of the source's slapd   %.0f MiB" % (max(map(hwm_kb, theirs), default=0) / 1024))
