@@ -196,7 +196,8 @@ static bool sign_in(struct call *c)
 	/* an app password (as on IMAP): checked against the user's app passwords, never bound with (slapd takes only
 	 * the password); the address book is then read with our own identity, which the search's filter keeps to what
 	 * the user would see (DAV_VISIBLE) */
-	if (ret == IX_OK && secrets_app_password_shaped(password, strlen(password)))
+	bool found = ret == IX_OK;
+	if (found && secrets_app_password_shaped(password, strlen(password)))
 		ret = dir_authenticate_mail(c->dav->dir, r.login, password, &app, &err);
 	if (ret == IX_OK) {
 		ret = app != NULL ? ldapu_connect_external(c->dav->ldapi_uri, &c->ld, &err)
@@ -208,8 +209,9 @@ static bool sign_in(struct call *c)
 			c->login = xstrdup(r.login);
 			c->display = xstrdup(r.display_name != NULL ? r.display_name : r.login);
 		}
-		dir_recipient_release(&r);
 	}
+	if (found)
+		dir_recipient_release(&r);
 	if (ret == IX_OK) {
 		ok = true;
 	} else if (ret == IX_EUNAVAIL) {
