@@ -204,9 +204,16 @@ def app_passwords_shown_once_and_used_over_imap():
     refused("ulla", "POST", "me/app-passwords", {"name": "bad name!"}, want=400)
     other = ok("rita", "POST", "users/jsmith/app-passwords", {"name": "laptop"}, want=201)
     assert other["password"] != made["password"]
+    refused("vera", "DELETE", "users/jsmith/app-passwords/laptop")
+    ok("rita", "DELETE", "users/jsmith/app-passwords/laptop")
+    assert ok("jsmith", "GET", "me/app-passwords")["items"] == []
     ok("ulla", "DELETE", "me/app-passwords/phone")
     assert wait_for(lambda: not imap_login_ok(S.ports["imap"], "ulla", made["password"]), timeout=20)
     refused("ulla", "DELETE", "me/app-passwords/phone", want=404)
+    # the audit log has each change, never a secret
+    audit = S.cli("audit", "--who", "ulla", check=True).stdout
+    assert "POST /api/v1/me/app-passwords: ok" in audit and "DELETE /api/v1/me/app-passwords/phone: ok" in audit, audit
+    assert made["password"] not in audit and other["password"] not in S.cli("audit", check=True).stdout
 
 
 @test
