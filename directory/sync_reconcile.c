@@ -92,6 +92,7 @@ struct strmap {
 struct pending {
 	int msgid;
 	int add;           /* an add (else a change of a list's members) */
+	enum kind kind;    /* an add: what it adds */
 	char *dn, *src_dn; /* ours, and the source entry's (for the member map and problems) */
 	struct ours *list; /* a change of members: our list when it existed before (counted as changed) */
 };
@@ -131,6 +132,7 @@ struct sync_apply {
 	char *users_base, *groups_base; /* normalised (dn_norm) */
 	int anchor_is_uuid;             /* the anchor is entryUUID, which RFC 4533's messages carry */
 	int applied;                    /* changes applied since the last sync_apply_finish */
+	int counted; /* r's users, disabled, lists and contacts were counted in the directory and kept since */
 	const struct type_rules *rules;
 	int is_ad;
 	unsigned long long usn; /* ad: the highest uSNChanged seen */
@@ -672,11 +674,23 @@ static void note_ours(struct sync_apply *run, const char *dn, char **proxies)
 		strmap_put(&run->owners, proxies[i] + 5, dn);
 }
 
+/* Keeps r's counts of our recipients after a change (users, lists or contacts: n, and disabled users: disabled),
+ * so that a batch of live changes need not count them all again (a source of 100,000 users takes seconds). */
+static void count(struct sync_apply *run, enum kind kind, int n, int disabled)
+{
+	size_t *v = kind == K_USER ? &run->r->users : kind == K_LIST ? &run->r->lists : &run->r->contacts;
+	if (n > 0 || *v > 0)
+		*v += (size_t)(ptrdiff_t)n;
+	if (disabled > 0 || run->r->disabled > 0)
+		run->r->disabled += (size_t)(ptrdiff_t)disabled;
+}
+
 /* The answer to the write w (rc): counted, the member map filled, or a problem reported. */
 static void write_done(struct sync_apply *run, const struct pending *w, int rc)
 {
 	if (w->add && rc == LDAP_SUCCESS) {
 		run->r->added++;
+		count(run, w->kind, 1, 0);
 		map_add(run, w->src_dn, w->dn);
 	} else if (w->add && rc == LDAP_CONSTRAINT_VIOLATION) {
 		problem(run, 1, "%s: an address was taken meanwhile (%s); will be tried again", w->src_dn,
@@ -729,10 +743,10 @@ static void window_drain(struct sync_apply *run)
 
 /* Sends an add (add) or a modify of our entry dn for the source entry src_dn: in bulk mode without waiting (the
  * answer is handled by write_done when the window is full or drained), else waiting for it. */
-static void write_entry(struct sync_apply *run, int add, const char *dn, const char *src_dn, LDAPMod **mods,
-			struct ours *list)
+static void write_entry(struct sync_apply *run, int add, enum kind kind, const char *dn, const char *src_dn,
+			LDAPMod **mods, struct ours *list)
 {
-	struct pending w = { .add = add, .dn = (char *)dn, .src_dn = (char *)src_dn, .list = list };
+	struct pending w = { .add = add, .kind = kind, .dn = (char *)dn, .src_dn = (char *)src_dn, .list = list };
 	int rc;
 	if (!run->bulk) {
 		rc = add ? ldap_add_ext_s(run->ours_ld, dn, mods, NULL, NULL)
@@ -886,7 +900,7 @@ static void add_entry(struct sync_apply *run, const struct src_entry *s, const c
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixSyncAnchor", ldapu_values1(s->anchor));
 	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixSyncRemoteDn", ldapu_values1(s->dn));
 	note_ours(run, dn, proxies);
-	write_entry(run, 1, dn, s->dn, mods, NULL);
+	write_entry(run, 1, kind, dn, s->dn, mods, NULL);
 	ldapu_mods_free(mods);
 }
 
@@ -976,6 +990,8 @@ static void update_entry(struct sync_apply *run, struct ours *o, const struct sr
 		problem(run, 0, "%s: cannot change %s: %s", s->dn, o->dn, buf_cstr(&why));
 	else if (!o->renamed && !undeleted)
 		run->r->changed++;
+	if (ret == IX_OK && undeleted && o->kind == K_USER)
+		count(run, K_USER, 1, -1);
 	buf_free(&why);
 }
 
@@ -1147,7 +1163,7 @@ static void set_members(struct sync_apply *run, const struct src_entry *s)
 	LDAPMod **mods = NULL;
 	size_t nm = 0;
 	ldapu_mod_add(&mods, &nm, LDAP_MOD_REPLACE, "member", want_members);
-	write_entry(run, 0, our_dn, s->dn, mods, o);
+	write_entry(run, 0, K_LIST, our_dn, s->dn, mods, o);
 	ldapu_mods_free(mods);
 }
 
@@ -1195,6 +1211,8 @@ static void gone(struct sync_apply *run, struct ours *o)
 				o->kind == K_LIST ? "list" : "contact", o->dn, ldap_err2string(rc));
 		else
 			run->r->deleted++;
+		if (rc == LDAP_SUCCESS)
+			count(run, o->kind, -1, 0);
 		return;
 	}
 	if (o->deleted)
@@ -1210,8 +1228,10 @@ static void gone(struct sync_apply *run, struct ours *o)
 	struct buf why = BUF_INIT;
 	if (ldapu_modify(run->ours_ld, o->dn, mods, &why) != IX_OK)
 		problem(run, 0, "cannot disable %s, deleted at the source: %s", o->dn, buf_cstr(&why));
-	else
+	else {
 		run->r->deleted++;
+		count(run, K_USER, -1, 1);
+	}
 	o->deleted = 1;
 	ldapu_mods_free(mods);
 	buf_free(&why);
@@ -1327,7 +1347,9 @@ static void set_state(struct sync_apply *run, const char *state, enum state_writ
 			ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixSyncLastRun", ldapu_values1(now));
 		if (run->last_change[0] != '\0')
 			ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixSyncLastChange", ldapu_values1(run->last_change));
-		count_ours(run);
+		if (how == STATE_WHOLE || !run->counted) /* else kept by count() since */
+			count_ours(run);
+		run->counted = 1;
 		if (how == STATE_WHOLE)
 			ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "ixSyncProblem", problem_values(run));
 		else
