@@ -24,7 +24,7 @@ MEMBERS = int(os.environ.get("BENCH_SYNC_MEMBERS", "20"))
 
 def source(users, groups, members):
     """The organisation's directory, loaded (indexes as a real one has for what sync reads)."""
-    return Source(load=load_ldif(users, groups, members), database=["olcDbIndex: uid,mail,cn eq", "olcDbMaxSize: 8589934592"])
+    return Source(load=bulk_ldif(users, groups, members), database=Source.BULK_DATABASE)
 
 
 def add_source(s, src):
