@@ -1,5 +1,6 @@
 /* settings.c - the table of server settings and their parsing. */
 #include "common/settings.h"
+#include "common/endpoint.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
@@ -33,6 +34,15 @@ static const struct setting_def defs[SET_COUNT] = {
 					"longest time to receive one message by DATA or BDAT (then 421 4.4.2)" },
 	[SET_SMTP_INBOUND_CHECKS] = { "smtp.inbound_checks", 1, 0, 1, "",
 				      "check SPF and DKIM of mail from outside into Authentication-Results (0: off)" },
+	[SET_SMTP_MILTERS] = { "smtp.milters", 0, 0, 0, SETTING_TEXT,
+			       "mail filters (milter) for port 25, in order: inet:HOST:PORT or unix:/PATH, comma-separated" },
+	[SET_SMTP_SUBMISSION_MILTERS] = { "smtp.submission_milters", 0, 0, 0, SETTING_TEXT,
+					  "mail filters (milter) for the submission ports (\"\": none), as smtp.milters" },
+	[SET_SMTP_MILTER_DEFAULT] = { "smtp.milter_default", 1, 0, 1, "tempfail|accept",
+				      "when a filter cannot be reached or does not answer in time: tempfail 1 (451), "
+				      "accept 0 (go on without it)" },
+	[SET_SMTP_MILTER_TIMEOUT] = { "smtp.milter_timeout", 30, 1, 3600, "seconds",
+				      "longest wait for a filter's connection and for each of its replies" },
 	[SET_DNS_RESOLVER] = { "dns.resolver", 0, 0, 0, SETTING_TEXT,
 			       "the DNS server asked, IP[@PORT] (\"\": those of /etc/resolv.conf); answers validated" },
 	[SET_DNS_TRUST_ANCHOR] = { "dns.trust_anchor", 0, 0, 0, SETTING_TEXT,
@@ -169,6 +179,15 @@ int setting_parse_text(enum setting_id id, const char *value, char *why, size_t 
 		snprintf(why, size, "arc.trusted_sealers takes domain names separated by commas, not \"%s\"", value);
 		return -1;
 	}
+	if (id == SET_SMTP_MILTERS || id == SET_SMTP_SUBMISSION_MILTERS) {
+		struct endpoint ep[ENDPOINT_LIST_MAX];
+		size_t n;
+		char reason[SETTING_TEXT_MAX + 64];
+		if (endpoint_list_parse(value, ep, ENDPOINT_LIST_MAX, &n, reason, sizeof(reason)) < 0) {
+			snprintf(why, size, "%s: %s", defs[id].name, reason);
+			return -1;
+		}
+	}
 	if ((id == SET_DNS_TRUST_ANCHOR || id == SET_MTA_STS_CA_FILE) && value[0] != '\0' && value[0] != '/') {
 		snprintf(why, size, "%s takes an absolute file name (or \"\"), not \"%s\"", defs[id].name, value);
 		return -1;
@@ -183,9 +202,17 @@ int setting_parse(enum setting_id id, const char *value, unsigned long long *val
 	size_t len = strlen(value);
 	unsigned long long mult = 1;
 	char digits[32];
-	if (strcmp(defs[id].unit, "allow|deny") == 0 && (strcmp(value, "allow") == 0 || strcmp(value, "deny") == 0)) {
-		*value_r = value[0] == 'a';
-		return 0;
+	const char *bar = strchr(defs[id].unit, '|');
+	if (bar != NULL) {
+		size_t first = (size_t)(bar - defs[id].unit);
+		if (strlen(value) == first && strncmp(value, defs[id].unit, first) == 0) {
+			*value_r = 1;
+			return 0;
+		}
+		if (strcmp(value, bar + 1) == 0) {
+			*value_r = 0;
+			return 0;
+		}
 	}
 	if (len == 0 || len >= sizeof(digits))
 		return -1;

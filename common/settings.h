@@ -19,6 +19,10 @@ enum setting_id {
 	SET_SMTP_SESSION_MAX_SECONDS,
 	SET_SMTP_DATA_MAX_SECONDS,
 	SET_SMTP_INBOUND_CHECKS,
+	SET_SMTP_MILTERS,
+	SET_SMTP_SUBMISSION_MILTERS,
+	SET_SMTP_MILTER_DEFAULT,
+	SET_SMTP_MILTER_TIMEOUT,
 	SET_DNS_RESOLVER,
 	SET_DNS_TRUST_ANCHOR,
 	SET_DNS_TIMEOUT,
@@ -77,8 +81,8 @@ struct setting_def {
 const struct setting_def *setting_def(enum setting_id id);
 /* Finds a setting by name; returns its id or -1. */
 int setting_find(const char *name);
-/* Parses value for setting id (decimal, optional k/m/g suffix for bytes; "allow" 1 and "deny" 0 for a setting of
- * unit "allow|deny"). Returns 0 or -1 when it is not a
+/* Parses value for setting id (decimal, optional k/m/g suffix for bytes; for a setting whose unit names two words,
+ * "allow|deny" or "tempfail|accept", the first word is 1 and the second 0). Returns 0 or -1 when it is not a
  * number or out of range. */
 int setting_parse(enum setting_id id, const char *value, unsigned long long *value_r);
 /* True when id is a text setting. */

@@ -140,6 +140,17 @@ static void settings_parse_and_load(void)
 	test_assert(setting_parse_text(SET_DNS_TRUST_ANCHOR, "root.key", why, sizeof(why)) < 0);
 	test_assert(setting_parse_text(SET_DNS_TRUST_ANCHOR, "/a\nb", why, sizeof(why)) < 0);
 	test_assert(setting_parse_text(SET_SMTP_MAX_ERRORS, "5", why, sizeof(why)) < 0);
+	/* mail filters: endpoint lists; the default action by name (tempfail 1, accept 0) or number */
+	test_assert(setting_parse_text(SET_SMTP_MILTERS, "inet:127.0.0.1:11332,unix:/run/f.sock", why, sizeof(why)) ==
+		    0);
+	test_assert(setting_parse_text(SET_SMTP_SUBMISSION_MILTERS, "", why, sizeof(why)) == 0);
+	test_assert(setting_parse_text(SET_SMTP_MILTERS, "tcp:127.0.0.1:11332", why, sizeof(why)) < 0 &&
+		    strstr(why, "smtp.milters: ") == why);
+	test_assert(setting_parse(SET_SMTP_MILTER_DEFAULT, "tempfail", &v) == 0 && v == 1);
+	test_assert(setting_parse(SET_SMTP_MILTER_DEFAULT, "accept", &v) == 0 && v == 0);
+	test_assert(setting_parse(SET_SMTP_MILTER_DEFAULT, "allow", &v) < 0);
+	test_assert(setting_parse(SET_FORWARDING_EXTERNAL, "allow", &v) == 0 && v == 1);
+	test_assert(setting_parse(SET_FORWARDING_EXTERNAL, "tempfail", &v) < 0);
 	const char *tv[] = { "dns.resolver=192.0.2.53@5353", "dns.trust_anchor=relative" };
 	settings_load(&s, tv, 2);
 	test_assert_str(s.text[SET_DNS_RESOLVER], "192.0.2.53@5353");
