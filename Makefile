@@ -164,6 +164,7 @@ DEB_PACKAGES += certbot
 DEB_PACKAGES += pebble
 DEB_PACKAGES += dnsutils
 DEB_PACKAGES += nsd
+DEB_PACKAGES += rspamd
 DEB_PACKAGES += ldnsutils
 DEB_PACKAGES += libopendkim-dev
 DEB_PACKAGES += python3-dkim

@@ -12,3 +12,4 @@ $(BUILD)/tests/unit/test_milter: $(call objs,tests/unit/test_milter.c tests/unit
 
 FUZZ_TARGETS += milter
 FUZZ_LIBS_milter := $(MILTER_LIB)
+E2E_TESTS += tests/e2e/test_milter.py

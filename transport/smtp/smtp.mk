@@ -7,8 +7,8 @@ $(SMTP_LIB): $(call objs,$(SMTP_SRCS))
 	$(archive)
 
 PROGRAMS += $(BUILD)/ix-smtpd
-$(BUILD)/ix-smtpd: $(call objs,transport/smtp/smtpd_main.c transport/smtp/smtpd.c) $$(MTA_LIB) $$(SIEVE_LIB) $(SMTP_LIB) \
-		$$(IMAPURL_LIB) $$(DAEMON_DEPS)
+$(BUILD)/ix-smtpd: $(call objs,transport/smtp/smtpd_main.c transport/smtp/smtpd.c transport/smtp/smtpd_milter.c) \
+		$$(MTA_LIB) $$(SIEVE_LIB) $$(MILTER_LIB) $(SMTP_LIB) $$(IMAPURL_LIB) $$(DAEMON_DEPS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LDLIBS) $(AUTHRES_LIBS) $(DNS_LIBS)
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_smtp_parse

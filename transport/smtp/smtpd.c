@@ -18,6 +18,7 @@
 #include "transport/imap/imap_urlauth.h"
 #include "transport/net/tls_peers.h"
 #include "common/base64.h"
+#include "transport/smtp/smtpd_milter.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
@@ -50,6 +51,10 @@ struct job {
 	char *auth_user;
 	bool internal; /* from a server of the organisation (see from_our_server) */
 	char *reply;   /* result: NULL (250) or a reply line */
+	/* the mail filters of the session's port, and their settings, as they were when the message arrived */
+	char *milters; /* NULL: none */
+	unsigned milter_timeout_ms;
+	bool milter_tempfail;
 };
 
 struct client_count {
@@ -485,6 +490,12 @@ static void be_deliver(void *ctx, struct smtp_session *s, const struct smtp_sess
 	j->auth_user = info->auth_user != NULL ? xstrdup(info->auth_user) : NULL;
 	j->internal = from_our_server(ss->sd->d.dir, info);
 	snprintf(j->helo, sizeof(j->helo), "%s", info->helo);
+	/* submission has filters of its own (smtp.submission_milters): those for mail from outside are not for
+	 * the organisation's users; read here, on the loop's thread, where the settings change */
+	const char *milters = ss->sd->set.text[ss->submission ? SET_SMTP_SUBMISSION_MILTERS : SET_SMTP_MILTERS];
+	j->milters = milters[0] != '\0' ? xstrdup(milters) : NULL;
+	j->milter_timeout_ms = (unsigned)ss->sd->set.v[SET_SMTP_MILTER_TIMEOUT] * 1000;
+	j->milter_tempfail = ss->sd->set.v[SET_SMTP_MILTER_DEFAULT] != 0;
 	job_push(ss->sd, j);
 }
 
@@ -746,11 +757,49 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 		buf_free(&sender);
 		buf_free(&refusal);
 	}
+	/* the mail filters (milter) of the session's port; mail from our own servers was filtered where it entered */
+	char qid[QUEUE_ID_MAX + 1];
+	queue_new_id(qid);
+	struct smtpd_milter_result filtered = { 0 };
+	struct smtp_envelope fenv = *env;
+	if (j->milters != NULL && !j->internal) {
+		char *refusal = NULL;
+		const struct smtpd_milter_in min = { .milters = j->milters,
+						     .timeout_ms = j->milter_timeout_ms,
+						     .tempfail = j->milter_tempfail,
+						     .hostname = sd->d.cfg.hostname,
+						     .domain = sd->d.cfg.domain,
+						     .queue_id = qid,
+						     .peer = j->ss->peer,
+						     .helo = j->helo,
+						     .auth_user = j->auth_user,
+						     .data_dir = sd->d.cfg.data_dir };
+		if (smtpd_milter_run(&min, env, data, len, &filtered, &refusal) != SMTPD_MILTER_DELIVER) {
+			/* refused (the client hears the filter's reply) or discarded (250, nothing delivered) */
+			smtpd_milter_result_free(&filtered);
+			buf_free(&rewritten);
+			buf_free(&checked);
+			return refusal;
+		}
+		if (filtered.message.len > 0) {
+			data = filtered.message.data;
+			len = filtered.message.len;
+		}
+		if (filtered.sender_changed)
+			fenv.mail = &filtered.mail;
+		if (filtered.rcpts_changed) {
+			fenv.rcpts = filtered.rcpts;
+			fenv.rcpt_count = filtered.nrcpts;
+		}
+		if (filtered.quarantine)
+			policy = AUTHRES_QUARANTINE; /* each user's copy to their Junk folder, as DMARC's quarantine */
+		env = &fenv;
+	}
 
 	/* the envelope as a queue message (the queue file is written only if something is left for the MTA) */
 	struct queue_msg q;
 	queue_msg_init(&q);
-	queue_new_id(q.id);
+	memcpy(q.id, qid, sizeof(q.id));
 	q.created = (long long)time(NULL);
 	char tmp[SMTP_PATH_MAX_UTF8 + 64];
 	path_string(&env->mail->from, tmp, sizeof(tmp));
@@ -773,6 +822,7 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 		dir_recipient_release(&r);
 		if (too_big) {
 			queue_msg_free(&q);
+			smtpd_milter_result_free(&filtered);
 			buf_free(&rewritten);
 			buf_free(&checked);
 			return xasprintf("552 5.2.3 Message too large for <%s>", tmp);
@@ -922,6 +972,7 @@ done:
 		free(sieved[i]);
 	free(sieved);
 	buf_free(&final);
+	smtpd_milter_result_free(&filtered);
 	buf_free(&rewritten);
 	buf_free(&checked);
 	free(delivered);
@@ -949,6 +1000,7 @@ static void job_done(void *arg)
 		smtp_session_delivered(j->s, j->reply);
 	free(j->reply);
 	free(j->auth_user);
+	free(j->milters);
 	free(j);
 }
 
