@@ -149,7 +149,8 @@ static int flush_out(struct session *s)
  * s->in and is valid until the next read (*taken: the bytes it took, dropped then). */
 static int read_packet(struct session *s, size_t *taken, struct milter_packet *p_r)
 {
-	buf_consume(&s->in, *taken);
+	if (*taken > 0)
+		buf_consume(&s->in, *taken);
 	*taken = 0;
 	long long deadline = now_ms() + s->timeout_ms;
 	for (;;) {
@@ -514,6 +515,8 @@ static int negotiate(struct session *s, size_t *taken)
 		return fail(s, "%s", "protocol steps we do not know");
 	s->actions = o.actions & OUR_ACTIONS;
 	s->protocol = o.protocol;
+	if (o.version < 4)
+		s->protocol |= SMFIP_NODATA; /* DATA came with version 4: an older filter would not know it */
 	const char *pos = o.symlists;
 	size_t left = o.symlists_len;
 	uint32_t stage;
