@@ -356,6 +356,9 @@ static const char message[] = "Subject: hello\r\nX-A: 1\r\n\r\nline one\r\n";
 static const struct milter_macro macros[] = { { "j", "mx.example.com" }, { "{i}", "QID1" } };
 static const char *const rcpts[] = { "a@example.com", "b@example.com" };
 
+/* The message of the next conversation (NULL: message). */
+static const char *conv_message;
+
 static int converse(struct script *sc, struct milter_txn *t, unsigned timeout_ms, struct buf *err)
 {
 	pthread_t th;
@@ -363,7 +366,8 @@ static int converse(struct script *sc, struct milter_txn *t, unsigned timeout_ms
 	if (script_start(sc, &th, &ep) != 0)
 		return -2;
 	const struct milter_client client = { "192.0.2.1", 25, "unknown", "client.test", macros, 2, timeout_ms };
-	milter_txn_init(t, "s@sender.test", rcpts, 2, message, sizeof(message) - 1);
+	const char *m = conv_message != NULL ? conv_message : message;
+	milter_txn_init(t, "s@sender.test", rcpts, 2, m, strlen(m));
 	int r = milter_run(&ep, &client, t, err);
 	pthread_join(th, NULL);
 	close(sc->lfd);
@@ -452,6 +456,24 @@ static void session_verdicts(void)
 	test_assert(t.verdict == MILTER_PASS && !t.changed && strchr(buf_cstr(&ac.seen), 'R') == NULL);
 	milter_txn_free(&t);
 	script_free(&ac);
+
+	/* SKIP at the first body chunk: no more chunks, the end of the message all the same */
+	struct script sk = { .protocol = SMFIP_SKIP, .reply_to = 'B' };
+	milter_encode(&sk.reply, 's', NULL, 0);
+	milter_encode(&sk.eom, 'c', NULL, 0);
+	struct buf big = BUF_INIT;
+	buf_append_str(&big, "Subject: big\r\n\r\n");
+	for (int i = 0; i < 2000; i++)
+		buf_append_str(&big, "0123456789012345678901234567890123456789012345678901234567890123456789\r\n");
+	conv_message = buf_cstr(&big);
+	int r = converse(&sk, &t, 2000, &err);
+	conv_message = NULL;
+	test_assert(r == 0 && t.verdict == MILTER_PASS);
+	test_assert(strstr(buf_cstr(&sk.seen), "BDE{i QID1}EQ") != NULL && strstr(buf_cstr(&sk.seen), "BB") == NULL);
+	test_assert(sk.body.len == MILTER_CHUNK_MAX);
+	milter_txn_free(&t);
+	script_free(&sk);
+	buf_free(&big);
 	buf_free(&err);
 }
 

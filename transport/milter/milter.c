@@ -531,6 +531,8 @@ static int negotiate(struct session *s, size_t *taken)
 	return 0;
 }
 
+/* SMFIR_SKIP (skip the rest of the header fields or the body) goes on to the next step where it is given
+ * elsewhere. */
 static enum reply conversation(struct session *s, struct milter_txn *t, size_t *taken)
 {
 	const struct milter_client *c = s->client;
@@ -543,13 +545,13 @@ static enum reply conversation(struct session *s, struct milter_txn *t, size_t *
 					      c->port, c->addr);
 		else
 			milter_encode_connect(&s->out, c->name, SMFIA_UNKNOWN, 0, "");
-		if ((r = step(s, t, pr & SMFIP_NR_CONN, taken)) != R_CONTINUE)
+		if ((r = step(s, t, pr & SMFIP_NR_CONN, taken)) != R_CONTINUE && r != R_SKIP)
 			return r;
 	}
 	if (!(pr & SMFIP_NOHELO) && c->helo[0] != '\0') {
 		put_macros(s, MILTER_STAGE_HELO, SMFIC_HELO);
 		milter_encode_strings(&s->out, SMFIC_HELO, &c->helo, 1);
-		if ((r = step(s, t, pr & SMFIP_NR_HELO, taken)) != R_CONTINUE)
+		if ((r = step(s, t, pr & SMFIP_NR_HELO, taken)) != R_CONTINUE && r != R_SKIP)
 			return r;
 	}
 	if (!(pr & SMFIP_NOMAIL)) {
@@ -557,7 +559,7 @@ static enum reply conversation(struct session *s, struct milter_txn *t, size_t *
 		put_macros(s, MILTER_STAGE_MAIL, SMFIC_MAIL);
 		milter_encode_strings(&s->out, SMFIC_MAIL, (const char *const *)&from, 1);
 		free(from);
-		if ((r = step(s, t, pr & SMFIP_NR_MAIL, taken)) != R_CONTINUE)
+		if ((r = step(s, t, pr & SMFIP_NR_MAIL, taken)) != R_CONTINUE && r != R_SKIP)
 			return r;
 	}
 	for (size_t i = 0; i < t->nrcpts && !(pr & SMFIP_NORCPT); i++) {
@@ -567,13 +569,13 @@ static enum reply conversation(struct session *s, struct milter_txn *t, size_t *
 		milter_encode_strings(&s->out, SMFIC_RCPT, (const char *const *)&to, 1);
 		free(to);
 		/* a recipient refused refuses the message: the client was told 250 for it long ago */
-		if ((r = step(s, t, pr & SMFIP_NR_RCPT, taken)) != R_CONTINUE)
+		if ((r = step(s, t, pr & SMFIP_NR_RCPT, taken)) != R_CONTINUE && r != R_SKIP)
 			return r;
 	}
 	if (!(pr & SMFIP_NODATA)) {
 		put_macros(s, MILTER_STAGE_DATA, SMFIC_DATA);
 		milter_encode(&s->out, SMFIC_DATA, NULL, 0);
-		if ((r = step(s, t, pr & SMFIP_NR_DATA, taken)) != R_CONTINUE)
+		if ((r = step(s, t, pr & SMFIP_NR_DATA, taken)) != R_CONTINUE && r != R_SKIP)
 			return r;
 	}
 	struct buf value = BUF_INIT;
@@ -607,7 +609,7 @@ static enum reply conversation(struct session *s, struct milter_txn *t, size_t *
 	if (!(pr & SMFIP_NOEOH)) {
 		put_macros(s, MILTER_STAGE_EOH, SMFIC_EOH);
 		milter_encode(&s->out, SMFIC_EOH, NULL, 0);
-		if ((r = step(s, t, pr & SMFIP_NR_EOH, taken)) != R_CONTINUE)
+		if ((r = step(s, t, pr & SMFIP_NR_EOH, taken)) != R_CONTINUE && r != R_SKIP)
 			return r;
 	}
 	for (size_t at = 0; at < t->msg.body_len && !(pr & SMFIP_NOBODY);) {
