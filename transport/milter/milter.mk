@@ -13,3 +13,8 @@ $(BUILD)/tests/unit/test_milter: $(call objs,tests/unit/test_milter.c tests/unit
 FUZZ_TARGETS += milter
 FUZZ_LIBS_milter := $(MILTER_LIB)
 E2E_TESTS += tests/e2e/test_milter.py
+
+# make bench: ix-smtpd's CPU per message with rspamd as a milter, next to none
+BENCHES += $(BUILD)/bench-milter
+$(BUILD)/bench-milter: tests/bench/bench_milter.py
+	$(py_bench)
