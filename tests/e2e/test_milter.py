@@ -80,7 +80,7 @@ class PyFilter:
                 elif cmd == b"E":
                     self.seen = seen
                     if "stop answering" in subject:
-                        time.sleep(4)
+                        time.sleep(10)
                         return
                     c.sendall(self.at_end(subject))
                 elif cmd == b"Q":
@@ -242,7 +242,7 @@ def a_filter_that_stops_answering_times_out():
     try:
         t0 = time.monotonic()
         code, _ = send("stop answering please")
-        assert code == 451 and time.monotonic() - t0 < 4, code
+        assert code == 451 and time.monotonic() - t0 < 8, code
         use(FILTER.endpoint, "accept")
         code, _ = send("stop answering but accept")
         assert code == 250 and fetch("alice", "stop answering but accept") is not None
