@@ -24,7 +24,8 @@ static const char queue_help[] =
 static const char track_help[] =
 	"usage: interchange track ADDRESS|MESSAGE-ID\n\n"
 	"Every event of the message tracking log (received, delivered, relayed, queued, deferred,\n"
-	"bounced, and refused: a sender, recipient or message the SMTP server refused, with its reply)\n"
+	"bounced, refused: a sender, recipient or message the SMTP server refused, with its reply, and filtered:\n"
+	"a mail filter's verdict and changes)\n"
 	"for messages sent from or to ADDRESS, or with that Message-ID.\n";
 
 static void json_str(const char *s)

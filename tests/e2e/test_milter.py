@@ -325,6 +325,8 @@ def reject_and_tempfail_verdicts():
     assert code == 451 and text.startswith("4.7.1"), (code, text)
     t = track(ALICE)
     assert FILTER.endpoint + ": reject 550 5.7.0 The test filter says no" in t and "refused" in t, t
+    # found by its Message-ID too, though it was never stored
+    assert FILTER.endpoint + ": reject 550 5.7.0" in track("reject-me@outside.org")
 
 
 @h.test

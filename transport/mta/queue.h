@@ -115,7 +115,8 @@ long long queue_backoff(unsigned attempts, long long first, long long max);
 /* The message tracking log: one line per event appended to <data>/log/tracking.log with one write (lines from
  * several processes never mix). Checked once a second for rotation (by this process past
  * TRACK_LOG_ROTATE_BYTES, or by another: the file is then opened again). Fields are tab-separated: time, event (received, delivered, relayed, deferred,
- * bounced, expanded, failed, refused: by ix-smtpd during the SMTP session, the reply given as detail), queue id, message id, sender, recipient, server (who did it), detail. */
+ * bounced, expanded, failed, refused: by ix-smtpd during the SMTP session, the reply given as detail; filtered: by
+ * ix-smtpd, a mail filter's verdict and changes), queue id, message id, sender, recipient, server (who did it), detail. */
 void track_log(const char *data_dir, const char *event, const char *qid, const char *msgid, const char *sender,
 	       const char *rcpt, const char *server, const char *detail);
 

@@ -2,6 +2,7 @@
  * SMTP reply, their changes turned back into an envelope and a message, every verdict in the tracking log. */
 #include "transport/smtp/smtpd_milter.h"
 #include "transport/milter/milter.h"
+#include "transport/mta/dsn.h"
 #include "transport/mta/queue.h"
 #include "common/endpoint.h"
 #include "common/log.h"
@@ -22,8 +23,8 @@ static void rcpt_text(const struct smtpd_milter_in *in, const struct smtp_rcpt *
 }
 
 /* One "filtered" event per recipient the client gave (so that `track ADDRESS` finds a refused message too). */
-static void track(const struct smtpd_milter_in *in, const struct smtp_envelope *env, const struct milter_txn *t,
-		  const char *filter, const char *what)
+static void track(const struct smtpd_milter_in *in, const struct smtp_envelope *env, const char *msgid,
+		  const struct milter_txn *t, const char *filter, const char *what)
 {
 	char *detail = xasprintf("%s: %s%s%s", filter, what, t != NULL && t->done.len > 0 ? "; " : "",
 				 t != NULL ? buf_cstr(&t->done) : "");
@@ -31,7 +32,7 @@ static void track(const struct smtpd_milter_in *in, const struct smtp_envelope *
 	smtp_path_string(&env->mail->from, from, sizeof(from));
 	for (size_t i = 0; i < env->rcpt_count; i++) {
 		rcpt_text(in, &env->rcpts[i], to, sizeof(to));
-		track_log(in->data_dir, "filtered", in->queue_id, "-", from, to, in->hostname, detail);
+		track_log(in->data_dir, "filtered", in->queue_id, msgid, from, to, in->hostname, detail);
 	}
 	log_info("message %s: filter %s", in->queue_id, detail);
 	free(detail);
@@ -140,13 +141,17 @@ enum smtpd_milter_outcome smtpd_milter_run(const struct smtpd_milter_in *in, con
 	};
 	enum smtpd_milter_outcome out = SMTPD_MILTER_DELIVER;
 	struct buf err = BUF_INIT;
+	char msgid[DSN_HEADER_VALUE_MAX + 1]; /* track ID finds a refused message too */
+	dsn_header_value(message, len, "Message-ID", msgid, sizeof(msgid));
+	if (msgid[0] == '\0')
+		snprintf(msgid, sizeof(msgid), "-");
 	for (size_t i = 0; i < nep && out == SMTPD_MILTER_DELIVER; i++) {
 		buf_reset(&err);
 		if (milter_run(&ep[i], &client, &t, &err) < 0) {
 			char *what = xasprintf("not usable (%s): %s", buf_cstr(&err),
 					       in->tempfail ? "smtp.milter_default tempfail, " MILTER_TEMPFAIL_REPLY
 							    : "smtp.milter_default accept, skipped");
-			track(in, env, NULL, ep[i].text, what);
+			track(in, env, msgid, NULL, ep[i].text, what);
 			free(what);
 			if (in->tempfail) {
 				*reply_r = xstrdup(MILTER_TEMPFAIL_REPLY);
@@ -155,14 +160,14 @@ enum smtpd_milter_outcome smtpd_milter_run(const struct smtpd_milter_in *in, con
 			continue;
 		}
 		switch (t.verdict) {
-		case MILTER_PASS: track(in, env, &t, ep[i].text, "passed"); break;
+		case MILTER_PASS: track(in, env, msgid, &t, ep[i].text, "passed"); break;
 		case MILTER_DISCARD:
-			track(in, env, &t, ep[i].text, "discard");
+			track(in, env, msgid, &t, ep[i].text, "discard");
 			out = SMTPD_MILTER_DISCARD;
 			break;
 		default: {
 			char *what = xasprintf("%s %s", t.verdict == MILTER_REJECT ? "reject" : "tempfail", t.reply);
-			track(in, env, &t, ep[i].text, what);
+			track(in, env, msgid, &t, ep[i].text, what);
 			free(what);
 			*reply_r = xstrdup(t.reply);
 			out = SMTPD_MILTER_REFUSE;
