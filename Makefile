@@ -174,6 +174,9 @@ DEB_PACKAGES += libunbound-dev
 DEB_PACKAGES += libopendmarc-dev
 DEB_PACKAGES += publicsuffix
 DEB_PACKAGES += dovecot-imapd
+# tests/e2e/test_webmail.py: Roundcube served by PHP's built-in web server (php8.2-cgi satisfies the php package
+# without a web server of the system's)
+DEB_PACKAGES += php8.2-cli php8.2-cgi php8.2-sqlite3 php8.2-intl php8.2-mbstring roundcube-core roundcube-sqlite3
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \

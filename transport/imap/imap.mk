@@ -65,6 +65,8 @@ FUZZ_LDLIBS_imap_session := $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(IMAPD_LDLIBS
 E2E_TESTS += tests/e2e/test_imap.py
 # URLAUTH and BURL across IMAP and submission, CATENATE over the daemon
 E2E_TESTS += tests/e2e/test_burl.py
+# a webmail (Roundcube) listing a 10,000-message folder sorted and threaded by the server
+E2E_TESTS += tests/e2e/test_webmail.py
 # The stress driver (tests/stress/imap_stress.py): 20 clients, 20 s, every untagged response checked.
 E2E_TESTS += tests/e2e/test_imap_stress.py
 
