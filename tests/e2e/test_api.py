@@ -235,6 +235,7 @@ def recipient_admin_changes_recipients_not_servers():
     assert curl("GET", "session", "carol", "pw-carol2")[0] == 200
     code, data, text = curl("GET", "servers/%s" % HOST, "rita", "pw-rita")
     assert code == 200 and "smtp.max_recipients" in data["settings"], text
+    assert data["settings"]["smtp.milters"] == "" and data["settings"]["smtp.max_recipients"] > 0, text  # text as text
     code, data, text = curl("PATCH", "servers/%s/settings" % HOST, "rita", "pw-rita", {"smtp.max_recipients": 77})
     assert code == 403 and "Organisation Admins" in data["error"], text
     code, data, text = curl("DELETE", "users/carol", "rita", "pw-rita")

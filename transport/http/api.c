@@ -401,8 +401,10 @@ void done(struct call *c, int ret, struct buf *err, unsigned status, json_t *bod
 static json_t *settings_json(const struct settings *s)
 {
 	json_t *o = json_object();
-	for (int i = 0; i < SET_COUNT; i++)
-		json_object_set_new(o, setting_def((enum setting_id)i)->name, json_integer((json_int_t)s->v[i]));
+	for (int i = 0; i < SET_COUNT; i++) /* a text setting (smtp.milters, dns.resolver) as its text */
+		json_object_set_new(o, setting_def((enum setting_id)i)->name,
+				    setting_is_text((enum setting_id)i) ? json_string(s->text[i])
+									: json_integer((json_int_t)s->v[i]));
 	return o;
 }
 
