@@ -271,6 +271,24 @@ class System:
         finally:
             m.logout()
 
+    def imap_by_subject(self, login, password, subject, item="BODY.PEEK[]", timeout=10):
+        """The item (decoded) of the last message in login's INBOX whose subject holds subject, waiting up to timeout
+        seconds for one to arrive; None when none does."""
+        def fetch():
+            m = imaplib.IMAP4("127.0.0.1", self.ports["imap"], timeout=10)
+            try:
+                m.login(login, password)
+                m.select("INBOX", readonly=True)
+                typ, data = m.search(None, "SUBJECT", '"%s"' % subject)
+                ids = data[0].split() if typ == "OK" else []
+                if not ids:
+                    return None
+                typ, data = m.fetch(ids[-1], "(%s)" % item)
+                return data[0][1].decode("utf-8", "replace")
+            finally:
+                m.logout()
+        return wait_for(fetch, timeout=timeout, interval=0.1)
+
     def destroy(self, keep=False):
         """Stops the system and removes its folder; with keep, leaves the folder and prints where its logs are."""
         self.stop()

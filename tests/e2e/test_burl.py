@@ -62,19 +62,7 @@ def genurlauth(login, rump):
 
 def delivered(login, subject, timeout=10):
     """The whole message with subject in login's INBOX, or None when none arrives in time."""
-    def fetch():
-        m = imap(login)
-        try:
-            m.select("INBOX", readonly=True)
-            typ, data = m.search(None, "SUBJECT", '"%s"' % subject)
-            ids = data[0].split() if typ == "OK" else []
-            if not ids:
-                return None
-            typ, data = m.fetch(ids[-1], "(BODY.PEEK[])")
-            return data[0][1].decode("utf-8", "replace")
-        finally:
-            m.logout()
-    return h.wait_for(fetch, timeout=timeout, interval=0.1)
+    return S.imap_by_subject(login, PW, subject, timeout=timeout)
 
 
 def submission(login):

@@ -3,7 +3,6 @@
 # theirs or one they may send as (550 5.7.1 naming the address otherwise), send-on-behalf adds Sender, the final
 # delivery writes Return-Path, and implicit-TLS submission (RFC 8314) on the submissions port. Clients: swaks (a
 # real client from Debian) and python3's smtplib; what was stored is read back over IMAP.
-import imaplib
 import json
 import os
 import shutil
@@ -48,20 +47,7 @@ def message(frm, subject, extra=""):
 
 def stored_header(login, subject, timeout=10):
     """The header block of the message with subject in login's INBOX (IMAP), or None when none arrives in time."""
-    def fetch():
-        m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=10)
-        try:
-            m.login(login, PW)
-            m.select("INBOX", readonly=True)
-            typ, data = m.search(None, "SUBJECT", '"%s"' % subject)
-            ids = data[0].split() if typ == "OK" else []
-            if not ids:
-                return None
-            typ, data = m.fetch(ids[-1], "(BODY.PEEK[HEADER])")
-            return data[0][1].decode("utf-8", "replace")
-        finally:
-            m.logout()
-    return h.wait_for(fetch, timeout=timeout, interval=0.1)
+    return S.imap_by_subject(login, PW, subject, "BODY.PEEK[HEADER]", timeout)
 
 
 def fields(header, name):
