@@ -11,6 +11,7 @@
 #include "transport/milter/milter_proto.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,13 +211,14 @@ struct script {
 	uint32_t protocol;   /* what the filter answers in OPTNEG */
 	const char *symlist; /* raw macro lists after the three words (NULL: none) */
 	size_t symlist_len;
-	char reply_to;       /* the command it answers with reply (others: 'c', unless told not to reply) */
-	struct buf reply;    /* a whole packet */
-	struct buf eom;      /* packets it sends at the end of the message */
-	bool silent;         /* never answers OPTNEG */
-	bool hang_up_at_eom; /* sends the eom packets, then closes */
-	struct buf seen;     /* command letters received, macros as D<cmd>{names} */
-	struct buf headers;  /* name=value lines */
+	char reply_to;         /* the command it answers with reply (others: 'c', unless told not to reply) */
+	struct buf reply;      /* a whole packet */
+	struct buf eom;        /* packets it sends at the end of the message */
+	bool silent;           /* never answers OPTNEG */
+	bool hang_up_at_eom;   /* sends the eom packets, then closes */
+	bool progress_forever; /* at the end of the message: SMFIR_PROGRESS every 20 ms, nothing else */
+	struct buf seen;       /* command letters received, macros as D<cmd>{names} */
+	struct buf headers;    /* name=value lines */
 	struct buf body;
 };
 
@@ -309,6 +311,12 @@ static void *filter_thread(void *arg)
 		free(data);
 		if (cmd == 'Q')
 			break;
+		if (cmd == 'E' && sc->progress_forever) {
+			static const char progress[] = "\0\0\0\x01p";
+			while (write(fd, progress, 5) == 5)
+				usleep(20000);
+			break;
+		}
 		if (cmd == 'E') {
 			(void)!write(fd, sc->eom.data, sc->eom.len);
 			if (sc->hang_up_at_eom)
@@ -328,6 +336,7 @@ static void *filter_thread(void *arg)
 
 static int script_start(struct script *sc, pthread_t *th, struct endpoint *ep)
 {
+	signal(SIGPIPE, SIG_IGN); /* the filter writes on after the client has gone */
 	snprintf(sc->path, sizeof(sc->path), "/tmp/ix-test-milter-%d.sock", (int)getpid());
 	unlink(sc->path);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -365,7 +374,7 @@ static int converse(struct script *sc, struct milter_txn *t, unsigned timeout_ms
 	struct endpoint ep;
 	if (script_start(sc, &th, &ep) != 0)
 		return -2;
-	const struct milter_client client = { "192.0.2.1", 25, "unknown", "client.test", macros, 2, timeout_ms };
+	const struct milter_client client = { "192.0.2.1", 25, "unknown", "client.test", macros, 2, timeout_ms, 0 };
 	const char *m = conv_message != NULL ? conv_message : message;
 	milter_txn_init(t, "s@sender.test", rcpts, 2, m, strlen(m));
 	int r = milter_run(&ep, &client, t, err);
@@ -504,12 +513,31 @@ static void session_failures(void)
 	test_assert(strstr(buf_cstr(&err), "unexpected reply") != NULL);
 	milter_txn_free(&t);
 	script_free(&bad);
+	/* progress without end: the conversation's own limit (ten timeouts) ends it */
+	buf_reset(&err);
+	struct script pf = { .progress_forever = true };
+	test_assert(converse(&pf, &t, 100, &err) == -1);
+	test_assert(strstr(buf_cstr(&err), "more than 10 times") != NULL);
+	milter_txn_free(&t);
+	script_free(&pf);
+	/* changes past the message's limit (its size plus a packet's) */
+	buf_reset(&err);
+	struct script many = { 0 };
+	char *chunk = xcalloc(1, 60000);
+	for (int i = 0; i < 20; i++)
+		milter_encode(&many.eom, 'b', chunk, 60000);
+	free(chunk);
+	milter_encode(&many.eom, 'c', NULL, 0);
+	test_assert(converse(&many, &t, 2000, &err) == -1);
+	test_assert(strstr(buf_cstr(&err), "more changes than a message may have") != NULL && !t.changed);
+	milter_txn_free(&t);
+	script_free(&many);
 	/* nothing listens */
 	buf_reset(&err);
 	struct endpoint ep;
 	char why[64];
 	test_assert(endpoint_parse("unix:/nonexistent/ix.sock", 25, &ep, why, sizeof(why)) == 0);
-	const struct milter_client client = { "", 0, "unknown", "", NULL, 0, 500 };
+	const struct milter_client client = { "", 0, "unknown", "", NULL, 0, 500, 0 };
 	milter_txn_init(&t, "", rcpts, 1, message, sizeof(message) - 1);
 	test_assert(milter_run(&ep, &client, &t, &err) == -1 && strstr(buf_cstr(&err), "connecting") != NULL);
 	milter_txn_free(&t);

@@ -40,6 +40,9 @@ static const char *const default_macros[MILTER_STAGE_COUNT] = {
 struct session {
 	int fd;
 	unsigned timeout_ms;
+	long long end_ms;    /* the whole conversation's end (MILTER_CONVERSATION_TIMEOUTS timeouts) */
+	size_t change_bytes; /* of the changes kept so far (at most the message's limit) */
+	size_t change_limit;
 	struct buf in, out;
 	uint32_t actions, protocol;
 	char symlist[MILTER_STAGE_COUNT][SYMLIST_MAX]; /* "" : the default */
@@ -114,7 +117,12 @@ static long long now_ms(void)
 static int wait_fd(struct session *s, short events, long long deadline)
 {
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long now = now_ms(), left = deadline - now;
+		if (now >= s->end_ms)
+			return fail(s, "the conversation took more than %u times smtp.milter_timeout",
+				    MILTER_CONVERSATION_TIMEOUTS);
+		if (deadline > s->end_ms)
+			left = s->end_ms - now;
 		if (left <= 0)
 			return fail(s, "no reply within %s", "the timeout (smtp.milter_timeout)");
 		struct pollfd p = { s->fd, events, 0 };
@@ -420,6 +428,12 @@ static int take_mod(struct session *s, const struct milter_packet *p, struct mod
 			}
 		}
 	}
+	s->change_bytes += p->len;
+	if (*nmods >= MILTER_CHANGES_MAX || s->change_bytes > s->change_limit) {
+		free(m.a);
+		free(m.b);
+		return fail(s, "more changes than a message may have (%zu bytes in %zu)", s->change_bytes, *nmods + 1);
+	}
 	*mods = xrealloc(*mods, (*nmods + 1) * sizeof(**mods));
 	(*mods)[(*nmods)++] = m;
 	return 0;
@@ -684,6 +698,8 @@ static void txn_take(struct milter_txn *t, struct milter_txn *work)
 int milter_run(const struct endpoint *ep, const struct milter_client *client, struct milter_txn *t, struct buf *error_r)
 {
 	struct session s = { .timeout_ms = client->timeout_ms, .client = client, .t = t, .error_r = error_r };
+	s.end_ms = now_ms() + (long long)client->timeout_ms * MILTER_CONVERSATION_TIMEOUTS;
+	s.change_limit = (client->max_size > 0 ? client->max_size : t->cur_len) + MILTER_PACKET_MAX;
 	s.fd = connect_endpoint(ep, client->timeout_ms, error_r);
 	if (s.fd < 0)
 		return -1;

@@ -13,6 +13,11 @@
 /* Longest reply text kept from a filter, and most recipients a transaction may reach through filters' additions. */
 #define MILTER_REPLY_MAX 512
 #define MILTER_RCPTS_MAX 10000
+/* A conversation lasts at most this many timeouts, however often the filter says it is making progress (as
+ * Postfix's milter_content_timeout, 300 s, is ten of its command timeouts); and a filter sends at most this many
+ * changes for one message. */
+#define MILTER_CONVERSATION_TIMEOUTS 10
+#define MILTER_CHANGES_MAX 10000
 /* The replies given for a filter's reject and tempfail without a reply of its own (as Postfix gives them). */
 #define MILTER_REJECT_REPLY "550 5.7.1 Command rejected"
 #define MILTER_TEMPFAIL_REPLY "451 4.7.1 Service unavailable - try again later"
@@ -31,7 +36,10 @@ struct milter_client {
 	const char *helo; /* "" when it sent none */
 	const struct milter_macro *macros;
 	size_t nmacros;
-	unsigned timeout_ms; /* the connection and every reply (a filter's SMFIR_PROGRESS starts it again) */
+	unsigned timeout_ms; /* the connection and every reply (a filter's SMFIR_PROGRESS starts it again); the whole
+			      * conversation at most MILTER_CONVERSATION_TIMEOUTS times it, progress or not */
+	unsigned long long max_size; /* the changes a filter sends for one message: at most this many bytes (a body
+				      * it replaces, header fields) plus MILTER_PACKET_MAX; 0: the message's size */
 };
 
 enum milter_verdict {

@@ -766,6 +766,7 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 		char *refusal = NULL;
 		const struct smtpd_milter_in min = { .milters = j->milters,
 						     .timeout_ms = j->milter_timeout_ms,
+						     .max_size = sd->set.v[SET_SMTP_MAX_MESSAGE_SIZE],
 						     .tempfail = j->milter_tempfail,
 						     .hostname = sd->d.cfg.hostname,
 						     .domain = sd->d.cfg.domain,

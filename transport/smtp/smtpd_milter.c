@@ -135,9 +135,13 @@ enum smtpd_milter_outcome smtpd_milter_run(const struct smtpd_milter_in *in, con
 		{ "{auth_authen}", in->auth_user != NULL ? in->auth_user : "" },
 	};
 	const struct milter_client client = {
-		ip ? in->peer : "", 0,      "unknown",
-		in->helo,           macros, in->auth_user != NULL ? IX_ARRAY_LEN(macros) : IX_ARRAY_LEN(macros) - 1,
-		in->timeout_ms
+		.addr = ip ? in->peer : "",
+		.name = "unknown",
+		.helo = in->helo,
+		.macros = macros,
+		.nmacros = in->auth_user != NULL ? IX_ARRAY_LEN(macros) : IX_ARRAY_LEN(macros) - 1,
+		.timeout_ms = in->timeout_ms,
+		.max_size = in->max_size,
 	};
 	enum smtpd_milter_outcome out = SMTPD_MILTER_DELIVER;
 	struct buf err = BUF_INIT;

@@ -10,8 +10,9 @@
 
 /* The facts of one message and the settings in force when it arrived (strings valid during the call). */
 struct smtpd_milter_in {
-	const char *milters;  /* smtp.milters or smtp.submission_milters: the filters, in order */
-	unsigned timeout_ms;  /* smtp.milter_timeout */
+	const char *milters;         /* smtp.milters or smtp.submission_milters: the filters, in order */
+	unsigned timeout_ms;         /* smtp.milter_timeout */
+	unsigned long long max_size; /* smtp.max_message_size: the most a filter's changes may add up to */
 	bool tempfail;        /* smtp.milter_default: a filter that cannot be used gives 451 (else it is skipped) */
 	const char *hostname; /* j, {daemon_name} */
 	const char *domain;   /* of <Postmaster> */
