@@ -136,6 +136,67 @@ static int run_restrict(const char *data_dir, int argc, char **argv, const char 
 	return ret;
 }
 
+/* ---- addresses and the address book, shared by user and dl ---- */
+
+/* VERB address R [--add ADDR]... [--remove ADDR]... [--primary ADDR] | VERB hidden R yes|no */
+static int run_address(const char *data_dir, int argc, char **argv, const char *help)
+{
+	struct config cfg;
+	struct run_ctx ctx;
+	if (strcmp(argv[1], "hidden") == 0) {
+		if (argc != 4 || (strcmp(argv[3], "yes") != 0 && strcmp(argv[3], "no") != 0))
+			return usage_error(help, "hidden needs a recipient and yes or no");
+		if (with_directory(data_dir, &cfg, &ctx) < 0)
+			return CLI_EXIT_FAIL;
+		bool hide = strcmp(argv[3], "yes") == 0;
+		char *done = xasprintf(hide ? "%s is hidden from the address book" : "%s is in the address book again",
+				       argv[2]);
+		int ret = finish(&cfg, &ctx, prov_hidden(ctx.prov, argv[2], hide, &ctx.err), done);
+		free(done);
+		return ret;
+	}
+	enum { O_ADD = 1, O_REMOVE, O_PRIMARY };
+	static const struct option opts[] = {
+		{ "add", required_argument, NULL, O_ADD },
+		{ "remove", required_argument, NULL, O_REMOVE },
+		{ "primary", required_argument, NULL, O_PRIMARY },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char **add = xcalloc((size_t)argc, sizeof(char *)), **del = xcalloc((size_t)argc, sizeof(char *));
+	const char *primary = NULL;
+	size_t nadd = 0, ndel = 0;
+	int c, ret = CLI_EXIT_USAGE;
+	opterr = 0;
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == O_ADD)
+			add[nadd++] = optarg;
+		else if (c == O_REMOVE)
+			del[ndel++] = optarg;
+		else if (c == O_PRIMARY)
+			primary = optarg;
+		else
+			goto usage;
+	}
+	if (argc - optind != 1 || (nadd == 0 && ndel == 0 && primary == NULL))
+		goto usage;
+	if (with_directory(data_dir, &cfg, &ctx) < 0) {
+		ret = CLI_EXIT_FAIL;
+	} else {
+		char *done = xasprintf("Changed the addresses of %s", argv[optind]);
+		ret = finish(&cfg, &ctx,
+			     prov_addresses(ctx.prov, argv[optind], primary, add, nadd, del, ndel, &ctx.err), done);
+		free(done);
+	}
+	free(add);
+	free(del);
+	return ret;
+usage:
+	free(add);
+	free(del);
+	return usage_error(help, "address needs one recipient and --add, --remove or --primary ADDR");
+}
+
 /* ---- user ---- */
 
 static const char user_help[] =
@@ -145,6 +206,8 @@ static const char user_help[] =
 	"       interchange user passwd LOGIN --password PW\n"
 	"       interchange user show LOGIN\n"
 	"       interchange user list\n"
+	"       interchange user address LOGIN [--add ADDR]... [--remove ADDR]... [--primary ADDR]\n"
+	"       interchange user hidden LOGIN yes|no\n"
 	"       interchange user restrict LOGIN [--accept-from R]... [--reject-from R]... [--authenticated-only|--anyone]\n"
 	"                                       [--max-size BYTES] [--clear]\n"
 	"       interchange user forward LOGIN --to R [--keep-copy] | --none\n"
@@ -160,8 +223,9 @@ static const char user_help[] =
 	"       interchange user oof LOGIN --on [--internal TEXT] [--external TEXT] [--from DATE] [--until DATE]\n"
 	"                                  [--external-audience none|all] | --off\n\n"
 	"Mailbox users. The attendant gives a new user its primary address from the recipient policy\n"
-	"(given.surname@domain) within a second; --alias adds secondary addresses. --hidden keeps the user out\n"
-	"of the address book; --posix makes it a POSIX account too (uidNumber from the directory's range, home\n"
+	"(given.surname@domain) within a second; --alias adds secondary addresses (user address adds and removes\n"
+	"them later, and makes one the primary: the old one stays as a secondary). --hidden keeps the user out\n"
+	"of the address book (user hidden LOGIN yes|no later); --posix makes it a POSIX account too (uidNumber from the directory's range, home\n"
 	"/home/LOGIN, shell /bin/bash), for Linux hosts that use sssd. user set gives the details address books show\n"
 	"(\"\" removes one); user photo a JPEG, made smaller when above 100 KiB. An app password is for a mail client\n"
 	"(IMAP, POP3, SMTP; never LDAP binds): add prints it once, on its last line. All commands take --data DIR.\n";
@@ -346,6 +410,8 @@ int cmd_user(const char *data_dir, int argc, char **argv)
 	const char *verb = argv[1];
 	if (strcmp(verb, "restrict") == 0)
 		return run_restrict(data_dir, argc, argv, user_help);
+	if (strcmp(verb, "address") == 0 || strcmp(verb, "hidden") == 0)
+		return run_address(data_dir, argc, argv, user_help);
 	if (strcmp(verb, "move") == 0)
 		return user_move(data_dir, argc, argv);
 	if (strcmp(verb, "app-password") == 0)
@@ -490,6 +556,8 @@ static const char dl_help[] =
 	"usage: interchange dl add NAME [--member RECIPIENT]... [--posix]\n"
 	"       interchange dl member add|del NAME RECIPIENT\n"
 	"       interchange dl show NAME\n"
+	"       interchange dl address NAME [--add ADDR]... [--remove ADDR]... [--primary ADDR]\n"
+	"       interchange dl hidden NAME yes|no\n"
 	"       interchange dl restrict NAME [--accept-from R]... [--reject-from R]... [--members-only]\n"
 	"                                    [--authenticated-only|--anyone] [--max-size BYTES] [--clear]\n\n"
 	"Distribution lists. A RECIPIENT is a login, a list or contact name, or an address;\n"
@@ -507,6 +575,8 @@ int cmd_dl(const char *data_dir, int argc, char **argv)
 	const char *verb = argv[1];
 	if (strcmp(verb, "restrict") == 0)
 		return run_restrict(data_dir, argc, argv, dl_help);
+	if (strcmp(verb, "address") == 0 || strcmp(verb, "hidden") == 0)
+		return run_address(data_dir, argc, argv, dl_help);
 	if (strcmp(verb, "add") == 0) {
 		static const struct option opts[] = { { "member", required_argument, NULL, 'm' },
 						      { "posix", no_argument, NULL, 'X' },

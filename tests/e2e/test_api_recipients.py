@@ -109,6 +109,21 @@ def addresses_primary_and_aliases():
 
 
 @test
+def the_command_line_changes_addresses_and_hiding_as_the_api_does():
+    S.cli("user", "address", "jsmith", "--add", "cli@example.com", check=True)
+    assert "smtp:cli@example.com" in ok("vera", "GET", "users/jsmith")["addresses"]
+    r = S.cli("user", "address", "jsmith", "--add", "ulla.smith@example.com")
+    assert r.returncode == 1 and "already used" in r.stderr, r.stderr
+    S.cli("user", "address", "jsmith", "--remove", "cli@example.com", check=True)
+    assert not any("cli@example.com" in a for a in ok("vera", "GET", "users/jsmith")["addresses"])
+    S.cli("dl", "hidden", "team", "yes", check=True)
+    assert ok("vera", "GET", "lists/team")["hidden"] is True
+    S.cli("dl", "hidden", "team", "no", check=True)
+    assert ok("vera", "GET", "lists/team")["hidden"] is False
+    assert S.cli("user", "hidden", "jsmith", "maybe").returncode == 2
+
+
+@test
 def hidden_restrictions_forwarding_delegates():
     ok("rita", "PATCH", "contacts/Ext%20Friend", {"hidden": True})
     assert ok("admin", "GET", "recipients/Ext%20Friend")["hidden"] is True
