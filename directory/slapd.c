@@ -245,11 +245,13 @@ const char *const *slapd_policy_setting_attrs(int id)
 {
 	static const char *const min_length[] = { "pwdMinLength", NULL };
 	static const char *const failures[] = { "pwdMaxFailure", "pwdMaxRecordedFailure", NULL };
-	static const char *const seconds[] = { "pwdLockoutDuration", "pwdFailureCountInterval", NULL };
+	static const char *const seconds[] = { "pwdLockoutDuration", NULL };
+	static const char *const window[] = { "pwdFailureCountInterval", NULL };
 	switch (id) {
 	case SET_PASSWORD_MIN_LENGTH: return min_length;
 	case SET_AUTH_LOCKOUT_FAILURES: return failures;
 	case SET_AUTH_LOCKOUT_SECONDS: return seconds;
+	case SET_AUTH_LOCKOUT_WINDOW_SECONDS: return window;
 	default: return NULL;
 	}
 }
@@ -265,7 +267,8 @@ void slapd_policy_entry_ldif(const struct config *cfg, const unsigned long long 
 		   "cn: Password Policy\npwdAttribute: userPassword\npwdCheckQuality: 1\npwdLockout: TRUE\n"
 		   "pwdAllowUserChange: TRUE\npwdSafeModify: TRUE\n",
 		   cfg->suffix);
-	static const int ids[] = { SET_PASSWORD_MIN_LENGTH, SET_AUTH_LOCKOUT_FAILURES, SET_AUTH_LOCKOUT_SECONDS };
+	static const int ids[] = { SET_PASSWORD_MIN_LENGTH, SET_AUTH_LOCKOUT_FAILURES, SET_AUTH_LOCKOUT_SECONDS,
+				   SET_AUTH_LOCKOUT_WINDOW_SECONDS };
 	for (size_t i = 0; i < IX_ARRAY_LEN(ids); i++) {
 		for (const char *const *a = slapd_policy_setting_attrs(ids[i]); *a != NULL; a++)
 			buf_printf(b, "%s: %llu\n", *a, settings[ids[i]]);

@@ -327,8 +327,11 @@ class Joined(System):
 
 
 def lockout_settings(failures, seconds):
-    """The init arguments for slapd's lockout after failures wrong binds, for seconds (short, for tests)."""
-    return ["--setting", "auth.lockout_failures=%d" % failures, "--setting", "auth.lockout_seconds=%d" % seconds]
+    """The init arguments for slapd's lockout after failures wrong binds, for seconds (short, for tests). The
+    failures are counted over ten minutes, so a test's wrong binds lock the account however slowly a loaded
+    machine runs them."""
+    return ["--setting", "auth.lockout_failures=%d" % failures, "--setting", "auth.lockout_seconds=%d" % seconds,
+            "--setting", "auth.lockout_window_seconds=600"]
 
 
 def wait_for(pred, timeout=5.0, interval=0.02):
