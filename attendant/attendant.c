@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "attendant/maintenance.h"
+#include "attendant/tlsrpt_report.h"
 #include "attendant/metrics.h"
 #include "attendant/monitor.h"
 #include "attendant/orphan.h"
@@ -105,6 +106,7 @@ struct attendant {
 	struct evloop_timer watchdog_timer;
 	struct stat cert_st, key_st;
 	struct maintenance maint;
+	time_t last_tlsrpt;           /* when the TLS reports (RFC 8460) were last sent (the start at first) */
 	struct repl_follow repl;      /* replication follows the server entries (noted by the hook) */
 	struct bindlog *bindlog;      /* failed LDAP binds from cn=accesslog into our log */
 	struct sync_followers *syncs; /* live changes of the sync sources this server runs (its own threads) */
@@ -667,8 +669,14 @@ static void maint_tick(struct evloop *loop, struct evloop_timer *timer, void *ct
 	(void)loop;
 	(void)timer;
 	struct attendant *a = ctx;
-	if (a->slapd.state == SVC_RUNNING)
-		maintenance_tick(&a->maint, a->cfg, a->dir, time(NULL));
+	if (a->slapd.state == SVC_RUNNING) {
+		time_t now = time(NULL);
+		maintenance_tick(&a->maint, a->cfg, a->dir, now);
+		if (now - a->last_tlsrpt >= TLSRPT_INTERVAL_S) {
+			a->last_tlsrpt = now;
+			tlsrpt_report_run(a->cfg, a->dir, now);
+		}
+	}
 }
 
 /* The certificate files changed: slapd loads them (a pair caught between its two renames is refused: looked at again
@@ -741,6 +749,8 @@ static void on_control(struct evloop *loop, int fd, unsigned events, void *ctx)
 		} else if (strcmp(req, "maintenance") == 0) {
 			maintenance_run_all(&a->maint, a->cfg, a->dir, time(NULL));
 			sync_expire_now(a, time(NULL));
+			a->last_tlsrpt = time(NULL);
+			tlsrpt_report_run(a->cfg, a->dir, a->last_tlsrpt);
 			buf_printf(&out,
 				   "Maintenance done: %llu deleted items purged since start, %u quota warnings sent, "
 				   "store check: %d problems, %zu users deleted at their sync source removed since "
@@ -1055,6 +1065,7 @@ int attendant_run(struct config *cfg, int ready_fd)
 			 ATTENDANT_ADDRESS_SWEEP_MS);
 	evloop_timer_start(a.loop, &a.address_timer, 0, ATTENDANT_ADDRESS_SWEEP_MS, address_tick, &a);
 	maintenance_init(&a.maint);
+	a.last_tlsrpt = time(NULL);
 	evloop_timer_start(a.loop, &a.maint_timer, MAINT_TICK_MS, MAINT_TICK_MS, maint_tick, &a);
 	evloop_timer_start(a.loop, &a.rotate_timer, ATTENDANT_LOG_CHECK_MS, ATTENDANT_LOG_CHECK_MS, rotate_tick, &a);
 	{

@@ -54,6 +54,13 @@ static const struct setting_def defs[SET_COUNT] = {
 	[SET_ARC_TRUSTED_SEALERS] = { "arc.trusted_sealers", 0, 0, 0, SETTING_TEXT,
 				      "DOMAIN[,DOMAIN...]: a DMARC failure whose ARC chain passes, last sealed by one of "
 				      "these, is delivered (forwarders and lists)" },
+	[SET_TLSRPT_ENABLED] = { "tlsrpt.enabled", 0, 0, 1, "",
+				 "1: record each outbound TLS negotiation and send the daily TLS reports (RFC 8460) to the "
+				 "domains that ask for them" },
+	[SET_TLSRPT_ORGANIZATION] = { "tlsrpt.organization", 0, 0, 0, SETTING_TEXT,
+				      "organization-name of the TLS reports (\"\": the organisation's first domain)" },
+	[SET_TLSRPT_CONTACT] = { "tlsrpt.contact", 0, 0, 0, SETTING_TEXT,
+				 "contact-info of the TLS reports (\"\": postmaster@ the first domain)" },
 	[SET_QUEUE_LIFETIME] = { "queue.lifetime", 5 * 86400, 1, 60 * 86400, "seconds",
 				 "how long undeliverable mail is retried before it bounces" },
 	[SET_QUEUE_RETRY_FIRST] = { "queue.retry_first", 60, 1, 86400, "seconds", "first retry delay" },

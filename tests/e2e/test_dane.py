@@ -8,9 +8,16 @@
 # opportunistic TLS. MTA-STS: policies served over HTTPS by a small server of the test's (a certificate of the test's
 # CA, which mta_sts.ca_file names) and fetched once: under enforce, an MX host with a certificate of that CA gets the
 # message, one with a self-signed certificate and one the policy does not name get nothing (deferred, why in track).
+# TLS reports (RFC 8460): with tlsrpt.enabled every negotiation is recorded, and `interchange maintenance run` sends
+# the domains that publish a _smtp._tls record their gzipped JSON report, to a receiver of the test's.
+import email
+import email.policy
+import gzip
 import hashlib
 import http.server
+import json
 import os
+import re
 import smtplib
 import sys
 import ssl
@@ -36,6 +43,7 @@ HTTPS_ADDR = "192.0.2.30"
 POLICIES = {"mta-sts.good.sts.test": "mx1.sts.test", "mta-sts.self.sts.test": "mx2.sts.test",
             "mta-sts.out.sts.test": "*.sts.test"}
 FETCHES = {}
+SPKI = []  # the key hash of mx1's (and mx2's) TLSA record
 
 
 class PolicyHandler(http.server.BaseHTTPRequestHandler):
@@ -118,6 +126,9 @@ def setup():
     zone += "_25._tcp.mx2.dane.test. IN TLSA 3 1 1 %s\n" % spki_sha256(good[1])  # mx2 presents another key
     zone += "_25._tcp.mx3.dane.test. IN TLSA 2 0 1 %s\n" % cert_sha256(ca[1])
     zone += "_25._tcp.mx4.dane.test. IN TLSA 3 1 1 %s\n" % spki_sha256(good[1])
+    for name in ("good", "bad"):
+        zone += '_smtp._tls.%s.dane.test. IN TXT "v=TLSRPTv1; rua=mailto:tls-reports@rpt.test"\n' % name
+    SPKI.append(spki_sha256(good[1]))
     sts = "mx1.sts.test. IN A %s\nmx2.sts.test. IN A %s\n" % (ADDR["sts1"], ADDR["sts2"])
     for name, mx in (("good", "mx1.sts.test"), ("self", "mx2.sts.test"), ("out", "mx9.elsewhere.test")):
         sts += ("%s.sts.test. IN MX 10 %s.\n_mta-sts.%s.sts.test. IN TXT \"v=STSv1; id=20261207\"\n"
@@ -138,6 +149,9 @@ def setup():
     S = h.System()
     NS.resolve_for(S)
     S.cli("server", "set", "mta_sts.ca_file", ca_file, check=True)
+    S.cli("server", "set", "tlsrpt.organization", "Example Org", check=True)
+    S.cli("server", "set", "tlsrpt.contact", "tls-admin@example.com", check=True)
+    S.set_live("tlsrpt.enabled", 1, services=("mta",))
     S.cli("user", "add", "alice", "--given", "Alice", "--surname", "Smith", "--password", PW, check=True)
     assert h.wait_for(lambda: h.imap_login_ok(S.ports["imap"], "alice", PW), timeout=15)
 
@@ -201,6 +215,50 @@ def mta_sts_mx_outside_the_policy_deferred():
     outcome("sts9", "someone@out.sts.test", "sts out", "deferred",
             "451 4.7.5 No MX host of out.sts.test is allowed by its MTA-STS policy (mx: *.sts.test)")
     assert SINKS["sts9"].connections == 0
+
+
+@h.test
+def tls_reports():
+    rpt = Sink()
+    rpt.start()
+    S.connector("reports", "rpt.test", rpt.port)
+    S.cli("maintenance", "run", check=True)
+    assert h.wait_for(lambda: len(rpt.messages) >= 2, timeout=20), S.log("mta")[-1500:] + S.log("attendant")[-1500:]
+    reports = {}
+    for m in rpt.messages:
+        assert m[1] == ["tls-reports@rpt.test"], m[:2]
+        msg = email.message_from_bytes(m[2], policy=email.policy.default)
+        assert msg.get_content_type() == "multipart/report" and msg.get_param("report-type") == "tlsrpt", msg
+        parts = [p for p in msg.iter_parts() if p.get_content_type() == "application/tlsrpt+gzip"]
+        assert len(parts) == 1 and parts[0].get_filename().endswith(".json.gz"), msg
+        rep = json.loads(gzip.decompress(parts[0].get_payload(decode=True)))
+        assert msg["TLS-Report-Domain"] not in reports, msg["TLS-Report-Domain"]
+        reports[msg["TLS-Report-Domain"]] = rep
+        assert msg["TLS-Report-Submitter"] == "example.com" and msg["Subject"] == (
+            "Report Domain: %s Submitter: example.com Report-ID: <%s>" % (msg["TLS-Report-Domain"], rep["report-id"]))
+    # only the domains that publish a TLSRPT record get a report (not plain.test, notls or the sts.test ones)
+    assert sorted(reports) == ["bad.dane.test", "good.dane.test"], sorted(reports)
+    bad = reports["bad.dane.test"]
+    assert bad["organization-name"] == "Example Org" and bad["contact-info"] == "tls-admin@example.com", bad
+    for t in ("start-datetime", "end-datetime"):
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", bad["date-range"][t]), bad["date-range"]
+    assert len(bad["policies"]) == 1, bad
+    pol = bad["policies"][0]
+    assert pol["policy"] == {"policy-type": "tlsa", "policy-string": ["3 1 1 " + SPKI[0].upper()],
+                             "policy-domain": "bad.dane.test", "mx-host": ["mx2.dane.test"]}, pol
+    assert pol["summary"]["total-successful-session-count"] == 0, pol
+    failed = pol["summary"]["total-failure-session-count"]
+    assert failed >= 1 and pol["failure-details"] == [
+        {"result-type": "tlsa-invalid", "receiving-ip": ADDR["bad"], "receiving-mx-hostname": "mx2.dane.test",
+         "failed-session-count": failed}], pol
+    good = reports["good.dane.test"]["policies"]
+    assert len(good) == 1 and good[0]["policy"]["policy-type"] == "tlsa", good
+    assert good[0]["summary"] == {"total-successful-session-count": 1, "total-failure-session-count": 0}, good
+    assert "failure-details" not in good[0], good
+    # the records were taken: a second run sends nothing
+    assert not any(f.endswith(".sending") for f in os.listdir(os.path.join(S.data, "tlsrpt")))
+    S.cli("maintenance", "run", check=True)
+    assert len(rpt.messages) == 2
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 #include "transport/mta/mta.h"
 #include "transport/mta/mta_sts.h"
 #include "transport/mta/smtp_client.h"
+#include "transport/mta/tlsrpt.h"
 #include "transport/smtp/smtp_parse.h"
 #include "common/util.h"
 
@@ -300,6 +301,47 @@ static void smtputf8_declared_or_refused(void)
 	}
 }
 
+/* The TLS reporting records: written to the day's file, read back; tabs and line ends in a field cannot make more
+ * fields or lines; malformed lines refused. */
+static void tlsrpt_records(void)
+{
+	char dir[] = "/tmp/ix-tlsrpt-XXXXXX";
+	test_assert(mkdtemp(dir) != NULL);
+	struct config cfg = { .data_dir = dir };
+	struct tlsrpt_session s = { .time = 1796601600 }, r; /* 2026-12-07 00:00:00 UTC */
+	snprintf(s.domain, sizeof(s.domain), "bad.test");
+	snprintf(s.policy_type, sizeof(s.policy_type), "tlsa");
+	snprintf(s.mx_host, sizeof(s.mx_host), "mx\tevil\nline");
+	snprintf(s.ip, sizeof(s.ip), "192.0.2.1");
+	snprintf(s.result, sizeof(s.result), "tlsa-invalid");
+	snprintf(s.policy, sizeof(s.policy), "3 1 1 AB|2 0 1 CD");
+	test_assert(tlsrpt_record(&cfg, &s) == IX_OK);
+	char *path = xasprintf("%s/" TLSRPT_DIR "/2026-12-07", dir), *data = NULL;
+	size_t len;
+	test_assert(read_file(path, 4096, &data, &len) == 0 && len > 0 && data[len - 1] == '\n');
+	test_assert(memchr(data, '\n', len) == data + len - 1); /* one line */
+	data[len - 1] = '\0';
+	test_assert(tlsrpt_parse(data, &r) && r.time == s.time && strcmp(r.mx_host, "mx evil line") == 0);
+	test_assert(strcmp(r.domain, "bad.test") == 0 && strcmp(r.policy, "3 1 1 AB|2 0 1 CD") == 0);
+	test_assert(strcmp(r.ip, "192.0.2.1") == 0 && strcmp(r.result, "tlsa-invalid") == 0);
+	const char *bad[] = { "", "x\ta\tb\tc\td\te\tf", "1\ta\tb\tc\td\te", "1\ta\tb\tc\td\te\tf\tg",
+			      "1\t\tb\tc\td\te\tf" };
+	for (size_t i = 0; i < IX_ARRAY_LEN(bad); i++)
+		test_assert(!tlsrpt_parse(bad[i], &r));
+	char ip[64];
+	tlsrpt_peer_ip("mx2.dane.test[192.0.2.26]:25: DANE: ...", ip, sizeof(ip));
+	test_assert(strcmp(ip, "192.0.2.26") == 0);
+	tlsrpt_peer_ip("cannot resolve x", ip, sizeof(ip));
+	test_assert(ip[0] == '\0');
+	unlink(path);
+	char *sub = xasprintf("%s/" TLSRPT_DIR, dir);
+	rmdir(sub);
+	rmdir(dir);
+	free(sub);
+	free(path);
+	free(data);
+}
+
 TEST_MAIN("mta", TEST_CASE(pipelined_transactions_and_reuse), TEST_CASE(lock_step_without_pipelining),
 	  TEST_CASE(broken_connection_is_temporary), TEST_CASE(smtputf8_declared_or_refused),
-	  TEST_CASE(mta_sts_policy_parsed))
+	  TEST_CASE(mta_sts_policy_parsed), TEST_CASE(tlsrpt_records))

@@ -5,6 +5,7 @@
 #include "transport/daemon/daemon.h"
 #include "transport/mta/arc.h"
 #include "transport/mta/dkim.h"
+#include "transport/mta/tlsrpt.h"
 #include "transport/mta/dns.h"
 #include "transport/mta/mta_sts.h"
 #include "transport/mta/dsn.h"
@@ -307,6 +308,42 @@ static void mx_route_free(struct mx_route *r)
 	dns_answer_free(&r->tlsa);
 }
 
+/* TLS reporting (RFC 8460), when tlsrpt.enabled: the outcome of one negotiation with host, an MX host of domain, under
+ * pol (c: the connection made, else NULL with result the failure's result-type and error its text). A connection
+ * that failed before any TLS (connect, greeting) is not a TLS outcome. */
+static void tls_report_record(struct mta *m, const char *domain, const char *host, const struct smtp_tls_policy *pol,
+			      struct smtp_client *c, const char *result, const char *error)
+{
+	if (!m->set.v[SET_TLSRPT_ENABLED])
+		return;
+	if (c != NULL)
+		result = smtp_client_is_tls(c) ? "success" : "starttls-not-supported";
+	if (result == NULL)
+		return;
+	struct tlsrpt_session s = { .time = (long long)time(NULL) };
+	snprintf(s.domain, sizeof(s.domain), "%.255s", domain);
+	snprintf(s.policy_type, sizeof(s.policy_type), "%s",
+		 pol->mode == SMTP_TLS_DANE     ? "tlsa"
+		 : pol->mode == SMTP_TLS_VERIFY ? "sts"
+						: "no-policy-found");
+	snprintf(s.mx_host, sizeof(s.mx_host), "%.255s", host);
+	snprintf(s.result, sizeof(s.result), "%s", result);
+	tlsrpt_peer_ip(c != NULL ? smtp_client_peer(c) : error, s.ip, sizeof(s.ip));
+	struct buf policy = BUF_INIT;
+	for (size_t i = 0; pol->mode == SMTP_TLS_DANE && i < pol->ntlsa; i++) {
+		if (pol->tlsa_len[i] < 3)
+			continue;
+		buf_printf(&policy, "%s%u %u %u ", policy.len ? "|" : "", pol->tlsa[i][0], pol->tlsa[i][1],
+			   pol->tlsa[i][2]);
+		for (size_t k = 3; k < pol->tlsa_len[i]; k++)
+			buf_printf(&policy, "%02X", pol->tlsa[i][k]);
+	}
+	snprintf(s.policy, sizeof(s.policy), "%s", buf_cstr(&policy));
+	buf_free(&policy);
+	if (tlsrpt_record(&m->d.cfg, &s) != IX_OK)
+		log_warn("TLS reporting: cannot record the outcome with %s (%s)", host, domain);
+}
+
 /* The verifying context for MTA-STS (the system's CAs and mta_sts.ca_file), made again when the setting changed (a
  * context replaced is kept until exit: connections of other workers may be using it). NULL with error_r. */
 static struct tls_ctx *sts_tls(struct mta *m, struct buf *error_r)
@@ -363,11 +400,15 @@ static void send_group(struct mta *m, const struct queue_msg *q, struct attempt 
 		bool routed = (mx || (!ours && named)) && tls != NULL;
 		int rc = IX_EUNAVAIL;
 		if (routed && mx_route_make(m, host, port, mx_secure, sts_enforce, &route, &err) == 0) {
+			const char *tls_result = NULL;
+			route.pol.result_r = &tls_result;
 			if (route.pol.mode == SMTP_TLS_VERIFY)
 				tls = sts_tls(m, &err);
 			if (tls != NULL)
 				rc = smtp_client_open_policy(host, port, m->d.cfg.hostname, tls, &route.pol,
 							     SMTP_CLIENT_COMMAND_MS, &c, &err);
+			if (mx && tls != NULL)
+				tls_report_record(m, dest + 3, host, &route.pol, c, tls_result, buf_cstr(&err));
 		} else if (!routed && tls != NULL) {
 			rc = smtp_client_open(host, port, m->d.cfg.hostname, tls, SMTP_CLIENT_COMMAND_MS, &c, &err);
 		}

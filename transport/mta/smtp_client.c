@@ -337,11 +337,18 @@ int smtp_client_open(const char *host, unsigned port, const char *helo, struct t
 	return smtp_client_open_policy(host, port, helo, tls, NULL, timeout_ms, c_r, error_r);
 }
 
+/* Tells the caller of policy the result-type of a failed TLS negotiation. */
+static void tls_failed(const struct smtp_tls_policy *policy, const char *type)
+{
+	if (policy->result_r != NULL)
+		*policy->result_r = type;
+}
+
 int smtp_client_open_policy(const char *host, unsigned port, const char *helo, struct tls_ctx *tls,
 			    const struct smtp_tls_policy *policy, unsigned timeout_ms, struct smtp_client **c_r,
 			    struct buf *error_r)
 {
-	static const struct smtp_tls_policy opportunistic = { SMTP_TLS_OPPORTUNISTIC, NULL, NULL, 0, NULL, 0 };
+	static const struct smtp_tls_policy opportunistic = { SMTP_TLS_OPPORTUNISTIC, NULL, NULL, 0, NULL, 0, NULL };
 	if (policy == NULL)
 		policy = &opportunistic;
 	bool dane = policy->mode == SMTP_TLS_DANE, sts = policy->mode == SMTP_TLS_VERIFY;
@@ -388,6 +395,7 @@ int smtp_client_open_policy(const char *host, unsigned port, const char *helo, s
 	const char *requirer = dane ? "its DANE TLSA records" : "the MTA-STS policy of its domain";
 	if ((dane || sts) && (tls == NULL || !c->esmtp || !smtp_client_has(c, "STARTTLS"))) {
 		buf_printf(error_r, "%s offers no STARTTLS, which %s require", c->peer, requirer);
+		tls_failed(policy, "starttls-not-supported");
 		goto fail;
 	}
 	if (tls != NULL && c->esmtp && smtp_client_has(c, "STARTTLS")) {
@@ -407,13 +415,19 @@ int smtp_client_open_policy(const char *host, unsigned port, const char *helo, s
 						"%s: DANE: the certificate matches none of the TLSA records of %s (%s)",
 						c->peer, host, X509_verify_cert_error_string(v));
 					ERR_clear_error(); /* OpenSSL's "certificate verify failed" says no more */
+					tls_failed(policy, "tlsa-invalid");
 				} else if (sts && v != X509_V_OK) {
 					buf_printf(error_r, "%s: MTA-STS: the certificate is not valid for %s (%s)",
 						   c->peer, host, X509_verify_cert_error_string(v));
 					ERR_clear_error();
+					tls_failed(policy,
+						   v == X509_V_ERR_HOSTNAME_MISMATCH  ? "certificate-host-mismatch"
+						   : v == X509_V_ERR_CERT_HAS_EXPIRED ? "certificate-expired"
+										      : "certificate-not-trusted");
 				} else {
 					buf_printf(error_r, "%s: TLS handshake failed: ", c->peer);
 					tls_append_errors(error_r);
+					tls_failed(policy, "validation-failure");
 				}
 				goto fail;
 			}
@@ -436,6 +450,7 @@ int smtp_client_open_policy(const char *host, unsigned port, const char *helo, s
 		} else if (dane || sts) {
 			buf_printf(error_r, "%s refused STARTTLS, which %s require: %s", c->peer, requirer,
 				   buf_cstr(&reply));
+			tls_failed(policy, "starttls-not-supported");
 			goto fail;
 		}
 	}

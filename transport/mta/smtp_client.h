@@ -43,6 +43,10 @@ struct smtp_tls_policy {
 	 * system (a name of /etc/hosts or an address). */
 	const char *const *addrs;
 	size_t naddrs;
+	/* When not NULL: set to the result-type of a TLS negotiation that failed (RFC 8460 4.3:
+	 * "starttls-not-supported", "tlsa-invalid", "certificate-host-mismatch", "certificate-expired",
+	 * "certificate-not-trusted", "validation-failure"), for TLS reports; left alone otherwise. */
+	const char **result_r;
 };
 /* Makes ctx (a client context) able to check certificates against TLSA records. Once, before any connection from
  * it. Returns IX_OK or IX_EIO with error_r. */
