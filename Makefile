@@ -177,6 +177,7 @@ DEB_PACKAGES += dovecot-imapd
 # tests/e2e/test_webmail.py: Roundcube served by PHP's built-in web server (php8.2-cgi satisfies the php package
 # without a web server of the system's)
 DEB_PACKAGES += php8.2-cli php8.2-cgi php8.2-sqlite3 php8.2-intl php8.2-mbstring roundcube-core roundcube-sqlite3
+DEB_PACKAGES += sieve-connect
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
@@ -234,7 +235,7 @@ bench: deps
 	@python3 tests/bench/summary.py --run $(BENCHES)
 
 # The daemons the attendant supervises and the modules slapd loads: LIBEXECDIR/interchange (common/paths.h).
-INSTALL_DAEMONS := ix-mta ix-smtpd ix-imapd ix-pop3d ix-httpd
+INSTALL_DAEMONS := ix-mta ix-smtpd ix-imapd ix-pop3d ix-managesieved ix-httpd
 INSTALL_MODULES := ixordering.so ixgate.so libixplain.so libixoauth.so libixscram.so
 INSTALL ?= install
 # The manual pages, made from the programs' --help texts (attendant/manpages.sh): interchange(8) and one per daemon.

@@ -53,8 +53,13 @@ struct attendant;
 
 /* Started in this order after slapd, stopped in the reverse order before it. */
 const struct service_def attendant_services[] = {
-	{ "mta", "ix-mta" },     { "smtpd", "ix-smtpd" }, { "imapd", "ix-imapd" },
-	{ "pop3d", "ix-pop3d" }, { "httpd", "ix-httpd" }, { NULL, NULL },
+	{ "mta", "ix-mta" },
+	{ "smtpd", "ix-smtpd" },
+	{ "imapd", "ix-imapd" },
+	{ "pop3d", "ix-pop3d" },
+	{ "managesieved", "ix-managesieved" },
+	{ "httpd", "ix-httpd" },
+	{ NULL, NULL },
 };
 
 struct service {

@@ -42,6 +42,7 @@ int cli_load_config_keep(const char *data_dir, struct config *cfg);
 		{ "imaps-port", required_argument, NULL, (base) + PORT_IMAPS },             \
 		{ "pop3-port", required_argument, NULL, (base) + PORT_POP3 },               \
 		{ "pop3s-port", required_argument, NULL, (base) + PORT_POP3S },             \
+		{ "sieve-port", required_argument, NULL, (base) + PORT_SIEVE },             \
 		{ "metrics-port", required_argument, NULL, (base) + PORT_METRICS },         \
 		{ "http-port", required_argument, NULL, (base) + PORT_HTTP },               \
 	{                                                                                   \

@@ -416,8 +416,8 @@ static char *rootpw_from(const char *src)
 
 static const char restore_help[] =
 	"usage: interchange restore SRC [--ldap-port N] [--ldaps-port N] [--smtp-port N] [--submission-port N]\n"
-	"         [--submissions-port N] [--imap-port N] [--imaps-port N] [--pop3-port N] [--pop3s-port N] [--metrics-port N]\n"
-	"         [--http-port N] [--https-port N] [--data DIR]\n\n"
+	"         [--submissions-port N] [--imap-port N] [--imaps-port N] [--pop3-port N] [--pop3s-port N] [--sieve-port N]\n"
+	"         [--metrics-port N] [--http-port N] [--https-port N] [--data DIR]\n\n"
 	"Restores a backup made with 'interchange backup' into a new data folder (default ./var), which must\n"
 	"not exist yet: every recipient, list, folder, message and flag comes back, and every message that was\n"
 	"in the queue. Checksums are verified first. Then start it with 'interchange start'.\n"

@@ -35,7 +35,8 @@
 static const char init_help[] =
 	"usage: interchange init --domain DOMAIN [--org NAME] [--admin-password PW] [--hostname NAME]\n"
 	"         [--ldap-port N] [--ldaps-port N] [--smtp-port N] [--submission-port N] [--submissions-port N]\n"
-	"         [--imap-port N] [--imaps-port N] [--pop3-port N] [--pop3s-port N] [--metrics-port N] [--http-port N] [--https-port N]\n"
+	"         [--imap-port N] [--imaps-port N] [--pop3-port N] [--pop3s-port N] [--sieve-port N] [--metrics-port N]\n"
+	"         [--http-port N] [--https-port N]\n"
 	"         [--standard-ports] [--cert FILE --key FILE]\n"
 	"         [--anonymous-read] [--listen ADDRESS] [--user NAME] [--setting NAME=VALUE]... [--data DIR]\n"
 	"       interchange init --join LDAP-URI --admin-password PW ...   (a server for an existing organisation:\n"
@@ -53,8 +54,8 @@ static const char init_help[] =
 	"for every address). Off the loopback listener the directory accepts passwords only inside TLS\n"
 	"(StartTLS with this server's certificate).\n"
 	"--standard-ports chooses the standard ports for every port not given on its own: LDAP 389 and 636,\n"
-	"SMTP 25, submission 587 and 465, IMAP 143 and 993, POP3 110 and 995, HTTP 80 and HTTPS 443 (metrics stays\n"
-	"9100);\n"
+	"SMTP 25, submission 587 and 465, IMAP 143 and 993, POP3 110 and 995, HTTP 80 and HTTPS 443 (ManageSieve\n"
+	"stays 4190, its standard port, and metrics 9100);\n"
 	"the system must then be started as root (the services keep only the right to bind them).\n"
 	"--setting gives a setting of 'interchange server show' its first value (as 'server set' would later),\n"
 	"e.g. --setting password.min_length=12.\n";

@@ -4,7 +4,7 @@
 # daemon (OUT/ix-NAME.8). Run by the Makefile's man target.
 set -eu
 build=$1 out=$2 version=$3
-daemons="ix-mta ix-smtpd ix-imapd ix-pop3d ix-httpd"
+daemons="ix-mta ix-smtpd ix-imapd ix-pop3d ix-managesieved ix-httpd"
 mkdir -p "$out"
 # roff: backslashes escaped, and a line that starts with . or ' is not taken as a request
 roff() { sed -e 's/\\/\\e/g' -e 's/^\([.'"'"']\)/\\\&\1/' -e 's/-/\\-/g'; }

@@ -10,12 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const port_names[PORT_COUNT] = { "ldap",  "ldaps", "smtp",  "submission", "submissions", "imap",
-						    "imaps", "pop3",  "pop3s", "metrics",    "http",        "https" };
-static const unsigned port_defaults[PORT_COUNT] = { 3389, 3636, 2525, 2587, 2465, 1143,
-						    1993, 1110, 1995, 9100, 8080, 8443 };
+static const char *const port_names[PORT_COUNT] = { "ldap",    "ldaps", "smtp", "submission", "submissions",
+						    "imap",    "imaps", "pop3", "pop3s",      "sieve",
+						    "metrics", "http",  "https" };
+static const unsigned port_defaults[PORT_COUNT] = { 3389, 3636, 2525, 2587, 2465, 1143, 1993,
+						    1110, 1995, 4190, 9100, 8080, 8443 };
 /* the IANA ports (the metrics port has none: Prometheus exporters use 9100) */
-static const unsigned port_standard[PORT_COUNT] = { 389, 636, 25, 587, 465, 143, 993, 110, 995, 9100, 80, 443 };
+static const unsigned port_standard[PORT_COUNT] = { 389, 636, 25, 587, 465, 143, 993, 110, 995, 4190, 9100, 80, 443 };
 
 const char *config_port_name(enum config_port p)
 {

@@ -20,6 +20,7 @@ enum config_port {
 	PORT_IMAPS,
 	PORT_POP3,
 	PORT_POP3S,
+	PORT_SIEVE, /* ManageSieve (RFC 5804, STARTTLS) */
 	PORT_METRICS,
 	PORT_HTTP,  /* the web server (ix-httpd): ACME challenges, client configuration */
 	PORT_HTTPS, /* the same over TLS */
@@ -42,11 +43,11 @@ struct config {
 
 /* Name of a port as used in status JSON and on the command line ("ldap", "smtp", "submission", ...). */
 const char *config_port_name(enum config_port p);
-/* The default port numbers, all unprivileged: 3389, 3636, 2525, 2587, 2465, 1143, 1993, 1110, 1995, 9100, 8080,
- * 8443. */
+/* The default port numbers, all unprivileged: 3389, 3636, 2525, 2587, 2465, 1143, 1993, 1110, 1995, 4190, 9100,
+ * 8080, 8443. */
 unsigned config_port_default(enum config_port p);
-/* The standard port numbers (init --standard-ports): 389, 636, 25, 587, 465, 143, 993, 110, 995, 9100 (metrics, on
- * 127.0.0.1 only), 80, 443. Below 1024 they need the system started as root (the services keep only the right to
+/* The standard port numbers (init --standard-ports): 389, 636, 25, 587, 465, 143, 993, 110, 995, 4190 (ManageSieve's
+ * IANA port is unprivileged), 9100 (metrics, on 127.0.0.1 only), 80, 443. Below 1024 they need the system started as root (the services keep only the right to
  * bind them). */
 unsigned config_port_standard(enum config_port p);
 

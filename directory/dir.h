@@ -139,7 +139,7 @@ void dir_expansion_free(struct dir_expansion *exp);
 struct dir_server {
 	char *dn, *name, *host; /* name is cn, host is ixHostName */
 	unsigned ldap_port, smtp_port, submission_port, submissions_port, imap_port, imaps_port, pop3_port, pop3s_port,
-		metrics_port;
+		sieve_port, metrics_port;
 };
 /* Copies out every server the replica knows, sorted by name. The caller owns the array: free it with
  * dir_servers_free. Returns IX_OK (count may be 0). */

@@ -48,6 +48,7 @@ static const char *const attr_names[DA_COUNT + 1] = {
 	[DA_IMAPS_PORT] = "ixImapsPort",
 	[DA_POP3_PORT] = "ixPop3Port",
 	[DA_POP3S_PORT] = "ixPop3sPort",
+	[DA_SIEVE_PORT] = "ixSievePort",
 	[DA_METRICS_PORT] = "ixMetricsPort",
 	[DA_DOMAIN_TYPE] = "ixDomainType",
 	[DA_DKIM_SELECTOR] = "ixDkimSelector",

@@ -577,6 +577,7 @@ int dir_servers(struct dir *dir, struct dir_server **servers_r, size_t *count_r)
 		s->imaps_port = port(e, DA_IMAPS_PORT);
 		s->pop3_port = port(e, DA_POP3_PORT);
 		s->pop3s_port = port(e, DA_POP3S_PORT);
+		s->sieve_port = port(e, DA_SIEVE_PORT);
 		s->metrics_port = port(e, DA_METRICS_PORT);
 	}
 	dir_read_unlock(rep);

@@ -744,6 +744,7 @@ const char *slapd_port_attr(enum config_port p)
 		[PORT_IMAPS] = "ixImapsPort",
 		[PORT_POP3] = "ixPop3Port",
 		[PORT_POP3S] = "ixPop3sPort",
+		[PORT_SIEVE] = "ixSievePort",
 		[PORT_METRICS] = "ixMetricsPort",
 	};
 	return attrs[p];

@@ -36,7 +36,7 @@ _sanitizer_reports = []  # (log file, excerpt) of each sanitizer report a stoppe
 # the service's log: a service built with make asan that leaks or misbehaves fails the file that started it.
 SANITIZER_REPORT = re.compile(r"ERROR: (?:Address|Leak)Sanitizer|runtime error: ")
 
-PORT_NAMES = ["ldap", "ldaps", "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "metrics", "http", "https"]
+PORT_NAMES = ["ldap", "ldaps", "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "sieve", "metrics", "http", "https"]
 
 
 class Skip(Exception):

@@ -44,7 +44,7 @@ def status_json_interface():
     for key in ("running", "ldap", "ports", "services", "directory", "store", "disk", "certificate", "warnings"):
         assert key in st, key
     assert set(["uri", "suffix", "admin_dn"]) <= set(st["ldap"]), st["ldap"]
-    for name in ("ldap", "smtp", "submission", "imap", "imaps", "pop3", "pop3s", "metrics"):
+    for name in ("ldap", "smtp", "submission", "imap", "imaps", "pop3", "pop3s", "sieve", "metrics"):
         assert isinstance(st["ports"][name], int), name
     for svc in st["services"]:
         assert set(["name", "state", "pid"]) <= set(svc), svc

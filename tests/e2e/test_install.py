@@ -15,7 +15,7 @@ from harness import (BUILD, ENV, PORT_NAMES, ROOT, System, entries, free_ports, 
                      test)
 
 TMP = None
-DAEMONS = ["ix-mta", "ix-smtpd", "ix-imapd", "ix-pop3d", "ix-httpd"]
+DAEMONS = ["ix-mta", "ix-smtpd", "ix-imapd", "ix-pop3d", "ix-managesieved", "ix-httpd"]
 MODULES = ["ixordering.so", "ixgate.so", "libixplain.so", "libixscram.so"]
 
 
@@ -105,10 +105,10 @@ def installed_prefix_runs():
         run([ix, "--data", data, "start"], check=True)
         st = json.loads(run([ix, "--data", data, "status", "--json"], check=True).stdout)
         states = {s["name"]: s["state"] for s in st["services"]}
-        assert states == {n: "running" for n in ["attendant", "slapd", "mta", "smtpd", "imapd", "pop3d", "httpd"]}, \
-            states
+        assert states == {n: "running" for n in ["attendant", "slapd", "mta", "smtpd", "imapd", "pop3d", "managesieved",
+                                                 "httpd"]}, states
         for s in st["services"]:
-            if s["name"] in ("mta", "smtpd", "imapd", "pop3d", "httpd"):
+            if s["name"] in ("mta", "smtpd", "imapd", "pop3d", "managesieved", "httpd"):
                 assert os.readlink("/proc/%d/exe" % s["pid"]) == os.path.join(libexec, "ix-" + s["name"])
         run([ix, "--data", data, "stop"], check=True)
         # a daemon missing from the installation is an error in words, not a service silently left out
@@ -169,7 +169,7 @@ def standard_ports():
              "--admin-password", "pw", "--standard-ports", "--imaps-port", "10993"], check=True)
     st = json.loads(run([os.path.join(ROOT, BUILD, "interchange"), "--data", data, "status", "--json"]).stdout)
     assert st["ports"] == {"ldap": 389, "ldaps": 636, "smtp": 25, "submission": 587, "submissions": 465, "imap": 143,
-                           "imaps": 10993, "pop3": 110, "pop3s": 995, "metrics": 9100, "http": 80, "https": 443}, \
+                           "imaps": 10993, "pop3": 110, "pop3s": 995, "sieve": 4190, "metrics": 9100, "http": 80, "https": 443}, \
         st["ports"] + r.stdout
 
 

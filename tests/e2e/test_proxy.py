@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-# test_proxy.py - IMAP and POP3 logins on a server that is not the mailbox's home are proxied to the home server:
-# two servers of one organisation on this machine (A, and B joined to it), a user homed on B who reads, flags,
-# appends, idles and deletes through A's IMAP and POP3 ports (plain on loopback, IMAPS and STARTTLS at the front),
-# a wrong password refused at A without a connection to B, and B down answered with a temporary error. BURL at A of
-# a URL of the mailbox on B: A fetches it from B by URLFETCH, signed in there for the user as a server.
+# test_proxy.py - IMAP, POP3 and ManageSieve logins on a server that is not the mailbox's home are proxied to the
+# home server: two servers of one organisation on this machine (A, and B joined to it), a user homed on B who reads,
+# flags, appends, idles and deletes through A's IMAP and POP3 ports (plain on loopback, IMAPS and STARTTLS at the
+# front) and keeps Sieve scripts on B through A's ManageSieve port, a wrong password refused at A without a
+# connection to B, and B down answered with a temporary error. BURL at A of a URL of the mailbox on B: A fetches it
+# from B by URLFETCH, signed in there for the user as a server.
 import base64
 import imaplib
 import os
@@ -290,6 +291,39 @@ def login_referral_when_proxying_is_off():
             except Exception:  # noqa: BLE001 - a refused login leaves nothing to log out of
                 pass
     assert wait_for(piped, timeout=15), "not piped again after imap.proxy 1"
+
+
+@test
+def managesieve_on_a_keeps_the_scripts_on_b():
+    """ManageSieve at A for the user homed on B: the session is B's (STARTTLS and EXTERNAL between the servers)."""
+    sock = socket.create_connection(("127.0.0.1", A.ports["sieve"]), timeout=20)
+    f = sock.makefile("rb")
+
+    def response():
+        lines = []
+        while True:
+            line = f.readline().decode()
+            assert line, lines
+            lines.append(line.rstrip("\r\n"))
+            if line.split(" ", 1)[0].strip() in ("OK", "NO", "BYE"):
+                return lines
+    try:
+        assert response()[-1].startswith("OK")
+        ir = base64.b64encode(("\0%s\0%s" % (USER, PW)).encode()).decode()
+        sock.sendall(('AUTHENTICATE "PLAIN" "%s"\r\n' % ir).encode())
+        assert response()[-1].startswith("OK"), "the login through A was refused"
+        script = 'require "fileinto";\r\nfileinto "Proxied";\r\n'
+        sock.sendall(('PUTSCRIPT "via-a" {%d+}\r\n%s\r\nSETACTIVE "via-a"\r\nCAPABILITY\r\n' %
+                      (len(script), script)).encode())
+        assert response() == ['OK "Stored."'] and response() == ['OK "Active."']
+        assert '"OWNER" "%s"' % USER in response()
+        sock.sendall(b"LOGOUT\r\n")
+        assert response() == ['OK "Bye."']
+    finally:
+        sock.close()
+    assert B.cli("user", "sieve", USER).stdout.strip() == "via-a (active)"
+    assert "via-a" not in A.cli("user", "sieve", USER).stdout
+    assert "login for %s from 127.0.0.1 by the server" % USER in log_of(B, "managesieved")
 
 
 @test

@@ -70,8 +70,8 @@ class System:
         self.manual = None
         args = [IX, "init", "--data", self.data, "--domain", "example.com", "--admin-password", ADMIN_PW,
                 "--hostname", "mail1.example.com", "--ldap-port", str(self.port)]
-        for opt in ("ldaps", "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "metrics", "http",
-                    "https"):
+        for opt in ("ldaps", "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "sieve", "metrics",
+                    "http", "https"):
             args += ["--%s-port" % opt, str(free_port())]
         subprocess.run(args, check=True, capture_output=True)
 

@@ -1,5 +1,5 @@
 /* fuzz_proxy.c - fuzz target for the proxy's backend response parsers: every line of the input (split at LF) is
- * parsed as an IMAP and as a POP3 response and searched for capabilities; every pointer handed back must lie
+ * parsed as an IMAP, a POP3 and a ManageSieve response and searched for capabilities; every pointer handed back must lie
  * inside the line, and a split line must satisfy the grammar's own invariants. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -40,6 +40,11 @@ static void one_line(const char *line, size_t len)
 	if (proxy_pop3_reply_parse(line, len, &st, &text, &tlen)) {
 		inside(line, len, text, tlen);
 		if (st != PROXY_STATUS_OK && st != PROXY_STATUS_NO && st != PROXY_STATUS_NONE)
+			abort();
+	}
+	if (proxy_sieve_reply_parse(line, len, &st, &text, &tlen)) {
+		inside(line, len, text, tlen);
+		if (st == PROXY_STATUS_NONE ? line[0] != '"' : st == PROXY_STATUS_BAD || st == PROXY_STATUS_PREAUTH)
 			abort();
 	}
 }

@@ -1,9 +1,10 @@
 #!/bin/bash
 # check.sh DEB - the Debian package end to end, as root on a machine where nothing holds the standard ports: install
 # it, lintian without errors, init --standard-ports and start, every port answered by a real client (curl for SMTP,
-# submission, IMAP, POP3 and HTTP, ldapsearch for LDAP and LDAPS, openssl s_client on each TLS port and STARTTLS), the
-# logs in /var/log/interchange with logrotate's rules for them, stop, remove (the data and logs stay), purge (they go). Run by .ci/run after `make deb`; prints one line per check, exits non-zero
-# at the first that fails.
+# submission, IMAP, POP3 and HTTP, ldapsearch for LDAP and LDAPS, sieve-connect for ManageSieve, openssl s_client on
+# each TLS port and STARTTLS), the logs in /var/log/interchange with logrotate's rules for them, stop, remove (the
+# data and logs stay), purge (they go). Run by .ci/run after `make deb`; prints one line per check, exits non-zero at
+# the first that fails.
 set -euo pipefail
 deb=$(realpath "$1")
 DATA=/var/lib/interchange
@@ -18,7 +19,7 @@ cleanup() {
 trap cleanup EXIT
 
 [ "$(id -u)" = 0 ] || fail "needs root (it installs the package)"
-if ss -ltnH | awk '{print $4}' | grep -Eq ':(25|80|110|143|389|443|465|587|636|993|995)$'; then
+if ss -ltnH | awk '{print $4}' | grep -Eq ':(25|80|110|143|389|443|465|587|636|993|995|4190)$'; then
 	fail "a standard port is taken on this machine: $(ss -ltnH | awk '{print $4}' | tr '\n' ' ')"
 fi
 [ ! -e $DATA ] && [ ! -e $LOGS ] || fail "$DATA or $LOGS exists already: this check installs a fresh package"
@@ -86,13 +87,23 @@ LDAPTLS_CACERT=/tmp/ix-package-ca.pem LDAPTLS_REQCERT=demand ldapsearch -LLL -x 
 	-D "cn=admin,dc=example,dc=com" -w "$PW" -b dc=example,dc=com '(uid=alice)' uid | grep -q 'uid: alice' ||
 	fail "LDAPS on 636"
 ok "LDAPS on 636 (ldapsearch verifying the certificate)"
-for spec in 993: 995: 465: 636: 443: 25:smtp 587:smtp 143:imap 110:pop3 389:ldap; do
+if command -v sieve-connect >/dev/null; then
+	printf 'require "fileinto";\nif header :contains "subject" "package" { fileinto "Checks"; }\n' >/tmp/ix-package.sieve
+	sieve_connect() {
+		sieve-connect -s 127.0.0.1 -p 4190 --tlshostname mail.example.com --tlscafile /tmp/ix-package-ca.pem \
+			--noclearauth -u alice --passwordfd 3 "$@" 3<<<"Quiet-Orchard-58"
+	}
+	sieve_connect --upload --localsieve /tmp/ix-package.sieve --remotesieve checks >/dev/null 2>&1 &&
+		sieve_connect --list 2>/dev/null | grep -q '"checks"' || fail "ManageSieve on 4190"
+	ok "ManageSieve with STARTTLS on 4190 (sieve-connect verifying the certificate: a script uploaded and listed)"
+fi
+for spec in 993: 995: 465: 636: 443: 25:smtp 587:smtp 143:imap 110:pop3 389:ldap 4190:sieve; do
 	port=${spec%%:*} starttls=${spec#*:}
 	echo | openssl s_client -connect 127.0.0.1:"$port" ${starttls:+-starttls $starttls} -CAfile /tmp/ix-package-ca.pem \
 		-verify_hostname mail.example.com -verify_return_error >/dev/null 2>&1 ||
 		fail "openssl s_client on $port ${starttls:-(TLS)}"
 done
-ok "openssl s_client verifies the certificate on 993, 995, 465, 636, 443 and STARTTLS on 25, 587, 143, 110, 389"
+ok "openssl s_client verifies the certificate on 993, 995, 465, 636, 443 and STARTTLS on 25, 587, 143, 110, 389, 4190"
 grep -q 'smtpd started' $LOGS/attendant.log && [ -s $LOGS/smtpd.log ] && [ ! -e $DATA/log/smtpd.log ] ||
 	fail "the service logs are not in $LOGS"
 interchange logs smtpd | cmp -s - $LOGS/smtpd.log || fail "interchange logs does not read $LOGS"

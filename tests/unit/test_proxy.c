@@ -162,6 +162,37 @@ static void pop3_replies(void)
 	}
 }
 
+static void sieve_replies(void)
+{
+	static const struct {
+		const char *line;
+		bool ok;
+		enum proxy_status status;
+		const char *text;
+	} cases[] = {
+		{ "OK \"Logged in.\"", true, PROXY_STATUS_OK, "\"Logged in.\"" },
+		{ "ok", true, PROXY_STATUS_OK, "" },
+		{ "NO (QUOTA/MAXSIZE) \"Too big\"", true, PROXY_STATUS_NO, "(QUOTA/MAXSIZE) \"Too big\"" },
+		{ "BYE \"Server shutting down.\"", true, PROXY_STATUS_BYE, "\"Server shutting down.\"" },
+		{ "\"SASL\" \"PLAIN\"", true, PROXY_STATUS_NONE, "" },
+		{ "OKAY", false, 0, NULL },
+		{ "NOPE", false, 0, NULL },
+		{ "{5}", false, 0, NULL },
+		{ "", false, 0, NULL },
+		{ "OK a\rb", false, 0, NULL },
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(cases); i++) {
+		enum proxy_status st;
+		const char *t;
+		size_t tl;
+		bool ok = proxy_sieve_reply_parse(cases[i].line, strlen(cases[i].line), &st, &t, &tl);
+		test_assert(ok == cases[i].ok);
+		if (ok)
+			test_assert(st == cases[i].status && tl == strlen(cases[i].text) &&
+				    memcmp(t, cases[i].text, tl) == 0);
+	}
+}
+
 static void backends(void)
 {
 	test_assert(tls_ip_is_loopback("127.0.0.1"));
@@ -484,5 +515,5 @@ static void tls_to_the_backend(void)
 }
 
 TEST_MAIN("proxy", TEST_CASE(imap_replies), TEST_CASE(imap_prefixes), TEST_CASE(capabilities), TEST_CASE(pop3_replies),
-	  TEST_CASE(backends), TEST_CASE(imap_session_piped), TEST_CASE(pop3_session_piped),
+	  TEST_CASE(sieve_replies), TEST_CASE(backends), TEST_CASE(imap_session_piped), TEST_CASE(pop3_session_piped),
 	  TEST_CASE(refused_and_unavailable), TEST_CASE(tls_to_the_backend))

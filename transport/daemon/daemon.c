@@ -149,6 +149,10 @@ const char *daemon_about(const char *name)
 		{ "pop3d",
 		  "The POP3 server of Interchange (RFC 1939, 2449, 5034) on the POP3 port (STLS) and the POP3S port;\n"
 		  "a login for a mailbox on another server is passed to that server." },
+		{ "managesieved",
+		  "The ManageSieve server of Interchange (RFC 5804) on the ManageSieve port (STARTTLS): mail clients\n"
+		  "upload, check, activate and remove the user's Sieve filtering scripts, which delivery runs; a login\n"
+		  "for a mailbox on another server is passed to that server." },
 		{ "httpd",
 		  "The web server of Interchange on the HTTP and HTTPS ports: ACME HTTP-01 challenges from\n"
 		  "DATA/acme (certbot --webroot), Thunderbird autoconfig, Outlook Autodiscover, Apple configuration\n"

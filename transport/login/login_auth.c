@@ -43,16 +43,16 @@ void login_password_keep(char **pass_r, size_t *len_r, const char *pass, size_t 
 	*len_r = len;
 }
 
-int login_user_backend(const struct login_userdb *db, const char *here_dn, const struct login_user *u, bool pop3,
-		       struct proxy_backend *b_r, struct buf *error_r)
+int login_user_backend(const struct login_userdb *db, const char *here_dn, const struct login_user *u,
+		       enum proxy_proto proto, struct proxy_backend *b_r, struct buf *error_r)
 {
 	if (here_dn == NULL || u->home_dn == NULL || db->server == NULL || strcasecmp(u->home_dn, here_dn) == 0)
 		return 0;
 	char *host = NULL;
 	unsigned port = 0;
-	if (db->server(db->ctx, u->home_dn, pop3, &host, &port) != 0) {
+	if (db->server(db->ctx, u->home_dn, proto, &host, &port) != 0) {
 		buf_printf(error_r, "the home server %s of %s is unknown here or has no %s port", u->home_dn, u->login,
-			   pop3 ? "POP3" : "IMAP");
+			   proxy_proto_name(proto));
 		return IX_ENOTFOUND;
 	}
 	int ret = proxy_backend_resolve(host, port, b_r, error_r);

@@ -11,6 +11,7 @@
 #include "common/evloop.h"
 #include "common/throttle.h"
 #include "common/workpool.h"
+#include "transport/login/proxy.h"
 
 struct dir;
 struct daemon;
@@ -50,10 +51,11 @@ struct login_userdb {
 	void *ctx;
 	/* Appends the login of every mailbox user, each followed by a NUL (LIST "Other Users/%"). May be NULL. */
 	void (*users)(void *ctx, struct buf *logins_r);
-	/* The host name (ixHostName; *host_r: free()) and IMAP or POP3 port of the server whose entry is server_dn.
+	/* The host name (ixHostName; *host_r: free()) and the IMAP, POP3 or ManageSieve port (proto) of the server
+	 * whose entry is server_dn.
 	 * Returns 0, or IX_ENOTFOUND (unknown server, or it has no host name or no such port). Any thread. May be
 	 * NULL (then no login is ever proxied). */
-	int (*server)(void *ctx, const char *server_dn, bool pop3, char **host_r, unsigned *port_r);
+	int (*server)(void *ctx, const char *server_dn, enum proxy_proto proto, char **host_r, unsigned *port_r);
 	/* Checks the organisation administrator's password (X-IX-IMPORT, a mailbox move). May be NULL: refused. */
 	int (*check_admin)(void *ctx, const char *pass, size_t passlen);
 	/* Adds the SCRAM verifiers of user to srv (see ix_sasl_scram_fn). Any thread. May be NULL: no SCRAM. */
@@ -64,13 +66,12 @@ struct login_userdb {
 	int (*server_by_cert)(void *ctx, const char *fingerprint, struct buf *server_dn_r);
 };
 
-struct proxy_backend;
 /* Whether u's mailbox lives on another server than here_dn (this server's entry; NULL: never): returns 0 when it
- * is here, 1 when it is elsewhere (*b_r: that server's IMAP or POP3 port, resolved), or IX_ENOTFOUND / IX_EINVAL
+ * is here, 1 when it is elsewhere (*b_r: that server's port for proto, resolved), or IX_ENOTFOUND / IX_EINVAL
  * with error_r when the home server cannot be reached from its directory entry. Blocking (a name lookup): call it
  * on a worker. */
-int login_user_backend(const struct login_userdb *db, const char *here_dn, const struct login_user *u, bool pop3,
-		       struct proxy_backend *b_r, struct buf *error_r);
+int login_user_backend(const struct login_userdb *db, const char *here_dn, const struct login_user *u,
+		       enum proxy_proto proto, struct proxy_backend *b_r, struct buf *error_r);
 
 /* A copy of a password kept while a proxied login needs it: replaces *pass_r (wiping the old one). */
 void login_password_keep(char **pass_r, size_t *len_r, const char *pass, size_t len);

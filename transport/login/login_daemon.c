@@ -1,4 +1,4 @@
-/* login_daemon.c - the main of the IMAP and POP3 daemons (see login_daemon.h): listeners hand connections to the
+/* login_daemon.c - the main of the IMAP, POP3 and ManageSieve daemons (see login_daemon.h): listeners hand connections to the
  * login core; passwords are checked by the directory. */
 #include "transport/login/login_daemon.h"
 #include "transport/daemon/daemon.h"
@@ -113,7 +113,8 @@ int login_daemon_main(const struct login_daemon *ld, int argc, char **argv)
 	if (nofile > 64 && maxc > nofile - 64)
 		maxc = (unsigned)(nofile - 64);
 	m.plain = daemon_listen(&m.d, ld->port, maxc, on_accept_plain, &m);
-	m.tls = daemon_listen(&m.d, ld->tls_port, maxc, on_accept_tls, &m);
+	if (ld->tls_port != PORT_COUNT)
+		m.tls = daemon_listen(&m.d, ld->tls_port, maxc, on_accept_tls, &m);
 	/* past the connection limit a client hears why (not on the TLS port: plaintext would be garbage there) */
 	listener_set_busy_reply(m.plain, ld->busy_reply);
 	log_info("up to %u connections per port (open files limit %lu)", maxc, nofile);

@@ -336,8 +336,8 @@ static void auth_run(void *arg)
 		j->ret = IX_EAUTH;
 		return;
 	}
-	j->where = login_user_backend(&srv->cfg.users, srv->cfg.server_dn, &j->found, srv->proto->proxy == PROXY_POP3,
-				      &j->backend, &j->err);
+	j->where = login_user_backend(&srv->cfg.users, srv->cfg.server_dn, &j->found, srv->proto->proxy, &j->backend,
+				      &j->err);
 	if (j->external && j->where != 0) { /* a proxy's login ends at the home server: never a chain of proxies */
 		buf_reset(&j->err);
 		buf_printf(&j->err, "EXTERNAL for %s, whose mailbox is not here", j->found.login);

@@ -118,7 +118,7 @@ static int dir_server_by_cert_fn(void *ctx, const char *fingerprint, struct buf 
 	return dir_server_by_cert(ctx, fingerprint, server_dn_r) == IX_OK ? 0 : IX_ENOTFOUND;
 }
 
-static int dir_server(void *ctx, const char *server_dn, bool pop3, char **host_r, unsigned *port_r)
+static int dir_server(void *ctx, const char *server_dn, enum proxy_proto proto, char **host_r, unsigned *port_r)
 {
 	struct dir_server *sv;
 	size_t n;
@@ -128,7 +128,9 @@ static int dir_server(void *ctx, const char *server_dn, bool pop3, char **host_r
 	if (dir_servers(ctx, &sv, &n) != IX_OK)
 		return ret;
 	for (size_t i = 0; i < n && ret != 0; i++) {
-		unsigned port = pop3 ? sv[i].pop3_port : sv[i].imap_port;
+		unsigned port = proto == PROXY_POP3    ? sv[i].pop3_port
+				: proto == PROXY_SIEVE ? sv[i].sieve_port
+						       : sv[i].imap_port;
 		if (strcasecmp(sv[i].dn, server_dn) == 0 && sv[i].host != NULL && sv[i].host[0] != '\0' && port != 0) {
 			*host_r = xstrdup(sv[i].host);
 			*port_r = port;

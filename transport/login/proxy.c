@@ -1,4 +1,4 @@
-/* proxy.c - the IMAP/POP3 proxy to a user's home server: log in at the backend (greeting, STARTTLS off loopback,
+/* proxy.c - the IMAP/POP3/ManageSieve proxy to a user's home server: log in at the backend (greeting, STARTTLS off loopback,
  * SASL EXTERNAL for the user with this server's certificate), then pipe bytes both ways with back-pressure until either side closes. */
 #include "transport/login/proxy.h"
 #include "common/base64.h"
@@ -43,6 +43,7 @@ struct proxy {
 	char *user;
 	struct tls_ctx *tls;
 	bool need_tls;
+	bool tls_done; /* ManageSieve: TLS is up, the backend sends its capabilities again before the login */
 	unsigned idle_ms, login_ms;
 	struct evloop_timer timer;   /* the login deadline, then the back-pressure poll */
 	bool up_paused, down_paused; /* client input / backend input stopped because the other side is full */
@@ -54,6 +55,11 @@ struct proxy {
 };
 
 /* ---- backends ---- */
+
+const char *proxy_proto_name(enum proxy_proto proto)
+{
+	return proto == PROXY_POP3 ? "POP3" : proto == PROXY_SIEVE ? "ManageSieve" : "IMAP";
+}
 
 int proxy_backend_resolve(const char *host, unsigned port, struct proxy_backend *b_r, struct buf *error_r)
 {
@@ -211,9 +217,11 @@ static void logged_in(struct proxy *p, const char *reply, size_t len)
 static void send_login(struct proxy *p)
 {
 	struct buf cmd = BUF_INIT;
-	buf_append_str(&cmd, p->proto == PROXY_IMAP ? TAG_LOGIN " AUTHENTICATE EXTERNAL " : "AUTH EXTERNAL ");
+	buf_append_str(&cmd, p->proto == PROXY_IMAP    ? TAG_LOGIN " AUTHENTICATE EXTERNAL "
+			     : p->proto == PROXY_SIEVE ? "AUTHENTICATE \"EXTERNAL\" \""
+						       : "AUTH EXTERNAL ");
 	base64_encode(p->user, strlen(p->user), &cmd);
-	buf_append_str(&cmd, "\r\n");
+	buf_append_str(&cmd, p->proto == PROXY_SIEVE ? "\"\r\n" : "\r\n");
 	conn_write(p->backend, cmd.data, cmd.len);
 	buf_free(&cmd);
 	p->st = P_LOGIN;
@@ -338,6 +346,55 @@ static enum line_result pop3_line(struct proxy *p, const char *line, size_t len)
 	}
 }
 
+/* One ManageSieve line during the login: the greeting is the capability list closed by OK, and so is what the
+ * backend says again once TLS is up (RFC 5804 2.2). */
+static enum line_result sieve_line(struct proxy *p, const char *line, size_t len)
+{
+	enum proxy_status status;
+	const char *text;
+	size_t tlen;
+	int shown = (int)(len > LOG_LINE_MAX ? LOG_LINE_MAX : len);
+	if (!proxy_sieve_reply_parse(line, len, &status, &text, &tlen)) {
+		unavailable(p, "not a ManageSieve response: %.*s", shown, line);
+		return LINE_FINISHED;
+	}
+	if (status == PROXY_STATUS_NONE && p->st == P_GREETING)
+		return LINE_MORE; /* a capability */
+	switch (p->st) {
+	case P_GREETING:
+		if (status != PROXY_STATUS_OK) {
+			unavailable(p, "greeting %.*s", shown, line);
+			return LINE_FINISHED;
+		}
+		if (!p->need_tls || p->tls_done) {
+			send_login(p);
+			return LINE_MORE;
+		}
+		conn_write_str(p->backend, "STARTTLS\r\n");
+		p->st = P_STARTTLS;
+		return LINE_MORE;
+	case P_STARTTLS:
+		if (status == PROXY_STATUS_OK)
+			return start_tls(p);
+		unavailable(p, "STARTTLS refused: %.*s", shown, line);
+		return LINE_FINISHED;
+	case P_LOGIN:
+		if (status == PROXY_STATUS_OK) {
+			logged_in(p, line, len);
+			return LINE_STOP;
+		}
+		if (status == PROXY_STATUS_NO) {
+			buf_reset(&p->reply);
+			buf_append(&p->reply, line, len);
+			finish(p, PROXY_REFUSED, buf_cstr(&p->reply));
+			return LINE_FINISHED;
+		}
+		unavailable(p, "login answered %.*s", shown, line);
+		return LINE_FINISHED;
+	default: return LINE_STOP;
+	}
+}
+
 static void backend_lines(struct proxy *p)
 {
 	while (p->st == P_GREETING || p->st == P_STARTTLS || p->st == P_LOGIN) {
@@ -350,7 +407,9 @@ static void backend_lines(struct proxy *p)
 			unavailable(p, "an answer longer than %d bytes", PROXY_LINE_MAX);
 			return;
 		}
-		enum line_result lr = p->proto == PROXY_IMAP ? imap_line(p, line, len) : pop3_line(p, line, len);
+		enum line_result lr = p->proto == PROXY_IMAP   ? imap_line(p, line, len)
+				      : p->proto == PROXY_POP3 ? pop3_line(p, line, len)
+							       : sieve_line(p, line, len);
 		if (lr == LINE_FINISHED)
 			return;
 		if (lr == LINE_STOP)
@@ -389,8 +448,13 @@ static void backend_event(struct conn *c, enum conn_event ev, void *ctx)
 			backend_lines(p);
 		break;
 	case CONN_EVENT_TLS_READY:
-		if (p->st == P_TLS)
+		if (p->st == P_TLS && p->proto == PROXY_SIEVE) {
+			p->tls_done = true;
+			p->st = P_GREETING;
+			backend_lines(p);
+		} else if (p->st == P_TLS) {
 			send_login(p);
+		}
 		break;
 	case CONN_EVENT_TIMEOUT: break;
 	case CONN_EVENT_EOF:

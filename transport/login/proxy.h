@@ -1,4 +1,4 @@
-/* proxy.h - IMAP and POP3 logins of a user whose mailbox lives on another server of the organisation: after the
+/* proxy.h - IMAP, POP3 and ManageSieve logins of a user whose mailbox lives on another server of the organisation: after the
  * session here checked the user's credentials (any mechanism), the proxy connects to the home server (the backend)
  * under a timeout, uses STARTTLS/STLS there (its certificate verified, ours presented), signs in as this server for
  * the user (SASL EXTERNAL with the user as authorisation identity), hands the backend's answer to the session, and
@@ -26,7 +26,9 @@
 #define PROXY_HOST_MAX 255
 #define PROXY_IP_MAX 64
 
-enum proxy_proto { PROXY_IMAP, PROXY_POP3 };
+enum proxy_proto { PROXY_IMAP, PROXY_POP3, PROXY_SIEVE };
+/* "IMAP", "POP3", "ManageSieve". */
+const char *proxy_proto_name(enum proxy_proto proto);
 
 /* Where a user's mailbox is served: the home server's host name and its numeric address and port. */
 struct proxy_backend {
@@ -44,7 +46,7 @@ struct proxy;
 
 enum proxy_result {
 	/* The backend accepted the login. reply: IMAP: its tagged answer without the tag ("OK [CAPABILITY ...] ...");
-	 * POP3: its whole +OK line. The session sends it to the client from the callback; piping starts when the
+	 * POP3 and ManageSieve: its whole +OK / OK line. The session sends it to the client from the callback; piping starts when the
 	 * callback returns (client input is resumed by the proxy). */
 	PROXY_LOGGED_IN,
 	/* The backend refused the credentials (its NO / -ERR answer, as for LOGGED_IN). The proxy is finished. */

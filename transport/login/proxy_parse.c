@@ -132,3 +132,29 @@ bool proxy_pop3_reply_parse(const char *line, size_t len, enum proxy_status *sta
 	}
 	return true;
 }
+
+bool proxy_sieve_reply_parse(const char *line, size_t len, enum proxy_status *status_r, const char **text_r,
+			     size_t *text_len_r)
+{
+	static const struct {
+		const char *word;
+		enum proxy_status status;
+	} words[] = { { "OK", PROXY_STATUS_OK }, { "NO", PROXY_STATUS_NO }, { "BYE", PROXY_STATUS_BYE } };
+	*status_r = PROXY_STATUS_NONE;
+	*text_r = line;
+	*text_len_r = 0;
+	if (!clean_line(line, len))
+		return false;
+	if (line[0] == '"')
+		return true;
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		size_t n = strlen(words[i].word);
+		if (len < n || strncasecmp(line, words[i].word, n) != 0 || (len > n && line[n] != ' '))
+			continue;
+		*status_r = words[i].status;
+		*text_r = line + (len > n ? n + 1 : n);
+		*text_len_r = len > n ? len - n - 1 : 0;
+		return true;
+	}
+	return false;
+}

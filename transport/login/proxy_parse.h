@@ -57,4 +57,11 @@ bool proxy_imap_has_capability(const char *text, size_t len, const char *cap);
 bool proxy_pop3_reply_parse(const char *line, size_t len, enum proxy_status *status_r, const char **text_r,
 			    size_t *text_len_r);
 
+/* Status of one ManageSieve response line (RFC 5804 section 4): PROXY_STATUS_OK, _NO or _BYE for a line that
+ * starts with that atom (any case) alone or followed by a space (*text_r: the rest after the space, may be empty),
+ * PROXY_STATUS_NONE for a data line that starts with a quoted string (a capability: "SASL" "PLAIN"); returns false
+ * for anything else (and for NUL, CR or LF inside, or a line longer than PROXY_LINE_MAX). */
+bool proxy_sieve_reply_parse(const char *line, size_t len, enum proxy_status *status_r, const char **text_r,
+			     size_t *text_len_r);
+
 #endif
