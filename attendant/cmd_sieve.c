@@ -145,10 +145,11 @@ int user_sieve(const char *data_dir, int argc, char **argv)
 
 static const char oof_help[] =
 	"usage: interchange user oof LOGIN --on [--internal TEXT] [--external TEXT] [--subject TEXT] [--from DATE]\n"
-	"                                  [--until DATE] [--external-audience none|all]\n"
+	"                                  [--until DATE] [--external-audience none|known|all]\n"
 	"       interchange user oof LOGIN --off\n\n"
 	"Out of office: an automatic reply with one text for senders inside the organisation (its domains) and\n"
-	"another outside (--external-audience all, the default, or none), between --from and --until (YYYY-MM-DD,\n"
+	"another outside (--external-audience all, the default; known: only the organisation's contacts, the\n"
+	"external addresses of its address book as they are now; or none), between --from and --until (YYYY-MM-DD,\n"
 	"both days included, UTC) when given; one reply per sender in sieve.vacation_days (7), never to lists,\n"
 	"automatic mail or the null sender. Kept as the script " SIEVE_OOF_NAME " beside the user's own.\n";
 
@@ -193,13 +194,9 @@ int user_oof(const char *data_dir, int argc, char **argv)
 		case O_UNTIL: o.until = optarg; break;
 		case O_AUDIENCE:
 			o.audience = sieve_oof_audience(optarg);
-			if (o.audience == SIEVE_OOF_KNOWN) {
-				cli_error("--external-audience known is not supported yet (the server has no contacts "
-					  "folders to know senders by); use none or all");
-				return CLI_EXIT_USAGE;
-			}
 			if (o.audience < 0) {
-				fprintf(stderr, "interchange: user oof: --external-audience is none or all\n\n%s",
+				fprintf(stderr,
+					"interchange: user oof: --external-audience is none, known or all\n\n%s",
 					oof_help);
 				return CLI_EXIT_USAGE;
 			}

@@ -187,8 +187,17 @@ def out_of_office_inside_and_outside():
     swaks("pete@outside.org", "question three")
     assert h.wait_for(lambda: folder_has("alice", "INBOX", "question three"), timeout=10)
     assert not tracked("pete@outside.org", "vacation")
-    p = S.cli("user", "oof", "alice", "--on", "--internal", "x", "--external-audience", "known")
-    assert p.returncode != 0 and "not supported yet" in p.stderr, p.stderr
+    # audience known: only the organisation's contacts outside are answered
+    assert S.cli("contact", "add", "Karl Known", "--email", "karl@partner.test").returncode == 0
+    p = S.cli("user", "oof", "alice", "--on", "--internal", "inside", "--external", "Back soon, Karl.",
+              "--external-audience", "known")
+    assert p.returncode == 0, p.stderr
+    assert "Out of office: on (external-audience=known" in S.cli("user", "show", "alice").stdout
+    swaks("karl@partner.test", "question four")
+    swaks("ulla@unknown.test", "question five")
+    assert h.wait_for(lambda: folder_has("alice", "INBOX", "question five"), timeout=10)
+    assert h.wait_for(lambda: tracked("karl@partner.test", "vacation"), timeout=10), S.cli("track", ALICE).stdout
+    assert not tracked("ulla@unknown.test", "vacation")
     assert S.cli("user", "oof", "alice", "--off").returncode == 0
     assert "Out of office: off" in S.cli("user", "show", "alice").stdout
 

@@ -644,8 +644,8 @@ static void oof(struct call *c, const char *login, json_t *in)
 			o.subject = NULL;
 		const char *why =
 			enabled < 0 ? "give \"enabled\": true or false"
-			: o.audience != SIEVE_OOF_NONE && o.audience != SIEVE_OOF_ALL
-				? "\"audience\" (who outside the organisation is answered) is \"none\" or \"all\""
+			: o.audience < 0
+				? "\"audience\" (who outside the organisation is answered) is \"none\", \"known\" or \"all\""
 			: !date_valid(o.from) || !date_valid(o.until)
 				? "\"from\" and \"until\" are dates, YYYY-MM-DD (UTC, both days included)"
 			: enabled == 1 && o.internal == NULL && o.external == NULL

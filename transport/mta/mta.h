@@ -144,8 +144,9 @@ int mta_sieve_deliver(const struct mta_sieve_ctx *c, const struct mta_target *tg
 		      const char *msgid, const char *msg, size_t len, char **reply_r);
 
 /* Out of office (mta_oof.c; docs/sieve.md), for `interchange user oof` and the REST API: sets the script
- * SIEVE_OOF_NAME of mailbox guid in st to what o says (o->domains ignored: the organisation's accepted domains, read
- * through p, are the inside), checked by the Sieve parser first; o NULL removes it (none there is no error). Returns
+ * SIEVE_OOF_NAME of mailbox guid in st to what o says (o->domains and o->known ignored: the organisation's accepted
+ * domains, read through p, are the inside, and its contacts the known senders outside), checked by the Sieve parser
+ * first (IX_ELIMIT with a sentence when the contacts do not fit in one script); o NULL removes it (none there is no error). Returns
  * IX_OK or an ix_err code with a sentence. */
 struct prov;
 struct sieve_oof;
