@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-# test_crash.py - crash safety: SIGKILL of each service (ix-smtpd, ix-mta, ix-imapd, ix-pop3d, ix-httpd, slapd), of the
-# attendant alone (its services live on as orphans until `interchange start` stops them and starts anew) and of the
-# whole system at random moments during mixed load (SMTP in, IMAP flag changes and expunges, POP3 deletes), then
-# every message acknowledged with 250 after DATA is present exactly once, no acknowledged change is lost, every
-# service runs at the end and `interchange store check` is clean.
+# test_crash.py - crash safety: SIGKILL of each service (ix-smtpd, ix-mta, ix-imapd, ix-pop3d, ix-managesieved,
+# ix-httpd, slapd), of the attendant alone (its services live on as orphans until `interchange start` stops them and
+# starts anew) and of the whole system at random moments during mixed load (SMTP in, IMAP flag changes and expunges,
+# POP3 deletes), then every message acknowledged with 250 after DATA is present exactly once, no acknowledged change
+# is lost, every service runs at the end and `interchange store check` is clean.
 import imaplib
 import json
 import os
@@ -22,7 +22,7 @@ import harness as h  # noqa: E402
 S = None
 PW = {"alice": "pw-alice1", "bob": "pw-bob22", "carol": "pw-carol3"}
 ADDR = {"alice": "alice.archer@example.com", "bob": "bob.baker@example.com", "carol": "carol.cook@example.com"}
-SERVICES = ["smtpd", "mta", "imapd", "pop3d", "httpd", "slapd"]  # names in `interchange status`
+SERVICES = ["smtpd", "mta", "imapd", "pop3d", "managesieved", "httpd", "slapd"]  # names in `interchange status`
 PROCESSES = ["attendant"] + SERVICES  # every process `interchange status` lists, the attendant first
 SEED = int(os.environ.get("IX_CRASH_SEED", "0")) or random.randrange(1, 1 << 30)  # IX_CRASH_SEED=N replays
 RNG = random.Random(SEED)

@@ -4,7 +4,8 @@
 # --pem), and a script uploaded so then files a delivered message into a folder (read over IMAP); the protocol's
 # errors with a raw client: a bad script answered NO with the Sieve parser's message, the quota codes, commands
 # before login, NONEXISTENT / ACTIVE / ALREADYEXISTS, the out-of-office script hidden, a literal over the limit and
-# an endless line (BYE, closed at once, the daemon's memory bounded), a wrong password and UNAUTHENTICATE.
+# an endless line (BYE, closed at once, the daemon's memory bounded), a wrong password and UNAUTHENTICATE; SCRAM
+# (Cyrus's sivtest) and app passwords as for IMAP.
 import base64
 import imaplib
 import json
@@ -167,6 +168,27 @@ def uploaded_script_files_delivered_mail():
     assert p.returncode == 0, p.stdout + p.stderr
     assert h.wait_for(lambda: fetch_subject("alice", "Invoices", "invoice 42"), timeout=15)
     assert not fetch_subject("alice", "INBOX", "invoice 42")
+
+
+@h.test
+def scram_and_app_passwords_as_for_imap():
+    """The login core's SASL: SCRAM-SHA-256 with Cyrus's own ManageSieve client, an app password with sieve-connect."""
+    sivtest = "/usr/lib/cyrus/bin/sivtest"
+    if not os.path.exists(sivtest):
+        h.skip("sivtest is missing (Debian package cyrus-clients)")
+    r = h.run([sivtest, "-p", str(S.ports["sieve"]), "-m", "SCRAM-SHA-256", "-a", "alice", "-w", PW, "127.0.0.1"],
+              input="LISTSCRIPTS\r\nLOGOUT\r\n", timeout=30)
+    out = r.stdout + r.stderr
+    assert 'AUTHENTICATE "SCRAM-SHA-256"' in out and "Authenticated." in out and '"rules" ACTIVE' in out, out
+    r = h.run([sivtest, "-p", str(S.ports["sieve"]), "-m", "SCRAM-SHA-256", "-a", "alice", "-w", "wrong",
+               "127.0.0.1"], input="LOGOUT\r\n", timeout=30)
+    assert "Authenticated." not in r.stdout + r.stderr, r.stdout + r.stderr
+    app = S.cli("user", "app-password", "add", "alice", "sieve-editor", check=True).stdout.strip().splitlines()[-1]
+    p = sieve_connect("--list", password=app)
+    assert p.returncode == 0 and '"rules" ACTIVE' in p.stdout, p.stdout + p.stderr
+    assert S.cli("user", "app-password", "del", "alice", "sieve-editor").returncode == 0
+    p = sieve_connect("--list", password=app)
+    assert p.returncode != 0, p.stdout + p.stderr
 
 
 @h.test

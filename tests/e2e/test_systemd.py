@@ -75,7 +75,7 @@ def notify_protocol_and_journal():
         assert ready, "no READY=1: %s %s" % (messages, b"".join(journal)[-1500:])
         # ready means answering: every service runs when it is said
         st = s.cli("status", "--json", check=True).stdout
-        assert st.count('"state": "running"') == 7, st
+        assert st.count('"state": "running"') == 8, st
         msg = [m for m in messages if "READY=1" in m][0]
         assert "MAINPID=%d" % proc.pid in msg and "STATUS=Interchange is running" in msg, msg
         before = sum(m.count("WATCHDOG=1") for m in messages)
@@ -84,7 +84,7 @@ def notify_protocol_and_journal():
         assert pings >= 2, "watchdog pinged %d times in 1.6 s at WATCHDOG_USEC=1s: %s" % (pings, messages)
         # the journal has every program's lines; DATA/log has none of the services' files
         text = b"".join(journal).decode("utf-8", "replace")
-        for name in ("attendant", "smtpd", "imapd", "pop3d", "mta", "httpd"):
+        for name in ("attendant", "smtpd", "imapd", "pop3d", "managesieved", "mta", "httpd"):
             assert "%s[" % name in text, (name, text[-1500:])
             assert not os.path.exists(os.path.join(s.data, "log", name + ".log")), name
         proc.send_signal(signal.SIGTERM)

@@ -388,9 +388,9 @@ static void login_reply(struct login_session *ls, const char *ref, enum login_ou
 	struct buf b = BUF_INIT;
 	switch (o) {
 	case LOGIN_CONTINUE:
+		/* a literal, as Cyrus's timsieved sends it: its sivtest reads no other form, and every client reads it */
 		s->in_sasl = true;
-		ms_append_string(&b, text, strlen(text));
-		buf_append_str(&b, "\r\n");
+		buf_printf(&b, "{%zu}\r\n%s\r\n", strlen(text), text);
 		write_buf(s, &b);
 		break;
 	case LOGIN_SASL_BAD:
