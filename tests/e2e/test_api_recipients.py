@@ -200,6 +200,11 @@ def out_of_office():
     assert "text" in err, err
     o = ok("rita", "PUT", "users/ulla/oof", {"enabled": True, "internal": "Inside only", "audience": "none"})
     assert o["audience"] == "none" and o["external"] is None, o
+    # known: the organisation's contacts outside (docs/sieve.md)
+    o = ok("ulla", "PUT", "me/oof", {"enabled": True, "internal": "In", "external": "Out", "audience": "known"})
+    assert o["audience"] == "known", o
+    err = refused("ulla", "PUT", "me/oof", {"enabled": True, "internal": "x", "audience": "friends"}, want=400)
+    assert "known" in err, err
     assert ok("ulla", "DELETE", "me/oof") == {"enabled": False}
     assert "Out of office: off" in S.cli("user", "show", "ulla", check=True).stdout
 

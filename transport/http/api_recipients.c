@@ -604,7 +604,9 @@ static void oof_reply(struct call *c, struct store *st, const char *guid)
 		      json_pack("{s:b, s:s, s:s?, s:s, s:s?, s:s?, s:s}", "enabled", 1, "internal", s.internal,
 				"external", s.external, "subject", s.subject, "from", s.from[0] != '\0' ? s.from : NULL,
 				"until", s.until[0] != '\0' ? s.until : NULL, "audience",
-				s.audience == SIEVE_OOF_ALL ? "all" : "none"));
+				s.audience == SIEVE_OOF_ALL     ? "all"
+				: s.audience == SIEVE_OOF_KNOWN ? "known"
+								: "none"));
 		sieve_oof_settings_free(&s);
 	} else {
 		reply(c, 200, json_pack("{s:b}", "enabled", 0));
@@ -613,7 +615,7 @@ static void oof_reply(struct call *c, struct store *st, const char *guid)
 }
 
 /* GET, PUT, DELETE /users/LOGIN/oof and /me/oof: {"enabled", "internal", "external", "subject", "from", "until",
- * "audience": "none"|"all"} as `interchange user oof` sets it. */
+ * "audience": "none"|"known"|"all"} as `interchange user oof` sets it. */
 static void oof(struct call *c, const char *login, json_t *in)
 {
 	bool get = strcmp(c->req->method, "GET") == 0 || strcmp(c->req->method, "HEAD") == 0;
