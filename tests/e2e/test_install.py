@@ -137,7 +137,7 @@ def installed_data_folder_logs_in_the_log_folder():
     run(args, check=True)  # no --data: the installed default
     try:
         run([ix, "start"], check=True)
-        names = ["attendant", "slapd", "mta", "smtpd", "imapd", "pop3d", "httpd"]
+        names = ["attendant", "slapd", "mta", "smtpd", "imapd", "pop3d", "managesieved", "httpd"]
         assert sorted(f for f in os.listdir(logdir) if f.endswith(".log")) == sorted(n + ".log" for n in names), \
             os.listdir(logdir)
         assert not [f for f in os.listdir(os.path.join(data, "log")) if f[:-4] in names], \
