@@ -272,6 +272,25 @@ def out_of_office_script_is_not_the_clients():
     assert S.cli("user", "oof", "alice", "--off").returncode == 0
 
 
+@h.test
+def pipelined_commands_wait_for_a_slow_reader():
+    """Answers past the output limit (256 KiB queued) pause the session's reading until the client reads again."""
+    c = Client()
+    try:
+        assert c.login()[-1].startswith("OK")
+        big = "# " + "x" * 60000 + "\r\nkeep;\r\n"
+        assert c.put("big", big) == ['OK "Stored."']
+        c.send('GETSCRIPT "big"\r\n' * 30)
+        time.sleep(1.0)  # the server queues what it may, then waits
+        for _ in range(30):
+            assert c.line() == "{%d}\r\n" % len(big)
+            assert c.f.read(len(big)).decode() == big
+            assert c.response() == ["", 'OK "Sent."']
+        assert c.cmd('DELETESCRIPT "big"') == ['OK "Deleted."']
+    finally:
+        c.close()
+
+
 def daemon_rss_kib():
     st = json.loads(S.cli("status", "--json", check=True).stdout)
     pid = [s["pid"] for s in st["services"] if s["name"] == "managesieved"][0]

@@ -32,6 +32,7 @@ static void session_free(struct login_session *ls)
 	srv->nsessions--;
 	evloop_timer_stop(srv->cfg.loop, &ls->login_deadline);
 	evloop_timer_stop(srv->cfg.loop, &ls->fail_delay);
+	evloop_timer_stop(srv->cfg.loop, &ls->output_wait);
 	free(ls->fail_ref);
 	free(ls->tried);
 	srv->proto->free_session(ls);
@@ -140,6 +141,28 @@ void login_start_tls(struct login_session *ls, const char *verb)
 	if (discarded > 0)
 		log_warn("%s: %zu bytes sent after %s were discarded", conn_peer(ls->conn), discarded, verb);
 	ls->tls_pending = true;
+}
+
+static void output_poll(struct evloop *loop, struct evloop_timer *t, void *ctx)
+{
+	(void)t;
+	struct login_session *ls = ctx;
+	if (conn_output_len(ls->conn) > CONN_OUTPUT_SOFT_MAX / 2) {
+		evloop_timer_start(loop, &ls->output_wait, LOGIN_OUTPUT_POLL_MS, 0, output_poll, ls);
+		return;
+	}
+	ls->srv->proto->set_busy(ls, false);
+	ls->srv->proto->resume(ls);
+}
+
+bool login_output_full(struct login_session *ls)
+{
+	if (conn_output_len(ls->conn) <= CONN_OUTPUT_SOFT_MAX)
+		return false;
+	ls->srv->proto->set_busy(ls, true);
+	conn_pause_input(ls->conn, true);
+	evloop_timer_start(ls->srv->cfg.loop, &ls->output_wait, LOGIN_OUTPUT_POLL_MS, 0, output_poll, ls);
+	return true;
 }
 
 /* ---- jobs ---- */

@@ -143,6 +143,8 @@ struct login_session {
 	/* A failed login's answer held back (auth_failure_delay_msecs); the session stays busy meanwhile. */
 	struct evloop_timer fail_delay;
 	char *fail_ref;
+	/* Output over CONN_OUTPUT_SOFT_MAX: input waits (busy) until it drains to half (login_output_full). */
+	struct evloop_timer output_wait;
 };
 
 /* Sets up srv (embedded in the protocol's server) from config (copied). */
@@ -192,6 +194,12 @@ void login_sasl_start(struct login_session *ls, const char *ref, const char *mec
 		      size_t irlen);
 /* The client's next SASL response line. */
 void login_sasl_response(struct login_session *ls, const char *ref, const char *line, size_t len);
+
+/* How often a session whose output is full looks whether it has drained. */
+#define LOGIN_OUTPUT_POLL_MS 10
+/* Called before each command a protocol reads: false while the output queued is at most CONN_OUTPUT_SOFT_MAX; else
+ * true, the session busy and its input paused until the output drains to half, when proto->resume is called. */
+bool login_output_full(struct login_session *ls);
 
 /* Hands blocking work to the pool: the session is busy (input paused) until done runs, which must call
  * login_job_finished first. Without a pool run and done are called here. */

@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OUTPUT_POLL_MS 10
-
 enum ms_state { MS_ST_AUTH = 1u << 0, MS_ST_TRANS = 1u << 1, MS_ST_DONE = 1u << 2 };
 
 struct ms_session {
@@ -22,7 +20,6 @@ struct ms_session {
 	bool busy, in_sasl;
 	bool recap; /* TLS is up: the capabilities are said again before anything else (RFC 5804 2.2) */
 	unsigned errors;
-	struct evloop_timer timer;
 };
 
 struct ms_server {
@@ -266,18 +263,6 @@ static void resume(struct login_session *ls)
 	process_input(s);
 }
 
-static void wait_timer(struct evloop *loop, struct evloop_timer *timer, void *ctx)
-{
-	(void)timer;
-	struct ms_session *s = ctx;
-	if (conn_output_len(s->ls.conn) > CONN_OUTPUT_SOFT_MAX / 2) {
-		evloop_timer_start(loop, &s->timer, OUTPUT_POLL_MS, 0, wait_timer, s);
-		return;
-	}
-	s->busy = false;
-	resume(&s->ls);
-}
-
 /* A stream that cannot be read on: said with BYE, then closed. */
 static void fatal_input(struct ms_session *s, const char *why)
 {
@@ -294,12 +279,8 @@ static void process_input(struct ms_session *s)
 		respond(s, "OK", NULL, "TLS is active.");
 	}
 	while (!s->ls.closing && !s->busy && !s->ls.tls_pending && !s->ls.dead) {
-		if (conn_output_len(s->ls.conn) > CONN_OUTPUT_SOFT_MAX) {
-			s->busy = true;
-			conn_pause_input(s->ls.conn, true);
-			evloop_timer_start(s->ls.srv->cfg.loop, &s->timer, OUTPUT_POLL_MS, 0, wait_timer, s);
+		if (login_output_full(&s->ls))
 			break;
-		}
 		const char *data;
 		size_t len = conn_input_peek(s->ls.conn, &data);
 		if (len == 0)
@@ -359,8 +340,7 @@ static struct login_session *new_session(struct login_server *srv)
 
 static void free_session(struct login_session *ls)
 {
-	struct ms_session *s = (struct ms_session *)ls;
-	evloop_timer_stop(ls->srv->cfg.loop, &s->timer);
+	(void)ls; /* nothing of its own to free */
 }
 
 static void greet(struct login_session *ls)

@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OUTPUT_POLL_MS 10
-
 enum pop3_state { POP3_ST_AUTH = 1u << 0, POP3_ST_TRANS = 1u << 1, POP3_ST_DONE = 1u << 2 };
 
 struct pop3_msg {
@@ -36,7 +34,6 @@ struct pop3_session {
 	uint32_t uidvalidity;
 	struct pop3_msg *msgs;
 	size_t count;
-	struct evloop_timer timer;
 };
 
 struct pop3_server {
@@ -438,27 +435,11 @@ static void resume(struct login_session *ls)
 	process_input(s);
 }
 
-static void wait_timer(struct evloop *loop, struct evloop_timer *timer, void *ctx)
-{
-	(void)timer;
-	struct pop3_session *s = ctx;
-	if (conn_output_len(s->ls.conn) > CONN_OUTPUT_SOFT_MAX / 2) {
-		evloop_timer_start(loop, &s->timer, OUTPUT_POLL_MS, 0, wait_timer, s);
-		return;
-	}
-	s->busy = false;
-	resume(&s->ls);
-}
-
 static void process_input(struct pop3_session *s)
 {
 	while (!s->ls.closing && !s->busy && !s->ls.tls_pending && !s->ls.dead) {
-		if (conn_output_len(s->ls.conn) > CONN_OUTPUT_SOFT_MAX) {
-			s->busy = true;
-			conn_pause_input(s->ls.conn, true);
-			evloop_timer_start(s->ls.srv->cfg.loop, &s->timer, OUTPUT_POLL_MS, 0, wait_timer, s);
+		if (login_output_full(&s->ls))
 			break;
-		}
 		const char *data;
 		size_t len = conn_input_peek(s->ls.conn, &data);
 		if (len == 0)
@@ -513,7 +494,6 @@ static struct login_session *new_session(struct login_server *srv)
 static void free_session(struct login_session *ls)
 {
 	struct pop3_session *s = (struct pop3_session *)ls;
-	evloop_timer_stop(ls->srv->cfg.loop, &s->timer);
 	free(s->user_arg);
 	free(s->msgs);
 }
