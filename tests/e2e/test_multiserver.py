@@ -331,6 +331,39 @@ def restrictions_hold_across_servers():
         c.quit()
 
 
+@test
+def a_server_of_ours_naming_the_wrong_home_is_told_to_retry():
+    """Mail that another server of ours sends for a mailbox our directory homes elsewhere (a move whose change
+    reached only one side yet) is answered 451 4.2.1, which the sender retries within a second: accepting it
+    sent it back to the other server, to and fro until the hop limit bounced it."""
+    add_user(A, "orla", "Orla", "Elsewhere")  # homed on A
+    e = wait_for(lambda: (lambda a: a if "mail" in a else None)(user_attrs(B, "orla", "mail", "ixHomeServer")),
+                 timeout=10)
+    assert e and B_HOST not in e["ixhomeserver"][0], e
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.load_cert_chain(os.path.join(A.data, "tls", "cert.pem"), os.path.join(A.data, "tls", "key.pem"))
+    c = smtplib.SMTP("127.0.0.1", B.ports["smtp"], timeout=20)
+    try:
+        c.starttls(context=ctx)
+        c.ehlo()
+        c.mail("someone@outside.example")
+        code, text = c.rcpt(e["mail"][0])  # A, one of ours, says orla lives on B; B says A
+        assert code == 451 and text.startswith(b"4.2.1 The mailbox is being moved"), (code, text)
+    finally:
+        c.quit()
+    # from anyone else B takes it and relays it to A, the home both agree on
+    c = smtplib.SMTP("127.0.0.1", B.ports["smtp"], timeout=20)
+    try:
+        c.ehlo()
+        c.mail("someone@outside.example")
+        code, text = c.rcpt(e["mail"][0])
+        assert code == 250, (code, text)
+    finally:
+        c.quit()
+
+
 def reads_stdin(pid):
     """True once process pid sleeps in read(0, ...): an ldapmodify has connected and bound and waits for its
     changes (x86-64 read is system call 0, arm64 63)."""

@@ -178,12 +178,16 @@ static void conn_put(struct mta *m, const char *dest, struct smtp_client *c)
 
 enum outcome { OUT_NONE, OUT_DONE, OUT_TEMP, OUT_PERM, OUT_WAIT };
 
+/* Attempts of a recipient retried within a second while its mailbox moves (MTA_REPLY_MOVING); past them (a move
+ * that stays frozen, directories that never agree) the usual backoff applies. */
+#define MTA_MOVING_QUICK_RETRIES 300
+
 struct attempt {
 	enum outcome out;
 	char *reply; /* malloc'd */
 	bool local;
 	bool no_dsn; /* relayed to a server without DSN: we owe the success notice (RFC 3461 5.2.2.1) */
-	bool moving; /* the mailbox is frozen for a move: retry within a second, resolving its new home */
+	bool moving; /* the mailbox is moving (MTA_REPLY_MOVING): retry within a second, resolving its home again */
 	struct mta_target tg;
 };
 
@@ -494,6 +498,8 @@ static void send_group(struct mta *m, const struct queue_msg *q, struct attempt 
 		struct attempt *a = &at[idx[i]];
 		a->out = codes[i] >= 200 && codes[i] < 300 ? OUT_DONE : codes[i] >= 500 ? OUT_PERM : OUT_TEMP;
 		a->reply = replies[i] != NULL ? replies[i] : xstrdup("421 4.4.2 no reply");
+		/* a server of ours that names another home (a move, or its directory not yet in step) */
+		a->moving = ours && strncmp(a->reply, MTA_REPLY_MOVING, 9) == 0;
 		a->no_dsn = !smtp_client_has(c, "DSN");
 		if (a->out == OUT_DONE) {
 			char *r = xasprintf("%s (%s, %s)", a->reply, smtp_client_peer(c), smtp_client_tls_outcome(c));
@@ -666,7 +672,7 @@ static long long process(struct mta *m, const char *id, bool flush)
 			} else if (st[x].result == IX_EAGAIN && strstr(buf_cstr(&err), "being moved") != NULL) {
 				a->out = OUT_TEMP;
 				a->moving = true;
-				a->reply = xstrdup("451 4.2.1 The mailbox is being moved to another server");
+				a->reply = xstrdup(MTA_REPLY_MOVING);
 			} else if (req.refused && src == IX_EINVAL) {
 				a->out = OUT_PERM; /* the store refuses the message itself: retrying cannot help */
 				a->reply = xasprintf("554 5.6.0 Message cannot be stored: %.200s", buf_cstr(&err));
@@ -768,7 +774,7 @@ static long long process(struct mta *m, const char *id, bool flush)
 				r->next_try = now + queue_backoff(r->attempts,
 								  (long long)m->set.v[SET_QUEUE_RETRY_FIRST],
 								  (long long)m->set.v[SET_QUEUE_RETRY_MAX]);
-				if (a->moving)
+				if (a->moving && r->attempts <= MTA_MOVING_QUICK_RETRIES)
 					r->next_try = now + 1;
 				track_log(data_dir, "deferred", q.id, q.msgid, q.sender, r->addr, where, reply);
 				if ((r->notify & SMTP_NOTIFY_DELAY) && !r->delay_notified) {

@@ -103,6 +103,15 @@ bool mta_header_from_domain(const char *msg, size_t len, char *out, size_t size)
 /* Extracts the domain of an address (after the last '@'), or "" when there is none. */
 const char *mta_domain(const char *addr);
 
+/* Whether r's mailbox lives on a server other than server_dn (this server's entry) as far as this server's directory
+ * knows: mail for it goes there. */
+bool mta_homed_elsewhere(const struct dir_recipient *r, const char *server_dn);
+
+/* The reply for mail to a mailbox that is moving between servers, or that another server of the organisation sends
+ * here while this server's directory still names a different home: the sending MTA retries within a second (the
+ * move ends, or the directories agree) rather than after queue.retry_first, and never sends it back and forth. */
+#define MTA_REPLY_MOVING "451 4.2.1 The mailbox is being moved to another server"
+
 /* ---- the queue runner (ix-mta) ---- */
 
 /* Worker threads delivering queued messages. */

@@ -31,6 +31,11 @@ static bool dn_eq(const char *a, const char *b)
 	return a != NULL && b != NULL && strcasecmp(a, b) == 0;
 }
 
+bool mta_homed_elsewhere(const struct dir_recipient *r, const char *server_dn)
+{
+	return r->home_server_dn != NULL && server_dn != NULL && !dn_eq(r->home_server_dn, server_dn);
+}
+
 static struct mta_target *add_target(struct mta_targets *t, enum mta_kind kind, const char *addr, const char *orcpt,
 				     unsigned notify)
 {
@@ -144,7 +149,7 @@ static void add_final(const struct resolution *rs, const struct dir_recipient *r
 		if (!r->deliver_and_redirect)
 			return;
 	}
-	if (r->home_server_dn != NULL && server_dn != NULL && !dn_eq(r->home_server_dn, server_dn)) {
+	if (mta_homed_elsewhere(r, server_dn)) {
 		if (have_addr(t, name))
 			return;
 		char *dest = server_dest(dir, r->home_server_dn);

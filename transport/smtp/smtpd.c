@@ -373,8 +373,15 @@ static enum smtp_rcpt_verdict be_rcpt(void *ctx, const struct smtp_session_info 
 		size = info->mail->has_size ? info->mail->size : 0;
 	}
 	enum smtp_rcpt_verdict v = SMTP_RCPT_ACCEPT;
-	const char *why = from_our_server(dir, info) ? NULL : mta_check_restrictions(dir, &r, sender, authed, size);
-	if (why != NULL) {
+	bool ours = from_our_server(dir, info);
+	const char *why = ours ? NULL : mta_check_restrictions(dir, &r, sender, authed, size);
+	if (ours && mta_homed_elsewhere(&r, sd->d.cfg.server_dn)) {
+		/* another server of ours sends mail for a mailbox it believes lives here while our directory names
+		 * another home: a move in progress whose change has not reached us yet (or reached only the sender).
+		 * Accepting would send it back, to and fro until the hop limit bounced it: the sender retries */
+		*reason_r = MTA_REPLY_MOVING;
+		v = SMTP_RCPT_TEMPFAIL;
+	} else if (why != NULL) {
 		*reason_r = why;
 		v = SMTP_RCPT_DENIED;
 	} else if (r.type == DIR_TYPE_USER && r.mailbox_guid != NULL && r.forward_to == NULL &&
