@@ -9,7 +9,9 @@
 #include "common/paths.h"
 #include "attendant/maintenance.h"
 #include "attendant/tlsrpt_report.h"
+#include "attendant/history.h"
 #include "attendant/metrics.h"
+#include "transport/mta/queue.h"
 #include "attendant/monitor.h"
 #include "attendant/orphan.h"
 #include "common/privs.h"
@@ -109,6 +111,8 @@ struct attendant {
 	struct evloop_timer maint_timer;
 	struct evloop_timer cert_timer;
 	struct evloop_timer watchdog_timer;
+	struct evloop_timer history_timer;
+	struct history *history; /* the mail flow of the last hour, for the console's graphs */
 	struct stat cert_st, key_st;
 	struct maintenance maint;
 	time_t last_tlsrpt;           /* when the TLS reports (RFC 8460) were last sent (the start at first) */
@@ -719,6 +723,22 @@ static void watchdog_tick(struct evloop *loop, struct evloop_timer *timer, void 
 	sd_notify(0, "WATCHDOG=1");
 }
 
+/* The end of an interval of the mail flow's history: what the tracking log gained, and the queue's length. */
+static void history_tick(struct evloop *loop, struct evloop_timer *timer, void *ctx)
+{
+	(void)loop;
+	(void)timer;
+	struct attendant *a = ctx;
+	history_read_log(a->history, a->cfg->data_dir);
+	struct queue_stats qs = { 0 };
+	struct buf err = BUF_INIT;
+	char *qdir = config_path(a->cfg, "queue");
+	(void)queue_stats(qdir, (long long)time(NULL), &qs, &err);
+	history_sample(a->history, (long long)time(NULL), qs.active, qs.active + qs.deferred);
+	free(qdir);
+	buf_free(&err);
+}
+
 static void render_metrics(void *ctx, struct buf *out)
 {
 	struct monitor_facts f;
@@ -764,6 +784,14 @@ static void on_control(struct evloop *loop, int fd, unsigned events, void *ctx)
 				   a->sync_removed + sync_followers_removed(a->syncs),
 				   a->maint.last_error[0] ? "; last error: " : "");
 			buf_append_str(&out, a->maint.last_error);
+		} else if (strcmp(req, "metrics") == 0) {
+			collect(a, &f);
+			history_read_log(a->history, a->cfg->data_dir);
+			buf_append_str(&out, "{\"counters\": {");
+			monitor_json(&f, &out);
+			buf_append_str(&out, "}, \"history\": ");
+			history_json(a->history, (long long)time(NULL), &out);
+			buf_append_str(&out, "}\n");
 		} else if (strcmp(req, "status-text") == 0) {
 			collect(a, &f);
 			monitor_text(&f, &out);
@@ -1082,6 +1110,19 @@ int attendant_run(struct config *cfg, int ready_fd)
 	}
 	evloop_timer_start(a.loop, &a.cert_timer, ATTENDANT_CERT_CHECK_MS, ATTENDANT_CERT_CHECK_MS, cert_tick, &a);
 	sync_followers_start(cfg, MAINT_PURGE_INTERVAL_S, &a.syncs);
+	a.history = xmalloc(sizeof(*a.history));
+	history_init(a.history);
+	{ /* from now on: what the tracking log holds already is not this hour's flow */
+		char *track = config_path(cfg, TRACK_LOG_FILE);
+		struct stat st;
+		if (stat(track, &st) == 0) {
+			a.history->ino = st.st_ino;
+			a.history->offset = st.st_size;
+		}
+		free(track);
+	}
+	evloop_timer_start(a.loop, &a.history_timer, HISTORY_INTERVAL_S * 1000, HISTORY_INTERVAL_S * 1000, history_tick,
+			   &a);
 	if (metrics_server_create(a.loop, cfg->ports[PORT_METRICS], render_metrics, &a, &a.metrics, &err) != IX_OK) {
 		buf_printf(&err, " (the metrics port %u; choose another with init --metrics-port)",
 			   cfg->ports[PORT_METRICS]);
@@ -1104,6 +1145,10 @@ out_stop:
 	evloop_timer_stop(a.loop, &a.maint_timer);
 	evloop_timer_stop(a.loop, &a.cert_timer);
 	evloop_timer_stop(a.loop, &a.watchdog_timer);
+	evloop_timer_stop(a.loop, &a.history_timer);
+	if (a.history != NULL)
+		history_free(a.history);
+	free(a.history);
 	sync_followers_stop(&a.syncs);
 	maintenance_free(&a.maint);
 	evloop_timer_stop(a.loop, &a.slapd.restart_timer);

@@ -5,6 +5,7 @@
 #define IX_ATTENDANT_H
 
 #include "common/config.h"
+#include "common/control.h"
 
 /* A service that dies is always started again, after a delay that doubles with each failure in a row from the
  * setting attendant.restart_backoff_first_ms (500 ms) up to attendant.restart_backoff_max_seconds (60 s). An exit
@@ -49,7 +50,7 @@ extern const struct service_def attendant_services[];
 /* Paths of the run folder files, shared by the attendant and the commands that talk to it. */
 #define ATTENDANT_LOCK "run/attendant.lock"
 #define ATTENDANT_PID "run/attendant.pid"
-#define ATTENDANT_SOCK "run/attendant.sock"
+#define ATTENDANT_SOCK CONTROL_SOCK
 #define SLAPD_LOCK "run/slapd.lock"
 #define SLAPD_PIDFILE "run/slapd.pid"
 

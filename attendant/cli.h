@@ -124,11 +124,6 @@ int cmd_oauth(const char *data_dir, int argc, char **argv);
 /* attendant/cmd_signin.c: `interchange kerberos`, GSSAPI sign-in. */
 int cmd_kerberos(const char *data_dir, int argc, char **argv);
 
-/* attendant/cmd_domain.c: appends the DNS TXT records of domain's DKIM selectors (ixDkimSelector values, one a line)
- * from their key files in cfg's data folder; a selector whose key is on another server gets a comment line saying so.
- * Returns IX_OK, or IX_EINVAL (a value that is not ALGORITHM:SELECTOR) / another code with error_r. */
-int domain_dkim_records(const struct config *cfg, const char *domain, const char *selectors, struct buf *out,
-			struct buf *error_r);
 /* attendant/cmd_admin.c: `interchange role` (administrative roles) and `interchange audit` (the audit log). */
 int cmd_role(const char *data_dir, int argc, char **argv);
 int cmd_audit(const char *data_dir, int argc, char **argv);

@@ -4,6 +4,7 @@
 #include "common/err.h"
 #include "directory/dir.h"
 #include "transport/http/clientconf.h"
+#include "transport/mta/dkim_domain.h"
 #include "transport/net/tls.h"
 
 #include <arpa/inet.h>
@@ -99,7 +100,7 @@ static int print_records(const struct config *cfg, struct dir *dir, const char *
 		buf_printf(&out, "; DKIM: %s has no signing keys ('interchange domain dkim %s' makes them)\n", d, d);
 	} else {
 		buf_printf(&out, "; DKIM: the public keys of the domain's signing keys ('interchange domain dkim')\n");
-		if (domain_dkim_records(cfg, d, buf_cstr(&selectors), &out, &err) != IX_OK) {
+		if (dkim_domain_records(cfg, d, buf_cstr(&selectors), &out, &err) != IX_OK) {
 			buf_printf(&out, "; DKIM: %s\n", buf_cstr(&err));
 			dkim = false;
 		}

@@ -38,29 +38,8 @@ static void on_interrupt(int sig)
 /* Prints the last n lines of fd's file; leaves the offset at the end. */
 static void print_tail(int fd, unsigned long n)
 {
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return;
-	off_t end = st.st_size, pos = end;
-	unsigned long found = 0;
+	lseek(fd, file_tail_offset(fd, n), SEEK_SET);
 	char chunk[8192];
-	/* walk back in chunks counting newlines (the last byte's newline ends the last line) */
-	while (pos > 0 && found <= n) {
-		size_t want = pos > (off_t)sizeof(chunk) ? sizeof(chunk) : (size_t)pos;
-		pos -= (off_t)want;
-		ssize_t got = pread(fd, chunk, want, pos);
-		if (got <= 0)
-			break;
-		for (ssize_t i = got - 1; i >= 0; i--) {
-			if (chunk[i] == '\n' && (pos + i != end - 1) && ++found == n) {
-				pos += i + 1;
-				goto print;
-			}
-		}
-	}
-	pos = 0;
-print:
-	lseek(fd, pos, SEEK_SET);
 	ssize_t r;
 	while ((r = read(fd, chunk, sizeof(chunk))) > 0)
 		(void)write_full(1, chunk, (size_t)r);

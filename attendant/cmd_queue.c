@@ -2,7 +2,7 @@
  * the tracking log, read directly; transport/mta/queue.h) and interchange connector add|list|del (directory entries). */
 #include "attendant/cli.h"
 #include "common/err.h"
-#include "directory/ldap_util.h"
+#include "directory/provision.h"
 #include "transport/mta/queue.h"
 
 #include <stdio.h>
@@ -232,11 +232,6 @@ int cmd_track(const char *data_dir, int argc, char **argv)
 
 /* ---- connectors ---- */
 
-/* Longest connector name, address space and smart host accepted on the command line. */
-#define CONNECTOR_NAME_MAX 64
-#define CONNECTOR_SPACES_MAX 100
-#define CONNECTOR_COST_MAX 1000000
-
 static const char connector_help[] =
 	"usage: interchange connector add NAME --address-space PATTERN [--address-space PATTERN]...\n"
 	"                                 --smarthost HOST[:PORT] [--cost N]\n"
@@ -246,216 +241,86 @@ static const char connector_help[] =
 	"(*.example.org) or everything (*). The most specific match wins, then the lowest cost; connectors with\n"
 	"equal cost share the load. Mail for domains no connector matches goes to the domain's MX hosts.\n";
 
-static bool name_ok(const char *s)
+static int connector_add(const struct config *cfg, struct prov *p, void *ctx, struct buf *out, struct buf *err)
 {
-	size_t n = strlen(s);
-	if (n == 0 || n > CONNECTOR_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-		      c == '_' || c == '.'))
-			return false;
+	(void)cfg;
+	const struct prov_connector *c = ctx;
+	int ret = prov_connector_add(p, c, err);
+	if (ret == IX_OK) {
+		buf_printf(out, "Added connector %s: mail for", c->name);
+		for (size_t i = 0; i < c->space_count; i++)
+			buf_printf(out, "%s %s", i ? "," : "", c->spaces[i]);
+		buf_printf(out, " goes to %s (cost %llu)\n", c->smarthost, c->cost);
 	}
-	return true;
+	return ret;
 }
 
-static bool space_ok(const char *s)
+static int connector_add_args(const char *data_dir, int argc, char **argv)
 {
-	return strcmp(s, "*") == 0 || (strncmp(s, "*.", 2) == 0 && config_domain_valid(s + 2)) ||
-	       config_domain_valid(s);
-}
-
-static bool smarthost_ok(const char *s)
-{
-	const char *colon = strrchr(s, ':');
-	char host[256];
-	size_t hl = colon != NULL ? (size_t)(colon - s) : strlen(s);
-	if (hl == 0 || hl >= sizeof(host))
-		return false;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	unsigned long long port;
-	if (colon != NULL && (parse_uint(colon + 1, 65535, &port) < 0 || port == 0))
-		return false;
-	return config_domain_valid(host); /* also takes dotted IPv4 addresses */
-}
-
-static int connector_connect(const char *data_dir, struct config *cfg, LDAP **ld_r)
-{
-	if (cli_load_config(data_dir, cfg) < 0)
-		return -1;
-	char *uri = config_ldapi_uri(cfg);
-	struct buf err = BUF_INIT;
-	int ret = ldapu_connect_external(uri, ld_r, &err);
-	free(uri);
-	if (ret != IX_OK) {
-		cli_error("cannot reach the directory (is the system started?): %s", buf_cstr(&err));
-		config_free(cfg);
-	}
-	buf_free(&err);
-	return ret == IX_OK ? 0 : -1;
-}
-
-static char *connector_dn(const struct config *cfg, const char *name)
-{
-	struct buf dn = BUF_INIT;
-	buf_append_str(&dn, "cn=");
-	ldapu_escape_dn(&dn, name, strlen(name));
-	buf_printf(&dn, ",ou=Connectors,ou=Configuration,%s", cfg->suffix);
-	return buf_steal(&dn);
-}
-
-static int connector_add(const char *data_dir, int argc, char **argv)
-{
-	const char *name = NULL, *smarthost = NULL, *spaces[CONNECTOR_SPACES_MAX];
-	size_t nspaces = 0;
-	unsigned long long cost = 0;
-	bool have_cost = false;
+	const char *spaces[PROV_CONNECTOR_SPACES_MAX];
+	struct prov_connector c = { .spaces = spaces };
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i];
-		if (strcmp(a, "--address-space") == 0 && i + 1 < argc && nspaces < CONNECTOR_SPACES_MAX)
-			spaces[nspaces++] = argv[++i];
+		if (strcmp(a, "--address-space") == 0 && i + 1 < argc && c.space_count < PROV_CONNECTOR_SPACES_MAX)
+			spaces[c.space_count++] = argv[++i];
 		else if (strcmp(a, "--smarthost") == 0 && i + 1 < argc)
-			smarthost = argv[++i];
+			c.smarthost = argv[++i];
 		else if (strcmp(a, "--cost") == 0 && i + 1 < argc) {
-			if (parse_uint(argv[++i], CONNECTOR_COST_MAX, &cost) < 0) {
+			if (parse_uint(argv[++i], PROV_CONNECTOR_COST_MAX, &c.cost) < 0) {
 				fprintf(stderr, "interchange: connector: the cost must be a number from 0 to %d\n",
-					CONNECTOR_COST_MAX);
+					PROV_CONNECTOR_COST_MAX);
 				return CLI_EXIT_USAGE;
 			}
-			have_cost = true;
-		} else if (a[0] != '-' && name == NULL)
-			name = a;
+		} else if (a[0] != '-' && c.name == NULL)
+			c.name = a;
 		else {
 			fprintf(stderr, "interchange: connector: unknown or incomplete option %s\n\n%s", a,
 				connector_help);
 			return CLI_EXIT_USAGE;
 		}
 	}
-	if (name == NULL || smarthost == NULL || nspaces == 0) {
+	if (c.name == NULL || c.smarthost == NULL || c.space_count == 0) {
 		fprintf(stderr, "interchange: connector add needs a NAME, --address-space and --smarthost\n\n%s",
 			connector_help);
 		return CLI_EXIT_USAGE;
 	}
-	if (!name_ok(name)) {
-		cli_error("\"%s\" is not a connector name (letters, digits, '.', '-', '_'; up to %d)", name,
-			  CONNECTOR_NAME_MAX);
-		return CLI_EXIT_USAGE;
-	}
-	for (size_t i = 0; i < nspaces; i++) {
-		if (!space_ok(spaces[i])) {
-			cli_error("\"%s\" is not an address space: give a domain, *.domain or *", spaces[i]);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (!smarthost_ok(smarthost)) {
-		cli_error("\"%s\" is not a smart host: give HOST or HOST:PORT", smarthost);
-		return CLI_EXIT_USAGE;
-	}
-	struct config cfg;
-	LDAP *ld;
-	if (connector_connect(data_dir, &cfg, &ld) < 0)
-		return CLI_EXIT_FAIL;
-	char *dn = connector_dn(&cfg, name);
-	char costbuf[24];
-	snprintf(costbuf, sizeof(costbuf), "%llu", cost);
-	char *oc[] = { "ixConnector", NULL }, *cn[] = { (char *)name, NULL }, *sh[] = { (char *)smarthost, NULL },
-	     *co[] = { costbuf, NULL };
-	char **sp = xcalloc(nspaces + 1, sizeof(char *));
-	for (size_t i = 0; i < nspaces; i++)
-		sp[i] = (char *)spaces[i];
-	LDAPMod m_oc = { LDAP_MOD_ADD, "objectClass", { oc } }, m_cn = { LDAP_MOD_ADD, "cn", { cn } },
-		m_sp = { LDAP_MOD_ADD, "ixAddressSpace", { sp } }, m_sh = { LDAP_MOD_ADD, "ixSmartHost", { sh } },
-		m_co = { LDAP_MOD_ADD, "ixConnectorCost", { co } };
-	LDAPMod *mods[] = { &m_oc, &m_cn, &m_sp, &m_sh, have_cost ? &m_co : NULL, NULL };
-	int rc = ldap_add_ext_s(ld, dn, mods, NULL, NULL);
-	int ret = CLI_EXIT_OK;
-	if (rc == LDAP_SUCCESS) {
-		printf("Added connector %s: mail for", name);
-		for (size_t i = 0; i < nspaces; i++)
-			printf("%s %s", i ? "," : "", spaces[i]);
-		printf(" goes to %s (cost %llu)\n", smarthost, cost);
-	} else if (rc == LDAP_ALREADY_EXISTS) {
-		cli_error("a connector named %s exists already", name);
-		ret = CLI_EXIT_FAIL;
-	} else {
-		cli_error("cannot add connector %s: %s", name, ldap_err2string(rc));
-		ret = CLI_EXIT_FAIL;
-	}
-	free(sp);
-	free(dn);
-	ldap_unbind_ext_s(ld, NULL, NULL);
-	config_free(&cfg);
-	return ret;
-}
-
-static int connector_list(const char *data_dir)
-{
-	struct config cfg;
-	LDAP *ld;
-	if (connector_connect(data_dir, &cfg, &ld) < 0)
-		return CLI_EXIT_FAIL;
-	char *base = xasprintf("ou=Connectors,ou=Configuration,%s", cfg.suffix);
-	const char *attrs[] = { "cn", "ixAddressSpace", "ixSmartHost", "ixConnectorCost", NULL };
-	LDAPMessage *res = NULL;
 	struct buf err = BUF_INIT;
-	int rc = ldapu_search(ld, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixConnector)", attrs, &res, &err);
-	int ret = CLI_EXIT_OK;
-	if (rc != IX_OK && rc != IX_ENOTFOUND) {
-		cli_error("cannot list connectors: %s", buf_cstr(&err));
-		ret = CLI_EXIT_FAIL;
-	} else if (ldap_count_entries(ld, res) <= 0) {
-		printf("No connectors: mail for other domains goes to their MX hosts.\n");
-	} else {
-		printf("%-20s  %-6s  %-28s  %s\n", "NAME", "COST", "SMART HOST", "ADDRESS SPACES");
-		for (LDAPMessage *e = ldap_first_entry(ld, res); e != NULL; e = ldap_next_entry(ld, e)) {
-			char *name = ldapu_get_first(ld, e, "cn"), *sh = ldapu_get_first(ld, e, "ixSmartHost"),
-			     *cost = ldapu_get_first(ld, e, "ixConnectorCost");
-			printf("%-20s  %-6s  %-28s  ", name ? name : "?", cost ? cost : "0", sh ? sh : "-");
-			struct berval **v = ldap_get_values_len(ld, e, "ixAddressSpace");
-			for (int i = 0; v != NULL && v[i] != NULL; i++)
-				printf("%s%.*s", i ? ", " : "", (int)v[i]->bv_len, v[i]->bv_val);
-			putchar('\n');
-			ldap_value_free_len(v);
-			free(name);
-			free(sh);
-			free(cost);
-		}
+	if (prov_connector_check(&c, &err) != IX_OK) {
+		cli_error("%s", buf_cstr(&err));
+		buf_free(&err);
+		return CLI_EXIT_USAGE;
 	}
-	ldap_msgfree(res);
-	buf_free(&err);
-	free(base);
-	ldap_unbind_ext_s(ld, NULL, NULL);
-	config_free(&cfg);
+	return cli_with_prov(data_dir, connector_add, &c);
+}
+
+static int connector_list(const struct config *cfg, struct prov *p, void *ctx, struct buf *out, struct buf *err)
+{
+	(void)cfg;
+	(void)ctx;
+	struct prov_connector *list;
+	size_t n;
+	int ret = prov_connector_list(p, &list, &n, err);
+	if (ret == IX_OK && n == 0)
+		buf_append_str(out, "No connectors: mail for other domains goes to their MX hosts.\n");
+	else if (ret == IX_OK)
+		buf_printf(out, "%-20s  %-6s  %-28s  %s\n", "NAME", "COST", "SMART HOST", "ADDRESS SPACES");
+	for (size_t i = 0; ret == IX_OK && i < n; i++) {
+		buf_printf(out, "%-20s  %-6llu  %-28s  ", list[i].name, list[i].cost,
+			   list[i].smarthost != NULL ? list[i].smarthost : "-");
+		for (size_t k = 0; k < list[i].space_count; k++)
+			buf_printf(out, "%s%s", k ? ", " : "", list[i].spaces[k]);
+		buf_append_char(out, '\n');
+	}
+	prov_connectors_free(&list, n);
 	return ret;
 }
 
-static int connector_del(const char *data_dir, const char *name)
+static int connector_del(const struct config *cfg, struct prov *p, void *ctx, struct buf *out, struct buf *err)
 {
-	if (!name_ok(name)) {
-		cli_error("\"%s\" is not a connector name", name);
-		return CLI_EXIT_USAGE;
-	}
-	struct config cfg;
-	LDAP *ld;
-	if (connector_connect(data_dir, &cfg, &ld) < 0)
-		return CLI_EXIT_FAIL;
-	char *dn = connector_dn(&cfg, name);
-	int rc = ldap_delete_ext_s(ld, dn, NULL, NULL);
-	int ret = CLI_EXIT_OK;
-	if (rc == LDAP_SUCCESS) {
-		printf("Deleted connector %s\n", name);
-	} else if (rc == LDAP_NO_SUCH_OBJECT) {
-		cli_error("there is no connector named %s (see interchange connector list)", name);
-		ret = CLI_EXIT_FAIL;
-	} else {
-		cli_error("cannot delete connector %s: %s", name, ldap_err2string(rc));
-		ret = CLI_EXIT_FAIL;
-	}
-	free(dn);
-	ldap_unbind_ext_s(ld, NULL, NULL);
-	config_free(&cfg);
+	(void)cfg;
+	int ret = prov_connector_del(p, ctx, err);
+	if (ret == IX_OK)
+		buf_printf(out, "Deleted connector %s\n", (const char *)ctx);
 	return ret;
 }
 
@@ -466,11 +331,11 @@ int cmd_connector(const char *data_dir, int argc, char **argv)
 		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
 	}
 	if (strcmp(argv[1], "add") == 0)
-		return connector_add(data_dir, argc, argv);
+		return connector_add_args(data_dir, argc, argv);
 	if (strcmp(argv[1], "list") == 0 && argc == 2)
-		return connector_list(data_dir);
+		return cli_with_prov(data_dir, connector_list, NULL);
 	if (strcmp(argv[1], "del") == 0 && argc == 3)
-		return connector_del(data_dir, argv[2]);
+		return cli_with_prov(data_dir, connector_del, argv[2]);
 	fprintf(stderr, "interchange: connector: wrong arguments\n\n%s", connector_help);
 	return CLI_EXIT_USAGE;
 }

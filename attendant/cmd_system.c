@@ -10,6 +10,7 @@
 #include "common/settings.h"
 #include "directory/replication.h"
 #include "directory/slapd.h"
+#include "transport/http/status_json.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -455,30 +456,13 @@ int cmd_stop(const char *data_dir, int argc, char **argv)
 
 /* ---- status ---- */
 
+/* Asks the attendant (control.h); 0 or -1. */
 static int ask_attendant(const struct config *cfg, const char *request, int timeout_s, struct buf *answer)
 {
-	char *path = config_path(cfg, ATTENDANT_SOCK);
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int ret = -1;
-	if (strlen(path) < sizeof(sun.sun_path)) {
-		strcpy(sun.sun_path, path);
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		struct timeval tv = { timeout_s, 0 };
-		if (fd >= 0) {
-			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-			if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 &&
-			    write_full(fd, request, strlen(request)) == 0) {
-				char chunk[4096];
-				ssize_t n;
-				while ((n = read(fd, chunk, sizeof(chunk))) > 0 && answer->len < 1024 * 1024)
-					buf_append(answer, chunk, (size_t)n);
-				ret = answer->len > 0 ? 0 : -1;
-			}
-			close(fd);
-		}
-	}
-	free(path);
-	return ret;
+	struct buf err = BUF_INIT;
+	int ret = control_ask(cfg, request, timeout_s, answer, &err);
+	buf_free(&err);
+	return ret == IX_OK ? 0 : -1;
 }
 
 int cmd_status(const char *data_dir, int argc, char **argv)
@@ -520,51 +504,15 @@ int cmd_status(const char *data_dir, int argc, char **argv)
 	}
 	struct buf out = BUF_INIT;
 	if (json) {
-		buf_append_str(&out, "{\"running\": ");
-		buf_append_str(&out, running ? "true" : "false");
-		buf_append_str(&out, ", \"data\": ");
-		monitor_json_string(&out, cfg.data_dir);
-		buf_append_str(&out, ", \"domain\": ");
-		monitor_json_string(&out, cfg.domain);
-		buf_append_str(&out, ", \"hostname\": ");
-		monitor_json_string(&out, cfg.hostname ? cfg.hostname : "");
-		buf_append_str(&out, ", \"ldap\": {\"uri\": ");
-		monitor_json_string(&out, uri);
-		buf_append_str(&out, ", \"ldapi\": ");
-		monitor_json_string(&out, ldapi);
-		buf_append_str(&out, ", \"suffix\": ");
-		monitor_json_string(&out, cfg.suffix);
-		buf_append_str(&out, ", \"admin_dn\": ");
-		monitor_json_string(&out, cfg.admin_dn);
-		buf_append_str(&out, "}, \"ports\": {");
-		for (int p = 0; p < PORT_COUNT; p++)
-			buf_printf(&out, "%s\"%s\": %u", p ? ", " : "", config_port_name(p), cfg.ports[p]);
-		buf_append_str(&out, "}, ");
-		/* the attendant's answer is one object: splice its members in */
-		const char *open = running ? strchr(answer.data, '{') : NULL;
-		const char *close = running ? strrchr(answer.data, '}') : NULL;
-		if (open != NULL && close != NULL && close > open)
-			buf_append(&out, open + 1, (size_t)(close - open - 1));
-		else
-			buf_append_str(&out, "\"services\": []");
-		buf_append_str(&out, ", \"replication\": [");
-		for (size_t i = 0, k = 0; i < npeers; i++) {
-			if (peers[i].self)
-				continue;
-			buf_append_str(&out, k++ ? ", {\"server\": " : "{\"server\": ");
-			monitor_json_string(&out, peers[i].name);
-			buf_printf(&out, ", \"id\": %u, \"state\": ", peers[i].id);
-			monitor_json_string(&out, peers[i].state);
-			buf_printf(&out, ", \"in_step\": %s, \"replicating\": %s}", peers[i].in_step ? "true" : "false",
-				   peers[i].replicating ? "true" : "false");
-		}
-		buf_append_str(&out, "], \"orphans\": [");
-		for (size_t i = 0; i < norphans; i++) {
-			buf_append_str(&out, i ? ", {\"name\": " : "{\"name\": ");
-			monitor_json_string(&out, orphans[i].name);
-			buf_printf(&out, ", \"pid\": %ld}", (long)orphans[i].pid);
-		}
-		buf_append_str(&out, "]}\n");
+		json_t *o = status_json(&cfg, running ? buf_cstr(&answer) : NULL, peers, npeers), *orph = json_array();
+		for (size_t i = 0; i < norphans; i++)
+			json_array_append_new(orph, json_pack("{s:s, s:I}", "name", orphans[i].name, "pid",
+							      (json_int_t)orphans[i].pid));
+		json_object_set_new(o, "orphans", orph);
+		char *text = json_dumps(o, JSON_PRESERVE_ORDER);
+		buf_printf(&out, "%s\n", text != NULL ? text : "{}");
+		free(text);
+		json_decref(o);
 	} else {
 		buf_printf(&out, "Interchange at %s: %s", cfg.data_dir, running ? "running" : "not running");
 		for (size_t i = 0; i < norphans; i++) {

@@ -2,7 +2,7 @@
 # loop, the worker pool and the failure throttle.
 COMMON_SRCS := common/util.c common/log.c common/buf.c common/err.c common/config.c common/settings.c \
 	common/privs.c common/evloop.c common/utf8.c common/base64.c common/workpool.c common/throttle.c \
-	common/spool.c common/paths.c common/scram.c common/audit.c common/endpoint.c
+	common/spool.c common/paths.c common/scram.c common/audit.c common/endpoint.c common/control.c
 COMMON_LIB := $(BUILD)/libcommon.a
 
 $(COMMON_LIB): $(call objs,$(COMMON_SRCS)) $(BUILD)/gen/paths.o

@@ -176,6 +176,31 @@ int write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+off_t file_tail_offset(int fd, unsigned long n)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return 0;
+	off_t end = st.st_size, pos = end;
+	if (n == 0)
+		return end;
+	unsigned long found = 0;
+	char chunk[8192];
+	/* walk back in chunks counting newlines (the last byte's newline ends the last line) */
+	while (pos > 0) {
+		size_t want = pos > (off_t)sizeof(chunk) ? sizeof(chunk) : (size_t)pos;
+		pos -= (off_t)want;
+		ssize_t got = pread(fd, chunk, want, pos);
+		if (got <= 0)
+			break;
+		for (ssize_t i = got - 1; i >= 0; i--) {
+			if (chunk[i] == '\n' && (pos + i != end - 1) && ++found == n)
+				return pos + i + 1;
+		}
+	}
+	return 0;
+}
+
 int read_file(const char *path, size_t max, char **data_r, size_t *len_r)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

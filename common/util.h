@@ -4,6 +4,7 @@
 #define IX_UTIL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <time.h>
 #include <stdarg.h>
 
@@ -39,6 +40,8 @@ int ip_in_cidr(const char *pattern, const char *addr);
 
 /* Writes all of buf to fd, retrying on EINTR and short writes. Returns 0 or -1 with errno set. */
 int write_full(int fd, const void *buf, size_t len);
+/* Where the last n lines of fd's file start (0 when it has fewer; the last line need not end in a newline). */
+off_t file_tail_offset(int fd, unsigned long n);
 /* Reads a whole file (at most max bytes) into a new NUL-terminated buffer. Returns 0 or -1 with errno set. */
 int read_file(const char *path, size_t max, char **data_r, size_t *len_r);
 /* Writes a file durably: temp file, fsync, rename over path, fsync of the directory. Returns 0 or -1. */

@@ -1800,7 +1800,7 @@ static char *domain_dn(struct prov *p, const char *domain, struct buf *error_r)
 	return buf_steal(&dn);
 }
 
-int prov_domain_list(struct prov *p, struct buf *out, struct buf *error_r)
+int prov_domain_each(struct prov *p, prov_domain_fn *fn, void *ctx, struct buf *error_r)
 {
 	char *base = xasprintf("ou=Accepted Domains,ou=Configuration,%s", p->cfg->suffix);
 	const char *attrs[] = { "cn", "ixDomainType", "ixDkimSelector", NULL };
@@ -1809,22 +1809,31 @@ int prov_domain_list(struct prov *p, struct buf *out, struct buf *error_r)
 	free(base);
 	if (ret != IX_OK)
 		return ret;
-	buf_printf(out, "%-32s %-16s %s\n", "DOMAIN", "TYPE", "DKIM SELECTORS");
 	for (LDAPMessage *e = ldapu_first_entry(p->ld, res); e != NULL; e = ldap_next_entry(p->ld, e)) {
 		char *cn = ldapu_get_first(p->ld, e, "cn"), *type = ldapu_get_first(p->ld, e, "ixDomainType");
 		char **sels = ldapu_get_values(p->ld, e, "ixDkimSelector", NULL);
-		buf_printf(out, "%-32s %-16s ", cn != NULL ? cn : "", type != NULL ? type : "authoritative");
-		for (size_t i = 0; sels != NULL && sels[i] != NULL; i++) {
-			buf_printf(out, "%s%s", i ? ", " : "", sels[i]);
-			free(sels[i]);
-		}
-		buf_append_str(out, sels == NULL ? "-\n" : "\n");
-		free(sels);
+		fn(ctx, cn != NULL ? cn : "", type != NULL ? type : "authoritative", (const char *const *)sels);
+		ldapu_values_free(&sels);
 		free(cn);
 		free(type);
 	}
 	ldap_msgfree(res);
 	return IX_OK;
+}
+
+static void domain_line(void *ctx, const char *domain, const char *type, const char *const *selectors)
+{
+	struct buf *out = ctx;
+	buf_printf(out, "%-32s %-16s ", domain, type);
+	for (size_t i = 0; selectors[i] != NULL; i++)
+		buf_printf(out, "%s%s", i ? ", " : "", selectors[i]);
+	buf_append_str(out, selectors[0] == NULL ? "-\n" : "\n");
+}
+
+int prov_domain_list(struct prov *p, struct buf *out, struct buf *error_r)
+{
+	buf_printf(out, "%-32s %-16s %s\n", "DOMAIN", "TYPE", "DKIM SELECTORS");
+	return prov_domain_each(p, domain_line, out, error_r);
 }
 
 /* Reads the domain's entry: its selectors into selectors_r (may be NULL), whether it has the class ixDkimSigning. */

@@ -137,6 +137,28 @@ int prov_dl_add(struct prov *p, const char *name, const char *const *members, si
 /* Adds (add=1) or removes a member (a login, list or contact name, or any address) of list name. */
 int prov_dl_member(struct prov *p, const char *name, const char *recipient, int add, struct buf *error_r);
 int prov_dl_show(struct prov *p, const char *name, struct buf *out, struct buf *error_r);
+/* Connectors: routes for other domains through smart hosts (prov_connector.c). A name of letters, digits, '.', '-',
+ * '_' up to PROV_CONNECTOR_NAME_MAX; address spaces "example.org", "*.example.org" or "*"; a smart host HOST[:PORT];
+ * a cost up to PROV_CONNECTOR_COST_MAX (the lowest wins among equally specific matches). */
+#define PROV_CONNECTORS_OU "ou=Connectors,ou=Configuration"
+#define PROV_CONNECTOR_NAME_MAX 64
+#define PROV_CONNECTOR_SPACES_MAX 100
+#define PROV_CONNECTOR_COST_MAX 1000000
+struct prov_connector {
+	const char *name, *smarthost;
+	const char **spaces;
+	size_t space_count;
+	unsigned long long cost;
+};
+/* IX_OK when c is a connector prov_connector_add takes, else IX_EINVAL with the sentence saying what is wrong. */
+int prov_connector_check(const struct prov_connector *c, struct buf *error_r);
+/* Adds c (checked first). IX_EEXIST when one of that name exists; the directory's refusal otherwise. */
+int prov_connector_add(struct prov *p, const struct prov_connector *c, struct buf *error_r);
+/* Every connector in *list_r (free with prov_connectors_free; its strings are its own), in the directory's order. */
+int prov_connector_list(struct prov *p, struct prov_connector **list_r, size_t *count_r, struct buf *error_r);
+void prov_connectors_free(struct prov_connector **list, size_t count);
+/* Deletes connector name: IX_ENOTFOUND when there is none. */
+int prov_connector_del(struct prov *p, const char *name, struct buf *error_r);
 /* Creates a public folder and any missing parents; PATH is /-separated. */
 int prov_folder_add(struct prov *p, const char *path, struct buf *error_r);
 /* Appends a line "PATH\tADDRESS\n" for every public folder (PATH without a leading slash; ADDRESS empty when the
@@ -196,6 +218,10 @@ int prov_server_list(struct prov *p, struct buf *out, struct buf *error_r);
 
 /* The accepted domains: one line each with the domain, its type and its DKIM selectors. */
 int prov_domain_list(struct prov *p, struct buf *out, struct buf *error_r);
+/* Calls fn for every accepted domain: its name, type (authoritative when unset) and DKIM selectors ("ALGORITHM:
+ * SELECTOR", ending with NULL), valid during the call. */
+typedef void prov_domain_fn(void *ctx, const char *domain, const char *type, const char *const *selectors);
+int prov_domain_each(struct prov *p, prov_domain_fn *fn, void *ctx, struct buf *error_r);
 /* The DKIM selectors of accepted domain (ixDkimSelector, "ALGORITHM:SELECTOR"), one a line, replacing selectors_r's
  * text. Returns IX_OK, or IX_ENOTFOUND with a sentence when the domain is not one of the organisation's. */
 int prov_domain_dkim_get(struct prov *p, const char *domain, struct buf *selectors_r, struct buf *error_r);

@@ -38,6 +38,15 @@ int sync_source_add(struct prov *p, const struct config *cfg, const struct sync_
 int sync_source_list(struct prov *p, const struct config *cfg, struct buf *out, struct buf *error_r);
 /* One source: its settings, state, last change seen, counts, and each conflict and error of the last run. */
 int sync_source_show(struct prov *p, const struct config *cfg, const char *name, struct buf *out, struct buf *error_r);
+/* The settings and state of source name (NULL: of every source), never a password (it is not in the directory),
+ * handed to fn one fact at a time, a source's facts together: key "type", "uri", "bind_dn", "base", "filter",
+ * "groups_base", "server", "grace_days", "poll_seconds", "auth", "state", "last_run", "last_change" with one value
+ * (what an absent one means, as `sync show` says it), "maps" (OURATTR=THEIRATTR), "counts" (users=N, disabled=N,
+ * lists=N, contacts=N, errors=N, conflicts=N) and "problems" (the last run's conflicts and errors) with every value;
+ * values end with NULL and live during the call. IX_ENOTFOUND with a sentence when name is no source. */
+typedef void sync_fact_fn(void *ctx, const char *source, const char *key, const char *const *values);
+int sync_source_facts(struct prov *p, const struct config *cfg, const char *name, sync_fact_fn *fn, void *ctx,
+		      struct buf *error_r);
 /* Deletes the source and its password. keep: its recipients stay as local ones (no longer synced); otherwise its
  * users are disabled and hidden as when deleted at the source (their mailboxes stay) and its lists deleted. */
 int sync_source_del(struct prov *p, const struct config *cfg, const char *name, int keep, struct buf *error_r);

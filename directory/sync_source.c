@@ -509,6 +509,72 @@ int sync_source_list(struct prov *p, const struct config *cfg, struct buf *out, 
 	return IX_OK;
 }
 
+/* A source's one-valued settings and state: their key in sync_source_facts, label in `sync show`, attribute, and what
+ * an absent one means. */
+static const struct {
+	const char *key, *label, *attr, *dflt;
+} rows[] = {
+	{ "type", "Type", "ixSyncType", "ldap" },
+	{ "uri", "URI", "ixSyncUri", "-" },
+	{ "bind_dn", "Bind DN", "ixSyncBindDn", "-" },
+	{ "base", "Users under", "ixSyncBase", "-" },
+	{ "filter", "Filter", "ixSyncFilter", "(default)" },
+	{ "groups_base", "Groups under", "ixSyncGroupsBase", "(the users' base)" },
+	{ "server", "Run by", "ixSyncServer", "-" },
+	{ "grace_days", "Grace days", "ixSyncGraceDays", GRACE_DEFAULT_TEXT },
+	{ "poll_seconds", "Poll every (s)", "ixSyncPollSeconds", POLL_DEFAULT_TEXT },
+	{ "auth", "Sign-in", "ixSyncAuth", "local" },
+	{ "state", "State", "ixSyncState", "never run" },
+	{ "last_run", "Last run", "ixSyncLastRun", "never" },
+	{ "last_change", "Last change seen", "ixSyncLastChange", "none" },
+};
+
+/* The many-valued ones: key and attribute. */
+static const struct {
+	const char *key, *attr;
+} lists[] = { { "maps", "ixSyncMap" }, { "counts", "ixSyncCount" }, { "problems", "ixSyncProblem" } };
+
+int sync_source_facts(struct prov *p, const struct config *cfg, const char *name, sync_fact_fn *fn, void *ctx,
+		      struct buf *error_r)
+{
+	LDAP *ld = prov_ldap(p);
+	LDAPMessage *res = NULL, *e = NULL;
+	int ret;
+	if (name != NULL) {
+		ret = read_source_entry(ld, cfg, name, &res, &e, error_r);
+	} else {
+		char *base = xasprintf(SYNC_SOURCES_OU ",%s", cfg->suffix);
+		ret = ldapu_search(ld, base, LDAP_SCOPE_ONELEVEL, "(objectClass=ixDirectorySource)", source_attrs, &res,
+				   error_r);
+		free(base);
+		if (ret == IX_ENOTFOUND) {
+			buf_reset(error_r);
+			ret = IX_OK;
+		}
+		e = ldapu_first_entry(ld, res);
+	}
+	for (; ret == IX_OK && e != NULL; e = ldap_next_entry(ld, e)) {
+		char **cn = ldapu_get_values(ld, e, "cn", NULL);
+		const char *source = first_or(cn, "?");
+		for (size_t i = 0; i < IX_ARRAY_LEN(rows); i++) {
+			char **v = ldapu_get_values(ld, e, rows[i].attr, NULL);
+			const char *one[] = { first_or(v, rows[i].dflt), NULL };
+			fn(ctx, source, rows[i].key, one);
+			ldapu_values_free(&v);
+		}
+		for (size_t i = 0; i < IX_ARRAY_LEN(lists); i++) {
+			char **v = ldapu_get_values(ld, e, lists[i].attr, NULL);
+			fn(ctx, source, lists[i].key, (const char *const *)v);
+			ldapu_values_free(&v);
+		}
+		ldapu_values_free(&cn);
+		if (name != NULL)
+			break;
+	}
+	ldap_msgfree(res);
+	return ret;
+}
+
 int sync_source_show(struct prov *p, const struct config *cfg, const char *name, struct buf *out, struct buf *error_r)
 {
 	LDAP *ld = prov_ldap(p);
@@ -516,23 +582,6 @@ int sync_source_show(struct prov *p, const struct config *cfg, const char *name,
 	int ret = read_source_entry(ld, cfg, name, &res, &e, error_r);
 	if (ret != IX_OK)
 		return ret;
-	static const struct {
-		const char *label, *attr, *dflt;
-	} rows[] = {
-		{ "Type", "ixSyncType", "ldap" },
-		{ "URI", "ixSyncUri", "-" },
-		{ "Bind DN", "ixSyncBindDn", "-" },
-		{ "Users under", "ixSyncBase", "-" },
-		{ "Filter", "ixSyncFilter", "(default)" },
-		{ "Groups under", "ixSyncGroupsBase", "(the users' base)" },
-		{ "Run by", "ixSyncServer", "-" },
-		{ "Grace days", "ixSyncGraceDays", GRACE_DEFAULT_TEXT },
-		{ "Poll every (s)", "ixSyncPollSeconds", POLL_DEFAULT_TEXT },
-		{ "Sign-in", "ixSyncAuth", "local" },
-		{ "State", "ixSyncState", "never run" },
-		{ "Last run", "ixSyncLastRun", "never" },
-		{ "Last change seen", "ixSyncLastChange", "none" },
-	};
 	buf_printf(out, "Sync source %s\n", name);
 	char *type = ldapu_get_first(ld, e, "ixSyncType");
 	int polls = type != NULL && strcmp(type, "ad") == 0; /* only sources without RFC 4533 are polled */

@@ -8,47 +8,29 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BUILD, ROOT, System, debian_module, main, run, setup, skip, test  # noqa: E402
+from browser import Browser  # noqa: E402
+from harness import System, main, run, setup, test  # noqa: E402
 
-webdriver = debian_module("selenium.webdriver")
-chrome_service = debian_module("selenium.webdriver.chrome.service")
 S = None
-B = None
+W = None  # the browser
+B = None  # its driver
 HOST = "mail.example.com"
-OUT = os.path.join(ROOT, BUILD, "test-output", "test_console")
 
 
 def url(path):
-    return "https://%s:%d%s" % (HOST, S.ports["https"], path)
+    return W.url(path)
 
 
 def shot(name, height=None):
-    """A screenshot of the window; with height, of a window that tall (the whole of a long page)."""
-    os.makedirs(OUT, exist_ok=True)
-    path = os.path.join(OUT, name + ".png")
-    if height:
-        B.set_window_size(1280, height)
-    assert B.save_screenshot(path), path
-    if height:
-        B.set_window_size(1280, 900)
-    assert os.path.getsize(path) > 1000, path
+    W.shot(name, height)
 
 
 def wait(cond, what, timeout=10):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            if cond():
-                return
-        except Exception:  # the element is not there yet
-            pass
-        time.sleep(0.1)
-    shot("failed-" + what.replace(" ", "-"))
-    raise AssertionError("timed out waiting for %s; message: %r; browser log: %s" % (what, message(), B.get_log("browser")))
+    W.wait(cond, what, timeout)
 
 
 def el(sel):
-    return B.find_element("css selector", sel)
+    return W.el(sel)
 
 
 def click(sel):
@@ -57,22 +39,15 @@ def click(sel):
 
 
 def message():
-    try:
-        return el("#message").text
-    except Exception:
-        return ""
+    return W.message()
 
 
 def visible(sel):
-    return el(sel).is_displayed()
+    return W.visible(sel)
 
 
 def fill(form, **values):
-    for name, value in values.items():
-        box = el("%s [name=%s]" % (form, name))
-        box.clear()
-        box.send_keys(value)
-    el(form + " button[type=submit]").click()
+    W.fill(form, **values)
 
 
 def imap_login(password):
@@ -87,29 +62,15 @@ def imap_login(password):
 
 
 def csp_violations():
-    """What Chromium said about the Content-Security-Policy (a refused inline script, a blocked load)."""
-    return [e["message"] for e in B.get_log("browser") if "Content Security Policy" in e["message"]]
+    return W.csp_violations()
 
 
 @setup
 def system_and_browser():
-    global S, B
-    if webdriver is None:
-        skip("python3-selenium is not installed")
-    if not os.path.exists("/usr/bin/chromedriver") or not os.path.exists("/usr/bin/chromium"):
-        skip("Debian's chromium and chromium-driver are not installed")
+    global S, W, B
     S = System(strict_passwords=True)
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = "/usr/bin/chromium"
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900",
-              "--host-resolver-rules=MAP %s 127.0.0.1" % HOST, "--user-data-dir=" + os.path.join(S.base, "chromium")):
-        opts.add_argument(a)
-    # the server's certificate is its own CA's (interchange cert show); this browser profile trusts it for the test
-    opts.set_capability("acceptInsecureCerts", True)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = chrome_service.Service(executable_path="/usr/bin/chromedriver",
-                                     log_path=os.path.join(S.base, "chromedriver.log"))
-    B = webdriver.Chrome(options=opts, service=service)
+    W = Browser(S, "test_console")
+    B = W.driver
 
 
 @test
@@ -132,10 +93,10 @@ def admin_signs_in_creates_a_user_and_finds_it():
     fill("#signin-form", login="admin", password="wrong")
     wait(lambda: "wrong login or password" in message(), "the refusal")
     fill("#signin-form", login="admin", password=S.admin_password)
-    wait(lambda: visible("#dashboard") and "mail.example.com" in el("#servers").text
+    wait(lambda: visible("#dashboard") and "smtpd" in el("#services").text
          and "Organisation Admins" in el("#roles").text, "the dashboard")
     assert "admin" in el("#who").text, el("#who").text
-    assert el("#queue-length").text == "0 messages in the queue", el("#queue-length").text
+    assert el("#queue-length").text == "0 active, 0 deferred", el("#queue-length").text
     shot("2-dashboard")
     el("nav a[data-view=recipients]").click()
     wait(lambda: visible("#user-form"), "the recipients view")
@@ -283,8 +244,8 @@ def user_sets_out_of_office_and_uses_an_app_password():
 
 
 def stop_browser():
-    if B is not None:
-        B.quit()
+    if W is not None:
+        W.quit()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 #include "tests/unit/test.h"
 #include "transport/imap/imap_client.h"
 #include "attendant/maintenance.h"
+#include "attendant/history.h"
 #include "attendant/metrics.h"
 #include "attendant/monitor.h"
 #include "common/err.h"
@@ -10,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -159,5 +161,39 @@ static void imap_client_refuses_responses_past_its_limits(void)
 	buf_free(&err);
 }
 
-TEST_MAIN("attendant", TEST_CASE(imap_client_refuses_responses_past_its_limits),
+/* The mail flow's history from tracking log lines: counts per interval, latency from reception to delivery. */
+static void history_counts_the_flow(void)
+{
+	struct history *h = xmalloc(sizeof(*h));
+	history_init(h);
+	static const char *lines[] = {
+		"2026-12-07T10:00:00Z\treceived\tq1\t<m1>\ta@x\t-\thost\tpeer",
+		"2026-12-07T10:00:03Z\tdelivered\tq1\t<m1>\ta@x\tb@y\thost\tok",
+		"2026-12-07T10:00:04Z\treceived\tq2\t<m2>\ta@x\t-\thost\tpeer",
+		"2026-12-07T10:00:05Z\tdeferred\tq2\t<m2>\ta@x\tc@z\thost\t451",
+		"2026-12-07T10:00:10Z\trelayed\tq2\t<m2>\ta@x\tc@z\thost\t250",
+		"2026-12-07T10:00:11Z\tbounced\tq3\t<m3>\ta@x\td@z\thost\t550",
+		"2026-12-07T10:00:12Z\tdelivered\tq9\t<m9>\ta@x\te@z\thost\tok", /* its reception not seen */
+		"garbage",
+		"2026-12-07T10:00:12Z\tdelivered",
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(lines); i++)
+		history_feed(h, lines[i], strlen(lines[i]));
+	test_assert(h->cur.received == 2 && h->cur.delivered == 3 && h->cur.deferred == 1 && h->cur.bounced == 1);
+	test_assert(h->cur.latency_count == 2 && h->cur.latency_sum == 3 + 6 && h->cur.latency_max == 6);
+	history_sample(h, 1000, 1, 2);
+	test_assert(h->count == 1 && h->ring[0].delivered == 3 && h->ring[0].queued == 2 && h->cur.delivered == 0);
+	for (long long t = 1; t <= HISTORY_SAMPLES + 5; t++)
+		history_sample(h, 1000 + t * HISTORY_INTERVAL_S, 0, 0);
+	test_assert(h->count == HISTORY_SAMPLES && h->ring[h->head].time == 1000 + 6 * HISTORY_INTERVAL_S);
+	struct buf out = BUF_INIT;
+	history_json(h, 99999, &out);
+	test_assert(strstr(buf_cstr(&out), "\"totals\":{\"received\":2,\"delivered\":3,\"deferred\":1,\"bounced\":1}"));
+	test_assert(strstr(buf_cstr(&out), "\"time\":99999") != NULL);
+	buf_free(&out);
+	history_free(h);
+	free(h);
+}
+
+TEST_MAIN("attendant", TEST_CASE(imap_client_refuses_responses_past_its_limits), TEST_CASE(history_counts_the_flow),
 	  TEST_CASE(quota_message_is_a_valid_message), TEST_CASE(parses_request_lines), TEST_CASE(renders_facts))

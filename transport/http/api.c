@@ -695,6 +695,48 @@ static void roles_get(struct call *c)
 
 /* ---- routing ---- */
 
+static bool holds_query(json_t *item, const char *q)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(item, key, v)
+	{
+		if (json_is_string(v) && strcasestr(json_string_value(v), q) != NULL)
+			return true;
+		for (size_t i = 0; json_is_array(v) && i < json_array_size(v); i++) {
+			const char *s = json_string_value(json_array_get(v, i));
+			if (s != NULL && strcasestr(s, q) != NULL)
+				return true;
+		}
+	}
+	return false;
+}
+
+void reply_list(struct call *c, json_t *items)
+{
+	size_t offset, limit;
+	if (!query_size(c, "offset", 0, (size_t)1 << 30, &offset) ||
+	    !query_size(c, "limit", API_PAGE_DEFAULT, API_PAGE_MAX, &limit)) {
+		json_decref(items);
+		return;
+	}
+	const char *q = http_request_query(c->req, "q");
+	json_t *page = json_array();
+	size_t total = 0;
+	for (size_t i = 0; i < json_array_size(items); i++) {
+		json_t *item = json_array_get(items, i);
+		if (q != NULL && q[0] != '\0' && !holds_query(item, q))
+			continue;
+		if (total >= offset && json_array_size(page) < limit)
+			json_array_append(page, item);
+		total++;
+	}
+	json_decref(items);
+	reply(c, 200,
+	      json_pack("{s:o, s:I, s:I, s:I}", "items", page, "total", (json_int_t)total, "offset", (json_int_t)offset,
+			"limit", (json_int_t)limit));
+}
+
 bool seg_is(const struct call *c, size_t i, const char *s)
 {
 	return i < c->nseg && strcmp(c->seg[i], s) == 0;
@@ -723,9 +765,6 @@ static bool body_json(struct call *c, json_t **in_r)
 	return true;
 }
 
-/* The handlers of the routes, each with the request's segments and JSON body. */
-typedef void route_fn(struct call *c, json_t *in);
-
 static void r_servers(struct call *c, json_t *in)
 {
 	(void)in;
@@ -749,17 +788,6 @@ static void r_roles(struct call *c, json_t *in)
 	roles_get(c);
 }
 
-/* A route (the recipients' are in api_recipients.c): the first segment, the number of segments, a fixed segment when
- * there is one (the second of two, "flush", else the third: "settings"), the method ("GET" takes HEAD,
- * "PATCH" takes PUT). */
-struct api_route {
-	const char *what;
-	size_t nseg;
-	const char *sub;
-	const char *method;
-	route_fn *fn;
-};
-
 static const struct api_route api_routes[] = {
 	{ "servers", 1, NULL, "GET", r_servers },       { "servers", 2, NULL, "GET", r_servers },
 	{ "servers", 3, "settings", "GET", r_servers }, { "servers", 3, "settings", "PATCH", r_server_settings },
@@ -776,26 +804,33 @@ static bool route_matches(const struct call *c, const struct api_route *r)
 	return seg_is(c, 0, r->what);
 }
 
+bool api_table_route(struct call *c, json_t *in, const char *as, const struct api_route *routes, size_t n,
+		     struct buf *allow_r)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct api_route *r = &routes[i];
+		if (!route_matches(c, r))
+			continue;
+		if (strcmp(r->method, as) == 0) {
+			r->fn(c, in);
+			return true;
+		}
+		buf_printf(allow_r, "%s%s", allow_r->len > 0 ? ", " : "", r->method);
+	}
+	return false;
+}
+
 /* Runs the route of a signed-in request; 404 or 405 (with Allow) when none takes it. */
 static void route(struct call *c, json_t *in)
 {
 	const char *m = c->req->method;
 	const char *as = strcmp(m, "HEAD") == 0 ? "GET" : strcmp(m, "PUT") == 0 ? "PATCH" : m;
 	struct buf allow = BUF_INIT;
-	if (api_recipients_route(c, in, as, &allow)) {
+	if (api_recipients_route(c, in, as, &allow) ||
+	    api_table_route(c, in, as, api_routes, IX_ARRAY_LEN(api_routes), &allow) ||
+	    api_table_route(c, in, as, api_admin_routes, api_admin_route_count, &allow)) {
 		buf_free(&allow);
 		return;
-	}
-	for (size_t i = 0; i < IX_ARRAY_LEN(api_routes); i++) {
-		const struct api_route *r = &api_routes[i];
-		if (!route_matches(c, r))
-			continue;
-		if (strcmp(r->method, as) == 0) {
-			buf_free(&allow);
-			r->fn(c, in);
-			return;
-		}
-		buf_printf(&allow, "%s%s", allow.len > 0 ? ", " : "", r->method);
 	}
 	if (allow.len > 0) {
 		http_response_header(c->resp, "Allow", buf_cstr(&allow));

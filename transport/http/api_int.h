@@ -1,5 +1,6 @@
 /* api_int.h - what the files of the REST API share (api.c: sign-in, routing, servers, queue, audit; api_recipients.c:
- * recipients and self-service): the request being answered and the calls that answer it. Not for other callers. */
+ * recipients and self-service; api_admin.c: the infrastructure): the request being answered and the calls that
+ * answer it. Not for other callers. */
 #ifndef IX_API_INT_H
 #define IX_API_INT_H
 
@@ -66,6 +67,27 @@ bool string_array(json_t *a, const char ***out_r, size_t *n_r);
 bool opt_string(struct call *c, json_t *in, const char *key, const char **v_r);
 /* Whether path segment i is s. */
 bool seg_is(const struct call *c, size_t i, const char *s);
+
+/* Answers 200 with a list: the members of items (taken) that hold the query's q (without case, in any string
+ * member or array of strings), the page offset/limit of them, as {"items", "total", "offset", "limit"}. */
+void reply_list(struct call *c, json_t *items);
+
+/* A route of a table: the first segment, the number of segments, a fixed segment when there is one (the second of
+ * two, else the third), the method ("GET" takes HEAD, "PATCH" takes PUT), and its handler. */
+struct api_route {
+	const char *what;
+	size_t nseg;
+	const char *sub;
+	const char *method;
+	void (*fn)(struct call *c, json_t *in);
+};
+/* Runs the route of routes[0..n) that takes the request's path and method as and returns true; else appends the
+ * methods its routes take on that path to allow_r and returns false. */
+bool api_table_route(struct call *c, json_t *in, const char *as, const struct api_route *routes, size_t n,
+		     struct buf *allow_r);
+/* The routes of api_admin.c: status, metrics, logs, connectors, sync sources, DKIM keys. */
+extern const struct api_route api_admin_routes[];
+extern const size_t api_admin_route_count;
 
 /* The routes of api_recipients.c: runs the one that takes the request's path and method as (GET for HEAD, PATCH
  * for PUT) and returns true; else appends the methods its routes take on that path to allow_r and returns false. */

@@ -5,7 +5,8 @@
 #include <string.h>
 
 /* The files of transport/http/web/, built into the program (transport/http/http.mk). */
-extern const char web_console_html[], web_console_css[], web_console_js[], web_recipients_js[], web_me_js[];
+extern const char web_console_html[], web_console_css[], web_console_js[], web_recipients_js[], web_me_js[],
+	web_graphs_js[], web_infra_js[];
 
 struct asset {
 	const char *path, *alias; /* alias: the same page without its last slash */
@@ -20,6 +21,8 @@ static const struct asset assets[] = {
 	{ WEB_ASSETS "console.js", NULL, "text/javascript; charset=utf-8", web_console_js },
 	{ WEB_ASSETS "recipients.js", NULL, "text/javascript; charset=utf-8", web_recipients_js },
 	{ WEB_ASSETS "me.js", NULL, "text/javascript; charset=utf-8", web_me_js },
+	{ WEB_ASSETS "graphs.js", NULL, "text/javascript; charset=utf-8", web_graphs_js },
+	{ WEB_ASSETS "infra.js", NULL, "text/javascript; charset=utf-8", web_infra_js },
 };
 
 void web_handle(const struct http_request *req, struct http_response *resp, unsigned https_port, const char *hostname)

@@ -54,20 +54,6 @@ function show(view) {
 
 /* ---- the console ---- */
 
-async function dashboard() {
-	const servers = await api("GET", "servers");
-	clear($("#servers"));
-	for (const s of servers.items)
-		row($("#servers"), [s.name, s.host, Object.entries(s.ports).filter(([, p]) => p)
-			.map(([k, p]) => k + " " + p).join(", ")]);
-	const q = await api("GET", "queue?limit=1");
-	$("#queue-length").textContent = q.total + (q.total === 1 ? " message" : " messages") + " in the queue";
-	const roles = await api("GET", "roles");
-	clear($("#roles"));
-	for (const [name, members] of Object.entries(roles.roles))
-		row($("#roles"), [name, members.join(", ")]);
-}
-
 async function search(q) {
 	const r = await api("GET", "recipients?limit=100&q=" + encodeURIComponent(q || ""));
 	clear($("#results"));
@@ -139,7 +125,7 @@ async function audit() {
 async function route() {
 	if (!me) return show("signin");
 	const view = (location.hash || "#dashboard").slice(1);
-	/* the views of the other scripts (recipients.js, me.js), by the hash's first part: #recipient/NAME */
+	/* the views of the other scripts (recipients.js, me.js, infra.js), by the hash's first part: #recipient/NAME */
 	const [base, ...arg] = view.split("/");
 	const more = window.ixViews || {};
 	try {
@@ -162,7 +148,7 @@ async function route() {
 			await audit();
 		} else {
 			show("dashboard");
-			await dashboard();
+			await more.dashboard();
 		}
 	} catch (e) {
 		if (e.status === 401) return signedOut();
