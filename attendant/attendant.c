@@ -3,6 +3,7 @@
 #include "attendant/attendant.h"
 #include "attendant/bootstrap.h"
 #include "directory/dir.h"
+#include "common/audit.h"
 #include "common/err.h"
 #include "common/evloop.h"
 #include "common/log.h"
@@ -417,17 +418,6 @@ static void on_stop_signal(struct evloop *loop, int signo, void *ctx)
 }
 
 /* Shifts NAME.log.(k-1) to NAME.log.k ... NAME.log to NAME.log.1, keeping ATTENDANT_LOG_KEEP old files. */
-static void shift_logs(const char *path)
-{
-	for (int k = ATTENDANT_LOG_KEEP; k >= 1; k--) {
-		char *from = k == 1 ? xstrdup(path) : xasprintf("%s.%d", path, k - 1);
-		char *to = xasprintf("%s.%d", path, k);
-		rename(from, to);
-		free(from);
-		free(to);
-	}
-}
-
 /* slapd writes its stderr to an inherited descriptor: copy the log aside and truncate it in place (it appends,
  * so it continues at the new end). */
 static void copy_truncate(const char *path)
@@ -480,7 +470,7 @@ static void rotate_tick(struct evloop *loop, struct evloop_timer *timer, void *c
 	struct attendant *a = ctx;
 	char *path = config_log_path(a->cfg, "attendant.log");
 	if (file_size(path) > ATTENDANT_LOG_ROTATE_BYTES) {
-		shift_logs(path);
+		file_shift(path, ATTENDANT_LOG_KEEP);
 		log_reopen();
 		log_info("log rotated");
 	}
@@ -488,13 +478,15 @@ static void rotate_tick(struct evloop *loop, struct evloop_timer *timer, void *c
 	path = config_log_path(a->cfg, "slapd.log");
 	if (file_size(path) > ATTENDANT_LOG_ROTATE_BYTES)
 		copy_truncate(path);
+	if (audit_rotate(a->cfg->data_dir, AUDIT_ROTATE_BYTES, AUDIT_KEEP))
+		log_info("rotated the audit log");
 	free(path);
 	for (size_t i = 0; i < a->nservices; i++) {
 		char *name = xasprintf("%s.log", a->services[i].name);
 		path = config_log_path(a->cfg, name);
 		free(name);
 		if (file_size(path) > ATTENDANT_LOG_ROTATE_BYTES) {
-			shift_logs(path);
+			file_shift(path, ATTENDANT_LOG_KEEP);
 			if (a->services[i].pid > 0)
 				kill(a->services[i].pid, SIGHUP);
 			log_info("rotated the log of %s", a->services[i].name);

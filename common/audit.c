@@ -82,17 +82,28 @@ bool audit_parse_time(const char *date, time_t *when_r)
 	return true;
 }
 
-int audit_read(const char *data_dir, time_t since, const char *who, bool (*fn)(const struct audit_entry *e, void *ctx),
-	       void *ctx, struct buf *error_r)
+bool audit_rotate(const char *data_dir, long long max_bytes, int keep)
 {
 	char *path = xasprintf("%s/%s", data_dir, AUDIT_FILE);
+	struct stat st;
+	bool rotate = stat(path, &st) == 0 && (long long)st.st_size > max_bytes;
+	if (rotate)
+		file_shift(path, keep);
+	free(path);
+	return rotate;
+}
+
+/* audit_read of one file; false when fn stopped. */
+static bool read_one(const char *path, time_t since, const char *who,
+		     bool (*fn)(const struct audit_entry *e, void *ctx), void *ctx, int *ret_r, struct buf *error_r)
+{
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		int ret = errno == ENOENT ? IX_OK : IX_EIO;
-		if (ret != IX_OK)
+		if (errno != ENOENT) {
 			buf_printf(error_r, "cannot read the audit log %s: %s", path, strerror(errno));
-		free(path);
-		return ret;
+			*ret_r = IX_EIO;
+		}
+		return true;
 	}
 	struct stat st;
 	off_t from = fstat(fd, &st) == 0 && st.st_size > AUDIT_READ_MAX ? st.st_size - AUDIT_READ_MAX : 0;
@@ -104,11 +115,11 @@ int audit_read(const char *data_dir, time_t since, const char *who, bool (*fn)(c
 	while ((n = read(fd, chunk, sizeof(chunk))) > 0 && data.len < AUDIT_READ_MAX)
 		buf_append(&data, chunk, (size_t)n);
 	close(fd);
-	free(path);
 	char *text = buf_steal(&data), *line = text, *next;
+	bool go_on = true;
 	if (from > 0 && (line = strchr(text, '\n')) != NULL) /* skip the line cut in the middle */
 		line++;
-	for (; line != NULL && *line != '\0'; line = next) {
+	for (; go_on && line != NULL && *line != '\0'; line = next) {
 		next = strchr(line, '\n');
 		if (next == NULL)
 			break; /* a line being written */
@@ -130,9 +141,24 @@ int audit_read(const char *data_dir, time_t since, const char *who, bool (*fn)(c
 		if (who != NULL && (strncasecmp(e.who, who, strlen(who)) != 0 ||
 				    (e.who[strlen(who)] != '\0' && e.who[strlen(who)] != ' ')))
 			continue;
-		if (!fn(&e, ctx))
-			break;
+		go_on = fn(&e, ctx);
 	}
 	free(text);
-	return IX_OK;
+	return go_on;
+}
+
+int audit_read(const char *data_dir, time_t since, const char *who, bool (*fn)(const struct audit_entry *e, void *ctx),
+	       void *ctx, struct buf *error_r)
+{
+	int ret = IX_OK;
+	bool go_on = true;
+	for (int k = AUDIT_KEEP; k >= 0 && go_on && ret == IX_OK; k--) {
+		char *path = k == 0 ? xasprintf("%s/%s", data_dir, AUDIT_FILE)
+				    : xasprintf("%s/%s.%d", data_dir, AUDIT_FILE, k);
+		struct stat st;
+		if (k == 0 || (stat(path, &st) == 0 && st.st_mtime >= since))
+			go_on = read_one(path, since, who, fn, ctx, &ret, error_r);
+		free(path);
+	}
+	return ret;
 }

@@ -176,6 +176,17 @@ int write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+void file_shift(const char *path, int keep)
+{
+	for (int k = keep; k >= 1; k--) {
+		char *from = k == 1 ? xstrdup(path) : xasprintf("%s.%d", path, k - 1);
+		char *to = xasprintf("%s.%d", path, k);
+		(void)rename(from, to);
+		free(from);
+		free(to);
+	}
+}
+
 off_t file_tail_offset(int fd, unsigned long n)
 {
 	struct stat st;

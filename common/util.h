@@ -40,6 +40,9 @@ int ip_in_cidr(const char *pattern, const char *addr);
 
 /* Writes all of buf to fd, retrying on EINTR and short writes. Returns 0 or -1 with errno set. */
 int write_full(int fd, const void *buf, size_t len);
+/* Renames path.N-1 to path.N for N from keep down to 2, then path to path.1 (the oldest, path.keep, is replaced;
+ * missing ones are skipped): a log's rotation, whose writers open path again. */
+void file_shift(const char *path, int keep);
 /* Where the last n lines of fd's file start (0 when it has fewer; the last line need not end in a newline). */
 off_t file_tail_offset(int fd, unsigned long n);
 /* Reads a whole file (at most max bytes) into a new NUL-terminated buffer. Returns 0 or -1 with errno set. */

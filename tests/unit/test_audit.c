@@ -75,4 +75,50 @@ static void writes_and_filters(void)
 	free(log);
 }
 
-TEST_MAIN("audit", TEST_CASE(parses_dates), TEST_CASE(writes_and_filters))
+/* Rotation past a size keeps the given number of older files, and reading goes across them, oldest first. */
+static void rotates_and_reads_across_files(void)
+{
+	char dir[] = "/tmp/test_audit.XXXXXX";
+	test_assert(mkdtemp(dir) != NULL);
+	char *log = xasprintf("%s/log", dir), *path = xasprintf("%s/" AUDIT_FILE, dir);
+	test_assert(mkdir(log, 0750) == 0);
+	struct buf err = BUF_INIT;
+	struct seen s = { BUF_INIT, 0 };
+	char action[32];
+	time_t t = 1796601600;
+	for (int batch = 0; batch < 3; batch++) {
+		for (int i = 0; i < 2; i++) {
+			snprintf(action, sizeof(action), "change %d", batch * 2 + i);
+			struct audit_entry e = { t++, "admin", "cli", action, "", "ok" };
+			test_assert(audit_record(dir, &e, &err) == IX_OK);
+		}
+		test_assert(!audit_rotate(dir, 1 << 20, 2)); /* small: kept */
+		test_assert(audit_rotate(dir, 10, 2));       /* past the size: rotated */
+		test_assert(access(path, F_OK) != 0);
+	}
+	/* three batches rotated, two files kept: the first batch is gone */
+	char *one = xasprintf("%s.1", path), *two = xasprintf("%s.2", path), *three = xasprintf("%s.3", path);
+	test_assert(access(one, F_OK) == 0 && access(two, F_OK) == 0 && access(three, F_OK) != 0);
+	struct audit_entry last = { t++, "rita", "api", "change 6", "", "ok" };
+	test_assert(audit_record(dir, &last, &err) == IX_OK);
+	test_assert(audit_read(dir, 0, NULL, collect, &s, &err) == IX_OK && s.count == 5);
+	test_assert(strncmp(buf_cstr(&s.text), "1796601602|admin|cli|change 2|", 30) == 0);
+	test_assert(strstr(buf_cstr(&s.text), "change 3|") < strstr(buf_cstr(&s.text), "change 4|"));
+	test_assert(strstr(buf_cstr(&s.text), "|rita|api|change 6||ok\n") != NULL);
+	s.count = 0;
+	test_assert(audit_read(dir, 0, "rita", collect, &s, &err) == IX_OK && s.count == 1);
+	unlink(path);
+	unlink(one);
+	unlink(two);
+	rmdir(log);
+	rmdir(dir);
+	buf_free(&s.text);
+	buf_free(&err);
+	free(one);
+	free(two);
+	free(three);
+	free(path);
+	free(log);
+}
+
+TEST_MAIN("audit", TEST_CASE(parses_dates), TEST_CASE(writes_and_filters), TEST_CASE(rotates_and_reads_across_files))
