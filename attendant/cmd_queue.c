@@ -4,6 +4,7 @@
 #include "common/err.h"
 #include "directory/provision.h"
 #include "transport/mta/queue.h"
+#include "transport/mta/queue_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,21 +29,6 @@ static const char track_help[] =
 	"a mail filter's verdict and changes)\n"
 	"for messages sent from or to ADDRESS, or with that Message-ID.\n";
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 32)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
 static int queue_list_cmd(const char *qdir, bool json)
 {
 	char **ids;
@@ -54,9 +40,8 @@ static int queue_list_cmd(const char *qdir, bool json)
 		return CLI_EXIT_FAIL;
 	}
 	long long now = (long long)time(NULL), oldest = 0;
-	size_t active = 0, deferred = 0, shown = 0;
-	if (json)
-		printf("{\"messages\":[");
+	size_t active = 0, deferred = 0;
+	json_t *messages = json_array();
 	for (size_t i = 0; i < n; i++) {
 		struct queue_msg m;
 		buf_reset(&err);
@@ -71,21 +56,7 @@ static int queue_list_cmd(const char *qdir, bool json)
 		if (now - m.created > oldest)
 			oldest = now - m.created;
 		if (json) {
-			printf("%s{\"id\":\"%s\",\"age\":%lld,\"sender\":", shown++ ? "," : "", m.id, now - m.created);
-			json_str(m.sender);
-			printf(",\"message_id\":");
-			json_str(m.msgid);
-			printf(",\"size\":%zu,\"recipients\":[", m.body.len);
-			for (size_t k = 0; k < m.nrcpts; k++) {
-				const struct queue_rcpt *r = &m.rcpts[k];
-				printf("%s{\"address\":", k ? "," : "");
-				json_str(r->addr);
-				printf(",\"state\":\"%s\",\"attempts\":%u,\"next_try\":%lld,\"last_error\":",
-				       queue_rcpt_state_name(r, now), r->attempts, r->next_try);
-				json_str(r->last_error);
-				putchar('}');
-			}
-			printf("]}");
+			json_array_append_new(messages, queue_msg_json(&m, now, false));
 		} else {
 			printf("%s  %6llds  <%s>\n", m.id, now - m.created, m.sender);
 			for (size_t k = 0; k < m.nrcpts; k++) {
@@ -100,14 +71,20 @@ static int queue_list_cmd(const char *qdir, bool json)
 		}
 		queue_msg_free(&m);
 	}
-	if (json)
-		printf("],\"total\":%zu,\"active\":%zu,\"deferred\":%zu,\"oldest_age\":%lld}\n", active + deferred,
-		       active, deferred, oldest);
-	else if (active + deferred == 0)
+	if (json) {
+		json_t *o = json_pack("{s:o, s:I, s:I, s:I, s:I}", "messages", json_incref(messages), "total",
+				      (json_int_t)(active + deferred), "active", (json_int_t)active, "deferred",
+				      (json_int_t)deferred, "oldest_age", (json_int_t)oldest);
+		char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		printf("%s\n", text != NULL ? text : "{}");
+		free(text);
+		json_decref(o);
+	} else if (active + deferred == 0)
 		printf("The queue is empty.\n");
 	else
 		printf("%zu message%s in the queue: %zu active, %zu deferred; the oldest is %lld seconds old.\n",
 		       active + deferred, active + deferred == 1 ? "" : "s", active, deferred, oldest);
+	json_decref(messages);
 	queue_ids_free(&ids, n);
 	buf_free(&err);
 	return CLI_EXIT_OK;
