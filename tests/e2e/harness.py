@@ -248,6 +248,14 @@ class System:
                    "\r\nhello\r\n" % (to, subject, message_id))
         c.quit()
 
+    def submit(self, login, password, sender, to, subject="test"):
+        """A small message from sender to to, submitted over the submission port signed in as login."""
+        import smtplib
+        c = smtplib.SMTP("127.0.0.1", self.ports["submission"], timeout=20)
+        c.login(login, password)
+        c.sendmail(sender, [to], "From: %s\r\nTo: %s\r\nSubject: %s\r\n\r\nhello\r\n" % (sender, to, subject))
+        c.quit()
+
     def rcpt_code(self, to):
         """The code smtpd answers RCPT TO:<to> with on port 25 (250 once the address is known to it: the attendant
         generates a new user's address after `user add`, and smtpd learns it from its replica after that)."""

@@ -5,7 +5,6 @@ a held message's tracking timeline; servers and a setting changed; a connector a
 with their records; a service's log; a view-only admin sees the dashboard but is refused a change. Each step saves a
 screenshot under BUILD/test-output/test_console_admin/; Chromium reports no Content-Security-Policy violation."""
 import os
-import smtplib
 import sys
 import time
 
@@ -15,14 +14,6 @@ from harness import System, main, setup, test  # noqa: E402
 
 S = None
 W = None
-
-
-def send(rcpt, subject):
-    c = smtplib.SMTP("127.0.0.1", S.ports["submission"], timeout=20)
-    c.login("ulla", "pw-ulla")
-    c.sendmail("ulla.user@example.com", [rcpt], "From: ulla.user@example.com\r\nTo: %s\r\nSubject: %s\r\n\r\nhi\r\n"
-               % (rcpt, subject))
-    c.quit()
 
 
 def view(name, ready, what):
@@ -45,8 +36,8 @@ def system_and_browser():
 def dashboard_draws_the_mail_flow():
     S.hold_mail_for("dead.test")
     for i in range(4):
-        send("vera.user@example.com", "local %d" % i)
-    send("someone@dead.test", "held in the queue")
+        S.submit("ulla", "pw-ulla", "ulla.user@example.com", "vera.user@example.com", "local %d" % i)
+    S.submit("ulla", "pw-ulla", "ulla.user@example.com", "someone@dead.test", "held in the queue")
     W.sign_in("admin", S.admin_password)
     W.wait(lambda: W.visible("#dashboard") and "smtpd" in W.el("#services").text, "the dashboard")
 
