@@ -148,18 +148,19 @@ void history_sample(struct history *h, long long now, unsigned long long active,
 static json_t *sample_json(const struct history_sample *s, long long seconds)
 {
 	return json_pack("{s:I, s:I, s:I, s:I, s:i, s:i, s:i, s:i, s:f, s:I}", "time", (json_int_t)s->time, "seconds",
-			 (json_int_t)seconds, "queue_active",
-			 (json_int_t)s->active, "queue", (json_int_t)s->queued, "received", (int)s->received,
-			 "delivered", (int)s->delivered, "deferred", (int)s->deferred, "bounced", (int)s->bounced,
-			 "latency_avg", s->latency_count > 0 ? (double)s->latency_sum / s->latency_count : 0.0,
-			 "latency_max", (json_int_t)s->latency_max);
+			 (json_int_t)seconds, "queue_active", (json_int_t)s->active, "queue", (json_int_t)s->queued,
+			 "received", (int)s->received, "delivered", (int)s->delivered, "deferred", (int)s->deferred,
+			 "bounced", (int)s->bounced, "latency_avg",
+			 s->latency_count > 0 ? (double)s->latency_sum / s->latency_count : 0.0, "latency_max",
+			 (json_int_t)s->latency_max);
 }
 
 void history_json(const struct history *h, long long now, struct buf *out)
 {
 	json_t *samples = json_array();
 	for (size_t i = 0; i < h->count; i++)
-		json_array_append_new(samples, sample_json(&h->ring[(h->head + i) % HISTORY_SAMPLES], HISTORY_INTERVAL_S));
+		json_array_append_new(samples,
+				      sample_json(&h->ring[(h->head + i) % HISTORY_SAMPLES], HISTORY_INTERVAL_S));
 	struct history_sample cur = h->cur;
 	cur.time = now;
 	long long since = h->count > 0 ? now - h->ring[(h->head + h->count - 1) % HISTORY_SAMPLES].time

@@ -38,7 +38,7 @@ static bool ask_attendant_json(struct call *c, const char *request, json_t **o_r
 		fail(c, 503, "%s", buf_cstr(&err));
 	else if (!json_is_object(*o_r))
 		fail(c, 503, "the attendant answered %s with no JSON object: see 'interchange logs attendant'",
-			 request);
+		     request);
 	buf_free(&answer);
 	buf_free(&err);
 	if (json_is_object(*o_r))
@@ -183,7 +183,7 @@ static void log_get(struct call *c, json_t *in)
 	}
 	free(data);
 	reply(c, 200,
-		  json_pack("{s:s, s:o, s:I}", "name", name, "lines", out, "total", (json_int_t)json_array_size(out)));
+	      json_pack("{s:s, s:o, s:I}", "name", name, "lines", out, "total", (json_int_t)json_array_size(out)));
 }
 
 /* ---- connectors ---- */
@@ -240,8 +240,8 @@ static void connector_add(struct call *c, json_t *in)
 	    (cost != NULL && (!json_is_integer(cost) || json_integer_value(cost) < 0))) {
 		free(pc.spaces);
 		fail(c, 400,
-			 "give {\"name\": NAME, \"address_spaces\": [\"example.org\", \"*.example.org\" or \"*\"], "
-			 "\"smarthost\": \"HOST[:PORT]\", \"cost\": N}");
+		     "give {\"name\": NAME, \"address_spaces\": [\"example.org\", \"*.example.org\" or \"*\"], "
+		     "\"smarthost\": \"HOST[:PORT]\", \"cost\": N}");
 		return;
 	}
 	pc.cost = cost != NULL ? (unsigned long long)json_integer_value(cost) : 0;
@@ -394,11 +394,11 @@ static void sync_run_now(struct call *c, json_t *in)
 	struct buf err = BUF_INIT;
 	int ret = sync_run(c->prov, c->api->cfg, c->seg[1], NULL, NULL, &r, &err);
 	done(c, ret, &err, 200,
-		 json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "source", c->seg[1], "added",
-			   (json_int_t)r.added, "changed", (json_int_t)r.changed, "renamed", (json_int_t)r.renamed,
-			   "deleted", (json_int_t)r.deleted, "users", (json_int_t)r.users, "disabled",
-			   (json_int_t)r.disabled, "lists", (json_int_t)r.lists, "conflicts", (json_int_t)r.conflicts,
-			   "errors", (json_int_t)r.errors));
+	     json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "source", c->seg[1], "added",
+		       (json_int_t)r.added, "changed", (json_int_t)r.changed, "renamed", (json_int_t)r.renamed,
+		       "deleted", (json_int_t)r.deleted, "users", (json_int_t)r.users, "disabled",
+		       (json_int_t)r.disabled, "lists", (json_int_t)r.lists, "conflicts", (json_int_t)r.conflicts,
+		       "errors", (json_int_t)r.errors));
 	buf_free(&err);
 }
 
@@ -496,8 +496,8 @@ static void dkim_make(struct call *c, json_t *in)
 		fail_with(c, ret, &err);
 	else if (dkim_keys_json(c, domain, buf_cstr(&mine), keys))
 		reply(c, made ? 201 : 200,
-			  json_pack("{s:s, s:b, s:b, s:O}", "domain", domain, "made", made, "replaced", replaced,
-				    "keys", keys));
+		      json_pack("{s:s, s:b, s:b, s:O}", "domain", domain, "made", made, "replaced", replaced, "keys",
+				keys));
 	json_decref(keys);
 	buf_free(&mine);
 	buf_free(&others);

@@ -28,8 +28,8 @@ json_t *status_json(const struct config *cfg, const char *attendant_answer, cons
 		if (!peers[i].self)
 			json_array_append_new(repl, json_pack("{s:s, s:i, s:s, s:b, s:b}", "server", peers[i].name,
 							      "id", (int)peers[i].id, "state",
-							      peers[i].state != NULL ? peers[i].state : "",
-							      peers[i].in_step, peers[i].replicating));
+							      peers[i].state != NULL ? peers[i].state : "", "in_step",
+							      peers[i].in_step, "replicating", peers[i].replicating));
 	}
 	json_object_set_new(o, "replication", repl);
 	return o;
