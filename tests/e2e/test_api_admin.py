@@ -105,6 +105,15 @@ def metrics_with_history():
     assert {"time", "queue", "delivered", "latency_avg", "latency_max"} <= set(last), last
     assert sum(s["delivered"] for s in h["samples"]) >= 3, h
     assert data["counters"]["services"] and "queue" in data["counters"], data
+    # the queue searched (a recipient, the sender), servers and tracking paged, as every list
+    code, data, text = call("vera", "GET", "queue?q=someone@dead")
+    assert code == 200 and data["total"] == 1 and data["items"][0]["recipients"][0]["address"] == "someone@dead.test", \
+        text
+    assert call("vera", "GET", "queue?q=nobody-like-this")[1]["total"] == 0
+    code, data, text = call("vera", "GET", "servers?q=mail.example&limit=1")
+    assert code == 200 and data["total"] == 1 and data["limit"] == 1 and len(data["items"]) == 1, text
+    code, data, text = call("vera", "GET", "track?q=someone@dead.test&limit=1")
+    assert code == 200 and data["total"] >= 1 and len(data["items"]) == 1, text
     # the queue's length is sampled at each interval's end: the held message shows in the next one
     assert wait_for(lambda: call("vera", "GET", "metrics")[1]["history"]["samples"][-1]["queue"] >= 1, timeout=30)
     assert call("ulla", "GET", "metrics")[0] == 403

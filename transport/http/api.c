@@ -436,7 +436,7 @@ static void servers_get(struct call *c, const char *name)
 	}
 	dir_servers_free(&servers, n);
 	if (name == NULL)
-		reply(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)json_array_size(items)));
+		reply_list(c, items);
 	else if (json_array_size(items) == 0) {
 		json_decref(items);
 		fail(c, 404, "there is no server named %s: GET /api/v1/servers lists them", name);
@@ -488,7 +488,10 @@ static char *queue_dir(struct call *c)
 	return config_path(c->api->cfg, "queue");
 }
 
-/* GET /queue?offset=&limit=: the messages still to deliver (any administrative role) */
+static void reply_page(struct call *c, json_t *items, const char *q);
+
+/* GET /queue?q=&offset=&limit=: the messages still to deliver, those whose id, sender, Message-ID or a recipient
+ * holds q when it is given (any administrative role) */
 static void queue_get(struct call *c, json_t *in)
 {
 	(void)in;
@@ -499,8 +502,20 @@ static void queue_get(struct call *c, json_t *in)
 	char *qdir = queue_dir(c), **ids = NULL;
 	size_t n = 0;
 	struct buf err = BUF_INIT;
+	const char *q = http_request_query(c->req, "q");
 	if (queue_list(qdir, &ids, &n, &err) != 0) {
 		fail(c, 500, "%s", buf_cstr(&err));
+	} else if (q != NULL && q[0] != '\0') { /* a search reads every message: their ids, senders, recipients */
+		long long now = (long long)time(NULL);
+		json_t *items = json_array();
+		for (size_t i = 0; i < n; i++) {
+			struct queue_msg m;
+			buf_reset(&err);
+			if (queue_read(qdir, ids[i], false, &m, &err) == 0)
+				json_array_append_new(items, queue_msg_json(&m, now, false));
+			queue_msg_free(&m);
+		}
+		reply_list(c, items);
 	} else {
 		long long now = (long long)time(NULL);
 		json_t *items = json_array();
@@ -585,7 +600,7 @@ static void track_get(struct call *c, json_t *in)
 	}
 	json_t *items = json_array();
 	track_search(c->api->cfg->data_dir, q, track_add_json, items);
-	reply(c, 200, json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)json_array_size(items)));
+	reply_page(c, items, NULL); /* q chose the messages: each of their events is answered */
 }
 
 /* ---- the audit log ---- */
@@ -667,24 +682,33 @@ static void roles_get(struct call *c)
 
 /* ---- routing ---- */
 
-static bool holds_query(json_t *item, const char *q)
+/* Whether a string in v (an object's members, an array's elements, two levels deep) holds q, without case. */
+static bool holds_query(json_t *v, const char *q, int depth)
 {
 	const char *key;
-	json_t *v;
-	json_object_foreach(item, key, v)
-	{
-		if (json_is_string(v) && strcasestr(json_string_value(v), q) != NULL)
-			return true;
-		for (size_t i = 0; json_is_array(v) && i < json_array_size(v); i++) {
-			const char *s = json_string_value(json_array_get(v, i));
-			if (s != NULL && strcasestr(s, q) != NULL)
+	json_t *m;
+	size_t i;
+	if (json_is_string(v))
+		return strcasestr(json_string_value(v), q) != NULL;
+	if (depth > 2)
+		return false;
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, m)
+		{
+			if (holds_query(m, q, depth + 1))
 				return true;
 		}
+	}
+	json_array_foreach(v, i, m)
+	{
+		if (holds_query(m, q, depth + 1))
+			return true;
 	}
 	return false;
 }
 
-void reply_list(struct call *c, json_t *items)
+/* reply_list, with q the text to search for (NULL: every item). */
+static void reply_page(struct call *c, json_t *items, const char *q)
 {
 	size_t offset, limit;
 	if (!query_size(c, "offset", 0, (size_t)1 << 30, &offset) ||
@@ -692,12 +716,11 @@ void reply_list(struct call *c, json_t *items)
 		json_decref(items);
 		return;
 	}
-	const char *q = http_request_query(c->req, "q");
 	json_t *page = json_array();
 	size_t total = 0;
 	for (size_t i = 0; i < json_array_size(items); i++) {
 		json_t *item = json_array_get(items, i);
-		if (q != NULL && q[0] != '\0' && !holds_query(item, q))
+		if (q != NULL && q[0] != '\0' && !holds_query(item, q, 0))
 			continue;
 		if (total >= offset && json_array_size(page) < limit)
 			json_array_append(page, item);
@@ -707,6 +730,11 @@ void reply_list(struct call *c, json_t *items)
 	reply(c, 200,
 	      json_pack("{s:o, s:I, s:I, s:I}", "items", page, "total", (json_int_t)total, "offset", (json_int_t)offset,
 			"limit", (json_int_t)limit));
+}
+
+void reply_list(struct call *c, json_t *items)
+{
+	reply_page(c, items, http_request_query(c->req, "q"));
 }
 
 bool seg_is(const struct call *c, size_t i, const char *s)

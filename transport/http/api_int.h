@@ -69,7 +69,7 @@ bool opt_string(struct call *c, json_t *in, const char *key, const char **v_r);
 bool seg_is(const struct call *c, size_t i, const char *s);
 
 /* Answers 200 with a list: the members of items (taken) that hold the query's q (without case, in any string
- * member or array of strings), the page offset/limit of them, as {"items", "total", "offset", "limit"}. */
+ * member, or in its arrays and objects), the page offset/limit of them, as {"items", "total", "offset", "limit"}. */
 void reply_list(struct call *c, json_t *items);
 
 /* A route of a table: the first segment, the number of segments, a fixed segment when there is one (the second of
