@@ -56,6 +56,9 @@ LDAP_LIBS := -lldap -llber
 LMDB_LIBS := -llmdb
 SSL_LIBS := -lssl -lcrypto
 JPEG_LIBS := -ljpeg
+# ICU's common library (libicu-dev) for the i;unicode-casemap comparator, common/unicasemap.c, which the store's
+# search and IMAP's SEARCH, SORT and THREAD use: every program linking the store or libimapparse.a links it
+ICU_LIBS := -licuuc
 # sign-in: Cyrus SASL, jansson for the bearer tokens of transport/net/oauth.c, MIT krb5 for the default realm
 # (transport/daemon/signin.c)
 SASL_LIBS := -lsasl2 -ljansson -lkrb5
@@ -121,6 +124,7 @@ DEB_PACKAGES += libsasl2-dev
 DEB_PACKAGES += libsasl2-modules
 DEB_PACKAGES += sasl2-bin
 DEB_PACKAGES += liblmdb-dev
+DEB_PACKAGES += libicu-dev
 DEB_PACKAGES += lmdb-utils
 DEB_PACKAGES += libssl-dev
 DEB_PACKAGES += libjansson-dev

@@ -9,13 +9,13 @@ PROGRAMS += $(BUILD)/interchange
 $(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(HTTP_LIB) $$(MTA_LIB) $$(SIEVE_LIB) $$(SYNC_LIB) $$(REPLICATION_LIB) $$(DAEMON_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) \
 		$$(STORE_LIB) $$(MIME_LIB) $$(IMAPPARSE_LIB) \
 		$$(NET_LIB) $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) -lsystemd $(SASL_LIBS) $(JPEG_LIBS) $(DNS_LIBS) -lz
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(ICU_LIBS) $(SSL_LIBS) -lsystemd $(SASL_LIBS) $(JPEG_LIBS) $(DNS_LIBS) -lz
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_attendant
 $(BUILD)/tests/unit/test_attendant: $(call objs,tests/unit/test_attendant.c tests/unit/test.c attendant/metrics.c attendant/history.c \
 		attendant/monitor.c attendant/maintenance.c transport/imap/imap_client.c) $$(MTA_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) \
 		$$(NET_LIB) $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(ICU_LIBS) $(SSL_LIBS) $(SASL_LIBS)
 
 # interchange user move between two servers (tests/e2e/test_multiserver.py provides the joined server)
 E2E_TESTS += tests/e2e/test_move.py

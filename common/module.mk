@@ -2,7 +2,8 @@
 # loop, the worker pool and the failure throttle.
 COMMON_SRCS := common/util.c common/log.c common/buf.c common/err.c common/config.c common/settings.c \
 	common/privs.c common/evloop.c common/utf8.c common/base64.c common/workpool.c common/throttle.c \
-	common/spool.c common/paths.c common/scram.c common/audit.c common/endpoint.c common/control.c
+	common/spool.c common/paths.c common/scram.c common/audit.c common/endpoint.c common/control.c \
+	common/unicasemap.c
 COMMON_LIB := $(BUILD)/libcommon.a
 
 $(COMMON_LIB): $(call objs,$(COMMON_SRCS)) $(BUILD)/gen/paths.o
@@ -35,4 +36,10 @@ UNIT_TESTS += $(foreach t,$(COMMON_TESTS),$(BUILD)/tests/unit/$(t))
 $(foreach t,$(COMMON_TESTS),$(BUILD)/tests/unit/$(t)): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o \
 		$(BUILD)/tests/unit/test.o $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcrypto
+# the i;unicode-casemap comparator against RFC 5051's definition, and its fuzz target
+UNIT_TESTS += $(BUILD)/tests/unit/test_unicasemap
+$(BUILD)/tests/unit/test_unicasemap: $(BUILD)/tests/unit/test_unicasemap.o $(BUILD)/tests/unit/test.o $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(ICU_LIBS)
+FUZZ_TARGETS += unicasemap
+FUZZ_LDLIBS_unicasemap := $(ICU_LIBS)
 FUZZ_TARGETS += uint

@@ -3,7 +3,7 @@
 STORE_SRCS := store/store.c store/store_folder.c store/store_msg.c store/store_acl.c store/store_check.c \
 	store/store_notify.c store/store_cache.c store/store_move.c store/store_annot.c store/store_sieve.c
 STORE_LIB := $(BUILD)/libstore.a
-STORE_LDLIBS := $(LMDB_LIBS) -lcrypto
+STORE_LDLIBS := $(LMDB_LIBS) $(ICU_LIBS) -lcrypto
 
 ifdef MIME_LIB
 STORE_MIME_LIB := $(MIME_LIB)

@@ -3,7 +3,7 @@
 # come from fragments that sort after this one.
 DAEMON_LIB := $(BUILD)/libdaemon.a
 DAEMON_DEPS = $(DAEMON_LIB) $(NET_LIB) $(DIR_LIB) $(DIRECTORY_LIB) $(STORE_LIB) $(MIME_LIB) $(COMMON_LIB)
-DAEMON_LDLIBS = $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS)
+DAEMON_LDLIBS = $(LDAP_LIBS) $(LMDB_LIBS) $(ICU_LIBS) $(SSL_LIBS) $(SASL_LIBS)
 
 $(DAEMON_LIB): $(call objs,transport/daemon/daemon.c transport/daemon/signin.c)
 	$(archive)

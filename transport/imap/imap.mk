@@ -40,7 +40,7 @@ $(BUILD)/ix-imapd: $(call objs,transport/imap/imapd.c) $(IMAPD_LIB) $(IMAPURL_LI
 UNIT_TESTS += $(BUILD)/tests/unit/test_imap_parse
 $(BUILD)/tests/unit/test_imap_parse: $(call objs,tests/unit/test_imap_parse.c tests/unit/test.c) $(IMAPPARSE_LIB) \
 		$(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) -o $@ $^ $(ICU_LIBS)
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_mutf7
 $(BUILD)/tests/unit/test_mutf7: $(call objs,tests/unit/test_mutf7.c tests/unit/test.c) $(IMAPPARSE_LIB) $(COMMON_LIB)
@@ -49,18 +49,20 @@ $(BUILD)/tests/unit/test_mutf7: $(call objs,tests/unit/test_mutf7.c tests/unit/t
 UNIT_TESTS += $(BUILD)/tests/unit/test_imap_session
 $(BUILD)/tests/unit/test_imap_session: $(call objs,tests/unit/test_imap_session.c tests/unit/test.c) $(IMAPD_LIB) $$(POP3_LIB) \
 		$(IMAPURL_LIB) $$(LOGIN_LIB) $(IMAPPARSE_LIB) $$(NET_LIB) $$(STORE_LIB) $$(MIME_LIB) $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(IMAPD_LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LMDB_LIBS) $(ICU_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(IMAPD_LDLIBS)
 
 FUZZ_TARGETS += imap mutf7 imap_sort imap_url
 FUZZ_LIBS_imap := $(IMAPPARSE_LIB)
 FUZZ_LIBS_mutf7 := $(IMAPPARSE_LIB)
 FUZZ_LIBS_imap_sort := $(IMAPPARSE_LIB)
 FUZZ_LIBS_imap_url := $(IMAPPARSE_LIB)
+FUZZ_LDLIBS_imap := $(ICU_LIBS)
+FUZZ_LDLIBS_imap_sort := $(ICU_LIBS)
 
 # Whole sessions fuzzed (IMAP, and POP3 when the input starts with 'P') over a socketpair and a temporary store.
 FUZZ_TARGETS += imap_session
 FUZZ_LIBS_imap_session = $(IMAPD_LIB) $(IMAPURL_LIB) $(POP3_LIB) $(LOGIN_LIB) $(IMAPPARSE_LIB) $(NET_LIB) $(STORE_LIB) $(MIME_LIB)
-FUZZ_LDLIBS_imap_session := $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(IMAPD_LDLIBS)
+FUZZ_LDLIBS_imap_session := $(LMDB_LIBS) $(ICU_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(IMAPD_LDLIBS)
 
 E2E_TESTS += tests/e2e/test_imap.py
 # URLAUTH and BURL across IMAP and submission, CATENATE over the daemon
@@ -82,4 +84,4 @@ $(BUILD)/bench-imap-stress: tests/stress/bench_imap_stress.py
 UNIT_TESTS += $(BUILD)/tests/unit/test_imap_sort
 $(BUILD)/tests/unit/test_imap_sort: $(call objs,tests/unit/test_imap_sort.c tests/unit/test.c) $(IMAPPARSE_LIB) \
 		$(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) -o $@ $^ $(ICU_LIBS)

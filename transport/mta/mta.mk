@@ -22,7 +22,7 @@ UNIT_TESTS += $(foreach t,$(MTA_TESTS),$(BUILD)/tests/unit/$(t))
 $(foreach t,$(MTA_TESTS),$(BUILD)/tests/unit/$(t)): $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o \
 		$(BUILD)/tests/unit/test.o $(MTA_LIB) $$(SMTP_LIB) $$(NET_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) \
 		$$(STORE_LIB) $$(MIME_LIB) $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(AUTHRES_LIBS) $(DNS_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(ICU_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(AUTHRES_LIBS) $(DNS_LIBS)
 
 E2E_TESTS += tests/e2e/test_dkim.py
 E2E_TESTS += tests/e2e/test_authres.py

@@ -30,7 +30,7 @@ E2E_TESTS += tests/e2e/test_smtputf8.py
 PROGRAMS += $(BUILD)/transport/smtpd_probe
 $(BUILD)/transport/smtpd_probe: $(call objs,transport/smtp/smtpd_probe.c) $$(MTA_LIB) $(SMTP_LIB) $$(STORE_LIB) \
 		$$(MIME_LIB) $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LMDB_LIBS) $(SSL_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LMDB_LIBS) $(ICU_LIBS) $(SSL_LIBS)
 
 # make bench: the load generator; run without arguments it starts tests/bench/bench_smtp.py
 BENCHES += $(BUILD)/transport/bench_smtp
