@@ -284,7 +284,8 @@ uint32_t msg_public_unseen(MDB_txn *txn, struct store *st, const uint8_t *guid, 
 /* The message cache builder: MIME parse + serialize (empty blob without the MIME parser). */
 int store_cache_build(const char *data, size_t len, struct buf *blob, struct buf *error_r);
 
-/* Case-insensitive (ASCII) substring test; an empty needle matches. */
+/* Substring test under i;unicode-casemap (common/unicasemap.h: Unicode case and compatibility forms, bytes for
+ * text that is not UTF-8); an empty needle matches. */
 int store_ci_contains(const char *hay, size_t hlen, const char *needle);
 /* The text criteria of q (header_name/value, text, body) against one message using its MIME cache: 1 all match,
  * 0 not, -1 cannot tell (no parser, no or bad cache): the caller then matches the raw bytes only. */

@@ -1,6 +1,7 @@
 /* store_msg.c - messages: append with single-instance bodies, listing and fetching, flags with modseq and
  * UNCHANGEDSINCE, copy and move without body copies, expunge into retention, the change log, recovery and purge. */
 #include "store/store_int.h"
+#include "common/unicasemap.h"
 #include "common/util.h"
 
 #include <openssl/evp.h>
@@ -1881,15 +1882,7 @@ int store_retention_count(struct store *st, const char *guid, size_t *count_r, s
 
 int store_ci_contains(const char *hay, size_t hlen, const char *needle)
 {
-	size_t nlen = strlen(needle);
-	if (nlen == 0)
-		return 1;
-	if (nlen > hlen)
-		return 0;
-	for (size_t i = 0; i + nlen <= hlen; i++)
-		if (strncasecmp(hay + i, needle, nlen) == 0)
-			return 1;
-	return 0;
+	return unicasemap_contains(hay, hlen, needle, strlen(needle));
 }
 
 /* Does a header field name in header[0..len) have a value containing value? */

@@ -839,7 +839,8 @@ static void search_evaluate(void)
 		{ "a SEARCH FROM bob\r\n", false, false },
 		{ "a SEARCH SUBJECT job\r\n", true, false },
 		{ "a SEARCH SUBJECT \"r\xc3\xa9sum\xc3\xa9\"\r\n", true, false },
-		{ "a SEARCH SUBJECT \"R\xc3\x89SUM\xc3\x89\"\r\n", false, false }, /* no Unicode case folding */
+		{ "a SEARCH SUBJECT \"R\xc3\x89SUM\xc3\x89\"\r\n", true, false }, /* i;unicode-casemap (I18NLEVEL=1) */
+		{ "a SEARCH SUBJECT \"RESUME\"\r\n", false, false }, /* É is E and a combining accent, not E */
 		{ "a SEARCH TO x\r\n", false, false },
 		{ "a SEARCH HEADER From \"\"\r\n", true, false },
 		{ "a SEARCH HEADER To \"\"\r\n", false, false },
@@ -901,10 +902,6 @@ static void search_evaluate(void)
 			fprintf(stderr, "%s: got %d\n", cases[i].line, got);
 		test_assert(got == cases[i].match);
 	}
-	test_assert(imap_search_contains("abc", 3, "", 0));
-	test_assert(!imap_search_contains("ab", 2, "abc", 3));
-	test_assert(imap_search_contains("xxABCxx", 7, "abc", 3));
-	test_assert(!imap_search_contains("\xc3\xa9", 2, "\xc3\x89", 2));
 	buf_free(&err);
 	imap_parser_destroy(&p);
 }

@@ -709,6 +709,17 @@ static bool capability_has(struct client *c, const char *needle)
 	return wait_for(c, "u OK") && out_pos(c, needle) > 0;
 }
 
+/* Sends a SEARCH, SORT or THREAD command (tag "t") and expects its untagged answer, then the OK naming the command. */
+static void expect_completed(struct client *c, const char *command, const char *answer)
+{
+	const char *done = strstr(command, "THREAD") != NULL ? "Thread"
+			   : strstr(command, "SORT") != NULL ? "Sort"
+							     : "Search";
+	char *want = xasprintf("%s\r\nt OK %s completed.\r\n", answer, done);
+	expect_answer(c, command, want);
+	free(want);
+}
+
 /* SORT with every key (RFC 5256, RFC 5957 DISPLAYFROM/DISPLAYTO), ESORT (RFC 5267), THREAD ORDEREDSUBJECT and
  * REFERENCES over five messages: dates out of arrival order, one without a Date (its internal date counts),
  * subjects with Re:, Fwd:, [tags] and (fwd), an encoded display name, References and In-Reply-To links. */
@@ -766,12 +777,8 @@ static void imap_sort_and_thread(void)
 		{ "THREAD REFS UTF-8 NOT 5", "* THREAD (3)(1 2 4)" },
 		{ "UID THREAD REFS UTF-8 NOT UID 2", "* THREAD (1)(4)(3 5)" },
 	};
-	for (size_t i = 0; i < IX_ARRAY_LEN(cases); i++) {
-		bool thread = strstr(cases[i].command, "THREAD") != NULL;
-		char *want = xasprintf("%s\r\nt OK %s completed.\r\n", cases[i].answer, thread ? "Thread" : "Sort");
-		expect_answer(&c, cases[i].command, want);
-		free(want);
-	}
+	for (size_t i = 0; i < IX_ARRAY_LEN(cases); i++)
+		expect_completed(&c, cases[i].command, cases[i].answer);
 	expect_answer(&c, "SORT (DATE) KOI8-R ALL", "t NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n");
 	expect_answer(&c, "SORT (COLOR) UTF-8 ALL", "t BAD Unknown sort key\r\n");
 	expect_answer(&c, "SORT (REVERSE) UTF-8 ALL", "t BAD REVERSE must be followed by a sort key\r\n");
@@ -779,6 +786,81 @@ static void imap_sort_and_thread(void)
 	expect_answer(&c, "THREAD REFS2 UTF-8 ALL", "t BAD THREAD takes ORDEREDSUBJECT, REFERENCES or REFS\r\n");
 	test_assert(
 		capability_has(&c, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS ESORT "));
+	client_close(&c);
+}
+
+/* I18NLEVEL=1 (RFC 5255 section 4): SEARCH's strings, SORT's string keys and THREAD's base subjects compare under
+ * i;unicode-casemap (RFC 5051): résumé and RÉSUMÉ, RFC 5051's DZ with caron in two cases, Cyrillic (RFC 5255
+ * 4.6's strings (2) and (4), the KOI8-R one as the UTF-8 it converts to), and a body declared UTF-8 that is not,
+ * searched as bytes (RFC 5255 4.6 (c)). Header text is always UTF-8 by then: the MIME cache repairs it. */
+static void imap_i18nlevel(void)
+{
+	setup();
+	struct client c;
+	client_open(&c, false);
+	test_assert(wait_for(&c, "* OK"));
+	test_assert(out_pos(&c, "I18NLEVEL") < 0); /* listed once authenticated (RFC 5255 4.3) */
+	login(&c);
+	test_assert(capability_has(&c, " I18NLEVEL=1"));
+	send_str(&c, "a CREATE I18n\r\n");
+	test_assert(wait_for(&c, "a OK"));
+	append_msg("I18n", "From: =?utf-8?q?=C3=89mile?= <emile@x.org>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+			   "Subject: =?utf-8?q?R=C3=A9sum=C3=A9?= for the job\r\nMessage-ID: <1@x>\r\n"
+			   "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+			   "Gr\xc3\xbc\xc3\x9f"
+			   "e aus der Stra\xc3\x9f"
+			   "e\r\n");
+	append_msg("I18n", "From: Zoe <zoe@x.org>\r\nDate: Tue, 2 Jan 2024 10:00:00 +0000\r\n"
+			   "Subject: Re: R\xc3\x89SUM\xc3\x89 FOR THE JOB\r\nMessage-ID: <2@x>\r\n\r\nbody\r\n");
+	append_msg("I18n", "From: abe@x.org\r\nDate: Wed, 3 Jan 2024 10:00:00 +0000\r\n"
+			   "Subject: \xc7\x86 report\r\nMessage-ID: <3@x>\r\n\r\nbody\r\n");
+	append_msg("I18n",
+		   "From: abe@x.org\r\nDate: Thu, 4 Jan 2024 10:00:00 +0000\r\n"
+		   "Subject: \xD1\x81\xD0\x95\xD0\xA0\xD0\x93\xD0\x95\xD0\x99\r\nMessage-ID: <4@x>\r\n\r\nbody\r\n");
+	append_msg("I18n", "From: abe@x.org\r\nDate: Fri, 5 Jan 2024 10:00:00 +0000\r\n"
+			   "Subject: \xc7\x84 REPORT\r\nMessage-ID: <5@x>\r\n"
+			   "Content-Type: text/plain; charset=utf-8\r\n\r\ncaf\xe9 Hello\r\n");
+	append_msg("I18n", "From: abe@x.org\r\nDate: Sat, 6 Jan 2024 10:00:00 +0000\r\n"
+			   "Subject: =?utf-8?b?0JDQu9C10LrRgdC10Lk=?=\r\nMessage-ID: <6@x>\r\n\r\nbody\r\n");
+	send_str(&c, "b SELECT I18n\r\n");
+	test_assert(wait_for(&c, "b OK [READ-WRITE]"));
+	static const struct {
+		const char *command, *answer;
+	} cases[] = {
+		/* résumé and RÉSUMÉ: É is E + U+0301 either way; an unaccented E is another letter */
+		{ "SEARCH CHARSET UTF-8 SUBJECT {8+}\r\nR\xc3\x89SUM\xc3\x89", "* SEARCH 1 2" },
+		{ "SEARCH CHARSET UTF-8 SUBJECT {8+}\r\nr\xc3\xa9sum\xc3\xa9", "* SEARCH 1 2" },
+		{ "SEARCH SUBJECT resume", "* SEARCH" },
+		/* Cyrillic case: сергей finds СЕРГЕЙ-with-a-small-с; АЛЕКСЕЙ the decoded encoded-word */
+		{ "SEARCH CHARSET UTF-8 SUBJECT {12+}\r\n\xD1\x81\xD0\xB5\xD1\x80\xD0\xB3\xD0\xB5\xD0\xB9",
+		  "* SEARCH 4" },
+		{ "SEARCH CHARSET UTF-8 SUBJECT {14+}\r\n\xD0\x90\xD0\x9B\xD0\x95\xD0\x9A\xD0\xA1\xD0\x95\xD0\x99",
+		  "* SEARCH 6" },
+		/* RFC 5051's example: U+01C6 and U+01C4 both become "D", "z", U+030C */
+		{ "SEARCH CHARSET UTF-8 SUBJECT {2+}\r\n\xc7\x85", "* SEARCH 3 5" },
+		/* a body that is not UTF-8 is searched as bytes (i;octet) */
+		{ "SEARCH BODY Hello", "* SEARCH 5" },
+		{ "SEARCH BODY hello", "* SEARCH" },
+		/* BODY and TEXT: ß has no simple titlecase, so STRASSE is not Straße (RFC 5051 uses no SpecialCasing) */
+		{ "SEARCH CHARSET UTF-8 BODY {7+}\r\nSTRA\xc3\x9f"
+		  "E",
+		  "* SEARCH 1" },
+		{ "SEARCH CHARSET UTF-8 TEXT {6+}\r\nGR\xc3\x9c\xc3\x9f", "* SEARCH 1" },
+		{ "SEARCH BODY STRASSE", "* SEARCH" },
+		/* FROM: the decoded display name */
+		{ "SEARCH CHARSET UTF-8 FROM {6+}\r\n\xc3\xa9MILE", "* SEARCH 1" },
+		/* SORT: D before R, then RFC 5255's (4) before (2) */
+		{ "SORT (SUBJECT) UTF-8 ALL", "* SORT 3 5 1 2 6 4" },
+		{ "SORT (REVERSE SUBJECT) UTF-8 ALL", "* SORT 4 6 1 2 3 5" },
+		/* Émile sorts with E, before Zoe (as bytes, É came after Z) */
+		{ "SORT (DISPLAYFROM) UTF-8 ALL", "* SORT 3 4 5 6 1 2" },
+		{ "SORT (FROM) UTF-8 ALL", "* SORT 3 4 5 6 1 2" },
+		/* THREAD: résumé and RE: RÉSUMÉ are one base subject, and so are the two DZ reports */
+		{ "THREAD ORDEREDSUBJECT UTF-8 ALL", "* THREAD (1 2)(3 5)(4)(6)" },
+		{ "THREAD REFERENCES UTF-8 ALL", "* THREAD (1 2)((3)(5))(4)(6)" },
+	};
+	for (size_t i = 0; i < IX_ARRAY_LEN(cases); i++)
+		expect_completed(&c, cases[i].command, cases[i].answer);
 	client_close(&c);
 }
 
@@ -2130,11 +2212,11 @@ TEST_MAIN("imap_session", TEST_CASE(imap_login_and_states), TEST_CASE(imap_impor
 	  TEST_CASE(imap_modseq_enables_condstore), TEST_CASE(imap_search_address_comments),
 	  TEST_CASE(imap_search_sent_date_as_written), TEST_CASE(imap_search_header_every_field),
 	  TEST_CASE(imap_sort_and_thread), TEST_CASE(imap_appendlimit), TEST_CASE(imap_within),
-	  TEST_CASE(imap_unauthenticate), TEST_CASE(imap_list_myrights), TEST_CASE(imap_replace),
-	  TEST_CASE(imap_multiappend), TEST_CASE(imap_subscriptions_independent), TEST_CASE(imap_move_into_same_folder),
-	  TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade), TEST_CASE(imap_public_hierarchy),
-	  TEST_CASE(imap_rev2), TEST_CASE(imap_searchres), TEST_CASE(imap_catenate), TEST_CASE(imap_urlauth),
-	  TEST_CASE(imap_objectid_and_preview), TEST_CASE(imap_savedate), TEST_CASE(imap_context_updates),
-	  TEST_CASE(imap_metadata), TEST_CASE(imap_notify), TEST_CASE(imap_notify_shared),
-	  TEST_CASE(pop3_session_basics), TEST_CASE(pop3_utf8), TEST_CASE(login_timeout_configured),
-	  TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))
+	  TEST_CASE(imap_i18nlevel), TEST_CASE(imap_unauthenticate), TEST_CASE(imap_list_myrights),
+	  TEST_CASE(imap_replace), TEST_CASE(imap_multiappend), TEST_CASE(imap_subscriptions_independent),
+	  TEST_CASE(imap_move_into_same_folder), TEST_CASE(imap_binary_whole_and_nul), TEST_CASE(imap_utf8_downgrade),
+	  TEST_CASE(imap_public_hierarchy), TEST_CASE(imap_rev2), TEST_CASE(imap_searchres), TEST_CASE(imap_catenate),
+	  TEST_CASE(imap_urlauth), TEST_CASE(imap_objectid_and_preview), TEST_CASE(imap_savedate),
+	  TEST_CASE(imap_context_updates), TEST_CASE(imap_metadata), TEST_CASE(imap_notify),
+	  TEST_CASE(imap_notify_shared), TEST_CASE(pop3_session_basics), TEST_CASE(pop3_utf8),
+	  TEST_CASE(login_timeout_configured), TEST_CASE(imap_reads_pass_blocked_writes), TEST_CASE(teardown))

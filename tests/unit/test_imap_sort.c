@@ -31,7 +31,16 @@ static void base_subjects(void)
 		{ "Fwd:Re:(fwd)", "", true },
 		{ "x (FWD) (fwd)  ", "X", true },
 		{ "Re: [fwd: inner] ", "INNER", true },
-		{ "re:re:re: ünïcode", "üNïCODE", true },
+		{ "re:re:re: ünïcode",
+		  "U\xcc\x88"
+		  "NI\xcc\x88"
+		  "CODE",
+		  true },                                                 /* i;unicode-casemap: Ü as U + U+0308 */
+		{ "Re: \xc7\x86 \xc3\x9f", "Dz\xcc\x8c \xc3\x9f", true }, /* RFC 5051's DZ example; ß stays */
+		{ "Re: caf\xe9",
+		  "\xff"
+		  "caf\xe9",
+		  true }, /* not UTF-8: its bytes as they are, after every valid key */
 		{ "[unclosed subject", "[UNCLOSED SUBJECT", false },
 		{ "", "", false },
 	};
@@ -63,7 +72,7 @@ static void base_subject_bytes(void)
 	for (int c = 0; c < 256; c++) {
 		char one = (char)c;
 		imap_base_subject(&one, 1, &a);
-		test_assert(a.len <= 1);
+		test_assert(c < 0x80 ? a.len <= 1 : a.len == 2 && (unsigned char)a.data[0] == 0xFF); /* not UTF-8 */
 	}
 	size_t big = IMAP_SUBJECT_MAX * 2;
 	char *long_subject = xmalloc(big);
@@ -71,6 +80,12 @@ static void base_subject_bytes(void)
 	memcpy(long_subject, "Re: ", 4);
 	test_assert(imap_base_subject(long_subject, big, &a));
 	test_assert(a.len == IMAP_SUBJECT_MAX - 4);
+	/* two-byte characters across the limit: cut before the character the limit splits, so the key stays UTF-8 */
+	long_subject[0] = 'x';
+	for (size_t i = 1; i + 1 < big; i += 2)
+		memcpy(long_subject + i, "\xc3\xa9", 2);
+	imap_base_subject(long_subject, big, &a);
+	test_assert(a.len > 0 && (unsigned char)a.data[0] == 'X');
 	free(long_subject);
 	buf_free(&a);
 	buf_free(&b);

@@ -686,6 +686,16 @@ static void search_messages(void)
 	q.text = "\xc3\xa0 midi";
 	test_assert(store_search(st, G1, NULL, NULL, &q, &u, &n, NULL) == 0 && n == 1 && u[0] == 3);
 	free(u);
+	/* i;unicode-casemap: CAFÉ finds Café in the decoded subject, À MIDI the decoded body's à midi */
+	memset(&q, 0, sizeof(q));
+	q.header_name = "Subject";
+	q.header_value = "CAF\xc3\x89";
+	test_assert(store_search(st, G1, NULL, NULL, &q, &u, &n, NULL) == 0 && n == 1 && u[0] == 3);
+	free(u);
+	memset(&q, 0, sizeof(q));
+	q.body = "\xc3\x80 MIDI";
+	test_assert(store_search(st, G1, NULL, NULL, &q, &u, &n, NULL) == 0 && n == 1 && u[0] == 3);
+	free(u);
 #endif
 	close_tmp(&st);
 }

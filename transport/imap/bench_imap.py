@@ -2,8 +2,8 @@
 """bench_imap.py - IMAP/POP3 benchmarks against a real started system (make bench): memory per idle IMAP
 connection (thousands of IDLE sessions on loopback, imapd's VmRSS before and after), IMAP throughput with the
 workload of the peer stack's IMAP driver (docs/benchmarks.md, "The peer stack": login, select, fetch headers, 5
-bodies, logout) with ops/s, latency and server CPU per op, a POP3 retrieve run, and SORT (REVERSE DATE) and THREAD REFERENCES over a
-10,000-message folder (BENCH_SORT_MSGS). Figures are printed, nothing is asserted.
+bodies, logout) with ops/s, latency and server CPU per op, a POP3 retrieve run, and SORT (REVERSE DATE, SUBJECT, FROM), THREAD REFERENCES and SEARCH
+(SUBJECT in ASCII and in UTF-8, TEXT) over a 10,000-message folder (BENCH_SORT_MSGS). Figures are printed, nothing is asserted.
 
 Environment: IX_BUILD (build folder), BENCH_IDLE (connections, default 10000), BENCH_SECS (throughput seconds,
 default 10), BENCH_CLIENTS (default 8)."""
@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 import poplib
 import random
+import re
 import resource
 import selectors
 import socket
@@ -238,12 +239,14 @@ def pop3_bench(s, secs):
 
 
 def sort_thread_msg(i):
-    """Threads of five: the first message of each starts it, the others answer it (References, Re:)."""
+    """Threads of five: the first message of each starts it, the others answer it (References, Re:); every other
+    thread's subject ends in a UTF-8 word (RFC 2047), so SEARCH and SORT meet non-ASCII text too."""
     root = i - i % 5
     refs = "" if i == root else "References: <t%d@bench.example>\r\n" % root
-    return ("From: sender%d@example.com\r\nTo: someone@example.com\r\nSubject: %stopic %d\r\n"
+    word = " =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=" if root // 5 % 2 else ""
+    return ("From: sender%d@example.com\r\nTo: someone@example.com\r\nSubject: %stopic %d%s\r\n"
             "Message-ID: <t%d@bench.example>\r\n%sDate: %s\r\n\r\nbody %d\r\n"
-            % (i % 97, "Re: " if i != root else "", root // 5, i, refs,
+            % (i % 97, "Re: " if i != root else "", root // 5, word, i, refs,
                time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(1.7e9 + (i * 7919) % 100000 * 60)), i)
             ).encode()
 
@@ -283,17 +286,30 @@ def sort_thread_bench(s, n):
     fill_s = time.monotonic() - t0
     typ, data = m.select("Big")
     count = int(data[0])
+    pid = service_pid(s, "imapd")
+
+    def search_utf8():
+        m.literal = "GR\u00dc\u00dfE".encode()
+        return m.search("UTF-8", "SUBJECT")
     for name, call in (("imap_sort_reverse_date", lambda: m.sort("(REVERSE DATE)", "UTF-8", "ALL")),
-                       ("imap_thread_references", lambda: m.thread("REFERENCES", "UTF-8", "ALL"))):
+                       ("imap_thread_references", lambda: m.thread("REFERENCES", "UTF-8", "ALL")),
+                       ("imap_sort_subject", lambda: m.sort("(SUBJECT)", "UTF-8", "ALL")),
+                       ("imap_sort_from", lambda: m.sort("(FROM)", "UTF-8", "ALL")),
+                       ("imap_search_subject_ascii", lambda: m.search(None, "SUBJECT", '"topic 1999"')),
+                       ("imap_search_subject_utf8", search_utf8),
+                       ("imap_search_text", lambda: m.search(None, "TEXT", '"body 9999"'))):
         times = []
+        c0 = cpu_secs(pid)
         for _ in range(5):
             t0 = time.monotonic()
             typ, data = call()
             times.append((time.monotonic() - t0) * 1000)
             assert typ == "OK", data
+        cpu_ms = (cpu_secs(pid) - c0) * 1000 / 5
         times.sort()
-        print("%s_ms %.1f (median of 5, min %.1f) over %d messages (filled in %.1f s)"
-              % (name, times[2], times[0], count, fill_s))
+        found = len(re.findall(rb"\d+", data[0] or b""))
+        print("%s_ms %.1f (median of 5, min %.1f; imapd CPU %.0f ms each) over %d messages, %d in the answer "
+              "(filled in %.1f s)" % (name, times[2], times[0], cpu_ms, count, found, fill_s))
     m.logout()
 
 

@@ -1,5 +1,5 @@
 /* imap_search.c - SEARCH key parsing into an AST (depth and size limited) and its evaluation over a message
- * view with ASCII case-insensitive, UTF-8 safe substring matching. */
+ * view, its strings matched as substrings under i;unicode-casemap (common/unicasemap.h). */
 #include "transport/imap/imap_search.h"
 
 #include <stdlib.h>
@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "common/err.h"
+#include "common/unicasemap.h"
 #include "transport/imap/imap_objectid.h"
 #include "transport/imap/mutf7.h"
 #include "common/util.h"
@@ -493,31 +494,6 @@ void imap_search_key_dump(const struct imap_search_key *k, struct buf *out)
 
 /* ---- evaluation ---- */
 
-static unsigned char fold(unsigned char c)
-{
-	return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
-}
-
-bool imap_search_contains(const char *haystack, size_t hay_len, const char *needle, size_t needle_len)
-{
-	const unsigned char *h = (const unsigned char *)haystack, *n = (const unsigned char *)needle;
-	if (needle_len == 0)
-		return true;
-	if (needle_len > hay_len)
-		return false;
-	unsigned char first = fold(n[0]);
-	for (size_t i = 0; i <= hay_len - needle_len; i++) {
-		if (fold(h[i]) != first)
-			continue;
-		size_t k = 1;
-		while (k < needle_len && fold(h[i + k]) == fold(n[k]))
-			k++;
-		if (k == needle_len)
-			return true;
-	}
-	return false;
-}
-
 static int64_t day_of(int64_t t, int tz_minutes)
 {
 	int64_t local = t + (int64_t)tz_minutes * 60;
@@ -588,13 +564,13 @@ static bool key_match(const struct imap_search_key *k, const struct imap_search_
 	case IMAP_SK_UNKEYWORD: return !has_keyword(m, k->name);
 	case IMAP_SK_HEADER:
 		if (m->header != NULL && m->header(m->ctx, k->name, &text))
-			r = imap_search_contains(buf_cstr(&text), text.len, k->value, k->value_len);
+			r = unicasemap_contains(buf_cstr(&text), text.len, k->value, k->value_len);
 		break;
 	case IMAP_SK_BODY:
 	case IMAP_SK_TEXT:
 		if (m->body != NULL) {
 			m->body(m->ctx, k->type == IMAP_SK_TEXT, &text);
-			r = imap_search_contains(buf_cstr(&text), text.len, k->value, k->value_len);
+			r = unicasemap_contains(buf_cstr(&text), text.len, k->value, k->value_len);
 		}
 		break;
 	case IMAP_SK_BEFORE:

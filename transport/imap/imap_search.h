@@ -133,10 +133,9 @@ struct imap_search_msg {
 	void (*threadid)(void *ctx, struct buf *id_r);
 };
 
-/* Whether the message matches the query. Pure apart from the callbacks; never fails. */
+/* Whether the message matches the query: the strings of HEADER (FROM, TO, CC, BCC, SUBJECT), BODY and TEXT are
+ * substrings under i;unicode-casemap (RFC 5255 I18NLEVEL=1, common/unicasemap.h). Pure apart from the callbacks;
+ * never fails. */
 bool imap_search_match(const struct imap_search_query *query, const struct imap_search_msg *msg);
-/* Case-insensitive substring test with ASCII case folding (bytes >= 0x80 compare exactly, so it is safe for
- * UTF-8: a match never starts or ends inside a character when the needle is valid UTF-8). */
-bool imap_search_contains(const char *haystack, size_t hay_len, const char *needle, size_t needle_len);
 
 #endif

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "common/err.h"
+#include "common/unicasemap.h"
 #include "common/util.h"
 
 /* ---- base subject (RFC 5256 2.1) ---- */
@@ -67,8 +68,12 @@ static size_t refwd_end(const char *s, size_t pos, size_t end)
 
 bool imap_base_subject(const char *subject, size_t len, struct buf *out)
 {
-	if (len > IMAP_SUBJECT_MAX)
+	if (len > IMAP_SUBJECT_MAX) {
+		/* cut at a character boundary, so that a long UTF-8 subject stays valid */
 		len = IMAP_SUBJECT_MAX;
+		while (len > 0 && ((unsigned char)subject[len] & 0xC0) == 0x80)
+			len--;
+	}
 	/* step 1: whitespace (and line ends left by unfolding) becomes single spaces */
 	char *s = xmalloc(len + 1);
 	size_t n = 0;
@@ -123,11 +128,7 @@ bool imap_base_subject(const char *subject, size_t len, struct buf *out)
 		}
 		break;
 	}
-	buf_reset(out);
-	for (size_t i = st; i < en; i++)
-		s[i] = upper(s[i]);
-	buf_append(out, s + st, en - st);
-	buf_cstr(out);
+	unicasemap_key(s + st, en - st, out);
 	free(s);
 	return reply;
 }

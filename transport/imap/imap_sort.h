@@ -18,9 +18,10 @@
 
 /* RFC 5256 section 2.1 on a Subject already unfolded and decoded to UTF-8: whitespace runs become one space,
  * trailers "(fwd)" and whitespace, leaders "Re:", "Fw:", "Fwd:" (with [blob]s), [blob] prefixes and a
- * "[fwd: ...]" wrapper are removed, and ASCII letters are upper-cased (i;ascii-casemap: equal base subjects are
- * equal bytes). Replaces out's contents. Returns true when something that marks a reply or forward was removed
- * (a subj-refwd, a "(fwd)" trailer or a "[fwd: ]" wrapper). Pure; only the first IMAP_SUBJECT_MAX bytes count. */
+ * "[fwd: ...]" wrapper are removed; what is left becomes its i;unicode-casemap ordering key (unicasemap_key:
+ * equal base subjects are equal bytes, and bytes order them, RFC 5255 I18NLEVEL=1). Replaces out's contents.
+ * Returns true when something that marks a reply or forward was removed (a subj-refwd, a "(fwd)" trailer or a
+ * "[fwd: ]" wrapper). Pure; only the first IMAP_SUBJECT_MAX bytes count (cut back to a character boundary). */
 bool imap_base_subject(const char *subject, size_t len, struct buf *out);
 
 enum imap_sort_key_type {
@@ -45,8 +46,8 @@ struct imap_sort_key {
  * REVERSE not followed by a key). */
 int imap_sort_parse(const struct imap_arg *list, struct imap_sort_key *keys_r, size_t *count_r, struct buf *error_r);
 
-/* What the sort keys compare for one message; strings are NUL-terminated, upper-cased for ASCII (compared as
- * bytes: i;ascii-casemap), "" when the message has none. */
+/* What the sort keys compare for one message; strings are NUL-terminated i;unicode-casemap keys (unicasemap_key,
+ * compared as bytes), "" when the message has none. */
 struct imap_sort_msg {
 	uint32_t seq;    /* the last tie-break (RFC 5256: the order in the mailbox) */
 	int64_t arrival; /* internal date */

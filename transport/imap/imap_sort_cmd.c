@@ -2,6 +2,7 @@
  * REFERENCES) over the selected view: SEARCH's criteria pick the messages, their keys come from the MIME cache. */
 #include "transport/imap/imap_session_int.h"
 #include "common/err.h"
+#include "common/unicasemap.h"
 #include "transport/imap/imap_fetch.h"
 #include "transport/imap/imap_search.h"
 #include "transport/imap/imap_sort.h"
@@ -21,16 +22,17 @@ struct imap_sort_keys {
 	uint64_t size;
 };
 
-static void upper_ascii(struct buf *b)
+/* Replaces b's contents by their i;unicode-casemap ordering key. */
+static void to_key(struct buf *b)
 {
-	for (size_t i = 0; i < b->len; i++)
-		if (b->data[i] >= 'a' && b->data[i] <= 'z')
-			b->data[i] = (char)(b->data[i] - 'a' + 'A');
-	buf_cstr(b);
+	struct buf key = BUF_INIT;
+	unicasemap_key(buf_cstr(b), b->len, &key);
+	buf_free(b);
+	*b = key;
 }
 
 /* The first address of a decoded address field: its addr-mailbox, and its display name or else
- * "mailbox@host" (RFC 5957), both upper-cased for i;ascii-casemap; "" when there is none. */
+ * "mailbox@host" (RFC 5957), both as i;unicode-casemap keys; "" when there is none. */
 static void first_address(const char *field, struct buf *mailbox_r, struct buf *display_r)
 {
 	if (field == NULL)
@@ -60,8 +62,8 @@ static void first_address(const char *field, struct buf *mailbox_r, struct buf *
 		}
 	}
 	buf_free(&lines);
-	upper_ascii(mailbox_r);
-	upper_ascii(display_r);
+	to_key(mailbox_r);
+	to_key(display_r);
 }
 
 static void keys_load(struct imap_session *s, uint32_t uid, struct imap_sort_keys *k)
