@@ -187,6 +187,15 @@ def out_of_office_inside_and_outside():
     swaks("pete@outside.org", "question three")
     assert h.wait_for(lambda: folder_has("alice", "INBOX", "question three"), timeout=10)
     assert not tracked("pete@outside.org", "vacation")
+    # audience known without a contact in the directory: the outside text is kept, and no outsider is answered
+    p = S.cli("user", "oof", "alice", "--on", "--internal", "inside", "--external", "Back soon.",
+              "--external-audience", "known")
+    assert p.returncode == 0, p.stderr
+    swaks("nora@nowhere.test", "question known-none")
+    assert h.wait_for(lambda: folder_has("alice", "INBOX", "question known-none"), timeout=10)
+    assert not tracked("nora@nowhere.test", "vacation")
+    p = S.cli("user", "sieve", "alice", "--show", "out-of-office")
+    assert "Back soon." in p.stdout, p.stdout
     # audience known: only the organisation's contacts outside are answered
     assert S.cli("contact", "add", "Karl Known", "--email", "karl@partner.test").returncode == 0
     p = S.cli("user", "oof", "alice", "--on", "--internal", "inside", "--external", "Back soon, Karl.",

@@ -710,6 +710,21 @@ static void test_oof(void)
 	test_assert_str(run_env(buf_cstr(&text), m, &env, NULL),
 			"vacation:bob@example.com|Out of office||Back Monday (inside) keep[]");
 	test_assert(sieve_oof_audience("known") == SIEVE_OOF_KNOWN && sieve_oof_audience("x") == -1);
+	/* audience known with no contact: the outside text is kept and read back, and no outsider is answered */
+	o.audience = SIEVE_OOF_KNOWN;
+	o.known = NULL;
+	buf_reset(&text);
+	sieve_oof_script(&o, &text);
+	test_assert(sieve_oof_read(buf_cstr(&text), text.len, &back) == 0);
+	test_assert(back.audience == SIEVE_OOF_KNOWN);
+	test_assert_str(back.external, "I am \"away\"");
+	sieve_oof_settings_free(&back);
+	seen_reset();
+	env.env_from = "friend@outside.org";
+	test_assert_str(run_env(buf_cstr(&text), m, &env, NULL), "keep[]");
+	env.env_from = "bob@example.com";
+	test_assert_str(run_env(buf_cstr(&text), m, &env, NULL),
+			"vacation:bob@example.com|Out of office||Back Monday (inside) keep[]");
 	seen_reset();
 	buf_free(&text);
 	buf_free(&d);

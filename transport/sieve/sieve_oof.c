@@ -68,9 +68,13 @@ void sieve_oof_script(const struct sieve_oof *o, struct buf *out)
 	buf_append_char(out, ' ');
 	quoted(out, o->internal ? o->internal : "");
 	buf_printf(out, ";\r\n%s}", indent);
-	if (o->audience == SIEVE_OOF_ALL || (o->audience == SIEVE_OOF_KNOWN && o->known && o->known[0])) {
+	if (o->audience == SIEVE_OOF_ALL || o->audience == SIEVE_OOF_KNOWN) {
+		/* known without a contact: the outside text is kept (user show, the API read it back) under a test
+		 * no sender passes */
 		buf_append_str(out, " elsif ");
-		if (o->audience == SIEVE_OOF_KNOWN) {
+		if (o->audience == SIEVE_OOF_KNOWN && (o->known == NULL || o->known[0] == NULL))
+			buf_append_str(out, "false");
+		else if (o->audience == SIEVE_OOF_KNOWN) {
 			buf_append_str(out, "envelope :all :is \"from\" ");
 			list(out, o->known);
 		} else
