@@ -97,6 +97,8 @@ int cmd_user(const char *data_dir, int argc, char **argv);
 int user_move(const char *data_dir, int argc, char **argv);
 /* interchange user sieve (cmd_sieve.c). */
 int user_sieve(const char *data_dir, int argc, char **argv);
+/* interchange sieve global (cmd_sieve.c): the organisation's global Sieve scripts. */
+int cmd_sieve(const char *data_dir, int argc, char **argv);
 /* interchange user oof (cmd_sieve.c), and the line `user show` prints about it for mailbox guid. */
 int user_oof(const char *data_dir, int argc, char **argv);
 void user_oof_show(const struct config *cfg, const char *guid, struct buf *out);

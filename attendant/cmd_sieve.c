@@ -1,5 +1,6 @@
 /* cmd_sieve.c - `interchange user sieve`: a user's Sieve scripts in the store (docs/sieve.md): list them, print
- * one, put one (checked by the Sieve parser first), activate, deactivate and delete. */
+ * one, put one (checked by the Sieve parser first), activate, deactivate and delete; `interchange sieve global`: the
+ * organisation's global scripts in the directory, the same way; `interchange user oof`: out of office. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,27 @@ static const char sieve_help[] =
 	"A user's Sieve scripts (RFC 5228), kept with the mailbox: without an option the list, the active one marked;\n"
 	"--show prints one; --put checks FILE and stores it as NAME; --activate makes one the active script;\n"
 	"--delete removes one that is not active. Delivery runs the active script (docs/sieve.md).\n";
+
+/* The script in file into text, checked by the Sieve parser (its size too). Returns 0, or -1 having said why. */
+static int script_read(const char *file, struct buf *text)
+{
+	char *data;
+	size_t len;
+	if (read_file(file, STORE_SIEVE_SCRIPT_MAX, &data, &len) != 0) {
+		cli_error("cannot read %s", file);
+		return -1;
+	}
+	buf_append(text, data, len);
+	free(data);
+	struct buf err = BUF_INIT;
+	struct sieve_script *s = NULL;
+	int ret = sieve_parse(buf_cstr(text), text->len, 0, &s, &err);
+	sieve_free(s);
+	if (ret != IX_OK)
+		cli_error("%s: %s", file, buf_cstr(&err));
+	buf_free(&err);
+	return ret == IX_OK ? 0 : -1;
+}
 
 int user_sieve(const char *data_dir, int argc, char **argv)
 {
@@ -63,23 +85,9 @@ int user_sieve(const char *data_dir, int argc, char **argv)
 	}
 	struct buf text = BUF_INIT, out = BUF_INIT, err = BUF_INIT;
 	int ret = IX_OK;
-	if (file != NULL) {
-		char *data;
-		size_t len;
-		if (read_file(file, STORE_SIEVE_SCRIPT_MAX, &data, &len) != 0) {
-			cli_error("cannot read %s", file);
-			return CLI_EXIT_FAIL;
-		}
-		buf_append(&text, data, len);
-		free(data);
-		struct sieve_script *s;
-		if (sieve_parse(buf_cstr(&text), text.len, 0, &s, &err) != IX_OK) {
-			cli_error("%s: %s", file, buf_cstr(&err));
-			buf_free(&text);
-			buf_free(&err);
-			return CLI_EXIT_FAIL;
-		}
-		sieve_free(s);
+	if (file != NULL && script_read(file, &text) < 0) {
+		buf_free(&text);
+		return CLI_EXIT_FAIL;
 	}
 	struct config cfg;
 	if (cli_load_config(data_dir, &cfg) < 0)
@@ -141,6 +149,81 @@ int user_sieve(const char *data_dir, int argc, char **argv)
 	buf_free(&text);
 	config_free(&cfg);
 	return ret == IX_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+static const char global_help[] =
+	"usage: interchange sieve global list\n"
+	"       interchange sieve global show NAME\n"
+	"       interchange sieve global put NAME FILE\n"
+	"       interchange sieve global del NAME\n\n"
+	"The organisation's global Sieve scripts, which users' scripts run with include :global \"NAME\" (RFC 6609).\n"
+	"Kept in the directory, so every server's delivery finds them: list prints their names; show prints one;\n"
+	"put checks FILE with the Sieve parser and stores it as NAME (letters, digits, '.', '-', '_'), replacing one of\n"
+	"that name; del removes one. A script holds at most 64 KiB, the organisation at most 32 (docs/sieve.md).\n";
+
+static int global_list(const struct config *cfg, struct prov *p, void *ctx, struct buf *out, struct buf *err)
+{
+	(void)cfg;
+	(void)ctx;
+	size_t n = 0;
+	int ret = prov_sieve_global_list(p, out, &n, err);
+	if (ret == IX_OK && n == 0)
+		buf_append_str(out, "No global scripts.\n");
+	return ret;
+}
+
+static int global_show(const struct config *cfg, struct prov *p, void *ctx, struct buf *out, struct buf *err)
+{
+	(void)cfg;
+	return prov_sieve_global_get(p, ctx, out, err);
+}
+
+struct global_put {
+	const char *name;
+	struct buf text;
+};
+
+static int global_put(const struct config *cfg, struct prov *p, void *ctx, struct buf *out, struct buf *err)
+{
+	(void)cfg;
+	struct global_put *g = ctx;
+	int ret = prov_sieve_global_put(p, g->name, buf_cstr(&g->text), SIEVE_MAX_SCRIPTS, err);
+	if (ret == IX_OK)
+		buf_printf(out, "global script %s stored\n", g->name);
+	return ret;
+}
+
+static int global_del(const struct config *cfg, struct prov *p, void *ctx, struct buf *out, struct buf *err)
+{
+	(void)cfg;
+	int ret = prov_sieve_global_del(p, ctx, err);
+	if (ret == IX_OK)
+		buf_printf(out, "global script %s deleted\n", (const char *)ctx);
+	return ret;
+}
+
+int cmd_sieve(const char *data_dir, int argc, char **argv)
+{
+	if (argc < 3 || strcmp(argv[1], "global") != 0 || cli_wants_help(argc, argv)) {
+		int help = cli_wants_help(argc, argv);
+		fputs(global_help, help ? stdout : stderr);
+		return help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	}
+	const char *verb = argv[2];
+	if (strcmp(verb, "list") == 0 && argc == 3)
+		return cli_with_prov(data_dir, global_list, NULL);
+	if (strcmp(verb, "show") == 0 && argc == 4)
+		return cli_with_prov(data_dir, global_show, argv[3]);
+	if (strcmp(verb, "del") == 0 && argc == 4)
+		return cli_with_prov(data_dir, global_del, argv[3]);
+	if (strcmp(verb, "put") == 0 && argc == 5) {
+		struct global_put g = { argv[3], BUF_INIT };
+		int ret = script_read(argv[4], &g.text) < 0 ? CLI_EXIT_FAIL : cli_with_prov(data_dir, global_put, &g);
+		buf_free(&g.text);
+		return ret;
+	}
+	fprintf(stderr, "interchange: sieve: wrong arguments\n\n%s", global_help);
+	return CLI_EXIT_USAGE;
 }
 
 static const char oof_help[] =

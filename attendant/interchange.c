@@ -42,6 +42,7 @@ static const struct cli_command commands[] = {
 	{ "kerberos", cmd_kerberos, "Kerberos sign-in (GSSAPI): keytab, realm, principal, show" },
 	{ "sync", cmd_sync, "users and groups from the organisation's directory: add, list, show, run, del" },
 	{ "domain", cmd_domain, "the organisation's domains: list, dkim DOMAIN [--rotate] (keys, DNS records)" },
+	{ "sieve", cmd_sieve, "global Sieve scripts (include :global): global list, show, put, del" },
 	{ "connector", cmd_connector, "routes for other domains through smart hosts: add, list, del" },
 	{ "cert", cmd_cert, "this server's TLS certificate: show, install, renew (published on every server first)" },
 	{ "dns", cmd_dns, "every DNS record to publish for a domain (MX, SPF, DMARC, MTA-STS, SRV, TLSA...)" },

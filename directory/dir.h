@@ -195,6 +195,17 @@ void dir_oauth_issuers_free(struct dir_oauth_issuer **issuers, size_t count);
 bool dir_has_oauth_issuer(struct dir *dir);
 /* The organisation's Kerberos realm (ixKerberosRealm of cn=Kerberos,ou=Configuration; interchange kerberos realm)
  * copied into realm_r (replaced). Returns IX_OK or IX_ENOTFOUND (none set). */
+/* Where the organisation's global Sieve scripts live (under the suffix): entries of class ixSieveGlobal, cn the
+ * name, ixSieveScript the text; the directory replicates them to every server (docs/sieve.md). */
+#define DIR_SIEVE_GLOBAL_OU "ou=Sieve Scripts,ou=Configuration"
+#define DIR_SIEVE_GLOBAL_NAME_MAX 64
+/* True for a name a global script may have: 1 to DIR_SIEVE_GLOBAL_NAME_MAX letters, digits, '.', '-' and '_' (so
+ * it is its own RDN value, and never a path). */
+bool dir_sieve_global_name_valid(const char *name);
+/* The text of the global Sieve script name from the replica: IX_OK with *text_r malloc'ed (NUL-terminated) and its
+ * length in *len_r, or IX_ENOTFOUND. */
+int dir_sieve_global(struct dir *dir, const char *name, char **text_r, size_t *len_r);
+
 int dir_kerberos_realm(struct dir *dir, struct buf *realm_r);
 /* The user whose ixUserPrincipalName is principal (case-insensitive), as dir_lookup_login. */
 int dir_lookup_principal(struct dir *dir, const char *principal, struct dir_recipient *r);

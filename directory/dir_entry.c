@@ -67,6 +67,7 @@ static const char *const attr_names[DA_COUNT + 1] = {
 	[DA_OAUTH_CLAIM] = "ixOAuthClaim",
 	[DA_KERBEROS_REALM] = "ixKerberosRealm",
 	[DA_USER_PRINCIPAL] = "ixUserPrincipalName",
+	[DA_SIEVE_SCRIPT] = "ixSieveScript",
 	[DA_COUNT] = NULL,
 };
 _Static_assert(sizeof(attr_names) / sizeof(attr_names[0]) == DA_COUNT + 1, "one name per attribute");
@@ -482,6 +483,8 @@ struct dir_entry *dir_builder_finish(struct dir_builder *b)
 		e->kind = DIR_KIND_OAUTH_ISSUER;
 	else if (has_class(e, "ixKerberos"))
 		e->kind = DIR_KIND_KERBEROS;
+	else if (has_class(e, "ixSieveGlobal"))
+		e->kind = DIR_KIND_SIEVE_GLOBAL;
 
 	if (e->kind >= DIR_KIND_USER && e->kind <= DIR_KIND_FOLDER) {
 		size_t cap = e->nvals[DA_PROXY] + e->nvals[DA_MAIL];

@@ -70,6 +70,7 @@ enum dir_attr {
 	DA_OAUTH_CLAIM,
 	DA_KERBEROS_REALM,
 	DA_USER_PRINCIPAL,
+	DA_SIEVE_SCRIPT,
 	DA_COUNT
 };
 /* The LDAP name of an attribute; the NULL-terminated list of all names (the sync session requests these). */
@@ -108,6 +109,7 @@ enum dir_kind {
 	DIR_KIND_CONNECTOR,
 	DIR_KIND_OAUTH_ISSUER,
 	DIR_KIND_KERBEROS,
+	DIR_KIND_SIEVE_GLOBAL,
 };
 
 struct dir_chunk;

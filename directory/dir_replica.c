@@ -885,6 +885,35 @@ bool dir_has_oauth_issuer(struct dir *dir)
 	return found;
 }
 
+bool dir_sieve_global_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 0 && n <= DIR_SIEVE_GLOBAL_NAME_MAX &&
+	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
+}
+
+int dir_sieve_global(struct dir *dir, const char *name, char **text_r, size_t *len_r)
+{
+	if (!dir_sieve_global_name_valid(name))
+		return IX_ENOTFOUND;
+	struct buf dn = BUF_INIT, ndn = BUF_INIT;
+	buf_printf(&dn, "cn=%s," DIR_SIEVE_GLOBAL_OU ",%s", name, dir->suffix);
+	dir_dn_normalize(buf_cstr(&dn), &ndn);
+	struct dir_replica *rep = &dir->rep;
+	int ret = IX_ENOTFOUND;
+	dir_read_lock(rep);
+	const struct dir_entry *e = dir_map_get(&rep->by_dn, buf_cstr(&ndn), ndn.len);
+	if (e != NULL && e->kind == DIR_KIND_SIEVE_GLOBAL && e->nvals[DA_SIEVE_SCRIPT] > 0) {
+		*len_r = strlen(e->vals[DA_SIEVE_SCRIPT][0]);
+		*text_r = xstrndup(e->vals[DA_SIEVE_SCRIPT][0], *len_r);
+		ret = IX_OK;
+	}
+	dir_read_unlock(rep);
+	buf_free(&dn);
+	buf_free(&ndn);
+	return ret;
+}
+
 int dir_kerberos_realm(struct dir *dir, struct buf *realm_r)
 {
 	struct dir_replica *rep = &dir->rep;

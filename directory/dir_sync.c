@@ -21,7 +21,8 @@
 #define DIR_SYNC_FILTER                                                                           \
 	"(|(objectClass=ixRecipient)(objectClass=ixDistributionList)(objectClass=ixPublicFolder)" \
 	"(objectClass=ixServer)(objectClass=ixAcceptedDomain)(objectClass=ixRecipientPolicy)"     \
-	"(objectClass=ixConnector)(objectClass=ixOAuthIssuer)(objectClass=ixKerberos))"
+	"(objectClass=ixConnector)(objectClass=ixOAuthIssuer)(objectClass=ixKerberos)"            \
+	"(objectClass=ixSieveGlobal))"
 
 /* Dynamic lists (ixMemberURL): slapd's dynlist computes their members when the list is read, so the sync
  * session carries them as of when the list itself last changed. After recipients change, the replica reads the

@@ -2,7 +2,7 @@
 # recipient provisioning. (The replica/resolution library is in directory/dirlib.mk.) A program that provisions
 # (provision.c, whose user photos need libjpeg: prov_photo.c) links $(JPEG_LIBS) too.
 DIRECTORY_SRCS := directory/ldap_util.c directory/addrgen.c directory/slapd.c directory/provision.c directory/prov_person.c \
-	directory/prov_posix.c directory/prov_photo.c directory/prov_search.c directory/prov_role.c directory/prov_connector.c directory/bindlog.c directory/signin_config.c \
+	directory/prov_posix.c directory/prov_photo.c directory/prov_search.c directory/prov_role.c directory/prov_connector.c directory/prov_sieve.c directory/bindlog.c directory/signin_config.c \
 	directory/secrets.c
 DIRECTORY_LIB := $(BUILD)/libdirectory.a
 DIRECTORY_LDLIBS := $(LDAP_LIBS) $(SSL_LIBS)

@@ -37,15 +37,6 @@ static bool smarthost_ok(const char *s)
 	return config_domain_valid(host); /* also takes dotted IPv4 addresses */
 }
 
-static char *connector_dn(struct prov *p, const char *name)
-{
-	struct buf dn = BUF_INIT;
-	buf_append_str(&dn, "cn=");
-	ldapu_escape_dn(&dn, name, strlen(name));
-	buf_printf(&dn, "," PROV_CONNECTORS_OU ",%s", prov_config(p)->suffix);
-	return buf_steal(&dn);
-}
-
 int prov_connector_check(const struct prov_connector *c, struct buf *error_r)
 {
 	if (c->name == NULL || !name_ok(c->name)) {
@@ -93,7 +84,7 @@ int prov_connector_add(struct prov *p, const struct prov_connector *c, struct bu
 	ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "ixAddressSpace", spaces);
 	ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "ixSmartHost", ldapu_values1(c->smarthost));
 	ldapu_mod_add(&mods, &k, LDAP_MOD_ADD, "ixConnectorCost", ldapu_values1(cost));
-	char *dn = connector_dn(p, c->name);
+	char *dn = prov_config_dn(p, c->name, PROV_CONNECTORS_OU);
 	int rc = ldap_add_ext_s(prov_ldap(p), dn, mods, NULL, NULL);
 	ldapu_mods_free(mods);
 	free(dn);
@@ -163,7 +154,7 @@ int prov_connector_del(struct prov *p, const char *name, struct buf *error_r)
 		buf_printf(error_r, "\"%s\" is not a connector name", name);
 		return IX_EINVAL;
 	}
-	char *dn = connector_dn(p, name);
+	char *dn = prov_config_dn(p, name, PROV_CONNECTORS_OU);
 	int rc = ldap_delete_ext_s(prov_ldap(p), dn, NULL, NULL), ret = IX_OK;
 	free(dn);
 	if (rc == LDAP_NO_SUCH_OBJECT) {

@@ -345,6 +345,14 @@ char *prov_list_dn(struct prov *p, const char *name)
 	return cn_dn(name, p->recipients_dn);
 }
 
+char *prov_config_dn(struct prov *p, const char *name, const char *folder)
+{
+	char *parent = xasprintf("%s,%s", folder, p->cfg->suffix);
+	char *dn = cn_dn(name, parent);
+	free(parent);
+	return dn;
+}
+
 LDAP *prov_ldap(struct prov *p)
 {
 	return p->ld;

@@ -159,6 +159,15 @@ int prov_connector_list(struct prov *p, struct prov_connector **list_r, size_t *
 void prov_connectors_free(struct prov_connector **list, size_t count);
 /* Deletes connector name: IX_ENOTFOUND when there is none. */
 int prov_connector_del(struct prov *p, const char *name, struct buf *error_r);
+/* Global Sieve scripts (prov_sieve.c; include :global, RFC 6609): entries under DIR_SIEVE_GLOBAL_OU named as
+ * dir_sieve_global_name_valid allows (IX_EINVAL with a sentence otherwise). The caller checks the text (the Sieve
+ * parser, its size). list appends the names, one a line, sorted, and sets *count_r; get appends the text of one;
+ * put stores text as name, replacing one of that name, refused with IX_ELIMIT and a sentence when max_count scripts
+ * exist already and name is new; del deletes one. get and del: IX_ENOTFOUND with a sentence when there is none. */
+int prov_sieve_global_list(struct prov *p, struct buf *names_r, size_t *count_r, struct buf *error_r);
+int prov_sieve_global_get(struct prov *p, const char *name, struct buf *text_r, struct buf *error_r);
+int prov_sieve_global_put(struct prov *p, const char *name, const char *text, size_t max_count, struct buf *error_r);
+int prov_sieve_global_del(struct prov *p, const char *name, struct buf *error_r);
 /* Creates a public folder and any missing parents; PATH is /-separated. */
 int prov_folder_add(struct prov *p, const char *path, struct buf *error_r);
 /* Appends a line "PATH\tADDRESS\n" for every public folder (PATH without a leading slash; ADDRESS empty when the
@@ -309,6 +318,8 @@ int prov_find_recipient(struct prov *p, const char *name, char **dn_r, struct bu
 LDAP *prov_ldap(struct prov *p);
 char *prov_user_dn(struct prov *p, const char *login);
 char *prov_list_dn(struct prov *p, const char *name);
+/* "cn=NAME,FOLDER,SUFFIX" (NAME escaped) for an entry of a folder under the suffix, such as PROV_CONNECTORS_OU. */
+char *prov_config_dn(struct prov *p, const char *name, const char *folder);
 void prov_mailbox_guid_new(char out[33]);
 char *prov_address_owner(struct prov *p, const char *address);
 

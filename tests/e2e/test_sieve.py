@@ -2,7 +2,8 @@
 # test_sieve.py - Sieve at final delivery (issue 21): a user's active script (put with `interchange user sieve`)
 # files mail into a folder, forwards a copy (refused to the outside while forwarding.external is deny, queued when
 # allow), answers with a vacation reply once per sender (through the queue, from the null sender, never to
-# automatic mail), and a failing script keeps the message and says why in the log and in `track`. Mail is sent
+# automatic mail), and a failing script keeps the message and says why in the log and in `track`; a global script
+# (`interchange sieve global`, in the directory) files mail for a user's script that includes it. Mail is sent
 # with swaks (Debian) and read back over IMAP.
 import imaplib
 import os
@@ -58,15 +59,20 @@ def folder_has(login, folder, subject):
     return fetch(login, folder, subject)
 
 
-def put_script(text, name="rules"):
+def with_file(text, fn):
+    """fn(path) with text in a temporary file."""
     d = tempfile.mkdtemp(prefix="ixs-")
     try:
         path = os.path.join(d, "s.sieve")
         with open(path, "w") as f:
             f.write(text)
-        return S.cli("user", "sieve", "alice", "--put", name, path, "--activate", name)
+        return fn(path)
     finally:
         shutil.rmtree(d)
+
+
+def put_script(text, name="rules"):
+    return with_file(text, lambda path: S.cli("user", "sieve", "alice", "--put", name, path, "--activate", name))
 
 
 def tracked(addr, event):
@@ -149,6 +155,42 @@ def failing_script_keeps_and_says_why():
     p = S.cli("track", ALICE)
     assert "script broken failed: line 2: include: no personal script \"missing\"; kept in INBOX" in p.stdout, \
         p.stdout
+    assert S.cli("user", "sieve", "alice", "--activate", "rules").returncode == 0
+
+
+GLOBAL = """require ["fileinto"];
+if header :contains "subject" "[SPAM]" { fileinto "Quarantine"; stop; }
+"""
+
+
+@h.test
+def global_script_files_as_it_says():
+    p = with_file('if true { fileinto "x"; }', lambda path: S.cli("sieve", "global", "put", "bad", path))
+    assert p.returncode != 0 and "line 1: fileinto needs require \"fileinto\"" in p.stderr, p.stderr
+    assert S.cli("sieve", "global", "list").stdout == "No global scripts.\n"
+    mark = S.log_mark("smtpd")
+    p = with_file(GLOBAL, lambda path: S.cli("sieve", "global", "put", "spam-filter", path))
+    assert p.returncode == 0, p.stderr
+    # delivery reads global scripts from its copy of the directory: it says when it has this one
+    S.wait_log("smtpd", "global Sieve script changed: cn=spam-filter,", mark)
+    assert S.cli("sieve", "global", "list").stdout == "spam-filter\n"
+    assert S.cli("sieve", "global", "show", "spam-filter").stdout == GLOBAL
+    p = S.cli("sieve", "global", "show", "absent")
+    assert p.returncode != 0 and "there is no global script absent" in p.stderr, p.stderr
+    # the missing :optional global is skipped; the one there files as it says
+    p = put_script('require "include";\ninclude :global :optional "absent";\ninclude :global "spam-filter";\n',
+                   name="with-global")
+    assert p.returncode == 0, p.stderr
+    mark = S.log_mark("smtpd")
+    swaks("friend@outside.org", "[SPAM] offer")
+    assert h.wait_for(lambda: folder_has("alice", "Quarantine", "[SPAM] offer"), timeout=10), \
+        S.cli("track", ALICE).stdout
+    swaks("friend@outside.org", "plain letter")
+    assert h.wait_for(lambda: folder_has("alice", "INBOX", "plain letter"), timeout=10)
+    assert folder_has("alice", "Quarantine", "plain letter") is None
+    assert "script with-global failed" not in S.log("smtpd", mark)
+    assert S.cli("sieve", "global", "del", "spam-filter").returncode == 0
+    assert S.cli("sieve", "global", "list").stdout == "No global scripts.\n"
     assert S.cli("user", "sieve", "alice", "--activate", "rules").returncode == 0
 
 

@@ -454,6 +454,33 @@ static void recreated_entry_during_refresh(void)
 	dir_destroy(&dir);
 }
 
+/* global Sieve scripts: found by name (cn compares without case, as LDAP does), gone once deleted; an entry of
+ * another class there and a name that is no RDN value of ours (a path, an empty one) find nothing */
+static void sieve_global_scripts(void)
+{
+	struct dir *dir = dir_create_offline(SUFFIX);
+	const char *text = "require \"fileinto\";\r\nfileinto \"Junk\";\r\n";
+	put(dir, entry(1, "cn=spam," DIR_SIEVE_GLOBAL_OU "," SUFFIX, "objectClass", "ixSieveGlobal", "cn", "spam",
+		       "ixSieveScript", text, END));
+	put(dir, entry(2, "cn=other," DIR_SIEVE_GLOBAL_OU "," SUFFIX, "objectClass", "ixConnector", "cn", "other",
+		       "ixSieveScript", "keep;", END));
+	char *got = NULL;
+	size_t len = 0;
+	test_assert(dir_sieve_global(dir, "spam", &got, &len) == IX_OK);
+	test_assert(len == strlen(text) && strcmp(got, text) == 0);
+	free(got);
+	test_assert(dir_sieve_global(dir, "SPAM", &got, &len) == IX_OK);
+	free(got);
+	test_assert(dir_sieve_global(dir, "other", &got, &len) == IX_ENOTFOUND); /* not of class ixSieveGlobal */
+	test_assert(dir_sieve_global(dir, "../spam", &got, &len) == IX_ENOTFOUND);
+	test_assert(dir_sieve_global(dir, "", &got, &len) == IX_ENOTFOUND);
+	test_assert(dir_sieve_global_name_valid("spam-filter_2.0") && !dir_sieve_global_name_valid("a/b") &&
+		    !dir_sieve_global_name_valid("a,b"));
+	del(dir, 1);
+	test_assert(dir_sieve_global(dir, "spam", &got, &len) == IX_ENOTFOUND);
+	dir_destroy(&dir);
+}
+
 static void connectors_route_domains(void)
 {
 	struct dir *dir = dir_create_offline(SUFFIX);
@@ -628,5 +655,5 @@ static void open_refuses_bad_arguments(void)
 TEST_MAIN("dir", TEST_CASE(address_keys), TEST_CASE(dn_normalization), TEST_CASE(hash_map_matches_reference),
 	  TEST_CASE(resolve_addresses), TEST_CASE(snapshot_outlives_change), TEST_CASE(expand_nested_loops_duplicates),
 	  TEST_CASE(expand_depth_limit), TEST_CASE(sweep_drops_unseen), TEST_CASE(recreated_entry_during_refresh),
-	  TEST_CASE(connectors_route_domains), TEST_CASE(concurrent_readers_and_writer), TEST_CASE(hook_and_foreach),
-	  TEST_CASE(open_refuses_bad_arguments))
+	  TEST_CASE(connectors_route_domains), TEST_CASE(sieve_global_scripts),
+	  TEST_CASE(concurrent_readers_and_writer), TEST_CASE(hook_and_foreach), TEST_CASE(open_refuses_bad_arguments))

@@ -64,8 +64,9 @@ static void settings_read(struct daemon *d, struct settings *s_r)
 	(void)dir_server_settings(d->dir, d->cfg.server_dn != NULL ? d->cfg.server_dn : "", s_r);
 }
 
-/* Replica thread: our server entry changed, so its settings may have; the loop reads them. A connector change is
- * logged (routing reads connectors from the replica at each attempt: the line says from when a change applies). */
+/* Replica thread: our server entry changed, so its settings may have; the loop reads them. A connector or global
+ * Sieve script change is logged (routing and delivery read them from the replica each time: the line says from when
+ * a change applies). */
 static void on_dir_change(void *ctx, enum dir_change_kind kind, enum dir_type type, const char *dn)
 {
 	struct daemon *d = ctx;
@@ -76,6 +77,8 @@ static void on_dir_change(void *ctx, enum dir_change_kind kind, enum dir_type ty
 		evloop_async_send(d->settings_async);
 	else if (strcasestr(dn, ",ou=Connectors,") != NULL)
 		log_info("connector changed: %s", dn);
+	else if (strcasestr(dn, "," DIR_SIEVE_GLOBAL_OU ",") != NULL)
+		log_info("global Sieve script changed: %s", dn);
 }
 
 static void on_settings_changed(struct evloop *loop, void *ctx)

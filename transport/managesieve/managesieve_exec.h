@@ -9,11 +9,12 @@
 
 #include "common/buf.h"
 #include "transport/managesieve/managesieve_parse.h"
+#include "transport/sieve/sieve.h"
 
 struct store;
 
 /* Scripts of one mailbox a client may keep (the out-of-office script, kept by `user oof`, is not counted). */
-#define MS_MAX_SCRIPTS 32
+#define MS_MAX_SCRIPTS SIEVE_MAX_SCRIPTS
 
 /* ---- what the server writes (pure) ---- */
 

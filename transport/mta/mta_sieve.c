@@ -10,6 +10,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "directory/dir.h"
 #include "store/store.h"
 #include "transport/mta/dsn.h"
 #include "transport/mta/mta.h"
@@ -34,8 +35,8 @@ static int w_mailbox_exists(void *ctx, const char *name)
 static int w_include(void *ctx, const char *location, const char *name, char **text_r, size_t *len_r)
 {
 	struct world *w = ctx;
-	if (strcmp(location, "personal") != 0)
-		return -1; /* no global scripts yet */
+	if (strcmp(location, "global") == 0) /* the organisation's, from the directory every server replicates */
+		return w->c->dir != NULL && dir_sieve_global(w->c->dir, name, text_r, len_r) == IX_OK ? 0 : -1;
 	struct buf t = BUF_INIT;
 	if (store_sieve_get(w->c->store, w->guid, name, &t, NULL) != IX_OK) {
 		buf_free(&t);

@@ -16,6 +16,8 @@
 
 #define SIEVE_DEFAULT_MAX_SCRIPT (64 * 1024) /* bytes of one script */
 #define SIEVE_MAX_NESTING 32                 /* blocks and tests within tests */
+/* Scripts a mailbox may keep (its out-of-office script not counted), and global scripts the organisation may. */
+#define SIEVE_MAX_SCRIPTS 32
 
 /* ---- the parse tree ---- */
 enum sieve_arg_type { SIEVE_ARG_STRING, SIEVE_ARG_LIST, SIEVE_ARG_NUMBER, SIEVE_ARG_TAG };
