@@ -232,6 +232,42 @@ def mail_for_a_user_homed_on_b_sent_to_a_arrives_on_b():
     assert "cross-server" not in store_subjects(A, guid), "A kept a copy of mail for a mailbox homed on B"
 
 
+@test
+def a_global_sieve_script_put_on_a_runs_at_delivery_on_b():
+    if not os.path.exists(PROBE):
+        skip("the transport programs are not built")
+    e = user_attrs(A, "hana", "mail", "ixMailboxGuid")
+    assert "ixmailboxguid" in e, "hana (homed on B) is missing: %r" % e
+    addr, guid = e["mail"][0], e["ixmailboxguid"][0]
+    d = tempfile.mkdtemp(prefix="ixm-sieve-")
+    try:
+        glob, own = os.path.join(d, "global.sieve"), os.path.join(d, "own.sieve")
+        with open(glob, "w") as f:
+            f.write('require "fileinto";\nif header :contains "subject" "offer" { fileinto "Offers"; }\n')
+        with open(own, "w") as f:
+            f.write('require "include";\ninclude :global "offers";\n')
+        mark = B.log_mark("smtpd")
+        A.cli("sieve", "global", "put", "offers", glob, check=True)
+        # the directory carries it to B, whose delivery reads it from its copy
+        B.wait_log("smtpd", "global Sieve script changed: cn=offers,", mark, timeout=CATCH_UP_S)
+        B.cli("user", "sieve", "hana", "--put", "own", own, "--activate", "own", check=True)
+    finally:
+        shutil.rmtree(d)
+    c = smtplib.SMTP("127.0.0.1", A.ports["smtp"], timeout=20)
+    try:
+        c.sendmail("someone@outside.example", [addr], "From: someone@outside.example\r\nTo: %s\r\n"
+                   "Subject: special offer\r\nMessage-ID: <offer@test>\r\n\r\nfiled on B\r\n" % addr)
+    finally:
+        c.quit()
+
+    def offers():
+        p = run([PROBE, os.path.join(B.data, "store"), guid, "Offers"])
+        return p.returncode == 0 and "special offer" in p.stdout
+    assert wait_for(offers, timeout=20), "B did not file the message as A's global script says"
+    A.cli("sieve", "global", "del", "offers", check=True)
+    B.cli("user", "sieve", "hana", "--deactivate", check=True)
+
+
 def track_events(system, msgid, event):
     p = system.cli("track", msgid)
     return [line for line in p.stdout.splitlines() if line.split()[1:2] == [event]]
