@@ -219,7 +219,8 @@ def user_sets_out_of_office_and_uses_an_app_password():
     B.get(url("/me/"))
     wait(lambda: visible("#signin-form"), "the sign-in form")
     fill("#signin-form", login="nina", password="Green-Valley-2027!")
-    wait(lambda: visible("#oof-form") and visible("#app-form"), "the self-service page")
+    # the form is filled from the API after it shows: a click before that would be overwritten
+    wait(lambda: visible("#oof-form[data-loaded]") and visible("#app-form"), "the self-service page")
     el("#oof-form [name=enabled]").click()
     fill("#oof-form", internal="Back on Monday.", external="I am away; write to otto@example.com.")
     wait(lambda: "Out of office is on" in message(), "out of office saved")

@@ -13,6 +13,7 @@ async function loadOof() {
 	f.audience.value = o.audience || "all";
 	f.from.value = o.from || "";
 	f.until.value = o.until || "";
+	f.dataset.loaded = "1"; /* what is shown is what is set: changes made from here on are not overwritten */
 }
 
 async function loadForward() {
@@ -46,6 +47,7 @@ async function loadSignins() {
 
 window.ixViews.account = async function () {
 	$("#app-secret").hidden = true;
+	delete $("#oof-form").dataset.loaded;
 	await Promise.all([loadOof(), loadForward(), loadAppPasswords(), loadSignins()]);
 };
 
