@@ -125,6 +125,9 @@ static const struct setting_def defs[SET_COUNT] = {
 	[SET_IMAP_PROXY] = { "imap.proxy", 1, 0, 1, "",
 			     "1: an IMAP login of a user homed on another server is piped there; 0: it is answered "
 			     "NO [REFERRAL imap://...] (RFC 2221) and the client goes there itself" },
+	[SET_SYNC_PASSTHROUGH_CACHE_SECONDS] = { "sync.passthrough_cache_seconds", 900, 0, 86400, "seconds",
+						 "how long a password a pass-through source took still signs in while "
+						 "that source cannot be reached (0: never)" },
 };
 
 const struct setting_def *setting_def(enum setting_id id)

@@ -57,7 +57,7 @@ E2E_TESTS += tests/e2e/test_addressbook.py
 # POSIX accounts and groups as sssd looks them up (docs/directory.md "POSIX accounts and groups")
 E2E_TESTS += tests/e2e/test_posix.py
 # sync sources (directory/sync.mk): a second slapd as the organisation's directory, its users and groups synced
-E2E_TESTS += tests/e2e/test_sync.py tests/e2e/test_sync_ad.py tests/e2e/test_sync_scale.py
+E2E_TESTS += tests/e2e/test_sync.py tests/e2e/test_sync_ad.py tests/e2e/test_sync_scale.py tests/e2e/test_sync_passthrough.py
 # make bench: sorted, paged browsing of a 10,000-entry address book as a user, beside a plain slapd on the same data
 BENCHES += $(BUILD)/bench-addressbook
 $(BUILD)/bench-addressbook: directory/bench_addressbook.py

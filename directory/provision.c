@@ -215,8 +215,7 @@ char *prov_address_owner(struct prov *p, const char *address)
 	return dn;
 }
 
-/* The settings of this server (defaults where the entry has none or cannot be read). */
-static void own_settings(struct prov *p, struct settings *st_r)
+void prov_own_settings(struct prov *p, struct settings *st_r)
 {
 	static const char *const attrs[] = { "ixServerSetting", NULL };
 	LDAPMessage *res = NULL;
@@ -267,7 +266,7 @@ static const char *contains_name(const char *password, const char *name)
 static int check_password_policy(struct prov *p, const char *password, const char *const *names, struct buf *error_r)
 {
 	struct settings st;
-	own_settings(p, &st);
+	prov_own_settings(p, &st);
 	/* the length is the organisation's: the policy entry's pwdMinLength, which slapd applies too */
 	static const char *const pattrs[] = { "pwdMinLength", NULL };
 	char *pdn = xasprintf(SLAPD_POLICY_RDN ",%s", p->cfg->suffix);
@@ -485,7 +484,7 @@ static int read_secrets(struct prov *p, const char *dn, struct user_secrets *us_
 static unsigned scram_iterations(struct prov *p)
 {
 	struct settings st;
-	own_settings(p, &st);
+	prov_own_settings(p, &st);
 	return (unsigned)st.v[SET_AUTH_SCRAM_ITERATIONS];
 }
 

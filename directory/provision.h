@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/settings.h"
 #include "directory/ldap_util.h"
 
 /* Limits on what a person may type. */
@@ -26,6 +27,8 @@ struct prov;
 /* Connects to the running directory over ldapi as the administrator. IX_EUNAVAIL when it is not running. */
 int prov_open(const struct config *cfg, struct prov **prov_r, struct buf *error_r);
 void prov_close(struct prov **prov);
+/* The settings of this server (defaults where its entry has none or cannot be read). */
+void prov_own_settings(struct prov *p, struct settings *st_r);
 /* The login the administrator (cfg->admin_dn) signs in with where a login is asked (the REST API). */
 #define PROV_ADMIN_LOGIN "admin"
 /* The DN login binds as: PROV_ADMIN_LOGIN the administrator's, else the user's uid=LOGIN,ou=Recipients,<suffix>

@@ -1,10 +1,12 @@
 /* sync_auth.c - pass-through sign-in for synced users (sync add --auth passthrough): slapd's remoteauth overlay on
- * our directory sends the bind of a synced user without a password of its own to the source, as its DN there. */
+ * our directory sends the bind of a synced user without a password of its own, as its DN at the source, to the
+ * source's relay (sync_relay.c), which binds at the source and keeps the short cache of successes. */
 #include "directory/sync_int.h"
 #include "common/err.h"
 #include "common/util.h"
 #include "directory/ldap_util.h"
-#include "directory/replication.h"
+#include "common/settings.h"
+#include "directory/sync_relay.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,23 +21,26 @@
 #define DOMAIN_ATTR "ixSyncAuth"
 #define DOMAIN "interchange-sync"
 
-/* remoteauth's TLS setting for the source at uri: as the connection of a sync (repl_connect_tls), StartTLS with the
- * certificate checked off this machine (against the source's CA file when it has one), nothing on it. */
-static char *tls_setting(const struct config *cfg, const char *name, const char *uri)
+/* The relay of the source name at uri is *relay: started, or replaced when the source changed. Returns IX_OK or the
+ * relay's error. */
+static int relay_for(const struct config *cfg, const char *name, const char *uri, struct sync_relay **relay,
+		     struct buf *error_r)
 {
-	if (repl_uri_is_local(uri))
-		return xstrdup("starttls=no");
 	char *ca = sync_file_path(cfg, name, "-ca.pem");
-	char *tls = access(ca, R_OK) == 0
-			    ? xasprintf("%s tls_reqcert=demand tls_cacert=%s",
-					strncmp(uri, "ldaps:", 6) == 0 ? "starttls=no" : "starttls=yes", ca)
-			    : xasprintf("%s tls_reqcert=demand",
-					strncmp(uri, "ldaps:", 6) == 0 ? "starttls=no" : "starttls=yes");
+	const char *cafile = access(ca, R_OK) == 0 ? ca : NULL;
+	int ret = IX_OK;
+	if (*relay == NULL || !sync_relay_is(*relay, name, uri, cafile)) {
+		sync_relay_stop(relay);
+		char *path = sync_file_path(cfg, name, ".auth");
+		ret = sync_relay_start(name, uri, cafile, path, relay, error_r);
+		free(path);
+	}
 	free(ca);
-	return tls;
+	return ret;
 }
 
-int sync_auth_apply(struct prov *p, const struct config *cfg, int *active, struct buf *error_r)
+int sync_auth_apply(struct prov *p, const struct config *cfg, int *active, struct sync_relay **relay,
+		    struct buf *error_r)
 {
 	LDAP *ours = prov_ldap(p);
 	LDAPMessage *sources = NULL;
@@ -53,12 +58,27 @@ int sync_auth_apply(struct prov *p, const struct config *cfg, int *active, struc
 		free(auth);
 	}
 	ldap_msgfree(sources);
-	char *tls = uri != NULL && name != NULL ? tls_setting(cfg, name, uri) : NULL;
-	if (tls == NULL && *active == 0) { /* nothing to sign in, and the overlay is known to be idle */
-		free(uri);
-		free(name);
-		return IX_OK;
+	const char *realm = NULL;
+	if (uri != NULL && name != NULL) {
+		ret = relay_for(cfg, name, uri, relay, error_r);
+		if (ret != IX_OK) {
+			free(uri);
+			free(name);
+			return ret;
+		}
+		struct settings st;
+		prov_own_settings(p, &st);
+		sync_relay_set_lifetime(*relay, (unsigned)st.v[SET_SYNC_PASSTHROUGH_CACHE_SECONDS]);
+		realm = sync_relay_uri(*relay);
+	} else {
+		sync_relay_stop(relay);
 	}
+	free(uri);
+	free(name);
+	/* remoteauth binds to the relay on this machine, which speaks TLS to the source itself */
+	const char *tls = realm != NULL ? "starttls=no" : NULL;
+	if (tls == NULL && *active == 0) /* nothing to sign in, and the overlay is known to be idle */
+		return IX_OK;
 	LDAP *ld = NULL;
 	ret = ldapu_connect_local(cfg, &ld, error_r);
 	LDAPMessage *res = NULL;
@@ -97,7 +117,7 @@ int sync_auth_apply(struct prov *p, const struct config *cfg, int *active, struc
 		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthDNAttribute", ldapu_values1("ixSyncRemoteDn"));
 		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthDomainAttribute", ldapu_values1(DOMAIN_ATTR));
 		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthDefaultDomain", ldapu_values1(DOMAIN));
-		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthDefaultRealm", ldapu_values1(uri));
+		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthDefaultRealm", ldapu_values1(realm));
 		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthStore", ldapu_values1("FALSE"));
 		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthRetryCount", ldapu_values1("1"));
 		if (ret == IX_OK) {
@@ -107,9 +127,9 @@ int sync_auth_apply(struct prov *p, const struct config *cfg, int *active, struc
 		}
 		ldapu_mods_free(m);
 	} else if (ret == IX_OK && tls != NULL &&
-		   (have_domain == NULL || have_realm == NULL || strcmp(have_realm, uri) != 0 || have_tls == NULL ||
+		   (have_domain == NULL || have_realm == NULL || strcmp(have_realm, realm) != 0 || have_tls == NULL ||
 		    strcmp(have_tls, tls) != 0)) {
-		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "olcRemoteAuthDefaultRealm", ldapu_values1(uri));
+		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "olcRemoteAuthDefaultRealm", ldapu_values1(realm));
 		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "olcRemoteAuthTLS", ldapu_values1(tls));
 		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "olcRemoteAuthDefaultDomain", ldapu_values1(DOMAIN));
 		ret = ldapu_modify(ld, dn, mods, error_r);
@@ -124,8 +144,5 @@ int sync_auth_apply(struct prov *p, const struct config *cfg, int *active, struc
 	free(have_realm);
 	free(have_tls);
 	free(have_domain);
-	free(tls);
-	free(uri);
-	free(name);
 	return ret;
 }

@@ -578,6 +578,7 @@ static void *keep(void *arg)
 	struct prov *p = NULL;
 	char last_error[256] = "";
 	int auth_active = -1;           /* slapd's remoteauth overlay: not looked at yet */
+	struct sync_relay *relay = NULL; /* of the pass-through source */
 	time_t expired_at = time(NULL); /* the first removal after one interval: the directory settles first */
 	while (!atomic_load(&fs->stop)) {
 		struct buf err = BUF_INIT;
@@ -585,7 +586,7 @@ static void *keep(void *arg)
 		if (ret == IX_OK)
 			ret = followers_update(fs, p, &err);
 		if (ret == IX_OK)
-			ret = sync_auth_apply(p, fs->cfg, &auth_active, &err);
+			ret = sync_auth_apply(p, fs->cfg, &auth_active, &relay, &err);
 		time_t now = time(NULL);
 		if (ret == IX_OK && now - expired_at >= (time_t)fs->expire_interval) {
 			size_t removed = 0;
@@ -603,6 +604,7 @@ static void *keep(void *arg)
 			usleep(100000);
 	}
 	prov_close(&p);
+	sync_relay_stop(&relay);
 	return NULL;
 }
 

@@ -4,6 +4,7 @@
 #define IX_SYNC_INT_H
 
 #include "directory/sync.h"
+#include "directory/sync_relay.h"
 
 /* Where sources are kept, below the suffix. */
 #define SYNC_SOURCES_OU "ou=Directory Sync,ou=Configuration"
@@ -56,8 +57,10 @@ char *sync_file_path(const struct config *cfg, const char *name, const char *suf
  * this server runs: binds of its users without a password of their own go to the source as their DN there
  * (ixSyncRemoteDn); with none, every bind is checked here. Adds the overlay the first time it is needed.
  * *active: the caller's memory of the overlay, -1 at first (unknown), then 1 while it signs in, 0 when idle (cn=config
- * is then not read again until a source asks for it). */
-int sync_auth_apply(struct prov *p, const struct config *cfg, int *active, struct buf *error_r);
+ * is then not read again until a source asks for it). *relay: the caller's relay of that source (NULL at first),
+ * started, replaced or stopped to match it, its cache lifetime set from sync.passthrough_cache_seconds. */
+int sync_auth_apply(struct prov *p, const struct config *cfg, int *active, struct sync_relay **relay,
+		    struct buf *error_r);
 
 /* ---- applying what the source says (sync_reconcile.c), for the full run and for live changes ---- */
 

@@ -363,6 +363,19 @@ def imap_login_ok(port, login, password):
         return False
 
 
+def smtp_auth_ok(port, login, password):
+    """Whether SMTP AUTH on port (submission) takes the password."""
+    import smtplib
+    c = smtplib.SMTP("127.0.0.1", port, timeout=20)
+    try:
+        c.login(login, password)
+        return True
+    except smtplib.SMTPAuthenticationError:
+        return False
+    finally:
+        c.close()
+
+
 class IMAPFrom(imaplib.IMAP4):
     """imaplib from a chosen loopback source address (the throttles count per client address)."""
 

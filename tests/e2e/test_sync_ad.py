@@ -9,12 +9,12 @@ deletions arrive without `sync run`."""
 import base64
 import os
 import re
-import smtplib
 import sys
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import System, imap_login_ok, main, run, setup, test, wait_for  # noqa: E402
+from harness import smtp_auth_ok as harness_smtp_auth_ok  # noqa: E402
 from ad_ranges import RangeProxy  # noqa: E402
 from ldap_source import Source, recipients, synced_user  # noqa: E402
 
@@ -141,14 +141,7 @@ def a_disabled_account_cannot_sign_in_and_is_hidden():
 
 
 def smtp_auth_ok(login, password):
-    c = smtplib.SMTP("127.0.0.1", S.ports["submission"], timeout=20)
-    try:
-        c.login(login, password)
-        return True
-    except smtplib.SMTPAuthenticationError:
-        return False
-    finally:
-        c.close()
+    return harness_smtp_auth_ok(S.ports["submission"], login, password)
 
 
 @test

@@ -1,0 +1,40 @@
+/* sync_relay.h - the pass-through relay of a sync source with --auth passthrough: a socket of this server where
+ * slapd's remoteauth overlay sends the binds of the source's users, answered by a bind at the source (docs/sync.md). */
+#ifndef IX_SYNC_RELAY_H
+#define IX_SYNC_RELAY_H
+
+#include "common/buf.h"
+
+/* PBKDF2-HMAC-SHA256 iterations of the hash kept of a password the source took */
+#define SYNC_RELAY_PBKDF2_ITERATIONS 100000
+/* how soon the relay's listener notices it is asked to stop */
+#define SYNC_RELAY_POLL_MS 200
+
+/* Each connection (slapd's remoteauth, one per bind) is answered in a thread of its own: a simple bind of DN with
+ * a password is tried at the source uri (repl_connect_tls: StartTLS with the certificate checked against cafile, or
+ * the system's CAs, off this machine). The source takes it: success, and a hash of the password (16 random bytes of
+ * salt, PBKDF2) is kept in memory with the time. The source refuses it (a wrong password, a locked or expired
+ * account, a refused certificate): invalid credentials, and when it is the password kept for that DN, the hash is
+ * dropped (a password changed or an account locked at the source stops working here at once, also through a later
+ * outage; someone else's wrong guess does not empty the cache of a user). The source cannot be reached: success when the
+ * password matches the hash kept for the DN within the lifetime (sync_relay_set_lifetime), invalid credentials
+ * otherwise. Failures are never kept. The password itself is wiped as soon as it is checked. */
+struct sync_relay;
+
+/* Listens on the socket path (mode 0600; an old socket there is replaced) for the source name at uri, with cafile
+ * (NULL: the system's CAs; copied). The cache lifetime starts at 0 (no cache). Returns IX_OK, IX_EINVAL (a path
+ * too long for a socket) or IX_EIO with error_r. */
+int sync_relay_start(const char *name, const char *uri, const char *cafile, const char *path,
+		     struct sync_relay **relay_r, struct buf *error_r);
+/* The ldapi:// URI of the relay's socket (owned by the relay), for remoteauth's mapping. */
+const char *sync_relay_uri(const struct sync_relay *relay);
+/* 1 when the relay is the one for source name at uri with cafile. */
+int sync_relay_is(const struct sync_relay *relay, const char *name, const char *uri, const char *cafile);
+/* How long (seconds) a password the source took signs in while the source cannot be reached; 0 forgets them all.
+ * A change is logged. */
+void sync_relay_set_lifetime(struct sync_relay *relay, unsigned seconds);
+/* Stops listening, removes the socket, waits for the binds under way, wipes the cache and frees *relay (NULL:
+ * nothing). */
+void sync_relay_stop(struct sync_relay **relay);
+
+#endif

@@ -1,0 +1,106 @@
+"""test_sync_passthrough.py - pass-through sign-in (sync add --auth passthrough) through a source that goes away: a
+second slapd plays the organisation's directory; its users sign in here over IMAP and SMTP AUTH with their password
+there. With the source stopped, a user who signed in within sync.passthrough_cache_seconds still can (the relay's
+hashed cache), a wrong password cannot, a user never seen cannot; with the cache lifetime 0 nobody can. Back up, a
+password changed at the source replaces the old one at once, cache or not."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import System, imap_login_ok, main, run, setup, test, wait_for  # noqa: E402
+from harness import smtp_auth_ok as harness_smtp_auth_ok  # noqa: E402
+from ldap_source import Source, synced_user  # noqa: E402
+
+S = None
+SRC = None
+PEOPLE = "ou=People," + Source.SUFFIX
+
+
+def person(uid, password):
+    return ("dn: uid=%s,%s\nobjectClass: inetOrgPerson\nuid: %s\ngivenName: %s\nsn: Person\ncn: %s Person\n"
+            "mail: %s@example.com\nuserPassword: %s\n\n" % (uid, PEOPLE, uid, uid, uid, uid, password))
+
+
+def smtp_auth_ok(login, password):
+    return harness_smtp_auth_ok(S.ports["submission"], login, password)
+
+
+def imap_ok(login, password):
+    return imap_login_ok(S.ports["imap"], login, password)
+
+
+def ldap_bind_ok(login, password):
+    return run(["ldapwhoami", "-x", "-H", S.ldap_uri, "-D", S.user_dn(login), "-w", password]).returncode == 0
+
+
+@setup
+def a_source_with_passthrough():
+    global S, SRC
+    S = System()
+    SRC = Source()
+    SRC.add("dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: corp\no: Corp\n\n"
+            "dn: %s\nobjectClass: organizationalUnit\nou: People\n\n" % (Source.SUFFIX, PEOPLE))
+    SRC.add(person("paula", "paula-at-corp") + person("quinn", "quinn-at-corp") + person("rosa", "rosa-at-corp"))
+    p = S.cli("sync", "add", "corp", "--uri", SRC.uri, "--bind-dn", Source.ADMIN, "--password", Source.PASSWORD,
+              "--base", PEOPLE, "--auth", "passthrough")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert wait_for(lambda: all(synced_user(S, u) for u in ("paula", "quinn", "rosa")), timeout=20)
+
+
+@test
+def users_sign_in_with_the_sources_password():
+    assert wait_for(lambda: imap_ok("paula", "paula-at-corp"), timeout=15)
+    assert smtp_auth_ok("paula", "paula-at-corp") and not smtp_auth_ok("paula", "wrong-one")
+    assert not imap_ok("paula", "wrong-one")  # a wrong guess leaves the password the source took in the cache
+    assert imap_ok("quinn", "quinn-at-corp") and ldap_bind_ok("quinn", "quinn-at-corp")
+    assert "userpassword" not in synced_user(S, "paula")
+    # the relay's socket, where slapd's remoteauth binds, is the service user's alone
+    sock = os.path.join(S.data, "sync", "corp.auth")
+    assert oct(os.stat(sock).st_mode & 0o777) == "0o600", oct(os.stat(sock).st_mode)
+
+
+@test
+def with_the_source_down_the_cache_signs_in_whom_the_source_took():
+    SRC.halt()
+    # paula and quinn signed in above: their passwords are in the cache (hashed), rosa's never was
+    assert imap_ok("paula", "paula-at-corp") and smtp_auth_ok("paula", "paula-at-corp")
+    assert ldap_bind_ok("quinn", "quinn-at-corp")
+    assert not imap_ok("paula", "wrong-two") and not smtp_auth_ok("quinn", "wrong-two")
+    assert not imap_ok("rosa", "rosa-at-corp") and not smtp_auth_ok("rosa", "rosa-at-corp")
+    S.wait_log("attendant", "paula,%s signed in by the cache" % PEOPLE)
+    # the password itself is nowhere on disk: the cache is hashes in the attendant's memory
+    for root, _, files in os.walk(S.data):
+        for f in files:
+            path = os.path.join(root, f)
+            if os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as fh:
+                    assert b"paula-at-corp" not in fh.read(), path
+
+
+@test
+def a_cache_lifetime_of_zero_keeps_nothing():
+    mark = S.log_mark("attendant")
+    S.cli("server", "set", "sync.passthrough_cache_seconds", "0", check=True)
+    S.wait_log("attendant", "sync corp: pass-through sign-in keeps what the source took for 0 s", mark)
+    assert not imap_ok("paula", "paula-at-corp") and not smtp_auth_ok("quinn", "quinn-at-corp")
+    mark = S.log_mark("attendant")
+    S.cli("server", "set", "sync.passthrough_cache_seconds", "900", check=True)
+    S.wait_log("attendant", "keeps what the source took for 900 s", mark)
+
+
+@test
+def back_up_a_password_changed_at_the_source_replaces_the_old_at_once():
+    SRC.start()
+    assert wait_for(lambda: imap_ok("paula", "paula-at-corp"), timeout=15)  # cached again
+    SRC.modify("dn: uid=paula,%s\nchangetype: modify\nreplace: userPassword\nuserPassword: paula-new\n" % PEOPLE)
+    assert not imap_ok("paula", "paula-at-corp")
+    # the source's no to the password kept dropped its hash: with the source down, still no
+    SRC.halt()
+    assert not imap_ok("paula", "paula-at-corp") and not smtp_auth_ok("paula", "paula-at-corp")
+    SRC.start()
+    assert wait_for(lambda: imap_ok("paula", "paula-new"), timeout=15) and smtp_auth_ok("paula", "paula-new")
+    assert not smtp_auth_ok("paula", "paula-at-corp")
+
+
+if __name__ == "__main__":
+    main("test_sync_passthrough")
