@@ -1,5 +1,5 @@
-/* unicasemap.c - i;unicode-casemap (RFC 5051): each character's simple titlecase mapping, then its compatibility
- * decomposition, from ICU's tables; substring and ordering as RFC 5255 4.6 applies them, with an ASCII fast path. */
+/* unicasemap.c - i;unicode-casemap (RFC 5051): each character's simple titlecase, then its NFKD, from ICU (U+0080
+ * to U+07FF cached in a table); RFC 5255 4.6's substring and ordering, with an ASCII fast path. */
 #include "common/unicasemap.h"
 
 #include <pthread.h>
@@ -15,20 +15,40 @@
 
 #define DECOMP_MAX 64 /* UTF-16 units of one character's NFKD; the longest (U+FDFA) is 18 */
 
-static const UNormalizer2 *nfkd;
+#define TWO_BYTE_MAX 15 /* bytes of a two-byte character's mapping kept in the table; longer ones ask ICU */
 
-static void nfkd_init(void)
+static const UNormalizer2 *nfkd;
+/* The mappings of U+0080 to U+07FF (Latin, Greek, Cyrillic, Hebrew, Arabic...), made once from ICU: most non-ASCII
+ * mail text is looked up here instead of asking ICU twice a character. len 0: not kept (ask ICU). */
+static struct {
+	unsigned char len;
+	char s[TWO_BYTE_MAX];
+} two_byte[0x800 - 0x80];
+
+static void map_char(const UNormalizer2 *n, uint32_t cp, struct buf *out);
+
+static void tables_init(void)
 {
 	UErrorCode err = U_ZERO_ERROR;
 	nfkd = unorm2_getNFKDInstance(&err);
 	if (U_FAILURE(err) || nfkd == NULL)
 		fatal("unicasemap: ICU has no NFKD data (%s)", u_errorName(err));
+	struct buf m = BUF_INIT;
+	for (uint32_t cp = 0x80; cp < 0x800; cp++) {
+		buf_reset(&m);
+		map_char(nfkd, cp, &m);
+		if (m.len <= TWO_BYTE_MAX) {
+			memcpy(two_byte[cp - 0x80].s, m.data, m.len);
+			two_byte[cp - 0x80].len = (unsigned char)m.len;
+		}
+	}
+	buf_free(&m);
 }
 
-static const UNormalizer2 *nfkd_get(void)
+static const UNormalizer2 *tables_get(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, nfkd_init);
+	pthread_once(&once, tables_init);
 	return nfkd;
 }
 
@@ -55,6 +75,16 @@ static void map_char(const UNormalizer2 *n, uint32_t cp, struct buf *out)
 	}
 }
 
+/* Appends the ASCII run p[0..n) with a-z upper-cased. */
+static void append_upper(struct buf *out, const unsigned char *p, size_t n)
+{
+	buf_reserve(out, n);
+	for (size_t k = 0; k < n; k++)
+		out->data[out->len + k] = (char)ascii_upper(p[k]);
+	out->len += n;
+	out->data[out->len] = '\0';
+}
+
 bool unicasemap_prepare(const char *s, size_t len, struct buf *out)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -63,23 +93,29 @@ bool unicasemap_prepare(const char *s, size_t len, struct buf *out)
 		i++;
 	if (i < len && !utf8_valid(p + i, len - i))
 		return false;
-	buf_reserve(out, len);
-	for (size_t k = 0; k < i; k++)
-		out->data[out->len + k] = (char)ascii_upper(p[k]);
-	out->len += i;
-	out->data[out->len] = '\0';
+	append_upper(out, p, i);
 	if (i == len)
 		return true;
-	const UNormalizer2 *n = nfkd_get();
+	const UNormalizer2 *n = tables_get();
 	while (i < len) {
 		if (p[i] < 0x80) {
-			buf_append_char(out, (char)ascii_upper(p[i++]));
-			continue;
+			size_t j = i + 1;
+			while (j < len && p[j] < 0x80)
+				j++;
+			append_upper(out, p + i, j - i);
+			i = j;
+		} else if (p[i] < 0xE0) { /* two bytes, valid (checked above): the table */
+			uint32_t cp = (uint32_t)(p[i] & 0x1F) << 6 | (p[i + 1] & 0x3F);
+			if (two_byte[cp - 0x80].len > 0)
+				buf_append(out, two_byte[cp - 0x80].s, two_byte[cp - 0x80].len);
+			else
+				map_char(n, cp, out);
+			i += 2;
+		} else {
+			uint32_t cp = 0;
+			i += utf8_decode(p + i, len - i, &cp);
+			map_char(n, cp, out);
 		}
-		uint32_t cp = 0;
-		size_t l = utf8_decode(p + i, len - i, &cp);
-		map_char(n, cp, out);
-		i += l;
 	}
 	return true;
 }

@@ -3,7 +3,14 @@
 #include "tests/unit/test.h"
 #include "common/unicasemap.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include <unicode/uchar.h>
+#include <unicode/unorm2.h>
+#include <unicode/ustring.h>
+
+#include "common/utf8.h"
 
 /* The prepared form of s, or "<invalid>" when s is not UTF-8; valid until the next call. */
 static const char *prep(const char *s)
@@ -61,6 +68,49 @@ static void titlecase_then_decomposition(void)
 	test_assert_str(prep(""), "");
 	/* each character on its own: the marks of separate characters are not reordered */
 	test_assert_str(prep("a\xcc\x81\xcc\xa3"), "A\xcc\x81\xcc\xa3");
+}
+
+/* Every code point (surrogates aside), alone and between ASCII letters, against RFC 5051 step 2 written out with
+ * ICU's calls: u_totitle, then the NFKD of that one character (what the table of two-byte characters caches). */
+static void every_code_point(void)
+{
+	UErrorCode err = U_ZERO_ERROR;
+	const UNormalizer2 *n = unorm2_getNFKDInstance(&err);
+	test_assert(U_SUCCESS(err));
+	struct buf in = BUF_INIT, want = BUF_INIT, got = BUF_INIT;
+	for (uint32_t cp = 0; cp <= 0x10FFFF; cp++) {
+		if (cp >= 0xD800 && cp <= 0xDFFF)
+			continue;
+		UChar32 t = u_totitle((UChar32)cp);
+		UChar d[64];
+		err = U_ZERO_ERROR;
+		int32_t len = unorm2_getDecomposition(n, t, d, 64, &err);
+		buf_reset(&want);
+		buf_append_str(&want, "AB");
+		if (U_FAILURE(err) || len <= 0) {
+			utf8_append(&want, (uint32_t)t);
+		} else {
+			char u8[256];
+			int32_t u8len = 0;
+			err = U_ZERO_ERROR;
+			u_strToUTF8(u8, sizeof(u8), &u8len, d, len, &err);
+			test_assert(U_SUCCESS(err));
+			buf_append(&want, u8, (size_t)u8len);
+		}
+		buf_append_str(&want, "C");
+		buf_reset(&in);
+		buf_append_str(&in, "ab");
+		utf8_append(&in, cp);
+		buf_append_str(&in, "c");
+		buf_reset(&got);
+		test_assert(unicasemap_prepare(in.data, in.len, &got));
+		if (got.len != want.len || memcmp(got.data, want.data, got.len) != 0)
+			fprintf(stderr, "U+%04X differs\n", cp);
+		test_assert(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+	}
+	buf_free(&in);
+	buf_free(&want);
+	buf_free(&got);
 }
 
 static void invalid_utf8(void)
@@ -142,5 +192,5 @@ static void rfc5255_ordering(void)
 	buf_free(&k);
 }
 
-TEST_MAIN("unicasemap", TEST_CASE(rfc5051_example), TEST_CASE(titlecase_then_decomposition), TEST_CASE(invalid_utf8),
-	  TEST_CASE(substring), TEST_CASE(rfc5255_ordering))
+TEST_MAIN("unicasemap", TEST_CASE(rfc5051_example), TEST_CASE(titlecase_then_decomposition),
+	  TEST_CASE(every_code_point), TEST_CASE(invalid_utf8), TEST_CASE(substring), TEST_CASE(rfc5255_ordering))
