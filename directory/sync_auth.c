@@ -1,6 +1,6 @@
 /* sync_auth.c - pass-through sign-in for synced users (sync add --auth passthrough): slapd's remoteauth overlay on
  * our directory sends the bind of a synced user without a password of its own, as its DN at the source, to the
- * source's relay (sync_relay.c), which binds at the source and keeps the short cache of successes. */
+ * relay of the user's source (sync_relay.c), which binds at the source and keeps the short cache of successes. */
 #include "directory/sync_int.h"
 #include "common/err.h"
 #include "common/util.h"
@@ -16,91 +16,142 @@
 /* Overlays run from the highest index down: remoteauth goes first in the list, so that it runs last, after ppolicy
  * (a lock here refuses a bind the source takes) and the access log (failed binds logged) have set their hooks. */
 #define OVERLAY_NEW_DN "olcOverlay={0}remoteauth," MAIN_DB
-/* remoteauth takes a user's domain from an attribute, else the default; no user has this one, so every user gets
- * the default domain, which is set only while a source signs its users in */
-#define DOMAIN_ATTR "ixSyncAuth"
-#define DOMAIN "interchange-sync"
+/* remoteauth takes a user's domain from this attribute: a synced user's source entry, which a mapping per
+ * pass-through source sends to that source's relay; a user of a source without one (--auth local) has no realm and
+ * is checked here. */
+#define DOMAIN_ATTR "ixSyncedFrom"
+/* the settings of earlier versions (one source, the default domain for every user), removed when found */
+static const char *const old_attrs[] = { "olcRemoteAuthDefaultDomain", "olcRemoteAuthDefaultRealm" };
 
-/* The relay of the source name at uri is *relay: started, or replaced when the source changed. Returns IX_OK or the
+/* The relay of the source name at uri in *slot: started, or replaced when the source changed. Returns IX_OK or the
  * relay's error. */
-static int relay_for(const struct config *cfg, const char *name, const char *uri, struct sync_relay **relay,
+static int relay_for(const struct config *cfg, const char *name, const char *uri, struct sync_relay **slot,
 		     struct buf *error_r)
 {
 	char *ca = sync_file_path(cfg, name, "-ca.pem");
 	const char *cafile = access(ca, R_OK) == 0 ? ca : NULL;
 	int ret = IX_OK;
-	if (*relay == NULL || !sync_relay_is(*relay, name, uri, cafile)) {
-		sync_relay_stop(relay);
+	if (*slot == NULL || !sync_relay_is(*slot, name, uri, cafile)) {
+		sync_relay_stop(slot);
 		char *path = sync_file_path(cfg, name, ".auth");
-		ret = sync_relay_start(name, uri, cafile, path, relay, error_r);
+		ret = sync_relay_start(name, uri, cafile, path, slot, error_r);
 		free(path);
 	}
 	free(ca);
 	return ret;
 }
 
-int sync_auth_apply(struct prov *p, const struct config *cfg, int *active, struct sync_relay **relay,
-		    struct buf *error_r)
+/* Starts, replaces and stops a->relays to match the pass-through sources here; the mappings remoteauth needs (the
+ * source entry's DN quoted, as it holds spaces, then the relay's URI) in *maps_r, and as slapd says them back
+ * (unquoted) in *said_r. */
+static int relays_update(struct prov *p, const struct config *cfg, struct sync_auth *a, char ***maps_r, size_t *nmaps,
+			 char ***said_r, struct buf *error_r)
 {
 	LDAP *ours = prov_ldap(p);
 	LDAPMessage *sources = NULL;
 	int ret = sync_sources_here(p, cfg, &sources, error_r);
 	if (ret != IX_OK)
 		return ret;
-	char *uri = NULL, *name = NULL;
-	for (LDAPMessage *e = ldapu_first_entry(ours, sources); e != NULL && uri == NULL;
+	struct settings st;
+	prov_own_settings(p, &st);
+	struct sync_relay **kept = NULL;
+	size_t nkept = 0, nsaid = 0;
+	for (LDAPMessage *e = ldapu_first_entry(ours, sources); e != NULL && ret == IX_OK;
 	     e = ldap_next_entry(ours, e)) {
 		char *auth = ldapu_get_first(ours, e, "ixSyncAuth");
-		if (auth != NULL && strcasecmp(auth, "passthrough") == 0) {
-			uri = ldapu_get_first(ours, e, "ixSyncUri");
-			name = ldapu_get_first(ours, e, "cn");
+		char *uri = ldapu_get_first(ours, e, "ixSyncUri"), *name = ldapu_get_first(ours, e, "cn");
+		if (auth != NULL && strcasecmp(auth, "passthrough") == 0 && uri != NULL && name != NULL) {
+			struct sync_relay *r = NULL;
+			for (size_t i = 0; i < a->n && r == NULL; i++) {
+				if (a->relays[i] != NULL && sync_relay_is_for(a->relays[i], name)) {
+					r = a->relays[i];
+					a->relays[i] = NULL;
+				}
+			}
+			ret = relay_for(cfg, name, uri, &r, error_r);
+			if (ret == IX_OK) {
+				sync_relay_set_lifetime(r, (unsigned)st.v[SET_SYNC_PASSTHROUGH_CACHE_SECONDS]);
+				kept = xrealloc(kept, (nkept + 1) * sizeof(*kept));
+				kept[nkept++] = r;
+				char *sdn = sync_source_dn(cfg, name);
+				char *map = xasprintf("\"%s\" %s", sdn, sync_relay_uri(r));
+				char *said = xasprintf("%s %s", sdn, sync_relay_uri(r));
+				ldapu_values_push(maps_r, nmaps, map);
+				ldapu_values_push(said_r, &nsaid, said);
+				free(map);
+				free(said);
+				free(sdn);
+			}
 		}
 		free(auth);
+		free(uri);
+		free(name);
 	}
 	ldap_msgfree(sources);
-	const char *realm = NULL;
-	if (uri != NULL && name != NULL) {
-		ret = relay_for(cfg, name, uri, relay, error_r);
-		if (ret != IX_OK) {
-			free(uri);
-			free(name);
-			return ret;
-		}
-		struct settings st;
-		prov_own_settings(p, &st);
-		sync_relay_set_lifetime(*relay, (unsigned)st.v[SET_SYNC_PASSTHROUGH_CACHE_SECONDS]);
-		realm = sync_relay_uri(*relay);
-	} else {
-		sync_relay_stop(relay);
+	for (size_t i = 0; i < a->n; i++) /* sources gone, or no longer pass-through */
+		sync_relay_stop(&a->relays[i]);
+	free(a->relays);
+	a->relays = kept;
+	a->n = nkept;
+	return ret;
+}
+
+/* Whether the NULL-terminated arrays have the same strings (case-insensitive, in any order). */
+static int same_values(char **x, char **y)
+{
+	size_t nx = 0, ny = 0;
+	while (x != NULL && x[nx] != NULL)
+		nx++;
+	while (y != NULL && y[ny] != NULL)
+		ny++;
+	if (nx != ny)
+		return 0;
+	for (size_t i = 0; i < nx; i++) {
+		int found = 0;
+		for (size_t j = 0; j < ny && !found; j++)
+			found = strcasecmp(x[i], y[j]) == 0;
+		if (!found)
+			return 0;
 	}
-	free(uri);
-	free(name);
-	/* remoteauth binds to the relay on this machine, which speaks TLS to the source itself */
-	const char *tls = realm != NULL ? "starttls=no" : NULL;
-	if (tls == NULL && *active == 0) /* nothing to sign in, and the overlay is known to be idle */
-		return IX_OK;
+	return 1;
+}
+
+int sync_auth_apply(struct prov *p, const struct config *cfg, struct sync_auth *a, struct buf *error_r)
+{
+	char **maps = NULL, **said = NULL;
+	size_t nmaps = 0;
+	int ret = relays_update(p, cfg, a, &maps, &nmaps, &said, error_r);
+	if (ret != IX_OK || (nmaps == 0 && a->active == 0)) { /* nothing to sign in, and the overlay known idle */
+		ldapu_values_free(&maps);
+		ldapu_values_free(&said);
+		return ret;
+	}
 	LDAP *ld = NULL;
 	ret = ldapu_connect_local(cfg, &ld, error_r);
 	LDAPMessage *res = NULL;
-	const char *attrs[] = { "olcRemoteAuthDefaultRealm", "olcRemoteAuthTLS", "olcRemoteAuthDefaultDomain", NULL };
+	const char *attrs[] = { "olcRemoteAuthMapping", "olcRemoteAuthDomainAttribute",
+				"olcRemoteAuthTLS",     old_attrs[0],
+				old_attrs[1],           NULL };
 	if (ret == IX_OK) {
 		ret = ldapu_search(ld, MAIN_DB, LDAP_SCOPE_ONELEVEL, "(objectClass=olcRemoteAuthCfg)", attrs, &res,
 				   error_r);
 	}
 	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(ld, res) : NULL;
 	char *dn = e != NULL ? ldap_get_dn(ld, e) : NULL;
-	char *have_realm = e != NULL ? ldapu_get_first(ld, e, "olcRemoteAuthDefaultRealm") : NULL;
+	char **have_maps = e != NULL ? ldapu_get_values(ld, e, "olcRemoteAuthMapping", NULL) : NULL;
+	char *have_attr = e != NULL ? ldapu_get_first(ld, e, "olcRemoteAuthDomainAttribute") : NULL;
 	char *have_tls = e != NULL ? ldapu_get_first(ld, e, "olcRemoteAuthTLS") : NULL;
-	char *have_domain = e != NULL ? ldapu_get_first(ld, e, "olcRemoteAuthDefaultDomain") : NULL;
 	LDAPMod **mods = NULL;
 	size_t n = 0;
-	if (ret == IX_OK && tls == NULL && have_domain != NULL) {
-		/* no source signs in: no user has a domain, so every bind is checked here again */
-		ldapu_mod_add(&mods, &n, LDAP_MOD_DELETE, "olcRemoteAuthDefaultDomain", NULL);
-		ret = ldapu_modify(ld, dn, mods, error_r);
-	} else if (ret == IX_OK && tls != NULL && e == NULL) {
-		LDAPMod **m = NULL;
-		size_t nm = 0;
+	for (size_t i = 0; e != NULL && i < sizeof(old_attrs) / sizeof(old_attrs[0]); i++) {
+		char *old = ldapu_get_first(ld, e, old_attrs[i]);
+		if (old != NULL)
+			ldapu_mod_add(&mods, &n, LDAP_MOD_DELETE, old_attrs[i], NULL);
+		free(old);
+	}
+	/* remoteauth binds to the relays on this machine, which speak TLS to the sources themselves */
+	const char *tls = "starttls=no";
+	if (ret == IX_OK && e == NULL && nmaps > 0) {
 		char *vals[] = { "remoteauth", NULL };
 		LDAPMod load = { .mod_op = LDAP_MOD_ADD, .mod_type = "olcModuleLoad", .mod_values = vals };
 		LDAPMod *loads[] = { &load, NULL };
@@ -111,38 +162,55 @@ int sync_auth_apply(struct prov *p, const struct config *cfg, int *active, struc
 		size_t noc = 0;
 		ldapu_values_push(&oc, &noc, "olcOverlayConfig");
 		ldapu_values_push(&oc, &noc, "olcRemoteAuthCfg");
-		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "objectClass", oc);
-		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcOverlay", ldapu_values1("{0}remoteauth"));
-		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthTLS", ldapu_values1(tls));
-		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthDNAttribute", ldapu_values1("ixSyncRemoteDn"));
-		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthDomainAttribute", ldapu_values1(DOMAIN_ATTR));
-		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthDefaultDomain", ldapu_values1(DOMAIN));
-		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthDefaultRealm", ldapu_values1(realm));
-		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthStore", ldapu_values1("FALSE"));
-		ldapu_mod_add(&m, &nm, LDAP_MOD_ADD, "olcRemoteAuthRetryCount", ldapu_values1("1"));
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "objectClass", oc);
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "olcOverlay", ldapu_values1("{0}remoteauth"));
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "olcRemoteAuthTLS", ldapu_values1(tls));
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "olcRemoteAuthDNAttribute", ldapu_values1("ixSyncRemoteDn"));
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "olcRemoteAuthDomainAttribute", ldapu_values1(DOMAIN_ATTR));
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "olcRemoteAuthMapping", maps);
+		maps = NULL;
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "olcRemoteAuthStore", ldapu_values1("FALSE"));
+		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "olcRemoteAuthRetryCount", ldapu_values1("1"));
 		if (ret == IX_OK) {
-			rc = ldap_add_ext_s(ld, OVERLAY_NEW_DN, m, NULL, NULL);
+			rc = ldap_add_ext_s(ld, OVERLAY_NEW_DN, mods, NULL, NULL);
 			if (rc != LDAP_SUCCESS)
 				ret = ldapu_fail(ld, rc, "cannot add slapd's remoteauth overlay", error_r);
 		}
-		ldapu_mods_free(m);
-	} else if (ret == IX_OK && tls != NULL &&
-		   (have_domain == NULL || have_realm == NULL || strcmp(have_realm, realm) != 0 || have_tls == NULL ||
-		    strcmp(have_tls, tls) != 0)) {
-		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "olcRemoteAuthDefaultRealm", ldapu_values1(realm));
-		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "olcRemoteAuthTLS", ldapu_values1(tls));
-		ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "olcRemoteAuthDefaultDomain", ldapu_values1(DOMAIN));
-		ret = ldapu_modify(ld, dn, mods, error_r);
+	} else if (ret == IX_OK && e != NULL) {
+		if (!same_values(said, have_maps)) {
+			/* no mapping left: no user has a realm, so every bind is checked here again */
+			ldapu_mod_add(&mods, &n, nmaps > 0 ? LDAP_MOD_REPLACE : LDAP_MOD_DELETE, "olcRemoteAuthMapping",
+				      maps);
+			maps = NULL;
+		}
+		if (have_attr == NULL || strcasecmp(have_attr, DOMAIN_ATTR) != 0)
+			ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "olcRemoteAuthDomainAttribute",
+				      ldapu_values1(DOMAIN_ATTR));
+		if (have_tls == NULL || strcmp(have_tls, tls) != 0)
+			ldapu_mod_add(&mods, &n, LDAP_MOD_REPLACE, "olcRemoteAuthTLS", ldapu_values1(tls));
+		if (n > 0)
+			ret = ldapu_modify(ld, dn, mods, error_r);
 	}
 	if (ret == IX_OK)
-		*active = tls != NULL;
+		a->active = nmaps > 0;
 	ldapu_mods_free(mods);
+	ldapu_values_free(&maps);
+	ldapu_values_free(&said);
+	ldapu_values_free(&have_maps);
 	ldap_memfree(dn);
 	ldap_msgfree(res);
 	if (ld != NULL)
 		ldap_unbind_ext_s(ld, NULL, NULL);
-	free(have_realm);
+	free(have_attr);
 	free(have_tls);
-	free(have_domain);
 	return ret;
+}
+
+void sync_auth_stop(struct sync_auth *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		sync_relay_stop(&a->relays[i]);
+	free(a->relays);
+	a->relays = NULL;
+	a->n = 0;
 }

@@ -577,8 +577,7 @@ static void *keep(void *arg)
 	struct sync_followers *fs = arg;
 	struct prov *p = NULL;
 	char last_error[256] = "";
-	int auth_active = -1;           /* slapd's remoteauth overlay: not looked at yet */
-	struct sync_relay *relay = NULL; /* of the pass-through source */
+	struct sync_auth auth = SYNC_AUTH_INIT;
 	time_t expired_at = time(NULL); /* the first removal after one interval: the directory settles first */
 	while (!atomic_load(&fs->stop)) {
 		struct buf err = BUF_INIT;
@@ -586,7 +585,7 @@ static void *keep(void *arg)
 		if (ret == IX_OK)
 			ret = followers_update(fs, p, &err);
 		if (ret == IX_OK)
-			ret = sync_auth_apply(p, fs->cfg, &auth_active, &relay, &err);
+			ret = sync_auth_apply(p, fs->cfg, &auth, &err);
 		time_t now = time(NULL);
 		if (ret == IX_OK && now - expired_at >= (time_t)fs->expire_interval) {
 			size_t removed = 0;
@@ -604,7 +603,7 @@ static void *keep(void *arg)
 			usleep(100000);
 	}
 	prov_close(&p);
-	sync_relay_stop(&relay);
+	sync_auth_stop(&auth);
 	return NULL;
 }
 

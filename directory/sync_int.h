@@ -53,14 +53,27 @@ int sync_sources_here(struct prov *p, const struct config *cfg, LDAPMessage **re
 /* The path of a file this server keeps for source name: DATA/sync/NAME followed by suffix (a new string). */
 char *sync_file_path(const struct config *cfg, const char *name, const char *suffix);
 
-/* Sets slapd's remoteauth overlay on our directory (sync_auth.c) from the source with --auth passthrough that
- * this server runs: binds of its users without a password of their own go to the source as their DN there
- * (ixSyncRemoteDn); with none, every bind is checked here. Adds the overlay the first time it is needed.
- * *active: the caller's memory of the overlay, -1 at first (unknown), then 1 while it signs in, 0 when idle (cn=config
- * is then not read again until a source asks for it). *relay: the caller's relay of that source (NULL at first),
- * started, replaced or stopped to match it, its cache lifetime set from sync.passthrough_cache_seconds. */
-int sync_auth_apply(struct prov *p, const struct config *cfg, int *active, struct sync_relay **relay,
-		    struct buf *error_r);
+/* Pass-through sign-in as the followers' keeper keeps it: whether slapd's remoteauth overlay is known to sign
+ * anyone in (-1 at first: not looked at; then 1 or 0, and cn=config is not read again while 0 and no source asks
+ * for it), and the relays of the pass-through sources. */
+struct sync_auth {
+	int active;
+	struct sync_relay **relays;
+	size_t n;
+};
+#define SYNC_AUTH_INIT       \
+	{                    \
+		.active = -1 \
+	}
+
+/* Sets slapd's remoteauth overlay on our directory (sync_auth.c) from the sources with --auth passthrough that this
+ * server runs: a relay for each (started, replaced when its URI or CA file changed, stopped when it is gone; its cache
+ * lifetime from sync.passthrough_cache_seconds), and a mapping from the source's entry (a synced user's
+ * ixSyncedFrom) to the relay, so binds of its users without a password of their own go to their own source as their
+ * DN there (ixSyncRemoteDn). With none, every bind is checked here. Adds the overlay the first time it is needed. */
+int sync_auth_apply(struct prov *p, const struct config *cfg, struct sync_auth *a, struct buf *error_r);
+/* Stops every relay of a (the overlay's settings stay: its users cannot sign in until the relays are back). */
+void sync_auth_stop(struct sync_auth *a);
 
 /* ---- applying what the source says (sync_reconcile.c), for the full run and for live changes ---- */
 

@@ -281,6 +281,11 @@ const char *sync_relay_uri(const struct sync_relay *relay)
 	return relay->ldapi;
 }
 
+int sync_relay_is_for(const struct sync_relay *relay, const char *name)
+{
+	return strcmp(relay->name, name) == 0;
+}
+
 int sync_relay_is(const struct sync_relay *relay, const char *name, const char *uri, const char *cafile)
 {
 	return strcmp(relay->name, name) == 0 && strcmp(relay->uri, uri) == 0 &&

@@ -28,6 +28,8 @@ int sync_relay_start(const char *name, const char *uri, const char *cafile, cons
 		     struct sync_relay **relay_r, struct buf *error_r);
 /* The ldapi:// URI of the relay's socket (owned by the relay), for remoteauth's mapping. */
 const char *sync_relay_uri(const struct sync_relay *relay);
+/* 1 when the relay is source name's. */
+int sync_relay_is_for(const struct sync_relay *relay, const char *name);
 /* 1 when the relay is the one for source name at uri with cafile. */
 int sync_relay_is(const struct sync_relay *relay, const char *name, const char *uri, const char *cafile);
 /* How long (seconds) a password the source took signs in while the source cannot be reached; 0 forgets them all.

@@ -264,24 +264,6 @@ int sync_source_add(struct prov *p, const struct config *cfg, const struct sync_
 		return IX_EINVAL;
 	}
 	LDAP *ld = prov_ldap(p);
-	if (strcmp(auth, "passthrough") == 0) { /* slapd's remoteauth sends binds to one source (sync_auth.c) */
-		LDAPMessage *here = NULL;
-		int r = sync_sources_here(p, cfg, &here, error_r);
-		for (LDAPMessage *e = ldapu_first_entry(ld, here); r == IX_OK && e != NULL;
-		     e = ldap_next_entry(ld, e)) {
-			char *a = ldapu_get_first(ld, e, "ixSyncAuth"), *other = ldapu_get_first(ld, e, "cn");
-			if (a != NULL && strcasecmp(a, "passthrough") == 0) {
-				buf_printf(error_r,
-					   "the sync source %s signs its users in already: one source a server", other);
-				r = IX_EEXIST;
-			}
-			free(a);
-			free(other);
-		}
-		ldap_msgfree(here);
-		if (r != IX_OK)
-			return r;
-	}
 	int ret = ensure_container(ld, cfg, error_r);
 	if (ret != IX_OK)
 		return ret;

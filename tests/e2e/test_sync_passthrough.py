@@ -2,7 +2,8 @@
 second slapd plays the organisation's directory; its users sign in here over IMAP and SMTP AUTH with their password
 there. With the source stopped, a user who signed in within sync.passthrough_cache_seconds still can (the relay's
 hashed cache), a wrong password cannot, a user never seen cannot; with the cache lifetime 0 nobody can. Back up, a
-password changed at the source replaces the old one at once, cache or not."""
+password changed at the source replaces the old one at once, cache or not. A second pass-through source (the same
+suffix, so a bind sent to the wrong source finds no such DN there): each user is checked against its own source."""
 import os
 import sys
 
@@ -13,6 +14,7 @@ from ldap_source import Source, synced_user  # noqa: E402
 
 S = None
 SRC = None
+SRC2 = None
 PEOPLE = "ou=People," + Source.SUFFIX
 
 
@@ -100,6 +102,37 @@ def back_up_a_password_changed_at_the_source_replaces_the_old_at_once():
     SRC.start()
     assert wait_for(lambda: imap_ok("paula", "paula-new"), timeout=15) and smtp_auth_ok("paula", "paula-new")
     assert not smtp_auth_ok("paula", "paula-at-corp")
+
+
+
+@test
+def two_sources_each_user_checked_against_its_own():
+    global SRC2
+    SRC2 = Source()  # the same suffix and base as the first: only the source decides which DN exists
+    SRC2.add("dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: corp\no: Corp\n\n"
+             "dn: %s\nobjectClass: organizationalUnit\nou: People\n\n" % (Source.SUFFIX, PEOPLE))
+    SRC2.add(person("tess", "tess-at-two"))
+    p = S.cli("sync", "add", "two", "--uri", SRC2.uri, "--bind-dn", Source.ADMIN, "--password", Source.PASSWORD,
+              "--base", PEOPLE, "--auth", "passthrough")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert wait_for(lambda: synced_user(S, "tess") is not None, timeout=20)
+    assert wait_for(lambda: imap_ok("tess", "tess-at-two"), timeout=15), S.log("attendant")[-1500:]
+    assert smtp_auth_ok("tess", "tess-at-two") and ldap_bind_ok("tess", "tess-at-two")
+    assert imap_ok("paula", "paula-new") and smtp_auth_ok("quinn", "quinn-at-corp")
+    # a password at the first source is no password for the second's user, and the other way round
+    SRC.add(person("tess", "tess-at-one"))
+    SRC2.add(person("paula", "paula-at-two"))
+    assert not imap_ok("tess", "tess-at-one") and not imap_ok("paula", "paula-at-two")
+    assert not smtp_auth_ok("tess", "tess-at-one") and not smtp_auth_ok("paula", "paula-at-two")
+    # each source's relay has its own cache: the second down, its user signs in from it, the first's as ever
+    SRC2.halt()
+    assert imap_ok("tess", "tess-at-two") and imap_ok("paula", "paula-new")
+    S.wait_log("attendant", "sync two: the source cannot be reached")
+    SRC2.start()
+    # a source deleted: its relay stops, its users no longer sign in through it, the other's still do
+    assert S.cli("sync", "del", "two").returncode == 0
+    assert wait_for(lambda: not os.path.exists(os.path.join(S.data, "sync", "two.auth")), timeout=15)
+    assert not imap_ok("tess", "tess-at-two") and imap_ok("paula", "paula-new")
 
 
 if __name__ == "__main__":
