@@ -8,6 +8,7 @@
 #include "transport/mta/smtp_client.h"
 #include "transport/mta/tlsrpt.h"
 #include "transport/smtp/smtp_parse.h"
+#include "store/store.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
@@ -342,6 +343,44 @@ static void tlsrpt_records(void)
 	free(data);
 }
 
+/* A delivery that meets a mailbox frozen for a move, by the plain path or through a Sieve script's keep (both turn
+ * the store's failure into a reply with mta_local_failure), is the reply both ix-smtpd and ix-mta retry within a
+ * second; any other store failure keeps the usual backoff. */
+static void frozen_mailbox_is_moving(void)
+{
+	char dir[] = "/tmp/ix-mta-XXXXXX";
+	test_assert(mkdtemp(dir) != NULL);
+	struct store_settings set;
+	store_settings_default(&set);
+	set.no_sync = 1;
+	struct store *st = NULL;
+	struct buf err = BUF_INIT;
+	test_assert(store_open(dir, &set, &st, &err) == 0);
+	static const char guid[] = "0123456789abcdef0123456789abcdef";
+	static const char msg[] = "From: a@example.com\r\nSubject: s\r\n\r\nbody\r\n";
+	struct store_target t = { .guid = guid };
+	struct store_append a = { .data = msg, .len = strlen(msg), .targets = &t, .ntargets = 1 };
+	test_assert(store_append(st, &a, &err) == 0);
+	test_assert(store_mailbox_freeze(st, guid, "server-b", NULL) == 0);
+	buf_reset(&err);
+	t.result = 0;
+	test_assert(store_append(st, &a, &err) == IX_EAGAIN && t.result == IX_EAGAIN);
+	struct mta_target tg = { .kind = MTA_LOCAL, .guid = (char *)guid };
+	bool permanent = true;
+	char *reply = mta_local_failure(&tg, t.result, buf_cstr(&err), &permanent);
+	test_assert(!permanent && strcmp(reply, MTA_REPLY_MOVING) == 0 && mta_reply_is_moving(reply));
+	free(reply);
+	reply = mta_local_failure(&tg, IX_EIO, "disk trouble", &permanent);
+	test_assert(!permanent && strncmp(reply, "451 4.3.0", 9) == 0 && !mta_reply_is_moving(reply));
+	free(reply);
+	test_assert(!mta_reply_is_moving("451 4.2.1 Mailbox disabled") && !mta_reply_is_moving(NULL));
+	store_close(&st);
+	char *cmd = xasprintf("rm -rf '%s'", dir);
+	test_assert(system(cmd) == 0);
+	free(cmd);
+	buf_free(&err);
+}
+
 TEST_MAIN("mta", TEST_CASE(pipelined_transactions_and_reuse), TEST_CASE(lock_step_without_pipelining),
 	  TEST_CASE(broken_connection_is_temporary), TEST_CASE(smtputf8_declared_or_refused),
-	  TEST_CASE(mta_sts_policy_parsed), TEST_CASE(tlsrpt_records))
+	  TEST_CASE(mta_sts_policy_parsed), TEST_CASE(tlsrpt_records), TEST_CASE(frozen_mailbox_is_moving))

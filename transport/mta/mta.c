@@ -499,7 +499,7 @@ static void send_group(struct mta *m, const struct queue_msg *q, struct attempt 
 		a->out = codes[i] >= 200 && codes[i] < 300 ? OUT_DONE : codes[i] >= 500 ? OUT_PERM : OUT_TEMP;
 		a->reply = replies[i] != NULL ? replies[i] : xstrdup("421 4.4.2 no reply");
 		/* a server of ours that names another home (a move, or its directory not yet in step) */
-		a->moving = ours && strncmp(a->reply, MTA_REPLY_MOVING, 9) == 0;
+		a->moving = ours && mta_reply_is_moving(a->reply);
 		a->no_dsn = !smtp_client_has(c, "DSN");
 		if (a->out == OUT_DONE) {
 			char *r = xasprintf("%s (%s, %s)", a->reply, smtp_client_peer(c), smtp_client_tls_outcome(c));
@@ -643,6 +643,8 @@ static long long process(struct mta *m, const char *id, bool flush)
 		if (mta_sieve_deliver(&sctx, &at[i].tg, q.sender, q.id, q.msgid, final.data, final.len, &outcome)) {
 			at[i].local = true;
 			at[i].out = outcome[0] == '2' ? OUT_DONE : outcome[0] == '5' ? OUT_PERM : OUT_TEMP;
+			at[i].moving = mta_reply_is_moving(
+				outcome); /* the script's keep or fileinto met a frozen mailbox */
 			at[i].reply = outcome;
 		} else
 			nlocal++;
@@ -669,10 +671,6 @@ static long long process(struct mta *m, const char *id, bool flush)
 			if (src == 0 || st[x].result == 0) {
 				a->out = OUT_DONE;
 				a->reply = xstrdup("250 2.0.0 delivered to mailbox");
-			} else if (st[x].result == IX_EAGAIN && strstr(buf_cstr(&err), "being moved") != NULL) {
-				a->out = OUT_TEMP;
-				a->moving = true;
-				a->reply = xstrdup(MTA_REPLY_MOVING);
 			} else if (req.refused && src == IX_EINVAL) {
 				a->out = OUT_PERM; /* the store refuses the message itself: retrying cannot help */
 				a->reply = xasprintf("554 5.6.0 Message cannot be stored: %.200s", buf_cstr(&err));
@@ -680,6 +678,7 @@ static long long process(struct mta *m, const char *id, bool flush)
 				bool permanent; /* this target alone (the others had their own outcome) */
 				a->reply = mta_local_failure(&a->tg, st[x].result, buf_cstr(&err), &permanent);
 				a->out = permanent ? OUT_PERM : OUT_TEMP;
+				a->moving = mta_reply_is_moving(a->reply);
 			}
 		}
 		free(st);

@@ -66,7 +66,8 @@ struct store;
 void mta_local_prepare(struct store *st, const struct mta_target *tg);
 /* The reply (allocated) for a local target whose append failed with result, the message itself not being refused:
  * permanent (*permanent_r true, "550 5.2.0 ...") when the target can never take mail (its folder name is invalid),
- * else temporary ("452 4.2.2 Mailbox full" over quota, "451 4.3.0 ..." otherwise). */
+ * else temporary ("452 4.2.2 Mailbox full" over quota, MTA_REPLY_MOVING while the mailbox is frozen for a move,
+ * "451 4.3.0 ..." otherwise). */
 char *mta_local_failure(const struct mta_target *tg, int result, const char *store_error, bool *permanent_r);
 
 /* The delivery restrictions of recipient r against sender (the MAIL FROM address, "" for <>): accept-only-from
@@ -111,6 +112,8 @@ bool mta_homed_elsewhere(const struct dir_recipient *r, const char *server_dn);
  * here while this server's directory still names a different home: the sending MTA retries within a second (the
  * move ends, or the directories agree) rather than after queue.retry_first, and never sends it back and forth. */
 #define MTA_REPLY_MOVING "451 4.2.1 The mailbox is being moved to another server"
+/* Whether reply is MTA_REPLY_MOVING. */
+bool mta_reply_is_moving(const char *reply);
 
 /* ---- the queue runner (ix-mta) ---- */
 

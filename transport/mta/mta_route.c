@@ -31,6 +31,11 @@ static bool dn_eq(const char *a, const char *b)
 	return a != NULL && b != NULL && strcasecmp(a, b) == 0;
 }
 
+bool mta_reply_is_moving(const char *reply)
+{
+	return reply != NULL && strncmp(reply, MTA_REPLY_MOVING, sizeof(MTA_REPLY_MOVING) - 1) == 0;
+}
+
 bool mta_homed_elsewhere(const struct dir_recipient *r, const char *server_dn)
 {
 	return r->home_server_dn != NULL && server_dn != NULL && !dn_eq(r->home_server_dn, server_dn);
@@ -515,6 +520,8 @@ char *mta_local_failure(const struct mta_target *tg, int result, const char *sto
 	*permanent_r = false;
 	if (result == IX_ELIMIT)
 		return xstrdup("452 4.2.2 Mailbox full");
+	if (result == IX_EAGAIN && strstr(store_error, "being moved") != NULL)
+		return xstrdup(MTA_REPLY_MOVING);
 	if (result != IX_EINVAL)
 		return xasprintf("451 4.3.0 Store: %.200s", store_error);
 	*permanent_r = true;

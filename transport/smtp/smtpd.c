@@ -933,8 +933,10 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 				if (perm_reply == NULL)
 					perm_reply = xstrdup(why);
 			} else {
-				qr->attempts = 1;
-				qr->next_try = q.created + (long long)sd->set.v[SET_QUEUE_RETRY_FIRST];
+				qr->attempts = 1; /* a mailbox being moved: within a second, as the MTA retries it */
+				qr->next_try = q.created + (mta_reply_is_moving(why)
+								    ? 1
+								    : (long long)sd->set.v[SET_QUEUE_RETRY_FIRST]);
 			}
 			track_log(sd->d.cfg.data_dir, permanent ? "failed" : "deferred", q.id, q.msgid, q.sender,
 				  tg->addr, server, why);
