@@ -64,6 +64,8 @@ int log_reopen(void)
 
 /* log_vwrite with the line stamped when (now when NULL). */
 static void log_vwrite_at(enum log_level level, const struct timeval *when, const char *fmt, va_list ap)
+	IX_PRINTF(3, 0);
+static void log_vwrite_at(enum log_level level, const struct timeval *when, const char *fmt, va_list ap)
 {
 	if (!log_level_set && getenv("IX_DEBUG") != NULL)
 		log_set_level(LOG_LEVEL_DEBUG);
