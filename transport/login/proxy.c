@@ -243,6 +243,25 @@ static enum line_result start_tls(struct proxy *p)
 	return LINE_FINISHED;
 }
 
+/* The backend's answer to the login (status: PROXY_STATUS_NONE when it is no answer to our command): signed in
+ * with resp the response to relay, refused with resp the reason, or anything else: unavailable. line is logged. */
+static enum line_result login_answered(struct proxy *p, enum proxy_status status, const char *resp, size_t resp_len,
+				       const char *line, size_t len)
+{
+	if (status == PROXY_STATUS_OK) {
+		logged_in(p, resp, resp_len);
+		return LINE_STOP;
+	}
+	if (status == PROXY_STATUS_NO) {
+		buf_reset(&p->reply);
+		buf_append(&p->reply, resp, resp_len);
+		finish(p, PROXY_REFUSED, buf_cstr(&p->reply));
+		return LINE_FINISHED;
+	}
+	unavailable(p, "login answered %.*s", (int)(len > LOG_LINE_MAX ? LOG_LINE_MAX : len), line);
+	return LINE_FINISHED;
+}
+
 /* One IMAP line during the login. */
 static enum line_result imap_line(struct proxy *p, const char *line, size_t len)
 {
@@ -283,18 +302,7 @@ static enum line_result imap_line(struct proxy *p, const char *line, size_t len)
 	case P_LOGIN:
 		if (r.kind == PROXY_IMAP_UNTAGGED)
 			return LINE_MORE;
-		if (ours && r.status == PROXY_STATUS_OK) {
-			logged_in(p, r.resp, r.resp_len);
-			return LINE_STOP;
-		}
-		if (ours && r.status == PROXY_STATUS_NO) {
-			buf_reset(&p->reply);
-			buf_append(&p->reply, r.resp, r.resp_len);
-			finish(p, PROXY_REFUSED, buf_cstr(&p->reply));
-			return LINE_FINISHED;
-		}
-		unavailable(p, "login answered %.*s", (int)(len > LOG_LINE_MAX ? LOG_LINE_MAX : len), line);
-		return LINE_FINISHED;
+		return login_answered(p, ours ? r.status : PROXY_STATUS_NONE, r.resp, r.resp_len, line, len);
 	default: return LINE_STOP;
 	}
 }
@@ -329,19 +337,7 @@ static enum line_result pop3_line(struct proxy *p, const char *line, size_t len)
 		}
 		unavailable(p, "STLS refused: %.*s", shown, line);
 		return LINE_FINISHED;
-	case P_LOGIN:
-		if (status == PROXY_STATUS_OK) {
-			logged_in(p, line, len);
-			return LINE_STOP;
-		}
-		if (status == PROXY_STATUS_NO) {
-			buf_reset(&p->reply);
-			buf_append(&p->reply, line, len);
-			finish(p, PROXY_REFUSED, buf_cstr(&p->reply));
-			return LINE_FINISHED;
-		}
-		unavailable(p, "login answered %.*s", shown, line);
-		return LINE_FINISHED;
+	case P_LOGIN: return login_answered(p, status, line, len, line, len);
 	default: return LINE_STOP;
 	}
 }
@@ -378,19 +374,7 @@ static enum line_result sieve_line(struct proxy *p, const char *line, size_t len
 			return start_tls(p);
 		unavailable(p, "STARTTLS refused: %.*s", shown, line);
 		return LINE_FINISHED;
-	case P_LOGIN:
-		if (status == PROXY_STATUS_OK) {
-			logged_in(p, line, len);
-			return LINE_STOP;
-		}
-		if (status == PROXY_STATUS_NO) {
-			buf_reset(&p->reply);
-			buf_append(&p->reply, line, len);
-			finish(p, PROXY_REFUSED, buf_cstr(&p->reply));
-			return LINE_FINISHED;
-		}
-		unavailable(p, "login answered %.*s", shown, line);
-		return LINE_FINISHED;
+	case P_LOGIN: return login_answered(p, status, line, len, line, len);
 	default: return LINE_STOP;
 	}
 }
