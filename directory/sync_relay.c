@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -161,6 +162,10 @@ static void *session(void *arg)
 	struct sync_relay *r = ((void **)arg)[0];
 	int fd = (int)(intptr_t)((void **)arg)[1];
 	free(arg);
+	/* slapd's remoteauth sends its bind at once and unbinds after the answer: a connection that says nothing for
+	 * this long is ended, so that sync_relay_stop never waits on one */
+	struct timeval idle = { .tv_sec = SYNC_RELAY_IDLE_S };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof(idle));
 	Sockbuf *sb = ber_sockbuf_alloc();
 	ber_sockbuf_add_io(sb, &ber_sockbuf_io_fd, LBER_SBIOD_LEVEL_PROVIDER, &fd);
 	ber_len_t max = REQUEST_MAX;

@@ -7,6 +7,8 @@
 
 /* PBKDF2-HMAC-SHA256 iterations of the hash kept of a password the source took */
 #define SYNC_RELAY_PBKDF2_ITERATIONS 100000
+/* a connection silent this long is closed */
+#define SYNC_RELAY_IDLE_S 30
 /* how soon the relay's listener notices it is asked to stop */
 #define SYNC_RELAY_POLL_MS 200
 
