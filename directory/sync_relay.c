@@ -167,6 +167,11 @@ static void *session(void *arg)
 	struct timeval idle = { .tv_sec = SYNC_RELAY_IDLE_S };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof(idle));
 	Sockbuf *sb = ber_sockbuf_alloc();
+	if (sb == NULL) {
+		close(fd);
+		atomic_fetch_sub(&r->sessions, 1);
+		return NULL;
+	}
 	ber_sockbuf_add_io(sb, &ber_sockbuf_io_fd, LBER_SBIOD_LEVEL_PROVIDER, &fd);
 	ber_len_t max = REQUEST_MAX;
 	ber_sockbuf_ctrl(sb, LBER_SB_OPT_SET_MAX_INCOMING, &max);
@@ -174,19 +179,23 @@ static void *session(void *arg)
 		BerElement *in = ber_alloc_t(LBER_USE_DER);
 		ber_len_t len;
 		ber_int_t msgid = 0, version = 0;
+		ber_tag_t method = 0;
 		struct berval name = { 0 }, cred = { 0 };
 		/* ber_get_next takes the message's own SEQUENCE tag and length: its message ID comes next */
 		if (in == NULL || ber_get_next(sb, &len, in) != LDAP_TAG_MESSAGE ||
 		    ber_get_int(in, &msgid) == LBER_ERROR || ber_peek_tag(in, &len) != LDAP_REQ_BIND ||
-		    ber_scanf(in, "{imtm}", &version, &name, &(ber_tag_t){ 0 }, &cred) == LBER_ERROR) {
+		    ber_scanf(in, "{imtm}", &version, &name, &method, &cred) == LBER_ERROR ||
+		    method != LDAP_AUTH_SIMPLE) {
 			ber_free(in, 1); /* an unbind, the end, or anything but a simple bind: done */
 			break;
 		}
+		/* a NUL inside the name or the password would cut it short: such a bind is refused */
+		int whole = memchr(name.bv_val, 0, name.bv_len) == NULL && memchr(cred.bv_val, 0, cred.bv_len) == NULL;
 		char *dn = xstrndup(name.bv_val, name.bv_len);
 		char *pw = xstrndup(cred.bv_val, cred.bv_len);
 		OPENSSL_cleanse(cred.bv_val, cred.bv_len);
 		ber_free(in, 1);
-		int rc = check(r, dn, pw);
+		int rc = whole ? check(r, dn, pw) : LDAP_INVALID_CREDENTIALS;
 		OPENSSL_cleanse(pw, strlen(pw));
 		free(pw);
 		free(dn);
@@ -195,8 +204,7 @@ static void *session(void *arg)
 		    ber_flush2(sb, out, LBER_FLUSH_FREE_ALWAYS) != 0)
 			break;
 	}
-	ber_sockbuf_free(sb);
-	close(fd);
+	ber_sockbuf_free(sb); /* closes fd */
 	atomic_fetch_sub(&r->sessions, 1);
 	return NULL;
 }
