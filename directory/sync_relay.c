@@ -127,8 +127,9 @@ static int cached_ok(struct sync_relay *r, const char *dn, const char *password,
 	return ok;
 }
 
-/* The answer to a bind of dn with password: LDAP_SUCCESS or LDAP_INVALID_CREDENTIALS. */
-static int check(struct sync_relay *r, const char *dn, const char *password)
+/* The answer to a bind of dn with password: LDAP_SUCCESS or LDAP_INVALID_CREDENTIALS; *keep_r 1 when the source
+ * took the password and the cache should keep it (remember, after the answer is sent: PBKDF2 takes a while). */
+static int check(struct sync_relay *r, const char *dn, const char *password, int *keep_r)
 {
 	if (dn[0] == '\0' || password[0] == '\0')
 		return LDAP_INVALID_CREDENTIALS;
@@ -141,8 +142,7 @@ static int check(struct sync_relay *r, const char *dn, const char *password)
 	int rc = LDAP_INVALID_CREDENTIALS;
 	if (ret == IX_OK) {
 		rc = LDAP_SUCCESS;
-		if (lifetime > 0)
-			remember(r, dn, password, lifetime);
+		*keep_r = lifetime > 0;
 	} else if (ret == IX_EUNAVAIL && lifetime > 0 && cached_ok(r, dn, password, lifetime)) {
 		log_info("sync %s: the source cannot be reached (%s); %s signed in by the cache of the last %u s",
 			 r->name, buf_cstr(&err), dn, lifetime);
@@ -195,13 +195,18 @@ static void *session(void *arg)
 		char *pw = xstrndup(cred.bv_val, cred.bv_len);
 		OPENSSL_cleanse(cred.bv_val, cred.bv_len);
 		ber_free(in, 1);
-		int rc = whole ? check(r, dn, pw) : LDAP_INVALID_CREDENTIALS;
+		int keep = 0;
+		int rc = whole ? check(r, dn, pw, &keep) : LDAP_INVALID_CREDENTIALS;
+		BerElement *out = ber_alloc_t(LBER_USE_DER);
+		int sent = out != NULL && ber_printf(out, "{it{ess}}", msgid, LDAP_RES_BIND, rc, "", "") != -1 &&
+			   ber_flush2(sb, out, LBER_FLUSH_FREE_ALWAYS) == 0;
+		unsigned lifetime = atomic_load(&r->lifetime);
+		if (keep && lifetime > 0)
+			remember(r, dn, pw, lifetime);
 		OPENSSL_cleanse(pw, strlen(pw));
 		free(pw);
 		free(dn);
-		BerElement *out = ber_alloc_t(LBER_USE_DER);
-		if (out == NULL || ber_printf(out, "{it{ess}}", msgid, LDAP_RES_BIND, rc, "", "") == -1 ||
-		    ber_flush2(sb, out, LBER_FLUSH_FREE_ALWAYS) != 0)
+		if (!sent)
 			break;
 	}
 	ber_sockbuf_free(sb); /* closes fd */
