@@ -30,10 +30,14 @@
 /* a request larger than this is no bind of a user */
 #define REQUEST_MAX 65536
 
+/* A DN the source took a password for (hashed) or last refused one for (then only a mark, so that a hash of an
+ * earlier success, still being computed, is not kept after the refusal). */
 struct cached {
 	char *dn;
+	int hashed;
 	unsigned char salt[SALT_LEN], hash[HASH_LEN];
-	time_t at; /* when the source last took the password */
+	time_t at;             /* when the source last took (or refused) a password */
+	unsigned long refused; /* the ticket of the last refusal */
 };
 
 struct sync_relay {
@@ -46,6 +50,7 @@ struct sync_relay {
 	pthread_mutex_t lock; /* over the cache */
 	struct cached *cache;
 	size_t n;
+	unsigned long tickets; /* the last ticket given: each answer of the source gets the next one */
 };
 
 static void derive(const char *password, const unsigned char *salt, unsigned char *out)
@@ -64,20 +69,44 @@ static struct cached *find(struct sync_relay *r, const char *dn)
 	return NULL;
 }
 
-static void forget(struct sync_relay *r, const char *dn)
+/* The cache entry of dn, made (without a hash) when there is none; with r->lock held. */
+static struct cached *find_or_add(struct sync_relay *r, const char *dn)
+{
+	struct cached *c = find(r, dn);
+	if (c != NULL)
+		return c;
+	r->cache = xrealloc(r->cache, (r->n + 1) * sizeof(*r->cache));
+	c = &r->cache[r->n++];
+	*c = (struct cached){ .dn = xstrdup(dn), .at = time(NULL) };
+	return c;
+}
+
+/* The next ticket (a success's, or a refusal's). */
+static unsigned long ticket(struct sync_relay *r)
 {
 	pthread_mutex_lock(&r->lock);
-	struct cached *c = find(r, dn);
-	if (c != NULL) {
-		free(c->dn);
-		*c = r->cache[--r->n];
+	unsigned long t = ++r->tickets;
+	pthread_mutex_unlock(&r->lock);
+	return t;
+}
+
+/* The source refused a password for dn: a hash of an earlier success still being computed is not kept, and when
+ * matched (the password kept was refused) the hash kept is dropped. */
+static void refused(struct sync_relay *r, const char *dn, int matched)
+{
+	pthread_mutex_lock(&r->lock);
+	struct cached *c = find_or_add(r, dn);
+	c->refused = ++r->tickets;
+	if (matched) {
+		c->hashed = 0;
+		OPENSSL_cleanse(c->hash, HASH_LEN);
 	}
 	pthread_mutex_unlock(&r->lock);
 }
 
-/* Keeps the hash of a password the source took (computed outside the lock: PBKDF2 is slow by design), and drops the
- * entries past the lifetime. */
-static void remember(struct sync_relay *r, const char *dn, const char *password, unsigned lifetime)
+/* Keeps the hash of a password the source took with ticket t (computed outside the lock: PBKDF2 is slow by design),
+ * unless the source refused one for dn since; drops the entries past the lifetime. */
+static void remember(struct sync_relay *r, const char *dn, const char *password, unsigned lifetime, unsigned long t)
 {
 	struct cached c = { .at = time(NULL) };
 	if (RAND_bytes(c.salt, SALT_LEN) != 1)
@@ -92,15 +121,12 @@ static void remember(struct sync_relay *r, const char *dn, const char *password,
 			i++;
 		}
 	}
-	struct cached *old = find(r, dn);
-	if (old != NULL) {
+	struct cached *old = find_or_add(r, dn);
+	if (old->refused < t) {
 		memcpy(old->salt, c.salt, SALT_LEN);
 		memcpy(old->hash, c.hash, HASH_LEN);
+		old->hashed = 1;
 		old->at = c.at;
-	} else {
-		r->cache = xrealloc(r->cache, (r->n + 1) * sizeof(*r->cache));
-		c.dn = xstrdup(dn);
-		r->cache[r->n++] = c;
 	}
 	pthread_mutex_unlock(&r->lock);
 	OPENSSL_cleanse(c.hash, HASH_LEN);
@@ -112,7 +138,7 @@ static int cached_ok(struct sync_relay *r, const char *dn, const char *password,
 	unsigned char salt[SALT_LEN], want[HASH_LEN], got[HASH_LEN];
 	pthread_mutex_lock(&r->lock);
 	struct cached *c = find(r, dn);
-	int fresh = c != NULL && time(NULL) - c->at <= (time_t)lifetime;
+	int fresh = c != NULL && c->hashed && time(NULL) - c->at <= (time_t)lifetime;
 	if (fresh) {
 		memcpy(salt, c->salt, SALT_LEN);
 		memcpy(want, c->hash, HASH_LEN);
@@ -127,9 +153,10 @@ static int cached_ok(struct sync_relay *r, const char *dn, const char *password,
 	return ok;
 }
 
-/* The answer to a bind of dn with password: LDAP_SUCCESS or LDAP_INVALID_CREDENTIALS; *keep_r 1 when the source
- * took the password and the cache should keep it (remember, after the answer is sent: PBKDF2 takes a while). */
-static int check(struct sync_relay *r, const char *dn, const char *password, int *keep_r)
+/* The answer to a bind of dn with password: LDAP_SUCCESS or LDAP_INVALID_CREDENTIALS; *keep_r the success's
+ * ticket when the source took the password and the cache should keep it (remember, after the answer is sent: PBKDF2
+ * takes a while), else 0. */
+static int check(struct sync_relay *r, const char *dn, const char *password, unsigned long *keep_r)
 {
 	if (dn[0] == '\0' || password[0] == '\0')
 		return LDAP_INVALID_CREDENTIALS;
@@ -142,15 +169,16 @@ static int check(struct sync_relay *r, const char *dn, const char *password, int
 	int rc = LDAP_INVALID_CREDENTIALS;
 	if (ret == IX_OK) {
 		rc = LDAP_SUCCESS;
-		*keep_r = lifetime > 0;
+		*keep_r = lifetime > 0 ? ticket(r) : 0;
 	} else if (ret == IX_EUNAVAIL && lifetime > 0 && cached_ok(r, dn, password, lifetime)) {
 		log_info("sync %s: the source cannot be reached (%s); %s signed in by the cache of the last %u s",
 			 r->name, buf_cstr(&err), dn, lifetime);
 		rc = LDAP_SUCCESS;
 	} else if (ret == IX_EUNAVAIL) {
 		log_warn("sync %s: pass-through sign-in of %s refused: %s", r->name, dn, buf_cstr(&err));
-	} else if (lifetime > 0 && cached_ok(r, dn, password, lifetime)) {
-		forget(r, dn); /* the source no longer takes the password kept: changed, or the account locked there */
+	} else if (lifetime > 0) {
+		/* the source no longer takes the password kept (changed, or the account locked there): dropped */
+		refused(r, dn, cached_ok(r, dn, password, lifetime));
 	}
 	buf_free(&err);
 	return rc;
@@ -195,14 +223,14 @@ static void *session(void *arg)
 		char *pw = xstrndup(cred.bv_val, cred.bv_len);
 		OPENSSL_cleanse(cred.bv_val, cred.bv_len);
 		ber_free(in, 1);
-		int keep = 0;
+		unsigned long keep = 0;
 		int rc = whole ? check(r, dn, pw, &keep) : LDAP_INVALID_CREDENTIALS;
 		BerElement *out = ber_alloc_t(LBER_USE_DER);
 		int sent = out != NULL && ber_printf(out, "{it{ess}}", msgid, LDAP_RES_BIND, rc, "", "") != -1 &&
 			   ber_flush2(sb, out, LBER_FLUSH_FREE_ALWAYS) == 0;
 		unsigned lifetime = atomic_load(&r->lifetime);
 		if (keep && lifetime > 0)
-			remember(r, dn, pw, lifetime);
+			remember(r, dn, pw, lifetime, keep);
 		OPENSSL_cleanse(pw, strlen(pw));
 		free(pw);
 		free(dn);
