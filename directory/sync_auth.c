@@ -43,9 +43,10 @@ static int relay_for(const struct config *cfg, const char *name, const char *uri
 
 /* Starts, replaces and stops a->relays to match the pass-through sources here; the mappings remoteauth needs (the
  * source entry's DN quoted, as it holds spaces, then the relay's URI) in *maps_r, and as slapd says them back
- * (unquoted) in *said_r. */
+ * (unquoted) in *said_r. A relay that cannot start leaves its source out (its users cannot sign in) and the others
+ * as they are, its error added to relay_err. Returns IX_OK, or the error of reading the sources (nothing changed). */
 static int relays_update(struct prov *p, const struct config *cfg, struct sync_auth *a, char ***maps_r, size_t *nmaps,
-			 char ***said_r, struct buf *error_r)
+			 char ***said_r, struct buf *relay_err, struct buf *error_r)
 {
 	LDAP *ours = prov_ldap(p);
 	LDAPMessage *sources = NULL;
@@ -56,8 +57,7 @@ static int relays_update(struct prov *p, const struct config *cfg, struct sync_a
 	prov_own_settings(p, &st);
 	struct sync_relay **kept = NULL;
 	size_t nkept = 0, nsaid = 0;
-	for (LDAPMessage *e = ldapu_first_entry(ours, sources); e != NULL && ret == IX_OK;
-	     e = ldap_next_entry(ours, e)) {
+	for (LDAPMessage *e = ldapu_first_entry(ours, sources); e != NULL; e = ldap_next_entry(ours, e)) {
 		char *auth = ldapu_get_first(ours, e, "ixSyncAuth");
 		char *uri = ldapu_get_first(ours, e, "ixSyncUri"), *name = ldapu_get_first(ours, e, "cn");
 		if (auth != NULL && strcasecmp(auth, "passthrough") == 0 && uri != NULL && name != NULL) {
@@ -68,8 +68,10 @@ static int relays_update(struct prov *p, const struct config *cfg, struct sync_a
 					a->relays[i] = NULL;
 				}
 			}
-			ret = relay_for(cfg, name, uri, &r, error_r);
-			if (ret == IX_OK) {
+			struct buf err = BUF_INIT;
+			if (relay_for(cfg, name, uri, &r, &err) != IX_OK) {
+				buf_printf(relay_err, "%s%s", relay_err->len > 0 ? "; " : "", buf_cstr(&err));
+			} else {
 				sync_relay_set_lifetime(r, (unsigned)st.v[SET_SYNC_PASSTHROUGH_CACHE_SECONDS]);
 				kept = xrealloc(kept, (nkept + 1) * sizeof(*kept));
 				kept[nkept++] = r;
@@ -82,6 +84,7 @@ static int relays_update(struct prov *p, const struct config *cfg, struct sync_a
 				free(said);
 				free(sdn);
 			}
+			buf_free(&err);
 		}
 		free(auth);
 		free(uri);
@@ -120,10 +123,12 @@ int sync_auth_apply(struct prov *p, const struct config *cfg, struct sync_auth *
 {
 	char **maps = NULL, **said = NULL;
 	size_t nmaps = 0;
-	int ret = relays_update(p, cfg, a, &maps, &nmaps, &said, error_r);
+	struct buf relay_err = BUF_INIT;
+	int ret = relays_update(p, cfg, a, &maps, &nmaps, &said, &relay_err, error_r);
 	if (ret != IX_OK || (nmaps == 0 && a->active == 0)) { /* nothing to sign in, and the overlay known idle */
 		ldapu_values_free(&maps);
 		ldapu_values_free(&said);
+		buf_free(&relay_err);
 		return ret;
 	}
 	LDAP *ld = NULL;
@@ -203,6 +208,11 @@ int sync_auth_apply(struct prov *p, const struct config *cfg, struct sync_auth *
 		ldap_unbind_ext_s(ld, NULL, NULL);
 	free(have_attr);
 	free(have_tls);
+	if (ret == IX_OK && relay_err.len > 0) {
+		buf_append_str(error_r, buf_cstr(&relay_err));
+		ret = IX_EIO;
+	}
+	buf_free(&relay_err);
 	return ret;
 }
 
