@@ -16,7 +16,7 @@
  * a password is tried at the source uri (repl_connect_tls: StartTLS with the certificate checked against cafile, or
  * the system's CAs, off this machine). The source takes it: success, and a hash of the password (16 random bytes of
  * salt, PBKDF2) is kept in memory with the time. The source refuses it (a wrong password, a locked or expired
- * account, a refused certificate): invalid credentials, and when it is the password kept for that DN, the hash is
+ * account): invalid credentials, and when it is the password kept for that DN, the hash is
  * dropped (a password changed or an account locked at the source stops working here at once, also through a later
  * outage; someone else's wrong guess does not empty the cache of a user). The source cannot be reached: success when the
  * password matches the hash kept for the DN within the lifetime (sync_relay_set_lifetime), invalid credentials

@@ -18,18 +18,30 @@ class Source:
     # a large source (bulk_ldif): the indexes a real directory has for what sync reads, and room past LMDB's 10 MB
     BULK_DATABASE = ["olcDbIndex: uid,mail,cn eq", "olcDbMaxSize: 8589934592"]
 
-    def __init__(self, schemas=(), syncprov=True, suffix=None, modules=(), database=(), overlays=(), load=None):
+    def __init__(self, schemas=(), syncprov=True, suffix=None, modules=(), database=(), overlays=(), load=None,
+                 tls=False):
         """schemas: more schema files to include, after core, cosine and inetorgperson (a name alone is one of
         Debian's in /etc/ldap/schema); syncprov: whether the source offers RFC 4533; suffix: another than SUFFIX
         (the administrator is cn=admin under it); modules: more of slapd's modules to load; database: more lines of
         the database's entry (olcAccess, olcLimits...); overlays: more overlays on it, by name, after syncprov;
-        load: LDIF loaded with slapadd before slapd starts (the seconds it took in loaded_seconds)."""
+        load: LDIF loaded with slapadd before slapd starts (the seconds it took in loaded_seconds); tls: listen on
+        127.0.0.2, which counts as the network, with a self-signed certificate for that address (its file in ca), so
+        that StartTLS with the certificate checked is the only way in for a password."""
         if suffix is not None:
             self.SUFFIX, self.ADMIN = suffix, "cn=admin," + suffix
         self.base = tempfile.mkdtemp(prefix="ixsrc-", dir="/tmp")
         self.port = free_ports(1)[0]
-        self.uri = "ldap://127.0.0.1:%d/" % self.port
+        self.uri = "ldap://%s:%d/" % ("127.0.0.2" if tls else "127.0.0.1", self.port)
         self.conf = conf = os.path.join(self.base, "slapd.d")
+        tls_lines = ""
+        if tls:
+            self.ca, key = os.path.join(self.base, "cert.pem"), os.path.join(self.base, "key.pem")
+            run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-keyout", key, "-out", self.ca, "-days", "2", "-subj", "/CN=127.0.0.2",
+                 "-addext", "subjectAltName=IP:127.0.0.2"], check=True)
+            os.chmod(self.base, 0o711)  # the certificate readable by `sync add --ca`, run as the service user
+            os.chmod(self.ca, 0o644)
+            tls_lines = "olcTLSCertificateFile: %s\nolcTLSCertificateKeyFile: %s\n" % (self.ca, key)
         data = os.path.join(self.base, "data")
         os.makedirs(conf)
         os.makedirs(data)
@@ -37,7 +49,7 @@ class Source:
 objectClass: olcGlobal
 cn: config
 olcPidFile: {base}/slapd.pid
-
+{tls}
 dn: cn=module{{0}},cn=config
 objectClass: olcModuleList
 cn: module{{0}}
@@ -72,7 +84,7 @@ olcRootDN: {admin}
 olcRootPW: {pw}
 olcDbIndex: objectClass eq
 olcDbIndex: entryUUID,entryCSN eq
-{database}""".format(base=self.base, data=data, suffix=self.SUFFIX, admin=self.ADMIN, pw=self.PASSWORD, includes="\n".join(
+{database}""".format(base=self.base, tls=tls_lines, data=data, suffix=self.SUFFIX, admin=self.ADMIN, pw=self.PASSWORD, includes="\n".join(
             "include: file://" + (f if f.startswith("/") else "/etc/ldap/schema/" + f) for f in schemas),
             modules="".join("olcModuleLoad: %s\n" % m for m in modules), database="".join(l + "\n" for l in database))
         stack = (["syncprov"] if syncprov else []) + list(overlays)

@@ -135,5 +135,26 @@ def two_sources_each_user_checked_against_its_own():
     assert not imap_ok("tess", "tess-at-two") and imap_ok("paula", "paula-new")
 
 
+
+@test
+def a_source_off_this_machine_is_asked_over_verified_tls():
+    """127.0.0.2 counts as the network: the relay binds only after StartTLS with the source's certificate checked
+    against the --ca copy, so a sign-in that works went that way."""
+    src = Source(tls=True)
+    try:
+        src.add("dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: corp\no: Corp\n\n"
+                "dn: %s\nobjectClass: organizationalUnit\nou: People\n\n" % (Source.SUFFIX, PEOPLE))
+        src.add(person("uma", "uma-at-tls"))
+        p = S.cli("sync", "add", "far", "--uri", src.uri, "--ca", src.ca, "--bind-dn", Source.ADMIN, "--password",
+                  Source.PASSWORD, "--base", PEOPLE, "--auth", "passthrough")
+        assert p.returncode == 0, (p.stdout, p.stderr)
+        assert wait_for(lambda: synced_user(S, "uma") is not None, timeout=30), S.log("attendant")[-1500:]
+        assert wait_for(lambda: imap_ok("uma", "uma-at-tls"), timeout=15), S.log("attendant")[-1500:]
+        assert smtp_auth_ok("uma", "uma-at-tls") and not imap_ok("uma", "wrong-tls")
+        assert S.cli("sync", "del", "far").returncode == 0
+    finally:
+        src.stop()
+
+
 if __name__ == "__main__":
     main("test_sync_passthrough")
