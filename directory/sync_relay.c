@@ -30,14 +30,20 @@
 /* a request larger than this is no bind of a user */
 #define REQUEST_MAX 65536
 
-/* A DN the source took a password for (hashed) or last refused one for (then only a mark, so that a hash of an
- * earlier success, still being computed, is not kept after the refusal). */
+/* A DN the source took a password for (hashed; hashed 0 once the source refused that password). */
 struct cached {
 	char *dn;
 	int hashed;
 	unsigned char salt[SALT_LEN], hash[HASH_LEN];
-	time_t at;             /* when the source last took (or refused) a password */
-	unsigned long refused; /* the ticket of the last refusal */
+	time_t at; /* when the source last took the password */
+};
+
+/* A success whose hash is being computed (remember): the session thread owns dn and password until it is done. A
+ * refusal of the same password for dn meanwhile (changed at the source) cancels it; a wrong guess does not. */
+struct pending {
+	const char *dn, *password;
+	int cancelled;
+	struct pending *next;
 };
 
 struct sync_relay {
@@ -47,10 +53,10 @@ struct sync_relay {
 	atomic_int stop;
 	atomic_uint lifetime;
 	atomic_uint sessions; /* connections being answered */
-	pthread_mutex_t lock; /* over the cache */
+	pthread_mutex_t lock; /* over the cache and pending */
 	struct cached *cache;
 	size_t n;
-	unsigned long tickets; /* the last ticket given: each answer of the source gets the next one */
+	struct pending *pending;
 };
 
 static void derive(const char *password, const unsigned char *salt, unsigned char *out)
@@ -81,38 +87,44 @@ static struct cached *find_or_add(struct sync_relay *r, const char *dn)
 	return c;
 }
 
-/* The next ticket (a success's, or a refusal's). */
-static unsigned long ticket(struct sync_relay *r)
+/* The source refused password for dn: a hash of an earlier success with that password still being computed is not
+ * kept, and when matched (the password kept was refused) the hash kept is dropped. */
+static void refused(struct sync_relay *r, const char *dn, const char *password, int matched)
 {
+	size_t len = strlen(password);
 	pthread_mutex_lock(&r->lock);
-	unsigned long t = ++r->tickets;
-	pthread_mutex_unlock(&r->lock);
-	return t;
-}
-
-/* The source refused a password for dn: a hash of an earlier success still being computed is not kept, and when
- * matched (the password kept was refused) the hash kept is dropped. */
-static void refused(struct sync_relay *r, const char *dn, int matched)
-{
-	pthread_mutex_lock(&r->lock);
-	struct cached *c = find_or_add(r, dn);
-	c->refused = ++r->tickets;
-	if (matched) {
+	for (struct pending *p = r->pending; p != NULL; p = p->next)
+		if (strcmp(p->dn, dn) == 0 && strlen(p->password) == len &&
+		    CRYPTO_memcmp(p->password, password, len) == 0)
+			p->cancelled = 1;
+	struct cached *c = find(r, dn);
+	if (matched && c != NULL) {
 		c->hashed = 0;
 		OPENSSL_cleanse(c->hash, HASH_LEN);
 	}
 	pthread_mutex_unlock(&r->lock);
 }
 
-/* Keeps the hash of a password the source took with ticket t (computed outside the lock: PBKDF2 is slow by design),
- * unless the source refused one for dn since; drops the entries past the lifetime. */
-static void remember(struct sync_relay *r, const char *dn, const char *password, unsigned lifetime, unsigned long t)
+/* Keeps the hash of a password the source took (computed outside the lock: PBKDF2 is slow by design), unless the
+ * source refused the same password for dn meanwhile; drops the entries past the lifetime. */
+static void remember(struct sync_relay *r, const char *dn, const char *password, unsigned lifetime)
 {
 	struct cached c = { .at = time(NULL) };
 	if (RAND_bytes(c.salt, SALT_LEN) != 1)
 		return;
+	struct pending p = { dn, password, 0, NULL };
+	pthread_mutex_lock(&r->lock);
+	p.next = r->pending;
+	r->pending = &p;
+	pthread_mutex_unlock(&r->lock);
 	derive(password, c.salt, c.hash);
 	pthread_mutex_lock(&r->lock);
+	for (struct pending **pp = &r->pending; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == &p) {
+			*pp = p.next;
+			break;
+		}
+	}
 	for (size_t i = 0; i < r->n;) {
 		if (c.at - r->cache[i].at > (time_t)lifetime) {
 			free(r->cache[i].dn);
@@ -121,8 +133,11 @@ static void remember(struct sync_relay *r, const char *dn, const char *password,
 			i++;
 		}
 	}
-	struct cached *old = find_or_add(r, dn);
-	if (old->refused < t) {
+	if (!p.cancelled) {
+		struct cached *old = find_or_add(r, dn);
+		if (!old->hashed) /* once per user and lifetime, not at every sign-in */
+			log_info("sync %s: %s can sign in from the cache while the source cannot be reached", r->name,
+				 dn);
 		memcpy(old->salt, c.salt, SALT_LEN);
 		memcpy(old->hash, c.hash, HASH_LEN);
 		old->hashed = 1;
@@ -153,10 +168,9 @@ static int cached_ok(struct sync_relay *r, const char *dn, const char *password,
 	return ok;
 }
 
-/* The answer to a bind of dn with password: LDAP_SUCCESS or LDAP_INVALID_CREDENTIALS; *keep_r the success's
- * ticket when the source took the password and the cache should keep it (remember, after the answer is sent: PBKDF2
- * takes a while), else 0. */
-static int check(struct sync_relay *r, const char *dn, const char *password, unsigned long *keep_r)
+/* The answer to a bind of dn with password: LDAP_SUCCESS or LDAP_INVALID_CREDENTIALS; *keep_r 1 when the source took
+ * the password and the cache should keep it (remember, after the answer is sent: PBKDF2 takes a while). */
+static int check(struct sync_relay *r, const char *dn, const char *password, int *keep_r)
 {
 	if (dn[0] == '\0' || password[0] == '\0')
 		return LDAP_INVALID_CREDENTIALS;
@@ -169,7 +183,7 @@ static int check(struct sync_relay *r, const char *dn, const char *password, uns
 	int rc = LDAP_INVALID_CREDENTIALS;
 	if (ret == IX_OK) {
 		rc = LDAP_SUCCESS;
-		*keep_r = lifetime > 0 ? ticket(r) : 0;
+		*keep_r = lifetime > 0;
 	} else if (ret == IX_EUNAVAIL && lifetime > 0 && cached_ok(r, dn, password, lifetime)) {
 		log_info("sync %s: the source cannot be reached (%s); %s signed in by the cache of the last %u s",
 			 r->name, buf_cstr(&err), dn, lifetime);
@@ -178,7 +192,7 @@ static int check(struct sync_relay *r, const char *dn, const char *password, uns
 		log_warn("sync %s: pass-through sign-in of %s refused: %s", r->name, dn, buf_cstr(&err));
 	} else if (lifetime > 0) {
 		/* the source no longer takes the password kept (changed, or the account locked there): dropped */
-		refused(r, dn, cached_ok(r, dn, password, lifetime));
+		refused(r, dn, password, cached_ok(r, dn, password, lifetime));
 	}
 	buf_free(&err);
 	return rc;
@@ -223,14 +237,14 @@ static void *session(void *arg)
 		char *pw = xstrndup(cred.bv_val, cred.bv_len);
 		OPENSSL_cleanse(cred.bv_val, cred.bv_len);
 		ber_free(in, 1);
-		unsigned long keep = 0;
+		int keep = 0;
 		int rc = whole ? check(r, dn, pw, &keep) : LDAP_INVALID_CREDENTIALS;
 		BerElement *out = ber_alloc_t(LBER_USE_DER);
 		int sent = out != NULL && ber_printf(out, "{it{ess}}", msgid, LDAP_RES_BIND, rc, "", "") != -1 &&
 			   ber_flush2(sb, out, LBER_FLUSH_FREE_ALWAYS) == 0;
 		unsigned lifetime = atomic_load(&r->lifetime);
 		if (keep && lifetime > 0)
-			remember(r, dn, pw, lifetime, keep);
+			remember(r, dn, pw, lifetime);
 		OPENSSL_cleanse(pw, strlen(pw));
 		free(pw);
 		free(dn);

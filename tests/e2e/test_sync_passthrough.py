@@ -55,6 +55,9 @@ def users_sign_in_with_the_sources_password():
     assert smtp_auth_ok("paula", "paula-at-corp") and not smtp_auth_ok("paula", "wrong-one")
     assert not imap_ok("paula", "wrong-one")  # a wrong guess leaves the password the source took in the cache
     assert imap_ok("quinn", "quinn-at-corp") and ldap_bind_ok("quinn", "quinn-at-corp")
+    # the hashes are made after the answers (PBKDF2 takes a while): both are kept, the wrong guess did not undo it
+    for u in ("paula", "quinn"):
+        S.wait_log("attendant", "sync corp: uid=%s,%s can sign in from the cache" % (u, PEOPLE))
     assert "userpassword" not in synced_user(S, "paula")
     # the relay's socket, where slapd's remoteauth binds, is the service user's alone
     sock = os.path.join(S.data, "sync", "corp.auth")
@@ -125,6 +128,7 @@ def two_sources_each_user_checked_against_its_own():
     assert not imap_ok("tess", "tess-at-one") and not imap_ok("paula", "paula-at-two")
     assert not smtp_auth_ok("tess", "tess-at-one") and not smtp_auth_ok("paula", "paula-at-two")
     # each source's relay has its own cache: the second down, its user signs in from it, the first's as ever
+    S.wait_log("attendant", "sync two: uid=tess,%s can sign in from the cache" % PEOPLE)
     SRC2.halt()
     assert imap_ok("tess", "tess-at-two") and imap_ok("paula", "paula-new")
     S.wait_log("attendant", "sync two: the source cannot be reached")
