@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import ENV, entries, free_ports, run, wait_for
+from harness import ENV, _systems, entries, free_ports, run, wait_for
 
 
 class Source:
@@ -30,6 +30,8 @@ class Source:
         if suffix is not None:
             self.SUFFIX, self.ADMIN = suffix, "cn=admin," + suffix
         self.base = tempfile.mkdtemp(prefix="ixsrc-", dir="/tmp")
+        self.proc = None
+        _systems.append(self)  # stopped by the harness at the end of the file, whatever happened
         self.port = free_ports(1)[0]
         self.uri = "ldap://%s:%d/" % ("127.0.0.2" if tls else "127.0.0.1", self.port)
         self.conf = conf = os.path.join(self.base, "slapd.d")
@@ -121,12 +123,17 @@ olcDbIndex: entryUUID,entryCSN eq
         self.ldap("ldapmodify", ldif)
 
     def halt(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
 
     def stop(self):
         self.halt()
         shutil.rmtree(self.base, ignore_errors=True)
+
+    def destroy(self, keep=False):
+        """The harness's end of a file: the source stopped and its folder removed (again is harmless)."""
+        self.stop()
 
 
 def bulk_ldif(users, groups, members):
