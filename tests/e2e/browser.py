@@ -63,7 +63,7 @@ class Browser:
     def visible(self, sel):
         return self.el(sel).is_displayed()
 
-    def wait(self, cond, what, timeout=10):
+    def wait(self, cond, what, timeout=30):  # a bound for a loaded machine (make asan): it returns when cond holds
         end = time.time() + timeout
         while time.time() < end:
             try:

@@ -95,8 +95,9 @@ def servers_connectors_dkim_logs():
     W.wait(lambda: "partner" in W.el("#connector-list").text, "the new connector")
     assert "partner" in S.cli("connector", "list", check=True).stdout
     W.shot("6-connectors")
-    row = [tr for tr in W.els("#connector-list tbody tr") if "partner" in tr.text][0]
-    row.find_element("css selector", "button.delete").click()
+    # the row found afresh at each try: the list may be drawn again between finding and clicking
+    W.wait(lambda: [tr for tr in W.els("#connector-list tbody tr") if "partner" in tr.text][0]
+           .find_element("css selector", "button.delete").click() or True, "to delete the connector partner")
     W.wait(lambda: "Deleted connector partner" in W.message(), "the connector deleted")
     assert "partner" not in S.cli("connector", "list", check=True).stdout
     view("dkim", lambda: W.visible("#dkim-form"), "the DKIM view")
