@@ -69,6 +69,13 @@ struct store;
 /* Opens the data folder's information store (cfg loaded by cli_load_config) or prints why not. Returns IX_OK with
  * *st_r set (close with store_close), else an IX_* code. */
 int cli_open_store(const struct config *cfg, struct store **st_r);
+struct prov;
+/* Opens the directory (*p_r, prov_close) and the store (*st_r, store_close; NULL until opened) for the mailbox of
+ * user login, its GUID in *guid_r (malloc'ed), its quotas in quota_r[0] (bytes) and [1] (messages) when quota_r is
+ * not NULL (0: none). Returns IX_OK, or an IX_* code with the reason in error_r (empty
+ * when already printed). The caller releases what was set whatever the result. */
+int cli_open_mailbox(const struct config *cfg, const char *login, struct prov **p_r, struct store **st_r, char **guid_r,
+		     unsigned long long *quota_r, struct buf *error_r);
 
 /* Ends a command that worked on the directory: prints out when ret is IX_OK, else err as the error; then clears out
  * (it may have held a password) and frees out, err and cfg. Returns the exit code. */

@@ -95,14 +95,7 @@ int user_sieve(const char *data_dir, int argc, char **argv)
 	struct prov *p = NULL;
 	struct store *st = NULL;
 	char *guid = NULL;
-	unsigned long long qb = 0, qm = 0;
-	ret = prov_open(&cfg, &p, &err);
-	if (ret == IX_OK)
-		ret = prov_user_mailbox(p, login, &guid, &qb, &qm, &err);
-	if (ret == IX_OK && cli_open_store(&cfg, &st) != IX_OK) {
-		ret = IX_EIO;
-		buf_reset(&err);
-	}
+	ret = cli_open_mailbox(&cfg, login, &p, &st, &guid, NULL, &err);
 	if (ret == IX_OK && file != NULL) {
 		ret = store_sieve_put(st, guid, put, buf_cstr(&text), text.len, &err);
 		if (ret == IX_OK)
@@ -307,14 +300,7 @@ int user_oof(const char *data_dir, int argc, char **argv)
 	struct store *st = NULL;
 	struct buf err = BUF_INIT;
 	char *guid = NULL;
-	unsigned long long qb = 0, qm = 0;
-	int ret = prov_open(&cfg, &p, &err);
-	if (ret == IX_OK)
-		ret = prov_user_mailbox(p, argv[2], &guid, &qb, &qm, &err);
-	if (ret == IX_OK && cli_open_store(&cfg, &st) != IX_OK) {
-		ret = IX_EIO;
-		buf_reset(&err);
-	}
+	int ret = cli_open_mailbox(&cfg, argv[2], &p, &st, &guid, NULL, &err);
 	if (ret == IX_OK)
 		ret = mta_oof_set(p, st, guid, on ? &o : NULL, &err);
 	if (ret == IX_OK)

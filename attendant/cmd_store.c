@@ -23,6 +23,22 @@ int cli_open_store(const struct config *cfg, struct store **st_r)
 	return ret;
 }
 
+int cli_open_mailbox(const struct config *cfg, const char *login, struct prov **p_r, struct store **st_r, char **guid_r,
+		     unsigned long long *quota_r, struct buf *error_r)
+{
+	unsigned long long q[2] = { 0, 0 };
+	int ret = prov_open(cfg, p_r, error_r);
+	if (ret == IX_OK)
+		ret = prov_user_mailbox(*p_r, login, guid_r, &q[0], &q[1], error_r);
+	if (quota_r != NULL)
+		memcpy(quota_r, q, sizeof(q));
+	if (ret == IX_OK && cli_open_store(cfg, st_r) != IX_OK) {
+		ret = IX_EIO;
+		buf_reset(error_r);
+	}
+	return ret;
+}
+
 static const char store_help[] = "usage: interchange store check [--repair]\n\n"
 				 "Verifies the whole information store (counts, UIDs, modseqs, reference counts,\n"
 				 "orphans) and reports in plain words; --repair fixes what it can. Exit status 0 when\n"
@@ -100,14 +116,8 @@ int cmd_mailbox(const char *data_dir, int argc, char **argv)
 	struct store *st = NULL;
 	struct buf out = BUF_INIT, err = BUF_INIT;
 	char *guid = NULL;
-	unsigned long long qb = 0, qm = 0;
-	int ret = prov_open(&cfg, &p, &err);
-	if (ret == IX_OK)
-		ret = prov_user_mailbox(p, argv[2], &guid, &qb, &qm, &err);
-	if (ret == IX_OK && cli_open_store(&cfg, &st) != IX_OK) {
-		ret = IX_EIO;
-		buf_reset(&err);
-	}
+	unsigned long long quota[2];
+	int ret = cli_open_mailbox(&cfg, argv[2], &p, &st, &guid, quota, &err);
 	if (ret == IX_OK) {
 		buf_printf(&out, "Mailbox of %s (%s)\n", argv[2], guid);
 		int frozen = 0, incomplete = 0;
@@ -120,7 +130,7 @@ int cmd_mailbox(const char *data_dir, int argc, char **argv)
 				   "Incomplete: a copy a move is importing (the maintenance removes it if its owner's "
 				   "home stays elsewhere)\n");
 		buf_free(&note);
-		ret = show ? store_report_mailbox(st, guid, qb, qm, &out, &err)
+		ret = show ? store_report_mailbox(st, guid, quota[0], quota[1], &out, &err)
 			   : store_report_recover(st, guid, since, &out, &err);
 	}
 	if (ret == IX_OK)
