@@ -211,7 +211,7 @@ static const char user_help[] =
 	"       interchange user restrict LOGIN [--accept-from R]... [--reject-from R]... [--authenticated-only|--anyone]\n"
 	"                                       [--max-size BYTES] [--clear]\n"
 	"       interchange user forward LOGIN --to R [--keep-copy] | --none\n"
-	"       interchange user delegate OWNER --send-as R | --send-on-behalf R [--revoke]\n"
+	"       interchange user delegate OWNER --send-as R | --send-on-behalf R | --full-access USER [--revoke]\n"
 	"       interchange user quota LOGIN [--bytes N] [--messages N] [--warn-bytes N]\n"
 	"       interchange user set LOGIN [--title T] [--department D] [--company C] [--office O] [--phone P]\n"
 	"                                  [--mobile M] [--manager LOGIN]\n"
@@ -228,7 +228,9 @@ static const char user_help[] =
 	"of the address book (user hidden LOGIN yes|no later); --posix makes it a POSIX account too (uidNumber from the directory's range, home\n"
 	"/home/LOGIN, shell /bin/bash), for Linux hosts that use sssd. user set gives the details address books show\n"
 	"(\"\" removes one); user photo a JPEG, made smaller when above 100 KiB. An app password is for a mail client\n"
-	"(IMAP, POP3, SMTP; never LDAP binds): add prints it once, on its last line. All commands take --data DIR.\n";
+	"(IMAP, POP3, SMTP; never LDAP binds): add prints it once, on its last line. user delegate --full-access lets\n"
+	"USER open every folder of OWNER's mailbox over IMAP (Other Users/OWNER/...) and sign in to it with their own\n"
+	"password (SASL PLAIN with OWNER as the authorization identity). All commands take --data DIR.\n";
 
 /* user app-password add LOGIN NAME | list LOGIN | del LOGIN NAME */
 static int user_app_password(const char *data_dir, int argc, char **argv)
@@ -269,13 +271,14 @@ static int user_app_password(const char *data_dir, int argc, char **argv)
 /* user forward | delegate | quota */
 static int user_settings(const char *data_dir, int argc, char **argv)
 {
-	enum { O_TO = 1, O_KEEP, O_NONE, O_AS, O_BEHALF, O_REVOKE, O_BYTES, O_MSGS, O_WARN };
+	enum { O_TO = 1, O_KEEP, O_NONE, O_AS, O_BEHALF, O_FULL, O_REVOKE, O_BYTES, O_MSGS, O_WARN };
 	static const struct option opts[] = {
 		{ "to", required_argument, NULL, O_TO },
 		{ "keep-copy", no_argument, NULL, O_KEEP },
 		{ "none", no_argument, NULL, O_NONE },
 		{ "send-as", required_argument, NULL, O_AS },
 		{ "send-on-behalf", required_argument, NULL, O_BEHALF },
+		{ "full-access", required_argument, NULL, O_FULL },
 		{ "revoke", no_argument, NULL, O_REVOKE },
 		{ "bytes", required_argument, NULL, O_BYTES },
 		{ "messages", required_argument, NULL, O_MSGS },
@@ -283,7 +286,8 @@ static int user_settings(const char *data_dir, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *verb = argv[1], *to = NULL, *delegate = NULL;
-	int keep = 0, none = 0, behalf = 0, revoke = 0;
+	int keep = 0, none = 0, revoke = 0;
+	enum prov_delegate_right right = PROV_SEND_AS;
 	long long q[3] = { -1, -1, -1 };
 	opterr = 0;
 	optind = 2;
@@ -295,12 +299,10 @@ static int user_settings(const char *data_dir, int argc, char **argv)
 		case O_KEEP: keep = 1; break;
 		case O_NONE: none = 1; break;
 		case O_AS:
-			delegate = optarg;
-			behalf = 0;
-			break;
 		case O_BEHALF:
+		case O_FULL:
 			delegate = optarg;
-			behalf = 1;
+			right = c == O_FULL ? PROV_FULL_ACCESS : c == O_BEHALF ? PROV_SEND_ON_BEHALF : PROV_SEND_AS;
 			break;
 		case O_REVOKE: revoke = 1; break;
 		case O_BYTES:
@@ -322,7 +324,7 @@ static int user_settings(const char *data_dir, int argc, char **argv)
 	if (strcmp(verb, "forward") == 0 && (to == NULL) == !none)
 		return usage_error(user_help, "user forward needs either --to R or --none");
 	if (strcmp(verb, "delegate") == 0 && delegate == NULL)
-		return usage_error(user_help, "user delegate needs --send-as R or --send-on-behalf R");
+		return usage_error(user_help, "user delegate needs --send-as R, --send-on-behalf R or --full-access USER");
 	if (strcmp(verb, "quota") == 0 && q[0] < 0 && q[1] < 0 && q[2] < 0)
 		return usage_error(user_help, "user quota needs --bytes, --messages or --warn-bytes");
 	struct config cfg;
@@ -336,9 +338,11 @@ static int user_settings(const char *data_dir, int argc, char **argv)
 		done = to != NULL ? xasprintf("Mail for %s now goes to %s%s", login, to, keep ? " (a copy stays)" : "")
 				  : xasprintf("Mail for %s is no longer forwarded", login);
 	} else if (strcmp(verb, "delegate") == 0) {
-		r = prov_delegate(ctx.prov, login, delegate, behalf, revoke, &ctx.err);
-		done = xasprintf("%s %s the right to send %s %s", delegate, revoke ? "lost" : "has",
-				 behalf ? "on behalf of" : "as", login);
+		r = prov_delegate(ctx.prov, login, delegate, right, revoke, &ctx.err);
+		static const char *const what[] = { [PROV_SEND_AS] = "the right to send as",
+						    [PROV_SEND_ON_BEHALF] = "the right to send on behalf of",
+						    [PROV_FULL_ACCESS] = "full access to the mailbox of" };
+		done = xasprintf("%s %s %s %s", delegate, revoke ? "lost" : "has", what[right], login);
 	} else {
 		r = prov_quota(ctx.prov, login, q[0], q[1], q[2], &ctx.err);
 		done = xasprintf("Changed the quota of %s", login);

@@ -40,6 +40,14 @@ static void run_upgrades(struct repl_follow *f, struct buf *err)
 			log_warn("this server's ports in the directory: %s", buf_cstr(err));
 		} else if (changes > 0)
 			log_info("directory: %u ports added to this server's entry", changes);
+		buf_reset(err);
+		total += changes;
+		changes = 0;
+		if (upgrade_refint(f->cfg, &changes, err) != IX_OK) {
+			failed = 1;
+			log_warn("references kept to live entries (refint): %s", buf_cstr(err));
+		} else if (changes > 0)
+			log_info("directory: %u attributes added to those refint keeps free of deleted entries", changes);
 	} else {
 		log_warn("schema check: %s", buf_cstr(err));
 		failed = 1;

@@ -83,6 +83,8 @@ struct dir_recipient {
 	size_t send_as_count;
 	const char *const *send_on_behalf; /* ixSendOnBehalf (DNs) */
 	size_t send_on_behalf_count;
+	const char *const *full_access; /* users: ixFullAccess (DNs of the users with full access to the mailbox) */
+	size_t full_access_count;
 	const char *const *members; /* lists: member DNs, static and dynamic (as slapd's dynlist computes them
 					  * from ixMemberURL; re-read within about a second of recipients changing) */
 	size_t member_count;

@@ -34,6 +34,7 @@ static const char *const attr_names[DA_COUNT + 1] = {
 	[DA_MEMBERS_ONLY] = "ixMembersOnly",
 	[DA_SEND_AS] = "ixSendAs",
 	[DA_SEND_ON_BEHALF] = "ixSendOnBehalf",
+	[DA_FULL_ACCESS] = "ixFullAccess",
 	[DA_TARGET] = "ixTargetAddress",
 	[DA_MEMBER] = "member",
 	[DA_MEMBER_URL] = "ixMemberURL",
@@ -390,6 +391,8 @@ static void make_template(struct dir_entry *e)
 	r->send_as_count = e->nvals[DA_SEND_AS];
 	r->send_on_behalf = e->vals[DA_SEND_ON_BEHALF];
 	r->send_on_behalf_count = e->nvals[DA_SEND_ON_BEHALF];
+	r->full_access = e->vals[DA_FULL_ACCESS];
+	r->full_access_count = e->nvals[DA_FULL_ACCESS];
 	r->members = e->vals[DA_MEMBER];
 	r->member_count = e->nvals[DA_MEMBER];
 	r->member_url = first(e, DA_MEMBER_URL);

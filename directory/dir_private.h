@@ -37,6 +37,7 @@ enum dir_attr {
 	DA_MEMBERS_ONLY,
 	DA_SEND_AS,
 	DA_SEND_ON_BEHALF,
+	DA_FULL_ACCESS,
 	DA_TARGET,
 	DA_MEMBER,
 	DA_MEMBER_URL,
@@ -81,7 +82,7 @@ int dir_attr_lookup(const char *name);
 /* True for DN-valued attributes (normalized copies are kept; deletes and renames are applied to them). */
 bool dir_attr_is_dn(enum dir_attr attr);
 /* The DN-valued attributes are numbered 0..DIR_DN_ATTRS-1 among themselves (struct dir_entry's nref). */
-#define DIR_DN_ATTRS 7
+#define DIR_DN_ATTRS 8
 static inline int dir_dn_index(enum dir_attr attr)
 {
 	switch (attr) {
@@ -92,6 +93,7 @@ static inline int dir_dn_index(enum dir_attr attr)
 	case DA_SEND_AS: return 4;
 	case DA_SEND_ON_BEHALF: return 5;
 	case DA_MEMBER: return 6;
+	case DA_FULL_ACCESS: return 7;
 	default: return -1;
 	}
 }

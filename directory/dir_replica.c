@@ -15,7 +15,7 @@
 
 /* The attributes slapd's refint keeps pointing at live entries (ixHomeServer is not among them). */
 static const enum dir_attr refint_attrs[] = {
-	DA_MEMBER, DA_FORWARD_TO, DA_ACCEPT_FROM, DA_REJECT_FROM, DA_SEND_AS, DA_SEND_ON_BEHALF,
+	DA_MEMBER, DA_FORWARD_TO, DA_ACCEPT_FROM, DA_REJECT_FROM, DA_SEND_AS, DA_SEND_ON_BEHALF, DA_FULL_ACCESS,
 };
 
 static bool is_recipient(const struct dir_entry *e)

@@ -2444,7 +2444,12 @@ int prov_forward(struct prov *p, const char *recipient, const char *target, int 
 	return ret;
 }
 
-int prov_delegate(struct prov *p, const char *owner, const char *delegate, int on_behalf, int revoke,
+const char *prov_delegate_attr(enum prov_delegate_right right)
+{
+	return right == PROV_FULL_ACCESS ? "ixFullAccess" : right == PROV_SEND_ON_BEHALF ? "ixSendOnBehalf" : "ixSendAs";
+}
+
+int prov_delegate(struct prov *p, const char *owner, const char *delegate, enum prov_delegate_right right, int revoke,
 		  struct buf *error_r)
 {
 	char *dn, *ddn;
@@ -2455,10 +2460,20 @@ int prov_delegate(struct prov *p, const char *owner, const char *delegate, int o
 		free(dn);
 		return ret;
 	}
+	if (right == PROV_FULL_ACCESS && !revoke) { /* a mailbox, and someone who can sign in */
+		const char *who = !ldapu_entry_matches(p->ld, dn, "(objectClass=ixMailUser)")	  ? owner
+				  : !ldapu_entry_matches(p->ld, ddn, "(objectClass=ixMailUser)") ? delegate
+												  : NULL;
+		if (who != NULL) {
+			buf_printf(error_r, "full access is between users: %s is not a user with a mailbox", who);
+			free(dn);
+			free(ddn);
+			return IX_EINVAL;
+		}
+	}
 	LDAPMod **mods = NULL;
 	size_t k = 0;
-	ldapu_mod_add(&mods, &k, revoke ? LDAP_MOD_DELETE : LDAP_MOD_ADD, on_behalf ? "ixSendOnBehalf" : "ixSendAs",
-		      ldapu_values1(ddn));
+	ldapu_mod_add(&mods, &k, revoke ? LDAP_MOD_DELETE : LDAP_MOD_ADD, prov_delegate_attr(right), ldapu_values1(ddn));
 	enum ldapu_value_fault fault;
 	ret = ldapu_modify_values(p->ld, dn, mods, "could not change the right", &fault, error_r);
 	ldapu_mods_free(mods);

@@ -203,8 +203,20 @@ int prov_addresses(struct prov *p, const char *recipient, const char *primary, c
 		   const char *const *del, size_t ndel, struct buf *error_r);
 /* Hides recipient from the address book (ixHideFromAddressBook TRUE) or shows it again. */
 int prov_hidden(struct prov *p, const char *recipient, bool hidden, struct buf *error_r);
-/* Grants (revoke=0) or revokes the right of delegate to send as (on_behalf=0) or on behalf of owner. */
-int prov_delegate(struct prov *p, const char *owner, const char *delegate, int on_behalf, int revoke,
+/* The rights one recipient may have on another's behalf (user delegate): send as owner (ixSendAs), send on behalf of
+ * owner (ixSendOnBehalf), or full access to owner's mailbox (ixFullAccess: every folder with every right over IMAP,
+ * and signing in to it with their own credentials; owner and delegate are users then). */
+enum prov_delegate_right {
+	PROV_SEND_AS,
+	PROV_SEND_ON_BEHALF,
+	PROV_FULL_ACCESS,
+};
+/* The attribute that holds a right ("ixSendAs", "ixSendOnBehalf", "ixFullAccess"). */
+const char *prov_delegate_attr(enum prov_delegate_right right);
+/* Grants (revoke=0) or revokes the right of delegate (a recipient: login, address or name) on owner. Returns IX_OK,
+ * or IX_ENOTFOUND, IX_EINVAL (full access with an owner or delegate that is not a user), IX_EEXIST / IX_ENOTFOUND
+ * with "already has" / "does not have" sentences, or the directory's error. */
+int prov_delegate(struct prov *p, const char *owner, const char *delegate, enum prov_delegate_right right, int revoke,
 		  struct buf *error_r);
 /* Quotas of a user: -1 leaves a value, 0 means none (the server default applies when absent). */
 int prov_quota(struct prov *p, const char *login, long long bytes, long long messages, long long warn_bytes,

@@ -412,7 +412,8 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 			  "objectClass: olcRefintConfig\nolcOverlay: {2}refint\n"
 			  "olcRefintAttribute: member\nolcRefintAttribute: owner\nolcRefintAttribute: ixForwardTo\n"
 			  "olcRefintAttribute: ixAcceptFrom\nolcRefintAttribute: ixRejectFrom\n"
-			  "olcRefintAttribute: ixSendAs\nolcRefintAttribute: ixSendOnBehalf\n\n");
+			  "olcRefintAttribute: ixSendAs\nolcRefintAttribute: ixSendOnBehalf\n"
+			  "olcRefintAttribute: ixFullAccess\n\n");
 	/* memberOf computed at read time (see docs/directory.md for why dynlist, not the memberof overlay) */
 	buf_append_str(b, "dn: olcOverlay={3}dynlist,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
 			  "objectClass: olcDynListConfig\nolcOverlay: {3}dynlist\n"

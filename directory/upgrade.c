@@ -7,6 +7,7 @@
 #include "directory/ldap_util.h"
 #include "directory/slapd.h"
 #include "common/settings.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -1035,6 +1036,43 @@ int upgrade_sync_index(const struct config *cfg, unsigned *changes_r, struct buf
 	if (ret != IX_OK)
 		return ret;
 	ret = index_once(ld, "ixSyncAnchor", SLAPD_SYNC_INDEX, changes_r, error_r);
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return ret;
+}
+
+/* ---- attributes refint was given since ---- */
+
+int upgrade_refint(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
+{
+	static const char *const added_since[] = { "ixFullAccess" };
+	static const char *const attrs[] = { "olcRefintAttribute", NULL };
+	*changes_r = 0;
+	LDAP *ld;
+	int ret = ldapu_connect_local(cfg, &ld, error_r);
+	if (ret != IX_OK)
+		return ret;
+	LDAPMessage *res = NULL;
+	ret = ldapu_search(ld, "olcDatabase={1}mdb,cn=config", LDAP_SCOPE_ONELEVEL, "(objectClass=olcRefintConfig)",
+			   attrs, &res, error_r);
+	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(ld, res) : NULL;
+	char *dn = e != NULL ? ldap_get_dn(ld, e) : NULL;
+	char **have = e != NULL ? ldapu_get_values(ld, e, "olcRefintAttribute", NULL) : NULL;
+	ldap_msgfree(res);
+	for (size_t i = 0; dn != NULL && ret == IX_OK && i < IX_ARRAY_LEN(added_since); i++) {
+		bool found = false;
+		for (char **v = have; v != NULL && *v != NULL && !found; v++)
+			found = strcasecmp(*v, added_since[i]) == 0;
+		if (found)
+			continue;
+		char *vals[] = { (char *)added_since[i], NULL };
+		LDAPMod m = { .mod_op = LDAP_MOD_ADD, .mod_type = (char *)"olcRefintAttribute", .mod_values = vals };
+		LDAPMod *mods[] = { &m, NULL };
+		ret = ldapu_modify(ld, dn, mods, error_r);
+		if (ret == IX_OK)
+			(*changes_r)++;
+	}
+	ldapu_values_free(&have);
+	ldap_memfree(dn);
 	ldap_unbind_ext_s(ld, NULL, NULL);
 	return ret;
 }

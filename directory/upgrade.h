@@ -15,6 +15,12 @@
  * replaced. Returns IX_OK, IX_ENOTFOUND (no interchange schema in cn=config) or another ix_err code with error_r. */
 int upgrade_schema(const struct config *cfg, unsigned *added_r, unsigned *replaced_r, struct buf *error_r);
 
+/* Adds to the refint overlay of the directory's database every attribute refint keeps free of dangling DNs that was
+ * added to it since (ixFullAccess): a directory made before them keeps the DN of a deleted user there otherwise. Runs
+ * after upgrade_schema, which defines them. *changes_r: how many it added. Returns IX_OK (also without a refint
+ * overlay) or an ix_err code with error_r. */
+int upgrade_refint(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
+
 /* Adds to this server's entry (cfg->server_dn) every port attribute (slapd_port_attr) it lacks, with the port of the
  * bootstrap configuration: an entry made by an older version gets the ports of services added since (ixLdapsPort).
  * Ports the entry holds are left as they are. Runs after upgrade_schema, whose ixServer allows them. *changes_r: how

@@ -80,7 +80,7 @@ def a_user_read_whole():
     assert u["forward"] == {"to": None, "keep_copy": False}, u
     assert u["restrictions"] == {"accept_from": [], "reject_from": [], "authenticated_only": False,
                                  "max_size": 0}, u
-    assert u["delegates"] == {"send_as": [], "send_on_behalf": []}, u
+    assert u["delegates"] == {"send_as": [], "send_on_behalf": [], "full_access": []}, u
     assert u["quota"] == {"bytes": 0, "messages": 0, "warn_bytes": 0} and u["mailbox"]["messages"] == 0, u
     # a user reads another's card without the mailbox's size
     other = ok("ulla", "GET", "users/jsmith")
@@ -141,13 +141,23 @@ def hidden_restrictions_forwarding_delegates():
     assert ok("rita", "PATCH", "users/jsmith", {"forward": {"to": None}})["forward"]["to"] is None
     u = ok("rita", "PATCH", "users/jsmith", {"delegates": {"grant": [{"to": "rita", "right": "send_as"},
                                                                       {"to": "ulla", "right": "send_on_behalf"}]}})
-    assert u["delegates"] == {"send_as": ["rita"], "send_on_behalf": ["ulla"]}, u
+    assert u["delegates"] == {"send_as": ["rita"], "send_on_behalf": ["ulla"], "full_access": []}, u
     err = refused("rita", "PATCH", "users/jsmith", {"delegates": {"grant": [{"to": "rita", "right": "send_as"}]}},
                   want=409)
     assert "already has that right" in err, err
     u = ok("rita", "PATCH", "users/jsmith", {"delegates": {"revoke": [{"to": "rita", "right": "send_as"}]}})
     assert u["delegates"]["send_as"] == [], u
     refused("rita", "PATCH", "users/jsmith", {"delegates": {"grant": [{"to": "rita", "right": "full"}]}}, want=400)
+    # full access (user delegate --full-access): between users only; a view-only admin may not grant it
+    u = ok("rita", "PATCH", "users/jsmith", {"delegates": {"grant": [{"to": "ulla", "right": "full_access"}]}})
+    assert u["delegates"]["full_access"] == ["ulla"], u
+    err = refused("rita", "PATCH", "users/jsmith", {"delegates": {"grant": [{"to": "team", "right": "full_access"}]}},
+                  want=400)
+    assert "not a user with a mailbox" in err, err
+    assert "full_access" not in ok("rita", "GET", "lists/team")["delegates"]
+    refused("vera", "PATCH", "users/jsmith", {"delegates": {"revoke": [{"to": "ulla", "right": "full_access"}]}})
+    u = ok("rita", "PATCH", "users/jsmith", {"delegates": {"revoke": [{"to": "ulla", "right": "full_access"}]}})
+    assert u["delegates"]["full_access"] == [], u
     refused("vera", "PATCH", "users/jsmith", {"forward": {"to": "rita"}})
     refused("vera", "PATCH", "lists/team", {"hidden": True})
 

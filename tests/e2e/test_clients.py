@@ -4,7 +4,8 @@ system: swaks (SMTP, submission with STARTTLS and with implicit TLS, AUTH, PIPEL
 large attachment, refusals), mbsync from isync (a Maildir synchronised both ways over IMAPS and STARTTLS), fetchmail
 (POP3 and IMAP over TLS, keep and no-keep, only new mail, IMAP IDLE), the cyrus-clients imtest, pop3test and
 smtptest, and neomutt (sending over submission; its index driven on a terminal over IMAPS and POP3S, composing, new
-mail while idle); mbsync, fetchmail and neomutt also through the proxy to a mailbox homed on a second server. Each
+mail while idle); mbsync, fetchmail and neomutt also through the proxy to a mailbox homed on a second server; curl,
+imtest and pop3test with a full-access delegate (Other Users/OWNER/... and sign-in with OWNER as SASL authzid). Each
 result is checked on the server over IMAP, not by the program's exit code alone; the certificate is verified with
 the one `interchange cert show --pem` prints wherever the program can verify one. A program that is not installed
 is a SKIP naming its Debian package."""
@@ -36,7 +37,7 @@ PW = "secret-pw"
 USERS = {"alice": ("Alice", "Smith"), "bob": ("Bob", "Jones"), "carol": ("Carol", "White"),
          "dave": ("Dave", "Brown"), "erin": ("Erin", "Gray"), "frank": ("Frank", "Green"), "grace": ("Grace", "Hall"),
          "heidi": ("Heidi", "Klein"), "ivan": ("Ivan", "Moss"), "judy": ("Judy", "Ness"),
-         "kate": ("Kate", "Long"), "mona": ("Mona", "Reed")}
+         "kate": ("Kate", "Long"), "mona": ("Mona", "Reed"), "nora": ("Nora", "Vance"), "otto": ("Otto", "Wolf")}
 HOMED_ON_B = {"lena": ("Lena", "Park")}  # users of the second server, reached through the first one's proxy
 B = None  # the second server (joined to S) where HOMED_ON_B live
 MOVED_TO_B = set()  # users of S whose mailbox a test moved to B
@@ -459,14 +460,20 @@ def fetchmail_imap_idle_push():
 
 # ---- cyrus-clients ------------------------------------------------------------------------------------------------
 
-def cyrus(tool, port, login, commands, mech="PLAIN"):
-    """A cyrus-clients test tool signing in as login with mech after STARTTLS, then sending commands. These tools
-    load no CA at all (they print the verification error and go on), so only the TLS session is checked."""
+def cyrus(tool, port, login, commands, mech="PLAIN", authzid=None, refused=False):
+    """A cyrus-clients test tool signing in as login with mech after STARTTLS (for authzid: acting for that user,
+    -u), then sending commands. These tools load no CA at all (they print the verification error and go on), so
+    only the TLS session is checked. refused: the sign-in must fail (the output is returned)."""
     prog = need(os.path.join(CYRUS, tool), "cyrus-clients")
-    p = client([prog, "-t", "", "-m", mech, "-a", login, "-w", PW, "-p", str(S.ports[port]), "127.0.0.1"],
+    p = client([prog, "-t", "", "-m", mech, "-a", login] + (["-u", authzid] if authzid else []) +
+               ["-w", PW, "-p", str(S.ports[port]), "127.0.0.1"],
                input=("".join(c + "\r\n" for c in commands)).encode(), timeout=30)
     text = out(p)
-    assert "TLS connection established" in text and "Authenticated." in text, text
+    assert "TLS connection established" in text, text
+    if refused:
+        assert "Authenticated." not in text, text
+        return text
+    assert "Authenticated." in text, text
     assert re.search(r"Security strength factor: (\d+)", text) and \
         int(re.search(r"Security strength factor: (\d+)", text).group(1)) >= 128, text
     return text
@@ -505,6 +512,101 @@ def cyrus_smtptest():
     assert "250 2.0.0" in text, text
     raw = wait_subject("frank", "smtptest message")
     assert b"sent by smtptest" in raw, raw
+
+
+# ---- full access: user delegate OWNER --full-access USER --------------------------------------------------------
+
+def curl_imap(login, path, *args, authzid=None):
+    """curl over IMAP as login (PLAIN, acting for authzid when given) at imap://S/path: (return code, output)."""
+    need("curl", "curl")
+    cmd = ["curl", "-sS", "--max-time", "20", "-u", "%s:%s" % (login, PW), "--login-options", "AUTH=PLAIN"]
+    if authzid:
+        cmd += ["--sasl-authzid", authzid]
+    p = client(cmd + list(args) + ["imap://127.0.0.1:%d/%s" % (S.ports["imap"], path)])
+    return p.returncode, out(p)
+
+
+def other(path):
+    """A URL path of nora's mailbox as otto sees it (the other users' namespace)."""
+    return "Other%20Users/nora/" + path
+
+
+@h.test
+def full_access_delegate_with_curl_imtest_and_pop3test():
+    m = imap("nora")
+    m.create("Projects")
+    m.logout()
+    append("nora", "INBOX", "for the assistant")
+    append("nora", "Projects", "project plan")
+    # without the right otto sees nothing of nora's and cannot act for her
+    code, text = curl_imap("otto", "", "-X", 'LIST "" "Other Users/nora/*"')
+    assert code == 0 and "nora" not in text, text
+    code, text = curl_imap("otto", other("Projects;UID=1"))
+    assert code != 0 and "project plan" not in text, text
+    cyrus("imtest", "imap", "otto", ["a1 LOGOUT"], authzid="nora", refused=True)
+
+    S.cli("user", "delegate", "nora", "--full-access", "otto", check=True)
+    assert "already has" in S.cli("user", "delegate", "nora", "--full-access", "otto").stdout + \
+        S.cli("user", "delegate", "nora", "--full-access", "otto").stderr
+    m = imap("nora")  # a folder made after the grant is shared as well
+    m.create("Later")
+    m.logout()
+    code, text = curl_imap("otto", "", "-X", 'LIST "" "Other Users/nora/*"')
+    for name in ("INBOX", "Projects", "Later"):
+        assert re.search(r'"Other Users/nora/%s"|Other Users/nora/%s\r?$' % (name, name), text, re.M), (name, text)
+    code, text = curl_imap("otto", other("Projects;UID=1"))
+    assert code == 0 and "Subject: project plan" in text, text
+    code, text = curl_imap("otto", "", "-X", 'MYRIGHTS "Other Users/nora/Later"')
+    assert code == 0 and re.search(r"MYRIGHTS .* lrswipkxtea", text), text
+    text = cyrus("imtest", "imap", "otto", ['a1 GETACL "Other Users/nora/INBOX"', "a2 LOGOUT"])
+    assert re.search(r'^\* ACL "Other Users/nora/INBOX" .*nora lrswipkxtea', text, re.M) and \
+        "otto lrswipkxtea" in text, text
+    # and writes: a message put into her INBOX, a folder made in her mailbox
+    msg = os.path.join(WORK, "from-otto.eml")
+    with open(msg, "wb") as f:
+        f.write(b"From: otto.wolf@example.com\r\nSubject: filed by the assistant\r\n\r\nfiled\r\n")
+    code, text = curl_imap("otto", other("INBOX"), "-T", msg)
+    assert code == 0, text
+    assert "filed by the assistant" in subjects("nora"), subjects("nora")
+    code, text = curl_imap("otto", "", "-X", 'CREATE "Other Users/nora/Made by otto"')
+    assert code == 0, text
+    assert subjects("nora", "Made by otto") == []
+
+    # signing in to her mailbox with his own password: curl, imtest and pop3test name her as authzid
+    code, text = curl_imap("otto", "INBOX;UID=1", authzid="nora")
+    assert code == 0 and "Subject: for the assistant" in text, text
+    mark = S.log_mark("imapd")
+    text = cyrus("imtest", "imap", "otto", ["a1 SELECT INBOX", "a2 UID FETCH 1 BODY.PEEK[HEADER.FIELDS (SUBJECT)]",
+                                            "a3 LOGOUT"], authzid="nora")
+    assert re.search(r"^a2 OK", text, re.M) and "for the assistant" in text, text
+    S.wait_log("imapd", "login for nora by otto (full access)", mark)
+    count = len(subjects("nora"))
+    text = cyrus("pop3test", "pop3", "otto", ["STAT", "QUIT"], authzid="nora")
+    assert re.search(r"^\+OK %d \d+" % count, text, re.M), (count, text)
+    # someone without the right is refused, on both protocols, whatever their password
+    for tool, port in (("imtest", "imap"), ("pop3test", "pop3")):
+        cyrus(tool, port, "frank", ["QUIT"], authzid="nora", refused=True)
+    code, text = curl_imap("frank", "INBOX;UID=1", authzid="nora")
+    assert code != 0 and "for the assistant" not in text, text
+
+    # revoking: a session signed in for her is closed at its next command, new ones are refused, the folders gone
+    m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=20)
+    m.authenticate("PLAIN", lambda _: b"nora\0otto\0" + PW.encode())
+    assert m.select("INBOX")[0] == "OK"
+    S.cli("user", "delegate", "nora", "--full-access", "otto", "--revoke", check=True)
+
+    def closed():
+        try:
+            m.noop()
+            return False
+        except (imaplib.IMAP4.abort, OSError):
+            return True
+    assert h.wait_for(closed, timeout=5, interval=0.2), "the session signed in for nora stayed open"
+    cyrus("imtest", "imap", "otto", ["a1 LOGOUT"], authzid="nora", refused=True)
+    code, text = curl_imap("otto", other("Projects;UID=1"))
+    assert code != 0 and "project plan" not in text, text
+    code, text = curl_imap("otto", "", "-X", 'LIST "" "Other Users/nora/*"')
+    assert code == 0 and "nora" not in text, text
 
 
 # ---- mbsync (isync) -----------------------------------------------------------------------------------------------

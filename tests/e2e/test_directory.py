@@ -256,9 +256,12 @@ def restrictions_forwarding_delegation_quota():
     s.cli("dl", "restrict", "Sales", "--members-only", check=True)
     s.cli("user", "forward", "jsmith", "--to", "rmuller", "--keep-copy", check=True)
     s.cli("user", "delegate", "jsmith", "--send-as", "rmuller", check=True)
+    s.cli("user", "delegate", "jsmith", "--full-access", "rmuller", check=True)
     s.cli("user", "quota", "jsmith", "--bytes", "5000000", "--messages", "100", check=True)
     e = entries(s.ldapsearch("(uid=jsmith)", "ixAcceptFrom", "ixRequireAuthenticatedSender", "ixMaxReceiveSize",
-                             "ixForwardTo", "ixDeliverAndRedirect", "ixSendAs", "ixQuotaBytes", **admin).stdout)[0]
+                             "ixForwardTo", "ixDeliverAndRedirect", "ixSendAs", "ixFullAccess", "ixQuotaBytes",
+                             **admin).stdout)[0]
+    assert e["ixfullaccess"] == [s.user_dn("rmuller")], e
     assert sorted(x.lower() for x in e["ixacceptfrom"]) == sorted(
         [s.user_dn("rmuller").lower(), ("cn=Sales,ou=Recipients," + s.suffix).lower()]), e
     assert e["ixrequireauthenticatedsender"] == ["TRUE"] and e["ixmaxreceivesize"] == ["1000000"], e
@@ -267,6 +270,8 @@ def restrictions_forwarding_delegation_quota():
     e = entries(s.ldapsearch("(cn=Sales)", "ixMembersOnly", **admin).stdout)[0]
     assert e["ixmembersonly"] == ["TRUE"], e
     for args, expect in [(("user", "delegate", "jsmith", "--send-as", "rmuller"), "already has"),
+                         (("user", "delegate", "jsmith", "--full-access", "Sales"), "not a user with a mailbox"),
+                         (("user", "delegate", "Sales", "--full-access", "rmuller"), "not a user with a mailbox"),
                          (("user", "forward", "jsmith", "--to", "jsmith"), "itself"),
                          (("dl", "restrict", "jsmith", "--members-only"), "not one"),
                          (("user", "restrict", "jsmith", "--accept-from", "nobody-here"), "no recipient called"),
@@ -277,8 +282,9 @@ def restrictions_forwarding_delegation_quota():
     s.cli("user", "restrict", "jsmith", "--clear", check=True)
     s.cli("user", "forward", "jsmith", "--none", check=True)
     s.cli("user", "delegate", "jsmith", "--send-as", "rmuller", "--revoke", check=True)
-    e = entries(s.ldapsearch("(uid=jsmith)", "ixAcceptFrom", "ixForwardTo", "ixSendAs", "ixMaxReceiveSize",
-                             **admin).stdout)[0]
+    s.cli("user", "delegate", "jsmith", "--full-access", "rmuller", "--revoke", check=True)
+    e = entries(s.ldapsearch("(uid=jsmith)", "ixAcceptFrom", "ixForwardTo", "ixSendAs", "ixFullAccess",
+                             "ixMaxReceiveSize", **admin).stdout)[0]
     assert set(e) == {"dn"}, e
 
 
@@ -363,12 +369,25 @@ def schema_upgrade_replaces_older_definitions():
     assert "ixLdapsPort" not in schema_values(s, "olcAttributeTypes")[1]
     r = s.ldapmodify("dn: %s\nchangetype: modify\nadd: ixLdapsPort\nixLdapsPort: 636\n" % server_dn)
     assert r.returncode != 0, "the old schema took ixLdapsPort"
+    # nor did its refint keep ixFullAccess (full access came later)
+    refint = "olcOverlay={2}refint,olcDatabase={1}mdb,cn=config"
+    r = config_modify(s, "dn: %s\nchangetype: modify\ndelete: olcRefintAttribute\nolcRefintAttribute: ixFullAccess\n"
+                      % refint)
+    assert r.returncode == 0, r.stderr
+
+    def refint_attrs():
+        r = run(["ldapsearch", "-LLL", "-Q", "-Y", "EXTERNAL", "-H", ldapi(s), "-b", refint, "-s", "base",
+                 "olcRefintAttribute"], check=True)
+        return entries(r.stdout)[0]["olcrefintattribute"]
+    assert "ixFullAccess" not in refint_attrs()
     s.stop()
     mark = s.log_mark("attendant")
     s.start()
     s.wait_log("attendant", "schema: added 1 definitions this directory lacked and replaced 1 older ones", mark, 45)
     s.wait_log("attendant", "directory: up to date with this version", mark, 45)
     assert schema_values(s, "olcObjectClasses")[1]["ixServer"] == current
+    assert "ixFullAccess" in refint_attrs() and "directory: 1 attributes added to those refint keeps" in \
+        s.log("attendant", mark)
     # the entry took the port the server listens on, and takes a new one
     ldaps = json.loads(s.cli("status", "--json", check=True).stdout)["ports"]["ldaps"]
     assert ldaps == s.ports["ldaps"]

@@ -77,7 +77,8 @@ static int fake_admin(void *ctx, const char *pass, size_t passlen)
 }
 
 static struct login_userdb users = { fake_check, fake_lookup, fake_groups, fake_public, NULL,
-				     NULL,       NULL,        fake_admin,  NULL,        NULL };
+				     NULL,       NULL,        fake_admin,  NULL,        NULL,
+				     NULL };
 
 static void setup(void)
 {

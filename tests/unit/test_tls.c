@@ -256,6 +256,52 @@ static void sasl_plain_exchange(void)
 	buf_free(&ch);
 }
 
+/* bob may act for alice, nobody else for anyone */
+static int bob_for_alice(void *ctx, const char *authcid, const char *authzid)
+{
+	(*(int *)ctx)++;
+	return strcmp(authcid, "bob") == 0 && strcmp(authzid, "alice") == 0 ? 0 : IX_EPERM;
+}
+
+static void sasl_plain_authzid(void)
+{
+	struct buf err = BUF_INIT, ch = BUF_INIT;
+	struct checker ck = { 0 };
+	struct ix_sasl *s;
+	test_assert(ix_sasl_init("interchange-test", &err) == 0);
+	test_assert(ix_sasl_create("imap", "mail.example.com", true, check_pass, &ck, &s, &err) == 0);
+	/* without an authorization function another user is refused, the same one accepted */
+	char *ir = b64("alice\0bob\0hunter", 16);
+	test_assert(ix_sasl_start(s, "PLAIN", ir, strlen(ir), &ch, &err) == IX_EAUTH);
+	test_assert(ix_sasl_user(s) == NULL && ix_sasl_actor(s) == NULL);
+	char *same = b64("bob\0bob\0hunter", 14);
+	test_assert(ix_sasl_start(s, "PLAIN", same, strlen(same), &ch, &err) == IX_SASL_DONE);
+	test_assert_str(ix_sasl_user(s), "bob");
+	test_assert(ix_sasl_actor(s) == NULL);
+	/* with one: bob signs in as alice with his own password; carol's right password does not make her alice */
+	int asked = 0;
+	ix_sasl_set_authorize(s, bob_for_alice, &asked);
+	buf_reset(&err);
+	test_assert(ix_sasl_start(s, "PLAIN", ir, strlen(ir), &ch, &err) == IX_SASL_DONE);
+	test_assert_str(ix_sasl_user(s), "alice");
+	test_assert_str(ix_sasl_actor(s), "bob");
+	test_assert(asked == 1);
+	char *wrong = b64("alice\0bob\0wrong!", 16);
+	test_assert(ix_sasl_start(s, "PLAIN", wrong, strlen(wrong), &ch, &err) == IX_EAUTH);
+	test_assert(ix_sasl_user(s) == NULL && ix_sasl_actor(s) == NULL && asked == 1);
+	char *other = b64("bob\0alice\0s3cr3t", 16);
+	buf_reset(&err);
+	test_assert(ix_sasl_start(s, "PLAIN", other, strlen(other), &ch, &err) == IX_EAUTH);
+	test_assert(strstr(buf_cstr(&err), "act for") != NULL && asked == 2);
+	free(ir);
+	free(same);
+	free(wrong);
+	free(other);
+	ix_sasl_destroy(&s);
+	buf_free(&err);
+	buf_free(&ch);
+}
+
 static void sasl_login_exchange(void)
 {
 	struct buf err = BUF_INIT, ch = BUF_INIT, dec = BUF_INIT;
@@ -287,4 +333,4 @@ static void sasl_login_exchange(void)
 
 TEST_MAIN("tls", TEST_CASE(self_signed_roundtrip), TEST_CASE(server_ctx_errors),
 	  TEST_CASE(self_signed_rejects_bad_input), TEST_CASE(self_signed_alt_names), TEST_CASE(client_ctx),
-	  TEST_CASE(sasl_plain_exchange), TEST_CASE(sasl_login_exchange))
+	  TEST_CASE(sasl_plain_exchange), TEST_CASE(sasl_plain_authzid), TEST_CASE(sasl_login_exchange))

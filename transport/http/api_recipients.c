@@ -45,6 +45,7 @@ static const char *const detail_attrs[] = {
 	"ixMembersOnly",
 	"ixSendAs",
 	"ixSendOnBehalf",
+	"ixFullAccess",
 	"ixQuotaBytes",
 	"ixQuotaMessages",
 	"ixQuotaWarnBytes",
@@ -197,9 +198,11 @@ static void recipient_get(struct call *c, const char *name)
 		if (list)
 			json_object_set_new(rs, "members_only", json_boolean(attr_true(ld, e, "ixMembersOnly")));
 		json_object_set_new(o, "restrictions", rs);
-		json_object_set_new(o, "delegates",
-				    json_pack("{s:o, s:o}", "send_as", dn_names(ld, e, "ixSendAs"), "send_on_behalf",
-					      dn_names(ld, e, "ixSendOnBehalf")));
+		json_t *dg = json_pack("{s:o, s:o}", "send_as", dn_names(ld, e, "ixSendAs"), "send_on_behalf",
+				       dn_names(ld, e, "ixSendOnBehalf"));
+		if (user)
+			json_object_set_new(dg, "full_access", dn_names(ld, e, "ixFullAccess"));
+		json_object_set_new(o, "delegates", dg);
 		if (list)
 			json_object_set_new(o, "members", dn_names(ld, e, "member"));
 	}
@@ -428,7 +431,7 @@ static int change_restrictions(struct call *c, const char *name, json_t *r, stru
 	return ret;
 }
 
-/* "delegates": {"grant": [{"to", "right": "send_as"|"send_on_behalf"}], "revoke": [...]} */
+/* "delegates": {"grant": [{"to", "right": "send_as"|"send_on_behalf"|"full_access"}], "revoke": [...]} */
 static int change_delegates(struct call *c, const char *name, json_t *d, struct buf *err)
 {
 	static const char *const ops[] = { "grant", "revoke" };
@@ -443,15 +446,20 @@ static int change_delegates(struct call *c, const char *name, json_t *d, struct 
 		{
 			const char *to = json_string_value(json_object_get(g, "to"));
 			const char *right = json_string_value(json_object_get(g, "right"));
-			if (to == NULL || right == NULL ||
-			    (strcmp(right, "send_as") != 0 && strcmp(right, "send_on_behalf") != 0)) {
+			static const char *const rights[] = { [PROV_SEND_AS] = "send_as",
+							      [PROV_SEND_ON_BEHALF] = "send_on_behalf",
+							      [PROV_FULL_ACCESS] = "full_access" };
+			size_t r = 0;
+			while (right != NULL && r < IX_ARRAY_LEN(rights) && strcmp(right, rights[r]) != 0)
+				r++;
+			if (to == NULL || right == NULL || r == IX_ARRAY_LEN(rights)) {
 				buf_printf(err,
-					   "each of \"%s\" is {\"to\": RECIPIENT, \"right\": \"send_as\" or "
-					   "\"send_on_behalf\"}",
+					   "each of \"%s\" is {\"to\": RECIPIENT, \"right\": \"send_as\", "
+					   "\"send_on_behalf\" or \"full_access\"}",
 					   ops[op]);
 				return IX_EINVAL;
 			}
-			int ret = prov_delegate(c->prov, name, to, strcmp(right, "send_on_behalf") == 0, op, err);
+			int ret = prov_delegate(c->prov, name, to, (enum prov_delegate_right)r, op, err);
 			if (ret != IX_OK)
 				return ret;
 		}

@@ -199,7 +199,7 @@ void imap_cmd_create(struct imap_session *s, const struct imap_command *cmd)
 		/* creating in someone else's hierarchy needs k on the parent */
 		char *parent = xstrdup(folder);
 		char *slash = strrchr(parent, '/');
-		unsigned prights = 0;
+		unsigned prights = imap_mailbox_is_ours(s, guid) ? STORE_RIGHTS_ALL : 0;
 		if (slash != NULL) {
 			*slash = '\0';
 			prights = imap_rights_on(s, guid, parent);

@@ -245,6 +245,7 @@ static void list_other_users(struct imap_session *s, struct list_set *ls)
 			continue;
 		char *prefix = xasprintf("%s/%s/", IMAP_NS_OTHER, other.login);
 		size_t before = ls->n;
+		imap_note_owner(s, other.guid, other.login);
 		list_folders_of(s, ls, other.guid, prefix, false);
 		if (ls->n > before) {
 			prefix[strlen(prefix) - 1] = '\0';
@@ -385,6 +386,7 @@ void imap_cmd_list(struct imap_session *s, const struct imap_command *cmd)
 				struct login_user other;
 				if (s->srv->ls.cfg.users.lookup(s->srv->ls.cfg.users.ctx, login, &other) == 0) {
 					char *prefix = xasprintf("%s/%s/", IMAP_NS_OTHER, login);
+					imap_note_owner(s, other.guid, other.login);
 					list_folders_of(s, &ls, other.guid, prefix, false);
 					free(prefix);
 					login_user_free(&other);

@@ -53,9 +53,45 @@ static void load_ids(struct imap_session *s)
 	buf_free(&ids);
 }
 
-unsigned imap_rights_on(struct imap_session *s, const char *guid, const char *folder)
+void imap_note_owner(struct imap_session *s, const char *guid, const char *login)
+{
+	if (imap_owner_of(s, guid) != NULL)
+		return;
+	s->owners = xrealloc(s->owners, (s->nowners + 1) * sizeof(*s->owners));
+	struct imap_owner *o = &s->owners[s->nowners++];
+	snprintf(o->guid, sizeof(o->guid), "%s", guid);
+	o->login = xstrdup(login);
+}
+
+const char *imap_owner_of(const struct imap_session *s, const char *guid)
+{
+	for (size_t i = s->nowners; i > 0; i--) /* the latest first: LIST asks about the one it just noted */
+		if (strcasecmp(s->owners[i - 1].guid, guid) == 0)
+			return s->owners[i - 1].login;
+	return NULL;
+}
+
+void imap_forget_owners(struct imap_session *s)
+{
+	for (size_t i = 0; i < s->nowners; i++)
+		free(s->owners[i].login);
+	free(s->owners);
+	s->owners = NULL;
+	s->nowners = 0;
+}
+
+bool imap_mailbox_is_ours(struct imap_session *s, const char *guid)
 {
 	if (strcasecmp(guid, s->ls.user.guid) == 0)
+		return true;
+	/* full access (user delegate --full-access), read live from the directory */
+	const char *owner = imap_owner_of(s, guid);
+	return owner != NULL && login_full_access(&s->srv->ls.cfg.users, owner, s->ls.user.login);
+}
+
+unsigned imap_rights_on(struct imap_session *s, const char *guid, const char *folder)
+{
+	if (imap_mailbox_is_ours(s, guid))
 		return STORE_RIGHTS_ALL;
 	load_ids(s);
 	unsigned r = 0;
@@ -172,6 +208,7 @@ static int resolve_utf8(struct imap_session *s, struct buf *u_in, bool create_pu
 		} else {
 			*guid_r = xstrdup(other.guid);
 			*folder_r = xstrdup(slash + 1);
+			imap_note_owner(s, other.guid, other.login);
 			snprintf(s->other_guid, sizeof(s->other_guid), "%s", other.guid);
 			s->other_quota_bytes = other.quota_bytes;
 			s->other_quota_messages = other.quota_messages;

@@ -132,8 +132,18 @@ void imap_cmd_acl(struct imap_session *s, const struct imap_command *cmd)
 		}
 		buf_append_str(&s->out, "* ACL ");
 		imap_write_astring(&s->out, name, len, 0);
-		if (strcasecmp(guid, s->ls.user.guid) == 0)
-			buf_printf(&s->out, " %s lrswipkxtea", s->ls.user.login);
+		/* a user's mailbox: its owner and whoever has full access have every right (not stored in the ACL) */
+		const char *owner = strcasecmp(guid, s->ls.user.guid) == 0 ? s->ls.user.login : imap_owner_of(s, guid);
+		if (owner != NULL) {
+			buf_printf(&s->out, " %s lrswipkxtea", owner);
+			struct buf full = BUF_INIT;
+			const struct login_userdb *db = &s->srv->ls.cfg.users;
+			if (db->full_access != NULL)
+				db->full_access(db->ctx, owner, &full);
+			for (size_t i = 0; i < full.len; i += strlen(full.data + i) + 1)
+				buf_printf(&s->out, " %s lrswipkxtea", full.data + i);
+			buf_free(&full);
+		}
 		char *save = NULL;
 		for (char *line = strtok_r(tmp.data != NULL ? tmp.data : (char *)"", "\n", &save); line != NULL;
 		     line = strtok_r(NULL, "\n", &save)) {

@@ -147,6 +147,7 @@ static void cmd_unauthenticate(struct imap_session *s, const struct imap_command
 	imap_deselect(s);
 	imap_notify_end(s);
 	free_ids(s);
+	imap_forget_owners(s);
 	s->condstore = s->qresync = s->utf8 = s->rev2 = s->import = false;
 	s->other_guid[0] = '\0';
 	s->other_quota_bytes = s->other_quota_messages = 0;
@@ -382,6 +383,13 @@ static void dispatch(struct imap_session *s, const struct imap_command *cmd)
 		return;
 	}
 	s->bad_count = 0;
+	if (s->state != IMAP_ST_NOTAUTH && login_actor_lost(&s->ls)) {
+		imap_reply(s, "* BYE Your full access to this mailbox was withdrawn.");
+		imap_flush_out(s);
+		s->ls.closing = true;
+		conn_close_after_flush(s->ls.conn);
+		return;
+	}
 	if (def->no_expunge && !cmd->uid && s->state == IMAP_ST_SELECTED && s->dirty)
 		imap_sync(s, false, false);
 	if (def->pool && s->srv->ls.cfg.pool != NULL) {
@@ -656,6 +664,7 @@ static void free_session(struct login_session *ls)
 	buf_free(&s->zin);
 	buf_free(&s->zline);
 	free_ids(s);
+	imap_forget_owners(s);
 	free(s->tag);
 	buf_free(&s->out);
 }

@@ -79,6 +79,11 @@ struct imap_update {
 	uint32_t last_uid; /* and the messages up to this UID */
 };
 
+struct imap_owner {
+	char guid[STORE_GUID_HEX_LEN + 8];
+	char *login;
+};
+
 struct imap_session {
 	struct login_session ls; /* first: the login core's part (connection, login, user, proxy) */
 	struct imap_server *srv;
@@ -105,6 +110,10 @@ struct imap_session {
 	bool rev2;
 	bool import;                /* logged in by X-IX-IMPORT LOGIN (imap_import.c): a mailbox move */
 	struct imap_notify *notify; /* NOTIFY SET (imap_notify_cmd.c); NULL: none */
+	/* other users' mailboxes met by name (resolved or listed): GUID and owner's login, for the rights that full
+	 * access gives (imap_rights_on) */
+	struct imap_owner *owners;
+	size_t nowners;
 	/* the last other user's mailbox resolved (for its owner's quota) */
 	char other_guid[STORE_GUID_HEX_LEN + 8];
 	uint64_t other_quota_bytes, other_quota_messages;
@@ -219,6 +228,14 @@ int imap_resolve_mailbox_utf8(struct imap_session *s, const char *name, char **g
 			      unsigned *rights_r, struct buf *error_r);
 /* This user's rights (STORE_RIGHT_*) on a folder: all on the own mailbox, else from its ACL. */
 unsigned imap_rights_on(struct imap_session *s, const char *guid, const char *folder);
+/* Notes that the mailbox guid is login's (an other user's mailbox met by name), so that imap_rights_on can tell full
+ * access; its owner, or NULL when not noted. imap_forget_owners frees the notes. */
+void imap_note_owner(struct imap_session *s, const char *guid, const char *login);
+const char *imap_owner_of(const struct imap_session *s, const char *guid);
+void imap_forget_owners(struct imap_session *s);
+/* Whether the mailbox guid is the user's own or one they have full access to (a noted owner's): every right on every
+ * folder of it, the top level included. */
+bool imap_mailbox_is_ours(struct imap_session *s, const char *guid);
 /* Creates the store side of the directory's public folders that do not have one yet, with the default ACL. */
 void imap_public_sync(struct imap_session *s);
 /* Writes a UTF-8 folder name as the client sees it (modified UTF-7 unless UTF8=ACCEPT or IMAP4rev2, quoted). */

@@ -24,6 +24,38 @@ void login_user_free(struct login_user *u)
 	memset(u, 0, sizeof(*u));
 }
 
+bool login_full_access(const struct login_userdb *db, const char *owner, const char *user)
+{
+	if (db->full_access == NULL)
+		return false;
+	struct buf logins = BUF_INIT;
+	db->full_access(db->ctx, owner, &logins);
+	bool found = false;
+	for (size_t i = 0; i < logins.len && !found; i += strlen(logins.data + i) + 1)
+		found = strcasecmp(logins.data + i, user) == 0;
+	buf_free(&logins);
+	return found;
+}
+
+bool login_may_act_for(const struct login_userdb *db, const char *authcid, const char *authzid,
+		       struct login_user *actor_r)
+{
+	struct login_user owner;
+	memset(actor_r, 0, sizeof(*actor_r));
+	if (db->lookup(db->ctx, authcid, actor_r) != 0)
+		return false;
+	if (db->lookup(db->ctx, authzid, &owner) != 0) {
+		login_user_free(actor_r);
+		return false;
+	}
+	bool same = strcasecmp(owner.dn, actor_r->dn) == 0;
+	bool ok = same || login_full_access(db, owner.login, actor_r->login);
+	login_user_free(&owner);
+	if (same || !ok)
+		login_user_free(actor_r);
+	return ok;
+}
+
 void login_password_wipe(char **pass_r, size_t *len_r)
 {
 	if (*pass_r != NULL) {

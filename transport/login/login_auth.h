@@ -64,7 +64,20 @@ struct login_userdb {
 	 * server of the organisation: 0 (that server's DN appended to server_dn_r) or IX_ENOTFOUND. Any thread. May be
 	 * NULL: no server is trusted (SASL EXTERNAL, a proxy signing in for a user, is always refused). */
 	int (*server_by_cert)(void *ctx, const char *fingerprint, struct buf *server_dn_r);
+	/* Appends the login of every user with full access to the mailbox of owner (a login or an address; the
+	 * directory's ixFullAccess, `interchange user delegate OWNER --full-access USER`), each followed by a NUL.
+	 * Read live: a revoked right is gone at the next call. Any thread. May be NULL: nobody has full access. */
+	void (*full_access)(void *ctx, const char *owner, struct buf *logins_r);
 };
+
+/* Whether the user whose login is user has full access to the mailbox of owner (a login or an address) by the
+ * table's full_access. False for owner's own login (the owner's rights are not a delegate's). */
+bool login_full_access(const struct login_userdb *db, const char *owner, const char *user);
+/* Whether authcid (a user's login or address) may act for authzid (the same, naming another mailbox): true when both
+ * name the same user, or when authcid's user has full access to authzid's mailbox. Fills *actor_r with authcid's
+ * user when it acts for another (caller frees with login_user_free; zeroed otherwise). Any thread. */
+bool login_may_act_for(const struct login_userdb *db, const char *authcid, const char *authzid,
+		       struct login_user *actor_r);
 
 /* Whether u's mailbox lives on another server than here_dn (this server's entry; NULL: never): returns 0 when it
  * is here, 1 when it is elsewhere (*b_r: that server's port for proto, resolved), or IX_ENOTFOUND / IX_EINVAL

@@ -35,6 +35,7 @@ static void session_free(struct login_session *ls)
 	evloop_timer_stop(srv->cfg.loop, &ls->output_wait);
 	free(ls->fail_ref);
 	free(ls->tried);
+	free(ls->actor);
 	srv->proto->free_session(ls);
 	proxy_destroy(&ls->proxy);
 	conn_destroy(&ls->conn);
@@ -225,6 +226,7 @@ struct login_job {
 	/* results */
 	int ret;
 	struct login_user found;
+	char *actor; /* the login of who signed in for found (full access), or NULL */
 	int where; /* login_user_backend: 1 when the mailbox is on another server (backend) */
 	struct proxy_backend backend;
 	void *data; /* proto->prepare's */
@@ -333,6 +335,25 @@ static void external_run(struct login_job *j)
 	buf_free(&server);
 }
 
+/* SASL PLAIN naming another user as the authorization identity: allowed with full access to their mailbox. */
+static int sasl_authorize(void *ctx, const char *authcid, const char *authzid)
+{
+	struct login_session *ls = ctx;
+	struct login_user actor;
+	bool ok = login_may_act_for(&ls->srv->cfg.users, authcid, authzid, &actor);
+	login_user_free(&actor);
+	return ok ? 0 : IX_EPERM;
+}
+
+bool login_actor_lost(struct login_session *ls)
+{
+	if (ls->actor == NULL || login_full_access(&ls->srv->cfg.users, ls->user.login, ls->actor))
+		return false;
+	log_info("%s: %s no longer has full access to the mailbox of %s; closing", conn_peer(ls->conn), ls->actor,
+		 ls->user.login);
+	return true;
+}
+
 static void auth_run(void *arg)
 {
 	struct login_job *j = arg;
@@ -350,6 +371,12 @@ static void auth_run(void *arg)
 		if (j->ret != IX_SASL_DONE)
 			return;
 		j->user = xstrdup(ix_sasl_user(j->ls->sasl));
+		struct login_user a;
+		if (ix_sasl_actor(j->ls->sasl) != NULL && srv->cfg.users.lookup(srv->cfg.users.ctx,
+										 ix_sasl_actor(j->ls->sasl), &a) == 0) {
+			j->actor = xstrdup(a.login);
+			login_user_free(&a);
+		}
 	} else {
 		j->ret = guarded_check(j->ls, j->user, j->pass, j->passlen);
 		if (j->ret != 0)
@@ -375,6 +402,7 @@ static void auth_job_free(struct login_job *j)
 {
 	free(j->ref);
 	free(j->user);
+	free(j->actor);
 	login_password_wipe(&j->pass, &j->passlen);
 	free(j->mech);
 	free(j->resp);
@@ -488,6 +516,12 @@ static void auth_done(void *arg)
 		ls->user = j->found;
 		ls->by_server = j->external;
 		memset(&j->found, 0, sizeof(j->found));
+		free(ls->actor);
+		ls->actor = j->actor;
+		j->actor = NULL;
+		if (ls->actor != NULL)
+			log_info("login for %s by %s (full access) from %s", ls->user.login, ls->actor,
+				 conn_peer(ls->conn));
 		conn_set_idle_timeout(ls->conn, ls->srv->cfg.idle_timeout_msecs);
 		evloop_timer_stop(ls->srv->cfg.loop, &ls->login_deadline);
 		proto->logged_in(ls, j->ref, j->data);
@@ -545,6 +579,7 @@ void login_sasl_start(struct login_session *ls, const char *ref, const char *mec
 			return;
 		}
 		ix_sasl_set_verifiers(ls->sasl, ls->srv->cfg.verifiers);
+		ix_sasl_set_authorize(ls->sasl, sasl_authorize, ls);
 		buf_free(&err);
 		if (login_scram_offer(ls) != IX_SASL_SCRAM_NONE)
 			ix_sasl_set_scram(ls->sasl, sasl_scram, NULL, ls);
@@ -633,6 +668,8 @@ void login_unauthenticate(struct login_session *ls)
 {
 	login_user_free(&ls->user);
 	ls->by_server = false;
+	free(ls->actor);
+	ls->actor = NULL;
 	free(ls->tried);
 	ls->tried = NULL;
 	ix_sasl_destroy(&ls->sasl);

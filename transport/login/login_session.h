@@ -130,6 +130,8 @@ struct login_session {
 	bool inline_job;        /* a job runs inline (no pool): its done function must not re-enter the input loop */
 	struct login_user user; /* once logged in */
 	bool by_server;         /* logged in by a server of the organisation for the user (SASL EXTERNAL) */
+	char *actor; /* logged in by another user with full access to the mailbox (SASL PLAIN naming user as the
+		      * authorization identity): that user's login; NULL when the user signed in */
 	struct ix_sasl *sasl;
 	struct proxy *proxy; /* a user homed on another server: the login there, then the piped session */
 	char *proxy_ref;     /* the ref of the login handed to the proxy */
@@ -171,6 +173,10 @@ void login_server_set_referrals(struct login_server *srv, bool on);
 /* Back to the state before login (IMAP UNAUTHENTICATE): the user, the account tried and any SASL exchange are
  * forgotten and the time allowed before login starts again. Not for a session piped to its home server. */
 void login_unauthenticate(struct login_session *ls);
+/* For a session whose actor signed in to another user's mailbox (ls->actor): true (logged) when the actor's full
+ * access to it was revoked since; the protocol then says goodbye before the command. Cheap (the directory replica):
+ * called before every command. False for every other session. */
+bool login_actor_lost(struct login_session *ls);
 /* Closes the session once its output is flushed. */
 void login_close(struct login_session *ls);
 /* Starts TLS on the session (after the protocol's go-ahead was written); bytes the client sent early are dropped

@@ -46,11 +46,17 @@ static int dir_check_admin(void *ctx, const char *pass, size_t passlen)
 	return ret == IX_OK ? 0 : ret == IX_EAUTH ? IX_EAUTH : IX_EUNAVAIL;
 }
 
+/* The recipient a user name names: an address, else a login. */
+static int find_user(struct dir *dir, const char *name, struct dir_recipient *r)
+{
+	return strchr(name, '@') != NULL ? dir_resolve(dir, name, r) : dir_lookup_login(dir, name, r);
+}
+
 static int dir_user_lookup(void *ctx, const char *name, struct login_user *u_r)
 {
 	struct dir_recipient r;
 	memset(u_r, 0, sizeof(*u_r));
-	int ret = strchr(name, '@') != NULL ? dir_resolve(ctx, name, &r) : dir_lookup_login(ctx, name, &r);
+	int ret = find_user(ctx, name, &r);
 	if (ret != IX_OK)
 		return IX_ENOTFOUND;
 	if (r.type != DIR_TYPE_USER || r.mailbox_guid == NULL || r.login == NULL) {
@@ -89,6 +95,21 @@ static void dir_groups(void *ctx, const char *dn, struct buf *ids_r)
 {
 	struct groups_ctx g = { dn, ids_r };
 	dir_foreach_recipient(ctx, groups_visit, &g);
+}
+
+static void dir_full_access(void *ctx, const char *owner, struct buf *logins_r)
+{
+	struct dir_recipient r, d;
+	if (find_user(ctx, owner, &r) != IX_OK)
+		return;
+	for (size_t i = 0; r.type == DIR_TYPE_USER && i < r.full_access_count; i++) {
+		if (dir_lookup_dn(ctx, r.full_access[i], &d) != IX_OK)
+			continue;
+		if (d.type == DIR_TYPE_USER && d.login != NULL)
+			buf_append(logins_r, d.login, strlen(d.login) + 1);
+		dir_recipient_release(&d);
+	}
+	dir_recipient_release(&r);
 }
 
 static void folders_visit(void *ctx, const struct dir_recipient *r)
@@ -152,5 +173,6 @@ void login_userdb_dir(struct dir *dir, struct login_userdb *db_r)
 	db_r->server_by_cert = dir_server_by_cert_fn;
 	db_r->groups = dir_groups;
 	db_r->public_folders = dir_public_folders;
+	db_r->full_access = dir_full_access;
 	db_r->ctx = dir;
 }

@@ -45,6 +45,10 @@ struct ix_sasl {
 	bool gssapi;         /* a GSSAPI exchange: the principal is mapped to a login at the end */
 	struct buf bearer_why;
 	sasl_callback_t callbacks[3];
+	ix_sasl_authorize_fn *authorize;
+	void *authorize_ctx;
+	char *authzid; /* PLAIN's authorization identity naming another user, taken out before Cyrus parses */
+	char *actor;   /* after DONE: the authentication identity that acts for user */
 	ix_sasl_scram_fn *scram_fn;
 	ix_sasl_failed_fn *scram_failed;
 	void *scram_ctx;
@@ -226,16 +230,38 @@ static bool plain_message_acceptable(const char *msg, size_t len)
 	       pass <= IX_SASL_PASS_MAX;
 }
 
-/* Checks a response Cyrus is about to parse as a user name (LOGIN) or a whole message (PLAIN). */
-static bool response_acceptable(struct ix_sasl *s, const char *in, size_t len)
+/* PLAIN naming another user as the authorization identity (authzid NUL authcid NUL password) where the caller decides
+ * (ix_sasl_set_authorize): the authzid is kept and taken out, so that Cyrus checks "NUL authcid NUL password" as a
+ * sign-in of authcid (its own authzid handling looks the identity up in auxprop plugins, none of which we load);
+ * outcome() then asks the caller. Returns how many bytes Cyrus is to skip. */
+static size_t plain_take_authzid(struct ix_sasl *s, const char *msg, size_t len)
 {
+	const char *nul1 = memchr(msg, '\0', len);
+	if (s->authorize == NULL || nul1 == NULL || nul1 == msg)
+		return 0;
+	size_t authz = (size_t)(nul1 - msg);
+	const char *nul2 = memchr(nul1 + 1, '\0', len - authz - 1);
+	if (nul2 == NULL || ((size_t)(nul2 - nul1 - 1) == authz && memcmp(msg, nul1 + 1, authz) == 0))
+		return 0; /* malformed (Cyrus says so), or the same user */
+	free(s->authzid);
+	s->authzid = xstrndup(msg, authz);
+	return authz;
+}
+
+/* Checks a response Cyrus is about to parse as a user name (LOGIN) or a whole message (PLAIN); *skip_r: the bytes
+ * at its start Cyrus is not to see (plain_take_authzid). */
+static bool response_acceptable(struct ix_sasl *s, const char *in, size_t len, size_t *skip_r)
+{
+	*skip_r = 0;
 	if (s->login_need_user) {
 		s->login_need_user = false;
 		return login_user_acceptable(in, len);
 	}
 	if (s->plain_need_msg) {
 		s->plain_need_msg = false;
-		return plain_message_acceptable(in, len);
+		if (!plain_message_acceptable(in, len))
+			return false;
+		*skip_r = plain_take_authzid(s, in, len);
 	}
 	return true;
 }
@@ -299,6 +325,8 @@ void ix_sasl_destroy(struct ix_sasl **sp)
 	free(s->service);
 	free(s->host);
 	free(s->user);
+	free(s->actor);
+	free(s->authzid);
 	buf_free(&s->bearer_why);
 	scram_end(s);
 	buf_free(&s->scram_names);
@@ -312,6 +340,12 @@ void ix_sasl_destroy(struct ix_sasl **sp)
 void ix_sasl_set_secure(struct ix_sasl *s, bool secure)
 {
 	s->secure = secure;
+}
+
+void ix_sasl_set_authorize(struct ix_sasl *s, ix_sasl_authorize_fn *fn, void *ctx)
+{
+	s->authorize = fn;
+	s->authorize_ctx = ctx;
 }
 
 void ix_sasl_set_scram(struct ix_sasl *s, ix_sasl_scram_fn *fn, ix_sasl_failed_fn *failed, void *ctx)
@@ -531,7 +565,21 @@ static int outcome(struct ix_sasl *s, int r, const char *out, unsigned outlen, s
 		free(s->user);
 		s->user = NULL;
 		if (!s->gssapi) {
-			s->user = xstrdup(user);
+			if (s->authzid == NULL) {
+				s->user = xstrdup(user);
+				return IX_SASL_DONE;
+			}
+			/* the password of user was right: may user act for the authorization identity? */
+			char *authzid = s->authzid;
+			s->authzid = NULL;
+			if (s->authorize(s->authorize_ctx, user, authzid) != 0) {
+				free(authzid);
+				buf_append_str(error_r,
+					       "authentication failed: no right to act for the authorization identity");
+				return IX_EAUTH;
+			}
+			s->actor = xstrdup(user);
+			s->user = authzid;
 			return IX_SASL_DONE;
 		}
 		/* Kerberos said who; the directory says whether that principal is one of our users */
@@ -582,6 +630,10 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 {
 	free(s->user);
 	s->user = NULL;
+	free(s->actor);
+	s->actor = NULL;
+	free(s->authzid);
+	s->authzid = NULL;
 	s->active = false;
 	s->steps = 0;
 	s->check_result = 0;
@@ -655,10 +707,15 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 	}
 	s->login_need_user = strcasecmp(mech, "LOGIN") == 0;
 	s->plain_need_msg = strcasecmp(mech, "PLAIN") == 0;
-	if (clientin != NULL && !response_acceptable(s, clientin, clientlen)) {
+	size_t skip = 0;
+	if (clientin != NULL && !response_acceptable(s, clientin, clientlen, &skip)) {
 		buf_free(&in);
 		buf_append_str(error_r, "authentication failed");
 		return IX_EAUTH;
+	}
+	if (clientin != NULL) {
+		clientin += skip;
+		clientlen -= (unsigned)skip;
 	}
 	ret = session_open(s, error_r);
 	if (ret < 0) {
@@ -712,7 +769,8 @@ int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf
 		buf_free(&in);
 		return ret;
 	}
-	if (!response_acceptable(s, buf_cstr(&in), in.len)) {
+	size_t skip = 0;
+	if (!response_acceptable(s, buf_cstr(&in), in.len, &skip)) {
 		s->active = false;
 		buf_free(&in);
 		buf_append_str(error_r, "authentication failed");
@@ -720,7 +778,7 @@ int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf
 	}
 	const char *out = NULL;
 	unsigned outlen = 0;
-	int r = sasl_server_step(s->conn, buf_cstr(&in), (unsigned)in.len, &out, &outlen);
+	int r = sasl_server_step(s->conn, buf_cstr(&in) + skip, (unsigned)(in.len - skip), &out, &outlen);
 	buf_free(&in);
 	return outcome(s, r, out, outlen, challenge_r, error_r);
 }
@@ -728,6 +786,11 @@ int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf
 const char *ix_sasl_user(const struct ix_sasl *s)
 {
 	return s->user;
+}
+
+const char *ix_sasl_actor(const struct ix_sasl *s)
+{
+	return s->user != NULL ? s->actor : NULL;
 }
 
 const char *ix_sasl_credential(const struct ix_sasl *s)

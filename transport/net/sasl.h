@@ -114,8 +114,19 @@ int ix_sasl_start(struct ix_sasl *s, const char *mech, const char *initial, size
 		  struct buf *error_r);
 /* Feeds one response line (base64, without CRLF; "*" cancels). Returns as ix_sasl_start. */
 int ix_sasl_step(struct ix_sasl *s, const char *response, size_t len, struct buf *challenge_r, struct buf *error_r);
-/* The authenticated user after IX_SASL_DONE, else NULL. Valid until the next start or destroy. */
+/* Decides whether authcid, who proved their identity, may act for authzid (both as the client sent them; they differ):
+ * 0 when allowed, else non-zero (refused like a wrong password). Called on the thread of ix_sasl_start/step. */
+typedef int ix_sasl_authorize_fn(void *ctx, const char *authcid, const char *authzid);
+/* Lets PLAIN's authorization identity (RFC 4616) name another user when fn allows it; without it (the default) an
+ * authorization identity other than the authentication identity is refused. */
+void ix_sasl_set_authorize(struct ix_sasl *s, ix_sasl_authorize_fn *fn, void *ctx);
+
+/* The authenticated user after IX_SASL_DONE, else NULL: the authorization identity, the user the session acts as.
+ * Valid until the next start or destroy. */
 const char *ix_sasl_user(const struct ix_sasl *s);
+/* After IX_SASL_DONE of an exchange whose authorization identity named someone else (ix_sasl_set_authorize): who
+ * proved their identity (the authentication identity as sent); NULL otherwise. Valid as ix_sasl_user. */
+const char *ix_sasl_actor(const struct ix_sasl *s);
 /* After a SCRAM exchange's IX_SASL_DONE: the name of the app password whose verifier matched, "" for the user's
  * password; NULL after any other mechanism (its check function knows). Valid as ix_sasl_user. */
 const char *ix_sasl_credential(const struct ix_sasl *s);

@@ -421,6 +421,11 @@ static void dispatch(struct pop3_session *s, const struct pop3_command *cmd)
 		err_reply(s, s->state == POP3_ST_AUTH ? "Log in first." : "Not allowed now: already logged in.");
 		return;
 	}
+	if (s->state == POP3_ST_TRANS && login_actor_lost(&s->ls)) { /* nothing deleted: no UPDATE state */
+		err_reply(s, "[AUTH] Your full access to this mailbox was withdrawn.");
+		close_session(s);
+		return;
+	}
 	def->fn(s, cmd);
 }
 

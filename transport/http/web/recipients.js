@@ -55,9 +55,10 @@ function fillRecipient(r) {
 	g.members.checked = !!rs.members_only;
 	g.max.value = rs.max_size || 0;
 	clear($("#r-delegates"));
-	const d = r.delegates || { send_as: [], send_on_behalf: [] };
-	for (const [right, label] of [["send_as", "Send as"], ["send_on_behalf", "Send on behalf"]]) {
-		for (const who of d[right]) {
+	const d = r.delegates || {};
+	for (const [right, label] of [["send_as", "Send as"], ["send_on_behalf", "Send on behalf"],
+		["full_access", "Full access"]]) {
+		for (const who of d[right] || []) {
 			row($("#r-delegates"), [who, label]);
 			rowButton($("#r-delegates"), "Revoke", { revoke: who, right });
 		}
