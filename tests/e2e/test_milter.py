@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 # test_milter.py - mail filters over the milter protocol (issue 18): Debian's rspamd in its milter proxy mode
 # rejects the GTUBE test message at the end of DATA with its own reply and adds its headers to a clean message (read
-# over IMAP); an unreachable filter gives 451 under smtp.milter_default tempfail and is skipped under accept; a small
-# filter written here, speaking the protocol on a raw socket, drives the verdicts rspamd does not give (change,
-# add, insert and delete a header, replace the body, quarantine into Junk, discard, add and delete a recipient,
-# reject with its own reply, tempfail, a filter that stops answering); submission has its own list; every verdict is
-# in `interchange track`.
+# over IMAP); an unreachable filter gives 451 under smtp.milter_default tempfail (from the greeting on) and is
+# skipped under accept; a small filter written here, speaking the protocol on a raw socket, drives the verdicts
+# rspamd does not give (change, add, insert and delete a header, replace the body, quarantine into Junk, discard, add
+# and delete a recipient, reject with its own reply, tempfail, a filter that stops answering) and its verdicts at
+# each SMTP stage, with swaks as the client: one recipient refused at RCPT while the other gets the message, the
+# sender refused at MAIL, the client at HELO; submission has its own list; every verdict is in `interchange track`.
 import imaplib
 import os
 import smtplib
+import shutil
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -29,8 +32,10 @@ GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
 
 class PyFilter:
-    """A mail filter on a raw socket: negotiates (no HELO, no replies to header fields), remembers the Subject and
-    at the end of the message does what the Subject says."""
+    """A mail filter on a raw socket: negotiates (no EOH, no replies to header fields); refuses the HELO name
+    refuse.helo.test, a sender with refuse-at-mail in it at MAIL, and Bob at RCPT when the sender has rcpt-test
+    (its reply) or rcpt-tempfail (a bare tempfail) in it; remembers the Subject and at the end of the message does
+    what the Subject says."""
 
     def __init__(self):
         self.sock = socket.socket()
@@ -54,6 +59,7 @@ class PyFilter:
 
     def serve(self, c):
         subject = ""
+        sender = b""
         seen = []
         buf = b""
         try:
@@ -67,8 +73,27 @@ class PyFilter:
                 cmd, data, buf = buf[4:5], buf[5:4 + n], buf[4 + n:]
                 seen.append(cmd.decode())
                 if cmd == b"O":
-                    # version 6, every action, no HELO, no reply to header fields
-                    c.sendall(self.packet(b"O", struct.pack(">III", 6, 0x1ff, 0x2 | 0x80)))
+                    # version 6, every action, no EOH, no reply to header fields
+                    c.sendall(self.packet(b"O", struct.pack(">III", 6, 0x1ff, 0x40 | 0x80)))
+                elif cmd == b"H":
+                    if data.split(b"\0")[0] == b"refuse.helo.test":
+                        c.sendall(self.packet(b"y", b"550 5.7.0 The test filter does not talk to you\0"))
+                    else:
+                        c.sendall(self.packet(b"c"))
+                elif cmd == b"M":
+                    sender = data.split(b"\0")[0]
+                    if b"refuse-at-mail" in sender:
+                        c.sendall(self.packet(b"y", b"553 5.7.1 The test filter refuses this sender\0"))
+                    else:
+                        c.sendall(self.packet(b"c"))
+                elif cmd == b"R":
+                    bob = BOB.encode() in data
+                    if bob and b"rcpt-test" in sender:
+                        c.sendall(self.packet(b"y", b"550 5.7.1 Bob takes no mail from you\0"))
+                    elif bob and b"rcpt-tempfail" in sender:
+                        c.sendall(self.packet(b"t"))
+                    else:
+                        c.sendall(self.packet(b"c"))
                 elif cmd == b"D":
                     items = data[1:].split(b"\0")
                     for k in range(0, len(items) - 1, 2):
@@ -85,7 +110,7 @@ class PyFilter:
                     c.sendall(self.at_end(subject))
                 elif cmd == b"Q":
                     return
-                elif cmd in b"CMRTNB":
+                elif cmd in b"CTNB":
                     c.sendall(self.packet(b"c"))
         finally:
             c.close()
@@ -224,10 +249,18 @@ def rspamd_adds_its_headers_to_a_clean_message():
 def an_unreachable_filter_follows_milter_default():
     dead = "inet:127.0.0.1:%d" % h.free_ports(1)[0]
     use(dead, "tempfail")
-    code, text = send("unreachable tempfail")
-    assert code == 451 and text.startswith("4.7.1"), (code, text)
-    assert fetch("alice", "unreachable tempfail", timeout=2) is None
-    assert dead + ": not usable (connecting: Connection refused): smtp.milter_default tempfail" in track(ALICE)
+    mark = S.log_mark("smtpd")
+    # the filter is asked from the connection on: the client hears 451 at its greeting, and again at MAIL
+    c = smtplib.SMTP("127.0.0.1", S.ports["smtp"], timeout=60)
+    try:
+        code, text = c.ehlo("client.outside.test")
+        assert code == 451 and text.decode().startswith("4.7.1"), (code, text)
+        code, text = c.helo("client.outside.test")
+        assert code == 451, (code, text)
+    finally:
+        c.quit()
+    S.wait_log("smtpd", dead + ": not usable (connecting: Connection refused): smtp.milter_default tempfail",
+                      since=mark)
     use(dead, "accept")
     code, _ = send("unreachable accept")
     assert code == 250 and fetch("alice", "unreachable accept") is not None
@@ -274,7 +307,7 @@ def header_changes():
         assert FILTER.endpoint + ": passed; " + what in t, (what, t)
     # the filter was told the client and the queue id
     assert FILTER.macros.get("{client_addr}") == "127.0.0.1" and len(FILTER.macros.get("i", "x")) >= 1, FILTER.macros
-    assert "H" not in FILTER.seen and "L" in FILTER.seen, FILTER.seen  # no HELO, as negotiated
+    assert "N" not in FILTER.seen and "L" in FILTER.seen and "H" in FILTER.seen, FILTER.seen  # no EOH, as negotiated
 
 
 @h.test
@@ -327,6 +360,64 @@ def reject_and_tempfail_verdicts():
     assert FILTER.endpoint + ": reject 550 5.7.0 The test filter says no" in t and "refused" in t, t
     # found by its Message-ID too, though it was never stored
     assert FILTER.endpoint + ": reject 550 5.7.0" in track("reject-me@outside.org")
+
+
+def swaks(*args):
+    if shutil.which("swaks") is None:
+        h.skip("swaks is not installed (Debian package swaks)")
+    p = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % S.ports["smtp"], "--timeout", "60"] + list(args),
+                       capture_output=True, text=True, timeout=120)
+    return p.returncode, p.stdout + p.stderr
+
+
+@h.test
+def one_recipient_refused_at_rcpt():
+    # the filter refuses Bob at his RCPT with its own reply: Alice gets the message, Bob does not
+    use(FILTER.endpoint)
+    rc, out = swaks("--helo", "client.outside.test", "--from", "rcpt-test@outside.org", "--to", "%s,%s" % (ALICE, BOB),
+                    "--header", "Subject: bob refused at rcpt", "--body", "For Alice only.")
+    assert "<** 550 5.7.1 Bob takes no mail from you" in out, out
+    assert "250 2.0.0 Ok: queued" in out, out
+    assert fetch("alice", "bob refused at rcpt") is not None
+    assert fetch("bob", "bob refused at rcpt", timeout=1) is None
+    t = track(BOB)
+    assert FILTER.endpoint + ": reject at RCPT 550 5.7.1 Bob takes no mail from you" in t, t
+    assert "refused" in t, t
+    # a bare tempfail at RCPT: 451 for Bob, from Postfix's default reply
+    rc, out = swaks("--helo", "client.outside.test", "--from", "rcpt-tempfail@outside.org", "--to",
+                    "%s,%s" % (ALICE, BOB), "--header", "Subject: bob deferred at rcpt", "--body", "Later, Bob.")
+    assert "<** 451 4.7.1 Service unavailable - try again later" in out and "Ok: queued" in out, out
+    assert fetch("alice", "bob deferred at rcpt") is not None
+    assert fetch("bob", "bob deferred at rcpt", timeout=1) is None
+
+
+@h.test
+def sender_refused_at_mail():
+    use(FILTER.endpoint)
+    rc, out = swaks("--helo", "client.outside.test", "--from", "refuse-at-mail@outside.org", "--to", ALICE,
+                    "--header", "Subject: refused at mail")
+    assert rc != 0 and "<** 553 5.7.1 The test filter refuses this sender" in out, out
+    assert "354" not in out, out  # the transaction ended before any data
+    assert fetch("alice", "refused at mail", timeout=1) is None
+    t = track("refuse-at-mail@outside.org")
+    assert FILTER.endpoint + ": reject at MAIL 553 5.7.1 The test filter refuses this sender" in t, t
+
+
+@h.test
+def client_refused_at_helo():
+    use(FILTER.endpoint)
+    rc, out = swaks("--helo", "refuse.helo.test", "--from", "friend@outside.org", "--to", ALICE,
+                    "--header", "Subject: refused at helo")
+    assert rc != 0 and "550 5.7.0 The test filter does not talk to you" in out, out
+    assert "354" not in out, out
+    assert fetch("alice", "refused at helo", timeout=1) is None
+    # the session is refused: a new greeting in it is refused again, and so is MAIL, without asking the filter
+    c = smtplib.SMTP("127.0.0.1", S.ports["smtp"], timeout=60)
+    try:
+        assert c.ehlo("refuse.helo.test")[0] == 550
+        assert c.helo("client.outside.test")[0] == 550
+    finally:
+        c.quit()
 
 
 @h.test

@@ -212,6 +212,8 @@ struct script {
 	const char *symlist; /* raw macro lists after the three words (NULL: none) */
 	size_t symlist_len;
 	char reply_to;         /* the command it answers with reply (others: 'c', unless told not to reply) */
+	unsigned nth;          /* only reply_to's nth time (1-based; 0: every time) */
+	unsigned times;        /* reply_to received so far */
 	struct buf reply;      /* a whole packet */
 	struct buf eom;        /* packets it sends at the end of the message */
 	bool silent;           /* never answers OPTNEG */
@@ -325,7 +327,7 @@ static void *filter_thread(void *arg)
 		}
 		if (no_reply(sc->protocol, cmd))
 			continue;
-		if (cmd == sc->reply_to && sc->reply.len > 0)
+		if (cmd == sc->reply_to && sc->reply.len > 0 && (sc->nth == 0 || ++sc->times == sc->nth))
 			(void)!write(fd, sc->reply.data, sc->reply.len);
 		else
 			send_packet(fd, 'p', NULL, 0), send_packet(fd, 'c', NULL, 0);
@@ -368,16 +370,49 @@ static const char *const rcpts[] = { "a@example.com", "b@example.com" };
 /* The message of the next conversation (NULL: message). */
 static const char *conv_message;
 
+/* One session with the script as ix-smtpd holds it: every stage in order, a recipient refused left out of the
+ * transaction, a refusal or discard at any other stage ending it (t->verdict, t->reply), else the message. Returns
+ * 0, or -1 with err. */
 static int converse(struct script *sc, struct milter_txn *t, unsigned timeout_ms, struct buf *err)
 {
 	pthread_t th;
 	struct endpoint ep;
 	if (script_start(sc, &th, &ep) != 0)
 		return -2;
-	const struct milter_client client = { "192.0.2.1", 25, "unknown", "client.test", macros, 2, timeout_ms, 0 };
+	const struct milter_client client = { "192.0.2.1", 25, "unknown", macros, 2, timeout_ms, 0 };
 	const char *m = conv_message != NULL ? conv_message : message;
 	milter_txn_init(t, "s@sender.test", rcpts, 2, m, strlen(m));
-	int r = milter_run(&ep, &client, t, err);
+	struct milter *f = milter_open(&ep, &client, err);
+	int r = f != NULL ? 0 : -1;
+	enum milter_verdict v = MILTER_PASS;
+	char reply[MILTER_REPLY_MAX];
+	const char *kept[2];
+	size_t nkept = 0;
+	static const enum milter_event stages[] = { MILTER_EV_CONNECT, MILTER_EV_HELO, MILTER_EV_MAIL, MILTER_EV_RCPT,
+						    MILTER_EV_RCPT, MILTER_EV_DATA };
+	const char *args[] = { "", "client.test", "s@sender.test", rcpts[0], rcpts[1], "" };
+	for (size_t i = 0; i < IX_ARRAY_LEN(stages) && r == 0 && v == MILTER_PASS; i++) {
+		if (stages[i] == MILTER_EV_DATA && nkept == 0)
+			break; /* every recipient refused */
+		r = milter_event(f, stages[i], args[i], &v, reply, err);
+		if (r == 0 && stages[i] == MILTER_EV_RCPT) {
+			if (v == MILTER_PASS)
+				kept[nkept++] = args[i];
+			else if (v != MILTER_DISCARD)
+				v = MILTER_PASS; /* that recipient only */
+		}
+	}
+	if (r == 0 && v != MILTER_PASS) {
+		t->verdict = v;
+		snprintf(t->reply, sizeof(t->reply), "%s", reply);
+	} else if (r == 0 && nkept > 0) {
+		if (nkept < 2) {
+			milter_txn_free(t);
+			milter_txn_init(t, "s@sender.test", kept, nkept, m, strlen(m));
+		}
+		r = milter_message(f, t, err);
+	}
+	milter_close(&f);
 	pthread_join(th, NULL);
 	close(sc->lfd);
 	unlink(sc->path);
@@ -431,16 +466,82 @@ static void session_all_steps_and_changes(void)
 
 static void session_verdicts(void)
 {
-	struct script sc = { .protocol = 0, .reply_to = 'R' };
+	/* the first recipient refused: that one only, the message goes on with the other */
+	struct script sc = { .protocol = 0, .reply_to = 'R', .nth = 1 };
 	milter_encode_strings(&sc.reply, 'y', (const char *const[]){ "550 5.1.1 no such user" }, 1);
+	milter_encode(&sc.eom, 'c', NULL, 0);
 	struct milter_txn t;
 	struct buf err = BUF_INIT;
 	test_assert(converse(&sc, &t, 2000, &err) == 0);
-	test_assert(t.verdict == MILTER_REJECT && strcmp(t.reply, "550 5.1.1 no such user") == 0);
-	/* refused at the first recipient: nothing after it, then ABORT and QUIT */
-	test_assert(strstr(buf_cstr(&sc.seen), "MDR{{rcpt_addr} a@example.com}RAQ") != NULL);
+	test_assert(t.verdict == MILTER_PASS && t.nrcpts == 1 && strcmp(t.rcpts[0], "b@example.com") == 0);
+	test_assert(strstr(buf_cstr(&sc.seen), "MDR{{rcpt_addr} a@example.com}RDR{{rcpt_addr} b@example.com}RDT") !=
+		    NULL);
+	test_assert(strstr(buf_cstr(&sc.seen), "EQ") != NULL && strchr(buf_cstr(&sc.seen), 'A') == NULL);
 	milter_txn_free(&t);
 	script_free(&sc);
+
+	/* every recipient refused: no message; ABORT (the message was under way) and QUIT */
+	struct script ra = { .protocol = 0, .reply_to = 'R' };
+	milter_encode(&ra.reply, 'r', NULL, 0);
+	test_assert(converse(&ra, &t, 2000, &err) == 0);
+	test_assert(strstr(buf_cstr(&ra.seen), "b@example.com}RAQ") != NULL);
+	script_free(&ra);
+	milter_txn_free(&t);
+
+	/* refused at HELO: the session is refused, every later stage gets the verdict without the filter */
+	struct script rh = { .protocol = 0, .reply_to = 'H' };
+	milter_encode_strings(&rh.reply, 'y', (const char *const[]){ "554 5.7.1 go away" }, 1);
+	test_assert(converse(&rh, &t, 2000, &err) == 0);
+	test_assert(t.verdict == MILTER_REJECT && strcmp(t.reply, "554 5.7.1 go away") == 0);
+	milter_txn_free(&t);
+	script_free(&rh);
+	{
+		struct script r2 = { .protocol = 0, .reply_to = 'H' };
+		milter_encode(&r2.reply, 't', NULL, 0);
+		pthread_t th;
+		struct endpoint ep;
+		test_assert(script_start(&r2, &th, &ep) == 0);
+		const struct milter_client client = { "", 0, "unknown", NULL, 0, 2000, 0 };
+		struct milter *f = milter_open(&ep, &client, &err);
+		enum milter_verdict v;
+		char reply[MILTER_REPLY_MAX];
+		test_assert(f != NULL && milter_event(f, MILTER_EV_CONNECT, "", &v, reply, &err) == 0 &&
+			    v == MILTER_PASS);
+		test_assert(milter_event(f, MILTER_EV_HELO, "x.test", &v, reply, &err) == 0 && v == MILTER_TEMPFAIL);
+		test_assert(milter_event(f, MILTER_EV_HELO, "y.test", &v, reply, &err) == 0 && v == MILTER_TEMPFAIL);
+		test_assert(milter_event(f, MILTER_EV_MAIL, "s@x.test", &v, reply, &err) == 0 && v == MILTER_TEMPFAIL);
+		test_assert_str(reply, MILTER_TEMPFAIL_REPLY);
+		milter_close(&f);
+		pthread_join(th, NULL);
+		close(r2.lfd);
+		unlink(r2.path);
+		test_assert_str(buf_cstr(&r2.seen), "OCHQ"); /* no second HELO, no MAIL, no ABORT */
+		script_free(&r2);
+	}
+
+	/* accepted at CONNECT: told nothing more, the message passes */
+	struct script ac0 = { .protocol = 0, .reply_to = 'C' };
+	milter_encode(&ac0.reply, 'a', NULL, 0);
+	test_assert(converse(&ac0, &t, 2000, &err) == 0 && t.verdict == MILTER_PASS);
+	test_assert(strstr(buf_cstr(&ac0.seen), "CQ") != NULL && strchr(buf_cstr(&ac0.seen), 'M') == NULL);
+	milter_txn_free(&t);
+	script_free(&ac0);
+
+	/* discard at RCPT: the message is to be dropped; the filter is told nothing more of it */
+	struct script dr = { .protocol = 0, .reply_to = 'R', .nth = 1 };
+	milter_encode(&dr.reply, 'd', NULL, 0);
+	test_assert(converse(&dr, &t, 2000, &err) == 0 && t.verdict == MILTER_DISCARD);
+	milter_txn_free(&t);
+	script_free(&dr);
+
+	/* refused at MAIL: the transaction */
+	struct script rm = { .protocol = 0, .reply_to = 'M' };
+	milter_encode(&rm.reply, 'r', NULL, 0);
+	test_assert(converse(&rm, &t, 2000, &err) == 0);
+	test_assert(t.verdict == MILTER_REJECT && strcmp(t.reply, MILTER_REJECT_REPLY) == 0);
+	test_assert(strchr(buf_cstr(&rm.seen), 'R') == NULL);
+	milter_txn_free(&t);
+	script_free(&rm);
 
 	struct script td = { .protocol = 0, .reply_to = 'T' };
 	milter_encode(&td.reply, 't', NULL, 0);
@@ -458,11 +559,12 @@ static void session_verdicts(void)
 	milter_txn_free(&t);
 	script_free(&dd);
 
-	/* accept at MAIL: the filter is done, the message passes unchanged */
+	/* accept at MAIL: the filter is done with the message, which passes unchanged */
 	struct script ac = { .protocol = 0, .reply_to = 'M' };
 	milter_encode(&ac.reply, 'a', NULL, 0);
 	test_assert(converse(&ac, &t, 2000, &err) == 0);
 	test_assert(t.verdict == MILTER_PASS && !t.changed && strchr(buf_cstr(&ac.seen), 'R') == NULL);
+	test_assert(strstr(buf_cstr(&ac.seen), "MAQ") != NULL); /* ABORT: the message did not reach its end */
 	milter_txn_free(&t);
 	script_free(&ac);
 
@@ -537,10 +639,8 @@ static void session_failures(void)
 	struct endpoint ep;
 	char why[64];
 	test_assert(endpoint_parse("unix:/nonexistent/ix.sock", 25, &ep, why, sizeof(why)) == 0);
-	const struct milter_client client = { "", 0, "unknown", "", NULL, 0, 500, 0 };
-	milter_txn_init(&t, "", rcpts, 1, message, sizeof(message) - 1);
-	test_assert(milter_run(&ep, &client, &t, &err) == -1 && strstr(buf_cstr(&err), "connecting") != NULL);
-	milter_txn_free(&t);
+	const struct milter_client client = { "", 0, "unknown", NULL, 0, 500, 0 };
+	test_assert(milter_open(&ep, &client, &err) == NULL && strstr(buf_cstr(&err), "connecting") != NULL);
 	buf_free(&err);
 }
 

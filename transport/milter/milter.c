@@ -1,5 +1,6 @@
-/* milter.c - one message's conversation with a mail filter over a blocking socket with a deadline per step, and
- * the transaction the filters' verdicts and changes are gathered in. */
+/* milter.c - one SMTP session's connection to a mail filter over a blocking socket with a deadline per step: each
+ * stage told as it happens, the filter's verdict kept in its scope (the session, the message, one recipient), and
+ * the transaction the filters' verdicts and changes to the message are gathered in. */
 #include "transport/milter/milter.h"
 #include "transport/milter/milter_proto.h"
 #include "common/err.h"
@@ -18,11 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
-/* What we let a filter do, and the steps and replies we let it leave out (every one libmilter 8.14 knows). */
+/* What we let a filter do, and the steps and replies we let it leave out (every one libmilter 8.14 knows), and
+ * SMFIP_RCPT_REJ not offered: a filter is not told of the recipients we refuse ourselves. */
 #define OUR_ACTIONS                                                                                         \
 	(SMFIF_ADDHDRS | SMFIF_CHGBODY | SMFIF_ADDRCPT | SMFIF_DELRCPT | SMFIF_CHGHDRS | SMFIF_QUARANTINE | \
 	 SMFIF_CHGFROM | SMFIF_ADDRCPT_PAR | SMFIF_SETSYMLIST)
-#define OUR_PROTOCOL 0x1FFFFFu
+#define OUR_PROTOCOL (0x1FFFFFu & ~SMFIP_RCPT_REJ)
 /* Longest macro list a filter may ask for at one stage. */
 #define SYMLIST_MAX 1024
 
@@ -37,19 +39,37 @@ static const char *const default_macros[MILTER_STAGE_COUNT] = {
 	[MILTER_STAGE_EOH] = "",
 };
 
-struct session {
+/* Where the filter is in the session, as Postfix's milter8 states. */
+enum con_state {
+	CON_OPEN,     /* told every stage it wants */
+	CON_ACCEPTED, /* accepted the session at CONNECT or HELO: told nothing more */
+	CON_REFUSED,  /* refused the session at CONNECT or HELO: every later stage gets its verdict (con_*) */
+	CON_BROKEN,   /* failed (broken): every later call fails with why */
+};
+
+struct milter {
 	int fd;
 	unsigned timeout_ms;
-	long long end_ms;    /* the whole conversation's end (MILTER_CONVERSATION_TIMEOUTS timeouts) */
+	long long end_ms;    /* the stage's end (MILTER_CONVERSATION_TIMEOUTS timeouts) */
 	size_t change_bytes; /* of the changes kept so far (at most the message's limit) */
 	size_t change_limit;
 	struct buf in, out;
+	size_t taken; /* bytes of in the last packet read takes (dropped at the next read) */
 	uint32_t actions, protocol;
 	char symlist[MILTER_STAGE_COUNT][SYMLIST_MAX]; /* "" : the default */
 	bool has_symlist[MILTER_STAGE_COUNT];
 	const struct milter_client *client;
-	const struct milter_txn *t;
+	enum con_state con;
+	enum milter_verdict con_verdict;
+	char con_reply[MILTER_REPLY_MAX];
+	char why[256];  /* CON_BROKEN: what broke */
+	char *sender;   /* the message's ({mail_addr}) */
 	const char *rcpt; /* the recipient of the RCPT step under way ({rcpt_addr}) */
+	bool in_msg;    /* MAIL was told and the message did not reach its end: ABORT before anything else */
+	bool msg_done;  /* the filter accepted or discarded the message: told nothing more of it */
+	bool data_sent; /* DATA was told for this message */
+	enum milter_verdict verdict; /* of the reply just read (R_DONE) */
+	char reply[MILTER_REPLY_MAX];
 	struct buf *error_r;
 };
 
@@ -95,8 +115,8 @@ void milter_txn_message(const struct milter_txn *t, const char **message_r, size
 
 /* ---- I/O with a deadline ---- */
 
-static int fail(struct session *s, const char *fmt, ...) IX_PRINTF(2, 3);
-static int fail(struct session *s, const char *fmt, ...)
+static int fail(struct milter *s, const char *fmt, ...) IX_PRINTF(2, 3);
+static int fail(struct milter *s, const char *fmt, ...)
 {
 	if (s->error_r->len == 0) {
 		va_list ap;
@@ -114,7 +134,7 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int wait_fd(struct session *s, short events, long long deadline)
+static int wait_fd(struct milter *s, short events, long long deadline)
 {
 	for (;;) {
 		long long now = now_ms(), left = deadline - now;
@@ -134,7 +154,7 @@ static int wait_fd(struct session *s, short events, long long deadline)
 	}
 }
 
-static int flush_out(struct session *s)
+static int flush_out(struct milter *s)
 {
 	long long deadline = now_ms() + s->timeout_ms;
 	size_t at = 0;
@@ -154,12 +174,12 @@ static int flush_out(struct session *s)
 }
 
 /* Reads the filter's next packet other than SMFIR_PROGRESS (which starts the timeout again). The packet points into
- * s->in and is valid until the next read (*taken: the bytes it took, dropped then). */
-static int read_packet(struct session *s, size_t *taken, struct milter_packet *p_r)
+ * s->in and is valid until the next read (s->taken: the bytes it took, dropped then). */
+static int read_packet(struct milter *s, struct milter_packet *p_r)
 {
-	if (*taken > 0)
-		buf_consume(&s->in, *taken);
-	*taken = 0;
+	if (s->taken > 0)
+		buf_consume(&s->in, s->taken);
+	s->taken = 0;
 	long long deadline = now_ms() + s->timeout_ms;
 	for (;;) {
 		long r = milter_packet_decode(s->in.data != NULL ? s->in.data : "", s->in.len, p_r);
@@ -171,7 +191,7 @@ static int read_packet(struct session *s, size_t *taken, struct milter_packet *p
 				deadline = now_ms() + s->timeout_ms;
 				continue;
 			}
-			*taken = (size_t)r;
+			s->taken = (size_t)r;
 			return 0;
 		}
 		char chunk[16384];
@@ -257,21 +277,21 @@ static bool same_macro(const char *a, size_t alen, const char *b)
 	return alen == blen && memcmp(a, b, alen) == 0;
 }
 
-static const char *macro_value(const struct session *s, const char *name, size_t len)
+static const char *macro_value(const struct milter *s, const char *name, size_t len)
 {
 	if (same_macro(name, len, "mail_addr"))
-		return s->t->sender;
+		return s->sender;
 	if (same_macro(name, len, "rcpt_addr"))
 		return s->rcpt;
 	for (size_t i = 0; i < s->client->nmacros; i++) {
 		if (same_macro(name, len, s->client->macros[i].name))
-			return s->client->macros[i].value;
+			return s->client->macros[i].value[0] != '\0' ? s->client->macros[i].value : NULL;
 	}
 	return NULL;
 }
 
 /* SMFIC_MACRO before the command cmd of stage: the names of the stage's list that have a value. */
-static void put_macros(struct session *s, enum milter_stage stage, char cmd)
+static void put_macros(struct milter *s, enum milter_stage stage, char cmd)
 {
 	const char *list = s->has_symlist[stage] ? s->symlist[stage] : default_macros[stage];
 	const char *names[64], *values[64];
@@ -298,31 +318,31 @@ static void put_macros(struct session *s, enum milter_stage stage, char cmd)
 
 enum reply { R_CONTINUE, R_ACCEPT, R_SKIP, R_DONE, R_ERROR };
 
-/* The verdict of a reply that ends the message's filtering (reject, tempfail, discard), into t. */
-static enum reply verdict(struct session *s, const struct milter_packet *p, struct milter_txn *t)
+/* The verdict of a reply: R_DONE for one that decides (reject, tempfail, discard), into s->verdict and s->reply. */
+static enum reply verdict(struct milter *s, const struct milter_packet *p)
 {
 	switch (p->cmd) {
 	case SMFIR_CONTINUE: return R_CONTINUE;
 	case SMFIR_ACCEPT: return R_ACCEPT;
 	case SMFIR_SKIP: return R_SKIP;
-	case SMFIR_DISCARD: t->verdict = MILTER_DISCARD; return R_DONE;
+	case SMFIR_DISCARD: s->verdict = MILTER_DISCARD; return R_DONE;
 	case SMFIR_REJECT:
-		t->verdict = MILTER_REJECT;
-		snprintf(t->reply, sizeof(t->reply), "%s", MILTER_REJECT_REPLY);
+		s->verdict = MILTER_REJECT;
+		snprintf(s->reply, sizeof(s->reply), "%s", MILTER_REJECT_REPLY);
 		return R_DONE;
 	case SMFIR_TEMPFAIL:
 	case SMFIR_SHUTDOWN:
 	case SMFIR_CONN_FAIL:
-		t->verdict = MILTER_TEMPFAIL;
-		snprintf(t->reply, sizeof(t->reply), "%s", MILTER_TEMPFAIL_REPLY);
+		s->verdict = MILTER_TEMPFAIL;
+		snprintf(s->reply, sizeof(s->reply), "%s", MILTER_TEMPFAIL_REPLY);
 		return R_DONE;
 	case SMFIR_REPLYCODE: {
-		int c = milter_decode_replycode(p, t->reply, sizeof(t->reply));
+		int c = milter_decode_replycode(p, s->reply, sizeof(s->reply));
 		if (c < 0) {
 			fail(s, "%s", "a malformed SMFIR_REPLYCODE");
 			return R_ERROR;
 		}
-		t->verdict = c == 5 ? MILTER_REJECT : MILTER_TEMPFAIL;
+		s->verdict = c == 5 ? MILTER_REJECT : MILTER_TEMPFAIL;
 		return R_DONE;
 	}
 	default: {
@@ -336,16 +356,16 @@ static enum reply verdict(struct session *s, const struct milter_packet *p, stru
 }
 
 /* Sends what s->out holds; when the filter replies to this step (no_reply clear), reads and judges the reply. */
-static enum reply step(struct session *s, struct milter_txn *t, bool no_reply, size_t *taken)
+static enum reply step(struct milter *s, bool no_reply)
 {
 	if (flush_out(s) < 0)
 		return R_ERROR;
 	if (no_reply)
 		return R_CONTINUE;
 	struct milter_packet p;
-	if (read_packet(s, taken, &p) < 0)
+	if (read_packet(s, &p) < 0)
 		return R_ERROR;
-	return verdict(s, &p, t);
+	return verdict(s, &p);
 }
 
 static void mods_free(struct mod *m, size_t n)
@@ -366,7 +386,7 @@ static char *unbracket(const char *a)
 }
 
 /* Checks one change against the actions negotiated and keeps it. Returns 0 or -1. */
-static int take_mod(struct session *s, const struct milter_packet *p, struct mod **mods, size_t *nmods)
+static int take_mod(struct milter *s, const struct milter_packet *p, struct mod **mods, size_t *nmods)
 {
 	static const struct {
 		char type;
@@ -512,14 +532,14 @@ static void apply_mods(struct milter_txn *t, const struct mod *m, size_t n)
 }
 
 /* Option negotiation: the filter's version, actions, the steps it leaves out and its macro lists. */
-static int negotiate(struct session *s, size_t *taken)
+static int negotiate(struct milter *s)
 {
 	milter_encode_optneg(&s->out, MILTER_VERSION, OUR_ACTIONS, OUR_PROTOCOL);
 	if (flush_out(s) < 0)
 		return -1;
 	struct milter_packet p;
 	struct milter_optneg o;
-	if (read_packet(s, taken, &p) < 0)
+	if (read_packet(s, &p) < 0)
 		return -1;
 	if (milter_decode_optneg(&p, &o) < 0)
 		return fail(s, "%s", "no option negotiation in reply");
@@ -545,53 +565,166 @@ static int negotiate(struct session *s, size_t *taken)
 	return 0;
 }
 
-/* SMFIR_SKIP (skip the rest of the header fields or the body) goes on to the next step where it is given
- * elsewhere. */
-static enum reply conversation(struct session *s, struct milter_txn *t, size_t *taken)
+/* A call begins: its deadline, where its failure is said. Returns -1 (with the reason) for a broken connection. */
+static int begin(struct milter *s, struct buf *error_r)
 {
+	s->error_r = error_r;
+	s->end_ms = now_ms() + (long long)s->timeout_ms * MILTER_CONVERSATION_TIMEOUTS;
+	if (s->con == CON_BROKEN)
+		return fail(s, "%s", s->why);
+	return 0;
+}
+
+/* The connection failed: of no more use (its reason kept for later calls). */
+static int broken(struct milter *s)
+{
+	snprintf(s->why, sizeof(s->why), "%s", s->error_r->len > 0 ? buf_cstr(s->error_r) : "failed earlier");
+	s->con = CON_BROKEN;
+	return -1;
+}
+
+/* ABORT into s->out when a message is under way (sent with the next step). */
+static void abort_message(struct milter *s)
+{
+	if (s->in_msg)
+		milter_encode(&s->out, SMFIC_ABORT, NULL, 0);
+	s->in_msg = false;
+}
+
+struct milter *milter_open(const struct endpoint *ep, const struct milter_client *client, struct buf *error_r)
+{
+	int fd = connect_endpoint(ep, client->timeout_ms, error_r);
+	if (fd < 0)
+		return NULL;
+	struct milter *s = xcalloc(1, sizeof(*s));
+	s->fd = fd;
+	s->timeout_ms = client->timeout_ms;
+	s->client = client;
+	s->sender = xstrdup("");
+	if (begin(s, error_r) < 0 || negotiate(s) < 0) {
+		milter_close(&s);
+		return NULL;
+	}
+	return s;
+}
+
+int milter_event(struct milter *s, enum milter_event ev, const char *arg, enum milter_verdict *verdict_r,
+		 char *reply_r, struct buf *error_r)
+{
+	*verdict_r = MILTER_PASS;
+	reply_r[0] = '\0';
+	if (begin(s, error_r) < 0)
+		return -1;
+	if (s->con == CON_REFUSED) {
+		*verdict_r = s->con_verdict;
+		snprintf(reply_r, MILTER_REPLY_MAX, "%s", s->con_reply);
+		return 0;
+	}
+	if (s->con == CON_ACCEPTED)
+		return 0;
 	const struct milter_client *c = s->client;
 	uint32_t pr = s->protocol;
-	enum reply r;
-	if (!(pr & SMFIP_NOCONNECT)) {
+	bool skip = false, no_reply = false;
+	char *path = NULL;
+	switch (ev) {
+	case MILTER_EV_CONNECT:
+		skip = pr & SMFIP_NOCONNECT;
+		no_reply = pr & SMFIP_NR_CONN;
+		if (skip)
+			break;
 		put_macros(s, MILTER_STAGE_CONNECT, SMFIC_CONNECT);
 		if (c->addr[0] != '\0')
 			milter_encode_connect(&s->out, c->name, strchr(c->addr, ':') != NULL ? SMFIA_INET6 : SMFIA_INET,
 					      c->port, c->addr);
 		else
 			milter_encode_connect(&s->out, c->name, SMFIA_UNKNOWN, 0, "");
-		if ((r = step(s, t, pr & SMFIP_NR_CONN, taken)) != R_CONTINUE && r != R_SKIP)
-			return r;
-	}
-	if (!(pr & SMFIP_NOHELO) && c->helo[0] != '\0') {
+		break;
+	case MILTER_EV_HELO:
+		abort_message(s);
+		skip = (pr & SMFIP_NOHELO) || arg[0] == '\0';
+		no_reply = pr & SMFIP_NR_HELO;
+		if (skip)
+			break;
 		put_macros(s, MILTER_STAGE_HELO, SMFIC_HELO);
-		milter_encode_strings(&s->out, SMFIC_HELO, &c->helo, 1);
-		if ((r = step(s, t, pr & SMFIP_NR_HELO, taken)) != R_CONTINUE && r != R_SKIP)
-			return r;
-	}
-	if (!(pr & SMFIP_NOMAIL)) {
-		char *from = xasprintf("<%s>", t->sender);
+		milter_encode_strings(&s->out, SMFIC_HELO, &arg, 1);
+		break;
+	case MILTER_EV_MAIL:
+		abort_message(s);
+		free(s->sender);
+		s->sender = xstrdup(arg);
+		s->in_msg = true;
+		s->msg_done = false;
+		s->data_sent = false;
+		skip = pr & SMFIP_NOMAIL;
+		no_reply = pr & SMFIP_NR_MAIL;
+		if (skip)
+			break;
+		path = xasprintf("<%s>", arg);
 		put_macros(s, MILTER_STAGE_MAIL, SMFIC_MAIL);
-		milter_encode_strings(&s->out, SMFIC_MAIL, (const char *const *)&from, 1);
-		free(from);
-		if ((r = step(s, t, pr & SMFIP_NR_MAIL, taken)) != R_CONTINUE && r != R_SKIP)
-			return r;
-	}
-	for (size_t i = 0; i < t->nrcpts && !(pr & SMFIP_NORCPT); i++) {
-		char *to = xasprintf("<%s>", t->rcpts[i]);
-		s->rcpt = t->rcpts[i];
+		milter_encode_strings(&s->out, SMFIC_MAIL, (const char *const *)&path, 1);
+		break;
+	case MILTER_EV_RCPT:
+		skip = s->msg_done || (pr & SMFIP_NORCPT);
+		no_reply = pr & SMFIP_NR_RCPT;
+		if (skip)
+			break;
+		path = xasprintf("<%s>", arg);
+		s->rcpt = arg;
 		put_macros(s, MILTER_STAGE_RCPT, SMFIC_RCPT);
-		milter_encode_strings(&s->out, SMFIC_RCPT, (const char *const *)&to, 1);
-		free(to);
-		/* a recipient refused refuses the message: the client was told 250 for it long ago */
-		if ((r = step(s, t, pr & SMFIP_NR_RCPT, taken)) != R_CONTINUE && r != R_SKIP)
-			return r;
-	}
-	if (!(pr & SMFIP_NODATA)) {
+		milter_encode_strings(&s->out, SMFIC_RCPT, (const char *const *)&path, 1);
+		break;
+	case MILTER_EV_DATA:
+		skip = s->msg_done || (pr & SMFIP_NODATA);
+		no_reply = pr & SMFIP_NR_DATA;
+		s->data_sent = true;
+		if (skip)
+			break;
 		put_macros(s, MILTER_STAGE_DATA, SMFIC_DATA);
 		milter_encode(&s->out, SMFIC_DATA, NULL, 0);
-		if ((r = step(s, t, pr & SMFIP_NR_DATA, taken)) != R_CONTINUE && r != R_SKIP)
+		break;
+	}
+	free(path);
+	enum reply r = skip ? (flush_out(s) < 0 ? R_ERROR : R_CONTINUE) : step(s, no_reply);
+	s->rcpt = NULL;
+	if (r == R_ERROR)
+		return broken(s);
+	bool session = ev == MILTER_EV_CONNECT || ev == MILTER_EV_HELO;
+	if (r == R_ACCEPT) {
+		if (session)
+			s->con = CON_ACCEPTED;
+		else
+			s->msg_done = true;
+	} else if (r == R_DONE && s->verdict == MILTER_DISCARD) {
+		if (!session) { /* not a verdict for a connection (libmilter's API says so; Postfix ignores it) */
+			s->msg_done = true;
+			*verdict_r = MILTER_DISCARD;
+		}
+	} else if (r == R_DONE) {
+		*verdict_r = s->verdict;
+		snprintf(reply_r, MILTER_REPLY_MAX, "%s", s->reply);
+		if (session) {
+			s->con = CON_REFUSED;
+			s->con_verdict = s->verdict;
+			snprintf(s->con_reply, sizeof(s->con_reply), "%s", s->reply);
+		}
+	}
+	return 0;
+}
+
+/* The message of the transaction after DATA: header fields, EOH, body, end of message with its changes, into t
+ * (a work copy). SMFIR_SKIP (skip the rest of the header fields or the body) goes on to the next step where it is
+ * given elsewhere. */
+static enum reply conversation(struct milter *s, struct milter_txn *t)
+{
+	uint32_t pr = s->protocol;
+	enum reply r;
+	if (!s->data_sent && !(pr & SMFIP_NODATA)) {
+		put_macros(s, MILTER_STAGE_DATA, SMFIC_DATA);
+		milter_encode(&s->out, SMFIC_DATA, NULL, 0);
+		if ((r = step(s, pr & SMFIP_NR_DATA)) != R_CONTINUE && r != R_SKIP)
 			return r;
 	}
+	s->data_sent = true;
 	struct buf value = BUF_INIT;
 	for (size_t i = 0; i < t->msg.n && !(pr & SMFIP_NOHDRS); i++) {
 		const struct milter_field *f = &t->msg.f[i];
@@ -611,7 +744,7 @@ static enum reply conversation(struct session *s, struct milter_txn *t, size_t *
 		const char *hv[2] = { name, buf_cstr(&value) };
 		milter_encode_strings(&s->out, SMFIC_HEADER, hv, 2);
 		free(name);
-		r = step(s, t, pr & SMFIP_NR_HDR, taken);
+		r = step(s, pr & SMFIP_NR_HDR);
 		if (r == R_SKIP)
 			break;
 		if (r != R_CONTINUE) {
@@ -623,14 +756,14 @@ static enum reply conversation(struct session *s, struct milter_txn *t, size_t *
 	if (!(pr & SMFIP_NOEOH)) {
 		put_macros(s, MILTER_STAGE_EOH, SMFIC_EOH);
 		milter_encode(&s->out, SMFIC_EOH, NULL, 0);
-		if ((r = step(s, t, pr & SMFIP_NR_EOH, taken)) != R_CONTINUE && r != R_SKIP)
+		if ((r = step(s, pr & SMFIP_NR_EOH)) != R_CONTINUE && r != R_SKIP)
 			return r;
 	}
 	for (size_t at = 0; at < t->msg.body_len && !(pr & SMFIP_NOBODY);) {
 		size_t n = t->msg.body_len - at < MILTER_CHUNK_MAX ? t->msg.body_len - at : MILTER_CHUNK_MAX;
 		milter_encode(&s->out, SMFIC_BODY, t->msg.body + at, n);
 		at += n;
-		r = step(s, t, pr & SMFIP_NR_BODY, taken);
+		r = step(s, pr & SMFIP_NR_BODY);
 		if (r == R_SKIP)
 			break;
 		if (r != R_CONTINUE)
@@ -645,7 +778,7 @@ static enum reply conversation(struct session *s, struct milter_txn *t, size_t *
 	size_t nmods = 0;
 	for (;;) {
 		struct milter_packet p;
-		if (read_packet(s, taken, &p) < 0) {
+		if (read_packet(s, &p) < 0) {
 			mods_free(mods, nmods);
 			return R_ERROR;
 		}
@@ -656,10 +789,12 @@ static enum reply conversation(struct session *s, struct milter_txn *t, size_t *
 			}
 			continue;
 		}
-		r = verdict(s, &p, t);
+		r = verdict(s, &p);
 		if (r == R_CONTINUE || r == R_ACCEPT)
 			apply_mods(t, mods, nmods);
 		mods_free(mods, nmods);
+		if (r != R_ERROR)
+			s->in_msg = false; /* the message is over for the filter: no ABORT */
 		return r == R_SKIP || r == R_ACCEPT ? R_CONTINUE : r;
 	}
 }
@@ -695,41 +830,54 @@ static void txn_take(struct milter_txn *t, struct milter_txn *work)
 	t->changed = true;
 }
 
-int milter_run(const struct endpoint *ep, const struct milter_client *client, struct milter_txn *t, struct buf *error_r)
+int milter_message(struct milter *s, struct milter_txn *t, struct buf *error_r)
 {
-	struct session s = { .timeout_ms = client->timeout_ms, .client = client, .t = t, .error_r = error_r };
-	s.end_ms = now_ms() + (long long)client->timeout_ms * MILTER_CONVERSATION_TIMEOUTS;
-	s.change_limit = (client->max_size > 0 ? client->max_size : t->cur_len) + MILTER_PACKET_MAX;
-	s.fd = connect_endpoint(ep, client->timeout_ms, error_r);
-	if (s.fd < 0)
+	t->verdict = MILTER_PASS;
+	buf_reset(&t->done);
+	if (begin(s, error_r) < 0)
 		return -1;
+	if (s->con == CON_REFUSED) {
+		t->verdict = s->con_verdict;
+		snprintf(t->reply, sizeof(t->reply), "%s", s->con_reply);
+		return 0;
+	}
+	if (s->con == CON_ACCEPTED || s->msg_done)
+		return 0;
+	s->change_bytes = 0;
+	s->change_limit = (s->client->max_size > 0 ? s->client->max_size : t->cur_len) + MILTER_PACKET_MAX;
 	/* what the filter does is applied to a copy first: a filter that fails midway leaves t as it was */
 	struct milter_txn work;
 	milter_txn_init(&work, t->sender, (const char *const *)t->rcpts, t->nrcpts, t->cur, t->cur_len);
-	work.verdict = MILTER_PASS;
-	s.t = &work;
-	size_t taken = 0;
-	int ret = 0;
-	enum reply r = negotiate(&s, &taken) < 0 ? R_ERROR : conversation(&s, &work, &taken);
+	s->verdict = MILTER_PASS;
+	enum reply r = conversation(s, &work);
 	if (r == R_ERROR) {
-		ret = -1;
-	} else {
-		/* ABORT when the filter stopped before the end of the message, then QUIT */
-		buf_reset(&s.out);
-		if (r == R_ACCEPT || r == R_DONE)
-			milter_encode(&s.out, SMFIC_ABORT, NULL, 0);
-		milter_encode(&s.out, SMFIC_QUIT, NULL, 0);
-		(void)!send(s.fd, s.out.data, s.out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		t->verdict = work.verdict;
-		snprintf(t->reply, sizeof(t->reply), "%s", work.reply);
-		buf_reset(&t->done);
-		buf_append_str(&t->done, buf_cstr(&work.done));
-		if (work.verdict == MILTER_PASS)
-			txn_take(t, &work);
+		milter_txn_free(&work);
+		return broken(s);
 	}
+	t->verdict = r == R_DONE ? s->verdict : MILTER_PASS;
+	snprintf(t->reply, sizeof(t->reply), "%s", t->verdict == MILTER_PASS ? "" : s->reply);
+	buf_append_str(&t->done, buf_cstr(&work.done));
+	if (t->verdict == MILTER_PASS)
+		txn_take(t, &work);
 	milter_txn_free(&work);
-	buf_free(&s.in);
-	buf_free(&s.out);
-	close(s.fd);
-	return ret;
+	return 0;
+}
+
+void milter_close(struct milter **mp)
+{
+	struct milter *s = *mp;
+	if (s == NULL)
+		return;
+	if (s->con != CON_BROKEN) {
+		buf_reset(&s->out);
+		abort_message(s);
+		milter_encode(&s->out, SMFIC_QUIT, NULL, 0);
+		(void)!send(s->fd, s->out.data, s->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+	close(s->fd);
+	buf_free(&s->in);
+	buf_free(&s->out);
+	free(s->sender);
+	free(s);
+	*mp = NULL;
 }

@@ -27,9 +27,10 @@ enum {
 	ST_END = 1u << 8,
 	ST_AUTH_WAIT = 1u << 9,  /* a SASL step runs elsewhere (config.offload): nothing is read meanwhile */
 	ST_BURL_WAIT = 1u << 10, /* a BURL's content is fetched elsewhere (config.offload) */
+	ST_FILTER_WAIT = 1u << 11, /* the backend's mail filters are asked about a stage (config.filter) */
 };
 /* States in which the session waits for work done elsewhere and must not end or be destroyed. */
-#define ST_WAITING (ST_DELIVER | ST_AUTH_WAIT | ST_BURL_WAIT)
+#define ST_WAITING (ST_DELIVER | ST_AUTH_WAIT | ST_BURL_WAIT | ST_FILTER_WAIT)
 #define ST_COMMAND (ST_INIT | ST_HELO | ST_MAIL | ST_RCPT)
 
 struct smtp_session {
@@ -75,6 +76,10 @@ struct smtp_session {
 	unsigned auth_prev_state;                      /* where an exchange that fails returns to */
 	struct evloop_timer session_timer, data_timer; /* config.session_max_msecs, config.data_max_msecs */
 	struct evloop_timer auth_delay_timer;          /* config.auth_failure_delay_msecs */
+	/* the stage the filters are asked about (config.filter), the state it was asked in, and its recipient */
+	enum smtp_filter_stage filter_stage;
+	unsigned filter_prev_state;
+	struct smtp_rcpt filter_rcpt;
 	const char *expired; /* a time limit passed while waiting for work elsewhere: said once it is done */
 	bool shutdown;       /* the server is stopping (smtp_session_shutdown) */
 };
@@ -314,6 +319,42 @@ static void ehlo_reply(struct smtp_session *s)
 	conn_write_str(s->conn, "250-SMTPUTF8\r\n250-DSN\r\n250-BINARYMIME\r\n250 CHUNKING\r\n");
 }
 
+/* ---- the backend's mail filters (config.filter) ---- */
+
+/* Asks the filters about stage when the backend has any: true when the session now waits for their answer
+ * (smtp_session_filter_done), false when the command goes on at once. */
+static bool filter_ask(struct smtp_session *s, enum smtp_filter_stage stage, const struct smtp_rcpt *rcpt)
+{
+	if (s->cfg->filter == NULL)
+		return false;
+	struct smtp_session_info info;
+	info_fill(s, &info);
+	if (stage == SMTP_FILTER_MAIL || stage == SMTP_FILTER_RCPT || stage == SMTP_FILTER_DATA)
+		info.mail = &s->mail;
+	if (!s->cfg->filter(s->ctx, s, stage, &info, rcpt))
+		return false;
+	s->filter_stage = stage;
+	s->filter_prev_state = s->state;
+	if (rcpt != NULL)
+		s->filter_rcpt = *rcpt;
+	s->state = ST_FILTER_WAIT;
+	conn_pause_input(s->conn, true);
+	return true;
+}
+
+static void greeting(struct smtp_session *s)
+{
+	conn_printf(s->conn, "220 %s ESMTP Interchange\r\n", s->cfg->hostname);
+}
+
+static void helo_accepted(struct smtp_session *s)
+{
+	if (s->esmtp)
+		ehlo_reply(s);
+	else
+		conn_printf(s->conn, "250 %s\r\n", s->cfg->hostname);
+}
+
 static void cmd_helo(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	size_t n = cmd->arg_len < SMTP_HELO_MAX ? cmd->arg_len : SMTP_HELO_MAX;
@@ -321,10 +362,8 @@ static void cmd_helo(struct smtp_session *s, const struct smtp_command *cmd)
 	s->helo[n] = '\0';
 	transaction_reset(s);
 	s->esmtp = cmd->verb == SMTP_VERB_EHLO;
-	if (s->esmtp)
-		ehlo_reply(s);
-	else
-		conn_printf(s->conn, "250 %s\r\n", s->cfg->hostname);
+	if (!filter_ask(s, SMTP_FILTER_HELO, NULL))
+		helo_accepted(s);
 }
 
 static unsigned exts(const struct smtp_session *s)
@@ -333,6 +372,20 @@ static unsigned exts(const struct smtp_session *s)
 	if (s->cfg->auth)
 		e |= SMTP_EXT_AUTH;
 	return s->esmtp ? e : 0;
+}
+
+static void mail_refused(struct smtp_session *s, const char *refusal)
+{
+	tell_refused(s, NULL, 0, refusal);
+	memset(&s->mail, 0, sizeof(s->mail));
+	reply_error(s, refusal);
+}
+
+static void mail_accepted(struct smtp_session *s)
+{
+	s->state = ST_MAIL;
+	s->junk = 0;
+	reply(s, "250 2.1.0 Ok");
 }
 
 static void cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
@@ -361,15 +414,34 @@ static void cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
 		info.mail = &s->mail;
 		const char *refusal = s->cfg->mail_check(s->ctx, &info, &s->mail);
 		if (refusal != NULL) {
-			tell_refused(s, NULL, 0, refusal);
-			memset(&s->mail, 0, sizeof(s->mail));
-			reply_error(s, refusal);
+			mail_refused(s, refusal);
 			return;
 		}
 	}
-	s->state = ST_MAIL;
-	s->junk = 0;
-	reply(s, "250 2.1.0 Ok");
+	if (!filter_ask(s, SMTP_FILTER_MAIL, NULL))
+		mail_accepted(s);
+}
+
+/* A refusal of a permanent kind (5xx: unknown, denied) counts towards max_errors; a full mailbox or a lookup
+ * failure does not. */
+static void rcpt_refused(struct smtp_session *s, const struct smtp_rcpt *rcpt, const char *refusal)
+{
+	tell_refused(s, rcpt, 1, refusal);
+	if (refusal[0] == '5')
+		reply_error(s, refusal);
+	else
+		reply(s, refusal);
+}
+
+static void rcpt_accepted(struct smtp_session *s, const struct smtp_rcpt *rcpt)
+{
+	if (s->rcpt_count == s->rcpt_cap) {
+		s->rcpt_cap = s->rcpt_cap ? s->rcpt_cap * 2 : 4;
+		s->rcpts = xrealloc(s->rcpts, s->rcpt_cap * sizeof(*s->rcpts));
+	}
+	s->rcpts[s->rcpt_count++] = *rcpt;
+	s->state = ST_RCPT;
+	reply(s, "250 2.1.5 Ok");
 }
 
 static void cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
@@ -399,24 +471,14 @@ static void cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 	default: refusal = "451 4.3.0 Recipient lookup failed, try again later"; break;
 	}
 	if (refusal != NULL) {
-		refusal = reason != NULL ? reason : refusal;
-		tell_refused(s, &rcpt, 1, refusal);
-		if (v == SMTP_RCPT_UNKNOWN || v == SMTP_RCPT_DENIED)
-			reply_error(
-				s,
-				refusal); /* counts towards max_errors; a full mailbox or a lookup failure does not */
-		else
-			reply(s, refusal);
+		rcpt_refused(s, &rcpt, reason != NULL ? reason : refusal);
 		return;
 	}
-	if (s->rcpt_count == s->rcpt_cap) {
-		s->rcpt_cap = s->rcpt_cap ? s->rcpt_cap * 2 : 4;
-		s->rcpts = xrealloc(s->rcpts, s->rcpt_cap * sizeof(*s->rcpts));
-	}
-	s->rcpts[s->rcpt_count++] = rcpt;
-	s->state = ST_RCPT;
-	reply(s, "250 2.1.5 Ok");
+	if (!filter_ask(s, SMTP_FILTER_RCPT, &rcpt))
+		rcpt_accepted(s, &rcpt);
 }
+
+static void data_start(struct smtp_session *s);
 
 static void cmd_data(struct smtp_session *s, const struct smtp_command *cmd)
 {
@@ -429,6 +491,12 @@ static void cmd_data(struct smtp_session *s, const struct smtp_command *cmd)
 		reply_error(s, "503 5.5.1 Use BDAT for this transaction");
 		return;
 	}
+	if (!filter_ask(s, SMTP_FILTER_DATA, NULL))
+		data_start(s);
+}
+
+static void data_start(struct smtp_session *s)
+{
 	spool_reset(&s->msg);
 	add_received(s);
 	/* the limit applies to the message; our Received: line does not count */
@@ -1002,8 +1070,54 @@ struct smtp_session *smtp_session_create(struct evloop *loop, int fd, const stru
 	evloop_timer_start(loop, &s->session_timer, c->session_max_msecs, 0, session_time_up, s);
 	if (c->implicit_tls && c->tls != NULL)
 		conn_start_tls(s->conn, c->tls, NULL, NULL); /* the greeting waits for the handshake */
-	conn_printf(s->conn, "220 %s ESMTP Interchange\r\n", c->hostname);
+	if (!filter_ask(s, SMTP_FILTER_CONNECT, NULL))
+		greeting(s);
 	return s;
+}
+
+void smtp_session_filter_done(struct smtp_session *s, const char *reply)
+{
+	if (s->state != ST_FILTER_WAIT)
+		panic("smtp_session_filter_done without a question to the filters");
+	s->state = s->filter_prev_state;
+	conn_pause_input(s->conn, false);
+	if (s->conn_ended) {
+		s->state = ST_END;
+		s->be->closed(s->ctx, s);
+		return;
+	}
+	switch (s->filter_stage) {
+	case SMTP_FILTER_CONNECT: greeting(s); break;
+	case SMTP_FILTER_HELO:
+		if (reply == NULL) {
+			helo_accepted(s);
+			break;
+		}
+		s->helo[0] = '\0';
+		s->esmtp = false;
+		s->state = ST_INIT;
+		reply_error(s, reply);
+		break;
+	case SMTP_FILTER_MAIL:
+		if (reply != NULL)
+			mail_refused(s, reply);
+		else
+			mail_accepted(s);
+		break;
+	case SMTP_FILTER_RCPT:
+		if (reply != NULL)
+			rcpt_refused(s, &s->filter_rcpt, reply);
+		else
+			rcpt_accepted(s, &s->filter_rcpt);
+		break;
+	case SMTP_FILTER_DATA:
+		if (reply != NULL)
+			message_refused(s, reply);
+		else
+			data_start(s);
+		break;
+	}
+	expired_check(s);
 }
 
 void smtp_session_shutdown(struct smtp_session *s)

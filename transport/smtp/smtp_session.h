@@ -26,6 +26,15 @@
 struct smtp_session;
 struct smtp_session_info;
 
+/* The stages of a session the backend's mail filters are told of as they happen (config.filter). */
+enum smtp_filter_stage {
+	SMTP_FILTER_CONNECT, /* the client connected: before the greeting */
+	SMTP_FILTER_HELO,    /* HELO or EHLO (info.helo: its name) */
+	SMTP_FILTER_MAIL,    /* MAIL (info.mail) */
+	SMTP_FILTER_RCPT,    /* one RCPT (the rcpt argument) */
+	SMTP_FILTER_DATA,    /* the DATA command (BDAT and BURL are not told: their message is shown at its end) */
+};
+
 struct smtp_config {
 	const char *hostname;        /* in the greeting, EHLO reply and Received: (must outlive sessions) */
 	unsigned long long max_size; /* SIZE limit in bytes */
@@ -81,6 +90,13 @@ struct smtp_config {
 	 * (every recipient of the transaction). reply is the reply line the client got. For the message tracking log. */
 	void (*refused)(void *ctx, const struct smtp_session_info *info, const struct smtp_rcpt *rcpts, size_t nrcpts,
 			const char *reply);
+	/* The backend's mail filters, told of each stage as it happens (NULL: none), with the backend's ctx on the
+	 * loop's thread once the session's own checks of the command passed (rcpt: the recipient at
+	 * SMTP_FILTER_RCPT, else NULL; valid during the call). Returns false when there is nothing to ask (the command
+	 * goes on at once), true when the owner asks elsewhere and answers with smtp_session_filter_done on the loop's
+	 * thread, later (never from within this call); the session reads nothing meanwhile. */
+	bool (*filter)(void *ctx, struct smtp_session *s, enum smtp_filter_stage stage,
+		       const struct smtp_session_info *info, const struct smtp_rcpt *rcpt);
 };
 
 /* What the backend may want to know about the client. Strings valid during the call. */
@@ -144,6 +160,12 @@ void smtp_session_destroy(struct smtp_session **s);
 /* Completes the delivery the backend was handed: error_reply NULL means durable ("250 2.0.0 Ok: queued");
  * otherwise it is the complete reply line to send, without CRLF (e.g. "451 4.3.0 Store unavailable"). */
 void smtp_session_delivered(struct smtp_session *s, const char *error_reply);
+/* Answers config.filter's question: reply NULL lets the command go on as the session's own checks decided; else it
+ * is the complete reply line (4xx or 5xx, without CRLF; copied) refusing it: HELO/EHLO (the client has to greet
+ * again), MAIL (no transaction), that one recipient, or DATA (the transaction ends). At SMTP_FILTER_CONNECT the
+ * greeting is given either way: a filter that refuses the session refuses its commands (the owner's filters keep
+ * their verdict). May report closed when the connection went away meanwhile. */
+void smtp_session_filter_done(struct smtp_session *s, const char *reply);
 /* The blocking part of an offloaded step (any thread; touches only the session's SASL state, or a BURL's fetch),
  * and its completion (the loop's thread; replies, and may report closed when the connection went away
  * meanwhile). */

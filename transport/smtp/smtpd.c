@@ -39,22 +39,25 @@ struct sess {
 	char peer[64];
 	bool submission;
 	bool password_checked; /* be_check_password or be_scram ran in this AUTH exchange (they count their failures) */
+	/* the mail filters (milter) of the session's port, as the settings were when it connected (NULL: none) */
+	struct smtpd_milters *milters;
+	char qid[QUEUE_ID_MAX + 1]; /* the transaction's queue id, made at MAIL */
 	struct sess *prev, *next;
 };
 
 struct job {
 	bool auth;                    /* an offloaded SASL step, not a delivery */
+	bool filter;                  /* a stage told to the mail filters (config.filter), not a delivery */
+	enum smtp_filter_stage stage; /* filter: the stage, its sender and recipient */
+	char *sender, *rcpt;
+	char qid[QUEUE_ID_MAX + 1]; /* the transaction's */
 	char helo[SMTP_HELO_MAX + 1]; /* the client's HELO/EHLO (for SPF) */
 	struct sess *ss;
 	struct smtp_session *s;
 	struct smtp_envelope env; /* a copy; what it points to stays valid until smtp_session_delivered */
 	char *auth_user;
 	bool internal; /* from a server of the organisation (see from_our_server) */
-	char *reply;   /* result: NULL (250) or a reply line */
-	/* the mail filters of the session's port, and their settings, as they were when the message arrived */
-	char *milters; /* NULL: none */
-	unsigned milter_timeout_ms;
-	bool milter_tempfail;
+	char *reply;   /* result: NULL (250, or the filters let the command go on) or a reply line */
 };
 
 struct client_count {
@@ -89,6 +92,8 @@ static void be_offload(void *ctx, struct smtp_session *s);
 static const char *be_burl(void *ctx, const char *auth_user, const char *url, size_t len, struct buf *out);
 static void be_refused(void *ctx, const struct smtp_session_info *info, const struct smtp_rcpt *rcpts, size_t nrcpts,
 		       const char *reply);
+static bool be_filter(void *ctx, struct smtp_session *s, enum smtp_filter_stage stage,
+		      const struct smtp_session_info *info, const struct smtp_rcpt *rcpt);
 
 /* ---- settings ---- */
 
@@ -120,6 +125,7 @@ static void apply_settings(struct smtpd *sd)
 	c.auth_refused = be_auth_refused;
 	c.auth_blocked = be_auth_blocked;
 	c.refused = be_refused;
+	c.filter = be_filter;
 	c.tls = sd->tls_mx != NULL ? sd->tls_mx : sd->d.tls;
 	sd->cfg_smtp = c;
 	c.tls = sd->d.tls;
@@ -250,6 +256,7 @@ static void be_closed(void *ctx, struct smtp_session *s)
 	struct smtpd *sd = ss->sd;
 	(void)s;
 	smtp_session_destroy(&ss->s);
+	smtpd_milters_destroy(&ss->milters);
 	/* not when the listener is already gone (stopping) */
 	if (ss->l == sd->l_smtp || ss->l == sd->l_sub || ss->l == sd->l_subs)
 		listener_release(ss->l);
@@ -307,6 +314,7 @@ static const char *be_mail(void *ctx, const struct smtp_session_info *info, cons
 	struct sess *ss = ctx;
 	char from[SMTP_PATH_MAX_UTF8 + 1];
 	path_string(&mail->from, from, sizeof(from));
+	queue_new_id(ss->qid); /* the transaction's: the filters' {i} from MAIL on, then the queue's */
 	if (info->auth_user != NULL)
 		return mta_check_send_as(ss->sd->d.dir, info->auth_user, from);
 	if (forged_internal_sender(ss, info, from))
@@ -497,13 +505,61 @@ static void be_deliver(void *ctx, struct smtp_session *s, const struct smtp_sess
 	j->auth_user = info->auth_user != NULL ? xstrdup(info->auth_user) : NULL;
 	j->internal = from_our_server(ss->sd->d.dir, info);
 	snprintf(j->helo, sizeof(j->helo), "%s", info->helo);
-	/* submission has filters of its own (smtp.submission_milters): those for mail from outside are not for
-	 * the organisation's users; read here, on the loop's thread, where the settings change */
-	const char *milters = ss->sd->set.text[ss->submission ? SET_SMTP_SUBMISSION_MILTERS : SET_SMTP_MILTERS];
-	j->milters = milters[0] != '\0' ? xstrdup(milters) : NULL;
-	j->milter_timeout_ms = (unsigned)ss->sd->set.v[SET_SMTP_MILTER_TIMEOUT] * 1000;
-	j->milter_tempfail = ss->sd->set.v[SET_SMTP_MILTER_DEFAULT] != 0;
+	memcpy(j->qid, ss->qid, sizeof(j->qid));
 	job_push(ss->sd, j);
+}
+
+/* The mail filters of the session's port are told of each stage on the workers (they answer over blocking
+ * sockets). Submission has filters of its own (smtp.submission_milters): those for mail from outside are not for the
+ * organisation's users. Read at the connection, on the loop's thread, where the settings change: a session keeps
+ * the list it began with. Our own servers' mail was filtered where it entered: not told from MAIL on (their
+ * certificate is known after STARTTLS). */
+static bool be_filter(void *ctx, struct smtp_session *s, enum smtp_filter_stage stage,
+		      const struct smtp_session_info *info, const struct smtp_rcpt *rcpt)
+{
+	struct sess *ss = ctx;
+	struct smtpd *sd = ss->sd;
+	if (stage == SMTP_FILTER_CONNECT) {
+		const char *list = sd->set.text[ss->submission ? SET_SMTP_SUBMISSION_MILTERS : SET_SMTP_MILTERS];
+		if (list[0] == '\0')
+			return false;
+		const struct smtpd_milter_config mc = {
+			.milters = list,
+			.timeout_ms = (unsigned)sd->set.v[SET_SMTP_MILTER_TIMEOUT] * 1000,
+			.max_size = sd->set.v[SET_SMTP_MAX_MESSAGE_SIZE],
+			.tempfail = sd->set.v[SET_SMTP_MILTER_DEFAULT] != 0,
+			.hostname = sd->d.cfg.hostname,
+			.domain = sd->d.cfg.domain,
+			.peer = ss->peer,
+			.data_dir = sd->d.cfg.data_dir,
+		};
+		ss->milters = smtpd_milters_create(&mc);
+	}
+	if (ss->milters == NULL || (stage >= SMTP_FILTER_MAIL && from_our_server(sd->d.dir, info)))
+		return false;
+	struct job *j = xcalloc(1, sizeof(*j));
+	j->filter = true;
+	j->stage = stage;
+	j->ss = ss;
+	j->s = s;
+	snprintf(j->helo, sizeof(j->helo), "%s", info->helo);
+	j->auth_user = info->auth_user != NULL ? xstrdup(info->auth_user) : NULL;
+	memcpy(j->qid, ss->qid, sizeof(j->qid));
+	if (info->mail != NULL) {
+		char from[SMTP_PATH_MAX_UTF8 + 1];
+		path_string(&info->mail->from, from, sizeof(from));
+		j->sender = xstrdup(from);
+	}
+	if (rcpt != NULL) {
+		char to[SMTP_PATH_MAX_UTF8 + 64];
+		if (rcpt->to.postmaster)
+			snprintf(to, sizeof(to), "postmaster@%s", sd->d.cfg.domain);
+		else
+			path_string(&rcpt->to, to, sizeof(to));
+		j->rcpt = xstrdup(to);
+	}
+	job_push(sd, j);
+	return true;
 }
 
 /* A user by login or address. */
@@ -764,25 +820,19 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 		buf_free(&sender);
 		buf_free(&refusal);
 	}
-	/* the mail filters (milter) of the session's port; mail from our own servers was filtered where it entered */
+	/* the mail filters (milter) of the session's port see the message; mail from our own servers was filtered
+	 * where it entered */
 	char qid[QUEUE_ID_MAX + 1];
-	queue_new_id(qid);
+	if (j->qid[0] != '\0')
+		memcpy(qid, j->qid, sizeof(qid));
+	else
+		queue_new_id(qid);
 	struct smtpd_milter_result filtered = { 0 };
 	struct smtp_envelope fenv = *env;
-	if (j->milters != NULL && !j->internal) {
+	if (j->ss->milters != NULL && !j->internal) {
 		char *refusal = NULL;
-		const struct smtpd_milter_in min = { .milters = j->milters,
-						     .timeout_ms = j->milter_timeout_ms,
-						     .max_size = sd->set.v[SET_SMTP_MAX_MESSAGE_SIZE],
-						     .tempfail = j->milter_tempfail,
-						     .hostname = sd->d.cfg.hostname,
-						     .domain = sd->d.cfg.domain,
-						     .queue_id = qid,
-						     .peer = j->ss->peer,
-						     .helo = j->helo,
-						     .auth_user = j->auth_user,
-						     .data_dir = sd->d.cfg.data_dir };
-		if (smtpd_milter_run(&min, env, data, len, &filtered, &refusal) != SMTPD_MILTER_DELIVER) {
+		if (smtpd_milters_message(j->ss->milters, qid, j->auth_user, env, data, len, &filtered, &refusal) !=
+		    SMTPD_MILTER_DELIVER) {
 			/* refused (the client hears the filter's reply) or discarded (250, nothing delivered) */
 			smtpd_milter_result_free(&filtered);
 			buf_free(&rewritten);
@@ -995,10 +1045,21 @@ done:
 static void job_run(void *arg)
 {
 	struct job *j = arg;
-	if (j->auth)
+	if (j->auth) {
 		smtp_session_offload_work(j->s);
-	else
+	} else if (j->filter) {
+		const struct smtpd_milter_stage st = {
+			.stage = j->stage,
+			.helo = j->helo,
+			.auth_user = j->auth_user,
+			.queue_id = j->qid,
+			.sender = j->sender != NULL ? j->sender : "",
+			.rcpt = j->rcpt != NULL ? j->rcpt : "",
+		};
+		j->reply = smtpd_milters_stage(j->ss->milters, &st);
+	} else {
 		j->reply = deliver_job(j->ss->sd, j);
+	}
 }
 
 static void job_done(void *arg)
@@ -1006,11 +1067,14 @@ static void job_done(void *arg)
 	struct job *j = arg;
 	if (j->auth)
 		smtp_session_offload_done(j->s);
+	else if (j->filter)
+		smtp_session_filter_done(j->s, j->reply);
 	else
 		smtp_session_delivered(j->s, j->reply);
 	free(j->reply);
 	free(j->auth_user);
-	free(j->milters);
+	free(j->sender);
+	free(j->rcpt);
 	free(j);
 }
 
