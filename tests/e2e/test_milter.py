@@ -411,7 +411,7 @@ def client_refused_at_helo():
     assert rc != 0 and "550 5.7.0 The test filter does not talk to you" in out, out
     assert "354" not in out, out
     assert fetch("alice", "refused at helo", timeout=1) is None
-    # the session is refused: a new greeting in it is refused again, and so is MAIL, without asking the filter
+    # the session is refused: each new greeting in it is refused again, without asking the filter
     c = smtplib.SMTP("127.0.0.1", S.ports["smtp"], timeout=60)
     try:
         assert c.ehlo("refuse.helo.test")[0] == 550
