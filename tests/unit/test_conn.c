@@ -606,6 +606,10 @@ struct backend_ctx {
 	struct delivered msgs[4];
 	int nmsgs;
 	int auth_calls;
+	/* config.filter: the stages asked (C H M R D), the session waiting for the answer and the answer */
+	struct buf stages;
+	struct smtp_session *filtering;
+	const char *filter_reply;
 };
 
 static enum smtp_rcpt_verdict be_rcpt(void *ctx, const struct smtp_session_info *info, const struct smtp_rcpt *rcpt,
@@ -785,6 +789,91 @@ static void smtp_pipelined_script(void)
 	test_assert(b.closed == 1 && b.session == NULL);
 	listener_destroy(&b.listener);
 	backend_free(&b);
+	buf_free(&transcript);
+	buf_free(&codes);
+	buf_free(&err);
+	evloop_destroy(&loop);
+}
+
+/* A filter as a backend's mail filters: refuses the HELO name bad.example, the sender spam@example.org and the
+ * recipient bob@example.com; answers from the before-sleep hook (as a worker's job comes back later). */
+static bool be_filter(void *ctx, struct smtp_session *s, enum smtp_filter_stage stage,
+		      const struct smtp_session_info *info, const struct smtp_rcpt *rcpt)
+{
+	struct backend_ctx *b = ctx;
+	static const char letters[] = { [SMTP_FILTER_CONNECT] = 'C', [SMTP_FILTER_HELO] = 'H',
+					 [SMTP_FILTER_MAIL] = 'M',    [SMTP_FILTER_RCPT] = 'R',
+					 [SMTP_FILTER_DATA] = 'D' };
+	buf_append_char(&b->stages, letters[stage]);
+	char addr[SMTP_PATH_MAX_UTF8 + 1] = "";
+	if (stage == SMTP_FILTER_MAIL)
+		smtp_path_string(&info->mail->from, addr, sizeof(addr));
+	if (stage == SMTP_FILTER_RCPT)
+		smtp_path_string(&rcpt->to, addr, sizeof(addr));
+	b->filter_reply = stage == SMTP_FILTER_HELO && strcmp(info->helo, "bad.example") == 0 ? "550 5.7.1 Not you"
+			  : strcmp(addr, "spam@example.org") == 0				? "553 5.7.1 No"
+			  : strcmp(addr, "bob@example.com") == 0 ? "550 5.7.1 Not for Bob"
+								 : NULL;
+	b->filtering = s;
+	return true;
+}
+
+static void filter_hook(struct evloop *loop, void *ctx)
+{
+	struct backend_ctx *b = ctx;
+	if (b->filtering != NULL) {
+		struct smtp_session *s = b->filtering;
+		b->filtering = NULL;
+		smtp_session_filter_done(s, b->filter_reply);
+	}
+	group_commit_hook(loop, ctx);
+}
+
+/* config.filter: every stage waits for the filters' answer, pipelined commands after it; a refused HELO, MAIL or
+ * recipient is that command's refusal alone. */
+static void smtp_filter_stages(void)
+{
+	struct evloop *loop;
+	test_assert(evloop_create(&loop, NULL) == 0);
+	struct backend_ctx b;
+	memset(&b, 0, sizeof(b));
+	b.loop = loop;
+	b.async = true;
+	b.config.hostname = "mx.example.com";
+	b.config.filter = be_filter;
+	evloop_set_before_sleep(loop, filter_hook, &b);
+	struct buf err = BUF_INIT;
+	test_assert(listener_create(loop, "127.0.0.1", 0, 10, smtp_accept, &b, &b.listener, &err) == 0);
+	int fd = connect_to(listener_port(b.listener));
+	test_assert(fd >= 0);
+	static const char script[] = "EHLO bad.example\r\n"
+				     "MAIL FROM:<a@example.org>\r\n"
+				     "EHLO client.example\r\n"
+				     "MAIL FROM:<spam@example.org>\r\n"
+				     "MAIL FROM:<a@example.org>\r\n"
+				     "RCPT TO:<alice@example.com>\r\n"
+				     "RCPT TO:<bob@example.com>\r\n"
+				     "DATA\r\n"
+				     "Subject: hi\r\n\r\nbody\r\n.\r\n"
+				     "QUIT\r\n";
+	test_assert(write(fd, script, sizeof(script) - 1) == (ssize_t)(sizeof(script) - 1));
+	test_assert(run_until(loop, &b.closed, 1) == 0);
+	struct buf transcript = BUF_INIT, codes = BUF_INIT;
+	char chunk[4096];
+	ssize_t n;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_append(&transcript, chunk, (size_t)n);
+	close(fd);
+	reply_codes(buf_cstr(&transcript), &codes);
+	test_assert_str(buf_cstr(&codes), "220 550 503 250 553 250 250 550 354 250 221");
+	test_assert(strstr(buf_cstr(&transcript), "550 5.7.1 Not you\r\n") != NULL);
+	test_assert(strstr(buf_cstr(&transcript), "550 5.7.1 Not for Bob\r\n") != NULL);
+	test_assert_str(buf_cstr(&b.stages), "CHHMMRRD"); /* MAIL before a greeting is not asked */
+	test_assert(b.nmsgs == 1);
+	test_assert_str(buf_cstr(&b.msgs[0].rcpts), "alice@example.com;");
+	listener_destroy(&b.listener);
+	backend_free(&b);
+	buf_free(&b.stages);
 	buf_free(&transcript);
 	buf_free(&codes);
 	buf_free(&err);
@@ -998,5 +1087,5 @@ TEST_MAIN("conn", TEST_CASE(lines_byte_by_byte), TEST_CASE(overlong_lines_are_sk
 	  TEST_CASE(output_close_after_flush), TEST_CASE(idle_timeout_fires), TEST_CASE(implicit_tls_loopback),
 	  TEST_CASE(starttls_discards_injected_input), TEST_CASE(tls_handshake_failure_reported),
 	  TEST_CASE(tls_verify_rejects_wrong_name), TEST_CASE(outbound_connect), TEST_CASE(listener_caps_connections),
-	  TEST_CASE(smtp_pipelined_script), TEST_CASE(smtp_limits), TEST_CASE(smtp_starttls_injection),
+	  TEST_CASE(smtp_pipelined_script), TEST_CASE(smtp_filter_stages), TEST_CASE(smtp_limits), TEST_CASE(smtp_starttls_injection),
 	  TEST_CASE(smtp_python_smtplib), TEST_CASE(cleanup_tls))
