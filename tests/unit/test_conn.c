@@ -801,9 +801,11 @@ static bool be_filter(void *ctx, struct smtp_session *s, enum smtp_filter_stage 
 		      const struct smtp_session_info *info, const struct smtp_rcpt *rcpt)
 {
 	struct backend_ctx *b = ctx;
-	static const char letters[] = { [SMTP_FILTER_CONNECT] = 'C', [SMTP_FILTER_HELO] = 'H',
-					 [SMTP_FILTER_MAIL] = 'M',    [SMTP_FILTER_RCPT] = 'R',
-					 [SMTP_FILTER_DATA] = 'D' };
+	static const char letters[] = { [SMTP_FILTER_CONNECT] = 'C',
+					[SMTP_FILTER_HELO] = 'H',
+					[SMTP_FILTER_MAIL] = 'M',
+					[SMTP_FILTER_RCPT] = 'R',
+					[SMTP_FILTER_DATA] = 'D' };
 	buf_append_char(&b->stages, letters[stage]);
 	char addr[SMTP_PATH_MAX_UTF8 + 1] = "";
 	if (stage == SMTP_FILTER_MAIL)
@@ -811,9 +813,9 @@ static bool be_filter(void *ctx, struct smtp_session *s, enum smtp_filter_stage 
 	if (stage == SMTP_FILTER_RCPT)
 		smtp_path_string(&rcpt->to, addr, sizeof(addr));
 	b->filter_reply = stage == SMTP_FILTER_HELO && strcmp(info->helo, "bad.example") == 0 ? "550 5.7.1 Not you"
-			  : strcmp(addr, "spam@example.org") == 0				? "553 5.7.1 No"
-			  : strcmp(addr, "bob@example.com") == 0 ? "550 5.7.1 Not for Bob"
-								 : NULL;
+			  : strcmp(addr, "spam@example.org") == 0                             ? "553 5.7.1 No"
+			  : strcmp(addr, "bob@example.com") == 0                              ? "550 5.7.1 Not for Bob"
+											      : NULL;
 	b->filtering = s;
 	return true;
 }
@@ -1087,5 +1089,5 @@ TEST_MAIN("conn", TEST_CASE(lines_byte_by_byte), TEST_CASE(overlong_lines_are_sk
 	  TEST_CASE(output_close_after_flush), TEST_CASE(idle_timeout_fires), TEST_CASE(implicit_tls_loopback),
 	  TEST_CASE(starttls_discards_injected_input), TEST_CASE(tls_handshake_failure_reported),
 	  TEST_CASE(tls_verify_rejects_wrong_name), TEST_CASE(outbound_connect), TEST_CASE(listener_caps_connections),
-	  TEST_CASE(smtp_pipelined_script), TEST_CASE(smtp_filter_stages), TEST_CASE(smtp_limits), TEST_CASE(smtp_starttls_injection),
-	  TEST_CASE(smtp_python_smtplib), TEST_CASE(cleanup_tls))
+	  TEST_CASE(smtp_pipelined_script), TEST_CASE(smtp_filter_stages), TEST_CASE(smtp_limits),
+	  TEST_CASE(smtp_starttls_injection), TEST_CASE(smtp_python_smtplib), TEST_CASE(cleanup_tls))

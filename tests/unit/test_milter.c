@@ -388,8 +388,8 @@ static int converse(struct script *sc, struct milter_txn *t, unsigned timeout_ms
 	char reply[MILTER_REPLY_MAX];
 	const char *kept[2];
 	size_t nkept = 0;
-	static const enum milter_event stages[] = { MILTER_EV_CONNECT, MILTER_EV_HELO, MILTER_EV_MAIL, MILTER_EV_RCPT,
-						    MILTER_EV_RCPT, MILTER_EV_DATA };
+	static const enum milter_event stages[] = { MILTER_EV_CONNECT, MILTER_EV_HELO, MILTER_EV_MAIL,
+						    MILTER_EV_RCPT,    MILTER_EV_RCPT, MILTER_EV_DATA };
 	const char *args[] = { "", "client.test", "s@sender.test", rcpts[0], rcpts[1], "" };
 	for (size_t i = 0; i < IX_ARRAY_LEN(stages) && r == 0 && v == MILTER_PASS; i++) {
 		if (stages[i] == MILTER_EV_DATA && nkept == 0)

@@ -62,12 +62,12 @@ struct milter {
 	enum con_state con;
 	enum milter_verdict con_verdict;
 	char con_reply[MILTER_REPLY_MAX];
-	char why[256];  /* CON_BROKEN: what broke */
-	char *sender;   /* the message's ({mail_addr}) */
+	char why[256];    /* CON_BROKEN: what broke */
+	char *sender;     /* the message's ({mail_addr}) */
 	const char *rcpt; /* the recipient of the RCPT step under way ({rcpt_addr}) */
-	bool in_msg;    /* MAIL was told and the message did not reach its end: ABORT before anything else */
-	bool msg_done;  /* the filter accepted or discarded the message: told nothing more of it */
-	bool data_sent; /* DATA was told for this message */
+	bool in_msg;      /* MAIL was told and the message did not reach its end: ABORT before anything else */
+	bool msg_done;    /* the filter accepted or discarded the message: told nothing more of it */
+	bool data_sent;   /* DATA was told for this message */
 	enum milter_verdict verdict; /* of the reply just read (R_DONE) */
 	char reply[MILTER_REPLY_MAX];
 	struct buf *error_r;
@@ -608,8 +608,8 @@ struct milter *milter_open(const struct endpoint *ep, const struct milter_client
 	return s;
 }
 
-int milter_event(struct milter *s, enum milter_event ev, const char *arg, enum milter_verdict *verdict_r,
-		 char *reply_r, struct buf *error_r)
+int milter_event(struct milter *s, enum milter_event ev, const char *arg, enum milter_verdict *verdict_r, char *reply_r,
+		 struct buf *error_r)
 {
 	*verdict_r = MILTER_PASS;
 	reply_r[0] = '\0';

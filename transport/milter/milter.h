@@ -108,8 +108,8 @@ struct milter *milter_open(const struct endpoint *ep, const struct milter_client
  *    message is to be dropped at its end).
  * Returns -1 with error_r when the filter cannot be used (no reply in time, a reply the protocol does not allow, the
  * connection broken): the connection is then of no more use and every later call fails again. */
-int milter_event(struct milter *m, enum milter_event ev, const char *arg, enum milter_verdict *verdict_r,
-		 char *reply_r, struct buf *error_r);
+int milter_event(struct milter *m, enum milter_event ev, const char *arg, enum milter_verdict *verdict_r, char *reply_r,
+		 struct buf *error_r);
 
 /* The message of the transaction at its end: DATA when it was not told yet, the header fields, EOH, the body in
  * chunks, end of message, with the steps the filter leaves out left out. Returns 0 with t->verdict set (PASS: the

@@ -25,8 +25,8 @@ enum {
 	ST_AUTH = 1u << 6,    /* SASL exchange: lines are responses */
 	ST_DELIVER = 1u << 7, /* waiting for the backend to make the message durable */
 	ST_END = 1u << 8,
-	ST_AUTH_WAIT = 1u << 9,  /* a SASL step runs elsewhere (config.offload): nothing is read meanwhile */
-	ST_BURL_WAIT = 1u << 10, /* a BURL's content is fetched elsewhere (config.offload) */
+	ST_AUTH_WAIT = 1u << 9,    /* a SASL step runs elsewhere (config.offload): nothing is read meanwhile */
+	ST_BURL_WAIT = 1u << 10,   /* a BURL's content is fetched elsewhere (config.offload) */
 	ST_FILTER_WAIT = 1u << 11, /* the backend's mail filters are asked about a stage (config.filter) */
 };
 /* States in which the session waits for work done elsewhere and must not end or be destroyed. */

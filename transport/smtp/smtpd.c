@@ -50,7 +50,7 @@ struct job {
 	bool filter;                  /* a stage told to the mail filters (config.filter), not a delivery */
 	enum smtp_filter_stage stage; /* filter: the stage, its sender and recipient */
 	char *sender, *rcpt;
-	char qid[QUEUE_ID_MAX + 1]; /* the transaction's */
+	char qid[QUEUE_ID_MAX + 1];   /* the transaction's */
 	char helo[SMTP_HELO_MAX + 1]; /* the client's HELO/EHLO (for SPF) */
 	struct sess *ss;
 	struct smtp_session *s;

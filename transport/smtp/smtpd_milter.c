@@ -168,7 +168,7 @@ char *smtpd_milters_stage(struct smtpd_milters *f, const struct smtpd_milter_sta
 		[SMTP_FILTER_MAIL] = MILTER_EV_MAIL,       [SMTP_FILTER_RCPT] = MILTER_EV_RCPT,
 		[SMTP_FILTER_DATA] = MILTER_EV_DATA,
 	};
-	const char *arg = st->stage == SMTP_FILTER_HELO	  ? st->helo
+	const char *arg = st->stage == SMTP_FILTER_HELO   ? st->helo
 			  : st->stage == SMTP_FILTER_MAIL ? st->sender
 			  : st->stage == SMTP_FILTER_RCPT ? st->rcpt
 							  : "";
@@ -323,10 +323,12 @@ enum smtpd_milter_outcome smtpd_milters_message(struct smtpd_milters *f, const c
 		}
 		switch (t.verdict) {
 		case MILTER_PASS:
-			track(f, queue_id, msgid, from, given, env->rcpt_count, fl->ep.text, "passed", buf_cstr(&t.done));
+			track(f, queue_id, msgid, from, given, env->rcpt_count, fl->ep.text, "passed",
+			      buf_cstr(&t.done));
 			break;
 		case MILTER_DISCARD:
-			track(f, queue_id, msgid, from, given, env->rcpt_count, fl->ep.text, "discard", buf_cstr(&t.done));
+			track(f, queue_id, msgid, from, given, env->rcpt_count, fl->ep.text, "discard",
+			      buf_cstr(&t.done));
 			out = SMTPD_MILTER_DISCARD;
 			break;
 		default: {
