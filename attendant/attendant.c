@@ -647,6 +647,12 @@ static void collect(struct attendant *a, struct monitor_facts *f)
 		m->contacts = st[i].contacts;
 		m->conflicts = st[i].conflicts;
 		m->errors = st[i].errors;
+		m->passthrough = st[i].passthrough;
+		m->pt_accepted = st[i].pt_accepted;
+		m->pt_refused = st[i].pt_refused;
+		m->pt_cached = st[i].pt_cached;
+		m->pt_unreachable = st[i].pt_unreachable;
+		m->pt_entries = st[i].pt_entries;
 	}
 	monitor_warnings(f);
 }

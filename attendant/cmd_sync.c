@@ -1,10 +1,12 @@
 /* cmd_sync.c - interchange sync: sources of recipients in the organisation's existing directory (add, list, show,
  * run, del). The work is done by directory/sync_*.c; this file parses arguments and prints results. */
 #include "attendant/cli.h"
+#include "common/control.h"
 #include "common/err.h"
 #include "directory/sync.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +100,35 @@ static int sync_add(struct sync_source *s, int argc, char **argv, const char ***
 	return 0;
 }
 
+/* sync show's line of pass-through sign-in, from the attendant that runs the source's relay (status); nothing when
+ * the attendant does not answer or the source has no relay here. */
+static void show_passthrough(const struct config *cfg, const char *name, struct buf *out)
+{
+	struct buf answer = BUF_INIT, err = BUF_INIT;
+	json_t *o = control_ask(cfg, "status\n", 5, &answer, &err) == IX_OK ? json_loads(buf_cstr(&answer), 0, NULL)
+									    : NULL;
+	size_t i;
+	json_t *src;
+	json_array_foreach(json_object_get(o, "sync"), i, src)
+	{
+		json_t *pt = json_object_get(src, "passthrough");
+		if (!json_is_object(pt) || !json_is_string(json_object_get(src, "name")) ||
+		    strcmp(json_string_value(json_object_get(src, "name")), name) != 0)
+			continue;
+		buf_printf(out,
+			   "  %-17s %lld taken by the source, %lld refused by it; while it could not be reached %lld "
+			   "signed in by the cache, %lld refused; %lld users cached\n",
+			   "Pass-through", (long long)json_integer_value(json_object_get(pt, "accepted")),
+			   (long long)json_integer_value(json_object_get(pt, "refused")),
+			   (long long)json_integer_value(json_object_get(pt, "cached")),
+			   (long long)json_integer_value(json_object_get(pt, "unreachable")),
+			   (long long)json_integer_value(json_object_get(pt, "cache_entries")));
+	}
+	json_decref(o);
+	buf_free(&answer);
+	buf_free(&err);
+}
+
 static void show_progress(void *ctx, const char *phase, size_t done, size_t total)
 {
 	int tty = *(int *)ctx;
@@ -156,6 +187,8 @@ int cmd_sync(const char *data_dir, int argc, char **argv)
 			ret = sync_source_list(p, &cfg, &out, &err);
 		} else if (strcmp(verb, "show") == 0) {
 			ret = sync_source_show(p, &cfg, argv[2], &out, &err);
+			if (ret == IX_OK)
+				show_passthrough(&cfg, argv[2], &out);
 		} else if (strcmp(verb, "run") == 0) {
 			int tty = isatty(STDOUT_FILENO);
 			ret = sync_run(p, &cfg, argv[2], show_progress, &tty, &r, &err);

@@ -227,6 +227,13 @@ void monitor_json(const struct monitor_facts *f, struct buf *out)
 			s->state_age, s->last_change_age, s->last_run_age, s->changes, s->reconnects, s->users,
 			s->disabled, s->lists, s->contacts, s->conflicts, s->errors);
 		monitor_json_string(out, s->last_error);
+		if (s->passthrough)
+			buf_printf(out,
+				   ", \"passthrough\": {\"accepted\": %llu, \"refused\": %llu, \"cached\": %llu, "
+				   "\"unreachable\": %llu, \"cache_entries\": %zu}",
+				   s->pt_accepted, s->pt_refused, s->pt_cached, s->pt_unreachable, s->pt_entries);
+		else
+			buf_append_str(out, ", \"passthrough\": null");
 		buf_append_char(out, '}');
 	}
 	buf_append_str(out, "], \"warnings\": [");
@@ -401,5 +408,29 @@ void monitor_prometheus(const struct monitor_facts *f, struct buf *out)
 					       : (long long)s->errors;
 			buf_printf(out, "%s{source=\"%s\"} %lld\n", n, s->name, v);
 		}
+	}
+	buf_append_str(out,
+		       "# HELP interchange_sync_passthrough_signins_total Pass-through sign-ins since start, by "
+		       "result: accepted or refused by the source, cached (signed in by the cache while the source "
+		       "could not be reached), unreachable (refused then).\n"
+		       "# TYPE interchange_sync_passthrough_signins_total counter\n");
+	for (size_t i = 0; i < f->sync_count; i++) {
+		const struct monitor_sync *s = &f->sync[i];
+		const char *n = "interchange_sync_passthrough_signins_total";
+		if (s->passthrough)
+			buf_printf(out,
+				   "%s{source=\"%s\",result=\"accepted\"} %llu\n%s{source=\"%s\",result=\"refused\"} "
+				   "%llu\n%s{source=\"%s\",result=\"cached\"} %llu\n"
+				   "%s{source=\"%s\",result=\"unreachable\"} %llu\n",
+				   n, s->name, s->pt_accepted, n, s->name, s->pt_refused, n, s->name, s->pt_cached, n,
+				   s->name, s->pt_unreachable);
+	}
+	buf_append_str(out, "# HELP interchange_sync_passthrough_cache_entries Users of the pass-through source with a "
+			    "hash kept in the cache of successes.\n"
+			    "# TYPE interchange_sync_passthrough_cache_entries gauge\n");
+	for (size_t i = 0; i < f->sync_count; i++) {
+		if (f->sync[i].passthrough)
+			buf_printf(out, "interchange_sync_passthrough_cache_entries{source=\"%s\"} %zu\n",
+				   f->sync[i].name, f->sync[i].pt_entries);
 	}
 }

@@ -28,6 +28,11 @@ struct monitor_sync {
 	unsigned reconnects;
 	size_t users, disabled, lists, contacts, conflicts, errors;
 	char last_error[160];
+	/* pass-through sign-in (0: the source has none here): since the attendant started, passwords the source took,
+	 * refused, signed in by the cache while it could not be reached, refused then; users with a hash kept */
+	int passthrough;
+	unsigned long long pt_accepted, pt_refused, pt_cached, pt_unreachable;
+	size_t pt_entries;
 };
 
 struct monitor_service {

@@ -8,6 +8,7 @@
 #include "common/settings.h"
 #include "directory/sync_relay.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,18 +24,22 @@
 /* the settings of earlier versions (one source, the default domain for every user), removed when found */
 static const char *const old_attrs[] = { "olcRemoteAuthDefaultDomain", "olcRemoteAuthDefaultRealm" };
 
-/* The relay of the source name at uri in *slot: started, or replaced when the source changed. Returns IX_OK or the
- * relay's error. */
-static int relay_for(const struct config *cfg, const char *name, const char *uri, struct sync_relay **slot,
-		     struct buf *error_r)
+/* The relay of the source name (its entry's entryUUID uuid) at uri in *slot: started, or replaced when the source
+ * changed (the old relay's cache file removed). Returns IX_OK or the relay's error. */
+static int relay_for(const struct config *cfg, const char *name, const char *uuid, const char *uri,
+		     struct sync_relay **slot, struct buf *error_r)
 {
 	char *ca = sync_file_path(cfg, name, "-ca.pem");
 	const char *cafile = access(ca, R_OK) == 0 ? ca : NULL;
 	int ret = IX_OK;
 	if (*slot == NULL || !sync_relay_is(*slot, name, uri, cafile)) {
-		sync_relay_stop(slot);
-		char *path = sync_file_path(cfg, name, ".auth");
-		ret = sync_relay_start(name, uri, cafile, path, slot, error_r);
+		sync_relay_stop(slot, 0);
+		char *path = sync_file_path(cfg, name, ".auth"), *cache = sync_file_path(cfg, name, SYNC_CACHE_SUFFIX);
+		/* the cache file of an earlier run is taken only by the same source entry at the same URI */
+		char *origin = xasprintf("%s %s", uuid, uri);
+		ret = sync_relay_start(name, uri, cafile, path, cache, origin, slot, error_r);
+		free(origin);
+		free(cache);
 		free(path);
 	}
 	free(ca);
@@ -60,16 +65,20 @@ static int relays_update(struct prov *p, const struct config *cfg, struct sync_a
 	for (LDAPMessage *e = ldapu_first_entry(ours, sources); e != NULL; e = ldap_next_entry(ours, e)) {
 		char *auth = ldapu_get_first(ours, e, "ixSyncAuth");
 		char *uri = ldapu_get_first(ours, e, "ixSyncUri"), *name = ldapu_get_first(ours, e, "cn");
-		if (auth != NULL && strcasecmp(auth, "passthrough") == 0 && uri != NULL && name != NULL) {
+		char *uuid = ldapu_get_first(ours, e, "entryUUID");
+		if (auth != NULL && strcasecmp(auth, "passthrough") == 0 && uri != NULL && name != NULL &&
+		    uuid != NULL) {
 			struct sync_relay *r = NULL;
+			pthread_mutex_lock(&a->lock);
 			for (size_t i = 0; i < a->n && r == NULL; i++) {
 				if (a->relays[i] != NULL && sync_relay_is_for(a->relays[i], name)) {
 					r = a->relays[i];
 					a->relays[i] = NULL;
 				}
 			}
+			pthread_mutex_unlock(&a->lock);
 			struct buf err = BUF_INIT;
-			if (relay_for(cfg, name, uri, &r, &err) != IX_OK) {
+			if (relay_for(cfg, name, uuid, uri, &r, &err) != IX_OK) {
 				buf_printf(relay_err, "%s%s", relay_err->len > 0 ? "; " : "", buf_cstr(&err));
 			} else {
 				sync_relay_set_lifetime(r, (unsigned)st.v[SET_SYNC_PASSTHROUGH_CACHE_SECONDS]);
@@ -89,13 +98,18 @@ static int relays_update(struct prov *p, const struct config *cfg, struct sync_a
 		free(auth);
 		free(uri);
 		free(name);
+		free(uuid);
 	}
 	ldap_msgfree(sources);
-	for (size_t i = 0; i < a->n; i++) /* sources gone, or no longer pass-through */
-		sync_relay_stop(&a->relays[i]);
-	free(a->relays);
+	pthread_mutex_lock(&a->lock);
+	struct sync_relay **gone = a->relays;
+	size_t ngone = a->n;
 	a->relays = kept;
 	a->n = nkept;
+	pthread_mutex_unlock(&a->lock);
+	for (size_t i = 0; i < ngone; i++) /* sources gone, or no longer pass-through: their caches too */
+		sync_relay_stop(&gone[i], 0);
+	free(gone);
 	return ret;
 }
 
@@ -216,11 +230,29 @@ int sync_auth_apply(struct prov *p, const struct config *cfg, struct sync_auth *
 	return ret;
 }
 
+int sync_auth_stats(struct sync_auth *a, const char *name, struct sync_relay_stats *st_r)
+{
+	int found = 0;
+	pthread_mutex_lock(&a->lock);
+	for (size_t i = 0; i < a->n && !found; i++) {
+		if (a->relays[i] != NULL && sync_relay_is_for(a->relays[i], name)) {
+			sync_relay_stats(a->relays[i], st_r);
+			found = 1;
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+	return found;
+}
+
 void sync_auth_stop(struct sync_auth *a)
 {
-	for (size_t i = 0; i < a->n; i++)
-		sync_relay_stop(&a->relays[i]);
-	free(a->relays);
+	pthread_mutex_lock(&a->lock);
+	struct sync_relay **relays = a->relays;
+	size_t n = a->n;
 	a->relays = NULL;
 	a->n = 0;
+	pthread_mutex_unlock(&a->lock);
+	for (size_t i = 0; i < n; i++) /* the attendant stops: the caches are kept for its next start */
+		sync_relay_stop(&relays[i], 1);
+	free(relays);
 }

@@ -39,6 +39,7 @@ struct sync_followers {
 	pthread_mutex_t lock; /* over f and n, which only the keeper changes */
 	struct follower **f;
 	size_t n;
+	struct sync_auth auth; /* the keeper's; its relays' figures read by sync_followers_status */
 };
 
 static void set_status(struct follower *f, const char *state, const char *error)
@@ -577,7 +578,6 @@ static void *keep(void *arg)
 	struct sync_followers *fs = arg;
 	struct prov *p = NULL;
 	char last_error[256] = "";
-	struct sync_auth auth = SYNC_AUTH_INIT;
 	time_t expired_at = time(NULL); /* the first removal after one interval: the directory settles first */
 	while (!atomic_load(&fs->stop)) {
 		struct buf err = BUF_INIT;
@@ -585,7 +585,7 @@ static void *keep(void *arg)
 		if (ret == IX_OK)
 			ret = followers_update(fs, p, &err);
 		if (ret == IX_OK)
-			ret = sync_auth_apply(p, fs->cfg, &auth, &err);
+			ret = sync_auth_apply(p, fs->cfg, &fs->auth, &err);
 		time_t now = time(NULL);
 		if (ret == IX_OK && now - expired_at >= (time_t)fs->expire_interval) {
 			size_t removed = 0;
@@ -603,7 +603,7 @@ static void *keep(void *arg)
 			usleep(100000);
 	}
 	prov_close(&p);
-	sync_auth_stop(&auth);
+	sync_auth_stop(&fs->auth);
 	return NULL;
 }
 
@@ -612,6 +612,7 @@ void sync_followers_start(const struct config *cfg, unsigned expire_interval, st
 	struct sync_followers *fs = xcalloc(1, sizeof(*fs));
 	fs->cfg = cfg;
 	fs->expire_interval = expire_interval;
+	fs->auth = (struct sync_auth)SYNC_AUTH_INIT;
 	atomic_init(&fs->stop, 0);
 	atomic_init(&fs->removed, 0);
 	pthread_mutex_init(&fs->lock, NULL);
@@ -633,6 +634,7 @@ void sync_followers_stop(struct sync_followers **set)
 	for (size_t i = 0; i < fs->n; i++)
 		follower_join(fs->f[i]);
 	pthread_mutex_destroy(&fs->lock);
+	pthread_mutex_destroy(&fs->auth.lock);
 	free(fs->f);
 	free(fs);
 }
@@ -650,8 +652,18 @@ size_t sync_followers_status(struct sync_followers *set, struct sync_follow_stat
 	pthread_mutex_lock(&set->lock);
 	for (size_t i = 0; i < set->n && n < max; i++) {
 		pthread_mutex_lock(&set->f[i]->lock);
-		out[n++] = set->f[i]->st;
+		out[n] = set->f[i]->st;
 		pthread_mutex_unlock(&set->f[i]->lock);
+		struct sync_relay_stats rs;
+		out[n].passthrough = sync_auth_stats(&set->auth, out[n].name, &rs);
+		if (out[n].passthrough) {
+			out[n].pt_accepted = rs.accepted;
+			out[n].pt_refused = rs.refused;
+			out[n].pt_cached = rs.cached;
+			out[n].pt_unreachable = rs.unreachable;
+			out[n].pt_entries = rs.entries;
+		}
+		n++;
 	}
 	pthread_mutex_unlock(&set->lock);
 	return n;

@@ -27,6 +27,12 @@ struct sync_follow_status {
 	char last_error[256]; /* the last failure, "" when none since the last refresh */
 	time_t last_run;      /* when the whole source was last read (a refresh from nothing); 0: not by this run */
 	size_t users, disabled, lists, contacts, conflicts, errors; /* as the source entry last said */
+	/* pass-through sign-in (--auth passthrough; sync_relay.h), since the attendant started: 0 when the source
+	 * has no relay here, then the passwords the source took, those it refused, those signed in by the cache while
+	 * it could not be reached and those refused then, and the users with a hash kept */
+	int passthrough;
+	unsigned long long pt_accepted, pt_refused, pt_cached, pt_unreachable;
+	size_t pt_entries;
 };
 
 /* The followers of one attendant, and the thread that keeps them: every SYNC_FOLLOW_CHECK_MS it starts a follower

@@ -6,6 +6,8 @@
 #include "directory/sync.h"
 #include "directory/sync_relay.h"
 
+#include <pthread.h>
+
 /* Where sources are kept, below the suffix. */
 #define SYNC_SOURCES_OU "ou=Directory Sync,ou=Configuration"
 
@@ -42,7 +44,8 @@ void sync_conf_free(struct sync_conf *c);
 /* Connects and binds to the source with the password this server keeps for it (StartTLS and the source's
  * certificate checked unless the URI is local). */
 int sync_connect(const struct config *cfg, const struct sync_conf *c, LDAP **ld_r, struct buf *error_r);
-/* Removes the password, the CA certificates and the refresh cookie this server keeps for source name. */
+/* Removes the password, the CA certificates, the refresh cookie and the pass-through cache this server keeps for
+ * source name. */
 void sync_secret_remove(const struct config *cfg, const char *name);
 /* A time, and the present time, as an LDAP generalized time (YYYYMMDDHHMMSSZ). */
 void sync_time(time_t t, char out[16]);
@@ -53,17 +56,22 @@ int sync_sources_here(struct prov *p, const struct config *cfg, LDAPMessage **re
 /* The path of a file this server keeps for source name: DATA/sync/NAME followed by suffix (a new string). */
 char *sync_file_path(const struct config *cfg, const char *name, const char *suffix);
 
+/* The file of a pass-through source's cache of successes: DATA/sync/NAME followed by this (sync_relay.h). */
+#define SYNC_CACHE_SUFFIX ".passthrough"
+
 /* Pass-through sign-in as the followers' keeper keeps it: whether slapd's remoteauth overlay is known to sign
  * anyone in (-1 at first: not looked at; then 1 or 0, and cn=config is not read again while 0 and no source asks
- * for it), and the relays of the pass-through sources. */
+ * for it), and the relays of the pass-through sources (the array under lock: sync_auth_stats reads it from
+ * another thread). */
 struct sync_auth {
 	int active;
+	pthread_mutex_t lock;
 	struct sync_relay **relays;
 	size_t n;
 };
-#define SYNC_AUTH_INIT       \
-	{                    \
-		.active = -1 \
+#define SYNC_AUTH_INIT                                          \
+	{                                                       \
+		.active = -1, .lock = PTHREAD_MUTEX_INITIALIZER \
 	}
 
 /* Sets slapd's remoteauth overlay on our directory (sync_auth.c) from the sources with --auth passthrough that this
@@ -72,7 +80,10 @@ struct sync_auth {
  * ixSyncedFrom) to the relay, so binds of its users without a password of their own go to their own source as their
  * DN there (ixSyncRemoteDn). With none, every bind is checked here. Adds the overlay the first time it is needed. */
 int sync_auth_apply(struct prov *p, const struct config *cfg, struct sync_auth *a, struct buf *error_r);
-/* Stops every relay of a (the overlay's settings stay: its users cannot sign in until the relays are back). */
+/* The figures of the relay of source name in *st_r; 1, or 0 when it has none (not a pass-through source). */
+int sync_auth_stats(struct sync_auth *a, const char *name, struct sync_relay_stats *st_r);
+/* Stops every relay of a, keeping their cache files for the next start (the overlay's settings stay: its users
+ * cannot sign in until the relays are back). */
 void sync_auth_stop(struct sync_auth *a);
 
 /* ---- applying what the source says (sync_reconcile.c), for the full run and for live changes ---- */

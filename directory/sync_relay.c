@@ -8,11 +8,13 @@
 #include "directory/replication.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <lber.h>
 #include <ldap.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -29,6 +31,10 @@
 #define HASH_LEN 32
 /* a request larger than this is no bind of a user */
 #define REQUEST_MAX 65536
+/* the cache file: its first line, then a line per hash ("AT SALT HASH DN", AT in seconds since 1970, SALT and HASH
+ * in hex, the DN to the end of the line) */
+#define CACHE_MAGIC "interchange pass-through cache 1"
+#define CACHE_FILE_MAX (16 * 1024 * 1024)
 
 /* A DN the source took a password for (hashed; hashed 0 once the source refused that password). */
 struct cached {
@@ -47,7 +53,7 @@ struct pending {
 };
 
 struct sync_relay {
-	char *name, *uri, *cafile, *path, *ldapi;
+	char *name, *uri, *cafile, *path, *ldapi, *cache_file, *origin;
 	int fd;
 	pthread_t thread;
 	atomic_int stop;
@@ -57,6 +63,9 @@ struct sync_relay {
 	struct cached *cache;
 	size_t n;
 	struct pending *pending;
+	int dirty;      /* the cache changed since the file was written (with lock) */
+	time_t written; /* when the file was last written (the listener's, then the stopper's) */
+	atomic_ullong accepted, refused, cached, unreachable;
 };
 
 static void derive(const char *password, const unsigned char *salt, unsigned char *out)
@@ -87,6 +96,22 @@ static struct cached *find_or_add(struct sync_relay *r, const char *dn)
 	return c;
 }
 
+/* Drops the entries taken longer than lifetime seconds before now (or after now: the clock went back; all of them
+ * when lifetime is 0); with r->lock held. */
+static void drop_expired(struct sync_relay *r, time_t now, unsigned lifetime)
+{
+	for (size_t i = 0; i < r->n;) {
+		if (lifetime == 0 || now - r->cache[i].at > (time_t)lifetime || r->cache[i].at > now) {
+			r->dirty |= r->cache[i].hashed;
+			free(r->cache[i].dn);
+			r->cache[i] = r->cache[r->n - 1];
+			OPENSSL_cleanse(&r->cache[--r->n], sizeof(r->cache[0]));
+		} else {
+			i++;
+		}
+	}
+}
+
 /* The source refused password for dn: a hash of an earlier success with that password still being computed is not
  * kept, and when matched (the password kept was refused) the hash kept is dropped. */
 static void refused(struct sync_relay *r, const char *dn, const char *password, int matched)
@@ -98,9 +123,10 @@ static void refused(struct sync_relay *r, const char *dn, const char *password, 
 		    CRYPTO_memcmp(p->password, password, len) == 0)
 			p->cancelled = 1;
 	struct cached *c = find(r, dn);
-	if (matched && c != NULL) {
+	if (matched && c != NULL && c->hashed) {
 		c->hashed = 0;
 		OPENSSL_cleanse(c->hash, HASH_LEN);
+		r->dirty = 1;
 	}
 	pthread_mutex_unlock(&r->lock);
 }
@@ -125,14 +151,7 @@ static void remember(struct sync_relay *r, const char *dn, const char *password,
 			break;
 		}
 	}
-	for (size_t i = 0; i < r->n;) {
-		if (c.at - r->cache[i].at > (time_t)lifetime) {
-			free(r->cache[i].dn);
-			r->cache[i] = r->cache[--r->n];
-		} else {
-			i++;
-		}
-	}
+	drop_expired(r, c.at, lifetime);
 	if (!p.cancelled) {
 		struct cached *old = find_or_add(r, dn);
 		if (!old->hashed) /* once per user and lifetime, not at every sign-in */
@@ -142,6 +161,7 @@ static void remember(struct sync_relay *r, const char *dn, const char *password,
 		memcpy(old->hash, c.hash, HASH_LEN);
 		old->hashed = 1;
 		old->at = c.at;
+		r->dirty = 1;
 	}
 	pthread_mutex_unlock(&r->lock);
 	OPENSSL_cleanse(c.hash, HASH_LEN);
@@ -184,15 +204,20 @@ static int check(struct sync_relay *r, const char *dn, const char *password, int
 	if (ret == IX_OK) {
 		rc = LDAP_SUCCESS;
 		*keep_r = lifetime > 0;
+		atomic_fetch_add(&r->accepted, 1);
 	} else if (ret == IX_EUNAVAIL && lifetime > 0 && cached_ok(r, dn, password, lifetime)) {
 		log_info("sync %s: the source cannot be reached (%s); %s signed in by the cache of the last %u s",
 			 r->name, buf_cstr(&err), dn, lifetime);
 		rc = LDAP_SUCCESS;
+		atomic_fetch_add(&r->cached, 1);
 	} else if (ret == IX_EUNAVAIL) {
 		log_warn("sync %s: pass-through sign-in of %s refused: %s", r->name, dn, buf_cstr(&err));
-	} else if (lifetime > 0) {
+		atomic_fetch_add(&r->unreachable, 1);
+	} else {
+		atomic_fetch_add(&r->refused, 1);
 		/* the source no longer takes the password kept (changed, or the account locked there): dropped */
-		refused(r, dn, password, cached_ok(r, dn, password, lifetime));
+		if (lifetime > 0)
+			refused(r, dn, password, cached_ok(r, dn, password, lifetime));
 	}
 	buf_free(&err);
 	return rc;
@@ -256,10 +281,104 @@ static void *session(void *arg)
 	return NULL;
 }
 
+/* Writes the hashes kept to the cache file (mode 0600, atomically) when they changed and the last write is at least
+ * SYNC_RELAY_WRITE_S old, or now when force; an empty cache removes the file. Only the listener calls it, then the
+ * stopper once the listener is gone. */
+static void cache_save(struct sync_relay *r, int force)
+{
+	time_t now = time(NULL);
+	struct buf b = BUF_INIT;
+	size_t kept = 0;
+	pthread_mutex_lock(&r->lock);
+	if (!r->dirty || (!force && now - r->written < SYNC_RELAY_WRITE_S && now >= r->written)) {
+		pthread_mutex_unlock(&r->lock);
+		return;
+	}
+	r->dirty = 0;
+	buf_printf(&b, "%s %s\n", CACHE_MAGIC, r->origin);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct cached *c = &r->cache[i];
+		if (!c->hashed || strchr(c->dn, '\n') != NULL)
+			continue;
+		buf_printf(&b, "%" PRId64 " ", (int64_t)c->at);
+		for (size_t k = 0; k < SALT_LEN; k++)
+			buf_printf(&b, "%02x", c->salt[k]);
+		buf_append_char(&b, ' ');
+		for (size_t k = 0; k < HASH_LEN; k++)
+			buf_printf(&b, "%02x", c->hash[k]);
+		buf_printf(&b, " %s\n", c->dn);
+		kept++;
+	}
+	pthread_mutex_unlock(&r->lock);
+	r->written = now;
+	if (kept == 0 ? unlink(r->cache_file) < 0 && errno != ENOENT
+		      : write_file_atomic(r->cache_file, b.data, b.len, 0600) < 0)
+		log_warn("sync %s: cannot write the pass-through cache %s: %s", r->name, r->cache_file,
+			 strerror(errno));
+	OPENSSL_cleanse(b.data, b.len);
+	buf_free(&b);
+}
+
+/* Whether text holds exactly len bytes in hex (2 * len digits), then in out. */
+static int unhex(const char *text, unsigned char *out, size_t len)
+{
+	if (strlen(text) != 2 * len)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned v;
+		if (sscanf(text + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdef", text[2 * i]) ||
+		    !strchr("0123456789abcdef", text[2 * i + 1]))
+			return 0;
+		out[i] = (unsigned char)v;
+	}
+	return 1;
+}
+
+/* Reads the cache file of an earlier run when it is this source's (its first line names the same origin): the
+ * hashes taken in the past; the lifetime drops the old ones (sync_relay_set_lifetime). A line that does not read is
+ * skipped. */
+static void cache_load(struct sync_relay *r)
+{
+	char *data = NULL;
+	size_t len = 0;
+	if (read_file(r->cache_file, CACHE_FILE_MAX, &data, &len) != 0)
+		return;
+	char *head = xasprintf("%s %s\n", CACHE_MAGIC, r->origin);
+	size_t hlen = strlen(head);
+	time_t now = time(NULL);
+	if (len > hlen && memcmp(data, head, hlen) == 0 && memchr(data, 0, len) == NULL) {
+		char *save = NULL;
+		for (char *line = strtok_r(data + hlen, "\n", &save); line != NULL;
+		     line = strtok_r(NULL, "\n", &save)) {
+			char salt[2 * SALT_LEN + 2], hash[2 * HASH_LEN + 2];
+			int64_t at = 0;
+			int dn = 0;
+			struct cached c = { 0 };
+			if (sscanf(line, "%" SCNd64 " %33s %65s %n", &at, salt, hash, &dn) != 3 || dn == 0 ||
+			    line[dn] == '\0' || at > (int64_t)now || !unhex(salt, c.salt, SALT_LEN) ||
+			    !unhex(hash, c.hash, HASH_LEN))
+				continue;
+			pthread_mutex_lock(&r->lock);
+			struct cached *e = find_or_add(r, line + dn);
+			memcpy(e->salt, c.salt, SALT_LEN);
+			memcpy(e->hash, c.hash, HASH_LEN);
+			e->hashed = 1;
+			e->at = (time_t)at;
+			pthread_mutex_unlock(&r->lock);
+			OPENSSL_cleanse(&c, sizeof(c));
+			OPENSSL_cleanse(hash, sizeof(hash));
+		}
+	}
+	OPENSSL_cleanse(data, len);
+	free(data);
+	free(head);
+}
+
 static void *listen_loop(void *arg)
 {
 	struct sync_relay *r = arg;
 	while (!atomic_load(&r->stop)) {
+		cache_save(r, 0);
 		struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
 		if (poll(&pfd, 1, SYNC_RELAY_POLL_MS) <= 0)
 			continue;
@@ -299,8 +418,8 @@ static char *ldapi_uri(const char *path)
 	return u;
 }
 
-int sync_relay_start(const char *name, const char *uri, const char *cafile, const char *path,
-		     struct sync_relay **relay_r, struct buf *error_r)
+int sync_relay_start(const char *name, const char *uri, const char *cafile, const char *path, const char *cache_file,
+		     const char *origin, struct sync_relay **relay_r, struct buf *error_r)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -325,11 +444,18 @@ int sync_relay_start(const char *name, const char *uri, const char *cafile, cons
 	r->cafile = cafile != NULL ? xstrdup(cafile) : NULL;
 	r->path = xstrdup(path);
 	r->ldapi = ldapi_uri(path);
+	r->cache_file = xstrdup(cache_file);
+	r->origin = xstrdup(origin);
 	r->fd = fd;
 	atomic_init(&r->stop, 0);
 	atomic_init(&r->lifetime, 0);
 	atomic_init(&r->sessions, 0);
+	atomic_init(&r->accepted, 0);
+	atomic_init(&r->refused, 0);
+	atomic_init(&r->cached, 0);
+	atomic_init(&r->unreachable, 0);
 	pthread_mutex_init(&r->lock, NULL);
+	cache_load(r);
 	if (pthread_create(&r->thread, NULL, listen_loop, r) != 0)
 		fatal("cannot start the pass-through relay of sync source %s", name);
 	*relay_r = r;
@@ -356,16 +482,25 @@ void sync_relay_set_lifetime(struct sync_relay *relay, unsigned seconds)
 {
 	if (atomic_exchange(&relay->lifetime, seconds) != seconds)
 		log_info("sync %s: pass-through sign-in keeps what the source took for %u s", relay->name, seconds);
-	if (seconds == 0) {
-		pthread_mutex_lock(&relay->lock);
-		for (size_t i = 0; i < relay->n; i++)
-			free(relay->cache[i].dn);
-		relay->n = 0;
-		pthread_mutex_unlock(&relay->lock);
-	}
+	pthread_mutex_lock(&relay->lock);
+	drop_expired(relay, time(NULL), seconds);
+	pthread_mutex_unlock(&relay->lock);
 }
 
-void sync_relay_stop(struct sync_relay **relay)
+void sync_relay_stats(struct sync_relay *relay, struct sync_relay_stats *st_r)
+{
+	st_r->accepted = atomic_load(&relay->accepted);
+	st_r->refused = atomic_load(&relay->refused);
+	st_r->cached = atomic_load(&relay->cached);
+	st_r->unreachable = atomic_load(&relay->unreachable);
+	st_r->entries = 0;
+	pthread_mutex_lock(&relay->lock);
+	for (size_t i = 0; i < relay->n; i++)
+		st_r->entries += relay->cache[i].hashed != 0;
+	pthread_mutex_unlock(&relay->lock);
+}
+
+void sync_relay_stop(struct sync_relay **relay, int keep_cache)
 {
 	struct sync_relay *r = *relay;
 	if (r == NULL)
@@ -377,6 +512,10 @@ void sync_relay_stop(struct sync_relay **relay)
 	unlink(r->path);
 	while (atomic_load(&r->sessions) > 0) /* each ends with its bind at the source */
 		usleep(10000);
+	if (keep_cache)
+		cache_save(r, 1);
+	else
+		unlink(r->cache_file);
 	for (size_t i = 0; i < r->n; i++)
 		free(r->cache[i].dn);
 	OPENSSL_cleanse(r->cache, r->n * sizeof(*r->cache));
@@ -387,5 +526,7 @@ void sync_relay_stop(struct sync_relay **relay)
 	free(r->cafile);
 	free(r->path);
 	free(r->ldapi);
+	free(r->cache_file);
+	free(r->origin);
 	free(r);
 }

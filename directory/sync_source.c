@@ -211,6 +211,9 @@ void sync_secret_remove(const struct config *cfg, const char *name)
 	path = sync_file_path(cfg, name, ".cookie");
 	unlink(path);
 	free(path);
+	path = sync_file_path(cfg, name, SYNC_CACHE_SUFFIX);
+	unlink(path);
+	free(path);
 }
 
 int sync_source_add(struct prov *p, const struct config *cfg, const struct sync_source *s, struct buf *error_r)

@@ -297,6 +297,21 @@ class System:
                 m.logout()
         return wait_for(fetch, timeout=timeout, interval=0.1)
 
+    def kill_attendant(self):
+        """A crash of the attendant: SIGKILLs it alone and waits until it is gone (its services stop by themselves,
+        slapd lives on as an orphan until `start` stops it and starts everything anew)."""
+        with open(os.path.join(self.data, "run", "attendant.pid")) as f:
+            pid = int(f.read().split()[0])
+        os.kill(pid, signal.SIGKILL)
+
+        def gone():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+            except OSError:
+                return True
+        assert wait_for(gone, timeout=10), "the killed attendant lives"
+
     def destroy(self, keep=False):
         """Stops the system and removes its folder; with keep, leaves the folder and prints where its logs are."""
         self.stop()

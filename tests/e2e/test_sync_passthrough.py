@@ -1,11 +1,15 @@
 """test_sync_passthrough.py - pass-through sign-in (sync add --auth passthrough) through a source that goes away: a
 second slapd plays the organisation's directory; its users sign in here over IMAP and SMTP AUTH with their password
 there. With the source stopped, a user who signed in within sync.passthrough_cache_seconds still can (the relay's
-hashed cache), a wrong password cannot, a user never seen cannot; with the cache lifetime 0 nobody can. Back up, a
+hashed cache), a wrong password cannot, a user never seen cannot, also after a crash and a start of the attendant
+(the cache file, 0600, never the password); the metrics and `sync show` count each kind of answer and the users
+cached; with the cache lifetime 0 nobody can. Back up, a
 password changed at the source replaces the old one at once, cache or not. A second pass-through source (the same
 suffix, so a bind sent to the wrong source finds no such DN there): each user is checked against its own source."""
 import os
+import re
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import System, imap_login_ok, main, run, setup, test, wait_for  # noqa: E402
@@ -35,6 +39,22 @@ def ldap_bind_ok(login, password):
     return run(["ldapwhoami", "-x", "-H", S.ldap_uri, "-D", S.user_dn(login), "-w", password]).returncode == 0
 
 
+def signins(source):
+    """The pass-through figures of source in the metrics: result (accepted, refused, cached, unreachable) -> count,
+    and "entries" -> users cached."""
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % S.ports["metrics"], timeout=10).read().decode()
+    found = {m.group(1): int(m.group(2)) for m in re.finditer(
+        r'interchange_sync_passthrough_signins_total\{source="%s",result="(\w+)"\} (\d+)' % source, text)}
+    m = re.search(r'interchange_sync_passthrough_cache_entries\{source="%s"\} (\d+)' % source, text)
+    if m:
+        found["entries"] = int(m.group(1))
+    return found
+
+
+def cache_file(source):
+    return os.path.join(S.data, "sync", source + ".passthrough")
+
+
 @setup
 def a_source_with_passthrough():
     global S, SRC
@@ -62,6 +82,14 @@ def users_sign_in_with_the_sources_password():
     # the relay's socket, where slapd's remoteauth binds, is the service user's alone
     sock = os.path.join(S.data, "sync", "corp.auth")
     assert oct(os.stat(sock).st_mode & 0o777) == "0o600", oct(os.stat(sock).st_mode)
+    # each answer counted (a client may try a password with more than one SASL mechanism, each a bind here)
+    got = signins("corp")
+    assert got["accepted"] >= 4 and got["refused"] >= 2 and got["entries"] == 2, got
+    assert got["cached"] == 0 and got["unreachable"] == 0, got
+    show = S.cli("sync", "show", "corp", check=True).stdout
+    assert re.search(r"Pass-through +%d taken by the source, %d refused by it; while it could not be reached 0 "
+                     r"signed in by the cache, 0 refused; 2 users cached" % (got["accepted"], got["refused"]),
+                     show), show
 
 
 @test
@@ -73,7 +101,11 @@ def with_the_source_down_the_cache_signs_in_whom_the_source_took():
     assert not imap_ok("paula", "wrong-two") and not smtp_auth_ok("quinn", "wrong-two")
     assert not imap_ok("rosa", "rosa-at-corp") and not smtp_auth_ok("rosa", "rosa-at-corp")
     S.wait_log("attendant", "paula,%s signed in by the cache" % PEOPLE)
-    # the password itself is nowhere on disk: the cache is hashes in the attendant's memory
+    got = signins("corp")
+    assert got["cached"] >= 3 and got["unreachable"] >= 4 and got["entries"] == 2, got
+    assert "while it could not be reached %d signed in by the cache, %d refused" % (got["cached"], got[
+        "unreachable"]) in S.cli("sync", "show", "corp").stdout
+    # the password itself is nowhere on disk: the cache file holds hashes
     for root, _, files in os.walk(S.data):
         for f in files:
             path = os.path.join(root, f)
@@ -83,11 +115,32 @@ def with_the_source_down_the_cache_signs_in_whom_the_source_took():
 
 
 @test
+def the_cache_survives_a_crash_of_the_attendant():
+    """The source still down: the attendant killed and started again reads the hashes from the cache file."""
+    path = cache_file("corp")
+    with open(path) as f:
+        lines = f.read().splitlines()
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600", oct(os.stat(path).st_mode)
+    assert sorted(l.split(" ", 3)[3] for l in lines[1:]) == ["uid=%s,%s" % (u, PEOPLE) for u in ("paula", "quinn")], \
+        lines
+    assert not any("-at-corp" in l for l in lines), lines
+    S.kill_attendant()
+    S.start()
+    assert wait_for(lambda: imap_ok("paula", "paula-at-corp"), timeout=30), S.log("attendant")[-1500:]
+    assert smtp_auth_ok("quinn", "quinn-at-corp") and ldap_bind_ok("paula", "paula-at-corp")
+    assert not imap_ok("paula", "wrong-three") and not smtp_auth_ok("quinn", "wrong-three")
+    assert not imap_ok("rosa", "rosa-at-corp")
+    got = signins("corp")  # counted since this start; the users cached came from the file
+    assert got["cached"] >= 3 and got["unreachable"] >= 3 and got["entries"] == 2, got
+
+
+@test
 def a_cache_lifetime_of_zero_keeps_nothing():
     mark = S.log_mark("attendant")
     S.cli("server", "set", "sync.passthrough_cache_seconds", "0", check=True)
     S.wait_log("attendant", "sync corp: pass-through sign-in keeps what the source took for 0 s", mark)
     assert not imap_ok("paula", "paula-at-corp") and not smtp_auth_ok("quinn", "quinn-at-corp")
+    assert wait_for(lambda: not os.path.exists(cache_file("corp")), timeout=5)  # the file goes with the hashes
     mark = S.log_mark("attendant")
     S.cli("server", "set", "sync.passthrough_cache_seconds", "900", check=True)
     S.wait_log("attendant", "keeps what the source took for 900 s", mark)
@@ -134,8 +187,10 @@ def two_sources_each_user_checked_against_its_own():
     S.wait_log("attendant", "sync two: the source cannot be reached")
     SRC2.start()
     # a source deleted: its relay stops, its users no longer sign in through it, the other's still do
+    assert os.path.exists(cache_file("two"))
     assert S.cli("sync", "del", "two").returncode == 0
     assert wait_for(lambda: not os.path.exists(os.path.join(S.data, "sync", "two.auth")), timeout=15)
+    assert not os.path.exists(cache_file("two"))
     assert not imap_ok("tess", "tess-at-two") and imap_ok("paula", "paula-new")
 
 
