@@ -91,7 +91,8 @@ olcDbIndex: entryUUID,entryCSN eq
             modules="".join("olcModuleLoad: %s\n" % m for m in modules), database="".join(l + "\n" for l in database))
         stack = (["syncprov"] if syncprov else []) + list(overlays)
         for i, name in enumerate(stack):
-            kind = {"syncprov": "olcSyncProvConfig", "sssvlv": "olcSssVlvConfig"}.get(name, "olcOverlayConfig")
+            kind = {"syncprov": "olcSyncProvConfig", "sssvlv": "olcSssVlvConfig", "ppolicy": "olcPPolicyConfig"}.get(
+                name, "olcOverlayConfig")
             ldif += ("\ndn: olcOverlay={%d}%s,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
                      "objectClass: %s\nolcOverlay: {%d}%s\n" % (i, name, kind, i, name))
         run(["slapadd", "-n0", "-F", conf], check=True, input=ldif)

@@ -1,18 +1,22 @@
 """test_sync_passthrough.py - pass-through sign-in (sync add --auth passthrough) through a source that goes away: a
-second slapd plays the organisation's directory; its users sign in here over IMAP and SMTP AUTH with their password
-there. With the source stopped, a user who signed in within sync.passthrough_cache_seconds still can (the relay's
-hashed cache), a wrong password cannot, a user never seen cannot, also after a crash and a start of the attendant
-(the cache file, 0600, never the password); the metrics and `sync show` count each kind of answer and the users
-cached; with the cache lifetime 0 nobody can. Back up, a
-password changed at the source replaces the old one at once, cache or not. A second pass-through source (the same
-suffix, so a bind sent to the wrong source finds no such DN there): each user is checked against its own source."""
+second slapd plays the organisation's directory; its users sign in here over IMAP, SMTP AUTH, LDAP, POP3 (curl),
+ManageSieve (sieve-connect) and HTTP Basic (curl on CardDAV) with their password there. With the source stopped, a
+user who signed in within sync.passthrough_cache_seconds still can (the relay's hashed cache), a wrong password
+cannot, a user never seen cannot, also after a crash and a start of the attendant (the cache file, 0600, never the
+password); the metrics and `sync show` count each kind of answer and the users cached; with the cache lifetime 0
+nobody can. Back up, a password changed at the source replaces the old one at once, cache or not, and the source's
+password policy (ppolicy) refuses an account locked or a password expired there, dropping its cached hash. A second
+pass-through source (the same suffix, so a bind sent to the wrong source finds no such DN there): each user is
+checked against its own source."""
 import os
 import re
+import shutil
+import subprocess
 import sys
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import System, imap_login_ok, main, run, setup, test, wait_for  # noqa: E402
+from harness import System, imap_login_ok, main, run, setup, skip, test, wait_for  # noqa: E402
 from harness import smtp_auth_ok as harness_smtp_auth_ok  # noqa: E402
 from ldap_source import Source, synced_user  # noqa: E402
 
@@ -22,9 +26,17 @@ SRC2 = None
 PEOPLE = "ou=People," + Source.SUFFIX
 
 
-def person(uid, password):
+def person(uid, password, policy=None):
+    """A user of the source; policy: the name of its password policy there (pwdPolicySubentry)."""
+    ruled = "pwdPolicySubentry: cn=%s,%s\n" % (policy, Source.SUFFIX) if policy else ""
     return ("dn: uid=%s,%s\nobjectClass: inetOrgPerson\nuid: %s\ngivenName: %s\nsn: Person\ncn: %s Person\n"
-            "mail: %s@example.com\nuserPassword: %s\n\n" % (uid, PEOPLE, uid, uid, uid, uid, password))
+            "mail: %s@example.com\nuserPassword: %s\n%s\n" % (uid, PEOPLE, uid, uid, uid, uid, password, ruled))
+
+
+def policy(name, *lines):
+    """A password policy of the source (ppolicy), outside the synced users."""
+    return ("dn: cn=%s,%s\nobjectClass: organizationalRole\nobjectClass: pwdPolicy\ncn: %s\n"
+            "pwdAttribute: userPassword\n%s\n" % (name, Source.SUFFIX, name, "".join(l + "\n" for l in lines)))
 
 
 def smtp_auth_ok(login, password):
@@ -37,6 +49,52 @@ def imap_ok(login, password):
 
 def ldap_bind_ok(login, password):
     return run(["ldapwhoami", "-x", "-H", S.ldap_uri, "-D", S.user_dn(login), "-w", password]).returncode == 0
+
+
+def server_ca():
+    """The server's certificate (cert show --pem), for the clients that verify it."""
+    ca = os.path.join(S.base, "server-ca.pem")
+    if not os.path.exists(ca):
+        with open(ca, "w") as f:
+            f.write(S.cli("cert", "show", "--pem", check=True).stdout)
+    return ca
+
+
+def pop3_ok(login, password):
+    """curl's POP3 client lists login's mailbox (plain POP3 on loopback, as a local client may)."""
+    return run(["curl", "-sS", "--max-time", "15", "-u", "%s:%s" % (login, password),
+                "pop3://127.0.0.1:%d/" % S.ports["pop3"]], timeout=30).returncode == 0
+
+
+def sieve_ok(login, password):
+    """Debian's sieve-connect lists login's Sieve scripts over STARTTLS, the server's certificate verified."""
+    r, w = os.pipe()
+    os.write(w, (password + "\n").encode())
+    os.close(w)
+    try:
+        return subprocess.run(["sieve-connect", "-s", "127.0.0.1", "-p", str(S.ports["sieve"]), "--tlshostname",
+                               "mail." + S.domain, "--tlscafile", server_ca(), "-u", login, "--passwordfd", str(r),
+                               "--noclearauth", "--list"], pass_fds=(r,), capture_output=True, text=True,
+                              timeout=60).returncode == 0
+    finally:
+        os.close(r)
+
+
+def basic_ok(login, password):
+    """curl reads login's CardDAV address book over HTTPS with HTTP Basic (207), or is refused (401)."""
+    host, port = "mail." + S.domain, S.ports["https"]
+    p = run(["curl", "-sS", "--max-time", "15", "--cacert", server_ca(), "--resolve", "%s:%d:127.0.0.1" % (host, port),
+             "-u", "%s:%s" % (login, password), "-X", "PROPFIND", "-H", "Depth: 0", "-o", "/dev/null", "-w",
+             "%{http_code}", "https://%s:%d/dav/addressbooks/%s/directory/" % (host, port, login)], timeout=30)
+    assert p.returncode == 0 and p.stdout in ("207", "401"), (p.returncode, p.stdout, p.stderr)
+    return p.stdout == "207"
+
+
+def other_clients_ok(login, password):
+    """POP3, ManageSieve and HTTP Basic: each one's answer to login with password (True: signed in)."""
+    if shutil.which("sieve-connect") is None:
+        skip("sieve-connect is not installed (make deps)")
+    return {"pop3": pop3_ok(login, password), "sieve": sieve_ok(login, password), "basic": basic_ok(login, password)}
 
 
 def signins(source):
@@ -59,14 +117,16 @@ def cache_file(source):
 def a_source_with_passthrough():
     global S, SRC
     S = System()
-    SRC = Source()
+    SRC = Source(modules=["ppolicy"], overlays=["ppolicy"])  # the source's password policy, for lena and eddy
     SRC.add("dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: corp\no: Corp\n\n"
             "dn: %s\nobjectClass: organizationalUnit\nou: People\n\n" % (Source.SUFFIX, PEOPLE))
-    SRC.add(person("paula", "paula-at-corp") + person("quinn", "quinn-at-corp") + person("rosa", "rosa-at-corp"))
+    SRC.add(policy("locking", "pwdLockout: TRUE") + policy("ageing", "pwdMaxAge: 86400"))
+    SRC.add(person("paula", "paula-at-corp") + person("quinn", "quinn-at-corp") + person("rosa", "rosa-at-corp") +
+            person("lena", "lena-at-corp", "locking") + person("eddy", "eddy-at-corp", "ageing"))
     p = S.cli("sync", "add", "corp", "--uri", SRC.uri, "--bind-dn", Source.ADMIN, "--password", Source.PASSWORD,
               "--base", PEOPLE, "--auth", "passthrough")
     assert p.returncode == 0, (p.stdout, p.stderr)
-    assert wait_for(lambda: all(synced_user(S, u) for u in ("paula", "quinn", "rosa")), timeout=20)
+    assert wait_for(lambda: all(synced_user(S, u) for u in ("paula", "quinn", "rosa", "lena", "eddy")), timeout=20)
 
 
 @test
@@ -93,6 +153,12 @@ def users_sign_in_with_the_sources_password():
 
 
 @test
+def pop3_managesieve_and_http_basic_sign_in_with_the_sources_password():
+    assert other_clients_ok("paula", "paula-at-corp") == {"pop3": True, "sieve": True, "basic": True}
+    assert other_clients_ok("paula", "wrong-one") == {"pop3": False, "sieve": False, "basic": False}
+
+
+@test
 def with_the_source_down_the_cache_signs_in_whom_the_source_took():
     SRC.halt()
     # paula and quinn signed in above: their passwords are in the cache (hashed), rosa's never was
@@ -112,6 +178,13 @@ def with_the_source_down_the_cache_signs_in_whom_the_source_took():
             if os.path.isfile(path) and not os.path.islink(path):
                 with open(path, "rb") as fh:
                     assert b"paula-at-corp" not in fh.read(), path
+
+
+@test
+def with_the_source_down_pop3_managesieve_and_http_basic_sign_in_from_the_cache():
+    assert other_clients_ok("paula", "paula-at-corp") == {"pop3": True, "sieve": True, "basic": True}
+    assert other_clients_ok("quinn", "wrong-two") == {"pop3": False, "sieve": False, "basic": False}
+    assert other_clients_ok("rosa", "rosa-at-corp") == {"pop3": False, "sieve": False, "basic": False}
 
 
 @test
@@ -159,6 +232,29 @@ def back_up_a_password_changed_at_the_source_replaces_the_old_at_once():
     assert wait_for(lambda: imap_ok("paula", "paula-new"), timeout=15) and smtp_auth_ok("paula", "paula-new")
     assert not smtp_auth_ok("paula", "paula-at-corp")
 
+
+@test
+def the_sources_password_policy_refuses_a_locked_or_expired_account_and_drops_its_hash():
+    """ppolicy at the source answers a locked account and an expired password as it answers a wrong password
+    (invalid credentials), so the relay treats them alike: refused, and the hash of that password dropped."""
+    for u in ("lena", "eddy"):
+        assert imap_ok(u, "%s-at-corp" % u), u
+        S.wait_log("attendant", "sync corp: uid=%s,%s can sign in from the cache" % (u, PEOPLE))
+    SRC.modify("dn: uid=lena,%s\nchangetype: modify\nadd: pwdAccountLockedTime\npwdAccountLockedTime: 000001010000Z\n"
+               % PEOPLE)
+    # eddy's password, set at its creation, becomes older than the policy's new maximum age
+    SRC.modify("dn: cn=ageing,%s\nchangetype: modify\nreplace: pwdMaxAge\npwdMaxAge: 1\n" % Source.SUFFIX)
+    assert wait_for(lambda: run(["ldapwhoami", "-x", "-H", SRC.uri, "-D", "uid=eddy," + PEOPLE, "-w",
+                                 "eddy-at-corp"]).returncode == 49, timeout=10)  # the source's own answer
+    for u in ("lena", "eddy"):
+        assert not imap_ok(u, "%s-at-corp" % u) and not smtp_auth_ok(u, "%s-at-corp" % u), u
+        assert not ldap_bind_ok(u, "%s-at-corp" % u), u
+    # the cached success of the same password is gone: the source down, the cache does not sign them in
+    SRC.halt()
+    for u in ("lena", "eddy"):
+        assert not imap_ok(u, "%s-at-corp" % u) and not smtp_auth_ok(u, "%s-at-corp" % u), u
+    assert imap_ok("paula", "paula-new")  # the others' hashes stay
+    SRC.start()
 
 
 @test
