@@ -111,7 +111,8 @@ static void manifest_add(struct buf *m, const char *dest, const char *rel)
 }
 
 /* The folders of files a backup copies one by one: the queue (one file per message) and what this server keeps
- * for its sync sources (docs/sync.md: passwords, CA certificates, cookies), each file that a name test accepts. */
+ * for its sync sources (docs/sync.md: passwords, CA certificates, cookies; never the pass-through caches, hashes of
+ * the users' passwords at the source), each file that a name test accepts. */
 static int sync_file_valid(const char *name)
 {
 	static const char *const ends[] = { ".secret", "-ca.pem", ".cookie" };

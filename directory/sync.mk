@@ -13,3 +13,8 @@ $(SYNC_LIB): $(call objs,$(SYNC_SRCS))
 BENCHES += $(BUILD)/bench-sync
 $(BUILD)/bench-sync: tests/bench/bench_sync.py
 	$(py_bench)
+
+UNIT_TESTS += $(BUILD)/tests/unit/test_sync_relay
+$(BUILD)/tests/unit/test_sync_relay: $(call objs,tests/unit/test_sync_relay.c tests/unit/test.c) $(SYNC_LIB) \
+		$(REPLICATION_LIB) $(DIRECTORY_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DIRECTORY_LDLIBS)
