@@ -18,9 +18,11 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import System, imap_login_ok, main, run, setup, skip, test, wait_for  # noqa: E402
 from harness import smtp_auth_ok as harness_smtp_auth_ok  # noqa: E402
+from apiclient import server_ca  # noqa: E402
 from ldap_source import Source, synced_user  # noqa: E402
 
 S = None
+CA = None  # the server's certificate (cert show --pem), for the clients that verify it
 SRC = None
 SRC2 = None
 PEOPLE = "ou=People," + Source.SUFFIX
@@ -51,15 +53,6 @@ def ldap_bind_ok(login, password):
     return run(["ldapwhoami", "-x", "-H", S.ldap_uri, "-D", S.user_dn(login), "-w", password]).returncode == 0
 
 
-def server_ca():
-    """The server's certificate (cert show --pem), for the clients that verify it."""
-    ca = os.path.join(S.base, "server-ca.pem")
-    if not os.path.exists(ca):
-        with open(ca, "w") as f:
-            f.write(S.cli("cert", "show", "--pem", check=True).stdout)
-    return ca
-
-
 def pop3_ok(login, password):
     """curl's POP3 client lists login's mailbox (plain POP3 on loopback, as a local client may)."""
     return run(["curl", "-sS", "--max-time", "15", "-u", "%s:%s" % (login, password),
@@ -73,7 +66,7 @@ def sieve_ok(login, password):
     os.close(w)
     try:
         return subprocess.run(["sieve-connect", "-s", "127.0.0.1", "-p", str(S.ports["sieve"]), "--tlshostname",
-                               "mail." + S.domain, "--tlscafile", server_ca(), "-u", login, "--passwordfd", str(r),
+                               "mail." + S.domain, "--tlscafile", CA, "-u", login, "--passwordfd", str(r),
                                "--noclearauth", "--list"], pass_fds=(r,), capture_output=True, text=True,
                               timeout=60).returncode == 0
     finally:
@@ -83,7 +76,7 @@ def sieve_ok(login, password):
 def basic_ok(login, password):
     """curl reads login's CardDAV address book over HTTPS with HTTP Basic (207), or is refused (401)."""
     host, port = "mail." + S.domain, S.ports["https"]
-    p = run(["curl", "-sS", "--max-time", "15", "--cacert", server_ca(), "--resolve", "%s:%d:127.0.0.1" % (host, port),
+    p = run(["curl", "-sS", "--max-time", "15", "--cacert", CA, "--resolve", "%s:%d:127.0.0.1" % (host, port),
              "-u", "%s:%s" % (login, password), "-X", "PROPFIND", "-H", "Depth: 0", "-o", "/dev/null", "-w",
              "%{http_code}", "https://%s:%d/dav/addressbooks/%s/directory/" % (host, port, login)], timeout=30)
     assert p.returncode == 0 and p.stdout in ("207", "401"), (p.returncode, p.stdout, p.stderr)
@@ -115,8 +108,9 @@ def cache_file(source):
 
 @setup
 def a_source_with_passthrough():
-    global S, SRC
+    global S, SRC, CA
     S = System()
+    CA = server_ca(S)
     SRC = Source(modules=["ppolicy"], overlays=["ppolicy"])  # the source's password policy, for lena and eddy
     SRC.add("dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: corp\no: Corp\n\n"
             "dn: %s\nobjectClass: organizationalUnit\nou: People\n\n" % (Source.SUFFIX, PEOPLE))
