@@ -35,10 +35,11 @@ static const char sync_help[] =
 	"--type ad reads Active Directory: sAMAccountName the login, proxyAddresses the addresses, objectGUID the\n"
 	"anchor, the disabled bit honoured, changes asked for every --poll-seconds (default 30). Users deleted at the\n"
 	"source are removed after --grace-days (default 30; their mailboxes then follow the maintenance's rule).\n"
-	"--auth passthrough: the source's users sign in here (IMAP, POP3, SMTP AUTH, LDAP binds) with their password\n"
-	"there, checked by a bind to their own source as their DN there, with a short cache of successes for a source\n"
-	"that cannot be reached (server set sync.passthrough_cache_seconds); local (the default): they are given a\n"
-	"password here with 'interchange user passwd'.\n"
+	"--auth passthrough: the source's users sign in here (IMAP, POP3, SMTP AUTH, ManageSieve, HTTP Basic, LDAP\n"
+	"binds) with their password there, checked by a bind to their own source as their DN there, with a short\n"
+	"cache of successes (hashed, in DATA/sync/NAME.passthrough) for a source that cannot be reached (server set\n"
+	"sync.passthrough_cache_seconds); 'show' counts what the source and the cache answered. local (the default):\n"
+	"they are given a password here with 'interchange user passwd'.\n"
 	"del disables the source's users and deletes its lists; with --keep they stay as local recipients.\n";
 
 static int usage(const char *fmt, ...) IX_PRINTF(1, 2);
