@@ -166,11 +166,32 @@ int prov_user_photo(struct prov *p, const char *login, const char *path, struct 
 				buf_printf(error_r, "cannot read %s: %s", path, strerror(errno));
 			return IX_EINVAL;
 		}
+	}
+	int ret = prov_user_photo_data(p, login, path, data, len, out, error_r);
+	free(data);
+	return ret;
+}
+
+int prov_user_photo_data(struct prov *p, const char *login, const char *what, const void *in, size_t in_len,
+			 struct buf *out, struct buf *error_r)
+{
+	char *data = NULL;
+	size_t len = in_len;
+	if (in != NULL) {
+		if (len > PROV_MAX_PHOTO_FILE) {
+			buf_printf(error_r,
+				   "%s is %zu KiB, more than the %d MiB a photo may be before it is made smaller: use a "
+				   "smaller image",
+				   what, (len + 1023) / 1024, PROV_MAX_PHOTO_FILE >> 20);
+			return IX_EINVAL;
+		}
+		data = xmalloc(len + 1);
+		memcpy(data, in, len);
 		/* a JPEG starts with SOI and a marker (FF D8 FF) and ends with EOI (FF D9) */
 		const unsigned char *u = (const unsigned char *)data;
 		if (len < 4 || u[0] != 0xff || u[1] != 0xd8 || u[2] != 0xff || u[len - 2] != 0xff ||
 		    u[len - 1] != 0xd9) {
-			buf_printf(error_r, "%s is not a JPEG image: address books show photos in JPEG only", path);
+			buf_printf(error_r, "%s is not a JPEG image: address books show photos in JPEG only", what);
 			free(data);
 			return IX_EINVAL;
 		}
@@ -182,7 +203,7 @@ int prov_user_photo(struct prov *p, const char *login, const char *path, struct 
 			free(data);
 			if (ret != IX_OK) {
 				buf_printf(error_r, "%s is %zu KiB, larger than the %d KiB address books take, and %s",
-					   path, (len + 1023) / 1024, PROV_MAX_PHOTO / 1024, buf_cstr(&why));
+					   what, (len + 1023) / 1024, PROV_MAX_PHOTO / 1024, buf_cstr(&why));
 				buf_free(&why);
 				return ret;
 			}

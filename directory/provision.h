@@ -85,6 +85,10 @@ int prov_user_set(struct prov *p, const char *login, const struct prov_person *d
 #define PROV_MAX_PHOTO (100 * 1024)
 #define PROV_MAX_PHOTO_FILE (20 << 20)
 int prov_user_photo(struct prov *p, const char *login, const char *path, struct buf *out, struct buf *error_r);
+/* The same with the image in memory (data, len; NULL removes the photo); what names it in sentences (a file's path,
+ * "the photo"). */
+int prov_user_photo_data(struct prov *p, const char *login, const char *what, const void *data, size_t len,
+			 struct buf *out, struct buf *error_r);
 /* A JPEG of len bytes made at most PROV_MAX_PHOTO: decoded at the largest of 1, 1/2, 1/4, 1/8 of its size that is
  * at most PROV_PHOTO_SIDE pixels a side (what Outlook shows at most), encoded at quality 85, 70 or 50, the next
  * smaller scale when none fits. IX_OK with the new JPEG in *out_r (free()) and *len_r, and a line saying what was done

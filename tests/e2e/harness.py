@@ -9,6 +9,7 @@ whatever happened (a SIGTERM, as from run.sh's time limit, included), and their 
 failed test when IX_KEEP_ON_FAILURE is set in the environment: then the folders stay (stopped) for their service
 logs, and their paths are printed.
 """
+import base64
 import fcntl
 import imaplib
 import os
@@ -22,6 +23,14 @@ import sys
 import tempfile
 import time
 import traceback
+
+# an 8x8 grey JPEG (libjpeg, quality 50), for the tests of photos
+JPEG = base64.b64decode(
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19iZ2hnPk1x"
+    "eXBkeFxlZ2P/wAALCAAIAAgBAREA/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQR"
+    "BRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4"
+    "eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/9oACAEB"
+    "AAA/AK/gr/lnX//Z")
 
 BUILD = os.environ.get("IX_BUILD", "build")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

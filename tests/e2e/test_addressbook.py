@@ -6,7 +6,6 @@ local user may run, as the CA file of ldapwhoami over StartTLS and over LDAPS (i
 `status` and `server show`) and of openssl s_client on the IMAPS port; an
 application account (python3-ldap3, as Nextcloud logs its users in) that finds a user by login or address and binds
 as that user, sees no hidden recipient and no password, and cannot bind once deleted."""
-import base64
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ except ImportError:
     import ldap3
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ENV, INTERCHANGE, System, entries, main, run, setup, skip, test, wait_for  # noqa: E402
+from harness import ENV, INTERCHANGE, JPEG, System, entries, main, run, setup, skip, test, wait_for  # noqa: E402
 
 S = None
 PEOPLE = [("amy", "amy", "Zulu"), ("bob", "Bob", "Mid"), ("zed", "Zed", "Alpha"), ("carla", "Carla", "beta"),
@@ -399,13 +398,6 @@ def application_accounts_listed_rekeyed_and_deleted():
     assert "docs/directory.md" in r.stdout, r.stdout
 
 
-# an 8x8 grey JPEG (libjpeg, quality 50)
-JPEG = base64.b64decode(
-    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19iZ2hnPk1x"
-    "eXBkeFxlZ2P/wAALCAAIAAgBAREA/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQR"
-    "BRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4"
-    "eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/9oACAEB"
-    "AAA/AK/gr/lnX//Z")
 DETAILS = {"title": "Engineer", "department": "Research", "company": "Example Ltd",
            "physicalDeliveryOfficeName": "B2 3.14", "telephoneNumber": "+1 555 0100", "mobile": "+1 555 0199"}
 

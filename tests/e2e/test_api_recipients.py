@@ -1,15 +1,16 @@
 """test_api_recipients.py - the recipients and every user's own resources in the REST API, over HTTPS with curl:
 each kind read whole and changed (addresses, hidden, restrictions, forwarding, delegates, quotas, list members,
-public folders), out of office, app passwords (used over IMAP with imaplib), recent sign-ins and Sieve scripts; for
+public folders and their rights, photos), out of office, app passwords (used over IMAP with imaplib), recent sign-ins and Sieve scripts; for
 each route who may (a view-only admin reads, a recipient admin changes, a user only themselves through /me), and
 that the OpenAPI document describes every route."""
+import base64
 import imaplib
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import apiclient  # noqa: E402
-from harness import System, imap_login_ok, main, setup, test, wait_for  # noqa: E402
+from harness import JPEG, System, imap_login_ok, main, setup, test, wait_for  # noqa: E402
 
 S = None
 CA = None
@@ -64,6 +65,7 @@ def openapi_describes_every_route():
         "/users/{login}/sieve": ["get"], "/users/{login}/sieve/{name}": ["get"],
         "/me": ["get", "patch"], "/me/oof": ["get", "put", "delete"], "/me/app-passwords": ["get", "post"],
         "/me/app-passwords/{name}": ["delete"], "/me/signins": ["get"],
+        "/folders/{name}/rights": ["get", "patch"], "/users/{login}/photo": ["get", "put", "delete"],
     }
     for path, methods in want.items():
         assert path in doc["paths"], path
@@ -176,7 +178,52 @@ def quotas_members_and_folders():
     names = [r["name"] for r in ok("vera", "GET", "folders")["items"]]
     assert "Sales" in names and "Leads" in names, names
     refused("vera", "POST", "folders", {"path": "Nope"})
+    # its rights (in the information store): the default ACL until first used, then what a recipient admin sets,
+    # which IMAP enforces at once
+    r = ok("vera", "GET", "folders/Leads/rights")
+    assert r == {"folder": "Leads", "path": "Sales/Leads", "made": False,
+                 "rights": {"anyone": "lrsp", "pf-admins": "lrswipkxtea"}}, r
+    assert ok("vera", "GET", "folders/Leads")["path"] == "Sales/Leads"
+    refused("vera", "PATCH", "folders/Leads/rights", {"ulla": "lr"})
+    refused("ulla", "GET", "folders/Leads/rights")
+    assert "RFC 4314" in refused("rita", "PATCH", "folders/Leads/rights", {"ulla": "lrz"}, want=400)
+    refused("rita", "PATCH", "folders/Leads/rights", {"nobody-here": "lr"}, want=404)
+    r = ok("rita", "PATCH", "folders/Leads/rights", {"anyone": None, "ulla": "lr"})
+    assert r["made"] is True and r["rights"] == {"pf-admins": "lrswipkxtea", "ulla": "lr"}, r
+    m = imaplib.IMAP4("127.0.0.1", S.ports["imap"])
+    m.login("ulla", PW["ulla"])
+    typ, data = m.select('"Public Folders/Sales/Leads"', readonly=True)
+    assert typ == "OK", data
+    m.logout()
+    m = imaplib.IMAP4("127.0.0.1", S.ports["imap"])
+    m.login("vera", PW["vera"])
+    typ, data = m.select('"Public Folders/Sales/Leads"', readonly=True)
+    assert typ == "NO", data  # anyone's entry is gone
+    m.logout()
+    line = [x for x in S.cli("folder", "list", check=True).stdout.splitlines() if x.startswith("Sales/Leads ")]
+    assert line and "ulla=lr" in line[0] and "anyone=" not in line[0], line
+    refused("rita", "GET", "users/jsmith/rights", want=404)
     ok("rita", "DELETE", "folders/Leads")
+
+
+@test
+def user_photos():
+    assert ok("ulla", "GET", "users/jsmith/photo") == {"user": "jsmith", "jpeg": None, "bytes": 0}
+    b64 = base64.b64encode(JPEG).decode()
+    refused("vera", "PUT", "users/jsmith/photo", {"jpeg": b64})
+    refused("ulla", "PUT", "users/jsmith/photo", {"jpeg": b64})
+    assert "not a JPEG" in refused("rita", "PUT", "users/jsmith/photo",
+                                   {"jpeg": base64.b64encode(b"GIF89a...").decode()}, want=400)
+    refused("rita", "PUT", "users/jsmith/photo", {"jpeg": "not base64!"}, want=400)
+    p = ok("rita", "PUT", "users/jsmith/photo", {"jpeg": b64})
+    assert p["bytes"] == len(JPEG) and base64.b64decode(p["jpeg"]) == JPEG, p
+    # what address books read: the same JPEG in both attributes, as `user photo` writes them
+    assert "Photo:        JPEG, %d bytes" % len(JPEG) in S.cli("user", "show", "jsmith", check=True).stdout
+    assert base64.b64decode(ok("ulla", "GET", "users/jsmith/photo")["jpeg"]) == JPEG
+    refused("vera", "DELETE", "users/jsmith/photo")
+    assert ok("rita", "DELETE", "users/jsmith/photo")["jpeg"] is None
+    assert "Photo:" not in S.cli("user", "show", "jsmith", check=True).stdout
+    refused("rita", "GET", "users/team/photo", want=404)
 
 
 @test

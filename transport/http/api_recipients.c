@@ -2,6 +2,7 @@
  * changed, deleted) and every user's own resources (/me: password, forwarding, out of office, app passwords,
  * sign-ins), each the library call the command line makes; routed by api_recipients_route. */
 #include "transport/http/api_int.h"
+#include "common/base64.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/settings.h"
@@ -46,6 +47,7 @@ static const char *const detail_attrs[] = {
 	"ixSendAs",
 	"ixSendOnBehalf",
 	"ixFullAccess",
+	"ixFolderPath",
 	"ixQuotaBytes",
 	"ixQuotaMessages",
 	"ixQuotaWarnBytes",
@@ -205,6 +207,8 @@ static void recipient_get(struct call *c, const char *name)
 		json_object_set_new(o, "delegates", dg);
 		if (list)
 			json_object_set_new(o, "members", dn_names(ld, e, "member"));
+		if (strcmp(r.kind, "folder") == 0)
+			json_object_set_new(o, "path", attr_string(ld, e, "ixFolderPath"));
 	}
 	ldap_msgfree(res);
 	reply(c, 200, o);
@@ -1039,6 +1043,202 @@ static void r_me_change(struct call *c, json_t *in)
 	me_change(c, in);
 }
 
+/* ---- public folders' rights, users' photos ---- */
+
+/* The path of the public folder name ("Sales/Leads"; *path_r a new string), read as the caller; false (answered)
+ * when name is no public folder. */
+static bool folder_path(struct call *c, const char *name, char **path_r)
+{
+	static const char *const attrs[] = { "ixFolderPath", NULL };
+	struct prov_recipient r;
+	struct buf err = BUF_INIT;
+	int ret = prov_recipient_get(c->prov, name, &r, &err);
+	bool got = ret == IX_OK;
+	*path_r = NULL;
+	if (ret == IX_OK && strcmp(r.kind, "folder") != 0) {
+		buf_printf(&err, "%s is a %s, not a public folder", name, r.kind);
+		ret = IX_ENOTFOUND;
+	}
+	LDAP *ld = prov_ldap(c->prov);
+	LDAPMessage *res = NULL;
+	if (ret == IX_OK && ldapu_search(ld, r.dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, &err) == IX_OK) {
+		char *v = ldapu_get_first(ld, ldapu_first_entry(ld, res), "ixFolderPath");
+		const char *p = v != NULL ? v : "";
+		while (*p == '/') /* versions before 0.9 wrote a leading slash */
+			p++;
+		if (*p != '\0')
+			*path_r = xstrdup(p);
+		free(v);
+	}
+	ldap_msgfree(res);
+	if (ret == IX_OK && *path_r == NULL) {
+		buf_printf(&err, "the public folder %s has no path", name);
+		ret = IX_ENOTFOUND;
+	}
+	if (got)
+		prov_recipient_free(&r);
+	if (ret != IX_OK)
+		fail_with(c, ret, &err);
+	buf_free(&err);
+	return ret == IX_OK;
+}
+
+/* {"folder", "path", "made", "rights": {IDENTIFIER: RIGHTS}}: the store's ACL of the folder, or (made false) the
+ * default ACL its store side gets when first used (docs/imap-pop3.md "Public folders and rights"). */
+static json_t *folder_rights_json(struct store *st, const char *name, const char *path)
+{
+	struct buf acl = BUF_INIT, all = BUF_INIT;
+	json_t *rights = json_object();
+	bool made = store_acl_list(st, STORE_PUBLIC_GUID, path, &acl, NULL) == IX_OK;
+	if (made) {
+		char *save = NULL;
+		for (char *line = strtok_r(acl.data != NULL ? acl.data : (char *)"", "\n", &save); line != NULL;
+		     line = strtok_r(NULL, "\n", &save)) {
+			char *sp = strrchr(line, ' ');
+			if (sp == NULL)
+				continue;
+			*sp = '\0';
+			json_object_set_new(rights, line, json_string(sp + 1));
+		}
+	} else {
+		store_rights_format(STORE_RIGHTS_ALL, &all);
+		json_object_set_new(rights, STORE_ACL_ANYONE, json_string(STORE_PUBLIC_DEFAULT_RIGHTS));
+		json_object_set_new(rights, STORE_PUBLIC_ADMINS, json_string(buf_cstr(&all)));
+	}
+	buf_free(&acl);
+	buf_free(&all);
+	return json_pack("{s:s, s:s, s:b, s:o}", "folder", name, "path", path, "made", made, "rights", rights);
+}
+
+/* The rights a PATCH gives who (v: RFC 4314 letters; null, "" or "-": none, the entry removed) in *mask_r; false when
+ * v is none of these. */
+static bool rights_value(json_t *v, unsigned *mask_r)
+{
+	const char *rs = json_is_null(v) ? "" : json_string_value(v);
+	*mask_r = 0;
+	if (rs == NULL)
+		return false;
+	return rs[0] == '\0' || strcmp(rs, "-") == 0 || (store_rights_parse(rs, mask_r) == IX_OK && *mask_r != 0);
+}
+
+/* GET /folders/R/rights (any administrative role); PATCH {"RECIPIENT": "RIGHTS" or null, ...} (Recipient Admins):
+ * as `folder rights PATH RECIPIENT RIGHTS` (RFC 4314 letters; null, "" or "-" removes the entry), the store side made
+ * first. The rights live in the information store, which the directory does not guard: the API checks the role. */
+static void r_folder_rights(struct call *c, json_t *in)
+{
+	bool change = strcmp(c->req->method, "GET") != 0 && strcmp(c->req->method, "HEAD") != 0;
+	if (!require_role(c, change ? PROV_ROLE_RECIPIENT : PROV_ROLE_VIEW))
+		return;
+	if (change && (!json_is_object(in) || json_object_size(in) == 0)) {
+		fail(c, 400, "give the rights as {\"RECIPIENT\": \"lrs\", ...} (RFC 4314 letters; null removes the entry)");
+		return;
+	}
+	char *path = NULL;
+	if (!folder_path(c, c->seg[1], &path))
+		return;
+	struct buf err = BUF_INIT;
+	int ret = IX_OK;
+	const char *who;
+	json_t *v;
+	unsigned mask;
+	if (change) { /* every entry checked before any is set */
+		json_object_foreach(in, who, v)
+		{
+			char *dn = NULL;
+			if (!rights_value(v, &mask)) {
+				buf_printf(&err, "the rights of %s are RFC 4314 letters (l r s w i p k x t e a), or null to "
+						 "remove the entry", who);
+				ret = IX_EINVAL;
+			} else if (strcmp(who, STORE_ACL_ANYONE) != 0) {
+				ret = prov_find_recipient(c->prov, who, &dn, &err);
+			}
+			free(dn);
+			if (ret != IX_OK)
+				break;
+		}
+	}
+	struct store *st = ret == IX_OK ? open_store(c) : NULL;
+	if (ret == IX_OK && st == NULL) {
+		free(path);
+		buf_free(&err);
+		return;
+	}
+	if (ret == IX_OK && change) {
+		ret = store_public_folder_ensure(st, path, &err);
+		json_object_foreach(in, who, v)
+		{
+			if (ret != IX_OK)
+				break;
+			rights_value(v, &mask);
+			ret = store_acl_set(st, STORE_PUBLIC_GUID, path, who, mask, &err);
+		}
+	}
+	if (ret == IX_OK)
+		reply(c, 200, folder_rights_json(st, c->seg[1], path));
+	else
+		fail_with(c, ret, &err);
+	store_close(&st);
+	free(path);
+	buf_free(&err);
+}
+
+/* GET /users/R/photo (whoever may read the user: the directory decides, and hides a hidden recipient's): {"jpeg":
+ * BASE64 or null, "bytes"}; PUT or PATCH {"jpeg": BASE64} (Recipient Admins; made smaller above 100 KiB, as `user
+ * photo`: "note" says how) and DELETE remove it, in jpegPhoto and thumbnailPhoto. */
+static void r_photo(struct call *c, json_t *in)
+{
+	const char *login = c->seg[1], *b64 = NULL;
+	bool get = strcmp(c->req->method, "GET") == 0 || strcmp(c->req->method, "HEAD") == 0;
+	bool del = strcmp(c->req->method, "DELETE") == 0;
+	struct buf err = BUF_INIT, note = BUF_INIT, jpeg = BUF_INIT;
+	int ret = IX_OK;
+	if (!get && !del) {
+		if (!opt_string(c, in, "jpeg", &b64))
+			return;
+		if (b64 == NULL || base64_decode(b64, strlen(b64), PROV_MAX_PHOTO_FILE, &jpeg) != IX_OK) {
+			fail(c, 400, "give the photo as {\"jpeg\": BASE64 of a JPEG image}");
+			buf_free(&jpeg);
+			return;
+		}
+	}
+	if (!get)
+		ret = prov_user_photo_data(c->prov, login, "the photo", del ? NULL : jpeg.data, jpeg.len, &note, &err);
+	char *dn = NULL;
+	if (ret == IX_OK)
+		ret = prov_find_recipient(c->prov, login, &dn, &err);
+	LDAP *ld = prov_ldap(c->prov);
+	LDAPMessage *res = NULL;
+	static const char *const attrs[] = { "jpegPhoto", NULL };
+	if (ret == IX_OK)
+		ret = ldapu_search(ld, dn, LDAP_SCOPE_BASE, "(objectClass=ixMailUser)", attrs, &res, &err);
+	LDAPMessage *e = ret == IX_OK ? ldapu_first_entry(ld, res) : NULL;
+	if (ret == IX_OK && e == NULL) {
+		buf_printf(&err, "%s is not a user", login);
+		ret = IX_ENOTFOUND;
+	}
+	struct berval **v = e != NULL ? ldap_get_values_len(ld, e, "jpegPhoto") : NULL;
+	if (ret == IX_OK) {
+		struct buf out = BUF_INIT;
+		if (v != NULL && v[0] != NULL)
+			base64_encode(v[0]->bv_val, v[0]->bv_len, &out);
+		json_t *o = json_pack("{s:s, s:o, s:I}", "user", login,
+				      "jpeg", v != NULL && v[0] != NULL ? json_string(buf_cstr(&out)) : json_null(),
+				      "bytes", (json_int_t)(v != NULL && v[0] != NULL ? v[0]->bv_len : 0));
+		if (note.len > 0)
+			json_object_set_new(o, "note", json_string(buf_cstr(&note)));
+		reply(c, 200, o);
+		buf_free(&out);
+	} else {
+		fail_with(c, ret, &err);
+	}
+	ldap_value_free_len(v);
+	ldap_msgfree(res);
+	free(dn);
+	buf_free(&err);
+	buf_free(&note);
+	buf_free(&jpeg);
+}
+
 /* A route: the path's segments ("*" any one; "KIND" any of users, contacts, lists, folders and, where it says
  * ALL, recipients), the method ("GET" takes HEAD, "PATCH" takes PUT). */
 struct recipient_route {
@@ -1067,6 +1267,11 @@ static const struct recipient_route routes[] = {
 	{ "users/*/signins", "GET", r_signins },
 	{ "users/*/sieve", "GET", r_sieve },
 	{ "users/*/sieve/*", "GET", r_sieve },
+	{ "users/*/photo", "GET", r_photo },
+	{ "users/*/photo", "PATCH", r_photo },
+	{ "users/*/photo", "DELETE", r_photo },
+	{ "folders/*/rights", "GET", r_folder_rights },
+	{ "folders/*/rights", "PATCH", r_folder_rights },
 	{ "me", "GET", r_me },
 	{ "me", "PATCH", r_me_change },
 	{ "me/oof", "GET", r_oof },
