@@ -575,6 +575,8 @@ def full_access_delegate_with_curl_imtest_and_pop3test():
     # signing in to her mailbox with his own password: curl, imtest and pop3test name her as authzid
     code, text = curl_imap("otto", "INBOX;UID=1", authzid="nora")
     assert code == 0 and "Subject: for the assistant" in text, text
+    code, text = curl_imap("otto", "", "-X", "NOOP", authzid=addr("otto"))  # naming himself: his own sign-in
+    assert code == 0, text
     mark = S.log_mark("imapd")
     text = cyrus("imtest", "imap", "otto", ["a1 SELECT INBOX", "a2 UID FETCH 1 BODY.PEEK[HEADER.FIELDS (SUBJECT)]",
                                             "a3 LOGOUT"], authzid="nora")

@@ -161,6 +161,22 @@ def sieve_connect_uploads_activates_lists_downloads_deletes():
 
 
 @h.test
+def full_access_delegate_manages_the_owners_scripts():
+    # bob signs in to alice's scripts with his own password (SASL PLAIN naming alice as authorization identity) once
+    # she has given him full access (docs/imap-pop3.md "Full access"), and no longer once it is revoked
+    def as_alice():
+        return sieve_connect("--list", "--authzid", "alice", "-m", "PLAIN", user="bob")
+    p = as_alice()
+    assert p.returncode != 0 and "rules" not in p.stdout, p.stdout + p.stderr
+    S.cli("user", "delegate", "alice", "--full-access", "bob", check=True)
+    p = as_alice()
+    assert p.returncode == 0 and p.stdout.splitlines() == ['"rules" ACTIVE'], p.stdout + p.stderr
+    S.cli("user", "delegate", "alice", "--full-access", "bob", "--revoke", check=True)
+    p = as_alice()
+    assert p.returncode != 0 and "rules" not in p.stdout, p.stdout + p.stderr
+
+
+@h.test
 def uploaded_script_files_delivered_mail():
     p = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(S.ports["smtp"]), "--from",
                         "billing@outside.test", "--to", "alice.smith@example.com", "--header",

@@ -371,12 +371,6 @@ static void auth_run(void *arg)
 		if (j->ret != IX_SASL_DONE)
 			return;
 		j->user = xstrdup(ix_sasl_user(j->ls->sasl));
-		struct login_user a;
-		if (ix_sasl_actor(j->ls->sasl) != NULL && srv->cfg.users.lookup(srv->cfg.users.ctx,
-										 ix_sasl_actor(j->ls->sasl), &a) == 0) {
-			j->actor = xstrdup(a.login);
-			login_user_free(&a);
-		}
 	} else {
 		j->ret = guarded_check(j->ls, j->user, j->pass, j->passlen);
 		if (j->ret != 0)
@@ -385,6 +379,14 @@ static void auth_run(void *arg)
 	if (srv->cfg.users.lookup(srv->cfg.users.ctx, j->user, &j->found) != 0) {
 		j->ret = IX_EAUTH;
 		return;
+	}
+	/* PLAIN with an authorization identity: who signed in for the user, unless it names them again (an address) */
+	const char *actor = j->sasl ? ix_sasl_actor(j->ls->sasl) : NULL;
+	struct login_user a;
+	if (actor != NULL && srv->cfg.users.lookup(srv->cfg.users.ctx, actor, &a) == 0) {
+		if (strcasecmp(a.dn, j->found.dn) != 0)
+			j->actor = xstrdup(a.login);
+		login_user_free(&a);
 	}
 	j->where = login_user_backend(&srv->cfg.users, srv->cfg.server_dn, &j->found, srv->proto->proxy, &j->backend,
 				      &j->err);

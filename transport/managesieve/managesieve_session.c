@@ -249,6 +249,11 @@ static void dispatch(struct ms_session *s, const struct ms_command *cmd)
 		no(s, NULL, s->state == MS_ST_AUTH ? "Log in first." : "Not allowed now: already logged in.");
 		return;
 	}
+	if (s->state == MS_ST_TRANS && login_actor_lost(&s->ls)) {
+		respond(s, "BYE", NULL, "Your full access to this mailbox was withdrawn.");
+		close_session(s);
+		return;
+	}
 	def->fn(s, cmd);
 }
 
