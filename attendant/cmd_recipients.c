@@ -324,7 +324,8 @@ static int user_settings(const char *data_dir, int argc, char **argv)
 	if (strcmp(verb, "forward") == 0 && (to == NULL) == !none)
 		return usage_error(user_help, "user forward needs either --to R or --none");
 	if (strcmp(verb, "delegate") == 0 && delegate == NULL)
-		return usage_error(user_help, "user delegate needs --send-as R, --send-on-behalf R or --full-access USER");
+		return usage_error(user_help,
+				   "user delegate needs --send-as R, --send-on-behalf R or --full-access USER");
 	if (strcmp(verb, "quota") == 0 && q[0] < 0 && q[1] < 0 && q[2] < 0)
 		return usage_error(user_help, "user quota needs --bytes, --messages or --warn-bytes");
 	struct config cfg;

@@ -47,7 +47,8 @@ static void run_upgrades(struct repl_follow *f, struct buf *err)
 			failed = 1;
 			log_warn("references kept to live entries (refint): %s", buf_cstr(err));
 		} else if (changes > 0)
-			log_info("directory: %u attributes added to those refint keeps free of deleted entries", changes);
+			log_info("directory: %u attributes added to those refint keeps free of deleted entries",
+				 changes);
 	} else {
 		log_warn("schema check: %s", buf_cstr(err));
 		failed = 1;

@@ -179,10 +179,11 @@ int prov_user_photo_data(struct prov *p, const char *login, const char *what, co
 	size_t len = in_len;
 	if (in != NULL) {
 		if (len > PROV_MAX_PHOTO_FILE) {
-			buf_printf(error_r,
-				   "%s is %zu KiB, more than the %d MiB a photo may be before it is made smaller: use a "
-				   "smaller image",
-				   what, (len + 1023) / 1024, PROV_MAX_PHOTO_FILE >> 20);
+			buf_printf(
+				error_r,
+				"%s is %zu KiB, more than the %d MiB a photo may be before it is made smaller: use a "
+				"smaller image",
+				what, (len + 1023) / 1024, PROV_MAX_PHOTO_FILE >> 20);
 			return IX_EINVAL;
 		}
 		data = xmalloc(len + 1);

@@ -2446,7 +2446,9 @@ int prov_forward(struct prov *p, const char *recipient, const char *target, int 
 
 const char *prov_delegate_attr(enum prov_delegate_right right)
 {
-	return right == PROV_FULL_ACCESS ? "ixFullAccess" : right == PROV_SEND_ON_BEHALF ? "ixSendOnBehalf" : "ixSendAs";
+	return right == PROV_FULL_ACCESS      ? "ixFullAccess"
+	       : right == PROV_SEND_ON_BEHALF ? "ixSendOnBehalf"
+					      : "ixSendAs";
 }
 
 int prov_delegate(struct prov *p, const char *owner, const char *delegate, enum prov_delegate_right right, int revoke,
@@ -2461,9 +2463,9 @@ int prov_delegate(struct prov *p, const char *owner, const char *delegate, enum 
 		return ret;
 	}
 	if (right == PROV_FULL_ACCESS && !revoke) { /* a mailbox, and someone who can sign in */
-		const char *who = !ldapu_entry_matches(p->ld, dn, "(objectClass=ixMailUser)")	  ? owner
+		const char *who = !ldapu_entry_matches(p->ld, dn, "(objectClass=ixMailUser)")    ? owner
 				  : !ldapu_entry_matches(p->ld, ddn, "(objectClass=ixMailUser)") ? delegate
-												  : NULL;
+												 : NULL;
 		if (who != NULL) {
 			buf_printf(error_r, "full access is between users: %s is not a user with a mailbox", who);
 			free(dn);
@@ -2473,7 +2475,8 @@ int prov_delegate(struct prov *p, const char *owner, const char *delegate, enum 
 	}
 	LDAPMod **mods = NULL;
 	size_t k = 0;
-	ldapu_mod_add(&mods, &k, revoke ? LDAP_MOD_DELETE : LDAP_MOD_ADD, prov_delegate_attr(right), ldapu_values1(ddn));
+	ldapu_mod_add(&mods, &k, revoke ? LDAP_MOD_DELETE : LDAP_MOD_ADD, prov_delegate_attr(right),
+		      ldapu_values1(ddn));
 	enum ldapu_value_fault fault;
 	ret = ldapu_modify_values(p->ld, dn, mods, "could not change the right", &fault, error_r);
 	ldapu_mods_free(mods);

@@ -76,9 +76,8 @@ static int fake_admin(void *ctx, const char *pass, size_t passlen)
 	return passlen == 8 && memcmp(pass, "admin-pw", 8) == 0 ? 0 : IX_EAUTH;
 }
 
-static struct login_userdb users = { fake_check, fake_lookup, fake_groups, fake_public, NULL,
-				     NULL,       NULL,        fake_admin,  NULL,        NULL,
-				     NULL };
+static struct login_userdb users = { fake_check, fake_lookup, fake_groups, fake_public, NULL, NULL,
+				     NULL,       fake_admin,  NULL,        NULL,        NULL };
 
 static void setup(void)
 {

@@ -1130,7 +1130,8 @@ static void r_folder_rights(struct call *c, json_t *in)
 	if (!require_role(c, change ? PROV_ROLE_RECIPIENT : PROV_ROLE_VIEW))
 		return;
 	if (change && (!json_is_object(in) || json_object_size(in) == 0)) {
-		fail(c, 400, "give the rights as {\"RECIPIENT\": \"lrs\", ...} (RFC 4314 letters; null removes the entry)");
+		fail(c, 400,
+		     "give the rights as {\"RECIPIENT\": \"lrs\", ...} (RFC 4314 letters; null removes the entry)");
 		return;
 	}
 	char *path = NULL;
@@ -1146,8 +1147,10 @@ static void r_folder_rights(struct call *c, json_t *in)
 		{
 			char *dn = NULL;
 			if (!rights_value(v, &mask)) {
-				buf_printf(&err, "the rights of %s are RFC 4314 letters (l r s w i p k x t e a), or null to "
-						 "remove the entry", who);
+				buf_printf(&err,
+					   "the rights of %s are RFC 4314 letters (l r s w i p k x t e a), or null to "
+					   "remove the entry",
+					   who);
 				ret = IX_EINVAL;
 			} else if (strcmp(who, STORE_ACL_ANYONE) != 0) {
 				ret = prov_find_recipient(c->prov, who, &dn, &err);
@@ -1221,9 +1224,9 @@ static void r_photo(struct call *c, json_t *in)
 		struct buf out = BUF_INIT;
 		if (v != NULL && v[0] != NULL)
 			base64_encode(v[0]->bv_val, v[0]->bv_len, &out);
-		json_t *o = json_pack("{s:s, s:o, s:I}", "user", login,
-				      "jpeg", v != NULL && v[0] != NULL ? json_string(buf_cstr(&out)) : json_null(),
-				      "bytes", (json_int_t)(v != NULL && v[0] != NULL ? v[0]->bv_len : 0));
+		json_t *o = json_pack("{s:s, s:o, s:I}", "user", login, "jpeg",
+				      v != NULL && v[0] != NULL ? json_string(buf_cstr(&out)) : json_null(), "bytes",
+				      (json_int_t)(v != NULL && v[0] != NULL ? v[0]->bv_len : 0));
 		if (note.len > 0)
 			json_object_set_new(o, "note", json_string(buf_cstr(&note)));
 		reply(c, 200, o);

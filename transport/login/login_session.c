@@ -227,7 +227,7 @@ struct login_job {
 	int ret;
 	struct login_user found;
 	char *actor; /* the login of who signed in for found (full access), or NULL */
-	int where; /* login_user_backend: 1 when the mailbox is on another server (backend) */
+	int where;   /* login_user_backend: 1 when the mailbox is on another server (backend) */
 	struct proxy_backend backend;
 	void *data; /* proto->prepare's */
 };
