@@ -240,7 +240,7 @@ bench: deps
 
 # The daemons the attendant supervises and the modules slapd loads: LIBEXECDIR/interchange (common/paths.h).
 INSTALL_DAEMONS := ix-mta ix-smtpd ix-imapd ix-pop3d ix-managesieved ix-httpd
-INSTALL_MODULES := ixordering.so ixgate.so libixplain.so libixoauth.so libixscram.so
+INSTALL_MODULES := ixordering.so ixgate.so ixbrowse.so libixplain.so libixoauth.so libixscram.so
 INSTALL ?= install
 # The manual pages, made from the programs' --help texts (attendant/manpages.sh): interchange(8) and one per daemon.
 VERSION ?= $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)

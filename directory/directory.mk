@@ -35,9 +35,15 @@ $(BUILD)/ixordering.so: directory/ixordering.c
 # hidden recipient (directory/ixgate.c), copied beside slapd's data at every start and loaded after both overlays'
 # modules; like the one above it runs inside slapd.
 PROGRAMS += $(BUILD)/ixgate.so
-$(BUILD)/ixgate.so: directory/ixgate.c
+$(BUILD)/ixgate.so: directory/ixgate.c directory/slapd_module.h
 	@mkdir -p $(dir $@)
-	$(CC) -D_GNU_SOURCE -O2 -g -std=c11 $(WARN) -fPIC -shared -o $@ $<
+	$(CC) -D_GNU_SOURCE -I. -O2 -g -std=c11 $(WARN) -fPIC -shared -o $@ $<
+# The slapd module that keeps sssvlv from refusing the next page of a sorted browse as busy (directory/ixbrowse.c),
+# copied beside slapd's data at every start and loaded after sssvlv's module; like the ones above it runs inside slapd.
+PROGRAMS += $(BUILD)/ixbrowse.so
+$(BUILD)/ixbrowse.so: directory/ixbrowse.c directory/slapd_module.h
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -I. -O2 -g -std=c11 $(WARN) -fPIC -shared -pthread -o $@ $<
 # Our Cyrus SASL PLAIN plugin for slapd (directory/ixplain.c), copied beside slapd's data at every start; like the
 # module above it runs inside slapd.
 PROGRAMS += $(BUILD)/libixplain.so

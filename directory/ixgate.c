@@ -18,9 +18,10 @@
  * them only after the whole start of the structure matches what that overlay sets (its type name, which handlers
  * are set and which are not, each one wrapped set inside the overlay's own module); on any mismatch the module refuses to
  * load, and slapd does not start. */
-#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "directory/slapd_module.h"
 
 /* slapd's own, resolved when slapd loads the module */
 extern void *overlay_find(const char *name);
@@ -66,16 +67,6 @@ static const struct {
 	{ "dynlist", { 8, 9, 10, 12, SLOT_SEARCH, SLOT_COMPARE }, { SLOT_COMPARE } },
 };
 
-/* Whether fn lies in the shared object of slapd's module name (its file name starts with it). */
-static int in_module(void *fn, const char *name)
-{
-	Dl_info info;
-	if (fn == NULL || dladdr(fn, &info) == 0 || info.dli_fname == NULL)
-		return 0;
-	const char *base = strrchr(info.dli_fname, '/');
-	return strncmp(base != NULL ? base + 1 : info.dli_fname, name, strlen(name)) == 0;
-}
-
 static int listed(const int *slots, size_t n, int slot)
 {
 	for (size_t i = 0; i < n && slots[i] != 0; i++)
@@ -105,7 +96,7 @@ int init_module(int argc, char *argv[])
 		for (int i = 1; i < SLOTS; i++) {
 			int set = listed(overlays[o].set, 8, i);
 			if ((slot[i] != NULL) != set ||
-			    (listed(overlays[o].wrapped, 4, i) && !in_module(slot[i], name))) {
+			    (listed(overlays[o].wrapped, 4, i) && !slapd_module_has(slot[i], name))) {
 				fprintf(stderr,
 					"ixgate: the %s overlay's handlers are not where slapd 2.5 keeps them (slot %d "
 					"%s)\n",

@@ -322,15 +322,17 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 	/* our ordering module first: it must run before the schema that names its syntaxes (directory/ixordering.c) */
 	char *ordering = config_path(cfg, SLAPD_ORDERING_MODULE);
 	char *gate = config_path(cfg, SLAPD_GATE_MODULE);
+	char *browse = config_path(cfg, SLAPD_BROWSE_MODULE);
 	buf_printf(b,
 		   "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"
 		   "olcModulePath: %s\nolcModuleLoad: %s name cn uid\nolcModuleLoad: back_mdb\n"
 		   "olcModuleLoad: syncprov\nolcModuleLoad: unique\nolcModuleLoad: refint\nolcModuleLoad: dynlist\n"
 		   "olcModuleLoad: sssvlv\nolcModuleLoad: " SLAPD_ACCESSLOG_MODULE
-		   "\nolcModuleLoad: " SLAPD_PPOLICY_MODULE "\nolcModuleLoad: %s\n\n",
-		   paths_slapd_moduledir, ordering, gate);
+		   "\nolcModuleLoad: " SLAPD_PPOLICY_MODULE "\nolcModuleLoad: %s\nolcModuleLoad: %s\n\n",
+		   paths_slapd_moduledir, ordering, gate, browse);
 	free(ordering);
 	free(gate);
+	free(browse);
 	char *core = config_path(cfg, "directory/schema/core.ldif");
 	char *inetorg = config_path(cfg, "directory/schema/inetorgperson.ldif");
 	char *nis = config_path(cfg, "directory/schema/nis.ldif");
@@ -670,6 +672,8 @@ int slapd_create_config(const struct config *cfg, const char *rootpw_hash, unsig
 		ret = install_beside(cfg, SLAPD_ORDERING_MODULE, "ordering module", error_r);
 	if (ret == IX_OK)
 		ret = install_beside(cfg, SLAPD_GATE_MODULE, "gate module", error_r);
+	if (ret == IX_OK)
+		ret = install_beside(cfg, SLAPD_BROWSE_MODULE, "browse module", error_r);
 	if (ret == IX_OK) {
 		config_ldif(cfg, rootpw_hash, server_id, directory_extra, &b);
 		ret = write_text(cfg, "directory/config.ldif", &b, error_r);
@@ -811,8 +815,8 @@ static void slapd_gssapi_plugin(const struct config *cfg)
  * (directory/ixplain.c) and SCRAM (directory/ixscram.c); EXTERNAL is built into libsasl2. Without this slapd offers
  * every plugin installed (Cyrus's SCRAM, DIGEST-MD5, CRAM-MD5, NTLM), all of which need passwords stored in clear
  * and so always fail here. Copied at every
- * start, so older data folders get it too, and a new build's plugin replaces the old one; so is our gate module
- * (SLAPD_GATE_MODULE), which upgrade_address_book adds to an older configuration. */
+ * start, so older data folders get it too, and a new build's plugin replaces the old one; so are our gate and browse
+ * modules (SLAPD_GATE_MODULE, SLAPD_BROWSE_MODULE), which upgrade_address_book adds to an older configuration. */
 static int slapd_sasl_plugins(const struct config *cfg, struct buf *error_r)
 {
 	char *dir = config_path(cfg, SLAPD_SASL_DIR);
@@ -830,7 +834,9 @@ static int slapd_sasl_plugins(const struct config *cfg, struct buf *error_r)
 		ret = install_beside(cfg, SLAPD_SASL_SCRAM_PLUGIN, "SASL SCRAM plugin", error_r);
 	if (ret == IX_OK)
 		slapd_gssapi_plugin(cfg);
-	return ret == IX_OK ? install_beside(cfg, SLAPD_GATE_MODULE, "gate module", error_r) : ret;
+	if (ret == IX_OK)
+		ret = install_beside(cfg, SLAPD_GATE_MODULE, "gate module", error_r);
+	return ret == IX_OK ? install_beside(cfg, SLAPD_BROWSE_MODULE, "browse module", error_r) : ret;
 }
 
 pid_t slapd_spawn(const struct config *cfg, int log_fd, int lock_fd, struct buf *error_r)

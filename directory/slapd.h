@@ -33,6 +33,9 @@
  * uniqueness check nor a compare answers before the access rules (directory/ixgate.c); copied into the data folder at
  * every start, loaded after slapd's unique and dynlist modules. */
 #define SLAPD_GATE_MODULE "directory/ixgate.so"
+/* Our slapd module that keeps the sssvlv overlay from refusing the next page of a sorted browse as busy
+ * (directory/ixbrowse.c); copied into the data folder at every start, loaded after slapd's sssvlv module. */
+#define SLAPD_BROWSE_MODULE "directory/ixbrowse.so"
 /* The only Cyrus SASL plugins slapd loads (SASL_PATH): our PLAIN (directory/ixplain.c) and our SCRAM
  * (directory/ixscram.c), copied there from beside the interchange program at every start; with EXTERNAL, built in,
  * the mechanisms that work. */

@@ -896,29 +896,33 @@ static int direct_reports_upgrade(LDAP *ld, unsigned *changes_r, struct buf *err
 	return ret;
 }
 
-/* Loads our gate module (SLAPD_GATE_MODULE, copied into the data folder at every start) after slapd's unique and
- * dynlist modules when cn=module{0} does not load it yet. slapd builds the overlays of the directory database at its
- * start, so the module takes effect from the next start. */
-static int gate_upgrade(const struct config *cfg, LDAP *ld, unsigned *changes_r, struct buf *error_r)
+/* Loads our gate module (SLAPD_GATE_MODULE, after slapd's unique and dynlist modules) and our browse module
+ * (SLAPD_BROWSE_MODULE, after sssvlv's), both copied into the data folder at every start, when cn=module{0} does not
+ * load them yet. slapd builds the overlays of the directory database at its start, so each takes effect from the
+ * next start. */
+static int modules_upgrade(const struct config *cfg, LDAP *ld, unsigned *changes_r, struct buf *error_r)
 {
 	static const char *const attrs[] = { "olcModuleLoad", NULL };
+	static const char *const modules[] = { SLAPD_GATE_MODULE, SLAPD_BROWSE_MODULE };
 	LDAPMessage *res = NULL;
 	int ret = ldapu_search(ld, "cn=module{0},cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res, error_r);
 	if (ret != IX_OK)
 		return ret;
 	char **loaded = ldapu_get_values(ld, ldap_first_entry(ld, res), "olcModuleLoad", NULL);
 	ldap_msgfree(res);
-	int has = 0;
-	for (char **v = loaded; *v != NULL; v++)
-		has |= strstr(*v, SLAPD_GATE_MODULE) != NULL;
+	for (size_t i = 0; ret == IX_OK && i < IX_ARRAY_LEN(modules); i++) {
+		int has = 0;
+		for (char **v = loaded; *v != NULL; v++)
+			has |= strstr(*v, modules[i]) != NULL;
+		if (has)
+			continue;
+		char *path = config_path(cfg, modules[i]);
+		ret = load_module(ld, path, error_r);
+		free(path);
+		if (ret == IX_OK)
+			(*changes_r)++;
+	}
 	ldapu_values_free(&loaded);
-	if (has)
-		return IX_OK;
-	char *path = config_path(cfg, SLAPD_GATE_MODULE);
-	ret = load_module(ld, path, error_r);
-	free(path);
-	if (ret == IX_OK)
-		(*changes_r)++;
 	return ret;
 }
 
@@ -957,7 +961,7 @@ int upgrade_address_book(const struct config *cfg, unsigned *changes_r, struct b
 		return ret;
 	ret = direct_reports_upgrade(ld, changes_r, error_r);
 	if (ret == IX_OK)
-		ret = gate_upgrade(cfg, ld, changes_r, error_r);
+		ret = modules_upgrade(cfg, ld, changes_r, error_r);
 	if (ret == IX_OK)
 		ret = user_limits_upgrade(ld, changes_r, error_r);
 	if (ret == IX_OK) {

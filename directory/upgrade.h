@@ -75,8 +75,8 @@ int upgrade_roles(const struct config *cfg, unsigned *changes_r, struct buf *err
 /* Brings the address book's person details (docs/directory.md "People in the address book") to a directory made
  * before them: the dynlist attribute set that computes directReports (SLAPD_DIRECT_REPORTS_ATTRSET) and, when
  * missing, the access rules that keep hidden recipients out of lists' member and people's manager values
- * (slapd_hidden_value_acl) right before the application rules, our gate module (SLAPD_GATE_MODULE, effective
- * from the next start), and the limits that let users page through the whole address book (SLAPD_USER_LIMITS). The attribute types and the class come from
+ * (slapd_hidden_value_acl) right before the application rules, our gate and browse modules (SLAPD_GATE_MODULE,
+ * SLAPD_BROWSE_MODULE, effective from the next start), and the limits that let users page through the whole address book (SLAPD_USER_LIMITS). The attribute types and the class come from
  * upgrade_schema; the application rule's longer attribute list from upgrade_applications. Runs after both.
  * *changes_r: how many of these it did. Returns IX_OK or an ix_err code with error_r. */
 int upgrade_address_book(const struct config *cfg, unsigned *changes_r, struct buf *error_r);

@@ -1,11 +1,13 @@
 """test_addressbook.py - the directory as address-book clients use it, driven with the real OpenLDAP clients against
 a started system: Outlook-style browsing as a user (server-side sort on the attribute name alone, VLV by offset and
-by value, paged results); the SASL mechanisms the root DSE advertises and that they work; SASL PLAIN binds by login
+by value, paged results), and several clients (ldapsearch, python3-ldap3) browsing sorted at once, none refused
+busy between two pages; the SASL mechanisms the root DSE advertises and that they work; SASL PLAIN binds by login
 or e-mail address, also on a directory an older version made; certificates that verify: `cert show --pem`, which any
 local user may run, as the CA file of ldapwhoami over StartTLS and over LDAPS (implicit TLS, `--ldaps-port`, shown by
 `status` and `server show`) and of openssl s_client on the IMAPS port; an
 application account (python3-ldap3, as Nextcloud logs its users in) that finds a user by login or address and binds
 as that user, sees no hidden recipient and no password, and cannot bind once deleted."""
+import concurrent.futures
 import json
 import os
 import shutil
@@ -21,6 +23,7 @@ except ImportError:
     import ldap3
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ad_ranges import children, tlv  # noqa: E402
 from harness import ENV, INTERCHANGE, JPEG, System, entries, main, run, setup, skip, test, wait_for  # noqa: E402
 
 S = None
@@ -40,12 +43,15 @@ BUSY = "Other sort requests already in progress"
 
 
 def sorted_as_user(*args):
-    """as_user for a sorted search (-E sss=...), asked again while slapd answers it 51 "Other sort requests already
-    in progress", as a client does: slapd 2.5's sssvlv marks a paged or VLV browse's sort as running until just
-    after it has sent a page, so the next page's request can come first and is refused (docs/slapd-facts.md)."""
+    """as_user for a sorted search (-E sss=...), asked again while slapd refuses its first page 51 "Other sort
+    requests already in progress" (too many sorts open at once), as a client does; a browse refused after its first
+    page fails (docs/slapd-facts.md "A browse refused as busy between two pages")."""
     def answered():
         r = as_user(*args)
-        return None if r.returncode == 51 and BUSY in r.stderr else r
+        if r.returncode == 51 and BUSY in r.stderr:
+            assert not names(r.stdout), "refused busy after %d entries: %s" % (len(names(r.stdout)), args)
+            return None
+        return r
     r = wait_for(answered, timeout=30, interval=0.3)
     assert r is not None, "slapd answered busy for 30 s to %s" % (args,)
     return r
@@ -89,11 +95,14 @@ def vlv_windows(first, *more):
     """The windows ldapsearch shows for the VLV request first, then for each of more (typed at its prompt, with the
     server's context): a list of (displayNames, vlvResult line). ldapsearch's VLV mode is interactive: at the end
     of its input it sends its last request once more and exits with an error, so its exit status says nothing."""
-    def answered():  # (asked again while slapd answers a window busy, as sorted_as_user says)
+    def answered():  # (asked again while slapd refuses the first window busy, as sorted_as_user says)
         r = run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-x", "-H", S.ldap_uri, "-b", "ou=Recipients," + S.suffix,
                  "-D", S.user_dn("amy"), "-w", "pw-amy", "-E", "sss=displayName", "-E", "vlv=" + first,
                  "(objectClass=inetOrgPerson)", "displayName"], input="".join(m + "\n" for m in more))
-        return None if BUSY in r.stderr else r
+        if BUSY in r.stderr:
+            assert not names(r.stdout), "window refused busy after the first: %s" % r.stdout
+            return None
+        return r
     r = wait_for(answered, timeout=30, interval=0.3)
     assert r is not None, "slapd answered busy for 30 s to the VLV windows %s %s" % (first, more)
     parts = r.stdout.split("Press [before/after(/offset/count|:value)] Enter for the next window.")
@@ -618,6 +627,114 @@ def paged_browse_goes_through_more_than_the_size_limit():
     assert r.returncode == 4 and len(entries(r.stdout)) == 500, (r.returncode, r.stderr)
 
 
+# RFC 2891 server-side sort and the VLV request (draft-ietf-ldapext-ldapv3-vlv) as an address-book client sends
+# them; ldap3 has no encoder for either, so the few BER bytes are written here (with ad_ranges.py's tlv)
+SORT_OID, VLV_OID, VLV_RESPONSE_OID = "1.2.840.113556.1.4.473", "2.16.840.1.113730.3.4.9", "2.16.840.1.113730.3.4.10"
+
+
+def ber_int(n):
+    return tlv(0x02, n.to_bytes(max(1, (n.bit_length() + 8) // 8), "big"))
+
+
+def sequence_items(data):
+    """The (tag, value) items inside the BER SEQUENCE data."""
+    body = children(data, 0, len(data))[0][2]
+    return [(tag, value) for tag, _, value in children(body, 0, len(body))]
+
+
+SORT_BY_DISPLAY_NAME = (SORT_OID, True, tlv(0x30, tlv(0x30, tlv(0x04, b"displayName"))))
+
+
+def user_connection():
+    """amy's ldap3 connection (a simple bind over the loopback listener, as ldapsearch -x in as_user)."""
+    server = ldap3.Server("127.0.0.1", port=S.ports["ldap"], get_info=ldap3.NONE)
+    c = ldap3.Connection(server, user=S.user_dn("amy"), password="pw-amy", raise_exceptions=False)
+    assert c.bind(), c.result
+    return c
+
+
+def busy(result):
+    return result["result"] == 51 and BUSY in (result.get("message") or "")
+
+
+def browse_ldapsearch(page):
+    """ldapsearch's sorted paged browse of the Bulk people: (names, refused before the first page, refused after
+    n names or None)."""
+    r = as_user("-E", "!sss=displayName", "-E", "pr=%d/noprompt" % page, "(title=Bulk)", "displayName")
+    got = names(r.stdout)
+    if r.returncode == 51 and BUSY in r.stderr:
+        return got, not got, len(got) if got else None
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    return got, False, None
+
+
+def browse_ldap3_paged(page):
+    """The same browse with python3-ldap3's paged results, one connection: (names, refused at the first page,
+    refused after n names or None)."""
+    c, got, cookie = user_connection(), [], None
+    try:
+        while True:
+            c.search("ou=Recipients," + S.suffix, "(title=Bulk)", attributes=["displayName"], paged_size=page,
+                     paged_cookie=cookie, controls=[SORT_BY_DISPLAY_NAME])
+            if busy(c.result):
+                return got, not got, len(got) if got else None
+            assert c.result["result"] == 0, c.result
+            got += [e["attributes"]["displayName"][0] for e in c.response if e["type"] == "searchResEntry"]
+            cookie = c.result["controls"]["1.2.840.113556.1.4.319"]["value"]["cookie"]
+            if not cookie:
+                return got, False, None
+    finally:
+        c.unbind()
+
+
+def browse_ldap3_vlv(page):
+    """The browse as Outlook's address book scrolls: VLV windows of page entries by offset, each with the
+    server's context from the window before: (names, refused at the first window, refused after n names or None)."""
+    c, got, context, count = user_connection(), [], None, 0
+    try:
+        while True:
+            value = ber_int(0) + ber_int(page - 1) + tlv(0xa0, ber_int(len(got) + 1) + ber_int(count)) + \
+                (tlv(0x04, context) if context is not None else b"")
+            c.search("ou=Recipients," + S.suffix, "(title=Bulk)", attributes=["displayName"],
+                     controls=[SORT_BY_DISPLAY_NAME, (VLV_OID, True, tlv(0x30, value))])
+            if busy(c.result):
+                return got, not got, len(got) if got else None
+            assert c.result["result"] == 0, c.result
+            got += [e["attributes"]["displayName"][0] for e in c.response if e["type"] == "searchResEntry"]
+            response = sequence_items(c.result["controls"][VLV_RESPONSE_OID]["value"])
+            count = int.from_bytes(response[1][1], "big")
+            context = response[3][1] if len(response) > 3 else None
+            if len(got) >= count:
+                return got, False, None
+    finally:
+        c.unbind()
+
+
+ROUNDS, PAGE = 6, 5
+
+
+@test
+def browses_at_once_never_refused_between_pages():
+    # several address-book clients scroll the Bulk people (paged_browse_goes_through_more_than_the_size_limit)
+    # sorted, a few entries at a time, all at once, for a few rounds: slapd may refuse a browse's first page while
+    # too many sorts run, never the next page of a browse it has begun (docs/slapd-facts.md)
+    want = ["Bulk %03d" % i for i in range(BULK)]
+    clients = [browse_ldapsearch, browse_ldapsearch, browse_ldap3_paged, browse_ldap3_vlv, browse_ldap3_vlv]
+    between, first, browses = [], 0, 0
+    with concurrent.futures.ThreadPoolExecutor(len(clients)) as pool:
+        for _ in range(ROUNDS):
+            for client, (got, refused_first, refused_after) in zip(
+                    clients, pool.map(lambda browse: browse(PAGE), clients)):
+                browses += 1
+                first += refused_first
+                if refused_after is not None:
+                    between.append((client.__name__, refused_after))
+                elif not refused_first:
+                    assert got == want, (client.__name__, got[:3], len(got))
+    assert not between, "%d of %d browses refused busy between two pages (client, names before): %s" % (
+        len(between), browses, between)
+
+
 @test
 def upgrade_adds_binds_by_login():
     # a directory as an older version made it: no SASL properties, no mapping, the older access rules
@@ -652,7 +769,8 @@ def upgrade_adds_binds_by_login():
     # keeps cn=module{0} in, with the checksum of the file, which slapd only checks when there is one)
     module_file = os.path.join(S.data, "directory", "slapd.d", "cn=config", "cn=module{0}.ldif")
     with open(module_file) as f:
-        lines = [line for line in f if "ixgate.so" not in line and not line.startswith("# CRC32")]
+        lines = [line for line in f if "ixgate.so" not in line and "ixbrowse.so" not in line and
+                 not line.startswith("# CRC32")]
     with open(module_file, "w") as f:
         f.writelines(lines)
     S.start()
@@ -693,11 +811,11 @@ def upgrade_adds_binds_by_login():
     assert wait_for(lambda: "directreports" in one_entry(as_user("(uid=bob)", "directReports")), timeout=45)
     assert "manager" not in one_entry(as_user("(uid=carla)", "manager"))
     assert wait_for(lambda: as_user("-E", "pr=100/noprompt", "(title=Bulk)", "dn").returncode == 0, timeout=45)
-    # the gate module is loaded again, and takes effect from the next start
+    # the gate and browse modules are loaded again, and take effect from the next start
     def gate_loaded():
         r = run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-Q", "-Y", "EXTERNAL", "-H", ldapi_uri(), "-b",
                  "cn=module{0},cn=config", "-s", "base", "olcModuleLoad"])
-        return "ixgate.so" in r.stdout
+        return "ixgate.so" in r.stdout and "ixbrowse.so" in r.stdout
     assert wait_for(gate_loaded, timeout=45)
     S.stop()
     S.start()

@@ -16,7 +16,7 @@ from harness import (BUILD, ENV, PORT_NAMES, ROOT, System, entries, free_ports, 
 
 TMP = None
 DAEMONS = ["ix-mta", "ix-smtpd", "ix-imapd", "ix-pop3d", "ix-managesieved", "ix-httpd"]
-MODULES = ["ixordering.so", "ixgate.so", "libixplain.so", "libixscram.so"]
+MODULES = ["ixordering.so", "ixgate.so", "ixbrowse.so", "libixplain.so", "libixscram.so"]
 
 
 def make_install(*variables):
