@@ -225,6 +225,31 @@ def swaks_refuses_certificate_of_another_ca():
     assert p.returncode == 29, (p.returncode, out(p)[-1500:])  # 29: error in TLS
 
 
+def s_client(port, *args):
+    """openssl s_client's account of a handshake with port (-msg: every handshake message by name) and its end."""
+    p = client(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", "localhost", "-msg",
+                "-CAfile", CA, "-verify_return_error"] + list(args), input=b"", timeout=30)
+    return p.returncode, out(p)
+
+
+@h.test
+def no_client_certificate_asked_of_mail_clients():
+    """No mail client is asked for a TLS client certificate (one holding some, a smart card or a keychain, would
+    prompt its user or send one unasked), on IMAP, POP3, ManageSieve and submission, implicit TLS or STARTTLS, TLS
+    1.3 or 1.2: the login daemons ask only a server of the organisation that signs in with SASL EXTERNAL, after the
+    handshake (docs/multi-server.md "Servers proving who they are"). Port 25 asks every MTA."""
+    need("openssl", "openssl")
+    for name, starttls in (("imaps", None), ("imap", "imap"), ("pop3s", None), ("pop3", "pop3"), ("sieve", "sieve"),
+                           ("submissions", None), ("submission", "smtp")):
+        for version in ("-tls1_3", "-tls1_2"):
+            rc, text = s_client(S.ports[name], version, *(["-starttls", starttls] if starttls else []))
+            assert rc == 0 and re.search(r"<<< TLS 1\.[23], Handshake.*ServerHello", text), (name, version, text[-3000:])
+            assert re.search(r">>> TLS 1\.[23], Handshake.*Finished", text), (name, version, text[-3000:])
+            assert "CertificateRequest" not in text, (name, version, text[-3000:])
+    rc, text = s_client(S.ports["smtp"], "-starttls", "smtp")
+    assert rc == 0 and "<<< TLS 1.3, Handshake [length" in text and "CertificateRequest" in text, text[-3000:]
+
+
 @h.test
 def swaks_pipelining():
     text = swaks_ok("--pipeline", "--auth", "PLAIN", "--auth-user", "carol", "--auth-password", PW,
@@ -994,6 +1019,7 @@ def external(port, login, cert=None):
     ctx.verify_mode = ssl.CERT_NONE
     if cert is not None:
         ctx.load_cert_chain(*cert)
+        ctx.post_handshake_auth = True  # asked for it only after the handshake, as our own servers are
     m = imaplib.IMAP4("127.0.0.1", port)
     try:
         m.starttls(ctx)
@@ -1015,10 +1041,16 @@ def the_trusted_server_sign_in_is_for_servers_only():
         for port in (B.ports["imap"], S.ports["imap"]):
             typ, data = external(port, "lena", cert)
             assert typ == "NO", (port, cert, typ, data)
-    # a server's certificate signs in only users homed there: B does not act for S's users, S not for B's
+    # a server's certificate signs in only users homed there: B does not act for S's users, S not for B's (S asked
+    # for the certificate after the handshake and got it: refused for where the mailbox is, not for its lack)
     own = (os.path.join(B.data, "tls", "cert.pem"), os.path.join(B.data, "tls", "key.pem"))
+    mark = S.log_mark("imapd")
     typ, data = external(S.ports["imap"], "lena", own)
     assert typ == "NO", (typ, data)
+    S.wait_log("imapd", "EXTERNAL for lena, whose mailbox is not here", mark)
+    # and at its home, with that certificate given when asked, Python's ssl signs in as a proxy of ours does
+    typ, data = external(B.ports["imap"], "lena", own)
+    assert typ == "OK", (typ, data)
 
 
 @h.test

@@ -1,5 +1,6 @@
 /* test_conn.c - unit tests for transport/conn: line splitting byte by byte, overlong lines, raw bytes, EOF,
- * close after flush, idle timeout, a real loopback TLS client and server, STARTTLS injection, the listener cap;
+ * close after flush, idle timeout, a real loopback TLS client and server, STARTTLS injection, a client certificate
+ * asked for after the handshake, the listener cap;
  * and transport/smtp_session over real sockets: a pipelined script, and python3 smtplib (STARTTLS, AUTH). */
 #include "tests/unit/test.h"
 #include "transport/net/conn.h"
@@ -20,6 +21,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <openssl/ssl.h>
 
 /* Rounds of the loop a test may take before it gives up (each round waits at most ROUND_MSECS). */
 #define MAX_ROUNDS 400
@@ -503,6 +506,100 @@ static void tls_verify_rejects_wrong_name(void)
 	peer_free(&server);
 	peer_free(&client);
 	evloop_destroy(&loop);
+	buf_free(&err);
+}
+
+/* The SHA-256 `tls_cert_describe` gives for the certificate in path, into hex. */
+static void file_fingerprint(const char *path, char hex[TLS_FINGERPRINT_HEX + 1])
+{
+	char *pem = NULL;
+	size_t len = 0;
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	test_assert(read_file(path, TLS_PEM_MAX, &pem, &len) == 0);
+	test_assert(tls_cert_describe(pem, len, &out, &err) == IX_OK);
+	const char *at = strstr(buf_cstr(&out), "SHA-256:");
+	test_assert(at != NULL);
+	at += strspn(at + 8, " ") + 8;
+	test_assert(strlen(at) >= TLS_FINGERPRINT_HEX);
+	memcpy(hex, at, TLS_FINGERPRINT_HEX);
+	hex[TLS_FINGERPRINT_HEX] = '\0';
+	free(pem);
+	buf_free(&out);
+	buf_free(&err);
+}
+
+/* One client with cctx against implicit TLS: no certificate is asked for in the handshake; then the server asks
+ * (conn_request_peer_cert, input paused as a session waiting to answer is) and gets want_fp ("": none) when
+ * request_ok, or is refused at once. The connection carries lines both ways afterwards. */
+static void peer_cert_case(struct tls_ctx *cctx, bool request_ok, const char *want_fp)
+{
+	struct evloop *loop;
+	test_assert(evloop_create(&loop, NULL) == 0);
+	struct peer server, client;
+	peer_init(&server);
+	peer_init(&client);
+	server.echo = true;
+	struct accept_ctx a = { .loop = loop, .server = &server, .implicit_tls = true };
+	struct listener *l;
+	struct buf err = BUF_INIT;
+	test_assert(listener_create(loop, "127.0.0.1", 0, 0, on_accept, &a, &l, &err) == 0);
+	client.conn = conn_connect(loop, "127.0.0.1", listener_port(l), on_event, &client);
+	test_assert(conn_start_tls(client.conn, cctx, "localhost", NULL) == 0);
+	test_assert(run_until(loop, &client.tls_ready, 1) == 0);
+	test_assert(run_until(loop, &server.tls_ready, 1) == 0);
+	char fp[TLS_FINGERPRINT_HEX + 1];
+	test_assert(!conn_peer_fingerprint(server.conn, fp)); /* none in the handshake, whatever the client holds */
+	test_assert(conn_request_peer_cert(client.conn) == IX_EINVAL); /* a client asks no one */
+	conn_pause_input(server.conn, true);
+	test_assert(conn_request_peer_cert(server.conn) == (request_ok ? IX_OK : IX_EINVAL));
+	conn_write_str(client.conn, "during\r\n"); /* application data may cross the request */
+	if (request_ok) {
+		test_assert(conn_request_peer_cert(server.conn) == IX_EINVAL); /* one under way */
+		test_assert(run_until(loop, &server.tls_ready, 2) == 0);
+	}
+	test_assert(conn_peer_fingerprint(server.conn, fp) == (want_fp[0] != '\0'));
+	if (want_fp[0] != '\0')
+		test_assert_str(fp, want_fp);
+	conn_pause_input(server.conn, false);
+	conn_write_str(client.conn, "after\r\n");
+	for (int i = 0; i < MAX_ROUNDS && strcmp(buf_cstr(&client.lines), "> during|> after|") != 0; i++)
+		(void)evloop_run_once(loop, ROUND_MSECS);
+	test_assert_str(buf_cstr(&client.lines), "> during|> after|");
+	test_assert(server.error == 0 && client.error == 0 && client.tls_ready == 1);
+	listener_destroy(&l);
+	peer_free(&server);
+	peer_free(&client);
+	evloop_destroy(&loop);
+	buf_free(&err);
+}
+
+static void peer_cert_after_handshake(void)
+{
+	char *cert = xasprintf("%s/cert.pem", tls_dir);
+	char *ccert = xasprintf("%s/client.pem", tls_dir), *ckey = xasprintf("%s/client.key", tls_dir);
+	struct buf err = BUF_INIT;
+	test_assert(tls_make_self_signed("peer.example", NULL, ccert, ckey, 2, &err) == 0);
+	char want[TLS_FINGERPRINT_HEX + 1];
+	file_fingerprint(ccert, want);
+	/* a server of ours: its certificate, post-handshake authentication offered */
+	struct tls_ctx *ours = NULL, *no_cert = NULL;
+	test_assert(tls_client_ctx_create(true, cert, &ours, &err) == 0);
+	test_assert(tls_ctx_use_client_cert(ours, ccert, ckey, &err) == 0);
+	peer_cert_case(ours, true, want);
+	/* offered, but no certificate to give: it answers with none and keeps its connection */
+	test_assert(tls_client_ctx_create(true, cert, &no_cert, &err) == 0);
+	SSL_CTX_set_post_handshake_auth(tls_ctx_ssl(no_cert), 1);
+	peer_cert_case(no_cert, true, "");
+	/* an ordinary client does not offer it: never asked */
+	peer_cert_case(client_ctx, false, "");
+	/* nor over TLS 1.2, where only a renegotiation (off) could ask */
+	test_assert(SSL_CTX_set_max_proto_version(tls_ctx_ssl(ours), TLS1_2_VERSION) == 1);
+	peer_cert_case(ours, false, "");
+	tls_ctx_destroy(&ours);
+	tls_ctx_destroy(&no_cert);
+	free(cert);
+	free(ccert);
+	free(ckey);
 	buf_free(&err);
 }
 
@@ -1088,6 +1185,7 @@ static void cleanup_tls(void)
 TEST_MAIN("conn", TEST_CASE(lines_byte_by_byte), TEST_CASE(overlong_lines_are_skipped), TEST_CASE(raw_bytes_and_pause),
 	  TEST_CASE(output_close_after_flush), TEST_CASE(idle_timeout_fires), TEST_CASE(implicit_tls_loopback),
 	  TEST_CASE(starttls_discards_injected_input), TEST_CASE(tls_handshake_failure_reported),
-	  TEST_CASE(tls_verify_rejects_wrong_name), TEST_CASE(outbound_connect), TEST_CASE(listener_caps_connections),
-	  TEST_CASE(smtp_pipelined_script), TEST_CASE(smtp_filter_stages), TEST_CASE(smtp_limits),
-	  TEST_CASE(smtp_starttls_injection), TEST_CASE(smtp_python_smtplib), TEST_CASE(cleanup_tls))
+	  TEST_CASE(tls_verify_rejects_wrong_name), TEST_CASE(peer_cert_after_handshake), TEST_CASE(outbound_connect),
+	  TEST_CASE(listener_caps_connections), TEST_CASE(smtp_pipelined_script), TEST_CASE(smtp_filter_stages),
+	  TEST_CASE(smtp_limits), TEST_CASE(smtp_starttls_injection), TEST_CASE(smtp_python_smtplib),
+	  TEST_CASE(cleanup_tls))

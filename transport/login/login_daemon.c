@@ -97,11 +97,9 @@ int login_daemon_main(const struct login_daemon *ld, int argc, char **argv)
 	cfg.plaintext_on_loopback = true;
 	cfg.spool_dir = m.d.cfg.data_dir;
 	cfg.server_dn = m.d.cfg.server_dn;
-	/* the proxy presents this server's certificate to the home server (SASL EXTERNAL), and the sessions ask for one
-	 * (optional: a client without answers nothing) so that another server's proxy can sign in here */
+	/* the proxy presents this server's certificate to the home server (SASL EXTERNAL); the sessions ask for one only
+	 * from a client that says EXTERNAL, after the handshake (login_sasl_start): an ordinary mail client never is */
 	struct tls_peers *trust = tls_peers_create(m.d.cfg.data_dir, true);
-	if (m.d.tls != NULL)
-		tls_ctx_request_client_cert(m.d.tls);
 	cfg.proxy_trust = trust;
 	char *keytab = config_path(&m.d.cfg, SIGNIN_KEYTAB);
 	struct signin *signin = signin_create(m.d.dir, keytab);

@@ -14,6 +14,8 @@
 #include <time.h>
 
 static void session_end(struct login_session *ls);
+static void auth_job_free(struct login_job *j);
+static void external_start(struct login_session *ls, struct login_job *j);
 
 /* How long a peer closed for taking too long to log in gets to read the goodbye. */
 #define LOGIN_GOODBYE_MSECS 10000
@@ -36,6 +38,8 @@ static void session_free(struct login_session *ls)
 	free(ls->fail_ref);
 	free(ls->tried);
 	free(ls->actor);
+	if (ls->cert_job != NULL)
+		auth_job_free(ls->cert_job);
 	srv->proto->free_session(ls);
 	proxy_destroy(&ls->proxy);
 	conn_destroy(&ls->conn);
@@ -88,6 +92,12 @@ static void session_event(struct conn *c, enum conn_event ev, void *ctx)
 	switch (ev) {
 	case CONN_EVENT_INPUT: proto->input(ls); break;
 	case CONN_EVENT_TLS_READY:
+		if (ls->cert_job != NULL) { /* the client answered the request for its certificate */
+			struct login_job *j = ls->cert_job;
+			ls->cert_job = NULL;
+			external_start(ls, j);
+			break;
+		}
 		ls->secure = true;
 		if (ls->sasl != NULL)
 			ix_sasl_set_secure(ls->sasl, true);
@@ -588,19 +598,34 @@ void login_sasl_start(struct login_session *ls, const char *ref, const char *mec
 		sasl_channel(ls);
 	}
 	struct login_job *j = auth_job(ls, ref);
-	if (mlen == 8 && strncasecmp(mech, "EXTERNAL", 8) == 0) {
-		j->external = true;
-		if (!conn_peer_fingerprint(ls->conn, j->fingerprint))
-			j->fingerprint[0] = '\0';
-	} else {
-		j->sasl = j->sasl_start = true;
-	}
+	bool external = mlen == 8 && strncasecmp(mech, "EXTERNAL", 8) == 0;
+	j->external = external;
+	j->sasl = j->sasl_start = !external;
 	j->mech = xstrndup(mech, mlen);
 	if (ir != NULL) {
 		j->has_resp = true;
 		j->resp = xstrndup(ir, irlen);
 		j->resp_len = irlen;
 	}
+	/* no client is asked for a certificate in the handshake (a mail client would prompt its user or send one of
+	 * theirs): a server of the organisation offered post-handshake authentication and is asked now */
+	if (external && !conn_peer_fingerprint(ls->conn, j->fingerprint) && conn_request_peer_cert(ls->conn) == IX_OK) {
+		ls->cert_job = j;
+		ls->srv->proto->set_busy(ls, true);
+		conn_pause_input(ls->conn, true);
+		return;
+	}
+	if (external)
+		external_start(ls, j);
+	else
+		login_start_read_job(ls, auth_run, auth_done, j);
+}
+
+/* SASL EXTERNAL's job, with the certificate the client has given (if any). */
+static void external_start(struct login_session *ls, struct login_job *j)
+{
+	if (!conn_peer_fingerprint(ls->conn, j->fingerprint))
+		j->fingerprint[0] = '\0';
 	login_start_read_job(ls, auth_run, auth_done, j);
 }
 

@@ -147,6 +147,9 @@ struct login_session {
 	char *fail_ref;
 	/* Output over CONN_OUTPUT_SOFT_MAX: input waits (busy) until it drains to half (login_output_full). */
 	struct evloop_timer output_wait;
+	/* SASL EXTERNAL waiting for the client's certificate, asked for after the handshake (conn_request_peer_cert):
+	 * the job starts when it comes */
+	struct login_job *cert_job;
 };
 
 /* Sets up srv (embedded in the protocol's server) from config (copied). */

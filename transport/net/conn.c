@@ -54,6 +54,8 @@ struct conn {
 	enum conn_tls_state tls_state;
 	SSL *ssl;
 	bool hs_want_write, read_want_write, write_want_read;
+	bool cert_wait;     /* conn_request_peer_cert: reading (even paused) until the client's answer is in */
+	bool cert_answered; /* set by tls_request_peer_cert's callback, from inside SSL_read */
 	char tls_info[CONN_TLS_INFO_MAX];
 
 	bool eof_seen, ended, paused, closing, kicked, free_pending;
@@ -685,6 +687,16 @@ int conn_start_tls(struct conn *c, struct tls_ctx *ctx, const char *host, size_t
 	return 0;
 }
 
+int conn_request_peer_cert(struct conn *c)
+{
+	if (c->tls_state != CONN_TLS_ON || c->ended || c->cert_wait ||
+	    !tls_request_peer_cert(c->ssl, &c->cert_answered))
+		return IX_EINVAL;
+	c->cert_wait = true;
+	schedule_kick(c); /* the next SSL_read sends the request */
+	return IX_OK;
+}
+
 bool conn_is_tls(const struct conn *c)
 {
 	return c->tls_state == CONN_TLS_ON;
@@ -692,7 +704,7 @@ bool conn_is_tls(const struct conn *c)
 
 bool conn_peer_fingerprint(const struct conn *c, char *hex)
 {
-	return c->tls_state == CONN_TLS_ON && tls_peer_fingerprint(c->ssl, hex);
+	return c->tls_state == CONN_TLS_ON && !c->cert_wait && tls_peer_fingerprint(c->ssl, hex);
 }
 
 bool conn_channel_bindings(const struct conn *c, struct scram_cbind *cb_r)
@@ -753,7 +765,7 @@ static void update_interest(struct conn *c)
 	case CONN_TLS_WAIT_FLUSH: w = c->plain_left > 0; break;
 	case CONN_TLS_OFF:
 	case CONN_TLS_ON:
-		r = !c->eof_seen && !c->paused && !c->closing && in_len(c) < c->in_max;
+		r = !c->eof_seen && (!c->paused || c->cert_wait) && !c->closing && in_len(c) < c->in_max;
 		w = out_len(c) > 0 || c->read_want_write;
 		if (c->write_want_read)
 			r = true;
@@ -810,11 +822,16 @@ static void conn_step(struct conn *c, unsigned events)
 	bool took_input = false;
 	for (int rounds = 0; rounds < 64; rounds++) {
 		ssize_t got = 0;
-		if (want_read && !c->paused && !c->closing) {
+		if (want_read && (!c->paused || c->cert_wait) && !c->closing) {
 			got = fill(c);
 			if (got < 0)
 				return;
 			took_input |= got > 0;
+		}
+		if (c->cert_wait && c->cert_answered) {
+			c->cert_wait = false;
+			if (!emit(c, CONN_EVENT_TLS_READY))
+				return;
 		}
 		if ((got > 0 || c->kicked) && !c->paused && !c->closing && in_len(c) > 0) {
 			c->kicked = false;
@@ -845,7 +862,7 @@ static void conn_step(struct conn *c, unsigned events)
 		emit(c, CONN_EVENT_CLOSED);
 		return;
 	}
-	if (c->eof_seen && !c->paused && !c->closing)
+	if (c->eof_seen && (!c->paused || c->cert_wait) && !c->closing)
 		emit(c, CONN_EVENT_EOF);
 }
 

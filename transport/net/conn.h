@@ -23,8 +23,10 @@
 struct conn;
 
 enum conn_event {
-	CONN_EVENT_INPUT,     /* input arrived (or conn_kick): read it with conn_read_line / conn_read_bytes */
-	CONN_EVENT_TLS_READY, /* the TLS handshake finished (implicit TLS or after conn_start_tls) */
+	CONN_EVENT_INPUT, /* input arrived (or conn_kick): read it with conn_read_line / conn_read_bytes */
+	/* the TLS handshake finished (implicit TLS or after conn_start_tls), or the client answered
+	 * conn_request_peer_cert */
+	CONN_EVENT_TLS_READY,
 	CONN_EVENT_CONNECTED, /* conn_connect: the TCP connection is up */
 	/* No input and no output progress for the idle timeout. The connection still works so that the owner can
 	 * say why it leaves (write, then conn_close_after_flush) or it destroys it. The timer runs again, so a
@@ -121,6 +123,13 @@ bool conn_is_tls(const struct conn *c);
 /* The peer's certificate fingerprint (tls_peer_fingerprint) into hex (TLS_FINGERPRINT_HEX + 1 bytes); false when
  * TLS is not up or the peer sent no certificate. */
 bool conn_peer_fingerprint(const struct conn *c, char *hex);
+/* Server side, TLS up: asks the client for its certificate now (tls_request_peer_cert: TLS 1.3 post-handshake
+ * authentication, only when the client offered it). Returns IX_OK: the request goes out, and CONN_EVENT_TLS_READY
+ * follows once the client has answered (conn_peer_fingerprint then says with which certificate, if any), or
+ * CONN_EVENT_ERROR; until then the connection reads even while paused (input is buffered, INPUT waits for the
+ * resume as usual, EOF does not) and conn_peer_fingerprint is false. IX_EINVAL: not possible (no TLS, TLS 1.2, not offered, a
+ * request under way); nothing changed. */
+int conn_request_peer_cert(struct conn *c);
 /* The connection's channel binding data (tls_channel_bindings); false when TLS is not up or there is none. */
 bool conn_channel_bindings(const struct conn *c, struct scram_cbind *cb_r);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" once TLS is up, else "" (static or conn-owned). */

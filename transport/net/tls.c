@@ -161,6 +161,36 @@ void tls_ctx_request_client_cert(struct tls_ctx *ctx)
 	SSL_CTX_set_verify(ctx->ssl, SSL_VERIFY_PEER, accept_any_cert);
 }
 
+/* Info callback of a connection asked for its certificate: the client's Finished has been read and verified (the
+ * state machine leaves TLS_ST_SR_FINISHED), so its answer is complete. */
+static void peer_cert_answered(const SSL *ssl, int where, int ret)
+{
+	(void)ret;
+	bool *answered = SSL_get_app_data(ssl);
+	if ((where & SSL_CB_ACCEPT_LOOP) && SSL_get_state(ssl) == TLS_ST_SR_FINISHED && answered != NULL)
+		*answered = true;
+}
+
+bool tls_request_peer_cert(SSL *ssl, bool *answered_r)
+{
+	if (!SSL_is_server(ssl) || SSL_version(ssl) != TLS1_3_VERSION)
+		return false;
+	int mode = SSL_get_verify_mode(ssl);
+	SSL_verify_cb cb = SSL_get_verify_callback(ssl);
+	/* without FAIL_IF_NO_PEER_CERT: a client that answers with no certificate keeps its connection */
+	SSL_set_verify(ssl, SSL_VERIFY_PEER, accept_any_cert);
+	ERR_clear_error();
+	if (SSL_verify_client_post_handshake(ssl) != 1) {
+		ERR_clear_error(); /* not offered (the usual client): not an error of the connection */
+		SSL_set_verify(ssl, mode, cb);
+		return false;
+	}
+	*answered_r = false;
+	SSL_set_app_data(ssl, answered_r);
+	SSL_set_info_callback(ssl, peer_cert_answered);
+	return true;
+}
+
 int tls_ctx_use_client_cert(struct tls_ctx *ctx, const char *cert_path, const char *key_path, struct buf *error_r)
 {
 	ERR_clear_error();
@@ -175,6 +205,8 @@ int tls_ctx_use_client_cert(struct tls_ctx *ctx, const char *cert_path, const ch
 		tls_append_errors(error_r);
 		return access(key_path, R_OK) < 0 ? IX_EIO : IX_EINVAL;
 	}
+	/* our servers' login daemons ask for it only after the handshake, when we sign in with SASL EXTERNAL */
+	SSL_CTX_set_post_handshake_auth(ctx->ssl, 1);
 	return 0;
 }
 

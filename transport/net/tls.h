@@ -39,11 +39,22 @@ int tls_cert_check(const char *cert_path, const char *key_path, const char *host
  * verify true: the chain must verify against ca_file (NULL: the system store) and match the host name
  * given to tls_ssl_new (an IP address against the certificate's IP names). Returns 0 or IX_EINVAL/IX_EIO with error_r. */
 int tls_client_ctx_create(bool verify, const char *ca_file, struct tls_ctx **ctx_r, struct buf *error_r);
-/* Server-to-server identity. On a server context: ask every client for a certificate (none is fine; a given one
- * is not verified against any CA, callers compare its fingerprint with the servers the directory lists). On a
- * client context: present cert_path/key_path when a server asks. Return 0 or IX_EIO/IX_EINVAL with error_r. */
+/* Server-to-server identity. On a server context: ask every client for a certificate in the handshake (none is
+ * fine; a given one is not verified against any CA, callers compare its fingerprint with the servers the directory
+ * lists): port 25 only, where asking MTAs is usual; the login daemons ask later and only the peer that signs in
+ * with SASL EXTERNAL (tls_request_peer_cert). On a client context: present cert_path/key_path when a server asks,
+ * in the handshake or after it (TLS 1.3 post-handshake authentication is offered). Return 0 or IX_EIO/IX_EINVAL
+ * with error_r. */
 void tls_ctx_request_client_cert(struct tls_ctx *ctx);
 int tls_ctx_use_client_cert(struct tls_ctx *ctx, const char *cert_path, const char *key_path, struct buf *error_r);
+/* On a server connection whose handshake is done: asks the client for its certificate now (TLS 1.3 post-handshake
+ * authentication, RFC 8446 section 4.6.2), taken as tls_ctx_request_client_cert takes it. The request goes out with
+ * the next SSL_read, SSL_write or SSL_do_handshake; the answer (Certificate, CertificateVerify, Finished) is read by
+ * SSL_read among the application data, which sets *answered_r (cleared here; it must live as long as ssl) once the
+ * answer is complete and verified: SSL_get0_peer_certificate then has the certificate, NULL when the client sent
+ * none. False, and ssl left as it was, when it is not possible: TLS 1.2, a client that did not offer post-handshake
+ * authentication, a request under way. */
+bool tls_request_peer_cert(struct ssl_st *ssl, bool *answered_r);
 /* The lower-case hex SHA-256 of the peer's certificate (DER) into hex (65 bytes). False when it sent none. */
 #define TLS_FINGERPRINT_HEX 64
 bool tls_peer_fingerprint(struct ssl_st *ssl, char *hex);
