@@ -10,6 +10,7 @@
 #include "common/paths.h"
 #include "attendant/maintenance.h"
 #include "attendant/tlsrpt_report.h"
+#include "attendant/dmarc_report.h"
 #include "attendant/history.h"
 #include "attendant/metrics.h"
 #include "transport/mta/queue.h"
@@ -117,6 +118,7 @@ struct attendant {
 	struct stat cert_st, key_st;
 	struct maintenance maint;
 	time_t last_tlsrpt;           /* when the TLS reports (RFC 8460) were last sent (the start at first) */
+	time_t last_dmarc;            /* when the DMARC aggregate reports were last sent (the start at first) */
 	struct repl_follow repl;      /* replication follows the server entries (noted by the hook) */
 	struct bindlog *bindlog;      /* failed LDAP binds from cn=accesslog into our log */
 	struct sync_followers *syncs; /* live changes of the sync sources this server runs (its own threads) */
@@ -683,6 +685,7 @@ static void maint_tick(struct evloop *loop, struct evloop_timer *timer, void *ct
 			a->last_tlsrpt = now;
 			tlsrpt_report_run(a->cfg, a->dir, now);
 		}
+		dmarc_report_run(a->cfg, a->dir, now, &a->last_dmarc, false, NULL);
 	}
 }
 
@@ -782,6 +785,8 @@ static void on_control(struct evloop *loop, int fd, unsigned events, void *ctx)
 				   a->sync_removed + sync_followers_removed(a->syncs),
 				   a->maint.last_error[0] ? "; last error: " : "");
 			buf_append_str(&out, a->maint.last_error);
+		} else if (strcmp(req, "dmarc-report") == 0) {
+			dmarc_report_run(a->cfg, a->dir, time(NULL), &a->last_dmarc, true, &out);
 		} else if (strcmp(req, "metrics") == 0) {
 			collect(a, &f);
 			history_read_log(a->history, a->cfg->data_dir);
@@ -1097,6 +1102,7 @@ int attendant_run(struct config *cfg, int ready_fd)
 	evloop_timer_start(a.loop, &a.address_timer, 0, ATTENDANT_ADDRESS_SWEEP_MS, address_tick, &a);
 	maintenance_init(&a.maint);
 	a.last_tlsrpt = time(NULL);
+	a.last_dmarc = a.last_tlsrpt;
 	evloop_timer_start(a.loop, &a.maint_timer, MAINT_TICK_MS, MAINT_TICK_MS, maint_tick, &a);
 	evloop_timer_start(a.loop, &a.rotate_timer, ATTENDANT_LOG_CHECK_MS, ATTENDANT_LOG_CHECK_MS, rotate_tick, &a);
 	{

@@ -3,7 +3,7 @@
 ATTENDANT_SRCS := attendant/interchange.c attendant/attendant.c attendant/cmd_system.c attendant/cmd_recipients.c attendant/cmd_app.c attendant/cmd_server.c attendant/cmd_store.c attendant/cmd_backup.c attendant/cmd_logs.c attendant/monitor.c attendant/metrics.c attendant/history.c attendant/cmd_queue.c attendant/cmd_move.c transport/imap/imap_client.c attendant/cmd_import.c attendant/import_target.c attendant/import_files.c attendant/import_users.c \
 	attendant/cmd_join.c attendant/cmd_cert.c attendant/maintenance.c attendant/orphan.c attendant/repl_follow.c attendant/bootstrap.c \
 	attendant/cmd_sync.c attendant/cmd_signin.c attendant/cmd_dns.c attendant/cmd_domain.c attendant/cmd_admin.c attendant/cmd_sieve.c \
-	attendant/tlsrpt_report.c
+	attendant/tlsrpt_report.c attendant/report_mail.c attendant/dmarc_report.c
 PROGRAMS += $(BUILD)/interchange
 
 $(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(HTTP_LIB) $$(MTA_LIB) $$(SIEVE_LIB) $$(SYNC_LIB) $$(REPLICATION_LIB) $$(DAEMON_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) \
@@ -13,9 +13,9 @@ $(BUILD)/interchange: $(call objs,$(ATTENDANT_SRCS)) $$(HTTP_LIB) $$(MTA_LIB) $$
 
 UNIT_TESTS += $(BUILD)/tests/unit/test_attendant
 $(BUILD)/tests/unit/test_attendant: $(call objs,tests/unit/test_attendant.c tests/unit/test.c attendant/metrics.c attendant/history.c \
-		attendant/monitor.c attendant/maintenance.c transport/imap/imap_client.c) $$(MTA_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) \
-		$$(NET_LIB) $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(ICU_LIBS) $(SSL_LIBS) $(SASL_LIBS)
+		attendant/monitor.c attendant/maintenance.c transport/imap/imap_client.c attendant/dmarc_report.c attendant/report_mail.c) \
+		$$(MTA_LIB) $$(DIR_LIB) $$(DIRECTORY_LIB) $$(STORE_LIB) $$(MIME_LIB) $$(NET_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDAP_LIBS) $(LMDB_LIBS) $(ICU_LIBS) $(SSL_LIBS) $(SASL_LIBS) $(DNS_LIBS) -lz
 
 # interchange user move between two servers (tests/e2e/test_multiserver.py provides the joined server)
 E2E_TESTS += tests/e2e/test_move.py

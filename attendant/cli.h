@@ -116,6 +116,7 @@ int cmd_server(const char *data_dir, int argc, char **argv);
 int cmd_backup(const char *data_dir, int argc, char **argv);
 int cmd_logs(const char *data_dir, int argc, char **argv);
 int cmd_maintenance(const char *data_dir, int argc, char **argv);
+int cmd_dmarc(const char *data_dir, int argc, char **argv);
 int cmd_restore(const char *data_dir, int argc, char **argv);
 int cmd_store(const char *data_dir, int argc, char **argv);
 int cmd_mailbox(const char *data_dir, int argc, char **argv);

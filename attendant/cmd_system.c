@@ -565,6 +565,28 @@ int cmd_status(const char *data_dir, int argc, char **argv)
 
 /* ---- maintenance ---- */
 
+/* Asks the running attendant one request (a line) and prints its answer. */
+static int ask_and_print(const char *data_dir, const char *request, int timeout_s)
+{
+	struct config cfg;
+	if (cli_load_config(data_dir, &cfg) < 0)
+		return CLI_EXIT_FAIL;
+	struct buf answer = BUF_INIT;
+	int ret = CLI_EXIT_OK;
+	if (!lock_held(&cfg, ATTENDANT_LOCK)) {
+		cli_error("Interchange is not running at %s: start it with 'interchange start'", cfg.data_dir);
+		ret = CLI_EXIT_FAIL;
+	} else if (ask_attendant(&cfg, request, timeout_s, &answer) < 0) {
+		cli_error("the attendant did not answer");
+		ret = CLI_EXIT_FAIL;
+	} else {
+		fputs(buf_cstr(&answer), stdout);
+	}
+	buf_free(&answer);
+	config_free(&cfg);
+	return ret;
+}
+
 int cmd_maintenance(const char *data_dir, int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
@@ -579,21 +601,24 @@ int cmd_maintenance(const char *data_dir, int argc, char **argv)
 		cli_error("maintenance needs: run");
 		return CLI_EXIT_USAGE;
 	}
-	struct config cfg;
-	if (cli_load_config(data_dir, &cfg) < 0)
-		return CLI_EXIT_FAIL;
-	struct buf answer = BUF_INIT;
-	int ret = CLI_EXIT_OK;
-	if (!lock_held(&cfg, ATTENDANT_LOCK)) {
-		cli_error("Interchange is not running at %s: start it with 'interchange start'", cfg.data_dir);
-		ret = CLI_EXIT_FAIL;
-	} else if (ask_attendant(&cfg, "maintenance\n", 600, &answer) < 0) {
-		cli_error("the attendant did not answer");
-		ret = CLI_EXIT_FAIL;
-	} else {
-		fputs(buf_cstr(&answer), stdout);
+	return ask_and_print(data_dir, "maintenance\n", 600);
+}
+
+/* ---- DMARC aggregate reports ---- */
+
+int cmd_dmarc(const char *data_dir, int argc, char **argv)
+{
+	if (cli_wants_help(argc, argv)) {
+		fputs("usage: interchange dmarc report --now [--data DIR]\n\nSends the DMARC aggregate reports (RFC "
+		      "7489) of the evaluations recorded since the last ones,\nnow, whether dmarc.reports is on or "
+		      "not: each domain whose DMARC record asks for them\n(rua=mailto:) gets its report. The "
+		      "attendant otherwise sends them every\ndmarc.report_interval (a day) when dmarc.reports is 1.\n",
+		      stdout);
+		return CLI_EXIT_OK;
 	}
-	buf_free(&answer);
-	config_free(&cfg);
-	return ret;
+	if (argc != 3 || strcmp(argv[1], "report") != 0 || strcmp(argv[2], "--now") != 0) {
+		cli_error("dmarc needs: report --now");
+		return CLI_EXIT_USAGE;
+	}
+	return ask_and_print(data_dir, "dmarc-report\n", 600);
 }

@@ -34,6 +34,7 @@ static const struct cli_command commands[] = {
 	{ "store", cmd_store, "the information store: check [--repair]" },
 	{ "logs", cmd_logs, "a service's log: the last lines, or --follow" },
 	{ "maintenance", cmd_maintenance, "run the scheduled housekeeping now" },
+	{ "dmarc", cmd_dmarc, "DMARC aggregate reports (RFC 7489): report --now sends them now" },
 	{ "backup", cmd_backup, "consistent online backup of this server into a new folder" },
 	{ "restore", cmd_restore, "restore a backup into a new data folder" },
 	{ "queue", cmd_queue, "the mail queue: list [--json], show ID, flush, delete ID" },

@@ -1,25 +1,20 @@
 /* tlsrpt_report.c - the daily TLS reports (RFC 8460 4 and 5.3): the records grouped by domain and policy, the JSON,
- * gzip (zlib), the report message queued for ix-mta (which signs it like all our mail). https: rua addresses are not
- * posted: logged. */
+ * sent as a report message (attendant/report_mail.h). https: rua addresses are not posted: logged. */
 #include "attendant/tlsrpt_report.h"
 #include "attendant/monitor.h"
-#include "common/base64.h"
+#include "attendant/report_mail.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/settings.h"
 #include "common/util.h"
 #include "directory/dir.h"
-#include "transport/mta/dkim.h"
 #include "transport/mta/dns.h"
 #include "transport/mta/queue.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
-#include <zlib.h>
 
 static void iso_time(time_t t, char out[32])
 {
@@ -135,102 +130,13 @@ void tlsrpt_report_json(const struct tlsrpt_meta *meta, const char *domain, cons
 	free(done);
 }
 
-/* gzip (RFC 1952) of data into out. */
-static bool gzip(const char *data, size_t len, struct buf *out)
-{
-	z_stream z = { 0 };
-	if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return false;
-	uLong bound = deflateBound(&z, (uLong)len);
-	buf_reserve(out, bound + 1);
-	z.next_in = (Bytef *)data;
-	z.avail_in = (uInt)len;
-	z.next_out = (Bytef *)out->data + out->len;
-	z.avail_out = (uInt)bound;
-	bool ok = deflate(&z, Z_FINISH) == Z_STREAM_END;
-	if (ok)
-		out->len += z.total_out;
-	deflateEnd(&z);
-	return ok;
-}
-
 /* The mailto: addresses of domain's TLSRPT record (_smtp._tls.DOMAIN, "v=TLSRPTv1; rua=..."), comma-separated into
  * rua_r. */
 static bool report_addresses(struct dns *d, const char *domain, struct buf *rua_r)
 {
 	char name[DNS_NAME_MAX];
 	snprintf(name, sizeof(name), "_smtp._tls.%s", domain);
-	struct dns_answer a;
-	dns_query(d, name, DNS_T_TXT, &a);
-	bool found = false;
-	for (size_t i = 0; a.status == DNS_OK && i < a.n && !found; i++) {
-		struct buf txt = BUF_INIT, v = BUF_INIT;
-		dns_txt_join(a.rdata[i], a.rdlen[i], &txt);
-		if (dkim_tag(txt.data, txt.len, "v", &v) && strcmp(buf_cstr(&v), "TLSRPTv1") == 0)
-			found = dkim_tag(txt.data, txt.len, "rua", rua_r);
-		buf_free(&txt);
-		buf_free(&v);
-	}
-	dns_answer_free(&a);
-	return found;
-}
-
-/* Queues the report message (RFC 8460 5.3) for to. */
-static int queue_report(const struct config *cfg, const char *domain, const char *to, const char *report_id,
-			const struct tlsrpt_meta *meta, const struct buf *gz)
-{
-	char id[QUEUE_ID_MAX + 1], date[64];
-	queue_new_id(id);
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	struct queue_msg m;
-	queue_msg_init(&m);
-	snprintf(m.id, sizeof(m.id), "%s", id);
-	m.created = (long long)now;
-	queue_set_field(&m.sender, "");
-	struct buf *b = &m.body;
-	buf_printf(b, "From: TLS reports of %s <tlsrpt-noreply@%s>\r\nTo: <%s>\r\nDate: %s\r\n", cfg->domain,
-		   cfg->domain, to, date);
-	buf_printf(b, "Message-ID: <%s@%s>\r\nSubject: Report Domain: %s Submitter: %s Report-ID: <%s>\r\n", id,
-		   cfg->hostname, domain, cfg->domain, report_id);
-	buf_printf(b, "TLS-Report-Domain: %s\r\nTLS-Report-Submitter: %s\r\nAuto-Submitted: auto-generated\r\n", domain,
-		   cfg->domain);
-	buf_printf(b,
-		   "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=\"tlsrpt\"; "
-		   "boundary=\"tlsrpt-%s\"\r\n\r\n",
-		   id);
-	buf_printf(b,
-		   "--tlsrpt-%s\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
-		   "The TLS report (RFC 8460) of %s's sessions with %s is attached.\r\n\r\n",
-		   id, cfg->domain, domain);
-	char start[32], end[32];
-	snprintf(start, sizeof(start), "%lld", (long long)meta->start);
-	snprintf(end, sizeof(end), "%lld", (long long)meta->end);
-	buf_printf(b,
-		   "--tlsrpt-%s\r\nContent-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\n"
-		   "Content-Disposition: attachment;\r\n filename=\"%s!%s!%s!%s!%s.json.gz\"\r\n\r\n",
-		   id, cfg->domain, domain, start, end, id);
-	struct buf b64 = BUF_INIT;
-	base64_encode(gz->data, gz->len, &b64);
-	for (size_t i = 0; i < b64.len; i += 76) {
-		buf_append(b, b64.data + i, b64.len - i < 76 ? b64.len - i : 76);
-		buf_append_str(b, "\r\n");
-	}
-	buf_free(&b64);
-	buf_printf(b, "--tlsrpt-%s--\r\n", id);
-	queue_set_field(&m.msgid, "");
-	queue_msg_add_rcpt(&m, to, "", 0);
-	char *qdir = config_path(cfg, "queue");
-	struct buf err = BUF_INIT;
-	int ret = queue_write(qdir, &m, &err);
-	if (ret != 0)
-		log_warn("TLS reporting: the report for %s cannot be queued: %s", domain, buf_cstr(&err));
-	buf_free(&err);
-	free(qdir);
-	queue_msg_free(&m);
-	return ret;
+	return report_rua(d, name, "TLSRPTv1", rua_r);
 }
 
 static int by_domain(const void *x, const void *y)
@@ -240,33 +146,57 @@ static int by_domain(const void *x, const void *y)
 	return c != 0 ? c : (a->time > b->time) - (a->time < b->time);
 }
 
-/* Reads the records of folder's files named *.sending into *s_r (appended). */
-static void read_records(const char *folder, struct tlsrpt_session **s_r, size_t *n_r)
+struct records {
+	struct tlsrpt_session *s;
+	size_t n;
+};
+
+static void take_record(char *line, void *ctx)
 {
-	DIR *dp = opendir(folder);
-	if (dp == NULL)
+	struct records *r = ctx;
+	struct tlsrpt_session one;
+	if (!tlsrpt_parse(line, &one))
 		return;
-	for (struct dirent *e; (e = readdir(dp)) != NULL;) {
-		size_t len = strlen(e->d_name);
-		if (len < 8 || strcmp(e->d_name + len - 8, ".sending") != 0)
-			continue;
-		char *path = xasprintf("%s/%s", folder, e->d_name), *data = NULL;
-		size_t dlen;
-		if (read_file(path, 64u << 20, &data, &dlen) == 0) {
-			for (char *save = NULL, *line = strtok_r(data, "\n", &save); line != NULL;
-			     line = strtok_r(NULL, "\n", &save)) {
-				struct tlsrpt_session one;
-				if (!tlsrpt_parse(line, &one))
-					continue;
-				*s_r = xrealloc(*s_r, (*n_r + 1) * sizeof(**s_r));
-				(*s_r)[(*n_r)++] = one;
-			}
-		}
-		free(data);
-		unlink(path);
-		free(path);
-	}
-	closedir(dp);
+	r->s = xrealloc(r->s, (r->n + 1) * sizeof(*r->s));
+	r->s[r->n++] = one;
+}
+
+/* One report to one address of the domain's rua (RFC 8460 5.3). */
+struct sending {
+	const struct config *cfg;
+	const char *domain, *report_id, *unique; /* unique: the report id's part in the file name */
+	const struct tlsrpt_meta *meta;
+	const struct buf *gz;
+	size_t sessions;
+};
+
+static void send_to(const char *addr, void *ctx)
+{
+	const struct sending *sd = ctx;
+	const struct config *cfg = sd->cfg;
+	char *from = xasprintf("TLS reports of %s <tlsrpt-noreply@%s>", cfg->domain, cfg->domain);
+	char *headers = xasprintf("TLS-Report-Domain: %s\r\nTLS-Report-Submitter: %s\r\n", sd->domain, cfg->domain);
+	char *text = xasprintf("The TLS report (RFC 8460) of %s's sessions with %s is attached.", cfg->domain,
+			       sd->domain);
+	char *file = xasprintf("%s!%s!%lld!%lld!%s.json.gz", cfg->domain, sd->domain, (long long)sd->meta->start,
+			       (long long)sd->meta->end, sd->unique);
+	const struct report_mail m = { "TLS reporting",
+				       from,
+				       sd->domain,
+				       sd->report_id,
+				       headers,
+				       "report; report-type=\"tlsrpt\"",
+				       text,
+				       "application/tlsrpt+gzip",
+				       file,
+				       sd->gz };
+	if (report_queue(cfg, addr, &m) == 0)
+		log_info("TLS reporting: report %s of %s (%zu sessions) to %s", sd->report_id, sd->domain, sd->sessions,
+			 addr);
+	free(from);
+	free(headers);
+	free(text);
+	free(file);
 }
 
 void tlsrpt_report_run(const struct config *cfg, struct dir *dir, time_t now)
@@ -274,27 +204,10 @@ void tlsrpt_report_run(const struct config *cfg, struct dir *dir, time_t now)
 	struct settings set;
 	if (dir == NULL || dir_server_settings(dir, cfg->server_dn, &set) != IX_OK || !set.v[SET_TLSRPT_ENABLED])
 		return;
-	char *folder = config_path(cfg, TLSRPT_DIR);
-	DIR *dp = opendir(folder);
-	if (dp == NULL) {
-		free(folder);
-		return;
-	}
-	/* each day's file set aside first: what ix-mta records from now on goes into a new one */
-	for (struct dirent *e; (e = readdir(dp)) != NULL;) {
-		if (e->d_name[0] == '.' || strchr(e->d_name, '.') != NULL)
-			continue;
-		char *from = xasprintf("%s/%s", folder, e->d_name), *to = xasprintf("%s.sending", from);
-		if (rename(from, to) != 0)
-			log_warn("TLS reporting: cannot take %s", from);
-		free(from);
-		free(to);
-	}
-	closedir(dp);
-	struct tlsrpt_session *s = NULL;
-	size_t n = 0;
-	read_records(folder, &s, &n);
-	free(folder);
+	struct records recs = { NULL, 0 };
+	report_take_records(cfg, TLSRPT_DIR, take_record, &recs);
+	struct tlsrpt_session *s = recs.s;
+	size_t n = recs.n;
 	if (n == 0)
 		return;
 	qsort(s, n, sizeof(*s), by_domain);
@@ -324,23 +237,11 @@ void tlsrpt_report_run(const struct config *cfg, struct dir *dir, time_t now)
 					    contact, report_id, (time_t)s[i].time, now };
 		struct buf json = BUF_INIT, gz = BUF_INIT;
 		tlsrpt_report_json(&meta, s[i].domain, s + i, j - i, &json);
-		if (!gzip(json.data, json.len, &gz)) {
+		if (!report_gzip(json.data, json.len, &gz)) {
 			log_warn("TLS reporting: the report for %s cannot be compressed", s[i].domain);
 		} else {
-			for (char *save = NULL, *uri = strtok_r(rua.data, ",", &save); uri != NULL;
-			     uri = strtok_r(NULL, ",", &save)) {
-				if (strncasecmp(uri, "mailto:", 7) != 0) {
-					log_info("TLS reporting: %s asks for its report at %s: only mailto: is sent",
-						 s[i].domain, uri);
-					continue;
-				}
-				char *q = strchr(uri, '?'); /* RFC 6068 headers, not ours to honour */
-				if (q != NULL)
-					*q = '\0';
-				if (queue_report(cfg, s[i].domain, uri + 7, report_id, &meta, &gz) == 0)
-					log_info("TLS reporting: report %s of %s (%zu sessions) to %s", report_id,
-						 s[i].domain, j - i, uri + 7);
-			}
+			struct sending sd = { cfg, s[i].domain, report_id, id, &meta, &gz, j - i };
+			report_each_mailto("TLS reporting", s[i].domain, rua.data, send_to, &sd);
 		}
 		free(report_id);
 		buf_free(&json);

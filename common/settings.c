@@ -61,6 +61,16 @@ static const struct setting_def defs[SET_COUNT] = {
 				      "organization-name of the TLS reports (\"\": the organisation's first domain)" },
 	[SET_TLSRPT_CONTACT] = { "tlsrpt.contact", 0, 0, 0, SETTING_TEXT,
 				 "contact-info of the TLS reports (\"\": postmaster@ the first domain)" },
+	[SET_DMARC_REPORTS] = { "dmarc.reports", 0, 0, 1, "",
+				"1: record each DMARC evaluation of mail from outside and send the aggregate reports "
+				"(RFC 7489) to the domains that ask for them (rua=mailto:)" },
+	[SET_DMARC_REPORT_INTERVAL] = { "dmarc.report_interval", 86400, 3600, 7 * 86400, "seconds",
+					"how often the DMARC aggregate reports are sent" },
+	[SET_DMARC_REPORT_ORGANIZATION] = { "dmarc.report_organization", 0, 0, 0, SETTING_TEXT,
+					    "org_name of the DMARC reports (\"\": the organisation's first domain)" },
+	[SET_DMARC_REPORT_CONTACT] = { "dmarc.report_contact", 0, 0, 0, SETTING_TEXT,
+				       "email of the DMARC reports, and their sender (\"\": dmarc-noreply@ the first "
+				       "domain)" },
 	[SET_QUEUE_LIFETIME] = { "queue.lifetime", 5 * 86400, 1, 60 * 86400, "seconds",
 				 "how long undeliverable mail is retried before it bounces" },
 	[SET_QUEUE_RETRY_FIRST] = { "queue.retry_first", 60, 1, 86400, "seconds", "first retry delay" },

@@ -6,11 +6,13 @@
 #include "attendant/history.h"
 #include "attendant/metrics.h"
 #include "attendant/monitor.h"
+#include "attendant/dmarc_report.h"
 #include "common/err.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -195,5 +197,58 @@ static void history_counts_the_flow(void)
 	free(h);
 }
 
+/* The DMARC aggregate report's XML: the policy published from the last evaluation, one row per source and outcome
+ * with its count, names escaped; and which rua addresses need the external destination verification. */
+static void dmarc_report_xml_rows(void)
+{
+	struct dmarcrpt_eval e[3];
+	memset(e, 0, sizeof(e));
+	for (int i = 0; i < 3; i++) {
+		e[i].time = 1796601600 + i;
+		snprintf(e[i].domain, sizeof(e[i].domain), "sender.test");
+		snprintf(e[i].header_from, sizeof(e[i].header_from), "sender.test");
+		snprintf(e[i].envelope_from, sizeof(e[i].envelope_from), "sender.test");
+		snprintf(e[i].ip, sizeof(e[i].ip), "198.51.100.7");
+		snprintf(e[i].p, sizeof(e[i].p), i < 2 ? "none" : "reject");
+		snprintf(e[i].sp, sizeof(e[i].sp), "reject");
+		snprintf(e[i].adkim, sizeof(e[i].adkim), "r");
+		snprintf(e[i].aspf, sizeof(e[i].aspf), "s");
+		snprintf(e[i].pct, sizeof(e[i].pct), "100");
+		snprintf(e[i].disposition, sizeof(e[i].disposition), "none");
+		snprintf(e[i].dkim, sizeof(e[i].dkim), "pass");
+		snprintf(e[i].spf, sizeof(e[i].spf), "pass");
+		snprintf(e[i].dkim_auth, sizeof(e[i].dkim_auth), "sender.test rsa1 pass|sender.test - fail");
+		snprintf(e[i].spf_domain, sizeof(e[i].spf_domain), "sender.test");
+		snprintf(e[i].spf_scope, sizeof(e[i].spf_scope), "mfrom");
+		snprintf(e[i].spf_result, sizeof(e[i].spf_result), "pass");
+	}
+	snprintf(e[1].ip, sizeof(e[1].ip), "192.0.2.9");
+	const struct dmarc_report_meta meta = { "Smith & Sons <Mail>", "dmarc@example.com", "R1@mx.example.com",
+						1796601600, 1796688000 };
+	struct buf x = BUF_INIT;
+	dmarc_report_xml(&meta, "sender.test", e, 3, &x);
+	const char *xml = buf_cstr(&x);
+	test_assert(strncmp(xml, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feedback>", 49) == 0);
+	test_assert(strstr(xml, "<org_name>Smith &amp; Sons &lt;Mail&gt;</org_name>") != NULL);
+	test_assert(strstr(xml, "<date_range><begin>1796601600</begin><end>1796688000</end></date_range>") != NULL);
+	test_assert(strstr(xml, "<policy_published><domain>sender.test</domain><adkim>r</adkim><aspf>s</aspf><p>reject"
+				"</p><sp>reject</sp><pct>100</pct></policy_published>") != NULL);
+	const char *first = strstr(xml, "<row><source_ip>198.51.100.7</source_ip><count>2</count>");
+	test_assert(first != NULL && strstr(xml, "<row><source_ip>192.0.2.9</source_ip><count>1</count>") > first);
+	test_assert(strstr(xml, "<auth_results><dkim><domain>sender.test</domain><selector>rsa1</selector><result>pass"
+				"</result></dkim><dkim><domain>sender.test</domain><result>fail</result></dkim><spf>"
+				"<domain>sender.test</domain><scope>mfrom</scope><result>pass</result></spf>"
+				"</auth_results>") != NULL);
+	test_assert(strstr(xml, "<reason>") == NULL && strcmp(xml + x.len - 12, "</feedback>\n") == 0);
+	buf_free(&x);
+
+	test_assert(dmarc_report_same_org("sender.test", "SENDER.test"));
+	test_assert(dmarc_report_same_org("mail.sender.test", "reports.sender.test"));
+	test_assert(!dmarc_report_same_org("sender.test", "example.com"));
+	test_assert(!dmarc_report_same_org("sender.test", "notsender.test"));
+	test_assert(!dmarc_report_same_org("a.test", "test")); /* a bare suffix is no organisation */
+}
+
 TEST_MAIN("attendant", TEST_CASE(imap_client_refuses_responses_past_its_limits), TEST_CASE(history_counts_the_flow),
-	  TEST_CASE(quota_message_is_a_valid_message), TEST_CASE(parses_request_lines), TEST_CASE(renders_facts))
+	  TEST_CASE(quota_message_is_a_valid_message), TEST_CASE(parses_request_lines), TEST_CASE(renders_facts),
+	  TEST_CASE(dmarc_report_xml_rows))

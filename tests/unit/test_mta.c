@@ -7,6 +7,7 @@
 #include "transport/mta/mta_sts.h"
 #include "transport/mta/smtp_client.h"
 #include "transport/mta/tlsrpt.h"
+#include "transport/mta/dmarcrpt.h"
 #include "transport/smtp/smtp_parse.h"
 #include "store/store.h"
 #include "common/util.h"
@@ -381,6 +382,49 @@ static void frozen_mailbox_is_moving(void)
 	buf_free(&err);
 }
 
+/* The DMARC evaluation records: every field written to the day's file and read back; malformed lines refused. */
+static void dmarcrpt_records(void)
+{
+	char dir[] = "/tmp/ix-dmarcrpt-XXXXXX";
+	test_assert(mkdtemp(dir) != NULL);
+	struct config cfg = { .data_dir = dir };
+	struct dmarcrpt_eval e = { .time = 1796601600 }, r; /* 2026-12-07 00:00:00 UTC */
+	snprintf(e.domain, sizeof(e.domain), "sender.test");
+	snprintf(e.header_from, sizeof(e.header_from), "mail.sender.test");
+	snprintf(e.envelope_from, sizeof(e.envelope_from), "bounce.sender.test");
+	snprintf(e.ip, sizeof(e.ip), "2001:db8::7");
+	snprintf(e.p, sizeof(e.p), "reject");
+	snprintf(e.sp, sizeof(e.sp), "quarantine");
+	snprintf(e.adkim, sizeof(e.adkim), "s");
+	snprintf(e.aspf, sizeof(e.aspf), "r");
+	snprintf(e.pct, sizeof(e.pct), "50");
+	snprintf(e.disposition, sizeof(e.disposition), "none");
+	snprintf(e.dkim, sizeof(e.dkim), "pass");
+	snprintf(e.spf, sizeof(e.spf), "fail");
+	snprintf(e.reason, sizeof(e.reason), "local_policy");
+	snprintf(e.dkim_auth, sizeof(e.dkim_auth), "sender.test rsa1 pass|other.test - fail");
+	snprintf(e.spf_domain, sizeof(e.spf_domain), "bounce.sender.test");
+	snprintf(e.spf_scope, sizeof(e.spf_scope), "mfrom");
+	snprintf(e.spf_result, sizeof(e.spf_result), "softfail");
+	test_assert(dmarcrpt_record(&cfg, &e) == IX_OK);
+	char *path = xasprintf("%s/" DMARCRPT_DIR "/2026-12-07", dir), *data = NULL;
+	size_t len;
+	test_assert(read_file(path, 4096, &data, &len) == 0 && len > 0 && data[len - 1] == '\n');
+	data[len - 1] = '\0';
+	test_assert(dmarcrpt_parse(data, &r) && memcmp(&r, &e, sizeof(r)) == 0);
+	const char *bad[] = { "", "1\tsender.test", "x\ta\tb\tc\td\te\tf\tg\th\ti\tj\tk\tl\tm\tn\to\tp\tq" };
+	for (size_t i = 0; i < IX_ARRAY_LEN(bad); i++)
+		test_assert(!dmarcrpt_parse(bad[i], &r));
+	free(data);
+	unlink(path);
+	free(path);
+	char *sub = xasprintf("%s/" DMARCRPT_DIR, dir);
+	rmdir(sub);
+	free(sub);
+	rmdir(dir);
+}
+
 TEST_MAIN("mta", TEST_CASE(pipelined_transactions_and_reuse), TEST_CASE(lock_step_without_pipelining),
 	  TEST_CASE(broken_connection_is_temporary), TEST_CASE(smtputf8_declared_or_refused),
-	  TEST_CASE(mta_sts_policy_parsed), TEST_CASE(tlsrpt_records), TEST_CASE(frozen_mailbox_is_moving))
+	  TEST_CASE(mta_sts_policy_parsed), TEST_CASE(tlsrpt_records), TEST_CASE(dmarcrpt_records),
+	  TEST_CASE(frozen_mailbox_is_moving))

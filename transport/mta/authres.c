@@ -267,8 +267,9 @@ static const char *pvalue(const char *addr)
 	return addr;
 }
 
-/* Checks SPF into out; returns the outcome for DMARC (DMARC_POLICY_SPF_OUTCOME_*). */
-static int spf_check(struct authres *a, const struct authres_input *in, struct buf *out)
+/* Checks SPF into out (and e, for a DMARC report, when not NULL); returns the outcome for DMARC
+ * (DMARC_POLICY_SPF_OUTCOME_*). */
+static int spf_check(struct authres *a, const struct authres_input *in, struct buf *out, struct dmarcrpt_eval *e)
 {
 	const char *result = "temperror";
 	SPF_request_t *req = SPF_request_new(a->spf);
@@ -304,6 +305,13 @@ static int spf_check(struct authres *a, const struct authres_input *in, struct b
 		SPF_response_free(resp);
 	if (req != NULL)
 		SPF_request_free(req);
+	if (e != NULL) {
+		snprintf(e->spf_domain, sizeof(e->spf_domain), "%s",
+			 in->mail_from[0] != '\0' ? mta_domain(in->mail_from) : in->helo);
+		snprintf(e->envelope_from, sizeof(e->envelope_from), "%s", e->spf_domain);
+		snprintf(e->spf_scope, sizeof(e->spf_scope), "%s", in->mail_from[0] != '\0' ? "mfrom" : "helo");
+		snprintf(e->spf_result, sizeof(e->spf_result), "%s", result);
+	}
 	return strcmp(result, "pass") == 0                                      ? DMARC_POLICY_SPF_OUTCOME_PASS
 	       : strcmp(result, "fail") == 0 || strcmp(result, "softfail") == 0 ? DMARC_POLICY_SPF_OUTCOME_FAIL
 	       : strcmp(result, "temperror") == 0                               ? DMARC_POLICY_SPF_OUTCOME_TMPFAIL
@@ -321,8 +329,10 @@ static const char *dkim_alg(DKIM_SIGINFO *sig)
 					      : NULL;
 }
 
-/* Verifies the DKIM signatures into out, each result also given to the DMARC evaluation pctx. */
-static void dkim_check(struct authres *a, const struct authres_input *in, DMARC_POLICY_T *pctx, struct buf *out)
+/* Verifies the DKIM signatures into out, each result also given to the DMARC evaluation pctx (and to e, for a DMARC
+ * report, when not NULL). */
+static void dkim_check(struct authres *a, const struct authres_input *in, DMARC_POLICY_T *pctx, struct buf *out,
+		       struct dmarcrpt_eval *e)
 {
 	DKIM_STAT st;
 	DKIM *d = dkim_verify(a->dkim, (const unsigned char *)"ix", NULL, &st);
@@ -372,6 +382,11 @@ static void dkim_check(struct authres *a, const struct authres_input *in, DMARC_
 		if (why != NULL)
 			buf_printf(out, " (%s)", why);
 		const char *dom = (const char *)dkim_sig_getdomain(sig), *sel = (const char *)dkim_sig_getselector(sig);
+		if (e != NULL && dom != NULL) {
+			size_t at = strlen(e->dkim_auth);
+			snprintf(e->dkim_auth + at, sizeof(e->dkim_auth) - at, "%s%s %s %s", at > 0 ? "|" : "",
+				 pvalue(dom), sel != NULL ? pvalue(sel) : "-", result);
+		}
 		if (dom != NULL)
 			buf_printf(out, " header.d=%s", pvalue(dom));
 		if (sel != NULL)
@@ -412,10 +427,45 @@ static bool dmarc_record(struct authres *a, const char *domain, struct buf *reco
 	return false;
 }
 
+static const char *policy_name(int p)
+{
+	return p == DMARC_RECORD_P_REJECT ? "reject" : p == DMARC_RECORD_P_QUARANTINE ? "quarantine" : "none";
+}
+
+/* The evaluation for a DMARC aggregate report: the record's policy and what was applied (an override says so in the
+ * field written so far). */
+static void dmarc_eval(DMARC_POLICY_T *pctx, const char *at, const char *from_domain, enum authres_policy policy,
+		       const struct buf *out, struct dmarcrpt_eval *e)
+{
+	int p = 0, sp = 0, adkim = 0, aspf = 0, pct = 100, dkim = 0, spf = 0;
+	opendmarc_policy_fetch_p(pctx, &p);
+	opendmarc_policy_fetch_sp(pctx, &sp);
+	opendmarc_policy_fetch_adkim(pctx, &adkim);
+	opendmarc_policy_fetch_aspf(pctx, &aspf);
+	opendmarc_policy_fetch_pct(pctx, &pct);
+	opendmarc_policy_fetch_alignment(pctx, &dkim, &spf);
+	snprintf(e->domain, sizeof(e->domain), "%.255s", at);
+	snprintf(e->header_from, sizeof(e->header_from), "%.255s", from_domain);
+	snprintf(e->p, sizeof(e->p), "%s", policy_name(p));
+	snprintf(e->sp, sizeof(e->sp), "%s", policy_name(sp != 0 ? sp : p));
+	snprintf(e->adkim, sizeof(e->adkim), "%s", adkim == DMARC_RECORD_A_STRICT ? "s" : "r");
+	snprintf(e->aspf, sizeof(e->aspf), "%s", aspf == DMARC_RECORD_A_STRICT ? "s" : "r");
+	snprintf(e->pct, sizeof(e->pct), "%d", pct >= 0 && pct <= 100 ? pct : 100);
+	snprintf(e->disposition, sizeof(e->disposition), "%s",
+		 policy == AUTHRES_REJECT       ? "reject"
+		 : policy == AUTHRES_QUARANTINE ? "quarantine"
+						: "none");
+	snprintf(e->dkim, sizeof(e->dkim), "%s", dkim == DMARC_POLICY_DKIM_ALIGNMENT_PASS ? "pass" : "fail");
+	snprintf(e->spf, sizeof(e->spf), "%s", spf == DMARC_POLICY_SPF_ALIGNMENT_PASS ? "pass" : "fail");
+	snprintf(e->reason, sizeof(e->reason), "%s",
+		 strstr(buf_cstr(out), "policy.arc-override=") != NULL ? "local_policy" : "");
+}
+
 /* DMARC of the message into out (pctx holds the SPF and DKIM outcomes); returns the policy to apply: a failure
  * whose ARC chain passed, sealed last by a domain of trusted, is delivered (RFC 7489 local policy, RFC 8617 7.2). */
 static enum authres_policy dmarc_check(struct authres *a, DMARC_POLICY_T *pctx, const char *from_domain,
-				       const struct arc_verdict *arc, const char *trusted, struct buf *out)
+				       const struct arc_verdict *arc, const char *trusted, struct buf *out,
+				       struct dmarcrpt_eval *e)
 {
 	struct buf record = BUF_INIT;
 	char at[NS_MAXDNAME];
@@ -433,9 +483,7 @@ static enum authres_policy dmarc_check(struct authres *a, DMARC_POLICY_T *pctx, 
 		int p = 0, sp = 0;
 		opendmarc_policy_fetch_p(pctx, &p);
 		opendmarc_policy_fetch_sp(pctx, &sp);
-		const char *pname = p == DMARC_RECORD_P_REJECT       ? "reject"
-				    : p == DMARC_RECORD_P_QUARANTINE ? "quarantine"
-								     : "none";
+		const char *pname = policy_name(p);
 		switch (opendmarc_get_policy_to_enforce(pctx)) {
 		case DMARC_POLICY_PASS:
 			buf_printf(out, ";\r\n\tdmarc=pass (p=%s) header.from=%s", pname, pvalue(from_domain));
@@ -461,14 +509,21 @@ static enum authres_policy dmarc_check(struct authres *a, DMARC_POLICY_T *pctx, 
 			break;
 		default: buf_printf(out, ";\r\n\tdmarc=none header.from=%s", pvalue(from_domain)); break;
 		}
+		if (e != NULL)
+			dmarc_eval(pctx, at, from_domain, policy, out, e);
 	}
 	buf_free(&record);
 	return policy;
 }
 
 enum authres_policy authres_check(struct authres *a, const struct authres_input *in, struct buf *out,
-				  struct buf *from_domain_r)
+				  struct buf *from_domain_r, struct dmarcrpt_eval *eval_r)
 {
+	if (eval_r != NULL) {
+		memset(eval_r, 0, sizeof(*eval_r));
+		eval_r->time = (long long)time(NULL);
+		snprintf(eval_r->ip, sizeof(eval_r->ip), "%s", in->client_ip);
+	}
 	char from[NS_MAXDNAME] = "";
 	if (!mta_header_from_domain(in->msg, in->len, from, sizeof(from)))
 		from[0] = '\0';
@@ -482,7 +537,7 @@ enum authres_policy authres_check(struct authres *a, const struct authres_input 
 	if (pctx != NULL && from[0] != '\0')
 		opendmarc_policy_store_from_domain(pctx, (u_char *)from);
 	buf_printf(out, "Authentication-Results: %s", a->id);
-	int spf = spf_check(a, in, out);
+	int spf = spf_check(a, in, out, eval_r);
 	if (pctx != NULL) {
 		const char *spf_domain = in->mail_from[0] != '\0' ? mta_domain(in->mail_from) : in->helo;
 		opendmarc_policy_store_spf(pctx, (u_char *)spf_domain, spf,
@@ -490,14 +545,14 @@ enum authres_policy authres_check(struct authres *a, const struct authres_input 
 								    : DMARC_POLICY_SPF_ORIGIN_HELO,
 					   NULL);
 	}
-	dkim_check(a, in, pctx, out);
+	dkim_check(a, in, pctx, out, eval_r);
 	struct arc_verdict arc;
 	arc_verify(a->keys_parsed, in->msg, in->len, arc_key, a, &arc);
 	buf_append_str(out, ";\r\n\t");
 	arc_result_write(&arc, in->client_ip, out);
 	enum authres_policy policy = AUTHRES_DELIVER;
 	if (pctx != NULL) {
-		policy = dmarc_check(a, pctx, from, &arc, in->arc_trusted, out);
+		policy = dmarc_check(a, pctx, from, &arc, in->arc_trusted, out, eval_r);
 		opendmarc_policy_connect_shutdown(pctx);
 	} else {
 		buf_append_str(out, ";\r\n\tdmarc=temperror (the evaluator cannot start)");

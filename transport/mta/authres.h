@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "common/buf.h"
+#include "transport/mta/dmarcrpt.h"
 
 /* Largest DNS answer read. */
 #define AUTHRES_DNS_MAX 8192
@@ -54,10 +55,11 @@ enum authres_policy {
  * header.a=... header.b=...; arc=RESULT (...) smtp.remote-ip=IP; dmarc=RESULT (p=POLICY) header.from=DOMAIN";
  * "dkim=none" without a signature, "arc=none" without a set, "dmarc=none" without a record; a DMARC failure whose
  * chain passes and was sealed last by a domain of in->arc_trusted is delivered, "policy.arc-override=DOMAIN") followed by the message without the fields that claim this authserv-id. Returns
- * the policy to apply; from_domain_r (may be NULL) gets the header From's domain ("" when none). Any thread; DNS is
- * asked synchronously. */
+ * the policy to apply; from_domain_r (may be NULL) gets the header From's domain ("" when none); eval_r (may be NULL)
+ * the DMARC evaluation for an aggregate report (eval_r->domain "" when no DMARC record was evaluated). Any thread;
+ * DNS is asked synchronously. */
 enum authres_policy authres_check(struct authres *a, const struct authres_input *in, struct buf *out,
-				  struct buf *from_domain_r);
+				  struct buf *from_domain_r, struct dmarcrpt_eval *eval_r);
 
 /* Pure helpers (unit-tested). */
 /* True when the message's header block holds an Authentication-Results field whose authserv-id is authserv_id

@@ -3,7 +3,7 @@
 MTA_SRCS := transport/mta/queue.c transport/mta/track.c transport/mta/dsn.c transport/mta/mta_route.c transport/mta/smtp_client.c \
 	transport/mta/dkim.c transport/mta/dkim_key.c transport/mta/arc.c transport/mta/authres.c \
 	transport/mta/authres_field.c transport/mta/dns.c transport/mta/mta_sieve.c transport/mta/mta_oof.c \
-	transport/mta/mta_sts.c transport/mta/tlsrpt.c transport/mta/dkim_domain.c transport/mta/queue_json.c
+	transport/mta/mta_sts.c transport/mta/tlsrpt.c transport/mta/dayrec.c transport/mta/dmarcrpt.c transport/mta/dkim_domain.c transport/mta/queue_json.c
 MTA_LIB := $(BUILD)/libmta.a
 # the checks on the way in (transport/mta/authres.c): libspf2, libopendkim and libopendmarc
 AUTHRES_LIBS := -lspf2 -lopendkim -lopendmarc

@@ -779,7 +779,12 @@ static char *deliver_job(struct smtpd *sd, struct job *j)
 		const struct authres_input in = { j->ss->peer, j->helo, from,
 						  data,        len,     sd->set.text[SET_ARC_TRUSTED_SEALERS] };
 		struct buf domain = BUF_INIT;
-		policy = authres_check(sd->authres, &in, &checked, &domain);
+		/* each DMARC evaluation recorded for the aggregate reports (RFC 7489 7.2) when they are on */
+		struct dmarcrpt_eval eval;
+		bool report = sd->set.v[SET_DMARC_REPORTS] != 0;
+		policy = authres_check(sd->authres, &in, &checked, &domain, report ? &eval : NULL);
+		if (report && eval.domain[0] != '\0' && dmarcrpt_record(&sd->d.cfg, &eval) != IX_OK)
+			log_warn("DMARC reporting: the evaluation of a message from %s cannot be recorded", from);
 		if (policy == AUTHRES_REJECT) {
 			/* DMARC p=reject (RFC 7489 6.6.2): the client hears it, nothing is delivered */
 			char *reply = xasprintf("550 5.7.1 Rejected by the DMARC policy of %.200s: the message failed "
