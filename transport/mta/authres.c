@@ -308,7 +308,8 @@ static int spf_check(struct authres *a, const struct authres_input *in, struct b
 	if (e != NULL) {
 		snprintf(e->spf_domain, sizeof(e->spf_domain), "%s",
 			 in->mail_from[0] != '\0' ? mta_domain(in->mail_from) : in->helo);
-		snprintf(e->envelope_from, sizeof(e->envelope_from), "%s", e->spf_domain);
+		snprintf(e->envelope_from, sizeof(e->envelope_from), "%s",
+			 in->mail_from[0] != '\0' ? e->spf_domain : ""); /* RFC5321.MailFrom's: none for <> */
 		snprintf(e->spf_scope, sizeof(e->spf_scope), "%s", in->mail_from[0] != '\0' ? "mfrom" : "helo");
 		snprintf(e->spf_result, sizeof(e->spf_result), "%s", result);
 	}

@@ -15,7 +15,7 @@ struct dmarcrpt_eval {
 	long long time;
 	char domain[256];        /* the policy domain: where the DMARC record was found */
 	char header_from[256];   /* the header From's domain */
-	char envelope_from[256]; /* MAIL FROM's domain (the HELO name for the null sender) */
+	char envelope_from[256]; /* MAIL FROM's domain ("" for the null sender) */
 	char ip[64];             /* the SMTP client's address */
 	char p[12], sp[12];      /* the record's policies: none, quarantine, reject */
 	char adkim[2], aspf[2];  /* "r" or "s" */
