@@ -68,6 +68,19 @@ def hwm_kb(pid):
     return 0
 
 
+def cost(pid):
+    """What a process has spent so far: user and system CPU seconds and bytes it had written to storage."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/%d/io" % pid) as f:
+            io = dict(line.split(": ") for line in f.read().splitlines())
+    except OSError:
+        return (0.0, 0.0, 0)
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) / tick, int(fields[12]) / tick, int(io["write_bytes"]))
+
+
 def change_latency(s, src, rounds):
     """Seconds from a change of a surname at the source (ldapmodify returned) until our directory shows it."""
     out = []
@@ -92,6 +105,8 @@ def main():
     print("  source loaded with slapadd          %.1f s" % (time.monotonic() - t0))
     s = h.System()
     try:
+        slapd = pids(s, "slapd")
+        before = [cost(p) for p in slapd]
         add_source(s, src)
         t0 = time.monotonic()
         last = [0.0]
@@ -107,6 +122,11 @@ def main():
             print("  the first sync did not end within an hour:\n" + show(s))
             return 1
         print("  first sync until live               %.1f s  (%.0f users a second)" % (first, USERS / first))
+        spent = [tuple(b - a for a, b in zip(x, cost(p))) for p, x in zip(slapd, before)]
+        user, system, written = (sum(v[i] for v in spent) for i in range(3))
+        print("  our slapd meanwhile                 %.1f s CPU (%.1f user, %.1f system), %.0f MB written,"
+              " %.0f kB an entry" % (user + system, user, system, written / 1e6,
+                                     written / 1e3 / (USERS + GROUPS)))
         lat = change_latency(s, src, 9)
         if lat is None:
             print("  a change at the source did not arrive within 60 s")
