@@ -93,11 +93,11 @@ static void run_upgrades(struct repl_follow *f, struct buf *err)
 	buf_reset(err);
 	total += changes;
 	changes = 0;
-	if (upgrade_sync_index(f->cfg, &changes, err) != IX_OK) {
+	if (upgrade_index(f->cfg, &changes, err) != IX_OK) {
 		failed = 1;
-		log_warn("sync sources: %s", buf_cstr(err));
+		log_warn("indexes: %s", buf_cstr(err));
 	} else if (changes > 0)
-		log_info("directory: the index of sync sources' recipients added");
+		log_info("directory: %u changes of indexes (sync sources' recipients, names and addresses)", changes);
 	buf_reset(err);
 	changes = 0;
 	if (upgrade_sasl(f->cfg, &changes, err) != IX_OK) {

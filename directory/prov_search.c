@@ -1,5 +1,5 @@
 /* prov_search.c - finding recipients for a program that shows them (the REST API): every kind, matched on name,
- * login and addresses, sorted by name, one page at a time, read as the connection's identity. */
+ * login and address (docs/api.md), sorted by name, one page at a time, read as the connection's identity. */
 #include "directory/provision.h"
 #include "common/err.h"
 
@@ -86,7 +86,10 @@ int prov_recipient_search(struct prov *p, const char *query, const char *kind, s
 	if (query != NULL && query[0] != '\0') {
 		struct buf q = BUF_INIT;
 		ldapu_escape_filter(&q, query, strlen(query));
-		buf_printf(&filter, "(|(cn=*%s*)(uid=*%s*)(mail=*%s*)(ixProxyAddresses=*%s*)(displayName=*%s*))",
+		/* each term indexed (SLAPD_NAME_INDEX): a part of a name, a login or the primary address; any address
+		 * whole (ixProxyAddresses has equality only), or one filter term without an index would make slapd read
+		 * every recipient */
+		buf_printf(&filter, "(|(cn=*%s*)(uid=*%s*)(mail=*%s*)(displayName=*%s*)(ixProxyAddresses=smtp:%s))",
 			   buf_cstr(&q), buf_cstr(&q), buf_cstr(&q), buf_cstr(&q), buf_cstr(&q));
 		buf_free(&q);
 	}

@@ -295,8 +295,8 @@ struct prov_recipients {
 	size_t count; /* on this page */
 	size_t total; /* matching, on every page */
 };
-/* The recipients the connection's identity may read whose name, login or an address contains query (NULL or "":
- * all), of one kind (NULL: all; else "user", "contact", "list" or "folder"), sorted by name: limit of them from
+/* The recipients the connection's identity may read whose name, login or primary address contains query, or one of
+ * whose addresses is query (NULL or "": all), of one kind (NULL: all; else "user", "contact", "list" or "folder"), sorted by name: limit of them from
  * offset. A directory identity other than the administrator sees at most 500 (its search limit). Returns IX_OK with
  * *page_r (free with prov_recipients_free), IX_EINVAL (an unknown kind) or the directory's error, with a sentence. */
 int prov_recipient_search(struct prov *p, const char *query, const char *kind, size_t offset, size_t limit,

@@ -370,7 +370,7 @@ static void config_ldif(const struct config *cfg, const char *rootpw_hash, unsig
 		   "olcDbDirectory: %s\n"
 		   "olcDbMaxSize: %llu\n"
 		   "olcDbIndex: objectClass eq\nolcDbIndex: entryUUID,entryCSN eq\n"
-		   "olcDbIndex: uid,cn,sn,givenName,displayName,ixProxyAddresses,ixNickname eq,sub\n"
+		   "olcDbIndex: " SLAPD_NAME_INDEX "\nolcDbIndex: " SLAPD_ADDRESS_INDEX "\n"
 		   "olcDbIndex: mail eq,sub,pres\nolcDbIndex: member,manager,ixMailboxGuid,ixHomeServer eq\n"
 		   "olcDbIndex: " SLAPD_POSIX_INDEX "\n"
 		   "olcDbIndex: " SLAPD_SYNC_INDEX "\n"

@@ -1030,9 +1030,42 @@ int upgrade_posix(const struct config *cfg, unsigned *changes_r, struct buf *err
 	return ret;
 }
 
-/* ---- sync sources ---- */
+/* ---- indexes ---- */
 
-int upgrade_sync_index(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
+/* Replaces the index of names and addresses of older directories (SLAPD_OLD_NAME_INDEX) by SLAPD_NAME_INDEX and
+ * SLAPD_ADDRESS_INDEX; a directory whose administrator changed that value keeps what it has. */
+static int narrow_name_index(LDAP *ld, unsigned *changes_r, struct buf *error_r)
+{
+	static const char *const dattrs[] = { "olcDbIndex", NULL };
+	LDAPMessage *res = NULL;
+	int ret = ldapu_search(ld, "olcDatabase={1}mdb,cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", dattrs, &res,
+			       error_r);
+	if (ret != IX_OK)
+		return ret;
+	char **index = ldapu_get_values(ld, ldap_first_entry(ld, res), "olcDbIndex", NULL);
+	ldap_msgfree(res);
+	int old = 0;
+	for (char **v = index; *v != NULL; v++)
+		old |= strcasecmp(*v, SLAPD_OLD_NAME_INDEX) == 0;
+	ldapu_values_free(&index);
+	if (!old)
+		return IX_OK;
+	LDAPMod **mods = NULL;
+	size_t n = 0;
+	ldapu_mod_add(&mods, &n, LDAP_MOD_DELETE, "olcDbIndex", ldapu_values1(SLAPD_OLD_NAME_INDEX));
+	char **add = NULL;
+	size_t nadd = 0;
+	ldapu_values_push(&add, &nadd, SLAPD_NAME_INDEX);
+	ldapu_values_push(&add, &nadd, SLAPD_ADDRESS_INDEX);
+	ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "olcDbIndex", add);
+	ret = ldapu_modify(ld, "olcDatabase={1}mdb,cn=config", mods, error_r);
+	ldapu_mods_free(mods);
+	if (ret == IX_OK)
+		(*changes_r)++;
+	return ret;
+}
+
+int upgrade_index(const struct config *cfg, unsigned *changes_r, struct buf *error_r)
 {
 	*changes_r = 0;
 	LDAP *ld;
@@ -1040,6 +1073,8 @@ int upgrade_sync_index(const struct config *cfg, unsigned *changes_r, struct buf
 	if (ret != IX_OK)
 		return ret;
 	ret = index_once(ld, "ixSyncAnchor", SLAPD_SYNC_INDEX, changes_r, error_r);
+	if (ret == IX_OK)
+		ret = narrow_name_index(ld, changes_r, error_r);
 	ldap_unbind_ext_s(ld, NULL, NULL);
 	return ret;
 }
