@@ -25,6 +25,8 @@
 #define WRITE_WINDOW 8
 /* Ranges of a group's members read at most (Active Directory's member;range=, 1500 values each). */
 #define RANGE_ROUNDS_MAX 10000
+/* How many pairs of the member map are looked through one by one before it is sorted again (map_find). */
+#define MAP_TAIL_MAX 256
 /* How often a refresh writes its progress into the source's state (what `sync show` prints), in seconds. */
 #define PROGRESS_EVERY 2
 /* What each type of source calls users, contacts and groups. */
@@ -265,22 +267,44 @@ static int cmp_pair(const void *a, const void *b)
 
 static const char *map_find(struct sync_apply *run, const char *src_dn)
 {
-	if (run->map_sorted != run->nmap) { /* entries added since the last look-up: sorted again */
+	/* the pairs added since the last sort are looked through one by one, the latest first, until there are more
+	 * than MAP_TAIL_MAX of them (lists added one by one between look-ups would otherwise sort the map each time) */
+	if (run->nmap - run->map_sorted > MAP_TAIL_MAX) {
 		qsort(run->map, run->nmap, sizeof(*run->map), cmp_pair);
 		run->map_sorted = run->nmap;
 	}
-	struct map_pair key = { dn_norm(src_dn), NULL, 0 };
-	size_t lo = 0, hi = run->nmap; /* the first pair not below the key: the latest added of its DN */
-	while (lo < hi) {
+	char *key = dn_norm(src_dn);
+	const char *found = NULL;
+	for (size_t i = run->nmap; i > run->map_sorted && found == NULL; i--) {
+		if (strcmp(run->map[i - 1].src, key) == 0)
+			found = run->map[i - 1].our;
+	}
+	size_t lo = 0, hi = run->map_sorted; /* the first pair not below the key: the latest added of its DN */
+	while (found == NULL && lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (strcmp(run->map[mid].src, key.src) < 0)
+		if (strcmp(run->map[mid].src, key) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	const char *found = lo < run->nmap && strcmp(run->map[lo].src, key.src) == 0 ? run->map[lo].our : NULL;
-	free(key.src);
+	if (found == NULL && lo < run->map_sorted && strcmp(run->map[lo].src, key) == 0)
+		found = run->map[lo].our;
+	free(key);
 	return found;
+}
+
+/* The members of the group s that are users here (our DNs), as the add of its list carries them; its lists and
+ * contacts (which may not exist yet) and posixGroup's memberUid are left to set_members. */
+static char **user_members(struct sync_apply *run, const struct src_entry *s)
+{
+	char **out = NULL;
+	size_t n = 0;
+	for (size_t i = 0; s->members != NULL && s->members[i] != NULL; i++) {
+		const char *m = map_find(run, s->members[i]);
+		if (m != NULL && strncasecmp(m, "uid=", 4) == 0)
+			ldapu_values_push(&out, &n, m);
+	}
+	return out;
 }
 
 static void load_one(void *ctx, LDAP *ld, LDAPMessage *e)
@@ -874,6 +898,9 @@ static void add_entry(struct sync_apply *run, const struct src_entry *s, const c
 		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "cn", ldapu_values1(s->vals[SA_CN]));
 		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixNickname", ldapu_values1(s->vals[SA_CN]));
 		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "displayName", ldapu_values1(want(s, SA_DISPLAY)));
+		char **members = user_members(run, s); /* one write for a new list of users, not two */
+		if (members != NULL)
+			ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "member", members);
 	} else if (kind == K_CONTACT) { /* mail goes to its address outside; proxies[0] is there (reconcile_one) */
 		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "cn", ldapu_values1(s->vals[SA_CN]));
 		ldapu_mod_add(&mods, &n, LDAP_MOD_ADD, "ixNickname", ldapu_values1(s->vals[SA_CN]));
@@ -1154,7 +1181,11 @@ static void set_members(struct sync_apply *run, const struct src_entry *s)
 			ldapu_values_push(&want_members, &n, m);
 		free(m);
 	}
-	if (o != NULL && same_values(want_members, o->members, 0)) {
+	/* o NULL: the list was added by this run (its entry was read before) with its users (add_entry) */
+	char **added = o == NULL ? user_members(run, s) : NULL;
+	int same = same_values(want_members, o != NULL ? o->members : added, 0);
+	ldapu_values_free(&added);
+	if (same) {
 		ldapu_values_free(&want_members);
 		return;
 	}
