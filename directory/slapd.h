@@ -196,12 +196,13 @@ int slapd_nis_schema(struct buf *b, struct buf *error_r);
 #define SLAPD_USER_LIMITS "users size.pr=500 size.prtotal=unlimited"
 /* The index of the POSIX lookups sssd makes (by uidNumber, by gidNumber). */
 #define SLAPD_POSIX_INDEX "uidNumber,gidNumber eq"
-/* The names and addresses address-book clients and the API search by: equality, and substrings ("begins with",
- * "contains") of names, logins and the primary address (docs/directory.md "Indexes"). ixProxyAddresses, every
- * address of a recipient with its "smtp:" prefix, has equality only: its substring keys were the directory's most
- * costly to write (about a third of what an added recipient writes) and duplicate mail's for the primary. */
-#define SLAPD_NAME_INDEX "uid,cn,sn,givenName,displayName,ixNickname eq,sub"
-#define SLAPD_ADDRESS_INDEX "ixProxyAddresses eq"
+/* The names address-book clients and the API search by: equality and substrings ("begins with", "contains"; mail's
+ * apart, with presence). ixProxyAddresses, every address of a recipient with its "smtp:" prefix, and ixNickname,
+ * which no search of ours names, have equality only: the substring keys of ixProxyAddresses were the directory's
+ * most costly to write (about a third of what an added recipient writes) and duplicate mail's for the primary
+ * (docs/directory.md "Indexes"). */
+#define SLAPD_NAME_INDEX "uid,cn,sn,givenName,displayName eq,sub"
+#define SLAPD_ADDRESS_INDEX "ixProxyAddresses,ixNickname eq"
 /* The index of names and addresses of directories made before SLAPD_NAME_INDEX (upgrade_index replaces it). */
 #define SLAPD_OLD_NAME_INDEX "uid,cn,sn,givenName,displayName,ixProxyAddresses,ixNickname eq,sub"
 /* What sync sources look their recipients up by (directory/sync_reconcile.c): without it each live change and each

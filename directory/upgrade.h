@@ -91,7 +91,7 @@ int upgrade_posix(const struct config *cfg, unsigned *changes_r, struct buf *err
 /* Brings the indexes of a directory made before to what init makes now (slapd indexes the entries already there by
  * itself): adds the index of what sync sources look their recipients up by (SLAPD_SYNC_INDEX: ixSyncedFrom,
  * ixSyncAnchor, ixSyncRemoteDn; docs/sync.md) and replaces the old index of names and addresses
- * (SLAPD_OLD_NAME_INDEX, whose substrings of ixProxyAddresses go) by SLAPD_NAME_INDEX and SLAPD_ADDRESS_INDEX
+ * (SLAPD_OLD_NAME_INDEX, whose substrings of ixProxyAddresses and ixNickname go) by SLAPD_NAME_INDEX and SLAPD_ADDRESS_INDEX
  * (docs/directory.md "Indexes"). *changes_r: how many of these it did. Returns IX_OK or an ix_err code with error_r. */
 int upgrade_index(const struct config *cfg, unsigned *changes_r, struct buf *error_r);
 

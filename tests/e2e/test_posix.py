@@ -162,9 +162,9 @@ def upgrade_adds_the_posix_schema():
     db = os.path.join(old.data, "directory", "slapd.d", "cn=config", "olcDatabase={1}mdb.ldif")
     with open(db) as f:
         text = f.read().replace("\n ", "").replace(",uidNumber,gidNumber,homeDirectory,loginShell", "")
-    assert "olcDbIndex: ixProxyAddresses eq\n" in text, text
-    text = text.replace("olcDbIndex: ixProxyAddresses eq\n", "").replace(
-        "olcDbIndex: uid,cn,sn,givenName,displayName,ixNickname eq,sub",
+    assert "olcDbIndex: ixProxyAddresses,ixNickname eq\n" in text, text
+    text = text.replace("olcDbIndex: ixProxyAddresses,ixNickname eq\n", "").replace(
+        "olcDbIndex: uid,cn,sn,givenName,displayName eq,sub",
         "olcDbIndex: uid,cn,sn,givenName,displayName,ixProxyAddresses,ixNickname eq,sub")
     with open(db, "w") as f:
         f.writelines(line + "\n" for line in text.splitlines()
@@ -184,9 +184,9 @@ def upgrade_adds_the_posix_schema():
     index = config("olcDbIndex")
     assert "uidNumber,gidNumber eq" in index, index
     # the index of names and addresses as init makes it now (a failed step is tried again at the next sweep)
-    assert wait_for(lambda: "olcDbIndex: ixProxyAddresses eq\n" in config("olcDbIndex"), timeout=45)
+    assert wait_for(lambda: "olcDbIndex: ixProxyAddresses,ixNickname eq\n" in config("olcDbIndex"), timeout=45)
     index = config("olcDbIndex")
-    assert "ixProxyAddresses,ixNickname" not in index and "uid,cn,sn,givenName,displayName,ixNickname eq,sub" in index
+    assert "ixProxyAddresses,ixNickname eq,sub" not in index and "uid,cn,sn,givenName,displayName eq,sub" in index
     # and applications read them again
     assert wait_for(lambda: "homeDirectory,loginShell" in config("olcAccess"), timeout=45)
     old.cli("dl", "add", "penguins", "--posix", "--member", "tux", check=True)

@@ -80,9 +80,13 @@ def source_uuid():
                         base="ou=Directory Sync,ou=Configuration," + S.suffix).stdout.split("entryUUID: ")[1].split()[0]
 
 
-def staff_members():
-    found = ours("(cn=staff)", "member")
+def members(name):
+    found = ours("(cn=%s)" % name, "member")
     return sorted(found[0].get("member", [])) if found else None
+
+
+def staff_members():
+    return members("staff")
 
 
 @test
@@ -103,8 +107,9 @@ def the_attendant_follows_the_source_without_a_run():
     assert a is not None and a["sn"] == ["Walker"] and a["mail"] == ["alice@example.com"], a
     assert sorted(a["ixproxyaddresses"]) == ["SMTP:alice@example.com", "smtp:a.walker@example.com"], a
     assert a.get("ixsyncanchor") and a["ixmailboxguid"], a
-    eng = ours("(cn=eng)", "member")[0]
-    assert sorted(eng["member"]) == sorted([S.user_dn("carol"), "cn=staff,ou=Recipients," + S.suffix]), eng
+    # a list's users come with its add, the lists among its members once every list is there
+    assert wait_for(lambda: members("eng") == sorted([S.user_dn("carol"), "cn=staff,ou=Recipients," + S.suffix]),
+                    timeout=20), members("eng")
     assert wait_for(lambda: re.search(r"State +live", show())), show()
     # the cookie names the source entry it belongs to
     assert open(os.path.join(S.data, "sync", "corp.cookie")).read().startswith("source %s\n" % source_uuid())
