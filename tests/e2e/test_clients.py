@@ -616,19 +616,23 @@ def full_access_delegate_with_curl_imtest_and_pop3test():
     code, text = curl_imap("frank", "INBOX;UID=1", authzid="nora")
     assert code != 0 and "for the assistant" not in text, text
 
-    # revoking: a session signed in for her is closed at its next command, new ones are refused, the folders gone
+    # revoking: a session signed in for her, and one of his with her INBOX selected, are closed at their next
+    # command; new sign-ins are refused, the folders gone
     m = imaplib.IMAP4("127.0.0.1", S.ports["imap"], timeout=20)
     m.authenticate("PLAIN", lambda _: b"nora\0otto\0" + PW.encode())
     assert m.select("INBOX")[0] == "OK"
+    own = imap("otto")
+    assert own.select('"Other Users/nora/INBOX"')[0] == "OK"
     S.cli("user", "delegate", "nora", "--full-access", "otto", "--revoke", check=True)
 
-    def closed():
+    def closed(session):
         try:
-            m.noop()
+            session.noop()
             return False
         except (imaplib.IMAP4.abort, OSError):
             return True
-    assert h.wait_for(closed, timeout=5, interval=0.2), "the session signed in for nora stayed open"
+    assert h.wait_for(lambda: closed(m), timeout=5, interval=0.2), "the session signed in for nora stayed open"
+    assert h.wait_for(lambda: closed(own), timeout=5, interval=0.2), "otto's selected INBOX of nora stayed open"
     cyrus("imtest", "imap", "otto", ["a1 LOGOUT"], authzid="nora", refused=True)
     code, text = curl_imap("otto", other("Projects;UID=1"))
     assert code != 0 and "project plan" not in text, text

@@ -96,6 +96,7 @@ void imap_cmd_select(struct imap_session *s, const struct imap_command *cmd)
 	s->sel_folder = folder;
 	guid = folder = NULL;
 	s->rights = rights;
+	s->sel_full_access = strcasecmp(s->sel_guid, s->ls.user.guid) != 0 && imap_mailbox_is_ours(s, s->sel_guid);
 	s->readonly = examine || !(rights & (STORE_RIGHT_SEEN | STORE_RIGHT_WRITE | STORE_RIGHT_DELMSG));
 	s->uidvalidity = info.uidvalidity;
 	s->uidnext = info.uidnext;

@@ -383,7 +383,14 @@ static void dispatch(struct imap_session *s, const struct imap_command *cmd)
 		return;
 	}
 	s->bad_count = 0;
-	if (s->state != IMAP_ST_NOTAUTH && login_actor_lost(&s->ls)) {
+	bool lost = s->state != IMAP_ST_NOTAUTH && login_actor_lost(&s->ls);
+	if (!lost && s->state == IMAP_ST_SELECTED && s->sel_full_access && !imap_mailbox_is_ours(s, s->sel_guid)) {
+		/* full access to the selected mailbox was revoked: what the owner's ACL gives from now on */
+		s->sel_full_access = false;
+		s->rights = imap_rights_on(s, s->sel_guid, s->sel_folder);
+		lost = !(s->rights & STORE_RIGHT_READ);
+	}
+	if (lost) {
 		imap_reply(s, "* BYE Your full access to this mailbox was withdrawn.");
 		imap_flush_out(s);
 		s->ls.closing = true;

@@ -124,6 +124,7 @@ struct imap_session {
 	uint32_t sel_fid; /* the store's id of the folder (stable across renames) */
 	bool readonly;
 	unsigned rights;
+	bool sel_full_access; /* another user's mailbox, its rights from full access (checked again before each command) */
 	uint32_t uidvalidity, uidnext;
 	uint64_t highestmodseq;
 	struct imap_msg *msgs;
