@@ -21,8 +21,10 @@
  * Loaded into slapd (olcModuleLoad) after sssvlv and before the databases are configured (cn=module{0}), never
  * linked into our programs. slapd installs no headers: the overlay is reached through slapd's overlay_find and the
  * frontend through its frontendDB, and their search handlers are at the place slapd 2.5's BackendInfo keeps them; the
- * module refuses to load (and slapd does not start) unless the frontend's is slapd's own fe_op_search and the
- * overlay's start matches what sssvlv 2.5.13 sets. A search's connection comes from the start of slapd 2.5's
+ * module changes nothing unless the frontend's is slapd's own fe_op_search and the overlay's start matches what
+ * sssvlv 2.5.13 sets: it then says so in slapd's log and stays loaded but idle (a browse may be refused as busy again,
+ * which clients survive, where refusing to load would keep slapd, and so every service, from starting after an
+ * update of slapd). A search's connection comes from the start of slapd 2.5's
  * Opheader, checked against the log prefix slapd writes there ("conn=N op=M"); a search whose header does not match
  * is let through as slapd alone would run it. */
 #include <errno.h>
@@ -136,6 +138,9 @@ static int sssvlv_search(void *op, void *rs)
 	return sssvlv_orig(op, rs);
 }
 
+/* What the module says when slapd is not the one it was written for. */
+#define IDLE "left idle (a sorted browse may be refused as busy between its pages)"
+
 int init_module(int argc, char *argv[])
 {
 	(void)argc;
@@ -150,21 +155,22 @@ int init_module(int argc, char *argv[])
 	void **frontend = frontendDB != NULL ? (void **)frontendDB[0] : NULL;
 	if (frontend == NULL || frontend[0] == NULL || strcmp(frontend[0], "frontend") != 0 ||
 	    frontend[SLOT_SEARCH] != (void *)fe_op_search) {
-		fprintf(stderr, "ixbrowse: slapd's frontend does not look like slapd 2.5's\n");
-		return -1;
+		fprintf(stderr, "ixbrowse: slapd's frontend does not look like slapd 2.5's: " IDLE "\n");
+		return 0;
 	}
 	if (sssvlv[0] == NULL || strcmp(sssvlv[0], "sssvlv") != 0 || !slapd_module_has(sssvlv[SLOT_SEARCH], "sssvlv")) {
-		fprintf(stderr, "ixbrowse: the sssvlv overlay does not look like slapd 2.5's\n");
-		return -1;
+		fprintf(stderr, "ixbrowse: the sssvlv overlay does not look like slapd 2.5's: " IDLE "\n");
+		return 0;
 	}
 	for (int i = 1, k = 1; i < SLOTS; i++) {
 		int set = k < (int)(sizeof(sssvlv_set) / sizeof(sssvlv_set[0])) && sssvlv_set[k] == i;
 		k += set;
 		if ((sssvlv[i] != NULL) != set) {
 			fprintf(stderr,
-				"ixbrowse: the sssvlv overlay's handlers are not where slapd 2.5 keeps them (slot %d %s)\n",
+				"ixbrowse: the sssvlv overlay's handlers are not where slapd 2.5 keeps them (slot %d %s): " IDLE
+				"\n",
 				i, sssvlv[i] != NULL ? "set" : "empty");
-			return -1;
+			return 0;
 		}
 	}
 	pthread_condattr_t attr;
