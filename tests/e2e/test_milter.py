@@ -250,13 +250,13 @@ def an_unreachable_filter_follows_milter_default():
     dead = "inet:127.0.0.1:%d" % h.free_ports(1)[0]
     use(dead, "tempfail")
     mark = S.log_mark("smtpd")
-    # the filter is asked from the connection on: the client hears 451 at its greeting, and again at MAIL
+    # the filter is asked from the connection on: the session's transactions are refused, each MAIL with 451
     c = smtplib.SMTP("127.0.0.1", S.ports["smtp"], timeout=60)
     try:
-        code, text = c.ehlo("client.outside.test")
-        assert code == 451 and text.decode().startswith("4.7.1"), (code, text)
-        code, text = c.helo("client.outside.test")
-        assert code == 451, (code, text)
+        assert c.ehlo("client.outside.test")[0] == 250
+        for _ in range(2):
+            code, text = c.mail("friend@outside.org")
+            assert code == 451 and text.decode().startswith("4.7.1"), (code, text)
     finally:
         c.quit()
     S.wait_log("smtpd", dead + ": not usable (connecting: Connection refused): smtp.milter_default tempfail",
@@ -405,19 +405,24 @@ def sender_refused_at_mail():
 
 @h.test
 def client_refused_at_helo():
+    # the filter refuses the client at its HELO: the session's transactions are refused with its reply
     use(FILTER.endpoint)
     rc, out = swaks("--helo", "refuse.helo.test", "--from", "friend@outside.org", "--to", ALICE,
                     "--header", "Subject: refused at helo")
-    assert rc != 0 and "550 5.7.0 The test filter does not talk to you" in out, out
+    assert rc != 0 and "<** 550 5.7.0 The test filter does not talk to you" in out, out
     assert "354" not in out, out
     assert fetch("alice", "refused at helo", timeout=1) is None
-    # the session is refused: each new greeting in it is refused again, without asking the filter
+    # for the whole session, a new greeting included: the filter is not asked again
     c = smtplib.SMTP("127.0.0.1", S.ports["smtp"], timeout=60)
     try:
-        assert c.ehlo("refuse.helo.test")[0] == 550
-        assert c.helo("client.outside.test")[0] == 550
+        assert c.ehlo("refuse.helo.test")[0] == 250
+        assert c.mail("friend@outside.org")[0] == 550
+        assert c.ehlo("client.outside.test")[0] == 250
+        assert c.mail("friend@outside.org")[0] == 550
     finally:
         c.quit()
+    assert FILTER.endpoint + ": reject at MAIL 550 5.7.0 The test filter does not talk to you" in \
+        track("friend@outside.org")
 
 
 @h.test

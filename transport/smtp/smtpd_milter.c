@@ -218,6 +218,13 @@ char *smtpd_milters_stage(struct smtpd_milters *f, const struct smtpd_milter_sta
 			break;
 	}
 	buf_free(&err);
+	if (st->stage == SMTP_FILTER_CONNECT || st->stage == SMTP_FILTER_HELO) {
+		/* a refusal of the session refuses its transactions: the filter (or smtp.milter_default for one that
+		 * failed) gives it again at each MAIL. The greeting itself is answered, so that another server of ours,
+		 * known by its certificate only after STARTTLS and not asked from MAIL on, still relays */
+		free(refusal);
+		refusal = NULL;
+	}
 	return refusal;
 }
 

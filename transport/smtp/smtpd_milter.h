@@ -58,8 +58,9 @@ struct smtpd_milters *smtpd_milters_create(const struct smtpd_milter_config *con
 /* Tells every filter of the stage in order (blocking: a worker's), the connections opened at SMTP_FILTER_CONNECT.
  * Returns NULL when the command goes on, or the reply refusing it (freed by the caller): the first filter's reject
  * or tempfail, or 451 for a filter that cannot be used (smtp.milter_default tempfail: from then on for the whole
- * session; accept: it is skipped from then on). A discard at MAIL, RCPT or DATA drops the transaction's message at
- * its end. Every verdict other than continue is in the tracking log (event "filtered", "... at RCPT"). */
+ * session; accept: it is skipped from then on). A refusal at CONNECT or HELO refuses the session's transactions:
+ * NULL there, and the same reply at each MAIL. A discard at MAIL, RCPT or DATA drops the transaction's message at its
+ * end. Every verdict other than continue is in the tracking log (event "filtered", "... at RCPT"). */
 char *smtpd_milters_stage(struct smtpd_milters *f, const struct smtpd_milter_stage *st);
 
 /* The message at the end of the transaction: every filter in order over env's envelope and the len bytes of message
