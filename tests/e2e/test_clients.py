@@ -20,6 +20,7 @@ import re
 import select
 import shutil
 import smtplib
+import socket
 import ssl
 import subprocess
 import sys
@@ -1052,9 +1053,21 @@ def the_trusted_server_sign_in_is_for_servers_only():
     typ, data = external(S.ports["imap"], "lena", own)
     assert typ == "NO", (typ, data)
     S.wait_log("imapd", "EXTERNAL for lena, whose mailbox is not here", mark)
+    # a client that offered it and leaves without answering: the session waiting for the certificate ends with it
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.load_cert_chain(*own)
+    ctx.post_handshake_auth = True
+    mark = B.log_mark("imapd")
+    for _ in range(3):
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", B.ports["imaps"]), timeout=20)) as t:
+            assert t.recv(4096).startswith(b"* OK"), "no greeting"
+            t.sendall(b"a AUTHENTICATE EXTERNAL " + base64.b64encode(b"lena") + b"\r\n")
     # and at its home, with that certificate given when asked, Python's ssl signs in as a proxy of ours does
     typ, data = external(B.ports["imap"], "lena", own)
     assert typ == "OK", (typ, data)
+    assert "login for lena from 127.0.0.1 by the server" in B.log("imapd", mark), B.log("imapd", mark)[-2000:]
 
 
 @h.test
