@@ -485,28 +485,45 @@ static void tls_handshake_failure_reported(void)
 	buf_free(&err);
 }
 
+/* A loop, a server peer on a loopback listener that starts implicit TLS, and a client peer connected to it (TLS
+ * not started yet). */
+struct tls_pair {
+	struct evloop *loop;
+	struct peer server, client;
+	struct accept_ctx a;
+	struct listener *l;
+};
+
+static void tls_pair_open(struct tls_pair *t)
+{
+	test_assert(evloop_create(&t->loop, NULL) == 0);
+	peer_init(&t->server);
+	peer_init(&t->client);
+	t->a = (struct accept_ctx){ .loop = t->loop, .server = &t->server, .implicit_tls = true };
+	struct buf err = BUF_INIT;
+	test_assert(listener_create(t->loop, "127.0.0.1", 0, 0, on_accept, &t->a, &t->l, &err) == 0);
+	buf_free(&err);
+	t->client.conn = conn_connect(t->loop, "127.0.0.1", listener_port(t->l), on_event, &t->client);
+}
+
+static void tls_pair_close(struct tls_pair *t)
+{
+	listener_destroy(&t->l);
+	peer_free(&t->server);
+	peer_free(&t->client);
+	evloop_destroy(&t->loop);
+}
+
 static void tls_verify_rejects_wrong_name(void)
 {
-	struct evloop *loop;
-	test_assert(evloop_create(&loop, NULL) == 0);
-	struct peer server, client;
-	peer_init(&server);
-	peer_init(&client);
-	struct accept_ctx a = { .loop = loop, .server = &server, .implicit_tls = true };
-	struct listener *l;
-	struct buf err = BUF_INIT;
-	test_assert(listener_create(loop, "127.0.0.1", 0, 0, on_accept, &a, &l, &err) == 0);
-	client.conn = conn_connect(loop, "127.0.0.1", listener_port(l), on_event, &client);
+	struct tls_pair t;
+	tls_pair_open(&t);
 	/* the certificate names localhost; a verifying client asked for another name refuses it */
-	test_assert(conn_start_tls(client.conn, client_ctx, "other.example", NULL) == 0);
-	test_assert(run_until(loop, &client.error, 1) == 0);
-	test_assert(strstr(conn_error(client.conn), "certificate verify failed") != NULL);
-	test_assert(client.tls_ready == 0);
-	listener_destroy(&l);
-	peer_free(&server);
-	peer_free(&client);
-	evloop_destroy(&loop);
-	buf_free(&err);
+	test_assert(conn_start_tls(t.client.conn, client_ctx, "other.example", NULL) == 0);
+	test_assert(run_until(t.loop, &t.client.error, 1) == 0);
+	test_assert(strstr(conn_error(t.client.conn), "certificate verify failed") != NULL);
+	test_assert(t.client.tls_ready == 0);
+	tls_pair_close(&t);
 }
 
 /* The SHA-256 `tls_cert_describe` gives for the certificate in path, into hex. */
@@ -533,44 +550,33 @@ static void file_fingerprint(const char *path, char hex[TLS_FINGERPRINT_HEX + 1]
  * request_ok, or is refused at once. The connection carries lines both ways afterwards. */
 static void peer_cert_case(struct tls_ctx *cctx, bool request_ok, const char *want_fp)
 {
-	struct evloop *loop;
-	test_assert(evloop_create(&loop, NULL) == 0);
-	struct peer server, client;
-	peer_init(&server);
-	peer_init(&client);
-	server.echo = true;
-	struct accept_ctx a = { .loop = loop, .server = &server, .implicit_tls = true };
-	struct listener *l;
-	struct buf err = BUF_INIT;
-	test_assert(listener_create(loop, "127.0.0.1", 0, 0, on_accept, &a, &l, &err) == 0);
-	client.conn = conn_connect(loop, "127.0.0.1", listener_port(l), on_event, &client);
-	test_assert(conn_start_tls(client.conn, cctx, "localhost", NULL) == 0);
-	test_assert(run_until(loop, &client.tls_ready, 1) == 0);
-	test_assert(run_until(loop, &server.tls_ready, 1) == 0);
+	struct tls_pair t;
+	tls_pair_open(&t);
+	struct peer *server = &t.server, *client = &t.client;
+	server->echo = true;
+	test_assert(conn_start_tls(client->conn, cctx, "localhost", NULL) == 0);
+	test_assert(run_until(t.loop, &client->tls_ready, 1) == 0);
+	test_assert(run_until(t.loop, &server->tls_ready, 1) == 0);
 	char fp[TLS_FINGERPRINT_HEX + 1];
-	test_assert(!conn_peer_fingerprint(server.conn, fp)); /* none in the handshake, whatever the client holds */
-	test_assert(conn_request_peer_cert(client.conn) == IX_EINVAL); /* a client asks no one */
-	conn_pause_input(server.conn, true);
-	test_assert(conn_request_peer_cert(server.conn) == (request_ok ? IX_OK : IX_EINVAL));
-	conn_write_str(client.conn, "during\r\n"); /* application data may cross the request */
+	test_assert(!conn_peer_fingerprint(server->conn, fp)); /* none in the handshake, whatever the client holds */
+	test_assert(conn_request_peer_cert(client->conn) == IX_EINVAL); /* a client asks no one */
+	conn_pause_input(server->conn, true);
+	test_assert(conn_request_peer_cert(server->conn) == (request_ok ? IX_OK : IX_EINVAL));
+	conn_write_str(client->conn, "during\r\n"); /* application data may cross the request */
 	if (request_ok) {
-		test_assert(conn_request_peer_cert(server.conn) == IX_EINVAL); /* one under way */
-		test_assert(run_until(loop, &server.tls_ready, 2) == 0);
+		test_assert(conn_request_peer_cert(server->conn) == IX_EINVAL); /* one under way */
+		test_assert(run_until(t.loop, &server->tls_ready, 2) == 0);
 	}
-	test_assert(conn_peer_fingerprint(server.conn, fp) == (want_fp[0] != '\0'));
+	test_assert(conn_peer_fingerprint(server->conn, fp) == (want_fp[0] != '\0'));
 	if (want_fp[0] != '\0')
 		test_assert_str(fp, want_fp);
-	conn_pause_input(server.conn, false);
-	conn_write_str(client.conn, "after\r\n");
-	for (int i = 0; i < MAX_ROUNDS && strcmp(buf_cstr(&client.lines), "> during|> after|") != 0; i++)
-		(void)evloop_run_once(loop, ROUND_MSECS);
-	test_assert_str(buf_cstr(&client.lines), "> during|> after|");
-	test_assert(server.error == 0 && client.error == 0 && client.tls_ready == 1);
-	listener_destroy(&l);
-	peer_free(&server);
-	peer_free(&client);
-	evloop_destroy(&loop);
-	buf_free(&err);
+	conn_pause_input(server->conn, false);
+	conn_write_str(client->conn, "after\r\n");
+	for (int i = 0; i < MAX_ROUNDS && strcmp(buf_cstr(&client->lines), "> during|> after|") != 0; i++)
+		(void)evloop_run_once(t.loop, ROUND_MSECS);
+	test_assert_str(buf_cstr(&client->lines), "> during|> after|");
+	test_assert(server->error == 0 && client->error == 0 && client->tls_ready == 1);
+	tls_pair_close(&t);
 }
 
 static void peer_cert_after_handshake(void)
