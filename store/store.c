@@ -577,7 +577,7 @@ static void batch_wake(struct store_op *batch)
 	for (struct store_op *op = batch; op != NULL;) {
 		struct store_op *next = op->next;
 		op->done = 1; /* op may be freed by its caller once st->lock is released */
-		pthread_cond_signal(&op->wake);
+		pthread_cond_signal(op->wake);
 		op = next;
 	}
 }
@@ -605,51 +605,67 @@ static void sync_pending(struct store *st)
 	batch_wake(batch);
 }
 
+/* 1 when each of the n operations is done (st->lock held). */
+static int ops_done(const struct store_op *ops, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!ops[i].done)
+			return 0;
+	return 1;
+}
+
 /* Group commit. Callers queue their operation; one of them becomes the leader and runs everything queued as one
  * transaction (a batch). A committed batch becomes "pending": its meta page is written but not yet synced. The
  * next batch's commit syncs its own data and with it the pending batch's meta page, so the pending batch is then
  * durable and its callers are woken; with nothing more queued, one explicit sync does it. Steady state: one sync
  * per batch, and a new batch is built while the previous one waits for its sync. The leader leads until its own
- * operation is done, then hands over to one waiter whose operation is still queued or pending. Every caller sleeps
- * on its own condition variable and is woken only when its operation is done or it is handed the lead: waking all
- * 64 callers of a benchmark for every batch cost more CPU than the batch itself. */
-int store_write(struct store *st, store_op_fn *fn, void *ctx, struct buf *error_r)
+ * operations are done, then hands over to one waiter whose operation is still queued or pending. Every caller sleeps
+ * on its own condition variable and is woken only when one of its operations is done or it is handed the lead:
+ * waking all 64 callers of a benchmark for every batch cost more CPU than the batch itself. A caller's several
+ * operations are queued together, so that they go in the same batch (up to STORE_BATCH_MAX). */
+void store_write_ops(struct store *st, struct store_op *ops, size_t n)
 {
-	struct store_op op;
-	memset(&op, 0, sizeof(op));
-	op.run = fn;
-	op.ctx = ctx;
-	buf_init(&op.error);
-	pthread_cond_init(&op.wake, NULL);
+	pthread_cond_t wake;
+	pthread_cond_init(&wake, NULL);
+	for (size_t i = 0; i < n; i++) {
+		ops[i].result = 0;
+		ops[i].done = 0;
+		buf_init(&ops[i].error);
+		memset(&ops[i].w, 0, sizeof(ops[i].w));
+		ops[i].wake = &wake; /* cppcheck-suppress autoVariables */
+		ops[i].next = i + 1 < n ? &ops[i + 1] : NULL;
+	}
 
 	pthread_mutex_lock(&st->lock);
-	/* op lives on this stack until it is done: it leaves the queue (and pending) before we return */
-	if (st->queue_tail != NULL)
-		st->queue_tail->next = &op;
-	else
-		st->queue_head = &op; /* cppcheck-suppress autoVariables */
-	st->queue_tail = &op;         /* cppcheck-suppress autoVariables */
-	while (!op.done) {
+	/* the ops live with the caller until they are done: they leave the queue (and pending) before we return */
+	if (n > 0) {
+		if (st->queue_tail != NULL)
+			st->queue_tail->next = &ops[0];
+		else
+			st->queue_head = &ops[0];
+		st->queue_tail = &ops[n - 1];
+	}
+	while (!ops_done(ops, n)) {
 		if (st->leader) {
-			pthread_cond_wait(&op.wake, &st->lock);
+			pthread_cond_wait(&wake, &st->lock);
 			continue;
 		}
 		st->leader = 1;
-		while (!op.done) {
+		while (!ops_done(ops, n)) {
 			if (st->queue_head == NULL || st->set.no_group_commit) {
 				if (st->pending != NULL) {
 					sync_pending(st);
 					continue;
 				}
 				if (st->queue_head == NULL)
-					break; /* cannot happen: our operation is queued, pending or done */
+					break; /* cannot happen: our operations are queued, pending or done */
 			}
 			struct store_op *batch = st->queue_head, *last = batch;
-			size_t n = 1;
+			size_t nb = 1;
 			size_t max = st->set.no_group_commit ? 1 : STORE_BATCH_MAX;
-			while (last->next != NULL && n < max) {
+			while (last->next != NULL && nb < max) {
 				last = last->next;
-				n++;
+				nb++;
 			}
 			st->queue_head = last->next;
 			if (st->queue_head == NULL)
@@ -666,7 +682,7 @@ int store_write(struct store *st, store_op_fn *fn, void *ctx, struct buf *error_
 				batch_notify(st, durable); /* this commit synced after its meta page was written */
 			}
 			pthread_mutex_lock(&st->lock);
-			st->ops += n;
+			st->ops += nb;
 			if (!written) {
 				batch_wake(batch);
 			} else {
@@ -678,15 +694,24 @@ int store_write(struct store *st, store_op_fn *fn, void *ctx, struct buf *error_
 		st->leader = 0;
 		struct store_op *next = st->queue_head != NULL ? st->queue_head : st->pending;
 		if (next != NULL)
-			pthread_cond_signal(&next->wake);
+			pthread_cond_signal(next->wake);
 		pthread_cond_broadcast(&st->cond); /* store_free waits for the store to go idle */
 	}
 	pthread_mutex_unlock(&st->lock);
-	pthread_cond_destroy(&op.wake);
+	pthread_cond_destroy(&wake);
+	for (size_t i = 0; i < n; i++) {
+		free(ops[i].w.touched);
+		ops[i].w.touched = NULL;
+	}
+}
+
+int store_write(struct store *st, store_op_fn *fn, void *ctx, struct buf *error_r)
+{
+	struct store_op op = { .run = fn, .ctx = ctx };
+	store_write_ops(st, &op, 1);
 	if (op.result != 0 && error_r != NULL)
 		buf_append(error_r, op.error.data, op.error.len);
 	buf_free(&op.error);
-	free(op.w.touched);
 	return op.result;
 }
 

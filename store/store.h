@@ -201,6 +201,13 @@ struct store_append {
  * past the MIME parser's limits (parts, nesting, one header block: store/mime.h) is IX_EINVAL with a message that
  * names the limit ("message refused: too many MIME parts (limit 10000)"), as the message can never be stored. */
 int store_append(struct store *st, struct store_append *req, struct buf *error_r);
+/* Appends n messages, each exactly as store_append would (its targets, quota checks and results in reqs[i]), in
+ * order, queued together so that they share one transaction and one sync (up to 512 at a time): a bulk import's
+ * rate is then the CPU's, not the disk's. A message that fails (over quota, refused, a bad target) leaves no trace
+ * and does not stop the others; each sees the ones before it (the quota counts them). errors_r: n buffers (or NULL)
+ * that receive each message's error. Returns 0 when every message went to every target, else the code of the first
+ * that did not (each request's targets say which). Returns when every stored message is durable. */
+int store_append_batch(struct store *st, struct store_append *reqs, size_t n, struct buf *errors_r);
 
 struct store_msg {
 	uint32_t uid;

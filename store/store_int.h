@@ -184,14 +184,19 @@ struct store_op {
 	int result;
 	int done;
 	struct buf error;
-	struct wtx w;        /* touched list of this op */
-	pthread_cond_t wake; /* its caller sleeps here: signalled when done or handed the lead */
+	struct wtx w;         /* touched list of this op */
+	pthread_cond_t *wake; /* its caller sleeps here: signalled when done or handed the lead */
 	struct store_op *next;
 };
 
 /* Runs fn in the next group commit and returns its result after the commit is synced. fn may run more than once
  * (when the map must grow), always on a fresh transaction: it must set its outputs on every run. */
 int store_write(struct store *st, store_op_fn *fn, void *ctx, struct buf *error_r);
+/* Runs n operations (the caller sets run and ctx of each; the rest is set here) queued together, so that they share
+ * a group commit (up to STORE_BATCH_MAX a transaction) and its sync, and returns when all are durable or failed:
+ * each its own result and error (ops[i].error, freed by the caller with buf_free). One that fails leaves no trace
+ * and does not disturb the others, which see the changes of those before them. */
+void store_write_ops(struct store *st, struct store_op *ops, size_t n);
 
 /* Read transactions. */
 int store_rtxn_begin(struct store *st, MDB_txn **txn_r, struct buf *error_r);

@@ -705,11 +705,12 @@ static void sha256(const void *data, size_t len, uint8_t *out)
 		fatal("SHA-256 failed (OpenSSL)");
 }
 
-int store_append(struct store *st, struct store_append *req, struct buf *error_r)
+/* What store_append does before its transaction, in the caller's thread: checks req, normalises its keywords and
+ * target names, hashes the body and builds its cache into c (freed by append_done whatever the result). */
+static int append_prepare(struct store *st, struct store_append *req, struct append_ctx *c, struct buf *error_r)
 {
-	struct append_ctx c;
-	memset(&c, 0, sizeof(c));
-	c.req = req;
+	memset(c, 0, sizeof(*c));
+	c->req = req;
 	int ret = 0;
 	req->refused = 0;
 	for (size_t i = 0; i < req->ntargets; i++) {
@@ -733,29 +734,29 @@ int store_append(struct store *st, struct store_append *req, struct buf *error_r
 		ret = IX_EINVAL;
 	}
 	if (ret == 0)
-		ret = kw_norm(req->keywords, &c.kw, error_r);
+		ret = kw_norm(req->keywords, &c->kw, error_r);
 	req->refused = ret != 0;
-	c.guids = xcalloc(req->ntargets, STORE_GUID_LEN);
-	c.names = xcalloc(req->ntargets, sizeof(struct buf));
-	c.bad = xcalloc(req->ntargets, sizeof(bool));
+	c->guids = xcalloc(req->ntargets, STORE_GUID_LEN);
+	c->names = xcalloc(req->ntargets, sizeof(struct buf));
+	c->bad = xcalloc(req->ntargets, sizeof(bool));
 	/* a target that cannot be (a bad GUID or folder name) fails alone: the others still get the message */
 	size_t nbad = 0;
 	for (size_t i = 0; i < req->ntargets && ret == 0; i++) {
 		struct buf why = BUF_INIT;
-		int rc = store_guid_parse(req->targets[i].guid, c.guids[i], &why);
+		int rc = store_guid_parse(req->targets[i].guid, c->guids[i], &why);
 		if (rc == 0)
-			rc = store_folder_name_norm(req->targets[i].folder, &c.names[i], &why);
+			rc = store_folder_name_norm(req->targets[i].folder, &c->names[i], &why);
 		if (rc != 0) {
-			c.bad[i] = true;
+			c->bad[i] = true;
 			nbad++;
 			req->targets[i].result = rc;
-			buf_printf(&c.bad_errors, "%s%s: %s", c.bad_errors.len ? "; " : "", req->targets[i].guid,
+			buf_printf(&c->bad_errors, "%s%s: %s", c->bad_errors.len ? "; " : "", req->targets[i].guid,
 				   buf_cstr(&why));
 			if (nbad == req->ntargets) {
 				ret = rc;
 				if (error_r != NULL)
-					buf_append(error_r, req->ntargets == 1 ? why.data : c.bad_errors.data,
-						   req->ntargets == 1 ? why.len : c.bad_errors.len);
+					buf_append(error_r, req->ntargets == 1 ? why.data : c->bad_errors.data,
+						   req->ntargets == 1 ? why.len : c->bad_errors.len);
 			}
 		}
 		buf_free(&why);
@@ -764,14 +765,24 @@ int store_append(struct store *st, struct store_append *req, struct buf *error_r
 		if (req->internal_date == 0)
 			req->internal_date = (int64_t)time(NULL);
 		/* the expensive parts run in the caller's thread, in parallel with other callers */
-		sha256(req->data, req->len, c.hash);
-		ret = store_cache_build(req->data, req->len, &c.cache, error_r);
+		sha256(req->data, req->len, c->hash);
+		ret = store_cache_build(req->data, req->len, &c->cache, error_r);
 		if (ret == IX_ELIMIT)
 			ret = IX_EINVAL; /* past the parser's limits: the message itself is refused, never a quota */
 		req->refused = ret != 0;
 	}
+	return ret;
+}
+
+/* After append_prepare (its result prepared) and, when that was 0, the transaction (its result written and error
+ * written_error): sets each target's result, appends the error to error_r, frees c. Returns store_append's result. */
+static int append_done(struct append_ctx *c, int prepared, int written, const struct buf *written_error,
+		       struct buf *error_r)
+{
+	struct store_append *req = c->req;
+	int ret = prepared;
 	if (ret == 0) {
-		ret = store_write(st, op_append, &c, error_r);
+		ret = written;
 		if (ret == 0) {
 			for (size_t i = 0; i < req->ntargets; i++) {
 				if (req->targets[i].result != 0) {
@@ -780,8 +791,10 @@ int store_append(struct store *st, struct store_append *req, struct buf *error_r
 				}
 			}
 			if (ret != 0 && error_r != NULL)
-				buf_append(error_r, c.errors.data, c.errors.len);
+				buf_append(error_r, c->errors.data, c->errors.len);
 		} else {
+			if (error_r != NULL)
+				buf_append(error_r, written_error->data, written_error->len);
 			for (size_t i = 0; i < req->ntargets; i++)
 				if (req->targets[i].result == 0)
 					req->targets[i].result = ret;
@@ -790,19 +803,66 @@ int store_append(struct store *st, struct store_append *req, struct buf *error_r
 		for (size_t i = 0; i < req->ntargets; i++)
 			req->targets[i].result = ret;
 	} else {
-		for (size_t i = 0; i < req->ntargets; i++)
-			if (!c.bad[i])
+		for (size_t i = 0; i < req->ntargets && c->bad != NULL; i++)
+			if (!c->bad[i])
 				req->targets[i].result = ret;
 	}
-	for (size_t i = 0; i < req->ntargets; i++)
-		buf_free(&c.names[i]);
-	free(c.names);
-	free(c.bad);
-	buf_free(&c.bad_errors);
-	free(c.guids);
-	buf_free(&c.cache);
-	buf_free(&c.kw);
-	buf_free(&c.errors);
+	for (size_t i = 0; i < req->ntargets && c->names != NULL; i++)
+		buf_free(&c->names[i]);
+	free(c->names);
+	free(c->bad);
+	buf_free(&c->bad_errors);
+	free(c->guids);
+	buf_free(&c->cache);
+	buf_free(&c->kw);
+	buf_free(&c->errors);
+	return ret;
+}
+
+int store_append(struct store *st, struct store_append *req, struct buf *error_r)
+{
+	struct append_ctx c;
+	int ret = append_prepare(st, req, &c, error_r);
+	int written = 0;
+	struct buf werr = BUF_INIT;
+	if (ret == 0)
+		written = store_write(st, op_append, &c, &werr);
+	ret = append_done(&c, ret, written, &werr, error_r);
+	buf_free(&werr);
+	return ret;
+}
+
+int store_append_batch(struct store *st, struct store_append *reqs, size_t n, struct buf *errors_r)
+{
+	struct append_ctx *c = xcalloc(n > 0 ? n : 1, sizeof(*c));
+	int *prepared = xcalloc(n > 0 ? n : 1, sizeof(*prepared));
+	struct store_op *ops = xcalloc(n > 0 ? n : 1, sizeof(*ops));
+	size_t *op_of = xcalloc(n > 0 ? n : 1, sizeof(*op_of)); /* the op of message i, n for none */
+	size_t nops = 0;
+	for (size_t i = 0; i < n; i++) {
+		prepared[i] = append_prepare(st, &reqs[i], &c[i], errors_r != NULL ? &errors_r[i] : NULL);
+		op_of[i] = n;
+		if (prepared[i] == 0) {
+			ops[nops].run = op_append;
+			ops[nops].ctx = &c[i];
+			op_of[i] = nops++;
+		}
+	}
+	store_write_ops(st, ops, nops);
+	int ret = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct store_op *op = op_of[i] < n ? &ops[op_of[i]] : NULL;
+		int r = append_done(&c[i], prepared[i], op != NULL ? op->result : 0, op != NULL ? &op->error : NULL,
+				    errors_r != NULL ? &errors_r[i] : NULL);
+		if (ret == 0)
+			ret = r;
+	}
+	for (size_t i = 0; i < nops; i++)
+		buf_free(&ops[i].error);
+	free(op_of);
+	free(ops);
+	free(prepared);
+	free(c);
 	return ret;
 }
 

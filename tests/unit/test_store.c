@@ -575,6 +575,79 @@ static void quota_limits(void)
 	close_tmp(&st);
 }
 
+/* store_append_batch: each message as store_append would do it (quota counting the ones before, failures alone,
+ * errors per message), all in one commit. */
+static void append_batch(void)
+{
+	struct store *st = open_tmp(1);
+	test_assert(st != NULL);
+	test_assert(store_mailbox_ensure(st, G1, NULL) == 0);
+	size_t len = strlen(msg1);
+	enum { N = 6 };
+	struct store_target t[N];
+	struct store_append a[N];
+	struct buf err[N];
+	const char *folders[N] = { "INBOX", "INBOX", "INBOX", "Nope", "Sent", "INBOX" };
+	for (size_t i = 0; i < N; i++) {
+		t[i] = (struct store_target){ .guid = G1, .folder = folders[i], .quota_messages = 3 };
+		a[i] = (struct store_append){
+			.data = msg1, .len = len, .flags = STORE_FLAG_SEEN, .targets = &t[i], .ntargets = 1
+		};
+		buf_init(&err[i]);
+	}
+	a[1].data = NULL;       /* refused before the transaction */
+	a[2].keywords = "$Job"; /* kept */
+	struct store_stats before, after;
+	store_get_stats(st, &before);
+	test_assert(store_append_batch(st, a, N, err) == IX_EINVAL);
+	store_get_stats(st, &after);
+	test_assert(after.commits == before.commits + 1);
+	test_assert(t[0].result == 0 && t[0].uid == 1 && err[0].len == 0);
+	test_assert(t[1].result == IX_EINVAL && a[1].refused && err[1].len > 0);
+	test_assert(t[2].result == 0 && t[2].uid == 2 && err[2].len == 0);
+	test_assert(t[3].result == IX_ENOTFOUND && err[3].len > 0);
+	test_assert(t[4].result == 0 && t[4].uid == 1);
+	test_assert(t[5].result == IX_ELIMIT && strstr(buf_cstr(&err[5]), "quota") != NULL); /* 3 stored before it */
+	for (size_t i = 0; i < N; i++)
+		buf_free(&err[i]);
+	struct store_msg m;
+	test_assert(store_msg_get(st, G1, "INBOX", 2, NULL, &m, NULL) == 0);
+	test_assert_str(m.keywords, "$Job");
+	test_assert((m.flags & STORE_FLAG_SEEN) != 0 && m.size == len);
+	store_msg_free(&m);
+	struct store_quota_use q;
+	test_assert(store_quota_get(st, G1, &q, NULL) == 0 && q.messages == 3);
+
+	/* 300 messages, errors not asked for: one commit, UIDs in order */
+	enum { M = 300 };
+	struct store_target *tm = xcalloc(M, sizeof(*tm));
+	struct store_append *am = xcalloc(M, sizeof(*am));
+	char(*data)[64] = xcalloc(M, sizeof(*data));
+	for (size_t i = 0; i < M; i++) {
+		snprintf(data[i], sizeof(data[i]), "Subject: %zu\r\n\r\nbody %zu\r\n", i, i);
+		tm[i] = (struct store_target){ .guid = G2, .folder = "Archive" };
+		am[i] = (struct store_append){
+			.data = data[i], .len = strlen(data[i]), .targets = &tm[i], .ntargets = 1
+		};
+	}
+	store_get_stats(st, &before);
+	test_assert(store_append_batch(st, am, M, NULL) == 0);
+	store_get_stats(st, &after);
+	test_assert(after.commits == before.commits + 1);
+	for (size_t i = 0; i < M; i++)
+		test_assert(tm[i].result == 0 && tm[i].uid == i + 1);
+	struct buf body = BUF_INIT;
+	test_assert(store_fetch_body(st, G2, "Archive", 300, 0, 0, &body, NULL) == 0);
+	test_assert_str(buf_cstr(&body), data[299]);
+	buf_free(&body);
+	free(data);
+	free(am);
+	free(tm);
+	test_assert(store_append_batch(st, NULL, 0, NULL) == 0);
+	test_assert(check_clean(st));
+	close_tmp(&st);
+}
+
 static void retention_recover(void)
 {
 	struct store *st = open_tmp(1);
@@ -1606,7 +1679,7 @@ static void sieve_scripts(void)
 TEST_MAIN("store", TEST_CASE(standard_folders_on_first_use), TEST_CASE(folder_create_rename_delete),
 	  TEST_CASE(append_fetch), TEST_CASE(single_instance_refcounts), TEST_CASE(one_bad_target_fails_alone),
 	  TEST_CASE(flags_modseq_unchangedsince), TEST_CASE(copy_move_expunge), TEST_CASE(move_into_same_folder),
-	  TEST_CASE(quota_limits), TEST_CASE(retention_recover), TEST_CASE(search_messages),
+	  TEST_CASE(quota_limits), TEST_CASE(append_batch), TEST_CASE(retention_recover), TEST_CASE(search_messages),
 	  TEST_CASE(public_folders_acl_seen), TEST_CASE(notification), TEST_CASE(notification_reuse),
 	  TEST_CASE(check_finds_and_repairs), TEST_CASE(change_log_layout), TEST_CASE(check_new_layout),
 	  TEST_CASE(old_format_refused), TEST_CASE(map_grows_then_refuses), TEST_CASE(bad_input),
