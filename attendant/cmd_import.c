@@ -12,19 +12,27 @@
 #include "transport/net/tls.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
 
 #define IMPORT_TIMEOUT_MS 300000
 #define IMPORT_LITERAL_MAX (256u * 1024 * 1024) /* the largest message a server may hand us */
 #define IMPORT_BATCH_MSGS 200                   /* messages fetched by one UID FETCH */
 #define IMPORT_BATCH_BYTES (16u * 1024 * 1024)  /* ... or about this many bytes */
-#define IMPORT_SAVE_SECS 5.0                    /* the state is written at least this often */
+#define IMPORT_STORE_BYTES (32u * 1024 * 1024)  /* fetched bodies held for one store transaction at most */
+/* Tests only: the importer kills itself (SIGKILL) after the store committed this many batches and before the journal
+ * says so, which is where a crash is hardest to recover from. */
+#define IMPORT_TEST_KILL_ENV "INTERCHANGE_TEST_IMPORT_KILL_AFTER"
 
 static const char import_help[] =
 	"usage: interchange import imap LOGIN --from imaps://HOST[:PORT] --user REMOTE-USER\n"
@@ -47,7 +55,15 @@ static const char import_help[] =
 	"import csv: users from a CSV file with a header line: login, given, surname, password or password_hash\n"
 	"(a {SSHA}, {SHA}, {SMD5}, {MD5} or {CRYPT} value), aliases and lists (separated by ';').\n";
 
-/* ---- what the last runs copied (the state file) ---- */
+/* ---- what the last runs copied (the state file and its journal) ----
+ * LOGIN.state is the whole state, rewritten (atomically) when a folder is done: an F line per folder (remote name,
+ * UIDVALIDITY there, local name), an M line per message copied (remote UID, local UID, flags, size, Message-ID,
+ * keywords). LOGIN.journal holds what happened since: per batch of messages stored together, an F line, an I line
+ * with the folder's UIDNEXT here before the batch and a P line per message (its SHA-256, then an M line's fields
+ * with local UID 0), synced before the store's transaction; then, after the commit, the M lines of those stored. A
+ * run replays the journal onto the state; a batch whose M lines are missing (killed between the commit and them)
+ * is found in the store: messages from that UIDNEXT on with the same SHA-256. So the state never claims a message
+ * the store lacks, and a message the store holds is never stored again. */
 
 struct imsg {
 	uint32_t ruid, luid;
@@ -165,41 +181,206 @@ static size_t split_tabs(char *line, char **fields, size_t max)
 	return n;
 }
 
-static int state_load(struct istate *st, struct buf *error_r)
+/* The fields of an M line after "M\t", with local UID luid. */
+static void msg_fields(struct buf *out, const struct imsg *m, uint32_t luid)
+{
+	buf_printf(out, "%u\t%u\t%u\t%llu\t", m->ruid, luid, m->flags, (unsigned long long)m->size);
+	esc(out, m->msgid);
+	buf_append_char(out, '\t');
+	esc(out, m->keywords);
+	buf_append_char(out, '\n');
+}
+
+static void folder_line(struct buf *out, const struct ifolder *f)
+{
+	buf_append_str(out, "F\t");
+	esc(out, f->remote);
+	buf_printf(out, "\t%u\t", f->uidvalidity);
+	esc(out, f->local);
+	buf_append_char(out, '\n');
+}
+
+/* An M line's six fields (f[0..5]) into m. */
+static void msg_parse(char **f, struct imsg *m)
+{
+	m->ruid = (uint32_t)strtoul(f[0], NULL, 10);
+	m->luid = (uint32_t)strtoul(f[1], NULL, 10);
+	m->flags = (unsigned)strtoul(f[2], NULL, 10);
+	m->size = strtoull(f[3], NULL, 10);
+	m->msgid = unesc(f[4]);
+	m->keywords = unesc(f[5]);
+}
+
+static int cmp_imsg_ruid(const void *a, const void *b)
+{
+	const struct imsg *x = a, *y = b;
+	return x->ruid < y->ruid ? -1 : x->ruid > y->ruid;
+}
+
+/* A batch the journal announced (I and P lines): the folder's UIDNEXT before it, its messages and their SHA-256. */
+struct intent {
+	size_t folder; /* index in the state */
+	uint32_t uidnext;
+	struct imsg *m;
+	uint8_t (*hash)[32];
+	size_t n;
+};
+
+static void intents_free(struct intent *in, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < in[i].n; k++)
+			imsg_free(&in[i].m[k]);
+		free(in[i].m);
+		free(in[i].hash);
+	}
+	free(in);
+}
+
+static int hexbyte(const char *s)
+{
+	unsigned v;
+	return sscanf(s, "%2x", &v) == 1 ? (int)v : -1;
+}
+
+/* Reads path (the state, or its journal) into st; with in_r, the journal's intents are added to *in_r (caller frees
+ * with intents_free). A missing file is empty. */
+static int state_read(struct istate *st, const char *path, struct intent **in_r, size_t *nin_r, struct buf *error_r)
 {
 	char *data = NULL;
 	size_t len = 0;
-	int ret = read_file(st->path, 1u << 30, &data, &len);
+	int ret = read_file(path, 1u << 30, &data, &len);
 	if (ret == IX_ENOTFOUND || (ret != 0 && errno == ENOENT))
 		return 0;
 	if (ret != 0) {
-		buf_printf(error_r, "cannot read %s", st->path);
+		buf_printf(error_r, "cannot read %s", path);
 		return ret;
 	}
-	struct ifolder *cur = NULL;
+	size_t cur = SIZE_MAX;
+	struct intent *in = NULL;
 	for (char *line = data, *next; line != NULL && *line != '\0'; line = next) {
 		next = strchr(line, '\n');
 		if (next != NULL)
 			*next++ = '\0';
+		else
+			break; /* a line the journal's writer did not finish */
 		char *f[8];
 		size_t n = split_tabs(line, f, 8);
 		if (strcmp(f[0], "F") == 0 && n == 4) {
 			char *r = unesc(f[1]), *l = unesc(f[3]);
-			cur = state_folder_add(st, r, l, (uint32_t)strtoul(f[2], NULL, 10));
+			struct ifolder *fo = state_find(st, r);
+			if (fo == NULL)
+				fo = state_folder_add(st, r, l, (uint32_t)strtoul(f[2], NULL, 10));
+			cur = (size_t)(fo - st->f);
+			in = NULL;
 			free(r);
 			free(l);
-		} else if (strcmp(f[0], "M") == 0 && n == 7 && cur != NULL) {
-			struct imsg *m = folder_msg_add(cur);
-			m->ruid = (uint32_t)strtoul(f[1], NULL, 10);
-			m->luid = (uint32_t)strtoul(f[2], NULL, 10);
-			m->flags = (unsigned)strtoul(f[3], NULL, 10);
-			m->size = strtoull(f[4], NULL, 10);
-			m->msgid = unesc(f[5]);
-			m->keywords = unesc(f[6]);
+		} else if (strcmp(f[0], "M") == 0 && n == 7 && cur != SIZE_MAX) {
+			msg_parse(&f[1], folder_msg_add(&st->f[cur]));
+		} else if (strcmp(f[0], "I") == 0 && n == 2 && cur != SIZE_MAX && in_r != NULL) {
+			*in_r = xrealloc(*in_r, (*nin_r + 1) * sizeof(**in_r));
+			in = &(*in_r)[(*nin_r)++];
+			memset(in, 0, sizeof(*in));
+			in->folder = cur;
+			in->uidnext = (uint32_t)strtoul(f[1], NULL, 10);
+		} else if (strcmp(f[0], "P") == 0 && n == 8 && in != NULL && strlen(f[1]) == 64) {
+			in->m = xrealloc(in->m, (in->n + 1) * sizeof(*in->m));
+			in->hash = xrealloc(in->hash, (in->n + 1) * sizeof(*in->hash));
+			memset(&in->m[in->n], 0, sizeof(in->m[in->n]));
+			msg_parse(&f[2], &in->m[in->n]);
+			for (size_t k = 0; k < 32; k++)
+				in->hash[in->n][k] = (uint8_t)hexbyte(f[1] + 2 * k);
+			in->n++;
 		}
 	}
 	free(data);
 	return 0;
+}
+
+/* Sorts a folder's messages by remote UID and drops repeated ones (a journal replayed onto a state that already
+ * had it). */
+static void folder_sort(struct ifolder *f)
+{
+	if (f->n < 2) /* qsort's array may not be NULL, even when empty */
+		return;
+	qsort(f->m, f->n, sizeof(*f->m), cmp_imsg_ruid);
+	size_t w = 1;
+	for (size_t i = 1; i < f->n; i++) {
+		if (f->m[i].ruid != 0 && f->m[i].ruid == f->m[w - 1].ruid)
+			imsg_free(&f->m[i]);
+		else
+			f->m[w++] = f->m[i];
+	}
+	f->n = w;
+}
+
+static bool folder_has(const struct ifolder *f, uint32_t ruid)
+{
+	size_t lo = 0, hi = f->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (f->m[mid].ruid == ruid)
+			return true;
+		if (f->m[mid].ruid < ruid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* A batch the journal announced but whose M lines are missing: its messages the store holds (from the UIDNEXT
+ * before it, same SHA-256, not claimed by the state) go into the state. Returns how many. */
+static size_t intent_recover(struct store *st, const char *guid, struct ifolder *f, const struct intent *in)
+{
+	size_t missing = 0, found = 0;
+	for (size_t k = 0; k < in->n; k++)
+		missing += !folder_has(f, in->m[k].ruid);
+	if (missing == 0)
+		return 0;
+	struct store_msg *list = NULL;
+	size_t count = 0;
+	struct buf err = BUF_INIT;
+	if (store_msg_list(st, guid, f->local, NULL, &list, &count, &err) != 0) {
+		printf("  warning: %s: %s\n", f->local, buf_cstr(&err));
+		buf_free(&err);
+		return 0;
+	}
+	buf_free(&err);
+	uint32_t *claimed = xcalloc(f->n + in->n + 1, sizeof(*claimed));
+	size_t nclaimed = 0;
+	for (size_t i = 0; i < f->n; i++)
+		claimed[nclaimed++] = f->m[i].luid;
+	qsort(claimed, nclaimed, sizeof(*claimed), cmp_u32);
+	bool *used = xcalloc(count + 1, sizeof(*used));
+	for (size_t k = 0; k < in->n; k++) {
+		if (folder_has(f, in->m[k].ruid))
+			continue;
+		for (size_t i = 0; i < count; i++) {
+			if (used[i] || list[i].uid < in->uidnext || memcmp(list[i].hash, in->hash[k], 32) != 0 ||
+			    bsearch(&list[i].uid, claimed, nclaimed, sizeof(*claimed), cmp_u32) != NULL)
+				continue;
+			used[i] = true;
+			struct imsg *m = folder_msg_add(f);
+			*m = in->m[k];
+			m->msgid = xstrdup(in->m[k].msgid);
+			m->keywords = xstrdup(in->m[k].keywords);
+			m->luid = list[i].uid;
+			found++;
+			break;
+		}
+	}
+	free(used);
+	free(claimed);
+	store_msg_list_free(&list, count);
+	folder_sort(f);
+	return found;
 }
 
 static int state_save(const struct istate *st, struct buf *error_r)
@@ -209,19 +390,10 @@ static int state_save(const struct istate *st, struct buf *error_r)
 		       "# interchange import imap: what was copied (remote UID, local UID, flags, size, Message-ID)\n");
 	for (size_t i = 0; i < st->n; i++) {
 		const struct ifolder *f = &st->f[i];
-		buf_append_str(&out, "F\t");
-		esc(&out, f->remote);
-		buf_printf(&out, "\t%u\t", f->uidvalidity);
-		esc(&out, f->local);
-		buf_append_char(&out, '\n');
+		folder_line(&out, f);
 		for (size_t k = 0; k < f->n; k++) {
-			const struct imsg *m = &f->m[k];
-			buf_printf(&out, "M\t%u\t%u\t%u\t%llu\t", m->ruid, m->luid, m->flags,
-				   (unsigned long long)m->size);
-			esc(&out, m->msgid);
-			buf_append_char(&out, '\t');
-			esc(&out, m->keywords);
-			buf_append_char(&out, '\n');
+			buf_append_str(&out, "M\t");
+			msg_fields(&out, &f->m[k], f->m[k].luid);
 		}
 	}
 	int ret = write_file_atomic(st->path, out.data, out.len, 0600);
@@ -436,8 +608,21 @@ struct run {
 	struct import_target t;
 	struct remote rm;
 	struct istate state;
-	double last_save;
+	char *journal_path;
+	int journal;         /* -1 until the first batch after the state was written */
+	unsigned batches;    /* stored in this run */
+	unsigned kill_after; /* IMPORT_TEST_KILL_ENV, 0: never */
 	struct ifolder *cur; /* the folder being copied */
+	/* fetched bodies of the current folder, stored together by store_batch */
+	struct pend {
+		uint32_t ruid;
+		const struct rmeta *meta;
+		char *data;
+		size_t len;
+	} * pend;
+	size_t npend, pend_bytes;
+	int failed; /* a batch could not be announced in the journal: the import stops with fail_err */
+	struct buf fail_err;
 	/* fetched metadata of the current folder */
 	struct rmeta {
 		uint32_t uid;
@@ -451,13 +636,57 @@ struct run {
 	struct buf kw;
 };
 
+/* Writes the whole state; then the journal, which it holds, goes. */
 static void save_now(struct run *r)
 {
 	struct buf err = BUF_INIT;
-	if (state_save(&r->state, &err) != 0)
+	if (state_save(&r->state, &err) != 0) {
 		printf("  warning: %s\n", buf_cstr(&err));
+	} else {
+		if (r->journal >= 0)
+			close(r->journal);
+		r->journal = -1;
+		if (unlink(r->journal_path) == 0)
+			fsync_parent(r->journal_path);
+	}
 	buf_free(&err);
-	r->last_save = import_now();
+}
+
+/* Appends out to the journal (made if needed), synced with sync. 0 or -1. */
+static int journal_write(struct run *r, const struct buf *out, bool sync)
+{
+	if (r->journal < 0) {
+		r->journal = open(r->journal_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (r->journal < 0 || fsync_parent(r->journal_path) != 0)
+			return -1;
+	}
+	if (write_full(r->journal, out->data, out->len) != 0)
+		return -1;
+	return sync ? fdatasync(r->journal) : 0;
+}
+
+/* Replays the journal a stopped run left onto the state, finds in the store the batches it stored but did not
+ * record, and writes the state. */
+static int journal_replay(struct run *r, struct buf *error_r)
+{
+	struct intent *in = NULL;
+	size_t nin = 0;
+	int ret = state_read(&r->state, r->journal_path, &in, &nin, error_r);
+	if (ret != 0 || access(r->journal_path, F_OK) != 0) {
+		intents_free(in, nin);
+		return ret;
+	}
+	for (size_t i = 0; i < r->state.n; i++)
+		folder_sort(&r->state.f[i]);
+	size_t found = 0;
+	for (size_t i = 0; i < nin; i++)
+		found += intent_recover(r->t.st, r->t.guid, &r->state.f[in[i].folder], &in[i]);
+	if (found > 0)
+		printf("  %zu message%s stored by a run that stopped before recording %s: recorded now\n", found,
+		       found == 1 ? "" : "s", found == 1 ? "it" : "them");
+	intents_free(in, nin);
+	save_now(r);
+	return 0;
 }
 
 static const struct rmeta *meta_find(const struct run *r, uint32_t uid)
@@ -532,7 +761,87 @@ static void meta_free(struct run *r)
 	r->nmeta = 0;
 }
 
-/* * N FETCH (UID u BODY[] {n}...): one message body, stored at once. */
+/* Stores the fetched bodies held in r->pend in one transaction: announced in the journal (synced) first, recorded
+ * in the state and the journal after. When the journal cannot be written nothing is stored and r->failed is set. */
+static void store_batch(struct run *r)
+{
+	size_t n = r->npend;
+	if (n == 0)
+		return;
+	struct ifolder *f = r->cur;
+	struct store_folder_info info = { 0 };
+	struct buf j = BUF_INIT, err = BUF_INIT;
+	uint32_t uidnext = 1; /* a folder that cannot be read takes none of the batch either */
+	if (store_folder_status(r->t.st, r->t.guid, f->local, NULL, &info, &err) == 0)
+		uidnext = info.uidnext;
+	store_folder_info_free(&info);
+	buf_free(&err);
+	folder_line(&j, f);
+	buf_printf(&j, "I\t%u\n", uidnext);
+	struct import_msg *msgs = xcalloc(n, sizeof(*msgs));
+	char(*what)[32] = xcalloc(n, sizeof(*what));
+	for (size_t i = 0; i < n; i++) {
+		const struct pend *p = &r->pend[i];
+		uint8_t hash[32];
+		unsigned hlen = sizeof(hash);
+		if (EVP_Digest(p->data, p->len, hash, &hlen, EVP_sha256(), NULL) != 1)
+			fatal("SHA-256 failed (OpenSSL)");
+		buf_append_str(&j, "P\t");
+		for (size_t k = 0; k < sizeof(hash); k++)
+			buf_printf(&j, "%02x", hash[k]);
+		buf_append_char(&j, '\t');
+		struct imsg im = { .ruid = p->ruid,
+				   .flags = p->meta->flags,
+				   .size = p->meta->size,
+				   .msgid = p->meta->msgid,
+				   .keywords = p->meta->keywords };
+		msg_fields(&j, &im, 0);
+		snprintf(what[i], sizeof(what[i]), "message UID %u", p->ruid);
+		msgs[i] = (struct import_msg){ .folder = f->local,
+					       .what = what[i],
+					       .data = p->data,
+					       .len = p->len,
+					       .date = p->meta->date,
+					       .flags = p->meta->flags,
+					       .keywords = p->meta->keywords };
+	}
+	if (journal_write(r, &j, true) != 0) {
+		buf_printf(&r->fail_err, "cannot write %s: %s", r->journal_path, strerror(errno));
+		r->failed = 1;
+	} else {
+		import_store_batch(&r->t, msgs, n);
+		if (++r->batches == r->kill_after)
+			raise(SIGKILL);
+		buf_reset(&j);
+		for (size_t i = 0; i < n; i++) {
+			if (msgs[i].result != 0)
+				continue;
+			const struct pend *p = &r->pend[i];
+			struct imsg *im = folder_msg_add(f);
+			im->ruid = p->ruid;
+			im->luid = msgs[i].uid;
+			im->flags = p->meta->flags;
+			im->size = p->meta->size;
+			im->msgid = xstrdup(p->meta->msgid);
+			im->keywords = xstrdup(p->meta->keywords);
+			im->seen = true;
+			buf_append_str(&j, "M\t");
+			msg_fields(&j, im, im->luid);
+		}
+		/* not synced: when it is lost, the next run finds the batch in the store by its announcement */
+		if (j.len > 0 && journal_write(r, &j, false) != 0)
+			printf("  warning: cannot write %s: %s\n", r->journal_path, strerror(errno));
+	}
+	for (size_t i = 0; i < n; i++)
+		free(r->pend[i].data);
+	free(msgs);
+	free(what);
+	buf_free(&j);
+	r->npend = 0;
+	r->pend_bytes = 0;
+}
+
+/* * N FETCH (UID u BODY[] {n}...): one message body, held for the next store_batch. */
 static void on_body(void *ctx, const struct imc_resp *resp)
 {
 	struct run *r = ctx;
@@ -554,23 +863,23 @@ static void on_body(void *ctx, const struct imc_resp *resp)
 	const struct rmeta *m = meta_find(r, uid);
 	if (m == NULL)
 		return;
-	char what[32];
-	snprintf(what, sizeof(what), "message UID %u", uid);
-	uint32_t luid = 0;
 	if (body == NULL)
 		return; /* a FETCH the server sends unasked (a flag changed by another session): not our answer */
-	if (import_store(&r->t, r->cur->local, what, body, len, m->date, m->flags, m->keywords, &luid) == 0) {
-		struct imsg *im = folder_msg_add(r->cur);
-		im->ruid = uid;
-		im->luid = luid;
-		im->flags = m->flags;
-		im->size = m->size;
-		im->msgid = xstrdup(m->msgid);
-		im->keywords = xstrdup(m->keywords);
-		im->seen = true;
-	}
-	if (import_now() - r->last_save > IMPORT_SAVE_SECS)
-		save_now(r);
+	if (r->npend > 0 && r->pend_bytes + len > IMPORT_STORE_BYTES)
+		store_batch(r);
+	if (r->failed)
+		return;
+	if (r->npend == 0)
+		r->pend = xrealloc(r->pend, IMPORT_BATCH_MSGS * sizeof(*r->pend));
+	struct pend *p = &r->pend[r->npend++];
+	p->ruid = uid;
+	p->meta = m;
+	p->data = xmalloc(len + 1);
+	memcpy(p->data, body, len);
+	p->len = len;
+	r->pend_bytes += len;
+	if (r->npend == IMPORT_BATCH_MSGS)
+		store_batch(r);
 }
 
 static int imap_select(struct run *r, const char *name, uint32_t *uv_r, struct buf *error_r);
@@ -591,15 +900,15 @@ static int fetch_bodies(struct run *r, const uint32_t *todo, size_t n, struct bu
 		}
 		buf_append_str(&cmd, " (UID BODY.PEEK[])");
 		ret = imc_cmd(&r->rm.c, &cmd, on_body, r, error_r);
+		store_batch(r); /* what came, also when the server stopped in the middle */
+		if (r->failed) {
+			buf_reset(error_r);
+			buf_append(error_r, r->fail_err.data, r->fail_err.len);
+			ret = IX_EIO;
+		}
 	}
 	buf_free(&cmd);
 	return ret;
-}
-
-static int cmp_imsg_ruid(const void *a, const void *b)
-{
-	const struct imsg *x = a, *y = b;
-	return x->ruid < y->ruid ? -1 : x->ruid > y->ruid;
 }
 
 /* Makes the local copy of one selectable remote folder equal to it. */
@@ -726,6 +1035,8 @@ static int import_folder(struct run *r, struct rfolder *rf, struct buf *error_r)
 		todo_bytes += r->meta[k].size;
 	}
 	import_folder_todo(&r->t, f->n, ntodo, todo_bytes);
+	if (ntodo > 0)
+		save_now(r); /* the journal of the batches below starts from the state as it is now */
 	ret = fetch_bodies(r, todo, ntodo, error_r);
 	free(todo);
 	if (f->n > 1) /* qsort's array may not be NULL, even when empty */
@@ -1314,18 +1625,24 @@ int import_imap_one(const struct config *cfg, const struct import_opts *o, const
 	r.rm.c.fd = -1;
 	r.rm.parser = imap_parser_create(&(struct imap_parser_settings){ .max_literal = IMPORT_LITERAL_MAX,
 									 .max_literals = IMPORT_LITERAL_MAX });
+	r.journal = -1;
+	const char *kill_after = getenv(IMPORT_TEST_KILL_ENV);
+	r.kill_after = kill_after != NULL ? (unsigned)strtoul(kill_after, NULL, 10) : 0;
 	int ret = import_target_open(cfg, o->login, &r.t, &err);
 	if (ret == 0) {
 		r.state.path = xasprintf("%s/%s.state", r.t.dir, o->login);
-		ret = state_load(&r.state, &err);
+		r.journal_path = xasprintf("%s/%s.journal", r.t.dir, o->login);
+		ret = state_read(&r.state, r.state.path, NULL, NULL, &err);
 	}
-	r.last_save = import_now();
+	if (ret == 0)
+		ret = journal_replay(&r, &err);
+	bool loaded = ret == 0; /* the state is written at the end only when it was read */
 	if (ret == 0) {
 		printf("Importing %s from %s into the mailbox of %s\n", o->user, o->from, o->login);
 		fflush(stdout);
 		ret = import_run(&r, secret, &err);
 	}
-	if (r.t.st != NULL)
+	if (r.t.st != NULL && loaded)
 		save_now(&r);
 	bool failed = r.t.failed > 0;
 	import_target_close(&r.t, ret == 0);
@@ -1342,6 +1659,11 @@ int import_imap_one(const struct config *cfg, const struct import_opts *o, const
 	imc_close(&r.rm.c);
 	imap_parser_destroy(&r.rm.parser);
 	state_free(&r.state);
+	if (r.journal >= 0)
+		close(r.journal);
+	free(r.journal_path);
+	free(r.pend);
+	buf_free(&r.fail_err);
 	buf_free(&err);
 	return ret == 0 && !failed ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

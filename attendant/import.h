@@ -52,6 +52,21 @@ void import_folder_end(struct import_target *t);
  * a quota refusal in words, and the code returned: the caller goes on with the next. */
 int import_store(struct import_target *t, const char *folder, const char *what, const char *data, size_t len,
 		 int64_t date, unsigned flags, const char *keywords, uint32_t *uid_r);
+/* One message of import_store_batch: what import_store takes, then its result. */
+struct import_msg {
+	const char *folder, *what, *data;
+	size_t len;
+	int64_t date;
+	unsigned flags;
+	const char *keywords;
+	/* results */
+	int result;   /* 0: stored, else the IX_* code (reported and counted as import_store does) */
+	uint32_t uid; /* its UID when stored */
+};
+/* Stores n messages as import_store does each (quota checked per message, in order; a refusal stops none of the
+ * others), in one store transaction and one sync (store_append_batch): returns when the stored ones are durable.
+ * Returns 0 when all were stored, else the first failing code; each message's result says which. */
+int import_store_batch(struct import_target *t, struct import_msg *msgs, size_t n);
 /* Reports an error about one message (what) of the current folder and counts it; the first 20 of a folder are
  * printed. */
 void import_error(struct import_target *t, const char *what, const char *why);

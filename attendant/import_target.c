@@ -222,39 +222,67 @@ static void quota_words(struct import_target *t, struct buf *out)
 	buf_free(&err);
 }
 
+int import_store_batch(struct import_target *t, struct import_msg *msgs, size_t n)
+{
+	struct store_target *tg = xcalloc(n > 0 ? n : 1, sizeof(*tg));
+	struct store_append *req = xcalloc(n > 0 ? n : 1, sizeof(*req));
+	struct buf *err = xcalloc(n > 0 ? n : 1, sizeof(*err));
+	for (size_t i = 0; i < n; i++) {
+		const struct import_msg *m = &msgs[i];
+		tg[i] = (struct store_target){ .guid = t->guid,
+					       .folder = m->folder != NULL ? m->folder : t->to,
+					       .quota_bytes = t->quota_bytes,
+					       .quota_messages = t->quota_messages };
+		req[i] = (struct store_append){ .data = m->data,
+						.len = m->len,
+						.internal_date = m->date,
+						.flags = m->flags,
+						.keywords = m->keywords != NULL && m->keywords[0] != '\0' ? m->keywords
+													  : NULL,
+						.targets = &tg[i],
+						.ntargets = 1 };
+		buf_init(&err[i]);
+	}
+	int first = store_append_batch(t->st, req, n, err);
+	for (size_t i = 0; i < n; i++) {
+		struct import_msg *m = &msgs[i];
+		m->result = tg[i].result;
+		m->uid = m->result == 0 ? tg[i].uid : 0;
+		t->done++;
+		if (m->result == 0) {
+			t->copied++;
+			t->bytes += m->len;
+			t->done_bytes += m->len;
+		} else if (m->result == IX_ELIMIT && !req[i].refused) {
+			t->quota_refused++;
+			buf_reset(&err[i]);
+			quota_words(t, &err[i]);
+			import_error(t, m->what, buf_cstr(&err[i]));
+		} else {
+			import_error(t, m->what, buf_cstr(&err[i]));
+		}
+		buf_free(&err[i]);
+	}
+	free(err);
+	free(req);
+	free(tg);
+	if (import_now() - t->last_print > IMPORT_PROGRESS_SECS && t->done < t->todo)
+		print_progress(t, false);
+	return first;
+}
+
 int import_store(struct import_target *t, const char *folder, const char *what, const char *data, size_t len,
 		 int64_t date, unsigned flags, const char *keywords, uint32_t *uid_r)
 {
-	struct store_target tg = { .guid = t->guid,
-				   .folder = folder != NULL ? folder : t->to,
-				   .quota_bytes = t->quota_bytes,
-				   .quota_messages = t->quota_messages };
-	struct store_append req = { .data = data,
-				    .len = len,
-				    .internal_date = date,
-				    .flags = flags,
-				    .keywords = keywords != NULL && keywords[0] != '\0' ? keywords : NULL,
-				    .targets = &tg,
-				    .ntargets = 1 };
-	struct buf err = BUF_INIT;
-	int ret = store_append(t->st, &req, &err);
-	t->done++;
-	if (ret == 0) {
-		if (uid_r != NULL)
-			*uid_r = tg.uid;
-		t->copied++;
-		t->bytes += len;
-		t->done_bytes += len;
-	} else if (tg.result == IX_ELIMIT && !req.refused) {
-		t->quota_refused++;
-		buf_reset(&err);
-		quota_words(t, &err);
-		import_error(t, what, buf_cstr(&err));
-	} else {
-		import_error(t, what, buf_cstr(&err));
-	}
-	buf_free(&err);
-	if (import_now() - t->last_print > IMPORT_PROGRESS_SECS && t->done < t->todo)
-		print_progress(t, false);
+	struct import_msg m = { .folder = folder,
+				.what = what,
+				.data = data,
+				.len = len,
+				.date = date,
+				.flags = flags,
+				.keywords = keywords };
+	int ret = import_store_batch(t, &m, 1);
+	if (ret == 0 && uid_r != NULL)
+		*uid_r = m.uid;
 	return ret;
 }

@@ -254,7 +254,7 @@ int read_file(const char *path, size_t max, char **data_r, size_t *len_r)
 	return 0;
 }
 
-static int fsync_parent(const char *path)
+int fsync_parent(const char *path)
 {
 	char *dir = xstrdup(path);
 	char *slash = strrchr(dir, '/');

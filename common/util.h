@@ -38,6 +38,8 @@ int parse_uint(const char *s, unsigned long long max, unsigned long long *value_
  * Returns 1 (inside), 0 (outside, or addr is not an address) or -1 (pattern is neither an address nor a CIDR). */
 int ip_in_cidr(const char *pattern, const char *addr);
 
+/* Syncs the folder that holds path (a file made, renamed or removed there is then durable). 0 or -1. */
+int fsync_parent(const char *path);
 /* Writes all of buf to fd, retrying on EINTR and short writes. Returns 0 or -1 with errno set. */
 int write_full(int fd, const void *buf, size_t len);
 /* Renames path.N-1 to path.N for N from keep down to 2, then path to path.1 (the oldest, path.keep, is replaced;

@@ -19,6 +19,8 @@ IX = DC = None
 USERS = {"alice": "pw-alice", "bob": "pw-bob", "carol": "pw-carol", "dave": "pw-dave", "erin": "pw-erin"}
 FILE_USERS = ["frank", "grace"]  # mailboxes here only: maildir and mbox imports
 CSV_USERS = {"ann1": "pw-ann1", "ann2": "pw-ann2", "ann3": "pw-ann3"}  # there; here made by import csv
+KILLED = {"kim": "pw-kim"}  # a large mailbox whose import is killed on the way
+KILLED_MSGS = 2500
 MASTERS = {"admin": "pw-admin"}
 LOCAL_PW = "local-pw"
 CORPUS = os.path.join(ROOT, "tests", "fuzz", "corpus", "mime")
@@ -175,9 +177,9 @@ def copied(p):
 @setup
 def start():
     global IX, DC
-    DC = Dovecot(dict(USERS, **CSV_USERS), MASTERS)
+    DC = Dovecot(dict(USERS, **CSV_USERS, **KILLED), MASTERS)
     IX = System()
-    for login in list(USERS) + FILE_USERS:
+    for login in list(USERS) + FILE_USERS + list(KILLED):
         IX.cli("user", "add", login, "--password", LOCAL_PW, "--given", login.title(), "--surname", "Import",
                check=True)
     assert wait_for(lambda: imap_login_ok(IX.ports["imap"], "alice", LOCAL_PW), timeout=20)
@@ -461,6 +463,78 @@ def all_mailboxes_of_a_csv_two_at_a_time():
         assert "Signed in as admin for %s" % login in open(os.path.join(IX.data, "import", login + ".log")).read()
         compare(login)
     assert "Imported 3 of 3 mailboxes" in p.stdout and ", 0 failed" in p.stdout, p.stdout
+
+
+def fill_maildir(login, count):
+    """count messages of 2-12 KB in login's INBOX and Big folder there, written into Dovecot's Maildir++ before it
+    first looks (APPENDing thousands would take most of the test's time)."""
+    import pwd
+    from dovecot import MAIL_USER
+    pw = pwd.getpwnam(MAIL_USER)
+    root = os.path.join(DC.base, "mail", login)
+    for folder in ("", ".Big"):
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(root, folder, sub), exist_ok=True)
+    for i in range(count):
+        body = ("line %d of a message that is copied exactly once\n" % i) * (40 + (i * 37) % 200)
+        data = msg(9500 + i, "bulk %d" % i, body=body)
+        name = "%d.M%dP1.kill:2,%s" % (1_600_000_000 + i, i, "S" if i % 3 else "")
+        with open(os.path.join(root, ".Big" if i % 2 else "", "cur", name), "wb") as f:
+            f.write(data)
+    for dirpath, dirs, files in os.walk(root):
+        os.chown(dirpath, pw.pw_uid, pw.pw_gid)
+        for name in files:
+            os.chown(os.path.join(dirpath, name), pw.pw_uid, pw.pw_gid)
+
+
+def import_popen(login, env=None):
+    import subprocess
+    from harness import INTERCHANGE
+    return subprocess.Popen([INTERCHANGE, "--data", IX.data, "import", "imap", login, "--from", DC.url, "--user",
+                             login, "--password", DC.users[login], "--ca-file", DC.cert], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=dict(os.environ, **(env or {})), start_new_session=True)
+
+
+def journal_stored(login):
+    """Messages the journal of login's import records as stored (M lines) so far."""
+    try:
+        with open(os.path.join(IX.data, "import", login + ".journal")) as f:
+            return sum(1 for line in f if line.startswith("M\t"))
+    except FileNotFoundError:
+        return 0
+
+
+def local_count(login):
+    c = imaplib.IMAP4("127.0.0.1", IX.ports["imap"], timeout=60)
+    c.login(login, LOCAL_PW)
+    try:
+        return sum(int(re.search(rb"MESSAGES (\d+)", c.status('"%s"' % f, "(MESSAGES)")[1][0]).group(1))
+                   for f in ("INBOX", "Big"))
+    finally:
+        c.logout()
+
+
+@test
+def killed_import_resumes_with_every_message_once():
+    import signal
+    fill_maildir("kim", KILLED_MSGS)
+    # killed where it hurts most: the store committed its second batch, the journal does not say so yet
+    p = import_popen("kim", {"INTERCHANGE_TEST_IMPORT_KILL_AFTER": "2"})
+    out, err = p.communicate(timeout=300)
+    assert p.returncode != 0, (p.returncode, out, err)
+    state = open(os.path.join(IX.data, "import", "kim.journal")).read()
+    assert state.count("\nP\t") >= 400 and journal_stored("kim") == 200, state[-2000:]
+    assert local_count("kim") == 400  # in the store: the second batch is there, the state does not know it
+    # killed for real (SIGKILL to the command and its worker) once the journal shows more progress
+    p = import_popen("kim")
+    assert wait_for(lambda: journal_stored("kim") >= 400 or p.poll() is not None, timeout=300)
+    os.killpg(p.pid, signal.SIGKILL)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode != 0, "the import ended before it could be killed: %s" % out
+    run_import("kim")
+    assert compare("kim") == KILLED_MSGS  # every message exactly once, with its flags and date
+    p = run_import("kim")
+    assert copied(p) == 0, p.stdout
 
 
 @test
