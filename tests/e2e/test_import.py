@@ -495,13 +495,18 @@ def import_popen(login, env=None):
                             stderr=subprocess.PIPE, env=dict(os.environ, **(env or {})), start_new_session=True)
 
 
-def journal_stored(login):
-    """Messages the journal of login's import records as stored (M lines) so far."""
+def journal(login):
+    """The journal of login's import ("" when there is none)."""
     try:
         with open(os.path.join(IX.data, "import", login + ".journal")) as f:
-            return sum(1 for line in f if line.startswith("M\t"))
+            return f.read()
     except FileNotFoundError:
-        return 0
+        return ""
+
+
+def journal_stored(login):
+    """Messages the journal of login's import records as stored (M lines) so far."""
+    return sum(1 for line in journal(login).splitlines() if line.startswith("M\t"))
 
 
 def local_count(login):
@@ -522,15 +527,18 @@ def killed_import_resumes_with_every_message_once():
     p = import_popen("kim", {"INTERCHANGE_TEST_IMPORT_KILL_AFTER": "2"})
     out, err = p.communicate(timeout=300)
     assert p.returncode != 0, (p.returncode, out, err)
-    state = open(os.path.join(IX.data, "import", "kim.journal")).read()
+    state = journal("kim")
     assert state.count("\nP\t") >= 400 and journal_stored("kim") == 200, state[-2000:]
     assert local_count("kim") == 400  # in the store: the second batch is there, the state does not know it
     # killed for real (SIGKILL to the command and its worker) once the journal shows more progress
     p = import_popen("kim")
-    assert wait_for(lambda: journal_stored("kim") >= 400 or p.poll() is not None, timeout=300)
+    assert wait_for(lambda: journal_stored("kim") >= 200 and journal("kim") != state or p.poll() is not None,
+                    timeout=300)
     os.killpg(p.pid, signal.SIGKILL)
     out, err = p.communicate(timeout=60)
     assert p.returncode != 0, "the import ended before it could be killed: %s" % out
+    # it began by finding the batch the first run stored but did not record
+    assert b"200 messages stored by a run that stopped before recording them: recorded now" in out, out[-2000:]
     run_import("kim")
     assert compare("kim") == KILLED_MSGS  # every message exactly once, with its flags and date
     p = run_import("kim")
