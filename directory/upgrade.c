@@ -929,16 +929,12 @@ static int modules_upgrade(const struct config *cfg, LDAP *ld, unsigned *changes
 /* Adds the limits SLAPD_USER_LIMITS (paged browsing of the whole address book) when no olcLimits names users. */
 static int user_limits_upgrade(LDAP *ld, unsigned *changes_r, struct buf *error_r)
 {
-	static const char *const attrs[] = { "olcLimits", NULL };
-	LDAPMessage *res = NULL;
-	int ret = ldapu_search(ld, "olcDatabase={1}mdb,cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &res,
-			       error_r);
+	char **limits = NULL;
+	int ret = ldapu_read_values(ld, "olcDatabase={1}mdb,cn=config", "olcLimits", &limits, error_r);
 	if (ret != IX_OK)
 		return ret;
-	char **limits = ldapu_get_values(ld, ldap_first_entry(ld, res), "olcLimits", NULL);
-	ldap_msgfree(res);
 	int has = 0;
-	for (char **v = limits; *v != NULL; v++)
+	for (char **v = limits; v != NULL && *v != NULL; v++)
 		has |= strstr(*v, "users ") != NULL;
 	ldapu_values_free(&limits);
 	if (has)
@@ -978,16 +974,12 @@ int upgrade_address_book(const struct config *cfg, unsigned *changes_r, struct b
 /* Adds the olcDbIndex value to the directory's database unless a value there names attr already. */
 static int index_once(LDAP *ld, const char *attr, const char *value, unsigned *changes_r, struct buf *error_r)
 {
-	static const char *const dattrs[] = { "olcDbIndex", NULL };
-	LDAPMessage *res = NULL;
-	int ret = ldapu_search(ld, "olcDatabase={1}mdb,cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", dattrs, &res,
-			       error_r);
+	char **index = NULL;
+	int ret = ldapu_read_values(ld, "olcDatabase={1}mdb,cn=config", "olcDbIndex", &index, error_r);
 	if (ret != IX_OK)
 		return ret;
-	char **index = ldapu_get_values(ld, ldap_first_entry(ld, res), "olcDbIndex", NULL);
-	ldap_msgfree(res);
 	int has = 0;
-	for (char **v = index; *v != NULL; v++)
+	for (char **v = index; v != NULL && *v != NULL; v++)
 		has |= strcasestr(*v, attr) != NULL;
 	ldapu_values_free(&index);
 	if (has)
@@ -1036,16 +1028,12 @@ int upgrade_posix(const struct config *cfg, unsigned *changes_r, struct buf *err
  * SLAPD_ADDRESS_INDEX; a directory whose administrator changed that value keeps what it has. */
 static int narrow_name_index(LDAP *ld, unsigned *changes_r, struct buf *error_r)
 {
-	static const char *const dattrs[] = { "olcDbIndex", NULL };
-	LDAPMessage *res = NULL;
-	int ret = ldapu_search(ld, "olcDatabase={1}mdb,cn=config", LDAP_SCOPE_BASE, "(objectClass=*)", dattrs, &res,
-			       error_r);
+	char **index = NULL;
+	int ret = ldapu_read_values(ld, "olcDatabase={1}mdb,cn=config", "olcDbIndex", &index, error_r);
 	if (ret != IX_OK)
 		return ret;
-	char **index = ldapu_get_values(ld, ldap_first_entry(ld, res), "olcDbIndex", NULL);
-	ldap_msgfree(res);
 	int old = 0;
-	for (char **v = index; *v != NULL; v++)
+	for (char **v = index; v != NULL && *v != NULL; v++)
 		old |= strcasecmp(*v, SLAPD_OLD_NAME_INDEX) == 0;
 	ldapu_values_free(&index);
 	if (!old)
