@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""bench_import.py - `interchange import imap` rate (make bench): Debian's Dovecot (tests/e2e/dovecot.py) holds
-10,000 messages (BENCH_IMPORT_MSGS) in 5 folders, 2-20 KB with one in a hundred of 100-500 KB, written into its
-Maildir before it first looks; one import into a started system over IMAPS, then a second run with nothing new.
-Printed: messages/s and MB/s of the first run, its CPU (the command's own), the second run's time. Nothing asserted.
+"""bench_import.py - `interchange import imap` and `import maildir` rates (make bench): Debian's Dovecot
+(tests/e2e/dovecot.py) holds 10,000 messages (BENCH_IMPORT_MSGS) in 5 folders, 2-20 KB with one in a hundred of
+100-500 KB, written into its Maildir before it first looks; one import into a started system over IMAPS, then a
+second run with nothing new; then `import maildir` of the same Maildir (copied where the service user reads it) into
+another user, twice. Printed: messages/s and MB/s of each first run, its CPU (the command's own), the second run's
+time. Nothing asserted.
 
 Environment: IX_BUILD (build folder), BENCH_IMPORT_MSGS (default 10000)."""
 import os
 import random
 import re
 import resource
+import shutil
+import subprocess
 import sys
 import time
 
@@ -55,11 +59,10 @@ def fill_maildir(root):
     return total
 
 
-def run_import(ix, dc):
+def run_import(ix, *args):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    p = ix.cli("import", "imap", "bench", "--from", dc.url, "--user", "bench", "--password", PASSWORD,
-               "--ca-file", dc.cert, timeout=1800)
+    p = ix.cli("import", *args, timeout=1800)
     secs = time.monotonic() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -67,6 +70,14 @@ def run_import(ix, dc):
         raise SystemExit("import failed: %s %s" % (p.stdout[-2000:], p.stderr))
     m = re.search(r"(\d+) messages? copied \(([^)]*)\)", p.stdout)
     return int(m.group(1)), secs, cpu, p.stdout
+
+
+def report(run, total, cpu_what):
+    n, secs, cpu, out = run
+    stored = float(re.search(r"copied \(([\d.]+) MB\)", out).group(1)) if "MB)" in out else total / 2**20
+    print("  first run            %8.0f messages/s  %d messages in %.1f s" % (n / secs, n, secs))
+    print("  first run            %8.1f MB/s  %.1f MB as stored (CRLF line ends)" % (stored / secs, stored))
+    print("  importer CPU         %8.1f s  %.0f us per message (%s)" % (cpu, cpu / n * 1e6, cpu_what))
 
 
 def main():
@@ -84,13 +95,19 @@ def main():
         wait_for(lambda: imap_login_ok(ix.ports["imap"], "bench", "local-pw"), timeout=20)
         print("import imap from Dovecot over IMAPS: %d messages, %.1f MB in %d folders" %
               (MSGS, total / 1e6, len(FOLDERS)))
-        n, secs, cpu, out = run_import(ix, dc)
-        stored = float(re.search(r"copied \(([\d.]+) MB\)", out).group(1)) if "MB)" in out else total / 2**20
-        print("  first run            %8.0f messages/s  %d messages in %.1f s" % (n / secs, n, secs))
-        print("  first run            %8.1f MB/s  %.1f MB as stored (CRLF line ends)" % (stored / secs, stored))
-        print("  importer CPU         %8.1f s  %.0f us per message (TLS, parsing, store)" % (cpu, cpu / n * 1e6))
-        n2, secs2, cpu2, out2 = run_import(ix, dc)
+        remote = ("--from", dc.url, "--user", "bench", "--password", PASSWORD, "--ca-file", dc.cert)
+        report(run_import(ix, "imap", "bench", *remote), total, "TLS, parsing, store")
+        n2, secs2, cpu2, out2 = run_import(ix, "imap", "bench", *remote)
         print("  second run           %8.2f s  %d messages copied: UIDs compared, nothing fetched" % (secs2, n2))
+        src = os.path.join(ix.base, "maildir")
+        shutil.copytree(os.path.join(dc.base, "mail", "bench"), src)
+        subprocess.run(["chmod", "-R", "a+rX", src], check=True)
+        ix.cli("user", "add", "bench2", "--password", "local-pw", "--given", "Bench", "--surname", "Files",
+               check=True)
+        print("import maildir of the same Maildir (Dovecot's, with its index files) into another user")
+        report(run_import(ix, "maildir", "bench2", src), total, "reading, CRLF, SHA-256, store")
+        n2, secs2, cpu2, out2 = run_import(ix, "maildir", "bench2", src)
+        print("  second run           %8.2f s  %d messages copied: names compared, nothing read" % (secs2, n2))
     finally:
         for s in _systems:
             s.destroy()

@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,16 +22,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #define IMPORT_TIMEOUT_MS 300000
 #define IMPORT_LITERAL_MAX (256u * 1024 * 1024) /* the largest message a server may hand us */
 #define IMPORT_BATCH_MSGS 200                   /* messages fetched by one UID FETCH */
 #define IMPORT_BATCH_BYTES (16u * 1024 * 1024)  /* ... or about this many bytes */
 #define IMPORT_STORE_BYTES (32u * 1024 * 1024)  /* fetched bodies held for one store transaction at most */
-/* Tests only: the importer kills itself (SIGKILL) after the store committed this many batches and before the journal
- * says so, which is where a crash is hardest to recover from. */
-#define IMPORT_TEST_KILL_ENV "INTERCHANGE_TEST_IMPORT_KILL_AFTER"
 
 static const char import_help[] =
 	"usage: interchange import imap LOGIN --from imaps://HOST[:PORT] --user REMOTE-USER\n"
@@ -166,21 +160,6 @@ static struct ifolder *state_find(struct istate *st, const char *remote)
 	return NULL;
 }
 
-/* Splits line at tabs into at most max fields (in place). */
-static size_t split_tabs(char *line, char **fields, size_t max)
-{
-	size_t n = 0;
-	while (n < max) {
-		fields[n++] = line;
-		char *t = strchr(line, '\t');
-		if (t == NULL)
-			break;
-		*t = '\0';
-		line = t + 1;
-	}
-	return n;
-}
-
 /* The fields of an M line after "M\t", with local UID luid. */
 static void msg_fields(struct buf *out, const struct imsg *m, uint32_t luid)
 {
@@ -237,12 +216,6 @@ static void intents_free(struct intent *in, size_t n)
 	free(in);
 }
 
-static int hexbyte(const char *s)
-{
-	unsigned v;
-	return sscanf(s, "%2x", &v) == 1 ? (int)v : -1;
-}
-
 /* Reads path (the state, or its journal) into st; with in_r, the journal's intents are added to *in_r (caller frees
  * with intents_free). A missing file is empty. */
 static int state_read(struct istate *st, const char *path, struct intent **in_r, size_t *nin_r, struct buf *error_r)
@@ -265,7 +238,7 @@ static int state_read(struct istate *st, const char *path, struct intent **in_r,
 		else
 			break; /* a line the journal's writer did not finish */
 		char *f[8];
-		size_t n = split_tabs(line, f, 8);
+		size_t n = import_split_tabs(line, f, 8);
 		if (strcmp(f[0], "F") == 0 && n == 4) {
 			char *r = unesc(f[1]), *l = unesc(f[3]);
 			struct ifolder *fo = state_find(st, r);
@@ -288,8 +261,7 @@ static int state_read(struct istate *st, const char *path, struct intent **in_r,
 			in->hash = xrealloc(in->hash, (in->n + 1) * sizeof(*in->hash));
 			memset(&in->m[in->n], 0, sizeof(in->m[in->n]));
 			msg_parse(&f[2], &in->m[in->n]);
-			for (size_t k = 0; k < 32; k++)
-				in->hash[in->n][k] = (uint8_t)hexbyte(f[1] + 2 * k);
+			import_sha256_parse(f[1], in->hash[in->n]);
 			in->n++;
 		}
 	}
@@ -337,49 +309,41 @@ static int cmp_u32(const void *a, const void *b)
 
 /* A batch the journal announced but whose M lines are missing: its messages the store holds (from the UIDNEXT
  * before it, same SHA-256, not claimed by the state) go into the state. Returns how many. */
-static size_t intent_recover(struct store *st, const char *guid, struct ifolder *f, const struct intent *in)
+static size_t intent_recover(struct import_target *t, struct ifolder *f, const struct intent *in)
 {
 	size_t missing = 0, found = 0;
-	for (size_t k = 0; k < in->n; k++)
-		missing += !folder_has(f, in->m[k].ruid);
-	if (missing == 0)
-		return 0;
-	struct store_msg *list = NULL;
-	size_t count = 0;
-	struct buf err = BUF_INIT;
-	if (store_msg_list(st, guid, f->local, NULL, &list, &count, &err) != 0) {
-		printf("  warning: %s: %s\n", f->local, buf_cstr(&err));
-		buf_free(&err);
-		return 0;
-	}
-	buf_free(&err);
-	uint32_t *claimed = xcalloc(f->n + in->n + 1, sizeof(*claimed));
-	size_t nclaimed = 0;
-	for (size_t i = 0; i < f->n; i++)
-		claimed[nclaimed++] = f->m[i].luid;
-	qsort(claimed, nclaimed, sizeof(*claimed), cmp_u32);
-	bool *used = xcalloc(count + 1, sizeof(*used));
+	uint8_t(*hash)[32] = xcalloc(in->n + 1, sizeof(*hash));
+	size_t *which = xcalloc(in->n + 1, sizeof(*which));
 	for (size_t k = 0; k < in->n; k++) {
 		if (folder_has(f, in->m[k].ruid))
 			continue;
-		for (size_t i = 0; i < count; i++) {
-			if (used[i] || list[i].uid < in->uidnext || memcmp(list[i].hash, in->hash[k], 32) != 0 ||
-			    bsearch(&list[i].uid, claimed, nclaimed, sizeof(*claimed), cmp_u32) != NULL)
-				continue;
-			used[i] = true;
-			struct imsg *m = folder_msg_add(f);
-			*m = in->m[k];
-			m->msgid = xstrdup(in->m[k].msgid);
-			m->keywords = xstrdup(in->m[k].keywords);
-			m->luid = list[i].uid;
-			found++;
-			break;
-		}
+		memcpy(hash[missing], in->hash[k], 32);
+		which[missing++] = k;
 	}
-	free(used);
+	uint32_t *claimed = xcalloc(f->n + 1, sizeof(*claimed)), *uid = xcalloc(missing + 1, sizeof(*uid));
+	for (size_t i = 0; i < f->n; i++)
+		claimed[i] = f->m[i].luid;
+	if (f->n > 1) /* qsort's array may not be NULL, even when empty */
+		qsort(claimed, f->n, sizeof(*claimed), cmp_u32);
+	if (missing > 0)
+		found = import_find_stored(t, f->local, in->uidnext, (const uint8_t(*)[32])hash, missing, claimed, f->n,
+					   uid);
+	for (size_t j = 0; j < missing; j++) {
+		if (uid[j] == 0)
+			continue;
+		const struct imsg *src = &in->m[which[j]];
+		struct imsg *m = folder_msg_add(f);
+		*m = *src;
+		m->msgid = xstrdup(src->msgid);
+		m->keywords = xstrdup(src->keywords);
+		m->luid = uid[j];
+	}
+	free(uid);
 	free(claimed);
-	store_msg_list_free(&list, count);
-	folder_sort(f);
+	free(which);
+	free(hash);
+	if (found > 0)
+		folder_sort(f);
 	return found;
 }
 
@@ -610,8 +574,6 @@ struct run {
 	struct istate state;
 	char *journal_path;
 	int journal;         /* -1 until the first batch after the state was written */
-	unsigned batches;    /* stored in this run */
-	unsigned kill_after; /* IMPORT_TEST_KILL_ENV, 0: never */
 	struct ifolder *cur; /* the folder being copied */
 	/* fetched bodies of the current folder, stored together by store_batch */
 	struct pend {
@@ -680,7 +642,7 @@ static int journal_replay(struct run *r, struct buf *error_r)
 		folder_sort(&r->state.f[i]);
 	size_t found = 0;
 	for (size_t i = 0; i < nin; i++)
-		found += intent_recover(r->t.st, r->t.guid, &r->state.f[in[i].folder], &in[i]);
+		found += intent_recover(&r->t, &r->state.f[in[i].folder], &in[i]);
 	if (found > 0)
 		printf("  %zu message%s stored by a run that stopped before recording %s: recorded now\n", found,
 		       found == 1 ? "" : "s", found == 1 ? "it" : "them");
@@ -769,26 +731,15 @@ static void store_batch(struct run *r)
 	if (n == 0)
 		return;
 	struct ifolder *f = r->cur;
-	struct store_folder_info info = { 0 };
-	struct buf j = BUF_INIT, err = BUF_INIT;
-	uint32_t uidnext = 1; /* a folder that cannot be read takes none of the batch either */
-	if (store_folder_status(r->t.st, r->t.guid, f->local, NULL, &info, &err) == 0)
-		uidnext = info.uidnext;
-	store_folder_info_free(&info);
-	buf_free(&err);
+	struct buf j = BUF_INIT;
 	folder_line(&j, f);
-	buf_printf(&j, "I\t%u\n", uidnext);
+	buf_printf(&j, "I\t%u\n", import_uidnext(&r->t, f->local));
 	struct import_msg *msgs = xcalloc(n, sizeof(*msgs));
 	char(*what)[32] = xcalloc(n, sizeof(*what));
 	for (size_t i = 0; i < n; i++) {
 		const struct pend *p = &r->pend[i];
-		uint8_t hash[32];
-		unsigned hlen = sizeof(hash);
-		if (EVP_Digest(p->data, p->len, hash, &hlen, EVP_sha256(), NULL) != 1)
-			fatal("SHA-256 failed (OpenSSL)");
 		buf_append_str(&j, "P\t");
-		for (size_t k = 0; k < sizeof(hash); k++)
-			buf_printf(&j, "%02x", hash[k]);
+		import_sha256_hex(p->data, p->len, &j);
 		buf_append_char(&j, '\t');
 		struct imsg im = { .ruid = p->ruid,
 				   .flags = p->meta->flags,
@@ -810,8 +761,6 @@ static void store_batch(struct run *r)
 		r->failed = 1;
 	} else {
 		import_store_batch(&r->t, msgs, n);
-		if (++r->batches == r->kill_after)
-			raise(SIGKILL);
 		buf_reset(&j);
 		for (size_t i = 0; i < n; i++) {
 			if (msgs[i].result != 0)
@@ -1626,8 +1575,6 @@ int import_imap_one(const struct config *cfg, const struct import_opts *o, const
 	r.rm.parser = imap_parser_create(&(struct imap_parser_settings){ .max_literal = IMPORT_LITERAL_MAX,
 									 .max_literals = IMPORT_LITERAL_MAX });
 	r.journal = -1;
-	const char *kill_after = getenv(IMPORT_TEST_KILL_ENV);
-	r.kill_after = kill_after != NULL ? (unsigned)strtoul(kill_after, NULL, 10) : 0;
 	int ret = import_target_open(cfg, o->login, &r.t, &err);
 	if (ret == 0) {
 		r.state.path = xasprintf("%s/%s.state", r.t.dir, o->login);

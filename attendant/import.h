@@ -28,6 +28,7 @@ struct import_target {
 	size_t known, todo, done, errors, changed_before, removed_before;
 	uint64_t todo_bytes, done_bytes;
 	double folder_t0, last_print;
+	unsigned batches, kill_after; /* import_store_batch: committed so far; the test hook (0: none) */
 };
 
 /* Opens the mailbox of login for an import: its GUID and quotas from the directory, DATA/import made, the lock on
@@ -46,13 +47,9 @@ void import_folder_todo(struct import_target *t, size_t known, size_t todo, uint
 /* The folder's line ("nothing new", or messages and bytes, flag changes, removals, rate, time); folders counted. */
 void import_folder_end(struct import_target *t);
 
-/* Stores one message in folder (t->to when NULL) with its received date (0: now), STORE_FLAG_* flags and
- * space-separated keywords (NULL or ""). Counted as done in the folder; a progress line every 2 s. 0 when stored
- * (*uid_r its UID, may be NULL); otherwise the error is reported with what ("message UID 5", "file x") and counted,
- * a quota refusal in words, and the code returned: the caller goes on with the next. */
-int import_store(struct import_target *t, const char *folder, const char *what, const char *data, size_t len,
-		 int64_t date, unsigned flags, const char *keywords, uint32_t *uid_r);
-/* One message of import_store_batch: what import_store takes, then its result. */
+/* One message of import_store_batch: the folder (t->to when NULL), what to call it in an error ("message UID 5",
+ * "file x"), the message, its received date (0: now), STORE_FLAG_* flags and space-separated keywords (NULL or ""),
+ * then its result. */
 struct import_msg {
 	const char *folder, *what, *data;
 	size_t len;
@@ -60,13 +57,33 @@ struct import_msg {
 	unsigned flags;
 	const char *keywords;
 	/* results */
-	int result;   /* 0: stored, else the IX_* code (reported and counted as import_store does) */
+	int result;   /* 0: stored, else the IX_* code */
 	uint32_t uid; /* its UID when stored */
 };
-/* Stores n messages as import_store does each (quota checked per message, in order; a refusal stops none of the
- * others), in one store transaction and one sync (store_append_batch): returns when the stored ones are durable.
- * Returns 0 when all were stored, else the first failing code; each message's result says which. */
+/* Stores n messages in one store transaction and one sync (store_append_batch): returns when the stored ones are
+ * durable. The user's quota is checked per message, in order; a refusal stops none of the others. Each is counted as
+ * done in the folder (a progress line every 2 s); one not stored is reported with its what and counted, a quota
+ * refusal in words. Returns 0 when all were stored, else the first failing code; each message's result says which.
+ * Tests only: with INTERCHANGE_TEST_IMPORT_KILL_AFTER=N in the environment the process kills itself (SIGKILL)
+ * right after the Nth batch committed, before its caller records it, where a crash is hardest to recover from. */
 int import_store_batch(struct import_target *t, struct import_msg *msgs, size_t n);
+
+/* The journal of a batch (the importer's record of what it copied is written after the store's commit): before the
+ * transaction the importer notes, synced, the folder's UIDNEXT (import_uidnext) and each message's SHA-256
+ * (import_sha256_hex); a run after a stop between the commit and the record finds the batch in the store with
+ * import_find_stored. */
+/* The folder's UIDNEXT here: a batch stored next takes UIDs from it on. 1 when the folder cannot be read. */
+uint32_t import_uidnext(struct import_target *t, const char *folder);
+/* The SHA-256 of a message as the store keeps it (store_msg.hash), appended to out in 64 hex digits. */
+void import_sha256_hex(const char *data, size_t len, struct buf *out);
+/* The 64 hex digits at hex (as import_sha256_hex wrote them) into hash. */
+void import_sha256_parse(const char *hex, uint8_t hash[32]);
+/* For each of the n hashes, a message of folder from UID uidnext on with that SHA-256, its UID neither in claimed
+ * (nclaimed UIDs, sorted; may be NULL when 0) nor found for another hash (the same message twice is found twice);
+ * its UID into uid_r[k], 0 when there is none. Returns how many were found (a warning and 0 when the folder cannot be
+ * listed). */
+size_t import_find_stored(struct import_target *t, const char *folder, uint32_t uidnext, const uint8_t (*hashes)[32],
+			  size_t n, const uint32_t *claimed, size_t nclaimed, uint32_t *uid_r);
 /* Reports an error about one message (what) of the current folder and counts it; the first 20 of a folder are
  * printed. */
 void import_error(struct import_target *t, const char *what, const char *why);
@@ -100,6 +117,8 @@ extern const char import_files_help[];
 enum store_special_use import_use_by_name(const char *name);
 /* "6318 bytes", "15.4 KB", "2.9 MB" appended to out. */
 void import_human_bytes(struct buf *out, uint64_t n);
+/* Splits line at its tabs (each becomes a NUL) into at most max fields; the last holds the rest. Returns how many. */
+size_t import_split_tabs(char *line, char **fields, size_t max);
 /* Seconds on the monotonic clock. */
 double import_now(void);
 

@@ -31,12 +31,33 @@ const char import_files_help[] =
 	"From_ lines, flagged by Status and X-Status; mboxrd (default) unquotes '>From ' lines at any depth, mboxo\n"
 	"only the first. Line ends become CRLF. Run again, either copies only what it did not copy before.\n";
 
-/* ---- what was copied before: "FOLDER\tKEY" lines in DATA/import/LOGIN.files ---- */
+/* ---- what was copied before: "FOLDER\tKEY" lines in DATA/import/LOGIN.files ----
+ * Messages are stored in batches (one folder's, up to FILES_BATCH_MSGS or FILES_BATCH_BYTES), as import imap does,
+ * with the same journal: before the store's transaction LOGIN.files.journal is rewritten with an I line (the folder,
+ * its UIDNEXT) and a P line per message (its SHA-256 and key), synced; after the commit the keys of those stored are
+ * appended to LOGIN.files, synced. A run that finds the journal (killed between the two) looks in the store for the
+ * messages of its keys LOGIN.files lacks and records those it finds. So LOGIN.files never claims a message the store
+ * lacks, and a message the store holds is never stored again. */
+
+#define FILES_BATCH_MSGS 200                  /* messages stored in one transaction */
+#define FILES_BATCH_BYTES (32u * 1024 * 1024) /* ... or bodies held for it at most */
 
 struct seen {
 	char **v;
 	size_t n;
 	FILE *out; /* appended to as messages are stored */
+	char *journal_path;
+	int journal; /* -1 until the first batch */
+	/* the batch being gathered (one folder's messages), stored by seen_flush */
+	struct pending {
+		char *key, *what, *data, *keywords;
+		size_t len;
+		int64_t date;
+		unsigned flags;
+	} * p;
+	size_t np, bytes;
+	char *folder;
+	bool unrecorded; /* a stored batch could not be recorded: the journal stays for the next run */
 };
 
 static int cmp_str(const void *a, const void *b)
@@ -44,9 +65,89 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int seen_open(struct seen *s, const struct import_target *t, struct buf *error_r)
+static bool seen_has(const struct seen *s, const char *folder, const char *key)
 {
+	char *k = xasprintf("%s\t%s", folder, key);
+	bool found = s->n > 0 && bsearch(&k, s->v, s->n, sizeof(*s->v), cmp_str) != NULL;
+	free(k);
+	return found;
+}
+
+/* Appends the record of n messages of folder (keys) to LOGIN.files, synced. 0 or -1. */
+static int seen_record(struct seen *s, const char *folder, char *const *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(s->out, "%s\t%s\n", folder, keys[i]);
+	return n == 0 || (fflush(s->out) == 0 && fdatasync(fileno(s->out)) == 0) ? 0 : -1;
+}
+
+/* The journal a stopped run left: the messages of its batch the store holds and LOGIN.files does not list are
+ * recorded; then it goes. */
+static void seen_recover(struct seen *s, struct import_target *t)
+{
+	char *data = NULL;
+	size_t len = 0;
+	if (read_file(s->journal_path, 1u << 30, &data, &len) != 0)
+		return;
+	char *folder = NULL, **keys = NULL;
+	uint32_t uidnext = 0;
+	uint8_t(*hash)[32] = NULL;
+	size_t n = 0;
+	for (char *line = data, *next; *line != '\0'; line = next) {
+		next = strchr(line, '\n');
+		if (next == NULL)
+			break; /* a line the journal's writer did not finish: the batch was not stored */
+		*next++ = '\0';
+		char *f[3];
+		size_t nf = import_split_tabs(line, f, 3);
+		if (strcmp(f[0], "I") == 0 && nf == 3 && folder == NULL) {
+			folder = xstrdup(f[1]);
+			uidnext = (uint32_t)strtoul(f[2], NULL, 10);
+		} else if (strcmp(f[0], "P") == 0 && nf == 3 && folder != NULL && strlen(f[1]) == 64 &&
+			   !seen_has(s, folder, f[2])) {
+			hash = xrealloc(hash, (n + 1) * sizeof(*hash));
+			keys = xrealloc(keys, (n + 1) * sizeof(*keys));
+			import_sha256_parse(f[1], hash[n]);
+			keys[n++] = xstrdup(f[2]);
+		}
+	}
+	uint32_t *uid = xcalloc(n + 1, sizeof(*uid));
+	size_t found = folder != NULL
+			       ? import_find_stored(t, folder, uidnext, (const uint8_t(*)[32])hash, n, NULL, 0, uid)
+			       : 0;
+	size_t w = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (uid[i] == 0) {
+			free(keys[i]);
+			continue;
+		}
+		keys[w++] = keys[i];
+		s->v = xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
+		s->v[s->n++] = xasprintf("%s\t%s", folder, keys[i]);
+	}
+	if (seen_record(s, folder, keys, w) != 0)
+		printf("  warning: cannot write the record of what was copied: %s\n", strerror(errno));
+	else if (unlink(s->journal_path) == 0)
+		fsync_parent(s->journal_path);
+	if (found > 0) {
+		printf("  %zu message%s stored by a run that stopped before recording %s: recorded now\n", found,
+		       found == 1 ? "" : "s", found == 1 ? "it" : "them");
+		qsort(s->v, s->n, sizeof(*s->v), cmp_str);
+	}
+	for (size_t i = 0; i < w; i++)
+		free(keys[i]);
+	free(keys);
+	free(uid);
+	free(hash);
+	free(folder);
+	free(data);
+}
+
+static int seen_open(struct seen *s, struct import_target *t, struct buf *error_r)
+{
+	s->journal = -1;
 	char *path = xasprintf("%s/%s.files", t->dir, t->login);
+	s->journal_path = xasprintf("%s.journal", path);
 	char *data = NULL;
 	size_t len = 0;
 	if (read_file(path, 1u << 30, &data, &len) == 0) {
@@ -65,31 +166,117 @@ static int seen_open(struct seen *s, const struct import_target *t, struct buf *
 	s->out = fopen(path, "a");
 	if (s->out == NULL)
 		buf_printf(error_r, "cannot write %s: %s", path, strerror(errno));
+	else
+		seen_recover(s, t);
 	free(path);
 	return s->out != NULL ? 0 : IX_EIO;
 }
 
-static bool seen_has(const struct seen *s, const char *folder, const char *key)
+/* Stores the batch gathered: announced in the journal (synced), stored in one transaction, recorded in LOGIN.files
+ * (synced). When the journal cannot be written nothing is stored: each message is reported (a later run tries it). */
+static void seen_flush(struct seen *s, struct import_target *t)
 {
-	char *k = xasprintf("%s\t%s", folder, key);
-	bool found = s->n > 0 && bsearch(&k, s->v, s->n, sizeof(*s->v), cmp_str) != NULL;
-	free(k);
-	return found;
+	size_t n = s->np;
+	if (n == 0)
+		return;
+	struct buf j = BUF_INIT;
+	buf_printf(&j, "I\t%s\t%u\n", s->folder, import_uidnext(t, s->folder));
+	struct import_msg *msgs = xcalloc(n, sizeof(*msgs));
+	for (size_t i = 0; i < n; i++) {
+		const struct pending *p = &s->p[i];
+		buf_append_str(&j, "P\t");
+		import_sha256_hex(p->data, p->len, &j);
+		buf_printf(&j, "\t%s\n", p->key);
+		msgs[i] = (struct import_msg){ .folder = s->folder,
+					       .what = p->what,
+					       .data = p->data,
+					       .len = p->len,
+					       .date = p->date,
+					       .flags = p->flags,
+					       .keywords = p->keywords };
+	}
+	if (s->journal < 0) {
+		s->journal = open(s->journal_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (s->journal >= 0)
+			fsync_parent(s->journal_path);
+	}
+	if (s->journal < 0 || ftruncate(s->journal, 0) != 0 || write_full(s->journal, j.data, j.len) != 0 ||
+	    fdatasync(s->journal) != 0) {
+		char *why = xasprintf("cannot write %s: %s", s->journal_path, strerror(errno));
+		for (size_t i = 0; i < n; i++) {
+			t->done++;
+			import_error(t, s->p[i].what, why);
+		}
+		free(why);
+	} else {
+		import_store_batch(t, msgs, n);
+		char **keys = xcalloc(n, sizeof(*keys));
+		size_t stored = 0;
+		for (size_t i = 0; i < n; i++)
+			if (msgs[i].result == 0)
+				keys[stored++] = s->p[i].key;
+		/* when this fails the journal stays: the next run finds the batch in the store */
+		if (seen_record(s, s->folder, keys, stored) != 0) {
+			printf("  warning: cannot write the record of what was copied: %s\n", strerror(errno));
+			s->unrecorded = true;
+		}
+		free(keys);
+	}
+	for (size_t i = 0; i < n; i++) {
+		free(s->p[i].key);
+		free(s->p[i].what);
+		free(s->p[i].data);
+		free(s->p[i].keywords);
+	}
+	free(msgs);
+	buf_free(&j);
+	s->np = 0;
+	s->bytes = 0;
 }
 
-static void seen_add(struct seen *s, const char *folder, const char *key)
+/* Takes one message of folder (key: its record in LOGIN.files; what: its name in an error; msg: the message as
+ * stored, whose memory it takes) into the batch, stored when full. */
+static void seen_store(struct seen *s, struct import_target *t, const char *folder, const char *key, const char *what,
+		       struct buf *msg, int64_t date, unsigned flags, const char *keywords)
 {
-	fprintf(s->out, "%s\t%s\n", folder, key);
-	fflush(s->out);
+	if (s->np > 0 && (strcmp(s->folder, folder) != 0 || s->bytes + msg->len > FILES_BATCH_BYTES))
+		seen_flush(s, t);
+	if (s->np == 0) {
+		free(s->folder);
+		s->folder = xstrdup(folder);
+		if (s->p == NULL)
+			s->p = xcalloc(FILES_BATCH_MSGS, sizeof(*s->p));
+	}
+	struct pending *p = &s->p[s->np++];
+	p->key = xstrdup(key);
+	p->what = xstrdup(what);
+	p->len = msg->len;
+	p->data = msg->data != NULL ? buf_steal(msg) : xstrdup("");
+	p->keywords = xstrdup(keywords != NULL ? keywords : "");
+	p->date = date;
+	p->flags = flags;
+	s->bytes += p->len;
+	if (s->np == FILES_BATCH_MSGS)
+		seen_flush(s, t);
 }
 
-static void seen_close(struct seen *s)
+/* Stores what the batch holds, then frees s; the journal goes (what it announced is recorded). */
+static void seen_close(struct seen *s, struct import_target *t)
 {
+	seen_flush(s, t);
 	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i]);
 	free(s->v);
 	if (s->out != NULL)
 		fclose(s->out);
+	if (s->journal >= 0) {
+		close(s->journal);
+		if (!s->unrecorded)
+			unlink(s->journal_path);
+	}
+	free(s->journal_path);
+	free(s->p);
+	free(s->folder);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -280,10 +467,10 @@ static void maildir_folder(struct import_target *t, struct seen *seen, const cha
 		crlf(data, len, &msg);
 		free(data);
 		char *base = xstrndup(name, strcspn(name, ":"));
-		if (import_store(t, folder, name, msg.data, msg.len, (int64_t)sb.st_mtime, flags, kws.data, NULL) == 0)
-			seen_add(seen, folder, base);
+		seen_store(seen, t, folder, base, name, &msg, (int64_t)sb.st_mtime, flags, kws.data);
 		free(base);
 	}
+	seen_flush(seen, t);
 	import_folder_end(t);
 	for (size_t i = 0; i < n; i++)
 		free(files[i].name);
@@ -395,8 +582,10 @@ static int import_maildir(struct import_target *t, const char *dir, struct buf *
 	}
 	struct seen seen = { 0 };
 	int ret = seen_open(&seen, t, error_r);
-	if (ret != 0)
+	if (ret != 0) {
+		seen_close(&seen, t);
 		return ret;
+	}
 	maildir_folder(t, &seen, dir, "INBOX", "INBOX");
 	/* Maildir++: .Sub.Folder beside cur/ */
 	DIR *d = opendir(dir);
@@ -429,7 +618,7 @@ static int import_maildir(struct import_target *t, const char *dir, struct buf *
 	free(dots);
 	maildir_tree(t, &seen, dir, "", &nested);
 	maildir_subscriptions(t, dir);
-	seen_close(&seen);
+	seen_close(&seen, t);
 	return 0;
 }
 
@@ -596,18 +785,19 @@ static int import_mbox(struct import_target *t, const char *file, const char *fo
 		unsigned flags = mbox_flags(msg.data, msg.len, &kws);
 		char what[48];
 		snprintf(what, sizeof(what), "message %zu (byte %zu)", i + 1, (size_t)(from - map));
-		if (import_store(t, local, what, msg.data, msg.len, from_date(from, (size_t)(body - from)), flags,
-				 kws.data, NULL) == 0)
-			seen_add(&seen, local, keys[i]);
+		seen_store(&seen, t, local, keys[i], what, &msg, from_date(from, (size_t)(body - from)), flags,
+			   kws.data);
 	}
-	if (ret == 0)
+	if (ret == 0) {
+		seen_flush(&seen, t);
 		import_folder_end(t);
+	}
 	buf_free(&msg);
 	buf_free(&kws);
 	free(keys);
 	free(starts);
 	free(local);
-	seen_close(&seen);
+	seen_close(&seen, t);
 	if (size > 0)
 		munmap((void *)map, size);
 	return ret;

@@ -1,5 +1,5 @@
-/* import_target.c - the mailbox an `interchange import` fills: opening it (directory, lock, store), storing each
- * message with the user's quota, and the lines that say how it goes. */
+/* import_target.c - the mailbox an `interchange import` fills: opening it (directory, lock, store), storing
+ * messages in batches with the user's quota, finding a batch again after a stop, and the lines that say how it goes. */
 #include "attendant/import.h"
 #include "attendant/cli.h"
 #include "attendant/maintenance.h"
@@ -8,6 +8,8 @@
 #include "directory/provision.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,8 @@
 
 #define IMPORT_PROGRESS_SECS 2.0 /* a progress line for a long folder */
 #define IMPORT_ERRORS_SHOWN 20   /* per-message errors printed per folder */
+/* Tests only: import_store_batch's hook (import.h). */
+#define IMPORT_TEST_KILL_ENV "INTERCHANGE_TEST_IMPORT_KILL_AFTER"
 
 double import_now(void)
 {
@@ -62,6 +66,8 @@ int import_target_open(const struct config *cfg, const char *login, struct impor
 	t->login = login;
 	t->lock = -1;
 	t->t0 = import_now();
+	const char *kill_after = getenv(IMPORT_TEST_KILL_ENV);
+	t->kill_after = kill_after != NULL ? (unsigned)strtoul(kill_after, NULL, 10) : 0;
 	struct prov *prov = NULL;
 	int ret = prov_open(cfg, &prov, error_r);
 	if (ret == 0)
@@ -244,6 +250,8 @@ int import_store_batch(struct import_target *t, struct import_msg *msgs, size_t 
 		buf_init(&err[i]);
 	}
 	int first = store_append_batch(t->st, req, n, err);
+	if (++t->batches == t->kill_after)
+		raise(SIGKILL);
 	for (size_t i = 0; i < n; i++) {
 		struct import_msg *m = &msgs[i];
 		m->result = tg[i].result;
@@ -271,18 +279,85 @@ int import_store_batch(struct import_target *t, struct import_msg *msgs, size_t 
 	return first;
 }
 
-int import_store(struct import_target *t, const char *folder, const char *what, const char *data, size_t len,
-		 int64_t date, unsigned flags, const char *keywords, uint32_t *uid_r)
+uint32_t import_uidnext(struct import_target *t, const char *folder)
 {
-	struct import_msg m = { .folder = folder,
-				.what = what,
-				.data = data,
-				.len = len,
-				.date = date,
-				.flags = flags,
-				.keywords = keywords };
-	int ret = import_store_batch(t, &m, 1);
-	if (ret == 0 && uid_r != NULL)
-		*uid_r = m.uid;
-	return ret;
+	struct store_folder_info info = { 0 };
+	struct buf err = BUF_INIT;
+	uint32_t uidnext = 1;
+	if (store_folder_status(t->st, t->guid, folder, NULL, &info, &err) == 0)
+		uidnext = info.uidnext;
+	store_folder_info_free(&info);
+	buf_free(&err);
+	return uidnext;
+}
+
+void import_sha256_hex(const char *data, size_t len, struct buf *out)
+{
+	uint8_t hash[32];
+	unsigned hlen = sizeof(hash);
+	if (EVP_Digest(data, len, hash, &hlen, EVP_sha256(), NULL) != 1)
+		fatal("SHA-256 failed (OpenSSL)");
+	for (size_t k = 0; k < sizeof(hash); k++)
+		buf_printf(out, "%02x", hash[k]);
+}
+
+void import_sha256_parse(const char *hex, uint8_t hash[32])
+{
+	for (size_t k = 0; k < 32; k++) {
+		unsigned v = 0;
+		sscanf(hex + 2 * k, "%2x", &v);
+		hash[k] = (uint8_t)v;
+	}
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+size_t import_find_stored(struct import_target *t, const char *folder, uint32_t uidnext, const uint8_t (*hashes)[32],
+			  size_t n, const uint32_t *claimed, size_t nclaimed, uint32_t *uid_r)
+{
+	memset(uid_r, 0, n * sizeof(*uid_r));
+	struct store_msg *list = NULL;
+	size_t count = 0, found = 0;
+	struct buf err = BUF_INIT;
+	if (n == 0 || store_msg_list(t->st, t->guid, folder, NULL, &list, &count, &err) != 0) {
+		if (n > 0)
+			printf("  warning: %s: %s\n", folder, buf_cstr(&err));
+		buf_free(&err);
+		return 0;
+	}
+	buf_free(&err);
+	bool *used = xcalloc(count + 1, sizeof(*used));
+	for (size_t k = 0; k < n; k++) {
+		for (size_t i = 0; i < count; i++) {
+			if (used[i] || list[i].uid < uidnext || memcmp(list[i].hash, hashes[k], 32) != 0 ||
+			    (nclaimed > 0 &&
+			     bsearch(&list[i].uid, claimed, nclaimed, sizeof(*claimed), cmp_u32) != NULL))
+				continue;
+			used[i] = true;
+			uid_r[k] = list[i].uid;
+			found++;
+			break;
+		}
+	}
+	free(used);
+	store_msg_list_free(&list, count);
+	return found;
+}
+
+size_t import_split_tabs(char *line, char **fields, size_t max)
+{
+	size_t n = 0;
+	while (n < max) {
+		fields[n++] = line;
+		char *t = strchr(line, '\t');
+		if (t == NULL)
+			break;
+		*t = '\0';
+		line = t + 1;
+	}
+	return n;
 }

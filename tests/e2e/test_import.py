@@ -17,7 +17,7 @@ from dovecot import Dovecot  # noqa: E402
 
 IX = DC = None
 USERS = {"alice": "pw-alice", "bob": "pw-bob", "carol": "pw-carol", "dave": "pw-dave", "erin": "pw-erin"}
-FILE_USERS = ["frank", "grace"]  # mailboxes here only: maildir and mbox imports
+FILE_USERS = ["frank", "grace", "kit"]  # mailboxes here only: maildir and mbox imports
 CSV_USERS = {"ann1": "pw-ann1", "ann2": "pw-ann2", "ann3": "pw-ann3"}  # there; here made by import csv
 KILLED = {"kim": "pw-kim"}  # a large mailbox whose import is killed on the way
 KILLED_MSGS = 2500
@@ -543,6 +543,68 @@ def killed_import_resumes_with_every_message_once():
     assert compare("kim") == KILLED_MSGS  # every message exactly once, with its flags and date
     p = run_import("kim")
     assert copied(p) == 0, p.stdout
+
+
+def files_record(login):
+    """The lines of login's record of messages copied from files."""
+    with open(os.path.join(IX.data, "import", login + ".files")) as f:
+        return f.read().splitlines()
+
+
+def local_subjects(login):
+    """Sorted (folder, Subject) of every message of login's INBOX and Big folder here."""
+    c = imaplib.IMAP4("127.0.0.1", IX.ports["imap"], timeout=60)
+    c.login(login, LOCAL_PW)
+    out = []
+    try:
+        for folder in ("INBOX", "Big"):
+            typ, data = c.select('"%s"' % folder, readonly=True)
+            if typ != "OK" or int(data[0]) == 0:
+                continue
+            typ, data = c.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            out += [(folder, item[1].decode().strip()) for item in data if isinstance(item, tuple)]
+    finally:
+        c.logout()
+    return sorted(out)
+
+
+@test
+def killed_maildir_import_resumes_with_every_message_once():
+    """import maildir killed right after the store committed its second batch (of 200), before its record says so:
+    the next run finds that batch in the store, records it and copies the rest; every message is there once."""
+    import subprocess
+    from harness import INTERCHANGE
+    count = 1000
+    src = os.path.join(IX.base, "killed-maildir")
+    want = []
+    for folder in ("", ".Big"):
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(src, folder, sub), exist_ok=True)
+    for i in range(count):
+        folder = ".Big" if i % 4 == 3 else ""
+        body = ("line %d of a file copied exactly once\n" % i) * (20 + (i * 37) % 100)
+        with open(os.path.join(src, folder, "cur", "%d.M%dP2.kill:2,S" % (1_600_000_000 + i, i)), "wb") as f:
+            f.write(msg(20000 + i, "file %d" % i, body=body))
+        want.append(("Big" if folder else "INBOX", "Subject: file %d" % i))
+    run(["chmod", "-R", "a+rX", src], check=True)
+    p = subprocess.run([INTERCHANGE, "--data", IX.data, "import", "maildir", "kit", src], capture_output=True,
+                       env=dict(os.environ, INTERCHANGE_TEST_IMPORT_KILL_AFTER="2"), timeout=300)
+    assert p.returncode == -9, (p.returncode, p.stdout[-2000:], p.stderr)
+    # the store holds two batches, the record claims the first only, the journal announces the second
+    assert len(local_subjects("kit")) == 400
+    assert len(files_record("kit")) == 200, files_record("kit")[:3]
+    with open(os.path.join(IX.data, "import", "kit.files.journal")) as f:
+        assert sum(1 for line in f if line.startswith("P\t")) == 200
+    p = IX.cli("import", "maildir", "kit", src, timeout=300)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert "200 messages stored by a run that stopped before recording them: recorded now" in p.stdout, p.stdout
+    assert copied(p) == count - 400, p.stdout
+    assert local_subjects("kit") == sorted(want)  # every message exactly once
+    assert len(files_record("kit")) == count
+    assert not os.path.exists(os.path.join(IX.data, "import", "kit.files.journal"))
+    p = IX.cli("import", "maildir", "kit", src, timeout=300)
+    assert p.returncode == 0 and copied(p) == 0, p.stdout
+    assert local_subjects("kit") == sorted(want)
 
 
 @test
