@@ -822,6 +822,21 @@ static void reply_codes(const char *transcript, struct buf *codes)
 	}
 }
 
+/* Writes script to the session on fd at once, runs the loop until the session closed (*closed), and reads what the
+ * server answered into transcript and its reply codes into codes; closes fd. */
+static void send_script(struct evloop *loop, const int *closed, int fd, const char *script, size_t len,
+			struct buf *transcript, struct buf *codes)
+{
+	test_assert(write(fd, script, len) == (ssize_t)len);
+	test_assert(run_until(loop, closed, 1) == 0);
+	char chunk[4096];
+	ssize_t n;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_append(transcript, chunk, (size_t)n);
+	close(fd);
+	reply_codes(buf_cstr(transcript), codes);
+}
+
 static void smtp_pipelined_script(void)
 {
 	struct evloop *loop;
@@ -860,15 +875,8 @@ static void smtp_pipelined_script(void)
 				     "RSET\r\n"
 				     "MAIL FROM:<bad@@example.org>\r\n"
 				     "QUIT\r\n";
-	test_assert(write(fd, script, sizeof(script) - 1) == (ssize_t)(sizeof(script) - 1));
-	test_assert(run_until(loop, &b.closed, 1) == 0);
 	struct buf transcript = BUF_INIT, codes = BUF_INIT;
-	char chunk[4096];
-	ssize_t n;
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-		buf_append(&transcript, chunk, (size_t)n);
-	close(fd);
-	reply_codes(buf_cstr(&transcript), &codes);
+	send_script(loop, &b.closed, fd, script, sizeof(script) - 1, &transcript, &codes);
 	if (strcmp(buf_cstr(&codes), "220 250 250 250 550 452 550 250 354 250 250 250 250 250 552 250 554 250 "
 				     "354 250 502 500 250 553 221") != 0)
 		fprintf(stderr, "transcript:\n%s\ncodes: %s\n", buf_cstr(&transcript), buf_cstr(&codes));
@@ -961,15 +969,8 @@ static void smtp_filter_stages(void)
 				     "DATA\r\n"
 				     "Subject: hi\r\n\r\nbody\r\n.\r\n"
 				     "QUIT\r\n";
-	test_assert(write(fd, script, sizeof(script) - 1) == (ssize_t)(sizeof(script) - 1));
-	test_assert(run_until(loop, &b.closed, 1) == 0);
 	struct buf transcript = BUF_INIT, codes = BUF_INIT;
-	char chunk[4096];
-	ssize_t n;
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-		buf_append(&transcript, chunk, (size_t)n);
-	close(fd);
-	reply_codes(buf_cstr(&transcript), &codes);
+	send_script(loop, &b.closed, fd, script, sizeof(script) - 1, &transcript, &codes);
 	test_assert_str(buf_cstr(&codes), "220 550 503 250 553 250 250 550 354 250 221");
 	test_assert(strstr(buf_cstr(&transcript), "550 5.7.1 Not you\r\n") != NULL);
 	test_assert(strstr(buf_cstr(&transcript), "550 5.7.1 Not for Bob\r\n") != NULL);
