@@ -67,6 +67,18 @@ void buf_append_char(struct buf *b, char c)
 	buf_append(b, &c, 1);
 }
 
+void buf_append_quoted(struct buf *b, const char *s, size_t len)
+{
+	buf_reserve(b, len + 2);
+	buf_append_char(b, '"');
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			buf_append_char(b, '\\');
+		buf_append_char(b, s[i]);
+	}
+	buf_append_char(b, '"');
+}
+
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
 	va_list ap2;

@@ -27,6 +27,9 @@ void buf_reserve(struct buf *b, size_t n);
 void buf_append(struct buf *b, const void *data, size_t len);
 void buf_append_str(struct buf *b, const char *s);
 void buf_append_char(struct buf *b, char c);
+/* Appends s (len bytes) as a quoted string: between double quotes, each '"' and '\\' preceded by a backslash (the
+ * quoted-string of IMAP, ManageSieve and RFC 5322). The caller decides that s may be quoted (no CR, LF or NUL). */
+void buf_append_quoted(struct buf *b, const char *s, size_t len);
 void buf_printf(struct buf *b, const char *fmt, ...) IX_PRINTF(2, 3);
 /* Appends s with XML's five special characters escaped (for XML text and attribute values). */
 void buf_append_xml(struct buf *b, const char *s);

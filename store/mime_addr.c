@@ -167,13 +167,7 @@ static void put_phrase(struct buf *out, const char *s)
 		buf_append(out, s, len);
 		return;
 	}
-	buf_append_char(out, '"');
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			buf_append_char(out, '\\');
-		buf_append_char(out, s[i]);
-	}
-	buf_append_char(out, '"');
+	buf_append_quoted(out, s, len);
 }
 
 /* One address of mime_addr_downgrade. RFC 6857 section 3.1.4 (the same for a UTF-8 domain): a mailbox whose address

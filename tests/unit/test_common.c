@@ -32,6 +32,20 @@ static void buf_grows_and_keeps_nul(void)
 	buf_free(&b);
 }
 
+static void buf_quoted_escapes_quote_and_backslash(void)
+{
+	struct buf b = BUF_INIT;
+	buf_append_quoted(&b, "", 0);
+	test_assert_str(buf_cstr(&b), "\"\"");
+	buf_reset(&b);
+	buf_append_quoted(&b, "a \"b\" \\c", 8);
+	test_assert_str(buf_cstr(&b), "\"a \\\"b\\\" \\\\c\"");
+	buf_reset(&b);
+	buf_append_quoted(&b, "xyz", 2); /* len, not the string's end */
+	test_assert_str(buf_cstr(&b), "\"xy\"");
+	buf_free(&b);
+}
+
 static void ip_in_cidr_matches(void)
 {
 	test_assert(ip_in_cidr("127.0.0.1", "127.0.0.1") == 1);
@@ -178,5 +192,6 @@ static void buf_read_fd_keeps_at_most_max_and_drains(void)
 }
 
 TEST_MAIN("common", TEST_CASE(buf_read_fd_keeps_at_most_max_and_drains), TEST_CASE(settings_parse_and_load),
-	  TEST_CASE(buf_grows_and_keeps_nul), TEST_CASE(parse_uint_checks_wrap), TEST_CASE(ip_in_cidr_matches),
-	  TEST_CASE(atomic_file_roundtrip), TEST_CASE(strerror_names_codes))
+	  TEST_CASE(buf_grows_and_keeps_nul), TEST_CASE(buf_quoted_escapes_quote_and_backslash),
+	  TEST_CASE(parse_uint_checks_wrap), TEST_CASE(ip_in_cidr_matches), TEST_CASE(atomic_file_roundtrip),
+	  TEST_CASE(strerror_names_codes))

@@ -112,13 +112,7 @@ void imc_add_string(struct buf *cmd, const char *s, size_t len)
 		imc_add_lit(cmd, s, len);
 		return;
 	}
-	buf_append_char(cmd, '"');
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			buf_append_char(cmd, '\\');
-		buf_append_char(cmd, s[i]);
-	}
-	buf_append_char(cmd, '"');
+	buf_append_quoted(cmd, s, len);
 }
 
 int imc_cmd_cont(struct imc *c, struct buf *cmd, const char *cont, imc_untagged_fn *fn, void *ctx, struct buf *error_r)

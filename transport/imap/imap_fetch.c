@@ -420,14 +420,7 @@ void imap_write_string(struct buf *out, const void *data, size_t len, unsigned f
 	if (high && !literal && ((flags & IMAP_WRITE_UTF8) == 0 || !utf8_valid(data, len)))
 		literal = true;
 	if (!literal) {
-		buf_reserve(out, len + 2);
-		buf_append_char(out, '"');
-		for (size_t i = 0; i < len; i++) {
-			if (s[i] == '"' || s[i] == '\\')
-				buf_append_char(out, '\\');
-			buf_append_char(out, (char)s[i]);
-		}
-		buf_append_char(out, '"');
+		buf_append_quoted(out, (const char *)s, len);
 		return;
 	}
 	if (nul && (flags & IMAP_WRITE_BINARY) != 0) {

@@ -21,13 +21,7 @@ void ms_append_string(struct buf *out, const char *s, size_t len)
 		buf_append(out, s, len);
 		return;
 	}
-	buf_append_char(out, '"');
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			buf_append_char(out, '\\');
-		buf_append_char(out, s[i]);
-	}
-	buf_append_char(out, '"');
+	buf_append_quoted(out, s, len);
 }
 
 void ms_append_response(struct buf *out, const char *status, const char *code, const char *text)
